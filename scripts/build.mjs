@@ -1,0 +1,23 @@
+// Bundles the CLI (and, from the extension issue on, the extension and its worker) with esbuild.
+// One script so `npm run build` is the single way artefacts are made, in CI and on a laptop.
+import { build } from "esbuild";
+import { fileURLToPath } from "node:url";
+import { dirname, resolve } from "node:path";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  sourcemap: true,
+  logLevel: "warning",
+  absWorkingDir: root,
+};
+
+await build({
+  ...common,
+  entryPoints: ["src/cli/main.ts"],
+  outfile: "dist/cli.mjs",
+  format: "esm",
+  banner: { js: "#!/usr/bin/env node" },
+});

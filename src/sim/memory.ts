@@ -1,0 +1,212 @@
+/**
+ * Simulated host physical memory.
+ *
+ * Two kinds of backing, both addressed by host physical address (HPA):
+ *  - the *table pool*: one contiguous run of 4 KiB pages handed out by a bump allocator. The IOMMU
+ *    driver allocates every root/context/page table from it, so the hot page walk reads a single
+ *    Int32Array with one bounds check (the 8-byte entry at HPA a is words[2k], words[2k+1] with
+ *    k = (a - poolBase) / 8, low half first: little-endian, as the hardware reads it);
+ *  - sparse 4 KiB pages anywhere else below `dramBytes`, created on first write (a `poke` into
+ *    guest RAM, an invalidation-wait status write). Unwritten DRAM reads as zero.
+ * Reading an address that is neither in the pool nor below `dramBytes` is a *read error*: the
+ * IOMMU reports it as the hardware does (0x07 for a paging entry, 0x08/0x09 for root/context).
+ *
+ * Addresses are JavaScript numbers: every HPA here is below 2^52, so doubles hold them exactly.
+ * 64-bit entry values travel as two uint32 halves (lo, hi) on hot paths and as bigint elsewhere.
+ */
+
+export const PAGE_SIZE = 4096;
+const WORDS_PER_PAGE = PAGE_SIZE / 4;
+const TWO32 = 4294967296;
+
+export class MemoryLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MemoryLimitError";
+  }
+}
+
+export interface PhysicalMemoryOptions {
+  /** HPA of the first pool page (4 KiB aligned). */
+  poolBase: number;
+  /** Pages reserved up front; the pool grows (by doubling) up to `poolMaxPages`. */
+  poolInitialPages?: number;
+  /** Hard limit: allocating past it throws MemoryLimitError with a clear message. */
+  poolMaxPages: number;
+  /** Bytes of host DRAM: addresses below it read as zero when unbacked. 0 = only the pool exists. */
+  dramBytes: number;
+  /** Hard limit on sparse (non-pool) pages that may be written. */
+  sparseMaxPages?: number;
+}
+
+export interface MemorySnapshot {
+  poolPages: number;
+  words: Int32Array;
+  sparse: [number, Int32Array][];
+}
+
+export class PhysicalMemory {
+  readonly poolBase: number;
+  readonly poolMaxPages: number;
+  readonly dramBytes: number;
+  readonly sparseMaxPages: number;
+  /** Pages allocated from the pool so far. */
+  poolPages = 0;
+  /** Bytes of the pool that are allocated: [poolBase, poolBase + poolBytes) is table memory. */
+  poolBytes = 0;
+  /** Backing words of the pool (capacity may exceed poolBytes). Read directly by the page walk. */
+  words: Int32Array;
+  private readonly sparse = new Map<number, Int32Array>();
+  /** Scratch result of read64(): valid after it returned true. */
+  lo = 0;
+  hi = 0;
+
+  constructor(opts: PhysicalMemoryOptions) {
+    if (opts.poolBase % PAGE_SIZE !== 0) throw new RangeError("poolBase must be 4 KiB aligned");
+    this.poolBase = opts.poolBase;
+    this.poolMaxPages = opts.poolMaxPages;
+    this.dramBytes = opts.dramBytes;
+    this.sparseMaxPages = opts.sparseMaxPages ?? 65536;
+    const initial = Math.min(Math.max(opts.poolInitialPages ?? 64, 1), opts.poolMaxPages);
+    this.words = new Int32Array(initial * WORDS_PER_PAGE);
+  }
+
+  /** Allocates one zeroed 4 KiB page from the pool and returns its HPA (deterministic bump order). */
+  allocPage(): number {
+    if (this.poolPages >= this.poolMaxPages) {
+      throw new MemoryLimitError(
+        `simulated table memory exhausted: ${this.poolMaxPages} pages (${(this.poolMaxPages * 4) / 1024} MiB) ` +
+          `allocated for IOMMU tables`,
+      );
+    }
+    const need = (this.poolPages + 1) * WORDS_PER_PAGE;
+    if (need > this.words.length) {
+      const pages = Math.min(Math.max(this.poolPages * 2, 64), this.poolMaxPages);
+      const grown = new Int32Array(pages * WORDS_PER_PAGE);
+      grown.set(this.words);
+      this.words = grown;
+    }
+    const hpa = this.poolBase + this.poolPages * PAGE_SIZE;
+    this.poolPages++;
+    this.poolBytes = this.poolPages * PAGE_SIZE;
+    return hpa;
+  }
+
+  /** True when `hpa` lies in allocated table memory. */
+  inPool(hpa: number): boolean {
+    const off = hpa - this.poolBase;
+    return off >= 0 && off < this.poolBytes;
+  }
+
+  /** True when a read of `hpa` succeeds (pool, or DRAM). */
+  readable(hpa: number): boolean {
+    return this.inPool(hpa) || (hpa >= 0 && hpa < this.dramBytes);
+  }
+
+  /**
+   * Reads the 8-byte little-endian word at `hpa` (8-byte aligned) into this.lo / this.hi.
+   * Returns false on a read error (address not backed by pool or DRAM).
+   */
+  read64(hpa: number): boolean {
+    const off = hpa - this.poolBase;
+    if (off >= 0 && off < this.poolBytes) {
+      const i = off >>> 2;
+      this.lo = this.words[i]! >>> 0;
+      this.hi = this.words[i + 1]! >>> 0;
+      return true;
+    }
+    return this.readSlow(hpa);
+  }
+
+  private readSlow(hpa: number): boolean {
+    if (!(hpa >= 0 && hpa < this.dramBytes)) return false;
+    const page = this.sparse.get(Math.floor(hpa / PAGE_SIZE));
+    if (page === undefined) {
+      this.lo = 0;
+      this.hi = 0;
+    } else {
+      const i = (hpa % PAGE_SIZE) >>> 2;
+      this.lo = page[i]! >>> 0;
+      this.hi = page[i + 1]! >>> 0;
+    }
+    return true;
+  }
+
+  /** Writes an 8-byte word. Returns false when the address is not writable memory. */
+  write64(hpa: number, lo: number, hi: number): boolean {
+    const off = hpa - this.poolBase;
+    if (off >= 0 && off < this.poolBytes) {
+      const i = off >>> 2;
+      this.words[i] = lo | 0;
+      this.words[i + 1] = hi | 0;
+      return true;
+    }
+    if (!(hpa >= 0 && hpa < this.dramBytes)) return false;
+    const pfn = Math.floor(hpa / PAGE_SIZE);
+    let page = this.sparse.get(pfn);
+    if (page === undefined) {
+      if (this.sparse.size >= this.sparseMaxPages) {
+        throw new MemoryLimitError(`simulated memory limit: more than ${this.sparseMaxPages} written DRAM pages`);
+      }
+      page = new Int32Array(WORDS_PER_PAGE);
+      this.sparse.set(pfn, page);
+    }
+    const i = (hpa % PAGE_SIZE) >>> 2;
+    page[i] = lo | 0;
+    page[i + 1] = hi | 0;
+    return true;
+  }
+
+  /** Writes a 32-bit word (used for invalidation-wait status writes, which are 4-byte aligned). */
+  write32(hpa: number, value: number): boolean {
+    const aligned = hpa - (hpa % 8);
+    if (!this.read64(aligned)) return false;
+    return (hpa % 8 === 0) ? this.write64(aligned, value, this.hi) : this.write64(aligned, this.lo, value);
+  }
+
+  readU64(hpa: number): bigint | undefined {
+    if (!this.read64(hpa)) return undefined;
+    return (BigInt(this.hi) << 32n) | BigInt(this.lo);
+  }
+
+  writeU64(hpa: number, value: bigint): boolean {
+    return this.write64(hpa, Number(value & 0xffffffffn), Number((value >> 32n) & 0xffffffffn));
+  }
+
+  /** Zeroes a whole 4 KiB page (page tables are freed as zero pages; the pool never shrinks). */
+  zeroPage(hpa: number): void {
+    const off = hpa - this.poolBase;
+    if (off >= 0 && off < this.poolBytes) {
+      const i = off >>> 2;
+      this.words.fill(0, i, i + WORDS_PER_PAGE);
+    } else {
+      this.sparse.delete(Math.floor(hpa / PAGE_SIZE));
+    }
+  }
+
+  snapshot(): MemorySnapshot {
+    return {
+      poolPages: this.poolPages,
+      words: this.words.slice(0, this.poolPages * WORDS_PER_PAGE),
+      sparse: [...this.sparse].map(([k, v]) => [k, v.slice()]),
+    };
+  }
+
+  restore(s: MemorySnapshot): void {
+    if (this.words.length < s.words.length) this.words = new Int32Array(s.words.length);
+    this.words.fill(0);
+    this.words.set(s.words);
+    this.poolPages = s.poolPages;
+    this.poolBytes = s.poolPages * PAGE_SIZE;
+    this.sparse.clear();
+    for (const [k, v] of s.sparse) this.sparse.set(k, v.slice());
+  }
+}
+
+/** Splits a non-negative integer below 2^53 into uint32 halves. */
+export function splitHi(n: number): number {
+  return Math.floor(n / TWO32) >>> 0;
+}
+export function joinHiLo(hi: number, lo: number): number {
+  return (hi >>> 0) * TWO32 + (lo >>> 0);
+}
