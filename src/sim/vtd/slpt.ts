@@ -1,0 +1,168 @@
+/**
+ * VT-d legacy-mode second-level page-table walk: the hot path of every simulated DMA.
+ *
+ * Follows QEMU's `vtd_iova_to_slpte` (hw/i386/intel_iommu.c @0192d6677c38) check for check, in
+ * the same order: at each level the entry is read from simulated memory at the address the
+ * previous entry pointed to; permissions are ANDed down the levels; a missing R (read) or W
+ * (write) bit faults before reserved bits are looked at, so a not-present entry at any level is
+ * 0x06 / 0x05 (QEMU never reports 0x07 for a merely missing entry); reserved bits give 0x0C; a
+ * read error gives 0x03 at the top level and 0x07 below it.
+ *
+ * No allocation: the IOVA arrives as two uint32 halves, results land in fields of this object.
+ */
+import type { PhysicalMemory } from "../memory.js";
+
+/** Second-level entry bits (VT-d spec 9.8; Linux `DMA_PTE_*`; QEMU `VTD_SL_*`). */
+export const SL_R = 0x1;
+export const SL_W = 0x2;
+export const SL_PS = 0x80;
+export const SL_SNP = 0x800;
+/** QEMU `VTD_SL_IGN_COM` = 0xbff0000000000000: bits 63 and 61:52 are ignored; as the high dword. */
+const SL_IGN_COM_HI = 0xbff00000 | 0;
+/** Bit 62 (TM, transient mapping), high dword. Reserved unless device-TLB (ECAP.DT) is supported. */
+const SL_TM_HI = 0x40000000;
+
+/** Fault reasons produced by the walk (QEMU `VTDFaultReason`). */
+export const FR_CONTEXT_ENTRY_INV = 0x03;
+export const FR_WRITE = 0x05;
+export const FR_READ = 0x06;
+export const FR_PAGING_ENTRY_INV = 0x07;
+export const FR_PAGING_ENTRY_RSVD = 0x0c;
+
+const TWO32 = 4294967296;
+/** Offset-within-page masks of the low dword for leaf levels 1 (4 KiB), 2 (2 MiB), 3 (1 GiB). */
+const OFFSET_MASK_LO = [0, 0xfff, 0x1fffff, 0x3fffffff];
+
+export interface SlptFormat {
+  /** Host address width (HAW = MGAW in this model): 39, 48 or 57. */
+  haw: number;
+  /** Device-TLB supported: TM (bit 62) is allowed in leaf entries. */
+  deviceTlb: boolean;
+  /** Snoop control supported: SNP (bit 11) is allowed (QEMU legacy mode reserves it). */
+  snoopControl: boolean;
+  /** CAP.SLLPS: 2 MiB and 1 GiB superpages. */
+  superpage2M: boolean;
+  superpage1G: boolean;
+}
+
+export class SlptWalker {
+  /** Reserved-bit masks as dwords, index level*2 + large (QEMU vtd_spte_rsvd / vtd_spte_rsvd_large). */
+  readonly rsvdLo = new Int32Array(12);
+  readonly rsvdHi = new Int32Array(12);
+  /** Bits of the high dword that hold address (below HAW). */
+  readonly addrHiMask: number;
+  /** Bit L set when PS=1 at level L is a superpage. */
+  readonly largeOk: number;
+
+  // ---- results of the last walk ----
+  hpaLo = 0;
+  hpaHi = 0;
+  /** Leaf level on success; the level whose entry faulted on failure. */
+  level = 0;
+  /** Permissions ANDed across levels (R=1, W=2). */
+  perm = 0;
+  /** Entries read, top level first: address, low and high dword. trailLen entries are valid. */
+  trailLen = 0;
+  readonly trailAddr = new Float64Array(6);
+  readonly trailLo = new Int32Array(6);
+  readonly trailHi = new Int32Array(6);
+
+  constructor(
+    private readonly mem: PhysicalMemory,
+    format: SlptFormat,
+  ) {
+    const haw = format.haw;
+    this.addrHiMask = haw >= 64 ? -1 : ((2 ** (haw - 32) - 1) >>> 0) | 0;
+    // Everything above HAW is reserved except the ignored bits (and TM when DT is supported).
+    const aboveHaw = ~(this.addrHiMask | SL_IGN_COM_HI) | 0;
+    const leafHi = format.deviceTlb ? aboveHaw & ~SL_TM_HI : aboveHaw;
+    const nonLeafHi = aboveHaw; // TM is meaningful only in leaf entries
+    const snp = format.snoopControl ? 0 : SL_SNP;
+    this.largeOk = (format.superpage2M ? 1 << 2 : 0) | (format.superpage1G ? 1 << 3 : 0);
+    for (let level = 1; level <= 5; level++) {
+      // QEMU: L1 0x800, L2/L3 0x800, L4 (and L5) 0x880: PS is reserved where no superpage exists.
+      // A PS bit at L2/L3 without CAP.SLLPS support is reserved too (VT-d spec 9.8).
+      const psReservedHere = level >= 4 || (level >= 2 && !(this.largeOk & (1 << level)));
+      this.rsvdLo[level * 2] = snp | (psReservedHere ? SL_PS : 0);
+      this.rsvdHi[level * 2] = level === 1 ? leafHi : nonLeafHi;
+    }
+    // Superpage entries: the address bits below the page size are reserved as well.
+    this.rsvdLo[2 * 2 + 1] = snp | 0x1ff000; // 2 MiB: QEMU 0x1ff800
+    this.rsvdHi[2 * 2 + 1] = leafHi;
+    this.rsvdLo[3 * 2 + 1] = snp | 0x3ffff000; // 1 GiB: QEMU 0x3ffff800
+    this.rsvdHi[3 * 2 + 1] = leafHi;
+  }
+
+  /**
+   * Walks `levels` levels from the table at HPA `root` for the IOVA (iovaHi:iovaLo).
+   * Returns 0 on success (hpaLo/hpaHi/level/perm set) or a VT-d fault reason.
+   * The caller has already done the address-width range check (0x04).
+   */
+  walk(root: number, levels: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    const mem = this.mem;
+    const words = mem.words;
+    const poolBase = mem.poolBase;
+    const poolBytes = mem.poolBytes;
+    const need = write ? SL_W : SL_R;
+    let t = root;
+    let perm = SL_R | SL_W;
+    let n = 0;
+    for (let level = levels; level >= 1; level--) {
+      const shift = 3 + 9 * level; // 12 + 9 * (level - 1)
+      const index =
+        shift < 32 ? ((iovaLo >>> shift) | (iovaHi << (32 - shift))) & 511 : (iovaHi >>> (shift - 32)) & 511;
+      const addr = t + index * 8;
+      let lo: number;
+      let hi: number;
+      const off = addr - poolBase;
+      if (off >= 0 && off < poolBytes) {
+        const i = off >>> 2;
+        lo = words[i]!;
+        hi = words[i + 1]!;
+      } else if (mem.read64(addr)) {
+        lo = mem.lo | 0;
+        hi = mem.hi | 0;
+      } else {
+        this.level = level;
+        this.trailLen = n;
+        // QEMU: failing to read the top-level entry means the context entry's SLPTPTR is bad.
+        return level === levels ? FR_CONTEXT_ENTRY_INV : FR_PAGING_ENTRY_INV;
+      }
+      this.trailAddr[n] = addr;
+      this.trailLo[n] = lo;
+      this.trailHi[n] = hi;
+      n++;
+      perm &= lo;
+      if ((lo & need) === 0) {
+        this.level = level;
+        this.trailLen = n;
+        return write ? FR_WRITE : FR_READ;
+      }
+      const large = (lo & SL_PS) !== 0 && (this.largeOk & (1 << level)) !== 0 ? 1 : 0;
+      const k = level * 2 + large;
+      if ((lo & this.rsvdLo[k]!) !== 0 || (hi & this.rsvdHi[k]!) !== 0) {
+        this.level = level;
+        this.trailLen = n;
+        return FR_PAGING_ENTRY_RSVD;
+      }
+      if (level === 1 || large === 1) {
+        const offMask = OFFSET_MASK_LO[level]!;
+        this.hpaLo = ((lo & ~offMask) | (iovaLo & offMask)) >>> 0;
+        this.hpaHi = (hi & this.addrHiMask) >>> 0;
+        this.level = level;
+        this.perm = perm & (SL_R | SL_W);
+        this.trailLen = n;
+        return 0;
+      }
+      t = (hi & this.addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    }
+    // levels < 1 cannot happen: the context entry's AW was validated.
+    this.trailLen = n;
+    return FR_CONTEXT_ENTRY_INV;
+  }
+}
+
+/** VT-d page-table index of an IOVA at a level (1 = SL-PT ... 5 = SL-PML5). */
+export function slIndex(iova: bigint, level: number): number {
+  return Number((iova >> BigInt(12 + 9 * (level - 1))) & 511n);
+}
