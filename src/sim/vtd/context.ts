@@ -1,0 +1,107 @@
+/**
+ * Legacy-mode root and context entries (VT-d spec 9.1 / 9.3; Linux `struct root_entry`,
+ * `struct context_entry`; QEMU `vtd_dev_to_context_entry`). 128 bits each, as two u64 words in
+ * simulated memory: 256 root entries (one per bus) in the root table, 256 context entries (one
+ * per devfn) in each context table.
+ */
+
+export const ROOT_ENTRY_P = 1n;
+export const CONTEXT_P = 1n;
+export const CONTEXT_FPD = 1n << 1n;
+/** Translation type, lo bits 3:2 (Linux CONTEXT_TT_*). */
+export const CONTEXT_TT_MULTI_LEVEL = 0;
+export const CONTEXT_TT_DEV_IOTLB = 1;
+export const CONTEXT_TT_PASS_THROUGH = 2;
+
+/** QEMU VTD_CONTEXT_ENTRY_RSVD_HI: bits 63:24 and bit 7 of the high word. */
+export const CONTEXT_RSVD_HI = 0xffffffffff000080n;
+
+export interface RootEntry {
+  lo: bigint;
+  hi: bigint;
+  present: boolean;
+  /** Context-table pointer (HPA). */
+  ctp: bigint;
+}
+
+export interface ContextEntry {
+  lo: bigint;
+  hi: bigint;
+  present: boolean;
+  fpd: boolean;
+  /** Translation type: 0 multi-level, 1 multi-level + device-TLB, 2 pass-through, 3 reserved. */
+  tt: number;
+  /** Second-level page-table pointer (HPA). */
+  slptptr: bigint;
+  /** Adjusted guest address width field: 1 = 39-bit/3-level, 2 = 48-bit/4-level, 3 = 57-bit/5-level. */
+  aw: number;
+  did: number;
+}
+
+export function hawMask(haw: number): bigint {
+  return (1n << BigInt(haw)) - 1n;
+}
+
+/** QEMU VTD_ROOT_ENTRY_RSVD(aw) = 0xffe | ~HAW_MASK, and legacy requires hi == 0. */
+export function rootEntryReserved(lo: bigint, hi: bigint, haw: number): boolean {
+  const mask64 = (1n << 64n) - 1n;
+  return hi !== 0n || (lo & ((0xffen | ~hawMask(haw)) & mask64)) !== 0n;
+}
+
+/** QEMU VTD_CONTEXT_ENTRY_RSVD_LO(aw) = 0xff0 | ~HAW_MASK; RSVD_HI as above. */
+export function contextEntryReserved(lo: bigint, hi: bigint, haw: number): boolean {
+  const mask64 = (1n << 64n) - 1n;
+  return (hi & CONTEXT_RSVD_HI) !== 0n || (lo & ((0xff0n | ~hawMask(haw)) & mask64)) !== 0n;
+}
+
+export function decodeRootEntry(lo: bigint, hi: bigint): RootEntry {
+  return { lo, hi, present: (lo & ROOT_ENTRY_P) !== 0n, ctp: lo & ~0xfffn };
+}
+
+export function decodeContextEntry(lo: bigint, hi: bigint): ContextEntry {
+  return {
+    lo,
+    hi,
+    present: (lo & CONTEXT_P) !== 0n,
+    fpd: (lo & CONTEXT_FPD) !== 0n,
+    tt: Number((lo >> 2n) & 3n),
+    slptptr: lo & ~0xfffn,
+    aw: Number(hi & 7n),
+    did: Number((hi >> 8n) & 0xffffn),
+  };
+}
+
+export function encodeContextEntry(e: { slptptr: bigint; tt: number; aw: number; did: number; fpd?: boolean }): [bigint, bigint] {
+  const lo = (e.slptptr & ~0xfffn) | (BigInt(e.tt & 3) << 2n) | (e.fpd ? CONTEXT_FPD : 0n) | CONTEXT_P;
+  const hi = (BigInt(e.did & 0xffff) << 8n) | BigInt(e.aw & 7);
+  return [lo, hi];
+}
+
+/** Levels of a second-level table for a context AW value (QEMU: 2 + AW). */
+export function awToLevels(aw: number): number {
+  return 2 + aw;
+}
+
+/** Input address width for a context AW value: 30 + 9 * AW (39, 48, 57). */
+export function awToWidth(aw: number): number {
+  return 30 + 9 * aw;
+}
+
+export function widthToAw(width: number): number {
+  return (width - 30) / 9;
+}
+
+export function sidOf(bus: number, devfn: number): number {
+  return ((bus & 0xff) << 8) | (devfn & 0xff);
+}
+
+export function formatSid(sid: number): string {
+  const bus = (sid >> 8) & 0xff;
+  const dev = (sid >> 3) & 0x1f;
+  const fn = sid & 7;
+  return `${hex2(bus)}:${hex2(dev)}.${fn}`;
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, "0");
+}

@@ -1,0 +1,459 @@
+/**
+ * The host's intel-iommu driver (Linux drivers/iommu/intel/), as far as passthrough needs it:
+ * bring-up of a DMAR unit, domains and their second-level tables, attaching devices (context
+ * entries), map/unmap with superpages, and the invalidations Linux issues for each of those.
+ * It talks to the unit only through MMIO registers and memory, as the real driver does.
+ */
+import type { PhysicalMemory } from "../memory.js";
+import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
+import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, encodeCcDesc, encodeIotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
+import {
+  DMAR_CCMD_REG,
+  DMAR_FRCD_REG,
+  DMAR_FSTS_REG,
+  DMAR_GCMD_REG,
+  DMAR_IOTLB_REG,
+  DMAR_IQA_REG,
+  DMAR_IQT_REG,
+  DMAR_IVA_REG,
+  DMAR_RTADDR_REG,
+  FSTS_IQE,
+  FSTS_PFO,
+  FSTS_PPF,
+  GCMD_QIE,
+  GCMD_SRTP,
+  GCMD_TE,
+  capNdoms,
+  sagawBit,
+} from "./regs.js";
+import { SL_PS, SL_R, SL_W } from "./slpt.js";
+import type { DmarUnit, FaultRecord } from "./unit.js";
+
+const VTD_STRIDE = 9;
+const PAGE_SHIFT = 12n;
+
+export interface DmarDomain {
+  did: number;
+  /** HPA of the top-level second-level table. */
+  pgd: number;
+  /** Context AW (agaw): levels = 2 + aw. */
+  aw: number;
+  levels: number;
+  passThrough: boolean;
+  /** Context-entry RIDs attached to this domain. */
+  rids: Set<number>;
+}
+
+/** One invalidation the driver issued, for the trace and the tree views. */
+export interface IssuedInvalidation {
+  lo: bigint;
+  hi: bigint;
+}
+
+export interface DriverSnapshot {
+  domains: { did: number; pgd: number; aw: number; levels: number; passThrough: boolean; rids: number[] }[];
+  freePages: number[];
+  contextTables: [number, number][];
+  qiTail: number;
+  nextDid: number;
+}
+
+export class IntelIommuDriver {
+  readonly domains = new Map<number, DmarDomain>();
+  /** Page-table pages freed by unmap, reused LIFO as the page allocator would. */
+  private freePages: number[] = [];
+  /** bus -> context table HPA. */
+  private contextTables = new Map<number, number>();
+  private rootTable = 0;
+  private qiBase = 0;
+  private qiTail = 0;
+  private statusAddr = 0;
+  private nextDid = 1;
+  /** Domain AW the driver uses: the largest SAGAW width not above MGAW (Linux iommu_calculate_agaw). */
+  readonly aw: number;
+  readonly superpageLevels: number;
+  /** Invalidations issued since takeIssued(). */
+  private issued: IssuedInvalidation[] = [];
+  /** The hardware caches non-present entries in caching mode (vIOMMU): flushes follow every map. */
+  readonly cachingMode: boolean;
+
+  constructor(
+    readonly unit: DmarUnit,
+    readonly mem: PhysicalMemory,
+  ) {
+    const widths = [...unit.spec.sagaw].filter((w) => w <= unit.haw).sort((a, b) => b - a);
+    this.aw = widthToAw(widths[0] ?? unit.haw);
+    this.superpageLevels = unit.spec.superpages["1G"] && unit.spec.superpages["2M"] ? 2 : unit.spec.superpages["2M"] ? 1 : 0;
+    this.cachingMode = unit.spec.cachingMode;
+  }
+
+  /** intel_iommu_init -> init_dmars: root table, queued invalidation, global flushes, enable translation. */
+  init(): void {
+    const u = this.unit;
+    this.rootTable = this.mem.allocPage();
+    u.writeReg64(DMAR_RTADDR_REG, BigInt(this.rootTable));
+    u.writeReg32(DMAR_GCMD_REG, GCMD_SRTP);
+    let gcmd = 0;
+    if (u.spec.queuedInvalidation) {
+      this.qiBase = this.mem.allocPage();
+      this.statusAddr = this.mem.allocPage();
+      u.writeReg64(DMAR_IQA_REG, BigInt(this.qiBase)); // QS = 0: one page, 256 descriptors (QI_LENGTH)
+      gcmd |= GCMD_QIE;
+      u.writeReg32(DMAR_GCMD_REG, gcmd);
+    }
+    this.flushContext(CC_GLOBAL, 0, 0);
+    this.flushIotlb(IOTLB_GLOBAL, 0, 0n, 0, false);
+    gcmd |= GCMD_TE;
+    u.writeReg32(DMAR_GCMD_REG, gcmd);
+  }
+
+  // ------------------------------------------------------------------ domains
+
+  allocDomain(passThrough = false): DmarDomain {
+    const ndoms = capNdoms(this.unit.spec.nd);
+    if (this.nextDid >= ndoms) throw new Error(`no free domain id: CAP.ND allows ${ndoms} domains`);
+    const did = this.nextDid++;
+    const pgd = passThrough ? 0 : this.allocTable();
+    const d: DmarDomain = { did, pgd, aw: this.aw, levels: 2 + this.aw, passThrough, rids: new Set() };
+    this.domains.set(did, d);
+    return d;
+  }
+
+  freeDomain(d: DmarDomain): void {
+    if (!d.passThrough) this.freeTableTree(d.pgd, d.levels);
+    this.domains.delete(d.did);
+  }
+
+  /** domain_context_mapping_one for each DMA alias of the device. */
+  attach(d: DmarDomain, rids: number[]): void {
+    for (const rid of rids) {
+      const bus = rid >> 8;
+      const devfn = rid & 0xff;
+      const ctx = this.contextTable(bus);
+      const at = ctx + devfn * 16;
+      const oldLo = this.mem.readU64(at) ?? 0n;
+      const oldHi = this.mem.readU64(at + 8) ?? 0n;
+      if (oldLo & 1n) {
+        // Already present for another domain: block translation first, as Linux does on re-attach.
+        this.clearContext(rid, Number((oldHi >> 8n) & 0xffffn));
+      }
+      const tt = d.passThrough ? CONTEXT_TT_PASS_THROUGH : CONTEXT_TT_MULTI_LEVEL;
+      const [lo, hi] = encodeContextEntry({ slptptr: BigInt(d.pgd), tt, aw: d.aw, did: d.did });
+      this.mem.writeU64(at + 8, hi);
+      this.mem.writeU64(at, lo);
+      d.rids.add(rid);
+      // Non-present -> present: only caching-mode hardware needs a flush (it caches non-present
+      // entries under domain 0); otherwise a write-buffer flush suffices.
+      if (this.cachingMode) {
+        this.flushContext(CC_DEVICE, 0, rid);
+        this.flushIotlb(IOTLB_DSI, d.did, 0n, 0, false);
+      }
+    }
+  }
+
+  /** domain_context_clear_one for each alias. */
+  detach(d: DmarDomain, rids: number[]): void {
+    for (const rid of rids) {
+      this.clearContext(rid, d.did);
+      d.rids.delete(rid);
+    }
+  }
+
+  private clearContext(rid: number, did: number): void {
+    const ctx = this.contextTables.get(rid >> 8);
+    if (ctx === undefined) return;
+    const at = ctx + (rid & 0xff) * 16;
+    this.mem.writeU64(at, 0n);
+    this.mem.writeU64(at + 8, 0n);
+    this.flushContext(CC_DEVICE, did, rid);
+    this.flushIotlb(IOTLB_DSI, did, 0n, 0, false);
+    for (const dom of this.domains.values()) dom.rids.delete(rid);
+  }
+
+  private contextTable(bus: number): number {
+    let ctx = this.contextTables.get(bus);
+    if (ctx === undefined) {
+      ctx = this.allocTable();
+      this.contextTables.set(bus, ctx);
+      this.mem.writeU64(this.rootTable + bus * 16, BigInt(ctx) | 1n);
+    }
+    return ctx;
+  }
+
+  // ------------------------------------------------------------------ map / unmap
+
+  /**
+   * __domain_mapping: writes leaf entries for [iova, iova + size) -> hpa with the largest page
+   * size that alignment and CAP.SLLPS allow (hardware_largepage_caps), allocating tables on demand.
+   * prot: 1 = read, 2 = write (IOMMU_READ / IOMMU_WRITE map to DMA_PTE_READ / DMA_PTE_WRITE).
+   */
+  map(d: DmarDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void {
+    let iovPfn = iova >> PAGE_SHIFT;
+    let phyPfn = hpa >> PAGE_SHIFT;
+    let pages = size >> PAGE_SHIFT;
+    const firstPfn = iovPfn;
+    const total = pages;
+    while (pages > 0n) {
+      const level = this.largepageLevel(iovPfn, phyPfn, pages);
+      const lvPages = 1n << BigInt(VTD_STRIDE * (level - 1));
+      const pte = (phyPfn << PAGE_SHIFT) | BigInt(prot & (SL_R | SL_W)) | (level > 1 ? BigInt(SL_PS) : 0n);
+      const at = this.entryAddress(d, iovPfn << PAGE_SHIFT, level, true)!;
+      if (level > 1) this.freeLowerLevel(at, level); // a smaller-page table being replaced
+      this.mem.writeU64(at, pte);
+      iovPfn += lvPages;
+      phyPfn += lvPages;
+      pages -= lvPages;
+    }
+    if (this.cachingMode) this.flushIotlbRange(d, firstPfn, total, false);
+  }
+
+  /** Removes [iova, iova + size), rounding up to whole superpages; frees fully covered tables. */
+  unmap(d: DmarDomain, iova: bigint, size: bigint): bigint {
+    const start = iova >> PAGE_SHIFT;
+    const last = (iova + size - 1n) >> PAGE_SHIFT;
+    const freed = { tables: 0, end: last };
+    this.clearLevel(d.pgd, d.levels, 0n, start, last, freed);
+    const pages = freed.end - start + 1n;
+    // cache_tag_flush_range(domain, start, end, ih = no page-table page was freed)
+    this.flushIotlbRange(d, start, pages, freed.tables === 0);
+    return pages << PAGE_SHIFT;
+  }
+
+  private clearLevel(table: number, level: number, base: bigint, start: bigint, last: bigint, freed: { tables: number; end: bigint }): void {
+    const span = 1n << BigInt(VTD_STRIDE * (level - 1)); // pages per entry
+    const first = Number(((start > base ? start : base) - base) / span);
+    for (let i = first; i < 512; i++) {
+      const entryBase = base + BigInt(i) * span;
+      if (entryBase > last) break;
+      const at = table + i * 8;
+      const v = this.mem.readU64(at) ?? 0n;
+      if ((v & 3n) === 0n) continue;
+      const leaf = level === 1 || (v & BigInt(SL_PS)) !== 0n;
+      const entryLast = entryBase + span - 1n;
+      if (leaf) {
+        this.mem.writeU64(at, 0n);
+        if (entryLast > freed.end) freed.end = entryLast;
+        continue;
+      }
+      const child = Number(v & 0x000ffffffffff000n);
+      this.clearLevel(child, level - 1, entryBase, start, last, freed);
+      if (start <= entryBase && last >= entryLast) {
+        // "If range covers entire pagetable, free it" (dma_pte_clear_level)
+        this.mem.writeU64(at, 0n);
+        this.freeTableTree(child, level - 1);
+        freed.tables++;
+      }
+    }
+  }
+
+  private largepageLevel(iovPfn: bigint, phyPfn: bigint, pages: bigint): number {
+    let support = this.superpageLevels;
+    let level = 1;
+    let merge = iovPfn | phyPfn;
+    const mask = (1n << BigInt(VTD_STRIDE)) - 1n;
+    while (support > 0 && (merge & mask) === 0n) {
+      pages >>= BigInt(VTD_STRIDE);
+      if (pages === 0n) break;
+      merge >>= BigInt(VTD_STRIDE);
+      level++;
+      support--;
+    }
+    return level;
+  }
+
+  /**
+   * HPA of the entry for `iova` at `level`, descending from the domain's pgd; with `create`,
+   * missing tables are allocated and linked with R|W (Linux pfn_to_dma_pte).
+   */
+  entryAddress(d: DmarDomain, iova: bigint, level: number, create: boolean): number | undefined {
+    let table = d.pgd;
+    for (let l = d.levels; l > level; l--) {
+      const at = table + Number((iova >> BigInt(12 + VTD_STRIDE * (l - 1))) & 511n) * 8;
+      let v = this.mem.readU64(at) ?? 0n;
+      if ((v & 3n) === 0n || (v & BigInt(SL_PS)) !== 0n) {
+        if (!create) return undefined;
+        const page = this.allocTable();
+        v = BigInt(page) | BigInt(SL_R | SL_W);
+        this.mem.writeU64(at, v);
+      }
+      table = Number(v & 0x000ffffffffff000n);
+    }
+    return table + Number((iova >> BigInt(12 + VTD_STRIDE * (level - 1))) & 511n) * 8;
+  }
+
+  private freeLowerLevel(at: number, level: number): void {
+    const v = this.mem.readU64(at) ?? 0n;
+    if ((v & 3n) !== 0n && (v & BigInt(SL_PS)) === 0n) this.freeTableTree(Number(v & 0x000ffffffffff000n), level - 1);
+  }
+
+  private allocTable(): number {
+    const page = this.freePages.pop();
+    if (page !== undefined) {
+      this.mem.zeroPage(page);
+      return page;
+    }
+    return this.mem.allocPage();
+  }
+
+  private freeTableTree(table: number, level: number): void {
+    if (level > 1) {
+      for (let i = 0; i < 512; i++) {
+        const v = this.mem.readU64(table + i * 8) ?? 0n;
+        if ((v & 3n) !== 0n && (v & BigInt(SL_PS)) === 0n) this.freeTableTree(Number(v & 0x000ffffffffff000n), level - 1);
+      }
+    }
+    this.mem.zeroPage(table);
+    this.freePages.push(table);
+  }
+
+  // ------------------------------------------------------------------ invalidation
+
+  /**
+   * iommu_flush_iotlb_psi / calculate_psi_aligned_address: a power-of-two, naturally aligned
+   * page range covering [pfn, pfn + pages), or a domain-selective flush when PSI is absent or the
+   * mask exceeds CAP.MAMV.
+   */
+  flushIotlbRange(d: DmarDomain, pfn: bigint, pages: bigint, ih: boolean): void {
+    let aligned = 1n;
+    while (aligned < pages) aligned <<= 1n;
+    let mask = bitLength(aligned) - 1;
+    const bitmask = aligned - 1n;
+    let addrPfn = pfn;
+    if ((bitmask & pfn) !== 0n) {
+      const endPfn = pfn + pages - 1n;
+      const shared = ~(pfn ^ endPfn) & ~bitmask & ((1n << 64n) - 1n);
+      mask = shared !== 0n ? ffs(shared) : 64;
+      addrPfn = mask >= 64 ? 0n : pfn & ~((1n << BigInt(mask)) - 1n);
+    }
+    if (!this.unit.spec.pageSelectiveInvalidation || mask > this.unit.spec.mamv) {
+      this.flushIotlb(IOTLB_DSI, d.did, 0n, 0, false);
+    } else {
+      this.flushIotlb(IOTLB_PSI, d.did, addrPfn << PAGE_SHIFT, mask, ih);
+    }
+  }
+
+  flushContext(granularity: number, did: number, sid: number): void {
+    if (this.unit.spec.queuedInvalidation) {
+      this.submit([encodeCcDesc(granularity, did, sid, 0)]);
+    } else {
+      // Register-based: ICC | CIRG | SID | DID (Linux __iommu_flush_context).
+      const v = (1n << 63n) | (BigInt(granularity) << 61n) | (BigInt(sid & 0xffff) << 16n) | BigInt(did & 0xffff);
+      this.issued.push({ lo: v, hi: 0n });
+      this.unit.writeReg64(DMAR_CCMD_REG, v);
+    }
+  }
+
+  flushIotlb(granularity: number, did: number, addr: bigint, am: number, ih: boolean): void {
+    if (this.unit.spec.queuedInvalidation) {
+      this.submit([encodeIotlbDesc(granularity, did, addr, am, ih)]);
+    } else {
+      if (granularity === IOTLB_PSI) this.unit.writeReg64(DMAR_IVA_REG, addr | (ih ? 1n << 6n : 0n) | BigInt(am));
+      const v = (1n << 63n) | (BigInt(granularity) << 60n) | (BigInt(did & 0xffff) << 32n);
+      this.issued.push({ lo: v, hi: 0n });
+      this.unit.writeReg64(DMAR_IOTLB_REG, v);
+    }
+  }
+
+  /** Submits a custom descriptor (a scenario's `invalidate` step). */
+  submitRaw(desc: [bigint, bigint]): boolean {
+    return this.submit([desc]);
+  }
+
+  /** qi_submit_sync: descriptors + a wait descriptor, IQT bump, poll the status word. */
+  private submit(descs: [bigint, bigint][]): boolean {
+    const all = [...descs, encodeWaitDesc(BigInt(this.statusAddr), QI_DONE)];
+    this.mem.write32(this.statusAddr, 0);
+    for (const [lo, hi] of all) {
+      const at = this.qiBase + this.qiTail * 16;
+      this.mem.writeU64(at, lo);
+      this.mem.writeU64(at + 8, hi);
+      this.qiTail = (this.qiTail + 1) % 256;
+      this.issued.push({ lo, hi });
+    }
+    this.unit.writeReg64(DMAR_IQT_REG, BigInt(this.qiTail) << 4n);
+    if (this.unit.readReg32(DMAR_FSTS_REG) & FSTS_IQE) {
+      // qi_check_fault: clear IQE and skip the bad descriptor so the queue makes progress.
+      this.unit.writeReg32(DMAR_FSTS_REG, FSTS_IQE);
+      return false;
+    }
+    this.mem.read64(this.statusAddr);
+    return (this.mem.lo >>> 0) === QI_DONE;
+  }
+
+  takeIssued(): IssuedInvalidation[] {
+    const l = this.issued;
+    this.issued = [];
+    return l;
+  }
+
+  // ------------------------------------------------------------------ faults
+
+  /**
+   * dmar_fault(): reads FSTS, walks the fault recording registers from FRI, clears each F bit and
+   * returns the records in the order Linux prints them; finally clears PFO|PPF|PRO.
+   */
+  serviceFaults(): { fsts: number; records: FaultRecord[] } {
+    const u = this.unit;
+    const fsts = u.readReg32(DMAR_FSTS_REG);
+    const records: FaultRecord[] = [];
+    if (fsts & FSTS_PPF) {
+      let index = (fsts >> 8) & 0xff;
+      for (let n = 0; n < u.nfr; n++) {
+        const rec = u.readRecord(index);
+        if (rec === undefined) break;
+        records.push(rec);
+        u.writeReg32(DMAR_FRCD_REG + 16 * index + 12, 0x80000000);
+        index = (index + 1) % u.nfr;
+      }
+    }
+    u.writeReg32(DMAR_FSTS_REG, FSTS_PFO | FSTS_PPF | (1 << 7));
+    return { fsts, records };
+  }
+
+  snapshot(): DriverSnapshot {
+    return {
+      domains: [...this.domains.values()].map((d) => ({ did: d.did, pgd: d.pgd, aw: d.aw, levels: d.levels, passThrough: d.passThrough, rids: [...d.rids] })),
+      freePages: [...this.freePages],
+      contextTables: [...this.contextTables],
+      qiTail: this.qiTail,
+      nextDid: this.nextDid,
+    };
+  }
+
+  restore(s: DriverSnapshot): void {
+    this.domains.clear();
+    for (const d of s.domains) this.domains.set(d.did, { ...d, rids: new Set(d.rids) });
+    this.freePages = [...s.freePages];
+    this.contextTables = new Map(s.contextTables);
+    this.qiTail = s.qiTail;
+    this.nextDid = s.nextDid;
+  }
+
+  get rootTableAddress(): number {
+    return this.rootTable;
+  }
+
+  contextTableOf(bus: number): number | undefined {
+    return this.contextTables.get(bus);
+  }
+
+  /** Width of IOVAs the domain accepts. */
+  domainWidth(d: DmarDomain): number {
+    return Math.min(awToWidth(d.aw), this.unit.haw);
+  }
+
+  /** True when the unit advertises the AW the driver picked (sanity for scenario checks). */
+  get awSupported(): boolean {
+    return this.unit.spec.sagaw.some((w) => sagawBit(w) === 1 << this.aw);
+  }
+}
+
+function bitLength(n: bigint): number {
+  return n === 0n ? 0 : n.toString(2).length;
+}
+
+function ffs(n: bigint): number {
+  let i = 0;
+  while (((n >> BigInt(i)) & 1n) === 0n) i++;
+  return i;
+}

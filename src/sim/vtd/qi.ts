@@ -1,0 +1,147 @@
+/**
+ * Queued-invalidation descriptors, 128-bit legacy format (VT-d spec 6.5.2; Linux `QI_*` in
+ * drivers/iommu/intel/iommu.h; QEMU `VTD_INV_DESC_*`). See reference section 1.12.
+ */
+
+export const QI_CC_TYPE = 0x1;
+export const QI_IOTLB_TYPE = 0x2;
+export const QI_DIOTLB_TYPE = 0x3;
+export const QI_IEC_TYPE = 0x4;
+export const QI_IWD_TYPE = 0x5;
+
+/** Context-cache invalidation granularity (CIRG/G): 1 global, 2 domain, 3 device. */
+export const CC_GLOBAL = 1;
+export const CC_DOMAIN = 2;
+export const CC_DEVICE = 3;
+/** IOTLB invalidation granularity (IIRG/G): 1 global, 2 domain-selective, 3 page-selective. */
+export const IOTLB_GLOBAL = 1;
+export const IOTLB_DSI = 2;
+export const IOTLB_PSI = 3;
+
+/** QEMU VTD_INV_DESC_CC_RSVD: reserved bits of the context-cache descriptor's low qword. */
+export const CC_RSVD_LO = 0xfffc00000000ffc0n;
+/** QEMU VTD_INV_DESC_IOTLB_RSVD_LO / _HI. */
+export const IOTLB_RSVD_LO = 0xffffffff0000ff00n;
+export const IOTLB_RSVD_HI = 0xf80n;
+
+export type InvDescriptor =
+  | { type: "cc"; granularity: number; did: number; sid: number; fm: number }
+  | { type: "iotlb"; granularity: number; did: number; dr: boolean; dw: boolean; addr: bigint; ih: boolean; am: number }
+  | { type: "iec"; global: boolean; index: number; im: number }
+  | { type: "wait"; interrupt: boolean; statusWrite: boolean; fence: boolean; statusData: number; statusAddr: bigint }
+  | { type: "dev-iotlb"; sid: number; addr: bigint; size: boolean }
+  | { type: "unknown"; code: number };
+
+export function encodeCcDesc(granularity: number, did = 0, sid = 0, fm = 0): [bigint, bigint] {
+  const lo = BigInt(QI_CC_TYPE) | (BigInt(granularity & 3) << 4n) | (BigInt(did & 0xffff) << 16n) | (BigInt(sid & 0xffff) << 32n) | (BigInt(fm & 3) << 48n);
+  return [lo, 0n];
+}
+
+/** Linux qi_flush_iotlb: DR and DW are set when the unit advertises drain (CAP.DRD/DWD). */
+export function encodeIotlbDesc(granularity: number, did = 0, addr = 0n, am = 0, ih = false, drain = true): [bigint, bigint] {
+  const lo =
+    BigInt(QI_IOTLB_TYPE) |
+    (BigInt(granularity & 3) << 4n) |
+    (drain ? (1n << 6n) | (1n << 7n) : 0n) |
+    (BigInt(did & 0xffff) << 16n);
+  const hi = (addr & ~0xfffn) | (ih ? 1n << 6n : 0n) | BigInt(am & 0x3f);
+  return [lo, hi];
+}
+
+/** Linux qi_submit_sync appends: QI_IWD_STATUS_DATA(QI_DONE) | QI_IWD_STATUS_WRITE | QI_IWD_TYPE. */
+export const QI_DONE = 1;
+export function encodeWaitDesc(statusAddr: bigint, statusData = QI_DONE): [bigint, bigint] {
+  const lo = BigInt(QI_IWD_TYPE) | (1n << 5n) | (BigInt(statusData >>> 0) << 32n);
+  return [lo, statusAddr];
+}
+
+export function decodeDesc(lo: bigint, hi: bigint): InvDescriptor {
+  const type = Number(lo & 0xfn);
+  switch (type) {
+    case QI_CC_TYPE:
+      return {
+        type: "cc",
+        granularity: Number((lo >> 4n) & 3n),
+        did: Number((lo >> 16n) & 0xffffn),
+        sid: Number((lo >> 32n) & 0xffffn),
+        fm: Number((lo >> 48n) & 3n),
+      };
+    case QI_IOTLB_TYPE:
+      return {
+        type: "iotlb",
+        granularity: Number((lo >> 4n) & 3n),
+        dw: ((lo >> 6n) & 1n) === 1n,
+        dr: ((lo >> 7n) & 1n) === 1n,
+        did: Number((lo >> 16n) & 0xffffn),
+        addr: hi & ~0xfffn,
+        ih: ((hi >> 6n) & 1n) === 1n,
+        am: Number(hi & 0x3fn),
+      };
+    case QI_IEC_TYPE:
+      return { type: "iec", global: ((lo >> 4n) & 1n) === 0n, im: Number((lo >> 27n) & 0x1fn), index: Number((lo >> 32n) & 0xffffn) };
+    case QI_IWD_TYPE:
+      return {
+        type: "wait",
+        interrupt: ((lo >> 4n) & 1n) === 1n,
+        statusWrite: ((lo >> 5n) & 1n) === 1n,
+        fence: ((lo >> 6n) & 1n) === 1n,
+        statusData: Number((lo >> 32n) & 0xffffffffn),
+        statusAddr: hi & ~3n,
+      };
+    case QI_DIOTLB_TYPE:
+      return { type: "dev-iotlb", sid: Number((lo >> 32n) & 0xffffn), addr: hi & ~0xfffn, size: (hi & 1n) === 1n };
+    default:
+      return { type: "unknown", code: type };
+  }
+}
+
+/** Linux qi_type_string(), as printed by qi_dump_fault ("QI HEAD: %s qw0 = ..."). */
+export function qiTypeString(type: number): string {
+  switch (type) {
+    case 0x1:
+      return "Context-cache Invalidation";
+    case 0x2:
+      return "IOTLB Invalidation";
+    case 0x3:
+      return "Device-TLB Invalidation";
+    case 0x4:
+      return "Interrupt Entry Cache Invalidation";
+    case 0x5:
+      return "Invalidation Wait";
+    case 0x6:
+      return "PASID-based IOTLB Invalidation";
+    case 0x7:
+      return "PASID-cache Invalidation";
+    case 0x8:
+      return "PASID-based Device-TLB Invalidation";
+    case 0x9:
+      return "Page Group Response";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+export function describeDesc(d: InvDescriptor): string {
+  switch (d.type) {
+    case "cc":
+      return d.granularity === CC_GLOBAL
+        ? "context-cache global"
+        : d.granularity === CC_DOMAIN
+          ? `context-cache domain did=${d.did}`
+          : `context-cache device did=${d.did} sid=${d.sid.toString(16).padStart(4, "0")} fm=${d.fm}`;
+    case "iotlb":
+      return d.granularity === IOTLB_GLOBAL
+        ? "IOTLB global"
+        : d.granularity === IOTLB_DSI
+          ? `IOTLB domain did=${d.did}`
+          : `IOTLB page did=${d.did} addr=0x${d.addr.toString(16)} am=${d.am} ih=${d.ih ? 1 : 0}`;
+    case "iec":
+      return d.global ? "interrupt-entry-cache global" : `interrupt-entry-cache index ${d.index}`;
+    case "wait":
+      return `invalidation wait${d.statusWrite ? ` status 0x${d.statusData.toString(16)} -> 0x${d.statusAddr.toString(16)}` : ""}`;
+    case "dev-iotlb":
+      return `device-TLB sid=${d.sid.toString(16).padStart(4, "0")} addr=0x${d.addr.toString(16)}`;
+    default:
+      return `unknown descriptor type 0x${d.code.toString(16)}`;
+  }
+}

@@ -1,0 +1,618 @@
+/**
+ * One Intel VT-d DMA-remapping hardware unit (DRHD) in legacy mode: MMIO registers, root-table
+ * pointer, context cache, IOTLB, second-level translation, fault recording and queued (or
+ * register-based) invalidation. Modelled on QEMU hw/i386/intel_iommu.c; every structure it reads
+ * is bytes in simulated memory, so corrupted entries fault exactly as the hardware reports.
+ */
+import type { IommuSpec } from "../../scenario/types.js";
+import { PhysicalMemory, joinHiLo } from "../memory.js";
+import {
+  CONTEXT_TT_DEV_IOTLB,
+  CONTEXT_TT_MULTI_LEVEL,
+  CONTEXT_TT_PASS_THROUGH,
+  awToLevels,
+  awToWidth,
+  contextEntryReserved,
+  rootEntryReserved,
+} from "./context.js";
+import { Iotlb } from "./iotlb.js";
+import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_RSVD_LO, IOTLB_RSVD_HI, IOTLB_RSVD_LO, decodeDesc, type InvDescriptor } from "./qi.js";
+import {
+  DMAR_CAP_REG,
+  DMAR_CCMD_REG,
+  DMAR_ECAP_REG,
+  DMAR_FECTL_REG,
+  DMAR_FRCD_REG,
+  DMAR_FSTS_REG,
+  DMAR_GCMD_REG,
+  DMAR_GSTS_REG,
+  DMAR_IOTLB_REG,
+  DMAR_IQA_REG,
+  DMAR_IQER_REG,
+  DMAR_IQH_REG,
+  DMAR_IQT_REG,
+  DMAR_IVA_REG,
+  DMAR_RTADDR_REG,
+  DMAR_VER_REG,
+  FECTL_IM,
+  FECTL_IP,
+  FSTS_IQE,
+  FSTS_PFO,
+  FSTS_PPF,
+  GCMD_QIE,
+  GCMD_SRTP,
+  GCMD_TE,
+  GCMD_WBF,
+  composeCap,
+  composeEcap,
+  sagawBit,
+} from "./regs.js";
+import { SlptWalker } from "./slpt.js";
+import { SecondLevelTranslator } from "./translate.js";
+
+/** Fault reasons raised outside the second-level walk (QEMU VTDFaultReason). */
+export const FR_ROOT_ENTRY_P = 0x01;
+export const FR_CONTEXT_ENTRY_P = 0x02;
+export const FR_CONTEXT_ENTRY_INV = 0x03;
+export const FR_ROOT_TABLE_INV = 0x08;
+export const FR_CONTEXT_TABLE_INV = 0x09;
+export const FR_ROOT_ENTRY_RSVD = 0x0a;
+export const FR_CONTEXT_ENTRY_RSVD = 0x0b;
+export const FR_INTERRUPT_ADDR = 0x0e;
+
+/** Interrupt address range 0xFEE00000 - 0xFEEFFFFF (QEMU VTD_INTERRUPT_ADDR_FIRST/LAST). */
+export const INTERRUPT_ADDR_FIRST = 0xfee00000;
+export const INTERRUPT_ADDR_LAST = 0xfeefffff;
+
+/**
+ * Faults that FPD suppresses (QEMU vtd_qualified_faults[]): root-entry and table-pointer faults
+ * are reported even when the context entry asks for fault processing to be disabled.
+ */
+const NON_QUALIFIED = new Set([0x00, FR_ROOT_ENTRY_P, FR_ROOT_TABLE_INV, FR_CONTEXT_TABLE_INV, FR_ROOT_ENTRY_RSVD]);
+
+/** How a request was handled. */
+export const enum XlateKind {
+  /** Translation disabled (GSTS.TES = 0): the address goes to memory untranslated. */
+  Untranslated = 0,
+  /** Context entry T = pass-through. */
+  PassThrough = 1,
+  /** Second-level translation (IOTLB hit or walk). */
+  Translated = 2,
+  /** A write without PASID to 0xFEExxxxx: an interrupt request, not DMA. */
+  Interrupt = 3,
+}
+
+/** What happened to a fault on its way to the fault recording registers. */
+export const enum FaultFate {
+  None = 0,
+  Recorded = 1,
+  /** Context entry FPD = 1 and the fault is qualified. */
+  SuppressedFpd = 2,
+  /** FSTS.PFO was set or the next recording register was busy (PFO set now). */
+  Overflow = 3,
+  /** A pending record from the same source-id already exists (QEMU's fault compression). */
+  Compressed = 4,
+}
+
+interface CcEntry {
+  did: number;
+  root: number;
+  levels: number;
+  width: number;
+  tt: number;
+  fpd: boolean;
+}
+
+export interface FaultRecord {
+  index: number;
+  sid: number;
+  /** Faulting page address (bits 63:12), or for IR faults the interrupt index << 48. */
+  address: bigint;
+  reason: number;
+  /** FRCD.T = 1: read request. */
+  read: boolean;
+  pasid?: number;
+}
+
+export interface UnitCounters {
+  requests: number;
+  iotlbHits: number;
+  walks: number;
+  faults: number;
+  recorded: number;
+  suppressed: number;
+  overflowed: number;
+  invalidations: number;
+}
+
+export interface DmarUnitSnapshot {
+  regs: Uint32Array;
+  rootTable: number;
+  nextFrcd: number;
+  cc: [number, CcEntry][];
+  iotlb: ReturnType<Iotlb["snapshot"]>;
+  counters: UnitCounters;
+  queueLog: { lo: bigint; hi: bigint }[];
+}
+
+export class DmarUnit {
+  readonly name: string;
+  readonly spec: IommuSpec;
+  readonly cap: bigint;
+  readonly ecap: bigint;
+  readonly haw: number;
+  readonly nfr: number;
+  readonly walker: SlptWalker;
+  readonly iotlb: Iotlb;
+  readonly translator: SecondLevelTranslator;
+  /** Register file, 32-bit words at byte offset / 4. */
+  regs: Uint32Array;
+  /** Root table address latched by the last SRTP. */
+  rootTable = 0;
+  private nextFrcd = 0;
+  private readonly cc = new Map<number, CcEntry>();
+  counters: UnitCounters = { requests: 0, iotlbHits: 0, walks: 0, faults: 0, recorded: 0, suppressed: 0, overflowed: 0, invalidations: 0 };
+  /** Descriptors processed since the last call to takeQueueLog(), for the trace. */
+  private queueLog: { lo: bigint; hi: bigint }[] = [];
+
+  // ---- results of the last translate() ----
+  hpaLo = 0;
+  hpaHi = 0;
+  kind: XlateKind = XlateKind.Translated;
+  did = 0;
+  level = 0;
+  iotlbHit = false;
+  ccHit = false;
+  fate: FaultFate = FaultFate.None;
+
+  constructor(
+    readonly mem: PhysicalMemory,
+    spec: IommuSpec,
+    name = "dmar0",
+  ) {
+    this.name = name;
+    this.spec = spec;
+    this.haw = spec.addressWidth;
+    this.nfr = spec.faultRecords;
+    this.cap = composeCap(spec);
+    this.ecap = composeEcap(spec);
+    this.walker = new SlptWalker(mem, {
+      haw: spec.addressWidth,
+      deviceTlb: spec.deviceTlb,
+      snoopControl: false,
+      superpage2M: spec.superpages["2M"],
+      superpage1G: spec.superpages["1G"],
+    });
+    this.iotlb = new Iotlb(spec.iotlbSets, spec.iotlbWays);
+    this.translator = new SecondLevelTranslator(this.walker, this.iotlb);
+    this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
+    this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0
+    this.setReg64(DMAR_CAP_REG, this.cap);
+    this.setReg64(DMAR_ECAP_REG, this.ecap);
+  }
+
+  // ---------------------------------------------------------------- MMIO
+
+  readReg32(off: number): number {
+    return this.regs[off >> 2]! >>> 0;
+  }
+
+  readReg64(off: number): bigint {
+    return (BigInt(this.regs[(off >> 2) + 1]! >>> 0) << 32n) | BigInt(this.regs[off >> 2]! >>> 0);
+  }
+
+  private setReg64(off: number, v: bigint): void {
+    this.regs[off >> 2] = Number(v & 0xffffffffn);
+    this.regs[(off >> 2) + 1] = Number((v >> 32n) & 0xffffffffn);
+  }
+
+  /** A 32-bit MMIO write with the register's side effects. */
+  writeReg32(off: number, value: number): void {
+    value >>>= 0;
+    switch (off) {
+      case DMAR_GCMD_REG:
+        this.handleGcmd(value);
+        return;
+      case DMAR_FSTS_REG: {
+        // PFO, IQE, ICE, ITE are RW1C; PPF is derived from the F bits.
+        const cur = this.readReg32(DMAR_FSTS_REG);
+        this.regs[DMAR_FSTS_REG >> 2] = (cur & ~(value & 0x7d)) >>> 0;
+        this.updatePpf();
+        return;
+      }
+      case DMAR_FECTL_REG:
+        this.regs[off >> 2] = (value & FECTL_IM) | (this.readReg32(off) & FECTL_IP);
+        return;
+      default:
+        break;
+    }
+    if (off >= DMAR_FRCD_REG && off < DMAR_FRCD_REG + 16 * this.nfr && (off - DMAR_FRCD_REG) % 16 === 12) {
+      // Writing F (bit 31 of the top dword) clears the record (RW1C).
+      if (value & 0x80000000) this.regs[off >> 2] = this.readReg32(off) & 0x7fffffff;
+      this.updatePpf();
+      return;
+    }
+    this.regs[off >> 2] = value;
+  }
+
+  /** A 64-bit MMIO write (RTADDR, IQA, IQT, CCMD, IOTLB, IVA). */
+  writeReg64(off: number, value: bigint): void {
+    switch (off) {
+      case DMAR_RTADDR_REG:
+        // QEMU write mask 0xfffffffffffffc00; legacy mode ignores TTM/SMT (bit 10 must be 0 here).
+        this.setReg64(off, value & 0xfffffffffffffc00n);
+        return;
+      case DMAR_IQA_REG:
+        this.setReg64(off, value);
+        return;
+      case DMAR_IQT_REG:
+        this.setReg64(off, value & 0x7fff0n);
+        this.processQueue();
+        return;
+      case DMAR_CCMD_REG:
+        this.handleCcmd(value);
+        return;
+      case DMAR_IOTLB_REG:
+        this.handleIotlbReg(value);
+        return;
+      default:
+        this.setReg64(off, value);
+    }
+  }
+
+  private handleGcmd(cmd: number): void {
+    let gsts = this.readReg32(DMAR_GSTS_REG);
+    if (cmd & GCMD_SRTP) {
+      this.rootTable = Number(this.readReg64(DMAR_RTADDR_REG) & ~0xfffn);
+      gsts |= GCMD_SRTP; // RTPS
+    }
+    if (cmd & GCMD_WBF) gsts &= ~GCMD_WBF; // the write buffer flush completes at once
+    if ((cmd & GCMD_QIE) && !(gsts & GCMD_QIE)) {
+      this.setReg64(DMAR_IQH_REG, 0n);
+      gsts |= GCMD_QIE;
+    } else if (!(cmd & GCMD_QIE) && (gsts & GCMD_QIE)) {
+      gsts &= ~GCMD_QIE;
+    }
+    gsts = cmd & GCMD_TE ? gsts | GCMD_TE : gsts & ~GCMD_TE;
+    this.regs[DMAR_GCMD_REG >> 2] = cmd;
+    this.regs[DMAR_GSTS_REG >> 2] = gsts >>> 0;
+  }
+
+  get translationEnabled(): boolean {
+    return (this.readReg32(DMAR_GSTS_REG) & GCMD_TE) !== 0;
+  }
+
+  // ---------------------------------------------------------------- invalidation
+
+  private handleCcmd(v: bigint): void {
+    // ICC bit 63, CIRG [62:61], FM [33:32], SID [31:16], DID [15:0].
+    const cirg = Number((v >> 61n) & 3n);
+    if ((v >> 63n) & 1n) {
+      this.invalidate({ type: "cc", granularity: cirg, did: Number(v & 0xffffn), sid: Number((v >> 16n) & 0xffffn), fm: Number((v >> 32n) & 3n) });
+    }
+    // Completed: ICC cleared, CAIG [60:59] = the granularity performed.
+    this.setReg64(DMAR_CCMD_REG, (v & ~(1n << 63n) & ~(3n << 59n)) | (BigInt(cirg) << 59n));
+  }
+
+  private handleIotlbReg(v: bigint): void {
+    // IVT bit 63, IIRG [61:60], DID [47:32]; IVA: ADDR [63:12], IH bit 6, AM [5:0].
+    const iirg = Number((v >> 60n) & 3n);
+    if ((v >> 63n) & 1n) {
+      const iva = this.readReg64(DMAR_IVA_REG);
+      this.invalidate({ type: "iotlb", granularity: iirg, did: Number((v >> 32n) & 0xffffn), dr: false, dw: false, addr: iva & ~0xfffn, ih: ((iva >> 6n) & 1n) === 1n, am: Number(iva & 0x3fn) });
+    }
+    this.setReg64(DMAR_IOTLB_REG, (v & ~(1n << 63n) & ~(3n << 57n)) | (BigInt(iirg) << 57n));
+  }
+
+  /** Performs one invalidation. Returns false for an invalid descriptor (IQE). */
+  invalidate(d: InvDescriptor): boolean {
+    this.counters.invalidations++;
+    switch (d.type) {
+      case "cc":
+        if (d.granularity === CC_GLOBAL) this.cc.clear();
+        else if (d.granularity === CC_DOMAIN) {
+          for (const [sid, e] of this.cc) if (e.did === d.did) this.cc.delete(sid);
+        } else if (d.granularity === CC_DEVICE) {
+          // FM masks the low 0..3 bits of the function number (VT-d 6.5.2.1).
+          const mask = d.fm === 0 ? 0xffff : (0xffff << d.fm) & 0xffff;
+          for (const sid of [...this.cc.keys()]) if ((sid & mask) === (d.sid & mask)) this.cc.delete(sid);
+        } else return false;
+        return true;
+      case "iotlb":
+        if (d.granularity === IOTLB_GLOBAL) this.iotlb.invalidateAll();
+        else if (d.granularity === IOTLB_DSI) this.iotlb.invalidateDomain(d.did);
+        else if (d.granularity === IOTLB_PSI) {
+          if (!this.spec.pageSelectiveInvalidation || d.am > this.spec.mamv) return false;
+          this.iotlb.invalidatePages(d.did, d.addr, d.am);
+        } else return false;
+        return true;
+      case "iec":
+        return true; // no interrupt-remapping cache is modelled
+      case "wait":
+        if (d.statusWrite) this.mem.write32(Number(d.statusAddr), d.statusData);
+        return true;
+      case "dev-iotlb":
+        return this.spec.deviceTlb;
+      default:
+        return false;
+    }
+  }
+
+  private processQueue(): void {
+    if (!(this.readReg32(DMAR_GSTS_REG) & GCMD_QIE)) return;
+    const iqa = this.readReg64(DMAR_IQA_REG);
+    const base = Number(iqa & ~0xfffn);
+    const entries = 256 << Number(iqa & 7n); // QS: 2^QS pages of 256 descriptors
+    let head = Number((this.readReg64(DMAR_IQH_REG) >> 4n) & 0x7fffn);
+    const tail = Number((this.readReg64(DMAR_IQT_REG) >> 4n) & 0x7fffn);
+    if (this.readReg32(DMAR_FSTS_REG) & FSTS_IQE) return; // stalled until software clears IQE
+    let guard = 0;
+    while (head !== tail && guard++ < entries) {
+      const at = base + head * 16;
+      const lo = this.mem.readU64(at);
+      const hi = this.mem.readU64(at + 8);
+      let ok = lo !== undefined && hi !== undefined;
+      if (ok) {
+        ok = !descriptorReserved(lo!, hi!) && this.invalidate(decodeDesc(lo!, hi!));
+        this.queueLog.push({ lo: lo!, hi: hi! });
+      }
+      if (!ok) {
+        // Invalidation Queue Error: IQH stays on the offending descriptor (VT-d 6.5.2.10).
+        this.regs[DMAR_FSTS_REG >> 2] = this.readReg32(DMAR_FSTS_REG) | FSTS_IQE;
+        this.setReg64(DMAR_IQER_REG, 1n); // IQEI 1: descriptor with reserved bits / invalid type
+        break;
+      }
+      head = (head + 1) % entries;
+    }
+    this.setReg64(DMAR_IQH_REG, BigInt(head) << 4n);
+  }
+
+  takeQueueLog(): { lo: bigint; hi: bigint }[] {
+    const l = this.queueLog;
+    this.queueLog = [];
+    return l;
+  }
+
+  // ---------------------------------------------------------------- translation
+
+  /**
+   * Translates one DMA request from requester `sid`. Returns 0 (hpaLo/hpaHi/kind/level/iotlbHit set)
+   * or the VT-d fault reason (fate tells whether it was recorded). With `probe` the unit answers
+   * what it would do without filling caches or recording faults.
+   */
+  translate(sid: number, iovaHi: number, iovaLo: number, write: boolean, probe = false): number {
+    this.fate = FaultFate.None;
+    this.iotlbHit = false;
+    this.ccHit = false;
+    this.level = 0;
+    this.did = 0;
+    if (!probe) this.counters.requests++;
+    if (write && iovaHi === 0 && iovaLo >>> 20 === INTERRUPT_ADDR_FIRST >>> 20) {
+      // Requests-without-PASID writes to the interrupt range are interrupt requests (VT-d 3.14).
+      this.kind = XlateKind.Interrupt;
+      this.hpaHi = 0;
+      this.hpaLo = iovaLo;
+      return 0;
+    }
+    if (!this.translationEnabled) {
+      this.kind = XlateKind.Untranslated;
+      this.hpaHi = iovaHi;
+      this.hpaLo = iovaLo;
+      return 0;
+    }
+    let ce = this.cc.get(sid);
+    let fpd = false;
+    if (ce !== undefined) {
+      this.ccHit = true;
+    } else {
+      const r = this.resolveContext(sid);
+      if (typeof r === "number") return this.fault(r, sid, iovaHi, iovaLo, write, this.lastFpd, probe);
+      ce = r;
+      if (!probe) this.cc.set(sid, ce);
+    }
+    fpd = ce.fpd;
+    this.did = ce.did;
+    if (ce.tt === CONTEXT_TT_PASS_THROUGH) {
+      this.kind = XlateKind.PassThrough;
+      this.hpaHi = iovaHi;
+      this.hpaLo = iovaLo;
+      return 0;
+    }
+    this.kind = XlateKind.Translated;
+    const t = this.translator;
+    let r: number;
+    if (probe) {
+      // Look, don't touch: IOTLB lookup (stale entries included) or a walk, never a fill.
+      r = this.iotlb.lookup(ce.did, iovaHi, iovaLo, write);
+      if (r >= 0) {
+        this.iotlbHit = true;
+        this.level = this.iotlb.level;
+        this.hpaLo = this.iotlb.hpaLo;
+        this.hpaHi = this.iotlb.hpaHi;
+      } else if (ce.width < 64 && iovaHi >>> (ce.width - 32) !== 0) {
+        r = 0x04;
+      } else {
+        r = this.walker.walk(ce.root, ce.levels, iovaHi, iovaLo, write);
+        this.level = this.walker.level;
+        this.hpaLo = this.walker.hpaLo;
+        this.hpaHi = this.walker.hpaHi;
+      }
+    } else {
+      r = t.translate(ce.did, ce.root, ce.levels, ce.width, iovaHi, iovaLo, write);
+      this.iotlbHit = t.iotlbHit;
+      this.level = t.level;
+      this.hpaLo = t.hpaLo;
+      this.hpaHi = t.hpaHi;
+      if (t.iotlbHit) this.counters.iotlbHits++;
+      else this.counters.walks++;
+    }
+    if (r === 0 && !this.iotlbHit && this.pageHitsInterruptRange()) {
+      // QEMU vtd_iova_to_slpte: "xlat address is in interrupt range" -> LGN.4 (0x0E). Undo the fill.
+      if (!probe) this.iotlb.invalidatePages(ce.did, (BigInt(iovaHi) << 32n) | BigInt(iovaLo >>> 0), 0);
+      r = FR_INTERRUPT_ADDR;
+    }
+    if (r !== 0) return this.fault(r, sid, iovaHi, iovaLo, write, fpd, probe);
+    return 0;
+  }
+
+  private pageHitsInterruptRange(): boolean {
+    if (this.hpaHi !== 0) return false;
+    const size = this.level === 1 ? 0x1000 : this.level === 2 ? 0x200000 : 0x40000000;
+    const base = this.hpaLo - (this.hpaLo % size);
+    return base <= INTERRUPT_ADDR_LAST && base + size - 1 >= INTERRUPT_ADDR_FIRST;
+  }
+
+  /** FPD of the context entry read by the last failed resolveContext (QEMU reads it even when P=0). */
+  private lastFpd = false;
+
+  /** Root entry -> context entry -> cached context, with QEMU's checks in QEMU's order. */
+  private resolveContext(sid: number): CcEntry | number {
+    this.lastFpd = false;
+    const bus = sid >> 8;
+    const devfn = sid & 0xff;
+    const mem = this.mem;
+    const reAddr = this.rootTable + bus * 16;
+    if (!mem.read64(reAddr)) return FR_ROOT_TABLE_INV;
+    const reLo = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
+    if (!mem.read64(reAddr + 8)) return FR_ROOT_TABLE_INV;
+    const reHi = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
+    if ((reLo & 1n) === 0n) return FR_ROOT_ENTRY_P;
+    if (rootEntryReserved(reLo, reHi, this.haw)) return FR_ROOT_ENTRY_RSVD;
+    const ceAddr = Number(reLo & ~0xfffn) + devfn * 16;
+    if (!mem.read64(ceAddr)) return FR_CONTEXT_TABLE_INV;
+    const ceLo = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
+    if (!mem.read64(ceAddr + 8)) return FR_CONTEXT_TABLE_INV;
+    const ceHi = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
+    this.lastFpd = (ceLo & 2n) !== 0n;
+    if ((ceLo & 1n) === 0n) return FR_CONTEXT_ENTRY_P;
+    if (contextEntryReserved(ceLo, ceHi, this.haw)) return FR_CONTEXT_ENTRY_RSVD;
+    const aw = Number(ceHi & 7n);
+    const width = awToWidth(aw);
+    // QEMU vtd_is_level_supported: the AW must be one the unit advertises in SAGAW.
+    if (aw < 1 || aw > 3 || !this.spec.sagaw.some((w) => sagawBit(w) === 1 << (aw as number))) return FR_CONTEXT_ENTRY_INV;
+    const tt = Number((ceLo >> 2n) & 3n);
+    if (tt === CONTEXT_TT_DEV_IOTLB && !this.spec.deviceTlb) return FR_CONTEXT_ENTRY_INV;
+    if (tt === CONTEXT_TT_PASS_THROUGH && !this.spec.passThrough) return FR_CONTEXT_ENTRY_INV;
+    if (tt !== CONTEXT_TT_MULTI_LEVEL && tt !== CONTEXT_TT_DEV_IOTLB && tt !== CONTEXT_TT_PASS_THROUGH) return FR_CONTEXT_ENTRY_INV;
+    return {
+      did: Number((ceHi >> 8n) & 0xffffn),
+      root: Number(ceLo & ~0xfffn & ((1n << 52n) - 1n)),
+      levels: awToLevels(aw),
+      width: Math.min(width, this.haw),
+      tt,
+      fpd: this.lastFpd,
+    };
+  }
+
+  // ---------------------------------------------------------------- fault recording
+
+  private fault(reason: number, sid: number, iovaHi: number, iovaLo: number, write: boolean, fpd: boolean, probe: boolean): number {
+    if (probe) return reason;
+    this.counters.faults++;
+    if (fpd && !NON_QUALIFIED.has(reason)) {
+      this.fate = FaultFate.SuppressedFpd;
+      this.counters.suppressed++;
+      return reason;
+    }
+    this.fate = this.recordFault(sid, (BigInt(iovaHi) << 32n) | BigInt((iovaLo & ~0xfff) >>> 0), reason, !write);
+    if (this.fate === FaultFate.Recorded) this.counters.recorded++;
+    else this.counters.overflowed++;
+    return reason;
+  }
+
+  /** QEMU vtd_report_frcd_fault: PFO drop, compression, next-register busy -> PFO, else record. */
+  recordFault(sid: number, address: bigint, reason: number, read: boolean): FaultFate {
+    const fsts = this.readReg32(DMAR_FSTS_REG);
+    if (fsts & FSTS_PFO) return FaultFate.Overflow;
+    for (let i = 0; i < this.nfr; i++) {
+      const rec = this.readRecord(i);
+      if (rec !== undefined && rec.sid === sid) return FaultFate.Compressed;
+    }
+    const i = this.nextFrcd;
+    const off = DMAR_FRCD_REG + 16 * i;
+    if (this.readReg32(off + 12) & 0x80000000) {
+      this.regs[DMAR_FSTS_REG >> 2] = fsts | FSTS_PFO;
+      return FaultFate.Overflow;
+    }
+    this.setReg64(off, address & 0xfffffffffffff000n);
+    this.regs[(off + 8) >> 2] = sid & 0xffff; // SID [79:64]; PP = 0 (no PASID in legacy mode)
+    this.regs[(off + 12) >> 2] = (0x80000000 | (read ? 0x40000000 : 0) | (reason & 0xff)) >>> 0; // F, T, FR
+    this.nextFrcd = (i + 1) % this.nfr;
+    if (!(fsts & FSTS_PPF)) {
+      // FRI = this record; PPF; the fault event is raised unless masked (FECTL.IP stays pending).
+      this.regs[DMAR_FSTS_REG >> 2] = ((fsts & ~0xff00) | (i << 8) | FSTS_PPF) >>> 0;
+      this.regs[DMAR_FECTL_REG >> 2] = this.readReg32(DMAR_FECTL_REG) | FECTL_IP;
+    }
+    return FaultFate.Recorded;
+  }
+
+  private updatePpf(): void {
+    let any = false;
+    for (let i = 0; i < this.nfr; i++) if (this.readReg32(DMAR_FRCD_REG + 16 * i + 12) & 0x80000000) any = true;
+    const fsts = this.readReg32(DMAR_FSTS_REG);
+    this.regs[DMAR_FSTS_REG >> 2] = (any ? fsts | FSTS_PPF : fsts & ~FSTS_PPF) >>> 0;
+    if (!any && !(fsts & FSTS_PFO)) this.regs[DMAR_FECTL_REG >> 2] = this.readReg32(DMAR_FECTL_REG) & ~FECTL_IP;
+  }
+
+  /** Fault recording register i decoded, or undefined when its F bit is clear. */
+  readRecord(i: number): FaultRecord | undefined {
+    const off = DMAR_FRCD_REG + 16 * i;
+    const top = this.readReg32(off + 12);
+    if (!(top & 0x80000000)) return undefined;
+    const sidDword = this.readReg32(off + 8);
+    return {
+      index: i,
+      sid: sidDword & 0xffff,
+      address: this.readReg64(off),
+      reason: top & 0xff,
+      read: (top & 0x40000000) !== 0,
+      ...(sidDword & 0x80000000 ? { pasid: (top >>> 8) & 0xfffff } : {}),
+    };
+  }
+
+  /** Fault event pending (FECTL.IP) and not masked. */
+  get faultEventPending(): boolean {
+    const fectl = this.readReg32(DMAR_FECTL_REG);
+    return (fectl & FECTL_IP) !== 0 && (fectl & FECTL_IM) === 0;
+  }
+
+  /** Cached context entries, for the tree views. */
+  contextCacheEntries(): { sid: number; did: number; root: number; levels: number; tt: number; fpd: boolean }[] {
+    return [...this.cc].map(([sid, e]) => ({ sid, ...e })).sort((a, b) => a.sid - b.sid);
+  }
+
+  hpa(): number {
+    return joinHiLo(this.hpaHi, this.hpaLo);
+  }
+
+  snapshot(): DmarUnitSnapshot {
+    return {
+      regs: this.regs.slice(),
+      rootTable: this.rootTable,
+      nextFrcd: this.nextFrcd,
+      cc: [...this.cc].map(([k, v]) => [k, { ...v }]),
+      iotlb: this.iotlb.snapshot(),
+      counters: { ...this.counters },
+      queueLog: [...this.queueLog],
+    };
+  }
+
+  restore(s: DmarUnitSnapshot): void {
+    this.regs.set(s.regs);
+    this.rootTable = s.rootTable;
+    this.nextFrcd = s.nextFrcd;
+    this.cc.clear();
+    for (const [k, v] of s.cc) this.cc.set(k, { ...v });
+    this.iotlb.restore(s.iotlb);
+    this.counters = { ...s.counters };
+    this.queueLog = [...s.queueLog];
+  }
+}
+
+/** Reserved-bit checks of QEMU's descriptor handlers (vtd_process_context_cache_desc etc.). */
+function descriptorReserved(lo: bigint, hi: bigint): boolean {
+  const type = Number(lo & 0xfn);
+  if (type === 0x1) return (lo & CC_RSVD_LO) !== 0n || hi !== 0n;
+  if (type === 0x2) return (lo & IOTLB_RSVD_LO) !== 0n || (hi & IOTLB_RSVD_HI) !== 0n;
+  return false;
+}
