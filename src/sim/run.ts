@@ -1,0 +1,93 @@
+/**
+ * A run of a scenario: the machine executes every workload step once, recording the trace, the
+ * outcomes and the logs, with checkpoints so that the exact machine state before any step can be
+ * rebuilt cheaply (the debugger's step back, the trees following the cursor).
+ */
+import type { Scenario } from "../scenario/types.js";
+import { CheckpointStore, DEFAULT_POLICY, type CheckpointPolicy } from "../trace/checkpoints.js";
+import type { Trace } from "../trace/trace.js";
+import type { LogLine } from "./klog.js";
+import { Machine, type MachineSnapshot, type StepOutcome } from "./machine.js";
+import { MemoryLimitError } from "./memory.js";
+
+export interface RunOptions {
+  checkpoints?: CheckpointPolicy;
+  /** Polled between steps; a true answer stops the run (the outcome list is then shorter). */
+  cancelled?: () => boolean;
+}
+
+export class Run {
+  readonly machine: Machine;
+  readonly outcomes: StepOutcome[] = [];
+  readonly checkpoints: CheckpointStore<MachineSnapshot>;
+  /** Set when the run stopped early: cancelled, or a simulation limit was hit. */
+  stoppedEarly?: string;
+  private scratch?: Machine;
+
+  constructor(
+    readonly scenario: Scenario,
+    opts: RunOptions = {},
+  ) {
+    this.machine = new Machine(scenario);
+    this.checkpoints = new CheckpointStore(opts.checkpoints ?? DEFAULT_POLICY);
+    for (const step of scenario.workload) {
+      if (opts.cancelled?.()) {
+        this.stoppedEarly = "cancelled";
+        break;
+      }
+      if (this.checkpoints.due(step.index)) this.checkpoints.add(step.index, this.machine.snapshot());
+      const out = this.machine.runStep(step);
+      this.outcomes.push(out);
+      this.checkpoints.addWork(out.transactions);
+      if (out.error === "simulation-limit") {
+        this.stoppedEarly = out.summary;
+        break;
+      }
+    }
+    this.machine.trace.stepStart[this.outcomes.length] = this.machine.trace.length;
+  }
+
+  get trace(): Trace {
+    return this.machine.trace;
+  }
+
+  get log(): LogLine[] {
+    return this.machine.log.lines;
+  }
+
+  get failedExpectations(): StepOutcome[] {
+    return this.outcomes.filter((o) => o.expect && !o.expect.pass);
+  }
+
+  get expectations(): number {
+    return this.outcomes.filter((o) => o.expect).length;
+  }
+
+  /**
+   * The machine as it was before step `n` ran (n = outcomes.length: after the last step).
+   * Returns a scratch machine owned by the run: valid until the next call.
+   */
+  machineBefore(n: number): Machine {
+    const target = Math.max(0, Math.min(n, this.outcomes.length));
+    const cp = this.checkpoints.atOrBefore(target);
+    this.scratch ??= new Machine(this.scenario);
+    const m = this.scratch;
+    if (cp === undefined) return m; // no steps at all: the booted host
+    m.restore(cp.state);
+    for (let i = cp.step; i < target; i++) m.runStep(this.scenario.workload[i]!);
+    return m;
+  }
+}
+
+/**
+ * Runs a scenario. Never throws: a failure to even build the host (a simulation limit, a domain-id
+ * exhaustion) comes back as `error` with a message for the user.
+ */
+export function runScenario(scenario: Scenario, opts: RunOptions = {}): { run: Run; error?: undefined } | { run?: undefined; error: string } {
+  try {
+    return { run: new Run(scenario, opts) };
+  } catch (e) {
+    const why = e instanceof MemoryLimitError ? e.message : `the simulation could not build this host: ${e instanceof Error ? e.message : String(e)}`;
+    return { error: why };
+  }
+}

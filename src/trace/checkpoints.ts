@@ -1,0 +1,58 @@
+/**
+ * Checkpoints of machine state at step boundaries. "State before step N" is the nearest
+ * checkpoint at or before N plus a replay of the steps in between, so stepping backwards costs at
+ * most `every` steps (or `maxWork` transactions) of replay, never a replay from the start.
+ */
+
+export interface CheckpointPolicy {
+  /** Take a checkpoint at least every this many steps. */
+  every: number;
+  /** ... and as soon as this much work (DMA transactions) ran since the last one. */
+  maxWork: number;
+}
+
+export const DEFAULT_POLICY: CheckpointPolicy = { every: 8, maxWork: 1_000_000 };
+
+export class CheckpointStore<S> {
+  /** Step index -> state before that step, in increasing step order. */
+  private readonly steps: number[] = [];
+  private readonly states: S[] = [];
+  private workSince = 0;
+
+  constructor(readonly policy: CheckpointPolicy = DEFAULT_POLICY) {}
+
+  /** Called before each step runs; returns true when a checkpoint should be taken now. */
+  due(step: number): boolean {
+    const last = this.steps.length === 0 ? -Infinity : this.steps[this.steps.length - 1]!;
+    return step - last >= this.policy.every || this.workSince >= this.policy.maxWork;
+  }
+
+  add(step: number, state: S): void {
+    this.steps.push(step);
+    this.states.push(state);
+    this.workSince = 0;
+  }
+
+  addWork(n: number): void {
+    this.workSince += n;
+  }
+
+  /** The latest checkpoint at or before `step`. */
+  atOrBefore(step: number): { step: number; state: S } | undefined {
+    let lo = 0;
+    let hi = this.steps.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.steps[mid]! <= step) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found < 0 ? undefined : { step: this.steps[found]!, state: this.states[found]! };
+  }
+
+  get count(): number {
+    return this.steps.length;
+  }
+}
