@@ -1,10 +1,10 @@
 /**
  * The host kernel log (dmesg) and each VMM's stderr, with simulated timestamps. DMAR faults are
  * printed as Linux's dmar_fault() prints them for the configured kernel version, including its
- * ratelimit (one ratelimit state shared by the DRHD line and the records, 10 per 5 s).
+ * ratelimit (10 per 5 s, applied per interrupt or per record depending on the version).
  */
 import { Ratelimit, formatTimestamp } from "./printk.js";
-import { kernelEra, renderDmarFault, renderDrhdLine, type KernelEra } from "./vtd/dmesg.js";
+import { dmarFaultInterrupt, kernelEra, type KernelEra } from "./vtd/dmesg.js";
 import type { FaultRecord } from "./vtd/unit.js";
 
 export interface LogLine {
@@ -39,19 +39,13 @@ export class KernelLog {
     this.lines.push({ ns, source: "vmm", vm, text, step });
   }
 
-  /** dmar_fault(): the DRHD line and one line (or two, in old kernels) per record, ratelimited. */
+  /**
+   * dmar_fault(): the DRHD line and one line (two in old kernels) per record, through the
+   * handler's ratelimit as the configured kernel version applies it.
+   */
   dmarFault(ns: bigint, fsts: number, records: FaultRecord[], step: number): void {
-    if (fsts !== 0) this.limited(ns, step, () => [renderDrhdLine(fsts, this.era)]);
-    for (const r of records) {
-      const rec = { write: !r.read, reason: r.reason, sourceId: r.sid, address: r.address, ...(r.pasid !== undefined ? { pasid: r.pasid } : {}) };
-      this.limited(ns, step, () => renderDmarFault(rec, this.era));
-    }
-  }
-
-  private limited(ns: bigint, step: number, render: () => string[]): void {
-    const r = this.faultLimit.check(ns, "dmar_fault");
-    if (r.suppressedLine !== undefined) this.kernel(ns, r.suppressedLine, step);
-    if (r.allowed) for (const line of render()) this.kernel(ns, line, step);
+    const recs = records.map((r) => ({ write: !r.read, reason: r.reason, sourceId: r.sid, address: r.address, ...(r.pasid !== undefined ? { pasid: r.pasid } : {}) }));
+    for (const line of dmarFaultInterrupt(this.faultLimit, ns, fsts, recs, this.kernelVersion)) this.kernel(ns, line, step);
   }
 
   /** dmesg as a user would paste it: "[    2.501000] DMAR: ..." lines (kernel only). */
