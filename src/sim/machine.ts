@@ -9,6 +9,7 @@ import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
 import { PciTopology, type IommuGroup, type PciDevice } from "./pci.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
+import { renderQiError } from "./vtd/dmesg.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno } from "./vfio.js";
 import { encodeCcDesc, encodeIotlbDesc, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI } from "./vtd/qi.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
@@ -625,8 +626,7 @@ export class Machine {
     const before = this.unit.iotlb.entries().length;
     const ok = this.driver.submitRaw(desc);
     if (!ok) {
-      this.log.kernel(this.clock, `DMAR: VT-d detected Invalidation Queue Error: Reason 1`, this.currentStep);
-      this.log.kernel(this.clock, `DMAR: Invalidation Queue Error (IQE) cleared`, this.currentStep);
+      if (this.driver.lastQiError) for (const line of renderQiError(this.driver.lastQiError)) this.log.kernel(this.clock, line, this.currentStep);
       this.fail(out, "invalidation-queue-error", "the unit rejected the descriptor (IQE): unsupported granularity or AM above CAP.MAMV");
       return;
     }

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { DMAR_FSTS_REG, DMAR_GSTS_REG, decodeCap, decodeEcap } from "../../src/sim/vtd/regs.js";
 import { FaultFate, XlateKind } from "../../src/sim/vtd/unit.js";
 import { bootedUnit, split, vtdSpec } from "./helpers.js";
+import { renderQiError } from "../../src/sim/vtd/dmesg.js";
 import { composeCap } from "../../src/sim/vtd/regs.js";
 
 const RID = 0x0100; // 01:00.0
@@ -174,6 +175,13 @@ describe("invalidation", () => {
     const { unit, driver } = bootedUnit({ mamv: 4 });
     expect(driver.submitRaw([0x2n | (3n << 4n), 5n])).toBe(false);
     expect(unit.readReg32(DMAR_FSTS_REG) & (1 << 4)).toBe(0); // the driver cleared IQE
+    const lines = renderQiError(driver.lastQiError!);
+    expect(lines[0]).toBe("DMAR: VT-d detected Invalidation Queue Error: Reason 1");
+    expect(lines[1]).toBe("DMAR: QI HEAD: IOTLB Invalidation qw0 = 0x32, qw1 = 0x5");
+    expect(lines[2]).toMatch(/^DMAR: QI PRIOR: Invalidation Wait qw0 = 0x1000000[0-9a-f]{2}, qw1 = 0x[0-9a-f]+$/);
+    expect(lines.at(-1)).toBe("DMAR: Invalidation Queue Error (IQE) cleared");
+    // The queue resumed: the next submission completes.
+    expect(driver.submitRaw([0x2n | (1n << 4n), 0n])).toBe(true);
   });
 
   it("unmap flushes page-selectively with IH=1 when no table was freed, and frees covered tables", () => {

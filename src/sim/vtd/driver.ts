@@ -13,6 +13,8 @@ import {
   DMAR_FSTS_REG,
   DMAR_GCMD_REG,
   DMAR_IOTLB_REG,
+  DMAR_IQER_REG,
+  DMAR_IQH_REG,
   DMAR_IQA_REG,
   DMAR_IQT_REG,
   DMAR_IVA_REG,
@@ -28,6 +30,7 @@ import {
 } from "./regs.js";
 import { SL_PS, SL_R, SL_W } from "./slpt.js";
 import type { DmarUnit, FaultRecord } from "./unit.js";
+import type { QiErrorInput } from "./dmesg.js";
 
 const VTD_STRIDE = 9;
 const PAGE_SHIFT = 12n;
@@ -359,9 +362,13 @@ export class IntelIommuDriver {
     return this.submit([desc]);
   }
 
+  /** The invalidation-queue error of the last failed submit, as qi_dump_fault() sees it. */
+  lastQiError?: QiErrorInput;
+
   /** qi_submit_sync: descriptors + a wait descriptor, IQT bump, poll the status word. */
   private submit(descs: [bigint, bigint][]): boolean {
     const all = [...descs, encodeWaitDesc(BigInt(this.statusAddr), QI_DONE)];
+    const waitIndex = (this.qiTail + descs.length) % 256;
     this.mem.write32(this.statusAddr, 0);
     for (const [lo, hi] of all) {
       const at = this.qiBase + this.qiTail * 16;
@@ -371,9 +378,18 @@ export class IntelIommuDriver {
       this.issued.push({ lo, hi });
     }
     this.unit.writeReg64(DMAR_IQT_REG, BigInt(this.qiTail) << 4n);
-    if (this.unit.readReg32(DMAR_FSTS_REG) & FSTS_IQE) {
-      // qi_check_fault: clear IQE and skip the bad descriptor so the queue makes progress.
+    const fsts = this.unit.readReg32(DMAR_FSTS_REG);
+    if (fsts & FSTS_IQE) {
+      // qi_check_fault(): dump the descriptors at IQH and before it, overwrite the bad one with
+      // the wait descriptor, clear IQE so the hardware resumes, and fail the request (-EINVAL).
+      const head = Number((this.unit.readReg64(DMAR_IQH_REG) >> 4n) & 0xffn);
+      const desc = (i: number) => ({ qw0: this.mem.readU64(this.qiBase + i * 16) ?? 0n, qw1: this.mem.readU64(this.qiBase + i * 16 + 8) ?? 0n });
+      this.lastQiError = { fault: fsts & FSTS_IQE, iqer: this.unit.readReg64(DMAR_IQER_REG), head: desc(head), prior: desc((head + 255) % 256) };
+      const wait = desc(waitIndex);
+      this.mem.writeU64(this.qiBase + head * 16, wait.qw0);
+      this.mem.writeU64(this.qiBase + head * 16 + 8, wait.qw1);
       this.unit.writeReg32(DMAR_FSTS_REG, FSTS_IQE);
+      this.unit.writeReg64(DMAR_IQT_REG, BigInt(this.qiTail) << 4n);
       return false;
     }
     this.mem.read64(this.statusAddr);
