@@ -1,0 +1,226 @@
+/**
+ * PCI topology, DMA aliases, IOMMU groups as Linux computes them, and group viability for VFIO.
+ *
+ * Sources: Linux drivers/iommu/iommu.c `pci_device_group()` (REQ_ACS_FLAGS = SV|RR|CR|UF, modelled
+ * as the single `acs` boolean), drivers/pci/search.c `pci_for_each_dma_alias()`,
+ * drivers/pci/bus.c `pci_bus_add_devices()` (probe order), drivers/vfio/vfio_main.c (viability:
+ * vfio-pci, pci-stub, no driver, or a bridge). See ../shared/reference/iommu-reference.md §7.
+ */
+import type { Bdf, PciDeviceSpec, PciKind } from "../scenario/types.js";
+
+export interface PciDevice {
+  key: string;
+  spec: PciDeviceSpec;
+  bdf: Bdf;
+  kind: PciKind;
+  /** Requester ID: bus << 8 | dev << 3 | fn. */
+  rid: number;
+  parent?: PciDevice;
+  children: PciDevice[];
+  /** Header type 1 (root ports, switch ports, PCIe-to-PCI bridges). */
+  isBridge: boolean;
+  multifunction: boolean;
+  secondaryBus?: number;
+}
+
+export interface IommuGroup {
+  id: number;
+  devices: PciDevice[];
+}
+
+export interface TopologyProblem {
+  code: string;
+  message: string;
+  hint: string;
+  key: string;
+}
+
+const BRIDGE_KINDS: ReadonlySet<PciKind> = new Set(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
+/** Drivers that keep a group usable by VFIO (kernel DMA ownership: driver_managed_dma). */
+const VFIO_FRIENDLY = new Set(["vfio-pci", "pci-stub"]);
+
+export function normaliseBdfKey(text: string): string | undefined {
+  const m = /^(?:([0-9a-f]{1,4}):)?([0-9a-f]{1,2}):([0-9a-f]{1,2})\.([0-7])$/i.exec(text.trim());
+  if (!m) return undefined;
+  const seg = m[1] === undefined ? 0 : parseInt(m[1], 16);
+  const bus = parseInt(m[2]!, 16);
+  const dev = parseInt(m[3]!, 16);
+  if (dev > 0x1f) return undefined;
+  const core = `${hex(bus, 2)}:${hex(dev, 2)}.${m[4]}`;
+  return seg === 0 ? core : `${hex(seg, 4)}:${core}`;
+}
+
+export class PciTopology {
+  readonly devices: PciDevice[] = [];
+  readonly groups: IommuGroup[] = [];
+  private readonly byKey = new Map<string, PciDevice>();
+  private readonly groupByDevice = new Map<PciDevice, IommuGroup>();
+
+  private constructor() {}
+
+  static build(specs: PciDeviceSpec[]): { topology: PciTopology; problems: TopologyProblem[] } {
+    const t = new PciTopology();
+    const problems: TopologyProblem[] = [];
+    const all: PciDevice[] = [];
+    for (const spec of specs) {
+      if (t.byKey.has(spec.key)) {
+        problems.push({ code: "bdf-duplicate", message: `${spec.key} is listed twice`, hint: "Each PCI function appears once; remove the duplicate.", key: spec.key });
+        continue;
+      }
+      const d: PciDevice = {
+        key: spec.key,
+        spec,
+        bdf: spec.bdf,
+        kind: spec.kind,
+        rid: (spec.bdf.bus << 8) | (spec.bdf.device << 3) | spec.bdf.fn,
+        children: [],
+        isBridge: BRIDGE_KINDS.has(spec.kind),
+        multifunction: spec.multifunction ?? false,
+      };
+      t.byKey.set(spec.key, d);
+      all.push(d);
+    }
+    for (const d of all) {
+      if (d.spec.parent === undefined) continue;
+      const p = t.byKey.get(normaliseBdfKey(d.spec.parent) ?? d.spec.parent);
+      if (p === undefined) {
+        problems.push({ code: "parent-unknown", message: `${d.key}: parent ${d.spec.parent} is not in host.pci`, hint: "Add the upstream port or bridge to host.pci, or remove `parent`.", key: d.key });
+      } else if (!p.isBridge) {
+        problems.push({ code: "parent-not-bridge", message: `${d.key}: parent ${p.key} is a ${p.kind}, not a bridge`, hint: "A parent must be a root-port, switch port or pcie-pci-bridge.", key: d.key });
+      } else if (wouldCycle(p, d)) {
+        problems.push({ code: "parent-cycle", message: `${d.key}: parent chain loops back to itself`, hint: "Devices must form a tree below the root bus.", key: d.key });
+      } else {
+        d.parent = p;
+        p.children.push(d);
+      }
+    }
+    for (const d of all) {
+      if (d.isBridge) d.secondaryBus = d.spec.secondaryBus ?? d.children[0]?.bdf.bus;
+      if (d.parent?.secondaryBus !== undefined && d.parent.secondaryBus !== d.bdf.bus) {
+        problems.push({
+          code: "bus-mismatch",
+          message: `${d.key} is on bus ${hex(d.bdf.bus, 2)} but its parent ${d.parent.key} leads to bus ${hex(d.parent.secondaryBus, 2)}`,
+          hint: `Put ${d.key} on bus ${hex(d.parent.secondaryBus, 2)} or fix the parent's secondary-bus.`,
+          key: d.key,
+        });
+      }
+    }
+    // Functions of one slot: any sibling makes the device multifunction.
+    for (const d of all) {
+      if (all.some((o) => o !== d && o.bdf.segment === d.bdf.segment && o.bdf.bus === d.bdf.bus && o.bdf.device === d.bdf.device)) d.multifunction = true;
+    }
+    // Probe order (pci_bus_add_devices): a bus's devices in devfn order, then each bridge's child bus.
+    const byDevfn = (a: PciDevice, b: PciDevice) => a.bdf.segment - b.bdf.segment || a.bdf.bus - b.bdf.bus || a.rid - b.rid;
+    const visit = (bus: PciDevice[]) => {
+      bus.sort(byDevfn);
+      for (const d of bus) t.devices.push(d);
+      for (const d of bus) if (d.children.length > 0) visit([...d.children]);
+    };
+    visit(all.filter((d) => d.parent === undefined));
+    for (const d of t.devices) t.assignGroup(d);
+    return { topology: t, problems };
+  }
+
+  device(keyOrBdfText: string): PciDevice | undefined {
+    return this.byKey.get(normaliseBdfKey(keyOrBdfText) ?? keyOrBdfText);
+  }
+
+  /** pci_for_each_dma_alias: own RID, then the RIDs substituted by bridges on the way up. */
+  dmaAliases(dev: PciDevice): number[] {
+    const out = [dev.rid];
+    for (let p = dev.parent; p !== undefined; p = p.parent) {
+      if (p.kind === "pcie-pci-bridge" && p.secondaryBus !== undefined) {
+        // PCI_EXP_TYPE_PCI_BRIDGE: the bridge takes ownership with (secondary bus, devfn 0).
+        const alias = (p.secondaryBus << 8) | 0;
+        if (!out.includes(alias)) out.push(alias);
+      }
+    }
+    return out;
+  }
+
+  /** The requester ID the IOMMU sees for DMA from `dev`: the last alias substituted on the way up. */
+  requesterId(dev: PciDevice): number {
+    const a = this.dmaAliases(dev);
+    return a[a.length - 1]!;
+  }
+
+  groupOf(dev: PciDevice): IommuGroup {
+    return this.groupByDevice.get(dev)!;
+  }
+
+  /** pci_device_group(). */
+  private assignGroup(dev: PciDevice): void {
+    const join = (g: IommuGroup) => {
+      g.devices.push(dev);
+      this.groupByDevice.set(dev, g);
+    };
+    // (1) A DMA alias shared with a device that already has a group.
+    const aliases = new Set(this.dmaAliases(dev));
+    for (const [other, g] of this.groupByDevice) {
+      if (this.dmaAliases(other).some((a) => aliases.has(a)) || (other.isBridge && other.kind === "pcie-pci-bridge" && this.below(dev, other))) {
+        join(g);
+        return;
+      }
+    }
+    // (2) Walk up while the path above lacks ACS; the representative is the highest such bridge.
+    let rep = dev;
+    for (let p = dev.parent; p !== undefined; p = p.parent) {
+      if (this.acsPathEnabled(p)) break;
+      rep = p;
+      const g = this.groupByDevice.get(p);
+      if (g !== undefined) {
+        join(g);
+        return;
+      }
+    }
+    // (4) Multifunction without ACS: join a sibling function that also lacks ACS.
+    if (rep.multifunction && !rep.spec.acs) {
+      for (const [other, g] of this.groupByDevice) {
+        if (other !== rep && other.bdf.segment === rep.bdf.segment && other.bdf.bus === rep.bdf.bus && other.bdf.device === rep.bdf.device && !other.spec.acs) {
+          join(g);
+          return;
+        }
+      }
+    }
+    const g: IommuGroup = { id: this.groups.length, devices: [] };
+    this.groups.push(g);
+    join(g);
+  }
+
+  /** pci_acs_path_enabled(start, NULL, REQ_ACS_FLAGS): every port from `start` to the root has ACS. */
+  private acsPathEnabled(start: PciDevice): boolean {
+    for (let p: PciDevice | undefined = start; p !== undefined; p = p.parent) if (!p.spec.acs) return false;
+    return true;
+  }
+
+  private below(dev: PciDevice, ancestor: PciDevice): boolean {
+    for (let p = dev.parent; p !== undefined; p = p.parent) if (p === ancestor) return true;
+    return false;
+  }
+
+  viability(group: IommuGroup): { viable: boolean; blockers: { device: PciDevice; driver: string; why: string }[] } {
+    const blockers: { device: PciDevice; driver: string; why: string }[] = [];
+    for (const d of group.devices) {
+      const drv = d.spec.driver;
+      if (drv === undefined || drv === null || VFIO_FRIENDLY.has(drv) || d.isBridge) continue;
+      blockers.push({ device: d, driver: drv, why: `${d.key} is bound to the host driver "${drv}"` });
+    }
+    return { viable: blockers.length === 0, blockers };
+  }
+
+  /** The bridges above `dev` with their ACS state: `isolates` where the whole path above has ACS. */
+  acsPath(dev: PciDevice): { device: PciDevice; acs: boolean; isolates: boolean }[] {
+    const out: { device: PciDevice; acs: boolean; isolates: boolean }[] = [];
+    for (let p = dev.parent; p !== undefined; p = p.parent) out.push({ device: p, acs: p.spec.acs, isolates: this.acsPathEnabled(p) });
+    return out;
+  }
+}
+
+function wouldCycle(parent: PciDevice, child: PciDevice): boolean {
+  for (let p: PciDevice | undefined = parent; p !== undefined; p = p.parent) if (p === child) return true;
+  return false;
+}
+
+function hex(n: number, width: number): string {
+  return n.toString(16).padStart(width, "0");
+}
