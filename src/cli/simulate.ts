@@ -123,7 +123,7 @@ export function formatReport(r: SimulateReport, opts: { quiet?: boolean } = {}):
   if (r.host) out.push(`host: ${r.host.iommu}, ${r.host.devices} PCI devices in ${r.host.groups} IOMMU groups, ${r.host.vms} VM${r.host.vms === 1 ? "" : "s"}`);
   if (!opts.quiet) {
     for (const s of r.steps) {
-      const mark = s.expect ? (s.expect.pass ? "  [expect ok]" : "  [EXPECT FAILED]") : "";
+      const mark = s.expect ? (s.expect.pass ? "  [as expected]" : "  [EXPECTATION FAILED]") : "";
       out.push(`  step ${String(s.index + 1).padStart(3)}  line ${String(s.line).padStart(4)}  ${s.op.padEnd(11)} ${s.summary}${mark}`);
       if (s.expect && !s.expect.pass) for (const f of s.expect.failures) out.push(`        ${r.file}:${s.line}: ${f}`);
     }

@@ -1,0 +1,628 @@
+/**
+ * `*.passthrough.yaml` -> typed Scenario with source ranges, or diagnostics. Parsed with the
+ * `yaml` package (which keeps every node's range); numbers are read from the source text, never
+ * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
+ */
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from "yaml";
+import type { Diagnostic, Expectation, HostSpec, IommuSpec, ParseResult, PciDeviceSpec, PciKind, Scenario, Severity, SourceRange, Step, VmSpec } from "./types.js";
+import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, type Parsed } from "./values.js";
+
+const MAX_TEXT = 5_000_000;
+const MAX_STEPS = 100_000;
+const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
+const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait"] as const;
+export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO"];
+const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device"] as const;
+
+type Fields = Map<string, { key: Node; value: Node | null }>;
+
+class Reader {
+  readonly diagnostics: Diagnostic[] = [];
+  constructor(
+    readonly text: string,
+    private readonly lc: LineCounter,
+  ) {}
+
+  range(node: Node | null | undefined, fallback?: SourceRange): SourceRange {
+    const r = node?.range;
+    if (!r) return fallback ?? { start: 0, end: 0, line: 0, column: 0 };
+    const pos = this.lc.linePos(r[0]);
+    return { start: r[0], end: Math.max(r[1], r[0]), line: pos.line - 1, column: pos.col - 1 };
+  }
+
+  report(severity: Severity, node: Node | null | undefined, code: string, message: string, hint?: string, fallback?: SourceRange): void {
+    this.diagnostics.push({ severity, code, message, ...(hint !== undefined ? { hint } : {}), range: this.range(node, fallback) });
+  }
+
+  error(node: Node | null | undefined, code: string, message: string, hint?: string, fallback?: SourceRange): void {
+    this.report("error", node, code, message, hint, fallback);
+  }
+
+  /** The mapping's entries; unknown keys get a warning with a did-you-mean hint. */
+  fields(node: Node | null, known: readonly string[], where: string): Fields | undefined {
+    if (!isMap(node)) {
+      this.error(node, "expected-mapping", `${where} must be a mapping of keys to values`, `Write ${where} as "key: value" lines or { key: value, ... }.`);
+      return undefined;
+    }
+    const out: Fields = new Map();
+    for (const pair of (node as YAMLMap).items as Pair<Node, Node | null>[]) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : undefined;
+      if (k === undefined) {
+        this.error(pair.key, "key-not-scalar", `a key in ${where} is not a plain name`, "Keys are plain words like `memory` or `iommu`.");
+        continue;
+      }
+      if (!known.includes(k)) {
+        const near = didYouMean(k, known);
+        this.report("warning", pair.key, "unknown-key", `unknown key "${k}" in ${where}`, near ? `Did you mean "${near}"?` : `Known keys: ${known.join(", ")}.`);
+        continue;
+      }
+      out.set(k, { key: pair.key, value: pair.value ?? null });
+    }
+    return out;
+  }
+
+  raw(node: Node | null): string | undefined {
+    if (!isScalar(node)) return undefined;
+    if (node.value === null) return undefined;
+    const r = node.range;
+    if (r && (node.type === "PLAIN" || node.type === undefined)) return this.text.slice(r[0], r[1]);
+    return String(node.value);
+  }
+
+  str(node: Node | null, what: string): string | undefined {
+    if (isScalar(node) && node.value !== null && typeof node.value !== "object") return String(node.value);
+    this.error(node, "expected-string", `${what} must be a text value`, `Write ${what} as a plain word or in quotes.`);
+    return undefined;
+  }
+
+  bool(node: Node | null, what: string): boolean | undefined {
+    if (isScalar(node) && typeof node.value === "boolean") return node.value;
+    this.error(node, "expected-boolean", `${what} must be true or false`, "Write true or false.");
+    return undefined;
+  }
+
+  int(node: Node | null, what: string, min: number, max: number): number | undefined {
+    const raw = this.raw(node);
+    const v = raw === undefined ? undefined : parseAddress(raw);
+    if (v === undefined || !v.ok || v.value < BigInt(min) || v.value > BigInt(max)) {
+      this.error(node, "out-of-range", `${what} must be an integer from ${min} to ${max}${raw !== undefined ? `, not "${raw}"` : ""}`, `Use a value between ${min} and ${max}.`);
+      return undefined;
+    }
+    return Number(v.value);
+  }
+
+  parsed<T>(node: Node | null, what: string, code: string, parse: (raw: string) => Parsed<T>): T | undefined {
+    const raw = this.raw(node);
+    if (raw === undefined) {
+      this.error(node, code, `${what} is missing a value`, "Give it a value.");
+      return undefined;
+    }
+    const r = parse(raw);
+    if (!r.ok) {
+      this.error(node, code, `${what}: ${r.message}`, r.hint);
+      return undefined;
+    }
+    return r.value;
+  }
+
+  size = (n: Node | null, what: string) => this.parsed(n, what, "size-malformed", parseSize);
+  addr = (n: Node | null, what: string) => this.parsed(n, what, "address-malformed", parseAddress);
+  bdf = (n: Node | null, what: string) => this.parsed(n, what, "bdf-malformed", parseBdf);
+
+  enumOf<T extends string>(node: Node | null, what: string, options: readonly T[]): T | undefined {
+    const s = isScalar(node) && node.value !== null ? String(node.value) : undefined;
+    if (s !== undefined && (options as readonly string[]).includes(s)) return s as T;
+    const near = s === undefined ? undefined : didYouMean(s, options);
+    this.error(node, "invalid-value", `${what} must be one of ${options.join(", ")}${s !== undefined ? `, not "${s}"` : ""}`, near ? `Did you mean "${near}"?` : `Choose one of: ${options.join(", ")}.`);
+    return undefined;
+  }
+
+  required(f: Fields, key: string, where: string, at: Node | null): Node | null | undefined {
+    const e = f.get(key);
+    if (e === undefined) {
+      this.error(at, "missing-key", `${where} needs "${key}"`, `Add "${key}: ..." to ${where}.`);
+      return undefined;
+    }
+    return e.value;
+  }
+}
+
+export function parseScenario(text: string, file: string): ParseResult {
+  if (text.length > MAX_TEXT) {
+    return { diagnostics: [{ severity: "error", code: "too-large", message: `the scenario is ${text.length} characters; the limit is ${MAX_TEXT}`, hint: "Use repeat: on a dma step instead of many copies of it.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
+  }
+  const lc = new LineCounter();
+  let doc;
+  try {
+    doc = parseDocument(text, { lineCounter: lc, intAsBigInt: true, uniqueKeys: true, prettyErrors: false, strict: true });
+  } catch (e) {
+    return { diagnostics: [{ severity: "error", code: "yaml-syntax", message: `YAML could not be read: ${e instanceof Error ? e.message : String(e)}`, hint: "Check indentation and brackets.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
+  }
+  const r = new Reader(text, lc);
+  for (const e of doc.errors) {
+    const at = e.pos[0];
+    const p = lc.linePos(at);
+    r.diagnostics.push({ severity: "error", code: "yaml-syntax", message: e.message.split("\n")[0]!, hint: "Fix the YAML syntax here (indentation, a missing colon, an unclosed bracket or quote).", range: { start: at, end: Math.max(e.pos[1], at), line: p.line - 1, column: p.col - 1 } });
+  }
+  if (doc.errors.length > 0) return { diagnostics: r.diagnostics };
+  let scenario: Scenario | undefined;
+  try {
+    scenario = build(r, doc.contents as Node | null, file);
+  } catch (e) {
+    // Defensive: the builder reports problems instead of throwing; anything else is our bug.
+    r.error(null, "internal-error", `the scenario could not be read: ${e instanceof Error ? e.message : String(e)}`, "Please report this scenario as a bug.");
+  }
+  if (scenario !== undefined && !r.diagnostics.some((d) => d.severity === "error")) return { scenario, diagnostics: r.diagnostics };
+  return { diagnostics: r.diagnostics };
+}
+
+function build(r: Reader, root: Node | null, file: string): Scenario | undefined {
+  if (root === null || (isScalar(root) && root.value === null)) {
+    r.error(null, "empty", "the scenario is empty", "Start with a `host:` section; see the examples folder.");
+    return undefined;
+  }
+  const top = r.fields(root, ["name", "description", "host", "vms", "workload"], "the scenario");
+  if (!top) return undefined;
+  const hostNode = r.required(top, "host", "the scenario", root);
+  const host = hostNode === undefined ? undefined : parseHost(r, hostNode);
+  const vms = parseVms(r, top.get("vms")?.value ?? null, host);
+  const workload = parseWorkload(r, top.get("workload")?.value ?? null);
+  if (host === undefined) return undefined;
+  const s: Scenario = { file, host, vms, workload };
+  const name = top.get("name");
+  if (name) {
+    const v = r.str(name.value, "name");
+    if (v !== undefined) s.name = v;
+  }
+  const desc = top.get("description");
+  if (desc) {
+    const v = r.str(desc.value, "description");
+    if (v !== undefined) s.description = v;
+  }
+  return s;
+}
+
+function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
+  const f = r.fields(node, ["memory", "backing", "memlock", "dma-entry-limit", "kernel", "seed", "iommu", "pci"], "host");
+  if (!f) return undefined;
+  const range = r.range(node);
+  const memory = f.has("memory") ? r.size(f.get("memory")!.value, "host.memory") : 64n << 30n;
+  let backing: bigint | undefined = 2n << 20n;
+  if (f.has("backing")) {
+    backing = r.size(f.get("backing")!.value, "host.backing");
+    if (backing !== undefined && ![4096n, 2n << 20n, 1n << 30n].includes(backing)) {
+      r.error(f.get("backing")!.value, "invalid-value", "host.backing must be 4KiB, 2MiB or 1GiB", "These are the page sizes guest RAM can be backed with.");
+      backing = undefined;
+    }
+  }
+  let memlock: bigint | undefined;
+  const ml = f.get("memlock")?.value ?? null;
+  if (ml !== null && !(isScalar(ml) && String(ml.value) === "unlimited")) memlock = r.size(ml, "host.memlock");
+  const dmaEntryLimit = f.has("dma-entry-limit") ? r.int(f.get("dma-entry-limit")!.value, "host.dma-entry-limit", 1, 2 ** 31 - 1) : 65535;
+  let kernel = "6.8";
+  if (f.has("kernel")) {
+    const k = r.str(f.get("kernel")!.value, "host.kernel");
+    if (k !== undefined && /^\d+\.\d+/.test(k)) kernel = k;
+    else if (k !== undefined) r.error(f.get("kernel")!.value, "invalid-value", `host.kernel "${k}" is not a kernel version`, 'Write it like "6.8" or "5.10" (quoted).');
+  }
+  const seed = f.has("seed") ? r.int(f.get("seed")!.value, "host.seed", 0, 2 ** 31 - 1) : 1;
+  const iommuNode = r.required(f, "iommu", "host", node);
+  const iommu = iommuNode === undefined ? undefined : parseIommu(r, iommuNode);
+  const pci = parsePci(r, f.get("pci")?.value ?? null);
+  if (memory === undefined || backing === undefined || dmaEntryLimit === undefined || seed === undefined || iommu === undefined) return undefined;
+  if (memory < 2n << 30n) r.error(f.get("memory")?.value, "host-memory-too-small", "host.memory must be at least 2GiB", "The simulated host keeps its first GiB for the kernel and IOMMU tables.", range);
+  return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, range };
+}
+
+function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through"];
+  const f = r.fields(node, keys, "host.iommu");
+  if (!f) return undefined;
+  const modelNode = r.required(f, "model", "host.iommu", node);
+  if (modelNode === undefined) return undefined;
+  const model = isScalar(modelNode) ? String(modelNode.value) : "";
+  if (model === "amd-vi" || model === "smmuv3") {
+    r.error(modelNode, "iommu-model-unsupported", `IOMMU model "${model}" is not simulated yet`, "Only intel-vtd is simulated so far; AMD-Vi and SMMUv3 are planned.");
+    return undefined;
+  }
+  if (r.enumOf(modelNode, "host.iommu.model", ["intel-vtd"] as const) === undefined) return undefined;
+  const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, `host.iommu.${k}`) ?? d : d);
+  const awNode = f.get("address-width")?.value ?? null;
+  let aw: 39 | 48 | 57 = 48;
+  if (awNode !== null) {
+    const v = r.int(awNode, "host.iommu.address-width", 0, 64);
+    if (v !== undefined && v !== 39 && v !== 48 && v !== 57) r.error(awNode, "invalid-value", `host.iommu.address-width ${v} is not a VT-d width`, "VT-d second-level tables cover 39 (3 levels), 48 (4) or 57 (5) bits.");
+    else if (v !== undefined) aw = v;
+  }
+  let sagaw = ([39, 48, 57] as const).filter((w) => w <= aw) as (39 | 48 | 57)[];
+  const sagawNode = f.get("sagaw")?.value ?? null;
+  if (sagawNode !== null) {
+    if (!isSeq(sagawNode) || sagawNode.items.length === 0) r.error(sagawNode, "invalid-value", "host.iommu.sagaw must be a non-empty list of widths", "For example [39, 48].");
+    else {
+      const ws: (39 | 48 | 57)[] = [];
+      for (const it of sagawNode.items as Node[]) {
+        const v = r.int(it, "a SAGAW width", 0, 64);
+        if (v === 39 || v === 48 || v === 57) {
+          if (v > aw) r.error(it, "invalid-value", `SAGAW width ${v} is above the address width ${aw}`, "Each supported width must be at most host.iommu.address-width.");
+          else ws.push(v);
+        } else if (v !== undefined) r.error(it, "invalid-value", `SAGAW width ${v} is not 39, 48 or 57`, "VT-d defines 39-, 48- and 57-bit guest address widths.");
+      }
+      if (ws.length > 0) sagaw = ws;
+    }
+  }
+  let sets = 256;
+  let ways = 4;
+  const tlb = f.get("iotlb")?.value ?? null;
+  if (tlb !== null) {
+    const t = r.fields(tlb, ["sets", "ways"], "host.iommu.iotlb");
+    if (t?.has("sets")) {
+      const v = r.int(t.get("sets")!.value, "iotlb.sets", 1, 65536);
+      if (v !== undefined && (v & (v - 1)) !== 0) r.error(t.get("sets")!.value, "invalid-value", `iotlb.sets ${v} is not a power of two`, "Use 1, 2, 4, ... 65536.");
+      else if (v !== undefined) sets = v;
+    }
+    if (t?.has("ways")) ways = r.int(t.get("ways")!.value, "iotlb.ways", 1, 16) ?? ways;
+  }
+  const superpages = { "2M": true, "1G": true };
+  const sp = f.get("superpages")?.value ?? null;
+  if (sp !== null) {
+    superpages["2M"] = false;
+    superpages["1G"] = false;
+    if (!isSeq(sp)) r.error(sp, "invalid-value", "host.iommu.superpages must be a list", "For example [2MiB, 1GiB] or [].");
+    else
+      for (const it of sp.items as Node[]) {
+        const v = r.size(it, "a superpage size");
+        if (v === 2n << 20n) superpages["2M"] = true;
+        else if (v === 1n << 30n) superpages["1G"] = true;
+        else if (v !== undefined) r.error(it, "invalid-value", "VT-d second-level superpages are 2MiB or 1GiB", "List 2MiB and/or 1GiB.");
+      }
+  }
+  const faultRecords = f.has("fault-records") ? r.int(f.get("fault-records")!.value, "host.iommu.fault-records", 1, 256) ?? 8 : 8;
+  const nd = f.has("nd") ? r.int(f.get("nd")!.value, "host.iommu.nd", 0, 6) ?? 6 : 6;
+  const mamv = f.has("mamv") ? r.int(f.get("mamv")!.value, "host.iommu.mamv", 0, 63) ?? 18 : 18;
+  return {
+    model: "intel-vtd",
+    addressWidth: aw,
+    sagaw,
+    cachingMode: b("caching-mode", false),
+    faultRecords,
+    nd,
+    iotlbSets: sets,
+    iotlbWays: ways,
+    superpages,
+    passThrough: b("pass-through", true),
+    queuedInvalidation: b("queued-invalidation", true),
+    deviceTlb: b("device-iotlb", false),
+    pageSelectiveInvalidation: b("page-selective-invalidation", true),
+    mamv,
+    hostPassThrough: b("host-pass-through", false),
+    range: r.range(node),
+  };
+}
+
+function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
+  if (node === null) return [];
+  if (!isSeq(node)) {
+    r.error(node, "expected-list", "host.pci must be a list of devices", '- { bdf: "01:00.0", ... } per device.');
+    return [];
+  }
+  const out: PciDeviceSpec[] = [];
+  const seen = new Map<string, Node>();
+  for (const item of node.items as Node[]) {
+    const f = r.fields(item, ["bdf", "kind", "parent", "id", "name", "driver", "acs", "multifunction", "secondary-bus"], "a PCI device");
+    if (!f) continue;
+    const bdfNode = r.required(f, "bdf", "a PCI device", item);
+    const b = bdfNode === undefined ? undefined : r.bdf(bdfNode, "bdf");
+    if (b === undefined) continue;
+    if (seen.has(b.key)) {
+      r.error(bdfNode, "bdf-duplicate", `${b.key} is listed twice`, "Each PCI function appears once in host.pci.");
+      continue;
+    }
+    seen.set(b.key, item);
+    const spec: PciDeviceSpec = { bdf: b.bdf, key: b.key, kind: "endpoint", acs: false, range: r.range(item) };
+    if (f.has("kind")) spec.kind = r.enumOf(f.get("kind")!.value, "kind", PCI_KINDS) ?? "endpoint";
+    if (f.has("parent")) {
+      const p = r.bdf(f.get("parent")!.value, "parent");
+      if (p) spec.parent = p.key;
+    }
+    if (f.has("id")) {
+      const s = r.str(f.get("id")!.value, "id");
+      const m = s === undefined ? null : /^([0-9a-f]{4}):([0-9a-f]{4})$/i.exec(s);
+      if (m) {
+        spec.vendorId = parseInt(m[1]!, 16);
+        spec.deviceId = parseInt(m[2]!, 16);
+      } else if (s !== undefined) r.error(f.get("id")!.value, "pci-id-malformed", `PCI id "${s}" is not vendor:device`, 'Write it as lspci -nn prints it, e.g. "8086:1572".');
+    }
+    if (f.has("name")) {
+      const s = r.str(f.get("name")!.value, "name");
+      if (s !== undefined) spec.name = s;
+    }
+    if (f.has("driver")) {
+      const v = f.get("driver")!.value;
+      if (!(isScalar(v) && v.value === null)) {
+        const s = r.str(v, "driver");
+        if (s !== undefined) spec.driver = s;
+      }
+    }
+    if (f.has("acs")) spec.acs = r.bool(f.get("acs")!.value, "acs") ?? false;
+    if (f.has("multifunction")) spec.multifunction = r.bool(f.get("multifunction")!.value, "multifunction") ?? false;
+    if (f.has("secondary-bus")) {
+      const v = r.int(f.get("secondary-bus")!.value, "secondary-bus", 0, 255);
+      if (v !== undefined) spec.secondaryBus = v;
+    }
+    out.push(spec);
+  }
+  // Topology references.
+  const byKey = new Map(out.map((d) => [d.key, d]));
+  for (const d of out) {
+    if (d.parent === undefined) continue;
+    const p = byKey.get(d.parent);
+    const at = { ...d.range };
+    if (p === undefined) r.error(null, "parent-unknown", `${d.key}: parent ${d.parent} is not in host.pci`, "Add the upstream port or bridge to host.pci, or remove `parent`.", at);
+    else if (!BRIDGE_KINDS.has(p.kind)) r.error(null, "parent-not-bridge", `${d.key}: parent ${p.key} is a ${p.kind}, not a bridge`, "A parent must be a root-port, switch port or pcie-pci-bridge (set its kind).", at);
+    else if (p.secondaryBus !== undefined && p.secondaryBus !== d.bdf.bus)
+      r.error(null, "bus-mismatch", `${d.key} is on bus ${hex2(d.bdf.bus)} but its parent ${p.key} has secondary-bus ${hex2(p.secondaryBus)}`, `Put it on bus ${hex2(p.secondaryBus)} or fix the parent's secondary-bus.`, at);
+  }
+  return out;
+}
+
+function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmSpec[] {
+  if (node === null) return [];
+  if (!isSeq(node)) {
+    r.error(node, "expected-list", "vms must be a list", "- name: web01 ... per VM.");
+    return [];
+  }
+  const out: VmSpec[] = [];
+  const owner = new Map<string, string>();
+  for (const item of node.items as Node[]) {
+    const f = r.fields(item, ["name", "memory", "devices", "viommu"], "a VM");
+    if (!f) continue;
+    const nameNode = r.required(f, "name", "a VM", item);
+    const name = nameNode === undefined ? undefined : r.str(nameNode, "name");
+    if (name === undefined) continue;
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) r.error(nameNode, "vm-name-invalid", `VM name "${name}" has characters other than letters, digits, _ . -`, "Use a simple name like web01.");
+    if (out.some((v) => v.name === name)) r.error(nameNode, "vm-duplicate", `a VM named "${name}" already exists`, "Give each VM a unique name.");
+    const memory = f.has("memory") ? r.size(f.get("memory")!.value, "memory") : 1n << 30n;
+    if (memory !== undefined && (memory === 0n || memory % 4096n !== 0n)) r.error(f.get("memory")?.value, "vm-memory-invalid", "VM memory must be a non-zero multiple of 4KiB", "For example 2GiB.");
+    const vm: VmSpec = { name, memory: memory ?? 1n << 30n, devices: [], range: r.range(item) };
+    const devs = f.get("devices")?.value ?? null;
+    if (devs !== null) {
+      if (!isSeq(devs)) r.error(devs, "expected-list", "devices must be a list of BDFs", '["01:00.0"]');
+      else
+        for (const d of devs.items as Node[]) {
+          const b = r.bdf(d, "an assigned device");
+          if (!b) continue;
+          const spec = host?.pci.find((p) => p.key === b.key);
+          if (host && !spec) r.error(d, "unknown-device", `${b.key} is not a device in host.pci`, "Add it to host.pci or fix the BDF.");
+          else if (owner.has(b.key) && owner.get(b.key) !== name) r.error(d, "device-assigned-twice", `${b.key} is already assigned to VM ${owner.get(b.key)}`, "A device can be assigned to one VM at a time.");
+          else if (spec && spec.driver !== "vfio-pci") r.report("warning", d, "driver-not-vfio", `${b.key} is bound to ${spec.driver ? `"${spec.driver}"` : "no driver"}, not vfio-pci`, `Bind it to vfio-pci (driver: vfio-pci in host.pci), or QEMU cannot open it.`);
+          owner.set(b.key, name);
+          vm.devices.push(b.key);
+        }
+    }
+    const vi = f.get("viommu")?.value ?? null;
+    if (vi !== null) {
+      const v = r.fields(vi, ["model", "caching-mode"], "viommu");
+      if (v) {
+        if (v.has("model")) r.enumOf(v.get("model")!.value, "viommu.model", ["intel"] as const);
+        const cm = v.has("caching-mode") ? r.bool(v.get("caching-mode")!.value, "viommu.caching-mode") ?? true : true;
+        vm.viommu = { model: "intel", cachingMode: cm, range: r.range(vi) };
+      }
+    }
+    out.push(vm);
+  }
+  if (host) {
+    const total = out.reduce((s, v) => s + v.memory, 0n);
+    if (total > host.memory - (1n << 30n)) r.error(node, "host-memory-exceeded", `the VMs need ${total >> 20n} MiB but the host has ${(host.memory - (1n << 30n)) >> 20n} MiB for guests`, "Raise host.memory or give the VMs less memory.");
+  }
+  return out;
+}
+
+function parseWorkload(r: Reader, node: Node | null): Step[] {
+  if (node === null) return [];
+  if (!isSeq(node)) {
+    r.error(node, "expected-list", "workload must be a list of steps", "- start: web01 per step.");
+    return [];
+  }
+  if (node.items.length > MAX_STEPS) {
+    r.error(node, "too-many-steps", `the workload has ${node.items.length} steps; the limit is ${MAX_STEPS}`, "Use repeat: on a dma step instead.");
+    return [];
+  }
+  const steps: Step[] = [];
+  for (const item of node.items as Node[]) {
+    const s = parseStep(r, item, steps.length);
+    if (s) steps.push(s);
+  }
+  return steps;
+}
+
+function parseStep(r: Reader, item: Node, index: number): Step | undefined {
+  if (!isMap(item)) {
+    r.error(item, "expected-mapping", "a workload step must be a mapping like `dma: { ... }`", `Steps: ${STEP_OPS.join(", ")}.`);
+    return undefined;
+  }
+  const pairs = item.items as Pair<Node, Node | null>[];
+  let opPair: Pair<Node, Node | null> | undefined;
+  let expectNode: Node | null | undefined;
+  for (const p of pairs) {
+    const k = isScalar(p.key) ? String(p.key.value) : "";
+    if (k === "expect") expectNode = p.value ?? null;
+    else if ((STEP_OPS as readonly string[]).includes(k)) {
+      if (opPair) r.error(p.key, "step-two-ops", `a step has two operations ("${String((opPair.key as { value?: unknown }).value)}" and "${k}")`, "Put each operation in its own list item (- ...).");
+      else opPair = p;
+    } else {
+      const near = didYouMean(k, [...STEP_OPS, "expect"]);
+      r.error(p.key, "unknown-step", `unknown step "${k}"`, near ? `Did you mean "${near}"?` : `Steps: ${STEP_OPS.join(", ")}.`);
+    }
+  }
+  if (!opPair) {
+    if (!r.diagnostics.some((d) => d.range.start >= (item.range?.[0] ?? 0) && d.range.start < (item.range?.[1] ?? 0))) r.error(item, "missing-op", "this step has no operation", `Steps: ${STEP_OPS.join(", ")}.`);
+    return undefined;
+  }
+  const op = String((opPair.key as { value?: unknown }).value) as Step["op"];
+  const body = opPair.value ?? null;
+  const base = { index, range: r.range(item) };
+  const expect = expectNode === undefined ? undefined : parseExpect(r, expectNode);
+  const withExpect = <T extends object>(s: T): T => (expect ? { ...s, expect } : s);
+  const fields = (known: string[]) => r.fields(body, known, `the ${op} step`);
+  switch (op) {
+    case "start":
+    case "stop": {
+      const vm = r.str(body, `${op}'s VM name`);
+      return vm === undefined ? undefined : withExpect({ ...base, op, vm });
+    }
+    case "wait": {
+      const ns = r.parsed(body, "wait", "duration-malformed", parseDuration);
+      return ns === undefined ? undefined : withExpect({ ...base, op, ns });
+    }
+    case "assign":
+    case "detach": {
+      const f = fields(["vm", "device"]);
+      if (!f) return undefined;
+      const vm = strReq(r, f, "vm", op, item);
+      const dev = bdfReq(r, f, "device", op, item);
+      return vm === undefined || dev === undefined ? undefined : withExpect({ ...base, op, vm, device: dev });
+    }
+    case "map":
+    case "guest-map": {
+      const f = fields(op === "map" ? ["vm", "iova", "size", "perm", "gpa"] : ["vm", "device", "iova", "size", "perm", "gpa"]);
+      if (!f) return undefined;
+      const vm = strReq(r, f, "vm", op, item);
+      const iova = addrReq(r, f, "iova", op, item);
+      const size = sizeReq(r, f, "size", op, item);
+      const perm = f.has("perm") ? r.parsed(f.get("perm")!.value, "perm", "invalid-value", parsePerm) : "rw";
+      const gpa = f.has("gpa") ? r.addr(f.get("gpa")!.value, "gpa") : undefined;
+      if (vm === undefined || iova === undefined || size === undefined || perm === undefined) return undefined;
+      if (op === "map") return withExpect({ ...base, op, vm, iova, size, perm, ...(gpa !== undefined ? { gpa } : {}) });
+      const device = bdfReq(r, f, "device", op, item);
+      return device === undefined ? undefined : withExpect({ ...base, op, vm, device, iova, size, perm, gpa: gpa ?? iova });
+    }
+    case "unmap":
+    case "guest-unmap": {
+      const f = fields(op === "unmap" ? ["vm", "iova", "size"] : ["vm", "device", "iova", "size", "invalidate"]);
+      if (!f) return undefined;
+      const vm = strReq(r, f, "vm", op, item);
+      const iova = addrReq(r, f, "iova", op, item);
+      const size = sizeReq(r, f, "size", op, item);
+      if (vm === undefined || iova === undefined || size === undefined) return undefined;
+      if (op === "unmap") return withExpect({ ...base, op, vm, iova, size });
+      const device = bdfReq(r, f, "device", op, item);
+      const invalidate = f.has("invalidate") ? r.bool(f.get("invalidate")!.value, "invalidate") ?? true : true;
+      return device === undefined ? undefined : withExpect({ ...base, op, vm, device, iova, size, invalidate });
+    }
+    case "dma": {
+      const f = fields(["device", "iova", "length", "write", "direction", "repeat", "pasid"]);
+      if (!f) return undefined;
+      const device = bdfReq(r, f, "device", op, item);
+      const iova = addrReq(r, f, "iova", op, item);
+      const length = f.has("length") ? r.size(f.get("length")!.value, "length") : 4096n;
+      let write = f.has("write") ? r.bool(f.get("write")!.value, "write") : false;
+      if (f.has("direction")) write = r.enumOf(f.get("direction")!.value, "direction", ["read", "write"] as const) === "write";
+      const repeat = f.has("repeat") ? r.int(f.get("repeat")!.value, "repeat", 1, 10_000_000) : 1;
+      const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff) : undefined;
+      if (device === undefined || iova === undefined || length === undefined || write === undefined || repeat === undefined) return undefined;
+      if (length === 0n || length > 1n << 30n) {
+        r.error(f.get("length")?.value, "dma-length", "a DMA length must be between 1 byte and 1GiB", "Split larger transfers into several steps or use repeat.");
+        return undefined;
+      }
+      const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;
+      if (pages * repeat > 50_000_000) {
+        r.error(f.get("repeat")?.value ?? item, "dma-too-large", `this step would simulate ${pages * repeat} transactions; the limit is 50000000`, "Lower repeat or length: a few million transactions already make a large trace.");
+        return undefined;
+      }
+      return withExpect({ ...base, op, device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}) });
+    }
+    case "translate": {
+      const f = fields(["device", "iova", "write"]);
+      if (!f) return undefined;
+      const device = bdfReq(r, f, "device", op, item);
+      const iova = addrReq(r, f, "iova", op, item);
+      const write = f.has("write") ? r.bool(f.get("write")!.value, "write") ?? false : false;
+      if (device === undefined || iova === undefined) return undefined;
+      if (!expect) r.report("info", item, "translate-without-expect", "a translate step without expect only shows its answer", "Add expect: { hpa: ..., } or { fault: ... } to make it a check.");
+      return withExpect({ ...base, op, device, iova, write });
+    }
+    case "invalidate": {
+      const f = fields(["granularity", "domain", "device", "iova", "am", "ih"]);
+      if (!f) return undefined;
+      const gNode = r.required(f, "granularity", "the invalidate step", item);
+      const granularity = gNode === undefined ? undefined : r.enumOf(gNode, "granularity", GRANULARITIES);
+      if (granularity === undefined) return undefined;
+      const s: Extract<Step, { op: "invalidate" }> = { ...base, op, granularity };
+      if (f.has("domain")) s.domain = r.int(f.get("domain")!.value, "domain", 0, 65535);
+      else if (granularity === "domain" || granularity === "page" || granularity === "context-domain") r.error(item, "missing-key", `a ${granularity} invalidation needs "domain"`, "Give the domain id (DID) shown in the Mapping Tables view.");
+      if (f.has("device")) s.device = r.bdf(f.get("device")!.value, "device")?.key;
+      else if (granularity === "context-device") r.error(item, "missing-key", 'a context-device invalidation needs "device"', 'Add device: "01:00.0".');
+      if (f.has("iova")) s.iova = r.addr(f.get("iova")!.value, "iova");
+      else if (granularity === "page") r.error(item, "missing-key", 'a page invalidation needs "iova"', "Add the IOVA of the first page.");
+      if (f.has("am")) s.am = r.int(f.get("am")!.value, "am", 0, 63);
+      if (f.has("ih")) s.ih = r.bool(f.get("ih")!.value, "ih");
+      return withExpect(s);
+    }
+    case "poke": {
+      const f = fields(["address", "target", "value"]);
+      if (!f) return undefined;
+      const valueNode = r.required(f, "value", "the poke step", item);
+      const value = valueNode === undefined ? undefined : r.addr(valueNode, "value");
+      if (value === undefined) return undefined;
+      if (f.has("address") === f.has("target")) {
+        r.error(item, "poke-target", "a poke needs exactly one of address or target", "address: 0x... writes a host physical address; target: { device, structure } finds a table entry.");
+        return undefined;
+      }
+      if (f.has("address")) {
+        const address = r.addr(f.get("address")!.value, "address");
+        return address === undefined ? undefined : withExpect({ ...base, op, address, value });
+      }
+      const t = r.fields(f.get("target")!.value, ["device", "structure", "iova", "level"], "target");
+      if (!t) return undefined;
+      const device = bdfReq(r, t, "device", "poke target", item);
+      const sNode = r.required(t, "structure", "the poke target", item);
+      const structure = sNode === undefined ? undefined : r.enumOf(sNode, "structure", ["root", "context-lo", "context-hi", "pte"] as const);
+      if (device === undefined || structure === undefined) return undefined;
+      const target: NonNullable<Extract<Step, { op: "poke" }>["target"]> = { device, structure };
+      if (t.has("iova")) target.iova = r.addr(t.get("iova")!.value, "iova");
+      else if (structure === "pte") r.error(item, "missing-key", 'a pte target needs "iova"', "Give the IOVA whose page-table entry to overwrite.");
+      if (t.has("level")) target.level = r.int(t.get("level")!.value, "level", 1, 5);
+      return withExpect({ ...base, op, target, value });
+    }
+  }
+}
+
+function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
+  const range = r.range(node);
+  if (isScalar(node) && String(node.value) === "ok") return { ok: true, range };
+  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded"], "expect");
+  if (!f) return undefined;
+  const e: Expectation = { range };
+  if (f.has("ok")) e.ok = r.bool(f.get("ok")!.value, "expect.ok");
+  if (f.has("fault")) e.fault = r.int(f.get("fault")!.value, "expect.fault", 0, 255);
+  if (f.has("errno")) e.errno = r.enumOf(f.get("errno")!.value, "expect.errno", ERRNOS);
+  if (f.has("error")) e.error = r.str(f.get("error")!.value, "expect.error");
+  if (f.has("hpa")) e.hpa = r.addr(f.get("hpa")!.value, "expect.hpa");
+  if (f.has("iotlb")) e.iotlb = r.enumOf(f.get("iotlb")!.value, "expect.iotlb", ["hit", "miss"] as const);
+  if (f.has("faults")) e.faults = r.int(f.get("faults")!.value, "expect.faults", 0, 2 ** 31 - 1);
+  if (f.has("recorded")) e.recorded = r.bool(f.get("recorded")!.value, "expect.recorded");
+  for (const k of Object.keys(e) as (keyof Expectation)[]) if (e[k] === undefined) delete e[k];
+  return e;
+}
+
+function strReq(r: Reader, f: Fields, key: string, op: string, at: Node): string | undefined {
+  const v = r.required(f, key, `the ${op} step`, at);
+  return v === undefined ? undefined : r.str(v, key);
+}
+function bdfReq(r: Reader, f: Fields, key: string, op: string, at: Node): string | undefined {
+  const v = r.required(f, key, `the ${op} step`, at);
+  return v === undefined ? undefined : r.bdf(v, key)?.key;
+}
+function addrReq(r: Reader, f: Fields, key: string, op: string, at: Node): bigint | undefined {
+  const v = r.required(f, key, `the ${op} step`, at);
+  return v === undefined ? undefined : r.addr(v, key);
+}
+function sizeReq(r: Reader, f: Fields, key: string, op: string, at: Node): bigint | undefined {
+  const v = r.required(f, key, `the ${op} step`, at);
+  return v === undefined ? undefined : r.size(v, key);
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, "0");
+}
