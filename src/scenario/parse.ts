@@ -27,8 +27,9 @@ class Reader {
   range(node: Node | null | undefined, fallback?: SourceRange): SourceRange {
     const r = node?.range;
     if (!r) return fallback ?? { start: 0, end: 0, line: 0, column: 0 };
-    const pos = this.lc.linePos(r[0]);
-    return { start: r[0], end: Math.max(r[1], r[0]), line: pos.line - 1, column: pos.col - 1 };
+    const start = Math.min(r[0], this.text.length);
+    const pos = this.lc.linePos(start);
+    return { start, end: Math.min(Math.max(r[1], start), this.text.length), line: pos.line - 1, column: pos.col - 1 };
   }
 
   report(severity: Severity, node: Node | null | undefined, code: string, message: string, hint?: string, fallback?: SourceRange): void {
@@ -141,9 +142,10 @@ export function parseScenario(text: string, file: string): ParseResult {
   }
   const r = new Reader(text, lc);
   for (const e of doc.errors) {
-    const at = e.pos[0];
+    const at = Math.min(e.pos[0], text.length);
     const p = lc.linePos(at);
-    r.diagnostics.push({ severity: "error", code: "yaml-syntax", message: e.message.split("\n")[0]!, hint: "Fix the YAML syntax here (indentation, a missing colon, an unclosed bracket or quote).", range: { start: at, end: Math.max(e.pos[1], at), line: p.line - 1, column: p.col - 1 } });
+    const end = Math.min(Math.max(e.pos[1], at), text.length);
+    r.diagnostics.push({ severity: "error", code: "yaml-syntax", message: e.message.split("\n")[0]!, hint: "Fix the YAML syntax here (indentation, a missing colon, an unclosed bracket or quote).", range: { start: at, end, line: p.line - 1, column: p.col - 1 } });
   }
   if (doc.errors.length > 0) return { diagnostics: r.diagnostics };
   let scenario: Scenario | undefined;
