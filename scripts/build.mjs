@@ -19,5 +19,6 @@ await build({
   entryPoints: ["src/cli/main.ts"],
   outfile: "dist/cli.mjs",
   format: "esm",
-  banner: { js: "#!/usr/bin/env node" },
+  // CommonJS dependencies (yaml) call require() for Node built-ins; give the ESM bundle one.
+  banner: { js: '#!/usr/bin/env node\nimport { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);' },
 });

@@ -1,0 +1,391 @@
+/**
+ * `passthrough bench`: the translation benchmark of ../shared/bench/SPEC.md, run on the
+ * simulator's real translate path. Tables are built in a PhysicalMemory table pool exactly as
+ * SPEC section 4 prescribes; the timed loop calls SecondLevelTranslator.translate, the same
+ * method the DMAR unit calls after resolving a context entry (W1 without IOTLB, W2/W3 with a
+ * 256 x 4 Iotlb). Generation and request streams are untimed (SPEC section 10).
+ */
+import { PhysicalMemory } from "../sim/memory.js";
+import { Iotlb } from "../sim/vtd/iotlb.js";
+import { SlptWalker } from "../sim/vtd/slpt.js";
+import { SecondLevelTranslator } from "../sim/vtd/translate.js";
+
+const TABLE_BASE = 0x10000000;
+const M_4K = 262144;
+const N_1G = 8;
+const N_2M = 64;
+const N_BAD = 64;
+const N_HOT = 512;
+const N_WS = 65536;
+const BAD_PTR_HI = 0x00007fff;
+const BAD_PTR_LO = 0xfffff000;
+const TWO32 = 4294967296;
+const FAULT_CODES = [0x04, 0x05, 0x06, 0x07, 0x0c] as const;
+
+/**
+ * splitmix64 on uint32 halves (SPEC section 2), so that generating 30 M requests needs no BigInt.
+ * next() leaves the value in hi/lo.
+ */
+class SplitMix64 {
+  hi = 0;
+  lo = 0;
+  private sHi: number;
+  private sLo: number;
+  constructor(seed: number) {
+    this.sHi = 0;
+    this.sLo = seed >>> 0;
+  }
+  next(): void {
+    // state += 0x9E3779B97F4A7C15
+    const lo = this.sLo + 0x7f4a7c15;
+    this.sHi = (this.sHi + 0x9e3779b9 + (lo >= TWO32 ? 1 : 0)) >>> 0;
+    this.sLo = lo >>> 0;
+    let h = this.sHi;
+    let l = this.sLo;
+    // z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+    l = (l ^ ((l >>> 30) | (h << 2))) >>> 0;
+    h = (h ^ (h >>> 30)) >>> 0;
+    mul64(h, l, 0xbf58476d, 0x1ce4e5b9);
+    h = mulHi;
+    l = mulLo;
+    // z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+    l = (l ^ ((l >>> 27) | (h << 5))) >>> 0;
+    h = (h ^ (h >>> 27)) >>> 0;
+    mul64(h, l, 0x94d049bb, 0x133111eb);
+    h = mulHi;
+    l = mulLo;
+    // z ^ (z >> 31)
+    this.lo = (l ^ ((l >>> 31) | (h << 1))) >>> 0;
+    this.hi = (h ^ (h >>> 31)) >>> 0;
+  }
+  /** The top k bits of the last value (k <= 32), as SPEC's "x >> (64 - k)". */
+  top(k: number): number {
+    return this.hi >>> (32 - k);
+  }
+  big(): bigint {
+    return (BigInt(this.hi) << 32n) | BigInt(this.lo);
+  }
+}
+
+let mulHi = 0;
+let mulLo = 0;
+/** (a * b) mod 2^64 on uint32 halves, through 16-bit limbs (every partial sum is exact in a double). */
+function mul64(aHi: number, aLo: number, bHi: number, bLo: number): void {
+  const a0 = aLo & 0xffff, a1 = aLo >>> 16, a2 = aHi & 0xffff, a3 = aHi >>> 16;
+  const b0 = bLo & 0xffff, b1 = bLo >>> 16, b2 = bHi & 0xffff, b3 = bHi >>> 16;
+  let c = a0 * b0;
+  const r0 = c % 65536;
+  c = Math.floor(c / 65536) + a1 * b0 + a0 * b1;
+  const r1 = c % 65536;
+  c = Math.floor(c / 65536) + a2 * b0 + a1 * b1 + a0 * b2;
+  const r2 = c % 65536;
+  c = Math.floor(c / 65536) + a3 * b0 + a2 * b1 + a1 * b2 + a0 * b3;
+  const r3 = c % 65536;
+  mulLo = (r1 * 65536 + r0) >>> 0;
+  mulHi = (r3 * 65536 + r2) >>> 0;
+}
+
+interface Tables {
+  mem: PhysicalMemory;
+  map4k: Float64Array;
+  g1: number[];
+  sp2m: number[];
+  bad: number[];
+  hot: Float64Array;
+  ws: Float64Array;
+  mapped: Set<number>;
+}
+
+/** SPEC section 4, in order, on one generation stream (seed 42). */
+function generate(): Tables {
+  const rng = new SplitMix64(42);
+  const mem = new PhysicalMemory({ poolBase: TABLE_BASE, poolInitialPages: 170000, poolMaxPages: 200000, dramBytes: 0 });
+  mem.allocPage(); // page 0: the SL-PML4 root
+  const mapped = new Set<number>(); // 4 KiB page numbers of map4k[] so far
+  /** SPEC 4.1 install(): allocate missing tables top-down (linked with R|W), then write the entry. */
+  const install = (iova: number, level: number, lo: number, hi: number) => {
+    let t = TABLE_BASE;
+    for (let l = 4; l > level; l--) {
+      const e = t + 8 * (Math.floor(iova / 2 ** (12 + 9 * (l - 1))) % 512);
+      mem.read64(e);
+      if ((mem.lo & 3) === 0) {
+        const page = mem.allocPage();
+        mem.write64(e, (page % TWO32) | 3, Math.floor(page / TWO32));
+        t = page;
+      } else {
+        t = (mem.hi & 0xffff) * TWO32 + ((mem.lo & 0xfffff000) >>> 0);
+      }
+    }
+    mem.write64(t + 8 * (Math.floor(iova / 2 ** (12 + 9 * (level - 1))) % 512), lo, hi);
+  };
+  const entryAt = (iova: number, level: number): number => {
+    let t = TABLE_BASE;
+    for (let l = 4; l > level; l--) {
+      mem.read64(t + 8 * (Math.floor(iova / 2 ** (12 + 9 * (l - 1))) % 512));
+      t = (mem.hi & 0xffff) * TWO32 + ((mem.lo & 0xfffff000) >>> 0);
+    }
+    return t + 8 * (Math.floor(iova / 2 ** (12 + 9 * (level - 1))) % 512);
+  };
+  const drawPage = (): number => {
+    for (;;) {
+      rng.next();
+      const p = rng.top(27) * 4096;
+      if (!mapped.has(p / 4096)) return p;
+    }
+  };
+  // 4.2 4 KiB mappings
+  const map4k = new Float64Array(M_4K);
+  for (let j = 0; j < M_4K; j++) {
+    const iova = drawPage();
+    rng.next();
+    // pte = ((y >> 36) << 12) | R | W?  -> bits 39:12 from y's top 28 bits
+    const top28 = rng.hi >>> 4;
+    let lo = ((top28 & 0xfffff) << 12) | 1 | ((rng.lo & 7) === 0 ? 0 : 2);
+    const hi = top28 >>> 20;
+    if ((j & 1023) === 1023) lo |= 0x800;
+    install(iova, 1, lo >>> 0, hi);
+    if ((j & 1023) === 511) {
+      const pde = entryAt(iova, 2);
+      mem.read64(pde);
+      mem.write64(pde, mem.lo & ~2, mem.hi);
+    }
+    map4k[j] = iova;
+    mapped.add(iova / 4096);
+  }
+  // 4.3 1 GiB pages in [2^39, 2^40)
+  const g1: number[] = [];
+  while (g1.length < N_1G) {
+    rng.next();
+    const iova = 2 ** 39 + rng.top(9) * 2 ** 30;
+    if (g1.includes(iova)) continue;
+    rng.next();
+    const v = rng.top(10) * 2 ** 30; // (y >> 54) << 30
+    install(iova, 3, (v % TWO32) | 0x83, Math.floor(v / TWO32));
+    g1.push(iova);
+  }
+  // 4.4 2 MiB pages; 4.5 bad-pointer regions (same slot rule, shared "chosen" set)
+  const chosen = new Set<number>();
+  const drawSlot = (): number => {
+    for (;;) {
+      rng.next();
+      const iova = 2 ** 39 + rng.top(18) * 2 ** 21;
+      const in1g = g1.some((g) => iova >= g && iova < g + 2 ** 30);
+      if (!in1g && !chosen.has(iova)) {
+        chosen.add(iova);
+        return iova;
+      }
+    }
+  };
+  const sp2m: number[] = [];
+  for (let k = 0; k < N_2M; k++) {
+    const iova = drawSlot();
+    rng.next();
+    const v = rng.top(19) * 2 ** 21; // (y >> 45) << 21
+    install(iova, 2, (v % TWO32) | 0x83, Math.floor(v / TWO32));
+    sp2m.push(iova);
+  }
+  const bad: number[] = [];
+  for (let k = 0; k < N_BAD; k++) {
+    const iova = drawSlot();
+    install(iova, 2, BAD_PTR_LO | 3, BAD_PTR_HI);
+    bad.push(iova);
+  }
+  // 4.6 hot set
+  const hot = new Float64Array(N_HOT);
+  for (let k = 0; k < N_HOT; k++) {
+    rng.next();
+    hot[k] = map4k[rng.top(18)]!;
+  }
+  // 4.7 W3 working set
+  const ws = new Float64Array(N_WS);
+  for (let i = 0; i < N_WS; i++) {
+    rng.next();
+    const sel = rng.top(6);
+    const xlo = rng.lo;
+    if (sel <= 55) ws[i] = map4k[xlo & 0x3ffff]!;
+    else if (sel <= 59) ws[i] = sp2m[xlo & 63]! + ((xlo >>> 6) & 0x1ff) * 4096;
+    else if (sel <= 61) ws[i] = g1[xlo & 7]! + ((xlo >>> 3) & 0x3ffff) * 4096;
+    else if (sel === 62) ws[i] = drawPage();
+    else ws[i] = bad[xlo & 63]! + ((xlo >>> 6) & 0x1ff) * 4096;
+  }
+  return { mem, map4k, g1, sp2m, bad, hot, ws, mapped };
+}
+
+interface Requests {
+  hi: Int32Array;
+  lo: Int32Array;
+  write: Uint8Array;
+}
+
+/** SPEC section 5: one stream per workload. IOVAs stay below 2^49, exact as doubles. */
+function requests(t: Tables, workload: 1 | 2 | 3, n: number): Requests {
+  const rng = new SplitMix64(42 + workload);
+  const out: Requests = { hi: new Int32Array(n), lo: new Int32Array(n), write: new Uint8Array(n) };
+  for (let i = 0; i < n; i++) {
+    rng.next();
+    const aHi = rng.hi;
+    const aLo = rng.lo;
+    rng.next();
+    const bLo = rng.lo;
+    const isWrite = (bLo & 3) === 0;
+    const off12 = (bLo >>> 2) & 0xfff;
+    const off21 = (bLo >>> 2) & 0x1fffff;
+    const off30 = bLo >>> 2;
+    let iova: number;
+    if (workload === 1) {
+      const sel = aHi % 100;
+      if (sel <= 89) iova = t.map4k[aLo & 0x3ffff]! + off12;
+      else if (sel <= 93) iova = t.sp2m[aLo & 63]! + off21;
+      else if (sel === 94) iova = t.g1[aLo & 7]! + off30;
+      else if (sel <= 97) {
+        for (;;) {
+          rng.next();
+          iova = rng.hi * 2 ** 7 + (rng.lo >>> 25); // next64() >> 25: 39 bits
+          if (!t.mapped.has(Math.floor(iova / 4096))) break;
+        }
+      } else if (sel === 98) iova = t.bad[aLo & 63]! + off21;
+      else {
+        rng.next();
+        iova = rng.hi * 2 ** 17 + (rng.lo >>> 15); // next64() >> 15: 49 bits
+      }
+    } else if (workload === 2) {
+      iova = t.hot[aHi >>> 23]! + off12; // a >> 55
+    } else {
+      // u = (a >> 11) * 2^-53, exact; p = u^6 in this order, binary64, no FMA.
+      const u = (aHi * 2 ** 21 + (aLo >>> 11)) * 2 ** -53;
+      let p = u * u;
+      p = p * u;
+      p = p * p;
+      iova = t.ws[Math.floor(p * 65536)]! + off12;
+    }
+    out.hi[i] = Math.floor(iova / TWO32);
+    out.lo[i] = iova % TWO32 | 0;
+    out.write[i] = isWrite ? 1 : 0;
+  }
+  return out;
+}
+
+interface Result {
+  ok: number;
+  faults: number[];
+  h1: number;
+  h2: number;
+  hits: number;
+  misses: number;
+}
+
+/** The timed loop (SPEC sections 6-8): translate every request through the simulator, fold results. */
+function translateAll(x: SecondLevelTranslator, r: Requests, n: number, out: Result): void {
+  let h1 = 0x811c9dc5 | 0;
+  let h2 = 0x6a09e667 | 0;
+  let ok = 0;
+  let f4 = 0, f5 = 0, f6 = 0, f7 = 0, fc = 0;
+  const hiA = r.hi;
+  const loA = r.lo;
+  const wA = r.write;
+  for (let i = 0; i < n; i++) {
+    const code = x.translate(1, TABLE_BASE, 4, 48, hiA[i]!, loA[i]!, wA[i] === 1);
+    let w0: number;
+    let w1: number;
+    if (code === 0) {
+      w0 = x.hpaLo | 0;
+      w1 = x.hpaHi | 0;
+      ok++;
+    } else {
+      w0 = code;
+      w1 = -1;
+      if (code === 0x05) f5++;
+      else if (code === 0x06) f6++;
+      else if (code === 0x07) f7++;
+      else if (code === 0x0c) fc++;
+      else f4++;
+    }
+    h1 = Math.imul(h1 ^ w0, 0x01000193);
+    h1 = Math.imul(h1 ^ w1, 0x01000193);
+    h2 = Math.imul(h2 ^ w1, 0x9e3779b1 | 0);
+    h2 = Math.imul(h2 ^ w0, 0x9e3779b1 | 0);
+  }
+  out.ok = ok;
+  out.faults = [f4, f5, f6, f7, fc];
+  out.h1 = h1 >>> 0;
+  out.h2 = h2 >>> 0;
+}
+
+function hex8(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, "0");
+}
+
+export function runBench(n: number, reps: number, opts: { log?: (line: string) => void } = {}): string {
+  const log = opts.log ?? (() => {});
+  const t = generate();
+  log(`generated ${t.mem.poolPages} table pages`);
+  const walker = new SlptWalker(t.mem, { haw: 48, deviceTlb: false, snoopControl: false, superpage2M: true, superpage1G: true });
+  const parts: string[] = [`"impl":"ts"`, `"n":${n}`, `"reps":${reps}`, `"table_pages":${t.mem.poolPages}`];
+  for (const w of [1, 2, 3] as const) {
+    const req = requests(t, w, n);
+    const iotlb = w === 1 ? null : new Iotlb(256, 4);
+    const x = new SecondLevelTranslator(walker, iotlb);
+    const runs: number[] = [];
+    let first: Result | undefined;
+    for (let rep = 0; rep < reps; rep++) {
+      iotlb?.invalidateAll();
+      x.hits = 0;
+      x.misses = 0;
+      const res: Result = { ok: 0, faults: [], h1: 0, h2: 0, hits: 0, misses: 0 };
+      const t0 = process.hrtime.bigint();
+      translateAll(x, req, n, res);
+      const t1 = process.hrtime.bigint();
+      res.hits = x.hits;
+      res.misses = x.misses;
+      runs.push(n / (Number(t1 - t0) / 1e9) / 1e6);
+      if (first === undefined) first = res;
+      else if (JSON.stringify(res) !== JSON.stringify(first)) throw new Error(`W${w}: repetition ${rep + 1} disagrees with repetition 1`);
+      log(`w${w} rep ${rep + 1}: ${runs[rep]!.toFixed(2)} Mtps`);
+    }
+    const r = first!;
+    const faults = FAULT_CODES.map((c, i) => `"0x${c.toString(16).padStart(2, "0")}":${r.faults[i]}`).join(",");
+    parts.push(`"w${w}_mtps":${Math.max(...runs).toFixed(2)}`, `"w${w}_runs":[${runs.map((v) => v.toFixed(2)).join(",")}]`, `"w${w}_ok":${r.ok}`, `"w${w}_faults":{${faults}}`, `"w${w}_hash":"0x${hex8(r.h2)}${hex8(r.h1)}"`);
+    if (w !== 1) parts.push(`"w${w}_hits":${r.hits}`, `"w${w}_misses":${r.misses}`);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+/** SPEC section 9 checkpoints. */
+export function benchDump(): string[] {
+  const h = (v: number) => `0x${v.toString(16)}`;
+  const rng = new SplitMix64(42);
+  const first: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    rng.next();
+    first.push(`0x${rng.big().toString(16).padStart(16, "0")}`);
+  }
+  const t = generate();
+  const pte = (iova: number, level: number) => {
+    let tbl = TABLE_BASE;
+    for (let l = 4; l >= level; l--) {
+      t.mem.read64(tbl + 8 * (Math.floor(iova / 2 ** (12 + 9 * (l - 1))) % 512));
+      if (l === level) break;
+      tbl = (t.mem.hi & 0xffff) * TWO32 + ((t.mem.lo & 0xfffff000) >>> 0);
+    }
+    return `0x${((BigInt(t.mem.hi) << 32n) | BigInt(t.mem.lo)).toString(16).padStart(16, "0")}`;
+  };
+  const reqs = (w: 1 | 2 | 3) => {
+    const r = requests(t, w, 4);
+    return Array.from({ length: 4 }, (_, i) => `${h(r.hi[i]! * TWO32 + (r.lo[i]! >>> 0))}${r.write[i] ? "W" : "R"}`).join(" ");
+  };
+  return [
+    `splitmix64(42) first 3: ${first.join(" ")}`,
+    `table_pages ${t.mem.poolPages}`,
+    `map4k[0..3]: ${Array.from(t.map4k.slice(0, 4), h).join(" ")}`,
+    `map4k[262143] ${h(t.map4k[M_4K - 1]!)}`,
+    `pte(map4k[0]) ${pte(t.map4k[0]!, 1)}`,
+    `g1[0] ${h(t.g1[0]!)} pte ${pte(t.g1[0]!, 3)}`,
+    `sp2m[0] ${h(t.sp2m[0]!)} pte ${pte(t.sp2m[0]!, 2)}`,
+    `bad[0] ${h(t.bad[0]!)}`,
+    `hot[0] ${h(t.hot[0]!)} hot[511] ${h(t.hot[N_HOT - 1]!)}`,
+    `ws[0] ${h(t.ws[0]!)} ws[65535] ${h(t.ws[N_WS - 1]!)}`,
+    `w1 req[0..3]: ${reqs(1)}`,
+    `w2 req[0..3]: ${reqs(2)}`,
+    `w3 req[0..3]: ${reqs(3)}`,
+  ];
+}
