@@ -71,30 +71,44 @@ export class Iotlb {
   lookup(did: number, iovaHi: number, iovaLo: number, write: boolean): number {
     const slots = this.slots;
     const ways = this.ways;
-    for (let level = 1; level <= 3; level++) {
+    const setMask = this.setMask;
+    const didTag = did << 16;
+    // 4 KiB first: the common case, with shifts that are always below 32 (setBits <= 16).
+    const s1 = 12 + this.setBits;
+    const set1 = ((iovaLo >>> 12) | (iovaHi << 20)) & setMask;
+    const tagA1 = (((iovaLo >>> s1) | (iovaHi << (32 - s1))) << 2) | 1;
+    const tagB1 = didTag | ((iovaHi >>> (s1 - 2)) & 0xffff);
+    let p = set1 * ways * STRIDE;
+    for (let w = 0; w < ways; w++, p += STRIDE) {
+      if (slots[p] === tagA1 && slots[p + 1] === tagB1) return this.hit(p, 1, iovaLo, write);
+    }
+    for (let level = 2; level <= 3; level++) {
       const pageShift = 3 + 9 * level;
-      const set = ((iovaLo >>> pageShift) | (iovaHi << (32 - pageShift))) & this.setMask;
+      const set = ((iovaLo >>> pageShift) | (iovaHi << (32 - pageShift))) & setMask;
       const s = this.tagShift[level]!;
       const xLo = s < 32 ? (iovaLo >>> s) | (iovaHi << (32 - s)) : iovaHi >>> (s - 32);
       const xHi = s - 2 < 32 ? iovaHi >>> (s - 2) : 0;
       const tagA = (xLo << 2) | level;
-      const tagB = (did << 16) | (xHi & 0xffff);
-      let p = set * ways * STRIDE;
+      const tagB = didTag | (xHi & 0xffff);
+      p = set * ways * STRIDE;
       for (let w = 0; w < ways; w++, p += STRIDE) {
-        if (slots[p] === tagA && slots[p + 1] === tagB) {
-          const baseLo = slots[p + 2]!;
-          const perm = baseLo & 3;
-          this.level = level;
-          this.perm = perm;
-          if ((perm & (write ? 2 : 1)) === 0) return write ? 0x05 : 0x06;
-          const offMask = level === 1 ? 0xfff : level === 2 ? 0x1fffff : 0x3fffffff;
-          this.hpaLo = ((baseLo & ~offMask) | (iovaLo & offMask)) >>> 0;
-          this.hpaHi = slots[p + 3]! >>> 0;
-          return 0;
-        }
+        if (slots[p] === tagA && slots[p + 1] === tagB) return this.hit(p, level, iovaLo, write);
       }
     }
     return -1;
+  }
+
+  private hit(p: number, level: number, iovaLo: number, write: boolean): number {
+    const slots = this.slots;
+    const baseLo = slots[p + 2]!;
+    const perm = baseLo & 3;
+    this.level = level;
+    this.perm = perm;
+    if ((perm & (write ? 2 : 1)) === 0) return write ? 0x05 : 0x06;
+    const offMask = level === 1 ? 0xfff : level === 2 ? 0x1fffff : 0x3fffffff;
+    this.hpaLo = ((baseLo & ~offMask) | (iovaLo & offMask)) >>> 0;
+    this.hpaHi = slots[p + 3]! >>> 0;
+    return 0;
   }
 
   /** Caches a successful walk whose leaf is at `level` (1..3). hpa is the translated address. */

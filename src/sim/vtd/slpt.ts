@@ -61,8 +61,10 @@ export class SlptWalker {
   level = 0;
   /** Permissions ANDed across levels (R=1, W=2). */
   perm = 0;
-  /** Entries read, top level first: address, low and high dword. trailLen entries are valid. */
+  /** Entries read, top level first: address, low and high dword (when recordTrail is set). */
   trailLen = 0;
+  /** Record the entries each walk reads (walk diagrams, explanations); off on the hot path. */
+  recordTrail = false;
   readonly trailAddr = new Float64Array(6);
   readonly trailLo = new Int32Array(6);
   readonly trailHi = new Int32Array(6);
@@ -104,6 +106,11 @@ export class SlptWalker {
     const poolBase = mem.poolBase;
     const poolBytes = mem.poolBytes;
     const need = write ? SL_W : SL_R;
+    const rsvdLo = this.rsvdLo;
+    const rsvdHi = this.rsvdHi;
+    const largeOk = this.largeOk;
+    const addrHiMask = this.addrHiMask;
+    const record = this.recordTrail;
     let t = root;
     let perm = SL_R | SL_W;
     let n = 0;
@@ -128,9 +135,11 @@ export class SlptWalker {
         // QEMU: failing to read the top-level entry means the context entry's SLPTPTR is bad.
         return level === levels ? FR_CONTEXT_ENTRY_INV : FR_PAGING_ENTRY_INV;
       }
-      this.trailAddr[n] = addr;
-      this.trailLo[n] = lo;
-      this.trailHi[n] = hi;
+      if (record) {
+        this.trailAddr[n] = addr;
+        this.trailLo[n] = lo;
+        this.trailHi[n] = hi;
+      }
       n++;
       perm &= lo;
       if ((lo & need) === 0) {
@@ -138,9 +147,9 @@ export class SlptWalker {
         this.trailLen = n;
         return write ? FR_WRITE : FR_READ;
       }
-      const large = (lo & SL_PS) !== 0 && (this.largeOk & (1 << level)) !== 0 ? 1 : 0;
+      const large = (lo & SL_PS) !== 0 && (largeOk & (1 << level)) !== 0 ? 1 : 0;
       const k = level * 2 + large;
-      if ((lo & this.rsvdLo[k]!) !== 0 || (hi & this.rsvdHi[k]!) !== 0) {
+      if ((lo & rsvdLo[k]!) !== 0 || (hi & rsvdHi[k]!) !== 0) {
         this.level = level;
         this.trailLen = n;
         return FR_PAGING_ENTRY_RSVD;
@@ -148,13 +157,13 @@ export class SlptWalker {
       if (level === 1 || large === 1) {
         const offMask = OFFSET_MASK_LO[level]!;
         this.hpaLo = ((lo & ~offMask) | (iovaLo & offMask)) >>> 0;
-        this.hpaHi = (hi & this.addrHiMask) >>> 0;
+        this.hpaHi = (hi & addrHiMask) >>> 0;
         this.level = level;
         this.perm = perm & (SL_R | SL_W);
         this.trailLen = n;
         return 0;
       }
-      t = (hi & this.addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0);
+      t = (hi & addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0);
     }
     // levels < 1 cannot happen: the context entry's AW was validated.
     this.trailLen = n;
