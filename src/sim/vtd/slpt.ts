@@ -103,7 +103,9 @@ export class SlptWalker {
   walk(root: number, levels: number, iovaHi: number, iovaLo: number, write: boolean): number {
     const mem = this.mem;
     const words = mem.words;
-    const poolBase = mem.poolBase;
+    // Table addresses stay in uint32 halves: the in-pool test and the index are integer math.
+    const poolHi = Math.floor(mem.poolBase / TWO32);
+    const poolLo = mem.poolBase % TWO32;
     const poolBytes = mem.poolBytes;
     const need = write ? SL_W : SL_R;
     const rsvdLo = this.rsvdLo;
@@ -111,22 +113,22 @@ export class SlptWalker {
     const largeOk = this.largeOk;
     const addrHiMask = this.addrHiMask;
     const record = this.recordTrail;
-    let t = root;
+    let tHi = Math.floor(root / TWO32);
+    let tLo = root % TWO32;
     let perm = SL_R | SL_W;
     let n = 0;
     for (let level = levels; level >= 1; level--) {
       const shift = 3 + 9 * level; // 12 + 9 * (level - 1)
       const index =
         shift < 32 ? ((iovaLo >>> shift) | (iovaHi << (32 - shift))) & 511 : (iovaHi >>> (shift - 32)) & 511;
-      const addr = t + index * 8;
       let lo: number;
       let hi: number;
-      const off = addr - poolBase;
-      if (off >= 0 && off < poolBytes) {
-        const i = off >>> 2;
+      const off = (tLo - poolLo) >>> 0;
+      if (tHi === poolHi && off < poolBytes) {
+        const i = (off >>> 2) + (index << 1);
         lo = words[i]!;
         hi = words[i + 1]!;
-      } else if (mem.read64(addr)) {
+      } else if (mem.read64((tHi >>> 0) * TWO32 + (tLo >>> 0) + index * 8)) {
         lo = mem.lo | 0;
         hi = mem.hi | 0;
       } else {
@@ -136,7 +138,7 @@ export class SlptWalker {
         return level === levels ? FR_CONTEXT_ENTRY_INV : FR_PAGING_ENTRY_INV;
       }
       if (record) {
-        this.trailAddr[n] = addr;
+        this.trailAddr[n] = (tHi >>> 0) * TWO32 + (tLo >>> 0) + index * 8;
         this.trailLo[n] = lo;
         this.trailHi[n] = hi;
       }
@@ -163,7 +165,8 @@ export class SlptWalker {
         this.trailLen = n;
         return 0;
       }
-      t = (hi & addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0);
+      tHi = hi & addrHiMask;
+      tLo = lo & 0xfffff000;
     }
     // levels < 1 cannot happen: the context entry's AW was validated.
     this.trailLen = n;
