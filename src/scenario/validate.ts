@@ -4,6 +4,7 @@
  * addresses beyond the address width). A warning is dropped when the step's `expect` names the
  * very errno or fault the mistake produces: then the scenario demonstrates it on purpose.
  */
+import { PciTopology } from "../sim/pci.js";
 import type { Diagnostic, Scenario, SourceRange, Step } from "./types.js";
 
 const PAGE = 4096n;
@@ -19,6 +20,23 @@ export function validateScenario(s: Scenario): Diagnostic[] {
   const mapped = new Map<string, { iova: bigint; size: bigint; line: number }[]>();
   const add = (severity: Diagnostic["severity"], range: SourceRange, code: string, message: string, hint: string) => out.push({ severity, code, message, hint, range });
   const expects = (st: Step, errno?: string, fault?: number) => (errno !== undefined && st.expect?.errno === errno) || (fault !== undefined && st.expect?.fault === fault) || st.expect?.error !== undefined;
+
+  // Group viability, as VFIO will judge it when the VM starts (unless the start step expects the error).
+  const { topology } = PciTopology.build(s.host.pci);
+  for (const vm of s.vms) {
+    const starts = s.workload.filter((st) => st.op === "start" && st.vm === vm.name);
+    if (starts.length > 0 && starts.every((st) => st.expect?.error !== undefined)) continue;
+    for (const key of vm.devices) {
+      const dev = topology.device(key);
+      if (!dev) continue;
+      const group = topology.groupOf(dev);
+      const v = topology.viability(group);
+      if (!v.viable) {
+        const others = v.blockers.map((b) => b.device.key);
+        add("warning", vm.range, "group-not-viable", `${key} is in IOMMU group ${group.id}, which is not viable: ${v.blockers.map((b) => b.why).join("; ")}`, `Bind ${others.join(", ")} to vfio-pci (or pci-stub) too, or give ${key}'s root port ACS so it gets a group of its own.`);
+      }
+    }
+  }
 
   for (const st of s.workload) {
     if ("vm" in st) {

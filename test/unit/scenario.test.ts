@@ -90,6 +90,14 @@ describe("parseScenario", () => {
     expect(quiet.diagnostics.map((d) => d.code)).not.toContain("map-unaligned");
   });
 
+  it("warns when an assigned device's IOMMU group is not viable, naming the culprit", () => {
+    const text = HOST.replace('    - { bdf: "01:00.0", parent: "00:01.0", driver: vfio-pci }', '    - { bdf: "01:00.0", parent: "00:01.0", driver: vfio-pci }\n    - { bdf: "01:00.1", parent: "00:01.0", driver: ixgbe }') + "workload:\n  - start: a\n";
+    const { d } = diag(text, "group-not-viable");
+    expect(d.message).toContain('01:00.1 is bound to the host driver "ixgbe"');
+    expect(d.hint).toMatch(/Bind 01:00\.1 to vfio-pci/);
+    expect(parseScenario(text.replace("  - start: a\n", "  - start: a\n    expect: { error: group-not-viable }\n"), "t").diagnostics.map((x) => x.code)).not.toContain("group-not-viable");
+  });
+
   it("bounds the work of a dma step", () => {
     expect(diag(HOST + 'workload:\n  - dma: { device: "01:00.0", iova: 0, length: 1GiB, repeat: 1000 }\n', "dma-too-large").d.severity).toBe("error");
   });
