@@ -304,22 +304,9 @@ export class Machine {
     for (const g of groups) this.attachGroup(vm, g);
     if (!vm.spec.viommu) {
       // No vIOMMU: QEMU's VFIO memory listener maps every RAM section IOVA = GPA.
-      for (const slot of vm.guest.memslots) {
-        const r = vm.container!.map({ iova: slot.gpa, vaddr: slot.hva, size: slot.size, read: true, write: true });
-        if (!r.ok) {
-          for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
-          const dev = this.pci.device(vm.devices[0]!)!;
-          const group = this.pci.groupOf(dev);
-          vmm(
-            `-device vfio-pci,host=${fullBdf(dev)}: vfio ${fullBdf(dev)}: failed to setup container for group ${group.id}: ` +
-              `memory listener initialization failed: Region ${slot.name}: vfio_dma_map(${containerPtr(vm)}, 0x${slot.gpa.toString(16)}, ` +
-              `0x${slot.size.toString(16)}, 0x${slot.hva.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
-          );
-          this.teardown(vm);
-          this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
-          return;
-        }
-        this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, 0, 0, 0, slot.gpa, slot.size);
+      if (!this.mapGuestRam(vm, this.pci.device(vm.devices[0]!)!, out)) {
+        this.teardown(vm);
+        return;
       }
       out.summary = `VM ${vm.spec.name} started; ${formatSize(vm.spec.memory)} of guest RAM mapped IOVA = GPA in domain ${vm.domain!.did}`;
     } else {
@@ -387,7 +374,33 @@ export class Machine {
     vm.groups.delete(groupId);
   }
 
-  private teardown(vm: VmRuntime): void {
+  /**
+   * QEMU's VFIO memory listener without a vIOMMU: every RAM slot mapped IOVA = GPA. On failure it
+   * reports as the kernel and QEMU do and returns false; the caller unwinds.
+   */
+  private mapGuestRam(vm: VmRuntime, dev: PciDevice, out: StepOutcome): boolean {
+    for (const slot of vm.guest.memslots) {
+      const r = vm.container!.map({ iova: slot.gpa, vaddr: slot.hva, size: slot.size, read: true, write: true });
+      if (!r.ok) {
+        for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
+        this.log.vmm(
+          this.clock,
+          vm.spec.name,
+          `${VMM}: -device vfio-pci,host=${fullBdf(dev)}: vfio ${fullBdf(dev)}: failed to setup container for group ${this.pci.groupOf(dev).id}: ` +
+            `memory listener initialization failed: Region ${slot.name}: vfio_dma_map(${containerPtr(vm)}, 0x${slot.gpa.toString(16)}, ` +
+            `0x${slot.size.toString(16)}, 0x${slot.hva.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
+          this.currentStep,
+        );
+        this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
+        return false;
+      }
+      this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, 0, 0, 0, slot.gpa, slot.size);
+    }
+    return true;
+  }
+
+  /** Unmaps everything, returns the groups to their default domains and frees the VFIO domain. */
+  private destroyContainer(vm: VmRuntime): void {
     if (vm.container) {
       vm.container.unmap({ iova: 0n, size: 0n, all: true });
       vm.container.removeDomain(vm.domain!.did);
@@ -396,6 +409,10 @@ export class Machine {
     if (vm.domain) this.driver.freeDomain(vm.domain);
     delete vm.container;
     delete vm.domain;
+  }
+
+  private teardown(vm: VmRuntime): void {
+    this.destroyContainer(vm);
     vm.guest.release(this.frames);
     vm.running = false;
   }
@@ -445,14 +462,11 @@ export class Machine {
     if (!vm.groups.has(group.id)) this.attachGroup(vm, group);
     vm.devices.push(dev.key);
     if (firstGroup && !vm.spec.viommu) {
-      for (const slot of vm.guest.memslots) {
-        const r = vm.container!.map({ iova: slot.gpa, vaddr: slot.hva, size: slot.size, read: true, write: true });
-        if (!r.ok) {
-          for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
-          this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
-          return;
-        }
-        this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, 0, 0, 0, slot.gpa, slot.size);
+      if (!this.mapGuestRam(vm, dev, out)) {
+        // device_add fails as a whole: the device leaves the VM, its group the container.
+        vm.devices.pop();
+        this.destroyContainer(vm);
+        return;
       }
     }
     out.summary = `${dev.key} hot-plugged into VM ${vm.spec.name} (group ${group.id}, domain ${vm.domain!.did})`;

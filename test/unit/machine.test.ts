@@ -118,6 +118,21 @@ describe("runs", () => {
   });
 });
 
+describe("hot-plug", () => {
+  it("a device_add that fails to pin guest RAM leaves no trace of the device in the VM", () => {
+    const text =
+      HOST.replace("memory: 16GiB", "memory: 16GiB\n  memlock: 64KiB").replace('    devices: ["01:00.0"]\n    viommu: { model: intel, caching-mode: true }\n', "") +
+      'workload:\n  - start: a\n  - assign: { vm: a, device: "01:00.0" }\n    expect: { errno: ENOMEM }\n  - dma: { device: "01:00.0", iova: 0x1000 }\n    expect: { fault: 0x06 }\n';
+    const run = runScenario(load(text)).run!;
+    expect(run.failedExpectations).toEqual([]);
+    const vm = run.machine.vmState("a")!;
+    expect(vm.devices).toEqual([]);
+    expect(vm.container).toBeUndefined();
+    expect(vm.groups.size).toBe(0);
+    expect(run.log.some((l) => l.text === "vfio_pin_pages_remote: RLIMIT_MEMLOCK (65536) exceeded")).toBe(true);
+  });
+});
+
 describe("what the host prints", () => {
   it("renders a write fault as the current kernel's dmar_fault() line", () => {
     const run = runScenario(example("write-to-readonly.passthrough.yaml")).run!;
