@@ -1,0 +1,121 @@
+/**
+ * A Session: one scenario's text -> diagnostics -> run -> trace -> cursor. The query API the UIs
+ * (tree views, trace webview, debugger) share; it lives in a worker in the extension (issue 5),
+ * and is plain synchronous code here so that the same object serves the CLI and the tests.
+ *
+ * Edits re-run the scenario and keep the cursor on the same step where that step still exists.
+ */
+import { parseScenario } from "../scenario/index.js";
+import type { Diagnostic, Scenario } from "../scenario/types.js";
+import type { Machine, StepOutcome } from "../sim/machine.js";
+import { runScenario, type Run } from "../sim/run.js";
+
+export interface Cursor {
+  /** Workload step the cursor is on (the machine state is the one *before* this step runs). */
+  step: number;
+}
+
+/** A page of trace rows as columns (each a typed array of `count` entries), ready to transfer. */
+export interface RowPage {
+  start: number;
+  count: number;
+  total: number;
+  columns: Record<string, ArrayBufferView>;
+}
+
+export interface UpdateResult {
+  diagnostics: Diagnostic[];
+  /** False when the text has errors: the previous run (if any) stays, marked stale. */
+  ran: boolean;
+  stale: boolean;
+  error?: string;
+}
+
+export class Session {
+  private current?: { scenario: Scenario; run: Run };
+  /** The text of the current run (ranges point into it). */
+  private text = "";
+  stale = false;
+  cursor: Cursor = { step: 0 };
+  diagnostics: Diagnostic[] = [];
+
+  constructor(readonly file: string) {}
+
+  /** New text: parse, validate, run. A broken text keeps the last good run (stale). */
+  update(text: string, cancelled?: () => boolean): UpdateResult {
+    const parsed = parseScenario(text, this.file);
+    this.diagnostics = parsed.diagnostics;
+    if (parsed.scenario === undefined) {
+      this.stale = this.current !== undefined;
+      return { diagnostics: parsed.diagnostics, ran: false, stale: this.stale };
+    }
+    const result = runScenario(parsed.scenario, cancelled ? { cancelled } : {});
+    if (result.run === undefined) {
+      this.stale = this.current !== undefined;
+      return { diagnostics: parsed.diagnostics, ran: false, stale: this.stale, error: result.error };
+    }
+    this.current = { scenario: parsed.scenario, run: result.run };
+    this.text = text;
+    this.stale = false;
+    this.diagnostics = [...parsed.diagnostics, ...result.run.machine.diagnostics];
+    // Keep the cursor on the same step where it still exists.
+    this.cursor = { step: Math.min(this.cursor.step, result.run.outcomes.length) };
+    return { diagnostics: this.diagnostics, ran: true, stale: false };
+  }
+
+  get run(): Run | undefined {
+    return this.current?.run;
+  }
+
+  get scenario(): Scenario | undefined {
+    return this.current?.scenario;
+  }
+
+  get outcomes(): readonly StepOutcome[] {
+    return this.current?.run.outcomes ?? [];
+  }
+
+  setCursor(step: number): Cursor {
+    const n = this.outcomes.length;
+    this.cursor = { step: Math.max(0, Math.min(Math.trunc(step), n)) };
+    return this.cursor;
+  }
+
+  /** The step whose workload item covers a 0-based source line of the current run's text. */
+  stepAtLine(line: number): number | undefined {
+    for (const s of this.current?.scenario.workload ?? []) {
+      const span = this.text.slice(s.range.start, s.range.end).replace(/\n+$/, "");
+      const last = s.range.line + (span.match(/\n/g)?.length ?? 0);
+      if (line >= s.range.line && line <= last) return s.index;
+    }
+    return undefined;
+  }
+
+  /** The machine before the cursor's step (checkpoint + replay). Valid until the next query. */
+  machineAtCursor(): Machine | undefined {
+    return this.current?.run.machineBefore(this.cursor.step);
+  }
+
+  /** Trace rows [start, start + count) as columns; count is clamped to the trace. */
+  rows(start: number, count: number): RowPage {
+    const trace = this.current?.run.trace;
+    const total = trace?.length ?? 0;
+    const s = Math.max(0, Math.min(start, total));
+    const c = Math.max(0, Math.min(count, total - s));
+    const columns: Record<string, ArrayBufferView> = {};
+    if (trace) {
+      columns.kind = trace.kind.slice(s, s + c);
+      columns.flags = trace.flags.slice(s, s + c);
+      columns.level = trace.level.slice(s, s + c);
+      columns.reason = trace.reason.slice(s, s + c);
+      columns.step = trace.step.slice(s, s + c);
+      columns.sid = trace.sid.slice(s, s + c);
+      columns.did = trace.did.slice(s, s + c);
+      columns.aLo = trace.aLo.slice(s, s + c);
+      columns.aHi = trace.aHi.slice(s, s + c);
+      columns.bLo = trace.bLo.slice(s, s + c);
+      columns.bHi = trace.bHi.slice(s, s + c);
+    }
+    return { start: s, count: c, total, columns };
+  }
+}
