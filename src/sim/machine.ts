@@ -4,12 +4,13 @@
  * steps one at a time, appends every event to the Trace and returns each step's outcome. The
  * whole state can be snapshotted and restored exactly (the debugger steps backwards on this).
  */
-import type { Diagnostic, PciDeviceSpec, Scenario, Step, VmSpec } from "../scenario/types.js";
+import type { Diagnostic, Scenario, Step, VmSpec } from "../scenario/types.js";
 import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
 import { PciTopology, type IommuGroup, type PciDevice } from "./pci.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { renderQiError } from "./vtd/dmesg.js";
+import { faultReasonInfo } from "./vtd/reasons.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno } from "./vfio.js";
 import { encodeCcDesc, encodeIotlbDesc, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI } from "./vtd/qi.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
@@ -793,10 +794,6 @@ export class Machine {
   vmState(name: string): Readonly<VmRuntime> | undefined {
     return this.vms.get(name);
   }
-
-  deviceSpec(key: string): PciDeviceSpec | undefined {
-    return this.pci.device(key)?.spec;
-  }
 }
 
 // ------------------------------------------------------------------ expectations
@@ -829,7 +826,6 @@ export function describeOutcome(out: StepOutcome): string {
   }
 }
 
-import { faultReasonInfo } from "./vtd/reasons.js";
 
 export function faultLabel(code: number): string {
   return `0x${hex2(code)} ${faultReasonInfo(code).linuxText}`;

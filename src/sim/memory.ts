@@ -17,7 +17,6 @@
 
 export const PAGE_SIZE = 4096;
 const WORDS_PER_PAGE = PAGE_SIZE / 4;
-const TWO32 = 4294967296;
 
 export class MemoryLimitError extends Error {
   constructor(message: string) {
@@ -201,12 +200,4 @@ export class PhysicalMemory {
     this.sparse.clear();
     for (const [k, v] of s.sparse) this.sparse.set(k, v.slice());
   }
-}
-
-/** Splits a non-negative integer below 2^53 into uint32 halves. */
-export function splitHi(n: number): number {
-  return Math.floor(n / TWO32) >>> 0;
-}
-export function joinHiLo(hi: number, lo: number): number {
-  return (hi >>> 0) * TWO32 + (lo >>> 0);
 }

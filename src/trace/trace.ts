@@ -63,8 +63,6 @@ export interface TraceRow {
   b: bigint;
 }
 
-const TWO32 = 4294967296;
-
 export class Trace {
   length = 0;
   kind: Uint8Array;
@@ -198,12 +196,4 @@ export function lo32(v: bigint): number {
 
 export function hi32(v: bigint): number {
   return Number((v >> 32n) & 0xffffffffn);
-}
-
-export function joinBig(hi: number, lo: number): bigint {
-  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-}
-
-export function toNumber(hi: number, lo: number): number {
-  return (hi >>> 0) * TWO32 + (lo >>> 0);
 }

@@ -215,3 +215,15 @@ describe("invalidation", () => {
     expect(desc!.hi).toBe(0n | 3n);
   });
 });
+
+describe("entry codecs", () => {
+  it("context entries round-trip through encode/decode, and QI descriptors describe themselves", async () => {
+    const { encodeContextEntry, decodeContextEntry, decodeRootEntry } = await import("../../src/sim/vtd/context.js");
+    const { encodeIotlbDesc, decodeDesc, describeDesc } = await import("../../src/sim/vtd/qi.js");
+    const [lo, hi] = encodeContextEntry({ slptptr: 0x1234_5000n, tt: 2, aw: 2, did: 0x42, fpd: true });
+    expect(decodeContextEntry(lo, hi)).toMatchObject({ present: true, fpd: true, tt: 2, slptptr: 0x1234_5000n, aw: 2, did: 0x42 });
+    expect(decodeRootEntry(0x1000_0001n, 0n)).toMatchObject({ present: true, ctp: 0x1000_0000n });
+    const [dlo, dhi] = encodeIotlbDesc(3, 7, 0x20_0000n, 1, true);
+    expect(describeDesc(decodeDesc(dlo, dhi))).toBe("IOTLB page did=7 addr=0x200000 am=1 ih=1");
+  });
+});

@@ -26,7 +26,6 @@ import {
   GCMD_SRTP,
   GCMD_TE,
   capNdoms,
-  sagawBit,
 } from "./regs.js";
 import { SL_PS, SL_R, SL_W } from "./slpt.js";
 import type { DmarUnit, FaultRecord } from "./unit.js";
@@ -456,11 +455,6 @@ export class IntelIommuDriver {
   /** Width of IOVAs the domain accepts. */
   domainWidth(d: DmarDomain): number {
     return Math.min(awToWidth(d.aw), this.unit.haw);
-  }
-
-  /** True when the unit advertises the AW the driver picked (sanity for scenario checks). */
-  get awSupported(): boolean {
-    return this.unit.spec.sagaw.some((w) => sagawBit(w) === 1 << this.aw);
   }
 }
 

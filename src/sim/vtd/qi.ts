@@ -95,32 +95,6 @@ export function decodeDesc(lo: bigint, hi: bigint): InvDescriptor {
   }
 }
 
-/** Linux qi_type_string(), as printed by qi_dump_fault ("QI HEAD: %s qw0 = ..."). */
-export function qiTypeString(type: number): string {
-  switch (type) {
-    case 0x1:
-      return "Context-cache Invalidation";
-    case 0x2:
-      return "IOTLB Invalidation";
-    case 0x3:
-      return "Device-TLB Invalidation";
-    case 0x4:
-      return "Interrupt Entry Cache Invalidation";
-    case 0x5:
-      return "Invalidation Wait";
-    case 0x6:
-      return "PASID-based IOTLB Invalidation";
-    case 0x7:
-      return "PASID-cache Invalidation";
-    case 0x8:
-      return "PASID-based Device-TLB Invalidation";
-    case 0x9:
-      return "Page Group Response";
-    default:
-      return "UNKNOWN";
-  }
-}
-
 export function describeDesc(d: InvDescriptor): string {
   switch (d.type) {
     case "cc":

@@ -5,7 +5,7 @@
  * is bytes in simulated memory, so corrupted entries fault exactly as the hardware reports.
  */
 import type { IommuSpec } from "../../scenario/types.js";
-import { PhysicalMemory, joinHiLo } from "../memory.js";
+import type { PhysicalMemory } from "../memory.js";
 import {
   CONTEXT_TT_DEV_IOTLB,
   CONTEXT_TT_MULTI_LEVEL,
@@ -579,10 +579,6 @@ export class DmarUnit {
   /** Cached context entries, for the tree views. */
   contextCacheEntries(): { sid: number; did: number; root: number; levels: number; tt: number; fpd: boolean }[] {
     return [...this.cc].map(([sid, e]) => ({ sid, ...e })).sort((a, b) => a.sid - b.sid);
-  }
-
-  hpa(): number {
-    return joinHiLo(this.hpaHi, this.hpaLo);
   }
 
   snapshot(): DmarUnitSnapshot {
