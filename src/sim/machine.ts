@@ -11,6 +11,7 @@ import { PciTopology, type IommuGroup, type PciDevice } from "./pci.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { renderQiError } from "./vtd/dmesg.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
+import { DMAR_FSTS_REG, FSTS_PFO, FSTS_PPF } from "./vtd/regs.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno } from "./vfio.js";
 import { encodeCcDesc, encodeIotlbDesc, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI } from "./vtd/qi.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
@@ -589,7 +590,7 @@ export class Machine {
       out.status = "fault";
       out.summary = `${out.faults} of ${out.transactions} transaction${out.transactions === 1 ? "" : "s"} faulted: ${faultLabel(out.fault!)}`;
     } else {
-      out.summary = `${bytes * 1} bytes ${write ? "written" : "read"}; ${out.iotlbHits}/${out.transactions} IOTLB hit${out.iotlbHits === 1 ? "" : "s"}`;
+      out.summary = `${bytes} bytes ${write ? "written" : "read"}; ${out.iotlbHits}/${out.transactions} IOTLB hit${out.iotlbHits === 1 ? "" : "s"}`;
     }
   }
 
@@ -719,7 +720,7 @@ export class Machine {
 
   /** The fault interrupt is serviced at the end of the step: dmar_fault() prints the records. */
   private serviceFaultInterrupt(): void {
-    if (!this.unit.faultEventPending && !(this.unit.readReg32(0x34) & 3)) return;
+    if (!this.unit.faultEventPending && !(this.unit.readReg32(DMAR_FSTS_REG) & (FSTS_PFO | FSTS_PPF))) return;
     const { fsts, records } = this.driver.serviceFaults();
     this.log.dmarFault(this.clock, fsts, records, this.currentStep);
   }
