@@ -9,6 +9,7 @@ import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize
 
 const MAX_TEXT = 5_000_000;
 const MAX_STEPS = 100_000;
+const MAX_FRAMES_PER_VM = 1n << 20n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
 export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait"] as const;
@@ -414,6 +415,13 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     out.push(vm);
   }
   if (host) {
+    // Bound the work of backing guest RAM: one host frame object per backing granule.
+    for (const vm of out) {
+      const frames = vm.memory / host.backing;
+      if (frames > MAX_FRAMES_PER_VM) {
+        r.error(null, "vm-too-many-pages", `VM ${vm.name}: ${vm.memory >> 20n} MiB in ${host.backing >> 10n} KiB pages is ${frames} host frames; the simulation allows ${MAX_FRAMES_PER_VM}`, "Use host.backing: 2MiB (or 1GiB), or give the VM less memory.", vm.range);
+      }
+    }
     const total = out.reduce((s, v) => s + v.memory, 0n);
     if (total > host.memory - (1n << 30n)) r.error(node, "host-memory-exceeded", `the VMs need ${total >> 20n} MiB but the host has ${(host.memory - (1n << 30n)) >> 20n} MiB for guests`, "Raise host.memory or give the VMs less memory.");
   }

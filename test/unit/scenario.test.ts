@@ -98,6 +98,11 @@ describe("parseScenario", () => {
     expect(parseScenario(text.replace("  - start: a\n", "  - start: a\n    expect: { error: group-not-viable }\n"), "t").diagnostics.map((x) => x.code)).not.toContain("group-not-viable");
   });
 
+  it("bounds the host frames backing a VM", () => {
+    const { d } = diag(HOST.replace("iommu: { model: intel-vtd }", "memory: 8TiB\n  backing: 4KiB\n  iommu: { model: intel-vtd }").replace("memory: 1GiB", "memory: 5GiB"), "vm-too-many-pages");
+    expect(d.hint).toMatch(/2MiB/);
+  });
+
   it("bounds the work of a dma step", () => {
     expect(diag(HOST + 'workload:\n  - dma: { device: "01:00.0", iova: 0, length: 1GiB, repeat: 1000 }\n', "dma-too-large").d.severity).toBe("error");
   });
