@@ -315,10 +315,19 @@ function hex8(n: number): string {
   return (n >>> 0).toString(16).padStart(8, "0");
 }
 
-export function runBench(n: number, reps: number, opts: { log?: (line: string) => void } = {}): string {
+export interface BenchOptions {
+  /** Also print the SPEC section 9 checkpoints (through `log`) from the tables this run uses. */
+  dump?: boolean;
+  /** Progress lines (generation, per-repetition Mtps); the JSON line is the return value. */
+  log?: (line: string) => void;
+}
+
+export function runBench(n: number, reps: number, opts: BenchOptions = {}): string {
+  if (!(Number.isInteger(n) && n >= 1 && Number.isInteger(reps) && reps >= 1 && reps <= 16)) throw new RangeError("bench: N must be >= 1 and REPS 1..16");
   const log = opts.log ?? (() => {});
   const t = generate();
   log(`generated ${t.mem.poolPages} table pages`);
+  if (opts.dump) for (const line of dumpLines(t)) log(line);
   const walker = new SlptWalker(t.mem, { haw: 48, deviceTlb: false, snoopControl: false, superpage2M: true, superpage1G: true });
   const parts: string[] = [`"impl":"ts"`, `"n":${n}`, `"reps":${reps}`, `"table_pages":${t.mem.poolPages}`];
   for (const w of [1, 2, 3] as const) {
@@ -352,6 +361,10 @@ export function runBench(n: number, reps: number, opts: { log?: (line: string) =
 
 /** SPEC section 9 checkpoints. */
 export function benchDump(): string[] {
+  return dumpLines(generate());
+}
+
+function dumpLines(t: Tables): string[] {
   const h = (v: number) => `0x${v.toString(16)}`;
   const rng = new SplitMix64(42);
   const first: string[] = [];
@@ -359,7 +372,6 @@ export function benchDump(): string[] {
     rng.next();
     first.push(`0x${rng.big().toString(16).padStart(16, "0")}`);
   }
-  const t = generate();
   const pte = (iova: number, level: number) => {
     let tbl = TABLE_BASE;
     for (let l = 4; l >= level; l--) {
