@@ -275,7 +275,7 @@ interface Result {
 }
 
 /** The timed loop (SPEC sections 6-8): translate every request through the simulator, fold results. */
-function translateAll(x: SecondLevelTranslator, r: Requests, n: number, out: Result): void {
+function translateAll(x: SecondLevelTranslator, r: Requests, n: number, counts: Int32Array): void {
   let h1 = 0x811c9dc5 | 0;
   let h2 = 0x6a09e667 | 0;
   let ok = 0;
@@ -298,17 +298,22 @@ function translateAll(x: SecondLevelTranslator, r: Requests, n: number, out: Res
       else if (code === 0x06) f6++;
       else if (code === 0x07) f7++;
       else if (code === 0x0c) fc++;
-      else f4++;
+      else if (code === 0x04) f4++;
+      else counts[code]!++; // no other reason can occur: checked after the loop
     }
     h1 = Math.imul(h1 ^ w0, 0x01000193);
     h1 = Math.imul(h1 ^ w1, 0x01000193);
     h2 = Math.imul(h2 ^ w1, 0x9e3779b1 | 0);
     h2 = Math.imul(h2 ^ w0, 0x9e3779b1 | 0);
   }
-  out.ok = ok;
-  out.faults = [f4, f5, f6, f7, fc];
-  out.h1 = h1 >>> 0;
-  out.h2 = h2 >>> 0;
+  counts[0] = ok;
+  counts[4] = f4;
+  counts[5] = f5;
+  counts[6] = f6;
+  counts[7] = f7;
+  counts[12] = fc;
+  counts[16] = h1;
+  counts[17] = h2;
 }
 
 function hex8(n: number): string {
@@ -340,12 +345,19 @@ export function runBench(n: number, reps: number, opts: BenchOptions = {}): stri
       iotlb?.invalidateAll();
       x.hits = 0;
       x.misses = 0;
-      const res: Result = { ok: 0, faults: [], h1: 0, h2: 0, hits: 0, misses: 0 };
+      const counts = new Int32Array(18); // [code] for codes 0..15, then h1, h2
       const t0 = process.hrtime.bigint();
-      translateAll(x, req, n, res);
+      translateAll(x, req, n, counts);
       const t1 = process.hrtime.bigint();
-      res.hits = x.hits;
-      res.misses = x.misses;
+      const res: Result = {
+        ok: counts[0]!,
+        faults: FAULT_CODES.map((c) => counts[c]!),
+        h1: counts[16]! >>> 0,
+        h2: counts[17]! >>> 0,
+        hits: x.hits,
+        misses: x.misses,
+      };
+      if (counts.subarray(1, 16).reduce((a, v) => a + v, 0) !== res.faults.reduce((a, v) => a + v, 0)) throw new Error(`W${w}: unexpected fault reason`);
       runs.push(n / (Number(t1 - t0) / 1e9) / 1e6);
       if (first === undefined) first = res;
       else if (JSON.stringify(res) !== JSON.stringify(first)) throw new Error(`W${w}: repetition ${rep + 1} disagrees with repetition 1`);

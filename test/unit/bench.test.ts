@@ -27,7 +27,10 @@ describe("passthrough bench (../shared/bench/SPEC.md)", () => {
   });
 
   it("matches the N = 100 000 reference results on the simulator's translate path", () => {
-    const line = JSON.parse(runBench(100_000, 1));
+    const logged: string[] = [];
+    const line = JSON.parse(runBench(100_000, 1, { dump: true, log: (l) => logged.push(l) }));
+    // --dump through runBench: the checkpoints of the very tables this run used.
+    expect(logged.filter((l) => CHECKPOINTS.includes(l))).toEqual(CHECKPOINTS);
     expect(Object.keys(line)).toEqual(["impl", "n", "reps", "table_pages", "w1_mtps", "w1_runs", "w1_ok", "w1_faults", "w1_hash", "w2_mtps", "w2_runs", "w2_ok", "w2_faults", "w2_hash", "w2_hits", "w2_misses", "w3_mtps", "w3_runs", "w3_ok", "w3_faults", "w3_hash", "w3_hits", "w3_misses"]);
     expect(strip(line)).toEqual({
       n: 100000,
@@ -47,5 +50,12 @@ describe("passthrough bench (../shared/bench/SPEC.md)", () => {
       w3_hits: 39155,
       w3_misses: 60845,
     });
+    expect(line.w1_runs).toHaveLength(1);
+    expect(line.w1_mtps).toBeGreaterThan(0);
+  });
+
+  it("rejects a nonsensical N or REPS", () => {
+    expect(() => runBench(0, 1)).toThrow(RangeError);
+    expect(() => runBench(10, 0)).toThrow(RangeError);
   });
 });

@@ -6,11 +6,14 @@
  * keyed by the leaf's level; a lookup probes the 4 KiB, then 2 MiB, then 1 GiB key. A hit whose
  * cached permission lacks the requested access faults (0x05 / 0x06) without a walk.
  *
- * Layout: one Int32Array, 4 ints per way, the ways of a set adjacent (64 bytes for 4 ways):
- *   [tagA, tagB, baseLo | perm, baseHi]
- *   tagA = (low 30 bits of (iova >> (pageShift + setBits))) << 2 | level   (never 0: level >= 1)
- *   tagB = did << 16 | bits 30.. of (iova >> (pageShift + setBits))        (IOVAs up to 2^57)
- * tagA == 0 marks an invalid way.
+ * Layout: one Int32Array, 4 ints per way, grouped by field within a set so that a 4-way set is
+ * 16 consecutive ints (64 bytes): for set s with base b = s * ways * 4 and way w,
+ *   slots[b + w]            tagA = (low 30 bits of (iova >> (pageShift + setBits))) << 2 | level  (never 0: level >= 1)
+ *   slots[b + ways + w]     tagB = did << 16 | bits 30.. of (iova >> (pageShift + setBits))     (IOVAs up to 2^57)
+ *   slots[b + 2*ways + w]   page base, low dword, | perm (R=1, W=2) in bits 1:0
+ *   slots[b + 3*ways + w]   page base, high dword
+ * tagA == 0 marks an invalid way. A 4-way set is probed without branches (every way compared, the
+ * matching one selected arithmetically): on a hot set the way that hits is unpredictable.
  */
 
 const STRIDE = 4;
@@ -33,14 +36,16 @@ export interface IotlbSnapshot {
 }
 
 export class Iotlb {
-  readonly sets: number;
-  readonly ways: number;
-  readonly setBits: number;
-  private readonly setMask: number;
+  readonly sets: number = 0;
+  readonly ways: number = 0;
+  readonly setBits: number = 0;
+  private readonly setMask: number = 0;
   slots: Int32Array;
   victim: Uint8Array;
   /** Per level 1..3: total shift of the tag (pageShift + setBits). */
   private readonly tagShift = new Int32Array(4);
+  /** 12 + setBits: the tag shift of the 4 KiB probe, always below 32. */
+  private readonly shift1: number = 0;
 
   // ---- results of the last hit ----
   hpaLo = 0;
@@ -58,6 +63,7 @@ export class Iotlb {
     this.slots = new Int32Array(sets * ways * STRIDE);
     this.victim = new Uint8Array(sets);
     for (let level = 1; level <= 3; level++) this.tagShift[level] = 3 + 9 * level + this.setBits;
+    this.shift1 = 12 + this.setBits;
   }
 
   get size(): number {
@@ -67,47 +73,68 @@ export class Iotlb {
   /**
    * Looks up (did, iova). Returns -1 on a miss; 0 on a permitted hit (hpaLo/hpaHi/level/perm set);
    * 0x05 / 0x06 on a hit whose cached permission lacks the access.
+   * Probes the 4 KiB key first (straight-line, the common case), then 2 MiB, then 1 GiB.
    */
   lookup(did: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    const s = this.shift1;
+    const base = (((iovaLo >>> 12) | (iovaHi << 20)) & this.setMask) * this.ways * STRIDE;
+    const tagA = (((iovaLo >>> s) | (iovaHi << (32 - s))) << 2) | 1;
+    const tagB = (did << 16) | ((iovaHi >>> (s - 2)) & 0xffff);
+    const q = this.ways === 4 ? this.match4(base, tagA, tagB) : this.matchAny(base, tagA, tagB);
+    if (q >= 0) return this.hit(q, 1, iovaLo, write);
+    return this.lookupLarge(did, iovaHi, iovaLo, write);
+  }
+
+  /** Slot index of the way of a 4-way set (at `base`) holding (tagA, tagB), or -1. No branches on the ways. */
+  private match4(base: number, tagA: number, tagB: number): number {
+    const slots = this.slots;
+    // clz32(0) >>> 5 is 1, and 0 for any non-zero difference.
+    const m0 = Math.clz32((slots[base]! ^ tagA) | (slots[base + 4]! ^ tagB)) >>> 5;
+    const m1 = Math.clz32((slots[base + 1]! ^ tagA) | (slots[base + 5]! ^ tagB)) >>> 5;
+    const m2 = Math.clz32((slots[base + 2]! ^ tagA) | (slots[base + 6]! ^ tagB)) >>> 5;
+    const m3 = Math.clz32((slots[base + 3]! ^ tagA) | (slots[base + 7]! ^ tagB)) >>> 5;
+    // At most one way matches (a fill only follows a miss for the same tag).
+    return (m0 | m1 | m2 | m3) === 0 ? -1 : base + (m1 | (m2 << 1) | (m3 * 3));
+  }
+
+  private matchAny(base: number, tagA: number, tagB: number): number {
     const slots = this.slots;
     const ways = this.ways;
-    const setMask = this.setMask;
-    const didTag = did << 16;
-    // 4 KiB first: the common case, with shifts that are always below 32 (setBits <= 16).
-    const s1 = 12 + this.setBits;
-    const set1 = ((iovaLo >>> 12) | (iovaHi << 20)) & setMask;
-    const tagA1 = (((iovaLo >>> s1) | (iovaHi << (32 - s1))) << 2) | 1;
-    const tagB1 = didTag | ((iovaHi >>> (s1 - 2)) & 0xffff);
-    let p = set1 * ways * STRIDE;
-    for (let w = 0; w < ways; w++, p += STRIDE) {
-      if (slots[p] === tagA1 && slots[p + 1] === tagB1) return this.hit(p, 1, iovaLo, write);
+    for (let w = 0; w < ways; w++) {
+      if (slots[base + w] === tagA && slots[base + ways + w] === tagB) return base + w;
     }
+    return -1;
+  }
+
+  /** The 2 MiB and 1 GiB probes, after a 4 KiB miss. */
+  private lookupLarge(did: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    const didTag = did << 16;
     for (let level = 2; level <= 3; level++) {
       const pageShift = 3 + 9 * level;
-      const set = ((iovaLo >>> pageShift) | (iovaHi << (32 - pageShift))) & setMask;
+      const base = (((iovaLo >>> pageShift) | (iovaHi << (32 - pageShift))) & this.setMask) * this.ways * STRIDE;
       const s = this.tagShift[level]!;
       const xLo = s < 32 ? (iovaLo >>> s) | (iovaHi << (32 - s)) : iovaHi >>> (s - 32);
       const xHi = s - 2 < 32 ? iovaHi >>> (s - 2) : 0;
       const tagA = (xLo << 2) | level;
       const tagB = didTag | (xHi & 0xffff);
-      p = set * ways * STRIDE;
-      for (let w = 0; w < ways; w++, p += STRIDE) {
-        if (slots[p] === tagA && slots[p + 1] === tagB) return this.hit(p, level, iovaLo, write);
-      }
+      const q = this.ways === 4 ? this.match4(base, tagA, tagB) : this.matchAny(base, tagA, tagB);
+      if (q >= 0) return this.hit(q, level, iovaLo, write);
     }
     return -1;
   }
 
-  private hit(p: number, level: number, iovaLo: number, write: boolean): number {
+  /** A hit on the way whose tagA is slots[q]. */
+  private hit(q: number, level: number, iovaLo: number, write: boolean): number {
     const slots = this.slots;
-    const baseLo = slots[p + 2]!;
+    const ways2 = this.ways * 2;
+    const baseLo = slots[q + ways2]!;
     const perm = baseLo & 3;
     this.level = level;
     this.perm = perm;
-    if ((perm & (write ? 2 : 1)) === 0) return write ? 0x05 : 0x06;
+    if ((perm & (write === true ? 2 : 1)) === 0) return write === true ? 0x05 : 0x06;
     const offMask = level === 1 ? 0xfff : level === 2 ? 0x1fffff : 0x3fffffff;
     this.hpaLo = ((baseLo & ~offMask) | (iovaLo & offMask)) >>> 0;
-    this.hpaHi = slots[p + 3]! >>> 0;
+    this.hpaHi = slots[q + ways2 + this.ways]! >>> 0;
     return 0;
   }
 
@@ -118,14 +145,16 @@ export class Iotlb {
     const s = this.tagShift[level]!;
     const xLo = s < 32 ? (iovaLo >>> s) | (iovaHi << (32 - s)) : iovaHi >>> (s - 32);
     const xHi = s - 2 < 32 ? iovaHi >>> (s - 2) : 0;
+    const ways = this.ways;
     const w = this.victim[set]!;
-    this.victim[set] = (w + 1) % this.ways;
-    const p = (set * this.ways + w) * STRIDE;
+    this.victim[set] = w + 1 === ways ? 0 : w + 1;
+    const q = set * ways * STRIDE + w;
     const offMask = level === 1 ? 0xfff : level === 2 ? 0x1fffff : 0x3fffffff;
-    this.slots[p] = (xLo << 2) | level;
-    this.slots[p + 1] = (did << 16) | (xHi & 0xffff);
-    this.slots[p + 2] = (hpaLo & ~offMask) | (perm & 3);
-    this.slots[p + 3] = hpaHi | 0;
+    const slots = this.slots;
+    slots[q] = (xLo << 2) | level;
+    slots[q + ways] = (did << 16) | (xHi & 0xffff);
+    slots[q + 2 * ways] = (hpaLo & ~offMask) | (perm & 3);
+    slots[q + 3 * ways] = hpaHi | 0;
   }
 
   /** Global invalidation (and the per-repetition reset of the benchmark). */
@@ -138,10 +167,13 @@ export class Iotlb {
   invalidateDomain(did: number): number {
     let n = 0;
     const slots = this.slots;
-    for (let p = 0; p < slots.length; p += STRIDE) {
-      if (slots[p] !== 0 && slots[p + 1]! >>> 16 === did) {
-        slots[p] = 0;
-        n++;
+    const ways = this.ways;
+    for (let base = 0; base < slots.length; base += ways * STRIDE) {
+      for (let q = base; q < base + ways; q++) {
+        if (slots[q] !== 0 && slots[q + ways]! >>> 16 === did) {
+          slots[q] = 0;
+          n++;
+        }
       }
     }
     return n;
@@ -160,7 +192,7 @@ export class Iotlb {
       if (e.did !== did) continue;
       const pageEnd = e.iova + (1n << BigInt(3 + 9 * e.level));
       if (e.iova < end && pageEnd > start) {
-        this.slots[(e.set * this.ways + e.way) * STRIDE] = 0;
+        this.slots[e.set * this.ways * STRIDE + e.way] = 0;
         n++;
       }
     }
@@ -173,19 +205,19 @@ export class Iotlb {
     const slots = this.slots;
     for (let set = 0; set < this.sets; set++) {
       for (let way = 0; way < this.ways; way++) {
-        const p = (set * this.ways + way) * STRIDE;
-        const tagA = slots[p]!;
+        const q = set * this.ways * STRIDE + way;
+        const tagA = slots[q]!;
         if (tagA === 0) continue;
         const level = tagA & 3;
-        const tagB = slots[p + 1]!;
+        const tagB = slots[q + this.ways]!;
         const x = (BigInt(tagB & 0xffff) << 30n) | BigInt((tagA >>> 2) & 0x3fffffff);
         const key = (x << BigInt(this.setBits)) | BigInt(set);
         const pageShift = BigInt(3 + 9 * level);
-        const baseLo = slots[p + 2]!;
+        const baseLo = slots[q + 2 * this.ways]!;
         out.push({
           did: tagB >>> 16,
           iova: key << pageShift,
-          hpa: (BigInt(slots[p + 3]! >>> 0) << 32n) | BigInt((baseLo & ~0xfff) >>> 0),
+          hpa: (BigInt(slots[q + 3 * this.ways]! >>> 0) << 32n) | BigInt((baseLo & ~0xfff) >>> 0),
           level,
           perm: baseLo & 3,
           set,

@@ -1,0 +1,326 @@
+// The second-level walker (and the translate step around it) against a small, obviously correct
+// reference: 64-bit entries as BigInt in a Map keyed by address, the VT-d rules of
+// ../shared/bench/SPEC.md section 6 written out plainly in QEMU's order (read, permission AND,
+// permission fault, reserved bits, leaf), for haw 39/48/57, 3/4/5 levels, superpages on/off,
+// device-TLB on/off, snoop control on/off. Tables live in the pool, in sparse DRAM, or nowhere
+// (pointers outside memory), so both the unrolled in-pool path and the general walk are covered.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { PhysicalMemory } from "../../src/sim/memory.js";
+import { Iotlb } from "../../src/sim/vtd/iotlb.js";
+import { SlptWalker, type SlptFormat } from "../../src/sim/vtd/slpt.js";
+import { SecondLevelTranslator } from "../../src/sim/vtd/translate.js";
+
+const POOL = 0x10000000n;
+const POOL_PAGES = 8;
+const DRAM = 0x40000n; // DRAM below 256 KiB: sparse pages read as zero unless written
+const M64 = (1n << 64n) - 1n;
+
+type Outcome = { code: number; level: number; hpa?: bigint; perm?: number };
+
+/** The reference: reads through `read` (undefined = read error), nothing cached, nothing clever. */
+function refWalk(read: (a: bigint) => bigint | undefined, fmt: SlptFormat, root: bigint, levels: number, iova: bigint, write: boolean): Outcome {
+  const haw = BigInt(fmt.haw);
+  const addrMask = ((1n << haw) - 1n) & ~0xfffn;
+  const ignored = (1n << 63n) | (((1n << 10n) - 1n) << 52n); // bits 63 and 61:52
+  const aboveHaw = ~((1n << haw) - 1n) & ~ignored & M64;
+  const tm = 1n << 62n;
+  let t = root;
+  let perm = 3n;
+  for (let level = levels; level >= 1; level--) {
+    const e = read(t + ((iova >> BigInt(12 + 9 * (level - 1))) & 511n) * 8n);
+    if (e === undefined) return { code: level === levels ? 0x03 : 0x07, level };
+    perm &= e;
+    if ((e & (write ? 2n : 1n)) === 0n) return { code: write ? 0x05 : 0x06, level };
+    const psAllowed = (level === 2 && fmt.superpage2M) || (level === 3 && fmt.superpage1G);
+    const large = psAllowed && (e & 0x80n) !== 0n;
+    const leaf = level === 1 || large;
+    let rsvd = fmt.snoopControl ? 0n : 0x800n; // SNP
+    if (level >= 2 && !psAllowed) rsvd |= 0x80n; // PS where no superpage exists (always at L4/L5)
+    if (level === 2 && large) rsvd |= 0x1ff000n; // address bits inside a 2 MiB page
+    if (level === 3 && large) rsvd |= 0x3ffff000n; // ... inside a 1 GiB page
+    rsvd |= leaf && fmt.deviceTlb ? aboveHaw & ~tm : aboveHaw; // TM only in leaves with device-TLB
+    if ((e & rsvd) !== 0n) return { code: 0x0c, level };
+    if (leaf) {
+      const size = 1n << BigInt(12 + 9 * (level - 1));
+      return { code: 0, level, hpa: (e & addrMask & ~(size - 1n)) | (iova & (size - 1n)), perm: Number(perm & 3n) };
+    }
+    t = e & addrMask;
+  }
+  throw new Error("unreachable");
+}
+
+function refMemory(entries: Map<bigint, bigint>) {
+  const poolEnd = POOL + BigInt(POOL_PAGES) * 4096n;
+  return (a: bigint): bigint | undefined => ((a >= POOL && a < poolEnd) || a < DRAM ? (entries.get(a) ?? 0n) : undefined);
+}
+
+function newMemory(): PhysicalMemory {
+  const mem = new PhysicalMemory({ poolBase: Number(POOL), poolMaxPages: 64, dramBytes: Number(DRAM) });
+  for (let i = 0; i < POOL_PAGES; i++) mem.allocPage();
+  return mem;
+}
+
+function walkOutcome(w: SlptWalker, root: bigint, levels: number, iova: bigint, write: boolean): Outcome {
+  const code = w.walk(Number(root), levels, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
+  if (code !== 0) return { code, level: w.level };
+  return { code, level: w.level, hpa: (BigInt(w.hpaHi) << 32n) | BigInt(w.hpaLo), perm: w.perm };
+}
+
+// ---- random tables -----------------------------------------------------------------------------
+
+const fmtArb = fc.record({
+  haw: fc.constantFrom(39, 48, 57),
+  deviceTlb: fc.boolean(),
+  snoopControl: fc.boolean(),
+  superpage2M: fc.boolean(),
+  superpage1G: fc.boolean(),
+});
+
+/** Table pages an entry may point at: the pool pages, two DRAM pages, and addresses outside memory. */
+const TARGETS: bigint[] = [
+  ...Array.from({ length: POOL_PAGES }, (_, i) => POOL + BigInt(i) * 4096n),
+  0x1000n,
+  0x3f000n,
+  POOL + BigInt(POOL_PAGES) * 4096n, // just past the allocated pool
+  0x7ffffffff000n, // SPEC's BAD_PTR
+  0x7f00000000n,
+];
+
+/** Flag/extra bits of an entry: mostly present, sometimes read-only, not present, PS, SNP, TM, bits above HAW, ignored bits, anything. */
+const bitsArb = fc.oneof(
+  { weight: 10, arbitrary: fc.constantFrom(3n, 3n, 3n, 1n, 2n, 0n) },
+  { weight: 3, arbitrary: fc.constantFrom(0x83n, 0x81n, 0x82n, 0x80n) },
+  { weight: 2, arbitrary: fc.constantFrom(0x803n, 1n << 62n | 3n, 1n << 63n | 3n, 0x3ffn << 52n | 3n, 1n << 40n | 3n, 1n << 50n | 3n, 1n << 56n | 3n, 0x100n | 3n, 0x7cn | 3n) },
+  { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: M64 }) },
+);
+
+const iovaArb = fc.oneof(
+  fc.bigInt({ min: 0n, max: (1n << 57n) - 1n }),
+  fc.bigInt({ min: 0n, max: (1n << 39n) - 1n }),
+  fc.constantFrom(0n, 0x1ffffffffffffffn, 0xfffffffffffn, 0x8000000000n, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x100000000n),
+);
+
+/** A scenario: format, levels, root, requests, and path entries written along the requests' walks. */
+const scenarioArb = fc.record({
+  fmt: fmtArb,
+  levels: fc.constantFrom<number>(3, 4, 4, 5),
+  root: fc.oneof({ weight: 8, arbitrary: fc.constant(POOL) }, { weight: 1, arbitrary: fc.constantFrom(POOL + 4096n, 0x2000n, 0x7ffffffff000n) }),
+  reqs: fc.array(fc.tuple(iovaArb, fc.boolean()), { minLength: 1, maxLength: 12 }),
+  paths: fc.array(fc.tuple(fc.nat(TARGETS.length - 1), fc.nat(TARGETS.length - 1), bitsArb, fc.nat(9)), { minLength: 5, maxLength: 5 * 12 }),
+  noise: fc.array(fc.tuple(fc.nat(TARGETS.length - 1), fc.nat(511), fc.bigInt({ min: 0n, max: M64 })), { maxLength: 8 }),
+});
+
+type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never;
+
+/** Writes the scenario's entries to both memories: along each request's walk, level by level. */
+function build(s: Scenario) {
+  const mem = newMemory();
+  const entries = new Map<bigint, bigint>();
+  const read = refMemory(entries);
+  const put = (addr: bigint, value: bigint) => {
+    if (read(addr) === undefined) return; // not memory: nothing to write
+    entries.set(addr, value & M64);
+    expect(mem.writeU64(Number(addr), value & M64)).toBe(true);
+  };
+  let n = 0;
+  for (const [iova] of s.reqs) {
+    let table = s.root;
+    for (let level = s.levels; level >= 1 && n < s.paths.length; level--, n++) {
+      const [here, target, bits, stray] = s.paths[n]!;
+      // Mostly continue along the current path; sometimes write into another table page.
+      const page = stray === 0 ? TARGETS[here]! : table;
+      const addr = page + ((iova >> BigInt(12 + 9 * (level - 1))) & 511n) * 8n;
+      // Leaves point at a "host page"; non-leaves at a table page.
+      const pointsAt = level === 1 || (bits & 0x80n) !== 0n ? (iova ^ (BigInt(target) << 33n)) & ~0xfffn & ((1n << 52n) - 1n) : TARGETS[target]!;
+      put(addr, bits > 0xfffn ? bits | (bits > (1n << 52n) ? 0n : pointsAt) : pointsAt | bits);
+      table = TARGETS[target]!;
+    }
+  }
+  for (const [page, index, value] of s.noise) put(TARGETS[page]! + BigInt(index) * 8n, value);
+  return { mem, read };
+}
+
+describe("SlptWalker against the reference walker", () => {
+  it("agrees on random tables and requests (3/4/5 levels, haw 39/48/57, superpages, DT, SC, pool/DRAM/outside pointers)", () => {
+    let walks = 0;
+    const codes = new Set<number>();
+    fc.assert(
+      fc.property(scenarioArb, (s) => {
+        const { mem, read } = build(s);
+        const w = new SlptWalker(mem, s.fmt);
+        const traced = new SlptWalker(mem, s.fmt);
+        traced.recordTrail = true;
+        for (const [iova0, write] of s.reqs) {
+          const iova = iova0 & ((1n << BigInt(Math.min(57, 12 + 9 * s.levels))) - 1n);
+          const expected = refWalk(read, s.fmt, s.root, s.levels, iova, write);
+          const label = `iova 0x${iova.toString(16)} ${write ? "W" : "R"} levels ${s.levels} ${JSON.stringify(s.fmt)}`;
+          expect(walkOutcome(w, s.root, s.levels, iova, write), label).toEqual(expected);
+          // The general loop (taken whenever the trail is recorded) must give the same answer.
+          expect(walkOutcome(traced, s.root, s.levels, iova, write), label).toEqual(expected);
+          walks++;
+          codes.add(expected.code);
+        }
+      }),
+      { numRuns: 1500 },
+    );
+    // The generator reaches every outcome of the walk.
+    expect([...codes].sort((a, b) => a - b)).toEqual([0, 3, 5, 6, 7, 12]);
+    expect(walks).toBeGreaterThan(5000);
+  });
+
+  it("translate (range check, IOTLB, walk, fill) gives the reference answers with any IOTLB geometry", () => {
+    fc.assert(
+      fc.property(scenarioArb, fc.constantFrom(1, 2, 4, 16), fc.constantFrom(1, 2, 3, 4), fc.integer({ min: 0, max: 65535 }), (s, sets, ways, did) => {
+        const { mem, read } = build(s);
+        const width = Math.min(s.fmt.haw, 12 + 9 * s.levels); // as the DMAR unit passes it
+        const x = new SecondLevelTranslator(new SlptWalker(mem, s.fmt), new Iotlb(sets, ways));
+        // Each request twice (the second may hit), interleaved with the others.
+        const reqs = [...s.reqs, ...s.reqs];
+        for (const [iova0, write] of reqs) {
+          const iova = iova0 & ((1n << 57n) - 1n);
+          const expected: Outcome = iova >> BigInt(width) !== 0n ? { code: 0x04, level: 0 } : refWalk(read, s.fmt, s.root, s.levels, iova, write);
+          const code = x.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
+          expect(code, `iova 0x${iova.toString(16)}`).toBe(expected.code);
+          if (code === 0) {
+            expect((BigInt(x.hpaHi) << 32n) | BigInt(x.hpaLo)).toBe(expected.hpa);
+            expect(x.level).toBe(expected.level);
+            expect(x.perm).toBe(expected.perm);
+          }
+        }
+        expect(x.hits + x.misses).toBe(reqs.filter(([iova]) => (iova & ((1n << 57n) - 1n)) >> BigInt(width) === 0n).length);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+// ---- specific cases ------------------------------------------------------------------------------
+
+const F48: SlptFormat = { haw: 48, deviceTlb: false, snoopControl: false, superpage2M: true, superpage1G: true };
+
+/** A 4-level identity-ish setup: root page 0, then pages 1, 2, 3 on the path of `iova`. */
+function chain(iova: bigint, leaf: bigint, fmt: SlptFormat = F48, levels = 4, overrides: Partial<Record<number, bigint>> = {}) {
+  const mem = newMemory();
+  let table = POOL;
+  for (let level = levels; level >= 1; level--) {
+    const addr = table + ((iova >> BigInt(12 + 9 * (level - 1))) & 511n) * 8n;
+    const next = POOL + BigInt(levels - level + 1) * 4096n;
+    mem.writeU64(Number(addr), overrides[level] ?? (level === 1 ? leaf : next | 3n));
+    table = next;
+  }
+  return new SlptWalker(mem, fmt);
+}
+
+describe("SlptWalker faults and leaves", () => {
+  const iova = 0x1234_5678_9000n;
+
+  it("maps a 4 KiB page: base from the leaf, offset from the IOVA, permissions ANDed", () => {
+    const w = chain(iova, 0xabcd_e000n | 3n, F48, 4, { 2: POOL + 3n * 4096n | 1n });
+    expect(walkOutcome(w, POOL, 4, iova | 0x321n, false)).toEqual({ code: 0, level: 1, hpa: 0xabcd_e321n, perm: 1 });
+    // Write through a read-only PDE: 0x05 at level 2, although the leaf allows writes.
+    expect(walkOutcome(w, POOL, 4, iova | 0x321n, true)).toEqual({ code: 0x05, level: 2 });
+  });
+
+  it("0x03 when the top-level table cannot be read, 0x07 below it", () => {
+    const w = chain(iova, 0xabcd_e003n, F48, 4, { 3: 0x7fff_ffff_f000n | 3n });
+    expect(walkOutcome(w, 0x7fff_ffff_f000n, 4, iova, false)).toEqual({ code: 0x03, level: 4 });
+    expect(walkOutcome(w, POOL + 64n * 4096n, 4, iova, false)).toEqual({ code: 0x03, level: 4 }); // past the allocated pool
+    expect(walkOutcome(w, POOL, 4, iova, false)).toEqual({ code: 0x07, level: 2 }); // the SL-PD is not memory
+  });
+
+  it("0x06 / 0x05 for a not-present entry at any level (QEMU never says 0x07 for a missing entry)", () => {
+    for (const level of [4, 3, 2, 1]) {
+      const w = chain(iova, 0xabcd_e003n, F48, 4, { [level]: level === 1 ? 0n : POOL + 4096n });
+      expect(walkOutcome(w, POOL, 4, iova, false)).toEqual({ code: 0x06, level });
+      expect(walkOutcome(w, POOL, 4, iova, true)).toEqual({ code: 0x05, level });
+    }
+    // An empty root: not present at the top.
+    expect(walkOutcome(new SlptWalker(newMemory(), F48), POOL, 4, iova, true)).toEqual({ code: 0x05, level: 4 });
+  });
+
+  it("0x05 for a write to a read-only page, before the reserved-bit check (SNP on a read-only page)", () => {
+    const w = chain(iova, 0xabcd_e000n | 0x800n | 1n);
+    expect(walkOutcome(w, POOL, 4, iova, true)).toEqual({ code: 0x05, level: 1 });
+    expect(walkOutcome(w, POOL, 4, iova, false)).toEqual({ code: 0x0c, level: 1 });
+  });
+
+  it("0x0C: SNP without snoop control, TM without device-TLB (and in any non-leaf), bits above HAW", () => {
+    const snp = chain(iova, 0xabcd_e803n);
+    expect(walkOutcome(snp, POOL, 4, iova, false)).toEqual({ code: 0x0c, level: 1 });
+    const snpOk = chain(iova, 0xabcd_e803n, { ...F48, snoopControl: true });
+    expect(walkOutcome(snpOk, POOL, 4, iova, false).code).toBe(0);
+
+    const tmLeaf = 1n << 62n | 0xabcd_e003n;
+    expect(walkOutcome(chain(iova, tmLeaf), POOL, 4, iova, false)).toEqual({ code: 0x0c, level: 1 });
+    expect(walkOutcome(chain(iova, tmLeaf, { ...F48, deviceTlb: true }), POOL, 4, iova, false).code).toBe(0);
+    const tmPde = chain(iova, 0xabcd_e003n, { ...F48, deviceTlb: true }, 4, { 2: 1n << 62n | POOL + 3n * 4096n | 3n });
+    expect(walkOutcome(tmPde, POOL, 4, iova, false)).toEqual({ code: 0x0c, level: 2 });
+
+    // Bit 48 is above HAW 48 (reserved), bit 47 is address; ignored bits 63 and 61:52 never fault.
+    expect(walkOutcome(chain(iova, 1n << 48n | 0xabcd_e003n), POOL, 4, iova, false)).toEqual({ code: 0x0c, level: 1 });
+    expect(walkOutcome(chain(iova, 1n << 47n | 0xabcd_e003n), POOL, 4, iova, false)).toEqual({ code: 0, level: 1, hpa: 1n << 47n | 0xabcd_e000n, perm: 3 });
+    expect(walkOutcome(chain(iova, 0xbff0_0000_abcd_e003n), POOL, 4, iova, false)).toEqual({ code: 0, level: 1, hpa: 0xabcd_e000n, perm: 3 });
+    // HAW 39: bit 39 is reserved; HAW 57: bit 56 is address.
+    const f39 = { ...F48, haw: 39 };
+    expect(walkOutcome(chain(iova, 1n << 39n | 0xabcd_e003n, f39), POOL, 4, iova, false)).toEqual({ code: 0x0c, level: 1 });
+    const f57 = { ...F48, haw: 57 };
+    expect(walkOutcome(chain(iova, 1n << 56n | 0xabcd_e003n, f57), POOL, 4, iova, false)).toEqual({ code: 0, level: 1, hpa: 1n << 56n | 0xabcd_e000n, perm: 3 });
+    // PS in an SL-PML4E is reserved.
+    expect(walkOutcome(chain(iova, 0xabcd_e003n, F48, 4, { 4: POOL + 4096n | 0x83n }), POOL, 4, iova, false)).toEqual({ code: 0x0c, level: 4 });
+  });
+
+  it("1 GiB and 2 MiB leaves: base with the low address bits cleared, offset from the IOVA; reserved low bits and SLLPS", () => {
+    // SPEC section 9: g1[0] = 0xe640000000 with pte 0x0000005180000083.
+    const g1 = 0xe6_4000_0000n;
+    const w1g = chain(g1, 0n, F48, 4, { 3: 0x51_8000_0083n });
+    expect(walkOutcome(w1g, POOL, 4, g1 + 0x1234_5678n, true)).toEqual({ code: 0, level: 3, hpa: 0x51_9234_5678n, perm: 3 });
+    expect(walkOutcome(w1g, POOL, 4, g1 + 0x3fff_ffffn, false)).toEqual({ code: 0, level: 3, hpa: 0x51_bfff_ffffn, perm: 3 });
+    // An address bit below 1 GiB in a 1 GiB leaf is reserved.
+    expect(walkOutcome(chain(g1, 0n, F48, 4, { 3: 0x51_8000_1083n }), POOL, 4, g1, false)).toEqual({ code: 0x0c, level: 3 });
+    // Without 1 GiB support, PS at level 3 is a reserved bit.
+    expect(walkOutcome(chain(g1, 0n, { ...F48, superpage1G: false }, 4, { 3: 0x51_8000_0083n }), POOL, 4, g1, false)).toEqual({ code: 0x0c, level: 3 });
+
+    // SPEC section 9: sp2m[0] = 0x9604e00000 with pte 0x00000085f2800083.
+    const sp = 0x96_04e0_0000n;
+    const w2m = chain(sp, 0n, F48, 4, { 2: 0x85_f280_0083n });
+    expect(walkOutcome(w2m, POOL, 4, sp + 0x1f_fabcn, false)).toEqual({ code: 0, level: 2, hpa: 0x85_f29f_fabcn, perm: 3 });
+    expect(walkOutcome(chain(sp, 0n, F48, 4, { 2: 0x85_f280_1083n }), POOL, 4, sp, false)).toEqual({ code: 0x0c, level: 2 });
+    expect(walkOutcome(chain(sp, 0n, { ...F48, superpage2M: false }, 4, { 2: 0x85_f280_0083n }), POOL, 4, sp, false)).toEqual({ code: 0x0c, level: 2 });
+    // PS at level 1 is ignored.
+    expect(walkOutcome(chain(iova, 0xabcd_e083n), POOL, 4, iova, false)).toEqual({ code: 0, level: 1, hpa: 0xabcd_e000n, perm: 3 });
+  });
+
+  it("walks 5 levels for a 57-bit IOVA (and 3 levels for 39 bits)", () => {
+    const f57 = { ...F48, haw: 57 };
+    const top = 0x1ff_ffff_ffff_f000n; // the highest 4 KiB page below 2^57
+    const w5 = chain(top, 0x1_2345_6789_a003n, f57, 5);
+    expect(walkOutcome(w5, POOL, 5, top | 0xabcn, true)).toEqual({ code: 0, level: 1, hpa: 0x1_2345_6789_aabcn, perm: 3 });
+    // The same walker reads index 511 at every level: a different top index is another (empty) entry.
+    expect(walkOutcome(w5, POOL, 5, top - (1n << 48n), false)).toEqual({ code: 0x06, level: 5 });
+    const f39 = { ...F48, haw: 39 };
+    const low = 0x7f_ffff_f000n;
+    expect(walkOutcome(chain(low, 0x1234_5003n, f39, 3), POOL, 3, low | 0xfffn, false)).toEqual({ code: 0, level: 1, hpa: 0x1234_5fffn, perm: 3 });
+  });
+
+  it("follows tables in sparse DRAM, where unwritten memory reads as zero", () => {
+    const mem = newMemory();
+    // root -> DRAM page 0x1000 -> pool page 1 -> DRAM page 0x3f000 -> leaf
+    const at = (t: bigint, level: number) => t + ((iova >> BigInt(12 + 9 * (level - 1))) & 511n) * 8n;
+    mem.writeU64(Number(at(POOL, 4)), 0x1000n | 3n);
+    mem.writeU64(Number(at(0x1000n, 3)), POOL + 4096n | 3n);
+    mem.writeU64(Number(at(POOL + 4096n, 2)), 0x3f000n | 3n);
+    mem.writeU64(Number(at(0x3f000n, 1)), 0x5555_5003n);
+    const w = new SlptWalker(mem, F48);
+    expect(walkOutcome(w, POOL, 4, iova | 0x10n, true)).toEqual({ code: 0, level: 1, hpa: 0x5555_5010n, perm: 3 });
+    expect(walkOutcome(w, POOL, 4, iova + 0x1000n, false)).toEqual({ code: 0x06, level: 1 }); // zero entry in the DRAM SL-PT
+  });
+
+  it("records the entries it read when asked (the trail), with the same result", () => {
+    const w = chain(iova, 0xabcd_e003n);
+    w.recordTrail = true;
+    expect(walkOutcome(w, POOL, 4, iova, false)).toEqual({ code: 0, level: 1, hpa: 0xabcd_e000n, perm: 3 });
+    expect(w.trailLen).toBe(4);
+    expect(w.trailLo[3]! >>> 0).toBe(0xabcd_e003);
+  });
+});
