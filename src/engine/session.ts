@@ -29,6 +29,8 @@ export interface UpdateResult {
   ran: boolean;
   stale: boolean;
   error?: string;
+  /** The run was cancelled (a newer text arrived); nothing changed. */
+  cancelled?: boolean;
 }
 
 export class Session {
@@ -54,8 +56,13 @@ export class Session {
       this.stale = this.current !== undefined;
       return { diagnostics: parsed.diagnostics, ran: false, stale: this.stale, error: result.error };
     }
+    if (result.run.stoppedEarly === "cancelled") {
+      // A newer text is on its way: keep what is shown, don't publish a partial run.
+      return { diagnostics: parsed.diagnostics, ran: false, stale: this.stale, cancelled: true };
+    }
     this.current = { scenario: parsed.scenario, run: result.run };
     this.text = text;
+    this.linesCache = undefined;
     this.stale = false;
     this.diagnostics = [...parsed.diagnostics, ...result.run.machine.diagnostics];
     // Keep the cursor on the same step where it still exists.
@@ -83,13 +90,23 @@ export class Session {
 
   /** The step whose workload item covers a 0-based source line of the current run's text. */
   stepAtLine(line: number): number | undefined {
-    for (const s of this.current?.scenario.workload ?? []) {
-      const span = this.text.slice(s.range.start, s.range.end).replace(/\n+$/, "");
-      const last = s.range.line + (span.match(/\n/g)?.length ?? 0);
-      if (line >= s.range.line && line <= last) return s.index;
-    }
+    const lines = this.stepLines();
+    for (let i = 0; i < lines.length; i++) if (line >= lines[i]![0] && line <= lines[i]![1]) return i;
     return undefined;
   }
+
+  /** First and last 0-based source line of every workload item of the current run. */
+  stepLines(): [number, number][] {
+    if (this.linesCache !== undefined) return this.linesCache;
+    const out: [number, number][] = [];
+    for (const s of this.current?.scenario.workload ?? []) {
+      const span = this.text.slice(s.range.start, s.range.end).replace(/\s+$/, "");
+      out.push([s.range.line, s.range.line + (span.match(/\n/g)?.length ?? 0)]);
+    }
+    this.linesCache = out;
+    return out;
+  }
+  private linesCache?: [number, number][];
 
   /** The machine before the cursor's step (checkpoint + replay). Valid until the next query. */
   machineAtCursor(): Machine | undefined {

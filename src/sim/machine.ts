@@ -60,7 +60,7 @@ export interface StepOutcome {
   expect?: { pass: boolean; failures: string[] };
 }
 
-interface VmRuntime {
+export interface VmRuntime {
   spec: VmSpec;
   index: number;
   running: boolean;

@@ -1,0 +1,225 @@
+/**
+ * The engine's request handler: one Session per open scenario, answering the typed requests of
+ * protocol/engine.ts. Transport-agnostic: `serveEngine` wires it to anything with postMessage and
+ * a message callback, so the Node worker_threads entry and a browser Web Worker entry are each a
+ * few lines (src/worker/), and the tests drive `EngineServer` directly.
+ */
+import type {
+  EngineError, EngineInit, EngineMethods, EngineRequest, EngineResponse, Method, SessionState, StepSummary, TranslateAnswer,
+} from "../protocol/engine.js";
+import { Session } from "./session.js";
+import { treeChildren, type TreeContext } from "./trees.js";
+import { explainWalk } from "./walk.js";
+import { hoverAt } from "./hover.js";
+import { parseAddress } from "../scenario/values.js";
+import { normaliseBdfKey } from "../sim/pci.js";
+import { EventKind } from "../trace/trace.js";
+
+export class EngineFailure extends Error {
+  constructor(readonly code: EngineError["code"], message: string) {
+    super(message);
+  }
+}
+
+interface Entry {
+  session: Session;
+  version: number;
+  runVersion: number;
+  elapsedMs: number;
+}
+
+export class EngineServer {
+  private readonly sessions = new Map<string, Entry>();
+  /** Newest document version per cancellation slot, written by the host (SharedArrayBuffer). */
+  cancelSlots?: Int32Array;
+  private readonly now: () => number;
+
+  constructor(now: () => number = () => Date.now()) {
+    this.now = now;
+  }
+
+  handle<M extends Method>(method: M, params: EngineMethods[M]["params"]): EngineMethods[M]["result"] {
+    const h = this.handlers[method] as unknown as (p: EngineMethods[M]["params"]) => EngineMethods[M]["result"];
+    if (h === undefined) throw new EngineFailure("bad-params", `unknown method ${String(method)}`);
+    return h(params);
+  }
+
+  private entry(uri: string): Entry {
+    const e = this.sessions.get(uri);
+    if (e === undefined) throw new EngineFailure("no-session", `no scenario open for ${uri}`);
+    return e;
+  }
+
+  private state(uri: string, e: Entry): SessionState {
+    const s = e.session;
+    const run = s.run;
+    const lines = s.stepLines();
+    const steps: StepSummary[] = s.outcomes.map((o) => {
+      const step = s.scenario!.workload[o.step]!;
+      const sum: StepSummary = { step: o.step, line: lines[o.step]?.[0] ?? step.range.line, endLine: lines[o.step]?.[1] ?? step.range.line, op: step.op, status: o.status, summary: o.summary, faults: o.faults, transactions: o.transactions };
+      if (o.expect) sum.expect = o.expect;
+      return sum;
+    });
+    let faults = 0;
+    if (run) {
+      const t = run.trace;
+      for (let i = 0; i < t.length; i++) if (t.reason[i] !== 0 && t.kind[i] === EventKind.Dma) faults++;
+    }
+    const st: SessionState = {
+      uri,
+      version: e.version,
+      diagnostics: s.diagnostics,
+      stale: s.stale,
+      runVersion: e.runVersion,
+      steps,
+      cursor: s.cursor.step,
+      totals: { steps: s.outcomes.length, events: run?.trace.length ?? 0, faults, failedExpectations: run?.failedExpectations.length ?? 0, expectations: run?.expectations ?? 0 },
+      elapsedMs: e.elapsedMs,
+    };
+    if (run?.stoppedEarly) st.stoppedEarly = run.stoppedEarly;
+    return st;
+  }
+
+  private treeContext(e: Entry): TreeContext | undefined {
+    const s = e.session;
+    const run = s.run;
+    const machine = s.machineAtCursor();
+    if (!run || !machine || !s.scenario) return undefined;
+    return { machine, run, scenario: s.scenario, cursor: s.cursor.step, radix: "hex" };
+  }
+
+  private readonly handlers: { [M in Method]: (p: EngineMethods[M]["params"]) => EngineMethods[M]["result"] } = {
+    update: (p) => {
+      let e = this.sessions.get(p.uri);
+      if (e === undefined) {
+        e = { session: new Session(p.uri), version: p.version, runVersion: -1, elapsedMs: 0 };
+        this.sessions.set(p.uri, e);
+      }
+      const slots = this.cancelSlots;
+      const slot = p.slot;
+      const cancelled = slots && slot !== undefined ? () => Atomics.load(slots, slot) !== p.version : undefined;
+      const t0 = this.now();
+      const r = e.session.update(p.text, cancelled);
+      if (r.cancelled) throw new EngineFailure("cancelled", `version ${p.version} was superseded`);
+      e.version = p.version;
+      e.elapsedMs = this.now() - t0;
+      if (r.ran) e.runVersion = p.version;
+      const st = this.state(p.uri, e);
+      if (r.error) st.diagnostics = [...st.diagnostics, { severity: "error", code: "simulation-error", message: r.error, hint: "Reduce the scenario's memory or work, or report the scenario that caused this.", range: { start: 0, end: 0, line: 0, column: 0 } }];
+      return st;
+    },
+    close: (p) => {
+      this.sessions.delete(p.uri);
+      return null;
+    },
+    setCursor: (p) => {
+      const e = this.entry(p.uri);
+      e.session.setCursor(p.step);
+      return this.state(p.uri, e);
+    },
+    children: (p) => {
+      const e = this.entry(p.uri);
+      const ctx = this.treeContext(e);
+      if (!ctx) return p.ids.map(() => null);
+      ctx.radix = p.radix;
+      return p.ids.map((id) => treeChildren(p.view, id, ctx));
+    },
+    translate: (p) => {
+      const e = this.entry(p.uri);
+      const m = e.session.machineAtCursor();
+      if (!m) throw new EngineFailure("not-ready", "the scenario has not run yet: fix its errors first");
+      const key = normaliseBdfKey(p.device);
+      const dev = key ? m.pci.device(key) : undefined;
+      if (!dev) throw new EngineFailure("bad-params", `no host device ${p.device}`);
+      const a = parseAddress(p.iova.trim());
+      if (!a.ok) throw new EngineFailure("bad-params", `${a.message} (${a.hint})`);
+      const sid = m.pci.requesterId(dev);
+      const w = explainWalk(m, sid, a.value, p.write);
+      const ans: TranslateAnswer = {
+        summary: w.summary,
+        reason: w.reason,
+        iotlbHit: w.iotlbHit,
+        stages: w.stages.map((s) => {
+          const st: TranslateAnswer["stages"][number] = { kind: s.kind, level: s.level, index: s.index, address: `0x${s.address.toString(16)}`, raw: s.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`), fields: s.fields };
+          if (s.stop) st.stop = s.stop;
+          return st;
+        }),
+      };
+      if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
+      // The Mapping Tables path of the deepest entry read: t/root/BB/DF/i4/i3/...
+      const ids = ["t", "root"];
+      for (const s of w.stages) {
+        if (s.kind === "root") ids.push(s.index.toString(16).padStart(2, "0"));
+        else if (s.kind === "context") ids.push(s.index.toString(16).padStart(2, "0"));
+        else ids.push(String(s.index));
+        if (s.stop) break;
+      }
+      const last = w.stages[w.stages.length - 1];
+      // Entries that were not present live inside a collapsed run: reveal their table instead.
+      if (last?.stop && last.kind === "pte" && /not present/.test(last.stop)) ids.pop();
+      if (w.stages.length) ans.revealId = ids.join("/");
+      return ans;
+    },
+    hover: (p) => {
+      const e = this.entry(p.uri);
+      const s = e.session;
+      const stepIndex = s.stepAtLine(p.line);
+      const run = s.run;
+      if (!run || !s.scenario) return null;
+      const machine = run.machineBefore(stepIndex ?? s.cursor.step);
+      return hoverAt({ machine, step: stepIndex !== undefined ? s.scenario.workload[stepIndex] : undefined, lineText: p.lineText, character: p.character, radix: p.radix });
+    },
+    devices: (p) => {
+      const e = this.entry(p.uri);
+      const m = e.session.machineAtCursor();
+      if (!m) return [];
+      return m.pci.devices.filter((d) => !d.isBridge).map((d) => ({ key: d.key, label: `${d.key}${d.spec.name ? ` ${d.spec.name}` : ""}${d.spec.driver ? ` (${d.spec.driver})` : ""}` }));
+    },
+    rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
+    ping: () => "pong",
+    crash: (p) => {
+      if (p.how === "throw") throw new Error("engine crash requested (test hook)");
+      for (;;) {
+        // spin: a hung worker, for the supervisor's watchdog test
+      }
+    },
+  };
+}
+
+/** The smallest transport a worker offers. */
+export interface Endpoint {
+  post(message: unknown, transfer?: ArrayBuffer[]): void;
+  onMessage(listener: (message: unknown) => void): void;
+}
+
+/** Serves EngineServer over an endpoint: requests in, responses (with transfers) out. */
+export function serveEngine(endpoint: Endpoint, server = new EngineServer()): EngineServer {
+  endpoint.onMessage((raw) => {
+    const msg = raw as EngineRequest | EngineInit;
+    if ("init" in msg) {
+      if (msg.cancel) server.cancelSlots = new Int32Array(msg.cancel);
+      return;
+    }
+    if (msg.method === "crash" && (msg.params as { how: string }).how === "throw") {
+      // A real crash: thrown outside the try so the worker dies as it would on a bug.
+      setTimeout(() => {
+        throw new Error("engine crash requested (test hook)");
+      });
+      return;
+    }
+    let res: EngineResponse;
+    const transfer: ArrayBuffer[] = [];
+    try {
+      const result = server.handle(msg.method, msg.params);
+      if (msg.method === "rows") {
+        for (const v of Object.values((result as EngineMethods["rows"]["result"]).columns)) transfer.push(v.buffer as ArrayBuffer);
+      }
+      res = { id: msg.id, ok: true, result };
+    } catch (e) {
+      const error: EngineError = e instanceof EngineFailure ? { code: e.code, message: e.message } : { code: "internal", message: e instanceof Error ? e.message : String(e) };
+      res = { id: msg.id, ok: false, error };
+    }
+    endpoint.post(res, transfer);
+  });
+  return server;
+}

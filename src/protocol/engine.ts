@@ -1,0 +1,139 @@
+/**
+ * The host <-> engine-worker channel: one request union (each with its response type), one event
+ * union. Structured-clone data only (no classes, no bigint: addresses travel as hex strings, bulk
+ * trace columns as transferred ArrayBuffers). The same messages serve worker_threads and a
+ * browser Web Worker.
+ */
+import type { Diagnostic } from "../scenario/types.js";
+
+export type ViewId = "vms" | "groups" | "tables" | "faults";
+export type Radix = "hex" | "dec";
+
+/** One tree item as the engine describes it; the host turns it into a vscode.TreeItem. */
+export interface TreeNode {
+  /** Stable path, unique within its view; the parent's id is its prefix up to the last '/'. */
+  id: string;
+  label: string;
+  description?: string;
+  /** Plain text (rendered as text, never as markdown from user data). */
+  tooltip?: string;
+  /** A codicon id, e.g. "vm", "circuit-board". */
+  icon?: string;
+  /** A theme color id for the icon, e.g. "errorForeground". */
+  color?: string;
+  /** Drives menus: "vm", "device", "group", "pte", "fault", ... */
+  contextValue?: string;
+  /** 0 none, 1 collapsed, 2 expanded. */
+  collapsible: 0 | 1 | 2;
+  /** The workload step this node belongs to (Go to step, Run to here). */
+  step?: number;
+  /** For device nodes: the device key (Translate address…). */
+  device?: string;
+  /** Text a "Copy value" action puts on the clipboard. */
+  copy?: string;
+}
+
+/** A step outcome as the editor shows it (CodeLens, status bar, Faults view). */
+export interface StepSummary {
+  step: number;
+  line: number;
+  /** Last line of the step's item (for "go to" and hovers). */
+  endLine: number;
+  op: string;
+  status: "ok" | "fault" | "errno" | "error";
+  summary: string;
+  faults: number;
+  transactions: number;
+  expect?: { pass: boolean; failures: string[] };
+}
+
+export interface SessionState {
+  uri: string;
+  /** Document version the state belongs to. */
+  version: number;
+  diagnostics: Diagnostic[];
+  /** True when the text has errors and the state shown is the last good run's. */
+  stale: boolean;
+  /** Version of the run shown (= version when not stale). */
+  runVersion: number;
+  steps: StepSummary[];
+  cursor: number;
+  totals: { steps: number; events: number; faults: number; failedExpectations: number; expectations: number };
+  /** Why the run stopped early (cancelled, simulation limit). */
+  stoppedEarly?: string;
+  /** Milliseconds spent parsing + running in the worker. */
+  elapsedMs: number;
+}
+
+export interface TranslateAnswer {
+  summary: string;
+  reason: number;
+  hpa?: string;
+  iotlbHit: boolean;
+  /** Id of the deepest Mapping Tables node of the walk, to reveal. */
+  revealId?: string;
+  stages: { kind: string; level: number; index: number; address: string; raw: string[]; fields: [string, string][]; stop?: string }[];
+}
+
+export interface HoverAnswer {
+  /** Markdown built by the engine from escaped parts. */
+  markdown: string;
+  /** Character range of the hovered token on its line. */
+  start: number;
+  end: number;
+}
+
+export interface RowsAnswer {
+  start: number;
+  count: number;
+  total: number;
+  columns: Record<string, ArrayBufferView>;
+}
+
+/** Requests, keyed by method, with their parameters and results. */
+export interface EngineMethods {
+  /** slot: index into the cancellation SharedArrayBuffer reserved for this document. */
+  update: { params: { uri: string; version: number; text: string; slot?: number }; result: SessionState };
+  close: { params: { uri: string }; result: null };
+  setCursor: { params: { uri: string; step: number }; result: SessionState };
+  children: { params: { uri: string; view: ViewId; ids: (string | null)[]; radix: Radix }; result: (TreeNode[] | null)[] };
+  translate: { params: { uri: string; device: string; iova: string; write: boolean }; result: TranslateAnswer };
+  hover: { params: { uri: string; line: number; character: number; lineText: string; radix: Radix }; result: HoverAnswer | null };
+  devices: { params: { uri: string }; result: { key: string; label: string }[] };
+  rows: { params: { uri: string; start: number; count: number }; result: RowsAnswer };
+  ping: { params: Record<string, never>; result: "pong" };
+  /** Test hook: the worker throws from its message handler (a crash), or spins (a hang). */
+  crash: { params: { how: "throw" | "hang" }; result: null };
+}
+
+export type Method = keyof EngineMethods;
+
+export interface EngineRequest<M extends Method = Method> {
+  id: number;
+  method: M;
+  params: EngineMethods[M]["params"];
+}
+
+export type EngineResponse =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: EngineError };
+
+/** The error taxonomy on the wire: a code the host can act on, a message for people. */
+export interface EngineError {
+  code: "no-session" | "bad-params" | "not-ready" | "internal" | "cancelled";
+  message: string;
+}
+
+export type EngineEvent = { event: "log"; level: "info" | "warn" | "error"; message: string };
+
+export type WorkerMessage = EngineResponse | EngineEvent;
+
+/**
+ * Host -> worker: the first message carries a SharedArrayBuffer (when the platform has one)
+ * through which the host cancels a stale run: slot 0 holds the newest document version per
+ * session generation; a run polls it and stops when it is no longer the newest.
+ */
+export interface EngineInit {
+  init: true;
+  cancel?: SharedArrayBuffer;
+}

@@ -1,0 +1,13 @@
+/**
+ * The engine's worker_threads entry (desktop VS Code, code-server). All engine code is shared
+ * with web.ts; only the transport differs.
+ */
+import { parentPort } from "node:worker_threads";
+import { serveEngine } from "../engine/server.js";
+
+const port = parentPort;
+if (port === null) throw new Error("src/worker/node.ts must run in a worker thread");
+serveEngine({
+  post: (message, transfer) => port.postMessage(message, transfer ?? []),
+  onMessage: (listener) => port.on("message", listener),
+});

@@ -1,0 +1,185 @@
+// The engine as the extension uses it: update -> state, tree children per view, translate with a
+// reveal path, hovers, cursor, typed errors. No VS Code, no worker: EngineServer directly.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { EngineFailure, EngineServer } from "../../src/engine/server.js";
+import type { TreeNode, ViewId } from "../../src/protocol/engine.js";
+
+const examples = join(__dirname, "..", "..", "examples");
+const read = (name: string) => readFileSync(join(examples, `${name}.passthrough.yaml`), "utf8");
+
+function open(name: string, server = new EngineServer()) {
+  const uri = `file:///x/${name}.passthrough.yaml`;
+  const state = server.handle("update", { uri, version: 1, text: read(name) });
+  return { server, uri, state };
+}
+
+/** Expands every node of a view (bounded), returning all nodes by id. */
+function expandAll(server: EngineServer, uri: string, view: ViewId, limit = 5000): Map<string, TreeNode> {
+  const all = new Map<string, TreeNode>();
+  const queue: (string | null)[] = [null];
+  while (queue.length && all.size < limit) {
+    const id = queue.shift()!;
+    const [kids] = server.handle("children", { uri, view, ids: [id], radix: "hex" });
+    for (const k of kids ?? []) {
+      expect(all.has(k.id), `duplicate id ${k.id}`).toBe(false);
+      if (id !== null) expect(k.id.startsWith(`${id}/`), `${k.id} under ${id}`).toBe(true);
+      all.set(k.id, k);
+      if (k.collapsible) queue.push(k.id);
+    }
+  }
+  return all;
+}
+
+describe("engine server", () => {
+  it("runs a scenario and summarises every step with its source line", () => {
+    const { state } = open("dma-after-unmap");
+    expect(state.stale).toBe(false);
+    expect(state.steps.map((s) => s.op)).toEqual(["start", "guest-map", "dma", "dma", "guest-unmap", "dma"]);
+    const lines = read("dma-after-unmap").split("\n");
+    for (const s of state.steps) expect(lines[s.line]).toContain(s.op === "start" ? "start:" : `${s.op}:`);
+    expect(state.steps[5]!.status).toBe("fault");
+    expect(state.steps[2]!.endLine).toBe(state.steps[2]!.line + 1); // the expect: line belongs to the step
+    expect(state.totals.faults).toBe(1);
+    expect(state.totals.failedExpectations).toBe(0);
+  });
+
+  it("keeps the last good run, marked stale, when the text breaks", () => {
+    const { server, uri } = open("healthy-nic");
+    const broken = server.handle("update", { uri, version: 2, text: read("healthy-nic").replace("workload:", "workload: [") });
+    expect(broken.stale).toBe(true);
+    expect(broken.diagnostics.length).toBeGreaterThan(0);
+    expect(broken.runVersion).toBe(1);
+    expect(broken.steps.length).toBeGreaterThan(0);
+    const [vms] = server.handle("children", { uri, view: "vms", ids: [null], radix: "hex" });
+    expect(vms!.length).toBe(1);
+  });
+
+  it("VM tree: slots resolve GPA -> HVA -> HPA runs, and the VFIO container lists mappings", () => {
+    const { server, uri, state } = open("dma-after-unmap");
+    server.handle("setCursor", { uri, step: 3 }); // after start and guest-map
+    const all = expandAll(server, uri, "vms");
+    expect(all.get("vm/fw01")!.description).toMatch(/^running/);
+    const runs = [...all.keys()].filter((id) => id.startsWith("vm/fw01/slots/slot/0/0x"));
+    expect(runs.length).toBeGreaterThan(1);
+    expect(all.get(runs[0]!)!.description).toMatch(/^→ HPA 0x[0-9a-f]+ · /);
+    expect([...all.keys()].some((id) => id.startsWith("vm/fw01/vfio/0x100000"))).toBe(true);
+    // Before start: not running, no backing.
+    server.handle("setCursor", { uri, step: 0 });
+    const before = expandAll(server, uri, "vms");
+    expect(before.get("vm/fw01")!.description).toMatch(/^stopped/);
+    expect(before.has("vm/fw01/slots/slot/0/none")).toBe(true);
+    expect(state.cursor).toBe(0);
+  });
+
+  it("groups tree says why a group is not viable", () => {
+    const { server, uri } = open("non-viable-group");
+    const all = expandAll(server, uri, "groups");
+    const bad = [...all.values()].filter((n) => n.contextValue === "group-not-viable");
+    expect(bad.length).toBe(1);
+    const why = [...all.values()].filter((n) => n.id.startsWith(`${bad[0]!.id}/why/`));
+    expect(why.length).toBeGreaterThan(0);
+    expect(why[0]!.label).toMatch(/is bound to the host driver/);
+  });
+
+  it("mapping tables: root -> bus -> context -> page-table levels down to a 4 KiB leaf, non-present runs collapsed", () => {
+    const { server, uri } = open("dma-after-unmap");
+    server.handle("setCursor", { uri, step: 3 });
+    const all = expandAll(server, uri, "tables");
+    const leaves = [...all.values()].filter((n) => n.contextValue === "pte" && n.collapsible === 0 && /HPA/.test(n.description ?? ""));
+    expect(leaves.length).toBeGreaterThan(0);
+    expect(leaves.some((l) => / IOVA 0x100000 → HPA 0x[0-9a-f]+ \(4 KiB\)/.test(l.description!))).toBe(true);
+    // Every level lists 512 slots: present entries plus collapsed runs add up to 512.
+    const levelIds = new Set([...all.keys()].filter((id) => /^t\/root\/[0-9a-f]{2}\/[0-9a-f]{2}(\/\d+)*$/.test(id) && all.get(id)!.collapsible));
+    for (const id of levelIds) {
+      const [kids] = server.handle("children", { uri, view: "tables", ids: [id], radix: "hex" });
+      let covered = 0;
+      for (const k of kids!) {
+        const run = /\/n(\d+)-(\d+)$/.exec(k.id);
+        covered += run ? Number(run[2]) - Number(run[1]) + 1 : 1;
+      }
+      expect(covered, id).toBe(512);
+    }
+    expect(all.get("t/regs/CAP")).toBeDefined();
+    expect(all.get("t/regs/GSTS/TES")!.description).toBe("1");
+  });
+
+  it("children of a node that no longer exists answer null", () => {
+    const { server, uri } = open("healthy-nic");
+    const [gone] = server.handle("children", { uri, view: "vms", ids: ["vm/nope"], radix: "hex" });
+    expect(gone).toBeNull();
+  });
+
+  it("translate explains the walk, with a reveal path into Mapping Tables", () => {
+    const { server, uri } = open("dma-after-unmap");
+    server.handle("setCursor", { uri, step: 3 });
+    const ok = server.handle("translate", { uri, device: "04:00.0", iova: "0x100000", write: true });
+    expect(ok.reason).toBe(0);
+    expect(ok.stages.map((s) => s.kind)).toEqual(["root", "context", "pte", "pte", "pte", "pte"]);
+    expect(ok.revealId).toMatch(/^t\/root\/04\/00\/0\/0\/0\/256$/);
+    // The reveal path exists in the tree.
+    const parent = ok.revealId!.slice(0, ok.revealId!.lastIndexOf("/"));
+    const [kids] = server.handle("children", { uri, view: "tables", ids: [parent], radix: "hex" });
+    expect(kids!.some((k) => k.id === ok.revealId)).toBe(true);
+    // After the unmap: the leaf is gone, so the walk stops at a non-present entry.
+    server.handle("setCursor", { uri, step: 5 });
+    const gone = server.handle("translate", { uri, device: "04:00.0", iova: "0x102000", write: true });
+    expect(gone.reason).toBe(0x05);
+    expect(gone.stages.at(-1)!.stop).toMatch(/not present/);
+  });
+
+  it("translate rejects bad input with typed errors", () => {
+    const { server, uri } = open("healthy-nic");
+    expect(() => server.handle("translate", { uri, device: "99:00.0", iova: "0x0", write: false })).toThrow(EngineFailure);
+    expect(() => server.handle("translate", { uri, device: "01:00.0", iova: "zebra", write: false })).toThrow(/bad|invalid|address/i);
+    expect(() => server.handle("setCursor", { uri: "file:///nope", step: 0 })).toThrow(/no scenario open/);
+  });
+
+  it("hovers decode BDFs and walk IOVAs at the hovered step", () => {
+    const { server, uri } = open("dma-after-unmap");
+    const text = read("dma-after-unmap").split("\n");
+    const bdfLine = text.findIndex((l) => l.includes('bdf: "04:00.0"'));
+    const h1 = server.handle("hover", { uri, line: bdfLine, character: text[bdfLine]!.indexOf("04:00.0") + 2, lineText: text[bdfLine]!, radix: "hex" });
+    expect(h1!.markdown).toContain("IOMMU group");
+    expect(h1!.markdown).toContain("82599ES");
+    const dmaLine = text.findIndex((l) => l.includes("iova: 0x10_2000, length: 4KiB, write: true"));
+    const col = text[dmaLine]!.indexOf("0x10_2000") + 3;
+    const h2 = server.handle("hover", { uri, line: dmaLine, character: col, lineText: text[dmaLine]!, radix: "hex" });
+    expect(h2!.markdown).toMatch(/Walk for `04:00\.0` write/);
+    expect(h2!.markdown).toMatch(/not present/);
+    expect(h2!.start).toBe(text[dmaLine]!.indexOf("0x10_2000"));
+  });
+
+  it("hover text escapes user strings", () => {
+    const server = new EngineServer();
+    const uri = "file:///x/h.passthrough.yaml";
+    const text = read("healthy-nic").replace("name: X710 10GbE", 'name: "<img src=x onerror=alert(1)> *bold* `tick`"');
+    const st = server.handle("update", { uri, version: 1, text });
+    expect(st.stale).toBe(false);
+    const lines = text.split("\n");
+    const i = lines.findIndex((l) => l.includes("onerror"));
+    const bdf = /"(\d\d:\d\d\.\d)"/.exec(lines[i]!)![1]!;
+    const h = server.handle("hover", { uri, line: i, character: lines[i]!.indexOf(bdf) + 1, lineText: lines[i]!, radix: "hex" });
+    expect(h!.markdown).not.toMatch(/(^|[^\\])<img/); // every < escaped
+    expect(h!.markdown).toContain("\\*bold\\*");
+  });
+
+  it("a cancelled update changes nothing and answers 'cancelled'", () => {
+    const server = new EngineServer();
+    const slots = new Int32Array(new SharedArrayBuffer(16));
+    server.cancelSlots = slots;
+    const uri = "file:///x/c.passthrough.yaml";
+    Atomics.store(slots, 0, 1);
+    server.handle("update", { uri, version: 1, text: read("healthy-nic"), slot: 0 });
+    Atomics.store(slots, 0, 3); // version 3 is already on its way
+    try {
+      server.handle("update", { uri, version: 2, text: read("stale-iotlb"), slot: 0 });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as EngineFailure).code).toBe("cancelled");
+    }
+    const st = server.handle("setCursor", { uri, step: 0 });
+    expect(st.version).toBe(1);
+  });
+});
