@@ -22,3 +22,9 @@ await build({
   // CommonJS dependencies (yaml) call require() for Node built-ins; give the ESM bundle one.
   banner: { js: '#!/usr/bin/env node\nimport { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);' },
 });
+
+// The extension (CommonJS: VS Code's extension host loads `main` with require) and its worker.
+await Promise.all([
+  build({ ...common, entryPoints: ["src/extension/extension.ts"], outfile: "dist/extension.cjs", format: "cjs", external: ["vscode"] }),
+  build({ ...common, entryPoints: ["src/worker/node.ts"], outfile: "dist/worker.cjs", format: "cjs" }),
+]);

@@ -5,7 +5,7 @@
  * few lines (src/worker/), and the tests drive `EngineServer` directly.
  */
 import type {
-  EngineError, EngineInit, EngineMethods, EngineRequest, EngineResponse, Method, SessionState, StepSummary, TranslateAnswer,
+  EngineDiagnostic, EngineError, EngineInit, EngineMethods, EngineRequest, EngineResponse, Method, SessionState, StepSummary, TranslateAnswer,
 } from "../protocol/engine.js";
 import { Session } from "./session.js";
 import { treeChildren, type TreeContext } from "./trees.js";
@@ -14,6 +14,7 @@ import { hoverAt } from "./hover.js";
 import { parseAddress } from "../scenario/values.js";
 import { normaliseBdfKey } from "../sim/pci.js";
 import { EventKind } from "../trace/trace.js";
+import { runDiagnostics, validatorFixes } from "./fixes.js";
 
 export class EngineFailure extends Error {
   constructor(readonly code: EngineError["code"], message: string) {
@@ -26,6 +27,7 @@ interface Entry {
   version: number;
   runVersion: number;
   elapsedMs: number;
+  diagnostics?: EngineDiagnostic[];
 }
 
 export class EngineServer {
@@ -65,10 +67,12 @@ export class EngineServer {
       const t = run.trace;
       for (let i = 0; i < t.length; i++) if (t.reason[i] !== 0 && t.kind[i] === EventKind.Dma) faults++;
     }
+    e.diagnostics ??= this.diagnosticsOf(s);
+    const diagnostics = e.diagnostics;
     const st: SessionState = {
       uri,
       version: e.version,
-      diagnostics: s.diagnostics,
+      diagnostics,
       stale: s.stale,
       runVersion: e.runVersion,
       steps,
@@ -78,6 +82,16 @@ export class EngineServer {
     };
     if (run?.stoppedEarly) st.stoppedEarly = run.stoppedEarly;
     return st;
+  }
+
+  /** Validator diagnostics with their fixes, plus the run's unexpected outcomes (computed once per update). */
+  private diagnosticsOf(s: Session): EngineDiagnostic[] {
+    const run = s.run;
+    const text = s.sourceText;
+    // Fix offsets point into the text of the run; while stale the diagnostics belong to newer text.
+    const diagnostics = validatorFixes(s.diagnostics, s.stale ? undefined : s.scenario, run, text);
+    if (run && s.scenario && !s.stale) diagnostics.push(...runDiagnostics(s.scenario, run, text));
+    return diagnostics;
   }
 
   private treeContext(e: Entry): TreeContext | undefined {
@@ -100,6 +114,7 @@ export class EngineServer {
       const cancelled = slots && slot !== undefined ? () => Atomics.load(slots, slot) !== p.version : undefined;
       const t0 = this.now();
       const r = e.session.update(p.text, cancelled);
+      e.diagnostics = undefined;
       if (r.cancelled) throw new EngineFailure("cancelled", `version ${p.version} was superseded`);
       e.version = p.version;
       e.elapsedMs = this.now() - t0;

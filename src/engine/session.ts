@@ -70,6 +70,11 @@ export class Session {
     return { diagnostics: this.diagnostics, ran: true, stale: false };
   }
 
+  /** The text of the shown run (diagnostic and fix offsets point into it). */
+  get sourceText(): string {
+    return this.text;
+  }
+
   get run(): Run | undefined {
     return this.current?.run;
   }

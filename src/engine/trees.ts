@@ -109,7 +109,7 @@ function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
   switch (parts[2]) {
     case "slots":
       if (parts.length === 3) return vm.guest.memslots.map((s) => slotNode(vm, s.slot, ctx));
-      if (parts.length === 5 && parts[3] === "slot") return slotRuns(vm, Number(parts[4]), ctx);
+      if (parts.length === 4) return slotRuns(vm, Number(parts[3]), ctx);
       return null;
     case "devices":
       return vm.devices.map((key) => deviceNode(`${base}/devices/${key}`, m.pci.device(key), key, ctx));
@@ -136,7 +136,7 @@ function permText(prot: number): string {
 function slotNode(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode {
   const s = vm.guest.memslots.find((x) => x.slot === slot)!;
   return {
-    id: `vm/${vm.spec.name}/slots/slot/${slot}`,
+    id: `vm/${vm.spec.name}/slots/${slot}`,
     label: `slot ${slot} ${s.name}`,
     description: `GPA ${num(s.gpa, ctx.radix)}–${num(s.gpa + s.size - 1n, ctx.radix)} → HVA ${num(s.hva, ctx.radix)}`,
     tooltip: `KVM memslot ${slot}: ${formatSize(s.size)} of guest-physical memory at GPA ${hx(s.gpa)}, backed by the VMM's virtual memory at HVA ${hx(s.hva)}`,
@@ -149,7 +149,7 @@ function slotNode(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode {
 function slotRuns(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode[] | null {
   const s = vm.guest.memslots.find((x) => x.slot === slot);
   if (s === undefined) return null;
-  if (vm.guest.frames.length === 0) return [leaf(`vm/${vm.spec.name}/slots/slot/${slot}/none`, "not backed by host memory", "the VM is not running at this step", { icon: "info" })];
+  if (vm.guest.frames.length === 0) return [leaf(`vm/${vm.spec.name}/slots/${slot}/none`, "not backed by host memory", "the VM is not running at this step", { icon: "info" })];
   const out: TreeNode[] = [];
   let gpa = s.gpa;
   const end = s.gpa + s.size;
@@ -159,7 +159,7 @@ function slotRuns(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode[] | n
     if (r === undefined) break;
     const len = r.contiguous < end - gpa ? r.contiguous : end - gpa;
     if (out.length < RUNS_PER_SLOT) {
-      out.push(leaf(`vm/${vm.spec.name}/slots/slot/${slot}/${hx(gpa)}`, `GPA ${num(gpa, ctx.radix)}`, `→ HPA ${num(r.hpa, ctx.radix)} · ${formatSize(len)}`, {
+      out.push(leaf(`vm/${vm.spec.name}/slots/${slot}/${hx(gpa)}`, `GPA ${num(gpa, ctx.radix)}`, `→ HPA ${num(r.hpa, ctx.radix)} · ${formatSize(len)}`, {
         icon: "symbol-field",
         tooltip: `GPA ${hx(gpa)}–${hx(gpa + len - 1n)} -> HVA ${hx(s.hva + (gpa - s.gpa))} -> HPA ${hx(r.hpa)}–${hx(r.hpa + len - 1n)} (${formatSize(len)} physically contiguous)`,
         copy: hx(r.hpa),
@@ -167,7 +167,7 @@ function slotRuns(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode[] | n
     } else skipped++;
     gpa += len;
   }
-  if (skipped > 0n) out.push(leaf(`vm/${vm.spec.name}/slots/slot/${slot}/more`, `… ${skipped} more runs`, undefined, { icon: "ellipsis" }));
+  if (skipped > 0n) out.push(leaf(`vm/${vm.spec.name}/slots/${slot}/more`, `… ${skipped} more runs`, undefined, { icon: "ellipsis" }));
   return out;
 }
 
@@ -242,7 +242,7 @@ function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
   const path = pci.acsPath(dev);
   if (path.length === 0) return [leaf(`g/${g.id}/${dev.key}/root`, "on the root bus", "no bridge above it", { icon: "arrow-up" })];
   return path.map((p) =>
-    leaf(`g/${g.id}/${dev.key}/acs/${p.device.key}`, `${p.device.key} ${p.device.kind}`, `ACS ${p.acs ? "on" : "off"}${p.isolates ? " · isolates" : ""}`, {
+    leaf(`g/${g.id}/${dev.key}/${p.device.key}`, `${p.device.key} ${p.device.kind}`, `ACS ${p.acs ? "on" : "off"}${p.isolates ? " · isolates" : ""}`, {
       icon: p.acs ? "lock" : "unlock",
       color: p.acs ? undefined : "problemsWarningIcon.foreground",
       tooltip: p.acs ? `${p.device.key} has ACS (SV, RR, CR, UF): peer-to-peer traffic below it goes up to the IOMMU.` : `${p.device.key} has no ACS: devices below it can reach each other without the IOMMU, so Linux puts them in one group.`,

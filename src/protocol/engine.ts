@@ -47,11 +47,22 @@ export interface StepSummary {
   expect?: { pass: boolean; failures: string[] };
 }
 
+/** A quick fix: text edits (character offsets into the text that was run) applied as one edit. */
+export interface TextEditFix {
+  title: string;
+  preferred?: boolean;
+  edits: { start: number; end: number; text: string }[];
+}
+
+export interface EngineDiagnostic extends Diagnostic {
+  fixes?: TextEditFix[];
+}
+
 export interface SessionState {
   uri: string;
   /** Document version the state belongs to. */
   version: number;
-  diagnostics: Diagnostic[];
+  diagnostics: EngineDiagnostic[];
   /** True when the text has errors and the state shown is the last good run's. */
   stale: boolean;
   /** Version of the run shown (= version when not stale). */

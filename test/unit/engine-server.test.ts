@@ -61,7 +61,7 @@ describe("engine server", () => {
     server.handle("setCursor", { uri, step: 3 }); // after start and guest-map
     const all = expandAll(server, uri, "vms");
     expect(all.get("vm/fw01")!.description).toMatch(/^running/);
-    const runs = [...all.keys()].filter((id) => id.startsWith("vm/fw01/slots/slot/0/0x"));
+    const runs = [...all.keys()].filter((id) => id.startsWith("vm/fw01/slots/0/0x"));
     expect(runs.length).toBeGreaterThan(1);
     expect(all.get(runs[0]!)!.description).toMatch(/^→ HPA 0x[0-9a-f]+ · /);
     expect([...all.keys()].some((id) => id.startsWith("vm/fw01/vfio/0x100000"))).toBe(true);
@@ -69,7 +69,7 @@ describe("engine server", () => {
     server.handle("setCursor", { uri, step: 0 });
     const before = expandAll(server, uri, "vms");
     expect(before.get("vm/fw01")!.description).toMatch(/^stopped/);
-    expect(before.has("vm/fw01/slots/slot/0/none")).toBe(true);
+    expect(before.has("vm/fw01/slots/0/none")).toBe(true);
     expect(state.cursor).toBe(0);
   });
 

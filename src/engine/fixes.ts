@@ -1,0 +1,160 @@
+/**
+ * What a run says about the text: step outcomes the user did not expect become diagnostics on
+ * their step (a fault, an errno, a refused start, a failed `expect`), and the common problems
+ * carry quick fixes as plain text edits on the scenario:
+ * - a DMA that faults on a missing translation: insert the missing map before the step;
+ * - a group that is not viable: bind the group's other functions to vfio-pci;
+ * - a vIOMMU without caching mode: enable it;
+ * - an unaligned map: round IOVA down and size up to whole 4 KiB pages.
+ * The host turns the edits into a WorkspaceEdit, so each fix is one undoable edit.
+ */
+import type { EngineDiagnostic, TextEditFix } from "../protocol/engine.js";
+import type { Diagnostic, Scenario, SourceRange, Step } from "../scenario/types.js";
+import type { Run } from "../sim/run.js";
+import { faultReasonInfo } from "../sim/vtd/reasons.js";
+import { explainWalk } from "./walk.js";
+
+const hx = (v: bigint) => `0x${v.toString(16)}`;
+const PAGE = 4096n;
+
+export function runDiagnostics(scenario: Scenario, run: Run, text: string): EngineDiagnostic[] {
+  const out: EngineDiagnostic[] = [];
+  for (const o of run.outcomes) {
+    const step = scenario.workload[o.step]!;
+    const range = headRange(step.range, text);
+    if (o.expect && !o.expect.pass) {
+      out.push({ severity: "error", code: "expectation-failed", message: `Expectation failed: ${o.expect.failures.join("; ")}. The step did: ${o.summary}`, hint: "Fix the scenario, or update `expect:` if this outcome is the intended one.", range: step.expect?.range ?? range });
+      continue;
+    }
+    if (o.expect) continue; // an expected outcome, even a fault, is the point of the step
+    if (o.status === "fault") {
+      const d: EngineDiagnostic = { severity: "warning", code: "dma-fault", message: `DMA fault: ${o.summary}`, hint: faultReasonInfo(o.fault ?? 0).explanation, range };
+      const fix = step.op === "dma" ? missingMapFix(scenario, run, step, text) : undefined;
+      if (fix) d.fixes = [fix];
+      out.push(d);
+    } else if (o.status === "errno") {
+      out.push({ severity: "warning", code: "vfio-errno", message: `${o.errno}: ${o.summary}`, hint: "The VMM's VFIO ioctl failed; see the VMM log lines in the Faults view.", range });
+    } else if (o.status === "error") {
+      const d: EngineDiagnostic = { severity: "error", code: o.error ?? "step-error", message: o.summary, range };
+      if (o.error === "caching-mode-required") {
+        const vmName = "vm" in step ? step.vm : undefined;
+        const fix = vmName ? cachingModeFix(scenario, vmName, text) : undefined;
+        if (fix) d.fixes = [fix];
+      }
+      if (o.error === "group-not-viable") {
+        const fix = bindGroupFix(scenario, run, text, step);
+        if (fix) d.fixes = [fix];
+      }
+      out.push(d);
+    }
+  }
+  return out;
+}
+
+/** Quick fixes for the validator's own diagnostics (group-not-viable, map-unaligned). */
+export function validatorFixes(diags: Diagnostic[], scenario: Scenario | undefined, run: Run | undefined, text: string): EngineDiagnostic[] {
+  return diags.map((d) => {
+    if (!scenario) return d;
+    let fix: TextEditFix | undefined;
+    if (d.code === "map-unaligned") {
+      const step = scenario.workload.find((s) => s.range.start === d.range.start);
+      if (step && (step.op === "map" || step.op === "guest-map")) fix = alignFix(step, text);
+    } else if (d.code === "group-not-viable" && run) {
+      const vm = scenario.vms.find((v) => v.range.start === d.range.start);
+      fix = vm ? bindGroupFixForVm(scenario, run, text, vm.devices) : undefined;
+    }
+    return fix ? { ...d, fixes: [fix] } : d;
+  });
+}
+
+/** The first line of a step: its squiggle should not cover the `expect:` line below. */
+function headRange(r: SourceRange, text: string): SourceRange {
+  const nl = text.indexOf("\n", r.start);
+  const end = nl >= 0 && nl < r.end ? nl : r.end;
+  return { ...r, end };
+}
+
+function missingMapFix(scenario: Scenario, run: Run, step: Extract<Step, { op: "dma" }>, text: string): TextEditFix | undefined {
+  const m = run.machineBefore(step.index);
+  const dev = m.pci.device(step.device);
+  if (!dev) return undefined;
+  const w = explainWalk(m, m.pci.requesterId(dev), step.iova, step.write);
+  const last = w.stages[w.stages.length - 1];
+  if (w.reason === 0 || !last?.stop || !/not present/.test(last.stop)) return undefined;
+  const vm = scenario.vms.find((v) => v.devices.includes(dev.key)) ?? scenario.vms.find((v) => m.vms.get(v.name)?.devices.includes(dev.key));
+  if (!vm) return undefined;
+  const start = step.iova & ~(PAGE - 1n);
+  const end = (step.iova + (step.length > 0n ? step.length : 1n) + PAGE - 1n) & ~(PAGE - 1n);
+  const size = end - start;
+  const sizeText = size % (1024n * 1024n) === 0n ? `${size / (1024n * 1024n)}MiB` : `${size / 1024n}KiB`;
+  const gpa = start < vm.memory ? start : 0n;
+  const perm = step.write ? "rw" : "r";
+  const item = vm.viommu
+    ? `guest-map: { vm: ${vm.name}, device: "${dev.key}", iova: ${hx(start)}, size: ${sizeText}, perm: ${perm}, gpa: ${hx(gpa)} }`
+    : `map: { vm: ${vm.name}, iova: ${hx(start)}, size: ${sizeText}, perm: ${perm}${gpa !== start ? `, gpa: ${hx(gpa)}` : ""} }`;
+  const lineStart = text.lastIndexOf("\n", step.range.start - 1) + 1;
+  const indent = text.slice(lineStart, step.range.start).replace(/-\s*$/, "");
+  return { title: `Add the missing ${vm.viommu ? "guest-map" : "map"} of ${hx(start)} (${sizeText}) before this step`, preferred: true, edits: [{ start: lineStart, end: lineStart, text: `${indent}- ${item}\n` }] };
+}
+
+function cachingModeFix(scenario: Scenario, vmName: string, text: string): TextEditFix | undefined {
+  const vm = scenario.vms.find((v) => v.name === vmName);
+  const vr = vm?.viommu?.range;
+  if (!vr) return undefined;
+  const body = text.slice(vr.start, vr.end);
+  const m = /caching-mode\s*:\s*([^,}\s]+)/.exec(body);
+  if (m) {
+    const at = vr.start + m.index + m[0].length - m[1]!.length;
+    return { title: `Enable caching-mode on ${vmName}'s vIOMMU`, preferred: true, edits: [{ start: at, end: at + m[1]!.length, text: "true" }] };
+  }
+  const close = body.lastIndexOf("}");
+  if (close < 0) return undefined;
+  return { title: `Enable caching-mode on ${vmName}'s vIOMMU`, preferred: true, edits: [{ start: vr.start + close, end: vr.start + close, text: ", caching-mode: true " }] };
+}
+
+function bindGroupFix(scenario: Scenario, run: Run, text: string, step: Step): TextEditFix | undefined {
+  const keys = "device" in step && typeof step.device === "string" ? [step.device] : "vm" in step ? scenario.vms.find((v) => v.name === step.vm)?.devices ?? [] : [];
+  return bindGroupFixForVm(scenario, run, text, keys);
+}
+
+/** Rewrites `driver:` of every blocking device in the devices' groups to vfio-pci. */
+function bindGroupFixForVm(scenario: Scenario, run: Run, text: string, keys: string[]): TextEditFix | undefined {
+  const pci = run.machine.pci;
+  const edits: TextEditFix["edits"] = [];
+  const names: string[] = [];
+  for (const key of keys) {
+    const dev = pci.device(key);
+    if (!dev) continue;
+    for (const b of pci.viability(pci.groupOf(dev)).blockers) {
+      const spec = scenario.host.pci.find((p) => p.key === b.device.key);
+      if (!spec || names.includes(spec.key)) continue;
+      const body = text.slice(spec.range.start, spec.range.end);
+      const m = /driver\s*:\s*("?)([^,}"\s]+)\1/.exec(body);
+      if (!m) continue;
+      const at = spec.range.start + m.index + m[0].length - m[2]!.length - m[1]!.length;
+      edits.push({ start: at, end: at + m[2]!.length, text: "vfio-pci" });
+      names.push(spec.key);
+    }
+  }
+  if (edits.length === 0) return undefined;
+  return { title: `Bind ${names.join(", ")} to vfio-pci (make the group viable)`, preferred: true, edits };
+}
+
+function alignFix(step: Extract<Step, { op: "map" | "guest-map" }>, text: string): TextEditFix | undefined {
+  const body = text.slice(step.range.start, step.range.end);
+  const iovaM = /\biova\s*:\s*([0-9a-fA-Fx_]+)/.exec(body);
+  const sizeM = /\bsize\s*:\s*([0-9a-zA-Z_]+)/.exec(body);
+  if (!iovaM || !sizeM) return undefined;
+  const start = step.iova & ~(PAGE - 1n);
+  const end = (step.iova + step.size + PAGE - 1n) & ~(PAGE - 1n);
+  const size = end - start;
+  const at = (m: RegExpExecArray) => step.range.start + m.index + m[0].length - m[1]!.length;
+  const edits = [
+    { start: at(iovaM), end: at(iovaM) + iovaM[1]!.length, text: hx(start) },
+    { start: at(sizeM), end: at(sizeM) + sizeM[1]!.length, text: `${size / 1024n}KiB` },
+  ];
+  const gpaM = "gpa" in step && step.gpa !== undefined ? /\bgpa\s*:\s*([0-9a-fA-Fx_]+)/.exec(body) : null;
+  if (gpaM && step.gpa !== undefined) edits.push({ start: at(gpaM), end: at(gpaM) + gpaM[1]!.length, text: hx(step.gpa & ~(PAGE - 1n)) });
+  return { title: `Align to 4 KiB pages: iova ${hx(start)}, size ${size / 1024n}KiB`, preferred: true, edits };
+}
+

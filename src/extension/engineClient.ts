@@ -1,0 +1,149 @@
+/**
+ * The host side of the engine worker: typed requests with promises, a supervisor that restarts a
+ * crashed or hung worker and rebuilds its sessions from the documents' text, and the
+ * cancellation slots through which a newer edit stops a stale run.
+ *
+ * The worker is started lazily, on the first request, so activation stays cheap.
+ */
+import { Worker } from "node:worker_threads";
+import type * as vscode from "vscode";
+import type { EngineInit, EngineMethods, EngineRequest, Method, WorkerMessage, EngineError } from "../protocol/engine.js";
+
+/** A request failed: the worker's typed error, or the supervisor's ("restarted"). */
+export class EngineRequestError extends Error {
+  constructor(readonly code: EngineError["code"] | "restarted", message: string) {
+    super(message);
+  }
+}
+
+interface Pending {
+  method: Method;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  sentAt: number;
+}
+
+export interface EngineClientOptions {
+  workerPath: string;
+  log: vscode.LogOutputChannel;
+  /** Milliseconds without an answer after which the worker counts as hung. */
+  timeoutMs: () => number;
+  /** Called after a restart so owners can resend their state (documents, cursors). */
+  onRestart: (why: string) => void;
+}
+
+const CANCEL_SLOTS = 1024;
+
+export class EngineClient {
+  private worker?: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private watchdog?: ReturnType<typeof setInterval>;
+  readonly cancel = new Int32Array(new SharedArrayBuffer(CANCEL_SLOTS * 4));
+  private readonly slots = new Map<string, number>();
+  restarts = 0;
+  private disposed = false;
+
+  constructor(private readonly opts: EngineClientOptions) {}
+
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** The cancellation slot of a document: the host stores its newest version there. */
+  slotFor(uri: string): number {
+    let s = this.slots.get(uri);
+    if (s === undefined) {
+      s = this.slots.size % CANCEL_SLOTS;
+      this.slots.set(uri, s);
+    }
+    return s;
+  }
+
+  request<M extends Method>(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]> {
+    if (this.disposed) return Promise.reject(new EngineRequestError("restarted", "the extension is shutting down"));
+    const w = this.ensure();
+    const id = this.nextId++;
+    const msg: EngineRequest<M> = { id, method, params };
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject, sentAt: Date.now() });
+      w.postMessage(msg);
+    });
+  }
+
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    const t0 = Date.now();
+    const w = new Worker(this.opts.workerPath);
+    this.worker = w;
+    const init: EngineInit = { init: true, cancel: this.cancel.buffer as SharedArrayBuffer };
+    w.postMessage(init);
+    w.on("message", (m: WorkerMessage) => this.onMessage(m));
+    w.on("error", (e) => this.onDeath(w, `the simulation worker crashed: ${e.message}`));
+    w.on("exit", (code) => this.onDeath(w, `the simulation worker exited with code ${code}`));
+    this.watchdog ??= setInterval(() => this.checkHung(), 1000);
+    this.opts.log.info(`simulation worker started (${Date.now() - t0} ms)`);
+    return w;
+  }
+
+  private onMessage(m: WorkerMessage): void {
+    if ("event" in m) {
+      this.opts.log[m.level](m.message);
+      return;
+    }
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (m.ok) p.resolve(m.result);
+    else p.reject(new EngineRequestError(m.error.code, m.error.message));
+  }
+
+  private checkHung(): void {
+    if (!this.worker) return;
+    const limit = this.opts.timeoutMs();
+    const now = Date.now();
+    for (const p of this.pending.values()) {
+      if (now - p.sentAt > limit) {
+        const w = this.worker;
+        this.opts.log.error(`the simulation worker did not answer "${p.method}" within ${limit} ms; restarting it`);
+        this.kill(w, `no answer to "${p.method}" within ${limit} ms`);
+        return;
+      }
+    }
+  }
+
+  private kill(w: Worker, why: string): void {
+    this.onDeath(w, why);
+    void w.terminate();
+  }
+
+  private onDeath(w: Worker, why: string): void {
+    if (this.worker !== w) return; // already handled
+    this.worker = undefined;
+    for (const p of this.pending.values()) p.reject(new EngineRequestError("restarted", why));
+    this.pending.clear();
+    if (this.disposed) return;
+    this.restarts++;
+    this.opts.log.error(`${why}; restarting the worker and rebuilding open scenarios from their text`);
+    // Rebuild on the next tick so a crash loop cannot starve the extension host.
+    setTimeout(() => {
+      if (!this.disposed) this.opts.onRestart(why);
+    }, 50);
+  }
+
+  /** Test and command hook: restart the worker now. */
+  restart(why = "restart requested"): void {
+    if (this.worker) this.kill(this.worker, why);
+    else this.opts.onRestart(why);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    const w = this.worker;
+    this.worker = undefined;
+    for (const p of this.pending.values()) p.reject(new EngineRequestError("restarted", "disposed"));
+    this.pending.clear();
+    void w?.terminate();
+  }
+}

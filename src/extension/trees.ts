@@ -1,0 +1,168 @@
+/**
+ * One TreeDataProvider per sidebar view, over the engine's tree nodes. Children are fetched
+ * lazily from the worker. After a run or a cursor move, every list the view has shown is
+ * re-fetched in one batch and compared: only elements whose own item or whose child list changed
+ * are refreshed — never the whole tree on each change.
+ */
+import * as vscode from "vscode";
+import type { Radix, TreeNode, ViewId } from "../protocol/engine.js";
+import type { EngineClient } from "./engineClient.js";
+import type { ScenarioManager } from "./scenarios.js";
+
+/** A tree element: one object per node id, so refreshes and reveal find the same element. */
+export interface NodeHandle {
+  readonly id: string;
+}
+
+/** Segments of a root node's id ("vm/web01" -> 2, "t" -> 1). */
+const ROOT_DEPTH: Record<ViewId, number> = { vms: 2, groups: 2, tables: 1, faults: 2 };
+const ROOT = "\u0000root";
+
+export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.Disposable {
+  private readonly handles = new Map<string, NodeHandle>();
+  private readonly nodes = new Map<string, TreeNode>();
+  /** Child id lists the view has asked for, by parent id (ROOT for the roots). */
+  private readonly lists = new Map<string, string[]>();
+  private readonly emitter = new vscode.EventEmitter<NodeHandle | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  stale = false;
+  /** Incremented on every refresh pass; tests wait on it. */
+  generation = 0;
+  private refreshing?: Promise<void>;
+  private again = false;
+
+  constructor(
+    readonly view: ViewId,
+    private readonly client: EngineClient,
+    private readonly scenarios: ScenarioManager,
+    private readonly radix: () => Radix,
+  ) {}
+
+  handle(id: string): NodeHandle {
+    let h = this.handles.get(id);
+    if (!h) {
+      h = { id };
+      this.handles.set(id, h);
+    }
+    return h;
+  }
+
+  node(id: string): TreeNode | undefined {
+    return this.nodes.get(id);
+  }
+
+  getTreeItem(h: NodeHandle): vscode.TreeItem {
+    const n = this.nodes.get(h.id);
+    if (!n) return new vscode.TreeItem("…");
+    const item = new vscode.TreeItem(n.label, n.collapsible as vscode.TreeItemCollapsibleState);
+    item.id = n.id;
+    if (n.description !== undefined) item.description = n.description;
+    if (n.tooltip !== undefined) item.tooltip = n.tooltip; // plain string: never markdown from user data
+    if (n.icon) item.iconPath = new vscode.ThemeIcon(n.icon, n.color ? new vscode.ThemeColor(n.color) : undefined);
+    if (n.contextValue) item.contextValue = n.contextValue;
+    if (n.step !== undefined) item.command = { command: "passthrough.revealStep", title: "Show Step in Editor", arguments: [n.step] };
+    item.accessibilityInformation = { label: `${n.label}${n.description ? `, ${n.description}` : ""}` };
+    return item;
+  }
+
+  getParent(h: NodeHandle): NodeHandle | undefined {
+    const parts = h.id.split("/");
+    if (parts.length <= ROOT_DEPTH[this.view]) return undefined;
+    return this.handle(parts.slice(0, -1).join("/"));
+  }
+
+  async getChildren(h?: NodeHandle): Promise<NodeHandle[]> {
+    const uri = this.scenarios.active;
+    if (!uri) return [];
+    const key = h?.id ?? ROOT;
+    try {
+      const [kids] = await this.client.request("children", { uri, view: this.view, ids: [h?.id ?? null], radix: this.radix() });
+      if (!kids) return [];
+      this.store(key, kids);
+      return kids.map((k) => this.handle(k.id));
+    } catch {
+      return (this.lists.get(key) ?? []).map((id) => this.handle(id));
+    }
+  }
+
+  private store(key: string, kids: TreeNode[]): void {
+    this.lists.set(key, kids.map((k) => k.id));
+    for (const k of kids) this.nodes.set(k.id, k);
+  }
+
+  /** The scenario changed (new run, cursor, radix): refresh what changed. Coalesces bursts. */
+  refresh(): Promise<void> {
+    if (this.refreshing) {
+      this.again = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.again = false;
+        await this.refreshOnce();
+      } while (this.again);
+    })().finally(() => {
+      this.refreshing = undefined;
+      this.generation++;
+    });
+    return this.refreshing;
+  }
+
+  /** Forget everything (active scenario switched). */
+  reset(): void {
+    this.lists.clear();
+    this.nodes.clear();
+    this.emitter.fire(undefined);
+    this.generation++;
+  }
+
+  private async refreshOnce(): Promise<void> {
+    const uri = this.scenarios.active;
+    if (!uri) return this.reset();
+    const keys = [...this.lists.keys()];
+    if (keys.length === 0) {
+      this.emitter.fire(undefined);
+      return;
+    }
+    let answers: (TreeNode[] | null)[];
+    try {
+      answers = await this.client.request("children", { uri, view: this.view, ids: keys.map((k) => (k === ROOT ? null : k)), radix: this.radix() });
+    } catch {
+      return;
+    }
+    const fire = new Set<string>();
+    keys.forEach((key, i) => {
+      const kids = answers[i];
+      const old = this.lists.get(key) ?? [];
+      if (kids === null || kids === undefined) {
+        // The parent is gone; its parent's list change refreshes it.
+        this.lists.delete(key);
+        return;
+      }
+      const ids = kids.map((k) => k.id);
+      if (ids.length !== old.length || ids.some((id, j) => id !== old[j])) fire.add(key);
+      for (const k of kids) {
+        const prev = this.nodes.get(k.id);
+        if (prev && !sameNode(prev, k)) fire.add(k.id);
+      }
+      this.store(key, kids);
+    });
+    if (fire.has(ROOT)) {
+      this.emitter.fire(undefined);
+      return;
+    }
+    // A refreshed parent re-renders its children: don't fire those separately.
+    for (const id of fire) {
+      const parent = id.slice(0, id.lastIndexOf("/"));
+      if (!fire.has(parent)) this.emitter.fire(this.handle(id));
+    }
+  }
+
+  dispose(): void {
+    this.emitter.dispose();
+  }
+}
+
+function sameNode(a: TreeNode, b: TreeNode): boolean {
+  return a.label === b.label && a.description === b.description && a.tooltip === b.tooltip && a.icon === b.icon && a.color === b.color && a.collapsible === b.collapsible && a.contextValue === b.contextValue;
+}
