@@ -112,7 +112,9 @@ export function explainWalk(m: Machine, sid: number, iova: bigint, write: boolea
   ctx.fields.push(
     ["P", ce.present ? "1" : "0"],
     ["FPD", ce.fpd ? "1" : "0"],
-    ["T", `${ce.tt} (${ce.tt === 0 ? "untranslated only" : ce.tt === 1 ? "all requests, device-TLB" : ce.tt === 2 ? "pass-through" : "reserved"})`],
+    // VT-d 9.3 (legacy mode): 00b second-level translation, translated requests blocked;
+    // 01b the same plus device-TLB (ATS) requests; 10b pass-through; 11b reserved.
+    ["T", `${ce.tt} (${ce.tt === 0 ? "second-level" : ce.tt === 1 ? "second-level + device-TLB" : ce.tt === 2 ? "pass-through" : "reserved"})`],
     ["SLPTPTR", hex(ce.slptptr)],
     ["AW", `${ce.aw} (${30 + 9 * ce.aw}-bit, ${awToLevels(ce.aw)}-level)`],
     ["DID", String(ce.did)],

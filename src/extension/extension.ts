@@ -141,8 +141,12 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
       log.info(`translate ${device} ${write ? "write" : "read"} ${iova}: ${ans.summary}`);
       for (const s of ans.stages) log.info(`  ${s.kind}${s.level ? ` L${s.level}` : ""}[${s.index}] @ ${s.address} = ${s.raw.join(" ")} ${s.fields.map(([k, v]) => `${k}=${v}`).join(" ")}${s.stop ? `  <- ${s.stop}` : ""}`);
       if (ans.revealId) {
+        const shown = views.tables.visible;
+        const roots = shown ? Promise.resolve() : trees.tables.whenRootsServed(2000);
         await vscode.commands.executeCommand("passthrough.tables.focus");
+        await roots;
         await views.tables.reveal(trees.tables.handle(ans.revealId), { select: true, focus: true, expand: true });
+        log.debug(`revealed ${ans.revealId}; selection ${views.tables.selection.map((h) => h.id).join(",")}`);
       }
       const show = ans.reason === 0 ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
       void show(`${device} ${write ? "write" : "read"} ${iova}: ${ans.summary}`, "Show Walk in Log").then((a) => a && log.show(true));

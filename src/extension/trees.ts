@@ -53,7 +53,13 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
 
   getTreeItem(h: NodeHandle): vscode.TreeItem {
     const n = this.nodes.get(h.id);
-    if (!n) return new vscode.TreeItem("…");
+    if (!n) {
+      // reveal() asks for the item of an element before fetching its parent's children: the id
+      // must already be right, since VS Code derives the element's handle from it.
+      const placeholder = new vscode.TreeItem("…");
+      placeholder.id = h.id;
+      return placeholder;
+    }
     const item = new vscode.TreeItem(n.label, n.collapsible as vscode.TreeItemCollapsibleState);
     item.id = n.id;
     if (n.description !== undefined) item.description = n.description;
@@ -82,7 +88,30 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
       return kids.map((k) => this.handle(k.id));
     } catch {
       return (this.lists.get(key) ?? []).map((id) => this.handle(id));
+    } finally {
+      if (!h) this.rootServed.fire();
     }
+  }
+
+  private readonly rootServed = new vscode.EventEmitter<void>();
+
+  /**
+   * Resolves once the view has asked for (and been given) its roots, or after `timeoutMs`.
+   * A view that just became visible must have loaded its roots before reveal() can find a path.
+   */
+  whenRootsServed(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        sub.dispose();
+        resolve();
+      }, timeoutMs);
+      const sub = this.rootServed.event(() => {
+        clearTimeout(t);
+        sub.dispose();
+        // Let the workbench render the roots it just received.
+        setTimeout(resolve, 50);
+      });
+    });
   }
 
   private store(key: string, kids: TreeNode[]): void {
@@ -160,6 +189,7 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
 
   dispose(): void {
     this.emitter.dispose();
+    this.rootServed.dispose();
   }
 }
 

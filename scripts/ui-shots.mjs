@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// Drives the real workbench (code-server + Chromium) as a person would and saves screenshots:
+// the Passthrough sidebar with its trees, a hover on an IOVA, Translate address revealing the
+// walk, and the diagnostics of a broken scenario. Used for the README and to look at the UI.
+//   node scripts/ui-shots.mjs [OUT_DIR]   (default test-results/ui)
+import { mkdirSync, mkdtempSync, cpSync, rmSync } from "node:fs";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+process.env.E2E_PREFIX ??= join(root, ".e2e");
+const { e2ePaths, startCodeServer, launchChromium, workbenchUrl } = await import("../test/e2e/harness/workbench.mjs");
+const out = resolve(process.argv[2] ?? join(root, "test-results/ui"));
+mkdirSync(out, { recursive: true });
+const ws = mkdtempSync(join(process.env.E2E_PREFIX, "ws-"));
+cpSync(join(root, "examples"), ws, { recursive: true });
+
+let server, browser, page, code = 1;
+const shot = (name) => page.screenshot({ path: join(out, `${name}.png`) });
+try {
+  const paths = e2ePaths();
+  server = await startCodeServer({ paths, workspace: ws, settings: { "workbench.colorTheme": process.env.THEME ?? "Default Dark Modern", "editor.minimap.enabled": false } });
+  ({ browser, page } = await launchChromium(paths, { width: 1500, height: 950 }));
+  await page.goto(workbenchUrl(server.url, { folder: ws, extensionDevelopmentPath: root }));
+  await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+  const palette = async (text) => {
+    await page.keyboard.press("F1");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(text);
+    await page.waitForTimeout(400);
+    await page.keyboard.press("Enter");
+  };
+  // Open a scenario through Quick Open.
+  await page.locator(".part.sidebar .monaco-list-row", { hasText: "dma-after-unmap" }).first().click();
+  await page.locator(".monaco-editor .view-lines").first().waitFor({ timeout: 30_000 });
+  // The Passthrough container.
+  const tab = page.locator('.part.activitybar [role="tab"]:has([aria-label^="Passthrough"])').first();
+  await tab.waitFor({ timeout: 30_000 });
+  await tab.click();
+  const rows = page.locator(".part.sidebar .monaco-list-row");
+  await rows.first().waitFor({ timeout: 30_000 });
+  await page.locator(".codelens-decoration").first().waitFor({ timeout: 30_000 });
+  // Cursor to step 4 (after the DMA) through CodeLens "Run to here".
+  await page.locator(".codelens-decoration a", { hasText: "Run to here" }).nth(3).click();
+  await page.waitForTimeout(500);
+  for (const label of ["fw01", "Memory slots", "VFIO container"]) {
+    await page.locator(".part.sidebar .monaco-list-row", { hasText: label }).first().click();
+    await page.waitForTimeout(250);
+  }
+  console.log(`sidebar rows: ${(await rows.allInnerTexts()).slice(0, 12).join(" | ")}`);
+  await shot("sidebar");
+  // Translate address: palette, device, IOVA, direction.
+  await palette(">Passthrough: Translate Address");
+  await page.waitForTimeout(800);
+  if (process.env.UI_DEBUG) await shot("t1");
+  await page.keyboard.type("04:00.0");
+  await page.keyboard.press("Enter");
+  await page.waitForTimeout(400);
+  if (process.env.UI_DEBUG) await shot("t2");
+  await page.keyboard.type("0x100000");
+  await page.keyboard.press("Enter");
+  await page.waitForTimeout(400);
+  if (process.env.UI_DEBUG) await shot("t3");
+  await page.keyboard.type("Write");
+  await page.keyboard.press("Enter");
+  await page.waitForTimeout(1500);
+  console.log(`after translate: ${(await rows.allInnerTexts()).slice(0, 30).join(" | ")}`);
+  await shot("translate");
+  if (process.env.UI_DEBUG) {
+    await palette(">Passthrough: Show Log");
+    await page.waitForTimeout(1500);
+    await shot("log");
+  }
+  // Hover on an IOVA of the faulting DMA.
+  const line = page.locator(".view-line", { hasText: "iova: 0x10_2000, length: 4KiB, write: true" });
+  const box = await line.locator("span", { hasText: "0x10_2000" }).last().boundingBox();
+  if (box) {
+    await page.mouse.move(box.x + 20, box.y + box.height / 2);
+    await page.locator(".monaco-hover").first().waitFor({ timeout: 10_000 });
+    await page.waitForTimeout(500);
+    await shot("hover");
+  }
+  code = 0;
+} catch (e) {
+  console.error(`ui-shots: ${e.message}`);
+  await page?.screenshot({ path: join(out, "failure.png") }).catch(() => {});
+} finally {
+  await browser?.close().catch(() => {});
+  await server?.stop();
+  rmSync(ws, { recursive: true, force: true });
+}
+process.exit(code);
