@@ -53,7 +53,7 @@ export class ScenarioManager implements vscode.Disposable {
   }
 
   private delay(): number {
-    return vscode.workspace.getConfiguration("passthrough").get<number>("rerunDelay", 40);
+    return vscode.workspace.getConfiguration("passthrough").get<number>("rerunDelay", 20);
   }
 
   get active(): string | undefined {
@@ -94,9 +94,13 @@ export class ScenarioManager implements vscode.Disposable {
     if (this.activeUri === uri) this.setActive([...this.docs.keys()][0]);
   }
 
+  /** Timings of the last run per document (ms): edit -> sent, sent -> answered. For the log and benchmarks. */
+  readonly timings = new Map<string, { scheduledAt: number; sentAt: number; answeredAt: number }>();
+
   /** Re-runs a document after `delayMs` (edits are debounced; the newest version wins). */
   schedule(doc: vscode.TextDocument, delayMs: number): void {
     const uri = doc.uri.toString();
+    this.timings.set(uri, { scheduledAt: performance.now(), sentAt: 0, answeredAt: 0 });
     clearTimeout(this.timers.get(uri));
     // Tell a run already in the worker that it is stale, before the debounce even ends.
     Atomics.store(this.client.cancel, this.client.slotFor(uri), doc.version);
@@ -112,8 +116,11 @@ export class ScenarioManager implements vscode.Disposable {
     Atomics.store(this.client.cancel, slot, version);
     this.running.add(uri);
     this.fireRunning(uri);
+    const timing = this.timings.get(uri);
+    if (timing) timing.sentAt = performance.now();
     try {
       const state = await this.client.request("update", { uri, version, text: doc.getText(), slot });
+      if (timing) timing.answeredAt = performance.now();
       if (doc.version !== version || !this.docs.has(uri)) return undefined; // a newer run is on its way
       this.running.delete(uri);
       this.states.set(uri, state);
