@@ -5,7 +5,7 @@
  *
  * Edits re-run the scenario and keep the cursor on the same step where that step still exists.
  */
-import { parseScenario } from "../scenario/index.js";
+import { IncrementalScenarioParser } from "../scenario/incremental.js";
 import type { Diagnostic, Scenario } from "../scenario/types.js";
 import type { Machine, StepOutcome } from "../sim/machine.js";
 import { runScenario, type Run } from "../sim/run.js";
@@ -41,11 +41,14 @@ export class Session {
   cursor: Cursor = { step: 0 };
   diagnostics: Diagnostic[] = [];
 
+  /** Re-parses only the workload items an edit touched. */
+  readonly parser = new IncrementalScenarioParser();
+
   constructor(readonly file: string) {}
 
   /** New text: parse, validate, run. A broken text keeps the last good run (stale). */
   update(text: string, cancelled?: () => boolean): UpdateResult {
-    const parsed = parseScenario(text, this.file);
+    const parsed = this.parser.parse(text, this.file);
     this.diagnostics = parsed.diagnostics;
     if (parsed.scenario === undefined) {
       this.stale = this.current !== undefined;

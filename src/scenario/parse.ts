@@ -161,6 +161,32 @@ export function parseScenario(text: string, file: string): ParseResult {
   return { diagnostics: r.diagnostics };
 }
 
+/**
+ * One workload item on its own: `text` holds exactly one block-sequence item ("  - dma: ...",
+ * its continuation lines and trailing comments). Ranges are relative to `text`. Returns
+ * undefined when the text is not exactly one clean item (the caller then parses the whole file).
+ */
+export function parseWorkloadItem(text: string): { step?: Step; diagnostics: Diagnostic[] } | undefined {
+  const lc = new LineCounter();
+  let doc;
+  try {
+    doc = parseDocument(text, { lineCounter: lc, intAsBigInt: true, uniqueKeys: true, prettyErrors: false, strict: true });
+  } catch {
+    return undefined;
+  }
+  if (doc.errors.length > 0 || doc.warnings.length > 0) return undefined;
+  const root = doc.contents as Node | null;
+  if (root === null || !isSeq(root) || root.items.length !== 1) return undefined;
+  const r = new Reader(text, lc);
+  let step: Step | undefined;
+  try {
+    step = parseStep(r, root.items[0] as Node, 0);
+  } catch {
+    return undefined;
+  }
+  return step ? { step, diagnostics: r.diagnostics } : { diagnostics: r.diagnostics };
+}
+
 function build(r: Reader, root: Node | null, file: string): Scenario | undefined {
   if (root === null || (isScalar(root) && root.value === null)) {
     r.error(null, "empty", "the scenario is empty", "Start with a `host:` section; see the examples folder.");
