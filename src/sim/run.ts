@@ -23,6 +23,7 @@ export class Run {
   /** Set when the run stopped early: cancelled, or a simulation limit was hit. */
   stoppedEarly?: string;
   private scratch?: Machine;
+  private scratchAt = -1;
 
   constructor(
     readonly scenario: Scenario,
@@ -65,13 +66,18 @@ export class Run {
 
   /**
    * The machine as it was before step `n` ran (n = outcomes.length: after the last step).
-   * Returns a scratch machine owned by the run: valid until the next call.
+   * Returns a scratch machine owned by the run: valid until a call for another step; callers
+   * may only read it (and probe translations), never run steps on it.
    */
   machineBefore(n: number): Machine {
     const target = Math.max(0, Math.min(n, this.outcomes.length));
+    // The trees, hovers and walks read the same step many times in a row (and only probe it):
+    // keep the rebuilt machine until another step is asked for.
+    if (this.scratch !== undefined && this.scratchAt === target) return this.scratch;
     const cp = this.checkpoints.atOrBefore(target);
     this.scratch ??= new Machine(this.scenario);
     const m = this.scratch;
+    this.scratchAt = target;
     if (cp === undefined) return m; // no steps at all: the booted host
     m.restore(cp.state);
     for (let i = cp.step; i < target; i++) m.runStep(this.scenario.workload[i]!);
