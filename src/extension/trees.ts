@@ -145,7 +145,11 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     this.generation++;
   }
 
+  /** When the last refresh started, got its answer, and ended (performance.now(); benchmarks read it). */
+  readonly lastRefresh = { start: 0, answered: 0, end: 0 };
+
   private async refreshOnce(): Promise<void> {
+    this.lastRefresh.start = performance.now();
     const uri = this.scenarios.active;
     if (!uri) return this.reset();
     const keys = [...this.lists.keys()];
@@ -159,6 +163,7 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     } catch {
       return;
     }
+    this.lastRefresh.answered = performance.now();
     const fire = new Set<string>();
     keys.forEach((key, i) => {
       const kids = answers[i];
@@ -178,13 +183,14 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     });
     if (fire.has(ROOT)) {
       this.emitter.fire(undefined);
-      return;
+    } else {
+      // A refreshed parent re-renders its children: don't fire those separately.
+      for (const id of fire) {
+        const parent = id.slice(0, id.lastIndexOf("/"));
+        if (!fire.has(parent)) this.emitter.fire(this.handle(id));
+      }
     }
-    // A refreshed parent re-renders its children: don't fire those separately.
-    for (const id of fire) {
-      const parent = id.slice(0, id.lastIndexOf("/"));
-      if (!fire.has(parent)) this.emitter.fire(this.handle(id));
-    }
+    this.lastRefresh.end = performance.now();
   }
 
   dispose(): void {
