@@ -87,6 +87,19 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.match(api.views.vms.description, /before step 2 of 6/);
   });
 
+  it("toggles hex/decimal in the trees", async () => {
+    await open("dma-after-unmap");
+    const root = async () => (await expand("tables", 1)).find((n) => n.label === "Root table").description;
+    assert.match(await root(), /^@ 0x[0-9a-f]+$/);
+    assert.strictEqual(await vscode.commands.executeCommand("passthrough.toggleRadix"), "dec");
+    try {
+      await until("decimal labels", async () => /^@ \d+$/.test(await root()));
+    } finally {
+      await vscode.commands.executeCommand("passthrough.toggleRadix");
+    }
+    await until("hex labels", async () => /^@ 0x/.test(await root()));
+  });
+
   it("shows diagnostics for a broken scenario and keeps the last good trees, marked stale", async () => {
     const { doc } = await open("healthy-nic");
     const edit = new vscode.WorkspaceEdit();
