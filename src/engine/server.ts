@@ -15,6 +15,7 @@ import { parseAddress } from "../scenario/values.js";
 import { normaliseBdfKey } from "../sim/pci.js";
 import { EventKind } from "../trace/trace.js";
 import { runDiagnostics, validatorFixes } from "./fixes.js";
+import { DebugModel } from "./debug.js";
 
 export class EngineFailure extends Error {
   constructor(readonly code: EngineError["code"], message: string) {
@@ -92,6 +93,12 @@ export class EngineServer {
     const diagnostics = validatorFixes(s.diagnostics, s.stale ? undefined : s.scenario, run, text);
     if (run && s.scenario && !s.stale) diagnostics.push(...runDiagnostics(s.scenario, run, text));
     return diagnostics;
+  }
+
+  private debugModel(uri: string): DebugModel {
+    const s = this.entry(uri).session;
+    if (!s.run || !s.scenario) throw new EngineFailure("not-ready", "the scenario has not run: fix its errors first");
+    return new DebugModel(s.run, s.scenario, s.stepLines());
   }
 
   private treeContext(e: Entry): TreeContext | undefined {
@@ -192,6 +199,20 @@ export class EngineServer {
     },
     rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
     ping: () => "pong",
+    debugLines: (p) => {
+      const m = this.debugModel(p.uri);
+      return p.lines.map((line) => {
+        const step = m.stepForLine(line);
+        return step === undefined ? { step: null, line: null } : { step, line: m.lineOf(step) };
+      });
+    },
+    debugScan: (p) => {
+      const m = this.debugModel(p.uri);
+      const r = m.scan(p.scan);
+      return { ...r, line: m.lineOf(r.pos.step) };
+    },
+    debugScopes: (p) => this.debugModel(p.uri).scopes(p.pos),
+    debugEvaluate: (p) => this.debugModel(p.uri).evaluate(p.pos, p.expression),
     crash: (p) => {
       if (p.how === "throw") throw new Error("engine crash requested (test hook)");
       for (;;) {

@@ -5,6 +5,9 @@
  * browser Web Worker.
  */
 import type { Diagnostic } from "../scenario/types.js";
+import type { DebugPos, ScanRequest, ScanResult, Scope, VarNode } from "../engine/debug.js";
+
+export type { DebugPos, ScanRequest, ScanResult, Scope, VarNode };
 
 export type ViewId = "vms" | "groups" | "tables" | "faults";
 export type Radix = "hex" | "dec";
@@ -113,6 +116,11 @@ export interface EngineMethods {
   devices: { params: { uri: string }; result: { key: string; label: string }[] };
   rows: { params: { uri: string; start: number; count: number }; result: RowsAnswer };
   ping: { params: Record<string, never>; result: "pong" };
+  /** Debugger: which step each 0-based line's breakpoint belongs to (null: after the last step). */
+  debugLines: { params: { uri: string; lines: number[] }; result: { step: number | null; line: number | null }[] };
+  debugScan: { params: { uri: string; scan: ScanRequest }; result: ScanResult & { line: number } };
+  debugScopes: { params: { uri: string; pos: DebugPos }; result: Scope[] };
+  debugEvaluate: { params: { uri: string; pos: DebugPos; expression: string }; result: { result: string; children?: VarNode[] } | { error: string } };
   /** Test hook: the worker throws from its message handler (a crash), or spins (a hang). */
   crash: { params: { how: "throw" | "hang" }; result: null };
 }

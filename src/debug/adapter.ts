@@ -1,0 +1,367 @@
+/**
+ * The `passthrough` debug adapter (inline, on @vscode/debugadapter): the scenario's workload is
+ * the program, a workload item is a statement, its translation events are what Step Into walks.
+ * Step back and reverse continue land on exact states (the engine rebuilds them from the run's
+ * checkpoints). Breakpoints on workload lines (conditional, hit counts, logpoints), exception
+ * filters for DMA faults, VFIO errors and group viability, data breakpoints on the mapping of an
+ * IOVA; Variables scopes for the step, the translation's walk, IOMMU registers, IOTLB and memory
+ * slots; Debug Console commands (`translate`, `pte`, `groups`) and field expressions.
+ *
+ * No `vscode` import: the adapter talks to the engine through an EngineLink, so tests drive it
+ * in-process with the engine itself, and the extension hands it the worker.
+ */
+import { DebugSession, InitializedEvent, OutputEvent, StoppedEvent, TerminatedEvent, Thread, StackFrame, Scope as DapScope, Source, Handles, InvalidatedEvent } from "@vscode/debugadapter";
+import type { DebugProtocol } from "@vscode/debugprotocol";
+import type { EngineMethods, Method, SessionState } from "../protocol/engine.js";
+import type { DebugAction, DebugPos, ExceptionFilter, LineBreakpoint, DataWatch, ScanResult, VarNode } from "../engine/debug.js";
+
+export interface EngineLink {
+  request<M extends Method>(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]>;
+  /** Opens (or finds) the scenario at `program` and returns its uri and current state. */
+  open(program: string): Promise<{ uri: string; state: SessionState } | { error: string }>;
+  /** Moves the shared cursor (trees, editor highlight) to a step. */
+  setCursor(uri: string, step: number): void;
+  /** New runs of a scenario (the user edited it). */
+  onDidRun(listener: (uri: string, state: SessionState) => void): { dispose(): void };
+}
+
+export interface LaunchArguments extends DebugProtocol.LaunchRequestArguments {
+  program: string;
+  stopOnEntry?: boolean;
+  stopOnFault?: boolean;
+}
+
+export const EXCEPTION_FILTERS: DebugProtocol.ExceptionBreakpointsFilter[] = [
+  { filter: "fault", label: "All DMA faults", description: "Stop at every translation the IOMMU faults", default: false },
+  { filter: "fault-unsuppressed", label: "DMA faults not suppressed by FPD", description: "Stop at faults whose context entry does not set FPD (the ones the OS sees)", default: true },
+  { filter: "vfio-errno", label: "VFIO errors", description: "Stop before a step whose VFIO ioctl fails with an errno", default: true },
+  { filter: "group-not-viable", label: "IOMMU group not viable", description: "Stop before a step that VFIO refuses because the group is not viable", default: true },
+];
+
+const THREAD = 1;
+
+export class PassthroughDebugSession extends DebugSession {
+  private uri?: string;
+  private program = "";
+  private pos: DebugPos = { step: 0, event: -1 };
+  private steps = 0;
+  private lines: number[] = [];
+  private breakpoints: LineBreakpoint[] = [];
+  private exceptions: ExceptionFilter[] = [];
+  private watches: DataWatch[] = [];
+  private hits: Record<number, number> = {};
+  private nextBpId = 1;
+  private readonly vars = new Handles<VarNode[]>();
+  private launchArgs?: LaunchArguments;
+  private runSub?: { dispose(): void };
+  private configured?: () => void;
+  private readonly configurationDone = new Promise<void>((ok) => (this.configured = ok));
+  private reportedErrors = new Set<string>();
+
+  constructor(private readonly link: EngineLink) {
+    super();
+    this.setDebuggerLinesStartAt1(true);
+    this.setDebuggerColumnsStartAt1(true);
+  }
+
+  /** Every handler goes through here: failures become error responses, never stack traces. */
+  private guard(response: DebugProtocol.Response, fn: () => Promise<void>): void {
+    fn().catch((e: unknown) => {
+      const msg = e instanceof Error ? e.message : String(e);
+      this.sendErrorResponse(response, { id: 1000, format: msg.replace(/[{}]/g, ""), showUser: true });
+    });
+  }
+
+  protected override initializeRequest(response: DebugProtocol.InitializeResponse): void {
+    response.body = {
+      supportsConfigurationDoneRequest: true,
+      supportsStepBack: true,
+      supportsConditionalBreakpoints: true,
+      supportsHitConditionalBreakpoints: true,
+      supportsLogPoints: true,
+      supportsEvaluateForHovers: true,
+      supportsValueFormattingOptions: true,
+      supportsDataBreakpoints: true,
+      supportsRestartRequest: true,
+      supportsTerminateRequest: true,
+      exceptionBreakpointFilters: EXCEPTION_FILTERS,
+    };
+    this.sendResponse(response);
+  }
+
+  protected override configurationDoneRequest(response: DebugProtocol.ConfigurationDoneResponse): void {
+    this.sendResponse(response);
+    this.configured?.();
+  }
+
+  protected override launchRequest(response: DebugProtocol.LaunchResponse, args: LaunchArguments): void {
+    this.guard(response, async () => {
+      if (!args.program) throw new Error('The launch configuration needs "program": the *.passthrough.yaml to debug.');
+      const opened = await this.link.open(args.program);
+      if ("error" in opened) throw new Error(opened.error);
+      const errors = opened.state.diagnostics.filter((d) => d.severity === "error");
+      if (opened.state.stale || errors.length > 0 || opened.state.runVersion < 0) {
+        const first = errors[0];
+        throw new Error(`${args.program} has ${errors.length} error${errors.length === 1 ? "" : "s"}${first ? `; the first, at line ${first.range.line + 1}, column ${first.range.column + 1}: ${first.message}` : ""}. Fix them (see the Problems view) and launch again.`);
+      }
+      this.uri = opened.uri;
+      this.program = args.program;
+      this.launchArgs = args;
+      this.steps = opened.state.steps.length;
+      this.lines = opened.state.steps.map((x) => x.line);
+      this.runSub = this.link.onDidRun((uri, state) => {
+        if (uri === this.uri) this.onEdit(state);
+      });
+      this.sendResponse(response);
+      this.sendEvent(new InitializedEvent());
+      await this.configurationDone;
+      await this.begin();
+    });
+  }
+
+  private async begin(): Promise<void> {
+    const args = this.launchArgs!;
+    if (args.stopOnFault && !this.exceptions.includes("fault")) this.exceptions.push("fault");
+    this.hits = {};
+    this.pos = { step: 0, event: -1 };
+    if (args.stopOnEntry) {
+      this.stopAt({ pos: this.pos, reason: "entry", description: "start of the workload", logs: [], hits: {}, errors: [] });
+      return;
+    }
+    // From "before the first step", so a breakpoint on step 1 is hit.
+    await this.move("continue", { step: -1, event: -1 });
+  }
+
+  private onEdit(state: SessionState): void {
+    if (state.stale) {
+      this.sendEvent(new OutputEvent("The scenario has errors; the debugger stays on the last good run until they are fixed.\n", "console"));
+      return;
+    }
+    this.steps = state.steps.length;
+    this.lines = state.steps.map((x) => x.line);
+    // Stay on the same step where it still exists; events are renumbered by a re-run.
+    this.pos = { step: Math.min(this.pos.step, this.steps), event: -1 };
+    this.link.setCursor(this.uri!, this.pos.step);
+    this.sendEvent(new OutputEvent(`Scenario re-run after an edit: ${this.steps} steps; staying at step ${this.pos.step + 1}.\n`, "console"));
+    this.sendEvent(new InvalidatedEvent(["stacks", "variables"], THREAD));
+    this.sendEvent(new StoppedEvent("step", THREAD));
+  }
+
+  protected override setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): void {
+    this.guard(response, async () => {
+      const requested = args.breakpoints ?? [];
+      const uri = this.uri;
+      if (!uri) {
+        response.body = { breakpoints: requested.map(() => ({ verified: false, message: "the scenario is not loaded yet" })) };
+        this.sendResponse(response);
+        return;
+      }
+      const mapped = await this.link.request("debugLines", { uri, lines: requested.map((b) => this.convertClientLineToDebugger(b.line) - 1) });
+      this.breakpoints = [];
+      const out: DebugProtocol.Breakpoint[] = [];
+      requested.forEach((b, i) => {
+        const m = mapped[i]!;
+        if (m.step === null || m.line === null) {
+          out.push({ verified: false, message: "no workload step at or after this line" });
+          return;
+        }
+        const bp: LineBreakpoint = { id: this.nextBpId++, step: m.step };
+        if (b.condition) bp.condition = b.condition;
+        if (b.hitCondition) bp.hitCondition = b.hitCondition;
+        if (b.logMessage !== undefined) bp.logMessage = b.logMessage;
+        this.breakpoints.push(bp);
+        out.push({ id: bp.id, verified: true, line: this.convertDebuggerLineToClient(m.line + 1), source: this.source() });
+      });
+      response.body = { breakpoints: out };
+      this.sendResponse(response);
+    });
+  }
+
+  protected override setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): void {
+    const known = new Set(EXCEPTION_FILTERS.map((f) => f.filter));
+    this.exceptions = args.filters.filter((f): f is ExceptionFilter => known.has(f));
+    if (this.launchArgs?.stopOnFault && !this.exceptions.includes("fault")) this.exceptions.push("fault");
+    this.sendResponse(response);
+  }
+
+  protected override dataBreakpointInfoRequest(response: DebugProtocol.DataBreakpointInfoResponse, args: DebugProtocol.DataBreakpointInfoArguments): void {
+    const v = args.variablesReference !== undefined ? this.vars.get(args.variablesReference)?.find((x) => x.name === args.name) : undefined;
+    if (v?.dataId) {
+      const [, device, iova] = v.dataId.split("|");
+      response.body = { dataId: v.dataId, description: `mapping of IOVA ${iova} for ${device}`, accessTypes: ["write"], canPersist: true };
+    } else {
+      response.body = { dataId: null, description: "Data breakpoints watch the `mapping` of a translation (Translation scope)" };
+    }
+    this.sendResponse(response);
+  }
+
+  protected override setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
+    this.watches = [];
+    const out: DebugProtocol.Breakpoint[] = [];
+    for (const b of args.breakpoints) {
+      const [kind, device, iova] = b.dataId.split("|");
+      if (kind === "map" && device && iova) {
+        this.watches.push({ id: b.dataId, device, iova });
+        out.push({ verified: true, message: `mapping of ${iova} for ${device}` });
+      } else out.push({ verified: false, message: "unknown data breakpoint" });
+    }
+    response.body = { breakpoints: out };
+    this.sendResponse(response);
+  }
+
+  protected override threadsRequest(response: DebugProtocol.ThreadsResponse): void {
+    response.body = { threads: [new Thread(THREAD, "workload")] };
+    this.sendResponse(response);
+  }
+
+  private source(): Source {
+    return new Source(this.program.split(/[\\/]/).pop() ?? this.program, this.program);
+  }
+
+  protected override stackTraceRequest(response: DebugProtocol.StackTraceResponse): void {
+    const frames: DebugProtocol.StackFrame[] = [];
+    const line = this.convertDebuggerLineToClient(this.lineOf(this.pos.step) + 1);
+    if (this.pos.step >= this.steps) {
+      frames.push(new StackFrame(0, "end of the workload", this.source(), line));
+    } else {
+      if (this.pos.event >= 0) frames.push(new StackFrame(1, `event #${this.pos.event}`, this.source(), line));
+      frames.push(new StackFrame(0, `step ${this.pos.step + 1}`, this.source(), line));
+    }
+    response.body = { stackFrames: frames, totalFrames: frames.length };
+    this.sendResponse(response);
+  }
+
+  /** 0-based source line of a step (the last step's line once past the end). */
+  private lineOf(step: number): number {
+    return this.lines[Math.min(step, this.lines.length - 1)] ?? 0;
+  }
+
+  protected override scopesRequest(response: DebugProtocol.ScopesResponse): void {
+    this.guard(response, async () => {
+      const scopes = await this.link.request("debugScopes", { uri: this.uri!, pos: this.pos });
+      response.body = { scopes: scopes.map((s) => new DapScope(s.name, this.vars.create(s.vars), s.expensive ?? false)) };
+      this.sendResponse(response);
+    });
+  }
+
+  protected override variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): void {
+    const list = this.vars.get(args.variablesReference) ?? [];
+    const hex = args.format?.hex ?? false;
+    response.body = { variables: list.map((v) => this.toVariable(v, hex)) };
+    this.sendResponse(response);
+  }
+
+  private toVariable(v: VarNode, hex: boolean): DebugProtocol.Variable {
+    let value = v.value;
+    if (v.num !== undefined) {
+      const n = BigInt(v.num);
+      value = hex ? `0x${n.toString(16)}` : v.value;
+    }
+    const out: DebugProtocol.Variable = { name: v.name, value, variablesReference: v.children?.length ? this.vars.create(v.children) : 0 };
+    if (v.type) out.type = v.type;
+    return out;
+  }
+
+  // ---- movement
+
+  protected override continueRequest(response: DebugProtocol.ContinueResponse): void {
+    this.guard(response, async () => {
+      response.body = { allThreadsContinued: true };
+      this.sendResponse(response);
+      await this.move("continue");
+    });
+  }
+  protected override reverseContinueRequest(response: DebugProtocol.ReverseContinueResponse): void {
+    this.guard(response, async () => {
+      this.sendResponse(response);
+      await this.move("reverseContinue");
+    });
+  }
+  protected override nextRequest(response: DebugProtocol.NextResponse): void {
+    this.guard(response, async () => {
+      this.sendResponse(response);
+      await this.move("next");
+    });
+  }
+  protected override stepInRequest(response: DebugProtocol.StepInResponse): void {
+    this.guard(response, async () => {
+      this.sendResponse(response);
+      await this.move("stepIn");
+    });
+  }
+  protected override stepOutRequest(response: DebugProtocol.StepOutResponse): void {
+    this.guard(response, async () => {
+      this.sendResponse(response);
+      await this.move("stepOut");
+    });
+  }
+  protected override stepBackRequest(response: DebugProtocol.StepBackResponse): void {
+    this.guard(response, async () => {
+      this.sendResponse(response);
+      await this.move("stepBack");
+    });
+  }
+  protected override pauseRequest(response: DebugProtocol.PauseResponse): void {
+    // Moves are instant: the session is always paused between requests.
+    this.sendResponse(response);
+    this.sendEvent(new StoppedEvent("pause", THREAD));
+  }
+
+  protected override restartRequest(response: DebugProtocol.RestartResponse): void {
+    this.guard(response, async () => {
+      this.sendResponse(response);
+      await this.begin();
+    });
+  }
+
+  protected override terminateRequest(response: DebugProtocol.TerminateResponse): void {
+    this.sendResponse(response);
+    this.sendEvent(new TerminatedEvent());
+  }
+
+  protected override disconnectRequest(response: DebugProtocol.DisconnectResponse): void {
+    this.runSub?.dispose();
+    this.sendResponse(response);
+  }
+
+  private async move(action: DebugAction, from: DebugPos = this.pos): Promise<void> {
+    const r = await this.scanFrom(action, from);
+    this.stopAt(r);
+  }
+
+  private scanFrom(action: DebugAction, from: DebugPos): Promise<ScanResult & { line: number }> {
+    return this.link.request("debugScan", { uri: this.uri!, scan: { from, action, breakpoints: this.breakpoints, exceptions: this.exceptions, watches: this.watches, hits: this.hits } });
+  }
+
+  private stopAt(r: ScanResult): void {
+    this.pos = r.pos;
+    this.hits = r.hits;
+    for (const l of r.logs) this.sendEvent(new OutputEvent(`${l.text}\n`, "console"));
+    for (const e of r.errors) {
+      if (this.reportedErrors.has(e)) continue;
+      this.reportedErrors.add(e);
+      this.sendEvent(new OutputEvent(`${e}\n`, "stderr"));
+    }
+    this.link.setCursor(this.uri!, Math.max(0, r.pos.step));
+    const reason = r.reason === "end" ? "step" : r.reason;
+    const ev = new StoppedEvent(reason, THREAD, r.text) as DebugProtocol.StoppedEvent;
+    ev.body.description = r.reason === "end" ? "End of the workload (step back, or stop the session)" : r.description;
+    if (r.breakpointIds) ev.body.hitBreakpointIds = r.breakpointIds;
+    this.sendEvent(ev);
+  }
+
+  // ---- console
+
+  protected override evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
+    this.guard(response, async () => {
+      if (!this.uri) throw new Error("no scenario loaded");
+      const r = await this.link.request("debugEvaluate", { uri: this.uri, pos: this.pos, expression: args.expression });
+      if ("error" in r) {
+        this.sendErrorResponse(response, { id: 2001, format: r.error.replace(/[{}]/g, ""), showUser: false });
+        return;
+      }
+      response.body = { result: r.result, variablesReference: r.children?.length ? this.vars.create(r.children) : 0 };
+      this.sendResponse(response);
+    });
+  }
+}

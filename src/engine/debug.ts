@@ -1,0 +1,587 @@
+/**
+ * The debugger's view of a run: positions (a workload step, or one translation event inside it),
+ * movement (step, step in/out, step back, continue and reverse continue) with line, conditional,
+ * hit-count and log breakpoints, exception filters and data breakpoints on a mapping; and the
+ * Variables scopes and Debug Console evaluation at a position. Pure: the debug adapter asks for
+ * these through the engine protocol. Backwards is exact: every position is rebuilt from the
+ * run's checkpoints (Run.machineBefore), never replayed from the start.
+ */
+import type { Machine } from "../sim/machine.js";
+import { faultLabel, formatSize } from "../sim/machine.js";
+import type { Run } from "../sim/run.js";
+import type { Scenario, Step } from "../scenario/types.js";
+import { formatSid } from "../sim/vtd/context.js";
+import { faultReasonInfo } from "../sim/vtd/reasons.js";
+import { normaliseBdfKey } from "../sim/pci.js";
+import { parseAddress } from "../scenario/values.js";
+import { DMAR_FECTL_REG, DMAR_FSTS_REG } from "../sim/vtd/regs.js";
+import { EventKind, EVENT_KIND_NAMES, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
+import { evalExpr, formatValue, parseExpr, truthy, type Node, type Value } from "./expr.js";
+import { explainWalk, type WalkExplanation } from "./walk.js";
+
+/** event = -1: at the start of `step` (before it runs); otherwise a trace event of that step. */
+export interface DebugPos {
+  step: number;
+  event: number;
+}
+
+export interface LineBreakpoint {
+  id: number;
+  step: number;
+  condition?: string;
+  hitCondition?: string;
+  logMessage?: string;
+}
+
+export interface DataWatch {
+  id: string;
+  device: string;
+  iova: string;
+}
+
+export type ExceptionFilter = "fault" | "fault-unsuppressed" | "vfio-errno" | "group-not-viable";
+
+export type DebugAction = "next" | "stepIn" | "stepOut" | "stepBack" | "continue" | "reverseContinue";
+
+export interface ScanRequest {
+  from: DebugPos;
+  action: DebugAction;
+  breakpoints: LineBreakpoint[];
+  exceptions: ExceptionFilter[];
+  watches: DataWatch[];
+  /** Hit counts so far, by breakpoint id (carried by the adapter between requests). */
+  hits: Record<number, number>;
+}
+
+export interface ScanResult {
+  pos: DebugPos;
+  reason: "step" | "breakpoint" | "exception" | "data breakpoint" | "entry" | "end";
+  description: string;
+  text?: string;
+  breakpointIds?: number[];
+  /** Logpoint output produced on the way. */
+  logs: { step: number; text: string }[];
+  hits: Record<number, number>;
+  /** Problems with conditions, reported once to the console. */
+  errors: string[];
+}
+
+/** A variable as the engine describes it; the adapter hands out references for `children`. */
+export interface VarNode {
+  name: string;
+  value: string;
+  type?: string;
+  /** Decimal text of a numeric value, so the adapter can show it in hex or decimal. */
+  num?: string;
+  children?: VarNode[];
+  /** Set on a mapping the user can put a data breakpoint on. */
+  dataId?: string;
+}
+
+export interface Scope {
+  name: string;
+  vars: VarNode[];
+  expensive?: boolean;
+}
+
+const EVENT_NAMES = new Set(["iova", "hpa", "write", "read", "fault", "reason", "level", "iotlb", "sid", "domain", "kind", "event", "recorded", "fpd"]);
+
+const hx = (v: bigint | number) => `0x${v.toString(16)}`;
+
+export class DebugModel {
+  constructor(
+    private readonly run: Run,
+    private readonly scenario: Scenario,
+    private readonly stepLines: [number, number][],
+  ) {}
+
+  get steps(): number {
+    return this.run.outcomes.length;
+  }
+
+  private events(step: number): [number, number] {
+    const o = this.run.outcomes[step];
+    return o ? [o.eventStart, o.eventEnd] : [0, 0];
+  }
+
+  /** The step a breakpoint on a 0-based line belongs to: the step covering it, else the next one. */
+  stepForLine(line: number): number | undefined {
+    for (let i = 0; i < this.stepLines.length; i++) if (line >= this.stepLines[i]![0] && line <= this.stepLines[i]![1]) return i;
+    for (let i = 0; i < this.stepLines.length; i++) if (this.stepLines[i]![0] > line) return i;
+    return undefined;
+  }
+
+  lineOf(step: number): number {
+    return this.stepLines[Math.min(step, this.stepLines.length - 1)]?.[0] ?? 0;
+  }
+
+  /** Machine state shown at a position: before the step, or after it when inside its events. */
+  machineAt(pos: DebugPos): Machine {
+    return this.run.machineBefore(pos.event < 0 ? pos.step : pos.step + 1);
+  }
+
+  // ------------------------------------------------------------------ movement
+
+  scan(req: ScanRequest): ScanResult {
+    const res: ScanResult = { pos: req.from, reason: "step", description: "", logs: [], hits: { ...req.hits }, errors: [] };
+    const n = this.steps;
+    const p = req.from;
+    const [es, ee] = this.events(p.step);
+    const at = (pos: DebugPos, reason: ScanResult["reason"] = "step", description = "") => Object.assign(res, { pos, reason, description: description || this.describe(pos) });
+    switch (req.action) {
+      case "next":
+      case "stepOut":
+        return p.step >= n ? at({ step: n, event: -1 }, "end", "end of the workload") : at({ step: p.step + 1, event: -1 });
+      case "stepIn":
+        if (p.step >= n) return at({ step: n, event: -1 }, "end", "end of the workload");
+        if (p.event < 0 && ee > es) return at({ step: p.step, event: es });
+        if (p.event >= 0 && p.event + 1 < ee) return at({ step: p.step, event: p.event + 1 });
+        return at({ step: p.step + 1, event: -1 });
+      case "stepBack":
+        if (p.event > es) return at({ step: p.step, event: p.event - 1 });
+        if (p.event >= 0) return at({ step: p.step, event: -1 });
+        return p.step === 0 ? at({ step: 0, event: -1 }, "entry", "start of the workload") : at({ step: p.step - 1, event: -1 });
+      case "continue":
+        return this.continueScan(req, res, 1);
+      case "reverseContinue":
+        return this.continueScan(req, res, -1);
+    }
+  }
+
+  private describe(pos: DebugPos): string {
+    if (pos.step >= this.steps) return "end of the workload";
+    const step = this.scenario.workload[pos.step]!;
+    if (pos.event < 0) return `step ${pos.step + 1}: ${step.op}`;
+    return `step ${pos.step + 1}: ${step.op}, event #${pos.event}`;
+  }
+
+  private continueScan(req: ScanRequest, res: ScanResult, dir: 1 | -1): ScanResult {
+    const n = this.steps;
+    const parsed = new Map<number, { cond?: Node; perEvent: boolean }>();
+    for (const bp of req.breakpoints) {
+      if (!bp.condition) {
+        parsed.set(bp.id, { perEvent: false });
+        continue;
+      }
+      const c = parseExpr(bp.condition);
+      if ("error" in c) {
+        res.errors.push(`breakpoint condition "${bp.condition}": ${c.error} (column ${c.column + 1})`);
+        parsed.set(bp.id, { perEvent: false });
+        continue;
+      }
+      parsed.set(bp.id, { cond: c, perEvent: usesAny(c, EVENT_NAMES) });
+    }
+    const watches = req.watches.map((w) => ({ w, sid: this.sidOf(w.device), iova: parseAddress(w.iova) }));
+    const watchValue = (k: number) => {
+      const m = this.run.machineBefore(k);
+      return watches.map((x) => (x.sid === undefined || !x.iova.ok ? "" : mappingSignature(explainWalk(m, x.sid, x.iova.value, false))));
+    };
+    const stopAt = (pos: DebugPos, reason: ScanResult["reason"], description: string, text?: string, ids?: number[]) => {
+      Object.assign(res, { pos, reason, description });
+      if (text !== undefined) res.text = text;
+      if (ids) res.breakpointIds = ids;
+      return res;
+    };
+    /** Checks arriving at (k, -1); returns a stop or undefined. */
+    const arrive = (k: number): ScanResult | undefined => {
+      if (watches.length > 0 && k > 0) {
+        const before = watchValue(k - 1);
+        const after = watchValue(k);
+        for (let i = 0; i < watches.length; i++) {
+          if (before[i] !== after[i]) {
+            const w = watches[i]!.w;
+            const step = this.scenario.workload[k - 1]!;
+            return stopAt({ step: k, event: -1 }, "data breakpoint", `mapping of ${w.iova} for ${w.device} changed`, `The mapping of IOVA ${w.iova} for ${w.device} changed in step ${k} (${step.op}, line ${this.lineOf(k - 1) + 1}): ${before[i]} → ${after[i]}`);
+          }
+        }
+      }
+      if (k >= n) return undefined;
+      const o = this.run.outcomes[k]!;
+      if (req.exceptions.includes("vfio-errno") && o.status === "errno") return stopAt({ step: k, event: -1 }, "exception", `VFIO error ${o.errno}`, `Step ${k + 1} fails: ${o.summary}`);
+      if (req.exceptions.includes("group-not-viable") && o.error === "group-not-viable") return stopAt({ step: k, event: -1 }, "exception", "IOMMU group not viable", `Step ${k + 1} fails: ${o.summary}`);
+      const ids: number[] = [];
+      for (const bp of req.breakpoints) {
+        if (bp.step !== k) continue;
+        const pb = parsed.get(bp.id)!;
+        if (pb.perEvent) continue;
+        if (pb.cond && !this.test(pb.cond, { step: k, event: -1 }, res, bp.condition!)) continue;
+        if (dir === 1 && !this.hit(bp, res)) continue;
+        if (bp.logMessage !== undefined) {
+          if (dir === 1) res.logs.push({ step: k, text: this.interpolate(bp.logMessage, { step: k, event: -1 }) });
+          continue;
+        }
+        ids.push(bp.id);
+      }
+      if (ids.length) return stopAt({ step: k, event: -1 }, "breakpoint", `breakpoint at step ${k + 1}`, undefined, ids);
+      return undefined;
+    };
+    /** Checks an event position. */
+    const visit = (k: number, e: number): ScanResult | undefined => {
+      const t = this.run.trace;
+      if (t.kind[e] === EventKind.Dma && t.reason[e] !== 0) {
+        const fate = (t.flags[e]! >> F_FATE_SHIFT) & 7;
+        const text = `DMA fault: ${faultLabel(t.reason[e]!)} — ${formatSid(t.sid[e]!)} ${t.flags[e]! & F_WRITE ? "write" : "read"} IOVA ${hx((BigInt(t.aHi[e]!) << 32n) | BigInt(t.aLo[e]!))}. ${faultReasonInfo(t.reason[e]!).explanation}`;
+        if (req.exceptions.includes("fault")) return stopAt({ step: k, event: e }, "exception", `DMA fault ${faultLabel(t.reason[e]!)}`, text);
+        if (req.exceptions.includes("fault-unsuppressed") && fate !== 2) return stopAt({ step: k, event: e }, "exception", `DMA fault ${faultLabel(t.reason[e]!)}`, text);
+      }
+      const ids: number[] = [];
+      for (const bp of req.breakpoints) {
+        if (bp.step !== k) continue;
+        const pb = parsed.get(bp.id)!;
+        if (!pb.perEvent || !pb.cond) continue;
+        if (!this.test(pb.cond, { step: k, event: e }, res, bp.condition!)) continue;
+        if (dir === 1 && !this.hit(bp, res)) continue;
+        if (bp.logMessage !== undefined) {
+          if (dir === 1) res.logs.push({ step: k, text: this.interpolate(bp.logMessage, { step: k, event: e }) });
+          continue;
+        }
+        ids.push(bp.id);
+      }
+      if (ids.length) return stopAt({ step: k, event: e }, "breakpoint", `breakpoint at step ${k + 1}, event #${e}`, undefined, ids);
+      return undefined;
+    };
+
+    const from = req.from;
+    if (dir === 1) {
+      // Rest of the current step's events, then each following step.
+      if (from.step < n) {
+        const [es, ee] = this.events(from.step);
+        for (let e = from.event < 0 ? es : from.event + 1; e < ee; e++) {
+          const r = visit(from.step, e);
+          if (r) return r;
+        }
+      }
+      for (let k = from.step + 1; k <= n; k++) {
+        const r = arrive(k);
+        if (r) return r;
+        if (k >= n) break;
+        const [es, ee] = this.events(k);
+        for (let e = es; e < ee; e++) {
+          const v = visit(k, e);
+          if (v) return v;
+        }
+      }
+      return stopAt({ step: n, event: -1 }, "end", "end of the workload");
+    }
+    // Backwards: earlier events of the current step, its start, then earlier steps' events and starts.
+    for (let k = Math.min(from.step, n); k >= 0; k--) {
+      if (k < n) {
+        const [es, ee] = this.events(k);
+        const last = k === from.step && from.event >= 0 ? from.event - 1 : k === from.step ? -1 : ee - 1;
+        for (let e = last; e >= es; e--) {
+          const v = visit(k, e);
+          if (v) return v;
+        }
+      }
+      if (k === from.step && from.event < 0) continue; // we are here already
+      const r = arrive(k);
+      if (r) return r;
+    }
+    return stopAt({ step: 0, event: -1 }, "entry", "start of the workload");
+  }
+
+  private hit(bp: LineBreakpoint, res: ScanResult): boolean {
+    const count = (res.hits[bp.id] ?? 0) + 1;
+    res.hits[bp.id] = count;
+    if (!bp.hitCondition) return true;
+    const m = /^\s*(==|>=|>|<=|<|%)?\s*(\d+)\s*$/.exec(bp.hitCondition);
+    if (!m) {
+      res.errors.push(`hit condition "${bp.hitCondition}": expected a number, optionally after ==, >=, >, <=, < or %`);
+      return true;
+    }
+    const v = Number(m[2]);
+    switch (m[1] ?? ">=") {
+      case "==":
+        return count === v;
+      case ">=":
+        return count >= v;
+      case ">":
+        return count > v;
+      case "<=":
+        return count <= v;
+      case "<":
+        return count < v;
+      case "%":
+        return v > 0 && count % v === 0;
+    }
+    return true;
+  }
+
+  private test(cond: Node, pos: DebugPos, res: ScanResult, text: string): boolean {
+    const v = evalExpr(cond, (name) => this.lookup(pos, name), () => this.names(pos));
+    if (typeof v === "object" && v !== null && "error" in v) {
+      const msg = `breakpoint condition "${text}": ${v.error}`;
+      if (!res.errors.includes(msg)) res.errors.push(msg);
+      return false;
+    }
+    return truthy(v as Value);
+  }
+
+  private interpolate(message: string, pos: DebugPos): string {
+    return message.replace(/\{([^}]*)\}/g, (_, src: string) => {
+      const e = parseExpr(src);
+      if ("error" in e) return `{${src}: ${e.error}}`;
+      const v = evalExpr(e, (name) => this.lookup(pos, name), () => this.names(pos));
+      return typeof v === "object" && v !== null && "error" in v ? `{${src}: ${v.error}}` : formatValue(v as Value);
+    });
+  }
+
+  // ------------------------------------------------------------------ names at a position
+
+  private sidOf(device: string): number | undefined {
+    const key = normaliseBdfKey(device);
+    const dev = key ? this.run.machine.pci.device(key) : undefined;
+    return dev ? this.run.machine.pci.requesterId(dev) : undefined;
+  }
+
+  private deviceOfSid(sid: number): string {
+    const pci = this.run.machine.pci;
+    const dev = pci.devices.find((d) => pci.requesterId(d) === sid) ?? pci.devices.find((d) => pci.dmaAliases(d).includes(sid));
+    return dev?.key ?? formatSid(sid);
+  }
+
+  names(pos: DebugPos): string[] {
+    const base = ["step", "line", "op", "status", "faults", "transactions", "vm", "device", "errno", "error"];
+    return pos.event >= 0 ? [...base, ...EVENT_NAMES] : [...base, "iova", "write"];
+  }
+
+  lookup(pos: DebugPos, name: string): Value | null {
+    const step = this.scenario.workload[pos.step];
+    const o = this.run.outcomes[pos.step];
+    if (!step || !o) return name === "step" ? BigInt(pos.step + 1) : null;
+    const t = this.run.trace;
+    const e = pos.event;
+    switch (name) {
+      case "step":
+        return BigInt(pos.step + 1);
+      case "line":
+        return BigInt(this.lineOf(pos.step) + 1);
+      case "op":
+        return step.op;
+      case "status":
+        return o.status;
+      case "faults":
+        return BigInt(o.faults);
+      case "transactions":
+        return BigInt(o.transactions);
+      case "vm":
+        return "vm" in step ? step.vm : undefined;
+      case "errno":
+        return o.errno;
+      case "error":
+        return o.error;
+      case "device":
+        if (e >= 0) return this.deviceOfSid(t.sid[e]!);
+        return "device" in step && typeof step.device === "string" ? step.device : undefined;
+    }
+    if (e < 0) {
+      if (name === "iova") return "iova" in step && typeof step.iova === "bigint" ? step.iova : undefined;
+      if (name === "write") return "write" in step && typeof step.write === "boolean" ? step.write : undefined;
+      return null;
+    }
+    const flags = t.flags[e]!;
+    switch (name) {
+      case "event":
+        return BigInt(e);
+      case "kind":
+        return EVENT_KIND_NAMES[t.kind[e]!] ?? "event";
+      case "iova":
+        return (BigInt(t.aHi[e]!) << 32n) | BigInt(t.aLo[e]!);
+      case "hpa":
+        return t.reason[e] === 0 ? (BigInt(t.bHi[e]!) << 32n) | BigInt(t.bLo[e]!) : undefined;
+      case "write":
+        return (flags & F_WRITE) !== 0;
+      case "read":
+        return (flags & F_WRITE) === 0;
+      case "fault":
+        return t.reason[e] !== 0;
+      case "reason":
+        return BigInt(t.reason[e]!);
+      case "level":
+        return BigInt(t.level[e]!);
+      case "iotlb":
+        return (flags & F_IOTLB_HIT) !== 0;
+      case "sid":
+        return BigInt(t.sid[e]!);
+      case "domain":
+        return BigInt(t.did[e]!);
+      case "recorded":
+        return ((flags >> F_FATE_SHIFT) & 7) === 1;
+      case "fpd":
+        return ((flags >> F_FATE_SHIFT) & 7) === 2;
+    }
+    return null;
+  }
+
+  // ------------------------------------------------------------------ variables
+
+  scopes(pos: DebugPos): Scope[] {
+    const out: Scope[] = [{ name: "Step", vars: this.stepVars(pos) }];
+    if (pos.event >= 0) out.push({ name: "Translation", vars: this.translationVars(pos) });
+    const m = this.machineAt(pos);
+    const when = pos.event >= 0 ? " (after this step)" : "";
+    out.push({ name: `IOMMU registers${when}`, vars: registerVars(m) });
+    out.push({ name: `IOTLB${when}`, vars: iotlbVars(m), expensive: true });
+    out.push({ name: `VM memory slots${when}`, vars: slotVars(m) });
+    return out;
+  }
+
+  private stepVars(pos: DebugPos): VarNode[] {
+    const step = this.scenario.workload[pos.step];
+    const o = this.run.outcomes[pos.step];
+    if (!step || !o) return [{ name: "position", value: "end of the workload" }];
+    const vars: VarNode[] = [
+      { name: "step", value: String(pos.step + 1), num: String(pos.step + 1) },
+      { name: "line", value: String(this.lineOf(pos.step) + 1), num: String(this.lineOf(pos.step) + 1) },
+      { name: "op", value: step.op, type: "string" },
+      { name: "outcome", value: o.summary, type: "string" },
+      { name: "status", value: o.status, type: "string" },
+      { name: "transactions", value: String(o.transactions), num: String(o.transactions) },
+      { name: "faults", value: String(o.faults), num: String(o.faults) },
+    ];
+    if (o.errno) vars.push({ name: "errno", value: o.errno });
+    if (o.expect) vars.push({ name: "expect", value: o.expect.pass ? "passed" : `failed: ${o.expect.failures.join("; ")}` });
+    vars.push({ name: "arguments", value: `{${step.op}}`, children: stepArgs(step) });
+    const [es, ee] = this.events(pos.step);
+    if (ee > es) vars.push({ name: "events", value: `${ee - es} (#${es}..#${ee - 1}); Step Into to walk them`, num: String(ee - es) });
+    return vars;
+  }
+
+  private translationVars(pos: DebugPos): VarNode[] {
+    const t = this.run.trace;
+    const e = pos.event;
+    const iova = (BigInt(t.aHi[e]!) << 32n) | BigInt(t.aLo[e]!);
+    const write = (t.flags[e]! & F_WRITE) !== 0;
+    const device = this.deviceOfSid(t.sid[e]!);
+    const fate = (t.flags[e]! >> F_FATE_SHIFT) & 7;
+    const vars: VarNode[] = [
+      { name: "event", value: `#${e} ${EVENT_KIND_NAMES[t.kind[e]!] ?? ""}` },
+      { name: "device", value: device, type: "string" },
+      { name: "requester id", value: formatSid(t.sid[e]!) },
+      { name: "direction", value: write ? "write" : "read" },
+      numVar("iova", iova),
+      { name: "result", value: t.reason[e] === 0 ? (t.kind[e] === EventKind.Interrupt ? "interrupt request (not translated)" : "translated") : `fault ${faultLabel(t.reason[e]!)}` },
+    ];
+    if (t.reason[e] === 0) vars.push(numVar("hpa", (BigInt(t.bHi[e]!) << 32n) | BigInt(t.bLo[e]!)));
+    else vars.push({ name: "why", value: faultReasonInfo(t.reason[e]!).explanation }, { name: "fault record", value: ["", "recorded", "suppressed by FPD", "lost: fault overflow", "compressed"][fate] ?? "" });
+    vars.push({ name: "iotlb", value: t.flags[e]! & F_IOTLB_HIT ? "hit" : "miss (walked the tables)" }, numVar("domain", BigInt(t.did[e]!)));
+    if (t.level[e]) vars.push({ name: "level", value: t.reason[e] === 0 ? `${t.level[e]} (${t.level[e] === 3 ? "1 GiB" : t.level[e] === 2 ? "2 MiB" : "4 KiB"} page)` : String(t.level[e]) });
+    // The walk, read from the tables as the step found them (they do not change inside a dma step).
+    const m = this.run.machineBefore(pos.step);
+    const w = explainWalk(m, t.sid[e]!, iova, write);
+    vars.push({ name: "walk", value: w.summary, children: walkVars(w) });
+    vars.push({ name: "mapping", value: mappingSignature(w, true), dataId: `map|${device}|${hx(iova & ~0xfffn)}` });
+    return vars;
+  }
+
+  // ------------------------------------------------------------------ console
+
+  evaluate(pos: DebugPos, expression: string): { result: string; children?: VarNode[] } | { error: string } {
+    const src = expression.trim();
+    const words = src.split(/\s+/);
+    const m = this.machineAt(pos);
+    if (words[0] === "translate" || words[0] === "pte") {
+      if (words.length < 3) return { error: `usage: ${words[0]} BDF IOVA${words[0] === "translate" ? " [r|w]" : ""}` };
+      const sid = this.sidOf(words[1]!);
+      if (sid === undefined) return { error: `no host device ${words[1]}` };
+      const a = parseAddress(words[2]!);
+      if (!a.ok) return { error: `${a.message} (${a.hint})` };
+      const w = explainWalk(m, sid, a.value, words[3] === "w" || words[3] === "write");
+      if (words[0] === "translate") return { result: w.summary, children: walkVars(w) };
+      const last = w.stages.filter((s) => s.kind === "pte").at(-1);
+      if (!last) return { result: `no page-table entry: ${w.stages.at(-1)?.stop ?? w.summary}` };
+      return { result: `L${last.level}[${last.index}] @ ${hx(last.address)} = 0x${last.raw[0]!.toString(16).padStart(16, "0")}${last.stop ? ` (${last.stop})` : ""}`, children: last.fields.map(([k, v]) => ({ name: k, value: v })) };
+    }
+    if (src === "groups") {
+      const pci = m.pci;
+      const vars = pci.groups.map((g) => {
+        const v = pci.viability(g);
+        return { name: `group ${g.id}`, value: `${g.devices.map((d) => d.key).join(", ")} — ${v.viable ? "viable" : `not viable: ${v.blockers.map((b) => b.why).join("; ")}`}` };
+      });
+      return { result: `${pci.groups.length} IOMMU groups`, children: vars };
+    }
+    const e = parseExpr(src);
+    if ("error" in e) return { error: `${e.error} at column ${e.column + 1}` };
+    const v = evalExpr(e, (name) => this.lookup(pos, name), () => this.names(pos));
+    if (typeof v === "object" && v !== null && "error" in v) return { error: v.error };
+    return { result: formatValue(v as Value) };
+  }
+}
+
+function usesAny(n: Node, names: Set<string>): boolean {
+  switch (n.t) {
+    case "id":
+      return names.has(n.name);
+    case "un":
+      return usesAny(n.e, names);
+    case "bin":
+      return usesAny(n.a, names) || usesAny(n.b, names);
+    default:
+      return false;
+  }
+}
+
+function numVar(name: string, v: bigint): VarNode {
+  return { name, value: hx(v), num: v.toString(10) };
+}
+
+/**
+ * What a data breakpoint compares: the translation the device gets (IOTLB first, as hardware)
+ * and the entry the tables hold. A DMA filling the IOTLB changes neither; a map, unmap, poke or
+ * an invalidation that drops a stale entry changes one of them.
+ */
+function mappingSignature(w: WalkExplanation, showCache = false): string {
+  const last = w.stages.at(-1);
+  const leaf = last ? `${last.kind === "pte" ? `L${last.level}` : last.kind}=0x${(last.raw[0] ?? 0n).toString(16)}` : "no tables";
+  const cache = showCache && w.iotlbHit ? " (IOTLB)" : "";
+  return w.reason === 0 ? `→ ${hx(w.hpa ?? 0n)}${cache}, ${leaf}` : `fault 0x${w.reason.toString(16).padStart(2, "0")}${cache}, ${leaf}`;
+}
+
+function walkVars(w: WalkExplanation): VarNode[] {
+  return w.stages.map((s) => ({
+    name: s.kind === "root" ? `root[${s.index.toString(16).padStart(2, "0")}]` : s.kind === "context" ? `context[${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}]` : `L${s.level}[${s.index}]`,
+    value: `${s.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`).join(" ")}${s.stop ? ` ← ${s.stop}` : ""}`,
+    children: [numVar("address", s.address), ...s.fields.map(([k, v]) => ({ name: k, value: v })), ...(s.stop ? [{ name: "stops here", value: s.stop }] : [])],
+  }));
+}
+
+function stepArgs(step: Step): VarNode[] {
+  const out: VarNode[] = [];
+  for (const [k, v] of Object.entries(step)) {
+    if (k === "range" || k === "index" || k === "op" || k === "expect") continue;
+    if (typeof v === "bigint") out.push(numVar(k, v));
+    else if (typeof v === "object" && v !== null) out.push({ name: k, value: JSON.stringify(v, (_, x) => (typeof x === "bigint" ? hx(x) : x)) });
+    else out.push({ name: k, value: String(v) });
+  }
+  return out;
+}
+
+function registerVars(m: Machine): VarNode[] {
+  const u = m.unit;
+  const fsts = u.readReg32(DMAR_FSTS_REG) >>> 0;
+  const fectl = u.readReg32(DMAR_FECTL_REG) >>> 0;
+  const bit = (v: number, b: number) => String((v >>> b) & 1);
+  const records: VarNode[] = [];
+  for (let i = 0; i < u.nfr; i++) {
+    const r = u.readRecord(i);
+    if (r) records.push({ name: `FRCD${i}`, value: `${formatSid(r.sid)} ${r.read ? "read" : "write"} ${hx(r.address)}: ${faultLabel(r.reason)}`, children: [{ name: "SID", value: formatSid(r.sid) }, numVar("FI", r.address), { name: "FR", value: `0x${r.reason.toString(16).padStart(2, "0")}` }, { name: "T", value: r.read ? "1 (read)" : "0 (write)" }] });
+  }
+  return [
+    { name: "FSTS", value: hx(fsts), num: String(fsts), children: [{ name: "PFO", value: bit(fsts, 0) }, { name: "PPF", value: bit(fsts, 1) }, { name: "IQE", value: bit(fsts, 4) }, { name: "FRI", value: String((fsts >>> 8) & 0xff) }] },
+    { name: "FECTL", value: hx(fectl), num: String(fectl), children: [{ name: "IM", value: bit(fectl, 31) }, { name: "IP", value: bit(fectl, 30) }] },
+    { name: "fault records", value: `${records.length} of ${u.nfr} in use`, children: records },
+    { name: "counters", value: `${u.counters.requests} requests, ${u.counters.faults} faults`, children: Object.entries(u.counters).map(([k, v]) => ({ name: k, value: String(v), num: String(v) })) },
+  ];
+}
+
+function iotlbVars(m: Machine): VarNode[] {
+  return m.unit.iotlb.entries().map((e) => ({ name: `DID ${e.did} ${hx(e.iova)}`, value: `→ ${hx(e.hpa)} ${e.level === 3 ? "1 GiB" : e.level === 2 ? "2 MiB" : "4 KiB"} ${e.perm & 1 ? "R" : "-"}${e.perm & 2 ? "W" : "-"}` }));
+}
+
+function slotVars(m: Machine): VarNode[] {
+  return [...m.vms.values()].map((vm) => ({
+    name: vm.spec.name,
+    value: `${vm.running ? "running" : "stopped"}, ${formatSize(vm.spec.memory)}`,
+    children: vm.guest.memslots.map((s) => ({ name: `slot ${s.slot} ${s.name}`, value: `GPA ${hx(s.gpa)}-${hx(s.gpa + s.size - 1n)} → HVA ${hx(s.hva)}${vm.running ? ` → HPA ${hx(vm.guest.gpaToHpa(s.gpa) ?? 0n)}…` : ""}` })),
+  }));
+}

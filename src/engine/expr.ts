@@ -1,0 +1,196 @@
+/**
+ * The debugger's small expression language: conditions on breakpoints and Watch/Debug Console
+ * field expressions, e.g. `write && iova >= 0x10000000`, `device == "01:00.0"`, `reason == 0x05`.
+ * No eval: a tokenizer and a precedence-climbing parser over bigint, string and boolean values.
+ * Errors are values ({error}) with the column, never exceptions out of this module.
+ */
+
+export type Value = bigint | string | boolean | undefined;
+
+export interface ExprError {
+  error: string;
+  column: number;
+}
+
+type Tok = { kind: "num"; v: bigint; at: number } | { kind: "str"; v: string; at: number } | { kind: "id"; v: string; at: number } | { kind: "op"; v: string; at: number };
+
+const OPS = ["&&", "||", "==", "!=", "<=", ">=", "<", ">", "!", "(", ")", "+", "-", "&", "|"];
+
+function tokenize(src: string): Tok[] | ExprError {
+  const out: Tok[] = [];
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i]!;
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    const num = /^(0[xX][0-9a-fA-F_]+|[0-9][0-9_]*)/.exec(src.slice(i));
+    if (num) {
+      out.push({ kind: "num", v: BigInt(num[0].replace(/_/g, "")), at: i });
+      i += num[0].length;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      const end = src.indexOf(c, i + 1);
+      if (end < 0) return { error: "unterminated string", column: i };
+      out.push({ kind: "str", v: src.slice(i + 1, end), at: i });
+      i = end + 1;
+      continue;
+    }
+    const id = /^[A-Za-z_][A-Za-z0-9_.]*/.exec(src.slice(i));
+    if (id) {
+      out.push({ kind: "id", v: id[0], at: i });
+      i += id[0].length;
+      continue;
+    }
+    const op = OPS.find((o) => src.startsWith(o, i));
+    if (op) {
+      out.push({ kind: "op", v: op, at: i });
+      i += op.length;
+      continue;
+    }
+    return { error: `unexpected character "${c}"`, column: i };
+  }
+  return out;
+}
+
+const PREC: Record<string, number> = { "||": 1, "&&": 2, "|": 3, "&": 4, "==": 5, "!=": 5, "<": 6, "<=": 6, ">": 6, ">=": 6, "+": 7, "-": 7 };
+
+export type Node =
+  | { t: "lit"; v: Value }
+  | { t: "id"; name: string; at: number }
+  | { t: "un"; op: string; e: Node }
+  | { t: "bin"; op: string; a: Node; b: Node; at: number };
+
+/** Parses an expression; names are resolved at evaluation time. */
+export function parseExpr(src: string): Node | ExprError {
+  if (src.length > 4000) return { error: "expression too long", column: 0 };
+  const lexed = tokenize(src);
+  if ("error" in lexed) return lexed;
+  const toks: Tok[] = lexed;
+  let p = 0;
+  const fail = (msg: string): ExprError => ({ error: msg, column: toks[p]?.at ?? src.length });
+  function primary(): Node | ExprError {
+    const t = toks[p];
+    if (!t) return fail("expression ends too early");
+    p++;
+    if (t.kind === "num" || t.kind === "str") return { t: "lit", v: t.v };
+    if (t.kind === "id") {
+      if (t.v === "true") return { t: "lit", v: true };
+      if (t.v === "false") return { t: "lit", v: false };
+      return { t: "id", name: t.v, at: t.at };
+    }
+    if (t.v === "(") {
+      const e = binary(0);
+      if ("error" in e) return e;
+      if (toks[p]?.v !== ")") return fail('missing ")"');
+      p++;
+      return e;
+    }
+    if (t.v === "!" || t.v === "-") {
+      const e = primary();
+      if ("error" in e) return e;
+      return { t: "un", op: t.v, e };
+    }
+    p--;
+    return fail(`unexpected "${t.v}"`);
+  }
+  function binary(min: number): Node | ExprError {
+    const first = primary();
+    if ("error" in first) return first;
+    let a: Node = first;
+    for (;;) {
+      const t = toks[p];
+      if (t === undefined || t.kind !== "op") return a;
+      const prec = PREC[t.v];
+      if (prec === undefined || prec <= min) return a;
+      p++;
+      const b = binary(prec);
+      if ("error" in b) return b;
+      a = { t: "bin", op: t.v, a, b, at: t.at };
+    }
+  }
+  const e = binary(0);
+  if ("error" in e) return e;
+  if (p < toks.length) return fail(`unexpected "${String(toks[p]!.v)}"`);
+  return e;
+}
+
+export function truthy(v: Value): boolean {
+  return v !== undefined && v !== false && v !== 0n && v !== "";
+}
+
+/** Evaluates against a name lookup; an unknown name is an error listing the known ones. */
+export function evalExpr(n: Node, lookup: (name: string) => Value | null, known: () => string[]): Value | ExprError {
+  switch (n.t) {
+    case "lit":
+      return n.v;
+    case "id": {
+      const v = lookup(n.name);
+      if (v === null) return { error: `unknown name "${n.name}"; known here: ${known().join(", ")}`, column: n.at };
+      return v;
+    }
+    case "un": {
+      const v = evalExpr(n.e, lookup, known);
+      if (typeof v === "object") return v;
+      if (n.op === "!") return !truthy(v);
+      return typeof v === "bigint" ? -v : { error: "unary - needs a number", column: 0 };
+    }
+    case "bin": {
+      const a = evalExpr(n.a, lookup, known);
+      if (typeof a === "object") return a;
+      if (n.op === "&&" && !truthy(a)) return false;
+      if (n.op === "||" && truthy(a)) return true;
+      const b = evalExpr(n.b, lookup, known);
+      if (typeof b === "object") return b;
+      switch (n.op) {
+        case "&&":
+        case "||":
+          return truthy(b);
+        case "==":
+          return eq(a, b);
+        case "!=":
+          return !eq(a, b);
+      }
+      if (typeof a !== "bigint" || typeof b !== "bigint") return { error: `"${n.op}" needs numbers`, column: n.at };
+      switch (n.op) {
+        case "<":
+          return a < b;
+        case "<=":
+          return a <= b;
+        case ">":
+          return a > b;
+        case ">=":
+          return a >= b;
+        case "+":
+          return a + b;
+        case "-":
+          return a - b;
+        case "&":
+          return a & b;
+        case "|":
+          return a | b;
+      }
+      return { error: `unknown operator ${n.op}`, column: n.at };
+    }
+  }
+}
+
+function eq(a: Value, b: Value): boolean {
+  if (typeof a === "boolean" && typeof b === "bigint") return a === (b !== 0n);
+  if (typeof b === "boolean" && typeof a === "bigint") return b === (a !== 0n);
+  if (typeof a === "string" && typeof b === "string") return normalise(a) === normalise(b);
+  return a === b;
+}
+
+/** "0000:01:00.0" and "01:00.0" name the same device. */
+function normalise(s: string): string {
+  return s.replace(/^0000:/, "").toLowerCase();
+}
+
+export function formatValue(v: Value): string {
+  if (typeof v === "bigint") return v >= 0n ? `0x${v.toString(16)} (${v})` : String(v);
+  if (typeof v === "string") return JSON.stringify(v);
+  return String(v);
+}

@@ -1,0 +1,261 @@
+// The debug adapter driven over the Debug Adapter Protocol in-process, with the real engine
+// behind it: launch, breakpoints (conditional, hit count, logpoint), step, step in, step back,
+// reverse continue, exception and data breakpoints, variables, evaluate, edit while paused.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { DebugProtocol } from "@vscode/debugprotocol";
+import { PassthroughDebugSession, type EngineLink } from "../../src/debug/adapter.js";
+import { EngineServer } from "../../src/engine/server.js";
+import type { SessionState } from "../../src/protocol/engine.js";
+
+const examples = join(__dirname, "..", "..", "examples");
+const read = (name: string) => readFileSync(join(examples, `${name}.passthrough.yaml`), "utf8");
+
+class Harness {
+  readonly server = new EngineServer();
+  readonly session: PassthroughDebugSession;
+  readonly events: DebugProtocol.Event[] = [];
+  private seq = 1;
+  private waiting = new Map<number, (r: DebugProtocol.Response) => void>();
+  private eventWaiters: { name: string; ok: (e: DebugProtocol.Event) => void }[] = [];
+  private runListeners: ((uri: string, s: SessionState) => void)[] = [];
+  cursor = -1;
+  version = 1;
+
+  constructor(readonly texts: Record<string, string>) {
+    const link: EngineLink = {
+      request: async (method, params) => this.server.handle(method, params),
+      open: async (program) => {
+        const text = this.texts[program];
+        if (text === undefined) return { error: `cannot open ${program}` };
+        return { uri: program, state: this.server.handle("update", { uri: program, version: this.version, text }) };
+      },
+      setCursor: (_uri, step) => {
+        this.cursor = step;
+      },
+      onDidRun: (l) => {
+        this.runListeners.push(l);
+        return { dispose: () => undefined };
+      },
+    };
+    this.session = new PassthroughDebugSession(link);
+    this.session.onDidSendMessage((m) => {
+      const msg = m as DebugProtocol.ProtocolMessage;
+      if (msg.type === "response") this.waiting.get((msg as DebugProtocol.Response).request_seq)?.(msg as DebugProtocol.Response);
+      if (msg.type === "event") {
+        const e = msg as DebugProtocol.Event;
+        this.events.push(e);
+        const i = this.eventWaiters.findIndex((w) => w.name === e.event);
+        if (i >= 0) this.eventWaiters.splice(i, 1)[0]!.ok(e);
+      }
+    });
+  }
+
+  request<T extends DebugProtocol.Response = DebugProtocol.Response>(command: string, args?: unknown): Promise<T> {
+    const seq = this.seq++;
+    const p = new Promise<T>((ok) => this.waiting.set(seq, ok as (r: DebugProtocol.Response) => void));
+    this.session.handleMessage({ seq, type: "request", command, arguments: args } as DebugProtocol.Request);
+    return p;
+  }
+
+  event<T extends DebugProtocol.Event = DebugProtocol.Event>(name: string): Promise<T> {
+    return new Promise((ok) => this.eventWaiters.push({ name, ok: ok as (e: DebugProtocol.Event) => void }));
+  }
+
+  /** Sends a movement request and resolves with the stopped event it causes. */
+  async move(command: string, args: unknown = { threadId: 1 }): Promise<DebugProtocol.StoppedEvent> {
+    const stopped = this.event<DebugProtocol.StoppedEvent>("stopped");
+    const r = await this.request(command, args);
+    expect(r.success, r.message).toBe(true);
+    return stopped;
+  }
+
+  async launch(program: string, extra: Record<string, unknown> = {}, setup?: () => Promise<void>): Promise<DebugProtocol.StoppedEvent> {
+    await this.request("initialize", { adapterID: "passthrough", linesStartAt1: true, columnsStartAt1: true });
+    const initialized = this.event("initialized");
+    const stopped = this.event<DebugProtocol.StoppedEvent>("stopped");
+    const launched = this.request("launch", { program, ...extra });
+    await initialized;
+    await setup?.();
+    await this.request("configurationDone");
+    expect((await launched).success).toBe(true);
+    return stopped;
+  }
+
+  async line(): Promise<number> {
+    const st = await this.request<DebugProtocol.StackTraceResponse>("stackTrace", { threadId: 1 });
+    return st.body.stackFrames[0]!.line;
+  }
+
+  async eval(expression: string): Promise<DebugProtocol.EvaluateResponse> {
+    return this.request<DebugProtocol.EvaluateResponse>("evaluate", { expression, frameId: 0, context: "repl" });
+  }
+
+  async scopes(): Promise<Record<string, DebugProtocol.Variable[]>> {
+    const sc = await this.request<DebugProtocol.ScopesResponse>("scopes", { frameId: 0 });
+    const out: Record<string, DebugProtocol.Variable[]> = {};
+    for (const s of sc.body.scopes) out[s.name] = (await this.request<DebugProtocol.VariablesResponse>("variables", { variablesReference: s.variablesReference })).body.variables;
+    return out;
+  }
+
+  edit(text: string): void {
+    this.texts["s.passthrough.yaml"] = text;
+    this.version++;
+    const st = this.server.handle("update", { uri: "s.passthrough.yaml", version: this.version, text });
+    for (const l of this.runListeners) l("s.passthrough.yaml", st);
+  }
+}
+
+const P = "s.passthrough.yaml";
+const text = read("dma-after-unmap");
+const lines = text.split("\n");
+/** 1-based line of the n-th (1-based) workload item. */
+const stepLine = (n: number) => {
+  const w = lines.indexOf("workload:");
+  const items = lines.map((l, i) => [l, i] as const).filter(([l, i]) => i > w && /^  - [a-z-]+:/.test(l));
+  return items[n - 1]![1] + 1;
+};
+
+describe("passthrough debug adapter", () => {
+  it("launches stopped on entry, steps, steps back and shows the step's line", async () => {
+    const h = new Harness({ [P]: text });
+    const entry = await h.launch(P, { stopOnEntry: true });
+    expect(entry.body.reason).toBe("entry");
+    expect(await h.line()).toBe(stepLine(1));
+    await h.move("next");
+    expect(await h.line()).toBe(stepLine(2));
+    expect(h.cursor).toBe(1);
+    await h.move("next");
+    await h.move("stepBack");
+    expect(await h.line()).toBe(stepLine(2));
+    const back = await h.move("stepBack");
+    expect(back.body.reason).toBe("step");
+    expect(await h.line()).toBe(stepLine(1));
+  });
+
+  it("breakpoints: verified on step lines, moved to the next step from other lines; continue and reverse continue", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, {}, async () => {
+      // A step's own line, its `expect:` line (same step), and a line above the workload (moved to step 1).
+      const r = await h.request<DebugProtocol.SetBreakpointsResponse>("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(3) }, { line: stepLine(3) + 1 }, { line: 2 }] });
+      expect(r.body.breakpoints.map((b) => [b.verified, b.line])).toEqual([[true, stepLine(3)], [true, stepLine(3)], [true, stepLine(1)]]);
+    });
+    // The launch continues from before step 1, so the breakpoint on step 1 (moved from line 2) hits first.
+    expect(await h.line()).toBe(stepLine(1));
+    const s3 = await h.move("continue");
+    expect(s3.body.reason).toBe("breakpoint");
+    expect(s3.body.hitBreakpointIds?.length).toBe(2);
+    expect(await h.line()).toBe(stepLine(3));
+    const end = await h.move("continue");
+    expect(end.body.description).toMatch(/End of the workload/);
+    const rev = await h.move("reverseContinue");
+    expect(rev.body.reason).toBe("breakpoint");
+    expect(await h.line()).toBe(stepLine(3));
+  });
+
+  it("conditional breakpoints stop at the matching translation; hit counts and logpoints", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, {}, async () => {
+      await h.request("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(3), condition: "write && iova >= 0x102000" }, { line: stepLine(4), logMessage: "read of {iova} by {device}" }] });
+    });
+    expect((await h.eval("iova")).body.result).toBe("0x102000 (1056768)");
+    expect((await h.eval("write")).body.result).toBe("true");
+    await h.move("continue"); // every matching translation is a hit: the next one
+    expect((await h.eval("iova")).body.result).toBe("0x103000 (1060864)");
+    const fin = await h.move("continue");
+    expect(fin.body.description).toMatch(/End of the workload/);
+    const out = h.events.filter((e) => e.event === "output").map((e) => (e.body as { output: string }).output).join("");
+    expect(out).toContain("read of 0x102000 (1056768) by \"04:00.0\"");
+
+    const h2 = new Harness({ [P]: text });
+    await h2.launch(P, {}, async () => {
+      await h2.request("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(3), condition: "write", hitCondition: "3" }] });
+    });
+    expect((await h2.eval("event")).body.result).toMatch(/^0x[0-9a-f]+ \(\d+\)$/);
+    expect((await h2.eval("iova")).body.result).toBe("0x102000 (1056768)"); // the third write of the step
+  });
+
+  it("exception breakpoints stop at the fault with the decoded reason; Variables show the failing walk", async () => {
+    const h = new Harness({ [P]: text });
+    const s = await h.launch(P, { stopOnFault: true });
+    expect(s.body.reason).toBe("exception");
+    expect(s.body.text).toMatch(/0x05 PTE Write access is not set/);
+    expect(await h.line()).toBe(stepLine(6));
+    const sc = await h.scopes();
+    expect(Object.keys(sc)).toEqual(expect.arrayContaining(["Step", "Translation"]));
+    const walk = sc.Translation!.find((v) => v.name === "walk")!;
+    expect(walk.value).toMatch(/fault 0x05/);
+    const stages = (await h.request<DebugProtocol.VariablesResponse>("variables", { variablesReference: walk.variablesReference })).body.variables;
+    expect(stages.map((v) => v.name)).toEqual(["root[04]", "context[00.0]", "L4[0]", "L3[0]", "L2[0]", "L1[258]"]);
+    expect(stages.at(-1)!.value).toMatch(/not present/);
+    const regs = sc["IOMMU registers (after this step)"]!;
+    // Linux's fault handler has read and cleared the record by the end of the step; the counters keep it.
+    expect(regs.find((v) => v.name === "counters")!.value).toMatch(/, 1 faults$/);
+    // Hex formatting of numbers on request.
+    const dec = (await h.request<DebugProtocol.VariablesResponse>("variables", { variablesReference: (await h.request<DebugProtocol.ScopesResponse>("scopes", { frameId: 0 })).body.scopes[0]!.variablesReference, format: { hex: true } })).body.variables;
+    expect(dec.find((v) => v.name === "step")!.value).toBe("0x6");
+  });
+
+  it("a data breakpoint on a mapping stops where the mapping changes (the unmap)", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, {}, async () => {
+      await h.request("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(3) }] });
+    });
+    // Step 1 has a breakpoint? No: step 3 does. Step into its first translation.
+    await h.move("stepIn");
+    const sc = await h.request<DebugProtocol.ScopesResponse>("scopes", { frameId: 0 });
+    const tr = sc.body.scopes.find((s) => s.name === "Translation")!;
+    const info = await h.request<DebugProtocol.DataBreakpointInfoResponse>("dataBreakpointInfo", { variablesReference: tr.variablesReference, name: "mapping" });
+    expect(info.body.dataId).toBe("map|04:00.0|0x100000");
+    await h.request("setDataBreakpoints", { breakpoints: [{ dataId: info.body.dataId }] });
+    await h.request("setBreakpoints", { source: { path: P }, breakpoints: [] });
+    const s = await h.move("continue");
+    expect(s.body.reason).toBe("data breakpoint");
+    expect(s.body.text, s.body.text).toMatch(/changed in step 5 \(guest-unmap/);
+    expect(await h.line()).toBe(stepLine(6));
+    const back = await h.move("reverseContinue");
+    expect(back.body.reason).toBe("data breakpoint"); // the guest-map that created it
+    expect(await h.line()).toBe(stepLine(3));
+  });
+
+  it("evaluates console commands and answers a bad expression with an error message", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, { stopOnEntry: true });
+    await h.move("next");
+    await h.move("next");
+    const t = await h.eval("translate 04:00.0 0x100000 w");
+    expect(t.body.result).toMatch(/^IOVA 0x100000 -> HPA 0x[0-9a-f]+ \(4 KiB page, walk\)$/);
+    expect(t.body.variablesReference).toBeGreaterThan(0);
+    expect((await h.eval("pte 04:00.0 0x100000")).body.result).toMatch(/^L1\[256\] @ 0x[0-9a-f]+ = 0x[0-9a-f]{16}$/);
+    expect((await h.eval("groups")).body.result).toBe("2 IOMMU groups");
+    expect((await h.eval('op == "dma" && step == 3')).body.result).toBe("true");
+    const bad = await h.eval("iova >= ");
+    expect(bad.success).toBe(false);
+    expect(bad.message).toMatch(/ends too early/);
+    const unknown = await h.eval("nonsense");
+    expect(unknown.success).toBe(false);
+    expect(unknown.message).toMatch(/unknown name "nonsense"; known here:/);
+  });
+
+  it("refuses to launch an invalid scenario, with the first error's position", async () => {
+    const h = new Harness({ [P]: text.replace('"04:00.0", id:', '"04:0g.0", id:') });
+    await h.request("initialize", { adapterID: "passthrough" });
+    const r = await h.request("launch", { program: P });
+    expect(r.success).toBe(false);
+    expect(r.message).toMatch(/has \d+ errors?; the first, at line \d+, column \d+:/);
+  });
+
+  it("editing while paused re-runs and keeps the session on the same step", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, { stopOnEntry: true });
+    await h.move("next");
+    await h.move("next");
+    await h.move("next");
+    const stopped = h.event<DebugProtocol.StoppedEvent>("stopped");
+    h.edit(text.replace("length: 16KiB, write: true }", "length: 8KiB, write: true }").replace("expect: { ok: true, faults: 0 }", "expect: { ok: true }"));
+    await stopped;
+    expect(await h.line()).toBe(stepLine(4));
+    expect((await h.eval("step")).body.result).toBe("0x4 (4)");
+  });
+});
