@@ -46,6 +46,8 @@ export class PassthroughDebugSession extends DebugSession {
   private pos: DebugPos = { step: 0, event: -1 };
   private steps = 0;
   private lines: number[] = [];
+  /** Document version of the run being debugged: a state for the same run is not an edit. */
+  private runVersion = -1;
   private breakpoints: LineBreakpoint[] = [];
   private exceptions: ExceptionFilter[] = [];
   private watches: DataWatch[] = [];
@@ -109,6 +111,7 @@ export class PassthroughDebugSession extends DebugSession {
       this.launchArgs = args;
       this.steps = opened.state.steps.length;
       this.lines = opened.state.steps.map((x) => x.line);
+      this.runVersion = opened.state.runVersion;
       this.runSub = this.link.onDidRun((uri, state) => {
         if (uri === this.uri) this.onEdit(state);
       });
@@ -133,12 +136,14 @@ export class PassthroughDebugSession extends DebugSession {
   }
 
   private onEdit(state: SessionState): void {
+    if (state.runVersion === this.runVersion && !state.stale) return; // the same run, delivered again
     if (state.stale) {
       this.sendEvent(new OutputEvent("The scenario has errors; the debugger stays on the last good run until they are fixed.\n", "console"));
       return;
     }
     this.steps = state.steps.length;
     this.lines = state.steps.map((x) => x.line);
+    this.runVersion = state.runVersion;
     // Stay on the same step where it still exists; events are renumbered by a re-run.
     this.pos = { step: Math.min(this.pos.step, this.steps), event: -1 };
     this.link.setCursor(this.uri!, this.pos.step);

@@ -12,6 +12,7 @@ import { EngineTree, type NodeHandle } from "./trees.js";
 import { registerEditorFeatures } from "./editor.js";
 import { StatusBar } from "./statusBar.js";
 import { CursorHighlight } from "./cursorHighlight.js";
+import { registerDebugger } from "./debugging.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],
@@ -87,6 +88,9 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     }),
   );
   void vscode.commands.executeCommand("setContext", "passthrough.hasScenario", sm.active !== undefined);
+
+  // ---- debugger
+  registerDebugger(ctx, client, sm);
 
   // ---- editor, status bar, cursor line
   registerEditorFeatures(ctx, sm, client, radix);

@@ -222,6 +222,51 @@ describe("Passthrough Debugger in a real VS Code", function () {
     }
   });
 
+  it("debugs a scenario with F5: stops on the fault, steps back, Variables show the failing walk", async () => {
+    const { doc } = await open("dma-after-unmap");
+    const messages = [];
+    const tracker = vscode.debug.registerDebugAdapterTrackerFactory("passthrough", {
+      createDebugAdapterTracker: () => ({ onDidSendMessage: (m) => messages.push(m) }),
+    });
+    const stops = () => messages.filter((m) => m.type === "event" && m.event === "stopped");
+    try {
+      // F5 with the scenario active and no launch.json: the configuration provider fills it in.
+      await vscode.commands.executeCommand("workbench.action.debug.start");
+      await until("a stop", () => stops().length >= 1, 20000);
+      const session = vscode.debug.activeDebugSession;
+      assert.ok(session, "a debug session");
+      assert.strictEqual(session.type, "passthrough");
+      const first = stops()[0].body;
+      assert.strictEqual(first.reason, "exception");
+      assert.match(first.text, /0x05 PTE Write access is not set/);
+      const trace = await session.customRequest("stackTrace", { threadId: 1 });
+      const faultLine = doc.getText().split("\n").findIndex((l) => l.includes("iova: 0x10_2000, length: 4KiB, write: true")) + 1;
+      assert.strictEqual(trace.stackFrames[0].line, faultLine);
+      // The Variables view's data: the Translation scope's walk ends at the non-present entry.
+      const scopes = await session.customRequest("scopes", { frameId: trace.stackFrames[0].id });
+      const translation = scopes.scopes.find((s) => s.name === "Translation");
+      const vars = await session.customRequest("variables", { variablesReference: translation.variablesReference });
+      const walk = vars.variables.find((v) => v.name === "walk");
+      const stages = await session.customRequest("variables", { variablesReference: walk.variablesReference });
+      assert.match(stages.variables.at(-1).value, /not present/);
+      // The shared cursor follows the debugger: the editor highlight is on the faulting step.
+      await until("cursor", () => api.scenarios.states.get(doc.uri.toString()).cursor === 5);
+      // Step back twice: from the event to the step start, then to the previous step (the unmap).
+      await session.customRequest("stepBack", { threadId: 1 });
+      await session.customRequest("stepBack", { threadId: 1 });
+      await until("two more stops", () => stops().length >= 3);
+      const back = await session.customRequest("stackTrace", { threadId: 1 });
+      assert.ok(back.stackFrames[0].line < faultLine);
+      assert.match(doc.lineAt(back.stackFrames[0].line - 1).text, /guest-unmap/);
+      await until("cursor back", () => api.scenarios.states.get(doc.uri.toString()).cursor === 4);
+      const ev = await session.customRequest("evaluate", { expression: "translate 04:00.0 0x102000 w", context: "repl" });
+      assert.match(ev.result, /IOTLB hit/);
+    } finally {
+      tracker.dispose();
+      await vscode.debug.stopDebugging();
+    }
+  });
+
   it("New scenario from a template opens an untitled scenario that runs", async () => {
     // Pick the first template through the quick pick, as a keyboard user would.
     const p = vscode.commands.executeCommand("passthrough.newScenario");

@@ -1,0 +1,63 @@
+/**
+ * Wires the `passthrough` debugger into VS Code: a configuration provider (F5 on a scenario works
+ * without a launch.json), the inline adapter factory, and the EngineLink the adapter uses — the
+ * same worker and the same shared cursor as the trees and the editor.
+ */
+import * as vscode from "vscode";
+import { PassthroughDebugSession, type EngineLink } from "../debug/adapter.js";
+import type { EngineClient } from "./engineClient.js";
+import { isScenario, type ScenarioManager } from "./scenarios.js";
+
+export const DEBUG_TYPE = "passthrough";
+
+export function registerDebugger(ctx: vscode.ExtensionContext, client: EngineClient, scenarios: ScenarioManager): void {
+  ctx.subscriptions.push(
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, {
+      resolveDebugConfiguration(_folder, config) {
+        if (!config.type && !config.request && !config.name) {
+          const doc = vscode.window.activeTextEditor?.document;
+          if (doc && isScenario(doc)) {
+            return { type: DEBUG_TYPE, request: "launch", name: "Debug scenario", program: doc.uri.fsPath, stopOnEntry: false, stopOnFault: true };
+          }
+        }
+        if (!config.program) {
+          const doc = vscode.window.activeTextEditor?.document;
+          if (doc && isScenario(doc)) config.program = doc.uri.fsPath;
+          else {
+            void vscode.window.showInformationMessage("Open a *.passthrough.yaml scenario to debug it.");
+            return undefined;
+          }
+        }
+        return config;
+      },
+    }),
+    vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, {
+      createDebugAdapterDescriptor() {
+        return new vscode.DebugAdapterInlineImplementation(new PassthroughDebugSession(linkFor(client, scenarios)));
+      },
+    }),
+  );
+}
+
+function linkFor(client: EngineClient, scenarios: ScenarioManager): EngineLink {
+  return {
+    request: (method, params) => client.request(method, params),
+    open: async (program) => {
+      let doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === program || d.uri.toString() === program);
+      try {
+        doc ??= await vscode.workspace.openTextDocument(/^[a-z][a-z0-9+.-]*:/i.test(program) && !/^[a-zA-Z]:[\\/]/.test(program) ? vscode.Uri.parse(program) : vscode.Uri.file(program));
+      } catch (e) {
+        return { error: `cannot open ${program}: ${e instanceof Error ? e.message : String(e)}` };
+      }
+      scenarios.track(doc);
+      const uri = doc.uri.toString();
+      const state = (await scenarios.send(doc)) ?? scenarios.states.get(uri);
+      if (!state) return { error: `${program} could not be run` };
+      return { uri, state };
+    },
+    setCursor: (uri, step) => void scenarios.setCursor(uri, step),
+    onDidRun: (listener) => scenarios.onDidChange((c) => {
+      if (c.kind === "run") listener(c.uri, c.state);
+    }),
+  };
+}
