@@ -81,6 +81,24 @@ try {
     await page.waitForTimeout(500);
     await shot("hover");
   }
+  // The debugger: F5 on the scenario stops at the fault; expand the Translation scope's walk.
+  await page.keyboard.press("Escape");
+  await page.locator(".monaco-editor .view-lines").first().click();
+  await page.keyboard.press("F5");
+  await page.locator(".debug-toolbar").waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(1000);
+  await page.locator('.part.activitybar [role="tab"]:has([aria-label^="Run and Debug"])').first().click();
+  await page.waitForTimeout(1000);
+  for (const label of ["Translation", "walk"]) {
+    const row = page.locator(".part.sidebar .monaco-list-row", { hasText: label }).first();
+    await row.waitFor({ timeout: 10_000 });
+    await row.click();
+    await page.waitForTimeout(300);
+    if ((await row.getAttribute("aria-expanded")) === "false") await page.keyboard.press("ArrowRight");
+    await page.waitForTimeout(500);
+  }
+  console.log(`debug rows: ${(await page.locator(".part.sidebar .monaco-list-row").allInnerTexts()).slice(0, 24).join(" | ")}`);
+  await shot("debug");
   code = 0;
 } catch (e) {
   console.error(`ui-shots: ${e.message}`);

@@ -464,7 +464,7 @@ export class DebugModel {
     ];
     if (t.reason[e] === 0) vars.push(numVar("hpa", (BigInt(t.bHi[e]!) << 32n) | BigInt(t.bLo[e]!)));
     else vars.push({ name: "why", value: faultReasonInfo(t.reason[e]!).explanation }, { name: "fault record", value: ["", "recorded", "suppressed by FPD", "lost: fault overflow", "compressed"][fate] ?? "" });
-    vars.push({ name: "iotlb", value: t.flags[e]! & F_IOTLB_HIT ? "hit" : "miss (walked the tables)" }, numVar("domain", BigInt(t.did[e]!)));
+    vars.push({ name: "iotlb", value: t.flags[e]! & F_IOTLB_HIT ? "hit" : "miss (walked the tables)" }, { name: "domain", value: String(t.did[e]), num: String(t.did[e]) });
     if (t.level[e]) vars.push({ name: "level", value: t.reason[e] === 0 ? `${t.level[e]} (${t.level[e] === 3 ? "1 GiB" : t.level[e] === 2 ? "2 MiB" : "4 KiB"} page)` : String(t.level[e]) });
     // The walk, read from the tables as the step found them (they do not change inside a dma step).
     const m = this.run.machineBefore(pos.step);
