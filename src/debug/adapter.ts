@@ -26,7 +26,9 @@ export interface EngineLink {
 }
 
 export interface LaunchArguments extends DebugProtocol.LaunchRequestArguments {
-  program: string;
+  /** The scenario file (`program` is accepted too, as other debuggers name it). */
+  scenario?: string;
+  program?: string;
   stopOnEntry?: boolean;
   stopOnFault?: boolean;
 }
@@ -98,16 +100,17 @@ export class PassthroughDebugSession extends DebugSession {
 
   protected override launchRequest(response: DebugProtocol.LaunchResponse, args: LaunchArguments): void {
     this.guard(response, async () => {
-      if (!args.program) throw new Error('The launch configuration needs "program": the *.passthrough.yaml to debug.');
-      const opened = await this.link.open(args.program);
+      const file = args.scenario ?? args.program;
+      if (!file) throw new Error('The launch configuration needs "scenario": the *.passthrough.yaml to debug.');
+      const opened = await this.link.open(file);
       if ("error" in opened) throw new Error(opened.error);
       const errors = opened.state.diagnostics.filter((d) => d.severity === "error");
       if (opened.state.stale || errors.length > 0 || opened.state.runVersion < 0) {
         const first = errors[0];
-        throw new Error(`${args.program} has ${errors.length} error${errors.length === 1 ? "" : "s"}${first ? `; the first, at line ${first.range.line + 1}, column ${first.range.column + 1}: ${first.message}` : ""}. Fix them (see the Problems view) and launch again.`);
+        throw new Error(`${file} has ${errors.length} error${errors.length === 1 ? "" : "s"}${first ? `; the first, at line ${first.range.line + 1}, column ${first.range.column + 1}: ${first.message}` : ""}. Fix them (see the Problems view) and launch again.`);
       }
       this.uri = opened.uri;
-      this.program = args.program;
+      this.program = file;
       this.launchArgs = args;
       this.steps = opened.state.steps.length;
       this.lines = opened.state.steps.map((x) => x.line);

@@ -17,12 +17,12 @@ export function registerDebugger(ctx: vscode.ExtensionContext, client: EngineCli
         if (!config.type && !config.request && !config.name) {
           const doc = vscode.window.activeTextEditor?.document;
           if (doc && isScenario(doc)) {
-            return { type: DEBUG_TYPE, request: "launch", name: "Debug scenario", program: doc.uri.fsPath, stopOnEntry: false, stopOnFault: true };
+            return { type: DEBUG_TYPE, request: "launch", name: "Debug scenario", scenario: doc.uri.fsPath, stopOnEntry: false, stopOnFault: true };
           }
         }
-        if (!config.program) {
+        if (!config.scenario && !config.program) {
           const doc = vscode.window.activeTextEditor?.document;
-          if (doc && isScenario(doc)) config.program = doc.uri.fsPath;
+          if (doc && isScenario(doc)) config.scenario = doc.uri.fsPath;
           else {
             void vscode.window.showInformationMessage("Open a *.passthrough.yaml scenario to debug it.");
             return undefined;

@@ -75,7 +75,7 @@ class Harness {
     await this.request("initialize", { adapterID: "passthrough", linesStartAt1: true, columnsStartAt1: true });
     const initialized = this.event("initialized");
     const stopped = this.event<DebugProtocol.StoppedEvent>("stopped");
-    const launched = this.request("launch", { program, ...extra });
+    const launched = this.request("launch", { scenario: program, ...extra });
     await initialized;
     await setup?.();
     await this.request("configurationDone");
