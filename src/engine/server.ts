@@ -16,6 +16,9 @@ import { normaliseBdfKey } from "../sim/pci.js";
 import { EventKind } from "../trace/trace.js";
 import { runDiagnostics, validatorFixes } from "./fixes.js";
 import { DebugModel } from "./debug.js";
+import { TraceQuery, diffRuns } from "./traceQuery.js";
+import { exportRows } from "./traceExport.js";
+import type { Run } from "../sim/run.js";
 
 export class EngineFailure extends Error {
   constructor(readonly code: EngineError["code"], message: string) {
@@ -93,6 +96,45 @@ export class EngineServer {
     const diagnostics = validatorFixes(s.diagnostics, s.stale ? undefined : s.scenario, run, text);
     if (run && s.scenario && !s.stale) diagnostics.push(...runDiagnostics(s.scenario, run, text));
     return diagnostics;
+  }
+
+  private traceQueries = new WeakMap<object, TraceQuery>();
+  private diffs = new WeakMap<object, ReturnType<typeof diffRuns>>();
+
+  private traceQuery(uri: string): { q: TraceQuery; e: Entry } {
+    const e = this.entry(uri);
+    const run = e.session.run;
+    if (!run || !e.session.scenario) throw new EngineFailure("not-ready", "the scenario has not run: fix its errors first");
+    let q = this.traceQueries.get(run);
+    if (!q) {
+      q = new TraceQuery(run, e.session.scenario, (sid) => this.deviceOfSid(run, sid));
+      this.traceQueries.set(run, q);
+    }
+    return { q, e };
+  }
+
+  private diffFor(e: Entry): ReturnType<typeof diffRuns> {
+    const run = e.session.run!;
+    let d = this.diffs.get(run);
+    if (!d) {
+      d = diffRuns(e.session.previous!, run);
+      this.diffs.set(run, d);
+    }
+    return d;
+  }
+
+  private sidNames = new WeakMap<object, Map<number, string>>();
+
+  private deviceOfSid(run: Run, sid: number): string {
+    let m = this.sidNames.get(run);
+    if (!m) {
+      m = new Map();
+      const pci = run.machine.pci;
+      for (const d of pci.devices) for (const a of pci.dmaAliases(d)) if (!m.has(a)) m.set(a, d.key);
+      for (const d of pci.devices) m.set(pci.requesterId(d), d.key);
+      this.sidNames.set(run, m);
+    }
+    return m.get(sid) ?? `${(sid >> 8).toString(16).padStart(2, "0")}:${((sid >> 3) & 31).toString(16).padStart(2, "0")}.${sid & 7}`;
   }
 
   private debugModel(uri: string): DebugModel {
@@ -199,6 +241,58 @@ export class EngineServer {
     },
     rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
     ping: () => "pong",
+    traceInfo: (p) => {
+      const { q, e } = this.traceQuery(p.uri);
+      const pci = e.session.run!.machine.pci;
+      const devices = pci.devices.filter((d) => !d.isBridge).map((d) => ({ sid: pci.requesterId(d), key: d.key, name: d.spec.name ?? "" }));
+      const prev = e.session.previous;
+      let removed = 0;
+      if (p.compare && prev) for (const r of this.diffFor(e).removed) removed += r;
+      return { runVersion: e.runVersion, summary: q.summary(p.filter), devices, vms: e.session.scenario!.vms.map((v) => v.name), canCompare: prev !== undefined, removed };
+    },
+    tracePage: (p) => {
+      const { q, e } = this.traceQuery(p.uri);
+      const diff = p.compare && e.session.previous ? this.diffFor(e).marks : undefined;
+      const list = q.match(p.filter);
+      const start = Math.max(0, Math.min(p.start, list.length));
+      const columns = q.page(p.filter, start, Math.min(p.count, 4096), diff);
+      return { start, count: columns.index.length, matched: list.length, columns };
+    },
+    traceLocate: (p) => {
+      const { q, e } = this.traceQuery(p.uri);
+      const event = p.event ?? e.session.run!.outcomes[Math.max(0, Math.min(p.step ?? 0, e.session.run!.outcomes.length - 1))]?.eventStart ?? 0;
+      return { row: q.locate(p.filter, event), event };
+    },
+    traceNextFault: (p) => ({ row: this.traceQuery(p.uri).q.nextFault(p.filter, p.row, p.dir) }),
+    traceTimeline: (p) => this.traceQuery(p.uri).q.timeline(p.filter, p.buckets),
+    traceWalk: (p) => {
+      const { e } = this.traceQuery(p.uri);
+      const run = e.session.run!;
+      const t = run.trace;
+      if (!(p.event >= 0 && p.event < t.length)) throw new EngineFailure("bad-params", `no event #${p.event}`);
+      const step = t.step[p.event]!;
+      const iova = (BigInt(t.aHi[p.event]!) << 32n) | BigInt(t.aLo[p.event]!);
+      const w = explainWalk(run.machineBefore(step), t.sid[p.event]!, iova, (t.flags[p.event]! & 1) !== 0);
+      const ans: TranslateAnswer & { event: number; step: number; device: string } = {
+        event: p.event,
+        step,
+        device: this.deviceOfSid(run, t.sid[p.event]!),
+        summary: w.summary,
+        reason: w.reason,
+        iotlbHit: w.iotlbHit,
+        stages: w.stages.map((s) => {
+          const st: TranslateAnswer["stages"][number] = { kind: s.kind, level: s.level, index: s.index, address: `0x${s.address.toString(16)}`, raw: s.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`), fields: s.fields };
+          if (s.stop) st.stop = s.stop;
+          return st;
+        }),
+      };
+      if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
+      return ans;
+    },
+    traceExport: (p) => {
+      const { q, e } = this.traceQuery(p.uri);
+      return exportRows(q, e.session.run!, p.filter, p.format, p.start, p.count, (sid) => this.deviceOfSid(e.session.run!, sid));
+    },
     debugLines: (p) => {
       const m = this.debugModel(p.uri);
       return p.lines.map((line) => {
@@ -249,6 +343,13 @@ export function serveEngine(endpoint: Endpoint, server = new EngineServer()): En
       const result = server.handle(msg.method, msg.params);
       if (msg.method === "rows") {
         for (const v of Object.values((result as EngineMethods["rows"]["result"]).columns)) transfer.push(v.buffer as ArrayBuffer);
+      }
+      if (msg.method === "tracePage") {
+        for (const v of Object.values((result as EngineMethods["tracePage"]["result"]).columns)) transfer.push(v.buffer as ArrayBuffer);
+      }
+      if (msg.method === "traceTimeline") {
+        const r = result as EngineMethods["traceTimeline"]["result"];
+        transfer.push(r.events.buffer as ArrayBuffer, r.faults.buffer as ArrayBuffer, r.steps.buffer as ArrayBuffer);
       }
       res = { id: msg.id, ok: true, result };
     } catch (e) {

@@ -35,6 +35,8 @@ export interface UpdateResult {
 
 export class Session {
   private current?: { scenario: Scenario; run: Run };
+  /** The run before the current one (the trace webview compares against it). */
+  previous?: Run;
   /** The text of the current run (ranges point into it). */
   private text = "";
   stale = false;
@@ -63,6 +65,7 @@ export class Session {
       // A newer text is on its way: keep what is shown, don't publish a partial run.
       return { diagnostics: parsed.diagnostics, ran: false, stale: this.stale, cancelled: true };
     }
+    this.previous = this.current?.run;
     this.current = { scenario: parsed.scenario, run: result.run };
     this.text = text;
     this.linesCache = undefined;

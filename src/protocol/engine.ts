@@ -8,6 +8,19 @@ import type { Diagnostic } from "../scenario/types.js";
 import type { DebugPos, ScanRequest, ScanResult, Scope, VarNode } from "../engine/debug.js";
 
 export type { DebugPos, ScanRequest, ScanResult, Scope, VarNode };
+import type { TraceFilter, TraceSummary } from "../engine/traceQuery.js";
+export type { TraceFilter, TraceSummary };
+
+export interface TraceInfo {
+  runVersion: number;
+  summary: TraceSummary;
+  devices: { sid: number; key: string; name: string }[];
+  vms: string[];
+  /** The previous run exists, so "compare with previous run" can mark differences. */
+  canCompare: boolean;
+  /** Events of the previous run missing from this one, per step (compare mode). */
+  removed: number;
+}
 
 export type ViewId = "vms" | "groups" | "tables" | "faults";
 export type Radix = "hex" | "dec";
@@ -116,6 +129,14 @@ export interface EngineMethods {
   devices: { params: { uri: string }; result: { key: string; label: string }[] };
   rows: { params: { uri: string; start: number; count: number }; result: RowsAnswer };
   ping: { params: Record<string, never>; result: "pong" };
+  traceInfo: { params: { uri: string; filter: TraceFilter; compare: boolean }; result: TraceInfo };
+  tracePage: { params: { uri: string; filter: TraceFilter; start: number; count: number; compare: boolean }; result: { start: number; count: number; matched: number; columns: Record<string, ArrayBufferView> } };
+  /** Row of the first kept event at or after `event` (or of the first event of `step`). */
+  traceLocate: { params: { uri: string; filter: TraceFilter; event?: number; step?: number }; result: { row: number; event: number } };
+  traceNextFault: { params: { uri: string; filter: TraceFilter; row: number; dir: 1 | -1 }; result: { row: number } };
+  traceTimeline: { params: { uri: string; filter: TraceFilter; buckets: number }; result: { events: Uint32Array; faults: Uint32Array; steps: Uint32Array } };
+  traceWalk: { params: { uri: string; event: number }; result: TranslateAnswer & { event: number; step: number; device: string } };
+  traceExport: { params: { uri: string; filter: TraceFilter; format: "csv" | "json"; start: number; count: number }; result: { text: string; done: boolean; next: number; matched: number } };
   /** Debugger: which step each 0-based line's breakpoint belongs to (null: after the last step). */
   debugLines: { params: { uri: string; lines: number[] }; result: { step: number | null; line: number | null }[] };
   debugScan: { params: { uri: string; scan: ScanRequest }; result: ScanResult & { line: number } };
