@@ -27,8 +27,10 @@ await build({
   banner: { js: '#!/usr/bin/env node\nimport { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);' },
 });
 
-// The extension (CommonJS: VS Code's extension host loads `main` with require) and its worker.
+// The extension (CommonJS: VS Code's extension host loads `main` with require), its worker, and
+// the DMA Trace webview (a browser bundle).
 await Promise.all([
+  build({ ...common, alias: {}, platform: "browser", target: "chrome114", entryPoints: ["media/trace/main.ts"], outfile: "dist/webview.js", format: "iife" }),
   build({ ...common, entryPoints: ["src/extension/extension.ts"], outfile: "dist/extension.cjs", format: "cjs", external: ["vscode"] }),
   build({ ...common, entryPoints: ["src/worker/node.ts"], outfile: "dist/worker.cjs", format: "cjs" }),
 ]);

@@ -81,6 +81,21 @@ try {
     await page.waitForTimeout(500);
     await shot("hover");
   }
+  // The DMA Trace webview: open it, step to the next fault with the keyboard.
+  await page.keyboard.press("Escape");
+  await page.mouse.move(5, 400);
+  await palette(">Passthrough: Show DMA Trace");
+  const frame = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
+  await frame.locator(".row.r-fault").first().waitFor({ timeout: 30_000 });
+  await frame.locator(".scroller").click();
+  await page.keyboard.press("Home");
+  await page.keyboard.press("F8");
+  await frame.locator(".walk .stage.stop").first().waitFor({ timeout: 10_000 });
+  await page.waitForTimeout(500);
+  console.log(`trace rows: ${(await frame.locator(".row").allInnerTexts()).slice(0, 8).join(" | ")}`);
+  await shot("trace");
+  await page.keyboard.press("Control+1");
+
   // The debugger: F5 on the scenario stops at the fault; expand the Translation scope's walk.
   await page.keyboard.press("Escape");
   await page.locator(".monaco-editor .view-lines").first().click();

@@ -13,6 +13,7 @@ import { registerEditorFeatures } from "./editor.js";
 import { StatusBar } from "./statusBar.js";
 import { CursorHighlight } from "./cursorHighlight.js";
 import { registerDebugger } from "./debugging.js";
+import { TracePanels } from "./tracePanel.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],
@@ -27,6 +28,7 @@ export interface PassthroughApi {
   trees: Record<ViewId, EngineTree>;
   views: Record<ViewId, vscode.TreeView<NodeHandle>>;
   activationMs: number;
+  tracePanels: TracePanels;
   /** Resolves once the document's state for its current version has arrived. */
   whenRun(uri: vscode.Uri): Promise<SessionState>;
 }
@@ -84,13 +86,18 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
       for (const [id] of VIEWS) trees[id].reset();
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration("passthrough.radix")) refreshTrees();
+      if (e.affectsConfiguration("passthrough.radix")) {
+        refreshTrees();
+        tracePanels?.radixChanged();
+      }
     }),
   );
   void vscode.commands.executeCommand("setContext", "passthrough.hasScenario", sm.active !== undefined);
 
-  // ---- debugger
+  // ---- debugger, trace webview
   registerDebugger(ctx, client, sm);
+  const tracePanels = new TracePanels(ctx, client, sm, radix, log);
+  ctx.subscriptions.push(tracePanels);
 
   // ---- editor, status bar, cursor line
   registerEditorFeatures(ctx, sm, client, radix);
@@ -204,6 +211,10 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     return radix();
   });
   reg("passthrough.showLog", () => log.show());
+  reg("passthrough.showTrace", (arg?: unknown) => {
+    const uri = activeUri(arg) ?? needScenario();
+    return uri ? tracePanels.open(uri) : undefined;
+  });
   reg("passthrough.copyValue", async (h?: NodeHandle) => {
     if (!h) return;
     const node = VIEWS.map(([id]) => trees[id].node(h.id)).find(Boolean);
@@ -248,7 +259,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
 
   const activationMs = performance.now() - t0;
   log.info(`activated in ${activationMs.toFixed(1)} ms (worker starts on first use)`);
-  return { client, scenarios: sm, trees, views, activationMs, whenRun };
+  return { client, scenarios: sm, trees, views, activationMs, whenRun, tracePanels };
 }
 
 export function deactivate(): void {}

@@ -1,0 +1,541 @@
+/**
+ * The DMA Trace webview: a virtualized table of trace rows (paged from the worker through the
+ * host, pages evicted beyond a bound), filters with counts, keyboard stepping, a timeline of the
+ * whole run, the walk diagram of the selected translation, compare-with-previous marks and export.
+ * Every string from a scenario or a log is set with textContent; nothing is parsed as HTML.
+ */
+import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from "@tanstack/virtual-core";
+import type { FromWebview, ToWebview, TraceMethod, TraceViewState } from "../../src/protocol/webview.js";
+import type { TraceFilter, TraceInfo, TranslateAnswer } from "../../src/protocol/engine.js";
+
+declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): TraceViewState | undefined; setState(s: TraceViewState): void };
+
+const vscode = acquireVsCodeApi();
+const PAGE = 256;
+/** Pages kept in memory; older ones are evicted (bounded memory for any trace size). */
+export const MAX_PAGES = 48;
+const ROW_HEIGHT = 22;
+
+// ---------------------------------------------------------------- state
+
+const saved = vscode.getState();
+const state: TraceViewState = { filter: saved?.filter ?? {}, compare: saved?.compare ?? false, ...(saved?.selected !== undefined ? { selected: saved.selected } : {}) };
+let info: TraceInfo | undefined;
+let matched = 0;
+let radix: "hex" | "dec" = "hex";
+let runVersion = -1;
+let steps: { line: number; op: string }[] = [];
+let selectedRow = -1;
+let cursorStep = 0;
+let file = "";
+const pages = new Map<number, Page>();
+const pending = new Set<number>();
+let generation = 0;
+
+interface Page {
+  gen: number;
+  start: number;
+  cols: Record<string, ArrayLike<number>>;
+}
+
+// ---------------------------------------------------------------- requests
+
+let nextReq = 1;
+const replies = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void }>();
+function request<T>(method: TraceMethod, params: object): Promise<T> {
+  const req = nextReq++;
+  return new Promise<T>((ok, fail) => {
+    replies.set(req, { ok: ok as (v: unknown) => void, fail });
+    vscode.postMessage({ type: "request", req, method, params: params as never });
+  });
+}
+
+// ---------------------------------------------------------------- DOM
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+const app = document.getElementById("app")!;
+const header = el("div", { class: "toolbar", role: "toolbar", "aria-label": "Trace filters" });
+const fileLabel = el("span", { class: "file" });
+const deviceSel = el("select", { "aria-label": "Device", title: "Device" });
+const vmSel = el("select", { "aria-label": "VM", title: "VM" });
+const resultSel = el("select", { "aria-label": "Result", title: "Result" });
+const reasonSel = el("select", { "aria-label": "Fault reason", title: "Fault reason" });
+const iovaMin = el("input", { type: "text", placeholder: "IOVA from", "aria-label": "IOVA from", size: "12", spellcheck: "false" });
+const iovaMax = el("input", { type: "text", placeholder: "IOVA to", "aria-label": "IOVA to", size: "12", spellcheck: "false" });
+const search = el("input", { type: "search", placeholder: "Search", "aria-label": "Search rows", size: "14", spellcheck: "false" });
+const counts = el("span", { class: "counts", role: "status", "aria-live": "polite" });
+const nav = el("div", { class: "nav", role: "toolbar", "aria-label": "Cursor" });
+function button(label: string, title: string, onClick: () => void): HTMLButtonElement {
+  const b = el("button", { title, "aria-label": title }, label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+const compareBox = el("input", { type: "checkbox", id: "compare" });
+const compareLabel = el("label", { for: "compare", title: "Mark events added or changed since the previous run" }, "Compare with previous run");
+const timeline = el("canvas", { class: "timeline", height: "36", role: "img", "aria-label": "Timeline: event density, faults in red; click to jump" });
+const grid = el("div", { class: "grid" });
+const headRow = el("div", { class: "row head", role: "row" });
+const scroller = el("div", { class: "scroller", tabindex: "0", role: "grid", "aria-label": "Trace rows", "aria-rowcount": "0" });
+const spacer = el("div", { class: "spacer" });
+const walkPane = el("div", { class: "walk", role: "region", "aria-label": "Walk of the selected translation" });
+const message = el("div", { class: "message" });
+
+const COLS = ["#", "step", "device", "VM", "PASID", "R/W", "IOVA → HPA", "result", "domain"];
+for (const c of COLS) headRow.append(el("span", { role: "columnheader" }, c));
+scroller.append(spacer);
+grid.append(headRow, scroller);
+header.append(fileLabel, deviceSel, vmSel, resultSel, reasonSel, iovaMin, iovaMax, search, counts);
+nav.append(
+  button("First", "First row (Home)", () => select(0)),
+  button("↑ Fault", "Previous fault (Shift+F8)", () => void jumpFault(-1)),
+  button("↑", "Previous row (Up)", () => select(selectedRow - 1)),
+  button("↓", "Next row (Down)", () => select(selectedRow + 1)),
+  button("↓ Fault", "Next fault (F8)", () => void jumpFault(1)),
+  button("Last", "Last row (End)", () => select(matched - 1)),
+  compareBox,
+  compareLabel,
+  button("CSV", "Export the filtered rows as CSV", () => vscode.postMessage({ type: "export", format: "csv", filter: state.filter })),
+  button("JSON", "Export the filtered rows as JSON lines", () => vscode.postMessage({ type: "export", format: "json", filter: state.filter })),
+);
+const main = el("div", { class: "main" });
+main.append(grid, walkPane);
+app.append(header, nav, timeline, message, main);
+
+// ---------------------------------------------------------------- virtualizer
+
+const virtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
+  count: 0,
+  getScrollElement: () => scroller,
+  estimateSize: () => ROW_HEIGHT,
+  overscan: 12,
+  observeElementRect,
+  observeElementOffset,
+  scrollToFn: elementScroll,
+  onChange: () => schedule(),
+});
+virtualizer._didMount();
+
+let frame = 0;
+function schedule(): void {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    render();
+  });
+}
+
+/** Row elements are pooled: a scroll reuses them instead of creating new ones. */
+const pool: HTMLDivElement[] = [];
+function rowEl(i: number): HTMLDivElement {
+  let r = pool[i];
+  if (!r) {
+    r = el("div", { class: "row", role: "row" });
+    for (let c = 0; c < COLS.length; c++) r.append(el("span", { role: "gridcell" }));
+    r.addEventListener("click", () => select(Number(r!.dataset.row)));
+    r.addEventListener("dblclick", () => select(Number(r!.dataset.row)));
+    pool[i] = r;
+  }
+  return r;
+}
+
+function render(): void {
+  virtualizer._willUpdate();
+  spacer.style.height = `${virtualizer.getTotalSize()}px`;
+  const items = virtualizer.getVirtualItems();
+  let used = 0;
+  for (const it of items) {
+    const r = rowEl(used++);
+    if (r.parentElement !== spacer) spacer.append(r);
+    r.style.transform = `translateY(${it.start}px)`;
+    r.dataset.row = String(it.index);
+    r.setAttribute("aria-rowindex", String(it.index + 2));
+    fillRow(r, it.index);
+  }
+  for (let i = used; i < pool.length; i++) pool[i]!.remove();
+  drawTimelineCursor();
+}
+
+function pageOf(row: number): Page | undefined {
+  const p = Math.floor(row / PAGE);
+  const page = pages.get(p);
+  if (page && page.gen === generation) {
+    // LRU: move to the end.
+    pages.delete(p);
+    pages.set(p, page);
+    return page;
+  }
+  if (!pending.has(p)) void loadPage(p);
+  return undefined;
+}
+
+async function loadPage(p: number): Promise<void> {
+  pending.add(p);
+  const gen = generation;
+  try {
+    const r = await request<{ start: number; count: number; matched: number; columns: Record<string, ArrayLike<number>> }>("tracePage", { filter: state.filter, start: p * PAGE, count: PAGE, compare: state.compare });
+    if (gen !== generation) return;
+    pages.set(p, { gen, start: r.start, cols: r.columns });
+    while (pages.size > MAX_PAGES) pages.delete(pages.keys().next().value as number);
+    schedule();
+  } catch (e) {
+    showMessage(`Could not load rows: ${(e as Error).message}`);
+  } finally {
+    pending.delete(p);
+  }
+}
+
+const hex = (hi: number, lo: number) => {
+  const v = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  return radix === "hex" ? `0x${v.toString(16)}` : v.toString(10);
+};
+const REASONS: Record<number, string> = { 1: "root not present", 2: "context not present", 3: "context invalid", 4: "beyond AW", 5: "PTE W not set", 6: "PTE R not set", 7: "bad next-level ptr", 8: "root table bad", 9: "context table bad", 10: "root rsvd", 11: "context rsvd", 12: "PTE rsvd", 13: "translated blocked", 14: "interrupt range" };
+const KIND = ["", "dma", "interrupt", "map", "unmap", "invalidate", "attach", "detach", "vm-start", "vm-stop", "poke", "error"];
+
+function fillRow(r: HTMLDivElement, row: number): void {
+  const cells = r.children as HTMLCollectionOf<HTMLSpanElement>;
+  const page = pageOf(row);
+  r.classList.toggle("selected", row === selectedRow);
+  r.setAttribute("aria-selected", row === selectedRow ? "true" : "false");
+  if (!page) {
+    for (let c = 0; c < cells.length; c++) cells[c]!.textContent = c === 0 ? "…" : "";
+    r.className = row === selectedRow ? "row selected" : "row loading";
+    return;
+  }
+  const k = row - page.start;
+  const col = page.cols;
+  const kind = col.kind![k]!;
+  const flags = col.flags![k]!;
+  const reason = col.reason![k]!;
+  const sid = col.sid![k]!;
+  const dev = info?.devices.find((d) => d.sid === sid);
+  const isDma = kind === 1 || kind === 2;
+  const a = hex(col.aHi![k]!, col.aLo![k]!);
+  const b = hex(col.bHi![k]!, col.bLo![k]!);
+  let result: string;
+  let cls: string;
+  if (kind === 1 && reason !== 0) {
+    result = `fault 0x${reason.toString(16).padStart(2, "0")} ${REASONS[reason] ?? ""}`;
+    cls = "r-fault";
+  } else if (kind === 1) {
+    const hit = (flags & 2) !== 0;
+    result = hit ? "IOTLB hit" : `walk → L${col.level![k]} leaf`;
+    cls = hit ? "r-hit" : "r-walk";
+  } else if (kind === 2) {
+    result = "interrupt";
+    cls = "r-irq";
+  } else {
+    result = KIND[kind] ?? "event";
+    cls = "r-slow";
+  }
+  const diff = col.diff?.[k] ?? 0;
+  r.className = `row ${cls}${row === selectedRow ? " selected" : ""}${state.compare && diff === 1 ? " added" : state.compare && diff === 2 ? " changed" : ""}`;
+  const set = (c: number, t: string) => {
+    if (cells[c]!.textContent !== t) cells[c]!.textContent = t;
+  };
+  set(0, String(col.index![k]));
+  set(1, String(col.step![k]! + 1));
+  set(2, isDma ? `${dev?.key ?? sid.toString(16)}${dev?.name ? ` ${dev.name}` : ""}` : "");
+  set(3, isDma ? dev?.vm ?? "" : "");
+  set(4, isDma ? "—" : "");
+  set(5, isDma ? (flags & 1 ? "W" : "R") : "");
+  set(6, isDma ? (reason === 0 ? `${a} → ${b}` : a) : kind === 3 || kind === 4 ? `${a} +${b}` : kind === 10 ? `${a} ← ${b}` : "");
+  set(7, result);
+  set(8, isDma || kind === 3 || kind === 4 ? String(col.did![k]) : "");
+  r.title = state.compare && diff ? (diff === 1 ? "added since the previous run" : "changed since the previous run") : "";
+}
+
+// ---------------------------------------------------------------- selection and cursor
+
+function rowAt(row: number): { event: number; step: number; kind: number } | undefined {
+  const p = pages.get(Math.floor(row / PAGE));
+  if (!p || p.gen !== generation) return undefined;
+  const k = row - p.start;
+  return { event: p.cols.index![k]!, step: p.cols.step![k]!, kind: p.cols.kind![k]! };
+}
+
+async function select(row: number, notify = true): Promise<void> {
+  if (matched === 0) return;
+  row = Math.max(0, Math.min(row, matched - 1));
+  selectedRow = row;
+  virtualizer.scrollToIndex(row, { align: "auto" });
+  schedule();
+  let r = rowAt(row);
+  if (!r) {
+    await loadPage(Math.floor(row / PAGE));
+    r = rowAt(row);
+  }
+  if (!r || selectedRow !== row) return;
+  state.selected = r.event;
+  persist();
+  if (notify && r.step !== cursorStep) {
+    cursorStep = r.step;
+    vscode.postMessage({ type: "select", event: r.event, step: r.step });
+  }
+  if (r.kind === 1 || r.kind === 2) void showWalk(r.event);
+  else showSlowPath(r.event, r.step, r.kind);
+}
+
+/** A slow-path event has no walk: say what it is and which step made it. */
+function showSlowPath(event: number, step: number, kind: number): void {
+  walkPane.replaceChildren();
+  walkPane.append(el("h3", {}, `Event #${event} · step ${step + 1} (line ${(steps[step]?.line ?? 0) + 1})`));
+  const what: Record<number, string> = {
+    3: "VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does.",
+    4: "VFIO_IOMMU_UNMAP_DMA: the entries were cleared and the IOTLB invalidated (page-selective or domain).",
+    5: "An invalidation descriptor processed by the IOMMU (queued invalidation).",
+    6: "A context entry written: the device's requester id now points at its domain's tables.",
+    7: "A context entry cleared: the device is detached from the domain.",
+    8: "The VM started: its RAM is pinned and (without a vIOMMU) mapped IOVA = GPA.",
+    9: "The VM stopped: its mappings are gone.",
+    10: "A raw write into a table entry (poke): the next walk reads whatever was written.",
+    11: "A slow-path operation failed (errno or a refused start); see the step's outcome.",
+  };
+  walkPane.append(el("p", {}, `${KIND[kind] ?? "event"} (${steps[step]?.op ?? ""} step)`));
+  walkPane.append(el("p", { class: "fields" }, what[kind] ?? ""));
+}
+
+async function jumpFault(dir: 1 | -1): Promise<void> {
+  const r = await request<{ row: number }>("traceNextFault", { filter: state.filter, row: selectedRow, dir });
+  if (r.row >= 0) await select(r.row);
+  else showMessage(dir > 0 ? "No fault after this row." : "No fault before this row.", true);
+}
+
+async function showWalk(event: number): Promise<void> {
+  const w = await request<TranslateAnswer & { event: number; step: number; device: string }>("traceWalk", { event }).catch(() => undefined);
+  if (!w || state.selected !== event) return;
+  walkPane.replaceChildren();
+  walkPane.append(el("h3", {}, `Event #${w.event} · step ${w.step + 1} (line ${(steps[w.step]?.line ?? 0) + 1}) · ${w.device}`));
+  walkPane.append(el("p", { class: w.reason ? "verdict fault" : "verdict ok" }, w.summary));
+  const list = el("ol", { class: "stages" });
+  for (const s of w.stages) {
+    const li = el("li", { class: s.stop ? "stage stop" : "stage" });
+    const name = s.kind === "root" ? `Root entry [bus ${s.index.toString(16).padStart(2, "0")}]` : s.kind === "context" ? `Context entry [${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}]` : `Level-${s.level} entry [${s.index}]`;
+    li.append(el("div", { class: "stage-name" }, name));
+    li.append(el("div", { class: "mono" }, `@ ${s.address} = ${s.raw.join(" ")}`));
+    li.append(el("div", { class: "fields" }, s.fields.map(([k, v]) => `${k}=${v}`).join("  ")));
+    if (s.stop) li.append(el("div", { class: "why" }, `✗ ${s.stop}`));
+    list.append(li);
+  }
+  if (w.reason === 0 && w.hpa) list.append(el("li", { class: "stage page" }, `Page → HPA ${w.hpa}${w.iotlbHit ? " (from the IOTLB)" : ""}`));
+  walkPane.append(list);
+}
+
+function persist(): void {
+  vscode.setState(state);
+}
+
+// ---------------------------------------------------------------- filters
+
+function option(sel: HTMLSelectElement, value: string, label: string): void {
+  const o = el("option", { value }, label);
+  sel.append(o);
+}
+
+function fillFilters(): void {
+  if (!info) return;
+  const keep = (sel: HTMLSelectElement, fill: () => void) => {
+    const v = sel.value;
+    sel.replaceChildren();
+    fill();
+    sel.value = v || "";
+  };
+  keep(deviceSel, () => {
+    option(deviceSel, "", "All devices");
+    for (const d of info!.devices) option(deviceSel, String(d.sid), `${d.key}${d.name ? ` ${d.name}` : ""}`);
+  });
+  keep(vmSel, () => {
+    option(vmSel, "", "All VMs");
+    for (const v of info!.vms) option(vmSel, v, v);
+  });
+  keep(resultSel, () => {
+    option(resultSel, "", "All results");
+    for (const [v, l] of [["1", "IOTLB hits"], ["2", "Walks"], ["3", "Faults"], ["4", "Interrupts"], ["5", "Slow path"], ["1,2,3,4", "DMA only"]]) option(resultSel, v!, l!);
+  });
+  keep(reasonSel, () => {
+    option(reasonSel, "", "Any reason");
+    for (const [r, n] of Object.entries(info!.summary.byReason)) option(reasonSel, r, `0x${Number(r).toString(16).padStart(2, "0")} ${REASONS[Number(r)] ?? ""} (${n})`);
+  });
+  deviceSel.value = state.filter.sids?.length ? String(state.filter.sids[0]) : "";
+  vmSel.value = state.filter.vms?.[0] ?? "";
+  resultSel.value = state.filter.results?.join(",") ?? "";
+  reasonSel.value = state.filter.reasons?.length ? String(state.filter.reasons[0]) : "";
+  iovaMin.value = state.filter.iovaMin ?? "";
+  iovaMax.value = state.filter.iovaMax ?? "";
+  search.value = state.filter.text ?? "";
+  compareBox.checked = state.compare;
+  compareBox.disabled = !info.canCompare;
+}
+
+function readFilters(): TraceFilter {
+  const f: TraceFilter = {};
+  if (deviceSel.value) f.sids = [Number(deviceSel.value)];
+  if (vmSel.value) f.vms = [vmSel.value];
+  if (resultSel.value) f.results = resultSel.value.split(",").map(Number) as TraceFilter["results"];
+  if (reasonSel.value) f.reasons = [Number(reasonSel.value)];
+  if (iovaMin.value.trim()) f.iovaMin = iovaMin.value.trim();
+  if (iovaMax.value.trim()) f.iovaMax = iovaMax.value.trim();
+  if (search.value.trim()) f.text = search.value.trim();
+  return f;
+}
+
+let filterTimer = 0;
+function onFilter(): void {
+  clearTimeout(filterTimer);
+  filterTimer = window.setTimeout(() => {
+    for (const input of [iovaMin, iovaMax]) input.classList.toggle("invalid", input.value.trim() !== "" && !/^(0x[0-9a-f_]+|\d[\d_]*)$/i.test(input.value.trim()));
+    state.filter = readFilters();
+    state.compare = compareBox.checked;
+    persist();
+    void reload(cursorStep);
+  }, 120);
+}
+for (const c of [deviceSel, vmSel, resultSel, reasonSel, compareBox]) c.addEventListener("change", onFilter);
+for (const c of [iovaMin, iovaMax, search]) c.addEventListener("input", onFilter);
+
+// ---------------------------------------------------------------- data
+
+/** Fetches counts and the timeline, drops cached pages, keeps the cursor on `step`. */
+async function reload(step: number): Promise<void> {
+  generation++;
+  pages.clear();
+  try {
+    info = await request<TraceInfo>("traceInfo", { filter: state.filter, compare: state.compare });
+  } catch (e) {
+    showMessage(`The trace is not available: ${(e as Error).message}`);
+    return;
+  }
+  matched = info.summary.matched;
+  fillFilters();
+  const s = info.summary;
+  counts.textContent = `${matched.toLocaleString()} of ${s.total.toLocaleString()} events · ${s.faults.toLocaleString()} faults${state.compare && info.removed ? ` · ${info.removed} removed since the previous run` : ""}`;
+  scroller.setAttribute("aria-rowcount", String(matched + 1));
+  virtualizer.setOptions({ ...virtualizer.options, count: matched });
+  hideMessage();
+  if (matched === 0) showMessage("No events match the filter.", true);
+  schedule();
+  void drawTimeline();
+  // Keep the cursor on the same step where it still exists.
+  const loc = await request<{ row: number }>("traceLocate", { filter: state.filter, step });
+  if (matched > 0) await select(Math.min(loc.row, matched - 1), false);
+}
+
+// ---------------------------------------------------------------- timeline
+
+let tl: { events: ArrayLike<number>; faults: ArrayLike<number>; steps: ArrayLike<number> } | undefined;
+async function drawTimeline(): Promise<void> {
+  const width = Math.max(100, timeline.clientWidth || 800);
+  timeline.width = width;
+  tl = await request("traceTimeline", { filter: state.filter, buckets: width });
+  drawTimelineCursor();
+}
+
+function drawTimelineCursor(): void {
+  const ctx = timeline.getContext("2d");
+  if (!ctx || !tl) return;
+  const css = getComputedStyle(document.body);
+  const w = timeline.width;
+  const h = timeline.height;
+  ctx.clearRect(0, 0, w, h);
+  let max = 1;
+  for (let i = 0; i < tl.events.length; i++) max = Math.max(max, tl.events[i]!);
+  ctx.fillStyle = css.getPropertyValue("--vscode-charts-blue") || "#3794ff";
+  for (let i = 0; i < tl.events.length; i++) {
+    const v = tl.events[i]!;
+    if (!v) continue;
+    const bh = Math.max(1, Math.round((Math.log1p(v) / Math.log1p(max)) * (h - 8)));
+    ctx.fillRect(i, h - bh, 1, bh);
+  }
+  ctx.fillStyle = css.getPropertyValue("--vscode-errorForeground") || "#f14c4c";
+  for (let i = 0; i < tl.faults.length; i++) if (tl.faults[i]) ctx.fillRect(i, 0, 1, 6);
+  const sel = state.selected;
+  if (sel !== undefined && info) {
+    const x = Math.floor((sel * tl.events.length) / Math.max(1, info.summary.total));
+    ctx.fillStyle = css.getPropertyValue("--vscode-focusBorder") || "#007fd4";
+    ctx.fillRect(Math.max(0, x - 1), 0, 2, h);
+  }
+}
+
+timeline.addEventListener("click", (e) => {
+  if (!info || !tl) return;
+  const rect = timeline.getBoundingClientRect();
+  const bucket = Math.floor(((e.clientX - rect.left) / rect.width) * tl.events.length);
+  const event = Math.floor((bucket * info.summary.total) / tl.events.length);
+  void request<{ row: number }>("traceLocate", { filter: state.filter, event }).then((r) => select(Math.min(r.row, matched - 1)));
+});
+
+// ---------------------------------------------------------------- keyboard
+
+scroller.addEventListener("keydown", (e) => {
+  const page = Math.max(1, Math.floor(scroller.clientHeight / ROW_HEIGHT) - 1);
+  const key = e.key;
+  let handled = true;
+  if (key === "ArrowDown" || key === "j") void select(selectedRow + 1);
+  else if (key === "ArrowUp" || key === "k") void select(selectedRow - 1);
+  else if (key === "PageDown") void select(selectedRow + page);
+  else if (key === "PageUp") void select(selectedRow - page);
+  else if (key === "Home") void select(0);
+  else if (key === "End") void select(matched - 1);
+  else if (key === "F8" || key === "n") void jumpFault(e.shiftKey ? -1 : 1);
+  else if (key === "N") void jumpFault(-1);
+  else handled = false;
+  if (handled) e.preventDefault();
+});
+
+// ---------------------------------------------------------------- messages
+
+function showMessage(text: string, soft = false): void {
+  message.textContent = text;
+  message.className = soft ? "message soft" : "message error";
+}
+function hideMessage(): void {
+  message.textContent = "";
+  message.className = "message";
+}
+
+window.addEventListener("message", (ev: MessageEvent<ToWebview>) => {
+  const m = ev.data;
+  switch (m.type) {
+    case "reply": {
+      const r = replies.get(m.req);
+      if (!r) return;
+      replies.delete(m.req);
+      if (m.ok) r.ok(m.result);
+      else r.fail(new Error(m.error));
+      return;
+    }
+    case "run":
+      file = m.file;
+      fileLabel.textContent = m.stale ? `${file} (stale: the text has errors)` : file;
+      steps = m.steps;
+      cursorStep = m.step;
+      if (m.runVersion !== runVersion) {
+        runVersion = m.runVersion;
+        void reload(m.step);
+      }
+      return;
+    case "cursor":
+      if (m.step !== cursorStep) {
+        cursorStep = m.step;
+        void request<{ row: number }>("traceLocate", { filter: state.filter, step: m.step }).then((r) => {
+          if (matched) void select(Math.min(r.row, matched - 1), false);
+        });
+      }
+      return;
+    case "radix":
+      radix = m.radix;
+      schedule();
+      return;
+    case "empty":
+      showMessage(m.message, true);
+      return;
+  }
+});
+
+new ResizeObserver(() => void drawTimeline()).observe(timeline);
+vscode.postMessage({ type: "ready" });

@@ -1,0 +1,218 @@
+/**
+ * The DMA Trace webview panel: one per scenario, restored after a reload by a serializer (its
+ * state lives in the webview's getState/setState; no retainContextWhenHidden). The host only
+ * forwards the webview's trace requests to the worker and keeps the shared cursor in sync.
+ */
+import * as vscode from "vscode";
+import type { FromWebview, ToWebview, TraceViewState } from "../protocol/webview.js";
+import type { TraceFilter } from "../protocol/engine.js";
+import type { EngineClient } from "./engineClient.js";
+import type { ScenarioManager } from "./scenarios.js";
+
+const VIEW_TYPE = "passthrough.trace";
+const TRACE_METHODS = new Set(["traceInfo", "tracePage", "traceLocate", "traceNextFault", "traceTimeline", "traceWalk"]);
+
+export class TracePanels implements vscode.Disposable {
+  private readonly panels = new Map<string, TracePanel>();
+  private readonly subs: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly ctx: vscode.ExtensionContext,
+    private readonly client: EngineClient,
+    private readonly scenarios: ScenarioManager,
+    private readonly radix: () => "hex" | "dec",
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.subs.push(
+      vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
+        deserializeWebviewPanel: async (panel, state: TraceViewState | undefined) => {
+          const uri = state?.uri ?? this.scenarios.active;
+          if (!uri) {
+            panel.dispose();
+            return;
+          }
+          this.adopt(panel, uri);
+        },
+      }),
+      scenarios.onDidChange((c) => {
+        const p = this.panels.get(c.uri);
+        if (!p) return;
+        if (c.kind === "run") p.postRun();
+        else p.post({ type: "cursor", step: c.state.cursor });
+      }),
+    );
+  }
+
+  /** Opens (or reveals) the trace of a scenario. */
+  open(uri: string): TracePanel {
+    const existing = this.panels.get(uri);
+    if (existing) {
+      existing.panel.reveal(undefined, true);
+      return existing;
+    }
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, "DMA Trace", { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, this.options());
+    return this.adopt(panel, uri);
+  }
+
+  get(uri: string): TracePanel | undefined {
+    return this.panels.get(uri);
+  }
+
+  private options(): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+    return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.ctx.extensionUri, "dist"), vscode.Uri.joinPath(this.ctx.extensionUri, "media")], enableFindWidget: false };
+  }
+
+  private adopt(panel: vscode.WebviewPanel, uri: string): TracePanel {
+    panel.webview.options = this.options();
+    const p = new TracePanel(panel, uri, this.ctx.extensionUri, this.client, this.scenarios, this.radix, this.log, () => this.panels.delete(uri));
+    this.panels.set(uri, p);
+    return p;
+  }
+
+  radixChanged(): void {
+    for (const p of this.panels.values()) p.post({ type: "radix", radix: this.radix() });
+  }
+
+  dispose(): void {
+    for (const s of this.subs) s.dispose();
+    for (const p of [...this.panels.values()]) p.panel.dispose();
+  }
+}
+
+export class TracePanel {
+  /** Messages the webview sent (tests read the last selection through it). */
+  lastSelection?: { event: number; step: number };
+  private readonly subs: vscode.Disposable[] = [];
+  private ready = false;
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    readonly uri: string,
+    private readonly extensionUri: vscode.Uri,
+    private readonly client: EngineClient,
+    private readonly scenarios: ScenarioManager,
+    private readonly radix: () => "hex" | "dec",
+    private readonly log: vscode.LogOutputChannel,
+    onDispose: () => void,
+  ) {
+    const file = uri.split("/").pop() ?? uri;
+    panel.title = `DMA Trace: ${decodeURIComponent(file)}`;
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, "media", "icon.svg");
+    panel.webview.html = this.html();
+    this.subs.push(
+      panel.webview.onDidReceiveMessage((m: FromWebview) => void this.onMessage(m)),
+      panel.onDidDispose(() => {
+        for (const s of this.subs) s.dispose();
+        onDispose();
+      }),
+    );
+  }
+
+  post(m: ToWebview): void {
+    if (this.ready) void this.panel.webview.postMessage(m);
+  }
+
+  postRun(): void {
+    const st = this.scenarios.states.get(this.uri);
+    if (!st) {
+      this.post({ type: "empty", message: "The scenario has not run yet." });
+      return;
+    }
+    this.post({ type: "run", file: decodeURIComponent(this.uri.split("/").pop() ?? this.uri), runVersion: st.runVersion, stale: st.stale, step: st.cursor, steps: st.steps.map((s) => ({ line: s.line, op: s.op })) });
+  }
+
+  private async onMessage(m: FromWebview): Promise<void> {
+    switch (m.type) {
+      case "ready":
+        this.ready = true;
+        this.post({ type: "radix", radix: this.radix() });
+        this.postRun();
+        return;
+      case "request": {
+        if (!TRACE_METHODS.has(m.method)) {
+          this.post({ type: "reply", req: m.req, ok: false, error: `unknown method ${String(m.method)}` });
+          return;
+        }
+        try {
+          const result = await this.client.request(m.method, { ...(m.params as object), uri: this.uri } as never);
+          this.post({ type: "reply", req: m.req, ok: true, result });
+        } catch (e) {
+          this.post({ type: "reply", req: m.req, ok: false, error: e instanceof Error ? e.message : String(e) });
+        }
+        return;
+      }
+      case "select": {
+        this.lastSelection = { event: m.event, step: m.step };
+        const st = this.scenarios.states.get(this.uri);
+        if (st && st.cursor !== m.step) await this.scenarios.setCursor(this.uri, m.step);
+        const doc = this.scenarios.document(this.uri);
+        const line = st?.steps[m.step]?.line;
+        if (doc && line !== undefined) {
+          // Move the editor's view to the step without taking focus from the trace.
+          const editor = vscode.window.visibleTextEditors.find((e) => e.document === doc);
+          if (editor) editor.revealRange(new vscode.Range(line, 0, line, 0), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+        }
+        return;
+      }
+      case "export":
+        await this.export(m.format, m.filter);
+        return;
+    }
+  }
+
+  /** Writes the filtered trace to a file in chunks, with progress and cancellation. */
+  private async export(format: "csv" | "json", filter: TraceFilter): Promise<void> {
+    const base = decodeURIComponent(this.uri.split("/").pop() ?? "trace").replace(/\.passthrough\.ya?ml$/, "");
+    const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file("/"), `${base}.trace.${format === "csv" ? "csv" : "jsonl"}`), filters: format === "csv" ? { CSV: ["csv"] } : { "JSON lines": ["jsonl", "json"] } });
+    if (!target) return;
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting the trace to ${target.fsPath}`, cancellable: true }, async (progress, token) => {
+      const chunks: Uint8Array[] = [];
+      const enc = new TextEncoder();
+      let next = 0;
+      for (;;) {
+        if (token.isCancellationRequested) return;
+        const r = await this.client.request("traceExport", { uri: this.uri, filter, format, start: next, count: 20_000 });
+        chunks.push(enc.encode(r.text));
+        progress.report({ increment: r.matched ? ((r.next - next) / r.matched) * 100 : 100, message: `${r.next} of ${r.matched} rows` });
+        next = r.next;
+        if (r.done) break;
+      }
+      const size = chunks.reduce((a, c) => a + c.length, 0);
+      const all = new Uint8Array(size);
+      let o = 0;
+      for (const c of chunks) {
+        all.set(c, o);
+        o += c.length;
+      }
+      await vscode.workspace.fs.writeFile(target, all);
+      this.log.info(`exported ${next} trace rows (${size} bytes) to ${target.fsPath}`);
+    });
+  }
+
+  private html(): string {
+    const w = this.panel.webview;
+    const nonce = makeNonce();
+    const script = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "dist", "webview.js"));
+    const style = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "media", "trace.css"));
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${w.cspSource}; font-src ${w.cspSource}; img-src ${w.cspSource} data:; script-src 'nonce-${nonce}';">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link href="${style}" rel="stylesheet">
+<title>DMA Trace</title>
+</head>
+<body>
+<div id="app" role="application" aria-label="DMA trace"></div>
+<script nonce="${nonce}" src="${script}"></script>
+</body>
+</html>`;
+  }
+}
+
+function makeNonce(): string {
+  const bytes = new Uint8Array(24);
+  globalThis.crypto.getRandomValues(bytes);
+  return Buffer.from(bytes).toString("base64").replace(/[^A-Za-z0-9]/g, "");
+}

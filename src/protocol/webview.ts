@@ -1,0 +1,37 @@
+/**
+ * The host <-> DMA Trace webview channel. The webview asks for trace data with `request`
+ * (a subset of the engine's methods; the host adds the scenario's uri and forwards them to the
+ * worker) and tells the host about the user's selection; the host pushes runs and cursor moves.
+ * Pages travel as typed arrays (structured clone), never as one object per row.
+ */
+import type { EngineMethods } from "./engine.js";
+
+export type TraceMethod = "traceInfo" | "tracePage" | "traceLocate" | "traceNextFault" | "traceTimeline" | "traceWalk";
+
+/** The engine params of a trace method without the uri (the host knows which scenario). */
+export type TraceParams<M extends TraceMethod> = Omit<EngineMethods[M]["params"], "uri">;
+
+export type FromWebview =
+  | { type: "ready" }
+  | { type: "request"; req: number; method: TraceMethod; params: TraceParams<TraceMethod> }
+  /** The user selected a row: move the shared cursor to its step. */
+  | { type: "select"; event: number; step: number }
+  | { type: "export"; format: "csv" | "json"; filter: EngineMethods["traceExport"]["params"]["filter"] };
+
+export type ToWebview =
+  | { type: "reply"; req: number; ok: true; result: unknown }
+  | { type: "reply"; req: number; ok: false; error: string }
+  /** A (re-)run of the scenario: data changed; `step` is the cursor to keep. */
+  | { type: "run"; file: string; runVersion: number; stale: boolean; step: number; steps: { line: number; op: string }[] }
+  /** The shared cursor moved (debugger, CodeLens, trees). */
+  | { type: "cursor"; step: number }
+  | { type: "radix"; radix: "hex" | "dec" }
+  | { type: "empty"; message: string };
+
+/** What the webview keeps in getState/setState (survives hide/show and reloads). */
+export interface TraceViewState {
+  uri?: string;
+  filter: EngineMethods["traceInfo"]["params"]["filter"];
+  compare: boolean;
+  selected?: number;
+}
