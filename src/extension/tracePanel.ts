@@ -38,7 +38,7 @@ export class TracePanels implements vscode.Disposable {
         const p = this.panels.get(c.uri);
         if (!p) return;
         if (c.kind === "run") p.postRun();
-        else p.post({ type: "cursor", step: c.state.cursor });
+        else if (!p.ownCursorMove(c.state.cursor)) p.post({ type: "cursor", step: c.state.cursor });
       }),
     );
   }
@@ -84,6 +84,16 @@ export class TracePanel {
   lastSelection?: { event: number; step: number };
   private readonly subs: vscode.Disposable[] = [];
   private ready = false;
+  /** Steps this panel moved the cursor to, not yet echoed back (they must not move it again). */
+  private readonly ownMoves: number[] = [];
+
+  /** True (once) when a cursor change is the echo of this panel's own selection. */
+  ownCursorMove(step: number): boolean {
+    const i = this.ownMoves.indexOf(step);
+    if (i < 0) return false;
+    this.ownMoves.splice(0, i + 1);
+    return true;
+  }
 
   constructor(
     readonly panel: vscode.WebviewPanel,
@@ -144,7 +154,10 @@ export class TracePanel {
       case "select": {
         this.lastSelection = { event: m.event, step: m.step };
         const st = this.scenarios.states.get(this.uri);
-        if (st && st.cursor !== m.step) await this.scenarios.setCursor(this.uri, m.step);
+        if (st && st.cursor !== m.step) {
+          this.ownMoves.push(m.step);
+          await this.scenarios.setCursor(this.uri, m.step);
+        }
         const doc = this.scenarios.document(this.uri);
         const line = st?.steps[m.step]?.line;
         if (doc && line !== undefined) {

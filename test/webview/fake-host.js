@@ -1,0 +1,111 @@
+// A stand-in for VS Code's webview host, loaded before dist/webview.js: acquireVsCodeApi() and a
+// synthetic trace of window.__config.events events answered in the page itself (no round trip to
+// the test process, so timings measure the webview). Records what the webview posts.
+(() => {
+  const cfg = Object.assign({ events: 200, faultEvery: 50, deviceName: "X710 10GbE", vm: "web01" }, window.__config || {});
+  if (cfg.deviceNameRepeat) cfg.deviceName = cfg.deviceNameRepeat.char.repeat(cfg.deviceNameRepeat.count);
+  const posted = [];
+  window.__posted = posted;
+  window.__violations = [];
+  document.addEventListener("securitypolicyviolation", (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  let state = cfg.initialState;
+  window.__state = () => state;
+  const N = cfg.events;
+  // Event i: every 16th a slow-path map, every faultEvery-th a write fault (0x05), odd ones IOTLB hits.
+  const kindOf = (i) => (i % 16 === 0 ? 3 : 1);
+  const isFault = (i) => kindOf(i) === 1 && i % cfg.faultEvery === 7;
+  const resultOf = (i) => (kindOf(i) === 3 ? 5 : isFault(i) ? 3 : i % 2 ? 1 : 2);
+  function list(filter) {
+    const results = filter.results || [];
+    if (!results.length && !filter.text) return null; // identity
+    const out = [];
+    for (let i = 0; i < N; i++) if ((!results.length || results.includes(resultOf(i))) && (!filter.text || String(i).includes(filter.text))) out.push(i);
+    return out;
+  }
+  const cache = new Map();
+  function matchOf(filter) {
+    const key = JSON.stringify(filter);
+    if (!cache.has(key)) cache.set(key, list(filter));
+    return cache.get(key);
+  }
+  const at = (m, k) => (m ? m[k] : k);
+  const count = (m) => (m ? m.length : N);
+  const handlers = {
+    traceInfo: ({ filter }) => {
+      const m = matchOf(filter);
+      let faults = 0;
+      for (let k = 0; k < count(m); k++) if (isFault(at(m, k))) faults++;
+      return { runVersion: 1, summary: { total: N, matched: count(m), faults, byResult: {}, byReason: { 5: faults } }, devices: [{ sid: 0x100, key: "01:00.0", name: cfg.deviceName, vm: cfg.vm }, { sid: 0x200, key: "02:00.0", name: "second", vm: cfg.vm }], vms: [cfg.vm], canCompare: false, removed: 0 };
+    },
+    tracePage: ({ filter, start, count: c }) => {
+      const m = matchOf(filter);
+      const total = count(m);
+      const s = Math.max(0, Math.min(start, total));
+      const n = Math.max(0, Math.min(c, total - s));
+      const cols = { index: new Uint32Array(n), step: new Uint32Array(n), kind: new Uint8Array(n), flags: new Uint8Array(n), level: new Uint8Array(n), reason: new Uint8Array(n), sid: new Uint16Array(n), did: new Uint16Array(n), aLo: new Uint32Array(n), aHi: new Uint32Array(n), bLo: new Uint32Array(n), bHi: new Uint32Array(n), diff: new Uint8Array(n) };
+      for (let k = 0; k < n; k++) {
+        const i = at(m, s + k);
+        cols.index[k] = i;
+        cols.step[k] = Math.floor(i / 100);
+        cols.kind[k] = kindOf(i);
+        cols.flags[k] = (isFault(i) ? 1 : i % 3 === 0 ? 1 : 0) | (i % 2 && !isFault(i) ? 2 : 0);
+        cols.level[k] = 1;
+        cols.reason[k] = isFault(i) ? 5 : 0;
+        cols.sid[k] = i % 5 === 0 ? 0x200 : 0x100;
+        cols.did[k] = 3;
+        cols.aLo[k] = (i * 4096) >>> 0;
+        cols.aHi[k] = Math.floor((i * 4096) / 2 ** 32);
+        cols.bLo[k] = (0x40000000 + i * 4096) >>> 0;
+        cols.bHi[k] = 4;
+      }
+      return { start: s, count: n, matched: total, columns: cols };
+    },
+    traceLocate: ({ filter, step, event }) => {
+      const m = matchOf(filter);
+      const e = event !== undefined ? event : (step || 0) * 100;
+      if (!m) return { row: Math.min(e, N - 1), event: e };
+      let k = 0;
+      while (k < m.length && m[k] < e) k++;
+      return { row: k, event: e };
+    },
+    traceNextFault: ({ filter, row, dir }) => {
+      const m = matchOf(filter);
+      for (let k = row + dir; k >= 0 && k < count(m); k += dir) if (isFault(at(m, k))) return { row: k };
+      return { row: -1 };
+    },
+    traceTimeline: ({ buckets }) => {
+      const b = Math.max(1, Math.min(buckets, 4096));
+      const events = new Uint32Array(b);
+      const faults = new Uint32Array(b);
+      for (let q = 0; q < b; q++) events[q] = Math.ceil(N / b);
+      for (let i = 7; i < N; i += cfg.faultEvery) faults[Math.min(b - 1, Math.floor((i * b) / N))]++;
+      return { events, faults, steps: new Uint32Array(0) };
+    },
+    traceWalk: ({ event }) => ({
+      event, step: Math.floor(event / 100), device: `01:00.0 ${cfg.deviceName}`, summary: isFault(event) ? "fault 0x05 PTE Write access is not set" : "IOVA -> HPA", reason: isFault(event) ? 5 : 0, iotlbHit: false, hpa: isFault(event) ? undefined : "0x440000000",
+      stages: [
+        { kind: "root", level: 0, index: 1, address: "0x10000010", raw: ["0x0000000010001001", "0x0000000000000000"], fields: [["P", "1"], ["CTP", "0x10001000"]] },
+        { kind: "context", level: 0, index: 0, address: "0x10001000", raw: ["0x0000000010002001", "0x0000000000000302"], fields: [["DID", "3"]] },
+        { kind: "pte", level: 1, index: event % 512, address: "0x10005000", raw: ["0x0000000000000000"], fields: [["R", "0"], ["W", "0"]], ...(isFault(event) ? { stop: "level-1 entry not present (R = W = 0)" } : {}) },
+      ],
+    }),
+  };
+  window.acquireVsCodeApi = () => ({
+    postMessage(m) {
+      posted.push(m);
+      if (m.type === "ready") {
+        setTimeout(() => {
+          window.postMessage({ type: "radix", radix: "hex" }, "*");
+          window.postMessage({ type: "run", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] }, "*");
+        });
+      } else if (m.type === "request") {
+        const h = handlers[m.method];
+        const reply = h ? { type: "reply", req: m.req, ok: true, result: h(m.params) } : { type: "reply", req: m.req, ok: false, error: "unknown" };
+        // Asynchronous, as a real host is.
+        setTimeout(() => window.postMessage(reply, "*"));
+      }
+    },
+    getState: () => state,
+    setState: (s) => { state = s; },
+  });
+})();

@@ -1,0 +1,42 @@
+// Serves the built webview (dist/webview.js, media/trace.css) on loopback with the same CSP the
+// extension gives it, a stand-in host (fake-host.js) and a per-page config; launches Debian's
+// Chromium through playwright-core. Used by the webview tests and `npm run bench:webview`.
+import { createServer } from "node:http";
+import { readFileSync, existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export async function serve() {
+  const nonce = "dGVzdG5vbmNldGVzdG5vbmNl";
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const send = (type, body) => {
+      res.writeHead(200, { "content-type": type, "cache-control": "no-store" });
+      res.end(body);
+    };
+    if (url.pathname === "/") {
+      const csp = `default-src 'none'; style-src 'self'; font-src 'self'; img-src 'self' data:; script-src 'nonce-${nonce}';`;
+      return send("text/html", `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link href="/trace.css" rel="stylesheet"></head><body><div id="app"></div><script nonce="${nonce}" src="/config.js${url.search}"></script><script nonce="${nonce}" src="/fake-host.js"></script><script nonce="${nonce}" src="/webview.js"></script></body></html>`);
+    }
+    if (url.pathname === "/config.js") return send("text/javascript", `window.__config = ${JSON.stringify(JSON.parse(url.searchParams.get("config") ?? "{}"))};`);
+    if (url.pathname === "/fake-host.js") return send("text/javascript", readFileSync(join(root, "test/webview/fake-host.js")));
+    if (url.pathname === "/webview.js") return send("text/javascript", readFileSync(join(root, "dist/webview.js")));
+    if (url.pathname === "/trace.css") return send("text/css", readFileSync(join(root, "media/trace.css")));
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  const { port } = server.address();
+  return { url: (config = {}) => `http://127.0.0.1:${port}/?config=${encodeURIComponent(JSON.stringify(config))}`, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+export async function chromium() {
+  const require = createRequire(join(root, "package.json"));
+  const { chromium } = require("playwright-core");
+  const executablePath = process.env.E2E_CHROMIUM ?? "/usr/bin/chromium";
+  if (!existsSync(executablePath)) throw new Error(`no Chromium at ${executablePath}: run bash scripts/setup.sh`);
+  return chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"] });
+}

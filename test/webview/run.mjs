@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// Webview tests in real Chromium against the built bundle (dist/webview.js) with a stand-in host:
+// rendering, virtualization (bounded DOM rows), filter, keyboard stepping, walk diagram, hostile
+// strings, CSP. Prints one line per test and writes test-results/webview.json for the summary.
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { serve, chromium } from "./harness.mjs";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+const server = await serve();
+const browser = await chromium();
+
+async function open(config = {}) {
+  const page = await browser.newPage({ viewport: { width: 1300, height: 800 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("dialog", (d) => {
+    errors.push(`dialog: ${d.message()}`);
+    void d.dismiss();
+  });
+  await page.goto(server.url(config));
+  await page.locator(".row.r-walk, .row.r-hit").first().waitFor({ timeout: 10_000 });
+  return { page, errors };
+}
+
+test("renders rows, counts and the toolbar from the host's data", async () => {
+  const { page, errors } = await open({ events: 200 });
+  assert.match(await page.locator(".counts").innerText(), /^200 of 200 events · 4 faults$/);
+  const first = await page.locator(".row[data-row='1']").innerText();
+  assert.match(first, /01:00\.0 X710 10GbE/);
+  assert.match(first, /0x1000 → 0x40001000|0x1000 → 0x440001000/);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(await page.evaluate(() => window.__violations), []);
+  await page.close();
+});
+
+test("virtualizes: a million rows keep the DOM bounded, also after scrolling to the end", async () => {
+  const { page } = await open({ events: 1_000_000 });
+  const rows = async () => page.locator(".scroller .row").count();
+  assert.ok((await rows()) < 80, `DOM rows ${await rows()}`);
+  await page.locator(".scroller").focus();
+  await page.keyboard.press("End");
+  await page.waitForFunction(() => [...document.querySelectorAll(".scroller .row")].some((r) => r.firstChild?.textContent === "999999"));
+  assert.ok((await rows()) < 80, `DOM rows after End ${await rows()}`);
+  const pages = await page.evaluate(() => window.__posted.filter((m) => m.type === "request" && m.method === "tracePage").length);
+  assert.ok(pages <= 10, `pages fetched ${pages}`);
+  await page.close();
+});
+
+test("filters: choosing Faults shows only faults and updates the counts", async () => {
+  const { page } = await open({ events: 500 });
+  await page.selectOption("select[aria-label='Result']", "3");
+  await page.waitForFunction(() => document.querySelector(".counts")?.textContent?.startsWith("10 of 500"));
+  await page.locator(".row.r-fault").first().waitFor();
+  const results = await page.locator(".scroller .row > span:nth-child(8)").allInnerTexts();
+  assert.ok(results.length > 0 && results.every((t) => /^fault 0x05/.test(t)), results.join("|"));
+  await page.close();
+});
+
+test("keyboard: Down, F8 (next fault), Shift+F8, End; the selection moves the shared cursor", async () => {
+  const { page } = await open({ events: 500 });
+  await page.locator(".scroller").focus();
+  await page.keyboard.press("Home");
+  await page.keyboard.press("ArrowDown");
+  await page.waitForFunction(() => document.querySelector(".row.selected")?.firstChild?.textContent === "1");
+  await page.keyboard.press("F8");
+  await page.waitForFunction(() => document.querySelector(".row.selected")?.firstChild?.textContent === "7");
+  await page.keyboard.press("F8");
+  await page.waitForFunction(() => document.querySelector(".row.selected")?.firstChild?.textContent === "57");
+  await page.keyboard.press("Shift+F8");
+  await page.waitForFunction(() => document.querySelector(".row.selected")?.firstChild?.textContent === "7");
+  await page.keyboard.press("End");
+  await page.waitForFunction(() => document.querySelector(".row.selected")?.firstChild?.textContent === "499");
+  const selects = await page.evaluate(() => window.__posted.filter((m) => m.type === "select").map((m) => m.step));
+  assert.equal(selects.at(-1), 4); // event 499 is in step 5 (index 4)
+  await page.close();
+});
+
+test("the walk diagram shows each entry and where the walk failed", async () => {
+  const { page } = await open({ events: 200 });
+  await page.locator(".scroller").focus();
+  await page.keyboard.press("F8");
+  await page.locator(".walk .stage.stop").waitFor();
+  assert.match(await page.locator(".walk .verdict").innerText(), /fault 0x05 PTE Write access is not set/);
+  assert.equal(await page.locator(".walk .stage").count(), 3);
+  assert.match(await page.locator(".walk .stage.stop .why").innerText(), /not present/);
+  await page.close();
+});
+
+test("hostile strings are text: HTML, bidi controls and a 1 MB device name", async () => {
+  const hostile = "<img src=x onerror=alert(1)>\u202Eevil\u202C";
+  const { page, errors } = await open({ events: 100, deviceName: hostile, vm: "<b>vm</b>" });
+  assert.equal(await page.locator(".scroller img, .scroller b").count(), 0);
+  const cell = await page.locator(".row[data-row='1'] > span:nth-child(3)").evaluate((e) => e.textContent);
+  assert.equal(cell, `01:00.0 ${hostile}`);
+  await page.locator(".scroller").focus();
+  await page.keyboard.press("F8");
+  await page.locator(".walk h3").waitFor();
+  assert.equal(await page.locator(".walk img").count(), 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+  const { page: p2, errors: e2 } = await open({ events: 100, deviceNameRepeat: { char: "N", count: 1_000_000 } });
+  const len = await p2.locator(".row[data-row='1'] > span:nth-child(3)").evaluate((e) => e.textContent.length);
+  assert.equal(len, 1_000_008);
+  assert.deepEqual(e2, []);
+  await p2.close();
+});
+
+test("state survives a reload through getState/setState (filter)", async () => {
+  const { page } = await open({ events: 300 });
+  await page.fill("input[aria-label='Search rows']", "12");
+  await page.waitForFunction(() => /^\d+ of 300/.test(document.querySelector(".counts")?.textContent ?? "") && !document.querySelector(".counts").textContent.startsWith("300"));
+  const counts = await page.locator(".counts").innerText();
+  const saved = await page.evaluate(() => window.__state());
+  assert.equal(saved.filter.text, "12");
+  await page.close();
+  // A new webview (after a reload) gets the saved state back: the same filter, the same rows.
+  const { page: p2 } = await open({ events: 300, initialState: saved });
+  assert.equal(await p2.inputValue("input[aria-label='Search rows']"), "12");
+  await p2.waitForFunction((c) => document.querySelector(".counts")?.textContent === c, counts);
+  await p2.close();
+});
+
+let passed = 0;
+let failed = 0;
+for (const t of tests) {
+  const t0 = Date.now();
+  try {
+    await t.fn();
+    passed++;
+    console.log(`  ✔ ${t.name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`  ✘ ${t.name}\n    ${String(e.stack ?? e).split("\n").slice(0, 4).map((l) => l.slice(0, 300)).join("\n    ")}`);
+  }
+}
+await browser.close();
+await server.close();
+mkdirSync(join(root, "test-results"), { recursive: true });
+writeFileSync(join(root, "test-results/webview.json"), JSON.stringify({ passed, failed, skipped: 0 }));
+console.log(`webview: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
