@@ -404,6 +404,10 @@ for (const c of [iovaMin, iovaMax, search]) c.addEventListener("input", onFilter
 async function reload(step: number): Promise<void> {
   generation++;
   pages.clear();
+  // Ask for the counts, the cursor's row and the first page at once: the first rows appear
+  // one round trip after the panel opens, not three.
+  const located = request<{ row: number }>("traceLocate", { filter: state.filter, step });
+  const first = located.then((l) => loadPage(Math.floor(l.row / PAGE)));
   try {
     info = await request<TraceInfo>("traceInfo", { filter: state.filter, compare: state.compare });
   } catch (e) {
@@ -421,7 +425,8 @@ async function reload(step: number): Promise<void> {
   schedule();
   void drawTimeline();
   // Keep the cursor on the same step where it still exists.
-  const loc = await request<{ row: number }>("traceLocate", { filter: state.filter, step });
+  const loc = await located;
+  await first;
   if (matched > 0) await select(Math.min(loc.row, matched - 1), false);
 }
 

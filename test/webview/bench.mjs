@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// `npm run bench:webview`: the DMA Trace webview with a 1 000 000-event trace in real Chromium:
+// time to the first rows, frame times while scrolling end to end, DOM rows and JS heap. Prints
+// one JSON line. Measurement only (never a timed test).
+import { serve, chromium } from "./harness.mjs";
+
+const server = await serve();
+const browser = await chromium();
+const runs = [];
+for (let run = 0; run < 3; run++) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(server.url({ events: 1_000_000 }));
+  await page.waitForFunction(() => window.__firstRow !== undefined, null, { timeout: 20_000 });
+  const first = await page.evaluate(() => ({ firstRow: window.__firstRow, dcl: performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd }));
+  const heap0 = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0);
+  // Scroll from top to bottom in 400 frames. A frame's work: from the frame's start (the rAF
+  // timestamp) to the end of style and layout, measured in a rAF callback that runs after the
+  // webview's own render callback of that frame (scripts + style + layout; paint is excluded).
+  const frames = await page.evaluate(async () => {
+    const el = document.querySelector(".scroller");
+    const max = el.scrollHeight - el.clientHeight;
+    const n = 400;
+    const out = [];
+    const frame = () => new Promise((ok) => requestAnimationFrame(ok));
+    for (let i = 1; i <= n; i++) {
+      await frame();
+      el.scrollTop = Math.round((max * i) / n);
+      el.dispatchEvent(new Event("scroll")); // the virtualizer schedules the render for the next frame
+      const work = await new Promise((ok) => requestAnimationFrame((ts) => {
+        void el.offsetHeight; // force style + layout of what the render changed
+        ok(performance.now() - ts);
+      }));
+      out.push(work);
+    }
+    return out;
+  });
+  await page.waitForTimeout(300);
+  const after = await page.evaluate(() => ({ rows: document.querySelectorAll(".scroller .row").length, heap: performance.memory?.usedJSHeapSize ?? 0, last: document.querySelector(".scroller .row:last-child")?.firstChild?.textContent }));
+  frames.sort((a, b) => a - b);
+  const p = (q) => frames[Math.min(frames.length - 1, Math.floor(q * frames.length))];
+  runs.push({ first_rows_ms: +first.firstRow.toFixed(1), first_rows_after_dcl_ms: +(first.firstRow - first.dcl).toFixed(1), dom_content_loaded_ms: +first.dcl.toFixed(1), frame_p50_ms: +p(0.5).toFixed(2), frame_p95_ms: +p(0.95).toFixed(2), frame_max_ms: +frames.at(-1).toFixed(2), dom_rows: after.rows, heap_mb_before: +(heap0 / 2 ** 20).toFixed(1), heap_mb_after: +(after.heap / 2 ** 20).toFixed(1) });
+  await page.close();
+}
+await browser.close();
+await server.close();
+console.log(JSON.stringify({ events: 1_000_000, runs }));
