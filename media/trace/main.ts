@@ -109,11 +109,16 @@ app.append(header, nav, timeline, message, main);
 
 // ---------------------------------------------------------------- virtualizer
 
+/**
+ * The virtualizer works at page granularity (one item = PAGE rows of fixed height): virtual-core
+ * keeps a measurement per item, and a million items would cost a million objects on every count
+ * change; a few thousand pages cost nothing. Rows inside the visible pages are windowed below.
+ */
 const virtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
   count: 0,
   getScrollElement: () => scroller,
-  estimateSize: () => ROW_HEIGHT,
-  overscan: 12,
+  estimateSize: (i) => Math.min(PAGE, matched - i * PAGE) * ROW_HEIGHT,
+  overscan: 0,
   observeElementRect,
   observeElementOffset,
   scrollToFn: elementScroll,
@@ -144,21 +149,37 @@ function rowEl(i: number): HTMLDivElement {
   return r;
 }
 
+/** Rows drawn beyond the viewport on each side. */
+const OVERSCAN_ROWS = 12;
+
 function render(): void {
   virtualizer._willUpdate();
   spacer.style.height = `${virtualizer.getTotalSize()}px`;
-  const items = virtualizer.getVirtualItems();
+  const top = scroller.scrollTop;
+  const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN_ROWS);
+  const last = Math.min(matched - 1, Math.ceil((top + scroller.clientHeight) / ROW_HEIGHT) + OVERSCAN_ROWS);
   let used = 0;
-  for (const it of items) {
-    const r = rowEl(used++);
-    if (r.parentElement !== spacer) spacer.append(r);
-    r.style.transform = `translateY(${it.start}px)`;
-    r.dataset.row = String(it.index);
-    r.setAttribute("aria-rowindex", String(it.index + 2));
-    fillRow(r, it.index);
+  for (const it of virtualizer.getVirtualItems()) {
+    const r0 = Math.max(first, it.index * PAGE);
+    const r1 = Math.min(last, it.index * PAGE + PAGE - 1);
+    for (let row = r0; row <= r1; row++) {
+      const r = rowEl(used++);
+      if (r.parentElement !== spacer) spacer.append(r);
+      r.style.transform = `translateY(${row * ROW_HEIGHT}px)`;
+      r.dataset.row = String(row);
+      r.setAttribute("aria-rowindex", String(row + 2));
+      fillRow(r, row);
+    }
   }
   for (let i = used; i < pool.length; i++) pool[i]!.remove();
   drawTimelineCursor();
+}
+
+/** Scrolls the least distance that shows `row`. */
+function reveal(row: number): void {
+  const y = row * ROW_HEIGHT;
+  if (y < scroller.scrollTop) scroller.scrollTop = y;
+  else if (y + ROW_HEIGHT > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = y + ROW_HEIGHT - scroller.clientHeight;
 }
 
 function pageOf(row: number): Page | undefined {
@@ -263,7 +284,7 @@ async function select(row: number, notify = true): Promise<void> {
   if (matched === 0) return;
   row = Math.max(0, Math.min(row, matched - 1));
   selectedRow = row;
-  virtualizer.scrollToIndex(row, { align: "auto" });
+  reveal(row);
   schedule();
   let r = rowAt(row);
   if (!r) {
@@ -419,7 +440,8 @@ async function reload(step: number): Promise<void> {
   const s = info.summary;
   counts.textContent = `${matched.toLocaleString()} of ${s.total.toLocaleString()} events · ${s.faults.toLocaleString()} faults${state.compare && info.removed ? ` · ${info.removed} removed since the previous run` : ""}`;
   scroller.setAttribute("aria-rowcount", String(matched + 1));
-  virtualizer.setOptions({ ...virtualizer.options, count: matched });
+  virtualizer.setOptions({ ...virtualizer.options, count: Math.ceil(matched / PAGE) });
+  virtualizer.measure();
   hideMessage();
   if (matched === 0) showMessage("No events match the filter.", true);
   schedule();

@@ -101,6 +101,7 @@
   window.acquireVsCodeApi = () => ({
     postMessage(m) {
       posted.push(m);
+      (window.__times ||= []).push([m.type + (m.method ? ":" + m.method : ""), Math.round(performance.now())]);
       if (m.type === "ready") {
         setTimeout(() => {
           window.postMessage({ type: "radix", radix: "hex" }, "*");
