@@ -14,7 +14,7 @@ export type { TraceFilter, TraceSummary };
 export interface TraceInfo {
   runVersion: number;
   summary: TraceSummary;
-  devices: { sid: number; key: string; name: string }[];
+  devices: { sid: number; key: string; name: string; vm?: string }[];
   vms: string[];
   /** The previous run exists, so "compare with previous run" can mark differences. */
   canCompare: boolean;
