@@ -2,15 +2,21 @@
  * `passthrough` — the command line for terminals and CI.
  *   passthrough simulate FILE... [--json] [--quiet]
  *   passthrough bench [N] [REPS]
+ *   passthrough decode FILE... | explain FILE... [--trace FTRACE]
  * Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or usage error.
  */
 import { readFileSync } from "node:fs";
 import { runBench, benchDump } from "./bench.js";
 import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
+import { decode, explain } from "./evidence.js";
 
 const USAGE = `usage:
   passthrough simulate FILE... [--json] [--quiet]   run scenarios, print outcomes, faults (dmesg format) and expectations
   passthrough bench [N] [REPS] [--dump]             the VT-d translation benchmark of ../shared/bench/SPEC.md
+  passthrough decode FILE... [--kind log|groups|ftrace] [--json]
+                                                    decode kernel logs, IOMMU group listings, ftrace iommu events
+  passthrough explain FILE... [--trace FTRACE] [--json]
+                                                    explain each fault: meaning, likely causes, what to check, evidence
 exit codes: 0 success, 1 an expectation failed, 2 invalid scenario or usage`;
 
 function main(argv: string[]): number {
@@ -18,6 +24,10 @@ function main(argv: string[]): number {
   switch (cmd) {
     case "simulate":
       return simulate(rest);
+    case "decode":
+      return decode(rest);
+    case "explain":
+      return explain(rest);
     case "bench": {
       if (rest.includes("--dump")) {
         for (const line of benchDump()) process.stdout.write(line + "\n");

@@ -1,0 +1,103 @@
+/**
+ * `passthrough decode FILE...` and `passthrough explain FILE... [--trace FTRACE]`: real evidence
+ * (kernel logs, group listings, ftrace) decoded record by record, and each fault explained.
+ */
+import { readFileSync } from "node:fs";
+import { explainRecords, importText, type EvidenceKind, type EvidenceRecord } from "../import/index.js";
+
+function read(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    process.stderr.write(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+    return undefined;
+  }
+}
+
+function kindArg(args: string[]): EvidenceKind | undefined {
+  const i = args.indexOf("--kind");
+  const k = i >= 0 ? args[i + 1] : undefined;
+  return k === "log" || k === "groups" || k === "ftrace" ? k : undefined;
+}
+
+function files(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--kind" || args[i] === "--trace") i++;
+    else if (!args[i]!.startsWith("--")) out.push(args[i]!);
+  }
+  return out;
+}
+
+export function decode(args: string[]): number {
+  const json = args.includes("--json");
+  const list = files(args);
+  if (list.length === 0) {
+    process.stderr.write("passthrough decode: no evidence file given\n");
+    return 2;
+  }
+  let status = 0;
+  const all: unknown[] = [];
+  for (const file of list) {
+    const text = read(file);
+    if (text === undefined) {
+      status = 2;
+      continue;
+    }
+    const r = importText(text, kindArg(args));
+    if (json) {
+      all.push({ file, ...r });
+      continue;
+    }
+    process.stdout.write(`${file}: ${r.kind}: ${r.records.length} record${r.records.length === 1 ? "" : "s"}, ${r.skipped.reduce((a, s) => a + s.endLine - s.line + 1, 0)} lines skipped\n`);
+    for (const rec of r.records) {
+      process.stdout.write(`${file}:${rec.line + 1}:${rec.column + 1}: ${rec.kind}: ${rec.summary}\n`);
+      for (const c of rec.context) process.stdout.write(`    ${file}:${c.line + 1}: ${c.text}\n`);
+    }
+  }
+  if (json) process.stdout.write(JSON.stringify(all.length === 1 ? all[0] : all, null, 2) + "\n");
+  return status;
+}
+
+export function explain(args: string[]): number {
+  const json = args.includes("--json");
+  const list = files(args);
+  const ti = args.indexOf("--trace");
+  let history: EvidenceRecord[] = [];
+  if (ti >= 0) {
+    const t = args[ti + 1] ? read(args[ti + 1]!) : undefined;
+    if (t === undefined) {
+      process.stderr.write("passthrough explain: --trace needs a readable ftrace file\n");
+      return 2;
+    }
+    history = importText(t, "ftrace").records;
+  }
+  if (list.length === 0) {
+    process.stderr.write("passthrough explain: no evidence file given\n");
+    return 2;
+  }
+  let status = 0;
+  for (const file of list) {
+    const text = read(file);
+    if (text === undefined) {
+      status = 2;
+      continue;
+    }
+    const r = importText(text, kindArg(args));
+    const ex = explainRecords(r.records, history.length ? history : r.kind === "ftrace" ? r.records : []);
+    if (json) {
+      process.stdout.write(JSON.stringify({ file, explanations: ex.map((e) => ({ ...e, line: r.records[e.record]!.line + 1 })) }, null, 2) + "\n");
+      continue;
+    }
+    for (const e of ex) {
+      const rec = r.records[e.record]!;
+      process.stdout.write(`${file}:${rec.line + 1}: ${e.title}\n  ${e.meaning}\n`);
+      if (e.evidence.length) process.stdout.write(`  Evidence:\n${e.evidence.map((x) => `    - ${x}`).join("\n")}\n`);
+      if (e.causes.length) process.stdout.write(`  Likely causes, most likely first:\n${e.causes.map((x, k) => `    ${k + 1}. ${x}`).join("\n")}\n`);
+      if (e.checks.length) process.stdout.write(`  Check next:\n${e.checks.map((x) => `    - ${x}`).join("\n")}\n`);
+      process.stdout.write("\n");
+    }
+    if (ex.length === 0) process.stdout.write(`${file}: nothing to explain (${r.records.length} records, none a fault or a refusal)\n`);
+  }
+  return status;
+}

@@ -1,0 +1,165 @@
+/**
+ * Explains imported records: what the hardware or kernel reported, the likely causes ranked for
+ * that kind of fault, what to check next, and — when an ftrace map/unmap history is at hand —
+ * the concrete evidence ("IOVA 0x7c346000 was unmapped at line 812, 3 ms before the fault").
+ */
+import { faultReasonInfo } from "../sim/vtd/reasons.js";
+import type { EvidenceRecord } from "./records.js";
+
+export interface Explanation {
+  record: number;
+  title: string;
+  meaning: string;
+  causes: string[];
+  checks: string[];
+  evidence: string[];
+}
+
+const CAUSES = {
+  unmapped: "DMA to an IOVA that was never mapped: the driver handed the device a wrong or stale address (a descriptor ring or buffer pointer).",
+  afterUnmap: "DMA after unmap: the buffer was unmapped (or the VM freed it) while the device still used it — a use-after-free of a DMA buffer.",
+  direction: "Wrong DMA direction: the page is mapped, but read-only (or write-only) and the device accessed it the other way.",
+  viommu: "A vIOMMU without caching mode: the guest mapped the IOVA in its own IOMMU, but QEMU could not shadow it into VFIO.",
+  rmrr: "A missing RMRR / identity map: firmware-owned memory (USB legacy, GPU stolen memory) the device still accesses.",
+  firmware: "Firmware DMA before the OS took over the device (faults at boot, before the driver probed).",
+  notAttached: "The device is not attached to any domain: no context entry for its requester id (used before the driver set it up, or after it was released).",
+  alias: "The DMA arrives with another requester id (a PCIe-to-PCI bridge or a quirk alias) that has no context entry.",
+  corrupted: "Corrupted or mis-programmed tables: a driver bug or memory corruption wrote reserved bits or a bad pointer.",
+  dmaMask: "The device's DMA mask is wider than the IOMMU's address width, so the driver handed out IOVAs the IOMMU cannot translate.",
+  msi: "A DMA write into the interrupt window 0xFEE00000-0xFEEFFFFF (an MSI address used as a buffer, or a broken MSI setup).",
+  irte: "The interrupt-remapping table: no entry (or a disabled one) for this interrupt, or a source-id check that fails for this requester.",
+};
+
+function dmarCauses(code: number): string[] {
+  switch (code) {
+    case 0x05:
+    case 0x06:
+      return [CAUSES.unmapped, CAUSES.afterUnmap, CAUSES.direction, CAUSES.viommu, CAUSES.rmrr, CAUSES.firmware];
+    case 0x01:
+    case 0x02:
+      return [CAUSES.notAttached, CAUSES.alias, CAUSES.firmware, CAUSES.corrupted];
+    case 0x04:
+      return [CAUSES.dmaMask, CAUSES.corrupted];
+    case 0x0e:
+      return [CAUSES.msi];
+    default:
+      return code >= 0x20 && code < 0x30 ? [CAUSES.irte] : [CAUSES.corrupted, CAUSES.afterUnmap];
+  }
+}
+
+const CHECKS_DMA = [
+  "Trace the IOMMU maps and unmaps around the fault: `echo 1 > /sys/kernel/tracing/events/iommu/enable`, reproduce, and import /sys/kernel/tracing/trace here.",
+  "Check whether the IOVA belongs to a VFIO mapping of the VM (QEMU's memory map: `info mtree` in the monitor) or to a guest vIOMMU mapping.",
+  "Look for 'RMRR base' lines in the boot log and for firmware-reserved ranges in /proc/iomem that cover the address.",
+  "If a VM has a vIOMMU: make sure intel-iommu has caching-mode=on (libvirt: <driver caching_mode='on'/>).",
+];
+
+export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = []): Explanation[] {
+  const out: Explanation[] = [];
+  records.forEach((r, i) => {
+    const e = explainOne(r, i, history);
+    if (!e) return;
+    // Evidence re-ranks the causes: the trace says which one it was.
+    const first = (c: string) => {
+      const k = e.causes.indexOf(c);
+      if (k > 0) e.causes.unshift(...e.causes.splice(k, 1));
+    };
+    if (e.evidence.some((x) => x.includes("DMA after unmap"))) first(CAUSES.afterUnmap);
+    else if (e.evidence.some((x) => x.includes("not unmapped before the fault"))) first(CAUSES.direction);
+    out.push(e);
+  });
+  return out;
+}
+
+function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[]): Explanation | undefined {
+  const f = r.fields;
+  switch (r.kind) {
+    case "dmar-fault":
+    case "intr-remap-fault": {
+      const code = typeof f.reason === "number" ? f.reason : -1;
+      const info = code >= 0 ? faultReasonInfo(code) : undefined;
+      return {
+        record: i,
+        title: `VT-d fault ${code >= 0 ? `0x${code.toString(16).padStart(2, "0")} ` : ""}${info?.linuxText ?? "(reason not in the log)"} — ${f.device}`,
+        meaning: info?.explanation ?? "The reason line of this two-line fault is missing from the log.",
+        causes: dmarCauses(code),
+        checks: r.kind === "intr-remap-fault" ? ["Check `dmesg | grep -i remap` for interrupt-remapping setup; a VM needs intremap=on on intel-iommu for split irqchip."] : CHECKS_DMA,
+        evidence: typeof f.address === "string" ? historyEvidence(r, String(f.address), String(f.device), history) : [],
+      };
+    }
+    case "amdvi-event": {
+      const pf = f.event === "IO_PAGE_FAULT";
+      return {
+        record: i,
+        title: `AMD-Vi ${f.event}${f.device ? ` — ${f.device}` : ""}`,
+        meaning: pf ? `The IOMMU found no valid translation for the device's ${f.interrupt ? "interrupt request" : f.write ? "write" : "read"} to ${f.address} in domain ${f.domain}.` : `The AMD IOMMU logged ${f.event}.`,
+        causes: pf ? [CAUSES.unmapped, CAUSES.afterUnmap, CAUSES.direction, CAUSES.viommu, CAUSES.firmware] : f.event === "ILLEGAL_DEV_TABLE_ENTRY" ? ["The device table entry for this device is invalid (reserved bits or an inconsistent mode): a driver bug or corruption."] : f.event === "IOTLB_INV_TIMEOUT" ? ["The device did not answer an ATS invalidation in time (a hung device or a broken ATS implementation)."] : [CAUSES.corrupted],
+        checks: pf ? CHECKS_DMA.slice(0, 3) : ["Look at the DTE/CMD dump lines that follow the event."],
+        evidence: pf && typeof f.address === "string" ? historyEvidence(r, String(f.address), String(f.device ?? ""), history) : [],
+      };
+    }
+    case "smmuv3-event":
+    case "smmuv2-fault": {
+      const ev = String(f.event ?? "context fault");
+      const translation = /F_TRANSLATION|F_ADDR_SIZE/.test(ev) || /TF translation/.test(String(f.faults ?? ""));
+      const permission = /F_PERMISSION/.test(ev) || /PF permission/.test(String(f.faults ?? ""));
+      return {
+        record: i,
+        title: `Arm SMMU ${ev}${f.client ? ` — ${f.client}` : ""}`,
+        meaning: translation ? `No translation for the ${f.write ? "write" : "read"} at ${f.iova}.` : permission ? `The translation of ${f.iova} does not allow this ${f.write ? "write" : "read"}.` : `The SMMU reported ${ev}.`,
+        causes: translation ? [CAUSES.unmapped, CAUSES.afterUnmap, CAUSES.firmware] : permission ? [CAUSES.direction] : /C_BAD_STE|C_BAD_STREAMID|F_STREAM_DISABLED/.test(ev) ? ["The stream (device) has no valid stream table entry: it is not attached to a domain, or its StreamID is not what the firmware tables say."] : [CAUSES.corrupted],
+        checks: CHECKS_DMA.slice(0, 2),
+        evidence: typeof f.iova === "string" ? historyEvidence(r, String(f.iova), String(f.client ?? ""), history) : [],
+      };
+    }
+    case "vfio-message":
+      switch (f.problem) {
+        case "group-not-viable":
+          return { record: i, title: `IOMMU group ${f.group} is not viable`, meaning: "VFIO only hands out a group when every device in it is bound to vfio-pci (or pci-stub, or no driver); another device of the group is still bound to a host driver.", causes: ["Another function of the same card (a second NIC port, the GPU's audio function) is still bound to its host driver.", "The devices share a group because a bridge above them lacks ACS, so they can reach each other without the IOMMU."], checks: [`ls /sys/kernel/iommu_groups/${f.group}/devices/ and bind every device there to vfio-pci (driverctl set-override BDF vfio-pci).`, "Import the group listing here to see which device blocks it and whether ACS would separate them."], evidence: [] };
+        case "memlock":
+          return { record: i, title: `RLIMIT_MEMLOCK (${f.limit} bytes) exceeded`, meaning: "VFIO pins every page it maps for DMA and charges it to the VMM's locked-memory limit; the limit is smaller than the guest's RAM.", causes: ["The VMM runs with the default memlock limit (often 64 KiB or 8 MiB), not with the VM's memory size."], checks: ["Raise the limit for the VMM (ulimit -l, LimitMEMLOCK= in the systemd unit; libvirt sets it from <memtune><hard_limit> or for <hostdev> automatically)."], evidence: [] };
+        case "map-failed":
+          return { record: i, title: `VFIO_IOMMU_MAP_DMA failed: ${f.error}`, meaning: "The VMM's map request was refused; the errno says why.", causes: [String(f.error).includes("Cannot allocate memory") ? "ENOMEM: the memlock limit or pinning failed." : String(f.error).includes("No space left") ? "ENOSPC: more mappings than dma_entry_limit (65535 by default)." : String(f.error).includes("Invalid argument") ? "EINVAL: unaligned range, or it overlaps a reserved region such as the MSI window 0xFEE00000-0xFEEFFFFF." : "See the errno."], checks: ["Simulate the VM's map sequence in a scenario to see which request fails and why."], evidence: [] };
+        default:
+          return { record: i, title: String(f.problem), meaning: r.summary, causes: [], checks: [], evidence: [] };
+      }
+    case "rmrr":
+      if (f.problem !== "rmrr-ineligible") return undefined;
+      return { record: i, title: `RMRR: ${f.device ?? "the device"} cannot be assigned`, meaning: "The firmware reserves memory this device keeps using (an RMRR); Linux refuses to put such a device into a VM's domain, which would cut off that memory.", causes: ["A firmware RMRR covers this device (common for integrated NICs and GPUs on some servers)."], checks: ["Look for 'RMRR base' lines in the boot log; a firmware update or a BIOS option may remove the RMRR; otherwise use another device."], evidence: [] };
+    default:
+      return undefined;
+  }
+}
+
+/** The map/unmap history of an IOVA from ftrace records, nearest first. */
+function historyEvidence(fault: EvidenceRecord, address: string, device: string, history: EvidenceRecord[]): string[] {
+  let a: bigint;
+  try {
+    a = BigInt(address);
+  } catch {
+    return [];
+  }
+  const page = a & ~0xfffn;
+  const faultTime = fault.timestamp !== undefined ? Number(fault.timestamp) : NaN;
+  const out: string[] = [];
+  let lastUnmap: EvidenceRecord | undefined;
+  let lastMap: EvidenceRecord | undefined;
+  for (const h of history) {
+    if (h.kind !== "ftrace" || (h.fields.event !== "map" && h.fields.event !== "unmap")) continue;
+    const lo = BigInt(String(h.fields.iova));
+    const hi = BigInt(String(h.fields.end));
+    if (!(page >= lo && page < hi)) continue;
+    const t = Number(h.fields.time);
+    if (!Number.isNaN(faultTime) && t > faultTime) continue;
+    if (h.fields.event === "unmap") lastUnmap = h;
+    else lastMap = h;
+  }
+  const ago = (h: EvidenceRecord) => {
+    const t = Number(h.fields.time);
+    return Number.isNaN(faultTime) ? "" : `, ${((faultTime - t) * 1000).toFixed(t === faultTime ? 0 : 3).replace(/\.?0+$/, "")} ms before the fault`;
+  };
+  if (lastUnmap && (!lastMap || Number(lastUnmap.fields.time) >= Number(lastMap.fields.time))) out.push(`IOVA ${address} was unmapped at line ${lastUnmap.line + 1} of the trace (${lastUnmap.fields.iova}..${lastUnmap.fields.end})${ago(lastUnmap)}: DMA after unmap.`);
+  else if (lastMap) out.push(`IOVA ${address} was mapped at line ${lastMap.line + 1} of the trace (→ ${lastMap.fields.paddr})${ago(lastMap)} and not unmapped before the fault: look at the direction and the permissions.`);
+  else if (history.some((h) => h.kind === "ftrace")) out.push(`The trace has no map of IOVA ${address}${device ? ` (${device})` : ""} before the fault: the IOVA was never mapped in the traced window.`);
+  return out;
+}

@@ -1,0 +1,93 @@
+// Group listings, ftrace iommu events, detection, explanations with trace evidence, and the CLI.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { detectKind, explainRecords, importText, parseFtrace, parseGroups, parseLog } from "../../src/import/index.js";
+
+const dir = join(__dirname, "..", "fixtures", "evidence");
+const read = (f: string) => readFileSync(join(dir, f), "utf8");
+const root = join(__dirname, "..", "..");
+const cli = join(root, "dist", "cli.mjs");
+
+describe("group listings", () => {
+  it("reads the one-line loop, the header form and raw sysfs paths; prompts are skipped", () => {
+    const r = parseGroups(read("groups.txt"));
+    expect(r.records.map((x) => [x.fields.group, x.fields.device])).toEqual([[1, "00:01.0"], [1, "01:00.0"], [1, "01:00.1"], [14, "03:00.0"], [14, "03:00.1"], [2, "00:14.0"]]);
+    expect(r.records[1]!.fields).toMatchObject({ class: "VGA compatible controller", classId: "0300", vendorId: "10de", deviceId: "1b80", rev: "a1", name: "NVIDIA Corporation GP104 [GeForce GTX 1080]" });
+    expect(r.skipped.map((s) => s.reason)).toEqual(["shell prompt or command", "shell prompt or command"]);
+  });
+});
+
+describe("ftrace", () => {
+  it("decodes the iommu tracepoints and skips the header", () => {
+    const r = parseFtrace(read("iommu-trace.txt"));
+    expect(r.records.map((x) => x.fields.event)).toEqual(["add_device_to_group", "attach_device_to_domain", "map", "unmap", "io_page_fault"]);
+    expect(r.records[2]!.fields).toMatchObject({ iova: "0x7c340000", end: "0x7c350000", paddr: "0x123450000", size: 65536, cpu: 3, time: "811.000000", task: "qemu-system-x86" });
+    expect(r.records[4]!.fields).toMatchObject({ driver: "vfio-pci", device: "03:00.1", iova: "0x7c346000", flags: "0x0020" });
+    expect(r.skipped[0]).toMatchObject({ line: 0, reason: "trace header" });
+  });
+});
+
+describe("detection", () => {
+  it("tells logs, group listings and traces apart", () => {
+    expect(detectKind(read("iommu-trace.txt"))).toBe("ftrace");
+    expect(detectKind(read("groups.txt"))).toBe("groups");
+    expect(detectKind(read("mixed-dmesg.txt"))).toBe("log");
+    expect(importText(read("groups.txt")).records.length).toBe(6);
+  });
+  it("no importer throws on arbitrary text", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 2000 }), (t) => {
+        for (const k of ["log", "groups", "ftrace"] as const) importText(t, k);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("explanations", () => {
+  it("uses the trace: an unmap before the fault makes it DMA after unmap, with the line and the time", () => {
+    const faults = parseLog(read("mixed-dmesg.txt")).records;
+    const trace = parseFtrace(read("iommu-trace.txt")).records;
+    const ex = explainRecords(faults, trace);
+    const w = ex.find((e) => /0x05/.test(e.title))!;
+    expect(w.evidence).toEqual(["IOVA 0x7c346000 was unmapped at line 16 of the trace (0x7c340000..0x7c350000), 3.01 ms before the fault: DMA after unmap."]);
+    expect(w.causes[0]).toMatch(/^DMA after unmap/);
+    const ctx = ex.find((e) => /0x02/.test(e.title))!;
+    expect(ctx.causes[0]).toMatch(/not attached to any domain/);
+    const viable = ex.find((e) => /not viable/.test(e.title))!;
+    expect(viable.checks[0]).toContain("/sys/kernel/iommu_groups/14/devices/");
+    expect(ex.some((e) => /RLIMIT_MEMLOCK \(65536 bytes\)/.test(e.title))).toBe(true);
+    expect(ex.some((e) => /RMRR/.test(e.title))).toBe(true);
+  });
+  it("a mapped, never unmapped IOVA points at direction and permissions", () => {
+    const faults = parseLog("[  811.5] DMAR: [DMA Write NO_PASID] Request device [03:00.1] fault addr 0x7c341000 [fault reason 0x05] PTE Write access is not set").records;
+    const trace = parseFtrace(read("iommu-trace.txt").split("\n").filter((l) => !l.includes("unmap")).join("\n")).records;
+    const e = explainRecords(faults, trace)[0]!;
+    expect(e.evidence[0]).toMatch(/was mapped at line \d+ of the trace .* not unmapped before the fault/);
+    expect(e.causes[0]).toMatch(/^Wrong DMA direction/);
+  });
+});
+
+describe("passthrough decode / explain", () => {
+  beforeAll(() => {
+    if (!existsSync(cli)) execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], { cwd: root });
+  });
+  it("decode prints file:line:col records with their context", () => {
+    const r = spawnSync(process.execPath, [cli, "decode", join(dir, "mixed-dmesg.txt")], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/mixed-dmesg\.txt: log: 14 records, \d+ lines skipped/);
+    expect(r.stdout).toMatch(/mixed-dmesg\.txt:7:16: dmar-fault: read by 00:16\.7 to IOVA 0xdceff000 faulted: 0x06 PTE Read access is not set/);
+    expect(r.stdout).toMatch(/ {4}.*mixed-dmesg\.txt:6: DMAR: DRHD: handling fault status reg 3/);
+  });
+  it("explain with --trace names the evidence; a missing file is exit 2", () => {
+    const r = spawnSync(process.execPath, [cli, "explain", join(dir, "mixed-dmesg.txt"), "--trace", join(dir, "iommu-trace.txt")], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("3.01 ms before the fault: DMA after unmap.");
+    const bad = spawnSync(process.execPath, [cli, "explain", join(dir, "nope.txt")], { encoding: "utf8" });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/nope\.txt: cannot read: ENOENT/);
+  });
+});
