@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { runBench, benchDump } from "./bench.js";
 import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
-import { decode, explain } from "./evidence.js";
+import { decode, explain, synthesize } from "./evidence.js";
 
 const USAGE = `usage:
   passthrough simulate FILE... [--json] [--quiet]   run scenarios, print outcomes, faults (dmesg format) and expectations
@@ -17,6 +17,7 @@ const USAGE = `usage:
                                                     decode kernel logs, IOMMU group listings, ftrace iommu events
   passthrough explain FILE... [--trace FTRACE] [--json]
                                                     explain each fault: meaning, likely causes, what to check, evidence
+  passthrough synthesize FILE...                    a scenario (to stdout) that reproduces the faults of the evidence
 exit codes: 0 success, 1 an expectation failed, 2 invalid scenario or usage`;
 
 function main(argv: string[]): number {
@@ -28,6 +29,8 @@ function main(argv: string[]): number {
       return decode(rest);
     case "explain":
       return explain(rest);
+    case "synthesize":
+      return synthesize(rest);
     case "bench": {
       if (rest.includes("--dump")) {
         for (const line of benchDump()) process.stdout.write(line + "\n");

@@ -11,6 +11,7 @@ export type EvidenceKind = "log" | "groups" | "ftrace";
 
 export { parseLog, parseFtrace, parseGroups };
 export { explainRecords, type Explanation } from "./explain.js";
+export { synthesizeScenario, type SynthesisResult } from "./synthesize.js";
 export type { EvidenceRecord, ImportResult, Skipped, RecordKind } from "./records.js";
 
 /** Looks at the first lines only (bounded), in the order the formats are most specific. */

@@ -91,3 +91,22 @@ describe("passthrough decode / explain", () => {
     expect(bad.stderr).toMatch(/nope\.txt: cannot read: ENOENT/);
   });
 });
+
+describe("a scenario from the evidence", () => {
+  it("reproduces the logged faults when simulated", async () => {
+    const { synthesizeScenario } = await import("../../src/import/index.js");
+    const { parseScenario } = await import("../../src/scenario/index.js");
+    const { runScenario } = await import("../../src/sim/run.js");
+    const records = [...parseGroups(read("groups.txt")).records, ...parseFtrace(read("iommu-trace.txt")).records, ...parseLog(read("mixed-dmesg.txt")).records];
+    const s = synthesizeScenario(records, "From the fixture");
+    const parsed = parseScenario(s.text, "synth.passthrough.yaml");
+    expect(parsed.diagnostics.filter((d) => d.severity === "error"), s.text).toEqual([]);
+    const run = runScenario(parsed.scenario!).run!;
+    expect(run.failedExpectations.map((o) => o.summary), s.text).toEqual([]);
+    // The read fault (0x06) of 00:16.7, the write fault (0x05) after the unmap, the AMD-Vi and SMMU faults.
+    expect(s.reproduced.length).toBe(5);
+    expect(run.outcomes.filter((o) => o.status === "fault").length).toBe(5);
+    expect(s.notes.some((n) => /Present bit in context entry is clear/.test(n))).toBe(true);
+    expect(s.text).toContain('guest-map: { vm: vm0, device: "03:00.1", iova: 0x7c340000, size: 65536');
+  });
+});
