@@ -14,6 +14,7 @@ import { StatusBar } from "./statusBar.js";
 import { CursorHighlight } from "./cursorHighlight.js";
 import { registerDebugger } from "./debugging.js";
 import { TracePanels } from "./tracePanel.js";
+import { EvidenceFeature } from "./evidence.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],
@@ -29,6 +30,7 @@ export interface PassthroughApi {
   views: Record<ViewId, vscode.TreeView<NodeHandle>>;
   activationMs: number;
   tracePanels: TracePanels;
+  evidence: EvidenceFeature;
   /** Resolves once the document's state for its current version has arrived. */
   whenRun(uri: vscode.Uri): Promise<SessionState>;
 }
@@ -97,7 +99,8 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   // ---- debugger, trace webview
   registerDebugger(ctx, client, sm);
   const tracePanels = new TracePanels(ctx, client, sm, radix, log);
-  ctx.subscriptions.push(tracePanels);
+  const evidence = new EvidenceFeature(log);
+  ctx.subscriptions.push(tracePanels, evidence);
 
   // ---- editor, status bar, cursor line
   registerEditorFeatures(ctx, sm, client, radix);
@@ -211,6 +214,8 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     return radix();
   });
   reg("passthrough.showLog", () => log.show());
+  reg("passthrough.importEvidence", (uri?: vscode.Uri) => evidence.importInteractive(uri instanceof vscode.Uri ? uri : undefined));
+  reg("passthrough.createScenarioFromEvidence", (uri?: vscode.Uri) => evidence.createScenario(uri instanceof vscode.Uri ? uri : undefined));
   reg("passthrough.showTrace", (arg?: unknown) => {
     const uri = activeUri(arg) ?? needScenario();
     return uri ? tracePanels.open(uri) : undefined;
@@ -259,7 +264,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
 
   const activationMs = performance.now() - t0;
   log.info(`activated in ${activationMs.toFixed(1)} ms (worker starts on first use)`);
-  return { client, scenarios: sm, trees, views, activationMs, whenRun, tracePanels };
+  return { client, scenarios: sm, trees, views, activationMs, whenRun, tracePanels, evidence };
 }
 
 export function deactivate(): void {}

@@ -267,6 +267,53 @@ describe("Passthrough Debugger in a real VS Code", function () {
     }
   });
 
+  it("imports a 4 MB kernel log in slices, decodes and explains it, and turns it into a scenario that reproduces it", async () => {
+    await open("healthy-nic");
+    const folder = vscode.workspace.workspaceFolders[0].uri;
+    // The ≤4.6 two-line form, so records straddle slice boundaries; noise in between.
+    const lines = [];
+    let faults = 0;
+    for (let i = 0; lines.length < 60000; i++) {
+      lines.push(`[ ${(100 + i / 1000).toFixed(6)}] e1000e 0000:00:1f.6 eno1: NIC Link is Up 1000 Mbps Full Duplex, Flow Control: None ${"x".repeat(i % 20)}`);
+      if (i % 30 === 0) {
+        lines.push(`[ ${(100 + i / 1000).toFixed(6)}] DMAR: DMAR:[DMA Write] Request device [03:00.1] fault addr ${(0x7c340000 + (i % 16) * 0x1000).toString(16)} `);
+        lines.push(`[ ${(100 + i / 1000).toFixed(6)}] DMAR:[fault reason 05] PTE Write access is not set`);
+        faults++;
+      }
+    }
+    const file = vscode.Uri.joinPath(folder, "big-dmesg.log");
+    await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(lines.join("\n")));
+    const doc = await api.evidence.importFile(file);
+    assert.ok(doc, "a decoded document");
+    const ev = api.evidence.lastImport;
+    assert.strictEqual(ev.records.length, faults);
+    assert.ok(ev.records.every((r) => r.endLine === r.line + 1 && r.fields.reason === 5), "every two-line fault whole");
+    assert.match(doc.getText(), /dmar-fault: write by 03:00\.1 to IOVA 0x7c340000 faulted: 0x05 PTE Write access is not set/);
+    assert.match(doc.getText(), /Cause 1: DMA to an IOVA that was never mapped/);
+    const scenario = await api.evidence.createScenario();
+    assert.strictEqual(scenario.languageId, "passthrough");
+    const st = await api.whenRun(scenario.uri);
+    assert.strictEqual(st.stale, false);
+    assert.strictEqual(st.totals.failedExpectations, 0);
+    assert.strictEqual(st.totals.expectations, faults);
+    await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
+  });
+
+  it("hovers a fault line in a log file with its explanation", async () => {
+    const folder = vscode.workspace.workspaceFolders[0].uri;
+    const file = vscode.Uri.joinPath(folder, "fault.log");
+    const text = "[  1.0] something else\n[  812.001010] DMAR: [DMA Read NO_PASID] Request device [00:16.7] fault addr 0xdceff000 [fault reason 0x06] PTE Read access is not set\n";
+    await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(text));
+    const doc = await vscode.workspace.openTextDocument(file);
+    await vscode.window.showTextDocument(doc);
+    const hovers = await vscode.commands.executeCommand("vscode.executeHoverProvider", doc.uri, new vscode.Position(1, 30));
+    const md = hovers.flatMap((h) => h.contents.map((c) => (typeof c === "string" ? c : c.value))).join("\n");
+    assert.match(md, /dmar\\?-fault/); // markdown-escaped
+    assert.match(md, /never mapped/);
+    const lenses = await vscode.commands.executeCommand("vscode.executeCodeLensProvider", doc.uri);
+    assert.ok(lenses.some((l) => l.command && /VT-d fault 0x06/.test(l.command.title)));
+  });
+
   it("New scenario from a template opens an untitled scenario that runs", async () => {
     // Pick the first template through the quick pick, as a keyboard user would.
     const p = vscode.commands.executeCommand("passthrough.newScenario");

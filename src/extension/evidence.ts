@@ -1,0 +1,253 @@
+/**
+ * Real evidence in VS Code: "Import Evidence…" from a file (streamed in chunks with progress and
+ * cancellation, never read into one string), the clipboard or the selection; the decoded records
+ * with their explanations in a read-only document; "Create Scenario from Evidence"; and hovers
+ * and CodeLens directly on log files.
+ */
+import * as vscode from "vscode";
+import { createReadStream } from "node:fs";
+import { explainRecords, importText, synthesizeScenario, detectKind, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+
+const SCHEME = "passthrough-evidence";
+/** Bytes parsed per slice: a slice takes a few milliseconds, then the host gets the thread back. */
+const CHUNK_BYTES = 256 * 1024;
+/** Lines re-read at the start of the next slice, so a multi-line record is never cut in two. */
+const OVERLAP_LINES = 16;
+/** Hovers and CodeLens parse a log file whole only up to this size. */
+const MAX_INLINE_BYTES = 4 * 1024 * 1024;
+
+export interface ImportedEvidence {
+  source: string;
+  kind: EvidenceKind;
+  records: EvidenceRecord[];
+  skipped: Skipped[];
+  lines: number;
+  explanations: Explanation[];
+}
+
+const LOG_SELECTOR: vscode.DocumentSelector = [{ language: "log" }, { pattern: "**/*.{log,txt}" }, { pattern: "**/{dmesg,syslog,messages,kern.log,journal}*" }];
+
+export class EvidenceFeature implements vscode.Disposable {
+  private readonly imports = new Map<string, ImportedEvidence>();
+  private last?: string;
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  private readonly subs: vscode.Disposable[] = [];
+
+  constructor(private readonly log: vscode.LogOutputChannel) {
+    this.subs.push(
+      vscode.workspace.registerTextDocumentContentProvider(SCHEME, { onDidChange: this.changed.event, provideTextDocumentContent: (uri) => this.render(uri) }),
+      vscode.languages.registerHoverProvider(LOG_SELECTOR, { provideHover: (doc, pos) => this.hover(doc, pos) }),
+      vscode.languages.registerCodeLensProvider(LOG_SELECTOR, { provideCodeLenses: (doc) => this.lenses(doc) }),
+    );
+  }
+
+  get lastImport(): ImportedEvidence | undefined {
+    return this.last ? this.imports.get(this.last) : undefined;
+  }
+
+  /** The command: pick a source, import, open the decoded document. */
+  async importInteractive(arg?: vscode.Uri): Promise<vscode.TextDocument | undefined> {
+    let uri = arg;
+    if (!uri) {
+      const editor = vscode.window.activeTextEditor;
+      const picks: (vscode.QuickPickItem & { id: string })[] = [
+        { id: "file", label: "$(file) From a file…", description: "dmesg / journalctl output, an iommu_groups listing, /sys/kernel/tracing/trace" },
+        { id: "clipboard", label: "$(clippy) From the clipboard" },
+      ];
+      if (editor && !editor.selection.isEmpty) picks.push({ id: "selection", label: "$(selection) From the selection", description: vscode.workspace.asRelativePath(editor.document.uri) });
+      if (editor) picks.push({ id: "editor", label: "$(file-text) The active editor", description: vscode.workspace.asRelativePath(editor.document.uri) });
+      const pick = await vscode.window.showQuickPick(picks, { title: "Import evidence" });
+      if (!pick) return undefined;
+      if (pick.id === "clipboard") return this.importText(await vscode.env.clipboard.readText(), "clipboard");
+      if (pick.id === "selection" && editor) return this.importText(editor.document.getText(editor.selection), `selection of ${vscode.workspace.asRelativePath(editor.document.uri)}`, editor.selection.start.line);
+      if (pick.id === "editor" && editor) {
+        if (editor.document.uri.scheme === "file") uri = editor.document.uri;
+        else return this.importText(editor.document.getText(), vscode.workspace.asRelativePath(editor.document.uri));
+      }
+      if (!uri) {
+        const files = await vscode.window.showOpenDialog({ title: "Import evidence", canSelectMany: false, openLabel: "Import" });
+        if (!files?.[0]) return undefined;
+        uri = files[0];
+      }
+    }
+    return this.importFile(uri);
+  }
+
+  async importText(text: string, source: string, lineOffset = 0): Promise<vscode.TextDocument | undefined> {
+    if (!text.trim()) {
+      void vscode.window.showWarningMessage("Import evidence: there is no text to import.");
+      return undefined;
+    }
+    const r = importText(text);
+    const shift = <T extends { line: number; endLine: number }>(x: T): T => ({ ...x, line: x.line + lineOffset, endLine: x.endLine + lineOffset });
+    const records = r.records.map((rec) => ({ ...shift(rec), context: rec.context.map((c) => ({ ...c, line: c.line + lineOffset })) }));
+    return this.publish({ source, kind: r.kind, records, skipped: r.skipped.map(shift), lines: text.split("\n").length, explanations: [] });
+  }
+
+  /** Streams a file in slices (bounded memory for a 100 MB log), with progress and cancellation. */
+  async importFile(uri: vscode.Uri): Promise<vscode.TextDocument | undefined> {
+    if (uri.scheme !== "file") {
+      const bytes = await vscode.workspace.fs.readFile(uri);
+      return this.importText(new TextDecoder().decode(bytes), vscode.workspace.asRelativePath(uri));
+    }
+    const size = (await vscode.workspace.fs.stat(uri)).size;
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${vscode.workspace.asRelativePath(uri)}`, cancellable: true }, async (progress, token) => {
+      const records: EvidenceRecord[] = [];
+      const skipped: Skipped[] = [];
+      let kind: EvidenceKind | undefined;
+      let carry: string[] = [];
+      let carryStart = 0;
+      let nextLine = 0;
+      let partial = "";
+      let read = 0;
+      const parseSlice = (lines: string[], first: number, final: boolean) => {
+        const text = lines.join("\n");
+        kind ??= detectKind(text);
+        const r = importText(text, kind);
+        const keepBefore = final ? Infinity : lines.length - OVERLAP_LINES;
+        for (const rec of r.records) if (rec.line < keepBefore && first + rec.line >= nextLine) records.push({ ...rec, line: rec.line + first, endLine: rec.endLine + first, context: rec.context.map((c) => ({ ...c, line: c.line + first })) });
+        for (const s of r.skipped) if (s.line < keepBefore && first + s.line >= nextLine) skipped.push({ ...s, line: s.line + first, endLine: Math.min(s.endLine, keepBefore - 1) + first });
+        nextLine = first + Math.min(keepBefore, lines.length);
+      };
+      const stream = createReadStream(uri.fsPath, { encoding: "utf8", highWaterMark: CHUNK_BYTES });
+      try {
+        for await (const chunk of stream as AsyncIterable<string>) {
+          if (token.isCancellationRequested) {
+            stream.destroy();
+            return undefined;
+          }
+          read += Buffer.byteLength(chunk);
+          const parts = (partial + chunk).split("\n");
+          partial = parts.pop() ?? "";
+          const lines = [...carry, ...parts];
+          if (lines.length > OVERLAP_LINES) {
+            parseSlice(lines, carryStart, false);
+            carry = lines.slice(lines.length - OVERLAP_LINES);
+            carryStart = carryStart + lines.length - OVERLAP_LINES;
+          } else carry = lines;
+          progress.report({ increment: (Buffer.byteLength(chunk) / Math.max(1, size)) * 100, message: `${records.length} records, ${(read / 2 ** 20).toFixed(1)} of ${(size / 2 ** 20).toFixed(1)} MiB` });
+          // Give the extension host back between slices.
+          await new Promise((ok) => setImmediate(ok));
+        }
+      } catch (e) {
+        void vscode.window.showErrorMessage(`Import evidence: cannot read ${uri.fsPath}: ${e instanceof Error ? e.message : String(e)}`);
+        return undefined;
+      }
+      parseSlice([...carry, partial], carryStart, true);
+      const merged = mergeSkipped(skipped);
+      this.log.info(`imported ${uri.fsPath}: ${records.length} records, ${merged.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
+      return this.publish({ source: vscode.workspace.asRelativePath(uri), kind: kind ?? "log", records, skipped: merged, lines: carryStart + carry.length + 1, explanations: [] });
+    });
+  }
+
+  private async publish(ev: ImportedEvidence): Promise<vscode.TextDocument> {
+    // Explanations use the whole import as history (an ftrace import explains its own faults).
+    ev.explanations = explainRecords(ev.records, ev.records.filter((r) => r.kind === "ftrace"));
+    const key = `${Date.now().toString(36)}-${this.imports.size}`;
+    this.imports.set(key, ev);
+    this.last = key;
+    const uri = vscode.Uri.from({ scheme: SCHEME, path: `/${ev.source.replace(/[\\/]/g, "_")}.decoded`, query: key });
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(doc, { preview: false });
+    return doc;
+  }
+
+  private render(uri: vscode.Uri): string {
+    const ev = this.imports.get(uri.query);
+    if (!ev) return "This import is no longer available: import the evidence again.";
+    const byRecord = new Map(ev.explanations.map((e) => [e.record, e]));
+    const out = [`# ${ev.source}: ${ev.kind}, ${ev.records.length} records, ${ev.skipped.reduce((a, s) => a + s.endLine - s.line + 1, 0)} lines skipped`, ""];
+    ev.records.forEach((r, i) => {
+      out.push(`line ${r.line + 1}${r.endLine > r.line ? `-${r.endLine + 1}` : ""}${r.timestamp ? ` [${r.timestamp}]` : ""}  ${r.kind}: ${r.summary}`);
+      for (const c of r.context) out.push(`    | line ${c.line + 1}: ${c.text}`);
+      const e = byRecord.get(i);
+      if (e) {
+        out.push(`    ${e.meaning}`);
+        for (const x of e.evidence) out.push(`    Evidence: ${x}`);
+        e.causes.forEach((c, k) => out.push(`    Cause ${k + 1}: ${c}`));
+        for (const c of e.checks) out.push(`    Check: ${c}`);
+      }
+      out.push("");
+    });
+    if (ev.skipped.length) {
+      out.push("# Skipped lines");
+      for (const s of ev.skipped.slice(0, 500)) out.push(`line ${s.line + 1}${s.endLine > s.line ? `-${s.endLine + 1}` : ""}: ${s.reason}`);
+      if (ev.skipped.length > 500) out.push(`… ${ev.skipped.length - 500} more runs`);
+    }
+    return out.join("\n");
+  }
+
+  /** "Create Scenario from Evidence": the last import (or the given decoded document) as a scenario. */
+  async createScenario(uri?: vscode.Uri): Promise<vscode.TextDocument | undefined> {
+    const ev = uri?.scheme === SCHEME ? this.imports.get(uri.query) : this.lastImport;
+    if (!ev) {
+      void vscode.window.showInformationMessage("Import evidence first (Passthrough: Import Evidence…).", "Import Evidence…").then((a) => a && vscode.commands.executeCommand("passthrough.importEvidence"));
+      return undefined;
+    }
+    const all = [...this.imports.values()].flatMap((x) => x.records);
+    const s = synthesizeScenario(all, `Reproduced from ${ev.source}`);
+    const doc = await vscode.workspace.openTextDocument({ language: "passthrough", content: s.text });
+    await vscode.window.showTextDocument(doc);
+    void vscode.window.showInformationMessage(`Scenario created: ${s.reproduced.length} fault${s.reproduced.length === 1 ? "" : "s"} reproduced as steps${s.notes.length ? `, ${s.notes.length} noted as comments` : ""}.`);
+    return doc;
+  }
+
+  private parseDoc(doc: vscode.TextDocument): { records: EvidenceRecord[]; ex: Map<number, Explanation> } | undefined {
+    if (doc.getText().length > MAX_INLINE_BYTES) return undefined;
+    const r = importText(doc.getText());
+    if (!r.records.length) return undefined;
+    return { records: r.records, ex: new Map(explainRecords(r.records, r.records.filter((x) => x.kind === "ftrace")).map((e) => [e.record, e])) };
+  }
+
+  private hover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
+    // Only the neighbourhood of the hovered line: bounded work for any file size.
+    const from = Math.max(0, pos.line - 8);
+    const to = Math.min(doc.lineCount - 1, pos.line + 8);
+    const text = doc.getText(new vscode.Range(from, 0, to, doc.lineAt(to).text.length));
+    const r = importText(text);
+    const i = r.records.findIndex((x) => x.line + from <= pos.line && x.endLine + from >= pos.line);
+    if (i < 0) return undefined;
+    const rec = r.records[i]!;
+    const e = explainRecords(r.records).find((x) => x.record === i);
+    const md = new vscode.MarkdownString();
+    md.appendMarkdown(`**${esc(rec.kind)}**: ${esc(rec.summary)}\n\n`);
+    if (e) {
+      md.appendMarkdown(`${esc(e.meaning)}\n\n`);
+      e.causes.slice(0, 3).forEach((c, k) => md.appendMarkdown(`${k + 1}. ${esc(c)}\n`));
+    }
+    md.isTrusted = false;
+    md.supportHtml = false;
+    return new vscode.Hover(md, new vscode.Range(rec.line + from, 0, rec.endLine + from, doc.lineAt(rec.endLine + from).text.length));
+  }
+
+  private lenses(doc: vscode.TextDocument): vscode.CodeLens[] {
+    const p = this.parseDoc(doc);
+    if (!p) return [];
+    const out: vscode.CodeLens[] = [];
+    p.records.forEach((r, i) => {
+      const e = p.ex.get(i);
+      if (!e) return;
+      out.push(new vscode.CodeLens(new vscode.Range(r.line, 0, r.line, 0), { title: `$(lightbulb) ${e.title}`, command: "passthrough.importEvidence", arguments: [doc.uri], tooltip: "Decode and explain this file" }));
+    });
+    return out;
+  }
+
+  dispose(): void {
+    for (const s of this.subs) s.dispose();
+    this.changed.dispose();
+  }
+}
+
+function mergeSkipped(list: Skipped[]): Skipped[] {
+  const out: Skipped[] = [];
+  for (const s of list.sort((a, b) => a.line - b.line)) {
+    const last = out[out.length - 1];
+    if (last && last.reason === s.reason && last.endLine >= s.line - 1) last.endLine = Math.max(last.endLine, s.endLine);
+    else out.push({ ...s });
+  }
+  return out;
+}
+
+function esc(s: string): string {
+  return s.replace(/[\\`*_{}[\]()#+\-.!|<>~&]/g, (c) => `\\${c}`);
+}
