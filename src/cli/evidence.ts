@@ -17,7 +17,7 @@ function read(file: string): string | undefined {
 function kindArg(args: string[]): EvidenceKind | undefined {
   const i = args.indexOf("--kind");
   const k = i >= 0 ? args[i + 1] : undefined;
-  return k === "log" || k === "groups" || k === "ftrace" ? k : undefined;
+  return k === "log" || k === "groups" || k === "ftrace" || k === "lspci" || k === "libvirt" || k === "qemu" ? k : undefined;
 }
 
 function files(args: string[]): string[] {

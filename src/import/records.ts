@@ -15,6 +15,7 @@ export type RecordKind =
   | "group-add"
   | "iommu-group"
   | "pci-device"
+  | "vm-config"
   | "ftrace";
 
 export type FieldValue = string | number | boolean;

@@ -54,6 +54,19 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
       if (r.fields.driver) d.driver = String(r.fields.driver);
     }
   }
+  // The VM from a libvirt domain or a QEMU command line, when one was imported.
+  let vmName = "vm0";
+  let vmMemory = 1n << 30n;
+  for (const r of records) {
+    if (r.kind !== "vm-config") continue;
+    if (typeof r.fields.name === "string" && /^[\w.-]+$/.test(r.fields.name)) vmName = r.fields.name;
+    if (typeof r.fields.memory === "string") {
+      const m = BigInt(r.fields.memory);
+      // Large guests are capped: the faults do not depend on the RAM size, the run time does.
+      vmMemory = m > 4n << 30n ? 4n << 30n : m < 256n << 20n ? 256n << 20n : m;
+    }
+    if (typeof r.fields.hostdev === "string" && r.fields.hostdev) devOf(r.fields.hostdev).driver = "vfio-pci";
+  }
   const steps: string[] = [];
   const faults: { i: number; dev: string; iova: bigint; write: boolean; reason: number }[] = [];
   records.forEach((r, i) => {
@@ -76,8 +89,7 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   if (devices.size === 0) {
     return { text: `# ${title}\n# The evidence has no device to build a scenario around.\n`, reproduced, notes: ["no device found in the evidence"] };
   }
-  // Guest RAM large enough for the GPAs the trace maps (capped), at least 1 GiB.
-  const ram = 1n << 30n;
+  const ram = vmMemory;
   let gpa = 0x1000_0000n;
   for (const h of history) {
     const iova = BigInt(String(h.fields.iova));
@@ -85,12 +97,12 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     const pages = (size + 0xfffn) & ~0xfffn;
     if (h.fields.event === "map") {
       steps.push(`  # trace line ${h.line + 1}: ${h.summary}`);
-      steps.push(`  - guest-map: { vm: vm0, device: ${yamlString(target!)}, iova: 0x${iova.toString(16)}, size: ${pages}, perm: rw, gpa: 0x${gpa.toString(16)} }`);
+      steps.push(`  - guest-map: { vm: ${vmName}, device: ${yamlString(target!)}, iova: 0x${iova.toString(16)}, size: ${pages}, perm: rw, gpa: 0x${gpa.toString(16)} }`);
       gpa += pages;
       if (gpa >= ram) gpa = 0x1000_0000n;
     } else {
       steps.push(`  # trace line ${h.line + 1}: ${h.summary}`);
-      steps.push(`  - guest-unmap: { vm: vm0, device: ${yamlString(target!)}, iova: 0x${iova.toString(16)}, size: ${pages} }`);
+      steps.push(`  - guest-unmap: { vm: ${vmName}, device: ${yamlString(target!)}, iova: 0x${iova.toString(16)}, size: ${pages} }`);
     }
   }
   for (const f of faults) {
@@ -145,12 +157,12 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     "  pci:",
     ...pci,
     "vms:",
-    "  - name: vm0",
-    "    memory: 1GiB",
+    `  - name: ${vmName}`,
+    `    memory: ${vmMemory / (1n << 20n)}MiB`,
     `    devices: [${assigned.join(", ")}]`,
     "    viommu: { model: intel, caching-mode: true }",
     "workload:",
-    "  - start: vm0",
+    `  - start: ${vmName}`,
     ...steps,
     "",
   ].join("\n");

@@ -1,0 +1,222 @@
+/**
+ * VM configurations: QEMU command lines (classic `-device drv,key=val` and JSON `-device {...}`,
+ * backslash continuations, `-m`, `-machine`/`-M`, vfio-pci `host=`, intel-iommu / amd-iommu /
+ * virtio-iommu-pci / `-machine virt,iommu=smmuv3`) and libvirt domain XML (name, memory with
+ * its unit, hostdev PCI addresses, <iommu model> with its <driver> attributes, ioapic). One
+ * `vm-config` record per fact, each on its source lines. Options are QEMU's (reference §9).
+ */
+import { splitLines } from "./lines.js";
+import { SkipList, bdfText, parseBdf, type EvidenceRecord, type ImportResult } from "./records.js";
+
+const UNITS: Record<string, bigint> = { "": 1n << 20n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n, b: 1n, kib: 1n << 10n, mib: 1n << 20n, gib: 1n << 30n, tib: 1n << 40n, bytes: 1n };
+
+/** QEMU `-m` sizes: a plain number is MiB; suffixes K, M, G, T. */
+export function qemuSize(text: string): bigint | undefined {
+  const m = /^(\d+)([kmgt]?)b?$/i.exec(text.trim());
+  return m ? BigInt(m[1]!) * UNITS[m[2]!.toLowerCase()]! : undefined;
+}
+
+interface Token {
+  text: string;
+  line: number;
+}
+
+/** Shell-like words with their lines; quotes removed, backslash-newline continuations joined. */
+function words(text: string): Token[] {
+  const out: Token[] = [];
+  let line = 0;
+  let cur = "";
+  let curLine = -1;
+  let quote = "";
+  for (let i = 0; i < text.length && out.length < 100_000; i++) {
+    const c = text[i]!;
+    if (c === "\n") {
+      line++;
+      if (quote) {
+        cur += c;
+        continue;
+      }
+    }
+    if (quote) {
+      if (c === quote) quote = "";
+      else cur += c;
+      continue;
+    }
+    if (c === "\\" && (text[i + 1] === "\n" || (text[i + 1] === "\r" && text[i + 2] === "\n"))) {
+      i += text[i + 1] === "\r" ? 2 : 1;
+      line++;
+      continue;
+    }
+    if (c === "'" || c === '"') {
+      quote = c;
+      if (curLine < 0) curLine = line;
+      continue;
+    }
+    if (/\s/.test(c)) {
+      if (curLine >= 0) out.push({ text: cur, line: curLine });
+      cur = "";
+      curLine = -1;
+      continue;
+    }
+    if (curLine < 0) curLine = line;
+    cur += c;
+  }
+  if (curLine >= 0) out.push({ text: cur, line: curLine });
+  return out;
+}
+
+/** `drv,key=val,key2=val2` or JSON `{"driver": ...}` -> a property map. */
+function props(arg: string): Record<string, string> | undefined {
+  if (arg.trimStart().startsWith("{")) {
+    try {
+      const o = JSON.parse(arg) as Record<string, unknown>;
+      return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+    } catch {
+      return undefined;
+    }
+  }
+  const out: Record<string, string> = {};
+  arg.split(/,(?!,)/).forEach((part, i) => {
+    const eq = part.indexOf("=");
+    if (eq < 0) out[i === 0 ? "driver" : part] = i === 0 ? part : "on";
+    else out[part.slice(0, eq)] = part.slice(eq + 1);
+  });
+  return out;
+}
+
+const on = (v: string | undefined) => v === "on" || v === "true" || v === "yes" || v === "1";
+
+export function parseQemuCommandLine(text: string): ImportResult {
+  const toks = words(text);
+  const records: EvidenceRecord[] = [];
+  const skip = new SkipList();
+  const lines = text.split("\n");
+  const rec = (line: number, summary: string, fields: EvidenceRecord["fields"]) => {
+    records.push({ kind: "vm-config", line, endLine: line, column: 0, text: lines[line] ?? "", summary, fields: { source: "qemu", ...fields }, context: [] });
+  };
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i]!.text;
+    const arg = toks[i + 1];
+    if (!t.startsWith("-") || !arg) continue;
+    const opt = t.replace(/^--/, "-");
+    if (opt === "-m") {
+      const p = props(arg.text.includes("=") ? arg.text : `size=${arg.text}`);
+      const size = p?.size !== undefined ? qemuSize(p.size) : undefined;
+      if (size !== undefined) rec(arg.line, `guest RAM ${size / (1n << 20n)} MiB`, { memory: size.toString() });
+      i++;
+    } else if (opt === "-machine" || opt === "-M") {
+      const p = props(arg.text.startsWith("type=") || arg.text.includes("{") ? arg.text : `type=${arg.text}`.replace(/^type=([^,]*)/, "type=$1"));
+      if (p) {
+        const type = p.type ?? p.driver ?? "";
+        rec(arg.line, `machine ${type}${p.iommu ? ` with ${p.iommu}` : ""}${p["kernel-irqchip"] ? `, kernel-irqchip=${p["kernel-irqchip"]}` : ""}`, { machine: type, ...(p.iommu ? { viommu: p.iommu } : {}), ...(p["kernel-irqchip"] ? { kernelIrqchip: p["kernel-irqchip"] } : {}) });
+      }
+      i++;
+    } else if (opt === "-name") {
+      const p = props(arg.text.includes("=") ? arg.text : `guest=${arg.text}`);
+      if (p?.guest) rec(arg.line, `VM ${p.guest}`, { name: p.guest });
+      i++;
+    } else if (opt === "-device") {
+      const p = props(arg.text);
+      i++;
+      if (!p) {
+        skip.add(arg.line, "a -device argument that is neither key=value nor JSON");
+        continue;
+      }
+      const drv = p.driver ?? "";
+      if (drv === "vfio-pci") {
+        const b = p.host ? parseBdf(p.host) : undefined;
+        rec(arg.line, `assigns host device ${b?.key ?? p.host ?? "(sysfsdev)"} with vfio-pci`, { hostdev: b?.key ?? p.host ?? "", ...(p.id ? { id: p.id } : {}) });
+      } else if (drv === "intel-iommu") {
+        rec(arg.line, `vIOMMU intel-iommu, caching-mode=${on(p["caching-mode"]) ? "on" : "off"}${p.intremap ? `, intremap=${p.intremap}` : ""}`, { viommu: "intel", cachingMode: on(p["caching-mode"]), intremap: p.intremap ?? "", awBits: Number(p["aw-bits"] ?? 39), deviceIotlb: on(p["device-iotlb"]) });
+      } else if (drv === "amd-iommu") {
+        rec(arg.line, "vIOMMU amd-iommu", { viommu: "amd", intremap: p.intremap ?? "" });
+      } else if (drv === "virtio-iommu-pci" || drv === "virtio-iommu") {
+        rec(arg.line, "vIOMMU virtio-iommu", { viommu: "virtio" });
+      }
+    }
+  }
+  return { records, skipped: skip.items };
+}
+
+// ---------------------------------------------------------------- libvirt XML
+
+interface XmlElement {
+  name: string;
+  attrs: Record<string, string>;
+  line: number;
+  text: string;
+  parent?: XmlElement;
+}
+
+/** A small XML reader with line numbers: elements, attributes, text. Never throws. */
+export function readXml(text: string): { elements: XmlElement[]; error?: { line: number; message: string } } {
+  const elements: XmlElement[] = [];
+  const stack: XmlElement[] = [];
+  const re = /<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<!\[CDATA\[[\s\S]*?\]\]>|<!DOCTYPE[^>]*>|<(\/?)([A-Za-z_][\w:.-]*)((?:\s+[\w:.-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>|([^<]+)|(<)/g;
+  let line = 0;
+  let last = 0;
+  const advance = (to: number) => {
+    for (let k = last; k < to; k++) if (text.charCodeAt(k) === 10) line++;
+    last = to;
+  };
+  for (const m of text.matchAll(re)) {
+    advance(m.index ?? 0);
+    if (m[6]) return { elements, error: { line, message: "a '<' that does not start a tag" } };
+    if (m[5] !== undefined) {
+      const top = stack[stack.length - 1];
+      if (top) top.text += m[5];
+      continue;
+    }
+    if (!m[2]) continue;
+    if (m[1]) {
+      const top = stack.pop();
+      if (!top || top.name !== m[2]) return { elements, error: { line, message: `</${m[2]}> closes ${top ? `<${top.name}>` : "nothing"}` } };
+      continue;
+    }
+    const attrs: Record<string, string> = {};
+    for (const a of (m[3] ?? "").matchAll(/([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) attrs[a[1]!] = (a[2] ?? a[3] ?? "").replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+    const el: XmlElement = { name: m[2], attrs, line, text: "" };
+    const parent = stack[stack.length - 1];
+    if (parent) el.parent = parent;
+    elements.push(el);
+    if (!m[4]) stack.push(el);
+  }
+  if (stack.length) return { elements, error: { line, message: `<${stack[stack.length - 1]!.name}> is never closed` } };
+  return { elements };
+}
+
+const XML_UNITS: Record<string, bigint> = { b: 1n, bytes: 1n, k: 1n << 10n, kib: 1n << 10n, kb: 1000n, m: 1n << 20n, mib: 1n << 20n, mb: 1000000n, g: 1n << 30n, gib: 1n << 30n, gb: 1000000000n, t: 1n << 40n, tib: 1n << 40n };
+
+export function parseLibvirtXml(text: string): ImportResult {
+  const { elements, error } = readXml(text);
+  const records: EvidenceRecord[] = [];
+  const skip = new SkipList();
+  const lines = splitLines(text);
+  const rec = (line: number, summary: string, fields: EvidenceRecord["fields"]) => {
+    records.push({ kind: "vm-config", line, endLine: line, column: 0, text: lines[line]?.text ?? "", summary, fields: { source: "libvirt", ...fields }, context: [] });
+  };
+  if (error) skip.add(error.line, `XML error: ${error.message}`);
+  for (const el of elements) {
+    const parentName = el.parent?.name;
+    if (el.name === "name" && parentName === "domain") rec(el.line, `VM ${el.text.trim()}`, { name: el.text.trim() });
+    else if (el.name === "memory" && parentName === "domain") {
+      const unit = XML_UNITS[(el.attrs.unit ?? "KiB").toLowerCase()] ?? 1024n;
+      const n = /^\d+$/.test(el.text.trim()) ? BigInt(el.text.trim()) * unit : undefined;
+      if (n !== undefined) rec(el.line, `guest RAM ${n / (1n << 20n)} MiB`, { memory: n.toString() });
+    } else if (el.name === "type" && parentName === "os" && el.attrs.machine) rec(el.line, `machine ${el.attrs.machine}`, { machine: el.attrs.machine });
+    else if (el.name === "address" && parentName === "source" && el.parent?.parent?.name === "hostdev" && el.parent.parent.attrs.type === "pci") {
+      const n = (k: string) => parseInt(el.attrs[k] ?? "0", el.attrs[k]?.startsWith("0x") ? 16 : 10);
+      const key = bdfText(n("bus"), n("slot"), n("function"));
+      rec(el.line, `assigns host device ${key} (hostdev, managed=${el.parent.parent.attrs.managed ?? "no"})`, { hostdev: key, managed: el.parent.parent.attrs.managed === "yes" });
+    } else if (el.name === "iommu") {
+      const drv = elements.find((x) => x.parent === el && x.name === "driver");
+      const a = drv?.attrs ?? {};
+      rec(el.line, `vIOMMU ${el.attrs.model ?? "?"}${a.caching_mode ? `, caching_mode=${a.caching_mode}` : ""}${a.intremap ? `, intremap=${a.intremap}` : ""}`, { viommu: el.attrs.model ?? "", cachingMode: a.caching_mode === "on", intremap: a.intremap ?? "", awBits: Number(a.aw_bits ?? 0) || 39, deviceIotlb: a.iotlb === "on" });
+    } else if (el.name === "ioapic" && parentName === "features") rec(el.line, `ioapic driver=${el.attrs.driver ?? "kvm"}`, { ioapic: el.attrs.driver ?? "kvm" });
+    else if (el.name === "hard_limit" && parentName === "memtune") {
+      const unit = XML_UNITS[(el.attrs.unit ?? "KiB").toLowerCase()] ?? 1024n;
+      if (/^\d+$/.test(el.text.trim())) rec(el.line, `memlock hard limit ${(BigInt(el.text.trim()) * unit) / (1n << 20n)} MiB`, { memlock: (BigInt(el.text.trim()) * unit).toString() });
+    }
+  }
+  return { records, skipped: skip.items };
+}
