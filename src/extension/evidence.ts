@@ -6,6 +6,8 @@
  */
 import * as vscode from "vscode";
 import { createReadStream } from "node:fs";
+import type { TreeNode } from "../protocol/engine.js";
+import type { ExtraNodes } from "./trees.js";
 import { explainRecords, importText, synthesizeScenario, detectKind, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
 
 const SCHEME = "passthrough-evidence";
@@ -27,10 +29,43 @@ export interface ImportedEvidence {
 
 const LOG_SELECTOR: vscode.DocumentSelector = [{ language: "log" }, { pattern: "**/*.{log,txt}" }, { pattern: "**/{dmesg,syslog,messages,kern.log,journal}*" }];
 
-export class EvidenceFeature implements vscode.Disposable {
+export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
   private readonly imports = new Map<string, ImportedEvidence>();
   private last?: string;
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  private readonly treeChanged = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.treeChanged.event;
+  readonly prefix = "ev/";
+  private readonly docs = new Map<string, vscode.Uri>();
+
+  /** Faults view: one root per import, its records (faults and refusals first) below. */
+  roots(): TreeNode[] {
+    return [...this.imports].map(([key, ev]) => {
+      const faults = ev.explanations.length;
+      return { id: `ev/${key}`, label: `Evidence: ${ev.source}`, description: `${ev.kind} · ${ev.records.length} records · ${faults} explained`, tooltip: `Imported ${ev.source}: ${ev.records.length} records, ${faults} with an explanation`, icon: "file-text", contextValue: "evidence", collapsible: 1 as const };
+    });
+  }
+
+  children(id: string): TreeNode[] {
+    const [, key, idx] = id.split("/");
+    const ev = key ? this.imports.get(key) : undefined;
+    if (!ev || idx !== undefined) return [];
+    const ex = new Map(ev.explanations.map((e) => [e.record, e]));
+    const order = ev.records.map((_, i) => i).sort((a, b) => Number(ex.has(b)) - Number(ex.has(a)) || a - b).slice(0, 2000);
+    return order.map((i) => {
+      const r = ev.records[i]!;
+      const e = ex.get(i);
+      const fault = /fault|event/.test(r.kind);
+      return { id: `ev/${key}/${i}`, label: `line ${r.line + 1}: ${e?.title ?? r.kind}`, description: r.summary, tooltip: e ? `${e.meaning}\n\nMost likely: ${e.causes[0] ?? "-"}${e.evidence.length ? `\n\nEvidence: ${e.evidence.join(" ")}` : ""}` : r.summary, icon: fault ? "error" : e ? "warning" : "info", color: fault ? "errorForeground" : e ? "problemsWarningIcon.foreground" : undefined, contextValue: "evidence-record", collapsible: 0 as const, copy: r.text };
+    });
+  }
+
+  /** Opens the decoded document of an import (tree item click). */
+  async reveal(id: string): Promise<void> {
+    const [, key] = id.split("/");
+    const uri = key ? this.docs.get(key) : undefined;
+    if (uri) await vscode.window.showTextDocument(uri, { preview: true });
+  }
   private readonly subs: vscode.Disposable[] = [];
 
   constructor(private readonly log: vscode.LogOutputChannel) {
@@ -147,6 +182,8 @@ export class EvidenceFeature implements vscode.Disposable {
     this.imports.set(key, ev);
     this.last = key;
     const uri = vscode.Uri.from({ scheme: SCHEME, path: `/${ev.source.replace(/[\\/]/g, "_")}.decoded`, query: key });
+    this.docs.set(key, uri);
+    this.treeChanged.fire();
     const doc = await vscode.workspace.openTextDocument(uri);
     await vscode.window.showTextDocument(doc, { preview: false });
     return doc;
@@ -235,6 +272,7 @@ export class EvidenceFeature implements vscode.Disposable {
   dispose(): void {
     for (const s of this.subs) s.dispose();
     this.changed.dispose();
+    this.treeChanged.dispose();
   }
 }
 

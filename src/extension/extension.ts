@@ -57,11 +57,15 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   const sm = scenarios;
   ctx.subscriptions.push(sm);
 
+  // ---- evidence (its records also show in the Faults view)
+  const evidence = new EvidenceFeature(log);
+  ctx.subscriptions.push(evidence);
+
   // ---- trees
   const trees = {} as Record<ViewId, EngineTree>;
   const views = {} as Record<ViewId, vscode.TreeView<NodeHandle>>;
   for (const [id, viewId] of VIEWS) {
-    const tree = new EngineTree(id, client, sm, radix);
+    const tree = new EngineTree(id, client, sm, radix, id === "faults" ? evidence : undefined);
     const view = vscode.window.createTreeView(viewId, { treeDataProvider: tree, showCollapseAll: true });
     trees[id] = tree;
     views[id] = view;
@@ -99,8 +103,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   // ---- debugger, trace webview
   registerDebugger(ctx, client, sm);
   const tracePanels = new TracePanels(ctx, client, sm, radix, log);
-  const evidence = new EvidenceFeature(log);
-  ctx.subscriptions.push(tracePanels, evidence);
+  ctx.subscriptions.push(tracePanels);
 
   // ---- editor, status bar, cursor line
   registerEditorFeatures(ctx, sm, client, radix);
@@ -215,6 +218,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   });
   reg("passthrough.showLog", () => log.show());
   reg("passthrough.importEvidence", (uri?: vscode.Uri) => evidence.importInteractive(uri instanceof vscode.Uri ? uri : undefined));
+  reg("passthrough.showEvidence", (id?: string) => (typeof id === "string" ? evidence.reveal(id) : undefined));
   reg("passthrough.createScenarioFromEvidence", (uri?: vscode.Uri) => evidence.createScenario(uri instanceof vscode.Uri ? uri : undefined));
   reg("passthrough.showTrace", (arg?: unknown) => {
     const uri = activeUri(arg) ?? needScenario();

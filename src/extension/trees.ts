@@ -18,6 +18,15 @@ export interface NodeHandle {
 const ROOT_DEPTH: Record<ViewId, number> = { vms: 2, groups: 2, tables: 1, faults: 2 };
 const ROOT = "\u0000root";
 
+/** Nodes a view shows besides the engine's (the Faults view lists imported evidence). */
+export interface ExtraNodes {
+  /** Id prefix of these nodes' roots, e.g. "ev/". */
+  prefix: string;
+  roots(): TreeNode[];
+  children(id: string): TreeNode[];
+  readonly onDidChange: vscode.Event<void>;
+}
+
 export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.Disposable {
   private readonly handles = new Map<string, NodeHandle>();
   private readonly nodes = new Map<string, TreeNode>();
@@ -36,7 +45,15 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     private readonly client: EngineClient,
     private readonly scenarios: ScenarioManager,
     private readonly radix: () => Radix,
-  ) {}
+    private readonly extra?: ExtraNodes,
+  ) {
+    extra?.onDidChange(() => this.emitter.fire(undefined));
+  }
+
+  private extraNodes(list: TreeNode[]): NodeHandle[] {
+    for (const n of list) this.nodes.set(n.id, n);
+    return list.map((n) => this.handle(n.id));
+  }
 
   handle(id: string): NodeHandle {
     let h = this.handles.get(id);
@@ -67,6 +84,7 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     if (n.icon) item.iconPath = new vscode.ThemeIcon(n.icon, n.color ? new vscode.ThemeColor(n.color) : undefined);
     if (n.contextValue) item.contextValue = n.contextValue;
     if (n.step !== undefined) item.command = { command: "passthrough.revealStep", title: "Show Step in Editor", arguments: [n.step] };
+    else if (n.contextValue === "evidence-record") item.command = { command: "passthrough.showEvidence", title: "Show Decoded Evidence", arguments: [n.id] };
     item.accessibilityInformation = { label: `${n.label}${n.description ? `, ${n.description}` : ""}` };
     return item;
   }
@@ -78,6 +96,15 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
   }
 
   async getChildren(h?: NodeHandle): Promise<NodeHandle[]> {
+    if (this.extra && h?.id.startsWith(this.extra.prefix)) return this.extraNodes(this.extra.children(h.id));
+    if (this.extra && !h) {
+      const engine = this.scenarios.active ? await this.engineChildren(undefined) : [];
+      return [...engine, ...this.extraNodes(this.extra.roots())];
+    }
+    return this.engineChildren(h);
+  }
+
+  private async engineChildren(h: NodeHandle | undefined): Promise<NodeHandle[]> {
     const uri = this.scenarios.active;
     if (!uri) return [];
     const key = h?.id ?? ROOT;

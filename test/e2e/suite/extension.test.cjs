@@ -290,6 +290,14 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.ok(ev.records.every((r) => r.endLine === r.line + 1 && r.fields.reason === 5), "every two-line fault whole");
     assert.match(doc.getText(), /dmar-fault: write by 03:00\.1 to IOVA 0x7c340000 faulted: 0x05 PTE Write access is not set/);
     assert.match(doc.getText(), /Cause 1: DMA to an IOVA that was never mapped/);
+    // The Faults view lists the import and its explained records.
+    const roots = await api.trees.faults.getChildren();
+    const evRoot = roots.find((h) => h.id.startsWith("ev/"));
+    assert.ok(evRoot, "an evidence root in the Faults view");
+    assert.match(api.trees.faults.getTreeItem(evRoot).label, /^Evidence: big-dmesg\.log$/);
+    const recs = await api.trees.faults.getChildren(evRoot);
+    assert.strictEqual(recs.length, faults);
+    assert.match(api.trees.faults.getTreeItem(recs[0]).label, /^line \d+: VT-d fault 0x05 PTE Write access is not set — 03:00\.1$/);
     const scenario = await api.evidence.createScenario();
     assert.strictEqual(scenario.languageId, "passthrough");
     const st = await api.whenRun(scenario.uri);
