@@ -2,8 +2,10 @@
  * `passthrough decode FILE...` and `passthrough explain FILE... [--trace FTRACE]`: real evidence
  * (kernel logs, group listings, ftrace) decoded record by record, and each fault explained.
  */
-import { readFileSync } from "node:fs";
-import { explainRecords, importText, synthesizeScenario, type EvidenceKind, type EvidenceRecord } from "../import/index.js";
+import { createReadStream, readFileSync } from "node:fs";
+import { explainRecords, importText, synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Skipped } from "../import/index.js";
+import { StreamParser } from "../import/stream.js";
+import { configToJson, recordToJson } from "../import/json.js";
 
 function read(file: string): string | undefined {
   try {
@@ -29,7 +31,20 @@ function files(args: string[]): string[] {
   return out;
 }
 
-export function decode(args: string[]): number {
+/** Reads a file as a stream of text chunks (a 100 MB log is never one string). */
+async function streamFile(file: string, onChunk: (s: string) => void): Promise<boolean> {
+  try {
+    for await (const chunk of createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 20 }) as AsyncIterable<string>) onChunk(chunk);
+    return true;
+  } catch (e) {
+    process.stderr.write(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+    return false;
+  }
+}
+
+const CONFIG_KINDS = new Set(["groups", "lspci", "libvirt", "qemu"]);
+
+export async function decode(args: string[]): Promise<number> {
   const json = args.includes("--json");
   const list = files(args);
   if (list.length === 0) {
@@ -37,25 +52,52 @@ export function decode(args: string[]): number {
     return 2;
   }
   let status = 0;
-  const all: unknown[] = [];
-  for (const file of list) {
-    const text = read(file);
-    if (text === undefined) {
+  const out = (s: string) => process.stdout.write(s);
+  if (json && list.length > 1) out("[\n");
+  for (const [fi, file] of list.entries()) {
+    const kind = kindArg(args);
+    let count = 0;
+    let skippedLines = 0;
+    const skipped: Skipped[] = [];
+    const configRecords: EvidenceRecord[] = [];
+    let first = true;
+    const parser = new StreamParser((records, sk) => {
+      skipped.push(...sk);
+      for (const s of sk) skippedLines += s.endLine - s.line + 1;
+      if (parser.kind && CONFIG_KINDS.has(parser.kind)) {
+        configRecords.push(...records);
+        return;
+      }
+      for (const rec of records) {
+        count++;
+        if (json) {
+          if (first) out(`{"file":${JSON.stringify(file)},"records":[\n`);
+          out(`${first ? "" : ",\n"}${JSON.stringify(recordToJson(rec, file))}`);
+          first = false;
+        } else {
+          out(`${file}:${rec.line + 1}:${rec.column + 1}: ${rec.kind}: ${rec.summary}\n`);
+          for (const c of rec.context) out(`    ${file}:${c.line + 1}: ${c.text}\n`);
+        }
+      }
+    }, kind);
+    const ok = await streamFile(file, (c) => parser.push(c));
+    if (!ok) {
       status = 2;
       continue;
     }
-    const r = importText(text, kindArg(args));
-    if (json) {
-      all.push({ file, ...r });
-      continue;
+    parser.end();
+    const sep = fi < list.length - 1 ? ",\n" : "\n";
+    if (parser.kind && CONFIG_KINDS.has(parser.kind)) {
+      if (json) out(JSON.stringify(configToJson(configRecords, skipped, file)) + (list.length > 1 ? sep : "\n"));
+      else for (const rec of configRecords) out(`${file}:${rec.line + 1}: ${rec.kind}: ${rec.summary}\n`);
+      count = configRecords.length;
+    } else if (json) {
+      if (first) out(`{"file":${JSON.stringify(file)},"records":[\n`);
+      out(`\n],"skipped":${JSON.stringify(skipped.map((s) => ({ line: s.line + 1, endLine: s.endLine + 1, reason: s.reason })))}}${list.length > 1 ? sep : "\n"}`);
     }
-    process.stdout.write(`${file}: ${r.kind}: ${r.records.length} record${r.records.length === 1 ? "" : "s"}, ${r.skipped.reduce((a, s) => a + s.endLine - s.line + 1, 0)} lines skipped\n`);
-    for (const rec of r.records) {
-      process.stdout.write(`${file}:${rec.line + 1}:${rec.column + 1}: ${rec.kind}: ${rec.summary}\n`);
-      for (const c of rec.context) process.stdout.write(`    ${file}:${c.line + 1}: ${c.text}\n`);
-    }
+    if (!json) process.stderr.write(`${file}: ${parser.kind}: ${count} record${count === 1 ? "" : "s"}, ${skippedLines} line${skippedLines === 1 ? "" : "s"} skipped\n`);
   }
-  if (json) process.stdout.write(JSON.stringify(all.length === 1 ? all[0] : all, null, 2) + "\n");
+  if (json && list.length > 1) out("]\n");
   return status;
 }
 

@@ -20,7 +20,7 @@ const USAGE = `usage:
   passthrough synthesize FILE...                    a scenario (to stdout) that reproduces the faults of the evidence
 exit codes: 0 success, 1 an expectation failed, 2 invalid scenario or usage`;
 
-function main(argv: string[]): number {
+function main(argv: string[]): number | Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case "simulate":
@@ -89,4 +89,6 @@ function jsonBigint(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? `0x${value.toString(16)}` : value;
 }
 
-process.exitCode = main(process.argv.slice(2));
+void Promise.resolve(main(process.argv.slice(2))).then((code) => {
+  process.exitCode = code;
+});

@@ -8,13 +8,12 @@ import * as vscode from "vscode";
 import { createReadStream } from "node:fs";
 import type { TreeNode } from "../protocol/engine.js";
 import type { ExtraNodes } from "./trees.js";
-import { explainRecords, importText, synthesizeScenario, detectKind, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import { explainRecords, importText, synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import { StreamParser } from "../import/stream.js";
 
 const SCHEME = "passthrough-evidence";
-/** Bytes parsed per slice: a slice takes a few milliseconds, then the host gets the thread back. */
+/** Bytes read per chunk: the parser works in slices of a few thousand lines, then the host gets the thread back. */
 const CHUNK_BYTES = 256 * 1024;
-/** Lines re-read at the start of the next slice, so a multi-line record is never cut in two. */
-const OVERLAP_LINES = 16;
 /** Hovers and CodeLens parse a log file whole only up to this size. */
 const MAX_INLINE_BYTES = 4 * 1024 * 1024;
 
@@ -129,22 +128,12 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${vscode.workspace.asRelativePath(uri)}`, cancellable: true }, async (progress, token) => {
       const records: EvidenceRecord[] = [];
       const skipped: Skipped[] = [];
-      let kind: EvidenceKind | undefined;
-      let carry: string[] = [];
-      let carryStart = 0;
-      let nextLine = 0;
-      let partial = "";
-      let read = 0;
-      const parseSlice = (lines: string[], first: number, final: boolean) => {
-        const text = lines.join("\n");
-        kind ??= detectKind(text);
-        const r = importText(text, kind);
-        const keepBefore = final ? Infinity : lines.length - OVERLAP_LINES;
-        for (const rec of r.records) if (rec.line < keepBefore && first + rec.line >= nextLine) records.push({ ...rec, line: rec.line + first, endLine: rec.endLine + first, context: rec.context.map((c) => ({ ...c, line: c.line + first })) });
-        for (const s of r.skipped) if (s.line < keepBefore && first + s.line >= nextLine) skipped.push({ ...s, line: s.line + first, endLine: Math.min(s.endLine, keepBefore - 1) + first });
-        nextLine = first + Math.min(keepBefore, lines.length);
-      };
+      const parser = new StreamParser((recs, sk) => {
+        records.push(...recs);
+        skipped.push(...sk);
+      });
       const stream = createReadStream(uri.fsPath, { encoding: "utf8", highWaterMark: CHUNK_BYTES });
+      let read = 0;
       try {
         for await (const chunk of stream as AsyncIterable<string>) {
           if (token.isCancellationRequested) {
@@ -152,14 +141,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
             return undefined;
           }
           read += Buffer.byteLength(chunk);
-          const parts = (partial + chunk).split("\n");
-          partial = parts.pop() ?? "";
-          const lines = [...carry, ...parts];
-          if (lines.length > OVERLAP_LINES) {
-            parseSlice(lines, carryStart, false);
-            carry = lines.slice(lines.length - OVERLAP_LINES);
-            carryStart = carryStart + lines.length - OVERLAP_LINES;
-          } else carry = lines;
+          parser.push(chunk);
           progress.report({ increment: (Buffer.byteLength(chunk) / Math.max(1, size)) * 100, message: `${records.length} records, ${(read / 2 ** 20).toFixed(1)} of ${(size / 2 ** 20).toFixed(1)} MiB` });
           // Give the extension host back between slices.
           await new Promise((ok) => setImmediate(ok));
@@ -168,10 +150,10 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
         void vscode.window.showErrorMessage(`Import evidence: cannot read ${uri.fsPath}: ${e instanceof Error ? e.message : String(e)}`);
         return undefined;
       }
-      parseSlice([...carry, partial], carryStart, true);
+      parser.end();
       const merged = mergeSkipped(skipped);
       this.log.info(`imported ${uri.fsPath}: ${records.length} records, ${merged.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
-      return this.publish({ source: vscode.workspace.asRelativePath(uri), kind: kind ?? "log", records, skipped: merged, lines: carryStart + carry.length + 1, explanations: [] });
+      return this.publish({ source: vscode.workspace.asRelativePath(uri), kind: parser.kind ?? "log", records, skipped: merged, lines: parser.lines, explanations: [] });
     });
   }
 

@@ -55,6 +55,9 @@ const RMRR_BROKEN = /RMRR entry for device ([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) 
 const RMRR_BASE = /^(?:(?:dmar|DMAR): )?RMRR base: (0x[0-9a-f]+) end: (0x[0-9a-f]+)$/;
 const GROUP_ADD = /^(\S+) ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|[\w.:-]+): Adding to iommu group (\d+)$/;
 
+/** Every record or context line contains one of these; anything else is skipped at once. */
+const MAYBE = /DMAR|dmar|DRHD|INTR-REMAP|AMD-Vi|DTE\[|CMD\[|smmu|event|Unhandled context|vfio|VFIO|RMRR|iommu group|callbacks suppressed|Please ensure|interrupt remapping|pte level|root entry|context entry|pasid|PASID|Dump |PTE not present|priv |ineligible|device=/;
+
 export function parseLog(text: string): ImportResult {
   const lines = splitLines(text);
   const records: EvidenceRecord[] = [];
@@ -78,6 +81,10 @@ export function parseLog(text: string): ImportResult {
     // Trailing blanks carry no meaning (the ≤4.6 format ends in a space; copies often lose it).
     const t = msg.text.replace(/\s+$/, "");
     if (t.trim() === "") continue;
+    if (!MAYBE.test(t)) {
+      skip.add(ln.index, "not an IOMMU, VFIO or RMRR message");
+      continue;
+    }
     const base = (kind: EvidenceRecord["kind"], summary: string, fields: EvidenceRecord["fields"], endLine = ln.index): EvidenceRecord => {
       const r: EvidenceRecord = { kind, line: ln.index, endLine, column: msg.column, text: lines.slice(ln.index, endLine + 1).map((l) => l.text).join("\n"), summary, fields, context: [] };
       if (msg.timestamp) r.timestamp = msg.timestamp;

@@ -78,10 +78,25 @@ describe("passthrough decode / explain", () => {
   it("decode prints file:line:col records with their context", () => {
     const r = spawnSync(process.execPath, [cli, "decode", join(dir, "mixed-dmesg.txt")], { encoding: "utf8" });
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/mixed-dmesg\.txt: log: 14 records, \d+ lines skipped/);
+    expect(r.stderr).toMatch(/mixed-dmesg\.txt: log: 14 records, \d+ lines skipped/);
     expect(r.stdout).toMatch(/mixed-dmesg\.txt:7:16: dmar-fault: read by 00:16\.7 to IOVA 0xdceff000 faulted: 0x06 PTE Read access is not set/);
     expect(r.stdout).toMatch(/ {4}.*mixed-dmesg\.txt:6: DMAR: DRHD: handling fault status reg 3/);
   });
+  it("decode --json has the documented record fields", () => {
+    const r = spawnSync(process.execPath, [cli, "decode", join(dir, "mixed-dmesg.txt"), "--json"], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout) as { records: Record<string, unknown>[]; skipped: unknown[] };
+    for (const rec of j.records) for (const k of ["file", "line", "source", "type", "bdf", "address", "reason", "reasonText", "pasid"]) expect(rec, k).toHaveProperty(k);
+    expect(j.records[2]).toMatchObject({ source: "vtd", type: "dma-read", bdf: "0000:00:16.7", address: "0xdceff000", reason: 6, reasonText: "PTE Read access is not set", pasid: null, line: 7 });
+    expect(j.records[4]).toMatchObject({ source: "vtd", type: "dma-write", bdf: "0000:03:00.1", reason: 5, pasid: 2 });
+    expect(j.records.find((x) => x.source === "amd-vi")).toMatchObject({ type: "IO_PAGE_FAULT", bdf: "0000:07:00.0", address: "0xffffc02000", reason: 2, domain: 7, flags: { value: 0x20, write: true, interrupt: false } });
+    expect(j.records.find((x) => x.source === "smmuv3")).toMatchObject({ type: "F_TRANSLATION", bdf: "0000:01:00.0", streamId: 0x100, ssid: 0, eventId: 0x10, reason: 0x10 });
+    expect(j.records.find((x) => x.source === "smmuv2")).toMatchObject({ type: "context-fault", address: "0x84000000", streamId: 0x1100 });
+    expect(j.records.find((x) => x.type === "group-not-viable")).toMatchObject({ source: "vfio", bdf: "0000:01:00.0", group: 14 });
+    const g = JSON.parse(spawnSync(process.execPath, [cli, "decode", join(dir, "groups.txt"), "--json"], { encoding: "utf8" }).stdout) as { groups: { group: number; devices: { bdf: string }[] }[] };
+    expect(g.groups.map((x) => [x.group, x.devices.map((d) => d.bdf)])).toEqual([[1, ["0000:00:01.0", "0000:01:00.0", "0000:01:00.1"]], [2, ["0000:00:14.0"]], [14, ["0000:03:00.0", "0000:03:00.1"]]]);
+  });
+
   it("explain with --trace names the evidence; a missing file is exit 2", () => {
     const r = spawnSync(process.execPath, [cli, "explain", join(dir, "mixed-dmesg.txt"), "--trace", join(dir, "iommu-trace.txt")], { encoding: "utf8" });
     expect(r.status).toBe(0);
@@ -108,5 +123,35 @@ describe("a scenario from the evidence", () => {
     expect(run.outcomes.filter((o) => o.status === "fault").length).toBe(5);
     expect(s.notes.some((n) => /Present bit in context entry is clear/.test(n))).toBe(true);
     expect(s.text).toContain('guest-map: { vm: vm0, device: "03:00.1", iova: 0x7c340000, size: 65536');
+  });
+});
+
+describe("streaming", () => {
+  it("feeding a log in chunks of any size, over slice boundaries, gives the records of the whole text", async () => {
+    const { StreamParser, SLICE_LINES } = await import("../../src/import/stream.js");
+    const base = read("mixed-dmesg.txt").split("\n");
+    // Enough copies to cross several slices, with the two-line ≤4.6 form at every offset.
+    const lines: string[] = [];
+    for (let i = 0; lines.length < SLICE_LINES * 3; i++) {
+      lines.push(...base, `[ 1.0] noise ${i}`, "dmar: DMAR:[DMA Read] Request device [02:00.0] fault addr a0c58000 ", "DMAR:[fault reason 02] Present bit in context entry is clear");
+    }
+    const text = lines.join("\n");
+    const whole = parseLog(text).records.map((r) => [r.line, r.endLine, r.kind, r.summary]);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 8 }), (cuts) => {
+        const got: (string | number)[][] = [];
+        const p = new StreamParser((recs) => got.push(...recs.map((r) => [r.line, r.endLine, r.kind, r.summary])), "log");
+        let at = 0;
+        let k = 0;
+        while (at < text.length) {
+          const n = cuts[k++ % cuts.length]!;
+          p.push(text.slice(at, at + n));
+          at += n;
+        }
+        p.end();
+        expect(got).toEqual(whole);
+      }),
+      { numRuns: 12 },
+    );
   });
 });

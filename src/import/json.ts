@@ -1,0 +1,92 @@
+/**
+ * The documented JSON form of decoded evidence (`passthrough decode --json`):
+ *   { "records": [...], "skipped": [...] } for logs and traces; each record has file, line,
+ *   source (vtd | amd-vi | smmuv3 | smmuv2 | vfio | rmrr | kernel | ftrace), type (dma-read,
+ *   dma-write, intr-remap, IO_PAGE_FAULT, F_TRANSLATION, context-fault, group-not-viable, map,
+ *   unmap, ...), bdf as SSSS:BB:DD.F or null, address as lower-case 0x hex or null, reason as a
+ *   number or null (VT-d fault reason, AMD-Vi event code, SMMUv3 event id, SMMUv2 FSR), reasonText,
+ *   pasid (number or null), and the source-specific fields.
+ *   Configurations: { "groups": [{ group, devices: [...] }] }, { "topology": { devices: [...] } }
+ *   (lspci), { "vm": {...} } (libvirt XML, QEMU command line), each with "skipped".
+ */
+import type { EvidenceRecord, Skipped } from "./records.js";
+import { SMMU_EVENTS } from "./dmesg.js";
+
+/** AMD-Vi event codes (reference §4.1). */
+const AMD_CODES: Record<string, number> = { ILLEGAL_DEV_TABLE_ENTRY: 1, IO_PAGE_FAULT: 2, DEV_TAB_HARDWARE_ERROR: 3, PAGE_TAB_HARDWARE_ERROR: 4, ILLEGAL_COMMAND_ERROR: 5, COMMAND_HARDWARE_ERROR: 6, IOTLB_INV_TIMEOUT: 7, INVALID_DEVICE_REQUEST: 8, INVALID_PPR_REQUEST: 9, RMP_PAGE_FAULT: 0xd, RMP_HW_ERROR: 0xe };
+
+export function fullBdf(key: unknown): string | null {
+  if (typeof key !== "string") return null;
+  const m = /^(?:([0-9a-f]{4}):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(key.trim());
+  return m ? `${(m[1] ?? "0000").toLowerCase()}:${m[2]!.toLowerCase()}:${m[3]!.toLowerCase()}.${m[4]}` : null;
+}
+
+const addr = (v: unknown): string | null => {
+  if (typeof v !== "string" || !/^0x[0-9a-f]+$/i.test(v)) return null;
+  return `0x${BigInt(v).toString(16)}`;
+};
+
+export type JsonRecord = Record<string, unknown> & { file: string; line: number; source: string; type: string; bdf: string | null; address: string | null; reason: number | null; reasonText: string | null; pasid: number | null };
+
+export function recordToJson(r: EvidenceRecord, file: string): JsonRecord {
+  const f = r.fields;
+  const base = { file, line: r.line + 1, endLine: r.endLine + 1, timestamp: r.timestamp ?? null, summary: r.summary, context: r.context.map((c) => ({ line: c.line + 1, text: c.text })) };
+  const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : null);
+  switch (r.kind) {
+    case "dmar-fault":
+      return { ...base, source: "vtd", type: f.write ? "dma-write" : "dma-read", bdf: fullBdf(f.device), address: addr(f.address), reason: num(f.reason), reasonText: typeof f.reasonText === "string" ? f.reasonText : null, pasid: typeof f.pasid === "number" ? f.pasid : null, era: f.era };
+    case "intr-remap-fault":
+      return { ...base, source: "vtd", type: "intr-remap", bdf: fullBdf(f.device), address: null, reason: num(f.reason), reasonText: typeof f.reasonText === "string" ? f.reasonText : null, pasid: null, index: f.index };
+    case "amdvi-event": {
+      const flags = num(f.flags);
+      return {
+        ...base, source: "amd-vi", type: String(f.event), bdf: fullBdf(f.device), address: addr(f.address), reason: AMD_CODES[String(f.event)] ?? null, reasonText: String(f.event), pasid: num(f.pasid),
+        domain: num(f.domain), flags: flags === null ? null : { value: flags, write: (flags & 0x20) !== 0, interrupt: (flags & 0x08) !== 0 }, driver: f.driver ?? null,
+      };
+    }
+    case "smmuv3-event": {
+      const id = typeof f.id === "number" ? f.id : Number(Object.entries(SMMU_EVENTS).find(([, n]) => n === f.event)?.[0] ?? NaN);
+      return { ...base, source: "smmuv3", type: String(f.event), bdf: fullBdf(typeof f.client === "string" ? f.client : undefined), address: addr(f.iova), reason: Number.isNaN(id) ? null : id, reasonText: String(f.event), pasid: f.ssv === false || f.ssid === 0 ? null : num(f.ssid), streamId: num(f.sid), ssid: num(f.ssid), eventId: Number.isNaN(id) ? null : id, write: f.write ?? null, stage: f.stage ?? null, class: f.class ?? null };
+    }
+    case "smmuv2-fault":
+      return { ...base, source: "smmuv2", type: "context-fault", bdf: null, address: addr(f.iova), reason: num(f.fsr), reasonText: String(f.faults), pasid: null, streamId: num(f.streamId), cb: f.cb, fsr: f.fsr, fsynr: f.fsynr, write: f.write };
+    case "vfio-message":
+      return { ...base, source: "vfio", type: String(f.problem), bdf: fullBdf(f.device), address: addr(f.iova), reason: typeof f.errno === "number" ? f.errno : null, reasonText: typeof f.error === "string" ? f.error : null, pasid: null, ...f };
+    case "rmrr":
+      return { ...base, source: "rmrr", type: String(f.problem), bdf: fullBdf(f.device), address: addr(f.base), reason: null, reasonText: null, pasid: null, ...f };
+    case "group-add":
+      return { ...base, source: "kernel", type: "group-add", bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, group: f.group };
+    case "ftrace":
+      return { ...base, source: "ftrace", type: String(f.event), bdf: fullBdf(f.device), address: addr(f.iova), reason: null, reasonText: null, pasid: null, ...f, iova: undefined };
+    default:
+      return { ...base, source: r.kind, type: r.kind, bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, ...f };
+  }
+}
+
+/** Configurations as one object (groups, topology or vm). */
+export function configToJson(records: EvidenceRecord[], skipped: Skipped[], file: string): Record<string, unknown> {
+  const sk = skipped.map((s) => ({ line: s.line + 1, endLine: s.endLine + 1, reason: s.reason }));
+  if (records.some((r) => r.kind === "iommu-group")) {
+    const groups = new Map<number, unknown[]>();
+    for (const r of records) {
+      if (r.kind !== "iommu-group") continue;
+      const g = Number(r.fields.group);
+      const { group: _g, device, ...rest } = r.fields;
+      void _g;
+      groups.set(g, [...(groups.get(g) ?? []), { bdf: fullBdf(device), line: r.line + 1, ...rest }]);
+    }
+    return { file, groups: [...groups].sort((a, b) => a[0] - b[0]).map(([group, devices]) => ({ group, devices })), skipped: sk };
+  }
+  if (records.some((r) => r.kind === "pci-device")) {
+    return { file, topology: { devices: records.filter((r) => r.kind === "pci-device").map((r) => ({ bdf: fullBdf(r.fields.device), line: r.line + 1, ...r.fields, device: undefined })) }, skipped: sk };
+  }
+  const vm: Record<string, unknown> = { hostdevs: [] as string[] };
+  for (const r of records) {
+    if (r.kind !== "vm-config") continue;
+    const f = r.fields;
+    if (f.hostdev) (vm.hostdevs as (string | null)[]).push(fullBdf(f.hostdev));
+    for (const [k, v] of Object.entries(f)) if (k !== "hostdev" && k !== "source" && k !== "id" && k !== "managed") vm[k] = k === "memory" || k === "memlock" ? Number(v) : v;
+    vm.source = f.source;
+  }
+  return { file, vm, skipped: sk };
+}
