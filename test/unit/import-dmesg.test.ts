@@ -140,3 +140,25 @@ describe("properties", () => {
     );
   });
 });
+
+describe("fuzzing mutated real lines", () => {
+  it("mutated fixture lines (cuts, insertions, binary junk, a 10 MB line) are skipped or decoded, never thrown on", () => {
+    const real = fixture.split("\n");
+    fc.assert(
+      fc.property(fc.array(fc.record({ line: fc.nat(real.length - 1), at: fc.nat(200), cut: fc.nat(20), ins: fc.string({ maxLength: 8, unit: "binary" }) }), { minLength: 1, maxLength: 20 }), (muts) => {
+        const lines = [...real];
+        for (const m of muts) {
+          const l = lines[m.line]!;
+          const at = Math.min(m.at, l.length);
+          lines[m.line] = l.slice(0, at) + m.ins + l.slice(at + m.cut);
+        }
+        const { records } = parseLog(lines.join("\n"));
+        for (const r of records) expect(r.line).toBeLessThan(lines.length);
+      }),
+      { numRuns: 300 },
+    );
+    const huge = parseLog(`${"A".repeat(10 * 2 ** 20)}\n${real[6]}`);
+    expect(huge.records.map((r) => r.kind)).toEqual(["dmar-fault"]);
+    expect(huge.skipped[0]).toMatchObject({ line: 0, reason: "line too long to be a kernel message" });
+  });
+});
