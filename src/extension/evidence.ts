@@ -71,6 +71,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     this.subs.push(
       vscode.workspace.registerTextDocumentContentProvider(SCHEME, { onDidChange: this.changed.event, provideTextDocumentContent: (uri) => this.render(uri) }),
       vscode.languages.registerHoverProvider(LOG_SELECTOR, { provideHover: (doc, pos) => this.hover(doc, pos) }),
+      vscode.languages.registerHoverProvider({ scheme: SCHEME }, { provideHover: (doc, pos) => this.decodedHover(doc, pos) }),
       vscode.languages.registerCodeLensProvider(LOG_SELECTOR, { provideCodeLenses: (doc) => this.lenses(doc) }),
     );
   }
@@ -237,6 +238,22 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     md.isTrusted = false;
     md.supportHtml = false;
     return new vscode.Hover(md, new vscode.Range(rec.line + from, 0, rec.endLine + from, doc.lineAt(rec.endLine + from).text.length));
+  }
+
+  /** In the decoded document: the record's source lines and its decoded fields. */
+  private decodedHover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
+    const ev = this.imports.get(doc.uri.query);
+    const m = /^line (\d+)/.exec(doc.lineAt(pos.line).text);
+    if (!ev || !m) return undefined;
+    const rec = ev.records.find((r) => r.line + 1 === Number(m[1]));
+    if (!rec) return undefined;
+    const md = new vscode.MarkdownString();
+    md.appendMarkdown(`**${esc(ev.source)}**, line ${rec.line + 1}${rec.endLine > rec.line ? `-${rec.endLine + 1}` : ""}:\n`);
+    md.appendCodeblock(rec.text.slice(0, 4000), "log");
+    md.appendCodeblock(Object.entries(rec.fields).map(([k, v]) => `${k}: ${String(v)}`).join("\n").slice(0, 4000), "yaml");
+    md.isTrusted = false;
+    md.supportHtml = false;
+    return new vscode.Hover(md);
   }
 
   private lenses(doc: vscode.TextDocument): vscode.CodeLens[] {

@@ -29,7 +29,9 @@ const SUPPRESSED = /^(\w+): (\d+) callbacks suppressed$/;
 const PTE_DUMP = /^(?:(?:dmar|DMAR): )?(?:pte level: \d+, pte value: 0x[0-9a-f]+|root entry: 0x[0-9a-f]+|context entry: hi 0x[0-9a-f]+, lo 0x[0-9a-f]+|scalable mode root entry: hi 0x[0-9a-f]+, lo 0x[0-9a-f]+|pasid dir entry: 0x[0-9a-f]+|pasid table entry\[\d+\]: 0x[0-9a-f]+|Dump \S+ table entries for IOVA 0x[0-9a-f]+|PTE not present at level \d+|No PASID directory|No pasid table|PASID directory entry not present|pasid table entry is not present)$/;
 
 // AMD-Vi (reference §4.2).
-const AMD_EVENT = /^(?:(\S+) ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|ivhd\d+|[\w.:-]+): )?AMD-Vi: Event logged \[([A-Z_]+)(?: (.*?))?\]?$/;
+const AMD_EVENT = /^(?:(\S+) ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|ivhd\d+|[\w.:-]+): )?AMD-Vi: Event logged \[([A-Z_]+)(?: (.*?))?\]$/;
+/** The same without the closing bracket (a truncated line), tried only after joining a wrap failed. */
+const AMD_EVENT_OPEN = /^(?:(\S+) ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|ivhd\d+|[\w.:-]+): )?AMD-Vi: Event logged \[([A-Z_]+)(?: (.*?))?$/;
 const AMD_DUMP = /^(?:AMD-Vi: )?(?:DTE\[\d\]: [0-9a-f]{16}|CMD\[\d\]: [0-9a-f]{8})$/;
 const AMD_OVERFLOW = /^(?:AMD-Vi: )?IOMMU event log overflow$/;
 const AMD_NOT_ATTACHED = /^\s*device=([0-9a-f]{4}:)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) domain=0x([0-9a-f]+)$/;
@@ -55,6 +57,10 @@ const RMRR_BROKEN = /RMRR entry for device ([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) 
 const RMRR_BASE = /^(?:(?:dmar|DMAR): )?RMRR base: (0x[0-9a-f]+) end: (0x[0-9a-f]+)$/;
 const GROUP_ADD = /^(\S+) ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|[\w.:-]+): Adding to iommu group (\d+)$/;
 
+/** Starts of single-line records a wrap can cut; and how a complete one ends. */
+const WRAP_START = /\[DMA (?:Read|Write)|DMAR:\[DMA|Request dev|AMD-Vi: Event|Unhandled context|\[INTR-REMAP\]/;
+const WRAPPED_END = /(\] .+|\]|, cb=\d+)$/;
+
 /** Every record or context line contains one of these; anything else is skipped at once. */
 const MAYBE = /DMAR|dmar|DRHD|INTR-REMAP|AMD-Vi|DTE\[|CMD\[|smmu|event|Unhandled context|vfio|VFIO|RMRR|iommu group|callbacks suppressed|Please ensure|interrupt remapping|pte level|root entry|context entry|pasid|PASID|Dump |PTE not present|priv |ineligible|device=/;
 
@@ -71,6 +77,11 @@ export function parseLog(text: string): ImportResult {
     return r;
   };
   const last = () => records[records.length - 1];
+  /** Whether the next line looks like the continuation of a wrapped line (no log prefix of its own). */
+  const WRAP_NEXT = (i: number) => {
+    const next = lines[i + 1];
+    return next !== undefined && next.text.trim() !== "" && messageOf(next.text).column === 0 && !WRAP_START.test(next.text) && next.text.length <= 4096;
+  };
   for (let i = 0; i < lines.length; i++) {
     const ln = lines[i]!;
     if (ln.text.length > MAX_LINE) {
@@ -169,7 +180,7 @@ export function parseLog(text: string): ImportResult {
     }
 
     // ---- AMD-Vi
-    if ((m = AMD_EVENT.exec(t))) {
+    if ((m = AMD_EVENT.exec(t)) || (!WRAP_NEXT(i) && (m = AMD_EVENT_OPEN.exec(t)))) {
       const event = m[3]!;
       const kv: Record<string, string> = {};
       for (const p of (m[4] ?? "").split(/,?\s+/)) {
@@ -304,6 +315,35 @@ export function parseLog(text: string): ImportResult {
       const b = parseBdf(m[2]!);
       emit(base("group-add", `${m[2]} joined IOMMU group ${m[3]}`, { device: b?.key ?? m[2]!, group: Number(m[3]), bus: m[1]! }));
       continue;
+    }
+    // A record wrapped by a terminal or a mail client: the continuation lines have no log prefix
+    // of their own. Join them (longest first) and parse again.
+    if (WRAP_START.test(t)) {
+      const cont: string[] = [];
+      for (let k = 1; k <= 3 && i + k < lines.length; k++) {
+        const next = lines[i + k]!.text;
+        const nm = messageOf(next);
+        if (nm.column !== 0 || !next.trim() || WRAP_START.test(next) || next.length > 4096) break;
+        cont.push(next.replace(/\s+$/, ""));
+      }
+      let done = false;
+      for (let k = cont.length; k >= 1 && !done; k--) {
+        const joined = t + cont.slice(0, k).join("");
+        if (!WRAPPED_END.test(joined)) continue;
+        const sub = parseLog(joined);
+        if (sub.records.length !== 1) continue;
+        const r = sub.records[0]!;
+        r.line = ln.index;
+        r.endLine = ln.index + k;
+        r.column = msg.column;
+        r.text = lines.slice(ln.index, ln.index + k + 1).map((l) => l.text).join("\n");
+        if (msg.timestamp) r.timestamp = msg.timestamp;
+        r.context.push({ line: ln.index, text: `(a wrapped record: ${k + 1} lines joined)` });
+        emit(r);
+        i += k;
+        done = true;
+      }
+      if (done) continue;
     }
     skip.add(ln.index, lineReason(t));
   }

@@ -152,13 +152,34 @@ describe("fuzzing mutated real lines", () => {
           const at = Math.min(m.at, l.length);
           lines[m.line] = l.slice(0, at) + m.ins + l.slice(at + m.cut);
         }
-        const { records } = parseLog(lines.join("\n"));
-        for (const r of records) expect(r.line).toBeLessThan(lines.length);
+        const text = lines.join("\n");
+        const { records } = parseLog(text);
+        for (const r of records) expect(r.endLine).toBeLessThan(text.split("\n").length);
       }),
       { numRuns: 300 },
     );
     const huge = parseLog(`${"A".repeat(10 * 2 ** 20)}\n${real[6]}`);
     expect(huge.records.map((r) => r.kind)).toEqual(["dmar-fault"]);
     expect(huge.skipped[0]).toMatchObject({ line: 0, reason: "line too long to be a kernel message" });
+  });
+});
+
+describe("wrapped lines", () => {
+  it("joins a record a terminal wrapped over two or three lines", () => {
+    const full = "DMAR: [DMA Write NO_PASID] Request device [03:00.1] fault addr 0x7c346000 [fault reason 0x05] PTE Write access is not set";
+    for (const cuts of [[60], [40, 90]]) {
+      const parts: string[] = [];
+      let at = 0;
+      for (const c of cuts) {
+        parts.push(full.slice(at, c));
+        at = c;
+      }
+      parts.push(full.slice(at));
+      const r = parseLog(["[  1.0] other", ...parts.map((p, k) => (k === 0 ? `[  812.0] ${p}` : p))].join("\n"));
+      expect(r.records).toHaveLength(1);
+      expect(r.records[0]).toMatchObject({ line: 1, endLine: cuts.length + 1, fields: { device: "03:00.1", reason: 5, address: "0x7c346000" } });
+    }
+    const amd = parseLog("vfio-pci 0000:07:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0007 address=0xffff\nc02000 flags=0x0020]");
+    expect(amd.records[0]!.fields).toMatchObject({ address: "0xffffc02000", write: true });
   });
 });

@@ -290,6 +290,12 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.ok(ev.records.every((r) => r.endLine === r.line + 1 && r.fields.reason === 5), "every two-line fault whole");
     assert.match(doc.getText(), /dmar-fault: write by 03:00\.1 to IOVA 0x7c340000 faulted: 0x05 PTE Write access is not set/);
     assert.match(doc.getText(), /Cause 1: DMA to an IOVA that was never mapped/);
+    // Hovering a record in the decoded document shows its source lines and fields.
+    const recLine = doc.getText().split("\n").findIndex((l) => /^line \d+-\d+ .*dmar-fault/.test(l));
+    const dh = await vscode.commands.executeCommand("vscode.executeHoverProvider", doc.uri, new vscode.Position(recLine, 2));
+    const dmd = dh.flatMap((h) => h.contents.map((c) => (typeof c === "string" ? c : c.value))).join("\n");
+    assert.match(dmd, /DMAR:\[fault reason 05\] PTE Write access is not set/);
+    assert.match(dmd, /device: 03:00\.1/);
     // The Faults view lists the import and its explained records.
     const roots = await api.trees.faults.getChildren();
     const evRoot = roots.find((h) => h.id.startsWith("ev/"));
