@@ -180,7 +180,20 @@ export function parseLog(text: string): ImportResult {
     }
 
     // ---- AMD-Vi
-    if ((m = AMD_EVENT.exec(t)) || (!WRAP_NEXT(i) && (m = AMD_EVENT_OPEN.exec(t)))) {
+    // Older kernels printed "AMD-Vi: Event logged [" and the event as two printk records, each
+    // with its own prefix: join them.
+    let amdEnd = ln.index;
+    if (/AMD-Vi: Event logged \[$/.test(t) && i + 1 < lines.length) {
+      const next = messageOf(lines[i + 1]!.text).text.replace(/\s+$/, "");
+      if (/^[A-Z_]+ .*\]$/.test(next)) {
+        m = AMD_EVENT.exec(t + next);
+        if (m) {
+          amdEnd = ln.index + 1;
+          i++;
+        }
+      } else m = null;
+    } else m = null;
+    if (m || (m = AMD_EVENT.exec(t)) || (!WRAP_NEXT(i) && (m = AMD_EVENT_OPEN.exec(t)))) {
       const event = m[3]!;
       const kv: Record<string, string> = {};
       for (const p of (m[4] ?? "").split(/,?\s+/)) {
@@ -199,7 +212,7 @@ export function parseLog(text: string): ImportResult {
         fields.interrupt = (f & 0x008) !== 0; // EVENT_FLAG_I
       }
       const what = event === "IO_PAGE_FAULT" ? `${fields.interrupt ? "interrupt request" : fields.write ? "write" : "read"} by ${fields.device ?? "?"} to ${kv.address ?? "?"} in domain ${kv.domain ?? "?"} faulted (IO_PAGE_FAULT)` : `${event}${fields.device ? ` for ${fields.device}` : ""}${kv.address ? ` at ${kv.address}` : ""}`;
-      emit(base("amdvi-event", what, fields));
+      emit(base("amdvi-event", what, fields, amdEnd));
       continue;
     }
     if (AMD_DUMP.test(t) && last()?.kind === "amdvi-event") {

@@ -49,6 +49,8 @@ const DMESG_T = /^\[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d\d:
 const SYSLOG = /^([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (\S+) ([\w.\-/@]+?)(?:\[\d+\])?: /;
 const RFC3339 = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) (\S+) ([\w.\-/@]+?)(?:\[\d+\])?: /;
 const KERNEL = /^kernel: /;
+/** Indentation of a pasted log (mail, markdown, a bug tracker). */
+const INDENT = /^[ \t]+(?=[[A-Za-z0-9])/;
 
 /** Strips the log prefixes of one line (several may stack: syslog + dmesg timestamp). */
 export function messageOf(line: string): Message {
@@ -63,6 +65,8 @@ export function messageOf(line: string): Message {
       m.program = r[3]!;
     } else if ((r = DMESG_TS.exec(text)) || (r = DMESG_T.exec(text))) {
       m.timestamp = r[1]!;
+    } else if (guard === 0 && (r = INDENT.exec(text))) {
+      // leading indentation only
     } else if ((r = KERNEL.exec(text))) {
       m.program ??= "kernel";
     } else break;

@@ -183,3 +183,27 @@ describe("wrapped lines", () => {
     expect(amd.records[0]!.fields).toMatchObject({ address: "0xffffc02000", write: true });
   });
 });
+
+describe("real-world pastes", () => {
+  it("decodes lines from public bug reports, in every form they were pasted", () => {
+    const text = readFileSync(join(__dirname, "..", "fixtures", "evidence", "real-world.txt"), "utf8");
+    const { records } = parseLog(text);
+    const summary = records.map((r) => [r.line, r.kind, r.fields.device, r.fields.reason ?? r.fields.event, r.fields.address]);
+    expect(summary).toEqual([
+      [0, "dmar-fault", "00:02.0", 0x07, "0x70ad5000"],
+      [1, "dmar-fault", "00:02.0", 0x06, "0x7c346000"],
+      [4, "dmar-fault", "00:02.0", 6, "0x9c000000"],
+      [5, "dmar-fault", "00:02.0", 0x01, "0x7cd80000"],
+      [6, "dmar-fault", "00:12.0", 5, "0x0"],
+      [8, "dmar-fault", "03:00.0", 0x71, "0x100000"],
+      [9, "amdvi-event", "01:00.0", "IO_PAGE_FAULT", "0xcff49550"],
+      [10, "amdvi-event", "00:00.1", "INVALID_DEVICE_REQUEST", "0x000000fdf8000020"],
+      [12, "amdvi-event", "05:00.0", "IO_PAGE_FAULT", "0x00000000ff6101b0"],
+      [15, "amdvi-event", "01:00.0", "IO_PAGE_FAULT", "0xfc189000"],
+    ]);
+    expect(records[2]!.context.map((c) => c.line)).toEqual([2, 3]);
+    expect(records[7]!.endLine).toBe(11);
+    expect(records[9]!.context[0]!.text).toMatch(/96 more messages of amd_iommu_report_page_fault/);
+    expect(records[5]!.fields.reasonText).toBe("SM: Present bit in first-level paging entry is clear");
+  });
+});
