@@ -42,7 +42,9 @@ const SMMU_RAW = /^(arm-smmu-v3 \S+|[\w.:-]+ [\w.:-]+):\s+0x([0-9a-f]{16})$/;
 const SMMU_DECODED = /^(?:arm-smmu-v3 \S+: )?event: (\S+) client: (.+?) sid: (0x[0-9a-f]+|0) ssid: (0x[0-9a-f]+|0)(?: iova: (0x[0-9a-f]+|0) ipa: (0x[0-9a-f]+|0)| fetch_addr: (0x[0-9a-f]+|0))?$/;
 const SMMU_DECODED_2 = /^(?:arm-smmu-v3 \S+: )?(priv|unpriv) (inst|data) (read|write) (s2|s1) "(.*)"( ttd_read| ttd_write)?( stall)? stag: (0x[0-9a-f]+|0)$/;
 const SMMU_OVERFLOW = /^(?:arm-smmu-v3 \S+: )?EVTQ overflow detected -- events lost$/;
-const SMMU2 = /^(?:\S+ \S+: )?Unhandled context fault: fsr=0x([0-9a-f]+), iova=0x([0-9a-f]+), fsynr=0x([0-9a-f]+)(?:, cbfrsynra=0x([0-9a-f]+))?, cb=(\d+)$/;
+const SMMU2 = /(?:^|\s)Unhandled context fault: fsr=0x([0-9a-f]+), iova=0x([0-9a-f]+), fsynr=0x([0-9a-f]+)(?:, cbfrsynra=0x([0-9a-f]+))?, cb=(\d+)$/;
+/** The register dump newer kernels print after a context fault (arm_smmu_print_context_fault_info). */
+const SMMU2_DUMP = /(?:^|\s)(?:FSR\s+= [0-9a-f]{8} \[|FSYNR[01]?\s+= |FAR\s+= |CBFRSYNRA\s+= |soft iova-to-phys=)/;
 
 // VFIO, QEMU, RMRR, groups (reference §6, §7).
 const QEMU_PREFIX = /^(qemu-system-[\w-]+|qemu-kvm|qemu): (?:(-device [^:]*?(?:host=[^:,]*(?::[^:,]*)*)?[^:]*): )?/;
@@ -62,7 +64,7 @@ const WRAP_START = /\[DMA (?:Read|Write)|DMAR:\[DMA|Request dev|AMD-Vi: Event|Un
 const WRAPPED_END = /(\] .+|\]|, cb=\d+)$/;
 
 /** Every record or context line contains one of these; anything else is skipped at once. */
-const MAYBE = /DMAR|dmar|DRHD|INTR-REMAP|AMD-Vi|DTE\[|CMD\[|smmu|event|Unhandled context|vfio|VFIO|RMRR|iommu group|callbacks suppressed|Please ensure|interrupt remapping|pte level|root entry|context entry|pasid|PASID|Dump |PTE not present|priv |ineligible|device=/;
+const MAYBE = /FSR|FSYNR|FAR |CBFRSYNRA|iova-to-phys|DMAR|dmar|DRHD|INTR-REMAP|AMD-Vi|DTE\[|CMD\[|smmu|event|Unhandled context|vfio|VFIO|RMRR|iommu group|callbacks suppressed|Please ensure|interrupt remapping|pte level|root entry|context entry|pasid|PASID|Dump |PTE not present|priv |ineligible|device=/;
 
 export function parseLog(text: string): ImportResult {
   const lines = splitLines(text);
@@ -268,6 +270,10 @@ export function parseLog(text: string): ImportResult {
     }
     if (SMMU_OVERFLOW.test(t)) {
       emit(base("smmuv3-event", "the SMMUv3 event queue overflowed: events were lost", { vendor: "arm", event: "EVTQ_OVERFLOW" }));
+      continue;
+    }
+    if (SMMU2_DUMP.test(t) && last()?.kind === "smmuv2-fault") {
+      last()!.context.push({ line: ln.index, text: t });
       continue;
     }
     if ((m = SMMU2.exec(t))) {

@@ -200,7 +200,12 @@ describe("real-world pastes", () => {
       [10, "amdvi-event", "00:00.1", "INVALID_DEVICE_REQUEST", "0x000000fdf8000020"],
       [12, "amdvi-event", "05:00.0", "IO_PAGE_FAULT", "0x00000000ff6101b0"],
       [15, "amdvi-event", "01:00.0", "IO_PAGE_FAULT", "0xfc189000"],
+      [16, "smmuv2-fault", undefined, undefined, undefined],
     ]);
+    const v2 = records[10]!;
+    expect(v2.fields).toMatchObject({ iova: "0xfd7ff000", streamId: "0x19c3", cb: 10, write: false });
+    expect(v2.fields.faults).toBe("TF translation fault"); // 0x400 is FSR.FORMAT (bits 10:9), not a fault bit
+    expect(v2.context.map((c) => c.line)).toEqual([17, 19]);
     expect(records[2]!.context.map((c) => c.line)).toEqual([2, 3]);
     expect(records[7]!.endLine).toBe(11);
     expect(records[9]!.context[0]!.text).toMatch(/96 more messages of amd_iommu_report_page_fault/);
