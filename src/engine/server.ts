@@ -241,6 +241,22 @@ export class EngineServer {
     },
     rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
     ping: () => "pong",
+    iovaHistory: (p) => {
+      const { e } = this.traceQuery(p.uri);
+      const run = e.session.run!;
+      const lines = e.session.stepLines();
+      const t = run.trace;
+      const out: EngineMethods["iovaHistory"]["result"] = [];
+      for (let i = 0; i < t.length && out.length < 100_000; i++) {
+        const k = t.kind[i];
+        if (k !== EventKind.Map && k !== EventKind.Unmap) continue;
+        const iova = (BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!);
+        const size = (BigInt(t.bHi[i]!) << 32n) | BigInt(t.bLo[i]!);
+        const step = t.step[i]!;
+        out.push({ step, line: lines[step]?.[0] ?? 0, event: k === EventKind.Map ? "map" : "unmap", iova: `0x${iova.toString(16)}`, end: `0x${(iova + size).toString(16)}`, domain: t.did[i]! });
+      }
+      return out;
+    },
     traceInfo: (p) => {
       const { q, e } = this.traceQuery(p.uri);
       const pci = e.session.run!.machine.pci;

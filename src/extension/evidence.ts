@@ -67,7 +67,11 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
   }
   private readonly subs: vscode.Disposable[] = [];
 
-  constructor(private readonly log: vscode.LogOutputChannel) {
+  constructor(
+    private readonly log: vscode.LogOutputChannel,
+    /** The active scenario's maps and unmaps, as history for explanations (empty when none is open). */
+    private readonly scenarioHistory: () => Promise<EvidenceRecord[]> = async () => [],
+  ) {
     this.subs.push(
       vscode.workspace.registerTextDocumentContentProvider(SCHEME, { onDidChange: this.changed.event, provideTextDocumentContent: (uri) => this.render(uri) }),
       vscode.languages.registerHoverProvider(LOG_SELECTOR, { provideHover: (doc, pos) => this.hover(doc, pos) }),
@@ -159,8 +163,10 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
   }
 
   private async publish(ev: ImportedEvidence): Promise<vscode.TextDocument> {
-    // Explanations use the whole import as history (an ftrace import explains its own faults).
-    ev.explanations = explainRecords(ev.records, ev.records.filter((r) => r.kind === "ftrace"));
+    // Explanations use the import's own trace records and, when a scenario is open, its maps
+    // and unmaps ("IOVA … was unmapped at line 24 of the scenario").
+    const fromScenario = await this.scenarioHistory().catch(() => [] as EvidenceRecord[]);
+    ev.explanations = explainRecords(ev.records, [...ev.records.filter((r) => r.kind === "ftrace"), ...fromScenario]);
     const key = `${Date.now().toString(36)}-${this.imports.size}`;
     this.imports.set(key, ev);
     this.last = key;

@@ -58,7 +58,12 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   ctx.subscriptions.push(sm);
 
   // ---- evidence (its records also show in the Faults view)
-  const evidence = new EvidenceFeature(log);
+  const evidence = new EvidenceFeature(log, async () => {
+    const uri = scenarios?.active;
+    if (!uri) return [];
+    const h = await client.request("iovaHistory", { uri });
+    return h.map((x) => ({ kind: "ftrace" as const, line: x.line, endLine: x.line, column: 0, text: "", summary: `${x.event} ${x.iova}..${x.end}`, fields: { origin: "scenario", event: x.event, iova: x.iova, end: x.end, step: x.step, domain: x.domain }, context: [] }));
+  });
   ctx.subscriptions.push(evidence);
 
   // ---- trees

@@ -131,7 +131,11 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[]): Ex
   }
 }
 
-/** The map/unmap history of an IOVA from ftrace records, nearest first. */
+/**
+ * The map/unmap history of an IOVA: from ftrace records (kernel time, compared with the fault's
+ * timestamp), or from a loaded scenario's run (records with fields.origin = "scenario", ordered by
+ * step; their `line` is the scenario's source line).
+ */
 function historyEvidence(fault: EvidenceRecord, address: string, device: string, history: EvidenceRecord[]): string[] {
   let a: bigint;
   try {
@@ -142,24 +146,35 @@ function historyEvidence(fault: EvidenceRecord, address: string, device: string,
   const page = a & ~0xfffn;
   const faultTime = fault.timestamp !== undefined ? Number(fault.timestamp) : NaN;
   const out: string[] = [];
-  let lastUnmap: EvidenceRecord | undefined;
-  let lastMap: EvidenceRecord | undefined;
-  for (const h of history) {
-    if (h.kind !== "ftrace" || (h.fields.event !== "map" && h.fields.event !== "unmap")) continue;
-    const lo = BigInt(String(h.fields.iova));
-    const hi = BigInt(String(h.fields.end));
-    if (!(page >= lo && page < hi)) continue;
-    const t = Number(h.fields.time);
-    if (!Number.isNaN(faultTime) && t > faultTime) continue;
-    if (h.fields.event === "unmap") lastUnmap = h;
-    else lastMap = h;
+  const order = (h: EvidenceRecord) => (h.fields.origin === "scenario" ? Number(h.fields.step) : Number(h.fields.time));
+  for (const origin of ["trace", "scenario"] as const) {
+    let lastUnmap: EvidenceRecord | undefined;
+    let lastMap: EvidenceRecord | undefined;
+    let any = false;
+    for (const h of history) {
+      const isScenario = h.fields.origin === "scenario";
+      if ((origin === "scenario") !== isScenario) continue;
+      if (h.kind !== "ftrace" || (h.fields.event !== "map" && h.fields.event !== "unmap")) continue;
+      any = true;
+      const lo = BigInt(String(h.fields.iova));
+      const hi = BigInt(String(h.fields.end));
+      if (!(page >= lo && page < hi)) continue;
+      if (!isScenario) {
+        const t = Number(h.fields.time);
+        if (!Number.isNaN(faultTime) && t > faultTime) continue;
+      }
+      if (h.fields.event === "unmap") lastUnmap = h;
+      else lastMap = h;
+    }
+    const where = (h: EvidenceRecord) => (origin === "scenario" ? `line ${h.line + 1} of the scenario (step ${Number(h.fields.step) + 1})` : `line ${h.line + 1} of the trace`);
+    const ago = (h: EvidenceRecord) => {
+      if (origin === "scenario") return "";
+      const t = Number(h.fields.time);
+      return Number.isNaN(faultTime) ? "" : `, ${((faultTime - t) * 1000).toFixed(t === faultTime ? 0 : 3).replace(/\.?0+$/, "")} ms before the fault`;
+    };
+    if (lastUnmap && (!lastMap || order(lastUnmap) >= order(lastMap))) out.push(`IOVA ${address} was unmapped at ${where(lastUnmap)} (${lastUnmap.fields.iova}..${lastUnmap.fields.end})${ago(lastUnmap)}: DMA after unmap.`);
+    else if (lastMap) out.push(`IOVA ${address} was mapped at ${where(lastMap)}${lastMap.fields.paddr ? ` (→ ${lastMap.fields.paddr})` : ""}${ago(lastMap)} and not unmapped before the fault: look at the direction and the permissions.`);
+    else if (any) out.push(`The ${origin} has no map of IOVA ${address}${device ? ` (${device})` : ""}${origin === "trace" ? " before the fault" : ""}: the IOVA was never mapped${origin === "trace" ? " in the traced window" : " in the scenario"}.`);
   }
-  const ago = (h: EvidenceRecord) => {
-    const t = Number(h.fields.time);
-    return Number.isNaN(faultTime) ? "" : `, ${((faultTime - t) * 1000).toFixed(t === faultTime ? 0 : 3).replace(/\.?0+$/, "")} ms before the fault`;
-  };
-  if (lastUnmap && (!lastMap || Number(lastUnmap.fields.time) >= Number(lastMap.fields.time))) out.push(`IOVA ${address} was unmapped at line ${lastUnmap.line + 1} of the trace (${lastUnmap.fields.iova}..${lastUnmap.fields.end})${ago(lastUnmap)}: DMA after unmap.`);
-  else if (lastMap) out.push(`IOVA ${address} was mapped at line ${lastMap.line + 1} of the trace (→ ${lastMap.fields.paddr})${ago(lastMap)} and not unmapped before the fault: look at the direction and the permissions.`);
-  else if (history.some((h) => h.kind === "ftrace")) out.push(`The trace has no map of IOVA ${address}${device ? ` (${device})` : ""} before the fault: the IOVA was never mapped in the traced window.`);
   return out;
 }

@@ -129,6 +129,8 @@ export interface EngineMethods {
   devices: { params: { uri: string }; result: { key: string; label: string }[] };
   rows: { params: { uri: string; start: number; count: number }; result: RowsAnswer };
   ping: { params: Record<string, never>; result: "pong" };
+  /** Every map and unmap of the run, for explaining imported faults against the scenario. */
+  iovaHistory: { params: { uri: string }; result: { step: number; line: number; event: "map" | "unmap"; iova: string; end: string; domain: number }[] };
   traceInfo: { params: { uri: string; filter: TraceFilter; compare: boolean }; result: TraceInfo };
   tracePage: { params: { uri: string; filter: TraceFilter; start: number; count: number; compare: boolean }; result: { start: number; count: number; matched: number; columns: Record<string, ArrayBufferView> } };
   /** Row of the first kept event at or after `event` (or of the first event of `step`). */
