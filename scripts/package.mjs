@@ -19,6 +19,6 @@ mkdirSync(join(root, "out"), { recursive: true });
 const vsix = join(root, "out", `${name}-${version}.vsix`);
 let r = spawnSync(process.execPath, [join(root, "scripts/build.mjs")], { stdio: "inherit", cwd: root });
 if (r.status !== 0) process.exit(r.status ?? 1);
-r = spawnSync(node, [join(root, "node_modules/@vscode/vsce/vsce"), "package", "--no-dependencies", "--skip-license", "-o", vsix], { stdio: ["ignore", "inherit", "inherit"], cwd: root });
+r = spawnSync(node, [join(root, "node_modules/@vscode/vsce/vsce"), "package", "--no-dependencies", "--skip-license", "--baseContentUrl", "https://example.invalid/passthrough-debugger/blob/main/", "--baseImagesUrl", "https://example.invalid/passthrough-debugger/raw/main/", "-o", vsix], { stdio: ["ignore", "inherit", "inherit"], cwd: root });
 if (r.status !== 0) process.exit(r.status ?? 1);
 console.log(`packaged ${vsix} (${(statSync(vsix).size / 1024).toFixed(0)} KiB)`);
