@@ -75,7 +75,7 @@ function lookupReal(t: Iotlb, did: number, iova: bigint, write: boolean) {
   const code = t.lookup(did, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
   if (code < 0) return { code: -1 };
   if (code !== 0) return { code, level: t.level, perm: t.perm };
-  return { code, hpa: (BigInt(t.hpaHi) << 32n) | BigInt(t.hpaLo), level: t.level, perm: t.perm };
+  return { code, hpa: (BigInt(t.hpaHi >>> 0) << 32n) | BigInt(t.hpaLo >>> 0), level: t.level, perm: t.perm };
 }
 
 // IOVAs from a few bases that share low bits (same sets, same low 30 tag bits) but differ above.
@@ -130,11 +130,11 @@ describe("Iotlb against a reference model", () => {
     t.fill(3, 0, 0x1234_5000, 1, 0, 0x9999_9000, 1); // read-only 4 KiB page
     expect(t.lookup(3, 0, 0x1234_5abc, true)).toBe(0x05);
     expect(t.lookup(3, 0, 0x1234_5abc, false)).toBe(0);
-    expect(t.hpaLo).toBe(0x9999_9abc);
+    expect(t.hpaLo >>> 0).toBe(0x9999_9abc);
     t.fill(3, 0, 0x4000_0000, 3, 0x51, 0x8000_0000, 2); // write-only 1 GiB page
     expect(t.lookup(3, 0, 0x7fff_ffff, false)).toBe(0x06);
     expect(t.lookup(3, 0, 0x7fff_ffff, true)).toBe(0);
-    expect([t.level, t.hpaHi, t.hpaLo]).toEqual([3, 0x51, 0xbfff_ffff]);
+    expect([t.level, t.hpaHi >>> 0, t.hpaLo >>> 0]).toEqual([3, 0x51, 0xbfff_ffff]);
     expect(t.lookup(4, 0, 0x7fff_ffff, true)).toBe(-1); // another domain
   });
 

@@ -83,7 +83,7 @@ describe("SlptWalker", () => {
           const r = w.walk(Number(BASE), levels, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
           if (expected.ok) {
             expect(r, `iova 0x${iova.toString(16)}`).toBe(0);
-            expect((BigInt(w.hpaHi) << 32n) | BigInt(w.hpaLo)).toBe(expected.hpa);
+            expect((BigInt(w.hpaHi >>> 0) << 32n) | BigInt(w.hpaLo >>> 0)).toBe(expected.hpa);
             expect(w.level).toBe(expected.level);
             expect(w.perm).toBe(expected.perm);
           } else {

@@ -64,7 +64,7 @@ function newMemory(): PhysicalMemory {
 function walkOutcome(w: SlptWalker, root: bigint, levels: number, iova: bigint, write: boolean): Outcome {
   const code = w.walk(Number(root), levels, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
   if (code !== 0) return { code, level: w.level };
-  return { code, level: w.level, hpa: (BigInt(w.hpaHi) << 32n) | BigInt(w.hpaLo), perm: w.perm };
+  return { code, level: w.level, hpa: (BigInt(w.hpaHi >>> 0) << 32n) | BigInt(w.hpaLo >>> 0), perm: w.perm };
 }
 
 // ---- random tables -----------------------------------------------------------------------------
@@ -183,7 +183,7 @@ describe("SlptWalker against the reference walker", () => {
           const code = x.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
           expect(code, `iova 0x${iova.toString(16)}`).toBe(expected.code);
           if (code === 0) {
-            expect((BigInt(x.hpaHi) << 32n) | BigInt(x.hpaLo)).toBe(expected.hpa);
+            expect((BigInt(x.hpaHi >>> 0) << 32n) | BigInt(x.hpaLo >>> 0)).toBe(expected.hpa);
             expect(x.level).toBe(expected.level);
             expect(x.perm).toBe(expected.perm);
           }

@@ -48,6 +48,7 @@ export class Iotlb {
   private readonly shift1: number = 0;
 
   // ---- results of the last hit ----
+  /** int32 halves of the cached translation (`>>> 0` for unsigned): see SecondLevelTranslator. */
   hpaLo = 0;
   hpaHi = 0;
   level = 0;
@@ -133,8 +134,8 @@ export class Iotlb {
     this.perm = perm;
     if ((perm & (write === true ? 2 : 1)) === 0) return write === true ? 0x05 : 0x06;
     const offMask = level === 1 ? 0xfff : level === 2 ? 0x1fffff : 0x3fffffff;
-    this.hpaLo = ((baseLo & ~offMask) | (iovaLo & offMask)) >>> 0;
-    this.hpaHi = slots[q + ways2 + this.ways]! >>> 0;
+    this.hpaLo = (baseLo & ~offMask) | (iovaLo & offMask);
+    this.hpaHi = slots[q + ways2 + this.ways]! | 0;
     return 0;
   }
 

@@ -78,6 +78,7 @@ export class SlptWalker {
   private readonly poolLo: number = 0;
 
   // ---- results of the last walk ----
+  /** int32 halves of the translated address (`>>> 0` for unsigned): see SecondLevelTranslator. */
   hpaLo = 0;
   hpaHi = 0;
   /** Leaf level on success; the level whose entry faulted on failure. */
@@ -209,8 +210,8 @@ export class SlptWalker {
   /** Success with the leaf entry (lo, hi) at `level`: the page base plus the IOVA's offset in the page. */
   private leaf(level: number, lo: number, hi: number, iovaLo: number, perm: number): number {
     const offMask = (1 << (9 * level + 3)) - 1;
-    this.hpaLo = ((lo & ~offMask) | (iovaLo & offMask)) >>> 0;
-    this.hpaHi = (hi & this.addrHiMask) >>> 0;
+    this.hpaLo = (lo & ~offMask) | (iovaLo & offMask);
+    this.hpaHi = hi & this.addrHiMask;
     this.level = level;
     this.perm = perm & (SL_R | SL_W);
     this.trailLen = 0;
@@ -276,7 +277,7 @@ export class SlptWalker {
       }
       if (level === 1 || large === 1) {
         const offMask = OFFSET_MASK_LO[level]!;
-        this.hpaLo = ((lo & ~offMask) | (iovaLo & offMask)) >>> 0;
+        this.hpaLo = (lo & ~offMask) | (iovaLo & offMask);
         this.hpaHi = (hi & addrHiMask) >>> 0;
         this.level = level;
         this.perm = perm & (SL_R | SL_W);

@@ -12,6 +12,11 @@ export const FR_ADDR_BEYOND_MGAW = 0x04;
 
 export class SecondLevelTranslator {
   // ---- results of the last translate ----
+  /**
+   * The translated address as int32 halves (`>>> 0` for the unsigned value). Signed on purpose:
+   * V8 keeps int32 fields as small integers, while a uint32 of 2^31 or more becomes a heap
+   * number on every store — in the benchmark's walk-bound W1 that was more than half the time.
+   */
   hpaLo = 0;
   hpaHi = 0;
   /** Leaf level (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB) on success; faulting level on a walk fault; 0 otherwise. */

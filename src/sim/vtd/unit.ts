@@ -427,22 +427,23 @@ export class DmarUnit {
       if (r >= 0) {
         this.iotlbHit = true;
         this.level = this.iotlb.level;
-        this.hpaLo = this.iotlb.hpaLo;
-        this.hpaHi = this.iotlb.hpaHi;
+        this.hpaLo = this.iotlb.hpaLo >>> 0;
+        this.hpaHi = this.iotlb.hpaHi >>> 0;
       } else if (ce.width < 64 && iovaHi >>> (ce.width - 32) !== 0) {
         r = 0x04;
       } else {
         r = this.walker.walk(ce.root, ce.levels, iovaHi, iovaLo, write);
         this.level = this.walker.level;
-        this.hpaLo = this.walker.hpaLo;
-        this.hpaHi = this.walker.hpaHi;
+        this.hpaLo = this.walker.hpaLo >>> 0;
+        this.hpaHi = this.walker.hpaHi >>> 0;
       }
     } else {
       r = t.translate(ce.did, ce.root, ce.levels, ce.width, iovaHi, iovaLo, write);
       this.iotlbHit = t.iotlbHit;
       this.level = t.level;
-      this.hpaLo = t.hpaLo;
-      this.hpaHi = t.hpaHi;
+      // The translator keeps int32 halves (see SecondLevelTranslator); the unit's API is unsigned.
+      this.hpaLo = t.hpaLo >>> 0;
+      this.hpaHi = t.hpaHi >>> 0;
       if (t.iotlbHit) this.counters.iotlbHits++;
       else this.counters.walks++;
     }
