@@ -14,6 +14,7 @@ const out = resolve(process.argv[2] ?? join(root, "test-results/ui"));
 mkdirSync(out, { recursive: true });
 const ws = mkdtempSync(join(process.env.E2E_PREFIX, "ws-"));
 cpSync(join(root, "examples"), ws, { recursive: true });
+cpSync(join(root, "test/fixtures/evidence/mixed-dmesg.txt"), join(ws, "dmesg.log"));
 
 let server, browser, page, code = 1;
 const shot = (name) => page.screenshot({ path: join(out, `${name}.png`) });
@@ -114,6 +115,32 @@ try {
   }
   console.log(`debug rows: ${(await page.locator(".part.sidebar .monaco-list-row").allInnerTexts()).slice(0, 24).join(" | ")}`);
   await shot("debug");
+  // Evidence: a kernel log with CodeLens and a hover, then Import Evidence on it.
+  await page.keyboard.press("Shift+F5").catch(() => {});
+  await page.waitForTimeout(500);
+  await page.locator('.part.activitybar [role="tab"]:has([aria-label^="Explorer"])').first().click();
+  await page.locator(".part.sidebar .monaco-list-row", { hasText: "dmesg.log" }).first().click();
+  await page.locator(".codelens-decoration", { hasText: "VT-d fault" }).first().waitFor({ timeout: 30_000 });
+  const faultLine = page.locator(".view-line", { hasText: "0x7c346000" }).first();
+  const fb = await faultLine.boundingBox();
+  if (fb) {
+    await page.mouse.move(fb.x + 200, fb.y + fb.height / 2);
+    await page.locator(".monaco-hover").first().waitFor({ timeout: 10_000 }).catch(() => {});
+    await page.waitForTimeout(500);
+  }
+  await shot("log-hover");
+  await page.mouse.move(5, 400);
+  await palette(">Passthrough: Import Evidence");
+  await page.waitForTimeout(600);
+  await page.keyboard.type("active editor");
+  await page.waitForTimeout(300);
+  await page.keyboard.press("Enter");
+  await page.locator(".view-line", { hasText: "Cause 1" }).first().waitFor({ timeout: 30_000 });
+  await page.locator('.part.activitybar [role="tab"]:has([aria-label^="Passthrough"])').first().click();
+  await page.waitForTimeout(800);
+  await page.locator(".part.sidebar .monaco-list-row", { hasText: "Evidence: dmesg.log" }).first().click().catch(() => {});
+  await page.waitForTimeout(800);
+  await shot("evidence");
   code = 0;
 } catch (e) {
   console.error(`ui-shots: ${e.message}`);
