@@ -246,6 +246,11 @@ export class EngineServer {
       const run = e.session.run!;
       const lines = e.session.stepLines();
       const t = run.trace;
+      // Which devices a domain's mappings belong to: the scenario's VMs and their devices.
+      const byVm = new Map(e.session.scenario!.vms.map((v) => [v.name, v.devices]));
+      const domainDevices = new Map<number, string[]>();
+      for (const vm of run.machine.vms.values()) if (vm.domain) domainDevices.set(vm.domain.did, byVm.get(vm.spec.name) ?? vm.devices);
+      const allDevices = e.session.scenario!.vms.flatMap((v) => v.devices);
       const out: EngineMethods["iovaHistory"]["result"] = [];
       for (let i = 0; i < t.length && out.length < 100_000; i++) {
         const k = t.kind[i];
@@ -253,7 +258,7 @@ export class EngineServer {
         const iova = (BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!);
         const size = (BigInt(t.bHi[i]!) << 32n) | BigInt(t.bLo[i]!);
         const step = t.step[i]!;
-        out.push({ step, line: lines[step]?.[0] ?? 0, event: k === EventKind.Map ? "map" : "unmap", iova: `0x${iova.toString(16)}`, end: `0x${(iova + size).toString(16)}`, domain: t.did[i]! });
+        out.push({ step, line: lines[step]?.[0] ?? 0, event: k === EventKind.Map ? "map" : "unmap", iova: `0x${iova.toString(16)}`, end: `0x${(iova + size).toString(16)}`, domain: t.did[i]!, devices: domainDevices.get(t.did[i]!) ?? allDevices });
       }
       return out;
     },

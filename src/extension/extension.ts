@@ -62,7 +62,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     const uri = scenarios?.active;
     if (!uri) return [];
     const h = await client.request("iovaHistory", { uri });
-    return h.map((x) => ({ kind: "ftrace" as const, line: x.line, endLine: x.line, column: 0, text: "", summary: `${x.event} ${x.iova}..${x.end}`, fields: { origin: "scenario", event: x.event, iova: x.iova, end: x.end, step: x.step, domain: x.domain }, context: [] }));
+    return h.map((x) => ({ kind: "ftrace" as const, line: x.line, endLine: x.line, column: 0, text: "", summary: `${x.event} ${x.iova}..${x.end}`, fields: { origin: "scenario", event: x.event, iova: x.iova, end: x.end, step: x.step, domain: x.domain, devices: x.devices.join(",") }, context: [] }));
   });
   ctx.subscriptions.push(evidence);
 

@@ -155,6 +155,8 @@ function historyEvidence(fault: EvidenceRecord, address: string, device: string,
       const isScenario = h.fields.origin === "scenario";
       if ((origin === "scenario") !== isScenario) continue;
       if (h.kind !== "ftrace" || (h.fields.event !== "map" && h.fields.event !== "unmap")) continue;
+      // A scenario's history speaks only for the devices of the domain it maps.
+      if (isScenario && typeof h.fields.devices === "string" && !h.fields.devices.split(",").includes(device.replace(/^0000:/, ""))) continue;
       any = true;
       const lo = BigInt(String(h.fields.iova));
       const hi = BigInt(String(h.fields.end));

@@ -130,7 +130,7 @@ export interface EngineMethods {
   rows: { params: { uri: string; start: number; count: number }; result: RowsAnswer };
   ping: { params: Record<string, never>; result: "pong" };
   /** Every map and unmap of the run, for explaining imported faults against the scenario. */
-  iovaHistory: { params: { uri: string }; result: { step: number; line: number; event: "map" | "unmap"; iova: string; end: string; domain: number }[] };
+  iovaHistory: { params: { uri: string }; result: { step: number; line: number; event: "map" | "unmap"; iova: string; end: string; domain: number; devices: string[] }[] };
   traceInfo: { params: { uri: string; filter: TraceFilter; compare: boolean }; result: TraceInfo };
   tracePage: { params: { uri: string; filter: TraceFilter; start: number; count: number; compare: boolean }; result: { start: number; count: number; matched: number; columns: Record<string, ArrayBufferView> } };
   /** Row of the first kept event at or after `event` (or of the first event of `step`). */

@@ -162,12 +162,15 @@ describe("explanations against a loaded scenario", () => {
     const server = new EngineServer();
     const text = readFileSync(join(root, "examples", "dma-after-unmap.passthrough.yaml"), "utf8");
     server.handle("update", { uri: "u", version: 1, text });
-    const history = server.handle("iovaHistory", { uri: "u" }).map((x) => ({ kind: "ftrace" as const, line: x.line, endLine: x.line, column: 0, text: "", summary: "", fields: { origin: "scenario", event: x.event, iova: x.iova, end: x.end, step: x.step }, context: [] }));
+    const history = server.handle("iovaHistory", { uri: "u" }).map((x) => ({ kind: "ftrace" as const, line: x.line, endLine: x.line, column: 0, text: "", summary: "", fields: { origin: "scenario", event: x.event, iova: x.iova, end: x.end, step: x.step, devices: x.devices.join(",") }, context: [] }));
     expect(history.map((h) => h.fields.event)).toEqual(["map", "unmap"]);
     const fault = parseLog("[  2.0] DMAR: [DMA Write NO_PASID] Request device [04:00.0] fault addr 0x102000 [fault reason 0x05] PTE Write access is not set").records;
     const e = explainRecords(fault, history)[0]!;
     const unmapLine = text.split("\n").findIndex((l) => l.includes("guest-unmap:")) + 1;
     expect(e.evidence).toEqual([`IOVA 0x102000 was unmapped at line ${unmapLine} of the scenario (step 5) (0x100000..0x104000): DMA after unmap.`]);
     expect(e.causes[0]).toMatch(/^DMA after unmap/);
+    // A device the scenario does not have gets no evidence from it.
+    const other = parseLog("[  2.0] DMAR: [DMA Write NO_PASID] Request device [07:00.0] fault addr 0x102000 [fault reason 0x05] PTE Write access is not set").records;
+    expect(explainRecords(other, history)[0]!.evidence).toEqual([]);
   });
 });
