@@ -49,12 +49,18 @@ const DMESG_T = /^\[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d\d:
 const SYSLOG = /^([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (\S+) ([\w.\-/@]+?)(?:\[\d+\])?: /;
 const RFC3339 = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) (\S+) ([\w.\-/@]+?)(?:\[\d+\])?: /;
 const KERNEL = /^kernel: /;
+/** journalctl -o short-monotonic: "[  812.001010] host kernel: " (only "kernel" as the program: "pci 0000:…: " is a message). */
+const HOST_KERNEL = /^\S+ kernel: /;
+/** dmesg -r / /dev/kmsg priority: "<3>". */
+const PRIORITY = /^<\d{1,3}>/;
+/** dmesg --color=always and terminal captures. */
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 /** Indentation of a pasted log (mail, markdown, a bug tracker). */
 const INDENT = /^[ \t]+(?=[[A-Za-z0-9])/;
 
 /** Strips the log prefixes of one line (several may stack: syslog + dmesg timestamp). */
 export function messageOf(line: string): Message {
-  let text = line;
+  let text = line.includes("\x1b") ? line.replace(ANSI, "") : line;
   let column = 0;
   const m: Message = { text, column };
   for (let guard = 0; guard < 4; guard++) {
@@ -67,7 +73,9 @@ export function messageOf(line: string): Message {
       m.timestamp = r[1]!;
     } else if (guard === 0 && (r = INDENT.exec(text))) {
       // leading indentation only
-    } else if ((r = KERNEL.exec(text))) {
+    } else if ((r = PRIORITY.exec(text))) {
+      // syslog priority, nothing to keep
+    } else if ((r = KERNEL.exec(text)) || (m.timestamp !== undefined && (r = HOST_KERNEL.exec(text)))) {
       m.program ??= "kernel";
     } else break;
     column += r[0].length;

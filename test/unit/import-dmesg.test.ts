@@ -19,6 +19,10 @@ describe("log prefixes", () => {
     expect(messageOf("Nov 25 10:00:00 host kernel: [  830.5] arm-smmu-v3 a: b")).toMatchObject({ text: "arm-smmu-v3 a: b", host: "host", program: "kernel", timestamp: "830.5" });
     expect(messageOf("2026-11-25T10:00:01.000000+00:00 host kernel: x")).toMatchObject({ text: "x", timestamp: "2026-11-25T10:00:01.000000+00:00" });
     expect(messageOf("kernel: DMAR: x").text).toBe("DMAR: x");
+    expect(messageOf("[  812.001010] host kernel: DMAR: x")).toMatchObject({ text: "DMAR: x", timestamp: "812.001010" });
+    expect(messageOf("<3>[  812.001010] DMAR: x").text).toBe("DMAR: x");
+    expect(messageOf("\x1b[32m[  812.001010] \x1b[0mDMAR: x").text).toBe("DMAR: x");
+    expect(messageOf("[  0.5] pci 0000:00:02.0: Adding to iommu group 1").text).toBe("pci 0000:00:02.0: Adding to iommu group 1");
   });
 });
 
