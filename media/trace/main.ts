@@ -559,6 +559,15 @@ window.addEventListener("message", (ev: MessageEvent<ToWebview>) => {
       schedule();
       return;
     case "empty":
+      // No data (the scenario closed or has not run): clear the rows; the next run reloads.
+      runVersion = -1;
+      matched = 0;
+      generation++;
+      pages.clear();
+      counts.textContent = "";
+      virtualizer.setOptions({ ...virtualizer.options, count: 0 });
+      walkPane.replaceChildren();
+      schedule();
       showMessage(m.message, true);
       return;
   }

@@ -29,6 +29,9 @@ export class ScenarioManager implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<StateChange>();
   readonly onDidChange = this.changed.event;
   private readonly activeChanged = new vscode.EventEmitter<string | undefined>();
+  private readonly closed = new vscode.EventEmitter<string>();
+  /** A tracked scenario's document was closed (its panels say so). */
+  readonly onDidClose = this.closed.event;
   readonly onDidChangeActive = this.activeChanged.event;
   private activeUri?: string;
   private readonly subs: vscode.Disposable[] = [];
@@ -90,6 +93,7 @@ export class ScenarioManager implements vscode.Disposable {
     clearTimeout(this.timers.get(uri));
     this.timers.delete(uri);
     this.states.delete(uri);
+    this.closed.fire(uri);
     if (this.client.running) void this.client.request("close", { uri }).catch(() => undefined);
     if (this.activeUri === uri) this.setActive([...this.docs.keys()][0]);
   }
@@ -172,5 +176,6 @@ export class ScenarioManager implements vscode.Disposable {
     for (const s of this.subs) s.dispose();
     this.changed.dispose();
     this.activeChanged.dispose();
+    this.closed.dispose();
   }
 }

@@ -34,6 +34,7 @@ export class TracePanels implements vscode.Disposable {
           this.adopt(panel, uri);
         },
       }),
+      scenarios.onDidClose((uri) => this.panels.get(uri)?.post({ type: "empty", message: "The scenario was closed: open it again to see its trace." })),
       scenarios.onDidChange((c) => {
         const p = this.panels.get(c.uri);
         if (!p) return;
