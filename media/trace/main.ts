@@ -98,6 +98,9 @@ nav.append(
   button("↓", "Next row (Down)", () => select(selectedRow + 1)),
   button("↓ Fault", "Next fault (F8)", () => void jumpFault(1)),
   button("Last", "Last row (End)", () => select(matched - 1)),
+  button("↑ Step", "First event of the previous step ([)", () => void jumpStep(-1)),
+  button("↓ Step", "First event of the next step (])", () => void jumpStep(1)),
+  button("0x/10", "Hexadecimal or decimal addresses (x)", () => vscode.postMessage({ type: "toggleRadix" })),
   compareBox,
   compareLabel,
   button("CSV", "Export the filtered rows as CSV", () => vscode.postMessage({ type: "export", format: "csv", filter: state.filter })),
@@ -321,6 +324,24 @@ function showSlowPath(event: number, step: number, kind: number): void {
   walkPane.append(el("p", { class: "fields" }, what[kind] ?? ""));
 }
 
+/** The first kept event of the next (or previous) step that has one. */
+async function jumpStep(dir: 1 | -1): Promise<void> {
+  const rowData = async (row: number) => rowAt(row) ?? (await loadPage(Math.floor(row / PAGE)), rowAt(row));
+  const cur = selectedRow >= 0 ? await rowData(selectedRow) : undefined;
+  const step = cur?.step ?? cursorStep;
+  if (dir > 0) {
+    // The first kept row at or after the next step's first event belongs to the next step with rows.
+    const r = await request<{ row: number }>("traceLocate", { filter: state.filter, step: step + 1 });
+    if (r.row < matched && step + 1 < steps.length) return select(r.row);
+  } else {
+    const first = await request<{ row: number }>("traceLocate", { filter: state.filter, step });
+    const prev = first.row - 1;
+    const p = prev >= 0 ? await rowData(prev) : undefined;
+    if (p) return select((await request<{ row: number }>("traceLocate", { filter: state.filter, step: p.step })).row);
+  }
+  showMessage(dir > 0 ? "No later step has rows here." : "No earlier step has rows here.", true);
+}
+
 async function jumpFault(dir: 1 | -1): Promise<void> {
   const r = await request<{ row: number }>("traceNextFault", { filter: state.filter, row: selectedRow, dir });
   if (r.row >= 0) await select(r.row);
@@ -510,6 +531,9 @@ scroller.addEventListener("keydown", (e) => {
   else if (key === "End") void select(matched - 1);
   else if (key === "F8" || key === "n") void jumpFault(e.shiftKey ? -1 : 1);
   else if (key === "N") void jumpFault(-1);
+  else if (key === "]") void jumpStep(1);
+  else if (key === "[") void jumpStep(-1);
+  else if (key === "x") vscode.postMessage({ type: "toggleRadix" });
   else handled = false;
   if (handled) e.preventDefault();
 });

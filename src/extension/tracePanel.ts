@@ -168,6 +168,9 @@ export class TracePanel {
         }
         return;
       }
+      case "toggleRadix":
+        await vscode.commands.executeCommand("passthrough.toggleRadix");
+        return;
       case "export":
         await this.export(m.format, m.filter);
         return;

@@ -16,7 +16,9 @@ export type FromWebview =
   | { type: "request"; req: number; method: TraceMethod; params: TraceParams<TraceMethod> }
   /** The user selected a row: move the shared cursor to its step. */
   | { type: "select"; event: number; step: number }
-  | { type: "export"; format: "csv" | "json"; filter: EngineMethods["traceExport"]["params"]["filter"] };
+  | { type: "export"; format: "csv" | "json"; filter: EngineMethods["traceExport"]["params"]["filter"] }
+  /** The hex/decimal toggle (shared with the sidebar). */
+  | { type: "toggleRadix" };
 
 export type ToWebview =
   | { type: "reply"; req: number; ok: true; result: unknown }

@@ -81,6 +81,23 @@ test("keyboard: Down, F8 (next fault), Shift+F8, End; the selection moves the sh
   await page.close();
 });
 
+test("] and [ move to the first row of the next and previous step; x asks for the other radix", async () => {
+  const { page } = await open({ events: 500 });
+  await page.evaluate(() => window.postMessage({ type: "run", file: "x", runVersion: 2, stale: false, step: 0, steps: Array.from({ length: 5 }, () => ({ line: 0, op: "dma" })) }, "*"));
+  await page.waitForTimeout(300);
+  await page.locator(".scroller").focus();
+  await page.keyboard.press("Home");
+  await page.keyboard.press("]");
+  await page.waitForFunction(() => document.querySelector(".row.selected")?.firstChild?.textContent === "100");
+  await page.keyboard.press("]");
+  await page.waitForFunction(() => document.querySelector(".row.selected")?.firstChild?.textContent === "200");
+  await page.keyboard.press("[");
+  await page.waitForFunction(() => document.querySelector(".row.selected")?.firstChild?.textContent === "100");
+  await page.keyboard.press("x");
+  assert.ok(await page.evaluate(() => window.__posted.some((m) => m.type === "toggleRadix")));
+  await page.close();
+});
+
 test("the walk diagram shows each entry and where the walk failed", async () => {
   const { page } = await open({ events: 200 });
   await page.locator(".scroller").focus();
