@@ -19,7 +19,7 @@ const ROW_HEIGHT = 22;
 // ---------------------------------------------------------------- state
 
 const saved = vscode.getState();
-const state: TraceViewState = { filter: saved?.filter ?? {}, compare: saved?.compare ?? false, ...(saved?.selected !== undefined ? { selected: saved.selected } : {}) };
+const state: TraceViewState = { ...(saved?.uri !== undefined ? { uri: saved.uri } : {}), filter: saved?.filter ?? {}, compare: saved?.compare ?? false, ...(saved?.selected !== undefined ? { selected: saved.selected } : {}) };
 let info: TraceInfo | undefined;
 let matched = 0;
 let radix: "hex" | "dec" = "hex";
@@ -561,6 +561,7 @@ window.addEventListener("message", (ev: MessageEvent<ToWebview>) => {
       return;
     }
     case "run":
+      rememberUri(m.uri);
       file = m.file;
       fileLabel.textContent = m.stale ? `${file} (stale: the text has errors)` : file;
       steps = m.steps;
@@ -583,6 +584,7 @@ window.addEventListener("message", (ev: MessageEvent<ToWebview>) => {
       schedule();
       return;
     case "empty":
+      rememberUri(m.uri);
       // No data (the scenario closed or has not run): clear the rows; the next run reloads.
       runVersion = -1;
       matched = 0;
@@ -596,6 +598,13 @@ window.addEventListener("message", (ev: MessageEvent<ToWebview>) => {
       return;
   }
 });
+
+/** Keeps the panel's scenario in the saved state, so that a reload restores this scenario's trace. */
+function rememberUri(uri: string): void {
+  if (state.uri === uri) return;
+  state.uri = uri;
+  vscode.setState(state);
+}
 
 new ResizeObserver(() => void drawTimeline()).observe(timeline);
 vscode.postMessage({ type: "ready" });

@@ -10,10 +10,11 @@
  * No `vscode` import: the adapter talks to the engine through an EngineLink, so tests drive it
  * in-process with the engine itself, and the extension hands it the worker.
  */
-import { DebugSession, InitializedEvent, OutputEvent, StoppedEvent, TerminatedEvent, Thread, StackFrame, Scope as DapScope, Source, Handles, InvalidatedEvent } from "@vscode/debugadapter";
+import { DebugSession, InitializedEvent, OutputEvent, StoppedEvent, TerminatedEvent, Thread, StackFrame, Scope as DapScope, Source, Handles, InvalidatedEvent, BreakpointEvent } from "@vscode/debugadapter";
 import type { DebugProtocol } from "@vscode/debugprotocol";
 import type { EngineMethods, Method, SessionState } from "../protocol/engine.js";
 import type { DebugAction, DebugPos, ExceptionFilter, LineBreakpoint, DataWatch, ScanResult, VarNode } from "../engine/debug.js";
+import { mapStep } from "../engine/stepMap.js";
 
 export interface EngineLink {
   request<M extends Method>(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]>;
@@ -144,13 +145,25 @@ export class PassthroughDebugSession extends DebugSession {
       this.sendEvent(new OutputEvent("The scenario has errors; the debugger stays on the last good run until they are fixed.\n", "console"));
       return;
     }
+    const shift = state.stepShift?.fromRunVersion === this.runVersion ? state.stepShift : undefined;
     this.steps = state.steps.length;
     this.lines = state.steps.map((x) => x.line);
     this.runVersion = state.runVersion;
-    // Stay on the same step where it still exists; events are renumbered by a re-run.
-    this.pos = { step: Math.min(this.pos.step, this.steps), event: -1 };
+    // Stay on the same step where it still exists (steps are matched by their text, so a step
+    // inserted above moves the position with its step); events are renumbered by a re-run.
+    const step = shift ? mapStep(shift, this.pos.step) : this.pos.step;
+    this.pos = { step: Math.min(step, this.steps), event: -1 };
+    // Breakpoints stay on their steps too: VS Code sends their new lines only on save.
+    if (shift) {
+      for (const bp of this.breakpoints) {
+        const moved = Math.min(mapStep(shift, bp.step), Math.max(0, this.steps - 1));
+        if (moved === bp.step) continue;
+        bp.step = moved;
+        this.sendEvent(new BreakpointEvent("changed", { id: bp.id, verified: true, line: this.convertDebuggerLineToClient(this.lineOf(moved) + 1), source: this.source() }));
+      }
+    }
     this.link.setCursor(this.uri!, this.pos.step);
-    this.sendEvent(new OutputEvent(`Scenario re-run after an edit: ${this.steps} steps; staying at step ${this.pos.step + 1}.\n`, "console"));
+    this.sendEvent(new OutputEvent(`Scenario re-run after an edit: ${this.steps} steps; staying at step ${this.pos.step + 1} (line ${this.lineOf(this.pos.step) + 1}).\n`, "console"));
     this.sendEvent(new InvalidatedEvent(["stacks", "variables"], THREAD));
     this.sendEvent(new StoppedEvent("step", THREAD));
   }

@@ -32,6 +32,8 @@ interface Entry {
   runVersion: number;
   elapsedMs: number;
   diagnostics?: EngineDiagnostic[];
+  /** How the steps of run `fromRunVersion` map onto the current run's (after an update that ran). */
+  stepShift?: SessionState["stepShift"];
 }
 
 export class EngineServer {
@@ -85,6 +87,7 @@ export class EngineServer {
       elapsedMs: e.elapsedMs,
     };
     if (run?.stoppedEarly) st.stoppedEarly = run.stoppedEarly;
+    if (e.stepShift) st.stepShift = e.stepShift;
     return st;
   }
 
@@ -167,7 +170,10 @@ export class EngineServer {
       if (r.cancelled) throw new EngineFailure("cancelled", `version ${p.version} was superseded`);
       e.version = p.version;
       e.elapsedMs = this.now() - t0;
-      if (r.ran) e.runVersion = p.version;
+      if (r.ran) {
+        if (e.session.lastShift && e.runVersion >= 0) e.stepShift = { fromRunVersion: e.runVersion, ...e.session.lastShift };
+        e.runVersion = p.version;
+      }
       const st = this.state(p.uri, e);
       if (r.error) st.diagnostics = [...st.diagnostics, { severity: "error", code: "simulation-error", message: r.error, hint: "Reduce the scenario's memory or work, or report the scenario that caused this.", range: { start: 0, end: 0, line: 0, column: 0 } }];
       return st;

@@ -9,6 +9,7 @@ import { IncrementalScenarioParser } from "../scenario/incremental.js";
 import type { Diagnostic, Scenario } from "../scenario/types.js";
 import type { Machine, StepOutcome } from "../sim/machine.js";
 import { runScenario, type Run } from "../sim/run.js";
+import { diffSteps, mapStep, stepKey, type StepShift } from "./stepMap.js";
 
 export interface Cursor {
   /** Workload step the cursor is on (the machine state is the one *before* this step runs). */
@@ -42,6 +43,8 @@ export class Session {
   stale = false;
   cursor: Cursor = { step: 0 };
   diagnostics: Diagnostic[] = [];
+  /** How the steps of the previous run map onto the current run's (set by each update that ran). */
+  lastShift?: StepShift;
 
   /** Re-parses only the workload items an edit touched. */
   readonly parser = new IncrementalScenarioParser();
@@ -65,14 +68,17 @@ export class Session {
       // A newer text is on its way: keep what is shown, don't publish a partial run.
       return { diagnostics: parsed.diagnostics, ran: false, stale: this.stale, cancelled: true };
     }
+    const oldKeys = this.stepKeys();
     this.previous = this.current?.run;
     this.current = { scenario: parsed.scenario, run: result.run };
     this.text = text;
     this.linesCache = undefined;
+    this.keysCache = undefined;
+    this.lastShift = diffSteps(oldKeys, this.stepKeys());
     this.stale = false;
     this.diagnostics = [...parsed.diagnostics, ...result.run.machine.diagnostics];
-    // Keep the cursor on the same step where it still exists.
-    this.cursor = { step: Math.min(this.cursor.step, result.run.outcomes.length) };
+    // Keep the cursor on the same step where it still exists (by its text, not its number).
+    this.cursor = { step: Math.min(mapStep(this.lastShift, this.cursor.step), result.run.outcomes.length) };
     return { diagnostics: this.diagnostics, ran: true, stale: false };
   }
 
@@ -118,6 +124,15 @@ export class Session {
     return out;
   }
   private linesCache?: [number, number][];
+
+  /** The identity of each workload item of the current run (its normalized source text). */
+  private stepKeys(): string[] {
+    if (this.keysCache !== undefined) return this.keysCache;
+    const keys = (this.current?.scenario.workload ?? []).map((s) => stepKey(this.text.slice(s.range.start, s.range.end)));
+    this.keysCache = keys;
+    return keys;
+  }
+  private keysCache?: string[];
 
   /** The machine before the cursor's step (checkpoint + replay). Valid until the next query. */
   machineAtCursor(): Machine | undefined {

@@ -26,15 +26,24 @@ export class TracePanels implements vscode.Disposable {
     this.subs.push(
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: TraceViewState | undefined) => {
+          // The panel's own scenario (saved by the webview); panels saved before it kept one fall back to the active scenario.
           const uri = state?.uri ?? this.scenarios.active;
-          if (!uri) {
+          if (!uri || this.panels.has(uri)) {
             panel.dispose();
             return;
           }
           this.adopt(panel, uri);
+          // The scenario's editor may not be restored (or not yet): open its document so it runs.
+          if (!this.scenarios.states.has(uri)) {
+            try {
+              await vscode.workspace.openTextDocument(vscode.Uri.parse(uri));
+            } catch (e) {
+              this.log.warn(`DMA Trace: could not reopen ${uri}: ${e instanceof Error ? e.message : String(e)}`);
+            }
+          }
         },
       }),
-      scenarios.onDidClose((uri) => this.panels.get(uri)?.post({ type: "empty", message: "The scenario was closed: open it again to see its trace." })),
+      scenarios.onDidClose((uri) => this.panels.get(uri)?.post({ type: "empty", uri, message: "The scenario was closed: open it again to see its trace." })),
       scenarios.onDidChange((c) => {
         const p = this.panels.get(c.uri);
         if (!p) return;
@@ -65,7 +74,9 @@ export class TracePanels implements vscode.Disposable {
 
   private adopt(panel: vscode.WebviewPanel, uri: string): TracePanel {
     panel.webview.options = this.options();
-    const p = new TracePanel(panel, uri, this.ctx.extensionUri, this.client, this.scenarios, this.radix, this.log, () => this.panels.delete(uri));
+    const p: TracePanel = new TracePanel(panel, uri, this.ctx.extensionUri, this.client, this.scenarios, this.radix, this.log, () => {
+      if (this.panels.get(uri) === p) this.panels.delete(uri);
+    });
     this.panels.set(uri, p);
     return p;
   }
@@ -126,10 +137,10 @@ export class TracePanel {
   postRun(): void {
     const st = this.scenarios.states.get(this.uri);
     if (!st) {
-      this.post({ type: "empty", message: "The scenario has not run yet." });
+      this.post({ type: "empty", uri: this.uri, message: "The scenario has not run yet." });
       return;
     }
-    this.post({ type: "run", file: decodeURIComponent(this.uri.split("/").pop() ?? this.uri), runVersion: st.runVersion, stale: st.stale, step: st.cursor, steps: st.steps.map((s) => ({ line: s.line, op: s.op })) });
+    this.post({ type: "run", uri: this.uri, file: decodeURIComponent(this.uri.split("/").pop() ?? this.uri), runVersion: st.runVersion, stale: st.stale, step: st.cursor, steps: st.steps.map((s) => ({ line: s.line, op: s.op })) });
   }
 
   private async onMessage(m: FromWebview): Promise<void> {

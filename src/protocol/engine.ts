@@ -90,6 +90,12 @@ export interface SessionState {
   stoppedEarly?: string;
   /** Milliseconds spent parsing + running in the worker. */
   elapsedMs: number;
+  /**
+   * The edited region between run `fromRunVersion` and this run: old steps [prefix, oldEnd)
+   * became [prefix, newEnd); steps before it keep their index, steps after it move by
+   * newEnd - oldEnd (engine/stepMap.ts). The debugger moves its position and breakpoints with it.
+   */
+  stepShift?: { fromRunVersion: number; prefix: number; oldEnd: number; newEnd: number };
 }
 
 export interface TranslateAnswer {

@@ -24,14 +24,15 @@ export type ToWebview =
   | { type: "reply"; req: number; ok: true; result: unknown }
   | { type: "reply"; req: number; ok: false; error: string }
   /** A (re-)run of the scenario: data changed; `step` is the cursor to keep. */
-  | { type: "run"; file: string; runVersion: number; stale: boolean; step: number; steps: { line: number; op: string }[] }
+  | { type: "run"; uri: string; file: string; runVersion: number; stale: boolean; step: number; steps: { line: number; op: string }[] }
   /** The shared cursor moved (debugger, CodeLens, trees). */
   | { type: "cursor"; step: number }
   | { type: "radix"; radix: "hex" | "dec" }
-  | { type: "empty"; message: string };
+  | { type: "empty"; uri: string; message: string };
 
 /** What the webview keeps in getState/setState (survives hide/show and reloads). */
 export interface TraceViewState {
+  /** The scenario this panel shows: a restored panel reopens exactly that one. */
   uri?: string;
   filter: EngineMethods["traceInfo"]["params"]["filter"];
   compare: boolean;

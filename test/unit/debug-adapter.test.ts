@@ -238,6 +238,35 @@ describe("passthrough debug adapter", () => {
     expect(unknown.message).toMatch(/unknown name "nonsense"; known here:/);
   });
 
+  it("a step inserted above while paused moves the position and the breakpoints with their steps", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, { stopOnEntry: true });
+    const bp = await h.request<DebugProtocol.SetBreakpointsResponse>("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(6) }] });
+    expect(bp.body.breakpoints[0]!.line).toBe(stepLine(6));
+    await h.move("next");
+    await h.move("next");
+    expect(await h.line()).toBe(stepLine(3));
+    const stopped = h.event<DebugProtocol.StoppedEvent>("stopped");
+    const moved = h.event<DebugProtocol.BreakpointEvent>("breakpoint");
+    // One line inserted as the first workload item: every step moves one line (and one index) down.
+    const edited = text.replace("workload:\n", "workload:\n  - wait: 1ms\n");
+    h.edit(edited);
+    await stopped;
+    const at = (n: number) => {
+      const ls = edited.split("\n");
+      const w = ls.indexOf("workload:");
+      return ls.map((l, i) => [l, i] as const).filter(([l, i]) => i > w && /^  - [a-z-]+:/.test(l))[n - 1]![1] + 1;
+    };
+    expect(await h.line()).toBe(at(4));
+    expect(h.cursor).toBe(3);
+    const b = (await moved).body.breakpoint;
+    expect(b.line).toBe(at(7));
+    // The moved breakpoint is the one that stops the next continue.
+    const hit = await h.move("continue");
+    expect(hit.body.reason).toBe("breakpoint");
+    expect(await h.line()).toBe(at(7));
+  });
+
   it("refuses to launch an invalid scenario, with the first error's position", async () => {
     const h = new Harness({ [P]: text.replace('"04:00.0", id:', '"04:0g.0", id:') });
     await h.request("initialize", { adapterID: "passthrough" });

@@ -45,6 +45,31 @@ describe("engine Session", () => {
     expect(s.cursor.step).toBe(s.outcomes.length);
   });
 
+  it("keeps the cursor on the same step when steps are inserted, deleted or edited above it", () => {
+    const s = new Session("f");
+    s.update(text);
+    s.setCursor(5);
+    const op = (k: number) => s.scenario!.workload[k]!.op;
+    const key = (k: number) => s.sourceText.slice(s.scenario!.workload[k]!.range.start, s.scenario!.workload[k]!.range.end);
+    const cursorText = key(5);
+    // Insert a step right after `workload:` (above the cursor): the cursor moves down with its step.
+    const inserted = text.replace("workload:\n", 'workload:\n  - wait: 1ms\n');
+    expect(s.update(inserted).ran).toBe(true);
+    expect(s.cursor.step).toBe(6);
+    expect(s.lastShift).toEqual({ prefix: 0, oldEnd: 0, newEnd: 1 });
+    expect(key(6)).toBe(cursorText);
+    // Delete it again: back to 5, still the same item.
+    s.update(text);
+    expect(s.cursor.step).toBe(5);
+    expect(key(5)).toBe(cursorText);
+    // Editing the cursor's own step keeps the cursor on it.
+    const before = op(5);
+    const edited = text.replace(cursorText, cursorText.replace(/\s+$/, "") + "  # edited\n");
+    s.update(edited);
+    expect(s.cursor.step).toBe(5);
+    expect(op(5)).toBe(before);
+  });
+
   it("gives the machine state before the cursor's step", () => {
     const s = new Session("f");
     s.update(text);

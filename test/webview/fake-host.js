@@ -105,7 +105,7 @@
       if (m.type === "ready") {
         setTimeout(() => {
           window.postMessage({ type: "radix", radix: "hex" }, "*");
-          window.postMessage({ type: "run", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] }, "*");
+          window.postMessage({ type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] }, "*");
         });
       } else if (m.type === "request") {
         const h = handlers[m.method];

@@ -83,7 +83,7 @@ test("keyboard: Down, F8 (next fault), Shift+F8, End; the selection moves the sh
 
 test("] and [ move to the first row of the next and previous step; x asks for the other radix", async () => {
   const { page } = await open({ events: 500 });
-  await page.evaluate(() => window.postMessage({ type: "run", file: "x", runVersion: 2, stale: false, step: 0, steps: Array.from({ length: 5 }, () => ({ line: 0, op: "dma" })) }, "*"));
+  await page.evaluate(() => window.postMessage({ type: "run", uri: "file:///w/perf.passthrough.yaml", file: "x", runVersion: 2, stale: false, step: 0, steps: Array.from({ length: 5 }, () => ({ line: 0, op: "dma" })) }, "*"));
   await page.waitForTimeout(300);
   await page.locator(".scroller").focus();
   await page.keyboard.press("Home");
@@ -135,6 +135,8 @@ test("state survives a reload through getState/setState (filter)", async () => {
   const counts = await page.locator(".counts").innerText();
   const saved = await page.evaluate(() => window.__state());
   assert.equal(saved.filter.text, "12");
+  // The panel remembers which scenario it shows: a restored panel reopens that one, not the active one.
+  assert.equal(saved.uri, "file:///w/perf.passthrough.yaml");
   await page.close();
   // A new webview (after a reload) gets the saved state back: the same filter, the same rows.
   const { page: p2 } = await open({ events: 300, initialState: saved });
