@@ -19,6 +19,7 @@ import { DebugModel } from "./debug.js";
 import { TraceQuery, diffRuns } from "./traceQuery.js";
 import { exportRows } from "./traceExport.js";
 import type { Run } from "../sim/run.js";
+import { explainRecords, importText, synthesizeScenario } from "../import/index.js";
 
 export class EngineFailure extends Error {
   constructor(readonly code: EngineError["code"], message: string) {
@@ -40,6 +41,8 @@ export class EngineServer {
   private readonly sessions = new Map<string, Entry>();
   /** Newest document version per cancellation slot, written by the host (SharedArrayBuffer). */
   cancelSlots?: Int32Array;
+  /** Index of the heartbeat slot in cancelSlots (see EngineInit). */
+  heartbeat?: number;
   private readonly now: () => number;
 
   constructor(now: () => number = () => Date.now()) {
@@ -163,7 +166,14 @@ export class EngineServer {
       }
       const slots = this.cancelSlots;
       const slot = p.slot;
-      const cancelled = slots && slot !== undefined ? () => Atomics.load(slots, slot) !== p.version : undefined;
+      const hb = this.heartbeat;
+      const cancelled =
+        slots === undefined ? undefined
+        : () => {
+            // Polled between steps: also the sign of life the host's watchdog looks for.
+            if (hb !== undefined) Atomics.add(slots, hb, 1);
+            return slot !== undefined && Atomics.load(slots, slot) !== p.version;
+          };
       const t0 = this.now();
       const r = e.session.update(p.text, cancelled);
       e.diagnostics = undefined;
@@ -247,6 +257,25 @@ export class EngineServer {
     },
     rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
     ping: () => "pong",
+    evidenceParse: (p) => {
+      const r = importText(p.text);
+      const k = p.lineOffset ?? 0;
+      const shift = <T extends { line: number; endLine: number }>(x: T): T => (k === 0 ? x : { ...x, line: x.line + k, endLine: x.endLine + k });
+      const records = r.records.map((rec) => (k === 0 ? rec : { ...shift(rec), context: rec.context.map((c) => ({ ...c, line: c.line + k })) }));
+      let lines = 1;
+      for (let i = p.text.indexOf("\n"); i >= 0; i = p.text.indexOf("\n", i + 1)) lines++;
+      return { kind: r.kind, records, skipped: r.skipped.map(shift), lines };
+    },
+    evidenceExplain: (p) => explainRecords(p.records, p.history),
+    evidenceLenses: (p) => {
+      const r = importText(p.text);
+      if (!r.records.length) return [];
+      return explainRecords(r.records, r.records.filter((x) => x.kind === "ftrace")).map((e) => ({ line: r.records[e.record]!.line, title: e.title }));
+    },
+    evidenceSynthesize: (p) => {
+      const s = synthesizeScenario(p.records, p.title);
+      return { text: s.text, reproduced: s.reproduced.length, notes: s.notes.length };
+    },
     iovaHistory: (p) => {
       const { e } = this.traceQuery(p.uri);
       const run = e.session.run!;
@@ -360,6 +389,7 @@ export function serveEngine(endpoint: Endpoint, server = new EngineServer()): En
     const msg = raw as EngineRequest | EngineInit;
     if ("init" in msg) {
       if (msg.cancel) server.cancelSlots = new Int32Array(msg.cancel);
+      if (msg.heartbeat !== undefined) server.heartbeat = msg.heartbeat;
       return;
     }
     if (msg.method === "crash" && (msg.params as { how: string }).how === "throw") {

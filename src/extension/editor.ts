@@ -108,7 +108,7 @@ export class CodeLensProvider implements vscode.CodeLensProvider {
       if (s.line >= doc.lineCount) continue;
       const range = doc.lineAt(s.line).range;
       const here = st.cursor === s.step;
-      lenses.push(new vscode.CodeLens(range, { title: here ? "$(debug-stackframe) cursor here" : "$(debug-run-cursor) Run to here", command: "passthrough.runToStep", arguments: [uri, s.step], tooltip: "Move the cursor to this step: the sidebar shows the machine state just before it runs" }));
+      lenses.push(new vscode.CodeLens(range, { title: here ? "$(debug-stackframe) cursor here" : "$(debug-continue) Run to here", command: "passthrough.runToStep", arguments: [uri, s.step], tooltip: "Move the cursor to this step: the sidebar shows the machine state just before it runs" }));
       const icon = s.expect ? (s.expect.pass ? "$(pass)" : "$(error)") : s.status === "ok" ? "$(check)" : s.status === "fault" ? "$(warning)" : "$(error)";
       const outcome = `${icon} ${s.summary}${s.expect && !s.expect.pass ? ` — expect failed: ${s.expect.failures.join("; ")}` : ""}`;
       lenses.push(new vscode.CodeLens(range, { title: outcome.length > 160 ? `${outcome.slice(0, 157)}…` : outcome, command: "passthrough.runToStep", arguments: [uri, s.step + 1], tooltip: `Step ${s.step + 1}: ${s.summary}${st.stale ? " (last good run: the text has errors)" : ""}` }));

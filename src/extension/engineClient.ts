@@ -30,16 +30,32 @@ export interface EngineClientOptions {
   timeoutMs: () => number;
   /** Called after a restart so owners can resend their state (documents, cursors). */
   onRestart: (why: string) => void;
+  /** Called instead of onRestart when the worker keeps dying (a crash loop): nothing is rebuilt until asked. */
+  onGiveUp?: (why: string) => void;
 }
 
 const CANCEL_SLOTS = 1024;
+/** The slot after the cancellation slots: the worker's heartbeat counter. */
+const HEARTBEAT = CANCEL_SLOTS;
+/** A crash loop: this many deaths within CRASH_WINDOW_MS stop the automatic rebuilds. */
+const CRASH_LIMIT = 3;
+const CRASH_WINDOW_MS = 60_000;
+/** The worker's own heap limit: a runaway scenario kills the worker, never the extension host. */
+const WORKER_HEAP_MB = 2048;
 
 export class EngineClient {
   private worker?: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private watchdog?: ReturnType<typeof setInterval>;
-  readonly cancel = new Int32Array(new SharedArrayBuffer(CANCEL_SLOTS * 4));
+  readonly cancel = new Int32Array(new SharedArrayBuffer((CANCEL_SLOTS + 1) * 4));
+  /** The heartbeat value last seen and when it last changed. */
+  private beat = 0;
+  private beatAt = 0;
+  /** When the worker died recently (crash-loop detection). */
+  private readonly deaths: number[] = [];
+  /** Set after a crash loop: rebuilds wait for an explicit restart. */
+  gaveUp = false;
   private readonly slots = new Map<string, number>();
   restarts = 0;
   private disposed = false;
@@ -74,14 +90,15 @@ export class EngineClient {
   private ensure(): Worker {
     if (this.worker) return this.worker;
     const t0 = Date.now();
-    const w = new Worker(this.opts.workerPath);
+    const w = new Worker(this.opts.workerPath, { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
     this.worker = w;
-    const init: EngineInit = { init: true, cancel: this.cancel.buffer as SharedArrayBuffer };
+    this.beatAt = Date.now();
+    const init: EngineInit = { init: true, cancel: this.cancel.buffer as SharedArrayBuffer, heartbeat: HEARTBEAT };
     w.postMessage(init);
     w.on("message", (m: WorkerMessage) => this.onMessage(m));
     w.on("error", (e) => this.onDeath(w, `the simulation worker crashed: ${e.message}`));
     w.on("exit", (code) => this.onDeath(w, `the simulation worker exited with code ${code}`));
-    this.watchdog ??= setInterval(() => this.checkHung(), 1000);
+    this.watchdog ??= setInterval(() => this.checkHung(), Math.max(50, Math.min(1000, this.opts.timeoutMs() / 4)));
     this.opts.log.info(`simulation worker started (${Date.now() - t0} ms)`);
     return w;
   }
@@ -102,8 +119,14 @@ export class EngineClient {
     if (!this.worker) return;
     const limit = this.opts.timeoutMs();
     const now = Date.now();
+    // A long run beats between its steps: only a worker silent for the whole limit is hung.
+    const beat = Atomics.load(this.cancel, HEARTBEAT);
+    if (beat !== this.beat) {
+      this.beat = beat;
+      this.beatAt = now;
+    }
     for (const p of this.pending.values()) {
-      if (now - p.sentAt > limit) {
+      if (now - Math.max(p.sentAt, this.beatAt) > limit) {
         const w = this.worker;
         this.opts.log.error(`the simulation worker did not answer "${p.method}" within ${limit} ms; restarting it`);
         this.kill(w, `no answer to "${p.method}" within ${limit} ms`);
@@ -124,6 +147,17 @@ export class EngineClient {
     this.pending.clear();
     if (this.disposed) return;
     this.restarts++;
+    const now = Date.now();
+    this.deaths.push(now);
+    while (this.deaths.length && now - this.deaths[0]! > CRASH_WINDOW_MS) this.deaths.shift();
+    if (this.deaths.length >= CRASH_LIMIT && this.opts.onGiveUp) {
+      // Rebuilding would run the same text into the same crash: stop until the user asks.
+      this.gaveUp = true;
+      this.deaths.length = 0;
+      this.opts.log.error(`${why}; the worker died ${CRASH_LIMIT} times within ${CRASH_WINDOW_MS / 1000} s: not rebuilding the open scenarios until the engine is restarted`);
+      this.opts.onGiveUp(why);
+      return;
+    }
     this.opts.log.error(`${why}; restarting the worker and rebuilding open scenarios from their text`);
     // Rebuild on the next tick so a crash loop cannot starve the extension host.
     setTimeout(() => {
@@ -133,6 +167,8 @@ export class EngineClient {
 
   /** Test and command hook: restart the worker now. */
   restart(why = "restart requested"): void {
+    this.gaveUp = false;
+    this.deaths.length = 0;
     if (this.worker) this.kill(this.worker, why);
     else this.opts.onRestart(why);
   }

@@ -8,7 +8,8 @@ import * as vscode from "vscode";
 import { createReadStream } from "node:fs";
 import type { TreeNode } from "../protocol/engine.js";
 import type { ExtraNodes } from "./trees.js";
-import { explainRecords, importText, synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import { explainRecords, importText, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import type { EngineMethods } from "../protocol/engine.js";
 import { StreamParser } from "../import/stream.js";
 
 const SCHEME = "passthrough-evidence";
@@ -24,6 +25,11 @@ export interface ImportedEvidence {
   skipped: Skipped[];
   lines: number;
   explanations: Explanation[];
+}
+
+/** The engine requests evidence work runs through (in the worker: parsing a 4 MB log takes a few hundred ms). */
+export interface EvidenceEngine {
+  request<M extends "evidenceParse" | "evidenceExplain" | "evidenceLenses" | "evidenceSynthesize">(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]>;
 }
 
 const LOG_SELECTOR: vscode.DocumentSelector = [{ language: "log" }, { pattern: "**/*.{log,txt}" }, { pattern: "**/{dmesg,syslog,messages,kern.log,journal}*" }];
@@ -67,8 +73,12 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
   }
   private readonly subs: vscode.Disposable[] = [];
 
+  /** CodeLens per log document version (the provider is asked again on every edit and scroll). */
+  private readonly lensCache = new Map<string, { version: number; lenses: Promise<{ line: number; title: string }[]> }>();
+
   constructor(
     private readonly log: vscode.LogOutputChannel,
+    private readonly engine: EvidenceEngine,
     /** The active scenario's maps and unmaps, as history for explanations (empty when none is open). */
     private readonly scenarioHistory: () => Promise<EvidenceRecord[]> = async () => [],
   ) {
@@ -76,7 +86,8 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       vscode.workspace.registerTextDocumentContentProvider(SCHEME, { onDidChange: this.changed.event, provideTextDocumentContent: (uri) => this.render(uri) }),
       vscode.languages.registerHoverProvider(LOG_SELECTOR, { provideHover: (doc, pos) => this.hover(doc, pos) }),
       vscode.languages.registerHoverProvider({ scheme: SCHEME }, { provideHover: (doc, pos) => this.decodedHover(doc, pos) }),
-      vscode.languages.registerCodeLensProvider(LOG_SELECTOR, { provideCodeLenses: (doc) => this.lenses(doc) }),
+      vscode.languages.registerCodeLensProvider(LOG_SELECTOR, { provideCodeLenses: (doc, token) => this.lenses(doc, token) }),
+      vscode.workspace.onDidCloseTextDocument((d) => this.lensCache.delete(d.uri.toString())),
     );
   }
 
@@ -117,10 +128,14 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       void vscode.window.showWarningMessage("Import evidence: there is no text to import.");
       return undefined;
     }
-    const r = importText(text);
-    const shift = <T extends { line: number; endLine: number }>(x: T): T => ({ ...x, line: x.line + lineOffset, endLine: x.endLine + lineOffset });
-    const records = r.records.map((rec) => ({ ...shift(rec), context: rec.context.map((c) => ({ ...c, line: c.line + lineOffset })) }));
-    return this.publish({ source, kind: r.kind, records, skipped: r.skipped.map(shift), lines: text.split("\n").length, explanations: [] });
+    let r: EngineMethods["evidenceParse"]["result"];
+    try {
+      r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Decoding ${source}` }, () => this.engine.request("evidenceParse", { text, lineOffset }));
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Import evidence: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+    return this.publish({ source, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
   }
 
   /** Streams a file in slices (bounded memory for a 100 MB log), with progress and cancellation. */
@@ -164,9 +179,12 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
 
   private async publish(ev: ImportedEvidence): Promise<vscode.TextDocument> {
     // Explanations use the import's own trace records and, when a scenario is open, its maps
-    // and unmaps ("IOVA … was unmapped at line 24 of the scenario").
+    // and unmaps ("IOVA … was unmapped at line 24 of the scenario"). Computed in the worker.
     const fromScenario = await this.scenarioHistory().catch(() => [] as EvidenceRecord[]);
-    ev.explanations = explainRecords(ev.records, [...ev.records.filter((r) => r.kind === "ftrace"), ...fromScenario]);
+    ev.explanations = await this.engine.request("evidenceExplain", { records: ev.records, history: [...ev.records.filter((r) => r.kind === "ftrace"), ...fromScenario] }).catch((e: unknown) => {
+      this.log.warn(`evidence: explanations unavailable: ${e instanceof Error ? e.message : String(e)}`);
+      return [] as Explanation[];
+    });
     const key = `${Date.now().toString(36)}-${this.imports.size}`;
     this.imports.set(key, ev);
     this.last = key;
@@ -211,18 +229,17 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       return undefined;
     }
     const all = [...this.imports.values()].flatMap((x) => x.records);
-    const s = synthesizeScenario(all, `Reproduced from ${ev.source}`);
+    let s: EngineMethods["evidenceSynthesize"]["result"];
+    try {
+      s = await this.engine.request("evidenceSynthesize", { records: all, title: `Reproduced from ${ev.source}` });
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Create scenario from evidence: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
     const doc = await vscode.workspace.openTextDocument({ language: "passthrough", content: s.text });
     await vscode.window.showTextDocument(doc);
-    void vscode.window.showInformationMessage(`Scenario created: ${s.reproduced.length} fault${s.reproduced.length === 1 ? "" : "s"} reproduced as steps${s.notes.length ? `, ${s.notes.length} noted as comments` : ""}.`);
+    void vscode.window.showInformationMessage(`Scenario created: ${s.reproduced} fault${s.reproduced === 1 ? "" : "s"} reproduced as steps${s.notes ? `, ${s.notes} noted as comments` : ""}.`);
     return doc;
-  }
-
-  private parseDoc(doc: vscode.TextDocument): { records: EvidenceRecord[]; ex: Map<number, Explanation> } | undefined {
-    if (doc.getText().length > MAX_INLINE_BYTES) return undefined;
-    const r = importText(doc.getText());
-    if (!r.records.length) return undefined;
-    return { records: r.records, ex: new Map(explainRecords(r.records, r.records.filter((x) => x.kind === "ftrace")).map((e) => [e.record, e])) };
   }
 
   private hover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
@@ -262,16 +279,19 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     return new vscode.Hover(md);
   }
 
-  private lenses(doc: vscode.TextDocument): vscode.CodeLens[] {
-    const p = this.parseDoc(doc);
-    if (!p) return [];
-    const out: vscode.CodeLens[] = [];
-    p.records.forEach((r, i) => {
-      const e = p.ex.get(i);
-      if (!e) return;
-      out.push(new vscode.CodeLens(new vscode.Range(r.line, 0, r.line, 0), { title: `$(lightbulb) ${e.title}`, command: "passthrough.importEvidence", arguments: [doc.uri], tooltip: "Decode and explain this file" }));
-    });
-    return out;
+  /** Lenses on the explained records of a log file, parsed in the worker (once per document version). */
+  private async lenses(doc: vscode.TextDocument, token: vscode.CancellationToken): Promise<vscode.CodeLens[]> {
+    const key = doc.uri.toString();
+    let c = this.lensCache.get(key);
+    if (!c || c.version !== doc.version) {
+      const text = doc.getText();
+      const lenses = text.length > MAX_INLINE_BYTES ? Promise.resolve([]) : this.engine.request("evidenceLenses", { text }).catch(() => []);
+      c = { version: doc.version, lenses };
+      this.lensCache.set(key, c);
+    }
+    const found = await c.lenses;
+    if (token.isCancellationRequested) return [];
+    return found.map((l) => new vscode.CodeLens(new vscode.Range(l.line, 0, l.line, 0), { title: `$(lightbulb) ${l.title}`, command: "passthrough.importEvidence", arguments: [doc.uri], tooltip: "Decode and explain this file" }));
   }
 
   dispose(): void {

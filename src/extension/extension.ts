@@ -51,6 +51,11 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
       void vscode.window.showWarningMessage(`Passthrough: the simulation worker was restarted (${why}). Open scenarios were rebuilt from their text.`, "Show Log").then((a) => a && log.show());
       void scenarios?.rebuild();
     },
+    onGiveUp: (why) => {
+      void vscode.window
+        .showErrorMessage(`Passthrough: the simulation worker keeps stopping (${why}). Open scenarios were not rebuilt; an edit re-runs its scenario, or restart the engine.`, "Restart Simulation Engine", "Show Log")
+        .then((a) => (a === "Show Log" ? log.show() : a ? vscode.commands.executeCommand("passthrough.restartEngine") : undefined));
+    },
   });
   ctx.subscriptions.push({ dispose: () => client.dispose() });
   scenarios = new ScenarioManager(client, log);
@@ -58,7 +63,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   ctx.subscriptions.push(sm);
 
   // ---- evidence (its records also show in the Faults view)
-  const evidence = new EvidenceFeature(log, async () => {
+  const evidence = new EvidenceFeature(log, client, async () => {
     const uri = scenarios?.active;
     if (!uri) return [];
     const h = await client.request("iovaHistory", { uri });
@@ -195,8 +200,10 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     if (!u || step === undefined) return undefined;
     return sm.setCursor(u, step);
   });
-  reg("passthrough.revealStep", async (step?: number) => {
+  // From a tree item's click (its step) or its inline button (VS Code passes the tree element).
+  reg("passthrough.revealStep", async (arg?: number | { id: string }) => {
     const uri = sm.active;
+    const step = typeof arg === "number" ? arg : arg && typeof arg.id === "string" ? trees.faults.node(arg.id)?.step : undefined;
     if (!uri || step === undefined) return;
     await sm.setCursor(uri, step);
     await revealLine(uri, step);

@@ -9,6 +9,7 @@ import type { DebugPos, ScanRequest, ScanResult, Scope, VarNode } from "../engin
 
 export type { DebugPos, ScanRequest, ScanResult, Scope, VarNode };
 import type { TraceFilter, TraceSummary } from "../engine/traceQuery.js";
+import type { EvidenceKind, EvidenceRecord, Explanation, Skipped } from "../import/index.js";
 export type { TraceFilter, TraceSummary };
 
 export interface TraceInfo {
@@ -150,6 +151,15 @@ export interface EngineMethods {
   debugScan: { params: { uri: string; scan: ScanRequest }; result: ScanResult & { line: number } };
   debugScopes: { params: { uri: string; pos: DebugPos }; result: Scope[] };
   debugEvaluate: { params: { uri: string; pos: DebugPos; expression: string }; result: { result: string; children?: VarNode[] } | { error: string } };
+  /**
+   * Evidence (kernel logs, group listings, configs) is parsed, explained and synthesized in the
+   * worker: a 4 MB log takes a few hundred ms to parse, which must not block the extension host.
+   */
+  evidenceParse: { params: { text: string; lineOffset?: number }; result: { kind: EvidenceKind; records: EvidenceRecord[]; skipped: Skipped[]; lines: number } };
+  evidenceExplain: { params: { records: EvidenceRecord[]; history: EvidenceRecord[] }; result: Explanation[] };
+  /** CodeLens of a log file: the explained records' first lines and titles. */
+  evidenceLenses: { params: { text: string }; result: { line: number; title: string }[] };
+  evidenceSynthesize: { params: { records: EvidenceRecord[]; title: string }; result: { text: string; reproduced: number; notes: number } };
   /** Test hook: the worker throws from its message handler (a crash), or spins (a hang). */
   crash: { params: { how: "throw" | "hang" }; result: null };
 }
@@ -184,4 +194,9 @@ export type WorkerMessage = EngineResponse | EngineEvent;
 export interface EngineInit {
   init: true;
   cancel?: SharedArrayBuffer;
+  /**
+   * Index of the heartbeat slot in `cancel`: the worker adds 1 to it between the steps of a run,
+   * so the host's watchdog tells a long run (beating) from a hung worker (silent).
+   */
+  heartbeat?: number;
 }

@@ -76,6 +76,11 @@ describe("Passthrough Debugger in a real VS Code", function () {
     const faults = await expand("faults", 2);
     assert.ok(faults.some((n) => /^step 6: dma$/.test(n.label)), "faulting step listed");
     assert.ok(faults.some((n) => /0x05 PTE Write access is not set/.test(n.description || "")));
+    // The inline "Show Step in Editor" button: VS Code passes the tree element, not the step.
+    const faulting = faults.find((n) => /^step 6: dma$/.test(n.label));
+    await vscode.commands.executeCommand("passthrough.revealStep", { id: faulting.id });
+    assert.strictEqual(api.scenarios.states.get(doc.uri.toString()).cursor, 5);
+    assert.match(api.views.faults.description, /before step 6 of 6/);
   });
 
   it("the trees follow the cursor", async () => {
