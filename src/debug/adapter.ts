@@ -43,6 +43,22 @@ export const EXCEPTION_FILTERS: DebugProtocol.ExceptionBreakpointsFilter[] = [
 
 const THREAD = 1;
 
+const ACTION_LABELS: Record<DebugAction, string> = {
+  next: "Step over",
+  stepIn: "Step into",
+  stepOut: "Step out",
+  stepBack: "Step back",
+  continue: "Continue",
+  reverseContinue: "Reverse continue",
+};
+
+/** An error as one line for the console: its message's first line, no stack. */
+function oneLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : typeof e === "string" ? e : (e as { message?: unknown } | null)?.message;
+  const line = (typeof msg === "string" ? msg : String(e)).split(/\r?\n/).find((l) => l.trim() !== "")?.trim() ?? "unknown error";
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}
+
 export class PassthroughDebugSession extends DebugSession {
   private uri?: string;
   private program = "";
@@ -122,21 +138,20 @@ export class PassthroughDebugSession extends DebugSession {
       this.sendResponse(response);
       this.sendEvent(new InitializedEvent());
       await this.configurationDone;
-      await this.begin();
+      await this.begin("Launch");
     });
   }
 
-  private async begin(): Promise<void> {
+  /** Launch and restart: to the start of the workload, hit counts reset (kept until the move succeeds). */
+  private async begin(label: string): Promise<void> {
     const args = this.launchArgs!;
     if (args.stopOnFault && !this.exceptions.includes("fault")) this.exceptions.push("fault");
-    this.hits = {};
-    this.pos = { step: 0, event: -1 };
     if (args.stopOnEntry) {
-      this.stopAt({ pos: this.pos, reason: "entry", description: "start of the workload", logs: [], hits: {}, errors: [] });
+      this.stopAt({ pos: { step: 0, event: -1 }, reason: "entry", description: "start of the workload", logs: [], hits: {}, errors: [] });
       return;
     }
     // From "before the first step", so a breakpoint on step 1 is hit.
-    await this.move("continue", { step: -1, event: -1 });
+    await this.move("continue", { step: -1, event: -1 }, {}, label);
   }
 
   private onEdit(state: SessionState): void {
@@ -331,7 +346,7 @@ export class PassthroughDebugSession extends DebugSession {
   protected override restartRequest(response: DebugProtocol.RestartResponse): void {
     this.guard(response, async () => {
       this.sendResponse(response);
-      await this.begin();
+      await this.begin("Restart");
     });
   }
 
@@ -345,13 +360,40 @@ export class PassthroughDebugSession extends DebugSession {
     this.sendResponse(response);
   }
 
-  private async move(action: DebugAction, from: DebugPos = this.pos): Promise<void> {
-    const r = await this.scanFrom(action, from);
+  /**
+   * Every move runs after its request was answered (DAP: the response says "running", the
+   * StoppedEvent says where it ended), so a failure here cannot become an error response: it is
+   * reported on the console and the session stops again at the last good position (or ends when
+   * the engine no longer has the scenario), so the UI never stays "running".
+   */
+  private async move(action: DebugAction, from: DebugPos = this.pos, hits: Record<number, number> = this.hits, label: string = ACTION_LABELS[action]): Promise<void> {
+    let r: ScanResult;
+    try {
+      r = await this.scanFrom(action, from, hits);
+    } catch (e) {
+      this.moveFailed(label, e);
+      return;
+    }
     this.stopAt(r);
   }
 
-  private scanFrom(action: DebugAction, from: DebugPos): Promise<ScanResult & { line: number }> {
-    return this.link.request("debugScan", { uri: this.uri!, scan: { from, action, breakpoints: this.breakpoints, exceptions: this.exceptions, watches: this.watches, hits: this.hits } });
+  private scanFrom(action: DebugAction, from: DebugPos, hits: Record<number, number>): Promise<ScanResult & { line: number }> {
+    if (!this.uri) return Promise.reject(Object.assign(new Error("no scenario is loaded"), { code: "no-session" }));
+    return this.link.request("debugScan", { uri: this.uri, scan: { from, action, breakpoints: this.breakpoints, exceptions: this.exceptions, watches: this.watches, hits } });
+  }
+
+  private moveFailed(label: string, e: unknown): void {
+    const why = oneLine(e);
+    if (!this.uri || (typeof e === "object" && e !== null && (e as { code?: unknown }).code === "no-session")) {
+      this.sendEvent(new OutputEvent(`${label} failed: ${why}. The scenario is no longer open in the engine; the debug session ends.\n`, "stderr"));
+      this.sendEvent(new TerminatedEvent());
+      return;
+    }
+    const where = this.pos.step >= this.steps ? "the end of the workload" : `step ${this.pos.step + 1}${this.pos.event >= 0 ? `, event #${this.pos.event}` : ""} (line ${this.lineOf(this.pos.step) + 1})`;
+    this.sendEvent(new OutputEvent(`${label} failed: ${why}. Stopped at ${where}, the last good position; try again.\n`, "stderr"));
+    const ev = new StoppedEvent("pause", THREAD) as DebugProtocol.StoppedEvent;
+    ev.body.description = `${label} failed; stopped at the last good position`;
+    this.sendEvent(ev);
   }
 
   private stopAt(r: ScanResult): void {

@@ -22,10 +22,15 @@ class Harness {
   private runListeners: ((uri: string, s: SessionState) => void)[] = [];
   cursor = -1;
   version = 1;
+  /** When set, engine requests of these methods reject with this error (a worker restart, a closed scenario). */
+  failing?: { methods: string[]; error: Error };
 
   constructor(readonly texts: Record<string, string>) {
     const link: EngineLink = {
-      request: async (method, params) => this.server.handle(method, params),
+      request: async (method, params) => {
+        if (this.failing?.methods.includes(method)) throw this.failing.error;
+        return this.server.handle(method, params);
+      },
       open: async (program) => {
         const text = this.texts[program];
         if (text === undefined) return { error: `cannot open ${program}` };
@@ -81,6 +86,10 @@ class Harness {
     await this.request("configurationDone");
     expect((await launched).success).toBe(true);
     return stopped;
+  }
+
+  outputs(category?: string): string[] {
+    return this.events.filter((e) => e.event === "output" && (category === undefined || (e.body as { category?: string }).category === category)).map((e) => (e.body as { output: string }).output);
   }
 
   async line(): Promise<number> {
@@ -286,5 +295,60 @@ describe("passthrough debug adapter", () => {
     await stopped;
     expect(await h.line()).toBe(stepLine(4));
     expect((await h.eval("step")).body.result).toBe("0x4 (4)");
+  });
+
+  it("a move whose engine request fails after the response reports it and stops again at the last good position", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, { stopOnEntry: true });
+    await h.move("next");
+    await h.move("next");
+    await h.move("stepIn"); // step 3, its first translation
+    const before = await h.line();
+    expect((await h.eval("event")).success).toBe(true);
+    const restarted = Object.assign(new Error("the engine worker stopped responding and was restarted\n    at Worker.onDeath (engineClient.ts:120)"), { code: "restarted" });
+    h.failing = { methods: ["debugScan"], error: restarted };
+    const responses: DebugProtocol.Response[] = [];
+    for (const command of ["next", "stepIn", "stepOut", "stepBack", "continue", "reverseContinue"]) {
+      const n = h.outputs("stderr").length;
+      const stopped = h.event<DebugProtocol.StoppedEvent>("stopped");
+      responses.push(await h.request(command, { threadId: 1 }));
+      const s = await stopped; // the UI is stopped again, not left "running"
+      expect(s.body.reason, command).toBe("pause");
+      const out = h.outputs("stderr").slice(n);
+      expect(out, command).toHaveLength(1);
+      expect(out[0], command).toMatch(/^[A-Z][a-z ]+ failed: the engine worker stopped responding and was restarted\. Stopped at step 3, event #\d+ \(line \d+\), the last good position; try again\.\n$/);
+      expect(out[0]).not.toMatch(/engineClient|    at /); // one line, no stack trace
+      expect(await h.line(), command).toBe(before);
+    }
+    expect(responses.every((r) => r.success)).toBe(true);
+    // The position and the hit counts are those of the last good stop: moving works again.
+    h.failing = undefined;
+    expect((await h.move("stepBack")).body.reason).toBe("step");
+    expect(await h.line()).toBe(stepLine(3));
+    expect(h.events.filter((e) => e.event === "terminated")).toHaveLength(0);
+
+    // A restart that cannot run to the first stop stays where it was too.
+    const h2 = new Harness({ [P]: text });
+    await h2.launch(P, {}, async () => {
+      await h2.request("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(4) }] });
+    });
+    expect(await h2.line()).toBe(stepLine(4));
+    h2.failing = { methods: ["debugScan"], error: restarted };
+    const stopped = h2.event<DebugProtocol.StoppedEvent>("stopped");
+    expect((await h2.request("restart", {})).success).toBe(true);
+    expect((await stopped).body.reason).toBe("pause");
+    expect(h2.outputs("stderr")).toEqual([`Restart failed: the engine worker stopped responding and was restarted. Stopped at step 4 (line ${stepLine(4)}), the last good position; try again.\n`]);
+    expect(await h2.line()).toBe(stepLine(4));
+  });
+
+  it("a move failing because the engine no longer has the scenario ends the session", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, { stopOnEntry: true });
+    h.failing = { methods: ["debugScan"], error: Object.assign(new Error(`no scenario open for ${P}`), { code: "no-session" }) };
+    const terminated = h.event("terminated");
+    const r = await h.request("continue", { threadId: 1 });
+    expect(r.success).toBe(true);
+    await terminated;
+    expect(h.outputs("stderr").join("")).toMatch(/^Continue failed: no scenario open for s\.passthrough\.yaml\. The scenario is no longer open in the engine; the debug session ends\.\n$/);
   });
 });
