@@ -1,17 +1,33 @@
 /**
- * Export of the filtered trace as CSV or JSON lines, in chunks (the host writes them to a file as
- * they come, with progress and cancellation), so a million rows never become one string.
+ * Export of the filtered trace as CSV or as one JSON document (an array of row objects), in
+ * chunks (the host writes them to a file as they come, with progress and cancellation), so a
+ * million rows never become one string. JSON chunks concatenate into the document: the first
+ * opens `[`, each row after the first is preceded by a comma, the last chunk closes `]`.
  */
 import type { Run } from "../sim/run.js";
 import { faultLabel } from "../sim/machine.js";
 import { EVENT_KIND_NAMES, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
 import { ResultKind, resultOf, type TraceFilter, type TraceQuery } from "./traceQuery.js";
 
-const COLUMNS = ["index", "step", "line", "kind", "device", "domain", "direction", "iova", "hpa", "result", "level", "reason"];
+const COLUMNS = ["index", "step", "line", "kind", "device", "vm", "pasid", "domain", "direction", "iova", "hpa", "result", "level", "reason"] as const;
+/**
+ * Columns that hold names or words (a device key, a VM name from the scenario...): the ones a
+ * spreadsheet could take for a formula. The others are non-negative numbers or 0x addresses.
+ */
+const TEXT_COLUMNS = new Set<string>(["kind", "device", "vm", "direction", "result", "reason"]);
 
 /** RFC 4180 quoting: a field with a comma, quote or newline is quoted, quotes doubled. */
 export function csvField(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * A text field for CSV: one that starts with = + - @ tab or CR gets a leading single quote, so a
+ * spreadsheet shows it instead of evaluating it (OWASP, CSV injection); then RFC 4180 quoting.
+ * Only for text columns: a number must stay a number.
+ */
+export function csvText(s: string): string {
+  return csvField(/^[=+\-@\t\r]/.test(s) ? `'${s}` : s);
 }
 
 export function exportRows(q: TraceQuery, run: Run, filter: TraceFilter, format: "csv" | "json", start: number, count: number, device: (sid: number) => string): { text: string; done: boolean; next: number; matched: number } {
@@ -19,6 +35,9 @@ export function exportRows(q: TraceQuery, run: Run, filter: TraceFilter, format:
   const t = run.trace;
   const s = Math.max(0, Math.min(start, list.length));
   const end = Math.min(list.length, s + Math.max(1, Math.min(count, 100_000)));
+  const done = end >= list.length;
+  const vmOf = new Map<string, string>();
+  for (const vm of q.scenario.vms) for (const key of vm.devices) vmOf.set(key, vm.name);
   const lines: string[] = [];
   if (s === 0 && format === "csv") lines.push(COLUMNS.join(","));
   for (let k = s; k < end; k++) {
@@ -27,12 +46,16 @@ export function exportRows(q: TraceQuery, run: Run, filter: TraceFilter, format:
     const a = (BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!);
     const b = (BigInt(t.bHi[i]!) << 32n) | BigInt(t.bLo[i]!);
     const step = t.step[i]!;
+    const dev = device(t.sid[i]!);
     const row = {
       index: i,
       step: step + 1,
       line: (q.scenario.workload[step]?.range.line ?? 0) + 1,
       kind: EVENT_KIND_NAMES[t.kind[i]!] ?? String(t.kind[i]),
-      device: device(t.sid[i]!),
+      device: dev,
+      vm: vmOf.get(dev) ?? null,
+      // Scalable mode (PASID-tagged requests) is not simulated: every request is without PASID.
+      pasid: null,
       domain: t.did[i]!,
       direction: t.flags[i]! & F_WRITE ? "write" : "read",
       iova: `0x${a.toString(16)}`,
@@ -41,7 +64,9 @@ export function exportRows(q: TraceQuery, run: Run, filter: TraceFilter, format:
       level: t.level[i]!,
       reason: r === ResultKind.Fault ? faultLabel(t.reason[i]!) : "",
     };
-    lines.push(format === "csv" ? COLUMNS.map((c) => csvField(String(row[c as keyof typeof row]))).join(",") : JSON.stringify(row));
+    if (format === "csv") lines.push(COLUMNS.map((c) => (TEXT_COLUMNS.has(c) ? csvText : csvField)(String(row[c] ?? ""))).join(","));
+    else lines.push(`${k === 0 ? "\n" : ",\n"}${JSON.stringify(row)}`);
   }
-  return { text: lines.length ? `${lines.join("\n")}\n` : "", done: end >= list.length, next: end, matched: list.length };
+  if (format === "csv") return { text: lines.length ? `${lines.join("\n")}\n` : "", done, next: end, matched: list.length };
+  return { text: `${s === 0 ? "[" : ""}${lines.join("")}${done ? "\n]\n" : ""}`, done, next: end, matched: list.length };
 }

@@ -4,8 +4,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EngineServer } from "../../src/engine/server.js";
-import { ResultKind } from "../../src/engine/traceQuery.js";
-import { csvField } from "../../src/engine/traceExport.js";
+import { Session } from "../../src/engine/session.js";
+import { ResultKind, TraceQuery } from "../../src/engine/traceQuery.js";
+import { csvField, csvText, exportRows } from "../../src/engine/traceExport.js";
 
 const read = (name: string) => readFileSync(join(__dirname, "..", "..", "examples", `${name}.passthrough.yaml`), "utf8");
 
@@ -70,7 +71,7 @@ describe("trace queries", () => {
   it("exports the filtered rows as CSV in chunks, fields quoted as RFC 4180 wants", () => {
     const s = open(read("dma-after-unmap"));
     const first = s.handle("traceExport", { uri: "u", filter: {}, format: "csv", start: 0, count: 5 });
-    expect(first.text.split("\n")[0]).toBe("index,step,line,kind,device,domain,direction,iova,hpa,result,level,reason");
+    expect(first.text.split("\n")[0]).toBe("index,step,line,kind,device,vm,pasid,domain,direction,iova,hpa,result,level,reason");
     expect(first.done).toBe(false);
     let text = first.text;
     let next = first.next;
@@ -84,7 +85,57 @@ describe("trace queries", () => {
     expect(rows.length).toBe(first.matched + 1);
     expect(rows.some((r) => r.includes("fault") && r.includes("0x05 PTE Write access is not set"))).toBe(true);
     expect(csvField('a "b", c')).toBe('"a ""b"", c"');
-    const json = s.handle("traceExport", { uri: "u", filter: { results: [ResultKind.Fault] }, format: "json", start: 0, count: 10 });
-    expect(JSON.parse(json.text.trim())).toMatchObject({ kind: "dma", device: "04:00.0", result: "fault", iova: "0x102000" });
+    // The device's VM, and an empty PASID (scalable mode is not simulated).
+    expect(rows.filter((r) => r.includes(",dma,")).every((r) => r.split(",").slice(4, 7).join(",") === "04:00.0,fw01,")).toBe(true);
+  });
+
+  it("exports a filtered JSON document in chunks: JSON.parse takes it, exactly the filtered rows, with vm and pasid", () => {
+    const s = open(read("dma-after-unmap"));
+    const filter = { results: [ResultKind.Walk, ResultKind.Hit, ResultKind.Fault] };
+    const page = s.handle("tracePage", { uri: "u", filter, start: 0, count: 1000, compare: false });
+    expect(page.matched).toBeGreaterThan(4);
+    let text = "";
+    let next = 0;
+    let chunks = 0;
+    for (;;) {
+      const r = s.handle("traceExport", { uri: "u", filter, format: "json", start: next, count: 2 });
+      text += r.text;
+      next = r.next;
+      chunks++;
+      if (r.done) break;
+    }
+    expect(chunks).toBeGreaterThan(2);
+    const doc = JSON.parse(text) as Record<string, unknown>[];
+    expect(Array.isArray(doc)).toBe(true);
+    expect(doc.map((r) => r.index)).toEqual(Array.from(page.columns.index as Uint32Array));
+    for (const r of doc) expect(r).toMatchObject({ kind: "dma", device: "04:00.0", vm: "fw01", pasid: null });
+    expect(doc.filter((r) => r.result === "fault")).toMatchObject([{ iova: "0x102000", reason: "0x05 PTE Write access is not set" }]);
+    // Nothing matches: still a document.
+    expect(JSON.parse(s.handle("traceExport", { uri: "u", filter: { text: "no such row" }, format: "json", start: 0, count: 10 }).text)).toEqual([]);
+  });
+
+  it("CSV quotes quotes, commas and newlines and neutralises formulas in text fields only", () => {
+    expect(csvField('a "b", c')).toBe('"a ""b"", c"');
+    expect(csvField("two\nlines")).toBe('"two\nlines"');
+    expect(csvText("=cmd|' /C calc'!A0")).toBe("'=cmd|' /C calc'!A0");
+    for (const c of ["+", "-", "@", "\t", "\r"]) expect(csvText(`${c}1`).replace(/^"/, "").startsWith(`'${c}`)).toBe(true);
+    expect(csvText("04:00.0")).toBe("04:00.0");
+    // VM names may start with "-" (letters, digits, _ . -): "-A1" is a formula to a spreadsheet.
+    const session = new Session("u");
+    session.update(read("dma-after-unmap").replace(/fw01/g, "-A1"));
+    expect(session.run).toBeDefined();
+    // Device names from a hostile host: a formula; quotes, commas and a newline.
+    const names = ["=cmd|' /C calc'!A0", 'quote " comma , and\nnewline'];
+    let n = 0;
+    const device = () => names[n++ % 2]!;
+    const q = new TraceQuery(session.run!, session.scenario!, device);
+    const { text } = exportRows(q, session.run!, { results: [ResultKind.Walk] }, "csv", 0, 10, device);
+    const lines = text.split("\n");
+    expect(lines[1]).toMatch(/^\d+,\d+,\d+,dma,'=cmd\|' \/C calc'!A0,,,\d+,write,0x100000,0x\w+,walk,\d,$/);
+    expect(text).toContain(',"quote "" comma , and\nnewline",');
+    expect(text).not.toMatch(/(^|,)[=@+-]/m);
+    const vq = new TraceQuery(session.run!, session.scenario!, () => "04:00.0");
+    const vmText = exportRows(vq, session.run!, { results: [ResultKind.Walk] }, "csv", 0, 10, () => "04:00.0").text;
+    expect(vmText.split("\n")[1]).toMatch(/^\d+,\d+,\d+,dma,04:00\.0,'-A1,,\d+,/);
   });
 });
