@@ -182,6 +182,7 @@ export class EngineServer {
       e.elapsedMs = this.now() - t0;
       if (r.ran) {
         if (e.session.lastShift && e.runVersion >= 0) e.stepShift = { fromRunVersion: e.runVersion, ...e.session.lastShift };
+        else delete e.stepShift;
         e.runVersion = p.version;
       }
       const st = this.state(p.uri, e);
@@ -226,11 +227,11 @@ export class EngineServer {
         }),
       };
       if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
-      // The Mapping Tables path of the deepest entry read: t/root/BB/DF/i4/i3/...
+      // The Mapping Tables path of the deepest entry read: t/root/BB/DF/d/i4/i3/...
       const ids = ["t", "root"];
       for (const s of w.stages) {
         if (s.kind === "root") ids.push(s.index.toString(16).padStart(2, "0"));
-        else if (s.kind === "context") ids.push(s.index.toString(16).padStart(2, "0"));
+        else if (s.kind === "context") ids.push(s.index.toString(16).padStart(2, "0"), "d");
         else ids.push(String(s.index));
         if (s.stop) break;
       }

@@ -68,17 +68,19 @@ export class Session {
       // A newer text is on its way: keep what is shown, don't publish a partial run.
       return { diagnostics: parsed.diagnostics, ran: false, stale: this.stale, cancelled: true };
     }
-    const oldKeys = this.stepKeys();
+    const oldKeys = this.current !== undefined ? this.stepKeys() : undefined;
     this.previous = this.current?.run;
     this.current = { scenario: parsed.scenario, run: result.run };
     this.text = text;
     this.linesCache = undefined;
     this.keysCache = undefined;
-    this.lastShift = diffSteps(oldKeys, this.stepKeys());
+    // The first run has nothing to map from.
+    this.lastShift = oldKeys !== undefined ? diffSteps(oldKeys, this.stepKeys()) : undefined;
     this.stale = false;
     this.diagnostics = [...parsed.diagnostics, ...result.run.machine.diagnostics];
     // Keep the cursor on the same step where it still exists (by its text, not its number).
-    this.cursor = { step: Math.min(mapStep(this.lastShift, this.cursor.step), result.run.outcomes.length) };
+    const step = this.lastShift !== undefined ? mapStep(this.lastShift, this.cursor.step) : this.cursor.step;
+    this.cursor = { step: Math.min(step, result.run.outcomes.length) };
     return { diagnostics: this.diagnostics, ran: true, stale: false };
   }
 

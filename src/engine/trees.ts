@@ -4,7 +4,8 @@
  * node with a stable path id so the host can refresh single elements and reveal a path.
  *
  * Ids: segments joined by '/', the first segment names the root. Page-table entries are
- * addressed by their index path from the context entry ("t/ctx/01:00.0/pt/0/3"), so a node's
+ * addressed by their index path below the context entry's domain ("t/root/01/00/d/0/3": bus 01,
+ * devfn 00, domain node, entry 0 of the top level, entry 3 of the next), so a node's
  * id alone tells how to re-read it after an edit.
  */
 import type { TreeNode, ViewId, Radix } from "../protocol/engine.js";
@@ -445,11 +446,28 @@ function rootChildren(parts: string[], ctx: TreeContext): TreeNode[] | null {
   if ((lo & 1n) === 0n) return null;
   const ce = decodeContextEntry(lo, hi);
   const levels = awToLevels(ce.aw);
-  // parts[4..] are the entry indices from the top level down.
+  if (parts.length === 4) {
+    // The domain: its page tables are shared by every context entry with the same DID (a VFIO
+    // container's devices, a device's DMA aliases).
+    const sharing = contextEntriesOfDomain(ctx, ce.did).filter((sid) => sid !== ((bus << 8) | devfn));
+    const top = ["", "SL-PT", "SL-PD", "SL-PDPT", "SL-PML4", "SL-PML5"][levels] ?? `level-${levels}`;
+    return [{
+      id: `${parts.join("/")}/d`,
+      label: `domain ${ce.did}`,
+      description: `${levels}-level · ${top} @ ${num(ce.slptptr, ctx.radix)}${sharing.length ? ` · shared with ${sharing.map(formatSid).join(", ")}` : ""}`,
+      tooltip: `Domain ${ce.did} (DID): second-level page tables of ${levels} levels (AW=${ce.aw}), top table ${top} at HPA ${hx(ce.slptptr)}.${sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""} IOTLB entries are tagged with this DID.`,
+      icon: "symbol-class",
+      contextValue: "domain",
+      collapsible: 1,
+      copy: String(ce.did),
+    }];
+  }
+  if (parts[4] !== "d") return null;
+  // parts[5..] are the entry indices from the top level down.
   let table = ce.slptptr;
   let level = levels;
   let iovaBase = 0n;
-  for (let i = 4; i < parts.length; i++) {
+  for (let i = 5; i < parts.length; i++) {
     const index = Number(parts[i]);
     if (!(index >= 0 && index < 512) || level < 2) return null;
     const v = m.mem.readU64(Number(table) + index * 8);
@@ -459,6 +477,25 @@ function rootChildren(parts: string[], ctx: TreeContext): TreeNode[] | null {
     level--;
   }
   return tableEntries(parts.slice(0, parts.length).join("/"), Number(table), level, iovaBase, ctx);
+}
+
+/** Source ids of every present context entry (legacy mode) whose DID is `did`. */
+function contextEntriesOfDomain(ctx: TreeContext, did: number): number[] {
+  const m = ctx.machine;
+  const rt = m.unit.rootTable;
+  const out: number[] = [];
+  for (let bus = 0; bus < 256; bus++) {
+    const re = m.mem.readU64(rt + bus * 16) ?? 0n;
+    if ((re & 1n) === 0n) continue;
+    const ct = Number(re & ADDR_MASK);
+    for (let devfn = 0; devfn < 256; devfn++) {
+      const lo = m.mem.readU64(ct + devfn * 16) ?? 0n;
+      if ((lo & 1n) === 0n) continue;
+      const hi = m.mem.readU64(ct + devfn * 16 + 8) ?? 0n;
+      if (decodeContextEntry(lo, hi).did === did) out.push((bus << 8) | devfn);
+    }
+  }
+  return out;
 }
 
 /** One page-table level: present entries, non-present runs collapsed into one row each. */

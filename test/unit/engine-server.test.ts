@@ -83,7 +83,7 @@ describe("engine server", () => {
     expect(why[0]!.label).toMatch(/is bound to the host driver/);
   });
 
-  it("mapping tables: root -> bus -> context -> page-table levels down to a 4 KiB leaf, non-present runs collapsed", () => {
+  it("mapping tables: root -> bus -> context -> domain -> page-table levels down to a 4 KiB leaf, non-present runs collapsed", () => {
     const { server, uri } = open("dma-after-unmap");
     server.handle("setCursor", { uri, step: 3 });
     const all = expandAll(server, uri, "tables");
@@ -91,7 +91,12 @@ describe("engine server", () => {
     expect(leaves.length).toBeGreaterThan(0);
     expect(leaves.some((l) => / IOVA 0x100000 → HPA 0x[0-9a-f]+ \(4 KiB\)/.test(l.description!))).toBe(true);
     // Every level lists 512 slots: present entries plus collapsed runs add up to 512.
-    const levelIds = new Set([...all.keys()].filter((id) => /^t\/root\/[0-9a-f]{2}\/[0-9a-f]{2}(\/\d+)*$/.test(id) && all.get(id)!.collapsible));
+    // Context entry -> its domain (DID, levels, top table) -> the levels.
+    const domain = all.get("t/root/04/00/d")!;
+    expect(domain.label).toMatch(/^domain \d+$/);
+    expect(domain.description).toMatch(/^4-level · SL-PML4 @ 0x[0-9a-f]+$/);
+    const levelIds = new Set([...all.keys()].filter((id) => /^t\/root\/[0-9a-f]{2}\/[0-9a-f]{2}\/d(\/\d+)*$/.test(id) && all.get(id)!.collapsible));
+    expect(levelIds.size).toBeGreaterThan(3);
     for (const id of levelIds) {
       const [kids] = server.handle("children", { uri, view: "tables", ids: [id], radix: "hex" });
       let covered = 0;
@@ -117,7 +122,7 @@ describe("engine server", () => {
     const ok = server.handle("translate", { uri, device: "04:00.0", iova: "0x100000", write: true });
     expect(ok.reason).toBe(0);
     expect(ok.stages.map((s) => s.kind)).toEqual(["root", "context", "pte", "pte", "pte", "pte"]);
-    expect(ok.revealId).toMatch(/^t\/root\/04\/00\/0\/0\/0\/256$/);
+    expect(ok.revealId).toMatch(/^t\/root\/04\/00\/d\/0\/0\/0\/256$/);
     // The reveal path exists in the tree.
     const parent = ok.revealId!.slice(0, ok.revealId!.lastIndexOf("/"));
     const [kids] = server.handle("children", { uri, view: "tables", ids: [parent], radix: "hex" });
