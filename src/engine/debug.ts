@@ -14,7 +14,7 @@ import { formatSid } from "../sim/vtd/context.js";
 import { faultReasonInfo } from "../sim/vtd/reasons.js";
 import { normaliseBdfKey } from "../sim/pci.js";
 import { parseAddress } from "../scenario/values.js";
-import { DMAR_FECTL_REG, DMAR_FSTS_REG } from "../sim/vtd/regs.js";
+import { DMAR_FECTL_REG, DMAR_FRCD_REG, DMAR_FSTS_REG } from "../sim/vtd/regs.js";
 import { EventKind, EVENT_KIND_NAMES, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
 import { evalExpr, formatValue, parseExpr, truthy, type Node, type Value } from "./expr.js";
 import { explainWalk, type WalkExplanation } from "./walk.js";
@@ -418,12 +418,42 @@ export class DebugModel {
   scopes(pos: DebugPos): Scope[] {
     const out: Scope[] = [{ name: "Step", vars: this.stepVars(pos) }];
     if (pos.event >= 0) out.push({ name: "Translation", vars: this.translationVars(pos) });
+    const atEvent = pos.event >= 0 ? this.registersAtEvent(pos) : undefined;
     const m = this.machineAt(pos);
     const when = pos.event >= 0 ? " (after this step)" : "";
-    out.push({ name: `IOMMU registers${when}`, vars: registerVars(m) });
+    if (atEvent) out.push({ name: "IOMMU registers (at this event, before the driver's fault handler)", vars: atEvent });
+    else out.push({ name: `IOMMU registers${when}`, vars: registerVars(m.unit) });
     out.push({ name: `IOTLB${when}`, vars: iotlbVars(m), expensive: true });
     out.push({ name: `VM memory slots${when}`, vars: slotVars(m) });
     return out;
+  }
+
+  /**
+   * The DMAR unit's registers right after the transaction of event `pos.event`, as hardware
+   * holds them then: Linux's fault handler (dmar_fault, serviced at the end of the step) has not
+   * read and cleared FSTS and the fault recording registers yet, so a recorded fault is visible.
+   * Rebuilt exactly: the unit of the machine before the step replays the step's transactions up
+   * to this one (a DMA step changes the unit only through them), each checked against the trace;
+   * the run's machine is left as it was. Undefined outside a DMA step (or should a replay ever
+   * disagree with the trace): the caller then shows the state after the step.
+   */
+  private registersAtEvent(pos: DebugPos): VarNode[] | undefined {
+    const t = this.run.trace;
+    const [es, ee] = this.events(pos.step);
+    if (pos.event < es || pos.event >= ee) return undefined;
+    for (let i = es; i < ee; i++) if (t.kind[i] !== EventKind.Dma && t.kind[i] !== EventKind.Interrupt) return undefined;
+    const u = this.run.machineBefore(pos.step).unit;
+    const saved = u.snapshot();
+    try {
+      for (let i = es; i <= pos.event; i++) {
+        const flags = t.flags[i]!;
+        const code = u.translate(t.sid[i]!, t.aHi[i]!, t.aLo[i]!, (flags & F_WRITE) !== 0);
+        if (code !== t.reason[i] || u.fate !== ((flags >> F_FATE_SHIFT) & 7)) return undefined;
+      }
+      return registerVars(u);
+    } finally {
+      u.restore(saved);
+    }
   }
 
   private stepVars(pos: DebugPos): VarNode[] {
@@ -556,22 +586,57 @@ function stepArgs(step: Step): VarNode[] {
   return out;
 }
 
-function registerVars(m: Machine): VarNode[] {
-  const u = m.unit;
+function registerVars(u: Machine["unit"]): VarNode[] {
   const fsts = u.readReg32(DMAR_FSTS_REG) >>> 0;
   const fectl = u.readReg32(DMAR_FECTL_REG) >>> 0;
   const bit = (v: number, b: number) => String((v >>> b) & 1);
   const records: VarNode[] = [];
   for (let i = 0; i < u.nfr; i++) {
-    const r = u.readRecord(i);
-    if (r) records.push({ name: `FRCD${i}`, value: `${formatSid(r.sid)} ${r.read ? "read" : "write"} ${hx(r.address)}: ${faultLabel(r.reason)}`, children: [{ name: "SID", value: formatSid(r.sid) }, numVar("FI", r.address), { name: "FR", value: `0x${r.reason.toString(16).padStart(2, "0")}` }, { name: "T", value: r.read ? "1 (read)" : "0 (write)" }] });
+    const r = frcdVar(u, i);
+    if (r) records.push(r);
   }
   return [
-    { name: "FSTS", value: hx(fsts), num: String(fsts), children: [{ name: "PFO", value: bit(fsts, 0) }, { name: "PPF", value: bit(fsts, 1) }, { name: "IQE", value: bit(fsts, 4) }, { name: "FRI", value: String((fsts >>> 8) & 0xff) }] },
+    { name: "FSTS", value: hx(fsts), num: String(fsts), children: [{ name: "PFO", value: bit(fsts, 0) }, { name: "PPF", value: bit(fsts, 1) }, { name: "IQE", value: bit(fsts, 4) }, { name: "ICE", value: bit(fsts, 5) }, { name: "ITE", value: bit(fsts, 6) }, { name: "FRI", value: String((fsts >>> 8) & 0xff), num: String((fsts >>> 8) & 0xff) }] },
     { name: "FECTL", value: hx(fectl), num: String(fectl), children: [{ name: "IM", value: bit(fectl, 31) }, { name: "IP", value: bit(fectl, 30) }] },
     { name: "fault records", value: `${records.length} of ${u.nfr} in use`, children: records },
     { name: "counters", value: `${u.counters.requests} requests, ${u.counters.faults} faults`, children: Object.entries(u.counters).map(([k, v]) => ({ name: k, value: String(v), num: String(v) })) },
   ];
+}
+
+/**
+ * Fault recording register i decoded from its 128 bits (VT-d 10.4.14), or undefined when F is
+ * clear: FI [63:12], SID [79:64], PRIV [93], EXE [94], PP [95], FR [103:96], PV [123:104],
+ * AT [125:124], T [126] (1 = read), F [127].
+ */
+function frcdVar(u: Machine["unit"], i: number): VarNode | undefined {
+  const off = DMAR_FRCD_REG + 16 * i;
+  const lo = u.readReg64(off);
+  const hi = u.readReg64(off + 8);
+  const f = (b: number, w = 1) => Number((hi >> BigInt(b)) & ((1n << BigInt(w)) - 1n));
+  if (!f(63)) return undefined;
+  const fi = lo & ~0xfffn;
+  const sid = f(0, 16);
+  const fr = f(32, 8);
+  const read = f(62) === 1;
+  const pp = f(31);
+  const raw = `0x${hi.toString(16).padStart(16, "0")}_${lo.toString(16).padStart(16, "0")}`;
+  return {
+    name: `FRCD${i}`,
+    value: `${formatSid(sid)} ${read ? "read" : "write"} ${hx(fi)}: ${faultLabel(fr)}`,
+    children: [
+      { name: "raw", value: raw },
+      { name: "F", value: "1 (fault recorded)" },
+      { name: "T", value: read ? "1 (read)" : "0 (write)" },
+      { name: "AT", value: String(f(60, 2)) },
+      { name: "FR", value: `0x${fr.toString(16).padStart(2, "0")}`, num: String(fr) },
+      { name: "SID", value: `${formatSid(sid)} (0x${sid.toString(16).padStart(4, "0")})`, num: String(sid) },
+      numVar("FI", fi),
+      { name: "PP", value: pp ? "1 (PASID present)" : "0 (no PASID)" },
+      ...(pp ? [{ name: "PV", value: hx(f(40, 20)), num: String(f(40, 20)) }] : []),
+      { name: "EXE", value: String(f(30)) },
+      { name: "PRIV", value: String(f(29)) },
+    ],
+  };
 }
 
 function iotlbVars(m: Machine): VarNode[] {

@@ -198,8 +198,7 @@ describe("passthrough debug adapter", () => {
     const stages = (await h.request<DebugProtocol.VariablesResponse>("variables", { variablesReference: walk.variablesReference })).body.variables;
     expect(stages.map((v) => v.name)).toEqual(["root[04]", "context[00.0]", "L4[0]", "L3[0]", "L2[0]", "L1[258]"]);
     expect(stages.at(-1)!.value).toMatch(/not present/);
-    const regs = sc["IOMMU registers (after this step)"]!;
-    // Linux's fault handler has read and cleared the record by the end of the step; the counters keep it.
+    const regs = sc["IOMMU registers (at this event, before the driver's fault handler)"]!;
     expect(regs.find((v) => v.name === "counters")!.value).toMatch(/, 1 faults$/);
     // Hex formatting of numbers on request.
     const dec = (await h.request<DebugProtocol.VariablesResponse>("variables", { variablesReference: (await h.request<DebugProtocol.ScopesResponse>("scopes", { frameId: 0 })).body.scopes[0]!.variablesReference, format: { hex: true } })).body.variables;
@@ -350,5 +349,38 @@ describe("passthrough debug adapter", () => {
     expect(r.success).toBe(true);
     await terminated;
     expect(h.outputs("stderr").join("")).toMatch(/^Continue failed: no scenario open for s\.passthrough\.yaml\. The scenario is no longer open in the engine; the debug session ends\.\n$/);
+  });
+
+  it("at a fault stop the IOMMU registers show the fault record as the hardware holds it then, before the driver clears it", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, {}, async () => {
+      await h.request("setExceptionBreakpoints", { filters: ["fault"] });
+    });
+    const sc = await h.scopes();
+    const name = "IOMMU registers (at this event, before the driver's fault handler)";
+    expect(Object.keys(sc)).toContain(name);
+    const regs = sc[name]!;
+    const kids = async (v: DebugProtocol.Variable) => Object.fromEntries((await h.request<DebugProtocol.VariablesResponse>("variables", { variablesReference: v.variablesReference })).body.variables.map((x) => [x.name, x.value]));
+    const fsts = regs.find((v) => v.name === "FSTS")!;
+    expect(fsts.value).toBe("0x2"); // PPF, FRI 0
+    expect(await kids(fsts)).toMatchObject({ PFO: "0", PPF: "1", FRI: "0" });
+    expect(await kids(regs.find((v) => v.name === "FECTL")!)).toMatchObject({ IP: "1" });
+    const records = regs.find((v) => v.name === "fault records")!;
+    expect(records.value).toBe("1 of 8 in use");
+    const frcd = (await h.request<DebugProtocol.VariablesResponse>("variables", { variablesReference: records.variablesReference })).body.variables;
+    expect(frcd.map((v) => v.name)).toEqual(["FRCD0"]);
+    expect(frcd[0]!.value).toBe("04:00.0 write 0x102000: 0x05 PTE Write access is not set");
+    // F [127], T [126] = 0 (write), FR [103:96] = 0x05, SID [79:64] = 0x0400, FI [63:12] = 0x102.
+    expect(await kids(frcd[0]!)).toMatchObject({ raw: "0x8000000500000400_0000000000102000", F: "1 (fault recorded)", T: "0 (write)", FR: "0x05", SID: "04:00.0 (0x0400)", FI: "0x102000", PP: "0 (no PASID)", EXE: "0", PRIV: "0" });
+
+    // After the step, Linux's handler has read and cleared the record.
+    await h.move("stepOut");
+    const after = (await h.scopes())["IOMMU registers"]!;
+    expect(after.find((v) => v.name === "fault records")!.value).toBe("0 of 8 in use");
+    expect(await kids(after.find((v) => v.name === "FSTS")!)).toMatchObject({ PPF: "0" });
+    // Going back onto the event rebuilds the same record (exact, from the checkpoints).
+    expect((await h.move("reverseContinue")).body.reason).toBe("exception");
+    const again = (await h.scopes())[name]!;
+    expect(again.find((v) => v.name === "fault records")!.value).toBe("1 of 8 in use");
   });
 });
