@@ -2,11 +2,13 @@
  * Queries over a run's trace for the DMA Trace webview: a filter turns the trace into a list of
  * matching event indices (a Uint32Array, built once per filter and run); pages of rows are
  * columns over that list; a timeline bins events and faults; a comparison with the previous run
- * marks events added or changed per step. All columnar: no object per event anywhere.
+ * marks events added, changed or removed, steps paired by identity. All columnar: no object per
+ * event anywhere.
  */
 import type { Run } from "../sim/run.js";
 import type { Scenario } from "../scenario/types.js";
 import { EventKind, F_IOTLB_HIT, F_WRITE, type Trace } from "../trace/trace.js";
+import { diffSteps } from "./stepMap.js";
 
 /** What the result column can say; the filter's `results` picks among these. */
 export const enum ResultKind {
@@ -139,8 +141,12 @@ export class TraceQuery {
     return { total: t.length, matched: list.length, faults, byResult, byReason };
   }
 
-  /** Rows [start, start + count) of the filtered list, as columns ready to transfer. */
-  page(filter: TraceFilter, start: number, count: number, diff?: Uint8Array): Record<string, ArrayBufferView> & { index: Uint32Array } {
+  /**
+   * Rows [start, start + count) of the filtered list, as columns ready to transfer; with `diff`
+   * (diffRuns' marks) also the comparison: `diff`, and how many events of the previous run are
+   * missing before (`removed`) and after (`removedAfter`) each row.
+   */
+  page(filter: TraceFilter, start: number, count: number, diff?: DiffMarks): Record<string, ArrayBufferView> & { index: Uint32Array } {
     const list = this.match(filter);
     const s = Math.max(0, Math.min(start, list.length));
     const c = Math.max(0, Math.min(count, list.length - s));
@@ -159,6 +165,8 @@ export class TraceQuery {
       bLo: new Uint32Array(c),
       bHi: new Uint32Array(c),
       diff: new Uint8Array(c),
+      removed: new Uint32Array(c),
+      removedAfter: new Uint32Array(c),
     };
     for (let k = 0; k < c; k++) {
       const i = list[s + k]!;
@@ -174,7 +182,12 @@ export class TraceQuery {
       cols.aHi[k] = t.aHi[i]!;
       cols.bLo[k] = t.bLo[i]!;
       cols.bHi[k] = t.bHi[i]!;
-      if (diff) cols.diff[k] = diff[i]!;
+      if (diff) {
+        const m = diff[i]!;
+        cols.diff[k] = m;
+        if (m & DIFF_REMOVED_BEFORE) cols.removed[k] = diff.removedBefore?.get(i) ?? 0;
+        if (m & DIFF_REMOVED_AFTER) cols.removedAfter[k] = diff.removedAfter?.get(i) ?? 0;
+      }
     }
     return cols;
   }
@@ -224,33 +237,116 @@ export class TraceQuery {
   }
 }
 
-/** 0 same, 1 added, 2 changed: each event of `cur` against the same position of its step in `prev`. */
+/**
+ * Comparison marks, one byte per event of the current run: the low two bits say same (0), added
+ * (1) or changed (2) against the paired event of the previous run; DIFF_REMOVED_BEFORE /
+ * DIFF_REMOVED_AFTER say that events of the previous run are missing right before / after it
+ * (how many: `removedBefore` / `removedAfter`, by event index).
+ */
 export const DIFF_SAME = 0;
 export const DIFF_ADDED = 1;
 export const DIFF_CHANGED = 2;
+export const DIFF_KIND_MASK = 3;
+export const DIFF_REMOVED_BEFORE = 4;
+export const DIFF_REMOVED_AFTER = 8;
 
-export function diffRuns(prev: Run, cur: Run): { marks: Uint8Array; removed: Uint32Array } {
+export type DiffMarks = Uint8Array & { removedBefore?: ReadonlyMap<number, number>; removedAfter?: ReadonlyMap<number, number> };
+
+/** The identity of a workload step without its position: what it does, not where its text is (every node keeps a `range`). */
+function stepIdentity(step: Scenario["workload"][number]): string {
+  return JSON.stringify(step, (k, v: unknown) => (k === "range" || k === "index" ? undefined : typeof v === "bigint" ? `0x${v.toString(16)}` : v));
+}
+
+/**
+ * Which step of `prev` each step of `cur` is (-1: none, the step is new), and the steps of `prev`
+ * that have no counterpart, each with the step of `cur` before which it was. Outside the edited
+ * region (the common prefix/suffix of the workloads, as Session.lastShift) a step is its
+ * counterpart; inside it, a longest common subsequence of the items pairs the unchanged ones
+ * (a step inserted above an edited one), and the others pair by offset between those anchors.
+ */
+export function pairSteps(prev: Run, cur: Run): { partner: Int32Array; lost: { old: number; before: number }[] } {
+  const keys = (r: Run) => r.scenario.workload.slice(0, r.outcomes.length).map(stepIdentity);
+  const oldKeys = keys(prev);
+  const newKeys = keys(cur);
+  const { prefix, oldEnd, newEnd } = diffSteps(oldKeys, newKeys);
+  const partner = new Int32Array(newKeys.length).fill(-1);
+  const lost: { old: number; before: number }[] = [];
+  for (let s = 0; s < prefix; s++) partner[s] = s;
+  for (let s = newEnd; s < newKeys.length; s++) partner[s] = s - newEnd + oldEnd;
+  const n = oldEnd - prefix;
+  const m = newEnd - prefix;
+  // Anchors inside the region: [old, new] pairs of identical items, increasing; then the region's end.
+  const anchors: [number, number][] = [];
+  if (n > 0 && m > 0 && n * m <= 4_000_000) {
+    const w = m + 1;
+    const len = new Uint32Array((n + 1) * w);
+    for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) len[i * w + j] = oldKeys[prefix + i] === newKeys[prefix + j] ? len[(i + 1) * w + j + 1]! + 1 : Math.max(len[(i + 1) * w + j]!, len[i * w + j + 1]!);
+    for (let i = 0, j = 0; i < n && j < m; ) {
+      if (oldKeys[prefix + i] === newKeys[prefix + j]) anchors.push([prefix + i++, prefix + j++]);
+      else if (len[(i + 1) * w + j]! >= len[i * w + j + 1]!) i++;
+      else j++;
+    }
+  }
+  anchors.push([oldEnd, newEnd]);
+  let o = prefix;
+  let c = prefix;
+  for (const [ao, an] of anchors) {
+    // The gap [o, ao) of the old steps against [c, an) of the new: pair by offset.
+    for (let k = 0; k < an - c; k++) if (o + k < ao) partner[c + k] = o + k;
+    for (let k = an - c; o + k < ao; k++) lost.push({ old: o + k, before: an });
+    if (an < newEnd) partner[an] = ao;
+    o = ao + 1;
+    c = an + 1;
+  }
+  return { partner, lost };
+}
+
+/**
+ * Marks each event of `cur` against the previous run. Steps are paired by identity, not number
+ * (pairSteps): a step inserted or deleted above does not make the steps after it "changed".
+ * Events of a paired step compare by position: extra ones are added, missing ones are removed at
+ * the end of the step (after its last event, or before the next event when it has none); a step
+ * of the previous run with no counterpart is removed before the step that took its place.
+ * `removed` counts the missing events per step of `cur` (the last entry: after the last step).
+ */
+export function diffRuns(prev: Run, cur: Run): { marks: DiffMarks; removed: Uint32Array } {
   const a = prev.trace;
   const b = cur.trace;
-  const marks = new Uint8Array(b.length);
-  const removed = new Uint32Array(cur.outcomes.length);
+  const marks: DiffMarks = new Uint8Array(b.length);
+  const before = new Map<number, number>();
+  const after = new Map<number, number>();
+  const removed = new Uint32Array(cur.outcomes.length + 1);
+  const same = (i: number, j: number) => a.kind[j] === b.kind[i] && a.sid[j] === b.sid[i] && a.reason[j] === b.reason[i] && a.aLo[j] === b.aLo[i] && a.aHi[j] === b.aHi[i] && a.bLo[j] === b.bLo[i] && a.bHi[j] === b.bHi[i] && (a.flags[j]! & (F_WRITE | F_IOTLB_HIT)) === (b.flags[i]! & (F_WRITE | F_IOTLB_HIT));
+  /** `n` events of the previous run are missing at position `at` of the current trace (step `s`); `tail`: say so after the event before it. */
+  const lose = (n: number, at: number, s: number, tail: boolean) => {
+    if (n <= 0) return;
+    removed[s] = removed[s]! + n;
+    if ((tail || at >= b.length) && at > 0) after.set(at - 1, (after.get(at - 1) ?? 0) + n);
+    else if (at < b.length) before.set(at, (before.get(at) ?? 0) + n);
+  };
+  /** Compares events [bStart, bEnd) of `cur` with [aStart, aEnd) of `prev` by position. */
+  const pair = (bStart: number, bEnd: number, aStart: number, aEnd: number, s: number) => {
+    const len = bEnd - bStart;
+    const pLen = aEnd - aStart;
+    for (let k = 0; k < len; k++) marks[bStart + k] = k >= pLen ? DIFF_ADDED : same(bStart + k, aStart + k) ? DIFF_SAME : DIFF_CHANGED;
+    lose(pLen - len, bEnd, s, len > 0);
+  };
+  // Events before the first step (none today), then each step of the current run.
+  pair(0, cur.outcomes[0]?.eventStart ?? b.length, 0, prev.outcomes[0]?.eventStart ?? 0, 0);
+  const { partner, lost } = pairSteps(prev, cur);
   for (let s = 0; s < cur.outcomes.length; s++) {
     const o = cur.outcomes[s]!;
-    const p = prev.outcomes[s];
-    const pStart = p?.eventStart ?? 0;
-    const pLen = p ? p.eventEnd - p.eventStart : 0;
-    const len = o.eventEnd - o.eventStart;
-    for (let k = 0; k < len; k++) {
-      const i = o.eventStart + k;
-      if (k >= pLen) {
-        marks[i] = DIFF_ADDED;
-        continue;
-      }
-      const j = pStart + k;
-      const same = a.kind[j] === b.kind[i] && a.sid[j] === b.sid[i] && a.reason[j] === b.reason[i] && a.aLo[j] === b.aLo[i] && a.aHi[j] === b.aHi[i] && a.bLo[j] === b.bLo[i] && a.bHi[j] === b.bHi[i] && (a.flags[j]! & (F_WRITE | F_IOTLB_HIT)) === (b.flags[i]! & (F_WRITE | F_IOTLB_HIT));
-      marks[i] = same ? DIFF_SAME : DIFF_CHANGED;
-    }
-    removed[s] = Math.max(0, pLen - len);
+    const p = prev.outcomes[partner[s]!];
+    if (p) pair(o.eventStart, o.eventEnd, p.eventStart, p.eventEnd, s);
+    else marks.fill(DIFF_ADDED, o.eventStart, o.eventEnd);
   }
+  for (const { old, before: s } of lost) {
+    const p = prev.outcomes[old]!;
+    lose(p.eventEnd - p.eventStart, cur.outcomes[s]?.eventStart ?? b.length, s, false);
+  }
+  for (const i of before.keys()) marks[i] = marks[i]! | DIFF_REMOVED_BEFORE;
+  for (const i of after.keys()) marks[i] = marks[i]! | DIFF_REMOVED_AFTER;
+  marks.removedBefore = before;
+  marks.removedAfter = after;
   return { marks, removed };
 }

@@ -19,7 +19,7 @@ export interface TraceInfo {
   vms: string[];
   /** The previous run exists, so "compare with previous run" can mark differences. */
   canCompare: boolean;
-  /** Events of the previous run missing from this one, per step (compare mode). */
+  /** Events of the previous run missing from this one, in all (compare mode; each row says where: tracePage's removed/removedAfter). */
   removed: number;
 }
 

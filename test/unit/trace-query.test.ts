@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EngineServer } from "../../src/engine/server.js";
 import { Session } from "../../src/engine/session.js";
-import { ResultKind, TraceQuery } from "../../src/engine/traceQuery.js";
+import { DIFF_ADDED, DIFF_CHANGED, DIFF_KIND_MASK, DIFF_REMOVED_AFTER, DIFF_REMOVED_BEFORE, DIFF_SAME, ResultKind, TraceQuery } from "../../src/engine/traceQuery.js";
 import { csvField, csvText, exportRows } from "../../src/engine/traceExport.js";
 
 const read = (name: string) => readFileSync(join(__dirname, "..", "..", "examples", `${name}.passthrough.yaml`), "utf8");
@@ -137,5 +137,43 @@ describe("trace queries", () => {
     const vq = new TraceQuery(session.run!, session.scenario!, () => "04:00.0");
     const vmText = exportRows(vq, session.run!, { results: [ResultKind.Walk] }, "csv", 0, 10, () => "04:00.0").text;
     expect(vmText.split("\n")[1]).toMatch(/^\d+,\d+,\d+,dma,04:00\.0,'-A1,,\d+,/);
+  });
+
+  it("compare pairs steps by identity: a step inserted above, an event removed, a result changed", () => {
+    const text1 = read("dma-after-unmap");
+    const s = open(text1);
+    const before = s.handle("tracePage", { uri: "u", filter: {}, start: 0, count: 1000, compare: false });
+    // A new (faulting) DMA above everything, and the 16 KiB write shrunk to 8 KiB: two pages fewer,
+    // so the read of 0x102000 after it walks instead of hitting the IOTLB.
+    const text2 = text1.replace("  - start: fw01\n", '  - start: fw01\n  - dma: { device: "04:00.0", iova: 0x20_0000, length: 4KiB, write: false }\n').replace("length: 16KiB, write: true }", "length: 8KiB, write: true }");
+    s.handle("update", { uri: "u", version: 2, text: text2 });
+    const page = s.handle("tracePage", { uri: "u", filter: {}, start: 0, count: 1000, compare: true });
+    const step = Array.from(page.columns.step as Uint32Array);
+    const marks = Array.from(page.columns.diff as Uint8Array);
+    const kindOf = (m: number) => m & DIFF_KIND_MASK;
+    const rows = (st: number) => marks.filter((_, k) => step[k] === st);
+    expect(before.count).toBe(13);
+    expect(page.count).toBe(12);
+    expect(rows(1)).toEqual([DIFF_ADDED]); // the inserted step
+    expect(rows(2).map(kindOf)).toEqual([DIFF_SAME]); // guest-map, now step 3: its old self
+    expect(rows(3).map(kindOf)).toEqual([DIFF_SAME, DIFF_SAME]); // the shrunk write: two pages left...
+    expect(rows(3)[1]! & DIFF_REMOVED_AFTER).toBeTruthy(); // ...and two removed after them
+    const last = step.lastIndexOf(3);
+    expect((page.columns.removedAfter as Uint32Array)[last]).toBe(2);
+    expect(rows(4)).toEqual([DIFF_CHANGED]); // the read: a walk now
+    expect(rows(5)).toEqual([DIFF_SAME, DIFF_SAME]); // guest-unmap
+    expect(rows(6)).toEqual([DIFF_SAME]); // the late write still faults the same way
+    expect(s.handle("traceInfo", { uri: "u", filter: {}, compare: true }).removed).toBe(2);
+    // A deleted step: its event is removed before the event of the step that now follows.
+    const text3 = text2.replace('  - dma: { device: "04:00.0", iova: 0x10_2000, length: 4KiB, write: false }\n    expect: { iotlb: hit }\n', "");
+    expect(text3).not.toBe(text2);
+    s.handle("update", { uri: "u", version: 3, text: text3 });
+    const p3 = s.handle("tracePage", { uri: "u", filter: {}, start: 0, count: 1000, compare: true });
+    const m3 = Array.from(p3.columns.diff as Uint8Array);
+    expect(m3.map(kindOf).every((m) => m === DIFF_SAME)).toBe(true);
+    const at = m3.findIndex((m) => m & DIFF_REMOVED_BEFORE);
+    expect((p3.columns.step as Uint32Array)[at]).toBe(4); // the guest-unmap's first event
+    expect((p3.columns.removed as Uint32Array)[at]).toBe(1);
+    expect(m3.filter((m) => m & (DIFF_REMOVED_BEFORE | DIFF_REMOVED_AFTER)).length).toBe(1);
   });
 });
