@@ -3,6 +3,7 @@
  * state lives in the webview's getState/setState; no retainContextWhenHidden). The host only
  * forwards the webview's trace requests to the worker and keeps the shared cursor in sync.
  */
+import { promises as fs } from "node:fs";
 import * as vscode from "vscode";
 import type { FromWebview, ToWebview, TraceViewState } from "../protocol/webview.js";
 import type { TraceFilter } from "../protocol/engine.js";
@@ -188,33 +189,41 @@ export class TracePanel {
     }
   }
 
-  /** Writes the filtered trace to a file in chunks, with progress and cancellation. */
+  /**
+   * Writes the filtered trace to a file chunk by chunk as the worker makes them, with progress and
+   * cancellation (a cancelled or failed export deletes its partial file). vscode.workspace.fs has
+   * no append: a file: target is written through node:fs; any other scheme (remote, virtual) gets
+   * the chunks collected and written once.
+   */
   private async export(format: "csv" | "json", filter: TraceFilter): Promise<void> {
     const base = decodeURIComponent(this.uri.split("/").pop() ?? "trace").replace(/\.passthrough\.ya?ml$/, "");
-    const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file("/"), `${base}.trace.${format === "csv" ? "csv" : "jsonl"}`), filters: format === "csv" ? { CSV: ["csv"] } : { "JSON lines": ["jsonl", "json"] } });
+    const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file("/"), `${base}.trace.${format}`), filters: format === "csv" ? { CSV: ["csv"] } : { JSON: ["json"] } });
     if (!target) return;
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting the trace to ${target.fsPath}`, cancellable: true }, async (progress, token) => {
-      const chunks: Uint8Array[] = [];
-      const enc = new TextEncoder();
-      let next = 0;
-      for (;;) {
-        if (token.isCancellationRequested) return;
-        const r = await this.client.request("traceExport", { uri: this.uri, filter, format, start: next, count: 20_000 });
-        chunks.push(enc.encode(r.text));
-        progress.report({ increment: r.matched ? ((r.next - next) / r.matched) * 100 : 100, message: `${r.next} of ${r.matched} rows` });
-        next = r.next;
-        if (r.done) break;
-      }
-      const size = chunks.reduce((a, c) => a + c.length, 0);
-      const all = new Uint8Array(size);
-      let o = 0;
-      for (const c of chunks) {
-        all.set(c, o);
-        o += c.length;
-      }
-      await vscode.workspace.fs.writeFile(target, all);
-      this.log.info(`exported ${next} trace rows (${size} bytes) to ${target.fsPath}`);
-    });
+    let sink: ExportSink | undefined;
+    let next = 0;
+    let ok = false;
+    try {
+      const out = (sink = target.scheme === "file" ? await fileSink(target.fsPath) : memorySink(target));
+      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting the trace to ${target.fsPath}`, cancellable: true }, async (progress, token) => {
+        for (;;) {
+          if (token.isCancellationRequested) return;
+          const r = await this.client.request("traceExport", { uri: this.uri, filter, format, start: next, count: 20_000 });
+          if (token.isCancellationRequested) return;
+          await out.write(r.text);
+          progress.report({ increment: r.matched ? ((r.next - next) / r.matched) * 100 : 100, message: `${r.next} of ${r.matched} rows` });
+          next = r.next;
+          if (r.done) break;
+        }
+        await out.finish();
+        ok = true;
+      });
+    } catch (e) {
+      void vscode.window.showErrorMessage(`The trace export failed: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      if (!ok) await sink?.discard();
+    }
+    if (ok) this.log.info(`exported ${next} trace rows (${sink?.bytes ?? 0} bytes) to ${target.fsPath}`);
+    else this.log.info(`trace export to ${target.fsPath} stopped after ${next} rows; the partial file was removed`);
   }
 
   private html(): string {
@@ -237,6 +246,68 @@ export class TracePanel {
 </body>
 </html>`;
   }
+}
+
+/** Where export chunks go: appended to a file as they come, or collected for one write. */
+interface ExportSink {
+  bytes: number;
+  write(text: string): Promise<void>;
+  /** All chunks written: the file is complete. */
+  finish(): Promise<void>;
+  /** Cancelled or failed: nothing (or no partial file) stays behind. */
+  discard(): Promise<void>;
+}
+
+async function fileSink(path: string): Promise<ExportSink> {
+  const handle = await fs.open(path, "w");
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await handle.close();
+  };
+  const enc = new TextEncoder();
+  const sink: ExportSink = {
+    bytes: 0,
+    async write(text) {
+      const data = enc.encode(text);
+      await handle.write(data);
+      sink.bytes += data.length;
+    },
+    finish: close,
+    async discard() {
+      await close().catch(() => undefined);
+      await fs.rm(path, { force: true }).catch(() => undefined);
+    },
+  };
+  return sink;
+}
+
+function memorySink(target: vscode.Uri): ExportSink {
+  const chunks: Uint8Array[] = [];
+  const enc = new TextEncoder();
+  const sink: ExportSink = {
+    bytes: 0,
+    async write(text) {
+      const data = enc.encode(text);
+      chunks.push(data);
+      sink.bytes += data.length;
+    },
+    async finish() {
+      const all = new Uint8Array(sink.bytes);
+      let o = 0;
+      for (const c of chunks) {
+        all.set(c, o);
+        o += c.length;
+      }
+      chunks.length = 0;
+      await vscode.workspace.fs.writeFile(target, all);
+    },
+    async discard() {
+      chunks.length = 0;
+    },
+  };
+  return sink;
 }
 
 function makeNonce(): string {
