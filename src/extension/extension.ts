@@ -77,6 +77,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   for (const [id, viewId] of VIEWS) {
     const tree = new EngineTree(id, client, sm, radix, id === "faults" ? evidence : undefined);
     const view = vscode.window.createTreeView(viewId, { treeDataProvider: tree, showCollapseAll: true });
+    ctx.subscriptions.push(view.onDidCollapseElement((e) => tree.forget(e.element.id)));
     trees[id] = tree;
     views[id] = view;
     ctx.subscriptions.push(tree, view);

@@ -164,6 +164,39 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     return this.refreshing;
   }
 
+  /**
+   * Drops child lists and nodes no list refers to any more (their parent went away or changed),
+   * so a refresh re-asks only for what the view can still show.
+   */
+  private prune(): void {
+    const live = new Set<string>([ROOT]);
+    for (const ids of this.lists.values()) for (const id of ids) live.add(id);
+    for (const key of this.lists.keys()) if (!live.has(key)) this.lists.delete(key);
+    for (const id of this.nodes.keys()) if (!live.has(id)) this.nodes.delete(id);
+  }
+
+  /**
+   * The user collapsed `id`: stop refreshing its subtree (a 512-entry level expanded once must
+   * not be re-read on every keystroke). The element is marked changed so that VS Code asks for
+   * its children again when it is expanded.
+   */
+  forget(id: string): void {
+    const prefix = `${id}/`;
+    let dropped = false;
+    for (const key of this.lists.keys()) {
+      if (key === id || key.startsWith(prefix)) {
+        this.lists.delete(key);
+        dropped = true;
+      }
+    }
+    if (dropped && this.nodes.has(id)) this.emitter.fire(this.handle(id));
+  }
+
+  /** Child lists the next refresh will re-read (tests, benchmarks). */
+  get trackedLists(): number {
+    return this.lists.size;
+  }
+
   /** Forget everything (active scenario switched). */
   reset(): void {
     this.lists.clear();
@@ -208,6 +241,7 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
       }
       this.store(key, kids);
     });
+    this.prune();
     if (fire.has(ROOT)) {
       this.emitter.fire(undefined);
     } else {

@@ -73,6 +73,11 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.ok(tables.some((n) => n.label === "bus 04"), "root entry for bus 04");
     assert.ok(tables.some((n) => n.contextValue === "pte" && /IOVA 0x100000 → HPA 0x[0-9a-f]+ \(4 KiB\)/.test(n.description)), "leaf PTE for IOVA 0x100000");
     assert.ok(tables.some((n) => /not present/.test(n.description || "")), "non-present runs collapsed");
+    assert.ok(tables.some((n) => /^domain \d+$/.test(n.label) && /^4-level · SL-PML4 @/.test(n.description)), "context entry -> domain node");
+    // Collapsing a subtree stops refreshing it: the lists below the unit are dropped.
+    const tracked = api.trees.tables.trackedLists;
+    api.trees.tables.forget("t");
+    assert.ok(api.trees.tables.trackedLists < tracked && api.trees.tables.trackedLists <= 1, `lists after collapse: ${api.trees.tables.trackedLists} of ${tracked}`);
     const faults = await expand("faults", 2);
     assert.ok(faults.some((n) => /^step 6: dma$/.test(n.label)), "faulting step listed");
     assert.ok(faults.some((n) => /0x05 PTE Write access is not set/.test(n.description || "")));
