@@ -105,7 +105,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
         const write = step?.op === "dma" || step?.op === "translate" ? step.write : false;
         parts.push("", walkMarkdown(explainWalk(m, m.pci.requesterId(dsid), value, write), dev));
       }
-      const mapping = vfioMappingOf(m, step, value);
+      const mapping = vfioMappingOf(m, step, value, devices);
       if (mapping) parts.push("", mapping);
       break;
     }
@@ -133,12 +133,22 @@ function stepDevices(m: Machine, step: Step | undefined): string[] {
   return [];
 }
 
-function vfioMappingOf(m: Machine, step: Step | undefined, iova: bigint): string | undefined {
-  const vm = step && "vm" in step ? m.vms.get(step.vm) : undefined;
+/**
+ * The VFIO mapping covering an IOVA, and the VM memory region it lands in (HVA -> the memslot
+ * whose host range holds it -> GPA), for the step's VM or the VM its device is assigned to.
+ */
+function vfioMappingOf(m: Machine, step: Step | undefined, iova: bigint, devices: string[]): string | undefined {
+  const vm = step && "vm" in step ? m.vms.get(step.vm) : [...m.vms.values()].find((v) => devices.some((d) => v.devices.includes(d)));
   const c = vm?.container;
   if (!vm || !c) return undefined;
   const d = c.dmas.find((x) => iova >= x.iova && iova < x.iova + x.size);
-  return d ? `VFIO mapping of ${code(vm.spec.name)}: IOVA ${code(`${hx(d.iova)}-${hx(d.iova + d.size - 1n)}`)} → HVA ${code(hx(d.vaddr))}` : `No VFIO mapping of ${code(vm.spec.name)} covers this IOVA at this step.`;
+  if (!d) return `No VFIO mapping of ${code(vm.spec.name)} covers this IOVA at this step.`;
+  const hva = d.vaddr + (iova - d.iova);
+  const slot = vm.guest.memslots.find((x) => hva >= x.hva && hva < x.hva + x.size);
+  const region = slot
+    ? ` → GPA ${code(hx(slot.gpa + (hva - slot.hva)))} in ${code(vm.spec.name)} memslot ${slot.slot} (${md(slot.name)})`
+    : " (outside every memslot of the VM)";
+  return `VFIO mapping of ${code(vm.spec.name)}: IOVA ${code(`${hx(d.iova)}-${hx(d.iova + d.size - 1n)}`)} → HVA ${code(hx(d.vaddr))}; this IOVA is HVA ${code(hx(hva))}${region}`;
 }
 
 export function walkMarkdown(w: WalkExplanation, device: string): string {

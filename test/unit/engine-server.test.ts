@@ -156,6 +156,16 @@ describe("engine server", () => {
     expect(h2!.start).toBe(text[dmaLine]!.indexOf("0x10_2000"));
   });
 
+  it("an IOVA hover names the VFIO mapping and the VM memory region it lands in", () => {
+    const { server, uri } = open("healthy-nic");
+    const text = read("healthy-nic").split("\n");
+    // The DMA above 4 GiB: no vIOMMU, so QEMU mapped IOVA = GPA and the region is q35's RAM above 4G.
+    const line = text.findIndex((l) => l.includes("iova: 0x1_0000_0000"));
+    const h = server.handle("hover", { uri, line, character: text[line]!.indexOf("0x1_0000_0000") + 3, lineText: text[line]!, radix: "hex" });
+    expect(h!.markdown).toMatch(/VFIO mapping of `web01`: IOVA `0x100000000-0x[0-9a-f]+` → HVA `0x[0-9a-f]+`; this IOVA is HVA `0x[0-9a-f]+` → GPA `0x100000000` in `web01` memslot 1 /);
+    expect(h!.markdown).toContain("(pc\\.ram \\(above 4G\\))"); // the slot's name, markdown-escaped
+  });
+
   it("hover text escapes user strings", () => {
     const server = new EngineServer();
     const uri = "file:///x/h.passthrough.yaml";
