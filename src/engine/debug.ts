@@ -85,6 +85,16 @@ export interface Scope {
 }
 
 const EVENT_NAMES = new Set(["iova", "hpa", "write", "read", "fault", "reason", "level", "iotlb", "sid", "domain", "kind", "event", "recorded", "fpd"]);
+/**
+ * Names with a value both per step and per translation: a condition using them (and no
+ * EVENT_NAMES) is tested on each translation of a step that has some, else once on the step.
+ */
+const DEVICE_NAMES = new Set(["device"]);
+
+/** How often a breakpoint's condition is tested: on the step, on each event, or per translation when the step has any. */
+type CondMode = "step" | "event" | "translation";
+
+const isTranslation = (kind: number) => kind === EventKind.Dma || kind === EventKind.Interrupt;
 
 const hx = (v: bigint | number) => `0x${v.toString(16)}`;
 
@@ -157,20 +167,31 @@ export class DebugModel {
 
   private continueScan(req: ScanRequest, res: ScanResult, dir: 1 | -1): ScanResult {
     const n = this.steps;
-    const parsed = new Map<number, { cond?: Node; perEvent: boolean }>();
+    const parsed = new Map<number, { cond?: Node; mode: CondMode }>();
     for (const bp of req.breakpoints) {
       if (!bp.condition) {
-        parsed.set(bp.id, { perEvent: false });
+        parsed.set(bp.id, { mode: "step" });
         continue;
       }
       const c = parseExpr(bp.condition);
       if ("error" in c) {
         res.errors.push(`breakpoint condition "${bp.condition}": ${c.error} (column ${c.column + 1})`);
-        parsed.set(bp.id, { perEvent: false });
+        parsed.set(bp.id, { mode: "step" });
         continue;
       }
-      parsed.set(bp.id, { cond: c, perEvent: usesAny(c, EVENT_NAMES) });
+      parsed.set(bp.id, { cond: c, mode: usesAny(c, EVENT_NAMES) ? "event" : usesAny(c, DEVICE_NAMES) ? "translation" : "step" });
     }
+    const translations = new Map<number, boolean>();
+    const hasTranslations = (k: number): boolean => {
+      let v = translations.get(k);
+      if (v === undefined) {
+        const [es, ee] = this.events(k);
+        v = false;
+        for (let e = es; e < ee && !v; e++) v = isTranslation(this.run.trace.kind[e]!);
+        translations.set(k, v);
+      }
+      return v;
+    };
     const watches = req.watches.map((w) => ({ w, sid: this.sidOf(w.device), iova: parseAddress(w.iova) }));
     const watchValue = (k: number) => {
       const m = this.run.machineBefore(k);
@@ -203,7 +224,7 @@ export class DebugModel {
       for (const bp of req.breakpoints) {
         if (bp.step !== k) continue;
         const pb = parsed.get(bp.id)!;
-        if (pb.perEvent) continue;
+        if (pb.mode === "event" || (pb.mode === "translation" && hasTranslations(k))) continue;
         if (pb.cond && !this.test(pb.cond, { step: k, event: -1 }, res, bp.condition!)) continue;
         if (dir === 1 && !this.hit(bp, res)) continue;
         if (bp.logMessage !== undefined) {
@@ -228,7 +249,7 @@ export class DebugModel {
       for (const bp of req.breakpoints) {
         if (bp.step !== k) continue;
         const pb = parsed.get(bp.id)!;
-        if (!pb.perEvent || !pb.cond) continue;
+        if (!pb.cond || pb.mode === "step" || (pb.mode === "translation" && !isTranslation(t.kind[e]!))) continue;
         if (!this.test(pb.cond, { step: k, event: e }, res, bp.condition!)) continue;
         if (dir === 1 && !this.hit(bp, res)) continue;
         if (bp.logMessage !== undefined) {

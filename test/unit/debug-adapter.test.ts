@@ -383,4 +383,37 @@ describe("passthrough debug adapter", () => {
     const again = (await h.scopes())[name]!;
     expect(again.find((v) => v.name === "fault records")!.value).toBe("1 of 8 in use");
   });
+
+  it("a condition on `device` alone is tested on each translation of a DMA step, and once on a step without translations", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, {}, async () => {
+      await h.request("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(3), condition: 'device == "04:00.0"' }] });
+    });
+    // The first translation of step 3, not the step's start.
+    const st = await h.request<DebugProtocol.StackTraceResponse>("stackTrace", { threadId: 1 });
+    expect(st.body.stackFrames.map((f) => f.name)).toEqual([expect.stringMatching(/^event #\d+$/), "step 3"]);
+    const first = (await h.eval("event")).body.result;
+    expect((await h.eval("iova")).body.result).toBe("0x100000 (1048576)");
+    expect((await h.eval("kind")).body.result).toBe('"dma"');
+    // Every translation of that device is a hit: the next one.
+    await h.move("continue");
+    expect((await h.eval("iova")).body.result).toBe("0x101000 (1052672)");
+    expect((await h.eval("event")).body.result).not.toBe(first);
+
+    // No translation of another device: no stop at all.
+    const h2 = new Harness({ [P]: text });
+    const end = await h2.launch(P, {}, async () => {
+      await h2.request("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(3), condition: 'device == "05:00.0"' }, { line: stepLine(6), condition: 'device == "0000:05:00.0"' }] });
+    });
+    expect(end.body.description).toMatch(/End of the workload/);
+
+    // guest-map (step 2) has no translations: the condition is tested on the step, with its `device` argument.
+    const h3 = new Harness({ [P]: text });
+    const s3 = await h3.launch(P, {}, async () => {
+      await h3.request("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(2), condition: 'device == "04:00.0"' }] });
+    });
+    expect(s3.body.reason).toBe("breakpoint");
+    expect(await h3.line()).toBe(stepLine(2));
+    expect((await h3.request<DebugProtocol.StackTraceResponse>("stackTrace", { threadId: 1 })).body.stackFrames).toHaveLength(1);
+  });
 });
