@@ -15,6 +15,7 @@ import type { DebugProtocol } from "@vscode/debugprotocol";
 import type { EngineMethods, Method, SessionState } from "../protocol/engine.js";
 import type { DebugAction, DebugPos, ExceptionFilter, LineBreakpoint, DataWatch, ScanResult, VarNode } from "../engine/debug.js";
 import { mapStep } from "../engine/stepMap.js";
+import { reformatNumber } from "../engine/expr.js";
 
 export interface EngineLink {
   request<M extends Method>(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]>;
@@ -282,16 +283,16 @@ export class PassthroughDebugSession extends DebugSession {
 
   protected override variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): void {
     const list = this.vars.get(args.variablesReference) ?? [];
-    const hex = args.format?.hex ?? false;
-    response.body = { variables: list.map((v) => this.toVariable(v, hex)) };
+    response.body = { variables: list.map((v) => this.toVariable(v, args.format?.hex)) };
     this.sendResponse(response);
   }
 
-  private toVariable(v: VarNode, hex: boolean): DebugProtocol.Variable {
+  /** DAP ValueFormat: hex true shows numbers in hex, false in decimal, absent as the engine wrote them. */
+  private toVariable(v: VarNode, hex: boolean | undefined): DebugProtocol.Variable {
     let value = v.value;
-    if (v.num !== undefined) {
+    if (v.num !== undefined && hex !== undefined) {
       const n = BigInt(v.num);
-      value = hex ? `0x${n.toString(16)}` : v.value;
+      value = hex ? `0x${n.toString(16)}` : n.toString(10);
     }
     const out: DebugProtocol.Variable = { name: v.name, value, variablesReference: v.children?.length ? this.vars.create(v.children) : 0 };
     if (v.type) out.type = v.type;
@@ -423,7 +424,7 @@ export class PassthroughDebugSession extends DebugSession {
         this.sendErrorResponse(response, { id: 2001, format: r.error.replace(/[{}]/g, ""), showUser: false });
         return;
       }
-      response.body = { result: r.result, variablesReference: r.children?.length ? this.vars.create(r.children) : 0 };
+      response.body = { result: reformatNumber(r.result, args.format?.hex), variablesReference: r.children?.length ? this.vars.create(r.children) : 0 };
       this.sendResponse(response);
     });
   }

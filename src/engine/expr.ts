@@ -189,8 +189,28 @@ function normalise(s: string): string {
   return s.replace(/^0000:/, "").toLowerCase();
 }
 
-export function formatValue(v: Value): string {
-  if (typeof v === "bigint") return v >= 0n ? `0x${v.toString(16)} (${v})` : String(v);
+/**
+ * A value as the Debug Console shows it. Numbers: `hex` true gives hex only, false decimal only,
+ * undefined both ("0x10 (16)"; a negative number is decimal).
+ */
+export function formatValue(v: Value, hex?: boolean): string {
+  if (typeof v === "bigint") {
+    if (hex === true) return v >= 0n ? `0x${v.toString(16)}` : `-0x${(-v).toString(16)}`;
+    if (hex === false) return v.toString(10);
+    return v >= 0n ? `0x${v.toString(16)} (${v})` : String(v);
+  }
   if (typeof v === "string") return JSON.stringify(v);
   return String(v);
+}
+
+/**
+ * Re-renders a number that formatValue rendered with the default (both radixes) in the radix
+ * asked for; any other text (a string, a boolean, a console command's answer) is returned as is.
+ */
+export function reformatNumber(text: string, hex?: boolean): string {
+  if (hex === undefined) return text;
+  const both = /^0x([0-9a-f]+) \((\d+)\)$/.exec(text);
+  if (both && BigInt(`0x${both[1]!}`) === BigInt(both[2]!)) return formatValue(BigInt(both[2]!), hex);
+  if (/^-\d+$/.test(text)) return formatValue(BigInt(text), hex);
+  return text;
 }

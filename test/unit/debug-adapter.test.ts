@@ -416,4 +416,31 @@ describe("passthrough debug adapter", () => {
     expect(await h3.line()).toBe(stepLine(2));
     expect((await h3.request<DebugProtocol.StackTraceResponse>("stackTrace", { threadId: 1 })).body.stackFrames).toHaveLength(1);
   });
+
+  it("honours DAP value formatting: hex, decimal, or the default, in Variables and in the Debug Console", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, { stopOnEntry: true });
+    await h.move("next");
+    await h.move("next"); // step 3: dma at IOVA 0x100000
+    const step = (await h.request<DebugProtocol.ScopesResponse>("scopes", { frameId: 0 })).body.scopes.find((s) => s.name === "Step")!;
+    const list = async (ref: number, format?: DebugProtocol.ValueFormat) => Object.fromEntries((await h.request<DebugProtocol.VariablesResponse>("variables", { variablesReference: ref, ...(format ? { format } : {}) })).body.variables.map((v) => [v.name, v]));
+    const vars = await list(step.variablesReference);
+    expect(vars.step!.value).toBe("3");
+    expect((await list(step.variablesReference, { hex: true })).step!.value).toBe("0x3");
+    expect((await list(step.variablesReference, { hex: false })).step!.value).toBe("3");
+    const argsRef = vars.arguments!.variablesReference;
+    expect((await list(argsRef)).iova!.value).toBe("0x100000"); // addresses default to hex
+    expect((await list(argsRef, { hex: false })).iova!.value).toBe("1048576");
+    expect((await list(argsRef, { hex: true })).iova!.value).toBe("0x100000");
+    expect((await list(argsRef, { hex: false })).device!.value).toBe("04:00.0"); // not a number: unchanged
+
+    const ev = async (expression: string, format?: DebugProtocol.ValueFormat) => (await h.request<DebugProtocol.EvaluateResponse>("evaluate", { expression, frameId: 0, context: "watch", ...(format ? { format } : {}) })).body.result;
+    expect(await ev("iova")).toBe("0x100000 (1048576)");
+    expect(await ev("iova", { hex: true })).toBe("0x100000");
+    expect(await ev("iova", { hex: false })).toBe("1048576");
+    expect(await ev("iova + 0x10", { hex: false })).toBe("1048592");
+    expect(await ev("0 - 16", { hex: true })).toBe("-0x10");
+    expect(await ev("op", { hex: true })).toBe('"dma"');
+    expect(await ev("write", { hex: false })).toBe("true");
+  });
 });
