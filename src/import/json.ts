@@ -10,7 +10,7 @@
  *   (lspci), { "vm": {...} } (libvirt XML, QEMU command line), each with "skipped".
  */
 import type { EvidenceRecord, Skipped } from "./records.js";
-import { SMMU_EVENTS } from "./dmesg.js";
+import { SMMU_EVENTS, amdPageFaultFlags } from "./dmesg.js";
 
 /** AMD-Vi event codes (reference §4.1). */
 const AMD_CODES: Record<string, number> = { ILLEGAL_DEV_TABLE_ENTRY: 1, IO_PAGE_FAULT: 2, DEV_TAB_HARDWARE_ERROR: 3, PAGE_TAB_HARDWARE_ERROR: 4, ILLEGAL_COMMAND_ERROR: 5, COMMAND_HARDWARE_ERROR: 6, IOTLB_INV_TIMEOUT: 7, INVALID_DEVICE_REQUEST: 8, INVALID_PPR_REQUEST: 9, RMP_PAGE_FAULT: 0xd, RMP_HW_ERROR: 0xe };
@@ -34,26 +34,30 @@ export function recordToJson(r: EvidenceRecord, file: string): JsonRecord {
   const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" && /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : null);
   switch (r.kind) {
     case "dmar-fault":
-      return { ...base, source: "vtd", type: f.write ? "dma-write" : "dma-read", bdf: fullBdf(f.device), address: addr(f.address), reason: num(f.reason), reasonText: typeof f.reasonText === "string" ? f.reasonText : null, pasid: typeof f.pasid === "number" ? f.pasid : null, era: f.era };
+      return { ...base, source: "vtd", type: f.write ? "dma-write" : "dma-read", bdf: fullBdf(f.device), address: addr(f.address), reason: num(f.reason), reasonText: typeof f.reasonText === "string" ? f.reasonText : null, pasid: typeof f.pasid === "number" ? f.pasid : null, era: f.era, ...(typeof f.printedReason === "string" ? { printedReason: f.printedReason } : {}) };
     case "intr-remap-fault":
       return { ...base, source: "vtd", type: "intr-remap", bdf: fullBdf(f.device), address: null, reason: num(f.reason), reasonText: typeof f.reasonText === "string" ? f.reasonText : null, pasid: null, index: f.index };
     case "amdvi-event": {
       const flags = num(f.flags);
       return {
-        ...base, source: "amd-vi", type: String(f.event), bdf: fullBdf(f.device), address: addr(f.address), reason: AMD_CODES[String(f.event)] ?? null, reasonText: String(f.event), pasid: num(f.pasid),
-        domain: num(f.domain), flags: flags === null ? null : { value: flags, write: (flags & 0x20) !== 0, interrupt: (flags & 0x08) !== 0 }, driver: f.driver ?? null,
+        ...base, source: "amd-vi", type: String(f.event), bdf: fullBdf(f.device), address: addr(f.address), reason: AMD_CODES[String(f.event)] ?? null, reasonText: typeof f.message === "string" ? f.message : String(f.event), pasid: num(f.pasid),
+        domain: num(f.domain),
+        // IO_PAGE_FAULT: every flag bit by name; other events: the two bits Linux tests (EVENT_FLAG_RW, EVENT_FLAG_I).
+        flags: flags === null ? null : f.event === "IO_PAGE_FAULT" ? { value: flags, ...amdPageFaultFlags(flags) } : { value: flags, write: (flags & 0x20) !== 0, interrupt: (flags & 0x08) !== 0 },
+        driver: f.driver ?? null,
       };
     }
     case "smmuv3-event": {
       const id = typeof f.id === "number" ? f.id : Number(Object.entries(SMMU_EVENTS).find(([, n]) => n === f.event)?.[0] ?? NaN);
-      return { ...base, source: "smmuv3", type: String(f.event), bdf: fullBdf(typeof f.client === "string" ? f.client : undefined), address: addr(f.iova), reason: Number.isNaN(id) ? null : id, reasonText: String(f.event), pasid: f.ssv === false || f.ssid === 0 ? null : num(f.ssid), streamId: num(f.sid), ssid: num(f.ssid), eventId: Number.isNaN(id) ? null : id, write: f.write ?? null, stage: f.stage ?? null, class: f.class ?? null };
+      // Only the fields the event record has (SMMUv3 7.3): C_BAD_STREAMID has no address and no direction; the fetch faults have fetch_addr instead of an input address.
+      return { ...base, source: "smmuv3", type: String(f.event), bdf: fullBdf(typeof f.client === "string" ? f.client : undefined), address: addr(f.iova), reason: Number.isNaN(id) ? null : id, reasonText: String(f.event), pasid: f.ssv === false || f.ssid === 0 ? null : num(f.ssid), streamId: num(f.sid), ssid: num(f.ssid), eventId: Number.isNaN(id) ? null : id, write: f.write ?? null, stage: f.stage ?? null, class: f.class ?? null, fetchAddr: addr(f.fetchAddr), ipa: addr(f.ipa) };
     }
     case "smmuv2-fault":
       return { ...base, source: "smmuv2", type: "context-fault", bdf: null, address: addr(f.iova), reason: num(f.fsr), reasonText: String(f.faults), pasid: null, streamId: num(f.streamId), cb: f.cb, fsr: f.fsr, fsynr: f.fsynr, write: f.write };
     case "vfio-message":
-      return { ...base, source: "vfio", type: String(f.problem), bdf: fullBdf(f.device), address: addr(f.iova), reason: typeof f.errno === "number" ? f.errno : null, reasonText: typeof f.error === "string" ? f.error : null, pasid: null, ...f };
+      return { ...base, ...f, source: "vfio", type: String(f.problem), bdf: fullBdf(f.device), address: addr(f.iova), reason: typeof f.errnoNumber === "number" ? f.errnoNumber : null, reasonText: typeof f.error === "string" ? f.error : null, pasid: null };
     case "rmrr":
-      return { ...base, source: "rmrr", type: String(f.problem), bdf: fullBdf(f.device), address: addr(f.base), reason: null, reasonText: null, pasid: null, ...f };
+      return { ...base, ...f, source: "rmrr", type: String(f.problem), bdf: fullBdf(f.device), address: addr(f.base), reason: null, reasonText: null, pasid: null };
     case "group-add":
       return { ...base, source: "kernel", type: "group-add", bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, group: f.group };
     case "ftrace":
@@ -81,12 +85,21 @@ export function configToJson(records: EvidenceRecord[], skipped: Skipped[], file
     return { file, topology: { devices: records.filter((r) => r.kind === "pci-device").map((r) => ({ bdf: fullBdf(r.fields.device), line: r.line + 1, ...r.fields, device: undefined })) }, skipped: sk };
   }
   const vm: Record<string, unknown> = { hostdevs: [] as string[] };
+  const viommus: string[] = [];
   for (const r of records) {
     if (r.kind !== "vm-config") continue;
     const f = r.fields;
     if (f.hostdev) (vm.hostdevs as (string | null)[]).push(fullBdf(f.hostdev));
-    for (const [k, v] of Object.entries(f)) if (k !== "hostdev" && k !== "source" && k !== "id" && k !== "managed") vm[k] = k === "memory" || k === "memlock" ? Number(v) : v;
+    // Every vIOMMU the VM has (-M virt,iommu=smmuv3 and a virtio-iommu-pci are two): `viommu` is the first, `viommus` all.
+    if (typeof f.viommu === "string" && f.viommu && !viommus.includes(f.viommu)) viommus.push(f.viommu);
+    for (const [k, v] of Object.entries(f)) if (k !== "hostdev" && k !== "source" && k !== "id" && k !== "managed" && k !== "viommu") vm[k] = k === "memory" || k === "memlock" ? Number(v) : v;
     vm.source = f.source;
   }
-  return { file, vm, skipped: sk };
+  if (viommus.length) {
+    vm.viommu = viommus[0];
+    vm.viommus = viommus;
+  }
+  // A libvirt qemu log has QEMU's errors after the command line: they are records.
+  const logRecords = records.filter((r) => r.kind !== "vm-config");
+  return { file, vm, ...(logRecords.length ? { records: logRecords.map((r) => recordToJson(r, file)) } : {}), skipped: sk };
 }

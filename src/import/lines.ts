@@ -44,10 +44,30 @@ export interface Message {
   program?: string;
 }
 
-const DMESG_TS = /^\[\s*(\d+\.\d+)\]\s?/;
-const DMESG_T = /^\[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\]\s?/;
-const SYSLOG = /^([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (\S+) ([\w.\-/@]+?)(?:\[\d+\])?: /;
-const RFC3339 = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) (\S+) ([\w.\-/@]+?)(?:\[\d+\])?: /;
+/** dmesg `[  12.345678]`, also `dmesg -d`'s `[  812.001010 <    0.000123>]` (the delta to the previous line). */
+const DMESG_TS = /^\[\s*(\d+\.\d+)(?:\s*<\s*\d+\.\d+>)?\s*\]\s?/;
+/** `dmesg -H`: relative `[  +0.000123]` (a delta, kept as "+0.000123") and `[Nov25 10:00]` when the minute changes. */
+const DMESG_REL = /^\[\s*(\+\s*\d+\.\d+)(?:\s*<\s*\d+\.\d+>)?\s*\]\s?/;
+const DMESG_H = /^\[([A-Z][a-z]{2} ?[ \d]?\d \d\d:\d\d(?::\d\d)?)\]\s?/;
+const DMESG_T = /^\[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})(?:\s*<\s*\d+\.\d+>)?\]\s?/;
+const PROG = "([\\w.\\-/@]+?)(?:\\[\\d+\\])?: ";
+/** syslog and journalctl short / short-precise: `Nov 25 10:00:00[.123456] host prog[pid]: `. */
+const SYSLOG = new RegExp(`^([A-Z][a-z]{2} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?) (\\S+) ${PROG}`);
+/**
+ * RFC 3339 / journalctl short-iso(-precise): `2026-11-25T10:00:00.123456+00:00 host prog: ` (a space
+ * for the T too). Not with a comma decimal: that is `dmesg --time-format iso`, which prints no host,
+ * so `arm-smmu-v3 arm-smmu-v3.0.auto: ` after it is a device, not a host and a program (ISO below).
+ */
+const RFC3339 = new RegExp(`^(\\d{4}-\\d\\d-\\d\\d[T ]\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?:Z|[+-]\\d\\d:?\\d\\d)?) (\\S+) ${PROG}`);
+/** journalctl -o short-full: `Mon 2026-11-25 10:00:00 UTC host prog: `. */
+const SHORT_FULL = new RegExp(`^((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?: [A-Z][A-Za-z]{1,4}| [+-]\\d{4})?) (\\S+) ${PROG}`);
+/** journalctl -o short-unix: `1764064800.123456 host prog: `. */
+const SHORT_UNIX = new RegExp(`^(\\d{9,11}\\.\\d{1,9}) (\\S+) ${PROG}`);
+/** dmesg --time-format iso (`2026-11-25T10:00:00,123456+01:00 `, no host), QEMU's `-msg timestamp=on` and libvirt's `...+0000: `. */
+const ISO = /^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?):? /;
+const BRACKET_ISO = /^\[(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\]\s?/;
+/** dmesg -x: `kern  :err   : `; a syslog template's `kern.err: `. */
+const LEVEL = /^(?:(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|local[0-7]) *:)?(?:emerg|alert|crit|err|warn|notice|info|debug) *: |^(?:kern|user|daemon|syslog)\.(?:emerg|alert|crit|err|warn|warning|notice|info|debug): /;
 const KERNEL = /^kernel: /;
 /** journalctl -o short-monotonic: "[  812.001010] host kernel: " (only "kernel" as the program: "pci 0000:…: " is a message). */
 const HOST_KERNEL = /^\S+ kernel: /;
@@ -55,26 +75,34 @@ const HOST_KERNEL = /^\S+ kernel: /;
 const PRIORITY = /^<\d{1,3}>/;
 /** dmesg --color=always and terminal captures. */
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
-/** Indentation of a pasted log (mail, markdown, a bug tracker). */
-const INDENT = /^[ \t]+(?=[[A-Za-z0-9])/;
+/** Indentation of a pasted log (mail, markdown, a bug tracker), and a mail quote `> `. */
+const INDENT = /^(?:[ \t]+|>+ ?)(?=[[A-Za-z0-9<])/;
+/** `grep -H` output: `/var/log/kern.log:` (optionally `:123:`) right before a log timestamp. */
+const GREP_FILE = /^[\w./-]+?:(?:\d+:)?(?=[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |\[\s*\d+\.\d+\]|\d{4}-\d\d-\d\d[T ]\d\d:)/;
+/** NUL bytes a crash or a preallocated log file leaves before a message. */
+const NULS = /^\0+/;
 
 /** Strips the log prefixes of one line (several may stack: syslog + dmesg timestamp). */
 export function messageOf(line: string): Message {
   let text = line.includes("\x1b") ? line.replace(ANSI, "") : line;
   let column = 0;
   const m: Message = { text, column };
-  for (let guard = 0; guard < 4; guard++) {
+  for (let guard = 0; guard < 6; guard++) {
     let r: RegExpExecArray | null;
-    if ((r = SYSLOG.exec(text)) || (r = RFC3339.exec(text))) {
+    if ((r = SYSLOG.exec(text)) || (r = RFC3339.exec(text)) || (r = SHORT_FULL.exec(text)) || (r = SHORT_UNIX.exec(text))) {
       m.timestamp ??= r[1]!;
       m.host = r[2]!;
       m.program = r[3]!;
-    } else if ((r = DMESG_TS.exec(text)) || (r = DMESG_T.exec(text))) {
+    } else if ((r = DMESG_TS.exec(text)) || (r = DMESG_REL.exec(text)) || (r = DMESG_T.exec(text)) || (r = DMESG_H.exec(text)) || (r = BRACKET_ISO.exec(text))) {
+      m.timestamp = r[1]!.startsWith("+") ? r[1]!.replace(/\s+/g, "") : r[1]!;
+    } else if (m.timestamp === undefined && (r = ISO.exec(text))) {
       m.timestamp = r[1]!;
-    } else if (guard === 0 && (r = INDENT.exec(text))) {
-      // leading indentation only
-    } else if ((r = PRIORITY.exec(text))) {
-      // syslog priority, nothing to keep
+    } else if ((r = NULS.exec(text))) {
+      // NUL padding, nothing to keep
+    } else if (guard === 0 && ((r = INDENT.exec(text)) || (r = GREP_FILE.exec(text)))) {
+      // leading indentation, a mail quote or a grep file name
+    } else if ((r = PRIORITY.exec(text)) || (r = LEVEL.exec(text))) {
+      // syslog priority or dmesg -x facility/level, nothing to keep
     } else if ((r = KERNEL.exec(text)) || (m.timestamp !== undefined && (r = HOST_KERNEL.exec(text)))) {
       m.program ??= "kernel";
     } else break;
@@ -85,3 +113,28 @@ export function messageOf(line: string): Message {
   m.column = column;
   return m;
 }
+
+/**
+ * Whether a text is UTF-16 read as UTF-8 (a Windows tool's export, `Out-File` in PowerShell): a
+ * byte-order mark decoded as replacement characters, or NULs between the characters. Looks at the
+ * first 1024 characters only.
+ */
+export function looksUtf16(text: string): boolean {
+  if (text.startsWith("\uFFFD\uFFFD") || text.startsWith("\u00FF\u00FE") || text.startsWith("\u00FE\u00FF")) return true;
+  // ASCII in UTF-16 read byte by byte: a NUL in every other position (odd for LE, even for BE), not
+  // runs of NULs (the padding a crash leaves in a UTF-8 log).
+  const head = text.slice(0, 1024);
+  if (head.length < 16) return false;
+  let even = 0;
+  let odd = 0;
+  for (let k = 0; k + 1 < head.length; k += 2) {
+    const a = head.charCodeAt(k) === 0;
+    const b = head.charCodeAt(k + 1) === 0;
+    if (a && !b) even++;
+    else if (b && !a) odd++;
+  }
+  const pairs = head.length >> 1;
+  return Math.max(even, odd) * 5 >= pairs * 2 && Math.min(even, odd) * 20 < pairs;
+}
+
+export const UTF16_REASON = "UTF-16 encoded: convert with iconv -f UTF-16 -t UTF-8";

@@ -9,8 +9,8 @@ import { detectKind, importText, type EvidenceKind } from "./index.js";
 import { MAX_LINE } from "./lines.js";
 import type { EvidenceRecord, Skipped } from "./records.js";
 
-/** Lines re-read at the start of the next slice (longer than any multi-line record). */
-export const OVERLAP_LINES = 16;
+/** Lines re-read at the start of the next slice (longer than any multi-line record with its context: a DMAR_DEBUG dump is up to 19 lines). */
+export const OVERLAP_LINES = 32;
 /** Lines per slice. */
 export const SLICE_LINES = 4096;
 

@@ -85,7 +85,7 @@ describe("a mixed log", () => {
     const faults = records.filter((r) => r.kind === "dmar-fault");
     expect(faults[0]!.context.map((c) => c.text)).toEqual([expect.stringMatching(/^DMAR: DRHD: handling fault status reg 3 \(FSTS: PFO fault overflow, PPF primary fault pending\)$/)]);
     expect(faults[2]!.context[0]!.text).toMatch(/44 more messages of dmar_fault were dropped/);
-    expect(faults[2]!.context.slice(1).map((c) => c.text)).toEqual(["DMAR: Dump dmar0 table entries for IOVA 0x7c346000", "DMAR: root entry: 0x0000000104a3f001", "DMAR: pte level: 4, pte value: 0x0000000104a41003", "DMAR: PTE not present at level 1"]);
+    expect(faults[2]!.context.slice(1).map((c) => c.text)).toEqual(["DMAR: Dump dmar0 table entries for IOVA 0x7c346000", "DMAR: root entry: 0x0000000104a3f001", "DMAR: context entry: hi 0x0000000000000102, low 0x0000000104a40001", "DMAR: pte level: 4, pte value: 0x0000000104a41003", "DMAR: pte level: 3, pte value: 0x0000000000000000", "DMAR: page table not present at level 2"]);
     expect(faults[2]!.fields).toMatchObject({ pasid: 2, write: true, reason: 5 });
     const amd = records.filter((r) => r.kind === "amdvi-event");
     expect(amd[0]!.fields).toMatchObject({ event: "IO_PAGE_FAULT", device: "07:00.0", driver: "vfio-pci", domain: "0x0007", address: "0xffffc02000", write: true, interrupt: false });
@@ -214,5 +214,184 @@ describe("real-world pastes", () => {
     expect(records[7]!.endLine).toBe(11);
     expect(records[9]!.context[0]!.text).toMatch(/96 more messages of amd_iommu_report_page_fault/);
     expect(records[5]!.fields.reasonText).toBe("SM: Present bit in first-level paging entry is clear");
+  });
+});
+
+describe("every log prefix people paste", () => {
+  const fault = "DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7c346000 [fault reason 0x06] PTE Read access is not set";
+  const cases: [string, string | undefined][] = [
+    ["[Nov25 10:00] ", "Nov25 10:00"], // dmesg -H, a new minute
+    ["[  +0.000123] ", "+0.000123"], // dmesg -H, relative
+    ["[  812.001010 <    0.000123>] ", "812.001010"], // dmesg -d
+    ["2026-11-25T10:00:00,123456+01:00 ", "2026-11-25T10:00:00,123456+01:00"], // dmesg --time-format iso
+    ["Nov 25 10:00:00.123456 myhost kernel: ", "Nov 25 10:00:00.123456"], // journalctl -o short-precise
+    ["Mon 2026-11-25 10:00:00 UTC myhost kernel: ", "Mon 2026-11-25 10:00:00 UTC"], // journalctl -o short-full
+    ["1764064800.123456 myhost kernel: ", "1764064800.123456"], // journalctl -o short-unix
+    ["kern  :err   : [  812.001010] ", "812.001010"], // dmesg -x
+    ["kern  :err   : ", undefined],
+    ["\0\0\0[  1.0] ", "1.0"], // NUL padding of a crashed log
+    ["2026-11-25T10:00:00,123456+01:00 myhost kernel: ", "2026-11-25T10:00:00,123456+01:00"],
+    ["/var/log/kern.log:Nov 25 10:00:00 host kernel: [  1.5] ", "1.5"], // grep -H
+    ["> [  812.001010] ", "812.001010"], // a mail quote
+  ];
+  it("strips each one and keeps the timestamp", () => {
+    for (const [prefix, ts] of cases) {
+      const r = parseLog(prefix + fault);
+      expect(r.records, JSON.stringify(prefix)).toHaveLength(1);
+      expect(r.records[0]!.column, prefix).toBe(prefix.length);
+      expect(r.records[0]!.timestamp, prefix).toBe(ts);
+    }
+  });
+  it("keeps the device prefix after a hostless ISO time (dmesg --time-format iso)", () => {
+    const r = parseLog(["2026-11-25T10:00:00,000001+01:00 arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:", ...["0x0000010000000010", "0x0000020800000000", "0x00000000fffff000", "0x0000000000000000"].map((w) => `2026-11-25T10:00:00,000002+01:00 arm-smmu-v3 arm-smmu-v3.0.auto: \t${w}`)].join("\n"));
+    expect(r.records[0]!.fields).toMatchObject({ event: "F_TRANSLATION", sid: 0x100, iova: "0xfffff000" });
+  });
+  it("a UTF-16 text is skipped with the reason, a line of NULs is skipped as such", () => {
+    const utf16 = Buffer.from(`[  1.0] ${fault}\n`, "utf16le").toString("latin1");
+    expect(parseLog(utf16).skipped).toEqual([{ line: 0, endLine: 1, reason: "UTF-16 encoded: convert with iconv -f UTF-16 -t UTF-8" }]);
+    const nul = parseLog(`${"\0".repeat(600)}\n\0\0[  1.0] ${fault}`);
+    expect(nul.records).toHaveLength(1);
+    expect(nul.skipped[0]!.reason).toMatch(/NUL bytes/);
+  });
+});
+
+describe("RMRR refusals and VFIO/QEMU errors as current software prints them", () => {
+  it("decodes the Intel RMRR refusal with its DMAR: prefix and the iommu core's 1:1-mapping refusal (6.5+)", () => {
+    const r = parseLog([
+      "Jan 23 17:54:48 dcache01 kernel: vfio-pci 0000:07:00.0: DMAR: Device is ineligible for IOMMU domain attach due to platform RMRR requirement.  Contact your platform vendor.",
+      "[  709.000000] vfio-pci 0000:01:00.0: Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.",
+    ].join("\n"));
+    expect(r.records.map((x) => [x.kind, x.fields.problem, x.fields.device, x.fields.driver, x.fields.firmwareDirect])).toEqual([
+      ["rmrr", "rmrr-ineligible", "07:00.0", "vfio-pci", undefined],
+      ["rmrr", "rmrr-ineligible", "01:00.0", "vfio-pci", true],
+    ]);
+  });
+  it("decodes QEMU's container, device and caching-mode errors with their group, errno and hint", () => {
+    const r = parseLog([
+      "qemu-system-x86_64: -device vfio-pci,host=03:00.0: vfio: failed to set iommu for container: Operation not permitted",
+      "vfio 0000:01:00.0: failed to setup container for group 13: Failed to set group container: Invalid argument",
+      "kvm: -device vfio-pci,host=0000:01:00.0,id=hostpci0,bus=ich9-pcie-port-1,addr=0x0: vfio 0000:01:00.0: failed to setup container for group 13: Failed to set group container: Invalid argument",
+      "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: error getting device from group 14: Invalid argument",
+      "Verify all devices in group 14 are bound to vfio-<bus> or pci-stub and not already in use",
+      "qemu-system-x86_64: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.",
+      "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: failed to open /dev/vfio/14: No such file or directory",
+    ].join("\n"));
+    expect(r.skipped).toEqual([]);
+    expect(r.records.map((x) => [x.fields.problem, x.fields.group, x.fields.device, x.fields.errno])).toEqual([
+      ["set-iommu-failed", undefined, "03:00.0", "EPERM"],
+      ["set-container-failed", 13, "01:00.0", "EINVAL"],
+      ["set-container-failed", 13, "01:00.0", "EINVAL"],
+      ["get-device-failed", 14, "01:00.0", "EINVAL"],
+      ["caching-mode-off", undefined, undefined, undefined],
+      ["group-open-failed", 14, "01:00.0", "ENOENT"],
+    ]);
+    expect(r.records[2]!.fields.program).toBe("kvm");
+    expect(r.records[3]!.context.map((c) => c.line)).toEqual([4]);
+  });
+  it("reads QEMU's message inside libvirt's error line (journal and syslog)", () => {
+    const r = parseLog([
+      "Nov 25 10:00:00 host libvirtd[1234]: internal error: qemu unexpectedly closed the monitor: 2026-11-25T10:00:00.123456Z qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0,id=hostdev0,bus=pci.0,addr=0x5: vfio 0000:01:00.0: group 14 is not viable",
+      "Nov 25 10:00:00 host libvirtd[1234]: error : qemuProcessReportLogError:2051 : internal error: qemu unexpectedly closed the monitor: qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: failed to setup container for group 14: Failed to set group container: Invalid argument",
+      "Nov 25 10:00:01 host kernel: vfio-pci 0000:01:00.0: DMAR: Device is ineligible for IOMMU domain attach due to platform RMRR requirement.  Contact your platform vendor.",
+    ].join("\n"));
+    expect(r.records.map((x) => [x.kind, x.fields.problem, x.fields.group, x.fields.device])).toEqual([
+      ["vfio-message", "group-not-viable", 14, "01:00.0"],
+      ["vfio-message", "set-container-failed", 14, "01:00.0"],
+      ["rmrr", "rmrr-ineligible", undefined, "01:00.0"],
+    ]);
+  });
+});
+
+describe("DMAR_DEBUG page-walk dumps in their real text", () => {
+  it("attaches every line of dmar_fault_dump_ptes() (both kernel generations) to its fault", () => {
+    const dump = [
+      "DMAR: Dump dmar1 table entries for IOVA 0xfffc0000",
+      "DMAR: scalable mode root entry: hi 0x0000000000000000, low 0x000000010a4d7001",
+      "DMAR: context entry: hi 0x0000000000000000, low 0x000000010b4c0001",
+      "DMAR: pasid dir entry: 0x000000010b4c2001",
+      ...[0, 1, 2, 3, 4, 5, 6, 7].map((k) => `DMAR: pasid table entry[${k}]: 0x${(k === 0 ? 0x10b4c3002n : 0n).toString(16).padStart(16, "0")}`),
+      "DMAR: pte level: 4, pte value: 0x000000010b4c4003",
+      "DMAR: page table not present at level 3",
+    ];
+    const absent = ["root table is not present", "context table is not present", "legacy mode page table is not present", "pasid directory table is not present", "pasid table is not present", "scalable mode page table is not present", "root table entry is not present", "context table entry is not present", "pasid directory entry is not present", "pasid table entry is not present", "PTE not present at level 2"].map((x) => `DMAR: ${x}`);
+    const text = ["DMAR: [DMA Write NO_PASID] Request device [03:00.1] fault addr 0xfffc0000 [fault reason 0x02] Present bit in context entry is clear", ...dump, ...absent].map((l, k) => `[   14.${String(k).padStart(6, "0")}] ${l}`).join("\n");
+    const r = parseLog(text);
+    expect(r.skipped).toEqual([]);
+    expect(r.records).toHaveLength(1);
+    expect(r.records[0]!.context.map((c) => c.text)).toEqual([...dump, ...absent]);
+    // The text the kernel never printed is not a dump line.
+    expect(parseLog("DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set\nDMAR: context entry: hi 0x0000000000000000, lo 0x0000000000000000").records[0]!.context).toEqual([]);
+  });
+});
+
+describe("lines that are not records", () => {
+  it("prose quoting a record and a grep command are not joined into a record", () => {
+    const r = parseLog("The log showed ...[DMA Write NO_PASID] Request device [00:02.0] fault addr 0x1000 [fault reason 0x05] PTE Write access is not set\n# grep \"group 5 is not viable\" /var/log/messages\n[  2.000000] systemd[1]: Started Session for vfio group 3 is not viable test.");
+    expect(r.records).toEqual([]);
+    expect(r.skipped.map((s) => s.line)).toEqual([0, 1, 2]);
+  });
+  it("two records on one line (a lost line break) are two records", () => {
+    const r = parseLog("[  2.000003] DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7c346000 [fault reason 0x06] PTE Read access is not set[  2.000004] DMAR: [DMA Write NO_PASID] Request device [00:03.0] fault addr 0x1000 [fault reason 0x05] PTE Write access is not set");
+    expect(r.records.map((x) => [x.fields.device, x.fields.address, x.fields.reasonText, x.timestamp])).toEqual([
+      ["00:02.0", "0x7c346000", "PTE Read access is not set", "2.000003"],
+      ["00:03.0", "0x1000", "PTE Write access is not set", "2.000004"],
+    ]);
+    // The second message starts after its own timestamp.
+    expect(r.records[1]!.column).toBe("[  2.000003] DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7c346000 [fault reason 0x06] PTE Read access is not set[  2.000004] ".length);
+  });
+  it("a device number above 0x1f and an address wider than 64 bits are rejected", () => {
+    const r = parseLog("DMAR: [DMA Read NO_PASID] Request device [00:2f.0] fault addr 0x7c346000 [fault reason 0x06] PTE Read access is not set\nDMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0xffffffffffffffffff [fault reason 0x06] PTE Read access is not set\nAMD-Vi: Event logged [IO_PAGE_FAULT device=00:2f.0 domain=0x0007 address=0x1000 flags=0x0000]");
+    expect(r.records).toEqual([]);
+    expect(r.skipped.map((s) => s.reason)).toEqual([expect.stringMatching(/device number 0x2f is out of range/), expect.stringMatching(/wider than 64 bits/), expect.stringMatching(/not a PCI address/)]);
+  });
+});
+
+describe("AMD-Vi details", () => {
+  it("decodes 'Device not attached to domain properly' with its device line, attaches Control Reg, decodes every IO_PAGE_FAULT flag", () => {
+    const r = parseLog([
+      "[  100.000004] iommu ivhd0: AMD-Vi: Event logged [ILLEGAL_DEV_TABLE_ENTRY device=0000:00:14.3 pasid=0x00000 address=0xfffffffdf8000000 flags=0x0a00]",
+      "[  100.000005] iommu ivhd0: AMD-Vi: Control Reg : 0x3c000102dd",
+      "[  100.000006] AMD-Vi: DTE[0]: 6000000000000003",
+      "[  100.000020] AMD-Vi: Event logged [Device not attached to domain properly]",
+      "[  100.000021] AMD-Vi:   device=0000:03:00.0 domain=0x0005",
+      "Nov 25 10:00:00 host kernel: amdgpu 0000:0c:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000f address=0xf4c1d000 flags=0x0050]",
+      "[  100.000030] AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:07:00.0 domain=0x0007 address=0x1000 flags=0x01a5]",
+    ].join("\n"));
+    expect(r.skipped).toEqual([]);
+    expect(r.records[0]!.context.map((c) => c.line)).toEqual([1, 2]);
+    expect(r.records[1]).toMatchObject({ line: 3, endLine: 4, fields: { event: "DEVICE_NOT_ATTACHED", device: "03:00.0", domain: "0x0005" } });
+    expect(r.records[2]!.fields).toMatchObject({ present: true, permission: true, write: false, interrupt: false, reservedBit: false });
+    expect(r.records[3]!.fields).toMatchObject({ guest: true, user: true, present: false, write: true, reservedBit: true, translationRequest: true, execute: false, interrupt: false, permission: false });
+  });
+  it("a truncated event at the end of the input is skipped, not a record with a cut address; a wrap still joins", () => {
+    const cut = parseLog("[  1.000002] AMD-Vi: Event logged [IO_PAGE_FAULT device=07:00.0 domain=0x0007 address=0xffff");
+    expect(cut.records).toEqual([]);
+    expect(cut.skipped[0]!.reason).toBe("a truncated AMD-Vi event (no closing bracket)");
+    const wrap = parseLog("[  1.000003] AMD-Vi: Event logged [IO_PAGE_FAULT device=07:00.0 domain=0x0007 address=0xfff\nfc02000 flags=0x0000]");
+    expect(wrap.records[0]).toMatchObject({ endLine: 1, fields: { address: "0xffffc02000" } });
+    const unknown = parseLog("iommu ivhd0: AMD-Vi: Event logged [UNKNOWN event[0]=0x0000abcd event[1]=0xf0000000 event[2]=0x00000000 event[3]=0x00000000");
+    expect(unknown.records[0]!.fields).toMatchObject({ event: "UNKNOWN", raw: "event[0]=0x0000abcd event[1]=0xf0000000 event[2]=0x00000000 event[3]=0x00000000" });
+  });
+});
+
+describe("SMMUv3 fields per event", () => {
+  const ev = (id: string, words: string[], decoded?: string) => parseLog([`arm-smmu-v3 arm-smmu-v3.0.auto: event ${id} received:`, ...words.map((w) => `arm-smmu-v3 arm-smmu-v3.0.auto: \t${w}`), ...(decoded ? [`arm-smmu-v3 arm-smmu-v3.0.auto: ${decoded}`] : [])].join("\n")).records[0]!;
+  it("F_CD_FETCH has a fetch address and no input address; C_BAD_STREAMID has neither, nor a direction", () => {
+    const cd = ev("0x09", ["0x0000010000001809", "0x0000000000000000", "0x0000000000000000", "0x0000000812345000"], "event: F_CD_FETCH client: 0000:01:00.0 sid: 0x100 ssid: 0x1 fetch_addr: 0x812345000");
+    expect(cd.fields).toMatchObject({ event: "F_CD_FETCH", sid: 0x100, ssid: 1, fetchAddr: "0x812345000" });
+    expect(cd.fields.iova).toBeUndefined();
+    expect(cd.fields.write).toBeUndefined();
+    const bad = ev("0x02", ["0x0000030000000002", "0x0000000000000000", "0x0000000000000000", "0x0000000000000000"], "event: C_BAD_STREAMID client: (unassigned sid) sid: 0x300 ssid: 0");
+    expect(bad.fields).toMatchObject({ event: "C_BAD_STREAMID", sid: 0x300 });
+    expect([bad.fields.iova, bad.fields.write, bad.fields.fetchAddr]).toEqual([undefined, undefined, undefined]);
+  });
+});
+
+describe("a wrapped reason text", () => {
+  it("joins '... PTE Read' with 'access is not set' and takes the reason text from the code's table", () => {
+    const r = parseLog("[  1.000001] DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7c346000 [fault reason 0x06] PTE Read\naccess is not set\n[  1.000002] next");
+    expect(r.records[0]).toMatchObject({ line: 0, endLine: 1, fields: { reason: 6, reasonText: "PTE Read access is not set" } });
+    expect(r.records[0]!.fields.printedReason).toBeUndefined();
+    expect(r.skipped.map((s) => s.line)).toEqual([2]);
   });
 });
