@@ -76,6 +76,9 @@ export function parseLspci(text: string): ImportResult {
       extend();
     } else if (OTHER.test(t)) {
       inAcs = false;
+      // lspci -v: "Flags: bus master, fast devsel, latency 0, IRQ 16, IOMMU group 1"
+      const g = /^\s+(?:Flags: .*, )?IOMMU group (\d+)$/.exec(t);
+      if (g) cur.fields.group = Number(g[1]);
       extend(); // other verbose lines belong to the device, not decoded
     } else skip.add(ln.index, "not an lspci line");
   }

@@ -5,6 +5,7 @@
  * its unit, hostdev PCI addresses, <iommu model> with its <driver> attributes, ioapic). One
  * `vm-config` record per fact, each on its source lines. Options are QEMU's (reference §9).
  */
+import { parseLog } from "./dmesg.js";
 import { splitLines } from "./lines.js";
 import { SkipList, bdfText, parseBdf, type EvidenceRecord, type ImportResult } from "./records.js";
 
@@ -86,11 +87,40 @@ function props(arg: string): Record<string, string> | undefined {
 
 const on = (v: string | undefined) => v === "on" || v === "true" || v === "yes" || v === "1";
 
+/**
+ * A QEMU command line starts with the binary (after a shell prompt, sudo or environment
+ * assignments), followed by an option or a line continuation: "qemu-system-x86_64: -device ..." is
+ * QEMU's error message, not a command.
+ */
+export const QEMU_COMMAND = /^(?:[^\n]*?[$#] +)?(?:sudo +(?:-\S+ +)*)?(?:[A-Za-z_]\w*=\S* +)*(?:\S*\/)?(?:qemu-system-[\w.-]+|qemu-kvm|kvm)(?=[ \t]+(?:-|\\\r?$))/;
+
+/**
+ * The lines of a text that are a QEMU command line: each line where one starts, with its
+ * backslash continuations, and the `VAR=value \` lines libvirt writes before the binary in
+ * /var/log/libvirt/qemu/<vm>.log.
+ */
+function commandLines(lines: string[]): Set<number> {
+  const out = new Set<number>();
+  const cont = (l: string) => /\\\r?$/.test(l);
+  for (let i = 0; i < lines.length; i++) {
+    if (!QEMU_COMMAND.test(lines[i]!)) continue;
+    for (let k = i - 1; k >= 0 && cont(lines[k]!) && /^[A-Za-z_]\w*=\S* *\\\r?$/.test(lines[k]!); k--) out.add(k);
+    out.add(i);
+    while (cont(lines[i]!) && i + 1 < lines.length) out.add(++i);
+  }
+  return out;
+}
+
 export function parseQemuCommandLine(text: string): ImportResult {
-  const toks = words(text);
+  const lines = text.split("\n");
+  // A command line with QEMU's (or libvirt's) messages around it, as in a libvirt qemu log: the
+  // command-line lines are read as options, every other line as a log line (QEMU's errors are
+  // records there). Without a recognisable command start, the whole text is read as options.
+  const cmd = commandLines(lines);
+  const mixed = cmd.size > 0 && cmd.size < lines.length;
+  const toks = words(mixed ? lines.map((l, k) => (cmd.has(k) ? l : "")).join("\n") : text);
   const records: EvidenceRecord[] = [];
   const skip = new SkipList();
-  const lines = text.split("\n");
   const rec = (line: number, summary: string, fields: EvidenceRecord["fields"]) => {
     records.push({ kind: "vm-config", line, endLine: line, column: 0, text: lines[line] ?? "", summary, fields: { source: "qemu", ...fields }, context: [] });
   };
@@ -124,18 +154,34 @@ export function parseQemuCommandLine(text: string): ImportResult {
       }
       const drv = p.driver ?? "";
       if (drv === "vfio-pci") {
-        const b = p.host ? parseBdf(p.host) : undefined;
-        rec(arg.line, `assigns host device ${b?.key ?? p.host ?? "(sysfsdev)"} with vfio-pci`, { hostdev: b?.key ?? p.host ?? "", ...(p.id ? { id: p.id } : {}) });
+        // host=SSSS:BB:DD.F, or sysfsdev=/sys/bus/pci/devices/SSSS:BB:DD.F (an mdev's sysfs path has no BDF).
+        const sys = p.sysfsdev !== undefined ? /\/((?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\/?$/.exec(p.sysfsdev)?.[1] : undefined;
+        const src = p.host ?? sys;
+        const b = src ? parseBdf(src) : undefined;
+        if (!b) {
+          skip.add(arg.line, p.host !== undefined ? `vfio-pci host=${p.host} is not a PCI address` : p.sysfsdev !== undefined ? `vfio-pci sysfsdev=${p.sysfsdev} names no PCI address (a mediated device?)` : "vfio-pci without host= or sysfsdev=");
+          continue;
+        }
+        rec(arg.line, `assigns host device ${b.key} with vfio-pci`, { hostdev: b.key, ...(p.id ? { id: p.id } : {}) });
       } else if (drv === "intel-iommu") {
         rec(arg.line, `vIOMMU intel-iommu, caching-mode=${on(p["caching-mode"]) ? "on" : "off"}${p.intremap ? `, intremap=${p.intremap}` : ""}`, { viommu: "intel", cachingMode: on(p["caching-mode"]), intremap: p.intremap ?? "", awBits: Number(p["aw-bits"] ?? 39), deviceIotlb: on(p["device-iotlb"]) });
       } else if (drv === "amd-iommu") {
         rec(arg.line, "vIOMMU amd-iommu", { viommu: "amd", intremap: p.intremap ?? "" });
       } else if (drv === "virtio-iommu-pci" || drv === "virtio-iommu") {
         rec(arg.line, "vIOMMU virtio-iommu", { viommu: "virtio" });
+      } else if (drv === "arm-smmuv3") {
+        // QEMU 10's user-creatable SMMUv3 (-device arm-smmuv3,primary-bus=...), one per PCIe root.
+        rec(arg.line, `vIOMMU arm-smmuv3${p["primary-bus"] ? ` on ${p["primary-bus"]}` : ""}`, { viommu: "smmuv3", ...(p["primary-bus"] ? { primaryBus: p["primary-bus"] } : {}) });
       }
     }
   }
-  return { records, skipped: skip.items };
+  if (mixed) {
+    const log = parseLog(lines.map((l, k) => (cmd.has(k) ? "" : l)).join("\n"));
+    records.push(...log.records);
+    for (const s of log.skipped) for (let l = s.line; l <= s.endLine; l++) if (!cmd.has(l)) skip.add(l, s.reason);
+    records.sort((x, y) => x.line - y.line);
+  }
+  return { records, skipped: [...skip.items].sort((x, y) => x.line - y.line) };
 }
 
 // ---------------------------------------------------------------- libvirt XML
@@ -206,7 +252,12 @@ export function parseLibvirtXml(text: string): ImportResult {
     } else if (el.name === "type" && parentName === "os" && el.attrs.machine) rec(el.line, `machine ${el.attrs.machine}`, { machine: el.attrs.machine });
     else if (el.name === "address" && parentName === "source" && el.parent?.parent?.name === "hostdev" && el.parent.parent.attrs.type === "pci") {
       const n = (k: string) => parseInt(el.attrs[k] ?? "0", el.attrs[k]?.startsWith("0x") ? 16 : 10);
-      const key = bdfText(n("bus"), n("slot"), n("function"));
+      const seg = n("domain");
+      if ([seg, n("bus"), n("slot"), n("function")].some(Number.isNaN) || seg > 0xffff || n("bus") > 0xff || n("slot") > 0x1f || n("function") > 7) {
+        skip.add(el.line, "a hostdev <address> that is not a PCI address");
+        continue;
+      }
+      const key = `${seg ? `${seg.toString(16).padStart(4, "0")}:` : ""}${bdfText(n("bus"), n("slot"), n("function"))}`;
       rec(el.line, `assigns host device ${key} (hostdev, managed=${el.parent.parent.attrs.managed ?? "no"})`, { hostdev: key, managed: el.parent.parent.attrs.managed === "yes" });
     } else if (el.name === "iommu") {
       const drv = elements.find((x) => x.parent === el && x.name === "driver");

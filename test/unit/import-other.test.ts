@@ -174,3 +174,14 @@ describe("explanations against a loaded scenario", () => {
     expect(explainRecords(other, history)[0]!.evidence).toEqual([]);
   });
 });
+
+describe("group listings in other shapes", () => {
+  it("reads unindented devices under a header and `ls -l /sys/kernel/iommu_groups/*/devices`", () => {
+    const hdr = "[user@fedora ~]$ ./iommu.sh\nIOMMU Group 10:\n00:1f.0 ISA bridge [0601]: Intel Corporation Z390 Chipset LPC/eSPI Controller [8086:a305] (rev 10)\n00:1f.3 Audio device [0403]: Intel Corporation Cannon Lake PCH cAVS [8086:a348] (rev 10)\nIOMMU Group 11:\n\t00:1f.4 SMBus [0c05]: Intel Corporation Cannon Lake PCH SMBus Controller [8086:a323] (rev 10)";
+    expect(parseGroups(hdr).records.map((x) => [x.fields.group, x.fields.device])).toEqual([[10, "00:1f.0"], [10, "00:1f.3"], [11, "00:1f.4"]]);
+    const ls = "# ls -l /sys/kernel/iommu_groups/*/devices\n/sys/kernel/iommu_groups/0/devices:\ntotal 0\nlrwxrwxrwx 1 root root 0 Nov 25 10:00 0000:00:00.0 -> ../../../../devices/pci0000:00/0000:00:00.0\n\n/sys/kernel/iommu_groups/1/devices:\ntotal 0\nlrwxrwxrwx 1 root root 0 Nov 25 10:00 0000:00:01.0 -> ../../../../devices/pci0000:00/0000:00:01.0\nlrwxrwxrwx 1 root root 0 Nov 25 10:00 0000:01:00.0 -> ../../../../devices/pci0000:00/0000:00:01.0/0000:01:00.0";
+    expect(detectKind(ls)).toBe("groups");
+    expect(parseGroups(ls).records.map((x) => [x.fields.group, x.fields.device])).toEqual([[0, "00:00.0"], [1, "00:01.0"], [1, "01:00.0"]]);
+  });
+});
+
