@@ -2,19 +2,11 @@
  * `passthrough decode FILE...` and `passthrough explain FILE... [--trace FTRACE]`: real evidence
  * (kernel logs, group listings, ftrace) decoded record by record, and each fault explained.
  */
-import { createReadStream, readFileSync } from "node:fs";
-import { explainRecords, importText, synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Skipped } from "../import/index.js";
+import { createReadStream } from "node:fs";
+import { TextDecoder } from "node:util";
+import { explainRecords, synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Skipped } from "../import/index.js";
 import { StreamParser } from "../import/stream.js";
 import { configToJson, recordToJson } from "../import/json.js";
-
-function read(file: string): string | undefined {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (e) {
-    process.stderr.write(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
-    return undefined;
-  }
-}
 
 function kindArg(args: string[]): EvidenceKind | undefined {
   const i = args.indexOf("--kind");
@@ -31,15 +23,57 @@ function files(args: string[]): string[] {
   return out;
 }
 
-/** Reads a file as a stream of text chunks (a 100 MB log is never one string). */
+/**
+ * The text encoding of a file from its first bytes: a UTF-16 byte-order mark, or ASCII text in
+ * UTF-16 without one (a NUL in every other byte: odd offsets for little-endian). UTF-8 otherwise.
+ */
+function encodingOf(head: Buffer): "utf-8" | "utf-16le" | "utf-16be" {
+  if (head[0] === 0xff && head[1] === 0xfe) return "utf-16le";
+  if (head[0] === 0xfe && head[1] === 0xff) return "utf-16be";
+  const n = Math.min(head.length, 1024) & ~1;
+  if (n < 16) return "utf-8";
+  let even = 0;
+  let odd = 0;
+  for (let k = 0; k < n; k += 2) {
+    if (head[k] === 0 && head[k + 1] !== 0) even++;
+    else if (head[k + 1] === 0 && head[k] !== 0) odd++;
+  }
+  const pairs = n / 2;
+  if (odd * 5 >= pairs * 2 && even * 20 < pairs) return "utf-16le";
+  if (even * 5 >= pairs * 2 && odd * 20 < pairs) return "utf-16be";
+  return "utf-8";
+}
+
+/**
+ * Reads a file as a stream of text chunks (a 100 MB log is never one string). UTF-16 files (a
+ * Windows export) are decoded as such; the decoder drops a byte-order mark.
+ */
 async function streamFile(file: string, onChunk: (s: string) => void): Promise<boolean> {
   try {
-    for await (const chunk of createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 20 }) as AsyncIterable<string>) onChunk(chunk);
+    let decoder: TextDecoder | undefined;
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      decoder ??= new TextDecoder(encodingOf(chunk));
+      onChunk(decoder.decode(chunk, { stream: true }));
+    }
+    if (decoder) onChunk(decoder.decode());
     return true;
   } catch (e) {
     process.stderr.write(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
     return false;
   }
+}
+
+/** A whole file's records, parsed as it streams in (explain and synthesize keep the records, not the text). */
+async function importFile(file: string, kind?: EvidenceKind): Promise<{ records: EvidenceRecord[]; skipped: Skipped[]; kind: EvidenceKind } | undefined> {
+  const records: EvidenceRecord[] = [];
+  const skipped: Skipped[] = [];
+  const parser = new StreamParser((r, sk) => {
+    records.push(...r);
+    skipped.push(...sk);
+  }, kind);
+  if (!(await streamFile(file, (c) => parser.push(c)))) return undefined;
+  parser.end();
+  return { records, skipped, kind: parser.kind ?? "log" };
 }
 
 const CONFIG_KINDS = new Set(["groups", "lspci", "libvirt", "qemu"]);
@@ -101,18 +135,18 @@ export async function decode(args: string[]): Promise<number> {
   return status;
 }
 
-export function explain(args: string[]): number {
+export async function explain(args: string[]): Promise<number> {
   const json = args.includes("--json");
   const list = files(args);
   const ti = args.indexOf("--trace");
   let history: EvidenceRecord[] = [];
   if (ti >= 0) {
-    const t = args[ti + 1] ? read(args[ti + 1]!) : undefined;
+    const t = args[ti + 1] ? await importFile(args[ti + 1]!, "ftrace") : undefined;
     if (t === undefined) {
       process.stderr.write("passthrough explain: --trace needs a readable ftrace file\n");
       return 2;
     }
-    history = importText(t, "ftrace").records;
+    history = t.records;
   }
   if (list.length === 0) {
     process.stderr.write("passthrough explain: no evidence file given\n");
@@ -120,12 +154,11 @@ export function explain(args: string[]): number {
   }
   let status = 0;
   for (const file of list) {
-    const text = read(file);
-    if (text === undefined) {
+    const r = await importFile(file, kindArg(args));
+    if (r === undefined) {
       status = 2;
       continue;
     }
-    const r = importText(text, kindArg(args));
     const ex = explainRecords(r.records, history.length ? history : r.kind === "ftrace" ? r.records : []);
     if (json) {
       process.stdout.write(JSON.stringify({ file, explanations: ex.map((e) => ({ ...e, line: r.records[e.record]!.line + 1 })) }, null, 2) + "\n");
@@ -139,13 +172,13 @@ export function explain(args: string[]): number {
       if (e.checks.length) process.stdout.write(`  Check next:\n${e.checks.map((x) => `    - ${x}`).join("\n")}\n`);
       process.stdout.write("\n");
     }
-    if (ex.length === 0) process.stdout.write(`${file}: nothing to explain (${r.records.length} records, none a fault or a refusal)\n`);
+    if (ex.length === 0) process.stdout.write(`${file}: nothing to explain (${r.records.length} records, none a fault or a refusal)${r.skipped.some((s) => /UTF-16/.test(s.reason)) ? ` (${r.skipped[0]!.reason})` : ""}\n`);
   }
   return status;
 }
 
 /** `passthrough synthesize FILE...`: one scenario from all the evidence files together, to stdout. */
-export function synthesize(args: string[]): number {
+export async function synthesize(args: string[]): Promise<number> {
   const list = files(args);
   if (list.length === 0) {
     process.stderr.write("passthrough synthesize: no evidence file given\n");
@@ -153,9 +186,9 @@ export function synthesize(args: string[]): number {
   }
   const records: EvidenceRecord[] = [];
   for (const file of list) {
-    const text = read(file);
-    if (text === undefined) return 2;
-    records.push(...importText(text).records);
+    const r = await importFile(file);
+    if (r === undefined) return 2;
+    records.push(...r.records);
   }
   const r = synthesizeScenario(records, `Reproduced from ${list.map((f) => f.split("/").pop()).join(", ")}`);
   process.stdout.write(r.text);

@@ -1,6 +1,7 @@
 // Group listings, ftrace iommu events, detection, explanations with trace evidence, and the CLI.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -185,3 +186,28 @@ describe("group listings in other shapes", () => {
   });
 });
 
+describe("CLI: encodings and explain", () => {
+  const tmp = join(tmpdir(), `passthrough-import-test-${process.pid}`);
+  beforeAll(async () => {
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    mkdirSync(tmp, { recursive: true });
+    const log = "[  1.0] DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7c346000 [fault reason 0x06] PTE Read access is not set\r\n";
+    writeFileSync(join(tmp, "bom.log"), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(log, "utf16le")]));
+    writeFileSync(join(tmp, "nobom.log"), Buffer.from(log, "utf16le"));
+    const be = Buffer.from(log, "utf16le");
+    for (let k = 0; k < be.length; k += 2) [be[k], be[k + 1]] = [be[k + 1]!, be[k]!];
+    writeFileSync(join(tmp, "be.log"), Buffer.concat([Buffer.from([0xfe, 0xff]), be]));
+    if (!existsSync(cli)) execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], { cwd: root });
+  });
+  it("decode reads UTF-16 files (with or without a byte-order mark)", () => {
+    for (const f of ["bom.log", "nobom.log", "be.log"]) {
+      const j = JSON.parse(spawnSync(process.execPath, [cli, "decode", join(tmp, f), "--json"], { encoding: "utf8" }).stdout) as { records: { reason: number; bdf: string }[] };
+      expect(j.records.map((r) => [r.bdf, r.reason]), f).toEqual([["0000:00:02.0", 6]]);
+    }
+  });
+  it("explain streams the file like decode (same records, UTF-16 included)", () => {
+    const r = spawnSync(process.execPath, [cli, "explain", join(tmp, "bom.log"), "--json"], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect((JSON.parse(r.stdout) as { explanations: { title: string; line: number }[] }).explanations.map((e) => [e.line, e.title])).toEqual([[1, expect.stringMatching(/^VT-d fault 0x06 /)]]);
+  });
+});
