@@ -16,6 +16,7 @@ import type { EngineMethods, Method, SessionState } from "../protocol/engine.js"
 import type { DebugAction, DebugPos, ExceptionFilter, LineBreakpoint, DataWatch, ScanResult, VarNode } from "../engine/debug.js";
 import { mapStep } from "../engine/stepMap.js";
 import { reformatNumber } from "../engine/expr.js";
+import { parseAddress } from "../scenario/values.js";
 
 export interface EngineLink {
   request<M extends Method>(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]>;
@@ -52,6 +53,9 @@ const ACTION_LABELS: Record<DebugAction, string> = {
   continue: "Continue",
   reverseContinue: "Reverse continue",
 };
+
+/** A BDF compared without its domain 0000: and case ("0000:04:00.0" names 04:00.0). */
+const bdfKey = (bdf: string) => bdf.trim().toLowerCase().replace(/^0000:/, "");
 
 /** An error as one line for the console: its message's first line, no stack. */
 function oneLine(e: unknown): string {
@@ -232,18 +236,39 @@ export class PassthroughDebugSession extends DebugSession {
     this.sendResponse(response);
   }
 
+  /**
+   * Data breakpoints are `map|<device>|<iova>` ids from dataBreakpointInfo (or persisted from an
+   * earlier session): each is checked against the current run's host devices and verified only
+   * when it names one of them and a valid IOVA; the others are reported unverified with why.
+   */
   protected override setDataBreakpointsRequest(response: DebugProtocol.SetDataBreakpointsResponse, args: DebugProtocol.SetDataBreakpointsArguments): void {
-    this.watches = [];
-    const out: DebugProtocol.Breakpoint[] = [];
-    for (const b of args.breakpoints) {
-      const [kind, device, iova] = b.dataId.split("|");
-      if (kind === "map" && device && iova) {
-        this.watches.push({ id: b.dataId, device, iova });
-        out.push({ verified: true, message: `mapping of ${iova} for ${device}` });
-      } else out.push({ verified: false, message: "unknown data breakpoint" });
-    }
-    response.body = { breakpoints: out };
-    this.sendResponse(response);
+    this.guard(response, async () => {
+      const requested = args.breakpoints ?? [];
+      const uri = this.uri;
+      if (!uri) {
+        this.watches = [];
+        response.body = { breakpoints: requested.map(() => ({ verified: false, message: "the scenario is not loaded yet" })) };
+        this.sendResponse(response);
+        return;
+      }
+      const devices = requested.length > 0 ? await this.link.request("devices", { uri }) : [];
+      const byKey = new Map(devices.map((d) => [bdfKey(d.key), d.key]));
+      const watches: DataWatch[] = [];
+      const out: DebugProtocol.Breakpoint[] = requested.map((b) => {
+        const parts = b.dataId.split("|");
+        if (parts.length !== 3 || parts[0] !== "map" || !parts[1] || !parts[2]) return { verified: false, message: `"${b.dataId}" is not a mapping data breakpoint (expected map|<device>|<iova>, from the Translation scope's "mapping")` };
+        const [, device, iova] = parts as [string, string, string];
+        const key = byKey.get(bdfKey(device));
+        if (key === undefined) return { verified: false, message: `no host device ${device} in this scenario${devices.length ? ` (devices: ${devices.map((d) => d.key).join(", ")})` : ""}` };
+        const a = parseAddress(iova);
+        if (!a.ok) return { verified: false, message: `${a.message} (${a.hint})` };
+        watches.push({ id: b.dataId, device: key, iova });
+        return { verified: true, message: `mapping of ${iova} for ${key}` };
+      });
+      this.watches = watches;
+      response.body = { breakpoints: out };
+      this.sendResponse(response);
+    });
   }
 
   protected override threadsRequest(response: DebugProtocol.ThreadsResponse): void {

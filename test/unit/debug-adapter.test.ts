@@ -443,4 +443,30 @@ describe("passthrough debug adapter", () => {
     expect(await ev("op", { hex: true })).toBe('"dma"');
     expect(await ev("write", { hex: false })).toBe("true");
   });
+
+  it("data breakpoints are verified only for a mapping of a device of the current run", async () => {
+    // Before launch there is no run to check them against.
+    const early = new Harness({ [P]: text });
+    await early.request("initialize", { adapterID: "passthrough" });
+    const pre = await early.request<DebugProtocol.SetDataBreakpointsResponse>("setDataBreakpoints", { breakpoints: [{ dataId: "map|04:00.0|0x100000" }] });
+    expect(pre.body.breakpoints).toEqual([{ verified: false, message: "the scenario is not loaded yet" }]);
+
+    const h = new Harness({ [P]: text });
+    let r!: DebugProtocol.SetDataBreakpointsResponse;
+    await h.launch(P, {}, async () => {
+      r = await h.request<DebugProtocol.SetDataBreakpointsResponse>("setDataBreakpoints", {
+        breakpoints: [{ dataId: "map|05:00.0|0x100000" }, { dataId: "garbage" }, { dataId: "map|04:00.0" }, { dataId: "map|04:00.0|0x1g" }, { dataId: "map|0000:04:00.0|0x100000" }],
+      });
+    });
+    expect(r.body.breakpoints.map((b) => b.verified)).toEqual([false, false, false, false, true]);
+    expect(r.body.breakpoints[0]!.message).toBe("no host device 05:00.0 in this scenario (devices: 04:00.0)");
+    expect(r.body.breakpoints[1]!.message).toMatch(/^"garbage" is not a mapping data breakpoint/);
+    expect(r.body.breakpoints[2]!.message).toMatch(/^"map\|04:00.0" is not a mapping data breakpoint/);
+    expect(r.body.breakpoints[3]!.message).toMatch(/"0x1g" is not an address/);
+    expect(r.body.breakpoints[4]!.message).toBe("mapping of 0x100000 for 04:00.0");
+    // Only the valid one watches: the launch stops where that mapping is created (guest-map, step 2).
+    const first = h.events.find((e) => e.event === "stopped") as DebugProtocol.StoppedEvent;
+    expect(first.body.reason).toBe("data breakpoint");
+    expect(first.body.text).toMatch(/changed in step 2 \(guest-map/);
+  });
 });
