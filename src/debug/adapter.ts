@@ -73,6 +73,7 @@ export class PassthroughDebugSession extends DebugSession {
   /** Document version of the run being debugged: a state for the same run is not an edit. */
   private runVersion = -1;
   private breakpoints: LineBreakpoint[] = [];
+  /** The exception filters the user selected (see activeExceptions). */
   private exceptions: ExceptionFilter[] = [];
   private watches: DataWatch[] = [];
   private hits: Record<number, number> = {};
@@ -150,7 +151,6 @@ export class PassthroughDebugSession extends DebugSession {
   /** Launch and restart: to the start of the workload, hit counts reset (kept until the move succeeds). */
   private async begin(label: string): Promise<void> {
     const args = this.launchArgs!;
-    if (args.stopOnFault && !this.exceptions.includes("fault")) this.exceptions.push("fault");
     if (args.stopOnEntry) {
       this.stopAt({ pos: { step: 0, event: -1 }, reason: "entry", description: "start of the workload", logs: [], hits: {}, errors: [] });
       return;
@@ -221,8 +221,18 @@ export class PassthroughDebugSession extends DebugSession {
   protected override setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): void {
     const known = new Set(EXCEPTION_FILTERS.map((f) => f.filter));
     this.exceptions = args.filters.filter((f): f is ExceptionFilter => known.has(f));
-    if (this.launchArgs?.stopOnFault && !this.exceptions.includes("fault")) this.exceptions.push("fault");
     this.sendResponse(response);
+  }
+
+  /**
+   * The filters a move uses: the user's, plus "fault" for `stopOnFault` — unless the user picked
+   * the narrower "fault-unsuppressed", which already stops at the faults the OS sees (adding
+   * "fault" would also stop at the ones FPD suppresses, making that choice pointless).
+   */
+  private activeExceptions(): ExceptionFilter[] {
+    const ex = [...this.exceptions];
+    if (this.launchArgs?.stopOnFault && !ex.includes("fault") && !ex.includes("fault-unsuppressed")) ex.push("fault");
+    return ex;
   }
 
   protected override dataBreakpointInfoRequest(response: DebugProtocol.DataBreakpointInfoResponse, args: DebugProtocol.DataBreakpointInfoArguments): void {
@@ -405,7 +415,7 @@ export class PassthroughDebugSession extends DebugSession {
 
   private scanFrom(action: DebugAction, from: DebugPos, hits: Record<number, number>): Promise<ScanResult & { line: number }> {
     if (!this.uri) return Promise.reject(Object.assign(new Error("no scenario is loaded"), { code: "no-session" }));
-    return this.link.request("debugScan", { uri: this.uri, scan: { from, action, breakpoints: this.breakpoints, exceptions: this.exceptions, watches: this.watches, hits } });
+    return this.link.request("debugScan", { uri: this.uri, scan: { from, action, breakpoints: this.breakpoints, exceptions: this.activeExceptions(), watches: this.watches, hits } });
   }
 
   private moveFailed(label: string, e: unknown): void {

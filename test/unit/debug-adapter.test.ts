@@ -469,4 +469,108 @@ describe("passthrough debug adapter", () => {
     expect(first.body.reason).toBe("data breakpoint");
     expect(first.body.text).toMatch(/changed in step 2 \(guest-map/);
   });
+
+  // A fault the OS sees (step 2: an IOVA beyond the VM's memory) and one that FPD suppresses
+  // (step 5: the context entry rewritten with P = 0 and FPD = 1, read again after a context-cache
+  // invalidation: fault 0x02, qualified, so not recorded).
+  const fpdText = `name: FPD-suppressed fault
+host:
+  memory: 16GiB
+  iommu: { model: intel-vtd, address-width: 48 }
+  pci:
+    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }
+    - { bdf: "01:00.0", id: "8086:1572", name: X710 10GbE, parent: "00:01.0", driver: vfio-pci }
+vms:
+  - name: web01
+    memory: 2GiB
+    devices: ["01:00.0"]
+workload:
+  - start: web01
+  - dma: { device: "01:00.0", iova: 0x1_0000_0000, length: 4KiB }
+    expect: { fault: 0x06, recorded: true }
+  - poke: { target: { device: "01:00.0", structure: context-lo }, value: 0x2 }
+  - invalidate: { granularity: context-global }
+  - dma: { device: "01:00.0", iova: 0x10_0000, length: 4KiB }
+    expect: { fault: 0x02, recorded: false }
+`;
+  const fpdLine = (n: number) => {
+    const ls = fpdText.split("\n");
+    const w = ls.indexOf("workload:");
+    return ls.map((l, i) => [l, i] as const).filter(([l, i]) => i > w && /^  - [a-z-]+:/.test(l))[n - 1]![1] + 1;
+  };
+
+  it('exception filter "fault-unsuppressed" skips a fault FPD suppresses; "fault" stops at it', async () => {
+    const h = new Harness({ [P]: fpdText });
+    const s = await h.launch(P, {}, async () => {
+      await h.request("setExceptionBreakpoints", { filters: ["fault-unsuppressed"] });
+    });
+    expect(s.body.reason).toBe("exception");
+    expect(await h.line()).toBe(fpdLine(2));
+    expect((await h.eval("reason")).body.result).toBe("0x6 (6)");
+    expect((await h.eval("recorded")).body.result).toBe("true");
+    const end = await h.move("continue");
+    expect(end.body.description).toMatch(/End of the workload/); // not at step 5's suppressed fault
+    expect(h.events.filter((e) => e.event === "stopped")).toHaveLength(2);
+
+    const all = new Harness({ [P]: fpdText });
+    await all.launch(P, {}, async () => {
+      await all.request("setExceptionBreakpoints", { filters: ["fault"] });
+    });
+    expect(await all.line()).toBe(fpdLine(2));
+    const sup = await all.move("continue");
+    expect(sup.body.reason).toBe("exception");
+    expect(sup.body.text).toMatch(/^DMA fault: 0x02 /);
+    expect(await all.line()).toBe(fpdLine(5));
+    expect((await all.eval("fpd")).body.result).toBe("true");
+    expect((await all.eval("recorded")).body.result).toBe("false");
+  });
+
+  it('stopOnFault adds "fault" only when the user has not picked "fault-unsuppressed"', async () => {
+    // stopOnFault with the narrower filter selected: the suppressed fault does not stop.
+    const narrow = new Harness({ [P]: fpdText });
+    await narrow.launch(P, { stopOnFault: true }, async () => {
+      await narrow.request("setExceptionBreakpoints", { filters: ["fault-unsuppressed", "vfio-errno"] });
+    });
+    expect(await narrow.line()).toBe(fpdLine(2));
+    expect((await narrow.move("continue")).body.description).toMatch(/End of the workload/);
+    // The same after a restart (the selection is kept).
+    await narrow.move("restart", {});
+    expect(await narrow.line()).toBe(fpdLine(2));
+    expect((await narrow.move("continue")).body.description).toMatch(/End of the workload/);
+
+    // stopOnFault without it: every fault, the suppressed one included.
+    const wide = new Harness({ [P]: fpdText });
+    await wide.launch(P, { stopOnFault: true }, async () => {
+      await wide.request("setExceptionBreakpoints", { filters: ["vfio-errno"] });
+    });
+    expect(await wide.line()).toBe(fpdLine(2));
+    await wide.move("continue");
+    expect(await wide.line()).toBe(fpdLine(5));
+  });
+
+  it('exception filters "vfio-errno" and "group-not-viable" stop before the failing step, only when selected', async () => {
+    const memlock = read("memlock-too-small");
+    const h = new Harness({ [P]: memlock });
+    const s = await h.launch(P, {}, async () => {
+      await h.request("setExceptionBreakpoints", { filters: ["vfio-errno"] });
+    });
+    expect(s.body.reason).toBe("exception");
+    expect(s.body.description).toBe("VFIO error ENOMEM");
+    expect(s.body.text).toMatch(/^Step 1 fails: /);
+    expect((await h.eval("errno")).body.result).toBe('"ENOMEM"');
+    const off = new Harness({ [P]: memlock });
+    expect((await off.launch(P, {}, async () => void (await off.request("setExceptionBreakpoints", { filters: ["group-not-viable"] })))).body.description).toMatch(/End of the workload/);
+
+    const nonViable = read("non-viable-group");
+    const g = new Harness({ [P]: nonViable });
+    const gs = await g.launch(P, {}, async () => {
+      await g.request("setExceptionBreakpoints", { filters: ["group-not-viable"] });
+    });
+    expect(gs.body.reason).toBe("exception");
+    expect(gs.body.description).toBe("IOMMU group not viable");
+    expect(gs.body.text).toMatch(/^Step 1 fails: /);
+    expect((await g.eval("error")).body.result).toBe('"group-not-viable"');
+    const goff = new Harness({ [P]: nonViable });
+    expect((await goff.launch(P, {}, async () => void (await goff.request("setExceptionBreakpoints", { filters: ["vfio-errno"] })))).body.description).toMatch(/End of the workload/);
+  });
 });
