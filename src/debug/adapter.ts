@@ -296,8 +296,9 @@ export class PassthroughDebugSession extends DebugSession {
     if (this.pos.step >= this.steps) {
       frames.push(new StackFrame(0, "end of the workload", this.source(), line));
     } else {
-      if (this.pos.event >= 0) frames.push(new StackFrame(1, `event #${this.pos.event}`, this.source(), line));
-      frames.push(new StackFrame(0, `step ${this.pos.step + 1}`, this.source(), line));
+      // Frame 0 is the position itself; inside a step's events, frame 1 is the step that runs them.
+      if (this.pos.event >= 0) frames.push(new StackFrame(0, `event #${this.pos.event}`, this.source(), line), new StackFrame(1, `step ${this.pos.step + 1}`, this.source(), line));
+      else frames.push(new StackFrame(0, `step ${this.pos.step + 1}`, this.source(), line));
     }
     response.body = { stackFrames: frames, totalFrames: frames.length };
     this.sendResponse(response);
@@ -308,9 +309,15 @@ export class PassthroughDebugSession extends DebugSession {
     return this.lines[Math.min(step, this.lines.length - 1)] ?? 0;
   }
 
-  protected override scopesRequest(response: DebugProtocol.ScopesResponse): void {
+  /** The position a stack frame shows: frame 1 (inside a step's events) is the step, before it runs. */
+  private posOfFrame(frameId: number | undefined): DebugPos {
+    return frameId === 1 && this.pos.event >= 0 ? { step: this.pos.step, event: -1 } : this.pos;
+  }
+
+  protected override scopesRequest(response: DebugProtocol.ScopesResponse, args: DebugProtocol.ScopesArguments): void {
     this.guard(response, async () => {
-      const scopes = await this.link.request("debugScopes", { uri: this.uri!, pos: this.pos });
+      if (!this.uri) throw new Error("no scenario loaded");
+      const scopes = await this.link.request("debugScopes", { uri: this.uri, pos: this.posOfFrame(args.frameId) });
       response.body = { scopes: scopes.map((s) => new DapScope(s.name, this.vars.create(s.vars), s.expensive ?? false)) };
       this.sendResponse(response);
     });
@@ -382,6 +389,8 @@ export class PassthroughDebugSession extends DebugSession {
   protected override restartRequest(response: DebugProtocol.RestartResponse): void {
     this.guard(response, async () => {
       this.sendResponse(response);
+      // A new session as far as the console is concerned: condition problems are reported again.
+      this.reportedErrors.clear();
       await this.begin("Restart");
     });
   }
@@ -454,7 +463,7 @@ export class PassthroughDebugSession extends DebugSession {
   protected override evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
     this.guard(response, async () => {
       if (!this.uri) throw new Error("no scenario loaded");
-      const r = await this.link.request("debugEvaluate", { uri: this.uri, pos: this.pos, expression: args.expression });
+      const r = await this.link.request("debugEvaluate", { uri: this.uri, pos: this.posOfFrame(args.frameId), expression: args.expression });
       if ("error" in r) {
         this.sendErrorResponse(response, { id: 2001, format: r.error.replace(/[{}]/g, ""), showUser: false });
         return;

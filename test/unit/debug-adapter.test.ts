@@ -573,4 +573,45 @@ workload:
     const goff = new Harness({ [P]: nonViable });
     expect((await goff.launch(P, {}, async () => void (await goff.request("setExceptionBreakpoints", { filters: ["vfio-errno"] })))).body.description).toMatch(/End of the workload/);
   });
+
+  it("scopes and evaluate follow the selected frame: frame 0 the event, frame 1 its step", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, { stopOnEntry: true });
+    await h.move("next");
+    await h.move("next");
+    await h.move("stepIn");
+    await h.move("stepIn"); // step 3 (dma of 16 KiB at 0x100000), its second translation
+    const st = await h.request<DebugProtocol.StackTraceResponse>("stackTrace", { threadId: 1 });
+    expect(st.body.stackFrames.map((f) => [f.id, f.name])).toEqual([[0, expect.stringMatching(/^event #\d+$/)], [1, "step 3"]]);
+    const names = async (frameId: number) => (await h.request<DebugProtocol.ScopesResponse>("scopes", { frameId })).body.scopes.map((s) => s.name);
+    expect(await names(0)).toEqual(expect.arrayContaining(["Step", "Translation", "IOMMU registers (at this event, before the driver's fault handler)"]));
+    const stepScopes = await names(1);
+    expect(stepScopes).toContain("Step");
+    expect(stepScopes).not.toContain("Translation");
+    expect(stepScopes).toContain("IOMMU registers"); // the step's state: before it runs
+    const ev = (expression: string, frameId: number) => h.request<DebugProtocol.EvaluateResponse>("evaluate", { expression, frameId, context: "hover" });
+    expect((await ev("iova", 0)).body.result).toBe("0x101000 (1052672)"); // this translation
+    expect((await ev("iova", 1)).body.result).toBe("0x100000 (1048576)"); // the step's argument
+    expect((await ev("event", 0)).success).toBe(true);
+    const noEvent = await ev("event", 1);
+    expect(noEvent.success).toBe(false);
+    expect(noEvent.message).toMatch(/unknown name "event"/);
+    // At a step (no events selected) there is one frame, 0.
+    await h.move("next");
+    expect((await h.request<DebugProtocol.StackTraceResponse>("stackTrace", { threadId: 1 })).body.stackFrames.map((f) => f.id)).toEqual([0]);
+  });
+
+  it("a restart reports a breakpoint condition's problem again (once per session)", async () => {
+    const h = new Harness({ [P]: text });
+    const problem = (o: string) => o.startsWith('breakpoint condition "iova >="');
+    await h.launch(P, {}, async () => {
+      await h.request("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(3), condition: "iova >=" }, { line: stepLine(4) }, { line: stepLine(6) }] });
+    });
+    expect(h.outputs("stderr").filter(problem)).toHaveLength(1);
+    await h.move("continue");
+    expect(h.outputs("stderr").filter(problem)).toHaveLength(1); // not repeated within the session
+    await h.move("restart", {});
+    expect(h.outputs("stderr").filter(problem)).toHaveLength(2);
+    expect(h.outputs("stderr").filter(problem)[1]).toMatch(/ends too early/);
+  });
 });
