@@ -77,7 +77,7 @@ function button(label: string, title: string, onClick: () => void): HTMLButtonEl
   return b;
 }
 const compareBox = el("input", { type: "checkbox", id: "compare" });
-const compareLabel = el("label", { for: "compare", title: "Mark events added or changed since the previous run" }, "Compare with previous run");
+const compareLabel = el("label", { for: "compare", title: "Mark events added, changed or removed since the previous run" }, "Compare with previous run");
 const timeline = el("canvas", { class: "timeline", height: "36", role: "img", "aria-label": "Timeline: event density, faults in red; click to jump" });
 const grid = el("div", { class: "grid" });
 const headRow = el("div", { class: "row head", role: "row" });
@@ -104,7 +104,7 @@ nav.append(
   compareBox,
   compareLabel,
   button("CSV", "Export the filtered rows as CSV", () => vscode.postMessage({ type: "export", format: "csv", filter: state.filter })),
-  button("JSON", "Export the filtered rows as JSON lines", () => vscode.postMessage({ type: "export", format: "json", filter: state.filter })),
+  button("JSON", "Export the filtered rows as a JSON document", () => vscode.postMessage({ type: "export", format: "json", filter: state.filter })),
 );
 const main = el("div", { class: "main" });
 main.append(grid, walkPane);
@@ -257,8 +257,9 @@ function fillRow(r: HTMLDivElement, row: number): void {
     result = KIND[kind] ?? "event";
     cls = "r-slow";
   }
-  const diff = col.diff?.[k] ?? 0;
-  r.className = `row ${cls}${row === selectedRow ? " selected" : ""}${state.compare && diff === 1 ? " added" : state.compare && diff === 2 ? " changed" : ""}`;
+  const diff = state.compare ? col.diff?.[k] ?? 0 : 0;
+  const change = diff & DIFF_KIND_MASK;
+  r.className = `row ${cls}${row === selectedRow ? " selected" : ""}${change === DIFF_ADDED ? " added" : change === DIFF_CHANGED ? " changed" : ""}${diff & DIFF_REMOVED_BEFORE ? " removed-before" : ""}${diff & DIFF_REMOVED_AFTER ? " removed-after" : ""}`;
   const set = (c: number, t: string) => {
     if (cells[c]!.textContent !== t) cells[c]!.textContent = t;
   };
@@ -271,7 +272,25 @@ function fillRow(r: HTMLDivElement, row: number): void {
   set(6, isDma ? (reason === 0 ? `${a} → ${b}` : a) : kind === 3 || kind === 4 ? `${a} +${b}` : kind === 10 ? `${a} ← ${b}` : "");
   set(7, result);
   set(8, isDma || kind === 3 || kind === 4 ? String(col.did![k]) : "");
-  r.title = state.compare && diff ? (diff === 1 ? "added since the previous run" : "changed since the previous run") : "";
+  r.title = diff ? diffTitle(diff, col.removed?.[k] ?? 0, col.removedAfter?.[k] ?? 0) : "";
+}
+
+/** Comparison marks of a row (the engine's diffRuns): the low bits added/changed, then where events were removed. */
+const DIFF_KIND_MASK = 3;
+const DIFF_ADDED = 1;
+const DIFF_CHANGED = 2;
+const DIFF_REMOVED_BEFORE = 4;
+const DIFF_REMOVED_AFTER = 8;
+const events = (n: number) => (n === 1 ? "1 event" : `${n.toLocaleString()} events`);
+
+function diffTitle(diff: number, before: number, after: number): string {
+  const parts: string[] = [];
+  const change = diff & DIFF_KIND_MASK;
+  if (change === DIFF_ADDED) parts.push("Added since the previous run.");
+  else if (change === DIFF_CHANGED) parts.push("Changed since the previous run.");
+  if (diff & DIFF_REMOVED_BEFORE) parts.push(`${events(before)} of the previous run removed before this row.`);
+  if (diff & DIFF_REMOVED_AFTER) parts.push(`${events(after)} of the previous run removed after this row.`);
+  return parts.join(" ");
 }
 
 // ---------------------------------------------------------------- selection and cursor

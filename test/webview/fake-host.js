@@ -1,6 +1,7 @@
 // A stand-in for VS Code's webview host, loaded before dist/webview.js: acquireVsCodeApi() and a
 // synthetic trace of window.__config.events events answered in the page itself (no round trip to
-// the test process, so timings measure the webview). Records what the webview posts.
+// the test process, so timings measure the webview). Records what the webview posts. With
+// window.__config.compare, a previous run exists and compare-mode pages carry diff marks.
 (() => {
   const cfg = Object.assign({ events: 200, faultEvery: 50, deviceName: "X710 10GbE", vm: "web01" }, window.__config || {});
   if (cfg.deviceNameRepeat) cfg.deviceName = cfg.deviceNameRepeat.char.repeat(cfg.deviceNameRepeat.count);
@@ -22,6 +23,8 @@
   const kindOf = (i) => (i % 16 === 0 ? 3 : 1);
   const isFault = (i) => kindOf(i) === 1 && i % cfg.faultEvery === 7;
   const resultOf = (i) => (kindOf(i) === 3 ? 5 : isFault(i) ? 3 : i % 2 ? 1 : 2);
+  // Compare marks (as diffRuns): event i % 10 === 3 added, 4 changed, 5 with 2 events removed before it, 6 with 1 removed after it.
+  const diffOf = (i) => [0, 0, 0, 1, 2, 4, 8, 0, 0, 0][i % 10];
   function list(filter) {
     const results = filter.results || [];
     if (!results.length && !filter.text) return null; // identity
@@ -43,14 +46,14 @@
       let faults = 0;
       if (!m) for (let i = 7; i < N; i += cfg.faultEvery) faults += isFault(i) ? 1 : 0;
       else for (let k = 0; k < m.length; k++) if (isFault(m[k])) faults++;
-      return { runVersion: 1, summary: { total: N, matched: count(m), faults, byResult: {}, byReason: { 5: faults } }, devices: [{ sid: 0x100, key: "01:00.0", name: cfg.deviceName, vm: cfg.vm }, { sid: 0x200, key: "02:00.0", name: "second", vm: cfg.vm }], vms: [cfg.vm], canCompare: false, removed: 0 };
+      return { runVersion: 1, summary: { total: N, matched: count(m), faults, byResult: {}, byReason: { 5: faults } }, devices: [{ sid: 0x100, key: "01:00.0", name: cfg.deviceName, vm: cfg.vm }, { sid: 0x200, key: "02:00.0", name: "second", vm: cfg.vm }], vms: [cfg.vm], canCompare: !!cfg.compare, removed: cfg.compare ? Math.floor(N / 10) * 3 : 0 };
     },
-    tracePage: ({ filter, start, count: c }) => {
+    tracePage: ({ filter, start, count: c, compare }) => {
       const m = matchOf(filter);
       const total = count(m);
       const s = Math.max(0, Math.min(start, total));
       const n = Math.max(0, Math.min(c, total - s));
-      const cols = { index: new Uint32Array(n), step: new Uint32Array(n), kind: new Uint8Array(n), flags: new Uint8Array(n), level: new Uint8Array(n), reason: new Uint8Array(n), sid: new Uint16Array(n), did: new Uint16Array(n), aLo: new Uint32Array(n), aHi: new Uint32Array(n), bLo: new Uint32Array(n), bHi: new Uint32Array(n), diff: new Uint8Array(n) };
+      const cols = { index: new Uint32Array(n), step: new Uint32Array(n), kind: new Uint8Array(n), flags: new Uint8Array(n), level: new Uint8Array(n), reason: new Uint8Array(n), sid: new Uint16Array(n), did: new Uint16Array(n), aLo: new Uint32Array(n), aHi: new Uint32Array(n), bLo: new Uint32Array(n), bHi: new Uint32Array(n), diff: new Uint8Array(n), removed: new Uint32Array(n), removedAfter: new Uint32Array(n) };
       for (let k = 0; k < n; k++) {
         const i = at(m, s + k);
         cols.index[k] = i;
@@ -65,6 +68,11 @@
         cols.aHi[k] = Math.floor((i * 4096) / 2 ** 32);
         cols.bLo[k] = (0x40000000 + i * 4096) >>> 0;
         cols.bHi[k] = 4;
+        if (cfg.compare && compare) {
+          cols.diff[k] = diffOf(i);
+          if (diffOf(i) === 4) cols.removed[k] = 2;
+          if (diffOf(i) === 8) cols.removedAfter[k] = 1;
+        }
       }
       return { start: s, count: n, matched: total, columns: cols };
     },

@@ -145,6 +145,30 @@ test("state survives a reload through getState/setState (filter)", async () => {
   await p2.close();
 });
 
+test("compare with previous run: added, changed and removed rows are marked, with tooltips", async () => {
+  const { page, errors } = await open({ events: 200, compare: true });
+  assert.equal(await page.locator(".row.added, .row.changed").count(), 0); // off until asked
+  await page.locator("#compare").check();
+  await page.locator(".row.added").first().waitFor();
+  assert.match(await page.locator(".counts").innerText(), /· 60 removed since the previous run$/);
+  const marks = await page.evaluate(() => Object.fromEntries([3, 4, 5, 6, 7].map((i) => {
+    const r = document.querySelector(`.row[data-row='${i}']`);
+    return [i, { cls: [...r.classList].filter((c) => ["added", "changed", "removed-before", "removed-after"].includes(c)).join(" "), title: r.title }];
+  })));
+  assert.deepEqual(marks, {
+    3: { cls: "added", title: "Added since the previous run." },
+    4: { cls: "changed", title: "Changed since the previous run." },
+    5: { cls: "removed-before", title: "2 events of the previous run removed before this row." },
+    6: { cls: "removed-after", title: "1 event of the previous run removed after this row." },
+    7: { cls: "", title: "" },
+  });
+  // The marker is a theme-colored line, not text.
+  const line = await page.locator(".row[data-row='5']").evaluate((r) => getComputedStyle(r, "::before").height);
+  assert.equal(line, "2px");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 let passed = 0;
 let failed = 0;
 for (const t of tests) {
