@@ -78,7 +78,7 @@ function button(label: string, title: string, onClick: () => void): HTMLButtonEl
 }
 const compareBox = el("input", { type: "checkbox", id: "compare" });
 const compareLabel = el("label", { for: "compare", title: "Mark events added, changed or removed since the previous run" }, "Compare with previous run");
-const timeline = el("canvas", { class: "timeline", height: "36", role: "img", "aria-label": "Timeline: event density, faults in red; click to jump" });
+const timeline = el("canvas", { class: "timeline", height: "36", role: "img", "aria-label": "Timeline: event density, faults in red, step boundaries as ticks; click to jump" });
 const grid = el("div", { class: "grid" });
 const headRow = el("div", { class: "row head", role: "row" });
 const scroller = el("div", { class: "scroller", tabindex: "0", role: "grid", "aria-label": "Trace rows", "aria-rowcount": "0" });
@@ -497,34 +497,73 @@ async function reload(step: number): Promise<void> {
 let tl: { events: ArrayLike<number>; faults: ArrayLike<number>; steps: ArrayLike<number> } | undefined;
 async function drawTimeline(): Promise<void> {
   const width = Math.max(100, timeline.clientWidth || 800);
-  timeline.width = width;
   tl = await request("traceTimeline", { filter: state.filter, buckets: width });
-  drawTimelineCursor();
+  if (timeline.width !== width) timeline.width = width;
+  drawTimelineBase();
 }
 
-function drawTimelineCursor(): void {
-  const ctx = timeline.getContext("2d");
-  if (!ctx || !tl) return;
+/**
+ * The theme's colors, read once (getComputedStyle forces a style pass: not on every scroll
+ * frame) and again when VS Code switches themes (it sets vscode-light/-dark/-high-contrast on body).
+ */
+let colors = readColors();
+function readColors(): { bar: string; fault: string; cursor: string; tick: string } {
   const css = getComputedStyle(document.body);
-  const w = timeline.width;
-  const h = timeline.height;
+  const v = (name: string, fallback: string) => css.getPropertyValue(name).trim() || fallback;
+  return { bar: v("--vscode-charts-blue", "#3794ff"), fault: v("--vscode-errorForeground", "#f14c4c"), cursor: v("--vscode-focusBorder", "#007fd4"), tick: v("--vscode-descriptionForeground", "#999999") };
+}
+new MutationObserver(() => {
+  colors = readColors();
+  drawTimelineBase();
+}).observe(document.body, { attributes: true, attributeFilter: ["class"] });
+
+/** Bars, faults and step ticks, drawn when the data, the size or the theme change; the cursor goes over a copy of them. */
+const base = document.createElement("canvas");
+let cursorX = -1;
+function drawTimelineBase(): void {
+  const ctx = base.getContext("2d");
+  if (!ctx || !tl) return;
+  const w = (base.width = timeline.width);
+  const h = (base.height = timeline.height);
   ctx.clearRect(0, 0, w, h);
   let max = 1;
   for (let i = 0; i < tl.events.length; i++) max = Math.max(max, tl.events[i]!);
-  ctx.fillStyle = css.getPropertyValue("--vscode-charts-blue") || "#3794ff";
+  ctx.fillStyle = colors.bar;
   for (let i = 0; i < tl.events.length; i++) {
     const v = tl.events[i]!;
     if (!v) continue;
-    const bh = Math.max(1, Math.round((Math.log1p(v) / Math.log1p(max)) * (h - 8)));
+    const bh = Math.max(1, Math.round((Math.log1p(v) / Math.log1p(max)) * (h - 10)));
     ctx.fillRect(i, h - bh, 1, bh);
   }
-  ctx.fillStyle = css.getPropertyValue("--vscode-errorForeground") || "#f14c4c";
+  ctx.fillStyle = colors.fault;
   for (let i = 0; i < tl.faults.length; i++) if (tl.faults[i]) ctx.fillRect(i, 0, 1, 6);
+  // Step boundaries: a short subtle tick under the fault strip, once per bucket.
+  ctx.fillStyle = colors.tick;
+  ctx.globalAlpha = 0.6;
+  let last = -1;
+  for (let s = 0; s < tl.steps.length; s++) {
+    const x = tl.steps[s]!;
+    if (x !== last) ctx.fillRect(x, 6, 1, 4);
+    last = x;
+  }
+  ctx.globalAlpha = 1;
+  cursorX = -2;
+  drawTimelineCursor();
+}
+
+/** Redraws only when the cursor moved (or the base changed): a copy of the base, then the cursor. */
+function drawTimelineCursor(): void {
+  const ctx = timeline.getContext("2d");
+  if (!ctx || !tl) return;
   const sel = state.selected;
-  if (sel !== undefined && info) {
-    const x = Math.floor((sel * tl.events.length) / Math.max(1, info.summary.total));
-    ctx.fillStyle = css.getPropertyValue("--vscode-focusBorder") || "#007fd4";
-    ctx.fillRect(Math.max(0, x - 1), 0, 2, h);
+  const x = sel !== undefined && info ? Math.floor((sel * tl.events.length) / Math.max(1, info.summary.total)) : -1;
+  if (x === cursorX) return;
+  cursorX = x;
+  ctx.clearRect(0, 0, timeline.width, timeline.height);
+  ctx.drawImage(base, 0, 0);
+  if (x >= 0) {
+    ctx.fillStyle = colors.cursor;
+    ctx.fillRect(Math.max(0, x - 1), 0, 2, timeline.height);
   }
 }
 

@@ -95,7 +95,10 @@
       const faults = new Uint32Array(b);
       for (let q = 0; q < b; q++) events[q] = Math.ceil(N / b);
       for (let i = 7; i < N; i += cfg.faultEvery) faults[Math.min(b - 1, Math.floor((i * b) / N))]++;
-      return { events, faults, steps: new Uint32Array(0) };
+      // A step every 100 events (as cols.step): its first event's bucket.
+      const steps = new Uint32Array(Math.ceil(N / 100));
+      for (let st = 0; st < steps.length; st++) steps[st] = Math.min(b - 1, Math.floor((st * 100 * b) / N));
+      return { events, faults, steps };
     },
     traceWalk: ({ event }) => ({
       event, step: Math.floor(event / 100), device: `01:00.0 ${cfg.deviceName}`, summary: isFault(event) ? "fault 0x05 PTE Write access is not set" : "IOVA -> HPA", reason: isFault(event) ? 5 : 0, iotlbHit: false, hpa: isFault(event) ? undefined : "0x440000000",

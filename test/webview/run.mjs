@@ -169,6 +169,36 @@ test("compare with previous run: added, changed and removed rows are marked, wit
   await page.close();
 });
 
+test("timeline: step ticks drawn, no style recalculation while scrolling, recolored on a theme change", async () => {
+  const { page } = await open({ events: 500 });
+  const pixel = (x, y) => page.evaluate(([x, y]) => Array.from(document.querySelector(".timeline").getContext("2d").getImageData(x, y, 1, 1).data), [x, y]);
+  const width = await page.evaluate(() => document.querySelector(".timeline").width);
+  const tickX = Math.floor((100 * width) / 500); // step 2 starts at event 100
+  await page.waitForFunction((x) => document.querySelector(".timeline").getContext("2d").getImageData(x, 7, 1, 1).data[3] > 0, tickX);
+  assert.equal((await pixel(tickX + Math.floor(width / 10), 7))[3], 0, "no tick between steps");
+  // Scrolling (which moves the cursor) reads no computed style.
+  await page.evaluate(() => {
+    window.__styleReads = 0;
+    const orig = window.getComputedStyle;
+    window.getComputedStyle = (...a) => (window.__styleReads++, orig(...a));
+  });
+  await page.locator(".scroller").focus();
+  for (let i = 0; i < 10; i++) await page.keyboard.press("PageDown");
+  await page.waitForFunction(() => Number(document.querySelector(".row.selected")?.firstChild?.textContent) > 100);
+  await page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
+  assert.equal(await page.evaluate(() => window.__styleReads), 0);
+  // A theme switch (VS Code changes body's class) re-reads the colors: the fault strip takes the new one.
+  const faultX = Math.floor((57 * width) / 500);
+  assert.deepEqual((await pixel(faultX, 2)).slice(0, 3), [0xf1, 0x4c, 0x4c]);
+  await page.evaluate(() => {
+    document.body.style.setProperty("--vscode-errorForeground", "#00ff00");
+    document.body.classList.add("vscode-light");
+  });
+  await page.waitForFunction((x) => document.querySelector(".timeline").getContext("2d").getImageData(x, 2, 1, 1).data[1] === 255, faultX);
+  assert.ok(await page.evaluate(() => window.__styleReads) > 0);
+  await page.close();
+});
+
 let passed = 0;
 let failed = 0;
 for (const t of tests) {
