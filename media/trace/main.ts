@@ -170,11 +170,16 @@ function render(): void {
       if (r.parentElement !== spacer) spacer.append(r);
       r.style.transform = `translateY(${row * ROW_HEIGHT}px)`;
       r.dataset.row = String(row);
+      r.id = `row-${row}`;
       r.setAttribute("aria-rowindex", String(row + 2));
       fillRow(r, row);
     }
   }
   for (let i = used; i < pool.length; i++) pool[i]!.remove();
+  // The grid keeps focus; assistive technology follows the selected row through this.
+  const active = selectedRow >= first && selectedRow <= last ? `row-${selectedRow}` : "";
+  if (active && scroller.getAttribute("aria-activedescendant") !== active) scroller.setAttribute("aria-activedescendant", active);
+  else if (!active && scroller.hasAttribute("aria-activedescendant")) scroller.removeAttribute("aria-activedescendant");
   drawTimelineCursor();
 }
 

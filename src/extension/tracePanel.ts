@@ -241,7 +241,7 @@ export class TracePanel {
 <title>DMA Trace</title>
 </head>
 <body>
-<div id="app" role="application" aria-label="DMA trace"></div>
+<div id="app" role="main" aria-label="DMA trace"></div>
 <script nonce="${nonce}" src="${script}"></script>
 </body>
 </html>`;

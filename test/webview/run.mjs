@@ -120,11 +120,13 @@ test("hostile strings are text: HTML, bidi controls and a 1 MB device name", asy
   await page.locator(".walk h3").waitFor();
   assert.equal(await page.locator(".walk img").count(), 0);
   assert.deepEqual(errors, []);
+  assert.deepEqual(await page.evaluate(() => window.__violations), []);
   await page.close();
   const { page: p2, errors: e2 } = await open({ events: 100, deviceNameRepeat: { char: "N", count: 1_000_000 } });
   const len = await p2.locator(".row[data-row='1'] > span:nth-child(3)").evaluate((e) => e.textContent.length);
   assert.equal(len, 1_000_008);
   assert.deepEqual(e2, []);
+  assert.deepEqual(await p2.evaluate(() => window.__violations), []);
   await p2.close();
 });
 
@@ -166,6 +168,22 @@ test("compare with previous run: added, changed and removed rows are marked, wit
   const line = await page.locator(".row[data-row='5']").evaluate((r) => getComputedStyle(r, "::before").height);
   assert.equal(line, "2px");
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a11y: the grid's aria-activedescendant names the selected row", async () => {
+  const { page } = await open({ events: 300 });
+  await page.locator(".scroller").focus();
+  await page.keyboard.press("Home");
+  await page.keyboard.press("ArrowDown");
+  await page.waitForFunction(() => document.querySelector(".row.selected")?.firstChild?.textContent === "1");
+  await page.waitForFunction(() => document.querySelector(".scroller").getAttribute("aria-activedescendant") === "row-1");
+  const active = await page.evaluate(() => {
+    const id = document.querySelector(".scroller").getAttribute("aria-activedescendant");
+    const r = document.getElementById(id);
+    return { selected: r?.getAttribute("aria-selected"), role: r?.getAttribute("role"), text: r?.firstChild?.textContent };
+  });
+  assert.deepEqual(active, { selected: "true", role: "row", text: "1" });
   await page.close();
 });
 
