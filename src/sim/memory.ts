@@ -13,10 +13,24 @@
  *
  * Addresses are JavaScript numbers: every HPA here is below 2^52, so doubles hold them exactly.
  * 64-bit entry values travel as two uint32 halves (lo, hi) on hot paths and as bigint elsewhere.
+ *
+ * The pool lives in a WebAssembly.Memory so that the translate core (vtd/translate-core.wat) reads
+ * table entries where they are, as i64 loads; below the pool the same memory holds a small arena
+ * ("SRAM": the IOMMU's own caches, such as the IOTLB, which the core probes) and a cell with the
+ * pool's allocated size. Growing the memory detaches every view of it: `epoch` counts growths, and
+ * holders of views (words here, the IOTLB's slots) re-create theirs when it changed.
  */
 
 export const PAGE_SIZE = 4096;
 const WORDS_PER_PAGE = PAGE_SIZE / 4;
+/** WebAssembly page: 64 KiB. */
+const WASM_PAGE = 65536;
+/** wasm32 memories end at 4 GiB (65536 pages). */
+const WASM_MAX_PAGES = 65536;
+/** Byte offset of the cell holding poolBytes (read by the translate core). */
+const POOL_BYTES_CELL = 0;
+/** The SRAM arena starts after the cells. */
+const SRAM_OFFSET = 64;
 
 export class MemoryLimitError extends Error {
   constructor(message: string) {
@@ -36,6 +50,8 @@ export interface PhysicalMemoryOptions {
   dramBytes: number;
   /** Hard limit on sparse (non-pool) pages that may be written. */
   sparseMaxPages?: number;
+  /** Bytes of the SRAM arena for IOMMU caches (allocSram). Default 64 KiB. */
+  sramBytes?: number;
 }
 
 export interface MemorySnapshot {
@@ -55,6 +71,17 @@ export class PhysicalMemory {
   poolBytes = 0;
   /** Backing words of the pool (capacity may exceed poolBytes). Read directly by the page walk. */
   words: Int32Array;
+  /** The memory the pool, the SRAM arena and the pool-size cell live in. */
+  readonly memory: WebAssembly.Memory;
+  /** Byte offset of the pool in `memory` (HPA poolBase is memory byte poolOffset). */
+  readonly poolOffset: number;
+  /** Byte offset of the i32 cell in `memory` that mirrors poolBytes for the translate core. */
+  readonly poolBytesCell = POOL_BYTES_CELL;
+  /** Incremented whenever `memory` grows (every view of it is then detached). */
+  epoch = 0;
+  private readonly sramEnd: number;
+  private sramNext = SRAM_OFFSET;
+  private cells: Int32Array;
   private readonly sparse = new Map<number, Int32Array>();
   /** Scratch result of read64(): valid after it returned true. */
   lo = 0;
@@ -67,7 +94,47 @@ export class PhysicalMemory {
     this.dramBytes = opts.dramBytes;
     this.sparseMaxPages = opts.sparseMaxPages ?? 65536;
     const initial = Math.min(Math.max(opts.poolInitialPages ?? 64, 1), opts.poolMaxPages);
-    this.words = new Int32Array(initial * WORDS_PER_PAGE);
+    this.sramEnd = SRAM_OFFSET + (opts.sramBytes ?? 65536);
+    this.poolOffset = Math.ceil(this.sramEnd / PAGE_SIZE) * PAGE_SIZE;
+    if (this.poolOffset + opts.poolMaxPages * PAGE_SIZE > WASM_MAX_PAGES * WASM_PAGE) {
+      throw new RangeError("the table pool and SRAM arena must fit in 4 GiB");
+    }
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil((this.poolOffset + initial * PAGE_SIZE) / WASM_PAGE) });
+    this.words = this.poolView();
+    this.cells = new Int32Array(this.memory.buffer, 0, SRAM_OFFSET / 4);
+  }
+
+  /** The pool's words: a view from poolOffset to the end of the memory. */
+  private poolView(): Int32Array {
+    return new Int32Array(this.memory.buffer, this.poolOffset, (this.memory.buffer.byteLength - this.poolOffset) / 4);
+  }
+
+  /** Grows the memory so that the pool holds at least `pages` pages; views are re-created. */
+  private ensurePoolPages(pages: number): void {
+    const bytes = this.poolOffset + pages * PAGE_SIZE;
+    const have = this.memory.buffer.byteLength;
+    if (bytes <= have) return;
+    this.memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
+    this.epoch++;
+    this.words = this.poolView();
+    this.cells = new Int32Array(this.memory.buffer, 0, SRAM_OFFSET / 4);
+  }
+
+  private setPoolPages(pages: number): void {
+    this.poolPages = pages;
+    this.poolBytes = pages * PAGE_SIZE;
+    this.cells[POOL_BYTES_CELL / 4] = this.poolBytes;
+  }
+
+  /**
+   * Reserves `bytes` of the SRAM arena (aligned to `align`) and returns its byte offset in
+   * `memory`. The arena is sized at construction; running out is a programming error.
+   */
+  allocSram(bytes: number, align = 64): number {
+    const off = Math.ceil(this.sramNext / align) * align;
+    if (off + bytes > this.sramEnd) throw new RangeError(`SRAM arena exhausted: ${bytes} bytes requested, ${this.sramEnd - off} left`);
+    this.sramNext = off + bytes;
+    return off;
   }
 
   /** Allocates one zeroed 4 KiB page from the pool and returns its HPA (deterministic bump order). */
@@ -79,15 +146,9 @@ export class PhysicalMemory {
       );
     }
     const need = (this.poolPages + 1) * WORDS_PER_PAGE;
-    if (need > this.words.length) {
-      const pages = Math.min(Math.max(this.poolPages * 2, 64), this.poolMaxPages);
-      const grown = new Int32Array(pages * WORDS_PER_PAGE);
-      grown.set(this.words);
-      this.words = grown;
-    }
+    if (need > this.words.length) this.ensurePoolPages(Math.min(Math.max(this.poolPages * 2, 64), this.poolMaxPages));
     const hpa = this.poolBase + this.poolPages * PAGE_SIZE;
-    this.poolPages++;
-    this.poolBytes = this.poolPages * PAGE_SIZE;
+    this.setPoolPages(this.poolPages + 1);
     return hpa;
   }
 
@@ -192,11 +253,11 @@ export class PhysicalMemory {
   }
 
   restore(s: MemorySnapshot): void {
-    if (this.words.length < s.words.length) this.words = new Int32Array(s.words.length);
-    this.words.fill(0);
+    this.ensurePoolPages(s.poolPages);
+    // Zero what either state used (the rest of the pool is zero already: pages are freed as zeros).
+    this.words.fill(0, 0, Math.max(this.poolPages, s.poolPages) * WORDS_PER_PAGE);
     this.words.set(s.words);
-    this.poolPages = s.poolPages;
-    this.poolBytes = s.poolPages * PAGE_SIZE;
+    this.setPoolPages(s.poolPages);
     this.sparse.clear();
     for (const [k, v] of s.sparse) this.sparse.set(k, v.slice());
   }

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { PhysicalMemory } from "../../src/sim/memory.js";
 import { Iotlb } from "../../src/sim/vtd/iotlb.js";
 import { SlptWalker, type SlptFormat } from "../../src/sim/vtd/slpt.js";
-import { SecondLevelTranslator } from "../../src/sim/vtd/translate.js";
+import { DmaBurst, SecondLevelTranslator } from "../../src/sim/vtd/translate.js";
 
 const POOL = 0x10000000n;
 const POOL_PAGES = 8;
@@ -169,19 +169,24 @@ describe("SlptWalker against the reference walker", () => {
     expect(walks).toBeGreaterThan(5000);
   });
 
-  it("translate (range check, IOTLB, walk, fill) gives the reference answers with any IOTLB geometry", () => {
+  it("translate (range check, IOTLB, walk, fill: the WebAssembly core) gives the reference answers with any IOTLB geometry, and its IOTLB is the TypeScript Iotlb's", () => {
     fc.assert(
       fc.property(scenarioArb, fc.constantFrom(1, 2, 4, 16), fc.constantFrom(1, 2, 3, 4), fc.integer({ min: 0, max: 65535 }), (s, sets, ways, did) => {
         const { mem, read } = build(s);
         const width = Math.min(s.fmt.haw, 12 + 9 * s.levels); // as the DMAR unit passes it
-        const x = new SecondLevelTranslator(new SlptWalker(mem, s.fmt), new Iotlb(sets, ways));
+        const iotlb = new Iotlb(sets, ways, mem);
+        const x = new SecondLevelTranslator(new SlptWalker(mem, s.fmt), iotlb);
         // Each request twice (the second may hit), interleaved with the others.
         const reqs = [...s.reqs, ...s.reqs];
         for (const [iova0, write] of reqs) {
           const iova = iova0 & ((1n << 57n) - 1n);
-          const expected: Outcome = iova >> BigInt(width) !== 0n ? { code: 0x04, level: 0 } : refWalk(read, s.fmt, s.root, s.levels, iova, write);
+          const inRange = iova >> BigInt(width) === 0n;
+          const expected: Outcome = !inRange ? { code: 0x04, level: 0 } : refWalk(read, s.fmt, s.root, s.levels, iova, write);
+          // The TypeScript probe of the same slots (what the core filled) must predict the core's hit.
+          const tsHit = iotlb.lookup(did, Number(iova >> 32n), Number(iova & 0xffffffffn), write) >= 0;
           const code = x.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
           expect(code, `iova 0x${iova.toString(16)}`).toBe(expected.code);
+          expect(x.iotlbHit).toBe(inRange && tsHit);
           if (code === 0) {
             expect((BigInt(x.hpaHi >>> 0) << 32n) | BigInt(x.hpaLo >>> 0)).toBe(expected.hpa);
             expect(x.level).toBe(expected.level);
@@ -191,6 +196,50 @@ describe("SlptWalker against the reference walker", () => {
         expect(x.hits + x.misses).toBe(reqs.filter(([iova]) => (iova & ((1n << 57n) - 1n)) >> BigInt(width) === 0n).length);
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe("translateBatch (bursts in the WebAssembly core)", () => {
+  it("gives exactly the results of one translate() per request, in order, with the same IOTLB state and counters", () => {
+    fc.assert(
+      fc.property(scenarioArb, fc.constantFrom(1, 4, 16), fc.constantFrom(1, 2, 4), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 1, max: 7 }), fc.nat(), (s, sets, ways, did, chunk, seed) => {
+        const width = Math.min(s.fmt.haw, 12 + 9 * s.levels);
+        // Requests repeated (IOTLB hits, including permission faults on hits) and shuffled.
+        const reqs = [...s.reqs, ...s.reqs, ...s.reqs].map(([iova, write]) => [iova & ((1n << 57n) - 1n), write] as const);
+        for (let i = reqs.length - 1; i > 0; i--) {
+          const j = (seed + i * 7919) % (i + 1);
+          [reqs[i], reqs[j]] = [reqs[j]!, reqs[i]!];
+        }
+        const one = build(s).mem;
+        const many = build(s).mem;
+        const xOne = new SecondLevelTranslator(new SlptWalker(one, s.fmt), new Iotlb(sets, ways, one));
+        const tlbMany = new Iotlb(sets, ways, many);
+        const xMany = new SecondLevelTranslator(new SlptWalker(many, s.fmt), tlbMany);
+        const expected: [number, number][] = reqs.map(([iova, write]) => {
+          const code = xOne.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
+          return code === 0 ? [xOne.hpaLo | 0, xOne.hpaHi | 0] : [code, -1];
+        });
+        const burst = new DmaBurst(many, 8);
+        const got: [number, number][] = [];
+        for (let start = 0; start < reqs.length; start += chunk) {
+          const part = reqs.slice(start, start + chunk);
+          part.forEach(([iova, write], i) => {
+            burst.requests[2 * i] = Number(iova & 0xffffffffn) | 0;
+            burst.requests[2 * i + 1] = Number(iova >> 32n) | 0;
+            burst.writes[i] = write ? 1 : 0;
+          });
+          xMany.translateBatch(did, Number(s.root), s.levels, width, burst, part.length);
+          for (let i = 0; i < part.length; i++) got.push([burst.results[2 * i]!, burst.results[2 * i + 1]!]);
+        }
+        expect(got).toEqual(expected);
+        expect([xMany.hits, xMany.misses]).toEqual([xOne.hits, xOne.misses]);
+        expect(tlbMany.entries()).toEqual(xOne.iotlb!.entries());
+        // The result fields describe the last request, as after translate().
+        expect([xMany.level, xMany.iotlbHit]).toEqual([xOne.level, xOne.iotlbHit]);
+        if (expected.at(-1)![1] !== -1) expect([xMany.hpaLo, xMany.hpaHi, xMany.perm]).toEqual([xOne.hpaLo, xOne.hpaHi, xOne.perm]);
+      }),
+      { numRuns: 400 },
     );
   });
 });

@@ -16,6 +16,8 @@
  * matching one selected arithmetically): on a hot set the way that hits is unpredictable.
  */
 
+import type { PhysicalMemory } from "../memory.js";
+
 const STRIDE = 4;
 
 export interface IotlbEntry {
@@ -40,8 +42,14 @@ export class Iotlb {
   readonly ways: number = 0;
   readonly setBits: number = 0;
   private readonly setMask: number = 0;
-  slots: Int32Array;
-  victim: Uint8Array;
+  /** Where the slots and victim bytes live: in `mem`'s SRAM arena (where the translate core probes them), or in arrays of their own. */
+  private readonly mem: PhysicalMemory | null;
+  /** Byte offsets of the slots and the victim bytes in mem.memory (with mem). */
+  readonly slotsOffset: number = 0;
+  readonly victimOffset: number = 0;
+  private slotsView: Int32Array;
+  private victimView: Uint8Array;
+  private epoch = 0;
   /** Per level 1..3: total shift of the tag (pageShift + setBits). */
   private readonly tagShift = new Int32Array(4);
   /** 12 + setBits: the tag shift of the 4 KiB probe, always below 32. */
@@ -54,17 +62,45 @@ export class Iotlb {
   level = 0;
   perm = 0;
 
-  constructor(sets: number, ways: number) {
+  /** With `mem`, the IOTLB lives in its SRAM arena (the translate core's IOTLB); without, in arrays of its own. */
+  constructor(sets: number, ways: number, mem?: PhysicalMemory) {
     if (!(sets >= 1 && (sets & (sets - 1)) === 0 && sets <= 65536)) throw new RangeError("IOTLB sets must be a power of two <= 65536");
     if (!(ways >= 1 && ways <= 16)) throw new RangeError("IOTLB ways must be 1..16");
     this.sets = sets;
     this.ways = ways;
     this.setBits = Math.log2(sets);
     this.setMask = sets - 1;
-    this.slots = new Int32Array(sets * ways * STRIDE);
-    this.victim = new Uint8Array(sets);
+    this.mem = mem ?? null;
+    if (mem === undefined) {
+      this.slotsView = new Int32Array(sets * ways * STRIDE);
+      this.victimView = new Uint8Array(sets);
+    } else {
+      this.slotsOffset = mem.allocSram(sets * ways * STRIDE * 4);
+      this.victimOffset = mem.allocSram(sets, 1);
+      this.epoch = mem.epoch;
+      this.slotsView = new Int32Array(mem.memory.buffer, this.slotsOffset, sets * ways * STRIDE);
+      this.victimView = new Uint8Array(mem.memory.buffer, this.victimOffset, sets);
+    }
     for (let level = 1; level <= 3; level++) this.tagShift[level] = 3 + 9 * level + this.setBits;
     this.shift1 = 12 + this.setBits;
+  }
+
+  /** The slots (see the layout above). A fresh view after the memory grew. */
+  get slots(): Int32Array {
+    if (this.mem !== null && this.mem.epoch !== this.epoch) this.remap(this.mem);
+    return this.slotsView;
+  }
+
+  /** FIFO victim way per set. */
+  get victim(): Uint8Array {
+    if (this.mem !== null && this.mem.epoch !== this.epoch) this.remap(this.mem);
+    return this.victimView;
+  }
+
+  private remap(mem: PhysicalMemory): void {
+    this.epoch = mem.epoch;
+    this.slotsView = new Int32Array(mem.memory.buffer, this.slotsOffset, this.slotsView.length);
+    this.victimView = new Uint8Array(mem.memory.buffer, this.victimOffset, this.victimView.length);
   }
 
   get size(): number {

@@ -92,7 +92,8 @@ export class SlptWalker {
   readonly trailAddr = new Float64Array(6);
   readonly trailLo = new Int32Array(6);
   readonly trailHi = new Int32Array(6);
-  private readonly mem: PhysicalMemory;
+  /** The memory whose table pool the walk reads (the translate core reads the same memory). */
+  readonly mem: PhysicalMemory;
 
   constructor(mem: PhysicalMemory, format: SlptFormat) {
     this.mem = mem;

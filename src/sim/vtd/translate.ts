@@ -3,35 +3,185 @@
  * check, IOTLB probe, page walk, IOTLB fill. The DMAR unit calls it after resolving the context
  * entry (root table -> context table -> DID, SLPTPTR, AW); `passthrough bench` calls the very same
  * method with the benchmark's fixed context, so the benchmark measures the simulator's real path.
+ *
+ * The step runs in the WebAssembly translate core (translate-core.wat), which reads the table
+ * pool and the IOTLB where they live, in the PhysicalMemory's WebAssembly.Memory. A walk whose
+ * tables leave the pool (a corrupted pointer into sparse DRAM, a read error) comes back to the
+ * TypeScript SlptWalker, which reads the same bytes by the same rules.
  */
+import type { PhysicalMemory } from "../memory.js";
 import type { Iotlb } from "./iotlb.js";
 import type { SlptWalker } from "./slpt.js";
+import { TRANSLATE_CORE_WASM } from "./translateCoreWasm.js";
 
 /** QEMU VTD_FR_ADDR_BEYOND_MGAW. */
 export const FR_ADDR_BEYOND_MGAW = 0x04;
 
+/** The core's exports (translate-core.wat). */
+interface TranslateCore {
+  configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number): void;
+  translate(did: number, root: number, levels: number, widthBits: number, iovaHi: number, iovaLo: number, write: number): number;
+  translateBatch(did: number, root: number, levels: number, widthBits: number, reqs: number, writes: number, n: number, results: number): number;
+}
+
+/**
+ * A burst of DMA requests of one requester and their results, in the SRAM arena of a
+ * PhysicalMemory where the translate core reads and writes them (translateBatch). Views are
+ * re-created after the memory grew; take them again after anything that allocates table pages.
+ */
+export class DmaBurst {
+  readonly capacity: number;
+  private readonly mem: PhysicalMemory;
+  private readonly reqOffset: number;
+  private readonly writeOffset: number;
+  private readonly resultOffset: number;
+  private epoch = -1;
+  private req = new Int32Array(0);
+  private wr = new Uint8Array(0);
+  private res = new Int32Array(0);
+
+  constructor(mem: PhysicalMemory, capacity: number) {
+    this.mem = mem;
+    this.capacity = capacity;
+    this.reqOffset = mem.allocSram(capacity * 8, 8);
+    this.resultOffset = mem.allocSram(capacity * 8, 8);
+    this.writeOffset = mem.allocSram(capacity, 1);
+  }
+
+  private remap(): void {
+    const buf = this.mem.memory.buffer;
+    this.epoch = this.mem.epoch;
+    this.req = new Int32Array(buf, this.reqOffset, this.capacity * 2);
+    this.res = new Int32Array(buf, this.resultOffset, this.capacity * 2);
+    this.wr = new Uint8Array(buf, this.writeOffset, this.capacity);
+  }
+
+  /** IOVA of request i: [2i] low dword, [2i + 1] high dword. */
+  get requests(): Int32Array {
+    if (this.epoch !== this.mem.epoch) this.remap();
+    return this.req;
+  }
+  /** 1 when request i is a write. */
+  get writes(): Uint8Array {
+    if (this.epoch !== this.mem.epoch) this.remap();
+    return this.wr;
+  }
+  /** Result i: [2i], [2i + 1] the translated address's low and high dword; a fault is [2i] = reason, [2i + 1] = -1. */
+  get results(): Int32Array {
+    if (this.epoch !== this.mem.epoch) this.remap();
+    return this.res;
+  }
+
+  /** Byte offsets for the core. */
+  get offsets(): { reqs: number; writes: number; results: number } {
+    return { reqs: this.reqOffset, writes: this.writeOffset, results: this.resultOffset };
+  }
+}
+
+/** Per-translator block in the SRAM arena: reserved masks (12 x i64), then the results (int32 indices below). */
+const BLOCK_BYTES = 128;
+const MASKS_WORDS = 24;
+const HPA_LO = 24;
+const HPA_HI = 25;
+const LEVEL = 26;
+const PERM = 27;
+const IOTLB_HIT = 28;
+const HITS = 29;
+const MISSES = 30;
+
+let compiled: WebAssembly.Module | undefined;
+/** The core compiled once per thread (1.3 KB; synchronous compilation is allowed in workers and Node). */
+function coreModule(): WebAssembly.Module {
+  if (compiled === undefined) {
+    const bin = atob(TRANSLATE_CORE_WASM);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    compiled = new WebAssembly.Module(bytes);
+  }
+  return compiled;
+}
+
 export class SecondLevelTranslator {
-  // ---- results of the last translate ----
-  /**
-   * The translated address as int32 halves (`>>> 0` for the unsigned value). Signed on purpose:
-   * V8 keeps int32 fields as small integers, while a uint32 of 2^31 or more becomes a heap
-   * number on every store — in the benchmark's walk-bound W1 that was more than half the time.
-   */
-  hpaLo = 0;
-  hpaHi = 0;
-  /** Leaf level (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB) on success; faulting level on a walk fault; 0 otherwise. */
-  level = 0;
-  perm = 0;
-  /** True when the last translate was answered by the IOTLB (hit, permitted or not). */
-  iotlbHit = false;
-  hits = 0;
-  misses = 0;
+  private readonly core: TranslateCore;
+  private readonly mem: PhysicalMemory;
+  private readonly blk: number;
+  /** The block's int32 view, re-created after the memory grew (epoch). */
+  private out: Int32Array;
+  private epoch: number;
 
   constructor(
     readonly walker: SlptWalker,
-    /** null: no IOTLB (every request walks). */
+    /** null: no IOTLB (every request walks). Otherwise it must live in the walker's memory. */
     readonly iotlb: Iotlb | null,
-  ) {}
+  ) {
+    const mem = walker.mem;
+    if (iotlb !== null && iotlb.slotsOffset === 0) throw new RangeError("the translator's IOTLB must live in the walker's memory (new Iotlb(sets, ways, mem))");
+    this.mem = mem;
+    this.blk = mem.allocSram(BLOCK_BYTES);
+    this.epoch = mem.epoch;
+    this.out = new Int32Array(mem.memory.buffer, this.blk, BLOCK_BYTES / 4);
+    // Reserved-bit masks as i64 at index level * 2 + large (the walker's rsvdLo/rsvdHi).
+    for (let k = 0; k < MASKS_WORDS / 2; k++) {
+      this.out[2 * k] = walker.rsvdLo[k]!;
+      this.out[2 * k + 1] = walker.rsvdHi[k]!;
+    }
+    this.core = new WebAssembly.Instance(coreModule(), { sim: { memory: mem.memory } }).exports as unknown as TranslateCore;
+    this.core.configure(
+      this.blk,
+      mem.poolBase,
+      mem.poolOffset,
+      mem.poolBytesCell,
+      walker.addrHiMask,
+      walker.largeOk,
+      iotlb?.slotsOffset ?? 0,
+      iotlb?.victimOffset ?? 0,
+      iotlb?.sets ?? 1,
+      iotlb?.ways ?? 1,
+    );
+  }
+
+  private view(): Int32Array {
+    if (this.mem.epoch !== this.epoch) {
+      this.epoch = this.mem.epoch;
+      this.out = new Int32Array(this.mem.memory.buffer, this.blk, BLOCK_BYTES / 4);
+    }
+    return this.out;
+  }
+
+  // ---- results of the last translate ----
+  /**
+   * The translated address as int32 halves (`>>> 0` for the unsigned value): V8 keeps int32
+   * values as small integers, while a uint32 of 2^31 or more becomes a heap number.
+   */
+  get hpaLo(): number {
+    return this.view()[HPA_LO]!;
+  }
+  get hpaHi(): number {
+    return this.view()[HPA_HI]!;
+  }
+  /** Leaf level (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB) on success; faulting level on a walk fault; 0 otherwise. */
+  get level(): number {
+    return this.view()[LEVEL]!;
+  }
+  get perm(): number {
+    return this.view()[PERM]!;
+  }
+  /** True when the last translate was answered by the IOTLB (hit, permitted or not). */
+  get iotlbHit(): boolean {
+    return this.view()[IOTLB_HIT] === 1;
+  }
+  get hits(): number {
+    return this.view()[HITS]!;
+  }
+  set hits(n: number) {
+    this.view()[HITS] = n;
+  }
+  get misses(): number {
+    return this.view()[MISSES]!;
+  }
+  set misses(n: number) {
+    this.view()[MISSES] = n;
+  }
 
   /**
    * Translates IOVA (iovaHi:iovaLo) in domain `did` whose tables start at `root` with `levels`
@@ -39,35 +189,43 @@ export class SecondLevelTranslator {
    * min(30 + 9 * AW, aw-bits)). Returns 0 or a VT-d fault reason.
    */
   translate(did: number, root: number, levels: number, widthBits: number, iovaHi: number, iovaLo: number, write: boolean): number {
-    // Range check first, as QEMU does (bits at or above widthBits must be zero). widthBits >= 39.
-    if (widthBits < 64 && iovaHi >>> (widthBits - 32) !== 0) {
-      this.iotlbHit = false;
-      this.level = 0;
-      return FR_ADDR_BEYOND_MGAW;
+    const r = this.core.translate(did, root, levels, widthBits, iovaHi, iovaLo, write ? 1 : 0);
+    return r >= 0 ? r : this.translateOutsidePool(did, root, levels, iovaHi, iovaLo, write);
+  }
+
+  /**
+   * Translates requests 0..n-1 of `burst` in order, exactly as n calls of translate() would (the
+   * core runs the same step in a loop, without a JavaScript call per request), and writes each
+   * result into burst.results. After it, the result fields describe the last request.
+   */
+  translateBatch(did: number, root: number, levels: number, widthBits: number, burst: DmaBurst, n: number): void {
+    if (!(n >= 0 && n <= burst.capacity)) throw new RangeError(`burst of ${n} requests exceeds its capacity ${burst.capacity}`);
+    const o = burst.offsets;
+    let i = 0;
+    while (i < n) {
+      i += this.core.translateBatch(did, root, levels, widthBits, o.reqs + 8 * i, o.writes + i, n - i, o.results + 8 * i);
+      if (i === n) break;
+      // Request i left the table pool.
+      const req = burst.requests;
+      const r = this.translateOutsidePool(did, root, levels, req[2 * i + 1]!, req[2 * i]!, burst.writes[i] === 1);
+      const res = burst.results;
+      res[2 * i] = r === 0 ? this.hpaLo : r;
+      res[2 * i + 1] = r === 0 ? this.hpaHi : -1;
+      i++;
     }
-    const iotlb = this.iotlb;
-    if (iotlb !== null) {
-      const r = iotlb.lookup(did, iovaHi, iovaLo, write);
-      if (r >= 0) {
-        this.hits++;
-        this.iotlbHit = true;
-        this.level = iotlb.level;
-        this.perm = iotlb.perm;
-        this.hpaLo = iotlb.hpaLo;
-        this.hpaHi = iotlb.hpaHi;
-        return r;
-      }
-      this.misses++;
-    }
-    this.iotlbHit = false;
+  }
+
+  /** The core left the table pool: the TypeScript walker reads sparse DRAM and reports read errors. */
+  private translateOutsidePool(did: number, root: number, levels: number, iovaHi: number, iovaLo: number, write: boolean): number {
     const walker = this.walker;
     const r = walker.walk(root, levels, iovaHi, iovaLo, write);
-    this.level = walker.level;
+    const out = this.view();
+    out[LEVEL] = walker.level;
     if (r !== 0) return r;
-    this.perm = walker.perm;
-    this.hpaLo = walker.hpaLo;
-    this.hpaHi = walker.hpaHi;
-    if (iotlb !== null) iotlb.fill(did, iovaHi, iovaLo, walker.level, walker.hpaHi, walker.hpaLo, walker.perm);
+    out[HPA_LO] = walker.hpaLo;
+    out[HPA_HI] = walker.hpaHi;
+    out[PERM] = walker.perm;
+    this.iotlb?.fill(did, iovaHi, iovaLo, walker.level, walker.hpaHi, walker.hpaLo, walker.perm);
     return 0;
   }
 }

@@ -183,7 +183,7 @@ export class DmarUnit {
       superpage2M: spec.superpages["2M"],
       superpage1G: spec.superpages["1G"],
     });
-    this.iotlb = new Iotlb(spec.iotlbSets, spec.iotlbWays);
+    this.iotlb = new Iotlb(spec.iotlbSets, spec.iotlbWays, mem);
     this.translator = new SecondLevelTranslator(this.walker, this.iotlb);
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
     this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0

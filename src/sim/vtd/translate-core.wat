@@ -1,0 +1,359 @@
+;; The VT-d second-level translate step as WebAssembly: address-width check, IOTLB probe, page
+;; walk, IOTLB fill. The DMAR unit (src/sim/vtd/unit.ts) and `passthrough bench` both reach it
+;; through SecondLevelTranslator.translate (src/sim/vtd/translate.ts); the TypeScript SlptWalker
+;; and Iotlb implement the same rules for the cold paths (walks that leave the table pool, recorded
+;; walk trails, probes) and are checked against this code by property tests.
+;;
+;; Why WebAssembly: the hot path is 64-bit table entries read from simulated memory. JavaScript
+;; has no untagged 64-bit integer, so the TypeScript walker splits every entry and address into
+;; int32 halves and still ran at 0.25-0.35x of the C reference walker (../shared/bench/SPEC.md);
+;; here an entry is one i64.load.
+;;
+;; Rules, check for check as QEMU's vtd_iova_to_slpte (hw/i386/intel_iommu.c @0192d6677c38):
+;; permissions ANDed down the levels; a missing R/W bit faults (0x06 read / 0x05 write) before
+;; reserved bits (0x0C) are looked at; superpages at L3 (1 GiB) and L2 (2 MiB) where CAP.SLLPS
+;; has them. A table address outside the pool returns -1: the caller redoes the walk in
+;; TypeScript (sparse DRAM, read errors 0x03/0x07), which reads the same bytes.
+;;
+;; Memory (imported; PhysicalMemory owns it):
+;;   [poolBytesAt]            i32  bytes of the table pool allocated so far (PhysicalMemory keeps it)
+;;   [poolOff, ...)           the table pool: entry at HPA a is the i64 at poolOff + (a - poolHpa)
+;;   [blk + 8*(L*2+large)]    i64  reserved-bit mask of level L (large: a superpage entry)
+;;   [blk + 96]               i64  result: translated address
+;;   [blk + 104] level  [blk + 108] perm  [blk + 112] iotlbHit  [blk + 116] hits  [blk + 120] misses
+;;   [tlb, ...)               IOTLB slots, the layout of src/sim/vtd/iotlb.ts (4 i32 per way,
+;;                            grouped by field within a set); [victim + set] u8 FIFO victim way
+(module
+  (import "sim" "memory" (memory 1))
+
+  (global $blk (mut i32) (i32.const 0))
+  (global $poolHpa (mut i64) (i64.const 0))
+  (global $poolOff (mut i32) (i32.const 0))
+  (global $poolBytesAt (mut i32) (i32.const 0))
+  ;; ADDR field of an entry: bits HAW-1:12.
+  (global $addrMask (mut i64) (i64.const 0))
+  ;; Bit L set when PS=1 at level L is a superpage (CAP.SLLPS): bits 2 and 3 only.
+  (global $largeOk (mut i32) (i32.const 0))
+  ;; IOTLB: byte offset of the slots (0: no IOTLB), of the victim bytes, sets - 1, log2(sets), ways.
+  (global $tlb (mut i32) (i32.const 0))
+  (global $victim (mut i32) (i32.const 0))
+  (global $setMask (mut i32) (i32.const 0))
+  (global $setBits (mut i64) (i64.const 0))
+  (global $ways (mut i32) (i32.const 0))
+
+  (func (export "configure")
+    (param $blk i32) (param $poolHpa f64) (param $poolOff i32) (param $poolBytesAt i32)
+    (param $addrMaskHi i32) (param $largeOk i32)
+    (param $tlb i32) (param $victim i32) (param $sets i32) (param $ways i32)
+    (global.set $blk (local.get $blk))
+    (global.set $poolHpa (i64.trunc_f64_u (local.get $poolHpa)))
+    (global.set $poolOff (local.get $poolOff))
+    (global.set $poolBytesAt (local.get $poolBytesAt))
+    (global.set $addrMask
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $addrMaskHi)) (i64.const 32)) (i64.const 0xfffff000)))
+    (global.set $largeOk (local.get $largeOk))
+    (global.set $tlb (local.get $tlb))
+    (global.set $victim (local.get $victim))
+    (global.set $setMask (i32.sub (local.get $sets) (i32.const 1)))
+    (global.set $setBits (i64.extend_i32_u (i32.ctz (local.get $sets))))
+    (global.set $ways (local.get $ways)))
+
+  ;; Walks `levels` levels from the table at HPA $root. 0 (result at blk+96..), a fault reason
+  ;; (level at blk+104), or -1 when a table address leaves the pool.
+  (func $walk (param $root i64) (param $levels i32) (param $iova i64) (param $write i32) (result i32)
+    (local $t i64) (local $L i32) (local $off i64) (local $e i64) (local $perm i64) (local $need i64)
+    (local $large i32) (local $shift i64) (local $offMask i64) (local $poolBytes i64)
+    (local.set $need (select (i64.const 2) (i64.const 1) (local.get $write)))
+    (local.set $perm (i64.const 3))
+    (local.set $t (local.get $root))
+    (local.set $L (local.get $levels))
+    (local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
+    (loop $level
+      ;; index(iova, L) = (iova >> (12 + 9*(L-1))) & 511
+      (local.set $shift (i64.extend_i32_u (i32.add (i32.const 3) (i32.mul (i32.const 9) (local.get $L)))))
+      (local.set $off
+        (i64.sub
+          (i64.add (local.get $t)
+            (i64.shl (i64.and (i64.shr_u (local.get $iova) (local.get $shift)) (i64.const 511)) (i64.const 3)))
+          (global.get $poolHpa)))
+      (if (i64.ge_u (local.get $off) (local.get $poolBytes)) (then (return (i32.const -1))))
+      (local.set $e (i64.load (i32.add (global.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+      (local.set $perm (i64.and (local.get $perm) (local.get $e)))
+      (if (i64.eqz (i64.and (local.get $e) (local.get $need)))
+        (then
+          (i32.store offset=104 (global.get $blk) (local.get $L))
+          (return (select (i32.const 0x05) (i32.const 0x06) (local.get $write)))))
+      ;; PS (bit 7) makes a superpage only where CAP.SLLPS has one (largeOk bit L).
+      (local.set $large
+        (i32.and
+          (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7)))
+          (i32.shr_u (global.get $largeOk) (local.get $L))))
+      (local.set $large (i32.and (local.get $large) (i32.const 1)))
+      (if (i64.ne (i64.const 0)
+            (i64.and (local.get $e)
+              (i64.load (i32.add (global.get $blk)
+                (i32.shl (i32.add (i32.shl (local.get $L) (i32.const 1)) (local.get $large)) (i32.const 3))))))
+        (then
+          (i32.store offset=104 (global.get $blk) (local.get $L))
+          (return (i32.const 0x0c))))
+      (if (i32.or (i32.eq (local.get $L) (i32.const 1)) (local.get $large))
+        (then
+          (local.set $offMask (i64.sub (i64.shl (i64.const 1) (local.get $shift)) (i64.const 1)))
+          (i64.store offset=96 (global.get $blk)
+            (i64.or
+              (i64.and (i64.and (local.get $e) (global.get $addrMask)) (i64.xor (local.get $offMask) (i64.const -1)))
+              (i64.and (local.get $iova) (local.get $offMask))))
+          (i32.store offset=104 (global.get $blk) (local.get $L))
+          (i32.store offset=108 (global.get $blk) (i32.wrap_i64 (i64.and (local.get $perm) (i64.const 3))))
+          (return (i32.const 0))))
+      (local.set $t (i64.and (local.get $e) (global.get $addrMask)))
+      (local.set $L (i32.sub (local.get $L) (i32.const 1)))
+      (br $level))
+    (unreachable))
+
+  ;; IOTLB lookup of (did, iova): -1 on a miss; 0 on a permitted hit; 0x05 / 0x06 on a hit whose
+  ;; cached permission lacks the access. Probes the 4 KiB key, then 2 MiB, then 1 GiB.
+  (func $lookup (param $did i32) (param $iova i64) (param $write i32) (result i32)
+    (local $L i32) (local $pageShift i64) (local $x i64) (local $base i32) (local $tagA i32) (local $tagB i32)
+    (local $q i32) (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32) (local $w i32)
+    (local $baseLo i32) (local $perm i32) (local $offMask i32) (local $ways i32)
+    (local.set $ways (global.get $ways))
+    (local.set $L (i32.const 1))
+    (loop $probe
+      (local.set $pageShift (i64.extend_i32_u (i32.add (i32.const 3) (i32.mul (i32.const 9) (local.get $L)))))
+      (local.set $base
+        (i32.add (global.get $tlb)
+          (i32.shl
+            (i32.mul
+              (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (local.get $pageShift))) (global.get $setMask))
+              (local.get $ways))
+            (i32.const 4))))
+      (local.set $x (i64.shr_u (local.get $iova) (i64.add (local.get $pageShift) (global.get $setBits))))
+      (local.set $tagA (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (local.get $L)))
+      (local.set $tagB
+        (i32.or (i32.shl (local.get $did) (i32.const 16))
+          (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 30))) (i32.const 0xffff))))
+      (local.set $q (i32.const -1))
+      (if (i32.eq (local.get $ways) (i32.const 4))
+        (then
+          ;; Branch-free 4-way match (on a hot set the way that hits is unpredictable). At most one
+          ;; way matches: a fill only follows a miss for the same tag.
+          (local.set $m0 (i32.eqz (i32.or
+            (i32.xor (i32.load offset=0 (local.get $base)) (local.get $tagA))
+            (i32.xor (i32.load offset=16 (local.get $base)) (local.get $tagB)))))
+          (local.set $m1 (i32.eqz (i32.or
+            (i32.xor (i32.load offset=4 (local.get $base)) (local.get $tagA))
+            (i32.xor (i32.load offset=20 (local.get $base)) (local.get $tagB)))))
+          (local.set $m2 (i32.eqz (i32.or
+            (i32.xor (i32.load offset=8 (local.get $base)) (local.get $tagA))
+            (i32.xor (i32.load offset=24 (local.get $base)) (local.get $tagB)))))
+          (local.set $m3 (i32.eqz (i32.or
+            (i32.xor (i32.load offset=12 (local.get $base)) (local.get $tagA))
+            (i32.xor (i32.load offset=28 (local.get $base)) (local.get $tagB)))))
+          (if (i32.or (i32.or (local.get $m0) (local.get $m1)) (i32.or (local.get $m2) (local.get $m3)))
+            (then
+              (local.set $q (i32.add (local.get $base)
+                (i32.shl
+                  (i32.or (i32.or (local.get $m1) (i32.shl (local.get $m2) (i32.const 1))) (i32.mul (local.get $m3) (i32.const 3)))
+                  (i32.const 2)))))))
+        (else
+          (local.set $w (i32.const 0))
+          (block $found
+            (loop $way
+              (br_if $found (i32.ge_u (local.get $w) (local.get $ways)))
+              (if (i32.and
+                    (i32.eq (i32.load (i32.add (local.get $base) (i32.shl (local.get $w) (i32.const 2)))) (local.get $tagA))
+                    (i32.eq
+                      (i32.load (i32.add (local.get $base) (i32.shl (i32.add (local.get $ways) (local.get $w)) (i32.const 2))))
+                      (local.get $tagB)))
+                (then
+                  (local.set $q (i32.add (local.get $base) (i32.shl (local.get $w) (i32.const 2))))
+                  (br $found)))
+              (local.set $w (i32.add (local.get $w) (i32.const 1)))
+              (br $way)))))
+      (if (i32.ge_s (local.get $q) (i32.const 0))
+        (then
+          ;; Hit: slots[q + 2*ways] = page base low | perm, slots[q + 3*ways] = page base high.
+          (local.set $baseLo (i32.load (i32.add (local.get $q) (i32.shl (local.get $ways) (i32.const 3)))))
+          (local.set $perm (i32.and (local.get $baseLo) (i32.const 3)))
+          (i32.store offset=104 (global.get $blk) (local.get $L))
+          (i32.store offset=108 (global.get $blk) (local.get $perm))
+          (if (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))
+            (then (return (select (i32.const 0x05) (i32.const 0x06) (local.get $write)))))
+          (local.set $offMask (i32.sub (i32.shl (i32.const 1) (i32.wrap_i64 (local.get $pageShift))) (i32.const 1)))
+          (i32.store offset=96 (global.get $blk)
+            (i32.or
+              (i32.and (local.get $baseLo) (i32.xor (local.get $offMask) (i32.const -1)))
+              (i32.and (i32.wrap_i64 (local.get $iova)) (local.get $offMask))))
+          (i32.store offset=100 (global.get $blk)
+            (i32.load (i32.add (local.get $q) (i32.mul (local.get $ways) (i32.const 12)))))
+          (return (i32.const 0))))
+      (local.set $L (i32.add (local.get $L) (i32.const 1)))
+      (br_if $probe (i32.le_u (local.get $L) (i32.const 3))))
+    (i32.const -1))
+
+  ;; Caches the successful walk just done (result block) for (did, iova), FIFO victim per set.
+  (func $fill (param $did i32) (param $iova i64)
+    (local $L i32) (local $pageShift i64) (local $set i32) (local $x i64) (local $w i32) (local $q i32)
+    (local $ways i32) (local $offMask i32)
+    (local.set $ways (global.get $ways))
+    (local.set $L (i32.load offset=104 (global.get $blk)))
+    (local.set $pageShift (i64.extend_i32_u (i32.add (i32.const 3) (i32.mul (i32.const 9) (local.get $L)))))
+    (local.set $set (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (local.get $pageShift))) (global.get $setMask)))
+    (local.set $x (i64.shr_u (local.get $iova) (i64.add (local.get $pageShift) (global.get $setBits))))
+    (local.set $w (i32.load8_u (i32.add (global.get $victim) (local.get $set))))
+    (i32.store8 (i32.add (global.get $victim) (local.get $set))
+      (select (i32.const 0) (i32.add (local.get $w) (i32.const 1))
+        (i32.eq (i32.add (local.get $w) (i32.const 1)) (local.get $ways))))
+    (local.set $q (i32.add (global.get $tlb)
+      (i32.shl (i32.add (i32.mul (local.get $set) (i32.shl (local.get $ways) (i32.const 2))) (local.get $w)) (i32.const 2))))
+    (local.set $offMask (i32.sub (i32.shl (i32.const 1) (i32.wrap_i64 (local.get $pageShift))) (i32.const 1)))
+    (i32.store (local.get $q) (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (local.get $L)))
+    (i32.store (i32.add (local.get $q) (i32.shl (local.get $ways) (i32.const 2)))
+      (i32.or (i32.shl (local.get $did) (i32.const 16))
+        (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 30))) (i32.const 0xffff))))
+    (i32.store (i32.add (local.get $q) (i32.shl (local.get $ways) (i32.const 3)))
+      (i32.or
+        (i32.and (i32.load offset=96 (global.get $blk)) (i32.xor (local.get $offMask) (i32.const -1)))
+        (i32.and (i32.load offset=108 (global.get $blk)) (i32.const 3))))
+    (i32.store (i32.add (local.get $q) (i32.mul (local.get $ways) (i32.const 12)))
+      (i32.load offset=100 (global.get $blk))))
+
+;; The translate step: range check, IOTLB probe, walk, fill. 0, a fault reason, or -1 when the
+  ;; walk left the pool (the caller walks in TypeScript and fills).
+  (func $translate1 (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
+    (param $iova i64) (param $write i32) (result i32)
+    (local $r i32)
+    ;; Range check first, as QEMU does (vtd_iova_sl_range_check): bits at or above widthBits are zero.
+    (if (i32.and (i32.lt_u (local.get $widthBits) (i32.const 64))
+          (i64.ne (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $widthBits))) (i64.const 0)))
+      (then
+        (i32.store offset=112 (global.get $blk) (i32.const 0))
+        (i32.store offset=104 (global.get $blk) (i32.const 0))
+        (return (i32.const 0x04))))
+    (if (global.get $tlb)
+      (then
+        (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write)))
+        (if (i32.ge_s (local.get $r) (i32.const 0))
+          (then
+            (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (i32.const 1)))
+            (i32.store offset=112 (global.get $blk) (i32.const 1))
+            (return (local.get $r))))
+        (i32.store offset=120 (global.get $blk) (i32.add (i32.load offset=120 (global.get $blk)) (i32.const 1)))))
+    (i32.store offset=112 (global.get $blk) (i32.const 0))
+    (local.set $r (call $walk (local.get $root) (local.get $levels) (local.get $iova) (local.get $write)))
+    (if (local.get $r) (then (return (local.get $r))))
+    (if (global.get $tlb) (then (call $fill (local.get $did) (local.get $iova))))
+    (i32.const 0))
+
+  ;; One request. The IOVA and the root arrive as numbers JavaScript passes without allocating
+  ;; (i64 parameters would be BigInts): the IOVA as uint32 halves, the root as a double.
+  (func (export "translate")
+    (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
+    (param $iovaHi i32) (param $iovaLo i32) (param $write i32) (result i32)
+    (call $translate1 (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $iovaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $iovaLo)))
+      (local.get $write)))
+
+;; A burst of $n requests in one context, in order: IOVA i is the i64 at $reqs + 8i, its write
+  ;; flag the byte at $writes + i. Result i, at $results + 8i: the translated address as an i64,
+  ;; or a fault as (low dword = reason, high dword = 0xffffffff: no address has that high dword).
+  ;; Level, permission and the IOTLB hit of the last request stay in the result block. Returns the
+  ;; number of requests done: less than $n when request (return value) left the table pool and
+  ;; must be walked in TypeScript (then the burst resumes after it).
+  ;;
+  ;; Every request is $translate1's step. The one case inlined here is the common one of a busy
+  ;; device, a 4 KiB IOTLB hit in a 4-way IOTLB (two calls per request cost more than the probe):
+  ;; the same probe as $lookup's first, and on a miss $translate1 runs from the start (the probe
+  ;; has no side effects, so probing 4 KiB twice changes nothing but time).
+  (func (export "translateBatch")
+    (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (local $i i32) (local $r i32) (local $rootAddr i64) (local $iova i64) (local $write i32)
+    (local $fast i32) (local $hits i32) (local $lastFast i32) (local $base i32) (local $x i64)
+    (local $tagA i32) (local $tagB i32) (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32)
+    (local $q i32) (local $baseLo i32) (local $perm i32) (local $out i32) (local $shift1 i64)
+    (local.set $rootAddr (i64.trunc_f64_u (local.get $root)))
+    ;; The inline probe needs a 4-way IOTLB and IOVAs that pass the range check (widthBits >= 39).
+    (local.set $fast (i32.and (i32.ne (global.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4))))
+    (local.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        (block $slow
+          (br_if $slow (i32.eqz (local.get $fast)))
+          (br_if $slow (i64.ne (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $widthBits))) (i64.const 0)))
+          (local.set $base
+            (i32.add (global.get $tlb)
+              ;; 4 ways x 4 fields x 4 bytes: a set is 64 bytes.
+              (i32.shl (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))) (global.get $setMask)) (i32.const 6))))
+          (local.set $x (i64.shr_u (local.get $iova) (local.get $shift1)))
+          (local.set $tagA (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (i32.const 1)))
+          (local.set $tagB
+            (i32.or (i32.shl (local.get $did) (i32.const 16))
+              (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 30))) (i32.const 0xffff))))
+          (local.set $m0 (i32.eqz (i32.or
+            (i32.xor (i32.load offset=0 (local.get $base)) (local.get $tagA))
+            (i32.xor (i32.load offset=16 (local.get $base)) (local.get $tagB)))))
+          (local.set $m1 (i32.eqz (i32.or
+            (i32.xor (i32.load offset=4 (local.get $base)) (local.get $tagA))
+            (i32.xor (i32.load offset=20 (local.get $base)) (local.get $tagB)))))
+          (local.set $m2 (i32.eqz (i32.or
+            (i32.xor (i32.load offset=8 (local.get $base)) (local.get $tagA))
+            (i32.xor (i32.load offset=24 (local.get $base)) (local.get $tagB)))))
+          (local.set $m3 (i32.eqz (i32.or
+            (i32.xor (i32.load offset=12 (local.get $base)) (local.get $tagA))
+            (i32.xor (i32.load offset=28 (local.get $base)) (local.get $tagB)))))
+          (br_if $slow (i32.eqz (i32.or (i32.or (local.get $m0) (local.get $m1)) (i32.or (local.get $m2) (local.get $m3)))))
+          ;; 4 KiB hit (4 ways: page base low | perm at +32, high at +48 from the way's tag).
+          (local.set $q (i32.add (local.get $base)
+            (i32.shl (i32.or (i32.or (local.get $m1) (i32.shl (local.get $m2) (i32.const 1))) (i32.mul (local.get $m3) (i32.const 3)))
+              (i32.const 2))))
+          (local.set $baseLo (i32.load offset=32 (local.get $q)))
+          (local.set $perm (i32.and (local.get $baseLo) (i32.const 3)))
+          (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+          (local.set $lastFast (i32.const 1))
+          (if (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))
+            (then
+              (i32.store (local.get $out) (select (i32.const 0x05) (i32.const 0x06) (local.get $write)))
+              (i32.store offset=4 (local.get $out) (i32.const -1)))
+            (else
+              (i32.store (local.get $out)
+                (i32.or (i32.and (local.get $baseLo) (i32.const 0xfffff000))
+                  (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+              (i32.store offset=4 (local.get $out) (i32.load offset=48 (local.get $q)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $next))
+        (local.set $lastFast (i32.const 0))
+        (local.set $r
+          (call $translate1 (local.get $did) (local.get $rootAddr) (local.get $levels) (local.get $widthBits)
+            (local.get $iova) (local.get $write)))
+        (if (i32.lt_s (local.get $r) (i32.const 0))
+          (then
+            (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (local.get $hits)))
+            (return (local.get $i))))
+        (if (local.get $r)
+          (then
+            (i32.store (local.get $out) (local.get $r))
+            (i32.store offset=4 (local.get $out) (i32.const -1)))
+          (else
+            (i64.store (local.get $out) (i64.load offset=96 (global.get $blk)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (local.get $hits)))
+    ;; The result block describes the last request, as after translate().
+    (if (local.get $lastFast)
+      (then
+        (i32.store offset=104 (global.get $blk) (i32.const 1))
+        (i32.store offset=108 (global.get $blk) (local.get $perm))
+        (i32.store offset=112 (global.get $blk) (i32.const 1))
+        (if (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))
+          (then)
+          (else
+            (i32.store offset=96 (global.get $blk) (i32.load (local.get $out)))
+            (i32.store offset=100 (global.get $blk) (i32.load offset=4 (local.get $out)))))))
+    (local.get $n))
+)
