@@ -107,7 +107,16 @@ const scenarioArb = fc.record({
   levels: fc.constantFrom<number>(3, 4, 4, 5),
   root: fc.oneof({ weight: 8, arbitrary: fc.constant(POOL) }, { weight: 1, arbitrary: fc.constantFrom(POOL + 4096n, 0x2000n, 0x7ffffffff000n) }),
   reqs: fc.array(fc.tuple(iovaArb, fc.boolean()), { minLength: 1, maxLength: 12 }),
-  paths: fc.array(fc.tuple(fc.nat(TARGETS.length - 1), fc.nat(TARGETS.length - 1), bitsArb, fc.nat(9)), { minLength: 5, maxLength: 5 * 12 }),
+  // Path entries: [page written when stray, page pointed at, bits, stray]. Two in three are
+  // well-formed (pool tables, present, leaves aligned half the time) so that whole walks succeed,
+  // superpages included; the rest are anything.
+  paths: fc.array(
+    fc.oneof(
+      { weight: 2, arbitrary: fc.tuple(fc.nat(POOL_PAGES - 1), fc.nat(POOL_PAGES - 1), fc.constantFrom(3n, 3n, 0x83n, 0x83n, 1n), fc.integer({ min: 1, max: 9 })) },
+      { weight: 1, arbitrary: fc.tuple(fc.nat(TARGETS.length - 1), fc.nat(TARGETS.length - 1), bitsArb, fc.nat(9)) },
+    ),
+    { minLength: 5, maxLength: 5 * 12 },
+  ),
   noise: fc.array(fc.tuple(fc.nat(TARGETS.length - 1), fc.nat(511), fc.bigInt({ min: 0n, max: M64 })), { maxLength: 8 }),
 });
 
@@ -131,8 +140,12 @@ function build(s: Scenario) {
       // Mostly continue along the current path; sometimes write into another table page.
       const page = stray === 0 ? TARGETS[here]! : table;
       const addr = page + ((iova >> BigInt(12 + 9 * (level - 1))) & 511n) * 8n;
-      // Leaves point at a "host page"; non-leaves at a table page.
-      const pointsAt = level === 1 || (bits & 0x80n) !== 0n ? (iova ^ (BigInt(target) << 33n)) & ~0xfffn & ((1n << 52n) - 1n) : TARGETS[target]!;
+      // Leaves point at a "host page"; non-leaves at a table page. Half the superpage leaves are
+      // aligned to their size (the others have reserved address bits set: 0x0C), so that
+      // successful 2 MiB / 1 GiB translations carry IOVA offset bits above 4 KiB.
+      const large = (bits & 0x80n) !== 0n;
+      const align = large && level > 1 && (stray & 1) === 1 ? (1n << BigInt(12 + 9 * (level - 1))) - 1n : 0xfffn;
+      const pointsAt = level === 1 || large ? (iova ^ (BigInt(target) << 33n)) & ~align & ((1n << 52n) - 1n) : TARGETS[target]!;
       put(addr, bits > 0xfffn ? bits | (bits > (1n << 52n) ? 0n : pointsAt) : pointsAt | bits);
       table = TARGETS[target]!;
     }
