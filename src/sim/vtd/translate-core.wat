@@ -190,13 +190,14 @@
     (i32.const 0))
 
   ;; IOTLB lookup of (did, iova): -1 on a miss; 0 on a permitted hit; 0x05 / 0x06 on a hit whose
-  ;; cached permission lacks the access. Probes the 4 KiB key, then 2 MiB, then 1 GiB.
-  (func $lookup (param $did i32) (param $iova i64) (param $write i32) (result i32)
+  ;; cached permission lacks the access. Probes the 4 KiB key, then 2 MiB, then 1 GiB, starting at
+  ;; level $from ($translate1 probes 4 KiB itself in a 4-way IOTLB).
+  (func $lookup (param $did i32) (param $iova i64) (param $write i32) (param $from i32) (result i32)
     (local $L i32) (local $pageShift i64) (local $x i64) (local $base i32) (local $tagA i32) (local $tagB i32)
     (local $q i32) (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32) (local $w i32)
     (local $baseLo i32) (local $perm i32) (local $offMask i32) (local $ways i32)
     (local.set $ways (global.get $ways))
-    (local.set $L (i32.const 1))
+    (local.set $L (local.get $from))
     (loop $probe
       (local.set $pageShift (i64.extend_i32_u (i32.add (i32.const 3) (i32.mul (i32.const 9) (local.get $L)))))
       (local.set $base
@@ -297,11 +298,12 @@
     (i32.store (i32.add (local.get $q) (i32.mul (local.get $ways) (i32.const 12)))
       (i32.load offset=100 (global.get $blk))))
 
-;; The translate step: range check, IOTLB probe, walk, fill. 0, a fault reason, or -1 when the
+  ;; The translate step: range check, IOTLB probe, walk, fill. 0, a fault reason, or -1 when the
   ;; walk left the pool (the caller walks in TypeScript and fills).
   (func $translate1 (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
     (param $iova i64) (param $write i32) (result i32)
-    (local $r i32)
+    (local $r i32) (local $base i32) (local $x i64) (local $tagA i32) (local $tagB i32)
+    (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32) (local $q i32) (local $baseLo i32) (local $perm i32)
     ;; Range check first, as QEMU does (vtd_iova_sl_range_check): bits at or above widthBits are zero.
     (if (i32.and (i32.lt_u (local.get $widthBits) (i32.const 64))
           (i64.ne (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $widthBits))) (i64.const 0)))
@@ -311,7 +313,55 @@
         (return (i32.const 0x04))))
     (if (global.get $tlb)
       (then
-        (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write)))
+        (if (i32.eq (global.get $ways) (i32.const 4))
+          (then
+            ;; The 4 KiB probe of a 4-way IOTLB, $lookup's first, inlined: a busy device's common
+            ;; case is a hit here, and a call costs more than the probe.
+            (local.set $base
+              (i32.add (global.get $tlb)
+                ;; 4 ways x 4 fields x 4 bytes: a set is 64 bytes.
+                (i32.shl (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))) (global.get $setMask)) (i32.const 6))))
+            (local.set $x (i64.shr_u (local.get $iova) (i64.add (i64.const 12) (global.get $setBits))))
+            (local.set $tagA (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (i32.const 1)))
+            (local.set $tagB
+              (i32.or (i32.shl (local.get $did) (i32.const 16))
+                (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 30))) (i32.const 0xffff))))
+            ;; Branch-free: on a hot set the way that hits is unpredictable. At most one way
+            ;; matches (a fill only follows a miss for the same tag).
+            (local.set $m0 (i32.eqz (i32.or
+              (i32.xor (i32.load offset=0 (local.get $base)) (local.get $tagA))
+              (i32.xor (i32.load offset=16 (local.get $base)) (local.get $tagB)))))
+            (local.set $m1 (i32.eqz (i32.or
+              (i32.xor (i32.load offset=4 (local.get $base)) (local.get $tagA))
+              (i32.xor (i32.load offset=20 (local.get $base)) (local.get $tagB)))))
+            (local.set $m2 (i32.eqz (i32.or
+              (i32.xor (i32.load offset=8 (local.get $base)) (local.get $tagA))
+              (i32.xor (i32.load offset=24 (local.get $base)) (local.get $tagB)))))
+            (local.set $m3 (i32.eqz (i32.or
+              (i32.xor (i32.load offset=12 (local.get $base)) (local.get $tagA))
+              (i32.xor (i32.load offset=28 (local.get $base)) (local.get $tagB)))))
+            (if (i32.or (i32.or (local.get $m0) (local.get $m1)) (i32.or (local.get $m2) (local.get $m3)))
+              (then
+                ;; Hit: page base low | perm at +32, page base high at +48 from the way's tagA.
+                (local.set $q (i32.add (local.get $base)
+                  (i32.shl (i32.or (i32.or (local.get $m1) (i32.shl (local.get $m2) (i32.const 1))) (i32.mul (local.get $m3) (i32.const 3)))
+                    (i32.const 2))))
+                (local.set $baseLo (i32.load offset=32 (local.get $q)))
+                (local.set $perm (i32.and (local.get $baseLo) (i32.const 3)))
+                (i32.store offset=104 (global.get $blk) (i32.const 1))
+                (i32.store offset=108 (global.get $blk) (local.get $perm))
+                (i32.store offset=112 (global.get $blk) (i32.const 1))
+                (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (i32.const 1)))
+                (if (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))
+                  (then (return (select (i32.const 0x05) (i32.const 0x06) (local.get $write)))))
+                (i32.store offset=96 (global.get $blk)
+                  (i32.or (i32.and (local.get $baseLo) (i32.const 0xfffff000))
+                    (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+                (i32.store offset=100 (global.get $blk) (i32.load offset=48 (local.get $q)))
+                (return (i32.const 0))))
+            (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write) (i32.const 2))))
+          (else
+            (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write) (i32.const 1)))))
         (if (i32.ge_s (local.get $r) (i32.const 0))
           (then
             (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (i32.const 1)))
@@ -336,86 +386,27 @@
       (i64.or (i64.shl (i64.extend_i32_u (local.get $iovaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $iovaLo)))
       (local.get $write)))
 
-;; A burst of $n requests in one context, in order: IOVA i is the i64 at $reqs + 8i, its write
+  ;; A burst of $n requests in one context, in order, each by $translate1 (the step translate()
+  ;; takes), without a JavaScript call per request: IOVA i is the i64 at $reqs + 8i, its write
   ;; flag the byte at $writes + i. Result i, at $results + 8i: the translated address as an i64,
   ;; or a fault as (low dword = reason, high dword = 0xffffffff: no address has that high dword).
-  ;; Level, permission and the IOTLB hit of the last request stay in the result block. Returns the
-  ;; number of requests done: less than $n when request (return value) left the table pool and
-  ;; must be walked in TypeScript (then the burst resumes after it).
-  ;;
-  ;; Every request is $translate1's step. The one case inlined here is the common one of a busy
-  ;; device, a 4 KiB IOTLB hit in a 4-way IOTLB (two calls per request cost more than the probe):
-  ;; the same probe as $lookup's first, and on a miss $translate1 runs from the start (the probe
-  ;; has no side effects, so probing 4 KiB twice changes nothing but time).
+  ;; The result block describes the last request done. Returns the number of requests done: less
+  ;; than $n when that request left the table pool and must be walked in TypeScript (the burst
+  ;; then resumes after it).
   (func (export "translateBatch")
     (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
-    (local $i i32) (local $r i32) (local $rootAddr i64) (local $iova i64) (local $write i32)
-    (local $fast i32) (local $hits i32) (local $lastFast i32) (local $base i32) (local $x i64)
-    (local $tagA i32) (local $tagB i32) (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32)
-    (local $q i32) (local $baseLo i32) (local $perm i32) (local $out i32) (local $shift1 i64)
+    (local $i i32) (local $r i32) (local $rootAddr i64) (local $out i32)
     (local.set $rootAddr (i64.trunc_f64_u (local.get $root)))
-    ;; The inline probe needs a 4-way IOTLB and IOVAs that pass the range check (widthBits >= 39).
-    (local.set $fast (i32.and (i32.ne (global.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4))))
-    (local.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
-        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
-        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
-        (block $slow
-          (br_if $slow (i32.eqz (local.get $fast)))
-          (br_if $slow (i64.ne (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $widthBits))) (i64.const 0)))
-          (local.set $base
-            (i32.add (global.get $tlb)
-              ;; 4 ways x 4 fields x 4 bytes: a set is 64 bytes.
-              (i32.shl (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))) (global.get $setMask)) (i32.const 6))))
-          (local.set $x (i64.shr_u (local.get $iova) (local.get $shift1)))
-          (local.set $tagA (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (i32.const 1)))
-          (local.set $tagB
-            (i32.or (i32.shl (local.get $did) (i32.const 16))
-              (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 30))) (i32.const 0xffff))))
-          (local.set $m0 (i32.eqz (i32.or
-            (i32.xor (i32.load offset=0 (local.get $base)) (local.get $tagA))
-            (i32.xor (i32.load offset=16 (local.get $base)) (local.get $tagB)))))
-          (local.set $m1 (i32.eqz (i32.or
-            (i32.xor (i32.load offset=4 (local.get $base)) (local.get $tagA))
-            (i32.xor (i32.load offset=20 (local.get $base)) (local.get $tagB)))))
-          (local.set $m2 (i32.eqz (i32.or
-            (i32.xor (i32.load offset=8 (local.get $base)) (local.get $tagA))
-            (i32.xor (i32.load offset=24 (local.get $base)) (local.get $tagB)))))
-          (local.set $m3 (i32.eqz (i32.or
-            (i32.xor (i32.load offset=12 (local.get $base)) (local.get $tagA))
-            (i32.xor (i32.load offset=28 (local.get $base)) (local.get $tagB)))))
-          (br_if $slow (i32.eqz (i32.or (i32.or (local.get $m0) (local.get $m1)) (i32.or (local.get $m2) (local.get $m3)))))
-          ;; 4 KiB hit (4 ways: page base low | perm at +32, high at +48 from the way's tag).
-          (local.set $q (i32.add (local.get $base)
-            (i32.shl (i32.or (i32.or (local.get $m1) (i32.shl (local.get $m2) (i32.const 1))) (i32.mul (local.get $m3) (i32.const 3)))
-              (i32.const 2))))
-          (local.set $baseLo (i32.load offset=32 (local.get $q)))
-          (local.set $perm (i32.and (local.get $baseLo) (i32.const 3)))
-          (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-          (local.set $lastFast (i32.const 1))
-          (if (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))
-            (then
-              (i32.store (local.get $out) (select (i32.const 0x05) (i32.const 0x06) (local.get $write)))
-              (i32.store offset=4 (local.get $out) (i32.const -1)))
-            (else
-              (i32.store (local.get $out)
-                (i32.or (i32.and (local.get $baseLo) (i32.const 0xfffff000))
-                  (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
-              (i32.store offset=4 (local.get $out) (i32.load offset=48 (local.get $q)))))
-          (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br $next))
-        (local.set $lastFast (i32.const 0))
         (local.set $r
           (call $translate1 (local.get $did) (local.get $rootAddr) (local.get $levels) (local.get $widthBits)
-            (local.get $iova) (local.get $write)))
-        (if (i32.lt_s (local.get $r) (i32.const 0))
-          (then
-            (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (local.get $hits)))
-            (return (local.get $i))))
+            (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3))))
+            (i32.load8_u (i32.add (local.get $writes) (local.get $i)))))
+        (if (i32.lt_s (local.get $r) (i32.const 0)) (then (return (local.get $i))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
         (if (local.get $r)
           (then
             (i32.store (local.get $out) (local.get $r))
@@ -424,17 +415,5 @@
             (i64.store (local.get $out) (i64.load offset=96 (global.get $blk)))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
-    (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (local.get $hits)))
-    ;; The result block describes the last request, as after translate().
-    (if (local.get $lastFast)
-      (then
-        (i32.store offset=104 (global.get $blk) (i32.const 1))
-        (i32.store offset=108 (global.get $blk) (local.get $perm))
-        (i32.store offset=112 (global.get $blk) (i32.const 1))
-        (if (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))
-          (then)
-          (else
-            (i32.store offset=96 (global.get $blk) (i32.load (local.get $out)))
-            (i32.store offset=100 (global.get $blk) (i32.load offset=4 (local.get $out)))))))
     (local.get $n))
 )
