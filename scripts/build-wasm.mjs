@@ -33,7 +33,11 @@ export async function assemble() {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const text = await assemble();
+  // wabt's errors carry the file:line:col and the offending source line; nothing else is worth printing.
+  const text = await assemble().catch((e) => {
+    console.error(String(e?.message ?? e));
+    process.exit(2);
+  });
   if (process.argv.includes("--check")) {
     const same = readFileSync(out, "utf8") === text;
     if (!same) console.error("src/sim/vtd/translateCoreWasm.ts is out of date: run npm run build:wasm");

@@ -21,6 +21,7 @@
 ;;   [blk + 8*(L*2+large)]    i64  reserved-bit mask of level L (large: a superpage entry)
 ;;   [blk + 96]               i64  result: translated address
 ;;   [blk + 104] level  [blk + 108] perm  [blk + 112] iotlbHit  [blk + 116] hits  [blk + 120] misses
+;;   [blk + 128] i64 IOVA, [blk + 136] u8 write, [blk + 144] i64 result: translate()'s burst of one
 ;;   [tlb, ...)               IOTLB slots, the layout of src/sim/vtd/iotlb.ts (4 i32 per way,
 ;;                            grouped by field within a set); [victim + set] u8 FIFO victim way
 (module
@@ -298,122 +299,145 @@
     (i32.store (i32.add (local.get $q) (i32.mul (local.get $ways) (i32.const 12)))
       (i32.load offset=100 (global.get $blk))))
 
-  ;; The translate step: range check, IOTLB probe, walk, fill. 0, a fault reason, or -1 when the
-  ;; walk left the pool (the caller walks in TypeScript and fills).
-  (func $translate1 (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
-    (param $iova i64) (param $write i32) (result i32)
-    (local $r i32) (local $base i32) (local $x i64) (local $tagA i32) (local $tagB i32)
-    (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32) (local $q i32) (local $baseLo i32) (local $perm i32)
-    ;; Range check first, as QEMU does (vtd_iova_sl_range_check): bits at or above widthBits are zero.
-    (if (i32.and (i32.lt_u (local.get $widthBits) (i32.const 64))
-          (i64.ne (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $widthBits))) (i64.const 0)))
-      (then
-        (i32.store offset=112 (global.get $blk) (i32.const 0))
-        (i32.store offset=104 (global.get $blk) (i32.const 0))
-        (return (i32.const 0x04))))
-    (if (global.get $tlb)
-      (then
-        (if (i32.eq (global.get $ways) (i32.const 4))
-          (then
-            ;; The 4 KiB probe of a 4-way IOTLB, $lookup's first, inlined: a busy device's common
-            ;; case is a hit here, and a call costs more than the probe.
-            (local.set $base
-              (i32.add (global.get $tlb)
-                ;; 4 ways x 4 fields x 4 bytes: a set is 64 bytes.
-                (i32.shl (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))) (global.get $setMask)) (i32.const 6))))
-            (local.set $x (i64.shr_u (local.get $iova) (i64.add (i64.const 12) (global.get $setBits))))
-            (local.set $tagA (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (i32.const 1)))
-            (local.set $tagB
-              (i32.or (i32.shl (local.get $did) (i32.const 16))
-                (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 30))) (i32.const 0xffff))))
-            ;; Branch-free: on a hot set the way that hits is unpredictable. At most one way
-            ;; matches (a fill only follows a miss for the same tag).
-            (local.set $m0 (i32.eqz (i32.or
-              (i32.xor (i32.load offset=0 (local.get $base)) (local.get $tagA))
-              (i32.xor (i32.load offset=16 (local.get $base)) (local.get $tagB)))))
-            (local.set $m1 (i32.eqz (i32.or
-              (i32.xor (i32.load offset=4 (local.get $base)) (local.get $tagA))
-              (i32.xor (i32.load offset=20 (local.get $base)) (local.get $tagB)))))
-            (local.set $m2 (i32.eqz (i32.or
-              (i32.xor (i32.load offset=8 (local.get $base)) (local.get $tagA))
-              (i32.xor (i32.load offset=24 (local.get $base)) (local.get $tagB)))))
-            (local.set $m3 (i32.eqz (i32.or
-              (i32.xor (i32.load offset=12 (local.get $base)) (local.get $tagA))
-              (i32.xor (i32.load offset=28 (local.get $base)) (local.get $tagB)))))
-            (if (i32.or (i32.or (local.get $m0) (local.get $m1)) (i32.or (local.get $m2) (local.get $m3)))
-              (then
-                ;; Hit: page base low | perm at +32, page base high at +48 from the way's tagA.
-                (local.set $q (i32.add (local.get $base)
-                  (i32.shl (i32.or (i32.or (local.get $m1) (i32.shl (local.get $m2) (i32.const 1))) (i32.mul (local.get $m3) (i32.const 3)))
-                    (i32.const 2))))
-                (local.set $baseLo (i32.load offset=32 (local.get $q)))
-                (local.set $perm (i32.and (local.get $baseLo) (i32.const 3)))
-                (i32.store offset=104 (global.get $blk) (i32.const 1))
-                (i32.store offset=108 (global.get $blk) (local.get $perm))
-                (i32.store offset=112 (global.get $blk) (i32.const 1))
-                (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (i32.const 1)))
-                (if (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))
-                  (then (return (select (i32.const 0x05) (i32.const 0x06) (local.get $write)))))
-                (i32.store offset=96 (global.get $blk)
-                  (i32.or (i32.and (local.get $baseLo) (i32.const 0xfffff000))
-                    (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
-                (i32.store offset=100 (global.get $blk) (i32.load offset=48 (local.get $q)))
-                (return (i32.const 0))))
-            (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write) (i32.const 2))))
-          (else
-            (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write) (i32.const 1)))))
-        (if (i32.ge_s (local.get $r) (i32.const 0))
-          (then
-            (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (i32.const 1)))
-            (i32.store offset=112 (global.get $blk) (i32.const 1))
-            (return (local.get $r))))
-        (i32.store offset=120 (global.get $blk) (i32.add (i32.load offset=120 (global.get $blk)) (i32.const 1)))))
-    (i32.store offset=112 (global.get $blk) (i32.const 0))
-    (local.set $r
-      (if (result i32) (i32.eq (local.get $levels) (i32.const 4))
-        (then (call $walk4 (local.get $root) (local.get $iova) (local.get $write)))
-        (else (call $walk (local.get $root) (local.get $levels) (local.get $iova) (local.get $write)))))
-    (if (local.get $r) (then (return (local.get $r))))
-    (if (global.get $tlb) (then (call $fill (local.get $did) (local.get $iova))))
-    (i32.const 0))
-
-  ;; One request. The IOVA and the root arrive as numbers JavaScript passes without allocating
-  ;; (i64 parameters would be BigInts): the IOVA as uint32 halves, the root as a double.
-  (func (export "translate")
-    (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
-    (param $iovaHi i32) (param $iovaLo i32) (param $write i32) (result i32)
-    (call $translate1 (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
-      (i64.or (i64.shl (i64.extend_i32_u (local.get $iovaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $iovaLo)))
-      (local.get $write)))
-
-  ;; A burst of $n requests in one context, in order, each by $translate1 (the step translate()
-  ;; takes), without a JavaScript call per request: IOVA i is the i64 at $reqs + 8i, its write
-  ;; flag the byte at $writes + i. Result i, at $results + 8i: the translated address as an i64,
-  ;; or a fault as (low dword = reason, high dword = 0xffffffff: no address has that high dword).
-  ;; The result block describes the last request done. Returns the number of requests done: less
-  ;; than $n when that request left the table pool and must be walked in TypeScript (the burst
-  ;; then resumes after it).
-  (func (export "translateBatch")
-    (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
+  ;; The translate step — range check, IOTLB probe, walk, fill — for a burst of $n requests of
+  ;; one context, in order: IOVA i is the i64 at $reqs + 8i, its write flag the byte at
+  ;; $writes + i. Result i, at $results + 8i: the translated address as an i64, or a fault as
+  ;; (low dword = reason, high dword = 0xffffffff: no address has that high dword). The result
+  ;; block describes the last request done. Returns the number of requests done: less than $n
+  ;; when that request's walk left the table pool and must be walked in TypeScript (the caller
+  ;; resumes the burst after it).
+  ;;
+  ;; One function for both entries (translate() is a burst of one), written as a loop so that a
+  ;; burst costs no call per request: wasm-to-wasm calls are not inlined by the V8 of Node 20.
+  (func $burst (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
-    (local $i i32) (local $r i32) (local $rootAddr i64) (local $out i32)
-    (local.set $rootAddr (i64.trunc_f64_u (local.get $root)))
-    (block $done
+    (local $i i32) (local $r i32) (local $iova i64) (local $write i32) (local $out i32)
+    (local $hits i32) (local $misses i32) (local $fast4 i32) (local $shift1 i64) (local $didTag i32)
+    (local $base i32) (local $x i64) (local $tagA i32) (local $tagB i32)
+    (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32) (local $q i32) (local $baseLo i32) (local $perm i32)
+    ;; A 4-way IOTLB has its 4 KiB probe inlined below: a busy device's common case is a hit there.
+    (local.set $fast4 (i32.and (i32.ne (global.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4))))
+    (local.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
+    (local.set $didTag (i32.shl (local.get $did) (i32.const 16)))
+    (block $exit
       (loop $next
-        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-        (local.set $r
-          (call $translate1 (local.get $did) (local.get $rootAddr) (local.get $levels) (local.get $widthBits)
-            (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3))))
-            (i32.load8_u (i32.add (local.get $writes) (local.get $i)))))
-        (if (i32.lt_s (local.get $r) (i32.const 0)) (then (return (local.get $i))))
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
         (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        (local.set $r
+          (block $step (result i32)
+            ;; Range check first, as QEMU does (vtd_iova_sl_range_check): bits at or above widthBits are zero.
+            (if (i32.and (i32.lt_u (local.get $widthBits) (i32.const 64))
+                  (i64.ne (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $widthBits))) (i64.const 0)))
+              (then
+                (i32.store offset=112 (global.get $blk) (i32.const 0))
+                (i32.store offset=104 (global.get $blk) (i32.const 0))
+                (br $step (i32.const 0x04))))
+            (if (global.get $tlb)
+              (then
+                (if (local.get $fast4)
+                  (then
+                    ;; $lookup's 4 KiB probe for 4 ways. A set is 4 ways x 4 fields x 4 bytes = 64 bytes.
+                    (local.set $base
+                      (i32.add (global.get $tlb)
+                        (i32.shl (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))) (global.get $setMask)) (i32.const 6))))
+                    (local.set $x (i64.shr_u (local.get $iova) (local.get $shift1)))
+                    (local.set $tagA (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (i32.const 1)))
+                    (local.set $tagB
+                      (i32.or (local.get $didTag) (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 30))) (i32.const 0xffff))))
+                    ;; Branch-free: on a hot set the way that hits is unpredictable. At most one way
+                    ;; matches (a fill only follows a miss for the same tag).
+                    (local.set $m0 (i32.eqz (i32.or
+                      (i32.xor (i32.load offset=0 (local.get $base)) (local.get $tagA))
+                      (i32.xor (i32.load offset=16 (local.get $base)) (local.get $tagB)))))
+                    (local.set $m1 (i32.eqz (i32.or
+                      (i32.xor (i32.load offset=4 (local.get $base)) (local.get $tagA))
+                      (i32.xor (i32.load offset=20 (local.get $base)) (local.get $tagB)))))
+                    (local.set $m2 (i32.eqz (i32.or
+                      (i32.xor (i32.load offset=8 (local.get $base)) (local.get $tagA))
+                      (i32.xor (i32.load offset=24 (local.get $base)) (local.get $tagB)))))
+                    (local.set $m3 (i32.eqz (i32.or
+                      (i32.xor (i32.load offset=12 (local.get $base)) (local.get $tagA))
+                      (i32.xor (i32.load offset=28 (local.get $base)) (local.get $tagB)))))
+                    (if (i32.or (i32.or (local.get $m0) (local.get $m1)) (i32.or (local.get $m2) (local.get $m3)))
+                      (then
+                        ;; Hit: page base low | perm at +32, page base high at +48 from the way's tagA.
+                        (local.set $q (i32.add (local.get $base)
+                          (i32.shl (i32.or (i32.or (local.get $m1) (i32.shl (local.get $m2) (i32.const 1))) (i32.mul (local.get $m3) (i32.const 3)))
+                            (i32.const 2))))
+                        (local.set $baseLo (i32.load offset=32 (local.get $q)))
+                        (local.set $perm (i32.and (local.get $baseLo) (i32.const 3)))
+                        (i32.store offset=104 (global.get $blk) (i32.const 1))
+                        (i32.store offset=108 (global.get $blk) (local.get $perm))
+                        (i32.store offset=112 (global.get $blk) (i32.const 1))
+                        (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                        (drop (br_if $step (select (i32.const 0x05) (i32.const 0x06) (local.get $write))
+                          (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))))
+                        (i32.store (local.get $out)
+                          (i32.or (i32.and (local.get $baseLo) (i32.const 0xfffff000))
+                            (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+                        (i32.store offset=4 (local.get $out) (i32.load offset=48 (local.get $q)))
+                        (br $step (i32.const 0))))
+                    (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write) (i32.const 2))))
+                  (else
+                    (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write) (i32.const 1)))))
+                (if (i32.ge_s (local.get $r) (i32.const 0))
+                  (then
+                    (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                    (i32.store offset=112 (global.get $blk) (i32.const 1))
+                    (if (i32.eqz (local.get $r)) (then (i64.store (local.get $out) (i64.load offset=96 (global.get $blk)))))
+                    (br $step (local.get $r))))
+                (local.set $misses (i32.add (local.get $misses) (i32.const 1)))))
+            (i32.store offset=112 (global.get $blk) (i32.const 0))
+            (local.set $r
+              (if (result i32) (i32.eq (local.get $levels) (i32.const 4))
+                (then (call $walk4 (local.get $root) (local.get $iova) (local.get $write)))
+                (else (call $walk (local.get $root) (local.get $levels) (local.get $iova) (local.get $write)))))
+            ;; (br_if with a value leaves it on the stack when not taken)
+            (drop (br_if $step (local.get $r) (local.get $r)))
+            (if (global.get $tlb) (then (call $fill (local.get $did) (local.get $iova))))
+            (i64.store (local.get $out) (i64.load offset=96 (global.get $blk)))
+            (i32.const 0)))
+        (br_if $exit (i32.lt_s (local.get $r) (i32.const 0)))
         (if (local.get $r)
           (then
             (i32.store (local.get $out) (local.get $r))
-            (i32.store offset=4 (local.get $out) (i32.const -1)))
-          (else
-            (i64.store (local.get $out) (i64.load offset=96 (global.get $blk)))))
+            (i32.store offset=4 (local.get $out) (i32.const -1))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
-    (local.get $n))
+    (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (local.get $hits)))
+    (i32.store offset=120 (global.get $blk) (i32.add (i32.load offset=120 (global.get $blk)) (local.get $misses)))
+    ;; The result block's address is the last request's when it succeeded (as after translate()).
+    (if (local.get $i)
+      (then
+        (local.set $out (i32.add (local.get $results) (i32.shl (i32.sub (local.get $i) (i32.const 1)) (i32.const 3))))
+        (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const -1))
+          (then (i64.store offset=96 (global.get $blk) (i64.load (local.get $out)))))))
+    (local.get $i))
+
+  ;; One request: a burst of one through the block's scratch request. The IOVA and the root
+  ;; arrive as numbers JavaScript passes without allocating (i64 parameters would be BigInts):
+  ;; the IOVA as uint32 halves, the root as a double. 0, a fault reason, or -1 (left the pool).
+  (func (export "translate")
+    (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
+    (param $iovaHi i32) (param $iovaLo i32) (param $write i32) (result i32)
+    (local $blk i32)
+    (local.set $blk (global.get $blk))
+    (i64.store offset=128 (local.get $blk)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $iovaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $iovaLo))))
+    (i32.store8 offset=136 (local.get $blk) (local.get $write))
+    (if (i32.eqz
+          (call $burst (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
+            (i32.add (local.get $blk) (i32.const 128)) (i32.add (local.get $blk) (i32.const 136)) (i32.const 1)
+            (i32.add (local.get $blk) (i32.const 144))))
+      (then (return (i32.const -1))))
+    (select (i32.load offset=144 (local.get $blk)) (i32.const 0) (i32.eq (i32.load offset=148 (local.get $blk)) (i32.const -1))))
+
+  ;; A burst (see $burst).
+  (func (export "translateBatch")
+    (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (call $burst (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
+      (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results)))
 )

@@ -78,8 +78,8 @@ export class DmaBurst {
   }
 }
 
-/** Per-translator block in the SRAM arena: reserved masks (12 x i64), then the results (int32 indices below). */
-const BLOCK_BYTES = 128;
+/** Per-translator block in the SRAM arena: reserved masks (12 x i64), the results (int32 indices below), a scratch request. */
+const BLOCK_BYTES = 160;
 const MASKS_WORDS = 24;
 const HPA_LO = 24;
 const HPA_HI = 25;
