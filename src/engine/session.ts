@@ -8,7 +8,7 @@
 import { IncrementalScenarioParser } from "../scenario/incremental.js";
 import type { Diagnostic, Scenario } from "../scenario/types.js";
 import type { Machine, StepOutcome } from "../sim/machine.js";
-import { runScenario, type Run } from "../sim/run.js";
+import { runScenario, type Run, type RunOptions } from "../sim/run.js";
 import { diffSteps, mapStep, stepKey, type StepShift } from "./stepMap.js";
 
 export interface Cursor {
@@ -35,7 +35,7 @@ export interface UpdateResult {
 }
 
 export class Session {
-  private current?: { scenario: Scenario; run: Run };
+  private current?: { scenario: Scenario; run: Run; cut?: { head: string; items: readonly string[] } };
   /** The run before the current one (the trace webview compares against it). */
   previous?: Run;
   /** The text of the current run (ranges point into it). */
@@ -59,7 +59,11 @@ export class Session {
       this.stale = this.current !== undefined;
       return { diagnostics: parsed.diagnostics, ran: false, stale: this.stale };
     }
-    const result = runScenario(parsed.scenario, cancelled ? { cancelled } : {});
+    const cut = this.parser.lastCut;
+    const opts: RunOptions = cancelled ? { cancelled } : {};
+    const same = this.unchangedSteps(cut, parsed.scenario);
+    if (same > 0) opts.resume = { run: this.current!.run, steps: same };
+    const result = runScenario(parsed.scenario, opts);
     if (result.run === undefined) {
       this.stale = this.current !== undefined;
       return { diagnostics: parsed.diagnostics, ran: false, stale: this.stale, error: result.error };
@@ -70,7 +74,7 @@ export class Session {
     }
     const oldKeys = this.current !== undefined ? this.stepKeys() : undefined;
     this.previous = this.current?.run;
-    this.current = { scenario: parsed.scenario, run: result.run };
+    this.current = { scenario: parsed.scenario, run: result.run, ...(cut ? { cut } : {}) };
     this.text = text;
     this.linesCache = undefined;
     this.keysCache = undefined;
@@ -82,6 +86,21 @@ export class Session {
     const step = this.lastShift !== undefined ? mapStep(this.lastShift, this.cursor.step) : this.cursor.step;
     this.cursor = { step: Math.min(step, result.run.outcomes.length) };
     return { diagnostics: this.diagnostics, ran: true, stale: false };
+  }
+
+  /**
+   * How many leading workload steps the new parse shares with the current run: same head text and
+   * same item texts (so the same host, VMs and steps, at the same offsets). Only incremental
+   * parses know their items, and only parses where every item is a step count them.
+   */
+  private unchangedSteps(cut: { head: string; items: readonly string[] } | undefined, scenario: Scenario): number {
+    const old = this.current;
+    if (cut === undefined || old?.cut === undefined || old.cut.head !== cut.head) return 0;
+    if (scenario.workload.length !== cut.items.length || old.scenario.workload.length !== old.cut.items.length) return 0;
+    const max = Math.min(cut.items.length, old.cut.items.length);
+    let k = 0;
+    while (k < max && cut.items[k] === old.cut.items[k]) k++;
+    return k;
   }
 
   /** The text of the shown run (diagnostic and fix offsets point into it). */
@@ -119,18 +138,34 @@ export class Session {
     if (this.linesCache !== undefined) return this.linesCache;
     const out: [number, number][] = [];
     for (const s of this.current?.scenario.workload ?? []) {
-      const span = this.text.slice(s.range.start, s.range.end).replace(/\s+$/, "");
-      out.push([s.range.line, s.range.line + (span.match(/\n/g)?.length ?? 0)]);
+      let lines = this.stepLineOf.get(s);
+      if (lines === undefined) {
+        const span = this.text.slice(s.range.start, s.range.end).replace(/\s+$/, "");
+        lines = [s.range.line, s.range.line + (span.match(/\n/g)?.length ?? 0)];
+        this.stepLineOf.set(s, lines);
+      }
+      out.push(lines);
     }
     this.linesCache = out;
     return out;
   }
   private linesCache?: [number, number][];
+  /**
+   * Per step object: its lines and its key. The parser hands out the same step object again only
+   * for the same item text at the same offset, so both still hold; an edit then computes them only
+   * for the steps it moved or changed.
+   */
+  private readonly stepLineOf = new WeakMap<object, [number, number]>();
+  private readonly stepKeyOf = new WeakMap<object, string>();
 
   /** The identity of each workload item of the current run (its normalized source text). */
   private stepKeys(): string[] {
     if (this.keysCache !== undefined) return this.keysCache;
-    const keys = (this.current?.scenario.workload ?? []).map((s) => stepKey(this.text.slice(s.range.start, s.range.end)));
+    const keys = (this.current?.scenario.workload ?? []).map((s) => {
+      let k = this.stepKeyOf.get(s);
+      if (k === undefined) this.stepKeyOf.set(s, (k = stepKey(this.text.slice(s.range.start, s.range.end))));
+      return k;
+    });
     this.keysCache = keys;
     return keys;
   }

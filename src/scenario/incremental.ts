@@ -78,16 +78,45 @@ function placeStep(step: Step, index: number, dOffset: number, dLine: number): S
   return s;
 }
 
+/** An item as the last incremental parse placed it: its step and diagnostics at its offsets. */
+interface PlacedItem {
+  text: string;
+  start: number;
+  line: number;
+  /** Index its step got (the number of steps before it). */
+  index: number;
+  step?: Step;
+  diagnostics: Diagnostic[];
+}
+
 export class IncrementalScenarioParser {
   private cache = new Map<string, CachedItem>();
+  /**
+   * The last incremental parse's items in order. An item with the same text at the same offset,
+   * line and step index is placed exactly as it was, so its step and diagnostics are reused (steps
+   * and diagnostics are never changed once made) instead of copied again: an edit near the end of
+   * 1 000 items no longer re-creates the 999 before it.
+   */
+  private placed: PlacedItem[] = [];
+  /** The last head document and its parse (the head of a scenario rarely changes while its workload is edited). */
+  private head?: { doc: string; file: string; result: ParseResult };
   /** How the last parse went (for tests and the log): items reused from the cache, or a full parse. */
   last: { mode: "incremental" | "full"; reused: number; parsed: number } = { mode: "full", reused: 0, parsed: 0 };
+  /**
+   * The source text of the last parse's head and of each workload item, when it was parsed
+   * incrementally (undefined after a full parse). Two parses with the same head and the same first
+   * k items have the same host, VMs and first k steps, ranges included: a run can resume there.
+   */
+  lastCut?: { head: string; items: readonly string[] };
 
   parse(text: string, file: string): ParseResult {
     const cut = cutWorkload(text);
     const result = cut ? this.incremental(file, cut) : undefined;
     if (result) return result;
+    this.lastCut = undefined;
     this.cache.clear();
+    this.placed = [];
+    this.head = undefined;
     this.last = { mode: "full", reused: 0, parsed: 0 };
     return withValidation(parseFull(text, file));
   }
@@ -97,9 +126,11 @@ export class IncrementalScenarioParser {
     const next = new Map<string, CachedItem>();
     const steps: Step[] = [];
     const diagnostics: Diagnostic[] = [];
+    const placed: PlacedItem[] = [];
     let reused = 0;
     let parsed = 0;
-    for (const item of cut.items) {
+    for (let i = 0; i < cut.items.length; i++) {
+      const item = cut.items[i]!;
       let c = next.get(item.text) ?? this.cache.get(item.text);
       if (c) reused++;
       else {
@@ -108,16 +139,27 @@ export class IncrementalScenarioParser {
         parsed++;
       }
       next.set(item.text, c);
-      for (const d of c.diagnostics) diagnostics.push({ ...d, range: shifted(d.range, item.start, item.line) });
-      if (c.step) steps.push(placeStep(c.step, steps.length, item.start, item.line));
+      const was = this.placed[i];
+      let p: PlacedItem;
+      if (was !== undefined && was.start === item.start && was.line === item.line && was.index === steps.length && was.text === item.text) p = was;
+      else {
+        p = { text: item.text, start: item.start, line: item.line, index: steps.length, diagnostics: c.diagnostics.map((d) => ({ ...d, range: shifted(d.range, item.start, item.line) })) };
+        if (c.step) p.step = placeStep(c.step, steps.length, item.start, item.line);
+      }
+      placed.push(p);
+      for (const d of p.diagnostics) diagnostics.push(d);
+      if (p.step) steps.push(p.step);
     }
     // The head is a document of its own: same offsets, `workload:` with no value.
-    const head = parseFull(cut.headDoc, file);
+    const head = this.head !== undefined && this.head.doc === cut.headDoc && this.head.file === file ? this.head.result : parseFull(cut.headDoc, file);
     // A broken head: YAML's error recovery reads on into the workload, so only the whole text
     // gives the same diagnostics.
     if (head.diagnostics.some((d) => d.code === "yaml-syntax")) return undefined;
+    this.head = { doc: cut.headDoc, file, result: head };
+    this.placed = placed;
     this.cache = next;
     this.last = { mode: "incremental", reused, parsed };
+    this.lastCut = { head: cut.head, items: cut.items.map((i) => i.text) };
     const all = [...head.diagnostics, ...diagnostics];
     if (head.scenario === undefined || all.some((d) => d.severity === "error")) return { diagnostics: all };
     return withValidation({ scenario: { ...head.scenario, workload: steps }, diagnostics: all });

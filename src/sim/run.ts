@@ -14,6 +14,13 @@ export interface RunOptions {
   checkpoints?: CheckpointPolicy;
   /** Polled between steps; a true answer stops the run (the outcome list is then shorter). */
   cancelled?: () => boolean;
+  /**
+   * An earlier run whose scenario had the same host, VMs and first `steps` workload items (same
+   * source text): the run starts at that run's last checkpoint at or before `steps` instead of at
+   * the boot. Its outcomes, trace, log and checkpoints up to there are the ones this run would
+   * produce (the machine is deterministic), so an edit near the end re-runs only the end.
+   */
+  resume?: { run: Run; steps: number };
 }
 
 export class Run {
@@ -31,7 +38,24 @@ export class Run {
   ) {
     this.machine = new Machine(scenario);
     this.checkpoints = new CheckpointStore(opts.checkpoints ?? DEFAULT_POLICY);
-    for (const step of scenario.workload) {
+    let first = 0;
+    const from = opts.resume;
+    // A checkpoint is taken before a step runs: resume at most at this run's last step, so that the
+    // checkpoints taken over are the ones this run takes.
+    const last = Math.min(from?.steps ?? 0, from?.run.outcomes.length ?? 0, scenario.workload.length - 1);
+    const cp = from && last >= 0 && from.run.checkpoints.policy === this.checkpoints.policy ? from.run.checkpoints.atOrBefore(last) : undefined;
+    if (from && cp) {
+      // The trace first: restore() sets its length to the checkpoint's, which must hold the events.
+      this.machine.trace.copyPrefix(from.run.trace, cp.state.traceLength);
+      this.machine.trace.stepStart = from.run.trace.stepStart.slice(0, cp.state.stepStartLength);
+      this.machine.restore(cp.state);
+      // Outcomes are never changed after their step ran: shared with the earlier run.
+      for (let i = 0; i < cp.step; i++) this.outcomes.push(from.run.outcomes[i]!);
+      this.checkpoints.copyPrefix(from.run.checkpoints, cp.step);
+      first = cp.step;
+    }
+    for (let i = first; i < scenario.workload.length; i++) {
+      const step = scenario.workload[i]!;
       if (opts.cancelled?.()) {
         this.stoppedEarly = "cancelled";
         break;

@@ -112,7 +112,7 @@ export class VfioContainer {
     if (!req.read && !req.write) return fail("EINVAL");
     if (size === 0n || (size | iova | vaddr) % PAGE !== 0n) return fail("EINVAL");
     if (iova + size - 1n > U64 || vaddr + size - 1n > U64) return fail("EINVAL");
-    if (this.list.some((d) => d.iova < iova + size && iova < d.iova + d.size)) return fail("EEXIST");
+    if (this.overlapsAny(iova, size)) return fail("EEXIST");
     if (this.avail === 0) return fail("ENOSPC");
     if (!this.iovaRangeValid(iova, size)) return fail("EINVAL");
     const prot = (req.read ? 1 : 0) | (req.write ? 2 : 0);
@@ -145,6 +145,24 @@ export class VfioContainer {
     this.avail--;
     this.insert(dma);
     return { ok: true, dma };
+  }
+
+  /**
+   * Whether [iova, iova + size) overlaps a mapping. The list is sorted by IOVA and its ranges are
+   * disjoint (map refuses overlaps), so their ends are sorted too: a binary search finds the only
+   * candidate instead of a scan per map (a scenario mapping 512 pages paid 130 000 comparisons).
+   */
+  private overlapsAny(iova: bigint, size: bigint): boolean {
+    let lo = 0;
+    let hi = this.list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const d = this.list[mid]!;
+      if (d.iova + d.size > iova) hi = mid;
+      else lo = mid + 1;
+    }
+    const d = this.list[lo];
+    return d !== undefined && d.iova < iova + size;
   }
 
   private unwind(dma: VfioDma): void {
@@ -195,13 +213,16 @@ export class VfioContainer {
     return { ok: true, unmapped };
   }
 
-  snapshot(): { list: VfioDma[]; domains: number[]; avail: number; locked: number } {
-    return { list: this.list.map((d) => ({ ...d, chunks: d.chunks.map((c) => ({ ...c })) })), domains: [...this.domains], avail: this.avail, locked: this.locked };
+  // A VfioDma is never changed once it is in the list (unmap removes it whole), so snapshots share
+  // the objects and copy only the list: a run checkpoints every 8 steps, and deep copies of every
+  // mapping made checkpointing quadratic in the number of mappings.
+  snapshot(): { list: readonly VfioDma[]; domains: number[]; avail: number; locked: number } {
+    return { list: this.list.slice(), domains: [...this.domains], avail: this.avail, locked: this.locked };
   }
 
   restore(s: unknown): void {
     const v = s as ReturnType<VfioContainer["snapshot"]>;
-    this.list = v.list.map((d) => ({ ...d, chunks: d.chunks.map((c) => ({ ...c })) }));
+    this.list = v.list.slice();
     this.domains = [...v.domains];
     this.avail = v.avail;
     this.locked = v.locked;

@@ -37,6 +37,15 @@ export class CheckpointStore<S> {
     this.workSince += n;
   }
 
+  /**
+   * Takes over `src`'s checkpoints at steps <= `step` (states are shared: a snapshot is never
+   * changed after it is taken, restoring copies out of it). The last one taken over must be at
+   * `step` itself, where the resumed run continues, so no work has run since it.
+   */
+  copyPrefix(src: CheckpointStore<S>, step: number): void {
+    for (let i = 0; i < src.steps.length && src.steps[i]! <= step; i++) this.add(src.steps[i]!, src.states[i]!);
+  }
+
   /** The latest checkpoint at or before `step`. */
   atOrBefore(step: number): { step: number; state: S } | undefined {
     let lo = 0;

@@ -120,6 +120,26 @@ export class Trace {
     this.bHi = g(this.bHi, (n) => new Uint32Array(n));
   }
 
+  /**
+   * Becomes the first `n` events of `src` (a run resumed from a checkpoint of an earlier run). The
+   * capacity grows as the pushes of those events would have grown it.
+   */
+  copyPrefix(src: Trace, n: number): void {
+    while (this.capacity < n) this.grow();
+    this.kind.set(src.kind.subarray(0, n));
+    this.flags.set(src.flags.subarray(0, n));
+    this.level.set(src.level.subarray(0, n));
+    this.reason.set(src.reason.subarray(0, n));
+    this.step.set(src.step.subarray(0, n));
+    this.sid.set(src.sid.subarray(0, n));
+    this.did.set(src.did.subarray(0, n));
+    this.aLo.set(src.aLo.subarray(0, n));
+    this.aHi.set(src.aHi.subarray(0, n));
+    this.bLo.set(src.bLo.subarray(0, n));
+    this.bHi.set(src.bHi.subarray(0, n));
+    this.length = n;
+  }
+
   /** Appends one event; a and b are given as uint32 halves (no allocation). */
   push(kind: EventKind, step: number, sid: number, did: number, flags: number, level: number, reason: number, aHi: number, aLo: number, bHi: number, bLo: number): number {
     if (this.length === this.capacity) this.grow();
