@@ -315,6 +315,7 @@
     (local $hits i32) (local $misses i32) (local $fast4 i32) (local $shift1 i64) (local $didTag i32)
     (local $base i32) (local $x i64) (local $tagA i32) (local $tagB i32)
     (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32) (local $q i32) (local $baseLo i32) (local $perm i32)
+    (local $lastFast i32)
     ;; A 4-way IOTLB has its 4 KiB probe inlined below: a busy device's common case is a hit there.
     (local.set $fast4 (i32.and (i32.ne (global.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4))))
     (local.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
@@ -325,6 +326,7 @@
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
         (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        (local.set $lastFast (i32.const 0))
         (local.set $r
           (block $step (result i32)
             ;; Range check first, as QEMU does (vtd_iova_sl_range_check): bits at or above widthBits are zero.
@@ -368,9 +370,8 @@
                             (i32.const 2))))
                         (local.set $baseLo (i32.load offset=32 (local.get $q)))
                         (local.set $perm (i32.and (local.get $baseLo) (i32.const 3)))
-                        (i32.store offset=104 (global.get $blk) (i32.const 1))
-                        (i32.store offset=108 (global.get $blk) (local.get $perm))
-                        (i32.store offset=112 (global.get $blk) (i32.const 1))
+                        ;; Level 1, perm, hit: written to the result block at the end if this was the last request.
+                        (local.set $lastFast (i32.const 1))
                         (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
                         (drop (br_if $step (select (i32.const 0x05) (i32.const 0x06) (local.get $write))
                           (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))))
@@ -408,7 +409,13 @@
         (br $next)))
     (i32.store offset=116 (global.get $blk) (i32.add (i32.load offset=116 (global.get $blk)) (local.get $hits)))
     (i32.store offset=120 (global.get $blk) (i32.add (i32.load offset=120 (global.get $blk)) (local.get $misses)))
-    ;; The result block's address is the last request's when it succeeded (as after translate()).
+    ;; The result block describes the last request done, as after translate(): a hit of the inlined
+    ;; probe wrote nothing there (every other path did), and the address is the last success's.
+    (if (local.get $lastFast)
+      (then
+        (i32.store offset=104 (global.get $blk) (i32.const 1))
+        (i32.store offset=108 (global.get $blk) (local.get $perm))
+        (i32.store offset=112 (global.get $blk) (i32.const 1))))
     (if (local.get $i)
       (then
         (local.set $out (i32.add (local.get $results) (i32.shl (i32.sub (local.get $i) (i32.const 1)) (i32.const 3))))
