@@ -117,7 +117,7 @@
   ;; reads in flight, which is what a walk-bound stream is limited by.
   (func $walk4 (param $root i64) (param $iova i64) (param $write i32) (result i32)
     (local $off i64) (local $e i64) (local $perm i64) (local $need i64) (local $poolBytes i64)
-    (local $poolHpa i64) (local $addrMask i64) (local $poolOff i32) (local $blk i32) (local $offMask i64)
+    (local $poolHpa i64) (local $addrMask i64) (local $poolOff i32) (local $blk i32) (local $offMask i64) (local $level i32)
     (local.set $need (select (i64.const 2) (i64.const 1) (local.get $write)))
     (local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
     (local.set $poolHpa (global.get $poolHpa))
@@ -125,6 +125,7 @@
     (local.set $poolOff (global.get $poolOff))
     (local.set $blk (global.get $blk))
     (block $leaf
+    (block $rsvd
     (block $fault
       ;; L4 (SL-PML4E), IOVA bits 47:39. PS is reserved here (in the L4 mask).
       (local.set $off (i64.sub (i64.add (local.get $root)
@@ -132,61 +133,66 @@
       (if (i64.ge_u (local.get $off) (local.get $poolBytes)) (then (return (i32.const -1))))
       (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
       (local.set $perm (local.get $e))
-      (i32.store offset=104 (local.get $blk) (i32.const 4))
+      (local.set $level (i32.const 4))
       (br_if $fault (i64.eqz (i64.and (local.get $e) (local.get $need))))
       (if (i64.ne (i64.and (local.get $e) (i64.load offset=64 (local.get $blk))) (i64.const 0))
-        (then (return (i32.const 0x0c))))
+        (then (br $rsvd)))
       ;; L3 (SL-PDPTE), bits 38:30; PS=1 is a 1 GiB page where supported.
       (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
         (i64.and (i64.shr_u (local.get $iova) (i64.const 27)) (i64.const 0xff8))) (local.get $poolHpa)))
       (if (i64.ge_u (local.get $off) (local.get $poolBytes)) (then (return (i32.const -1))))
       (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
       (local.set $perm (i64.and (local.get $perm) (local.get $e)))
-      (i32.store offset=104 (local.get $blk) (i32.const 3))
+      (local.set $level (i32.const 3))
       (br_if $fault (i64.eqz (i64.and (local.get $e) (local.get $need))))
       (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.shr_u (global.get $largeOk) (i32.const 3)))
         (then
           (if (i64.ne (i64.and (local.get $e) (i64.load offset=56 (local.get $blk))) (i64.const 0))
-            (then (return (i32.const 0x0c))))
+            (then (br $rsvd)))
           (local.set $offMask (i64.const 0x3fffffff))
           (br $leaf)))
       (if (i64.ne (i64.and (local.get $e) (i64.load offset=48 (local.get $blk))) (i64.const 0))
-        (then (return (i32.const 0x0c))))
+        (then (br $rsvd)))
       ;; L2 (SL-PDE), bits 29:21; PS=1 is a 2 MiB page where supported.
       (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
         (i64.and (i64.shr_u (local.get $iova) (i64.const 18)) (i64.const 0xff8))) (local.get $poolHpa)))
       (if (i64.ge_u (local.get $off) (local.get $poolBytes)) (then (return (i32.const -1))))
       (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
       (local.set $perm (i64.and (local.get $perm) (local.get $e)))
-      (i32.store offset=104 (local.get $blk) (i32.const 2))
+      (local.set $level (i32.const 2))
       (br_if $fault (i64.eqz (i64.and (local.get $e) (local.get $need))))
       (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.shr_u (global.get $largeOk) (i32.const 2)))
         (then
           (if (i64.ne (i64.and (local.get $e) (i64.load offset=40 (local.get $blk))) (i64.const 0))
-            (then (return (i32.const 0x0c))))
+            (then (br $rsvd)))
           (local.set $offMask (i64.const 0x1fffff))
           (br $leaf)))
       (if (i64.ne (i64.and (local.get $e) (i64.load offset=32 (local.get $blk))) (i64.const 0))
-        (then (return (i32.const 0x0c))))
+        (then (br $rsvd)))
       ;; L1 (SL-PTE), bits 20:12.
       (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
         (i64.and (i64.shr_u (local.get $iova) (i64.const 9)) (i64.const 0xff8))) (local.get $poolHpa)))
       (if (i64.ge_u (local.get $off) (local.get $poolBytes)) (then (return (i32.const -1))))
       (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
       (local.set $perm (i64.and (local.get $perm) (local.get $e)))
-      (i32.store offset=104 (local.get $blk) (i32.const 1))
+      (local.set $level (i32.const 1))
       (br_if $fault (i64.eqz (i64.and (local.get $e) (local.get $need))))
       (if (i64.ne (i64.and (local.get $e) (i64.load offset=16 (local.get $blk))) (i64.const 0))
-        (then (return (i32.const 0x0c))))
+        (then (br $rsvd)))
       (local.set $offMask (i64.const 0xfff))
       (br $leaf))
-    ;; A missing R or W bit at the level stored above.
+    ;; A missing R or W bit at $level.
+    (i32.store offset=104 (local.get $blk) (local.get $level))
     (return (select (i32.const 0x05) (i32.const 0x06) (local.get $write))))
-    ;; The leaf: the page base plus the IOVA's offset in the page; level stored above.
+    ;; Reserved bits set in the entry at $level.
+    (i32.store offset=104 (local.get $blk) (local.get $level))
+    (return (i32.const 0x0c)))
+    ;; The leaf at $level: the page base plus the IOVA's offset in the page.
     (i64.store offset=96 (local.get $blk)
       (i64.or
         (i64.and (i64.and (local.get $e) (local.get $addrMask)) (i64.xor (local.get $offMask) (i64.const -1)))
         (i64.and (local.get $iova) (local.get $offMask))))
+    (i32.store offset=104 (local.get $blk) (local.get $level))
     (i32.store offset=108 (local.get $blk) (i32.wrap_i64 (i64.and (local.get $perm) (i64.const 3))))
     (i32.const 0))
 
