@@ -33,6 +33,52 @@ export function splitLines(text: string): Line[] {
   return out;
 }
 
+/**
+ * The lines of a text as offsets only, each line's string made when asked for: in a big log most
+ * lines are never looked at (the keyword scan rules them out), so splitting them all into strings
+ * and Line objects was most of the import's work. Same lines as splitLines: one per "\n" plus the
+ * last, one trailing "\r" not part of the text.
+ */
+export class LineIndex {
+  /** Offset of each line's first character, and text.length + 1 after the last (as if the text ended in "\n"). */
+  private readonly starts: number[] = [0];
+  readonly length: number;
+
+  constructor(readonly source: string) {
+    for (let nl = source.indexOf("\n"); nl >= 0; nl = source.indexOf("\n", nl + 1)) this.starts.push(nl + 1);
+    this.starts.push(source.length + 1);
+    this.length = this.starts.length - 1;
+  }
+
+  /** Offset of line i's first character. */
+  start(i: number): number {
+    return this.starts[i]!;
+  }
+
+  /** Offset just after line i's text (before its "\r\n" or "\n"). */
+  end(i: number): number {
+    const e = this.starts[i + 1]! - 1;
+    return e > this.starts[i]! && this.source.charCodeAt(e - 1) === 13 ? e - 1 : e;
+  }
+
+  /** The line at i, undefined past the end (like an array's element). */
+  at(i: number): Line | undefined {
+    if (i < 0 || i >= this.length) return undefined;
+    return { index: i, start: this.starts[i]!, text: this.text(i) };
+  }
+
+  text(i: number): string {
+    return this.source.slice(this.starts[i]!, this.end(i));
+  }
+
+  /** Lines from..to-1 joined with "\n" (as the lines array's slice(from, to).map(text).join("\n")). */
+  join(from: number, to: number): string {
+    const out: string[] = [];
+    for (let k = from; k < Math.min(to, this.length); k++) out.push(this.text(k));
+    return out.join("\n");
+  }
+}
+
 export interface Message {
   /** The kernel (or program) message without log prefixes. */
   text: string;

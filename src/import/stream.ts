@@ -15,10 +15,21 @@ export const OVERLAP_LINES = 32;
 export const SLICE_LINES = 4096;
 
 export class StreamParser {
-  private carry: string[] = [];
+  /**
+   * The text not parsed for good yet, from the first line of the current slice: its complete lines
+   * and the partial last one, as the chunks it came in (joined once per slice, so small chunks
+   * cost no copying). Lines are found by offset and a slice is a substring of it: no array of line
+   * strings to split and join again, which was most of the time on a 100 MB log.
+   */
+  private pieces: string[] = [];
+  /** Total length of pieces. */
+  private size = 0;
+  /** Offset (in the pieces' text) of the "\n" after each complete line of the current slice; after end(), the text's end for the last line. */
+  private ends: number[] = [];
+  /** Lines of the current slice (indexes into ends) longer than MAX_LINE: parsed as empty lines. */
+  private long: number[] = [];
   private carryStart = 0;
   private nextLine = 0;
-  private partial = "";
   kind?: EvidenceKind;
 
   constructor(
@@ -30,37 +41,64 @@ export class StreamParser {
 
   /** Feeds a chunk of text (any size, lines may be split across chunks). */
   push(chunk: string): void {
-    const parts = (this.partial + chunk).split("\n");
-    this.partial = parts.pop() ?? "";
-    for (const p of parts) {
-      if (p.length > MAX_LINE) {
-        // Kept out of the slice (bounded memory); reported as skipped at its line.
-        this.onRecords([], [{ line: this.carryStart + this.carry.length, endLine: this.carryStart + this.carry.length, reason: `line of ${p.length} characters: too long to be a record` }]);
-        this.carry.push("");
-      } else this.carry.push(p);
-      if (this.carry.length >= SLICE_LINES + OVERLAP_LINES) this.slice(false);
+    // Offset of the chunk in the pieces' text; it moves back when a slice drops lines from the front.
+    let base = this.size;
+    this.pieces.push(chunk);
+    this.size += chunk.length;
+    let from = this.ends.length ? this.ends[this.ends.length - 1]! + 1 : 0;
+    for (let nl = chunk.indexOf("\n"); nl >= 0; nl = chunk.indexOf("\n", nl + 1)) {
+      const at = base + nl;
+      if (at - from > MAX_LINE) {
+        // Kept out of the slice (bounded work); reported as skipped at its line, before the slice that holds it.
+        const line = this.carryStart + this.ends.length;
+        this.onRecords([], [{ line, endLine: line, reason: `line of ${at - from} characters: too long to be a record` }]);
+        this.long.push(this.ends.length);
+      }
+      this.ends.push(at);
+      from = at + 1;
+      if (this.ends.length >= SLICE_LINES + OVERLAP_LINES) {
+        const cut = this.slice(false);
+        base -= cut;
+        from -= cut;
+      }
     }
   }
 
   /** The rest; call once at the end of the input. */
   end(): void {
-    this.carry.push(this.partial);
-    this.partial = "";
+    this.ends.push(this.size);
     this.slice(true);
   }
 
   /** Lines seen so far (after end(): the input's line count). */
   get lines(): number {
-    return this.carryStart + this.carry.length;
+    return this.carryStart + this.ends.length;
   }
 
-  private slice(final: boolean): void {
-    const lines = this.carry;
+  /** The text of the current slice's lines 0..n-1 joined with "\n", long lines left empty. */
+  private text(buf: string, n: number): string {
+    const end = this.ends[n - 1]!;
+    if (this.long.length === 0) return buf.slice(0, end);
+    let out = "";
+    let at = 0;
+    for (const k of this.long) {
+      if (k >= n) break;
+      out += buf.slice(at, k === 0 ? 0 : this.ends[k - 1]! + 1);
+      at = this.ends[k]!;
+    }
+    return out + buf.slice(at, end);
+  }
+
+  /** Parses the current slice; returns how many characters were dropped from the front of the pieces' text. */
+  private slice(final: boolean): number {
+    const count = this.ends.length;
     const first = this.carryStart;
-    const text = lines.join("\n");
+    const buf = this.pieces.length === 1 ? this.pieces[0]! : this.pieces.join("");
+    this.pieces = [buf];
+    const text = this.text(buf, count);
     this.kind ??= detectKind(text);
     const r = importText(text, this.kind);
-    const keepBefore = final ? Infinity : lines.length - OVERLAP_LINES;
+    const keepBefore = final ? Infinity : count - OVERLAP_LINES;
     const records: EvidenceRecord[] = [];
     const skipped: Skipped[] = [];
     for (const rec of r.records) {
@@ -69,13 +107,19 @@ export class StreamParser {
     for (const s of r.skipped) {
       if (s.line < keepBefore && first + s.line >= this.nextLine) skipped.push({ ...s, line: s.line + first, endLine: Math.min(s.endLine, keepBefore - 1) + first });
     }
-    this.nextLine = first + Math.min(keepBefore, lines.length);
+    this.nextLine = first + Math.min(keepBefore, count);
+    let cut = 0;
     if (!final) {
-      this.carry = lines.slice(lines.length - OVERLAP_LINES);
-      this.carryStart = first + lines.length - OVERLAP_LINES;
-    } else {
-      this.carry = lines;
+      // The last OVERLAP_LINES lines start the next slice.
+      const drop = count - OVERLAP_LINES;
+      cut = this.ends[drop - 1]! + 1;
+      this.pieces = [buf.slice(cut)];
+      this.size -= cut;
+      this.ends = this.ends.slice(drop).map((e) => e - cut);
+      this.long = this.long.filter((k) => k >= drop).map((k) => k - drop);
+      this.carryStart = first + drop;
     }
     if (records.length || skipped.length) this.onRecords(records, skipped);
+    return cut;
   }
 }
