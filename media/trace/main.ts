@@ -131,6 +131,11 @@ const virtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
   onChange: () => schedule(),
 });
 virtualizer._didMount();
+// virtual-core calls onChange only when the visible range of pages (or isScrolling) changes: a
+// wheel scroll inside one page left the rows where they were, and past the overscan rows the
+// bottom of the grid stayed blank until the scroll stopped. Every scroll schedules a render (at
+// most one a frame; rows still on screen are not touched, see render).
+scroller.addEventListener("scroll", () => schedule(), { passive: true });
 
 let frame = 0;
 function schedule(): void {
