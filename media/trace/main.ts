@@ -21,6 +21,8 @@ const ROW_HEIGHT = 22;
 const saved = vscode.getState();
 const state: TraceViewState = { ...(saved?.uri !== undefined ? { uri: saved.uri } : {}), filter: saved?.filter ?? {}, compare: saved?.compare ?? false, ...(saved?.selected !== undefined ? { selected: saved.selected } : {}) };
 let info: TraceInfo | undefined;
+/** info.devices by source id (a row's device, without a search per row). */
+let deviceBySid = new Map<number, TraceInfo["devices"][number]>();
 let matched = 0;
 let radix: "hex" | "dec" = "hex";
 let runVersion = -1;
@@ -29,7 +31,8 @@ let selectedRow = -1;
 let cursorStep = 0;
 let file = "";
 const pages = new Map<number, Page>();
-const pending = new Set<number>();
+/** Pages on their way, with the generation they were asked for. */
+const pending = new Map<number, { gen: number; done: Promise<void> }>();
 let generation = 0;
 
 interface Page {
@@ -128,6 +131,11 @@ const virtualizer = new Virtualizer<HTMLDivElement, HTMLDivElement>({
   onChange: () => schedule(),
 });
 virtualizer._didMount();
+// virtual-core calls onChange only when the visible range of pages (or isScrolling) changes: a
+// wheel scroll inside one page left the rows where they were, and past the overscan rows the
+// bottom of the grid stayed blank until the scroll stopped. Every scroll schedules a render (at
+// most one a frame; rows still on screen are not touched, see render).
+scroller.addEventListener("scroll", () => schedule(), { passive: true });
 
 let frame = 0;
 function schedule(): void {
@@ -138,49 +146,142 @@ function schedule(): void {
   });
 }
 
-/** Row elements are pooled: a scroll reuses them instead of creating new ones. */
-const pool: HTMLDivElement[] = [];
-function rowEl(i: number): HTMLDivElement {
-  let r = pool[i];
-  if (!r) {
-    r = el("div", { class: "row", role: "row" });
-    for (let c = 0; c < COLS.length; c++) r.append(el("span", { role: "gridcell" }));
-    r.addEventListener("click", () => select(Number(r!.dataset.row)));
-    r.addEventListener("dblclick", () => select(Number(r!.dataset.row)));
-    pool[i] = r;
-  }
-  return r;
+/**
+ * A row element and what it shows now. Rows are keyed by the row they show: a scroll of a few
+ * rows keeps the elements of the rows still on screen untouched (no attribute, class or text
+ * writes, so no style, layout or paint for them) and refills only the elements of the rows that
+ * came into view, moved from the other end. What a row shows is remembered here, so a refill
+ * compares against these strings instead of reading the DOM (textContent reads allocate).
+ */
+interface RowView {
+  el: HTMLDivElement;
+  cells: HTMLSpanElement[];
+  text: string[];
+  /** The row shown, -1 for none. */
+  row: number;
+  /** contentVersion when filled; a row whose page was missing has -1 (refilled when the page comes). */
+  version: number;
+  cls: string;
+  title: string;
+  selected: boolean;
+}
+
+/** Bumped when every row's content may have changed: new data, new device list, another radix. */
+let contentVersion = 0;
+function invalidateRows(): void {
+  contentVersion++;
+}
+
+/** The row elements in the DOM, in row (and document) order; spare ones are kept for reuse. */
+let views: RowView[] = [];
+const spare: RowView[] = [];
+function newView(): RowView {
+  const r = el("div", { class: "row", role: "row", "aria-selected": "false" });
+  const cells: HTMLSpanElement[] = [];
+  for (let c = 0; c < COLS.length; c++) cells.push(r.appendChild(el("span", { role: "gridcell" })));
+  const v: RowView = { el: r, cells, text: COLS.map(() => ""), row: -1, version: -1, cls: "row", title: "", selected: false };
+  r.addEventListener("click", () => select(v.row));
+  r.addEventListener("dblclick", () => select(v.row));
+  return v;
 }
 
 /** Rows drawn beyond the viewport on each side. */
 const OVERSCAN_ROWS = 12;
+let spacerHeight = -1;
 
 function render(): void {
-  virtualizer._willUpdate();
-  spacer.style.height = `${virtualizer.getTotalSize()}px`;
+  // Reads first (scroll position, viewport), writes after: no layout forced between writes.
   const top = scroller.scrollTop;
+  const height = scroller.clientHeight;
+  virtualizer._willUpdate();
+  const total = virtualizer.getTotalSize();
+  if (total !== spacerHeight) spacer.style.height = `${(spacerHeight = total)}px`;
   const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN_ROWS);
-  const last = Math.min(matched - 1, Math.ceil((top + scroller.clientHeight) / ROW_HEIGHT) + OVERSCAN_ROWS);
-  let used = 0;
+  const last = Math.min(matched - 1, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN_ROWS);
+  // The visible pages are contiguous: the rows drawn are one range [lo, hi] (empty when lo > hi).
+  let lo = 0;
+  let hi = -1;
   for (const it of virtualizer.getVirtualItems()) {
     const r0 = Math.max(first, it.index * PAGE);
     const r1 = Math.min(last, it.index * PAGE + PAGE - 1);
-    for (let row = r0; row <= r1; row++) {
-      const r = rowEl(used++);
-      if (r.parentElement !== spacer) spacer.append(r);
-      r.style.transform = `translateY(${row * ROW_HEIGHT}px)`;
-      r.dataset.row = String(row);
-      r.id = `row-${row}`;
-      r.setAttribute("aria-rowindex", String(row + 2));
-      fillRow(r, row);
+    if (r0 > r1) continue;
+    if (hi < lo) lo = r0;
+    hi = r1;
+  }
+  // Touch the pages on screen (LRU): kept rows are not refilled, so they do not touch them.
+  for (let p = Math.floor(lo / PAGE); hi >= lo && p <= Math.floor(hi / PAGE); p++) {
+    const page = pages.get(p);
+    if (page) {
+      pages.delete(p);
+      pages.set(p, page);
     }
   }
-  for (let i = used; i < pool.length; i++) pool[i]!.remove();
+  const n = Math.max(0, hi - lo + 1);
+  const kept = views.filter((v) => v.row >= lo && v.row <= hi);
+  if (kept.length === 0) {
+    // A jump (or the first render): reuse the elements in place, in order; no DOM moves.
+    while (views.length < n) {
+      const v = spare.pop() ?? newView();
+      spacer.appendChild(v.el);
+      views.push(v);
+    }
+    while (views.length > n) {
+      const v = views.pop()!;
+      v.el.remove();
+      spare.push(v);
+    }
+    for (let i = 0; i < n; i++) showRow(views[i]!, lo + i);
+  } else {
+    // A scroll that keeps some rows: the elements of rows that left go to the side that needs rows.
+    const free = views.filter((v) => v.row < lo || v.row > hi);
+    const take = () => free.pop() ?? spare.pop() ?? newView();
+    const keptLo = kept[0]!.row;
+    const keptHi = kept[kept.length - 1]!.row;
+    const before: RowView[] = [];
+    for (let row = lo; row < keptLo; row++) {
+      const v = take();
+      spacer.insertBefore(v.el, kept[0]!.el);
+      before.push(v);
+    }
+    const after: RowView[] = [];
+    for (let row = keptHi + 1; row <= hi; row++) {
+      const v = take();
+      spacer.appendChild(v.el);
+      after.push(v);
+    }
+    for (const v of free) {
+      v.el.remove();
+      v.row = -1;
+      spare.push(v);
+    }
+    views = [...before, ...kept, ...after];
+    for (let i = 0; i < views.length; i++) showRow(views[i]!, lo + i);
+  }
   // The grid keeps focus; assistive technology follows the selected row through this.
-  const active = selectedRow >= first && selectedRow <= last ? `row-${selectedRow}` : "";
+  const active = selectedRow >= lo && selectedRow <= hi && selectedRow >= first && selectedRow <= last ? `row-${selectedRow}` : "";
   if (active && scroller.getAttribute("aria-activedescendant") !== active) scroller.setAttribute("aria-activedescendant", active);
   else if (!active && scroller.hasAttribute("aria-activedescendant")) scroller.removeAttribute("aria-activedescendant");
   drawTimelineCursor();
+}
+
+/** Puts `row` into the element `v`, writing only what differs from what it shows. */
+function showRow(v: RowView, row: number): void {
+  const r = v.el;
+  if (v.row !== row) {
+    v.row = row;
+    v.version = -1;
+    r.style.transform = `translateY(${row * ROW_HEIGHT}px)`;
+    r.dataset.row = String(row);
+    r.id = `row-${row}`;
+    r.setAttribute("aria-rowindex", String(row + 2));
+  }
+  const selected = row === selectedRow;
+  if (v.version === contentVersion && v.selected === selected) return;
+  if (v.selected !== selected) {
+    v.selected = selected;
+    r.setAttribute("aria-selected", selected ? "true" : "false");
+  }
+  fillRow(v, row, selected);
 }
 
 /** Scrolls the least distance that shows `row`. */
@@ -199,50 +300,72 @@ function pageOf(row: number): Page | undefined {
     pages.set(p, page);
     return page;
   }
-  if (!pending.has(p)) void loadPage(p);
+  loadPage(p);
   return undefined;
 }
 
-async function loadPage(p: number): Promise<void> {
-  pending.add(p);
+/** Fetches page `p` once per generation: a second ask while it is on its way gets the same answer. */
+function loadPage(p: number): Promise<void> {
   const gen = generation;
-  try {
-    const r = await request<{ start: number; count: number; matched: number; columns: Record<string, ArrayLike<number>> }>("tracePage", { filter: state.filter, start: p * PAGE, count: PAGE, compare: state.compare });
-    if (gen !== generation) return;
-    pages.set(p, { gen, start: r.start, cols: r.columns });
-    while (pages.size > MAX_PAGES) pages.delete(pages.keys().next().value as number);
-    schedule();
-  } catch (e) {
-    showMessage(`Could not load rows: ${(e as Error).message}`);
-  } finally {
-    pending.delete(p);
-  }
+  if (pages.get(p)?.gen === gen) return Promise.resolve();
+  const on = pending.get(p);
+  if (on && on.gen === gen) return on.done;
+  const entry = { gen, done: Promise.resolve() };
+  entry.done = (async () => {
+    try {
+      const r = await request<{ start: number; count: number; matched: number; columns: Record<string, ArrayLike<number>> }>("tracePage", { filter: state.filter, start: p * PAGE, count: PAGE, compare: state.compare });
+      if (gen !== generation) return;
+      pages.set(p, { gen, start: r.start, cols: r.columns });
+      while (pages.size > MAX_PAGES) pages.delete(pages.keys().next().value as number);
+      schedule();
+    } catch (e) {
+      showMessage(`Could not load rows: ${(e as Error).message}`);
+    } finally {
+      if (pending.get(p) === entry) pending.delete(p);
+    }
+  })();
+  pending.set(p, entry);
+  return entry.done;
 }
 
 const hex = (hi: number, lo: number) => {
-  const v = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  hi >>>= 0;
+  lo >>>= 0;
+  // Below 2^53 a double is exact: no BigInt (two per row, on every refill).
+  if (hi < 0x200000) {
+    const v = hi * 0x100000000 + lo;
+    return radix === "hex" ? `0x${v.toString(16)}` : v.toString(10);
+  }
+  const v = (BigInt(hi) << 32n) | BigInt(lo);
   return radix === "hex" ? `0x${v.toString(16)}` : v.toString(10);
 };
 const REASONS: Record<number, string> = { 1: "root not present", 2: "context not present", 3: "context invalid", 4: "beyond AW", 5: "PTE W not set", 6: "PTE R not set", 7: "bad next-level ptr", 8: "root table bad", 9: "context table bad", 10: "root rsvd", 11: "context rsvd", 12: "PTE rsvd", 13: "translated blocked", 14: "interrupt range" };
 const KIND = ["", "dma", "interrupt", "map", "unmap", "invalidate", "attach", "detach", "vm-start", "vm-stop", "poke", "error"];
 
-function fillRow(r: HTMLDivElement, row: number): void {
-  const cells = r.children as HTMLCollectionOf<HTMLSpanElement>;
+function fillRow(v: RowView, row: number, selected: boolean): void {
   const page = pageOf(row);
-  r.classList.toggle("selected", row === selectedRow);
-  r.setAttribute("aria-selected", row === selectedRow ? "true" : "false");
+  const set = (c: number, t: string) => {
+    if (v.text[c] !== t) v.cells[c]!.textContent = v.text[c] = t;
+  };
+  const setClass = (cls: string) => {
+    if (v.cls !== cls) v.el.className = v.cls = cls;
+  };
   if (!page) {
-    for (let c = 0; c < cells.length; c++) cells[c]!.textContent = c === 0 ? "…" : "";
-    r.className = row === selectedRow ? "row selected" : "row loading";
+    // The other cells keep their text, hidden by the blank class (trace.css): clearing 8 text
+    // nodes per row and filling them again a frame later was most of a fast scroll's layout work.
+    set(0, "…");
+    setClass(selected ? "row selected blank" : "row loading blank");
+    v.version = -1; // refilled when the page comes
     return;
   }
+  v.version = contentVersion;
   const k = row - page.start;
   const col = page.cols;
   const kind = col.kind![k]!;
   const flags = col.flags![k]!;
   const reason = col.reason![k]!;
   const sid = col.sid![k]!;
-  const dev = info?.devices.find((d) => d.sid === sid);
+  const dev = deviceBySid.get(sid);
   const isDma = kind === 1 || kind === 2;
   const a = hex(col.aHi![k]!, col.aLo![k]!);
   const b = hex(col.bHi![k]!, col.bLo![k]!);
@@ -264,10 +387,7 @@ function fillRow(r: HTMLDivElement, row: number): void {
   }
   const diff = state.compare ? col.diff?.[k] ?? 0 : 0;
   const change = diff & DIFF_KIND_MASK;
-  r.className = `row ${cls}${row === selectedRow ? " selected" : ""}${change === DIFF_ADDED ? " added" : change === DIFF_CHANGED ? " changed" : ""}${diff & DIFF_REMOVED_BEFORE ? " removed-before" : ""}${diff & DIFF_REMOVED_AFTER ? " removed-after" : ""}`;
-  const set = (c: number, t: string) => {
-    if (cells[c]!.textContent !== t) cells[c]!.textContent = t;
-  };
+  setClass(`row ${cls}${selected ? " selected" : ""}${change === DIFF_ADDED ? " added" : change === DIFF_CHANGED ? " changed" : ""}${diff & DIFF_REMOVED_BEFORE ? " removed-before" : ""}${diff & DIFF_REMOVED_AFTER ? " removed-after" : ""}`);
   set(0, String(col.index![k]));
   set(1, String(col.step![k]! + 1));
   set(2, isDma ? `${dev?.key ?? sid.toString(16)}${dev?.name ? ` ${dev.name}` : ""}` : "");
@@ -277,7 +397,8 @@ function fillRow(r: HTMLDivElement, row: number): void {
   set(6, isDma ? (reason === 0 ? `${a} → ${b}` : a) : kind === 3 || kind === 4 ? `${a} +${b}` : kind === 10 ? `${a} ← ${b}` : "");
   set(7, result);
   set(8, isDma || kind === 3 || kind === 4 ? String(col.did![k]) : "");
-  r.title = diff ? diffTitle(diff, col.removed?.[k] ?? 0, col.removedAfter?.[k] ?? 0) : "";
+  const title = diff ? diffTitle(diff, col.removed?.[k] ?? 0, col.removedAfter?.[k] ?? 0) : "";
+  if (v.title !== title) v.el.title = v.title = title;
 }
 
 /** Comparison marks of a row (the engine's diffRuns): the low bits added/changed, then where events were removed. */
@@ -469,9 +590,13 @@ for (const c of [iovaMin, iovaMax, search]) c.addEventListener("input", onFilter
 /** Fetches counts and the timeline, drops cached pages, keeps the cursor on `step`. */
 async function reload(step: number): Promise<void> {
   generation++;
+  invalidateRows();
   pages.clear();
   // Ask for the counts, the cursor's row and the first page at once: the first rows appear
-  // one round trip after the panel opens, not three.
+  // one round trip after the panel opens, not three. A panel usually opens at step 0, whose
+  // first row is row 0: its page is asked for now, not after traceLocate's answer (loadPage
+  // asks once, so the located page is not fetched twice).
+  if (step === 0) void loadPage(0);
   const located = request<{ row: number }>("traceLocate", { filter: state.filter, step });
   const first = located.then((l) => loadPage(Math.floor(l.row / PAGE)));
   try {
@@ -481,6 +606,8 @@ async function reload(step: number): Promise<void> {
     return;
   }
   matched = info.summary.matched;
+  deviceBySid = new Map(info.devices.map((d) => [d.sid, d]));
+  invalidateRows();
   fillFilters();
   const s = info.summary;
   counts.textContent = `${matched.toLocaleString()} of ${s.total.toLocaleString()} events · ${s.faults.toLocaleString()} faults${state.compare && info.removed ? ` · ${info.removed} removed since the previous run` : ""}`;
@@ -490,10 +617,14 @@ async function reload(step: number): Promise<void> {
   hideMessage();
   if (matched === 0) showMessage("No events match the filter.", true);
   schedule();
-  void drawTimeline();
   // Keep the cursor on the same step where it still exists.
   const loc = await located;
   await first;
+  // The timeline (a request, its answer and a canvas draw) waits until the first rows have been
+  // rendered (a frame callback queued after the render's) and painted (the task after it): the
+  // rows are what the user waits for.
+  const gen = generation;
+  requestAnimationFrame(() => setTimeout(() => gen === generation && void drawTimeline()));
   if (matched > 0) await select(Math.min(loc.row, matched - 1), false);
 }
 
@@ -511,14 +642,14 @@ async function drawTimeline(): Promise<void> {
  * The theme's colors, read once (getComputedStyle forces a style pass: not on every scroll
  * frame) and again when VS Code switches themes (it sets vscode-light/-dark/-high-contrast on body).
  */
-let colors = readColors();
+let colors: ReturnType<typeof readColors> | undefined;
 function readColors(): { bar: string; fault: string; cursor: string; tick: string } {
   const css = getComputedStyle(document.body);
   const v = (name: string, fallback: string) => css.getPropertyValue(name).trim() || fallback;
   return { bar: v("--vscode-charts-blue", "#3794ff"), fault: v("--vscode-errorForeground", "#f14c4c"), cursor: v("--vscode-focusBorder", "#007fd4"), tick: v("--vscode-descriptionForeground", "#999999") };
 }
 new MutationObserver(() => {
-  colors = readColors();
+  colors = undefined;
   drawTimelineBase();
 }).observe(document.body, { attributes: true, attributeFilter: ["class"] });
 
@@ -528,6 +659,8 @@ let cursorX = -1;
 function drawTimelineBase(): void {
   const ctx = base.getContext("2d");
   if (!ctx || !tl) return;
+  // Read when first drawn, not when the script starts: getComputedStyle there forced a style pass before the first rows.
+  colors ??= readColors();
   const w = (base.width = timeline.width);
   const h = (base.height = timeline.height);
   ctx.clearRect(0, 0, w, h);
@@ -567,7 +700,7 @@ function drawTimelineCursor(): void {
   ctx.clearRect(0, 0, timeline.width, timeline.height);
   ctx.drawImage(base, 0, 0);
   if (x >= 0) {
-    ctx.fillStyle = colors.cursor;
+    ctx.fillStyle = (colors ??= readColors()).cursor;
     ctx.fillRect(Math.max(0, x - 1), 0, 2, timeline.height);
   }
 }
@@ -643,6 +776,7 @@ window.addEventListener("message", (ev: MessageEvent<ToWebview>) => {
       }
       return;
     case "radix":
+      if (m.radix !== radix) invalidateRows();
       radix = m.radix;
       schedule();
       return;
@@ -652,6 +786,7 @@ window.addEventListener("message", (ev: MessageEvent<ToWebview>) => {
       runVersion = -1;
       matched = 0;
       generation++;
+      invalidateRows();
       pages.clear();
       counts.textContent = "";
       virtualizer.setOptions({ ...virtualizer.options, count: 0 });
@@ -669,5 +804,9 @@ function rememberUri(uri: string): void {
   vscode.setState(state);
 }
 
-new ResizeObserver(() => void drawTimeline()).observe(timeline);
+// Its first call comes as soon as it observes, before there is a trace: nothing to draw then
+// (reload draws the timeline once the first rows are on screen).
+new ResizeObserver(() => {
+  if (info) void drawTimeline();
+}).observe(timeline);
 vscode.postMessage({ type: "ready" });

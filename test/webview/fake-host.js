@@ -119,10 +119,15 @@
           window.postMessage({ type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] }, "*");
         });
       } else if (m.type === "request") {
-        const h = handlers[m.method];
-        const reply = h ? { type: "reply", req: m.req, ok: true, result: h(m.params) } : { type: "reply", req: m.req, ok: false, error: "unknown" };
-        // Asynchronous, as a real host is.
-        setTimeout(() => window.postMessage(reply, "*"));
+        // Answered in a later task, as the real host does: VS Code's postMessage returns at once
+        // and the answer is computed in the extension's worker, off the webview's thread. (Computed
+        // here inside the webview's postMessage call, a page or the timeline was counted in the
+        // webview's render frame or startup task.)
+        setTimeout(() => {
+          const h = handlers[m.method];
+          const reply = h ? { type: "reply", req: m.req, ok: true, result: h(m.params) } : { type: "reply", req: m.req, ok: false, error: "unknown" };
+          window.postMessage(reply, "*");
+        });
       }
     },
     getState: () => state,
