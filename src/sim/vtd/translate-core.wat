@@ -321,9 +321,12 @@
     (local $hits i32) (local $misses i32) (local $fast4 i32) (local $shift1 i64) (local $didTag i32)
     (local $base i32) (local $x i64) (local $tagA i32) (local $tagB i32)
     (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32) (local $q i32) (local $baseLo i32) (local $perm i32)
-    (local $lastFast i32)
+    (local $lastFast i32) (local $tlb i32) (local $setMask i32)
     ;; A 4-way IOTLB has its 4 KiB probe inlined below: a busy device's common case is a hit there.
-    (local.set $fast4 (i32.and (i32.ne (global.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4))))
+    ;; Globals in locals: V8 reloads a mutable global at every use.
+    (local.set $tlb (global.get $tlb))
+    (local.set $setMask (global.get $setMask))
+    (local.set $fast4 (i32.and (i32.ne (local.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4))))
     (local.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
     (local.set $didTag (i32.shl (local.get $did) (i32.const 16)))
     (block $exit
@@ -342,14 +345,14 @@
                 (i32.store offset=112 (global.get $blk) (i32.const 0))
                 (i32.store offset=104 (global.get $blk) (i32.const 0))
                 (br $step (i32.const 0x04))))
-            (if (global.get $tlb)
+            (if (local.get $tlb)
               (then
                 (if (local.get $fast4)
                   (then
                     ;; $lookup's 4 KiB probe for 4 ways. A set is 4 ways x 4 fields x 4 bytes = 64 bytes.
                     (local.set $base
-                      (i32.add (global.get $tlb)
-                        (i32.shl (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))) (global.get $setMask)) (i32.const 6))))
+                      (i32.add (local.get $tlb)
+                        (i32.shl (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))) (local.get $setMask)) (i32.const 6))))
                     (local.set $x (i64.shr_u (local.get $iova) (local.get $shift1)))
                     (local.set $tagA (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (i32.const 1)))
                     (local.set $tagB
@@ -403,7 +406,7 @@
                 (else (call $walk (local.get $root) (local.get $levels) (local.get $iova) (local.get $write)))))
             ;; (br_if with a value leaves it on the stack when not taken)
             (drop (br_if $step (local.get $r) (local.get $r)))
-            (if (global.get $tlb) (then (call $fill (local.get $did) (local.get $iova))))
+            (if (local.get $tlb) (then (call $fill (local.get $did) (local.get $iova))))
             (i64.store (local.get $out) (i64.load offset=96 (global.get $blk)))
             (i32.const 0)))
         (br_if $exit (i32.lt_s (local.get $r) (i32.const 0)))
