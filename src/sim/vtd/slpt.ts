@@ -1,5 +1,7 @@
 /**
- * VT-d legacy-mode second-level page-table walk: the hot path of every simulated DMA.
+ * VT-d legacy-mode second-level page-table walk in TypeScript: the reserved-bit masks the
+ * WebAssembly translate core is configured with, and the walk for what the core leaves to
+ * TypeScript (tables outside the pool, probes, recorded trails).
  *
  * Follows QEMU's `vtd_iova_to_slpte` (hw/i386/intel_iommu.c @0192d6677c38) check for check, in
  * the same order: at each level the entry is read from simulated memory at the address the
@@ -55,27 +57,6 @@ export class SlptWalker {
   readonly addrHiMask: number = 0;
   /** Bit L set when PS=1 at level L is a superpage. */
   readonly largeOk: number = 0;
-  // The masks again as scalar fields for the unrolled 4-level walk. Measured: selecting a mask by an
-  // index computed from the entry (rsvdLo[level * 2 + large]) made W1 of the benchmark 2x slower.
-  private readonly r4Lo: number = 0;
-  private readonly r4Hi: number = 0;
-  private readonly r3Lo: number = 0;
-  private readonly r3Hi: number = 0;
-  private readonly r3LargeLo: number = 0;
-  private readonly r3LargeHi: number = 0;
-  private readonly r2Lo: number = 0;
-  private readonly r2Hi: number = 0;
-  private readonly r2LargeLo: number = 0;
-  private readonly r2LargeHi: number = 0;
-  private readonly r1Lo: number = 0;
-  private readonly r1Hi: number = 0;
-  /** SL_PS where PS=1 makes a superpage at level 3 / 2 (CAP.SLLPS), else 0. */
-  private readonly ps3: number = 0;
-  private readonly ps2: number = 0;
-  /** mem.poolBase, and as uint32 halves (poolLo as int32): a table address (hi, lo) is in the pool when hi === poolHi and (lo - poolLo) >>> 0 < poolBytes. */
-  private readonly poolBase: number = 0;
-  private readonly poolHi: number = 0;
-  private readonly poolLo: number = 0;
 
   // ---- results of the last walk ----
   /** int32 halves of the translated address (`>>> 0` for unsigned): see SecondLevelTranslator. */
@@ -117,23 +98,6 @@ export class SlptWalker {
     this.rsvdHi[2 * 2 + 1] = leafHi;
     this.rsvdLo[3 * 2 + 1] = snp | 0x3ffff000; // 1 GiB: QEMU 0x3ffff800
     this.rsvdHi[3 * 2 + 1] = leafHi;
-    this.r4Lo = this.rsvdLo[8]!;
-    this.r4Hi = this.rsvdHi[8]!;
-    this.r3Lo = this.rsvdLo[6]!;
-    this.r3Hi = this.rsvdHi[6]!;
-    this.r3LargeLo = this.rsvdLo[7]!;
-    this.r3LargeHi = this.rsvdHi[7]!;
-    this.r2Lo = this.rsvdLo[4]!;
-    this.r2Hi = this.rsvdHi[4]!;
-    this.r2LargeLo = this.rsvdLo[5]!;
-    this.r2LargeHi = this.rsvdHi[5]!;
-    this.r1Lo = this.rsvdLo[2]!;
-    this.r1Hi = this.rsvdHi[2]!;
-    this.ps3 = format.superpage1G ? SL_PS : 0;
-    this.ps2 = format.superpage2M ? SL_PS : 0;
-    this.poolBase = mem.poolBase;
-    this.poolHi = Math.floor(mem.poolBase / TWO32);
-    this.poolLo = mem.poolBase % TWO32 | 0;
   }
 
   /**
@@ -141,86 +105,12 @@ export class SlptWalker {
    * Returns 0 on success (hpaLo/hpaHi/level/perm set) or a VT-d fault reason.
    * The caller has already done the address-width range check (0x04).
    *
-   * 4-level walks whose tables all lie in the table pool take an unrolled path (the hot case;
-   * unrolled measured ~1.7x faster than a loop over the levels, inlined or not). Everything else
-   * (3 or 5 levels, a table outside the pool: sparse DRAM or a read error, recordTrail) takes
-   * walkGeneral, which starts again from the root: the walk only reads memory, so that is the same walk.
+   * Not the hot path: translations run in the WebAssembly translate core (translate-core.wat),
+   * which implements the same walk. This one serves what the core leaves to TypeScript: walks
+   * whose tables leave the pool (sparse DRAM, read errors), probes that must not fill the IOTLB,
+   * and walk trails for diagrams and explanations.
    */
   walk(root: number, levels: number, iovaHi: number, iovaLo: number, write: boolean): number {
-    const mem = this.mem;
-    const poolBytes = mem.poolBytes >>> 0;
-    let off = root - this.poolBase;
-    if (levels !== 4 || this.recordTrail === true || !(off >= 0 && off < poolBytes)) return this.walkGeneral(root, levels, iovaHi, iovaLo, write);
-    const words = mem.words;
-    const need = write === true ? SL_W : SL_R;
-    const addrHiMask = this.addrHiMask;
-    const poolHi = this.poolHi;
-    const poolLo = this.poolLo;
-    // Level 4 (SL-PML4), IOVA bits 47:39. Entry k of a table is words[2k] (low), words[2k + 1] (high).
-    let i = (off >>> 2) + ((iovaHi >>> 6) & 0x3fe);
-    let lo = words[i]!;
-    let hi = words[i + 1]!;
-    let perm = lo;
-    if ((lo & need) === 0) return this.fault(4, need);
-    if (((lo & this.r4Lo) | (hi & this.r4Hi)) !== 0) return this.fault(4, 0);
-    off = ((lo & ~0xfff) - poolLo) >>> 0;
-    if (off >= poolBytes || (hi & addrHiMask) !== poolHi) return this.walkGeneral(root, levels, iovaHi, iovaLo, write);
-    // Level 3 (SL-PDPT), bits 38:30; PS=1 is a 1 GiB page when CAP.SLLPS has it (largeOk bit 3).
-    i = (off >>> 2) + (((iovaLo >>> 29) | (iovaHi << 3)) & 0x3fe);
-    lo = words[i]!;
-    hi = words[i + 1]!;
-    perm &= lo;
-    if ((lo & need) === 0) return this.fault(3, need);
-    if ((lo & this.ps3) !== 0) {
-      if (((lo & this.r3LargeLo) | (hi & this.r3LargeHi)) !== 0) return this.fault(3, 0);
-      return this.leaf(3, lo, hi, iovaLo, perm);
-    }
-    if (((lo & this.r3Lo) | (hi & this.r3Hi)) !== 0) return this.fault(3, 0);
-    off = ((lo & ~0xfff) - poolLo) >>> 0;
-    if (off >= poolBytes || (hi & addrHiMask) !== poolHi) return this.walkGeneral(root, levels, iovaHi, iovaLo, write);
-    // Level 2 (SL-PD), bits 29:21; PS=1 is a 2 MiB page when supported (largeOk bit 2).
-    i = (off >>> 2) + ((iovaLo >>> 20) & 0x3fe);
-    lo = words[i]!;
-    hi = words[i + 1]!;
-    perm &= lo;
-    if ((lo & need) === 0) return this.fault(2, need);
-    if ((lo & this.ps2) !== 0) {
-      if (((lo & this.r2LargeLo) | (hi & this.r2LargeHi)) !== 0) return this.fault(2, 0);
-      return this.leaf(2, lo, hi, iovaLo, perm);
-    }
-    if (((lo & this.r2Lo) | (hi & this.r2Hi)) !== 0) return this.fault(2, 0);
-    off = ((lo & ~0xfff) - poolLo) >>> 0;
-    if (off >= poolBytes || (hi & addrHiMask) !== poolHi) return this.walkGeneral(root, levels, iovaHi, iovaLo, write);
-    // Level 1 (SL-PT), bits 20:12.
-    i = (off >>> 2) + ((iovaLo >>> 11) & 0x3fe);
-    lo = words[i]!;
-    hi = words[i + 1]!;
-    perm &= lo;
-    if ((lo & need) === 0) return this.fault(1, need);
-    if (((lo & this.r1Lo) | (hi & this.r1Hi)) !== 0) return this.fault(1, 0);
-    return this.leaf(1, lo, hi, iovaLo, perm);
-  }
-
-  /** A fault at `level`: permission (need = the missing R or W bit) or, with need 0, reserved bits. */
-  private fault(level: number, need: number): number {
-    this.level = level;
-    this.trailLen = 0;
-    return need === SL_W ? FR_WRITE : need === SL_R ? FR_READ : FR_PAGING_ENTRY_RSVD;
-  }
-
-  /** Success with the leaf entry (lo, hi) at `level`: the page base plus the IOVA's offset in the page. */
-  private leaf(level: number, lo: number, hi: number, iovaLo: number, perm: number): number {
-    const offMask = (1 << (9 * level + 3)) - 1;
-    this.hpaLo = (lo & ~offMask) | (iovaLo & offMask);
-    this.hpaHi = hi & this.addrHiMask;
-    this.level = level;
-    this.perm = perm & (SL_R | SL_W);
-    this.trailLen = 0;
-    return 0;
-  }
-
-  /** The walk for any number of levels and any table location, optionally recording the trail. */
-  private walkGeneral(root: number, levels: number, iovaHi: number, iovaLo: number, write: boolean): number {
     const mem = this.mem;
     const words = mem.words;
     // Table addresses stay in uint32 halves: the in-pool test and the index are integer math.
