@@ -173,8 +173,15 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
         const roots = shown ? Promise.resolve() : trees.tables.whenRootsServed(2000);
         await vscode.commands.executeCommand("passthrough.tables.focus");
         await roots;
-        await views.tables.reveal(trees.tables.handle(ans.revealId), { select: true, focus: true, expand: true });
-        log.debug(`revealed ${ans.revealId}; selection ${views.tables.selection.map((h) => h.id).join(",")}`);
+        // A refresh of the tree still on its way (the cursor just moved, a run just ended) can
+        // replace the revealed element and drop the selection: reveal again once it has landed.
+        for (let attempt = 1; attempt <= 3; attempt++) {
+          await views.tables.reveal(trees.tables.handle(ans.revealId), { select: true, focus: true, expand: true });
+          await new Promise((ok) => setTimeout(ok, 100));
+          const selected = views.tables.selection.map((h) => h.id);
+          log.debug(`revealed ${ans.revealId} (attempt ${attempt}); selection ${selected.join(",")}`);
+          if (selected[0] === ans.revealId) break;
+        }
       }
       const show = ans.reason === 0 ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
       void show(`${device} ${write ? "write" : "read"} ${iova}: ${ans.summary}`, "Show Walk in Log").then((a) => a && log.show(true));
