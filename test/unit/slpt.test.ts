@@ -284,6 +284,17 @@ describe("SlptWalker faults and leaves", () => {
     expect(walkOutcome(w, POOL, 4, iova | 0x321n, true)).toEqual({ code: 0x05, level: 2 });
   });
 
+  it("the ignored bits 10:8 of a non-leaf entry never make it a superpage (the WebAssembly core too)", () => {
+    // An SL-PDE with bit 8 set (ignored) and PS clear, on a unit with 1 GiB but not 2 MiB pages.
+    const fmt: SlptFormat = { ...F48, superpage2M: false, superpage1G: true };
+    const w = chain(iova, 0xabcd_e000n | 3n, fmt, 4, { 2: POOL + 3n * 4096n | 0x103n, 3: POOL + 2n * 4096n | 0x703n });
+    const expected = { code: 0, level: 1, hpa: 0xabcd_e321n, perm: 3 };
+    expect(walkOutcome(w, POOL, 4, iova | 0x321n, false)).toEqual(expected);
+    const x = new SecondLevelTranslator(w, null);
+    const code = x.translate(1, Number(POOL), 4, 48, Number(iova >> 32n), Number((iova | 0x321n) & 0xffffffffn), false);
+    expect({ code, level: x.level, hpa: (BigInt(x.hpaHi >>> 0) << 32n) | BigInt(x.hpaLo >>> 0), perm: x.perm }).toEqual(expected);
+  });
+
   it("0x03 when the top-level table cannot be read, 0x07 below it", () => {
     const w = chain(iova, 0xabcd_e003n, F48, 4, { 3: 0x7fff_ffff_f000n | 3n });
     expect(walkOutcome(w, 0x7fff_ffff_f000n, 4, iova, false)).toEqual({ code: 0x03, level: 4 });

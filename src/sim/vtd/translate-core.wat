@@ -145,7 +145,7 @@
       (local.set $perm (i64.and (local.get $perm) (local.get $e)))
       (local.set $level (i32.const 3))
       (br_if $fault (i64.eqz (i64.and (local.get $e) (local.get $need))))
-      (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.shr_u (global.get $largeOk) (i32.const 3)))
+      (if (i32.and (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.shr_u (global.get $largeOk) (i32.const 3))) (i32.const 1))
         (then
           (if (i64.ne (i64.and (local.get $e) (i64.load offset=56 (local.get $blk))) (i64.const 0))
             (then (br $rsvd)))
@@ -161,7 +161,7 @@
       (local.set $perm (i64.and (local.get $perm) (local.get $e)))
       (local.set $level (i32.const 2))
       (br_if $fault (i64.eqz (i64.and (local.get $e) (local.get $need))))
-      (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.shr_u (global.get $largeOk) (i32.const 2)))
+      (if (i32.and (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.shr_u (global.get $largeOk) (i32.const 2))) (i32.const 1))
         (then
           (if (i64.ne (i64.and (local.get $e) (i64.load offset=40 (local.get $blk))) (i64.const 0))
             (then (br $rsvd)))
