@@ -112,90 +112,6 @@
       (br $level))
     (unreachable))
 
-;; The 4-level walk (48-bit AGAW, the common case) unrolled: the same checks as $walk with the
-  ;; level constants folded in. Fewer instructions per walk let the CPU keep more walks' table
-  ;; reads in flight, which is what a walk-bound stream is limited by.
-  (func $walk4 (param $root i64) (param $iova i64) (param $write i32) (result i32)
-    (local $off i64) (local $e i64) (local $perm i64) (local $need i64) (local $poolBytes i64)
-    (local $poolHpa i64) (local $addrMask i64) (local $poolOff i32) (local $blk i32) (local $offMask i64) (local $level i32)
-    (local.set $need (select (i64.const 2) (i64.const 1) (local.get $write)))
-    (local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
-    (local.set $poolHpa (global.get $poolHpa))
-    (local.set $addrMask (global.get $addrMask))
-    (local.set $poolOff (global.get $poolOff))
-    (local.set $blk (global.get $blk))
-    (block $leaf
-    (block $rsvd
-    (block $fault
-      ;; L4 (SL-PML4E), IOVA bits 47:39. PS is reserved here (in the L4 mask).
-      (local.set $off (i64.sub (i64.add (local.get $root)
-        (i64.and (i64.shr_u (local.get $iova) (i64.const 36)) (i64.const 0xff8))) (local.get $poolHpa)))
-      (if (i64.ge_u (local.get $off) (local.get $poolBytes)) (then (return (i32.const -1))))
-      (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
-      (local.set $perm (local.get $e))
-      (local.set $level (i32.const 4))
-      (br_if $fault (i64.eqz (i64.and (local.get $e) (local.get $need))))
-      (if (i64.ne (i64.and (local.get $e) (i64.load offset=64 (local.get $blk))) (i64.const 0))
-        (then (br $rsvd)))
-      ;; L3 (SL-PDPTE), bits 38:30; PS=1 is a 1 GiB page where supported.
-      (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
-        (i64.and (i64.shr_u (local.get $iova) (i64.const 27)) (i64.const 0xff8))) (local.get $poolHpa)))
-      (if (i64.ge_u (local.get $off) (local.get $poolBytes)) (then (return (i32.const -1))))
-      (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
-      (local.set $perm (i64.and (local.get $perm) (local.get $e)))
-      (local.set $level (i32.const 3))
-      (br_if $fault (i64.eqz (i64.and (local.get $e) (local.get $need))))
-      (if (i32.and (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.shr_u (global.get $largeOk) (i32.const 3))) (i32.const 1))
-        (then
-          (if (i64.ne (i64.and (local.get $e) (i64.load offset=56 (local.get $blk))) (i64.const 0))
-            (then (br $rsvd)))
-          (local.set $offMask (i64.const 0x3fffffff))
-          (br $leaf)))
-      (if (i64.ne (i64.and (local.get $e) (i64.load offset=48 (local.get $blk))) (i64.const 0))
-        (then (br $rsvd)))
-      ;; L2 (SL-PDE), bits 29:21; PS=1 is a 2 MiB page where supported.
-      (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
-        (i64.and (i64.shr_u (local.get $iova) (i64.const 18)) (i64.const 0xff8))) (local.get $poolHpa)))
-      (if (i64.ge_u (local.get $off) (local.get $poolBytes)) (then (return (i32.const -1))))
-      (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
-      (local.set $perm (i64.and (local.get $perm) (local.get $e)))
-      (local.set $level (i32.const 2))
-      (br_if $fault (i64.eqz (i64.and (local.get $e) (local.get $need))))
-      (if (i32.and (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.shr_u (global.get $largeOk) (i32.const 2))) (i32.const 1))
-        (then
-          (if (i64.ne (i64.and (local.get $e) (i64.load offset=40 (local.get $blk))) (i64.const 0))
-            (then (br $rsvd)))
-          (local.set $offMask (i64.const 0x1fffff))
-          (br $leaf)))
-      (if (i64.ne (i64.and (local.get $e) (i64.load offset=32 (local.get $blk))) (i64.const 0))
-        (then (br $rsvd)))
-      ;; L1 (SL-PTE), bits 20:12.
-      (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
-        (i64.and (i64.shr_u (local.get $iova) (i64.const 9)) (i64.const 0xff8))) (local.get $poolHpa)))
-      (if (i64.ge_u (local.get $off) (local.get $poolBytes)) (then (return (i32.const -1))))
-      (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
-      (local.set $perm (i64.and (local.get $perm) (local.get $e)))
-      (local.set $level (i32.const 1))
-      (br_if $fault (i64.eqz (i64.and (local.get $e) (local.get $need))))
-      (if (i64.ne (i64.and (local.get $e) (i64.load offset=16 (local.get $blk))) (i64.const 0))
-        (then (br $rsvd)))
-      (local.set $offMask (i64.const 0xfff))
-      (br $leaf))
-    ;; A missing R or W bit at $level.
-    (i32.store offset=104 (local.get $blk) (local.get $level))
-    (return (select (i32.const 0x05) (i32.const 0x06) (local.get $write))))
-    ;; Reserved bits set in the entry at $level.
-    (i32.store offset=104 (local.get $blk) (local.get $level))
-    (return (i32.const 0x0c)))
-    ;; The leaf at $level: the page base plus the IOVA's offset in the page.
-    (i64.store offset=96 (local.get $blk)
-      (i64.or
-        (i64.and (i64.and (local.get $e) (local.get $addrMask)) (i64.xor (local.get $offMask) (i64.const -1)))
-        (i64.and (local.get $iova) (local.get $offMask))))
-    (i32.store offset=104 (local.get $blk) (local.get $level))
-    (i32.store offset=108 (local.get $blk) (i32.wrap_i64 (i64.and (local.get $perm) (i64.const 3))))
-    (i32.const 0))
-
   ;; IOTLB lookup of (did, iova): -1 on a miss; 0 on a permitted hit; 0x05 / 0x06 on a hit whose
   ;; cached permission lacks the access. Probes the 4 KiB key, then 2 MiB, then 1 GiB, starting at
   ;; level $from ($translate1 probes 4 KiB itself in a 4-way IOTLB).
@@ -322,10 +238,18 @@
     (local $base i32) (local $x i64) (local $tagA i32) (local $tagB i32)
     (local $m0 i32) (local $m1 i32) (local $m2 i32) (local $m3 i32) (local $q i32) (local $baseLo i32) (local $perm i32)
     (local $lastFast i32) (local $tlb i32) (local $setMask i32)
+    (local $w_off i64) (local $w_e i64) (local $w_perm i64) (local $w_need i64) (local $w_poolBytes i64)
+    (local $w_poolHpa i64) (local $w_addrMask i64) (local $w_poolOff i32) (local $w_blk i32) (local $w_offMask i64) (local $w_level i32)
     ;; A 4-way IOTLB has its 4 KiB probe inlined below: a busy device's common case is a hit there.
     ;; Globals in locals: V8 reloads a mutable global at every use.
     (local.set $tlb (global.get $tlb))
     (local.set $setMask (global.get $setMask))
+    ;; The pool does not grow during a burst.
+    (local.set $w_poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
+    (local.set $w_poolHpa (global.get $poolHpa))
+    (local.set $w_addrMask (global.get $addrMask))
+    (local.set $w_poolOff (global.get $poolOff))
+    (local.set $w_blk (global.get $blk))
     (local.set $fast4 (i32.and (i32.ne (local.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4))))
     (local.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
     (local.set $didTag (i32.shl (local.get $did) (i32.const 16)))
@@ -402,7 +326,83 @@
             (i32.store offset=112 (global.get $blk) (i32.const 0))
             (local.set $r
               (if (result i32) (i32.eq (local.get $levels) (i32.const 4))
-                (then (call $walk4 (local.get $root) (local.get $iova) (local.get $write)))
+                (then
+                  ;; The 4-level walk (48-bit AGAW, the common case) unrolled, inline: $walk's checks
+                  ;; with the level constants folded in. Fewer instructions per walk let the CPU keep
+                  ;; more walks' table reads in flight, which is what a walk-bound stream is limited by.
+                  (block $walked (result i32)
+                    (local.set $w_need (select (i64.const 2) (i64.const 1) (local.get $write)))
+          (block $leaf
+          (block $rsvd
+          (block $fault
+            ;; L4 (SL-PML4E), IOVA bits 47:39. PS is reserved here (in the L4 mask).
+            (local.set $w_off (i64.sub (i64.add (local.get $root)
+              (i64.and (i64.shr_u (local.get $iova) (i64.const 36)) (i64.const 0xff8))) (local.get $w_poolHpa)))
+            (if (i64.ge_u (local.get $w_off) (local.get $w_poolBytes)) (then (br $walked (i32.const -1))))
+            (local.set $w_e (i64.load (i32.add (local.get $w_poolOff) (i32.wrap_i64 (local.get $w_off)))))
+            (local.set $w_perm (local.get $w_e))
+            (local.set $w_level (i32.const 4))
+            (br_if $fault (i64.eqz (i64.and (local.get $w_e) (local.get $w_need))))
+            (if (i64.ne (i64.and (local.get $w_e) (i64.load offset=64 (local.get $w_blk))) (i64.const 0))
+              (then (br $rsvd)))
+            ;; L3 (SL-PDPTE), bits 38:30; PS=1 is a 1 GiB page where supported.
+            (local.set $w_off (i64.sub (i64.add (i64.and (local.get $w_e) (local.get $w_addrMask))
+              (i64.and (i64.shr_u (local.get $iova) (i64.const 27)) (i64.const 0xff8))) (local.get $w_poolHpa)))
+            (if (i64.ge_u (local.get $w_off) (local.get $w_poolBytes)) (then (br $walked (i32.const -1))))
+            (local.set $w_e (i64.load (i32.add (local.get $w_poolOff) (i32.wrap_i64 (local.get $w_off)))))
+            (local.set $w_perm (i64.and (local.get $w_perm) (local.get $w_e)))
+            (local.set $w_level (i32.const 3))
+            (br_if $fault (i64.eqz (i64.and (local.get $w_e) (local.get $w_need))))
+            (if (i32.and (i32.and (i32.wrap_i64 (i64.shr_u (local.get $w_e) (i64.const 7))) (i32.shr_u (global.get $largeOk) (i32.const 3))) (i32.const 1))
+              (then
+                (if (i64.ne (i64.and (local.get $w_e) (i64.load offset=56 (local.get $w_blk))) (i64.const 0))
+                  (then (br $rsvd)))
+                (local.set $w_offMask (i64.const 0x3fffffff))
+                (br $leaf)))
+            (if (i64.ne (i64.and (local.get $w_e) (i64.load offset=48 (local.get $w_blk))) (i64.const 0))
+              (then (br $rsvd)))
+            ;; L2 (SL-PDE), bits 29:21; PS=1 is a 2 MiB page where supported.
+            (local.set $w_off (i64.sub (i64.add (i64.and (local.get $w_e) (local.get $w_addrMask))
+              (i64.and (i64.shr_u (local.get $iova) (i64.const 18)) (i64.const 0xff8))) (local.get $w_poolHpa)))
+            (if (i64.ge_u (local.get $w_off) (local.get $w_poolBytes)) (then (br $walked (i32.const -1))))
+            (local.set $w_e (i64.load (i32.add (local.get $w_poolOff) (i32.wrap_i64 (local.get $w_off)))))
+            (local.set $w_perm (i64.and (local.get $w_perm) (local.get $w_e)))
+            (local.set $w_level (i32.const 2))
+            (br_if $fault (i64.eqz (i64.and (local.get $w_e) (local.get $w_need))))
+            (if (i32.and (i32.and (i32.wrap_i64 (i64.shr_u (local.get $w_e) (i64.const 7))) (i32.shr_u (global.get $largeOk) (i32.const 2))) (i32.const 1))
+              (then
+                (if (i64.ne (i64.and (local.get $w_e) (i64.load offset=40 (local.get $w_blk))) (i64.const 0))
+                  (then (br $rsvd)))
+                (local.set $w_offMask (i64.const 0x1fffff))
+                (br $leaf)))
+            (if (i64.ne (i64.and (local.get $w_e) (i64.load offset=32 (local.get $w_blk))) (i64.const 0))
+              (then (br $rsvd)))
+            ;; L1 (SL-PTE), bits 20:12.
+            (local.set $w_off (i64.sub (i64.add (i64.and (local.get $w_e) (local.get $w_addrMask))
+              (i64.and (i64.shr_u (local.get $iova) (i64.const 9)) (i64.const 0xff8))) (local.get $w_poolHpa)))
+            (if (i64.ge_u (local.get $w_off) (local.get $w_poolBytes)) (then (br $walked (i32.const -1))))
+            (local.set $w_e (i64.load (i32.add (local.get $w_poolOff) (i32.wrap_i64 (local.get $w_off)))))
+            (local.set $w_perm (i64.and (local.get $w_perm) (local.get $w_e)))
+            (local.set $w_level (i32.const 1))
+            (br_if $fault (i64.eqz (i64.and (local.get $w_e) (local.get $w_need))))
+            (if (i64.ne (i64.and (local.get $w_e) (i64.load offset=16 (local.get $w_blk))) (i64.const 0))
+              (then (br $rsvd)))
+            (local.set $w_offMask (i64.const 0xfff))
+            (br $leaf))
+          ;; A missing R or W bit at $w_level.
+          (i32.store offset=104 (local.get $w_blk) (local.get $w_level))
+          (br $walked (select (i32.const 0x05) (i32.const 0x06) (local.get $write))))
+          ;; Reserved bits set in the entry at $w_level.
+          (i32.store offset=104 (local.get $w_blk) (local.get $w_level))
+          (br $walked (i32.const 0x0c)))
+          ;; The leaf at $w_level: the page base plus the IOVA's offset in the page.
+          (i64.store offset=96 (local.get $w_blk)
+            (i64.or
+              (i64.and (i64.and (local.get $w_e) (local.get $w_addrMask)) (i64.xor (local.get $w_offMask) (i64.const -1)))
+              (i64.and (local.get $iova) (local.get $w_offMask))))
+          (i32.store offset=104 (local.get $w_blk) (local.get $w_level))
+          (i32.store offset=108 (local.get $w_blk) (i32.wrap_i64 (i64.and (local.get $w_perm) (i64.const 3))))
+          (i32.const 0)))
                 (else (call $walk (local.get $root) (local.get $levels) (local.get $iova) (local.get $write)))))
             ;; (br_if with a value leaves it on the stack when not taken)
             (drop (br_if $step (local.get $r) (local.get $r)))
