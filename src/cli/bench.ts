@@ -295,23 +295,23 @@ function translateAll(x: SecondLevelTranslator, burst: DmaBurst, r: Requests, n:
     wr.set(r.write.subarray(start, start + m));
     x.translateBatch(1, TABLE_BASE, 4, 48, burst, m);
     for (let i = 0; i < m; i++) {
-    const w0 = res[2 * i]!;
-    const w1 = res[2 * i + 1]!;
-    if (w1 !== -1) {
-      ok++;
-    } else {
-      const code = w0;
-      if (code === 0x05) f5++;
-      else if (code === 0x06) f6++;
-      else if (code === 0x07) f7++;
-      else if (code === 0x0c) fc++;
-      else if (code === 0x04) f4++;
-      else counts[code]!++; // no other reason can occur: checked after the loop
-    }
-    h1 = Math.imul(h1 ^ w0, 0x01000193);
-    h1 = Math.imul(h1 ^ w1, 0x01000193);
-    h2 = Math.imul(h2 ^ w1, 0x9e3779b1 | 0);
-    h2 = Math.imul(h2 ^ w0, 0x9e3779b1 | 0);
+      const w0 = res[2 * i]!;
+      const w1 = res[2 * i + 1]!;
+      if (w1 !== -1) {
+        ok++;
+      } else {
+        const code = w0;
+        if (code === 0x05) f5++;
+        else if (code === 0x06) f6++;
+        else if (code === 0x07) f7++;
+        else if (code === 0x0c) fc++;
+        else if (code === 0x04) f4++;
+        else counts[code]!++; // no other reason can occur: checked after the loop
+      }
+      h1 = Math.imul(h1 ^ w0, 0x01000193);
+      h1 = Math.imul(h1 ^ w1, 0x01000193);
+      h2 = Math.imul(h2 ^ w1, 0x9e3779b1 | 0);
+      h2 = Math.imul(h2 ^ w0, 0x9e3779b1 | 0);
     }
   }
   counts[0] = ok;

@@ -39,6 +39,35 @@ export class MemoryLimitError extends Error {
   }
 }
 
+/**
+ * A typed-array view of part of a PhysicalMemory's WebAssembly.Memory (the SRAM arena), taken
+ * again after the memory grew: growth detaches every view of it (PhysicalMemory.epoch counts).
+ */
+export class MemoryView<T extends Int32Array | Uint8Array> {
+  private view: T;
+  private epoch: number;
+
+  constructor(
+    private readonly mem: PhysicalMemory,
+    private readonly make: new (buffer: ArrayBuffer, byteOffset: number, length: number) => T,
+    /** Byte offset in mem.memory. */
+    readonly offset: number,
+    /** Elements. */
+    readonly length: number,
+  ) {
+    this.epoch = mem.epoch;
+    this.view = new make(mem.memory.buffer, offset, length);
+  }
+
+  get(): T {
+    if (this.epoch !== this.mem.epoch) {
+      this.epoch = this.mem.epoch;
+      this.view = new this.make(this.mem.memory.buffer, this.offset, this.length);
+    }
+    return this.view;
+  }
+}
+
 export interface PhysicalMemoryOptions {
   /** HPA of the first pool page (4 KiB aligned). */
   poolBase: number;

@@ -16,7 +16,7 @@
  * matching one selected arithmetically): on a hot set the way that hits is unpredictable.
  */
 
-import type { PhysicalMemory } from "../memory.js";
+import { MemoryView, type PhysicalMemory } from "../memory.js";
 
 const STRIDE = 4;
 
@@ -42,14 +42,12 @@ export class Iotlb {
   readonly ways: number = 0;
   readonly setBits: number = 0;
   private readonly setMask: number = 0;
-  /** Where the slots and victim bytes live: in `mem`'s SRAM arena (where the translate core probes them), or in arrays of their own. */
-  private readonly mem: PhysicalMemory | null;
-  /** Byte offsets of the slots and the victim bytes in mem.memory (with mem). */
+  /** Where the slots and victim bytes live: in a memory's SRAM arena (where the translate core probes them), or in arrays of their own. */
+  private readonly slotsIn: MemoryView<Int32Array> | Int32Array;
+  private readonly victimIn: MemoryView<Uint8Array> | Uint8Array;
+  /** Byte offsets of the slots and the victim bytes in the memory (0: arrays of their own). */
   readonly slotsOffset: number = 0;
   readonly victimOffset: number = 0;
-  private slotsView: Int32Array;
-  private victimView: Uint8Array;
-  private epoch = 0;
   /** Per level 1..3: total shift of the tag (pageShift + setBits). */
   private readonly tagShift = new Int32Array(4);
   /** 12 + setBits: the tag shift of the 4 KiB probe, always below 32. */
@@ -70,37 +68,29 @@ export class Iotlb {
     this.ways = ways;
     this.setBits = Math.log2(sets);
     this.setMask = sets - 1;
-    this.mem = mem ?? null;
     if (mem === undefined) {
-      this.slotsView = new Int32Array(sets * ways * STRIDE);
-      this.victimView = new Uint8Array(sets);
+      this.slotsIn = new Int32Array(sets * ways * STRIDE);
+      this.victimIn = new Uint8Array(sets);
     } else {
       this.slotsOffset = mem.allocSram(sets * ways * STRIDE * 4);
       this.victimOffset = mem.allocSram(sets, 1);
-      this.epoch = mem.epoch;
-      this.slotsView = new Int32Array(mem.memory.buffer, this.slotsOffset, sets * ways * STRIDE);
-      this.victimView = new Uint8Array(mem.memory.buffer, this.victimOffset, sets);
+      this.slotsIn = new MemoryView(mem, Int32Array, this.slotsOffset, sets * ways * STRIDE);
+      this.victimIn = new MemoryView(mem, Uint8Array, this.victimOffset, sets);
     }
     for (let level = 1; level <= 3; level++) this.tagShift[level] = 3 + 9 * level + this.setBits;
     this.shift1 = 12 + this.setBits;
   }
 
-  /** The slots (see the layout above). A fresh view after the memory grew. */
+  /** The slots (see the layout above). */
   get slots(): Int32Array {
-    if (this.mem !== null && this.mem.epoch !== this.epoch) this.remap(this.mem);
-    return this.slotsView;
+    const s = this.slotsIn;
+    return s instanceof Int32Array ? s : s.get();
   }
 
   /** FIFO victim way per set. */
   get victim(): Uint8Array {
-    if (this.mem !== null && this.mem.epoch !== this.epoch) this.remap(this.mem);
-    return this.victimView;
-  }
-
-  private remap(mem: PhysicalMemory): void {
-    this.epoch = mem.epoch;
-    this.slotsView = new Int32Array(mem.memory.buffer, this.slotsOffset, this.slotsView.length);
-    this.victimView = new Uint8Array(mem.memory.buffer, this.victimOffset, this.victimView.length);
+    const v = this.victimIn;
+    return v instanceof Uint8Array ? v : v.get();
   }
 
   get size(): number {

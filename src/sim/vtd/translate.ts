@@ -9,7 +9,7 @@
  * tables leave the pool (a corrupted pointer into sparse DRAM, a read error) comes back to the
  * TypeScript SlptWalker, which reads the same bytes by the same rules.
  */
-import type { PhysicalMemory } from "../memory.js";
+import { MemoryView, type PhysicalMemory } from "../memory.js";
 import type { Iotlb } from "./iotlb.js";
 import type { SlptWalker } from "./slpt.js";
 import { TRANSLATE_CORE_WASM } from "./translateCoreWasm.js";
@@ -31,50 +31,39 @@ interface TranslateCore {
  */
 export class DmaBurst {
   readonly capacity: number;
-  private readonly mem: PhysicalMemory;
-  private readonly reqOffset: number;
-  private readonly writeOffset: number;
-  private readonly resultOffset: number;
-  private epoch = -1;
-  private req = new Int32Array(0);
-  private wr = new Uint8Array(0);
-  private res = new Int32Array(0);
+  private readonly req: MemoryView<Int32Array>;
+  private readonly wr: MemoryView<Uint8Array>;
+  private readonly res: MemoryView<Int32Array>;
 
   constructor(mem: PhysicalMemory, capacity: number) {
-    this.mem = mem;
     this.capacity = capacity;
-    this.reqOffset = mem.allocSram(capacity * 8, 8);
-    this.resultOffset = mem.allocSram(capacity * 8, 8);
-    this.writeOffset = mem.allocSram(capacity, 1);
-  }
-
-  private remap(): void {
-    const buf = this.mem.memory.buffer;
-    this.epoch = this.mem.epoch;
-    this.req = new Int32Array(buf, this.reqOffset, this.capacity * 2);
-    this.res = new Int32Array(buf, this.resultOffset, this.capacity * 2);
-    this.wr = new Uint8Array(buf, this.writeOffset, this.capacity);
+    this.req = new MemoryView(mem, Int32Array, mem.allocSram(capacity * 8, 8), capacity * 2);
+    this.res = new MemoryView(mem, Int32Array, mem.allocSram(capacity * 8, 8), capacity * 2);
+    this.wr = new MemoryView(mem, Uint8Array, mem.allocSram(capacity, 1), capacity);
   }
 
   /** IOVA of request i: [2i] low dword, [2i + 1] high dword. */
   get requests(): Int32Array {
-    if (this.epoch !== this.mem.epoch) this.remap();
-    return this.req;
+    return this.req.get();
   }
   /** 1 when request i is a write. */
   get writes(): Uint8Array {
-    if (this.epoch !== this.mem.epoch) this.remap();
-    return this.wr;
+    return this.wr.get();
   }
   /** Result i: [2i], [2i + 1] the translated address's low and high dword; a fault is [2i] = reason, [2i + 1] = -1. */
   get results(): Int32Array {
-    if (this.epoch !== this.mem.epoch) this.remap();
-    return this.res;
+    return this.res.get();
   }
 
-  /** Byte offsets for the core. */
-  get offsets(): { reqs: number; writes: number; results: number } {
-    return { reqs: this.reqOffset, writes: this.writeOffset, results: this.resultOffset };
+  /** Byte offsets in the memory, for the core. */
+  get requestsOffset(): number {
+    return this.req.offset;
+  }
+  get writesOffset(): number {
+    return this.wr.offset;
+  }
+  get resultsOffset(): number {
+    return this.res.offset;
   }
 }
 
@@ -90,7 +79,7 @@ const HITS = 29;
 const MISSES = 30;
 
 let compiled: WebAssembly.Module | undefined;
-/** The core compiled once per thread (1.3 KB; synchronous compilation is allowed in workers and Node). */
+/** The core compiled once per thread (a few KB: synchronous compilation is allowed in workers and Node). */
 function coreModule(): WebAssembly.Module {
   if (compiled === undefined) {
     const bin = atob(TRANSLATE_CORE_WASM);
@@ -103,11 +92,8 @@ function coreModule(): WebAssembly.Module {
 
 export class SecondLevelTranslator {
   private readonly core: TranslateCore;
-  private readonly mem: PhysicalMemory;
-  private readonly blk: number;
-  /** The block's int32 view, re-created after the memory grew (epoch). */
-  private out: Int32Array;
-  private epoch: number;
+  /** The translator's block in the SRAM arena (masks, results, scratch request). */
+  private readonly block: MemoryView<Int32Array>;
 
   constructor(
     readonly walker: SlptWalker,
@@ -116,18 +102,16 @@ export class SecondLevelTranslator {
   ) {
     const mem = walker.mem;
     if (iotlb !== null && iotlb.slotsOffset === 0) throw new RangeError("the translator's IOTLB must live in the walker's memory (new Iotlb(sets, ways, mem))");
-    this.mem = mem;
-    this.blk = mem.allocSram(BLOCK_BYTES);
-    this.epoch = mem.epoch;
-    this.out = new Int32Array(mem.memory.buffer, this.blk, BLOCK_BYTES / 4);
+    this.block = new MemoryView(mem, Int32Array, mem.allocSram(BLOCK_BYTES), BLOCK_BYTES / 4);
     // Reserved-bit masks as i64 at index level * 2 + large (the walker's rsvdLo/rsvdHi).
+    const out = this.block.get();
     for (let k = 0; k < MASKS_WORDS / 2; k++) {
-      this.out[2 * k] = walker.rsvdLo[k]!;
-      this.out[2 * k + 1] = walker.rsvdHi[k]!;
+      out[2 * k] = walker.rsvdLo[k]!;
+      out[2 * k + 1] = walker.rsvdHi[k]!;
     }
     this.core = new WebAssembly.Instance(coreModule(), { sim: { memory: mem.memory } }).exports as unknown as TranslateCore;
     this.core.configure(
-      this.blk,
+      this.block.offset,
       mem.poolBase,
       mem.poolOffset,
       mem.poolBytesCell,
@@ -141,11 +125,7 @@ export class SecondLevelTranslator {
   }
 
   private view(): Int32Array {
-    if (this.mem.epoch !== this.epoch) {
-      this.epoch = this.mem.epoch;
-      this.out = new Int32Array(this.mem.memory.buffer, this.blk, BLOCK_BYTES / 4);
-    }
-    return this.out;
+    return this.block.get();
   }
 
   // ---- results of the last translate ----
@@ -200,10 +180,9 @@ export class SecondLevelTranslator {
    */
   translateBatch(did: number, root: number, levels: number, widthBits: number, burst: DmaBurst, n: number): void {
     if (!(n >= 0 && n <= burst.capacity)) throw new RangeError(`burst of ${n} requests exceeds its capacity ${burst.capacity}`);
-    const o = burst.offsets;
     let i = 0;
     while (i < n) {
-      i += this.core.translateBatch(did, root, levels, widthBits, o.reqs + 8 * i, o.writes + i, n - i, o.results + 8 * i);
+      i += this.core.translateBatch(did, root, levels, widthBits, burst.requestsOffset + 8 * i, burst.writesOffset + i, n - i, burst.resultsOffset + 8 * i);
       if (i === n) break;
       // Request i left the table pool.
       const req = burst.requests;
