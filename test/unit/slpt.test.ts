@@ -216,7 +216,8 @@ describe("SlptWalker against the reference walker", () => {
 describe("translateBatch (bursts in the WebAssembly core)", () => {
   it("gives exactly the results of one translate() per request, in order, with the same IOTLB state and counters", () => {
     fc.assert(
-      fc.property(scenarioArb, fc.constantFrom(1, 4, 16), fc.constantFrom(1, 2, 4), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 1, max: 7 }), fc.nat(), (s, sets, ways, did, chunk, seed) => {
+      fc.property(scenarioArb, fc.constantFrom(1, 4, 16), fc.constantFrom(0, 1, 2, 4), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 1, max: 7 }), fc.nat(), (s, sets, ways, did, chunk, seed) => {
+        // ways 0: no IOTLB (every request walks; the core's walk-only loop at 4 levels)
         const width = Math.min(s.fmt.haw, 12 + 9 * s.levels);
         // Requests repeated (IOTLB hits, including permission faults on hits) and shuffled.
         const reqs = [...s.reqs, ...s.reqs, ...s.reqs].map(([iova, write]) => [iova & ((1n << 57n) - 1n), write] as const);
@@ -226,8 +227,8 @@ describe("translateBatch (bursts in the WebAssembly core)", () => {
         }
         const one = build(s).mem;
         const many = build(s).mem;
-        const xOne = new SecondLevelTranslator(new SlptWalker(one, s.fmt), new Iotlb(sets, ways, one));
-        const tlbMany = new Iotlb(sets, ways, many);
+        const xOne = new SecondLevelTranslator(new SlptWalker(one, s.fmt), ways === 0 ? null : new Iotlb(sets, ways, one));
+        const tlbMany = ways === 0 ? null : new Iotlb(sets, ways, many);
         const xMany = new SecondLevelTranslator(new SlptWalker(many, s.fmt), tlbMany);
         const expected: [number, number][] = reqs.map(([iova, write]) => {
           const code = xOne.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
@@ -247,7 +248,7 @@ describe("translateBatch (bursts in the WebAssembly core)", () => {
         }
         expect(got).toEqual(expected);
         expect([xMany.hits, xMany.misses]).toEqual([xOne.hits, xOne.misses]);
-        expect(tlbMany.entries()).toEqual(xOne.iotlb!.entries());
+        if (tlbMany) expect(tlbMany.entries()).toEqual(xOne.iotlb!.entries());
         // The result fields describe the last request, as after translate().
         expect([xMany.level, xMany.iotlbHit]).toEqual([xOne.level, xOne.iotlbHit]);
         if (expected.at(-1)![1] !== -1) expect([xMany.hpaLo, xMany.hpaHi, xMany.perm]).toEqual([xOne.hpaLo, xOne.hpaHi, xOne.perm]);
@@ -396,4 +397,52 @@ describe("SlptWalker faults and leaves", () => {
     expect(w.trailLen).toBe(4);
     expect(w.trailLo[3]! >>> 0).toBe(0xabcd_e003);
   });
+});
+
+describe("translateBatch's loops of the common configurations", () => {
+  // A 1 GiB leaf at L3 and a 2 MiB leaf at L2 (under a different SL-PML4E), 4 KiB pages elsewhere.
+  const g1 = 0x40_0000_0000n; // L4 index 0, L3 index 256
+  const m2 = 0x80_4000_0000n; // L4 index 1
+  const superpages = (ways: 0 | 4) => {
+    const fmt = F48;
+    const make = () => {
+      const mem = newMemory();
+      const w = new SlptWalker(mem, fmt);
+      // root (page 0) -> L3 tables at pages 1 and 2; page 2's entry -> L2 table at page 3.
+      mem.writeU64(Number(POOL + ((g1 >> 39n) & 511n) * 8n), (POOL + 4096n) | 3n);
+      mem.writeU64(Number(POOL + 4096n + ((g1 >> 30n) & 511n) * 8n), 0x1_8000_0000n | 0x83n);
+      mem.writeU64(Number(POOL + ((m2 >> 39n) & 511n) * 8n), (POOL + 2n * 4096n) | 3n);
+      mem.writeU64(Number(POOL + 2n * 4096n + ((m2 >> 30n) & 511n) * 8n), (POOL + 3n * 4096n) | 3n);
+      mem.writeU64(Number(POOL + 3n * 4096n + ((m2 >> 21n) & 511n) * 8n), 0x7_c020_0000n | 0x81n); // read-only
+      return new SecondLevelTranslator(w, ways === 0 ? null : new Iotlb(256, 4, mem));
+    };
+    return { one: make(), many: make() };
+  };
+
+  for (const ways of [0, 4] as const) {
+    it(`keeps the IOVA's offset within 1 GiB and 2 MiB pages (${ways === 0 ? "no IOTLB: the walk loop" : "4-way IOTLB: the hit loop"})`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(fc.boolean(), fc.bigInt({ min: 0n, max: (1n << 30n) - 1n }), fc.boolean()), { minLength: 1, maxLength: 24 }),
+          (reqs) => {
+            const { one, many } = superpages(ways);
+            const iovas = reqs.map(([big, off, write]) => [big ? g1 + off : m2 + (off & 0x1fffffn), write] as const);
+            const burst = new DmaBurst(many.walker.mem, iovas.length);
+            iovas.forEach(([iova, write], i) => {
+              burst.requests[2 * i] = Number(iova & 0xffffffffn) | 0;
+              burst.requests[2 * i + 1] = Number(iova >> 32n);
+              burst.writes[i] = write ? 1 : 0;
+            });
+            many.translateBatch(1, Number(POOL), 4, 48, burst, iovas.length);
+            iovas.forEach(([iova, write], i) => {
+              const code = one.translate(1, Number(POOL), 4, 48, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
+              const want = code === 0 ? [one.hpaLo | 0, one.hpaHi | 0] : [code, -1];
+              expect([burst.results[2 * i], burst.results[2 * i + 1]], `request ${i}: 0x${iova.toString(16)}`).toEqual(want);
+            });
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+  }
 });

@@ -22,6 +22,7 @@
 ;;   [blk + 96]               i64  result: translated address
 ;;   [blk + 104] level  [blk + 108] perm  [blk + 112] iotlbHit  [blk + 116] hits  [blk + 120] misses
 ;;   [blk + 128] i64 IOVA, [blk + 136] u8 write, [blk + 144] i64 result: translate()'s burst of one
+;;   [blk + 152] i64 result of $burstWalk4's second pass over a burst's last request
 ;;   [tlb, ...)               IOTLB slots, the layout of src/sim/vtd/iotlb.ts (4 i32 per way,
 ;;                            grouped by field within a set); [victim + set] u8 FIFO victim way
 (module
@@ -41,6 +42,8 @@
   (global $setMask (mut i32) (i32.const 0))
   (global $setBits (mut i64) (i64.const 0))
   (global $ways (mut i32) (i32.const 0))
+  ;; $hitRun4: the permission of the last hit it answered.
+  (global $lastPerm (mut i32) (i32.const 0))
 
   (func (export "configure")
     (param $blk i32) (param $poolHpa f64) (param $poolOff i32) (param $poolBytesAt i32)
@@ -432,6 +435,205 @@
           (then (i64.store offset=96 (global.get $blk) (i64.load (local.get $out)))))))
     (local.get $i))
 
+;; ---- Bursts of the two common configurations ------------------------------------------------
+  ;; $burst handles every configuration, so its loop keeps some thirty values live and V8 spills
+  ;; many of them to the stack: loads and stores on every request. These two loops do only what
+  ;; their configuration needs, with few enough values to stay in registers, and hand everything
+  ;; else to $burst one request at a time. Their results, counters and IOTLB state are exactly
+  ;; $burst's (test/unit/slpt.test.ts runs both against translate()).
+
+;; A 4-way IOTLB: requests that hit its 4 KiB entries are answered by $hitRun4 in a few
+  ;; instructions each; each other request (a miss, or an IOVA beyond the width) is a burst of one
+  ;; through $burst, which probes again (still one miss counted), walks and fills. The two are
+  ;; separate functions because V8 spills every value live across a call: a call in the hit loop
+  ;; would cost it a dozen stack loads and stores per request.
+  (func $burstProbe4 (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (local $i i32) (local $j i32) (local $out i32)
+    (block $exit
+      (loop $next
+        (local.set $j (call $hitRun4 (local.get $did) (local.get $widthBits) (local.get $reqs) (local.get $writes)
+          (local.get $i) (local.get $n) (local.get $results)))
+        (i32.store offset=116 (global.get $blk)
+          (i32.add (i32.load offset=116 (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
+        (if (i32.ge_u (local.get $j) (local.get $n))
+          (then
+            ;; The burst ended on a hit: the result block describes it, as $burst would leave it.
+            (if (i32.gt_u (local.get $j) (local.get $i))
+              (then
+                (local.set $out (i32.add (local.get $results) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3))))
+                (i32.store offset=104 (global.get $blk) (i32.const 1))
+                (i32.store offset=108 (global.get $blk) (global.get $lastPerm))
+                (i32.store offset=112 (global.get $blk) (i32.const 1))
+                (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const -1))
+                  (then (i64.store offset=96 (global.get $blk) (i64.load (local.get $out)))))))
+            (return (local.get $j))))
+        (br_if $exit
+          (i32.eqz (call $burst (local.get $did) (local.get $root) (local.get $levels) (local.get $widthBits)
+            (i32.add (local.get $reqs) (i32.shl (local.get $j) (i32.const 3))) (i32.add (local.get $writes) (local.get $j))
+            (i32.const 1) (i32.add (local.get $results) (i32.shl (local.get $j) (i32.const 3))))))
+        (local.set $i (i32.add (local.get $j) (i32.const 1)))
+        (br_if $next (i32.lt_u (local.get $i) (local.get $n)))
+        (return (local.get $i))))
+    ;; Request $j left the table pool.
+    (local.get $j))
+
+  ;; Answers requests $i, $i + 1, ... while they hit a 4 KiB entry of the 4-way IOTLB; returns the
+  ;; index of the first that does not ($n when all did). Every request answered is one IOTLB hit.
+  ;; The permission of the last hit is left in $lastPerm.
+  (func $hitRun4 (param $did i32) (param $widthBits i32) (param $reqs i32) (param $writes i32)
+    (param $i i32) (param $n i32) (param $results i32) (result i32)
+    (local $iova i64) (local $write i32) (local $out i32) (local $base i32) (local $x i64) (local $tagA i32)
+    (local $tagB i32) (local $q i32) (local $baseLo i32) (local $tlb i32) (local $setMask6 i64) (local $shift1 i64)
+    (local $didTag i32) (local $width i64)
+    (local.set $tlb (global.get $tlb))
+    (local.set $setMask6 (i64.shl (i64.extend_i32_u (global.get $setMask)) (i64.const 6)))
+    (local.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
+    (local.set $didTag (i32.shl (local.get $did) (i32.const 16)))
+    (local.set $width (i64.extend_i32_u (local.get $widthBits)))
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        ;; (widthBits is below 64 here: see translateBatch)
+        (br_if $exit (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
+        ;; The set: 4 ways x 4 fields x 4 bytes = 64 bytes.
+        (local.set $base
+          (i32.add (local.get $tlb) (i32.wrap_i64 (i64.and (i64.shr_u (local.get $iova) (i64.const 6)) (local.get $setMask6)))))
+        (local.set $x (i64.shr_u (local.get $iova) (local.get $shift1)))
+        (local.set $tagA (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (i32.const 1)))
+        (local.set $tagB
+          (i32.or (local.get $didTag) (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 30))) (i32.const 0xffff))))
+        ;; The 4 ways compared at once, as the hardware's CAM does: the set keeps each field of its
+        ;; ways side by side, so tagA of ways 0-3 is one 128-bit load and tagB the next. At most one
+        ;; way matches (a fill only follows a miss for the same tag).
+        (local.set $q
+          (i32x4.bitmask
+            (v128.and
+              (i32x4.eq (v128.load offset=0 (local.get $base)) (i32x4.splat (local.get $tagA)))
+              (i32x4.eq (v128.load offset=16 (local.get $base)) (i32x4.splat (local.get $tagB))))))
+        (br_if $exit (i32.eqz (local.get $q)))
+        ;; Hit: the way's page base low | perm is at +32 from its tag, the base's high dword at +48.
+        (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $q)) (i32.const 2))))
+        (local.set $baseLo (i32.load offset=32 (local.get $q)))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        ;; The access needs R (bit 0) for a read, W (bit 1) for a write: 1 + write. Without it the
+        ;; hit faults, 0x06 (read) or 0x05 (write): 6 - write.
+        (if (i32.and (local.get $baseLo) (i32.add (local.get $write) (i32.const 1)))
+          (then
+            (i32.store (local.get $out)
+              (i32.or (i32.and (local.get $baseLo) (i32.const 0xfffff000))
+                (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+            (i32.store offset=4 (local.get $out) (i32.load offset=48 (local.get $q))))
+          (else
+            (i32.store (local.get $out) (i32.sub (i32.const 6) (local.get $write)))
+            (i32.store offset=4 (local.get $out) (i32.const -1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (global.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
+    (local.get $i))
+
+  ;; No IOTLB, 4 levels: $burst's unrolled walk alone (every request walks, as W1 of the
+  ;; benchmark and a unit without an IOTLB do). The level a fault was found at and the leaf's
+  ;; permissions are not kept per request; the last request goes through $burst again at the end
+  ;; (no IOTLB: it changes nothing but the result block) so that the block describes it.
+  (func $burstWalk4 (param $did i32) (param $root i64) (param $widthBits i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (local $i i32) (local $iova i64) (local $need i64) (local $out i32) (local $e i64) (local $off i64)
+    (local $offMask i64) (local $width i64) (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32)
+    (local $addrMask i64) (local $blk i32) (local $large3 i32) (local $large2 i32)
+    (local.set $width (i64.extend_i32_u (local.get $widthBits)))
+    (local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
+    (local.set $poolHpa (global.get $poolHpa))
+    (local.set $poolOff (global.get $poolOff))
+    (local.set $addrMask (global.get $addrMask))
+    (local.set $blk (global.get $blk))
+    (local.set $large3 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 3)) (i32.const 1)))
+    (local.set $large2 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 2)) (i32.const 1)))
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        ;; need = 1 + write: R (bit 0) for a read, W (bit 1) for a write.
+        (local.set $need (i64.extend_i32_u (i32.add (i32.const 1) (i32.load8_u (i32.add (local.get $writes) (local.get $i))))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        (i32.store offset=4 (local.get $out) (i32.const -1))
+        (i32.store (local.get $out)
+          (block $fault (result i32)
+            (block $leaf
+              (br_if $fault (i32.const 0x04) (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
+              (drop)
+              ;; The checks of $burst's unrolled walk, level by level; the permission ANDed down the
+              ;; levels matters only for which bit is missing, so it is tested at each level.
+              ;; L4 (SL-PML4E), IOVA bits 47:39.
+              (local.set $off (i64.sub (i64.add (local.get $root)
+                (i64.and (i64.shr_u (local.get $iova) (i64.const 36)) (i64.const 0xff8))) (local.get $poolHpa)))
+              (br_if $exit (i64.ge_u (local.get $off) (local.get $poolBytes)))
+              (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+              (br_if $fault (i32.sub (i32.const 7) (i32.wrap_i64 (local.get $need))) (i64.eqz (i64.and (local.get $e) (local.get $need))))
+              (drop)
+              (br_if $fault (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=64 (local.get $blk))) (i64.const 0)))
+              (drop)
+              ;; L3 (SL-PDPTE), bits 38:30; PS=1 is a 1 GiB page where supported.
+              (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
+                (i64.and (i64.shr_u (local.get $iova) (i64.const 27)) (i64.const 0xff8))) (local.get $poolHpa)))
+              (br_if $exit (i64.ge_u (local.get $off) (local.get $poolBytes)))
+              (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+              (br_if $fault (i32.sub (i32.const 7) (i32.wrap_i64 (local.get $need))) (i64.eqz (i64.and (local.get $e) (local.get $need))))
+              (drop)
+              (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (local.get $large3))
+                (then
+                  (br_if $fault (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=56 (local.get $blk))) (i64.const 0)))
+                  (drop)
+                  (local.set $offMask (i64.const 0x3fffffff))
+                  (br $leaf)))
+              (br_if $fault (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=48 (local.get $blk))) (i64.const 0)))
+              (drop)
+              ;; L2 (SL-PDE), bits 29:21; PS=1 is a 2 MiB page where supported.
+              (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
+                (i64.and (i64.shr_u (local.get $iova) (i64.const 18)) (i64.const 0xff8))) (local.get $poolHpa)))
+              (br_if $exit (i64.ge_u (local.get $off) (local.get $poolBytes)))
+              (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+              (br_if $fault (i32.sub (i32.const 7) (i32.wrap_i64 (local.get $need))) (i64.eqz (i64.and (local.get $e) (local.get $need))))
+              (drop)
+              (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (local.get $large2))
+                (then
+                  (br_if $fault (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=40 (local.get $blk))) (i64.const 0)))
+                  (drop)
+                  (local.set $offMask (i64.const 0x1fffff))
+                  (br $leaf)))
+              (br_if $fault (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=32 (local.get $blk))) (i64.const 0)))
+              (drop)
+              ;; L1 (SL-PTE), bits 20:12.
+              (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
+                (i64.and (i64.shr_u (local.get $iova) (i64.const 9)) (i64.const 0xff8))) (local.get $poolHpa)))
+              (br_if $exit (i64.ge_u (local.get $off) (local.get $poolBytes)))
+              (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+              (br_if $fault (i32.sub (i32.const 7) (i32.wrap_i64 (local.get $need))) (i64.eqz (i64.and (local.get $e) (local.get $need))))
+              (drop)
+              (br_if $fault (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=16 (local.get $blk))) (i64.const 0)))
+              (drop)
+              (local.set $offMask (i64.const 0xfff)))
+            ;; The leaf: the page base plus the IOVA's offset in the page.
+            (i64.store (local.get $out)
+              (i64.or
+                (i64.and (i64.and (local.get $e) (local.get $addrMask)) (i64.xor (local.get $offMask) (i64.const -1)))
+                (i64.and (local.get $iova) (local.get $offMask))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    ;; Stopped early at request $i (its walk left the pool): the caller walks it, and $burst does
+    ;; not describe it. Otherwise the last request again, through $burst, for the result block.
+    (if (i32.and (i32.eq (local.get $i) (local.get $n)) (i32.gt_u (local.get $n) (i32.const 0)))
+      (then
+        (drop (call $burst (local.get $did) (local.get $root) (i32.const 4) (local.get $widthBits)
+          (i32.add (local.get $reqs) (i32.shl (i32.sub (local.get $n) (i32.const 1)) (i32.const 3)))
+          (i32.add (local.get $writes) (i32.sub (local.get $n) (i32.const 1)))
+          (i32.const 1) (i32.add (local.get $blk) (i32.const 152))))))
+    (local.get $i))
+
   ;; One request: a burst of one through the block's scratch request. The IOVA and the root
   ;; arrive as numbers JavaScript passes without allocating (i64 parameters would be BigInts):
   ;; the IOVA as uint32 halves, the root as a double. 0, a fault reason, or -1 (left the pool).
@@ -450,10 +652,20 @@
       (then (return (i32.const -1))))
     (select (i32.load offset=144 (local.get $blk)) (i32.const 0) (i32.eq (i32.load offset=148 (local.get $blk)) (i32.const -1))))
 
-  ;; A burst (see $burst).
+  ;; A burst (see $burst), through the loop of its configuration.
   (func (export "translateBatch")
     (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (if (i32.lt_u (local.get $widthBits) (i32.const 64))
+      (then
+        (if (i32.and (i32.ne (global.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4)))
+          (then
+            (return (call $burstProbe4 (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
+              (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results)))))
+        (if (i32.and (i32.eqz (global.get $tlb)) (i32.eq (local.get $levels) (i32.const 4)))
+          (then
+            (return (call $burstWalk4 (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $widthBits)
+              (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results)))))))
     (call $burst (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
       (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results)))
 )

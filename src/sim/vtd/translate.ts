@@ -176,7 +176,9 @@ export class SecondLevelTranslator {
   /**
    * Translates requests 0..n-1 of `burst` in order, exactly as n calls of translate() would (the
    * core runs the same step in a loop, without a JavaScript call per request), and writes each
-   * result into burst.results. After it, the result fields describe the last request.
+   * result into burst.results. After it, the result fields describe the last request. With a
+   * 4-way IOTLB, or with no IOTLB and 4 levels, the core runs a loop made for that configuration
+   * (translate-core.wat: $burstProbe4, $burstWalk4).
    */
   translateBatch(did: number, root: number, levels: number, widthBits: number, burst: DmaBurst, n: number): void {
     if (!(n >= 0 && n <= burst.capacity)) throw new RangeError(`burst of ${n} requests exceeds its capacity ${burst.capacity}`);
