@@ -449,7 +449,7 @@
   ;; would cost it a dozen stack loads and stores per request.
   (func $burstProbe4 (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
-    (local $i i32) (local $j i32) (local $out i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $out i32)
     (block $exit
       (loop $next
         (local.set $j (call $hitRun4 (local.get $did) (local.get $widthBits) (local.get $reqs) (local.get $writes)
@@ -468,11 +468,19 @@
                 (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const -1))
                   (then (i64.store offset=96 (global.get $blk) (i64.load (local.get $out)))))))
             (return (local.get $j))))
-        (br_if $exit
-          (i32.eqz (call $burst (local.get $did) (local.get $root) (local.get $levels) (local.get $widthBits)
-            (i32.add (local.get $reqs) (i32.shl (local.get $j) (i32.const 3))) (i32.add (local.get $writes) (local.get $j))
-            (i32.const 1) (i32.add (local.get $results) (i32.shl (local.get $j) (i32.const 3))))))
-        (local.set $i (i32.add (local.get $j) (i32.const 1)))
+        (if (i32.eq (local.get $levels) (i32.const 4))
+          (then
+            ;; Until the next 4 KiB hit; stops at a request whose walk left the pool.
+            (local.set $k (call $burstTlb4 (local.get $did) (local.get $root) (local.get $widthBits)
+              (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results)))
+            (if (i32.lt_s (local.get $k) (i32.const 0)) (then (return (i32.sub (i32.const -1) (local.get $k)))))
+            (local.set $i (local.get $k)))
+          (else
+            (br_if $exit
+              (i32.eqz (call $burst (local.get $did) (local.get $root) (local.get $levels) (local.get $widthBits)
+                (i32.add (local.get $reqs) (i32.shl (local.get $j) (i32.const 3))) (i32.add (local.get $writes) (local.get $j))
+                (i32.const 1) (i32.add (local.get $results) (i32.shl (local.get $j) (i32.const 3))))))
+            (local.set $i (i32.add (local.get $j) (i32.const 1)))))
         (br_if $next (i32.lt_u (local.get $i) (local.get $n)))
         (return (local.get $i))))
     ;; Request $j left the table pool.
@@ -533,6 +541,195 @@
         (br $next)))
     (global.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
     (local.get $i))
+
+;; A 4-way IOTLB and 4 levels (the DMAR unit's 48-bit domains), from request $i: the whole step
+  ;; in one loop with no call — probes of the three page sizes with one SIMD compare each, the
+  ;; unrolled walk, the fill — so that nothing is spilled across a call and a walk-bound stream
+  ;; keeps several walks' table reads in flight. $burstProbe4 runs it for the requests its hit loop
+  ;; cannot answer; it hands back at the next 4 KiB hit (returns that request's index), at $n, or
+  ;; at a request whose walk leaves the table pool (returns -1 - its index; its miss is counted).
+  ;; The results' low dwords leave the block $word0 (a fault reason or the address's low dword).
+  (func $burstTlb4 (param $did i32) (param $root i64) (param $widthBits i32)
+    (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (result i32)
+    (local $start i32) (local $iova i64) (local $write i32) (local $need i64) (local $out i32)
+    (local $L i32) (local $shift i64) (local $base i32) (local $x i64) (local $q i32) (local $baseLo i32) (local $offMask32 i32)
+    (local $e i64) (local $off i64) (local $offMask i64) (local $perm i64) (local $hpa i64)
+    (local $hits i32) (local $misses i32) (local $lastLevel i32) (local $lastPerm i32) (local $lastHit i32)
+    (local $tlb i32) (local $setMask i32) (local $setBits i64) (local $didTag i32) (local $width i64) (local $victim i32)
+    (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32) (local $addrMask i64) (local $blk i32)
+    (local $large3 i32) (local $large2 i32) (local $set i32) (local $w i32)
+    (local.set $tlb (global.get $tlb))
+    (local.set $victim (global.get $victim))
+    (local.set $setMask (global.get $setMask))
+    (local.set $setBits (global.get $setBits))
+    (local.set $didTag (i32.shl (local.get $did) (i32.const 16)))
+    (local.set $width (i64.extend_i32_u (local.get $widthBits)))
+    (local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
+    (local.set $poolHpa (global.get $poolHpa))
+    (local.set $poolOff (global.get $poolOff))
+    (local.set $addrMask (global.get $addrMask))
+    (local.set $blk (global.get $blk))
+    (local.set $large3 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 3)) (i32.const 1)))
+    (local.set $large2 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 2)) (i32.const 1)))
+    (local.set $start (local.get $i))
+    (block $pool
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        ;; The access needs R (bit 0) for a read, W (bit 1) for a write: 1 + write. Without it the
+        ;; request faults, 0x06 (read) or 0x05 (write): 6 - write.
+        (local.set $need (i64.extend_i32_u (i32.add (local.get $write) (i32.const 1))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        (i32.store offset=4 (local.get $out) (i32.const -1))
+        (i32.store (local.get $out)
+          (block $word0 (result i32)
+            (local.set $lastHit (i32.const 0))
+            (local.set $lastLevel (i32.const 0))
+            (br_if $word0 (i32.const 0x04) (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
+            (drop)
+            ;; IOTLB probes: 4 KiB, then 2 MiB, then 1 GiB (key = iova >> shift; tags as $lookup).
+            (local.set $L (i32.const 1))
+            (local.set $shift (i64.const 12))
+            (loop $probe
+              (local.set $base
+                (i32.add (local.get $tlb)
+                  (i32.shl (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (local.get $shift))) (local.get $setMask)) (i32.const 6))))
+              (local.set $x (i64.shr_u (local.get $iova) (i64.add (local.get $shift) (local.get $setBits))))
+              ;; The set keeps each field of its 4 ways side by side: tagA of ways 0-3 is one 128-bit
+              ;; load, tagB the next; they are compared at once, as the hardware's CAM does. At most
+              ;; one way matches (a fill only follows a miss for the same tag).
+              (local.set $q
+                (i32x4.bitmask
+                  (v128.and
+                    (i32x4.eq (v128.load offset=0 (local.get $base))
+                      (i32x4.splat (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (local.get $L))))
+                    (i32x4.eq (v128.load offset=16 (local.get $base))
+                      (i32x4.splat (i32.or (local.get $didTag)
+                        (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 30))) (i32.const 0xffff))))))))
+              (if (local.get $q)
+                (then
+                  ;; A 4 KiB hit after the first request: back to $hitRun4.
+                  (br_if $exit (i32.and (i32.eq (local.get $L) (i32.const 1)) (i32.ne (local.get $i) (local.get $start))))
+                  ;; Hit: the way's page base low | perm is at +32 from its tag, the base's high dword at +48.
+                  (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $q)) (i32.const 2))))
+                  (local.set $baseLo (i32.load offset=32 (local.get $q)))
+                  (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                  (local.set $lastHit (i32.const 1))
+                  (local.set $lastLevel (local.get $L))
+                  (local.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
+                  (br_if $word0 (i32.sub (i32.const 6) (local.get $write))
+                    (i32.eqz (i32.and (local.get $baseLo) (i32.wrap_i64 (local.get $need)))))
+                  (drop)
+                  (local.set $offMask32 (i32.sub (i32.shl (i32.const 1) (i32.wrap_i64 (local.get $shift))) (i32.const 1)))
+                  (i32.store offset=4 (local.get $out) (i32.load offset=48 (local.get $q)))
+                  (br $word0
+                    (i32.or (i32.and (local.get $baseLo) (i32.xor (local.get $offMask32) (i32.const -1)))
+                      (i32.and (i32.wrap_i64 (local.get $iova)) (local.get $offMask32))))))
+              (local.set $L (i32.add (local.get $L) (i32.const 1)))
+              (local.set $shift (i64.add (local.get $shift) (i64.const 9)))
+              (br_if $probe (i32.le_u (local.get $L) (i32.const 3))))
+            (local.set $misses (i32.add (local.get $misses) (i32.const 1)))
+            ;; The walk: $burstWalk4's, also ANDing the permissions for the fill.
+            (block $leaf
+              ;; L4 (SL-PML4E), IOVA bits 47:39.
+              (local.set $lastLevel (i32.const 4))
+              (local.set $off (i64.sub (i64.add (local.get $root)
+                (i64.and (i64.shr_u (local.get $iova) (i64.const 36)) (i64.const 0xff8))) (local.get $poolHpa)))
+              (br_if $pool (i64.ge_u (local.get $off) (local.get $poolBytes)))
+              (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+              (local.set $perm (local.get $e))
+              (br_if $word0 (i32.sub (i32.const 6) (local.get $write)) (i64.eqz (i64.and (local.get $e) (local.get $need))))
+              (drop)
+              (br_if $word0 (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=64 (local.get $blk))) (i64.const 0)))
+              (drop)
+              ;; L3 (SL-PDPTE), bits 38:30; PS=1 is a 1 GiB page where supported.
+              (local.set $lastLevel (i32.const 3))
+              (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
+                (i64.and (i64.shr_u (local.get $iova) (i64.const 27)) (i64.const 0xff8))) (local.get $poolHpa)))
+              (br_if $pool (i64.ge_u (local.get $off) (local.get $poolBytes)))
+              (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+              (local.set $perm (i64.and (local.get $perm) (local.get $e)))
+              (br_if $word0 (i32.sub (i32.const 6) (local.get $write)) (i64.eqz (i64.and (local.get $e) (local.get $need))))
+              (drop)
+              (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (local.get $large3))
+                (then
+                  (br_if $word0 (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=56 (local.get $blk))) (i64.const 0)))
+                  (drop)
+                  (local.set $offMask (i64.const 0x3fffffff))
+                  (br $leaf)))
+              (br_if $word0 (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=48 (local.get $blk))) (i64.const 0)))
+              (drop)
+              ;; L2 (SL-PDE), bits 29:21; PS=1 is a 2 MiB page where supported.
+              (local.set $lastLevel (i32.const 2))
+              (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
+                (i64.and (i64.shr_u (local.get $iova) (i64.const 18)) (i64.const 0xff8))) (local.get $poolHpa)))
+              (br_if $pool (i64.ge_u (local.get $off) (local.get $poolBytes)))
+              (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+              (local.set $perm (i64.and (local.get $perm) (local.get $e)))
+              (br_if $word0 (i32.sub (i32.const 6) (local.get $write)) (i64.eqz (i64.and (local.get $e) (local.get $need))))
+              (drop)
+              (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (local.get $large2))
+                (then
+                  (br_if $word0 (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=40 (local.get $blk))) (i64.const 0)))
+                  (drop)
+                  (local.set $offMask (i64.const 0x1fffff))
+                  (br $leaf)))
+              (br_if $word0 (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=32 (local.get $blk))) (i64.const 0)))
+              (drop)
+              ;; L1 (SL-PTE), bits 20:12.
+              (local.set $lastLevel (i32.const 1))
+              (local.set $off (i64.sub (i64.add (i64.and (local.get $e) (local.get $addrMask))
+                (i64.and (i64.shr_u (local.get $iova) (i64.const 9)) (i64.const 0xff8))) (local.get $poolHpa)))
+              (br_if $pool (i64.ge_u (local.get $off) (local.get $poolBytes)))
+              (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+              (local.set $perm (i64.and (local.get $perm) (local.get $e)))
+              (br_if $word0 (i32.sub (i32.const 6) (local.get $write)) (i64.eqz (i64.and (local.get $e) (local.get $need))))
+              (drop)
+              (br_if $word0 (i32.const 0x0c) (i64.ne (i64.and (local.get $e) (i64.load offset=16 (local.get $blk))) (i64.const 0)))
+              (drop)
+              (local.set $offMask (i64.const 0xfff)))
+            ;; The leaf at $lastLevel: the page base plus the IOVA's offset in the page.
+            (local.set $lastPerm (i32.and (i32.wrap_i64 (local.get $perm)) (i32.const 3)))
+            (local.set $hpa
+              (i64.or
+                (i64.and (i64.and (local.get $e) (local.get $addrMask)) (i64.xor (local.get $offMask) (i64.const -1)))
+                (i64.and (local.get $iova) (local.get $offMask))))
+            ;; Fill ($fill's rules): key = iova >> shift of the leaf's level, FIFO victim way of its set.
+            (local.set $shift (i64.extend_i32_u (i32.add (i32.const 3) (i32.mul (i32.const 9) (local.get $lastLevel)))))
+            (local.set $set (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (local.get $shift))) (local.get $setMask)))
+            (local.set $x (i64.shr_u (local.get $iova) (i64.add (local.get $shift) (local.get $setBits))))
+            (local.set $w (i32.load8_u (i32.add (local.get $victim) (local.get $set))))
+            (i32.store8 (i32.add (local.get $victim) (local.get $set)) (i32.and (i32.add (local.get $w) (i32.const 1)) (i32.const 3)))
+            (local.set $q (i32.add (local.get $tlb) (i32.add (i32.shl (local.get $set) (i32.const 6)) (i32.shl (local.get $w) (i32.const 2)))))
+            (i32.store offset=0 (local.get $q) (i32.or (i32.shl (i32.wrap_i64 (local.get $x)) (i32.const 2)) (local.get $lastLevel)))
+            (i32.store offset=16 (local.get $q)
+              (i32.or (local.get $didTag) (i32.and (i32.wrap_i64 (i64.shr_u (local.get $x) (i64.const 30))) (i32.const 0xffff))))
+            (i32.store offset=32 (local.get $q)
+              (i32.or (i32.and (i32.wrap_i64 (local.get $hpa)) (i32.xor (i32.wrap_i64 (local.get $offMask)) (i32.const -1)))
+                (local.get $lastPerm)))
+            (i32.store offset=48 (local.get $q) (i32.wrap_i64 (i64.shr_u (local.get $hpa) (i64.const 32))))
+            (i32.store offset=4 (local.get $out) (i32.wrap_i64 (i64.shr_u (local.get $hpa) (i64.const 32))))
+            (i32.wrap_i64 (local.get $hpa))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    ;; Done, or stopped at a 4 KiB hit: the block describes the last request done, as after $burst.
+    (i32.store offset=116 (local.get $blk) (i32.add (i32.load offset=116 (local.get $blk)) (local.get $hits)))
+    (i32.store offset=120 (local.get $blk) (i32.add (i32.load offset=120 (local.get $blk)) (local.get $misses)))
+    (if (i32.and (i32.eq (local.get $i) (local.get $n)) (i32.gt_u (local.get $n) (local.get $start)))
+      (then
+        (i32.store offset=104 (local.get $blk) (local.get $lastLevel))
+        (i32.store offset=108 (local.get $blk) (local.get $lastPerm))
+        (i32.store offset=112 (local.get $blk) (local.get $lastHit))
+        (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const -1))
+          (then (i64.store offset=96 (local.get $blk) (i64.load (local.get $out)))))))
+    (return (local.get $i)))
+    ;; Stopped at request $i, whose walk left the table pool (its miss counted): the caller walks it
+    ;; and fills the result block.
+    (i32.store offset=116 (local.get $blk) (i32.add (i32.load offset=116 (local.get $blk)) (local.get $hits)))
+    (i32.store offset=120 (local.get $blk) (i32.add (i32.load offset=120 (local.get $blk)) (local.get $misses)))
+    (i32.sub (i32.const -1) (local.get $i)))
 
   ;; No IOTLB, 4 levels: $burst's unrolled walk alone (every request walks, as W1 of the
   ;; benchmark and a unit without an IOTLB do). The level a fault was found at and the leaf's
