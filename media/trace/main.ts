@@ -2,7 +2,8 @@
  * The DMA Trace webview: a virtualized table of trace rows (paged from the worker through the
  * host, pages evicted beyond a bound), filters with counts, keyboard stepping, a timeline of the
  * whole run, the walk diagram of the selected translation, compare-with-previous marks and export.
- * Every string from a scenario or a log is set with textContent; nothing is parsed as HTML.
+ * Every string from a scenario or a log is set with textContent or as a Text node's data; nothing is
+ * parsed as HTML.
  */
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from "@tanstack/virtual-core";
 import type { FromWebview, ToWebview, TraceMethod, TraceViewState } from "../../src/protocol/webview.js";
@@ -156,7 +157,11 @@ function schedule(): void {
 interface RowView {
   el: HTMLDivElement;
   cells: HTMLSpanElement[];
+  /** Each cell's one text node: its data is rewritten in place (no node created per refill). */
+  texts: Text[];
   text: string[];
+  /** Hidden while its page is on its way. */
+  hidden: boolean;
   /** The row shown, -1 for none. */
   row: number;
   /** contentVersion when filled; a row whose page was missing has -1 (refilled when the page comes). */
@@ -178,15 +183,27 @@ const spare: RowView[] = [];
 function newView(): RowView {
   const r = el("div", { class: "row", role: "row", "aria-selected": "false" });
   const cells: HTMLSpanElement[] = [];
-  for (let c = 0; c < COLS.length; c++) cells.push(r.appendChild(el("span", { role: "gridcell" })));
-  const v: RowView = { el: r, cells, text: COLS.map(() => ""), row: -1, version: -1, cls: "row", title: "", selected: false };
+  const texts: Text[] = [];
+  for (let c = 0; c < COLS.length; c++) {
+    const cell = r.appendChild(el("span", { role: "gridcell" }));
+    cells.push(cell);
+    texts.push(cell.appendChild(document.createTextNode("")));
+  }
+  const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), hidden: false, row: -1, version: -1, cls: "row", title: "", selected: false };
   r.addEventListener("click", () => select(v.row));
   r.addEventListener("dblclick", () => select(v.row));
   return v;
 }
 
-/** Rows drawn beyond the viewport on each side. */
+/**
+ * Rows drawn beyond the viewport on each side, so that a wheel or key scroll finds them drawn. A
+ * jump (a scroll past every row drawn: the scrollbar, a search, End) draws the viewport alone, and
+ * the overscan a moment later when no other jump followed: filling a row's cells is the costly part
+ * of a frame (text layout), and the overscan is 40% of the rows.
+ */
 const OVERSCAN_ROWS = 12;
+const OVERSCAN_AFTER_JUMP_MS = 120;
+let overscanTimer: ReturnType<typeof setTimeout> | undefined;
 let spacerHeight = -1;
 
 function render(): void {
@@ -196,8 +213,19 @@ function render(): void {
   virtualizer._willUpdate();
   const total = virtualizer.getTotalSize();
   if (total !== spacerHeight) spacer.style.height = `${(spacerHeight = total)}px`;
-  const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN_ROWS);
-  const last = Math.min(matched - 1, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN_ROWS);
+  const onScreenFirst = Math.floor(top / ROW_HEIGHT);
+  const onScreenLast = Math.ceil((top + height) / ROW_HEIGHT);
+  const jump = !views.some((v) => v.row >= onScreenFirst && v.row <= onScreenLast);
+  if (jump) {
+    clearTimeout(overscanTimer);
+    overscanTimer = setTimeout(() => {
+      overscanTimer = undefined;
+      schedule();
+    }, OVERSCAN_AFTER_JUMP_MS);
+  }
+  const overscan = jump || overscanTimer !== undefined ? 0 : OVERSCAN_ROWS;
+  const first = Math.max(0, onScreenFirst - overscan);
+  const last = Math.min(matched - 1, onScreenLast + overscan);
   // The visible pages are contiguous: the rows drawn are one range [lo, hi] (empty when lo > hi).
   let lo = 0;
   let hi = -1;
@@ -257,6 +285,9 @@ function render(): void {
     views = [...before, ...kept, ...after];
     for (let i = 0; i < views.length; i++) showRow(views[i]!, lo + i);
   }
+  // Rows waiting for their page are hidden; assistive technology hears that the grid is loading.
+  const busy = views.some((v) => v.hidden);
+  if (busy !== (scroller.getAttribute("aria-busy") === "true")) scroller.setAttribute("aria-busy", String(busy));
   // The grid keeps focus; assistive technology follows the selected row through this.
   const active = selectedRow >= lo && selectedRow <= hi && selectedRow >= first && selectedRow <= last ? `row-${selectedRow}` : "";
   if (active && scroller.getAttribute("aria-activedescendant") !== active) scroller.setAttribute("aria-activedescendant", active);
@@ -345,18 +376,25 @@ const KIND = ["", "dma", "interrupt", "map", "unmap", "invalidate", "attach", "d
 function fillRow(v: RowView, row: number, selected: boolean): void {
   const page = pageOf(row);
   const set = (c: number, t: string) => {
-    if (v.text[c] !== t) v.cells[c]!.textContent = v.text[c] = t;
+    if (v.text[c] !== t) v.texts[c]!.data = v.text[c] = t;
   };
   const setClass = (cls: string) => {
     if (v.cls !== cls) v.el.className = v.cls = cls;
   };
   if (!page) {
-    // The other cells keep their text, hidden by the blank class (trace.css): clearing 8 text
-    // nodes per row and filling them again a frame later was most of a fast scroll's layout work.
-    set(0, "…");
-    setClass(selected ? "row selected blank" : "row loading blank");
+    // Hidden until the page comes, its cells untouched: writing placeholders into them and the
+    // real text a frame later doubled a fast scroll's text layout, and a class that hides the
+    // cells restyles each of them; visibility on the row is inherited cheaply.
+    if (!v.hidden) {
+      v.hidden = true;
+      v.el.style.visibility = "hidden";
+    }
     v.version = -1; // refilled when the page comes
     return;
+  }
+  if (v.hidden) {
+    v.hidden = false;
+    v.el.style.visibility = "";
   }
   v.version = contentVersion;
   const k = row - page.start;

@@ -19,10 +19,13 @@ export async function serve() {
     };
     if (url.pathname === "/") {
       const csp = `default-src 'none'; style-src 'self'; font-src 'self'; img-src 'self' data:; script-src 'nonce-${nonce}';`;
-      return send("text/html", `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link href="/trace.css" rel="stylesheet"></head><body><div id="app"></div><script nonce="${nonce}" src="/config.js${url.search}"></script><script nonce="${nonce}" src="/fake-host.js"></script><script nonce="${nonce}" src="/webview.js"></script></body></html>`);
+      // The stand-in host is inline, as VS Code injects its own host script into the webview's
+      // document: loaded as two more scripts, it cost the page two sequential requests before
+      // the webview's own script.
+      const config = JSON.stringify(JSON.parse(url.searchParams.get("config") ?? "{}")).replace(/</g, "\\u003c");
+      const host = readFileSync(join(root, "test/webview/fake-host.js"), "utf8");
+      return send("text/html", `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link href="/trace.css" rel="stylesheet"></head><body><div id="app"></div><script nonce="${nonce}">window.__config = ${config};\n${host}</script><script nonce="${nonce}" src="/webview.js"></script></body></html>`);
     }
-    if (url.pathname === "/config.js") return send("text/javascript", `window.__config = ${JSON.stringify(JSON.parse(url.searchParams.get("config") ?? "{}"))};`);
-    if (url.pathname === "/fake-host.js") return send("text/javascript", readFileSync(join(root, "test/webview/fake-host.js")));
     if (url.pathname === "/webview.js") return send("text/javascript", readFileSync(join(root, "dist/webview.js")));
     if (url.pathname === "/trace.css") return send("text/css", readFileSync(join(root, "media/trace.css")));
     res.writeHead(404);
