@@ -9,8 +9,9 @@ const browser = await chromium();
 const runs = [];
 for (let run = 0; run < 3; run++) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const firstRow = page.waitForEvent("console", { predicate: (m) => m.text() === "first-row", timeout: 20_000 });
   await page.goto(server.url({ events: 1_000_000 }));
-  await page.waitForFunction(() => window.__firstRow !== undefined, null, { timeout: 20_000 });
+  await firstRow;
   const first = await page.evaluate(() => ({ firstRow: window.__firstRow, dcl: performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd }));
   const heap0 = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0);
   // Scroll from top to bottom in 400 frames. A frame's work: from the frame's start (the rAF

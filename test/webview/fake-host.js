@@ -13,6 +13,9 @@
     if (document.querySelector(".row.r-hit, .row.r-walk, .row.r-fault")) {
       window.__firstRow = performance.now();
       obs.disconnect();
+      // For the benchmark, which waits for this line instead of polling the page (a poll runs
+      // Playwright's script in the page while it loads).
+      console.debug("first-row");
     }
   }).observe(document.documentElement, { subtree: true, childList: true, attributes: true, attributeFilter: ["class"] });
   document.addEventListener("securitypolicyviolation", (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
@@ -44,7 +47,9 @@
     traceInfo: ({ filter }) => {
       const m = matchOf(filter);
       let faults = 0;
-      if (!m) for (let i = 7; i < N; i += cfg.faultEvery) faults += isFault(i) ? 1 : 0;
+      // (isFault inlined: this runs in the page, not in a worker as the real answer does, and a
+      // function call per fault in not-yet-optimized code cost the page 10-15 ms at startup)
+      if (!m) for (let i = 7; i < N; i += cfg.faultEvery) faults += i % 16 !== 0 ? 1 : 0;
       else for (let k = 0; k < m.length; k++) if (isFault(m[k])) faults++;
       return { runVersion: 1, summary: { total: N, matched: count(m), faults, byResult: {}, byReason: { 5: faults } }, devices: [{ sid: 0x100, key: "01:00.0", name: cfg.deviceName, vm: cfg.vm }, { sid: 0x200, key: "02:00.0", name: "second", vm: cfg.vm }], vms: [cfg.vm], canCompare: !!cfg.compare, removed: cfg.compare ? Math.floor(N / 10) * 3 : 0 };
     },
