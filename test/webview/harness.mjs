@@ -26,6 +26,10 @@ export async function serve() {
       const host = readFileSync(join(root, "test/webview/fake-host.js"), "utf8");
       return send("text/html", `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link href="/trace.css" rel="stylesheet"></head><body><div id="app"></div><script nonce="${nonce}">window.__config = ${config};\n${host}</script><script nonce="${nonce}" src="/webview.js"></script></body></html>`);
     }
+    // The benchmark's baseline: the same stylesheet and a one-line script, no webview: what the
+    // browser alone needs before a webview's script could run.
+    if (url.pathname === "/baseline") return send("text/html", `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><link href="/trace.css" rel="stylesheet"></head><body><div id="app"></div><script src="/baseline.js"></script></body></html>`);
+    if (url.pathname === "/baseline.js") return send("text/javascript", `document.getElementById("app").textContent = "baseline";`);
     if (url.pathname === "/webview.js") return send("text/javascript", readFileSync(join(root, "dist/webview.js")));
     if (url.pathname === "/trace.css") return send("text/css", readFileSync(join(root, "media/trace.css")));
     res.writeHead(404);
@@ -33,7 +37,7 @@ export async function serve() {
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   const { port } = server.address();
-  return { url: (config = {}) => `http://127.0.0.1:${port}/?config=${encodeURIComponent(JSON.stringify(config))}`, close: () => new Promise((ok) => server.close(ok)) };
+  return { url: (config = {}) => `http://127.0.0.1:${port}/?config=${encodeURIComponent(JSON.stringify(config))}`, baseline: `http://127.0.0.1:${port}/baseline`, close: () => new Promise((ok) => server.close(ok)) };
 }
 
 export async function chromium() {
