@@ -659,6 +659,9 @@ async function reload(step: number): Promise<void> {
   invalidateRows();
   fillFilters();
   const s = info.summary;
+  // Index and step columns as wide as their largest number (trace.css).
+  grid.style.setProperty("--index-digits", String(String(Math.max(0, s.total - 1)).length));
+  grid.style.setProperty("--step-digits", String(String(Math.max(1, steps.length)).length));
   counts.textContent = `${groupDigits(matched)} of ${groupDigits(s.total)} events · ${groupDigits(s.faults)} faults${state.compare && info.removed ? ` · ${info.removed} removed since the previous run` : ""}`;
   scroller.setAttribute("aria-rowcount", String(matched + 1));
   virtualizer.setOptions({ ...virtualizer.options, count: Math.ceil(matched / PAGE) });

@@ -3,6 +3,13 @@
 // the test process, so timings measure the webview). Records what the webview posts. With
 // window.__config.compare, a previous run exists and compare-mode pages carry diff marks.
 (() => {
+  // The font variables VS Code sets on a webview's <html> (its defaults on Linux), so that rows are
+  // laid out in a monospace editor font as in VS Code, not in the browser's default serif font.
+  const root = document.documentElement.style;
+  root.setProperty("--vscode-font-family", "system-ui, Ubuntu, \"Droid Sans\", sans-serif");
+  root.setProperty("--vscode-font-size", "13px");
+  root.setProperty("--vscode-editor-font-family", "\"Droid Sans Mono\", \"monospace\", monospace");
+  root.setProperty("--vscode-editor-font-size", "14px");
   const cfg = Object.assign({ events: 200, faultEvery: 50, deviceName: "X710 10GbE", vm: "web01" }, window.__config || {});
   if (cfg.deviceNameRepeat) cfg.deviceName = cfg.deviceNameRepeat.char.repeat(cfg.deviceNameRepeat.count);
   const posted = [];
