@@ -172,6 +172,8 @@ interface RowView {
   hidden: boolean;
   /** The row shown, -1 for none. */
   row: number;
+  /** The row whose place (transform, id, aria-rowindex) the element has, -1 for none. */
+  placed: number;
   /** contentVersion when filled; a row whose page was missing has -1 (refilled when the page comes). */
   version: number;
   cls: string;
@@ -197,7 +199,7 @@ function newView(): RowView {
     cells.push(cell);
     texts.push(cell.appendChild(document.createTextNode("")));
   }
-  const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), hidden: false, row: -1, version: -1, cls: "row", title: "", selected: false };
+  const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), hidden: false, row: -1, placed: -1, version: -1, cls: "row", title: "", selected: false };
   r.addEventListener("click", () => select(v.row));
   r.addEventListener("dblclick", () => select(v.row));
   return v;
@@ -308,22 +310,23 @@ function render(): void {
 
 /** Puts `row` into the element `v`, writing only what differs from what it shows. */
 function showRow(v: RowView, row: number): void {
-  const r = v.el;
   if (v.row !== row) {
     v.row = row;
     v.version = -1;
-    r.style.transform = `translateY(${row * ROW_HEIGHT}px)`;
-    r.dataset.row = String(row);
-    r.id = `row-${row}`;
-    r.setAttribute("aria-rowindex", String(row + 2));
   }
-  const selected = row === selectedRow;
-  if (v.version === contentVersion && v.selected === selected) return;
-  if (v.selected !== selected) {
-    v.selected = selected;
-    r.setAttribute("aria-selected", selected ? "true" : "false");
-  }
-  fillRow(v, row, selected);
+  if (v.version === contentVersion && v.selected === (row === selectedRow)) return;
+  fillRow(v, row, row === selectedRow);
+}
+
+/** Moves the element to `row`'s place (only rows with their data are placed: a hidden row is not). */
+function place(v: RowView, row: number): void {
+  if (v.placed === row) return;
+  v.placed = row;
+  const r = v.el;
+  r.style.transform = `translateY(${row * ROW_HEIGHT}px)`;
+  r.dataset.row = String(row);
+  r.id = `row-${row}`;
+  r.setAttribute("aria-rowindex", String(row + 2));
 }
 
 /** Scrolls the least distance that shows `row`. */
@@ -393,15 +396,21 @@ function fillRow(v: RowView, row: number, selected: boolean): void {
     if (v.cls !== cls) v.el.className = v.cls = cls;
   };
   if (!page) {
-    // Hidden until the page comes, its cells untouched: writing placeholders into them and the
-    // real text a frame later doubled a fast scroll's text layout, and a class that hides the
-    // cells restyles each of them; visibility on the row is inherited cheaply.
+    // Hidden until the page comes, neither moved nor rewritten: writing placeholders into its
+    // cells and the real text a frame later doubled a fast scroll's text layout, a class that
+    // hides the cells restyles each of them (visibility on the row is inherited cheaply), and
+    // moving it restyles it in every frame of a scroll through pages still on their way.
     if (!v.hidden) {
       v.hidden = true;
       v.el.style.visibility = "hidden";
     }
     v.version = -1; // refilled when the page comes
     return;
+  }
+  place(v, row);
+  if (v.selected !== selected) {
+    v.selected = selected;
+    v.el.setAttribute("aria-selected", selected ? "true" : "false");
   }
   if (v.hidden) {
     v.hidden = false;
