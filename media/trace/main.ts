@@ -6,7 +6,7 @@
  * parsed as HTML.
  */
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from "@tanstack/virtual-core";
-import type { FromWebview, ToWebview, TraceMethod, TraceViewState } from "../../src/protocol/webview.js";
+import type { FromWebview, InitialMessages, ToWebview, TraceMethod, TraceViewState } from "../../src/protocol/webview.js";
 import type { TraceFilter, TraceInfo, TranslateAnswer } from "../../src/protocol/engine.js";
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): TraceViewState | undefined; setState(s: TraceViewState): void };
@@ -806,8 +806,9 @@ function hideMessage(): void {
   message.className = "message";
 }
 
-window.addEventListener("message", (ev: MessageEvent<ToWebview>) => {
-  const m = ev.data;
+window.addEventListener("message", (ev: MessageEvent<ToWebview>) => onHostMessage(ev.data));
+
+function onHostMessage(m: ToWebview): void {
   switch (m.type) {
     case "reply": {
       const r = replies.get(m.req);
@@ -856,7 +857,7 @@ window.addEventListener("message", (ev: MessageEvent<ToWebview>) => {
       showMessage(m.message, true);
       return;
   }
-});
+}
 
 /** Keeps the panel's scenario in the saved state, so that a reload restores this scenario's trace. */
 function rememberUri(uri: string): void {
@@ -871,3 +872,15 @@ new ResizeObserver(() => {
   if (info) void drawTimeline();
 }).observe(timeline);
 vscode.postMessage({ type: "ready" });
+// The run the host wrote into the document (InitialMessages): the first rows are asked for now,
+// not one host round trip later, when the same run comes as a message.
+for (const m of initialMessages()) onHostMessage(m);
+
+function initialMessages(): ToWebview[] {
+  try {
+    const parsed: unknown = JSON.parse(document.body.dataset.initial ?? "[]");
+    return Array.isArray(parsed) ? (parsed as InitialMessages) : [];
+  } catch {
+    return []; // the messages posted after "ready" carry the same
+  }
+}

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from "node:fs";
 import * as vscode from "vscode";
-import type { FromWebview, ToWebview, TraceViewState } from "../protocol/webview.js";
+import { escapeAttribute, type FromWebview, type InitialMessages, type ToWebview, type TraceViewState } from "../protocol/webview.js";
 import type { TraceFilter } from "../protocol/engine.js";
 import type { EngineClient } from "./engineClient.js";
 import type { ScenarioManager } from "./scenarios.js";
@@ -136,12 +136,13 @@ export class TracePanel {
   }
 
   postRun(): void {
+    this.post(this.runMessage());
+  }
+
+  private runMessage(): ToWebview {
     const st = this.scenarios.states.get(this.uri);
-    if (!st) {
-      this.post({ type: "empty", uri: this.uri, message: "The scenario has not run yet." });
-      return;
-    }
-    this.post({ type: "run", uri: this.uri, file: decodeURIComponent(this.uri.split("/").pop() ?? this.uri), runVersion: st.runVersion, stale: st.stale, step: st.cursor, steps: st.steps.map((s) => ({ line: s.line, op: s.op })) });
+    if (!st) return { type: "empty", uri: this.uri, message: "The scenario has not run yet." };
+    return { type: "run", uri: this.uri, file: decodeURIComponent(this.uri.split("/").pop() ?? this.uri), runVersion: st.runVersion, stale: st.stale, step: st.cursor, steps: st.steps.map((s) => ({ line: s.line, op: s.op })) };
   }
 
   private async onMessage(m: FromWebview): Promise<void> {
@@ -231,6 +232,7 @@ export class TracePanel {
     const nonce = makeNonce();
     const script = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "dist", "webview.js"));
     const style = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "media", "trace.css"));
+    const initial: InitialMessages = [{ type: "radix", radix: this.radix() }, this.runMessage()];
     return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -240,7 +242,7 @@ export class TracePanel {
 <link href="${style}" rel="stylesheet">
 <title>DMA Trace</title>
 </head>
-<body>
+<body data-initial="${escapeAttribute(JSON.stringify(initial))}">
 <div id="app" role="main" aria-label="DMA trace"></div>
 <script nonce="${nonce}" src="${script}"></script>
 </body>

@@ -38,3 +38,16 @@ export interface TraceViewState {
   compare: boolean;
   selected?: number;
 }
+
+/**
+ * The messages the host writes into the webview's document when it creates it (the body's
+ * data-initial attribute, JSON): the run and the radix it would post after "ready". The webview
+ * starts asking for its first rows while its script starts, one host round trip earlier; the
+ * messages posted after "ready" still come (a run with the same runVersion changes nothing).
+ */
+export type InitialMessages = ToWebview[];
+
+/** Text for a double-quoted HTML attribute value: the five characters HTML gives meaning to, escaped. */
+export function escapeAttribute(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

@@ -126,6 +126,9 @@
       posted.push(m);
       (window.__times ||= []).push([m.type + (m.method ? ":" + m.method : ""), Math.round(performance.now())]);
       if (m.type === "ready") {
+        // config.runFromDocumentOnly: the host's messages after "ready" never come; the webview
+        // has only the run written into its document.
+        if (cfg.runFromDocumentOnly) return;
         setTimeout(() => {
           window.postMessage({ type: "radix", radix: "hex" }, "*");
           window.postMessage({ type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] }, "*");

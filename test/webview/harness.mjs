@@ -24,7 +24,12 @@ export async function serve() {
       // the webview's own script.
       const config = JSON.stringify(JSON.parse(url.searchParams.get("config") ?? "{}")).replace(/</g, "\\u003c");
       const host = readFileSync(join(root, "test/webview/fake-host.js"), "utf8");
-      return send("text/html", `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link href="/trace.css" rel="stylesheet"></head><body><div id="app"></div><script nonce="${nonce}">window.__config = ${config};\n${host}</script><script nonce="${nonce}" src="/webview.js"></script></body></html>`);
+      // The messages the extension writes into the document (tracePanel.ts, InitialMessages): the
+      // same radix and run the stand-in posts after "ready".
+      const cfg = JSON.parse(url.searchParams.get("config") ?? "{}");
+      const initial = cfg.noInitial ? [] : [{ type: "radix", radix: "hex" }, { type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] }];
+      const attr = JSON.stringify(initial).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+      return send("text/html", `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link href="/trace.css" rel="stylesheet"></head><body data-initial="${attr}"><div id="app"></div><script nonce="${nonce}">window.__config = ${config};\n${host}</script><script nonce="${nonce}" src="/webview.js"></script></body></html>`);
     }
     // The benchmark's baseline: the same stylesheet and a one-line script, no webview: what the
     // browser alone needs before a webview's script could run.

@@ -39,6 +39,17 @@ test("renders rows, counts and the toolbar from the host's data", async () => {
   await page.close();
 });
 
+test("starts from the run written into its document, before the host's messages after ready", async () => {
+  const { page, errors } = await open({ events: 300, runFromDocumentOnly: true });
+  assert.match(await page.locator(".counts").innerText(), /^300 of 300 events/);
+  assert.equal(await page.locator(".file").innerText(), "perf.passthrough.yaml");
+  // Its first request left before anything came from the host.
+  const first = await page.evaluate(() => window.__posted.findIndex((m) => m.type === "request"));
+  assert.ok(first > 0, "a request was posted");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("virtualizes: a million rows keep the DOM bounded, also after scrolling to the end", async () => {
   const { page } = await open({ events: 1_000_000 });
   const rows = async () => page.locator(".scroller .row").count();
