@@ -31,6 +31,9 @@ try {
   await page.keyboard.press("Enter");
   const frame = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
   await frame.locator(".row.r-fault").first().waitFor({ timeout: 30_000 });
+  // VS Code keeps the run the extension wrote into the document (the webview starts from it).
+  const initial = await frame.locator("body").getAttribute("data-initial");
+  if (!initial || !JSON.parse(initial).some((m) => m.type === "run" && m.file === "dma-after-unmap.passthrough.yaml")) throw new Error(`no initial run in the webview's document: ${initial}`);
   await frame.locator(".scroller").click();
   await page.keyboard.press("Home");
   await page.keyboard.press("F8");
