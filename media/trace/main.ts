@@ -6,13 +6,13 @@
  * parsed as HTML.
  */
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from "@tanstack/virtual-core";
-import type { FromWebview, InitialMessages, ToWebview, TraceMethod, TraceViewState } from "../../src/protocol/webview.js";
+import { requestKey, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type ToWebview, type TraceMethod, type TraceViewState } from "../../src/protocol/webview.js";
 import type { TraceFilter, TraceInfo, TranslateAnswer } from "../../src/protocol/engine.js";
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): TraceViewState | undefined; setState(s: TraceViewState): void };
 
 const vscode = acquireVsCodeApi();
-const PAGE = 256;
+const PAGE = TRACE_PAGE_ROWS;
 /** Pages kept in memory; older ones are evicted (bounded memory for any trace size). */
 export const MAX_PAGES = 48;
 const ROW_HEIGHT = 22;
@@ -46,7 +46,19 @@ interface Page {
 
 let nextReq = 1;
 const replies = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void }>();
+/** Answers the host wrote into the document (InitialMessages), by requestKey: each used once. */
+const prefetched = new Map<string, unknown>();
+/** True while the document's messages are taken (at the end of this script). */
+let startingUp = false;
 function request<T>(method: TraceMethod, params: object): Promise<T> {
+  if (prefetched.size) {
+    const key = requestKey(method, params);
+    if (prefetched.has(key)) {
+      const result = prefetched.get(key);
+      prefetched.delete(key);
+      return Promise.resolve(result as T);
+    }
+  }
   const req = nextReq++;
   return new Promise<T>((ok, fail) => {
     replies.set(req, { ok: ok as (v: unknown) => void, fail });
@@ -826,6 +838,8 @@ function onHostMessage(m: ToWebview): void {
       cursorStep = m.step;
       if (m.runVersion !== runVersion) {
         runVersion = m.runVersion;
+        // Answers prefetched for the document's run are not this run's.
+        if (!startingUp) prefetched.clear();
         void reload(m.step);
       }
       return;
@@ -872,11 +886,19 @@ new ResizeObserver(() => {
   if (info) void drawTimeline();
 }).observe(timeline);
 vscode.postMessage({ type: "ready" });
-// The run the host wrote into the document (InitialMessages): the first rows are asked for now,
-// not one host round trip later, when the same run comes as a message.
-for (const m of initialMessages()) onHostMessage(m);
+// What the host wrote into the document (InitialMessages): the answers to the first requests,
+// then the run, so that the first rows are drawn now, not two host round trips later (the same
+// run comes again as a message). Prefetched answers nobody asked for are dropped after the first
+// rows, so that a later request with the same params asks the host.
+startingUp = true;
+for (const m of initialMessages()) {
+  if (m.type === "prefetched") prefetched.set(requestKey(m.method, m.params), m.result);
+  else onHostMessage(m);
+}
+startingUp = false;
+if (prefetched.size) requestAnimationFrame(() => setTimeout(() => prefetched.clear()));
 
-function initialMessages(): ToWebview[] {
+function initialMessages(): InitialMessages {
   try {
     const parsed: unknown = JSON.parse(document.body.dataset.initial ?? "[]");
     return Array.isArray(parsed) ? (parsed as InitialMessages) : [];

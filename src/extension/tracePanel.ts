@@ -5,7 +5,7 @@
  */
 import { promises as fs } from "node:fs";
 import * as vscode from "vscode";
-import { escapeAttribute, type FromWebview, type InitialMessages, type ToWebview, type TraceViewState } from "../protocol/webview.js";
+import { escapeAttribute, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type PrefetchedReply, type ToWebview, type TraceMethod, type TraceViewState } from "../protocol/webview.js";
 import type { TraceFilter } from "../protocol/engine.js";
 import type { EngineClient } from "./engineClient.js";
 import type { ScenarioManager } from "./scenarios.js";
@@ -33,7 +33,7 @@ export class TracePanels implements vscode.Disposable {
             panel.dispose();
             return;
           }
-          this.adopt(panel, uri);
+          this.adopt(panel, uri, state);
           // The scenario's editor may not be restored (or not yet): open its document so it runs.
           if (!this.scenarios.states.has(uri)) {
             try {
@@ -73,11 +73,11 @@ export class TracePanels implements vscode.Disposable {
     return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.ctx.extensionUri, "dist"), vscode.Uri.joinPath(this.ctx.extensionUri, "media")], enableFindWidget: false };
   }
 
-  private adopt(panel: vscode.WebviewPanel, uri: string): TracePanel {
+  private adopt(panel: vscode.WebviewPanel, uri: string, state?: TraceViewState): TracePanel {
     panel.webview.options = this.options();
     const p: TracePanel = new TracePanel(panel, uri, this.ctx.extensionUri, this.client, this.scenarios, this.radix, this.log, () => {
       if (this.panels.get(uri) === p) this.panels.delete(uri);
-    });
+    }, state);
     this.panels.set(uri, p);
     return p;
   }
@@ -92,11 +92,15 @@ export class TracePanels implements vscode.Disposable {
   }
 }
 
+/** How long a new panel waits for the worker's first rows before it is written without them. */
+const PREFETCH_MS = 250;
+
 export class TracePanel {
   /** Messages the webview sent (tests read the last selection through it). */
   lastSelection?: { event: number; step: number };
   private readonly subs: vscode.Disposable[] = [];
   private ready = false;
+  private disposed = false;
   /** Steps this panel moved the cursor to, not yet echoed back (they must not move it again). */
   private readonly ownMoves: number[] = [];
 
@@ -117,14 +121,22 @@ export class TracePanel {
     private readonly radix: () => "hex" | "dec",
     private readonly log: vscode.LogOutputChannel,
     onDispose: () => void,
+    /** The webview's saved state, for a panel restored after a reload. */
+    state?: TraceViewState,
   ) {
     const file = uri.split("/").pop() ?? uri;
     panel.title = `DMA Trace: ${decodeURIComponent(file)}`;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, "media", "icon.svg");
-    panel.webview.html = this.html();
+    const version = scenarios.states.get(uri)?.runVersion;
+    void this.prefetch(state).then((replies) => {
+      if (this.disposed) return;
+      // Answers of a run that was replaced meanwhile would be taken for the new run's.
+      panel.webview.html = this.html(scenarios.states.get(uri)?.runVersion === version ? replies : []);
+    });
     this.subs.push(
       panel.webview.onDidReceiveMessage((m: FromWebview) => void this.onMessage(m)),
       panel.onDidDispose(() => {
+        this.disposed = true;
         for (const s of this.subs) s.dispose();
         onDispose();
       }),
@@ -227,12 +239,47 @@ export class TracePanel {
     else this.log.info(`trace export to ${target.fsPath} stopped after ${next} rows; the partial file was removed`);
   }
 
-  private html(): string {
+  /**
+   * The answers to the requests the webview makes first (PrefetchedReply), asked of the worker
+   * before the document is written: the counts, the cursor's row and its page, with the filter
+   * the webview will start with (its saved state, or none). Nothing when the scenario has not run
+   * or the worker takes longer than PREFETCH_MS (the webview then asks, as always).
+   */
+  private async prefetch(state: TraceViewState | undefined): Promise<PrefetchedReply[]> {
+    const st = this.scenarios.states.get(this.uri);
+    if (!st) return [];
+    const filter = state?.filter ?? {};
+    const compare = state?.compare ?? false;
+    const ask = async (method: TraceMethod, params: object): Promise<PrefetchedReply> => {
+      const result = await this.client.request(method, { ...params, uri: this.uri } as never);
+      return { type: "prefetched", method, params, result };
+    };
+    const work = (async () => {
+      const [info, located] = await Promise.all([ask("traceInfo", { filter, compare }), ask("traceLocate", { filter, step: st.cursor })]);
+      const page = (p: number) => ask("tracePage", { filter, start: p * TRACE_PAGE_ROWS, count: TRACE_PAGE_ROWS, compare });
+      const at = Math.floor((located.result as { row: number }).row / TRACE_PAGE_ROWS);
+      // (the webview asks for page 0 at once when the cursor is at step 0)
+      const pages = await Promise.all(st.cursor === 0 && at !== 0 ? [page(0), page(at)] : [page(at)]);
+      return [info, located, ...pages];
+    })();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<PrefetchedReply[]>((ok) => (timer = setTimeout(() => ok([]), PREFETCH_MS)));
+    try {
+      return await Promise.race([work, late]);
+    } catch (e) {
+      this.log.warn(`DMA Trace: could not prefetch the first rows: ${e instanceof Error ? e.message : String(e)}`);
+      return [];
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private html(prefetched: PrefetchedReply[] = []): string {
     const w = this.panel.webview;
     const nonce = makeNonce();
     const script = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "dist", "webview.js"));
     const style = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "media", "trace.css"));
-    const initial: InitialMessages = [{ type: "radix", radix: this.radix() }, this.runMessage()];
+    const initial: InitialMessages = [...prefetched, { type: "radix", radix: this.radix() }, this.runMessage()];
     return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -242,7 +289,7 @@ export class TracePanel {
 <link href="${style}" rel="stylesheet">
 <title>DMA Trace</title>
 </head>
-<body data-initial="${escapeAttribute(JSON.stringify(initial))}">
+<body data-initial="${escapeAttribute(JSON.stringify(initial, (_, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Uint8Array) : v)))}">
 <div id="app" role="main" aria-label="DMA trace"></div>
 <script nonce="${nonce}" src="${script}"></script>
 </body>

@@ -39,13 +39,36 @@ export interface TraceViewState {
   selected?: number;
 }
 
+/** Rows per page of tracePage requests (the webview's paging; the host prefetches the same pages). */
+export const TRACE_PAGE_ROWS = 256;
+
+/**
+ * An answer the host wrote into the document for a request the webview makes when it starts:
+ * the webview takes it instead of asking (once), when method and params are the same
+ * (requestKey). Typed arrays travel as plain arrays (JSON).
+ */
+export interface PrefetchedReply {
+  type: "prefetched";
+  method: TraceMethod;
+  params: object;
+  result: unknown;
+}
+
 /**
  * The messages the host writes into the webview's document when it creates it (the body's
- * data-initial attribute, JSON): the run and the radix it would post after "ready". The webview
- * starts asking for its first rows while its script starts, one host round trip earlier; the
- * messages posted after "ready" still come (a run with the same runVersion changes nothing).
+ * data-initial attribute, JSON): the answers to the webview's first requests, then the radix
+ * and the run it would post after "ready". The webview renders its first rows while its script
+ * starts instead of after two host round trips; the messages posted after "ready" still come (a
+ * run with the same runVersion changes nothing).
  */
-export type InitialMessages = ToWebview[];
+export type InitialMessages = (ToWebview | PrefetchedReply)[];
+
+/** A request's identity: its method and its params as JSON with sorted keys. */
+export function requestKey(method: string, params: object): string {
+  const canon = (v: unknown): unknown =>
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])])) : v;
+  return `${method} ${JSON.stringify(canon(params))}`;
+}
 
 /** Text for a double-quoted HTML attribute value: the five characters HTML gives meaning to, escaped. */
 export function escapeAttribute(text: string): string {

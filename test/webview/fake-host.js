@@ -1,5 +1,5 @@
 // A stand-in for VS Code's webview host, loaded before dist/webview.js: acquireVsCodeApi() and a
-// synthetic trace of window.__config.events events answered in the page itself (no round trip to
+// synthetic trace of window.__config.events events (fake-trace.js) answered in the page itself (no round trip to
 // the test process, so timings measure the webview). Records what the webview posts. With
 // window.__config.compare, a previous run exists and compare-mode pages carry diff marks.
 (() => {
@@ -10,8 +10,8 @@
   root.setProperty("--vscode-font-size", "13px");
   root.setProperty("--vscode-editor-font-family", "\"Droid Sans Mono\", \"monospace\", monospace");
   root.setProperty("--vscode-editor-font-size", "14px");
-  const cfg = Object.assign({ events: 200, faultEvery: 50, deviceName: "X710 10GbE", vm: "web01" }, window.__config || {});
-  if (cfg.deviceNameRepeat) cfg.deviceName = cfg.deviceNameRepeat.char.repeat(cfg.deviceNameRepeat.count);
+  // The trace and its answers: fake-trace.js, run just before this script.
+  const { cfg, handlers } = fakeTrace(window.__config);
   const posted = [];
   window.__posted = posted;
   window.__violations = [];
@@ -28,99 +28,6 @@
   document.addEventListener("securitypolicyviolation", (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
   let state = cfg.initialState;
   window.__state = () => state;
-  const N = cfg.events;
-  // Event i: every 16th a slow-path map, every faultEvery-th a write fault (0x05), odd ones IOTLB hits.
-  const kindOf = (i) => (i % 16 === 0 ? 3 : 1);
-  const isFault = (i) => kindOf(i) === 1 && i % cfg.faultEvery === 7;
-  const resultOf = (i) => (kindOf(i) === 3 ? 5 : isFault(i) ? 3 : i % 2 ? 1 : 2);
-  // Compare marks (as diffRuns): event i % 10 === 3 added, 4 changed, 5 with 2 events removed before it, 6 with 1 removed after it.
-  const diffOf = (i) => [0, 0, 0, 1, 2, 4, 8, 0, 0, 0][i % 10];
-  function list(filter) {
-    const results = filter.results || [];
-    if (!results.length && !filter.text) return null; // identity
-    const out = [];
-    for (let i = 0; i < N; i++) if ((!results.length || results.includes(resultOf(i))) && (!filter.text || String(i).includes(filter.text))) out.push(i);
-    return out;
-  }
-  const cache = new Map();
-  function matchOf(filter) {
-    const key = JSON.stringify(filter);
-    if (!cache.has(key)) cache.set(key, list(filter));
-    return cache.get(key);
-  }
-  const at = (m, k) => (m ? m[k] : k);
-  const count = (m) => (m ? m.length : N);
-  const handlers = {
-    traceInfo: ({ filter }) => {
-      const m = matchOf(filter);
-      let faults = 0;
-      // (isFault inlined: this runs in the page, not in a worker as the real answer does, and a
-      // function call per fault in not-yet-optimized code cost the page 10-15 ms at startup)
-      if (!m) for (let i = 7; i < N; i += cfg.faultEvery) faults += i % 16 !== 0 ? 1 : 0;
-      else for (let k = 0; k < m.length; k++) if (isFault(m[k])) faults++;
-      return { runVersion: 1, summary: { total: N, matched: count(m), faults, byResult: {}, byReason: { 5: faults } }, devices: [{ sid: 0x100, key: "01:00.0", name: cfg.deviceName, vm: cfg.vm }, { sid: 0x200, key: "02:00.0", name: "second", vm: cfg.vm }], vms: [cfg.vm], canCompare: !!cfg.compare, removed: cfg.compare ? Math.floor(N / 10) * 3 : 0 };
-    },
-    tracePage: ({ filter, start, count: c, compare }) => {
-      const m = matchOf(filter);
-      const total = count(m);
-      const s = Math.max(0, Math.min(start, total));
-      const n = Math.max(0, Math.min(c, total - s));
-      const cols = { index: new Uint32Array(n), step: new Uint32Array(n), kind: new Uint8Array(n), flags: new Uint8Array(n), level: new Uint8Array(n), reason: new Uint8Array(n), sid: new Uint16Array(n), did: new Uint16Array(n), aLo: new Uint32Array(n), aHi: new Uint32Array(n), bLo: new Uint32Array(n), bHi: new Uint32Array(n), diff: new Uint8Array(n), removed: new Uint32Array(n), removedAfter: new Uint32Array(n) };
-      for (let k = 0; k < n; k++) {
-        const i = at(m, s + k);
-        cols.index[k] = i;
-        cols.step[k] = Math.floor(i / 100);
-        cols.kind[k] = kindOf(i);
-        cols.flags[k] = (isFault(i) ? 1 : i % 3 === 0 ? 1 : 0) | (i % 2 && !isFault(i) ? 2 : 0);
-        cols.level[k] = 1;
-        cols.reason[k] = isFault(i) ? 5 : 0;
-        cols.sid[k] = i % 5 === 0 ? 0x200 : 0x100;
-        cols.did[k] = 3;
-        cols.aLo[k] = (i * 4096) >>> 0;
-        cols.aHi[k] = Math.floor((i * 4096) / 2 ** 32);
-        cols.bLo[k] = (0x40000000 + i * 4096) >>> 0;
-        cols.bHi[k] = 4;
-        if (cfg.compare && compare) {
-          cols.diff[k] = diffOf(i);
-          if (diffOf(i) === 4) cols.removed[k] = 2;
-          if (diffOf(i) === 8) cols.removedAfter[k] = 1;
-        }
-      }
-      return { start: s, count: n, matched: total, columns: cols };
-    },
-    traceLocate: ({ filter, step, event }) => {
-      const m = matchOf(filter);
-      const e = event !== undefined ? event : (step || 0) * 100;
-      if (!m) return { row: Math.min(e, N - 1), event: e };
-      let k = 0;
-      while (k < m.length && m[k] < e) k++;
-      return { row: k, event: e };
-    },
-    traceNextFault: ({ filter, row, dir }) => {
-      const m = matchOf(filter);
-      for (let k = row + dir; k >= 0 && k < count(m); k += dir) if (isFault(at(m, k))) return { row: k };
-      return { row: -1 };
-    },
-    traceTimeline: ({ buckets }) => {
-      const b = Math.max(1, Math.min(buckets, 4096));
-      const events = new Uint32Array(b);
-      const faults = new Uint32Array(b);
-      for (let q = 0; q < b; q++) events[q] = Math.ceil(N / b);
-      for (let i = 7; i < N; i += cfg.faultEvery) faults[Math.min(b - 1, Math.floor((i * b) / N))]++;
-      // A step every 100 events (as cols.step): its first event's bucket.
-      const steps = new Uint32Array(Math.ceil(N / 100));
-      for (let st = 0; st < steps.length; st++) steps[st] = Math.min(b - 1, Math.floor((st * 100 * b) / N));
-      return { events, faults, steps };
-    },
-    traceWalk: ({ event }) => ({
-      event, step: Math.floor(event / 100), device: `01:00.0 ${cfg.deviceName}`, summary: isFault(event) ? "fault 0x05 PTE Write access is not set" : "IOVA -> HPA", reason: isFault(event) ? 5 : 0, iotlbHit: false, hpa: isFault(event) ? undefined : "0x440000000",
-      stages: [
-        { kind: "root", level: 0, index: 1, address: "0x10000010", raw: ["0x0000000010001001", "0x0000000000000000"], fields: [["P", "1"], ["CTP", "0x10001000"]] },
-        { kind: "context", level: 0, index: 0, address: "0x10001000", raw: ["0x0000000010002001", "0x0000000000000302"], fields: [["DID", "3"]] },
-        { kind: "pte", level: 1, index: event % 512, address: "0x10005000", raw: ["0x0000000000000000"], fields: [["R", "0"], ["W", "0"]], ...(isFault(event) ? { stop: "level-1 entry not present (R = W = 0)" } : {}) },
-      ],
-    }),
-  };
   window.acquireVsCodeApi = () => ({
     postMessage(m) {
       posted.push(m);

@@ -23,12 +23,16 @@ export async function serve() {
       // document: loaded as two more scripts, it cost the page two sequential requests before
       // the webview's own script.
       const config = JSON.stringify(JSON.parse(url.searchParams.get("config") ?? "{}")).replace(/</g, "\\u003c");
-      const host = readFileSync(join(root, "test/webview/fake-host.js"), "utf8");
+      const traceSource = readFileSync(join(root, "test/webview/fake-trace.js"), "utf8");
+      const host = traceSource + "\n" + readFileSync(join(root, "test/webview/fake-host.js"), "utf8");
       // The messages the extension writes into the document (tracePanel.ts, InitialMessages): the
-      // same radix and run the stand-in posts after "ready".
+      // answers to the webview's first requests, computed here as the extension has its worker
+      // compute them before it writes the document, then the radix and run the stand-in also posts
+      // after "ready". config.prefetch false: no answers (the webview asks for everything).
       const cfg = JSON.parse(url.searchParams.get("config") ?? "{}");
-      const initial = cfg.noInitial ? [] : [{ type: "radix", radix: "hex" }, { type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] }];
-      const attr = JSON.stringify(initial).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+      const run = { type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] };
+      const initial = [...(cfg.prefetch === false ? [] : prefetch(traceSource, cfg)), { type: "radix", radix: "hex" }, run];
+      const attr = JSON.stringify(initial, (_, v) => (ArrayBuffer.isView(v) ? Array.from(v) : v)).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
       return send("text/html", `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link href="/trace.css" rel="stylesheet"></head><body data-initial="${attr}"><div id="app"></div><script nonce="${nonce}">window.__config = ${config};\n${host}</script><script nonce="${nonce}" src="/webview.js"></script></body></html>`);
     }
     // The benchmark's baseline: the same stylesheet and a one-line script, no webview: what the
@@ -43,6 +47,22 @@ export async function serve() {
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   const { port } = server.address();
   return { url: (config = {}) => `http://127.0.0.1:${port}/?config=${encodeURIComponent(JSON.stringify(config))}`, baseline: `http://127.0.0.1:${port}/baseline`, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+/**
+ * The answers tracePanel.ts prefetches for a new panel (counts, cursor row, its page) for the
+ * filter the webview starts with (its saved state, or none), from the stand-in's trace.
+ */
+function prefetch(traceSource, cfg) {
+  const { handlers } = new Function(`${traceSource}\nreturn fakeTrace;`)()(cfg);
+  // (config.prefetchState: prefetch for another state than the webview starts with, as a test)
+  const st = "prefetchState" in cfg ? cfg.prefetchState : cfg.initialState;
+  const filter = st?.filter ?? {};
+  const compare = st?.compare ?? false;
+  const answer = (method, params) => ({ type: "prefetched", method, params, result: handlers[method](params) });
+  const located = answer("traceLocate", { filter, step: 0 });
+  const page = Math.floor(located.result.row / 256);
+  return [answer("traceInfo", { filter, compare }), located, answer("tracePage", { filter, start: page * 256, count: 256, compare })];
 }
 
 export async function chromium() {

@@ -50,6 +50,28 @@ test("starts from the run written into its document, before the host's messages 
   await page.close();
 });
 
+test("draws its first rows from the answers written into its document, without asking the host", async () => {
+  const { page, errors } = await open({ events: 300 });
+  assert.match(await page.locator(".counts").innerText(), /^300 of 300 events/);
+  const asked = await page.evaluate(() => window.__posted.filter((m) => m.type === "request").map((m) => `${m.method}${m.method === "tracePage" ? ` ${m.params.start}` : ""}`));
+  assert.ok(!asked.includes("traceInfo") && !asked.includes("traceLocate") && !asked.includes("tracePage 0"), `asked: ${asked.join(", ")}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("does not take answers written for another filter than the one it starts with", async () => {
+  // Prefetched for no filter; the webview's saved state filters faults.
+  const { page } = await browser.newPage({ viewport: { width: 1300, height: 800 } }).then(async (page) => {
+    await page.goto(server.url({ events: 500, initialState: { filter: { results: [3] }, compare: false }, prefetchState: { filter: {}, compare: false } }));
+    await page.locator(".row.r-fault").first().waitFor({ timeout: 10_000 });
+    return { page };
+  });
+  await page.waitForFunction(() => document.querySelector(".counts")?.textContent?.startsWith("10 of 500"));
+  const results = await page.locator(".scroller .row > span:nth-child(8)").allInnerTexts();
+  assert.ok(results.length > 0 && results.every((r) => r.startsWith("fault")), results.join("|"));
+  await page.close();
+});
+
 test("virtualizes: a million rows keep the DOM bounded, also after scrolling to the end", async () => {
   const { page } = await open({ events: 1_000_000 });
   const rows = async () => page.locator(".scroller .row").count();
