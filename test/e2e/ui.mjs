@@ -34,6 +34,7 @@ try {
   // VS Code keeps the run the extension wrote into the document (the webview starts from it).
   const initial = await frame.locator("body").getAttribute("data-initial");
   if (!initial || !JSON.parse(initial).some((m) => m.type === "run" && m.file === "dma-after-unmap.passthrough.yaml")) throw new Error(`no initial run in the webview's document: ${initial}`);
+  console.log(`  (answers written into the webview's document: ${JSON.parse(initial).filter((m) => m.type === "prefetched").map((m) => m.method).join(", ") || "none"})`);
   await frame.locator(".scroller").click();
   await page.keyboard.press("Home");
   await page.keyboard.press("F8");
