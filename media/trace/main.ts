@@ -659,7 +659,7 @@ for (const c of [iovaMin, iovaMax, search]) c.addEventListener("input", onFilter
 
 /** Fetches counts and the timeline, drops cached pages, keeps the cursor on `step`. */
 async function reload(step: number): Promise<void> {
-  generation++;
+  const gen0 = ++generation;
   invalidateRows();
   pages.clear();
   // Ask for the counts, the cursor's row and the first page at once: the first rows appear
@@ -693,6 +693,9 @@ async function reload(step: number): Promise<void> {
   // Keep the cursor on the same step where it still exists.
   const loc = await located;
   await first;
+  // The first rows now, not in the next frame: with the answers in the document this runs while
+  // the script starts, before the browser's first frame.
+  if (views.length === 0 && gen0 === generation) render();
   // The timeline (a request, its answer and a canvas draw) waits until the first rows have been
   // rendered (a frame callback queued after the render's) and painted (the task after it): the
   // rows are what the user waits for.
