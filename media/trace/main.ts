@@ -229,12 +229,14 @@ let overscanTimer: ReturnType<typeof setTimeout> | undefined;
 let spacerHeight = -1;
 
 function render(): void {
-  // Reads first (scroll position, viewport), writes after: no layout forced between writes.
-  const top = scroller.scrollTop;
-  const height = scroller.clientHeight;
+  // The spacer's height first (a reveal must not be clamped to an old height; it changes only when
+  // the trace does), then the reads (scroll position, viewport), then the writes: no layout forced
+  // between writes.
   virtualizer._willUpdate();
   const total = virtualizer.getTotalSize();
   if (total !== spacerHeight) spacer.style.height = `${(spacerHeight = total)}px`;
+  const height = scroller.clientHeight;
+  const top = applyReveal(scroller.scrollTop, height);
   const onScreenFirst = Math.floor(top / ROW_HEIGHT);
   const onScreenLast = Math.ceil((top + height) / ROW_HEIGHT);
   const jump = !views.some((v) => v.row >= onScreenFirst && v.row <= onScreenLast);
@@ -341,11 +343,24 @@ function place(v: RowView, row: number): void {
   r.setAttribute("aria-rowindex", String(row + 2));
 }
 
-/** Scrolls the least distance that shows `row`. */
+/**
+ * Scrolls the least distance that shows `row`, at the start of the next render: the scroll
+ * position is read there anyway, while reading it here, after the DOM changed, forced a layout
+ * (on opening, 25-40 ms: the first layout of the rows, before they were even in a frame).
+ */
+let revealRow = -1;
 function reveal(row: number): void {
+  revealRow = row;
+  schedule();
+}
+function applyReveal(top: number, height: number): number {
+  const row = revealRow;
+  revealRow = -1;
+  if (row < 0) return top;
   const y = row * ROW_HEIGHT;
-  if (y < scroller.scrollTop) scroller.scrollTop = y;
-  else if (y + ROW_HEIGHT > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = y + ROW_HEIGHT - scroller.clientHeight;
+  if (y < top) return (scroller.scrollTop = y);
+  if (y + ROW_HEIGHT > top + height) return (scroller.scrollTop = y + ROW_HEIGHT - height);
+  return top;
 }
 
 function pageOf(row: number): Page | undefined {
