@@ -446,3 +446,38 @@ describe("translateBatch's loops of the common configurations", () => {
     });
   }
 });
+
+describe("translateBatch's result block", () => {
+  it("a request whose walk leaves the table pool, right after an IOTLB hit, is not reported as a hit", () => {
+    // IOVA 0x1000 maps through pool tables; IOVA 2^39's SL-PML4E points at address 0, outside the
+    // pool (walked in TypeScript: DRAM there reads as zeros, a not-present SL-PDPTE).
+    const make = () => {
+      const mem = newMemory();
+      mem.writeU64(Number(POOL), (POOL + 4096n) | 3n);
+      mem.writeU64(Number(POOL + 4096n), (POOL + 2n * 4096n) | 3n);
+      mem.writeU64(Number(POOL + 2n * 4096n), (POOL + 3n * 4096n) | 3n);
+      mem.writeU64(Number(POOL + 3n * 4096n + 8n), 0x5000n | 3n);
+      mem.writeU64(Number(POOL + 8n), 3n);
+      return new SecondLevelTranslator(new SlptWalker(mem, F48), new Iotlb(16, 4, mem));
+    };
+    const iovas = [0x1000, 0x1000, 2 ** 39];
+    const one = make();
+    for (const iova of iovas) one.translate(1, Number(POOL), 4, 48, Math.floor(iova / 2 ** 32), iova % 2 ** 32, false);
+    expect([one.level, one.iotlbHit]).toEqual([3, false]);
+    for (const chunk of [1, 3]) {
+      const many = make();
+      const burst = new DmaBurst(many.walker.mem, 3);
+      for (let start = 0; start < iovas.length; start += chunk) {
+        const part = iovas.slice(start, start + chunk);
+        part.forEach((iova, i) => {
+          burst.requests[2 * i] = iova % 2 ** 32 | 0;
+          burst.requests[2 * i + 1] = Math.floor(iova / 2 ** 32);
+          burst.writes[i] = 0;
+        });
+        many.translateBatch(1, Number(POOL), 4, 48, burst, part.length);
+      }
+      expect([burst.results[2 * ((iovas.length - 1) % chunk)], burst.results[2 * ((iovas.length - 1) % chunk) + 1]], `bursts of ${chunk}`).toEqual([0x06, -1]);
+      expect([many.level, many.iotlbHit], `bursts of ${chunk}`).toEqual([3, false]);
+    }
+  });
+});

@@ -202,6 +202,9 @@ export class SecondLevelTranslator {
     const r = walker.walk(root, levels, iovaHi, iovaLo, write);
     const out = this.view();
     out[LEVEL] = walker.level;
+    // A walk is never an IOTLB hit (the core's loops leave the flag of the request before when
+    // they hand a request over).
+    out[IOTLB_HIT] = 0;
     if (r !== 0) return r;
     out[HPA_LO] = walker.hpaLo;
     out[HPA_HI] = walker.hpaHi;
