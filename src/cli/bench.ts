@@ -8,7 +8,7 @@
 import { PhysicalMemory } from "../sim/memory.js";
 import { Iotlb } from "../sim/vtd/iotlb.js";
 import { SlptWalker } from "../sim/vtd/slpt.js";
-import { DmaBurst, SecondLevelTranslator } from "../sim/vtd/translate.js";
+import { compileWasm, DmaBurst, SecondLevelTranslator } from "../sim/vtd/translate.js";
 import { BENCH_FOLD_WASM } from "./benchFoldWasm.js";
 
 const TABLE_BASE = 0x10000000;
@@ -285,8 +285,7 @@ interface Fold {
 }
 
 function resultFold(mem: PhysicalMemory): { fold: Fold; state: number } {
-  const bytes = Uint8Array.from(atob(BENCH_FOLD_WASM), (c) => c.charCodeAt(0));
-  const fold = new WebAssembly.Instance(new WebAssembly.Module(bytes), { sim: { memory: mem.memory } }).exports as unknown as Fold;
+  const fold = new WebAssembly.Instance(compileWasm(BENCH_FOLD_WASM), { sim: { memory: mem.memory } }).exports as unknown as Fold;
   return { fold, state: mem.allocSram(64 + 4 * 256, 64) };
 }
 

@@ -78,16 +78,21 @@ const IOTLB_HIT = 28;
 const HITS = 29;
 const MISSES = 30;
 
+/**
+ * A module from the base64 bytes scripts/build-wasm.mjs commits (a few KB: synchronous
+ * compilation is allowed in workers and Node).
+ */
+export function compileWasm(base64: string): WebAssembly.Module {
+  const bin = atob(base64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new WebAssembly.Module(bytes);
+}
+
 let compiled: WebAssembly.Module | undefined;
-/** The core compiled once per thread (a few KB: synchronous compilation is allowed in workers and Node). */
+/** The core, compiled once per thread. */
 function coreModule(): WebAssembly.Module {
-  if (compiled === undefined) {
-    const bin = atob(TRANSLATE_CORE_WASM);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    compiled = new WebAssembly.Module(bytes);
-  }
-  return compiled;
+  return (compiled ??= compileWasm(TRANSLATE_CORE_WASM));
 }
 
 export class SecondLevelTranslator {
