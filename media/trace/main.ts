@@ -8,6 +8,8 @@
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from "@tanstack/virtual-core";
 import { requestKey, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type ToWebview, type TraceMethod, type TraceViewState } from "../../src/protocol/webview.js";
 import type { TraceFilter, TraceInfo, TranslateAnswer } from "../../src/protocol/engine.js";
+import { EVENT_KIND_NAMES } from "../../src/trace/trace.js";
+import { rowCells, rowResult, SHORT_REASONS, TRACE_COLUMNS, type RowFields } from "../../src/trace/rowDisplay.js";
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): TraceViewState | undefined; setState(s: TraceViewState): void };
 
@@ -110,7 +112,7 @@ const spacer = el("div", { class: "spacer" });
 const walkPane = el("div", { class: "walk", role: "region", "aria-label": "Walk of the selected translation" });
 const message = el("div", { class: "message" });
 
-const COLS = ["#", "step", "device", "VM", "PASID", "R/W", "IOVA → HPA", "result", "domain"];
+const COLS = TRACE_COLUMNS;
 for (const c of COLS) headRow.append(el("span", { role: "columnheader" }, c));
 scroller.append(spacer);
 grid.append(headRow, scroller);
@@ -400,19 +402,11 @@ function loadPage(p: number): Promise<void> {
   return entry.done;
 }
 
-const hex = (hi: number, lo: number) => {
-  hi >>>= 0;
-  lo >>>= 0;
-  // Below 2^53 a double is exact: no BigInt (two per row, on every refill).
-  if (hi < 0x200000) {
-    const v = hi * 0x100000000 + lo;
-    return radix === "hex" ? `0x${v.toString(16)}` : v.toString(10);
-  }
-  const v = (BigInt(hi) << 32n) | BigInt(lo);
-  return radix === "hex" ? `0x${v.toString(16)}` : v.toString(10);
-};
-const REASONS: Record<number, string> = { 1: "root not present", 2: "context not present", 3: "context invalid", 4: "beyond AW", 5: "PTE W not set", 6: "PTE R not set", 7: "bad next-level ptr", 8: "root table bad", 9: "context table bad", 10: "root rsvd", 11: "context rsvd", 12: "PTE rsvd", 13: "translated blocked", 14: "interrupt range" };
-const KIND = ["", "dma", "interrupt", "map", "unmap", "invalidate", "attach", "detach", "vm-start", "vm-stop", "poke", "error"];
+const REASONS = SHORT_REASONS;
+const KIND = EVENT_KIND_NAMES;
+/** Reused by every refill: the event's fields and its cells (rowCells, the one rendering search matches too). */
+const fields: RowFields = { index: 0, step: 0, kind: 0, flags: 0, level: 0, reason: 0, sid: 0, did: 0, aLo: 0, aHi: 0, bLo: 0, bHi: 0 };
+const cellText: string[] = [];
 
 function fillRow(v: RowView, row: number, selected: boolean): void {
   const page = pageOf(row);
@@ -446,42 +440,24 @@ function fillRow(v: RowView, row: number, selected: boolean): void {
   v.version = contentVersion;
   const k = row - page.start;
   const col = page.cols;
-  const kind = col.kind![k]!;
-  const flags = col.flags![k]!;
-  const reason = col.reason![k]!;
-  const sid = col.sid![k]!;
-  const dev = deviceBySid.get(sid);
-  const isDma = kind === 1 || kind === 2;
-  const a = hex(col.aHi![k]!, col.aLo![k]!);
-  const b = hex(col.bHi![k]!, col.bLo![k]!);
-  let result: string;
-  let cls: string;
-  if (kind === 1 && reason !== 0) {
-    result = `fault 0x${reason.toString(16).padStart(2, "0")} ${REASONS[reason] ?? ""}`;
-    cls = "r-fault";
-  } else if (kind === 1) {
-    const hit = (flags & 2) !== 0;
-    result = hit ? "IOTLB hit" : `walk → L${col.level![k]} leaf`;
-    cls = hit ? "r-hit" : "r-walk";
-  } else if (kind === 2) {
-    result = "interrupt";
-    cls = "r-irq";
-  } else {
-    result = KIND[kind] ?? "event";
-    cls = "r-slow";
-  }
+  fields.index = col.index![k]!;
+  fields.step = col.step![k]!;
+  fields.kind = col.kind![k]!;
+  fields.flags = col.flags![k]!;
+  fields.level = col.level![k]!;
+  fields.reason = col.reason![k]!;
+  fields.sid = col.sid![k]!;
+  fields.did = col.did![k]!;
+  fields.aLo = col.aLo![k]!;
+  fields.aHi = col.aHi![k]!;
+  fields.bLo = col.bLo![k]!;
+  fields.bHi = col.bHi![k]!;
+  rowCells(fields, deviceBySid.get(fields.sid), radix, cellText);
+  const cls = rowResult(fields).cls;
   const diff = state.compare ? col.diff?.[k] ?? 0 : 0;
   const change = diff & DIFF_KIND_MASK;
   setClass(`row ${cls}${selected ? " selected" : ""}${change === DIFF_ADDED ? " added" : change === DIFF_CHANGED ? " changed" : ""}${diff & DIFF_REMOVED_BEFORE ? " removed-before" : ""}${diff & DIFF_REMOVED_AFTER ? " removed-after" : ""}`);
-  set(0, String(col.index![k]));
-  set(1, String(col.step![k]! + 1));
-  set(2, isDma ? `${dev?.key ?? sid.toString(16)}${dev?.name ? ` ${dev.name}` : ""}` : "");
-  set(3, isDma ? dev?.vm ?? "" : "");
-  set(4, isDma ? "—" : "");
-  set(5, isDma ? (flags & 1 ? "W" : "R") : "");
-  set(6, isDma ? (reason === 0 ? `${a} → ${b}` : a) : kind === 3 || kind === 4 ? `${a} +${b}` : kind === 10 ? `${a} ← ${b}` : "");
-  set(7, result);
-  set(8, isDma || kind === 3 || kind === 4 ? String(col.did![k]) : "");
+  for (let c = 0; c < COLS.length; c++) set(c, cellText[c]!);
   const title = diff ? diffTitle(diff, col.removed?.[k] ?? 0, col.removedAfter?.[k] ?? 0) : "";
   if (v.title !== title) v.el.title = v.title = title;
 }
@@ -652,7 +628,11 @@ function readFilters(): TraceFilter {
   if (reasonSel.value) f.reasons = [Number(reasonSel.value)];
   if (iovaMin.value.trim()) f.iovaMin = iovaMin.value.trim();
   if (iovaMax.value.trim()) f.iovaMax = iovaMax.value.trim();
-  if (search.value.trim()) f.text = search.value.trim();
+  // Search matches the rows as shown, addresses in the radix shown.
+  if (search.value.trim()) {
+    f.text = search.value.trim();
+    if (radix === "dec") f.radix = "dec";
+  }
   return f;
 }
 
@@ -872,6 +852,13 @@ function onHostMessage(m: ToWebview): void {
     case "radix":
       if (m.radix !== radix) invalidateRows();
       radix = m.radix;
+      // A search matches addresses as shown: in the other radix it keeps other rows.
+      if (state.filter.text && (state.filter.radix ?? "hex") !== radix) {
+        const { radix: _old, ...rest } = state.filter;
+        state.filter = radix === "dec" ? { ...rest, radix } : rest;
+        persist();
+        if (runVersion !== -1) void reload(cursorStep);
+      }
       schedule();
       return;
     case "empty":

@@ -300,13 +300,8 @@ export class EngineServer {
     },
     traceInfo: (p) => {
       const { q, e } = this.traceQuery(p.uri);
-      const pci = e.session.run!.machine.pci;
-      const vmOf = new Map<string, string>();
-      for (const vm of e.session.scenario!.vms) for (const k of vm.devices) vmOf.set(k, vm.name);
-      const devices = pci.devices.filter((d) => !d.isBridge).map((d) => {
-        const vm = vmOf.get(d.key);
-        return { sid: pci.requesterId(d), key: d.key, name: d.spec.name ?? "", ...(vm ? { vm } : {}) };
-      });
+      // The devices the rows show (and free-text search matches): one list, TraceQuery's.
+      const devices = q.devices();
       const prev = e.session.previous;
       let removed = 0;
       if (p.compare && prev) for (const r of this.diffFor(e).removed) removed += r;

@@ -8,6 +8,7 @@
 import type { Run } from "../sim/run.js";
 import type { Scenario } from "../scenario/types.js";
 import { EventKind, F_IOTLB_HIT, F_WRITE, type Trace } from "../trace/trace.js";
+import { normalizeSearch, rowCells, rowSearchText, type RowDevice, type RowFields } from "../trace/rowDisplay.js";
 import { diffSteps } from "./stepMap.js";
 
 /** What the result column can say; the filter's `results` picks among these. */
@@ -29,8 +30,18 @@ export interface TraceFilter {
   /** Inclusive IOVA range, hex or decimal text. */
   iovaMin?: string;
   iovaMax?: string;
-  /** Free text matched against the row's device, op and hex addresses. */
+  /**
+   * Free text, case-insensitive, matched against what each row shows (trace/rowDisplay.ts's
+   * rowCells: device key and name, VM, R/W, addresses, result, domain...).
+   */
   text?: string;
+  /** The radix the rows show their addresses in (what `text` is matched against); hex when absent. */
+  radix?: "hex" | "dec";
+}
+
+/** A device as the DMA Trace lists it (TraceInfo.devices): its requester id, key, name and VM. */
+export interface TraceDevice extends RowDevice {
+  sid: number;
 }
 
 export interface TraceSummary {
@@ -92,7 +103,8 @@ export class TraceQuery {
     const reasons = new Set(filter.reasons ?? []);
     const lo = parseBig(filter.iovaMin);
     const hi = parseBig(filter.iovaMax);
-    const text = filter.text?.trim().toLowerCase() ?? "";
+    const text = normalizeSearch(filter.text);
+    const radix = filter.radix ?? "hex";
     const out = new Uint32Array(n);
     let m = 0;
     for (let i = 0; i < n; i++) {
@@ -105,7 +117,7 @@ export class TraceQuery {
         const a = (BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!);
         if ((lo !== undefined && a < lo) || (hi !== undefined && a > hi)) continue;
       }
-      if (text && !this.rowText(i).includes(text)) continue;
+      if (text && !this.rowText(i, radix).includes(text)) continue;
       out[m++] = i;
     }
     const list = out.slice(0, m);
@@ -114,13 +126,45 @@ export class TraceQuery {
     return list;
   }
 
-  /** What free-text search sees of a row (lower case). */
-  private rowText(i: number): string {
+  private deviceList: TraceDevice[] | undefined;
+  private deviceMap: Map<number, TraceDevice> | undefined;
+
+  /** The run's devices (bridges left out) by requester id: what the rows' device and VM cells show. */
+  devices(): TraceDevice[] {
+    if (!this.deviceList) {
+      const pci = this.run.machine.pci;
+      const vmOf = new Map<string, string>();
+      for (const vm of this.scenario.vms) for (const k of vm.devices) vmOf.set(k, vm.name);
+      this.deviceList = pci.devices.filter((d) => !d.isBridge).map((d) => {
+        const vm = vmOf.get(d.key);
+        return { sid: pci.requesterId(d), key: d.key, name: d.spec.name ?? "", ...(vm ? { vm } : {}) };
+      });
+      this.deviceMap = new Map(this.deviceList.map((d) => [d.sid, d]));
+    }
+    return this.deviceList;
+  }
+
+  private readonly scratch: RowFields = { index: 0, step: 0, kind: 0, flags: 0, level: 0, reason: 0, sid: 0, did: 0, aLo: 0, aHi: 0, bLo: 0, bHi: 0 };
+  private readonly cells: string[] = [];
+
+  /** What free-text search sees of a row: exactly the cells the webview shows (rowCells), lower case. */
+  private rowText(i: number, radix: "hex" | "dec"): string {
     const t = this.trace;
-    const a = ((BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!)).toString(16);
-    const b = ((BigInt(t.bHi[i]!) << 32n) | BigInt(t.bLo[i]!)).toString(16);
-    const step = this.scenario.workload[t.step[i]!];
-    return `${this.deviceOfSid(t.sid[i]!)} ${step?.op ?? ""} 0x${a} 0x${b} ${t.flags[i]! & F_WRITE ? "write" : "read"}`.toLowerCase();
+    const r = this.scratch;
+    r.index = i;
+    r.step = t.step[i]!;
+    r.kind = t.kind[i]!;
+    r.flags = t.flags[i]!;
+    r.level = t.level[i]!;
+    r.reason = t.reason[i]!;
+    r.sid = t.sid[i]!;
+    r.did = t.did[i]!;
+    r.aLo = t.aLo[i]!;
+    r.aHi = t.aHi[i]!;
+    r.bLo = t.bLo[i]!;
+    r.bHi = t.bHi[i]!;
+    if (!this.deviceMap) this.devices();
+    return rowSearchText(rowCells(r, this.deviceMap!.get(r.sid), radix, this.cells));
   }
 
   summary(filter: TraceFilter): TraceSummary {

@@ -1,12 +1,14 @@
 // The trace webview's queries: filters over a real run, pages as columns, locating a step's
 // events, next fault, timeline bins, comparison with the previous run, export.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import fc from "fast-check";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EngineServer } from "../../src/engine/server.js";
 import { Session } from "../../src/engine/session.js";
 import { DIFF_ADDED, DIFF_CHANGED, DIFF_KIND_MASK, DIFF_REMOVED_AFTER, DIFF_REMOVED_BEFORE, DIFF_SAME, ResultKind, TraceQuery } from "../../src/engine/traceQuery.js";
 import { csvField, csvText, exportRows } from "../../src/engine/traceExport.js";
+import { rowCells, type Radix, type RowFields } from "../../src/trace/rowDisplay.js";
 
 const read = (name: string) => readFileSync(join(__dirname, "..", "..", "examples", `${name}.passthrough.yaml`), "utf8");
 
@@ -31,7 +33,7 @@ describe("trace queries", () => {
     expect(range.matched).toBe(3); // the write, the read (hit) and the faulting write
     const dev = all.devices.find((d) => d.key === "04:00.0")!;
     expect(s.handle("traceInfo", { uri: "u", filter: { sids: [dev.sid + 1] }, compare: false }).summary.matched).toBe(0);
-    expect(s.handle("traceInfo", { uri: "u", filter: { text: "guest-unmap" }, compare: false }).summary.matched).toBeGreaterThan(0);
+    expect(s.handle("traceInfo", { uri: "u", filter: { text: "unmap" }, compare: false }).summary.matched).toBeGreaterThan(0);
   });
 
   it("pages are bounded column buffers; locate and next fault find rows", () => {
@@ -175,5 +177,85 @@ describe("trace queries", () => {
     expect((p3.columns.step as Uint32Array)[at]).toBe(4); // the guest-unmap's first event
     expect((p3.columns.removed as Uint32Array)[at]).toBe(1);
     expect(m3.filter((m) => m & (DIFF_REMOVED_BEFORE | DIFF_REMOVED_AFTER)).length).toBe(1);
+  });
+});
+
+// Search matches what a row shows: the webview draws rowCells' strings and the search matches the
+// same strings, so a word the user reads in a row finds that row.
+describe("trace search matches the rows as displayed", () => {
+  const examples = readdirSync(join(__dirname, "..", "..", "examples")).filter((f) => f.endsWith(".passthrough.yaml")).map((f) => f.replace(".passthrough.yaml", ""));
+
+  /** Every row of a run as the webview shows it: rowCells over a page's columns with traceInfo's devices. */
+  function displayed(s: EngineServer, radix: Radix): { event: number; cells: string[] }[] {
+    const info = s.handle("traceInfo", { uri: "u", filter: {}, compare: false });
+    const bySid = new Map(info.devices.map((d) => [d.sid, d]));
+    const page = s.handle("tracePage", { uri: "u", filter: {}, start: 0, count: 4096, compare: false });
+    const c = page.columns as Record<string, ArrayLike<number>>;
+    const rows: { event: number; cells: string[] }[] = [];
+    for (let k = 0; k < page.count; k++) {
+      const f: RowFields = { index: c.index![k]!, step: c.step![k]!, kind: c.kind![k]!, flags: c.flags![k]!, level: c.level![k]!, reason: c.reason![k]!, sid: c.sid![k]!, did: c.did![k]!, aLo: c.aLo![k]!, aHi: c.aHi![k]!, bLo: c.bLo![k]!, bHi: c.bHi![k]! };
+      rows.push({ event: f.index, cells: rowCells(f, bySid.get(f.sid), radix) });
+    }
+    return rows;
+  }
+
+  for (const name of examples) {
+    it(`${name}: every word of every row's cells finds that row (hex and decimal)`, () => {
+      const s = open(read(name));
+      for (const radix of ["hex", "dec"] as const) {
+        const rows = displayed(s, radix);
+        expect(rows.length).toBeGreaterThan(0);
+        const found = new Map<string, Set<number>>();
+        const find = (word: string) => {
+          let hit = found.get(word);
+          if (!hit) {
+            const page = s.handle("tracePage", { uri: "u", filter: { text: word, ...(radix === "dec" ? { radix } : {}) }, start: 0, count: 4096, compare: false });
+            found.set(word, (hit = new Set(page.columns.index as Uint32Array)));
+          }
+          return hit;
+        };
+        // Every row of the small examples; of a large trace (healthy-nic: 2,062 events, each word one
+        // search over the whole trace) the first and last 50 rows, every 16th row and every row that
+        // is a fault.
+        const check = rows.length <= 300 ? rows : rows.filter((r, k) => k < 50 || k >= rows.length - 50 || k % 16 === 0 || r.cells[7]!.startsWith("fault"));
+        for (const row of check)
+          for (const cell of row.cells)
+            for (const word of cell.split(/\s+/).filter(Boolean)) {
+              if (!find(word).has(row.event)) throw new Error(`${name} (${radix}): "${word}" (cell "${cell}") does not find event #${row.event}`);
+              if (!find(word.toUpperCase()).has(row.event)) throw new Error(`${name} (${radix}): "${word.toUpperCase()}" does not find event #${row.event} (search is case-insensitive)`);
+            }
+      }
+    });
+  }
+
+  it("finds device names, VMs, results and fault reasons the rows show (the words users typed)", () => {
+    const s = open(read("write-to-readonly"));
+    const rows = displayed(s, "hex");
+    const count = (text: string) => s.handle("traceInfo", { uri: "u", filter: { text }, compare: false }).summary.matched;
+    for (const text of ["NVMe", "db01", "fault", "walk", "W not set", "nvme"]) {
+      const shown = rows.filter((r) => r.cells.some((c) => c.toLowerCase().includes(text.toLowerCase()))).length;
+      expect(shown, text).toBeGreaterThan(0);
+      expect(count(text), text).toBe(shown);
+    }
+    const inv = open(read("stale-iotlb"));
+    expect(inv.handle("traceInfo", { uri: "u", filter: { text: "invalidate" }, compare: false }).summary.matched).toBeGreaterThan(0);
+  });
+
+  it("any substring of a row's displayed text, in any case, finds the row (property)", () => {
+    const s = open(read("dma-after-unmap"));
+    const rows = displayed(s, "hex").filter((r) => r.cells.join(" ").trim().length > 0);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: rows.length - 1 }), fc.integer({ min: 0, max: 8 }), fc.nat(), fc.integer({ min: 1, max: 20 }), fc.boolean(), (r, c, start, len, upper) => {
+        const cell = rows[r]!.cells[c]!;
+        fc.pre(cell.trim().length > 0);
+        const from = start % cell.length;
+        const sub = cell.slice(from, from + len);
+        fc.pre(sub.trim().length > 0);
+        const text = upper ? sub.toUpperCase() : sub;
+        const page = s.handle("tracePage", { uri: "u", filter: { text }, start: 0, count: 4096, compare: false });
+        expect(Array.from(page.columns.index as Uint32Array)).toContain(rows[r]!.event);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -1,0 +1,100 @@
+/**
+ * What one row of the DMA Trace shows: the text of each cell, from a trace event's columns. The
+ * ONE rendering of a row: the webview draws these strings and the engine's free-text search
+ * (TraceQuery.match) matches against the same strings, so a word a row shows always finds it.
+ * Pure: no DOM, no vscode, no Node built-ins (it runs in the webview and in the worker).
+ */
+import { EVENT_KIND_NAMES, EventKind, F_IOTLB_HIT, F_WRITE } from "./trace.js";
+
+/** The column headers, in cell order. */
+export const TRACE_COLUMNS = ["#", "step", "device", "VM", "PASID", "R/W", "IOVA → HPA", "result", "domain"] as const;
+
+/** One event's fields, as the trace's columns (and a page's columns) hold them. */
+export interface RowFields {
+  index: number;
+  /** Workload step, 0-based (shown 1-based). */
+  step: number;
+  kind: number;
+  flags: number;
+  level: number;
+  reason: number;
+  sid: number;
+  did: number;
+  aLo: number;
+  aHi: number;
+  bLo: number;
+  bHi: number;
+}
+
+/** A requester id's device as the trace shows it (TraceInfo.devices). */
+export interface RowDevice {
+  key: string;
+  name: string;
+  vm?: string;
+}
+
+export type Radix = "hex" | "dec";
+
+/**
+ * Short VT-d fault reason labels for the result column (the full Linux strings and explanations
+ * are in sim/vtd/reasons.ts; these fit a table cell).
+ */
+export const SHORT_REASONS: Readonly<Record<number, string>> = { 1: "root not present", 2: "context not present", 3: "context invalid", 4: "beyond AW", 5: "PTE W not set", 6: "PTE R not set", 7: "bad next-level ptr", 8: "root table bad", 9: "context table bad", 10: "root rsvd", 11: "context rsvd", 12: "PTE rsvd", 13: "translated blocked", 14: "interrupt range" };
+
+/** The result column's colour class of a row. */
+export type RowClass = "r-fault" | "r-hit" | "r-walk" | "r-irq" | "r-slow";
+
+/** A 64-bit address from two 32-bit halves, in the radix the user chose. */
+export function formatAddress(hi: number, lo: number, radix: Radix): string {
+  hi >>>= 0;
+  lo >>>= 0;
+  // Below 2^53 a double is exact: no BigInt (two per row, on every refill).
+  if (hi < 0x200000) {
+    const v = hi * 0x100000000 + lo;
+    return radix === "hex" ? `0x${v.toString(16)}` : v.toString(10);
+  }
+  const v = (BigInt(hi) << 32n) | BigInt(lo);
+  return radix === "hex" ? `0x${v.toString(16)}` : v.toString(10);
+}
+
+/** The result cell and its class. */
+export function rowResult(r: Pick<RowFields, "kind" | "flags" | "reason" | "level">): { text: string; cls: RowClass } {
+  if (r.kind === EventKind.Dma && r.reason !== 0) return { text: `fault 0x${r.reason.toString(16).padStart(2, "0")} ${SHORT_REASONS[r.reason] ?? ""}`.trimEnd(), cls: "r-fault" };
+  if (r.kind === EventKind.Dma) return (r.flags & F_IOTLB_HIT) !== 0 ? { text: "IOTLB hit", cls: "r-hit" } : { text: `walk → L${r.level} leaf`, cls: "r-walk" };
+  if (r.kind === EventKind.Interrupt) return { text: "interrupt", cls: "r-irq" };
+  return { text: EVENT_KIND_NAMES[r.kind] ?? "event", cls: "r-slow" };
+}
+
+/**
+ * The cells of a row, in TRACE_COLUMNS order. `out` (optional) is filled and returned, so the
+ * webview's refill allocates no array per row.
+ */
+export function rowCells(r: RowFields, device: RowDevice | undefined, radix: Radix, out: string[] = new Array<string>(TRACE_COLUMNS.length)): string[] {
+  const kind = r.kind;
+  const isDma = kind === EventKind.Dma || kind === EventKind.Interrupt;
+  const shows = isDma || kind === EventKind.Map || kind === EventKind.Unmap || kind === EventKind.Poke;
+  // Addresses only where a cell shows them (an invalidation's descriptor words are not shown).
+  const a = shows ? formatAddress(r.aHi, r.aLo, radix) : "";
+  const b = shows && !(kind === EventKind.Dma && r.reason !== 0) ? formatAddress(r.bHi, r.bLo, radix) : "";
+  out[0] = String(r.index);
+  out[1] = String(r.step + 1);
+  out[2] = isDma ? `${device?.key ?? r.sid.toString(16)}${device?.name ? ` ${device.name}` : ""}` : "";
+  out[3] = isDma ? device?.vm ?? "" : "";
+  // Scalable mode (PASID-tagged requests) is not simulated: every request is without PASID.
+  out[4] = isDma ? "—" : "";
+  out[5] = isDma ? ((r.flags & F_WRITE) !== 0 ? "W" : "R") : "";
+  out[6] = isDma ? (r.reason === 0 ? `${a} → ${b}` : a) : kind === EventKind.Map || kind === EventKind.Unmap ? `${a} +${b}` : kind === EventKind.Poke ? `${a} ← ${b}` : "";
+  out[7] = rowResult(r).text;
+  out[8] = isDma || kind === EventKind.Map || kind === EventKind.Unmap ? String(r.did) : "";
+  return out;
+}
+
+/** What free-text search matches: the row's cells as shown, lower case, separated by a tab (no match spans two cells). */
+export function rowSearchText(cells: readonly string[]): string {
+  return cells.join("\t").toLowerCase();
+}
+
+/** A search query as rowSearchText compares it: trimmed, lower case. */
+export function normalizeSearch(text: string | undefined): string {
+  return text?.trim().toLowerCase() ?? "";
+}
