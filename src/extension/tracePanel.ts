@@ -3,11 +3,11 @@
  * state lives in the webview's getState/setState; no retainContextWhenHidden). The host only
  * forwards the webview's trace requests to the worker and keeps the shared cursor in sync.
  */
-import { promises as fs } from "node:fs";
 import * as vscode from "vscode";
-import { escapeAttribute, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type PrefetchedReply, type ToWebview, type TraceMethod, type TraceViewState } from "../protocol/webview.js";
+import { escapeAttribute, scenarioDisplayName, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type PrefetchedReply, type ToWebview, type TraceMethod, type TraceViewState } from "../protocol/webview.js";
 import type { TraceFilter } from "../protocol/engine.js";
 import type { EngineClient } from "./engineClient.js";
+import { fileSink, type ExportSink } from "./exportFile.js";
 import type { ScenarioManager } from "./scenarios.js";
 
 const VIEW_TYPE = "passthrough.trace";
@@ -124,8 +124,7 @@ export class TracePanel {
     /** The webview's saved state, for a panel restored after a reload. */
     state?: TraceViewState,
   ) {
-    const file = uri.split("/").pop() ?? uri;
-    panel.title = `DMA Trace: ${decodeURIComponent(file)}`;
+    panel.title = `DMA Trace: ${scenarioDisplayName(uri)}`;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, "media", "icon.svg");
     const version = scenarios.states.get(uri)?.runVersion;
     void this.prefetch(state).then((replies) => {
@@ -154,7 +153,7 @@ export class TracePanel {
   private runMessage(): ToWebview {
     const st = this.scenarios.states.get(this.uri);
     if (!st) return { type: "empty", uri: this.uri, message: "The scenario has not run yet." };
-    return { type: "run", uri: this.uri, file: decodeURIComponent(this.uri.split("/").pop() ?? this.uri), runVersion: st.runVersion, stale: st.stale, step: st.cursor, steps: st.steps.map((s) => ({ line: s.line, op: s.op })) };
+    return { type: "run", uri: this.uri, file: scenarioDisplayName(this.uri), runVersion: st.runVersion, stale: st.stale, step: st.cursor, steps: st.steps.map((s) => ({ line: s.line, op: s.op })) };
   }
 
   private async onMessage(m: FromWebview): Promise<void> {
@@ -204,12 +203,13 @@ export class TracePanel {
 
   /**
    * Writes the filtered trace to a file chunk by chunk as the worker makes them, with progress and
-   * cancellation (a cancelled or failed export deletes its partial file). vscode.workspace.fs has
-   * no append: a file: target is written through node:fs; any other scheme (remote, virtual) gets
-   * the chunks collected and written once.
+   * cancellation. vscode.workspace.fs has no append: a file: target is written through node:fs
+   * into a temporary file beside it, renamed over the target when complete (a cancelled or failed
+   * export deletes only the temporary file: a file chosen for overwriting keeps its contents); any
+   * other scheme (remote, virtual) gets the chunks collected and written once, at the end.
    */
   private async export(format: "csv" | "json", filter: TraceFilter): Promise<void> {
-    const base = decodeURIComponent(this.uri.split("/").pop() ?? "trace").replace(/\.passthrough\.ya?ml$/, "");
+    const base = scenarioDisplayName(this.uri).replace(/\.passthrough\.ya?ml$/, "");
     const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file("/"), `${base}.trace.${format}`), filters: format === "csv" ? { CSV: ["csv"] } : { JSON: ["json"] } });
     if (!target) return;
     let sink: ExportSink | undefined;
@@ -236,7 +236,7 @@ export class TracePanel {
       if (!ok) await sink?.discard();
     }
     if (ok) this.log.info(`exported ${next} trace rows (${sink?.bytes ?? 0} bytes) to ${target.fsPath}`);
-    else this.log.info(`trace export to ${target.fsPath} stopped after ${next} rows; the partial file was removed`);
+    else this.log.info(`trace export to ${target.fsPath} stopped after ${next} rows; the partial file was removed and ${target.fsPath} left as it was`);
   }
 
   /**
@@ -295,41 +295,6 @@ export class TracePanel {
 </body>
 </html>`;
   }
-}
-
-/** Where export chunks go: appended to a file as they come, or collected for one write. */
-interface ExportSink {
-  bytes: number;
-  write(text: string): Promise<void>;
-  /** All chunks written: the file is complete. */
-  finish(): Promise<void>;
-  /** Cancelled or failed: nothing (or no partial file) stays behind. */
-  discard(): Promise<void>;
-}
-
-async function fileSink(path: string): Promise<ExportSink> {
-  const handle = await fs.open(path, "w");
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await handle.close();
-  };
-  const enc = new TextEncoder();
-  const sink: ExportSink = {
-    bytes: 0,
-    async write(text) {
-      const data = enc.encode(text);
-      await handle.write(data);
-      sink.bytes += data.length;
-    },
-    finish: close,
-    async discard() {
-      await close().catch(() => undefined);
-      await fs.rm(path, { force: true }).catch(() => undefined);
-    },
-  };
-  return sink;
 }
 
 function memorySink(target: vscode.Uri): ExportSink {
