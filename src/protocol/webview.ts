@@ -74,3 +74,21 @@ export function requestKey(method: string, params: object): string {
 export function escapeAttribute(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
+
+/**
+ * What a scenario is called in titles and labels, as VS Code's tabs name its document: the last
+ * segment of the uri's path, decoded ("Untitled-1" for `untitled:Untitled-1`, "a b.passthrough.yaml"
+ * for `file:///w/a%20b.passthrough.yaml`), without query or fragment.
+ */
+export function scenarioDisplayName(uri: string): string {
+  const m = /^[a-zA-Z][\w+.-]*:(?:\/\/[^/?#]*)?([^?#]*)/.exec(uri);
+  const path = m ? m[1]! : uri;
+  const last = path.split("/").filter(Boolean).pop() ?? "";
+  let name = last;
+  try {
+    name = decodeURIComponent(last);
+  } catch {
+    // a stray % stays as it is
+  }
+  return name || uri;
+}

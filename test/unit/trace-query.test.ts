@@ -190,7 +190,7 @@ describe("trace search matches the rows as displayed", () => {
     const info = s.handle("traceInfo", { uri: "u", filter: {}, compare: false });
     const bySid = new Map(info.devices.map((d) => [d.sid, d]));
     const page = s.handle("tracePage", { uri: "u", filter: {}, start: 0, count: 4096, compare: false });
-    const c = page.columns as Record<string, ArrayLike<number>>;
+    const c = page.columns as unknown as Record<string, ArrayLike<number>>;
     const rows: { event: number; cells: string[] }[] = [];
     for (let k = 0; k < page.count; k++) {
       const f: RowFields = { index: c.index![k]!, step: c.step![k]!, kind: c.kind![k]!, flags: c.flags![k]!, level: c.level![k]!, reason: c.reason![k]!, sid: c.sid![k]!, did: c.did![k]!, aLo: c.aLo![k]!, aHi: c.aHi![k]!, bLo: c.bLo![k]!, bHi: c.bHi![k]! };

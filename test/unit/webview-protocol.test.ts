@@ -2,7 +2,7 @@
 // the webview as the very same text, whatever a scenario's file name or step says.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { escapeAttribute } from "../../src/protocol/webview.js";
+import { escapeAttribute, scenarioDisplayName } from "../../src/protocol/webview.js";
 
 /** What an HTML parser does to a double-quoted attribute value with numeric character references. */
 const unescape = (s: string) => s.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
@@ -23,5 +23,14 @@ describe("escapeAttribute", () => {
   it("escapes a hostile file name inside the run's JSON", () => {
     const json = JSON.stringify({ file: `"><img src=x onerror=alert(1)>'&` });
     expect(escapeAttribute(json)).toBe("{&#34;file&#34;:&#34;\\&#34;&#62;&#60;img src=x onerror=alert(1)&#62;&#39;&#38;&#34;}");
+  });
+});
+
+describe("scenarioDisplayName (the DMA Trace panel's title)", () => {
+  it("names a document as its tab does", () => {
+    expect(scenarioDisplayName("untitled:Untitled-1")).toBe("Untitled-1");
+    expect(scenarioDisplayName("file:///home/u/lab/dma%20after%20unmap.passthrough.yaml")).toBe("dma after unmap.passthrough.yaml");
+    expect(scenarioDisplayName("vscode-remote://ssh-remote%2Bbox/srv/x.passthrough.yaml?q=1#frag")).toBe("x.passthrough.yaml");
+    expect(scenarioDisplayName("file:///c%3A/w/100%25.passthrough.yaml")).toBe("100%.passthrough.yaml");
   });
 });
