@@ -22,7 +22,7 @@ const ROW_HEIGHT = 22;
 // ---------------------------------------------------------------- state
 
 const saved = vscode.getState();
-const state: TraceViewState = { ...(saved?.uri !== undefined ? { uri: saved.uri } : {}), filter: saved?.filter ?? {}, compare: saved?.compare ?? false, ...(saved?.selected !== undefined ? { selected: saved.selected } : {}) };
+const state: TraceViewState = { ...(saved?.uri !== undefined ? { uri: saved.uri } : {}), filter: saved?.filter ?? {}, compare: saved?.compare ?? false, ...(saved?.selected !== undefined ? { selected: saved.selected } : {}), ...(saved?.walkWidth ? { walkWidth: saved.walkWidth } : {}), ...(saved?.gridHeight ? { gridHeight: saved.gridHeight } : {}) };
 let info: TraceInfo | undefined;
 /** info.devices by source id (a row's device, without a search per row). */
 let deviceBySid = new Map<number, TraceInfo["devices"][number]>();
@@ -97,13 +97,67 @@ const iovaMax = el("input", { type: "text", placeholder: "IOVA to", "aria-label"
 const search = el("input", { type: "search", placeholder: "Search", "aria-label": "Search rows", size: "14", spellcheck: "false" });
 const counts = el("span", { class: "counts", role: "status", "aria-live": "polite" });
 const nav = el("div", { class: "nav", role: "toolbar", "aria-label": "Cursor" });
-function button(label: string, title: string, onClick: () => void): HTMLButtonElement {
-  const b = el("button", { title, "aria-label": title }, label);
+/**
+ * Toolbar icons (16 px, currentColor), drawn for this panel in the style of VS Code's codicons
+ * (the codicon font is not bundled). Paths only: no markup from data.
+ */
+const ICONS: Record<string, string[]> = {
+  first: ["M3 2h10v1.5H3z", "M8 4.6l-4.5 4.5 1.06 1.06 2.69-2.69V14h1.5V7.47l2.69 2.69L12.5 9.1z"],
+  last: ["M3 12.5h10V14H3z", "M8 11.4l4.5-4.5-1.06-1.06-2.69 2.69V2h-1.5v6.53L4.56 5.84 3.5 6.9z"],
+  up: ["M8 2.6L3.5 7.1l1.06 1.06 2.69-2.69V14h1.5V5.47l2.69 2.69L12.5 7.1z"],
+  down: ["M8 13.4l4.5-4.5-1.06-1.06-2.69 2.69V2h-1.5v8.53L4.56 7.84 3.5 8.9z"],
+  faultUp: ["M8 1.5L4 5.5l1.06 1.06L8 3.62l2.94 2.94L12 5.5z", "!M8 7.5a3.5 3.5 0 1 0 0 7 3.5 3.5 0 0 0 0-7zm-.6 1.4h1.2v2.9H7.4zm0 3.5h1.2v1.1H7.4z"],
+  faultDown: ["M8 14.5l4-4-1.06-1.06L8 12.38 5.06 9.44 4 10.5z", "!M8 1.5a3.5 3.5 0 1 0 0 7 3.5 3.5 0 0 0 0-7zm-.6 1.4h1.2v2.9H7.4zm0 3.5h1.2v1.1H7.4z"],
+  stepUp: ["M8 1.8L3.5 6.3l1.06 1.06L8 3.92l3.44 3.44L12.5 6.3z", "M8 6.8L3.5 11.3l1.06 1.06L8 8.92l3.44 3.44 1.06-1.06z", "M3 13.5h10V15H3z"],
+  stepDown: ["M8 14.2l4.5-4.5-1.06-1.06L8 12.08 4.56 8.64 3.5 9.7z", "M8 9.2l4.5-4.5-1.06-1.06L8 7.08 4.56 3.64 3.5 4.7z", "M3 1h10v1.5H3z"],
+  export: ["M8 1.5l3.5 3.5-1.06 1.06-1.69-1.69V10h-1.5V4.37L5.56 6.06 4.5 5z", "M2.5 9h1.5v3.5h8V9h1.5v5h-11z"],
+};
+const SVG = "http://www.w3.org/2000/svg";
+function icon(name: string): SVGSVGElement {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "16");
+  svg.setAttribute("height", "16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  for (const d of ICONS[name] ?? []) {
+    const path = document.createElementNS(SVG, "path");
+    // A leading "!" marks the fault part of an icon (the error colour).
+    if (d.startsWith("!")) path.setAttribute("class", "err");
+    path.setAttribute("d", d.replace(/^!/, ""));
+    svg.append(path);
+  }
+  return svg;
+}
+/** A toolbar button: an icon, its tooltip and accessible name (with the key that does the same). */
+function button(iconName: string, title: string, onClick: () => void): HTMLButtonElement {
+  const b = el("button", { class: "icon", type: "button", title, "aria-label": title });
+  b.append(icon(iconName));
   b.addEventListener("click", onClick);
   return b;
 }
+/** A text button in VS Code's secondary button style, optionally with an icon. */
+function textButton(iconName: string | undefined, label: string, title: string, onClick: () => void): HTMLButtonElement {
+  const b = el("button", { class: "text", type: "button", title });
+  if (iconName) b.append(icon(iconName));
+  b.append(document.createTextNode(label));
+  b.addEventListener("click", onClick);
+  return b;
+}
+const separator = () => el("span", { class: "sep", role: "separator", "aria-orientation": "vertical" });
 const compareBox = el("input", { type: "checkbox", id: "compare" });
 const compareLabel = el("label", { for: "compare", title: "Mark events added, changed or removed since the previous run" }, "Compare with previous run");
+const compareWrap = el("span", { class: "check" });
+compareWrap.append(compareBox, compareLabel);
+const radixButton = textButton(undefined, "0x", "", () => vscode.postMessage({ type: "toggleRadix" }));
+radixButton.classList.add("radix");
+/** The radix button says what it does: the other radix. */
+function showRadix(): void {
+  const t = radix === "hex" ? "Show numbers in decimal (x)" : "Show numbers in hex (x)";
+  radixButton.title = t;
+  radixButton.setAttribute("aria-label", t);
+  radixButton.lastChild!.textContent = radix === "hex" ? "0x" : "10";
+}
 const timeline = el("canvas", { class: "timeline", height: "36", role: "img", "aria-label": "Timeline: event density, faults in red, step boundaries as ticks; click to jump" });
 const grid = el("div", { class: "grid" });
 const headRow = el("div", { class: "row head", role: "row" });
@@ -113,28 +167,120 @@ const walkPane = el("div", { class: "walk", role: "region", "aria-label": "Walk 
 const message = el("div", { class: "message" });
 
 const COLS = TRACE_COLUMNS;
-for (const c of COLS) headRow.append(el("span", { role: "columnheader" }, c));
+/** Each cell's class (trace.css sizes, hides and colours columns by it). */
+const COL_CLASS = ["c-index", "c-step", "c-device", "c-vm", "c-pasid", "c-rw", "c-addr", "c-result", "c-domain"];
+const COL_TITLE: Record<string, string> = { "#": "Event index", step: "Workload step (1-based)", "R/W": "Read or write", PASID: "Process address space id (scalable mode is not simulated: none)", "IOVA → HPA": "I/O virtual address and the host physical address it translated to", domain: "Domain id" };
+COLS.forEach((c, i) => headRow.append(el("span", { role: "columnheader", class: COL_CLASS[i]!, ...(COL_TITLE[c] ? { title: COL_TITLE[c] } : {}) }, c)));
+// The compare gutter's header (last child, shown first: cells keep their child positions).
+headRow.append(el("span", { class: "gutter", role: "columnheader", "aria-label": "Change since the previous run", title: "Change since the previous run" }));
 scroller.append(spacer);
 grid.append(headRow, scroller);
 header.append(fileLabel, deviceSel, vmSel, resultSel, reasonSel, iovaMin, iovaMax, search, counts);
 nav.append(
-  button("First", "First row (Home)", () => select(0)),
-  button("↑ Fault", "Previous fault (Shift+F8)", () => void jumpFault(-1)),
-  button("↑", "Previous row (Up)", () => select(selectedRow - 1)),
-  button("↓", "Next row (Down)", () => select(selectedRow + 1)),
-  button("↓ Fault", "Next fault (F8)", () => void jumpFault(1)),
-  button("Last", "Last row (End)", () => select(matched - 1)),
-  button("↑ Step", "First event of the previous step ([)", () => void jumpStep(-1)),
-  button("↓ Step", "First event of the next step (])", () => void jumpStep(1)),
-  button("0x/10", "Hexadecimal or decimal addresses (x)", () => vscode.postMessage({ type: "toggleRadix" })),
-  compareBox,
-  compareLabel,
-  button("CSV", "Export the filtered rows as CSV", () => vscode.postMessage({ type: "export", format: "csv", filter: state.filter })),
-  button("JSON", "Export the filtered rows as a JSON document", () => vscode.postMessage({ type: "export", format: "json", filter: state.filter })),
+  button("first", "First row (Home)", () => select(0)),
+  button("faultUp", "Previous fault (Shift+F8)", () => void jumpFault(-1)),
+  button("up", "Previous row (Up)", () => select(selectedRow - 1)),
+  button("down", "Next row (Down)", () => select(selectedRow + 1)),
+  button("faultDown", "Next fault (F8)", () => void jumpFault(1)),
+  button("last", "Last row (End)", () => select(matched - 1)),
+  separator(),
+  button("stepUp", "First event of the previous step ([)", () => void jumpStep(-1)),
+  button("stepDown", "First event of the next step (])", () => void jumpStep(1)),
+  separator(),
+  radixButton,
+  compareWrap,
+  el("span", { class: "grow" }),
+  textButton("export", "CSV", "Export the filtered rows as CSV", () => vscode.postMessage({ type: "export", format: "csv", filter: state.filter })),
+  textButton("export", "JSON", "Export the filtered rows as a JSON document", () => vscode.postMessage({ type: "export", format: "json", filter: state.filter })),
 );
+showRadix();
 const main = el("div", { class: "main" });
-main.append(grid, walkPane);
+/**
+ * Between the rows and the walk: side by side when the panel is wide, one above the other when it
+ * is narrow (trace.css); drag it, or focus it and use the arrow keys, to give one more room.
+ */
+const splitter = el("div", { class: "splitter", role: "separator", tabindex: "0", "aria-label": "Resize the rows and the walk", title: "Drag to resize (or focus and use the arrow keys)" });
+main.append(grid, splitter, walkPane);
 app.append(header, nav, timeline, message, main);
+
+// ---------------------------------------------------------------- split between rows and walk
+
+/** Side by side at this panel width and wider (trace.css has the same figure). */
+const sideBySide = matchMedia("(min-width: 1000px)");
+const MIN_GRID = 4 * ROW_HEIGHT;
+const MIN_WALK = 72;
+function isSide(): boolean {
+  return sideBySide.matches;
+}
+/**
+ * Sizes the split: the user's size when they dragged it (kept in the state), else, one above the
+ * other, the rows get what they need (a 7-event run does not leave empty rows above a squeezed walk)
+ * up to 55% of the height; side by side, CSS gives the walk about 38% of the width.
+ */
+function fitSplit(): void {
+  const side = isSide();
+  splitter.setAttribute("aria-orientation", side ? "vertical" : "horizontal");
+  main.classList.toggle("side", side);
+  if (side) {
+    if (state.walkWidth) main.style.setProperty("--walk-w", `${state.walkWidth}px`);
+    else main.style.removeProperty("--walk-w");
+  } else if (state.gridHeight) main.style.setProperty("--grid-h", `${state.gridHeight}px`);
+  else {
+    // The header row, the rows, a horizontal scrollbar's height.
+    const need = ROW_HEIGHT + 2 + Math.max(3, matched) * ROW_HEIGHT + 14;
+    main.style.setProperty("--grid-h", `min(${need}px, 55%)`);
+  }
+}
+sideBySide.addEventListener("change", fitSplit);
+function resizeSplit(delta: number, absolute?: number): void {
+  const box = main.getBoundingClientRect();
+  if (isSide()) {
+    const cur = absolute ?? walkPane.getBoundingClientRect().width - delta;
+    state.walkWidth = Math.round(Math.max(200, Math.min(box.width - 320, cur)));
+  } else {
+    const cur = absolute ?? grid.getBoundingClientRect().height + delta;
+    state.gridHeight = Math.round(Math.max(MIN_GRID, Math.min(box.height - MIN_WALK, cur)));
+  }
+  fitSplit();
+  persist();
+  schedule();
+}
+splitter.addEventListener("pointerdown", (e) => {
+  e.preventDefault();
+  splitter.setPointerCapture(e.pointerId);
+  splitter.classList.add("active");
+  const move = (ev: PointerEvent) => {
+    const box = main.getBoundingClientRect();
+    resizeSplit(0, isSide() ? box.right - ev.clientX : ev.clientY - box.top);
+  };
+  const up = () => {
+    splitter.classList.remove("active");
+    splitter.removeEventListener("pointermove", move);
+    splitter.removeEventListener("pointerup", up);
+    splitter.removeEventListener("pointercancel", up);
+  };
+  splitter.addEventListener("pointermove", move);
+  splitter.addEventListener("pointerup", up);
+  splitter.addEventListener("pointercancel", up);
+});
+splitter.addEventListener("keydown", (e) => {
+  const step = e.shiftKey ? 5 * ROW_HEIGHT : ROW_HEIGHT;
+  const side = isSide();
+  // Arrows move the splitter: Up/Left give the rows less room.
+  const d = side ? (e.key === "ArrowLeft" ? step : e.key === "ArrowRight" ? -step : 0) : e.key === "ArrowUp" ? -step : e.key === "ArrowDown" ? step : 0;
+  if (d) {
+    e.preventDefault();
+    resizeSplit(d);
+  }
+});
+splitter.addEventListener("dblclick", () => {
+  // Back to the automatic split.
+  if (isSide()) delete state.walkWidth;
+  else delete state.gridHeight;
+  fitSplit();
+  persist();
+});
+fitSplit();
 
 // ---------------------------------------------------------------- virtualizer
 
@@ -182,6 +328,9 @@ interface RowView {
   /** Each cell's one text node: its data is rewritten in place (no node created per refill). */
   texts: Text[];
   text: string[];
+  /** The compare gutter's cell and the mark it shows ("" none, "+" added, "~" changed, "−" removed next to it). */
+  gutter: HTMLSpanElement;
+  mark: string;
   /** Hidden while its page is on its way. */
   hidden: boolean;
   /** The row shown, -1 for none. */
@@ -209,11 +358,13 @@ function newView(): RowView {
   const cells: HTMLSpanElement[] = [];
   const texts: Text[] = [];
   for (let c = 0; c < COLS.length; c++) {
-    const cell = r.appendChild(el("span", { role: "gridcell" }));
+    const cell = r.appendChild(el("span", { role: "gridcell", class: COL_CLASS[c]! }));
     cells.push(cell);
     texts.push(cell.appendChild(document.createTextNode("")));
   }
-  const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), hidden: false, row: -1, placed: -1, version: -1, cls: "row", title: "", selected: false };
+  // The compare gutter: a marker with its meaning as the cell's accessible name (last child, shown first).
+  const gutter = r.appendChild(el("span", { role: "gridcell", class: "gutter" }));
+  const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), gutter, mark: "", hidden: false, row: -1, placed: -1, version: -1, cls: "row", title: "", selected: false };
   r.addEventListener("click", () => select(v.row));
   r.addEventListener("dblclick", () => select(v.row));
   return v;
@@ -229,6 +380,8 @@ const OVERSCAN_ROWS = 12;
 const OVERSCAN_AFTER_JUMP_MS = 120;
 let overscanTimer: ReturnType<typeof setTimeout> | undefined;
 let spacerHeight = -1;
+/** The host was told that the first rows are drawn (once per document: the bench reads it). */
+let firstRowsSent = false;
 
 function render(): void {
   // The spacer's height first (a reveal must not be clamped to an old height; it changes only when
@@ -316,6 +469,10 @@ function render(): void {
   }
   // Rows waiting for their page are hidden; assistive technology hears that the grid is loading.
   const busy = views.some((v) => v.hidden);
+  if (!firstRowsSent && views.length > 0 && !busy) {
+    firstRowsSent = true;
+    vscode.postMessage({ type: "firstRows", rows: views.length, sinceLoad: Math.round(performance.now()) });
+  }
   if (busy !== (scroller.getAttribute("aria-busy") === "true")) scroller.setAttribute("aria-busy", String(busy));
   // The grid keeps focus; assistive technology follows the selected row through this.
   const active = selectedRow >= lo && selectedRow <= hi && selectedRow >= first && selectedRow <= last ? `row-${selectedRow}` : "";
@@ -459,7 +616,13 @@ function fillRow(v: RowView, row: number, selected: boolean): void {
   setClass(`row ${cls}${selected ? " selected" : ""}${change === DIFF_ADDED ? " added" : change === DIFF_CHANGED ? " changed" : ""}${diff & DIFF_REMOVED_BEFORE ? " removed-before" : ""}${diff & DIFF_REMOVED_AFTER ? " removed-after" : ""}`);
   for (let c = 0; c < COLS.length; c++) set(c, cellText[c]!);
   const title = diff ? diffTitle(diff, col.removed?.[k] ?? 0, col.removedAfter?.[k] ?? 0) : "";
-  if (v.title !== title) v.el.title = v.title = title;
+  if (v.title !== title) {
+    v.el.title = v.title = title;
+    if (title) v.gutter.setAttribute("aria-label", title);
+    else v.gutter.removeAttribute("aria-label");
+  }
+  const mark = change === DIFF_ADDED ? "+" : change === DIFF_CHANGED ? "~" : diff & (DIFF_REMOVED_BEFORE | DIFF_REMOVED_AFTER) ? "−" : "";
+  if (v.mark !== mark) v.gutter.textContent = v.mark = mark;
 }
 
 /** Comparison marks of a row (the engine's diffRuns): the low bits added/changed, then where events were removed. */
@@ -572,6 +735,10 @@ async function showWalk(event: number): Promise<void> {
   }
   if (w.reason === 0 && w.hpa) list.append(el("li", { class: "stage page" }, `Page → HPA ${w.hpa}${w.iotlbHit ? " (from the IOTLB)" : ""}`));
   walkPane.append(list);
+  // The entry where the walk stopped in view (F8 from far away: the failing level, not the root entry).
+  const stop = list.querySelector<HTMLElement>(".stage.stop");
+  walkPane.scrollTop = 0;
+  if (stop && stop.offsetTop + stop.offsetHeight > walkPane.clientHeight) walkPane.scrollTop = stop.offsetTop + stop.offsetHeight - walkPane.clientHeight + 8;
 }
 
 function persist(): void {
@@ -671,6 +838,8 @@ async function reload(step: number): Promise<void> {
     return;
   }
   matched = info.summary.matched;
+  grid.classList.toggle("compare", state.compare);
+  fitSplit();
   deviceBySid = new Map(info.devices.map((d) => [d.sid, d]));
   invalidateRows();
   fillFilters();
@@ -678,7 +847,7 @@ async function reload(step: number): Promise<void> {
   // Index and step columns as wide as their largest number (trace.css).
   grid.style.setProperty("--index-digits", String(String(Math.max(0, s.total - 1)).length));
   grid.style.setProperty("--step-digits", String(String(Math.max(1, steps.length)).length));
-  counts.textContent = `${groupDigits(matched)} of ${groupDigits(s.total)} events · ${groupDigits(s.faults)} faults${state.compare && info.removed ? ` · ${info.removed} removed since the previous run` : ""}`;
+  counts.textContent = `${groupDigits(matched)} of ${groupDigits(s.total)} ${s.total === 1 ? "event" : "events"} · ${groupDigits(s.faults)} ${s.faults === 1 ? "fault" : "faults"}${state.compare && info.removed ? ` · ${groupDigits(info.removed)} removed since the previous run` : ""}`;
   scroller.setAttribute("aria-rowcount", String(matched + 1));
   virtualizer.setOptions({ ...virtualizer.options, count: Math.ceil(matched / PAGE) });
   virtualizer.measure();
@@ -852,6 +1021,7 @@ function onHostMessage(m: ToWebview): void {
     case "radix":
       if (m.radix !== radix) invalidateRows();
       radix = m.radix;
+      showRadix();
       // A search matches addresses as shown: in the other radix it keeps other rows.
       if (state.filter.text && (state.filter.radix ?? "hex") !== radix) {
         const { radix: _old, ...rest } = state.filter;

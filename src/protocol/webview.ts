@@ -18,7 +18,13 @@ export type FromWebview =
   | { type: "select"; event: number; step: number }
   | { type: "export"; format: "csv" | "json"; filter: EngineMethods["traceExport"]["params"]["filter"] }
   /** The hex/decimal toggle (shared with the sidebar). */
-  | { type: "toggleRadix" };
+  | { type: "toggleRadix" }
+  /**
+   * Once per document: the first rows are in the DOM (painted in the next frame). `sinceLoad`:
+   * ms since the document started loading (performance.now()); the host times the command -> first
+   * rows itself, from when it gets this (TracePanel.timings).
+   */
+  | { type: "firstRows"; rows: number; sinceLoad: number };
 
 export type ToWebview =
   | { type: "reply"; req: number; ok: true; result: unknown }
@@ -37,6 +43,9 @@ export interface TraceViewState {
   filter: EngineMethods["traceInfo"]["params"]["filter"];
   compare: boolean;
   selected?: number;
+  /** The split the user dragged: the walk's width (side by side) and the rows' height (one above the other), px. */
+  walkWidth?: number;
+  gridHeight?: number;
 }
 
 /** Rows per page of tracePage requests (the webview's paging; the host prefetches the same pages). */

@@ -12,6 +12,16 @@
   root.setProperty("--vscode-editor-font-size", "14px");
   // The trace and its answers: fake-trace.js, run just before this script.
   const { cfg, handlers } = fakeTrace(window.__config);
+  // config.theme: the colour variables VS Code sets for its Dark Modern / Light Modern themes (the
+  // ones trace.css uses), and the body class, for screenshots and layout checks in both themes.
+  const THEMES = {
+    dark: { "foreground": "#cccccc", "editor-background": "#1f1f1f", "descriptionForeground": "#9d9d9d", "icon-foreground": "#cccccc", "focusBorder": "#0078d4", "input-background": "#313131", "input-foreground": "#cccccc", "input-border": "#3c3c3c", "input-placeholderForeground": "#989898", "dropdown-background": "#313131", "dropdown-foreground": "#cccccc", "dropdown-border": "#3c3c3c", "button-secondaryBackground": "#313131", "button-secondaryForeground": "#cccccc", "button-secondaryHoverBackground": "#3c3c3c", "button-border": "#ffffff12", "toolbar-hoverBackground": "#5a5d5e50", "toolbar-activeBackground": "#63666750", "panel-border": "#2b2b2b", "list-hoverBackground": "#2a2d2e", "list-activeSelectionBackground": "#04395e", "list-activeSelectionForeground": "#ffffff", "errorForeground": "#f85149", "testing-iconPassed": "#73c991", "charts-blue": "#3794ff", "charts-green": "#89d185", "charts-purple": "#b180d7", "charts-red": "#f14c4c", "charts-yellow": "#cca700", "gitDecoration-addedResourceForeground": "#81b88b", "gitDecoration-modifiedResourceForeground": "#e2c08d", "gitDecoration-deletedResourceForeground": "#c74e39", "sash-hoverBorder": "#0078d4", "checkbox-background": "#313131" },
+    light: { "foreground": "#3b3b3b", "editor-background": "#ffffff", "descriptionForeground": "#3b3b3b", "icon-foreground": "#3b3b3b", "focusBorder": "#005fb8", "input-background": "#ffffff", "input-foreground": "#3b3b3b", "input-border": "#cecece", "input-placeholderForeground": "#767676", "dropdown-background": "#ffffff", "dropdown-foreground": "#3b3b3b", "dropdown-border": "#cecece", "button-secondaryBackground": "#e5e5e5", "button-secondaryForeground": "#3b3b3b", "button-secondaryHoverBackground": "#cccccc", "button-border": "#0000001a", "toolbar-hoverBackground": "#b8b8b850", "toolbar-activeBackground": "#a6a6a650", "panel-border": "#e5e5e5", "list-hoverBackground": "#f2f2f2", "list-activeSelectionBackground": "#e8e8e8", "list-activeSelectionForeground": "#000000", "errorForeground": "#f85149", "testing-iconPassed": "#388a34", "charts-blue": "#1a85ff", "charts-green": "#388a34", "charts-purple": "#652d90", "charts-red": "#e51400", "charts-yellow": "#bf8803", "gitDecoration-addedResourceForeground": "#587c0c", "gitDecoration-modifiedResourceForeground": "#895503", "gitDecoration-deletedResourceForeground": "#ad0707", "sash-hoverBorder": "#005fb8", "checkbox-background": "#f8f8f8" },
+  };
+  if (cfg.theme && THEMES[cfg.theme]) {
+    for (const [k, v] of Object.entries(THEMES[cfg.theme])) root.setProperty(`--vscode-${k}`, v);
+    document.addEventListener("DOMContentLoaded", () => document.body.classList.add(`vscode-${cfg.theme}`));
+  }
   const posted = [];
   window.__posted = posted;
   window.__violations = [];

@@ -250,9 +250,89 @@ test("timeline: step ticks drawn, no style recalculation while scrolling, recolo
   await page.close();
 });
 
+/** Cells of the header and of every drawn row: visible cells' boxes, in document order. */
+async function cellBoxes(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll(".row")].filter((r) => r.offsetParent !== null && getComputedStyle(r).visibility !== "hidden").map((r) => ({
+      row: r.dataset.row ?? "head",
+      cells: [...r.children].filter((c) => getComputedStyle(c).display !== "none").map((c) => {
+        const b = c.getBoundingClientRect();
+        return { cls: c.className, left: b.left, right: b.right, width: b.width, text: c.textContent };
+      }),
+    })),
+  );
+}
+
+for (const width of [500, 800, 1200])
+  test(`layout at ${width} px: no cell is 0 px wide or drawn over another, the header's columns are the rows' columns`, async () => {
+    const page = await browser.newPage({ viewport: { width, height: 700 } });
+    await page.goto(server.url({ events: 60, theme: "dark", compare: true, initialState: { filter: {}, compare: true } }));
+    await page.locator(".row.r-walk, .row.r-hit").first().waitFor({ timeout: 10_000 });
+    const rows = await cellBoxes(page);
+    assert.ok(rows.length > 5, `rows drawn: ${rows.length}`);
+    const head = rows.find((r) => r.row === "head");
+    for (const r of rows) {
+      assert.equal(r.cells.length, head.cells.length, `row ${r.row}: ${r.cells.length} cells, header ${head.cells.length}`);
+      const sorted = [...r.cells].sort((a, b) => a.left - b.left);
+      for (let i = 0; i < sorted.length; i++) {
+        const c = sorted[i];
+        assert.ok(c.width >= 14, `row ${r.row}: ${c.cls} is ${c.width} px wide`);
+        if (i > 0) assert.ok(sorted[i - 1].right <= c.left + 0.5, `row ${r.row}: ${sorted[i - 1].cls} (${sorted[i - 1].right}) overlaps ${c.cls} (${c.left})`);
+        const h = head.cells.find((x) => x.cls === c.cls);
+        assert.ok(h && Math.abs(h.left - c.left) < 0.5 && Math.abs(h.width - c.width) < 0.5, `row ${r.row}: ${c.cls} is not under its header`);
+      }
+      // Nothing beyond the grid's right edge (no column off screen).
+      assert.ok(sorted.at(-1).right <= width + 0.5, `row ${r.row} ends at ${sorted.at(-1).right}`);
+    }
+    // The columns users need are there at every width.
+    for (const cls of ["c-index", "c-device", "c-rw", "c-addr", "c-result"]) assert.ok(head.cells.some((c) => c.cls.includes(cls)), `${cls} shown at ${width} px`);
+    await page.close();
+  });
+
+test("changed rows carry a gutter marker with an accessible name; the radix button says what it does", async () => {
+  const { page } = await open({ events: 40, compare: true, initialState: { filter: {}, compare: true } });
+  const gutter = await page.evaluate(() => [3, 4, 5].map((i) => {
+    const g = document.querySelector(`.row[data-row='${i}'] > .gutter`);
+    return { text: g.textContent, label: g.getAttribute("aria-label"), role: g.getAttribute("role"), shown: getComputedStyle(g).display !== "none" && g.getBoundingClientRect().width > 0 };
+  }));
+  assert.deepEqual(gutter.map((g) => g.text), ["+", "~", "−"]);
+  assert.ok(gutter.every((g) => g.shown && g.role === "gridcell"));
+  assert.match(gutter[0].label, /Added since the previous run/);
+  assert.match(gutter[1].label, /Changed since the previous run/);
+  assert.match(gutter[2].label, /removed before this row/);
+  assert.equal(await page.locator("button.radix").getAttribute("title"), "Show numbers in decimal (x)");
+  await page.close();
+});
+
+test("narrow panel: rows and walk one above the other, the rows no taller than they need, the failing entry in view", async () => {
+  const page = await browser.newPage({ viewport: { width: 500, height: 600 } });
+  await page.goto(server.url({ events: 9 }));
+  await page.locator(".row.r-walk, .row.r-hit").first().waitFor({ timeout: 10_000 });
+  await page.locator(".scroller").focus();
+  await page.keyboard.press("F8");
+  await page.locator(".walk .stage.stop").waitFor();
+  const m = await page.evaluate(() => {
+    const box = (s) => document.querySelector(s).getBoundingClientRect();
+    const walk = document.querySelector(".walk");
+    const stop = box(".walk .stage.stop");
+    return { grid: box(".grid"), walk: box(".walk"), stop, walkBottom: box(".walk").bottom, rows: document.querySelectorAll(".scroller .row").length };
+  });
+  assert.ok(m.walk.top >= m.grid.bottom, "the walk is below the rows");
+  // 9 rows (22 px) and the header: no strip of empty rows above a squeezed walk.
+  assert.ok(m.grid.height <= 10 * 22 + 2 + 14 + 2, `rows pane ${m.grid.height} px for 9 rows`);
+  assert.ok(m.stop.top >= m.walk.top && m.stop.bottom <= m.walkBottom + 0.5, "the failing entry is in view");
+  // The splitter resizes it from the keyboard.
+  await page.locator(".splitter").focus();
+  await page.keyboard.press("ArrowUp");
+  const after = await page.evaluate(() => document.querySelector(".grid").getBoundingClientRect().height);
+  assert.ok(after < m.grid.height, `ArrowUp on the splitter: ${m.grid.height} -> ${after}`);
+  await page.close();
+});
+
 let passed = 0;
 let failed = 0;
-for (const t of tests) {
+// WEBVIEW_GREP=text runs only the tests whose name contains it.
+for (const t of tests.filter((t) => !process.env.WEBVIEW_GREP || t.name.includes(process.env.WEBVIEW_GREP))) {
   const t0 = Date.now();
   try {
     await t.fn();
