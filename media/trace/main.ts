@@ -199,7 +199,7 @@ const main = el("div", { class: "main" });
  * Between the rows and the walk: side by side when the panel is wide, one above the other when it
  * is narrow (trace.css); drag it, or focus it and use the arrow keys, to give one more room.
  */
-const splitter = el("div", { class: "splitter", role: "separator", tabindex: "0", "aria-label": "Resize the rows and the walk", title: "Drag to resize (or focus and use the arrow keys)" });
+const splitter = el("div", { class: "splitter", role: "separator", tabindex: "0", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "50", "aria-label": "Resize the rows and the walk", title: "Drag to resize (or focus and use the arrow keys)" });
 main.append(grid, splitter, walkPane);
 app.append(header, nav, timeline, message, main);
 
@@ -244,6 +244,9 @@ function resizeSplit(delta: number, absolute?: number): void {
   fitSplit();
   persist();
   schedule();
+  // (a focusable separator says where it is: the rows' share of the space, in percent)
+  const rowsShare = isSide() ? 1 - (state.walkWidth ?? 0) / Math.max(1, box.width) : (state.gridHeight ?? 0) / Math.max(1, box.height);
+  splitter.setAttribute("aria-valuenow", String(Math.round(rowsShare * 100)));
 }
 splitter.addEventListener("pointerdown", (e) => {
   e.preventDefault();
@@ -471,7 +474,7 @@ function render(): void {
   const busy = views.some((v) => v.hidden);
   if (!firstRowsSent && views.length > 0 && !busy) {
     firstRowsSent = true;
-    vscode.postMessage({ type: "firstRows", rows: views.length, sinceLoad: Math.round(performance.now()) });
+    vscode.postMessage({ type: "firstRows", rows: views.length, sinceLoad: Math.round(performance.now()), timeOrigin: performance.timeOrigin });
   }
   if (busy !== (scroller.getAttribute("aria-busy") === "true")) scroller.setAttribute("aria-busy", String(busy));
   // The grid keeps focus; assistive technology follows the selected row through this.

@@ -24,6 +24,8 @@ export class TracePanels implements vscode.Disposable {
     private readonly radix: () => "hex" | "dec",
     private readonly log: vscode.LogOutputChannel,
   ) {
+    // Read the webview's script and stylesheet now, off the path of the first Show DMA Trace.
+    void webviewAssets(ctx.extensionUri);
     this.subs.push(
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: TraceViewState | undefined) => {
@@ -95,9 +97,35 @@ export class TracePanels implements vscode.Disposable {
 /** How long a new panel waits for the worker's first rows before it is written without them. */
 const PREFETCH_MS = 250;
 
+/**
+ * When a panel's start-up stages happened, in ms of the host's performance clock (bench:extension
+ * reads them; the log gets one line): created (the command ran), prefetched (the worker's first
+ * answers came or PREFETCH_MS passed), html (the document was written), ready (the webview's script
+ * ran), firstRows (the webview said its first rows are drawn).
+ */
+export interface TracePanelTimings {
+  created: number;
+  prefetched?: number;
+  /** The prefetch gave up waiting for the worker (the webview asks itself). */
+  prefetchLate?: boolean;
+  html?: number;
+  ready?: number;
+  firstRows?: number;
+  /** The webview's own figure: ms from its document's start to the first rows. */
+  webviewMs?: number;
+  /** When the webview's document started loading, on this clock (its timeOrigin; same machine's wall clock). */
+  documentStart?: number;
+}
+
 export class TracePanel {
   /** Messages the webview sent (tests read the last selection through it). */
   lastSelection?: { event: number; step: number };
+  readonly timings: TracePanelTimings = { created: performance.now() };
+  private readonly firstRows: { promise: Promise<TracePanelTimings>; resolve: (t: TracePanelTimings) => void };
+  /** Resolves when the webview has drawn its first rows (once per panel). */
+  get whenFirstRows(): Promise<TracePanelTimings> {
+    return this.firstRows.promise;
+  }
   private readonly subs: vscode.Disposable[] = [];
   private ready = false;
   private disposed = false;
@@ -126,11 +154,17 @@ export class TracePanel {
   ) {
     panel.title = `DMA Trace: ${scenarioDisplayName(uri)}`;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, "media", "icon.svg");
+    let resolveFirst!: (t: TracePanelTimings) => void;
+    this.firstRows = { promise: new Promise((ok) => (resolveFirst = ok)), resolve: (t) => resolveFirst(t) };
     const version = scenarios.states.get(uri)?.runVersion;
-    void this.prefetch(state).then((replies) => {
+    const assets = webviewAssets(extensionUri);
+    void this.prefetch(state).then(async (replies) => {
+      this.timings.prefetched = performance.now();
+      const inline = await assets;
       if (this.disposed) return;
       // Answers of a run that was replaced meanwhile would be taken for the new run's.
-      panel.webview.html = this.html(scenarios.states.get(uri)?.runVersion === version ? replies : []);
+      panel.webview.html = this.html(scenarios.states.get(uri)?.runVersion === version ? replies : [], inline);
+      this.timings.html = performance.now();
     });
     this.subs.push(
       panel.webview.onDidReceiveMessage((m: FromWebview) => void this.onMessage(m)),
@@ -143,7 +177,8 @@ export class TracePanel {
   }
 
   post(m: ToWebview): void {
-    if (this.ready) void this.panel.webview.postMessage(m);
+    // (a reply to a request may come after the user closed the panel)
+    if (this.ready && !this.disposed) this.panel.webview.postMessage(m).then(undefined, () => undefined);
   }
 
   postRun(): void {
@@ -158,7 +193,19 @@ export class TracePanel {
 
   private async onMessage(m: FromWebview): Promise<void> {
     switch (m.type) {
+      case "firstRows": {
+        if (this.timings.firstRows !== undefined) return;
+        const t = this.timings;
+        t.firstRows = performance.now();
+        t.webviewMs = m.sinceLoad;
+        t.documentStart = m.timeOrigin - performance.timeOrigin;
+        const ms = (x: number | undefined) => (x === undefined ? "-" : `${Math.round(x - t.created)} ms`);
+        this.log.info(`DMA Trace: first ${m.rows} rows drawn ${ms(t.firstRows)} after the command (worker answers ${ms(t.prefetched)}${t.prefetchLate ? ", late" : ""}, document written ${ms(t.html)}, document loading ${ms(t.documentStart)}, script ready ${ms(t.ready)}; ${m.sinceLoad} ms in the webview)`);
+        this.firstRows.resolve(t);
+        return;
+      }
       case "ready":
+        this.timings.ready ??= performance.now();
         this.ready = true;
         this.post({ type: "radix", radix: this.radix() });
         this.postRun();
@@ -263,7 +310,12 @@ export class TracePanel {
       return [info, located, ...pages];
     })();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<PrefetchedReply[]>((ok) => (timer = setTimeout(() => ok([]), PREFETCH_MS)));
+    const late = new Promise<PrefetchedReply[]>((ok) =>
+      (timer = setTimeout(() => {
+        this.timings.prefetchLate = true;
+        ok([]);
+      }, PREFETCH_MS)),
+    );
     try {
       return await Promise.race([work, late]);
     } catch (e) {
@@ -274,7 +326,13 @@ export class TracePanel {
     }
   }
 
-  private html(prefetched: PrefetchedReply[] = []): string {
+  /**
+   * The webview's document. The script and the stylesheet are written into it (nonce'd) when they
+   * could be read: loaded by URL, each was one more request through VS Code's webview service
+   * worker and the workbench (in code-server: to the server and back), on the path to the first
+   * rows; by URL otherwise.
+   */
+  private html(prefetched: PrefetchedReply[] = [], inline?: WebviewAssets): string {
     const w = this.panel.webview;
     const nonce = makeNonce();
     const script = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "dist", "webview.js"));
@@ -284,14 +342,14 @@ export class TracePanel {
 <html lang="en">
 <head>
 <meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${w.cspSource}; font-src ${w.cspSource}; img-src ${w.cspSource} data:; script-src 'nonce-${nonce}';">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${w.cspSource} 'nonce-${nonce}'; font-src ${w.cspSource}; img-src ${w.cspSource} data:; script-src 'nonce-${nonce}';">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link href="${style}" rel="stylesheet">
+${inline ? `<style nonce="${nonce}">${inline.style}</style>` : `<link href="${style}" rel="stylesheet">`}
 <title>DMA Trace</title>
 </head>
 <body data-initial="${escapeAttribute(JSON.stringify(initial, (_, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Uint8Array) : v)))}">
 <div id="app" role="main" aria-label="DMA trace"></div>
-<script nonce="${nonce}" src="${script}"></script>
+${inline ? `<script nonce="${nonce}">${inline.script}</script>` : `<script nonce="${nonce}" src="${script}"></script>`}
 </body>
 </html>`;
   }
@@ -322,6 +380,28 @@ function memorySink(target: vscode.Uri): ExportSink {
     },
   };
   return sink;
+}
+
+/** The webview's script and stylesheet as text, for the document (read once per session). */
+interface WebviewAssets {
+  script: string;
+  style: string;
+}
+let assetCache: Promise<WebviewAssets | undefined> | undefined;
+export function webviewAssets(extensionUri: vscode.Uri): Promise<WebviewAssets | undefined> {
+  assetCache ??= (async () => {
+    const read = async (...path: string[]) => new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(extensionUri, ...path)));
+    try {
+      const [script, style] = await Promise.all([read("dist", "webview.js"), read("media", "trace.css")]);
+      // Inside <script>/<style> only "</" could end the element early; the source map URL would be
+      // resolved against the webview's origin.
+      return { script: script.replace(/<\/(script)/gi, "<\\/$1").replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n"), style: style.replace(/<\/(style)/gi, "<\\/$1") };
+    } catch {
+      assetCache = undefined;
+      return undefined; // loaded by URL
+    }
+  })();
+  return assetCache;
 }
 
 function makeNonce(): string {

@@ -22,9 +22,10 @@ export type FromWebview =
   /**
    * Once per document: the first rows are in the DOM (painted in the next frame). `sinceLoad`:
    * ms since the document started loading (performance.now()); the host times the command -> first
-   * rows itself, from when it gets this (TracePanel.timings).
+   * rows itself, from when it gets this (TracePanel.timings). `timeOrigin`: the document's
+   * performance.timeOrigin (epoch ms), to place its start on the host's clock.
    */
-  | { type: "firstRows"; rows: number; sinceLoad: number };
+  | { type: "firstRows"; rows: number; sinceLoad: number; timeOrigin: number };
 
 export type ToWebview =
   | { type: "reply"; req: number; ok: true; result: unknown }
