@@ -2,7 +2,7 @@
 // Drives the real workbench (code-server + Chromium) as a person would and saves screenshots:
 // the Passthrough sidebar with its trees, a hover on an IOVA, Translate address revealing the
 // walk, and the diagnostics of a broken scenario. Used for the README and to look at the UI.
-//   node scripts/ui-shots.mjs [OUT_DIR]   (default test-results/ui)
+//   node scripts/ui-shots.mjs [OUT_DIR]   (default test-results/ui; UI_ONLY=trace stops after the DMA Trace)
 import { mkdirSync, mkdtempSync, cpSync, rmSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -95,6 +95,11 @@ try {
   await page.waitForTimeout(500);
   console.log(`trace rows: ${(await frame.locator(".row").allInnerTexts()).slice(0, 8).join(" | ")}`);
   await shot("trace");
+  // UI_ONLY=trace: stop after the DMA Trace (docs/images/trace.png is this shot).
+  if (process.env.UI_ONLY === "trace") {
+    code = 0;
+    throw Object.assign(new Error("done"), { done: true });
+  }
   await page.keyboard.press("Control+1");
 
   // The debugger: F5 on the scenario stops at the fault; expand the Translation scope's walk.
@@ -143,8 +148,10 @@ try {
   await shot("evidence");
   code = 0;
 } catch (e) {
-  console.error(`ui-shots: ${e.message}`);
-  await page?.screenshot({ path: join(out, "failure.png") }).catch(() => {});
+  if (!e.done) {
+    console.error(`ui-shots: ${e.message}`);
+    await page?.screenshot({ path: join(out, "failure.png") }).catch(() => {});
+  }
 } finally {
   await browser?.close().catch(() => {});
   await server?.stop();

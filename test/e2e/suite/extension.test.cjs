@@ -352,3 +352,24 @@ describe("Passthrough Debugger in a real VS Code", function () {
     await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
   });
 });
+
+// The DMA Trace panel (issue 14, trace part): its title names the document as the tab does, and the
+// webview tells the host when its first rows are drawn.
+describe("DMA Trace panel", function () {
+  this.timeout(90000);
+
+  it("an untitled scenario's trace is titled 'DMA Trace: Untitled-N' and draws its first rows", async () => {
+    await open("write-to-readonly");
+    const text = new TextDecoder().decode(await vscode.workspace.fs.readFile(exampleUri("write-to-readonly")));
+    const doc = await vscode.workspace.openTextDocument({ language: "passthrough", content: text });
+    await vscode.window.showTextDocument(doc);
+    await api.whenRun(doc.uri);
+    assert.strictEqual(doc.uri.scheme, "untitled");
+    const panel = await vscode.commands.executeCommand("passthrough.showTrace", doc.uri.toString());
+    assert.match(panel.panel.title, /^DMA Trace: Untitled-\d+$/);
+    const t = await Promise.race([panel.whenFirstRows, sleep(60000).then(() => undefined)]);
+    assert.ok(t && t.firstRows > t.created, "the webview reported its first rows");
+    panel.panel.dispose();
+    await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
+  });
+});
