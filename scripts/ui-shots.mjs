@@ -22,7 +22,8 @@ try {
   const paths = e2ePaths();
   server = await startCodeServer({ paths, workspace: ws, settings: { "workbench.colorTheme": process.env.THEME ?? "Default Dark Modern", "editor.minimap.enabled": false } });
   ({ browser, page } = await launchChromium(paths, { width: 1500, height: 950 }));
-  await page.goto(workbenchUrl(server.url, { folder: ws, extensionDevelopmentPath: root }));
+  // (a loaded machine takes longer than the default 30 s to load the workbench)
+  await page.goto(workbenchUrl(server.url, { folder: ws, extensionDevelopmentPath: root }), { timeout: 120_000 });
   await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
   const palette = async (text) => {
     await page.keyboard.press("F1");
