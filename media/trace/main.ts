@@ -1058,6 +1058,13 @@ function rememberUri(uri: string): void {
   vscode.setState(state);
 }
 
+// The header row is outside the scroller: it leaves room for the rows' vertical scrollbar, so that
+// its flexible columns are exactly the rows' columns.
+let scrollbar = -1;
+new ResizeObserver(() => {
+  const w = scroller.offsetWidth - scroller.clientWidth;
+  if (w !== scrollbar) headRow.style.paddingRight = `${(scrollbar = w)}px`;
+}).observe(scroller);
 // Its first call comes as soon as it observes, before there is a trace: nothing to draw then
 // (reload draws the timeline once the first rows are on screen).
 new ResizeObserver(() => {
