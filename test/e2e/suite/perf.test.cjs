@@ -144,7 +144,7 @@ describe("extension performance", function () {
     const small = vscode.Uri.joinPath(folder, "write-to-readonly.passthrough.yaml");
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(small));
     const smallRun = await api.whenRun(small);
-    const smallResult = await measure(small, 5);
+    const smallResult = await measure(small, 3);
     // About 164k events: 41 DMAs of 16 KiB (4 pages: 4 events each) repeated 1000 times.
     const big = vscode.Uri.joinPath(folder, "perf-164k.passthrough.yaml");
     const text = scenario(14 + 1, 1).replace(/  - dma: .*\n/g, "") + '  - dma: { device: "01:00.0", iova: 0x40000000, length: 4KiB, write: true, repeat: 164000 }\n';
