@@ -103,15 +103,18 @@ export class CodeLensProvider implements vscode.CodeLensProvider {
     const uri = doc.uri.toString();
     const st = this.scenarios.states.get(uri);
     if (!st) return [];
+    // While the text has errors the lenses show the last good run, each one saying so.
+    const stale = st.stale ? "$(history) stale · " : "";
+    const staleNote = st.stale ? `\nStale: the text has errors; ${this.scenarios.staleLabel(uri)}.` : "";
     const lenses: vscode.CodeLens[] = [];
     for (const s of st.steps) {
       if (s.line >= doc.lineCount) continue;
       const range = doc.lineAt(s.line).range;
       const here = st.cursor === s.step;
-      lenses.push(new vscode.CodeLens(range, { title: here ? "$(debug-stackframe) cursor here" : "$(debug-continue) Run to here", command: "passthrough.runToStep", arguments: [uri, s.step], tooltip: "Move the cursor to this step: the sidebar shows the machine state just before it runs" }));
+      lenses.push(new vscode.CodeLens(range, { title: `${stale}${here ? "$(debug-stackframe) cursor here" : "$(debug-continue) Run to here"}`, command: "passthrough.runToStep", arguments: [uri, s.step], tooltip: `Move the cursor to this step: the sidebar shows the machine state just before it runs${staleNote}` }));
       const icon = s.expect ? (s.expect.pass ? "$(pass)" : "$(error)") : s.status === "ok" ? "$(check)" : s.status === "fault" ? "$(warning)" : "$(error)";
-      const outcome = `${icon} ${s.summary}${s.expect && !s.expect.pass ? ` — expect failed: ${s.expect.failures.join("; ")}` : ""}`;
-      lenses.push(new vscode.CodeLens(range, { title: outcome.length > 160 ? `${outcome.slice(0, 157)}…` : outcome, command: "passthrough.runToStep", arguments: [uri, s.step + 1], tooltip: `Step ${s.step + 1}: ${s.summary}${st.stale ? " (last good run: the text has errors)" : ""}` }));
+      const outcome = `${stale}${icon} ${s.summary}${s.expect && !s.expect.pass ? ` — expect failed: ${s.expect.failures.join("; ")}` : ""}`;
+      lenses.push(new vscode.CodeLens(range, { title: outcome.length > 160 ? `${outcome.slice(0, 157)}…` : outcome, command: "passthrough.runToStep", arguments: [uri, s.step + 1], tooltip: `Step ${s.step + 1}: ${s.summary}${staleNote}` }));
     }
     return lenses;
   }
