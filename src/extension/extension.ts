@@ -61,6 +61,8 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   scenarios = new ScenarioManager(client, log);
   const sm = scenarios;
   ctx.subscriptions.push(sm);
+  // First listener of a new run: diagnostics reach the workbench before the trees re-query the worker.
+  registerEditorFeatures(ctx, sm, client, radix);
 
   // ---- evidence (its records also show in the Faults view)
   const evidence = new EvidenceFeature(log, client, async () => {
@@ -116,8 +118,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   const tracePanels = new TracePanels(ctx, client, sm, radix, log);
   ctx.subscriptions.push(tracePanels);
 
-  // ---- editor, status bar, cursor line
-  registerEditorFeatures(ctx, sm, client, radix);
+  // ---- status bar, cursor line (the editor features are registered first, above)
   ctx.subscriptions.push(new StatusBar(sm), new CursorHighlight(sm));
 
   // ---- commands

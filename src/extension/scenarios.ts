@@ -57,7 +57,7 @@ export class ScenarioManager implements vscode.Disposable {
         log: (m) => this.log.error(m),
         mark: (uri, what) => this.mark(uri, what),
       },
-      { delay: () => config().get<number>("rerunDelay", 20), settle: () => config().get<number>("settleDelay", 400) },
+      { delay: () => config().get<number>("rerunDelay", 5), settle: () => config().get<number>("settleDelay", 400) },
       clock,
     );
     this.subs.push(
@@ -134,11 +134,11 @@ export class ScenarioManager implements vscode.Disposable {
   }
 
   /** Timings of the last run per document (performance.now() ms), for the log and benchmarks. */
-  readonly timings = new Map<string, { scheduledAt: number; sentAt: number; answeredAt: number; publishedAt: number }>();
+  readonly timings = new Map<string, { scheduledAt: number; sentAt: number; answeredAt: number; publishedAt: number; diagnosticsAt: number }>();
 
   private mark(uri: string, what: "scheduled" | "sent" | "answered" | "published"): void {
     const now = performance.now();
-    if (what === "scheduled") this.timings.set(uri, { scheduledAt: now, sentAt: 0, answeredAt: 0, publishedAt: 0 });
+    if (what === "scheduled") this.timings.set(uri, { scheduledAt: now, sentAt: 0, answeredAt: 0, publishedAt: 0, diagnosticsAt: 0 });
     const t = this.timings.get(uri);
     if (t && what !== "scheduled") t[`${what}At`] = now;
   }
