@@ -173,14 +173,16 @@ export class RunScheduler {
       this.hooks.mark?.(uri, "answered");
       if (!this.isCurrent(uri, d, version)) return undefined; // a newer run is on its way
       const good = d.good;
-      if (state.stale && good && state.runVersion !== good.version) {
-        // The worker fell back to a run that was never shown (superseded before it settled): put
-        // the shown run back in the worker, then apply the current text over it again.
+      const ran = !state.stale && state.runVersion === version;
+      if (!ran && good && state.runVersion !== good.version) {
+        // The worker fell back to a run that was never shown (superseded before it settled), or
+        // to none (a restarted worker given broken text): put the shown run back in the worker,
+        // then apply the current text over it again.
         if (!(await this.restore(uri, d, version, good))) return undefined;
         state = await this.engine.update(uri, version, text, true);
         if (!this.isCurrent(uri, d, version)) return undefined;
       }
-      const wait = settled || state.stale || !good ? 0 : this.settleWait(d, state, good.state);
+      const wait = settled || !ran || !good ? 0 : this.settleWait(d, state, good.state);
       if (wait > 0) {
         // New problems from a text that may be a keystroke on the way: the views keep the run on
         // show, and so does the worker (trees, hovers, trace and debugger query it), until the

@@ -77,7 +77,7 @@ const DELAY = 20;
 const SETTLE = 400;
 
 function setup(first: string) {
-  const server = new EngineServer();
+  let server = new EngineServer();
   const clock = new FakeClock();
   const doc = new Doc(first);
   /** Every state handed to the views, in order. */
@@ -101,7 +101,14 @@ function setup(first: string) {
     clock,
   );
   runs.track(URI, doc);
-  return { server, clock, doc, runs, published };
+  return {
+    get server() {
+      return server;
+    },
+    /** The worker died and came back empty (the supervisor then resends every document). */
+    restart: () => (server = new EngineServer()),
+    clock, doc, runs, published,
+  };
 }
 
 /** What a view could read: the published state, and the worker's Faults tree (the trees query it). */
@@ -220,6 +227,22 @@ describe("runs reach the views only from a text the user left", () => {
     expect(end.version).toBe(2);
     expect(end.cursor).toBe(1);
     expect(shown(server, end)).toMatch(TRANSIENT);
+  });
+
+  it("after a worker restart on broken text, the rebuilt worker and the views show the last good run, stale", async () => {
+    const env = setup(SCENARIO("64KiB"));
+    const { clock, doc, runs } = env;
+    await clock.advance(100);
+    doc.edit(SCENARIO("64KB"));
+    runs.edited(URI);
+    await clock.advance(DELAY);
+    env.restart();
+    const st = await runs.send(URI);
+    expect(st?.stale).toBe(true);
+    expect(st?.runVersion).toBe(1);
+    expect(st?.steps).toHaveLength(3);
+    const [vms] = env.server.handle("children", { uri: URI, view: "vms", ids: [null], radix: "hex" });
+    expect(vms).toHaveLength(1);
   });
 
   it("newProblems compares faults, failed steps, expectations and errors", async () => {

@@ -352,3 +352,71 @@ describe("Passthrough Debugger in a real VS Code", function () {
     await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
   });
 });
+
+// Issue 14: no view presents the outcome of a text the user did not leave.
+describe("Transient text: views show only what the user left", function () {
+  this.timeout(60000);
+  const setSettle = (ms) => vscode.workspace.getConfiguration("passthrough").update("settleDelay", ms, vscode.ConfigurationTarget.Global);
+  const TRANSIENT = /EINVAL|Invalid argument|-22/;
+
+  it("typing 64KB over 64KiB never publishes the 6- or 64-byte run; the broken end keeps the last good run, marked stale in trees, CodeLens and state", async () => {
+    const { doc, state: good } = await open("write-to-readonly");
+    const key = doc.uri.toString();
+    // A settle delay longer than the test: no keystroke on the way may show, however slow the machine.
+    await setSettle(60000);
+    const published = [];
+    const sub = api.scenarios.onDidChange((c) => {
+      if (c.uri === key && c.kind === "run") published.push(c.state);
+    });
+    const line = doc.getText().split("\n").findIndex((l) => l.includes("size: 64KiB"));
+    const col = doc.lineAt(line).text.indexOf("64KiB");
+    let width = 5;
+    try {
+      for (const size of ["6", "64", "64K", "64KB"]) {
+        const edit = new vscode.WorkspaceEdit();
+        edit.replace(doc.uri, new vscode.Range(line, col, line, col + width), size);
+        assert.ok(await vscode.workspace.applyEdit(edit));
+        width = size.length;
+        await sleep(150);
+      }
+      const end = await api.whenRun(doc.uri);
+      for (const st of published) assert.doesNotMatch(JSON.stringify(st.steps), TRANSIENT, `published version ${st.version}`);
+      assert.strictEqual(end.stale, true);
+      assert.deepStrictEqual(end.steps.map((s) => s.summary), good.steps.map((s) => s.summary));
+      assert.ok(end.diagnostics.some((d) => d.code === "size-malformed"));
+      assert.match(api.views.faults.message, /^Stale: the scenario has errors; showing the run of version \d+, \d\d:\d\d:\d\d, before your current edit\.$/);
+      const faults = await expand("faults", 1);
+      assert.doesNotMatch(JSON.stringify(faults), TRANSIENT);
+      const lenses = await vscode.commands.executeCommand("vscode.executeCodeLensProvider", doc.uri, 100);
+      const titles = lenses.map((l) => (l.command ? l.command.title : ""));
+      assert.ok(titles.length > 0 && titles.every((t) => t.startsWith("$(history) stale · ")), titles.join(" | "));
+      assert.ok(titles.every((t) => !TRANSIENT.test(t)), titles.join(" | "));
+    } finally {
+      sub.dispose();
+      await setSettle(undefined);
+      await vscode.commands.executeCommand("workbench.action.files.revert");
+      await api.whenRun(doc.uri);
+    }
+    const after = await api.whenRun(doc.uri);
+    assert.strictEqual(after.stale, false);
+  });
+
+  it("a text with new faults that the user leaves shows once it has settled", async () => {
+    const { doc } = await open("write-to-readonly");
+    await setSettle(200);
+    const line = doc.getText().split("\n").findIndex((l) => l.includes("size: 64KiB"));
+    const col = doc.lineAt(line).text.indexOf("64KiB");
+    try {
+      const edit = new vscode.WorkspaceEdit();
+      edit.replace(doc.uri, new vscode.Range(line, col, line, col + 5), "6");
+      assert.ok(await vscode.workspace.applyEdit(edit));
+      const st = await api.whenRun(doc.uri);
+      assert.strictEqual(st.stale, false);
+      assert.match(JSON.stringify(st.steps), TRANSIENT);
+    } finally {
+      await setSettle(undefined);
+      await vscode.commands.executeCommand("workbench.action.files.revert");
+      await api.whenRun(doc.uri);
+    }
+  });
+});
