@@ -112,7 +112,9 @@ export class RunScheduler {
       known.doc = doc;
       return;
     }
-    this.docs.set(uri, { doc, editedAt: this.clock.now() - this.settings.settle() });
+    // Never edited: settled. (Not reading the settle setting here keeps activation cheap: the
+    // first getConfiguration of an extension host consolidates every extension's settings.)
+    this.docs.set(uri, { doc, editedAt: -Infinity });
     this.schedule(uri, 0);
   }
 
