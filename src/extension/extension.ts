@@ -88,7 +88,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     for (const [id] of VIEWS) {
       const v = views[id];
       v.description = st ? (st.cursor >= st.steps.length ? `after step ${st.steps.length}` : `before step ${st.cursor + 1} of ${st.steps.length}`) : undefined;
-      v.message = st?.stale ? `Stale: the scenario has errors; ${sm.staleLabel(st.uri)}.` : undefined;
+      v.message = st?.stale ? `The scenario has errors: stale, ${sm.staleLabel(st.uri)}.` : undefined;
     }
   };
   const refreshTrees = () => {

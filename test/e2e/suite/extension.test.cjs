@@ -394,7 +394,7 @@ describe("Transient text: views show only what the user left", function () {
       assert.strictEqual(end.stale, true);
       assert.deepStrictEqual(end.steps.map((s) => s.summary), good.steps.map((s) => s.summary));
       assert.ok(end.diagnostics.some((d) => d.code === "size-malformed"));
-      assert.match(api.views.faults.message, /^Stale: the scenario has errors; showing the run of version \d+, \d\d:\d\d:\d\d, before your current edit\.$/);
+      assert.match(api.views.faults.message, /^The scenario has errors: stale, showing the run of version \d+, \d\d:\d\d:\d\d, before your current edit\.$/);
       const faults = await expand("faults", 1);
       assert.doesNotMatch(JSON.stringify(faults), TRANSIENT);
       const lenses = await vscode.commands.executeCommand("vscode.executeCodeLensProvider", doc.uri, 100);
