@@ -409,6 +409,26 @@ describe("Transient text: views show only what the user left", function () {
     assert.strictEqual(after.stale, false);
   });
 
+  it("a large scenario's CodeLens carry ranges and resolve in view, each with its command", async () => {
+    const lines = ["name: many", "host:", "  memory: 64GiB", "  iommu: { model: intel-vtd, address-width: 48 }", "  pci:",
+      '    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }',
+      '    - { bdf: "01:00.0", id: "8086:1572", name: X710, parent: "00:01.0", driver: vfio-pci }',
+      "vms:", "  - name: vm0", "    memory: 4GiB", '    devices: ["01:00.0"]', "workload:", "  - start: vm0"];
+    for (let i = 0; i < 150; i++) lines.push(`  - dma: { device: "01:00.0", iova: 0x${(0x100000 + i * 0x1000).toString(16)}, length: 4KiB, write: true }`);
+    const doc = await vscode.workspace.openTextDocument({ language: "passthrough", content: lines.join("\n") + "\n" });
+    await vscode.window.showTextDocument(doc);
+    const st = await api.whenRun(doc.uri);
+    assert.strictEqual(st.steps.length, 151);
+    const lazy = await vscode.commands.executeCommand("vscode.executeCodeLensProvider", doc.uri);
+    assert.strictEqual(lazy.length, 302);
+    assert.ok(lazy.every((l) => !l.command), "unresolved: ranges only");
+    const some = await vscode.commands.executeCommand("vscode.executeCodeLensProvider", doc.uri, 4);
+    const titles = some.filter((l) => l.command).map((l) => l.command.title);
+    assert.deepStrictEqual(titles.length, 4);
+    assert.ok(titles.some((t) => /cursor here|Run to here/.test(t)) && titles.some((t) => /started/.test(t)), titles.join(" | "));
+    await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
+  });
+
   it("a text with new faults that the user leaves shows once it has settled", async () => {
     const { doc } = await open("write-to-readonly");
     const original = doc.getText();
