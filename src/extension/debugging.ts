@@ -4,7 +4,7 @@
  * same worker and the same shared cursor as the trees and the editor.
  */
 import * as vscode from "vscode";
-import { PassthroughDebugSession, type EngineLink } from "../debug/adapter.js";
+import type { EngineLink } from "../debug/adapter.js";
 import type { EngineClient } from "./engineClient.js";
 import { isScenario, type ScenarioManager } from "./scenarios.js";
 
@@ -32,7 +32,9 @@ export function registerDebugger(ctx: vscode.ExtensionContext, client: EngineCli
       },
     }),
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, {
-      createDebugAdapterDescriptor() {
+      async createDebugAdapterDescriptor() {
+        // Loaded on the first debug session, not at activation (@vscode/debugadapter and node:net).
+        const { PassthroughDebugSession } = await import("../debug/adapter.js");
         return new vscode.DebugAdapterInlineImplementation(new PassthroughDebugSession(linkFor(client, scenarios)));
       },
     }),

@@ -4,7 +4,7 @@
  * computed as text edits (applied as one undoable WorkspaceEdit).
  */
 import * as vscode from "vscode";
-import type { EngineDiagnostic, SessionState } from "../protocol/engine.js";
+import type { EngineDiagnostic, SessionState, StepSummary } from "../protocol/engine.js";
 import type { EngineClient } from "./engineClient.js";
 import { LANGUAGE_ID, type ScenarioManager } from "./scenarios.js";
 
@@ -32,7 +32,11 @@ export function registerEditorFeatures(ctx: vscode.ExtensionContext, scenarios: 
     scenarios.onDidChange((c) => {
       const doc = scenarios.document(c.uri);
       if (!doc) return;
-      if (c.kind === "run") diagnostics.set(doc.uri, toDiagnostics(doc, c.state));
+      if (c.kind === "run") {
+        diagnostics.set(doc.uri, toDiagnostics(doc, c.state));
+        const t = scenarios.timings.get(c.uri);
+        if (t) t.diagnosticsAt = performance.now();
+      }
       codeLens.changed();
     }),
     vscode.workspace.onDidCloseTextDocument((d) => diagnostics.delete(d.uri)),
@@ -89,7 +93,22 @@ function toDiagnostics(doc: vscode.TextDocument, state: SessionState): vscode.Di
   });
 }
 
-export class CodeLensProvider implements vscode.CodeLensProvider {
+/** Above this many steps a scenario's lenses carry only their range; VS Code resolves the visible ones. */
+export const EAGER_LENS_STEPS = 100;
+
+class StepLens extends vscode.CodeLens {
+  constructor(
+    range: vscode.Range,
+    readonly uri: string,
+    readonly state: SessionState,
+    readonly step: StepSummary,
+    readonly outcome: boolean,
+  ) {
+    super(range);
+  }
+}
+
+export class CodeLensProvider implements vscode.CodeLensProvider<vscode.CodeLens> {
   private readonly emitter = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.emitter.event;
 
@@ -99,20 +118,42 @@ export class CodeLensProvider implements vscode.CodeLensProvider {
     this.emitter.fire();
   }
 
+  /**
+   * Two lenses per step: "Run to here" and the step's outcome. A large scenario (1 000 steps)
+   * sends only ranges and lets VS Code resolve the lenses in view: each edit then ships a few
+   * dozen commands to the workbench instead of 2 000.
+   */
   provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
     const uri = doc.uri.toString();
     const st = this.scenarios.states.get(uri);
     if (!st) return [];
+    const eager = st.steps.length <= EAGER_LENS_STEPS;
     const lenses: vscode.CodeLens[] = [];
     for (const s of st.steps) {
       if (s.line >= doc.lineCount) continue;
       const range = doc.lineAt(s.line).range;
-      const here = st.cursor === s.step;
-      lenses.push(new vscode.CodeLens(range, { title: here ? "$(debug-stackframe) cursor here" : "$(debug-continue) Run to here", command: "passthrough.runToStep", arguments: [uri, s.step], tooltip: "Move the cursor to this step: the sidebar shows the machine state just before it runs" }));
-      const icon = s.expect ? (s.expect.pass ? "$(pass)" : "$(error)") : s.status === "ok" ? "$(check)" : s.status === "fault" ? "$(warning)" : "$(error)";
-      const outcome = `${icon} ${s.summary}${s.expect && !s.expect.pass ? ` — expect failed: ${s.expect.failures.join("; ")}` : ""}`;
-      lenses.push(new vscode.CodeLens(range, { title: outcome.length > 160 ? `${outcome.slice(0, 157)}…` : outcome, command: "passthrough.runToStep", arguments: [uri, s.step + 1], tooltip: `Step ${s.step + 1}: ${s.summary}${st.stale ? " (last good run: the text has errors)" : ""}` }));
+      for (const outcome of [false, true]) {
+        const lens = new StepLens(range, uri, st, s, outcome);
+        lenses.push(eager ? this.resolveCodeLens(lens) : lens);
+      }
     }
     return lenses;
+  }
+
+  resolveCodeLens(lens: vscode.CodeLens): vscode.CodeLens {
+    if (!(lens instanceof StepLens) || lens.command) return lens;
+    const { uri, state: st, step: s } = lens;
+    // While the text has errors the lenses show the last good run, each one saying so.
+    const stale = st.stale ? "$(history) stale · " : "";
+    const staleNote = st.stale ? `\nStale: the text has errors; ${this.scenarios.staleLabel(uri)}.` : "";
+    if (!lens.outcome) {
+      const here = st.cursor === s.step;
+      lens.command = { title: `${stale}${here ? "$(debug-stackframe) cursor here" : "$(debug-continue) Run to here"}`, command: "passthrough.runToStep", arguments: [uri, s.step], tooltip: `Move the cursor to this step: the sidebar shows the machine state just before it runs${staleNote}` };
+    } else {
+      const icon = s.expect ? (s.expect.pass ? "$(pass)" : "$(error)") : s.status === "ok" ? "$(check)" : s.status === "fault" ? "$(warning)" : "$(error)";
+      const outcome = `${stale}${icon} ${s.summary}${s.expect && !s.expect.pass ? ` — expect failed: ${s.expect.failures.join("; ")}` : ""}`;
+      lens.command = { title: outcome.length > 160 ? `${outcome.slice(0, 157)}…` : outcome, command: "passthrough.runToStep", arguments: [uri, s.step + 1], tooltip: `Step ${s.step + 1}: ${s.summary}${staleNote}` };
+    }
+    return lens;
   }
 }

@@ -61,6 +61,8 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   scenarios = new ScenarioManager(client, log);
   const sm = scenarios;
   ctx.subscriptions.push(sm);
+  // First listener of a new run: diagnostics reach the workbench before the trees re-query the worker.
+  registerEditorFeatures(ctx, sm, client, radix);
 
   // ---- evidence (its records also show in the Faults view)
   const evidence = new EvidenceFeature(log, client, async () => {
@@ -86,7 +88,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     for (const [id] of VIEWS) {
       const v = views[id];
       v.description = st ? (st.cursor >= st.steps.length ? `after step ${st.steps.length}` : `before step ${st.cursor + 1} of ${st.steps.length}`) : undefined;
-      v.message = st?.stale ? "The scenario has errors: showing the last good run (stale)." : undefined;
+      v.message = st?.stale ? `The scenario has errors: stale, ${sm.staleLabel(st.uri)}.` : undefined;
     }
   };
   const refreshTrees = () => {
@@ -116,8 +118,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   const tracePanels = new TracePanels(ctx, client, sm, radix, log);
   ctx.subscriptions.push(tracePanels);
 
-  // ---- editor, status bar, cursor line
-  registerEditorFeatures(ctx, sm, client, radix);
+  // ---- status bar, cursor line (the editor features are registered first, above)
   ctx.subscriptions.push(new StatusBar(sm), new CursorHighlight(sm));
 
   // ---- commands

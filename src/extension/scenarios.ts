@@ -1,11 +1,13 @@
 /**
  * Tracks open scenario documents: sends their text to the engine (debounced on edits, a newer
- * edit cancelling a stale run through the document's cancellation slot), keeps each one's latest
- * SessionState, knows which scenario is active, and owns the shared cursor.
+ * edit cancelling a stale run through the document's cancellation slot), keeps the SessionState
+ * each view shows (runs.ts decides when a run may show: never one of a transient text), knows
+ * which scenario is active, and owns the shared cursor.
  */
 import * as vscode from "vscode";
 import type { SessionState } from "../protocol/engine.js";
 import { EngineRequestError, type EngineClient } from "./engineClient.js";
+import { RunScheduler, describeRun, systemClock, type Clock, type ShownRun } from "./runs.js";
 
 export const LANGUAGE_ID = "passthrough";
 
@@ -21,13 +23,13 @@ export interface StateChange {
 }
 
 export class ScenarioManager implements vscode.Disposable {
-  readonly states = new Map<string, SessionState>();
   private readonly docs = new Map<string, vscode.TextDocument>();
-  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
-  /** Documents with an update in flight (status bar "running"). */
-  readonly running = new Set<string>();
+  private readonly runs: RunScheduler;
   private readonly changed = new vscode.EventEmitter<StateChange>();
   readonly onDidChange = this.changed.event;
+  private readonly runningChanged = new vscode.EventEmitter<string>();
+  /** A document's run started, or its state was published (the status bar's spinner). */
+  readonly onDidChangeRunning = this.runningChanged.event;
   private readonly activeChanged = new vscode.EventEmitter<string | undefined>();
   private readonly closed = new vscode.EventEmitter<string>();
   /** A tracked scenario's document was closed (its panels say so). */
@@ -39,11 +41,29 @@ export class ScenarioManager implements vscode.Disposable {
   constructor(
     private readonly client: EngineClient,
     private readonly log: vscode.LogOutputChannel,
+    clock: Clock = systemClock,
   ) {
+    const config = () => vscode.workspace.getConfiguration("passthrough");
+    this.runs = new RunScheduler(
+      {
+        update: (uri, version, text, cancellable) => client.request("update", cancellable ? { uri, version, text, slot: client.slotFor(uri) } : { uri, version, text }),
+        setCursor: (uri, step) => client.request("setCursor", { uri, step }),
+        markNewest: (uri, version) => Atomics.store(client.cancel, client.slotFor(uri), version),
+        isSuperseded: (e) => e instanceof EngineRequestError && (e.code === "cancelled" || e.code === "restarted"),
+      },
+      {
+        publish: (uri, state, kind) => this.changed.fire({ uri, state, kind }),
+        running: (uri) => this.runningChanged.fire(uri),
+        log: (m) => this.log.error(m),
+        mark: (uri, what) => this.mark(uri, what),
+      },
+      { delay: () => config().get<number>("rerunDelay", 5), settle: () => config().get<number>("settleDelay", 400) },
+      clock,
+    );
     this.subs.push(
       vscode.workspace.onDidOpenTextDocument((d) => this.track(d)),
       vscode.workspace.onDidChangeTextDocument((e) => {
-        if (this.docs.has(e.document.uri.toString()) && e.contentChanges.length) this.schedule(e.document, this.delay());
+        if (this.docs.has(e.document.uri.toString()) && e.contentChanges.length) this.runs.edited(e.document.uri.toString());
       }),
       vscode.workspace.onDidCloseTextDocument((d) => this.untrack(d)),
       vscode.window.onDidChangeActiveTextEditor((e) => {
@@ -55,8 +75,25 @@ export class ScenarioManager implements vscode.Disposable {
     if (ed && isScenario(ed.document)) this.setActive(ed.document.uri.toString());
   }
 
-  private delay(): number {
-    return vscode.workspace.getConfiguration("passthrough").get<number>("rerunDelay", 20);
+  /** The state each view reads, per document (the outcome of a settled text, or the last good run marked stale). */
+  get states(): ReadonlyMap<string, SessionState> {
+    return this.runs.states;
+  }
+
+  /** Documents with a run in flight, or a run waiting for the text to settle. */
+  get running(): ReadonlySet<string> {
+    return this.runs.running;
+  }
+
+  /** The last good run shown for a document: what a stale view names ("run of version 12, 14:02:11"). */
+  shownRun(uri: string): ShownRun | undefined {
+    return this.runs.shownRun(uri);
+  }
+
+  /** How a stale view describes what it shows, e.g. "showing the run of version 12, 14:02:11, before your current edit". */
+  staleLabel(uri: string): string {
+    const run = this.runs.shownRun(uri);
+    return run ? `showing the ${describeRun(run)}, before your current edit` : "showing the last good run";
   }
 
   get active(): string | undefined {
@@ -84,81 +121,42 @@ export class ScenarioManager implements vscode.Disposable {
     const uri = doc.uri.toString();
     this.docs.set(uri, doc);
     if (!this.activeUri) this.setActive(uri);
-    this.schedule(doc, 0);
+    this.runs.track(uri, doc);
   }
 
   private untrack(doc: vscode.TextDocument): void {
     const uri = doc.uri.toString();
     if (!this.docs.delete(uri)) return;
-    clearTimeout(this.timers.get(uri));
-    this.timers.delete(uri);
-    this.states.delete(uri);
+    this.runs.untrack(uri);
     this.closed.fire(uri);
     if (this.client.running) void this.client.request("close", { uri }).catch(() => undefined);
     if (this.activeUri === uri) this.setActive([...this.docs.keys()][0]);
   }
 
-  /** Timings of the last run per document (ms): edit -> sent, sent -> answered. For the log and benchmarks. */
-  readonly timings = new Map<string, { scheduledAt: number; sentAt: number; answeredAt: number }>();
+  /** Timings of the last run per document (performance.now() ms), for the log and benchmarks. */
+  readonly timings = new Map<string, { scheduledAt: number; sentAt: number; answeredAt: number; publishedAt: number; diagnosticsAt: number }>();
 
-  /** Re-runs a document after `delayMs` (edits are debounced; the newest version wins). */
-  schedule(doc: vscode.TextDocument, delayMs: number): void {
-    const uri = doc.uri.toString();
-    this.timings.set(uri, { scheduledAt: performance.now(), sentAt: 0, answeredAt: 0 });
-    clearTimeout(this.timers.get(uri));
-    // Tell a run already in the worker that it is stale, before the debounce even ends.
-    Atomics.store(this.client.cancel, this.client.slotFor(uri), doc.version);
-    this.timers.set(uri, setTimeout(() => void this.send(doc), delayMs));
+  private mark(uri: string, what: "scheduled" | "sent" | "answered" | "published"): void {
+    const now = performance.now();
+    if (what === "scheduled") this.timings.set(uri, { scheduledAt: now, sentAt: 0, answeredAt: 0, publishedAt: 0, diagnosticsAt: 0 });
+    const t = this.timings.get(uri);
+    if (t && what !== "scheduled") t[`${what}At`] = now;
   }
 
-  /** Sends the document's current text and resolves with the new state (undefined if superseded). */
-  async send(doc: vscode.TextDocument): Promise<SessionState | undefined> {
+  /** Sends the document's current text now and resolves with its state (undefined if superseded). */
+  send(doc: vscode.TextDocument): Promise<SessionState | undefined> {
     const uri = doc.uri.toString();
-    this.timers.delete(uri);
-    const version = doc.version;
-    const slot = this.client.slotFor(uri);
-    Atomics.store(this.client.cancel, slot, version);
-    this.running.add(uri);
-    this.fireRunning(uri);
-    const timing = this.timings.get(uri);
-    if (timing) timing.sentAt = performance.now();
-    try {
-      const state = await this.client.request("update", { uri, version, text: doc.getText(), slot });
-      if (timing) timing.answeredAt = performance.now();
-      if (doc.version !== version || !this.docs.has(uri)) return undefined; // a newer run is on its way
-      this.running.delete(uri);
-      this.states.set(uri, state);
-      this.changed.fire({ uri, state, kind: "run" });
-      return state;
-    } catch (e) {
-      if (e instanceof EngineRequestError && (e.code === "cancelled" || e.code === "restarted")) return undefined;
-      this.running.delete(uri);
-      this.log.error(`running ${doc.uri.fsPath}: ${e instanceof Error ? e.message : String(e)}`);
-      return undefined;
-    }
-  }
-
-  private fireRunning(uri: string): void {
-    const st = this.states.get(uri);
-    if (st) this.changed.fire({ uri, state: st, kind: "cursor" });
+    if (!this.runs.has(uri)) this.track(doc);
+    return this.runs.send(uri);
   }
 
   /** Re-runs now (the Re-run command), resolving when the state is back. */
   rerun(uri: string): Promise<SessionState | undefined> {
-    const doc = this.docs.get(uri);
-    return doc ? this.send(doc) : Promise.resolve(undefined);
+    return this.runs.has(uri) ? this.runs.send(uri) : Promise.resolve(undefined);
   }
 
-  async setCursor(uri: string, step: number): Promise<SessionState | undefined> {
-    try {
-      const state = await this.client.request("setCursor", { uri, step });
-      this.states.set(uri, state);
-      this.changed.fire({ uri, state, kind: "cursor" });
-      return state;
-    } catch (e) {
-      if (!(e instanceof EngineRequestError && e.code === "restarted")) this.log.warn(`cursor: ${e instanceof Error ? e.message : String(e)}`);
-      return undefined;
-    }
+  setCursor(uri: string, step: number): Promise<SessionState | undefined> {
+    return this.runs.setCursor(uri, step);
   }
 
   /** After a worker restart: every session is rebuilt from its document and its cursor restored. */
@@ -172,9 +170,10 @@ export class ScenarioManager implements vscode.Disposable {
   }
 
   dispose(): void {
-    for (const t of this.timers.values()) clearTimeout(t);
+    this.runs.dispose();
     for (const s of this.subs) s.dispose();
     this.changed.dispose();
+    this.runningChanged.dispose();
     this.activeChanged.dispose();
     this.closed.dispose();
   }

@@ -2,6 +2,8 @@
 import * as vscode from "vscode";
 import type { ScenarioManager } from "./scenarios.js";
 
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem("passthrough.status", vscode.StatusBarAlignment.Left, 50);
   private readonly subs: vscode.Disposable[];
@@ -9,7 +11,7 @@ export class StatusBar implements vscode.Disposable {
   constructor(private readonly scenarios: ScenarioManager) {
     this.item.name = "Passthrough scenario";
     this.item.command = "passthrough.goToStep";
-    this.subs = [scenarios.onDidChange(() => this.update()), scenarios.onDidChangeActive(() => this.update())];
+    this.subs = [scenarios.onDidChange(() => this.update()), scenarios.onDidChangeRunning(() => this.update()), scenarios.onDidChangeActive(() => this.update())];
     this.update();
   }
 
@@ -22,15 +24,21 @@ export class StatusBar implements vscode.Disposable {
     }
     const running = this.scenarios.running.has(uri);
     this.item.backgroundColor = undefined;
-    if (!st || running) {
+    if (!st) {
       this.item.text = "$(sync~spin) Passthrough: running…";
       this.item.tooltip = "The simulation worker is running the scenario";
     } else {
+      // While a run is on its way the last state stays readable; the icon spins.
       const t = st.totals;
       const exp = t.expectations ? ` · ${t.expectations - t.failedExpectations}/${t.expectations} expect` : "";
-      const icon = st.stale ? "$(warning)" : t.failedExpectations ? "$(error)" : t.faults ? "$(debug-breakpoint-log)" : "$(pass)";
-      this.item.text = `${icon} ${t.steps} steps · ${t.faults} fault${t.faults === 1 ? "" : "s"}${exp}${st.stale ? " · stale" : ""}`;
-      this.item.tooltip = `Passthrough: ${t.steps} steps, ${t.events} trace events, ${t.faults} DMA faults${t.expectations ? `, ${t.failedExpectations} of ${t.expectations} expectations failed` : ""}; ran in ${st.elapsedMs} ms${st.stale ? "\nThe text has errors: the sidebar shows the last good run." : ""}${st.stoppedEarly ? `\nStopped early: ${st.stoppedEarly}` : ""}\nClick to go to a step.`;
+      const icon = running ? "$(sync~spin)" : st.stale ? "$(warning)" : t.failedExpectations ? "$(error)" : t.faults ? "$(debug-breakpoint-log)" : "$(pass)";
+      this.item.text = `${icon} ${plural(t.steps, "step")} · ${plural(t.faults, "fault")}${exp}${st.stale ? " · stale" : ""}`;
+      const lines = [`Passthrough: ${plural(t.steps, "step")}, ${plural(t.events, "trace event")}, ${plural(t.faults, "DMA fault")}${t.expectations ? `, ${t.failedExpectations} of ${t.expectations} expectations failed` : ""}; ran in ${st.elapsedMs} ms`];
+      if (st.stale) lines.push(`Stale: the text (version ${st.version}) has errors; ${this.scenarios.staleLabel(uri)}.`);
+      if (running) lines.push("Re-running after your edit; a run with new faults shows once the text has settled.");
+      if (st.stoppedEarly) lines.push(`Stopped early: ${st.stoppedEarly}`);
+      lines.push("Click to go to a step.");
+      this.item.tooltip = lines.join("\n");
       if (st.stale || t.failedExpectations) this.item.backgroundColor = new vscode.ThemeColor(st.stale ? "statusBarItem.warningBackground" : "statusBarItem.errorBackground");
     }
     this.item.show();
