@@ -185,7 +185,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
       const fix = actions.find((a) => /Add the missing map/.test(a.title));
       assert.ok(fix, actions.map((a) => a.title).join(" | "));
       assert.ok(await vscode.workspace.applyEdit(fix.edit));
-      assert.match(doc.lineAt(l).text, /- map: \{ vm: hpc01, iova: 0xc0000000, size: 4KiB, perm: r/);
+      assert.match(doc.lineAt(l).text, /- map: \{ vm: hpc01, iova: 0xc000_0000, size: 4KiB, perm: r, gpa: 0x10_0000 \}/);
       const st = await api.whenRun(doc.uri);
       assert.ok(!vscode.languages.getDiagnostics(doc.uri).some((d) => d.code === "dma-fault" && d.range.start.line === l + 1), "the read no longer faults");
       assert.ok(st.steps.length > 0);
