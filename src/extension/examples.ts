@@ -41,7 +41,8 @@ export interface ExamplesHost<U> {
   /** Asked once for all chosen examples whose file already exists in the folder. */
   askConflict(files: string[], folder: string): Promise<Conflict | undefined>;
   openFile(u: U, focus: boolean): Promise<void>;
-  openUntitled(text: string, focus: boolean): Promise<void>;
+  /** An untitled document named `file` (so its tab and Save As show the example's name). */
+  openUntitled(file: string, text: string, focus: boolean): Promise<void>;
   /** After copying into a folder outside the workspace: offers to open it. */
   offerFolder(folder: U, message: string): Promise<void>;
   info(message: string): void;
@@ -161,7 +162,7 @@ export async function openExamples<U>(host: ExamplesHost<U>, args: OpenExamplesA
   const where = args.folder === undefined ? await host.pickDestination(chosen.length) : args.folder === "untitled" ? "untitled" : "folder";
   if (!where) return undefined;
   if (where === "untitled") {
-    for (let i = 0; i < chosen.length; i++) await host.openUntitled(chosen[i]!.text, i === chosen.length - 1);
+    for (let i = 0; i < chosen.length; i++) await host.openUntitled(chosen[i]!.file, chosen[i]!.text, i === chosen.length - 1);
     return { written: [], untitled: chosen.length, skipped: [] };
   }
   const folder = args.folder !== undefined && args.folder !== "untitled" ? args.folder : await host.pickFolder();
@@ -198,16 +199,16 @@ export function vscodeExamplesHost(vscode: typeof vscodeApi, extensionUri: vscod
     writeText: (u, text) => Promise.resolve(vscode.workspace.fs.writeFile(u, encoder.encode(text))),
     pickExamples: async (examples) => {
       const items = examples.map((e) => ({ label: e.title, description: e.file.slice(0, -EXAMPLE_SUFFIX.length), detail: e.summary, example: e }));
-      const picked = await vscode.window.showQuickPick(items, { title: "Open Example Scenarios", placeHolder: "Choose the examples to open (Space selects, Enter confirms)", canPickMany: true, matchOnDescription: true, matchOnDetail: true, ignoreFocusOut: true });
+      const picked = await vscode.window.showQuickPick(items, { title: "Open Example Scenarios", placeHolder: "Check the examples to open, then OK", canPickMany: true, matchOnDescription: true, matchOnDetail: true, ignoreFocusOut: true });
       return picked?.map((p) => p.example);
     },
     pickDestination: async (count) => {
       const them = count === 1 ? "it" : "them";
       const items = [
-        { label: "$(folder) Copy into a Folder…", detail: `Your own copy${count === 1 ? "" : "ies"} to edit, save and keep; a file that exists already is not overwritten without asking.`, value: "folder" as const },
-        { label: "$(new-file) Open as Untitled Documents", detail: `Nothing is written until you save ${them}.`, value: "untitled" as const },
+        { label: "$(folder) Copy into a Folder…", detail: `Your own cop${count === 1 ? "y" : "ies"}; never overwrites without asking.`, value: "folder" as const },
+        { label: `$(new-file) Open as Untitled Document${count === 1 ? "" : "s"}`, detail: `Nothing is written until you save ${them}.`, value: "untitled" as const },
       ];
-      const picked = await vscode.window.showQuickPick(items, { title: `Open ${plural(count, "example")}: where?`, placeHolder: "Where should the examples go?", ignoreFocusOut: true });
+      const picked = await vscode.window.showQuickPick(items, { title: `Open ${plural(count, "example")}`, placeHolder: `Where should the example${count === 1 ? "" : "s"} go?`, ignoreFocusOut: true });
       return picked?.value;
     },
     pickFolder: async () => {
@@ -222,8 +223,17 @@ export function vscodeExamplesHost(vscode: typeof vscodeApi, extensionUri: vscod
     openFile: async (u, focus) => {
       await vscode.window.showTextDocument(u, { preview: false, preserveFocus: !focus });
     },
-    openUntitled: async (text, focus) => {
-      const doc = await vscode.workspace.openTextDocument({ language: languageId, content: text });
+    openUntitled: async (file, text, focus) => {
+      // untitled:<file> names the tab and the Save As default; if a document of that name is
+      // already open (and not empty), a content-titled untitled document instead.
+      let doc = await vscode.workspace.openTextDocument(vscode.Uri.from({ scheme: "untitled", path: file }));
+      if (doc.getText() === "") {
+        const editor = await vscode.window.showTextDocument(doc, { preview: false, preserveFocus: !focus });
+        await editor.edit((b) => b.insert(new vscode.Position(0, 0), text));
+        if (doc.languageId !== languageId) doc = await vscode.languages.setTextDocumentLanguage(doc, languageId);
+        return;
+      }
+      doc = await vscode.workspace.openTextDocument({ language: languageId, content: text });
       await vscode.window.showTextDocument(doc, { preview: false, preserveFocus: !focus });
     },
     // Not awaited: the command is done once the files are open; the notification stays until answered.

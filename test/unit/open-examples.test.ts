@@ -18,7 +18,7 @@ interface Script {
 }
 
 function host(files: Record<string, string>, script: Script) {
-  const log = { writes: [] as string[], opened: [] as [string, boolean][], untitled: [] as [string, boolean][], asked: [] as string[][], messages: [] as string[] };
+  const log = { writes: [] as string[], opened: [] as [string, boolean][], untitled: [] as [string, string, boolean][], asked: [] as string[][], messages: [] as string[] };
   const h: ExamplesHost<string> = {
     examplesDir: "/ext/examples",
     join: (d, n) => `${d}/${n}`,
@@ -38,7 +38,7 @@ function host(files: Record<string, string>, script: Script) {
       return script.conflict;
     },
     openFile: async (u, focus) => void log.opened.push([u, focus]),
-    openUntitled: async (t, focus) => void log.untitled.push([t, focus]),
+    openUntitled: async (f, t, focus) => void log.untitled.push([f, t, focus]),
     offerFolder: async (_f, m) => void log.messages.push(m),
     info: (m) => void log.messages.push(m),
   };
@@ -113,9 +113,9 @@ describe("Open Example Scenarios", () => {
     const r = await openExamples(h);
     expect(r).toEqual({ written: [], untitled: 2, skipped: [] });
     expect(log.writes).toEqual([]);
-    expect(log.untitled.map(([t, f]) => [t.split("\n")[0], f])).toEqual([
-      ["# A 10 GbE NIC (one function) behind a root port with ACS, bound to vfio-pci and assigned to a VM", false],
-      ["# DMA after unmap, done wrong, twice.", true],
+    expect(log.untitled.map(([name, t, f]) => [name, t.split("\n")[0], f])).toEqual([
+      ["healthy-nic.passthrough.yaml", "# A 10 GbE NIC (one function) behind a root port with ACS, bound to vfio-pci and assigned to a VM", false],
+      ["stale-iotlb.passthrough.yaml", "# DMA after unmap, done wrong, twice.", true],
     ]);
   });
 
