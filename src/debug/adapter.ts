@@ -10,7 +10,7 @@
  * No `vscode` import: the adapter talks to the engine through an EngineLink, so tests drive it
  * in-process with the engine itself, and the extension hands it the worker.
  */
-import { DebugSession, InitializedEvent, OutputEvent, StoppedEvent, TerminatedEvent, Thread, StackFrame, Scope as DapScope, Source, Handles, InvalidatedEvent, BreakpointEvent } from "@vscode/debugadapter";
+import { DebugSession, ContinuedEvent, InitializedEvent, OutputEvent, StoppedEvent, TerminatedEvent, Thread, StackFrame, Scope as DapScope, Source, Handles, InvalidatedEvent, BreakpointEvent } from "@vscode/debugadapter";
 import type { DebugProtocol } from "@vscode/debugprotocol";
 import type { EngineMethods, Method, SessionState } from "../protocol/engine.js";
 import type { DebugAction, DebugPos, ExceptionFilter, LineBreakpoint, DataWatch, ScanResult, VarNode } from "../engine/debug.js";
@@ -84,6 +84,8 @@ export class PassthroughDebugSession extends DebugSession {
   private configured?: () => void;
   private readonly configurationDone = new Promise<void>((ok) => (this.configured = ok));
   private reportedErrors = new Set<string>();
+  /** Numbers the moves: only the latest one may stop the session (an older scan answering late is dropped). */
+  private moveSeq = 0;
 
   constructor(private readonly link: EngineLink) {
     super();
@@ -152,6 +154,7 @@ export class PassthroughDebugSession extends DebugSession {
   private async begin(label: string): Promise<void> {
     const args = this.launchArgs!;
     if (args.stopOnEntry) {
+      this.moveSeq++;
       this.stopAt({ pos: { step: 0, event: -1 }, reason: "entry", description: "start of the workload", logs: [], hits: {}, errors: [] });
       return;
     }
@@ -290,17 +293,25 @@ export class PassthroughDebugSession extends DebugSession {
     return new Source(this.program.split(/[\\/]/).pop() ?? this.program, this.program);
   }
 
-  protected override stackTraceRequest(response: DebugProtocol.StackTraceResponse): void {
+  /**
+   * Reads the position at the time of the request (never a frame kept from an earlier stop) and
+   * honours startFrame/levels: VS Code asks for the top frame first and the rest in a second
+   * request, so answering every frame both times would show them twice.
+   */
+  protected override stackTraceRequest(response: DebugProtocol.StackTraceResponse, args: DebugProtocol.StackTraceArguments): void {
     const frames: DebugProtocol.StackFrame[] = [];
     const line = this.convertDebuggerLineToClient(this.lineOf(this.pos.step) + 1);
+    const column = this.convertDebuggerColumnToClient(1);
     if (this.pos.step >= this.steps) {
-      frames.push(new StackFrame(0, "end of the workload", this.source(), line));
+      frames.push(new StackFrame(0, "end of the workload", this.source(), line, column));
     } else {
       // Frame 0 is the position itself; inside a step's events, frame 1 is the step that runs them.
-      if (this.pos.event >= 0) frames.push(new StackFrame(0, `event #${this.pos.event}`, this.source(), line), new StackFrame(1, `step ${this.pos.step + 1}`, this.source(), line));
-      else frames.push(new StackFrame(0, `step ${this.pos.step + 1}`, this.source(), line));
+      if (this.pos.event >= 0) frames.push(new StackFrame(0, `event #${this.pos.event}`, this.source(), line, column), new StackFrame(1, `step ${this.pos.step + 1}`, this.source(), line, column));
+      else frames.push(new StackFrame(0, `step ${this.pos.step + 1}`, this.source(), line, column));
     }
-    response.body = { stackFrames: frames, totalFrames: frames.length };
+    const start = Math.max(0, args.startFrame ?? 0);
+    const levels = args.levels && args.levels > 0 ? args.levels : frames.length;
+    response.body = { stackFrames: frames.slice(start, start + levels), totalFrames: frames.length };
     this.sendResponse(response);
   }
 
@@ -318,7 +329,17 @@ export class PassthroughDebugSession extends DebugSession {
     this.guard(response, async () => {
       if (!this.uri) throw new Error("no scenario loaded");
       const scopes = await this.link.request("debugScopes", { uri: this.uri, pos: this.posOfFrame(args.frameId) });
-      response.body = { scopes: scopes.map((s) => new DapScope(s.name, this.vars.create(s.vars), s.expensive ?? false)) };
+      // VS Code expands the first scope that is not expensive: the Step scope comes first, as
+      // "locals", and every scope says whether it is expensive.
+      response.body = {
+        scopes: scopes.map((s, i): DebugProtocol.Scope => {
+          const scope: DebugProtocol.Scope = new DapScope(s.name, this.vars.create(s.vars), s.expensive ?? false);
+          scope.namedVariables = s.vars.length;
+          if (i === 0) scope.presentationHint = "locals";
+          else if (s.name.startsWith("IOMMU registers")) scope.presentationHint = "registers";
+          return scope;
+        }),
+      };
       this.sendResponse(response);
     });
   }
@@ -391,6 +412,8 @@ export class PassthroughDebugSession extends DebugSession {
       this.sendResponse(response);
       // A new session as far as the console is concerned: condition problems are reported again.
       this.reportedErrors.clear();
+      // The thread runs again (VS Code drops its call stack) until the stop the restart reaches.
+      this.sendEvent(new ContinuedEvent(THREAD, true));
       await this.begin("Restart");
     });
   }
@@ -412,13 +435,16 @@ export class PassthroughDebugSession extends DebugSession {
    * the engine no longer has the scenario), so the UI never stays "running".
    */
   private async move(action: DebugAction, from: DebugPos = this.pos, hits: Record<number, number> = this.hits, label: string = ACTION_LABELS[action]): Promise<void> {
+    const seq = ++this.moveSeq;
     let r: ScanResult;
     try {
       r = await this.scanFrom(action, from, hits);
     } catch (e) {
-      this.moveFailed(label, e);
+      if (seq === this.moveSeq) this.moveFailed(label, e);
       return;
     }
+    // A later move (a restart while a continue was still scanning) owns the position now.
+    if (seq !== this.moveSeq) return;
     this.stopAt(r);
   }
 

@@ -11,10 +11,10 @@
 import type { EngineDiagnostic, TextEditFix } from "../protocol/engine.js";
 import type { Diagnostic, Scenario, SourceRange, Step } from "../scenario/types.js";
 import type { Run } from "../sim/run.js";
+import { formatSize, type VmRuntime } from "../sim/machine.js";
 import { faultReasonInfo } from "../sim/vtd/reasons.js";
 import { explainWalk } from "./walk.js";
 
-const hx = (v: bigint) => `0x${v.toString(16)}`;
 const PAGE = 4096n;
 
 export function runDiagnostics(scenario: Scenario, run: Run, text: string): EngineDiagnostic[] {
@@ -86,15 +86,99 @@ function missingMapFix(scenario: Scenario, run: Run, step: Extract<Step, { op: "
   const start = step.iova & ~(PAGE - 1n);
   const end = (step.iova + (step.length > 0n ? step.length : 1n) + PAGE - 1n) & ~(PAGE - 1n);
   const size = end - start;
+  const runtime = m.vms.get(vm.name);
+  if (!runtime) return undefined;
+  // VFIO still holds a mapping of this IOVA (the PTE was cleared behind its back): another map
+  // would fail with EEXIST, so there is no map to add.
+  if (runtime.container?.dmas.some((d) => start < d.iova + d.size && d.iova < end)) return undefined;
+  const target = chooseGpa(runtime, start, size);
+  if (!target) return undefined;
+  const { gpa } = target;
   const sizeText = size % (1024n * 1024n) === 0n ? `${size / (1024n * 1024n)}MiB` : `${size / 1024n}KiB`;
-  const gpa = start < vm.memory ? start : 0n;
+  // Numbers in the user's style: the DMA's own IOVA text when it is the page start, else hex
+  // with `_` separators when the step uses them.
+  const body = text.slice(step.range.start, step.range.end);
+  const iovaText = /\biova\s*:\s*([0-9a-fA-Fx_]+)/.exec(body)?.[1];
+  const iovaOut = iovaText !== undefined && start === step.iova ? iovaText : formatAddressLike(start, iovaText);
+  const gpaOut = formatAddressLike(gpa, iovaText);
   const perm = step.write ? "rw" : "r";
   const item = vm.viommu
-    ? `guest-map: { vm: ${vm.name}, device: "${dev.key}", iova: ${hx(start)}, size: ${sizeText}, perm: ${perm}, gpa: ${hx(gpa)} }`
-    : `map: { vm: ${vm.name}, iova: ${hx(start)}, size: ${sizeText}, perm: ${perm}${gpa !== start ? `, gpa: ${hx(gpa)}` : ""} }`;
+    ? `guest-map: { vm: ${vm.name}, device: "${dev.key}", iova: ${iovaOut}, size: ${sizeText}, perm: ${perm}, gpa: ${gpaOut} }`
+    : `map: { vm: ${vm.name}, iova: ${iovaOut}, size: ${sizeText}, perm: ${perm}${gpa !== start ? `, gpa: ${gpaOut}` : ""} }`;
   const lineStart = text.lastIndexOf("\n", step.range.start - 1) + 1;
   const indent = text.slice(lineStart, step.range.start).replace(/-\s*$/, "");
-  return { title: `Add the missing ${vm.viommu ? "guest-map" : "map"} of ${hx(start)} (${sizeText}) before this step`, preferred: true, edits: [{ start: lineStart, end: lineStart, text: `${indent}- ${item}\n` }] };
+  return {
+    title: `Add the missing ${vm.viommu ? "guest-map" : "map"} of ${iovaOut} (${sizeText}) before this step, to ${vm.name}'s guest RAM at gpa ${gpaOut} (${target.why})`,
+    preferred: true,
+    edits: [{ start: lineStart, end: lineStart, text: `${indent}- ${item}\n` }],
+  };
+}
+
+const MiB = 1n << 20n;
+
+/**
+ * Where the added map points in guest-physical memory: inside one of the VM's RAM memslots (the
+ * model's q35 layout, so never the PCI hole), preferably at GPA = IOVA as QEMU maps guest RAM,
+ * else at the lowest range above the first MiB (firmware and legacy VGA live below it) that no
+ * mapping of the VM's container already uses. When every page of RAM is mapped already (a VM
+ * without vIOMMU maps all of it at start), the map has to share pages: it then aliases the first
+ * range above 1 MiB, and the title says so.
+ */
+export function chooseGpa(vm: Pick<VmRuntime, "guest" | "container" | "spec">, iova: bigint, size: bigint): { gpa: bigint; why: string } | undefined {
+  const slots = vm.guest.memslots;
+  const used = (vm.container?.dmas ?? []).map((d) => [d.vaddr, d.vaddr + d.size] as const);
+  const slotOf = (gpa: bigint) => slots.find((s) => gpa >= s.gpa && gpa + size <= s.gpa + s.size);
+  const free = (gpa: bigint) => {
+    const s = slotOf(gpa);
+    if (!s) return false;
+    const hva = s.hva + (gpa - s.gpa);
+    return used.every(([a, b]) => hva + size <= a || hva >= b);
+  };
+  const ram = `${formatSize(vm.spec.memory).replace(" ", "")} RAM`;
+  if (slotOf(iova) && free(iova)) return { gpa: iova, why: `GPA = IOVA, inside ${vm.spec.name}'s ${ram}` };
+  const candidates: bigint[] = [];
+  for (const s of slots) candidates.push(s.gpa > MiB ? s.gpa : MiB);
+  for (const [, b] of used) {
+    const s = slots.find((x) => b >= x.hva && b < x.hva + x.size);
+    if (s) candidates.push(s.gpa + (b - s.hva));
+  }
+  candidates.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const aligned = candidates.map((c) => (c + PAGE - 1n) & ~(PAGE - 1n));
+  const unused = aligned.find(free);
+  if (unused !== undefined) return { gpa: unused, why: `the first range of ${vm.spec.name}'s ${ram} above 1 MiB that no mapping uses yet` };
+  const alias = aligned.find((c) => slotOf(c) !== undefined);
+  if (alias !== undefined) return { gpa: alias, why: `all of ${vm.spec.name}'s ${ram} is mapped already, so this shares those pages` };
+  return undefined;
+}
+
+/** A number in the style of the user's text: decimal stays decimal; hex keeps its digit case and `_` groups of 4. */
+export function formatAddressLike(v: bigint, like: string | undefined): string {
+  if (like !== undefined && /^[0-9][0-9_]*$/.test(like)) return like.includes("_") ? group(v.toString(10), 3) : v.toString(10);
+  let digits = v.toString(16);
+  if (like !== undefined && /[A-F]/.test(like) && !/[a-f]/.test(like.slice(2))) digits = digits.toUpperCase();
+  return `0x${like !== undefined && like.includes("_") ? group(digits, 4) : digits}`;
+}
+
+/** A size in the unit the user wrote (`64KiB`, `2M`, `0x4000`, `8192`), or the largest binary unit that divides it. */
+export function formatSizeLike(v: bigint, like: string): string {
+  const m = /^(0x[0-9a-f_]+|[0-9][0-9_.]*)\s*([a-z]*)$/i.exec(like.trim());
+  if (!m || !m[2]) return formatAddressLike(v, m?.[1] ?? like);
+  const units: [string, bigint][] = [["t", 1n << 40n], ["g", 1n << 30n], ["m", MiB], ["k", 1n << 10n]];
+  const suffix = m[2];
+  const style = (letter: string) => {
+    const u = /ib$/i.test(suffix) ? `${letter.toUpperCase()}iB` : letter.toUpperCase();
+    return suffix === suffix.toLowerCase() ? u.toLowerCase() : u;
+  };
+  const same = units.find(([l]) => l === suffix[0]!.toLowerCase());
+  if (same && v % same[1] === 0n) return `${v / same[1]}${m[0].slice(m[1]!.length)}`;
+  for (const [l, n] of units) if (v % n === 0n) return `${v / n}${style(l)}`;
+  return v.toString(10);
+}
+
+function group(digits: string, n: number): string {
+  const out: string[] = [];
+  for (let i = digits.length; i > 0; i -= n) out.unshift(digits.slice(Math.max(0, i - n), i));
+  return out.join("_");
 }
 
 function cachingModeFix(scenario: Scenario, vmName: string, text: string): TextEditFix | undefined {
@@ -143,18 +227,21 @@ function bindGroupFixForVm(scenario: Scenario, run: Run, text: string, keys: str
 function alignFix(step: Extract<Step, { op: "map" | "guest-map" }>, text: string): TextEditFix | undefined {
   const body = text.slice(step.range.start, step.range.end);
   const iovaM = /\biova\s*:\s*([0-9a-fA-Fx_]+)/.exec(body);
-  const sizeM = /\bsize\s*:\s*([0-9a-zA-Z_]+)/.exec(body);
+  const sizeM = /\bsize\s*:\s*([0-9a-zA-Z_.]+)/.exec(body);
   if (!iovaM || !sizeM) return undefined;
   const start = step.iova & ~(PAGE - 1n);
   const end = (step.iova + step.size + PAGE - 1n) & ~(PAGE - 1n);
   const size = end - start;
   const at = (m: RegExpExecArray) => step.range.start + m.index + m[0].length - m[1]!.length;
-  const edits = [
-    { start: at(iovaM), end: at(iovaM) + iovaM[1]!.length, text: hx(start) },
-    { start: at(sizeM), end: at(sizeM) + sizeM[1]!.length, text: `${size / 1024n}KiB` },
-  ];
+  // Only the values that change are edited, each in the user's own style; every other token of
+  // the step (separators, units, comments) stays byte-identical.
+  const edits: TextEditFix["edits"] = [];
+  const iovaText = formatAddressLike(start, iovaM[1]);
+  const sizeText = formatSizeLike(size, sizeM[1]!);
+  if (start !== step.iova) edits.push({ start: at(iovaM), end: at(iovaM) + iovaM[1]!.length, text: iovaText });
+  if (size !== step.size) edits.push({ start: at(sizeM), end: at(sizeM) + sizeM[1]!.length, text: sizeText });
   const gpaM = "gpa" in step && step.gpa !== undefined ? /\bgpa\s*:\s*([0-9a-fA-Fx_]+)/.exec(body) : null;
-  if (gpaM && step.gpa !== undefined) edits.push({ start: at(gpaM), end: at(gpaM) + gpaM[1]!.length, text: hx(step.gpa & ~(PAGE - 1n)) });
-  return { title: `Align to 4 KiB pages: iova ${hx(start)}, size ${size / 1024n}KiB`, preferred: true, edits };
+  if (gpaM && step.gpa !== undefined && (step.gpa & (PAGE - 1n)) !== 0n) edits.push({ start: at(gpaM), end: at(gpaM) + gpaM[1]!.length, text: formatAddressLike(step.gpa & ~(PAGE - 1n), gpaM[1]) });
+  if (edits.length === 0) return undefined;
+  return { title: `Align to 4 KiB pages: iova ${iovaText}, size ${sizeText}`, preferred: true, edits };
 }
-

@@ -15,6 +15,7 @@ import { CursorHighlight } from "./cursorHighlight.js";
 import { registerDebugger } from "./debugging.js";
 import { TracePanels } from "./tracePanel.js";
 import { EvidenceFeature } from "./evidence.js";
+import { openExamplesCommand } from "./examples.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],
@@ -267,10 +268,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     await vscode.window.showTextDocument(doc);
     return doc.uri.toString();
   });
-  reg("passthrough.openExamples", async () => {
-    const file = vscode.Uri.joinPath(ctx.extensionUri, "examples", "healthy-nic.passthrough.yaml");
-    await vscode.window.showTextDocument(file);
-  });
+  reg("passthrough.openExamples", openExamplesCommand(vscode, ctx.extensionUri, LANGUAGE_ID));
 
   const whenRun = (uri: vscode.Uri): Promise<SessionState> =>
     new Promise((resolve) => {

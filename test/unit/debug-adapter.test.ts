@@ -3,7 +3,7 @@
 // reverse continue, exception and data breakpoints, variables, evaluate, edit while paused.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { DebugProtocol } from "@vscode/debugprotocol";
 import { PassthroughDebugSession, type EngineLink } from "../../src/debug/adapter.js";
 import { EngineServer } from "../../src/engine/server.js";
@@ -24,11 +24,14 @@ class Harness {
   version = 1;
   /** When set, engine requests of these methods reject with this error (a worker restart, a closed scenario). */
   failing?: { methods: string[]; error: Error };
+  /** When set, debugScan requests wait here until the test releases them (in any order). */
+  gate?: (() => void)[];
 
   constructor(readonly texts: Record<string, string>) {
     const link: EngineLink = {
       request: async (method, params) => {
         if (this.failing?.methods.includes(method)) throw this.failing.error;
+        if (this.gate && method === "debugScan") await new Promise<void>((ok) => this.gate!.push(ok));
         return this.server.handle(method, params);
       },
       open: async (program) => {
@@ -613,5 +616,73 @@ workload:
     await h.move("restart", {});
     expect(h.outputs("stderr").filter(problem)).toHaveLength(2);
     expect(h.outputs("stderr").filter(problem)[1]).toMatch(/ends too early/);
+  });
+
+  const names = async (h: Harness, args: Record<string, unknown> = {}) => (await h.request<DebugProtocol.StackTraceResponse>("stackTrace", { threadId: 1, ...args })).body.stackFrames.map((f) => f.name);
+
+  it("restart re-sends stopped at the new position; the call stack reads it (top frame first, then the rest, as VS Code asks)", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, {}, async () => {
+      await h.request("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(2) }, { line: stepLine(3) }] });
+    });
+    await h.move("continue");
+    expect(await names(h)).toEqual(["step 3"]);
+    const from = h.events.length;
+    const stopped = await h.move("restart", {});
+    expect(stopped.body.reason).toBe("breakpoint");
+    // The thread ran (VS Code drops the old call stack), then stopped at step 2.
+    expect(h.events.slice(from).map((e) => e.event).filter((e) => e === "continued" || e === "stopped")).toEqual(["continued", "stopped"]);
+    expect(await names(h, { startFrame: 0, levels: 1 })).toEqual(["step 2"]);
+    expect(await names(h, { startFrame: 1, levels: 19 })).toEqual([]);
+    expect(await h.line()).toBe(stepLine(2));
+    expect(h.cursor).toBe(1);
+    // Inside a step's events: two frames, the second one only when asked for from 1.
+    await h.move("stepIn");
+    expect(await names(h, { startFrame: 0, levels: 1 })).toEqual([expect.stringMatching(/^event #\d+$/)]);
+    expect(await names(h, { startFrame: 1, levels: 19 })).toEqual(["step 2"]);
+    const all = await h.request<DebugProtocol.StackTraceResponse>("stackTrace", { threadId: 1 });
+    expect(all.body.totalFrames).toBe(2);
+    expect(all.body.stackFrames[0]!.column).toBe(1);
+  });
+
+  it("a restart while a continue is still running ends where the restart stops, not where the older continue would", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, {}, async () => {
+      await h.request("setBreakpoints", { source: { path: P }, breakpoints: [{ line: stepLine(2) }, { line: stepLine(3) }] });
+    });
+    await h.move("continue"); // step 3
+    h.gate = [];
+    const gate = h.gate;
+    const from = h.events.length;
+    expect((await h.request("continue", { threadId: 1 })).success).toBe(true);
+    expect((await h.request("restart", {})).success).toBe(true);
+    await vi.waitFor(() => expect(gate).toHaveLength(2));
+    // The restart's scan answers first, the continue's (to the end of the workload) after it.
+    gate[1]!();
+    await vi.waitFor(() => expect(h.events.slice(from).filter((e) => e.event === "stopped")).toHaveLength(1));
+    gate[0]!();
+    await new Promise((ok) => setTimeout(ok, 0));
+    await new Promise((ok) => setTimeout(ok, 0));
+    h.gate = undefined;
+    const stops = h.events.slice(from).filter((e) => e.event === "stopped");
+    expect(stops).toHaveLength(1);
+    expect(await names(h)).toEqual(["step 2"]);
+    expect(h.cursor).toBe(1);
+  });
+
+  it("Variables open on the Step scope: it comes first, as locals, and is not expensive", async () => {
+    const h = new Harness({ [P]: text });
+    await h.launch(P, { stopOnEntry: true });
+    await h.move("next");
+    await h.move("next");
+    await h.move("stepIn");
+    for (const frameId of [0, 1]) {
+      const sc = (await h.request<DebugProtocol.ScopesResponse>("scopes", { frameId })).body.scopes;
+      expect(sc[0]).toMatchObject({ name: "Step", expensive: false, presentationHint: "locals" });
+      for (const s of sc) expect(typeof s.expensive, s.name).toBe("boolean");
+      expect(sc.find((s) => !s.expensive)!.name).toBe("Step");
+      expect(sc.find((s) => s.name.startsWith("IOMMU registers"))!.presentationHint).toBe("registers");
+      expect(sc.find((s) => s.name.startsWith("IOTLB"))!.expensive).toBe(true);
+    }
   });
 });

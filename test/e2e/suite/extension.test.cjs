@@ -185,7 +185,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
       const fix = actions.find((a) => /Add the missing map/.test(a.title));
       assert.ok(fix, actions.map((a) => a.title).join(" | "));
       assert.ok(await vscode.workspace.applyEdit(fix.edit));
-      assert.match(doc.lineAt(l).text, /- map: \{ vm: hpc01, iova: 0xc0000000, size: 4KiB, perm: r/);
+      assert.match(doc.lineAt(l).text, /- map: \{ vm: hpc01, iova: 0xc000_0000, size: 4KiB, perm: r, gpa: 0x10_0000 \}/);
       const st = await api.whenRun(doc.uri);
       assert.ok(!vscode.languages.getDiagnostics(doc.uri).some((d) => d.code === "dma-fault" && d.range.start.line === l + 1), "the read no longer faults");
       assert.ok(st.steps.length > 0);
@@ -469,3 +469,46 @@ describe("Transient text: views show only what the user left", function () {
     }
   });
 });
+
+// Open Example Scenarios (misc): copies, never the installed files. The quick picks and the
+// folder dialog cannot be answered from here, so the command's arguments answer them.
+describe("Open Example Scenarios", function () {
+  this.timeout(60000);
+  const os = require("os");
+  const fs = require("fs");
+  const path = require("path");
+
+  it("copies the chosen examples into a folder and opens the copies, never the extension's own files", async () => {
+    const ext = vscode.extensions.getExtension(EXT_ID);
+    await ext.activate();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "examples-"));
+    const folder = vscode.Uri.file(dir);
+    const r = await vscode.commands.executeCommand("passthrough.openExamples", { examples: ["healthy-nic", "stale-iotlb"], folder });
+    assert.ok(r, "the command copied something");
+    assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["healthy-nic.passthrough.yaml", "stale-iotlb.passthrough.yaml"]);
+    const active = vscode.window.activeTextEditor.document;
+    assert.strictEqual(active.uri.fsPath, path.join(dir, "stale-iotlb.passthrough.yaml"));
+    assert.strictEqual(active.languageId, "passthrough");
+    for (const d of vscode.workspace.textDocuments) assert.ok(!d.uri.fsPath.startsWith(ext.extensionPath + path.sep), `${d.uri.fsPath} is inside the installed extension`);
+    assert.ok(vscode.workspace.textDocuments.some((d) => d.uri.fsPath === path.join(dir, "healthy-nic.passthrough.yaml")));
+    // Again, into the same folder: the user's (edited) copy is kept, the new one gets a new name.
+    fs.writeFileSync(path.join(dir, "healthy-nic.passthrough.yaml"), "# mine\n");
+    const again = await vscode.commands.executeCommand("passthrough.openExamples", { examples: ["healthy-nic"], folder, onConflict: "rename" });
+    assert.deepStrictEqual(again.written.map((u) => path.basename(u.fsPath)), ["healthy-nic-2.passthrough.yaml"]);
+    assert.strictEqual(fs.readFileSync(path.join(dir, "healthy-nic.passthrough.yaml"), "utf8"), "# mine\n");
+    await vscode.commands.executeCommand("workbench.action.closeAllEditors");
+  });
+
+  it("without a folder opens untitled passthrough scenarios that run", async () => {
+    const r = await vscode.commands.executeCommand("passthrough.openExamples", { examples: ["unmapped-iova"], folder: "untitled" });
+    assert.strictEqual(r.untitled, 1);
+    const doc = vscode.window.activeTextEditor.document;
+    assert.strictEqual(doc.isUntitled, true);
+    assert.strictEqual(doc.languageId, "passthrough");
+    const e = vscode.extensions.getExtension(EXT_ID).exports;
+    const st = await e.whenRun(doc.uri);
+    assert.ok(st.steps.length > 0);
+    await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
+  });
+});
+
