@@ -101,6 +101,10 @@ export interface SessionState {
 
 export interface TranslateAnswer {
   summary: string;
+  /** The machine state it translated in: "before step 3 of 4" (protocol/cursor.ts describeState). */
+  state?: string;
+  /** The step index of that state (the machine before this step ran; = steps after the last). */
+  step?: number;
   reason: number;
   hpa?: string;
   iotlbHit: boolean;
@@ -130,8 +134,9 @@ export interface EngineMethods {
   update: { params: { uri: string; version: number; text: string; slot?: number }; result: SessionState };
   close: { params: { uri: string }; result: null };
   setCursor: { params: { uri: string; step: number }; result: SessionState };
-  children: { params: { uri: string; view: ViewId; ids: (string | null)[]; radix: Radix }; result: (TreeNode[] | null)[] };
-  translate: { params: { uri: string; device: string; iova: string; write: boolean }; result: TranslateAnswer };
+  /** after: show the state once the cursor's step has run (protocol/cursor.ts stateStep). */
+  children: { params: { uri: string; view: ViewId; ids: (string | null)[]; radix: Radix; after?: boolean }; result: (TreeNode[] | null)[] };
+  translate: { params: { uri: string; device: string; iova: string; write: boolean; after?: boolean }; result: TranslateAnswer };
   hover: { params: { uri: string; line: number; character: number; lineText: string; radix: Radix }; result: HoverAnswer | null };
   devices: { params: { uri: string }; result: { key: string; label: string }[] };
   rows: { params: { uri: string; start: number; count: number }; result: RowsAnswer };
