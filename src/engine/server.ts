@@ -254,7 +254,10 @@ export class EngineServer {
       const run = s.run;
       if (!run || !s.scenario) return null;
       const machine = run.machineBefore(stepIndex ?? s.cursor.step);
-      return hoverAt({ machine, step: stepIndex !== undefined ? s.scenario.workload[stepIndex] : undefined, lineText: p.lineText, character: p.character, radix: p.radix });
+      const o = stepIndex !== undefined ? run.outcomes[stepIndex] : undefined;
+      // The run's diagnostic on this step (engine/fixes.ts runDiagnostics) shows in the same hover.
+      const diagnosed = o !== undefined && ((o.expect !== undefined && !o.expect.pass) || (o.expect === undefined && o.status === "fault"));
+      return hoverAt({ machine, step: stepIndex !== undefined ? s.scenario.workload[stepIndex] : undefined, lineText: p.lineText, character: p.character, radix: p.radix, stepIndex: stepIndex ?? s.cursor.step, steps: run.outcomes.length, diagnosed });
     },
     devices: (p) => {
       const e = this.entry(p.uri);

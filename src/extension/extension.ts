@@ -183,10 +183,15 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     editor.selection = new vscode.Selection(pos, pos);
     editor.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
   };
-  const translate = async (device?: string, iova?: string, write?: boolean): Promise<TranslateAnswer | undefined> => {
+  const translate = async (device?: string, iova?: string, write?: boolean, atStep?: number | null): Promise<TranslateAnswer | undefined> => {
     const uri = needScenario();
     if (!uri) return undefined;
     try {
+      // From a hover's "Full walk" link: the walk at the hovered step, so the views go there too.
+      if (typeof atStep === "number") {
+        if (after) await setAfter(false);
+        await sm.setCursor(uri, atStep);
+      }
       if (device === undefined) {
         const devices = await client.request("devices", { uri });
         const pick = await vscode.window.showQuickPick(devices.map((d) => ({ label: d.key, description: d.label.slice(d.key.length).trim() })), { title: "Translate address: device", placeHolder: "The requesting device (its requester id selects the context entry)" });
@@ -241,7 +246,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     if (!uri) return undefined;
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: "Passthrough: running scenario" }, () => sm.rerun(uri));
   });
-  reg("passthrough.translate", (device?: string, iova?: string, write?: boolean) => translate(device, iova, write));
+  reg("passthrough.translate", (device?: string, iova?: string, write?: boolean, atStep?: number | null) => translate(device, iova, write, atStep));
   reg("passthrough.translateDevice", (h?: NodeHandle) => {
     const node = h ? trees.groups.node(h.id) ?? trees.vms.node(h.id) ?? trees.tables.node(h.id) : undefined;
     return translate(node?.device);

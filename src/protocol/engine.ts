@@ -113,6 +113,9 @@ export interface TranslateAnswer {
   stages: { kind: string; level: number; index: number; address: string; raw: string[]; fields: [string, string][]; stop?: string }[];
 }
 
+/** Commands a hover may link to: the host trusts exactly these in the engine's markdown. */
+export const HOVER_COMMANDS = ["passthrough.translate"] as const;
+
 export interface HoverAnswer {
   /** Markdown built by the engine from escaped parts. */
   markdown: string;
