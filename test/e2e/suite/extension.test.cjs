@@ -153,7 +153,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
     const l = lines.findIndex((x) => x.includes("iova: 0x10_2000, length: 4KiB, write: true"));
     const hovers = await vscode.commands.executeCommand("vscode.executeHoverProvider", doc.uri, new vscode.Position(l, lines[l].indexOf("0x10_2000") + 2));
     const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === "string" ? c : c.value))).join("\n");
-    assert.match(text, /Walk for `04:00\.0` write/);
+    assert.match(text, /^\*\*`04:00\.0` write: fault 0x05/m);
     assert.match(text, /not present/);
   });
 
@@ -396,5 +396,25 @@ describe("Views follow the text cursor (issue 14, views)", function () {
       await vscode.commands.executeCommand("passthrough.showStateBeforeStep");
     }
     await until("views back before step 3", () => api.views.vms.description === `before step 3 of ${state.steps.length}`);
+  });
+
+  it("an IOVA hover leads with the verdict; its 'Full walk' link translates at the hovered step", async () => {
+    const { doc, state } = await open("unmapped-iova");
+    const uri = doc.uri.toString();
+    const lines = doc.getText().split("\n");
+    const l = state.steps[3].line;
+    const hovers = await vscode.commands.executeCommand("vscode.executeHoverProvider", doc.uri, new vscode.Position(l, lines[l].indexOf("0xc000_0000") + 3));
+    const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === "string" ? c : c.value))).join("\n");
+    const first = text.split("\n")[0];
+    assert.match(first, /^\*\*`02:00\.0` write: fault 0x0?[0-9a-f]+/, text);
+    assert.doesNotMatch(text, /KiB/);
+    const link = /\(command:passthrough\.translate\?([^ )]+)/.exec(text);
+    assert.ok(link, text);
+    const args = JSON.parse(decodeURIComponent(link[1]));
+    assert.deepStrictEqual(args.slice(0, 3), ["02:00.0", "0xc0000000", true]);
+    await vscode.commands.executeCommand("passthrough.runToStep", uri, 0);
+    const ans = await vscode.commands.executeCommand("passthrough.translate", ...args);
+    assert.strictEqual(ans.state, `before step 4 of ${state.steps.length}`);
+    assert.strictEqual(api.scenarios.states.get(uri).cursor, 3);
   });
 });
