@@ -27,7 +27,7 @@ let deviceBySid = new Map<number, TraceInfo["devices"][number]>();
 let matched = 0;
 let radix: "hex" | "dec" = "hex";
 let runVersion = -1;
-let steps: { line: number; op: string }[] = [];
+let steps: { line: number; op: string; summary?: string }[] = [];
 let selectedRow = -1;
 let cursorStep = 0;
 let file = "";
@@ -545,7 +545,8 @@ function showSlowPath(event: number, step: number, kind: number): void {
     5: "An invalidation descriptor processed by the IOMMU (queued invalidation).",
     6: "A context entry written: the device's requester id now points at its domain's tables.",
     7: "A context entry cleared: the device is detached from the domain.",
-    8: "The VM started: its RAM is pinned and (without a vIOMMU) mapped IOVA = GPA.",
+    // The model's own account of this VM (with or without a vIOMMU), not a generic sentence.
+    8: steps[step]?.summary ?? "The VM started.",
     9: "The VM stopped: its mappings are gone.",
     10: "A raw write into a table entry (poke): the next walk reads whatever was written.",
     11: "A slow-path operation failed (errno or a refused start); see the step's outcome.",

@@ -70,7 +70,7 @@ function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
     return [...m.vms.values()].map((vm) => ({
       id: `vm/${vm.spec.name}`,
       label: vm.spec.name,
-      description: `${vm.running ? "running" : "stopped"} · ${formatSize(vm.spec.memory)} · ${vm.devices.length} device${vm.devices.length === 1 ? "" : "s"}`,
+      description: `${vm.running ? "running" : "stopped"} · ${formatSize(vm.spec.memory)} · ${plural(vm.devices.length, "device")}`,
       tooltip: `VM ${vm.spec.name}: ${formatSize(vm.spec.memory)} RAM, ${vm.running ? "running" : "not running"} at this step${vm.spec.viommu ? `, vIOMMU (intel-iommu, caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"})` : ""}`,
       icon: vm.running ? "vm-running" : "vm-outline",
       color: vm.running ? "charts.green" : "disabledForeground",
@@ -98,7 +98,7 @@ function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
       {
         id: `${base}/vfio`,
         label: "VFIO container",
-        description: vm.container ? `domain ${vm.domain?.did ?? "-"} · ${vm.container.dmas.length} mapping${vm.container.dmas.length === 1 ? "" : "s"} · ${vm.container.lockedPages} pages locked` : "none",
+        description: vm.container ? `domain ${vm.domain?.did ?? "-"} · ${plural(vm.container.dmas.length, "mapping")} · ${plural(vm.container.lockedPages, "page")} locked` : "none",
         icon: "package",
         collapsible: vm.container && vm.container.dmas.length ? 1 : 0,
       },
@@ -118,7 +118,7 @@ function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
       return c.dmas.map((d) =>
         leaf(`${base}/vfio/${hx(d.iova)}`, `IOVA ${num(d.iova, ctx.radix)}–${num(d.iova + d.size - 1n, ctx.radix)}`, `${formatSize(d.size)} · ${permText(d.prot)} · HVA ${num(d.vaddr, ctx.radix)}`, {
           icon: "arrow-both",
-          tooltip: `VFIO_IOMMU_MAP_DMA: IOVA ${hx(d.iova)} size ${hx(d.size)} -> vaddr ${hx(d.vaddr)}, ${d.lockedPages} pages pinned, ${d.chunks.length} physically contiguous chunk${d.chunks.length === 1 ? "" : "s"}`,
+          tooltip: `VFIO_IOMMU_MAP_DMA: IOVA ${hx(d.iova)} size ${hx(d.size)} -> vaddr ${hx(d.vaddr)}, ${plural(d.lockedPages, "page")} pinned, ${plural(d.chunks.length, "physically contiguous chunk")}`,
           contextValue: "mapping",
           copy: hx(d.iova),
         }),
@@ -166,7 +166,7 @@ function slotRuns(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode[] | n
     } else skipped++;
     gpa += len;
   }
-  if (skipped > 0n) out.push(leaf(`vm/${vm.spec.name}/slots/${slot}/more`, `… ${skipped} more runs`, undefined, { icon: "ellipsis" }));
+  if (skipped > 0n) out.push(leaf(`vm/${vm.spec.name}/slots/${slot}/more`, `… ${plural(skipped, "more run")}`, undefined, { icon: "ellipsis" }));
   return out;
 }
 
@@ -200,7 +200,7 @@ function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
       return {
         id: `g/${g.id}`,
         label: `IOMMU group ${g.id}`,
-        description: `${g.devices.length} device${g.devices.length === 1 ? "" : "s"} · ${v.viable ? "viable" : "not viable"}`,
+        description: `${plural(g.devices.length, "device")} · ${v.viable ? "viable" : "not viable"}`,
         tooltip: v.viable
           ? `Group ${g.id} is viable: every device is bound to vfio-pci, pci-stub or no driver.`
           : `Group ${g.id} is not viable:\n${v.blockers.map((b) => `- ${b.why}`).join("\n")}\nBind every device of the group to vfio-pci (or unbind it) before assigning any of them.`,
@@ -259,7 +259,7 @@ function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
       id: "t",
       label: unit.name,
       description: `Intel VT-d · ${unit.haw}-bit · ${unit.translationEnabled ? "translation on" : "translation off"}`,
-      tooltip: `DMA remapping unit ${unit.name}: host address width ${unit.haw} bits, ${unit.nfr} fault recording registers, IOTLB ${unit.iotlb.sets}×${unit.iotlb.ways}`,
+      tooltip: `DMA remapping unit ${unit.name}: host address width ${unit.haw} bits, ${plural(unit.nfr, "fault recording register")}, IOTLB ${unit.iotlb.sets}×${unit.iotlb.ways}`,
       icon: "chip",
       contextValue: "unit",
       collapsible: 2,
@@ -277,7 +277,7 @@ function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
       { id: "t/regs", label: "Registers", icon: "symbol-variable", collapsible: 1 },
       { id: "t/root", label: "Root table", description: `@ ${num(unit.rootTable, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(unit.rootTable) },
       { id: "t/iotlb", label: "IOTLB", description: `${iotlb.length} of ${unit.iotlb.size} entries`, icon: "database", collapsible: iotlb.length ? 1 : 0 },
-      { id: "t/cc", label: "Context cache", description: `${cc.length} entr${cc.length === 1 ? "y" : "ies"}`, icon: "database", collapsible: cc.length ? 1 : 0 },
+      { id: "t/cc", label: "Context cache", description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
       {
         id: "t/frcd",
         label: "Fault recording registers",
@@ -432,7 +432,7 @@ function rootChildren(parts: string[], ctx: TreeContext): TreeNode[] | null {
         copy: qword(lo),
       });
     }
-    if (absent) out.push(leaf("t/root/absent", `${absent} buses not present`, "P = 0", { icon: "circle-slash", color: "disabledForeground" }));
+    if (absent) out.push(leaf("t/root/absent", `${plural(absent, "bus")} not present`, "P = 0", { icon: "circle-slash", color: "disabledForeground" }));
     return out;
   }
   const bus = parseInt(parts[2]!, 16);
@@ -478,7 +478,7 @@ function rootChildren(parts: string[], ctx: TreeContext): TreeNode[] | null {
       id: `${parts.join("/")}/d`,
       label: `domain ${ce.did}`,
       description: `${levels}-level · ${top} @ ${num(ce.slptptr, ctx.radix)}${sharing.length ? ` · shared with ${sharing.map(formatSid).join(", ")}` : ""}`,
-      tooltip: `Domain ${ce.did} (DID): second-level page tables of ${levels} levels (AW=${ce.aw}), top table ${top} at HPA ${hx(ce.slptptr)}.${sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""} IOTLB entries are tagged with this DID.`,
+      tooltip: `Domain ${ce.did} (DID): second-level page tables of ${plural(levels, "level")} (AW=${ce.aw}), top table ${top} at HPA ${hx(ce.slptptr)}.${sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""} IOTLB entries are tagged with this DID.`,
       icon: "symbol-class",
       contextValue: "domain",
       collapsible: 1,
@@ -617,9 +617,9 @@ function faultChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
         step: o.step,
       }));
     }
-    if (more) out.push(leaf(`f/${o.step}/more`, `… ${more} more faults in this step`, "see the DMA trace", { icon: "ellipsis" }));
+    if (more) out.push(leaf(`f/${o.step}/more`, `… ${plural(more, "more fault")} in this step`, "see the DMA trace", { icon: "ellipsis" }));
     const lines = run.log.filter((l) => l.step === o.step);
-    if (lines.length) out.push({ id: `f/${o.step}/log`, label: "Kernel and VMM log", description: `${lines.length} line${lines.length === 1 ? "" : "s"}`, icon: "output", collapsible: 1 });
+    if (lines.length) out.push({ id: `f/${o.step}/log`, label: "Kernel and VMM log", description: plural(lines.length, "line"), icon: "output", collapsible: 1 });
     return out;
   }
   if (parts[2] === "log") {

@@ -1,4 +1,5 @@
 /** The status-bar item: the active scenario's state (steps, faults, expectations, running, stale). */
+import { plural } from "../sim/plural.js";
 import * as vscode from "vscode";
 import type { ScenarioManager } from "./scenarios.js";
 
@@ -29,8 +30,8 @@ export class StatusBar implements vscode.Disposable {
       const t = st.totals;
       const exp = t.expectations ? ` · ${t.expectations - t.failedExpectations}/${t.expectations} expect` : "";
       const icon = st.stale ? "$(warning)" : t.failedExpectations ? "$(error)" : t.faults ? "$(debug-breakpoint-log)" : "$(pass)";
-      this.item.text = `${icon} ${t.steps} steps · ${t.faults} fault${t.faults === 1 ? "" : "s"}${exp}${st.stale ? " · stale" : ""}`;
-      this.item.tooltip = `Passthrough: ${t.steps} steps, ${t.events} trace events, ${t.faults} DMA faults${t.expectations ? `, ${t.failedExpectations} of ${t.expectations} expectations failed` : ""}; ran in ${st.elapsedMs} ms${st.stale ? "\nThe text has errors: the sidebar shows the last good run." : ""}${st.stoppedEarly ? `\nStopped early: ${st.stoppedEarly}` : ""}\nClick to go to a step.`;
+      this.item.text = `${icon} ${plural(t.steps, "step")} · ${plural(t.faults, "fault")}${exp}${st.stale ? " · stale" : ""}`;
+      this.item.tooltip = `Passthrough: ${plural(t.steps, "step")}, ${plural(t.events, "trace event")}, ${plural(t.faults, "DMA fault")}${t.expectations ? `, ${t.failedExpectations} of ${plural(t.expectations, "expectation")} failed` : ""}; ran in ${st.elapsedMs} ms${st.stale ? "\nThe text has errors: the sidebar shows the last good run." : ""}${st.stoppedEarly ? `\nStopped early: ${st.stoppedEarly}` : ""}\nClick to go to a step.`;
       if (st.stale || t.failedExpectations) this.item.backgroundColor = new vscode.ThemeColor(st.stale ? "statusBarItem.warningBackground" : "statusBarItem.errorBackground");
     }
     this.item.show();
