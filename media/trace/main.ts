@@ -8,6 +8,7 @@
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from "@tanstack/virtual-core";
 import { requestKey, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type ToWebview, type TraceMethod, type TraceViewState } from "../../src/protocol/webview.js";
 import type { TraceFilter, TraceInfo, TranslateAnswer } from "../../src/protocol/engine.js";
+import { nounFor } from "../../src/sim/plural.js";
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): TraceViewState | undefined; setState(s: TraceViewState): void };
 
@@ -492,7 +493,7 @@ const DIFF_ADDED = 1;
 const DIFF_CHANGED = 2;
 const DIFF_REMOVED_BEFORE = 4;
 const DIFF_REMOVED_AFTER = 8;
-const events = (n: number) => (n === 1 ? "1 event" : `${groupDigits(n)} events`);
+const events = (n: number) => `${groupDigits(n)} ${nounFor(n, "event")}`;
 
 function diffTitle(diff: number, before: number, after: number): string {
   const parts: string[] = [];
@@ -699,7 +700,7 @@ async function reload(step: number): Promise<void> {
   // Index and step columns as wide as their largest number (trace.css).
   grid.style.setProperty("--index-digits", String(String(Math.max(0, s.total - 1)).length));
   grid.style.setProperty("--step-digits", String(String(Math.max(1, steps.length)).length));
-  counts.textContent = `${groupDigits(matched)} of ${groupDigits(s.total)} events · ${groupDigits(s.faults)} faults${state.compare && info.removed ? ` · ${info.removed} removed since the previous run` : ""}`;
+  counts.textContent = `${groupDigits(matched)} of ${groupDigits(s.total)} ${nounFor(s.total, "event")} · ${groupDigits(s.faults)} ${nounFor(s.faults, "fault")}${state.compare && info.removed ? ` · ${info.removed} removed since the previous run` : ""}`;
   scroller.setAttribute("aria-rowcount", String(matched + 1));
   virtualizer.setOptions({ ...virtualizer.options, count: Math.ceil(matched / PAGE) });
   virtualizer.measure();
