@@ -10,6 +10,7 @@ import { requestKey, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, ty
 import type { TraceFilter, TraceInfo, TranslateAnswer } from "../../src/protocol/engine.js";
 import { EVENT_KIND_NAMES } from "../../src/trace/trace.js";
 import { rowCells, rowResult, SHORT_REASONS, TRACE_COLUMNS, type RowFields } from "../../src/trace/rowDisplay.js";
+import { nounFor } from "../../src/sim/plural.js";
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): TraceViewState | undefined; setState(s: TraceViewState): void };
 
@@ -29,7 +30,7 @@ let deviceBySid = new Map<number, TraceInfo["devices"][number]>();
 let matched = 0;
 let radix: "hex" | "dec" = "hex";
 let runVersion = -1;
-let steps: { line: number; op: string }[] = [];
+let steps: { line: number; op: string; summary?: string }[] = [];
 let selectedRow = -1;
 let cursorStep = 0;
 let file = "";
@@ -634,7 +635,7 @@ const DIFF_ADDED = 1;
 const DIFF_CHANGED = 2;
 const DIFF_REMOVED_BEFORE = 4;
 const DIFF_REMOVED_AFTER = 8;
-const events = (n: number) => (n === 1 ? "1 event" : `${groupDigits(n)} events`);
+const events = (n: number) => `${groupDigits(n)} ${nounFor(n, "event")}`;
 
 function diffTitle(diff: number, before: number, after: number): string {
   const parts: string[] = [];
@@ -687,7 +688,8 @@ function showSlowPath(event: number, step: number, kind: number): void {
     5: "An invalidation descriptor processed by the IOMMU (queued invalidation).",
     6: "A context entry written: the device's requester id now points at its domain's tables.",
     7: "A context entry cleared: the device is detached from the domain.",
-    8: "The VM started: its RAM is pinned and (without a vIOMMU) mapped IOVA = GPA.",
+    // The model's own account of this VM (with or without a vIOMMU), not a generic sentence.
+    8: steps[step]?.summary ?? "The VM started.",
     9: "The VM stopped: its mappings are gone.",
     10: "A raw write into a table entry (poke): the next walk reads whatever was written.",
     11: "A slow-path operation failed (errno or a refused start); see the step's outcome.",
@@ -850,7 +852,7 @@ async function reload(step: number): Promise<void> {
   // Index and step columns as wide as their largest number (trace.css).
   grid.style.setProperty("--index-digits", String(String(Math.max(0, s.total - 1)).length));
   grid.style.setProperty("--step-digits", String(String(Math.max(1, steps.length)).length));
-  counts.textContent = `${groupDigits(matched)} of ${groupDigits(s.total)} ${s.total === 1 ? "event" : "events"} · ${groupDigits(s.faults)} ${s.faults === 1 ? "fault" : "faults"}${state.compare && info.removed ? ` · ${groupDigits(info.removed)} removed since the previous run` : ""}`;
+  counts.textContent = `${groupDigits(matched)} of ${groupDigits(s.total)} ${nounFor(s.total, "event")} · ${groupDigits(s.faults)} ${nounFor(s.faults, "fault")}${state.compare && info.removed ? ` · ${groupDigits(info.removed)} removed since the previous run` : ""}`;
   scroller.setAttribute("aria-rowcount", String(matched + 1));
   virtualizer.setOptions({ ...virtualizer.options, count: Math.ceil(matched / PAGE) });
   virtualizer.measure();

@@ -6,14 +6,15 @@
  * The state shown is the machine *before* the hovered step, i.e. what that step sees.
  * Markdown is assembled here from escaped pieces; user text only ever appears in code spans.
  */
-import type { HoverAnswer, Radix } from "../protocol/engine.js";
+import { HOVER_COMMANDS, type HoverAnswer, type Radix } from "../protocol/engine.js";
 import type { Machine } from "../sim/machine.js";
-import { formatSize, fullBdf } from "../sim/machine.js";
+import { faultLabel, formatSize, fullBdf } from "../sim/machine.js";
+import { describeState } from "../protocol/cursor.js";
 import { normaliseBdfKey } from "../sim/pci.js";
 import { decodeContextEntry, formatSid, awToLevels } from "../sim/vtd/context.js";
 import type { Step } from "../scenario/types.js";
-import { parseAddress } from "../scenario/values.js";
-import { explainWalk, type WalkExplanation } from "./walk.js";
+import { parseAddress, parseSize } from "../scenario/values.js";
+import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
 
 /** Text inside a code span: backticks can't be escaped there, so they are replaced. */
 export function code(text: string): string {
@@ -37,7 +38,18 @@ export interface HoverInput {
   lineText: string;
   character: number;
   radix: Radix;
+  /** 0-based index of the hovered step and the workload's length (for "before step 3 of 4"). */
+  stepIndex?: number;
+  steps?: number;
+  /**
+   * The hovered step carries a run diagnostic (an unexpected fault, a failed expectation): VS Code
+   * shows it in the same hover, so the walk's hover leaves out the verdict's explanation.
+   */
+  diagnosed?: boolean;
 }
+
+/** Keys whose value is a size or a length: only these are ever shown as KiB/MiB/GiB. */
+const SIZE_KEYS = new Set(["size", "length", "memory", "repeat"]);
 
 /** The token under the cursor, or undefined. */
 function tokenAt(re: RegExp, text: string, ch: number): { text: string; start: number; end: number } | undefined {
@@ -59,7 +71,8 @@ export function hoverAt(h: HoverInput): HoverAnswer | null {
   const n = tokenAt(NUM_RE, h.lineText, h.character);
   if (!n) return null;
   const key = /([A-Za-z][\w-]*)\s*:\s*["']?$/.exec(h.lineText.slice(0, n.start))?.[1];
-  const parsed = parseAddress(n.text.replace(/\s/g, ""));
+  const raw = n.text.replace(/\s/g, "");
+  const parsed = key !== undefined && SIZE_KEYS.has(key) ? parseSize(raw) : parseAddress(raw);
   if (!parsed.ok) return null;
   const markdown = numberHover(h, key, parsed.value);
   return markdown ? { markdown, start: n.start, end: n.end } : null;
@@ -86,27 +99,39 @@ function bdfHover(m: Machine, text: string): string | undefined {
   return lines.join("\n");
 }
 
+/** A number in the user's radix first, the other radix after it. */
+function both(v: bigint, radix: Radix): string {
+  return radix === "dec" ? `${code(v.toString(10))} = ${code(hx(v))}` : `${code(hx(v))} = ${code(v.toString(10))}`;
+}
+
+/** An address in the user's radix, as a code span. */
+function addr(v: bigint, radix: Radix): string {
+  return code(radix === "dec" ? v.toString(10) : hx(v));
+}
+
 function numberHover(h: HoverInput, key: string | undefined, value: bigint): string | undefined {
   const m = h.machine;
   const step = h.step;
-  const head = `${code(hx(value))} = ${value.toString(10)}${value >= 1024n && value % 1024n === 0n ? ` = ${md(formatSize(value))}` : ""}`;
-  const parts = [head];
+  // An address is an address: only sizes and lengths are rendered as KiB/MiB/GiB.
+  const isSize = key !== undefined && SIZE_KEYS.has(key);
+  const tail = `${both(value, h.radix)}${isSize && value >= 1024n && value % 1024n === 0n ? ` = ${md(formatSize(value))}` : ""}`;
+  const parts: string[] = [];
   switch (key) {
     case "iova":
     case "address": {
       if (key === "address" && step?.op === "poke") {
-        parts.push("", `HPA written by this poke: ${describeHpa(m, value)}`);
+        parts.push(`HPA written by this poke: ${describeHpa(m, value, h.radix)}`);
         break;
       }
       const devices = stepDevices(m, step);
       for (const dev of devices.slice(0, 2)) {
-        const dsid = m.pci.device(dev);
-        if (!dsid) continue;
+        const d = m.pci.device(dev);
+        if (!d) continue;
         const write = step?.op === "dma" || step?.op === "translate" ? step.write : false;
-        parts.push("", walkMarkdown(explainWalk(m, m.pci.requesterId(dsid), value, write), dev));
+        parts.push(walkVerdict(explainWalk(m, m.pci.requesterId(d), value, write), d.key, h));
       }
-      const mapping = vfioMappingOf(m, step, value, devices);
-      if (mapping) parts.push("", mapping);
+      const mapping = vfioMappingOf(m, step, value, devices, h.radix);
+      if (mapping) parts.push(mapping);
       break;
     }
     case "gpa": {
@@ -114,15 +139,57 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
       if (vm) {
         const slot = vm.guest.memslots.find((s) => value >= s.gpa && value < s.gpa + s.size);
         const hpa = vm.guest.gpaToHpa(value);
-        parts.push("", slot ? `GPA in ${code(vm.spec.name)} memslot ${slot.slot} (${md(slot.name)}): HVA ${code(hx(slot.hva + (value - slot.gpa)))}${hpa !== undefined ? `, HPA ${code(hx(hpa))}` : " (not backed: VM not running)"}` : `GPA outside every memslot of ${code(vm.spec.name)} — VFIO would fail to pin it (EFAULT)`);
+        parts.push(slot ? `GPA in ${code(vm.spec.name)} memslot ${slot.slot} (${md(slot.name)}): HVA ${addr(slot.hva + (value - slot.gpa), h.radix)}${hpa !== undefined ? `, HPA ${addr(hpa, h.radix)}` : " (not backed: VM not running)"}` : `GPA outside every memslot of ${code(vm.spec.name)} — VFIO would fail to pin it (EFAULT)`);
       }
       break;
     }
     case "value":
-      if (step?.op === "poke") parts.push("", decodeRaw(value, step.target?.structure ?? "pte"));
+      if (step?.op === "poke") parts.push(decodeRaw(value, step.target?.structure ?? "pte"));
       break;
   }
-  return parts.join("\n");
+  parts.push(tail);
+  return parts.join("\n\n");
+}
+
+/** "before step 3 of 4" for the hovered step. */
+function whenText(h: HoverInput): string {
+  return h.stepIndex !== undefined && h.steps !== undefined ? describeState(h.stepIndex, h.steps, false) : "at the cursor";
+}
+
+function stageName(s: WalkStage): string {
+  return s.kind === "root" ? `root[${s.index.toString(16).padStart(2, "0")}]` : s.kind === "context" ? `context[${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}]` : `L${s.level}[${s.index}]`;
+}
+
+/**
+ * The walk's verdict and the entry that decided it, in two lines, with a link to the full walk
+ * (Translate Address at that step: the walk in Mapping Tables and the log). The model's walk
+ * (walk.ts) decides; this only picks its deciding stage.
+ */
+export function walkVerdict(w: WalkExplanation, device: string, h: HoverInput): string {
+  const dir = w.write ? "write" : "read";
+  const when = whenText(h);
+  let verdict: string;
+  if (w.reason !== 0) {
+    // The diagnostic above already names the fault and explains it: say only where it happens.
+    verdict = h.diagnosed ? `**${code(device)} ${dir} faults here** (${md(when)})` : `**${code(device)} ${dir}: fault ${md(faultLabel(w.reason))}**${w.iotlbHit ? " (answered by the IOTLB)" : ""} (${md(when)})`;
+  } else if (w.kind === "translated") {
+    const size = w.leafLevel === 3 ? "1 GiB" : w.leafLevel === 2 ? "2 MiB" : "4 KiB";
+    verdict = `**${code(device)} ${dir} → HPA ${addr(w.hpa ?? 0n, h.radix)}** (${size} page, ${w.iotlbHit ? "IOTLB hit" : "walk"}; ${md(when)})`;
+  } else {
+    verdict = `**${code(device)} ${dir}:** ${md(w.summary)} (${md(when)})`;
+  }
+  const last = w.stages[w.stages.length - 1];
+  const lines = [verdict];
+  if (last) {
+    const fields = last.fields.map(([k, v]) => `${k}=${v.replace(/ \(.*\)$/, "")}`).join(" ");
+    const decided = last.stop ? ` **← ${md(last.stop)}**` : "";
+    lines.push(`${code(stageName(last))} ${code(last.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`).join(" "))} ${md(fields)}${decided}`);
+    if (w.iotlbHit && w.reason === 0 && last.stop) lines.push(`The tables now say otherwise: a stale IOTLB entry answered.`);
+  }
+  const args = encodeURIComponent(JSON.stringify([device, hx(w.iova), w.write, h.stepIndex ?? null]));
+  const n = w.stages.length;
+  lines.push(`[Full walk (${n} ${n === 1 ? "entry" : "entries"}) in Mapping Tables](command:${HOVER_COMMANDS[0]}?${args} "Translate this address at this step: reveals the walk's last entry in Mapping Tables and logs every entry")`);
+  return lines.join("  \n");
 }
 
 function stepDevices(m: Machine, step: Step | undefined): string[] {
@@ -137,7 +204,7 @@ function stepDevices(m: Machine, step: Step | undefined): string[] {
  * The VFIO mapping covering an IOVA, and the VM memory region it lands in (HVA -> the memslot
  * whose host range holds it -> GPA), for the step's VM or the VM its device is assigned to.
  */
-function vfioMappingOf(m: Machine, step: Step | undefined, iova: bigint, devices: string[]): string | undefined {
+function vfioMappingOf(m: Machine, step: Step | undefined, iova: bigint, devices: string[], radix: Radix): string | undefined {
   const vm = step && "vm" in step ? m.vms.get(step.vm) : [...m.vms.values()].find((v) => devices.some((d) => v.devices.includes(d)));
   const c = vm?.container;
   if (!vm || !c) return undefined;
@@ -146,26 +213,15 @@ function vfioMappingOf(m: Machine, step: Step | undefined, iova: bigint, devices
   const hva = d.vaddr + (iova - d.iova);
   const slot = vm.guest.memslots.find((x) => hva >= x.hva && hva < x.hva + x.size);
   const region = slot
-    ? ` → GPA ${code(hx(slot.gpa + (hva - slot.hva)))} in ${code(vm.spec.name)} memslot ${slot.slot} (${md(slot.name)})`
+    ? ` → GPA ${addr(slot.gpa + (hva - slot.hva), radix)} in ${code(vm.spec.name)} memslot ${slot.slot} (${md(slot.name)})`
     : " (outside every memslot of the VM)";
-  return `VFIO mapping of ${code(vm.spec.name)}: IOVA ${code(`${hx(d.iova)}-${hx(d.iova + d.size - 1n)}`)} → HVA ${code(hx(d.vaddr))}; this IOVA is HVA ${code(hx(hva))}${region}`;
+  const a = (v: bigint) => (radix === "dec" ? v.toString(10) : hx(v));
+  return `VFIO mapping of ${code(vm.spec.name)}: IOVA ${code(`${a(d.iova)}-${a(d.iova + d.size - 1n)}`)} → HVA ${addr(d.vaddr, radix)}; this IOVA is HVA ${addr(hva, radix)}${region}`;
 }
 
-export function walkMarkdown(w: WalkExplanation, device: string): string {
-  const rows = w.stages.map((s) => {
-    const what = s.kind === "root" ? `root[${s.index.toString(16).padStart(2, "0")}]` : s.kind === "context" ? `context[${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}]` : `L${s.level}[${s.index}]`;
-    return `| ${what} | ${code(hx(s.address))} | ${code(s.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`).join(" "))} | ${md(s.fields.map(([k, v]) => `${k}=${v}`).join(" "))}${s.stop ? ` **← ${md(s.stop)}**` : ""} |`;
-  });
-  return [
-    `**Walk for ${code(device)} ${w.write ? "write" : "read"}** — ${md(w.summary)}`,
-    "",
-    ...(rows.length ? ["| entry | HPA | raw | decoded |", "|---|---|---|---|", ...rows] : []),
-  ].join("\n");
-}
-
-function describeHpa(m: Machine, hpa: bigint): string {
-  if (m.mem.inPool(Number(hpa))) return `${code(hx(hpa))} is in the IOMMU's table pool (root/context/page tables)`;
-  return `${code(hx(hpa))} is host DRAM`;
+function describeHpa(m: Machine, hpa: bigint, radix: Radix): string {
+  if (m.mem.inPool(Number(hpa))) return `${addr(hpa, radix)} is in the IOMMU's table pool (root/context/page tables)`;
+  return `${addr(hpa, radix)} is host DRAM`;
 }
 
 /** A raw 64-bit value decoded as the structure it is written to. */

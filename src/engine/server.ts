@@ -11,6 +11,7 @@ import { Session } from "./session.js";
 import { treeChildren, type TreeContext } from "./trees.js";
 import { explainWalk } from "./walk.js";
 import { hoverAt } from "./hover.js";
+import { describeState, stateStep } from "../protocol/cursor.js";
 import { parseAddress } from "../scenario/values.js";
 import { normaliseBdfKey } from "../sim/pci.js";
 import { EventKind } from "../trace/trace.js";
@@ -149,12 +150,12 @@ export class EngineServer {
     return new DebugModel(s.run, s.scenario, s.stepLines());
   }
 
-  private treeContext(e: Entry): TreeContext | undefined {
+  private treeContext(e: Entry, after = false): TreeContext | undefined {
     const s = e.session;
     const run = s.run;
-    const machine = s.machineAtCursor();
-    if (!run || !machine || !s.scenario) return undefined;
-    return { machine, run, scenario: s.scenario, cursor: s.cursor.step, radix: "hex" };
+    if (!run || !s.scenario) return undefined;
+    const step = stateStep(s.cursor.step, run.outcomes.length, after);
+    return { machine: run.machineBefore(step), run, scenario: s.scenario, cursor: step, radix: "hex" };
   }
 
   private readonly handlers: { [M in Method]: (p: EngineMethods[M]["params"]) => EngineMethods[M]["result"] } = {
@@ -200,15 +201,18 @@ export class EngineServer {
     },
     children: (p) => {
       const e = this.entry(p.uri);
-      const ctx = this.treeContext(e);
+      const ctx = this.treeContext(e, p.after ?? false);
       if (!ctx) return p.ids.map(() => null);
       ctx.radix = p.radix;
       return p.ids.map((id) => treeChildren(p.view, id, ctx));
     },
     translate: (p) => {
       const e = this.entry(p.uri);
-      const m = e.session.machineAtCursor();
-      if (!m) throw new EngineFailure("not-ready", "the scenario has not run yet: fix its errors first");
+      const run = e.session.run;
+      if (!run) throw new EngineFailure("not-ready", "the scenario has not run yet: fix its errors first");
+      // The state the tree views show: before the cursor's step, or after it (the views' toggle).
+      const step = stateStep(e.session.cursor.step, run.outcomes.length, p.after ?? false);
+      const m = run.machineBefore(step);
       const key = normaliseBdfKey(p.device);
       const dev = key ? m.pci.device(key) : undefined;
       if (!dev) throw new EngineFailure("bad-params", `no host device ${p.device}`);
@@ -218,6 +222,8 @@ export class EngineServer {
       const w = explainWalk(m, sid, a.value, p.write);
       const ans: TranslateAnswer = {
         summary: w.summary,
+        state: describeState(e.session.cursor.step, run.outcomes.length, p.after ?? false),
+        step,
         reason: w.reason,
         iotlbHit: w.iotlbHit,
         stages: w.stages.map((s) => {
@@ -248,7 +254,10 @@ export class EngineServer {
       const run = s.run;
       if (!run || !s.scenario) return null;
       const machine = run.machineBefore(stepIndex ?? s.cursor.step);
-      return hoverAt({ machine, step: stepIndex !== undefined ? s.scenario.workload[stepIndex] : undefined, lineText: p.lineText, character: p.character, radix: p.radix });
+      const o = stepIndex !== undefined ? run.outcomes[stepIndex] : undefined;
+      // The run's diagnostic on this step (engine/fixes.ts runDiagnostics) shows in the same hover.
+      const diagnosed = o !== undefined && ((o.expect !== undefined && !o.expect.pass) || (o.expect === undefined && o.status === "fault"));
+      return hoverAt({ machine, step: stepIndex !== undefined ? s.scenario.workload[stepIndex] : undefined, lineText: p.lineText, character: p.character, radix: p.radix, stepIndex: stepIndex ?? s.cursor.step, steps: run.outcomes.length, diagnosed });
     },
     devices: (p) => {
       const e = this.entry(p.uri);

@@ -11,13 +11,11 @@
 import type { TreeNode, ViewId, Radix } from "../protocol/engine.js";
 import type { Machine, VmRuntime } from "../sim/machine.js";
 import { faultLabel, formatSize, fullBdf } from "../sim/machine.js";
+import { plural } from "../sim/plural.js";
 import type { PciDevice } from "../sim/pci.js";
 import type { Run } from "../sim/run.js";
 import { decodeContextEntry, awToLevels, formatSid } from "../sim/vtd/context.js";
-import {
-  DMAR_CAP_REG, DMAR_ECAP_REG, DMAR_FECTL_REG, DMAR_FSTS_REG, DMAR_GSTS_REG, DMAR_IQA_REG, DMAR_IQH_REG, DMAR_IQT_REG,
-  DMAR_RTADDR_REG, DMAR_VER_REG, decodeCap, decodeEcap, capNdoms,
-} from "../sim/vtd/regs.js";
+import { DMAR_FRCD_REG, REGISTER_VIEWS, decodeFrcd, decodeRegister, type RegField, type RegisterName } from "../sim/vtd/regs.js";
 import { faultReasonInfo } from "../sim/vtd/reasons.js";
 import { EVENT_KIND_NAMES, EventKind, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
 import type { Scenario } from "../scenario/types.js";
@@ -72,7 +70,7 @@ function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
     return [...m.vms.values()].map((vm) => ({
       id: `vm/${vm.spec.name}`,
       label: vm.spec.name,
-      description: `${vm.running ? "running" : "stopped"} · ${formatSize(vm.spec.memory)} · ${vm.devices.length} device${vm.devices.length === 1 ? "" : "s"}`,
+      description: `${vm.running ? "running" : "stopped"} · ${formatSize(vm.spec.memory)} · ${plural(vm.devices.length, "device")}`,
       tooltip: `VM ${vm.spec.name}: ${formatSize(vm.spec.memory)} RAM, ${vm.running ? "running" : "not running"} at this step${vm.spec.viommu ? `, vIOMMU (intel-iommu, caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"})` : ""}`,
       icon: vm.running ? "vm-running" : "vm-outline",
       color: vm.running ? "charts.green" : "disabledForeground",
@@ -100,7 +98,7 @@ function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
       {
         id: `${base}/vfio`,
         label: "VFIO container",
-        description: vm.container ? `domain ${vm.domain?.did ?? "-"} · ${vm.container.dmas.length} mapping${vm.container.dmas.length === 1 ? "" : "s"} · ${vm.container.lockedPages} pages locked` : "none",
+        description: vm.container ? `domain ${vm.domain?.did ?? "-"} · ${plural(vm.container.dmas.length, "mapping")} · ${plural(vm.container.lockedPages, "page")} locked` : "none",
         icon: "package",
         collapsible: vm.container && vm.container.dmas.length ? 1 : 0,
       },
@@ -120,7 +118,7 @@ function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
       return c.dmas.map((d) =>
         leaf(`${base}/vfio/${hx(d.iova)}`, `IOVA ${num(d.iova, ctx.radix)}–${num(d.iova + d.size - 1n, ctx.radix)}`, `${formatSize(d.size)} · ${permText(d.prot)} · HVA ${num(d.vaddr, ctx.radix)}`, {
           icon: "arrow-both",
-          tooltip: `VFIO_IOMMU_MAP_DMA: IOVA ${hx(d.iova)} size ${hx(d.size)} -> vaddr ${hx(d.vaddr)}, ${d.lockedPages} pages pinned, ${d.chunks.length} physically contiguous chunk${d.chunks.length === 1 ? "" : "s"}`,
+          tooltip: `VFIO_IOMMU_MAP_DMA: IOVA ${hx(d.iova)} size ${hx(d.size)} -> vaddr ${hx(d.vaddr)}, ${plural(d.lockedPages, "page")} pinned, ${plural(d.chunks.length, "physically contiguous chunk")}`,
           contextValue: "mapping",
           copy: hx(d.iova),
         }),
@@ -168,7 +166,7 @@ function slotRuns(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode[] | n
     } else skipped++;
     gpa += len;
   }
-  if (skipped > 0n) out.push(leaf(`vm/${vm.spec.name}/slots/${slot}/more`, `… ${skipped} more runs`, undefined, { icon: "ellipsis" }));
+  if (skipped > 0n) out.push(leaf(`vm/${vm.spec.name}/slots/${slot}/more`, `… ${plural(skipped, "more run")}`, undefined, { icon: "ellipsis" }));
   return out;
 }
 
@@ -202,7 +200,7 @@ function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
       return {
         id: `g/${g.id}`,
         label: `IOMMU group ${g.id}`,
-        description: `${g.devices.length} device${g.devices.length === 1 ? "" : "s"} · ${v.viable ? "viable" : "not viable"}`,
+        description: `${plural(g.devices.length, "device")} · ${v.viable ? "viable" : "not viable"}`,
         tooltip: v.viable
           ? `Group ${g.id} is viable: every device is bound to vfio-pci, pci-stub or no driver.`
           : `Group ${g.id} is not viable:\n${v.blockers.map((b) => `- ${b.why}`).join("\n")}\nBind every device of the group to vfio-pci (or unbind it) before assigning any of them.`,
@@ -253,19 +251,6 @@ function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
 
 // ------------------------------------------------------------------ Mapping Tables
 
-const REGS: [string, number, 32 | 64][] = [
-  ["VER", DMAR_VER_REG, 32],
-  ["CAP", DMAR_CAP_REG, 64],
-  ["ECAP", DMAR_ECAP_REG, 64],
-  ["GSTS", DMAR_GSTS_REG, 32],
-  ["RTADDR", DMAR_RTADDR_REG, 64],
-  ["FSTS", DMAR_FSTS_REG, 32],
-  ["FECTL", DMAR_FECTL_REG, 32],
-  ["IQA", DMAR_IQA_REG, 64],
-  ["IQH", DMAR_IQH_REG, 64],
-  ["IQT", DMAR_IQT_REG, 64],
-];
-
 function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
   const m = ctx.machine;
   const unit = m.unit;
@@ -274,7 +259,7 @@ function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
       id: "t",
       label: unit.name,
       description: `Intel VT-d · ${unit.haw}-bit · ${unit.translationEnabled ? "translation on" : "translation off"}`,
-      tooltip: `DMA remapping unit ${unit.name}: host address width ${unit.haw} bits, ${unit.nfr} fault recording registers, IOTLB ${unit.iotlb.sets}×${unit.iotlb.ways}`,
+      tooltip: `DMA remapping unit ${unit.name}: host address width ${unit.haw} bits, ${plural(unit.nfr, "fault recording register")}, IOTLB ${unit.iotlb.sets}×${unit.iotlb.ways}`,
       icon: "chip",
       contextValue: "unit",
       collapsible: 2,
@@ -286,12 +271,22 @@ function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
     const iotlb = unit.iotlb.entries();
     const cc = unit.contextCacheEntries();
     const faults = recordsOf(ctx);
+    let serviced = 0;
+    for (let i = 0; i < unit.nfr; i++) if (unit.readRecord(i) === undefined && frcdRaw(ctx, i) !== undefined) serviced++;
     return [
       { id: "t/regs", label: "Registers", icon: "symbol-variable", collapsible: 1 },
       { id: "t/root", label: "Root table", description: `@ ${num(unit.rootTable, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(unit.rootTable) },
       { id: "t/iotlb", label: "IOTLB", description: `${iotlb.length} of ${unit.iotlb.size} entries`, icon: "database", collapsible: iotlb.length ? 1 : 0 },
-      { id: "t/cc", label: "Context cache", description: `${cc.length} entr${cc.length === 1 ? "y" : "ies"}`, icon: "database", collapsible: cc.length ? 1 : 0 },
-      { id: "t/frcd", label: "Fault recording registers", description: `${faults.length} of ${unit.nfr} in use`, icon: faults.length ? "warning" : "pass", color: faults.length ? "problemsWarningIcon.foreground" : undefined, collapsible: faults.length ? 1 : 0 },
+      { id: "t/cc", label: "Context cache", description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
+      {
+        id: "t/frcd",
+        label: "Fault recording registers",
+        description: `${faults.length} of ${unit.nfr} in use${serviced ? ` · ${plural(serviced, "record")} serviced (F = 0)` : ""}`,
+        tooltip: "FRCD registers at CAP.FRO (VT-d 11.4.9.6). F = 1: a fault record software has not read yet. F = 0 with a value: a record the kernel's dmar_fault() read and cleared; the register keeps its last contents.",
+        icon: faults.length ? "warning" : "pass",
+        color: faults.length ? "problemsWarningIcon.foreground" : undefined,
+        collapsible: faults.length || serviced ? 1 : 0,
+      },
     ];
   }
   switch (parts[1]) {
@@ -309,13 +304,12 @@ function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
         leaf(`t/cc/${e.sid}`, formatSid(e.sid), `DID ${e.did} · ${e.tt === 2 ? "pass-through" : `${e.levels}-level @ ${num(e.root, ctx.radix)}`}${e.fpd ? " · FPD" : ""}`, { icon: "symbol-key" }),
       );
     case "frcd":
-      return recordsOf(ctx).map((r) =>
-        leaf(`t/frcd/${r.index}`, `FRCD${r.index}: ${formatSid(r.sid)} ${r.read ? "read" : "write"} ${num(r.address, ctx.radix)}`, faultLabel(r.reason), {
-          icon: "error",
-          color: "errorForeground",
-          tooltip: faultReasonInfo(r.reason).explanation,
-        }),
-      );
+      if (parts.length === 3) {
+        const i = Number(parts[2]);
+        if (!(i >= 0 && i < unit.nfr) || frcdRaw(ctx, i) === undefined) return null;
+        return fieldNodes(`t/frcd/${i}`, frcdFields(ctx, i));
+      }
+      return frcdNodes(ctx);
     case "root":
       return rootChildren(parts, ctx);
   }
@@ -331,59 +325,88 @@ function recordsOf(ctx: TreeContext) {
   return out;
 }
 
-function registerNodes(ctx: TreeContext): TreeNode[] {
+function readRegister(ctx: TreeContext, name: RegisterName): bigint {
   const u = ctx.machine.unit;
-  return REGS.map(([name, off, width]) => {
-    const v = width === 64 ? u.readReg64(off) : BigInt(u.readReg32(off) >>> 0);
-    const fields = registerFieldList(name, v);
-    return leaf(`t/regs/${name}`, name, `${width === 64 ? qword(v) : `0x${v.toString(16).padStart(8, "0")}`}${fields.length ? "" : ""}`, {
+  const r = REGISTER_VIEWS.find((x) => x.name === name)!;
+  return r.width === 64 ? u.readReg64(r.offset) : BigInt(u.readReg32(r.offset) >>> 0);
+}
+
+/** A register's fields as the model decodes them (regs.ts: the one decoder). */
+function registerFieldsOf(ctx: TreeContext, name: RegisterName): RegField[] {
+  const dw = name === "IQH" || name === "IQT" ? ((readRegister(ctx, "IQA") >> 11n) & 1n) === 1n : false;
+  return decodeRegister(name, readRegister(ctx, name), dw);
+}
+
+function frcdFields(ctx: TreeContext, i: number): RegField[] {
+  const u = ctx.machine.unit;
+  return decodeFrcd(u.readReg64(DMAR_FRCD_REG + 16 * i), u.readReg64(DMAR_FRCD_REG + 16 * i + 8));
+}
+
+/** The 128-bit register as one hex number (high qword first), or undefined while it is all zero. */
+function frcdRaw(ctx: TreeContext, i: number): string | undefined {
+  const u = ctx.machine.unit;
+  const lo = u.readReg64(DMAR_FRCD_REG + 16 * i);
+  const hi = u.readReg64(DMAR_FRCD_REG + 16 * i + 8);
+  if (lo === 0n && hi === 0n) return undefined;
+  return `${qword(hi)}${qword(lo).slice(2)}`;
+}
+
+/**
+ * Every fault recording register that holds a record: F = 1 (pending) or F = 0 with contents (the
+ * kernel's fault handler read and cleared it; the hardware register keeps the last record).
+ */
+function frcdNodes(ctx: TreeContext): TreeNode[] {
+  const u = ctx.machine.unit;
+  const out: TreeNode[] = [];
+  for (let i = 0; i < u.nfr; i++) {
+    const raw = frcdRaw(ctx, i);
+    if (raw === undefined) continue;
+    const f = Object.fromEntries(frcdFields(ctx, i).map((x) => [x.name, x]));
+    const pending = f.F!.raw === 1n;
+    const sid = Number(f.SID!.raw);
+    const reason = Number(f.FR!.raw);
+    out.push({
+      id: `t/frcd/${i}`,
+      label: `FRCD${i}: ${formatSid(sid)} ${f.T!.raw ? "read" : "write"} ${num(f.FI!.raw << 12n, ctx.radix)}`,
+      description: `${faultLabel(reason)}${pending ? "" : " · serviced (F = 0)"}`,
+      tooltip: `${pending ? "Pending fault record (F = 1)." : "Serviced: the kernel's dmar_fault() read this record and cleared F; the register keeps its contents."}\n${faultReasonInfo(reason).explanation}\n${frcdFields(ctx, i).map((x) => `${x.name}=${x.value}`).join(" ")}`,
+      icon: "error",
+      color: pending ? "errorForeground" : "disabledForeground",
+      collapsible: 1,
+      copy: raw,
+    });
+  }
+  return out;
+}
+
+const bitRange = (f: RegField) => (f.hi === f.lo ? `[${f.lo}]` : `[${f.hi}:${f.lo}]`);
+
+function fieldNodes(parentId: string, fields: RegField[]): TreeNode[] {
+  return fields.map((f) =>
+    leaf(`${parentId}/${f.name}`, f.name, f.hi === f.lo || f.value === f.raw.toString() ? f.value : `${f.value} · ${bitRange(f)} = ${hx(f.raw)}`, {
+      icon: "symbol-field",
+      tooltip: `${f.name}, bits ${bitRange(f)}: raw ${hx(f.raw)} → ${f.value}`,
+    }),
+  );
+}
+
+function registerNodes(ctx: TreeContext): TreeNode[] {
+  return REGISTER_VIEWS.map((r) => {
+    const v = readRegister(ctx, r.name);
+    const fields = registerFieldsOf(ctx, r.name);
+    return leaf(`t/regs/${r.name}`, r.name, r.width === 64 ? qword(v) : `0x${v.toString(16).padStart(8, "0")}`, {
       icon: "symbol-constant",
-      tooltip: `${name} (offset 0x${off.toString(16).padStart(3, "0")}): ${fields.map(([k, x]) => `${k}=${x}`).join(" ") || "no decoded fields"}`,
+      tooltip: `${r.name} (offset 0x${r.offset.toString(16).padStart(3, "0")}, VT-d spec ${r.section}): ${fields.map((f) => `${f.name}=${f.value}`).join(" ")}`,
       collapsible: fields.length ? 1 : 0,
       copy: hx(v),
     });
   });
 }
 
-function registerFieldList(name: string, v: bigint): [string, string][] {
-  switch (name) {
-    case "CAP": {
-      const c = decodeCap(v);
-      return [["ND", `${c.nd} (${capNdoms(c.nd)} domains)`], ["CM", c.cm ? "1" : "0"], ["SAGAW", `0b${c.sagaw.toString(2).padStart(5, "0")}`], ["MGAW", `${c.mgaw} (${c.mgaw + 1}-bit)`], ["SLLPS", `0b${c.sllps.toString(2).padStart(2, "0")}`], ["PSI", c.psi ? "1" : "0"], ["MAMV", String(c.mamv)], ["NFR", `${c.nfr} (${c.nfr + 1} records)`], ["FRO", hx(c.fro * 16)]];
-    }
-    case "ECAP": {
-      const e = decodeEcap(v);
-      return [["C", e.c ? "1" : "0"], ["QI", e.qi ? "1" : "0"], ["DT", e.dt ? "1" : "0"], ["IR", e.ir ? "1" : "0"], ["EIM", e.eim ? "1" : "0"], ["PT", e.pt ? "1" : "0"], ["SC", e.sc ? "1" : "0"], ["IRO", hx(e.iro * 16)], ["MHMV", String(e.mhmv)]];
-    }
-    case "GSTS": {
-      const b = (bit: number) => String((Number(v) >>> bit) & 1);
-      return [["TES", b(31)], ["RTPS", b(30)], ["FLS", b(29)], ["AFLS", b(28)], ["WBFS", b(27)], ["QIES", b(26)], ["IRES", b(25)], ["IRTPS", b(24)], ["CFIS", b(23)]];
-    }
-    case "FSTS": {
-      const b = (bit: number) => String((Number(v) >>> bit) & 1);
-      return [["PFO", b(0)], ["PPF", b(1)], ["IQE", b(4)], ["ICE", b(5)], ["ITE", b(6)], ["FRI", String((Number(v) >>> 8) & 0xff)]];
-    }
-    case "FECTL":
-      return [["IM", String((Number(v) >>> 31) & 1)], ["IP", String((Number(v) >>> 30) & 1)]];
-    case "RTADDR":
-      return [["RTA", hx(v & ADDR_MASK)], ["TTM", String((v >> 10n) & 3n)]];
-    case "IQA":
-      return [["IQA", hx(v & ADDR_MASK)], ["DW", String((v >> 11n) & 1n)], ["QS", `${(v & 7n).toString()} (${256 << Number(v & 7n)} descriptors)`]];
-    case "IQH":
-    case "IQT":
-      return [["QH/QT", String((v >> 4n) & 0x7fffn)]];
-    case "VER":
-      return [["MAX", String((v >> 4n) & 0xfn)], ["MIN", String(v & 0xfn)]];
-  }
-  return [];
-}
-
 function registerFields(name: string, ctx: TreeContext): TreeNode[] | null {
-  const reg = REGS.find((r) => r[0] === name);
+  const reg = REGISTER_VIEWS.find((r) => r.name === name);
   if (reg === undefined) return null;
-  const u = ctx.machine.unit;
-  const v = reg[2] === 64 ? u.readReg64(reg[1]) : BigInt(u.readReg32(reg[1]) >>> 0);
-  return registerFieldList(name, v).map(([k, x]) => leaf(`t/regs/${name}/${k}`, k, x, { icon: "symbol-field" }));
+  return fieldNodes(`t/regs/${reg.name}`, registerFieldsOf(ctx, reg.name));
 }
 
 /** Root table -> bus -> context entries -> domain -> page-table levels. */
@@ -409,7 +432,7 @@ function rootChildren(parts: string[], ctx: TreeContext): TreeNode[] | null {
         copy: qword(lo),
       });
     }
-    if (absent) out.push(leaf("t/root/absent", `${absent} buses not present`, "P = 0", { icon: "circle-slash", color: "disabledForeground" }));
+    if (absent) out.push(leaf("t/root/absent", `${plural(absent, "bus")} not present`, "P = 0", { icon: "circle-slash", color: "disabledForeground" }));
     return out;
   }
   const bus = parseInt(parts[2]!, 16);
@@ -455,7 +478,7 @@ function rootChildren(parts: string[], ctx: TreeContext): TreeNode[] | null {
       id: `${parts.join("/")}/d`,
       label: `domain ${ce.did}`,
       description: `${levels}-level · ${top} @ ${num(ce.slptptr, ctx.radix)}${sharing.length ? ` · shared with ${sharing.map(formatSid).join(", ")}` : ""}`,
-      tooltip: `Domain ${ce.did} (DID): second-level page tables of ${levels} levels (AW=${ce.aw}), top table ${top} at HPA ${hx(ce.slptptr)}.${sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""} IOTLB entries are tagged with this DID.`,
+      tooltip: `Domain ${ce.did} (DID): second-level page tables of ${plural(levels, "level")} (AW=${ce.aw}), top table ${top} at HPA ${hx(ce.slptptr)}.${sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""} IOTLB entries are tagged with this DID.`,
       icon: "symbol-class",
       contextValue: "domain",
       collapsible: 1,
@@ -594,9 +617,9 @@ function faultChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
         step: o.step,
       }));
     }
-    if (more) out.push(leaf(`f/${o.step}/more`, `… ${more} more faults in this step`, "see the DMA trace", { icon: "ellipsis" }));
+    if (more) out.push(leaf(`f/${o.step}/more`, `… ${plural(more, "more fault")} in this step`, "see the DMA trace", { icon: "ellipsis" }));
     const lines = run.log.filter((l) => l.step === o.step);
-    if (lines.length) out.push({ id: `f/${o.step}/log`, label: "Kernel and VMM log", description: `${lines.length} line${lines.length === 1 ? "" : "s"}`, icon: "output", collapsible: 1 });
+    if (lines.length) out.push({ id: `f/${o.step}/log`, label: "Kernel and VMM log", description: plural(lines.length, "line"), icon: "output", collapsible: 1 });
     return out;
   }
   if (parts[2] === "log") {

@@ -4,7 +4,7 @@
  * computed as text edits (applied as one undoable WorkspaceEdit).
  */
 import * as vscode from "vscode";
-import type { EngineDiagnostic, SessionState, StepSummary } from "../protocol/engine.js";
+import { HOVER_COMMANDS, type EngineDiagnostic, type SessionState, type StepSummary } from "../protocol/engine.js";
 import type { EngineClient } from "./engineClient.js";
 import { LANGUAGE_ID, type ScenarioManager } from "./scenarios.js";
 
@@ -50,7 +50,8 @@ export function registerEditorFeatures(ctx: vscode.ExtensionContext, scenarios: 
           if (!h || token.isCancellationRequested) return undefined;
           const md = new vscode.MarkdownString(h.markdown);
           md.supportHtml = false;
-          md.isTrusted = false;
+          // Only the walk link's command runs from a hover: user text is escaped or in code spans.
+          md.isTrusted = { enabledCommands: [...HOVER_COMMANDS] };
           return new vscode.Hover(md, new vscode.Range(pos.line, h.start, pos.line, h.end));
         } catch {
           return undefined;

@@ -16,6 +16,8 @@ import { registerDebugger } from "./debugging.js";
 import { TracePanels } from "./tracePanel.js";
 import { EvidenceFeature } from "./evidence.js";
 import { openExamplesCommand } from "./examples.js";
+import { CursorFollower } from "./follow.js";
+import { describeState } from "../protocol/cursor.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],
@@ -75,10 +77,12 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   ctx.subscriptions.push(evidence);
 
   // ---- trees
+  /** The views show the state after the cursor's step (title toggle; context key passthrough.stateAfterStep). */
+  let after = false;
   const trees = {} as Record<ViewId, EngineTree>;
   const views = {} as Record<ViewId, vscode.TreeView<NodeHandle>>;
   for (const [id, viewId] of VIEWS) {
-    const tree = new EngineTree(id, client, sm, radix, id === "faults" ? evidence : undefined);
+    const tree = new EngineTree(id, client, sm, radix, id === "faults" ? evidence : undefined, () => after);
     const view = vscode.window.createTreeView(viewId, { treeDataProvider: tree, showCollapseAll: true });
     ctx.subscriptions.push(view.onDidCollapseElement((e) => tree.forget(e.element.id)));
     trees[id] = tree;
@@ -88,7 +92,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   const describeViews = (st: SessionState | undefined) => {
     for (const [id] of VIEWS) {
       const v = views[id];
-      v.description = st ? (st.cursor >= st.steps.length ? `after step ${st.steps.length}` : `before step ${st.cursor + 1} of ${st.steps.length}`) : undefined;
+      v.description = st ? describeState(st.cursor, st.steps.length, after) : undefined;
       v.message = st?.stale ? `The scenario has errors: stale, ${sm.staleLabel(st.uri)}.` : undefined;
     }
   };
@@ -113,6 +117,44 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     }),
   );
   void vscode.commands.executeCommand("setContext", "passthrough.hasScenario", sm.active !== undefined);
+  const setAfter = async (value: boolean) => {
+    after = value;
+    await vscode.commands.executeCommand("setContext", "passthrough.stateAfterStep", value);
+    refreshTrees();
+    return value;
+  };
+  void vscode.commands.executeCommand("setContext", "passthrough.stateAfterStep", false);
+
+  // ---- the trees follow the editor's text cursor (debounced); a debug session of the scenario
+  // owns the cursor while it runs, and then the text cursor does not move it.
+  const debugged = new Set<string>();
+  const scenarioOf = (s: vscode.DebugSession): string | undefined => {
+    const p = (s.configuration.scenario ?? s.configuration.program) as unknown;
+    return s.type === "passthrough" && typeof p === "string" ? vscode.Uri.file(p).toString() : undefined;
+  };
+  const follower = new CursorFollower({
+    steps: (uri) => sm.states.get(uri)?.steps,
+    cursor: (uri) => sm.states.get(uri)?.cursor,
+    debuggerOwns: (uri) => debugged.has(uri),
+    setCursor: (uri, step) => void sm.setCursor(uri, step),
+    setTimer: (fn, ms) => setTimeout(fn, ms),
+    clearTimer: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  });
+  ctx.subscriptions.push(
+    follower,
+    vscode.window.onDidChangeTextEditorSelection((e) => {
+      const uri = e.textEditor.document.uri.toString();
+      if (sm.states.has(uri) && e.selections.length === 1) follower.onSelection(uri, e.selections[0]!.active.line);
+    }),
+    vscode.debug.onDidStartDebugSession((s) => {
+      const uri = scenarioOf(s);
+      if (uri) debugged.add(uri);
+    }),
+    vscode.debug.onDidTerminateDebugSession((s) => {
+      const uri = scenarioOf(s);
+      if (uri) debugged.delete(uri);
+    }),
+  );
 
   // ---- debugger, trace webview
   registerDebugger(ctx, client, sm);
@@ -143,10 +185,15 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     editor.selection = new vscode.Selection(pos, pos);
     editor.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
   };
-  const translate = async (device?: string, iova?: string, write?: boolean): Promise<TranslateAnswer | undefined> => {
+  const translate = async (device?: string, iova?: string, write?: boolean, atStep?: number | null): Promise<TranslateAnswer | undefined> => {
     const uri = needScenario();
     if (!uri) return undefined;
     try {
+      // From a hover's "Full walk" link: the walk at the hovered step, so the views go there too.
+      if (typeof atStep === "number") {
+        if (after) await setAfter(false);
+        await sm.setCursor(uri, atStep);
+      }
       if (device === undefined) {
         const devices = await client.request("devices", { uri });
         const pick = await vscode.window.showQuickPick(devices.map((d) => ({ label: d.key, description: d.label.slice(d.key.length).trim() })), { title: "Translate address: device", placeHolder: "The requesting device (its requester id selects the context entry)" });
@@ -167,8 +214,9 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
         if (!dir) return undefined;
         write = dir.label === "Write";
       }
-      const ans = await client.request("translate", { uri, device, iova, write });
-      log.info(`translate ${device} ${write ? "write" : "read"} ${iova}: ${ans.summary}`);
+      const ans = await client.request("translate", { uri, device, iova, write, after });
+      const at = ans.state ? ` (${ans.state})` : "";
+      log.info(`translate ${device} ${write ? "write" : "read"} ${iova}${at}: ${ans.summary}`);
       for (const s of ans.stages) log.info(`  ${s.kind}${s.level ? ` L${s.level}` : ""}[${s.index}] @ ${s.address} = ${s.raw.join(" ")} ${s.fields.map(([k, v]) => `${k}=${v}`).join(" ")}${s.stop ? `  <- ${s.stop}` : ""}`);
       if (ans.revealId) {
         const shown = views.tables.visible;
@@ -186,7 +234,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
         }
       }
       const show = ans.reason === 0 ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
-      void show(`${device} ${write ? "write" : "read"} ${iova}: ${ans.summary}`, "Show Walk in Log").then((a) => a && log.show(true));
+      void show(`${device} ${write ? "write" : "read"} ${iova}${at}: ${ans.summary}`, "Show Walk in Log").then((a) => a && log.show(true));
       return ans;
     } catch (e) {
       void vscode.window.showErrorMessage(`Translate address: ${e instanceof Error ? e.message : String(e)}`);
@@ -200,7 +248,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     if (!uri) return undefined;
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: "Passthrough: running scenario" }, () => sm.rerun(uri));
   });
-  reg("passthrough.translate", (device?: string, iova?: string, write?: boolean) => translate(device, iova, write));
+  reg("passthrough.translate", (device?: string, iova?: string, write?: boolean, atStep?: number | null) => translate(device, iova, write, atStep));
   reg("passthrough.translateDevice", (h?: NodeHandle) => {
     const node = h ? trees.groups.node(h.id) ?? trees.vms.node(h.id) ?? trees.tables.node(h.id) : undefined;
     return translate(node?.device);
@@ -238,6 +286,8 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     await config().update("radix", radix() === "hex" ? "dec" : "hex", vscode.ConfigurationTarget.Global);
     return radix();
   });
+  reg("passthrough.showStateAfterStep", () => setAfter(true));
+  reg("passthrough.showStateBeforeStep", () => setAfter(false));
   reg("passthrough.showLog", () => log.show());
   reg("passthrough.importEvidence", (uri?: vscode.Uri) => evidence.importInteractive(uri instanceof vscode.Uri ? uri : undefined));
   reg("passthrough.showEvidence", (id?: string) => (typeof id === "string" ? evidence.reveal(id) : undefined));

@@ -1,8 +1,8 @@
 /** The status-bar item: the active scenario's state (steps, faults, expectations, running, stale). */
+import { plural } from "../sim/plural.js";
 import * as vscode from "vscode";
 import type { ScenarioManager } from "./scenarios.js";
 
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem("passthrough.status", vscode.StatusBarAlignment.Left, 50);
@@ -33,7 +33,7 @@ export class StatusBar implements vscode.Disposable {
       const exp = t.expectations ? ` · ${t.expectations - t.failedExpectations}/${t.expectations} expect` : "";
       const icon = running ? "$(sync~spin)" : st.stale ? "$(warning)" : t.failedExpectations ? "$(error)" : t.faults ? "$(debug-breakpoint-log)" : "$(pass)";
       this.item.text = `${icon} ${plural(t.steps, "step")} · ${plural(t.faults, "fault")}${exp}${st.stale ? " · stale" : ""}`;
-      const lines = [`Passthrough: ${plural(t.steps, "step")}, ${plural(t.events, "trace event")}, ${plural(t.faults, "DMA fault")}${t.expectations ? `, ${t.failedExpectations} of ${t.expectations} expectations failed` : ""}; ran in ${st.elapsedMs} ms`];
+      const lines = [`Passthrough: ${plural(t.steps, "step")}, ${plural(t.events, "trace event")}, ${plural(t.faults, "DMA fault")}${t.expectations ? `, ${t.failedExpectations} of ${plural(t.expectations, "expectation")} failed` : ""}; ran in ${st.elapsedMs} ms`];
       if (st.stale) lines.push(`Stale: the text (version ${st.version}) has errors; ${this.scenarios.staleLabel(uri)}.`);
       if (running) lines.push("Re-running after your edit; a run with new faults shows once the text has settled.");
       if (st.stoppedEarly) lines.push(`Stopped early: ${st.stoppedEarly}`);

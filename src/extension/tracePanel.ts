@@ -188,7 +188,7 @@ export class TracePanel {
   private runMessage(): ToWebview {
     const st = this.scenarios.states.get(this.uri);
     if (!st) return { type: "empty", uri: this.uri, message: "The scenario has not run yet." };
-    return { type: "run", uri: this.uri, file: scenarioDisplayName(this.uri), runVersion: st.runVersion, stale: st.stale, step: st.cursor, steps: st.steps.map((s) => ({ line: s.line, op: s.op })) };
+    return { type: "run", uri: this.uri, file: scenarioDisplayName(this.uri), runVersion: st.runVersion, stale: st.stale, step: st.cursor, steps: st.steps.map((s) => ({ line: s.line, op: s.op, summary: s.summary })) };
   }
 
   private async onMessage(m: FromWebview): Promise<void> {

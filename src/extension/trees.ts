@@ -46,6 +46,8 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     private readonly scenarios: ScenarioManager,
     private readonly radix: () => Radix,
     private readonly extra?: ExtraNodes,
+    /** Show the state after the cursor's step instead of before it (the views' title toggle). */
+    private readonly after: () => boolean = () => false,
   ) {
     extra?.onDidChange(() => this.emitter.fire(undefined));
   }
@@ -109,7 +111,7 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     if (!uri) return [];
     const key = h?.id ?? ROOT;
     try {
-      const [kids] = await this.client.request("children", { uri, view: this.view, ids: [h?.id ?? null], radix: this.radix() });
+      const [kids] = await this.client.request("children", { uri, view: this.view, ids: [h?.id ?? null], radix: this.radix(), after: this.after() });
       if (!kids) return [];
       this.store(key, kids);
       return kids.map((k) => this.handle(k.id));
@@ -219,7 +221,7 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     }
     let answers: (TreeNode[] | null)[];
     try {
-      answers = await this.client.request("children", { uri, view: this.view, ids: keys.map((k) => (k === ROOT ? null : k)), radix: this.radix() });
+      answers = await this.client.request("children", { uri, view: this.view, ids: keys.map((k) => (k === ROOT ? null : k)), radix: this.radix(), after: this.after() });
     } catch {
       return;
     }

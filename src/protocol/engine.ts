@@ -101,6 +101,10 @@ export interface SessionState {
 
 export interface TranslateAnswer {
   summary: string;
+  /** The machine state it translated in: "before step 3 of 4" (protocol/cursor.ts describeState). */
+  state?: string;
+  /** The step index of that state (the machine before this step ran; = steps after the last). */
+  step?: number;
   reason: number;
   hpa?: string;
   iotlbHit: boolean;
@@ -108,6 +112,9 @@ export interface TranslateAnswer {
   revealId?: string;
   stages: { kind: string; level: number; index: number; address: string; raw: string[]; fields: [string, string][]; stop?: string }[];
 }
+
+/** Commands a hover may link to: the host trusts exactly these in the engine's markdown. */
+export const HOVER_COMMANDS = ["passthrough.translate"] as const;
 
 export interface HoverAnswer {
   /** Markdown built by the engine from escaped parts. */
@@ -130,8 +137,9 @@ export interface EngineMethods {
   update: { params: { uri: string; version: number; text: string; slot?: number }; result: SessionState };
   close: { params: { uri: string }; result: null };
   setCursor: { params: { uri: string; step: number }; result: SessionState };
-  children: { params: { uri: string; view: ViewId; ids: (string | null)[]; radix: Radix }; result: (TreeNode[] | null)[] };
-  translate: { params: { uri: string; device: string; iova: string; write: boolean }; result: TranslateAnswer };
+  /** after: show the state once the cursor's step has run (protocol/cursor.ts stateStep). */
+  children: { params: { uri: string; view: ViewId; ids: (string | null)[]; radix: Radix; after?: boolean }; result: (TreeNode[] | null)[] };
+  translate: { params: { uri: string; device: string; iova: string; write: boolean; after?: boolean }; result: TranslateAnswer };
   hover: { params: { uri: string; line: number; character: number; lineText: string; radix: Radix }; result: HoverAnswer | null };
   devices: { params: { uri: string }; result: { key: string; label: string }[] };
   rows: { params: { uri: string; start: number; count: number }; result: RowsAnswer };

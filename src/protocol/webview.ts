@@ -31,7 +31,7 @@ export type ToWebview =
   | { type: "reply"; req: number; ok: true; result: unknown }
   | { type: "reply"; req: number; ok: false; error: string }
   /** A (re-)run of the scenario: data changed; `step` is the cursor to keep. */
-  | { type: "run"; uri: string; file: string; runVersion: number; stale: boolean; step: number; steps: { line: number; op: string }[] }
+  | { type: "run"; uri: string; file: string; runVersion: number; stale: boolean; step: number; steps: { line: number; op: string; summary?: string }[] }
   /** The shared cursor moved (debugger, CodeLens, trees). */
   | { type: "cursor"; step: number }
   | { type: "radix"; radix: "hex" | "dec" }

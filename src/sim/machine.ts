@@ -4,6 +4,7 @@
  * steps one at a time, appends every event to the Trace and returns each step's outcome. The
  * whole state can be snapshotted and restored exactly (the debugger steps backwards on this).
  */
+import { nounFor, plural } from "./plural.js";
 import type { Diagnostic, Scenario, Step, VmSpec } from "../scenario/types.js";
 import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
@@ -299,7 +300,7 @@ export class Machine {
     vm.running = true;
     this.trace.pushBig(EventKind.VmStart, this.currentStep, 0, 0, 0, 0, 0, vm.spec.memory, BigInt(vm.devices.length));
     if (groups.length === 0) {
-      out.summary = `VM ${vm.spec.name} started without assigned devices`;
+      out.summary = vmStartText(vm.spec, 0);
       return;
     }
     this.createContainer(vm);
@@ -310,10 +311,8 @@ export class Machine {
         this.teardown(vm);
         return;
       }
-      out.summary = `VM ${vm.spec.name} started; ${formatSize(vm.spec.memory)} of guest RAM mapped IOVA = GPA in domain ${vm.domain!.did}`;
-    } else {
-      out.summary = `VM ${vm.spec.name} started behind a vIOMMU (caching mode): no DMA mappings until the guest maps`;
     }
+    out.summary = vmStartText(vm.spec, vm.devices.length, vm.domain?.did);
   }
 
   /** Why QEMU cannot use this device's group, or undefined. */
@@ -427,7 +426,7 @@ export class Machine {
     const mapped = vm.container?.dmas.length ?? 0;
     this.teardown(vm);
     this.trace.push(EventKind.VmStop, this.currentStep, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    out.summary = `VM ${vm.spec.name} stopped; ${mapped} DMA mappings removed, devices back in their default domains`;
+    out.summary = `VM ${vm.spec.name} stopped; ${plural(mapped, "DMA mapping")} removed, devices back in their default domains`;
   }
 
   private assign(vm: VmRuntime, key: string, out: StepOutcome): void {
@@ -513,7 +512,7 @@ export class Machine {
       return;
     }
     this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, perm === "r" ? 1 : perm === "w" ? 2 : 3, 0, 0, iova, size);
-    out.summary = `mapped IOVA 0x${iova.toString(16)}+${formatSize(size)} -> GPA 0x${gpa.toString(16)} (${r.dma.chunks.length} host chunk${r.dma.chunks.length === 1 ? "" : "s"}) in domain ${vm.domain!.did}`;
+    out.summary = `mapped IOVA 0x${iova.toString(16)}+${formatSize(size)} -> GPA 0x${gpa.toString(16)} (${plural(r.dma.chunks.length, "host chunk")}) in domain ${vm.domain!.did}`;
   }
 
   private vfioUnmap(vm: VmRuntime, iova: bigint, size: bigint, out: StepOutcome): void {
@@ -588,9 +587,9 @@ export class Machine {
     }
     if (out.faults > 0) {
       out.status = "fault";
-      out.summary = `${out.faults} of ${out.transactions} transaction${out.transactions === 1 ? "" : "s"} faulted: ${faultLabel(out.fault!)}`;
+      out.summary = `${out.faults} of ${plural(out.transactions, "transaction")} faulted: ${faultLabel(out.fault!)}`;
     } else {
-      out.summary = `${bytes} bytes ${write ? "written" : "read"}; ${out.iotlbHits}/${out.transactions} IOTLB hit${out.iotlbHits === 1 ? "" : "s"}`;
+      out.summary = `${plural(bytes, "byte")} ${write ? "written" : "read"}; ${out.iotlbHits}/${out.transactions} IOTLB ${nounFor(out.iotlbHits, "hit")}`;
     }
   }
 
@@ -647,7 +646,7 @@ export class Machine {
       return;
     }
     const dropped = before - this.unit.iotlb.entries().length;
-    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") ? "" : `: ${dropped} IOTLB entr${dropped === 1 ? "y" : "ies"} dropped`}`;
+    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") ? "" : `: ${plural(dropped, "IOTLB entry", "IOTLB entries")} dropped`}`;
   }
 
   private sidOf(key: string): number {
@@ -846,11 +845,22 @@ function containerPtr(vm: VmRuntime): string {
   return `0x55d0c0a0${(0x1000 + vm.index * 0x40).toString(16)}`;
 }
 
+/**
+ * What a VM start did, from the VM's spec: with a vIOMMU the guest programs the IOMMU and nothing
+ * is mapped yet; without one QEMU maps all guest RAM IOVA = GPA (only when a device is assigned).
+ */
+export function vmStartText(spec: VmSpec, devices: number, domain?: number): string {
+  const viommu = spec.viommu ? `a vIOMMU (intel-iommu, caching-mode=${spec.viommu.cachingMode ? "on" : "off"})` : undefined;
+  if (devices === 0) return `VM ${spec.name} started with ${formatSize(spec.memory)} of RAM${viommu ? ` and ${viommu}` : " and no vIOMMU"}; no assigned devices, so no DMA mappings`;
+  if (viommu) return `VM ${spec.name} started behind ${viommu} with ${plural(devices, "assigned device")}: no DMA mappings until the guest maps IOVAs`;
+  return `VM ${spec.name} started without a vIOMMU with ${plural(devices, "assigned device")}: QEMU mapped its ${formatSize(spec.memory)} of guest RAM IOVA = GPA in domain ${domain ?? "-"}`;
+}
+
 export function formatSize(n: bigint): string {
   for (const [unit, v] of [["TiB", 1n << 40n], ["GiB", GiB], ["MiB", MiB], ["KiB", KiB]] as const) {
     if (n >= v && n % v === 0n) return `${n / v} ${unit}`;
   }
-  return `${n} bytes`;
+  return plural(n, "byte");
 }
 
 function formatSeconds(ns: bigint): string {

@@ -151,7 +151,7 @@ describe("engine server", () => {
     const dmaLine = text.findIndex((l) => l.includes("iova: 0x10_2000, length: 4KiB, write: true"));
     const col = text[dmaLine]!.indexOf("0x10_2000") + 3;
     const h2 = server.handle("hover", { uri, line: dmaLine, character: col, lineText: text[dmaLine]!, radix: "hex" });
-    expect(h2!.markdown).toMatch(/Walk for `04:00\.0` write/);
+    expect(h2!.markdown).toMatch(/^\*\*`04:00\.0` write: fault 0x05/);
     expect(h2!.markdown).toMatch(/not present/);
     expect(h2!.start).toBe(text[dmaLine]!.indexOf("0x10_2000"));
   });

@@ -5,6 +5,7 @@
  * See ../shared/reference/iommu-reference.md sections 1.1 - 1.5.
  */
 import type { IommuSpec } from "../../scenario/types.js";
+import { plural } from "../plural.js";
 
 export const DMAR_VER_REG = 0x000;
 export const DMAR_CAP_REG = 0x008;
@@ -38,7 +39,7 @@ export const GCMD_IRE = 1 << 25;
 export const GCMD_SIRTP = 1 << 24;
 /** GSTS bit names mirror GCMD: TES, RTPS, WBFS, QIES, IRES, IRTPS. */
 
-/** FSTS bits (VT-d 11.4.9.2). */
+/** FSTS bits (VT-d 11.4.9.1). */
 export const FSTS_PFO = 1 << 0;
 export const FSTS_PPF = 1 << 1;
 export const FSTS_IQE = 1 << 4;
@@ -53,16 +54,24 @@ export const DEFAULT_MAMV = 18;
 
 export interface CapFields {
   nd: number;
+  afl: boolean;
+  rwbf: boolean;
+  plmr: boolean;
+  phmr: boolean;
   cm: boolean;
   sagaw: number;
+  /** Guest address width in bits (the field holds width - 1). */
   mgaw: number;
+  zlr: boolean;
+  /** Byte offset of the first fault recording register (the field holds offset / 16). */
   fro: number;
   sllps: number;
   psi: boolean;
+  /** Number of fault recording registers (the field holds count - 1). */
   nfr: number;
   mamv: number;
-  drd: boolean;
   dwd: boolean;
+  drd: boolean;
 }
 
 export interface EcapFields {
@@ -73,6 +82,7 @@ export interface EcapFields {
   eim: boolean;
   pt: boolean;
   sc: boolean;
+  /** Byte offset of the IOTLB registers (the field holds offset / 16). */
   iro: number;
   mhmv: number;
 }
@@ -110,36 +120,203 @@ export function composeEcap(spec: IommuSpec): bigint {
   return ecap;
 }
 
+/** Bits [hi:lo] of a register value. */
+export function bitsOf(v: bigint, hi: number, lo: number): bigint {
+  return (v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
+}
+
 export function decodeCap(cap: bigint): CapFields {
-  const f = (shift: number, bits: number) => Number((cap >> BigInt(shift)) & ((1n << BigInt(bits)) - 1n));
+  const f = (hi: number, lo: number) => Number(bitsOf(cap, hi, lo));
   return {
-    nd: f(0, 3),
-    cm: f(7, 1) === 1,
-    sagaw: f(8, 5),
-    mgaw: f(16, 6) + 1,
-    fro: f(24, 10) * 16,
-    sllps: f(34, 4),
-    psi: f(39, 1) === 1,
-    nfr: f(40, 8) + 1,
-    mamv: f(48, 6),
-    dwd: f(54, 1) === 1,
-    drd: f(55, 1) === 1,
+    nd: f(2, 0),
+    afl: f(3, 3) === 1,
+    rwbf: f(4, 4) === 1,
+    plmr: f(5, 5) === 1,
+    phmr: f(6, 6) === 1,
+    cm: f(7, 7) === 1,
+    sagaw: f(12, 8),
+    mgaw: f(21, 16) + 1,
+    zlr: f(22, 22) === 1,
+    fro: f(33, 24) * 16,
+    sllps: f(37, 34),
+    psi: f(39, 39) === 1,
+    nfr: f(47, 40) + 1,
+    mamv: f(53, 48),
+    dwd: f(54, 54) === 1,
+    drd: f(55, 55) === 1,
   };
 }
 
 export function decodeEcap(ecap: bigint): EcapFields {
-  const f = (shift: number, bits: number) => Number((ecap >> BigInt(shift)) & ((1n << BigInt(bits)) - 1n));
+  const f = (hi: number, lo: number) => Number(bitsOf(ecap, hi, lo));
   return {
-    c: f(0, 1) === 1,
+    c: f(0, 0) === 1,
     qi: f(1, 1) === 1,
-    dt: f(2, 1) === 1,
-    ir: f(3, 1) === 1,
-    eim: f(4, 1) === 1,
-    pt: f(6, 1) === 1,
-    sc: f(7, 1) === 1,
-    iro: f(8, 10) * 16,
-    mhmv: f(20, 4),
+    dt: f(2, 2) === 1,
+    ir: f(3, 3) === 1,
+    eim: f(4, 4) === 1,
+    pt: f(6, 6) === 1,
+    sc: f(7, 7) === 1,
+    iro: f(17, 8) * 16,
+    mhmv: f(23, 20),
   };
+}
+
+// ------------------------------------------------------------------ register views
+
+/** One decoded field of a register, as every view shows it. */
+export interface RegField {
+  name: string;
+  /** Most and least significant bit of the field in the register. */
+  hi: number;
+  lo: number;
+  /** The field's bits as stored. */
+  raw: bigint;
+  /** What the field means, decoded as the spec defines it (e.g. MGAW field 47 -> "48-bit"). */
+  value: string;
+}
+
+/** The registers the views decode: name, MMIO offset, width, VT-d spec section. */
+export const REGISTER_VIEWS = [
+  { name: "VER", offset: DMAR_VER_REG, width: 32, section: "11.4.1" },
+  { name: "CAP", offset: DMAR_CAP_REG, width: 64, section: "11.4.2" },
+  { name: "ECAP", offset: DMAR_ECAP_REG, width: 64, section: "11.4.3" },
+  { name: "GSTS", offset: DMAR_GSTS_REG, width: 32, section: "11.4.5" },
+  { name: "RTADDR", offset: DMAR_RTADDR_REG, width: 64, section: "11.4.6" },
+  { name: "FSTS", offset: DMAR_FSTS_REG, width: 32, section: "11.4.9.1" },
+  { name: "FECTL", offset: DMAR_FECTL_REG, width: 32, section: "11.4.9.2" },
+  { name: "IQH", offset: DMAR_IQH_REG, width: 64, section: "11.4.11.1" },
+  { name: "IQT", offset: DMAR_IQT_REG, width: 64, section: "11.4.11.2" },
+  { name: "IQA", offset: DMAR_IQA_REG, width: 64, section: "11.4.11.3" },
+] as const;
+
+export type RegisterName = (typeof REGISTER_VIEWS)[number]["name"];
+
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+
+/** Names of the address widths a SAGAW bitmap advertises (bit 1 = 39-bit, 2 = 48-bit, 3 = 57-bit). */
+function sagawText(sagaw: number): string {
+  const w = [[1, "39-bit 3-level"], [2, "48-bit 4-level"], [3, "57-bit 5-level"]] as const;
+  const names = w.filter(([b]) => (sagaw >> b) & 1).map(([, n]) => n);
+  return `0b${sagaw.toString(2).padStart(5, "0")}${names.length ? ` (${names.join(", ")})` : ""}`;
+}
+
+function sllpsText(sllps: number): string {
+  const names = [[0, "2 MiB"], [1, "1 GiB"], [2, "512 GiB"], [3, "256 TiB"]].filter(([b]) => (sllps >> (b as number)) & 1).map(([, n]) => n);
+  return `0b${sllps.toString(2).padStart(4, "0")}${names.length ? ` (${names.join(", ")})` : " (4 KiB pages only)"}`;
+}
+
+/**
+ * Decodes a register into its fields, in the spec's bit order (low bits first). `iqaDw` is IQA.DW
+ * for IQH/IQT, whose index field starts at bit 5 instead of 4 with 256-bit descriptors.
+ * The one decoder the tree views, hovers and tests use.
+ */
+export function decodeRegister(name: RegisterName, v: bigint, iqaDw = false): RegField[] {
+  const out: RegField[] = [];
+  const field = (n: string, hi: number, lo: number, value?: (raw: bigint) => string) => {
+    const raw = bitsOf(v, hi, lo);
+    out.push({ name: n, hi, lo, raw, value: value ? value(raw) : raw.toString() });
+  };
+  switch (name) {
+    case "VER":
+      field("MIN", 3, 0);
+      field("MAX", 7, 4);
+      break;
+    case "CAP": {
+      const c = decodeCap(v);
+      field("ND", 2, 0, () => `${c.nd} (${plural(capNdoms(c.nd), "domain")})`);
+      field("AFL", 3, 3);
+      field("RWBF", 4, 4);
+      field("PLMR", 5, 5);
+      field("PHMR", 6, 6);
+      field("CM", 7, 7);
+      field("SAGAW", 12, 8, () => sagawText(c.sagaw));
+      field("MGAW", 21, 16, () => `${c.mgaw}-bit`);
+      field("ZLR", 22, 22);
+      field("FRO", 33, 24, () => hex(c.fro));
+      field("SLLPS", 37, 34, () => sllpsText(c.sllps));
+      field("PSI", 39, 39);
+      field("NFR", 47, 40, () => plural(c.nfr, "record"));
+      field("MAMV", 53, 48, () => String(c.mamv));
+      field("DWD", 54, 54);
+      field("DRD", 55, 55);
+      break;
+    }
+    case "ECAP": {
+      const e = decodeEcap(v);
+      field("C", 0, 0);
+      field("QI", 1, 1);
+      field("DT", 2, 2);
+      field("IR", 3, 3);
+      field("EIM", 4, 4);
+      field("PT", 6, 6);
+      field("SC", 7, 7);
+      field("IRO", 17, 8, () => hex(e.iro));
+      field("MHMV", 23, 20, () => String(e.mhmv));
+      break;
+    }
+    case "GSTS":
+      field("CFIS", 23, 23);
+      field("IRTPS", 24, 24);
+      field("IRES", 25, 25);
+      field("QIES", 26, 26);
+      field("WBFS", 27, 27);
+      field("AFLS", 28, 28);
+      field("FLS", 29, 29);
+      field("RTPS", 30, 30);
+      field("TES", 31, 31);
+      break;
+    case "RTADDR":
+      field("TTM", 11, 10, (r) => `${r} (${["legacy mode", "scalable mode", "abort-DMA mode", "reserved"][Number(r)]})`);
+      field("RTA", 63, 12, (r) => hex(r << 12n));
+      break;
+    case "FSTS":
+      field("PFO", 0, 0);
+      field("PPF", 1, 1);
+      field("IQE", 4, 4);
+      field("ICE", 5, 5);
+      field("ITE", 6, 6);
+      field("FRI", 15, 8);
+      break;
+    case "FECTL":
+      field("IP", 30, 30);
+      field("IM", 31, 31);
+      break;
+    case "IQH":
+    case "IQT":
+      // 128-bit descriptors: index in [18:4]; 256-bit (IQA.DW = 1): [18:5].
+      field(name === "IQH" ? "QH" : "QT", 18, iqaDw ? 5 : 4);
+      break;
+    case "IQA": {
+      const dw = bitsOf(v, 11, 11);
+      const qs = Number(bitsOf(v, 2, 0));
+      field("QS", 2, 0, () => `${qs} (${plural((1 << qs) * (dw ? 128 : 256), "descriptor")})`);
+      field("DW", 11, 11, () => `${dw} (${dw ? "256" : "128"}-bit descriptors)`);
+      field("IQA", 63, 12, (r) => hex(r << 12n));
+      break;
+    }
+  }
+  return out;
+}
+
+/**
+ * A fault recording register (128 bits; VT-d 11.4.9.6) from its low and high qwords: the fields
+ * as Linux's `dma_frcd_*` macros read them.
+ */
+export function decodeFrcd(lo: bigint, hi: bigint): RegField[] {
+  const out: RegField[] = [];
+  const field = (n: string, q: bigint, bit: number, hiBit: number, loBit: number, value?: (raw: bigint) => string) => {
+    const raw = bitsOf(q, hiBit, loBit);
+    out.push({ name: n, hi: bit + hiBit, lo: bit + loBit, raw, value: value ? value(raw) : raw.toString() });
+  };
+  field("FI", lo, 0, 63, 12, (r) => hex(r << 12n));
+  field("SID", hi, 64, 15, 0, (r) => `${hex(r)} (${((r >> 8n) & 0xffn).toString(16).padStart(2, "0")}:${((r >> 3n) & 0x1fn).toString(16).padStart(2, "0")}.${r & 7n})`);
+  field("PP", hi, 64, 31, 31);
+  field("FR", hi, 64, 39, 32, (r) => `0x${r.toString(16).padStart(2, "0")}`);
+  field("PV", hi, 64, 59, 40, (r) => hex(r));
+  field("T", hi, 64, 62, 62, (r) => `${r} (${r ? "read" : "write"})`);
+  field("F", hi, 64, 63, 63);
+  return out;
 }
 
 /** Number of domains CAP.ND advertises: 2^(4 + 2 * ND) (Linux cap_ndoms). */

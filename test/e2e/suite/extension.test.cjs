@@ -153,7 +153,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
     const l = lines.findIndex((x) => x.includes("iova: 0x10_2000, length: 4KiB, write: true"));
     const hovers = await vscode.commands.executeCommand("vscode.executeHoverProvider", doc.uri, new vscode.Position(l, lines[l].indexOf("0x10_2000") + 2));
     const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === "string" ? c : c.value))).join("\n");
-    assert.match(text, /Walk for `04:00\.0` write/);
+    assert.match(text, /^\*\*`04:00\.0` write: fault 0x05/m);
     assert.match(text, /not present/);
   });
 
@@ -512,3 +512,68 @@ describe("Open Example Scenarios", function () {
   });
 });
 
+describe("Views follow the text cursor (issue 14, views)", function () {
+  this.timeout(60000);
+
+  const node = async (view, id, parent) => {
+    const tree = api.trees[view];
+    const kids = await tree.getChildren(parent ? tree.handle(parent) : undefined);
+    const h = kids.find((k) => k.id === id);
+    return h ? tree.getTreeItem(h) : undefined;
+  };
+
+  it("moving the selection to step 3 moves every view there; 'after step' shows the step's fault record", async () => {
+    const { doc, state } = await open("unmapped-iova");
+    const uri = doc.uri.toString();
+    await vscode.commands.executeCommand("passthrough.runToStep", uri, 0);
+    await until("cursor at step 1", () => api.views.tables.description === `before step 1 of ${state.steps.length}`);
+    const editor = await vscode.window.showTextDocument(doc);
+    const third = state.steps[2];
+    assert.strictEqual(third.status, "fault", "step 3 of unmapped-iova faults");
+    // The caret on the step's line (not its first column: anywhere on the item counts).
+    const pos = new vscode.Position(third.line, 6);
+    editor.selection = new vscode.Selection(pos, pos);
+    await until("views at step 3", () => Object.values(api.views).every((v) => v.description === `before step 3 of ${state.steps.length}`));
+    assert.strictEqual(api.scenarios.states.get(uri).cursor, 2);
+    // Before step 3: its fault has not happened (the Faults view dims it), no record yet.
+    await until("faults refreshed", async () => /after the cursor/.test((await node("faults", "f/2"))?.tooltip ?? ""));
+    const frcdBefore = await node("tables", "t/frcd", "t");
+    assert.match(frcdBefore.description, /^0 of \d+ in use$/);
+    // After step 3: the record the kernel serviced stays in its register (F = 0).
+    await vscode.commands.executeCommand("passthrough.showStateAfterStep");
+    try {
+      await until("views after step 3", () => Object.values(api.views).every((v) => v.description === `after step 3 of ${state.steps.length}`));
+      await until("tables after step 3", async () => /1 record serviced/.test((await node("tables", "t/frcd", "t"))?.description ?? ""));
+      const rec = (await api.trees.tables.getChildren(api.trees.tables.handle("t/frcd"))).map((h) => api.trees.tables.getTreeItem(h));
+      assert.ok(rec.some((r) => /^FRCD\d+: 02:00\.0 read 0xc0000000$/.test(r.label)), rec.map((r) => r.label).join(" | "));
+      const fault = await node("faults", "f/2");
+      assert.doesNotMatch(fault.tooltip, /after the cursor/);
+      // Translate Address says in which state it translated.
+      const ans = await vscode.commands.executeCommand("passthrough.translate", "02:00.0", "0xc0000000", false);
+      assert.strictEqual(ans.state, `after step 3 of ${state.steps.length}`);
+    } finally {
+      await vscode.commands.executeCommand("passthrough.showStateBeforeStep");
+    }
+    await until("views back before step 3", () => api.views.vms.description === `before step 3 of ${state.steps.length}`);
+  });
+
+  it("an IOVA hover leads with the verdict; its 'Full walk' link translates at the hovered step", async () => {
+    const { doc, state } = await open("unmapped-iova");
+    const uri = doc.uri.toString();
+    const lines = doc.getText().split("\n");
+    const l = state.steps[3].line;
+    const hovers = await vscode.commands.executeCommand("vscode.executeHoverProvider", doc.uri, new vscode.Position(l, lines[l].indexOf("0xc000_0000") + 3));
+    const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === "string" ? c : c.value))).join("\n");
+    const first = text.split("\n")[0];
+    assert.match(first, /^\*\*`02:00\.0` write: fault 0x0?[0-9a-f]+/, text);
+    assert.doesNotMatch(text, /KiB/);
+    const link = /\(command:passthrough\.translate\?([^ )]+)/.exec(text);
+    assert.ok(link, text);
+    const args = JSON.parse(decodeURIComponent(link[1]));
+    assert.deepStrictEqual(args.slice(0, 3), ["02:00.0", "0xc0000000", true]);
+    await vscode.commands.executeCommand("passthrough.runToStep", uri, 0);
+    const ans = await vscode.commands.executeCommand("passthrough.translate", ...args);
+    assert.strictEqual(ans.state, `before step 4 of ${state.steps.length}`);
+    assert.strictEqual(api.scenarios.states.get(uri).cursor, 3);
+  });
+});

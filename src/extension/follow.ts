@@ -1,0 +1,65 @@
+/**
+ * The tree views follow the editor's text cursor: putting the caret on a workload item moves the
+ * shared cursor (and with it the trees, the trace and the status bar) to that step, debounced so
+ * that arrow keys held down or a drag do not queue a state per line. While a debug session of the
+ * scenario owns the cursor (it stops, steps, steps back), the text cursor does not move it: the
+ * debugger's position wins and the views stay where the debugger put them.
+ *
+ * No `vscode` import: the timer and the host calls are injected, so the logic is unit-tested with
+ * a fake clock.
+ */
+
+/** The step whose item covers a 0-based line (its first to its last line), or undefined. */
+export function stepAtLine(steps: readonly { step: number; line: number; endLine: number }[], line: number): number | undefined {
+  for (const s of steps) if (line >= s.line && line <= s.endLine) return s.step;
+  return undefined;
+}
+
+export interface FollowHost {
+  /** Steps of the document's last run; undefined when it has not run. */
+  steps(uri: string): readonly { step: number; line: number; endLine: number }[] | undefined;
+  /** The shared cursor of the document now. */
+  cursor(uri: string): number | undefined;
+  /** True while a debug session of this document owns the cursor. */
+  debuggerOwns(uri: string): boolean;
+  setCursor(uri: string, step: number): void;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+export class CursorFollower {
+  private pending: unknown;
+  private last?: { uri: string; line: number };
+
+  constructor(
+    private readonly host: FollowHost,
+    /** Debounce: the cursor moves once the caret has rested this long on a line. */
+    readonly delayMs = 150,
+  ) {}
+
+  /** The caret of `uri` is on `line` now. */
+  onSelection(uri: string, line: number): void {
+    this.last = { uri, line };
+    if (this.pending !== undefined) this.host.clearTimer(this.pending);
+    this.pending = this.host.setTimer(() => {
+      this.pending = undefined;
+      this.apply();
+    }, this.delayMs);
+  }
+
+  private apply(): void {
+    const at = this.last;
+    if (!at || this.host.debuggerOwns(at.uri)) return;
+    const steps = this.host.steps(at.uri);
+    if (!steps) return;
+    const step = stepAtLine(steps, at.line);
+    // A line outside every workload item (the host, the VMs, a comment between items) keeps the cursor.
+    if (step === undefined || step === this.host.cursor(at.uri)) return;
+    this.host.setCursor(at.uri, step);
+  }
+
+  dispose(): void {
+    if (this.pending !== undefined) this.host.clearTimer(this.pending);
+    this.pending = undefined;
+  }
+}

@@ -1,0 +1,79 @@
+// Hovers on a scenario lead with the verdict and the entry that decided it; the full walk is one
+// click away (a trusted command link); a run diagnostic's text is not repeated; an address is never
+// rendered as a size; the hex/decimal toggle applies.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { EngineServer } from "../../src/engine/server.js";
+import { hoverAt } from "../../src/engine/hover.js";
+import { Session } from "../../src/engine/session.js";
+import { HOVER_COMMANDS, type Radix } from "../../src/protocol/engine.js";
+
+const read = (name: string) => readFileSync(join(__dirname, "..", "..", "examples", `${name}.passthrough.yaml`), "utf8");
+
+function hover(text: string, match: string, token: string, radix: Radix = "hex", offset = 2) {
+  const server = new EngineServer();
+  const uri = "file:///x/h.passthrough.yaml";
+  server.handle("update", { uri, version: 1, text });
+  const lines = text.split("\n");
+  const line = lines.findIndex((l) => l.includes(match));
+  expect(line, match).toBeGreaterThanOrEqual(0);
+  return server.handle("hover", { uri, line, character: lines[line]!.indexOf(token) + offset, lineText: lines[line]!, radix })!;
+}
+
+describe("address hovers", () => {
+  it("lead with the verdict and the deciding entry; the full walk is a command link", () => {
+    const h = hover(read("write-to-readonly"), "iova: 0xfff0_1000, length: 4KiB, write: true", "0xfff0_1000");
+    const blocks = h.markdown.split("\n\n");
+    const [verdict, entry, link] = blocks[0]!.split("  \n");
+    expect(verdict).toBe("**`03:00.0` write: fault 0x05 PTE Write access is not set** (before step 4 of 4)");
+    // The leaf PTE that said no: its index, raw value, decoded bits and why.
+    expect(entry).toMatch(/^`L1\[257\]` `0x[0-9a-f]{16}` R=1 W=0 PS=0 ADDR=0x[0-9a-f]+ \*\*← write request, W = 0\*\*$/);
+    expect(link).toMatch(/^\[Full walk \(6 entries\) in Mapping Tables\]\(command:passthrough\.translate\?[^ )]+ "/);
+    const args = JSON.parse(decodeURIComponent(/command:passthrough\.translate\?([^ )]+)/.exec(link!)![1]!));
+    expect(args).toEqual(["03:00.0", "0xfff01000", true, 3]);
+    expect(HOVER_COMMANDS).toContain("passthrough.translate");
+    // No walk table: the hover stays a few lines high.
+    expect(h.markdown).not.toContain("| entry |");
+    expect(h.markdown.split("\n").length).toBeLessThanOrEqual(8);
+  });
+
+  it("never renders an address as a size (0xfff0_1000 is not '4193284 KiB')", () => {
+    const h = hover(read("write-to-readonly"), "iova: 0xfff0_1000, length: 4KiB, write: true", "0xfff0_1000");
+    expect(h.markdown).not.toMatch(/KiB|MiB|GiB/);
+    expect(h.markdown).toContain("`0xfff01000` = `4293922816`");
+    // A size still is one.
+    const s = hover(read("write-to-readonly"), "size: 64KiB", "64KiB", "hex", 1);
+    expect(s.markdown).toContain("= 64 KiB");
+  });
+
+  it("does not repeat what the step's diagnostic says", () => {
+    // Without `expect:` the faulting DMA gets a dma-fault diagnostic with the reason and its hint.
+    const text = read("write-to-readonly").replace("    expect: { fault: 0x05, recorded: true }\n", "");
+    const h = hover(text, "iova: 0xfff0_1000, length: 4KiB, write: true", "0xfff0_1000");
+    expect(h.markdown).not.toMatch(/PTE Write access is not set/);
+    expect(h.markdown).toMatch(/^\*\*`03:00\.0` write faults here\*\* \(before step 4 of 4\)  \n`L1\[257\]`/);
+  });
+
+  it("follows the hex/decimal toggle", () => {
+    const h = hover(read("write-to-readonly"), "iova: 0xfff0_0000, length: 4KiB, write: false", "0xfff0_0000", "dec");
+    expect(h.markdown).toMatch(/^\*\*`03:00\.0` read → HPA `\d+`\*\* \(4 KiB page, walk; before step 3 of 4\)/);
+    expect(h.markdown).toContain("`4293918720` = `0xfff00000`");
+  });
+
+  it("no address key ever shows a size, whatever the (page-aligned) value (property)", () => {
+    const s = new Session("p");
+    s.update(read("write-to-readonly"));
+    const machine = s.run!.machineBefore(3);
+    const step = s.scenario!.workload[3];
+    fc.assert(
+      fc.property(fc.constantFrom("iova", "gpa", "address"), fc.bigInt({ min: 1n, max: (1n << 40n) - 1n }).map((page) => page << 12n), fc.constantFrom<Radix>("hex", "dec"), (key, v, radix) => {
+        const lineText = `  - dma: { ${key}: 0x${v.toString(16)} }`;
+        const h = hoverAt({ machine, step, lineText, character: lineText.indexOf("0x") + 2, radix, stepIndex: 3, steps: 4 });
+        if (h) expect(h.markdown).not.toMatch(/\d (KiB|MiB|GiB|TiB)\b/);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
