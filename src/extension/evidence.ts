@@ -6,15 +6,29 @@
  */
 import * as vscode from "vscode";
 import { createReadStream } from "node:fs";
+import { isAscii } from "node:buffer";
 import type { TreeNode } from "../protocol/engine.js";
 import type { ExtraNodes } from "./trees.js";
-import { explainRecords, importText, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import { explainRecords, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
 import type { EngineMethods } from "../protocol/engine.js";
-import { StreamParser } from "../import/stream.js";
+import { EvidenceReader, decodeEvidenceText, type AsciiFastPath } from "../import/decode.js";
 
 const SCHEME = "passthrough-evidence";
 /** Bytes read per chunk: the parser works in slices of a few thousand lines, then the host gets the thread back. */
 const CHUNK_BYTES = 256 * 1024;
+/** Node's Buffer helpers for the decoder's ASCII fast path (the CLI uses the same). */
+const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1") };
+
+/** A file's bytes in chunks: streamed from disk for `file:`, else read through vscode.workspace.fs and cut up (progress, cancellation). */
+async function* fileChunks(uri: vscode.Uri): AsyncIterable<Uint8Array> {
+  if (uri.scheme === "file") {
+    yield* createReadStream(uri.fsPath, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>;
+    return;
+  }
+  const bytes = await vscode.workspace.fs.readFile(uri);
+  for (let at = 0; at < bytes.length; at += CHUNK_BYTES) yield bytes.subarray(at, at + CHUNK_BYTES);
+}
+
 /** Hovers and CodeLens parse a log file whole only up to this size. */
 const MAX_INLINE_BYTES = 4 * 1024 * 1024;
 
@@ -138,42 +152,40 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     return this.publish({ source, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
   }
 
-  /** Streams a file in slices (bounded memory for a 100 MB log), with progress and cancellation. */
+  /**
+   * Streams a file in slices (bounded memory for a 100 MB log), with progress and cancellation. A
+   * `file:` file is read in chunks, another scheme's through vscode.workspace.fs; both decode and
+   * parse as the CLI and a pasted text do (import/decode.ts: UTF-8 or UTF-16, the same long-line rule).
+   */
   async importFile(uri: vscode.Uri): Promise<vscode.TextDocument | undefined> {
-    if (uri.scheme !== "file") {
-      const bytes = await vscode.workspace.fs.readFile(uri);
-      return this.importText(new TextDecoder().decode(bytes), vscode.workspace.asRelativePath(uri));
+    const name = vscode.workspace.asRelativePath(uri);
+    let size: number;
+    try {
+      size = (await vscode.workspace.fs.stat(uri)).size;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Import evidence: cannot read ${name}: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
     }
-    const size = (await vscode.workspace.fs.stat(uri)).size;
-    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${vscode.workspace.asRelativePath(uri)}`, cancellable: true }, async (progress, token) => {
-      const records: EvidenceRecord[] = [];
-      const skipped: Skipped[] = [];
-      const parser = new StreamParser((recs, sk) => {
-        records.push(...recs);
-        skipped.push(...sk);
-      });
-      const stream = createReadStream(uri.fsPath, { encoding: "utf8", highWaterMark: CHUNK_BYTES });
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${name}`, cancellable: true }, async (progress, token) => {
+      const reader = new EvidenceReader({ fast: FAST });
       let read = 0;
       try {
-        for await (const chunk of stream as AsyncIterable<string>) {
-          if (token.isCancellationRequested) {
-            stream.destroy();
-            return undefined;
-          }
-          read += Buffer.byteLength(chunk);
-          parser.push(chunk);
-          progress.report({ increment: (Buffer.byteLength(chunk) / Math.max(1, size)) * 100, message: `${records.length} records, ${(read / 2 ** 20).toFixed(1)} of ${(size / 2 ** 20).toFixed(1)} MiB` });
+        for await (const chunk of fileChunks(uri)) {
+          if (token.isCancellationRequested) return undefined;
+          read += chunk.byteLength;
+          reader.pushBytes(chunk);
+          progress.report({ increment: (chunk.byteLength / Math.max(1, size)) * 100, message: `${(read / 2 ** 20).toFixed(1)} of ${(size / 2 ** 20).toFixed(1)} MiB` });
           // Give the extension host back between slices.
-          await new Promise((ok) => setImmediate(ok));
+          await new Promise((ok) => setTimeout(ok, 0));
         }
       } catch (e) {
-        void vscode.window.showErrorMessage(`Import evidence: cannot read ${uri.fsPath}: ${e instanceof Error ? e.message : String(e)}`);
+        void vscode.window.showErrorMessage(`Import evidence: cannot read ${name}: ${e instanceof Error ? e.message : String(e)}`);
         return undefined;
       }
-      parser.end();
-      const merged = mergeSkipped(skipped);
-      this.log.info(`imported ${uri.fsPath}: ${records.length} records, ${merged.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
-      return this.publish({ source: vscode.workspace.asRelativePath(uri), kind: parser.kind ?? "log", records, skipped: merged, lines: parser.lines, explanations: [] });
+      if (token.isCancellationRequested) return undefined;
+      const r = reader.end();
+      this.log.info(`imported ${uri.toString(true)} (${reader.encoding ?? "utf-8"}): ${r.records.length} records, ${r.skipped.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
+      return this.publish({ source: name, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
     });
   }
 
@@ -247,7 +259,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     const from = Math.max(0, pos.line - 8);
     const to = Math.min(doc.lineCount - 1, pos.line + 8);
     const text = doc.getText(new vscode.Range(from, 0, to, doc.lineAt(to).text.length));
-    const r = importText(text);
+    const r = decodeEvidenceText(text);
     const i = r.records.findIndex((x) => x.line + from <= pos.line && x.endLine + from >= pos.line);
     if (i < 0) return undefined;
     const rec = r.records[i]!;
@@ -299,16 +311,6 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     this.changed.dispose();
     this.treeChanged.dispose();
   }
-}
-
-function mergeSkipped(list: Skipped[]): Skipped[] {
-  const out: Skipped[] = [];
-  for (const s of list.sort((a, b) => a.line - b.line)) {
-    const last = out[out.length - 1];
-    if (last && last.reason === s.reason && last.endLine >= s.line - 1) last.endLine = Math.max(last.endLine, s.endLine);
-    else out.push({ ...s });
-  }
-  return out;
 }
 
 function esc(s: string): string {
