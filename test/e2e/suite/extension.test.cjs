@@ -299,7 +299,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.strictEqual(ev.records.length, faults);
     assert.ok(ev.records.every((r) => r.endLine === r.line + 1 && r.fields.reason === 5), "every two-line fault whole");
     assert.match(doc.getText(), /dmar-fault: write by 03:00\.1 to IOVA 0x7c340000 faulted: 0x05 PTE Write access is not set/);
-    assert.match(doc.getText(), /Cause 1: DMA to an IOVA that was never mapped/);
+    assert.match(doc.getText(), /Cause 1: IOVA 0x7c340000 was never mapped for 03:00\.1/);
     // Hovering a record in the decoded document shows its source lines and fields.
     const recLine = doc.getText().split("\n").findIndex((l) => /^line \d+-\d+ .*dmar-fault/.test(l));
     const dh = await vscode.commands.executeCommand("vscode.executeHoverProvider", doc.uri, new vscode.Position(recLine, 2));
@@ -313,7 +313,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.match(api.trees.faults.getTreeItem(evRoot).label, /^Evidence: big-dmesg\.log$/);
     const recs = await api.trees.faults.getChildren(evRoot);
     assert.strictEqual(recs.length, faults);
-    assert.match(api.trees.faults.getTreeItem(recs[0]).label, /^line \d+: VT-d fault 0x05 PTE Write access is not set — 03:00\.1$/);
+    assert.match(api.trees.faults.getTreeItem(recs[0]).label, /^line \d+: VT-d write fault 0x05 PTE Write access is not set — 03:00\.1 at 0x7c340000$/);
     const scenario = await api.evidence.createScenario();
     assert.strictEqual(scenario.languageId, "passthrough");
     const st = await api.whenRun(scenario.uri);
@@ -335,7 +335,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.match(md, /dmar\\?-fault/); // markdown-escaped
     assert.match(md, /never mapped/);
     const lenses = await vscode.commands.executeCommand("vscode.executeCodeLensProvider", doc.uri);
-    assert.ok(lenses.some((l) => l.command && /VT-d fault 0x06/.test(l.command.title)));
+    assert.ok(lenses.some((l) => l.command && /VT-d read fault 0x06/.test(l.command.title)));
   });
 
   it("New scenario from a template opens an untitled scenario that runs", async () => {
