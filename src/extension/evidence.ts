@@ -12,8 +12,11 @@ import type { ExtraNodes } from "./trees.js";
 import { explainRecords, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
 import type { EngineMethods } from "../protocol/engine.js";
 import { EvidenceReader, decodeEvidenceText, type AsciiFastPath } from "../import/decode.js";
+import { evidenceDocumentPath, renderEvidenceDocument, type EvidenceDocument, type OutlineItem, type OutlineKind } from "../import/document.js";
 
 const SCHEME = "passthrough-evidence";
+/** The decoded document's language: word wrap on by default (package.json configurationDefaults), Outline and folding from its records. */
+export const EVIDENCE_LANGUAGE = "passthrough-evidence";
 /** Bytes read per chunk: the parser works in slices of a few thousand lines, then the host gets the thread back. */
 const CHUNK_BYTES = 256 * 1024;
 /** Node's Buffer helpers for the decoder's ASCII fast path (the CLI uses the same). */
@@ -34,6 +37,10 @@ const MAX_INLINE_BYTES = 4 * 1024 * 1024;
 
 export interface ImportedEvidence {
   source: string;
+  /** The document the records came from (a file, or the editor of a selection), for "Go to Log Line"; none for the clipboard. */
+  origin?: vscode.Uri;
+  /** The decoded document's name before " — decoded" when it is not the origin's file name ("Clipboard", "x.log, lines 10-40"). */
+  label?: string;
   kind: EvidenceKind;
   records: EvidenceRecord[];
   skipped: Skipped[];
@@ -79,12 +86,60 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     });
   }
 
-  /** Opens the decoded document of an import (tree item click). */
-  async reveal(id: string): Promise<void> {
-    const [, key] = id.split("/");
+  /** Tree item click: opens the decoded document of an import, at the record for a record's item (selected, in the middle of the editor). */
+  async reveal(id: string): Promise<vscode.TextEditor | undefined> {
+    const [, key, idx] = id.split("/");
     const uri = key ? this.docs.get(key) : undefined;
-    if (uri) await vscode.window.showTextDocument(uri, { preview: true });
+    if (!key || !uri) return undefined;
+    const editor = await vscode.window.showTextDocument(await this.openDecoded(uri), { preview: true });
+    const at = idx !== undefined ? this.layout(key)?.outline.find((o) => o.record === Number(idx)) : undefined;
+    if (at) {
+      editor.selection = new vscode.Selection(at.start, 0, at.start, editor.document.lineAt(at.start).text.length);
+      editor.revealRange(new vscode.Range(at.start, 0, at.end, 0), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+    }
+    return editor;
   }
+
+  /** "Go to Log Line": the record's lines in the file (or editor) it came from, selected; for the clipboard, the record in the decoded document. */
+  async goToLogLine(id: string): Promise<vscode.TextEditor | undefined> {
+    const [, key, idx] = id.split("/");
+    const ev = key ? this.imports.get(key) : undefined;
+    const rec = ev && idx !== undefined ? ev.records[Number(idx)] : undefined;
+    if (!ev || !rec) return undefined;
+    if (!ev.origin) {
+      void vscode.window.showInformationMessage(`Line ${rec.line + 1} came from the clipboard, not from a file: its text is shown in the decoded document.`);
+      return this.reveal(id);
+    }
+    let doc: vscode.TextDocument;
+    try {
+      doc = await vscode.workspace.openTextDocument(ev.origin);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Go to log line: cannot open ${ev.source}: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+    const last = Math.min(rec.endLine, doc.lineCount - 1);
+    const sel = new vscode.Selection(rec.line, 0, last, doc.lineAt(last).text.length);
+    return vscode.window.showTextDocument(doc, { selection: sel, preview: true });
+  }
+
+  /** The decoded document, in the evidence language (a content provider's document opens as plain text). */
+  private async openDecoded(uri: vscode.Uri): Promise<vscode.TextDocument> {
+    const doc = await vscode.workspace.openTextDocument(uri);
+    return doc.languageId === EVIDENCE_LANGUAGE ? doc : vscode.languages.setTextDocumentLanguage(doc, EVIDENCE_LANGUAGE);
+  }
+
+  /** The rendered text and outline of an import's document (rendered once per import). */
+  private layout(key: string): EvidenceDocument | undefined {
+    const ev = this.imports.get(key);
+    if (!ev) return undefined;
+    let d = this.rendered.get(key);
+    if (!d) {
+      d = renderEvidenceDocument(ev);
+      this.rendered.set(key, d);
+    }
+    return d;
+  }
+  private readonly rendered = new Map<string, EvidenceDocument>();
   private readonly subs: vscode.Disposable[] = [];
 
   /** CodeLens per log document version (the provider is asked again on every edit and scroll). */
@@ -102,6 +157,9 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       vscode.languages.registerHoverProvider({ scheme: SCHEME }, { provideHover: (doc, pos) => this.decodedHover(doc, pos) }),
       vscode.languages.registerCodeLensProvider(LOG_SELECTOR, { provideCodeLenses: (doc, token) => this.lenses(doc, token) }),
       vscode.workspace.onDidCloseTextDocument((d) => this.lensCache.delete(d.uri.toString())),
+      vscode.languages.registerDocumentSymbolProvider({ scheme: SCHEME }, { provideDocumentSymbols: (doc) => this.symbols(doc) }, { label: "Evidence records" }),
+      vscode.languages.registerFoldingRangeProvider({ scheme: SCHEME }, { provideFoldingRanges: (doc) => this.folding(doc) }),
+      vscode.languages.registerDocumentLinkProvider({ scheme: SCHEME }, { provideDocumentLinks: (doc) => this.links(doc) }),
     );
   }
 
@@ -122,11 +180,15 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       if (editor) picks.push({ id: "editor", label: "$(file-text) The active editor", description: vscode.workspace.asRelativePath(editor.document.uri) });
       const pick = await vscode.window.showQuickPick(picks, { title: "Import evidence" });
       if (!pick) return undefined;
-      if (pick.id === "clipboard") return this.importText(await vscode.env.clipboard.readText(), "clipboard");
-      if (pick.id === "selection" && editor) return this.importText(editor.document.getText(editor.selection), `selection of ${vscode.workspace.asRelativePath(editor.document.uri)}`, editor.selection.start.line);
+      if (pick.id === "clipboard") return this.importText(await vscode.env.clipboard.readText(), "clipboard", 0, { label: this.nextName("Clipboard") });
+      if (pick.id === "selection" && editor) {
+        const s = editor.selection;
+        const base = editor.document.uri.path.split("/").pop() ?? "selection";
+        return this.importText(editor.document.getText(s), `selection of ${vscode.workspace.asRelativePath(editor.document.uri)}`, s.start.line, { origin: editor.document.uri, label: `${base}, lines ${s.start.line + 1}-${s.end.line + 1}` });
+      }
       if (pick.id === "editor" && editor) {
         if (editor.document.uri.scheme === "file") uri = editor.document.uri;
-        else return this.importText(editor.document.getText(), vscode.workspace.asRelativePath(editor.document.uri));
+        else return this.importText(editor.document.getText(), vscode.workspace.asRelativePath(editor.document.uri), 0, { origin: editor.document.uri, label: editor.document.uri.path.split("/").pop() || "Untitled" });
       }
       if (!uri) {
         const files = await vscode.window.showOpenDialog({ title: "Import evidence", canSelectMany: false, openLabel: "Import" });
@@ -137,7 +199,15 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     return this.importFile(uri);
   }
 
-  async importText(text: string, source: string, lineOffset = 0): Promise<vscode.TextDocument | undefined> {
+  /** "Clipboard", then "Clipboard (2)", ...: each import's document has a name of its own. */
+  private nextName(base: string): string {
+    const n = (this.names.get(base) ?? 0) + 1;
+    this.names.set(base, n);
+    return n === 1 ? base : `${base} (${n})`;
+  }
+  private readonly names = new Map<string, number>();
+
+  async importText(text: string, source: string, lineOffset = 0, from: { origin?: vscode.Uri; label?: string } = {}): Promise<vscode.TextDocument | undefined> {
     if (!text.trim()) {
       void vscode.window.showWarningMessage("Import evidence: there is no text to import.");
       return undefined;
@@ -149,7 +219,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       void vscode.window.showErrorMessage(`Import evidence: ${e instanceof Error ? e.message : String(e)}`);
       return undefined;
     }
-    return this.publish({ source, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
+    return this.publish({ source, ...from, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
   }
 
   /**
@@ -185,7 +255,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       if (token.isCancellationRequested) return undefined;
       const r = reader.end();
       this.log.info(`imported ${uri.toString(true)} (${reader.encoding ?? "utf-8"}): ${r.records.length} records, ${r.skipped.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
-      return this.publish({ source: name, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
+      return this.publish({ source: name, origin: uri, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
     });
   }
 
@@ -200,37 +270,60 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     const key = `${Date.now().toString(36)}-${this.imports.size}`;
     this.imports.set(key, ev);
     this.last = key;
-    const uri = vscode.Uri.from({ scheme: SCHEME, path: `/${ev.source.replace(/[\\/]/g, "_")}.decoded`, query: key });
+    const uri = vscode.Uri.from({ scheme: SCHEME, path: evidenceDocumentPath(ev.label !== undefined || !ev.origin ? { label: ev.label ?? ev.source } : { file: ev.source }), query: key });
     this.docs.set(key, uri);
     this.treeChanged.fire();
-    const doc = await vscode.workspace.openTextDocument(uri);
+    const doc = await this.openDecoded(uri);
     await vscode.window.showTextDocument(doc, { preview: false });
     return doc;
   }
 
   private render(uri: vscode.Uri): string {
-    const ev = this.imports.get(uri.query);
-    if (!ev) return "This import is no longer available: import the evidence again.";
-    const byRecord = new Map(ev.explanations.map((e) => [e.record, e]));
-    const out = [`# ${ev.source}: ${ev.kind}, ${ev.records.length} records, ${ev.skipped.reduce((a, s) => a + s.endLine - s.line + 1, 0)} lines skipped`, ""];
-    ev.records.forEach((r, i) => {
-      out.push(`line ${r.line + 1}${r.endLine > r.line ? `-${r.endLine + 1}` : ""}${r.timestamp ? ` [${r.timestamp}]` : ""}  ${r.kind}: ${r.summary}`);
-      for (const c of r.context) out.push(`    | line ${c.line + 1}: ${c.text}`);
-      const e = byRecord.get(i);
-      if (e) {
-        out.push(`    ${e.meaning}`);
-        for (const x of e.evidence) out.push(`    Evidence: ${x}`);
-        e.causes.forEach((c, k) => out.push(`    Cause ${k + 1}: ${c}`));
-        for (const c of e.checks) out.push(`    Check: ${c}`);
-      }
-      out.push("");
+    return this.layout(uri.query)?.text ?? "This import is no longer available: import the evidence again.";
+  }
+
+  /** Outline and breadcrumbs: one symbol per record, its context lines, fields and explanation below it. */
+  private symbols(doc: vscode.TextDocument): vscode.DocumentSymbol[] {
+    const d = this.layout(doc.uri.query);
+    if (!d) return [];
+    const kinds: Record<OutlineKind, vscode.SymbolKind> = { record: vscode.SymbolKind.Event, context: vscode.SymbolKind.String, fields: vscode.SymbolKind.Struct, field: vscode.SymbolKind.Field, meaning: vscode.SymbolKind.String, evidence: vscode.SymbolKind.Key, causes: vscode.SymbolKind.Array, cause: vscode.SymbolKind.EnumMember, checks: vscode.SymbolKind.Array, check: vscode.SymbolKind.Boolean, section: vscode.SymbolKind.Namespace };
+    const last = doc.lineCount - 1;
+    const symbol = (o: OutlineItem): vscode.DocumentSymbol => {
+      const end = Math.min(o.end, last);
+      const range = new vscode.Range(Math.min(o.start, last), 0, end, doc.lineAt(end).text.length);
+      const sel = new vscode.Range(Math.min(o.start, last), o.column, Math.min(o.start, last), Math.max(o.column, o.endColumn));
+      const s = new vscode.DocumentSymbol(o.name, o.detail, kinds[o.kind], range, range.contains(sel) ? sel : range);
+      s.children = o.children.map(symbol);
+      return s;
+    };
+    return d.outline.map(symbol);
+  }
+
+  /** Each record folds (and its groups of causes, checks, context lines); so does the list of skipped lines. */
+  private folding(doc: vscode.TextDocument): vscode.FoldingRange[] {
+    const d = this.layout(doc.uri.query);
+    if (!d) return [];
+    const out: vscode.FoldingRange[] = [];
+    const walk = (o: OutlineItem) => {
+      if (o.end > o.start) out.push(new vscode.FoldingRange(o.start, o.end, o.kind === "section" ? vscode.FoldingRangeKind.Region : undefined));
+      o.children.forEach(walk);
+    };
+    d.outline.forEach(walk);
+    return out;
+  }
+
+  /** "line 812" of each record links to that line of the file it came from. */
+  private links(doc: vscode.TextDocument): vscode.DocumentLink[] {
+    const ev = this.imports.get(doc.uri.query);
+    const d = this.layout(doc.uri.query);
+    if (!ev?.origin || !d) return [];
+    return ev.records.map((r, i) => {
+      const line = d.recordLines[i]!;
+      const word = /^line \d+(?:-\d+)?/.exec(doc.lineAt(Math.min(line, doc.lineCount - 1)).text)?.[0] ?? "line";
+      const link = new vscode.DocumentLink(new vscode.Range(line, 0, line, word.length), ev.origin!.with({ fragment: `L${r.line + 1}` }));
+      link.tooltip = `Go to line ${r.line + 1} of ${ev.source}`;
+      return link;
     });
-    if (ev.skipped.length) {
-      out.push("# Skipped lines");
-      for (const s of ev.skipped.slice(0, 500)) out.push(`line ${s.line + 1}${s.endLine > s.line ? `-${s.endLine + 1}` : ""}: ${s.reason}`);
-      if (ev.skipped.length > 500) out.push(`… ${ev.skipped.length - 500} more runs`);
-    }
-    return out.join("\n");
   }
 
   /** "Create Scenario from Evidence": the last import (or the given decoded document) as a scenario. */
