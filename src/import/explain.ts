@@ -331,7 +331,10 @@ function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], ar
     );
     if (pasid !== undefined) causes.push(`The mapping exists in another address space: this request carried PASID ${pasid}, so it was translated with that PASID's tables, not the device's default domain (RID_PASID).`);
     else causes.push(CAUSES.viommu);
-    causes.push(CAUSES.rmrr, CAUSES.firmware);
+    causes.push(CAUSES.rmrr);
+    // Firmware DMA happens at boot; a fault minutes after boot is not that.
+    const t = r.timestamp !== undefined && /^\d+\.\d+$/.test(r.timestamp) ? Number(r.timestamp) : NaN;
+    if (!(t >= 60)) causes.push(CAUSES.firmware);
     if (notPresent) {
       // The dump rules the direction out.
       const k = causes.findIndex((c) => c.startsWith("Wrong DMA direction"));
