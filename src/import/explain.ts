@@ -218,13 +218,15 @@ interface Surroundings {
   notViable: Map<number, number>;
   rmrr: Map<string, number>;
   faults: Map<string, number[]>;
+  /** The records counted in faults. */
+  isFault: Set<EvidenceRecord>;
   records: EvidenceRecord[];
 }
 
 const bare = (device: string) => device.replace(/^0000:/, "");
 
 function surroundings(records: EvidenceRecord[]): Surroundings {
-  const s: Surroundings = { group: new Map(), notViable: new Map(), rmrr: new Map(), faults: new Map(), records };
+  const s: Surroundings = { group: new Map(), notViable: new Map(), rmrr: new Map(), faults: new Map(), isFault: new Set(), records };
   records.forEach((r, i) => {
     const f = r.fields;
     const device = typeof f.device === "string" ? bare(f.device) : typeof f.client === "string" ? bare(f.client) : undefined;
@@ -238,6 +240,7 @@ function surroundings(records: EvidenceRecord[]): Surroundings {
       const list = s.faults.get(device) ?? [];
       list.push(i);
       s.faults.set(device, list);
+      s.isFault.add(r);
     }
   });
   return s;
@@ -256,8 +259,15 @@ function deviceEvidence(r: EvidenceRecord, device: string, around: Surroundings)
   }
   const rm = around.rmrr.get(d);
   if (rm !== undefined) out.push(`${d} has a firmware RMRR (line ${rm + 1}): the firmware keeps using memory through it.`);
-  const others = (around.faults.get(d) ?? []).map((k) => around.records[k]!).filter((x) => x !== r);
-  if (others.length) out.push(`${d} has ${plural(others.length, "other fault record")} in this log (line${others.length === 1 ? "" : "s"} ${others.slice(0, 5).map((x) => x.line + 1).join(", ")}${others.length > 5 ? ", …" : ""}).`);
+  // The first few of the device's other faults (bounded: a log of thousands of faults of one device).
+  const all = around.faults.get(d) ?? [];
+  const count = all.length - (around.isFault.has(r) ? 1 : 0);
+  const shown: number[] = [];
+  for (const k of all) {
+    if (shown.length === 5) break;
+    if (around.records[k] !== r) shown.push(around.records[k]!.line + 1);
+  }
+  if (count > 0) out.push(`${d} has ${plural(count, "other fault record")} in this log (line${count === 1 ? "" : "s"} ${shown.join(", ")}${count > 5 ? ", …" : ""}).`);
   for (const c of r.context) {
     const m = /(\d+) callbacks suppressed/.exec(c.text);
     if (m) out.push(`${plural(Number(m[1]), "more fault report")} ${Number(m[1]) === 1 ? "was" : "were"} suppressed just before this one (line ${c.line + 1}): the device is faulting repeatedly, so this record is one of many.`);
