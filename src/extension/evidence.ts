@@ -32,6 +32,8 @@ async function* fileChunks(uri: vscode.Uri): AsyncIterable<Uint8Array> {
   for (let at = 0; at < bytes.length; at += CHUNK_BYTES) yield bytes.subarray(at, at + CHUNK_BYTES);
 }
 
+/** Imports with more records than this get record and group symbols only (no symbol per field, cause, check). */
+const DEEP_OUTLINE_RECORDS = 300;
 /** Hovers and CodeLens parse a log file whole only up to this size. */
 const MAX_INLINE_BYTES = 4 * 1024 * 1024;
 
@@ -288,12 +290,15 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     if (!d) return [];
     const kinds: Record<OutlineKind, vscode.SymbolKind> = { record: vscode.SymbolKind.Event, context: vscode.SymbolKind.String, fields: vscode.SymbolKind.Struct, field: vscode.SymbolKind.Field, meaning: vscode.SymbolKind.String, evidence: vscode.SymbolKind.Key, causes: vscode.SymbolKind.Array, cause: vscode.SymbolKind.EnumMember, checks: vscode.SymbolKind.Array, check: vscode.SymbolKind.Boolean, section: vscode.SymbolKind.Namespace };
     const last = doc.lineCount - 1;
-    const symbol = (o: OutlineItem): vscode.DocumentSymbol => {
+    // A big import (thousands of records) keeps the Outline to records and their groups: tens of
+    // thousands of symbols made the extension host and the Outline slow for nothing.
+    const deep = d.outline.length <= DEEP_OUTLINE_RECORDS;
+    const symbol = (o: OutlineItem, depth = 0): vscode.DocumentSymbol => {
       const end = Math.min(o.end, last);
       const range = new vscode.Range(Math.min(o.start, last), 0, end, doc.lineAt(end).text.length);
       const sel = new vscode.Range(Math.min(o.start, last), o.column, Math.min(o.start, last), Math.max(o.column, o.endColumn));
       const s = new vscode.DocumentSymbol(o.name, o.detail, kinds[o.kind], range, range.contains(sel) ? sel : range);
-      s.children = o.children.map(symbol);
+      s.children = deep || depth < 1 ? o.children.map((c) => symbol(c, depth + 1)) : [];
       return s;
     };
     return d.outline.map(symbol);
