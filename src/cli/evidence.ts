@@ -4,9 +4,8 @@
  */
 import { isAscii } from "node:buffer";
 import { createReadStream } from "node:fs";
-import { TextDecoder } from "node:util";
 import { explainRecords, synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Skipped } from "../import/index.js";
-import { StreamParser } from "../import/stream.js";
+import { EvidenceReader, mergeSkipped, type AsciiFastPath, type DecodedEvidence } from "../import/decode.js";
 import { configToJson, recordToJson } from "../import/json.js";
 
 function kindArg(args: string[]): EvidenceKind | undefined {
@@ -24,51 +23,16 @@ function files(args: string[]): string[] {
   return out;
 }
 
-/**
- * The text encoding of a file from its first bytes: a UTF-16 byte-order mark, or ASCII text in
- * UTF-16 without one (a NUL in every other byte: odd offsets for little-endian). UTF-8 otherwise.
- */
-function encodingOf(head: Buffer): "utf-8" | "utf-16le" | "utf-16be" {
-  if (head[0] === 0xff && head[1] === 0xfe) return "utf-16le";
-  if (head[0] === 0xfe && head[1] === 0xff) return "utf-16be";
-  const n = Math.min(head.length, 1024) & ~1;
-  if (n < 16) return "utf-8";
-  let even = 0;
-  let odd = 0;
-  for (let k = 0; k < n; k += 2) {
-    if (head[k] === 0 && head[k + 1] !== 0) even++;
-    else if (head[k + 1] === 0 && head[k] !== 0) odd++;
-  }
-  const pairs = n / 2;
-  if (odd * 5 >= pairs * 2 && even * 20 < pairs) return "utf-16le";
-  if (even * 5 >= pairs * 2 && odd * 20 < pairs) return "utf-16be";
-  return "utf-8";
-}
+/** Node's Buffer helpers for the decoder's ASCII fast path. */
+const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1") };
 
 /**
- * Reads a file as a stream of text chunks (a 100 MB log is never one string). UTF-16 files (a
- * Windows export) are decoded as such; the decoder drops a byte-order mark.
+ * Streams a file's bytes into an EvidenceReader (a 100 MB log is never one string): the same
+ * decoding (UTF-8, UTF-16LE/BE) and parsing as the extension's file, clipboard and editor imports.
  */
-async function streamFile(file: string, onChunk: (s: string) => void, beforeError?: () => void): Promise<boolean> {
+async function streamFile(file: string, reader: EvidenceReader, beforeError?: () => void): Promise<boolean> {
   try {
-    let decoder: TextDecoder | undefined;
-    let encoding: ReturnType<typeof encodingOf> | undefined;
-    let asciiSoFar = false;
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-      encoding ??= encodingOf(chunk);
-      // A UTF-8 file's leading ASCII chunks are the same text read as latin1, which is a plain copy
-      // (the streaming decoder took about a tenth of a 100 MB decode). Once a chunk is not ASCII the
-      // decoder takes over for good (it may hold a partial character); started after the first
-      // chunk, it must keep a U+FEFF it sees as text, as the decoder that had read from the start would.
-      if (encoding === "utf-8" && decoder === undefined && isAscii(chunk)) {
-        asciiSoFar = true;
-        onChunk(chunk.toString("latin1"));
-        continue;
-      }
-      decoder ??= new TextDecoder(encoding, { ignoreBOM: asciiSoFar });
-      onChunk(decoder.decode(chunk, { stream: true }));
-    }
-    if (decoder) onChunk(decoder.decode());
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) reader.pushBytes(chunk);
     return true;
   } catch (e) {
     beforeError?.();
@@ -78,16 +42,10 @@ async function streamFile(file: string, onChunk: (s: string) => void, beforeErro
 }
 
 /** A whole file's records, parsed as it streams in (explain and synthesize keep the records, not the text). */
-async function importFile(file: string, kind?: EvidenceKind): Promise<{ records: EvidenceRecord[]; skipped: Skipped[]; kind: EvidenceKind } | undefined> {
-  const records: EvidenceRecord[] = [];
-  const skipped: Skipped[] = [];
-  const parser = new StreamParser((r, sk) => {
-    records.push(...r);
-    skipped.push(...sk);
-  }, kind);
-  if (!(await streamFile(file, (c) => parser.push(c)))) return undefined;
-  parser.end();
-  return { records, skipped, kind: parser.kind ?? "log" };
+async function importFile(file: string, kind?: EvidenceKind): Promise<DecodedEvidence | undefined> {
+  const reader = new EvidenceReader({ kind, fast: FAST });
+  if (!(await streamFile(file, reader))) return undefined;
+  return reader.end();
 }
 
 const CONFIG_KINDS = new Set(["groups", "lspci", "libvirt", "qemu"]);
@@ -123,39 +81,44 @@ export async function decode(args: string[]): Promise<number> {
     const skipped: Skipped[] = [];
     const configRecords: EvidenceRecord[] = [];
     let first = true;
-    const parser = new StreamParser((records, sk) => {
-      skipped.push(...sk);
-      for (const s of sk) skippedLines += s.endLine - s.line + 1;
-      if (parser.kind && CONFIG_KINDS.has(parser.kind)) {
-        configRecords.push(...records);
-        return;
-      }
-      for (const rec of records) {
-        count++;
-        if (json) {
-          if (first) out(`{"file":${JSON.stringify(file)},"records":[\n`);
-          out(`${first ? "" : ",\n"}${JSON.stringify(recordToJson(rec, file))}`);
-          first = false;
-        } else {
-          out(`${file}:${rec.line + 1}:${rec.column + 1}: ${rec.kind}: ${rec.summary}\n`);
-          for (const c of rec.context) out(`    ${file}:${c.line + 1}: ${c.text}\n`);
+    const reader: EvidenceReader = new EvidenceReader({
+      kind,
+      fast: FAST,
+      keep: false,
+      onRecords: (records, sk) => {
+        skipped.push(...sk);
+        for (const s of sk) skippedLines += s.endLine - s.line + 1;
+        if (reader.kind && CONFIG_KINDS.has(reader.kind)) {
+          configRecords.push(...records);
+          return;
         }
-      }
-    }, kind);
-    const ok = await streamFile(file, (c) => parser.push(c), flush);
+        for (const rec of records) {
+          count++;
+          if (json) {
+            if (first) out(`{"file":${JSON.stringify(file)},"records":[\n`);
+            out(`${first ? "" : ",\n"}${JSON.stringify(recordToJson(rec, file))}`);
+            first = false;
+          } else {
+            out(`${file}:${rec.line + 1}:${rec.column + 1}: ${rec.kind}: ${rec.summary}\n`);
+            for (const c of rec.context) out(`    ${file}:${c.line + 1}: ${c.text}\n`);
+          }
+        }
+      },
+    });
+    const ok = await streamFile(file, reader, flush);
     if (!ok) {
       status = 2;
       continue;
     }
-    parser.end();
+    const parser = reader.end();
     const sep = fi < list.length - 1 ? ",\n" : "\n";
     if (parser.kind && CONFIG_KINDS.has(parser.kind)) {
-      if (json) out(JSON.stringify(configToJson(configRecords, skipped, file)) + (list.length > 1 ? sep : "\n"));
+      if (json) out(JSON.stringify(configToJson(configRecords, mergeSkipped(skipped), file)) + (list.length > 1 ? sep : "\n"));
       else for (const rec of configRecords) out(`${file}:${rec.line + 1}: ${rec.kind}: ${rec.summary}\n`);
       count = configRecords.length;
     } else if (json) {
       if (first) out(`{"file":${JSON.stringify(file)},"records":[\n`);
-      out(`\n],"skipped":${JSON.stringify(skipped.map((s) => ({ line: s.line + 1, endLine: s.endLine + 1, reason: s.reason })))}}${list.length > 1 ? sep : "\n"}`);
+      out(`\n],"skipped":${JSON.stringify(mergeSkipped(skipped).map((s) => ({ line: s.line + 1, endLine: s.endLine + 1, reason: s.reason })))}}${list.length > 1 ? sep : "\n"}`);
     }
     flush();
     if (!json) process.stderr.write(`${file}: ${parser.kind}: ${count} record${count === 1 ? "" : "s"}, ${skippedLines} line${skippedLines === 1 ? "" : "s"} skipped\n`);

@@ -20,7 +20,8 @@ import { DebugModel } from "./debug.js";
 import { TraceQuery, diffRuns } from "./traceQuery.js";
 import { exportRows } from "./traceExport.js";
 import type { Run } from "../sim/run.js";
-import { explainRecords, importText, synthesizeScenario } from "../import/index.js";
+import { explainRecords, synthesizeScenario } from "../import/index.js";
+import { decodeEvidenceText } from "../import/decode.js";
 
 export class EngineFailure extends Error {
   constructor(readonly code: EngineError["code"], message: string) {
@@ -267,18 +268,10 @@ export class EngineServer {
     },
     rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
     ping: () => "pong",
-    evidenceParse: (p) => {
-      const r = importText(p.text);
-      const k = p.lineOffset ?? 0;
-      const shift = <T extends { line: number; endLine: number }>(x: T): T => (k === 0 ? x : { ...x, line: x.line + k, endLine: x.endLine + k });
-      const records = r.records.map((rec) => (k === 0 ? rec : { ...shift(rec), context: rec.context.map((c) => ({ ...c, line: c.line + k })) }));
-      let lines = 1;
-      for (let i = p.text.indexOf("\n"); i >= 0; i = p.text.indexOf("\n", i + 1)) lines++;
-      return { kind: r.kind, records, skipped: r.skipped.map(shift), lines };
-    },
+    evidenceParse: (p) => decodeEvidenceText(p.text, { lineOffset: p.lineOffset ?? 0 }),
     evidenceExplain: (p) => explainRecords(p.records, p.history),
     evidenceLenses: (p) => {
-      const r = importText(p.text);
+      const r = decodeEvidenceText(p.text);
       if (!r.records.length) return [];
       return explainRecords(r.records, r.records.filter((x) => x.kind === "ftrace")).map((e) => ({ line: r.records[e.record]!.line, title: e.title }));
     },

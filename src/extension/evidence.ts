@@ -6,20 +6,43 @@
  */
 import * as vscode from "vscode";
 import { createReadStream } from "node:fs";
+import { isAscii } from "node:buffer";
 import type { TreeNode } from "../protocol/engine.js";
 import type { ExtraNodes } from "./trees.js";
-import { explainRecords, importText, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import { explainRecords, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
 import type { EngineMethods } from "../protocol/engine.js";
-import { StreamParser } from "../import/stream.js";
+import { EvidenceReader, decodeEvidenceText, type AsciiFastPath } from "../import/decode.js";
+import { evidenceDocumentPath, renderEvidenceDocument, type EvidenceDocument, type OutlineItem, type OutlineKind } from "../import/document.js";
 
 const SCHEME = "passthrough-evidence";
+/** The decoded document's language: word wrap on by default (package.json configurationDefaults), Outline and folding from its records. */
+export const EVIDENCE_LANGUAGE = "passthrough-evidence";
 /** Bytes read per chunk: the parser works in slices of a few thousand lines, then the host gets the thread back. */
 const CHUNK_BYTES = 256 * 1024;
+/** Node's Buffer helpers for the decoder's ASCII fast path (the CLI uses the same). */
+const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1") };
+
+/** A file's bytes in chunks: streamed from disk for `file:`, else read through vscode.workspace.fs and cut up (progress, cancellation). */
+async function* fileChunks(uri: vscode.Uri): AsyncIterable<Uint8Array> {
+  if (uri.scheme === "file") {
+    yield* createReadStream(uri.fsPath, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>;
+    return;
+  }
+  const bytes = await vscode.workspace.fs.readFile(uri);
+  for (let at = 0; at < bytes.length; at += CHUNK_BYTES) yield bytes.subarray(at, at + CHUNK_BYTES);
+}
+
+/** Imports with more records than this get record and group symbols only (no symbol per field, cause, check). */
+const DEEP_OUTLINE_RECORDS = 300;
 /** Hovers and CodeLens parse a log file whole only up to this size. */
 const MAX_INLINE_BYTES = 4 * 1024 * 1024;
 
 export interface ImportedEvidence {
   source: string;
+  /** The document the records came from (a file, or the editor of a selection), for "Go to Log Line"; none for the clipboard. */
+  origin?: vscode.Uri;
+  /** The decoded document's name before " — decoded" when it is not the origin's file name ("Clipboard", "x.log, lines 10-40"). */
+  label?: string;
   kind: EvidenceKind;
   records: EvidenceRecord[];
   skipped: Skipped[];
@@ -65,12 +88,60 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     });
   }
 
-  /** Opens the decoded document of an import (tree item click). */
-  async reveal(id: string): Promise<void> {
-    const [, key] = id.split("/");
+  /** Tree item click: opens the decoded document of an import, at the record for a record's item (selected, in the middle of the editor). */
+  async reveal(id: string): Promise<vscode.TextEditor | undefined> {
+    const [, key, idx] = id.split("/");
     const uri = key ? this.docs.get(key) : undefined;
-    if (uri) await vscode.window.showTextDocument(uri, { preview: true });
+    if (!key || !uri) return undefined;
+    const editor = await vscode.window.showTextDocument(await this.openDecoded(uri), { preview: true });
+    const at = idx !== undefined ? this.layout(key)?.outline.find((o) => o.record === Number(idx)) : undefined;
+    if (at) {
+      editor.selection = new vscode.Selection(at.start, 0, at.start, editor.document.lineAt(at.start).text.length);
+      editor.revealRange(new vscode.Range(at.start, 0, at.end, 0), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+    }
+    return editor;
   }
+
+  /** "Go to Log Line": the record's lines in the file (or editor) it came from, selected; for the clipboard, the record in the decoded document. */
+  async goToLogLine(id: string): Promise<vscode.TextEditor | undefined> {
+    const [, key, idx] = id.split("/");
+    const ev = key ? this.imports.get(key) : undefined;
+    const rec = ev && idx !== undefined ? ev.records[Number(idx)] : undefined;
+    if (!ev || !rec) return undefined;
+    if (!ev.origin) {
+      void vscode.window.showInformationMessage(`Line ${rec.line + 1} came from the clipboard, not from a file: its text is shown in the decoded document.`);
+      return this.reveal(id);
+    }
+    let doc: vscode.TextDocument;
+    try {
+      doc = await vscode.workspace.openTextDocument(ev.origin);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Go to log line: cannot open ${ev.source}: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+    const last = Math.min(rec.endLine, doc.lineCount - 1);
+    const sel = new vscode.Selection(rec.line, 0, last, doc.lineAt(last).text.length);
+    return vscode.window.showTextDocument(doc, { selection: sel, preview: true });
+  }
+
+  /** The decoded document, in the evidence language (a content provider's document opens as plain text). */
+  private async openDecoded(uri: vscode.Uri): Promise<vscode.TextDocument> {
+    const doc = await vscode.workspace.openTextDocument(uri);
+    return doc.languageId === EVIDENCE_LANGUAGE ? doc : vscode.languages.setTextDocumentLanguage(doc, EVIDENCE_LANGUAGE);
+  }
+
+  /** The rendered text and outline of an import's document (rendered once per import). */
+  private layout(key: string): EvidenceDocument | undefined {
+    const ev = this.imports.get(key);
+    if (!ev) return undefined;
+    let d = this.rendered.get(key);
+    if (!d) {
+      d = renderEvidenceDocument(ev);
+      this.rendered.set(key, d);
+    }
+    return d;
+  }
+  private readonly rendered = new Map<string, EvidenceDocument>();
   private readonly subs: vscode.Disposable[] = [];
 
   /** CodeLens per log document version (the provider is asked again on every edit and scroll). */
@@ -88,6 +159,9 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       vscode.languages.registerHoverProvider({ scheme: SCHEME }, { provideHover: (doc, pos) => this.decodedHover(doc, pos) }),
       vscode.languages.registerCodeLensProvider(LOG_SELECTOR, { provideCodeLenses: (doc, token) => this.lenses(doc, token) }),
       vscode.workspace.onDidCloseTextDocument((d) => this.lensCache.delete(d.uri.toString())),
+      vscode.languages.registerDocumentSymbolProvider({ scheme: SCHEME }, { provideDocumentSymbols: (doc) => this.symbols(doc) }, { label: "Evidence records" }),
+      vscode.languages.registerFoldingRangeProvider({ scheme: SCHEME }, { provideFoldingRanges: (doc) => this.folding(doc) }),
+      vscode.languages.registerDocumentLinkProvider({ scheme: SCHEME }, { provideDocumentLinks: (doc) => this.links(doc) }),
     );
   }
 
@@ -108,11 +182,15 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       if (editor) picks.push({ id: "editor", label: "$(file-text) The active editor", description: vscode.workspace.asRelativePath(editor.document.uri) });
       const pick = await vscode.window.showQuickPick(picks, { title: "Import evidence" });
       if (!pick) return undefined;
-      if (pick.id === "clipboard") return this.importText(await vscode.env.clipboard.readText(), "clipboard");
-      if (pick.id === "selection" && editor) return this.importText(editor.document.getText(editor.selection), `selection of ${vscode.workspace.asRelativePath(editor.document.uri)}`, editor.selection.start.line);
+      if (pick.id === "clipboard") return this.importText(await vscode.env.clipboard.readText(), "clipboard", 0, { label: this.nextName("Clipboard") });
+      if (pick.id === "selection" && editor) {
+        const s = editor.selection;
+        const base = editor.document.uri.path.split("/").pop() ?? "selection";
+        return this.importText(editor.document.getText(s), `selection of ${vscode.workspace.asRelativePath(editor.document.uri)}`, s.start.line, { origin: editor.document.uri, label: `${base}, lines ${s.start.line + 1}-${s.end.line + 1}` });
+      }
       if (pick.id === "editor" && editor) {
         if (editor.document.uri.scheme === "file") uri = editor.document.uri;
-        else return this.importText(editor.document.getText(), vscode.workspace.asRelativePath(editor.document.uri));
+        else return this.importText(editor.document.getText(), vscode.workspace.asRelativePath(editor.document.uri), 0, { origin: editor.document.uri, label: editor.document.uri.path.split("/").pop() || "Untitled" });
       }
       if (!uri) {
         const files = await vscode.window.showOpenDialog({ title: "Import evidence", canSelectMany: false, openLabel: "Import" });
@@ -123,7 +201,15 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     return this.importFile(uri);
   }
 
-  async importText(text: string, source: string, lineOffset = 0): Promise<vscode.TextDocument | undefined> {
+  /** "Clipboard", then "Clipboard (2)", ...: each import's document has a name of its own. */
+  private nextName(base: string): string {
+    const n = (this.names.get(base) ?? 0) + 1;
+    this.names.set(base, n);
+    return n === 1 ? base : `${base} (${n})`;
+  }
+  private readonly names = new Map<string, number>();
+
+  async importText(text: string, source: string, lineOffset = 0, from: { origin?: vscode.Uri; label?: string } = {}): Promise<vscode.TextDocument | undefined> {
     if (!text.trim()) {
       void vscode.window.showWarningMessage("Import evidence: there is no text to import.");
       return undefined;
@@ -135,45 +221,43 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       void vscode.window.showErrorMessage(`Import evidence: ${e instanceof Error ? e.message : String(e)}`);
       return undefined;
     }
-    return this.publish({ source, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
+    return this.publish({ source, ...from, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
   }
 
-  /** Streams a file in slices (bounded memory for a 100 MB log), with progress and cancellation. */
+  /**
+   * Streams a file in slices (bounded memory for a 100 MB log), with progress and cancellation. A
+   * `file:` file is read in chunks, another scheme's through vscode.workspace.fs; both decode and
+   * parse as the CLI and a pasted text do (import/decode.ts: UTF-8 or UTF-16, the same long-line rule).
+   */
   async importFile(uri: vscode.Uri): Promise<vscode.TextDocument | undefined> {
-    if (uri.scheme !== "file") {
-      const bytes = await vscode.workspace.fs.readFile(uri);
-      return this.importText(new TextDecoder().decode(bytes), vscode.workspace.asRelativePath(uri));
+    const name = vscode.workspace.asRelativePath(uri);
+    let size: number;
+    try {
+      size = (await vscode.workspace.fs.stat(uri)).size;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Import evidence: cannot read ${name}: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
     }
-    const size = (await vscode.workspace.fs.stat(uri)).size;
-    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${vscode.workspace.asRelativePath(uri)}`, cancellable: true }, async (progress, token) => {
-      const records: EvidenceRecord[] = [];
-      const skipped: Skipped[] = [];
-      const parser = new StreamParser((recs, sk) => {
-        records.push(...recs);
-        skipped.push(...sk);
-      });
-      const stream = createReadStream(uri.fsPath, { encoding: "utf8", highWaterMark: CHUNK_BYTES });
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${name}`, cancellable: true }, async (progress, token) => {
+      const reader = new EvidenceReader({ fast: FAST });
       let read = 0;
       try {
-        for await (const chunk of stream as AsyncIterable<string>) {
-          if (token.isCancellationRequested) {
-            stream.destroy();
-            return undefined;
-          }
-          read += Buffer.byteLength(chunk);
-          parser.push(chunk);
-          progress.report({ increment: (Buffer.byteLength(chunk) / Math.max(1, size)) * 100, message: `${records.length} records, ${(read / 2 ** 20).toFixed(1)} of ${(size / 2 ** 20).toFixed(1)} MiB` });
+        for await (const chunk of fileChunks(uri)) {
+          if (token.isCancellationRequested) return undefined;
+          read += chunk.byteLength;
+          reader.pushBytes(chunk);
+          progress.report({ increment: (chunk.byteLength / Math.max(1, size)) * 100, message: `${(read / 2 ** 20).toFixed(1)} of ${(size / 2 ** 20).toFixed(1)} MiB` });
           // Give the extension host back between slices.
-          await new Promise((ok) => setImmediate(ok));
+          await new Promise((ok) => setTimeout(ok, 0));
         }
       } catch (e) {
-        void vscode.window.showErrorMessage(`Import evidence: cannot read ${uri.fsPath}: ${e instanceof Error ? e.message : String(e)}`);
+        void vscode.window.showErrorMessage(`Import evidence: cannot read ${name}: ${e instanceof Error ? e.message : String(e)}`);
         return undefined;
       }
-      parser.end();
-      const merged = mergeSkipped(skipped);
-      this.log.info(`imported ${uri.fsPath}: ${records.length} records, ${merged.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
-      return this.publish({ source: vscode.workspace.asRelativePath(uri), kind: parser.kind ?? "log", records, skipped: merged, lines: parser.lines, explanations: [] });
+      if (token.isCancellationRequested) return undefined;
+      const r = reader.end();
+      this.log.info(`imported ${uri.toString(true)} (${reader.encoding ?? "utf-8"}): ${r.records.length} records, ${r.skipped.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
+      return this.publish({ source: name, origin: uri, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
     });
   }
 
@@ -188,37 +272,63 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     const key = `${Date.now().toString(36)}-${this.imports.size}`;
     this.imports.set(key, ev);
     this.last = key;
-    const uri = vscode.Uri.from({ scheme: SCHEME, path: `/${ev.source.replace(/[\\/]/g, "_")}.decoded`, query: key });
+    const uri = vscode.Uri.from({ scheme: SCHEME, path: evidenceDocumentPath(ev.label !== undefined || !ev.origin ? { label: ev.label ?? ev.source } : { file: ev.source }), query: key });
     this.docs.set(key, uri);
     this.treeChanged.fire();
-    const doc = await vscode.workspace.openTextDocument(uri);
+    const doc = await this.openDecoded(uri);
     await vscode.window.showTextDocument(doc, { preview: false });
     return doc;
   }
 
   private render(uri: vscode.Uri): string {
-    const ev = this.imports.get(uri.query);
-    if (!ev) return "This import is no longer available: import the evidence again.";
-    const byRecord = new Map(ev.explanations.map((e) => [e.record, e]));
-    const out = [`# ${ev.source}: ${ev.kind}, ${ev.records.length} records, ${ev.skipped.reduce((a, s) => a + s.endLine - s.line + 1, 0)} lines skipped`, ""];
-    ev.records.forEach((r, i) => {
-      out.push(`line ${r.line + 1}${r.endLine > r.line ? `-${r.endLine + 1}` : ""}${r.timestamp ? ` [${r.timestamp}]` : ""}  ${r.kind}: ${r.summary}`);
-      for (const c of r.context) out.push(`    | line ${c.line + 1}: ${c.text}`);
-      const e = byRecord.get(i);
-      if (e) {
-        out.push(`    ${e.meaning}`);
-        for (const x of e.evidence) out.push(`    Evidence: ${x}`);
-        e.causes.forEach((c, k) => out.push(`    Cause ${k + 1}: ${c}`));
-        for (const c of e.checks) out.push(`    Check: ${c}`);
-      }
-      out.push("");
+    return this.layout(uri.query)?.text ?? "This import is no longer available: import the evidence again.";
+  }
+
+  /** Outline and breadcrumbs: one symbol per record, its context lines, fields and explanation below it. */
+  private symbols(doc: vscode.TextDocument): vscode.DocumentSymbol[] {
+    const d = this.layout(doc.uri.query);
+    if (!d) return [];
+    const kinds: Record<OutlineKind, vscode.SymbolKind> = { record: vscode.SymbolKind.Event, context: vscode.SymbolKind.String, fields: vscode.SymbolKind.Struct, field: vscode.SymbolKind.Field, meaning: vscode.SymbolKind.String, evidence: vscode.SymbolKind.Key, causes: vscode.SymbolKind.Array, cause: vscode.SymbolKind.EnumMember, checks: vscode.SymbolKind.Array, check: vscode.SymbolKind.Boolean, section: vscode.SymbolKind.Namespace };
+    const last = doc.lineCount - 1;
+    // A big import (thousands of records) keeps the Outline to records and their groups: tens of
+    // thousands of symbols made the extension host and the Outline slow for nothing.
+    const deep = d.outline.length <= DEEP_OUTLINE_RECORDS;
+    const symbol = (o: OutlineItem, depth = 0): vscode.DocumentSymbol => {
+      const end = Math.min(o.end, last);
+      const range = new vscode.Range(Math.min(o.start, last), 0, end, doc.lineAt(end).text.length);
+      const sel = new vscode.Range(Math.min(o.start, last), o.column, Math.min(o.start, last), Math.max(o.column, o.endColumn));
+      const s = new vscode.DocumentSymbol(o.name, o.detail, kinds[o.kind], range, range.contains(sel) ? sel : range);
+      s.children = deep || depth < 1 ? o.children.map((c) => symbol(c, depth + 1)) : [];
+      return s;
+    };
+    return d.outline.map(symbol);
+  }
+
+  /** Each record folds (and its groups of causes, checks, context lines); so does the list of skipped lines. */
+  private folding(doc: vscode.TextDocument): vscode.FoldingRange[] {
+    const d = this.layout(doc.uri.query);
+    if (!d) return [];
+    const out: vscode.FoldingRange[] = [];
+    const walk = (o: OutlineItem) => {
+      if (o.end > o.start) out.push(new vscode.FoldingRange(o.start, o.end, o.kind === "section" ? vscode.FoldingRangeKind.Region : undefined));
+      o.children.forEach(walk);
+    };
+    d.outline.forEach(walk);
+    return out;
+  }
+
+  /** "line 812" of each record links to that line of the file it came from. */
+  private links(doc: vscode.TextDocument): vscode.DocumentLink[] {
+    const ev = this.imports.get(doc.uri.query);
+    const d = this.layout(doc.uri.query);
+    if (!ev?.origin || !d) return [];
+    return ev.records.map((r, i) => {
+      const line = d.recordLines[i]!;
+      const word = /^line \d+(?:-\d+)?/.exec(doc.lineAt(Math.min(line, doc.lineCount - 1)).text)?.[0] ?? "line";
+      const link = new vscode.DocumentLink(new vscode.Range(line, 0, line, word.length), ev.origin!.with({ fragment: `L${r.line + 1}` }));
+      link.tooltip = `Go to line ${r.line + 1} of ${ev.source}`;
+      return link;
     });
-    if (ev.skipped.length) {
-      out.push("# Skipped lines");
-      for (const s of ev.skipped.slice(0, 500)) out.push(`line ${s.line + 1}${s.endLine > s.line ? `-${s.endLine + 1}` : ""}: ${s.reason}`);
-      if (ev.skipped.length > 500) out.push(`… ${ev.skipped.length - 500} more runs`);
-    }
-    return out.join("\n");
   }
 
   /** "Create Scenario from Evidence": the last import (or the given decoded document) as a scenario. */
@@ -247,7 +357,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     const from = Math.max(0, pos.line - 8);
     const to = Math.min(doc.lineCount - 1, pos.line + 8);
     const text = doc.getText(new vscode.Range(from, 0, to, doc.lineAt(to).text.length));
-    const r = importText(text);
+    const r = decodeEvidenceText(text);
     const i = r.records.findIndex((x) => x.line + from <= pos.line && x.endLine + from >= pos.line);
     if (i < 0) return undefined;
     const rec = r.records[i]!;
@@ -299,16 +409,6 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     this.changed.dispose();
     this.treeChanged.dispose();
   }
-}
-
-function mergeSkipped(list: Skipped[]): Skipped[] {
-  const out: Skipped[] = [];
-  for (const s of list.sort((a, b) => a.line - b.line)) {
-    const last = out[out.length - 1];
-    if (last && last.reason === s.reason && last.endLine >= s.line - 1) last.endLine = Math.max(last.endLine, s.endLine);
-    else out.push({ ...s });
-  }
-  return out;
 }
 
 function esc(s: string): string {

@@ -291,6 +291,10 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   reg("passthrough.showLog", () => log.show());
   reg("passthrough.importEvidence", (uri?: vscode.Uri) => evidence.importInteractive(uri instanceof vscode.Uri ? uri : undefined));
   reg("passthrough.showEvidence", (id?: string) => (typeof id === "string" ? evidence.reveal(id) : undefined));
+  reg("passthrough.goToEvidenceLogLine", (arg?: string | { id: string }) => {
+    const id = typeof arg === "string" ? arg : arg?.id;
+    return id ? evidence.goToLogLine(id) : undefined;
+  });
   reg("passthrough.createScenarioFromEvidence", (uri?: vscode.Uri) => evidence.createScenario(uri instanceof vscode.Uri ? uri : undefined));
   reg("passthrough.showTrace", (arg?: unknown) => {
     const uri = activeUri(arg) ?? needScenario();

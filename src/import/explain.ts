@@ -3,7 +3,19 @@
  * that kind of fault, what to check next, and — when an ftrace map/unmap history is at hand —
  * the concrete evidence ("IOVA 0x7c346000 was unmapped at line 812, 3 ms before the fault").
  */
-import { faultReasonInfo } from "../sim/vtd/reasons.js";
+import {
+  VTD_FR_ADDR_BEYOND_MGAW,
+  VTD_FR_CONTEXT_ENTRY_P,
+  VTD_FR_INTERRUPT_ADDR,
+  VTD_FR_PASID_DIR_ENTRY_P,
+  VTD_FR_PASID_ENTRY_P,
+  VTD_FR_READ,
+  VTD_FR_ROOT_ENTRY_P,
+  VTD_FR_SM_INTERRUPT_ADDR,
+  VTD_FR_SM_WRITE,
+  VTD_FR_WRITE,
+  faultReasonInfo,
+} from "../sim/vtd/reasons.js";
 import type { EvidenceRecord } from "./records.js";
 
 export interface Explanation {
@@ -56,8 +68,9 @@ const CHECKS_DMA = [
 
 export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = []): Explanation[] {
   const out: Explanation[] = [];
+  const around = surroundings(records);
   records.forEach((r, i) => {
-    const e = explainOne(r, i, history);
+    const e = explainOne(r, i, history, around);
     if (!e) return;
     // Evidence re-ranks the causes: the trace says which one it was.
     const first = (c: string) => {
@@ -65,28 +78,33 @@ export function explainRecords(records: EvidenceRecord[], history: EvidenceRecor
       if (k > 0) e.causes.unshift(...e.causes.splice(k, 1));
     };
     if (e.evidence.some((x) => x.includes("DMA after unmap"))) first(CAUSES.afterUnmap);
-    else if (e.evidence.some((x) => x.includes("not unmapped before the fault"))) first(CAUSES.direction);
+    else if (e.evidence.some((x) => x.includes("not unmapped before the fault"))) {
+      const k = e.causes.findIndex((c) => c.startsWith("Wrong DMA direction"));
+      if (k > 0) e.causes.unshift(...e.causes.splice(k, 1));
+    }
     out.push(e);
   });
   return out;
 }
 
-function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[]): Explanation | undefined {
+function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], around: Surroundings): Explanation | undefined {
   const f = r.fields;
   switch (r.kind) {
-    case "dmar-fault":
     case "intr-remap-fault": {
       const code = typeof f.reason === "number" ? f.reason : -1;
       const info = code >= 0 ? faultReasonInfo(code) : undefined;
+      const device = String(f.device);
       return {
         record: i,
-        title: `VT-d fault ${code >= 0 ? `0x${code.toString(16).padStart(2, "0")} ` : ""}${info?.linuxText ?? "(reason not in the log)"} — ${f.device}`,
-        meaning: info?.explanation ?? "The reason line of this two-line fault is missing from the log.",
-        causes: dmarCauses(code),
-        checks: r.kind === "intr-remap-fault" ? ["Check `dmesg | grep -i remap` for interrupt-remapping setup; a VM needs intremap=on on intel-iommu for split irqchip."] : CHECKS_DMA,
-        evidence: typeof f.address === "string" ? historyEvidence(r, String(f.address), String(f.device), history) : [],
+        title: `VT-d interrupt-remapping fault ${code >= 0 ? `0x${code.toString(16).padStart(2, "0")} ` : ""}${info?.linuxText ?? "(reason not in the log)"} — ${device}, IRTE index ${f.index}`,
+        meaning: `An interrupt request from ${device} selected entry ${f.index} of the interrupt-remapping table and was blocked. ${info?.explanation ?? "The reason is not in the log."}`,
+        causes: [CAUSES.irte],
+        checks: [`grep -i remap in dmesg: is interrupt remapping on, and was ${device}'s interrupt (IRTE ${f.index}) set up before the device raised it?`, "A VM with a split irqchip needs intremap=on on intel-iommu."],
+        evidence: deviceEvidence(r, device, around),
       };
     }
+    case "dmar-fault":
+      return explainDmar(r, i, history, around);
     case "amdvi-event": {
       const pf = f.event === "IO_PAGE_FAULT";
       return {
@@ -95,7 +113,7 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[]): Ex
         meaning: pf ? `The IOMMU ${f.present ? "found a translation but it does not allow" : "found no valid translation for"} the device's ${f.interrupt ? "interrupt request" : f.write ? "write" : "read"} to ${f.address} in domain ${f.domain}${f.reservedBit ? " (a reserved bit is set in a page-table entry)" : ""}.` : f.event === "DEVICE_NOT_ATTACHED" ? `The device (${f.device ?? "?"}) did DMA while Linux had it attached to no IOMMU domain.` : `The AMD IOMMU logged ${f.event}.`,
         causes: pf ? (f.present ? [CAUSES.direction, CAUSES.corrupted] : [CAUSES.unmapped, CAUSES.afterUnmap, CAUSES.direction, CAUSES.viommu, CAUSES.firmware]) : f.event === "DEVICE_NOT_ATTACHED" ? [CAUSES.notAttached, CAUSES.firmware] : f.event === "ILLEGAL_DEV_TABLE_ENTRY" ? ["The device table entry for this device is invalid (reserved bits or an inconsistent mode): a driver bug or corruption."] : f.event === "IOTLB_INV_TIMEOUT" ? ["The device did not answer an ATS invalidation in time (a hung device or a broken ATS implementation)."] : [CAUSES.corrupted],
         checks: pf ? CHECKS_DMA.slice(0, 3) : ["Look at the DTE/CMD dump lines that follow the event."],
-        evidence: pf && typeof f.address === "string" ? historyEvidence(r, String(f.address), String(f.device ?? ""), history) : [],
+        evidence: [...(pf && typeof f.address === "string" ? [...historyEvidence(r, String(f.address), String(f.device ?? ""), history), ...addressEvidence(String(f.address)).text] : []), ...(f.device ? deviceEvidence(r, String(f.device), around) : [])],
       };
     }
     case "smmuv3-event":
@@ -109,7 +127,7 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[]): Ex
         meaning: translation ? `No translation for the ${f.write ? "write" : "read"} at ${f.iova}.` : permission ? `The translation of ${f.iova} does not allow this ${f.write ? "write" : "read"}.` : `The SMMU reported ${ev}.`,
         causes: translation ? [CAUSES.unmapped, CAUSES.afterUnmap, CAUSES.firmware] : permission ? [CAUSES.direction] : /C_BAD_STE|C_BAD_STREAMID|F_STREAM_DISABLED/.test(ev) ? ["The stream (device) has no valid stream table entry: it is not attached to a domain, or its StreamID is not what the firmware tables say."] : [CAUSES.corrupted],
         checks: CHECKS_DMA.slice(0, 2),
-        evidence: typeof f.iova === "string" ? historyEvidence(r, String(f.iova), String(f.client ?? ""), history) : [],
+        evidence: [...(typeof f.iova === "string" ? [...historyEvidence(r, String(f.iova), String(f.client ?? ""), history), ...addressEvidence(String(f.iova)).text] : []), ...(typeof f.client === "string" && /^[0-9a-f]{4}:/.test(f.client) ? deviceEvidence(r, f.client, around) : [])],
       };
     }
     case "vfio-message":
@@ -192,4 +210,185 @@ function historyEvidence(fault: EvidenceRecord, address: string, device: string,
     else if (any) out.push(`The ${origin} has no map of IOVA ${address}${device ? ` (${device})` : ""}${origin === "trace" ? " before the fault" : ""}: the IOVA was never mapped${origin === "trace" ? " in the traced window" : " in the scenario"}.`);
   }
   return out;
+}
+
+/** What the other records of the same import say about a device (its group, its RMRR, its other faults). */
+interface Surroundings {
+  group: Map<string, { group: number; line: number }>;
+  notViable: Map<number, number>;
+  rmrr: Map<string, number>;
+  faults: Map<string, number[]>;
+  /** The records counted in faults. */
+  isFault: Set<EvidenceRecord>;
+  records: EvidenceRecord[];
+}
+
+const bare = (device: string) => device.replace(/^0000:/, "");
+
+function surroundings(records: EvidenceRecord[]): Surroundings {
+  const s: Surroundings = { group: new Map(), notViable: new Map(), rmrr: new Map(), faults: new Map(), isFault: new Set(), records };
+  records.forEach((r, i) => {
+    const f = r.fields;
+    const device = typeof f.device === "string" ? bare(f.device) : typeof f.client === "string" ? bare(f.client) : undefined;
+    if ((r.kind === "group-add" || r.kind === "iommu-group") && device && typeof f.group === "number") s.group.set(device, { group: f.group, line: r.line });
+    if (r.kind === "vfio-message" && f.problem === "group-not-viable" && typeof f.group === "number") {
+      s.notViable.set(f.group, r.line);
+      if (device && !s.group.has(device)) s.group.set(device, { group: f.group, line: r.line });
+    }
+    if (r.kind === "rmrr" && f.problem === "rmrr-ineligible" && device) s.rmrr.set(device, r.line);
+    if ((r.kind === "dmar-fault" || r.kind === "amdvi-event" || r.kind === "smmuv3-event" || r.kind === "intr-remap-fault") && device) {
+      const list = s.faults.get(device) ?? [];
+      list.push(i);
+      s.faults.set(device, list);
+      s.isFault.add(r);
+    }
+  });
+  return s;
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** Evidence about the device from the rest of the import: its group, a non-viable group, an RMRR, its other faults, suppressed reports, the time since boot. */
+function deviceEvidence(r: EvidenceRecord, device: string, around: Surroundings): string[] {
+  const out: string[] = [];
+  const d = bare(device);
+  const g = around.group.get(d);
+  if (g) {
+    const nv = around.notViable.get(g.group);
+    out.push(`${d} is in IOMMU group ${g.group} (line ${g.line + 1})${nv !== undefined ? `, which VFIO reported not viable at line ${nv + 1}: another device of the group is still bound to a host driver` : ""}.`);
+  }
+  const rm = around.rmrr.get(d);
+  if (rm !== undefined) out.push(`${d} has a firmware RMRR (line ${rm + 1}): the firmware keeps using memory through it.`);
+  // The first few of the device's other faults (bounded: a log of thousands of faults of one device).
+  const all = around.faults.get(d) ?? [];
+  const count = all.length - (around.isFault.has(r) ? 1 : 0);
+  const shown: number[] = [];
+  for (const k of all) {
+    if (shown.length === 5) break;
+    if (around.records[k] !== r) shown.push(around.records[k]!.line + 1);
+  }
+  if (count > 0) out.push(`${d} has ${plural(count, "other fault record")} in this log (line${count === 1 ? "" : "s"} ${shown.join(", ")}${count > 5 ? ", …" : ""}).`);
+  for (const c of r.context) {
+    const m = /(\d+) callbacks suppressed/.exec(c.text);
+    if (m) out.push(`${plural(Number(m[1]), "more fault report")} ${Number(m[1]) === 1 ? "was" : "were"} suppressed just before this one (line ${c.line + 1}): the device is faulting repeatedly, so this record is one of many.`);
+  }
+  const t = r.timestamp !== undefined && /^\d+\.\d+$/.test(r.timestamp) ? Number(r.timestamp) : NaN;
+  if (t < 10) out.push(`The fault came ${r.timestamp} s after boot, before most drivers probed: boot-time or firmware DMA.`);
+  return out;
+}
+
+/** How many bits an IOVA needs, against the widths of 3-, 4- and 5-level tables; and whether it is in the interrupt window. */
+function addressEvidence(address: string, what = "IOVA"): { bits: number; text: string[] } {
+  let a: bigint;
+  try {
+    a = BigInt(address);
+  } catch {
+    return { bits: 0, text: [] };
+  }
+  const bits = a === 0n ? 0 : a.toString(2).length;
+  const text: string[] = [];
+  if (bits > 57) text.push(`${what} ${address} needs ${bits} bits: above any IOMMU address width (57 bits with 5-level tables), so no mapping can cover it: a garbage or sign-extended pointer.`);
+  else if (bits > 48) text.push(`${what} ${address} needs ${bits} bits: above the 48-bit width of 4-level tables; only a 5-level (57-bit) domain can map it.`);
+  else if (bits > 39) text.push(`${what} ${address} needs ${bits} bits: above the 39-bit width of 3-level tables, within 48 bits.`);
+  if (a >= 0xfee00000n && a <= 0xfeefffffn) text.push(`${what} ${address} is in the interrupt window 0xFEE00000-0xFEEFFFFF: a DMA there is an MSI write, not a buffer access.`);
+  return { bits, text };
+}
+
+const WRITE_CODES = new Set([VTD_FR_WRITE, VTD_FR_SM_WRITE]);
+/** Scalable mode's "No read permission" (0x86) has no QEMU name. */
+const READ_CODES = new Set([VTD_FR_READ, 0x86]);
+const NOT_ATTACHED_CODES = new Set([VTD_FR_ROOT_ENTRY_P, VTD_FR_CONTEXT_ENTRY_P, 0x39, 0x41]);
+const WIDTH_CODES = new Set([VTD_FR_ADDR_BEYOND_MGAW, 0x74, 0x83, 0x84]);
+const PASID_CODES = new Set([0x31, 0x45, 0x46, VTD_FR_PASID_DIR_ENTRY_P, VTD_FR_PASID_ENTRY_P]);
+const INTR_CODES = new Set([VTD_FR_INTERRUPT_ADDR, VTD_FR_SM_INTERRUPT_ADDR]);
+
+/** A VT-d DMA fault, explained for its own direction, reason, requester, IOVA and PASID, and what the rest of the evidence shows. */
+function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], around: Surroundings): Explanation {
+  const f = r.fields;
+  const code = typeof f.reason === "number" ? f.reason : -1;
+  const info = code >= 0 ? faultReasonInfo(code) : undefined;
+  const device = bare(String(f.device));
+  const write = f.write === true;
+  const dir = write ? "write" : "read";
+  const address = String(f.address);
+  const pasid = typeof f.pasid === "number" ? f.pasid : undefined;
+  const rid = typeof f.bus === "number" && typeof f.devfn === "number" ? `requester ID 0x${((f.bus << 8) | f.devfn).toString(16).padStart(4, "0")}` : "";
+  let page = address;
+  try {
+    page = `0x${(BigInt(address) & ~0xfffn).toString(16)}`;
+  } catch {
+    // the address as logged
+  }
+  const reasonName = code >= 0 ? `reason 0x${code.toString(16).padStart(2, "0")}${info?.name ? ` (${info.name})` : ""}` : "an unknown reason (the reason line is missing from the log)";
+  const head = `${device}${rid ? ` (${rid})` : ""} ${write ? "wrote to" : "read from"} IOVA ${address}${pasid !== undefined ? ` with PASID ${pasid}` : " without a PASID"}, and the IOMMU refused the ${dir} with ${reasonName}.`;
+  const addr = addressEvidence(address);
+  const evidence = historyEvidence(r, address, device, history);
+  const causes: string[] = [];
+  const checks: string[] = [];
+  let specific = "";
+  const dump = r.context.find((c) => /page table not present at level \d|pte level: \d/.test(c.text));
+  const notPresent = r.context.find((c) => /page table not present at level (\d)/.test(c.text));
+  if (WRITE_CODES.has(code) || READ_CODES.has(code)) {
+    const expectWrite = WRITE_CODES.has(code);
+    if (expectWrite !== write) specific += ` The reason is a ${expectWrite ? "write" : "read"}-permission fault but the record says ${dir}: the log line may be garbled or from a kernel that prints the type differently.`;
+    specific += ` The walk of ${device}'s ${pasid !== undefined ? `PASID ${pasid} address space` : "domain"} found no entry for page ${page} that grants ${dir} access: either no mapping covers that page (never mapped, or unmapped already), or it is mapped ${write ? "read-only" : "write-only"}.`;
+    if (notPresent) evidence.push(`The kernel's dump of the walk (line ${notPresent.line + 1}: "${notPresent.text.replace(/^.*?(page table not present)/, "$1")}") shows that no mapping of page ${page} exists at all: not a permission problem.`);
+    else if (dump) evidence.push(`The kernel dumped the walk for this IOVA (line ${dump.line + 1}): the last entry it printed decides whether the page is mapped.`);
+    causes.push(
+      `IOVA ${address} was never mapped for ${device}: the driver handed the device a wrong or stale address (a descriptor ring or buffer pointer).`,
+      CAUSES.afterUnmap,
+      write ? `Wrong DMA direction: page ${page} is mapped read-only (DMA_TO_DEVICE, or a VFIO map without WRITE) and the device wrote to it.` : `Wrong DMA direction: page ${page} is mapped write-only (DMA_FROM_DEVICE) and the device read from it.`,
+    );
+    if (pasid !== undefined) causes.push(`The mapping exists in another address space: this request carried PASID ${pasid}, so it was translated with that PASID's tables, not the device's default domain (RID_PASID).`);
+    else causes.push(CAUSES.viommu);
+    causes.push(CAUSES.rmrr);
+    // Firmware DMA happens at boot; a fault minutes after boot is not that.
+    const t = r.timestamp !== undefined && /^\d+\.\d+$/.test(r.timestamp) ? Number(r.timestamp) : NaN;
+    if (!(t >= 60)) causes.push(CAUSES.firmware);
+    if (notPresent) {
+      // The dump rules the direction out.
+      const k = causes.findIndex((c) => c.startsWith("Wrong DMA direction"));
+      causes.push(...causes.splice(k, 1));
+    }
+    if (!history.length) checks.push(`Trace the IOMMU maps and unmaps around the fault: \`echo 1 > /sys/kernel/tracing/events/iommu/enable\`, reproduce, and import /sys/kernel/tracing/trace with this log: the map and unmap that cover ${page} are then named here.`);
+    else if (evidence.some((x) => x.includes("DMA after unmap"))) checks.push(`Find who unmapped ${page} while ${device} still used it: the driver's buffer or ring teardown (CONFIG_DMA_API_DEBUG reports such a use), or the VM's balloon/memory hot-unplug.`);
+    else if (evidence.some((x) => x.includes("not unmapped before the fault"))) checks.push(`Compare the permission of the map that covers ${page} (the DMA direction, or the VFIO map's READ/WRITE flags) with this ${dir}.`);
+    checks.push(`Check whether ${page} belongs to a VFIO mapping of the VM (QEMU's memory map: \`info mtree\` in the monitor) or to a guest vIOMMU mapping.`);
+    if (pasid === undefined) checks.push("If the VM has a vIOMMU: make sure intel-iommu has caching-mode=on (libvirt: <driver caching_mode='on'/>).");
+    else checks.push(`Check which address space PASID ${pasid} of ${device} is bound to (the driver's SVA/PASID setup; debugfs: /sys/kernel/debug/iommu/intel/).`);
+  } else if (NOT_ATTACHED_CODES.has(code)) {
+    specific += ` No ${code === VTD_FR_ROOT_ENTRY_P || code === 0x39 ? `root entry is present for bus 0x${Number(f.bus).toString(16).padStart(2, "0")}` : `context entry is present for ${device}`}: the walk stopped before any page table, so IOVA ${address} itself is not the problem — ${device} had no domain when it did this ${dir}.`;
+    causes.push(CAUSES.notAttached, CAUSES.alias, CAUSES.firmware, CAUSES.corrupted);
+    checks.push(`lspci -k -s ${device}: which driver is bound now? A fault while it was unbound or being reset fits this reason.`, `lspci -t: is ${device} behind a PCIe-to-PCI bridge (its DMA then carries the bridge's requester ID)?`, `cat /sys/bus/pci/devices/0000:${device}/iommu_group/type`);
+  } else if (WIDTH_CODES.has(code)) {
+    specific += ` IOVA ${address} needs ${addr.bits} bits; the domain's page table covers fewer (39 bits with 3 levels, 48 with 4, 57 with 5).`;
+    causes.push(CAUSES.dmaMask, CAUSES.corrupted);
+    checks.push("cat /sys/class/iommu/dmar*/intel-iommu/cap (MGAW and SAGAW: the widths the unit supports)", `The DMA mask ${device}'s driver sets (dma_set_mask): wider than the IOMMU's width?`);
+  } else if (PASID_CODES.has(code)) {
+    specific += ` ${pasid !== undefined ? `PASID ${pasid}` : "The request's PASID (RID_PASID for a request without one)"} has no usable PASID entry for ${device}: the PASID is not bound to an address space.`;
+    causes.push(`${pasid !== undefined ? `PASID ${pasid}` : "The PASID"} was never bound for ${device}, or was unbound (the process exited, the mm was released) while the device still used it.`, CAUSES.corrupted);
+    checks.push(`The driver's PASID/SVA binding for ${device} (iommu_sva_bind_device) and its lifetime.`);
+  } else if (INTR_CODES.has(code)) {
+    specific += ` The ${dir} to ${address} falls in the interrupt window 0xFEE00000-0xFEEFFFFF and is not a valid interrupt request.`;
+    causes.push(CAUSES.msi);
+    checks.push(`The MSI/MSI-X setup of ${device} (lspci -vv -s ${device}: the MSI address), and whether a buffer pointer got an MSI address.`);
+  } else {
+    causes.push(...dmarCauses(code));
+    checks.push(`Import the boot log around the fault: the IOMMU setup lines and the driver's probe of ${device}.`);
+  }
+  evidence.push(...addr.text, ...deviceEvidence(r, device, around));
+  if (around.rmrr.has(device)) {
+    const k = causes.indexOf(CAUSES.rmrr);
+    if (k > 0) causes.unshift(...causes.splice(k, 1));
+  }
+  const g = around.group.get(device);
+  checks.push(g ? `ls /sys/kernel/iommu_groups/${g.group}/devices/: the devices that share ${device}'s domain.` : `readlink /sys/bus/pci/devices/0000:${device}/iommu_group: the group (and domain) ${device} is in.`);
+  return {
+    record: i,
+    title: `VT-d ${dir} fault ${code >= 0 ? `0x${code.toString(16).padStart(2, "0")} ` : ""}${info?.linuxText ?? "(reason not in the log)"} — ${device} at ${address}${pasid !== undefined ? ` PASID ${pasid}` : ""}`,
+    meaning: `${head}${info ? ` ${info.explanation}` : ""}${specific}`,
+    causes: causes.filter((c, k, a) => a.indexOf(c) === k),
+    checks,
+    evidence,
+  };
 }

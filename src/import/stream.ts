@@ -66,6 +66,13 @@ export class StreamParser {
 
   /** The rest; call once at the end of the input. */
   end(): void {
+    // The last line (no "\n" after it) follows the same long-line rule as the others.
+    const from = this.ends.length ? this.ends[this.ends.length - 1]! + 1 : 0;
+    if (this.size - from > MAX_LINE) {
+      const line = this.carryStart + this.ends.length;
+      this.onRecords([], [{ line, endLine: line, reason: `line of ${this.size - from} characters: too long to be a record` }]);
+      this.long.push(this.ends.length);
+    }
     this.ends.push(this.size);
     this.slice(true);
   }

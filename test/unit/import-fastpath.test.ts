@@ -80,6 +80,10 @@ class ReferenceStreamParser {
     }
   }
   end(): void {
+    if (this.partial.length > MAX_LINE) {
+      this.onRecords([], [{ line: this.carryStart + this.carry.length, endLine: this.carryStart + this.carry.length, reason: `line of ${this.partial.length} characters: too long to be a record` }]);
+      this.partial = "";
+    }
     this.carry.push(this.partial);
     this.partial = "";
     this.slice(true);

@@ -54,7 +54,7 @@ describe("explanations", () => {
     const trace = parseFtrace(read("iommu-trace.txt")).records;
     const ex = explainRecords(faults, trace);
     const w = ex.find((e) => /0x05/.test(e.title))!;
-    expect(w.evidence).toEqual(["IOVA 0x7c346000 was unmapped at line 16 of the trace (0x7c340000..0x7c350000), 3.01 ms before the fault: DMA after unmap."]);
+    expect(w.evidence[0]).toBe("IOVA 0x7c346000 was unmapped at line 16 of the trace (0x7c340000..0x7c350000), 3.01 ms before the fault: DMA after unmap.");
     expect(w.causes[0]).toMatch(/^DMA after unmap/);
     const ctx = ex.find((e) => /0x02/.test(e.title))!;
     expect(ctx.causes[0]).toMatch(/not attached to any domain/);
@@ -168,11 +168,11 @@ describe("explanations against a loaded scenario", () => {
     const fault = parseLog("[  2.0] DMAR: [DMA Write NO_PASID] Request device [04:00.0] fault addr 0x102000 [fault reason 0x05] PTE Write access is not set").records;
     const e = explainRecords(fault, history)[0]!;
     const unmapLine = text.split("\n").findIndex((l) => l.includes("guest-unmap:")) + 1;
-    expect(e.evidence).toEqual([`IOVA 0x102000 was unmapped at line ${unmapLine} of the scenario (step 5) (0x100000..0x104000): DMA after unmap.`]);
+    expect(e.evidence[0]).toBe(`IOVA 0x102000 was unmapped at line ${unmapLine} of the scenario (step 5) (0x100000..0x104000): DMA after unmap.`);
     expect(e.causes[0]).toMatch(/^DMA after unmap/);
     // A device the scenario does not have gets no evidence from it.
     const other = parseLog("[  2.0] DMAR: [DMA Write NO_PASID] Request device [07:00.0] fault addr 0x102000 [fault reason 0x05] PTE Write access is not set").records;
-    expect(explainRecords(other, history)[0]!.evidence).toEqual([]);
+    expect(explainRecords(other, history)[0]!.evidence.filter((x) => x.includes("scenario"))).toEqual([]);
   });
 });
 
@@ -208,6 +208,6 @@ describe("CLI: encodings and explain", () => {
   it("explain streams the file like decode (same records, UTF-16 included)", () => {
     const r = spawnSync(process.execPath, [cli, "explain", join(tmp, "bom.log"), "--json"], { encoding: "utf8" });
     expect(r.status).toBe(0);
-    expect((JSON.parse(r.stdout) as { explanations: { title: string; line: number }[] }).explanations.map((e) => [e.line, e.title])).toEqual([[1, expect.stringMatching(/^VT-d fault 0x06 /)]]);
+    expect((JSON.parse(r.stdout) as { explanations: { title: string; line: number }[] }).explanations.map((e) => [e.line, e.title])).toEqual([[1, expect.stringMatching(/^VT-d read fault 0x06 /)]]);
   });
 });

@@ -299,7 +299,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.strictEqual(ev.records.length, faults);
     assert.ok(ev.records.every((r) => r.endLine === r.line + 1 && r.fields.reason === 5), "every two-line fault whole");
     assert.match(doc.getText(), /dmar-fault: write by 03:00\.1 to IOVA 0x7c340000 faulted: 0x05 PTE Write access is not set/);
-    assert.match(doc.getText(), /Cause 1: DMA to an IOVA that was never mapped/);
+    assert.match(doc.getText(), /Cause 1: IOVA 0x7c340000 was never mapped for 03:00\.1/);
     // Hovering a record in the decoded document shows its source lines and fields.
     const recLine = doc.getText().split("\n").findIndex((l) => /^line \d+-\d+ .*dmar-fault/.test(l));
     const dh = await vscode.commands.executeCommand("vscode.executeHoverProvider", doc.uri, new vscode.Position(recLine, 2));
@@ -313,7 +313,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.match(api.trees.faults.getTreeItem(evRoot).label, /^Evidence: big-dmesg\.log$/);
     const recs = await api.trees.faults.getChildren(evRoot);
     assert.strictEqual(recs.length, faults);
-    assert.match(api.trees.faults.getTreeItem(recs[0]).label, /^line \d+: VT-d fault 0x05 PTE Write access is not set — 03:00\.1$/);
+    assert.match(api.trees.faults.getTreeItem(recs[0]).label, /^line \d+: VT-d write fault 0x05 PTE Write access is not set — 03:00\.1 at 0x7c340000$/);
     const scenario = await api.evidence.createScenario();
     assert.strictEqual(scenario.languageId, "passthrough");
     const st = await api.whenRun(scenario.uri);
@@ -335,7 +335,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.match(md, /dmar\\?-fault/); // markdown-escaped
     assert.match(md, /never mapped/);
     const lenses = await vscode.commands.executeCommand("vscode.executeCodeLensProvider", doc.uri);
-    assert.ok(lenses.some((l) => l.command && /VT-d fault 0x06/.test(l.command.title)));
+    assert.ok(lenses.some((l) => l.command && /VT-d read fault 0x06/.test(l.command.title)));
   });
 
   it("New scenario from a template opens an untitled scenario that runs", async () => {
@@ -575,5 +575,65 @@ describe("Views follow the text cursor (issue 14, views)", function () {
     const ans = await vscode.commands.executeCommand("passthrough.translate", ...args);
     assert.strictEqual(ans.state, `before step 4 of ${state.steps.length}`);
     assert.strictEqual(api.scenarios.states.get(uri).cursor, 3);
+  });
+});
+
+// ---- Evidence: one decoding path, the decoded document, Faults view → record (issue 14)
+describe("Evidence in a real VS Code", function () {
+  this.timeout(60000);
+  const fs = require("fs");
+  const path = require("path");
+  const mixed = fs.readFileSync(path.join(__dirname, "..", "..", "fixtures", "evidence", "mixed-dmesg.txt"), "utf8");
+
+  it("imports a UTF-16 copy of mixed-dmesg.txt like the CLI (14 records) into 'mixed-dmesg.txt — decoded', with Outline, folding and word wrap", async () => {
+    await open("dma-after-unmap");
+    const folder = vscode.workspace.workspaceFolders[0].uri;
+    const dir = vscode.Uri.joinPath(folder, "utf16");
+    const file = vscode.Uri.joinPath(dir, "mixed-dmesg.txt");
+    await vscode.workspace.fs.writeFile(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(mixed, "utf16le")]));
+    const doc = await api.evidence.importFile(file);
+    assert.ok(doc, "a decoded document");
+    assert.strictEqual(api.evidence.lastImport.records.length, 14);
+    assert.strictEqual(path.posix.basename(doc.uri.path), "mixed-dmesg.txt — decoded");
+    assert.strictEqual(doc.languageId, "passthrough-evidence");
+    assert.strictEqual(vscode.workspace.getConfiguration("editor", { languageId: "passthrough-evidence" }).get("wordWrap"), "on");
+    const symbols = await until("document symbols", async () => {
+      const s = await vscode.commands.executeCommand("vscode.executeDocumentSymbolProvider", doc.uri);
+      return s && s.length ? s : undefined;
+    });
+    const records = symbols.filter((s) => /^line \d+/.test(s.name));
+    assert.strictEqual(records.length, 14);
+    const w = records.find((s) => s.name.includes("0x7c346000"));
+    assert.match(w.name, /^line 10: VT-d write fault 0x05 PTE Write access is not set — 03:00\.1 at 0x7c346000 PASID 2$/);
+    assert.deepStrictEqual(w.children.map((c) => c.name), ["Context lines", "Fields", "Meaning", "Evidence", "Likely causes", "Checks"]);
+    const folds = await vscode.commands.executeCommand("vscode.executeFoldingRangeProvider", doc.uri);
+    const wStart = w.range.start.line;
+    assert.ok(folds.some((f) => f.start === wStart && f.end === w.range.end.line), "the record folds");
+  });
+
+  it("clicking a record in the Faults view reveals it in the decoded document; Go to Log Line selects it in the log", async () => {
+    const roots = await api.trees.faults.getChildren();
+    const evRoot = roots.filter((h) => h.id.startsWith("ev/")).pop();
+    assert.ok(evRoot);
+    const recs = await api.trees.faults.getChildren(evRoot);
+    const item = recs.map((h) => [h, api.trees.faults.getTreeItem(h)]).find(([, it]) => /0x7c346000/.test(it.label));
+    assert.ok(item, "the 0x05 record in the Faults view");
+    const [handle, treeItem] = item;
+    assert.strictEqual(treeItem.contextValue, "evidence-record");
+    await vscode.commands.executeCommand(treeItem.command.command, ...treeItem.command.arguments);
+    const ed = await until("the decoded document", () => {
+      const e = vscode.window.activeTextEditor;
+      return e && e.document.uri.scheme === "passthrough-evidence" ? e : undefined;
+    });
+    assert.match(ed.document.lineAt(ed.selection.active.line).text, /^line 10 .*dmar-fault: write by 03:00\.1 to IOVA 0x7c346000/);
+    await vscode.commands.executeCommand("passthrough.goToEvidenceLogLine", handle);
+    const log = await until("the log", () => {
+      const e = vscode.window.activeTextEditor;
+      return e && e.document.uri.scheme === "file" ? e : undefined;
+    });
+    assert.match(log.document.uri.path, /\/utf16\/mixed-dmesg\.txt$/);
+    assert.strictEqual(log.selection.start.line, 9);
+    assert.match(log.document.lineAt(9).text, /fault addr 0x7c346000/);
+    await vscode.commands.executeCommand("workbench.action.closeAllEditors");
   });
 });
