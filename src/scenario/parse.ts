@@ -5,7 +5,7 @@
  */
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from "yaml";
 import type { Diagnostic, Expectation, HostSpec, IommuSpec, ParseResult, PciDeviceSpec, PciKind, Scenario, Severity, SourceRange, Step, VmSpec } from "./types.js";
-import { syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
+import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 
 const MAX_TEXT = 5_000_000;
@@ -47,7 +47,7 @@ class Reader {
   readonly diagnostics: Diagnostic[] = [];
   constructor(
     readonly text: string,
-    private readonly lc: LineCounter,
+    private readonly lc: LineIndex,
     readonly ticker: Ticker = new Ticker(),
   ) {}
 
@@ -210,21 +210,16 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
     return { diagnostics: [{ severity: "error", code: "too-large", message: `the scenario is ${text.length} characters; the limit is ${MAX_TEXT}`, hint: "Use repeat: on a dma step instead of many copies of it.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
   const ticker = new Ticker(opts.progress);
-  const lc = new LineCounter();
-  if (opts.progress !== undefined) {
-    // The yaml parser reports every newline to the line counter: count lines read there.
-    const addNewLine = lc.addNewLine;
-    lc.addNewLine = (offset: number) => {
-      ticker.tick();
-      return addNewLine(offset);
-    };
-  }
+  // The yaml parser reports the newlines it reads to a line counter: count them as progress.
+  const lineCounter = new LineCounter();
+  if (opts.progress !== undefined) lineCounter.addNewLine = () => (ticker.tick(), 0);
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { ...YAML_OPTIONS, lineCounter: lc });
+    doc = parseDocument(text, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
   } catch (e) {
     return { diagnostics: [{ severity: "error", code: "yaml-syntax", message: `YAML could not be read: ${e instanceof Error ? e.message : String(e)}`, hint: "Check indentation and brackets.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
+  const lc = new LineIndex(text);
   const r = new Reader(text, lc, ticker);
   let scenario: Scenario | undefined;
   try {
@@ -249,17 +244,16 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
  * undefined when the text is not exactly one clean item (the caller then parses the whole file).
  */
 export function parseWorkloadItem(text: string): { step?: Step; diagnostics: Diagnostic[] } | undefined {
-  const lc = new LineCounter();
   let doc;
   try {
-    doc = parseDocument(text, { ...YAML_OPTIONS, lineCounter: lc });
+    doc = parseDocument(text, YAML_OPTIONS);
   } catch {
     return undefined;
   }
   if (doc.errors.length > 0 || doc.warnings.length > 0) return undefined;
   const root = doc.contents as Node | null;
   if (root === null || !isSeq(root) || root.items.length !== 1) return undefined;
-  const r = new Reader(text, lc);
+  const r = new Reader(text, new LineIndex(text));
   let step: Step | undefined;
   try {
     step = parseStep(r, root.items[0] as Node, 0);

@@ -7,7 +7,7 @@
  * listed. The lines around each error are "broken": checks of the recovered document are only
  * kept away from them (trustedDespiteSyntaxErrors).
  */
-import { isScalar, type Document, type LineCounter, type YAMLError } from "yaml";
+import { isScalar, visit, type Document, type YAMLError } from "yaml";
 import type { Diagnostic } from "./types.js";
 import { quoted } from "./values.js";
 
@@ -61,10 +61,34 @@ const VALUE_CODES = new Set([
  */
 const KEY_CODES = new Set(["unknown-key", "unknown-step", "missing-space"]);
 
+/**
+ * Line starts of a text, found in one pass; line/column of an offset by binary search. (The yaml
+ * library's LineCounter only hears of the newlines its parser reports, and in error recovery it
+ * misses some, e.g. inside a quoted text that swallowed the rest of the file: its lines and columns
+ * were then off.)
+ */
+export class LineIndex {
+  readonly lineStarts: number[] = [0];
+  constructor(text: string) {
+    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) this.lineStarts.push(i + 1);
+  }
+  /** 1-based line and column, as the yaml library's LineCounter.linePos. */
+  linePos(offset: number): { line: number; col: number } {
+    let lo = 0;
+    let hi = this.lineStarts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.lineStarts[mid]! <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return { line: lo, col: offset - this.lineStarts[lo - 1]! + 1 };
+  }
+}
+
 class Lines {
   constructor(
     private readonly text: string,
-    private readonly lc: LineCounter,
+    private readonly lc: LineIndex,
   ) {}
   /** 0-based line of an offset. */
   of(offset: number): number {
@@ -83,7 +107,7 @@ class Lines {
   }
 }
 
-export function syntaxDiagnostics(text: string, lc: LineCounter, doc: Document.Parsed): { diagnostics: Diagnostic[]; broken: Span[] } {
+export function syntaxDiagnostics(text: string, lc: LineIndex, doc: Document.Parsed): { diagnostics: Diagnostic[]; broken: Span[] } {
   const lines = new Lines(text, lc);
   // Stable order by position; of errors at one position, "implicit key on two lines" explains best.
   const errors = doc.errors
@@ -92,6 +116,7 @@ export function syntaxDiagnostics(text: string, lc: LineCounter, doc: Document.P
     .map((x) => x.e);
   const slips: Explained[] = [];
   const spans: Span[] = [];
+  const quotes = multiLineQuotes(text, doc);
   let streamSeen = false;
   for (const e of errors) {
     const a = Math.min(Math.max(e.pos[0], 0), text.length);
@@ -106,7 +131,7 @@ export function syntaxDiagnostics(text: string, lc: LineCounter, doc: Document.P
       prev.lastLine = Math.max(prev.lastLine, lines.of(b));
       continue;
     }
-    const x = explain(e, a, b, text, lines, doc);
+    const x = unclosedQuote(quotes, a, text, lines) ?? explain(e, a, b, text, lines, doc);
     if (prev !== undefined && x.firstLine <= prev.lastLine + 1) {
       prev.lastLine = Math.max(prev.lastLine, x.lastLine);
       continue;
@@ -188,6 +213,7 @@ function explain(e: YAMLError, a: number, b: number, text: string, lines: Lines,
         const w = firstWord(lines.start(next));
         return { ...base, start: w.start, end: Math.max(w.start, w.end), message: "this line is indented further than the line above, so YAML reads it as part of that line's value", hint: SIBLINGS_HINT, firstLine: next, lastLine: next };
       }
+      if (/block sequence/.test(e.message)) return { ...base, message: "a list item (- ...) stands where YAML expects a key", hint: SIBLINGS_HINT };
       return { ...base, message: "a value on this line is itself written as `key: value`", hint: "Put the inner `key: value` on its own line, indented further, or quote the value." };
     }
     case "MISSING_CHAR": {
@@ -246,6 +272,37 @@ function explain(e: YAMLError, a: number, b: number, text: string, lines: Lines,
       break;
   }
   return { ...base, message: e.message.split("\n")[0]!, hint: GENERIC_HINT };
+}
+
+/** Quoted texts that span lines, in source order: an unclosed quote swallows lines up to the next quote. */
+function multiLineQuotes(text: string, doc: Document.Parsed): Span[] {
+  const out: Span[] = [];
+  visit(doc, {
+    Scalar(_, node) {
+      if ((node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE") && node.range && text.slice(node.range[0], node.range[1]).includes("\n")) out.push({ start: node.range[0], end: node.range[1] });
+    },
+  });
+  return out.sort((x, y) => x.start - y.start);
+}
+
+/**
+ * An error at a quoted text that spans lines, or just after it (on the line of its end or the next),
+ * is most likely that text's missing closing quote: point at where it opens.
+ */
+function unclosedQuote(quotes: Span[], a: number, text: string, lines: Lines): Explained | undefined {
+  const errLine = lines.of(a);
+  const q = quotes.find((s) => s.start === a || (s.end <= a && lines.of(s.end) >= errLine - 1));
+  if (q === undefined) return undefined;
+  const ql = lines.of(q.start);
+  const ch = text[q.start] === "'" ? "'" : '"';
+  return {
+    start: q.start,
+    end: lines.end(ql),
+    message: `this quoted text runs on to line ${lines.of(q.end) + 1}: is its closing ${ch} missing?`,
+    hint: `Add the closing ${ch} on this line.`,
+    firstLine: ql,
+    lastLine: Math.max(errLine, lines.of(q.end)),
+  };
 }
 
 /** The quote that opened the string a "Missing closing quote" error ends at. */
