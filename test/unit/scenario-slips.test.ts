@@ -146,5 +146,5 @@ describe("any single-character slip in any example", () => {
       }),
       { numRuns: Number(process.env.FC_RUNS ?? 400) },
     );
-  });
+  }, 300_000);
 });
