@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from "vitest";
 import { IncrementalScenarioParser } from "../../src/scenario/incremental.js";
 import { PROGRESS_EVERY, parseScenario } from "../../src/scenario/index.js";
 import { parseScenario as parseOnly } from "../../src/scenario/parse.js";
-import { validateScenario } from "../../src/scenario/validate.js";
+import { overlapWork, validateScenario } from "../../src/scenario/validate.js";
 import { didYouMean, hintWork } from "../../src/scenario/values.js";
 import { PciTopology } from "../../src/sim/pci.js";
 
@@ -86,6 +86,24 @@ describe("linear parsing", () => {
     } finally {
       spy.mockRestore();
     }
+  }, 300_000);
+});
+
+describe("linear validation", () => {
+  it("checks the overlaps of n maps and unmaps in any order looking at O(n) mappings", () => {
+    const n = 3000;
+    const at = (i: number) => `0x${(0x1_0000_0000 + i * 0x2000).toString(16)}`;
+    const order = Array.from({ length: n }, (_, i) => (i * 7919) % n);
+    const out = [big(1, 1, 0), "workload:\n  - start: a\n"];
+    for (const i of order) out.push(`  - map: { vm: a, iova: ${at(i)}, size: 4KiB }\n`);
+    for (const i of order) out.push(`  - unmap: { vm: a, iova: ${at(i)}, size: 4KiB }\n`);
+    // Everything is unmapped again: a new map is fine, a second one over it overlaps.
+    out.push(`  - map: { vm: a, iova: ${at(5)}, size: 8KiB }\n`, `  - map: { vm: a, iova: ${at(5)}, size: 4KiB }\n`);
+    const text = out.join("");
+    const before = overlapWork.visited;
+    const r = parseScenario(text, "maps.passthrough.yaml");
+    expect(overlapWork.visited - before).toBeLessThanOrEqual(4 * n);
+    expect(r.diagnostics.map((d) => [d.code, d.range.line])).toEqual([["map-overlap", text.split("\n").length - 2]]);
   }, 300_000);
 });
 
