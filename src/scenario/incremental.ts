@@ -7,7 +7,7 @@
  * document markers, an item that is not one clean YAML sequence item) falls back to the full
  * parse — the result is the same either way (a property test checks it on random edits).
  */
-import { parseScenario as parseFull, parseWorkloadItem } from "./parse.js";
+import { Ticker, parseScenario as parseFull, parseWorkloadItem, type ParseOptions } from "./parse.js";
 import type { Diagnostic, ParseResult, SourceRange, Step } from "./types.js";
 import { validateScenario } from "./validate.js";
 
@@ -109,19 +109,21 @@ export class IncrementalScenarioParser {
    */
   lastCut?: { head: string; items: readonly string[] };
 
-  parse(text: string, file: string): ParseResult {
+  /** `opts.progress` is called every PROGRESS_EVERY items, lines, nodes and steps, as parseScenario does. */
+  parse(text: string, file: string, opts: ParseOptions = {}): ParseResult {
     const cut = cutWorkload(text);
-    const result = cut ? this.incremental(file, cut) : undefined;
+    const result = cut ? this.incremental(file, cut, opts) : undefined;
     if (result) return result;
     this.lastCut = undefined;
     this.cache.clear();
     this.placed = [];
     this.head = undefined;
     this.last = { mode: "full", reused: 0, parsed: 0 };
-    return withValidation(parseFull(text, file));
+    return withValidation(parseFull(text, file, opts), opts);
   }
 
-  private incremental(file: string, cut: Cut): ParseResult | undefined {
+  private incremental(file: string, cut: Cut, opts: ParseOptions): ParseResult | undefined {
+    const ticker = new Ticker(opts.progress);
     if (cut.items.length > MAX_STEPS) return undefined;
     const next = new Map<string, CachedItem>();
     const steps: Step[] = [];
@@ -131,6 +133,7 @@ export class IncrementalScenarioParser {
     let parsed = 0;
     for (let i = 0; i < cut.items.length; i++) {
       const item = cut.items[i]!;
+      ticker.tick();
       let c = next.get(item.text) ?? this.cache.get(item.text);
       if (c) reused++;
       else {
@@ -151,7 +154,7 @@ export class IncrementalScenarioParser {
       if (p.step) steps.push(p.step);
     }
     // The head is a document of its own: same offsets, `workload:` with no value.
-    const head = this.head !== undefined && this.head.doc === cut.headDoc && this.head.file === file ? this.head.result : parseFull(cut.headDoc, file);
+    const head = this.head !== undefined && this.head.doc === cut.headDoc && this.head.file === file ? this.head.result : parseFull(cut.headDoc, file, opts);
     // A broken head: YAML's error recovery reads on into the workload, so only the whole text
     // gives the same diagnostics.
     if (head.diagnostics.some((d) => d.code === "yaml-syntax")) return undefined;
@@ -162,13 +165,13 @@ export class IncrementalScenarioParser {
     this.lastCut = { head: cut.head, items: cut.items.map((i) => i.text) };
     const all = [...head.diagnostics, ...diagnostics];
     if (head.scenario === undefined || all.some((d) => d.severity === "error")) return { diagnostics: all };
-    return withValidation({ scenario: { ...head.scenario, workload: steps }, diagnostics: all });
+    return withValidation({ scenario: { ...head.scenario, workload: steps }, diagnostics: all }, opts);
   }
 }
 
-function withValidation(parsed: ParseResult): ParseResult {
+function withValidation(parsed: ParseResult, opts: ParseOptions): ParseResult {
   if (parsed.scenario === undefined) return parsed;
-  const semantic = validateScenario(parsed.scenario);
+  const semantic = validateScenario(parsed.scenario, opts);
   const diagnostics = [...parsed.diagnostics, ...semantic];
   if (semantic.some((d) => d.severity === "error")) return { diagnostics };
   return { scenario: parsed.scenario, diagnostics };

@@ -3,9 +3,10 @@
  * `yaml` package (which keeps every node's range); numbers are read from the source text, never
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from "yaml";
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from "yaml";
 import type { Diagnostic, Expectation, HostSpec, IommuSpec, ParseResult, PciDeviceSpec, PciKind, Scenario, Severity, SourceRange, Step, VmSpec } from "./types.js";
-import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, type Parsed } from "./values.js";
+import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
+import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 
 const MAX_TEXT = 5_000_000;
 const MAX_STEPS = 100_000;
@@ -19,11 +20,35 @@ const GRANULARITIES = ["global", "domain", "page", "context-global", "context-do
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
 
+/** Options of a parse. */
+export interface ParseOptions {
+  /**
+   * Called every PROGRESS_EVERY lines read and nodes checked (a counter, never a clock), so a host
+   * that watches a worker for hangs sees a long parse of a huge scenario making progress.
+   */
+  progress?: () => void;
+}
+
+export const PROGRESS_EVERY = 2048;
+
+/** Counts work and calls the progress hook every PROGRESS_EVERY units. */
+export class Ticker {
+  private n = 0;
+  constructor(private readonly progress?: () => void) {}
+  tick(): void {
+    if (this.progress !== undefined && ++this.n % PROGRESS_EVERY === 0) this.progress();
+  }
+}
+
+/** The parse options every parse of scenario text uses (uniqueKeys is checked by Reader.fields). */
+const YAML_OPTIONS = { intAsBigInt: true, uniqueKeys: false, prettyErrors: false, strict: true } as const;
+
 class Reader {
   readonly diagnostics: Diagnostic[] = [];
   constructor(
     readonly text: string,
-    private readonly lc: LineCounter,
+    private readonly lc: LineIndex,
+    readonly ticker: Ticker = new Ticker(),
   ) {}
 
   range(node: Node | null | undefined, fallback?: SourceRange): SourceRange {
@@ -50,19 +75,68 @@ class Reader {
     }
     const out: Fields = new Map();
     for (const pair of (node as YAMLMap).items as Pair<Node, Node | null>[]) {
+      this.ticker.tick();
       const k = isScalar(pair.key) ? String(pair.key.value) : undefined;
       if (k === undefined) {
         this.error(pair.key, "key-not-scalar", `a key in ${where} is not a plain name`, "Keys are plain words like `memory` or `iommu`.");
         continue;
       }
       if (!known.includes(k)) {
+        const slipped = this.missingSpace(pair, known);
+        if (slipped !== undefined) {
+          if (!out.has(slipped.key)) out.set(slipped.key, { key: pair.key, value: slipped.value });
+          continue;
+        }
         const near = didYouMean(k, known);
-        this.report("warning", pair.key, "unknown-key", `unknown key "${k}" in ${where}`, near ? `Did you mean "${near}"?` : `Known keys: ${known.join(", ")}.`);
+        this.report("warning", pair.key, "unknown-key", `unknown key ${quoted(k)} in ${where}`, near ? `Did you mean "${near}"?` : `Known keys: ${known.join(", ")}.`);
+        continue;
+      }
+      // Duplicate keys are found here, with the Map, not by the yaml library's uniqueKeys (which
+      // compares each key with every earlier one: quadratic in the size of a mapping).
+      if (out.has(k)) {
+        this.duplicate(pair.key, k, where);
         continue;
       }
       out.set(k, { key: pair.key, value: pair.value ?? null });
     }
     return out;
+  }
+
+  duplicate(key: Node, k: string, where: string): void {
+    this.error(key, "duplicate-key", `"${k}" appears twice in ${where}`, `Keep one "${k}:" line; YAML does not allow a key twice in one mapping.`);
+  }
+
+  /**
+   * `{ bdf:"01:00.0" }`: without a space after the colon YAML reads one key `bdf:"01:00.0"` with
+   * no value. When the part before the colon is a known key, say so, and read the rest as its value
+   * (so the device is not also reported missing everywhere it is used).
+   */
+  private missingSpace(pair: Pair<Node, Node | null>, known: readonly string[]): { key: string; value: Node | null } | undefined {
+    const key = pair.key;
+    if (!isScalar(key) || key.type !== "PLAIN" || typeof key.value !== "string" || !key.range) return undefined;
+    if (pair.value !== null && pair.value !== undefined && !(isScalar(pair.value) && pair.value.value === null)) return undefined;
+    const colon = key.value.indexOf(":");
+    const name = key.value.slice(0, colon);
+    if (colon <= 0 || !known.includes(name)) return undefined;
+    const rest = key.value.slice(colon + 1);
+    const restStart = key.range[0] + colon + 1;
+    if (this.text.slice(restStart, restStart + rest.length) !== rest) return undefined;
+    const doc = parseDocument(rest, YAML_OPTIONS);
+    const v = doc.contents as Node | null;
+    const ok = doc.errors.length === 0 && isScalar(v) && v.range !== undefined && v.range !== null;
+    const at = { start: key.range[0], end: restStart, line: 0, column: 0 };
+    const pos = this.lc.linePos(at.start);
+    this.diagnostics.push({
+      severity: "error",
+      code: "missing-space",
+      message: `${quoted(key.value)} is read as one word: YAML needs a space after the colon`,
+      hint: `Add a space after ':' (${name}: ${rest.length > 40 ? `${rest.slice(0, 40)}…` : rest}).`,
+      range: { ...at, line: pos.line - 1, column: pos.col - 1 },
+    });
+    if (!ok) return { key: name, value: null };
+    const r = v.range!;
+    v.range = [r[0] + restStart, r[1] + restStart, r[2] + restStart];
+    return { key: name, value: v };
   }
 
   raw(node: Node | null): string | undefined {
@@ -89,7 +163,7 @@ class Reader {
     const raw = this.raw(node);
     const v = raw === undefined ? undefined : parseAddress(raw);
     if (v === undefined || !v.ok || v.value < BigInt(min) || v.value > BigInt(max)) {
-      this.error(node, "out-of-range", `${what} must be an integer from ${min} to ${max}${raw !== undefined ? `, not "${raw}"` : ""}`, `Use a value between ${min} and ${max}.`);
+      this.error(node, "out-of-range", `${what} must be an integer from ${min} to ${max}${raw !== undefined ? `, not ${quoted(raw)}` : ""}`, `Use a value between ${min} and ${max}.`);
       return undefined;
     }
     return Number(v.value);
@@ -117,7 +191,7 @@ class Reader {
     const s = isScalar(node) && node.value !== null ? String(node.value) : undefined;
     if (s !== undefined && (options as readonly string[]).includes(s)) return s as T;
     const near = s === undefined ? undefined : didYouMean(s, options);
-    this.error(node, "invalid-value", `${what} must be one of ${options.join(", ")}${s !== undefined ? `, not "${s}"` : ""}`, near ? `Did you mean "${near}"?` : `Choose one of: ${options.join(", ")}.`);
+    this.error(node, "invalid-value", `${what} must be one of ${options.join(", ")}${s !== undefined ? `, not ${quoted(s)}` : ""}`, near ? `Did you mean "${near}"?` : `Choose one of: ${options.join(", ")}.`);
     return undefined;
   }
 
@@ -131,31 +205,34 @@ class Reader {
   }
 }
 
-export function parseScenario(text: string, file: string): ParseResult {
+export function parseScenario(text: string, file: string, opts: ParseOptions = {}): ParseResult {
   if (text.length > MAX_TEXT) {
     return { diagnostics: [{ severity: "error", code: "too-large", message: `the scenario is ${text.length} characters; the limit is ${MAX_TEXT}`, hint: "Use repeat: on a dma step instead of many copies of it.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
-  const lc = new LineCounter();
-  let doc;
+  const ticker = new Ticker(opts.progress);
+  // The yaml parser reports the newlines it reads to a line counter: count them as progress.
+  const lineCounter = new LineCounter();
+  if (opts.progress !== undefined) lineCounter.addNewLine = () => (ticker.tick(), 0);
+  let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { lineCounter: lc, intAsBigInt: true, uniqueKeys: true, prettyErrors: false, strict: true });
+    doc = parseDocument(text, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
   } catch (e) {
     return { diagnostics: [{ severity: "error", code: "yaml-syntax", message: `YAML could not be read: ${e instanceof Error ? e.message : String(e)}`, hint: "Check indentation and brackets.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
-  const r = new Reader(text, lc);
-  for (const e of doc.errors) {
-    const at = Math.min(e.pos[0], text.length);
-    const p = lc.linePos(at);
-    const end = Math.min(Math.max(e.pos[1], at), text.length);
-    r.diagnostics.push({ severity: "error", code: "yaml-syntax", message: e.message.split("\n")[0]!, hint: "Fix the YAML syntax here (indentation, a missing colon, an unclosed bracket or quote).", range: { start: at, end, line: p.line - 1, column: p.col - 1 } });
-  }
-  if (doc.errors.length > 0) return { diagnostics: r.diagnostics };
+  const lc = new LineIndex(text);
+  const r = new Reader(text, lc, ticker);
   let scenario: Scenario | undefined;
   try {
     scenario = build(r, doc.contents as Node | null, file);
   } catch (e) {
     // Defensive: the builder reports problems instead of throwing; anything else is our bug.
     r.error(null, "internal-error", `the scenario could not be read: ${e instanceof Error ? e.message : String(e)}`, "Please report this scenario as a bug.");
+  }
+  if (doc.errors.length > 0) {
+    // One diagnostic per slip, then the checks of the parts YAML did read that can be trusted.
+    const syntax = syntaxDiagnostics(text, lc, doc);
+    const kept = r.diagnostics.filter((d) => trustedDespiteSyntaxErrors(d, syntax.broken));
+    return { diagnostics: [...syntax.diagnostics, ...kept].sort((a, b) => a.range.start - b.range.start) };
   }
   if (scenario !== undefined && !r.diagnostics.some((d) => d.severity === "error")) return { scenario, diagnostics: r.diagnostics };
   return { diagnostics: r.diagnostics };
@@ -167,17 +244,16 @@ export function parseScenario(text: string, file: string): ParseResult {
  * undefined when the text is not exactly one clean item (the caller then parses the whole file).
  */
 export function parseWorkloadItem(text: string): { step?: Step; diagnostics: Diagnostic[] } | undefined {
-  const lc = new LineCounter();
   let doc;
   try {
-    doc = parseDocument(text, { lineCounter: lc, intAsBigInt: true, uniqueKeys: true, prettyErrors: false, strict: true });
+    doc = parseDocument(text, YAML_OPTIONS);
   } catch {
     return undefined;
   }
   if (doc.errors.length > 0 || doc.warnings.length > 0) return undefined;
   const root = doc.contents as Node | null;
   if (root === null || !isSeq(root) || root.items.length !== 1) return undefined;
-  const r = new Reader(text, lc);
+  const r = new Reader(text, new LineIndex(text));
   let step: Step | undefined;
   try {
     step = parseStep(r, root.items[0] as Node, 0);
@@ -234,7 +310,7 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
   if (f.has("kernel")) {
     const k = r.str(f.get("kernel")!.value, "host.kernel");
     if (k !== undefined && /^\d+\.\d+/.test(k)) kernel = k;
-    else if (k !== undefined) r.error(f.get("kernel")!.value, "invalid-value", `host.kernel "${k}" is not a kernel version`, 'Write it like "6.8" or "5.10" (quoted).');
+    else if (k !== undefined) r.error(f.get("kernel")!.value, "invalid-value", `host.kernel ${quoted(k)} is not a kernel version`, 'Write it like "6.8" or "5.10" (quoted).');
   }
   const seed = f.has("seed") ? r.int(f.get("seed")!.value, "host.seed", 0, 2 ** 31 - 1) : 1;
   const iommuNode = r.required(f, "iommu", "host", node);
@@ -339,6 +415,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
   const out: PciDeviceSpec[] = [];
   const seen = new Map<string, Node>();
   for (const item of node.items as Node[]) {
+    r.ticker.tick();
     const f = r.fields(item, ["bdf", "kind", "parent", "id", "name", "driver", "acs", "multifunction", "secondary-bus"], "a PCI device");
     if (!f) continue;
     const bdfNode = r.required(f, "bdf", "a PCI device", item);
@@ -361,7 +438,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
       if (m) {
         spec.vendorId = parseInt(m[1]!, 16);
         spec.deviceId = parseInt(m[2]!, 16);
-      } else if (s !== undefined) r.error(f.get("id")!.value, "pci-id-malformed", `PCI id "${s}" is not vendor:device`, 'Write it as lspci -nn prints it, e.g. "8086:1572".');
+      } else if (s !== undefined) r.error(f.get("id")!.value, "pci-id-malformed", `PCI id ${quoted(s)} is not vendor:device`, 'Write it as lspci -nn prints it, e.g. "8086:1572".');
     }
     if (f.has("name")) {
       const s = r.str(f.get("name")!.value, "name");
@@ -404,14 +481,17 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
   }
   const out: VmSpec[] = [];
   const owner = new Map<string, string>();
+  const names = new Set<string>();
+  const pciByKey = new Map(host?.pci.map((p) => [p.key, p]));
   for (const item of node.items as Node[]) {
+    r.ticker.tick();
     const f = r.fields(item, ["name", "memory", "devices", "viommu"], "a VM");
     if (!f) continue;
     const nameNode = r.required(f, "name", "a VM", item);
     const name = nameNode === undefined ? undefined : r.str(nameNode, "name");
     if (name === undefined) continue;
-    if (!/^[A-Za-z0-9_.-]+$/.test(name)) r.error(nameNode, "vm-name-invalid", `VM name "${name}" has characters other than letters, digits, _ . -`, "Use a simple name like web01.");
-    if (out.some((v) => v.name === name)) r.error(nameNode, "vm-duplicate", `a VM named "${name}" already exists`, "Give each VM a unique name.");
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) r.error(nameNode, "vm-name-invalid", `VM name ${quoted(name)} has characters other than letters, digits, _ . -`, "Use a simple name like web01.");
+    if (names.has(name)) r.error(nameNode, "vm-duplicate", `a VM named ${quoted(name)} already exists`, "Give each VM a unique name.");
     const memory = f.has("memory") ? r.size(f.get("memory")!.value, "memory") : 1n << 30n;
     if (memory !== undefined && (memory === 0n || memory % 4096n !== 0n)) r.error(f.get("memory")?.value, "vm-memory-invalid", "VM memory must be a non-zero multiple of 4KiB", "For example 2GiB.");
     const vm: VmSpec = { name, memory: memory ?? 1n << 30n, devices: [], range: r.range(item) };
@@ -422,10 +502,11 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
         for (const d of devs.items as Node[]) {
           const b = r.bdf(d, "an assigned device");
           if (!b) continue;
-          const spec = host?.pci.find((p) => p.key === b.key);
+          r.ticker.tick();
+          const spec = pciByKey.get(b.key);
           if (host && !spec) r.error(d, "unknown-device", `${b.key} is not a device in host.pci`, "Add it to host.pci or fix the BDF.");
           else if (owner.has(b.key) && owner.get(b.key) !== name) r.error(d, "device-assigned-twice", `${b.key} is already assigned to VM ${owner.get(b.key)}`, "A device can be assigned to one VM at a time.");
-          else if (spec && spec.driver !== "vfio-pci") r.report("warning", d, "driver-not-vfio", `${b.key} is bound to ${spec.driver ? `"${spec.driver}"` : "no driver"}, not vfio-pci`, `Bind it to vfio-pci (driver: vfio-pci in host.pci), or QEMU cannot open it.`);
+          else if (spec && spec.driver !== "vfio-pci") r.report("warning", d, "driver-not-vfio", `${b.key} is bound to ${spec.driver ? quoted(spec.driver) : "no driver"}, not vfio-pci`, `Bind it to vfio-pci (driver: vfio-pci in host.pci), or QEMU cannot open it.`);
           owner.set(b.key, name);
           vm.devices.push(b.key);
         }
@@ -439,6 +520,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
         vm.viommu = { model: "intel", cachingMode: cm, range: r.range(vi) };
       }
     }
+    names.add(name);
     out.push(vm);
   }
   if (host) {
@@ -467,6 +549,7 @@ function parseWorkload(r: Reader, node: Node | null): Step[] {
   }
   const steps: Step[] = [];
   for (const item of node.items as Node[]) {
+    r.ticker.tick();
     const s = parseStep(r, item, steps.length);
     if (s) steps.push(s);
   }
@@ -481,19 +564,25 @@ function parseStep(r: Reader, item: Node, index: number): Step | undefined {
   const pairs = item.items as Pair<Node, Node | null>[];
   let opPair: Pair<Node, Node | null> | undefined;
   let expectNode: Node | null | undefined;
+  const before = r.diagnostics.length;
   for (const p of pairs) {
     const k = isScalar(p.key) ? String(p.key.value) : "";
-    if (k === "expect") expectNode = p.value ?? null;
-    else if ((STEP_OPS as readonly string[]).includes(k)) {
-      if (opPair) r.error(p.key, "step-two-ops", `a step has two operations ("${String((opPair.key as { value?: unknown }).value)}" and "${k}")`, "Put each operation in its own list item (- ...).");
+    if (k === "expect") {
+      if (expectNode !== undefined) r.duplicate(p.key, k, "a step");
+      else expectNode = p.value ?? null;
+    } else if ((STEP_OPS as readonly string[]).includes(k)) {
+      if (opPair && String((opPair.key as { value?: unknown }).value) === k) r.duplicate(p.key, k, "a step");
+      else if (opPair) r.error(p.key, "step-two-ops", `a step has two operations ("${String((opPair.key as { value?: unknown }).value)}" and "${k}")`, "Put each operation in its own list item (- ...).");
       else opPair = p;
     } else {
       const near = didYouMean(k, [...STEP_OPS, "expect"]);
-      r.error(p.key, "unknown-step", `unknown step "${k}"`, near ? `Did you mean "${near}"?` : `Steps: ${STEP_OPS.join(", ")}.`);
+      r.error(p.key, "unknown-step", `unknown step ${quoted(k)}`, near ? `Did you mean "${near}"?` : `Steps: ${STEP_OPS.join(", ")}.`);
     }
   }
   if (!opPair) {
-    if (!r.diagnostics.some((d) => d.range.start >= (item.range?.[0] ?? 0) && d.range.start < (item.range?.[1] ?? 0))) r.error(item, "missing-op", "this step has no operation", `Steps: ${STEP_OPS.join(", ")}.`);
+    // Only when nothing in the step was reported already (counted, not searched: a search of all
+    // diagnostics per step was quadratic in a workload of broken steps).
+    if (r.diagnostics.length === before) r.error(item, "missing-op", "this step has no operation", `Steps: ${STEP_OPS.join(", ")}.`);
     return undefined;
   }
   const op = String((opPair.key as { value?: unknown }).value) as Step["op"];

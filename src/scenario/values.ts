@@ -28,42 +28,42 @@ export function parseInteger(raw: string): bigint | undefined {
 
 export function parseSize(raw: string): Parsed<bigint> {
   const m = /^\s*(0x[0-9a-f_]+|[0-9][0-9_]*(?:\.[0-9]+)?)\s*([a-z]*)\s*$/i.exec(raw);
-  if (!m) return bad(`"${raw}" is not a size`, "Write bytes or a size with a unit, e.g. 4096, 4KiB, 2MiB, 64GiB.");
+  if (!m) return bad(`${quoted(raw)} is not a size`, "Write bytes or a size with a unit, e.g. 4096, 4KiB, 2MiB, 64GiB.");
   const unit = UNITS[(m[2] ?? "").toLowerCase() || "b"];
-  if (unit === undefined) return bad(`unknown size unit "${m[2]}" in "${raw}"`, "Units are KiB, MiB, GiB, TiB (or K, M, G, T).");
+  if (unit === undefined) return bad(`unknown size unit ${quoted(m[2]!)} in ${quoted(raw)}`, "Units are KiB, MiB, GiB, TiB (or K, M, G, T).");
   const num = m[1]!.replace(/_/g, "");
   let value: bigint;
   if (num.includes(".")) {
     const [whole, frac] = num.split(".") as [string, string];
     const scale = 10n ** BigInt(frac.length);
     const total = (BigInt(whole) * scale + BigInt(frac)) * unit;
-    if (total % scale !== 0n) return bad(`"${raw}" is not a whole number of bytes`, "Use a smaller unit, e.g. 1536MiB instead of 1.5001GiB.");
+    if (total % scale !== 0n) return bad(`${quoted(raw)} is not a whole number of bytes`, "Use a smaller unit, e.g. 1536MiB instead of 1.5001GiB.");
     value = total / scale;
   } else {
     value = BigInt(num) * unit;
   }
-  if (value > U64_MAX) return bad(`"${raw}" does not fit in 64 bits`, "Sizes and addresses are 64-bit quantities.");
+  if (value > U64_MAX) return bad(`${quoted(raw)} does not fit in 64 bits`, "Sizes and addresses are 64-bit quantities.");
   return ok(value);
 }
 
 export function parseAddress(raw: string): Parsed<bigint> {
   const v = parseInteger(raw);
-  if (v === undefined) return bad(`"${raw}" is not an address`, "Write an address as hex (0x7c34_6000) or decimal.");
-  if (v > U64_MAX) return bad(`"${raw}" does not fit in 64 bits`, "Addresses are 64-bit: at most 0xffff_ffff_ffff_ffff.");
+  if (v === undefined) return bad(`${quoted(raw)} is not an address`, "Write an address as hex (0x7c34_6000) or decimal.");
+  if (v > U64_MAX) return bad(`${quoted(raw)} does not fit in 64 bits`, "Addresses are 64-bit: at most 0xffff_ffff_ffff_ffff.");
   return ok(v);
 }
 
 export function parseBdf(raw: string): Parsed<{ bdf: Bdf; key: string }> {
   const m = /^\s*(?:([0-9a-f]+):)?([0-9a-f]+):([0-9a-f]+)\.([0-9a-f]+)\s*$/i.exec(raw);
-  if (!m) return bad(`"${raw}" is not a PCI address`, 'Write it as BB:DD.F or SSSS:BB:DD.F in hex, e.g. "01:00.0".');
+  if (!m) return bad(`${quoted(raw)} is not a PCI address`, 'Write it as BB:DD.F or SSSS:BB:DD.F in hex, e.g. "01:00.0".');
   const segment = m[1] === undefined ? 0 : parseInt(m[1], 16);
   const bus = parseInt(m[2]!, 16);
   const device = parseInt(m[3]!, 16);
   const fn = parseInt(m[4]!, 16);
-  if (segment > 0xffff) return bad(`BDF "${raw}": segment 0x${segment.toString(16)} is above 0xffff`, "A PCI segment (domain) is 16 bits.");
-  if (bus > 0xff) return bad(`BDF "${raw}": bus 0x${bus.toString(16)} is above 0xff`, "A PCI bus number is 00..ff (8 bits).");
-  if (device > 0x1f) return bad(`BDF "${raw}": device number 0x${device.toString(16)} is above 0x1f`, "A PCI device number is 0..1f (5 bits); functions are 0..7.");
-  if (fn > 7) return bad(`BDF "${raw}": function ${fn} is above 7`, "A PCI function number is 0..7 (3 bits).");
+  if (segment > 0xffff) return bad(`BDF ${quoted(raw)}: segment 0x${segment.toString(16)} is above 0xffff`, "A PCI segment (domain) is 16 bits.");
+  if (bus > 0xff) return bad(`BDF ${quoted(raw)}: bus 0x${bus.toString(16)} is above 0xff`, "A PCI bus number is 00..ff (8 bits).");
+  if (device > 0x1f) return bad(`BDF ${quoted(raw)}: device number 0x${device.toString(16)} is above 0x1f`, "A PCI device number is 0..1f (5 bits); functions are 0..7.");
+  if (fn > 7) return bad(`BDF ${quoted(raw)}: function ${fn} is above 7`, "A PCI function number is 0..7 (3 bits).");
   const h = (n: number, w: number) => n.toString(16).padStart(w, "0");
   const core = `${h(bus, 2)}:${h(device, 2)}.${fn}`;
   return ok({ bdf: { segment, bus, device, fn }, key: segment === 0 ? core : `${h(segment, 4)}:${core}` });
@@ -71,7 +71,7 @@ export function parseBdf(raw: string): Parsed<{ bdf: Bdf; key: string }> {
 
 export function parseDuration(raw: string): Parsed<bigint> {
   const m = /^\s*([0-9][0-9_]*)\s*(ns|us|µs|ms|s)?\s*$/i.exec(raw);
-  if (!m) return bad(`"${raw}" is not a duration`, "Write a duration like 5s, 10ms, 3us or 100ns.");
+  if (!m) return bad(`${quoted(raw)} is not a duration`, "Write a duration like 5s, 10ms, 3us or 100ns.");
   const n = BigInt(m[1]!.replace(/_/g, ""));
   const unit = (m[2] ?? "ns").toLowerCase();
   const mult = unit === "s" ? 1_000_000_000n : unit === "ms" ? 1_000_000n : unit === "ns" ? 1n : 1_000n;
@@ -83,11 +83,18 @@ export function parsePerm(raw: string): Parsed<Perm> {
   if (s === "r" || s === "read") return ok("r");
   if (s === "w" || s === "write") return ok("w");
   if (s === "rw" || s === "read-write" || s === "wr") return ok("rw");
-  return bad(`"${raw}" is not a permission`, "Use r, w or rw.");
+  return bad(`${quoted(raw)} is not a permission`, "Use r, w or rw.");
 }
+
+/**
+ * Work done by editDistance (cells of the table filled), for tests that check a hint stays cheap
+ * on huge input. Only ever incremented.
+ */
+export const hintWork = { cells: 0 };
 
 /** Edit distance with adjacent transpositions (optimal string alignment), for "did you mean" hints. */
 export function editDistance(a: string, b: string): number {
+  hintWork.cells += a.length * b.length;
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
   for (let j = 1; j <= b.length; j++) d[0]![j] = j;
   for (let i = 1; i <= a.length; i++) {
@@ -99,15 +106,29 @@ export function editDistance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
+/**
+ * The option a mistyped word most likely meant, if it is close enough (at most max(2, length/3)
+ * edits). The distance is at least the difference in length, so an option whose length differs by
+ * more than that bound is skipped without comparing: a huge word (a 1 MB key) costs no table at all.
+ */
 export function didYouMean(word: string, options: readonly string[]): string | undefined {
+  const limit = Math.max(2, Math.floor(word.length / 3));
+  let lower: string | undefined;
   let best: string | undefined;
   let bestD = Infinity;
   for (const o of options) {
-    const d = editDistance(word.toLowerCase(), o);
+    if (Math.abs(word.length - o.length) > limit) continue;
+    lower ??= word.toLowerCase();
+    const d = editDistance(lower, o);
     if (d < bestD) {
       bestD = d;
       best = o;
     }
   }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  return best !== undefined && bestD <= limit ? best : undefined;
+}
+
+/** A user's text for a message: quoted, and cut to its first characters when it is long. */
+export function quoted(s: string, max = 60): string {
+  return s.length <= max ? `"${s}"` : `"${s.slice(0, max)}…" (${s.length} characters)`;
 }

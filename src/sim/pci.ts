@@ -55,6 +55,15 @@ export class PciTopology {
   readonly groups: IommuGroup[] = [];
   private readonly byKey = new Map<string, PciDevice>();
   private readonly groupByDevice = new Map<PciDevice, IommuGroup>();
+  /**
+   * Indexes over groupByDevice in its insertion order (seq), so that assignGroup finds "the first
+   * device with a group that ..." without scanning every device (that scan made building a
+   * 30 000-device topology quadratic): the first grouped device per DMA alias, and the first two
+   * grouped functions without ACS per slot.
+   */
+  private readonly seq = new Map<PciDevice, number>();
+  private readonly firstByAlias = new Map<number, PciDevice>();
+  private readonly noAcsBySlot = new Map<string, PciDevice[]>();
 
   private constructor() {}
 
@@ -106,9 +115,10 @@ export class PciTopology {
       }
     }
     // Functions of one slot: any sibling makes the device multifunction.
-    for (const d of all) {
-      if (all.some((o) => o !== d && o.bdf.segment === d.bdf.segment && o.bdf.bus === d.bdf.bus && o.bdf.device === d.bdf.device)) d.multifunction = true;
-    }
+    // (Counted per slot: comparing every pair was quadratic in the number of devices.)
+    const perSlot = new Map<string, number>();
+    for (const d of all) perSlot.set(slotKey(d), (perSlot.get(slotKey(d)) ?? 0) + 1);
+    for (const d of all) if (perSlot.get(slotKey(d))! > 1) d.multifunction = true;
     // Probe order (pci_bus_add_devices): a bus's devices in devfn order, then each bridge's child bus.
     const byDevfn = (a: PciDevice, b: PciDevice) => a.bdf.segment - b.bdf.segment || a.bdf.bus - b.bdf.bus || a.rid - b.rid;
     const visit = (bus: PciDevice[]) => {
@@ -150,17 +160,29 @@ export class PciTopology {
 
   /** pci_device_group(). */
   private assignGroup(dev: PciDevice): void {
+    const aliases = this.dmaAliases(dev);
     const join = (g: IommuGroup) => {
       g.devices.push(dev);
       this.groupByDevice.set(dev, g);
-    };
-    // (1) A DMA alias shared with a device that already has a group.
-    const aliases = new Set(this.dmaAliases(dev));
-    for (const [other, g] of this.groupByDevice) {
-      if (this.dmaAliases(other).some((a) => aliases.has(a)) || (other.isBridge && other.kind === "pcie-pci-bridge" && this.below(dev, other))) {
-        join(g);
-        return;
+      this.seq.set(dev, this.seq.size);
+      for (const a of aliases) if (!this.firstByAlias.has(a)) this.firstByAlias.set(a, dev);
+      if (!dev.spec.acs) {
+        const slot = this.noAcsBySlot.get(slotKey(dev));
+        if (slot === undefined) this.noAcsBySlot.set(slotKey(dev), [dev]);
+        else if (slot.length < 2) slot.push(dev);
       }
+    };
+    // (1) A DMA alias shared with a device that already has a group, or a PCIe-to-PCI bridge above
+    // it that has one: the first such device in group-assignment order.
+    let first: PciDevice | undefined;
+    const consider = (other: PciDevice | undefined) => {
+      if (other !== undefined && this.groupByDevice.has(other) && (first === undefined || this.seq.get(other)! < this.seq.get(first)!)) first = other;
+    };
+    for (const a of aliases) consider(this.firstByAlias.get(a));
+    for (let p = dev.parent; p !== undefined; p = p.parent) if (p.isBridge && p.kind === "pcie-pci-bridge") consider(p);
+    if (first !== undefined) {
+      join(this.groupByDevice.get(first)!);
+      return;
     }
     // (2) Walk up while the path above lacks ACS; the representative is the highest such bridge.
     let rep = dev;
@@ -175,11 +197,10 @@ export class PciTopology {
     }
     // (4) Multifunction without ACS: join a sibling function that also lacks ACS.
     if (rep.multifunction && !rep.spec.acs) {
-      for (const [other, g] of this.groupByDevice) {
-        if (other !== rep && other.bdf.segment === rep.bdf.segment && other.bdf.bus === rep.bdf.bus && other.bdf.device === rep.bdf.device && !other.spec.acs) {
-          join(g);
-          return;
-        }
+      const other = this.noAcsBySlot.get(slotKey(rep))?.find((o) => o !== rep);
+      if (other !== undefined) {
+        join(this.groupByDevice.get(other)!);
+        return;
       }
     }
     const g: IommuGroup = { id: this.groups.length, devices: [] };
@@ -191,11 +212,6 @@ export class PciTopology {
   private acsPathEnabled(start: PciDevice): boolean {
     for (let p: PciDevice | undefined = start; p !== undefined; p = p.parent) if (!p.spec.acs) return false;
     return true;
-  }
-
-  private below(dev: PciDevice, ancestor: PciDevice): boolean {
-    for (let p = dev.parent; p !== undefined; p = p.parent) if (p === ancestor) return true;
-    return false;
   }
 
   viability(group: IommuGroup): { viable: boolean; blockers: { device: PciDevice; driver: string; why: string }[] } {
@@ -214,6 +230,10 @@ export class PciTopology {
     for (let p = dev.parent; p !== undefined; p = p.parent) out.push({ device: p, acs: p.spec.acs, isolates: this.acsPathEnabled(p) });
     return out;
   }
+}
+
+function slotKey(d: PciDevice): string {
+  return `${d.bdf.segment}:${d.bdf.bus}:${d.bdf.device}`;
 }
 
 function wouldCycle(parent: PciDevice, child: PciDevice): boolean {
