@@ -109,19 +109,20 @@ export class IncrementalScenarioParser {
    */
   lastCut?: { head: string; items: readonly string[] };
 
-  parse(text: string, file: string): ParseResult {
+  /** `opts.progress` is called while parsing (every item here, and as the full parse calls it): a sign of life. */
+  parse(text: string, file: string, opts?: { progress?: () => void }): ParseResult {
     const cut = cutWorkload(text);
-    const result = cut ? this.incremental(file, cut) : undefined;
+    const result = cut ? this.incremental(file, cut, opts?.progress) : undefined;
     if (result) return result;
     this.lastCut = undefined;
     this.cache.clear();
     this.placed = [];
     this.head = undefined;
     this.last = { mode: "full", reused: 0, parsed: 0 };
-    return withValidation(parseFull(text, file));
+    return withValidation(parseFull(text, file, opts));
   }
 
-  private incremental(file: string, cut: Cut): ParseResult | undefined {
+  private incremental(file: string, cut: Cut, progress?: () => void): ParseResult | undefined {
     if (cut.items.length > MAX_STEPS) return undefined;
     const next = new Map<string, CachedItem>();
     const steps: Step[] = [];
@@ -131,6 +132,7 @@ export class IncrementalScenarioParser {
     let parsed = 0;
     for (let i = 0; i < cut.items.length; i++) {
       const item = cut.items[i]!;
+      progress?.();
       let c = next.get(item.text) ?? this.cache.get(item.text);
       if (c) reused++;
       else {
@@ -151,7 +153,7 @@ export class IncrementalScenarioParser {
       if (p.step) steps.push(p.step);
     }
     // The head is a document of its own: same offsets, `workload:` with no value.
-    const head = this.head !== undefined && this.head.doc === cut.headDoc && this.head.file === file ? this.head.result : parseFull(cut.headDoc, file);
+    const head = this.head !== undefined && this.head.doc === cut.headDoc && this.head.file === file ? this.head.result : parseFull(cut.headDoc, file, progress ? { progress } : undefined);
     // A broken head: YAML's error recovery reads on into the workload, so only the whole text
     // gives the same diagnostics.
     if (head.diagnostics.some((d) => d.code === "yaml-syntax")) return undefined;

@@ -6,8 +6,8 @@ import { validateScenario } from "./validate.js";
 export type * from "./types.js";
 export { STEP_OPS } from "./parse.js";
 
-export function parseScenario(text: string, file: string): ParseResult {
-  const parsed = parseOnly(text, file);
+export function parseScenario(text: string, file: string, opts?: { progress?: () => void }): ParseResult {
+  const parsed = parseOnly(text, file, opts);
   if (parsed.scenario === undefined) return parsed;
   const semantic = validateScenario(parsed.scenario);
   const diagnostics = [...parsed.diagnostics, ...semantic];

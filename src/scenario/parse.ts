@@ -131,7 +131,7 @@ class Reader {
   }
 }
 
-export function parseScenario(text: string, file: string): ParseResult {
+export function parseScenario(text: string, file: string, _opts?: { progress?: () => void }): ParseResult {
   if (text.length > MAX_TEXT) {
     return { diagnostics: [{ severity: "error", code: "too-large", message: `the scenario is ${text.length} characters; the limit is ${MAX_TEXT}`, hint: "Use repeat: on a dma step instead of many copies of it.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
