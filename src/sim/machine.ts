@@ -567,6 +567,8 @@ export class Machine {
     const wflag = write ? F_WRITE : 0;
     let first = true;
     let bytes = 0;
+    // One event per transaction: room for all of them now, not in doublings halfway through.
+    trace.reserve(trace.length + repeat * pages);
     const poll = this.poll;
     let countdown = POLL_TRANSACTIONS;
     outer: for (let r = 0; r < repeat; r++) {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EngineFailure, EngineServer } from "../../src/engine/server.js";
 import type { TreeNode, ViewId } from "../../src/protocol/engine.js";
-import { POLL_TRANSACTIONS } from "../../src/sim/machine.js";
+import { Machine, POLL_TRANSACTIONS } from "../../src/sim/machine.js";
 import { runScenario } from "../../src/sim/run.js";
 import { parseScenario } from "../../src/scenario/index.js";
 
@@ -241,6 +241,21 @@ describe("engine server", () => {
       expect(st.diagnostics.some((d) => d.severity === "error")).toBe(true);
       expect(st.totals.steps).toBe(0);
       expect(beats()).toBeGreaterThanOrEqual(3000);
+    });
+
+    it("a long step makes room for its events before it starts: no doubling of the trace (silent for seconds under load) within it", () => {
+      const scenario = parseScenario(longStep(40), "x").scenario!;
+      const m = new Machine(scenario);
+      const capacities = new Set<number>();
+      m.poll = () => {
+        capacities.add(m.trace.capacity);
+        return false;
+      };
+      for (const step of scenario.workload) m.runStep(step);
+      expect(m.trace.length).toBeGreaterThan(40 * POLL_TRANSACTIONS);
+      expect([...capacities]).toEqual([m.trace.capacity]); // the same at every poll within the step
+      // The capacity the doublings would have reached anyway (no more memory than before).
+      expect(m.trace.capacity).toBe(4096 * 2 ** Math.ceil(Math.log2(m.trace.length / 4096)));
     });
 
     it("a newer version stops a long step halfway (cancellation is polled within the step)", () => {
