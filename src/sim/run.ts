@@ -92,6 +92,8 @@ export class Run {
       }
     }
     this.machine.trace.stepStart[this.outcomes.length] = this.machine.trace.length;
+    // The run is over: a later edit's cancellation must not reach into this machine.
+    this.machine.poll = undefined;
   }
 
   get trace(): Trace {
