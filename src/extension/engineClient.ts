@@ -44,7 +44,7 @@ export const systemClock: SupervisorClock = {
 export interface EngineClientOptions {
   workerPath: string;
   log: vscode.LogOutputChannel;
-  /** Milliseconds without an answer after which the worker counts as hung. */
+  /** Milliseconds of silence (no answer, no heartbeat) after which the worker counts as hung. */
   timeoutMs: () => number;
   /** Called after a restart so owners can resend their state (documents, cursors). */
   onRestart: (why: string) => void;
