@@ -169,15 +169,14 @@ export class EngineServer {
       const slots = this.cancelSlots;
       const slot = p.slot;
       const hb = this.heartbeat;
-      const cancelled =
-        slots === undefined ? undefined
-        : () => {
-            // Polled between steps: also the sign of life the host's watchdog looks for.
-            if (hb !== undefined) Atomics.add(slots, hb, 1);
-            return slot !== undefined && Atomics.load(slots, slot) !== p.version;
-          };
+      // The sign of life the host's watchdog looks for: given while the text is parsed, between
+      // the steps of the run and every so many transactions within a long step (and later while a
+      // step is replayed for a query). Cheap: one atomic add.
+      const progress = slots !== undefined && hb !== undefined ? () => void Atomics.add(slots, hb, 1) : undefined;
+      // A newer version of the document stops this run (polled where progress is given).
+      const cancelled = slots !== undefined && slot !== undefined ? () => Atomics.load(slots, slot) !== p.version : undefined;
       const t0 = this.now();
-      const r = e.session.update(p.text, cancelled);
+      const r = e.session.update(p.text, cancelled, progress);
       e.diagnostics = undefined;
       if (r.cancelled) throw new EngineFailure("cancelled", `version ${p.version} was superseded`);
       e.version = p.version;
@@ -388,6 +387,8 @@ export function serveEngine(endpoint: Endpoint, server = new EngineServer()): En
     if ("init" in msg) {
       if (msg.cancel) server.cancelSlots = new Int32Array(msg.cancel);
       if (msg.heartbeat !== undefined) server.heartbeat = msg.heartbeat;
+      // The first beat: the worker has loaded and is ready (the host allows a slow start until then).
+      if (server.cancelSlots !== undefined && server.heartbeat !== undefined) Atomics.add(server.cancelSlots, server.heartbeat, 1);
       return;
     }
     if (msg.method === "crash" && (msg.params as { how: string }).how === "throw") {

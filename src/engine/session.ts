@@ -51,16 +51,23 @@ export class Session {
 
   constructor(readonly file: string) {}
 
-  /** New text: parse, validate, run. A broken text keeps the last good run (stale). */
-  update(text: string, cancelled?: () => boolean): UpdateResult {
-    const parsed = this.parser.parse(text, this.file);
+  /**
+   * New text: parse, validate, run. A broken text keeps the last good run (stale). `cancelled` is
+   * polled between steps and every so many transactions within a step (true stops the run);
+   * `progress` is called as often while parsing and running (and while the run later replays a
+   * step for a query): the worker's heartbeat.
+   */
+  update(text: string, cancelled?: () => boolean, progress?: () => void): UpdateResult {
+    const parsed = this.parser.parse(text, this.file, progress ? { progress } : undefined);
     this.diagnostics = parsed.diagnostics;
     if (parsed.scenario === undefined) {
       this.stale = this.current !== undefined;
       return { diagnostics: parsed.diagnostics, ran: false, stale: this.stale };
     }
     const cut = this.parser.lastCut;
-    const opts: RunOptions = cancelled ? { cancelled } : {};
+    const opts: RunOptions = {};
+    if (cancelled) opts.cancelled = cancelled;
+    if (progress) opts.progress = progress;
     const same = this.unchangedSteps(cut, parsed.scenario);
     if (same > 0) opts.resume = { run: this.current!.run, steps: same };
     const result = runScenario(parsed.scenario, opts);

@@ -23,15 +23,35 @@ interface Pending {
   sentAt: number;
 }
 
+/**
+ * Where the supervisor's time comes from: "now" and its timers. The extension uses the system
+ * clock; tests inject one they advance themselves, so no test depends on how fast the machine is.
+ */
+export interface SupervisorClock {
+  now(): number;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+  setTimeout(fn: () => void, ms: number): unknown;
+}
+
+export const systemClock: SupervisorClock = {
+  now: () => Date.now(),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+};
+
 export interface EngineClientOptions {
   workerPath: string;
   log: vscode.LogOutputChannel;
-  /** Milliseconds without an answer after which the worker counts as hung. */
+  /** Milliseconds of silence (no answer, no heartbeat) after which the worker counts as hung. */
   timeoutMs: () => number;
   /** Called after a restart so owners can resend their state (documents, cursors). */
   onRestart: (why: string) => void;
   /** Called instead of onRestart when the worker keeps dying (a crash loop): nothing is rebuilt until asked. */
   onGiveUp?: (why: string) => void;
+  /** The watchdog's clock (default: the system clock). */
+  clock?: SupervisorClock;
 }
 
 const CANCEL_SLOTS = 1024;
@@ -42,16 +62,28 @@ const CRASH_LIMIT = 3;
 const CRASH_WINDOW_MS = 60_000;
 /** The worker's own heap limit: a runaway scenario kills the worker, never the extension host. */
 const WORKER_HEAP_MB = 2048;
+/**
+ * A worker that has not beaten yet is still starting (loading its bundle): on a loaded machine that
+ * alone can take seconds, so until its first beat it gets at least this long.
+ */
+export const STARTUP_ALLOWANCE_MS = 30_000;
 
 export class EngineClient {
   private worker?: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private watchdog?: ReturnType<typeof setInterval>;
+  private watchdog?: unknown;
+  private readonly clock: SupervisorClock;
   readonly cancel = new Int32Array(new SharedArrayBuffer((CANCEL_SLOTS + 1) * 4));
   /** The heartbeat value last seen and when it last changed. */
   private beat = 0;
   private beatAt = 0;
+  /** The current worker has beaten at least once (it finished starting). */
+  private started = false;
+  /** When the watchdog last looked (a late look means the extension host itself was stalled). */
+  private checkedAt = 0;
+  /** The watchdog's period (set when it starts). */
+  private tickMs = 1000;
   /** When the worker died recently (crash-loop detection). */
   private readonly deaths: number[] = [];
   /** Set after a crash loop: rebuilds wait for an explicit restart. */
@@ -60,7 +92,9 @@ export class EngineClient {
   restarts = 0;
   private disposed = false;
 
-  constructor(private readonly opts: EngineClientOptions) {}
+  constructor(private readonly opts: EngineClientOptions) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   get running(): boolean {
     return this.worker !== undefined;
@@ -82,24 +116,30 @@ export class EngineClient {
     const id = this.nextId++;
     const msg: EngineRequest<M> = { id, method, params };
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject, sentAt: Date.now() });
+      this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject, sentAt: this.clock.now() });
       w.postMessage(msg);
     });
   }
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
-    const t0 = Date.now();
+    const t0 = this.clock.now();
     const w = new Worker(this.opts.workerPath, { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
     this.worker = w;
-    this.beatAt = Date.now();
+    // The worker beats once when it has started, then while it works (see EngineInit).
+    this.beat = Atomics.load(this.cancel, HEARTBEAT);
+    this.beatAt = this.checkedAt = this.clock.now();
+    this.started = false;
     const init: EngineInit = { init: true, cancel: this.cancel.buffer as SharedArrayBuffer, heartbeat: HEARTBEAT };
     w.postMessage(init);
     w.on("message", (m: WorkerMessage) => this.onMessage(m));
     w.on("error", (e) => this.onDeath(w, `the simulation worker crashed: ${e.message}`));
     w.on("exit", (code) => this.onDeath(w, `the simulation worker exited with code ${code}`));
-    this.watchdog ??= setInterval(() => this.checkHung(), Math.max(50, Math.min(1000, this.opts.timeoutMs() / 4)));
-    this.opts.log.info(`simulation worker started (${Date.now() - t0} ms)`);
+    if (this.watchdog === undefined) {
+      this.tickMs = Math.max(50, Math.min(1000, this.opts.timeoutMs() / 4));
+      this.watchdog = this.clock.setInterval(() => this.checkHung(), this.tickMs);
+    }
+    this.opts.log.info(`simulation worker started (${this.clock.now() - t0} ms)`);
     return w;
   }
 
@@ -118,18 +158,31 @@ export class EngineClient {
   private checkHung(): void {
     if (!this.worker) return;
     const limit = this.opts.timeoutMs();
-    const now = Date.now();
-    // A long run beats between its steps: only a worker silent for the whole limit is hung.
+    const now = this.clock.now();
+    const since = now - this.checkedAt;
+    this.checkedAt = now;
+    // A long run beats between its steps and within them (every so many transactions, and while
+    // its text is parsed): only a worker silent for the whole limit is hung.
     const beat = Atomics.load(this.cancel, HEARTBEAT);
     if (beat !== this.beat) {
       this.beat = beat;
       this.beatAt = now;
+      this.started = true;
     }
+    if (since > Math.max(limit / 2, 2 * this.tickMs)) {
+      // This look comes late: the extension host itself was stalled (a loaded machine, a busy
+      // extension), so the worker's answers and beats may be waiting behind it. Silence that the
+      // watchdog did not watch is no evidence of a hang: give the worker a fresh limit.
+      this.beatAt = now;
+      return;
+    }
+    // Until its first beat the worker is still loading its code.
+    const allowed = this.started ? limit : Math.max(limit, STARTUP_ALLOWANCE_MS);
     for (const p of this.pending.values()) {
-      if (now - Math.max(p.sentAt, this.beatAt) > limit) {
+      if (now - Math.max(p.sentAt, this.beatAt) > allowed) {
         const w = this.worker;
-        this.opts.log.error(`the simulation worker did not answer "${p.method}" within ${limit} ms; restarting it`);
-        this.kill(w, `no answer to "${p.method}" within ${limit} ms`);
+        this.opts.log.error(`the simulation worker did not answer "${p.method}" within ${allowed} ms; restarting it`);
+        this.kill(w, `no answer to "${p.method}" within ${allowed} ms`);
         return;
       }
     }
@@ -147,7 +200,7 @@ export class EngineClient {
     this.pending.clear();
     if (this.disposed) return;
     this.restarts++;
-    const now = Date.now();
+    const now = this.clock.now();
     this.deaths.push(now);
     while (this.deaths.length && now - this.deaths[0]! > CRASH_WINDOW_MS) this.deaths.shift();
     if (this.deaths.length >= CRASH_LIMIT && this.opts.onGiveUp) {
@@ -160,7 +213,7 @@ export class EngineClient {
     }
     this.opts.log.error(`${why}; restarting the worker and rebuilding open scenarios from their text`);
     // Rebuild on the next tick so a crash loop cannot starve the extension host.
-    setTimeout(() => {
+    this.clock.setTimeout(() => {
       if (!this.disposed) this.opts.onRestart(why);
     }, 50);
   }
@@ -175,7 +228,7 @@ export class EngineClient {
 
   dispose(): void {
     this.disposed = true;
-    if (this.watchdog) clearInterval(this.watchdog);
+    if (this.watchdog !== undefined) this.clock.clearInterval(this.watchdog);
     const w = this.worker;
     this.worker = undefined;
     for (const p of this.pending.values()) p.reject(new EngineRequestError("restarted", "disposed"));

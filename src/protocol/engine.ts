@@ -203,8 +203,9 @@ export interface EngineInit {
   init: true;
   cancel?: SharedArrayBuffer;
   /**
-   * Index of the heartbeat slot in `cancel`: the worker adds 1 to it between the steps of a run,
-   * so the host's watchdog tells a long run (beating) from a hung worker (silent).
+   * Index of the heartbeat slot in `cancel`: the worker adds 1 to it once when it has started,
+   * while it parses, between the steps of a run and every so many transactions within a step, so
+   * the host's watchdog tells a long run (beating) from a hung worker (silent).
    */
   heartbeat?: number;
 }

@@ -30,6 +30,8 @@ const GUEST_RAM_START = 1n * GiB;
 /** Simulated time per DMA transaction and per slow-path step. */
 const NS_PER_TRANSACTION = 100n;
 const NS_PER_STEP = 1_000_000n;
+/** A long step calls `Machine.poll` every this many transactions (tens of times a second). */
+export const POLL_TRANSACTIONS = 1 << 16;
 /** Boot finishes at 2.5 s: VMs start after the host is up. */
 const BOOT_NS = 2_500_000_000n;
 const VMM = "qemu-system-x86_64";
@@ -103,6 +105,14 @@ export class Machine {
   readonly diagnostics: Diagnostic[] = [];
   clock = 0n;
   private currentStep = 0;
+  /**
+   * Called every POLL_TRANSACTIONS transactions within a step (the run also calls it between
+   * steps): a sign of life for the engine worker's watchdog; a true answer stops the step halfway
+   * (cancellation) and sets `interrupted`.
+   */
+  poll?: () => boolean;
+  /** The last step was stopped halfway by `poll`: its outcome is incomplete. */
+  interrupted = false;
 
   constructor(scenario: Scenario) {
     this.scenario = scenario;
@@ -155,6 +165,7 @@ export class Machine {
 
   runStep(step: Step): StepOutcome {
     this.currentStep = step.index;
+    this.interrupted = false;
     this.trace.stepStart[step.index] = this.trace.length;
     const logStart = this.log.lines.length;
     const out: StepOutcome = {
@@ -555,10 +566,22 @@ export class Machine {
     const wflag = write ? F_WRITE : 0;
     let first = true;
     let bytes = 0;
-    for (let r = 0; r < repeat; r++) {
+    // One event per transaction: room for all of them now, not in doublings halfway through.
+    trace.reserve(trace.length + repeat * pages);
+    const poll = this.poll;
+    let countdown = POLL_TRANSACTIONS;
+    outer: for (let r = 0; r < repeat; r++) {
       let hi = baseHi;
       let lo = baseLo >>> 0;
       for (let p = 0; p < pages; p++) {
+        // A step of millions of transactions takes seconds: keep polling (a counter, no allocation).
+        if (--countdown === 0) {
+          countdown = POLL_TRANSACTIONS;
+          if (poll !== undefined && poll()) {
+            this.interrupted = true;
+            break outer;
+          }
+        }
         const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
         const code = unit.translate(sid, hi, reqLo, write);
         const kind = unit.kind === XlateKind.Interrupt ? EventKind.Interrupt : EventKind.Dma;

@@ -12,8 +12,16 @@ import { MemoryLimitError } from "./memory.js";
 
 export interface RunOptions {
   checkpoints?: CheckpointPolicy;
-  /** Polled between steps; a true answer stops the run (the outcome list is then shorter). */
+  /**
+   * Polled between steps and every so many transactions within a long step; a true answer stops
+   * the run (the outcome list is then shorter, and a step stopped halfway has no outcome).
+   */
   cancelled?: () => boolean;
+  /**
+   * A sign of life, called as often as `cancelled` is polled, and also while `machineBefore`
+   * replays a step: the engine worker's heartbeat, so a long step is not taken for a hang.
+   */
+  progress?: () => void;
   /**
    * An earlier run whose scenario had the same host, VMs and first `steps` workload items (same
    * source text): the run starts at that run's last checkpoint at or before `steps` instead of at
@@ -31,12 +39,21 @@ export class Run {
   stoppedEarly?: string;
   private scratch?: Machine;
   private scratchAt = -1;
+  private readonly progress?: () => void;
 
   constructor(
     readonly scenario: Scenario,
     opts: RunOptions = {},
   ) {
     this.machine = new Machine(scenario);
+    const { cancelled, progress } = opts;
+    if (progress) this.progress = progress;
+    if (cancelled || progress) {
+      this.machine.poll = () => {
+        progress?.();
+        return cancelled?.() === true;
+      };
+    }
     this.checkpoints = new CheckpointStore(opts.checkpoints ?? DEFAULT_POLICY);
     let first = 0;
     const from = opts.resume;
@@ -56,12 +73,17 @@ export class Run {
     }
     for (let i = first; i < scenario.workload.length; i++) {
       const step = scenario.workload[i]!;
-      if (opts.cancelled?.()) {
+      if (this.machine.poll?.()) {
         this.stoppedEarly = "cancelled";
         break;
       }
       if (this.checkpoints.due(step.index)) this.checkpoints.add(step.index, this.machine.snapshot());
       const out = this.machine.runStep(step);
+      if (this.machine.interrupted) {
+        // Cancelled within the step: the step is incomplete, so it gets no outcome.
+        this.stoppedEarly = "cancelled";
+        break;
+      }
       this.outcomes.push(out);
       this.checkpoints.addWork(out.transactions);
       if (out.error === "simulation-limit") {
@@ -70,6 +92,8 @@ export class Run {
       }
     }
     this.machine.trace.stepStart[this.outcomes.length] = this.machine.trace.length;
+    // The run is over: a later edit's cancellation must not reach into this machine.
+    this.machine.poll = undefined;
   }
 
   get trace(): Trace {
@@ -99,7 +123,17 @@ export class Run {
     // keep the rebuilt machine until another step is asked for.
     if (this.scratch !== undefined && this.scratchAt === target) return this.scratch;
     const cp = this.checkpoints.atOrBefore(target);
-    this.scratch ??= new Machine(this.scenario);
+    if (this.scratch === undefined) {
+      this.scratch = new Machine(this.scenario);
+      // A replay never stops halfway, but a long step replayed still beats.
+      const progress = this.progress;
+      if (progress) {
+        this.scratch.poll = () => {
+          progress();
+          return false;
+        };
+      }
+    }
     const m = this.scratch;
     this.scratchAt = target;
     if (cp === undefined) return m; // no steps at all: the booted host

@@ -22,15 +22,16 @@ try {
   server = await startCodeServer({ paths, workspace: ws });
   ({ browser, page } = await launchChromium(paths, { width: 1500, height: 950 }));
   await page.goto(workbenchUrl(server.url, { folder: ws, extensionDevelopmentPath: root }));
-  await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+  await page.locator(".monaco-workbench").waitFor({ timeout: 120_000 });
   await page.locator(".part.sidebar .monaco-list-row", { hasText: "dma-after-unmap" }).first().click();
-  await page.locator(".codelens-decoration").first().waitFor({ timeout: 30_000 });
+  await page.locator(".codelens-decoration").first().waitFor({ timeout: 90_000 });
   await page.keyboard.press("F1");
   await page.locator(".quick-input-widget input").fill(">Passthrough: Show DMA Trace");
-  await page.waitForTimeout(400);
+  // Enter once the palette has filtered to the command (not after a fixed time: a loaded machine is slower).
+  await page.locator(".quick-input-widget .monaco-list-row.focused", { hasText: "Passthrough: Show DMA Trace" }).first().waitFor({ timeout: 90_000 });
   await page.keyboard.press("Enter");
   const frame = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
-  await frame.locator(".row.r-fault").first().waitFor({ timeout: 30_000 });
+  await frame.locator(".row.r-fault").first().waitFor({ timeout: 90_000 });
   // VS Code keeps the run the extension wrote into the document (the webview starts from it).
   const initial = await frame.locator("body").getAttribute("data-initial");
   if (!initial || !JSON.parse(initial).some((m) => m.type === "run" && m.file === "dma-after-unmap.passthrough.yaml")) throw new Error(`no initial run in the webview's document: ${initial}`);
@@ -38,19 +39,17 @@ try {
   await frame.locator(".scroller").click();
   await page.keyboard.press("Home");
   await page.keyboard.press("F8");
-  await frame.locator(".row.selected.r-fault").waitFor({ timeout: 10_000 });
-  await frame.locator(".walk .stage.stop").first().waitFor({ timeout: 10_000 });
+  await frame.locator(".row.selected.r-fault").waitFor({ timeout: 90_000 });
+  await frame.locator(".walk .stage.stop").first().waitFor({ timeout: 90_000 });
   const walk = await frame.locator(".walk").innerText();
   if (!/fault 0x05 PTE Write access is not set/.test(walk)) throw new Error(`walk diagram: ${walk}`);
   // The editor: the "cursor here" lens sits on the faulting step (the last dma, line 24).
   // (CodeLens refreshes are debounced by the editor: wait for it.)
-  const lens = page.locator(".codelens-decoration", { hasText: "cursor here" }).first();
-  let text = "";
-  for (let i = 0; i < 100 && !/1 of 1 transaction faulted: 0x05/.test(text); i++) {
-    text = (await lens.textContent({ timeout: 10_000 })) ?? "";
-    await page.waitForTimeout(100);
-  }
-  if (!/1 of 1 transaction faulted: 0x05/.test(text)) throw new Error(`the cursor lens is not on the faulting step: ${JSON.stringify(text)}`);
+  const onFault = () => [...document.querySelectorAll(".codelens-decoration")].some((e) => /cursor here/.test(e.textContent ?? "") && /1 of 1 transaction faulted: 0x05/.test(e.textContent ?? ""));
+  await page.waitForFunction(onFault, null, { timeout: 120_000 }).catch(async () => {
+    const text = await page.locator(".codelens-decoration", { hasText: "cursor here" }).first().textContent({ timeout: 1000 }).catch(() => null);
+    throw new Error(`the cursor lens is not on the faulting step: ${JSON.stringify(text)}`);
+  });
   await page.screenshot({ path: join(root, "test-results/ui-trace.png") });
   passed = 1;
   console.log(`  ✔ the DMA Trace steps to the fault and the editor's cursor follows (${Date.now() - t0} ms)`);

@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EngineFailure, EngineServer } from "../../src/engine/server.js";
 import type { TreeNode, ViewId } from "../../src/protocol/engine.js";
+import { Machine, POLL_TRANSACTIONS } from "../../src/sim/machine.js";
+import { runScenario } from "../../src/sim/run.js";
+import { parseScenario, PROGRESS_EVERY } from "../../src/scenario/index.js";
 
 const examples = join(__dirname, "..", "..", "examples");
 const read = (name: string) => readFileSync(join(examples, `${name}.passthrough.yaml`), "utf8");
@@ -196,5 +199,73 @@ describe("engine server", () => {
     }
     const st = server.handle("setCursor", { uri, step: 0 });
     expect(st.version).toBe(1);
+  });
+
+  describe("the heartbeat the host's watchdog reads", () => {
+    const head = read("healthy-nic").slice(0, read("healthy-nic").indexOf("workload:"));
+    /** start, then ONE dma step of `polls` × POLL_TRANSACTIONS transactions (64 KiB = 16 pages, repeated). */
+    const longStep = (polls: number) => `${head}workload:\n  - start: web01\n  - dma: { device: "01:00.0", iova: 0x1000_0000, length: 64KiB, write: true, repeat: ${(polls * POLL_TRANSACTIONS) / 16} }\n`;
+    function beating() {
+      const server = new EngineServer();
+      const slots = new Int32Array(new SharedArrayBuffer(8));
+      server.cancelSlots = slots;
+      server.heartbeat = 1;
+      return { server, beats: () => Atomics.load(slots, 1), slots };
+    }
+
+    it("beats every POLL_TRANSACTIONS transactions within one long step, not only between steps", () => {
+      const { server, beats, slots } = beating();
+      Atomics.store(slots, 0, 1);
+      const st = server.handle("update", { uri: "u", version: 1, text: longStep(12), slot: 0 });
+      expect(st.totals.steps).toBe(2);
+      expect(st.steps[1]!.transactions).toBe(12 * POLL_TRANSACTIONS);
+      // 12 within the dma step, plus the between-steps' beats (the parse beats every PROGRESS_EVERY items).
+      expect(beats()).toBeGreaterThanOrEqual(12 + 2);
+    });
+
+    it("beats while a query replays a long step (the state after it)", () => {
+      const { server, beats } = beating();
+      server.handle("update", { uri: "u", version: 1, text: longStep(6) });
+      const before = beats();
+      server.handle("setCursor", { uri: "u", step: 2 });
+      const [vms] = server.handle("children", { uri: "u", view: "vms", ids: [null], radix: "hex" });
+      expect(vms!.length).toBe(1);
+      expect(beats() - before).toBeGreaterThanOrEqual(6);
+    });
+
+    it("beats while the text is parsed, even when it then does not run", () => {
+      const { server, beats } = beating();
+      // 5 × PROGRESS_EVERY workload items, the last one broken: a parse and no run.
+      const text = `${head}workload:\n  - start: web01\n${"  - wait: 1us\n".repeat(5 * PROGRESS_EVERY)}  - dma: { device: "01:00.0" }\n`;
+      const st = server.handle("update", { uri: "u", version: 1, text });
+      expect(st.diagnostics.some((d) => d.severity === "error")).toBe(true);
+      expect(st.totals.steps).toBe(0);
+      expect(beats()).toBeGreaterThanOrEqual(5);
+    });
+
+    it("a long step makes room for its events before it starts: no doubling of the trace (silent for seconds under load) within it", () => {
+      const scenario = parseScenario(longStep(40), "x").scenario!;
+      const m = new Machine(scenario);
+      const capacities = new Set<number>();
+      m.poll = () => {
+        capacities.add(m.trace.capacity);
+        return false;
+      };
+      for (const step of scenario.workload) m.runStep(step);
+      expect(m.trace.length).toBeGreaterThan(40 * POLL_TRANSACTIONS);
+      expect([...capacities]).toEqual([m.trace.capacity]); // the same at every poll within the step
+      // The capacity the doublings would have reached anyway (no more memory than before).
+      expect(m.trace.capacity).toBe(4096 * 2 ** Math.ceil(Math.log2(m.trace.length / 4096)));
+    });
+
+    it("a newer version stops a long step halfway (cancellation is polled within the step)", () => {
+      const parsed = parseScenario(longStep(40), "x");
+      let polls = 0;
+      const run = runScenario(parsed.scenario!, { cancelled: () => ++polls > 5 }).run!;
+      expect(run.stoppedEarly).toBe("cancelled");
+      expect(run.outcomes.length).toBe(1); // the start; the dma stopped halfway has no outcome
+      expect(polls).toBe(6); // 2 between steps, then 4 within the dma: 4 × POLL_TRANSACTIONS of its 40
+      expect(run.trace.length).toBeLessThan(5 * POLL_TRANSACTIONS);
+    });
   });
 });

@@ -15,8 +15,11 @@ const test = (name, fn) => tests.push({ name, fn });
 const server = await serve();
 const browser = await chromium();
 
-async function open(config = {}, waitMs = 10_000) {
+async function open(config = {}, waitMs = 90_000) {
   const page = await browser.newPage({ viewport: { width: 1300, height: 800 } });
+  // Waits are for conditions; their limit only has to outlast a loaded machine (the 1 MB row
+  // alone took 30-40 s of this suite's time there), not measure speed.
+  page.setDefaultTimeout(90_000);
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("dialog", (d) => {
@@ -62,8 +65,9 @@ test("draws its first rows from the answers written into its document, without a
 test("does not take answers written for another filter than the one it starts with", async () => {
   // Prefetched for no filter; the webview's saved state filters faults.
   const { page } = await browser.newPage({ viewport: { width: 1300, height: 800 } }).then(async (page) => {
+    page.setDefaultTimeout(90_000);
     await page.goto(server.url({ events: 500, initialState: { filter: { results: [3] }, compare: false }, prefetchState: { filter: {}, compare: false } }));
-    await page.locator(".row.r-fault").first().waitFor({ timeout: 10_000 });
+    await page.locator(".row.r-fault").first().waitFor();
     return { page };
   });
   await page.waitForFunction(() => document.querySelector(".counts")?.textContent?.startsWith("10 of 500"));
@@ -116,8 +120,11 @@ test("keyboard: Down, F8 (next fault), Shift+F8, End; the selection moves the sh
 
 test("] and [ move to the first row of the next and previous step; x asks for the other radix", async () => {
   const { page } = await open({ events: 500 });
+  const drawn = await page.evaluate(() => window.__posted.filter((m) => m.type === "request" && m.method === "traceTimeline").length);
   await page.evaluate(() => window.postMessage({ type: "run", uri: "file:///w/perf.passthrough.yaml", file: "x", runVersion: 2, stale: false, step: 0, steps: Array.from({ length: 5 }, () => ({ line: 0, op: "dma" })) }, "*"));
-  await page.waitForTimeout(300);
+  // The new run reloads the rows and re-selects the cursor's row, then asks for its timeline: wait
+  // for that (a fixed wait can lose the race on a loaded machine: the reload then undoes the keys).
+  await page.waitForFunction((n) => window.__posted.filter((m) => m.type === "request" && m.method === "traceTimeline").length > n, drawn);
   await page.locator(".scroller").focus();
   await page.keyboard.press("Home");
   await page.keyboard.press("]");
