@@ -14,7 +14,7 @@ import { formatSid } from "../sim/vtd/context.js";
 import { faultReasonInfo } from "../sim/vtd/reasons.js";
 import { normaliseBdfKey } from "../sim/pci.js";
 import { parseAddress } from "../scenario/values.js";
-import { DMAR_FECTL_REG, DMAR_FRCD_REG, DMAR_FSTS_REG } from "../sim/vtd/regs.js";
+import { DMAR_FECTL_REG, DMAR_FRCD_REG, DMAR_FSTS_REG, decodeFrcd, decodeRegister, type RegField } from "../sim/vtd/regs.js";
 import { EventKind, EVENT_KIND_NAMES, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
 import { evalExpr, formatValue, parseExpr, truthy, type Node, type Value } from "./expr.js";
 import { explainWalk, type WalkExplanation } from "./walk.js";
@@ -607,56 +607,43 @@ function stepArgs(step: Step): VarNode[] {
   return out;
 }
 
+/** A register's fields as variables: the one decoder of sim/vtd/regs.ts, as the Mapping Tables tree shows them. */
+function fieldVars(fields: readonly RegField[]): VarNode[] {
+  // A field shown as a plain number follows the Variables view's hex/decimal format; decoded text stays as it is.
+  return fields.map((f) => ({ name: f.name, value: f.value, ...(f.value === f.raw.toString() ? { num: f.value } : {}) }));
+}
+
 function registerVars(u: Machine["unit"]): VarNode[] {
   const fsts = u.readReg32(DMAR_FSTS_REG) >>> 0;
   const fectl = u.readReg32(DMAR_FECTL_REG) >>> 0;
-  const bit = (v: number, b: number) => String((v >>> b) & 1);
   const records: VarNode[] = [];
   for (let i = 0; i < u.nfr; i++) {
     const r = frcdVar(u, i);
     if (r) records.push(r);
   }
   return [
-    { name: "FSTS", value: hx(fsts), num: String(fsts), children: [{ name: "PFO", value: bit(fsts, 0) }, { name: "PPF", value: bit(fsts, 1) }, { name: "IQE", value: bit(fsts, 4) }, { name: "ICE", value: bit(fsts, 5) }, { name: "ITE", value: bit(fsts, 6) }, { name: "FRI", value: String((fsts >>> 8) & 0xff), num: String((fsts >>> 8) & 0xff) }] },
-    { name: "FECTL", value: hx(fectl), num: String(fectl), children: [{ name: "IM", value: bit(fectl, 31) }, { name: "IP", value: bit(fectl, 30) }] },
+    { name: "FSTS", value: hx(fsts), num: String(fsts), children: fieldVars(decodeRegister("FSTS", BigInt(fsts))) },
+    { name: "FECTL", value: hx(fectl), num: String(fectl), children: fieldVars(decodeRegister("FECTL", BigInt(fectl))) },
     { name: "fault records", value: `${records.length} of ${u.nfr} in use`, children: records },
     { name: "counters", value: `${u.counters.requests} requests, ${u.counters.faults} faults`, children: Object.entries(u.counters).map(([k, v]) => ({ name: k, value: String(v), num: String(v) })) },
   ];
 }
 
-/**
- * Fault recording register i decoded from its 128 bits (VT-d 10.4.14), or undefined when F is
- * clear: FI [63:12], SID [79:64], PRIV [93], EXE [94], PP [95], FR [103:96], PV [123:104],
- * AT [125:124], T [126] (1 = read), F [127].
- */
+/** Fault recording register i (128 bits, VT-d 11.4.9.6) with F set, decoded by decodeFrcd; undefined when F is clear. */
 function frcdVar(u: Machine["unit"], i: number): VarNode | undefined {
   const off = DMAR_FRCD_REG + 16 * i;
   const lo = u.readReg64(off);
   const hi = u.readReg64(off + 8);
-  const f = (b: number, w = 1) => Number((hi >> BigInt(b)) & ((1n << BigInt(w)) - 1n));
-  if (!f(63)) return undefined;
-  const fi = lo & ~0xfffn;
-  const sid = f(0, 16);
-  const fr = f(32, 8);
-  const read = f(62) === 1;
-  const pp = f(31);
+  const fields = decodeFrcd(lo, hi);
+  const at = (name: string) => fields.find((f) => f.name === name)!;
+  if (at("F").raw === 0n) return undefined;
+  const sid = Number(at("SID").raw);
+  const fi = at("FI").raw << 12n;
   const raw = `0x${hi.toString(16).padStart(16, "0")}_${lo.toString(16).padStart(16, "0")}`;
   return {
     name: `FRCD${i}`,
-    value: `${formatSid(sid)} ${read ? "read" : "write"} ${hx(fi)}: ${faultLabel(fr)}`,
-    children: [
-      { name: "raw", value: raw },
-      { name: "F", value: "1 (fault recorded)" },
-      { name: "T", value: read ? "1 (read)" : "0 (write)" },
-      { name: "AT", value: String(f(60, 2)) },
-      { name: "FR", value: `0x${fr.toString(16).padStart(2, "0")}`, num: String(fr) },
-      { name: "SID", value: `${formatSid(sid)} (0x${sid.toString(16).padStart(4, "0")})`, num: String(sid) },
-      numVar("FI", fi),
-      { name: "PP", value: pp ? "1 (PASID present)" : "0 (no PASID)" },
-      ...(pp ? [{ name: "PV", value: hx(f(40, 20)), num: String(f(40, 20)) }] : []),
-      { name: "EXE", value: String(f(30)) },
-      { name: "PRIV", value: String(f(29)) },
-    ],
+    value: `${formatSid(sid)} ${at("T").raw ? "read" : "write"} ${hx(fi)}: ${faultLabel(Number(at("FR").raw))}`,
+    children: [{ name: "raw", value: raw }, ...fieldVars(fields)],
   };
 }
 

@@ -105,9 +105,12 @@ const SPEC: Record<Reg, Expected[]> = {
 const FRCD: Expected[] = [
   { name: "FI", hi: 63, lo: 12, value: (r) => hex(r << 12n) },
   { name: "SID", hi: 79, lo: 64, value: (r) => `${hex(r)} (${bits(r, 15, 8).toString(16).padStart(2, "0")}:${bits(r, 7, 3).toString(16).padStart(2, "0")}.${bits(r, 2, 0)})` },
+  plain("PRIV", 93, 93),
+  plain("EXE", 94, 94),
   plain("PP", 95, 95),
   { name: "FR", hi: 103, lo: 96, value: (r) => `0x${r.toString(16).padStart(2, "0")}` },
   { name: "PV", hi: 123, lo: 104, value: (r) => hex(r) },
+  { name: "AT", hi: 125, lo: 124, value: (r) => `${r} (${["untranslated", "translation request", "translated", "reserved"][Number(r)]})` },
   { name: "T", hi: 126, lo: 126, value: (r) => `${r} (${r ? "read" : "write"})` },
   plain("F", 127, 127),
 ];

@@ -311,9 +311,15 @@ export function decodeFrcd(lo: bigint, hi: bigint): RegField[] {
   };
   field("FI", lo, 0, 63, 12, (r) => hex(r << 12n));
   field("SID", hi, 64, 15, 0, (r) => `${hex(r)} (${((r >> 8n) & 0xffn).toString(16).padStart(2, "0")}:${((r >> 3n) & 0x1fn).toString(16).padStart(2, "0")}.${r & 7n})`);
+  // PRIV [93] and EXE [94] (VT-d spec 11.4.9.6, Fault Recording Registers): set only for requests
+  // with a PASID; no Linux macro reads them and QEMU never sets them (../reference §1.6).
+  field("PRIV", hi, 64, 29, 29);
+  field("EXE", hi, 64, 30, 30);
   field("PP", hi, 64, 31, 31);
   field("FR", hi, 64, 39, 32, (r) => `0x${r.toString(16).padStart(2, "0")}`);
   field("PV", hi, 64, 59, 40, (r) => hex(r));
+  // AT [125:124]: the request's address type (00 untranslated, 01 translation request, 10 translated).
+  field("AT", hi, 64, 61, 60, (r) => `${r} (${["untranslated", "translation request", "translated", "reserved"][Number(r)]})`);
   field("T", hi, 64, 62, 62, (r) => `${r} (${r ? "read" : "write"})`);
   field("F", hi, 64, 63, 63);
   return out;
