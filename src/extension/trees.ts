@@ -34,7 +34,6 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
   private readonly lists = new Map<string, string[]>();
   private readonly emitter = new vscode.EventEmitter<NodeHandle | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
-  stale = false;
   /** Incremented on every refresh pass; tests wait on it. */
   generation = 0;
   private refreshing?: Promise<void>;
@@ -83,7 +82,12 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     item.id = n.id;
     if (n.description !== undefined) item.description = n.description;
     if (n.tooltip !== undefined) item.tooltip = n.tooltip; // plain string: never markdown from user data
-    if (n.icon) item.iconPath = new vscode.ThemeIcon(n.icon, n.color ? new vscode.ThemeColor(n.color) : undefined);
+    // While the text has errors the views keep the last good run: its icons are dimmed (VS Code has no
+    // way to dim a tree item's label) and each tooltip says so, beside the view's "stale" message.
+    // Evidence records come from a log, not from the run: never stale.
+    const stale = this.scenarios.activeState?.stale === true && !(this.extra && h.id.startsWith(this.extra.prefix));
+    if (n.icon) item.iconPath = new vscode.ThemeIcon(n.icon, stale ? new vscode.ThemeColor("disabledForeground") : n.color ? new vscode.ThemeColor(n.color) : undefined);
+    if (stale) item.tooltip = `${n.tooltip ?? n.label}\n\nStale: the scenario's text has errors; this is the last good run.`;
     if (n.contextValue) item.contextValue = n.contextValue;
     if (n.step !== undefined) item.command = { command: "passthrough.revealStep", title: "Show Step in Editor", arguments: [n.step] };
     else if (n.contextValue === "evidence-record") item.command = { command: "passthrough.showEvidence", title: "Show Decoded Evidence", arguments: [n.id] };

@@ -132,6 +132,11 @@ describe("Passthrough Debugger in a real VS Code", function () {
       assert.match(bdf.message, /Hint:/);
       assert.match(api.views.vms.message, /stale/);
       assert.ok((await expand("vms", 0)).length > 0, "last good VM tree still shown");
+      // Dimmed: its icons in the disabled foreground, its tooltip saying why.
+      const [vm] = await api.trees.vms.getChildren(undefined);
+      const item = api.trees.vms.getTreeItem(vm);
+      assert.strictEqual(item.iconPath && item.iconPath.color && item.iconPath.color.id, "disabledForeground");
+      assert.match(String(item.tooltip), /Stale: the scenario's text has errors/);
     } finally {
       await vscode.commands.executeCommand("undo");
       await api.whenRun(doc.uri);
