@@ -100,26 +100,6 @@ export class Trace {
   /** Bytes held per event by the columns (capacity included). */
   static readonly BYTES_PER_EVENT = 1 + 1 + 1 + 1 + 4 + 2 + 2 + 4 * 4;
 
-  private grow(): void {
-    const cap = this.capacity * 2;
-    const g = <T extends Uint8Array | Uint16Array | Uint32Array>(a: T, make: (n: number) => T): T => {
-      const n = make(cap);
-      n.set(a);
-      return n;
-    };
-    this.kind = g(this.kind, (n) => new Uint8Array(n));
-    this.flags = g(this.flags, (n) => new Uint8Array(n));
-    this.level = g(this.level, (n) => new Uint8Array(n));
-    this.reason = g(this.reason, (n) => new Uint8Array(n));
-    this.step = g(this.step, (n) => new Uint32Array(n));
-    this.sid = g(this.sid, (n) => new Uint16Array(n));
-    this.did = g(this.did, (n) => new Uint16Array(n));
-    this.aLo = g(this.aLo, (n) => new Uint32Array(n));
-    this.aHi = g(this.aHi, (n) => new Uint32Array(n));
-    this.bLo = g(this.bLo, (n) => new Uint32Array(n));
-    this.bHi = g(this.bHi, (n) => new Uint32Array(n));
-  }
-
   /**
    * Makes room for `n` events in one step: the capacity the pushes would have doubled to, but
    * copying only the events held. A step about to push millions of events calls it first, so it
@@ -153,7 +133,7 @@ export class Trace {
    * capacity grows as the pushes of those events would have grown it.
    */
   copyPrefix(src: Trace, n: number): void {
-    while (this.capacity < n) this.grow();
+    this.reserve(n);
     this.kind.set(src.kind.subarray(0, n));
     this.flags.set(src.flags.subarray(0, n));
     this.level.set(src.level.subarray(0, n));
@@ -170,7 +150,7 @@ export class Trace {
 
   /** Appends one event; a and b are given as uint32 halves (no allocation). */
   push(kind: EventKind, step: number, sid: number, did: number, flags: number, level: number, reason: number, aHi: number, aLo: number, bHi: number, bLo: number): number {
-    if (this.length === this.capacity) this.grow();
+    if (this.length === this.capacity) this.reserve(this.capacity + 1); // doubles
     const i = this.length++;
     this.kind[i] = kind;
     this.step[i] = step;
