@@ -11,6 +11,7 @@
  * scripts, keybindings and the e2e test.
  */
 import type * as vscodeApi from "vscode";
+import { nounFor, plural } from "../sim/plural.js";
 
 export const EXAMPLE_SUFFIX = ".passthrough.yaml";
 
@@ -62,8 +63,6 @@ export interface OpenExamplesResult<U> {
   untitled: number;
   skipped: string[];
 }
-
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 /** The title and one-line summary of an example, from its text. */
 export function describeExample(file: string, text: string): ExampleInfo {
@@ -206,9 +205,9 @@ export function vscodeExamplesHost(vscode: typeof vscodeApi, extensionUri: vscod
       const them = count === 1 ? "it" : "them";
       const items = [
         { label: "$(folder) Copy into a Folder…", detail: `Your own cop${count === 1 ? "y" : "ies"}; never overwrites without asking.`, value: "folder" as const },
-        { label: `$(new-file) Open as Untitled Document${count === 1 ? "" : "s"}`, detail: `Nothing is written until you save ${them}.`, value: "untitled" as const },
+        { label: `$(new-file) Open as Untitled ${nounFor(count, "Document")}`, detail: `Nothing is written until you save ${them}.`, value: "untitled" as const },
       ];
-      const picked = await vscode.window.showQuickPick(items, { title: `Open ${plural(count, "example")}`, placeHolder: `Where should the example${count === 1 ? "" : "s"} go?`, ignoreFocusOut: true });
+      const picked = await vscode.window.showQuickPick(items, { title: `Open ${plural(count, "example")}`, placeHolder: `Where should the ${nounFor(count, "example")} go?`, ignoreFocusOut: true });
       return picked?.value;
     },
     pickFolder: async () => {

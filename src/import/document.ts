@@ -3,6 +3,7 @@
  * record's context lines, fields and explanation), from which the extension gives document symbols
  * (Outline, breadcrumbs), folding ranges and "reveal this record". Pure: no vscode.
  */
+import { plural } from "../sim/plural.js";
 import type { Explanation } from "./explain.js";
 import type { EvidenceRecord, Skipped } from "./records.js";
 
@@ -46,7 +47,7 @@ export function renderEvidenceDocument(ev: EvidenceDocumentInput): EvidenceDocum
   const recordLines: number[] = [];
   const byRecord = new Map(ev.explanations.map((e) => [e.record, e]));
   const skippedLines = ev.skipped.reduce((a, s) => a + s.endLine - s.line + 1, 0);
-  out.push(`# ${ev.source}: ${ev.kind}, ${ev.records.length} record${ev.records.length === 1 ? "" : "s"}, ${skippedLines} line${skippedLines === 1 ? "" : "s"} skipped`, "");
+  out.push(`# ${ev.source}: ${ev.kind}, ${plural(ev.records.length, "record")}, ${plural(skippedLines, "line")} skipped`, "");
   const item = (kind: OutlineKind, name: string, detail: string, line: number, column = 0, endColumn = out[line]?.length ?? 0): OutlineItem => ({ kind, name, detail, start: line, end: line, column, endColumn, children: [] });
   /** A group of lines under one heading (e.g. the causes): the group spans them, each is a child. */
   const group = (kind: OutlineKind, childKind: OutlineKind, name: string, lines: string[], label: (k: number) => string, prefix: (k: number) => string): OutlineItem | undefined => {
@@ -103,7 +104,7 @@ export function renderEvidenceDocument(ev: EvidenceDocumentInput): EvidenceDocum
     out.push("# Skipped lines");
     for (const s of ev.skipped.slice(0, 500)) out.push(`line ${lineRange(s.line, s.endLine)}: ${s.reason}`);
     if (ev.skipped.length > 500) out.push(`… ${ev.skipped.length - 500} more runs`);
-    outline.push({ kind: "section", name: "Skipped lines", detail: `${ev.skipped.length} run${ev.skipped.length === 1 ? "" : "s"}`, start, end: out.length - 1, column: 0, endColumn: out[start]!.length, children: [] });
+    outline.push({ kind: "section", name: "Skipped lines", detail: plural(ev.skipped.length, "run"), start, end: out.length - 1, column: 0, endColumn: out[start]!.length, children: [] });
   }
   return { text: out.join("\n"), outline, recordLines };
 }

@@ -16,6 +16,7 @@ import {
   VTD_FR_WRITE,
   faultReasonInfo,
 } from "../sim/vtd/reasons.js";
+import { nounFor, plural } from "../sim/plural.js";
 import type { EvidenceRecord } from "./records.js";
 
 export interface Explanation {
@@ -246,7 +247,6 @@ function surroundings(records: EvidenceRecord[]): Surroundings {
   return s;
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /** Evidence about the device from the rest of the import: its group, a non-viable group, an RMRR, its other faults, suppressed reports, the time since boot. */
 function deviceEvidence(r: EvidenceRecord, device: string, around: Surroundings): string[] {
@@ -267,10 +267,10 @@ function deviceEvidence(r: EvidenceRecord, device: string, around: Surroundings)
     if (shown.length === 5) break;
     if (around.records[k] !== r) shown.push(around.records[k]!.line + 1);
   }
-  if (count > 0) out.push(`${d} has ${plural(count, "other fault record")} in this log (line${count === 1 ? "" : "s"} ${shown.join(", ")}${count > 5 ? ", …" : ""}).`);
+  if (count > 0) out.push(`${d} has ${plural(count, "other fault record")} in this log (${nounFor(count, "line")} ${shown.join(", ")}${count > 5 ? ", …" : ""}).`);
   for (const c of r.context) {
     const m = /(\d+) callbacks suppressed/.exec(c.text);
-    if (m) out.push(`${plural(Number(m[1]), "more fault report")} ${Number(m[1]) === 1 ? "was" : "were"} suppressed just before this one (line ${c.line + 1}): the device is faulting repeatedly, so this record is one of many.`);
+    if (m) out.push(`${plural(Number(m[1]), "more fault report")} ${nounFor(Number(m[1]), "was", "were")} suppressed just before this one (line ${c.line + 1}): the device is faulting repeatedly, so this record is one of many.`);
   }
   const t = r.timestamp !== undefined && /^\d+\.\d+$/.test(r.timestamp) ? Number(r.timestamp) : NaN;
   if (t < 10) out.push(`The fault came ${r.timestamp} s after boot, before most drivers probed: boot-time or firmware DMA.`);
