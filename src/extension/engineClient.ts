@@ -7,6 +7,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type * as vscode from "vscode";
+import { systemClock, type HostClock } from "./clock.js";
 import type { EngineInit, EngineMethods, EngineRequest, Method, WorkerMessage, EngineError } from "../protocol/engine.js";
 
 /** A request failed: the worker's typed error, or the supervisor's ("restarted"). */
@@ -27,19 +28,7 @@ interface Pending {
  * Where the supervisor's time comes from: "now" and its timers. The extension uses the system
  * clock; tests inject one they advance themselves, so no test depends on how fast the machine is.
  */
-export interface SupervisorClock {
-  now(): number;
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-  setTimeout(fn: () => void, ms: number): unknown;
-}
-
-export const systemClock: SupervisorClock = {
-  now: () => Date.now(),
-  setInterval: (fn, ms) => setInterval(fn, ms),
-  clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-};
+export type SupervisorClock = Pick<HostClock, "now" | "setInterval" | "clearInterval" | "setTimeout">;
 
 export interface EngineClientOptions {
   workerPath: string;

@@ -16,19 +16,11 @@
  *   trees, hovers, trace and debugger that query the worker show that same run.
  */
 import type { EngineDiagnostic, SessionState, StepSummary } from "../protocol/engine.js";
+import { systemClock, type HostClock } from "./clock.js";
 
-/** Time and timers, injectable for tests. `now` is wall-clock milliseconds (labels show it). */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
+/** The scheduler's time and timers (injectable for tests). */
+export type Clock = Pick<HostClock, "now" | "setTimeout" | "clearTimeout">;
+export { systemClock };
 
 /** What the scheduler needs of a document. */
 export interface RunDocument {
