@@ -11,11 +11,19 @@
 import type { EngineDiagnostic, TextEditFix } from "../protocol/engine.js";
 import type { Diagnostic, Scenario, SourceRange, Step } from "../scenario/types.js";
 import type { Run } from "../sim/run.js";
-import { formatSize, type VmRuntime } from "../sim/machine.js";
+import { formatSize, type StepOutcome, type VmRuntime } from "../sim/machine.js";
 import { faultReasonInfo } from "../sim/vtd/reasons.js";
 import { explainWalk } from "./walk.js";
 
 const PAGE = 4096n;
+
+/**
+ * Whether runDiagnostics reports this outcome's fault or failed expectation (a fault the step
+ * expects is the point of the step, not a problem): the hover then leaves that text out.
+ */
+export function diagnosesFault(o: StepOutcome): boolean {
+  return o.expect ? !o.expect.pass : o.status === "fault";
+}
 
 export function runDiagnostics(scenario: Scenario, run: Run, text: string): EngineDiagnostic[] {
   const out: EngineDiagnostic[] = [];

@@ -15,7 +15,7 @@ import { describeState, stateStep } from "../protocol/cursor.js";
 import { parseAddress } from "../scenario/values.js";
 import { normaliseBdfKey } from "../sim/pci.js";
 import { EventKind } from "../trace/trace.js";
-import { runDiagnostics, validatorFixes } from "./fixes.js";
+import { diagnosesFault, runDiagnostics, validatorFixes } from "./fixes.js";
 import { DebugModel } from "./debug.js";
 import { TraceQuery, diffRuns } from "./traceQuery.js";
 import { exportRows } from "./traceExport.js";
@@ -256,7 +256,7 @@ export class EngineServer {
       const machine = run.machineBefore(stepIndex ?? s.cursor.step);
       const o = stepIndex !== undefined ? run.outcomes[stepIndex] : undefined;
       // The run's diagnostic on this step (engine/fixes.ts runDiagnostics) shows in the same hover.
-      const diagnosed = o !== undefined && ((o.expect !== undefined && !o.expect.pass) || (o.expect === undefined && o.status === "fault"));
+      const diagnosed = o !== undefined && diagnosesFault(o);
       return hoverAt({ machine, step: stepIndex !== undefined ? s.scenario.workload[stepIndex] : undefined, lineText: p.lineText, character: p.character, radix: p.radix, stepIndex: stepIndex ?? s.cursor.step, steps: run.outcomes.length, diagnosed });
     },
     devices: (p) => {
