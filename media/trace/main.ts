@@ -9,7 +9,7 @@ import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } 
 import { requestKey, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type ToWebview, type TraceMethod, type TraceViewState } from "../../src/protocol/webview.js";
 import type { TraceFilter, TraceInfo, TranslateAnswer } from "../../src/protocol/engine.js";
 import { EVENT_KIND_NAMES } from "../../src/trace/trace.js";
-import { rowCells, rowResult, SHORT_REASONS, TRACE_COLUMNS, type RowFields } from "../../src/trace/rowDisplay.js";
+import { readRow, rowCells, rowResult, SHORT_REASONS, TRACE_COLUMNS, type RowColumns, type RowFields } from "../../src/trace/rowDisplay.js";
 import { nounFor } from "../../src/sim/plural.js";
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): TraceViewState | undefined; setState(s: TraceViewState): void };
@@ -601,18 +601,7 @@ function fillRow(v: RowView, row: number, selected: boolean): void {
   v.version = contentVersion;
   const k = row - page.start;
   const col = page.cols;
-  fields.index = col.index![k]!;
-  fields.step = col.step![k]!;
-  fields.kind = col.kind![k]!;
-  fields.flags = col.flags![k]!;
-  fields.level = col.level![k]!;
-  fields.reason = col.reason![k]!;
-  fields.sid = col.sid![k]!;
-  fields.did = col.did![k]!;
-  fields.aLo = col.aLo![k]!;
-  fields.aHi = col.aHi![k]!;
-  fields.bLo = col.bLo![k]!;
-  fields.bHi = col.bHi![k]!;
+  readRow(col as RowColumns, k, col.index![k]!, fields);
   rowCells(fields, deviceBySid.get(fields.sid), radix, cellText);
   const cls = rowResult(fields).cls;
   const diff = state.compare ? col.diff?.[k] ?? 0 : 0;

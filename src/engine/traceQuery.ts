@@ -8,7 +8,7 @@
 import type { Run } from "../sim/run.js";
 import type { Scenario } from "../scenario/types.js";
 import { EventKind, F_IOTLB_HIT, F_WRITE, type Trace } from "../trace/trace.js";
-import { normalizeSearch, rowCells, rowSearchText, type RowDevice, type RowFields } from "../trace/rowDisplay.js";
+import { normalizeSearch, readRow, rowCells, rowSearchText, type RowDevice, type RowFields } from "../trace/rowDisplay.js";
 import { diffSteps } from "./stepMap.js";
 
 /** What the result column can say; the filter's `results` picks among these. */
@@ -149,20 +149,7 @@ export class TraceQuery {
 
   /** What free-text search sees of a row: exactly the cells the webview shows (rowCells), lower case. */
   private rowText(i: number, radix: "hex" | "dec"): string {
-    const t = this.trace;
-    const r = this.scratch;
-    r.index = i;
-    r.step = t.step[i]!;
-    r.kind = t.kind[i]!;
-    r.flags = t.flags[i]!;
-    r.level = t.level[i]!;
-    r.reason = t.reason[i]!;
-    r.sid = t.sid[i]!;
-    r.did = t.did[i]!;
-    r.aLo = t.aLo[i]!;
-    r.aHi = t.aHi[i]!;
-    r.bLo = t.bLo[i]!;
-    r.bHi = t.bHi[i]!;
+    const r = readRow(this.trace, i, i, this.scratch);
     if (!this.deviceMap) this.devices();
     return rowSearchText(rowCells(r, this.deviceMap!.get(r.sid), radix, this.cells));
   }

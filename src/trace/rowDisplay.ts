@@ -26,6 +26,26 @@ export interface RowFields {
   bHi: number;
 }
 
+/** The columns rows are read from, by field name: a Trace's own, or a page of them (the webview's). */
+export type RowColumns = Readonly<Record<Exclude<keyof RowFields, "index">, ArrayLike<number>>>;
+
+/** Reads row `k` of `cols` (event number `index`) into `out`, which is returned: no allocation per row. */
+export function readRow(cols: RowColumns, k: number, index: number, out: RowFields): RowFields {
+  out.index = index;
+  out.step = cols.step[k]!;
+  out.kind = cols.kind[k]!;
+  out.flags = cols.flags[k]!;
+  out.level = cols.level[k]!;
+  out.reason = cols.reason[k]!;
+  out.sid = cols.sid[k]!;
+  out.did = cols.did[k]!;
+  out.aLo = cols.aLo[k]!;
+  out.aHi = cols.aHi[k]!;
+  out.bLo = cols.bLo[k]!;
+  out.bHi = cols.bHi[k]!;
+  return out;
+}
+
 /** A requester id's device as the trace shows it (TraceInfo.devices). */
 export interface RowDevice {
   key: string;
