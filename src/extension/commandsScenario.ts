@@ -1,0 +1,79 @@
+/** Commands about the scenario and its run: run again, move the cursor, open a template or the examples, the engine and its log, the trace panel. */
+import * as vscode from "vscode";
+import { LANGUAGE_ID } from "./scenarios.js";
+import { openExamplesCommand } from "./examples.js";
+import { activeUri, needScenario, type CommandContext, type Commands } from "./commands.js";
+
+/** Shows the step's line in its editor. */
+async function revealLine(cx: CommandContext, uri: string, step: number): Promise<void> {
+  const st = cx.scenarios.states.get(uri);
+  const s = st?.steps[Math.min(step, (st?.steps.length ?? 1) - 1)];
+  const doc = cx.scenarios.document(uri);
+  if (!s || !doc) return;
+  const editor = await vscode.window.showTextDocument(doc, { preserveFocus: false, preview: false });
+  const pos = new vscode.Position(s.line, 0);
+  editor.selection = new vscode.Selection(pos, pos);
+  editor.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+}
+
+export function scenarioCommands(cx: CommandContext): Commands {
+  const sm = cx.scenarios;
+  return {
+    "passthrough.rerun": async (arg?: unknown) => {
+      const uri = activeUri(cx, arg) ?? needScenario(cx);
+      if (!uri) return undefined;
+      return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: "Passthrough: running scenario" }, () => sm.rerun(uri));
+    },
+    "passthrough.runToStep": async (uri?: string, step?: number) => {
+      const u = activeUri(cx, uri);
+      if (!u || step === undefined) return undefined;
+      return sm.setCursor(u, step);
+    },
+    // From a tree item's click (its step) or its inline button (VS Code passes the tree element).
+    "passthrough.revealStep": async (arg?: number | { id: string }) => {
+      const uri = sm.active;
+      const step = typeof arg === "number" ? arg : arg && typeof arg.id === "string" ? cx.trees.faults.node(arg.id)?.step : undefined;
+      if (!uri || step === undefined) return;
+      await sm.setCursor(uri, step);
+      await revealLine(cx, uri, step);
+    },
+    "passthrough.goToStep": async (step?: number) => {
+      const uri = needScenario(cx);
+      const st = uri ? sm.states.get(uri) : undefined;
+      if (!uri || !st) return undefined;
+      if (step === undefined) {
+        const pick = await vscode.window.showQuickPick(
+          st.steps.map((s) => ({ label: `${s.step + 1}. ${s.op}`, description: `line ${s.line + 1}`, detail: s.summary, step: s.step, iconPath: new vscode.ThemeIcon(s.status === "ok" ? "pass" : s.status === "fault" ? "warning" : "error") })),
+          { title: "Go to step: the sidebar shows the machine before it runs", matchOnDetail: true },
+        );
+        if (!pick) return undefined;
+        step = pick.step;
+      }
+      const r = await sm.setCursor(uri, step);
+      await revealLine(cx, uri, step);
+      return r;
+    },
+    "passthrough.showTrace": (arg?: unknown) => {
+      const uri = activeUri(cx, arg) ?? needScenario(cx);
+      return uri ? cx.tracePanels.open(uri) : undefined;
+    },
+    "passthrough.showLog": () => cx.log.show(),
+    "passthrough.restartEngine": () => cx.client.restart("restart requested from the command palette"),
+    "passthrough.newScenario": async () => {
+      const dir = vscode.Uri.joinPath(cx.ctx.extensionUri, "examples");
+      const entries = (await vscode.workspace.fs.readDirectory(dir)).filter(([n]) => n.endsWith(".passthrough.yaml")).sort();
+      const items = await Promise.all(entries.map(async ([n]) => {
+        const text = new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(dir, n)));
+        const title = /^name:\s*(.+)$/m.exec(text)?.[1] ?? n;
+        const about = text.split("\n").filter((l) => l.startsWith("#")).map((l) => l.replace(/^#\s?/, "")).join(" ");
+        return { label: title, description: n.replace(".passthrough.yaml", ""), detail: about, text };
+      }));
+      const pick = await vscode.window.showQuickPick(items, { title: "New scenario from a template", matchOnDetail: true });
+      if (!pick) return undefined;
+      const doc = await vscode.workspace.openTextDocument({ language: LANGUAGE_ID, content: pick.text });
+      await vscode.window.showTextDocument(doc);
+      return doc.uri.toString();
+    },
+    "passthrough.openExamples": openExamplesCommand(vscode, cx.ctx.extensionUri, LANGUAGE_ID),
+  };
+}

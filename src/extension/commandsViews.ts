@@ -1,0 +1,88 @@
+/** Commands of the sidebar views: Translate Address (and its walk in the log and the Tables view), the radix, before/after the step, copy a value. */
+import * as vscode from "vscode";
+import type { TranslateAnswer, ViewId } from "../protocol/engine.js";
+import type { NodeHandle } from "./trees.js";
+import { needScenario, type CommandContext, type Commands } from "./commands.js";
+
+/** Translate Address: asks for what was not given, answers in a notification, the log and the Tables view. */
+async function translate(cx: CommandContext, device?: string, iova?: string, write?: boolean, atStep?: number | null): Promise<TranslateAnswer | undefined> {
+  const { client, log, scenarios: sm, trees, views, stateView } = cx;
+  const uri = needScenario(cx);
+  if (!uri) return undefined;
+  try {
+    // From a hover's "Full walk" link: the walk at the hovered step, so the views go there too.
+    if (typeof atStep === "number") {
+      if (stateView.after) await stateView.setAfter(false);
+      await sm.setCursor(uri, atStep);
+    }
+    if (device === undefined) {
+      const devices = await client.request("devices", { uri });
+      const pick = await vscode.window.showQuickPick(devices.map((d) => ({ label: d.key, description: d.label.slice(d.key.length).trim() })), { title: "Translate address: device", placeHolder: "The requesting device (its requester id selects the context entry)" });
+      if (!pick) return undefined;
+      device = pick.label;
+    }
+    if (iova === undefined) {
+      iova = await vscode.window.showInputBox({
+        title: `Translate address for ${device}: IOVA`,
+        placeHolder: "0x10000000",
+        prompt: "The I/O virtual address the device puts on the bus (hex with 0x, or decimal; _ allowed)",
+        validateInput: (v) => (/^\s*(0x[0-9a-f_]+|\d[\d_]*)\s*$/i.test(v) ? undefined : "An address: 0x1234_5000 or 305418240"),
+      });
+      if (iova === undefined) return undefined;
+    }
+    if (write === undefined) {
+      const dir = await vscode.window.showQuickPick([{ label: "Read", description: "DMA read (device reads memory)" }, { label: "Write", description: "DMA write (device writes memory)" }], { title: `Translate ${iova} for ${device}: direction` });
+      if (!dir) return undefined;
+      write = dir.label === "Write";
+    }
+    const ans = await client.request("translate", { uri, device, iova, write, after: stateView.after });
+    const at = ans.state ? ` (${ans.state})` : "";
+    log.info(`translate ${device} ${write ? "write" : "read"} ${iova}${at}: ${ans.summary}`);
+    for (const s of ans.stages) log.info(`  ${s.kind}${s.level ? ` L${s.level}` : ""}[${s.index}] @ ${s.address} = ${s.raw.join(" ")} ${s.fields.map(([k, v]) => `${k}=${v}`).join(" ")}${s.stop ? `  <- ${s.stop}` : ""}`);
+    if (ans.revealId) {
+      const shown = views.tables.visible;
+      const roots = shown ? Promise.resolve() : trees.tables.whenRootsServed(2000);
+      await vscode.commands.executeCommand("passthrough.tables.focus");
+      await roots;
+      // A refresh of the tree still on its way (the cursor just moved, a run just ended) can
+      // replace the revealed element and drop the selection: reveal again once it has landed.
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        await views.tables.reveal(trees.tables.handle(ans.revealId), { select: true, focus: true, expand: true });
+        await new Promise((ok) => setTimeout(ok, 100));
+        const selected = views.tables.selection.map((h) => h.id);
+        log.debug(`revealed ${ans.revealId} (attempt ${attempt}); selection ${selected.join(",")}`);
+        if (selected[0] === ans.revealId) break;
+      }
+    }
+    const show = ans.reason === 0 ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+    void show(`${device} ${write ? "write" : "read"} ${iova}${at}: ${ans.summary}`, "Show Walk in Log").then((a) => a && log.show(true));
+    return ans;
+  } catch (e) {
+    void vscode.window.showErrorMessage(`Translate address: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
+  }
+}
+
+export function viewCommands(cx: CommandContext): Commands {
+  const { trees } = cx;
+  return {
+    "passthrough.translate": (device?: string, iova?: string, write?: boolean, atStep?: number | null) => translate(cx, device, iova, write, atStep),
+    "passthrough.translateDevice": (h?: NodeHandle) => {
+      const node = h ? trees.groups.node(h.id) ?? trees.vms.node(h.id) ?? trees.tables.node(h.id) : undefined;
+      return translate(cx, node?.device);
+    },
+    "passthrough.toggleRadix": async () => {
+      await cx.config().update("radix", cx.radix() === "hex" ? "dec" : "hex", vscode.ConfigurationTarget.Global);
+      return cx.radix();
+    },
+    "passthrough.showStateAfterStep": () => cx.stateView.setAfter(true),
+    "passthrough.showStateBeforeStep": () => cx.stateView.setAfter(false),
+    "passthrough.copyValue": async (h?: NodeHandle) => {
+      if (!h) return;
+      // (the trees were made in the views' order: vms, groups, tables, faults)
+      const node = (Object.keys(trees) as ViewId[]).map((id) => trees[id].node(h.id)).find(Boolean);
+      const text = node?.copy ?? node?.label;
+      if (text) await vscode.env.clipboard.writeText(text);
+    },
+  };
+}
