@@ -1,0 +1,71 @@
+/**
+ * The walk pane: the walk of the selected translation as the engine answered it (traceWalk: the
+ * model's trail, every entry read and where it stopped), or what a slow-path event is.
+ */
+import type { TranslateAnswer } from "../../src/protocol/engine.js";
+import { EVENT_KIND_NAMES } from "../../src/trace/trace.js";
+import { el } from "./dom.js";
+import type { HostChannel } from "./host.js";
+import type { TraceStore } from "./store.js";
+
+export class WalkPane {
+  readonly el = el("div", { class: "walk", role: "region", "aria-label": "Walk of the selected translation" });
+
+  constructor(
+    private readonly host: HostChannel,
+    private readonly store: TraceStore,
+  ) {}
+
+  clear(): void {
+    this.el.replaceChildren();
+  }
+
+  /** A translation's walk, unless another row was selected while it was on its way. */
+  async showWalk(event: number): Promise<void> {
+    const { store } = this;
+    const pane = this.el;
+    const w = await this.host.request<TranslateAnswer & { event: number; step: number; device: string }>("traceWalk", { event }).catch(() => undefined);
+    if (!w || store.state.selected !== event) return;
+    pane.replaceChildren();
+    pane.append(el("h3", {}, `Event #${w.event} · step ${w.step + 1} (line ${(store.steps[w.step]?.line ?? 0) + 1}) · ${w.device}`));
+    pane.append(el("p", { class: w.reason ? "verdict fault" : "verdict ok" }, w.summary));
+    const list = el("ol", { class: "stages" });
+    for (const s of w.stages) {
+      const li = el("li", { class: s.stop ? "stage stop" : "stage" });
+      const name = s.kind === "root" ? `Root entry [bus ${s.index.toString(16).padStart(2, "0")}]` : s.kind === "context" ? `Context entry [${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}]` : `Level-${s.level} entry [${s.index}]`;
+      li.append(el("div", { class: "stage-name" }, name));
+      li.append(el("div", { class: "mono" }, `@ ${s.address} = ${s.raw.join(" ")}`));
+      li.append(el("div", { class: "fields" }, s.fields.map(([k, v]) => `${k}=${v}`).join("  ")));
+      if (s.stop) li.append(el("div", { class: "why" }, `✗ ${s.stop}`));
+      list.append(li);
+    }
+    if (w.reason === 0 && w.hpa) list.append(el("li", { class: "stage page" }, `Page → HPA ${w.hpa}${w.iotlbHit ? " (from the IOTLB)" : ""}`));
+    pane.append(list);
+    // The entry where the walk stopped in view (F8 from far away: the failing level, not the root entry).
+    const stop = list.querySelector<HTMLElement>(".stage.stop");
+    pane.scrollTop = 0;
+    if (stop && stop.offsetTop + stop.offsetHeight > pane.clientHeight) pane.scrollTop = stop.offsetTop + stop.offsetHeight - pane.clientHeight + 8;
+  }
+
+  /** A slow-path event has no walk: say what it is and which step made it. */
+  showSlowPath(event: number, step: number, kind: number): void {
+    const { steps } = this.store;
+    const pane = this.el;
+    pane.replaceChildren();
+    pane.append(el("h3", {}, `Event #${event} · step ${step + 1} (line ${(steps[step]?.line ?? 0) + 1})`));
+    const what: Record<number, string> = {
+      3: "VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does.",
+      4: "VFIO_IOMMU_UNMAP_DMA: the entries were cleared and the IOTLB invalidated (page-selective or domain).",
+      5: "An invalidation descriptor processed by the IOMMU (queued invalidation).",
+      6: "A context entry written: the device's requester id now points at its domain's tables.",
+      7: "A context entry cleared: the device is detached from the domain.",
+      // The model's own account of this VM (with or without a vIOMMU), not a generic sentence.
+      8: steps[step]?.summary ?? "The VM started.",
+      9: "The VM stopped: its mappings are gone.",
+      10: "A raw write into a table entry (poke): the next walk reads whatever was written.",
+      11: "A slow-path operation failed (errno or a refused start); see the step's outcome.",
+    };
+    pane.append(el("p", {}, `${EVENT_KIND_NAMES[kind] ?? "event"} (${steps[step]?.op ?? ""} step)`));
+    pane.append(el("p", { class: "fields" }, what[kind] ?? ""));
+  }
+}
