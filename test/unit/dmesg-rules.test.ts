@@ -1,0 +1,68 @@
+// dmesg.ts is one loop over per-source rule tables (issue 15 "files with one job"): the tables
+// come in the order the loop tries them, and no rule is shadowed by an earlier one (each takes a
+// line of the fixtures or of the samples below: a reordered table or a too-wide pattern shows here).
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseLog, RULE_TABLES } from "../../src/import/dmesg.js";
+import type { Rule } from "../../src/import/dmesg/rule.js";
+
+/** Lines of the formats the fixtures lack (format strings: reference §3-§7 and the rule modules' comments). */
+const SAMPLES = [
+  "[    5.100000] dmar: DMAR:[DMA Read] Request device [02:00.0] fault addr a0c58000 ",
+  "[    5.100001] DMAR:[fault reason 02] Present bit in context entry is clear",
+  "[    5.200000] DMAR: [INTR-REMAP] Request device [00:1f.0] fault index 0x1d [fault reason 0x26] Blocked an interrupt request due to source-id verification failure",
+  "[    5.300000] DMAR: INTR-REMAP: Request device [[00:1f.0] fault index 1d",
+  "[    5.300001] INTR-REMAP:[fault reason 38] Blocked an interrupt request due to source-id verification failure",
+  "[    6.000000] iommu ivhd0: AMD-Vi: Event logged [UNKNOWN event[0]=0x0000abcd event[1]=0xf0000000 event[2]=0x00000000 event[3]=0x00000000",
+  "[    6.100000] AMD-Vi: Event logged [Device not attached to domain properly]",
+  "[    6.100001] AMD-Vi:   device=0000:01:00.0 domain=0x0010",
+  "[    6.200000] vfio-pci 0000:01:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0010 address=0xfee00000 flags=0x0020]",
+  "[    6.200001] AMD-Vi:   device=0000:01:00.0 domain=0x0010",
+  "[    6.300000] AMD-Vi: IOMMU event log overflow",
+  "[    7.000000] arm-smmu-v3 arm-smmu-v3.0.auto: EVTQ overflow detected -- events lost",
+  "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: group 14 is not viable",
+  "Verify all devices in group 14 are bound to vfio-<bus> or pci-stub and not already in use",
+  "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: Device initialization failed",
+  "vfio 0000:01:00.0: failed to setup container for group 13: Failed to set group container: Invalid argument",
+  "qemu-system-x86_64: -device vfio-pci,host=03:00.0: vfio: failed to set group container: Device or resource busy",
+  "qemu-system-x86_64: -device vfio-pci,host=03:00.0: vfio: failed to set iommu for container: Operation not permitted",
+  "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: error getting device from group 14: Invalid argument",
+  "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: failed to open /dev/vfio/14: No such file or directory",
+  "qemu-system-x86_64: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.",
+  "qemu-system-x86_64: vfio_dma_map(0x55d5c0a0b000, 0x100000000, 0x40000000, 0x7f0000000000) = -12 (Cannot allocate memory)",
+  'vfio_iommu_type1_attach_group: No interrupt remapping support.  Use the module param "allow_unsafe_interrupts" to enable VFIO IOMMU support on this platform',
+  "[  709.000000] vfio-pci 0000:01:00.0: Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.",
+  "[    0.100000] DMAR: [Firmware Bug]: RMRR entry for device 00:14.0 is broken - applying workaround",
+].join("\n");
+
+describe("dmesg rule tables", () => {
+  const taken = new Map<Rule, number>();
+  const builds = new Map<Rule, Rule["build"]>();
+  for (const t of RULE_TABLES)
+    for (const r of t.rules) {
+      const build = r.build;
+      builds.set(r, build);
+      (r as { build: Rule["build"] }).build = (m, cx) => {
+        const v = build(m, cx);
+        if (v !== false) taken.set(r, (taken.get(r) ?? 0) + 1);
+        return v;
+      };
+    }
+  afterAll(() => {
+    for (const [r, build] of builds) (r as { build: Rule["build"] }).build = build;
+  });
+
+  it("one table per source, in the order the loop tries them", () => {
+    expect(RULE_TABLES.map((t) => t.source)).toEqual(["Intel VT-d (DMAR, INTR-REMAP)", "AMD-Vi", "Arm SMMUv3, SMMUv2", "IOMMU groups", "VFIO, QEMU", "RMRR"]);
+  });
+
+  it("every rule takes a line of the fixtures or the samples: none is shadowed by an earlier rule", () => {
+    const dir = join(__dirname, "..", "fixtures", "evidence");
+    for (const f of readdirSync(dir)) parseLog(readFileSync(join(dir, f), "utf8"));
+    const samples = parseLog(SAMPLES);
+    expect(samples.skipped.filter((s) => s.reason !== "context line with no fault record after it")).toEqual([]);
+    const unused = RULE_TABLES.flatMap((t) => t.rules.filter((r) => !taken.has(r)).map((r) => `${t.source}: ${r.pattern.source.slice(0, 60)}`));
+    expect(unused).toEqual([]);
+  });
+});
