@@ -155,19 +155,10 @@ function parseLogWith(text: string, scan: boolean): ImportResult {
       }
     }
 
-
-    // ---- The sources' rules, in order: the first that takes the line decides it.
+    // ---- The sources' rules (VT-d, AMD-Vi, SMMU, groups, VFIO/QEMU, RMRR).
     cx.reset(i, ln, msg, t);
-    let taken = false;
-    for (let r = 0; r < RULES.length; r++) {
-      const rule = RULES[r]!;
-      const m = rule.pattern.exec(rule.on === "body" ? cx.qemu().body : t);
-      if (!m || (rule.when && !rule.when(cx)) || rule.build(m, cx) === false) continue;
-      taken = true;
-      break;
-    }
-    if (taken) {
-      i = cx.i;
+    if (applyRules(cx)) {
+      i = cx.i; // past the lines the rule used
       continue;
     }
 
@@ -207,6 +198,16 @@ function parseLogWith(text: string, scan: boolean): ImportResult {
   for (const p of cx.takePending()) skip.add(p.line, "context line with no fault record after it");
   skip.items.sort((a, b) => a.line - b.line);
   return { records, skipped: skip.items };
+}
+
+/** Tries the line on every rule in order: the first whose pattern matches, whose `when` holds and whose build does not return false takes it. */
+function applyRules(cx: LineContext): boolean {
+  for (let r = 0; r < RULES.length; r++) {
+    const rule = RULES[r]!;
+    const m = rule.pattern.exec(rule.on === "body" ? cx.qemu().body : cx.t);
+    if (m && (!rule.when || rule.when(cx)) && rule.build(m, cx) !== false) return true;
+  }
+  return false;
 }
 
 function lineReason(t: string): string {
