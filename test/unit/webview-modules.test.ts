@@ -21,8 +21,4 @@ describe("media/trace modules", () => {
       expect({ module: f, top }).toEqual({ module: f, top: [] });
     }
   });
-
-  it("each module is one job: none is longer than 400 lines", () => {
-    for (const f of modules) expect(source(f).split("\n").length, f).toBeLessThanOrEqual(400);
-  });
 });
