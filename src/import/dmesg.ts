@@ -1,7 +1,7 @@
 /**
  * Kernel and VMM log text (dmesg, journalctl, syslog, a QEMU stderr) -> IOMMU records:
- * Intel DMAR faults in every kernel generation (reference §3: the ≤4.6 two-line form, 4.7-5.4,
- * 5.5-5.13 with `PASID ffffffff` and decimal reasons, 5.14 with 0x-prefixed BDFs, 5.15+ with
+ * Intel DMAR faults in every kernel generation (reference §3: the ≤4.6 two-line form, 4.7-5.3,
+ * 5.4-5.13 with `PASID ffffffff` and decimal reasons, 5.14 with 0x-prefixed BDFs, 5.15+ with
  * NO_PASID / PASID and hex reasons), INTR-REMAP faults, AMD-Vi events (§4.2, all eras, with and
  * without the device prefix), Arm SMMUv3 events (raw dump and the decoded lines, §5.3) and SMMUv2
  * context faults (§5.5), VFIO / QEMU / RMRR messages (§6, §7). Context lines attach to records.
@@ -18,7 +18,7 @@ const OLD_DMA_1 = new RegExp(`^${PRE}DMAR:\\[(DMA Read|DMA Write)\\] Request dev
 const OLD_DMA_2 = /^(?:(?:dmar|DMAR): )?DMAR:\[fault reason (\d+)\] (.*)$/;
 const OLD_IR_1 = new RegExp(`^${PRE}INTR-REMAP: Request device \\[\\[${BDF}\\] fault index ([0-9a-f]+)$`);
 const OLD_IR_2 = /^(?:(?:dmar|DMAR): )?INTR-REMAP:\[fault reason (\d+)\] (.*)$/;
-// v4.7 .. v5.13 (decimal reason; PASID %x from v5.5).
+// v4.7 .. v5.13 (decimal reason; PASID %x from v5.4, see sim/vtd/dmesg.ts kernelEra).
 const MID_DMA = new RegExp(`^${PRE}\\[(DMA Read|DMA Write)\\] Request device \\[${BDF}\\] (?:PASID ([0-9a-f]+) )?fault addr ([0-9a-f]+) \\[fault reason (\\d+)\\] (.*)$`);
 // v5.14 and v5.15+ (hex reason; 0x-prefixed BDF in 5.14).
 const NEW_DMA = new RegExp(`^${PRE}\\[(DMA Read|DMA Write) (?:NO_PASID|PASID 0x([0-9a-f]+))\\] Request device \\[${BDF}\\] fault addr 0x([0-9a-f]+) \\[fault reason 0x([0-9a-f]+)\\] (.*)$`);
@@ -328,10 +328,10 @@ function parseLogWith(text: string, scan: boolean): ImportResult {
       }
       const addr = BigInt(`0x${m[6]}`);
       const reason = isNew ? parseInt(m[7]!, 16) : parseInt(m[7]!, 10);
-      const era = isNew ? (/\[0x[0-9a-f]{2}:0x/.test(t) ? "5.14" : "5.15+") : pasidText !== undefined ? "5.5-5.13" : "4.7-5.4";
+      const era = isNew ? (/\[0x[0-9a-f]{2}:0x/.test(t) ? "5.14" : "5.15+") : pasidText !== undefined ? "5.4-5.13" : "4.7-5.3";
       // dmar_fault_do_one prints dmar_get_fault_reason()'s text: take it from the table; a wrapped
       // line's rest ("access is not set" under "... PTE Read") is joined while it continues that text.
-      const table = vtdReasonText(reason, era !== "4.7-5.4");
+      const table = vtdReasonText(reason, era !== "4.7-5.3");
       let printed = m[8]!;
       let j = i;
       while (squash(printed) !== squash(table) && squash(table).startsWith(squash(printed)) && j - i < 2 && WRAP_NEXT(j)) {
