@@ -10,7 +10,7 @@ import type { Scenario, Step, VmSpec } from "../scenario/types.js";
 import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
-import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno } from "./vfio.js";
+import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type VfioResult } from "./vfio.js";
 import type { DmarDomain, IntelIommuDriver } from "./vtd/driver.js";
 import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
@@ -19,6 +19,7 @@ const KiB = 1024n;
 const MiB = 1024n * KiB;
 const GiB = 1024n * MiB;
 const VMM = "qemu-system-x86_64";
+const PAGE = 4096n;
 
 export interface VmRuntime {
   spec: VmSpec;
@@ -116,11 +117,64 @@ export class Vmm {
     return true;
   }
 
-  /** `guest-map`: the guest programs its vIOMMU; QEMU (caching mode) shadows it with MAP_DMA. */
+  /**
+   * `guest-map`: the guest writes 4 KiB second-level entries into its vIOMMU's tables and
+   * invalidates them. In caching mode QEMU walks what was invalidated (hw/i386/intel_iommu.c
+   * vtd_sync_shadow_page_table_range -> vtd_page_walk -> vtd_page_walk_level -> vtd_page_walk_one:
+   * one IOMMUTLBEntry per leaf entry) and its VFIO notifier (hw/vfio/listener.c, formerly common.c,
+   * vfio_iommu_map_notify) issues one VFIO_IOMMU_MAP_DMA per entry. A failed map is reported with
+   * error_report("vfio_container_dma_map(%p, 0x%"HWADDR_PRIx", 0x%"HWADDR_PRIx", %p) = %d (%s)")
+   * and the walk goes on: the guest never hears of it and that page stays unmapped for the device.
+   * So dma-entry-limit counts pages. Permissions: the notifier passes
+   * read_only = !(iotlb->perm & IOMMU_WO), and vfio_legacy_dma_map() (hw/vfio/container.c) starts
+   * from .flags = VFIO_DMA_MAP_FLAG_READ and adds WRITE unless read_only: a write-only guest entry
+   * becomes a read+write host mapping. (An unaligned range keeps the single-call EINVAL of VFIO.)
+   */
   guestMap(step: Extract<Step, { op: "guest-map" }>, out: StepOutcome): void {
     const vm = this.vm(step.vm);
     if (!this.requireViommu(vm, out)) return;
-    return this.vfioMap(vm, step.iova, step.size, step.gpa, step.perm, out);
+    const { iova, size, gpa, perm } = step;
+    if ((iova | size | gpa) % PAGE !== 0n || size === 0n) return this.vfioMap(vm, iova, size, gpa, perm, out);
+    if (!this.requireContainer(vm, out)) return;
+    const did = vm.domain!.did;
+    const write = perm !== "r";
+    const prot = write ? 3 : 1;
+    const pages = Number(size / PAGE);
+    let mapped = 0;
+    let firstErrno: Errno | undefined;
+    let firstFailed = 0n;
+    // One Map event per run of consecutive pages that mapped.
+    let runStart = iova;
+    let runEnd = iova;
+    const flush = () => {
+      if (runEnd > runStart) this.trace.pushBig(EventKind.Map, this.currentStep, 0, did, prot, 0, 0, runStart, runEnd - runStart);
+    };
+    for (let i = 0n; i < size; i += PAGE) {
+      const r = this.dmaMap(vm, iova + i, PAGE, this.gpaToVaddr(vm, gpa + i), true, write);
+      if (r.ok) {
+        mapped++;
+        if (runEnd !== iova + i) {
+          flush();
+          runStart = iova + i;
+        }
+        runEnd = iova + i + PAGE;
+      } else if (firstErrno === undefined) {
+        firstErrno = r.errno;
+        firstFailed = iova + i;
+      }
+    }
+    flush();
+    const how = `${plural(pages, "VFIO_IOMMU_MAP_DMA call")} of 4 KiB (one per guest page-table entry)`;
+    if (firstErrno !== undefined) {
+      this.failErrno(
+        out,
+        firstErrno,
+        `QEMU shadowed the guest mapping with ${how}: ${mapped} of ${plural(pages, "page")} mapped in domain ${did}; from IOVA 0x${firstFailed.toString(16)} VFIO_IOMMU_MAP_DMA failed: ${firstErrno} (${STRERROR[firstErrno]}), ` +
+          `so ${plural(pages - mapped, "page")} stay${pages - mapped === 1 ? "s" : ""} unmapped (the guest is not told)`,
+      );
+      return;
+    }
+    out.summary = `mapped IOVA 0x${iova.toString(16)}+${formatSize(size)} -> GPA 0x${gpa.toString(16)} with ${how} in domain ${did}${perm === "w" ? " (read+write: QEMU always asks VFIO for read access)" : ""}`;
   }
 
   /** `guest-unmap`: QEMU only hears of it through the guest's invalidation. */
@@ -371,13 +425,19 @@ export class Vmm {
 
   // ---------------------------------------------------------------- VFIO map / unmap
 
-  vfioMap(vm: VmRuntime, iova: bigint, size: bigint, gpa: bigint, perm: "r" | "w" | "rw", out: StepOutcome): void {
-    if (!vm.running || !vm.container) {
-      this.fail(out, vm.running ? "no-container" : "vm-not-running", vm.running ? `VM ${vm.spec.name} has no assigned device, hence no VFIO container` : `VM ${vm.spec.name} is not running`);
-      return;
-    }
-    const vaddr = vm.guest.gpaToHva(gpa) ?? 0xdead00000000n + gpa;
-    const r = vm.container.map({ iova, vaddr, size, read: perm !== "w", write: perm !== "r" });
+  private requireContainer(vm: VmRuntime, out: StepOutcome): boolean {
+    if (vm.running && vm.container) return true;
+    return this.fail(out, vm.running ? "no-container" : "vm-not-running", vm.running ? `VM ${vm.spec.name} has no assigned device, hence no VFIO container` : `VM ${vm.spec.name} is not running`);
+  }
+
+  /** The VMM virtual address QEMU passes for a guest-physical address (a wild one outside guest RAM). */
+  private gpaToVaddr(vm: VmRuntime, gpa: bigint): bigint {
+    return vm.guest.gpaToHva(gpa) ?? 0xdead00000000n + gpa;
+  }
+
+  /** One VFIO_IOMMU_MAP_DMA by QEMU; a failure is logged as the kernel and QEMU log it. */
+  private dmaMap(vm: VmRuntime, iova: bigint, size: bigint, vaddr: bigint, read: boolean, write: boolean): VfioResult<{ dma: VfioDma }> {
+    const r = vm.container!.map({ iova, vaddr, size, read, write });
     if (!r.ok) {
       for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
       this.log.vmm(
@@ -386,6 +446,14 @@ export class Vmm {
         `${VMM}: vfio_container_dma_map(${containerPtr(vm)}, 0x${iova.toString(16)}, 0x${size.toString(16)}, 0x${vaddr.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
         this.currentStep,
       );
+    }
+    return r;
+  }
+
+  vfioMap(vm: VmRuntime, iova: bigint, size: bigint, gpa: bigint, perm: "r" | "w" | "rw", out: StepOutcome): void {
+    if (!this.requireContainer(vm, out)) return;
+    const r = this.dmaMap(vm, iova, size, this.gpaToVaddr(vm, gpa), perm !== "w", perm !== "r");
+    if (!r.ok) {
       this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA failed: ${r.errno} (${STRERROR[r.errno]})`);
       return;
     }
