@@ -12,7 +12,7 @@ import { PciTopology } from "./pci.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { renderQiError } from "./vtd/dmesg.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
-import { DMAR_FSTS_REG, FSTS_PFO, FSTS_PPF } from "./vtd/regs.js";
+import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./vtd/regs.js";
 import type { Errno } from "./vfio.js";
 import { Vmm, failStep, fullBdf, type VmRuntime } from "./vmm.js";
 import { encodeCcDesc, encodeIotlbDesc, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI } from "./vtd/qi.js";
@@ -380,6 +380,7 @@ export class Machine {
     const sid = this.pci.requesterId(dev);
     const rootAddr = this.unit.rootTable + (sid >> 8) * 16;
     if (target.structure === "root") return rootAddr;
+    if (target.structure === "root-hi") return rootAddr + 8;
     const re = this.mem.readU64(rootAddr) ?? 0n;
     if ((re & 1n) === 0n) return `the root entry of bus ${(sid >> 8).toString(16).padStart(2, "0")} is not present`;
     const ceAddr = Number(re & ~0xfffn) + (sid & 0xff) * 16;
@@ -404,6 +405,7 @@ export class Machine {
   }
 
   private poke(step: Extract<Step, { op: "poke" }>, out: StepOutcome): void {
+    if (step.register !== undefined) return this.pokeRegister(step, out);
     let addr: number;
     if (step.address !== undefined) addr = Number(step.address);
     else {
@@ -415,12 +417,31 @@ export class Machine {
       addr = r;
     }
     const old = this.mem.readU64(addr);
-    if (!this.mem.writeU64(addr, step.value)) {
+    const value = pokeValue(step, old ?? 0n);
+    if (!this.mem.writeU64(addr, value)) {
       this.fail(out, "poke-unbacked", `0x${addr.toString(16)} is not host memory`);
       return;
     }
-    this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, BigInt(addr), step.value);
-    out.summary = `wrote 0x${step.value.toString(16).padStart(16, "0")} at HPA 0x${addr.toString(16)} (was 0x${(old ?? 0n).toString(16).padStart(16, "0")}); no invalidation issued`;
+    this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, BigInt(addr), value);
+    out.summary = `${pokeVerb(step)}wrote ${hex16(value)} at HPA 0x${addr.toString(16)} (was ${hex16(old ?? 0n)}); no invalidation issued`;
+  }
+
+  /**
+   * A poke of RTADDR: the register write, then GCMD with SRTP set (and the enables kept), as
+   * Linux's iommu_set_root_entry() does - but without its context-cache and IOTLB flushes, so
+   * cached translations still come from the old tables until something invalidates them. The unit
+   * keeps QEMU's write mask (RTADDR bits 9:0 read as zero). The trace event's address is RTADDR's
+   * MMIO address in the register block at 0xfed90000 (QEMU's intel-iommu; iommu-reference §9).
+   */
+  private pokeRegister(step: Extract<Step, { op: "poke" }>, out: StepOutcome): void {
+    const old = this.unit.readReg64(DMAR_RTADDR_REG);
+    const value = pokeValue(step, old);
+    this.unit.writeReg64(DMAR_RTADDR_REG, value);
+    const keep = this.unit.readReg32(DMAR_GSTS_REG) & (GCMD_TE | GCMD_QIE | GCMD_IRE);
+    this.unit.writeReg32(DMAR_GCMD_REG, (keep | GCMD_SRTP) >>> 0);
+    const now = this.unit.readReg64(DMAR_RTADDR_REG);
+    this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, DMAR_REG_BASE + BigInt(DMAR_RTADDR_REG), now);
+    out.summary = `${pokeVerb(step)}wrote ${hex16(now)} to RTADDR (was ${hex16(old)}) and set GCMD.SRTP; no invalidation issued`;
   }
 
   // ---------------------------------------------------------------- bookkeeping
@@ -537,6 +558,25 @@ export function describeOutcome(out: StepOutcome): string {
 
 export function faultLabel(code: number): string {
   return `0x${hex2(code)} ${faultReasonInfo(code).linuxText}`;
+}
+
+/** MMIO base of the DMAR register block (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
+const DMAR_REG_BASE = 0xfed90000n;
+
+/** The word a poke writes: its value, or the current word with `set` bits set and `clear` bits cleared. */
+export function pokeValue(step: Extract<Step, { op: "poke" }>, current: bigint): bigint {
+  if (step.value !== undefined) return BigInt.asUintN(64, step.value);
+  return BigInt.asUintN(64, (current & ~(step.clear ?? 0n)) | (step.set ?? 0n));
+}
+
+function pokeVerb(step: Extract<Step, { op: "poke" }>): string {
+  if (step.value !== undefined) return "";
+  const parts = [step.set !== undefined ? `set 0x${step.set.toString(16)}` : "", step.clear !== undefined ? `cleared 0x${step.clear.toString(16)}` : ""].filter(Boolean);
+  return `${parts.join(", ")}: `;
+}
+
+function hex16(v: bigint): string {
+  return `0x${v.toString(16).padStart(16, "0")}`;
 }
 
 function hex2(n: number): string {
