@@ -166,7 +166,7 @@ export class PciTopology {
       this.groupByDevice.set(dev, g);
       this.seq.set(dev, this.seq.size);
       for (const a of aliases) if (!this.firstByAlias.has(a)) this.firstByAlias.set(a, dev);
-      if (!dev.spec.acs) {
+      if (!acsEnabled(dev)) {
         const slot = this.noAcsBySlot.get(slotKey(dev));
         if (slot === undefined) this.noAcsBySlot.set(slotKey(dev), [dev]);
         else if (slot.length < 2) slot.push(dev);
@@ -196,7 +196,7 @@ export class PciTopology {
       }
     }
     // (4) Multifunction without ACS: join a sibling function that also lacks ACS.
-    if (rep.multifunction && !rep.spec.acs) {
+    if (rep.multifunction && !acsEnabled(rep)) {
       const other = this.noAcsBySlot.get(slotKey(rep))?.find((o) => o !== rep);
       if (other !== undefined) {
         join(this.groupByDevice.get(other)!);
@@ -237,16 +237,23 @@ export class PciTopology {
 }
 
 /**
- * pci_acs_enabled(pdev, REQ_ACS_FLAGS) for a bridge (drivers/pci/pci.c, no device quirk): root and
- * downstream ports need the flags (PCIe 3.0 6.12.1.1); a PCIe-to-PCI bridge never has them; a switch
- * upstream port needs them only when it is multifunction (6.12.1.2), and a single-function one
+ * pci_acs_enabled(pdev, REQ_ACS_FLAGS) (drivers/pci/pci.c, no device quirk): root and downstream
+ * ports need the flags (PCIe 3.0 6.12.1.1); a PCIe-to-PCI bridge never has them; a switch upstream
+ * port or an endpoint needs them only when it is multifunction (6.12.1.2), and a single-function one
  * returns true: "PCIe 3.0, 6.12.1.3 specifies no ACS capabilities are applicable to single function
  * devices with the exception of downstream ports."
  */
 export function acsEnabled(d: PciDevice): boolean {
-  if (d.kind === "pcie-pci-bridge") return false;
-  if (d.kind === "switch-upstream" && !d.multifunction) return true;
-  return d.spec.acs;
+  switch (d.kind) {
+    case "pcie-pci-bridge":
+      return false;
+    case "switch-upstream":
+    case "endpoint":
+    case "integrated":
+      return d.multifunction ? d.spec.acs : true;
+    default:
+      return d.spec.acs;
+  }
 }
 
 function slotKey(d: PciDevice): string {
