@@ -3,11 +3,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Ajv from "ajv";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { EngineServer } from "../../src/engine/server.js";
 import { parseScenario } from "../../src/scenario/index.js";
 import type { Scenario } from "../../src/scenario/types.js";
+import { pokeValue } from "../../src/sim/machine.js";
 import { runScenario } from "../../src/sim/run.js";
 
 const HEAD = `
@@ -124,4 +126,25 @@ describe("poke", () => {
     expect(validate(doc(`  - poke: { target: { device: "01:00.0", structure: root-hi }, clear: 1 }\n`)) ? [] : validate.errors).toEqual([]);
     expect(validate(doc(`  - poke: { register: RTADDR, vaule: 1 }\n`))).toBe(false);
   });
+
+  it("property: the parser keeps any 64-bit set/clear/value, and a read-modify-write touches only the masked bits", () => {
+    const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
+    fc.assert(
+      fc.property(u64, u64, u64, fc.boolean(), (cur, set, clear, hex) => {
+        const lit = (v: bigint) => (hex ? `0x${v.toString(16)}` : v.toString());
+        const p = parseScenario(HEAD + `  - poke: { address: 0x1000, set: ${lit(set)}, clear: ${lit(clear)} }\n`, "t.passthrough.yaml");
+        expect(p.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+        const step = p.scenario!.workload.at(-1)!;
+        expect(step).toMatchObject({ op: "poke", set, clear });
+        if (step.op !== "poke") return;
+        const next = pokeValue(step, cur);
+        expect(next & set).toBe(set);
+        expect(next & clear & ~set).toBe(0n);
+        const untouched = ~(set | clear) & ((1n << 64n) - 1n);
+        expect(next & untouched).toBe(cur & untouched);
+      }),
+      { numRuns: 200 },
+    );
+  });
 });
+

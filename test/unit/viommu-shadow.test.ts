@@ -90,4 +90,27 @@ describe("vIOMMU shadowing in caching mode", () => {
     expect(run.machine.vmState("a")!.container!.dmas.map((d) => d.prot)).toEqual([1]);
     expect(run.outcomes[2]!.fault).toBe(0x05);
   });
+
+  it("a guest unmapping one page of a larger mapping unmaps just that page (no VFIO split, no EINVAL)", () => {
+    const run = runScenario(
+      load(
+        scenario(
+          "",
+          `  - guest-map: { vm: a, device: "01:00.0", iova: 0x10000000, size: 16KiB, perm: rw, gpa: 0x200000 }
+  - guest-unmap: { vm: a, device: "01:00.0", iova: 0x10001000, size: 4KiB }
+  - dma: { device: "01:00.0", iova: 0x10000000, length: 4KiB, write: true }
+  - dma: { device: "01:00.0", iova: 0x10001000, length: 4KiB, write: true }
+  - dma: { device: "01:00.0", iova: 0x10002000, length: 8KiB, write: true }
+`,
+        ),
+      ),
+    ).run!;
+    const [, , unmap, before, hole, after] = run.outcomes;
+    expect(unmap!.status).toBe("ok");
+    expect(unmap!.summary).toBe("unmapped 4 KiB at IOVA 0x10001000");
+    expect(before!.status).toBe("ok");
+    expect(hole!.status).toBe("fault");
+    expect(after!.status).toBe("ok");
+  });
 });
+
