@@ -104,7 +104,7 @@ describe("poke", () => {
   it("hovers: a set/clear mask shows the entry before and after; an RTADDR value is decoded as RTADDR", () => {
     const server = new EngineServer();
     const uri = "file:///x/p.passthrough.yaml";
-    const text = HEAD + `  - poke: { target: { device: "01:00.0", structure: pte, iova: 0x1000 }, clear: 0x2 }\n  - poke: { register: RTADDR, value: 0x2000000 }\n`;
+    const text = HEAD + `  - poke: { target: { device: "01:00.0", structure: pte, iova: 0x1000 }, clear: 0x2 }\n  - poke: { register: RTADDR, value: 0x2000000 }\n  - poke: { target: { device: "01:00.0", structure: root-hi }, value: 0x10 }\n`;
     server.handle("update", { uri, version: 1, text });
     const lines = text.split("\n");
     const at = (match: string, token: string) => {
@@ -116,6 +116,7 @@ describe("poke", () => {
     const rt = at("register: RTADDR", "0x2000000").replace(/\\/g, ""); // markdown escapes
     expect(rt).toContain("RTA=0x2000000");
     expect(rt).toContain("TTM=0 (legacy mode)");
+    expect(at("root-hi", "0x10").replace(/\\/g, "")).toContain("as a root entry (high qword): reserved in legacy mode; bits `0x10` set → fault 0x0a");
   });
 
   it("the JSON schema accepts the register, root-hi and set/clear forms and still rejects a typo", () => {
