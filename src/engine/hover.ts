@@ -8,11 +8,12 @@
  */
 import { HOVER_COMMANDS, type HoverAnswer, type Radix } from "../protocol/engine.js";
 import type { Machine } from "../sim/machine.js";
-import { faultLabel, formatSize, fullBdf } from "../sim/machine.js";
+import { faultLabel, formatSize, fullBdf, pokeValue } from "../sim/machine.js";
+import { DMAR_RTADDR_REG, decodeRegister } from "../sim/vtd/regs.js";
 import { describeState } from "../protocol/cursor.js";
 import { normaliseBdfKey } from "../sim/pci.js";
-import { decodeContextEntry, formatSid, awToLevels } from "../sim/vtd/context.js";
-import type { Step } from "../scenario/types.js";
+import { decodeContextEntry, formatSid, awToLevels, rootEntryReserved } from "../sim/vtd/context.js";
+import type { PokeStructure, Step } from "../scenario/types.js";
 import { parseAddress, parseSize } from "../scenario/values.js";
 import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
 
@@ -144,7 +145,19 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
       break;
     }
     case "value":
-      if (step?.op === "poke") parts.push(decodeRaw(value, step.target?.structure ?? "pte"));
+      if (step?.op === "poke") parts.push(pokeDecode(value, step));
+      break;
+    case "set":
+    case "clear":
+      if (step?.op === "poke") {
+        // A read-modify-write: the word as it is before this step, and as the poke leaves it.
+        const before = pokeCurrent(m, step);
+        parts.push(
+          typeof before === "string"
+            ? md(before)
+            : `Bits ${key === "set" ? "set" : "cleared"} in the current value: ${code(hx16(before))} ${pokeDecode(before, step)} → ${code(hx16(pokeValue(step, before)))} ${pokeDecode(pokeValue(step, before), step)}`,
+        );
+      }
       break;
   }
   parts.push(tail);
@@ -192,6 +205,22 @@ export function walkVerdict(w: WalkExplanation, device: string, h: HoverInput): 
   return lines.join("  \n");
 }
 
+/** A poke's word decoded as what it is written to: RTADDR's fields, or the table entry. */
+function pokeDecode(v: bigint, step: Extract<Step, { op: "poke" }>): string {
+  if (step.register !== undefined) return `as ${step.register}: ${decodeRegister(step.register, v).map((f) => `${f.name}=${md(f.value)}`).join(", ")}`;
+  return decodeRaw(v, step.target?.structure ?? "pte");
+}
+
+/** The word a poke would change, as the machine holds it before the step, or why it cannot be found. */
+function pokeCurrent(m: Machine, step: Extract<Step, { op: "poke" }>): bigint | string {
+  if (step.register !== undefined) return m.unit.readReg64(DMAR_RTADDR_REG);
+  const at = step.address !== undefined ? Number(step.address) : m.resolveEntry(step.target!);
+  if (typeof at === "string") return at;
+  return m.mem.readU64(at) ?? `0x${at.toString(16)} is not host memory`;
+}
+
+const hx16 = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
+
 function stepDevices(m: Machine, step: Step | undefined): string[] {
   if (!step) return [];
   if ("device" in step && typeof step.device === "string") return [step.device];
@@ -225,10 +254,13 @@ function describeHpa(m: Machine, hpa: bigint, radix: Radix): string {
 }
 
 /** A raw 64-bit value decoded as the structure it is written to. */
-export function decodeRaw(v: bigint, structure: "root" | "context-lo" | "context-hi" | "pte"): string {
+export function decodeRaw(v: bigint, structure: PokeStructure): string {
   switch (structure) {
     case "root":
       return `as a root entry (low qword): P=${v & 1n}, CTP=${code(hx(v & 0x000ffffffffff000n))}${v & 0xffen ? `, reserved bits ${code(hx(v & 0xffen))} set → fault 0x0a` : ""}`;
+    case "root-hi":
+      // The model's rule (rootEntryReserved): in legacy mode the whole high qword is reserved.
+      return `as a root entry (high qword): reserved in legacy mode${rootEntryReserved(0n, v, 64) ? `; bits ${code(hx(v))} set → fault 0x0a` : ""}`;
     case "context-lo": {
       const ce = decodeContextEntry(v, 0n);
       return `as a context entry (low qword): P=${ce.present ? 1 : 0}, FPD=${ce.fpd ? 1 : 0}, T=${ce.tt}, SLPTPTR=${code(hx(ce.slptptr))}${v & 0xff0n ? `, reserved bits ${code(hx(v & 0xff0n))} set → fault 0x0b` : ""}`;

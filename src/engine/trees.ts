@@ -241,10 +241,14 @@ function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
   const path = pci.acsPath(dev);
   if (path.length === 0) return [leaf(`g/${g.id}/${dev.key}/root`, "on the root bus", "no bridge above it", { icon: "arrow-up" })];
   return path.map((p) =>
-    leaf(`g/${g.id}/${dev.key}/${p.device.key}`, `${p.device.key} ${p.device.kind}`, `ACS ${p.acs ? "on" : "off"}${p.isolates ? " · isolates" : ""}`, {
-      icon: p.acs ? "lock" : "unlock",
-      color: p.acs ? undefined : "problemsWarningIcon.foreground",
-      tooltip: p.acs ? `${p.device.key} has ACS (SV, RR, CR, UF): peer-to-peer traffic below it goes up to the IOMMU.` : `${p.device.key} has no ACS: devices below it can reach each other without the IOMMU, so Linux puts them in one group.`,
+    leaf(`g/${g.id}/${dev.key}/${p.device.key}`, `${p.device.key} ${p.device.kind}`, `ACS ${p.acs ? "on" : p.enabled ? "n/a" : "off"}${p.isolates ? " · isolates" : ""}`, {
+      icon: p.enabled ? "lock" : "unlock",
+      color: p.enabled ? undefined : "problemsWarningIcon.foreground",
+      tooltip: p.acs
+        ? `${p.device.key} has ACS (SV, RR, CR, UF): peer-to-peer traffic below it goes up to the IOMMU.`
+        : p.enabled
+          ? `${p.device.key} is a single-function switch upstream port: ACS does not apply to it (PCIe 6.12.1.3), so Linux does not merge the groups below it here.`
+          : `${p.device.key} has no ACS: devices below it can reach each other without the IOMMU, so Linux puts them in one group.`,
     }),
   );
 }

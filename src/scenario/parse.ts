@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from "yaml";
-import type { Diagnostic, Expectation, HostSpec, IommuSpec, ParseResult, PciDeviceSpec, PciKind, Scenario, Severity, SourceRange, Step, VmSpec } from "./types.js";
+import { POKE_REGISTERS, POKE_STRUCTURES, type Diagnostic, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 
@@ -686,30 +686,49 @@ function parseStep(r: Reader, item: Node, index: number): Step | undefined {
       return withExpect(s);
     }
     case "poke": {
-      const f = fields(["address", "target", "value"]);
+      const f = fields(["address", "target", "register", "value", "set", "clear"]);
       if (!f) return undefined;
-      const valueNode = r.required(f, "value", "the poke step", item);
-      const value = valueNode === undefined ? undefined : r.addr(valueNode, "value");
-      if (value === undefined) return undefined;
-      if (f.has("address") === f.has("target")) {
-        r.error(item, "poke-target", "a poke needs exactly one of address or target", "address: 0x... writes a host physical address; target: { device, structure } finds a table entry.");
+      const where = ["address", "target", "register"].filter((k) => f.has(k));
+      if (where.length !== 1) {
+        r.error(item, "poke-target", "a poke needs exactly one of address, target or register", "address: 0x... writes a host physical address; target: { device, structure } finds a table entry; register: RTADDR writes the root table address.");
         return undefined;
+      }
+      // value: the new 64-bit word; set/clear: a read-modify-write of the current one.
+      if (f.has("value") === (f.has("set") || f.has("clear"))) {
+        r.error(
+          f.get("value")?.key ?? f.get("set")?.key ?? f.get("clear")?.key ?? item,
+          "poke-value",
+          f.has("value") ? "a poke has either value or set/clear, not both" : "a poke needs value, or set and/or clear",
+          "value: 0x... writes the whole 64-bit word; set: 0x2 / clear: 0x2 set or clear those bits of the current value.",
+        );
+        return undefined;
+      }
+      const rmw: { value?: bigint; set?: bigint; clear?: bigint } = {};
+      for (const k of ["value", "set", "clear"] as const) {
+        if (!f.has(k)) continue;
+        const v = r.addr(f.get(k)!.value, k);
+        if (v === undefined) return undefined;
+        rmw[k] = v;
       }
       if (f.has("address")) {
         const address = r.addr(f.get("address")!.value, "address");
-        return address === undefined ? undefined : withExpect({ ...base, op, address, value });
+        return address === undefined ? undefined : withExpect({ ...base, op, address, ...rmw });
+      }
+      if (f.has("register")) {
+        const register = r.enumOf(f.get("register")!.value, "register", POKE_REGISTERS);
+        return register === undefined ? undefined : withExpect({ ...base, op, register, ...rmw });
       }
       const t = r.fields(f.get("target")!.value, ["device", "structure", "iova", "level"], "target");
       if (!t) return undefined;
       const device = bdfReq(r, t, "device", "poke target", item);
       const sNode = r.required(t, "structure", "the poke target", item);
-      const structure = sNode === undefined ? undefined : r.enumOf(sNode, "structure", ["root", "context-lo", "context-hi", "pte"] as const);
+      const structure = sNode === undefined ? undefined : r.enumOf(sNode, "structure", POKE_STRUCTURES);
       if (device === undefined || structure === undefined) return undefined;
       const target: NonNullable<Extract<Step, { op: "poke" }>["target"]> = { device, structure };
       if (t.has("iova")) target.iova = r.addr(t.get("iova")!.value, "iova");
       else if (structure === "pte") r.error(item, "missing-key", 'a pte target needs "iova"', "Give the IOVA whose page-table entry to overwrite.");
       if (t.has("level")) target.level = r.int(t.get("level")!.value, "level", 1, 5);
-      return withExpect({ ...base, op, target, value });
+      return withExpect({ ...base, op, target, ...rmw });
     }
   }
 }

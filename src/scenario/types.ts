@@ -184,14 +184,21 @@ export type Step =
       am?: number;
       ih?: boolean;
     })
-  /** Writes a raw 64-bit value into a table entry (reproduces corruption). */
+  /** Writes a raw 64-bit value into a table entry or RTADDR (reproduces corruption). */
   | (StepBase & {
       op: "poke";
       /** Either an explicit HPA ... */
       address?: bigint;
-      /** ... or a structure located through the device's tables. */
-      target?: { device: string; structure: "root" | "context-lo" | "context-hi" | "pte"; iova?: bigint; level?: number };
-      value: bigint;
+      /** ... or a structure located through the device's tables ... */
+      target?: { device: string; structure: PokeStructure; iova?: bigint; level?: number };
+      /** ... or a DMAR register: RTADDR is written, then latched with GCMD.SRTP. */
+      register?: PokeRegister;
+      /** The new value; absent for a read-modify-write ... */
+      value?: bigint;
+      /** ... which sets these bits of the current value ... */
+      set?: bigint;
+      /** ... and clears these. */
+      clear?: bigint;
     })
   /** A side-effect-free probe: what would the IOMMU do for this request now. Carries an expectation. */
   | (StepBase & { op: "translate"; device: string; iova: bigint; write: boolean })
@@ -199,6 +206,13 @@ export type Step =
   | (StepBase & { op: "wait"; ns: bigint });
 
 export type StepOp = Step["op"];
+
+/** The 64-bit words a poke target names: root entry low/high, context entry low/high, a page-table entry. */
+export const POKE_STRUCTURES = ["root", "root-hi", "context-lo", "context-hi", "pte"] as const;
+export type PokeStructure = (typeof POKE_STRUCTURES)[number];
+/** DMAR registers a poke can write. */
+export const POKE_REGISTERS = ["RTADDR"] as const;
+export type PokeRegister = (typeof POKE_REGISTERS)[number];
 
 export interface Scenario {
   /** File name (for messages). */

@@ -5,15 +5,16 @@
  * whole state can be snapshotted and restored exactly (the debugger steps backwards on this).
  */
 import { nounFor, plural } from "./plural.js";
-import type { Diagnostic, Scenario, Step, VmSpec } from "../scenario/types.js";
+import type { Diagnostic, Scenario, Step } from "../scenario/types.js";
 import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
-import { PciTopology, type IommuGroup, type PciDevice } from "./pci.js";
+import { PciTopology } from "./pci.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { renderQiError } from "./vtd/dmesg.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
-import { DMAR_FSTS_REG, FSTS_PFO, FSTS_PPF } from "./vtd/regs.js";
-import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno } from "./vfio.js";
+import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./vtd/regs.js";
+import type { Errno } from "./vfio.js";
+import { Vmm, failStep, fullBdf, type VmRuntime } from "./vmm.js";
 import { encodeCcDesc, encodeIotlbDesc, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI } from "./vtd/qi.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
 import { DmarUnit, FaultFate, XlateKind, type DmarUnitSnapshot } from "./vtd/unit.js";
@@ -34,7 +35,9 @@ const NS_PER_STEP = 1_000_000n;
 export const POLL_TRANSACTIONS = 1 << 16;
 /** Boot finishes at 2.5 s: VMs start after the host is up. */
 const BOOT_NS = 2_500_000_000n;
-const VMM = "qemu-system-x86_64";
+
+export type { VmRuntime } from "./vmm.js";
+export { formatSize, fullBdf, vmStartText } from "./vmm.js";
 
 export type StepStatus = "ok" | "fault" | "errno" | "error";
 
@@ -61,19 +64,6 @@ export interface StepOutcome {
   logStart: number;
   logEnd: number;
   expect?: { pass: boolean; failures: string[] };
-}
-
-export interface VmRuntime {
-  spec: VmSpec;
-  index: number;
-  running: boolean;
-  guest: GuestMemory;
-  container?: VfioContainer;
-  domain?: DmarDomain;
-  /** Assigned device keys (cold- and hot-plugged). */
-  devices: string[];
-  /** Groups attached to the container. */
-  groups: Set<number>;
 }
 
 export interface MachineSnapshot {
@@ -103,6 +93,8 @@ export class Machine {
   readonly groupDomain = new Map<number, DmarDomain>();
   /** Problems found while building the host (topology), as diagnostics on the scenario. */
   readonly diagnostics: Diagnostic[] = [];
+  /** The VMM side (QEMU + the VFIO user API): VM lifecycle, groups, containers, DMA mappings. */
+  readonly vmm: Vmm;
   clock = 0n;
   private currentStep = 0;
   /**
@@ -136,6 +128,18 @@ export class Machine {
     this.log = new KernelLog(host.kernel);
     scenario.vms.forEach((spec, index) => {
       this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index), devices: [...spec.devices], groups: new Set() });
+    });
+    this.vmm = new Vmm({
+      scenario,
+      pci: this.pci,
+      driver: this.driver,
+      frames: this.frames,
+      log: this.log,
+      trace: this.trace,
+      vms: this.vms,
+      groupDomain: this.groupDomain,
+      now: () => this.clock,
+      step: () => this.currentStep,
     });
     this.boot();
   }
@@ -199,35 +203,23 @@ export class Machine {
   private execute(step: Step, out: StepOutcome): void {
     switch (step.op) {
       case "start":
-        return this.startVm(this.vm(step.vm), out);
+        return this.vmm.startVm(this.vm(step.vm), out);
       case "stop":
-        return this.stopVm(this.vm(step.vm), out);
+        return this.vmm.stopVm(this.vm(step.vm), out);
       case "assign":
-        return this.assign(this.vm(step.vm), step.device, out);
+        return this.vmm.assign(this.vm(step.vm), step.device, out);
       case "detach":
-        return this.detachDevice(this.vm(step.vm), step.device, out);
+        return this.vmm.detachDevice(this.vm(step.vm), step.device, out);
       case "map": {
         const vm = this.vm(step.vm);
-        return this.vfioMap(vm, step.iova, step.size, step.gpa ?? step.iova, step.perm, out);
+        return this.vmm.vfioMap(vm, step.iova, step.size, step.gpa ?? step.iova, step.perm, out);
       }
       case "unmap":
-        return this.vfioUnmap(this.vm(step.vm), step.iova, step.size, out);
-      case "guest-map": {
-        const vm = this.vm(step.vm);
-        if (!this.requireViommu(vm, out)) return;
-        return this.vfioMap(vm, step.iova, step.size, step.gpa, step.perm, out);
-      }
-      case "guest-unmap": {
-        const vm = this.vm(step.vm);
-        if (!this.requireViommu(vm, out)) return;
-        if (!step.invalidate) {
-          // The guest cleared its vIOMMU entry but never invalidated: QEMU is not notified, the
-          // host mapping (and the device's access) stays.
-          out.summary = "guest unmapped without invalidation: the host mapping stays";
-          return;
-        }
-        return this.vfioUnmap(vm, step.iova, step.size, out);
-      }
+        return this.vmm.vfioUnmap(this.vm(step.vm), step.iova, step.size, out);
+      case "guest-map":
+        return this.vmm.guestMap(step, out);
+      case "guest-unmap":
+        return this.vmm.guestUnmap(step, out);
       case "dma":
         return this.dma(step.device, step.iova, step.length, step.write, step.repeat, out);
       case "translate":
@@ -244,307 +236,11 @@ export class Machine {
   }
 
   private vm(name: string): VmRuntime {
-    const vm = this.vms.get(name);
-    if (vm === undefined) throw new Error(`unknown VM "${name}"`);
-    return vm;
-  }
-
-  private requireViommu(vm: VmRuntime, out: StepOutcome): boolean {
-    if (!vm.running) return this.fail(out, "vm-not-running", `VM ${vm.spec.name} is not running`);
-    if (!vm.spec.viommu) return this.fail(out, "no-viommu", `VM ${vm.spec.name} has no vIOMMU: its devices see guest-physical addresses`);
-    return true;
+    return this.vmm.vm(name);
   }
 
   private fail(out: StepOutcome, error: string, summary: string): false {
-    out.status = "error";
-    out.error = error;
-    out.summary = summary;
-    this.trace.push(EventKind.Error, this.currentStep, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    return false;
-  }
-
-  private failErrno(out: StepOutcome, errno: Errno, summary: string): void {
-    out.status = "errno";
-    out.errno = errno;
-    out.summary = summary;
-    this.trace.push(EventKind.Error, this.currentStep, 0, 0, 0, 0, ERRNO_VALUE[errno], 0, 0, 0, 0);
-  }
-
-  // ---------------------------------------------------------------- VM lifecycle
-
-  private startVm(vm: VmRuntime, out: StepOutcome): void {
-    if (vm.running) {
-      this.fail(out, "vm-running", `VM ${vm.spec.name} is already running`);
-      return;
-    }
-    const vmm = (text: string) => this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${text}`, this.currentStep);
-    if (vm.spec.viommu && !vm.spec.viommu.cachingMode && vm.devices.length > 0) {
-      // QEMU vtd_machine_done_notify_one / vfio: refuses assigned devices behind a non-CM vIOMMU.
-      vmm("We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.");
-      this.fail(out, "caching-mode-required", "QEMU refuses to start: vfio-pci behind intel-iommu needs caching-mode=on");
-      return;
-    }
-    // Open every group first: QEMU fails on the first device whose group is unusable.
-    const groups: IommuGroup[] = [];
-    for (const key of vm.devices) {
-      const dev = this.pci.device(key);
-      if (dev === undefined) {
-        this.fail(out, "unknown-device", `no host device ${key}`);
-        return;
-      }
-      const problem = this.groupProblem(vm, dev);
-      if (problem !== undefined) {
-        vmm(`-device vfio-pci,host=${fullBdf(dev)}: ${problem.text}`);
-        if (problem.hint) vmm(problem.hint);
-        this.fail(out, problem.code, problem.summary);
-        return;
-      }
-      const g = this.pci.groupOf(dev);
-      if (!groups.includes(g)) groups.push(g);
-    }
-    if (!vm.guest.populate(this.frames)) {
-      vm.guest.release(this.frames);
-      vmm(`cannot set up guest memory 'pc.ram': Cannot allocate memory`);
-      this.fail(out, "host-out-of-memory", `host has no room for ${formatSize(vm.spec.memory)} of guest RAM`);
-      return;
-    }
-    vm.running = true;
-    this.trace.pushBig(EventKind.VmStart, this.currentStep, 0, 0, 0, 0, 0, vm.spec.memory, BigInt(vm.devices.length));
-    if (groups.length === 0) {
-      out.summary = vmStartText(vm.spec, 0);
-      return;
-    }
-    this.createContainer(vm);
-    for (const g of groups) this.attachGroup(vm, g);
-    if (!vm.spec.viommu) {
-      // No vIOMMU: QEMU's VFIO memory listener maps every RAM section IOVA = GPA.
-      if (!this.mapGuestRam(vm, this.pci.device(vm.devices[0]!)!, out)) {
-        this.teardown(vm);
-        return;
-      }
-    }
-    out.summary = vmStartText(vm.spec, vm.devices.length, vm.domain?.did);
-  }
-
-  /** Why QEMU cannot use this device's group, or undefined. */
-  private groupProblem(vm: VmRuntime, dev: PciDevice): { code: string; text: string; hint?: string; summary: string } | undefined {
-    const group = this.pci.groupOf(dev);
-    const driver = dev.spec.driver;
-    if (driver !== "vfio-pci") {
-      return {
-        code: "device-not-bound",
-        text: `vfio ${fullBdf(dev)}: no such host device: ${fullBdf(dev)} is bound to ${driver ? `"${driver}"` : "no driver"}, not vfio-pci`,
-        summary: `${dev.key} is not bound to vfio-pci`,
-      };
-    }
-    const v = this.pci.viability(group);
-    if (!v.viable) {
-      return {
-        code: "group-not-viable",
-        text: `vfio ${fullBdf(dev)}: group ${group.id} is not viable`,
-        hint: "Please ensure all devices within the iommu_group are bound to their vfio bus driver.",
-        summary: `group ${group.id} is not viable: ${v.blockers.map((b) => b.why).join("; ")}`,
-      };
-    }
-    for (const other of this.vms.values()) {
-      if (other !== vm && other.running && other.groups.has(group.id)) {
-        return {
-          code: "group-busy",
-          text: `vfio ${fullBdf(dev)}: failed to open /dev/vfio/${group.id}: Device or resource busy`,
-          summary: `group ${group.id} is already used by VM ${other.spec.name}`,
-        };
-      }
-    }
-    return undefined;
-  }
-
-  private createContainer(vm: VmRuntime): void {
-    vm.domain = this.driver.allocDomain(false);
-    this.createContainerShell(vm);
-    vm.container!.addDomain(vm.domain.did);
-  }
-
-  /** VFIO_GROUP_SET_CONTAINER + iommu_attach_group: every device of the group leaves its default domain. */
-  private attachGroup(vm: VmRuntime, group: IommuGroup): void {
-    for (const dev of group.devices) {
-      const rids = this.pci.dmaAliases(dev);
-      this.driver.attach(vm.domain!, rids);
-      for (const rid of rids) this.trace.push(EventKind.Attach, this.currentStep, rid, vm.domain!.did, 0, 0, 0, 0, 0, 0, 0);
-    }
-    vm.groups.add(group.id);
-  }
-
-  /** The group goes back to its default domain (iommu_group_release_dma_owner). */
-  private releaseGroup(vm: VmRuntime, groupId: number): void {
-    const group = this.pci.groups[groupId]!;
-    const dom = this.groupDomain.get(groupId)!;
-    for (const dev of group.devices) {
-      const rids = this.pci.dmaAliases(dev);
-      this.driver.attach(dom, rids);
-      for (const rid of rids) this.trace.push(EventKind.Detach, this.currentStep, rid, vm.domain?.did ?? 0, 0, 0, 0, 0, 0, 0, 0);
-    }
-    vm.groups.delete(groupId);
-  }
-
-  /**
-   * QEMU's VFIO memory listener without a vIOMMU: every RAM slot mapped IOVA = GPA. On failure it
-   * reports as the kernel and QEMU do and returns false; the caller unwinds.
-   */
-  private mapGuestRam(vm: VmRuntime, dev: PciDevice, out: StepOutcome): boolean {
-    for (const slot of vm.guest.memslots) {
-      const r = vm.container!.map({ iova: slot.gpa, vaddr: slot.hva, size: slot.size, read: true, write: true });
-      if (!r.ok) {
-        for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
-        this.log.vmm(
-          this.clock,
-          vm.spec.name,
-          `${VMM}: -device vfio-pci,host=${fullBdf(dev)}: vfio ${fullBdf(dev)}: failed to setup container for group ${this.pci.groupOf(dev).id}: ` +
-            `memory listener initialization failed: Region ${slot.name}: vfio_dma_map(${containerPtr(vm)}, 0x${slot.gpa.toString(16)}, ` +
-            `0x${slot.size.toString(16)}, 0x${slot.hva.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
-          this.currentStep,
-        );
-        this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
-        return false;
-      }
-      this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, 0, 0, 0, slot.gpa, slot.size);
-    }
-    return true;
-  }
-
-  /** Unmaps everything, returns the groups to their default domains and frees the VFIO domain. */
-  private destroyContainer(vm: VmRuntime): void {
-    if (vm.container) {
-      vm.container.unmap({ iova: 0n, size: 0n, all: true });
-      vm.container.removeDomain(vm.domain!.did);
-    }
-    for (const g of [...vm.groups]) this.releaseGroup(vm, g);
-    if (vm.domain) this.driver.freeDomain(vm.domain);
-    delete vm.container;
-    delete vm.domain;
-  }
-
-  private teardown(vm: VmRuntime): void {
-    this.destroyContainer(vm);
-    vm.guest.release(this.frames);
-    vm.running = false;
-  }
-
-  private stopVm(vm: VmRuntime, out: StepOutcome): void {
-    if (!vm.running) {
-      this.fail(out, "vm-not-running", `VM ${vm.spec.name} is not running`);
-      return;
-    }
-    const mapped = vm.container?.dmas.length ?? 0;
-    this.teardown(vm);
-    this.trace.push(EventKind.VmStop, this.currentStep, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    out.summary = `VM ${vm.spec.name} stopped; ${plural(mapped, "DMA mapping")} removed, devices back in their default domains`;
-  }
-
-  private assign(vm: VmRuntime, key: string, out: StepOutcome): void {
-    const dev = this.pci.device(key);
-    if (dev === undefined) {
-      this.fail(out, "unknown-device", `no host device ${key}`);
-      return;
-    }
-    if (vm.devices.includes(dev.key)) {
-      this.fail(out, "device-assigned", `${dev.key} is already assigned to VM ${vm.spec.name}`);
-      return;
-    }
-    if (!vm.running) {
-      vm.devices.push(dev.key);
-      out.summary = `${dev.key} will be assigned when VM ${vm.spec.name} starts`;
-      return;
-    }
-    const problem = this.groupProblem(vm, dev);
-    if (problem !== undefined) {
-      this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${problem.text}`, this.currentStep);
-      if (problem.hint) this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${problem.hint}`, this.currentStep);
-      this.fail(out, problem.code, problem.summary);
-      return;
-    }
-    if (vm.spec.viommu && !vm.spec.viommu.cachingMode) {
-      this.fail(out, "caching-mode-required", "hot-plugging vfio-pci behind intel-iommu needs caching-mode=on");
-      return;
-    }
-    const firstGroup = !vm.container;
-    if (firstGroup) {
-      this.createContainer(vm);
-    }
-    const group = this.pci.groupOf(dev);
-    if (!vm.groups.has(group.id)) this.attachGroup(vm, group);
-    vm.devices.push(dev.key);
-    if (firstGroup && !vm.spec.viommu) {
-      if (!this.mapGuestRam(vm, dev, out)) {
-        // device_add fails as a whole: the device leaves the VM, its group the container.
-        vm.devices.pop();
-        this.destroyContainer(vm);
-        return;
-      }
-    }
-    out.summary = `${dev.key} hot-plugged into VM ${vm.spec.name} (group ${group.id}, domain ${vm.domain!.did})`;
-  }
-
-  private detachDevice(vm: VmRuntime, key: string, out: StepOutcome): void {
-    const dev = this.pci.device(key);
-    const at = dev ? vm.devices.indexOf(dev.key) : -1;
-    if (dev === undefined || at < 0) {
-      this.fail(out, "device-not-assigned", `${key} is not assigned to VM ${vm.spec.name}`);
-      return;
-    }
-    vm.devices.splice(at, 1);
-    if (!vm.running) {
-      out.summary = `${dev.key} removed from VM ${vm.spec.name}'s configuration`;
-      return;
-    }
-    const group = this.pci.groupOf(dev);
-    const stillUsed = vm.devices.some((k) => this.pci.groupOf(this.pci.device(k)!).id === group.id);
-    if (!stillUsed && vm.groups.has(group.id)) this.releaseGroup(vm, group.id);
-    out.summary = `${dev.key} detached from VM ${vm.spec.name}${stillUsed ? "" : `; group ${group.id} back in its default domain`}`;
-  }
-
-  // ---------------------------------------------------------------- VFIO map / unmap
-
-  private vfioMap(vm: VmRuntime, iova: bigint, size: bigint, gpa: bigint, perm: "r" | "w" | "rw", out: StepOutcome): void {
-    if (!vm.running || !vm.container) {
-      this.fail(out, vm.running ? "no-container" : "vm-not-running", vm.running ? `VM ${vm.spec.name} has no assigned device, hence no VFIO container` : `VM ${vm.spec.name} is not running`);
-      return;
-    }
-    const vaddr = vm.guest.gpaToHva(gpa) ?? 0xdead00000000n + gpa;
-    const r = vm.container.map({ iova, vaddr, size, read: perm !== "w", write: perm !== "r" });
-    if (!r.ok) {
-      for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
-      this.log.vmm(
-        this.clock,
-        vm.spec.name,
-        `${VMM}: vfio_container_dma_map(${containerPtr(vm)}, 0x${iova.toString(16)}, 0x${size.toString(16)}, 0x${vaddr.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
-        this.currentStep,
-      );
-      this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA failed: ${r.errno} (${STRERROR[r.errno]})`);
-      return;
-    }
-    this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, perm === "r" ? 1 : perm === "w" ? 2 : 3, 0, 0, iova, size);
-    out.summary = `mapped IOVA 0x${iova.toString(16)}+${formatSize(size)} -> GPA 0x${gpa.toString(16)} (${plural(r.dma.chunks.length, "host chunk")}) in domain ${vm.domain!.did}`;
-  }
-
-  private vfioUnmap(vm: VmRuntime, iova: bigint, size: bigint, out: StepOutcome): void {
-    if (!vm.running || !vm.container) {
-      this.fail(out, "vm-not-running", `VM ${vm.spec.name} has no VFIO container`);
-      return;
-    }
-    const r = vm.container.unmap({ iova, size });
-    if (!r.ok) {
-      for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
-      this.log.vmm(
-        this.clock,
-        vm.spec.name,
-        `${VMM}: vfio_container_dma_unmap(${containerPtr(vm)}, 0x${iova.toString(16)}, 0x${size.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
-        this.currentStep,
-      );
-      this.failErrno(out, r.errno, `VFIO_IOMMU_UNMAP_DMA failed: ${r.errno} (${STRERROR[r.errno]})`);
-      return;
-    }
-    this.trace.pushBig(EventKind.Unmap, this.currentStep, 0, vm.domain!.did, 0, 0, 0, iova, r.unmapped);
-    out.summary = r.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(r.unmapped)} at IOVA 0x${iova.toString(16)}`;
+    return failStep(this.trace, this.currentStep, out, error, summary);
   }
 
   // ---------------------------------------------------------------- DMA
@@ -684,6 +380,7 @@ export class Machine {
     const sid = this.pci.requesterId(dev);
     const rootAddr = this.unit.rootTable + (sid >> 8) * 16;
     if (target.structure === "root") return rootAddr;
+    if (target.structure === "root-hi") return rootAddr + 8;
     const re = this.mem.readU64(rootAddr) ?? 0n;
     if ((re & 1n) === 0n) return `the root entry of bus ${(sid >> 8).toString(16).padStart(2, "0")} is not present`;
     const ceAddr = Number(re & ~0xfffn) + (sid & 0xff) * 16;
@@ -708,6 +405,7 @@ export class Machine {
   }
 
   private poke(step: Extract<Step, { op: "poke" }>, out: StepOutcome): void {
+    if (step.register !== undefined) return this.pokeRegister(step, out);
     let addr: number;
     if (step.address !== undefined) addr = Number(step.address);
     else {
@@ -719,12 +417,31 @@ export class Machine {
       addr = r;
     }
     const old = this.mem.readU64(addr);
-    if (!this.mem.writeU64(addr, step.value)) {
+    const value = pokeValue(step, old ?? 0n);
+    if (!this.mem.writeU64(addr, value)) {
       this.fail(out, "poke-unbacked", `0x${addr.toString(16)} is not host memory`);
       return;
     }
-    this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, BigInt(addr), step.value);
-    out.summary = `wrote 0x${step.value.toString(16).padStart(16, "0")} at HPA 0x${addr.toString(16)} (was 0x${(old ?? 0n).toString(16).padStart(16, "0")}); no invalidation issued`;
+    this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, BigInt(addr), value);
+    out.summary = `${pokeVerb(step)}wrote ${hex16(value)} at HPA 0x${addr.toString(16)} (was ${hex16(old ?? 0n)}); no invalidation issued`;
+  }
+
+  /**
+   * A poke of RTADDR: the register write, then GCMD with SRTP set (and the enables kept), as
+   * Linux's iommu_set_root_entry() does - but without its context-cache and IOTLB flushes, so
+   * cached translations still come from the old tables until something invalidates them. The unit
+   * keeps QEMU's write mask (RTADDR bits 9:0 read as zero). The trace event's address is RTADDR's
+   * MMIO address in the register block at 0xfed90000 (QEMU's intel-iommu; iommu-reference §9).
+   */
+  private pokeRegister(step: Extract<Step, { op: "poke" }>, out: StepOutcome): void {
+    const old = this.unit.readReg64(DMAR_RTADDR_REG);
+    const value = pokeValue(step, old);
+    this.unit.writeReg64(DMAR_RTADDR_REG, value);
+    const keep = this.unit.readReg32(DMAR_GSTS_REG) & (GCMD_TE | GCMD_QIE | GCMD_IRE);
+    this.unit.writeReg32(DMAR_GCMD_REG, (keep | GCMD_SRTP) >>> 0);
+    const now = this.unit.readReg64(DMAR_RTADDR_REG);
+    this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, DMAR_REG_BASE + BigInt(DMAR_RTADDR_REG), now);
+    out.summary = `${pokeVerb(step)}wrote ${hex16(now)} to RTADDR (was ${hex16(old)}) and set GCMD.SRTP; no invalidation issued`;
   }
 
   // ---------------------------------------------------------------- bookkeeping
@@ -797,20 +514,9 @@ export class Machine {
     this.trace.stepStart.length = s.stepStartLength;
   }
 
-  /** The VFIO container of a VM, wired to the driver's domain `vm.domain` (not yet added to it). */
+  /** The VFIO container of a VM (restore rebuilds it): the VMM's. */
   private createContainerShell(vm: VmRuntime): void {
-    const host = this.scenario.host;
-    const byDid = (did: number) => this.driver.domains.get(did)!;
-    vm.container = new VfioContainer({
-      ops: {
-        map: (did, iova, hpa, size, prot) => this.driver.map(byDid(did), iova, hpa, size, prot),
-        unmap: (did, iova, size) => void this.driver.unmap(byDid(did), iova, size),
-      },
-      pins: vm.guest,
-      dmaEntryLimit: host.dmaEntryLimit,
-      ...(host.memlock !== undefined ? { memlockBytes: host.memlock } : {}),
-      apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n,
-    });
+    this.vmm.createContainerShell(vm);
   }
 
   /** The VM runtime state for tree views. */
@@ -854,36 +560,27 @@ export function faultLabel(code: number): string {
   return `0x${hex2(code)} ${faultReasonInfo(code).linuxText}`;
 }
 
+/** MMIO base of the DMAR register block (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
+const DMAR_REG_BASE = 0xfed90000n;
+
+/** The word a poke writes: its value, or the current word with `set` bits set and `clear` bits cleared. */
+export function pokeValue(step: Extract<Step, { op: "poke" }>, current: bigint): bigint {
+  if (step.value !== undefined) return BigInt.asUintN(64, step.value);
+  return BigInt.asUintN(64, (current & ~(step.clear ?? 0n)) | (step.set ?? 0n));
+}
+
+function pokeVerb(step: Extract<Step, { op: "poke" }>): string {
+  if (step.value !== undefined) return "";
+  const parts = [step.set !== undefined ? `set 0x${step.set.toString(16)}` : "", step.clear !== undefined ? `cleared 0x${step.clear.toString(16)}` : ""].filter(Boolean);
+  return `${parts.join(", ")}: `;
+}
+
+function hex16(v: bigint): string {
+  return `0x${v.toString(16).padStart(16, "0")}`;
+}
+
 function hex2(n: number): string {
   return n.toString(16).padStart(2, "0");
-}
-
-export function fullBdf(dev: PciDevice): string {
-  const b = dev.bdf;
-  return `${b.segment.toString(16).padStart(4, "0")}:${hex2(b.bus)}:${hex2(b.device)}.${b.fn}`;
-}
-
-function containerPtr(vm: VmRuntime): string {
-  // A plausible, deterministic heap pointer for the VMM's container object in error messages.
-  return `0x55d0c0a0${(0x1000 + vm.index * 0x40).toString(16)}`;
-}
-
-/**
- * What a VM start did, from the VM's spec: with a vIOMMU the guest programs the IOMMU and nothing
- * is mapped yet; without one QEMU maps all guest RAM IOVA = GPA (only when a device is assigned).
- */
-export function vmStartText(spec: VmSpec, devices: number, domain?: number): string {
-  const viommu = spec.viommu ? `a vIOMMU (intel-iommu, caching-mode=${spec.viommu.cachingMode ? "on" : "off"})` : undefined;
-  if (devices === 0) return `VM ${spec.name} started with ${formatSize(spec.memory)} of RAM${viommu ? ` and ${viommu}` : " and no vIOMMU"}; no assigned devices, so no DMA mappings`;
-  if (viommu) return `VM ${spec.name} started behind ${viommu} with ${plural(devices, "assigned device")}: no DMA mappings until the guest maps IOVAs`;
-  return `VM ${spec.name} started without a vIOMMU with ${plural(devices, "assigned device")}: QEMU mapped its ${formatSize(spec.memory)} of guest RAM IOVA = GPA in domain ${domain ?? "-"}`;
-}
-
-export function formatSize(n: bigint): string {
-  for (const [unit, v] of [["TiB", 1n << 40n], ["GiB", GiB], ["MiB", MiB], ["KiB", KiB]] as const) {
-    if (n >= v && n % v === 0n) return `${n / v} ${unit}`;
-  }
-  return plural(n, "byte");
 }
 
 function formatSeconds(ns: bigint): string {

@@ -166,7 +166,7 @@ export class PciTopology {
       this.groupByDevice.set(dev, g);
       this.seq.set(dev, this.seq.size);
       for (const a of aliases) if (!this.firstByAlias.has(a)) this.firstByAlias.set(a, dev);
-      if (!dev.spec.acs) {
+      if (!acsEnabled(dev)) {
         const slot = this.noAcsBySlot.get(slotKey(dev));
         if (slot === undefined) this.noAcsBySlot.set(slotKey(dev), [dev]);
         else if (slot.length < 2) slot.push(dev);
@@ -196,7 +196,7 @@ export class PciTopology {
       }
     }
     // (4) Multifunction without ACS: join a sibling function that also lacks ACS.
-    if (rep.multifunction && !rep.spec.acs) {
+    if (rep.multifunction && !acsEnabled(rep)) {
       const other = this.noAcsBySlot.get(slotKey(rep))?.find((o) => o !== rep);
       if (other !== undefined) {
         join(this.groupByDevice.get(other)!);
@@ -208,9 +208,9 @@ export class PciTopology {
     join(g);
   }
 
-  /** pci_acs_path_enabled(start, NULL, REQ_ACS_FLAGS): every port from `start` to the root has ACS. */
+  /** pci_acs_path_enabled(start, NULL, REQ_ACS_FLAGS): pci_acs_enabled() for every port from `start` to the root. */
   private acsPathEnabled(start: PciDevice): boolean {
-    for (let p: PciDevice | undefined = start; p !== undefined; p = p.parent) if (!p.spec.acs) return false;
+    for (let p: PciDevice | undefined = start; p !== undefined; p = p.parent) if (!acsEnabled(p)) return false;
     return true;
   }
 
@@ -224,11 +224,35 @@ export class PciTopology {
     return { viable: blockers.length === 0, blockers };
   }
 
-  /** The bridges above `dev` with their ACS state: `isolates` where the whole path above has ACS. */
-  acsPath(dev: PciDevice): { device: PciDevice; acs: boolean; isolates: boolean }[] {
-    const out: { device: PciDevice; acs: boolean; isolates: boolean }[] = [];
-    for (let p = dev.parent; p !== undefined; p = p.parent) out.push({ device: p, acs: p.spec.acs, isolates: this.acsPathEnabled(p) });
+  /**
+   * The bridges above `dev` with their ACS state: `acs` as the device has it, `enabled` as
+   * pci_acs_enabled() judges it (true for a single-function switch upstream port, where ACS does
+   * not apply), `isolates` where the whole path from it to the root is enabled.
+   */
+  acsPath(dev: PciDevice): { device: PciDevice; acs: boolean; enabled: boolean; isolates: boolean }[] {
+    const out: { device: PciDevice; acs: boolean; enabled: boolean; isolates: boolean }[] = [];
+    for (let p = dev.parent; p !== undefined; p = p.parent) out.push({ device: p, acs: p.spec.acs, enabled: acsEnabled(p), isolates: this.acsPathEnabled(p) });
     return out;
+  }
+}
+
+/**
+ * pci_acs_enabled(pdev, REQ_ACS_FLAGS) (drivers/pci/pci.c, no device quirk): root and downstream
+ * ports need the flags (PCIe 3.0 6.12.1.1); a PCIe-to-PCI bridge never has them; a switch upstream
+ * port or an endpoint needs them only when it is multifunction (6.12.1.2), and a single-function one
+ * returns true: "PCIe 3.0, 6.12.1.3 specifies no ACS capabilities are applicable to single function
+ * devices with the exception of downstream ports."
+ */
+export function acsEnabled(d: PciDevice): boolean {
+  switch (d.kind) {
+    case "pcie-pci-bridge":
+      return false;
+    case "switch-upstream":
+    case "endpoint":
+    case "integrated":
+      return d.multifunction ? d.spec.acs : true;
+    default:
+      return d.spec.acs;
   }
 }
 

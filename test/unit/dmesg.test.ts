@@ -27,10 +27,12 @@ describe("kernelEra", () => {
     ["v5.15-rc3", "5.15"],
     ["5.15", "5.15"],
     ["5.14.21-150400.24-default", "5.14"],
-    ["5.13", "5.5"],
-    ["5.10", "5.5"],
-    ["5.5", "5.5"],
-    ["5.4.0-150-generic", "4.7"],
+    ["5.13", "5.4"],
+    ["5.10", "5.4"],
+    ["5.5", "5.4"],
+    ["5.4.0-150-generic", "5.4"],
+    ["5.4", "5.4"],
+    ["5.3.18", "4.7"],
     ["4.19", "4.7"],
     ["4.7", "4.7"],
     ["4.6", "4.1"],
@@ -76,11 +78,11 @@ describe("renderDmarFault: the real pasted lines", () => {
     ]);
   });
 
-  it("5.5 – 5.13: PASID ffffffff for requests without PASID", () => {
-    expect(renderDmarFault({ write: true, reason: 5, sourceId: sid(0, 2, 0), address: 0xb97ff000n }, "5.5")).toEqual([
+  it("5.4 – 5.13: PASID ffffffff for requests without PASID", () => {
+    expect(renderDmarFault({ write: true, reason: 5, sourceId: sid(0, 2, 0), address: 0xb97ff000n }, "5.4")).toEqual([
       "DMAR: [DMA Write] Request device [00:02.0] PASID ffffffff fault addr b97ff000 [fault reason 05] PTE Write access is not set",
     ]);
-    expect(renderDmarFault({ write: true, reason: 0x59, sourceId: sid(0, 2, 0), address: 0x1000n, pasid: 0x2a }, "5.5")).toEqual([
+    expect(renderDmarFault({ write: true, reason: 0x59, sourceId: sid(0, 2, 0), address: 0x1000n, pasid: 0x2a }, "5.4")).toEqual([
       "DMAR: [DMA Write] Request device [00:02.0] PASID 2a fault addr 1000 [fault reason 89] SM: Present bit in PASID Table Entry is clear",
     ]);
   });
@@ -124,7 +126,7 @@ describe("renderDmarFault: every era", () => {
     "3.x": ["dmar: INTR-REMAP: Request device [[00:1f.0] fault index 1d", "INTR-REMAP:[fault reason 38] Blocked an interrupt request due to source-id verification failure"],
     "4.1": ["DMAR: INTR-REMAP: Request device [[00:1f.0] fault index 1d", "INTR-REMAP:[fault reason 38] Blocked an interrupt request due to source-id verification failure"],
     "4.7": ["DMAR: [INTR-REMAP] Request device [00:1f.0] fault index 1d [fault reason 38] Blocked an interrupt request due to source-id verification failure"],
-    "5.5": ["DMAR: [INTR-REMAP] Request device [00:1f.0] fault index 1d [fault reason 38] Blocked an interrupt request due to source-id verification failure"],
+    "5.4": ["DMAR: [INTR-REMAP] Request device [00:1f.0] fault index 1d [fault reason 38] Blocked an interrupt request due to source-id verification failure"],
     "5.14": ["DMAR: [INTR-REMAP] Request device [0x00:0x1f.0] fault index 0x1d [fault reason 0x26] Blocked an interrupt request due to source-id verification failure"],
     "5.15": ["DMAR: [INTR-REMAP] Request device [00:1f.0] fault index 0x1d [fault reason 0x26] Blocked an interrupt request due to source-id verification failure"],
   };
@@ -137,7 +139,7 @@ describe("renderDmarFault: every era", () => {
     "3.x": ["dmar: DMAR:[DMA Read] Request device [01:00.0] fault addr fee00000 ", "DMAR:[fault reason 14] Unknown"],
     "4.1": ["DMAR: DMAR:[DMA Read] Request device [01:00.0] fault addr fee00000 ", "DMAR:[fault reason 14] Unknown"],
     "4.7": ["DMAR: [DMA Read] Request device [01:00.0] fault addr fee00000 [fault reason 14] Unknown"],
-    "5.5": ["DMAR: [DMA Read] Request device [01:00.0] PASID ffffffff fault addr fee00000 [fault reason 14] Unknown"],
+    "5.4": ["DMAR: [DMA Read] Request device [01:00.0] PASID ffffffff fault addr fee00000 [fault reason 14] Unknown"],
     "5.14": ["DMAR: [DMA Read NO_PASID] Request device [0x01:0x00.0] fault addr 0xfee00000 [fault reason 0x0e] Unknown"],
     "5.15": ["DMAR: [DMA Read NO_PASID] Request device [01:00.0] fault addr 0xfee00000 [fault reason 0x0e] Unknown"],
   };
@@ -145,10 +147,10 @@ describe("renderDmarFault: every era", () => {
     expect(renderDmarFault(unknown, era)).toEqual(unknownLines[era]);
   });
 
-  it("SM reasons are Unknown before 5.5 and decimal %02d grows to three digits", () => {
+  it("SM reasons are Unknown before 5.4 and decimal %02d grows to three digits", () => {
     const r: DmarFaultRecord = { write: false, reason: 0x90, sourceId: sid(0, 3, 0), address: 0x2000n, pasid: 1 };
     expect(renderDmarFault(r, "4.7")).toEqual(["DMAR: [DMA Read] Request device [00:03.0] fault addr 2000 [fault reason 144] Unknown"]);
-    expect(renderDmarFault(r, "5.5")).toEqual([
+    expect(renderDmarFault(r, "5.4")).toEqual([
       "DMAR: [DMA Read] Request device [00:03.0] PASID 1 fault addr 2000 [fault reason 144] SM: A/D bit update needed in first-level entry when set up in no snoop",
     ]);
     // Older kernels ignore FRCD.PP entirely.

@@ -53,7 +53,7 @@ describe("Intel DMAR faults in every kernel generation", () => {
           expect(r.kind).toBe("dmar-fault");
           expect(r.fields.write).toBe(rec.write);
           expect(r.fields.address).toBe(`0x${rec.address.toString(16)}`);
-          // PASIDs are printed from v5.5 on.
+          // PASIDs are printed from v5.4 on.
           if (rec.pasid !== undefined && !["3.x", "4.1", "4.7"].includes(era)) expect(r.fields.pasid).toBe(rec.pasid);
         }
       }
@@ -66,7 +66,7 @@ describe("Intel DMAR faults in every kernel generation", () => {
     expect(old.records[0]).toMatchObject({ kind: "dmar-fault", line: 1, endLine: 2, fields: { device: "02:00.0", write: false, reason: 2, address: "0xa0c58000", era: "≤4.6" } });
     expect(old.records[0]!.context[0]!.text).toMatch(/PPF primary fault pending/);
     const five = parseLog("DMAR: [DMA Write] Request device [00:02.0] PASID ffffffff fault addr b97ff000 [fault reason 05] PTE Write access is not set");
-    expect(five.records[0]!.fields).toMatchObject({ era: "5.5-5.13", reason: 5, write: true });
+    expect(five.records[0]!.fields).toMatchObject({ era: "5.4-5.13", reason: 5, write: true });
     expect(five.records[0]!.fields.pasid).toBeUndefined();
   });
 });

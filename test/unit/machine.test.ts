@@ -150,6 +150,13 @@ describe("what the host prints", () => {
     expect(v510.machine.log.dmesg().at(-1)).toMatch(/DMAR: \[DMA Write\] Request device \[03:00\.0\] PASID ffffffff fault addr fff01000 \[fault reason 05\] PTE Write access is not set$/);
   });
 
+  it("prints the PASID form from v5.4 on (Ubuntu 20.04's 5.4.0 kernels)", () => {
+    // "iommu/vt-d: Add Scalable Mode fault information" went into v5.4 (verified in a 5.4.228 tree).
+    const base = readFileSync(join(examplesDir, "write-to-readonly.passthrough.yaml"), "utf8");
+    const v54 = runScenario(load(base.replace("memory: 32GiB", 'memory: 32GiB\n  kernel: "5.4.0-150-generic"'))).run!;
+    expect(v54.machine.log.dmesg().at(-1)).toMatch(/DMAR: \[DMA Write\] Request device \[03:00\.0\] PASID ffffffff fault addr fff01000 \[fault reason 05\] PTE Write access is not set$/);
+  });
+
   it("ratelimits a fault storm: 10 lines per 5 s, then 'dmar_fault: N callbacks suppressed'", () => {
     const text =
       HOST.replace("viommu: { model: intel, caching-mode: true }", "") +

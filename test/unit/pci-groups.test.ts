@@ -44,6 +44,37 @@ describe("IOMMU groups", () => {
     expect(t.dmaAliases(t.device("06:02.0")!)).toEqual([0x0610, 0x0600]);
   });
 
+  // A PLX-style switch: ACS root port, upstream port 01:00.0, downstream ports 02:00.0 / 02:01.0.
+  const sw = (upstream: Partial<PciDeviceSpec> = {}, extra: PciDeviceSpec[] = []) => [
+    dev("00:01.0", "root-port", { acs: true, secondaryBus: 1 }),
+    dev("01:00.0", "switch-upstream", { parent: "00:01.0", secondaryBus: 2, ...upstream }),
+    ...extra,
+    dev("02:00.0", "switch-downstream", { parent: "01:00.0", secondaryBus: 3 }),
+    dev("02:01.0", "switch-downstream", { parent: "01:00.0", secondaryBus: 4 }),
+    dev("03:00.0", "endpoint", { parent: "02:00.0" }),
+    dev("04:00.0", "endpoint", { parent: "02:01.0" }),
+  ];
+
+  it("ACS does not apply to a single-function switch upstream port: one group per downstream port without ACS", () => {
+    // pci_acs_enabled() returns true for a PCI_EXP_TYPE_UPSTREAM that is not multifunction
+    // (PCIe 3.0 6.12.1.3), so the walk in pci_device_group() stops above the downstream port.
+    const { topology: t, problems } = PciTopology.build(sw());
+    expect(problems).toEqual([]);
+    expect(groupKeys(t)).toEqual([["00:01.0"], ["01:00.0"], ["02:00.0", "03:00.0"], ["02:01.0", "04:00.0"]]);
+    const path = t.acsPath(t.device("03:00.0")!);
+    expect(path.map((p) => [p.device.key, p.acs, p.enabled, p.isolates])).toEqual([
+      ["02:00.0", false, false, false],
+      ["01:00.0", false, true, true],
+      ["00:01.0", true, true, true],
+    ]);
+  });
+
+  it("a multifunction switch upstream port without ACS still merges everything below it", () => {
+    const { topology: t } = PciTopology.build(sw({}, [dev("01:00.1", "endpoint", { parent: "00:01.0" })]));
+    expect(t.groupOf(t.device("03:00.0")!)).toBe(t.groupOf(t.device("04:00.0")!));
+    expect(t.groupOf(t.device("03:00.0")!)).toBe(t.groupOf(t.device("01:00.0")!));
+  });
+
   it("integrated devices on bus 0 get a group each, numbered in probe order", () => {
     const { topology: t } = PciTopology.build([dev("00:1f.3", "integrated"), dev("00:02.0", "integrated"), dev("00:14.0", "integrated")]);
     expect(groupKeys(t)).toEqual([["00:02.0"], ["00:14.0"], ["00:1f.3"]]);

@@ -1,6 +1,6 @@
 /**
  * Intel VT-d lines (reference §3): DMAR faults in every kernel generation — the ≤4.6 two-line
- * form, 4.7-5.4, 5.5-5.13 with `PASID ffffffff` and decimal reasons, 5.14 with 0x-prefixed BDFs,
+ * form, 4.7-5.3, 5.4-5.13 with `PASID ffffffff` and decimal reasons, 5.14 with 0x-prefixed BDFs,
  * 5.15+ with NO_PASID / PASID and hex reasons — INTR-REMAP faults, the DRHD status and ratelimit
  * lines before them, and the CONFIG_DMAR_DEBUG page-walk dump after them.
  */
@@ -15,7 +15,7 @@ const OLD_DMA_1 = new RegExp(`^${PRE}DMAR:\\[(DMA Read|DMA Write)\\] Request dev
 const OLD_DMA_2 = /^(?:(?:dmar|DMAR): )?DMAR:\[fault reason (\d+)\] (.*)$/;
 const OLD_IR_1 = new RegExp(`^${PRE}INTR-REMAP: Request device \\[\\[${BDF}\\] fault index ([0-9a-f]+)$`);
 const OLD_IR_2 = /^(?:(?:dmar|DMAR): )?INTR-REMAP:\[fault reason (\d+)\] (.*)$/;
-// v4.7 .. v5.13 (decimal reason; PASID %x from v5.5).
+// v4.7 .. v5.13 (decimal reason; PASID %x from v5.4, see sim/vtd/dmesg.ts kernelEra).
 const MID_DMA = new RegExp(`^${PRE}\\[(DMA Read|DMA Write)\\] Request device \\[${BDF}\\] (?:PASID ([0-9a-f]+) )?fault addr ([0-9a-f]+) \\[fault reason (\\d+)\\] (.*)$`);
 // v5.14 and v5.15+ (hex reason; 0x-prefixed BDF in 5.14).
 const NEW_DMA = new RegExp(`^${PRE}\\[(DMA Read|DMA Write) (?:NO_PASID|PASID 0x([0-9a-f]+))\\] Request device \\[${BDF}\\] fault addr 0x([0-9a-f]+) \\[fault reason 0x([0-9a-f]+)\\] (.*)$`);
@@ -55,10 +55,10 @@ function dmaFault(cx: LineContext, isNew: boolean, type: string, pasidText: stri
   if (tooWide(addrText)) return cx.skip("fault address wider than 64 bits: not a kernel record");
   const addr = BigInt(`0x${addrText}`);
   const reason = isNew ? parseInt(reasonText, 16) : parseInt(reasonText, 10);
-  const era = isNew ? (/\[0x[0-9a-f]{2}:0x/.test(t) ? "5.14" : "5.15+") : pasidText !== undefined ? "5.5-5.13" : "4.7-5.4";
+  const era = isNew ? (/\[0x[0-9a-f]{2}:0x/.test(t) ? "5.14" : "5.15+") : pasidText !== undefined ? "5.4-5.13" : "4.7-5.3";
   // dmar_fault_do_one prints dmar_get_fault_reason()'s text: take it from the table; a wrapped
   // line's rest ("access is not set" under "... PTE Read") is joined while it continues that text.
-  const table = vtdReasonText(reason, era !== "4.7-5.4");
+  const table = vtdReasonText(reason, era !== "4.7-5.3");
   let printed = printedText;
   let j = i;
   while (squash(printed) !== squash(table) && squash(table).startsWith(squash(printed)) && j - i < 2 && cx.continues(j)) {

@@ -14,8 +14,8 @@ import { Ratelimit } from "../printk.js";
 import { dmarGetFaultReason } from "./reasons.js";
 
 /** Format generations of the DMAR fault message (first kernel version of each). */
-export type KernelEra = "3.x" | "4.1" | "4.7" | "5.5" | "5.14" | "5.15";
-export const KERNEL_ERAS: readonly KernelEra[] = ["3.x", "4.1", "4.7", "5.5", "5.14", "5.15"];
+export type KernelEra = "3.x" | "4.1" | "4.7" | "5.4" | "5.14" | "5.15";
+export const KERNEL_ERAS: readonly KernelEra[] = ["3.x", "4.1", "4.7", "5.4", "5.14", "5.15"];
 /** The era of current kernels. */
 export const CURRENT_ERA: KernelEra = "5.15";
 
@@ -38,15 +38,21 @@ function atLeast(v: KernelVersion, major: number, minor: number): boolean {
 /**
  * Kernel version → format era:
  * < 4.1 "3.x" (pr_fmt `KBUILD_MODNAME ": "` = "dmar: "), 4.1–4.6 "4.1" (pr_fmt "DMAR: ", two-line form),
- * 4.7–5.4 "4.7" (one line, a0fe14d7dcf5), 5.5–5.13 "5.5" (PASID %x, SM reasons), 5.14 "5.14"
+ * 4.7–5.3 "4.7" (one line, a0fe14d7dcf5), 5.4–5.13 "5.4" (PASID %x, SM reasons), 5.14 "5.14"
  * (719a19335692, "0x" before bus/dev), ≥ 5.15 "5.15" (current). Throws RangeError without a number.
+ *
+ * 5.4, not 5.5: "iommu/vt-d: Add Scalable Mode fault information" (Kyung Min Park, posted
+ * 2019-09-06, merged for the v5.4 merge window) is in v5.4 - a v5.4.228 tree's drivers/iommu/dmar.c
+ * (ReaperSigma/WildAngelKernel_sm8350_samsung @d1493a77, Makefile VERSION 5 PATCHLEVEL 4) has
+ * `dma_remap_sm_fault_reasons[]` and `"[%s] Request device [%02x:%02x.%d] PASID %x fault addr %llx
+ * [fault reason %02d] %s\n"` with `pasid_present ? pasid : -1`, as Ubuntu 20.04's 5.4.0 kernels print.
  */
 export function kernelEra(version: string): KernelEra {
   const v = parseKernelVersion(version);
   if (!v) throw new RangeError(`not a kernel version: ${JSON.stringify(version)}`);
   if (atLeast(v, 5, 15)) return "5.15";
   if (atLeast(v, 5, 14)) return "5.14";
-  if (atLeast(v, 5, 5)) return "5.5";
+  if (atLeast(v, 5, 4)) return "5.4";
   if (atLeast(v, 4, 7)) return "4.7";
   if (atLeast(v, 4, 1)) return "4.1";
   return "3.x";
@@ -57,9 +63,9 @@ export function dmarPrefix(era: KernelEra): string {
   return era === "3.x" ? "dmar: " : "DMAR: ";
 }
 
-/** Whether `dmar_get_fault_reason()` knows the scalable-mode table (assumed from v5.5, §10 item 1). */
+/** Whether `dmar_get_fault_reason()` knows the scalable-mode table (from v5.4: same patch as the PASID form, see kernelEra). */
 export function hasScalableReasons(era: KernelEra): boolean {
-  return era === "5.5" || era === "5.14" || era === "5.15";
+  return era === "5.4" || era === "5.14" || era === "5.15";
 }
 
 /** One primary fault record as `dmar_fault()` decodes it from FRCD. */
@@ -95,10 +101,10 @@ function bdf(sid: number, zeroX = false): string {
  *  - ≤ v4.6 ("3.x", "4.1"), drivers/iommu/dmar.c before a0fe14d7dcf5:
  *      DMA: `"DMAR:[%s] Request device [%02x:%02x.%d] " "fault addr %llx \n" "DMAR:[fault reason %02d] %s\n"`
  *      IR:  `"INTR-REMAP: Request device [[%02x:%02x.%d] " "fault index %llx\n" "INTR-REMAP:[fault reason %02d] %s\n"`
- *  - v4.7 – v5.4 ("4.7"), a0fe14d7dcf5 "iommu/vt-d: Improve fault handler error messages":
+ *  - v4.7 – v5.3 ("4.7"), a0fe14d7dcf5 "iommu/vt-d: Improve fault handler error messages":
  *      DMA: `"[%s] Request device [%02x:%02x.%d] fault addr %llx [fault reason %02d] %s\n"`
  *      IR:  `"[INTR-REMAP] Request device [%02x:%02x.%d] fault index %llx [fault reason %02d] %s\n"`
- *  - v5.5 – v5.13 ("5.5"), "iommu/vt-d: Add Scalable Mode fault information" (pasid = −1 when absent, `int`):
+ *  - v5.4 – v5.13 ("5.4"), "iommu/vt-d: Add Scalable Mode fault information" (pasid = −1 when absent, `int`):
  *      DMA: `"[%s] Request device [%02x:%02x.%d] PASID %x fault addr %llx [fault reason %02d] %s\n"`
  *      IR:  unchanged from v4.7
  *  - v5.14 ("5.14"), 719a19335692 "iommu/vt-d: Tweak the description of a DMA fault":
@@ -111,7 +117,7 @@ function bdf(sid: number, zeroX = false): string {
  *      IR:  `"[INTR-REMAP] Request device [%02x:%02x.%d] fault index 0x%llx [fault reason 0x%02x] %s\n"`
  *
  * The reason text and the DMA/IR choice come from `dmar_get_fault_reason()` (Unknown codes use the
- * DMA form). PASID is only printed from v5.5 on; earlier kernels ignore FRCD.PP.
+ * DMA form). PASID is only printed from v5.4 on; earlier kernels ignore FRCD.PP.
  * (Current kernels follow a DMA fault with `dmar_fault_dump_ptes()` output only under
  * CONFIG_DMAR_DEBUG; not rendered here.)
  */
@@ -132,7 +138,7 @@ export function renderDmarFault(rec: DmarFaultRecord, era: KernelEra): string[] 
     case "4.7":
       if (kind === "intr-remap") return [`${pre}[INTR-REMAP] Request device [${bdf(sid)}] fault index ${hex(addr >> 48n)} [fault reason ${dec2(fr)}] ${text}`];
       return [`${pre}[${type}] Request device [${bdf(sid)}] fault addr ${hex(addr)} [fault reason ${dec2(fr)}] ${text}`];
-    case "5.5": {
+    case "5.4": {
       if (kind === "intr-remap") return [`${pre}[INTR-REMAP] Request device [${bdf(sid)}] fault index ${hex(addr >> 48n)} [fault reason ${dec2(fr)}] ${text}`];
       // `int pasid = pasid_present ? pasid : -1`, printed with %x.
       const pasid = rec.pasid === undefined ? "ffffffff" : hex(rec.pasid & 0xfffff);

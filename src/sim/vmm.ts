@@ -1,0 +1,532 @@
+/**
+ * The VMM side of device assignment: what QEMU and the VFIO user API do for a VM. Starting and
+ * stopping a VM (guest RAM, group checks, the container), hot-plug and detach, attaching groups to
+ * the container's domain and back to their default domains, VFIO_IOMMU_MAP_DMA/UNMAP_DMA from the
+ * memory listener (no vIOMMU) and from the vIOMMU's shadowing (caching mode), with QEMU's and the
+ * kernel's log lines. The Machine orchestrates the steps; this module owns the VMs' VFIO state.
+ */
+import { plural } from "./plural.js";
+import type { Scenario, Step, VmSpec } from "../scenario/types.js";
+import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
+import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
+import type { KernelLog } from "./klog.js";
+import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type VfioResult } from "./vfio.js";
+import type { DmarDomain, IntelIommuDriver } from "./vtd/driver.js";
+import { EventKind, type Trace } from "../trace/trace.js";
+import type { StepOutcome } from "./machine.js";
+
+const KiB = 1024n;
+const MiB = 1024n * KiB;
+const GiB = 1024n * MiB;
+const VMM = "qemu-system-x86_64";
+const PAGE = 4096n;
+
+export interface VmRuntime {
+  spec: VmSpec;
+  index: number;
+  running: boolean;
+  guest: GuestMemory;
+  container?: VfioContainer;
+  domain?: DmarDomain;
+  /** Assigned device keys (cold- and hot-plugged). */
+  devices: string[];
+  /** Groups attached to the container. */
+  groups: Set<number>;
+}
+
+/** What the VMM needs from the machine it runs on. */
+export interface VmmHost {
+  scenario: Scenario;
+  pci: PciTopology;
+  driver: IntelIommuDriver;
+  frames: HostFrameAllocator;
+  log: KernelLog;
+  trace: Trace;
+  vms: Map<string, VmRuntime>;
+  /** Each group's default (host DMA API) domain. */
+  groupDomain: Map<number, DmarDomain>;
+  /** The machine's clock and the index of the step being executed. */
+  now(): bigint;
+  step(): number;
+}
+
+/** A step that failed with an error: the outcome says so and the trace gets an Error event. */
+export function failStep(trace: Trace, step: number, out: StepOutcome, error: string, summary: string): false {
+  out.status = "error";
+  out.error = error;
+  out.summary = summary;
+  trace.push(EventKind.Error, step, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  return false;
+}
+
+/** A step whose system call failed with `errno`. */
+export function failStepErrno(trace: Trace, step: number, out: StepOutcome, errno: Errno, summary: string): void {
+  out.status = "errno";
+  out.errno = errno;
+  out.summary = summary;
+  trace.push(EventKind.Error, step, 0, 0, 0, 0, ERRNO_VALUE[errno], 0, 0, 0, 0);
+}
+
+export class Vmm {
+  private readonly scenario: Scenario;
+  private readonly pci: PciTopology;
+  private readonly driver: IntelIommuDriver;
+  private readonly frames: HostFrameAllocator;
+  private readonly log: KernelLog;
+  private readonly trace: Trace;
+  private readonly vms: Map<string, VmRuntime>;
+  private readonly groupDomain: Map<number, DmarDomain>;
+
+  constructor(private readonly host: VmmHost) {
+    this.scenario = host.scenario;
+    this.pci = host.pci;
+    this.driver = host.driver;
+    this.frames = host.frames;
+    this.log = host.log;
+    this.trace = host.trace;
+    this.vms = host.vms;
+    this.groupDomain = host.groupDomain;
+  }
+
+  private get clock(): bigint {
+    return this.host.now();
+  }
+
+  private get currentStep(): number {
+    return this.host.step();
+  }
+
+  private fail(out: StepOutcome, error: string, summary: string): false {
+    return failStep(this.trace, this.currentStep, out, error, summary);
+  }
+
+  private failErrno(out: StepOutcome, errno: Errno, summary: string): void {
+    failStepErrno(this.trace, this.currentStep, out, errno, summary);
+  }
+
+
+  vm(name: string): VmRuntime {
+    const vm = this.vms.get(name);
+    if (vm === undefined) throw new Error(`unknown VM "${name}"`);
+    return vm;
+  }
+
+  private requireViommu(vm: VmRuntime, out: StepOutcome): boolean {
+    if (!vm.running) return this.fail(out, "vm-not-running", `VM ${vm.spec.name} is not running`);
+    if (!vm.spec.viommu) return this.fail(out, "no-viommu", `VM ${vm.spec.name} has no vIOMMU: its devices see guest-physical addresses`);
+    return true;
+  }
+
+  /**
+   * `guest-map`: the guest writes 4 KiB second-level entries into its vIOMMU's tables and
+   * invalidates them. In caching mode QEMU walks what was invalidated (hw/i386/intel_iommu.c
+   * vtd_sync_shadow_page_table_range -> vtd_page_walk -> vtd_page_walk_level -> vtd_page_walk_one:
+   * one IOMMUTLBEntry per leaf entry) and its VFIO notifier (hw/vfio/listener.c, formerly common.c,
+   * vfio_iommu_map_notify) issues one VFIO_IOMMU_MAP_DMA per entry. A failed map is reported with
+   * error_report("vfio_container_dma_map(%p, 0x%"HWADDR_PRIx", 0x%"HWADDR_PRIx", %p) = %d (%s)")
+   * and the walk goes on: the guest never hears of it and that page stays unmapped for the device.
+   * So dma-entry-limit counts pages. Permissions: the notifier passes
+   * read_only = !(iotlb->perm & IOMMU_WO), and vfio_legacy_dma_map() (hw/vfio/container.c) starts
+   * from .flags = VFIO_DMA_MAP_FLAG_READ and adds WRITE unless read_only: a write-only guest entry
+   * becomes a read+write host mapping. (An unaligned range keeps the single-call EINVAL of VFIO.)
+   */
+  guestMap(step: Extract<Step, { op: "guest-map" }>, out: StepOutcome): void {
+    const vm = this.vm(step.vm);
+    if (!this.requireViommu(vm, out)) return;
+    const { iova, size, gpa, perm } = step;
+    if ((iova | size | gpa) % PAGE !== 0n || size === 0n) return this.vfioMap(vm, iova, size, gpa, perm, out);
+    if (!this.requireContainer(vm, out)) return;
+    const did = vm.domain!.did;
+    const write = perm !== "r";
+    const prot = write ? 3 : 1;
+    const pages = Number(size / PAGE);
+    let mapped = 0;
+    let firstErrno: Errno | undefined;
+    let firstFailed = 0n;
+    // One Map event per run of consecutive pages that mapped.
+    let runStart = iova;
+    let runEnd = iova;
+    const flush = () => {
+      if (runEnd > runStart) this.trace.pushBig(EventKind.Map, this.currentStep, 0, did, prot, 0, 0, runStart, runEnd - runStart);
+    };
+    for (let i = 0n; i < size; i += PAGE) {
+      const r = this.dmaMap(vm, iova + i, PAGE, this.gpaToVaddr(vm, gpa + i), true, write);
+      if (r.ok) {
+        mapped++;
+        if (runEnd !== iova + i) {
+          flush();
+          runStart = iova + i;
+        }
+        runEnd = iova + i + PAGE;
+      } else if (firstErrno === undefined) {
+        firstErrno = r.errno;
+        firstFailed = iova + i;
+      }
+    }
+    flush();
+    const how = `${plural(pages, "VFIO_IOMMU_MAP_DMA call")} of 4 KiB (one per guest page-table entry)`;
+    if (firstErrno !== undefined) {
+      this.failErrno(
+        out,
+        firstErrno,
+        `QEMU shadowed the guest mapping with ${how}: ${mapped} of ${plural(pages, "page")} mapped in domain ${did}; from IOVA 0x${firstFailed.toString(16)} VFIO_IOMMU_MAP_DMA failed: ${firstErrno} (${STRERROR[firstErrno]}), ` +
+          `so ${plural(pages - mapped, "page")} stay${pages - mapped === 1 ? "s" : ""} unmapped (the guest is not told)`,
+      );
+      return;
+    }
+    out.summary = `mapped IOVA 0x${iova.toString(16)}+${formatSize(size)} -> GPA 0x${gpa.toString(16)} with ${how} in domain ${did}${perm === "w" ? " (read+write: QEMU always asks VFIO for read access)" : ""}`;
+  }
+
+  /** `guest-unmap`: QEMU only hears of it through the guest's invalidation. */
+  guestUnmap(step: Extract<Step, { op: "guest-unmap" }>, out: StepOutcome): void {
+    const vm = this.vm(step.vm);
+    if (!this.requireViommu(vm, out)) return;
+    if (!step.invalidate) {
+      // The guest cleared its vIOMMU entry but never invalidated: QEMU is not notified, the
+      // host mapping (and the device's access) stays.
+      out.summary = "guest unmapped without invalidation: the host mapping stays";
+      return;
+    }
+    return this.vfioUnmap(vm, step.iova, step.size, out);
+  }
+
+
+  // ---------------------------------------------------------------- VM lifecycle
+
+  startVm(vm: VmRuntime, out: StepOutcome): void {
+    if (vm.running) {
+      this.fail(out, "vm-running", `VM ${vm.spec.name} is already running`);
+      return;
+    }
+    const vmm = (text: string) => this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${text}`, this.currentStep);
+    if (vm.spec.viommu && !vm.spec.viommu.cachingMode && vm.devices.length > 0) {
+      // QEMU vtd_machine_done_notify_one / vfio: refuses assigned devices behind a non-CM vIOMMU.
+      vmm("We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.");
+      this.fail(out, "caching-mode-required", "QEMU refuses to start: vfio-pci behind intel-iommu needs caching-mode=on");
+      return;
+    }
+    // Open every group first: QEMU fails on the first device whose group is unusable.
+    const groups: IommuGroup[] = [];
+    for (const key of vm.devices) {
+      const dev = this.pci.device(key);
+      if (dev === undefined) {
+        this.fail(out, "unknown-device", `no host device ${key}`);
+        return;
+      }
+      const problem = this.groupProblem(vm, dev);
+      if (problem !== undefined) {
+        vmm(`-device vfio-pci,host=${fullBdf(dev)}: ${problem.text}`);
+        if (problem.hint) vmm(problem.hint);
+        this.fail(out, problem.code, problem.summary);
+        return;
+      }
+      const g = this.pci.groupOf(dev);
+      if (!groups.includes(g)) groups.push(g);
+    }
+    if (!vm.guest.populate(this.frames)) {
+      vm.guest.release(this.frames);
+      vmm(`cannot set up guest memory 'pc.ram': Cannot allocate memory`);
+      this.fail(out, "host-out-of-memory", `host has no room for ${formatSize(vm.spec.memory)} of guest RAM`);
+      return;
+    }
+    vm.running = true;
+    this.trace.pushBig(EventKind.VmStart, this.currentStep, 0, 0, 0, 0, 0, vm.spec.memory, BigInt(vm.devices.length));
+    if (groups.length === 0) {
+      out.summary = vmStartText(vm.spec, 0);
+      return;
+    }
+    this.createContainer(vm);
+    for (const g of groups) this.attachGroup(vm, g);
+    if (!vm.spec.viommu) {
+      // No vIOMMU: QEMU's VFIO memory listener maps every RAM section IOVA = GPA.
+      if (!this.mapGuestRam(vm, this.pci.device(vm.devices[0]!)!, out)) {
+        this.teardown(vm);
+        return;
+      }
+    }
+    out.summary = vmStartText(vm.spec, vm.devices.length, vm.domain?.did);
+  }
+
+  /** Why QEMU cannot use this device's group, or undefined. */
+  private groupProblem(vm: VmRuntime, dev: PciDevice): { code: string; text: string; hint?: string; summary: string } | undefined {
+    const group = this.pci.groupOf(dev);
+    const driver = dev.spec.driver;
+    if (driver !== "vfio-pci") {
+      return {
+        code: "device-not-bound",
+        text: `vfio ${fullBdf(dev)}: no such host device: ${fullBdf(dev)} is bound to ${driver ? `"${driver}"` : "no driver"}, not vfio-pci`,
+        summary: `${dev.key} is not bound to vfio-pci`,
+      };
+    }
+    const v = this.pci.viability(group);
+    if (!v.viable) {
+      return {
+        code: "group-not-viable",
+        text: `vfio ${fullBdf(dev)}: group ${group.id} is not viable`,
+        hint: "Please ensure all devices within the iommu_group are bound to their vfio bus driver.",
+        summary: `group ${group.id} is not viable: ${v.blockers.map((b) => b.why).join("; ")}`,
+      };
+    }
+    for (const other of this.vms.values()) {
+      if (other !== vm && other.running && other.groups.has(group.id)) {
+        return {
+          code: "group-busy",
+          text: `vfio ${fullBdf(dev)}: failed to open /dev/vfio/${group.id}: Device or resource busy`,
+          summary: `group ${group.id} is already used by VM ${other.spec.name}`,
+        };
+      }
+    }
+    return undefined;
+  }
+
+  private createContainer(vm: VmRuntime): void {
+    vm.domain = this.driver.allocDomain(false);
+    this.createContainerShell(vm);
+    vm.container!.addDomain(vm.domain.did);
+  }
+
+  /** VFIO_GROUP_SET_CONTAINER + iommu_attach_group: every device of the group leaves its default domain. */
+  private attachGroup(vm: VmRuntime, group: IommuGroup): void {
+    for (const dev of group.devices) {
+      const rids = this.pci.dmaAliases(dev);
+      this.driver.attach(vm.domain!, rids);
+      for (const rid of rids) this.trace.push(EventKind.Attach, this.currentStep, rid, vm.domain!.did, 0, 0, 0, 0, 0, 0, 0);
+    }
+    vm.groups.add(group.id);
+  }
+
+  /** The group goes back to its default domain (iommu_group_release_dma_owner). */
+  private releaseGroup(vm: VmRuntime, groupId: number): void {
+    const group = this.pci.groups[groupId]!;
+    const dom = this.groupDomain.get(groupId)!;
+    for (const dev of group.devices) {
+      const rids = this.pci.dmaAliases(dev);
+      this.driver.attach(dom, rids);
+      for (const rid of rids) this.trace.push(EventKind.Detach, this.currentStep, rid, vm.domain?.did ?? 0, 0, 0, 0, 0, 0, 0, 0);
+    }
+    vm.groups.delete(groupId);
+  }
+
+  /**
+   * QEMU's VFIO memory listener without a vIOMMU: every RAM slot mapped IOVA = GPA. On failure it
+   * reports as the kernel and QEMU do and returns false; the caller unwinds.
+   */
+  private mapGuestRam(vm: VmRuntime, dev: PciDevice, out: StepOutcome): boolean {
+    for (const slot of vm.guest.memslots) {
+      const r = vm.container!.map({ iova: slot.gpa, vaddr: slot.hva, size: slot.size, read: true, write: true });
+      if (!r.ok) {
+        for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
+        this.log.vmm(
+          this.clock,
+          vm.spec.name,
+          `${VMM}: -device vfio-pci,host=${fullBdf(dev)}: vfio ${fullBdf(dev)}: failed to setup container for group ${this.pci.groupOf(dev).id}: ` +
+            `memory listener initialization failed: Region ${slot.name}: vfio_dma_map(${containerPtr(vm)}, 0x${slot.gpa.toString(16)}, ` +
+            `0x${slot.size.toString(16)}, 0x${slot.hva.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
+          this.currentStep,
+        );
+        this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
+        return false;
+      }
+      this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, 0, 0, 0, slot.gpa, slot.size);
+    }
+    return true;
+  }
+
+  /** Unmaps everything, returns the groups to their default domains and frees the VFIO domain. */
+  private destroyContainer(vm: VmRuntime): void {
+    if (vm.container) {
+      vm.container.unmap({ iova: 0n, size: 0n, all: true });
+      vm.container.removeDomain(vm.domain!.did);
+    }
+    for (const g of [...vm.groups]) this.releaseGroup(vm, g);
+    if (vm.domain) this.driver.freeDomain(vm.domain);
+    delete vm.container;
+    delete vm.domain;
+  }
+
+  private teardown(vm: VmRuntime): void {
+    this.destroyContainer(vm);
+    vm.guest.release(this.frames);
+    vm.running = false;
+  }
+
+  stopVm(vm: VmRuntime, out: StepOutcome): void {
+    if (!vm.running) {
+      this.fail(out, "vm-not-running", `VM ${vm.spec.name} is not running`);
+      return;
+    }
+    const mapped = vm.container?.dmas.length ?? 0;
+    this.teardown(vm);
+    this.trace.push(EventKind.VmStop, this.currentStep, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    out.summary = `VM ${vm.spec.name} stopped; ${plural(mapped, "DMA mapping")} removed, devices back in their default domains`;
+  }
+
+  assign(vm: VmRuntime, key: string, out: StepOutcome): void {
+    const dev = this.pci.device(key);
+    if (dev === undefined) {
+      this.fail(out, "unknown-device", `no host device ${key}`);
+      return;
+    }
+    if (vm.devices.includes(dev.key)) {
+      this.fail(out, "device-assigned", `${dev.key} is already assigned to VM ${vm.spec.name}`);
+      return;
+    }
+    if (!vm.running) {
+      vm.devices.push(dev.key);
+      out.summary = `${dev.key} will be assigned when VM ${vm.spec.name} starts`;
+      return;
+    }
+    const problem = this.groupProblem(vm, dev);
+    if (problem !== undefined) {
+      this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${problem.text}`, this.currentStep);
+      if (problem.hint) this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${problem.hint}`, this.currentStep);
+      this.fail(out, problem.code, problem.summary);
+      return;
+    }
+    if (vm.spec.viommu && !vm.spec.viommu.cachingMode) {
+      this.fail(out, "caching-mode-required", "hot-plugging vfio-pci behind intel-iommu needs caching-mode=on");
+      return;
+    }
+    const firstGroup = !vm.container;
+    if (firstGroup) {
+      this.createContainer(vm);
+    }
+    const group = this.pci.groupOf(dev);
+    if (!vm.groups.has(group.id)) this.attachGroup(vm, group);
+    vm.devices.push(dev.key);
+    if (firstGroup && !vm.spec.viommu) {
+      if (!this.mapGuestRam(vm, dev, out)) {
+        // device_add fails as a whole: the device leaves the VM, its group the container.
+        vm.devices.pop();
+        this.destroyContainer(vm);
+        return;
+      }
+    }
+    out.summary = `${dev.key} hot-plugged into VM ${vm.spec.name} (group ${group.id}, domain ${vm.domain!.did})`;
+  }
+
+  detachDevice(vm: VmRuntime, key: string, out: StepOutcome): void {
+    const dev = this.pci.device(key);
+    const at = dev ? vm.devices.indexOf(dev.key) : -1;
+    if (dev === undefined || at < 0) {
+      this.fail(out, "device-not-assigned", `${key} is not assigned to VM ${vm.spec.name}`);
+      return;
+    }
+    vm.devices.splice(at, 1);
+    if (!vm.running) {
+      out.summary = `${dev.key} removed from VM ${vm.spec.name}'s configuration`;
+      return;
+    }
+    const group = this.pci.groupOf(dev);
+    const stillUsed = vm.devices.some((k) => this.pci.groupOf(this.pci.device(k)!).id === group.id);
+    if (!stillUsed && vm.groups.has(group.id)) this.releaseGroup(vm, group.id);
+    out.summary = `${dev.key} detached from VM ${vm.spec.name}${stillUsed ? "" : `; group ${group.id} back in its default domain`}`;
+  }
+
+  // ---------------------------------------------------------------- VFIO map / unmap
+
+  private requireContainer(vm: VmRuntime, out: StepOutcome): boolean {
+    if (vm.running && vm.container) return true;
+    return this.fail(out, vm.running ? "no-container" : "vm-not-running", vm.running ? `VM ${vm.spec.name} has no assigned device, hence no VFIO container` : `VM ${vm.spec.name} is not running`);
+  }
+
+  /** The VMM virtual address QEMU passes for a guest-physical address (a wild one outside guest RAM). */
+  private gpaToVaddr(vm: VmRuntime, gpa: bigint): bigint {
+    return vm.guest.gpaToHva(gpa) ?? 0xdead00000000n + gpa;
+  }
+
+  /** One VFIO_IOMMU_MAP_DMA by QEMU; a failure is logged as the kernel and QEMU log it. */
+  private dmaMap(vm: VmRuntime, iova: bigint, size: bigint, vaddr: bigint, read: boolean, write: boolean): VfioResult<{ dma: VfioDma }> {
+    const r = vm.container!.map({ iova, vaddr, size, read, write });
+    if (!r.ok) {
+      for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
+      this.log.vmm(
+        this.clock,
+        vm.spec.name,
+        `${VMM}: vfio_container_dma_map(${containerPtr(vm)}, 0x${iova.toString(16)}, 0x${size.toString(16)}, 0x${vaddr.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
+        this.currentStep,
+      );
+    }
+    return r;
+  }
+
+  vfioMap(vm: VmRuntime, iova: bigint, size: bigint, gpa: bigint, perm: "r" | "w" | "rw", out: StepOutcome): void {
+    if (!this.requireContainer(vm, out)) return;
+    const r = this.dmaMap(vm, iova, size, this.gpaToVaddr(vm, gpa), perm !== "w", perm !== "r");
+    if (!r.ok) {
+      this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA failed: ${r.errno} (${STRERROR[r.errno]})`);
+      return;
+    }
+    this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, perm === "r" ? 1 : perm === "w" ? 2 : 3, 0, 0, iova, size);
+    out.summary = `mapped IOVA 0x${iova.toString(16)}+${formatSize(size)} -> GPA 0x${gpa.toString(16)} (${plural(r.dma.chunks.length, "host chunk")}) in domain ${vm.domain!.did}`;
+  }
+
+  vfioUnmap(vm: VmRuntime, iova: bigint, size: bigint, out: StepOutcome): void {
+    if (!vm.running || !vm.container) {
+      this.fail(out, "vm-not-running", `VM ${vm.spec.name} has no VFIO container`);
+      return;
+    }
+    const r = vm.container.unmap({ iova, size });
+    if (!r.ok) {
+      for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
+      this.log.vmm(
+        this.clock,
+        vm.spec.name,
+        `${VMM}: vfio_container_dma_unmap(${containerPtr(vm)}, 0x${iova.toString(16)}, 0x${size.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
+        this.currentStep,
+      );
+      this.failErrno(out, r.errno, `VFIO_IOMMU_UNMAP_DMA failed: ${r.errno} (${STRERROR[r.errno]})`);
+      return;
+    }
+    this.trace.pushBig(EventKind.Unmap, this.currentStep, 0, vm.domain!.did, 0, 0, 0, iova, r.unmapped);
+    out.summary = r.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(r.unmapped)} at IOVA 0x${iova.toString(16)}`;
+  }
+
+  /** The VFIO container of a VM, wired to the driver's domain `vm.domain` (not yet added to it). */
+  createContainerShell(vm: VmRuntime): void {
+    const host = this.scenario.host;
+    const byDid = (did: number) => this.driver.domains.get(did)!;
+    vm.container = new VfioContainer({
+      ops: {
+        map: (did, iova, hpa, size, prot) => this.driver.map(byDid(did), iova, hpa, size, prot),
+        unmap: (did, iova, size) => void this.driver.unmap(byDid(did), iova, size),
+      },
+      pins: vm.guest,
+      dmaEntryLimit: host.dmaEntryLimit,
+      ...(host.memlock !== undefined ? { memlockBytes: host.memlock } : {}),
+      apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n,
+    });
+  }
+}
+
+export function fullBdf(dev: PciDevice): string {
+  const b = dev.bdf;
+  return `${b.segment.toString(16).padStart(4, "0")}:${hex2(b.bus)}:${hex2(b.device)}.${b.fn}`;
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, "0");
+}
+
+function containerPtr(vm: VmRuntime): string {
+  // A plausible, deterministic heap pointer for the VMM's container object in error messages.
+  return `0x55d0c0a0${(0x1000 + vm.index * 0x40).toString(16)}`;
+}
+
+/**
+ * What a VM start did, from the VM's spec: with a vIOMMU the guest programs the IOMMU and nothing
+ * is mapped yet; without one QEMU maps all guest RAM IOVA = GPA (only when a device is assigned).
+ */
+export function vmStartText(spec: VmSpec, devices: number, domain?: number): string {
+  const viommu = spec.viommu ? `a vIOMMU (intel-iommu, caching-mode=${spec.viommu.cachingMode ? "on" : "off"})` : undefined;
+  if (devices === 0) return `VM ${spec.name} started with ${formatSize(spec.memory)} of RAM${viommu ? ` and ${viommu}` : " and no vIOMMU"}; no assigned devices, so no DMA mappings`;
+  if (viommu) return `VM ${spec.name} started behind ${viommu} with ${plural(devices, "assigned device")}: no DMA mappings until the guest maps IOVAs`;
+  return `VM ${spec.name} started without a vIOMMU with ${plural(devices, "assigned device")}: QEMU mapped its ${formatSize(spec.memory)} of guest RAM IOVA = GPA in domain ${domain ?? "-"}`;
+}
+
+export function formatSize(n: bigint): string {
+  for (const [unit, v] of [["TiB", 1n << 40n], ["GiB", GiB], ["MiB", MiB], ["KiB", KiB]] as const) {
+    if (n >= v && n % v === 0n) return `${n / v} ${unit}`;
+  }
+  return plural(n, "byte");
+}
