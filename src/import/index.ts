@@ -17,10 +17,13 @@ export { explainRecords, type Explanation } from "./explain.js";
 export { synthesizeScenario, type SynthesisResult } from "./synthesize.js";
 export type { EvidenceRecord, ImportResult, Skipped, RecordKind } from "./records.js";
 
-/** An lspci device line: `01:00.0 VGA compatible controller: NVIDIA ...` (with or without -nn's ids). */
-const LSPCI_DEVICE = /^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] [A-Za-z][^:\n]*: \S/;
-/** The detail lines of `lspci -k` / `-v`. */
-const LSPCI_DETAIL = /^\t(?:Kernel driver in use|Kernel modules|Subsystem|Flags|Control|Status|Capabilities|Latency|Interrupt|Region|Physical Slot|DeviceName|IOMMU group|Bus): /;
+/**
+ * An lspci device line: `01:00.0 VGA compatible controller: NVIDIA ...` (with or without -nn's
+ * ids), `01:00.0 0300: 10de:1b80 (rev a1)` (`lspci -n`), quoted or indented as a paste leaves it.
+ */
+const LSPCI_DEVICE = /^(?:>+ ?)*[ \t]*(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] (?:[A-Za-z][^:\n]*: \S|[0-9a-f]{4}: [0-9a-f]{4}:[0-9a-f]{4}\b)/;
+/** The detail lines of `lspci -k` / `-v` (the tab may be lost in a paste). */
+const LSPCI_DETAIL = /^(?:>+ ?)*\s*(?:Kernel driver in use|Kernel modules): |^\t(?:Subsystem|Flags|Control|Status|Capabilities|Latency|Interrupt|Region|Physical Slot|DeviceName|IOMMU group|Bus): /;
 
 /** Looks at the first lines only (bounded), in the order the formats are most specific. */
 export function detectKind(text: string): EvidenceKind {
