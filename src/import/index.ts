@@ -34,6 +34,8 @@ export function detectKind(text: string): EvidenceKind {
   // A command line starts with the binary; "qemu-system-x86_64: -device ...: error" is QEMU's message (a log line).
   const lines = head.split("\n", 2000);
   if (lines.some((l) => QEMU_COMMAND.test(l))) return "qemu";
+  // A fragment: `-device vfio-pci,host=...` lines without the binary (a script's array, a forum post).
+  if (lines.some((l) => /^\s*["']?-device["']?\s+["']?(?:vfio-pci|intel-iommu|amd-iommu|virtio-iommu|arm-smmuv3|\{)/.test(l))) return "qemu";
   let devices = 0;
   let details = 0;
   for (const l of lines) {

@@ -111,12 +111,46 @@ function commandLines(lines: string[]): Set<number> {
   return out;
 }
 
+/** `GPU=0000:01:00.0`, `export GPU="01:00.0"`: a script's variables, as a shell would set them. */
+const ASSIGNMENT = /^\s*(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)?)?([A-Za-z_]\w*)=("[^"]*"|'[^']*'|[^\s'"]*)\s*(?:#.*)?$/;
+/** A line that is an option (or several) without the binary: a fragment of a command line or of a script's array. */
+const OPTION_LINE = /^\s*(?:["']?-(?:device|machine|M|m|smp|name|object|global)["']?)\s+\S/;
+
+/** `$NAME` and `${NAME}` replaced by the script's values; names it does not set are kept as written. */
+function substitute(word: string, vars: Map<string, string>): string {
+  if (!word.includes("$")) return word;
+  return word.replace(/\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)/g, (all, a: string | undefined, b: string | undefined) => vars.get((a ?? b)!) ?? all);
+}
+
+/** QEMU option names (`caching-mode`, `x-scalable-mode`, `kernel_irqchip`) as JSON-style field names. */
+function camel(name: string): string {
+  return name.replace(/^x-/, "").replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** intel-iommu properties (QEMU hw/i386/intel_iommu.c vtd_properties) that are on/off switches. */
+const VTD_SWITCHES = ["caching-mode", "device-iotlb", "eim", "x-scalable-mode", "x-pasid-mode", "x-flts", "dma-drain", "dma-translation", "snoop-control", "stale-tm", "pt"];
+/** amd-iommu properties (hw/i386/amd_iommu.c amdvi_properties). */
+const AMDVI_SWITCHES = ["xtsup", "dma-remap", "device-iotlb", "pt"];
+
 export function parseQemuCommandLine(text: string): ImportResult {
   const lines = text.split("\n");
+  const vars = new Map<string, string>();
+  for (const l of lines) {
+    const a = ASSIGNMENT.exec(l);
+    if (a) vars.set(a[1]!, a[2]!.replace(/^(["'])(.*)\1$/, "$2"));
+  }
   // A command line with QEMU's (or libvirt's) messages around it, as in a libvirt qemu log: the
   // command-line lines are read as options, every other line as a log line (QEMU's errors are
   // records there). Without a recognisable command start, the whole text is read as options.
   const cmd = commandLines(lines);
+  // A fragment: option lines without the binary (`-device vfio-pci,host=$GPU \`), and the
+  // assignments a script makes before using them.
+  for (let i = 0; i < lines.length; i++) {
+    if (!cmd.has(i) && (OPTION_LINE.test(lines[i]!) || ASSIGNMENT.test(lines[i]!) || /^#!/.test(lines[i]!))) {
+      cmd.add(i);
+      while (/\\\r?$/.test(lines[i]!) && i + 1 < lines.length) cmd.add(++i);
+    }
+  }
   const mixed = cmd.size > 0 && cmd.size < lines.length;
   const toks = words(mixed ? lines.map((l, k) => (cmd.has(k) ? l : "")).join("\n") : text);
   const records: EvidenceRecord[] = [];
@@ -124,6 +158,7 @@ export function parseQemuCommandLine(text: string): ImportResult {
   const rec = (line: number, summary: string, fields: EvidenceRecord["fields"]) => {
     records.push({ kind: "vm-config", line, endLine: line, column: 0, text: lines[line] ?? "", summary, fields: { source: "qemu", ...fields }, context: [] });
   };
+  for (const t of toks) t.text = substitute(t.text, vars);
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i]!.text;
     const arg = toks[i + 1];
@@ -138,8 +173,18 @@ export function parseQemuCommandLine(text: string): ImportResult {
       const p = props(arg.text.startsWith("type=") || arg.text.includes("{") ? arg.text : `type=${arg.text}`.replace(/^type=([^,]*)/, "type=$1"));
       if (p) {
         const type = p.type ?? p.driver ?? "";
-        rec(arg.line, `machine ${type}${p.iommu ? ` with ${p.iommu}` : ""}${p["kernel-irqchip"] ? `, kernel-irqchip=${p["kernel-irqchip"]}` : ""}`, { machine: type, ...(p.iommu ? { viommu: p.iommu } : {}), ...(p["kernel-irqchip"] ? { kernelIrqchip: p["kernel-irqchip"] } : {}) });
+        // QEMU accepts kernel_irqchip and kernel-irqchip (object property names are normalised).
+        const irqchip = p["kernel-irqchip"] ?? p.kernel_irqchip;
+        const accel = p.accel;
+        rec(arg.line, `machine ${type}${p.iommu ? ` with ${p.iommu}` : ""}${irqchip ? `, kernel-irqchip=${irqchip}` : ""}`, { machine: type, ...(p.iommu ? { viommu: p.iommu } : {}), ...(irqchip ? { kernelIrqchip: irqchip } : {}), ...(accel ? { accel } : {}) });
       }
+      i++;
+    } else if (opt === "-smp") {
+      // -smp 8 | -smp cpus=8,sockets=1,cores=4,threads=2 | -smp sockets=1,cores=4,threads=2 (cpus = the product).
+      const p = props(/^\d+(?:,|$)/.test(arg.text) ? `cpus=${arg.text}` : arg.text);
+      const n = (k: string) => (p?.[k] !== undefined && /^\d+$/.test(p[k]!) ? Number(p[k]) : undefined);
+      const cpus = n("cpus") ?? (n("sockets") ?? 1) * (n("dies") ?? 1) * (n("cores") ?? 1) * (n("threads") ?? 1);
+      if (cpus > 0) rec(arg.line, `${cpus} vCPU${cpus === 1 ? "" : "s"}`, { vcpus: cpus, ...(n("sockets") !== undefined ? { sockets: n("sockets")! } : {}), ...(n("cores") !== undefined ? { cores: n("cores")! } : {}), ...(n("threads") !== undefined ? { threads: n("threads")! } : {}) });
       i++;
     } else if (opt === "-name") {
       const p = props(arg.text.includes("=") ? arg.text : `guest=${arg.text}`);
@@ -155,6 +200,10 @@ export function parseQemuCommandLine(text: string): ImportResult {
       const drv = p.driver ?? "";
       if (drv === "vfio-pci") {
         // host=SSSS:BB:DD.F, or sysfsdev=/sys/bus/pci/devices/SSSS:BB:DD.F (an mdev's sysfs path has no BDF).
+        if (/\$/.test(p.host ?? p.sysfsdev ?? "")) {
+          skip.add(arg.line, `vfio-pci ${p.host !== undefined ? `host=${p.host}` : `sysfsdev=${p.sysfsdev}`} uses a shell variable the text does not set`);
+          continue;
+        }
         const sys = p.sysfsdev !== undefined ? /\/((?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\/?$/.exec(p.sysfsdev)?.[1] : undefined;
         const src = p.host ?? sys;
         const b = src ? parseBdf(src) : undefined;
@@ -162,11 +211,19 @@ export function parseQemuCommandLine(text: string): ImportResult {
           skip.add(arg.line, p.host !== undefined ? `vfio-pci host=${p.host} is not a PCI address` : p.sysfsdev !== undefined ? `vfio-pci sysfsdev=${p.sysfsdev} names no PCI address (a mediated device?)` : "vfio-pci without host= or sysfsdev=");
           continue;
         }
-        rec(arg.line, `assigns host device ${b.key} with vfio-pci`, { hostdev: b.key, ...(p.id ? { id: p.id } : {}) });
+        const extra: EvidenceRecord["fields"] = {};
+        for (const k of ["addr", "bus", "romfile", "rombar", "bootindex"]) if (p[k] !== undefined) extra[camel(k)] = p[k]!;
+        if (p["x-vga"] !== undefined) extra.vga = on(p["x-vga"]);
+        if (p.multifunction !== undefined) extra.multifunction = on(p.multifunction);
+        rec(arg.line, `assigns host device ${b.key} with vfio-pci`, { hostdev: b.key, ...(p.id ? { id: p.id } : {}), ...extra });
       } else if (drv === "intel-iommu") {
-        rec(arg.line, `vIOMMU intel-iommu, caching-mode=${on(p["caching-mode"]) ? "on" : "off"}${p.intremap ? `, intremap=${p.intremap}` : ""}`, { viommu: "intel", cachingMode: on(p["caching-mode"]), intremap: p.intremap ?? "", awBits: Number(p["aw-bits"] ?? 39), deviceIotlb: on(p["device-iotlb"]) });
+        const sw: EvidenceRecord["fields"] = {};
+        for (const k of VTD_SWITCHES) if (p[k] !== undefined && k !== "caching-mode" && k !== "device-iotlb") sw[camel(k)] = on(p[k]);
+        rec(arg.line, `vIOMMU intel-iommu, caching-mode=${on(p["caching-mode"]) ? "on" : "off"}${p.intremap ? `, intremap=${p.intremap}` : ""}`, { viommu: "intel", cachingMode: on(p["caching-mode"]), intremap: p.intremap ?? "", awBits: Number(p["aw-bits"] ?? 39), deviceIotlb: on(p["device-iotlb"]), ...sw });
       } else if (drv === "amd-iommu") {
-        rec(arg.line, "vIOMMU amd-iommu", { viommu: "amd", intremap: p.intremap ?? "" });
+        const sw: EvidenceRecord["fields"] = {};
+        for (const k of AMDVI_SWITCHES) if (p[k] !== undefined) sw[camel(k)] = on(p[k]);
+        rec(arg.line, "vIOMMU amd-iommu", { viommu: "amd", intremap: p.intremap ?? "", ...sw });
       } else if (drv === "virtio-iommu-pci" || drv === "virtio-iommu") {
         rec(arg.line, "vIOMMU virtio-iommu", { viommu: "virtio" });
       } else if (drv === "arm-smmuv3") {
@@ -258,11 +315,43 @@ export function parseLibvirtXml(text: string): ImportResult {
         continue;
       }
       const key = `${seg ? `${seg.toString(16).padStart(4, "0")}:` : ""}${bdfText(n("bus"), n("slot"), n("function"))}`;
-      rec(el.line, `assigns host device ${key} (hostdev, managed=${el.parent.parent.attrs.managed ?? "no"})`, { hostdev: key, managed: el.parent.parent.attrs.managed === "yes" });
+      const hostdev = el.parent.parent;
+      const child = (name: string) => elements.find((x) => x.parent === hostdev && x.name === name);
+      const extra: EvidenceRecord["fields"] = {};
+      const alias = child("alias")?.attrs.name;
+      if (alias) extra.alias = alias;
+      const driver = child("driver")?.attrs.name;
+      if (driver) extra.driver = driver;
+      const rom = child("rom")?.attrs;
+      if (rom?.bar) extra.rombar = rom.bar;
+      if (rom?.file) extra.romfile = rom.file;
+      if (rom?.enabled) extra.romEnabled = rom.enabled === "yes";
+      // The hostdev's own <address> is where the guest sees it (type pci, drive, ...).
+      const guest = child("address");
+      if (guest) {
+        const g = guest.attrs;
+        extra.guestAddressType = g.type ?? "pci";
+        if ((g.type ?? "pci") === "pci" && g.bus !== undefined && g.slot !== undefined) {
+          const gn = (k: string) => parseInt(g[k] ?? "0", g[k]?.startsWith("0x") ? 16 : 10);
+          const gs = gn("domain");
+          if (![gs, gn("bus"), gn("slot"), gn("function")].some(Number.isNaN)) extra.guestAddress = `${gs.toString(16).padStart(4, "0")}:${bdfText(gn("bus"), gn("slot"), gn("function"))}`;
+          if (g.multifunction) extra.multifunction = g.multifunction === "on";
+        }
+      }
+      const boot = child("boot")?.attrs.order;
+      if (boot) extra.bootOrder = Number(boot);
+      rec(el.line, `assigns host device ${key} (hostdev, managed=${hostdev.attrs.managed ?? "no"}${alias ? `, alias ${alias}` : ""})`, { hostdev: key, managed: hostdev.attrs.managed === "yes", ...extra });
     } else if (el.name === "iommu") {
       const drv = elements.find((x) => x.parent === el && x.name === "driver");
       const a = drv?.attrs ?? {};
-      rec(el.line, `vIOMMU ${el.attrs.model ?? "?"}${a.caching_mode ? `, caching_mode=${a.caching_mode}` : ""}${a.intremap ? `, intremap=${a.intremap}` : ""}`, { viommu: el.attrs.model ?? "", cachingMode: a.caching_mode === "on", intremap: a.intremap ?? "", awBits: Number(a.aw_bits ?? 0) || 39, deviceIotlb: a.iotlb === "on" });
+      // libvirt formatdomain "IOMMU devices": <driver> intremap, caching_mode, eim, iotlb, aw_bits,
+      // dma_translation (intel); xtsup, passthrough (amd) - every other attribute is kept by its name.
+      const sw: EvidenceRecord["fields"] = {};
+      for (const [k, v] of Object.entries(a)) if (!["intremap", "caching_mode", "iotlb", "aw_bits"].includes(k)) sw[camel(k)] = v === "on" ? true : v === "off" ? false : v;
+      rec(el.line, `vIOMMU ${el.attrs.model ?? "?"}${a.caching_mode ? `, caching_mode=${a.caching_mode}` : ""}${a.intremap ? `, intremap=${a.intremap}` : ""}`, { viommu: el.attrs.model ?? "", cachingMode: a.caching_mode === "on", intremap: a.intremap ?? "", awBits: Number(a.aw_bits ?? 0) || 39, deviceIotlb: a.iotlb === "on", ...sw });
+    } else if (el.name === "vcpu" && parentName === "domain" && /^\d+$/.test(el.text.trim())) {
+      const n = Number(el.text.trim());
+      rec(el.line, `${n} vCPU${n === 1 ? "" : "s"}`, { vcpus: n, ...(el.attrs.placement ? { placement: el.attrs.placement } : {}) });
     } else if (el.name === "ioapic" && parentName === "features") rec(el.line, `ioapic driver=${el.attrs.driver ?? "kvm"}`, { ioapic: el.attrs.driver ?? "kvm" });
     else if (el.name === "hard_limit" && parentName === "memtune") {
       const unit = XML_UNITS[(el.attrs.unit ?? "KiB").toLowerCase()] ?? 1024n;

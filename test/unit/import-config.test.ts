@@ -28,11 +28,11 @@ describe("QEMU command lines", () => {
     const f = r.records.map((x) => [x.line, x.fields]);
     expect(f).toEqual([
       [1, { source: "qemu", name: "router" }],
-      [2, { source: "qemu", machine: "q35", kernelIrqchip: "split" }],
+      [2, { source: "qemu", machine: "q35", kernelIrqchip: "split", accel: "kvm" }],
       [3, { source: "qemu", memory: String(8n << 30n) }],
       [4, { source: "qemu", viommu: "intel", cachingMode: true, intremap: "on", awBits: 48, deviceIotlb: false }],
       [5, { source: "qemu", hostdev: "03:00.0", id: "hostdev0" }],
-      [6, { source: "qemu", hostdev: "03:00.1", id: "hostdev1" }],
+      [6, { source: "qemu", hostdev: "03:00.1", id: "hostdev1", bus: "pci.2" }],
     ]);
     expect(detectKind(read("qemu-cmdline.txt"))).toBe("qemu");
     expect(qemuSize("4096")).toBe(4096n << 20n);
