@@ -8,6 +8,7 @@ import { parseGroups } from "./groups.js";
 import { parseLspci } from "./lspci.js";
 import { QEMU_COMMAND, parseLibvirtXml, parseQemuCommandLine } from "./vmconfig.js";
 import { UTF16_REASON, looksUtf16 } from "./lines.js";
+import { withBootState } from "./bootState.js";
 import type { ImportResult } from "./records.js";
 
 export type EvidenceKind = "log" | "groups" | "ftrace" | "lspci" | "libvirt" | "qemu";
@@ -15,6 +16,7 @@ export type EvidenceKind = "log" | "groups" | "ftrace" | "lspci" | "libvirt" | "
 export { parseLog, parseFtrace, parseGroups, parseLspci, parseLibvirtXml, parseQemuCommandLine };
 export { explainRecords, type Explanation } from "./explain.js";
 export { synthesizeScenario, type SynthesisResult } from "./synthesize.js";
+export { iommuStatus, statusTitle, type IommuStatus } from "./bootState.js";
 export type { EvidenceRecord, ImportResult, Skipped, RecordKind } from "./records.js";
 
 /**
@@ -57,6 +59,6 @@ export function importText(text: string, kindArg?: EvidenceKind): ImportResult &
     : kind === "lspci" ? parseLspci(text)
     : kind === "libvirt" ? parseLibvirtXml(text)
     : kind === "qemu" ? parseQemuCommandLine(text)
-    : parseLog(text);
+    : withBootState(parseLog(text), text);
   return { ...r, kind };
 }

@@ -66,6 +66,8 @@ export function recordToJson(r: EvidenceRecord, file: string): JsonRecord {
       return Object.assign(base, { source: "kernel", type: "group-add", bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, group: f.group });
     case "ftrace":
       return Object.assign(base, { source: "ftrace", type: String(f.event), bdf: fullBdf(f.device), address: addr(f.iova), reason: null, reasonText: null, pasid: null, ...f, iova: undefined });
+    case "boot-state":
+      return Object.assign(base, { source: "kernel", type: `boot-${String(f.fact)}`, bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, ...f });
     default:
       return Object.assign(base, { source: r.kind, type: r.kind, bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, ...f });
   }

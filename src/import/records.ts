@@ -16,7 +16,8 @@ export type RecordKind =
   | "iommu-group"
   | "pci-device"
   | "vm-config"
-  | "ftrace";
+  | "ftrace"
+  | "boot-state";
 
 export type FieldValue = string | number | boolean;
 
