@@ -18,7 +18,7 @@
  * - [PCI-DMA: ] `Using software bounce buffering for IO (SWIOTLB)` (no IOMMU translating on x86).
  */
 import { messageOf } from "./lines.js";
-import type { EvidenceRecord, Skipped } from "./records.js";
+import type { EvidenceRecord } from "./records.js";
 
 /** Kernel parameters that decide the IOMMU's state (Documentation/admin-guide/kernel-parameters.txt). */
 const IOMMU_PARAMS = /^(?:intel_iommu|amd_iommu|iommu|iommu\.passthrough|iommu\.strict|pcie_acs_override|vfio-pci\.ids|vfio_iommu_type1\.allow_unsafe_interrupts|intremap|amd_iommu_intr|kvm\.ignore_msrs|video|initcall_blacklist)=/;
@@ -127,22 +127,3 @@ export function statusTitle(s: IommuStatus): string {
   return `IOMMU status: DMA translation ${s.translation}${detail ? ` (${detail})` : ""}; interrupt remapping ${s.interruptRemapping}${s.interruptMode ? ` (${s.interruptMode})` : ""}`;
 }
 
-/** Adds the boot-state records of `text` to a log's import result: sorted in, their lines no longer skipped. */
-export function withBootState<T extends { records: EvidenceRecord[]; skipped: Skipped[] }>(r: T, text: string): T {
-  const boot = parseBootState(text.split("\n"));
-  if (!boot.length) return r;
-  const taken = new Set(r.records.map((x) => x.line));
-  const add = boot.filter((b) => !taken.has(b.line));
-  if (!add.length) return r;
-  const lines = new Set(add.map((b) => b.line));
-  const skipped: Skipped[] = [];
-  for (const s of r.skipped) {
-    let start = s.line;
-    for (let l = s.line; l <= s.endLine + 1; l++) {
-      if (l <= s.endLine && !lines.has(l)) continue;
-      if (l > start) skipped.push({ ...s, line: start, endLine: l - 1 });
-      start = l + 1;
-    }
-  }
-  return { ...r, records: [...r.records, ...add].sort((a, b) => a.line - b.line), skipped };
-}

@@ -19,6 +19,7 @@ import {
 import { nounFor, plural } from "../sim/plural.js";
 import type { EvidenceRecord } from "./records.js";
 import { iommuStatus, statusTitle } from "./bootState.js";
+import { explainDeviceEvent } from "./deviceEvents.js";
 
 export interface Explanation {
   record: number;
@@ -127,6 +128,13 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
     }
     case "dmar-fault":
       return explainDmar(r, i, history, around);
+    case "device-event": {
+      const d = explainDeviceEvent(f);
+      if (!d) return undefined;
+      const same = typeof f.device === "string" ? around.records.filter((x) => x !== r && x.kind === "device-event" && x.fields.device === f.device) : [];
+      const evidence = same.length ? [`${f.device} has ${same.length} other reset/power/error ${nounFor(same.length, "line")} in this log: ${[...new Set(same.map((x) => String(x.fields.event)))].join(", ")}.`] : [];
+      return { record: i, ...d, evidence };
+    }
     case "amdvi-event": {
       const pf = f.event === "IO_PAGE_FAULT";
       return {

@@ -8,7 +8,7 @@ import { parseGroups } from "./groups.js";
 import { parseLspci } from "./lspci.js";
 import { QEMU_COMMAND, parseLibvirtXml, parseQemuCommandLine } from "./vmconfig.js";
 import { UTF16_REASON, looksUtf16 } from "./lines.js";
-import { withBootState } from "./bootState.js";
+import { withSupplementalRecords } from "./supplements.js";
 import type { ImportResult } from "./records.js";
 
 export type EvidenceKind = "log" | "groups" | "ftrace" | "lspci" | "libvirt" | "qemu";
@@ -59,6 +59,6 @@ export function importText(text: string, kindArg?: EvidenceKind): ImportResult &
     : kind === "lspci" ? parseLspci(text)
     : kind === "libvirt" ? parseLibvirtXml(text)
     : kind === "qemu" ? parseQemuCommandLine(text)
-    : withBootState(parseLog(text), text);
+    : withSupplementalRecords(parseLog(text), text);
   return { ...r, kind };
 }

@@ -17,7 +17,8 @@ export type RecordKind =
   | "pci-device"
   | "vm-config"
   | "ftrace"
-  | "boot-state";
+  | "boot-state"
+  | "device-event";
 
 export type FieldValue = string | number | boolean;
 
