@@ -39,13 +39,21 @@ function words(text: string): Token[] {
       }
     }
     if (quote) {
+      // In double quotes a backslash escapes " \ $ and ` (POSIX shell); single quotes have no escapes.
       if (c === quote) quote = "";
+      else if (quote === '"' && c === "\\" && /["\\$`]/.test(text[i + 1] ?? "")) cur += text[++i];
       else cur += c;
       continue;
     }
     if (c === "\\" && (text[i + 1] === "\n" || (text[i + 1] === "\r" && text[i + 2] === "\n"))) {
       i += text[i + 1] === "\r" ? 2 : 1;
       line++;
+      continue;
+    }
+    if (c === "\\" && i + 1 < text.length && text[i + 1] !== "\n" && text[i + 1] !== "\r") {
+      // Outside quotes a backslash makes the next character literal (`'\''` inside a quoted word).
+      if (curLine < 0) curLine = line;
+      cur += text[++i];
       continue;
     }
     if (c === "'" || c === '"') {
@@ -77,7 +85,21 @@ function props(arg: string): Record<string, string> | undefined {
     }
   }
   const out: Record<string, string> = {};
-  arg.split(/,(?!,)/).forEach((part, i) => {
+  // Options split at single commas; a doubled comma is a comma inside a value (QemuOpts).
+  const parts: string[] = [];
+  let cur = "";
+  for (let k = 0; k < arg.length; k++) {
+    if (arg[k] !== ",") cur += arg[k];
+    else if (arg[k + 1] === ",") {
+      cur += ",";
+      k++;
+    } else {
+      parts.push(cur);
+      cur = "";
+    }
+  }
+  parts.push(cur);
+  parts.forEach((part, i) => {
     const eq = part.indexOf("=");
     if (eq < 0) out[i === 0 ? "driver" : part] = i === 0 ? part : "on";
     else out[part.slice(0, eq)] = part.slice(eq + 1);
@@ -113,6 +135,7 @@ function commandLines(lines: string[]): Set<number> {
 
 /** `GPU=0000:01:00.0`, `export GPU="01:00.0"`: a script's variables, as a shell would set them. */
 const ASSIGNMENT = /^\s*(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)?)?([A-Za-z_]\w*)=("[^"]*"|'[^']*'|[^\s'"]*)\s*(?:#.*)?$/;
+const ULIMIT = /^\s*ulimit\s+(?:-[A-Za-z]+\s+)*-l\s+(\d+|unlimited)\s*$/;
 /** A line that is an option (or several) without the binary: a fragment of a command line or of a script's array. */
 const OPTION_LINE = /^\s*(?:["']?-(?:device|machine|M|m|smp|name|object|global)["']?)\s+\S/;
 
@@ -139,6 +162,14 @@ export function parseQemuCommandLine(text: string): ImportResult {
     const a = ASSIGNMENT.exec(l);
     if (a) vars.set(a[1]!, a[2]!.replace(/^(["'])(.*)\1$/, "$2"));
   }
+  const records: EvidenceRecord[] = [];
+  // A launcher script's `ulimit -l KiB`: the VMM's RLIMIT_MEMLOCK (bash's -l counts 1024-byte blocks).
+  lines.forEach((l, k) => {
+    const u = ULIMIT.exec(l);
+    if (!u) return;
+    const bytes = u[1] === "unlimited" ? undefined : BigInt(u[1]!) * 1024n;
+    records.push({ kind: "vm-config", line: k, endLine: k, column: 0, text: l, summary: bytes === undefined ? "memlock unlimited" : `memlock limit ${bytes / (1n << 20n)} MiB`, fields: { source: "qemu", ...(bytes === undefined ? { memlockUnlimited: true } : { memlock: bytes.toString() }) }, context: [] });
+  });
   // A command line with QEMU's (or libvirt's) messages around it, as in a libvirt qemu log: the
   // command-line lines are read as options, every other line as a log line (QEMU's errors are
   // records there). Without a recognisable command start, the whole text is read as options.
@@ -146,14 +177,13 @@ export function parseQemuCommandLine(text: string): ImportResult {
   // A fragment: option lines without the binary (`-device vfio-pci,host=$GPU \`), and the
   // assignments a script makes before using them.
   for (let i = 0; i < lines.length; i++) {
-    if (!cmd.has(i) && (OPTION_LINE.test(lines[i]!) || ASSIGNMENT.test(lines[i]!) || /^#!/.test(lines[i]!))) {
+    if (!cmd.has(i) && (OPTION_LINE.test(lines[i]!) || ASSIGNMENT.test(lines[i]!) || ULIMIT.test(lines[i]!) || /^#!/.test(lines[i]!))) {
       cmd.add(i);
       while (/\\\r?$/.test(lines[i]!) && i + 1 < lines.length) cmd.add(++i);
     }
   }
   const mixed = cmd.size > 0 && cmd.size < lines.length;
   const toks = words(mixed ? lines.map((l, k) => (cmd.has(k) ? l : "")).join("\n") : text);
-  const records: EvidenceRecord[] = [];
   const skip = new SkipList();
   const rec = (line: number, summary: string, fields: EvidenceRecord["fields"]) => {
     records.push({ kind: "vm-config", line, endLine: line, column: 0, text: lines[line] ?? "", summary, fields: { source: "qemu", ...fields }, context: [] });
@@ -238,7 +268,7 @@ export function parseQemuCommandLine(text: string): ImportResult {
     for (const s of log.skipped) for (let l = s.line; l <= s.endLine; l++) if (!cmd.has(l)) skip.add(l, s.reason);
     records.sort((x, y) => x.line - y.line);
   }
-  return { records, skipped: [...skip.items].sort((x, y) => x.line - y.line) };
+  return { records: records.sort((x, y) => x.line - y.line), skipped: [...skip.items].sort((x, y) => x.line - y.line) };
 }
 
 // ---------------------------------------------------------------- libvirt XML
@@ -249,6 +279,16 @@ interface XmlElement {
   line: number;
   text: string;
   parent?: XmlElement;
+}
+
+/** The five predefined entities and character references (XML 1.0 §4.6, §4.1), in one pass. */
+function xmlDecode(s: string): string {
+  if (!s.includes("&")) return s;
+  return s.replace(/&(?:(amp|lt|gt|apos|quot)|#(\d{1,7})|#x([0-9a-fA-F]{1,6}));/g, (all, name: string | undefined, dec: string | undefined, hexa: string | undefined) => {
+    if (name) return ({ amp: "&", lt: "<", gt: ">", apos: "'", quot: '"' } as Record<string, string>)[name]!;
+    const cp = dec !== undefined ? Number(dec) : parseInt(hexa!, 16);
+    return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : all;
+  });
 }
 
 /** A small XML reader with line numbers: elements, attributes, text. Never throws. */
@@ -267,7 +307,7 @@ export function readXml(text: string): { elements: XmlElement[]; error?: { line:
     if (m[6]) return { elements, error: { line, message: "a '<' that does not start a tag" } };
     if (m[5] !== undefined) {
       const top = stack[stack.length - 1];
-      if (top) top.text += m[5];
+      if (top) top.text += xmlDecode(m[5]);
       continue;
     }
     if (!m[2]) continue;
@@ -277,7 +317,7 @@ export function readXml(text: string): { elements: XmlElement[]; error?: { line:
       continue;
     }
     const attrs: Record<string, string> = {};
-    for (const a of (m[3] ?? "").matchAll(/([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) attrs[a[1]!] = (a[2] ?? a[3] ?? "").replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+    for (const a of (m[3] ?? "").matchAll(/([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) attrs[a[1]!] = xmlDecode(a[2] ?? a[3] ?? "");
     const el: XmlElement = { name: m[2], attrs, line, text: "" };
     const parent = stack[stack.length - 1];
     if (parent) el.parent = parent;
