@@ -18,6 +18,8 @@ import {
 } from "../sim/vtd/reasons.js";
 import { nounFor, plural } from "../sim/plural.js";
 import type { EvidenceRecord } from "./records.js";
+import { iommuStatus, statusTitle } from "./bootState.js";
+import { explainDeviceEvent } from "./deviceEvents.js";
 
 export interface Explanation {
   record: number;
@@ -85,6 +87,26 @@ export function explainRecords(records: EvidenceRecord[], history: EvidenceRecor
     }
     out.push(e);
   });
+  // The boot-state lines add up to one answer, placed at the first of them.
+  const st = iommuStatus(records);
+  if (st) {
+    const at = st.facts[0]!.record;
+    const meaning =
+      st.translation === "on"
+        ? `The IOMMU translates DMA${st.defaultDomain === "Passthrough" ? "; host devices use identity (pass-through) domains (iommu=pt), devices assigned to VMs still get translated VFIO domains" : st.defaultDomain ? `; host devices use ${st.defaultDomain.toLowerCase()} DMA domains` : ""}.`
+        : st.translation === "off"
+          ? "The IOMMU does not translate DMA in this boot: VFIO cannot assign devices."
+          : "The lines in this log do not say whether the IOMMU translates DMA.";
+    const checks = [
+      "ls /sys/class/iommu/ (one dmar*/ivhd* entry per IOMMU unit when translation is on) and ls /sys/kernel/iommu_groups/ (empty when it is off).",
+      "cat /proc/cmdline: on Intel, intel_iommu=on (unless the kernel was built with CONFIG_INTEL_IOMMU_DEFAULT_ON); on AMD the IOMMU is on unless amd_iommu=off; iommu=pt puts host devices in identity domains and does not change assigned devices.",
+      ...(st.interruptRemapping !== "on" ? ["dmesg | grep -i remapping: VFIO needs interrupt remapping (or allow_unsafe_interrupts)."] : []),
+    ];
+    const e = { record: at, title: statusTitle(st), meaning, causes: st.blockers, checks, evidence: st.facts.map((f) => f.text) };
+    const k = out.findIndex((x) => x.record > at);
+    if (k < 0) out.push(e);
+    else out.splice(k, 0, e);
+  }
   return out;
 }
 
@@ -106,6 +128,13 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
     }
     case "dmar-fault":
       return explainDmar(r, i, history, around);
+    case "device-event": {
+      const d = explainDeviceEvent(f);
+      if (!d) return undefined;
+      const same = typeof f.device === "string" ? around.records.filter((x) => x !== r && x.kind === "device-event" && x.fields.device === f.device) : [];
+      const evidence = same.length ? [`${f.device} has ${same.length} other reset/power/error ${nounFor(same.length, "line")} in this log: ${[...new Set(same.map((x) => String(x.fields.event)))].join(", ")}.`] : [];
+      return { record: i, ...d, evidence };
+    }
     case "amdvi-event": {
       const pf = f.event === "IO_PAGE_FAULT";
       return {

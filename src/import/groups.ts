@@ -11,6 +11,11 @@ import { SkipList, parseBdf, type EvidenceRecord, type ImportResult } from "./re
 const LSPCI_NN = /^(.+?) \[([0-9a-f]{4})\]: (.+?) \[([0-9a-f]{4}):([0-9a-f]{4})\](?: \(rev ([0-9a-f]{2})\))?(?: \(prog-if [^)]*\))?$/;
 /** Plain `lspci` text (no -nn): `Class: Name (rev xx)`. */
 const LSPCI_PLAIN = /^([A-Z][^:]*?): (.+?)(?: \(rev ([0-9a-f]{2})\))?(?: \(prog-if [^)]*\))?$/;
+/**
+ * `lspci -n` text: `cccc: vvvv:dddd (rev xx)`. pciutils' show_terse prints `" %s: %s"` of the class
+ * and the vendor/device names, which PCI_LOOKUP_NUMERIC turns into bare hex (pciutils lspci.c).
+ */
+const LSPCI_N = /^([0-9a-f]{4}): ([0-9a-f]{4}):([0-9a-f]{4})(?: \(rev ([0-9a-f]{2})\))?(?: \(prog-if ([0-9a-f]{2})[^)]*\))?$/;
 const ONE_LINE = /^(?:IOMMU )?[Gg]roup (\d+):?\s+((?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\s*(.*)$/;
 const HEADER = /^(?:IOMMU )?[Gg]roup (\d+):?\s*$/;
 /** A device under a header: indented, or not (scripts that print the header and then `lspci -nns` lines). */
@@ -20,10 +25,12 @@ const SYSFS = /^\/sys\/kernel\/iommu_groups\/(\d+)\/devices\/([0-9a-f]{4}:[0-9a-
 const LS_HEADER = /^\/sys\/kernel\/iommu_groups\/(\d+)\/devices:$/;
 const LS_TOTAL = /^total \d+$/;
 const LS_LINK = /^l[rwxsStT-]{9}[.+@]?\s+\d+\s+\S+\s+\S+\s+\d+\s+\S+\s+\S+\s+\S+\s+((?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) -> \S+$/;
-const PROMPT = /^(?:[\w.@-]+:[~\w/.-]*[$#]|\[[^\]\n]+\][$#]|\$|#)(?:\s|$)/;
+export const PROMPT = /^(?:[\w.@-]+:[~\w/.-]*[$#]|\[[^\]\n]+\][$#]|\$|#)(?:\s|$)/;
 
 export function describeLspci(rest: string): Record<string, string> {
   const m = LSPCI_NN.exec(rest.trim());
+  const n = m ? null : LSPCI_N.exec(rest.trim());
+  if (n) return { classId: n[1]!, vendorId: n[2]!, deviceId: n[3]!, ...(n[4] ? { rev: n[4] } : {}) };
   if (!m) {
     const p = LSPCI_PLAIN.exec(rest.trim());
     if (p) return { class: p[1]!, name: p[2]!, ...(p[3] ? { rev: p[3] } : {}) };

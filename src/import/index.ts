@@ -8,6 +8,7 @@ import { parseGroups } from "./groups.js";
 import { parseLspci } from "./lspci.js";
 import { QEMU_COMMAND, parseLibvirtXml, parseQemuCommandLine } from "./vmconfig.js";
 import { UTF16_REASON, looksUtf16 } from "./lines.js";
+import { withSupplementalRecords } from "./supplements.js";
 import type { ImportResult } from "./records.js";
 
 export type EvidenceKind = "log" | "groups" | "ftrace" | "lspci" | "libvirt" | "qemu";
@@ -15,12 +16,16 @@ export type EvidenceKind = "log" | "groups" | "ftrace" | "lspci" | "libvirt" | "
 export { parseLog, parseFtrace, parseGroups, parseLspci, parseLibvirtXml, parseQemuCommandLine };
 export { explainRecords, type Explanation } from "./explain.js";
 export { synthesizeScenario, type SynthesisResult } from "./synthesize.js";
+export { iommuStatus, statusTitle, type IommuStatus } from "./bootState.js";
 export type { EvidenceRecord, ImportResult, Skipped, RecordKind } from "./records.js";
 
-/** An lspci device line: `01:00.0 VGA compatible controller: NVIDIA ...` (with or without -nn's ids). */
-const LSPCI_DEVICE = /^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] [A-Za-z][^:\n]*: \S/;
-/** The detail lines of `lspci -k` / `-v`. */
-const LSPCI_DETAIL = /^\t(?:Kernel driver in use|Kernel modules|Subsystem|Flags|Control|Status|Capabilities|Latency|Interrupt|Region|Physical Slot|DeviceName|IOMMU group|Bus): /;
+/**
+ * An lspci device line: `01:00.0 VGA compatible controller: NVIDIA ...` (with or without -nn's
+ * ids), `01:00.0 0300: 10de:1b80 (rev a1)` (`lspci -n`), quoted or indented as a paste leaves it.
+ */
+const LSPCI_DEVICE = /^(?:>+ ?)*[ \t]*(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] (?:[A-Za-z][^:\n]*: \S|[0-9a-f]{4}: [0-9a-f]{4}:[0-9a-f]{4}\b)/;
+/** The detail lines of `lspci -k` / `-v` (the tab may be lost in a paste). */
+const LSPCI_DETAIL = /^(?:>+ ?)*\s*(?:Kernel driver in use|Kernel modules): |^\t(?:Subsystem|Flags|Control|Status|Capabilities|Latency|Interrupt|Region|Physical Slot|DeviceName|IOMMU group|Bus): /;
 
 /** Looks at the first lines only (bounded), in the order the formats are most specific. */
 export function detectKind(text: string): EvidenceKind {
@@ -31,6 +36,8 @@ export function detectKind(text: string): EvidenceKind {
   // A command line starts with the binary; "qemu-system-x86_64: -device ...: error" is QEMU's message (a log line).
   const lines = head.split("\n", 2000);
   if (lines.some((l) => QEMU_COMMAND.test(l))) return "qemu";
+  // A fragment: `-device vfio-pci,host=...` lines without the binary (a script's array, a forum post).
+  if (lines.some((l) => /^\s*["']?-device["']?\s+["']?(?:vfio-pci|intel-iommu|amd-iommu|virtio-iommu|arm-smmuv3|\{)/.test(l))) return "qemu";
   let devices = 0;
   let details = 0;
   for (const l of lines) {
@@ -52,6 +59,6 @@ export function importText(text: string, kindArg?: EvidenceKind): ImportResult &
     : kind === "lspci" ? parseLspci(text)
     : kind === "libvirt" ? parseLibvirtXml(text)
     : kind === "qemu" ? parseQemuCommandLine(text)
-    : parseLog(text);
+    : withSupplementalRecords(parseLog(text), text);
   return { ...r, kind };
 }

@@ -7,7 +7,8 @@
  *   number or null (VT-d fault reason, AMD-Vi event code, SMMUv3 event id, SMMUv2 FSR), reasonText,
  *   pasid (number or null), and the source-specific fields.
  *   Configurations: { "groups": [{ group, devices: [...] }] }, { "topology": { devices: [...] } }
- *   (lspci), { "vm": {...} } (libvirt XML, QEMU command line), each with "skipped".
+ *   (lspci), { "vm": {...} } (libvirt XML, QEMU command line; vm.hostdevs and vm.viommus are arrays
+ *   of objects, see the README), each with "skipped".
  */
 import type { EvidenceRecord, Skipped } from "./records.js";
 import { SMMU_EVENTS, amdPageFaultFlags } from "./dmesg.js";
@@ -65,6 +66,8 @@ export function recordToJson(r: EvidenceRecord, file: string): JsonRecord {
       return Object.assign(base, { source: "kernel", type: "group-add", bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, group: f.group });
     case "ftrace":
       return Object.assign(base, { source: "ftrace", type: String(f.event), bdf: fullBdf(f.device), address: addr(f.iova), reason: null, reasonText: null, pasid: null, ...f, iova: undefined });
+    case "boot-state":
+      return Object.assign(base, { source: "kernel", type: `boot-${String(f.fact)}`, bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, ...f });
     default:
       return Object.assign(base, { source: r.kind, type: r.kind, bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, ...f });
   }
@@ -87,21 +90,37 @@ export function configToJson(records: EvidenceRecord[], skipped: Skipped[], file
   if (records.some((r) => r.kind === "pci-device")) {
     return { file, topology: { devices: records.filter((r) => r.kind === "pci-device").map((r) => ({ bdf: fullBdf(r.fields.device), line: r.line + 1, ...r.fields, device: undefined })) }, skipped: sk };
   }
-  const vm: Record<string, unknown> = { hostdevs: [] as string[] };
-  const viommus: string[] = [];
+  // Each assigned device and each vIOMMU is an object with its own options (README "decode --json").
+  const hostdevs: Record<string, unknown>[] = [];
+  const viommus: Record<string, unknown>[] = [];
+  const vm: Record<string, unknown> = { hostdevs };
   for (const r of records) {
     if (r.kind !== "vm-config") continue;
     const f = r.fields;
-    if (f.hostdev) (vm.hostdevs as (string | null)[]).push(fullBdf(f.hostdev));
-    // Every vIOMMU the VM has (-M virt,iommu=smmuv3 and a virtio-iommu-pci are two): `viommu` is the first, `viommus` all.
-    if (typeof f.viommu === "string" && f.viommu && !viommus.includes(f.viommu)) viommus.push(f.viommu);
-    for (const [k, v] of Object.entries(f)) if (k !== "hostdev" && k !== "source" && k !== "id" && k !== "managed" && k !== "viommu") vm[k] = k === "memory" || k === "memlock" ? Number(v) : v;
     vm.source = f.source;
+    if (typeof f.hostdev === "string") {
+      const { hostdev, source: _s, id, ...rest } = f;
+      void _s;
+      // QEMU's -device id= is what libvirt calls the alias.
+      hostdevs.push({ bdf: fullBdf(hostdev), line: r.line + 1, managed: typeof rest.managed === "boolean" ? rest.managed : null, alias: rest.alias ?? id ?? null, driver: rest.driver ?? (f.source === "qemu" ? "vfio" : null), ...rest });
+      continue;
+    }
+    if (typeof f.viommu === "string" && f.viommu && !("machine" in f)) {
+      const { viommu, source: _s, ...rest } = f;
+      void _s;
+      viommus.push({ model: viommu, line: r.line + 1, ...rest });
+      continue;
+    }
+    for (const [k, v] of Object.entries(f)) {
+      if (k === "source" || k === "viommu") continue;
+      vm[k] = k === "memory" || k === "memlock" ? Number(v) : v;
+    }
+    // -M virt,iommu=smmuv3: the machine's own vIOMMU.
+    if (typeof f.viommu === "string" && f.viommu) viommus.push({ model: f.viommu, line: r.line + 1, machineOption: true });
   }
-  if (viommus.length) {
-    vm.viommu = viommus[0];
-    vm.viommus = viommus;
-  }
+  vm.viommus = viommus;
+  // `viommu`: the first vIOMMU's model, for a quick look (-M virt,iommu=smmuv3 and a virtio-iommu-pci are two).
+  if (viommus.length) vm.viommu = viommus[0]!.model;
   // A libvirt qemu log has QEMU's errors after the command line: they are records.
   const logRecords = records.filter((r) => r.kind !== "vm-config");
   return { file, vm, ...(logRecords.length ? { records: logRecords.map((r) => recordToJson(r, file)) } : {}), skipped: sk };

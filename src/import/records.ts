@@ -16,7 +16,9 @@ export type RecordKind =
   | "iommu-group"
   | "pci-device"
   | "vm-config"
-  | "ftrace";
+  | "ftrace"
+  | "boot-state"
+  | "device-event";
 
 export type FieldValue = string | number | boolean;
 

@@ -1,13 +1,20 @@
 /**
- * A scenario that reproduces the evidence: the host's PCI devices from group listings and fault
- * records (each device behind its own ACS root port, or sharing the groups the listing shows),
- * one VM with the faulting devices assigned behind a vIOMMU with caching mode (so nothing is
- * mapped that the guest did not map), the ftrace map/unmap history replayed as guest-map /
- * guest-unmap steps, and every DMA fault as a `dma` step that expects the fault the log shows.
- * Faults the model reproduces this way: VT-d 0x05/0x06, AMD-Vi IO_PAGE_FAULT and SMMU
- * translation faults (both become VT-d 0x05/0x06 in the Intel model); other records are listed
- * as comments. The text is YAML written by hand so that it reads like the examples.
+ * A scenario that reproduces the evidence: the host's PCI devices from group listings, lspci and
+ * fault records, with the root ports and groups the listing shows; one VM with the devices the
+ * evidence shows assigned (bound to vfio-pci, a hostdev, or faulting) behind a vIOMMU with
+ * caching mode (so nothing is mapped that the guest did not map); the ftrace map/unmap history
+ * replayed as guest-map / guest-unmap steps; every DMA fault as a `dma` step that expects the
+ * fault the log shows (identical faults folded into one step with `repeat`).
+ *
+ * Every record that reports a fault or a refusal is either reproduced (its index is in
+ * `reproduced`) or named in `notes` with the reason. Faults the model reproduces: VT-d 0x05/0x06,
+ * AMD-Vi IO_PAGE_FAULT, SMMU F_TRANSLATION and ftrace io_page_fault (all become VT-d 0x05/0x06 in
+ * the Intel model).
+ *
+ * Written with the `yaml` library's document API, so every name and driver from the evidence is
+ * quoted as YAML needs (a VM called `null` stays a string) and comments sit above their steps.
  */
+import { Document, Scalar, YAMLMap, YAMLSeq } from "yaml";
 import type { EvidenceRecord } from "./records.js";
 
 export interface SynthesisResult {
@@ -24,34 +31,134 @@ interface Dev {
   cls?: string;
   id?: string;
   group?: number;
-  driver: string;
+  /** The bound driver the evidence shows (lspci), if any. */
+  driver?: string;
+  /** The evidence shows the device assigned to the VM (vfio-pci, a hostdev, a DMA fault). */
+  assigned: boolean;
 }
 
-const yamlString = (s: string) => JSON.stringify(s);
-/** Bridges of a listing are represented by the synthesized root ports. */
-const isBridge = (d: Dev) => /bridge/i.test(d.cls ?? "");
+interface Fault {
+  records: number[];
+  dev: string;
+  iova: bigint;
+  write: boolean;
+  reason: number;
+}
+
+/** Distinct fault steps kept: beyond this the scenario would pass simulate's size limit. */
+export const MAX_FAULT_STEPS = 10_000;
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+/** Printable text for a name: no control characters or colour codes, at most 80 characters. */
+const clean = (s: string) => s.replace(ANSI, "").replace(/[\x00-\x1f\x7f]/g, " ").trim().slice(0, 80);
+const BDF = /^(?:([0-9a-f]{4}):)?([0-9a-f]{2}):([0-1][0-9a-f])\.([0-7])$/;
+/** "0000:01:00.0" -> "01:00.0"; undefined for anything that is not a PCI address. */
+function pciKey(text: unknown): string | undefined {
+  if (typeof text !== "string") return undefined;
+  const m = BDF.exec(text.trim().toLowerCase());
+  if (!m || parseInt(m[3]!, 16) > 0x1f) return undefined;
+  return `${m[1] && m[1] !== "0000" ? `${m[1]}:` : ""}${m[2]}:${m[3]}.${m[4]}`;
+}
+const busOf = (key: string) => key.slice(-7, -5);
+const isPciBridge = (d: Dev) => /^PCI bridge/i.test(d.cls ?? "");
+const isHostBridge = (d: Dev) => /^Host bridge/i.test(d.cls ?? "");
+
+function quoted(s: string): Scalar {
+  const n = new Scalar(s);
+  n.type = Scalar.QUOTE_DOUBLE;
+  return n;
+}
+function hex(v: bigint | number): Scalar {
+  const n = new Scalar(typeof v === "bigint" ? v : BigInt(v));
+  n.format = "HEX";
+  return n;
+}
+function flow(entries: [string, unknown][]): YAMLMap {
+  const m = new YAMLMap();
+  m.flow = true;
+  for (const [k, v] of entries) if (v !== undefined) m.set(k, v);
+  return m;
+}
+
+/** The faults the model reproduces, and notes for the fault-like records it does not. */
+function collectFaults(records: EvidenceRecord[], notes: string[]): Fault[] {
+  const faults: Fault[] = [];
+  const note = (r: EvidenceRecord, why: string) => notes.push(`line ${r.line + 1}: ${r.summary.replace(ANSI, "")} (${why})`);
+  records.forEach((r, i) => {
+    const f = r.fields;
+    const add = (dev: unknown, address: unknown, write: boolean, reason: number) => {
+      const key = pciKey(dev);
+      if (!key) return note(r, `not reproduced: ${typeof dev === "string" ? `"${clean(dev)}" is not a PCI address` : "no device"}`);
+      if (typeof address !== "string" || !/^0x[0-9a-f]+$/i.test(address)) return note(r, "not reproduced: no fault address");
+      faults.push({ records: [i], dev: key, iova: BigInt(address) & ~0xfffn, write, reason });
+    };
+    if (r.kind === "dmar-fault") {
+      if (f.reason === 5 || f.reason === 6) add(f.device, f.address, f.write === true, f.reason);
+      else note(r, "not reproduced: the model reproduces missing and read-only translations (0x05/0x06)");
+    } else if (r.kind === "amdvi-event") {
+      if (f.event === "IO_PAGE_FAULT" && !f.interrupt) add(f.device, f.address, f.write === true, f.write ? 5 : 6);
+      else note(r, `not reproduced: AMD-Vi ${String(f.event)} has no VT-d equivalent in this model`);
+    } else if (r.kind === "smmuv3-event") {
+      if (f.event === "F_TRANSLATION") add(f.client, f.iova, f.write === true, f.write ? 5 : 6);
+      else note(r, `not reproduced: SMMU ${String(f.event)} has no VT-d equivalent in this model`);
+    } else if (r.kind === "ftrace" && f.event === "io_page_fault") {
+      // report_iommu_fault's flags: IOMMU_FAULT_WRITE = 0x1 (include/linux/iommu.h).
+      const write = (parseInt(String(f.flags ?? "0"), 16) & 1) === 1;
+      add(f.device, f.iova, write, write ? 5 : 6);
+    } else if (r.kind === "intr-remap-fault" || r.kind === "smmuv2-fault") {
+      note(r, "not reproduced: interrupt-remapping and SMMUv2 faults are not modelled");
+    } else if (r.kind === "vfio-message" || r.kind === "rmrr") {
+      if (f.problem !== "rmrr-region") note(r, "noted: a configuration problem, not a DMA step");
+    }
+  });
+  return faults;
+}
+
+/** Identical faults (device, page, direction, reason) folded into one step; consecutive runs only when order matters. */
+function foldFaults(faults: Fault[], ordered: boolean): (Fault & { count: number })[] {
+  const out: (Fault & { count: number })[] = [];
+  const index = new Map<string, number>();
+  for (const f of faults) {
+    const key = `${f.dev}|${f.iova}|${f.write}|${f.reason}`;
+    const last = out[out.length - 1];
+    const at = ordered ? (last && `${last.dev}|${last.iova}|${last.write}|${last.reason}` === key ? out.length - 1 : -1) : (index.get(key) ?? -1);
+    if (at >= 0) {
+      out[at]!.count++;
+      out[at]!.records.push(...f.records);
+    } else {
+      index.set(key, out.length);
+      out.push({ ...f, records: [...f.records], count: 1 });
+    }
+  }
+  return out;
+}
 
 export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduced from evidence"): SynthesisResult {
   const devices = new Map<string, Dev>();
   const notes: string[] = [];
   const reproduced: number[] = [];
   const devOf = (key: string): Dev => {
-    const k = key.replace(/^0000:/, "");
-    let d = devices.get(k);
+    let d = devices.get(key);
     if (!d) {
-      d = { key: k, driver: "vfio-pci" };
-      devices.set(k, d);
+      d = { key, assigned: false };
+      devices.set(key, d);
     }
     return d;
   };
   for (const r of records) {
-    if (r.kind === "iommu-group" || r.kind === "pci-device") {
-      const d = devOf(String(r.fields.device));
-      if (typeof r.fields.group === "number") d.group = r.fields.group;
-      if (r.fields.name) d.name = String(r.fields.name);
-      if (r.fields.class) d.cls = String(r.fields.class);
-      if (r.fields.vendorId && r.fields.deviceId) d.id = `${r.fields.vendorId}:${r.fields.deviceId}`;
-      if (r.fields.driver) d.driver = String(r.fields.driver);
+    if (r.kind !== "iommu-group" && r.kind !== "pci-device") continue;
+    const key = pciKey(r.fields.device);
+    if (!key) {
+      notes.push(`line ${r.line + 1}: "${clean(String(r.fields.device))}" is not a PCI address (left out of the topology)`);
+      continue;
+    }
+    const d = devOf(key);
+    if (typeof r.fields.group === "number") d.group = r.fields.group;
+    if (r.fields.name) d.name = clean(String(r.fields.name));
+    if (r.fields.class) d.cls = clean(String(r.fields.class));
+    if (typeof r.fields.vendorId === "string" && typeof r.fields.deviceId === "string") d.id = `${r.fields.vendorId}:${r.fields.deviceId}`;
+    if (typeof r.fields.driver === "string" && /^[\w.-]+$/.test(r.fields.driver)) {
+      d.driver = r.fields.driver;
+      if (d.driver === "vfio-pci") d.assigned = true;
     }
   }
   // The VM from a libvirt domain or a QEMU command line, when one was imported.
@@ -59,112 +166,169 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   let vmMemory = 1n << 30n;
   for (const r of records) {
     if (r.kind !== "vm-config") continue;
-    if (typeof r.fields.name === "string" && /^[\w.-]+$/.test(r.fields.name)) vmName = r.fields.name;
-    if (typeof r.fields.memory === "string") {
+    if (typeof r.fields.name === "string" && clean(r.fields.name)) vmName = clean(r.fields.name);
+    if (typeof r.fields.memory === "string" && /^\d+$/.test(r.fields.memory)) {
       const m = BigInt(r.fields.memory);
       // Large guests are capped: the faults do not depend on the RAM size, the run time does.
       vmMemory = m > 4n << 30n ? 4n << 30n : m < 256n << 20n ? 256n << 20n : m;
     }
-    if (typeof r.fields.hostdev === "string" && r.fields.hostdev) devOf(r.fields.hostdev).driver = "vfio-pci";
-  }
-  const steps: string[] = [];
-  const faults: { i: number; dev: string; iova: bigint; write: boolean; reason: number }[] = [];
-  records.forEach((r, i) => {
-    const f = r.fields;
-    if (r.kind === "dmar-fault" && (f.reason === 5 || f.reason === 6) && typeof f.address === "string") {
-      faults.push({ i, dev: String(f.device), iova: BigInt(f.address), write: f.write === true, reason: f.reason });
-    } else if (r.kind === "amdvi-event" && f.event === "IO_PAGE_FAULT" && f.device && typeof f.address === "string" && !f.interrupt) {
-      faults.push({ i, dev: String(f.device), iova: BigInt(f.address), write: f.write === true, reason: f.write ? 5 : 6 });
-    } else if (r.kind === "smmuv3-event" && f.event === "F_TRANSLATION" && typeof f.iova === "string" && typeof f.client === "string" && /^[0-9a-f]{4}:/.test(f.client)) {
-      faults.push({ i, dev: f.client.replace(/^0000:/, ""), iova: BigInt(f.iova), write: f.write === true, reason: f.write ? 5 : 6 });
-    } else if (r.kind === "dmar-fault" || r.kind === "intr-remap-fault" || r.kind === "amdvi-event" || r.kind === "smmuv3-event" || r.kind === "smmuv2-fault") {
-      notes.push(`line ${r.line + 1}: ${r.summary} (not reproduced: the model reproduces missing and read-only translations)`);
+    const key = pciKey(r.fields.hostdev);
+    if (key) {
+      const d = devOf(key);
+      d.assigned = true;
+      d.driver = "vfio-pci";
     }
-  });
-  for (const f of faults) devOf(f.dev);
-  // The trace's map/unmap history, replayed in order for the first faulting device.
-  const traced = records.find((r) => r.kind === "ftrace" && typeof r.fields.device === "string")?.fields.device;
-  const target = typeof traced === "string" ? devOf(traced).key : faults[0]?.dev ?? [...devices.keys()][0];
+  }
   const history = records.filter((r) => r.kind === "ftrace" && (r.fields.event === "map" || r.fields.event === "unmap"));
-  if (devices.size === 0) {
-    return { text: `# ${title}\n# The evidence has no device to build a scenario around.\n`, reproduced, notes: ["no device found in the evidence"] };
-  }
-  const ram = vmMemory;
-  let gpa = 0x1000_0000n;
-  for (const h of history) {
-    const iova = BigInt(String(h.fields.iova));
-    const size = BigInt(Number(h.fields.size ?? 0)) || BigInt(String(h.fields.end)) - iova;
-    const pages = (size + 0xfffn) & ~0xfffn;
-    if (h.fields.event === "map") {
-      steps.push(`  # trace line ${h.line + 1}: ${h.summary}`);
-      steps.push(`  - guest-map: { vm: ${vmName}, device: ${yamlString(target!)}, iova: 0x${iova.toString(16)}, size: ${pages}, perm: rw, gpa: 0x${gpa.toString(16)} }`);
-      gpa += pages;
-      if (gpa >= ram) gpa = 0x1000_0000n;
-    } else {
-      steps.push(`  # trace line ${h.line + 1}: ${h.summary}`);
-      steps.push(`  - guest-unmap: { vm: ${vmName}, device: ${yamlString(target!)}, iova: 0x${iova.toString(16)}, size: ${pages} }`);
-    }
-  }
+  const faults = foldFaults(collectFaults(records, notes), history.length > 0);
   for (const f of faults) {
-    const r = records[f.i]!;
-    steps.push(`  # log line ${r.line + 1}: ${r.summary}`);
-    steps.push(`  - dma: { device: ${yamlString(f.dev)}, iova: 0x${f.iova.toString(16)}, length: 4KiB, write: ${f.write} }`);
-    steps.push(`    expect: { fault: 0x${f.reason.toString(16).padStart(2, "0")} }`);
-    reproduced.push(f.i);
+    const d = devOf(f.dev);
+    d.assigned = true;
+    // A faulting device does DMA, so it is bound to vfio-pci in the reproduction.
+    d.driver = "vfio-pci";
   }
-  // Topology: devices on bus 0 are integrated; every other bus gets a root port with ACS (so
-  // the devices keep groups of their own, as after the ACS override or on a server board).
-  // Bridges from a listing are represented by these ports.
-  const byBus = new Map<string, Dev[]>();
+  const kept = faults.slice(0, MAX_FAULT_STEPS);
+  if (faults.length > kept.length) {
+    const rest = faults.slice(kept.length).flatMap((f) => f.records);
+    const lines = rest.map((i) => records[i]!.line + 1);
+    const lo = lines.reduce((a, b) => Math.min(a, b), Infinity);
+    const hi = lines.reduce((a, b) => Math.max(a, b), 0);
+    notes.push(`lines ${lo}-${hi}: ${rest.length} more faults at ${faults.length - kept.length} other pages (not reproduced: the scenario keeps the first ${MAX_FAULT_STEPS} distinct faults)`);
+  }
+
+  const doc = new Document({}, { version: "1.2" });
+  const header = [
+    ` ${title.replace(/\n/g, " ")}`,
+    " Generated by Passthrough Debugger from imported evidence. The VM has a vIOMMU with caching",
+    " mode, so only what the trace maps is mapped; each logged DMA fault is a step expecting it.",
+    ...notes.slice(0, 200).map((n) => ` Not reproduced: ${n}`),
+    ...(notes.length > 200 ? [` ... and ${notes.length - 200} more records not reproduced (see the import's explanations).`] : []),
+  ];
+  if (devices.size === 0) header.push(" The evidence names no PCI device: add the host's devices under host.pci and assign one to the VM.");
+  doc.commentBefore = header.join("\n");
+
+  // ---- topology: the listing's own root ports and groups, synthesized ports for the rest.
+  const pci = new YAMLSeq();
+  const rootPorts = [...devices.values()].filter((d) => busOf(d.key) === "00" && isPciBridge(d)).sort((a, b) => a.key.localeCompare(b.key));
+  const busDevices = new Map<string, Dev[]>();
   for (const d of devices.values()) {
-    if (isBridge(d)) continue;
-    const bus = d.key.slice(-7, -5);
-    const list = byBus.get(bus) ?? [];
-    list.push(d);
-    byBus.set(bus, list);
+    if (busOf(d.key) === "00" || isPciBridge(d)) continue;
+    const bus = d.key.length > 7 ? d.key.slice(0, -5) : busOf(d.key);
+    busDevices.set(bus, [...(busDevices.get(bus) ?? []), d]);
   }
-  const used = new Set([...devices.keys()].filter((k) => k.startsWith("00:")).map((k) => k.slice(3, 5)));
-  let slot = 0x1c;
-  const pci: string[] = [];
-  for (const [bus, list] of [...byBus].sort()) {
-    let parent = "";
-    if (bus !== "00") {
-      while (used.has(slot.toString(16).padStart(2, "0")) && slot < 0x1f) slot++;
-      const pbdf = `00:${(slot++).toString(16).padStart(2, "0")}.0`;
-      pci.push(`    - { bdf: "${pbdf}", kind: root-port, acs: true, secondary-bus: ${parseInt(bus, 16)} }`);
-      parent = pbdf;
+  const buses = [...busDevices.keys()].sort();
+  // A port in the same IOMMU group as a bus's devices leads to that bus (and lacks ACS); the
+  // other buses go to the other ports in order, as Linux numbers buses depth-first.
+  const portOf = new Map<string, { key: string; acs: boolean }>();
+  const freePorts = rootPorts.filter((p) => {
+    const bus = buses.find((b) => !portOf.has(b) && p.group !== undefined && busDevices.get(b)!.some((d) => d.group === p.group));
+    if (bus === undefined) return true;
+    portOf.set(bus, { key: p.key, acs: false });
+    return false;
+  });
+  const usedSlots = new Set([...devices.keys()].filter((k) => busOf(k) === "00" && k.length === 7).map((k) => k.slice(3, 5)));
+  let nextSlot = 0x1c;
+  let nextFn = 0;
+  const newPort = (): string => {
+    // Root ports we add take free device numbers on bus 0 (0x1c up, then down from 0x1b), all 8 functions each.
+    for (let tries = 0; tries < 32 * 8; tries++) {
+      const slot = nextSlot.toString(16).padStart(2, "0");
+      const key = `00:${slot}.${nextFn}`;
+      if (++nextFn === 8) {
+        nextFn = 0;
+        nextSlot = nextSlot >= 0x1c ? (nextSlot === 0x1f ? 0x1b : nextSlot + 1) : nextSlot - 1;
+      }
+      if (!usedSlots.has(slot) && nextSlot >= 0) return key;
     }
-    for (const d of list) {
-      const attrs = [`bdf: "${d.key}"`];
-      if (!parent) attrs.push("kind: integrated");
-      if (d.id) attrs.push(`id: "${d.id}"`);
-      if (d.name) attrs.push(`name: ${yamlString(d.name.slice(0, 80))}`);
-      if (parent) attrs.push(`parent: "${parent}"`);
-      attrs.push(`driver: ${d.driver}`);
-      pci.push(`    - { ${attrs.join(", ")} }`);
+    throw new Error("unreachable: 256 functions on bus 0");
+  };
+  for (const bus of buses) {
+    if (portOf.has(bus)) continue;
+    const free = freePorts.shift();
+    portOf.set(bus, free ? { key: free.key, acs: true } : { key: bus.length > 2 ? "" : newPort(), acs: true });
+  }
+  const entry = (d: Dev, kind: string | undefined, parent: string | undefined, extra: [string, unknown][] = []): YAMLMap =>
+    flow([
+      ["bdf", quoted(d.key)],
+      ["kind", kind],
+      ["id", d.id ? quoted(d.id) : undefined],
+      ["name", d.name ? quoted(d.name) : undefined],
+      ["parent", parent ? quoted(parent) : undefined],
+      ...extra,
+      ["driver", d.assigned ? "vfio-pci" : d.driver ? quoted(d.driver) : undefined],
+    ]);
+  const portLines = new Map<string, YAMLMap>();
+  for (const d of [...devices.values()].filter((x) => busOf(x.key) === "00" && x.key.length === 7).sort((a, b) => a.key.localeCompare(b.key))) {
+    if (isPciBridge(d)) {
+      const bus = [...portOf].find(([, p]) => p.key === d.key)?.[0];
+      const m = entry(d, "root-port", undefined, [["acs", bus ? portOf.get(bus)!.acs : true], ["secondary-bus", bus ? parseInt(bus, 16) : undefined]]);
+      portLines.set(d.key, m);
+      pci.items.push(m);
+    } else pci.items.push(entry(d, isHostBridge(d) ? "host-bridge" : "integrated", undefined));
+  }
+  for (const bus of buses) {
+    const port = portOf.get(bus)!;
+    if (port.key && !portLines.has(port.key)) {
+      pci.items.push(flow([["bdf", quoted(port.key)], ["kind", "root-port"], ["acs", true], ["secondary-bus", parseInt(bus, 16)]]));
+      portLines.set(port.key, pci.items[pci.items.length - 1] as YAMLMap);
+    }
+    for (const d of busDevices.get(bus)!.sort((a, b) => a.key.localeCompare(b.key))) pci.items.push(entry(d, undefined, port.key || undefined));
+  }
+
+  // ---- the VM and its workload.
+  const assigned = [...devices.values()].filter((d) => d.assigned && !isPciBridge(d) && !isHostBridge(d)).map((d) => d.key);
+  const target = pciKey(history.find((r) => typeof r.fields.device === "string")?.fields.device) ?? faults[0]?.dev ?? assigned[0];
+  const steps = new YAMLSeq();
+  const step = (comment: string, item: [string, unknown][]) => {
+    const m = new YAMLMap();
+    for (const [k, v] of item) m.set(k, v);
+    m.commentBefore = ` ${comment.replace(ANSI, "").replace(/\n/g, " ")}`;
+    steps.items.push(m);
+  };
+  if (assigned.length) steps.items.push(doc.createNode({ start: vmName }));
+  let gpa = 0x1000_0000n;
+  if (target && assigned.includes(target)) {
+    for (const h of history) {
+      const iova = BigInt(String(h.fields.iova));
+      const size = BigInt(Number(h.fields.size ?? 0)) || BigInt(String(h.fields.end)) - iova;
+      const pages = (size + 0xfffn) & ~0xfffn;
+      if (pages <= 0n) continue;
+      if (h.fields.event === "map") {
+        step(`trace line ${h.line + 1}: ${h.summary}`, [["guest-map", flow([["vm", quoted(vmName)], ["device", quoted(target)], ["iova", hex(iova)], ["size", Number(pages)], ["perm", "rw"], ["gpa", hex(gpa)]])]]);
+        gpa += pages;
+        if (gpa >= vmMemory) gpa = 0x1000_0000n;
+      } else step(`trace line ${h.line + 1}: ${h.summary}`, [["guest-unmap", flow([["vm", quoted(vmName)], ["device", quoted(target)], ["iova", hex(iova)], ["size", Number(pages)]])]]);
     }
   }
-  const assigned = [...devices.values()].filter((d) => d.driver === "vfio-pci" && !isBridge(d)).map((d) => yamlString(d.key));
-  const text = [
-    `# ${title}`,
-    "# Generated by Passthrough Debugger from imported evidence. The VM has a vIOMMU with caching",
-    "# mode, so only what the trace maps is mapped; each logged DMA fault is a step expecting it.",
-    ...notes.map((n) => `# Not reproduced: ${n}`),
-    `name: ${yamlString(title)}`,
-    "host:",
-    "  memory: 64GiB",
-    "  iommu: { model: intel-vtd, address-width: 48 }",
-    "  pci:",
-    ...pci,
-    "vms:",
-    `  - name: ${vmName}`,
-    `    memory: ${vmMemory / (1n << 20n)}MiB`,
-    `    devices: [${assigned.join(", ")}]`,
-    "    viommu: { model: intel, caching-mode: true }",
-    "workload:",
-    `  - start: ${vmName}`,
-    ...steps,
-    "",
-  ].join("\n");
-  return { text, reproduced, notes };
+  for (const f of kept) {
+    const first = records[f.records[0]!]!;
+    const lines = f.records.slice(0, 8).map((i) => records[i]!.line + 1);
+    const where = f.count === 1 ? `log line ${first.line + 1}: ${first.summary}` : `log lines ${lines.join(", ")}${f.count > lines.length ? ", ..." : ""} (${f.count} faults): ${first.summary}`;
+    step(where, [
+      ["dma", flow([["device", quoted(f.dev)], ["iova", hex(f.iova)], ["length", "4KiB"], ["write", f.write], ...(f.count > 1 ? ([["repeat", f.count]] as [string, unknown][]) : [])])],
+      ["expect", flow([["fault", hex(f.reason)]])],
+    ]);
+    reproduced.push(...f.records);
+  }
+  const vm = new YAMLMap();
+  vm.set("name", quoted(vmName));
+  vm.set("memory", `${vmMemory / (1n << 20n)}MiB`);
+  const devs = new YAMLSeq();
+  devs.flow = true;
+  for (const k of assigned) devs.items.push(quoted(k));
+  vm.set("devices", devs);
+  vm.set("viommu", flow([["model", "intel"], ["caching-mode", true]]));
+  const vms = new YAMLSeq();
+  vms.items.push(vm);
+  const host = new YAMLMap();
+  host.set("memory", "64GiB");
+  host.set("iommu", flow([["model", "intel-vtd"], ["address-width", 48]]));
+  host.set("pci", pci);
+  const root = new YAMLMap();
+  root.set("name", quoted(title));
+  root.set("host", host);
+  root.set("vms", vms);
+  root.set("workload", steps);
+  doc.contents = root;
+  return { text: doc.toString({ lineWidth: 0, flowCollectionPadding: true }), reproduced, notes };
 }

@@ -39,13 +39,21 @@ function words(text: string): Token[] {
       }
     }
     if (quote) {
+      // In double quotes a backslash escapes " \ $ and ` (POSIX shell); single quotes have no escapes.
       if (c === quote) quote = "";
+      else if (quote === '"' && c === "\\" && /["\\$`]/.test(text[i + 1] ?? "")) cur += text[++i];
       else cur += c;
       continue;
     }
     if (c === "\\" && (text[i + 1] === "\n" || (text[i + 1] === "\r" && text[i + 2] === "\n"))) {
       i += text[i + 1] === "\r" ? 2 : 1;
       line++;
+      continue;
+    }
+    if (c === "\\" && i + 1 < text.length && text[i + 1] !== "\n" && text[i + 1] !== "\r") {
+      // Outside quotes a backslash makes the next character literal (`'\''` inside a quoted word).
+      if (curLine < 0) curLine = line;
+      cur += text[++i];
       continue;
     }
     if (c === "'" || c === '"') {
@@ -77,7 +85,21 @@ function props(arg: string): Record<string, string> | undefined {
     }
   }
   const out: Record<string, string> = {};
-  arg.split(/,(?!,)/).forEach((part, i) => {
+  // Options split at single commas; a doubled comma is a comma inside a value (QemuOpts).
+  const parts: string[] = [];
+  let cur = "";
+  for (let k = 0; k < arg.length; k++) {
+    if (arg[k] !== ",") cur += arg[k];
+    else if (arg[k + 1] === ",") {
+      cur += ",";
+      k++;
+    } else {
+      parts.push(cur);
+      cur = "";
+    }
+  }
+  parts.push(cur);
+  parts.forEach((part, i) => {
     const eq = part.indexOf("=");
     if (eq < 0) out[i === 0 ? "driver" : part] = i === 0 ? part : "on";
     else out[part.slice(0, eq)] = part.slice(eq + 1);
@@ -111,19 +133,62 @@ function commandLines(lines: string[]): Set<number> {
   return out;
 }
 
+/** `GPU=0000:01:00.0`, `export GPU="01:00.0"`: a script's variables, as a shell would set them. */
+const ASSIGNMENT = /^\s*(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)?)?([A-Za-z_]\w*)=("[^"]*"|'[^']*'|[^\s'"]*)\s*(?:#.*)?$/;
+const ULIMIT = /^\s*ulimit\s+(?:-[A-Za-z]+\s+)*-l\s+(\d+|unlimited)\s*$/;
+/** A line that is an option (or several) without the binary: a fragment of a command line or of a script's array. */
+const OPTION_LINE = /^\s*(?:["']?-(?:device|machine|M|m|smp|name|object|global)["']?)\s+\S/;
+
+/** `$NAME` and `${NAME}` replaced by the script's values; names it does not set are kept as written. */
+function substitute(word: string, vars: Map<string, string>): string {
+  if (!word.includes("$")) return word;
+  return word.replace(/\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)/g, (all, a: string | undefined, b: string | undefined) => vars.get((a ?? b)!) ?? all);
+}
+
+/** QEMU option names (`caching-mode`, `x-scalable-mode`, `kernel_irqchip`) as JSON-style field names. */
+function camel(name: string): string {
+  return name.replace(/^x-/, "").replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** intel-iommu properties (QEMU hw/i386/intel_iommu.c vtd_properties) that are on/off switches. */
+const VTD_SWITCHES = ["caching-mode", "device-iotlb", "eim", "x-scalable-mode", "x-pasid-mode", "x-flts", "dma-drain", "dma-translation", "snoop-control", "stale-tm", "pt"];
+/** amd-iommu properties (hw/i386/amd_iommu.c amdvi_properties). */
+const AMDVI_SWITCHES = ["xtsup", "dma-remap", "device-iotlb", "pt"];
+
 export function parseQemuCommandLine(text: string): ImportResult {
   const lines = text.split("\n");
+  const vars = new Map<string, string>();
+  for (const l of lines) {
+    const a = ASSIGNMENT.exec(l);
+    if (a) vars.set(a[1]!, a[2]!.replace(/^(["'])(.*)\1$/, "$2"));
+  }
+  const records: EvidenceRecord[] = [];
+  // A launcher script's `ulimit -l KiB`: the VMM's RLIMIT_MEMLOCK (bash's -l counts 1024-byte blocks).
+  lines.forEach((l, k) => {
+    const u = ULIMIT.exec(l);
+    if (!u) return;
+    const bytes = u[1] === "unlimited" ? undefined : BigInt(u[1]!) * 1024n;
+    records.push({ kind: "vm-config", line: k, endLine: k, column: 0, text: l, summary: bytes === undefined ? "memlock unlimited" : `memlock limit ${bytes / (1n << 20n)} MiB`, fields: { source: "qemu", ...(bytes === undefined ? { memlockUnlimited: true } : { memlock: bytes.toString() }) }, context: [] });
+  });
   // A command line with QEMU's (or libvirt's) messages around it, as in a libvirt qemu log: the
   // command-line lines are read as options, every other line as a log line (QEMU's errors are
   // records there). Without a recognisable command start, the whole text is read as options.
   const cmd = commandLines(lines);
+  // A fragment: option lines without the binary (`-device vfio-pci,host=$GPU \`), and the
+  // assignments a script makes before using them.
+  for (let i = 0; i < lines.length; i++) {
+    if (!cmd.has(i) && (OPTION_LINE.test(lines[i]!) || ASSIGNMENT.test(lines[i]!) || ULIMIT.test(lines[i]!) || /^#!/.test(lines[i]!))) {
+      cmd.add(i);
+      while (/\\\r?$/.test(lines[i]!) && i + 1 < lines.length) cmd.add(++i);
+    }
+  }
   const mixed = cmd.size > 0 && cmd.size < lines.length;
   const toks = words(mixed ? lines.map((l, k) => (cmd.has(k) ? l : "")).join("\n") : text);
-  const records: EvidenceRecord[] = [];
   const skip = new SkipList();
   const rec = (line: number, summary: string, fields: EvidenceRecord["fields"]) => {
     records.push({ kind: "vm-config", line, endLine: line, column: 0, text: lines[line] ?? "", summary, fields: { source: "qemu", ...fields }, context: [] });
   };
+  for (const t of toks) t.text = substitute(t.text, vars);
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i]!.text;
     const arg = toks[i + 1];
@@ -138,8 +203,18 @@ export function parseQemuCommandLine(text: string): ImportResult {
       const p = props(arg.text.startsWith("type=") || arg.text.includes("{") ? arg.text : `type=${arg.text}`.replace(/^type=([^,]*)/, "type=$1"));
       if (p) {
         const type = p.type ?? p.driver ?? "";
-        rec(arg.line, `machine ${type}${p.iommu ? ` with ${p.iommu}` : ""}${p["kernel-irqchip"] ? `, kernel-irqchip=${p["kernel-irqchip"]}` : ""}`, { machine: type, ...(p.iommu ? { viommu: p.iommu } : {}), ...(p["kernel-irqchip"] ? { kernelIrqchip: p["kernel-irqchip"] } : {}) });
+        // QEMU accepts kernel_irqchip and kernel-irqchip (object property names are normalised).
+        const irqchip = p["kernel-irqchip"] ?? p.kernel_irqchip;
+        const accel = p.accel;
+        rec(arg.line, `machine ${type}${p.iommu ? ` with ${p.iommu}` : ""}${irqchip ? `, kernel-irqchip=${irqchip}` : ""}`, { machine: type, ...(p.iommu ? { viommu: p.iommu } : {}), ...(irqchip ? { kernelIrqchip: irqchip } : {}), ...(accel ? { accel } : {}) });
       }
+      i++;
+    } else if (opt === "-smp") {
+      // -smp 8 | -smp cpus=8,sockets=1,cores=4,threads=2 | -smp sockets=1,cores=4,threads=2 (cpus = the product).
+      const p = props(/^\d+(?:,|$)/.test(arg.text) ? `cpus=${arg.text}` : arg.text);
+      const n = (k: string) => (p?.[k] !== undefined && /^\d+$/.test(p[k]!) ? Number(p[k]) : undefined);
+      const cpus = n("cpus") ?? (n("sockets") ?? 1) * (n("dies") ?? 1) * (n("cores") ?? 1) * (n("threads") ?? 1);
+      if (cpus > 0) rec(arg.line, `${cpus} vCPU${cpus === 1 ? "" : "s"}`, { vcpus: cpus, ...(n("sockets") !== undefined ? { sockets: n("sockets")! } : {}), ...(n("cores") !== undefined ? { cores: n("cores")! } : {}), ...(n("threads") !== undefined ? { threads: n("threads")! } : {}) });
       i++;
     } else if (opt === "-name") {
       const p = props(arg.text.includes("=") ? arg.text : `guest=${arg.text}`);
@@ -155,6 +230,10 @@ export function parseQemuCommandLine(text: string): ImportResult {
       const drv = p.driver ?? "";
       if (drv === "vfio-pci") {
         // host=SSSS:BB:DD.F, or sysfsdev=/sys/bus/pci/devices/SSSS:BB:DD.F (an mdev's sysfs path has no BDF).
+        if (/\$/.test(p.host ?? p.sysfsdev ?? "")) {
+          skip.add(arg.line, `vfio-pci ${p.host !== undefined ? `host=${p.host}` : `sysfsdev=${p.sysfsdev}`} uses a shell variable the text does not set`);
+          continue;
+        }
         const sys = p.sysfsdev !== undefined ? /\/((?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\/?$/.exec(p.sysfsdev)?.[1] : undefined;
         const src = p.host ?? sys;
         const b = src ? parseBdf(src) : undefined;
@@ -162,11 +241,19 @@ export function parseQemuCommandLine(text: string): ImportResult {
           skip.add(arg.line, p.host !== undefined ? `vfio-pci host=${p.host} is not a PCI address` : p.sysfsdev !== undefined ? `vfio-pci sysfsdev=${p.sysfsdev} names no PCI address (a mediated device?)` : "vfio-pci without host= or sysfsdev=");
           continue;
         }
-        rec(arg.line, `assigns host device ${b.key} with vfio-pci`, { hostdev: b.key, ...(p.id ? { id: p.id } : {}) });
+        const extra: EvidenceRecord["fields"] = {};
+        for (const k of ["addr", "bus", "romfile", "rombar", "bootindex"]) if (p[k] !== undefined) extra[camel(k)] = p[k]!;
+        if (p["x-vga"] !== undefined) extra.vga = on(p["x-vga"]);
+        if (p.multifunction !== undefined) extra.multifunction = on(p.multifunction);
+        rec(arg.line, `assigns host device ${b.key} with vfio-pci`, { hostdev: b.key, ...(p.id ? { id: p.id } : {}), ...extra });
       } else if (drv === "intel-iommu") {
-        rec(arg.line, `vIOMMU intel-iommu, caching-mode=${on(p["caching-mode"]) ? "on" : "off"}${p.intremap ? `, intremap=${p.intremap}` : ""}`, { viommu: "intel", cachingMode: on(p["caching-mode"]), intremap: p.intremap ?? "", awBits: Number(p["aw-bits"] ?? 39), deviceIotlb: on(p["device-iotlb"]) });
+        const sw: EvidenceRecord["fields"] = {};
+        for (const k of VTD_SWITCHES) if (p[k] !== undefined && k !== "caching-mode" && k !== "device-iotlb") sw[camel(k)] = on(p[k]);
+        rec(arg.line, `vIOMMU intel-iommu, caching-mode=${on(p["caching-mode"]) ? "on" : "off"}${p.intremap ? `, intremap=${p.intremap}` : ""}`, { viommu: "intel", cachingMode: on(p["caching-mode"]), intremap: p.intremap ?? "", awBits: Number(p["aw-bits"] ?? 39), deviceIotlb: on(p["device-iotlb"]), ...sw });
       } else if (drv === "amd-iommu") {
-        rec(arg.line, "vIOMMU amd-iommu", { viommu: "amd", intremap: p.intremap ?? "" });
+        const sw: EvidenceRecord["fields"] = {};
+        for (const k of AMDVI_SWITCHES) if (p[k] !== undefined) sw[camel(k)] = on(p[k]);
+        rec(arg.line, "vIOMMU amd-iommu", { viommu: "amd", intremap: p.intremap ?? "", ...sw });
       } else if (drv === "virtio-iommu-pci" || drv === "virtio-iommu") {
         rec(arg.line, "vIOMMU virtio-iommu", { viommu: "virtio" });
       } else if (drv === "arm-smmuv3") {
@@ -181,7 +268,7 @@ export function parseQemuCommandLine(text: string): ImportResult {
     for (const s of log.skipped) for (let l = s.line; l <= s.endLine; l++) if (!cmd.has(l)) skip.add(l, s.reason);
     records.sort((x, y) => x.line - y.line);
   }
-  return { records, skipped: [...skip.items].sort((x, y) => x.line - y.line) };
+  return { records: records.sort((x, y) => x.line - y.line), skipped: [...skip.items].sort((x, y) => x.line - y.line) };
 }
 
 // ---------------------------------------------------------------- libvirt XML
@@ -192,6 +279,16 @@ interface XmlElement {
   line: number;
   text: string;
   parent?: XmlElement;
+}
+
+/** The five predefined entities and character references (XML 1.0 §4.6, §4.1), in one pass. */
+function xmlDecode(s: string): string {
+  if (!s.includes("&")) return s;
+  return s.replace(/&(?:(amp|lt|gt|apos|quot)|#(\d{1,7})|#x([0-9a-fA-F]{1,6}));/g, (all, name: string | undefined, dec: string | undefined, hexa: string | undefined) => {
+    if (name) return ({ amp: "&", lt: "<", gt: ">", apos: "'", quot: '"' } as Record<string, string>)[name]!;
+    const cp = dec !== undefined ? Number(dec) : parseInt(hexa!, 16);
+    return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : all;
+  });
 }
 
 /** A small XML reader with line numbers: elements, attributes, text. Never throws. */
@@ -210,7 +307,7 @@ export function readXml(text: string): { elements: XmlElement[]; error?: { line:
     if (m[6]) return { elements, error: { line, message: "a '<' that does not start a tag" } };
     if (m[5] !== undefined) {
       const top = stack[stack.length - 1];
-      if (top) top.text += m[5];
+      if (top) top.text += xmlDecode(m[5]);
       continue;
     }
     if (!m[2]) continue;
@@ -220,7 +317,7 @@ export function readXml(text: string): { elements: XmlElement[]; error?: { line:
       continue;
     }
     const attrs: Record<string, string> = {};
-    for (const a of (m[3] ?? "").matchAll(/([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) attrs[a[1]!] = (a[2] ?? a[3] ?? "").replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+    for (const a of (m[3] ?? "").matchAll(/([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) attrs[a[1]!] = xmlDecode(a[2] ?? a[3] ?? "");
     const el: XmlElement = { name: m[2], attrs, line, text: "" };
     const parent = stack[stack.length - 1];
     if (parent) el.parent = parent;
@@ -258,11 +355,43 @@ export function parseLibvirtXml(text: string): ImportResult {
         continue;
       }
       const key = `${seg ? `${seg.toString(16).padStart(4, "0")}:` : ""}${bdfText(n("bus"), n("slot"), n("function"))}`;
-      rec(el.line, `assigns host device ${key} (hostdev, managed=${el.parent.parent.attrs.managed ?? "no"})`, { hostdev: key, managed: el.parent.parent.attrs.managed === "yes" });
+      const hostdev = el.parent.parent;
+      const child = (name: string) => elements.find((x) => x.parent === hostdev && x.name === name);
+      const extra: EvidenceRecord["fields"] = {};
+      const alias = child("alias")?.attrs.name;
+      if (alias) extra.alias = alias;
+      const driver = child("driver")?.attrs.name;
+      if (driver) extra.driver = driver;
+      const rom = child("rom")?.attrs;
+      if (rom?.bar) extra.rombar = rom.bar;
+      if (rom?.file) extra.romfile = rom.file;
+      if (rom?.enabled) extra.romEnabled = rom.enabled === "yes";
+      // The hostdev's own <address> is where the guest sees it (type pci, drive, ...).
+      const guest = child("address");
+      if (guest) {
+        const g = guest.attrs;
+        extra.guestAddressType = g.type ?? "pci";
+        if ((g.type ?? "pci") === "pci" && g.bus !== undefined && g.slot !== undefined) {
+          const gn = (k: string) => parseInt(g[k] ?? "0", g[k]?.startsWith("0x") ? 16 : 10);
+          const gs = gn("domain");
+          if (![gs, gn("bus"), gn("slot"), gn("function")].some(Number.isNaN)) extra.guestAddress = `${gs.toString(16).padStart(4, "0")}:${bdfText(gn("bus"), gn("slot"), gn("function"))}`;
+          if (g.multifunction) extra.multifunction = g.multifunction === "on";
+        }
+      }
+      const boot = child("boot")?.attrs.order;
+      if (boot) extra.bootOrder = Number(boot);
+      rec(el.line, `assigns host device ${key} (hostdev, managed=${hostdev.attrs.managed ?? "no"}${alias ? `, alias ${alias}` : ""})`, { hostdev: key, managed: hostdev.attrs.managed === "yes", ...extra });
     } else if (el.name === "iommu") {
       const drv = elements.find((x) => x.parent === el && x.name === "driver");
       const a = drv?.attrs ?? {};
-      rec(el.line, `vIOMMU ${el.attrs.model ?? "?"}${a.caching_mode ? `, caching_mode=${a.caching_mode}` : ""}${a.intremap ? `, intremap=${a.intremap}` : ""}`, { viommu: el.attrs.model ?? "", cachingMode: a.caching_mode === "on", intremap: a.intremap ?? "", awBits: Number(a.aw_bits ?? 0) || 39, deviceIotlb: a.iotlb === "on" });
+      // libvirt formatdomain "IOMMU devices": <driver> intremap, caching_mode, eim, iotlb, aw_bits,
+      // dma_translation (intel); xtsup, passthrough (amd) - every other attribute is kept by its name.
+      const sw: EvidenceRecord["fields"] = {};
+      for (const [k, v] of Object.entries(a)) if (!["intremap", "caching_mode", "iotlb", "aw_bits"].includes(k)) sw[camel(k)] = v === "on" ? true : v === "off" ? false : v;
+      rec(el.line, `vIOMMU ${el.attrs.model ?? "?"}${a.caching_mode ? `, caching_mode=${a.caching_mode}` : ""}${a.intremap ? `, intremap=${a.intremap}` : ""}`, { viommu: el.attrs.model ?? "", cachingMode: a.caching_mode === "on", intremap: a.intremap ?? "", awBits: Number(a.aw_bits ?? 0) || 39, deviceIotlb: a.iotlb === "on", ...sw });
+    } else if (el.name === "vcpu" && parentName === "domain" && /^\d+$/.test(el.text.trim())) {
+      const n = Number(el.text.trim());
+      rec(el.line, `${n} vCPU${n === 1 ? "" : "s"}`, { vcpus: n, ...(el.attrs.placement ? { placement: el.attrs.placement } : {}) });
     } else if (el.name === "ioapic" && parentName === "features") rec(el.line, `ioapic driver=${el.attrs.driver ?? "kvm"}`, { ioapic: el.attrs.driver ?? "kvm" });
     else if (el.name === "hard_limit" && parentName === "memtune") {
       const unit = XML_UNITS[(el.attrs.unit ?? "KiB").toLowerCase()] ?? 1024n;

@@ -28,11 +28,11 @@ describe("QEMU command lines", () => {
     const f = r.records.map((x) => [x.line, x.fields]);
     expect(f).toEqual([
       [1, { source: "qemu", name: "router" }],
-      [2, { source: "qemu", machine: "q35", kernelIrqchip: "split" }],
+      [2, { source: "qemu", machine: "q35", kernelIrqchip: "split", accel: "kvm" }],
       [3, { source: "qemu", memory: String(8n << 30n) }],
       [4, { source: "qemu", viommu: "intel", cachingMode: true, intremap: "on", awBits: 48, deviceIotlb: false }],
       [5, { source: "qemu", hostdev: "03:00.0", id: "hostdev0" }],
-      [6, { source: "qemu", hostdev: "03:00.1", id: "hostdev1" }],
+      [6, { source: "qemu", hostdev: "03:00.1", id: "hostdev1", bus: "pci.2" }],
     ]);
     expect(detectKind(read("qemu-cmdline.txt"))).toBe("qemu");
     expect(qemuSize("4096")).toBe(4096n << 20n);
@@ -71,9 +71,9 @@ describe("a scenario from configs, listings and logs", () => {
   it("uses the VM's name and devices, keeps the host driver of the unassigned function, and reproduces the fault", () => {
     const records = [...importText(read("lspci-nnk.txt")).records, ...importText(read("domain.xml")).records, ...parseLog("[  5.0] DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x7c346000 [fault reason 0x05] PTE Write access is not set").records];
     const s = synthesizeScenario(records, "router");
-    expect(s.text).toContain("  - name: router");
+    expect(s.text).toContain('  - name: "router"');
     expect(s.text).toContain("    memory: 4096MiB");
-    expect(s.text).toMatch(/bdf: "03:00.1".*driver: ixgbe/);
+    expect(s.text).toMatch(/bdf: "03:00.1".*driver: "ixgbe"/);
     const parsed = parseScenario(s.text, "x.passthrough.yaml");
     expect(parsed.diagnostics.filter((d) => d.severity === "error"), s.text).toEqual([]);
     const run = runScenario(parsed.scenario!).run!;

@@ -75,9 +75,9 @@ describe("one decoding path", () => {
     for (const cuts of [[7], [4093, 17], [MAX_LINE + 1], [1 << 20]]) expect(streamed(encode(text, "utf-8", false), cuts, FAST)).toEqual(whole);
   });
 
-  it("a UTF-16 copy of mixed-dmesg.txt gives its 14 records, as the UTF-8 file does", () => {
+  it("a UTF-16 copy of mixed-dmesg.txt gives its 15 records (14 faults and messages, one boot-state line), as the UTF-8 file does", () => {
     const utf8 = decodeEvidenceBytes(encode(mixed, "utf-8", false));
-    expect(utf8.records).toHaveLength(14);
+    expect(utf8.records).toHaveLength(15);
     for (const [encoding, bom] of [["utf-16le", true], ["utf-16le", false], ["utf-16be", true], ["utf-16be", false]] as const) {
       const bytes = encode(mixed, encoding, bom);
       expect(encodingOf(bytes), `${encoding} bom=${bom}`).toBe(encoding);

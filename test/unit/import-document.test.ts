@@ -22,7 +22,7 @@ describe("the evidence document", () => {
     const doc = renderEvidenceDocument({ source: "mixed-dmesg.txt", kind: r.kind, records: r.records, skipped: r.skipped, explanations: explainRecords(r.records) });
     const lines = doc.text.split("\n");
     const recs = doc.outline.filter((o) => o.kind === "record");
-    expect(recs).toHaveLength(14);
+    expect(recs).toHaveLength(15);
     expect(doc.outline[doc.outline.length - 1]!.name).toBe("Skipped lines");
     recs.forEach((o, i) => {
       const rec = r.records[i]!;

@@ -79,7 +79,7 @@ describe("passthrough decode / explain", () => {
   it("decode prints file:line:col records with their context", () => {
     const r = spawnSync(process.execPath, [cli, "decode", join(dir, "mixed-dmesg.txt")], { encoding: "utf8" });
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/mixed-dmesg\.txt: log: 14 records, \d+ lines skipped/);
+    expect(r.stderr).toMatch(/mixed-dmesg\.txt: log: 15 records, \d+ lines skipped/);
     expect(r.stdout).toMatch(/mixed-dmesg\.txt:7:16: dmar-fault: read by 00:16\.7 to IOVA 0xdceff000 faulted: 0x06 PTE Read access is not set/);
     expect(r.stdout).toMatch(/ {4}.*mixed-dmesg\.txt:6: DMAR: DRHD: handling fault status reg 3/);
   });
@@ -88,8 +88,9 @@ describe("passthrough decode / explain", () => {
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout) as { records: Record<string, unknown>[]; skipped: unknown[] };
     for (const rec of j.records) for (const k of ["file", "line", "source", "type", "bdf", "address", "reason", "reasonText", "pasid"]) expect(rec, k).toHaveProperty(k);
-    expect(j.records[2]).toMatchObject({ source: "vtd", type: "dma-read", bdf: "0000:00:16.7", address: "0xdceff000", reason: 6, reasonText: "PTE Read access is not set", pasid: null, line: 7 });
-    expect(j.records[4]).toMatchObject({ source: "vtd", type: "dma-write", bdf: "0000:03:00.1", reason: 5, pasid: 2 });
+    expect(j.records.find((x) => x.source === "kernel" && x.type === "boot-haw")).toMatchObject({ line: 2, width: 46 });
+    expect(j.records[3]).toMatchObject({ source: "vtd", type: "dma-read", bdf: "0000:00:16.7", address: "0xdceff000", reason: 6, reasonText: "PTE Read access is not set", pasid: null, line: 7 });
+    expect(j.records[5]).toMatchObject({ source: "vtd", type: "dma-write", bdf: "0000:03:00.1", reason: 5, pasid: 2 });
     expect(j.records.find((x) => x.source === "amd-vi")).toMatchObject({ type: "IO_PAGE_FAULT", bdf: "0000:07:00.0", address: "0xffffc02000", reason: 2, domain: 7, flags: { value: 0x20, write: true, interrupt: false } });
     expect(j.records.find((x) => x.source === "smmuv3")).toMatchObject({ type: "F_TRANSLATION", bdf: "0000:01:00.0", streamId: 0x100, ssid: 0, eventId: 0x10, reason: 0x10 });
     expect(j.records.find((x) => x.source === "smmuv2")).toMatchObject({ type: "context-fault", address: "0x84000000", streamId: 0x1100 });
@@ -119,11 +120,12 @@ describe("a scenario from the evidence", () => {
     expect(parsed.diagnostics.filter((d) => d.severity === "error"), s.text).toEqual([]);
     const run = runScenario(parsed.scenario!).run!;
     expect(run.failedExpectations.map((o) => o.summary), s.text).toEqual([]);
-    // The read fault (0x06) of 00:16.7, the write fault (0x05) after the unmap, the AMD-Vi and SMMU faults.
-    expect(s.reproduced.length).toBe(5);
-    expect(run.outcomes.filter((o) => o.status === "fault").length).toBe(5);
+    // The read fault (0x06) of 00:16.7, the write fault (0x05) after the unmap, the AMD-Vi and SMMU
+    // faults, and the trace's own io_page_fault event.
+    expect(s.reproduced.length).toBe(6);
+    expect(run.outcomes.filter((o) => o.status === "fault").length).toBe(6);
     expect(s.notes.some((n) => /Present bit in context entry is clear/.test(n))).toBe(true);
-    expect(s.text).toContain('guest-map: { vm: vm0, device: "03:00.1", iova: 0x7c340000, size: 65536');
+    expect(s.text).toContain('guest-map: { vm: "vm0", device: "03:00.1", iova: 0x7c340000, size: 65536');
   });
 });
 
@@ -137,7 +139,8 @@ describe("streaming", () => {
       lines.push(...base, `[ 1.0] noise ${i}`, "dmar: DMAR:[DMA Read] Request device [02:00.0] fault addr a0c58000 ", "DMAR:[fault reason 02] Present bit in context entry is clear");
     }
     const text = lines.join("\n");
-    const whole = parseLog(text).records.map((r) => [r.line, r.endLine, r.kind, r.summary]);
+    // The stream parses what importText would (the log's records and its boot-state lines).
+    const whole = importText(text, "log").records.map((r) => [r.line, r.endLine, r.kind, r.summary]);
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 8 }), (cuts) => {
         const got: (string | number)[][] = [];

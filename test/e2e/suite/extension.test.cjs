@@ -604,7 +604,7 @@ describe("Evidence in a real VS Code", function () {
   const path = require("path");
   const mixed = fs.readFileSync(path.join(__dirname, "..", "..", "fixtures", "evidence", "mixed-dmesg.txt"), "utf8");
 
-  it("imports a UTF-16 copy of mixed-dmesg.txt like the CLI (14 records) into 'mixed-dmesg.txt — decoded', with Outline, folding and word wrap", async () => {
+  it("imports a UTF-16 copy of mixed-dmesg.txt like the CLI (15 records) into 'mixed-dmesg.txt — decoded', with Outline, folding and word wrap", async () => {
     await open("dma-after-unmap");
     const folder = vscode.workspace.workspaceFolders[0].uri;
     const dir = vscode.Uri.joinPath(folder, "utf16");
@@ -612,7 +612,7 @@ describe("Evidence in a real VS Code", function () {
     await vscode.workspace.fs.writeFile(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(mixed, "utf16le")]));
     const doc = await api.evidence.importFile(file);
     assert.ok(doc, "a decoded document");
-    assert.strictEqual(api.evidence.lastImport.records.length, 14);
+    assert.strictEqual(api.evidence.lastImport.records.length, 15);
     assert.strictEqual(path.posix.basename(doc.uri.path), "mixed-dmesg.txt — decoded");
     assert.strictEqual(doc.languageId, "passthrough-evidence");
     assert.strictEqual(vscode.workspace.getConfiguration("editor", { languageId: "passthrough-evidence" }).get("wordWrap"), "on");
@@ -621,7 +621,7 @@ describe("Evidence in a real VS Code", function () {
       return s && s.length ? s : undefined;
     });
     const records = symbols.filter((s) => /^line \d+/.test(s.name));
-    assert.strictEqual(records.length, 14);
+    assert.strictEqual(records.length, 15);
     const w = records.find((s) => s.name.includes("0x7c346000"));
     assert.match(w.name, /^line 10: VT-d write fault 0x05 PTE Write access is not set — 03:00\.1 at 0x7c346000 PASID 2$/);
     assert.deepStrictEqual(w.children.map((c) => c.name), ["Context lines", "Fields", "Meaning", "Evidence", "Likely causes", "Checks"]);
