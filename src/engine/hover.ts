@@ -10,8 +10,8 @@ import { HOVER_COMMANDS, type HoverAnswer, type Radix } from "../protocol/engine
 import type { Machine } from "../sim/machine.js";
 import { faultLabel, formatSize, fullBdf } from "../sim/machine.js";
 import { describeState } from "../protocol/cursor.js";
-import { normaliseBdfKey } from "../sim/pci.js";
-import { decodeContextEntry, formatSid, awToLevels } from "../sim/vtd/context.js";
+import { bdfKey, formatSid } from "../sim/bdf.js";
+import { decodeContextEntry, awToLevels } from "../sim/vtd/context.js";
 import type { Step } from "../scenario/types.js";
 import { parseAddress, parseSize } from "../scenario/values.js";
 import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
@@ -79,7 +79,7 @@ export function hoverAt(h: HoverInput): HoverAnswer | null {
 }
 
 function bdfHover(m: Machine, text: string): string | undefined {
-  const key = normaliseBdfKey(text);
+  const key = bdfKey(text);
   const dev = key ? m.pci.device(key) : undefined;
   if (!dev) return key ? `**${code(text)}** — no such device in \`host.pci\`` : undefined;
   const s = dev.spec;

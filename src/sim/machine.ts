@@ -4,6 +4,7 @@
  * steps one at a time, appends every event to the Trace and returns each step's outcome. The
  * whole state can be snapshotted and restored exactly (the debugger steps backwards on this).
  */
+import { formatBdf } from "./bdf.js";
 import { nounFor, plural } from "./plural.js";
 import type { Diagnostic, Scenario, Step, VmSpec } from "../scenario/types.js";
 import { GuestMemory, HostFrameAllocator } from "./kvm.js";
@@ -858,9 +859,9 @@ function hex2(n: number): string {
   return n.toString(16).padStart(2, "0");
 }
 
+/** The kernel's dev_name() of a device, "0000:01:00.0" (sim/bdf.ts formatBdf). */
 export function fullBdf(dev: PciDevice): string {
-  const b = dev.bdf;
-  return `${b.segment.toString(16).padStart(4, "0")}:${hex2(b.bus)}:${hex2(b.device)}.${b.fn}`;
+  return formatBdf(dev.bdf, "always");
 }
 
 function containerPtr(vm: VmRuntime): string {

@@ -5,10 +5,9 @@
 import type { TreeNode, Radix } from "../../protocol/engine.js";
 import type { IommuInspection } from "../../sim/iommu.js";
 import type { Machine } from "../../sim/machine.js";
-import { fullBdf } from "../../sim/machine.js";
+import { formatBdf, formatSid } from "../../sim/bdf.js";
 import type { PciDevice } from "../../sim/pci.js";
 import type { Run } from "../../sim/run.js";
-import { formatSid } from "../../sim/vtd/context.js";
 import { vtdInspection } from "../../sim/vtd/inspect.js";
 import type { Scenario } from "../../scenario/types.js";
 
@@ -58,7 +57,7 @@ export function deviceNode(id: string, dev: PciDevice | undefined, key: string, 
     id,
     label: dev.key,
     description: [s.name, ids ? `[${ids}]` : undefined, s.driver ?? "no driver"].filter(Boolean).join(" · "),
-    tooltip: `${fullBdf(dev)} ${s.name ?? ""}${ids ? ` [${ids}]` : ""}\nkind: ${dev.kind}\ndriver: ${s.driver ?? "(none)"}\nrequester id: ${formatSid(ctx.machine.pci.requesterId(dev))}\nIOMMU group ${group.id}`,
+    tooltip: `${formatBdf(dev.bdf, "always")} ${s.name ?? ""}${ids ? ` [${ids}]` : ""}\nkind: ${dev.kind}\ndriver: ${s.driver ?? "(none)"}\nrequester id: ${formatSid(ctx.machine.pci.requesterId(dev))}\nIOMMU group ${group.id}`,
     icon: dev.isBridge ? "type-hierarchy" : "circuit-board",
     contextValue: dev.isBridge ? "bridge" : "device",
     collapsible: 0,

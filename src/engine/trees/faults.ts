@@ -2,7 +2,7 @@
 import type { TreeNode } from "../../protocol/engine.js";
 import { faultLabel } from "../../sim/machine.js";
 import { plural } from "../../sim/plural.js";
-import { formatSid } from "../../sim/vtd/context.js";
+import { formatSid } from "../../sim/bdf.js";
 import { faultReasonInfo } from "../../sim/vtd/reasons.js";
 import { EVENT_KIND_NAMES, EventKind, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../../trace/trace.js";
 import { leaf, num, type TreeContext } from "./common.js";

@@ -12,7 +12,7 @@ import type { TreeNode } from "../../protocol/engine.js";
 import type { DecodedField, FaultRecordView, TableNode } from "../../sim/iommu.js";
 import { faultLabel } from "../../sim/machine.js";
 import { plural } from "../../sim/plural.js";
-import { formatSid } from "../../sim/vtd/context.js";
+import { formatDevfn, formatSid } from "../../sim/bdf.js";
 import { faultReasonInfo } from "../../sim/vtd/reasons.js";
 import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, qword, type TreeContext } from "./common.js";
 
@@ -155,11 +155,10 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
       };
     case "context-entry": {
       const [lo, hi] = [n.raw[0]!, n.raw[1]!];
-      const devfn = n.sid & 0xff;
       const dev = m.pci.devices.find((d) => m.pci.dmaAliases(d).includes(n.sid));
       return {
         id,
-        label: `${hex2(devfn >> 3)}.${devfn & 7}${dev ? ` ${dev.spec.name ?? dev.key}` : ""}`,
+        label: `${formatDevfn(n.sid)}${dev ? ` ${dev.spec.name ?? dev.key}` : ""}`,
         description: `${n.translation === "pass-through" ? `DID ${n.did} · pass-through` : `DID ${n.did} · ${n.levels}-level · SLPTPTR ${num(n.pageTable, ctx.radix)}${n.fpd ? " · FPD" : ""}`}${corrupt ? ` · ${corrupt}` : ""}`,
         tooltip: `Context entry ${formatSid(n.sid)} at HPA ${hx(n.address!)}\nlo ${qword(lo)}\nhi ${qword(hi)}\n${fieldLine(n.fields)}${corrupt ? `\n${corrupt}` : ""}`,
         icon: "symbol-struct",

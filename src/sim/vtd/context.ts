@@ -100,18 +100,3 @@ export function awToWidth(aw: number): number {
 export function widthToAw(width: number): number {
   return (width - 30) / 9;
 }
-
-export function sidOf(bus: number, devfn: number): number {
-  return ((bus & 0xff) << 8) | (devfn & 0xff);
-}
-
-export function formatSid(sid: number): string {
-  const bus = (sid >> 8) & 0xff;
-  const dev = (sid >> 3) & 0x1f;
-  const fn = sid & 7;
-  return `${hex2(bus)}:${hex2(dev)}.${fn}`;
-}
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, "0");
-}

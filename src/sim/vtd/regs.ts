@@ -5,6 +5,7 @@
  * See ../shared/reference/iommu-reference.md sections 1.1 - 1.5.
  */
 import type { IommuSpec } from "../../scenario/types.js";
+import { formatSid } from "../bdf.js";
 import { plural } from "../plural.js";
 
 export const DMAR_VER_REG = 0x000;
@@ -345,7 +346,7 @@ export function frcdField(lo: bigint, hi: bigint, name: FrcdFieldName): bigint {
 /** How each FRCD field's meaning is shown (raw bits -> text). */
 const FRCD_VALUE: Partial<Record<FrcdFieldName, (raw: bigint) => string>> = {
   FI: (r) => hex(r << 12n),
-  SID: (r) => `${hex(r)} (${((r >> 8n) & 0xffn).toString(16).padStart(2, "0")}:${((r >> 3n) & 0x1fn).toString(16).padStart(2, "0")}.${r & 7n})`,
+  SID: (r) => `${hex(r)} (${formatSid(Number(r))})`,
   FR: (r) => `0x${r.toString(16).padStart(2, "0")}`,
   PV: (r) => hex(r),
   AT: (r) => `${r} (${["untranslated", "translation request", "translated", "reserved"][Number(r)]})`,
