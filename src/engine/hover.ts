@@ -11,7 +11,7 @@ import type { Machine } from "../sim/machine.js";
 import { faultLabel, formatSize, fullBdf } from "../sim/machine.js";
 import { describeState } from "../protocol/cursor.js";
 import { bdfKey, formatSid } from "../sim/bdf.js";
-import { decodeContextEntry, awToLevels } from "../sim/vtd/context.js";
+import { decodeEntryWord, type EntryWord } from "../sim/vtd/inspect.js";
 import type { Step } from "../scenario/types.js";
 import { parseAddress, parseSize } from "../scenario/values.js";
 import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
@@ -144,7 +144,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
       break;
     }
     case "value":
-      if (step?.op === "poke") parts.push(decodeRaw(value, step.target?.structure ?? "pte"));
+      if (step?.op === "poke") parts.push(decodeRaw(m, value, step.target?.structure ?? "pte", step.target?.level));
       break;
   }
   parts.push(tail);
@@ -224,20 +224,11 @@ function describeHpa(m: Machine, hpa: bigint, radix: Radix): string {
   return `${addr(hpa, radix)} is host DRAM`;
 }
 
-/** A raw 64-bit value decoded as the structure it is written to. */
-export function decodeRaw(v: bigint, structure: "root" | "context-lo" | "context-hi" | "pte"): string {
-  switch (structure) {
-    case "root":
-      return `as a root entry (low qword): P=${v & 1n}, CTP=${code(hx(v & 0x000ffffffffff000n))}${v & 0xffen ? `, reserved bits ${code(hx(v & 0xffen))} set → fault 0x0a` : ""}`;
-    case "context-lo": {
-      const ce = decodeContextEntry(v, 0n);
-      return `as a context entry (low qword): P=${ce.present ? 1 : 0}, FPD=${ce.fpd ? 1 : 0}, T=${ce.tt}, SLPTPTR=${code(hx(ce.slptptr))}${v & 0xff0n ? `, reserved bits ${code(hx(v & 0xff0n))} set → fault 0x0b` : ""}`;
-    }
-    case "context-hi": {
-      const ce = decodeContextEntry(1n, v);
-      return `as a context entry (high qword): AW=${ce.aw} (${awToLevels(ce.aw)}-level), DID=${ce.did}${v & 0xffffffffff000080n ? `, reserved bits ${code(hx(v & 0xffffffffff000080n))} set → fault 0x0b` : ""}`;
-    }
-    case "pte":
-      return `as a second-level PTE: R=${v & 1n}, W=${(v >> 1n) & 1n}, PS=${(v >> 7n) & 1n}, ADDR=${code(hx(v & 0x000ffffffffff000n))}${(v & 3n) === 0n ? " — not present" : ""}`;
-  }
+/** A raw 64-bit value decoded as the structure it is written to, by the model's decoders (sim/vtd/inspect.ts). */
+export function decodeRaw(m: Machine, v: bigint, structure: EntryWord, level?: number): string {
+  const d = decodeEntryWord(m.unit, structure, v, level);
+  const what = structure === "root" ? "a root entry (low qword)" : structure === "context-lo" ? "a context entry (low qword)" : structure === "context-hi" ? "a context entry (high qword)" : `a second-level PTE (level ${level ?? 1})`;
+  const fields = d.fields.map((f) => `${f.name}=${f.value.startsWith("0x") ? code(f.value) : f.value}`).join(", ");
+  const rsvd = d.reserved ? `, reserved bits ${code(hx(d.reserved.bits))} set → fault 0x${d.reserved.reason.toString(16).padStart(2, "0")}` : "";
+  return `as ${what}: ${fields}${rsvd}${structure === "pte" && !d.present ? " — not present" : ""}`;
 }

@@ -106,6 +106,37 @@ function slpteAddress(walker: SlptWalker, v: bigint): bigint {
   return v & ((BigInt(walker.addrHiMask >>> 0) << 32n) | 0xfffff000n);
 }
 
+/** Which qword of which structure a raw value is written to (a scenario's `poke` target). */
+export type EntryWord = "root" | "context-lo" | "context-hi" | "pte";
+
+/**
+ * One qword decoded as the structure it is written to, with the reserved bits the unit would
+ * fault on in it (the other qword of a 128-bit entry taken as clean) — what a `poke` of that
+ * value means. `level` places a PTE (default 1, the last level).
+ */
+export function decodeEntryWord(unit: DmarUnit, word: EntryWord, v: bigint, level = 1): { fields: DecodedField[]; reserved?: { bits: bigint; reason: number }; present: boolean } {
+  const haw = unit.haw;
+  const pick = (fields: DecodedField[], lo: number) => fields.filter((f) => f.lo >= lo && f.lo < lo + 64);
+  switch (word) {
+    case "root": {
+      const bits = rootEntryReservedBits(v, 0n, haw)[0];
+      return { fields: rootEntryFields(v), present: (v & 1n) === 1n, ...(bits ? { reserved: { bits, reason: VTD_FR_ROOT_ENTRY_RSVD } } : {}) };
+    }
+    case "context-lo": {
+      const bits = contextEntryReservedBits(v, 0n, haw)[0];
+      return { fields: pick(contextEntryFields(v, 0n), 0), present: (v & 1n) === 1n, ...(bits ? { reserved: { bits, reason: VTD_FR_CONTEXT_ENTRY_RSVD } } : {}) };
+    }
+    case "context-hi": {
+      const bits = contextEntryReservedBits(1n, v, haw)[1];
+      return { fields: pick(contextEntryFields(1n, v), 64), present: true, ...(bits ? { reserved: { bits, reason: VTD_FR_CONTEXT_ENTRY_RSVD } } : {}) };
+    }
+    case "pte": {
+      const bits = slpteReservedBits(unit.walker, level, v);
+      return { fields: slpteFields(unit.walker, level, v), present: (v & BigInt(SL_R | SL_W)) !== 0n, ...(bits ? { reserved: { bits, reason: VTD_FR_PAGING_ENTRY_RSVD } } : {}) };
+    }
+  }
+}
+
 // ------------------------------------------------------------------ the lazy tree
 
 const TOP_NAMES = ["", "SL-PT", "SL-PD", "SL-PDPT", "SL-PML4", "SL-PML5"];
