@@ -29,7 +29,7 @@ import type {
   UnreadableNode,
 } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
-import { awToLevels, awToWidth, contextEntryReservedBits, decodeContextEntry, decodeRootEntry, rootEntryReservedBits } from "./context.js";
+import { CONTEXT_P, awToLevels, awToWidth, contextEntryReservedBits, decodeContextEntry, decodeRootEntry, rootEntryReserved, rootEntryReservedBits } from "./context.js";
 import { CURRENT_ERA, kernelEra, renderDmarFault, type KernelEra } from "./dmesg.js";
 import {
   VTD_FR_CONTEXT_ENTRY_INV,
@@ -132,7 +132,7 @@ export function decodeEntryWord(unit: DmarUnit, word: EntryWord, v: bigint, leve
     }
     case "pte": {
       const bits = slpteReservedBits(unit.walker, level, v);
-      return { fields: slpteFields(unit.walker, level, v), present: (v & BigInt(SL_R | SL_W)) !== 0n, ...(bits ? { reserved: { bits, reason: VTD_FR_PAGING_ENTRY_RSVD } } : {}) };
+      return { fields: slpteFields(unit.walker, level, v), present: (v & PRESENT) !== 0n, ...(bits ? { reserved: { bits, reason: VTD_FR_PAGING_ENTRY_RSVD } } : {}) };
     }
   }
 }
@@ -140,6 +140,8 @@ export function decodeEntryWord(unit: DmarUnit, word: EntryWord, v: bigint, leve
 // ------------------------------------------------------------------ the lazy tree
 
 const TOP_NAMES = ["", "SL-PT", "SL-PD", "SL-PDPT", "SL-PML4", "SL-PML5"];
+/** R | W: an entry with neither is not present (the walk faults on it for any request). */
+const PRESENT = BigInt(SL_R | SL_W);
 
 function pageSize(level: number): bigint {
   return 1n << BigInt(12 + 9 * (level - 1));
@@ -195,12 +197,12 @@ class VtdInspector implements IommuInspection {
 
   /** Root entry `bus`: a RootEntryNode when present, "absent" when P = 0, null when unreadable. */
   private rootEntry(rt: bigint, bus: number): RootEntryNode | "absent" | null {
-    const at = rt + BigInt(bus * 16);
-    const lo = this.read(at);
-    const hi = this.read(at + 8n);
+    const lo = this.mem.readU64(Number(rt) + bus * 16);
+    const hi = this.mem.readU64(Number(rt) + bus * 16 + 8);
     if (lo === undefined || hi === undefined) return null;
     const re = decodeRootEntry(lo, hi);
     if (!re.present) return "absent";
+    const at = rt + BigInt(bus * 16);
     const rsvd = rootEntryReservedBits(lo, hi, this.unit.haw);
     const corrupt = rsvd[0] !== 0n || rsvd[1] !== 0n;
     const ctp = re.ctp & ((1n << 64n) - 1n);
@@ -210,7 +212,10 @@ class VtdInspector implements IommuInspection {
       key: hex2(bus),
       address: at,
       raw: [lo, hi],
-      fields: rootEntryFields(lo),
+      // Decoded when a view reads them: listing a table decodes nothing it does not show.
+      get fields() {
+        return rootEntryFields(lo);
+      },
       ...(corrupt ? { reserved: { bits: rsvd, reason: VTD_FR_ROOT_ENTRY_RSVD } } : {}),
       bus,
       contextTable: ctp,
@@ -260,7 +265,9 @@ class VtdInspector implements IommuInspection {
       key: hex2(devfn),
       address: at,
       raw: [lo, hi],
-      fields: contextEntryFields(lo, hi),
+      get fields() {
+        return contextEntryFields(lo, hi);
+      },
       ...(corrupt ? { reserved: { bits: rsvd, reason: VTD_FR_CONTEXT_ENTRY_RSVD } } : {}),
       sid,
       did: ce.did,
@@ -285,16 +292,22 @@ class VtdInspector implements IommuInspection {
     return out;
   }
 
-  /** Requester ids of every present context entry whose DID is `did`. */
+  /** Requester ids of every present context entry (under a present, clean root entry) whose DID is `did`. */
   private sidsOfDomain(did: number): number[] {
-    const rt = BigInt(this.unit.rootTable);
+    const rt = this.unit.rootTable;
+    const haw = this.unit.haw;
+    const mem = this.mem;
     const out: number[] = [];
     for (let bus = 0; bus < 256; bus++) {
-      const re = this.rootEntry(rt, bus);
-      if (re === null || re === "absent" || re.reserved) continue;
+      const rlo = mem.readU64(rt + bus * 16);
+      const rhi = mem.readU64(rt + bus * 16 + 8);
+      if (rlo === undefined || rhi === undefined || !decodeRootEntry(rlo, rhi).present || rootEntryReserved(rlo, rhi, haw)) continue;
+      const ctp = Number(decodeRootEntry(rlo, rhi).ctp);
       for (let devfn = 0; devfn < 256; devfn++) {
-        const ce = this.contextEntry(bus, re.contextTable, devfn);
-        if (ce && ce.did === did) out.push(ce.sid);
+        const lo = mem.readU64(ctp + devfn * 16);
+        if (lo === undefined || (lo & CONTEXT_P) === 0n) continue;
+        const ce = decodeContextEntry(lo, mem.readU64(ctp + devfn * 16 + 8) ?? 0n);
+        if (ce.present && ce.did === did) out.push((bus << 8) | devfn);
       }
     }
     return out;
@@ -337,14 +350,16 @@ class VtdInspector implements IommuInspection {
       key: String(index),
       address: table + BigInt(index * 8),
       raw: [v],
-      fields: slpteFields(w, level, v),
+      get fields() {
+        return slpteFields(w, level, v);
+      },
       ...(rsvd !== 0n ? { reserved: { bits: [rsvd], reason: VTD_FR_PAGING_ENTRY_RSVD } } : {}),
       level,
       index,
       iova,
       span,
       leaf,
-      perm: Number(v & BigInt(SL_R | SL_W)),
+      perm: Number(v & PRESENT),
       target,
       pageSize: leaf ? span : 0n,
       hasChildren: descends,
@@ -359,7 +374,7 @@ class VtdInspector implements IommuInspection {
     const index = Number(key);
     if (index >= 512) return undefined;
     const v = this.read(table + BigInt(index * 8));
-    if (v === undefined || (v & BigInt(SL_R | SL_W)) === 0n) return undefined;
+    if (v === undefined || (v & PRESENT) === 0n) return undefined;
     return this.pte(table, level, index, iovaBase, v);
   }
 
@@ -379,9 +394,10 @@ class VtdInspector implements IommuInspection {
       out.push(n);
       runStart = -1;
     };
+    const base = Number(table);
     for (let i = 0; i < 512; i++) {
-      const v = this.read(table + BigInt(i * 8)) ?? 0n;
-      if ((v & BigInt(SL_R | SL_W)) === 0n) {
+      const v = this.mem.readU64(base + i * 8) ?? 0n;
+      if ((v & PRESENT) === 0n) {
         if (runStart < 0) runStart = i;
         continue;
       }
@@ -441,7 +457,16 @@ class VtdInspector implements IommuInspection {
     const dw = decodeRegister("IQA", this.registerValue("IQA")).find((f) => f.name === "DW")!.raw === 1n;
     return REGISTER_VIEWS.map((r) => {
       const value = this.registerValue(r.name);
-      return { name: r.name, offset: r.offset, width: r.width, section: r.section, value, fields: decodeRegister(r.name, value, r.name === "IQH" || r.name === "IQT" ? dw : false) };
+      return {
+        name: r.name,
+        offset: r.offset,
+        width: r.width,
+        section: r.section,
+        value,
+        get fields() {
+          return decodeRegister(r.name, value, r.name === "IQH" || r.name === "IQT" ? dw : false);
+        },
+      };
     });
   }
 
