@@ -17,6 +17,7 @@ import type { DebugAction, DebugPos, ExceptionFilter, LineBreakpoint, DataWatch,
 import { mapStep } from "../engine/stepMap.js";
 import { reformatNumber } from "../engine/expr.js";
 import { parseAddress } from "../scenario/values.js";
+import { bdfKey } from "../sim/bdf.js";
 
 export interface EngineLink {
   request<M extends Method>(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]>;
@@ -54,8 +55,8 @@ const ACTION_LABELS: Record<DebugAction, string> = {
   reverseContinue: "Reverse continue",
 };
 
-/** A BDF compared without its domain 0000: and case ("0000:04:00.0" names 04:00.0). */
-const bdfKey = (bdf: string) => bdf.trim().toLowerCase().replace(/^0000:/, "");
+/** A BDF compared by its normalised key (sim/bdf.ts: "0000:04:00.0" and "4:0.0" name 04:00.0). */
+const keyOf = (bdf: string) => bdfKey(bdf) ?? bdf.trim().toLowerCase();
 
 /** An error as one line for the console: its message's first line, no stack. */
 function oneLine(e: unknown): string {
@@ -265,13 +266,13 @@ export class PassthroughDebugSession extends DebugSession {
         return;
       }
       const devices = requested.length > 0 ? await this.link.request("devices", { uri }) : [];
-      const byKey = new Map(devices.map((d) => [bdfKey(d.key), d.key]));
+      const byKey = new Map(devices.map((d) => [keyOf(d.key), d.key]));
       const watches: DataWatch[] = [];
       const out: DebugProtocol.Breakpoint[] = requested.map((b) => {
         const parts = b.dataId.split("|");
         if (parts.length !== 3 || parts[0] !== "map" || !parts[1] || !parts[2]) return { verified: false, message: `"${b.dataId}" is not a mapping data breakpoint (expected map|<device>|<iova>, from the Translation scope's "mapping")` };
         const [, device, iova] = parts as [string, string, string];
-        const key = byKey.get(bdfKey(device));
+        const key = byKey.get(keyOf(device));
         if (key === undefined) return { verified: false, message: `no host device ${device} in this scenario${devices.length ? ` (devices: ${devices.map((d) => d.key).join(", ")})` : ""}` };
         const a = parseAddress(iova);
         if (!a.ok) return { verified: false, message: `${a.message} (${a.hint})` };

@@ -10,9 +10,8 @@ import type { Machine } from "../sim/machine.js";
 import { faultLabel, formatSize } from "../sim/machine.js";
 import type { Run } from "../sim/run.js";
 import type { Scenario, Step } from "../scenario/types.js";
-import { formatSid } from "../sim/vtd/context.js";
+import { bdfKey, formatSid } from "../sim/bdf.js";
 import { faultReasonInfo } from "../sim/vtd/reasons.js";
-import { normaliseBdfKey } from "../sim/pci.js";
 import { parseAddress } from "../scenario/values.js";
 import { DMAR_FECTL_REG, DMAR_FRCD_REG, DMAR_FSTS_REG, decodeFrcd, decodeRegister, type RegField } from "../sim/vtd/regs.js";
 import { EventKind, EVENT_KIND_NAMES, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
@@ -350,7 +349,7 @@ export class DebugModel {
   // ------------------------------------------------------------------ names at a position
 
   private sidOf(device: string): number | undefined {
-    const key = normaliseBdfKey(device);
+    const key = bdfKey(device);
     const dev = key ? this.run.machine.pci.device(key) : undefined;
     return dev ? this.run.machine.pci.requesterId(dev) : undefined;
   }

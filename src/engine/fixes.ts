@@ -17,12 +17,21 @@ import { explainWalk } from "./walk.js";
 
 const PAGE = 4096n;
 
+/** What runDiagnostics reports for a step outcome, if anything: THE rule, which the hover asks too. */
+type OutcomeDiagnosis = "expectation-failed" | "dma-fault" | "vfio-errno" | "step-error" | undefined;
+
+function diagnose(o: StepOutcome): OutcomeDiagnosis {
+  if (o.expect) return o.expect.pass ? undefined : "expectation-failed"; // an expected outcome, even a fault, is the point of the step
+  return o.status === "fault" ? "dma-fault" : o.status === "errno" ? "vfio-errno" : o.status === "error" ? "step-error" : undefined;
+}
+
 /**
  * Whether runDiagnostics reports this outcome's fault or failed expectation (a fault the step
  * expects is the point of the step, not a problem): the hover then leaves that text out.
  */
 export function diagnosesFault(o: StepOutcome): boolean {
-  return o.expect ? !o.expect.pass : o.status === "fault";
+  const d = diagnose(o);
+  return d === "expectation-failed" || d === "dma-fault";
 }
 
 export function runDiagnostics(scenario: Scenario, run: Run, text: string): EngineDiagnostic[] {
@@ -30,19 +39,17 @@ export function runDiagnostics(scenario: Scenario, run: Run, text: string): Engi
   for (const o of run.outcomes) {
     const step = scenario.workload[o.step]!;
     const range = headRange(step.range, text);
-    if (o.expect && !o.expect.pass) {
-      out.push({ severity: "error", code: "expectation-failed", message: `Expectation failed: ${o.expect.failures.join("; ")}. The step did: ${o.summary}`, hint: "Fix the scenario, or update `expect:` if this outcome is the intended one.", range: step.expect?.range ?? range });
-      continue;
-    }
-    if (o.expect) continue; // an expected outcome, even a fault, is the point of the step
-    if (o.status === "fault") {
+    const diagnosis = diagnose(o);
+    if (diagnosis === "expectation-failed") {
+      out.push({ severity: "error", code: "expectation-failed", message: `Expectation failed: ${o.expect!.failures.join("; ")}. The step did: ${o.summary}`, hint: "Fix the scenario, or update `expect:` if this outcome is the intended one.", range: step.expect?.range ?? range });
+    } else if (diagnosis === "dma-fault") {
       const d: EngineDiagnostic = { severity: "warning", code: "dma-fault", message: `DMA fault: ${o.summary}`, hint: faultReasonInfo(o.fault ?? 0).explanation, range };
       const fix = step.op === "dma" ? missingMapFix(scenario, run, step, text) : undefined;
       if (fix) d.fixes = [fix];
       out.push(d);
-    } else if (o.status === "errno") {
+    } else if (diagnosis === "vfio-errno") {
       out.push({ severity: "warning", code: "vfio-errno", message: `${o.errno}: ${o.summary}`, hint: "The VMM's VFIO ioctl failed; see the VMM log lines in the Faults view.", range });
-    } else if (o.status === "error") {
+    } else if (diagnosis === "step-error") {
       const d: EngineDiagnostic = { severity: "error", code: o.error ?? "step-error", message: o.summary, range };
       if (o.error === "caching-mode-required") {
         const vmName = "vm" in step ? step.vm : undefined;

@@ -11,9 +11,9 @@ import type { Machine } from "../sim/machine.js";
 import { faultLabel, formatSize, fullBdf, pokeValue } from "../sim/machine.js";
 import { DMAR_RTADDR_REG, decodeRegister } from "../sim/vtd/regs.js";
 import { describeState } from "../protocol/cursor.js";
-import { normaliseBdfKey } from "../sim/pci.js";
-import { decodeContextEntry, formatSid, awToLevels, rootEntryReserved } from "../sim/vtd/context.js";
-import type { PokeStructure, Step } from "../scenario/types.js";
+import { bdfKey, formatSid } from "../sim/bdf.js";
+import { decodeEntryWord, type EntryWord } from "../sim/vtd/inspect.js";
+import type { Step } from "../scenario/types.js";
 import { parseAddress, parseSize } from "../scenario/values.js";
 import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
 
@@ -80,7 +80,7 @@ export function hoverAt(h: HoverInput): HoverAnswer | null {
 }
 
 function bdfHover(m: Machine, text: string): string | undefined {
-  const key = normaliseBdfKey(text);
+  const key = bdfKey(text);
   const dev = key ? m.pci.device(key) : undefined;
   if (!dev) return key ? `**${code(text)}** — no such device in \`host.pci\`` : undefined;
   const s = dev.spec;
@@ -145,7 +145,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
       break;
     }
     case "value":
-      if (step?.op === "poke") parts.push(pokeDecode(value, step));
+      if (step?.op === "poke") parts.push(pokeDecode(m, value, step));
       break;
     case "set":
     case "clear":
@@ -155,7 +155,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
         parts.push(
           typeof before === "string"
             ? md(before)
-            : `Bits ${key === "set" ? "set" : "cleared"} in the current value: ${code(hx16(before))} ${pokeDecode(before, step)} → ${code(hx16(pokeValue(step, before)))} ${pokeDecode(pokeValue(step, before), step)}`,
+            : `Bits ${key === "set" ? "set" : "cleared"} in the current value: ${code(hx16(before))} ${pokeDecode(m, before, step)} → ${code(hx16(pokeValue(step, before)))} ${pokeDecode(m, pokeValue(step, before), step)}`,
         );
       }
       break;
@@ -206,9 +206,9 @@ export function walkVerdict(w: WalkExplanation, device: string, h: HoverInput): 
 }
 
 /** A poke's word decoded as what it is written to: RTADDR's fields, or the table entry. */
-function pokeDecode(v: bigint, step: Extract<Step, { op: "poke" }>): string {
+function pokeDecode(m: Machine, v: bigint, step: Extract<Step, { op: "poke" }>): string {
   if (step.register !== undefined) return `as ${step.register}: ${decodeRegister(step.register, v).map((f) => `${f.name}=${md(f.value)}`).join(", ")}`;
-  return decodeRaw(v, step.target?.structure ?? "pte");
+  return decodeRaw(m, v, step.target?.structure ?? "pte", step.target?.level);
 }
 
 /** The word a poke would change, as the machine holds it before the step, or why it cannot be found. */
@@ -253,23 +253,11 @@ function describeHpa(m: Machine, hpa: bigint, radix: Radix): string {
   return `${addr(hpa, radix)} is host DRAM`;
 }
 
-/** A raw 64-bit value decoded as the structure it is written to. */
-export function decodeRaw(v: bigint, structure: PokeStructure): string {
-  switch (structure) {
-    case "root":
-      return `as a root entry (low qword): P=${v & 1n}, CTP=${code(hx(v & 0x000ffffffffff000n))}${v & 0xffen ? `, reserved bits ${code(hx(v & 0xffen))} set → fault 0x0a` : ""}`;
-    case "root-hi":
-      // The model's rule (rootEntryReserved): in legacy mode the whole high qword is reserved.
-      return `as a root entry (high qword): reserved in legacy mode${rootEntryReserved(0n, v, 64) ? `; bits ${code(hx(v))} set → fault 0x0a` : ""}`;
-    case "context-lo": {
-      const ce = decodeContextEntry(v, 0n);
-      return `as a context entry (low qword): P=${ce.present ? 1 : 0}, FPD=${ce.fpd ? 1 : 0}, T=${ce.tt}, SLPTPTR=${code(hx(ce.slptptr))}${v & 0xff0n ? `, reserved bits ${code(hx(v & 0xff0n))} set → fault 0x0b` : ""}`;
-    }
-    case "context-hi": {
-      const ce = decodeContextEntry(1n, v);
-      return `as a context entry (high qword): AW=${ce.aw} (${awToLevels(ce.aw)}-level), DID=${ce.did}${v & 0xffffffffff000080n ? `, reserved bits ${code(hx(v & 0xffffffffff000080n))} set → fault 0x0b` : ""}`;
-    }
-    case "pte":
-      return `as a second-level PTE: R=${v & 1n}, W=${(v >> 1n) & 1n}, PS=${(v >> 7n) & 1n}, ADDR=${code(hx(v & 0x000ffffffffff000n))}${(v & 3n) === 0n ? " — not present" : ""}`;
-  }
+/** A raw 64-bit value decoded as the structure it is written to, by the model's decoders (sim/vtd/inspect.ts). */
+export function decodeRaw(m: Machine, v: bigint, structure: EntryWord, level?: number): string {
+  const d = decodeEntryWord(m.unit, structure, v, level);
+  const what = structure === "root" ? "a root entry (low qword)" : structure === "root-hi" ? "a root entry (high qword, reserved in legacy mode)" : structure === "context-lo" ? "a context entry (low qword)" : structure === "context-hi" ? "a context entry (high qword)" : `a second-level PTE (level ${level ?? 1})`;
+  const fields = d.fields.map((f) => `${f.name}=${f.value.startsWith("0x") ? code(f.value) : f.value}`).join(", ");
+  const rsvd = d.reserved ? `, reserved bits ${code(hx(d.reserved.bits))} set → fault 0x${d.reserved.reason.toString(16).padStart(2, "0")}` : "";
+  return `as ${what}: ${fields}${rsvd}${structure === "pte" && !d.present ? " — not present" : ""}`;
 }

@@ -13,7 +13,7 @@ import { explainWalk } from "./walk.js";
 import { hoverAt } from "./hover.js";
 import { describeState, stateStep } from "../protocol/cursor.js";
 import { parseAddress } from "../scenario/values.js";
-import { normaliseBdfKey } from "../sim/pci.js";
+import { bdfKey, formatSid } from "../sim/bdf.js";
 import { EventKind } from "../trace/trace.js";
 import { diagnosesFault, runDiagnostics, validatorFixes } from "./fixes.js";
 import { DebugModel } from "./debug.js";
@@ -142,7 +142,7 @@ export class EngineServer {
       for (const d of pci.devices) m.set(pci.requesterId(d), d.key);
       this.sidNames.set(run, m);
     }
-    return m.get(sid) ?? `${(sid >> 8).toString(16).padStart(2, "0")}:${((sid >> 3) & 31).toString(16).padStart(2, "0")}.${sid & 7}`;
+    return m.get(sid) ?? formatSid(sid);
   }
 
   private debugModel(uri: string): DebugModel {
@@ -213,7 +213,7 @@ export class EngineServer {
       // The state the tree views show: before the cursor's step, or after it (the views' toggle).
       const step = stateStep(e.session.cursor.step, run.outcomes.length, p.after ?? false);
       const m = run.machineBefore(step);
-      const key = normaliseBdfKey(p.device);
+      const key = bdfKey(p.device);
       const dev = key ? m.pci.device(key) : undefined;
       if (!dev) throw new EngineFailure("bad-params", `no host device ${p.device}`);
       const a = parseAddress(p.iova.trim());

@@ -12,7 +12,8 @@
 import type { Machine } from "../sim/machine.js";
 import { faultLabel } from "../sim/machine.js";
 import { XlateKind } from "../sim/vtd/unit.js";
-import { decodeContextEntry, contextEntryReserved, rootEntryReserved, awToLevels, formatSid } from "../sim/vtd/context.js";
+import { formatSid } from "../sim/bdf.js";
+import { decodeContextEntry, contextEntryReserved, rootEntryReserved, awToLevels } from "../sim/vtd/context.js";
 
 export type WalkStageKind = "root" | "context" | "pte";
 

@@ -10,16 +10,18 @@
  *   (lspci), { "vm": {...} } (libvirt XML, QEMU command line; vm.hostdevs and vm.viommus are arrays
  *   of objects, see the README), each with "skipped".
  */
+import { formatBdf, parseBdf } from "../sim/bdf.js";
 import type { EvidenceRecord, Skipped } from "./records.js";
 import { SMMU_EVENTS, amdPageFaultFlags } from "./dmesg.js";
 
 /** AMD-Vi event codes (reference §4.1). */
 const AMD_CODES: Record<string, number> = { ILLEGAL_DEV_TABLE_ENTRY: 1, IO_PAGE_FAULT: 2, DEV_TAB_HARDWARE_ERROR: 3, PAGE_TAB_HARDWARE_ERROR: 4, ILLEGAL_COMMAND_ERROR: 5, COMMAND_HARDWARE_ERROR: 6, IOTLB_INV_TIMEOUT: 7, INVALID_DEVICE_REQUEST: 8, INVALID_PPR_REQUEST: 9, RMP_PAGE_FAULT: 0xd, RMP_HW_ERROR: 0xe };
 
+/** "SSSS:BB:DD.F" of a device key (sim/bdf.ts), or null when it is not a BDF. */
 export function fullBdf(key: unknown): string | null {
   if (typeof key !== "string") return null;
-  const m = /^(?:([0-9a-f]{4}):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(key.trim());
-  return m ? `${(m[1] ?? "0000").toLowerCase()}:${m[2]!.toLowerCase()}:${m[3]!.toLowerCase()}.${m[4]}` : null;
+  const p = parseBdf(key);
+  return p.ok ? formatBdf(p.bdf, "always") : null;
 }
 
 const addr = (v: unknown): string | null => {

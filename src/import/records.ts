@@ -3,6 +3,7 @@
  * with the reason. A line that is not a record never becomes one; context lines (the DRHD
  * status line, "callbacks suppressed", page-walk and DTE dumps) attach to their record.
  */
+import { formatBdf, parseBdf as parseBdfText } from "../sim/bdf.js";
 
 export type RecordKind =
   | "dmar-fault"
@@ -62,19 +63,13 @@ export class SkipList {
 
 export const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
 
-/** "BB:DD.F" from bus/device/function numbers. */
+/** "BB:DD.F" from bus/device/function numbers (sim/bdf.ts formatBdf). */
 export function bdfText(bus: number, dev: number, fn: number): string {
-  return `${bus.toString(16).padStart(2, "0")}:${dev.toString(16).padStart(2, "0")}.${fn}`;
+  return formatBdf({ segment: 0, bus, device: dev, fn });
 }
 
-/** Parses "0000:01:00.0", "01:00.0", "0x01:0x00.0" into its parts (segment 0 by default). */
+/** Parses "0000:01:00.0", "01:00.0", "0x01:0x00.0" into its parts (sim/bdf.ts parseBdf; segment 0 by default). */
 export function parseBdf(text: string): { segment: number; bus: number; dev: number; fn: number; key: string } | undefined {
-  const m = /^(?:([0-9a-fA-F]{4}):)?(?:0x)?([0-9a-fA-F]{1,2}):(?:0x)?([0-9a-fA-F]{1,2})\.([0-7])$/.exec(text.trim());
-  if (!m) return undefined;
-  const segment = m[1] ? parseInt(m[1], 16) : 0;
-  const bus = parseInt(m[2]!, 16);
-  const dev = parseInt(m[3]!, 16);
-  const fn = Number(m[4]);
-  if (dev > 0x1f) return undefined;
-  return { segment, bus, dev, fn, key: `${segment ? `${segment.toString(16).padStart(4, "0")}:` : ""}${bdfText(bus, dev, fn)}` };
+  const p = parseBdfText(text);
+  return p.ok ? { segment: p.bdf.segment, bus: p.bdf.bus, dev: p.bdf.device, fn: p.bdf.fn, key: p.key } : undefined;
 }

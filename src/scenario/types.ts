@@ -5,6 +5,7 @@
  *
  * Addresses and sizes are bigint: IOVAs reach 2^57 with 5-level tables, beyond a double's 53 bits.
  */
+import type { Bdf } from "../sim/bdf.js";
 
 /** Half-open character offsets into the scenario text, plus 0-based line/column of the start. */
 export interface SourceRange {
@@ -28,12 +29,8 @@ export interface Diagnostic {
 }
 
 /** A PCI address. segment 0 unless given as SSSS:BB:DD.F. */
-export interface Bdf {
-  segment: number;
-  bus: number;
-  device: number;
-  fn: number;
-}
+/** A PCI address: the one definition is sim/bdf.ts. */
+export type { Bdf } from "../sim/bdf.js";
 
 export type PciKind =
   | "host-bridge"

@@ -3,7 +3,8 @@
  * float): sizes (`4KiB`, `2M`, `0x1000`), addresses (`0x7c34_6000`), BDFs, durations, perms.
  * Each parser returns the value or a message + hint for a diagnostic.
  */
-import type { Bdf, Perm } from "./types.js";
+import { parseBdf as parseBdfText, type Bdf } from "../sim/bdf.js";
+import type { Perm } from "./types.js";
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string; hint: string };
 
@@ -53,20 +54,10 @@ export function parseAddress(raw: string): Parsed<bigint> {
   return ok(v);
 }
 
+/** A BDF as the scenario format writes it: sim/bdf.ts parseBdf, the one parser. */
 export function parseBdf(raw: string): Parsed<{ bdf: Bdf; key: string }> {
-  const m = /^\s*(?:([0-9a-f]+):)?([0-9a-f]+):([0-9a-f]+)\.([0-9a-f]+)\s*$/i.exec(raw);
-  if (!m) return bad(`${quoted(raw)} is not a PCI address`, 'Write it as BB:DD.F or SSSS:BB:DD.F in hex, e.g. "01:00.0".');
-  const segment = m[1] === undefined ? 0 : parseInt(m[1], 16);
-  const bus = parseInt(m[2]!, 16);
-  const device = parseInt(m[3]!, 16);
-  const fn = parseInt(m[4]!, 16);
-  if (segment > 0xffff) return bad(`BDF ${quoted(raw)}: segment 0x${segment.toString(16)} is above 0xffff`, "A PCI segment (domain) is 16 bits.");
-  if (bus > 0xff) return bad(`BDF ${quoted(raw)}: bus 0x${bus.toString(16)} is above 0xff`, "A PCI bus number is 00..ff (8 bits).");
-  if (device > 0x1f) return bad(`BDF ${quoted(raw)}: device number 0x${device.toString(16)} is above 0x1f`, "A PCI device number is 0..1f (5 bits); functions are 0..7.");
-  if (fn > 7) return bad(`BDF ${quoted(raw)}: function ${fn} is above 7`, "A PCI function number is 0..7 (3 bits).");
-  const h = (n: number, w: number) => n.toString(16).padStart(w, "0");
-  const core = `${h(bus, 2)}:${h(device, 2)}.${fn}`;
-  return ok({ bdf: { segment, bus, device, fn }, key: segment === 0 ? core : `${h(segment, 4)}:${core}` });
+  const p = parseBdfText(raw);
+  return p.ok ? ok({ bdf: p.bdf, key: p.key }) : bad(p.message, p.hint);
 }
 
 export function parseDuration(raw: string): Parsed<bigint> {

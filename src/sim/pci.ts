@@ -6,7 +6,8 @@
  * drivers/pci/bus.c `pci_bus_add_devices()` (probe order), drivers/vfio/vfio_main.c (viability:
  * vfio-pci, pci-stub, no driver, or a bridge). See ../shared/reference/iommu-reference.md §7.
  */
-import type { Bdf, PciDeviceSpec, PciKind } from "../scenario/types.js";
+import { bdfKey, sidOfBdf, type Bdf } from "./bdf.js";
+import type { PciDeviceSpec, PciKind } from "../scenario/types.js";
 
 export interface PciDevice {
   key: string;
@@ -39,17 +40,6 @@ const BRIDGE_KINDS: ReadonlySet<PciKind> = new Set(["root-port", "switch-upstrea
 /** Drivers that keep a group usable by VFIO (kernel DMA ownership: driver_managed_dma). */
 const VFIO_FRIENDLY = new Set(["vfio-pci", "pci-stub"]);
 
-export function normaliseBdfKey(text: string): string | undefined {
-  const m = /^(?:([0-9a-f]{1,4}):)?([0-9a-f]{1,2}):([0-9a-f]{1,2})\.([0-7])$/i.exec(text.trim());
-  if (!m) return undefined;
-  const seg = m[1] === undefined ? 0 : parseInt(m[1], 16);
-  const bus = parseInt(m[2]!, 16);
-  const dev = parseInt(m[3]!, 16);
-  if (dev > 0x1f) return undefined;
-  const core = `${hex(bus, 2)}:${hex(dev, 2)}.${m[4]}`;
-  return seg === 0 ? core : `${hex(seg, 4)}:${core}`;
-}
-
 export class PciTopology {
   readonly devices: PciDevice[] = [];
   readonly groups: IommuGroup[] = [];
@@ -81,7 +71,7 @@ export class PciTopology {
         spec,
         bdf: spec.bdf,
         kind: spec.kind,
-        rid: (spec.bdf.bus << 8) | (spec.bdf.device << 3) | spec.bdf.fn,
+        rid: sidOfBdf(spec.bdf),
         children: [],
         isBridge: BRIDGE_KINDS.has(spec.kind),
         multifunction: spec.multifunction ?? false,
@@ -91,7 +81,7 @@ export class PciTopology {
     }
     for (const d of all) {
       if (d.spec.parent === undefined) continue;
-      const p = t.byKey.get(normaliseBdfKey(d.spec.parent) ?? d.spec.parent);
+      const p = t.byKey.get(bdfKey(d.spec.parent) ?? d.spec.parent);
       if (p === undefined) {
         problems.push({ code: "parent-unknown", message: `${d.key}: parent ${d.spec.parent} is not in host.pci`, hint: "Add the upstream port or bridge to host.pci, or remove `parent`.", key: d.key });
       } else if (!p.isBridge) {
@@ -132,7 +122,7 @@ export class PciTopology {
   }
 
   device(keyOrBdfText: string): PciDevice | undefined {
-    return this.byKey.get(normaliseBdfKey(keyOrBdfText) ?? keyOrBdfText);
+    return this.byKey.get(bdfKey(keyOrBdfText) ?? keyOrBdfText);
   }
 
   /** pci_for_each_dma_alias: own RID, then the RIDs substituted by bridges on the way up. */

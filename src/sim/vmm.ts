@@ -5,6 +5,7 @@
  * memory listener (no vIOMMU) and from the vIOMMU's shadowing (caching mode), with QEMU's and the
  * kernel's log lines. The Machine orchestrates the steps; this module owns the VMs' VFIO state.
  */
+import { formatBdf } from "./bdf.js";
 import { plural } from "./plural.js";
 import type { Scenario, Step, VmSpec } from "../scenario/types.js";
 import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
@@ -499,14 +500,11 @@ export class Vmm {
   }
 }
 
+/** The kernel's dev_name() of a device, "0000:01:00.0" (sim/bdf.ts formatBdf). */
 export function fullBdf(dev: PciDevice): string {
-  const b = dev.bdf;
-  return `${b.segment.toString(16).padStart(4, "0")}:${hex2(b.bus)}:${hex2(b.device)}.${b.fn}`;
+  return formatBdf(dev.bdf, "always");
 }
 
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, "0");
-}
 
 function containerPtr(vm: VmRuntime): string {
   // A plausible, deterministic heap pointer for the VMM's container object in error messages.

@@ -4,6 +4,7 @@
  * (TraceQuery.match) matches against the same strings, so a word a row shows always finds it.
  * Pure: no DOM, no vscode, no Node built-ins (it runs in the webview and in the worker).
  */
+import { shortReasons } from "../sim/vtd/reasons.js";
 import { EVENT_KIND_NAMES, EventKind, F_IOTLB_HIT, F_WRITE } from "./trace.js";
 
 /** The column headers, in cell order. */
@@ -56,10 +57,10 @@ export interface RowDevice {
 export type Radix = "hex" | "dec";
 
 /**
- * Short VT-d fault reason labels for the result column (the full Linux strings and explanations
- * are in sim/vtd/reasons.ts; these fit a table cell).
+ * Short VT-d fault reason labels for the result column: the short-label column of reasons.ts's
+ * one table of reason names (the full Linux strings and explanations are there too).
  */
-export const SHORT_REASONS: Readonly<Record<number, string>> = { 1: "root not present", 2: "context not present", 3: "context invalid", 4: "beyond AW", 5: "PTE W not set", 6: "PTE R not set", 7: "bad next-level ptr", 8: "root table bad", 9: "context table bad", 10: "root rsvd", 11: "context rsvd", 12: "PTE rsvd", 13: "translated blocked", 14: "interrupt range" };
+export const SHORT_REASONS: Readonly<Record<number, string>> = shortReasons();
 
 /** The result column's colour class of a row. */
 export type RowClass = "r-fault" | "r-hit" | "r-walk" | "r-irq" | "r-slow";

@@ -219,3 +219,25 @@ describe("quick fixes", () => {
     );
   });
 });
+
+describe("diagnosesFault is runDiagnostics' own rule", () => {
+  it("for every step of every example, with and without its expectations: the hover's answer is whether a fault/expectation diagnostic is on that step", async () => {
+    const { Session } = await import("../../src/engine/session.js");
+    const { diagnosesFault, runDiagnostics } = await import("../../src/engine/fixes.js");
+    for (const name of EXAMPLES) {
+      // Dropping the `expect:` lines turns expected faults into reported ones.
+      for (const text of [read(name), read(name).replace(/^\s*expect:.*$/gm, "")]) {
+        const s = new Session(`${name}.passthrough.yaml`);
+        s.update(text);
+        if (!s.run || !s.scenario) continue;
+        const diags = runDiagnostics(s.scenario, s.run, text);
+        for (const o of s.run.outcomes) {
+          const line = s.scenario.workload[o.step]!.range.line;
+          const exp = s.scenario.workload[o.step]!.expect?.range.line;
+          const reported = diags.some((d) => (d.code === "dma-fault" || d.code === "expectation-failed") && (d.range.line === line || d.range.line === exp));
+          expect(diagnosesFault(o), `${name} step ${o.step + 1}`).toBe(reported);
+        }
+      }
+    }
+  });
+});

@@ -77,3 +77,17 @@ describe("address hovers", () => {
     );
   });
 });
+
+describe("poke value hovers decode with the model's decoders", () => {
+  it("a root entry with an address bit above the 48-bit width shows the reserved bit the unit faults 0x0a on; a PS bit at L2 without 2 MiB pages is reserved", () => {
+    const base = read("corrupted-context-entry");
+    const root = base.replace("structure: context-hi }, value: 0x0000_0000_0000_0382", "structure: root }, value: 0x0001_0000_0000_1001");
+    const h = hover(root, "structure: root", "0x0001_0000_0000_1001");
+    expect(h.markdown).toContain("as a root entry (low qword): P=1, CTP=`0x1000000001000`, reserved bits `0x1000000000000` set → fault 0x0a");
+    const ctx = hover(base, "structure: context-hi", "0x0000_0000_0000_0382");
+    expect(ctx.markdown).toContain("as a context entry (high qword): AW=2 (48-bit, 4-level), DID=3, reserved bits `0x80` set → fault 0x0b");
+    const pte = base.replace("iommu: { model: intel-vtd, address-width: 48 }", "iommu: { model: intel-vtd, address-width: 48, superpages: [] }").replace("structure: context-hi }, value: 0x0000_0000_0000_0382", "structure: pte, iova: 0x10_0000, level: 2 }, value: 0x8000_0083");
+    const p = hover(pte, "structure: pte", "0x8000_0083");
+    expect(p.markdown).toContain("as a second-level PTE (level 2): R=1, W=1, PS=1, ADDR=`0x80000000`, reserved bits `0x80` set → fault 0x0c");
+  });
+});

@@ -42,16 +42,26 @@ export function hawMask(haw: number): bigint {
   return (1n << BigInt(haw)) - 1n;
 }
 
-/** QEMU VTD_ROOT_ENTRY_RSVD(aw) = 0xffe | ~HAW_MASK, and legacy requires hi == 0. */
-export function rootEntryReserved(lo: bigint, hi: bigint, haw: number): boolean {
-  const mask64 = (1n << 64n) - 1n;
-  return hi !== 0n || (lo & ((0xffen | ~hawMask(haw)) & mask64)) !== 0n;
+const MASK64 = (1n << 64n) - 1n;
+
+/** The set reserved bits of a root entry as [lo, hi]: QEMU VTD_ROOT_ENTRY_RSVD(aw) = 0xffe | ~HAW_MASK; legacy mode reserves all of hi. */
+export function rootEntryReservedBits(lo: bigint, hi: bigint, haw: number): [bigint, bigint] {
+  return [lo & ((0xffen | ~hawMask(haw)) & MASK64), hi & MASK64];
 }
 
-/** QEMU VTD_CONTEXT_ENTRY_RSVD_LO(aw) = 0xff0 | ~HAW_MASK; RSVD_HI as above. */
+export function rootEntryReserved(lo: bigint, hi: bigint, haw: number): boolean {
+  const [l, h] = rootEntryReservedBits(lo, hi, haw);
+  return l !== 0n || h !== 0n;
+}
+
+/** The set reserved bits of a context entry as [lo, hi]: QEMU VTD_CONTEXT_ENTRY_RSVD_LO(aw) = 0xff0 | ~HAW_MASK; RSVD_HI as above. */
+export function contextEntryReservedBits(lo: bigint, hi: bigint, haw: number): [bigint, bigint] {
+  return [lo & ((0xff0n | ~hawMask(haw)) & MASK64), hi & CONTEXT_RSVD_HI];
+}
+
 export function contextEntryReserved(lo: bigint, hi: bigint, haw: number): boolean {
-  const mask64 = (1n << 64n) - 1n;
-  return (hi & CONTEXT_RSVD_HI) !== 0n || (lo & ((0xff0n | ~hawMask(haw)) & mask64)) !== 0n;
+  const [l, h] = contextEntryReservedBits(lo, hi, haw);
+  return l !== 0n || h !== 0n;
 }
 
 export function decodeRootEntry(lo: bigint, hi: bigint): RootEntry {
@@ -89,19 +99,4 @@ export function awToWidth(aw: number): number {
 
 export function widthToAw(width: number): number {
   return (width - 30) / 9;
-}
-
-export function sidOf(bus: number, devfn: number): number {
-  return ((bus & 0xff) << 8) | (devfn & 0xff);
-}
-
-export function formatSid(sid: number): string {
-  const bus = (sid >> 8) & 0xff;
-  const dev = (sid >> 3) & 0x1f;
-  const fn = sid & 7;
-  return `${hex2(bus)}:${hex2(dev)}.${fn}`;
-}
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, "0");
 }

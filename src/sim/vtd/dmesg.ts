@@ -10,6 +10,7 @@
  * Format sources: see the table on ERA_FORMATS below and iommu-reference.md §3.
  * Pure module: no vscode, no Node built-ins.
  */
+import { formatSid, formatSidZeroX } from "../bdf.js";
 import { Ratelimit } from "../printk.js";
 import { dmarGetFaultReason } from "./reasons.js";
 
@@ -88,11 +89,7 @@ const hex2 = (n: number): string => n.toString(16).padStart(2, "0");
 const dec2 = (n: number): string => n.toString(10).padStart(2, "0");
 
 /** `%02x:%02x.%d` of `source_id >> 8, PCI_SLOT(source_id & 0xFF), PCI_FUNC(source_id & 0xFF)`. */
-function bdf(sid: number, zeroX = false): string {
-  const s = sid & 0xffff;
-  const p = zeroX ? "0x" : "";
-  return `${p}${hex2(s >> 8)}:${p}${hex2((s >> 3) & 0x1f)}.${s & 7}`;
-}
+const bdf = (sid: number, zeroX = false): string => (zeroX ? formatSidZeroX(sid) : formatSid(sid));
 
 /**
  * The message(s) `dmar_fault_do_one()` prints for one record in the given era.

@@ -56,23 +56,28 @@ export const VTD_FR_SM_WRITE = 0x85;
 export const VTD_FR_SM_INTERRUPT_ADDR = 0x87;
 export const VTD_FR_FS_BIT_UPDATE_FAILED = 0x91;
 
-/** Code → QEMU enumerator name (the newest name where QEMU renamed a code). */
-const QEMU_NAMES: ReadonlyMap<number, string> = new Map([
+/**
+ * THE table of fault-reason names: one row per code QEMU names — the code, QEMU's enumerator (the
+ * newest name where QEMU renamed a code) and, for the codes the DMA path produces, the short label
+ * a table cell shows (the DMA Trace's result column; trace/rowDisplay.ts SHORT_REASONS is derived
+ * from this). Plain literals, so a bundle that needs only the short labels drops the rest.
+ */
+const REASON_NAMES: readonly (readonly [code: number, qemu: string, short?: string])[] = [
   [VTD_FR_RESERVED, "VTD_FR_RESERVED"],
-  [VTD_FR_ROOT_ENTRY_P, "VTD_FR_ROOT_ENTRY_P"],
-  [VTD_FR_CONTEXT_ENTRY_P, "VTD_FR_CONTEXT_ENTRY_P"],
-  [VTD_FR_CONTEXT_ENTRY_INV, "VTD_FR_CONTEXT_ENTRY_INV"],
-  [VTD_FR_ADDR_BEYOND_MGAW, "VTD_FR_ADDR_BEYOND_MGAW"],
-  [VTD_FR_WRITE, "VTD_FR_WRITE"],
-  [VTD_FR_READ, "VTD_FR_READ"],
-  [VTD_FR_PAGING_ENTRY_INV, "VTD_FR_PAGING_ENTRY_INV"],
-  [VTD_FR_ROOT_TABLE_INV, "VTD_FR_ROOT_TABLE_INV"],
-  [VTD_FR_CONTEXT_TABLE_INV, "VTD_FR_CONTEXT_TABLE_INV"],
-  [VTD_FR_ROOT_ENTRY_RSVD, "VTD_FR_ROOT_ENTRY_RSVD"],
-  [VTD_FR_CONTEXT_ENTRY_RSVD, "VTD_FR_CONTEXT_ENTRY_RSVD"],
-  [VTD_FR_PAGING_ENTRY_RSVD, "VTD_FR_PAGING_ENTRY_RSVD"],
-  [VTD_FR_CONTEXT_ENTRY_TT, "VTD_FR_CONTEXT_ENTRY_TT"],
-  [VTD_FR_INTERRUPT_ADDR, "VTD_FR_INTERRUPT_ADDR"],
+  [VTD_FR_ROOT_ENTRY_P, "VTD_FR_ROOT_ENTRY_P", "root not present"],
+  [VTD_FR_CONTEXT_ENTRY_P, "VTD_FR_CONTEXT_ENTRY_P", "context not present"],
+  [VTD_FR_CONTEXT_ENTRY_INV, "VTD_FR_CONTEXT_ENTRY_INV", "context invalid"],
+  [VTD_FR_ADDR_BEYOND_MGAW, "VTD_FR_ADDR_BEYOND_MGAW", "beyond AW"],
+  [VTD_FR_WRITE, "VTD_FR_WRITE", "PTE W not set"],
+  [VTD_FR_READ, "VTD_FR_READ", "PTE R not set"],
+  [VTD_FR_PAGING_ENTRY_INV, "VTD_FR_PAGING_ENTRY_INV", "bad next-level ptr"],
+  [VTD_FR_ROOT_TABLE_INV, "VTD_FR_ROOT_TABLE_INV", "root table bad"],
+  [VTD_FR_CONTEXT_TABLE_INV, "VTD_FR_CONTEXT_TABLE_INV", "context table bad"],
+  [VTD_FR_ROOT_ENTRY_RSVD, "VTD_FR_ROOT_ENTRY_RSVD", "root rsvd"],
+  [VTD_FR_CONTEXT_ENTRY_RSVD, "VTD_FR_CONTEXT_ENTRY_RSVD", "context rsvd"],
+  [VTD_FR_PAGING_ENTRY_RSVD, "VTD_FR_PAGING_ENTRY_RSVD", "PTE rsvd"],
+  [VTD_FR_CONTEXT_ENTRY_TT, "VTD_FR_CONTEXT_ENTRY_TT", "translated blocked"],
+  [VTD_FR_INTERRUPT_ADDR, "VTD_FR_INTERRUPT_ADDR", "interrupt range"],
   [VTD_FR_IR_REQ_RSVD, "VTD_FR_IR_REQ_RSVD"],
   [VTD_FR_IR_INDEX_OVER, "VTD_FR_IR_INDEX_OVER"],
   [VTD_FR_IR_ENTRY_P, "VTD_FR_IR_ENTRY_P"],
@@ -94,7 +99,23 @@ const QEMU_NAMES: ReadonlyMap<number, string> = new Map([
   [VTD_FR_SM_WRITE, "VTD_FR_SM_WRITE"],
   [VTD_FR_SM_INTERRUPT_ADDR, "VTD_FR_SM_INTERRUPT_ADDR"],
   [VTD_FR_FS_BIT_UPDATE_FAILED, "VTD_FR_FS_BIT_UPDATE_FAILED"],
-]);
+];
+
+/** Code → QEMU enumerator name. */
+const QEMU_NAMES: ReadonlyMap<number, string> = /* @__PURE__ */ new Map(REASON_NAMES.map(([code, qemu]) => [code, qemu]));
+
+/** The short label of a fault reason for a table cell ("PTE W not set"), "" where there is none. */
+export function shortReason(code: number): string {
+  for (const [c, , short] of REASON_NAMES) if (c === code) return short ?? "";
+  return "";
+}
+
+/** Every short label by code (REASON_NAMES' third column). */
+export function shortReasons(): Record<number, string> {
+  const out: Record<number, string> = {};
+  for (const [c, , short] of REASON_NAMES) if (short !== undefined) out[c] = short;
+  return out;
+}
 
 // ---- Linux tables (drivers/iommu/intel/dmar.c @c34e9ab9a612, text identical @01feba590cd6) -----
 
@@ -207,7 +228,7 @@ export function dmarGetFaultReason(code: number, scalableTable = true): { text: 
 
 // ---- Plain explanations ----------------------------------------------------------------------
 
-const EXPLANATIONS: ReadonlyMap<number, string> = new Map([
+const EXPLANATIONS: ReadonlyMap<number, string> = /* @__PURE__ */ new Map([
   [0x00, "Reserved code 0 (\"Software\"): no hardware condition is reported with it; a record with reason 0 usually means the fault record was read while being cleared or was fabricated by software."],
   [0x01, "The root-table entry for the device's bus has its Present bit clear, so the IOMMU has no context table for that bus. The bus was never given to any domain (no driver attached it), or the root table pointer is wrong."],
   [0x02, "The context entry for this bus/device/function has its Present bit clear: the IOMMU knows no domain for this requester ID. Typically the device (or the alias it uses for DMA) is not attached to any IOMMU domain, or it was detached while still doing DMA."],

@@ -5,6 +5,7 @@
  * See ../shared/reference/iommu-reference.md sections 1.1 - 1.5.
  */
 import type { IommuSpec } from "../../scenario/types.js";
+import { formatSid } from "../bdf.js";
 import { plural } from "../plural.js";
 
 export const DMAR_VER_REG = 0x000;
@@ -300,30 +301,104 @@ export function decodeRegister(name: RegisterName, v: bigint, iqaDw = false): Re
 }
 
 /**
- * A fault recording register (128 bits; VT-d 11.4.9.6) from its low and high qwords: the fields
- * as Linux's `dma_frcd_*` macros read them.
+ * The fields of a fault recording register (128 bits; VT-d spec 11.4.9.6, "Fault Recording
+ * Registers [n]"; ../shared/reference/iommu-reference.md §1.6), named as the spec names them, with
+ * their bit positions in the 128-bit register (low qword = bits 63:0). Linux reads them with the
+ * `dma_frcd_*` macros (drivers/iommu/intel/iommu.h), QEMU writes them with `VTD_FRCD_*`.
+ * PRIV [93] and EXE [94]: set only for requests with a PASID; no Linux macro reads them and QEMU
+ * never sets them (../reference §1.6, §10 item 4).
+ */
+export const FRCD_FIELDS = {
+  /** Fault Info: the faulting page address (IR faults: the interrupt index in bits 63:48). */
+  FI: { hi: 63, lo: 12 },
+  /** Source Identifier: the requester id (bus << 8 | devfn). */
+  SID: { hi: 79, lo: 64 },
+  /** Privilege Mode Requested (requests with PASID). */
+  PRIV: { hi: 93, lo: 93 },
+  /** Execute Permission Requested (requests with PASID). */
+  EXE: { hi: 94, lo: 94 },
+  /** PASID Present. */
+  PP: { hi: 95, lo: 95 },
+  /** Fault Reason (reasons.ts VTD_FR_*). */
+  FR: { hi: 103, lo: 96 },
+  /** PASID Value (when PP = 1). */
+  PV: { hi: 123, lo: 104 },
+  /** Address Type: 00 untranslated, 01 translation request, 10 translated. */
+  AT: { hi: 125, lo: 124 },
+  /** Type: 1 = read request (Linux prints "DMA Read"), 0 = write. */
+  T: { hi: 126, lo: 126 },
+  /** Fault: the record is valid; software clears it by writing 1 (RW1C). */
+  F: { hi: 127, lo: 127 },
+} as const;
+
+export type FrcdFieldName = keyof typeof FRCD_FIELDS;
+
+/** Bits [hi:lo] of a 128-bit register given as its low and high qwords. */
+function bits128(lo: bigint, hi: bigint, f: { hi: number; lo: number }): bigint {
+  return f.lo >= 64 ? bitsOf(hi, f.hi - 64, f.lo - 64) : bitsOf(lo, f.hi, f.lo);
+}
+
+/** One named field of a fault recording register. */
+export function frcdField(lo: bigint, hi: bigint, name: FrcdFieldName): bigint {
+  return bits128(lo, hi, FRCD_FIELDS[name]);
+}
+
+/** How each FRCD field's meaning is shown (raw bits -> text). */
+const FRCD_VALUE: Partial<Record<FrcdFieldName, (raw: bigint) => string>> = {
+  FI: (r) => hex(r << 12n),
+  SID: (r) => `${hex(r)} (${formatSid(Number(r))})`,
+  FR: (r) => `0x${r.toString(16).padStart(2, "0")}`,
+  PV: (r) => hex(r),
+  AT: (r) => `${r} (${["untranslated", "translation request", "translated", "reserved"][Number(r)]})`,
+  T: (r) => `${r} (${r ? "read" : "write"})`,
+};
+
+/**
+ * A fault recording register from its low and high qwords: every field of FRCD_FIELDS, low bits
+ * first, as the views show them.
  */
 export function decodeFrcd(lo: bigint, hi: bigint): RegField[] {
-  const out: RegField[] = [];
-  const field = (n: string, q: bigint, bit: number, hiBit: number, loBit: number, value?: (raw: bigint) => string) => {
-    const raw = bitsOf(q, hiBit, loBit);
-    out.push({ name: n, hi: bit + hiBit, lo: bit + loBit, raw, value: value ? value(raw) : raw.toString() });
-  };
-  field("FI", lo, 0, 63, 12, (r) => hex(r << 12n));
-  field("SID", hi, 64, 15, 0, (r) => `${hex(r)} (${((r >> 8n) & 0xffn).toString(16).padStart(2, "0")}:${((r >> 3n) & 0x1fn).toString(16).padStart(2, "0")}.${r & 7n})`);
-  // PRIV [93] and EXE [94] (VT-d spec 11.4.9.6, Fault Recording Registers): set only for requests
-  // with a PASID; no Linux macro reads them and QEMU never sets them (../reference §1.6).
-  field("PRIV", hi, 64, 29, 29);
-  field("EXE", hi, 64, 30, 30);
-  field("PP", hi, 64, 31, 31);
-  field("FR", hi, 64, 39, 32, (r) => `0x${r.toString(16).padStart(2, "0")}`);
-  field("PV", hi, 64, 59, 40, (r) => hex(r));
-  // AT [125:124]: the request's address type (00 untranslated, 01 translation request, 10 translated).
-  field("AT", hi, 64, 61, 60, (r) => `${r} (${["untranslated", "translation request", "translated", "reserved"][Number(r)]})`);
-  field("T", hi, 64, 62, 62, (r) => `${r} (${r ? "read" : "write"})`);
-  field("F", hi, 64, 63, 63);
-  return out;
+  return (Object.keys(FRCD_FIELDS) as FrcdFieldName[]).map((name) => {
+    const f = FRCD_FIELDS[name];
+    const raw = bits128(lo, hi, f);
+    return { name, hi: f.hi, lo: f.lo, raw, value: FRCD_VALUE[name]?.(raw) ?? raw.toString() };
+  });
 }
+
+/** A fault recording register's fields as numbers, named as the spec names them. */
+export interface FrcdRecord {
+  F: boolean;
+  T: boolean;
+  AT: number;
+  PV: number;
+  PRIV: boolean;
+  EXE: boolean;
+  PP: boolean;
+  FR: number;
+  SID: number;
+  /** The Fault Info field shifted back into place: the page address (bits 63:12). */
+  FI: bigint;
+}
+
+/** decodeFrcd's fields as typed values (the unit's readRecord, the fault views). */
+export function decodeFrcdRecord(lo: bigint, hi: bigint): FrcdRecord {
+  const f = (name: FrcdFieldName) => bits128(lo, hi, FRCD_FIELDS[name]);
+  return {
+    F: f("F") === 1n,
+    T: f("T") === 1n,
+    AT: Number(f("AT")),
+    PV: Number(f("PV")),
+    PRIV: f("PRIV") === 1n,
+    EXE: f("EXE") === 1n,
+    PP: f("PP") === 1n,
+    FR: Number(f("FR")),
+    SID: Number(f("SID")),
+    FI: f("FI") << 12n,
+  };
+}
+
+/** FRCD.F as a bit of the register's top dword (offset +12): the cheap "is a record pending" test. */
+export const FRCD_F_DWORD_BIT = 1 << (FRCD_FIELDS.F.lo - 96);
 
 /** Number of domains CAP.ND advertises: 2^(4 + 2 * ND) (Linux cap_ndoms). */
 export function capNdoms(nd: number): number {

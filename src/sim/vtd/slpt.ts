@@ -13,6 +13,7 @@
  * No allocation: the IOVA arrives as two uint32 halves, results land in fields of this object.
  */
 import type { PhysicalMemory } from "../memory.js";
+import { VTD_FR_CONTEXT_ENTRY_INV, VTD_FR_PAGING_ENTRY_INV, VTD_FR_PAGING_ENTRY_RSVD, VTD_FR_READ, VTD_FR_WRITE } from "./reasons.js";
 
 /** Second-level entry bits (VT-d spec 9.8; Linux `DMA_PTE_*`; QEMU `VTD_SL_*`). */
 export const SL_R = 0x1;
@@ -23,13 +24,6 @@ export const SL_SNP = 0x800;
 const SL_IGN_COM_HI = 0xbff00000 | 0;
 /** Bit 62 (TM, transient mapping), high dword. Reserved unless device-TLB (ECAP.DT) is supported. */
 const SL_TM_HI = 0x40000000;
-
-/** Fault reasons produced by the walk (QEMU `VTDFaultReason`). */
-export const FR_CONTEXT_ENTRY_INV = 0x03;
-export const FR_WRITE = 0x05;
-export const FR_READ = 0x06;
-export const FR_PAGING_ENTRY_INV = 0x07;
-export const FR_PAGING_ENTRY_RSVD = 0x0c;
 
 const TWO32 = 4294967296;
 /** Offset-within-page masks of the low dword for leaf levels 1 (4 KiB), 2 (2 MiB), 3 (1 GiB). */
@@ -145,7 +139,7 @@ export class SlptWalker {
         this.level = level;
         this.trailLen = n;
         // QEMU: failing to read the top-level entry means the context entry's SLPTPTR is bad.
-        return level === levels ? FR_CONTEXT_ENTRY_INV : FR_PAGING_ENTRY_INV;
+        return level === levels ? VTD_FR_CONTEXT_ENTRY_INV : VTD_FR_PAGING_ENTRY_INV;
       }
       if (record) {
         this.trailAddr[n] = (tHi >>> 0) * TWO32 + (tLo >>> 0) + index * 8;
@@ -157,14 +151,14 @@ export class SlptWalker {
       if ((lo & need) === 0) {
         this.level = level;
         this.trailLen = n;
-        return write ? FR_WRITE : FR_READ;
+        return write ? VTD_FR_WRITE : VTD_FR_READ;
       }
       const large = (lo & SL_PS) !== 0 && (largeOk & (1 << level)) !== 0 ? 1 : 0;
       const k = level * 2 + large;
       if ((lo & rsvdLo[k]!) !== 0 || (hi & rsvdHi[k]!) !== 0) {
         this.level = level;
         this.trailLen = n;
-        return FR_PAGING_ENTRY_RSVD;
+        return VTD_FR_PAGING_ENTRY_RSVD;
       }
       if (level === 1 || large === 1) {
         const offMask = OFFSET_MASK_LO[level]!;
@@ -180,7 +174,7 @@ export class SlptWalker {
     }
     // levels < 1 cannot happen: the context entry's AW was validated.
     this.trailLen = n;
-    return FR_CONTEXT_ENTRY_INV;
+    return VTD_FR_CONTEXT_ENTRY_INV;
   }
 }
 

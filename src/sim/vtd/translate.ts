@@ -14,9 +14,6 @@ import type { Iotlb } from "./iotlb.js";
 import type { SlptWalker } from "./slpt.js";
 import { TRANSLATE_CORE_WASM } from "./translateCoreWasm.js";
 
-/** QEMU VTD_FR_ADDR_BEYOND_MGAW. */
-export const FR_ADDR_BEYOND_MGAW = 0x04;
-
 /** The core's exports (translate-core.wat). */
 interface TranslateCore {
   configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number): void;

@@ -43,22 +43,26 @@ import {
   GCMD_SRTP,
   GCMD_TE,
   GCMD_WBF,
+  FRCD_F_DWORD_BIT,
   composeCap,
   composeEcap,
+  decodeFrcdRecord,
   sagawBit,
 } from "./regs.js";
+import {
+  VTD_FR_ADDR_BEYOND_MGAW,
+  VTD_FR_CONTEXT_ENTRY_INV,
+  VTD_FR_CONTEXT_ENTRY_P,
+  VTD_FR_CONTEXT_ENTRY_RSVD,
+  VTD_FR_CONTEXT_TABLE_INV,
+  VTD_FR_INTERRUPT_ADDR,
+  VTD_FR_RESERVED,
+  VTD_FR_ROOT_ENTRY_P,
+  VTD_FR_ROOT_ENTRY_RSVD,
+  VTD_FR_ROOT_TABLE_INV,
+} from "./reasons.js";
 import { SlptWalker } from "./slpt.js";
 import { SecondLevelTranslator } from "./translate.js";
-
-/** Fault reasons raised outside the second-level walk (QEMU VTDFaultReason). */
-export const FR_ROOT_ENTRY_P = 0x01;
-export const FR_CONTEXT_ENTRY_P = 0x02;
-export const FR_CONTEXT_ENTRY_INV = 0x03;
-export const FR_ROOT_TABLE_INV = 0x08;
-export const FR_CONTEXT_TABLE_INV = 0x09;
-export const FR_ROOT_ENTRY_RSVD = 0x0a;
-export const FR_CONTEXT_ENTRY_RSVD = 0x0b;
-export const FR_INTERRUPT_ADDR = 0x0e;
 
 /** Interrupt address range 0xFEE00000 - 0xFEEFFFFF (QEMU VTD_INTERRUPT_ADDR_FIRST/LAST). */
 export const INTERRUPT_ADDR_FIRST = 0xfee00000;
@@ -68,7 +72,7 @@ export const INTERRUPT_ADDR_LAST = 0xfeefffff;
  * Faults that FPD suppresses (QEMU vtd_qualified_faults[]): root-entry and table-pointer faults
  * are reported even when the context entry asks for fault processing to be disabled.
  */
-const NON_QUALIFIED = new Set([0x00, FR_ROOT_ENTRY_P, FR_ROOT_TABLE_INV, FR_CONTEXT_TABLE_INV, FR_ROOT_ENTRY_RSVD]);
+const NON_QUALIFIED = new Set([VTD_FR_RESERVED, VTD_FR_ROOT_ENTRY_P, VTD_FR_ROOT_TABLE_INV, VTD_FR_CONTEXT_TABLE_INV, VTD_FR_ROOT_ENTRY_RSVD]);
 
 /** How a request was handled. */
 export const enum XlateKind {
@@ -430,7 +434,7 @@ export class DmarUnit {
         this.hpaLo = this.iotlb.hpaLo >>> 0;
         this.hpaHi = this.iotlb.hpaHi >>> 0;
       } else if (ce.width < 64 && iovaHi >>> (ce.width - 32) !== 0) {
-        r = 0x04;
+        r = VTD_FR_ADDR_BEYOND_MGAW;
       } else {
         r = this.walker.walk(ce.root, ce.levels, iovaHi, iovaLo, write);
         this.level = this.walker.level;
@@ -450,7 +454,7 @@ export class DmarUnit {
     if (r === 0 && !this.iotlbHit && this.pageHitsInterruptRange()) {
       // QEMU vtd_iova_to_slpte: "xlat address is in interrupt range" -> LGN.4 (0x0E). Undo the fill.
       if (!probe) this.iotlb.invalidatePages(ce.did, (BigInt(iovaHi) << 32n) | BigInt(iovaLo >>> 0), 0);
-      r = FR_INTERRUPT_ADDR;
+      r = VTD_FR_INTERRUPT_ADDR;
     }
     if (r !== 0) return this.fault(r, sid, iovaHi, iovaLo, write, fpd, probe);
     return 0;
@@ -473,28 +477,28 @@ export class DmarUnit {
     const devfn = sid & 0xff;
     const mem = this.mem;
     const reAddr = this.rootTable + bus * 16;
-    if (!mem.read64(reAddr)) return FR_ROOT_TABLE_INV;
+    if (!mem.read64(reAddr)) return VTD_FR_ROOT_TABLE_INV;
     const reLo = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
-    if (!mem.read64(reAddr + 8)) return FR_ROOT_TABLE_INV;
+    if (!mem.read64(reAddr + 8)) return VTD_FR_ROOT_TABLE_INV;
     const reHi = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
-    if ((reLo & 1n) === 0n) return FR_ROOT_ENTRY_P;
-    if (rootEntryReserved(reLo, reHi, this.haw)) return FR_ROOT_ENTRY_RSVD;
+    if ((reLo & 1n) === 0n) return VTD_FR_ROOT_ENTRY_P;
+    if (rootEntryReserved(reLo, reHi, this.haw)) return VTD_FR_ROOT_ENTRY_RSVD;
     const ceAddr = Number(reLo & ~0xfffn) + devfn * 16;
-    if (!mem.read64(ceAddr)) return FR_CONTEXT_TABLE_INV;
+    if (!mem.read64(ceAddr)) return VTD_FR_CONTEXT_TABLE_INV;
     const ceLo = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
-    if (!mem.read64(ceAddr + 8)) return FR_CONTEXT_TABLE_INV;
+    if (!mem.read64(ceAddr + 8)) return VTD_FR_CONTEXT_TABLE_INV;
     const ceHi = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
     this.lastFpd = (ceLo & 2n) !== 0n;
-    if ((ceLo & 1n) === 0n) return FR_CONTEXT_ENTRY_P;
-    if (contextEntryReserved(ceLo, ceHi, this.haw)) return FR_CONTEXT_ENTRY_RSVD;
+    if ((ceLo & 1n) === 0n) return VTD_FR_CONTEXT_ENTRY_P;
+    if (contextEntryReserved(ceLo, ceHi, this.haw)) return VTD_FR_CONTEXT_ENTRY_RSVD;
     const aw = Number(ceHi & 7n);
     const width = awToWidth(aw);
     // QEMU vtd_is_level_supported: the AW must be one the unit advertises in SAGAW.
-    if (aw < 1 || aw > 3 || !this.spec.sagaw.some((w) => sagawBit(w) === 1 << (aw as number))) return FR_CONTEXT_ENTRY_INV;
+    if (aw < 1 || aw > 3 || !this.spec.sagaw.some((w) => sagawBit(w) === 1 << (aw as number))) return VTD_FR_CONTEXT_ENTRY_INV;
     const tt = Number((ceLo >> 2n) & 3n);
-    if (tt === CONTEXT_TT_DEV_IOTLB && !this.spec.deviceTlb) return FR_CONTEXT_ENTRY_INV;
-    if (tt === CONTEXT_TT_PASS_THROUGH && !this.spec.passThrough) return FR_CONTEXT_ENTRY_INV;
-    if (tt !== CONTEXT_TT_MULTI_LEVEL && tt !== CONTEXT_TT_DEV_IOTLB && tt !== CONTEXT_TT_PASS_THROUGH) return FR_CONTEXT_ENTRY_INV;
+    if (tt === CONTEXT_TT_DEV_IOTLB && !this.spec.deviceTlb) return VTD_FR_CONTEXT_ENTRY_INV;
+    if (tt === CONTEXT_TT_PASS_THROUGH && !this.spec.passThrough) return VTD_FR_CONTEXT_ENTRY_INV;
+    if (tt !== CONTEXT_TT_MULTI_LEVEL && tt !== CONTEXT_TT_DEV_IOTLB && tt !== CONTEXT_TT_PASS_THROUGH) return VTD_FR_CONTEXT_ENTRY_INV;
     return {
       did: Number((ceHi >> 8n) & 0xffffn),
       root: Number(ceLo & ~0xfffn & ((1n << 52n) - 1n)),
@@ -555,20 +559,12 @@ export class DmarUnit {
     if (!any && !(fsts & FSTS_PFO)) this.regs[DMAR_FECTL_REG >> 2] = this.readReg32(DMAR_FECTL_REG) & ~FECTL_IP;
   }
 
-  /** Fault recording register i decoded, or undefined when its F bit is clear. */
+  /** Fault recording register i decoded (regs.ts decodeFrcdRecord), or undefined when its F bit is clear. */
   readRecord(i: number): FaultRecord | undefined {
     const off = DMAR_FRCD_REG + 16 * i;
-    const top = this.readReg32(off + 12);
-    if (!(top & 0x80000000)) return undefined;
-    const sidDword = this.readReg32(off + 8);
-    return {
-      index: i,
-      sid: sidDword & 0xffff,
-      address: this.readReg64(off),
-      reason: top & 0xff,
-      read: (top & 0x40000000) !== 0,
-      ...(sidDword & 0x80000000 ? { pasid: (top >>> 8) & 0xfffff } : {}),
-    };
+    if (!(this.readReg32(off + 12) & FRCD_F_DWORD_BIT)) return undefined;
+    const r = decodeFrcdRecord(this.readReg64(off), this.readReg64(off + 8));
+    return { index: i, sid: r.SID, address: r.FI, reason: r.FR, read: r.T, ...(r.PP ? { pasid: r.PV } : {}) };
   }
 
   /** Fault event pending (FECTL.IP) and not masked. */

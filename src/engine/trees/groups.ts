@@ -1,0 +1,65 @@
+/** The Devices & IOMMU Groups view: groups, their viability, each device's ACS path to the root. */
+import type { TreeNode } from "../../protocol/engine.js";
+import { plural } from "../../sim/plural.js";
+import { deviceNode, leaf, type TreeContext } from "./common.js";
+
+export function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
+  const pci = ctx.machine.pci;
+  if (id === null) {
+    return pci.groups.map((g) => {
+      const v = pci.viability(g);
+      return {
+        id: `g/${g.id}`,
+        label: `IOMMU group ${g.id}`,
+        description: `${plural(g.devices.length, "device")} · ${v.viable ? "viable" : "not viable"}`,
+        tooltip: v.viable
+          ? `Group ${g.id} is viable: every device is bound to vfio-pci, pci-stub or no driver.`
+          : `Group ${g.id} is not viable:\n${v.blockers.map((b) => `- ${b.why}`).join("\n")}\nBind every device of the group to vfio-pci (or unbind it) before assigning any of them.`,
+        icon: v.viable ? "pass" : "error",
+        color: v.viable ? "testing.iconPassed" : "errorForeground",
+        contextValue: v.viable ? "group" : "group-not-viable",
+        collapsible: 1,
+      };
+    });
+  }
+  const parts = id.split("/");
+  const g = pci.groups.find((x) => String(x.id) === parts[1]);
+  if (g === undefined) return null;
+  if (parts.length === 2) {
+    const v = pci.viability(g);
+    const out: TreeNode[] = g.devices.map((d) => ({ ...deviceNode(`g/${g.id}/${d.key}`, d, d.key, ctx), collapsible: 1 as const }));
+    if (!v.viable) {
+      out.unshift({
+        id: `g/${g.id}/why`,
+        label: "Why not viable",
+        description: v.blockers.map((b) => `${b.device.key} → ${b.driver}`).join(", "),
+        icon: "warning",
+        color: "problemsWarningIcon.foreground",
+        collapsible: 1,
+        contextValue: "why-not-viable",
+      });
+    }
+    return out;
+  }
+  if (parts[2] === "why") {
+    return pci.viability(g).blockers.map((b) =>
+      leaf(`g/${g.id}/why/${b.device.key}`, b.why, "bind it to vfio-pci", { icon: "debug-disconnect", tooltip: `${b.why}. VFIO requires every device in a group to be bound to vfio-pci, pci-stub or no driver (bridges excepted) — the kernel's vfio_dev_viable().`, device: b.device.key }),
+    );
+  }
+  const dev = g.devices.find((d) => d.key === parts[2]);
+  if (dev === undefined) return null;
+  // A device's children: its ACS path up to the root.
+  const path = pci.acsPath(dev);
+  if (path.length === 0) return [leaf(`g/${g.id}/${dev.key}/root`, "on the root bus", "no bridge above it", { icon: "arrow-up" })];
+  return path.map((p) =>
+    leaf(`g/${g.id}/${dev.key}/${p.device.key}`, `${p.device.key} ${p.device.kind}`, `ACS ${p.acs ? "on" : p.enabled ? "n/a" : "off"}${p.isolates ? " · isolates" : ""}`, {
+      icon: p.enabled ? "lock" : "unlock",
+      color: p.enabled ? undefined : "problemsWarningIcon.foreground",
+      tooltip: p.acs
+        ? `${p.device.key} has ACS (SV, RR, CR, UF): peer-to-peer traffic below it goes up to the IOMMU.`
+        : p.enabled
+          ? `${p.device.key} is a single-function switch upstream port: ACS does not apply to it (PCIe 6.12.1.3), so Linux does not merge the groups below it here.`
+          : `${p.device.key} has no ACS: devices below it can reach each other without the IOMMU, so Linux puts them in one group.`,
+    }),
+  );
+}

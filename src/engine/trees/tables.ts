@@ -1,0 +1,215 @@
+/**
+ * The Mapping Tables view: the IOMMU unit, its registers, the root table -> context entries ->
+ * domain -> page-table levels, the IOTLB and context cache, and the fault recording registers.
+ * Every node comes from the model through the contract's inspection half (sim/iommu.ts
+ * tables() / registers() / faults()): this module lays nodes out and words them, it reads no
+ * entry bit itself.
+ *
+ * Ids below "t/root" are the path of node keys: "t/root/01/00/d/0/3" is bus 01, devfn 00, the
+ * domain, entry 0 of the top level, entry 3 of the next; a node's id alone re-finds it after an edit.
+ */
+import type { TreeNode } from "../../protocol/engine.js";
+import type { DecodedField, FaultRecordView, TableNode } from "../../sim/iommu.js";
+import { faultLabel } from "../../sim/machine.js";
+import { plural } from "../../sim/plural.js";
+import { formatDevfn, formatSid } from "../../sim/bdf.js";
+import { faultReasonInfo } from "../../sim/vtd/reasons.js";
+import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, qword, type TreeContext } from "./common.js";
+
+export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
+  const iommu = inspectionOf(ctx.machine);
+  const t = iommu.tables();
+  if (id === null) {
+    return [{
+      id: "t",
+      label: t.name,
+      description: `${t.model} · ${t.addressWidth}-bit · ${t.translationEnabled ? "translation on" : "translation off"}`,
+      tooltip: `DMA remapping unit ${t.name}: host address width ${t.addressWidth} bits, ${plural(t.faultRecords, "fault recording register")}, IOTLB ${t.iotlb.geometry}`,
+      icon: "chip",
+      contextValue: "unit",
+      collapsible: 2,
+    }];
+  }
+  const parts = id.split("/");
+  if (parts[0] !== "t") return null;
+  if (parts.length === 1) {
+    const iotlb = t.iotlb.entries();
+    const cc = t.contextCache.entries();
+    const records = iommu.faults(ctx.scenario.host.kernel);
+    const pending = records.filter((r) => r.pending).length;
+    const serviced = records.length - pending;
+    return [
+      { id: "t/regs", label: "Registers", icon: "symbol-variable", collapsible: 1 },
+      { id: "t/root", label: "Root table", description: `@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
+      { id: "t/iotlb", label: "IOTLB", description: `${iotlb.length} of ${t.iotlb.capacity} entries`, icon: "database", collapsible: iotlb.length ? 1 : 0 },
+      { id: "t/cc", label: "Context cache", description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
+      {
+        id: "t/frcd",
+        label: "Fault recording registers",
+        description: `${pending} of ${t.faultRecords} in use${serviced ? ` · ${plural(serviced, "record")} serviced (F = 0)` : ""}`,
+        tooltip: "FRCD registers at CAP.FRO (VT-d 11.4.9.6). F = 1: a fault record software has not read yet. F = 0 with a value: a record the kernel's dmar_fault() read and cleared; the register keeps its last contents.",
+        icon: pending ? "warning" : "pass",
+        color: pending ? "problemsWarningIcon.foreground" : undefined,
+        collapsible: records.length ? 1 : 0,
+      },
+    ];
+  }
+  switch (parts[1]) {
+    case "regs": {
+      const regs = iommu.registers();
+      if (parts.length === 2) {
+        return regs.map((r) =>
+          leaf(`t/regs/${r.name}`, r.name, r.width === 64 ? qword(r.value) : `0x${r.value.toString(16).padStart(8, "0")}`, {
+            icon: "symbol-constant",
+            tooltip: `${r.name} (offset 0x${r.offset.toString(16).padStart(3, "0")}, VT-d spec ${r.section}): ${r.fields.map((f) => `${f.name}=${f.value}`).join(" ")}`,
+            collapsible: r.fields.length ? 1 : 0,
+            copy: hx(r.value),
+          }),
+        );
+      }
+      const reg = regs.find((r) => r.name === parts[2]);
+      return reg === undefined ? null : fieldNodes(`t/regs/${reg.name}`, reg.fields);
+    }
+    case "iotlb":
+      return t.iotlb.entries().map((e) =>
+        leaf(`t/iotlb/${e.key}`, `DID ${e.did} IOVA ${num(e.iova, ctx.radix)}`, `→ HPA ${num(e.hpa, ctx.radix)} · ${pageSizeText(e.pageSize)} · ${permText(e.perm)}`, {
+          icon: "symbol-key",
+          tooltip: `IOTLB ${e.slot}: domain ${e.did}, IOVA page ${hx(e.iova)} -> HPA ${hx(e.hpa)}, permissions ${permText(e.perm)}. Stays until an invalidation covers it, even when the page tables change.`,
+        }),
+      );
+    case "cc":
+      return t.contextCache.entries().map((e) =>
+        leaf(`t/cc/${e.key}`, formatSid(e.sid), `DID ${e.did} · ${e.translation === "pass-through" ? "pass-through" : `${e.levels}-level @ ${num(e.pageTable, ctx.radix)}`}${e.fpd ? " · FPD" : ""}`, { icon: "symbol-key" }),
+      );
+    case "frcd": {
+      const records = iommu.faults(ctx.scenario.host.kernel);
+      if (parts.length === 3) {
+        const r = records.find((x) => String(x.index) === parts[2]);
+        return r === undefined ? null : fieldNodes(`t/frcd/${r.index}`, r.fields);
+      }
+      return records.map((r) => frcdNode(r, ctx));
+    }
+    case "root": {
+      let node: TableNode | undefined = t.root;
+      for (let i = 2; i < parts.length && node !== undefined; i++) node = node.child(parts[i]!);
+      if (node === undefined) return null;
+      return node.children().map((n) => tableNode(`${parts.join("/")}/${n.key}`, n, ctx));
+    }
+  }
+  return null;
+}
+
+const bitRange = (f: DecodedField) => (f.hi === f.lo ? `[${f.lo}]` : `[${f.hi}:${f.lo}]`);
+
+function fieldNodes(parentId: string, fields: readonly DecodedField[]): TreeNode[] {
+  return fields.map((f) =>
+    leaf(`${parentId}/${f.name}`, f.name, f.hi === f.lo || f.value === f.raw.toString() ? f.value : `${f.value} · ${bitRange(f)} = ${hx(f.raw)}`, {
+      icon: "symbol-field",
+      tooltip: `${f.name}, bits ${bitRange(f)}: raw ${hx(f.raw)} → ${f.value}`,
+    }),
+  );
+}
+
+/** The fields as `NAME=value`, one tooltip line. */
+function fieldLine(fields: readonly DecodedField[]): string {
+  return fields.map((f) => `${f.name}=${f.value}`).join(" ");
+}
+
+/** A corrupt entry: the reserved bits the model faults on, and the fault it gives. */
+function reservedText(n: TableNode): string | undefined {
+  if (!n.reserved) return undefined;
+  const bits = n.reserved.bits.map((b, i) => (b === 0n ? undefined : `${n.raw.length > 1 ? (i === 0 ? "lo " : "hi ") : ""}${hx(b)}`)).filter(Boolean);
+  return `reserved bits ${bits.join(", ")} set: fault ${faultLabel(n.reserved.reason)}`;
+}
+
+function frcdNode(r: FaultRecordView, ctx: TreeContext): TreeNode {
+  const [lo, hi] = r.raw;
+  return {
+    id: `t/frcd/${r.index}`,
+    label: `FRCD${r.index}: ${formatSid(r.sid)} ${r.write ? "write" : "read"} ${num(r.address, ctx.radix)}`,
+    description: `${faultLabel(r.reason)}${r.pending ? "" : " · serviced (F = 0)"}`,
+    tooltip: `${r.pending ? "Pending fault record (F = 1)." : "Serviced: the kernel's dmar_fault() read this record and cleared F; the register keeps its contents."}\n${faultReasonInfo(r.reason).explanation}\n${r.fields.map((x) => `${x.name}=${x.value}`).join(" ")}\nLinux prints:\n${r.dmesg.join("\n")}`,
+    icon: "error",
+    color: r.pending ? "errorForeground" : "disabledForeground",
+    collapsible: 1,
+    copy: `${qword(hi)}${qword(lo).slice(2)}`,
+  };
+}
+
+/** One node of the root table's tree, worded for the view. */
+function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
+  const m = ctx.machine;
+  const corrupt = reservedText(n);
+  const warn = corrupt ? { color: "errorForeground", icon: "error" } : {};
+  switch (n.kind) {
+    case "root-entry":
+      return {
+        id,
+        label: `bus ${hex2(n.bus)}`,
+        description: `root entry ${qword(n.raw[0]!)} → context table @ ${num(n.contextTable, ctx.radix)}${corrupt ? ` · ${corrupt}` : ""}`,
+        tooltip: `Root entry ${n.bus} at HPA ${hx(n.address!)}: ${fieldLine(n.fields)}${corrupt ? `\n${corrupt}` : ""}`,
+        icon: "symbol-namespace",
+        collapsible: n.hasChildren ? 1 : 0,
+        copy: qword(n.raw[0]!),
+        ...warn,
+      };
+    case "context-entry": {
+      const [lo, hi] = [n.raw[0]!, n.raw[1]!];
+      const dev = m.pci.devices.find((d) => m.pci.dmaAliases(d).includes(n.sid));
+      return {
+        id,
+        label: `${formatDevfn(n.sid)}${dev ? ` ${dev.spec.name ?? dev.key}` : ""}`,
+        description: `${n.translation === "pass-through" ? `DID ${n.did} · pass-through` : `DID ${n.did} · ${n.levels}-level · SLPTPTR ${num(n.pageTable, ctx.radix)}${n.fpd ? " · FPD" : ""}`}${corrupt ? ` · ${corrupt}` : ""}`,
+        tooltip: `Context entry ${formatSid(n.sid)} at HPA ${hx(n.address!)}\nlo ${qword(lo)}\nhi ${qword(hi)}\n${fieldLine(n.fields)}${corrupt ? `\n${corrupt}` : ""}`,
+        icon: "symbol-struct",
+        contextValue: "context-entry",
+        collapsible: n.hasChildren ? 1 : 0,
+        copy: `${qword(hi)}${qword(lo).slice(2)}`,
+        ...(dev ? { device: dev.key } : {}),
+        ...warn,
+      };
+    }
+    case "domain": {
+      const sharing = n.sharedWith;
+      return {
+        id,
+        label: `domain ${n.did}`,
+        description: `${n.levels}-level · ${n.topName} @ ${num(n.pageTable, ctx.radix)}${sharing.length ? ` · shared with ${sharing.map(formatSid).join(", ")}` : ""}`,
+        tooltip: `Domain ${n.did} (DID): page tables of ${plural(n.levels, "level")}, top table ${n.topName} at HPA ${hx(n.pageTable)}.${sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""} IOTLB entries are tagged with this DID.`,
+        icon: "symbol-class",
+        contextValue: "domain",
+        collapsible: 1,
+        copy: String(n.did),
+      };
+    }
+    case "pte": {
+      const v = n.raw[0]!;
+      const perms = permText(n.perm);
+      const description = n.leaf
+        ? `${perms}${n.level > 1 ? " PS" : ""} · IOVA ${num(n.iova, ctx.radix)} → HPA ${num(n.target, ctx.radix)} (${pageSizeText(n.pageSize)})`
+        : `${perms} · level-${n.level - 1} table @ ${num(n.target, ctx.radix)}`;
+      return {
+        id,
+        label: `[${n.index}] ${qword(v)}`,
+        description: corrupt ? `${perms} · ${corrupt}` : description,
+        tooltip: `Level-${n.level} entry ${n.index} at HPA ${hx(n.address!)}\nraw ${qword(v)}\n${fieldLine(n.fields)}\ncovers IOVA ${hx(n.iova)}–${hx(n.iova + n.span - 1n)}${corrupt ? `\n${corrupt}` : ""}`,
+        icon: n.leaf ? "symbol-field" : "list-tree",
+        contextValue: "pte",
+        collapsible: n.hasChildren ? 1 : 0,
+        copy: qword(v),
+        ...warn,
+      };
+    }
+    case "not-present":
+      if (n.iova === undefined) return leaf(id, `${plural(n.count, "bus")} not present`, "P = 0", { icon: "circle-slash", color: "disabledForeground" });
+      return leaf(id, n.first === n.last ? `[${n.first}]` : `[${n.first}–${n.last}]`, "not present", {
+        icon: "circle-slash",
+        color: "disabledForeground",
+        tooltip: `IOVA ${hx(n.iova.first)}–${hx(n.iova.last)}: no translation (R = W = 0); a DMA here faults`,
+      });
+    case "unreadable":
+      return leaf(id, `table @ ${num(n.address!, ctx.radix)} not readable`, `fault ${faultLabel(n.reason)}`, { icon: "error", color: "errorForeground", tooltip: `HPA ${hx(n.address!)} is not backed by memory: a walk that reads it faults ${faultLabel(n.reason)}.` });
+    default:
+      return leaf(id, n.key);
+  }
+}

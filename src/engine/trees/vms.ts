@@ -1,0 +1,111 @@
+/** The Virtual Machines view: VMs, their memory slots (GPA -> HVA -> HPA), assigned devices, vIOMMU and VFIO container. */
+import type { TreeNode } from "../../protocol/engine.js";
+import type { VmRuntime } from "../../sim/machine.js";
+import { formatSize } from "../../sim/machine.js";
+import { plural } from "../../sim/plural.js";
+import { deviceNode, hx, leaf, num, permText, type TreeContext } from "./common.js";
+
+/** How many HPA runs a memory slot lists before "… N more". */
+export const RUNS_PER_SLOT = 256;
+
+export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
+  const m = ctx.machine;
+  if (id === null) {
+    return [...m.vms.values()].map((vm) => ({
+      id: `vm/${vm.spec.name}`,
+      label: vm.spec.name,
+      description: `${vm.running ? "running" : "stopped"} · ${formatSize(vm.spec.memory)} · ${plural(vm.devices.length, "device")}`,
+      tooltip: `VM ${vm.spec.name}: ${formatSize(vm.spec.memory)} RAM, ${vm.running ? "running" : "not running"} at this step${vm.spec.viommu ? `, vIOMMU (intel-iommu, caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"})` : ""}`,
+      icon: vm.running ? "vm-running" : "vm-outline",
+      color: vm.running ? "charts.green" : "disabledForeground",
+      contextValue: "vm",
+      collapsible: 1,
+    }));
+  }
+  const parts = id.split("/");
+  const vm = m.vms.get(parts[1] ?? "");
+  if (vm === undefined) return null;
+  const base = `vm/${vm.spec.name}`;
+  if (parts.length === 2) {
+    const out: TreeNode[] = [
+      { id: `${base}/slots`, label: "Memory slots", description: `${vm.guest.memslots.length} (GPA → HVA → HPA)`, icon: "server", collapsible: 1 },
+      { id: `${base}/devices`, label: "Assigned devices", description: String(vm.devices.length), icon: "circuit-board", collapsible: vm.devices.length ? 1 : 0 },
+      vm.spec.viommu
+        ? leaf(`${base}/viommu`, "vIOMMU", `intel-iommu · caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"}`, {
+            icon: vm.spec.viommu.cachingMode ? "shield" : "warning",
+            color: vm.spec.viommu.cachingMode ? undefined : "problemsWarningIcon.foreground",
+            tooltip: vm.spec.viommu.cachingMode
+              ? "The guest programs its own IOMMU; caching mode makes it report every map so QEMU can shadow it into VFIO."
+              : "Without caching mode QEMU cannot see the guest's mappings: vfio-pci refuses the device (\"caching-mode=on\" required).",
+          })
+        : leaf(`${base}/viommu`, "vIOMMU", "none (guest RAM mapped IOVA = GPA)", { icon: "circle-slash" }),
+      {
+        id: `${base}/vfio`,
+        label: "VFIO container",
+        description: vm.container ? `domain ${vm.domain?.did ?? "-"} · ${plural(vm.container.dmas.length, "mapping")} · ${plural(vm.container.lockedPages, "page")} locked` : "none",
+        icon: "package",
+        collapsible: vm.container && vm.container.dmas.length ? 1 : 0,
+      },
+    ];
+    return out;
+  }
+  switch (parts[2]) {
+    case "slots":
+      if (parts.length === 3) return vm.guest.memslots.map((s) => slotNode(vm, s.slot, ctx));
+      if (parts.length === 4) return slotRuns(vm, Number(parts[3]), ctx);
+      return null;
+    case "devices":
+      return vm.devices.map((key) => deviceNode(`${base}/devices/${key}`, m.pci.device(key), key, ctx));
+    case "vfio": {
+      const c = vm.container;
+      if (!c) return [];
+      return c.dmas.map((d) =>
+        leaf(`${base}/vfio/${hx(d.iova)}`, `IOVA ${num(d.iova, ctx.radix)}–${num(d.iova + d.size - 1n, ctx.radix)}`, `${formatSize(d.size)} · ${permText(d.prot)} · HVA ${num(d.vaddr, ctx.radix)}`, {
+          icon: "arrow-both",
+          tooltip: `VFIO_IOMMU_MAP_DMA: IOVA ${hx(d.iova)} size ${hx(d.size)} -> vaddr ${hx(d.vaddr)}, ${plural(d.lockedPages, "page")} pinned, ${plural(d.chunks.length, "physically contiguous chunk")}`,
+          contextValue: "mapping",
+          copy: hx(d.iova),
+        }),
+      );
+    }
+  }
+  return null;
+}
+
+function slotNode(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode {
+  const s = vm.guest.memslots.find((x) => x.slot === slot)!;
+  return {
+    id: `vm/${vm.spec.name}/slots/${slot}`,
+    label: `slot ${slot} ${s.name}`,
+    description: `GPA ${num(s.gpa, ctx.radix)}–${num(s.gpa + s.size - 1n, ctx.radix)} → HVA ${num(s.hva, ctx.radix)}`,
+    tooltip: `KVM memslot ${slot}: ${formatSize(s.size)} of guest-physical memory at GPA ${hx(s.gpa)}, backed by the VMM's virtual memory at HVA ${hx(s.hva)}`,
+    icon: "symbol-array",
+    collapsible: 1,
+  };
+}
+
+/** A slot's host-physical backing, as runs of contiguous host frames. */
+function slotRuns(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode[] | null {
+  const s = vm.guest.memslots.find((x) => x.slot === slot);
+  if (s === undefined) return null;
+  if (vm.guest.frames.length === 0) return [leaf(`vm/${vm.spec.name}/slots/${slot}/none`, "not backed by host memory", "the VM is not running at this step", { icon: "info" })];
+  const out: TreeNode[] = [];
+  let gpa = s.gpa;
+  const end = s.gpa + s.size;
+  let skipped = 0n;
+  while (gpa < end) {
+    const r = vm.guest.resolve(s.hva + (gpa - s.gpa));
+    if (r === undefined) break;
+    const len = r.contiguous < end - gpa ? r.contiguous : end - gpa;
+    if (out.length < RUNS_PER_SLOT) {
+      out.push(leaf(`vm/${vm.spec.name}/slots/${slot}/${hx(gpa)}`, `GPA ${num(gpa, ctx.radix)}`, `→ HPA ${num(r.hpa, ctx.radix)} · ${formatSize(len)}`, {
+        icon: "symbol-field",
+        tooltip: `GPA ${hx(gpa)}–${hx(gpa + len - 1n)} -> HVA ${hx(s.hva + (gpa - s.gpa))} -> HPA ${hx(r.hpa)}–${hx(r.hpa + len - 1n)} (${formatSize(len)} physically contiguous)`,
+        copy: hx(r.hpa),
+      }));
+    } else skipped++;
+    gpa += len;
+  }
+  if (skipped > 0n) out.push(leaf(`vm/${vm.spec.name}/slots/${slot}/more`, `… ${plural(skipped, "more run")}`, undefined, { icon: "ellipsis" }));
+  return out;
+}

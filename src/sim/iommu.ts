@@ -1,0 +1,206 @@
+/**
+ * The IOMMU contract (../shared/ARCHITECTURE.md "The IOMMU contract"): what an IOMMU model offers
+ * the engine. Every view is built from it; no code outside sim/ interprets a table entry.
+ * Pure module: no vscode, no Node built-ins.
+ */
+
+// ---- inspection
+//
+// The read-only half: the in-memory structures as a lazy tree (tables()), the decoded registers
+// (registers()) and the fault records as the hardware exposes them with Linux's rendering of each
+// (faults()). Model-independent: a VT-d, AMD-Vi or SMMUv3 model fills the same shapes with its own
+// decoders (VT-d: sim/vtd/inspect.ts).
+
+/** One decoded field of an entry or register, as every view shows it. */
+export interface DecodedField {
+  name: string;
+  /** Most and least significant bit of the field in the entry/register (128-bit entries count from the low qword). */
+  hi: number;
+  lo: number;
+  /** The field's bits as stored. */
+  raw: bigint;
+  /** What the field means, decoded as the spec defines it (e.g. AW 2 -> "48-bit, 4-level"). */
+  value: string;
+}
+
+/** Permissions an entry grants (R = 1, W = 2), ANDed down a walk where the model does so. */
+export type Perm = number;
+
+interface NodeBase {
+  /** The node's key among its siblings: stable across runs, so a view can re-find it by its path of keys. */
+  key: string;
+  /** HPA of the entry (or table) in simulated memory, where it lives there. */
+  address?: bigint;
+  /** The raw entry as stored: one qword, or [lo, hi] of a 128-bit entry. Empty for summary nodes. */
+  raw: readonly bigint[];
+  /** The model's own decoding of `raw`, low bits first. */
+  fields: readonly DecodedField[];
+  /**
+   * Set reserved bits (per word of `raw`) that the model would fault on, and the fault reason it
+   * would give: a corrupt entry shows exactly what the hardware would reject.
+   */
+  reserved?: { bits: readonly bigint[]; reason: number };
+  /** Whether children() can return anything (a view draws an expander without fetching them). */
+  readonly hasChildren: boolean;
+  /** The nodes below, read from the model's state now (lazy: nothing is read before this call). */
+  children(): TableNode[];
+  /** One child by key, without decoding its siblings; undefined when it does not exist (any more). */
+  child(key: string): TableNode | undefined;
+}
+
+/** The root of the translation structures (VT-d: the root table at RTADDR). */
+export interface RootTableNode extends NodeBase {
+  kind: "root-table";
+  address: bigint;
+}
+
+/** A present root entry: one bus and its context table. */
+export interface RootEntryNode extends NodeBase {
+  kind: "root-entry";
+  bus: number;
+  /** Context-table pointer (HPA). */
+  contextTable: bigint;
+}
+
+/** A present context entry: one requester id and its domain. */
+export interface ContextEntryNode extends NodeBase {
+  kind: "context-entry";
+  /** Requester id (bus << 8 | devfn). */
+  sid: number;
+  did: number;
+  /** Translation type: "translated" (walks the domain's tables), "pass-through", or "reserved"/"device-TLB" variants as the model names them. */
+  translation: "translated" | "translated+device-TLB" | "pass-through" | "reserved";
+  /** Levels of the domain's page table and its top table (HPA). */
+  levels: number;
+  pageTable: bigint;
+  /** Address-width field as stored (VT-d AW). */
+  aw: number;
+  /** Fault processing disabled. */
+  fpd: boolean;
+}
+
+/** The domain a context entry points to: its page tables, shared by every context entry with the same id. */
+export interface DomainNode extends NodeBase {
+  kind: "domain";
+  did: number;
+  levels: number;
+  pageTable: bigint;
+  /** The spec's name of the top table (VT-d: SL-PML4 for 4 levels). */
+  topName: string;
+  /** Other requester ids whose context entries use the same domain id. */
+  sharedWith: readonly number[];
+}
+
+/** A present page-table entry (R or W set): a pointer to the next level or a leaf. */
+export interface PageEntryNode extends NodeBase {
+  kind: "pte";
+  /** Level of the table holding the entry (1 = last level). */
+  level: number;
+  index: number;
+  /** First IOVA the entry covers, and how many bytes it covers. */
+  iova: bigint;
+  span: bigint;
+  /** A leaf: translates (4 KiB at level 1, a superpage above). */
+  leaf: boolean;
+  /** Permissions of this entry alone (R = 1, W = 2). */
+  perm: Perm;
+  /** The address field: next table (non-leaf) or page frame (leaf). */
+  target: bigint;
+  /** Page size of a leaf, in bytes (0 for a non-leaf). */
+  pageSize: bigint;
+}
+
+/** A run of consecutive non-present entries of one table, collapsed into one node. */
+export interface NotPresentNode extends NodeBase {
+  kind: "not-present";
+  /** Entry indices (root entries: buses). */
+  first: number;
+  last: number;
+  /** IOVA range the run covers (page tables only). */
+  iova?: { first: bigint; last: bigint };
+  /** Entry count when `first..last` is not one contiguous run (the root table's absent buses). */
+  count: number;
+}
+
+/** A table the model cannot read (its address is not backed by memory): a walk through it faults. */
+export interface UnreadableNode extends NodeBase {
+  kind: "unreadable";
+  /** The fault reason a walk gets here. */
+  reason: number;
+}
+
+/** A cached translation. */
+export interface IotlbEntryNode extends NodeBase {
+  kind: "iotlb-entry";
+  did: number;
+  iova: bigint;
+  hpa: bigint;
+  pageSize: bigint;
+  perm: Perm;
+  /** Where the cache holds it (set/way), as a text the view may show. */
+  slot: string;
+}
+
+/** A cached context entry. */
+export interface ContextCacheEntryNode extends NodeBase {
+  kind: "cc-entry";
+  sid: number;
+  did: number;
+  translation: ContextEntryNode["translation"];
+  levels: number;
+  pageTable: bigint;
+  fpd: boolean;
+}
+
+export type TableNode = RootTableNode | RootEntryNode | ContextEntryNode | DomainNode | PageEntryNode | NotPresentNode | UnreadableNode | IotlbEntryNode | ContextCacheEntryNode;
+
+/** What tables() returns: the unit's identity and its three trees (memory, IOTLB, context cache). */
+export interface InspectTables {
+  /** Unit name (e.g. "dmar0") and model ("Intel VT-d"). */
+  name: string;
+  model: string;
+  addressWidth: number;
+  translationEnabled: boolean;
+  faultRecords: number;
+  root: RootTableNode;
+  iotlb: { capacity: number; geometry: string; entries(): IotlbEntryNode[] };
+  contextCache: { entries(): ContextCacheEntryNode[] };
+}
+
+/** One decoded register. */
+export interface RegisterView {
+  name: string;
+  /** MMIO offset and width in bits. */
+  offset: number;
+  width: 32 | 64;
+  /** Where the spec defines it ("11.4.2"). */
+  section: string;
+  value: bigint;
+  fields: readonly DecodedField[];
+}
+
+/** One fault recording register (VT-d FRCD) that holds a record, as hardware exposes it. */
+export interface FaultRecordView {
+  index: number;
+  /** The register as stored (low qword, high qword). */
+  raw: readonly [bigint, bigint];
+  /** F = 1: not yet read by software. F = 0 with contents: serviced, the register keeps its last record. */
+  pending: boolean;
+  fields: readonly DecodedField[];
+  sid: number;
+  reason: number;
+  /** Faulting page address. */
+  address: bigint;
+  write: boolean;
+  pasid?: number;
+  /** The lines Linux's fault handler prints for this record (pr_fmt prefix, no timestamp). */
+  dmesg: readonly string[];
+}
+
+/** The inspection half of the contract. */
+export interface IommuInspection {
+  tables(): InspectTables;
+  registers(): RegisterView[];
+  /** Every fault recording register with contents; `kernel` picks the era of Linux's format strings. */
+  faults(kernel?: string): FaultRecordView[];
+}
