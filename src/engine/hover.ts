@@ -256,7 +256,8 @@ function describeHpa(m: Machine, hpa: bigint, radix: Radix): string {
 /** A raw 64-bit value decoded as the structure it is written to, by the model's decoders (sim/vtd/inspect.ts). */
 export function decodeRaw(m: Machine, v: bigint, structure: EntryWord, level?: number): string {
   const d = decodeEntryWord(m.unit, structure, v, level);
-  const what = structure === "root" ? "a root entry (low qword)" : structure === "root-hi" ? "a root entry (high qword, reserved in legacy mode)" : structure === "context-lo" ? "a context entry (low qword)" : structure === "context-hi" ? "a context entry (high qword)" : `a second-level PTE (level ${level ?? 1})`;
+  if (structure === "root-hi") return `as a root entry (high qword): reserved in legacy mode${d.reserved ? `; bits ${code(hx(d.reserved.bits))} set → fault 0x${d.reserved.reason.toString(16).padStart(2, "0")}` : ""}`;
+  const what = structure === "root" ? "a root entry (low qword)" :  structure === "context-lo" ? "a context entry (low qword)" : structure === "context-hi" ? "a context entry (high qword)" : `a second-level PTE (level ${level ?? 1})`;
   const fields = d.fields.map((f) => `${f.name}=${f.value.startsWith("0x") ? code(f.value) : f.value}`).join(", ");
   const rsvd = d.reserved ? `, reserved bits ${code(hx(d.reserved.bits))} set → fault 0x${d.reserved.reason.toString(16).padStart(2, "0")}` : "";
   return `as ${what}: ${fields}${rsvd}${structure === "pte" && !d.present ? " — not present" : ""}`;
