@@ -87,6 +87,11 @@ export interface MachineSnapshot {
   vms: { name: string; running: boolean; frames: bigint[]; container?: unknown; domain?: number; devices: string[]; groups: number[] }[];
   traceLength: number;
   stepStartLength: number;
+  /**
+   * Bytes this snapshot added to what earlier snapshots of the same machine hold (page copies,
+   * trie nodes, the arrays it could not share): what a checkpoint costs, for the memory budget.
+   */
+  bytes: number;
 }
 
 export class Machine {
@@ -747,19 +752,41 @@ export class Machine {
     this.log.dmarFault(this.clock, fsts, records, this.currentStep);
   }
 
+  /**
+   * The whole state, sharing with the previous snapshot whatever did not change since: memory
+   * pages (copy-on-write), the log (append-only), and the IOTLB, registers and frame lists when
+   * they are equal to the previous snapshot's. A checkpoint then costs what changed.
+   */
   snapshot(): MachineSnapshot {
-    return {
+    const prev = this.lastSnapshot;
+    const copied = this.mem.copiedBytes;
+    let bytes = 0;
+    /** The previous snapshot's array when equal to `cur` (a fresh copy), else `cur`, counted. */
+    const share = <T extends ArrayLike<unknown>>(old: T | undefined, cur: T, perItem: number): T => {
+      if (old !== undefined && sameItems(old, cur)) return old;
+      bytes += cur.length * perItem;
+      return cur;
+    };
+    const unit = this.unit.snapshot();
+    unit.regs = share(prev?.unit.regs, unit.regs, 4);
+    unit.iotlb = { slots: share(prev?.unit.iotlb.slots, unit.iotlb.slots, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1) };
+    const frames = this.frames.snapshot();
+    frames.freeList = share(prev?.frames.freeList, frames.freeList, 8);
+    const driver = this.driver.snapshot();
+    bytes += (driver.domains.length + driver.freePages.length + driver.contextTables.length) * 8 + unit.cc.length * 64 + unit.queueLog.length * 16;
+    const snap: MachineSnapshot = {
       clock: this.clock,
       mem: this.mem.snapshot(),
-      unit: this.unit.snapshot(),
-      driver: this.driver.snapshot(),
-      frames: this.frames.snapshot(),
+      unit,
+      driver,
+      frames,
       log: this.log.snapshot(),
       groupDomain: [...this.groupDomain].map(([g, d]) => [g, d.did]),
-      vms: [...this.vms.values()].map((vm) => ({
+      vms: [...this.vms.values()].map((vm, i) => ({
         name: vm.spec.name,
         running: vm.running,
-        frames: [...vm.guest.frames],
+        // The live array changes in place (populate appends): a copy, unless the previous one is equal.
+        frames: share(prev?.vms[i]?.frames, vm.guest.frames, 8) === vm.guest.frames ? [...vm.guest.frames] : prev!.vms[i]!.frames,
         ...(vm.container ? { container: vm.container.snapshot() } : {}),
         ...(vm.domain ? { domain: vm.domain.did } : {}),
         devices: [...vm.devices],
@@ -767,8 +794,15 @@ export class Machine {
       })),
       traceLength: this.trace.length,
       stepStartLength: this.trace.stepStart.length,
+      bytes: 0,
     };
+    snap.bytes = bytes + (this.mem.copiedBytes - copied) + 256;
+    this.lastSnapshot = snap;
+    return snap;
   }
+
+  /** The last snapshot taken of (or restored into) this machine: the next one shares with it. */
+  private lastSnapshot?: MachineSnapshot;
 
   /** Restores machine state. The trace is truncated to the snapshot's length (replay appends again). */
   restore(s: MachineSnapshot): void {
@@ -795,6 +829,7 @@ export class Machine {
     }
     this.trace.length = s.traceLength;
     this.trace.stepStart.length = s.stepStartLength;
+    this.lastSnapshot = s;
   }
 
   /** The VFIO container of a VM, wired to the driver's domain `vm.domain` (not yet added to it). */
@@ -820,6 +855,14 @@ export class Machine {
 }
 
 // ------------------------------------------------------------------ expectations
+
+/** Same length and the same items (by identity or number value). */
+function sameItems(a: ArrayLike<unknown>, b: ArrayLike<unknown>): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 export function checkExpectation(step: Step, out: StepOutcome): { pass: boolean; failures: string[] } {
   const e = step.expect!;
