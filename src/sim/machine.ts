@@ -759,7 +759,6 @@ export class Machine {
    */
   snapshot(): MachineSnapshot {
     const prev = this.lastSnapshot;
-    const copied = this.mem.copiedBytes;
     let bytes = 0;
     /** The previous snapshot's array when equal to `cur` (a fresh copy), else `cur`, counted. */
     const share = <T extends ArrayLike<unknown>>(old: T | undefined, cur: T, perItem: number): T => {
@@ -796,13 +795,17 @@ export class Machine {
       stepStartLength: this.trace.stepStart.length,
       bytes: 0,
     };
-    snap.bytes = bytes + (this.mem.copiedBytes - copied) + 256;
+    // Page copies made since the last snapshot (copy-on-write writes, and this snapshot's own).
+    snap.bytes = bytes + (this.mem.copiedBytes - this.copiedMark) + 256;
+    this.copiedMark = this.mem.copiedBytes;
     this.lastSnapshot = snap;
     return snap;
   }
 
   /** The last snapshot taken of (or restored into) this machine: the next one shares with it. */
   private lastSnapshot?: MachineSnapshot;
+  /** mem.copiedBytes when the last snapshot was taken: the copies since belong to the next one. */
+  private copiedMark = 0;
 
   /** Restores machine state. The trace is truncated to the snapshot's length (replay appends again). */
   restore(s: MachineSnapshot): void {
@@ -830,6 +833,7 @@ export class Machine {
     this.trace.length = s.traceLength;
     this.trace.stepStart.length = s.stepStartLength;
     this.lastSnapshot = s;
+    this.copiedMark = this.mem.copiedBytes;
   }
 
   /** The VFIO container of a VM, wired to the driver's domain `vm.domain` (not yet added to it). */

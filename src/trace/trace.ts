@@ -3,6 +3,7 @@
  * event. Events are tied to their workload step (and through it to a source line). Rows are never
  * objects on the hot path; `row(i)` builds one for UIs and tests.
  */
+import { MemoryBudgetError, formatBytes, type TraceBudget } from "./budget.js";
 
 export const enum EventKind {
   /** A DMA transaction translated (or faulted) by the IOMMU. */
@@ -78,6 +79,11 @@ export class Trace {
   bHi: Uint32Array;
   /** First event index of each step (stepStart[i] .. stepStart[i+1]). Filled by the runner. */
   stepStart: number[] = [];
+  /**
+   * When set, growing past the budget throws MemoryBudgetError instead (before allocating); near
+   * the limit the capacity grows to what fits rather than doubling.
+   */
+  budget?: TraceBudget;
 
   constructor(capacity = 1024) {
     this.kind = new Uint8Array(capacity);
@@ -97,6 +103,11 @@ export class Trace {
     return this.kind.length;
   }
 
+  /** Bytes the columns hold (capacity included): what the memory budget counts for the trace. */
+  get bytes(): number {
+    return this.capacity * Trace.BYTES_PER_EVENT;
+  }
+
   /** Bytes held per event by the columns (capacity included). */
   static readonly BYTES_PER_EVENT = 1 + 1 + 1 + 1 + 4 + 2 + 2 + 4 * 4;
 
@@ -109,6 +120,17 @@ export class Trace {
     let cap = this.capacity;
     if (n <= cap) return;
     while (cap < n) cap *= 2;
+    const budget = this.budget;
+    if (budget !== undefined) {
+      const room = Math.floor((budget.limit - budget.others()) / Trace.BYTES_PER_EVENT);
+      if (room < n) {
+        throw new MemoryBudgetError(
+          `memory budget exceeded: the trace needs room for ${n} events (${formatBytes(n * Trace.BYTES_PER_EVENT)}), ` +
+            `the run's limit is ${formatBytes(budget.limit)} and checkpoints and simulated memory hold ${formatBytes(budget.others())}`,
+        );
+      }
+      cap = Math.min(cap, room);
+    }
     const keep = Math.min(this.length, this.capacity);
     const g = <T extends Uint8Array | Uint16Array | Uint32Array>(a: T, make: (n: number) => T): T => {
       const x = make(cap);
