@@ -97,7 +97,7 @@ export class Run {
         this.checkpoints.add(step.index, snap, snap.bytes);
         if (this.memoryBytes > this.memoryBudget) {
           // The step does not run: its outcome is the error, so the editor marks it and the CLI names it.
-          const out = this.budgetOutcome(step.index, `memory budget exceeded: the checkpoints (${formatBytes(this.checkpoints.bytes)}), the trace and the simulated memory hold ${formatBytes(this.memoryBytes)}, over the run's limit of ${formatBytes(this.memoryBudget)}`);
+          const out = this.budgetOutcome(step.index, `memory budget exceeded: the trace (${formatBytes(this.trace.bytes)}), the checkpoints (${formatBytes(this.checkpoints.bytes)}) and the simulated memory (${formatBytes(this.machine.mem.liveBytes)}) hold ${formatBytes(this.memoryBytes)}, over the run's limit of ${formatBytes(this.memoryBudget)}`);
           this.outcomes.push(out);
           this.stoppedEarly = this.stopText(out);
           break;

@@ -129,7 +129,9 @@ export class Trace {
             `the run's limit is ${formatBytes(budget.limit)} and checkpoints and simulated memory hold ${formatBytes(budget.others())}`,
         );
       }
-      cap = Math.min(cap, room);
+      // At most what is needed and half the room left above it: one large step must not take the
+      // whole budget as capacity (the checkpoints after it need some).
+      cap = Math.min(cap, n + Math.floor((room - n) / 2));
     }
     const keep = Math.min(this.length, this.capacity);
     const g = <T extends Uint8Array | Uint16Array | Uint32Array>(a: T, make: (n: number) => T): T => {

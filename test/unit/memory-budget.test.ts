@@ -209,11 +209,19 @@ describe("the memory budget", () => {
     expect(run.machineBefore(3).trace.length).toBeGreaterThan(0);
   });
 
+  it("a large step that fits does not take the whole budget: the checkpoints after it still fit", () => {
+    const text = mapped + dma(100_000) + "  - wait: 1ms\n".repeat(20) + "    expect: ok\n";
+    const run = runScenario(load(text), { memoryBudget: 4 * 2 ** 20, checkpoints: { every: 1, maxWork: 1 } }).run!;
+    expect(run.stoppedEarly).toBeUndefined();
+    expect(run.failedExpectations).toEqual([]);
+    expect(run.memoryBytes).toBeLessThanOrEqual(4 * 2 ** 20);
+  });
+
   it("checkpoints that would exceed it stop the run before the step that needs them", () => {
     const lines = [];
     for (let i = 0; i < 600; i++) lines.push(`  - poke: { address: 0x${(0x2_0000_0000 + i * 4096).toString(16)}, value: 1 }`);
     const run = runScenario(load(HOST + lines.join("\n") + "\n"), { memoryBudget: 2 * 2 ** 20 }).run!;
-    expect(run.stoppedEarly).toMatch(/^step \d+ \(line \d+\): memory budget exceeded: the checkpoints .* over the run's limit of 2 MiB$/);
+    expect(run.stoppedEarly).toMatch(/^step \d+ \(line \d+\): memory budget exceeded: the trace \([\d.]+ [KM]iB\), the checkpoints \([\d.]+ [KM]iB\) .* over the run's limit of 2 MiB$/);
     expect(run.outcomes.length).toBeLessThan(600);
     expect(run.outcomes.at(-1)!.status).toBe("error");
   });
