@@ -76,6 +76,8 @@ export interface VmRuntime {
   groups: Set<number>;
 }
 
+type ContainerSnapshot = ReturnType<VfioContainer["snapshot"]>;
+
 export interface MachineSnapshot {
   clock: bigint;
   mem: MemorySnapshot;
@@ -84,7 +86,7 @@ export interface MachineSnapshot {
   frames: ReturnType<HostFrameAllocator["snapshot"]>;
   log: LogSnapshot;
   groupDomain: [number, number][];
-  vms: { name: string; running: boolean; frames: bigint[]; container?: unknown; domain?: number; devices: string[]; groups: number[] }[];
+  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[] }[];
   traceLength: number;
   stepStartLength: number;
   /**
@@ -766,6 +768,11 @@ export class Machine {
       bytes += cur.length * perItem;
       return cur;
     };
+    /** The container's mapping list, shared with the previous snapshot's when it is the same. */
+    const containerSnapshot = (c: VfioContainer, old: ContainerSnapshot | undefined): ContainerSnapshot => {
+      const cur = c.snapshot();
+      return { ...cur, list: share(old?.list, cur.list, 8) };
+    };
     const unit = this.unit.snapshot();
     unit.regs = share(prev?.unit.regs, unit.regs, 4);
     unit.iotlb = { slots: share(prev?.unit.iotlb.slots, unit.iotlb.slots, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1) };
@@ -786,7 +793,7 @@ export class Machine {
         running: vm.running,
         // The live array changes in place (populate appends): a copy, unless the previous one is equal.
         frames: share(prev?.vms[i]?.frames, vm.guest.frames, 8) === vm.guest.frames ? [...vm.guest.frames] : prev!.vms[i]!.frames,
-        ...(vm.container ? { container: vm.container.snapshot() } : {}),
+        ...(vm.container ? { container: containerSnapshot(vm.container, prev?.vms[i]?.container) } : {}),
         ...(vm.domain ? { domain: vm.domain.did } : {}),
         devices: [...vm.devices],
         groups: [...vm.groups],
