@@ -180,6 +180,7 @@ export class Run {
     const cp = this.checkpoints.atOrBefore(target);
     if (this.scratch === undefined) {
       this.scratch = new Machine(this.scenario);
+      this.scratch.trace.discard = true;
       // A replay never stops halfway, but a long step replayed still beats.
       const progress = this.progress;
       if (progress) {

@@ -84,6 +84,12 @@ export class Trace {
    * the limit the capacity grows to what fits rather than doubling.
    */
   budget?: TraceBudget;
+  /**
+   * A trace that keeps no events: a replay's (Run.machineBefore), whose events the run's own trace
+   * already holds. It never grows, so replaying a step of millions of transactions allocates no
+   * second copy of them (pushes past the capacity store nothing; `length` still counts).
+   */
+  discard = false;
 
   constructor(capacity = 1024) {
     this.kind = new Uint8Array(capacity);
@@ -118,7 +124,7 @@ export class Trace {
    */
   reserve(n: number): void {
     let cap = this.capacity;
-    if (n <= cap) return;
+    if (n <= cap || this.discard) return;
     while (cap < n) cap *= 2;
     const budget = this.budget;
     if (budget !== undefined) {

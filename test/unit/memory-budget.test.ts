@@ -218,6 +218,15 @@ describe("the memory budget", () => {
     expect(run.memoryBytes).toBeLessThanOrEqual(3.5 * 2 ** 20);
   });
 
+  it("stepping back over a large step replays it without a second copy of its trace", () => {
+    const run = runScenario(load(mapped + dma(300_000) + "  - wait: 1ms\n")).run!;
+    expect(run.trace.length).toBeGreaterThan(300_000);
+    const m = run.machineBefore(4);
+    expect(m.unit.iotlb.entries().length).toBeGreaterThan(0);
+    expect(m.trace.length).toBe(run.trace.length);
+    expect(m.trace.bytes).toBeLessThan(1024 * 1024);
+  });
+
   it("checkpoints that would exceed it stop the run before the step that needs them", () => {
     const lines = [];
     for (let i = 0; i < 600; i++) lines.push(`  - poke: { address: 0x${(0x2_0000_0000 + i * 4096).toString(16)}, value: 1 }`);
