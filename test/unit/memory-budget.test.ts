@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { simulateText, formatReport } from "../../src/cli/simulate.js";
 import { runDiagnostics } from "../../src/engine/fixes.js";
+import { EngineServer } from "../../src/engine/server.js";
 import { parseScenario } from "../../src/scenario/index.js";
 import type { Scenario } from "../../src/scenario/types.js";
 import { Machine } from "../../src/sim/machine.js";
@@ -252,6 +253,15 @@ describe("a run that stops early", () => {
     expect(out).toContain("[EXPECTATION NOT REACHED]");
     expect(out).toMatch(/expectations: 0 passed, 0 failed, 2 not reached\n$/);
     expect(JSON.parse(JSON.stringify(r)).steps.at(-1).status).toBe("not-reached");
+  });
+
+  it("the engine's state lists the steps whose expect was not reached (the editor's CodeLens)", () => {
+    const st = new EngineServer().handle("update", { uri: "file:///x/s.passthrough.yaml", version: 1, text });
+    expect(st.stoppedEarly).toMatch(/no free domain id/);
+    expect(st.notReached).toEqual([
+      { step: 33, line: 46 },
+      { step: 35, line: 49 },
+    ]);
   });
 
   it("the editor gets a diagnostic on each expect that was not reached", () => {
