@@ -44,14 +44,15 @@ export interface SimulateReport {
   host?: { iommu: string; devices: number; groups: number; vms: number };
   dmesg: string[];
   vmm: { vm: string; text: string }[];
-  expectations: { passed: number; failed: number };
+  /** notReached: `expect`s of steps after an early stop, never evaluated (each also in `steps`, status "not-reached"). */
+  expectations: { passed: number; failed: number; notReached: number };
   stoppedEarly?: string;
 }
 
 export function simulateText(text: string, file: string): SimulateReport {
   const parsed = parseScenario(text, file);
   const diagnostics = parsed.diagnostics.map((d) => toReportDiagnostic(d, file));
-  const report: SimulateReport = { file, exitCode: 0, diagnostics, steps: [], dmesg: [], vmm: [], expectations: { passed: 0, failed: 0 } };
+  const report: SimulateReport = { file, exitCode: 0, diagnostics, steps: [], dmesg: [], vmm: [], expectations: { passed: 0, failed: 0, notReached: 0 } };
   const scenario = parsed.scenario;
   if (scenario === undefined || parsed.diagnostics.some((d) => d.severity === "error")) {
     report.exitCode = 2;
@@ -94,8 +95,14 @@ export function simulateText(text: string, file: string): SimulateReport {
     if (l.source === "kernel") report.dmesg.push(`${formatTimestamp(l.ns)}${l.text}`);
     else report.vmm.push({ vm: l.vm ?? "", text: l.text });
   }
+  // A run that stopped early did not check what came after: each later expect is "not reached".
+  for (const step of run.notReached) {
+    if (!step.expect) continue;
+    report.steps.push({ index: step.index, line: step.range.line + 1, op: step.op, status: "not-reached", summary: `not reached: the run stopped at step ${run.outcomes.length}`, transactions: 0 });
+    report.expectations.notReached++;
+  }
   if (run.stoppedEarly !== undefined) report.stoppedEarly = run.stoppedEarly;
-  report.exitCode = report.expectations.failed > 0 ? 1 : 0;
+  report.exitCode = report.expectations.failed > 0 || run.stoppedEarly !== undefined ? 1 : 0;
   return report;
 }
 
@@ -123,7 +130,7 @@ export function formatReport(r: SimulateReport, opts: { quiet?: boolean } = {}):
   if (r.host) out.push(`host: ${r.host.iommu}, ${r.host.devices} PCI devices in ${r.host.groups} IOMMU groups, ${r.host.vms} VM${r.host.vms === 1 ? "" : "s"}`);
   if (!opts.quiet) {
     for (const s of r.steps) {
-      const mark = s.expect ? (s.expect.pass ? "  [as expected]" : "  [EXPECTATION FAILED]") : "";
+      const mark = s.status === "not-reached" ? "  [EXPECTATION NOT REACHED]" : s.expect ? (s.expect.pass ? "  [as expected]" : "  [EXPECTATION FAILED]") : "";
       out.push(`  step ${String(s.index + 1).padStart(3)}  line ${String(s.line).padStart(4)}  ${s.op.padEnd(11)} ${s.summary}${mark}`);
       if (s.expect && !s.expect.pass) for (const f of s.expect.failures) out.push(`        ${r.file}:${s.line}: ${f}`);
     }
@@ -139,6 +146,6 @@ export function formatReport(r: SimulateReport, opts: { quiet?: boolean } = {}):
     }
   }
   if (r.stoppedEarly) out.push(`stopped early: ${r.stoppedEarly}`);
-  out.push(`expectations: ${r.expectations.passed} passed, ${r.expectations.failed} failed`);
+  out.push(`expectations: ${r.expectations.passed} passed, ${r.expectations.failed} failed${r.expectations.notReached > 0 ? `, ${r.expectations.notReached} not reached` : ""}`);
   return out.join("\n") + "\n";
 }

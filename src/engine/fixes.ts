@@ -63,6 +63,11 @@ export function runDiagnostics(scenario: Scenario, run: Run, text: string): Engi
       out.push(d);
     }
   }
+  // A run that stopped early never checked the expectations after the step it stopped at.
+  for (const step of run.notReached) {
+    if (!step.expect) continue;
+    out.push({ severity: "warning", code: "expect-not-reached", message: `Not reached: the run stopped early at ${run.stoppedEarly}; this expectation was not checked.`, hint: "Fix the step the run stopped at; the steps after it did not run.", range: step.expect.range });
+  }
   return out;
 }
 

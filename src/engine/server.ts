@@ -92,6 +92,8 @@ export class EngineServer {
       elapsedMs: e.elapsedMs,
     };
     if (run?.stoppedEarly) st.stoppedEarly = run.stoppedEarly;
+    const notReached = run?.notReached.filter((x) => x.expect).map((x) => ({ step: x.index, line: lines[x.index]?.[0] ?? x.range.line }));
+    if (notReached?.length) st.notReached = notReached;
     if (e.stepShift) st.stepShift = e.stepShift;
     return st;
   }

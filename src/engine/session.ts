@@ -81,6 +81,8 @@ export class Session {
     }
     const oldKeys = this.current !== undefined ? this.stepKeys() : undefined;
     this.previous = this.current?.run;
+    // Two runs held together stay inside one run's memory budget: the comparison run goes first.
+    if (this.previous !== undefined && this.previous.memoryBytes + result.run.memoryBytes > result.run.memoryBudget) this.previous = undefined;
     this.current = { scenario: parsed.scenario, run: result.run, ...(cut ? { cut } : {}) };
     this.text = text;
     this.linesCache = undefined;

@@ -138,6 +138,13 @@ export class CodeLensProvider implements vscode.CodeLensProvider<vscode.CodeLens
         lenses.push(eager ? this.resolveCodeLens(lens) : lens);
       }
     }
+    // The run stopped early: the expects after it were never checked.
+    for (const n of st.notReached ?? []) {
+      if (n.line >= doc.lineCount) continue;
+      const title = "$(circle-slash) not reached: the run stopped early, this expect was not checked";
+      const stop = Math.max(0, st.steps.length - 1);
+      lenses.push(new vscode.CodeLens(doc.lineAt(n.line).range, { title, command: "passthrough.runToStep", arguments: [uri, stop], tooltip: `Stopped early at ${st.stoppedEarly ?? "an earlier step"}. Click: move the cursor to the step that stopped the run.` }));
+    }
     return lenses;
   }
 

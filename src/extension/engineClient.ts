@@ -49,7 +49,12 @@ const HEARTBEAT = CANCEL_SLOTS;
 /** A crash loop: this many deaths within CRASH_WINDOW_MS stop the automatic rebuilds. */
 const CRASH_LIMIT = 3;
 const CRASH_WINDOW_MS = 60_000;
-/** The worker's own heap limit: a runaway scenario kills the worker, never the extension host. */
+/**
+ * The worker's own heap limit: a runaway scenario kills the worker, never the extension host. It
+ * does not count ArrayBuffers (trace columns, checkpoints, simulated memory): each run keeps those
+ * inside its own memory budget (trace/budget.ts DEFAULT_MEMORY_BUDGET) and stops with an error on
+ * the step that would exceed it.
+ */
 const WORKER_HEAP_MB = 2048;
 /**
  * A worker that has not beaten yet is still starting (loading its bundle): on a loaded machine that

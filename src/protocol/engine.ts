@@ -89,6 +89,8 @@ export interface SessionState {
   totals: { steps: number; events: number; faults: number; failedExpectations: number; expectations: number };
   /** Why the run stopped early (cancelled, simulation limit). */
   stoppedEarly?: string;
+  /** After an early stop: the later steps with an `expect` (never run, so never checked); 0-based line. */
+  notReached?: { step: number; line: number }[];
   /** Milliseconds spent parsing + running in the worker. */
   elapsedMs: number;
   /**

@@ -18,7 +18,9 @@ export interface LogLine {
 }
 
 export interface LogSnapshot {
-  lines: LogLine[];
+  /** The log's own array, shared: lines are only ever appended, so its first `length` stay. */
+  lines: readonly LogLine[];
+  length: number;
   ratelimit: unknown;
 }
 
@@ -54,11 +56,12 @@ export class KernelLog {
   }
 
   snapshot(): LogSnapshot {
-    return { lines: this.lines.slice(), ratelimit: this.faultLimit.snapshot() };
+    // No copy: a checkpoint every few steps copying the whole log made checkpoints quadratic.
+    return { lines: this.lines, length: this.lines.length, ratelimit: this.faultLimit.snapshot() };
   }
 
   restore(s: LogSnapshot): void {
-    this.lines = s.lines.slice();
+    this.lines = s.lines.slice(0, s.length);
     this.faultLimit.restore(s.ratelimit as never);
   }
 }

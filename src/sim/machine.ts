@@ -13,7 +13,7 @@ import { KernelLog, type LogSnapshot } from "./klog.js";
 import { renderQiError } from "./vtd/dmesg.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./vtd/regs.js";
-import type { Errno } from "./vfio.js";
+import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, fullBdf, type VmRuntime } from "./vmm.js";
 import { encodeCcDesc, encodeIotlbDesc, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI } from "./vtd/qi.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
@@ -66,6 +66,8 @@ export interface StepOutcome {
   expect?: { pass: boolean; failures: string[] };
 }
 
+type ContainerSnapshot = ReturnType<VfioContainer["snapshot"]>;
+
 export interface MachineSnapshot {
   clock: bigint;
   mem: MemorySnapshot;
@@ -74,9 +76,14 @@ export interface MachineSnapshot {
   frames: ReturnType<HostFrameAllocator["snapshot"]>;
   log: LogSnapshot;
   groupDomain: [number, number][];
-  vms: { name: string; running: boolean; frames: bigint[]; container?: unknown; domain?: number; devices: string[]; groups: number[] }[];
+  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[] }[];
   traceLength: number;
   stepStartLength: number;
+  /**
+   * Bytes this snapshot added to what earlier snapshots of the same machine hold (page copies,
+   * trie nodes, the arrays it could not share): what a checkpoint costs, for the memory budget.
+   */
+  bytes: number;
 }
 
 export class Machine {
@@ -464,28 +471,65 @@ export class Machine {
     this.log.dmarFault(this.clock, fsts, records, this.currentStep);
   }
 
+  /**
+   * The whole state, sharing with the previous snapshot whatever did not change since: memory
+   * pages (copy-on-write), the log (append-only), and the IOTLB, registers and frame lists when
+   * they are equal to the previous snapshot's. A checkpoint then costs what changed.
+   */
   snapshot(): MachineSnapshot {
-    return {
+    const prev = this.lastSnapshot;
+    let bytes = 0;
+    /** The previous snapshot's array when equal to `cur` (a fresh copy), else `cur`, counted. */
+    const share = <T extends ArrayLike<unknown>>(old: T | undefined, cur: T, perItem: number): T => {
+      if (old !== undefined && sameItems(old, cur)) return old;
+      bytes += cur.length * perItem;
+      return cur;
+    };
+    /** The container's mapping list, shared with the previous snapshot's when it is the same. */
+    const containerSnapshot = (c: VfioContainer, old: ContainerSnapshot | undefined): ContainerSnapshot => {
+      const cur = c.snapshot();
+      return { ...cur, list: share(old?.list, cur.list, 8) };
+    };
+    const unit = this.unit.snapshot();
+    unit.regs = share(prev?.unit.regs, unit.regs, 4);
+    unit.iotlb = { slots: share(prev?.unit.iotlb.slots, unit.iotlb.slots, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1) };
+    const frames = this.frames.snapshot();
+    frames.freeList = share(prev?.frames.freeList, frames.freeList, 8);
+    const driver = this.driver.snapshot();
+    bytes += (driver.domains.length + driver.freePages.length + driver.contextTables.length) * 8 + unit.cc.length * 64 + unit.queueLog.length * 16;
+    const snap: MachineSnapshot = {
       clock: this.clock,
       mem: this.mem.snapshot(),
-      unit: this.unit.snapshot(),
-      driver: this.driver.snapshot(),
-      frames: this.frames.snapshot(),
+      unit,
+      driver,
+      frames,
       log: this.log.snapshot(),
       groupDomain: [...this.groupDomain].map(([g, d]) => [g, d.did]),
-      vms: [...this.vms.values()].map((vm) => ({
+      vms: [...this.vms.values()].map((vm, i) => ({
         name: vm.spec.name,
         running: vm.running,
-        frames: [...vm.guest.frames],
-        ...(vm.container ? { container: vm.container.snapshot() } : {}),
+        // The live array changes in place (populate appends): a copy, unless the previous one is equal.
+        frames: share(prev?.vms[i]?.frames, vm.guest.frames, 8) === vm.guest.frames ? [...vm.guest.frames] : prev!.vms[i]!.frames,
+        ...(vm.container ? { container: containerSnapshot(vm.container, prev?.vms[i]?.container) } : {}),
         ...(vm.domain ? { domain: vm.domain.did } : {}),
         devices: [...vm.devices],
         groups: [...vm.groups],
       })),
       traceLength: this.trace.length,
       stepStartLength: this.trace.stepStart.length,
+      bytes: 0,
     };
+    // Page copies made since the last snapshot (copy-on-write writes, and this snapshot's own).
+    snap.bytes = bytes + (this.mem.copiedBytes - this.copiedMark) + 256;
+    this.copiedMark = this.mem.copiedBytes;
+    this.lastSnapshot = snap;
+    return snap;
   }
+
+  /** The last snapshot taken of (or restored into) this machine: the next one shares with it. */
+  private lastSnapshot?: MachineSnapshot;
+  /** mem.copiedBytes when the last snapshot was taken: the copies since belong to the next one. */
+  private copiedMark = 0;
 
   /** Restores machine state. The trace is truncated to the snapshot's length (replay appends again). */
   restore(s: MachineSnapshot): void {
@@ -512,6 +556,8 @@ export class Machine {
     }
     this.trace.length = s.traceLength;
     this.trace.stepStart.length = s.stepStartLength;
+    this.lastSnapshot = s;
+    this.copiedMark = this.mem.copiedBytes;
   }
 
   /** The VFIO container of a VM (restore rebuilds it): the VMM's. */
@@ -526,6 +572,14 @@ export class Machine {
 }
 
 // ------------------------------------------------------------------ expectations
+
+/** Same length and the same items (by identity or number value). */
+function sameItems(a: ArrayLike<unknown>, b: ArrayLike<unknown>): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 export function checkExpectation(step: Step, out: StepOutcome): { pass: boolean; failures: string[] } {
   const e = step.expect!;

@@ -83,10 +83,136 @@ export interface PhysicalMemoryOptions {
   sramBytes?: number;
 }
 
+/**
+ * A persistent (copy-on-write) radix trie of 4 KiB pages keyed by page number: 64-way nodes, as
+ * many levels as the key needs. `freeze()` hands out the current root as an immutable version and
+ * starts a new generation; a later `set` copies only the nodes on its path that belong to an
+ * older generation (path copying). So a snapshot costs O(1), and what changed after it costs a
+ * few nodes per changed page, never a copy of the whole memory.
+ */
+interface TrieNode {
+  /** The generation that may change this node in place; any other generation copies it first. */
+  gen: number;
+  slots: (TrieNode | Int32Array | undefined)[];
+}
+
+/** A frozen version of a PageTrie: shared, never changed. */
+export interface FrozenPages {
+  readonly root: TrieNode | undefined;
+  /** Pages present. */
+  readonly size: number;
+}
+
+const TRIE_BITS = 6;
+const TRIE_FANOUT = 1 << TRIE_BITS;
+/** Bytes a trie node costs (its slot array: 64 references, plus object headers), for the budget. */
+export const TRIE_NODE_BYTES = TRIE_FANOUT * 8 + 64;
+/** Generations are unique across tries: a node shared by two memories is foreign to both. */
+let nextGeneration = 1;
+
+export class PageTrie {
+  private readonly levels: number;
+  private root: TrieNode | undefined;
+  private gen = nextGeneration++;
+  /** Pages present. */
+  size = 0;
+  /** Bytes of trie nodes allocated so far (monotonic; the memory budget counts them). */
+  nodeBytes = 0;
+
+  constructor(keyBits: number) {
+    this.levels = Math.max(1, Math.ceil(keyBits / TRIE_BITS));
+  }
+
+  get(key: number): Int32Array | undefined {
+    return this.getIn(this.root, key);
+  }
+
+  /** A page of a frozen version of this trie (or of one with the same key width). */
+  getIn(root: TrieNode | undefined, key: number): Int32Array | undefined {
+    let node = root;
+    for (let l = this.levels - 1; node !== undefined && l > 0; l--) node = node.slots[Math.floor(key / 2 ** (TRIE_BITS * l)) % TRIE_FANOUT] as TrieNode | undefined;
+    return node?.slots[key % TRIE_FANOUT] as Int32Array | undefined;
+  }
+
+  set(key: number, page: Int32Array | undefined): void {
+    if (page === undefined && this.get(key) === undefined) return;
+    this.root = this.own(this.root);
+    let node = this.root;
+    for (let l = this.levels - 1; l > 0; l--) {
+      const i = Math.floor(key / 2 ** (TRIE_BITS * l)) % TRIE_FANOUT;
+      const child = this.own(node.slots[i] as TrieNode | undefined);
+      node.slots[i] = child;
+      node = child;
+    }
+    const i = key % TRIE_FANOUT;
+    if (node.slots[i] === undefined) this.size++;
+    if (page === undefined) this.size--;
+    node.slots[i] = page;
+  }
+
+  /** The node itself when this generation owns it, else a copy this generation owns. */
+  private own(node: TrieNode | undefined): TrieNode {
+    if (node !== undefined && node.gen === this.gen) return node;
+    this.nodeBytes += TRIE_NODE_BYTES;
+    return { gen: this.gen, slots: node === undefined ? new Array<TrieNode | Int32Array | undefined>(TRIE_FANOUT).fill(undefined) : node.slots.slice() };
+  }
+
+  /** The current version, frozen: later changes copy what they touch. */
+  freeze(): FrozenPages {
+    this.gen = nextGeneration++;
+    return { root: this.root, size: this.size };
+  }
+
+  /** Becomes a frozen version (shared, so the first change of each node copies it). */
+  adopt(v: FrozenPages): void {
+    this.gen = nextGeneration++;
+    this.root = v.root;
+    this.size = v.size;
+  }
+
+  /** Calls `f` for every key whose page differs (by identity) between the current version and `v`. */
+  diff(v: FrozenPages, f: (key: number) => void): void {
+    diffNodes(this.root, v.root, this.levels - 1, 0, f);
+  }
+
+  /** Every page present, in key order. */
+  forEach(f: (key: number, page: Int32Array) => void): void {
+    const walk = (node: TrieNode | undefined, level: number, prefix: number): void => {
+      if (node === undefined) return;
+      for (let i = 0; i < TRIE_FANOUT; i++) {
+        const s = node.slots[i];
+        if (s === undefined) continue;
+        const key = prefix * TRIE_FANOUT + i;
+        if (level === 0) f(key, s as Int32Array);
+        else walk(s as TrieNode, level - 1, key);
+      }
+    };
+    walk(this.root, this.levels - 1, 0);
+  }
+}
+
+function diffNodes(a: TrieNode | undefined, b: TrieNode | undefined, level: number, prefix: number, f: (key: number) => void): void {
+  if (a === b) return;
+  for (let i = 0; i < TRIE_FANOUT; i++) {
+    const x = a?.slots[i];
+    const y = b?.slots[i];
+    if (x === y) continue;
+    const key = prefix * TRIE_FANOUT + i;
+    if (level === 0) f(key);
+    else diffNodes(x as TrieNode | undefined, y as TrieNode | undefined, level - 1, key, f);
+  }
+}
+
+/**
+ * The memory's state at a checkpoint: its pages as frozen page tries, shared with the live memory
+ * and with other snapshots wherever nothing changed in between.
+ */
 export interface MemorySnapshot {
-  poolPages: number;
-  words: Int32Array;
-  sparse: [number, Int32Array][];
+  readonly poolPages: number;
+  /** Copies of the pool's non-zero pages, keyed by page index in the pool. */
+  readonly pool: FrozenPages;
+  /** The written DRAM pages, keyed by page frame number. */
+  readonly sparse: FrozenPages;
 }
 
 export class PhysicalMemory {
@@ -111,7 +237,20 @@ export class PhysicalMemory {
   private readonly sramEnd: number;
   private sramNext = SRAM_OFFSET;
   private cells: Int32Array;
-  private readonly sparse = new Map<number, Int32Array>();
+  /** Written DRAM pages by page frame number (copy-on-write: see PageTrie). */
+  private readonly sparse = new PageTrie(40);
+  /** Sparse pages written since the last snapshot or restore: this memory's own copies. */
+  private readonly sparseOwned = new Set<number>();
+  /** Copies of the pool's pages as of the last snapshot or restore (zero pages absent). */
+  private readonly poolCopies: PageTrie;
+  /** Pool pages written since the last snapshot or restore (a flag per page, and their list). */
+  private readonly poolDirty: Uint8Array;
+  private readonly poolDirtyList: number[] = [];
+  /**
+   * Bytes of page copies and trie nodes this memory allocated, monotonic: what its snapshots and
+   * copy-on-write cost. The run's memory budget counts it (ArrayBuffers are outside V8's heap limit).
+   */
+  private pageBytes = 0;
   /** Scratch result of read64(): valid after it returned true. */
   lo = 0;
   hi = 0;
@@ -131,6 +270,26 @@ export class PhysicalMemory {
     this.memory = new WebAssembly.Memory({ initial: Math.ceil((this.poolOffset + initial * PAGE_SIZE) / WASM_PAGE) });
     this.words = this.poolView();
     this.cells = new Int32Array(this.memory.buffer, 0, SRAM_OFFSET / 4);
+    this.poolCopies = new PageTrie(Math.ceil(Math.log2(Math.max(opts.poolMaxPages, 2))));
+    this.poolDirty = new Uint8Array(opts.poolMaxPages);
+  }
+
+  /** Bytes allocated for page copies and trie nodes so far (monotonic). */
+  get copiedBytes(): number {
+    return this.pageBytes + this.poolCopies.nodeBytes + this.sparse.nodeBytes;
+  }
+
+  /** Bytes of the WebAssembly memory (table pool, SRAM arena). */
+  get liveBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /** Marks a pool page as changed since the last snapshot. */
+  private touchPool(page: number): void {
+    if (this.poolDirty[page] === 0) {
+      this.poolDirty[page] = 1;
+      this.poolDirtyList.push(page);
+    }
   }
 
   /** The pool's words: a view from poolOffset to the end of the memory. */
@@ -228,17 +387,21 @@ export class PhysicalMemory {
       const i = off >>> 2;
       this.words[i] = lo | 0;
       this.words[i + 1] = hi | 0;
+      this.touchPool(i >>> 10);
       return true;
     }
     if (!(hpa >= 0 && hpa < this.dramBytes)) return false;
     const pfn = Math.floor(hpa / PAGE_SIZE);
     let page = this.sparse.get(pfn);
-    if (page === undefined) {
-      if (this.sparse.size >= this.sparseMaxPages) {
+    if (page === undefined || !this.sparseOwned.has(pfn)) {
+      // A page shared with a snapshot is copied before its first write (copy-on-write).
+      if (page === undefined && this.sparse.size >= this.sparseMaxPages) {
         throw new MemoryLimitError(`simulated memory limit: more than ${this.sparseMaxPages} written DRAM pages`);
       }
-      page = new Int32Array(WORDS_PER_PAGE);
+      page = page === undefined ? new Int32Array(WORDS_PER_PAGE) : page.slice();
+      this.pageBytes += PAGE_SIZE;
       this.sparse.set(pfn, page);
+      this.sparseOwned.add(pfn);
     }
     const i = (hpa % PAGE_SIZE) >>> 2;
     page[i] = lo | 0;
@@ -268,26 +431,76 @@ export class PhysicalMemory {
     if (off >= 0 && off < this.poolBytes) {
       const i = off >>> 2;
       this.words.fill(0, i, i + WORDS_PER_PAGE);
+      this.touchPool(i >>> 10);
     } else {
-      this.sparse.delete(Math.floor(hpa / PAGE_SIZE));
+      const pfn = Math.floor(hpa / PAGE_SIZE);
+      this.sparse.set(pfn, undefined);
+      this.sparseOwned.delete(pfn);
     }
   }
 
+  /**
+   * The state as a snapshot that shares every page unchanged since the last snapshot (or restore):
+   * it copies only the pool pages written since, and freezes the sparse pages (a later write
+   * copies the page it changes).
+   */
   snapshot(): MemorySnapshot {
-    return {
-      poolPages: this.poolPages,
-      words: this.words.slice(0, this.poolPages * WORDS_PER_PAGE),
-      sparse: [...this.sparse].map(([k, v]) => [k, v.slice()]),
-    };
+    for (const pg of this.poolDirtyList) {
+      this.poolDirty[pg] = 0;
+      const at = pg * WORDS_PER_PAGE;
+      // A zero page (never written, or freed) is no copy at all.
+      let zero = true;
+      for (let i = at; i < at + WORDS_PER_PAGE; i++) {
+        if (this.words[i] !== 0) {
+          zero = false;
+          break;
+        }
+      }
+      if (zero) this.poolCopies.set(pg, undefined);
+      else {
+        this.poolCopies.set(pg, this.words.slice(at, at + WORDS_PER_PAGE));
+        this.pageBytes += PAGE_SIZE;
+      }
+    }
+    this.poolDirtyList.length = 0;
+    this.sparseOwned.clear();
+    return { poolPages: this.poolPages, pool: this.poolCopies.freeze(), sparse: this.sparse.freeze() };
   }
 
+  /**
+   * Becomes the snapshot's state exactly. Copies into the pool only the pages that differ: those
+   * written since the last snapshot or restore, and those whose copies differ between the state
+   * this memory was last in sync with and `s`. Sparse pages are adopted as they are (shared).
+   */
   restore(s: MemorySnapshot): void {
     this.ensurePoolPages(s.poolPages);
-    // Zero what either state used (the rest of the pool is zero already: pages are freed as zeros).
-    this.words.fill(0, 0, Math.max(this.poolPages, s.poolPages) * WORDS_PER_PAGE);
-    this.words.set(s.words);
+    const load = (pg: number): void => {
+      const page = this.poolCopies.getIn(s.pool.root, pg);
+      if (page === undefined) this.words.fill(0, pg * WORDS_PER_PAGE, (pg + 1) * WORDS_PER_PAGE);
+      else this.words.set(page, pg * WORDS_PER_PAGE);
+    };
+    for (const pg of this.poolDirtyList) {
+      this.poolDirty[pg] = 0;
+      load(pg);
+    }
+    this.poolDirtyList.length = 0;
+    this.poolCopies.diff(s.pool, load);
+    this.poolCopies.adopt(s.pool);
     this.setPoolPages(s.poolPages);
-    this.sparse.clear();
-    for (const [k, v] of s.sparse) this.sparse.set(k, v.slice());
+    this.sparse.adopt(s.sparse);
+    this.sparseOwned.clear();
+  }
+
+  /** Every non-zero page of memory as [HPA, bytes] in address order (tests compare states with it). */
+  contents(): [number, Uint8Array][] {
+    const out: [number, Uint8Array][] = [];
+    for (let pg = 0; pg < this.poolPages; pg++) {
+      const page = this.words.subarray(pg * WORDS_PER_PAGE, (pg + 1) * WORDS_PER_PAGE);
+      if (page.some((w) => w !== 0)) out.push([this.poolBase + pg * PAGE_SIZE, new Uint8Array(page.slice().buffer)]);
+    }
+    this.sparse.forEach((pfn, page) => {
+      if (page.some((w) => w !== 0)) out.push([pfn * PAGE_SIZE, new Uint8Array(page.slice().buffer)]);
+    });
+    return out.sort((x, y) => x[0] - y[0]);
   }
 }

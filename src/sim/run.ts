@@ -3,11 +3,12 @@
  * outcomes and the logs, with checkpoints so that the exact machine state before any step can be
  * rebuilt cheaply (the debugger's step back, the trees following the cursor).
  */
-import type { Scenario } from "../scenario/types.js";
+import type { Scenario, Step } from "../scenario/types.js";
+import { DEFAULT_MEMORY_BUDGET, formatBytes } from "../trace/budget.js";
 import { CheckpointStore, DEFAULT_POLICY, type CheckpointPolicy } from "../trace/checkpoints.js";
 import type { Trace } from "../trace/trace.js";
 import type { LogLine } from "./klog.js";
-import { Machine, type MachineSnapshot, type StepOutcome } from "./machine.js";
+import { Machine, checkExpectation, type MachineSnapshot, type StepOutcome } from "./machine.js";
 import { MemoryLimitError } from "./memory.js";
 
 export interface RunOptions {
@@ -29,14 +30,25 @@ export interface RunOptions {
    * produce (the machine is deterministic), so an edit near the end re-runs only the end.
    */
   resume?: { run: Run; steps: number };
+  /**
+   * Bytes of ArrayBuffers the run may hold (trace columns, checkpoints, simulated memory); a step
+   * that would exceed it stops the run with an error outcome naming the limit. Default
+   * DEFAULT_MEMORY_BUDGET.
+   */
+  memoryBudget?: number;
 }
 
 export class Run {
   readonly machine: Machine;
   readonly outcomes: StepOutcome[] = [];
   readonly checkpoints: CheckpointStore<MachineSnapshot>;
-  /** Set when the run stopped early: cancelled, or a simulation limit was hit. */
+  /**
+   * Set when the run stopped early: "cancelled", or why and where ("step 3 (line 14): no free
+   * domain id: ..."); the steps after it did not run (`notReached`).
+   */
   stoppedEarly?: string;
+  /** Bytes of ArrayBuffers the run may hold. */
+  readonly memoryBudget: number;
   private scratch?: Machine;
   private scratchAt = -1;
   private readonly progress?: () => void;
@@ -55,6 +67,9 @@ export class Run {
       };
     }
     this.checkpoints = new CheckpointStore(opts.checkpoints ?? DEFAULT_POLICY);
+    this.memoryBudget = opts.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
+    const mem = this.machine.mem;
+    this.machine.trace.budget = { limit: this.memoryBudget, others: () => this.checkpoints.bytes + mem.liveBytes };
     let first = 0;
     const from = opts.resume;
     // A checkpoint is taken before a step runs: resume at most at this run's last step, so that the
@@ -77,7 +92,17 @@ export class Run {
         this.stoppedEarly = "cancelled";
         break;
       }
-      if (this.checkpoints.due(step.index)) this.checkpoints.add(step.index, this.machine.snapshot());
+      if (this.checkpoints.due(step.index)) {
+        const snap = this.machine.snapshot();
+        this.checkpoints.add(step.index, snap, snap.bytes);
+        if (this.memoryBytes > this.memoryBudget) {
+          // The step does not run: its outcome is the error, so the editor marks it and the CLI names it.
+          const out = this.budgetOutcome(step.index, `memory budget exceeded: the trace (${formatBytes(this.trace.bytes)}), the checkpoints (${formatBytes(this.checkpoints.bytes)}) and the simulated memory (${formatBytes(this.machine.mem.liveBytes)}) hold ${formatBytes(this.memoryBytes)}, over the run's limit of ${formatBytes(this.memoryBudget)}`);
+          this.outcomes.push(out);
+          this.stoppedEarly = this.stopText(out);
+          break;
+        }
+      }
       const out = this.machine.runStep(step);
       if (this.machine.interrupted) {
         // Cancelled within the step: the step is incomplete, so it gets no outcome.
@@ -87,13 +112,43 @@ export class Run {
       this.outcomes.push(out);
       this.checkpoints.addWork(out.transactions);
       if (out.error === "simulation-limit") {
-        this.stoppedEarly = out.summary;
+        this.stoppedEarly = this.stopText(out);
         break;
       }
     }
     this.machine.trace.stepStart[this.outcomes.length] = this.machine.trace.length;
+    // Replays (machineBefore) run on another machine; this trace no longer grows.
+    delete this.machine.trace.budget;
     // The run is over: a later edit's cancellation must not reach into this machine.
     this.machine.poll = undefined;
+  }
+
+  /** "step 3 (line 14): why": where and why the run stopped. */
+  private stopText(out: StepOutcome): string {
+    return `step ${out.step + 1} (line ${this.scenario.workload[out.step]!.range.line + 1}): ${out.summary}`;
+  }
+
+  /** The outcome of a step that was not run because the memory budget is used up. */
+  private budgetOutcome(index: number, summary: string): StepOutcome {
+    const t = this.machine.trace.length;
+    const l = this.machine.log.lines.length;
+    const out: StepOutcome = { step: index, status: "error", error: "simulation-limit", summary, faults: 0, transactions: 0, iotlbHits: 0, eventStart: t, eventEnd: t, logStart: l, logEnd: l };
+    const step = this.scenario.workload[index]!;
+    if (step.expect) out.expect = checkExpectation(step, out);
+    return out;
+  }
+
+  /** ArrayBuffer bytes the run holds: trace columns, checkpoints, simulated memory. */
+  get memoryBytes(): number {
+    return this.machine.trace.bytes + this.checkpoints.bytes + this.machine.mem.liveBytes;
+  }
+
+  /**
+   * The workload steps that never ran because the run stopped early (empty when it ran to the
+   * end): their `expect`s were not evaluated.
+   */
+  get notReached(): readonly Step[] {
+    return this.stoppedEarly === undefined ? [] : this.scenario.workload.slice(this.outcomes.length);
   }
 
   get trace(): Trace {
@@ -125,6 +180,7 @@ export class Run {
     const cp = this.checkpoints.atOrBefore(target);
     if (this.scratch === undefined) {
       this.scratch = new Machine(this.scenario);
+      this.scratch.trace.discard = true;
       // A replay never stops halfway, but a long step replayed still beats.
       const progress = this.progress;
       if (progress) {

@@ -2,6 +2,8 @@
  * Checkpoints of machine state at step boundaries. "State before step N" is the nearest
  * checkpoint at or before N plus a replay of the steps in between, so stepping backwards costs at
  * most `every` steps (or `maxWork` transactions) of replay, never a replay from the start.
+ * The store counts what its states cost (each state's own bytes, as its taker reports them: a
+ * state that shares with the one before costs only what changed), for the run's memory budget.
  */
 
 export interface CheckpointPolicy {
@@ -17,7 +19,10 @@ export class CheckpointStore<S> {
   /** Step index -> state before that step, in increasing step order. */
   private readonly steps: number[] = [];
   private readonly states: S[] = [];
+  private readonly costs: number[] = [];
   private workSince = 0;
+  /** Bytes the states hold, as reported to add(). */
+  bytes = 0;
 
   constructor(readonly policy: CheckpointPolicy = DEFAULT_POLICY) {}
 
@@ -27,9 +32,11 @@ export class CheckpointStore<S> {
     return step - last >= this.policy.every || this.workSince >= this.policy.maxWork;
   }
 
-  add(step: number, state: S): void {
+  add(step: number, state: S, bytes = 0): void {
     this.steps.push(step);
     this.states.push(state);
+    this.costs.push(bytes);
+    this.bytes += bytes;
     this.workSince = 0;
   }
 
@@ -43,7 +50,7 @@ export class CheckpointStore<S> {
    * `step` itself, where the resumed run continues, so no work has run since it.
    */
   copyPrefix(src: CheckpointStore<S>, step: number): void {
-    for (let i = 0; i < src.steps.length && src.steps[i]! <= step; i++) this.add(src.steps[i]!, src.states[i]!);
+    for (let i = 0; i < src.steps.length && src.steps[i]! <= step; i++) this.add(src.steps[i]!, src.states[i]!, src.costs[i]!);
   }
 
   /** The latest checkpoint at or before `step`. */

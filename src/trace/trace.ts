@@ -3,6 +3,7 @@
  * event. Events are tied to their workload step (and through it to a source line). Rows are never
  * objects on the hot path; `row(i)` builds one for UIs and tests.
  */
+import { MemoryBudgetError, formatBytes, type TraceBudget } from "./budget.js";
 
 export const enum EventKind {
   /** A DMA transaction translated (or faulted) by the IOMMU. */
@@ -78,6 +79,17 @@ export class Trace {
   bHi: Uint32Array;
   /** First event index of each step (stepStart[i] .. stepStart[i+1]). Filled by the runner. */
   stepStart: number[] = [];
+  /**
+   * When set, growing past the budget throws MemoryBudgetError instead (before allocating); near
+   * the limit the capacity grows to what fits rather than doubling.
+   */
+  budget?: TraceBudget;
+  /**
+   * A trace that keeps no events: a replay's (Run.machineBefore), whose events the run's own trace
+   * already holds. It never grows, so replaying a step of millions of transactions allocates no
+   * second copy of them (pushes past the capacity store nothing; `length` still counts).
+   */
+  discard = false;
 
   constructor(capacity = 1024) {
     this.kind = new Uint8Array(capacity);
@@ -97,6 +109,11 @@ export class Trace {
     return this.kind.length;
   }
 
+  /** Bytes the columns hold (capacity included): what the memory budget counts for the trace. */
+  get bytes(): number {
+    return this.capacity * Trace.BYTES_PER_EVENT;
+  }
+
   /** Bytes held per event by the columns (capacity included). */
   static readonly BYTES_PER_EVENT = 1 + 1 + 1 + 1 + 4 + 2 + 2 + 4 * 4;
 
@@ -107,8 +124,21 @@ export class Trace {
    */
   reserve(n: number): void {
     let cap = this.capacity;
-    if (n <= cap) return;
+    if (n <= cap || this.discard) return;
     while (cap < n) cap *= 2;
+    const budget = this.budget;
+    if (budget !== undefined) {
+      const room = Math.floor((budget.limit - budget.others()) / Trace.BYTES_PER_EVENT);
+      if (room < n) {
+        throw new MemoryBudgetError(
+          `memory budget exceeded: the trace needs room for ${n} events (${formatBytes(n * Trace.BYTES_PER_EVENT)}), ` +
+            `the run's limit is ${formatBytes(budget.limit)} and checkpoints and simulated memory hold ${formatBytes(budget.others())}`,
+        );
+      }
+      // At most what is needed and half the room left above it: one large step must not take the
+      // whole budget as capacity (the checkpoints after it need some).
+      cap = Math.min(cap, n + Math.floor((room - n) / 2));
+    }
     const keep = Math.min(this.length, this.capacity);
     const g = <T extends Uint8Array | Uint16Array | Uint32Array>(a: T, make: (n: number) => T): T => {
       const x = make(cap);

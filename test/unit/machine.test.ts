@@ -65,12 +65,12 @@ function fingerprint(m: Machine) {
   const s = m.snapshot();
   return {
     clock: s.clock,
-    words: Array.from(s.mem.words),
+    memory: m.mem.contents(),
     regs: Array.from(s.unit.regs),
     iotlb: Array.from(s.unit.iotlb.slots),
     cc: s.unit.cc,
     driver: s.driver,
-    log: s.log.lines.map((l) => l.text),
+    log: m.log.lines.map((l) => l.text),
     vms: s.vms,
   };
 }
