@@ -1,6 +1,8 @@
 /**
- * The columnar event log of a run: one typed array per field, grown by doubling, 28 bytes per
- * event. Events are tied to their workload step (and through it to a source line). Rows are never
+ * The columnar event log of a run: one typed array per field, 28 bytes per event, grown by an
+ * eighth (at least GROW_MIN events) so a trace never holds more than 32 bytes per event it keeps
+ * (beyond its first GROW_MIN events); a step or a run that knows how many events it will append
+ * reserves exactly that many up front. Events are tied to their workload step (and through it to a source line). Rows are never
  * objects on the hot path; `row(i)` builds one for UIs and tests.
  */
 
@@ -63,6 +65,9 @@ export interface TraceRow {
   b: bigint;
 }
 
+/** The least a full trace grows by, in events (1.75 MiB of columns). */
+export const GROW_MIN = 65536;
+
 export class Trace {
   length = 0;
   kind: Uint8Array;
@@ -101,14 +106,16 @@ export class Trace {
   static readonly BYTES_PER_EVENT = 1 + 1 + 1 + 1 + 4 + 2 + 2 + 4 * 4;
 
   /**
-   * Makes room for `n` events in one step: the capacity the pushes would have doubled to, but
-   * copying only the events held. A step about to push millions of events calls it first, so it
-   * does not stop for seconds (silent, under load) in a doubling halfway through.
+   * Makes room for `n` events in one step, copying only the events held. A step about to push
+   * millions of events calls it first, so it does not stop for seconds (silent, under load) in a
+   * reallocation halfway through. The capacity becomes `n` when that is at least an eighth more
+   * (a known count of events to come: no slack), else it grows by an eighth (GROW_MIN at least):
+   * at most 28 × 9/8 = 31.5 bytes per event, against 56 for a doubling just past a power of two.
    */
   reserve(n: number): void {
-    let cap = this.capacity;
-    if (n <= cap) return;
-    while (cap < n) cap *= 2;
+    const held = this.capacity;
+    if (n <= held) return;
+    const cap = Math.max(n, held + Math.max(held >>> 3, GROW_MIN));
     const keep = Math.min(this.length, this.capacity);
     const g = <T extends Uint8Array | Uint16Array | Uint32Array>(a: T, make: (n: number) => T): T => {
       const x = make(cap);
@@ -129,8 +136,8 @@ export class Trace {
   }
 
   /**
-   * Becomes the first `n` events of `src` (a run resumed from a checkpoint of an earlier run). The
-   * capacity grows as the pushes of those events would have grown it.
+   * Becomes the first `n` events of `src` (a run resumed from a checkpoint of an earlier run),
+   * with room for at least those (reserve).
    */
   copyPrefix(src: Trace, n: number): void {
     this.reserve(n);
@@ -150,7 +157,7 @@ export class Trace {
 
   /** Appends one event; a and b are given as uint32 halves (no allocation). */
   push(kind: EventKind, step: number, sid: number, did: number, flags: number, level: number, reason: number, aHi: number, aLo: number, bHi: number, bLo: number): number {
-    if (this.length === this.capacity) this.reserve(this.capacity + 1); // doubles
+    if (this.length === this.capacity) this.reserve(this.capacity + 1); // grows by an eighth
     const i = this.length++;
     this.kind[i] = kind;
     this.step[i] = step;
