@@ -6,6 +6,8 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from "yaml";
 import type { Diagnostic, Expectation, HostSpec, IommuSpec, ParseResult, PciDeviceSpec, PciKind, Scenario, Severity, SourceRange, Step, VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
+import { cutWorkload } from "./cut.js";
+import { fastItem, fastSequence } from "./fastItems.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 
 const MAX_TEXT = 5_000_000;
@@ -215,7 +217,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
   if (opts.progress !== undefined) lineCounter.addNewLine = () => (ticker.tick(), 0);
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
+    doc = (fastPath.enabled ? fastDocument(text, ticker, lineCounter, opts) : undefined) ?? parseDocument(text, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
   } catch (e) {
     return { diagnostics: [{ severity: "error", code: "yaml-syntax", message: `YAML could not be read: ${e instanceof Error ? e.message : String(e)}`, hint: "Check indentation and brackets.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
@@ -238,12 +240,40 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
   return { diagnostics: r.diagnostics };
 }
 
+/** Whether parseScenario reads plain workload items itself (tests turn it off to compare with yaml's reading). */
+export const fastPath = { enabled: true };
+
+/**
+ * The document of a scenario whose workload items are all plain (fastItems.ts): the head (host,
+ * vms) parsed by yaml as a document of its own — the same text up to `workload:`, so the same
+ * offsets — and the items read without it. Undefined when the cut or an item is not plain, or the
+ * head has problems: the whole text then goes through yaml, which reports them as always.
+ */
+function fastDocument(text: string, ticker: Ticker, lineCounter: LineCounter, opts: ParseOptions): Document.Parsed | undefined {
+  const cut = cutWorkload(text);
+  if (cut === undefined || cut.items.length > MAX_STEPS) return undefined;
+  const items = cut.items.map((it) => {
+    ticker.tick();
+    return { start: it.start, end: it.start + it.text.length };
+  });
+  const seq = fastSequence(text, items);
+  if (seq === undefined) return undefined;
+  const doc = parseDocument(cut.headDoc, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
+  if (doc.errors.length > 0 || doc.warnings.length > 0 || !isMap(doc.contents)) return undefined;
+  const pair = (doc.contents.items as Pair<Node, Node | null>[]).find((p) => isScalar(p.key) && p.key.value === "workload");
+  if (pair === undefined || !isSeq(pair.value) || pair.value.items.length > 0) return undefined;
+  pair.value = seq;
+  return doc;
+}
+
 /**
  * One workload item on its own: `text` holds exactly one block-sequence item ("  - dma: ...",
  * its continuation lines and trailing comments). Ranges are relative to `text`. Returns
  * undefined when the text is not exactly one clean item (the caller then parses the whole file).
  */
 export function parseWorkloadItem(text: string): { step?: Step; diagnostics: Diagnostic[] } | undefined {
+  const plain = fastPath.enabled ? fastItem(text, 0, text.length) : undefined;
+  if (plain !== undefined) return workloadItem(text, plain);
   let doc;
   try {
     doc = parseDocument(text, YAML_OPTIONS);
@@ -253,10 +283,14 @@ export function parseWorkloadItem(text: string): { step?: Step; diagnostics: Dia
   if (doc.errors.length > 0 || doc.warnings.length > 0) return undefined;
   const root = doc.contents as Node | null;
   if (root === null || !isSeq(root) || root.items.length !== 1) return undefined;
+  return workloadItem(text, root.items[0] as Node);
+}
+
+function workloadItem(text: string, item: Node): { step?: Step; diagnostics: Diagnostic[] } | undefined {
   const r = new Reader(text, new LineIndex(text));
   let step: Step | undefined;
   try {
-    step = parseStep(r, root.items[0] as Node, 0);
+    step = parseStep(r, item, 0);
   } catch {
     return undefined;
   }
