@@ -72,8 +72,14 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
     }
     if (st.op === "unmap" || (st.op === "guest-unmap" && st.invalidate)) mapped.get(st.vm)?.removeWithin(st.iova, st.size);
     if (st.op === "stop") mapped.delete(st.vm);
-    if ((st.op === "dma" || st.op === "translate") && st.iova >= limit && !expects(st, undefined, 0x04)) {
-      add("warning", st.range, "address-beyond-aw", `IOVA 0x${st.iova.toString(16)} is beyond 2^${aw}: the IOMMU faults 0x04 "Access beyond MGAW"`, "Add expect: { fault: 0x04 } if that is the point, or use a smaller IOVA.");
+    if (st.op === "dma" && st.transfers) {
+      // A list of transfers: each one's device and IOVA, at the transfer (the first is checked above).
+      for (const t of st.transfers.slice(1)) {
+        if (!devices.has(t.device)) add("error", t.range, "unknown-device", `${t.device} is not a device in host.pci`, "Add it to host.pci or fix the BDF.");
+      }
+    }
+    for (const t of st.op === "dma" ? st.transfers ?? [st] : st.op === "translate" ? [st] : []) {
+      if (t.iova >= limit && !expects(st, undefined, 0x04)) add("warning", t.range, "address-beyond-aw", `IOVA 0x${t.iova.toString(16)} is beyond 2^${aw}: the IOMMU faults 0x04 "Access beyond MGAW"`, "Add expect: { fault: 0x04 } if that is the point, or use a smaller IOVA.");
     }
   }
   return out;
