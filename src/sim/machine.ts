@@ -838,6 +838,17 @@ export class Machine {
   }
 }
 
+/**
+ * Trace events a step will append, as far as the text tells: one per DMA transaction of a `dma`
+ * step; a few for any other step (a guess: the trace grows by an eighth when it is short).
+ */
+export function expectedEvents(step: Step): number {
+  if (step.op !== "dma") return 4;
+  let n = 0;
+  for (const t of step.transfers ?? [step]) n += Math.max(1, Math.ceil((Number(t.iova & 0xfffn) + Number(t.length)) / 4096)) * t.repeat;
+  return n;
+}
+
 // ------------------------------------------------------------------ expectations
 
 export function checkExpectation(step: Step, out: StepOutcome): { pass: boolean; failures: string[] } {

@@ -1,8 +1,8 @@
 /**
  * The columnar event log of a run: one typed array per field, 28 bytes per event, grown by an
- * eighth (at least GROW_MIN events) so a trace never holds more than 32 bytes per event it keeps
- * (beyond its first GROW_MIN events); a step or a run that knows how many events it will append
- * reserves exactly that many up front. Events are tied to their workload step (and through it to a source line). Rows are never
+ * eighth (at least GROW_MIN events) so that a trace of more than 8 × GROW_MIN events holds at most
+ * 31.5 bytes per event; a run and a `dma` step, which know how many events they will append,
+ * reserve that many up front. Events are tied to their workload step (and through it to a source line). Rows are never
  * objects on the hot path; `row(i)` builds one for UIs and tests.
  */
 
@@ -65,8 +65,8 @@ export interface TraceRow {
   b: bigint;
 }
 
-/** The least a full trace grows by, in events (1.75 MiB of columns). */
-export const GROW_MIN = 65536;
+/** The least a full trace grows by, in events (112 KiB of columns). */
+export const GROW_MIN = 4096;
 
 export class Trace {
   length = 0;
