@@ -72,7 +72,7 @@ export class Run {
       first = cp.step;
     }
     // Room for the whole run's events at once, not reallocations step by step (each copies the trace).
-    let events = this.machine.trace.length;
+    let events = this.machine.trace.length + 64;
     for (let i = first; i < scenario.workload.length; i++) events += expectedEvents(scenario.workload[i]!);
     this.machine.trace.reserve(events);
     for (let i = first; i < scenario.workload.length; i++) {
