@@ -447,9 +447,8 @@ export function benchScenarios(scale = 1): { name: string; text: string }[] {
 /**
  * The scenario path timed as \`passthrough simulate\` runs it (parse, validate, host boot, every
  * step, the trace): one line per shape, best of `reps`, with the trace's bytes per event (its
- * columns, spare room included) and the growth of ArrayBuffer memory per event while the run is
- * held (trace, checkpoints, table pool). Lines never start with "{": compare.sh reads the last
- * line that does, the SPEC result.
+ * columns, spare room included). Lines never start with "{": compare.sh reads the last line that
+ * does, the SPEC result.
  */
 export function runScenarioBench(reps = 3, scale = 1): string[] {
   const out: string[] = [];
@@ -457,16 +456,14 @@ export function runScenarioBench(reps = 3, scale = 1): string[] {
     const times: number[] = [];
     let line = "";
     for (let rep = 0; rep < reps; rep++) {
-      const ab0 = process.memoryUsage().arrayBuffers;
       const t0 = process.hrtime.bigint();
       const parsed = parseScenario(text, "bench.passthrough.yaml");
       const run = parsed.scenario === undefined ? undefined : runScenario(parsed.scenario).run;
       const t1 = process.hrtime.bigint();
       if (run === undefined) throw new Error(`bench scenario "${name}" did not run`);
-      const ab = process.memoryUsage().arrayBuffers - ab0;
       times.push(Number(t1 - t0) / 1e9);
       const t = run.trace;
-      line = `${t.length} events, trace ${((t.capacity * Trace.BYTES_PER_EVENT) / t.length).toFixed(1)} B/event, ArrayBuffers +${(ab / t.length).toFixed(1)} B/event`;
+      line = `${t.length} events, trace ${((t.capacity * Trace.BYTES_PER_EVENT) / t.length).toFixed(1)} B/event`;
     }
     out.push(`scenario "${name}": ${Math.min(...times).toFixed(3)} s (${times.map((v) => v.toFixed(3)).join(" / ")}), ${line}`);
   }
