@@ -6,7 +6,7 @@
  * Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or usage error.
  */
 import { readFileSync } from "node:fs";
-import { runBench, benchDump } from "./bench.js";
+import { runBench, benchDump, runScenarioBench } from "./bench.js";
 import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
 import { decode, explain, synthesize } from "./evidence.js";
 
@@ -40,6 +40,8 @@ function main(argv: string[]): number | Promise<number> {
       const n = nums[0] ?? 10_000_000;
       const reps = nums[1] ?? 3;
       process.stdout.write(runBench(n, reps, { log: (l) => process.stderr.write(l + "\n") }) + "\n");
+      // The scenario path after the SPEC workloads (lines that do not start with "{").
+      for (const line of runScenarioBench(reps)) process.stdout.write(line + "\n");
       return 0;
     }
     case "help":

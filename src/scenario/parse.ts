@@ -4,8 +4,10 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from "yaml";
-import { POKE_REGISTERS, POKE_STRUCTURES, type Diagnostic, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
+import { POKE_REGISTERS, POKE_STRUCTURES, type Diagnostic, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
+import { cutWorkload } from "./cut.js";
+import { fastItem, fastSequence } from "./fastItems.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 
 const MAX_TEXT = 5_000_000;
@@ -215,7 +217,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
   if (opts.progress !== undefined) lineCounter.addNewLine = () => (ticker.tick(), 0);
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
+    doc = (fastPath.enabled ? fastDocument(text, ticker, lineCounter, opts) : undefined) ?? parseDocument(text, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
   } catch (e) {
     return { diagnostics: [{ severity: "error", code: "yaml-syntax", message: `YAML could not be read: ${e instanceof Error ? e.message : String(e)}`, hint: "Check indentation and brackets.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
@@ -238,12 +240,40 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
   return { diagnostics: r.diagnostics };
 }
 
+/** Whether parseScenario reads plain workload items itself (tests turn it off to compare with yaml's reading). */
+export const fastPath = { enabled: true };
+
+/**
+ * The document of a scenario whose workload items are all plain (fastItems.ts): the head (host,
+ * vms) parsed by yaml as a document of its own — the same text up to `workload:`, so the same
+ * offsets — and the items read without it. Undefined when the cut or an item is not plain, or the
+ * head has problems: the whole text then goes through yaml, which reports them as always.
+ */
+function fastDocument(text: string, ticker: Ticker, lineCounter: LineCounter, opts: ParseOptions): Document.Parsed | undefined {
+  const cut = cutWorkload(text);
+  if (cut === undefined || cut.items.length > MAX_STEPS) return undefined;
+  const items = cut.items.map((it) => {
+    ticker.tick();
+    return { start: it.start, end: it.start + it.text.length };
+  });
+  const seq = fastSequence(text, items);
+  if (seq === undefined) return undefined;
+  const doc = parseDocument(cut.headDoc, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
+  if (doc.errors.length > 0 || doc.warnings.length > 0 || !isMap(doc.contents)) return undefined;
+  const pair = (doc.contents.items as Pair<Node, Node | null>[]).find((p) => isScalar(p.key) && p.key.value === "workload");
+  if (pair === undefined || !isSeq(pair.value) || pair.value.items.length > 0) return undefined;
+  pair.value = seq;
+  return doc;
+}
+
 /**
  * One workload item on its own: `text` holds exactly one block-sequence item ("  - dma: ...",
  * its continuation lines and trailing comments). Ranges are relative to `text`. Returns
  * undefined when the text is not exactly one clean item (the caller then parses the whole file).
  */
 export function parseWorkloadItem(text: string): { step?: Step; diagnostics: Diagnostic[] } | undefined {
+  const plain = fastPath.enabled ? fastItem(text, 0, text.length) : undefined;
+  if (plain !== undefined) return workloadItem(text, plain);
   let doc;
   try {
     doc = parseDocument(text, YAML_OPTIONS);
@@ -253,10 +283,14 @@ export function parseWorkloadItem(text: string): { step?: Step; diagnostics: Dia
   if (doc.errors.length > 0 || doc.warnings.length > 0) return undefined;
   const root = doc.contents as Node | null;
   if (root === null || !isSeq(root) || root.items.length !== 1) return undefined;
+  return workloadItem(text, root.items[0] as Node);
+}
+
+function workloadItem(text: string, item: Node): { step?: Step; diagnostics: Diagnostic[] } | undefined {
   const r = new Reader(text, new LineIndex(text));
   let step: Step | undefined;
   try {
-    step = parseStep(r, root.items[0] as Node, 0);
+    step = parseStep(r, item, 0);
   } catch {
     return undefined;
   }
@@ -637,26 +671,38 @@ function parseStep(r: Reader, item: Node, index: number): Step | undefined {
       return device === undefined ? undefined : withExpect({ ...base, op, vm, device, iova, size, invalidate });
     }
     case "dma": {
-      const f = fields(["device", "iova", "length", "write", "direction", "repeat", "pasid"]);
-      if (!f) return undefined;
-      const device = bdfReq(r, f, "device", op, item);
-      const iova = addrReq(r, f, "iova", op, item);
-      const length = f.has("length") ? r.size(f.get("length")!.value, "length") : 4096n;
-      let write = f.has("write") ? r.bool(f.get("write")!.value, "write") : false;
-      if (f.has("direction")) write = r.enumOf(f.get("direction")!.value, "direction", ["read", "write"] as const) === "write";
-      const repeat = f.has("repeat") ? r.int(f.get("repeat")!.value, "repeat", 1, 10_000_000) : 1;
-      const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff) : undefined;
-      if (device === undefined || iova === undefined || length === undefined || write === undefined || repeat === undefined) return undefined;
-      if (length === 0n || length > 1n << 30n) {
-        r.error(f.get("length")?.value, "dma-length", "a DMA length must be between 1 byte and 1GiB", "Split larger transfers into several steps or use repeat.");
+      if (!isSeq(body)) {
+        const t = dmaTransferSpec(r, body, item, base.range);
+        if (t === undefined) return undefined;
+        if (t.pages * t.spec.repeat > MAX_DMA_TRANSACTIONS) {
+          r.error(valueOf(body, "repeat") ?? item, "dma-too-large", `this step would simulate ${t.pages * t.spec.repeat} transactions; the limit is ${MAX_DMA_TRANSACTIONS}`, "Lower repeat or length: a few million transactions already make a large trace.");
+          return undefined;
+        }
+        return withExpect({ ...base, op, ...t.spec });
+      }
+      // Several devices' transfers in one step, their transactions interleaved.
+      if (body.items.length === 0 || body.items.length > MAX_DMA_TRANSFERS) {
+        r.error(body, "dma-transfers", `a dma list must hold 1 to ${MAX_DMA_TRANSFERS} transfers, not ${body.items.length}`, 'One { device, iova, length, write } mapping per device, e.g. dma: [ { device: "01:00.0", iova: 0x1000 }, { device: "02:00.0", iova: 0x1000 } ].');
         return undefined;
       }
-      const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;
-      if (pages * repeat > 50_000_000) {
-        r.error(f.get("repeat")?.value ?? item, "dma-too-large", `this step would simulate ${pages * repeat} transactions; the limit is 50000000`, "Lower repeat or length: a few million transactions already make a large trace.");
+      const transfers: DmaTransferSpec[] = [];
+      let total = 0;
+      let bad = false;
+      for (const it of body.items as Node[]) {
+        const t = dmaTransferSpec(r, it, it, r.range(it));
+        if (t === undefined) bad = true;
+        else {
+          transfers.push(t.spec);
+          total += t.pages * t.spec.repeat;
+        }
+      }
+      if (bad) return undefined;
+      if (total > MAX_DMA_TRANSACTIONS) {
+        r.error(body, "dma-too-large", `this step would simulate ${total} transactions; the limit is ${MAX_DMA_TRANSACTIONS}`, "Lower repeat or length: a few million transactions already make a large trace.");
         return undefined;
       }
-      return withExpect({ ...base, op, device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}) });
+      const { range: _first, ...first } = transfers[0]!;
+      return withExpect({ ...base, op, ...first, transfers });
     }
     case "translate": {
       const f = fields(["device", "iova", "write"]);
@@ -731,6 +777,39 @@ function parseStep(r: Reader, item: Node, index: number): Step | undefined {
       return withExpect({ ...base, op, target, ...rmw });
     }
   }
+}
+
+/** Transactions one `dma` step may simulate (its trace events). */
+const MAX_DMA_TRANSACTIONS = 50_000_000;
+/** Transfers in one `dma` list (fault recording has at most 256 registers). */
+const MAX_DMA_TRANSFERS = 256;
+
+/** A mapping's value node for `key`, when the node is a mapping that has it. */
+function valueOf(node: Node | null, key: string): Node | null | undefined {
+  if (!isMap(node)) return undefined;
+  for (const p of (node as YAMLMap).items as Pair<Node, Node | null>[]) if (isScalar(p.key) && p.key.value === key) return p.value ?? null;
+  return undefined;
+}
+
+/** One device's transfer of a `dma` step: its keys, as a single-device step has always read them. */
+function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: SourceRange): { spec: DmaTransferSpec; pages: number } | undefined {
+  const op = "dma";
+  const f = r.fields(body, ["device", "iova", "length", "write", "direction", "repeat", "pasid"], `the ${op} step`);
+  if (!f) return undefined;
+  const device = bdfReq(r, f, "device", op, item);
+  const iova = addrReq(r, f, "iova", op, item);
+  const length = f.has("length") ? r.size(f.get("length")!.value, "length") : 4096n;
+  let write = f.has("write") ? r.bool(f.get("write")!.value, "write") : false;
+  if (f.has("direction")) write = r.enumOf(f.get("direction")!.value, "direction", ["read", "write"] as const) === "write";
+  const repeat = f.has("repeat") ? r.int(f.get("repeat")!.value, "repeat", 1, 10_000_000) : 1;
+  const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff) : undefined;
+  if (device === undefined || iova === undefined || length === undefined || write === undefined || repeat === undefined) return undefined;
+  if (length === 0n || length > 1n << 30n) {
+    r.error(f.get("length")?.value, "dma-length", "a DMA length must be between 1 byte and 1GiB", "Split larger transfers into several steps or use repeat.");
+    return undefined;
+  }
+  const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;
+  return { spec: { device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}), range }, pages };
 }
 
 function parseExpect(r: Reader, node: Node | null): Expectation | undefined {

@@ -149,6 +149,18 @@ export interface Expectation {
   range: SourceRange;
 }
 
+/** One device's transfer of a `dma` step. */
+export interface DmaTransferSpec {
+  device: string;
+  iova: bigint;
+  length: bigint;
+  write: boolean;
+  repeat: number;
+  pasid?: number;
+  /** Where the transfer is written (the step's own range for a single-device step). */
+  range: SourceRange;
+}
+
 interface StepBase {
   /** 0-based index in the workload. */
   index: number;
@@ -168,8 +180,13 @@ export type Step =
   | (StepBase & { op: "guest-map"; vm: string; device: string; iova: bigint; size: bigint; perm: Perm; gpa: bigint })
   /** The guest unmaps; `invalidate: false` models a guest that forgets the IOTLB invalidation. */
   | (StepBase & { op: "guest-unmap"; vm: string; device: string; iova: bigint; size: bigint; invalidate: boolean })
-  /** Device DMA: `length` bytes from `iova`, split at 4 KiB page boundaries, the whole thing `repeat` times. */
-  | (StepBase & { op: "dma"; device: string; iova: bigint; length: bigint; write: boolean; repeat: number; pasid?: number })
+  /**
+   * Device DMA: `length` bytes from `iova`, split at 4 KiB page boundaries, the whole thing `repeat`
+   * times. Written as a list (`dma: [ {...}, {...} ]`), several devices' transfers in one step:
+   * `transfers` holds them all, their transactions interleaved one by one as they reach the IOMMU,
+   * and the step's own fields are those of the first.
+   */
+  | (StepBase & DmaTransferSpec & { op: "dma"; transfers?: DmaTransferSpec[] })
   /** A raw invalidation descriptor submitted to the IOMMU (queued invalidation). */
   | (StepBase & {
       op: "invalidate";

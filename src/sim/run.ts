@@ -8,7 +8,7 @@ import { DEFAULT_MEMORY_BUDGET, formatBytes } from "../trace/budget.js";
 import { CheckpointStore, DEFAULT_POLICY, type CheckpointPolicy } from "../trace/checkpoints.js";
 import type { Trace } from "../trace/trace.js";
 import type { LogLine } from "./klog.js";
-import { Machine, checkExpectation, type MachineSnapshot, type StepOutcome } from "./machine.js";
+import { Machine, checkExpectation, expectedEvents, type MachineSnapshot, type StepOutcome } from "./machine.js";
 import { MemoryLimitError } from "./memory.js";
 
 export interface RunOptions {
@@ -86,6 +86,10 @@ export class Run {
       this.checkpoints.copyPrefix(from.run.checkpoints, cp.step);
       first = cp.step;
     }
+    // Room for the whole run's events at once, not reallocations step by step (each copies the trace).
+    let events = this.machine.trace.length + 64;
+    for (let i = first; i < scenario.workload.length; i++) events += expectedEvents(scenario.workload[i]!);
+    this.machine.trace.reserve(events);
     for (let i = first; i < scenario.workload.length; i++) {
       const step = scenario.workload[i]!;
       if (this.machine.poll?.()) {

@@ -1,6 +1,8 @@
 /**
- * The columnar event log of a run: one typed array per field, grown by doubling, 28 bytes per
- * event. Events are tied to their workload step (and through it to a source line). Rows are never
+ * The columnar event log of a run: one typed array per field, 28 bytes per event, grown by an
+ * eighth (at least GROW_MIN events) so that a trace of more than 8 × GROW_MIN events holds at most
+ * 31.5 bytes per event; a run and a `dma` step, which know how many events they will append,
+ * reserve that many up front. Events are tied to their workload step (and through it to a source line). Rows are never
  * objects on the hot path; `row(i)` builds one for UIs and tests.
  */
 import { MemoryBudgetError, formatBytes, type TraceBudget } from "./budget.js";
@@ -64,6 +66,9 @@ export interface TraceRow {
   b: bigint;
 }
 
+/** The least a full trace grows by, in events (112 KiB of columns). */
+export const GROW_MIN = 4096;
+
 export class Trace {
   length = 0;
   kind: Uint8Array;
@@ -118,14 +123,16 @@ export class Trace {
   static readonly BYTES_PER_EVENT = 1 + 1 + 1 + 1 + 4 + 2 + 2 + 4 * 4;
 
   /**
-   * Makes room for `n` events in one step: the capacity the pushes would have doubled to, but
-   * copying only the events held. A step about to push millions of events calls it first, so it
-   * does not stop for seconds (silent, under load) in a doubling halfway through.
+   * Makes room for `n` events in one step, copying only the events held. A step about to push
+   * millions of events calls it first, so it does not stop for seconds (silent, under load) in a
+   * reallocation halfway through. The capacity becomes `n` when that is at least an eighth more
+   * (a known count of events to come: no slack), else it grows by an eighth (GROW_MIN at least):
+   * at most 28 × 9/8 = 31.5 bytes per event, against 56 for a doubling just past a power of two.
    */
   reserve(n: number): void {
-    let cap = this.capacity;
-    if (n <= cap || this.discard) return;
-    while (cap < n) cap *= 2;
+    const held = this.capacity;
+    if (n <= held || this.discard) return;
+    let cap = Math.max(n, held + Math.max(held >>> 3, GROW_MIN));
     const budget = this.budget;
     if (budget !== undefined) {
       const room = Math.floor((budget.limit - budget.others()) / Trace.BYTES_PER_EVENT);
@@ -159,8 +166,8 @@ export class Trace {
   }
 
   /**
-   * Becomes the first `n` events of `src` (a run resumed from a checkpoint of an earlier run). The
-   * capacity grows as the pushes of those events would have grown it.
+   * Becomes the first `n` events of `src` (a run resumed from a checkpoint of an earlier run),
+   * with room for at least those (reserve).
    */
   copyPrefix(src: Trace, n: number): void {
     this.reserve(n);
@@ -180,7 +187,7 @@ export class Trace {
 
   /** Appends one event; a and b are given as uint32 halves (no allocation). */
   push(kind: EventKind, step: number, sid: number, did: number, flags: number, level: number, reason: number, aHi: number, aLo: number, bHi: number, bLo: number): number {
-    if (this.length === this.capacity) this.reserve(this.capacity + 1); // doubles
+    if (this.length === this.capacity) this.reserve(this.capacity + 1); // grows by an eighth
     const i = this.length++;
     this.kind[i] = kind;
     this.step[i] = step;

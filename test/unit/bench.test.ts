@@ -1,7 +1,7 @@
 // The benchmark is a correctness check too: every non-timing field must equal SPEC.md's values.
 // Timings are never asserted (they are measured with `npm run bench`, not in tests).
 import { describe, expect, it } from "vitest";
-import { benchDump, runBench } from "../../src/cli/bench.js";
+import { benchDump, runBench, runScenarioBench } from "../../src/cli/bench.js";
 
 /** SPEC.md section 9, verbatim. */
 const CHECKPOINTS = [
@@ -57,5 +57,15 @@ describe("passthrough bench (../shared/bench/SPEC.md)", () => {
   it("rejects a nonsensical N or REPS", () => {
     expect(() => runBench(0, 1)).toThrow(RangeError);
     expect(() => runBench(10, 0)).toThrow(RangeError);
+  });
+});
+
+describe("the scenario path in npm run bench", () => {
+  it("runs both million-event shapes (here scaled down) and reports events and bytes per event, on lines compare.sh does not read", () => {
+    const lines = runScenarioBench(1, 0.05);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^scenario "one dma step repeated 50000 times": \d+\.\d{3} s \(\d+\.\d{3}\), 50006 events, trace \d+\.\d B\/event$/);
+    expect(lines[1]).toMatch(/^scenario "200 dma steps of 1 MiB": \d+\.\d{3} s \(\d+\.\d{3}\), 51206 events, trace /);
+    for (const l of lines) expect(Number(/trace (\d+\.\d) B\/event/.exec(l)![1])).toBeLessThanOrEqual(32);
   });
 });

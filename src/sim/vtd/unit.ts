@@ -63,6 +63,7 @@ import {
 } from "./reasons.js";
 import { SlptWalker } from "./slpt.js";
 import { SecondLevelTranslator } from "./translate.js";
+import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
 
 /** Interrupt address range 0xFEE00000 - 0xFEEFFFFF (QEMU VTD_INTERRUPT_ADDR_FIRST/LAST). */
 export const INTERRUPT_ADDR_FIRST = 0xfee00000;
@@ -573,6 +574,94 @@ export class DmarUnit {
     return (fectl & FECTL_IP) !== 0 && (fectl & FECTL_IM) === 0;
   }
 
+  // ---------------------------------------------------------------- runs of DMA transactions
+
+  /**
+   * Transactions [from, to) of a DMA transfer (transaction t is page t % pages of repetition
+   * t / pages), each through translate() — so the interrupt range, the context cache, the IOTLB,
+   * fault recording with FPD, compression and overflow, and the counters are exactly those of
+   * single requests — and each appended to `trace` as the event the `dma` step has always
+   * recorded (step `step`, requester, domain, flags, level, reason, IOVA, HPA). The step calls it
+   * once per run of transactions (between its polls, or once per transaction of each device when
+   * several devices' transactions interleave), with one tally for the whole step: nothing is
+   * allocated per transaction, and the event columns are written in place.
+   */
+  translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
+    if (to <= from) return;
+    if (trace.length + (to - from) > trace.capacity) trace.reserve(trace.length + (to - from));
+    const { sid, write, pages, startOff, length, baseLo } = x;
+    const wflag = write ? F_WRITE : 0;
+    let p = from % pages;
+    // IOVA of page p as uint32 halves (the base is page aligned, so the carry is exact).
+    const at = baseLo + p * 4096;
+    let lo = at % 0x100000000;
+    let hi = (x.baseHi + Math.floor(at / 0x100000000)) >>> 0;
+    const kind = trace.kind;
+    const stepCol = trace.step;
+    const sidCol = trace.sid;
+    const didCol = trace.did;
+    const flagsCol = trace.flags;
+    const levelCol = trace.level;
+    const reasonCol = trace.reason;
+    const aHi = trace.aHi;
+    const aLo = trace.aLo;
+    const bHi = trace.bHi;
+    const bLo = trace.bLo;
+    let i = trace.length;
+    let faults = 0;
+    let hits = 0;
+    let bytes = 0;
+    for (let t = from; t < to; t++) {
+      const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
+      const code = this.translate(sid, hi, reqLo, write);
+      const ev = this.kind === XlateKind.Interrupt ? EventKind.Interrupt : EventKind.Dma;
+      const iotlbHit = this.iotlbHit;
+      kind[i] = ev;
+      stepCol[i] = step;
+      sidCol[i] = sid;
+      didCol[i] = this.did;
+      flagsCol[i] = wflag | (iotlbHit ? F_IOTLB_HIT : 0) | (this.ccHit ? F_CC_HIT : 0) | (this.fate << F_FATE_SHIFT) | (this.kind << F_XLATE_SHIFT);
+      levelCol[i] = this.level;
+      reasonCol[i] = code;
+      aHi[i] = hi;
+      aLo[i] = reqLo;
+      bHi[i] = code === 0 ? this.hpaHi : 0;
+      bLo[i] = code === 0 ? this.hpaLo : 0;
+      i++;
+      if (!tally.started) {
+        tally.started = true;
+        tally.firstOk = code === 0;
+        tally.firstIotlbHit = iotlbHit;
+        tally.firstHpaHi = code === 0 ? this.hpaHi : 0;
+        tally.firstHpaLo = code === 0 ? this.hpaLo : 0;
+      }
+      if (code !== 0) {
+        if (tally.faults + faults === 0) {
+          tally.firstFault = code;
+          tally.firstRecorded = this.fate === FaultFate.Recorded;
+        }
+        faults++;
+      } else {
+        // The bytes of this transaction: the transfer's part of page p.
+        bytes += p === 0 ? Math.min(4096 - startOff, length) : Math.min(4096, length + startOff - p * 4096);
+        if (iotlbHit) hits++;
+      }
+      if (++p === pages) {
+        p = 0;
+        lo = baseLo;
+        hi = x.baseHi;
+      } else {
+        lo = (lo + 4096) >>> 0;
+        if (lo === 0) hi = (hi + 1) >>> 0;
+      }
+    }
+    trace.length = i;
+    tally.transactions += to - from;
+    tally.faults += faults;
+    tally.iotlbHits += hits;
+    tally.bytes += bytes;
+  }
+
   /** Cached context entries, for the tree views. */
   contextCacheEntries(): { sid: number; did: number; root: number; levels: number; tt: number; fpd: boolean }[] {
     return [...this.cc].map(([sid, e]) => ({ sid, ...e })).sort((a, b) => a.sid - b.sid);
@@ -600,6 +689,65 @@ export class DmarUnit {
     this.counters = { ...s.counters };
     this.queueLog = [...s.queueLog];
   }
+}
+
+/**
+ * One requester's DMA transfer as a `dma` step issues it: `length` bytes from IOVA
+ * baseHi:baseLo + startOff, split at 4 KiB boundaries (PCIe requests do not cross them) into
+ * `pages` transactions, `repeat` times.
+ */
+export interface DmaTransfer {
+  sid: number;
+  write: boolean;
+  /** The first page's IOVA as uint32 halves (page aligned). */
+  baseHi: number;
+  baseLo: number;
+  /** Offset of the first byte in the first page. */
+  startOff: number;
+  /** Bytes per repetition (at most 1 GiB). */
+  length: number;
+  /** Transactions per repetition. */
+  pages: number;
+  repeat: number;
+}
+
+/** The transfer of `length` bytes at `iova` by requester `sid`, `repeat` times. */
+export function dmaTransfer(sid: number, iova: bigint, length: bigint, write: boolean, repeat: number): DmaTransfer {
+  const startOff = Number(iova & 0xfffn);
+  const len = Number(length);
+  return {
+    sid,
+    write,
+    baseHi: Number((iova >> 32n) & 0xffffffffn),
+    baseLo: Number(iova & 0xfffff000n),
+    startOff,
+    length: len,
+    pages: Math.max(1, Math.ceil((startOff + len) / 4096)),
+    repeat,
+  };
+}
+
+/**
+ * What the transactions of a `dma` step did, summed over its runs (translateRun): numbers only,
+ * one tally per step.
+ */
+export class DmaTally {
+  transactions = 0;
+  faults = 0;
+  /** Reason of the step's first faulting transaction (0 before one). */
+  firstFault = 0;
+  /** Whether that fault reached a fault recording register. */
+  firstRecorded = false;
+  /** Transactions that translated from an IOTLB entry. */
+  iotlbHits = 0;
+  /** Bytes of the transactions that translated. */
+  bytes = 0;
+  /** The step's first transaction ran: whether it translated, from the IOTLB, and to which HPA. */
+  started = false;
+  firstOk = false;
+  firstIotlbHit = false;
+  firstHpaHi = 0;
+  firstHpaLo = 0;
 }
 
 /** Reserved-bit checks of QEMU's descriptor handlers (vtd_process_context_cache_desc etc.). */
