@@ -4,7 +4,7 @@
  * rebuilt cheaply (the debugger's step back, the trees following the cursor).
  */
 import type { Scenario, Step } from "../scenario/types.js";
-import { DEFAULT_MEMORY_BUDGET, formatBytes } from "../trace/budget.js";
+import { DEFAULT_MEMORY_BUDGET, MemoryBudgetError, formatBytes } from "../trace/budget.js";
 import { CheckpointStore, DEFAULT_POLICY, type CheckpointPolicy } from "../trace/checkpoints.js";
 import type { Trace } from "../trace/trace.js";
 import type { LogLine } from "./klog.js";
@@ -89,7 +89,13 @@ export class Run {
     // Room for the whole run's events at once, not reallocations step by step (each copies the trace).
     let events = this.machine.trace.length + 64;
     for (let i = first; i < scenario.workload.length; i++) events += expectedEvents(scenario.workload[i]!);
-    this.machine.trace.reserve(events);
+    try {
+      this.machine.trace.reserve(events);
+    } catch (e) {
+      // The whole run does not fit the memory budget: each step reserves its own events, and the
+      // one that does not fit stops the run with the budget error on that step.
+      if (!(e instanceof MemoryBudgetError)) throw e;
+    }
     for (let i = first; i < scenario.workload.length; i++) {
       const step = scenario.workload[i]!;
       if (this.machine.poll?.()) {
