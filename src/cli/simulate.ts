@@ -3,7 +3,7 @@
  * Pure: the caller reads the file and writes the output.
  */
 import { parseScenario } from "../scenario/index.js";
-import type { Diagnostic } from "../scenario/types.js";
+import type { Diagnostic, DiagnosticCode } from "../scenario/types.js";
 import { formatTimestamp } from "../sim/printk.js";
 import { runScenario } from "../sim/run.js";
 import { faultLabel } from "../sim/machine.js";
@@ -19,7 +19,7 @@ export interface ReportDiagnostic {
   line: number;
   column: number;
   severity: Diagnostic["severity"];
-  code: string;
+  code: DiagnosticCode;
   message: string;
   hint?: string;
 }

@@ -8,11 +8,12 @@
 import { Worker } from "node:worker_threads";
 import type * as vscode from "vscode";
 import { systemClock, type HostClock } from "./clock.js";
-import type { EngineInit, EngineMethods, EngineRequest, Method, WorkerMessage, EngineError } from "../protocol/engine.js";
+import type { EngineInit, EngineMethods, EngineRequest, Method, WorkerMessage } from "../protocol/engine.js";
+import type { RequestErrorCode } from "../protocol/diagnostics.js";
 
 /** A request failed: the worker's typed error, or the supervisor's ("restarted"). */
 export class EngineRequestError extends Error {
-  constructor(readonly code: EngineError["code"] | "restarted", message: string) {
+  constructor(readonly code: RequestErrorCode, message: string) {
     super(message);
   }
 }

@@ -4,13 +4,12 @@
  * trace columns as transferred ArrayBuffers). The same messages serve worker_threads and a
  * browser Web Worker.
  */
-import type { Diagnostic } from "../scenario/types.js";
-import type { DebugPos, ScanRequest, ScanResult, Scope, VarNode } from "../engine/debug.js";
+import type { Diagnostic, RequestErrorCode } from "./diagnostics.js";
+import type { DebugPos, ScanRequest, ScanResult, Scope, VarNode } from "./debug.js";
+import type { TraceFilter, TraceSummary } from "./trace.js";
+import type { EvidenceKind, EvidenceRecord, Explanation, Skipped } from "./evidence.js";
 
-export type { DebugPos, ScanRequest, ScanResult, Scope, VarNode };
-import type { TraceFilter, TraceSummary } from "../engine/traceQuery.js";
-import type { EvidenceKind, EvidenceRecord, Explanation, Skipped } from "../import/index.js";
-export type { TraceFilter, TraceSummary };
+export type { DebugPos, ScanRequest, ScanResult, Scope, VarNode, TraceFilter, TraceSummary };
 
 export interface TraceInfo {
   runVersion: number;
@@ -186,7 +185,7 @@ export type EngineResponse =
 
 /** The error taxonomy on the wire: a code the host can act on, a message for people. */
 export interface EngineError {
-  code: "no-session" | "bad-params" | "not-ready" | "internal" | "cancelled";
+  code: Exclude<RequestErrorCode, "restarted">;
   message: string;
 }
 

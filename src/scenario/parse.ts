@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from "yaml";
-import type { Diagnostic, Expectation, HostSpec, IommuSpec, ParseResult, PciDeviceSpec, PciKind, Scenario, Severity, SourceRange, Step, VmSpec } from "./types.js";
+import type { Diagnostic, DiagnosticCode, Expectation, HostSpec, IommuSpec, ParseResult, PciDeviceSpec, PciKind, Scenario, Severity, SourceRange, Step, VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 
@@ -59,11 +59,11 @@ class Reader {
     return { start, end: Math.min(Math.max(r[1], start), this.text.length), line: pos.line - 1, column: pos.col - 1 };
   }
 
-  report(severity: Severity, node: Node | null | undefined, code: string, message: string, hint?: string, fallback?: SourceRange): void {
+  report(severity: Severity, node: Node | null | undefined, code: DiagnosticCode, message: string, hint?: string, fallback?: SourceRange): void {
     this.diagnostics.push({ severity, code, message, ...(hint !== undefined ? { hint } : {}), range: this.range(node, fallback) });
   }
 
-  error(node: Node | null | undefined, code: string, message: string, hint?: string, fallback?: SourceRange): void {
+  error(node: Node | null | undefined, code: DiagnosticCode, message: string, hint?: string, fallback?: SourceRange): void {
     this.report("error", node, code, message, hint, fallback);
   }
 
@@ -169,7 +169,7 @@ class Reader {
     return Number(v.value);
   }
 
-  parsed<T>(node: Node | null, what: string, code: string, parse: (raw: string) => Parsed<T>): T | undefined {
+  parsed<T>(node: Node | null, what: string, code: DiagnosticCode, parse: (raw: string) => Parsed<T>): T | undefined {
     const raw = this.raw(node);
     if (raw === undefined) {
       this.error(node, code, `${what} is missing a value`, "Give it a value.");

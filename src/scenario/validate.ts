@@ -6,7 +6,7 @@
  */
 import { PciTopology } from "../sim/pci.js";
 import { Ticker, type ParseOptions } from "./parse.js";
-import type { Diagnostic, Scenario, SourceRange, Step } from "./types.js";
+import type { Diagnostic, DiagnosticCode, Scenario, SourceRange, Step } from "./types.js";
 
 const PAGE = 4096n;
 const MSI_FIRST = 0xfee00000n;
@@ -21,7 +21,7 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
   const limit = 1n << aw;
   const mapped = new Map<string, MapList>();
   let seq = 0;
-  const add = (severity: Diagnostic["severity"], range: SourceRange, code: string, message: string, hint: string) => out.push({ severity, code, message, hint, range });
+  const add = (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => out.push({ severity, code, message, hint, range });
   const expects = (st: Step, errno?: string, fault?: number) => (errno !== undefined && st.expect?.errno === errno) || (fault !== undefined && st.expect?.fault === fault) || st.expect?.error !== undefined;
 
   // Group viability, as VFIO will judge it when the VM starts (unless the start step expects the error).

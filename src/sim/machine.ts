@@ -5,7 +5,7 @@
  * whole state can be snapshotted and restored exactly (the debugger steps backwards on this).
  */
 import { nounFor, plural } from "./plural.js";
-import type { Diagnostic, Scenario, Step, VmSpec } from "../scenario/types.js";
+import type { Diagnostic, DiagnosticCode, Scenario, Step, VmSpec } from "../scenario/types.js";
 import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
 import { PciTopology, type IommuGroup, type PciDevice } from "./pci.js";
@@ -47,7 +47,7 @@ export interface StepOutcome {
   fault?: number;
   faults: number;
   errno?: Errno;
-  error?: string;
+  error?: DiagnosticCode;
   transactions: number;
   iotlbHits: number;
   firstHpa?: bigint;
@@ -255,7 +255,7 @@ export class Machine {
     return true;
   }
 
-  private fail(out: StepOutcome, error: string, summary: string): false {
+  private fail(out: StepOutcome, error: DiagnosticCode, summary: string): false {
     out.status = "error";
     out.error = error;
     out.summary = summary;
@@ -327,7 +327,7 @@ export class Machine {
   }
 
   /** Why QEMU cannot use this device's group, or undefined. */
-  private groupProblem(vm: VmRuntime, dev: PciDevice): { code: string; text: string; hint?: string; summary: string } | undefined {
+  private groupProblem(vm: VmRuntime, dev: PciDevice): { code: DiagnosticCode; text: string; hint?: string; summary: string } | undefined {
     const group = this.pci.groupOf(dev);
     const driver = dev.spec.driver;
     if (driver !== "vfio-pci") {

@@ -6,7 +6,7 @@
  * drivers/pci/bus.c `pci_bus_add_devices()` (probe order), drivers/vfio/vfio_main.c (viability:
  * vfio-pci, pci-stub, no driver, or a bridge). See ../shared/reference/iommu-reference.md §7.
  */
-import type { Bdf, PciDeviceSpec, PciKind } from "../scenario/types.js";
+import type { Bdf, DiagnosticCode, PciDeviceSpec, PciKind } from "../scenario/types.js";
 
 export interface PciDevice {
   key: string;
@@ -29,7 +29,7 @@ export interface IommuGroup {
 }
 
 export interface TopologyProblem {
-  code: string;
+  code: DiagnosticCode;
   message: string;
   hint: string;
   key: string;
