@@ -6,7 +6,9 @@
  * parsed as HTML.
  */
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from "@tanstack/virtual-core";
-import { requestKey, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type ToWebview, type TraceMethod, type TraceViewState } from "../../src/protocol/webview.js";
+import { requestKey, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type ToWebview, type TraceMethod, type TraceMethods, type TraceViewState } from "../../src/protocol/webview.js";
+import { RpcClient } from "../../src/protocol/rpc.js";
+import type { RequestErrorCode } from "../../src/protocol/diagnostics.js";
 import type { TraceFilter, TraceInfo, TranslateAnswer } from "../../src/protocol/engine.js";
 import { EVENT_KIND_NAMES } from "../../src/trace/trace.js";
 import { readRow, rowCells, rowResult, SHORT_REASONS, TRACE_COLUMNS, type RowColumns, type RowFields } from "../../src/trace/rowDisplay.js";
@@ -47,8 +49,8 @@ interface Page {
 
 // ---------------------------------------------------------------- requests
 
-let nextReq = 1;
-const replies = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void }>();
+/** Ids, pending requests, typed errors (protocol/rpc.ts, the same helper as the host's worker channel). */
+const rpc = new RpcClient<TraceMethods, RequestErrorCode>({ send: (r) => vscode.postMessage({ type: "request", ...r }), sendCancel: (id) => vscode.postMessage({ type: "cancel", id }) });
 /** Answers the host wrote into the document (InitialMessages), by requestKey: each used once. */
 const prefetched = new Map<string, unknown>();
 /** True while the document's messages are taken (at the end of this script). */
@@ -62,11 +64,7 @@ function request<T>(method: TraceMethod, params: object): Promise<T> {
       return Promise.resolve(result as T);
     }
   }
-  const req = nextReq++;
-  return new Promise<T>((ok, fail) => {
-    replies.set(req, { ok: ok as (v: unknown) => void, fail });
-    vscode.postMessage({ type: "request", req, method, params: params as never });
-  });
+  return rpc.request(method, params as never) as Promise<T>;
 }
 
 // ---------------------------------------------------------------- DOM
@@ -983,14 +981,9 @@ window.addEventListener("message", (ev: MessageEvent<ToWebview>) => onHostMessag
 
 function onHostMessage(m: ToWebview): void {
   switch (m.type) {
-    case "reply": {
-      const r = replies.get(m.req);
-      if (!r) return;
-      replies.delete(m.req);
-      if (m.ok) r.ok(m.result);
-      else r.fail(new Error(m.error));
+    case "reply":
+      rpc.receive(m);
       return;
-    }
     case "run":
       rememberUri(m.uri);
       file = m.file;

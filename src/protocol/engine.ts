@@ -5,6 +5,7 @@
  * browser Web Worker.
  */
 import type { Diagnostic, RequestErrorCode } from "./diagnostics.js";
+import type { RpcErrorData, RpcRequest, RpcResponse } from "./rpc.js";
 import type { DebugPos, ScanRequest, ScanResult, Scope, VarNode } from "./debug.js";
 import type { TraceFilter, TraceSummary } from "./trace.js";
 import type { EvidenceKind, EvidenceRecord, Explanation, Skipped } from "./evidence.js";
@@ -173,21 +174,13 @@ export interface EngineMethods {
 
 export type Method = keyof EngineMethods;
 
-export interface EngineRequest<M extends Method = Method> {
-  id: number;
-  method: M;
-  params: EngineMethods[M]["params"];
-}
+/** A request on the wire (protocol/rpc.ts: the host's RpcClient numbers them). */
+export type EngineRequest<M extends Method = Method> = RpcRequest<M, EngineMethods[M]["params"]>;
 
-export type EngineResponse =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: EngineError };
+/** The error taxonomy on the wire: a code the host can act on (protocol/diagnostics.ts), a message for people. */
+export type EngineError = RpcErrorData<Exclude<RequestErrorCode, "restarted">>;
 
-/** The error taxonomy on the wire: a code the host can act on, a message for people. */
-export interface EngineError {
-  code: Exclude<RequestErrorCode, "restarted">;
-  message: string;
-}
+export type EngineResponse = RpcResponse<EngineError["code"]>;
 
 export type EngineEvent = { event: "log"; level: "info" | "warn" | "error"; message: string };
 
