@@ -8,7 +8,7 @@ import { nounFor, plural } from "./plural.js";
 import type { Diagnostic, DiagnosticCode, Scenario, Step, VmSpec } from "../scenario/types.js";
 import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
-import { PciTopology, type IommuGroup, type PciDevice } from "./pci.js";
+import { groupViabilityWarnings, PciTopology, type IommuGroup, type PciDevice } from "./pci.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { renderQiError } from "./vtd/dmesg.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
@@ -130,6 +130,7 @@ export class Machine {
       const spec = host.pci.find((d) => d.key === p.key);
       this.diagnostics.push({ severity: "error", code: p.code, message: p.message, hint: p.hint, range: spec?.range ?? host.range });
     }
+    this.diagnostics.push(...groupViabilityWarnings(scenario, topology));
     this.unit = new DmarUnit(this.mem, host.iommu);
     this.driver = new IntelIommuDriver(this.unit, this.mem);
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
