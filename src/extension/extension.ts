@@ -18,6 +18,7 @@ import { EvidenceFeature } from "./evidence.js";
 import { openExamplesCommand } from "./examples.js";
 import { CursorFollower } from "./follow.js";
 import { describeState } from "../protocol/cursor.js";
+import type { CommandId } from "./contributions.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],
@@ -241,7 +242,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
       return undefined;
     }
   };
-  const reg = (id: string, fn: (...args: never[]) => unknown) => ctx.subscriptions.push(vscode.commands.registerCommand(id, fn as (...args: unknown[]) => unknown));
+  const reg = (id: CommandId, fn: (...args: never[]) => unknown) => ctx.subscriptions.push(vscode.commands.registerCommand(id, fn as (...args: unknown[]) => unknown));
 
   reg("passthrough.rerun", async (arg?: unknown) => {
     const uri = activeUri(arg) ?? needScenario();
