@@ -63,7 +63,7 @@ function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
       worst = 2;
       continue;
     }
-    const report = simulateText(text, file);
+    const report = simulateText(text, file, { detail: c.json });
     reports.push(report);
     worst = Math.max(worst, report.exitCode);
     if (!c.json) {

@@ -99,7 +99,11 @@ export interface SimulateReport {
   stoppedEarly?: string;
 }
 
-export function simulateText(text: string, file: string): SimulateReport {
+/**
+ * `detail`: the per-transaction parts of `--json` (ReportStep.dma: ranges, IOTLB counts, fault
+ * fates), one pass over each dma step's trace events; the text report does not show them.
+ */
+export function simulateText(text: string, file: string, opts: { detail?: boolean } = {}): SimulateReport {
   const parsed = parseScenario(text, file);
   const diagnostics = parsed.diagnostics.map((d) => toReportDiagnostic(d, file));
   const report: SimulateReport = { file, exitCode: 0, diagnostics, steps: [], dmesg: [], vmm: [], expectations: { passed: 0, failed: 0 } };
@@ -139,7 +143,7 @@ export function simulateText(text: string, file: string): SimulateReport {
       if (o.firstHpa !== undefined) s.hpa = hex(o.firstHpa);
       if (o.firstIotlb !== undefined) s.iotlb = o.firstIotlb;
     }
-    if (step.op === "dma") s.dma = dmaReport(run, o.eventStart, o.eventEnd, step.iova + step.length);
+    if (step.op === "dma" && opts.detail) s.dma = dmaReport(run, o.eventStart, o.eventEnd, step.iova + step.length);
     for (let i = o.logStart; i < o.logEnd; i++) {
       const l = run.log[i]!;
       if (l.source === "kernel") s.dmesg.push(`${formatTimestamp(l.ns)}${l.text}`);

@@ -106,7 +106,7 @@ workload:
   - map: { vm: web01, iova: 0x1000_0000, size: 4KiB, perm: rw }
     expect: { errno: EEXIST }
 `;
-  const r = simulateText(text, "t.passthrough.yaml");
+  const r = simulateText(text, "t.passthrough.yaml", { detail: true });
 
   it("a dma step: translated ranges with their HPA (repeats counted), IOTLB hits and misses", () => {
     const s = r.steps[1]!;
@@ -150,7 +150,7 @@ workload:
   });
 
   it("the report of an example survives JSON (no bigint, no undefined holes)", () => {
-    const rep = simulateText(readFileSync(example, "utf8"), "x");
+    const rep = simulateText(readFileSync(example, "utf8"), "x", { detail: true });
     expect(JSON.parse(JSON.stringify(rep))).toEqual(rep);
   });
 });
