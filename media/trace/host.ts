@@ -3,7 +3,9 @@
  * (postMessage), requests and their replies, the answers the host wrote into the document
  * (InitialMessages), and the state VS Code keeps for the panel (getState/setState).
  */
-import { requestKey, type FromWebview, type InitialMessages, type ToWebview, type TraceMethod, type TraceViewState } from "../../src/protocol/webview.js";
+import { requestKey, type FromWebview, type InitialMessages, type ToWebview, type TraceMethod, type TraceMethods, type TraceViewState } from "../../src/protocol/webview.js";
+import { RpcClient } from "../../src/protocol/rpc.js";
+import type { RequestErrorCode } from "../../src/protocol/diagnostics.js";
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): TraceViewState | undefined; setState(s: TraceViewState): void };
 
@@ -11,8 +13,8 @@ type Reply = Extract<ToWebview, { type: "reply" }>;
 
 export class HostChannel {
   private readonly api = acquireVsCodeApi();
-  private nextReq = 1;
-  private readonly replies = new Map<number, { ok: (v: unknown) => void; fail: (e: Error) => void }>();
+  /** Ids, pending requests, typed errors (protocol/rpc.ts, the same helper as the host's worker channel). */
+  private readonly rpc = new RpcClient<TraceMethods, RequestErrorCode>({ send: (r) => this.api.postMessage({ type: "request", ...r }), sendCancel: (id) => this.api.postMessage({ type: "cancel", id }) });
   /** Answers the host wrote into the document (InitialMessages), by requestKey: each used once. */
   private readonly prefetched = new Map<string, unknown>();
   /** True while the document's messages are taken (start). */
@@ -40,20 +42,12 @@ export class HostChannel {
         return Promise.resolve(result as T);
       }
     }
-    const req = this.nextReq++;
-    return new Promise<T>((ok, fail) => {
-      this.replies.set(req, { ok: ok as (v: unknown) => void, fail });
-      this.api.postMessage({ type: "request", req, method, params: params as never });
-    });
+    return this.rpc.request(method, params as never) as Promise<T>;
   }
 
   /** Settles the request a reply answers. */
   reply(m: Reply): void {
-    const r = this.replies.get(m.req);
-    if (!r) return;
-    this.replies.delete(m.req);
-    if (m.ok) r.ok(m.result);
-    else r.fail(new Error(m.error));
+    this.rpc.receive(m);
   }
 
   /** A new run: answers prefetched for the document's run are not this run's (kept while the document's own messages are taken). */

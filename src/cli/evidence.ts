@@ -7,21 +7,7 @@ import { createReadStream } from "node:fs";
 import { explainRecords, synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Skipped } from "../import/index.js";
 import { EvidenceReader, mergeSkipped, type AsciiFastPath, type DecodedEvidence } from "../import/decode.js";
 import { configToJson, recordToJson } from "../import/json.js";
-
-function kindArg(args: string[]): EvidenceKind | undefined {
-  const i = args.indexOf("--kind");
-  const k = i >= 0 ? args[i + 1] : undefined;
-  return k === "log" || k === "groups" || k === "ftrace" || k === "lspci" || k === "libvirt" || k === "qemu" ? k : undefined;
-}
-
-function files(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--kind" || args[i] === "--trace") i++;
-    else if (!args[i]!.startsWith("--")) out.push(args[i]!);
-  }
-  return out;
-}
+import type { Command } from "./args.js";
 
 /** Node's Buffer helpers for the decoder's ASCII fast path. */
 const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1") };
@@ -50,13 +36,8 @@ async function importFile(file: string, kind?: EvidenceKind): Promise<DecodedEvi
 
 const CONFIG_KINDS = new Set(["groups", "lspci", "libvirt", "qemu"]);
 
-export async function decode(args: string[]): Promise<number> {
-  const json = args.includes("--json");
-  const list = files(args);
-  if (list.length === 0) {
-    process.stderr.write("passthrough decode: no evidence file given\n");
-    return 2;
-  }
+export async function decode(c: Extract<Command, { cmd: "decode" }>): Promise<number> {
+  const { json, files: list } = c;
   let status = 0;
   // Output is batched (a 100 MB log has tens of thousands of records: one write each was a
   // noticeable part of the time) and flushed before anything goes to stderr, so the two
@@ -75,7 +56,7 @@ export async function decode(args: string[]): Promise<number> {
   };
   if (json && list.length > 1) out("[\n");
   for (const [fi, file] of list.entries()) {
-    const kind = kindArg(args);
+    const kind = c.kind;
     let count = 0;
     let skippedLines = 0;
     const skipped: Skipped[] = [];
@@ -128,26 +109,20 @@ export async function decode(args: string[]): Promise<number> {
   return status;
 }
 
-export async function explain(args: string[]): Promise<number> {
-  const json = args.includes("--json");
-  const list = files(args);
-  const ti = args.indexOf("--trace");
+export async function explain(c: Extract<Command, { cmd: "explain" }>): Promise<number> {
+  const { json, files: list } = c;
   let history: EvidenceRecord[] = [];
-  if (ti >= 0) {
-    const t = args[ti + 1] ? await importFile(args[ti + 1]!, "ftrace") : undefined;
+  if (c.trace !== undefined) {
+    const t = await importFile(c.trace, "ftrace");
     if (t === undefined) {
       process.stderr.write("passthrough explain: --trace needs a readable ftrace file\n");
       return 2;
     }
     history = t.records;
   }
-  if (list.length === 0) {
-    process.stderr.write("passthrough explain: no evidence file given\n");
-    return 2;
-  }
   let status = 0;
   for (const file of list) {
-    const r = await importFile(file, kindArg(args));
+    const r = await importFile(file, c.kind);
     if (r === undefined) {
       status = 2;
       continue;
@@ -171,12 +146,8 @@ export async function explain(args: string[]): Promise<number> {
 }
 
 /** `passthrough synthesize FILE...`: one scenario from all the evidence files together, to stdout. */
-export async function synthesize(args: string[]): Promise<number> {
-  const list = files(args);
-  if (list.length === 0) {
-    process.stderr.write("passthrough synthesize: no evidence file given\n");
-    return 2;
-  }
+export async function synthesize(c: Extract<Command, { cmd: "synthesize" }>): Promise<number> {
+  const list = c.files;
   const records: EvidenceRecord[] = [];
   for (const file of list) {
     const r = await importFile(file);

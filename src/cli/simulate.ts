@@ -3,11 +3,15 @@
  * Pure: the caller reads the file and writes the output.
  */
 import { parseScenario } from "../scenario/index.js";
-import type { Diagnostic } from "../scenario/types.js";
+import type { Diagnostic, DiagnosticCode } from "../scenario/types.js";
 import { formatTimestamp } from "../sim/printk.js";
 import { runScenario } from "../sim/run.js";
 import { faultLabel } from "../sim/machine.js";
-import { EventKind, Trace } from "../trace/trace.js";
+import { EventKind, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, Trace } from "../trace/trace.js";
+import { ERRNO_VALUE, STRERROR, type Errno } from "../sim/vfio.js";
+import { FaultFate } from "../sim/vtd/unit.js";
+import { formatSid } from "../sim/bdf.js";
+import type { Run } from "../sim/run.js";
 
 export interface ReportDiagnostic {
   file: string;
@@ -15,7 +19,7 @@ export interface ReportDiagnostic {
   line: number;
   column: number;
   severity: Diagnostic["severity"];
-  code: string;
+  code: DiagnosticCode;
   message: string;
   hint?: string;
 }
@@ -29,10 +33,57 @@ export interface ReportStep {
   fault?: number;
   faultText?: string;
   errno?: string;
+  /** The errno's value and strerror text (Linux's), with `errno`. */
+  errnoValue?: number;
+  errnoText?: string;
   error?: string;
   transactions: number;
   expect?: { pass: boolean; failures: string[] };
+  /** `translate` probes: the HPA (when it translates) and whether the IOTLB answered. */
+  hpa?: string;
+  iotlb?: "hit" | "miss";
+  /** `dma` steps: every transaction as the IOMMU answered it (from the trace). */
+  dma?: ReportDma;
+  /** The host kernel lines this step printed (Linux's rendering of the fault records it handled). */
+  dmesg: string[];
+  /** The VMM's stderr lines of this step, when it printed any. */
+  vmm?: { vm: string; text: string }[];
 }
+
+/** Ranges and faults listed per step at most (the counts are always complete). */
+export const REPORT_LIST_LIMIT = 1000;
+
+export interface ReportDma {
+  transactions: number;
+  /** IOTLB lookups that hit / missed (a miss walks the tables), over all translated requests. */
+  iotlb: { hits: number; misses: number };
+  /** Transactions that faulted. */
+  faulting: number;
+  /** Of the faulting transactions: how many reached a fault recording register, and what became of the others. */
+  fates: { recorded: number; "suppressed-fpd": number; overflow: number; compressed: number };
+  /**
+   * The translated ranges: consecutive transactions whose IOVA and HPA both continue are one
+   * range; the same range again (a step with `repeat`) adds to its `count`.
+   */
+  translated: { iova: string; hpa: string; size: number; write: boolean; count: number }[];
+  /** Translated ranges beyond REPORT_LIST_LIMIT, not listed. */
+  translatedNotListed?: number;
+  /**
+   * The faulting transactions: the request as the unit saw it (the FRCD fields: source-id, fault
+   * address, T, FR) and its fate; the same request again adds to `count`.
+   */
+  faults: { iova: string; sid: string; write: boolean; reason: number; reasonText: string; fate: FateName; recorded: boolean; count: number }[];
+  faultsNotListed?: number;
+}
+
+export type FateName = "recorded" | "suppressed-fpd" | "overflow" | "compressed";
+/** The unit's FaultFate values (sim/vtd/unit.ts, from QEMU's vtd_report_frcd_fault) by JSON name. */
+const FATE_NAMES: Record<number, FateName> = {
+  [FaultFate.Recorded]: "recorded",
+  [FaultFate.SuppressedFpd]: "suppressed-fpd",
+  [FaultFate.Overflow]: "overflow",
+  [FaultFate.Compressed]: "compressed",
+};
 
 export interface SimulateReport {
   file: string;
@@ -49,7 +100,11 @@ export interface SimulateReport {
   stoppedEarly?: string;
 }
 
-export function simulateText(text: string, file: string): SimulateReport {
+/**
+ * `detail`: the per-transaction parts of `--json` (ReportStep.dma: ranges, IOTLB counts, fault
+ * fates), one pass over each dma step's trace events; the text report does not show them.
+ */
+export function simulateText(text: string, file: string, opts: { detail?: boolean } = {}): SimulateReport {
   const parsed = parseScenario(text, file);
   const diagnostics = parsed.diagnostics.map((d) => toReportDiagnostic(d, file));
   const report: SimulateReport = { file, exitCode: 0, diagnostics, steps: [], dmesg: [], vmm: [], expectations: { passed: 0, failed: 0, notReached: 0 } };
@@ -75,12 +130,26 @@ export function simulateText(text: string, file: string): SimulateReport {
   report.host = { iommu: `intel-vtd ${scenario.host.iommu.addressWidth}-bit`, devices: m.pci.devices.length, groups: m.pci.groups.length, vms: scenario.vms.length };
   for (const o of run.outcomes) {
     const step = scenario.workload[o.step]!;
-    const s: ReportStep = { index: o.step, line: step.range.line + 1, op: step.op, status: o.status, summary: o.summary, transactions: o.transactions };
+    const s: ReportStep = { index: o.step, line: step.range.line + 1, op: step.op, status: o.status, summary: o.summary, transactions: o.transactions, dmesg: [] };
     if (o.fault !== undefined) {
       s.fault = o.fault;
       s.faultText = faultLabel(o.fault);
     }
-    if (o.errno) s.errno = o.errno;
+    if (o.errno) {
+      s.errno = o.errno;
+      s.errnoValue = ERRNO_VALUE[o.errno as Errno];
+      s.errnoText = STRERROR[o.errno as Errno];
+    }
+    if (step.op === "translate") {
+      if (o.firstHpa !== undefined) s.hpa = hex(o.firstHpa);
+      if (o.firstIotlb !== undefined) s.iotlb = o.firstIotlb;
+    }
+    if (step.op === "dma" && opts.detail) s.dma = dmaReport(run, o.eventStart, o.eventEnd, step.iova + step.length);
+    for (let i = o.logStart; i < o.logEnd; i++) {
+      const l = run.log[i]!;
+      if (l.source === "kernel") s.dmesg.push(`${formatTimestamp(l.ns)}${l.text}`);
+      else (s.vmm ??= []).push({ vm: l.vm ?? "", text: l.text });
+    }
     if (o.error) s.error = o.error;
     if (o.expect) {
       s.expect = o.expect;
@@ -98,12 +167,81 @@ export function simulateText(text: string, file: string): SimulateReport {
   // A run that stopped early did not check what came after: each later expect is "not reached".
   for (const step of run.notReached) {
     if (!step.expect) continue;
-    report.steps.push({ index: step.index, line: step.range.line + 1, op: step.op, status: "not-reached", summary: `not reached: the run stopped at step ${run.outcomes.length}`, transactions: 0 });
+    report.steps.push({ index: step.index, line: step.range.line + 1, op: step.op, status: "not-reached", summary: `not reached: the run stopped at step ${run.outcomes.length}`, transactions: 0, dmesg: [] });
     report.expectations.notReached++;
   }
   if (run.stoppedEarly !== undefined) report.stoppedEarly = run.stoppedEarly;
   report.exitCode = report.expectations.failed > 0 || run.stoppedEarly !== undefined ? 1 : 0;
   return report;
+}
+
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+
+/**
+ * A dma step's transactions [start, end) from the trace: one event per transaction (the request's
+ * IOVA; the HPA when it translated; IOTLB hit, write and fault fate in flags). `end` is where the
+ * step's bytes end (iova + length): a transaction covers its page up to there.
+ */
+function dmaReport(run: Run, start: number, end: number, stepEnd: bigint): ReportDma {
+  const t = run.trace;
+  const r: ReportDma = { transactions: 0, iotlb: { hits: 0, misses: 0 }, faulting: 0, fates: { recorded: 0, "suppressed-fpd": 0, overflow: 0, compressed: 0 }, translated: [], faults: [] };
+  const ranges = new Map<string, ReportDma["translated"][number]>();
+  const faults = new Map<string, ReportDma["faults"][number]>();
+  let translatedNotListed = 0;
+  let faultsNotListed = 0;
+  // The range being built: consecutive translated transactions with IOVA and HPA both contiguous.
+  let cur: { iova: bigint; hpa: bigint; size: bigint; write: boolean } | undefined;
+  const close = () => {
+    if (!cur) return;
+    const key = `${cur.iova} ${cur.hpa} ${cur.size} ${cur.write}`;
+    const had = ranges.get(key);
+    if (had) had.count++;
+    else if (ranges.size < REPORT_LIST_LIMIT) ranges.set(key, { iova: hex(cur.iova), hpa: hex(cur.hpa), size: Number(cur.size), write: cur.write, count: 1 });
+    else translatedNotListed++;
+    cur = undefined;
+  };
+  for (let i = start; i < end; i++) {
+    if (t.kind[i] !== EventKind.Dma) {
+      close();
+      continue;
+    }
+    r.transactions++;
+    const flags = t.flags[i]!;
+    if (flags & F_IOTLB_HIT) r.iotlb.hits++;
+    else r.iotlb.misses++;
+    const write = (flags & F_WRITE) !== 0;
+    const iova = (BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!);
+    const reason = t.reason[i]!;
+    if (reason !== 0) {
+      close();
+      r.faulting++;
+      const fate = FATE_NAMES[(flags >> F_FATE_SHIFT) & 7] ?? "recorded";
+      r.fates[fate]++;
+      const sid = t.sid[i]!;
+      // The fault address as the unit records it (FRCD.FI: the page of the request).
+      const fi = iova & ~0xfffn;
+      const key = `${fi} ${sid} ${write} ${reason} ${fate}`;
+      const had = faults.get(key);
+      if (had) had.count++;
+      else if (faults.size < REPORT_LIST_LIMIT) faults.set(key, { iova: hex(fi), sid: formatSid(sid), write, reason, reasonText: faultLabel(reason), fate, recorded: fate === "recorded", count: 1 });
+      else faultsNotListed++;
+      continue;
+    }
+    const hpa = (BigInt(t.bHi[i]!) << 32n) | BigInt(t.bLo[i]!);
+    const pageEnd = (iova | 0xfffn) + 1n;
+    const size = (stepEnd < pageEnd && stepEnd > iova ? stepEnd : pageEnd) - iova;
+    if (cur && cur.write === write && cur.iova + cur.size === iova && cur.hpa + cur.size === hpa) cur.size += size;
+    else {
+      close();
+      cur = { iova, hpa, size, write };
+    }
+  }
+  close();
+  r.translated = [...ranges.values()];
+  r.faults = [...faults.values()];
+  if (translatedNotListed) r.translatedNotListed = translatedNotListed;
+  if (faultsNotListed) r.faultsNotListed = faultsNotListed;
+  return r;
 }
 
 function count(t: Trace, kind: EventKind): number {

@@ -7,6 +7,8 @@
 import type {
   EngineDiagnostic, EngineError, EngineInit, EngineMethods, EngineRequest, EngineResponse, Method, SessionState, StepSummary, TranslateAnswer,
 } from "../protocol/engine.js";
+import { REQUEST_ERROR_CODES } from "../protocol/diagnostics.js";
+import { answer, errorData, RpcError } from "../protocol/rpc.js";
 import { Session } from "./session.js";
 import { treeChildren, type TreeContext } from "./trees.js";
 import { explainWalk } from "./walk.js";
@@ -23,11 +25,11 @@ import type { Run } from "../sim/run.js";
 import { explainRecords, synthesizeScenario } from "../import/index.js";
 import { decodeEvidenceText } from "../import/decode.js";
 
-export class EngineFailure extends Error {
-  constructor(readonly code: EngineError["code"], message: string) {
-    super(message);
-  }
-}
+/** A request the engine refuses, with the code the host acts on (sent as EngineError). */
+export class EngineFailure extends RpcError<EngineError["code"]> {}
+
+/** The codes a worker may answer with ("restarted" is the host's own). */
+const WIRE_CODES = REQUEST_ERROR_CODES.filter((c): c is EngineError["code"] => c !== "restarted");
 
 interface Entry {
   session: Session;
@@ -400,26 +402,25 @@ export function serveEngine(endpoint: Endpoint, server = new EngineServer()): En
       });
       return;
     }
-    let res: EngineResponse;
-    const transfer: ArrayBuffer[] = [];
-    try {
-      const result = server.handle(msg.method, msg.params);
-      if (msg.method === "rows") {
-        for (const v of Object.values((result as EngineMethods["rows"]["result"]).columns)) transfer.push(v.buffer as ArrayBuffer);
-      }
-      if (msg.method === "tracePage") {
-        for (const v of Object.values((result as EngineMethods["tracePage"]["result"]).columns)) transfer.push(v.buffer as ArrayBuffer);
-      }
-      if (msg.method === "traceTimeline") {
-        const r = result as EngineMethods["traceTimeline"]["result"];
-        transfer.push(r.events.buffer as ArrayBuffer, r.faults.buffer as ArrayBuffer, r.steps.buffer as ArrayBuffer);
-      }
-      res = { id: msg.id, ok: true, result };
-    } catch (e) {
-      const error: EngineError = e instanceof EngineFailure ? { code: e.code, message: e.message } : { code: "internal", message: e instanceof Error ? e.message : String(e) };
-      res = { id: msg.id, ok: false, error };
-    }
-    endpoint.post(res, transfer);
+    // The engine answers synchronously (one request at a time, in order).
+    const res = answer(msg.id, () => server.handle(msg.method, msg.params), (e) => errorData(e, WIRE_CODES, "internal")) as EngineResponse;
+    endpoint.post(res, res.ok ? transfersOf(msg.method, res.result) : []);
   });
   return server;
+}
+
+/** The typed arrays of a result that travel as transferred ArrayBuffers (bulk trace columns). */
+function transfersOf(method: Method, result: unknown): ArrayBuffer[] {
+  const transfer: ArrayBuffer[] = [];
+  if (method === "rows") {
+    for (const v of Object.values((result as EngineMethods["rows"]["result"]).columns)) transfer.push(v.buffer as ArrayBuffer);
+  }
+  if (method === "tracePage") {
+    for (const v of Object.values((result as EngineMethods["tracePage"]["result"]).columns)) transfer.push(v.buffer as ArrayBuffer);
+  }
+  if (method === "traceTimeline") {
+    const r = result as EngineMethods["traceTimeline"]["result"];
+    transfer.push(r.events.buffer as ArrayBuffer, r.faults.buffer as ArrayBuffer, r.steps.buffer as ArrayBuffer);
+  }
+  return transfer;
 }

@@ -11,45 +11,12 @@ import { EventKind, F_IOTLB_HIT, F_WRITE, type Trace } from "../trace/trace.js";
 import { normalizeSearch, readRow, rowCells, rowSearchText, type RowDevice, type RowFields } from "../trace/rowDisplay.js";
 import { diffSteps } from "./stepMap.js";
 
-/** What the result column can say; the filter's `results` picks among these. */
-export const enum ResultKind {
-  Hit = 1,
-  Walk = 2,
-  Fault = 3,
-  Interrupt = 4,
-  SlowPath = 5,
-}
-
-export interface TraceFilter {
-  /** Requester ids to keep (empty or absent: all). */
-  sids?: number[];
-  /** VM names: keeps events of the devices assigned to them. */
-  vms?: string[];
-  results?: ResultKind[];
-  reasons?: number[];
-  /** Inclusive IOVA range, hex or decimal text. */
-  iovaMin?: string;
-  iovaMax?: string;
-  /**
-   * Free text, case-insensitive, matched against what each row shows (trace/rowDisplay.ts's
-   * rowCells: device key and name, VM, R/W, addresses, result, domain...).
-   */
-  text?: string;
-  /** The radix the rows show their addresses in (what `text` is matched against); hex when absent. */
-  radix?: "hex" | "dec";
-}
+import { ResultKind, type TraceFilter, type TraceSummary } from "../protocol/trace.js";
+export { ResultKind, type TraceFilter, type TraceSummary };
 
 /** A device as the DMA Trace lists it (TraceInfo.devices): its requester id, key, name and VM. */
 export interface TraceDevice extends RowDevice {
   sid: number;
-}
-
-export interface TraceSummary {
-  total: number;
-  matched: number;
-  faults: number;
-  byResult: Record<number, number>;
-  byReason: Record<number, number>;
 }
 
 export function resultOf(t: Trace, i: number): ResultKind {

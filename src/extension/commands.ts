@@ -10,11 +10,12 @@ import type { ScenarioManager } from "./scenarios.js";
 import type { EngineTree, NodeHandle } from "./trees.js";
 import type { TracePanels } from "./tracePanel.js";
 import type { EvidenceFeature } from "./evidence.js";
+import type { CommandId } from "./contributions.js";
 
 /** A command's handler (VS Code passes whatever the caller gave: a tree element, a Uri, arguments of executeCommand). */
 export type CommandHandler = (...args: never[]) => unknown;
 /** One area's commands: a contributed command id (package.json contributes.commands) -> its handler. */
-export type Commands = Readonly<Record<string, CommandHandler>>;
+export type Commands = Readonly<Partial<Record<CommandId, CommandHandler>>>;
 
 /** What the commands work with: the parts activate made. */
 export interface CommandContext {

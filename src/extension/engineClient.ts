@@ -8,21 +8,13 @@
 import { Worker } from "node:worker_threads";
 import type * as vscode from "vscode";
 import { systemClock, type HostClock } from "./clock.js";
-import type { EngineInit, EngineMethods, EngineRequest, Method, WorkerMessage, EngineError } from "../protocol/engine.js";
+import type { EngineInit, EngineMethods, Method, WorkerMessage } from "../protocol/engine.js";
+import type { RequestErrorCode } from "../protocol/diagnostics.js";
+import { RpcClient, RpcError, type CancellationToken } from "../protocol/rpc.js";
 
 /** A request failed: the worker's typed error, or the supervisor's ("restarted"). */
-export class EngineRequestError extends Error {
-  constructor(readonly code: EngineError["code"] | "restarted", message: string) {
-    super(message);
-  }
-}
-
-interface Pending {
-  method: Method;
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  sentAt: number;
-}
+export const EngineRequestError = RpcError;
+export type EngineRequestError = RpcError<RequestErrorCode>;
 
 /**
  * Where the supervisor's time comes from: "now" and its timers. The extension uses the system
@@ -64,8 +56,8 @@ export const STARTUP_ALLOWANCE_MS = 30_000;
 
 export class EngineClient {
   private worker?: Worker;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+  /** Ids, the pending requests and their typed results and errors (protocol/rpc.ts). */
+  private readonly rpc: RpcClient<EngineMethods, RequestErrorCode>;
   private watchdog?: unknown;
   private readonly clock: SupervisorClock;
   readonly cancel = new Int32Array(new SharedArrayBuffer((CANCEL_SLOTS + 1) * 4));
@@ -88,6 +80,7 @@ export class EngineClient {
 
   constructor(private readonly opts: EngineClientOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.rpc = new RpcClient({ send: (req) => this.worker?.postMessage(req), now: () => this.clock.now() });
   }
 
   get running(): boolean {
@@ -104,15 +97,11 @@ export class EngineClient {
     return s;
   }
 
-  request<M extends Method>(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]> {
+  /** `token`: a cancelled request rejects with "cancelled" at once and its late answer is dropped. */
+  request<M extends Method>(method: M, params: EngineMethods[M]["params"], token?: CancellationToken): Promise<EngineMethods[M]["result"]> {
     if (this.disposed) return Promise.reject(new EngineRequestError("restarted", "the extension is shutting down"));
-    const w = this.ensure();
-    const id = this.nextId++;
-    const msg: EngineRequest<M> = { id, method, params };
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject, sentAt: this.clock.now() });
-      w.postMessage(msg);
-    });
+    this.ensure();
+    return this.rpc.request(method, params, token);
   }
 
   private ensure(): Worker {
@@ -142,11 +131,7 @@ export class EngineClient {
       this.opts.log[m.level](m.message);
       return;
     }
-    const p = this.pending.get(m.id);
-    if (!p) return;
-    this.pending.delete(m.id);
-    if (m.ok) p.resolve(m.result);
-    else p.reject(new EngineRequestError(m.error.code, m.error.message));
+    this.rpc.receive(m);
   }
 
   private checkHung(): void {
@@ -172,7 +157,7 @@ export class EngineClient {
     }
     // Until its first beat the worker is still loading its code.
     const allowed = this.started ? limit : Math.max(limit, STARTUP_ALLOWANCE_MS);
-    for (const p of this.pending.values()) {
+    for (const p of this.rpc.waiting()) {
       if (now - Math.max(p.sentAt, this.beatAt) > allowed) {
         const w = this.worker;
         this.opts.log.error(`the simulation worker did not answer "${p.method}" within ${allowed} ms; restarting it`);
@@ -190,8 +175,7 @@ export class EngineClient {
   private onDeath(w: Worker, why: string): void {
     if (this.worker !== w) return; // already handled
     this.worker = undefined;
-    for (const p of this.pending.values()) p.reject(new EngineRequestError("restarted", why));
-    this.pending.clear();
+    this.rpc.rejectAll("restarted", why);
     if (this.disposed) return;
     this.restarts++;
     const now = this.clock.now();
@@ -225,8 +209,7 @@ export class EngineClient {
     if (this.watchdog !== undefined) this.clock.clearInterval(this.watchdog);
     const w = this.worker;
     this.worker = undefined;
-    for (const p of this.pending.values()) p.reject(new EngineRequestError("restarted", "disposed"));
-    this.pending.clear();
+    this.rpc.rejectAll("restarted", "disposed");
     void w?.terminate();
   }
 }

@@ -4,14 +4,16 @@
  * forwards the webview's trace requests to the worker and keeps the shared cursor in sync.
  */
 import * as vscode from "vscode";
-import { escapeAttribute, scenarioDisplayName, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type PrefetchedReply, type ToWebview, type TraceMethod, type TraceViewState } from "../protocol/webview.js";
+import { escapeAttribute, scenarioDisplayName, TRACE_METHODS, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type PrefetchedReply, type ToWebview, type TraceMethod, type TraceViewState } from "../protocol/webview.js";
 import type { TraceFilter } from "../protocol/engine.js";
+import { REQUEST_ERROR_CODES } from "../protocol/diagnostics.js";
+import { answer, CancellationSource, errorData, RpcError } from "../protocol/rpc.js";
 import type { EngineClient } from "./engineClient.js";
 import { fileSink, type ExportSink } from "./exportFile.js";
 import type { ScenarioManager } from "./scenarios.js";
 
 const VIEW_TYPE = "passthrough.trace";
-const TRACE_METHODS = new Set(["traceInfo", "tracePage", "traceLocate", "traceNextFault", "traceTimeline", "traceWalk"]);
+const TRACE_METHOD_SET: ReadonlySet<string> = new Set(TRACE_METHODS);
 
 export class TracePanels implements vscode.Disposable {
   private readonly panels = new Map<string, TracePanel>();
@@ -129,6 +131,8 @@ export class TracePanel {
   private readonly subs: vscode.Disposable[] = [];
   private ready = false;
   private disposed = false;
+  /** The webview's requests on their way to the worker, by id: a "cancel" from the webview cancels one. */
+  private readonly forwarded = new Map<number, CancellationSource>();
   /** Steps this panel moved the cursor to, not yet echoed back (they must not move it again). */
   private readonly ownMoves: number[] = [];
 
@@ -211,18 +215,25 @@ export class TracePanel {
         this.postRun();
         return;
       case "request": {
-        if (!TRACE_METHODS.has(m.method)) {
-          this.post({ type: "reply", req: m.req, ok: false, error: `unknown method ${String(m.method)}` });
-          return;
-        }
-        try {
-          const result = await this.client.request(m.method, { ...(m.params as object), uri: this.uri } as never);
-          this.post({ type: "reply", req: m.req, ok: true, result });
-        } catch (e) {
-          this.post({ type: "reply", req: m.req, ok: false, error: e instanceof Error ? e.message : String(e) });
-        }
+        // Forwarded to the worker with the panel's uri; the answer (or the typed error) goes back
+        // under the webview's id, unless the webview cancelled it meanwhile.
+        const cancel = new CancellationSource();
+        this.forwarded.set(m.id, cancel);
+        const res = await answer(
+          m.id,
+          () => {
+            if (!TRACE_METHOD_SET.has(m.method)) throw new RpcError("bad-params", `unknown method ${String(m.method)}`);
+            return this.client.request(m.method, { ...(m.params as object), uri: this.uri } as never, cancel.token);
+          },
+          (e) => errorData(e, REQUEST_ERROR_CODES, "internal"),
+        );
+        this.forwarded.delete(m.id);
+        if (!cancel.token.isCancellationRequested) this.post({ type: "reply", ...res });
         return;
       }
+      case "cancel":
+        this.forwarded.get(m.id)?.cancel();
+        return;
       case "select": {
         this.lastSelection = { event: m.event, step: m.step };
         const st = this.scenarios.states.get(this.uri);

@@ -21,14 +21,8 @@ import type { EvidenceRecord } from "./records.js";
 import { iommuStatus, statusTitle } from "./bootState.js";
 import { explainDeviceEvent } from "./deviceEvents.js";
 
-export interface Explanation {
-  record: number;
-  title: string;
-  meaning: string;
-  causes: string[];
-  checks: string[];
-  evidence: string[];
-}
+import type { Explanation } from "../protocol/evidence.js";
+export type { Explanation };
 
 const CAUSES = {
   unmapped: "DMA to an IOVA that was never mapped: the driver handed the device a wrong or stale address (a descriptor ring or buffer pointer).",

@@ -11,7 +11,8 @@ import { UTF16_REASON, looksUtf16 } from "./lines.js";
 import { withSupplementalRecords } from "./supplements.js";
 import type { ImportResult } from "./records.js";
 
-export type EvidenceKind = "log" | "groups" | "ftrace" | "lspci" | "libvirt" | "qemu";
+import type { EvidenceKind } from "../protocol/evidence.js";
+export type { EvidenceKind };
 
 export { parseLog, parseFtrace, parseGroups, parseLspci, parseLibvirtXml, parseQemuCommandLine };
 export { explainRecords, type Explanation } from "./explain.js";

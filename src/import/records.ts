@@ -5,52 +5,8 @@
  */
 import { formatBdf, parseBdf as parseBdfText } from "../sim/bdf.js";
 
-export type RecordKind =
-  | "dmar-fault"
-  | "intr-remap-fault"
-  | "amdvi-event"
-  | "smmuv3-event"
-  | "smmuv2-fault"
-  | "vfio-message"
-  | "rmrr"
-  | "group-add"
-  | "iommu-group"
-  | "pci-device"
-  | "vm-config"
-  | "ftrace"
-  | "boot-state"
-  | "device-event";
-
-export type FieldValue = string | number | boolean;
-
-export interface EvidenceRecord {
-  kind: RecordKind;
-  /** 0-based first and last line of the record in the input. */
-  line: number;
-  endLine: number;
-  /** Column where the message starts on its first line (after log prefixes). */
-  column: number;
-  /** The record's own lines, as in the input. */
-  text: string;
-  timestamp?: string;
-  /** One line in plain words: what the record says. */
-  summary: string;
-  fields: Record<string, FieldValue>;
-  /** Lines that belong to the record without being records: "DRHD: handling fault status reg 3", ... */
-  context: { line: number; text: string }[];
-}
-
-/** A run of consecutive lines skipped for the same reason. */
-export interface Skipped {
-  line: number;
-  endLine: number;
-  reason: string;
-}
-
-export interface ImportResult {
-  records: EvidenceRecord[];
-  skipped: Skipped[];
-}
+import type { RecordKind, FieldValue, EvidenceRecord, Skipped, ImportResult } from "../protocol/evidence.js";
+export type { RecordKind, FieldValue, EvidenceRecord, Skipped, ImportResult };
 
 export class SkipList {
   readonly items: Skipped[] = [];

@@ -4,13 +4,13 @@
  * trace columns as transferred ArrayBuffers). The same messages serve worker_threads and a
  * browser Web Worker.
  */
-import type { Diagnostic } from "../scenario/types.js";
-import type { DebugPos, ScanRequest, ScanResult, Scope, VarNode } from "../engine/debug.js";
+import type { Diagnostic, RequestErrorCode } from "./diagnostics.js";
+import type { RpcErrorData, RpcRequest, RpcResponse } from "./rpc.js";
+import type { DebugPos, ScanRequest, ScanResult, Scope, VarNode } from "./debug.js";
+import type { TraceFilter, TraceSummary } from "./trace.js";
+import type { EvidenceKind, EvidenceRecord, Explanation, Skipped } from "./evidence.js";
 
-export type { DebugPos, ScanRequest, ScanResult, Scope, VarNode };
-import type { TraceFilter, TraceSummary } from "../engine/traceQuery.js";
-import type { EvidenceKind, EvidenceRecord, Explanation, Skipped } from "../import/index.js";
-export type { TraceFilter, TraceSummary };
+export type { DebugPos, ScanRequest, ScanResult, Scope, VarNode, TraceFilter, TraceSummary };
 
 export interface TraceInfo {
   runVersion: number;
@@ -176,21 +176,13 @@ export interface EngineMethods {
 
 export type Method = keyof EngineMethods;
 
-export interface EngineRequest<M extends Method = Method> {
-  id: number;
-  method: M;
-  params: EngineMethods[M]["params"];
-}
+/** A request on the wire (protocol/rpc.ts: the host's RpcClient numbers them). */
+export type EngineRequest<M extends Method = Method> = RpcRequest<M, EngineMethods[M]["params"]>;
 
-export type EngineResponse =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: EngineError };
+/** The error taxonomy on the wire: a code the host can act on (protocol/diagnostics.ts), a message for people. */
+export type EngineError = RpcErrorData<Exclude<RequestErrorCode, "restarted">>;
 
-/** The error taxonomy on the wire: a code the host can act on, a message for people. */
-export interface EngineError {
-  code: "no-session" | "bad-params" | "not-ready" | "internal" | "cancelled";
-  message: string;
-}
+export type EngineResponse = RpcResponse<EngineError["code"]>;
 
 export type EngineEvent = { event: "log"; level: "info" | "warn" | "error"; message: string };
 

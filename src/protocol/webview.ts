@@ -5,15 +5,25 @@
  * Pages travel as typed arrays (structured clone), never as one object per row.
  */
 import type { EngineMethods } from "./engine.js";
+import type { RequestErrorCode } from "./diagnostics.js";
+import type { RpcRequest, RpcResponse } from "./rpc.js";
 
-export type TraceMethod = "traceInfo" | "tracePage" | "traceLocate" | "traceNextFault" | "traceTimeline" | "traceWalk";
+/** The engine methods the webview may call (the host forwards exactly these). */
+export const TRACE_METHODS = ["traceInfo", "tracePage", "traceLocate", "traceNextFault", "traceTimeline", "traceWalk"] as const;
+export type TraceMethod = (typeof TRACE_METHODS)[number];
 
 /** The engine params of a trace method without the uri (the host knows which scenario). */
 export type TraceParams<M extends TraceMethod> = Omit<EngineMethods[M]["params"], "uri">;
 
+/** The webview's method table (protocol/rpc.ts RpcClient): the trace methods, params without the uri. */
+export type TraceMethods = { [M in TraceMethod]: { params: TraceParams<M>; result: EngineMethods[M]["result"] } };
+
 export type FromWebview =
   | { type: "ready" }
-  | { type: "request"; req: number; method: TraceMethod; params: TraceParams<TraceMethod> }
+  /** A trace request (protocol/rpc.ts: numbered by the webview's RpcClient). */
+  | ({ type: "request" } & RpcRequest<TraceMethod, TraceParams<TraceMethod>>)
+  /** The webview no longer wants the answer to request `id` (the host drops it). */
+  | { type: "cancel"; id: number }
   /** The user selected a row: move the shared cursor to its step. */
   | { type: "select"; event: number; step: number }
   | { type: "export"; format: "csv" | "json"; filter: EngineMethods["traceExport"]["params"]["filter"] }
@@ -28,8 +38,8 @@ export type FromWebview =
   | { type: "firstRows"; rows: number; sinceLoad: number; timeOrigin: number };
 
 export type ToWebview =
-  | { type: "reply"; req: number; ok: true; result: unknown }
-  | { type: "reply"; req: number; ok: false; error: string }
+  /** The answer to request `id`: its result, or the engine's (or the host's) typed error. */
+  | ({ type: "reply" } & RpcResponse<RequestErrorCode>)
   /** A (re-)run of the scenario: data changed; `step` is the cursor to keep. */
   | { type: "run"; uri: string; file: string; runVersion: number; stale: boolean; step: number; steps: { line: number; op: string; summary?: string }[] }
   /** The shared cursor moved (debugger, CodeLens, trees). */

@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from "yaml";
-import { POKE_REGISTERS, POKE_STRUCTURES, type Diagnostic, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
+import { POKE_REGISTERS, POKE_STRUCTURES, type Diagnostic, type DiagnosticCode, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { fastItem, fastSequence } from "./fastItems.js";
@@ -61,11 +61,11 @@ class Reader {
     return { start, end: Math.min(Math.max(r[1], start), this.text.length), line: pos.line - 1, column: pos.col - 1 };
   }
 
-  report(severity: Severity, node: Node | null | undefined, code: string, message: string, hint?: string, fallback?: SourceRange): void {
+  report(severity: Severity, node: Node | null | undefined, code: DiagnosticCode, message: string, hint?: string, fallback?: SourceRange): void {
     this.diagnostics.push({ severity, code, message, ...(hint !== undefined ? { hint } : {}), range: this.range(node, fallback) });
   }
 
-  error(node: Node | null | undefined, code: string, message: string, hint?: string, fallback?: SourceRange): void {
+  error(node: Node | null | undefined, code: DiagnosticCode, message: string, hint?: string, fallback?: SourceRange): void {
     this.report("error", node, code, message, hint, fallback);
   }
 
@@ -171,7 +171,7 @@ class Reader {
     return Number(v.value);
   }
 
-  parsed<T>(node: Node | null, what: string, code: string, parse: (raw: string) => Parsed<T>): T | undefined {
+  parsed<T>(node: Node | null, what: string, code: DiagnosticCode, parse: (raw: string) => Parsed<T>): T | undefined {
     const raw = this.raw(node);
     if (raw === undefined) {
       this.error(node, code, `${what} is missing a value`, "Give it a value.");

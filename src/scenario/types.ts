@@ -7,26 +7,9 @@
  */
 import type { Bdf } from "../sim/bdf.js";
 
-/** Half-open character offsets into the scenario text, plus 0-based line/column of the start. */
-export interface SourceRange {
-  start: number;
-  end: number;
-  line: number;
-  column: number;
-}
-
-export type Severity = "error" | "warning" | "info";
-
-/** One problem in a scenario: what every layer reports instead of throwing. */
-export interface Diagnostic {
-  severity: Severity;
-  /** Stable code, e.g. "bdf-malformed", "unknown-device", "group-not-viable", "yaml-syntax". */
-  code: string;
-  message: string;
-  /** What to do about it, one sentence. */
-  hint?: string;
-  range: SourceRange;
-}
+// The taxonomy of problems is the protocol's (protocol/diagnostics.ts): one list of codes.
+import type { Diagnostic, DiagnosticCode, Severity, SourceRange } from "../protocol/diagnostics.js";
+export type { Diagnostic, DiagnosticCode, Severity, SourceRange };
 
 /** A PCI address. segment 0 unless given as SSSS:BB:DD.F. */
 /** A PCI address: the one definition is sim/bdf.ts. */

@@ -1,12 +1,12 @@
 /**
  * Semantic checks across the parsed scenario: references between steps, VMs and devices, and the
  * mistakes VFIO or the IOMMU would punish (unaligned maps, the MSI window, overlapping maps,
- * addresses beyond the address width). A warning is dropped when the step's `expect` names the
+ * addresses beyond the address width). (Group viability needs the PCI model: sim/pci.ts
+ * groupViabilityWarnings, reported with the machine's diagnostics.) A warning is dropped when the step's `expect` names the
  * very errno or fault the mistake produces: then the scenario demonstrates it on purpose.
  */
-import { PciTopology } from "../sim/pci.js";
 import { Ticker, type ParseOptions } from "./parse.js";
-import type { Diagnostic, Scenario, SourceRange, Step } from "./types.js";
+import type { Diagnostic, DiagnosticCode, Scenario, SourceRange, Step } from "./types.js";
 
 const PAGE = 4096n;
 const MSI_FIRST = 0xfee00000n;
@@ -21,30 +21,8 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
   const limit = 1n << aw;
   const mapped = new Map<string, MapList>();
   let seq = 0;
-  const add = (severity: Diagnostic["severity"], range: SourceRange, code: string, message: string, hint: string) => out.push({ severity, code, message, hint, range });
+  const add = (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => out.push({ severity, code, message, hint, range });
   const expects = (st: Step, errno?: string, fault?: number) => (errno !== undefined && st.expect?.errno === errno) || (fault !== undefined && st.expect?.fault === fault) || st.expect?.error !== undefined;
-
-  // Group viability, as VFIO will judge it when the VM starts (unless the start step expects the error).
-  const { topology } = PciTopology.build(s.host.pci);
-  // Per VM: is every start step one that expects an error? (One pass over the workload, not one per VM.)
-  const startsExpectingError = new Map<string, boolean>();
-  for (const st of s.workload) if (st.op === "start") startsExpectingError.set(st.vm, (startsExpectingError.get(st.vm) ?? true) && st.expect?.error !== undefined);
-  const viability = new Map<number, ReturnType<PciTopology["viability"]>>();
-  for (const vm of s.vms) {
-    if (startsExpectingError.get(vm.name) === true) continue;
-    for (const key of vm.devices) {
-      ticker.tick();
-      const dev = topology.device(key);
-      if (!dev) continue;
-      const group = topology.groupOf(dev);
-      let v = viability.get(group.id);
-      if (v === undefined) viability.set(group.id, (v = topology.viability(group)));
-      if (!v.viable) {
-        const others = v.blockers.map((b) => b.device.key);
-        add("warning", vm.range, "group-not-viable", `${key} is in IOMMU group ${group.id}, which is not viable: ${v.blockers.map((b) => b.why).join("; ")}`, `Bind ${others.join(", ")} to vfio-pci (or pci-stub) too, or give ${key}'s root port ACS so it gets a group of its own.`);
-      }
-    }
-  }
 
   for (const st of s.workload) {
     ticker.tick();

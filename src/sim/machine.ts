@@ -5,10 +5,10 @@
  * whole state can be snapshotted and restored exactly (the debugger steps backwards on this).
  */
 import { nounFor, plural } from "./plural.js";
-import type { Diagnostic, Scenario, Step } from "../scenario/types.js";
+import type { Diagnostic, DiagnosticCode, Scenario, Step } from "../scenario/types.js";
 import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
-import { PciTopology } from "./pci.js";
+import { groupViabilityWarnings, PciTopology } from "./pci.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { renderQiError } from "./vtd/dmesg.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
@@ -50,7 +50,7 @@ export interface StepOutcome {
   fault?: number;
   faults: number;
   errno?: Errno;
-  error?: string;
+  error?: DiagnosticCode;
   transactions: number;
   iotlbHits: number;
   firstHpa?: bigint;
@@ -129,6 +129,7 @@ export class Machine {
       const spec = host.pci.find((d) => d.key === p.key);
       this.diagnostics.push({ severity: "error", code: p.code, message: p.message, hint: p.hint, range: spec?.range ?? host.range });
     }
+    this.diagnostics.push(...groupViabilityWarnings(scenario, topology));
     this.unit = new DmarUnit(this.mem, host.iommu);
     this.driver = new IntelIommuDriver(this.unit, this.mem);
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
@@ -246,7 +247,7 @@ export class Machine {
     return this.vmm.vm(name);
   }
 
-  private fail(out: StepOutcome, error: string, summary: string): false {
+  private fail(out: StepOutcome, error: DiagnosticCode, summary: string): false {
     return failStep(this.trace, this.currentStep, out, error, summary);
   }
 

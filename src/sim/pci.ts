@@ -7,7 +7,7 @@
  * vfio-pci, pci-stub, no driver, or a bridge). See ../shared/reference/iommu-reference.md §7.
  */
 import { bdfKey, sidOfBdf, type Bdf } from "./bdf.js";
-import type { PciDeviceSpec, PciKind } from "../scenario/types.js";
+import type { Diagnostic, DiagnosticCode, PciDeviceSpec, PciKind, Scenario } from "../scenario/types.js";
 
 export interface PciDevice {
   key: string;
@@ -30,7 +30,7 @@ export interface IommuGroup {
 }
 
 export interface TopologyProblem {
-  code: string;
+  code: DiagnosticCode;
   message: string;
   hint: string;
   key: string;
@@ -257,4 +257,32 @@ function wouldCycle(parent: PciDevice, child: PciDevice): boolean {
 
 function hex(n: number, width: number): string {
   return n.toString(16).padStart(width, "0");
+}
+
+/**
+ * Group viability as VFIO will judge it when each VM starts: a warning on the VM for each assigned
+ * device whose IOMMU group is not viable (unless every start step of the VM expects the error).
+ * The machine reports it with its topology problems (the scenario layer does not import the model).
+ */
+export function groupViabilityWarnings(s: Scenario, topology: PciTopology): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  // Per VM: is every start step one that expects an error? (One pass over the workload, not one per VM.)
+  const startsExpectingError = new Map<string, boolean>();
+  for (const st of s.workload) if (st.op === "start") startsExpectingError.set(st.vm, (startsExpectingError.get(st.vm) ?? true) && st.expect?.error !== undefined);
+  const viability = new Map<number, ReturnType<PciTopology["viability"]>>();
+  for (const vm of s.vms) {
+    if (startsExpectingError.get(vm.name) === true) continue;
+    for (const key of vm.devices) {
+      const dev = topology.device(key);
+      if (!dev) continue;
+      const group = topology.groupOf(dev);
+      let v = viability.get(group.id);
+      if (v === undefined) viability.set(group.id, (v = topology.viability(group)));
+      if (!v.viable) {
+        const others = v.blockers.map((b) => b.device.key);
+        out.push({ severity: "warning", range: vm.range, code: "group-not-viable", message: `${key} is in IOMMU group ${group.id}, which is not viable: ${v.blockers.map((b) => b.why).join("; ")}`, hint: `Bind ${others.join(", ")} to vfio-pci (or pci-stub) too, or give ${key}'s root port ACS so it gets a group of its own.` });
+      }
+    }
+  }
+  return out;
 }

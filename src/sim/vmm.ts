@@ -7,7 +7,7 @@
  */
 import { formatBdf } from "./bdf.js";
 import { plural } from "./plural.js";
-import type { Scenario, Step, VmSpec } from "../scenario/types.js";
+import type { DiagnosticCode, Scenario, Step, VmSpec } from "../scenario/types.js";
 import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
@@ -52,7 +52,7 @@ export interface VmmHost {
 }
 
 /** A step that failed with an error: the outcome says so and the trace gets an Error event. */
-export function failStep(trace: Trace, step: number, out: StepOutcome, error: string, summary: string): false {
+export function failStep(trace: Trace, step: number, out: StepOutcome, error: DiagnosticCode, summary: string): false {
   out.status = "error";
   out.error = error;
   out.summary = summary;
@@ -97,7 +97,7 @@ export class Vmm {
     return this.host.step();
   }
 
-  private fail(out: StepOutcome, error: string, summary: string): false {
+  private fail(out: StepOutcome, error: DiagnosticCode, summary: string): false {
     return failStep(this.trace, this.currentStep, out, error, summary);
   }
 
@@ -249,7 +249,7 @@ export class Vmm {
   }
 
   /** Why QEMU cannot use this device's group, or undefined. */
-  private groupProblem(vm: VmRuntime, dev: PciDevice): { code: string; text: string; hint?: string; summary: string } | undefined {
+  private groupProblem(vm: VmRuntime, dev: PciDevice): { code: DiagnosticCode; text: string; hint?: string; summary: string } | undefined {
     const group = this.pci.groupOf(dev);
     const driver = dev.spec.driver;
     if (driver !== "vfio-pci") {

@@ -57,7 +57,7 @@
         // webview's render frame or startup task.)
         setTimeout(() => {
           const h = handlers[m.method];
-          const reply = h ? { type: "reply", req: m.req, ok: true, result: h(m.params) } : { type: "reply", req: m.req, ok: false, error: "unknown" };
+          const reply = h ? { type: "reply", id: m.id, ok: true, result: h(m.params) } : { type: "reply", id: m.id, ok: false, error: { code: "bad-params", message: "unknown" } };
           window.postMessage(reply, "*");
         });
       }

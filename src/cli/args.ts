@@ -1,0 +1,131 @@
+/**
+ * The command line, parsed strictly (node:util parseArgs): an option a command does not know
+ * (`simulate --jsno`), a value outside its list (`decode --kind bogus`), a missing value or a
+ * missing file is a UsageError, which main.ts prints with the usage and exit code 2. Nothing is
+ * guessed: a typo never silently turns into a file name or a default.
+ */
+import { parseArgs } from "node:util";
+import type { EvidenceKind } from "../import/index.js";
+
+export const USAGE = `usage:
+  passthrough simulate FILE... [--json] [--quiet]   run scenarios, print outcomes, faults (dmesg format) and expectations
+  passthrough bench [N] [REPS] [--dump]             the VT-d translation benchmark of ../shared/bench/SPEC.md
+  passthrough decode FILE... [--kind KIND] [--json] decode kernel logs, IOMMU group listings, ftrace iommu events, configs
+  passthrough explain FILE... [--kind KIND] [--trace FTRACE] [--json]
+                                                    explain each fault: meaning, likely causes, what to check, evidence
+  passthrough synthesize FILE...                    a scenario (to stdout) that reproduces the faults of the evidence
+  KIND: log, groups, ftrace, lspci, libvirt, qemu (default: detected from the text)
+exit codes: 0 success, 1 an expectation failed, 2 invalid scenario or usage`;
+
+/** Every evidence kind, as `--kind` accepts it (the type check below keeps it complete). */
+export const EVIDENCE_KINDS = ["log", "groups", "ftrace", "lspci", "libvirt", "qemu"] as const satisfies readonly EvidenceKind[];
+// A compile error here when import/ adds a kind the list above lacks.
+const _allKinds: Exclude<EvidenceKind, (typeof EVIDENCE_KINDS)[number]> extends never ? true : never = true;
+void _allKinds;
+
+export type Command =
+  | { cmd: "simulate"; files: string[]; json: boolean; quiet: boolean }
+  | { cmd: "decode"; files: string[]; kind?: EvidenceKind; json: boolean }
+  | { cmd: "explain"; files: string[]; kind?: EvidenceKind; trace?: string; json: boolean }
+  | { cmd: "synthesize"; files: string[] }
+  | { cmd: "bench"; n: number; reps: number; dump: boolean }
+  | { cmd: "help" };
+
+/** A command line the CLI refuses: the message names the command and what was wrong. */
+export class UsageError extends Error {}
+
+type OptionSpec = { type: "boolean" } | { type: "string" };
+const COMMANDS = {
+  simulate: { json: { type: "boolean" }, quiet: { type: "boolean" } },
+  decode: { kind: { type: "string" }, json: { type: "boolean" } },
+  explain: { kind: { type: "string" }, trace: { type: "string" }, json: { type: "boolean" } },
+  synthesize: {},
+  bench: { dump: { type: "boolean" } },
+} satisfies Record<string, Record<string, OptionSpec>>;
+type CommandName = keyof typeof COMMANDS;
+
+/** Parses `passthrough ARGS...` (argv without node and the script). Throws UsageError. */
+export function parseCommandLine(argv: readonly string[]): Command {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") return { cmd: "help" };
+  if (!Object.hasOwn(COMMANDS, cmd)) throw new UsageError(`unknown command "${cmd}"${suggest(cmd, Object.keys(COMMANDS), "")}`);
+  const name = cmd as CommandName;
+  const options: Record<string, OptionSpec> = COMMANDS[name];
+  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${name}: ${argumentProblem(e, Object.keys(options))}`);
+  }
+  const { values, positionals } = parsed;
+  const flag = (k: string) => values[k] === true;
+  const needFiles = (what: string) => {
+    if (positionals.length === 0) throw new UsageError(`${name}: no ${what} file given`);
+    return positionals;
+  };
+  switch (name) {
+    case "simulate":
+      return { cmd: name, files: needFiles("scenario"), json: flag("json"), quiet: flag("quiet") };
+    case "decode":
+    case "explain": {
+      const c: Extract<Command, { cmd: "decode" | "explain" }> = { cmd: name, files: needFiles("evidence"), json: flag("json") };
+      const kind = values.kind;
+      if (typeof kind === "string") {
+        if (!(EVIDENCE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`${name}: --kind ${JSON.stringify(kind)} is not one of ${EVIDENCE_KINDS.join(", ")}${suggest(kind, EVIDENCE_KINDS, "")}`);
+        c.kind = kind as EvidenceKind;
+      }
+      if (name === "explain" && typeof values.trace === "string") (c as Extract<Command, { cmd: "explain" }>).trace = values.trace;
+      return c;
+    }
+    case "synthesize":
+      return { cmd: name, files: needFiles("evidence") };
+    case "bench": {
+      if (positionals.length > 2) throw new UsageError(`bench: at most two numbers (N and REPS), got ${positionals.length} arguments`);
+      const nums = positionals.map((p, i) => {
+        if (!/^[1-9]\d*$/.test(p)) throw new UsageError(`bench: ${i === 0 ? "N" : "REPS"} must be a positive whole number, got ${JSON.stringify(p)}`);
+        return Number(p);
+      });
+      return { cmd: name, n: nums[0] ?? 10_000_000, reps: nums[1] ?? 3, dump: flag("dump") };
+    }
+  }
+}
+
+/** parseArgs' error in the CLI's words, with the nearest known option as a hint. */
+function argumentProblem(e: unknown, known: string[]): string {
+  const err = e as { code?: string; message?: string };
+  const opt = /'(-[^' ]*)/.exec(err.message ?? "")?.[1] ?? "";
+  switch (err.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${opt}${suggest(opt.replace(/^-+/, "").replace(/=.*$/, ""), known, "--")}${known.length ? ` (options: ${known.map((k) => `--${k}`).join(", ")})` : " (it takes no options)"}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return /argument missing/.test(err.message ?? "") ? `${opt} needs a value` : `${opt} takes no value`;
+    default:
+      return err.message ?? String(e);
+  }
+}
+
+/** "; did you mean --json?" when one candidate is within two edits of `word`. */
+function suggest(word: string, candidates: readonly string[], prefix: string): string {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best === undefined ? "" : `; did you mean ${prefix}${best}?`;
+}
+
+/** Damerau-Levenshtein (optimal string alignment): a transposition ("jsno") is one edit. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}

@@ -1,0 +1,82 @@
+/**
+ * `passthrough` — the command line for terminals and CI (main.ts runs it with the process's argv).
+ *   passthrough simulate FILE... [--json] [--quiet]
+ *   passthrough bench [N] [REPS] [--dump]
+ *   passthrough decode FILE... | explain FILE... [--kind KIND] [--trace FTRACE] [--json] | synthesize FILE...
+ * Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or usage error.
+ */
+import { readFileSync } from "node:fs";
+import { runBench, benchDump, runScenarioBench } from "./bench.js";
+import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
+import { decode, explain, synthesize } from "./evidence.js";
+import { parseCommandLine, UsageError, USAGE, type Command } from "./args.js";
+
+/** Where the CLI writes (the process's stdout and stderr; tests collect them). */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const processIo: CliIo = { out: (t) => void process.stdout.write(t), err: (t) => void process.stderr.write(t) };
+
+/** Runs one command line; resolves to the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  let c: Command;
+  try {
+    c = parseCommandLine(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.err(`passthrough ${e.message}\n${USAGE}\n`);
+    return 2;
+  }
+  switch (c.cmd) {
+    case "help":
+      io.out(USAGE + "\n");
+      return argv.length === 0 ? 2 : 0;
+    case "simulate":
+      return simulate(c, io);
+    case "decode":
+      return decode(c);
+    case "explain":
+      return explain(c);
+    case "synthesize":
+      return synthesize(c);
+    case "bench":
+      if (c.dump) {
+        for (const line of benchDump()) io.out(line + "\n");
+        return 0;
+      }
+      io.out(runBench(c.n, c.reps, { log: (l) => io.err(l + "\n") }) + "\n");
+      // The scenario path after the SPEC workloads (lines that do not start with "{").
+      for (const line of runScenarioBench(c.reps)) io.out(line + "\n");
+      return 0;
+  }
+}
+
+function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
+  let worst = 0;
+  const reports: SimulateReport[] = [];
+  for (const file of c.files) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      io.err(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+      worst = 2;
+      continue;
+    }
+    const report = simulateText(text, file, { detail: c.json });
+    reports.push(report);
+    worst = Math.max(worst, report.exitCode);
+    if (!c.json) {
+      const out = formatReport(report, { quiet: c.quiet });
+      (report.exitCode === 2 ? io.err : io.out)(out);
+    }
+  }
+  if (c.json) io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, jsonBigint, 2) + "\n");
+  return worst;
+}
+
+function jsonBigint(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? `0x${value.toString(16)}` : value;
+}
