@@ -29,7 +29,7 @@ describe("address hovers", () => {
     const [verdict, entry, link] = blocks[0]!.split("  \n");
     expect(verdict).toBe("**`03:00.0` write: fault 0x05 PTE Write access is not set** (before step 4 of 4)");
     // The leaf PTE that said no: its index, raw value, decoded bits and why.
-    expect(entry).toMatch(/^`L1\[257\]` `0x[0-9a-f]{16}` R=1 W=0 PS=0 ADDR=0x[0-9a-f]+ \*\*← write request, W = 0\*\*$/);
+    expect(entry).toMatch(/^`L1\[257\]` `0x[0-9a-f]{16}` R=1 W=0 ADDR=0x[0-9a-f]+ \*\*← write request, W = 0 in the SL\\-PTE\*\*$/);
     expect(link).toMatch(/^\[Full walk \(6 entries\) in Mapping Tables\]\(command:passthrough\.translate\?[^ )]+ "/);
     const args = JSON.parse(decodeURIComponent(/command:passthrough\.translate\?([^ )]+)/.exec(link!)![1]!));
     expect(args).toEqual(["03:00.0", "0xfff01000", true, 3]);
