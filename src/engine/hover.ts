@@ -11,7 +11,9 @@ import type { Machine } from "../sim/machine.js";
 import { faultLabel, formatSize, fullBdf } from "../sim/machine.js";
 import { describeState } from "../protocol/cursor.js";
 import { normaliseBdfKey } from "../sim/pci.js";
-import { decodeContextEntry, formatSid, awToLevels } from "../sim/vtd/context.js";
+import { formatSid } from "../sim/vtd/context.js";
+import { decodeEntryPart, type EntryPart } from "../sim/vtd/model.js";
+import { slEntryName } from "../sim/vtd/slpt.js";
 import type { Step } from "../scenario/types.js";
 import { parseAddress, parseSize } from "../scenario/values.js";
 import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
@@ -144,7 +146,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
       break;
     }
     case "value":
-      if (step?.op === "poke") parts.push(decodeRaw(value, step.target?.structure ?? "pte"));
+      if (step?.op === "poke") parts.push(decodeRaw(m, value, step.target?.structure ?? "pte", step.target?.level));
       break;
   }
   parts.push(tail);
@@ -224,20 +226,11 @@ function describeHpa(m: Machine, hpa: bigint, radix: Radix): string {
   return `${addr(hpa, radix)} is host DRAM`;
 }
 
-/** A raw 64-bit value decoded as the structure it is written to. */
-export function decodeRaw(v: bigint, structure: "root" | "context-lo" | "context-hi" | "pte"): string {
-  switch (structure) {
-    case "root":
-      return `as a root entry (low qword): P=${v & 1n}, CTP=${code(hx(v & 0x000ffffffffff000n))}${v & 0xffen ? `, reserved bits ${code(hx(v & 0xffen))} set → fault 0x0a` : ""}`;
-    case "context-lo": {
-      const ce = decodeContextEntry(v, 0n);
-      return `as a context entry (low qword): P=${ce.present ? 1 : 0}, FPD=${ce.fpd ? 1 : 0}, T=${ce.tt}, SLPTPTR=${code(hx(ce.slptptr))}${v & 0xff0n ? `, reserved bits ${code(hx(v & 0xff0n))} set → fault 0x0b` : ""}`;
-    }
-    case "context-hi": {
-      const ce = decodeContextEntry(1n, v);
-      return `as a context entry (high qword): AW=${ce.aw} (${awToLevels(ce.aw)}-level), DID=${ce.did}${v & 0xffffffffff000080n ? `, reserved bits ${code(hx(v & 0xffffffffff000080n))} set → fault 0x0b` : ""}`;
-    }
-    case "pte":
-      return `as a second-level PTE: R=${v & 1n}, W=${(v >> 1n) & 1n}, PS=${(v >> 7n) & 1n}, ADDR=${code(hx(v & 0x000ffffffffff000n))}${(v & 3n) === 0n ? " — not present" : ""}`;
-  }
+/** A raw 64-bit value decoded as the structure it is written to, by the model's decoders. */
+export function decodeRaw(m: Machine, v: bigint, structure: EntryPart, level?: number): string {
+  const what = structure === "root" ? "a root entry (low qword)" : structure === "context-lo" ? "a context entry (low qword)" : structure === "context-hi" ? "a context entry (high qword)" : `${slEntryName(level ?? 1)}`;
+  const fields = decodeEntryPart(m.unit, structure, v, level);
+  const text = fields.map((f) => (f.name === "reserved" ? `reserved bits ${f.bits} set (${code(f.value)})${f.meaning ? ` → ${md(f.meaning.replace(/^set: /, ""))}` : ""}` : `${f.name}=${/^0x/.test(f.value) ? code(f.value) : f.value}${f.meaning ? ` (${md(f.meaning)})` : ""}`));
+  const notPresent = structure === "pte" && fields[0]?.value === "0" && fields[1]?.value === "0";
+  return `as ${md(what)}: ${text.join(", ")}${notPresent ? " — not present" : ""}`;
 }

@@ -76,4 +76,10 @@ describe("address hovers", () => {
       { numRuns: 150 },
     );
   });
+
+  it("decodes a poke's value with the model's rules: the reserved bits the walk would fault on", () => {
+    const text = read("stale-iotlb").replace("structure: pte, iova: 0x20_0000 }, value: 0 }", "structure: pte, iova: 0x20_0000 }, value: 0x1234_5803 }");
+    const h = hover(text, "value: 0x1234_5803", "0x1234_5803");
+    expect(h.markdown).toContain("as SL\\-PTE: R=1, W=1, ADDR=`0x12345000` (page), reserved bits 11 set (`0x800`) → fault 0x0c");
+  });
 });

@@ -5,7 +5,7 @@
  * decided (XlateStage). Nothing here walks a table; it only names what the unit read and decodes
  * the entries with the decoders the unit's checks use (context.ts, slpt.ts).
  */
-import type { IommuModel, StopCause, Trail, TrailEntry, TranslateRequest, Translation, Verdict } from "../iommu.js";
+import type { IommuModel, StopCause, Trail, TrailEntry, TrailField, TranslateRequest, Translation, Verdict } from "../iommu.js";
 import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, formatSid, rootEntryFields, rootEntryReservedBits } from "./context.js";
 import { decodeSlpte, slEntryName } from "./slpt.js";
 import {
@@ -174,6 +174,26 @@ function pteEntry(u: DmarUnit, level: number, iova: bigint, address: number, v: 
   fields.push({ name: "ADDR", bits: `${u.haw - 1}:12`, value: hex(d.address), ...(d.leaf ? { meaning: "page" } : { meaning: "next table" }) });
   if (d.reserved !== 0n) fields.push({ name: "reserved", bits: bitRanges(d.reserved), value: hex(d.reserved), meaning: "set: fault 0x0c" });
   return { kind: "pte", name: slEntryName(level), level, index: slIndexOf(iova, level), address: BigInt(address), raw: [v], fields };
+}
+
+/** Which part of an entry a raw 64-bit value is (a poke's target). */
+export type EntryPart = "root" | "context-lo" | "context-hi" | "pte";
+
+/**
+ * A raw 64-bit value decoded as the part of a VT-d entry it is written to, with the unit's rules
+ * (reserved bits by its HAW; a PTE at `level` by the walker's masks and superpage support).
+ */
+export function decodeEntryPart(unit: DmarUnit, part: EntryPart, v: bigint, level = 1): TrailField[] {
+  switch (part) {
+    case "root":
+      return rootEntryFields(v, 0n, unit.haw);
+    case "context-lo":
+      return contextEntryFields(v, 0n, unit.haw).filter((f) => f.name !== "AW" && f.name !== "DID");
+    case "context-hi":
+      return contextEntryFields(0n, v, unit.haw).filter((f) => f.name === "AW" || f.name === "DID" || f.name === "reserved");
+    case "pte":
+      return pteEntry(unit, level, 0n, 0, v).fields;
+  }
 }
 
 const models = new WeakMap<DmarUnit, VtdModel>();
