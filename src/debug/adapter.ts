@@ -13,7 +13,8 @@
 import { DebugSession, ContinuedEvent, InitializedEvent, OutputEvent, StoppedEvent, TerminatedEvent, Thread, StackFrame, Scope as DapScope, Source, Handles, InvalidatedEvent, BreakpointEvent } from "@vscode/debugadapter";
 import type { DebugProtocol } from "@vscode/debugprotocol";
 import type { EngineMethods, Method, SessionState } from "../protocol/engine.js";
-import type { DebugAction, DebugPos, ExceptionFilter, LineBreakpoint, DataWatch, ScanResult, VarNode } from "../engine/debug.js";
+import type { DebugAction, ExceptionFilter, LineBreakpoint, DataWatch, ScanResult } from "../engine/debugControl.js";
+import type { DebugPos, VarNode } from "../engine/debugInspect.js";
 import { mapStep } from "../engine/stepMap.js";
 import { reformatNumber } from "../engine/expr.js";
 import { parseAddress } from "../scenario/values.js";
