@@ -56,7 +56,9 @@ export class VtdModel implements IommuModel {
       const r2 = u.translate(req.sid, hi, lo, req.write, true);
       const fresh = this.verdict(r2);
       const trail = this.trail(r2, req);
-      const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.hpa !== verdict.hpa || (verdict.reason === 0 && fresh.perms !== verdict.perms);
+      // Stale: the cached answer is not what the tables give now (a different fault level counts:
+      // a cached context's old SLPTPTR walks other tables than the context entry in memory).
+      const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.level !== verdict.level || fresh.hpa !== verdict.hpa || fresh.perms !== verdict.perms;
       return { request: req, verdict, trail, stale };
     } finally {
       u.bypassCaches = false;
