@@ -43,7 +43,7 @@ export interface Verdict {
    * faulted (0 when no page-table entry decided: context faults, address width).
    */
   level: number;
-  /** The output address, when the request reaches memory (translated, pass-through, untranslated). */
+  /** The output address unless the request faulted (an interrupt request: the address as issued, untranslated). */
   hpa?: bigint;
   /** Permissions of the translation (PERM_*): ANDed down the levels, or those of the IOTLB entry. */
   perms: number;

@@ -7,6 +7,8 @@ import { explainWalk, fromTranslation } from "../../src/engine/walk.js";
 import { walkVerdict, type HoverInput } from "../../src/engine/hover.js";
 import { faultLabel, type Machine } from "../../src/sim/machine.js";
 import { vtdModel } from "../../src/sim/vtd/model.js";
+import { EngineServer } from "../../src/engine/server.js";
+import { EventKind, F_IOTLB_HIT } from "../../src/trace/trace.js";
 
 const RID = 0x0100; // 01:00.0
 
@@ -210,5 +212,85 @@ describe("one verdict (property)", () => {
     // The generator reaches the outcomes that matter: walk faults, context faults, the width check,
     // cached and stale answers.
     for (const k of ["translated:0", "translated:0:cached", "translated:0:cached:stale", "fault:2", "fault:4", "fault:5", "fault:6:cached", "fault:c", "fault:e"]) expect([...seen]).toContain(k);
+  });
+});
+
+describe("one verdict in every view of a run (property)", () => {
+  const IOVAS = ["0x1000_0000", "0x1000_1000", "0x20_0000", "0x1_0000_0000", "0xc000_0000", "0xfee0_0000", "0x80_1000_0000"];
+  const VALUES = ["0", "0x1", "0x2", "0x3", "0x83", "0x1_2345_6003", "0x1_2340_0083", "0x803", "0x4000_0000_0000_0003"];
+  const opArb = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ op: fc.constant("dma"), iova: fc.constantFrom(...IOVAS), write: fc.boolean() }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant("translate"), iova: fc.constantFrom(...IOVAS), write: fc.boolean() }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant("poke"), iova: fc.constantFrom(...IOVAS), level: fc.integer({ min: 1, max: 4 }), value: fc.constantFrom(...VALUES) }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant("invalidate") }) },
+  );
+
+  it("the trace row, the trace's walk pane, the debugger's Translation scope and Translate Address give the DMA's verdict", () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(fc.constantFrom(39, 48), fc.array(opArb, { minLength: 1, maxLength: 10 }), (aw, ops) => {
+        const steps = ops.map((o) =>
+          o.op === "dma" ? `  - dma: { device: "01:00.0", iova: ${o.iova}, length: 4KiB, write: ${o.write} }`
+          : o.op === "translate" ? `  - translate: { device: "01:00.0", iova: ${o.iova}, write: ${o.write} }`
+          : o.op === "poke" ? `  - poke: { target: { device: "01:00.0", structure: pte, iova: ${o.iova}, level: ${o.level} }, value: ${o.value} }`
+          : `  - invalidate: { granularity: global }`,
+        );
+        const text = [
+          "name: contract",
+          "host:",
+          "  memory: 64GiB",
+          `  iommu: { model: intel-vtd, address-width: ${aw} }`,
+          "  pci:",
+          '    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }',
+          '    - { bdf: "01:00.0", id: "8086:1572", parent: "00:01.0", driver: vfio-pci }',
+          "vms:",
+          "  - { name: web01, memory: 4GiB, devices: [\"01:00.0\"] }",
+          "workload:",
+          "  - start: web01",
+          ...steps,
+        ].join("\n");
+        const server = new EngineServer();
+        const uri = "file:///x/contract.passthrough.yaml";
+        const state = server.handle("update", { uri, version: 1, text });
+        // A poke the tables cannot place (an IOVA under a superpage) is a step error; the run goes on.
+        expect(state.steps.length, text).toBe(ops.length + 1);
+        const session = (server as unknown as { sessions: Map<string, { session: { run: { trace: import("../../src/trace/trace.js").Trace; outcomes: { eventStart: number; eventEnd: number; fault?: number; firstHpa?: bigint; status: string }[] } } }> }).sessions.get(uri)!.session;
+        const run = session.run;
+        ops.forEach((o, i) => {
+          const k = i + 1; // step 0 is start
+          const outcome = run.outcomes[k]!;
+          if (o.op !== "dma" && o.op !== "translate") return;
+          server.handle("setCursor", { uri, step: k });
+          const ta = server.handle("translate", { uri, device: "01:00.0", iova: o.iova.replace(/_/g, ""), write: o.write });
+          const label = `${text}\nstep ${k}: ${JSON.stringify(ta)}`;
+          if (o.op === "translate") {
+            // The `translate` step (the probe) and Translate Address at that step.
+            expect(ta.reason, label).toBe(outcome.fault ?? 0);
+            if (outcome.firstHpa !== undefined) expect(ta.hpa, label).toBe(`0x${outcome.firstHpa.toString(16)}`);
+            return;
+          }
+          const t = run.trace;
+          const e = outcome.eventStart;
+          if (outcome.eventEnd !== e + 1) return; // one transaction: the state before the step is the transaction's
+          const reason = t.reason[e]!;
+          const hpa = reason === 0 ? `0x${((BigInt(t.bHi[e]! >>> 0) << 32n) | BigInt(t.bLo[e]! >>> 0)).toString(16)}` : undefined;
+          const hit = (t.flags[e]! & F_IOTLB_HIT) !== 0;
+          seen.add(`${reason.toString(16)}${hit ? ":hit" : ""}`);
+          for (const a of [ta, server.handle("traceWalk", { uri, event: e })]) {
+            expect({ reason: a.reason, hpa: a.hpa, hit: a.iotlbHit }, label).toEqual({ reason, hpa, hit });
+            // Where the trail stopped: the level the unit faulted at (a walk fault, not a cached answer).
+            const stop = a.stages.find((s) => s.stop !== undefined);
+            if (reason !== 0 && !hit && stop?.kind === "pte" && !a.summary.includes("stale")) expect(stop.level, label).toBe(t.level[e]);
+          }
+          const scopes = server.handle("debugScopes", { uri, pos: { step: k, event: e } });
+          const vars = scopes.find((s) => s.name === "Translation")!.vars;
+          const walk = vars.find((v) => v.name === "walk")!;
+          if (reason !== 0) expect(walk.value, label).toContain(`fault ${faultLabel(reason)}`);
+          else if (t.kind[e] !== EventKind.Interrupt) expect(walk.value, label).toContain(`HPA ${hpa}`);
+        });
+      }),
+      { numRuns: 40 },
+    );
+    for (const k of ["0", "0:hit", "6", "c"]) expect([...seen]).toContain(k);
   });
 });

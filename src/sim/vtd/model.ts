@@ -72,7 +72,7 @@ export class VtdModel implements IommuModel {
     const u = this.unit;
     const kind = r !== 0 ? "fault" : u.kind === XlateKind.Interrupt ? "interrupt" : u.kind === XlateKind.PassThrough ? "pass-through" : u.kind === XlateKind.Untranslated ? "untranslated" : "translated";
     const v: Verdict = { kind, reason: r, level: kind === "translated" || (r !== 0 && (u.stage === XlateStage.Walk || u.stage === XlateStage.Iotlb || u.stage === XlateStage.InterruptRange)) ? u.level : 0, perms: r === 0 ? u.perm : 0, cached: u.iotlbHit };
-    if (r === 0 && kind !== "interrupt") v.hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
+    if (r === 0) v.hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
     if (kind === "translated" || kind === "pass-through" || (r !== 0 && u.stage >= XlateStage.Width)) v.domain = u.did;
     return v;
   }
