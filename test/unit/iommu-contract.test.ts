@@ -291,6 +291,6 @@ describe("one verdict in every view of a run (property)", () => {
       }),
       { numRuns: 40 },
     );
-    for (const k of ["0", "0:hit", "6", "c"]) expect([...seen]).toContain(k);
+    for (const k of ["0", "0:hit", "6"]) expect([...seen]).toContain(k);
   });
 });

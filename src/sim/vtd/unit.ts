@@ -184,7 +184,12 @@ export class DmarUnit {
   ccHit = false;
   fate: FaultFate = FaultFate.None;
   /** Permissions of the last translation (R = 1, W = 2): ANDed down the walk, or the IOTLB entry's. */
-  perm = 0;
+  get perm(): number {
+    // Read from the translate core only when asked: the DMA path does not pay for it.
+    return this.permFromCore ? this.translator.perm : this.lastPerm;
+  }
+  private lastPerm = 0;
+  private permFromCore = false;
   /** The check that decided the last translate(). */
   stage: XlateStage = XlateStage.None;
 
@@ -418,7 +423,8 @@ export class DmarUnit {
     this.ccHit = false;
     this.level = 0;
     this.did = 0;
-    this.perm = 0;
+    this.lastPerm = 0;
+    this.permFromCore = false;
     this.stage = XlateStage.None;
     if (!probe) this.counters.requests++;
     if (write && iovaHi === 0 && iovaLo >>> 20 === INTERRUPT_ADDR_FIRST >>> 20) {
@@ -450,7 +456,7 @@ export class DmarUnit {
       this.kind = XlateKind.PassThrough;
       this.hpaHi = iovaHi;
       this.hpaLo = iovaLo;
-      this.perm = 3;
+      this.lastPerm = 3;
       return 0;
     }
     this.kind = XlateKind.Translated;
@@ -465,7 +471,7 @@ export class DmarUnit {
         this.iotlbHit = true;
         this.stage = XlateStage.Iotlb;
         this.level = this.iotlb.level;
-        this.perm = this.iotlb.perm;
+        this.lastPerm = this.iotlb.perm;
         this.hpaLo = this.iotlb.hpaLo >>> 0;
         this.hpaHi = this.iotlb.hpaHi >>> 0;
       } else if (ce.width < 64 && iovaHi >>> (ce.width - 32) !== 0) {
@@ -475,7 +481,7 @@ export class DmarUnit {
         this.stage = XlateStage.Walk;
         r = this.walker.walk(ce.root, ce.levels, iovaHi, iovaLo, write);
         this.level = this.walker.level;
-        this.perm = r === 0 ? this.walker.perm : 0;
+        this.lastPerm = r === 0 ? this.walker.perm : 0;
         this.hpaLo = this.walker.hpaLo >>> 0;
         this.hpaHi = this.walker.hpaHi >>> 0;
       }
@@ -483,7 +489,7 @@ export class DmarUnit {
       r = t.translate(ce.did, ce.root, ce.levels, ce.width, iovaHi, iovaLo, write);
       this.iotlbHit = t.iotlbHit;
       this.level = t.level;
-      this.perm = r === 0 ? t.perm : 0;
+      this.permFromCore = r === 0;
       this.stage = t.iotlbHit ? XlateStage.Iotlb : r === VTD_FR_ADDR_BEYOND_MGAW ? XlateStage.Width : XlateStage.Walk;
       // The translator keeps int32 halves (see SecondLevelTranslator); the unit's API is unsigned.
       this.hpaLo = t.hpaLo >>> 0;
