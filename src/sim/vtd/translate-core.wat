@@ -1,5 +1,5 @@
-;; The VT-d second-level translate step as WebAssembly: address-width check, IOTLB probe, page
-;; walk, IOTLB fill. The DMAR unit (src/sim/vtd/unit.ts) and `passthrough bench` both reach it
+;; The VT-d second-level translate step as WebAssembly: IOTLB probe, then on a miss the
+;; address-width check, page walk, IOTLB fill. The DMAR unit (src/sim/vtd/unit.ts) and `passthrough bench` both reach it
 ;; through SecondLevelTranslator.translate (src/sim/vtd/translate.ts); the TypeScript SlptWalker
 ;; and Iotlb implement the same rules for the cold paths (walks that leave the table pool, recorded
 ;; walk trails, probes) and are checked against this code by property tests.
