@@ -100,6 +100,33 @@ describe("the walk diagram is the unit's walk", () => {
   });
 });
 
+describe("the trail of each kind of answer", () => {
+  it("a pass-through context: root and context entries, no page table, HPA = IOVA", () => {
+    const u = bootedUnit();
+    u.driver.attach(u.driver.allocDomain(true), [RID]);
+    const t = vtdModel(u.unit).explain({ sid: RID, iova: 0x1234_5678n, write: true });
+    expect(t.verdict).toMatchObject({ kind: "pass-through", reason: 0, hpa: 0x1234_5678n, cached: false });
+    expect(t.trail.entries.map((e) => e.name)).toEqual(["root entry", "context entry"]);
+    expect(t.trail.entries[1]!.fields.find((f) => f.name === "T")).toMatchObject({ value: "2", meaning: "pass-through" });
+    expect(t.trail.stop).toBeUndefined();
+  });
+
+  it("a cached context and a stale IOTLB entry: the verdict is the cache's, the trail the tables' with the stale mark", () => {
+    const u = bootedUnit();
+    const d = u.driver.allocDomain();
+    u.driver.attach(d, [RID]);
+    u.driver.map(d, 0x1000_0000n, 0x2_0000_0000n, 0x1000n, 3);
+    const model = vtdModel(u.unit);
+    model.translate({ sid: RID, iova: 0x1000_0000n, write: true });
+    u.mem.writeU64(u.driver.entryAddress(d, 0x1000_0000n, 1, false)!, 0n); // the leaf cleared, no invalidation
+    const t = model.explain({ sid: RID, iova: 0x1000_0000n, write: true });
+    expect(t.verdict).toMatchObject({ kind: "translated", cached: true, hpa: 0x2_0000_0000n, perms: 3 });
+    expect(t.stale).toBe(true);
+    expect(t.trail.stop).toMatchObject({ entry: 5, reason: 0x05, cause: "not-present", why: "SL-PTE not present (R = W = 0)" });
+    expect(t.trail.entries.map((e) => e.name)).toEqual(["root entry", "context entry", "SL-PML4E", "SL-PDPE", "SL-PDE", "SL-PTE"]);
+  });
+});
+
 // ---- property: one verdict from the DMA path, the probe, the trail and every view's data ----
 
 const M64 = (1n << 64n) - 1n;
