@@ -99,8 +99,8 @@ function missingMapFix(scenario: Scenario, run: Run, step: Extract<Step, { op: "
   const dev = m.pci.device(step.device);
   if (!dev) return undefined;
   const w = explainWalk(m, m.pci.requesterId(dev), step.iova, step.write);
-  const last = w.stages[w.stages.length - 1];
-  if (w.reason === 0 || !last?.stop || !/not present/.test(last.stop)) return undefined;
+  // Only a missing entry is fixed by a map (the model's classification of where the walk stopped).
+  if (w.reason === 0 || w.cause !== "not-present") return undefined;
   const vm = scenario.vms.find((v) => v.devices.includes(dev.key)) ?? scenario.vms.find((v) => m.vms.get(v.name)?.devices.includes(dev.key));
   if (!vm) return undefined;
   const start = step.iova & ~(PAGE - 1n);

@@ -11,7 +11,7 @@ import { REQUEST_ERROR_CODES } from "../protocol/diagnostics.js";
 import { answer, errorData, RpcError } from "../protocol/rpc.js";
 import { Session } from "./session.js";
 import { treeChildren, type TreeContext } from "./trees.js";
-import { explainWalk } from "./walk.js";
+import { explainWalk, type WalkExplanation } from "./walk.js";
 import { hoverAt } from "./hover.js";
 import { describeState, stateStep } from "../protocol/cursor.js";
 import { parseAddress } from "../scenario/values.js";
@@ -24,6 +24,15 @@ import { exportRows } from "./traceExport.js";
 import type { Run } from "../sim/run.js";
 import { explainRecords, synthesizeScenario } from "../import/index.js";
 import { decodeEvidenceText } from "../import/decode.js";
+
+/** The walk's stages as the protocol carries them (Translate Address, the trace's walk pane). */
+function answerStages(w: WalkExplanation): TranslateAnswer["stages"] {
+  return w.stages.map((s) => {
+    const st: TranslateAnswer["stages"][number] = { kind: s.kind, name: s.name, level: s.level, index: s.index, address: `0x${s.address.toString(16)}`, raw: s.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`), fields: s.fields };
+    if (s.stop) st.stop = s.stop;
+    return st;
+  });
+}
 
 /** A request the engine refuses, with the code the host acts on (sent as EngineError). */
 export class EngineFailure extends RpcError<EngineError["code"]> {}
@@ -230,11 +239,7 @@ export class EngineServer {
         step,
         reason: w.reason,
         iotlbHit: w.iotlbHit,
-        stages: w.stages.map((s) => {
-          const st: TranslateAnswer["stages"][number] = { kind: s.kind, level: s.level, index: s.index, address: `0x${s.address.toString(16)}`, raw: s.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`), fields: s.fields };
-          if (s.stop) st.stop = s.stop;
-          return st;
-        }),
+        stages: answerStages(w),
       };
       if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
       // The Mapping Tables path of the deepest entry read: t/root/BB/DF/d/i4/i3/...
@@ -247,7 +252,7 @@ export class EngineServer {
       }
       const last = w.stages[w.stages.length - 1];
       // Entries that were not present live inside a collapsed run: reveal their table instead.
-      if (last?.stop && last.kind === "pte" && /not present/.test(last.stop)) ids.pop();
+      if (last?.stop && last.kind === "pte" && w.cause === "not-present") ids.pop();
       if (w.stages.length) ans.revealId = ids.join("/");
       return ans;
     },
@@ -342,11 +347,7 @@ export class EngineServer {
         summary: w.summary,
         reason: w.reason,
         iotlbHit: w.iotlbHit,
-        stages: w.stages.map((s) => {
-          const st: TranslateAnswer["stages"][number] = { kind: s.kind, level: s.level, index: s.index, address: `0x${s.address.toString(16)}`, raw: s.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`), fields: s.fields };
-          if (s.stop) st.stop = s.stop;
-          return st;
-        }),
+        stages: answerStages(w),
       };
       if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
       return ans;

@@ -29,7 +29,7 @@ describe("address hovers", () => {
     const [verdict, entry, link] = blocks[0]!.split("  \n");
     expect(verdict).toBe("**`03:00.0` write: fault 0x05 PTE Write access is not set** (before step 4 of 4)");
     // The leaf PTE that said no: its index, raw value, decoded bits and why.
-    expect(entry).toMatch(/^`L1\[257\]` `0x[0-9a-f]{16}` R=1 W=0 PS=0 ADDR=0x[0-9a-f]+ \*\*← write request, W = 0\*\*$/);
+    expect(entry).toMatch(/^`L1\[257\]` `0x[0-9a-f]{16}` R=1 W=0 ADDR=0x[0-9a-f]+ \*\*← write request, W = 0 in the SL\\-PTE\*\*$/);
     expect(link).toMatch(/^\[Full walk \(6 entries\) in Mapping Tables\]\(command:passthrough\.translate\?[^ )]+ "/);
     const args = JSON.parse(decodeURIComponent(/command:passthrough\.translate\?([^ )]+)/.exec(link!)![1]!));
     expect(args).toEqual(["03:00.0", "0xfff01000", true, 3]);
@@ -75,6 +75,12 @@ describe("address hovers", () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  it("decodes a poke's value with the model's rules: the reserved bits the walk would fault on", () => {
+    const text = read("stale-iotlb").replace("structure: pte, iova: 0x20_0000 }, value: 0 }", "structure: pte, iova: 0x20_0000 }, value: 0x1234_5803 }");
+    const h = hover(text, "value: 0x1234_5803", "0x1234_5803");
+    expect(h.markdown).toContain("as SL\\-PTE: R=1, W=1, ADDR=`0x12345000` (page), reserved bits 11 set (`0x800`) → fault 0x0c");
   });
 });
 

@@ -182,7 +182,7 @@ describe("SlptWalker against the reference walker", () => {
     expect(walks).toBeGreaterThan(5000);
   });
 
-  it("translate (range check, IOTLB, walk, fill: the WebAssembly core) gives the reference answers with any IOTLB geometry, and its IOTLB is the TypeScript Iotlb's", () => {
+  it("translate (IOTLB, range check, walk, fill: the WebAssembly core) gives the reference answers with any IOTLB geometry, and its IOTLB is the TypeScript Iotlb's", () => {
     fc.assert(
       fc.property(scenarioArb, fc.constantFrom(1, 2, 4, 16), fc.constantFrom(1, 2, 3, 4), fc.integer({ min: 0, max: 65535 }), (s, sets, ways, did) => {
         const { mem, read } = build(s);
@@ -206,7 +206,8 @@ describe("SlptWalker against the reference walker", () => {
             expect(x.perm).toBe(expected.perm);
           }
         }
-        expect(x.hits + x.misses).toBe(reqs.filter(([iova]) => (iova & ((1n << 57n) - 1n)) >> BigInt(width) === 0n).length);
+        // Every request looks the IOTLB up first (QEMU vtd_do_iommu_translate): one beyond the width is a miss, then 0x04.
+        expect(x.hits + x.misses).toBe(reqs.length);
       }),
       { numRuns: 500 },
     );

@@ -4,6 +4,7 @@
  * simulated memory: 256 root entries (one per bus) in the root table, 256 context entries (one
  * per devfn) in each context table.
  */
+import type { TrailField } from "../iommu.js";
 
 export const ROOT_ENTRY_P = 1n;
 export const CONTEXT_P = 1n;
@@ -44,9 +45,9 @@ export function hawMask(haw: number): bigint {
 
 const MASK64 = (1n << 64n) - 1n;
 
-/** The set reserved bits of a root entry as [lo, hi]: QEMU VTD_ROOT_ENTRY_RSVD(aw) = 0xffe | ~HAW_MASK; legacy mode reserves all of hi. */
+/** Reserved bits set in a root entry, [lo, hi]: QEMU VTD_ROOT_ENTRY_RSVD(aw) = 0xffe | ~HAW_MASK; legacy mode reserves all of hi. */
 export function rootEntryReservedBits(lo: bigint, hi: bigint, haw: number): [bigint, bigint] {
-  return [lo & ((0xffen | ~hawMask(haw)) & MASK64), hi & MASK64];
+  return [lo & ((0xffen | ~hawMask(haw)) & MASK64), hi];
 }
 
 export function rootEntryReserved(lo: bigint, hi: bigint, haw: number): boolean {
@@ -54,7 +55,7 @@ export function rootEntryReserved(lo: bigint, hi: bigint, haw: number): boolean 
   return l !== 0n || h !== 0n;
 }
 
-/** The set reserved bits of a context entry as [lo, hi]: QEMU VTD_CONTEXT_ENTRY_RSVD_LO(aw) = 0xff0 | ~HAW_MASK; RSVD_HI as above. */
+/** Reserved bits set in a context entry, [lo, hi]: QEMU VTD_CONTEXT_ENTRY_RSVD_LO(aw) = 0xff0 | ~HAW_MASK; RSVD_HI as above. */
 export function contextEntryReservedBits(lo: bigint, hi: bigint, haw: number): [bigint, bigint] {
   return [lo & ((0xff0n | ~hawMask(haw)) & MASK64), hi & CONTEXT_RSVD_HI];
 }
@@ -62,6 +63,55 @@ export function contextEntryReservedBits(lo: bigint, hi: bigint, haw: number): [
 export function contextEntryReserved(lo: bigint, hi: bigint, haw: number): boolean {
   const [l, h] = contextEntryReservedBits(lo, hi, haw);
   return l !== 0n || h !== 0n;
+}
+
+const hexOf = (v: bigint) => `0x${v.toString(16)}`;
+
+/** The positions of the set bits of a 128-bit entry (`hi` counts from 64) as the spec writes ranges: "63:52, 7". */
+export function bitRanges(lo: bigint, hi = 0n): string {
+  const v = (hi << 64n) | lo;
+  const out: string[] = [];
+  for (let b = 127; b >= 0; b--) {
+    if (((v >> BigInt(b)) & 1n) === 0n) continue;
+    let e = b;
+    while (e > 0 && ((v >> BigInt(e - 1)) & 1n) === 1n) e--;
+    out.push(e === b ? String(b) : `${b}:${e}`);
+    b = e;
+  }
+  return out.join(", ");
+}
+
+/** VT-d 9.3 (legacy mode) translation types. */
+export function translationTypeName(tt: number): string {
+  return tt === CONTEXT_TT_MULTI_LEVEL ? "second-level" : tt === CONTEXT_TT_DEV_IOTLB ? "second-level + device-TLB" : tt === CONTEXT_TT_PASS_THROUGH ? "pass-through" : "reserved";
+}
+
+/** A root entry's fields (VT-d 9.1), with the reserved bits that are set (`haw`: the unit's host address width). */
+export function rootEntryFields(lo: bigint, hi: bigint, haw: number): TrailField[] {
+  const e = decodeRootEntry(lo, hi);
+  const out: TrailField[] = [
+    { name: "P", bits: "0", value: e.present ? "1" : "0" },
+    { name: "CTP", bits: "63:12", value: hexOf(e.ctp & hawMask(haw)) },
+  ];
+  const [rl, rh] = rootEntryReservedBits(lo, hi, haw);
+  if (rl !== 0n || rh !== 0n) out.push({ name: "reserved", bits: bitRanges(rl, rh), value: rh !== 0n ? `${hexOf(rh)}:${hexOf(rl)}` : hexOf(rl), meaning: "set: fault 0x0a" });
+  return out;
+}
+
+/** A context entry's fields (VT-d 9.3, legacy mode), with the reserved bits that are set. */
+export function contextEntryFields(lo: bigint, hi: bigint, haw: number): TrailField[] {
+  const e = decodeContextEntry(lo, hi);
+  const out: TrailField[] = [
+    { name: "P", bits: "0", value: e.present ? "1" : "0" },
+    { name: "FPD", bits: "1", value: e.fpd ? "1" : "0" },
+    { name: "T", bits: "3:2", value: String(e.tt), meaning: translationTypeName(e.tt) },
+    { name: "SLPTPTR", bits: "63:12", value: hexOf(e.slptptr & hawMask(haw)) },
+    { name: "AW", bits: "66:64", value: String(e.aw), meaning: `${awToWidth(e.aw)}-bit, ${awToLevels(e.aw)}-level` },
+    { name: "DID", bits: "87:72", value: String(e.did) },
+  ];
+  const [rl, rh] = contextEntryReservedBits(lo, hi, haw);
+  if (rl !== 0n || rh !== 0n) out.push({ name: "reserved", bits: bitRanges(rl, rh), value: rh !== 0n ? `${hexOf(rh)}:${hexOf(rl)}` : hexOf(rl), meaning: "set: fault 0x0b" });
+  return out;
 }
 
 export function decodeRootEntry(lo: bigint, hi: bigint): RootEntry {

@@ -67,6 +67,8 @@ export class SlptWalker {
   readonly trailAddr = new Float64Array(6);
   readonly trailLo = new Int32Array(6);
   readonly trailHi = new Int32Array(6);
+  /** The last walk failed to read an entry: its address is trailAddr[trailLen] (with recordTrail). */
+  trailUnreadable = false;
   /** The memory whose table pool the walk reads (the translate core reads the same memory). */
   readonly mem: PhysicalMemory;
 
@@ -121,6 +123,7 @@ export class SlptWalker {
     let tLo = root % TWO32;
     let perm = SL_R | SL_W;
     let n = 0;
+    if (record) this.trailUnreadable = false;
     for (let level = levels; level >= 1; level--) {
       const shift = 3 + 9 * level; // 12 + 9 * (level - 1)
       const index =
@@ -138,6 +141,10 @@ export class SlptWalker {
       } else {
         this.level = level;
         this.trailLen = n;
+        if (record) {
+          this.trailAddr[n] = (tHi >>> 0) * TWO32 + (tLo >>> 0) + index * 8;
+          this.trailUnreadable = true;
+        }
         // QEMU: failing to read the top-level entry means the context entry's SLPTPTR is bad.
         return level === levels ? VTD_FR_CONTEXT_ENTRY_INV : VTD_FR_PAGING_ENTRY_INV;
       }
@@ -176,6 +183,35 @@ export class SlptWalker {
     this.trailLen = n;
     return VTD_FR_CONTEXT_ENTRY_INV;
   }
+}
+
+/** The spec's name of a second-level entry at a level (VT-d 9.8): SL-PTE ... SL-PML5E. */
+export function slEntryName(level: number): string {
+  return ["", "SL-PTE", "SL-PDE", "SL-PDPE", "SL-PML4E", "SL-PML5E"][level] ?? `level-${level} entry`;
+}
+
+/** Decoded second-level entry, by the walker's own rules (the masks and superpage support walk() uses). */
+export interface SlpteDecoded {
+  read: boolean;
+  write: boolean;
+  /** PS = 1 where this unit supports a superpage: a leaf above level 1. */
+  superpage: boolean;
+  /** Leaf: level 1, or a superpage. */
+  leaf: boolean;
+  /** Address field (bits HAW-1:12). */
+  address: bigint;
+  /** Reserved bits set, as walk() checks them at this level (QEMU vtd_spte_rsvd / vtd_spte_rsvd_large). */
+  reserved: bigint;
+}
+
+/** Decodes a second-level entry at `level` as `walker` interprets it: walk()'s own tables. */
+export function decodeSlpte(walker: SlptWalker, level: number, v: bigint): SlpteDecoded {
+  const lo = Number(v & 0xffffffffn) | 0;
+  const large = (lo & SL_PS) !== 0 && (walker.largeOk & (1 << level)) !== 0 ? 1 : 0;
+  const k = level * 2 + large;
+  const mask = (BigInt(walker.rsvdHi[k]! >>> 0) << 32n) | BigInt(walker.rsvdLo[k]! >>> 0);
+  const addrMask = ((BigInt(walker.addrHiMask >>> 0) << 32n) | 0xfffff000n);
+  return { read: (lo & SL_R) !== 0, write: (lo & SL_W) !== 0, superpage: large === 1, leaf: level === 1 || large === 1, address: v & addrMask, reserved: v & mask };
 }
 
 /** VT-d page-table index of an IOVA at a level (1 = SL-PT ... 5 = SL-PML5). */

@@ -1,5 +1,5 @@
-;; The VT-d second-level translate step as WebAssembly: address-width check, IOTLB probe, page
-;; walk, IOTLB fill. The DMAR unit (src/sim/vtd/unit.ts) and `passthrough bench` both reach it
+;; The VT-d second-level translate step as WebAssembly: IOTLB probe, then on a miss the
+;; address-width check, page walk, IOTLB fill. The DMAR unit (src/sim/vtd/unit.ts) and `passthrough bench` both reach it
 ;; through SecondLevelTranslator.translate (src/sim/vtd/translate.ts); the TypeScript SlptWalker
 ;; and Iotlb implement the same rules for the cold paths (walks that leave the table pool, recorded
 ;; walk trails, probes) and are checked against this code by property tests.
@@ -265,13 +265,6 @@
         (local.set $lastFast (i32.const 0))
         (local.set $r
           (block $step (result i32)
-            ;; Range check first, as QEMU does (vtd_iova_sl_range_check): bits at or above widthBits are zero.
-            (if (i32.and (i32.lt_u (local.get $widthBits) (i32.const 64))
-                  (i64.ne (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $widthBits))) (i64.const 0)))
-              (then
-                (i32.store offset=112 (global.get $blk) (i32.const 0))
-                (i32.store offset=104 (global.get $blk) (i32.const 0))
-                (br $step (i32.const 0x04))))
             (if (local.get $tlb)
               (then
                 (if (local.get $fast4)
@@ -327,6 +320,13 @@
                     (br $step (local.get $r))))
                 (local.set $misses (i32.add (local.get $misses) (i32.const 1)))))
             (i32.store offset=112 (global.get $blk) (i32.const 0))
+            ;; Range check on a miss, as QEMU does: vtd_do_iommu_translate looks up the IOTLB first and
+            ;; vtd_iova_sl_range_check runs inside vtd_iova_to_slpte (hw/i386/intel_iommu.c).
+            (if (i32.and (i32.lt_u (local.get $widthBits) (i32.const 64))
+                  (i64.ne (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $widthBits))) (i64.const 0)))
+              (then
+                (i32.store offset=104 (global.get $blk) (i32.const 0))
+                (br $step (i32.const 0x04))))
             (local.set $r
               (if (result i32) (i32.eq (local.get $levels) (i32.const 4))
                 (then
@@ -503,8 +503,6 @@
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
-        ;; (widthBits is below 64 here: see translateBatch)
-        (br_if $exit (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
         ;; The set: 4 ways x 4 fields x 4 bytes = 64 bytes.
         (local.set $base
           (i32.add (local.get $tlb) (i32.wrap_i64 (i64.and (i64.shr_u (local.get $iova) (i64.const 6)) (local.get $setMask6)))))
@@ -587,8 +585,6 @@
           (block $word0 (result i32)
             (local.set $lastHit (i32.const 0))
             (local.set $lastLevel (i32.const 0))
-            (br_if $word0 (i32.const 0x04) (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
-            (drop)
             ;; IOTLB probes: 4 KiB, then 2 MiB, then 1 GiB (key = iova >> shift; tags as $lookup).
             (local.set $L (i32.const 1))
             (local.set $shift (i64.const 12))
@@ -638,6 +634,9 @@
               (br_if $probe (i32.le_u (local.get $L) (i32.const 3))))
             (local.set $misses (i32.add (local.get $misses) (i32.const 1)))
             (local.set $hitRun (i32.const 0))
+            ;; The range check on a miss (QEMU order: IOTLB first, see $burst).
+            (br_if $word0 (i32.const 0x04) (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
+            (drop)
             ;; The walk: $burstWalk4's, also ANDing the permissions for the fill.
             (block $leaf
               ;; L4 (SL-PML4E), IOVA bits 47:39.

@@ -1,6 +1,6 @@
 /**
- * The second-level translate step shared by the DMAR unit and the benchmark: address-width range
- * check, IOTLB probe, page walk, IOTLB fill. The DMAR unit calls it after resolving the context
+ * The second-level translate step shared by the DMAR unit and the benchmark: IOTLB probe, then on
+ * a miss the address-width range check, page walk and IOTLB fill (QEMU's order). The DMAR unit calls it after resolving the context
  * entry (root table -> context table -> DID, SLPTPTR, AW); `passthrough bench` calls the very same
  * method with the benchmark's fixed context, so the benchmark measures the simulator's real path.
  *

@@ -87,6 +87,24 @@ export const enum XlateKind {
   Interrupt = 3,
 }
 
+/** Which check of translate() decided its answer (for the walk trail: where it stopped). */
+export const enum XlateStage {
+  /** No table was read (translation disabled, interrupt request). */
+  None = 0,
+  /** The root entry (read, P, reserved bits). */
+  Root = 1,
+  /** The context entry (read, P, reserved bits, AW, T). */
+  Context = 2,
+  /** The address-width check against the context's AW (0x04), on an IOTLB miss. */
+  Width = 3,
+  /** The second-level walk (SlptWalker / the translate core). */
+  Walk = 4,
+  /** An IOTLB hit. */
+  Iotlb = 5,
+  /** The translated page overlaps the interrupt range (0x0E) after a walk. */
+  InterruptRange = 6,
+}
+
 /** What happened to a fault on its way to the fault recording registers. */
 export const enum FaultFate {
   None = 0,
@@ -169,6 +187,24 @@ export class DmarUnit {
   iotlbHit = false;
   ccHit = false;
   fate: FaultFate = FaultFate.None;
+  /** Permissions of the last translation (R = 1, W = 2): ANDed down the walk, or the IOTLB entry's. */
+  get perm(): number {
+    // Read from the translate core only when asked: the DMA path does not pay for it.
+    return this.permFromCore ? this.translator.perm : this.lastPerm;
+  }
+  private lastPerm = 0;
+  private permFromCore = false;
+  /** The check that decided the last translate(). */
+  stage: XlateStage = XlateStage.None;
+
+  // ---- the walk trail (VtdModel.explain): recorded by the code that decides, on probes only ----
+  /** Probes bypass the context cache and the IOTLB (the walk a miss would do). */
+  bypassCaches = false;
+  /** Record the root and context entries resolveContext reads (the walker records its own). */
+  recordTrail = false;
+  /** Root and context entries read by the last resolveContext, when recordTrail is set: address, lo, hi (undefined: not readable). */
+  readonly trailRoot: { address: number; lo?: bigint; hi?: bigint; read: boolean } = { address: 0, read: false };
+  readonly trailContext: { address: number; lo?: bigint; hi?: bigint; read: boolean } = { address: 0, read: false };
 
   constructor(
     readonly mem: PhysicalMemory,
@@ -391,6 +427,9 @@ export class DmarUnit {
     this.ccHit = false;
     this.level = 0;
     this.did = 0;
+    this.lastPerm = 0;
+    this.permFromCore = false;
+    this.stage = XlateStage.None;
     if (!probe) this.counters.requests++;
     if (write && iovaHi === 0 && iovaLo >>> 20 === INTERRUPT_ADDR_FIRST >>> 20) {
       // Requests-without-PASID writes to the interrupt range are interrupt requests (VT-d 3.14).
@@ -405,7 +444,7 @@ export class DmarUnit {
       this.hpaLo = iovaLo;
       return 0;
     }
-    let ce = this.cc.get(sid);
+    let ce = this.bypassCaches && probe ? undefined : this.cc.get(sid);
     let fpd = false;
     if (ce !== undefined) {
       this.ccHit = true;
@@ -421,24 +460,32 @@ export class DmarUnit {
       this.kind = XlateKind.PassThrough;
       this.hpaHi = iovaHi;
       this.hpaLo = iovaLo;
+      this.lastPerm = 3;
       return 0;
     }
     this.kind = XlateKind.Translated;
     const t = this.translator;
     let r: number;
     if (probe) {
-      // Look, don't touch: IOTLB lookup (stale entries included) or a walk, never a fill.
-      r = this.iotlb.lookup(ce.did, iovaHi, iovaLo, write);
+      // Look, don't touch: IOTLB lookup (stale entries included) or a walk, never a fill. QEMU's
+      // order (vtd_do_iommu_translate): the IOTLB first; the range check only on a miss, inside
+      // vtd_iova_to_slpte — the translate core does the same.
+      r = this.bypassCaches ? -1 : this.iotlb.lookup(ce.did, iovaHi, iovaLo, write);
       if (r >= 0) {
         this.iotlbHit = true;
+        this.stage = XlateStage.Iotlb;
         this.level = this.iotlb.level;
+        this.lastPerm = this.iotlb.perm;
         this.hpaLo = this.iotlb.hpaLo >>> 0;
         this.hpaHi = this.iotlb.hpaHi >>> 0;
       } else if (ce.width < 64 && iovaHi >>> (ce.width - 32) !== 0) {
+        this.stage = XlateStage.Width;
         r = VTD_FR_ADDR_BEYOND_MGAW;
       } else {
+        this.stage = XlateStage.Walk;
         r = this.walker.walk(ce.root, ce.levels, iovaHi, iovaLo, write);
         this.level = this.walker.level;
+        this.lastPerm = r === 0 ? this.walker.perm : 0;
         this.hpaLo = this.walker.hpaLo >>> 0;
         this.hpaHi = this.walker.hpaHi >>> 0;
       }
@@ -446,6 +493,8 @@ export class DmarUnit {
       r = t.translate(ce.did, ce.root, ce.levels, ce.width, iovaHi, iovaLo, write);
       this.iotlbHit = t.iotlbHit;
       this.level = t.level;
+      this.permFromCore = r === 0;
+      this.stage = t.iotlbHit ? XlateStage.Iotlb : r === VTD_FR_ADDR_BEYOND_MGAW ? XlateStage.Width : XlateStage.Walk;
       // The translator keeps int32 halves (see SecondLevelTranslator); the unit's API is unsigned.
       this.hpaLo = t.hpaLo >>> 0;
       this.hpaHi = t.hpaHi >>> 0;
@@ -455,6 +504,7 @@ export class DmarUnit {
     if (r === 0 && !this.iotlbHit && this.pageHitsInterruptRange()) {
       // QEMU vtd_iova_to_slpte: "xlat address is in interrupt range" -> LGN.4 (0x0E). Undo the fill.
       if (!probe) this.iotlb.invalidatePages(ce.did, (BigInt(iovaHi) << 32n) | BigInt(iovaLo >>> 0), 0);
+      this.stage = XlateStage.InterruptRange;
       r = VTD_FR_INTERRUPT_ADDR;
     }
     if (r !== 0) return this.fault(r, sid, iovaHi, iovaLo, write, fpd, probe);
@@ -477,29 +527,38 @@ export class DmarUnit {
     const bus = sid >> 8;
     const devfn = sid & 0xff;
     const mem = this.mem;
+    const record = this.recordTrail;
+    const tr = this.trailRoot;
+    const tc = this.trailContext;
+    if (record) {
+      tr.read = tc.read = false;
+      tr.lo = tr.hi = tc.lo = tc.hi = undefined;
+    }
+    this.stage = XlateStage.Root;
     const reAddr = this.rootTable + bus * 16;
+    if (record) tr.address = reAddr;
     if (!mem.read64(reAddr)) return VTD_FR_ROOT_TABLE_INV;
     const reLo = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
     if (!mem.read64(reAddr + 8)) return VTD_FR_ROOT_TABLE_INV;
     const reHi = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
+    if (record) Object.assign(tr, { lo: reLo, hi: reHi, read: true });
     if ((reLo & 1n) === 0n) return VTD_FR_ROOT_ENTRY_P;
     if (rootEntryReserved(reLo, reHi, this.haw)) return VTD_FR_ROOT_ENTRY_RSVD;
+    this.stage = XlateStage.Context;
     const ceAddr = Number(reLo & ~0xfffn) + devfn * 16;
+    if (record) tc.address = ceAddr;
     if (!mem.read64(ceAddr)) return VTD_FR_CONTEXT_TABLE_INV;
     const ceLo = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
     if (!mem.read64(ceAddr + 8)) return VTD_FR_CONTEXT_TABLE_INV;
     const ceHi = (BigInt(mem.hi) << 32n) | BigInt(mem.lo);
+    if (record) Object.assign(tc, { lo: ceLo, hi: ceHi, read: true });
     this.lastFpd = (ceLo & 2n) !== 0n;
     if ((ceLo & 1n) === 0n) return VTD_FR_CONTEXT_ENTRY_P;
     if (contextEntryReserved(ceLo, ceHi, this.haw)) return VTD_FR_CONTEXT_ENTRY_RSVD;
     const aw = Number(ceHi & 7n);
     const width = awToWidth(aw);
-    // QEMU vtd_is_level_supported: the AW must be one the unit advertises in SAGAW.
-    if (aw < 1 || aw > 3 || !this.spec.sagaw.some((w) => sagawBit(w) === 1 << (aw as number))) return VTD_FR_CONTEXT_ENTRY_INV;
     const tt = Number((ceLo >> 2n) & 3n);
-    if (tt === CONTEXT_TT_DEV_IOTLB && !this.spec.deviceTlb) return VTD_FR_CONTEXT_ENTRY_INV;
-    if (tt === CONTEXT_TT_PASS_THROUGH && !this.spec.passThrough) return VTD_FR_CONTEXT_ENTRY_INV;
-    if (tt !== CONTEXT_TT_MULTI_LEVEL && tt !== CONTEXT_TT_DEV_IOTLB && tt !== CONTEXT_TT_PASS_THROUGH) return VTD_FR_CONTEXT_ENTRY_INV;
+    if (this.contextInvalid(aw, tt) !== undefined) return VTD_FR_CONTEXT_ENTRY_INV;
     return {
       did: Number((ceHi >> 8n) & 0xffffn),
       root: Number(ceLo & ~0xfffn & ((1n << 52n) - 1n)),
@@ -508,6 +567,19 @@ export class DmarUnit {
       tt,
       fpd: this.lastFpd,
     };
+  }
+
+  /**
+   * Why a present context entry with these AW and T fields is invalid on this unit (fault 0x03),
+   * or undefined when it is valid: QEMU vtd_is_level_supported (the AW must be one SAGAW
+   * advertises) and the translation types ECAP allows (vtd_ce_type_check).
+   */
+  contextInvalid(aw: number, tt: number): string | undefined {
+    if (aw < 1 || aw > 3 || !this.spec.sagaw.some((w) => sagawBit(w) === 1 << (aw as number))) return "its AW is not a width the unit supports (CAP.SAGAW)";
+    if (tt === CONTEXT_TT_DEV_IOTLB && !this.spec.deviceTlb) return "T = 1 (device-TLB) but the unit has no device-TLB support (ECAP.DT = 0)";
+    if (tt === CONTEXT_TT_PASS_THROUGH && !this.spec.passThrough) return "T = 2 (pass-through) but the unit has no pass-through support (ECAP.PT = 0)";
+    if (tt !== CONTEXT_TT_MULTI_LEVEL && tt !== CONTEXT_TT_DEV_IOTLB && tt !== CONTEXT_TT_PASS_THROUGH) return "T = 3 is reserved";
+    return undefined;
   }
 
   // ---------------------------------------------------------------- fault recording

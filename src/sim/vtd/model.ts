@@ -1,0 +1,209 @@
+/**
+ * Intel VT-d (legacy mode) behind the IOMMU contract (../iommu.ts). The verdict and the walk trail
+ * come from the DMAR unit's own translate(): resolveContext records the root and context entries
+ * it reads, the SlptWalker (recordTrail) the second-level entries, and the unit says which check
+ * decided (XlateStage). Nothing here walks a table; it only names what the unit read and decodes
+ * the entries with the decoders the unit's checks use (context.ts, slpt.ts).
+ */
+import type { IommuModel, StopCause, Trail, TrailEntry, TrailField, TranslateRequest, Translation, Verdict } from "../iommu.js";
+import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, rootEntryFields, rootEntryReservedBits } from "./context.js";
+import { formatSid } from "../bdf.js";
+import { decodeSlpte, slEntryName } from "./slpt.js";
+import {
+  VTD_FR_ADDR_BEYOND_MGAW,
+  VTD_FR_CONTEXT_ENTRY_INV,
+  VTD_FR_CONTEXT_ENTRY_P,
+  VTD_FR_CONTEXT_ENTRY_RSVD,
+  VTD_FR_CONTEXT_TABLE_INV,
+  VTD_FR_INTERRUPT_ADDR,
+  VTD_FR_PAGING_ENTRY_INV,
+  VTD_FR_PAGING_ENTRY_RSVD,
+  VTD_FR_READ,
+  VTD_FR_ROOT_ENTRY_P,
+  VTD_FR_ROOT_ENTRY_RSVD,
+  VTD_FR_ROOT_TABLE_INV,
+  VTD_FR_WRITE,
+} from "./reasons.js";
+import { XlateKind, XlateStage, type DmarUnit } from "./unit.js";
+
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+const hex2 = (n: number) => n.toString(16).padStart(2, "0");
+
+export class VtdModel implements IommuModel {
+  readonly model = "Intel VT-d (legacy mode)";
+
+  constructor(readonly unit: DmarUnit) {}
+
+  translate(req: TranslateRequest): Verdict {
+    const r = this.unit.translate(req.sid, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write);
+    return this.verdict(r);
+  }
+
+  explain(req: TranslateRequest): Translation {
+    const u = this.unit;
+    const w = u.walker;
+    const hi = Number((req.iova >> 32n) & 0xffffffffn);
+    const lo = Number(req.iova & 0xffffffffn);
+    const savedU = u.recordTrail;
+    const savedW = w.recordTrail;
+    u.recordTrail = true;
+    w.recordTrail = true;
+    try {
+      const r = u.translate(req.sid, hi, lo, req.write, true);
+      const verdict = this.verdict(r);
+      if (!u.ccHit && !u.iotlbHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
+      // A cache answered: the trail is the walk a miss does now (the same code, caches bypassed).
+      u.bypassCaches = true;
+      const r2 = u.translate(req.sid, hi, lo, req.write, true);
+      const fresh = this.verdict(r2);
+      const trail = this.trail(r2, req);
+      // Stale: the cached answer is not what the tables give now (a different fault level counts:
+      // a cached context's old SLPTPTR walks other tables than the context entry in memory).
+      const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.level !== verdict.level || fresh.hpa !== verdict.hpa || fresh.perms !== verdict.perms;
+      return { request: req, verdict, trail, stale };
+    } finally {
+      u.bypassCaches = false;
+      u.recordTrail = savedU;
+      w.recordTrail = savedW;
+    }
+  }
+
+  /** The verdict of the unit's last translate(), which returned `r`. */
+  private verdict(r: number): Verdict {
+    const u = this.unit;
+    const kind = r !== 0 ? "fault" : u.kind === XlateKind.Interrupt ? "interrupt" : u.kind === XlateKind.PassThrough ? "pass-through" : u.kind === XlateKind.Untranslated ? "untranslated" : "translated";
+    const v: Verdict = { kind, reason: r, level: kind === "translated" || (r !== 0 && (u.stage === XlateStage.Walk || u.stage === XlateStage.Iotlb || u.stage === XlateStage.InterruptRange)) ? u.level : 0, perms: r === 0 ? u.perm : 0, cached: u.iotlbHit };
+    if (r === 0) v.hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
+    if (kind === "translated" || kind === "pass-through" || (r !== 0 && u.stage >= XlateStage.Width)) v.domain = u.did;
+    return v;
+  }
+
+  /** The entries the unit's last (uncached) translate() read, and where it stopped. */
+  private trail(r: number, req: TranslateRequest): Trail {
+    const u = this.unit;
+    const haw = u.haw;
+    const entries: TrailEntry[] = [];
+    const out: Trail = { entries };
+    const stage = u.stage;
+    if (stage === XlateStage.None || stage === XlateStage.Iotlb) return out;
+    const stop = (cause: StopCause, why: string) => {
+      out.stop = { entry: entries.length - 1, reason: r, cause, why };
+      return out;
+    };
+    const bus = req.sid >> 8;
+    const devfn = req.sid & 0xff;
+    // Root entry (VT-d 9.1).
+    const tr = u.trailRoot;
+    if (!tr.read) {
+      entries.push({ kind: "root", name: "root entry", level: 0, index: bus, address: BigInt(tr.address), raw: [], fields: [] });
+      return stop("unreadable", "the root table is not readable memory");
+    }
+    entries.push({ kind: "root", name: "root entry", level: 0, index: bus, address: BigInt(tr.address), raw: [tr.lo!, tr.hi!], fields: rootEntryFields(tr.lo!, tr.hi!, haw) });
+    if (stage === XlateStage.Root) {
+      if (r === VTD_FR_ROOT_ENTRY_P) return stop("not-present", `root entry for bus ${hex2(bus)} not present`);
+      if (r === VTD_FR_ROOT_ENTRY_RSVD) {
+        const [l, h] = rootEntryReservedBits(tr.lo!, tr.hi!, haw);
+        return stop("reserved", `reserved bits ${bitRanges(l, h)} set in the root entry`);
+      }
+      return stop("invalid", `root entry: fault ${hex(r)}`);
+    }
+    // Context entry (VT-d 9.3).
+    const tc = u.trailContext;
+    if (!tc.read) {
+      entries.push({ kind: "context", name: "context entry", level: 0, index: devfn, address: BigInt(tc.address), raw: [], fields: [] });
+      return stop("unreadable", "the context table is not readable memory");
+    }
+    entries.push({ kind: "context", name: "context entry", level: 0, index: devfn, address: BigInt(tc.address), raw: [tc.lo!, tc.hi!], fields: contextEntryFields(tc.lo!, tc.hi!, haw) });
+    if (stage === XlateStage.Context) {
+      if (r === 0) return out; // a pass-through context: no page table
+      if (r === VTD_FR_CONTEXT_ENTRY_P) return stop("not-present", `context entry for ${formatSid(req.sid)} not present`);
+      if (r === VTD_FR_CONTEXT_ENTRY_RSVD) {
+        const [l, h] = contextEntryReservedBits(tc.lo!, tc.hi!, haw);
+        return stop("reserved", `reserved bits ${bitRanges(l, h)} set in the context entry`);
+      }
+      if (r === VTD_FR_CONTEXT_ENTRY_INV) {
+        const ce = decodeContextEntry(tc.lo!, tc.hi!);
+        return stop("invalid", `context entry invalid: ${u.contextInvalid(ce.aw, ce.tt) ?? "fault 0x03"}`);
+      }
+      return stop("invalid", `context entry: fault ${hex(r)}`);
+    }
+    if (stage === XlateStage.Width) {
+      const width = Math.min(awToWidth(decodeContextEntry(tc.lo!, tc.hi!).aw), haw);
+      return stop("address-width", `IOVA ${hex(req.iova)} is beyond the ${width}-bit input address width (context AW, MGAW)`);
+    }
+    // Second-level entries (VT-d 9.8), top level first: what the walker read.
+    const w = u.walker;
+    const top = awToLevels(decodeContextEntry(tc.lo!, tc.hi!).aw);
+    for (let i = 0; i < w.trailLen; i++) {
+      const level = top - i;
+      const v = (BigInt(w.trailHi[i]! >>> 0) << 32n) | BigInt(w.trailLo[i]! >>> 0);
+      entries.push(pteEntry(u, level, req.iova, w.trailAddr[i]!, v));
+    }
+    if (r === 0) return out;
+    if (w.trailUnreadable && (r === VTD_FR_PAGING_ENTRY_INV || r === VTD_FR_CONTEXT_ENTRY_INV)) {
+      const level = top - w.trailLen;
+      entries.push({ kind: "pte", name: slEntryName(level), level, index: slIndexOf(req.iova, level), address: BigInt(w.trailAddr[w.trailLen]!), raw: [], fields: [] });
+      return stop("unreadable", `the ${slEntryName(level)} is not readable memory${r === VTD_FR_CONTEXT_ENTRY_INV ? " (the context entry's SLPTPTR is bad)" : ""}`);
+    }
+    const last = entries[entries.length - 1]!;
+    const v = last.raw[0] ?? 0n;
+    const d = decodeSlpte(w, last.level, v);
+    if (r === VTD_FR_WRITE || r === VTD_FR_READ) {
+      if (!d.read && !d.write) return stop("not-present", `${last.name} not present (R = W = 0)`);
+      return stop("permission", r === VTD_FR_WRITE ? `write request, W = 0 in the ${last.name}` : `read request, R = 0 in the ${last.name}`);
+    }
+    if (r === VTD_FR_PAGING_ENTRY_RSVD) return stop("reserved", `reserved bits ${bitRanges(d.reserved)} (${hex(d.reserved)}) set in the ${last.name}`);
+    if (r === VTD_FR_INTERRUPT_ADDR) return stop("interrupt-range", "the translated page overlaps the interrupt range 0xfee00000-0xfeefffff");
+    if (r === VTD_FR_ADDR_BEYOND_MGAW || r === VTD_FR_ROOT_TABLE_INV || r === VTD_FR_CONTEXT_TABLE_INV) return stop("invalid", `fault ${hex(r)}`);
+    return stop("invalid", `fault ${hex(r)} at the ${last.name}`);
+  }
+}
+
+function slIndexOf(iova: bigint, level: number): number {
+  return Number((iova >> BigInt(12 + 9 * (level - 1))) & 511n);
+}
+
+/** A second-level entry of the trail, decoded by the walker's rules. */
+function pteEntry(u: DmarUnit, level: number, iova: bigint, address: number, v: bigint): TrailEntry {
+  const d = decodeSlpte(u.walker, level, v);
+  const fields: TrailEntry["fields"] = [
+    { name: "R", bits: "0", value: d.read ? "1" : "0" },
+    { name: "W", bits: "1", value: d.write ? "1" : "0" },
+  ];
+  if (level === 2 || level === 3) {
+    const ps = (v >> 7n) & 1n;
+    fields.push({ name: "PS", bits: "7", value: String(ps), ...(ps === 1n ? { meaning: d.superpage ? `${level === 3 ? "1 GiB" : "2 MiB"} page` : "reserved: no superpage of this size (CAP.SLLPS)" } : {}) });
+  }
+  fields.push({ name: "ADDR", bits: `${u.haw - 1}:12`, value: hex(d.address), ...(d.leaf ? { meaning: "page" } : { meaning: "next table" }) });
+  if (d.reserved !== 0n) fields.push({ name: "reserved", bits: bitRanges(d.reserved), value: hex(d.reserved), meaning: "set: fault 0x0c" });
+  return { kind: "pte", name: slEntryName(level), level, index: slIndexOf(iova, level), address: BigInt(address), raw: [v], fields };
+}
+
+/** Which part of an entry a raw 64-bit value is (a poke's target). */
+export type EntryPart = "root" | "context-lo" | "context-hi" | "pte";
+
+/**
+ * A raw 64-bit value decoded as the part of a VT-d entry it is written to, with the unit's rules
+ * (reserved bits by its HAW; a PTE at `level` by the walker's masks and superpage support).
+ */
+export function decodeEntryPart(unit: DmarUnit, part: EntryPart, v: bigint, level = 1): TrailField[] {
+  switch (part) {
+    case "root":
+      return rootEntryFields(v, 0n, unit.haw);
+    case "context-lo":
+      return contextEntryFields(v, 0n, unit.haw).filter((f) => f.name !== "AW" && f.name !== "DID");
+    case "context-hi":
+      return contextEntryFields(0n, v, unit.haw).filter((f) => f.name === "AW" || f.name === "DID" || f.name === "reserved");
+    case "pte":
+      return pteEntry(unit, level, 0n, 0, v).fields;
+  }
+}
+
+const models = new WeakMap<DmarUnit, VtdModel>();
+
+/** The contract view of a DMAR unit (one per unit). */
+export function vtdModel(unit: DmarUnit): VtdModel {
+  let m = models.get(unit);
+  if (m === undefined) models.set(unit, (m = new VtdModel(unit)));
+  return m;
+}
