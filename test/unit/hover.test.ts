@@ -80,7 +80,8 @@ describe("address hovers", () => {
   it("decodes a poke's value with the model's rules: the reserved bits the walk would fault on", () => {
     const text = read("stale-iotlb").replace("structure: pte, iova: 0x20_0000 }, value: 0 }", "structure: pte, iova: 0x20_0000 }, value: 0x1234_5803 }");
     const h = hover(text, "value: 0x1234_5803", "0x1234_5803");
-    expect(h.markdown).toContain("as SL\\-PTE: R=1, W=1, ADDR=`0x12345000` (page), reserved bits 11 set (`0x800`) → fault 0x0c");
+    // One poke decoder after the merge of the two halves of the contract (sim/vtd/inspect.ts decodeEntryWord).
+    expect(h.markdown).toContain("as a second-level PTE (level 1): R=1, W=1, PS=0, ADDR=`0x12345000`, reserved bits `0x800` set → fault 0x0c");
   });
 });
 

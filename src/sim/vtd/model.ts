@@ -179,26 +179,6 @@ function pteEntry(u: DmarUnit, level: number, iova: bigint, address: number, v: 
   return { kind: "pte", name: slEntryName(level), level, index: slIndexOf(iova, level), address: BigInt(address), raw: [v], fields };
 }
 
-/** Which part of an entry a raw 64-bit value is (a poke's target). */
-export type EntryPart = "root" | "context-lo" | "context-hi" | "pte";
-
-/**
- * A raw 64-bit value decoded as the part of a VT-d entry it is written to, with the unit's rules
- * (reserved bits by its HAW; a PTE at `level` by the walker's masks and superpage support).
- */
-export function decodeEntryPart(unit: DmarUnit, part: EntryPart, v: bigint, level = 1): TrailField[] {
-  switch (part) {
-    case "root":
-      return rootEntryFields(v, 0n, unit.haw);
-    case "context-lo":
-      return contextEntryFields(v, 0n, unit.haw).filter((f) => f.name !== "AW" && f.name !== "DID");
-    case "context-hi":
-      return contextEntryFields(0n, v, unit.haw).filter((f) => f.name === "AW" || f.name === "DID" || f.name === "reserved");
-    case "pte":
-      return pteEntry(unit, level, 0n, 0, v).fields;
-  }
-}
-
 const models = new WeakMap<DmarUnit, VtdModel>();
 
 /** The contract view of a DMAR unit (one per unit). */
