@@ -5,7 +5,7 @@
  * decided (XlateStage). Nothing here walks a table; it only names what the unit read and decodes
  * the entries with the decoders the unit's checks use (context.ts, slpt.ts).
  */
-import type { IommuModel, StopCause, Trail, TrailEntry, TrailField, TranslateRequest, Translation, Verdict } from "../iommu.js";
+import type { IommuModel, StopCause, Trail, TrailEntry, TranslateRequest, Translation, Verdict } from "../iommu.js";
 import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, rootEntryFields, rootEntryReservedBits } from "./context.js";
 import { formatSid } from "../bdf.js";
 import { decodeSlpte, slEntryName } from "./slpt.js";
