@@ -41,7 +41,7 @@ import {
   VTD_FR_ROOT_TABLE_INV,
 } from "./reasons.js";
 import { DMAR_FRCD_REG, REGISTER_VIEWS, bitsOf, decodeFrcd, decodeFrcdRecord, decodeRegister, type RegisterName } from "./regs.js";
-import { SL_PS, SL_R, SL_W, type SlptWalker } from "./slpt.js";
+import { SL_R, SL_W, decodeSlpte, type SlptWalker } from "./slpt.js";
 import type { DmarUnit } from "./unit.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
@@ -75,17 +75,14 @@ export function contextEntryFields(lo: bigint, hi: bigint): DecodedField[] {
   ];
 }
 
-/** Whether a second-level entry at `level` is a leaf, by the walker's rule (PS counts only where CAP.SLLPS has the size). */
+/** Whether a second-level entry at `level` is a leaf, by the walker's rule (slpt.ts decodeSlpte). */
 export function slpteIsLeaf(walker: SlptWalker, level: number, v: bigint): boolean {
-  return level === 1 || ((v & BigInt(SL_PS)) !== 0n && (walker.largeOk & (1 << level)) !== 0);
+  return decodeSlpte(walker, level, v).leaf;
 }
 
-/** The set bits of a second-level entry that the walker's masks reserve at `level` (0n = none). */
+/** The set bits of a second-level entry that the walker's masks reserve at `level` (0n = none; slpt.ts decodeSlpte). */
 export function slpteReservedBits(walker: SlptWalker, level: number, v: bigint): bigint {
-  const large = level > 1 && slpteIsLeaf(walker, level, v) ? 1 : 0;
-  const k = level * 2 + large;
-  const mask = (BigInt(walker.rsvdHi[k]! >>> 0) << 32n) | BigInt(walker.rsvdLo[k]! >>> 0);
-  return v & mask;
+  return decodeSlpte(walker, level, v).reserved;
 }
 
 /** Top bit of the address field: the walker keeps address bits below the host address width. */
@@ -101,9 +98,9 @@ export function slpteFields(walker: SlptWalker, level: number, v: bigint): Decod
   return out;
 }
 
-/** The address field of a second-level entry as the walker uses it (next table or page frame). */
+/** The address field of a second-level entry as the walker uses it (next table or page frame; slpt.ts decodeSlpte). */
 function slpteAddress(walker: SlptWalker, v: bigint): bigint {
-  return v & ((BigInt(walker.addrHiMask >>> 0) << 32n) | 0xfffff000n);
+  return decodeSlpte(walker, 1, v).address;
 }
 
 /** Which qword of which structure a raw value is written to (a scenario's `poke` target). */
