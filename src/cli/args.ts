@@ -14,6 +14,8 @@ export const USAGE = `usage:
   passthrough explain FILE... [--kind KIND] [--trace FTRACE] [--json]
                                                     explain each fault: meaning, likely causes, what to check, evidence
   passthrough synthesize FILE...                    a scenario (to stdout) that reproduces the faults of the evidence
+  passthrough export FILE [--format qemu|libvirt] [--vm NAME]
+                                                    a scenario's VM as a QEMU command line or libvirt domain XML (to stdout)
   KIND: log, groups, ftrace, lspci, libvirt, qemu (default: detected from the text)
 exit codes: 0 success, 1 an expectation failed, 2 invalid scenario or usage`;
 
@@ -28,8 +30,13 @@ export type Command =
   | { cmd: "decode"; files: string[]; kind?: EvidenceKind; json: boolean }
   | { cmd: "explain"; files: string[]; kind?: EvidenceKind; trace?: string; json: boolean }
   | { cmd: "synthesize"; files: string[] }
+  | { cmd: "export"; file: string; format: ExportFormat; vm?: string }
   | { cmd: "bench"; n: number; reps: number; dump: boolean }
   | { cmd: "help" };
+
+/** What `export` writes. */
+export const EXPORT_FORMATS = ["qemu", "libvirt"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** A command line the CLI refuses: the message names the command and what was wrong. */
 export class UsageError extends Error {}
@@ -40,6 +47,7 @@ const COMMANDS = {
   decode: { kind: { type: "string" }, json: { type: "boolean" } },
   explain: { kind: { type: "string" }, trace: { type: "string" }, json: { type: "boolean" } },
   synthesize: {},
+  export: { format: { type: "string" }, vm: { type: "string" } },
   bench: { dump: { type: "boolean" } },
 } satisfies Record<string, Record<string, OptionSpec>>;
 type CommandName = keyof typeof COMMANDS;
@@ -79,6 +87,13 @@ export function parseCommandLine(argv: readonly string[]): Command {
     }
     case "synthesize":
       return { cmd: name, files: needFiles("evidence") };
+    case "export": {
+      const [file, ...more] = needFiles("scenario");
+      if (more.length) throw new UsageError(`export: one scenario file, got ${positionals.length}`);
+      const format = values.format ?? "qemu";
+      if (typeof format !== "string" || !(EXPORT_FORMATS as readonly string[]).includes(format)) throw new UsageError(`export: --format ${JSON.stringify(format)} is not one of ${EXPORT_FORMATS.join(", ")}${suggest(String(format), EXPORT_FORMATS, "")}`);
+      return { cmd: name, file: file!, format: format as ExportFormat, ...(typeof values.vm === "string" ? { vm: values.vm } : {}) };
+    }
     case "bench": {
       if (positionals.length > 2) throw new UsageError(`bench: at most two numbers (N and REPS), got ${positionals.length} arguments`);
       const nums = positionals.map((p, i) => {

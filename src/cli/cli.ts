@@ -10,6 +10,8 @@ import { runBench, benchDump, runScenarioBench } from "./bench.js";
 import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
 import { decode, explain, synthesize } from "./evidence.js";
 import { parseCommandLine, UsageError, USAGE, type Command } from "./args.js";
+import { parseScenario } from "../scenario/index.js";
+import { toLibvirtXml, toQemuCommandLine } from "../import/vmExport.js";
 
 /** Where the CLI writes (the process's stdout and stderr; tests collect them). */
 export interface CliIo {
@@ -41,6 +43,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
       return explain(c);
     case "synthesize":
       return synthesize(c);
+    case "export":
+      return exportVm(c, io);
     case "bench":
       if (c.dump) {
         for (const line of benchDump()) io.out(line + "\n");
@@ -75,6 +79,34 @@ function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
   }
   if (c.json) io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, jsonBigint, 2) + "\n");
   return worst;
+}
+
+/** `passthrough export`: a scenario's VM as the configuration a user runs (import/vmExport.ts). */
+function exportVm(c: Extract<Command, { cmd: "export" }>, io: CliIo): number {
+  let text: string;
+  try {
+    text = readFileSync(c.file, "utf8");
+  } catch (e) {
+    io.err(`${c.file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+    return 2;
+  }
+  const parsed = parseScenario(text, c.file);
+  const errors = parsed.diagnostics.filter((d) => d.severity === "error");
+  if (errors.length || !parsed.scenario) {
+    for (const d of errors) io.err(`${c.file}:${d.range.line + 1}:${d.range.column + 1}: error ${d.code}: ${d.message}\n${d.hint ? `    hint: ${d.hint}\n` : ""}`);
+    return 2;
+  }
+  const s = parsed.scenario;
+  if (s.vms.length === 0) {
+    io.err(`${c.file}: the scenario has no VM to export\n`);
+    return 2;
+  }
+  if (c.vm !== undefined && !s.vms.some((v) => v.name === c.vm)) {
+    io.err(`${c.file}: no VM named ${JSON.stringify(c.vm)} (VMs: ${s.vms.map((v) => v.name).join(", ")})\n`);
+    return 2;
+  }
+  io.out(c.format === "qemu" ? toQemuCommandLine(s, c.vm) : toLibvirtXml(s, c.vm));
+  return 0;
 }
 
 function jsonBigint(_key: string, value: unknown): unknown {

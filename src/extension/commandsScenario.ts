@@ -3,6 +3,52 @@ import * as vscode from "vscode";
 import { LANGUAGE_ID } from "./scenarios.js";
 import { openExamplesCommand } from "./examples.js";
 import { activeUri, needScenario, type CommandContext, type Commands } from "./commands.js";
+import { parseScenario } from "../scenario/index.js";
+import { toLibvirtXml, toQemuCommandLine } from "../import/vmExport.js";
+
+/**
+ * A scenario's VM as the configuration a user runs (import/vmExport.ts), in a new untitled editor:
+ * nothing is written until the user saves it. Returns the document (tests read it).
+ */
+async function exportVm(cx: CommandContext, arg?: unknown, format?: "qemu" | "libvirt", vmName?: string): Promise<vscode.TextDocument | undefined> {
+  const uri = activeUri(cx, arg) ?? needScenario(cx);
+  const doc = uri ? cx.scenarios.document(uri) : undefined;
+  if (!uri || !doc) return undefined;
+  const parsed = parseScenario(doc.getText(), doc.uri.path);
+  const errors = parsed.diagnostics.filter((d) => d.severity === "error");
+  if (errors.length || !parsed.scenario) {
+    void vscode.window.showErrorMessage(`Export VM: the scenario has ${errors.length} ${errors.length === 1 ? "error" : "errors"}; fix ${errors.length === 1 ? "it" : "them"} first (Problems view).`);
+    return undefined;
+  }
+  const s = parsed.scenario;
+  if (s.vms.length === 0) {
+    void vscode.window.showInformationMessage("Export VM: the scenario has no VM (add one under vms:).");
+    return undefined;
+  }
+  if (vmName === undefined) {
+    if (s.vms.length === 1) vmName = s.vms[0]!.name;
+    else {
+      const pick = await vscode.window.showQuickPick(s.vms.map((v) => ({ label: v.name, description: `${v.devices.length} assigned` })), { title: "Export VM: which VM" });
+      if (!pick) return undefined;
+      vmName = pick.label;
+    }
+  }
+  if (format === undefined) {
+    const pick = await vscode.window.showQuickPick(
+      [
+        { label: "QEMU command line", description: "qemu-system-x86_64 with vfio-pci and intel-iommu", format: "qemu" as const },
+        { label: "libvirt domain XML", description: "<domain> with <hostdev> and <iommu>", format: "libvirt" as const },
+      ],
+      { title: `Export VM ${vmName} as` },
+    );
+    if (!pick) return undefined;
+    format = pick.format;
+  }
+  const text = format === "qemu" ? toQemuCommandLine(s, vmName) : toLibvirtXml(s, vmName);
+  const out = await vscode.workspace.openTextDocument({ content: text, language: format === "qemu" ? "shellscript" : "xml" });
+  await vscode.window.showTextDocument(out, { preview: false });
+  return out;
+}
 
 /** Shows the step's line in its editor. */
 async function revealLine(cx: CommandContext, uri: string, step: number): Promise<void> {
@@ -75,5 +121,6 @@ export function scenarioCommands(cx: CommandContext): Commands {
       return doc.uri.toString();
     },
     "passthrough.openExamples": openExamplesCommand(vscode, cx.ctx.extensionUri, LANGUAGE_ID),
+    "passthrough.exportVm": (arg?: unknown, format?: "qemu" | "libvirt", vm?: string) => exportVm(cx, arg, format, vm),
   };
 }

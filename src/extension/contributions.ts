@@ -21,6 +21,7 @@ export const COMMANDS = [
   "passthrough.copyValue",
   "passthrough.restartEngine",
   "passthrough.openExamples",
+  "passthrough.exportVm",
   "passthrough.showTrace",
   "passthrough.importEvidence",
   "passthrough.createScenarioFromEvidence",

@@ -154,3 +154,33 @@ workload:
     expect(JSON.parse(JSON.stringify(rep))).toEqual(rep);
   });
 });
+
+describe("passthrough export", () => {
+  it("writes a scenario's VM as a QEMU command line (default) and as libvirt XML, which import back to the same VM", async () => {
+    const { importText } = await import("../../src/import/index.js");
+    const q = await cli("export", example);
+    expect(q.code).toBe(0);
+    expect(q.out).toMatch(/^qemu-system-x86_64 \\\n/);
+    expect(importText(q.out).kind).toBe("qemu");
+    const x = await cli("export", "--format", "libvirt", example);
+    expect(x.code).toBe(0);
+    expect(x.out).toMatch(/^<domain type='kvm'>/);
+    const hostdevs = (t: string) => importText(t).records.flatMap((r) => (typeof r.fields.hostdev === "string" ? [r.fields.hostdev] : []));
+    expect(hostdevs(x.out)).toEqual(hostdevs(q.out));
+    expect(hostdevs(q.out).length).toBeGreaterThan(0);
+  });
+
+  it("a bad format, an unknown VM, two files or a broken scenario is exit 2 with the reason", async () => {
+    const f = await cli("export", "--format", "libvrt", example);
+    expect(f.code).toBe(2);
+    expect(f.err).toContain('passthrough export: --format "libvrt" is not one of qemu, libvirt; did you mean libvirt?');
+    const v = await cli("export", "--vm", "nope", example);
+    expect(v.code).toBe(2);
+    expect(v.err).toMatch(/no VM named "nope" \(VMs: /);
+    expect((await cli("export", example, example)).code).toBe(2);
+    const broken = join(root, "test", "fixtures", "evidence", "groups.txt");
+    const b = await cli("export", broken);
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/groups\.txt:\d+:\d+: error /);
+  });
+});

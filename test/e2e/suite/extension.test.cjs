@@ -659,3 +659,26 @@ describe("Evidence in a real VS Code", function () {
     await vscode.commands.executeCommand("workbench.action.closeAllEditors");
   });
 });
+
+describe("Export a scenario's VM (issue 19)", function () {
+  this.timeout(120000);
+  it("Export VM opens the QEMU command line and the libvirt XML in untitled editors, the scenario untouched", async () => {
+    const { doc } = await open("viommu-no-caching-mode");
+    const before = doc.getText();
+    const q = await vscode.commands.executeCommand("passthrough.exportVm", doc.uri.toString(), "qemu");
+    assert.ok(q, "a QEMU document");
+    assert.strictEqual(q.isUntitled, true);
+    assert.match(q.getText(), /^qemu-system-x86_64 \\\n/);
+    assert.match(q.getText(), /-device intel-iommu,intremap=on,caching-mode=off/);
+    assert.match(q.getText(), /-device vfio-pci,host=0000:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7],id=hostdev0/);
+    const x = await vscode.commands.executeCommand("passthrough.exportVm", doc.uri.toString(), "libvirt");
+    assert.strictEqual(x.languageId, "xml");
+    assert.match(x.getText(), /<iommu model='intel'>\n {6}<driver intremap='on' caching_mode='off'\/>/);
+    assert.strictEqual(doc.getText(), before);
+    // The exports are untitled and dirty: closed without saving (no "save?" dialog).
+    for (const d of [q, x]) {
+      await vscode.window.showTextDocument(d);
+      await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
+    }
+  });
+});
