@@ -182,31 +182,37 @@ describe("SlptWalker against the reference walker", () => {
     expect(walks).toBeGreaterThan(5000);
   });
 
-  it("translate (range check, IOTLB, walk, fill: the WebAssembly core) gives the reference answers with any IOTLB geometry, and its IOTLB is the TypeScript Iotlb's", () => {
+  it("translate (IOTLB probe, then range check and walk, fill: the WebAssembly core) gives the reference answers with any IOTLB geometry, and its IOTLB is the TypeScript Iotlb's", () => {
     fc.assert(
-      fc.property(scenarioArb, fc.constantFrom(1, 2, 4, 16), fc.constantFrom(1, 2, 3, 4), fc.integer({ min: 0, max: 65535 }), (s, sets, ways, did) => {
+      fc.property(scenarioArb, fc.constantFrom(1, 2, 4, 16), fc.constantFrom(1, 2, 3, 4), fc.integer({ min: 0, max: 65535 }), fc.nat(27), (s, sets, ways, did, narrow) => {
         const { mem, read } = build(s);
-        const width = Math.min(s.fmt.haw, 12 + 9 * s.levels); // as the DMAR unit passes it
+        const full = Math.min(s.fmt.haw, 12 + 9 * s.levels); // as the DMAR unit passes it
         const iotlb = new Iotlb(sets, ways, mem);
         const x = new SecondLevelTranslator(new SlptWalker(mem, s.fmt), iotlb);
-        // Each request twice (the second may hit), interleaved with the others.
-        const reqs = [...s.reqs, ...s.reqs];
-        for (const [iova0, write] of reqs) {
-          const iova = iova0 & ((1n << 57n) - 1n);
-          const inRange = iova >> BigInt(width) === 0n;
-          const expected: Outcome = !inRange ? { code: 0x04, level: 0 } : refWalk(read, s.fmt, s.root, s.levels, iova, write);
-          // The TypeScript probe of the same slots (what the core filled) must predict the core's hit.
-          const tsHit = iotlb.lookup(did, Number(iova >> 32n), Number(iova & 0xffffffffn), write) >= 0;
-          const code = x.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
-          expect(code, `iova 0x${iova.toString(16)}`).toBe(expected.code);
-          expect(x.iotlbHit).toBe(inRange && tsHit);
-          if (code === 0) {
-            expect((BigInt(x.hpaHi >>> 0) << 32n) | BigInt(x.hpaLo >>> 0)).toBe(expected.hpa);
-            expect(x.level).toBe(expected.level);
-            expect(x.perm).toBe(expected.perm);
+        // Each request twice (the second may hit), interleaved with the others; the second round
+        // with the address width narrowed (a context entry's AW changed, the IOTLB not flushed).
+        const rounds = [full, full - narrow];
+        for (const width of rounds) {
+          for (const [iova0, write] of s.reqs) {
+            const iova = iova0 & ((1n << 57n) - 1n);
+            // The TypeScript probe of the same slots (what the core filled) must predict the core's hit.
+            const tsHit = iotlb.lookup(did, Number(iova >> 32n), Number(iova & 0xffffffffn), write) >= 0;
+            // QEMU vtd_do_iommu_translate: the IOTLB first; a miss walks, range check first.
+            // (A hit answers what the walk gave when it was filled: the tables do not change here.)
+            const walked = refWalk(read, s.fmt, s.root, s.levels, iova, write);
+            const expected: Outcome = tsHit || iova >> BigInt(width) === 0n ? walked : { code: 0x04, level: 0 };
+            const code = x.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
+            expect(code, `iova 0x${iova.toString(16)} width ${width}`).toBe(expected.code);
+            expect(x.iotlbHit).toBe(tsHit);
+            if (code === 0) {
+              expect((BigInt(x.hpaHi >>> 0) << 32n) | BigInt(x.hpaLo >>> 0)).toBe(expected.hpa);
+              expect(x.level).toBe(expected.level);
+              expect(x.perm).toBe(expected.perm);
+            }
           }
         }
-        expect(x.hits + x.misses).toBe(reqs.filter(([iova]) => (iova & ((1n << 57n) - 1n)) >> BigInt(width) === 0n).length);
+        // Every request probes the IOTLB: a hit or a miss.
+        expect(x.hits + x.misses).toBe(2 * s.reqs.length);
       }),
       { numRuns: 500 },
     );
@@ -216,9 +222,11 @@ describe("SlptWalker against the reference walker", () => {
 describe("translateBatch (bursts in the WebAssembly core)", () => {
   it("gives exactly the results of one translate() per request, in order, with the same IOTLB state and counters", () => {
     fc.assert(
-      fc.property(scenarioArb, fc.constantFrom(1, 4, 16), fc.constantFrom(0, 1, 2, 4), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 1, max: 7 }), fc.nat(), (s, sets, ways, did, chunk, seed) => {
+      fc.property(scenarioArb, fc.constantFrom(1, 4, 16), fc.constantFrom(0, 1, 2, 4), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 1, max: 7 }), fc.nat(), fc.nat(27), (s, sets, ways, did, chunk, seed, narrow) => {
         // ways 0: no IOTLB (every request walks; the core's walk-only loop at 4 levels)
-        const width = Math.min(s.fmt.haw, 12 + 9 * s.levels);
+        const full = Math.min(s.fmt.haw, 12 + 9 * s.levels);
+        // The address width narrowed after the first chunks (the IOTLB keeps what they filled).
+        const widthAt = (i: number) => (i < 2 * chunk ? full : full - narrow);
         // Requests repeated (IOTLB hits, including permission faults on hits) and shuffled.
         const reqs = [...s.reqs, ...s.reqs, ...s.reqs].map(([iova, write]) => [iova & ((1n << 57n) - 1n), write] as const);
         for (let i = reqs.length - 1; i > 0; i--) {
@@ -230,8 +238,8 @@ describe("translateBatch (bursts in the WebAssembly core)", () => {
         const xOne = new SecondLevelTranslator(new SlptWalker(one, s.fmt), ways === 0 ? null : new Iotlb(sets, ways, one));
         const tlbMany = ways === 0 ? null : new Iotlb(sets, ways, many);
         const xMany = new SecondLevelTranslator(new SlptWalker(many, s.fmt), tlbMany);
-        const expected: [number, number][] = reqs.map(([iova, write]) => {
-          const code = xOne.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
+        const expected: [number, number][] = reqs.map(([iova, write], i) => {
+          const code = xOne.translate(did, Number(s.root), s.levels, widthAt(i), Number(iova >> 32n), Number(iova & 0xffffffffn), write);
           return code === 0 ? [xOne.hpaLo | 0, xOne.hpaHi | 0] : [code, -1];
         });
         const burst = new DmaBurst(many, 8);
@@ -243,7 +251,7 @@ describe("translateBatch (bursts in the WebAssembly core)", () => {
             burst.requests[2 * i + 1] = Number(iova >> 32n) | 0;
             burst.writes[i] = write ? 1 : 0;
           });
-          xMany.translateBatch(did, Number(s.root), s.levels, width, burst, part.length);
+          xMany.translateBatch(did, Number(s.root), s.levels, widthAt(start), burst, part.length);
           for (let i = 0; i < part.length; i++) got.push([burst.results[2 * i]!, burst.results[2 * i + 1]!]);
         }
         expect(got).toEqual(expected);

@@ -6,8 +6,9 @@
  * keyed by the leaf's level; a lookup probes the 4 KiB, then 2 MiB, then 1 GiB key. A hit whose
  * cached permission lacks the requested access faults (0x05 / 0x06) without a walk.
  *
- * Layout: one Int32Array, 4 ints per way, grouped by field within a set so that a 4-way set is
- * 16 consecutive ints (64 bytes): for set s with base b = s * ways * 4 and way w,
+ * Layout (the WebAssembly translate core's, CORE_IOTLB in the generated translateCoreLayout.ts):
+ * one Int32Array, 4 ints per way, grouped by field within a set so that a 4-way set is 16
+ * consecutive ints (64 bytes): for set s with base b = s * ways * 4 and way w,
  *   slots[b + w]            tagA = (low 30 bits of (iova >> (pageShift + setBits))) << 2 | level  (never 0: level >= 1)
  *   slots[b + ways + w]     tagB = did << 16 | bits 30.. of (iova >> (pageShift + setBits))     (IOVAs up to 2^57)
  *   slots[b + 2*ways + w]   page base, low dword, | perm (R=1, W=2) in bits 1:0
@@ -17,8 +18,14 @@
  */
 
 import { MemoryView, type PhysicalMemory } from "../memory.js";
+import { CORE_IOTLB } from "./translateCoreLayout.js";
 
-const STRIDE = 4;
+const STRIDE = CORE_IOTLB.rows;
+if (CORE_IOTLB.rowTagA !== 0 || CORE_IOTLB.rowTagB !== 1 || CORE_IOTLB.rowBaseLo !== 2 || CORE_IOTLB.rowBaseHi !== 3) {
+  throw new Error("iotlb.ts reads the rows in the order tagA, tagB, base low | perm, base high");
+}
+/** IOVAs at or above 2^TAG_IOVA_BITS have no tag: a lookup of one misses. */
+const UNTAGGED_HI_SHIFT = CORE_IOTLB.tagIovaBits - 32;
 
 export interface IotlbEntry {
   did: number;
@@ -59,6 +66,11 @@ export class Iotlb {
   hpaHi = 0;
   level = 0;
   perm = 0;
+
+  /** Bytes of a memory's SRAM arena that an IOTLB of this geometry takes (slots, victim bytes, alignment). */
+  static arenaBytes(sets: number, ways: number): number {
+    return sets * ways * STRIDE * 4 + 64 + sets + 1;
+  }
 
   /** With `mem`, the IOTLB lives in its SRAM arena (the translate core's IOTLB); without, in arrays of its own. */
   constructor(sets: number, ways: number, mem?: PhysicalMemory) {
@@ -103,6 +115,7 @@ export class Iotlb {
    * Probes the 4 KiB key first (straight-line, the common case), then 2 MiB, then 1 GiB.
    */
   lookup(did: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    if (iovaHi >>> UNTAGGED_HI_SHIFT !== 0) return -1;
     const s = this.shift1;
     const base = (((iovaLo >>> 12) | (iovaHi << 20)) & this.setMask) * this.ways * STRIDE;
     const tagA = (((iovaLo >>> s) | (iovaHi << (32 - s))) << 2) | 1;
