@@ -98,6 +98,9 @@ function coreModule(): WebAssembly.Module {
 }
 
 export class SecondLevelTranslator {
+  /** Bytes of a memory's SRAM arena a translator takes (its block, aligned). */
+  static readonly ARENA_BYTES = BLOCK_BYTES + 64;
+
   private readonly core: TranslateCore;
   /** The translator's block in the SRAM arena (masks, results, scratch request). */
   private readonly block: MemoryView<Int32Array>;

@@ -165,6 +165,11 @@ export class DmarUnit {
   ccHit = false;
   fate: FaultFate = FaultFate.None;
 
+  /** Bytes of the memory's SRAM arena a unit of this spec takes (its IOTLB and its translator): size the PhysicalMemory's arena with it. */
+  static sramBytes(spec: Pick<IommuSpec, "iotlbSets" | "iotlbWays">): number {
+    return Iotlb.arenaBytes(spec.iotlbSets, spec.iotlbWays) + SecondLevelTranslator.ARENA_BYTES;
+  }
+
   constructor(
     readonly mem: PhysicalMemory,
     spec: IommuSpec,
