@@ -744,6 +744,22 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
     (select (i32.load offset=${B.reqResult} (local.get $blk)) (i32.const 0)
       (i32.eq (i32.load offset=${B.reqResult + 4} (local.get $blk)) (i32.const ${LAYOUT.faultHi}))))
 
+  ;; The IOTLB alone, for Iotlb (iotlb.ts): the probe path's lookup without a fill, and the fill
+  ;; of a walk done in TypeScript. The same $lookup and $fill as the step's.
+  (func (export "lookup") (param $did i32) (param $iovaHi i32) (param $iovaLo i32) (param $write i32) (result i32)
+    (call $lookup (local.get $did)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $iovaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $iovaLo)))
+      (local.get $write) (i32.const 1)))
+
+  (func (export "fill") (param $did i32) (param $iovaHi i32) (param $iovaLo i32) (param $level i32)
+    (param $hpaHi i32) (param $hpaLo i32) (param $perm i32)
+    (i64.store offset=${B.hpa} (global.get $blk)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $hpaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $hpaLo))))
+    (i32.store offset=${B.level} (global.get $blk) (local.get $level))
+    (i32.store offset=${B.perm} (global.get $blk) (local.get $perm))
+    (call $fill (local.get $did)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $iovaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $iovaLo)))))
+
   ;; A burst (see $burst), through the loop of its configuration.
   (func (export "translateBatch")
     (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)

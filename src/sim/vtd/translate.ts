@@ -93,7 +93,7 @@ export function compileWasm(base64: string): WebAssembly.Module {
 
 let compiled: WebAssembly.Module | undefined;
 /** The core, compiled once per thread. */
-function coreModule(): WebAssembly.Module {
+export function translateCoreModule(): WebAssembly.Module {
   return (compiled ??= compileWasm(TRANSLATE_CORE_WASM));
 }
 
@@ -111,7 +111,7 @@ export class SecondLevelTranslator {
     readonly iotlb: Iotlb | null,
   ) {
     const mem = walker.mem;
-    if (iotlb !== null && iotlb.slotsOffset === 0) throw new RangeError("the translator's IOTLB must live in the walker's memory (new Iotlb(sets, ways, mem))");
+    if (iotlb !== null && iotlb.memory !== mem.memory) throw new RangeError("the translator's IOTLB must live in the walker's memory (new Iotlb(sets, ways, mem))");
     this.block = new MemoryView(mem, Int32Array, mem.allocSram(BLOCK_BYTES), BLOCK_BYTES / 4);
     // Reserved-bit masks as i64 at index level * 2 + large (the walker's rsvdLo/rsvdHi).
     const out = this.block.get();
@@ -119,7 +119,7 @@ export class SecondLevelTranslator {
       out[MASKS + 2 * k] = walker.rsvdLo[k]!;
       out[MASKS + 2 * k + 1] = walker.rsvdHi[k]!;
     }
-    this.core = new WebAssembly.Instance(coreModule(), { sim: { memory: mem.memory } }).exports as unknown as TranslateCore;
+    this.core = new WebAssembly.Instance(translateCoreModule(), { sim: { memory: mem.memory } }).exports as unknown as TranslateCore;
     this.core.configure(
       this.block.offset,
       mem.poolBase,
