@@ -385,6 +385,20 @@ describe("SlptWalker faults and leaves", () => {
     expect(walkOutcome(chain(low, 0x1234_5003n, f39, 3), POOL, 3, low | 0xfffn, false)).toEqual({ code: 0, level: 1, hpa: 0x1234_5fffn, perm: 3 });
   });
 
+  it("a level count the core has no unrolled walk for (1, 6) is walked in TypeScript, with the same rules", () => {
+    for (const levels of [1, 6]) {
+      const iova = 0x1000n;
+      const w = chain(iova, 0x5555_5003n, { ...F48, haw: 57 }, levels);
+      const x = new SecondLevelTranslator(w, new Iotlb(16, 4, w.mem));
+      expect(walkOutcome(w, POOL, levels, iova | 0x123n, false)).toEqual({ code: 0, level: 1, hpa: 0x5555_5123n, perm: 3 });
+      expect(x.translate(1, Number(POOL), levels, 57, 0, 0x1123, false), `${levels} levels`).toBe(0);
+      expect([x.hpaLo, x.level, x.iotlbHit]).toEqual([0x5555_5123, 1, false]);
+      // Filled by the TypeScript side into the core's IOTLB: the next one hits.
+      expect(x.translate(1, Number(POOL), levels, 57, 0, 0x1456, false)).toBe(0);
+      expect([x.hpaLo, x.iotlbHit]).toEqual([0x5555_5456, true]);
+    }
+  });
+
   it("follows tables in sparse DRAM, where unwritten memory reads as zero", () => {
     const mem = newMemory();
     // root -> DRAM page 0x1000 -> pool page 1 -> DRAM page 0x3f000 -> leaf
