@@ -243,9 +243,11 @@ const matchWays = (base, a, b) => `(local.set $q (i32.const -1))
         (local.set $w (i32.add (local.get $w) (i32.const 1)))
         (br $way)))`;
 
-/** i32: the low dword of a hit's address: page base from baseLo, offset from $iova (offMask32: i32 expr). */
+/** i32: the low dword of a hit's address: page base from baseLo, offset from $iova (offMask32: a number or an i32 expr). */
 const hitLo = (baseLo, offMask32) =>
-  `(i32.or (i32.and ${baseLo} (i32.xor ${offMask32} (i32.const -1))) (i32.and (i32.wrap_i64 (local.get $iova)) ${offMask32}))`;
+  typeof offMask32 === "number"
+    ? `(i32.or (i32.and ${baseLo} (i32.const ${hex(~offMask32 >>> 0)})) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const ${hex(offMask32)})))`
+    : `(i32.or (i32.and ${baseLo} (i32.xor ${offMask32} (i32.const -1))) (i32.and (i32.wrap_i64 (local.get $iova)) ${offMask32}))`;
 
 /** i32: the IOVA lies where no IOTLB tag reaches: the probe misses. */
 const untaggable = `(i64.ne (i64.shr_u (local.get $iova) (i64.const ${T.tagIovaBits})) (i64.const 0))`;
@@ -430,7 +432,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
                         (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
                         (drop (br_if $step (i32.sub (i32.const ${FR.READ}) (local.get $write))
                           (i32.eqz (i32.and (local.get $baseLo) (i32.add (local.get $write) (i32.const 1))))))
-                        (i32.store (local.get $out) ${hitLo("(local.get $baseLo)", "(i32.const 0xfff)")})
+                        (i32.store (local.get $out) ${hitLo("(local.get $baseLo)", pageMask(1))})
                         (i32.store offset=4 (local.get $out) (i32.load offset=${row(T.rowBaseHi, 4)} (local.get $q)))
                         (br $step (i32.const 0))))
                     (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write) (i32.const 2))))
@@ -565,7 +567,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         ;; The access needs R (bit 0) for a read, W (bit 1) for a write: 1 + write.
         (if (i32.and (local.get $baseLo) (i32.add (local.get $write) (i32.const 1)))
           (then
-            (i32.store (local.get $out) ${hitLo("(local.get $baseLo)", "(i32.const 0xfff)")})
+            (i32.store (local.get $out) ${hitLo("(local.get $baseLo)", pageMask(1))})
             (i32.store offset=4 (local.get $out) (i32.load offset=${row(T.rowBaseHi, 4)} (local.get $q))))
           (else
             (i32.store (local.get $out) (i32.sub (i32.const ${FR.READ}) (local.get $write)))
