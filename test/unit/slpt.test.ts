@@ -399,6 +399,32 @@ describe("SlptWalker faults and leaves", () => {
     }
   });
 
+  it("an IOVA at or above 2^57, where the IOTLB's tags end, never hits an entry it aliases (translate and both burst loops)", () => {
+    const iova = 0x1234_5000n;
+    const alias = iova | (1n << 58n); // the same tags if bits 58+ were dropped
+    const w = chain(iova, 0x7777_7003n);
+    const x = new SecondLevelTranslator(w, new Iotlb(1, 4, w.mem));
+    expect(x.translate(1, Number(POOL), 4, 48, 0, 0x1234_5000, false)).toBe(0);
+    expect(x.translate(1, Number(POOL), 4, 48, Number(alias >> 32n), 0x1234_5000, false)).toBe(0x04);
+    expect(x.iotlbHit).toBe(false);
+    expect(x.iotlb!.lookup(1, Number(alias >> 32n), 0x1234_5000, false)).toBe(-1);
+    // Bursts: a run of hits ($hitRun4), then the alias; a miss first ($burstTlb4), then the alias.
+    const burst = new DmaBurst(w.mem, 8);
+    for (const order of [[iova, iova, alias, iova], [0x5000n, alias, iova, alias]]) {
+      order.forEach((a, i) => {
+        burst.requests[2 * i] = Number(a & 0xffffffffn) | 0;
+        burst.requests[2 * i + 1] = Number(a >> 32n) | 0;
+        burst.writes[i] = 0;
+      });
+      x.translateBatch(1, Number(POOL), 4, 48, burst, order.length);
+      order.forEach((a, i) => {
+        const r = [burst.results[2 * i], burst.results[2 * i + 1]];
+        if (a === alias) expect(r, `request ${i}`).toEqual([0x04, -1]);
+        if (a === iova) expect(r, `request ${i}`).toEqual([0x7777_7000, 0]);
+      });
+    }
+  });
+
   it("follows tables in sparse DRAM, where unwritten memory reads as zero", () => {
     const mem = newMemory();
     // root -> DRAM page 0x1000 -> pool page 1 -> DRAM page 0x3f000 -> leaf
