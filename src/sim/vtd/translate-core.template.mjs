@@ -612,13 +612,14 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
             (local.set $L (i32.const 1))
             (local.set $shift (i64.const 12))
             (block $miss
-              (br_if $miss ${untaggable})
               (loop $probe
                 (local.set $base ${setBase("(local.get $shift)", 4)})
                 (local.set $x (i64.shr_u (local.get $iova) (i64.add (local.get $shift) (local.get $setBits))))
                 (local.set $q ${match4("$base", tagA("(local.get $x)", "(local.get $L)"), tagB("(local.get $x)"))})
                 (if (local.get $q)
                   (then
+                    ;; (Checked only on a match, off the path of a miss.)
+                    (br_if $miss ${untaggable})
                     ;; The fourth 4 KiB hit in a row: back to $hitRun4, whose loop answers runs of hits
                     ;; faster. (Handing back at every 4 KiB hit cost two calls per switch, and a
                     ;; stream with hits and misses interleaved, as W3 of the benchmark, switched
