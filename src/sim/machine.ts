@@ -122,6 +122,7 @@ export class Machine {
       poolInitialPages: 64,
       dramBytes: Number(host.memory < 1n << 52n ? host.memory : 1n << 52n),
       sparseMaxPages: 4096,
+      sramBytes: DmarUnit.sramBytes(host.iommu),
     });
     const { topology, problems } = PciTopology.build(host.pci);
     this.pci = topology;

@@ -1,7 +1,7 @@
 // The second-level walker (and the translate step around it) against a small, obviously correct
 // reference: 64-bit entries as BigInt in a Map keyed by address, the VT-d rules of
 // ../shared/bench/SPEC.md section 6 written out plainly in QEMU's order (read, permission AND,
-// permission fault, reserved bits, leaf), for haw 39/48/57, 3/4/5 levels, superpages on/off,
+// permission fault, reserved bits, leaf), for haw 39/48/57, 2/3/4/5 levels (each an unrolled walk of the core), superpages on/off,
 // device-TLB on/off, snoop control on/off. Tables live in the pool, in sparse DRAM, or nowhere
 // (pointers outside memory), so both the unrolled in-pool path and the general walk are covered.
 import fc from "fast-check";
@@ -104,7 +104,7 @@ const iovaArb = fc.oneof(
 /** A scenario: format, levels, root, requests, and path entries written along the requests' walks. */
 const scenarioArb = fc.record({
   fmt: fmtArb,
-  levels: fc.constantFrom<number>(3, 4, 4, 5),
+  levels: fc.constantFrom<number>(2, 3, 4, 4, 5),
   root: fc.oneof({ weight: 8, arbitrary: fc.constant(POOL) }, { weight: 1, arbitrary: fc.constantFrom(POOL + 4096n, 0x2000n, 0x7ffffffff000n) }),
   reqs: fc.array(fc.tuple(iovaArb, fc.boolean()), { minLength: 1, maxLength: 12 }),
   // Path entries: [page written when stray, page pointed at, bits, stray]. Two in three are
@@ -182,32 +182,37 @@ describe("SlptWalker against the reference walker", () => {
     expect(walks).toBeGreaterThan(5000);
   });
 
-  it("translate (IOTLB, range check, walk, fill: the WebAssembly core) gives the reference answers with any IOTLB geometry, and its IOTLB is the TypeScript Iotlb's", () => {
+  it("translate (IOTLB probe, then range check and walk, fill: the WebAssembly core) gives the reference answers with any IOTLB geometry, and its IOTLB is the TypeScript Iotlb's", () => {
     fc.assert(
-      fc.property(scenarioArb, fc.constantFrom(1, 2, 4, 16), fc.constantFrom(1, 2, 3, 4), fc.integer({ min: 0, max: 65535 }), (s, sets, ways, did) => {
+      fc.property(scenarioArb, fc.constantFrom(1, 2, 4, 16), fc.constantFrom(1, 2, 3, 4), fc.integer({ min: 0, max: 65535 }), fc.nat(27), (s, sets, ways, did, narrow) => {
         const { mem, read } = build(s);
-        const width = Math.min(s.fmt.haw, 12 + 9 * s.levels); // as the DMAR unit passes it
+        const full = Math.min(s.fmt.haw, 12 + 9 * s.levels); // as the DMAR unit passes it
         const iotlb = new Iotlb(sets, ways, mem);
         const x = new SecondLevelTranslator(new SlptWalker(mem, s.fmt), iotlb);
-        // Each request twice (the second may hit), interleaved with the others.
-        const reqs = [...s.reqs, ...s.reqs];
-        for (const [iova0, write] of reqs) {
-          const iova = iova0 & ((1n << 57n) - 1n);
-          const inRange = iova >> BigInt(width) === 0n;
-          const expected: Outcome = !inRange ? { code: 0x04, level: 0 } : refWalk(read, s.fmt, s.root, s.levels, iova, write);
-          // The TypeScript probe of the same slots (what the core filled) must predict the core's hit.
-          const tsHit = iotlb.lookup(did, Number(iova >> 32n), Number(iova & 0xffffffffn), write) >= 0;
-          const code = x.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
-          expect(code, `iova 0x${iova.toString(16)}`).toBe(expected.code);
-          expect(x.iotlbHit).toBe(inRange && tsHit);
-          if (code === 0) {
-            expect((BigInt(x.hpaHi >>> 0) << 32n) | BigInt(x.hpaLo >>> 0)).toBe(expected.hpa);
-            expect(x.level).toBe(expected.level);
-            expect(x.perm).toBe(expected.perm);
+        // Each request twice (the second may hit), interleaved with the others; the second round
+        // with the address width narrowed (a context entry's AW changed, the IOTLB not flushed).
+        const rounds = [full, full - narrow];
+        for (const width of rounds) {
+          for (const [iova0, write] of s.reqs) {
+            const iova = iova0 & ((1n << 57n) - 1n);
+            // The TypeScript probe of the same slots (what the core filled) must predict the core's hit.
+            const tsHit = iotlb.lookup(did, Number(iova >> 32n), Number(iova & 0xffffffffn), write) >= 0;
+            // QEMU vtd_do_iommu_translate: the IOTLB first; a miss walks, range check first.
+            // (A hit answers what the walk gave when it was filled: the tables do not change here.)
+            const walked = refWalk(read, s.fmt, s.root, s.levels, iova, write);
+            const expected: Outcome = tsHit || iova >> BigInt(width) === 0n ? walked : { code: 0x04, level: 0 };
+            const code = x.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
+            expect(code, `iova 0x${iova.toString(16)} width ${width}`).toBe(expected.code);
+            expect(x.iotlbHit).toBe(tsHit);
+            if (code === 0) {
+              expect((BigInt(x.hpaHi >>> 0) << 32n) | BigInt(x.hpaLo >>> 0)).toBe(expected.hpa);
+              expect(x.level).toBe(expected.level);
+              expect(x.perm).toBe(expected.perm);
+            }
           }
         }
-        // Every request looks the IOTLB up first (QEMU vtd_do_iommu_translate): one beyond the width is a miss, then 0x04.
-        expect(x.hits + x.misses).toBe(reqs.length);
+        // Every request probes the IOTLB: a hit or a miss.
+        expect(x.hits + x.misses).toBe(2 * s.reqs.length);
       }),
       { numRuns: 500 },
     );
@@ -217,9 +222,11 @@ describe("SlptWalker against the reference walker", () => {
 describe("translateBatch (bursts in the WebAssembly core)", () => {
   it("gives exactly the results of one translate() per request, in order, with the same IOTLB state and counters", () => {
     fc.assert(
-      fc.property(scenarioArb, fc.constantFrom(1, 4, 16), fc.constantFrom(0, 1, 2, 4), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 1, max: 7 }), fc.nat(), (s, sets, ways, did, chunk, seed) => {
+      fc.property(scenarioArb, fc.constantFrom(1, 4, 16), fc.constantFrom(0, 1, 2, 4), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 1, max: 7 }), fc.nat(), fc.nat(27), (s, sets, ways, did, chunk, seed, narrow) => {
         // ways 0: no IOTLB (every request walks; the core's walk-only loop at 4 levels)
-        const width = Math.min(s.fmt.haw, 12 + 9 * s.levels);
+        const full = Math.min(s.fmt.haw, 12 + 9 * s.levels);
+        // The address width narrowed after the first chunks (the IOTLB keeps what they filled).
+        const widthAt = (i: number) => (i < 2 * chunk ? full : full - narrow);
         // Requests repeated (IOTLB hits, including permission faults on hits) and shuffled.
         const reqs = [...s.reqs, ...s.reqs, ...s.reqs].map(([iova, write]) => [iova & ((1n << 57n) - 1n), write] as const);
         for (let i = reqs.length - 1; i > 0; i--) {
@@ -231,8 +238,8 @@ describe("translateBatch (bursts in the WebAssembly core)", () => {
         const xOne = new SecondLevelTranslator(new SlptWalker(one, s.fmt), ways === 0 ? null : new Iotlb(sets, ways, one));
         const tlbMany = ways === 0 ? null : new Iotlb(sets, ways, many);
         const xMany = new SecondLevelTranslator(new SlptWalker(many, s.fmt), tlbMany);
-        const expected: [number, number][] = reqs.map(([iova, write]) => {
-          const code = xOne.translate(did, Number(s.root), s.levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
+        const expected: [number, number][] = reqs.map(([iova, write], i) => {
+          const code = xOne.translate(did, Number(s.root), s.levels, widthAt(i), Number(iova >> 32n), Number(iova & 0xffffffffn), write);
           return code === 0 ? [xOne.hpaLo | 0, xOne.hpaHi | 0] : [code, -1];
         });
         const burst = new DmaBurst(many, 8);
@@ -244,7 +251,7 @@ describe("translateBatch (bursts in the WebAssembly core)", () => {
             burst.requests[2 * i + 1] = Number(iova >> 32n) | 0;
             burst.writes[i] = write ? 1 : 0;
           });
-          xMany.translateBatch(did, Number(s.root), s.levels, width, burst, part.length);
+          xMany.translateBatch(did, Number(s.root), s.levels, widthAt(start), burst, part.length);
           for (let i = 0; i < part.length; i++) got.push([burst.results[2 * i]!, burst.results[2 * i + 1]!]);
         }
         expect(got).toEqual(expected);
@@ -376,6 +383,46 @@ describe("SlptWalker faults and leaves", () => {
     const f39 = { ...F48, haw: 39 };
     const low = 0x7f_ffff_f000n;
     expect(walkOutcome(chain(low, 0x1234_5003n, f39, 3), POOL, 3, low | 0xfffn, false)).toEqual({ code: 0, level: 1, hpa: 0x1234_5fffn, perm: 3 });
+  });
+
+  it("a level count the core has no unrolled walk for (1, 6) is walked in TypeScript, with the same rules", () => {
+    for (const levels of [1, 6]) {
+      const iova = 0x1000n;
+      const w = chain(iova, 0x5555_5003n, { ...F48, haw: 57 }, levels);
+      const x = new SecondLevelTranslator(w, new Iotlb(16, 4, w.mem));
+      expect(walkOutcome(w, POOL, levels, iova | 0x123n, false)).toEqual({ code: 0, level: 1, hpa: 0x5555_5123n, perm: 3 });
+      expect(x.translate(1, Number(POOL), levels, 57, 0, 0x1123, false), `${levels} levels`).toBe(0);
+      expect([x.hpaLo, x.level, x.iotlbHit]).toEqual([0x5555_5123, 1, false]);
+      // Filled by the TypeScript side into the core's IOTLB: the next one hits.
+      expect(x.translate(1, Number(POOL), levels, 57, 0, 0x1456, false)).toBe(0);
+      expect([x.hpaLo, x.iotlbHit]).toEqual([0x5555_5456, true]);
+    }
+  });
+
+  it("an IOVA at or above 2^57, where the IOTLB's tags end, never hits an entry it aliases (translate and both burst loops)", () => {
+    const iova = 0x1234_5000n;
+    const alias = iova | (1n << 58n); // the same tags if bits 58+ were dropped
+    const w = chain(iova, 0x7777_7003n);
+    const x = new SecondLevelTranslator(w, new Iotlb(1, 4, w.mem));
+    expect(x.translate(1, Number(POOL), 4, 48, 0, 0x1234_5000, false)).toBe(0);
+    expect(x.translate(1, Number(POOL), 4, 48, Number(alias >> 32n), 0x1234_5000, false)).toBe(0x04);
+    expect(x.iotlbHit).toBe(false);
+    expect(x.iotlb!.lookup(1, Number(alias >> 32n), 0x1234_5000, false)).toBe(-1);
+    // Bursts: a run of hits ($hitRun4), then the alias; a miss first ($burstTlb4), then the alias.
+    const burst = new DmaBurst(w.mem, 8);
+    for (const order of [[iova, iova, alias, iova], [0x5000n, alias, iova, alias]]) {
+      order.forEach((a, i) => {
+        burst.requests[2 * i] = Number(a & 0xffffffffn) | 0;
+        burst.requests[2 * i + 1] = Number(a >> 32n) | 0;
+        burst.writes[i] = 0;
+      });
+      x.translateBatch(1, Number(POOL), 4, 48, burst, order.length);
+      order.forEach((a, i) => {
+        const r = [burst.results[2 * i], burst.results[2 * i + 1]];
+        if (a === alias) expect(r, `request ${i}`).toEqual([0x04, -1]);
+        if (a === iova) expect(r, `request ${i}`).toEqual([0x7777_7000, 0]);
+      });
+    }
   });
 
   it("follows tables in sparse DRAM, where unwritten memory reads as zero", () => {

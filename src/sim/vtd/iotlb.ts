@@ -6,19 +6,25 @@
  * keyed by the leaf's level; a lookup probes the 4 KiB, then 2 MiB, then 1 GiB key. A hit whose
  * cached permission lacks the requested access faults (0x05 / 0x06) without a walk.
  *
- * Layout: one Int32Array, 4 ints per way, grouped by field within a set so that a 4-way set is
- * 16 consecutive ints (64 bytes): for set s with base b = s * ways * 4 and way w,
+ * Layout (the WebAssembly translate core's, CORE_IOTLB in the generated translateCoreLayout.ts):
+ * one Int32Array, 4 ints per way, grouped by field within a set so that a 4-way set is 16
+ * consecutive ints (64 bytes): for set s with base b = s * ways * 4 and way w,
  *   slots[b + w]            tagA = (low 30 bits of (iova >> (pageShift + setBits))) << 2 | level  (never 0: level >= 1)
  *   slots[b + ways + w]     tagB = did << 16 | bits 30.. of (iova >> (pageShift + setBits))     (IOVAs up to 2^57)
  *   slots[b + 2*ways + w]   page base, low dword, | perm (R=1, W=2) in bits 1:0
  *   slots[b + 3*ways + w]   page base, high dword
- * tagA == 0 marks an invalid way. A 4-way set is probed without branches (every way compared, the
- * matching one selected arithmetically): on a hot set the way that hits is unpredictable.
+ * tagA == 0 marks an invalid way. Lookups and fills run in the translate core (the same code as
+ * the DMA path's); this class lists, invalidates, snapshots and restores the slots.
  */
 
-import { MemoryView, type PhysicalMemory } from "../memory.js";
+import { MemoryView, PhysicalMemory } from "../memory.js";
+import { translateCoreModule } from "./translate.js";
+import { CORE_BLOCK, CORE_IOTLB } from "./translateCoreLayout.js";
 
-const STRIDE = 4;
+const STRIDE = CORE_IOTLB.rows;
+if (CORE_IOTLB.rowTagA !== 0 || CORE_IOTLB.rowTagB !== 1 || CORE_IOTLB.rowBaseLo !== 2 || CORE_IOTLB.rowBaseHi !== 3) {
+  throw new Error("iotlb.ts reads the rows in the order tagA, tagB, base low | perm, base high");
+}
 
 export interface IotlbEntry {
   did: number;
@@ -37,21 +43,30 @@ export interface IotlbSnapshot {
   victim: Uint8Array;
 }
 
+/** The core's IOTLB exports (translate-core.template.mjs). */
+interface IotlbCore {
+  configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number): void;
+  lookup(did: number, iovaHi: number, iovaLo: number, write: number): number;
+  fill(did: number, iovaHi: number, iovaLo: number, level: number, hpaHi: number, hpaLo: number, perm: number): void;
+}
+
 export class Iotlb {
   readonly sets: number = 0;
   readonly ways: number = 0;
   readonly setBits: number = 0;
-  private readonly setMask: number = 0;
-  /** Where the slots and victim bytes live: in a memory's SRAM arena (where the translate core probes them), or in arrays of their own. */
-  private readonly slotsIn: MemoryView<Int32Array> | Int32Array;
-  private readonly victimIn: MemoryView<Uint8Array> | Uint8Array;
-  /** Byte offsets of the slots and the victim bytes in the memory (0: arrays of their own). */
+  /** The slots and victim bytes, in a memory's SRAM arena (where the translate core probes them). */
+  private readonly slotsIn: MemoryView<Int32Array>;
+  private readonly victimIn: MemoryView<Uint8Array>;
+  /** The memory the slots live in, and their byte offsets there. */
+  readonly memory: WebAssembly.Memory;
   readonly slotsOffset: number = 0;
   readonly victimOffset: number = 0;
-  /** Per level 1..3: total shift of the tag (pageShift + setBits). */
-  private readonly tagShift = new Int32Array(4);
-  /** 12 + setBits: the tag shift of the 4 KiB probe, always below 32. */
-  private readonly shift1: number = 0;
+  /**
+   * The translate core's lookup and fill, on these slots: the IOTLB's rules are the core's (one
+   * source), the probe path and fills after a TypeScript walk included. Results in `block`.
+   */
+  private readonly core: IotlbCore;
+  private readonly block: MemoryView<Int32Array>;
 
   // ---- results of the last hit ----
   /** int32 halves of the cached translation (`>>> 0` for unsigned): see SecondLevelTranslator. */
@@ -60,37 +75,38 @@ export class Iotlb {
   level = 0;
   perm = 0;
 
-  /** With `mem`, the IOTLB lives in its SRAM arena (the translate core's IOTLB); without, in arrays of its own. */
+  /** Bytes of a memory's SRAM arena that an IOTLB of this geometry takes (slots, victim bytes, the core's block, alignment). */
+  static arenaBytes(sets: number, ways: number): number {
+    return sets * ways * STRIDE * 4 + 64 + sets + 64 + CORE_BLOCK.bytes;
+  }
+
+  /** With `mem`, the IOTLB lives in its SRAM arena (the translate core's IOTLB); without, in a small memory of its own. */
   constructor(sets: number, ways: number, mem?: PhysicalMemory) {
     if (!(sets >= 1 && (sets & (sets - 1)) === 0 && sets <= 65536)) throw new RangeError("IOTLB sets must be a power of two <= 65536");
     if (!(ways >= 1 && ways <= 16)) throw new RangeError("IOTLB ways must be 1..16");
     this.sets = sets;
     this.ways = ways;
     this.setBits = Math.log2(sets);
-    this.setMask = sets - 1;
-    if (mem === undefined) {
-      this.slotsIn = new Int32Array(sets * ways * STRIDE);
-      this.victimIn = new Uint8Array(sets);
-    } else {
-      this.slotsOffset = mem.allocSram(sets * ways * STRIDE * 4);
-      this.victimOffset = mem.allocSram(sets, 1);
-      this.slotsIn = new MemoryView(mem, Int32Array, this.slotsOffset, sets * ways * STRIDE);
-      this.victimIn = new MemoryView(mem, Uint8Array, this.victimOffset, sets);
-    }
-    for (let level = 1; level <= 3; level++) this.tagShift[level] = 3 + 9 * level + this.setBits;
-    this.shift1 = 12 + this.setBits;
+    mem ??= new PhysicalMemory({ poolBase: 0, poolMaxPages: 1, poolInitialPages: 1, dramBytes: 0, sramBytes: Iotlb.arenaBytes(sets, ways) });
+    this.memory = mem.memory;
+    this.slotsOffset = mem.allocSram(sets * ways * STRIDE * 4);
+    this.victimOffset = mem.allocSram(sets, 1);
+    this.slotsIn = new MemoryView(mem, Int32Array, this.slotsOffset, sets * ways * STRIDE);
+    this.victimIn = new MemoryView(mem, Uint8Array, this.victimOffset, sets);
+    this.block = new MemoryView(mem, Int32Array, mem.allocSram(CORE_BLOCK.bytes), CORE_BLOCK.bytes / 4);
+    this.core = new WebAssembly.Instance(translateCoreModule(), { sim: { memory: mem.memory } }).exports as unknown as IotlbCore;
+    // No tables: the core's lookup and fill read only the IOTLB and the block.
+    this.core.configure(this.block.offset, mem.poolBase, mem.poolOffset, mem.poolBytesCell, 0, 0, this.slotsOffset, this.victimOffset, sets, ways);
   }
 
   /** The slots (see the layout above). */
   get slots(): Int32Array {
-    const s = this.slotsIn;
-    return s instanceof Int32Array ? s : s.get();
+    return this.slotsIn.get();
   }
 
   /** FIFO victim way per set. */
   get victim(): Uint8Array {
-    const v = this.victimIn;
-    return v instanceof Uint8Array ? v : v.get();
+    return this.victimIn.get();
   }
 
   get size(): number {
@@ -99,89 +115,25 @@ export class Iotlb {
 
   /**
    * Looks up (did, iova). Returns -1 on a miss; 0 on a permitted hit (hpaLo/hpaHi/level/perm set);
-   * 0x05 / 0x06 on a hit whose cached permission lacks the access.
-   * Probes the 4 KiB key first (straight-line, the common case), then 2 MiB, then 1 GiB.
+   * 0x05 / 0x06 on a hit whose cached permission lacks the access (level/perm set). Probes the
+   * 4 KiB key, then 2 MiB, then 1 GiB. Fills nothing (the translate probe's look, don't touch).
    */
   lookup(did: number, iovaHi: number, iovaLo: number, write: boolean): number {
-    const s = this.shift1;
-    const base = (((iovaLo >>> 12) | (iovaHi << 20)) & this.setMask) * this.ways * STRIDE;
-    const tagA = (((iovaLo >>> s) | (iovaHi << (32 - s))) << 2) | 1;
-    const tagB = (did << 16) | ((iovaHi >>> (s - 2)) & 0xffff);
-    const q = this.ways === 4 ? this.match4(base, tagA, tagB) : this.matchAny(base, tagA, tagB);
-    if (q >= 0) return this.hit(q, 1, iovaLo, write);
-    return this.lookupLarge(did, iovaHi, iovaLo, write);
-  }
-
-  /** Slot index of the way of a 4-way set (at `base`) holding (tagA, tagB), or -1. No branches on the ways. */
-  private match4(base: number, tagA: number, tagB: number): number {
-    const slots = this.slots;
-    // clz32(0) >>> 5 is 1, and 0 for any non-zero difference.
-    const m0 = Math.clz32((slots[base]! ^ tagA) | (slots[base + 4]! ^ tagB)) >>> 5;
-    const m1 = Math.clz32((slots[base + 1]! ^ tagA) | (slots[base + 5]! ^ tagB)) >>> 5;
-    const m2 = Math.clz32((slots[base + 2]! ^ tagA) | (slots[base + 6]! ^ tagB)) >>> 5;
-    const m3 = Math.clz32((slots[base + 3]! ^ tagA) | (slots[base + 7]! ^ tagB)) >>> 5;
-    // At most one way matches (a fill only follows a miss for the same tag).
-    return (m0 | m1 | m2 | m3) === 0 ? -1 : base + (m1 | (m2 << 1) | (m3 * 3));
-  }
-
-  private matchAny(base: number, tagA: number, tagB: number): number {
-    const slots = this.slots;
-    const ways = this.ways;
-    for (let w = 0; w < ways; w++) {
-      if (slots[base + w] === tagA && slots[base + ways + w] === tagB) return base + w;
+    const r = this.core.lookup(did, iovaHi, iovaLo, write ? 1 : 0);
+    if (r < 0) return r;
+    const b = this.block.get();
+    this.level = b[CORE_BLOCK.level / 4]!;
+    this.perm = b[CORE_BLOCK.perm / 4]!;
+    if (r === 0) {
+      this.hpaLo = b[CORE_BLOCK.hpa / 4]!;
+      this.hpaHi = b[CORE_BLOCK.hpa / 4 + 1]!;
     }
-    return -1;
-  }
-
-  /** The 2 MiB and 1 GiB probes, after a 4 KiB miss. */
-  private lookupLarge(did: number, iovaHi: number, iovaLo: number, write: boolean): number {
-    const didTag = did << 16;
-    for (let level = 2; level <= 3; level++) {
-      const pageShift = 3 + 9 * level;
-      const base = (((iovaLo >>> pageShift) | (iovaHi << (32 - pageShift))) & this.setMask) * this.ways * STRIDE;
-      const s = this.tagShift[level]!;
-      const xLo = s < 32 ? (iovaLo >>> s) | (iovaHi << (32 - s)) : iovaHi >>> (s - 32);
-      const xHi = s - 2 < 32 ? iovaHi >>> (s - 2) : 0;
-      const tagA = (xLo << 2) | level;
-      const tagB = didTag | (xHi & 0xffff);
-      const q = this.ways === 4 ? this.match4(base, tagA, tagB) : this.matchAny(base, tagA, tagB);
-      if (q >= 0) return this.hit(q, level, iovaLo, write);
-    }
-    return -1;
-  }
-
-  /** A hit on the way whose tagA is slots[q]. */
-  private hit(q: number, level: number, iovaLo: number, write: boolean): number {
-    const slots = this.slots;
-    const ways2 = this.ways * 2;
-    const baseLo = slots[q + ways2]!;
-    const perm = baseLo & 3;
-    this.level = level;
-    this.perm = perm;
-    if ((perm & (write === true ? 2 : 1)) === 0) return write === true ? 0x05 : 0x06;
-    const offMask = level === 1 ? 0xfff : level === 2 ? 0x1fffff : 0x3fffffff;
-    this.hpaLo = (baseLo & ~offMask) | (iovaLo & offMask);
-    this.hpaHi = slots[q + ways2 + this.ways]! | 0;
-    return 0;
+    return r;
   }
 
   /** Caches a successful walk whose leaf is at `level` (1..3). hpa is the translated address. */
   fill(did: number, iovaHi: number, iovaLo: number, level: number, hpaHi: number, hpaLo: number, perm: number): void {
-    const pageShift = 3 + 9 * level;
-    const set = ((iovaLo >>> pageShift) | (iovaHi << (32 - pageShift))) & this.setMask;
-    const s = this.tagShift[level]!;
-    const xLo = s < 32 ? (iovaLo >>> s) | (iovaHi << (32 - s)) : iovaHi >>> (s - 32);
-    const xHi = s - 2 < 32 ? iovaHi >>> (s - 2) : 0;
-    const ways = this.ways;
-    const w = this.victim[set]!;
-    this.victim[set] = w + 1 === ways ? 0 : w + 1;
-    const q = set * ways * STRIDE + w;
-    const offMask = level === 1 ? 0xfff : level === 2 ? 0x1fffff : 0x3fffffff;
-    const slots = this.slots;
-    slots[q] = (xLo << 2) | level;
-    slots[q + ways] = (did << 16) | (xHi & 0xffff);
-    slots[q + 2 * ways] = (hpaLo & ~offMask) | (perm & 3);
-    slots[q + 3 * ways] = hpaHi | 0;
+    this.core.fill(did, iovaHi, iovaLo, level, hpaHi, hpaLo, perm);
   }
 
   /** Global invalidation (and the per-repetition reset of the benchmark). */

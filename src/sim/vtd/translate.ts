@@ -1,10 +1,11 @@
 /**
- * The second-level translate step shared by the DMAR unit and the benchmark: IOTLB probe, then on
- * a miss the address-width range check, page walk and IOTLB fill (QEMU's order). The DMAR unit calls it after resolving the context
+ * The second-level translate step shared by the DMAR unit and the benchmark: IOTLB probe; on a
+ * miss the address-width range check and the page walk; IOTLB fill (QEMU vtd_do_iommu_translate's
+ * order). The DMAR unit calls it after resolving the context
  * entry (root table -> context table -> DID, SLPTPTR, AW); `passthrough bench` calls the very same
  * method with the benchmark's fixed context, so the benchmark measures the simulator's real path.
  *
- * The step runs in the WebAssembly translate core (translate-core.wat), which reads the table
+ * The step runs in the WebAssembly translate core (generated from translate-core.template.mjs), which reads the table
  * pool and the IOTLB where they live, in the PhysicalMemory's WebAssembly.Memory. A walk whose
  * tables leave the pool (a corrupted pointer into sparse DRAM, a read error) comes back to the
  * TypeScript SlptWalker, which reads the same bytes by the same rules.
@@ -12,9 +13,11 @@
 import { MemoryView, type PhysicalMemory } from "../memory.js";
 import type { Iotlb } from "./iotlb.js";
 import type { SlptWalker } from "./slpt.js";
+import { CORE_BLOCK, CORE_FAULT_HI } from "./translateCoreLayout.js";
 import { TRANSLATE_CORE_WASM } from "./translateCoreWasm.js";
 
-/** The core's exports (translate-core.wat). */
+
+/** The core's exports (translate-core.template.mjs). */
 interface TranslateCore {
   configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number): void;
   translate(did: number, root: number, levels: number, widthBits: number, iovaHi: number, iovaLo: number, write: number): number;
@@ -47,7 +50,7 @@ export class DmaBurst {
   get writes(): Uint8Array {
     return this.wr.get();
   }
-  /** Result i: [2i], [2i + 1] the translated address's low and high dword; a fault is [2i] = reason, [2i + 1] = -1. */
+  /** Result i: [2i], [2i + 1] the translated address's low and high dword; a fault is [2i] = reason, [2i + 1] = CORE_FAULT_HI (-1). */
   get results(): Int32Array {
     return this.res.get();
   }
@@ -64,16 +67,16 @@ export class DmaBurst {
   }
 }
 
-/** Per-translator block in the SRAM arena: reserved masks (12 x i64), the results (int32 indices below), a scratch request. */
-const BLOCK_BYTES = 160;
-const MASKS_WORDS = 24;
-const HPA_LO = 24;
-const HPA_HI = 25;
-const LEVEL = 26;
-const PERM = 27;
-const IOTLB_HIT = 28;
-const HITS = 29;
-const MISSES = 30;
+/** Per-translator block in the SRAM arena: reserved masks (i64), the results (int32 indices below), a scratch request. */
+const BLOCK_BYTES = CORE_BLOCK.bytes;
+const MASKS = CORE_BLOCK.masks / 4;
+const HPA_LO = CORE_BLOCK.hpa / 4;
+const HPA_HI = HPA_LO + 1;
+const LEVEL = CORE_BLOCK.level / 4;
+const PERM = CORE_BLOCK.perm / 4;
+const IOTLB_HIT = CORE_BLOCK.iotlbHit / 4;
+const HITS = CORE_BLOCK.hits / 4;
+const MISSES = CORE_BLOCK.misses / 4;
 
 /**
  * A module from the base64 bytes scripts/build-wasm.mjs commits (a few KB: synchronous
@@ -88,11 +91,14 @@ export function compileWasm(base64: string): WebAssembly.Module {
 
 let compiled: WebAssembly.Module | undefined;
 /** The core, compiled once per thread. */
-function coreModule(): WebAssembly.Module {
+export function translateCoreModule(): WebAssembly.Module {
   return (compiled ??= compileWasm(TRANSLATE_CORE_WASM));
 }
 
 export class SecondLevelTranslator {
+  /** Bytes of a memory's SRAM arena a translator takes (its block, aligned). */
+  static readonly ARENA_BYTES = BLOCK_BYTES + 64;
+
   private readonly core: TranslateCore;
   /** The translator's block in the SRAM arena (masks, results, scratch request). */
   private readonly block: MemoryView<Int32Array>;
@@ -103,15 +109,15 @@ export class SecondLevelTranslator {
     readonly iotlb: Iotlb | null,
   ) {
     const mem = walker.mem;
-    if (iotlb !== null && iotlb.slotsOffset === 0) throw new RangeError("the translator's IOTLB must live in the walker's memory (new Iotlb(sets, ways, mem))");
+    if (iotlb !== null && iotlb.memory !== mem.memory) throw new RangeError("the translator's IOTLB must live in the walker's memory (new Iotlb(sets, ways, mem))");
     this.block = new MemoryView(mem, Int32Array, mem.allocSram(BLOCK_BYTES), BLOCK_BYTES / 4);
     // Reserved-bit masks as i64 at index level * 2 + large (the walker's rsvdLo/rsvdHi).
     const out = this.block.get();
-    for (let k = 0; k < MASKS_WORDS / 2; k++) {
-      out[2 * k] = walker.rsvdLo[k]!;
-      out[2 * k + 1] = walker.rsvdHi[k]!;
+    for (let k = 0; k < CORE_BLOCK.maskCount; k++) {
+      out[MASKS + 2 * k] = walker.rsvdLo[k]!;
+      out[MASKS + 2 * k + 1] = walker.rsvdHi[k]!;
     }
-    this.core = new WebAssembly.Instance(coreModule(), { sim: { memory: mem.memory } }).exports as unknown as TranslateCore;
+    this.core = new WebAssembly.Instance(translateCoreModule(), { sim: { memory: mem.memory } }).exports as unknown as TranslateCore;
     this.core.configure(
       this.block.offset,
       mem.poolBase,
@@ -180,7 +186,7 @@ export class SecondLevelTranslator {
    * core runs the same step in a loop, without a JavaScript call per request), and writes each
    * result into burst.results. After it, the result fields describe the last request. With a
    * 4-way IOTLB, or with no IOTLB and 4 levels, the core runs a loop made for that configuration
-   * (translate-core.wat: $burstProbe4, $burstWalk4).
+   * (translate-core.template.mjs: $burstProbe4, $burstWalk4).
    */
   translateBatch(did: number, root: number, levels: number, widthBits: number, burst: DmaBurst, n: number): void {
     if (!(n >= 0 && n <= burst.capacity)) throw new RangeError(`burst of ${n} requests exceeds its capacity ${burst.capacity}`);
@@ -193,7 +199,7 @@ export class SecondLevelTranslator {
       const r = this.translateOutsidePool(did, root, levels, req[2 * i + 1]!, req[2 * i]!, burst.writes[i] === 1);
       const res = burst.results;
       res[2 * i] = r === 0 ? this.hpaLo : r;
-      res[2 * i + 1] = r === 0 ? this.hpaHi : -1;
+      res[2 * i + 1] = r === 0 ? this.hpaHi : CORE_FAULT_HI;
       i++;
     }
   }

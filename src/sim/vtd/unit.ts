@@ -206,6 +206,11 @@ export class DmarUnit {
   readonly trailRoot: { address: number; lo?: bigint; hi?: bigint; read: boolean } = { address: 0, read: false };
   readonly trailContext: { address: number; lo?: bigint; hi?: bigint; read: boolean } = { address: 0, read: false };
 
+  /** Bytes of the memory's SRAM arena a unit of this spec takes (its IOTLB and its translator): size the PhysicalMemory's arena with it. */
+  static sramBytes(spec: Pick<IommuSpec, "iotlbSets" | "iotlbWays">): number {
+    return Iotlb.arenaBytes(spec.iotlbSets, spec.iotlbWays) + SecondLevelTranslator.ARENA_BYTES;
+  }
+
   constructor(
     readonly mem: PhysicalMemory,
     spec: IommuSpec,

@@ -1,0 +1,784 @@
+// The VT-d second-level translate step as WebAssembly, written once: this module generates the
+// text of the core (translate-core.wat, never written by hand) and the layout it shares with the
+// TypeScript side (translateCoreLayout.ts). scripts/build-wasm.mjs assembles the text with wabt.
+//
+// The step — IOTLB probe; on a miss the walk, starting with the address-width range check; the
+// IOTLB fill — exists here once per rule, as a generator of straight-line WebAssembly text:
+// `walk` (the unrolled page walk of N levels), `setBase`/`tags`/`match4`/`matchWays` (the IOTLB
+// probe), `hitResult` (the address of a hit), `fill` (the FIFO fill). The loops below are
+// specializations of the same step, expanded from those generators with the configuration
+// folded in (a 4-way IOTLB, 4 levels, no IOTLB), so that each loop keeps few enough values live
+// that V8 keeps them in registers. Nothing in a specialization restates a rule.
+//
+// Why WebAssembly: the hot path is 64-bit table entries read from simulated memory. JavaScript
+// has no untagged 64-bit integer, so the TypeScript walker splits every entry and address into
+// int32 halves and still ran at 0.25-0.35x of the C reference walker (../shared/bench/SPEC.md);
+// here an entry is one i64.load.
+//
+// Rules, check for check as QEMU (hw/i386/intel_iommu.c @0192d6677c38):
+// - vtd_do_iommu_translate: the IOTLB is looked up first (vtd_lookup_iotlb); a hit answers with
+//   the cached permissions (a hit lacking the access faults 0x05 / 0x06, nothing is walked); only
+//   a miss walks (vtd_iova_to_slpte) and fills (vtd_update_iotlb, successful walks only).
+// - vtd_iova_to_slpte: first the range check (vtd_iova_sl_range_check -> ADDR_BEYOND_MGAW 0x04),
+//   then level by level: permissions ANDed down the levels; a missing R/W bit faults (0x06 read /
+//   0x05 write) before reserved bits (0x0C) are looked at; superpages at L3 (1 GiB) and L2
+//   (2 MiB) where CAP.SLLPS has them. A table address outside the pool returns -1: the caller
+//   redoes the walk in TypeScript (sparse DRAM, read errors 0x03/0x07), which reads the same bytes.
+
+/** QEMU VTDFaultReason codes the core returns. */
+export const FR = { ADDR_BEYOND_MGAW: 0x04, WRITE: 0x05, READ: 0x06, PAGING_ENTRY_RSVD: 0x0c };
+// A missing permission is `FR.READ - write` (write is 0 or 1) and `FR.READ + 1 - need` (need =
+// 1 + write: R is bit 0, W bit 1).
+if (FR.READ - 1 !== FR.WRITE) throw new Error("the core computes 0x05/0x06 as READ - write");
+
+/**
+ * Where the core and the TypeScript side meet, in bytes (translateCoreLayout.ts is generated from
+ * this object; nothing else states these numbers).
+ */
+export const LAYOUT = {
+  /** The translator's block in the SRAM arena. */
+  block: {
+    /** i64 reserved-bit mask of level L (0..5) at masks + 8 * (2 * L + large). */
+    masks: 0,
+    maskCount: 12,
+    /** Result of the last request: translated address (i64). */
+    hpa: 96,
+    /** Leaf level on success, faulting level of a walk fault, 0 otherwise (i32). */
+    level: 104,
+    /** Permissions (R = 1, W = 2) of the leaf or IOTLB entry (i32). */
+    perm: 108,
+    /** 1 when the last request was answered by the IOTLB (i32). */
+    iotlbHit: 112,
+    /** IOTLB hit and miss counters (i32). */
+    hits: 116,
+    misses: 120,
+    /** translate()'s scratch request: IOVA (i64), write flag (u8), result (i64). */
+    reqIova: 128,
+    reqWrite: 136,
+    reqResult: 144,
+    /** Scratch result of the walk loop's second pass over a burst's last request (i64). */
+    lastResult: 152,
+    bytes: 160,
+  },
+  /** A result, 8 bytes: the translated address, or a fault as (reason, FAULT_HI). */
+  faultHi: -1,
+  iotlb: {
+    /**
+     * A set is `rows` rows of `ways` i32, one row per field, so that a field of all ways is
+     * contiguous (one 128-bit load for 4 ways): tagA, tagB, page base low | perm, page base high.
+     */
+    rows: 4,
+    rowTagA: 0,
+    rowTagB: 1,
+    rowBaseLo: 2,
+    rowBaseHi: 3,
+    /**
+     * x = iova >> (pageShift + setBits): tagA = (x mod 2^30) << 2 | level (never 0: an invalid
+     * way has tagA 0), tagB = did << 16 | (x >> 30) mod 2^16. The tags hold x up to bit 45, that
+     * is every IOVA below 2^TAG_IOVA_BITS with any set count; a probe of an IOVA at or above it
+     * misses (no walk ever fills one: the widest address width is 57 bits).
+     */
+    tagALevelBits: 2,
+    tagAXBits: 30,
+    tagBXBits: 16,
+    tagBDidShift: 16,
+    tagIovaBits: 57,
+  },
+  /** The unrolled walks: 2 (30-bit AGAW) to 5 levels (57-bit); other level counts go to TypeScript. */
+  minLevels: 2,
+  maxLevels: 5,
+};
+
+const B = LAYOUT.block;
+const T = LAYOUT.iotlb;
+const NAMES = { 5: "SL-PML5E", 4: "SL-PML4E", 3: "SL-PDPTE", 2: "SL-PDE", 1: "SL-PTE" };
+const hex = (n) => `0x${n.toString(16)}`;
+/** IOVA offset mask of a leaf at level L (4 KiB, 2 MiB, 1 GiB). */
+const pageMask = (L) => 2 ** (12 + 9 * (L - 1)) - 1;
+/** Byte offset of row r of a set of `ways` ways (a number, or an i32 expression). */
+const row = (r, ways) => (typeof ways === "number" ? r * ways * 4 : `(i32.mul ${ways} (i32.const ${4 * r}))`);
+
+// ---- the walk --------------------------------------------------------------------------------------
+
+/**
+ * The unrolled walk of `levels` levels from the table at (local $root), for (local $iova) needing
+ * (local $need) (i64: 1 read, 2 write). Reads locals $poolHpa $poolBytes $poolOff $addrMask $blk
+ * $large2 $large3; sets $e (the entry) and, at a leaf, $offMask, then branches to `leaf` (L2/L3
+ * superpages) or falls through (L1). The hooks say what the specialization does:
+ *   pool(cond)      leave when the table address is outside the pool (cond: i32)
+ *   entry(L, top)   after the entry of level L was read (ANDing permissions, noting the level)
+ *   fault(L, cond)  the access lacks permission at L
+ *   rsvd(L, cond)   reserved bits set at L
+ */
+export function walk(levels, leaf, h) {
+  let s = "";
+  for (let L = levels; L >= 1; L--) {
+    const table = L === levels ? "(local.get $root)" : "(i64.and (local.get $e) (local.get $addrMask))";
+    // index(iova, L) * 8 = (iova >> (12 + 9 (L - 1)) & 511) << 3 = (iova >> 9L) & 0xff8
+    s += `
+    ;; L${L} (${NAMES[L]}), IOVA bits ${11 + 9 * L}:${3 + 9 * L}
+    (local.set $off (i64.sub (i64.add ${table}
+      (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8))) (local.get $poolHpa)))
+    ${h.pool("(i64.ge_u (local.get $off) (local.get $poolBytes))")}
+    (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+    ${h.entry(L, L === levels)}
+    ${h.fault(L, "(i64.eqz (i64.and (local.get $e) (local.get $need)))")}`;
+    if (L === 2 || L === 3) {
+      // PS (bit 7) makes a superpage only where CAP.SLLPS has one; elsewhere PS is in the mask.
+      s += `
+    (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (local.get $large${L}))
+      (then
+        ${h.rsvd(L, rsvdSet(L, 1))}
+        (local.set $offMask (i64.const ${hex(pageMask(L))}))
+        (br ${leaf})))`;
+    }
+    s += `
+    ${h.rsvd(L, rsvdSet(L, 0))}`;
+  }
+  return s + "\n    (local.set $offMask (i64.const 0xfff))";
+}
+
+/** i32: the entry $e has reserved bits of level L (large: a superpage) set. */
+const rsvdSet = (L, large) =>
+  `(i64.ne (i64.and (local.get $e) (i64.load offset=${B.masks + 8 * (2 * L + large)} (local.get $blk))) (i64.const 0))`;
+
+/** The leaf's address: page base from the entry, offset from the IOVA (i64). */
+const leafHpa = () => `(i64.or
+      (i64.and (i64.and (local.get $e) (local.get $addrMask)) (i64.xor (local.get $offMask) (i64.const -1)))
+      (i64.and (local.get $iova) (local.get $offMask)))`;
+
+/** Locals every walking function declares, and their values from the globals. */
+const WALK_LOCALS = `(local $e i64) (local $off i64) (local $offMask i64) (local $perm i64) (local $need i64)
+    (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32) (local $addrMask i64) (local $blk i32)
+    (local $large2 i32) (local $large3 i32)`;
+// Globals in locals: V8 reloads a mutable global at every use. The pool does not grow during a burst.
+const WALK_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
+    (local.set $poolHpa (global.get $poolHpa))
+    (local.set $poolOff (global.get $poolOff))
+    (local.set $addrMask (global.get $addrMask))
+    (local.set $blk (global.get $blk))
+    (local.set $large3 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 3)) (i32.const 1)))
+    (local.set $large2 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 2)) (i32.const 1)))`;
+
+/** Permissions ANDed down the levels. */
+const andPerm = (L, top) => (top ? "(local.set $perm (local.get $e))" : "(local.set $perm (i64.and (local.get $perm) (local.get $e)))");
+
+/**
+ * A whole walk of `levels` levels into the result block: an i32 expression, 0 (address, level,
+ * permissions in the block), a fault reason (level in the block), or -1 (left the pool).
+ */
+function walkToBlock(levels) {
+  return `(block $walked (result i32)
+    (block $leaf
+    (block $rsvd
+    (block $fault
+    ${walk(levels, "$leaf", {
+      pool: (c) => `(if ${c} (then (br $walked (i32.const -1))))`,
+      entry: (L, top) => `${andPerm(L, top)} (local.set $level (i32.const ${L}))`,
+      fault: (L, c) => `(br_if $fault ${c})`,
+      rsvd: (L, c) => `(if ${c} (then (br $rsvd)))`,
+    })}
+    (br $leaf))
+    ;; A missing R or W bit at $level.
+    (i32.store offset=${B.level} (local.get $blk) (local.get $level))
+    (br $walked (i32.sub (i32.const ${FR.READ + 1}) (i32.wrap_i64 (local.get $need)))))
+    ;; Reserved bits set in the entry at $level.
+    (i32.store offset=${B.level} (local.get $blk) (local.get $level))
+    (br $walked (i32.const ${FR.PAGING_ENTRY_RSVD})))
+    ;; The leaf at $level.
+    (i64.store offset=${B.hpa} (local.get $blk) ${leafHpa()})
+    (i32.store offset=${B.level} (local.get $blk) (local.get $level))
+    (i32.store offset=${B.perm} (local.get $blk) (i32.wrap_i64 (i64.and (local.get $perm) (i64.const 3))))
+    (i32.const 0))`;
+}
+
+/** $walk2 .. $walk5: a walk of that many levels, into the result block (walkToBlock). */
+function walkFunc(levels) {
+  return `
+  (func $walk${levels} (param $root i64) (param $iova i64) (param $write i32) (result i32)
+    ${WALK_LOCALS} (local $level i32)
+    ${WALK_SETUP}
+    (local.set $need (i64.extend_i32_u (i32.add (local.get $write) (i32.const 1))))
+    ${walkToBlock(levels)})`;
+}
+
+// ---- the IOTLB -------------------------------------------------------------------------------------
+
+/** i32: byte address of the set of the level-L key of $iova (shift = pageShift, i64 expr). */
+const setBase = (shift, ways) =>
+  typeof ways === "number" && ways === 4
+    ? `(i32.add (local.get $tlb) (i32.shl (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) ${shift})) (local.get $setMask)) (i32.const ${Math.log2(T.rows * 4 * 4)})))`
+    : `(i32.add (local.get $tlb) (i32.shl (i32.mul (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) ${shift})) (local.get $setMask)) ${ways}) (i32.const ${Math.log2(T.rows * 4)})))`;
+
+/** The tags of $iova at level L (i32 expr) given x = iova >> (pageShift + setBits) (i64 expr). */
+const tagA = (x, L) => `(i32.or (i32.shl (i32.wrap_i64 ${x}) (i32.const ${T.tagALevelBits})) ${L})`;
+const tagB = (x) =>
+  `(i32.or (local.get $didTag) (i32.and (i32.wrap_i64 (i64.shr_u ${x} (i64.const ${T.tagAXBits}))) (i32.const ${hex(2 ** T.tagBXBits - 1)})))`;
+
+/**
+ * A 4-way set at `base` (i32 local name) compared with (tagA, tagB) at once, as the hardware's
+ * CAM does: the set keeps each field of its ways side by side, so tagA of ways 0-3 is one 128-bit
+ * load and tagB the next. i32: bit w set when way w matches; at most one does (a fill only
+ * follows a miss for the same tag).
+ */
+const match4 = (base, a, b) => `(i32x4.bitmask
+      (v128.and
+        (i32x4.eq (v128.load offset=${row(T.rowTagA, 4)} (local.get ${base})) (i32x4.splat ${a}))
+        (i32x4.eq (v128.load offset=${row(T.rowTagB, 4)} (local.get ${base})) (i32x4.splat ${b}))))`;
+
+/** Any number of ways (local $ways): sets $q to the matching way's tagA address, or -1. */
+const matchWays = (base, a, b) => `(local.set $q (i32.const -1))
+    (local.set $tagA ${a})
+    (local.set $tagB ${b})
+    (local.set $w (i32.const 0))
+    (block $found
+      (loop $way
+        (br_if $found (i32.ge_u (local.get $w) (local.get $ways)))
+        (if (i32.and
+              (i32.eq (i32.load (i32.add (local.get ${base}) (i32.shl (local.get $w) (i32.const 2)))) (local.get $tagA))
+              (i32.eq (i32.load (i32.add (local.get ${base}) (i32.shl (i32.add (local.get $ways) (local.get $w)) (i32.const 2)))) (local.get $tagB)))
+          (then
+            (local.set $q (i32.add (local.get ${base}) (i32.shl (local.get $w) (i32.const 2))))
+            (br $found)))
+        (local.set $w (i32.add (local.get $w) (i32.const 1)))
+        (br $way)))`;
+
+/** i32: the low dword of a hit's address: page base from baseLo, offset from $iova (offMask32: a number or an i32 expr). */
+const hitLo = (baseLo, offMask32) =>
+  typeof offMask32 === "number"
+    ? `(i32.or (i32.and ${baseLo} (i32.const ${hex(~offMask32 >>> 0)})) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const ${hex(offMask32)})))`
+    : `(i32.or (i32.and ${baseLo} (i32.xor ${offMask32} (i32.const -1))) (i32.and (i32.wrap_i64 (local.get $iova)) ${offMask32}))`;
+
+/** i32: the IOVA lies where no IOTLB tag reaches: the probe misses. */
+const untaggable = `(i64.ne (i64.shr_u (local.get $iova) (i64.const ${T.tagIovaBits})) (i64.const 0))`;
+
+/**
+ * The FIFO fill of the leaf at level (i32 expr `L`) for $iova: hpa (i64 expr, the translated
+ * address), perm (i32 expr, R|W). `ways`: 4, or "(local.get $ways)". Uses locals $shift $set $x $w $q.
+ */
+function fill(L, hpa, perm, ways) {
+  const four = ways === 4;
+  const next = four
+    ? `(i32.and (i32.add (local.get $w) (i32.const 1)) (i32.const 3))`
+    : `(select (i32.const 0) (i32.add (local.get $w) (i32.const 1)) (i32.eq (i32.add (local.get $w) (i32.const 1)) ${ways}))`;
+  const q = four
+    ? `(i32.add (local.get $tlb) (i32.add (i32.shl (local.get $set) (i32.const 6)) (i32.shl (local.get $w) (i32.const 2))))`
+    : `(i32.add (local.get $tlb) (i32.shl (i32.add (i32.mul (local.get $set) (i32.shl ${ways} (i32.const 2))) (local.get $w)) (i32.const 2)))`;
+  const at = (r) => (four ? `offset=${row(r, 4)} (local.get $q)` : `(i32.add (local.get $q) ${r === 0 ? "(i32.const 0)" : `(i32.mul ${ways} (i32.const ${4 * r}))`})`);
+  return `;; Fill: key = iova >> shift of the leaf's level, FIFO victim way of its set.
+    (local.set $shift (i64.extend_i32_u (i32.add (i32.const 3) (i32.mul (i32.const 9) ${L}))))
+    (local.set $set (i32.and (i32.wrap_i64 (i64.shr_u (local.get $iova) (local.get $shift))) (local.get $setMask)))
+    (local.set $x (i64.shr_u (local.get $iova) (i64.add (local.get $shift) (local.get $setBits))))
+    (local.set $w (i32.load8_u (i32.add (local.get $victim) (local.get $set))))
+    (i32.store8 (i32.add (local.get $victim) (local.get $set)) ${next})
+    (local.set $q ${q})
+    (i32.store ${at(T.rowTagA)} ${tagA("(local.get $x)", L)})
+    (i32.store ${at(T.rowTagB)} ${tagB("(local.get $x)")})
+    (i32.store ${at(T.rowBaseLo)}
+      (i32.or (i32.and (i32.wrap_i64 ${hpa})
+        (i32.xor (i32.sub (i32.shl (i32.const 1) (i32.wrap_i64 (local.get $shift))) (i32.const 1)) (i32.const -1))) ${perm}))
+    (i32.store ${at(T.rowBaseHi)} (i32.wrap_i64 (i64.shr_u ${hpa} (i64.const 32))))`;
+}
+
+/** Locals of the IOTLB generators, and their values from the globals. */
+const TLB_LOCALS = `(local $tlb i32) (local $victim i32) (local $setMask i32) (local $setBits i64) (local $didTag i32)
+    (local $shift i64) (local $set i32) (local $x i64) (local $w i32) (local $q i32) (local $base i32) (local $baseLo i32)`;
+const TLB_SETUP = `(local.set $tlb (global.get $tlb))
+    (local.set $victim (global.get $victim))
+    (local.set $setMask (global.get $setMask))
+    (local.set $setBits (global.get $setBits))
+    (local.set $didTag (i32.shl (local.get $did) (i32.const ${T.tagBDidShift})))`;
+
+// ---- the module ------------------------------------------------------------------------------------
+
+/** The core's WebAssembly text. */
+export function translateCoreWat() {
+  const levelsRange = [];
+  for (let n = LAYOUT.minLevels; n <= LAYOUT.maxLevels; n++) levelsRange.push(n);
+  return `;; Generated by scripts/build-wasm.mjs from src/sim/vtd/translate-core.template.mjs: do not edit.
+;; Memory (imported; PhysicalMemory owns it):
+;;   [poolBytesAt]     i32  bytes of the table pool allocated so far (PhysicalMemory keeps it)
+;;   [poolOff, ...)    the table pool: entry at HPA a is the i64 at poolOff + (a - poolHpa)
+;;   [blk, ...)        the translator's block (LAYOUT.block)
+;;   [tlb, ...)        IOTLB sets (LAYOUT.iotlb); [victim + set] u8 FIFO victim way
+(module
+  (import "sim" "memory" (memory 1))
+
+  (global $blk (mut i32) (i32.const 0))
+  (global $poolHpa (mut i64) (i64.const 0))
+  (global $poolOff (mut i32) (i32.const 0))
+  (global $poolBytesAt (mut i32) (i32.const 0))
+  ;; ADDR field of an entry: bits HAW-1:12.
+  (global $addrMask (mut i64) (i64.const 0))
+  ;; Bit L set when PS=1 at level L is a superpage (CAP.SLLPS): bits 2 and 3 only.
+  (global $largeOk (mut i32) (i32.const 0))
+  ;; IOTLB: byte offset of the sets (0: no IOTLB), of the victim bytes, sets - 1, log2(sets), ways.
+  (global $tlb (mut i32) (i32.const 0))
+  (global $victim (mut i32) (i32.const 0))
+  (global $setMask (mut i32) (i32.const 0))
+  (global $setBits (mut i64) (i64.const 0))
+  (global $ways (mut i32) (i32.const 0))
+  ;; $hitRun4: the permission of the last hit it answered.
+  (global $lastPerm (mut i32) (i32.const 0))
+
+  (func (export "configure")
+    (param $blk i32) (param $poolHpa f64) (param $poolOff i32) (param $poolBytesAt i32)
+    (param $addrMaskHi i32) (param $largeOk i32)
+    (param $tlb i32) (param $victim i32) (param $sets i32) (param $ways i32)
+    (global.set $blk (local.get $blk))
+    (global.set $poolHpa (i64.trunc_f64_u (local.get $poolHpa)))
+    (global.set $poolOff (local.get $poolOff))
+    (global.set $poolBytesAt (local.get $poolBytesAt))
+    (global.set $addrMask
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $addrMaskHi)) (i64.const 32)) (i64.const 0xfffff000)))
+    (global.set $largeOk (local.get $largeOk))
+    (global.set $tlb (local.get $tlb))
+    (global.set $victim (local.get $victim))
+    (global.set $setMask (i32.sub (local.get $sets) (i32.const 1)))
+    (global.set $setBits (i64.extend_i32_u (i32.ctz (local.get $sets))))
+    (global.set $ways (local.get $ways)))
+${levelsRange.map(walkFunc).join("\n")}
+
+  ;; A walk of any number of levels into the result block: 0, a fault reason, or -1 (left the
+  ;; pool, or a level count the core has no walk for: TypeScript walks it).
+  (func $walk (param $root i64) (param $levels i32) (param $iova i64) (param $write i32) (result i32)
+${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) (then (return (call $walk${n} (local.get $root) (local.get $iova) (local.get $write)))))`).join("\n")}
+    (i32.const -1))
+
+  ;; IOTLB lookup of (did, iova): -1 on a miss; 0 on a permitted hit (address, level, permissions
+  ;; in the block); 0x05 / 0x06 on a hit whose cached permission lacks the access. Probes the
+  ;; 4 KiB key, then 2 MiB, then 1 GiB, starting at level $from.
+  (func $lookup (param $did i32) (param $iova i64) (param $write i32) (param $from i32) (result i32)
+    ${TLB_LOCALS} (local $L i32) (local $ways i32) (local $tagA i32) (local $tagB i32) (local $perm i32) (local $offMask i32)
+    ${TLB_SETUP}
+    (local.set $ways (global.get $ways))
+    (if ${untaggable} (then (return (i32.const -1))))
+    (local.set $L (local.get $from))
+    (loop $probe
+      (local.set $shift (i64.extend_i32_u (i32.add (i32.const 3) (i32.mul (i32.const 9) (local.get $L)))))
+      (local.set $x (i64.shr_u (local.get $iova) (i64.add (local.get $shift) (local.get $setBits))))
+      (if (i32.eq (local.get $ways) (i32.const 4))
+        (then
+          (local.set $base ${setBase("(local.get $shift)", 4)})
+          (local.set $q ${match4("$base", tagA("(local.get $x)", "(local.get $L)"), tagB("(local.get $x)"))})
+          (local.set $q (select (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $q)) (i32.const 2))) (i32.const -1) (local.get $q))))
+        (else
+          (local.set $base ${setBase("(local.get $shift)", "(local.get $ways)")})
+          ${matchWays("$base", tagA("(local.get $x)", "(local.get $L)"), tagB("(local.get $x)"))}))
+      (if (i32.ge_s (local.get $q) (i32.const 0))
+        (then
+          (local.set $baseLo (i32.load (i32.add (local.get $q) ${row(T.rowBaseLo, "(local.get $ways)")})))
+          (local.set $perm (i32.and (local.get $baseLo) (i32.const 3)))
+          (i32.store offset=${B.level} (global.get $blk) (local.get $L))
+          (i32.store offset=${B.perm} (global.get $blk) (local.get $perm))
+          (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
+            (then (return (i32.sub (i32.const ${FR.READ}) (local.get $write)))))
+          (local.set $offMask (i32.sub (i32.shl (i32.const 1) (i32.wrap_i64 (local.get $shift))) (i32.const 1)))
+          (i32.store offset=${B.hpa} (global.get $blk) ${hitLo("(local.get $baseLo)", "(local.get $offMask)")})
+          (i32.store offset=${B.hpa + 4} (global.get $blk)
+            (i32.load (i32.add (local.get $q) (i32.mul (local.get $ways) (i32.const ${4 * T.rowBaseHi})))))
+          (return (i32.const 0))))
+      (local.set $L (i32.add (local.get $L) (i32.const 1)))
+      (br_if $probe (i32.le_u (local.get $L) (i32.const 3))))
+    (i32.const -1))
+
+  ;; Caches the successful walk just done (result block) for (did, iova), FIFO victim per set.
+  (func $fill (param $did i32) (param $iova i64)
+    ${TLB_LOCALS} (local $ways i32)
+    ${TLB_SETUP}
+    (local.set $ways (global.get $ways))
+    ${fill(`(i32.load offset=${B.level} (global.get $blk))`, `(i64.load offset=${B.hpa} (global.get $blk))`,
+      `(i32.and (i32.load offset=${B.perm} (global.get $blk)) (i32.const 3))`, "(local.get $ways)")})
+
+  ;; The translate step — IOTLB probe; on a miss the range check, walk and fill — for a burst of
+  ;; $n requests of one context, in order: IOVA i is the i64 at $reqs + 8i, its write flag the
+  ;; byte at $writes + i. Result i, at $results + 8i: the translated address as an i64, or a fault
+  ;; as (low dword = reason, high dword = ${LAYOUT.faultHi}: no address has that high dword). The
+  ;; result block describes the last request done. Returns the number of requests done: less
+  ;; than $n when that request's walk left the table pool and must be walked in TypeScript (the
+  ;; caller resumes the burst after it). Any configuration; translate() is a burst of one.
+  (func $burst (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    ${WALK_LOCALS} ${TLB_LOCALS}
+    (local $i i32) (local $r i32) (local $iova i64) (local $write i32) (local $out i32)
+    (local $hits i32) (local $misses i32) (local $fast4 i32) (local $lastFast i32) (local $level i32)
+    ${WALK_SETUP}
+    ${TLB_SETUP}
+    ;; A 4-way IOTLB has its 4 KiB probe inlined below: a busy device's common case is a hit there.
+    (local.set $fast4 (i32.and (i32.ne (local.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4))))
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        (local.set $lastFast (i32.const 0))
+        (local.set $r
+          (block $step (result i32)
+            ;; The IOTLB first (vtd_do_iommu_translate: vtd_lookup_iotlb before vtd_iova_to_slpte).
+            (if (local.get $tlb)
+              (then
+                (if (i32.and (local.get $fast4) (i32.eqz ${untaggable}))
+                  (then
+                    (local.set $base ${setBase("(i64.const 12)", 4)})
+                    (local.set $x (i64.shr_u (local.get $iova) (i64.add (i64.const 12) (local.get $setBits))))
+                    (local.set $q ${match4("$base", tagA("(local.get $x)", "(i32.const 1)"), tagB("(local.get $x)"))})
+                    (if (local.get $q)
+                      (then
+                        (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $q)) (i32.const 2))))
+                        (local.set $baseLo (i32.load offset=${row(T.rowBaseLo, 4)} (local.get $q)))
+                        ;; Level 1, perm, hit: written to the result block at the end if this was the last request.
+                        (local.set $lastFast (i32.const 1))
+                        (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                        (drop (br_if $step (i32.sub (i32.const ${FR.READ}) (local.get $write))
+                          (i32.eqz (i32.and (local.get $baseLo) (i32.add (local.get $write) (i32.const 1))))))
+                        (i32.store (local.get $out) ${hitLo("(local.get $baseLo)", pageMask(1))})
+                        (i32.store offset=4 (local.get $out) (i32.load offset=${row(T.rowBaseHi, 4)} (local.get $q)))
+                        (br $step (i32.const 0))))
+                    (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write) (i32.const 2))))
+                  (else
+                    (local.set $r (call $lookup (local.get $did) (local.get $iova) (local.get $write) (i32.const 1)))))
+                (if (i32.ge_s (local.get $r) (i32.const 0))
+                  (then
+                    (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                    (i32.store offset=${B.iotlbHit} (local.get $blk) (i32.const 1))
+                    (if (i32.eqz (local.get $r)) (then (i64.store (local.get $out) (i64.load offset=${B.hpa} (local.get $blk)))))
+                    (br $step (local.get $r))))
+                (local.set $misses (i32.add (local.get $misses) (i32.const 1)))))
+            (i32.store offset=${B.iotlbHit} (local.get $blk) (i32.const 0))
+            ;; A miss walks, range check first (vtd_iova_sl_range_check): bits at or above widthBits are zero.
+            (if (i32.and (i32.lt_u (local.get $widthBits) (i32.const 64))
+                  (i64.ne (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $widthBits))) (i64.const 0)))
+              (then
+                (i32.store offset=${B.level} (local.get $blk) (i32.const 0))
+                (br $step (i32.const ${FR.ADDR_BEYOND_MGAW}))))
+            (local.set $r
+              (if (result i32) (i32.eq (local.get $levels) (i32.const 4))
+                (then
+                  ;; The 4-level walk (48-bit AGAW, the common case) inline.
+                  (local.set $need (i64.extend_i32_u (i32.add (local.get $write) (i32.const 1))))
+                  ${walkToBlock(4)})
+                (else (call $walk (local.get $root) (local.get $levels) (local.get $iova) (local.get $write)))))
+            ;; (br_if with a value leaves it on the stack when not taken)
+            (drop (br_if $step (local.get $r) (local.get $r)))
+            (if (local.get $tlb) (then (call $fill (local.get $did) (local.get $iova))))
+            (i64.store (local.get $out) (i64.load offset=${B.hpa} (local.get $blk)))
+            (i32.const 0)))
+        (br_if $exit (i32.lt_s (local.get $r) (i32.const 0)))
+        (if (local.get $r)
+          (then
+            (i32.store (local.get $out) (local.get $r))
+            (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
+    (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk)) (local.get $misses)))
+    ;; The result block describes the last request done, as after translate(): a hit of the inlined
+    ;; probe wrote nothing there (every other path did), and the address is the last success's.
+    (if (local.get $lastFast)
+      (then
+        (i32.store offset=${B.level} (local.get $blk) (i32.const 1))
+        (i32.store offset=${B.perm} (local.get $blk) (i32.and (local.get $baseLo) (i32.const 3)))
+        (i32.store offset=${B.iotlbHit} (local.get $blk) (i32.const 1))))
+    (if (local.get $i)
+      (then
+        (local.set $out (i32.add (local.get $results) (i32.shl (i32.sub (local.get $i) (i32.const 1)) (i32.const 3))))
+        (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const ${LAYOUT.faultHi}))
+          (then (i64.store offset=${B.hpa} (local.get $blk) (i64.load (local.get $out)))))))
+    (local.get $i))
+
+;; ---- Bursts of the two common configurations ------------------------------------------------
+  ;; $burst handles every configuration, so its loop keeps some thirty values live and V8 spills
+  ;; many of them to the stack: loads and stores on every request. These loops do only what
+  ;; their configuration needs, with few enough values to stay in registers, and hand everything
+  ;; else to $burst one request at a time. Their results, counters and IOTLB state are exactly
+  ;; $burst's (test/unit/slpt.test.ts runs both against translate()).
+
+  ;; A 4-way IOTLB: requests that hit its 4 KiB entries are answered by $hitRun4 in a few
+  ;; instructions each; the others by $burstTlb4 (4 levels) or one at a time by $burst. The
+  ;; loops are separate functions because V8 spills every value live across a call: a call in the
+  ;; hit loop would cost it a dozen stack loads and stores per request.
+  (func $burstProbe4 (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $out i32)
+    (block $exit
+      (loop $next
+        (local.set $j (call $hitRun4 (local.get $did) (local.get $reqs) (local.get $writes)
+          (local.get $i) (local.get $n) (local.get $results)))
+        (i32.store offset=${B.hits} (global.get $blk)
+          (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
+        (if (i32.ge_u (local.get $j) (local.get $n))
+          (then
+            ;; The burst ended on a hit: the result block describes it, as $burst would leave it.
+            (if (i32.gt_u (local.get $j) (local.get $i))
+              (then
+                (local.set $out (i32.add (local.get $results) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3))))
+                (i32.store offset=${B.level} (global.get $blk) (i32.const 1))
+                (i32.store offset=${B.perm} (global.get $blk) (global.get $lastPerm))
+                (i32.store offset=${B.iotlbHit} (global.get $blk) (i32.const 1))
+                (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const ${LAYOUT.faultHi}))
+                  (then (i64.store offset=${B.hpa} (global.get $blk) (i64.load (local.get $out)))))))
+            (return (local.get $j))))
+        (if (i32.eq (local.get $levels) (i32.const 4))
+          (then
+            ;; Until the next run of 4 KiB hits; stops at a request whose walk left the pool.
+            (local.set $k (call $burstTlb4 (local.get $did) (local.get $root) (local.get $widthBits)
+              (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results)))
+            (if (i32.lt_s (local.get $k) (i32.const 0)) (then (return (i32.sub (i32.const -1) (local.get $k)))))
+            (local.set $i (local.get $k)))
+          (else
+            (br_if $exit
+              (i32.eqz (call $burst (local.get $did) (local.get $root) (local.get $levels) (local.get $widthBits)
+                (i32.add (local.get $reqs) (i32.shl (local.get $j) (i32.const 3))) (i32.add (local.get $writes) (local.get $j))
+                (i32.const 1) (i32.add (local.get $results) (i32.shl (local.get $j) (i32.const 3))))))
+            (local.set $i (i32.add (local.get $j) (i32.const 1)))))
+        (br_if $next (i32.lt_u (local.get $i) (local.get $n)))
+        (return (local.get $i))))
+    ;; Request $j left the table pool.
+    (local.get $j))
+
+  ;; Answers requests $i, $i + 1, ... while they hit a 4 KiB entry of the 4-way IOTLB; returns the
+  ;; index of the first that does not ($n when all did). Every request answered is one IOTLB hit
+  ;; (the IOTLB comes first: the address width is not looked at). The permission of the last hit
+  ;; is left in $lastPerm.
+  (func $hitRun4 (param $did i32) (param $reqs i32) (param $writes i32)
+    (param $i i32) (param $n i32) (param $results i32) (result i32)
+    (local $iova i64) (local $write i32) (local $out i32) (local $base i32) (local $x i64)
+    (local $q i32) (local $baseLo i32) (local $tlb i32) (local $setMask6 i64) (local $shift1 i64) (local $didTag i32)
+    (local.set $tlb (global.get $tlb))
+    (local.set $setMask6 (i64.shl (i64.extend_i32_u (global.get $setMask)) (i64.const 6)))
+    (local.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
+    (local.set $didTag (i32.shl (local.get $did) (i32.const ${T.tagBDidShift})))
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (br_if $exit ${untaggable})
+        ;; The set: 4 ways x 4 rows x 4 bytes = 64 bytes (setBase with the shift folded in).
+        (local.set $base
+          (i32.add (local.get $tlb) (i32.wrap_i64 (i64.and (i64.shr_u (local.get $iova) (i64.const 6)) (local.get $setMask6)))))
+        (local.set $x (i64.shr_u (local.get $iova) (local.get $shift1)))
+        (local.set $q ${match4("$base", tagA("(local.get $x)", "(i32.const 1)"), tagB("(local.get $x)"))})
+        (br_if $exit (i32.eqz (local.get $q)))
+        (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $q)) (i32.const 2))))
+        (local.set $baseLo (i32.load offset=${row(T.rowBaseLo, 4)} (local.get $q)))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        ;; The access needs R (bit 0) for a read, W (bit 1) for a write: 1 + write.
+        (if (i32.and (local.get $baseLo) (i32.add (local.get $write) (i32.const 1)))
+          (then
+            (i32.store (local.get $out) ${hitLo("(local.get $baseLo)", pageMask(1))})
+            (i32.store offset=4 (local.get $out) (i32.load offset=${row(T.rowBaseHi, 4)} (local.get $q))))
+          (else
+            (i32.store (local.get $out) (i32.sub (i32.const ${FR.READ}) (local.get $write)))
+            (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (global.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
+    (local.get $i))
+
+  ;; A 4-way IOTLB and 4 levels (the DMAR unit's 48-bit domains), from request $i: the whole step
+  ;; in one loop with no call — probes of the three page sizes with one SIMD compare each, the
+  ;; unrolled walk, the fill — so that nothing is spilled across a call and a walk-bound stream
+  ;; keeps several walks' table reads in flight. $burstProbe4 runs it for the requests its hit loop
+  ;; cannot answer; it hands back at the fourth 4 KiB hit in a row (returns that request's index), at $n, or
+  ;; at a request whose walk leaves the table pool (returns -1 - its index; its miss is counted).
+  ;; The results' low dwords leave the block $word0 (a fault reason or the address's low dword).
+  (func $burstTlb4 (param $did i32) (param $root i64) (param $widthBits i32)
+    (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (result i32)
+    ${WALK_LOCALS} ${TLB_LOCALS}
+    (local $start i32) (local $iova i64) (local $write i32) (local $out i32) (local $L i32) (local $hpa i64)
+    (local $hits i32) (local $misses i32) (local $lastLevel i32) (local $lastPerm i32) (local $lastHit i32)
+    (local $width i64) (local $hitRun i32) (local $offMask32 i32)
+    ${WALK_SETUP}
+    ${TLB_SETUP}
+    (local.set $width (i64.extend_i32_u (local.get $widthBits)))
+    (local.set $start (local.get $i))
+    (block $pool
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        ;; The access needs R (bit 0) for a read, W (bit 1) for a write: 1 + write.
+        (local.set $need (i64.extend_i32_u (i32.add (local.get $write) (i32.const 1))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))
+        (i32.store (local.get $out)
+          (block $word0 (result i32)
+            (local.set $lastHit (i32.const 0))
+            (local.set $lastLevel (i32.const 0))
+            ;; IOTLB probes: 4 KiB, then 2 MiB, then 1 GiB.
+            (local.set $L (i32.const 1))
+            (local.set $shift (i64.const 12))
+            (block $miss
+              (loop $probe
+                (local.set $base ${setBase("(local.get $shift)", 4)})
+                (local.set $x (i64.shr_u (local.get $iova) (i64.add (local.get $shift) (local.get $setBits))))
+                (local.set $q ${match4("$base", tagA("(local.get $x)", "(local.get $L)"), tagB("(local.get $x)"))})
+                (if (local.get $q)
+                  (then
+                    ;; (Checked only on a match, off the path of a miss.)
+                    (br_if $miss ${untaggable})
+                    ;; The fourth 4 KiB hit in a row: back to $hitRun4, whose loop answers runs of hits
+                    ;; faster. (Handing back at every 4 KiB hit cost two calls per switch, and a
+                    ;; stream with hits and misses interleaved, as W3 of the benchmark, switched
+                    ;; every few requests.)
+                    (if (i32.eq (local.get $L) (i32.const 1))
+                      (then
+                        (br_if $exit (i32.and (i32.ge_u (local.get $hitRun) (i32.const 3)) (i32.ne (local.get $i) (local.get $start))))
+                        (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))))
+                    (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $q)) (i32.const 2))))
+                    (local.set $baseLo (i32.load offset=${row(T.rowBaseLo, 4)} (local.get $q)))
+                    (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                    (local.set $lastHit (i32.const 1))
+                    (local.set $lastLevel (local.get $L))
+                    (local.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
+                    (br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write))
+                      (i32.eqz (i32.and (local.get $baseLo) (i32.wrap_i64 (local.get $need)))))
+                    (drop)
+                    (local.set $offMask32 (i32.sub (i32.shl (i32.const 1) (i32.wrap_i64 (local.get $shift))) (i32.const 1)))
+                    (i32.store offset=4 (local.get $out) (i32.load offset=${row(T.rowBaseHi, 4)} (local.get $q)))
+                    (br $word0 ${hitLo("(local.get $baseLo)", "(local.get $offMask32)")})))
+                (local.set $L (i32.add (local.get $L) (i32.const 1)))
+                (local.set $shift (i64.add (local.get $shift) (i64.const 9)))
+                (br_if $probe (i32.le_u (local.get $L) (i32.const 3)))))
+            (local.set $misses (i32.add (local.get $misses) (i32.const 1)))
+            (local.set $hitRun (i32.const 0))
+            ;; A miss walks, range check first (vtd_iova_sl_range_check).
+            (br_if $word0 (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
+            (drop)
+            (block $leaf
+              ${walk(4, "$leaf", {
+                pool: (c) => `(br_if $pool ${c})`,
+                entry: (L, top) => `${andPerm(L, top)} (local.set $lastLevel (i32.const ${L}))`,
+                fault: (L, c) => `(br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write)) ${c}) (drop)`,
+                rsvd: (L, c) => `(br_if $word0 (i32.const ${FR.PAGING_ENTRY_RSVD}) ${c}) (drop)`,
+              })})
+            ;; The leaf at $lastLevel.
+            (local.set $lastPerm (i32.and (i32.wrap_i64 (local.get $perm)) (i32.const 3)))
+            (local.set $hpa ${leafHpa()})
+            ${fill("(local.get $lastLevel)", "(local.get $hpa)", "(local.get $lastPerm)", 4)}
+            (i32.store offset=4 (local.get $out) (i32.wrap_i64 (i64.shr_u (local.get $hpa) (i64.const 32))))
+            (i32.wrap_i64 (local.get $hpa))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    ;; Done, or stopped at a 4 KiB hit: the block describes the last request done, as after $burst.
+    (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
+    (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk)) (local.get $misses)))
+    (if (i32.and (i32.eq (local.get $i) (local.get $n)) (i32.gt_u (local.get $n) (local.get $start)))
+      (then
+        (i32.store offset=${B.level} (local.get $blk) (local.get $lastLevel))
+        (i32.store offset=${B.perm} (local.get $blk) (local.get $lastPerm))
+        (i32.store offset=${B.iotlbHit} (local.get $blk) (local.get $lastHit))
+        (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const ${LAYOUT.faultHi}))
+          (then (i64.store offset=${B.hpa} (local.get $blk) (i64.load (local.get $out)))))))
+    (return (local.get $i)))
+    ;; Stopped at request $i, whose walk left the table pool (its miss counted): the caller walks it
+    ;; and fills the result block.
+    (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
+    (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk)) (local.get $misses)))
+    (i32.sub (i32.const -1) (local.get $i)))
+
+  ;; No IOTLB, 4 levels: the unrolled walk alone (every request walks, as W1 of the benchmark and
+  ;; a unit without an IOTLB do). The level a fault was found at and the leaf's permissions are
+  ;; not kept per request; the last request goes through $burst again at the end (no IOTLB: it
+  ;; changes nothing but the result block) so that the block describes it.
+  (func $burstWalk4 (param $did i32) (param $root i64) (param $widthBits i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    ${WALK_LOCALS}
+    (local $i i32) (local $iova i64) (local $out i32) (local $width i64)
+    ${WALK_SETUP}
+    (local.set $width (i64.extend_i32_u (local.get $widthBits)))
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        ;; need = 1 + write: R (bit 0) for a read, W (bit 1) for a write.
+        (local.set $need (i64.extend_i32_u (i32.add (i32.const 1) (i32.load8_u (i32.add (local.get $writes) (local.get $i))))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))
+        (i32.store (local.get $out)
+          (block $fault (result i32)
+            (block $leaf
+              ;; No IOTLB: every request is a miss; the walk starts with the range check.
+              (br_if $fault (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
+              (drop)
+              ;; The permission ANDed down the levels matters only for which bit is missing, so it
+              ;; is tested at each level.
+              ${walk(4, "$leaf", {
+                pool: (c) => `(br_if $exit ${c})`,
+                entry: () => "",
+                fault: (L, c) => `(br_if $fault (i32.sub (i32.const ${FR.READ + 1}) (i32.wrap_i64 (local.get $need))) ${c}) (drop)`,
+                rsvd: (L, c) => `(br_if $fault (i32.const ${FR.PAGING_ENTRY_RSVD}) ${c}) (drop)`,
+              })})
+            ;; The leaf.
+            (i64.store (local.get $out) ${leafHpa()})
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    ;; Stopped early at request $i (its walk left the pool): the caller walks it, and $burst does
+    ;; not describe it. Otherwise the last request again, through $burst, for the result block.
+    (if (i32.and (i32.eq (local.get $i) (local.get $n)) (i32.gt_u (local.get $n) (i32.const 0)))
+      (then
+        (drop (call $burst (local.get $did) (local.get $root) (i32.const 4) (local.get $widthBits)
+          (i32.add (local.get $reqs) (i32.shl (i32.sub (local.get $n) (i32.const 1)) (i32.const 3)))
+          (i32.add (local.get $writes) (i32.sub (local.get $n) (i32.const 1)))
+          (i32.const 1) (i32.add (local.get $blk) (i32.const ${B.lastResult}))))))
+    (local.get $i))
+
+  ;; One request: a burst of one through the block's scratch request. The IOVA and the root
+  ;; arrive as numbers JavaScript passes without allocating (i64 parameters would be BigInts):
+  ;; the IOVA as uint32 halves, the root as a double. 0, a fault reason, or -1 (left the pool).
+  (func (export "translate")
+    (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
+    (param $iovaHi i32) (param $iovaLo i32) (param $write i32) (result i32)
+    (local $blk i32)
+    (local.set $blk (global.get $blk))
+    (i64.store offset=${B.reqIova} (local.get $blk)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $iovaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $iovaLo))))
+    (i32.store8 offset=${B.reqWrite} (local.get $blk) (local.get $write))
+    (if (i32.eqz
+          (call $burst (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
+            (i32.add (local.get $blk) (i32.const ${B.reqIova})) (i32.add (local.get $blk) (i32.const ${B.reqWrite})) (i32.const 1)
+            (i32.add (local.get $blk) (i32.const ${B.reqResult}))))
+      (then (return (i32.const -1))))
+    (select (i32.load offset=${B.reqResult} (local.get $blk)) (i32.const 0)
+      (i32.eq (i32.load offset=${B.reqResult + 4} (local.get $blk)) (i32.const ${LAYOUT.faultHi}))))
+
+  ;; The IOTLB alone, for Iotlb (iotlb.ts): the probe path's lookup without a fill, and the fill
+  ;; of a walk done in TypeScript. The same $lookup and $fill as the step's.
+  (func (export "lookup") (param $did i32) (param $iovaHi i32) (param $iovaLo i32) (param $write i32) (result i32)
+    (call $lookup (local.get $did)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $iovaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $iovaLo)))
+      (local.get $write) (i32.const 1)))
+
+  (func (export "fill") (param $did i32) (param $iovaHi i32) (param $iovaLo i32) (param $level i32)
+    (param $hpaHi i32) (param $hpaLo i32) (param $perm i32)
+    (i64.store offset=${B.hpa} (global.get $blk)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $hpaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $hpaLo))))
+    (i32.store offset=${B.level} (global.get $blk) (local.get $level))
+    (i32.store offset=${B.perm} (global.get $blk) (local.get $perm))
+    (call $fill (local.get $did)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $iovaHi)) (i64.const 32)) (i64.extend_i32_u (local.get $iovaLo)))))
+
+  ;; A burst (see $burst), through the loop of its configuration.
+  (func (export "translateBatch")
+    (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (if (i32.lt_u (local.get $widthBits) (i32.const 64))
+      (then
+        (if (i32.and (i32.ne (global.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4)))
+          (then
+            (return (call $burstProbe4 (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
+              (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results)))))
+        (if (i32.and (i32.eqz (global.get $tlb)) (i32.eq (local.get $levels) (i32.const 4)))
+          (then
+            (return (call $burstWalk4 (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $widthBits)
+              (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results)))))))
+    (call $burst (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
+      (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results)))
+)
+`;
+}
