@@ -13,6 +13,7 @@ import { DMAR_RTADDR_REG, decodeRegister } from "../sim/vtd/regs.js";
 import { describeState } from "../protocol/cursor.js";
 import { bdfKey, formatSid } from "../sim/bdf.js";
 import { decodeEntryWord, type EntryWord } from "../sim/vtd/inspect.js";
+import { fieldText } from "../sim/iommu.js";
 import type { Step } from "../scenario/types.js";
 import { parseAddress, parseSize } from "../scenario/values.js";
 import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
@@ -258,7 +259,7 @@ export function decodeRaw(m: Machine, v: bigint, structure: EntryWord, level?: n
   const d = decodeEntryWord(m.unit, structure, v, level);
   if (structure === "root-hi") return `as a root entry (high qword): reserved in legacy mode${d.reserved ? `; bits ${code(hx(d.reserved.bits))} set → fault 0x${d.reserved.reason.toString(16).padStart(2, "0")}` : ""}`;
   const what = structure === "root" ? "a root entry (low qword)" :  structure === "context-lo" ? "a context entry (low qword)" : structure === "context-hi" ? "a context entry (high qword)" : `a second-level PTE (level ${level ?? 1})`;
-  const fields = d.fields.map((f) => `${f.name}=${f.value.startsWith("0x") ? code(f.value) : f.value}`).join(", ");
+  const fields = d.fields.map((f) => `${f.name}=${f.value.startsWith("0x") ? code(f.value) : fieldText(f)}`).join(", ");
   const rsvd = d.reserved ? `, reserved bits ${code(hx(d.reserved.bits))} set → fault 0x${d.reserved.reason.toString(16).padStart(2, "0")}` : "";
   return `as ${what}: ${fields}${rsvd}${structure === "pte" && !d.present ? " — not present" : ""}`;
 }

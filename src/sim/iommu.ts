@@ -147,8 +147,20 @@ export interface DecodedField {
   lo: number;
   /** The field's bits as stored. */
   raw: bigint;
-  /** What the field means, decoded as the spec defines it (e.g. AW 2 -> "48-bit, 4-level"). */
+  /** The field's value as text (a number in hex for addresses, else decimal). */
   value: string;
+  /** What the value means here, when that is more than the number (AW 2: "48-bit, 4-level"). */
+  meaning?: string;
+}
+
+/** A field as one text: "2 (48-bit, 4-level)". */
+export function fieldText(f: { value: string; meaning?: string }): string {
+  return f.meaning ? `${f.value} (${f.meaning})` : f.value;
+}
+
+/** A field as the trail carries it: its bit range as the spec writes it ("63:12"). */
+export function toTrailField(f: DecodedField): TrailField {
+  return { name: f.name, bits: f.hi === f.lo ? String(f.lo) : `${f.hi}:${f.lo}`, value: f.value, ...(f.meaning ? { meaning: f.meaning } : {}) };
 }
 
 /** Permissions an entry grants (R = 1, W = 2), ANDed down a walk where the model does so. */

@@ -80,8 +80,8 @@ describe("address hovers", () => {
   it("decodes a poke's value with the model's rules: the reserved bits the walk would fault on", () => {
     const text = read("stale-iotlb").replace("structure: pte, iova: 0x20_0000 }, value: 0 }", "structure: pte, iova: 0x20_0000 }, value: 0x1234_5803 }");
     const h = hover(text, "value: 0x1234_5803", "0x1234_5803");
-    // One poke decoder after the merge of the two halves of the contract (sim/vtd/inspect.ts decodeEntryWord).
-    expect(h.markdown).toContain("as a second-level PTE (level 1): R=1, W=1, PS=0, ADDR=`0x12345000`, reserved bits `0x800` set → fault 0x0c");
+    // One poke decoder and one entry layout (slpt.ts slpteLayout: the SL-PTE has no PS field) after the merge of the two halves of the contract.
+    expect(h.markdown).toContain("as a second-level PTE (level 1): R=1, W=1, ADDR=`0x12345000`, reserved bits `0x800` set → fault 0x0c");
   });
 });
 
@@ -95,6 +95,6 @@ describe("poke value hovers decode with the model's decoders", () => {
     expect(ctx.markdown).toContain("as a context entry (high qword): AW=2 (48-bit, 4-level), DID=3, reserved bits `0x80` set → fault 0x0b");
     const pte = base.replace("iommu: { model: intel-vtd, address-width: 48 }", "iommu: { model: intel-vtd, address-width: 48, superpages: [] }").replace("structure: context-hi }, value: 0x0000_0000_0000_0382", "structure: pte, iova: 0x10_0000, level: 2 }, value: 0x8000_0083");
     const p = hover(pte, "structure: pte", "0x8000_0083");
-    expect(p.markdown).toContain("as a second-level PTE (level 2): R=1, W=1, PS=1, ADDR=`0x80000000`, reserved bits `0x80` set → fault 0x0c");
+    expect(p.markdown).toContain("as a second-level PTE (level 2): R=1, W=1, PS=1 (reserved: no superpage of this size (CAP.SLLPS)), ADDR=`0x80000000`, reserved bits `0x80` set → fault 0x0c");
   });
 });

@@ -9,7 +9,7 @@
  * domain, entry 0 of the top level, entry 3 of the next; a node's id alone re-finds it after an edit.
  */
 import type { TreeNode } from "../../protocol/engine.js";
-import type { DecodedField, FaultRecordView, TableNode } from "../../sim/iommu.js";
+import { fieldText, type DecodedField, type FaultRecordView, type TableNode } from "../../sim/iommu.js";
 import { faultLabel } from "../../sim/machine.js";
 import { plural } from "../../sim/plural.js";
 import { formatDevfn, formatSid } from "../../sim/bdf.js";
@@ -103,16 +103,16 @@ const bitRange = (f: DecodedField) => (f.hi === f.lo ? `[${f.lo}]` : `[${f.hi}:$
 
 function fieldNodes(parentId: string, fields: readonly DecodedField[]): TreeNode[] {
   return fields.map((f) =>
-    leaf(`${parentId}/${f.name}`, f.name, f.hi === f.lo || f.value === f.raw.toString() ? f.value : `${f.value} · ${bitRange(f)} = ${hx(f.raw)}`, {
+    leaf(`${parentId}/${f.name}`, f.name, f.hi === f.lo || f.value === f.raw.toString() ? fieldText(f) : `${fieldText(f)} · ${bitRange(f)} = ${hx(f.raw)}`, {
       icon: "symbol-field",
-      tooltip: `${f.name}, bits ${bitRange(f)}: raw ${hx(f.raw)} → ${f.value}`,
+      tooltip: `${f.name}, bits ${bitRange(f)}: raw ${hx(f.raw)} → ${fieldText(f)}`,
     }),
   );
 }
 
 /** The fields as `NAME=value`, one tooltip line. */
 function fieldLine(fields: readonly DecodedField[]): string {
-  return fields.map((f) => `${f.name}=${f.value}`).join(" ");
+  return fields.map((f) => `${f.name}=${fieldText(f)}`).join(" ");
 }
 
 /** A corrupt entry: the reserved bits the model faults on, and the fault it gives. */

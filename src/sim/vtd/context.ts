@@ -4,7 +4,7 @@
  * simulated memory: 256 root entries (one per bus) in the root table, 256 context entries (one
  * per devfn) in each context table.
  */
-import type { TrailField } from "../iommu.js";
+import { toTrailField, type DecodedField, type TrailField } from "../iommu.js";
 
 export const ROOT_ENTRY_P = 1n;
 export const CONTEXT_P = 1n;
@@ -86,29 +86,49 @@ export function translationTypeName(tt: number): string {
   return tt === CONTEXT_TT_MULTI_LEVEL ? "second-level" : tt === CONTEXT_TT_DEV_IOTLB ? "second-level + device-TLB" : tt === CONTEXT_TT_PASS_THROUGH ? "pass-through" : "reserved";
 }
 
-/** A root entry's fields (VT-d 9.1), with the reserved bits that are set (`haw`: the unit's host address width). */
-export function rootEntryFields(lo: bigint, hi: bigint, haw: number): TrailField[] {
-  const e = decodeRootEntry(lo, hi);
-  const out: TrailField[] = [
-    { name: "P", bits: "0", value: e.present ? "1" : "0" },
-    { name: "CTP", bits: "63:12", value: hexOf(e.ctp & hawMask(haw)) },
+/** The bits hi:lo of `v` (hi >= lo, both within the qword). */
+function bitsOf(v: bigint, hi: number, lo: number): bigint {
+  return (v >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
+}
+
+function layoutField(name: string, v: bigint, hi: number, lo: number, base = 0, value?: (raw: bigint) => string, meaning?: (raw: bigint) => string): DecodedField {
+  const raw = bitsOf(v, hi, lo);
+  const m = meaning?.(raw);
+  return { name, hi: hi + base, lo: lo + base, raw, value: value ? value(raw) : raw.toString(), ...(m ? { meaning: m } : {}) };
+}
+const addrValue = (r: bigint) => hexOf(r << 12n);
+
+/**
+ * The field layout of a legacy-mode root entry (VT-d 9.1): P [0], CTP [63:12]; the high qword is
+ * reserved. The one layout: the walk trail (rootEntryFields) and the tables tree (inspect.ts) read it.
+ */
+export function rootEntryLayout(lo: bigint): DecodedField[] {
+  return [layoutField("P", lo, 0, 0), layoutField("CTP", lo, 63, 12, 0, addrValue)];
+}
+
+/** The field layout of a legacy-mode context entry (VT-d 9.3): P, FPD, T, SLPTPTR in the low qword; AW, DID in the high one. */
+export function contextEntryLayout(lo: bigint, hi: bigint): DecodedField[] {
+  return [
+    layoutField("P", lo, 0, 0),
+    layoutField("FPD", lo, 1, 1),
+    layoutField("T", lo, 3, 2, 0, undefined, (r) => translationTypeName(Number(r))),
+    layoutField("SLPTPTR", lo, 63, 12, 0, addrValue),
+    layoutField("AW", hi, 2, 0, 64, undefined, (r) => `${awToWidth(Number(r))}-bit, ${awToLevels(Number(r))}-level`),
+    layoutField("DID", hi, 23, 8, 64),
   ];
+}
+
+/** A root entry's fields as the walk trail shows them, with the reserved bits that are set (`haw`: the unit's host address width). */
+export function rootEntryFields(lo: bigint, hi: bigint, haw: number): TrailField[] {
+  const out = rootEntryLayout(lo).map(toTrailField);
   const [rl, rh] = rootEntryReservedBits(lo, hi, haw);
   if (rl !== 0n || rh !== 0n) out.push({ name: "reserved", bits: bitRanges(rl, rh), value: rh !== 0n ? `${hexOf(rh)}:${hexOf(rl)}` : hexOf(rl), meaning: "set: fault 0x0a" });
   return out;
 }
 
-/** A context entry's fields (VT-d 9.3, legacy mode), with the reserved bits that are set. */
+/** A context entry's fields as the walk trail shows them (VT-d 9.3, legacy mode), with the reserved bits that are set. */
 export function contextEntryFields(lo: bigint, hi: bigint, haw: number): TrailField[] {
-  const e = decodeContextEntry(lo, hi);
-  const out: TrailField[] = [
-    { name: "P", bits: "0", value: e.present ? "1" : "0" },
-    { name: "FPD", bits: "1", value: e.fpd ? "1" : "0" },
-    { name: "T", bits: "3:2", value: String(e.tt), meaning: translationTypeName(e.tt) },
-    { name: "SLPTPTR", bits: "63:12", value: hexOf(e.slptptr & hawMask(haw)) },
-    { name: "AW", bits: "66:64", value: String(e.aw), meaning: `${awToWidth(e.aw)}-bit, ${awToLevels(e.aw)}-level` },
-    { name: "DID", bits: "87:72", value: String(e.did) },
-  ];
+  const out = contextEntryLayout(lo, hi).map(toTrailField);
   const [rl, rh] = contextEntryReservedBits(lo, hi, haw);
   if (rl !== 0n || rh !== 0n) out.push({ name: "reserved", bits: bitRanges(rl, rh), value: rh !== 0n ? `${hexOf(rh)}:${hexOf(rl)}` : hexOf(rl), meaning: "set: fault 0x0b" });
   return out;

@@ -29,7 +29,7 @@ import type {
   UnreadableNode,
 } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
-import { CONTEXT_P, awToLevels, awToWidth, contextEntryReservedBits, decodeContextEntry, decodeRootEntry, rootEntryReserved, rootEntryReservedBits } from "./context.js";
+import { CONTEXT_P, awToLevels, contextEntryLayout, contextEntryReservedBits, decodeContextEntry, decodeRootEntry, rootEntryLayout, rootEntryReserved, rootEntryReservedBits } from "./context.js";
 import { CURRENT_ERA, kernelEra, renderDmarFault, type KernelEra } from "./dmesg.js";
 import {
   VTD_FR_CONTEXT_ENTRY_INV,
@@ -40,40 +40,21 @@ import {
   VTD_FR_ROOT_ENTRY_RSVD,
   VTD_FR_ROOT_TABLE_INV,
 } from "./reasons.js";
-import { DMAR_FRCD_REG, REGISTER_VIEWS, bitsOf, decodeFrcd, decodeFrcdRecord, decodeRegister, type RegisterName } from "./regs.js";
-import { SL_R, SL_W, decodeSlpte, type SlptWalker } from "./slpt.js";
+import { DMAR_FRCD_REG, REGISTER_VIEWS, decodeFrcd, decodeFrcdRecord, decodeRegister, type RegisterName } from "./regs.js";
+import { SL_R, SL_W, decodeSlpte, slpteLayout, type SlptWalker } from "./slpt.js";
 import type { DmarUnit } from "./unit.js";
 
-const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
-
-function field(name: string, v: bigint, hi: number, lo: number, value?: (raw: bigint) => string, base = 0): DecodedField {
-  const raw = bitsOf(v, hi, lo);
-  return { name, hi: hi + base, lo: lo + base, raw, value: value ? value(raw) : raw.toString() };
-}
 
 // ------------------------------------------------------------------ entry decoders
 
-/** A legacy-mode root entry (VT-d 9.1): P [0], CTP [63:12]; the high qword is reserved. */
-export function rootEntryFields(lo: bigint): DecodedField[] {
-  return [field("P", lo, 0, 0), field("CTP", lo, 63, 12, (r) => hex(r << 12n))];
-}
-
-/** VT-d 9.3 (legacy mode) T: 00b second-level, 01b the same plus device-TLB, 10b pass-through, 11b reserved. */
+/** VT-d 9.3 (legacy mode) T as the tree names the translation a context entry selects. */
 const TT_NAMES = ["translated", "translated+device-TLB", "pass-through", "reserved"] as const;
-const TT_TEXT = ["second-level", "second-level + device-TLB", "pass-through", "reserved"] as const;
 
-/** A legacy-mode context entry (VT-d 9.3): P, FPD, T, SLPTPTR in the low qword; AW, DID in the high one. */
-export function contextEntryFields(lo: bigint, hi: bigint): DecodedField[] {
-  return [
-    field("P", lo, 0, 0),
-    field("FPD", lo, 1, 1),
-    field("T", lo, 3, 2, (r) => `${r} (${TT_TEXT[Number(r)]})`),
-    field("SLPTPTR", lo, 63, 12, (r) => hex(r << 12n)),
-    field("AW", hi, 2, 0, (r) => `${r} (${awToWidth(Number(r))}-bit, ${awToLevels(Number(r))}-level)`, 64),
-    field("DID", hi, 23, 8, undefined, 64),
-  ];
-}
+/** The entry layouts are the model's (context.ts, slpt.ts): the tree shows what the trail shows. */
+const rootEntryFields = rootEntryLayout;
+const contextEntryFields = contextEntryLayout;
+const slpteFields = slpteLayout;
 
 /** Whether a second-level entry at `level` is a leaf, by the walker's rule (slpt.ts decodeSlpte). */
 export function slpteIsLeaf(walker: SlptWalker, level: number, v: bigint): boolean {
@@ -83,19 +64,6 @@ export function slpteIsLeaf(walker: SlptWalker, level: number, v: bigint): boole
 /** The set bits of a second-level entry that the walker's masks reserve at `level` (0n = none; slpt.ts decodeSlpte). */
 export function slpteReservedBits(walker: SlptWalker, level: number, v: bigint): bigint {
   return decodeSlpte(walker, level, v).reserved;
-}
-
-/** Top bit of the address field: the walker keeps address bits below the host address width. */
-function addrTop(walker: SlptWalker): number {
-  return 32 + Math.min(32, Math.clz32(0) - Math.clz32(walker.addrHiMask)) - 1;
-}
-
-/** A second-level paging entry (VT-d 9.8): R [0], W [1], PS [7] (levels 1-3), ADDR [HAW-1:12]. */
-export function slpteFields(walker: SlptWalker, level: number, v: bigint): DecodedField[] {
-  const out = [field("R", v, 0, 0), field("W", v, 1, 1)];
-  if (level <= 3) out.push(field("PS", v, 7, 7));
-  out.push(field("ADDR", v, addrTop(walker), 12, (r) => hex(r << 12n)));
-  return out;
 }
 
 /** The address field of a second-level entry as the walker uses it (next table or page frame; slpt.ts decodeSlpte). */

@@ -5,10 +5,10 @@
  * decided (XlateStage). Nothing here walks a table; it only names what the unit read and decodes
  * the entries with the decoders the unit's checks use (context.ts, slpt.ts).
  */
-import type { IommuModel, StopCause, Trail, TrailEntry, TranslateRequest, Translation, Verdict } from "../iommu.js";
+import { toTrailField, type IommuModel, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
 import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, rootEntryFields, rootEntryReservedBits } from "./context.js";
 import { formatSid } from "../bdf.js";
-import { decodeSlpte, slEntryName } from "./slpt.js";
+import { decodeSlpte, slEntryName, slpteLayout } from "./slpt.js";
 import {
   VTD_FR_ADDR_BEYOND_MGAW,
   VTD_FR_CONTEXT_ENTRY_INV,
@@ -163,18 +163,10 @@ function slIndexOf(iova: bigint, level: number): number {
   return Number((iova >> BigInt(12 + 9 * (level - 1))) & 511n);
 }
 
-/** A second-level entry of the trail, decoded by the walker's rules. */
+/** A second-level entry of the trail, decoded by the walker's rules (slpt.ts slpteLayout, decodeSlpte). */
 function pteEntry(u: DmarUnit, level: number, iova: bigint, address: number, v: bigint): TrailEntry {
   const d = decodeSlpte(u.walker, level, v);
-  const fields: TrailEntry["fields"] = [
-    { name: "R", bits: "0", value: d.read ? "1" : "0" },
-    { name: "W", bits: "1", value: d.write ? "1" : "0" },
-  ];
-  if (level === 2 || level === 3) {
-    const ps = (v >> 7n) & 1n;
-    fields.push({ name: "PS", bits: "7", value: String(ps), ...(ps === 1n ? { meaning: d.superpage ? `${level === 3 ? "1 GiB" : "2 MiB"} page` : "reserved: no superpage of this size (CAP.SLLPS)" } : {}) });
-  }
-  fields.push({ name: "ADDR", bits: `${u.haw - 1}:12`, value: hex(d.address), ...(d.leaf ? { meaning: "page" } : { meaning: "next table" }) });
+  const fields: TrailEntry["fields"] = slpteLayout(u.walker, level, v).map(toTrailField);
   if (d.reserved !== 0n) fields.push({ name: "reserved", bits: bitRanges(d.reserved), value: hex(d.reserved), meaning: "set: fault 0x0c" });
   return { kind: "pte", name: slEntryName(level), level, index: slIndexOf(iova, level), address: BigInt(address), raw: [v], fields };
 }

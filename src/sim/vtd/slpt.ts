@@ -13,6 +13,7 @@
  * No allocation: the IOVA arrives as two uint32 halves, results land in fields of this object.
  */
 import type { PhysicalMemory } from "../memory.js";
+import type { DecodedField } from "../iommu.js";
 import { VTD_FR_CONTEXT_ENTRY_INV, VTD_FR_PAGING_ENTRY_INV, VTD_FR_PAGING_ENTRY_RSVD, VTD_FR_READ, VTD_FR_WRITE } from "./reasons.js";
 
 /** Second-level entry bits (VT-d spec 9.8; Linux `DMA_PTE_*`; QEMU `VTD_SL_*`). */
@@ -217,4 +218,27 @@ export function decodeSlpte(walker: SlptWalker, level: number, v: bigint): Slpte
 /** VT-d page-table index of an IOVA at a level (1 = SL-PT ... 5 = SL-PML5). */
 export function slIndex(iova: bigint, level: number): number {
   return Number((iova >> BigInt(12 + 9 * (level - 1))) & 511n);
+}
+
+/** Top bit of the address field of a second-level entry: the walker keeps address bits below the host address width. */
+function slAddrTop(walker: SlptWalker): number {
+  return 32 + Math.min(32, Math.clz32(0) - Math.clz32(walker.addrHiMask)) - 1;
+}
+
+/**
+ * The field layout of a second-level entry at `level` (VT-d 9.8): R [0], W [1], PS [7] (in the
+ * SL-PDE and SL-PDPE only), ADDR [HAW-1:12], with what PS and ADDR mean by the walker's rules
+ * (decodeSlpte). The one layout: the walk trail (vtd/model.ts) and the tables tree read it.
+ */
+export function slpteLayout(walker: SlptWalker, level: number, v: bigint): DecodedField[] {
+  const d = decodeSlpte(walker, level, v);
+  const bit = (name: string, b: number, meaning?: string): DecodedField => {
+    const raw = (v >> BigInt(b)) & 1n;
+    return { name, hi: b, lo: b, raw, value: raw.toString(), ...(meaning ? { meaning } : {}) };
+  };
+  const out = [bit("R", 0), bit("W", 1)];
+  if (level === 2 || level === 3) out.push(bit("PS", 7, (v >> 7n) & 1n ? (d.superpage ? `${level === 3 ? "1 GiB" : "2 MiB"} page` : "reserved: no superpage of this size (CAP.SLLPS)") : undefined));
+  const top = slAddrTop(walker);
+  out.push({ name: "ADDR", hi: top, lo: 12, raw: d.address >> 12n, value: `0x${d.address.toString(16)}`, meaning: d.leaf ? "page" : "next table" });
+  return out;
 }
