@@ -8,7 +8,7 @@
  *    in @01feba590cd6): `dma_remap_fault_reasons[]`, `dma_remap_sm_fault_reasons[]`,
  *    `irq_remap_fault_reasons[]`, `dmar_get_fault_reason()`. The scalable-mode table (with its holes
  *    filled by literal "Unknown" strings, classified DMA_REMAP) came with "iommu/vt-d: Add Scalable Mode
- *    fault information" (Kyung Min Park, 2019), assumed v5.5; older kernels print "Unknown" (type
+ *    fault information" (Kyung Min Park, 2019), in v5.4 (its dmar.c has it; sim/vtd/dmesg.ts kernelEra); older kernels print "Unknown" (type
  *    UNKNOWN) for every code >= 0x0e outside 0x20..0x26.
  *  - QEMU names: qemu/qemu hw/i386/intel_iommu_internal.h @8ffa52c20d56 / @0192d6677c38 plus the 2024
  *    first-stage/PASID series (0x50..0x91); see iommu-reference.md §2.2.
