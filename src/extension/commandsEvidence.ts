@@ -5,7 +5,8 @@ import type { CommandContext, Commands } from "./commands.js";
 export function evidenceCommands(cx: CommandContext): Commands {
   const evidence = cx.evidence;
   return {
-    "passthrough.importEvidence": (uri?: vscode.Uri) => evidence.importInteractive(uri instanceof vscode.Uri ? uri : undefined),
+    // A Uri imports that file; "clipboard" imports the clipboard without asking (a keybinding's argument).
+    "passthrough.importEvidence": (arg?: vscode.Uri | "clipboard") => evidence.importInteractive(arg instanceof vscode.Uri || arg === "clipboard" ? arg : undefined),
     "passthrough.showEvidence": (id?: string) => (typeof id === "string" ? evidence.reveal(id) : undefined),
     "passthrough.goToEvidenceLogLine": (arg?: string | { id: string }) => {
       const id = typeof arg === "string" ? arg : arg?.id;

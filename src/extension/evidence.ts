@@ -169,8 +169,9 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     return this.last ? this.imports.get(this.last) : undefined;
   }
 
-  /** The command: pick a source, import, open the decoded document. */
-  async importInteractive(arg?: vscode.Uri): Promise<vscode.TextDocument | undefined> {
+  /** The command: pick a source (or the one named: a file, "clipboard"), import, open the decoded document. */
+  async importInteractive(arg?: vscode.Uri | "clipboard"): Promise<vscode.TextDocument | undefined> {
+    if (arg === "clipboard") return this.importText(await vscode.env.clipboard.readText(), "clipboard", 0, { label: this.nextName("Clipboard") });
     let uri = arg;
     if (!uri) {
       const editor = vscode.window.activeTextEditor;

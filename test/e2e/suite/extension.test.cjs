@@ -682,3 +682,30 @@ describe("Export a scenario's VM (issue 19)", function () {
     }
   });
 });
+
+describe("IOMMU status from a paste (issue 19)", function () {
+  this.timeout(120000);
+  it("boot lines pasted from the clipboard decode to one IOMMU status answer with its facts", async () => {
+    await open("healthy-nic");
+    const paste = [
+      "[    0.000000] Command line: BOOT_IMAGE=/boot/vmlinuz-6.8.0-45-generic root=UUID=1234 ro quiet intel_iommu=on iommu=pt",
+      "[    0.012345] DMAR: IOMMU enabled",
+      "[    0.101010] DMAR-IR: Enabled IRQ remapping in x2apic mode",
+      "[    0.350000] iommu: Default domain type: Passthrough (set via kernel command line)",
+      "[    0.812000] DMAR: Intel(R) Virtualization Technology for Directed I/O",
+    ].join("\n");
+    await vscode.env.clipboard.writeText(paste);
+    assert.strictEqual(await vscode.env.clipboard.readText(), paste, "the clipboard holds the paste");
+    const doc = await vscode.commands.executeCommand("passthrough.importEvidence", "clipboard");
+    assert.ok(doc, "a decoded document");
+    assert.strictEqual(api.evidence.lastImport.records.filter((r) => r.kind === "boot-state").length, 5);
+    // The answer is the first boot line's explanation: its Outline entry, with the facts as evidence.
+    const symbols = await until("document symbols", async () => {
+      const s = await vscode.commands.executeCommand("vscode.executeDocumentSymbolProvider", doc.uri);
+      return s && s.length ? s : undefined;
+    });
+    assert.ok(symbols.some((x) => x.name === "line 1: IOMMU status: DMA translation on (Intel VT-d; default domain Passthrough); interrupt remapping on (x2apic)"), symbols.map((x) => x.name).join("\n"));
+    assert.match(doc.getText(), /Evidence: line 3: VT-d interrupt remapping on \(x2apic mode\)/);
+    await vscode.commands.executeCommand("workbench.action.closeAllEditors");
+  });
+});
