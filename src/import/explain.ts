@@ -7,8 +7,17 @@ import {
   VTD_FR_ADDR_BEYOND_MGAW,
   VTD_FR_CONTEXT_ENTRY_P,
   VTD_FR_INTERRUPT_ADDR,
+  VTD_FR_PASID_DIR_ACCESS_ERR,
   VTD_FR_PASID_DIR_ENTRY_P,
+  VTD_FR_PASID_ENTRY_FSPTPTR_INV,
   VTD_FR_PASID_ENTRY_P,
+  VTD_FR_PASID_TABLE_ACCESS_ERR,
+  VTD_FR_PASID_TABLE_ENTRY_INV,
+  VTD_FR_FS_NON_CANONICAL,
+  VTD_FR_FS_PAGING_ENTRY_INV,
+  VTD_FR_FS_PAGING_ENTRY_P,
+  VTD_FR_FS_PAGING_ENTRY_RSVD,
+  VTD_FR_FS_PAGING_ENTRY_US,
   VTD_FR_READ,
   VTD_FR_ROOT_ENTRY_P,
   VTD_FR_SM_INTERRUPT_ADDR,
@@ -324,6 +333,15 @@ const NOT_ATTACHED_CODES = new Set([VTD_FR_ROOT_ENTRY_P, VTD_FR_CONTEXT_ENTRY_P,
 const WIDTH_CODES = new Set([VTD_FR_ADDR_BEYOND_MGAW, 0x74, 0x83, 0x84]);
 const PASID_CODES = new Set([0x31, 0x45, 0x46, VTD_FR_PASID_DIR_ENTRY_P, VTD_FR_PASID_ENTRY_P]);
 const INTR_CODES = new Set([VTD_FR_INTERRUPT_ADDR, VTD_FR_SM_INTERRUPT_ADDR]);
+/**
+ * Scalable-mode first-stage faults (Linux dma_remap_sm_fault_reasons[] 0x70-0x77, 0x80-0x82): the
+ * walk of a PASID's first-level table — with SVA the process's own page table — found no usable entry.
+ */
+const FIRST_STAGE_CODES = new Set([VTD_FR_FS_PAGING_ENTRY_INV, VTD_FR_FS_PAGING_ENTRY_P, VTD_FR_FS_PAGING_ENTRY_RSVD, VTD_FR_PASID_ENTRY_FSPTPTR_INV, 0x75, 0x76, 0x77, VTD_FR_FS_NON_CANONICAL, VTD_FR_FS_PAGING_ENTRY_US, 0x82]);
+/** Scalable-mode structure errors before any page table: root, context, PASID directory or PASID entry unreadable, reserved or invalid. */
+const SM_STRUCTURE_CODES = new Set([0x30, 0x32, 0x38, 0x3a, 0x40, 0x42, 0x43, 0x44, 0x47, 0x48, VTD_FR_PASID_DIR_ACCESS_ERR, 0x52, VTD_FR_PASID_TABLE_ACCESS_ERR, 0x5a, VTD_FR_PASID_TABLE_ENTRY_INV, 0x5c, 0x5d]);
+/** Scalable-mode second-stage faults (0x78-0x7c): the domain's second-level table, as in legacy mode. */
+const SM_SECOND_STAGE_CODES = new Set([0x78, 0x79, 0x7a, 0x7b, 0x7c]);
 
 /** A VT-d DMA fault, explained for its own direction, reason, requester, IOVA and PASID, and what the rest of the evidence shows. */
 function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], around: Surroundings): Explanation {
@@ -391,6 +409,34 @@ function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], ar
     specific += ` ${pasid !== undefined ? `PASID ${pasid}` : "The request's PASID (RID_PASID for a request without one)"} has no usable PASID entry for ${device}: the PASID is not bound to an address space.`;
     causes.push(`${pasid !== undefined ? `PASID ${pasid}` : "The PASID"} was never bound for ${device}, or was unbound (the process exited, the mm was released) while the device still used it.`, CAUSES.corrupted);
     checks.push(`The driver's PASID/SVA binding for ${device} (iommu_sva_bind_device) and its lifetime.`);
+  } else if (FIRST_STAGE_CODES.has(code)) {
+    const space = pasid !== undefined ? `PASID ${pasid}'s first-level table (with SVA: the bound process's page table)` : "the first-level table of the device's RID_PASID entry";
+    specific += ` The walk of ${space} found no usable entry for page ${page}${code === VTD_FR_FS_NON_CANONICAL ? ": the address is not canonical (bits 63:47 must equal bit 47 with 4-level paging)" : code === VTD_FR_FS_PAGING_ENTRY_US ? ": a user-privilege request reached a supervisor-only page (U/S = 0)" : code === 0x82 ? ": an execute request to a page without execute permission" : ""}.`;
+    causes.push(
+      `The page was not present in ${space} when ${device} used it (never touched, swapped out or freed), and ${device} does not fault it in with page requests (PRI) — an SVA buffer must be present or the device must use PRI.`,
+      pasid !== undefined ? `PASID ${pasid} is bound to another address space than the one the driver filled this buffer in (a stale or reused PASID after the process exited).` : "The device's default (RID_PASID) entry uses first-level translation and the page is not mapped there.",
+      CAUSES.corrupted,
+    );
+    checks.push(
+      `lspci -vvv -s ${device}: PASIDCtl Enable+ and PRICtl Enable+ (without PRI every page must be present before the DMA).`,
+      `cat /sys/kernel/debug/iommu/intel/dmar_translation_struct: ${device}'s PASID entries (PGTT, first-level table pointer).`,
+      `The driver's SVA binding for ${device} (iommu_sva_bind_device) and whether the buffer is pinned (mlock) or faulted in before the device uses it.`,
+    );
+  } else if (SM_STRUCTURE_CODES.has(code)) {
+    specific += ` A scalable-mode structure the walk reads before any page table (root, context, PASID directory or PASID entry of ${device}) could not be read, or has reserved or invalid fields: IOVA ${address} itself is not the problem.`;
+    causes.push(
+      "The kernel and the IOMMU disagree on scalable mode: intel_iommu=sm_on/sm_off, or a kexec'd kernel that found the other mode's tables still installed.",
+      CAUSES.corrupted,
+      CAUSES.notAttached,
+    );
+    checks.push(
+      "cat /sys/class/iommu/dmar*/intel-iommu/ecap: SMTS (bit 43) says the unit supports scalable mode; dmesg | grep -i -e 'scalable' -e 'sm_on' for what the kernel chose.",
+      `cat /sys/kernel/debug/iommu/intel/dmar_translation_struct: ${device}'s scalable-mode context and PASID entries.`,
+    );
+  } else if (SM_SECOND_STAGE_CODES.has(code)) {
+    specific += ` The second-level (domain) table of ${device} has no usable entry for page ${page}, as a legacy-mode ${dir} fault would say.`;
+    causes.push(`IOVA ${address} was never mapped for ${device}: the driver handed the device a wrong or stale address.`, CAUSES.afterUnmap, CAUSES.direction, CAUSES.corrupted);
+    checks.push(`Check whether ${page} belongs to a VFIO mapping of the VM (QEMU's memory map: \`info mtree\` in the monitor).`);
   } else if (INTR_CODES.has(code)) {
     specific += ` The ${dir} to ${address} falls in the interrupt window 0xFEE00000-0xFEEFFFFF and is not a valid interrupt request.`;
     causes.push(CAUSES.msi);
