@@ -10,21 +10,34 @@
 import { MAX_LINE, splitLines } from "./lines.js";
 import { SkipList, parseBdf, type EvidenceRecord, type ImportResult } from "./records.js";
 
-const LINE = /^\s*(.+?)-(\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(\d+)\]\s+(?:[\w.]{4,5}\s+)?(\d+\.\d+):\s+(\w+):\s+(.*)$/;
+/** An event line: task-pid [cpu] flags timestamp: event: body; after a mail quote or indentation as a paste leaves it. */
+const LINE = /^(?:>+ ?)*\s*(.+?)-(\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(\d+)\]\s+(?:[\w.]{4,5}\s+)?(\d+\.\d+):\s+(\w+):\s+(.*)$/;
+/** The iommu tracepoints (include/trace/events/iommu.h) and the body each prints. */
+const BODIES: Record<string, RegExp> = {};
 const MAP = /^IOMMU: iova=0x([0-9a-f]+) - 0x([0-9a-f]+) paddr=0x([0-9a-f]+) size=(\d+)$/;
 const UNMAP = /^IOMMU: iova=0x([0-9a-f]+) - 0x([0-9a-f]+) size=(\d+) unmapped_size=(\d+)$/;
 const FAULT = /^IOMMU:(\S+) (\S+) iova=0x([0-9a-f]+) flags=0x([0-9a-f]+)$/;
 const DEVICE = /^IOMMU: device=(\S+)$/;
 const GROUP = /^IOMMU: groupID=(\d+) device=(\S+)$/;
 
+BODIES.map = MAP;
+BODIES.unmap = UNMAP;
+BODIES.io_page_fault = FAULT;
+BODIES.attach_device_to_domain = BODIES.detach_device_from_domain = DEVICE;
+BODIES.add_device_to_group = BODIES.remove_device_from_group = GROUP;
+
 const trim = (h: string) => `0x${h.replace(/^0+(?=.)/, "")}`;
+/** A continuation line of a wrapped event: what a mail client or a narrow terminal moved down, without its quote. */
+const unquote = (t: string) => t.replace(/^(?:>+ ?)*\s*/, "");
 
 export function parseFtrace(text: string): ImportResult {
   const lines = splitLines(text);
   const records: EvidenceRecord[] = [];
   const skip = new SkipList();
-  for (const ln of lines) {
+  for (let k = 0; k < lines.length; k++) {
+    const ln = lines[k]!;
     const t = ln.text;
+    let endLine = ln.index;
     if (t.length > MAX_LINE) {
       skip.add(ln.index, "line too long");
       continue;
@@ -34,7 +47,41 @@ export function parseFtrace(text: string): ImportResult {
       skip.add(ln.index, "trace header");
       continue;
     }
-    const m = LINE.exec(t);
+    // A line that is not a whole event — no event at all, or a body its tracepoint does not print
+    // whole — followed by lines that are not events: a line a mail client or a terminal wrapped.
+    // Joined (at the break, with or without the space it ate) while that makes a whole event,
+    // over at most two continuation lines.
+    let m = LINE.exec(t);
+    const whole = (x: RegExpExecArray | null): x is RegExpExecArray => x !== null && BODIES[x[5]!]?.test(x[6]!) === true;
+    // A terminal's wrap inside the last token leaves a whole-looking event ("size=655" + "36",
+    // "device=0" + "000:03:00.1"): the next line then continues that token (hex digits, ':' or '.')
+    // and the join is a whole event too, with a complete PCI address where there is one.
+    const cutInLastToken = (): boolean => {
+      const next = lines[k + 1]?.text;
+      if (next === undefined || next.trim() === "" || LINE.test(next) || /\s$/.test(t)) return false;
+      const cont = unquote(next);
+      if (!/^[0-9a-fA-Fx.:]+(?:\s|$)/.test(cont)) return false;
+      const j = LINE.exec(`${t}${cont}`);
+      if (!whole(j)) return false;
+      const dev = /device=(\S+)$/.exec(m![6]!)?.[1];
+      return dev === undefined || parseBdf(dev) === undefined;
+    };
+    if (!whole(m) || cutInLastToken()) {
+      let acc = t;
+      for (let extra = 1; extra <= 2 && k + extra < lines.length; extra++) {
+        const next = lines[k + extra]!.text;
+        if (next.trim() === "" || LINE.test(next) || next.length > MAX_LINE) break;
+        const cont = unquote(next);
+        const hit = [`${acc}${cont}`, `${acc} ${cont}`].map((x) => LINE.exec(x)).find(whole);
+        if (hit) {
+          m = hit;
+          endLine = lines[k + extra]!.index;
+          k += extra;
+          break;
+        }
+        acc += cont;
+      }
+    }
     if (!m) {
       skip.add(ln.index, "not a trace event line");
       continue;
@@ -64,7 +111,8 @@ export function parseFtrace(text: string): ImportResult {
       skip.add(ln.index, `event "${event}" is not an iommu tracepoint this importer decodes`);
       continue;
     }
-    records.push({ kind: "ftrace", line: ln.index, endLine: ln.index, column: 0, text: t, timestamp: ts!, summary, fields, context: [] });
+    const text = endLine === ln.index ? ln.text : lines.slice(ln.index, endLine + 1).map((x) => x.text).join("\n");
+    records.push({ kind: "ftrace", line: ln.index, endLine, column: 0, text, timestamp: ts!, summary, fields, context: [] });
   }
   return { records, skipped: skip.items };
 }

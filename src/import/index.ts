@@ -31,7 +31,7 @@ const LSPCI_DETAIL = /^(?:>+ ?)*\s*(?:Kernel driver in use|Kernel modules): |^\t
 /** Looks at the first lines only (bounded), in the order the formats are most specific. */
 export function detectKind(text: string): EvidenceKind {
   const head = text.slice(0, 64 * 1024);
-  if (/^# tracer: /m.test(head) || /^\s*\S+-\d+\s+\[\d+\]\s+\S*\s*\d+\.\d+: (map|unmap|io_page_fault|attach_device_to_domain|add_device_to_group):/m.test(head)) return "ftrace";
+  if (/^# tracer: /m.test(head) || /^(?:>+ ?)*\s*\S+-\d+\s+(?:\(\s*[\d-]+\)\s+)?\[\d+\]\s+\S*\s*\d+\.\d+: (map|unmap|io_page_fault|attach_device_to_domain|detach_device_from_domain|add_device_to_group|remove_device_from_group):/m.test(head)) return "ftrace";
   if (/^IOMMU [Gg]roup \d+/m.test(head) || /^\/sys\/kernel\/iommu_groups\/\d+\/devices[/:]/m.test(head)) return "groups";
   if (/<domain[\s>]/.test(head)) return "libvirt";
   // A command line starts with the binary; "qemu-system-x86_64: -device ...: error" is QEMU's message (a log line).
