@@ -42,7 +42,7 @@ const RULES: Rule[] = [
   { re: /^Refused to change power state, currently in (D\d)$/, event: "power-refused", fields: (m) => ({ from: m[1]! }), summary: (m, d) => `${d} refused a power-state change, stuck in ${m[1]}` },
   { re: /^vfio_bar_restore: reset recovery - restoring BARs$/, event: "bar-restore", fields: () => ({}), summary: (_m, d) => `${d} lost its BARs (a reset VFIO did not do) and VFIO restored them` },
   { re: /^Invalid PCI ROM header signature: expecting 0xaa55, got (0x[0-9a-f]+)$/, event: "rom-invalid", fields: (m) => ({ got: m[1]! }), summary: (m, d) => `${d} option ROM unreadable (signature ${m[1]}, expected 0xaa55)` },
-  { re: /^AER: (Multiple )?(Corrected|Correctable|Uncorrected \((?:Non-Fatal|Fatal)\)|Uncorrectable \((?:Non-Fatal|Fatal)\)) error (?:message )?received(?: from|:) ((?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])$/, event: "aer", fields: (m) => ({ severity: aerSeverity(m[2]!), multiple: m[1] !== undefined, source: m[3]! }), summary: (m) => `PCIe ${m[2]!.toLowerCase()} error reported by ${m[3]}` },
+  { re: /^AER: (Multiple )?(Corrected|Correctable|Uncorrected \((?:Non-Fatal|Fatal)\)|Uncorrectable \((?:Non-Fatal|Fatal)\)) error (?:message )?received(?: from|:) ((?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])$/, event: "aer", fields: (m) => ({ severity: aerSeverity(m[2]!), multiple: m[1] !== undefined, reportedBy: m[3]! }), summary: (m) => `PCIe ${m[2]!.toLowerCase()} error reported by ${m[3]}` },
   { re: /^(?:AER: )?PCIe Bus Error: severity=([^,]+), type=([^,]+), \(([^)]+)\)$/, event: "aer-detail", fields: (m) => ({ severity: aerSeverity(m[1]!), layer: m[2]!, agent: m[3]! }), summary: (m, d) => `${d}: PCIe ${m[1]!.toLowerCase()} error, ${m[2]!.toLowerCase()} (${m[3]})` },
   { re: /^(?:AER: )?\s*device \[([0-9a-f]{4}):([0-9a-f]{4})\] error status\/mask=([0-9a-f]{8})\/([0-9a-f]{8})$/, event: "aer-status", fields: (m) => ({ vendorId: m[1]!, deviceId: m[2]!, status: `0x${m[3]}`, mask: `0x${m[4]}` }), summary: (m, d) => `${d} [${m[1]}:${m[2]}] AER status 0x${m[3]}` },
 ];
@@ -156,8 +156,8 @@ export function explainDeviceEvent(f: EvidenceRecord["fields"]): DeviceEventExpl
       return f.severity === "corrected"
         ? undefined
         : {
-            title: `PCIe ${f.severity === "fatal" ? "fatal" : "uncorrectable"} error from ${f.source}`,
-            meaning: `${f.source} reported an ${f.severity === "fatal" ? "uncorrectable fatal error: the link is reset and the device's driver must recover" : "uncorrectable error: a transaction was lost or malformed"}; the detail lines after this one name the layer and the status bits.`,
+            title: `PCIe ${f.severity === "fatal" ? "fatal" : "uncorrectable"} error from ${f.reportedBy}`,
+            meaning: `${f.reportedBy} reported an ${f.severity === "fatal" ? "uncorrectable fatal error: the link is reset and the device's driver must recover" : "uncorrectable error: a transaction was lost or malformed"}; the detail lines after this one name the layer and the status bits.`,
             causes: ["The device (or its link) is failing, often right after a reset that did not work.", "A marginal link: riser cables, PCIe generation set too high in the firmware."],
             checks: ["Read the PCIe Bus Error and status/mask lines that follow; lspci -vvv shows UESta/CESta of the device and its port.", "Try a lower PCIe link speed in the firmware setup."],
           };

@@ -68,8 +68,11 @@ export function recordToJson(r: EvidenceRecord, file: string): JsonRecord {
       return Object.assign(base, { source: "kernel", type: "group-add", bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, group: f.group });
     case "ftrace":
       return Object.assign(base, { source: "ftrace", type: String(f.event), bdf: fullBdf(f.device), address: addr(f.iova), reason: null, reasonText: null, pasid: null, ...f, iova: undefined });
+    case "device-event":
+      // The event's own fields after the documented ones, which they never override.
+      return Object.assign(base, f, { source: "pci", type: String(f.event), bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null });
     case "boot-state":
-      return Object.assign(base, { source: "kernel", type: `boot-${String(f.fact)}`, bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, ...f });
+      return Object.assign(base, f, { source: "kernel", type: `boot-${String(f.fact)}`, bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null });
     default:
       return Object.assign(base, { source: r.kind, type: r.kind, bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, ...f });
   }

@@ -24,7 +24,7 @@ describe("device reset, power and error lines", () => {
   it("decodes a real report: BAR restore, AER from the port, the error's layer and status", () => {
     expect(events(BUGZILLA)).toEqual([
       { event: "bar-restore", device: "0000:03:00.0", driver: "vfio-pci" },
-      { event: "aer", device: "0000:00:01.1", driver: "pcieport", severity: "non-fatal", multiple: true, source: "0000:03:00.1" },
+      { event: "aer", device: "0000:00:01.1", driver: "pcieport", severity: "non-fatal", multiple: true, reportedBy: "0000:03:00.1" },
       { event: "aer-detail", device: "0000:03:00.0", driver: "vfio-pci", severity: "non-fatal", layer: "Transaction Layer", agent: "Requester ID" },
       { event: "aer-status", device: "0000:03:00.0", driver: "vfio-pci", vendorId: "1002", deviceId: "73ef", status: "0x00100000", mask: "0x00000000" },
     ]);
