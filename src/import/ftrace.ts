@@ -12,19 +12,23 @@ import { SkipList, parseBdf, type EvidenceRecord, type ImportResult } from "./re
 
 /** An event line: task-pid [cpu] flags timestamp: event: body; after a mail quote or indentation as a paste leaves it. */
 const LINE = /^(?:>+ ?)*\s*(.+?)-(\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(\d+)\]\s+(?:[\w.]{4,5}\s+)?(\d+\.\d+):\s+(\w+):\s+(.*)$/;
-/** The iommu tracepoints (include/trace/events/iommu.h) and the body each prints. */
-const BODIES: Record<string, RegExp> = {};
+
 const MAP = /^IOMMU: iova=0x([0-9a-f]+) - 0x([0-9a-f]+) paddr=0x([0-9a-f]+) size=(\d+)$/;
 const UNMAP = /^IOMMU: iova=0x([0-9a-f]+) - 0x([0-9a-f]+) size=(\d+) unmapped_size=(\d+)$/;
 const FAULT = /^IOMMU:(\S+) (\S+) iova=0x([0-9a-f]+) flags=0x([0-9a-f]+)$/;
 const DEVICE = /^IOMMU: device=(\S+)$/;
 const GROUP = /^IOMMU: groupID=(\d+) device=(\S+)$/;
 
-BODIES.map = MAP;
-BODIES.unmap = UNMAP;
-BODIES.io_page_fault = FAULT;
-BODIES.attach_device_to_domain = BODIES.detach_device_from_domain = DEVICE;
-BODIES.add_device_to_group = BODIES.remove_device_from_group = GROUP;
+/** The iommu tracepoints (include/trace/events/iommu.h) and the body each prints. */
+const BODIES: Readonly<Record<string, RegExp>> = {
+  map: MAP,
+  unmap: UNMAP,
+  io_page_fault: FAULT,
+  attach_device_to_domain: DEVICE,
+  detach_device_from_domain: DEVICE,
+  add_device_to_group: GROUP,
+  remove_device_from_group: GROUP,
+};
 
 const trim = (h: string) => `0x${h.replace(/^0+(?=.)/, "")}`;
 /** A continuation line of a wrapped event: what a mail client or a narrow terminal moved down, without its quote. */

@@ -121,6 +121,11 @@ const HOST_KERNEL = /^\S+ kernel: /;
 const PRIORITY = /^<\d{1,3}>/;
 /** dmesg --color=always and terminal captures. */
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+
+/** `text` without terminal colour codes (dmesg --color=always, a terminal capture). */
+export function stripAnsi(text: string): string {
+  return text.includes("\x1b") ? text.replace(ANSI, "") : text;
+}
 /** Indentation of a pasted log (mail, markdown, a bug tracker), and a mail quote `> `. */
 const INDENT = /^(?:[ \t]+|>+ ?)(?=[[A-Za-z0-9<])/;
 /** `grep -H` output: `/var/log/kern.log:` (optionally `:123:`) right before a log timestamp. */
@@ -130,7 +135,7 @@ const NULS = /^\0+/;
 
 /** Strips the log prefixes of one line (several may stack: syslog + dmesg timestamp). */
 export function messageOf(line: string): Message {
-  let text = line.includes("\x1b") ? line.replace(ANSI, "") : line;
+  let text = stripAnsi(line);
   let column = 0;
   const m: Message = { text, column };
   for (let guard = 0; guard < 6; guard++) {

@@ -5,7 +5,7 @@
  * enabled (REQ_ACS_FLAGS, reference §7), so `acsIsolates` says whether ACSCtl has all four.
  */
 import { PROMPT, describeLspci } from "./groups.js";
-import { MAX_LINE, splitLines } from "./lines.js";
+import { MAX_LINE, splitLines, stripAnsi } from "./lines.js";
 import { SkipList, parseBdf, type EvidenceRecord, type ImportResult } from "./records.js";
 
 /**
@@ -21,7 +21,6 @@ const SUBSYSTEM = /^\s*Subsystem: (.+)$/;
 const BARE_DETAIL = /^(?:Flags|Control|Status|Capabilities|Latency|Interrupt|Region|Physical Slot|DeviceName|IOMMU group|Bus|Expansion ROM at|Memory at|I\/O ports at|NUMA node): /;
 /** `grep -A`/`-B` prints `--` between groups of matches. */
 const GREP_SEPARATOR = /^--$/;
-const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 const ACS_CAP = /^\s+Capabilities: \[[0-9a-f]+(?: v\d+)?\] Access Control Services$/;
 const ACS_FLAGS = /^\s+(ACSCap|ACSCtl):\s+(.*)$/;
 const OTHER = /^\s+\S/;
@@ -46,7 +45,7 @@ export function parseLspci(text: string): ImportResult {
       skip.add(ln.index, "line too long");
       continue;
     }
-    const t0 = raw.includes("\x1b") ? raw.replace(ANSI, "") : raw;
+    const t0 = stripAnsi(raw);
     // A paste's prefix comes off a detail line only when the line carries it.
     const t = prefix && t0.startsWith(prefix) ? t0.slice(prefix.length) : t0;
     if (t.trim() === "" || /^>+\s*$/.test(t0.trim())) {

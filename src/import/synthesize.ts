@@ -16,6 +16,8 @@
  */
 import { Document, Scalar, YAMLMap, YAMLSeq } from "yaml";
 import type { EvidenceRecord } from "./records.js";
+import { stripAnsi } from "./lines.js";
+import { bdfKey } from "../sim/bdf.js";
 
 export interface SynthesisResult {
   text: string;
@@ -47,17 +49,10 @@ interface Fault {
 
 /** Distinct fault steps kept: beyond this the scenario would pass simulate's size limit. */
 export const MAX_FAULT_STEPS = 10_000;
-const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
-/** Printable text for a name: no control characters or colour codes, at most 80 characters. */
-const clean = (s: string) => s.replace(ANSI, "").replace(/[\x00-\x1f\x7f]/g, " ").trim().slice(0, 80);
-const BDF = /^(?:([0-9a-f]{4}):)?([0-9a-f]{2}):([0-1][0-9a-f])\.([0-7])$/;
-/** "0000:01:00.0" -> "01:00.0"; undefined for anything that is not a PCI address. */
-function pciKey(text: unknown): string | undefined {
-  if (typeof text !== "string") return undefined;
-  const m = BDF.exec(text.trim().toLowerCase());
-  if (!m || parseInt(m[3]!, 16) > 0x1f) return undefined;
-  return `${m[1] && m[1] !== "0000" ? `${m[1]}:` : ""}${m[2]}:${m[3]}.${m[4]}`;
-}
+/** Printable text for a name: no colour codes or control characters, at most 80 characters. */
+const clean = (s: string) => stripAnsi(s).replace(/[\x00-\x1f\x7f]/g, " ").trim().slice(0, 80);
+/** "0000:01:00.0" -> "01:00.0" (sim/bdf.ts, the one BDF parser); undefined for anything that is not a PCI address. */
+const pciKey = (text: unknown): string | undefined => (typeof text === "string" ? bdfKey(text) : undefined);
 const busOf = (key: string) => key.slice(-7, -5);
 const isPciBridge = (d: Dev) => /^PCI bridge/i.test(d.cls ?? "");
 const isHostBridge = (d: Dev) => /^Host bridge/i.test(d.cls ?? "");
@@ -82,7 +77,7 @@ function flow(entries: [string, unknown][]): YAMLMap {
 /** The faults the model reproduces, and notes for the fault-like records it does not. */
 function collectFaults(records: EvidenceRecord[], notes: string[]): Fault[] {
   const faults: Fault[] = [];
-  const note = (r: EvidenceRecord, why: string) => notes.push(`line ${r.line + 1}: ${r.summary.replace(ANSI, "")} (${why})`);
+  const note = (r: EvidenceRecord, why: string) => notes.push(`line ${r.line + 1}: ${stripAnsi(r.summary)} (${why})`);
   records.forEach((r, i) => {
     const f = r.fields;
     const add = (dev: unknown, address: unknown, write: boolean, reason: number) => {
@@ -282,7 +277,7 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   const step = (comment: string, item: [string, unknown][]) => {
     const m = new YAMLMap();
     for (const [k, v] of item) m.set(k, v);
-    m.commentBefore = ` ${comment.replace(ANSI, "").replace(/\n/g, " ")}`;
+    m.commentBefore = ` ${stripAnsi(comment).replace(/\n/g, " ")}`;
     steps.items.push(m);
   };
   if (assigned.length) steps.items.push(doc.createNode({ start: vmName }));

@@ -8,6 +8,7 @@
  * <hard_limit>, <features><ioapic driver='qemu'>).
  */
 import type { Scenario, VmSpec } from "../scenario/types.js";
+import { formatBdf, parseBdf, type Bdf } from "../sim/bdf.js";
 
 function vmOf(s: Scenario, name?: string): VmSpec {
   const vm = name === undefined ? s.vms[0] : s.vms.find((v) => v.name === name);
@@ -15,8 +16,12 @@ function vmOf(s: Scenario, name?: string): VmSpec {
   return vm;
 }
 
-/** "01:00.0" or "0001:01:00.0" -> "0000:01:00.0" / "0001:01:00.0". */
-const fullBdf = (key: string) => (key.length === 7 ? `0000:${key}` : key);
+/** A scenario's device key (already validated) as its BDF (sim/bdf.ts, the one BDF parser). */
+function bdfOf(key: string): Bdf {
+  const p = parseBdf(key);
+  if (!p.ok) throw new Error(`not a device key: ${key}`);
+  return p.bdf;
+}
 
 /** A word for a POSIX shell: bare when safe, single-quoted otherwise. */
 function shellWord(w: string): string {
@@ -40,7 +45,7 @@ export function toQemuCommandLine(s: Scenario, vmName?: string): string {
   ];
   // The vIOMMU must come before the devices it translates for (QEMU checks at realize time).
   if (vm.viommu) opts.push(["-device", `intel-iommu,intremap=on,caching-mode=${vm.viommu.cachingMode ? "on" : "off"}`]);
-  vm.devices.forEach((d, k) => opts.push(["-device", `vfio-pci,host=${fullBdf(d)},id=hostdev${k}`]));
+  vm.devices.forEach((d, k) => opts.push(["-device", `vfio-pci,host=${formatBdf(bdfOf(d), "always")},id=hostdev${k}`]));
   opts.push(["-nographic"]);
   const lines = ["qemu-system-x86_64 \\", ...opts.map((o, k) => `  ${o.map(shellWord).join(" ")}${k < opts.length - 1 ? " \\" : ""}`)];
   const pre = s.host.memlock !== undefined ? [`ulimit -l ${s.host.memlock / 1024n}`] : [];
@@ -57,11 +62,12 @@ export function toLibvirtXml(s: Scenario, vmName?: string): string {
   if (vm.viommu) out.push("    <ioapic driver='qemu'/>");
   out.push("  </features>", "  <devices>");
   for (const d of vm.devices) {
-    const m = /^(?:([0-9a-f]{4}):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/.exec(d)!;
+    const b = bdfOf(d);
+    const h = (n: number, w: number) => n.toString(16).padStart(w, "0");
     out.push(
       "    <hostdev mode='subsystem' type='pci' managed='yes'>",
       "      <source>",
-      `        <address domain='0x${m[1] ?? "0000"}' bus='0x${m[2]}' slot='0x${m[3]}' function='0x${m[4]}'/>`,
+      `        <address domain='0x${h(b.segment, 4)}' bus='0x${h(b.bus, 2)}' slot='0x${h(b.device, 2)}' function='0x${b.fn}'/>`,
       "      </source>",
       "    </hostdev>",
     );
