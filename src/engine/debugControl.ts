@@ -7,9 +7,7 @@
  */
 import type { Run } from "../sim/run.js";
 import type { Scenario } from "../scenario/types.js";
-import { faultLabel } from "../sim/machine.js";
 import { formatSid } from "../sim/bdf.js";
-import { faultReasonInfo } from "../sim/vtd/reasons.js";
 import { parseAddress } from "../scenario/values.js";
 import { EventKind, F_FATE_SHIFT, F_WRITE } from "../trace/trace.js";
 import { evalExpr, formatValue, parseExpr, truthy, type Node, type Value } from "./expr.js";
@@ -150,9 +148,9 @@ export class DebugControl {
       const t = this.run.trace;
       if (t.kind[e] === EventKind.Dma && t.reason[e] !== 0) {
         const fate = (t.flags[e]! >> F_FATE_SHIFT) & 7;
-        const text = `DMA fault: ${faultLabel(t.reason[e]!)} — ${formatSid(t.sid[e]!)} ${t.flags[e]! & F_WRITE ? "write" : "read"} IOVA ${hx((BigInt(t.aHi[e]!) << 32n) | BigInt(t.aLo[e]!))}. ${faultReasonInfo(t.reason[e]!).explanation}`;
-        if (req.exceptions.includes("fault")) return stopAt({ step: k, event: e }, "exception", `DMA fault ${faultLabel(t.reason[e]!)}`, text);
-        if (req.exceptions.includes("fault-unsuppressed") && fate !== 2) return stopAt({ step: k, event: e }, "exception", `DMA fault ${faultLabel(t.reason[e]!)}`, text);
+        const text = `DMA fault: ${this.run.machine.iommu.reason(t.reason[e]!).label} — ${formatSid(t.sid[e]!)} ${t.flags[e]! & F_WRITE ? "write" : "read"} IOVA ${hx((BigInt(t.aHi[e]!) << 32n) | BigInt(t.aLo[e]!))}. ${this.run.machine.iommu.reason(t.reason[e]!).explanation}`;
+        if (req.exceptions.includes("fault")) return stopAt({ step: k, event: e }, "exception", `DMA fault ${this.run.machine.iommu.reason(t.reason[e]!).label}`, text);
+        if (req.exceptions.includes("fault-unsuppressed") && fate !== 2) return stopAt({ step: k, event: e }, "exception", `DMA fault ${this.run.machine.iommu.reason(t.reason[e]!).label}`, text);
       }
       const ids: number[] = [];
       for (const bp of req.breakpoints) {

@@ -6,14 +6,13 @@
  * reads a table entry. Pure: the debug adapter asks for these through the engine protocol.
  */
 import type { Machine } from "../sim/machine.js";
-import { faultLabel, formatSize } from "../sim/machine.js";
+import { formatSize } from "../sim/machine.js";
+import type { DecodedField, IommuUnit } from "../sim/iommu.js";
 import type { Run } from "../sim/run.js";
 import type { Scenario, Step } from "../scenario/types.js";
 import { formatSid } from "../sim/bdf.js";
-import { faultReasonInfo } from "../sim/vtd/reasons.js";
 import { bdfKey } from "../sim/bdf.js";
 import { parseAddress } from "../scenario/values.js";
-import { DMAR_FECTL_REG, DMAR_FRCD_REG, DMAR_FSTS_REG, decodeFrcd, decodeRegister, type RegField } from "../sim/vtd/regs.js";
 import { EventKind, EVENT_KIND_NAMES, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
 import { evalExpr, formatValue, parseExpr, type Value } from "./expr.js";
 import { explainWalk, type WalkExplanation } from "./walk.js";
@@ -154,7 +153,7 @@ export class DebugInspector {
     const m = this.machineAt(pos);
     const when = pos.event >= 0 ? " (after this step)" : "";
     if (atEvent) out.push({ name: "IOMMU registers (at this event, before the driver's fault handler)", vars: atEvent });
-    else out.push({ name: `IOMMU registers${when}`, vars: registerVars(m.unit) });
+    else out.push({ name: `IOMMU registers${when}`, vars: registerVars(m.iommu) });
     out.push({ name: `IOTLB${when}`, vars: iotlbVars(m), expensive: true });
     out.push({ name: `VM memory slots${when}`, vars: slotVars(m) });
     return out;
@@ -170,22 +169,9 @@ export class DebugInspector {
    * disagree with the trace): the caller then shows the state after the step.
    */
   private registersAtEvent(pos: DebugPos): VarNode[] | undefined {
-    const t = this.run.trace;
     const [es, ee] = this.events(pos.step);
     if (pos.event < es || pos.event >= ee) return undefined;
-    for (let i = es; i < ee; i++) if (t.kind[i] !== EventKind.Dma && t.kind[i] !== EventKind.Interrupt) return undefined;
-    const u = this.run.machineBefore(pos.step).unit;
-    const saved = u.snapshot();
-    try {
-      for (let i = es; i <= pos.event; i++) {
-        const flags = t.flags[i]!;
-        const code = u.translate(t.sid[i]!, t.aHi[i]!, t.aLo[i]!, (flags & F_WRITE) !== 0);
-        if (code !== t.reason[i] || u.fate !== ((flags >> F_FATE_SHIFT) & 7)) return undefined;
-      }
-      return registerVars(u);
-    } finally {
-      u.restore(saved);
-    }
+    return this.run.atEvent(pos.event, true, (m) => registerVars(m.iommu));
   }
 
   private stepVars(pos: DebugPos): VarNode[] {
@@ -222,15 +208,16 @@ export class DebugInspector {
       { name: "requester id", value: formatSid(t.sid[e]!) },
       { name: "direction", value: write ? "write" : "read" },
       numVar("iova", iova),
-      { name: "result", value: t.reason[e] === 0 ? (t.kind[e] === EventKind.Interrupt ? "interrupt request (not translated)" : "translated") : `fault ${faultLabel(t.reason[e]!)}` },
+      { name: "result", value: t.reason[e] === 0 ? (t.kind[e] === EventKind.Interrupt ? "interrupt request (not translated)" : "translated") : `fault ${this.run.machine.iommu.reason(t.reason[e]!).label}` },
     ];
     if (t.reason[e] === 0) vars.push(numVar("hpa", (BigInt(t.bHi[e]!) << 32n) | BigInt(t.bLo[e]!)));
-    else vars.push({ name: "why", value: faultReasonInfo(t.reason[e]!).explanation }, { name: "fault record", value: ["", "recorded", "suppressed by FPD", "lost: fault overflow", "compressed"][fate] ?? "" });
+    else vars.push({ name: "why", value: this.run.machine.iommu.reason(t.reason[e]!).explanation }, { name: "fault record", value: ["", "recorded", "suppressed by FPD", "lost: fault overflow", "compressed"][fate] ?? "" });
     vars.push({ name: "iotlb", value: t.flags[e]! & F_IOTLB_HIT ? "hit" : "miss (walked the tables)" }, { name: "domain", value: String(t.did[e]), num: String(t.did[e]) });
     if (t.level[e]) vars.push({ name: "level", value: t.reason[e] === 0 ? `${t.level[e]} (${t.level[e] === 3 ? "1 GiB" : t.level[e] === 2 ? "2 MiB" : "4 KiB"} page)` : String(t.level[e]) });
-    // The walk, read from the tables as the step found them (they do not change inside a dma step).
-    const m = this.run.machineBefore(pos.step);
-    const w = explainWalk(m, t.sid[e]!, iova, write);
+    // The walk as this transaction met the unit: the tables as the step found them (they do not
+    // change inside a dma step), the caches after the step's earlier transactions.
+    const explain = (m: Machine) => explainWalk(m, t.sid[e]!, iova, write);
+    const w = this.run.atEvent(e, false, explain) ?? explain(this.run.machineBefore(pos.step));
     vars.push({ name: "walk", value: w.summary, children: walkVars(w) });
     vars.push({ name: "mapping", value: mappingSignature(w, true), dataId: `map|${device}|${hx(iova & ~0xfffn)}` });
     return vars;
@@ -306,44 +293,34 @@ function stepArgs(step: Step): VarNode[] {
   return out;
 }
 
-/** A register's fields as variables: the one decoder of sim/vtd/regs.ts, as the Mapping Tables tree shows them. */
-function fieldVars(fields: readonly RegField[]): VarNode[] {
+/** A register's fields as variables: the model's decoders (IommuUnit.registers/faults), as the Mapping Tables tree shows them. */
+function fieldVars(fields: readonly DecodedField[]): VarNode[] {
   // A field shown as a plain number follows the Variables view's hex/decimal format; decoded text stays as it is.
   return fields.map((f) => ({ name: f.name, value: f.value, ...(f.value === f.raw.toString() ? { num: f.value } : {}) }));
 }
 
-function registerVars(u: Machine["unit"]): VarNode[] {
-  const fsts = u.readReg32(DMAR_FSTS_REG) >>> 0;
-  const fectl = u.readReg32(DMAR_FECTL_REG) >>> 0;
-  const records: VarNode[] = [];
-  for (let i = 0; i < u.nfr; i++) {
-    const r = frcdVar(u, i);
-    if (r) records.push(r);
-  }
-  return [
-    { name: "FSTS", value: hx(fsts), num: String(fsts), children: fieldVars(decodeRegister("FSTS", BigInt(fsts))) },
-    { name: "FECTL", value: hx(fectl), num: String(fectl), children: fieldVars(decodeRegister("FECTL", BigInt(fectl))) },
-    { name: "fault records", value: `${records.length} of ${u.nfr} in use`, children: records },
-    { name: "counters", value: `${u.counters.requests} requests, ${u.counters.faults} faults`, children: Object.entries(u.counters).map(([k, v]) => ({ name: k, value: String(v), num: String(v) })) },
-  ];
-}
-
-/** Fault recording register i (128 bits, VT-d 11.4.9.6) with F set, decoded by decodeFrcd; undefined when F is clear. */
-function frcdVar(u: Machine["unit"], i: number): VarNode | undefined {
-  const off = DMAR_FRCD_REG + 16 * i;
-  const lo = u.readReg64(off);
-  const hi = u.readReg64(off + 8);
-  const fields = decodeFrcd(lo, hi);
-  const at = (name: string) => fields.find((f) => f.name === name)!;
-  if (at("F").raw === 0n) return undefined;
-  const sid = Number(at("SID").raw);
-  const fi = at("FI").raw << 12n;
-  const raw = `0x${hi.toString(16).padStart(16, "0")}_${lo.toString(16).padStart(16, "0")}`;
-  return {
-    name: `FRCD${i}`,
-    value: `${formatSid(sid)} ${at("T").raw ? "read" : "write"} ${hx(fi)}: ${faultLabel(Number(at("FR").raw))}`,
-    children: [{ name: "raw", value: raw }, ...fieldVars(fields)],
+/** The fault status and control registers, the fault records not yet serviced, the counters: through the contract. */
+function registerVars(iommu: IommuUnit): VarNode[] {
+  const regs = iommu.registers();
+  const reg = (name: string): VarNode[] => {
+    const r = regs.find((x) => x.name === name);
+    return r ? [{ name, value: hx(r.value), num: String(r.value), children: fieldVars(r.fields) }] : [];
   };
+  const records: VarNode[] = iommu
+    .faults()
+    .filter((r) => r.pending)
+    .map((r) => ({
+      name: `FRCD${r.index}`,
+      value: `${formatSid(r.sid)} ${r.write ? "write" : "read"} ${hx(r.address)}: ${iommu.reason(r.reason).label}`,
+      children: [{ name: "raw", value: `0x${r.raw[1].toString(16).padStart(16, "0")}_${r.raw[0].toString(16).padStart(16, "0")}` }, ...fieldVars(r.fields)],
+    }));
+  const counters = iommu.counters();
+  return [
+    ...reg("FSTS"),
+    ...reg("FECTL"),
+    { name: "fault records", value: `${records.length} of ${iommu.tables().faultRecords} in use`, children: records },
+    { name: "counters", value: `${counters.requests ?? 0} requests, ${counters.faults ?? 0} faults`, children: Object.entries(counters).map(([k, v]) => ({ name: k, value: String(v), num: String(v) })) },
+  ];
 }
 
 function iotlbVars(m: Machine): VarNode[] {

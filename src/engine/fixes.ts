@@ -12,7 +12,6 @@ import type { EngineDiagnostic, TextEditFix } from "../protocol/engine.js";
 import type { Diagnostic, Scenario, SourceRange, Step } from "../scenario/types.js";
 import type { Run } from "../sim/run.js";
 import { formatSize, type StepOutcome, type VmRuntime } from "../sim/machine.js";
-import { faultReasonInfo } from "../sim/vtd/reasons.js";
 import { explainWalk } from "./walk.js";
 
 const PAGE = 4096n;
@@ -43,7 +42,7 @@ export function runDiagnostics(scenario: Scenario, run: Run, text: string): Engi
     if (diagnosis === "expectation-failed") {
       out.push({ severity: "error", code: "expectation-failed", message: `Expectation failed: ${o.expect!.failures.join("; ")}. The step did: ${o.summary}`, hint: "Fix the scenario, or update `expect:` if this outcome is the intended one.", range: step.expect?.range ?? range });
     } else if (diagnosis === "dma-fault") {
-      const d: EngineDiagnostic = { severity: "warning", code: "dma-fault", message: `DMA fault: ${o.summary}`, hint: faultReasonInfo(o.fault ?? 0).explanation, range };
+      const d: EngineDiagnostic = { severity: "warning", code: "dma-fault", message: `DMA fault: ${o.summary}`, hint: run.machine.iommu.reason(o.fault ?? 0).explanation, range };
       const fix = step.op === "dma" ? missingMapFix(scenario, run, step, text) : undefined;
       if (fix) d.fixes = [fix];
       out.push(d);

@@ -8,12 +8,10 @@
  */
 import { HOVER_COMMANDS, type HoverAnswer, type Radix } from "../protocol/engine.js";
 import type { Machine } from "../sim/machine.js";
-import { faultLabel, formatSize, fullBdf, pokeValue } from "../sim/machine.js";
-import { DMAR_RTADDR_REG, decodeRegister } from "../sim/vtd/regs.js";
+import { formatSize, fullBdf, pokeValue } from "../sim/machine.js";
 import { describeState } from "../protocol/cursor.js";
 import { bdfKey, formatSid } from "../sim/bdf.js";
-import { decodeEntryWord, type EntryWord } from "../sim/vtd/inspect.js";
-import { fieldText } from "../sim/iommu.js";
+import { fieldText, type EntryTarget } from "../sim/iommu.js";
 import type { Step } from "../scenario/types.js";
 import { parseAddress, parseSize } from "../scenario/values.js";
 import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
@@ -185,7 +183,7 @@ export function walkVerdict(w: WalkExplanation, device: string, h: HoverInput): 
   let verdict: string;
   if (w.reason !== 0) {
     // The diagnostic above already names the fault and explains it: say only where it happens.
-    verdict = h.diagnosed ? `**${code(device)} ${dir} faults here** (${md(when)})` : `**${code(device)} ${dir}: fault ${md(faultLabel(w.reason))}**${w.iotlbHit ? " (answered by the IOTLB)" : ""} (${md(when)})`;
+    verdict = h.diagnosed ? `**${code(device)} ${dir} faults here** (${md(when)})` : `**${code(device)} ${dir}: fault ${md(w.reasonLabel)}**${w.iotlbHit ? " (answered by the IOTLB)" : ""} (${md(when)})`;
   } else if (w.kind === "translated") {
     const size = w.leafLevel === 3 ? "1 GiB" : w.leafLevel === 2 ? "2 MiB" : "4 KiB";
     verdict = `**${code(device)} ${dir} → HPA ${addr(w.hpa ?? 0n, h.radix)}** (${size} page, ${w.iotlbHit ? "IOTLB hit" : "walk"}; ${md(when)})`;
@@ -208,13 +206,13 @@ export function walkVerdict(w: WalkExplanation, device: string, h: HoverInput): 
 
 /** A poke's word decoded as what it is written to: RTADDR's fields, or the table entry. */
 function pokeDecode(m: Machine, v: bigint, step: Extract<Step, { op: "poke" }>): string {
-  if (step.register !== undefined) return `as ${step.register}: ${decodeRegister(step.register, v).map((f) => `${f.name}=${md(f.value)}`).join(", ")}`;
+  if (step.register !== undefined) return `as ${step.register}: ${(m.iommu.decodeRegister(step.register, v) ?? []).map((f) => `${f.name}=${md(f.value)}`).join(", ")}`;
   return decodeRaw(m, v, step.target?.structure ?? "pte", step.target?.level);
 }
 
 /** The word a poke would change, as the machine holds it before the step, or why it cannot be found. */
 function pokeCurrent(m: Machine, step: Extract<Step, { op: "poke" }>): bigint | string {
-  if (step.register !== undefined) return m.unit.readReg64(DMAR_RTADDR_REG);
+  if (step.register !== undefined) return m.iommu.registers().find((r) => r.name === step.register)?.value ?? `no register ${step.register}`;
   const at = step.address !== undefined ? Number(step.address) : m.resolveEntry(step.target!);
   if (typeof at === "string") return at;
   return m.mem.readU64(at) ?? `0x${at.toString(16)} is not host memory`;
@@ -254,9 +252,9 @@ function describeHpa(m: Machine, hpa: bigint, radix: Radix): string {
   return `${addr(hpa, radix)} is host DRAM`;
 }
 
-/** A raw 64-bit value decoded as the structure it is written to, by the model's decoders (sim/vtd/inspect.ts). */
-export function decodeRaw(m: Machine, v: bigint, structure: EntryWord, level?: number): string {
-  const d = decodeEntryWord(m.unit, structure, v, level);
+/** A raw 64-bit value decoded as the structure it is written to, by the model's decoders (IommuUnit.decodeWord). */
+export function decodeRaw(m: Machine, v: bigint, structure: EntryTarget["structure"], level?: number): string {
+  const d = m.iommu.decodeWord(structure, v, level);
   if (structure === "root-hi") return `as a root entry (high qword): reserved in legacy mode${d.reserved ? `; bits ${code(hx(d.reserved.bits))} set → fault 0x${d.reserved.reason.toString(16).padStart(2, "0")}` : ""}`;
   const what = structure === "root" ? "a root entry (low qword)" :  structure === "context-lo" ? "a context entry (low qword)" : structure === "context-hi" ? "a context entry (high qword)" : `a second-level PTE (level ${level ?? 1})`;
   const fields = d.fields.map((f) => `${f.name}=${f.value.startsWith("0x") ? code(f.value) : fieldText(f)}`).join(", ");

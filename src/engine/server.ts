@@ -16,12 +16,13 @@ import { hoverAt } from "./hover.js";
 import { describeState, stateStep } from "../protocol/cursor.js";
 import { parseAddress } from "../scenario/values.js";
 import { bdfKey, formatSid } from "../sim/bdf.js";
-import { EventKind } from "../trace/trace.js";
+import { EventKind, F_WRITE } from "../trace/trace.js";
 import { diagnosesFault, runDiagnostics, validatorFixes } from "./fixes.js";
 import { DebugModel } from "./debug.js";
 import { TraceQuery, diffRuns } from "./traceQuery.js";
 import { exportRows } from "./traceExport.js";
 import type { Run } from "../sim/run.js";
+import type { Machine } from "../sim/machine.js";
 import { explainRecords, synthesizeScenario } from "../import/index.js";
 import { decodeEvidenceText } from "../import/decode.js";
 
@@ -239,6 +240,7 @@ export class EngineServer {
         step,
         reason: w.reason,
         iotlbHit: w.iotlbHit,
+        stale: w.stale,
         stages: answerStages(w),
       };
       if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
@@ -339,7 +341,10 @@ export class EngineServer {
       if (!(p.event >= 0 && p.event < t.length)) throw new EngineFailure("bad-params", `no event #${p.event}`);
       const step = t.step[p.event]!;
       const iova = (BigInt(t.aHi[p.event]!) << 32n) | BigInt(t.aLo[p.event]!);
-      const w = explainWalk(run.machineBefore(step), t.sid[p.event]!, iova, (t.flags[p.event]! & 1) !== 0);
+      // The state the event's transaction met: inside a dma step, after the step's earlier
+      // transactions (their IOTLB fills), as the trace row's hit/miss says.
+      const explain = (m: Machine) => explainWalk(m, t.sid[p.event]!, iova, (t.flags[p.event]! & F_WRITE) !== 0);
+      const w = run.atEvent(p.event, false, explain) ?? explain(run.machineBefore(step));
       const ans: TranslateAnswer & { event: number; step: number; device: string } = {
         event: p.event,
         step,
@@ -347,6 +352,7 @@ export class EngineServer {
         summary: w.summary,
         reason: w.reason,
         iotlbHit: w.iotlbHit,
+        stale: w.stale,
         stages: answerStages(w),
       };
       if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;

@@ -5,7 +5,6 @@
  * opens `[`, each row after the first is preceded by a comma, the last chunk closes `]`.
  */
 import type { Run } from "../sim/run.js";
-import { faultLabel } from "../sim/machine.js";
 import { EVENT_KIND_NAMES, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
 import { ResultKind, resultOf, type TraceFilter, type TraceQuery } from "./traceQuery.js";
 
@@ -62,7 +61,7 @@ export function exportRows(q: TraceQuery, run: Run, filter: TraceFilter, format:
       hpa: r === ResultKind.Hit || r === ResultKind.Walk ? `0x${b.toString(16)}` : "",
       result: r === ResultKind.Fault ? "fault" : r === ResultKind.Hit ? "iotlb-hit" : r === ResultKind.Walk ? "walk" : r === ResultKind.Interrupt ? "interrupt" : (t.flags[i]! & F_IOTLB_HIT ? "hit" : "slow-path"),
       level: t.level[i]!,
-      reason: r === ResultKind.Fault ? faultLabel(t.reason[i]!) : "",
+      reason: r === ResultKind.Fault ? run.machine.iommu.reason(t.reason[i]!).label : "",
     };
     if (format === "csv") lines.push(COLUMNS.map((c) => (TEXT_COLUMNS.has(c) ? csvText : csvField)(String(row[c] ?? ""))).join(","));
     else lines.push(`${k === 0 ? "\n" : ",\n"}${JSON.stringify(row)}`);

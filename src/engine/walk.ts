@@ -8,9 +8,7 @@
  * a stale IOTLB hit shows both the cached answer and what the tables say.
  */
 import type { Machine } from "../sim/machine.js";
-import { faultLabel } from "../sim/machine.js";
-import type { StopCause, TrailEntryKind, Translation } from "../sim/iommu.js";
-import { vtdModel } from "../sim/vtd/model.js";
+import type { IommuDecoders, StopCause, TrailEntryKind, Translation } from "../sim/iommu.js";
 
 export type WalkStageKind = TrailEntryKind;
 
@@ -39,6 +37,8 @@ export interface WalkExplanation {
   stages: WalkStage[];
   /** 0 = translated; otherwise the fault reason the unit gives. */
   reason: number;
+  /** The fault reason as the model names it ("0x05 PTE Write access is not set"); "" when translated. */
+  reasonLabel: string;
   hpa?: bigint;
   /** Leaf level (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB) of a translation. */
   leafLevel?: number;
@@ -63,11 +63,11 @@ const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
 /** Explains how the machine's IOMMU translates (sid, iova) right now, without touching caches. */
 export function explainWalk(m: Machine, sid: number, iova: bigint, write: boolean): WalkExplanation {
-  return fromTranslation(vtdModel(m.unit).explain({ sid, iova, write }));
+  return fromTranslation(m.iommu.explain({ sid, iova, write }), m.iommu);
 }
 
-/** The display shape of a contract Translation. */
-export function fromTranslation(t: Translation): WalkExplanation {
+/** The display shape of a contract Translation; `names` is the model that named its fault reasons. */
+export function fromTranslation(t: Translation, names: Pick<IommuDecoders, "reason">): WalkExplanation {
   const v = t.verdict;
   const { sid, iova, write } = t.request;
   const stop = t.trail.stop;
@@ -77,7 +77,7 @@ export function fromTranslation(t: Translation): WalkExplanation {
     return st;
   });
   const kind = v.kind === "fault" ? "translated" : v.kind;
-  const out: WalkExplanation = { sid, iova, write, stages, reason: v.reason, faultLevel: v.kind === "fault" ? v.level : 0, perms: v.perms, iotlbHit: v.cached, kind, stale: t.stale, summary: "", translation: t };
+  const out: WalkExplanation = { sid, iova, write, stages, reason: v.reason, reasonLabel: v.reason === 0 ? "" : names.reason(v.reason).label, faultLevel: v.kind === "fault" ? v.level : 0, perms: v.perms, iotlbHit: v.cached, kind, stale: t.stale, summary: "", translation: t };
   if (v.hpa !== undefined) out.hpa = v.hpa;
   if (v.kind === "translated") out.leafLevel = v.level;
   if (v.domain !== undefined) out.domain = v.domain;
@@ -85,14 +85,15 @@ export function fromTranslation(t: Translation): WalkExplanation {
   if (kind === "interrupt") out.summary = `${hex(iova)} is in the interrupt range 0xfee00000-0xfeefffff: an interrupt request, not translated`;
   else if (kind === "untranslated") out.summary = "DMA remapping is not enabled (GSTS.TES = 0): the address goes to memory untranslated";
   else if (out.reason !== 0) {
-    out.summary = `fault ${faultLabel(out.reason)}${out.iotlbHit ? " (answered by the IOTLB)" : ""}`;
+    out.summary = `fault ${out.reasonLabel}${out.iotlbHit ? " (answered by the IOTLB)" : ""}`;
     if (!out.iotlbHit && stop !== undefined && stop.entry < 0) out.summary += `: ${stop.why}`;
   } else if (kind === "pass-through") {
     out.summary = `pass-through context: IOVA ${hex(iova)} = HPA ${hex(out.hpa ?? iova)}`;
   } else {
     const size = out.leafLevel === 3 ? "1 GiB" : out.leafLevel === 2 ? "2 MiB" : "4 KiB";
     out.summary = `IOVA ${hex(iova)} -> HPA ${hex(out.hpa ?? 0n)} (${size} page, ${out.iotlbHit ? "IOTLB hit" : "walk"})`;
-    if (t.stale) out.summary += `; the tables now say: ${stop?.why ?? (t.trail.entries.length ? "another translation" : "no translation")} — a stale ${out.iotlbHit ? "IOTLB" : "context-cache"} entry`;
   }
+  // A cache answered and the tables say otherwise: say what they say, whatever the cached verdict.
+  if (t.stale) out.summary += `; the tables now say: ${stop?.why ?? (t.trail.entries.length ? "another translation" : "no translation")} — a stale ${out.iotlbHit ? "IOTLB" : "context-cache"} entry`;
   return out;
 }

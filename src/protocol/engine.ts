@@ -110,6 +110,8 @@ export interface TranslateAnswer {
   reason: number;
   hpa?: string;
   iotlbHit: boolean;
+  /** A cache (IOTLB or context cache) answered, and the tables in memory now say otherwise. */
+  stale: boolean;
   /** Id of the deepest Mapping Tables node of the walk, to reveal. */
   revealId?: string;
   /** The walk trail (sim/iommu.ts): kind root | context | pasid | pte; name the spec's ("SL-PML4E"); raw empty when unreadable. */

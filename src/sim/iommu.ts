@@ -130,7 +130,62 @@ export interface IommuModel {
   translate(req: TranslateRequest): Verdict;
   /** The same request without side effects, with its trail: what every view shows. */
   explain(req: TranslateRequest): Translation;
+  /**
+   * An invalidation as the host's IOMMU driver issues it (VT-d: a descriptor through the
+   * invalidation queue, then a wait descriptor; AMD-Vi: a command-buffer entry and COMPLETION_WAIT;
+   * SMMUv3: CMD_TLBI_* / CMD_CFGI_* and CMD_SYNC). What the caches drop is the model's business.
+   */
+  invalidate(req: InvalidateRequest): InvalidateResult;
+  /**
+   * Where one entry on the translation path of (sid, iova) lives in memory, read from the tables as
+   * they are now (a `poke` step's target): its host physical address, or why there is none.
+   */
+  locate(target: EntryTarget): number | string;
 }
+
+/** What an invalidation covers, in the scenario's words (VT-d's granularities; other models map them). */
+export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device";
+
+export interface InvalidateRequest {
+  scope: InvalidateScope;
+  /** Domain id (domain, page and context-domain/device scopes). */
+  domain?: number;
+  /** Requester id (context-device scope). */
+  sid?: number;
+  /** First IOVA (page scope) and the address mask: 2^order pages. */
+  iova?: bigint;
+  order?: number;
+  /** Leaf entries only changed (VT-d IH): non-leaf caches may be kept. */
+  leafOnly?: boolean;
+}
+
+export interface InvalidateResult {
+  /** False when the unit rejected the command (VT-d: IQE). */
+  ok: boolean;
+  /** Cached translations the invalidation dropped. */
+  dropped: number;
+  /** Why the unit rejected it, for the user. */
+  error?: string;
+  /** The kernel lines the driver prints for a rejected command (pr_fmt prefix, no timestamp). */
+  log: string[];
+}
+
+/** A table entry named by the path a translation of (sid, iova) takes (the scenario's poke targets). */
+export interface EntryTarget {
+  sid: number;
+  /** VT-d: root entry low/high qword, context entry low/high qword, or a page-table entry. */
+  structure: "root" | "root-hi" | "context-lo" | "context-hi" | "pte";
+  iova?: bigint;
+  /** Page-table level of a `pte` target (1 = last level; absent: the leaf, whatever its level). */
+  level?: number;
+}
+
+/**
+ * One IOMMU unit as the engine sees it: the model (translate, explain, invalidate, locate), the
+ * inspection half (tables, registers, faults) and its decoders (reasons, register and entry words). A machine hands out one per unit (Machine.iommu);
+ * nothing outside sim/ names a model's own classes.
+ */
+export interface IommuUnit extends IommuModel, IommuInspection, IommuDecoders {}
 
 // ---- inspection
 //
@@ -337,10 +392,41 @@ export interface FaultRecordView {
   dmesg: readonly string[];
 }
 
+/** A fault reason in the model's vocabulary. */
+export interface ReasonInfo {
+  code: number;
+  /** "0x05 PTE Write access is not set": the code and what Linux prints for it. */
+  label: string;
+  /** The spec's / QEMU's name ("VTD_FR_WRITE"), "" when there is none. */
+  name: string;
+  /** One or two plain sentences: what the hardware found. */
+  explanation: string;
+}
+
+/** One qword decoded as the structure a `poke` writes it to. */
+export interface DecodedWord {
+  fields: DecodedField[];
+  /** Reserved bits set in it, and the fault a walk through it gets. */
+  reserved?: { bits: bigint; reason: number };
+  present: boolean;
+}
+
 /** The inspection half of the contract. */
 export interface IommuInspection {
   tables(): InspectTables;
   registers(): RegisterView[];
   /** Every fault recording register with contents; `kernel` picks the era of Linux's format strings. */
   faults(kernel?: string): FaultRecordView[];
+}
+
+/** The model's vocabulary and decoders for values the views hold (a poke's word, a trace row's reason). */
+export interface IommuDecoders {
+  /** A fault reason code of this model, named and explained. */
+  reason(code: number): ReasonInfo;
+  /** A value decoded as the named register would hold it (a poke's new value); undefined for an unknown name. */
+  decodeRegister(name: string, value: bigint): DecodedField[] | undefined;
+  /** One qword decoded as the entry word a poke target names (`level` places a page-table entry). */
+  decodeWord(structure: EntryTarget["structure"], value: bigint, level?: number): DecodedWord;
+  /** Event counters of the unit (requests, walks, IOTLB hits, faults ...), for the debugger. */
+  counters(): Record<string, number>;
 }

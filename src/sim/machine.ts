@@ -10,12 +10,12 @@ import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
 import { groupViabilityWarnings, PciTopology } from "./pci.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
-import { renderQiError } from "./vtd/dmesg.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./vtd/regs.js";
 import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, fullBdf, type VmRuntime } from "./vmm.js";
-import { encodeCcDesc, encodeIotlbDesc, CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI } from "./vtd/qi.js";
+import type { EntryTarget, InvalidateRequest, IommuUnit } from "./iommu.js";
+import { vtdUnit } from "./vtd/model.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
 import { DmaTally, DmarUnit, dmaTransfer, type DmaTransfer, type DmarUnitSnapshot } from "./vtd/unit.js";
 import { EventKind, Trace, hi32, lo32 } from "../trace/trace.js";
@@ -92,6 +92,8 @@ export class Machine {
   readonly pci: PciTopology;
   readonly unit: DmarUnit;
   readonly driver: IntelIommuDriver;
+  /** The IOMMU unit through the contract (sim/iommu.ts): what the engine and every view read. */
+  readonly iommu: IommuUnit;
   readonly frames: HostFrameAllocator;
   readonly log: KernelLog;
   readonly trace = new Trace(4096);
@@ -133,6 +135,7 @@ export class Machine {
     this.diagnostics.push(...groupViabilityWarnings(scenario, topology));
     this.unit = new DmarUnit(this.mem, host.iommu);
     this.driver = new IntelIommuDriver(this.unit, this.mem);
+    this.iommu = vtdUnit(this.unit, this.driver, this.mem);
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
     this.log = new KernelLog(host.kernel);
     scenario.vms.forEach((spec, index) => {
@@ -363,37 +366,18 @@ export class Machine {
   // ---------------------------------------------------------------- invalidate / poke
 
   private invalidateStep(step: Extract<Step, { op: "invalidate" }>, out: StepOutcome): void {
-    let desc: [bigint, bigint];
-    const sid = step.device ? this.sidOf(step.device) : 0;
-    switch (step.granularity) {
-      case "global":
-        desc = encodeIotlbDesc(IOTLB_GLOBAL);
-        break;
-      case "domain":
-        desc = encodeIotlbDesc(IOTLB_DSI, step.domain ?? 0);
-        break;
-      case "page":
-        desc = encodeIotlbDesc(IOTLB_PSI, step.domain ?? 0, step.iova ?? 0n, step.am ?? 0, step.ih ?? false);
-        break;
-      case "context-global":
-        desc = encodeCcDesc(CC_GLOBAL);
-        break;
-      case "context-domain":
-        desc = encodeCcDesc(CC_DOMAIN, step.domain ?? 0);
-        break;
-      case "context-device":
-        desc = encodeCcDesc(CC_DEVICE, step.domain ?? 0, sid);
-        break;
-    }
-    const before = this.unit.iotlb.entries().length;
-    const ok = this.driver.submitRaw(desc);
-    if (!ok) {
-      if (this.driver.lastQiError) for (const line of renderQiError(this.driver.lastQiError)) this.log.kernel(this.clock, line, this.currentStep);
-      this.fail(out, "invalidation-queue-error", "the unit rejected the descriptor (IQE): unsupported granularity or AM above CAP.MAMV");
+    const req: InvalidateRequest = { scope: step.granularity, sid: step.device ? this.sidOf(step.device) : 0 };
+    if (step.domain !== undefined) req.domain = step.domain;
+    if (step.iova !== undefined) req.iova = step.iova;
+    if (step.am !== undefined) req.order = step.am;
+    if (step.ih !== undefined) req.leafOnly = step.ih;
+    const r = this.iommu.invalidate(req);
+    if (!r.ok) {
+      for (const line of r.log) this.log.kernel(this.clock, line, this.currentStep);
+      this.fail(out, "invalidation-queue-error", r.error ?? "the unit rejected the invalidation");
       return;
     }
-    const dropped = before - this.unit.iotlb.entries().length;
-    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") ? "" : `: ${plural(dropped, "IOTLB entry", "IOTLB entries")} dropped`}`;
+    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") ? "" : `: ${plural(r.dropped, "IOTLB entry", "IOTLB entries")} dropped`}`;
   }
 
   private sidOf(key: string): number {
@@ -401,35 +385,14 @@ export class Machine {
     return dev ? this.pci.requesterId(dev) : 0;
   }
 
-  /** Resolves a poke target to the HPA of a table entry, reading the tables as they are now. */
+  /** Resolves a poke target to the HPA of a table entry, reading the tables as they are now (the model's locate()). */
   resolveEntry(target: NonNullable<Extract<Step, { op: "poke" }>["target"]>): number | string {
     const dev = this.pci.device(target.device);
     if (dev === undefined) return `no host device ${target.device}`;
-    const sid = this.pci.requesterId(dev);
-    const rootAddr = this.unit.rootTable + (sid >> 8) * 16;
-    if (target.structure === "root") return rootAddr;
-    if (target.structure === "root-hi") return rootAddr + 8;
-    const re = this.mem.readU64(rootAddr) ?? 0n;
-    if ((re & 1n) === 0n) return `the root entry of bus ${(sid >> 8).toString(16).padStart(2, "0")} is not present`;
-    const ceAddr = Number(re & ~0xfffn) + (sid & 0xff) * 16;
-    if (target.structure === "context-lo") return ceAddr;
-    if (target.structure === "context-hi") return ceAddr + 8;
-    const lo = this.mem.readU64(ceAddr) ?? 0n;
-    const hi = this.mem.readU64(ceAddr + 8) ?? 0n;
-    if ((lo & 1n) === 0n) return `the context entry of ${dev.key} is not present`;
-    const levels = 2 + Number(hi & 7n);
-    const iova = target.iova ?? 0n;
-    let table = Number(lo & 0x000ffffffffff000n);
-    const want = target.level ?? 1;
-    for (let l = levels; l >= 1; l--) {
-      const at = table + Number((iova >> BigInt(12 + 9 * (l - 1))) & 511n) * 8;
-      if (l === want) return at;
-      const v = this.mem.readU64(at);
-      if (v === undefined || (v & 3n) === 0n) return `no level-${l - 1} table for IOVA 0x${iova.toString(16)}: the level-${l} entry is not present`;
-      if (l <= 3 && (v & 0x80n) !== 0n) return target.level === undefined ? at : `IOVA 0x${iova.toString(16)} is mapped by a superpage at level ${l}`;
-      table = Number(v & 0x000ffffffffff000n);
-    }
-    return `level ${want} is outside this ${levels}-level table`;
+    const t: EntryTarget = { sid: this.pci.requesterId(dev), structure: target.structure };
+    if (target.iova !== undefined) t.iova = target.iova;
+    if (target.level !== undefined) t.level = target.level;
+    return this.iommu.locate(t);
   }
 
   private poke(step: Extract<Step, { op: "poke" }>, out: StepOutcome): void {

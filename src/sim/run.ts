@@ -6,7 +6,7 @@
 import type { Scenario, Step } from "../scenario/types.js";
 import { DEFAULT_MEMORY_BUDGET, MemoryBudgetError, formatBytes } from "../trace/budget.js";
 import { CheckpointStore, DEFAULT_POLICY, type CheckpointPolicy } from "../trace/checkpoints.js";
-import type { Trace } from "../trace/trace.js";
+import { EventKind, F_FATE_SHIFT, F_WRITE, type Trace } from "../trace/trace.js";
 import type { LogLine } from "./klog.js";
 import { Machine, checkExpectation, expectedEvents, type MachineSnapshot, type StepOutcome } from "./machine.js";
 import { MemoryLimitError } from "./memory.js";
@@ -206,6 +206,40 @@ export class Run {
     m.restore(cp.state);
     for (let i = cp.step; i < target; i++) m.runStep(this.scenario.workload[i]!);
     return m;
+  }
+
+  /**
+   * Calls `use` with the machine as it was just before trace event `event` (`inclusive`: just
+   * after it) - inside a `dma` step, after the step's earlier transactions, whose IOTLB fills,
+   * context-cache fills and fault records a later transaction sees. Rebuilt exactly: the machine
+   * before the step replays the step's transactions up to there through the unit (a `dma` step
+   * changes the machine only through them; the driver's fault handler runs at the step's end),
+   * each checked against the trace; afterwards the unit is restored, so the scratch machine is
+   * again the state before the step. Undefined for an event outside a `dma` step, or should a
+   * replay ever disagree with the trace.
+   */
+  atEvent<T>(event: number, inclusive: boolean, use: (m: Machine) => T): T | undefined {
+    const t = this.trace;
+    if (!(event >= 0 && event < t.length)) return undefined;
+    const step = t.step[event]!;
+    const o = this.outcomes[step];
+    if (o === undefined || this.scenario.workload[step]?.op !== "dma") return undefined;
+    const end = inclusive ? event + 1 : event;
+    for (let i = o.eventStart; i < end; i++) if (t.kind[i] !== EventKind.Dma && t.kind[i] !== EventKind.Interrupt) return undefined;
+    const m = this.machineBefore(step);
+    const u = m.unit;
+    if (end === o.eventStart) return use(m);
+    const saved = u.snapshot();
+    try {
+      for (let i = o.eventStart; i < end; i++) {
+        const flags = t.flags[i]!;
+        const code = u.translate(t.sid[i]!, t.aHi[i]!, t.aLo[i]!, (flags & F_WRITE) !== 0);
+        if (code !== t.reason[i] || u.fate !== ((flags >> F_FATE_SHIFT) & 7)) return undefined;
+      }
+      return use(m);
+    } finally {
+      u.restore(saved);
+    }
   }
 }
 

@@ -6,7 +6,7 @@ import { bootedUnit, split } from "./helpers.js";
 import { explainWalk, fromTranslation } from "../../src/engine/walk.js";
 import { walkVerdict, type HoverInput } from "../../src/engine/hover.js";
 import { faultLabel, type Machine } from "../../src/sim/machine.js";
-import { vtdModel } from "../../src/sim/vtd/model.js";
+import { vtdUnit as vtdModel } from "../../src/sim/vtd/model.js";
 import { EngineServer } from "../../src/engine/server.js";
 import { EventKind, F_IOTLB_HIT } from "../../src/trace/trace.js";
 
@@ -42,7 +42,7 @@ describe("probe and DMA follow QEMU's order", () => {
 
 /** The walk diagram every view shows (hover, Translate Address, the debugger, the trace's walk pane). */
 function diagram(u: ReturnType<typeof bootedUnit>, iova: bigint, write: boolean) {
-  return explainWalk({ unit: u.unit, mem: u.mem } as unknown as Machine, RID, iova, write);
+  return explainWalk({ unit: u.unit, mem: u.mem, iommu: vtdModel(u.unit, u.driver) } as unknown as Machine, RID, iova, write);
 }
 
 /** HPA of the entry at `level` that translates `iova` in domain d (the driver's own lookup). */
@@ -200,7 +200,7 @@ describe("one verdict (property)", () => {
           for (const r of c.reqs) {
             const req = { sid: r.other ? RID + 1 : RID, iova: iovaOf(r.base) + r.off, write: r.write };
             const t = model.explain(req);
-            const w = fromTranslation(t);
+            const w = fromTranslation(t, model);
             const hover = walkVerdict(w, "01:00.0", { radix: "hex" } as HoverInput);
             const v = model.translate(req); // the DMA path: the translate core, caches filled, faults recorded
             seen.add(`${v.kind}:${v.reason.toString(16)}${v.cached ? ":cached" : ""}${t.stale ? ":stale" : ""}`);
@@ -246,7 +246,7 @@ describe("one verdict in every view of a run (property)", () => {
   const IOVAS = ["0x1000_0000", "0x1000_1000", "0x20_0000", "0x1_0000_0000", "0xc000_0000", "0xfee0_0000", "0x80_1000_0000"];
   const VALUES = ["0", "0x1", "0x2", "0x3", "0x83", "0x1_2345_6003", "0x1_2340_0083", "0x803", "0x4000_0000_0000_0003"];
   const opArb = fc.oneof(
-    { weight: 4, arbitrary: fc.record({ op: fc.constant("dma"), iova: fc.constantFrom(...IOVAS), write: fc.boolean() }) },
+    { weight: 4, arbitrary: fc.record({ op: fc.constant("dma"), iova: fc.constantFrom(...IOVAS), write: fc.boolean(), pages: fc.integer({ min: 1, max: 3 }), repeat: fc.integer({ min: 1, max: 2 }) }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant("translate"), iova: fc.constantFrom(...IOVAS), write: fc.boolean() }) },
     { weight: 2, arbitrary: fc.record({ op: fc.constant("poke"), iova: fc.constantFrom(...IOVAS), level: fc.integer({ min: 1, max: 4 }), value: fc.constantFrom(...VALUES) }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant("invalidate") }) },
@@ -257,7 +257,7 @@ describe("one verdict in every view of a run (property)", () => {
     fc.assert(
       fc.property(fc.constantFrom(39, 48), fc.array(opArb, { minLength: 1, maxLength: 10 }), (aw, ops) => {
         const steps = ops.map((o) =>
-          o.op === "dma" ? `  - dma: { device: "01:00.0", iova: ${o.iova}, length: 4KiB, write: ${o.write} }`
+          o.op === "dma" ? `  - dma: { device: "01:00.0", iova: ${o.iova}, length: ${4 * o.pages}KiB, write: ${o.write}, repeat: ${o.repeat} }`
           : o.op === "translate" ? `  - translate: { device: "01:00.0", iova: ${o.iova}, write: ${o.write} }`
           : o.op === "poke" ? `  - poke: { target: { device: "01:00.0", structure: pte, iova: ${o.iova}, level: ${o.level} }, value: ${o.value} }`
           : `  - invalidate: { granularity: global }`,
@@ -297,27 +297,33 @@ describe("one verdict in every view of a run (property)", () => {
             return;
           }
           const t = run.trace;
-          const e = outcome.eventStart;
-          if (outcome.eventEnd !== e + 1) return; // one transaction: the state before the step is the transaction's
-          const reason = t.reason[e]!;
-          const hpa = reason === 0 ? `0x${((BigInt(t.bHi[e]! >>> 0) << 32n) | BigInt(t.bLo[e]! >>> 0)).toString(16)}` : undefined;
-          const hit = (t.flags[e]! & F_IOTLB_HIT) !== 0;
-          seen.add(`${reason.toString(16)}${hit ? ":hit" : ""}`);
-          for (const a of [ta, server.handle("traceWalk", { uri, event: e })]) {
-            expect({ reason: a.reason, hpa: a.hpa, hit: a.iotlbHit }, label).toEqual({ reason, hpa, hit });
-            // Where the trail stopped: the level the unit faulted at (a walk fault, not a cached answer).
-            const stop = a.stages.find((s) => s.stop !== undefined);
-            if (reason !== 0 && !hit && stop?.kind === "pte" && !a.summary.includes("stale")) expect(stop.level, label).toBe(t.level[e]);
+          // Every transaction of the step: the walk pane and the debugger's Translation scope show
+          // the unit as that transaction met it (the step's earlier transactions' IOTLB fills
+          // included); Translate Address at the step is the state before it: its first transaction.
+          for (let e = outcome.eventStart; e < outcome.eventEnd; e++) {
+            const reason = t.reason[e]!;
+            const hpa = reason === 0 ? `0x${((BigInt(t.bHi[e]! >>> 0) << 32n) | BigInt(t.bLo[e]! >>> 0)).toString(16)}` : undefined;
+            const hit = (t.flags[e]! & F_IOTLB_HIT) !== 0;
+            seen.add(`${reason.toString(16)}${hit ? ":hit" : ""}${e > outcome.eventStart ? ":later" : ""}`);
+            const answers = [server.handle("traceWalk", { uri, event: e })];
+            if (e === outcome.eventStart && t.aLo[e] === Number(BigInt(o.iova.replace(/_/g, "")) & 0xffffffffn)) answers.push(ta);
+            for (const a of answers) {
+              expect({ reason: a.reason, hpa: a.hpa, hit: a.iotlbHit }, `${label}\nevent ${e}`).toEqual({ reason, hpa, hit });
+              // Where the trail stopped: the level the unit faulted at (a walk fault, not a cached answer).
+              const stop = a.stages.find((s) => s.stop !== undefined);
+              if (reason !== 0 && !hit && stop?.kind === "pte" && !a.summary.includes("stale")) expect(stop.level, label).toBe(t.level[e]);
+            }
+            const scopes = server.handle("debugScopes", { uri, pos: { step: k, event: e } });
+            const vars = scopes.find((s) => s.name === "Translation")!.vars;
+            const walk = vars.find((v) => v.name === "walk")!;
+            if (reason !== 0) expect(walk.value, label).toContain(`fault ${faultLabel(reason)}`);
+            else if (t.kind[e] !== EventKind.Interrupt) expect(walk.value, `${label}\nevent ${e}`).toContain(`HPA ${hpa}`);
+            if (reason === 0 && t.kind[e] !== EventKind.Interrupt) expect(walk.value, `${label}\nevent ${e}`).toContain(hit ? "IOTLB hit" : "walk");
           }
-          const scopes = server.handle("debugScopes", { uri, pos: { step: k, event: e } });
-          const vars = scopes.find((s) => s.name === "Translation")!.vars;
-          const walk = vars.find((v) => v.name === "walk")!;
-          if (reason !== 0) expect(walk.value, label).toContain(`fault ${faultLabel(reason)}`);
-          else if (t.kind[e] !== EventKind.Interrupt) expect(walk.value, label).toContain(`HPA ${hpa}`);
         });
       }),
       { numRuns: 40 },
     );
-    for (const k of ["0", "0:hit", "6"]) expect([...seen]).toContain(k);
+    for (const k of ["0", "0:hit", "6", "0:hit:later"]) expect([...seen]).toContain(k);
   });
 });

@@ -8,7 +8,6 @@ import type { Machine } from "../../sim/machine.js";
 import { formatBdf, formatSid } from "../../sim/bdf.js";
 import type { PciDevice } from "../../sim/pci.js";
 import type { Run } from "../../sim/run.js";
-import { vtdInspection } from "../../sim/vtd/inspect.js";
 import type { Scenario } from "../../scenario/types.js";
 
 export interface TreeContext {
@@ -21,7 +20,7 @@ export interface TreeContext {
 
 /** The machine's IOMMU through the contract's inspection half: the one way a view reads tables, registers and fault records. */
 export function inspectionOf(m: Machine): IommuInspection {
-  return vtdInspection(m.unit, m.mem);
+  return m.iommu;
 }
 
 export function num(v: bigint | number, radix: Radix): string {

@@ -1,9 +1,7 @@
 /** The Faults view: steps that faulted, failed or missed an expectation, their fault events and log lines. */
 import type { TreeNode } from "../../protocol/engine.js";
-import { faultLabel } from "../../sim/machine.js";
 import { plural } from "../../sim/plural.js";
 import { formatSid } from "../../sim/bdf.js";
-import { faultReasonInfo } from "../../sim/vtd/reasons.js";
 import { EVENT_KIND_NAMES, EventKind, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../../trace/trace.js";
 import { leaf, num, type TreeContext } from "./common.js";
 
@@ -53,11 +51,11 @@ export function faultChildren(id: string | null, ctx: TreeContext): TreeNode[] |
       const iova = (BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!);
       const fate = (t.flags[i]! >> F_FATE_SHIFT) & 7;
       const fateText = ["", "recorded", "suppressed by FPD", "lost: fault overflow", "compressed (same source already recorded)"][fate] ?? "";
-      out.push(leaf(`f/${o.step}/e${i}`, `#${i} ${formatSid(t.sid[i]!)} ${t.flags[i]! & F_WRITE ? "write" : "read"} ${num(iova, ctx.radix)}`, `${faultLabel(t.reason[i]!)}${t.flags[i]! & F_IOTLB_HIT ? " · IOTLB" : ""}${fateText ? ` · ${fateText}` : ""}`, {
+      out.push(leaf(`f/${o.step}/e${i}`, `#${i} ${formatSid(t.sid[i]!)} ${t.flags[i]! & F_WRITE ? "write" : "read"} ${num(iova, ctx.radix)}`, `${ctx.machine.iommu.reason(t.reason[i]!).label}${t.flags[i]! & F_IOTLB_HIT ? " · IOTLB" : ""}${fateText ? ` · ${fateText}` : ""}`, {
         icon: "error",
         color: "errorForeground",
         contextValue: "fault",
-        tooltip: `Event ${i} (${EVENT_KIND_NAMES[t.kind[i]!]}), domain ${t.did[i]}: ${faultReasonInfo(t.reason[i]!).explanation}`,
+        tooltip: `Event ${i} (${EVENT_KIND_NAMES[t.kind[i]!]}), domain ${t.did[i]}: ${ctx.machine.iommu.reason(t.reason[i]!).explanation}`,
         step: o.step,
       }));
     }

@@ -10,10 +10,8 @@
  */
 import type { TreeNode } from "../../protocol/engine.js";
 import { fieldText, type DecodedField, type FaultRecordView, type TableNode } from "../../sim/iommu.js";
-import { faultLabel } from "../../sim/machine.js";
 import { plural } from "../../sim/plural.js";
 import { formatDevfn, formatSid } from "../../sim/bdf.js";
-import { faultReasonInfo } from "../../sim/vtd/reasons.js";
 import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, qword, type TreeContext } from "./common.js";
 
 export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
@@ -116,10 +114,10 @@ function fieldLine(fields: readonly DecodedField[]): string {
 }
 
 /** A corrupt entry: the reserved bits the model faults on, and the fault it gives. */
-function reservedText(n: TableNode): string | undefined {
+function reservedText(n: TableNode, ctx: TreeContext): string | undefined {
   if (!n.reserved) return undefined;
   const bits = n.reserved.bits.map((b, i) => (b === 0n ? undefined : `${n.raw.length > 1 ? (i === 0 ? "lo " : "hi ") : ""}${hx(b)}`)).filter(Boolean);
-  return `reserved bits ${bits.join(", ")} set: fault ${faultLabel(n.reserved.reason)}`;
+  return `reserved bits ${bits.join(", ")} set: fault ${ctx.machine.iommu.reason(n.reserved.reason).label}`;
 }
 
 function frcdNode(r: FaultRecordView, ctx: TreeContext): TreeNode {
@@ -127,8 +125,8 @@ function frcdNode(r: FaultRecordView, ctx: TreeContext): TreeNode {
   return {
     id: `t/frcd/${r.index}`,
     label: `FRCD${r.index}: ${formatSid(r.sid)} ${r.write ? "write" : "read"} ${num(r.address, ctx.radix)}`,
-    description: `${faultLabel(r.reason)}${r.pending ? "" : " · serviced (F = 0)"}`,
-    tooltip: `${r.pending ? "Pending fault record (F = 1)." : "Serviced: the kernel's dmar_fault() read this record and cleared F; the register keeps its contents."}\n${faultReasonInfo(r.reason).explanation}\n${r.fields.map((x) => `${x.name}=${x.value}`).join(" ")}\nLinux prints:\n${r.dmesg.join("\n")}`,
+    description: `${ctx.machine.iommu.reason(r.reason).label}${r.pending ? "" : " · serviced (F = 0)"}`,
+    tooltip: `${r.pending ? "Pending fault record (F = 1)." : "Serviced: the kernel's dmar_fault() read this record and cleared F; the register keeps its contents."}\n${ctx.machine.iommu.reason(r.reason).explanation}\n${r.fields.map((x) => `${x.name}=${x.value}`).join(" ")}\nLinux prints:\n${r.dmesg.join("\n")}`,
     icon: "error",
     color: r.pending ? "errorForeground" : "disabledForeground",
     collapsible: 1,
@@ -139,7 +137,7 @@ function frcdNode(r: FaultRecordView, ctx: TreeContext): TreeNode {
 /** One node of the root table's tree, worded for the view. */
 function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
   const m = ctx.machine;
-  const corrupt = reservedText(n);
+  const corrupt = reservedText(n, ctx);
   const warn = corrupt ? { color: "errorForeground", icon: "error" } : {};
   switch (n.kind) {
     case "root-entry":
@@ -208,7 +206,7 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
         tooltip: `IOVA ${hx(n.iova.first)}–${hx(n.iova.last)}: no translation (R = W = 0); a DMA here faults`,
       });
     case "unreadable":
-      return leaf(id, `table @ ${num(n.address!, ctx.radix)} not readable`, `fault ${faultLabel(n.reason)}`, { icon: "error", color: "errorForeground", tooltip: `HPA ${hx(n.address!)} is not backed by memory: a walk that reads it faults ${faultLabel(n.reason)}.` });
+      return leaf(id, `table @ ${num(n.address!, ctx.radix)} not readable`, `fault ${ctx.machine.iommu.reason(n.reason).label}`, { icon: "error", color: "errorForeground", tooltip: `HPA ${hx(n.address!)} is not backed by memory: a walk that reads it faults ${ctx.machine.iommu.reason(n.reason).label}.` });
     default:
       return leaf(id, n.key);
   }

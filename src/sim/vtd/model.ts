@@ -5,10 +5,16 @@
  * decided (XlateStage). Nothing here walks a table; it only names what the unit read and decodes
  * the entries with the decoders the unit's checks use (context.ts, slpt.ts).
  */
-import { toTrailField, type IommuModel, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
-import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, rootEntryFields, rootEntryReservedBits } from "./context.js";
+import { toTrailField, type EntryTarget, type DecodedField, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
+import type { PhysicalMemory } from "../memory.js";
+import { renderQiError } from "./dmesg.js";
+import type { IntelIommuDriver } from "./driver.js";
+import { decodeEntryWord, vtdInspection } from "./inspect.js";
+import { decodeRegister, REGISTER_VIEWS, type RegisterName } from "./regs.js";
+import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, encodeCcDesc, encodeIotlbDesc, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI } from "./qi.js";
+import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, decodeRootEntry, rootEntryFields, rootEntryReservedBits } from "./context.js";
 import { formatSid } from "../bdf.js";
-import { decodeSlpte, slEntryName, slpteLayout } from "./slpt.js";
+import { decodeSlpte, slEntryName, slIndex, slpteLayout } from "./slpt.js";
 import {
   VTD_FR_ADDR_BEYOND_MGAW,
   VTD_FR_CONTEXT_ENTRY_INV,
@@ -23,16 +29,132 @@ import {
   VTD_FR_ROOT_ENTRY_RSVD,
   VTD_FR_ROOT_TABLE_INV,
   VTD_FR_WRITE,
+  faultReasonInfo,
 } from "./reasons.js";
 import { XlateKind, XlateStage, type DmarUnit } from "./unit.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
 
-export class VtdModel implements IommuModel {
+export class VtdModel implements IommuUnit {
   readonly model = "Intel VT-d (legacy mode)";
+  private readonly inspection: IommuInspection;
 
-  constructor(readonly unit: DmarUnit) {}
+  /**
+   * `driver` is the host's intel-iommu driver that issues invalidations (absent: a bare unit,
+   * whose invalidate() rejects); `mem` the memory the inspection reads (the unit's by default).
+   */
+  constructor(
+    readonly unit: DmarUnit,
+    private readonly driver?: IntelIommuDriver,
+    mem: PhysicalMemory = unit.mem,
+  ) {
+    this.inspection = vtdInspection(unit, mem);
+  }
+
+  tables(): InspectTables {
+    return this.inspection.tables();
+  }
+
+  registers(): RegisterView[] {
+    return this.inspection.registers();
+  }
+
+  faults(kernel?: string): FaultRecordView[] {
+    return this.inspection.faults(kernel);
+  }
+
+  reason(code: number): ReasonInfo {
+    const i = faultReasonInfo(code);
+    return { code: i.code, label: `0x${hex2(i.code)} ${i.linuxText}`, name: i.name, explanation: i.explanation };
+  }
+
+  decodeRegister(name: string, value: bigint): DecodedField[] | undefined {
+    return REGISTER_VIEWS.some((r) => r.name === name) ? decodeRegister(name as RegisterName, value) : undefined;
+  }
+
+  decodeWord(structure: EntryTarget["structure"], value: bigint, level?: number): DecodedWord {
+    return decodeEntryWord(this.unit, structure, value, level);
+  }
+
+  counters(): Record<string, number> {
+    return { ...this.unit.counters };
+  }
+
+  /**
+   * The invalidation as Linux's qi_submit_sync() issues it: the descriptor (VT-d 6.5.2.3
+   * context-cache, 6.5.2.4 IOTLB) and a wait descriptor through the queue, or the register-based
+   * invalidation when the unit has no queue. A descriptor the unit rejects (an unsupported
+   * granularity, AM above CAP.MAMV) sets FSTS.IQE, and Linux prints qi_dump_fault()'s lines.
+   */
+  invalidate(req: InvalidateRequest): InvalidateResult {
+    if (this.driver === undefined) return { ok: false, dropped: 0, error: "this unit has no driver to issue invalidations", log: [] };
+    const did = req.domain ?? 0;
+    let desc: [bigint, bigint];
+    switch (req.scope) {
+      case "global":
+        desc = encodeIotlbDesc(IOTLB_GLOBAL);
+        break;
+      case "domain":
+        desc = encodeIotlbDesc(IOTLB_DSI, did);
+        break;
+      case "page":
+        desc = encodeIotlbDesc(IOTLB_PSI, did, req.iova ?? 0n, req.order ?? 0, req.leafOnly ?? false);
+        break;
+      case "context-global":
+        desc = encodeCcDesc(CC_GLOBAL);
+        break;
+      case "context-domain":
+        desc = encodeCcDesc(CC_DOMAIN, did);
+        break;
+      case "context-device":
+        desc = encodeCcDesc(CC_DEVICE, did, req.sid ?? 0);
+        break;
+    }
+    const before = this.unit.iotlb.entries().length;
+    if (!this.driver.submitRaw(desc)) {
+      const e = this.driver.lastQiError;
+      return { ok: false, dropped: 0, error: "the unit rejected the descriptor (IQE): unsupported granularity or AM above CAP.MAMV", log: e ? renderQiError(e) : [] };
+    }
+    return { ok: true, dropped: before - this.unit.iotlb.entries().length, log: [] };
+  }
+
+  /**
+   * The entry's address on the path of (sid, iova) through the tables in memory now: the root
+   * entry from RTADDR, the context entry from the root entry's CTP, then each present
+   * second-level entry's address field (decoders of context.ts and slpt.ts, the walk's own rules
+   * for what is present and what is a superpage leaf). Permissions do not stop the descent: a
+   * poke names an entry, it is not a request.
+   */
+  locate(t: EntryTarget): number | string {
+    const u = this.unit;
+    const mem = u.mem;
+    const bus = t.sid >> 8;
+    const rootAddr = u.rootTable + bus * 16;
+    if (t.structure === "root") return rootAddr;
+    if (t.structure === "root-hi") return rootAddr + 8;
+    const re = decodeRootEntry(mem.readU64(rootAddr) ?? 0n, mem.readU64(rootAddr + 8) ?? 0n);
+    if (!re.present) return `the root entry of bus ${hex2(bus)} is not present`;
+    const ceAddr = Number(re.ctp) + (t.sid & 0xff) * 16;
+    if (t.structure === "context-lo") return ceAddr;
+    if (t.structure === "context-hi") return ceAddr + 8;
+    const ce = decodeContextEntry(mem.readU64(ceAddr) ?? 0n, mem.readU64(ceAddr + 8) ?? 0n);
+    if (!ce.present) return `the context entry of ${formatSid(t.sid)} is not present`;
+    const levels = awToLevels(ce.aw);
+    const iova = t.iova ?? 0n;
+    let table = Number(ce.slptptr);
+    const want = t.level ?? 1;
+    for (let l = levels; l >= 1; l--) {
+      const at = table + slIndex(iova, l) * 8;
+      if (l === want) return at;
+      const v = mem.readU64(at);
+      const d = v === undefined ? undefined : decodeSlpte(u.walker, l, v);
+      if (d === undefined || (!d.read && !d.write)) return `no level-${l - 1} table for IOVA ${hex(iova)}: the level-${l} entry is not present`;
+      if (d.leaf) return t.level === undefined ? at : `IOVA ${hex(iova)} is mapped by a superpage at level ${l}`;
+      table = Number(d.address);
+    }
+    return `level ${want} is outside this ${levels}-level table`;
+  }
 
   translate(req: TranslateRequest): Verdict {
     const r = this.unit.translate(req.sid, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write);
@@ -171,11 +293,7 @@ function pteEntry(u: DmarUnit, level: number, iova: bigint, address: number, v: 
   return { kind: "pte", name: slEntryName(level), level, index: slIndexOf(iova, level), address: BigInt(address), raw: [v], fields };
 }
 
-const models = new WeakMap<DmarUnit, VtdModel>();
-
-/** The contract view of a DMAR unit (one per unit). */
-export function vtdModel(unit: DmarUnit): VtdModel {
-  let m = models.get(unit);
-  if (m === undefined) models.set(unit, (m = new VtdModel(unit)));
-  return m;
+/** The contract view of a DMAR unit and the driver that issues its invalidations. */
+export function vtdUnit(unit: DmarUnit, driver?: IntelIommuDriver, mem?: PhysicalMemory): IommuUnit {
+  return new VtdModel(unit, driver, mem);
 }
