@@ -305,7 +305,7 @@ describe("one verdict in every view of a run (property)", () => {
             const hpa = reason === 0 ? `0x${((BigInt(t.bHi[e]! >>> 0) << 32n) | BigInt(t.bLo[e]! >>> 0)).toString(16)}` : undefined;
             const hit = (t.flags[e]! & F_IOTLB_HIT) !== 0;
             seen.add(`${reason.toString(16)}${hit ? ":hit" : ""}${e > outcome.eventStart ? ":later" : ""}`);
-            const answers = [server.handle("traceWalk", { uri, event: e })];
+            const answers: { reason: number; hpa?: string; iotlbHit: boolean; summary: string; stages: { stop?: string; kind: string; level: number }[] }[] = [server.handle("traceWalk", { uri, event: e })];
             if (e === outcome.eventStart && t.aLo[e] === Number(BigInt(o.iova.replace(/_/g, "")) & 0xffffffffn)) answers.push(ta);
             for (const a of answers) {
               expect({ reason: a.reason, hpa: a.hpa, hit: a.iotlbHit }, `${label}\nevent ${e}`).toEqual({ reason, hpa, hit });
