@@ -15,3 +15,14 @@ describe("WebAssembly modules", () => {
     });
   });
 });
+
+describe("the core's fault reasons", () => {
+  it("are reasons.ts's VT-d codes (one vocabulary: the template's constants are checked, not trusted)", async () => {
+    // @ts-expect-error: a plain ES module script without types
+    const { FR } = (await import("../../src/sim/vtd/translate-core.template.mjs")) as { FR: Record<string, number> };
+    const reasons = await import("../../src/sim/vtd/reasons.js");
+    const byName = reasons as unknown as Record<string, number>;
+    for (const [name, code] of Object.entries(FR)) expect(code, `VTD_FR_${name}`).toBe(byName[`VTD_FR_${name}`]);
+    expect(Object.keys(FR).sort()).toEqual(["ADDR_BEYOND_MGAW", "PAGING_ENTRY_RSVD", "READ", "WRITE"]);
+  });
+});
