@@ -4,7 +4,7 @@
  * (InitialMessages), and the state VS Code keeps for the panel (getState/setState).
  */
 import { requestKey, type FromWebview, type InitialMessages, type ToWebview, type TraceMethod, type TraceMethods, type TraceViewState } from "../../src/protocol/webview.js";
-import { RpcClient } from "../../src/protocol/rpc.js";
+import { RpcClient, RpcError, type CancellationToken } from "../../src/protocol/rpc.js";
 import type { RequestErrorCode } from "../../src/protocol/diagnostics.js";
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): TraceViewState | undefined; setState(s: TraceViewState): void };
@@ -33,7 +33,8 @@ export class HostChannel {
     this.api.postMessage(m);
   }
 
-  request<T>(method: TraceMethod, params: object): Promise<T> {
+  /** `token`: cancelling it tells the host, which stops the worker's work on it; the promise rejects with "cancelled". */
+  request<T>(method: TraceMethod, params: object, token?: CancellationToken): Promise<T> {
     if (this.prefetched.size) {
       const key = requestKey(method, params);
       if (this.prefetched.has(key)) {
@@ -42,7 +43,7 @@ export class HostChannel {
         return Promise.resolve(result as T);
       }
     }
-    return this.rpc.request(method, params as never) as Promise<T>;
+    return this.rpc.request(method, params as never, token) as Promise<T>;
   }
 
   /** Settles the request a reply answers. */
@@ -81,4 +82,9 @@ function initialMessages(): InitialMessages {
   } catch {
     return []; // the messages posted after "ready" carry the same
   }
+}
+
+/** A request the view itself cancelled (superseded by a newer one): not an error to show. */
+export function isCancelled(e: unknown): boolean {
+  return e instanceof RpcError && e.code === "cancelled";
 }

@@ -4,7 +4,8 @@
  * MAX_PAGES (bounded memory for any trace size), least recently used first.
  */
 import { TRACE_PAGE_ROWS } from "../../src/protocol/webview.js";
-import type { HostChannel } from "./host.js";
+import { isCancelled, type HostChannel } from "./host.js";
+import { CancellationSource } from "../../src/protocol/rpc.js";
 import type { TraceStore } from "./store.js";
 
 export const PAGE = TRACE_PAGE_ROWS;
@@ -22,6 +23,8 @@ export class PageCache {
   /** Pages on their way, with the generation they were asked for. */
   private readonly pending = new Map<number, { gen: number; done: Promise<void> }>();
   generation = 0;
+  /** Cancels the requests of the current generation: a new filter or run does not want them. */
+  private genCancel = new CancellationSource();
 
   constructor(
     private readonly host: HostChannel,
@@ -34,6 +37,8 @@ export class PageCache {
   /** Drops every page: the next asks are a new generation's. */
   reset(): void {
     this.generation++;
+    this.genCancel.cancel();
+    this.genCancel = new CancellationSource();
     this.pages.clear();
   }
 
@@ -77,13 +82,13 @@ export class PageCache {
     const { state } = this.store;
     entry.done = (async () => {
       try {
-        const r = await this.host.request<{ start: number; count: number; matched: number; columns: Record<string, ArrayLike<number>> }>("tracePage", { filter: state.filter, start: p * PAGE, count: PAGE, compare: state.compare });
+        const r = await this.host.request<{ start: number; count: number; matched: number; columns: Record<string, ArrayLike<number>> }>("tracePage", { filter: state.filter, start: p * PAGE, count: PAGE, compare: state.compare }, this.genCancel.token);
         if (gen !== this.generation) return;
         this.pages.set(p, { gen, start: r.start, cols: r.columns });
         while (this.pages.size > MAX_PAGES) this.pages.delete(this.pages.keys().next().value as number);
         this.onPage();
       } catch (e) {
-        this.onError(`Could not load rows: ${(e as Error).message}`);
+        if (!isCancelled(e)) this.onError(`Could not load rows: ${(e as Error).message}`);
       } finally {
         if (this.pending.get(p) === entry) this.pending.delete(p);
       }

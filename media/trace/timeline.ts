@@ -3,12 +3,15 @@
  * boundaries as ticks, the cursor as a line; a click jumps to the row there.
  */
 import { el } from "./dom.js";
-import type { HostChannel } from "./host.js";
+import { isCancelled, type HostChannel } from "./host.js";
+import { CancellationSource } from "../../src/protocol/rpc.js";
 import type { TraceStore } from "./store.js";
 
 export class Timeline {
   readonly canvas = el("canvas", { class: "timeline", height: "36", role: "img", "aria-label": "Timeline: event density, faults in red, step boundaries as ticks; click to jump" });
   private tl: { events: ArrayLike<number>; faults: ArrayLike<number>; steps: ArrayLike<number> } | undefined;
+  /** The timeline request on its way, cancelled by a newer draw. */
+  private inflight: CancellationSource | undefined;
   /**
    * The theme's colors, read once (getComputedStyle forces a style pass: not on every scroll
    * frame) and again when VS Code switches themes (it sets vscode-light/-dark/-high-contrast on body).
@@ -49,7 +52,19 @@ export class Timeline {
   async draw(): Promise<void> {
     const { canvas } = this;
     const width = Math.max(100, canvas.clientWidth || 800);
-    this.tl = await this.host.request("traceTimeline", { filter: this.store.state.filter, buckets: width });
+    // A resize or a new filter while the last timeline is on its way: only the newest is drawn.
+    this.inflight?.cancel();
+    const mine = (this.inflight = new CancellationSource());
+    let tl: typeof this.tl;
+    try {
+      tl = await this.host.request("traceTimeline", { filter: this.store.state.filter, buckets: width }, mine.token);
+    } catch (e) {
+      if (isCancelled(e)) return;
+      throw e;
+    } finally {
+      if (this.inflight === mine) this.inflight = undefined;
+    }
+    this.tl = tl;
     if (canvas.width !== width) canvas.width = width;
     this.drawBase();
   }

@@ -6,9 +6,12 @@ import type { TranslateAnswer } from "../../src/protocol/engine.js";
 import { EVENT_KIND_NAMES } from "../../src/trace/trace.js";
 import { el } from "./dom.js";
 import type { HostChannel } from "./host.js";
+import { CancellationSource } from "../../src/protocol/rpc.js";
 import type { TraceStore } from "./store.js";
 
 export class WalkPane {
+  /** The walk request on its way, cancelled when another row is selected first. */
+  private inflight: CancellationSource | undefined;
   readonly el = el("div", { class: "walk", role: "region", "aria-label": "Walk of the selected translation" });
 
   constructor(
@@ -24,7 +27,11 @@ export class WalkPane {
   async showWalk(event: number): Promise<void> {
     const { store } = this;
     const pane = this.el;
-    const w = await this.host.request<TranslateAnswer & { event: number; step: number; device: string }>("traceWalk", { event }).catch(() => undefined);
+    // A walk still on its way for the previous selection is not wanted any more.
+    this.inflight?.cancel();
+    const mine = (this.inflight = new CancellationSource());
+    const w = await this.host.request<TranslateAnswer & { event: number; step: number; device: string }>("traceWalk", { event }, mine.token).catch(() => undefined);
+    if (this.inflight === mine) this.inflight = undefined;
     if (!w || store.state.selected !== event) return;
     pane.replaceChildren();
     pane.append(el("h3", {}, `Event #${w.event} · step ${w.step + 1} (line ${(store.steps[w.step]?.line ?? 0) + 1}) · ${w.device}`));
@@ -32,7 +39,9 @@ export class WalkPane {
     const list = el("ol", { class: "stages" });
     for (const s of w.stages) {
       const li = el("li", { class: s.stop ? "stage stop" : "stage" });
-      const name = s.kind === "root" ? `Root entry [bus ${s.index.toString(16).padStart(2, "0")}]` : s.kind === "context" ? `Context entry [${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}]` : `Level-${s.level} entry [${s.index}]`;
+      // The entry's name is the model's (the trail's: "root entry", "SL-PML4E"); the index reads as the table indexes it.
+      const title = s.name ? s.name.charAt(0).toUpperCase() + s.name.slice(1) : s.kind;
+      const name = `${title} [${s.kind === "root" ? `bus ${s.index.toString(16).padStart(2, "0")}` : s.kind === "context" ? `${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}` : s.index}]`;
       li.append(el("div", { class: "stage-name" }, name));
       li.append(el("div", { class: "mono" }, `@ ${s.address} = ${s.raw.join(" ")}`));
       li.append(el("div", { class: "fields" }, s.fields.map(([k, v]) => `${k}=${v}`).join("  ")));

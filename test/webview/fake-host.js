@@ -55,6 +55,8 @@
         // and the answer is computed in the extension's worker, off the webview's thread. (Computed
         // here inside the webview's postMessage call, a page or the timeline was counted in the
         // webview's render frame or startup task.)
+        // config.hold: methods whose requests stay unanswered (a slow worker), to watch cancellation.
+        if ((window.__config.hold || []).includes(m.method)) return;
         setTimeout(() => {
           const h = handlers[m.method];
           const reply = h ? { type: "reply", id: m.id, ok: true, result: h(m.params) } : { type: "reply", id: m.id, ok: false, error: { code: "bad-params", message: "unknown" } };

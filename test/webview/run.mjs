@@ -146,6 +146,30 @@ test("the walk diagram shows each entry and where the walk failed", async () => 
   assert.match(await page.locator(".walk .verdict").innerText(), /fault 0x05 PTE Write access is not set/);
   assert.equal(await page.locator(".walk .stage").count(), 3);
   assert.match(await page.locator(".walk .stage.stop .why").innerText(), /not present/);
+  // Each entry is named as the model names it (the trail's names), indexed as its table is.
+  assert.deepEqual(await page.locator(".walk .stage-name").allInnerTexts(), ["Root entry [bus 01]", "Context entry [00.0]", `SL-PTE [${(await page.evaluate(() => window.__state().selected)) % 512}]`]);
+  await page.close();
+});
+
+test("cancels what it no longer wants: the walk of a row left before it came, the pages of a filter left", async () => {
+  const { page } = await open({ events: 5000 });
+  // A worker that is slow to answer walks: select one row, then the next before the walk comes.
+  await page.evaluate(() => (window.__config.hold = ["traceWalk"]));
+  await page.locator(".scroller").focus();
+  await page.keyboard.press("ArrowDown");
+  await page.waitForFunction(() => window.__posted.filter((m) => m.type === "request" && m.method === "traceWalk").length >= 1);
+  const firstWalk = await page.evaluate(() => window.__posted.filter((m) => m.type === "request" && m.method === "traceWalk").at(-1).id);
+  await page.keyboard.press("ArrowDown");
+  await page.waitForFunction((id) => window.__posted.some((m) => m.type === "cancel" && m.id === id), firstWalk);
+  // Pages still on their way when the filter changes are cancelled, and no error is shown for them.
+  await page.evaluate(() => (window.__config.hold = ["tracePage"]));
+  await page.keyboard.press("End");
+  await page.waitForFunction(() => window.__posted.some((m) => m.type === "request" && m.method === "tracePage" && m.params.start > 0));
+  const held = await page.evaluate(() => window.__posted.filter((m) => m.type === "request" && m.method === "tracePage" && m.params.start > 0).map((m) => m.id));
+  await page.evaluate(() => (window.__config.hold = []));
+  await page.selectOption("select[aria-label='Result']", "3");
+  await page.waitForFunction((ids) => ids.every((id) => window.__posted.some((m) => m.type === "cancel" && m.id === id)), held);
+  assert.equal(await page.locator(".error, .banner.error").count(), 0);
   await page.close();
 });
 
