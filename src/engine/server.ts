@@ -17,6 +17,7 @@ import { describeState, stateStep } from "../protocol/cursor.js";
 import { parseAddress } from "../scenario/values.js";
 import { bdfKey, formatSid } from "../sim/bdf.js";
 import { EventKind, F_WRITE } from "../trace/trace.js";
+import { DEFAULT_MEMORY_BUDGET, DEFAULT_WORKER_BUDGET, formatBytes } from "../trace/budget.js";
 import { diagnosesFault, runDiagnostics, validatorFixes } from "./fixes.js";
 import { DebugModel } from "./debug.js";
 import { TraceQuery, diffRuns } from "./traceQuery.js";
@@ -59,8 +60,36 @@ export class EngineServer {
   heartbeat?: number;
   private readonly now: () => number;
 
-  constructor(now: () => number = () => Date.now()) {
+  /** ArrayBuffer bytes all the worker's runs may hold together (trace/budget.ts DEFAULT_WORKER_BUDGET). */
+  private readonly workerBudget: number;
+
+  constructor(now: () => number = () => Date.now(), opts: { workerBudget?: number } = {}) {
     this.now = now;
+    this.workerBudget = opts.workerBudget ?? DEFAULT_WORKER_BUDGET;
+  }
+
+  /**
+   * The memory budget of the run an update of `e` is about to build: what the worker's budget
+   * leaves beside every run the worker holds (other documents' runs, their comparison runs, and
+   * this document's own, which stays until the new one replaces it), at most a run's own budget.
+   * Comparison runs are let go first when the room is short. Undefined: a run's own budget.
+   */
+  private budgetFor(e: Entry): { bytes: number; why?: string } | undefined {
+    const held = () => {
+      let bytes = 0;
+      for (const x of this.sessions.values()) bytes += x.session.heldBytes;
+      return bytes;
+    };
+    if (this.workerBudget - held() >= DEFAULT_MEMORY_BUDGET) return undefined;
+    for (const x of this.sessions.values()) x.session.dropComparison();
+    const h = held();
+    const room = this.workerBudget - h;
+    if (room >= DEFAULT_MEMORY_BUDGET) return undefined;
+    const others = [...this.sessions.values()].filter((x) => x !== e && x.session.heldBytes > 0).length;
+    const holders = [others > 0 ? `${others} other open scenario${others === 1 ? "" : "s"}` : "", e.session.heldBytes > 0 ? "this scenario's last run" : ""].filter(Boolean).join(" and ");
+    // A run gets at least a little room: it then stops at its first large step, with this message.
+    const why = holders ? `the engine's ${formatBytes(this.workerBudget)} less ${formatBytes(h)} held by ${holders}; close scenarios you are not using` : `the engine's limit of ${formatBytes(this.workerBudget)}`;
+    return { bytes: Math.max(room, 16 * 1024 * 1024), why };
   }
 
   handle<M extends Method>(method: M, params: EngineMethods[M]["params"]): EngineMethods[M]["result"] {
@@ -190,7 +219,7 @@ export class EngineServer {
       // A newer version of the document stops this run (polled where progress is given).
       const cancelled = slots !== undefined && slot !== undefined ? () => Atomics.load(slots, slot) !== p.version : undefined;
       const t0 = this.now();
-      const r = e.session.update(p.text, cancelled, progress);
+      const r = e.session.update(p.text, cancelled, progress, this.budgetFor(e));
       e.diagnostics = undefined;
       if (r.cancelled) throw new EngineFailure("cancelled", `version ${p.version} was superseded`);
       e.version = p.version;

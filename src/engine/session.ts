@@ -57,7 +57,7 @@ export class Session {
    * `progress` is called as often while parsing and running (and while the run later replays a
    * step for a query): the worker's heartbeat.
    */
-  update(text: string, cancelled?: () => boolean, progress?: () => void): UpdateResult {
+  update(text: string, cancelled?: () => boolean, progress?: () => void, budget?: { bytes: number; why?: string }): UpdateResult {
     const parsed = this.parser.parse(text, this.file, progress ? { progress } : undefined);
     this.diagnostics = parsed.diagnostics;
     if (parsed.scenario === undefined) {
@@ -68,6 +68,10 @@ export class Session {
     const opts: RunOptions = {};
     if (cancelled) opts.cancelled = cancelled;
     if (progress) opts.progress = progress;
+    if (budget !== undefined) {
+      opts.memoryBudget = budget.bytes;
+      if (budget.why !== undefined) opts.memoryBudgetWhy = budget.why;
+    }
     const same = this.unchangedSteps(cut, parsed.scenario);
     if (same > 0) opts.resume = { run: this.current!.run, steps: same };
     const result = runScenario(parsed.scenario, opts);
@@ -119,6 +123,16 @@ export class Session {
 
   get run(): Run | undefined {
     return this.current?.run;
+  }
+
+  /** ArrayBuffer bytes the session's runs hold (the current run and the comparison run). */
+  get heldBytes(): number {
+    return (this.current?.run.memoryBytes ?? 0) + (this.previous?.memoryBytes ?? 0);
+  }
+
+  /** Lets the comparison run go (the DMA Trace's "compare with previous run" then has none), to free its memory. */
+  dropComparison(): void {
+    this.previous = undefined;
   }
 
   get scenario(): Scenario | undefined {

@@ -36,6 +36,8 @@ export interface RunOptions {
    * DEFAULT_MEMORY_BUDGET.
    */
   memoryBudget?: number;
+  /** Why the budget is smaller than a run's own, for the message of a run that hits it. */
+  memoryBudgetWhy?: string;
 }
 
 export class Run {
@@ -69,7 +71,8 @@ export class Run {
     this.checkpoints = new CheckpointStore(opts.checkpoints ?? DEFAULT_POLICY);
     this.memoryBudget = opts.memoryBudget ?? DEFAULT_MEMORY_BUDGET;
     const mem = this.machine.mem;
-    this.machine.trace.budget = { limit: this.memoryBudget, others: () => this.checkpoints.bytes + mem.liveBytes };
+    const why = opts.memoryBudgetWhy;
+    this.machine.trace.budget = { limit: this.memoryBudget, others: () => this.checkpoints.bytes + mem.liveBytes, ...(why ? { why } : {}) };
     let first = 0;
     const from = opts.resume;
     // A checkpoint is taken before a step runs: resume at most at this run's last step, so that the
@@ -107,7 +110,7 @@ export class Run {
         this.checkpoints.add(step.index, snap, snap.bytes);
         if (this.memoryBytes > this.memoryBudget) {
           // The step does not run: its outcome is the error, so the editor marks it and the CLI names it.
-          const out = this.budgetOutcome(step.index, `memory budget exceeded: the trace (${formatBytes(this.trace.bytes)}), the checkpoints (${formatBytes(this.checkpoints.bytes)}) and the simulated memory (${formatBytes(this.machine.mem.liveBytes)}) hold ${formatBytes(this.memoryBytes)}, over the run's limit of ${formatBytes(this.memoryBudget)}`);
+          const out = this.budgetOutcome(step.index, `memory budget exceeded: the trace (${formatBytes(this.trace.bytes)}), the checkpoints (${formatBytes(this.checkpoints.bytes)}) and the simulated memory (${formatBytes(this.machine.mem.liveBytes)}) hold ${formatBytes(this.memoryBytes)}, over the run's limit of ${formatBytes(this.memoryBudget)}${why ? ` (${why})` : ""}`);
           this.outcomes.push(out);
           this.stoppedEarly = this.stopText(out);
           break;

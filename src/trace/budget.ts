@@ -14,6 +14,13 @@ const MiB = 1024 * 1024;
  */
 export const DEFAULT_MEMORY_BUDGET = 1536 * MiB;
 
+/**
+ * ArrayBuffer bytes all the runs an engine worker holds may take together (every open scenario's
+ * run and its comparison run, and a run being built beside the one it replaces): a run's own
+ * budget is what the others leave of it, at most DEFAULT_MEMORY_BUDGET.
+ */
+export const DEFAULT_WORKER_BUDGET = 2048 * MiB;
+
 export class MemoryBudgetError extends Error {
   constructor(message: string) {
     super(message);
@@ -24,6 +31,8 @@ export class MemoryBudgetError extends Error {
 /** What a trace asks before it grows: the limit and the bytes everything else holds now. */
 export interface TraceBudget {
   readonly limit: number;
+  /** Why the limit is what it is, when it is less than a run's own (e.g. other open scenarios hold the rest). */
+  readonly why?: string;
   /** Bytes held besides the trace's columns (checkpoints, simulated memory). */
   others(): number;
 }

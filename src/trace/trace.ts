@@ -139,7 +139,7 @@ export class Trace {
       if (room < n) {
         throw new MemoryBudgetError(
           `memory budget exceeded: the trace needs room for ${n} events (${formatBytes(n * Trace.BYTES_PER_EVENT)}), ` +
-            `the run's limit is ${formatBytes(budget.limit)} and checkpoints and simulated memory hold ${formatBytes(budget.others())}`,
+            `the run's limit is ${formatBytes(budget.limit)}${budget.why ? ` (${budget.why})` : ""} and checkpoints and simulated memory hold ${formatBytes(budget.others())}`,
         );
       }
       // At most what is needed and half the room left above it: one large step must not take the

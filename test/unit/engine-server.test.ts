@@ -269,3 +269,45 @@ describe("engine server", () => {
     });
   });
 });
+
+describe("the worker's memory budget (all open scenarios together)", () => {
+  const text = (repeat: number) => `name: big
+host:
+  memory: 64GiB
+  iommu: { model: intel-vtd, address-width: 48 }
+  pci:
+    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }
+    - { bdf: "01:00.0", id: "8086:1572", parent: "00:01.0", driver: vfio-pci }
+vms:
+  - { name: web01, memory: 4GiB, devices: ["01:00.0"] }
+workload:
+  - start: web01
+  - dma: { device: "01:00.0", iova: 0x1000_0000, length: 4KiB, repeat: ${repeat} }
+  - dma: { device: "01:00.0", iova: 0x1000_0000, length: 4KiB }
+`;
+  const MiB = 2 ** 20;
+
+  it("a run gets what the other open scenarios leave; the limit's message names them; closing one gives the room back", () => {
+    // 600 000 events of 28 bytes: about 16 MiB of trace per run.
+    const server = new EngineServer(() => 0, { workerBudget: 28 * MiB });
+    const a = server.handle("update", { uri: "file:///w/a.passthrough.yaml", version: 1, text: text(600_000) });
+    expect(a.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    const b = server.handle("update", { uri: "file:///w/b.passthrough.yaml", version: 1, text: text(600_000) });
+    const err = b.diagnostics.find((d) => /memory budget exceeded/.test(d.message));
+    expect(err?.message).toMatch(/less [\d.]+ MiB held by 1 other open scenario; close scenarios you are not using/);
+    server.handle("close", { uri: "file:///w/a.passthrough.yaml" });
+    const again = server.handle("update", { uri: "file:///w/b.passthrough.yaml", version: 2, text: text(600_000) + "  - dma: { device: \"01:00.0\", iova: 0x1000_0000, length: 4KiB }\n" });
+    expect(again.diagnostics.filter((d) => /memory budget/.test(d.message))).toEqual([]);
+  });
+
+  it("lets comparison runs go before it limits a run", () => {
+    const server = new EngineServer(() => 0, { workerBudget: 45 * MiB });
+    const uri = "file:///w/a.passthrough.yaml";
+    server.handle("update", { uri, version: 1, text: text(600_000) });
+    // The second version's run is built beside the first (its comparison run): both fit ...
+    server.handle("update", { uri, version: 2, text: text(600_001) });
+    // ... a third would not fit beside two: the oldest (the comparison run) goes, and it runs whole.
+    const third = server.handle("update", { uri, version: 3, text: text(600_002) });
+    expect(third.diagnostics.filter((d) => /memory budget/.test(d.message))).toEqual([]);
+  });
+});
