@@ -30,7 +30,7 @@ rmSync(vsix, { force: true });
 // links into URLs: images are shipped in the VSIX (media/readme/) and stay relative, which the
 // details page resolves against the installed extension; links into the source tree (docs/,
 // where the developer material lives) would be dead there and become plain text.
-const shipped = /^(media|examples|schemas|syntaxes)\/|^(CHANGELOG\.md|LICENSE)$/;
+const shipped = /^(media|examples|schemas|syntaxes)\//; // (vsce renames CHANGELOG.md and LICENSE: the details page has its own tabs for them)
 const readme = readFileSync(join(root, "README.md"), "utf8").replace(/(?<!!)\[([^\]]+)\]\(([^)\s]+)\)/g, (all, text, target) =>
   /^[a-z][a-z0-9+.-]*:|^#/i.test(target) || shipped.test(target.replace(/^\.\//, "")) ? all : `${text} (\`${target.replace(/^\.\//, "")}\` in the source)`,
 );
