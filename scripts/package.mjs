@@ -32,8 +32,11 @@ rmSync(vsix, { force: true });
 // where the developer material lives) would be dead there and become plain text.
 const shipped = /^(media|examples|schemas|syntaxes)\//; // (vsce renames CHANGELOG.md and LICENSE: the details page has its own tabs for them)
 const readme = readFileSync(join(root, "README.md"), "utf8").replace(/(?<!!)\[([^\]]+)\]\(([^)\s]+)\)/g, (all, text, target) =>
-  /^[a-z][a-z0-9+.-]*:|^#/i.test(target) || shipped.test(target.replace(/^\.\//, "")) ? all : `${text} (\`${target.replace(/^\.\//, "")}\` in the source)`,
-);
+{
+  const path = target.replace(/^\.\//, "");
+  if (/^[a-z][a-z0-9+.-]*:|^#/i.test(target) || shipped.test(path)) return all;
+  return text === path ? `\`${path}\` (in the source)` : `${text} (\`${path}\` in the source)`;
+});
 const readmePath = "out/readme.md"; // vsce wants it inside the tree, relative
 writeFileSync(join(root, readmePath), readme);
 
