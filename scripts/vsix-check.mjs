@@ -24,6 +24,9 @@ export const ALLOWED = [
   /^extension\/media\/(readme|walkthrough)\/[\w./-]+\.(png|svg|gif|md)$/,
 ];
 
+/** Files the code loads at run time, which the manifest does not name. */
+export const RUNTIME_FILES = ["dist/worker.cjs", "dist/webview.js", "media/trace.css"];
+
 /** Never shipped, whatever ALLOWED says. */
 export const FORBIDDEN = [/\.map$/, /(^|\/)(node_modules|src|test|docs|scripts|\.e2e|\.git|\.vscode)\//, /\.ts$/];
 
@@ -73,6 +76,7 @@ export function checkVsix({ entries, bytes, pkg, readme }) {
   const has = (f) => entries.has(`extension/${f}`);
   for (const f of ["package.json", "readme.md", "changelog.md"]) if (!has(f)) problems.push(`extension/${f} is missing`);
   for (const f of manifestFiles(pkg)) if (!has(f)) problems.push(`extension/${f} is missing (package.json names it)`);
+  for (const f of RUNTIME_FILES) if (!has(f)) problems.push(`extension/${f} is missing (the extension loads it)`);
   for (const f of relativeLinks(readme ?? "")) if (!has(f)) problems.push(`extension/${f} is missing (the README links to it; it would be broken on the details page)`);
   return problems;
 }
