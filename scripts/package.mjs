@@ -37,8 +37,13 @@ const readme = readFileSync(join(root, "README.md"), "utf8").replace(/(?<!!)\[([
   if (/^[a-z][a-z0-9+.-]*:|^#/i.test(target) || shipped.test(path)) return all;
   return text === path ? `\`${path}\` (in the source)` : `${text} (\`${path}\` in the source)`;
 });
+// The details page (VS Code's extension editor) shows only http(s) images: its sanitizer drops a
+// relative or data: source (checked in code-server 1.10x: both showed as broken images), and the
+// Marketplace wants https. With no public host, the packaged readme leaves the screenshots out
+// (the repository's README shows them from media/readme/).
+const inlined = readme.replace(/^!\[[^\]]*\]\((?!https:)[^)]*\)\n\n?/gm, "");
 const readmePath = "out/readme.md"; // vsce wants it inside the tree, relative
-writeFileSync(join(root, readmePath), readme);
+writeFileSync(join(root, readmePath), inlined);
 
 const r = spawnSync(
   node,

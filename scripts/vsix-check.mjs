@@ -21,7 +21,7 @@ export const ALLOWED = [
   /^extension\/schemas\/[\w.-]+\.json$/,
   /^extension\/examples\/[\w./-]+\.(yaml|yml|json|md|log|txt)$/,
   /^extension\/media\/(icon\.png|icon\.svg|trace\.css)$/,
-  /^extension\/media\/(readme|walkthrough)\/[\w./-]+\.(png|svg|gif|md)$/,
+  /^extension\/media\/walkthrough\/[\w./-]+\.(png|svg|gif|md)$/,
 ];
 
 /** Files the code loads at run time, which the manifest does not name. */
@@ -30,16 +30,22 @@ export const RUNTIME_FILES = ["dist/worker.cjs", "dist/webview.js", "media/trace
 /** Never shipped, whatever ALLOWED says. */
 export const FORBIDDEN = [/\.map$/, /(^|\/)(node_modules|src|test|docs|scripts|\.e2e|\.git|\.vscode)\//, /\.ts$/];
 
-/** Every relative link and image target in a Markdown text (no URLs, no in-page anchors). */
+/** Every relative link target in a Markdown text (not images, URLs or in-page anchors). */
 export function relativeLinks(markdown) {
   const out = [];
-  const re = /!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)|<img\s[^>]*src="([^"]+)"/g;
-  for (const m of markdown.matchAll(re)) {
-    const target = (m[1] ?? m[2]).split("#")[0];
+  for (const m of markdown.matchAll(/(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) {
+    const target = m[1].split("#")[0];
     if (!target || /^[a-z][a-z0-9+.-]*:/i.test(target)) continue;
     out.push(decodeURI(target.replace(/^\.\//, "")));
   }
   return [...new Set(out)];
+}
+
+/** Every image source of a Markdown text (Markdown images and <img> tags). */
+export function imageSources(markdown) {
+  const out = [];
+  for (const m of markdown.matchAll(/!\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)|<img\s[^>]*src="([^"]+)"/g)) out.push(m[1] ?? m[2]);
+  return out;
 }
 
 /**
@@ -77,6 +83,9 @@ export function checkVsix({ entries, bytes, pkg, readme }) {
   for (const f of ["package.json", "readme.md", "changelog.md"]) if (!has(f)) problems.push(`extension/${f} is missing`);
   for (const f of manifestFiles(pkg)) if (!has(f)) problems.push(`extension/${f} is missing (package.json names it)`);
   for (const f of RUNTIME_FILES) if (!has(f)) problems.push(`extension/${f} is missing (the extension loads it)`);
+  for (const src of imageSources(readme ?? "")) {
+    if (!/^https:/i.test(src)) problems.push(`readme.md: the image ${src.slice(0, 80)} would be broken on the details page (it shows https: images only)`);
+  }
   for (const f of relativeLinks(readme ?? "")) if (!has(f)) problems.push(`extension/${f} is missing (the README links to it; it would be broken on the details page)`);
   return problems;
 }

@@ -9,11 +9,11 @@ import { checkVsix, relativeLinks, manifestFiles, MAX_VSIX_BYTES } from "../../s
 
 const root = join(__dirname, "../..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
-const readme = "# Passthrough Debugger\n\n![The sidebar](media/readme/sidebar.png)\n\nSee [VT-d](https://example.org/vtd) and [limits](#known-limits).\n";
+const readme = "# Passthrough Debugger\n\n![The sidebar](https://example.org/sidebar.png)\n\nSee [the examples](examples/healthy-nic.passthrough.yaml), [VT-d](https://example.org/vtd) and [limits](#known-limits).\n";
 
 /** A listing shaped like the real VSIX's: every file the manifest names, the bundles, an example. */
 function goodEntries(): Map<string, number> {
-  const files = ["[Content_Types].xml", "extension.vsixmanifest", "extension/readme.md", "extension/changelog.md", "extension/LICENSE.txt", "extension/package.json", "extension/dist/worker.cjs", "extension/dist/webview.js", "extension/media/trace.css", "extension/media/readme/sidebar.png", "extension/examples/healthy-nic.passthrough.yaml", "extension/package.nls.json"];
+  const files = ["[Content_Types].xml", "extension.vsixmanifest", "extension/readme.md", "extension/changelog.md", "extension/LICENSE.txt", "extension/package.json", "extension/dist/worker.cjs", "extension/dist/webview.js", "extension/media/trace.css", "extension/examples/healthy-nic.passthrough.yaml", "extension/package.nls.json"];
   for (const f of manifestFiles(pkg) as string[]) files.push(`extension/${f}`);
   return new Map(files.map((f) => [f, 1000]));
 }
@@ -56,15 +56,24 @@ describe("VSIX checks", () => {
     }
   });
 
-  it("name an image or link of the README that would be broken on the details page", () => {
+  it("name a link of the README that would be broken on the details page", () => {
     const entries = goodEntries();
-    entries.delete("extension/media/readme/sidebar.png");
-    expect(check({ entries })).toEqual(["extension/media/readme/sidebar.png is missing (the README links to it; it would be broken on the details page)"]);
+    entries.delete("extension/examples/healthy-nic.passthrough.yaml");
+    expect(check({ entries })).toEqual(["extension/examples/healthy-nic.passthrough.yaml is missing (the README links to it; it would be broken on the details page)"]);
     expect(check({ readme: `${readme}\n[Architecture](docs/development.md)\n` })).toEqual(["extension/docs/development.md is missing (the README links to it; it would be broken on the details page)"]);
   });
 
-  it("read relative links and images, not URLs or anchors", () => {
-    expect(relativeLinks('![a](./media/a.png "t") [b](<docs/b.md>) [c](https://x.org/c.png) [d](#d) <img src="media/e.png" width=3> [f](mailto:x@y)')).toEqual(["media/a.png", "docs/b.md", "media/e.png"]);
+  // VS Code's details page drops an image whose source is not http(s) (a relative path into the
+  // VSIX and a data: URI both showed broken in code-server), and the Marketplace wants https.
+  it("reject README images that are not https", () => {
+    for (const src of ["media/readme/sidebar.png", "./media/a.png", "data:image/png;base64,iVBORw0KGgo=", "http://example.org/a.png"]) {
+      expect(check({ readme: `${readme}\n![x](${src})\n` }), src).toEqual([`readme.md: the image ${src} would be broken on the details page (it shows https: images only)`]);
+    }
+    expect(check({ readme: `${readme}\n<img src="media/e.png" width=3>\n` })).toHaveLength(1);
+  });
+
+  it("read relative links, not images, URLs or anchors", () => {
+    expect(relativeLinks('![a](./media/a.png "t") [b](<docs/b.md>) [c](https://x.org/c.png) [d](#d) [e](./examples/e.yaml#x) [f](mailto:x@y)')).toEqual(["docs/b.md", "examples/e.yaml"]);
   });
 });
 
