@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Makes the README's screenshots that ship in the VSIX (media/readme/*.png) from the full-size ones
-// `npm run screenshots` writes to docs/images: scaled to 960 px wide by Chromium (playwright-core,
-// Debian's Chromium) and reduced to a 256-colour palette by pngquant (apt-get install pngquant)
-// so that the VSIX stays under 1 MB. The results are committed: run this after new screenshots.
+// Makes the README's screenshots (media/readme/*.png) from the full-size ones `npm run screenshots`
+// writes to docs/images: scaled to 960 px wide by Chromium (playwright-core, Debian's Chromium) and
+// reduced to a 256-colour palette by pngquant (apt-get install pngquant), ~50-80 KiB each. They do
+// not ship in the VSIX (the details page shows only https images; docs/development.md), but a
+// published README would link them from the repository. Committed: run this after new screenshots.
 //   node scripts/readme-images.mjs [NAME...]   (default: every docs/images/*.png the README uses)
 import { readFileSync, mkdirSync, readdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
