@@ -1,10 +1,17 @@
 #!/usr/bin/env node
-// Builds and packages the extension as a VSIX (out/passthrough-debugger-VERSION.vsix) with
-// @vscode/vsce, run on the Node 24 that test/e2e/harness/setup.sh installs (vsce needs Node >= 22).
+// Packages the extension as a VSIX (out/passthrough-debugger-VERSION.vsix) with @vscode/vsce, run on
+// the Node 24 that test/e2e/harness/setup.sh installs (vsce needs Node >= 22). vsce runs the
+// manifest's `vscode:prepublish` (the build), as a bare `vsce package` does. Then the VSIX is
+// checked (scripts/vsix-check.mjs): under 1 MB, only allow-listed files (no source maps, sources,
+// tests or docs), every file package.json or the README names is inside. On a problem it lists
+// the VSIX's contents and exits 1.
+//   node scripts/package.mjs [--list]   (--list: print the contents even when all is well)
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, existsSync, writeFileSync, rmSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { checkVsix, MAX_VSIX_BYTES } from "./vsix-check.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const prefix = resolve(process.env.E2E_PREFIX ?? join(root, ".e2e"));
@@ -17,8 +24,65 @@ if (!existsSync(node)) {
 const { version, name } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 mkdirSync(join(root, "out"), { recursive: true });
 const vsix = join(root, "out", `${name}-${version}.vsix`);
-let r = spawnSync(process.execPath, [join(root, "scripts/build.mjs")], { stdio: "inherit", cwd: root });
+rmSync(vsix, { force: true });
+
+// The README the details page shows. We have no public repository, so vsce cannot turn relative
+// links into URLs: images are shipped in the VSIX (media/readme/) and stay relative, which the
+// details page resolves against the installed extension; links into the source tree (docs/,
+// where the developer material lives) would be dead there and become plain text.
+const shipped = /^(media|examples|schemas|syntaxes)\//; // (vsce renames CHANGELOG.md and LICENSE: the details page has its own tabs for them)
+const readme = readFileSync(join(root, "README.md"), "utf8").replace(/(?<!!)\[([^\]]+)\]\(([^)\s]+)\)/g, (all, text, target) =>
+{
+  const path = target.replace(/^\.\//, "");
+  if (/^[a-z][a-z0-9+.-]*:|^#/i.test(target) || shipped.test(path)) return all;
+  return text === path ? `\`${path}\` (in the source)` : `${text} (\`${path}\` in the source)`;
+});
+// The details page (VS Code's extension editor) shows only http(s) images: its sanitizer drops a
+// relative or data: source (checked in code-server 1.10x: both showed as broken images), and the
+// Marketplace wants https. With no public host, the packaged readme leaves the screenshots out
+// (the repository's README shows them from media/readme/).
+const inlined = readme.replace(/^!\[[^\]]*\]\((?!https:)[^)]*\)\n\n?/gm, "");
+const readmePath = "out/readme.md"; // vsce wants it inside the tree, relative
+writeFileSync(join(root, readmePath), inlined);
+
+const r = spawnSync(
+  node,
+  [join(root, "node_modules/@vscode/vsce/vsce"), "package", "--no-dependencies", "--skip-license", "--allow-missing-repository", "--no-rewrite-relative-links", "--readme-path", readmePath, "-o", vsix],
+  { stdio: ["ignore", "inherit", "inherit"], cwd: root, env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` } },
+);
 if (r.status !== 0) process.exit(r.status ?? 1);
-r = spawnSync(node, [join(root, "node_modules/@vscode/vsce/vsce"), "package", "--no-dependencies", "--skip-license", "--baseContentUrl", "https://example.invalid/passthrough-debugger/blob/main/", "--baseImagesUrl", "https://example.invalid/passthrough-debugger/raw/main/", "-o", vsix], { stdio: ["ignore", "inherit", "inherit"], cwd: root });
-if (r.status !== 0) process.exit(r.status ?? 1);
-console.log(`packaged ${vsix} (${(statSync(vsix).size / 1024).toFixed(0)} KiB)`);
+
+// Read the VSIX back (yauzl: vsce's own zip reader).
+const yauzl = createRequire(join(root, "node_modules/@vscode/vsce/package.json"))("yauzl");
+const entries = new Map();
+const texts = {};
+await new Promise((ok, fail) =>
+  yauzl.open(vsix, { lazyEntries: true }, (err, zip) => {
+    if (err) return fail(err);
+    zip.on("entry", (e) => {
+      entries.set(e.fileName, e.uncompressedSize);
+      if (!["extension/package.json", "extension/readme.md"].includes(e.fileName)) return zip.readEntry();
+      zip.openReadStream(e, (err2, s) => {
+        if (err2) return fail(err2);
+        const chunks = [];
+        s.on("data", (c) => chunks.push(c));
+        s.on("end", () => {
+          texts[e.fileName] = Buffer.concat(chunks).toString("utf8");
+          zip.readEntry();
+        });
+      });
+    });
+    zip.on("end", ok);
+    zip.on("error", fail);
+    zip.readEntry();
+  }),
+);
+const bytes = statSync(vsix).size;
+const problems = checkVsix({ entries, bytes, pkg: JSON.parse(texts["extension/package.json"] ?? "{}"), readme: texts["extension/readme.md"] });
+const listing = () => [...entries].sort(([a], [b]) => a.localeCompare(b)).map(([n, s]) => `  ${String(s).padStart(9)}  ${n}`).join("\n");
+if (problems.length) {
+  console.error(`package: ${vsix} fails its checks:\n${problems.map((p) => `  - ${p}`).join("\n")}\ncontents (uncompressed bytes):\n${listing()}`);
+  process.exit(1);
+}
+if (process.argv.includes("--list")) console.log(listing());
+console.log(`packaged ${vsix} (${(bytes / 1024).toFixed(0)} KiB of ${(MAX_VSIX_BYTES / 1024).toFixed(0)}, ${entries.size} files)`);
