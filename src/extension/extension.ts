@@ -21,6 +21,7 @@ import { registerCommands, type CommandContext } from "./commands.js";
 import { scenarioCommands } from "./commandsScenario.js";
 import { viewCommands } from "./commandsViews.js";
 import { evidenceCommands } from "./commandsEvidence.js";
+import { readSetting } from "./settings.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],
@@ -46,13 +47,13 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   const log = vscode.window.createOutputChannel("Passthrough Debugger", { log: true });
   ctx.subscriptions.push(log);
   const config = () => vscode.workspace.getConfiguration("passthrough");
-  const radix = (): Radix => (config().get<string>("radix") === "dec" ? "dec" : "hex");
+  const radix = (): Radix => readSetting(config(), "radix");
 
   let scenarios: ScenarioManager | undefined;
   const client = new EngineClient({
     workerPath: path.join(ctx.extensionPath, "dist", "worker.cjs"),
     log,
-    timeoutMs: () => config().get<number>("engineTimeout", 20000),
+    timeoutMs: () => readSetting(config(), "engineTimeout"),
     onRestart: (why) => {
       void vscode.window.showWarningMessage(`Passthrough: the simulation worker was restarted (${why}). Open scenarios were rebuilt from their text.`, "Show Log").then((a) => a && log.show());
       void scenarios?.rebuild();

@@ -8,6 +8,7 @@ import * as vscode from "vscode";
 import type { SessionState } from "../protocol/engine.js";
 import { EngineRequestError, type EngineClient } from "./engineClient.js";
 import { RunScheduler, describeRun, systemClock, type Clock, type ShownRun } from "./runs.js";
+import { readSetting } from "./settings.js";
 
 export const LANGUAGE_ID = "passthrough";
 
@@ -57,7 +58,7 @@ export class ScenarioManager implements vscode.Disposable {
         log: (m) => this.log.error(m),
         mark: (uri, what) => this.mark(uri, what),
       },
-      { delay: () => config().get<number>("rerunDelay", 5), settle: () => config().get<number>("settleDelay", 400) },
+      { delay: () => readSetting(config(), "rerunDelay"), settle: () => readSetting(config(), "settleDelay") },
       clock,
     );
     this.subs.push(
