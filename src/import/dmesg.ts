@@ -13,13 +13,14 @@ import { VTD_RULES } from "./dmesg/vtd.js";
 import { AMDVI_RULES } from "./dmesg/amdvi.js";
 import { SMMU_RULES } from "./dmesg/smmu.js";
 import { GROUP_RULES, RMRR_RULES, VFIO_RULES } from "./dmesg/vfio.js";
+import { QEMU_VTD_RULES } from "./dmesg/qemuVtd.js";
 
 export { vtdReasonText } from "./dmesg/vtd.js";
 export { AMD_PF_FLAGS, amdPageFaultFlags } from "./dmesg/amdvi.js";
 export { SMMU_EVENTS, decodeSmmuEvent, smmuv2Fsr } from "./dmesg/smmu.js";
 
 /** Every source's rules, in the order a line is tried against them. */
-export const RULE_TABLES: readonly RuleTable[] = [VTD_RULES, AMDVI_RULES, SMMU_RULES, GROUP_RULES, VFIO_RULES, RMRR_RULES];
+export const RULE_TABLES: readonly RuleTable[] = [VTD_RULES, AMDVI_RULES, SMMU_RULES, GROUP_RULES, VFIO_RULES, QEMU_VTD_RULES, RMRR_RULES];
 /** The same, flat (the loop's order). */
 const RULES = RULE_TABLES.flatMap((t) => t.rules);
 
@@ -33,7 +34,7 @@ const WRAPPED_END = /(\] .+|\]|, cb=\d+)$/;
 const RECORD_AT = /(?:\[\s*\d+\.\d+\] ?)?(?:(?:dmar|DMAR): ?)?(?:\[(?:DMA (?:Read|Write)|INTR-REMAP)[\] ]|DMAR:\[DMA)|(?:\S+ (?:[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|ivhd\d+): )?AMD-Vi: Event logged \[/g;
 
 /** Every record or context line contains one of these; anything else is skipped at once (tested on the raw line, before its prefixes are parsed). */
-const MAYBE = /FSR|FSYNR|FAR |CBFRSYNRA|iova-to-phys|DMAR|dmar|DRHD|INTR-REMAP|AMD-Vi|DTE\[|CMD\[|smmu|event|Unhandled context|vfio|VFIO|RMRR|iommu group|callbacks suppressed|Please ensure|interrupt remapping|pte level|root entry|context entry|pasid|PASID|Dump |not present|priv |ineligible|device=|group \d|caching-mode|1:1 IOMMU|Device initialization/;
+const MAYBE = /FSR|FSYNR|FAR |CBFRSYNRA|iova-to-phys|DMAR|dmar|DRHD|INTR-REMAP|AMD-Vi|DTE\[|CMD\[|smmu|event|Unhandled context|vfio|VFIO|RMRR|iommu group|callbacks suppressed|Please ensure|interrupt remapping|pte level|root entry|context entry|pasid|PASID|Dump |not present|priv |ineligible|device=|group \d|caching-mode|1:1 IOMMU|Device initialization|vtd_|New fault is not/;
 
 /**
  * A necessary condition for MAYBE, cheap to scan a whole text for: every MAYBE keyword contains
@@ -43,7 +44,7 @@ const MAYBE = /FSR|FSYNR|FAR |CBFRSYNRA|iova-to-phys|DMAR|dmar|DRHD|INTR-REMAP|A
  * log). A line with a piece is still tested with MAYBE itself; the check below keeps the list
  * complete when MAYBE grows.
  */
-const PIECES = ["FSR", "FSY", "FAR ", "CBF", "DMAR", "DRHD", "INTR", "AMD-", "DTE\\[", "CMD\\[", "Unh", "VFIO", "RMRR", "Ple", "PASID", "Dump ", "IOMMU", "Device i", "va-to", "vent", "vfio", "vel", "vice=", "mar", "mmu", "ks sup", "pping", "try", "presen", "pasid", "priv ", "gible", "group \\d", "g-mo"];
+const PIECES = ["FSR", "FSY", "FAR ", "CBF", "DMAR", "DRHD", "INTR", "AMD-", "DTE\\[", "CMD\\[", "Unh", "VFIO", "RMRR", "Ple", "PASID", "Dump ", "IOMMU", "Device i", "va-to", "vent", "vfio", "vel", "vice=", "mar", "mmu", "ks sup", "pping", "try", "presen", "pasid", "priv ", "gible", "group \\d", "g-mo", "vtd_", "New f"];
 for (const k of MAYBE.source.split("|")) if (!PIECES.some((p) => k.includes(p))) throw new Error(`dmesg: no PIECES entry for the keyword ${k}`);
 const PIECES_SCAN = new RegExp(PIECES.join("|"), "g");
 

@@ -131,6 +131,8 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
     }
     case "dmar-fault":
       return explainDmar(r, i, history, around);
+    case "viommu-fault":
+      return explainViommu(r, i, around);
     case "device-event": {
       const d = explainDeviceEvent(f);
       if (!d) return undefined;
@@ -193,6 +195,59 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
     default:
       return undefined;
   }
+}
+
+/** Guest-side causes of a QEMU vIOMMU report, by QEMU's check (hw/i386/intel_iommu.c). */
+const VIOMMU_CAUSES: Record<string, string[]> = {
+  "slpte-permission": [
+    "The guest's driver handed the device an IOVA it never mapped in its (virtual) IOMMU, or one it already unmapped: the same bugs as on bare metal, caught by QEMU instead of the host's IOMMU.",
+    "The guest maps the page read-only and the device writes it (or the other way).",
+    "The guest's IOMMU driver runs with a different page-table format than QEMU expects (e.g. scalable mode or first-stage tables on an older QEMU): the entries QEMU reads are not the ones the guest wrote.",
+  ],
+  "slpte-reserved": [
+    "The guest wrote bits QEMU's vIOMMU reserves: the snoop bit (SNP) that Linux guests since 5.15 set in scalable mode without snoop control (fixed in QEMU by ignoring the leaf SNP bit), or address bits above the vIOMMU's aw-bits.",
+  ],
+  "iova-overflow": [
+    "The guest's IOVA is wider than the vIOMMU's address width: intel-iommu aw-bits=39 (QEMU's old default) while the guest driver uses 48-bit IOVAs; raise aw-bits to 48.",
+  ],
+  "slpte-read-error": ["A table pointer in the guest's page table points outside guest RAM: guest memory corruption or a guest IOMMU driver bug."],
+  "interrupt-range": [CAUSES.msi],
+  "root-entry-invalid": [CAUSES.corrupted],
+  "context-entry-reserved": [CAUSES.corrupted],
+  "context-level-unsupported": ["The guest programs a page-table depth the vIOMMU does not offer (a 5-level or 3-level table against aw-bits): match aw-bits to what the guest uses (48 for 4 levels)."],
+  "device-tlb-unsupported": ["The guest enables ATS (a device-TLB context) but the vIOMMU has device-iotlb=off: add device-iotlb=on (and ats=on on the device)."],
+  "pass-through-unsupported": ["The guest asks for pass-through contexts (iommu=pt) but the vIOMMU has pt=off."],
+  "context-type-unknown": [CAUSES.corrupted],
+  "translation-failure": ["QEMU's vIOMMU found no translation in the guest's tables (see the report before this line for which check failed)."],
+  "dmar-fault-trace": ["QEMU's vtd_dmar_fault trace event: the fault QEMU records in the guest's fault registers (the guest's dmesg shows it as a DMAR fault)."],
+  "fault-not-recorded": ["The guest already had a fault of this device pending (QEMU compresses faults per source id), or its fault registers overflowed: the guest's dmesg shows fewer faults than happened."],
+};
+
+/** A QEMU vIOMMU report: the guest's own IOMMU tables refused the DMA, not the host's. */
+function explainViommu(r: EvidenceRecord, i: number, around: { records: EvidenceRecord[] }): Explanation {
+  const f = r.fields;
+  const code = typeof f.reason === "number" ? f.reason : undefined;
+  const info = code !== undefined ? faultReasonInfo(code) : undefined;
+  const device = typeof f.device === "string" ? f.device : undefined;
+  const problem = String(f.problem);
+  const hostFaults = device ? around.records.filter((x) => x.kind === "dmar-fault" && x.fields.device === device).length : 0;
+  const evidence = [
+    ...(f.notRecorded ? [`QEMU did not record it in the guest's fault registers (${f.notRecorded === "compressed" ? "another fault of this device was pending" : "they overflowed"}): the guest's dmesg may show no line for it.`] : []),
+    ...(hostFaults ? [`The host's log here also has ${hostFaults} DMAR ${nounFor(hostFaults, "fault")} for ${device}: those come from the host's IOMMU (the VFIO mappings), this one from the guest's vIOMMU.`] : []),
+  ];
+  return {
+    record: i,
+    title: `QEMU vIOMMU: ${info ? `fault 0x${code!.toString(16).padStart(2, "0")} ${info.linuxText}` : problem}${device ? ` — ${device}` : ""}${typeof f.iova === "string" ? ` at IOVA ${f.iova}` : ""}`,
+    meaning: `${r.summary}. QEMU emulates the guest's IOMMU: it walks the page tables the guest's driver wrote into guest memory, and this DMA failed there, inside the VM — the host's IOMMU and VFIO were never asked. The guest sees it as a DMAR fault${info ? ` (reason 0x${code!.toString(16).padStart(2, "0")})` : ""} in its own dmesg.`,
+    // The trace event and the summary line carry only the reason: a missing R/W is QEMU's permission check.
+    causes: VIOMMU_CAUSES[(problem === "dmar-fault-trace" || problem === "translation-failure") && (code === 0x05 || code === 0x06) ? "slpte-permission" : problem] ?? [CAUSES.corrupted],
+    checks: [
+      "Look at the guest's dmesg for the matching DMAR fault line and the driver that owns the device.",
+      "Compare the vIOMMU's options with what the guest uses: aw-bits (39 or 48), caching-mode=on for assigned devices, device-iotlb, x-scalable-mode, and the QEMU version.",
+      "Boot the guest with intel_iommu=off (or without the vIOMMU) once: if the DMA then works, the problem is in the guest's IOMMU programming, not in the host.",
+    ],
+    evidence,
+  };
 }
 
 /**

@@ -11,6 +11,7 @@
  *   of objects, see the README), each with "skipped".
  */
 import { formatBdf, parseBdf } from "../sim/bdf.js";
+import { faultReasonInfo } from "../sim/vtd/reasons.js";
 import type { EvidenceRecord, Skipped } from "./records.js";
 import { SMMU_EVENTS, amdPageFaultFlags } from "./dmesg.js";
 
@@ -60,6 +61,9 @@ export function recordToJson(r: EvidenceRecord, file: string): JsonRecord {
     }
     case "smmuv2-fault":
       return Object.assign(base, { source: "smmuv2", type: "context-fault", bdf: null, address: addr(f.iova), reason: num(f.fsr), reasonText: String(f.faults), pasid: null, streamId: num(f.streamId), cb: f.cb, fsr: f.fsr, fsynr: f.fsynr, write: f.write });
+    case "viommu-fault":
+      // QEMU's vIOMMU: the reason is the VT-d code QEMU records for the guest (reasons.ts), when the report has one.
+      return Object.assign(base, f, { source: "qemu-vtd", type: String(f.problem), bdf: fullBdf(f.device), address: addr(f.iova), reason: typeof f.reason === "number" ? f.reason : null, reasonText: typeof f.reason === "number" ? faultReasonInfo(f.reason).linuxText : null, pasid: typeof f.pasid === "number" ? f.pasid : null });
     case "vfio-message":
       return Object.assign(base, f, { source: "vfio", type: String(f.problem), bdf: fullBdf(f.device), address: addr(f.iova), reason: typeof f.errnoNumber === "number" ? f.errnoNumber : null, reasonText: typeof f.error === "string" ? f.error : null, pasid: null });
     case "rmrr":

@@ -103,8 +103,10 @@ const SYSLOG = new RegExp(`^([A-Z][a-z]{2} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d(?:\\.\
  * RFC 3339 / journalctl short-iso(-precise): `2026-11-25T10:00:00.123456+00:00 host prog: ` (a space
  * for the T too). Not with a comma decimal: that is `dmesg --time-format iso`, which prints no host,
  * so `arm-smmu-v3 arm-smmu-v3.0.auto: ` after it is a device, not a host and a program (ISO below).
+ * A host name has no colon: `2023-02-13T07:02:37.075174Z qemu-system-x86_64: vtd_...: ` is QEMU's
+ * `-msg timestamp=on` before its program, not a host and a program.
  */
-const RFC3339 = new RegExp(`^(\\d{4}-\\d\\d-\\d\\d[T ]\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?:Z|[+-]\\d\\d:?\\d\\d)?) (\\S+) ${PROG}`);
+const RFC3339 = new RegExp(`^(\\d{4}-\\d\\d-\\d\\d[T ]\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?:Z|[+-]\\d\\d:?\\d\\d)?) ([^\\s:]+) ${PROG}`);
 /** journalctl -o short-full: `Mon 2026-11-25 10:00:00 UTC host prog: `. */
 const SHORT_FULL = new RegExp(`^((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?: [A-Z][A-Za-z]{1,4}| [+-]\\d{4})?) (\\S+) ${PROG}`);
 /** journalctl -o short-unix: `1764064800.123456 host prog: `. */

@@ -99,6 +99,8 @@ function collectFaults(records: EvidenceRecord[], notes: string[]): Fault[] {
       // report_iommu_fault's flags: IOMMU_FAULT_WRITE = 0x1 (include/linux/iommu.h).
       const write = (parseInt(String(f.flags ?? "0"), 16) & 1) === 1;
       add(f.device, f.iova, write, write ? 5 : 6);
+    } else if (r.kind === "viommu-fault") {
+      note(r, "not reproduced: QEMU's vIOMMU walks the guest's own page tables, which the simulator does not model (a guest-map step is a mapping QEMU shadows, not a guest table)");
     } else if (r.kind === "intr-remap-fault" || r.kind === "smmuv2-fault") {
       note(r, "not reproduced: interrupt-remapping and SMMUv2 faults are not modelled");
     } else if (r.kind === "vfio-message" || r.kind === "rmrr") {

@@ -11,6 +11,8 @@ export type EvidenceKind = "log" | "groups" | "ftrace" | "lspci" | "libvirt" | "
 export type RecordKind =
   | "dmar-fault"
   | "intr-remap-fault"
+  /** QEMU's intel-iommu (a vIOMMU) could not translate through the guest's own tables. */
+  | "viommu-fault"
   | "amdvi-event"
   | "smmuv3-event"
   | "smmuv2-fault"

@@ -30,6 +30,15 @@ const SAMPLES = [
   "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: error getting device from group 14: Invalid argument",
   "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: failed to open /dev/vfio/14: No such file or directory",
   "qemu-system-x86_64: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.",
+  // QEMU intel-iommu error_report_once formats (hw/i386/intel_iommu.c; reference §4) with example values.
+  "qemu-system-x86_64: vtd_iova_to_slpte: detected read error on DMAR slpte (iova=0x1000, pasid=0x0)",
+  "qemu-system-x86_64: vtd_iova_to_flpte: detected non canonical IOVA (iova=0xffff800000000000,pasid=0x0)",
+  "qemu-system-x86_64: vtd_iova_to_slpte: xlat address is in interrupt range (iova=0xfee00000, level=0x1, pte=0xfee00003, write=1, xlat=0xfee00000, size=0x1000, pasid=0x0)",
+  "qemu-system-x86_64: vtd_get_root_entry: invalid root entry: hi=0x1, lo=0x10001001",
+  "qemu-system-x86_64: vtd_dev_to_context_entry: invalid context entry: hi=f00, lo=10002001 (reserved nonzero)",
+  "qemu-system-x86_64: vtd_ce_type_check: DT specified but not supported",
+  "qemu-system-x86_64: vtd_ce_type_check: unknown ce type: 3",
+  "qemu-system-x86_64: New fault is not recorded due to Primary Fault Overflow",
   "qemu-system-x86_64: vfio_dma_map(0x55d5c0a0b000, 0x100000000, 0x40000000, 0x7f0000000000) = -12 (Cannot allocate memory)",
   'vfio_iommu_type1_attach_group: No interrupt remapping support.  Use the module param "allow_unsafe_interrupts" to enable VFIO IOMMU support on this platform',
   "[  709.000000] vfio-pci 0000:01:00.0: Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.",
@@ -54,7 +63,7 @@ describe("dmesg rule tables", () => {
   });
 
   it("one table per source, in the order the loop tries them", () => {
-    expect(RULE_TABLES.map((t) => t.source)).toEqual(["Intel VT-d (DMAR, INTR-REMAP)", "AMD-Vi", "Arm SMMUv3, SMMUv2", "IOMMU groups", "VFIO, QEMU", "RMRR"]);
+    expect(RULE_TABLES.map((t) => t.source)).toEqual(["Intel VT-d (DMAR, INTR-REMAP)", "AMD-Vi", "Arm SMMUv3, SMMUv2", "IOMMU groups", "VFIO, QEMU", "QEMU intel-iommu (vIOMMU)", "RMRR"]);
   });
 
   it("every rule takes a line of the fixtures or the samples: none is shadowed by an earlier rule", () => {
