@@ -40,6 +40,7 @@ export const YAML_TOKENS = [
   "dma: ", "map: ", "unmap: ", "translate: ", "poke: ", "invalidate: ", "start: ", "stop: ", "wait: ", "assign: ", "guest-map: ", "repeat: 10000000",
   "length: 1GiB", "iova: ", "device: ", "vm: ", "size: ", "perm: r", "granularity: page", "host:", "vms:", "workload:", "pci:", "iommu:", "\ufeff",
   "\u200b", "\u0000", "\u202e", "é", "😀", "\\", '\\"', "%", "@", "`", "=", "\u2028", "x".repeat(300),
+  "[".repeat(100), "{a: ".repeat(70), Array.from({ length: 80 }, (_, i) => `${" ".repeat(i + 1)}- `).join("\n"),
 ] as const;
 
 /** Tokens of kernel logs, lspci, IOMMU groups, ftrace, libvirt XML and QEMU command lines. */

@@ -10,6 +10,9 @@ import type { Diagnostic } from "../../../src/scenario/types.js";
 import { runScenario } from "../../../src/sim/run.js";
 import { SCENARIOS, YAML_TOKENS, applyEdits, caseArb, lineColumn, runs, seed } from "./mutate.js";
 
+/** Codes about the text as a whole, rightly at its start. */
+const WHOLE_TEXT = new Set(["empty", "too-large", "text-encoding", "expected-mapping"]);
+
 /** Throws (fast-check then shrinks the input) unless the diagnostic is one a user can act on. */
 function checkDiagnostic(text: string, d: Diagnostic): void {
   const fail = (why: string) => {
@@ -18,6 +21,8 @@ function checkDiagnostic(text: string, d: Diagnostic): void {
   if (d.message === "" || /call stack|undefined|\[object |NaN/.test(d.message)) fail("a message that says nothing");
   if (d.code === "internal-error") fail("an internal error");
   if (d.severity === "error" && !d.hint) fail("an error without a hint");
+  // An error points at something: an empty range at the start is a problem reported nowhere.
+  if (d.severity === "error" && d.range.end === 0 && text.trim() !== "" && !WHOLE_TEXT.has(d.code)) fail("an error at 1:1 with an empty range");
   const r = d.range;
   if (!(Number.isInteger(r.start) && r.start >= 0 && r.start <= r.end && r.end <= text.length)) fail("a range outside the text");
   const lc = lineColumn(text, r.start);
