@@ -199,3 +199,13 @@ describe("line endings", () => {
     expect(r.scenario?.workload.length).toBe(parseScenario(BASE, "t").scenario?.workload.length);
   });
 });
+
+describe("values shown in messages", () => {
+  it("invisible and control characters in a quoted value are shown as escapes, not hidden or sent raw", () => {
+    const text = edit(BASE, "model: intel-vtd", 'model: "\u202eintel-vtd\u001b[2J"');
+    const e = errors(text);
+    expect(e).toHaveLength(1);
+    expect(e[0]!.message).toContain('not "\\u{202E}intel-vtd\\u{1B}[2J"');
+    expect(e[0]!.hint).toBeTruthy();
+  });
+});
