@@ -3,7 +3,7 @@
  * `yaml` package (which keeps every node's range); numbers are read from the source text, never
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
-import { LineCounter, Scalar, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair, type YAMLMap } from "yaml";
+import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
 import { POKE_REGISTERS, POKE_STRUCTURES, type Diagnostic, type DiagnosticCode, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
@@ -86,9 +86,12 @@ class Reader {
     }
     const size = this.subtreeSize(target);
     if (size > this.aliasBudget) {
-      this.error(node, "too-large", `the aliases (*name) in this scenario repeat more than ${MAX_ALIAS_NODES} nodes`, "Write the repeated parts out, or alias fewer or smaller collections.");
-      this.aliasBudget = 0;
-      return here();
+      // Reported once; this and later aliases of collections read as empty ones (no cascade).
+      if (this.aliasBudget >= 0) this.error(node, "too-large", `the aliases (*name) in this scenario repeat more than ${MAX_ALIAS_NODES} nodes`, "Write the repeated parts out, or alias fewer or smaller collections.");
+      this.aliasBudget = -1;
+      const empty = isMap(target) ? new YAMLMap() : new YAMLSeq();
+      empty.range = node.range ?? undefined;
+      return empty as Node;
     }
     this.aliasBudget -= size;
     return target;

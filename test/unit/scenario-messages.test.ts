@@ -141,6 +141,18 @@ describe("anchors and aliases", () => {
     expect(e[0]!.message).toMatch(/12XB/);
     expect(at(e[0]!)).toBe(where(text, "*bad"));
   });
+  it("aliases that repeat a large collection many times are refused at the alias (no billion laughs)", () => {
+    const devices = Array.from({ length: 2000 }, (_, i) => `"${(i >> 8).toString(16).padStart(2, "0")}:${((i >> 3) & 31).toString(16).padStart(2, "0")}.${i & 7}"`).join(", ");
+    const vms = Array.from({ length: 600 }, (_, i) => `  - { name: v${i}, memory: 4MiB, devices: *all }`).join("\n");
+    const text = `x: &all [${devices}]\nhost:\n  memory: 64GiB\n  iommu: { model: intel-vtd }\nvms:\n${vms}\n`;
+    let ticks = 0;
+    const d = parseScenario(text, "t", { progress: () => void ticks++ }).diagnostics.filter((x) => x.code === "too-large");
+    expect(d).toHaveLength(1);
+    expect(d[0]!.message).toMatch(/aliases/);
+    expect(text.slice(d[0]!.range.start, d[0]!.range.end)).toBe("*all");
+    // The work stays bounded (progress ticks count lines and nodes read), not 600 x 2000 nodes.
+    expect(ticks).toBeLessThan(1_200_000 / 2048);
+  });
   it("an alias to an unknown anchor is reported at the alias", () => {
     const text = edit(BASE, "memory: 4GiB", "memory: *nothing");
     const e = errors(text);
