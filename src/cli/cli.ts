@@ -11,6 +11,7 @@ import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
 import { decode, explain, synthesize } from "./evidence.js";
 import { parseCommandLine, UsageError, USAGE, type Command } from "./args.js";
 import { parseScenario } from "../scenario/index.js";
+import { decodeScenarioBytes } from "../scenario/text.js";
 import { toLibvirtXml, toQemuCommandLine } from "../import/vmExport.js";
 
 /** Where the CLI writes (the process's stdout and stderr; tests collect them). */
@@ -63,7 +64,7 @@ function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
   for (const file of c.files) {
     let text: string;
     try {
-      text = readFileSync(file, "utf8");
+      text = decodeScenarioBytes(readFileSync(file));
     } catch (e) {
       io.err(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
       worst = 2;

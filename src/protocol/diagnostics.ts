@@ -30,6 +30,9 @@ export interface Diagnostic {
 export const DIAGNOSTIC_CODES = [
   // scenario/parse.ts, scenario/syntax.ts: the text and its shape
   "too-large",
+  "too-deep",
+  "text-encoding",
+  "invisible-character",
   "empty",
   "yaml-syntax",
   "missing-space",

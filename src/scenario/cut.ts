@@ -15,6 +15,8 @@ export interface Cut {
 
 /** Cuts the text into head + workload items, or undefined when the cut is not provably safe. */
 export function cutWorkload(text: string): Cut | undefined {
+  // A lone CR is a line break for YAML but not for the cut's lines.
+  if (/\r(?!\n)/.test(text)) return undefined;
   const m = /^workload:[ ]*(#[^\n]*)?\r?\n/m.exec(text);
   if (!m || m.index === undefined) return undefined;
   const bodyStart = m.index + m[0].length;

@@ -3,15 +3,20 @@
  * `yaml` package (which keeps every node's range); numbers are read from the source text, never
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from "yaml";
+import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
 import { POKE_REGISTERS, POKE_STRUCTURES, type Diagnostic, type DiagnosticCode, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
+import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
 import { fastItem, fastSequence } from "./fastItems.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 
 const MAX_TEXT = 5_000_000;
 const MAX_STEPS = 100_000;
+/** Nodes the aliases of one scenario may repeat (each alias of a collection counts its nodes). */
+const MAX_ALIAS_NODES = 1_000_000;
+/** Characters that do not show in an editor: a BOM in the middle of a text, zero-width spaces and joiners, the word joiner, a soft hyphen. */
+const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 // 4 KiB-backed guests are mapped page by page: 2^18 frames (1 GiB) start and stop in about 2 s.
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
@@ -47,11 +52,73 @@ const YAML_OPTIONS = { intAsBigInt: true, uniqueKeys: false, prettyErrors: false
 
 class Reader {
   readonly diagnostics: Diagnostic[] = [];
+  /** Scalars read through an alias (their range is the alias's) -> the anchored scalar. */
+  private readonly aliased = new WeakMap<Node, Scalar>();
+  /** Nodes still to be read through aliases before an alias is refused (a "billion laughs" bound). */
+  private aliasBudget = MAX_ALIAS_NODES;
+  private readonly aliasSizes = new WeakMap<Node, number>();
   constructor(
     readonly text: string,
     private readonly lc: LineIndex,
     readonly ticker: Ticker = new Ticker(),
+    private readonly doc?: Document,
   ) {}
+
+  /**
+   * The node an alias (*name) stands for: a scalar as a copy at the alias (so a problem with it is
+   * shown where it is used, with the anchored text), a collection as itself.
+   */
+  deref(node: Node | null | undefined): Node | null {
+    if (node === undefined || node === null) return null;
+    if (!isAlias(node)) return node;
+    const target = this.doc === undefined ? undefined : node.resolve(this.doc);
+    const here = (): Scalar => {
+      const s = new Scalar(null);
+      s.range = node.range ?? undefined;
+      return s;
+    };
+    if (target === undefined) return here(); // yaml reported the unknown anchor
+    if (isScalar(target)) {
+      const s = target.clone() as Scalar;
+      s.range = node.range ?? target.range;
+      this.aliased.set(s, target);
+      return s;
+    }
+    const size = this.subtreeSize(target);
+    if (size > this.aliasBudget) {
+      // Reported once; this and later aliases of collections read as empty ones (no cascade).
+      if (this.aliasBudget >= 0) this.error(node, "too-large", `the aliases (*name) in this scenario repeat more than ${MAX_ALIAS_NODES} nodes`, "Write the repeated parts out, or alias fewer or smaller collections.");
+      this.aliasBudget = -1;
+      const empty = isMap(target) ? new YAMLMap() : new YAMLSeq();
+      empty.range = node.range ?? undefined;
+      return empty as Node;
+    }
+    this.aliasBudget -= size;
+    return target;
+  }
+
+  private subtreeSize(root: Node): number {
+    const known = this.aliasSizes.get(root);
+    if (known !== undefined) return known;
+    let n = 0;
+    const todo: unknown[] = [root];
+    while (todo.length > 0 && n <= MAX_ALIAS_NODES) {
+      const x = todo.pop();
+      n++;
+      if (isCollection(x)) for (const it of x.items) todo.push(isMap(x) ? (it as Pair).value : it);
+    }
+    this.aliasSizes.set(root, n);
+    return n;
+  }
+
+  /** A pair's value, through an alias; a key without a value (`{ device, iova: 1 }`) as an empty value at the key. */
+  valueOf(pair: Pair<Node, Node | null>): Node {
+    const v = this.deref(pair.value);
+    if (v !== null) return v;
+    const s = new Scalar(null);
+    if (pair.key?.range) s.range = [pair.key.range[0], pair.key.range[1], pair.key.range[1]];
+    return s;
+  }
 
   range(node: Node | null | undefined, fallback?: SourceRange): SourceRange {
     const r = node?.range;
@@ -71,6 +138,7 @@ class Reader {
 
   /** The mapping's entries; unknown keys get a warning with a did-you-mean hint. */
   fields(node: Node | null, known: readonly string[], where: string): Fields | undefined {
+    node = this.deref(node);
     if (!isMap(node)) {
       this.error(node, "expected-mapping", `${where} must be a mapping of keys to values`, `Write ${where} as "key: value" lines or { key: value, ... }.`);
       return undefined;
@@ -78,11 +146,13 @@ class Reader {
     const out: Fields = new Map();
     for (const pair of (node as YAMLMap).items as Pair<Node, Node | null>[]) {
       this.ticker.tick();
-      const k = isScalar(pair.key) ? String(pair.key.value) : undefined;
+      let k = isScalar(pair.key) ? String(pair.key.value) : undefined;
       if (k === undefined) {
         this.error(pair.key, "key-not-scalar", `a key in ${where} is not a plain name`, "Keys are plain words like `memory` or `iommu`.");
         continue;
       }
+      const invisible = INVISIBLE.exec(k);
+      if (invisible !== null) k = this.invisibleInKey(pair.key, k, invisible[0]);
       if (!known.includes(k)) {
         const slipped = this.missingSpace(pair, known);
         if (slipped !== undefined) {
@@ -99,9 +169,22 @@ class Reader {
         this.duplicate(pair.key, k, where);
         continue;
       }
-      out.set(k, { key: pair.key, value: pair.value ?? null });
+      out.set(k, { key: pair.key, value: this.valueOf(pair) });
     }
     return out;
+  }
+
+  /** A key with an invisible character (a BOM where two files were joined, a zero-width space): warn at it, read the key without it. */
+  private invisibleInKey(key: Node, k: string, ch: string): string {
+    const clean = k.replace(new RegExp(INVISIBLE.source, "g"), "");
+    const r = key.range;
+    let at = r ? this.text.indexOf(ch, r[0]) : -1;
+    if (r && (at < 0 || at >= r[1])) at = r[0];
+    const code = `U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+    const what = ch === "\ufeff" ? " (a byte-order mark, often left where two files were joined)" : "";
+    const range = at < 0 ? this.range(key) : { start: at, end: at + 1, line: this.lc.linePos(at).line - 1, column: this.lc.linePos(at).col - 1 };
+    this.diagnostics.push({ severity: "warning", code: "invisible-character", message: `invisible ${code}${what} in key ${quoted(clean)}`, hint: `Delete the invisible character before or inside ${quoted(clean)}; it is read as ${quoted(clean)} meanwhile.`, range });
+    return clean;
   }
 
   duplicate(key: Node, k: string, where: string): void {
@@ -123,9 +206,10 @@ class Reader {
     const rest = key.value.slice(colon + 1);
     const restStart = key.range[0] + colon + 1;
     if (this.text.slice(restStart, restStart + rest.length) !== rest) return undefined;
-    const doc = parseDocument(rest, YAML_OPTIONS);
-    const v = doc.contents as Node | null;
-    const ok = doc.errors.length === 0 && isScalar(v) && v.range !== undefined && v.range !== null;
+    const parsed = parseYaml(rest, YAML_OPTIONS);
+    const doc = "doc" in parsed ? parsed.doc : undefined;
+    const v = (doc?.contents ?? null) as Node | null;
+    const ok = doc !== undefined && doc.errors.length === 0 && isScalar(v) && v.range !== undefined && v.range !== null;
     const at = { start: key.range[0], end: restStart, line: 0, column: 0 };
     const pos = this.lc.linePos(at.start);
     this.diagnostics.push({
@@ -135,7 +219,7 @@ class Reader {
       hint: `Add a space after ':' (${name}: ${rest.length > 40 ? `${rest.slice(0, 40)}…` : rest}).`,
       range: { ...at, line: pos.line - 1, column: pos.col - 1 },
     });
-    if (!ok) return { key: name, value: null };
+    if (!ok || !isScalar(v)) return { key: name, value: this.valueOf({ key, value: null } as unknown as Pair<Node, Node | null>) };
     const r = v.range!;
     v.range = [r[0] + restStart, r[1] + restStart, r[2] + restStart];
     return { key: name, value: v };
@@ -144,7 +228,7 @@ class Reader {
   raw(node: Node | null): string | undefined {
     if (!isScalar(node)) return undefined;
     if (node.value === null) return undefined;
-    const r = node.range;
+    const r = (this.aliased.get(node) ?? node).range;
     if (r && (node.type === "PLAIN" || node.type === undefined)) return this.text.slice(r[0], r[1]);
     return String(node.value);
   }
@@ -208,6 +292,9 @@ class Reader {
 }
 
 export function parseScenario(text: string, file: string, opts: ParseOptions = {}): ParseResult {
+  const encoding = utf16ReadAsUtf8(text);
+  if (encoding !== undefined) return { diagnostics: [encoding] };
+  text = normalizeLineBreaks(text);
   if (text.length > MAX_TEXT) {
     return { diagnostics: [{ severity: "error", code: "too-large", message: `the scenario is ${text.length} characters; the limit is ${MAX_TEXT}`, hint: "Use repeat: on a dma step instead of many copies of it.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
@@ -216,13 +303,21 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
   const lineCounter = new LineCounter();
   if (opts.progress !== undefined) lineCounter.addNewLine = () => (ticker.tick(), 0);
   let doc: Document.Parsed;
+  const lc = new LineIndex(text);
   try {
-    doc = (fastPath.enabled ? fastDocument(text, ticker, lineCounter, opts) : undefined) ?? parseDocument(text, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
+    const parsed = (fastPath.enabled ? fastDocument(text, ticker, lineCounter, opts) : undefined) ?? parseYaml(text, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
+    if ("tooDeep" in parsed) {
+      const range = (offset: number) => {
+        const p = lc.linePos(offset);
+        return { start: offset, end: Math.min(offset + 1, text.length), line: p.line - 1, column: p.col - 1 };
+      };
+      return { diagnostics: [tooDeepDiagnostic(parsed.tooDeep, range)] };
+    }
+    doc = parsed.doc;
   } catch (e) {
     return { diagnostics: [{ severity: "error", code: "yaml-syntax", message: `YAML could not be read: ${e instanceof Error ? e.message : String(e)}`, hint: "Check indentation and brackets.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
-  const lc = new LineIndex(text);
-  const r = new Reader(text, lc, ticker);
+  const r = new Reader(text, lc, ticker, doc);
   let scenario: Scenario | undefined;
   try {
     scenario = build(r, doc.contents as Node | null, file);
@@ -249,7 +344,7 @@ export const fastPath = { enabled: true };
  * offsets — and the items read without it. Undefined when the cut or an item is not plain, or the
  * head has problems: the whole text then goes through yaml, which reports them as always.
  */
-function fastDocument(text: string, ticker: Ticker, lineCounter: LineCounter, opts: ParseOptions): Document.Parsed | undefined {
+function fastDocument(text: string, ticker: Ticker, lineCounter: LineCounter, opts: ParseOptions): { doc: Document.Parsed } | undefined {
   const cut = cutWorkload(text);
   if (cut === undefined || cut.items.length > MAX_STEPS) return undefined;
   const items = cut.items.map((it) => {
@@ -258,12 +353,14 @@ function fastDocument(text: string, ticker: Ticker, lineCounter: LineCounter, op
   });
   const seq = fastSequence(text, items);
   if (seq === undefined) return undefined;
-  const doc = parseDocument(cut.headDoc, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
+  const parsed = parseYaml(cut.headDoc, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
+  if (!("doc" in parsed)) return undefined;
+  const doc = parsed.doc;
   if (doc.errors.length > 0 || doc.warnings.length > 0 || !isMap(doc.contents)) return undefined;
   const pair = (doc.contents.items as Pair<Node, Node | null>[]).find((p) => isScalar(p.key) && p.key.value === "workload");
   if (pair === undefined || !isSeq(pair.value) || pair.value.items.length > 0) return undefined;
   pair.value = seq;
-  return doc;
+  return { doc };
 }
 
 /**
@@ -272,11 +369,14 @@ function fastDocument(text: string, ticker: Ticker, lineCounter: LineCounter, op
  * undefined when the text is not exactly one clean item (the caller then parses the whole file).
  */
 export function parseWorkloadItem(text: string): { step?: Step; diagnostics: Diagnostic[] } | undefined {
+  if (/\r(?!\n)/.test(text)) return undefined; // lone CRs: the whole file's parse counts its lines
   const plain = fastPath.enabled ? fastItem(text, 0, text.length) : undefined;
   if (plain !== undefined) return workloadItem(text, plain);
   let doc;
   try {
-    doc = parseDocument(text, YAML_OPTIONS);
+    const parsed = parseYaml(text, YAML_OPTIONS);
+    if (!("doc" in parsed)) return undefined;
+    doc = parsed.doc;
   } catch {
     return undefined;
   }
@@ -381,7 +481,8 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     if (!isSeq(sagawNode) || sagawNode.items.length === 0) r.error(sagawNode, "invalid-value", "host.iommu.sagaw must be a non-empty list of widths", "For example [39, 48].");
     else {
       const ws: (39 | 48 | 57)[] = [];
-      for (const it of sagawNode.items as Node[]) {
+      for (const alias of sagawNode.items as Node[]) {
+        const it = r.deref(alias) ?? alias;
         const v = r.int(it, "a SAGAW width", 0, 64);
         if (v === 39 || v === 48 || v === 57) {
           if (v > aw) r.error(it, "invalid-value", `SAGAW width ${v} is above the address width ${aw}`, "Each supported width must be at most host.iommu.address-width.");
@@ -410,7 +511,8 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     superpages["1G"] = false;
     if (!isSeq(sp)) r.error(sp, "invalid-value", "host.iommu.superpages must be a list", "For example [2MiB, 1GiB] or [].");
     else
-      for (const it of sp.items as Node[]) {
+      for (const alias of sp.items as Node[]) {
+        const it = r.deref(alias) ?? alias;
         const v = r.size(it, "a superpage size");
         if (v === 2n << 20n) superpages["2M"] = true;
         else if (v === 1n << 30n) superpages["1G"] = true;
@@ -440,16 +542,22 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   };
 }
 
+/** `pci:`, `vms:`, `workload:` with nothing after them (or null, ~): an empty list. */
+function emptyList(node: Node | null): boolean {
+  return node === null || (isScalar(node) && node.value === null);
+}
+
 function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
-  if (node === null) return [];
+  if (emptyList(node)) return [];
   if (!isSeq(node)) {
     r.error(node, "expected-list", "host.pci must be a list of devices", '- { bdf: "01:00.0", ... } per device.');
     return [];
   }
   const out: PciDeviceSpec[] = [];
   const seen = new Map<string, Node>();
-  for (const item of node.items as Node[]) {
+  for (const at of node.items as Node[]) {
     r.ticker.tick();
+    const item = r.deref(at) ?? at;
     const f = r.fields(item, ["bdf", "kind", "parent", "id", "name", "driver", "acs", "multifunction", "secondary-bus"], "a PCI device");
     if (!f) continue;
     const bdfNode = r.required(f, "bdf", "a PCI device", item);
@@ -508,7 +616,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
 }
 
 function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmSpec[] {
-  if (node === null) return [];
+  if (emptyList(node)) return [];
   if (!isSeq(node)) {
     r.error(node, "expected-list", "vms must be a list", "- name: web01 ... per VM.");
     return [];
@@ -517,8 +625,9 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
   const owner = new Map<string, string>();
   const names = new Set<string>();
   const pciByKey = new Map(host?.pci.map((p) => [p.key, p]));
-  for (const item of node.items as Node[]) {
+  for (const at of node.items as Node[]) {
     r.ticker.tick();
+    const item = r.deref(at) ?? at;
     const f = r.fields(item, ["name", "memory", "devices", "viommu"], "a VM");
     if (!f) continue;
     const nameNode = r.required(f, "name", "a VM", item);
@@ -533,7 +642,8 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     if (devs !== null) {
       if (!isSeq(devs)) r.error(devs, "expected-list", "devices must be a list of BDFs", '["01:00.0"]');
       else
-        for (const d of devs.items as Node[]) {
+        for (const alias of devs.items as Node[]) {
+          const d = r.deref(alias) ?? alias;
           const b = r.bdf(d, "an assigned device");
           if (!b) continue;
           r.ticker.tick();
@@ -572,7 +682,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
 }
 
 function parseWorkload(r: Reader, node: Node | null): Step[] {
-  if (node === null) return [];
+  if (emptyList(node)) return [];
   if (!isSeq(node)) {
     r.error(node, "expected-list", "workload must be a list of steps", "- start: web01 per step.");
     return [];
@@ -582,15 +692,17 @@ function parseWorkload(r: Reader, node: Node | null): Step[] {
     return [];
   }
   const steps: Step[] = [];
-  for (const item of node.items as Node[]) {
+  for (const at of node.items as Node[]) {
     r.ticker.tick();
-    const s = parseStep(r, item, steps.length);
+    const item = r.deref(at) ?? at;
+    const s = parseStep(r, item, steps.length, at);
     if (s) steps.push(s);
   }
   return steps;
 }
 
-function parseStep(r: Reader, item: Node, index: number): Step | undefined {
+/** `at`: where the step is written (an alias of a step mapping elsewhere is the step here). */
+function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step | undefined {
   if (!isMap(item)) {
     r.error(item, "expected-mapping", "a workload step must be a mapping like `dma: { ... }`", `Steps: ${STEP_OPS.join(", ")}.`);
     return undefined;
@@ -603,7 +715,7 @@ function parseStep(r: Reader, item: Node, index: number): Step | undefined {
     const k = isScalar(p.key) ? String(p.key.value) : "";
     if (k === "expect") {
       if (expectNode !== undefined) r.duplicate(p.key, k, "a step");
-      else expectNode = p.value ?? null;
+      else expectNode = r.valueOf(p);
     } else if ((STEP_OPS as readonly string[]).includes(k)) {
       if (opPair && String((opPair.key as { value?: unknown }).value) === k) r.duplicate(p.key, k, "a step");
       else if (opPair) r.error(p.key, "step-two-ops", `a step has two operations ("${String((opPair.key as { value?: unknown }).value)}" and "${k}")`, "Put each operation in its own list item (- ...).");
@@ -620,8 +732,8 @@ function parseStep(r: Reader, item: Node, index: number): Step | undefined {
     return undefined;
   }
   const op = String((opPair.key as { value?: unknown }).value) as Step["op"];
-  const body = opPair.value ?? null;
-  const base = { index, range: r.range(item) };
+  const body = r.valueOf(opPair);
+  const base = { index, range: r.range(at) };
   const expect = expectNode === undefined ? undefined : parseExpect(r, expectNode);
   const withExpect = <T extends object>(s: T): T => (expect ? { ...s, expect } : s);
   const fields = (known: string[]) => r.fields(body, known, `the ${op} step`);
@@ -688,7 +800,8 @@ function parseStep(r: Reader, item: Node, index: number): Step | undefined {
       const transfers: DmaTransferSpec[] = [];
       let total = 0;
       let bad = false;
-      for (const it of body.items as Node[]) {
+      for (const alias of body.items as Node[]) {
+        const it = r.deref(alias) ?? alias;
         const t = dmaTransferSpec(r, it, it, r.range(it));
         if (t === undefined) bad = true;
         else {

@@ -121,5 +121,14 @@ export function didYouMean(word: string, options: readonly string[]): string | u
 
 /** A user's text for a message: quoted, and cut to its first characters when it is long. */
 export function quoted(s: string, max = 60): string {
-  return s.length <= max ? `"${s}"` : `"${s.slice(0, max)}…" (${s.length} characters)`;
+  const shown = s.length <= max ? `"${visible(s)}"` : `"${visible(s.slice(0, max))}…" (${s.length} characters)`;
+  return shown;
+}
+
+/** Control characters, bidi overrides and invisible characters: they hide or rewrite what a message shows (in a terminal too). */
+const HIDDEN = /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+/** The text with each hidden character written as \u{XXXX}. */
+export function visible(s: string): string {
+  return s.replace(HIDDEN, (c) => `\\u{${c.charCodeAt(0).toString(16).toUpperCase()}}`);
 }

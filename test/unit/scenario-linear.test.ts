@@ -19,6 +19,14 @@ vi.mock("yaml", async (importOriginal) => {
       yamlCalls.push(opts ?? {});
       return y.parseDocument(src, opts as never);
     },
+    // The scenario parser composes yaml's syntax tree itself (scenario/text.ts parseYaml, which
+    // bounds its nesting first): its options reach the Composer.
+    Composer: class extends y.Composer {
+      constructor(opts?: ConstructorParameters<typeof y.Composer>[0]) {
+        yamlCalls.push((opts ?? {}) as { uniqueKeys?: unknown });
+        super(opts);
+      }
+    },
   };
 });
 
