@@ -9,7 +9,8 @@ import type { EvidenceKind } from "../import/index.js";
 
 export const USAGE = `usage:
   passthrough simulate FILE... [--json] [--quiet]   run scenarios, print outcomes, faults (dmesg format) and expectations
-  passthrough bench [N] [REPS] [--dump]             the VT-d translation benchmark of ../shared/bench/SPEC.md
+  passthrough bench [N] [REPS] [--dump]             the VT-d translation benchmark (N requests: 1..50000000, default
+                                                    10000000; REPS: 1..16, default 3)
   passthrough decode FILE... [--kind KIND] [--json] decode kernel logs, IOMMU group listings, ftrace iommu events, configs
   passthrough explain FILE... [--kind KIND] [--trace FTRACE] [--json]
                                                     explain each fault: meaning, likely causes, what to check, evidence
@@ -33,6 +34,13 @@ export type Command =
   | { cmd: "export"; file: string; format: ExportFormat; vm?: string }
   | { cmd: "bench"; n: number; reps: number; dump: boolean }
   | { cmd: "help" };
+
+/**
+ * `bench` limits: REPS as runBench takes it; N where the request streams (12 bytes a request per
+ * workload) still fit a few hundred MB (SPEC's runs use N = 10 M).
+ */
+export const BENCH_MAX_N = 50_000_000;
+export const BENCH_MAX_REPS = 16;
 
 /** What `export` writes. */
 export const EXPORT_FORMATS = ["qemu", "libvirt"] as const;
@@ -97,7 +105,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
     case "bench": {
       if (positionals.length > 2) throw new UsageError(`bench: at most two numbers (N and REPS), got ${positionals.length} arguments`);
       const nums = positionals.map((p, i) => {
-        if (!/^[1-9]\d*$/.test(p)) throw new UsageError(`bench: ${i === 0 ? "N" : "REPS"} must be a positive whole number, got ${JSON.stringify(p)}`);
+        const [what, max] = i === 0 ? ["N", BENCH_MAX_N] : ["REPS", BENCH_MAX_REPS];
+        if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > max) throw new UsageError(`bench: ${what} must be a whole number from 1 to ${max.toLocaleString("en-US")}, got ${JSON.stringify(p)}`);
         return Number(p);
       });
       return { cmd: name, n: nums[0] ?? 10_000_000, reps: nums[1] ?? 3, dump: flag("dump") };

@@ -12,23 +12,18 @@ import { decode, explain, synthesize } from "./evidence.js";
 import { parseCommandLine, UsageError, USAGE, type Command } from "./args.js";
 import { parseScenario } from "../scenario/index.js";
 import { toLibvirtXml, toQemuCommandLine } from "../import/vmExport.js";
+import { terminalSafe, type CliIo } from "./output.js";
 
-/** Where the CLI writes (the process's stdout and stderr; tests collect them). */
-export interface CliIo {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-export const processIo: CliIo = { out: (t) => void process.stdout.write(t), err: (t) => void process.stderr.write(t) };
+export type { CliIo };
 
 /** Runs one command line; resolves to the exit code. */
-export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let c: Command;
   try {
     c = parseCommandLine(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    io.err(`passthrough ${e.message}\n${USAGE}\n`);
+    io.err(terminalSafe(`passthrough ${e.message}\n${USAGE}\n`));
     return 2;
   }
   switch (c.cmd) {
@@ -38,11 +33,11 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     case "simulate":
       return simulate(c, io);
     case "decode":
-      return decode(c);
+      return decode(c, io);
     case "explain":
-      return explain(c);
+      return explain(c, io);
     case "synthesize":
-      return synthesize(c);
+      return synthesize(c, io);
     case "export":
       return exportVm(c, io);
     case "bench":
@@ -65,7 +60,7 @@ function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
     try {
       text = readFileSync(file, "utf8");
     } catch (e) {
-      io.err(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+      io.err(terminalSafe(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
       worst = 2;
       continue;
     }
@@ -73,8 +68,10 @@ function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
     reports.push(report);
     worst = Math.max(worst, report.exitCode);
     if (!c.json) {
-      const out = formatReport(report, { quiet: c.quiet });
-      (report.exitCode === 2 ? io.err : io.out)(out);
+      // Names, messages and file names come from untrusted files: escaped for the terminal.
+      const out = terminalSafe(formatReport(report, { quiet: c.quiet }));
+      if (report.exitCode === 2) io.err(out);
+      else io.out(out);
     }
   }
   if (c.json) io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, jsonBigint, 2) + "\n");
@@ -87,22 +84,22 @@ function exportVm(c: Extract<Command, { cmd: "export" }>, io: CliIo): number {
   try {
     text = readFileSync(c.file, "utf8");
   } catch (e) {
-    io.err(`${c.file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+    io.err(terminalSafe(`${c.file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
     return 2;
   }
   const parsed = parseScenario(text, c.file);
   const errors = parsed.diagnostics.filter((d) => d.severity === "error");
   if (errors.length || !parsed.scenario) {
-    for (const d of errors) io.err(`${c.file}:${d.range.line + 1}:${d.range.column + 1}: error ${d.code}: ${d.message}\n${d.hint ? `    hint: ${d.hint}\n` : ""}`);
+    for (const d of errors) io.err(terminalSafe(`${c.file}:${d.range.line + 1}:${d.range.column + 1}: error ${d.code}: ${d.message}\n${d.hint ? `    hint: ${d.hint}\n` : ""}`));
     return 2;
   }
   const s = parsed.scenario;
   if (s.vms.length === 0) {
-    io.err(`${c.file}: the scenario has no VM to export\n`);
+    io.err(terminalSafe(`${c.file}: the scenario has no VM to export\n`));
     return 2;
   }
   if (c.vm !== undefined && !s.vms.some((v) => v.name === c.vm)) {
-    io.err(`${c.file}: no VM named ${JSON.stringify(c.vm)} (VMs: ${s.vms.map((v) => v.name).join(", ")})\n`);
+    io.err(terminalSafe(`${c.file}: no VM named ${JSON.stringify(c.vm)} (VMs: ${s.vms.map((v) => v.name).join(", ")})\n`));
     return 2;
   }
   io.out(c.format === "qemu" ? toQemuCommandLine(s, c.vm) : toLibvirtXml(s, c.vm));

@@ -8,6 +8,7 @@ import { explainRecords, synthesizeScenario, type EvidenceKind, type EvidenceRec
 import { EvidenceReader, mergeSkipped, type AsciiFastPath, type DecodedEvidence } from "../import/decode.js";
 import { configToJson, recordToJson } from "../import/json.js";
 import type { Command } from "./args.js";
+import { terminalSafe, type CliIo } from "./output.js";
 
 /** Node's Buffer helpers for the decoder's ASCII fast path. */
 const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1") };
@@ -16,49 +17,46 @@ const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.
  * Streams a file's bytes into an EvidenceReader (a 100 MB log is never one string): the same
  * decoding (UTF-8, UTF-16LE/BE) and parsing as the extension's file, clipboard and editor imports.
  */
-async function streamFile(file: string, reader: EvidenceReader, beforeError?: () => void): Promise<boolean> {
+async function streamFile(file: string, reader: EvidenceReader, io: CliIo): Promise<boolean> {
   try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) reader.pushBytes(chunk);
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      reader.pushBytes(chunk);
+      // The reader is behind: wait for it (bounded memory, no ENOBUFS); it is gone: stop reading.
+      await io.drain?.();
+      if (io.closed) break;
+    }
     return true;
   } catch (e) {
-    beforeError?.();
-    process.stderr.write(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+    io.err(terminalSafe(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
     return false;
   }
 }
 
 /** A whole file's records, parsed as it streams in (explain and synthesize keep the records, not the text). */
-async function importFile(file: string, kind?: EvidenceKind): Promise<DecodedEvidence | undefined> {
+async function importFile(file: string, io: CliIo, kind?: EvidenceKind): Promise<DecodedEvidence | undefined> {
   const reader = new EvidenceReader({ kind, fast: FAST });
-  if (!(await streamFile(file, reader))) return undefined;
+  if (!(await streamFile(file, reader, io))) return undefined;
   return reader.end();
 }
 
 const CONFIG_KINDS = new Set(["groups", "lspci", "libvirt", "qemu"]);
 
-export async function decode(c: Extract<Command, { cmd: "decode" }>): Promise<number> {
+export async function decode(c: Extract<Command, { cmd: "decode" }>, io: CliIo): Promise<number> {
   const { json, files: list } = c;
   let status = 0;
-  // Output is batched (a 100 MB log has tens of thousands of records: one write each was a
-  // noticeable part of the time) and flushed before anything goes to stderr, so the two
-  // streams interleave as before.
-  let batch: string[] = [];
-  let batched = 0;
-  const flush = () => {
-    if (batch.length) process.stdout.write(batch.join(""));
-    batch = [];
-    batched = 0;
-  };
-  const out = (s: string) => {
-    batch.push(s);
-    batched += s.length;
-    if (batched >= 1 << 16) flush();
-  };
-  if (json && list.length > 1) out("[\n");
-  for (const [fi, file] of list.entries()) {
+  // Text lines are made terminal-safe (a log line cannot retitle or clear the terminal); JSON is escaped by JSON.stringify.
+  const out = json ? (s: string) => io.out(s) : (s: string) => io.out(terminalSafe(s));
+  const many = json && list.length > 1;
+  if (many) out("[");
+  // Separators go before an object, not after it: a file that cannot be read adds nothing (no trailing comma).
+  let objects = 0;
+  const open = () => out(many ? (objects++ ? ",\n" : "\n") : "");
+  for (const file of list) {
+    if (io.closed) break;
     const kind = c.kind;
     let count = 0;
     let skippedLines = 0;
+    // Merged as they come (slices hand them out in line order): a log of a million unrelated lines is a few runs, not a million entries.
     const skipped: Skipped[] = [];
     const configRecords: EvidenceRecord[] = [];
     let first = true;
@@ -67,16 +65,23 @@ export async function decode(c: Extract<Command, { cmd: "decode" }>): Promise<nu
       fast: FAST,
       keep: false,
       onRecords: (records, sk) => {
-        skipped.push(...sk);
-        for (const s of sk) skippedLines += s.endLine - s.line + 1;
+        for (const s of sk) {
+          skippedLines += s.endLine - s.line + 1;
+          const last = skipped[skipped.length - 1];
+          if (last && last.reason === s.reason && last.endLine >= s.line - 1 && s.line >= last.line) last.endLine = Math.max(last.endLine, s.endLine);
+          else skipped.push({ ...s });
+        }
         if (reader.kind && CONFIG_KINDS.has(reader.kind)) {
-          configRecords.push(...records);
+          for (const r of records) configRecords.push(r);
           return;
         }
         for (const rec of records) {
           count++;
           if (json) {
-            if (first) out(`{"file":${JSON.stringify(file)},"records":[\n`);
+            if (first) {
+              open();
+              out(`{"file":${JSON.stringify(file)},"records":[\n`);
+            }
             out(`${first ? "" : ",\n"}${JSON.stringify(recordToJson(rec, file))}`);
             first = false;
           } else {
@@ -86,77 +91,99 @@ export async function decode(c: Extract<Command, { cmd: "decode" }>): Promise<nu
         }
       },
     });
-    const ok = await streamFile(file, reader, flush);
-    if (!ok) {
+    if (!(await streamFile(file, reader, io))) {
+      // A file whose records were partly written before the read failed still closes its object.
+      if (json && !first) out(`\n],"skipped":[]}`);
       status = 2;
       continue;
     }
+    if (io.closed) break;
     const parser = reader.end();
-    const sep = fi < list.length - 1 ? ",\n" : "\n";
     if (parser.kind && CONFIG_KINDS.has(parser.kind)) {
-      if (json) out(JSON.stringify(configToJson(configRecords, mergeSkipped(skipped), file)) + (list.length > 1 ? sep : "\n"));
-      else for (const rec of configRecords) out(`${file}:${rec.line + 1}: ${rec.kind}: ${rec.summary}\n`);
+      if (json) {
+        open();
+        out(JSON.stringify(configToJson(configRecords, mergeSkipped(skipped), file)));
+      } else for (const rec of configRecords) out(`${file}:${rec.line + 1}: ${rec.kind}: ${rec.summary}\n`);
       count = configRecords.length;
     } else if (json) {
-      if (first) out(`{"file":${JSON.stringify(file)},"records":[\n`);
-      out(`\n],"skipped":${JSON.stringify(mergeSkipped(skipped).map((s) => ({ line: s.line + 1, endLine: s.endLine + 1, reason: s.reason })))}}${list.length > 1 ? sep : "\n"}`);
+      if (first) {
+        open();
+        out(`{"file":${JSON.stringify(file)},"records":[\n`);
+      }
+      out(`\n],"skipped":${JSON.stringify(mergeSkipped(skipped).map((s) => ({ line: s.line + 1, endLine: s.endLine + 1, reason: s.reason })))}}`);
     }
-    flush();
-    if (!json) process.stderr.write(`${file}: ${parser.kind}: ${count} record${count === 1 ? "" : "s"}, ${skippedLines} line${skippedLines === 1 ? "" : "s"} skipped\n`);
+    if (json && !many) out("\n");
+    await io.drain?.();
+    if (!json) io.err(terminalSafe(`${file}: ${parser.kind}: ${count} record${count === 1 ? "" : "s"}, ${skippedLines} line${skippedLines === 1 ? "" : "s"} skipped\n`));
   }
-  if (json && list.length > 1) out("]\n");
-  flush();
+  if (many) out("\n]\n");
+  await io.drain?.();
   return status;
 }
 
-export async function explain(c: Extract<Command, { cmd: "explain" }>): Promise<number> {
+export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo): Promise<number> {
   const { json, files: list } = c;
   let history: EvidenceRecord[] = [];
   if (c.trace !== undefined) {
-    const t = await importFile(c.trace, "ftrace");
+    const t = await importFile(c.trace, io, "ftrace");
     if (t === undefined) {
-      process.stderr.write("passthrough explain: --trace needs a readable ftrace file\n");
+      io.err("passthrough explain: --trace needs a readable ftrace file\n");
       return 2;
     }
     history = t.records;
   }
   let status = 0;
+  const out = json ? (s: string) => io.out(s) : (s: string) => io.out(terminalSafe(s));
   for (const file of list) {
-    const r = await importFile(file, c.kind);
+    if (io.closed) break;
+    const r = await importFile(file, io, c.kind);
     if (r === undefined) {
       status = 2;
       continue;
     }
+    if (io.closed) break;
     const ex = explainRecords(r.records, history.length ? history : r.kind === "ftrace" ? r.records : []);
     if (json) {
-      process.stdout.write(JSON.stringify({ file, explanations: ex.map((e) => ({ ...e, line: r.records[e.record]!.line + 1 })) }, null, 2) + "\n");
+      // One explanation at a time (the reader may be slow; a 100 MB log has tens of thousands).
+      out(`{\n  "file": ${JSON.stringify(file)},\n  "explanations": [`);
+      for (const [k, e] of ex.entries()) {
+        out(`${k ? "," : ""}\n    ${JSON.stringify({ ...e, line: r.records[e.record]!.line + 1 }, null, 2).replace(/\n/g, "\n    ")}`);
+        await io.drain?.();
+        if (io.closed) return status;
+      }
+      out(`${ex.length ? "\n  " : ""}]\n}\n`);
       continue;
     }
     for (const e of ex) {
       const rec = r.records[e.record]!;
-      process.stdout.write(`${file}:${rec.line + 1}: ${e.title}\n  ${e.meaning}\n`);
-      if (e.evidence.length) process.stdout.write(`  Evidence:\n${e.evidence.map((x) => `    - ${x}`).join("\n")}\n`);
-      if (e.causes.length) process.stdout.write(`  Likely causes, most likely first:\n${e.causes.map((x, k) => `    ${k + 1}. ${x}`).join("\n")}\n`);
-      if (e.checks.length) process.stdout.write(`  Check next:\n${e.checks.map((x) => `    - ${x}`).join("\n")}\n`);
-      process.stdout.write("\n");
+      out(`${file}:${rec.line + 1}: ${e.title}\n  ${e.meaning}\n`);
+      if (e.evidence.length) out(`  Evidence:\n${e.evidence.map((x) => `    - ${x}`).join("\n")}\n`);
+      if (e.causes.length) out(`  Likely causes, most likely first:\n${e.causes.map((x, k) => `    ${k + 1}. ${x}`).join("\n")}\n`);
+      if (e.checks.length) out(`  Check next:\n${e.checks.map((x) => `    - ${x}`).join("\n")}\n`);
+      out("\n");
+      await io.drain?.();
+      if (io.closed) return status;
     }
-    if (ex.length === 0) process.stdout.write(`${file}: nothing to explain (${r.records.length} records, none a fault or a refusal)${r.skipped.some((s) => /UTF-16/.test(s.reason)) ? ` (${r.skipped[0]!.reason})` : ""}\n`);
+    if (ex.length === 0) out(`${file}: nothing to explain (${r.records.length} records, none a fault or a refusal)${r.skipped.some((s) => /UTF-16/.test(s.reason)) ? ` (${r.skipped[0]!.reason})` : ""}\n`);
   }
+  await io.drain?.();
   return status;
 }
 
 /** `passthrough synthesize FILE...`: one scenario from all the evidence files together, to stdout. */
-export async function synthesize(c: Extract<Command, { cmd: "synthesize" }>): Promise<number> {
+export async function synthesize(c: Extract<Command, { cmd: "synthesize" }>, io: CliIo): Promise<number> {
   const list = c.files;
   const records: EvidenceRecord[] = [];
   for (const file of list) {
-    const r = await importFile(file);
+    const r = await importFile(file, io);
     if (r === undefined) return 2;
     // A loop, not push(...): 130 000 records as arguments overflow the stack.
     for (const rec of r.records) records.push(rec);
   }
   const r = synthesizeScenario(records, `Reproduced from ${list.map((f) => f.split("/").pop()).join(", ")}`);
-  process.stdout.write(r.text);
-  process.stderr.write(`${r.reproduced.length} fault${r.reproduced.length === 1 ? "" : "s"} reproduced as dma steps; ${r.notes.length} record${r.notes.length === 1 ? "" : "s"} only noted\n`);
+  // A scenario file (YAML, its strings quoted by the synthesizer), meant to be redirected: written as it is.
+  io.out(r.text);
+  await io.drain?.();
+  io.err(`${r.reproduced.length} fault${r.reproduced.length === 1 ? "" : "s"} reproduced as dma steps; ${r.notes.length} record${r.notes.length === 1 ? "" : "s"} only noted\n`);
   return 0;
 }
