@@ -8,7 +8,9 @@ import { parseArgs } from "node:util";
 import type { EvidenceKind } from "../import/index.js";
 
 export const USAGE = `usage:
-  passthrough simulate FILE... [--json] [--quiet]   run scenarios, print outcomes, faults (dmesg format) and expectations
+  passthrough simulate FILE... [--json | --format text|json|junit] [--junit OUT.xml] [--quiet]
+                                                    run scenarios, print outcomes, faults (dmesg format) and expectations;
+                                                    junit: one test case per expect, for CI (--junit also writes the file)
   passthrough bench [N] [REPS] [--dump]             the VT-d translation benchmark (N requests: 1..50000000, default
                                                     10000000; REPS: 1..16, default 3)
   passthrough decode FILE... [--kind KIND] [--json] decode kernel logs, IOMMU group listings, ftrace iommu events, configs
@@ -27,7 +29,7 @@ const _allKinds: Exclude<EvidenceKind, (typeof EVIDENCE_KINDS)[number]> extends 
 void _allKinds;
 
 export type Command =
-  | { cmd: "simulate"; files: string[]; json: boolean; quiet: boolean }
+  | { cmd: "simulate"; files: string[]; json: boolean; quiet: boolean; format: SimulateFormat; junit?: string }
   | { cmd: "decode"; files: string[]; kind?: EvidenceKind; json: boolean }
   | { cmd: "explain"; files: string[]; kind?: EvidenceKind; trace?: string; json: boolean }
   | { cmd: "synthesize"; files: string[] }
@@ -42,6 +44,10 @@ export type Command =
 export const BENCH_MAX_N = 50_000_000;
 export const BENCH_MAX_REPS = 16;
 
+/** What `simulate` prints (`--json` is `--format json`). */
+export const SIMULATE_FORMATS = ["text", "json", "junit"] as const;
+export type SimulateFormat = (typeof SIMULATE_FORMATS)[number];
+
 /** What `export` writes. */
 export const EXPORT_FORMATS = ["qemu", "libvirt"] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -51,7 +57,7 @@ export class UsageError extends Error {}
 
 type OptionSpec = { type: "boolean" } | { type: "string" };
 const COMMANDS = {
-  simulate: { json: { type: "boolean" }, quiet: { type: "boolean" } },
+  simulate: { json: { type: "boolean" }, quiet: { type: "boolean" }, format: { type: "string" }, junit: { type: "string" } },
   decode: { kind: { type: "string" }, json: { type: "boolean" } },
   explain: { kind: { type: "string" }, trace: { type: "string" }, json: { type: "boolean" } },
   synthesize: {},
@@ -80,8 +86,19 @@ export function parseCommandLine(argv: readonly string[]): Command {
     return positionals;
   };
   switch (name) {
-    case "simulate":
-      return { cmd: name, files: needFiles("scenario"), json: flag("json"), quiet: flag("quiet") };
+    case "simulate": {
+      const files = needFiles("scenario");
+      const f = values.format;
+      if (f !== undefined && (typeof f !== "string" || !(SIMULATE_FORMATS as readonly string[]).includes(f))) throw new UsageError(`simulate: --format ${JSON.stringify(f)} is not one of ${SIMULATE_FORMATS.join(", ")}${suggest(String(f), SIMULATE_FORMATS, "")}`);
+      if (flag("json") && f !== undefined && f !== "json") throw new UsageError(`simulate: --json and --format ${f} ask for two outputs; give one`);
+      const format: SimulateFormat = flag("json") ? "json" : ((f as SimulateFormat | undefined) ?? "text");
+      const c: Extract<Command, { cmd: "simulate" }> = { cmd: name, files, json: format === "json", quiet: flag("quiet"), format };
+      if (typeof values.junit === "string") {
+        if (values.junit === "") throw new UsageError("simulate: --junit needs a file name");
+        c.junit = values.junit;
+      }
+      return c;
+    }
     case "decode":
     case "explain": {
       const c: Extract<Command, { cmd: "decode" | "explain" }> = { cmd: name, files: needFiles("evidence"), json: flag("json") };

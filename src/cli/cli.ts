@@ -5,7 +5,7 @@
  *   passthrough decode FILE... | explain FILE... [--kind KIND] [--trace FTRACE] [--json] | synthesize FILE...
  * Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or usage error.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { runBench, benchDump, runScenarioBench } from "./bench.js";
 import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
 import { decode, explain, synthesize } from "./evidence.js";
@@ -13,6 +13,7 @@ import { parseCommandLine, UsageError, USAGE, type Command } from "./args.js";
 import { parseScenario } from "../scenario/index.js";
 import { toLibvirtXml, toQemuCommandLine } from "../import/vmExport.js";
 import { terminalSafe, type CliIo } from "./output.js";
+import { toJunit, type JunitEntry } from "./junit.js";
 
 export type { CliIo };
 
@@ -55,26 +56,43 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
   let worst = 0;
   const reports: SimulateReport[] = [];
+  const entries: JunitEntry[] = [];
   for (const file of c.files) {
     let text: string;
     try {
       text = readFileSync(file, "utf8");
     } catch (e) {
-      io.err(terminalSafe(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
+      const code = (e as NodeJS.ErrnoException).code ?? String(e);
+      entries.push({ file, readError: code });
+      io.err(terminalSafe(`${file}: cannot read: ${code}\n`));
       worst = 2;
       continue;
     }
     const report = simulateText(text, file, { detail: c.json });
     reports.push(report);
+    entries.push(report);
     worst = Math.max(worst, report.exitCode);
-    if (!c.json) {
+    if (c.format === "text") {
       // Names, messages and file names come from untrusted files: escaped for the terminal.
       const out = terminalSafe(formatReport(report, { quiet: c.quiet }));
       if (report.exitCode === 2) io.err(out);
       else io.out(out);
     }
   }
-  if (c.json) io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, jsonBigint, 2) + "\n");
+  if (c.format === "json") io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, jsonBigint, 2) + "\n");
+  if (c.format === "junit" || c.junit !== undefined) {
+    // A file that cannot be read is a scenario that does not load, in the XML too.
+    const xml = toJunit(entries);
+    if (c.format === "junit") io.out(xml);
+    if (c.junit !== undefined) {
+      try {
+        writeFileSync(c.junit, xml);
+      } catch (e) {
+        io.err(terminalSafe(`${c.junit}: cannot write the JUnit report: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
+        return 2;
+      }
+    }
+  }
   return worst;
 }
 
