@@ -4,7 +4,8 @@
  */
 import { isAscii } from "node:buffer";
 import { createReadStream } from "node:fs";
-import { explainRecords, synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Skipped } from "../import/index.js";
+import { synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import { ExplainContext, explainRecord } from "../import/explain.js";
 import { EvidenceReader, mergeSkipped, type AsciiFastPath, type DecodedEvidence } from "../import/decode.js";
 import { configToJson, recordToJson } from "../import/json.js";
 import type { Command } from "./args.js";
@@ -17,11 +18,13 @@ const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.
  * Streams a file's bytes into an EvidenceReader (a 100 MB log is never one string): the same
  * decoding (UTF-8, UTF-16LE/BE) and parsing as the extension's file, clipboard and editor imports.
  */
-async function streamFile(file: string, reader: EvidenceReader, io: CliIo): Promise<boolean> {
+async function streamFile(file: string, reader: EvidenceReader, io: CliIo, pump?: () => Promise<void>): Promise<boolean> {
   try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 18 }) as AsyncIterable<Buffer>) {
       reader.pushBytes(chunk);
-      // The reader is behind: wait for it (bounded memory, no ENOBUFS); it is gone: stop reading.
+      // What the chunk's slices decoded is written a little at a time, waiting whenever the
+      // reader is behind (bounded memory, no ENOBUFS); a reader that is gone stops the reading.
+      await pump?.();
       await io.drain?.();
       if (io.closed) break;
     }
@@ -40,6 +43,27 @@ async function importFile(file: string, io: CliIo, kind?: EvidenceKind): Promise
 }
 
 const CONFIG_KINDS = new Set(["groups", "lspci", "libvirt", "qemu"]);
+
+/** Records decoded but not written yet (at most a slice's), written in small steps with a wait for the reader between them. */
+class Pending {
+  private list: EvidenceRecord[] = [];
+  constructor(
+    private readonly io: CliIo,
+    private readonly write: (r: EvidenceRecord) => void,
+  ) {}
+  add(records: EvidenceRecord[]): void {
+    for (const r of records) this.list.push(r);
+  }
+  readonly pump = async (): Promise<void> => {
+    const list = this.list;
+    this.list = [];
+    for (let k = 0; k < list.length; k++) {
+      if (this.io.closed) return;
+      this.write(list[k]!);
+      if (k % 32 === 31) await this.io.drain?.();
+    }
+  };
+}
 
 export async function decode(c: Extract<Command, { cmd: "decode" }>, io: CliIo): Promise<number> {
   const { json, files: list } = c;
@@ -75,23 +99,24 @@ export async function decode(c: Extract<Command, { cmd: "decode" }>, io: CliIo):
           for (const r of records) configRecords.push(r);
           return;
         }
-        for (const rec of records) {
-          count++;
-          if (json) {
-            if (first) {
-              open();
-              out(`{"file":${JSON.stringify(file)},"records":[\n`);
-            }
-            out(`${first ? "" : ",\n"}${JSON.stringify(recordToJson(rec, file))}`);
-            first = false;
-          } else {
-            out(`${file}:${rec.line + 1}:${rec.column + 1}: ${rec.kind}: ${rec.summary}\n`);
-            for (const c of rec.context) out(`    ${file}:${c.line + 1}: ${c.text}\n`);
-          }
-        }
+        pending.add(records);
       },
     });
-    if (!(await streamFile(file, reader, io))) {
+    const pending = new Pending(io, (rec) => {
+      count++;
+      if (json) {
+        if (first) {
+          open();
+          out(`{"file":${JSON.stringify(file)},"records":[\n`);
+        }
+        out(`${first ? "" : ",\n"}${JSON.stringify(recordToJson(rec, file))}`);
+        first = false;
+      } else {
+        out(`${file}:${rec.line + 1}:${rec.column + 1}: ${rec.kind}: ${rec.summary}\n`);
+        for (const c of rec.context) out(`    ${file}:${c.line + 1}: ${c.text}\n`);
+      }
+    });
+    if (!(await streamFile(file, reader, io, pending.pump))) {
       // A file whose records were partly written before the read failed still closes its object.
       if (json && !first) out(`\n],"skipped":[]}`);
       status = 2;
@@ -99,6 +124,7 @@ export async function decode(c: Extract<Command, { cmd: "decode" }>, io: CliIo):
     }
     if (io.closed) break;
     const parser = reader.end();
+    await pending.pump();
     if (parser.kind && CONFIG_KINDS.has(parser.kind)) {
       if (json) {
         open();
@@ -136,35 +162,78 @@ export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo
   const out = json ? (s: string) => io.out(s) : (s: string) => io.out(terminalSafe(s));
   for (const file of list) {
     if (io.closed) break;
-    const r = await importFile(file, io, c.kind);
-    if (r === undefined) {
+    // Two passes over the file, both streamed (memory bounded whatever its size): the first
+    // gathers what explanations cite from elsewhere in the log (groups, RMRRs, other faults of a
+    // device, boot state), the second explains each record as it is decoded and writes it.
+    const around = new ExplainContext();
+    let kind = c.kind;
+    let utf16: string | undefined;
+    // An ftrace file without --trace is its own map/unmap history (kept: it is what the faults are compared with).
+    const own: EvidenceRecord[] = [];
+    const first = new EvidenceReader({
+      kind,
+      fast: FAST,
+      keep: false,
+      onRecords: (records, sk) => {
+        for (const r of records) {
+          around.add(r);
+          if (first.kind === "ftrace" && !history.length) own.push(r);
+        }
+        for (const x of sk) if (utf16 === undefined && /UTF-16/.test(x.reason)) utf16 = x.reason;
+      },
+    });
+    if (!(await streamFile(file, first, io))) {
       status = 2;
       continue;
     }
     if (io.closed) break;
-    const ex = explainRecords(r.records, history.length ? history : r.kind === "ftrace" ? r.records : []);
-    if (json) {
-      // One explanation at a time (the reader may be slow; a 100 MB log has tens of thousands).
-      out(`{\n  "file": ${JSON.stringify(file)},\n  "explanations": [`);
-      for (const [k, e] of ex.entries()) {
-        out(`${k ? "," : ""}\n    ${JSON.stringify({ ...e, line: r.records[e.record]!.line + 1 }, null, 2).replace(/\n/g, "\n    ")}`);
-        await io.drain?.();
-        if (io.closed) return status;
+    kind = first.end().kind;
+    const hist = history.length ? history : own;
+    const boot = around.bootExplanation();
+    let bootDone = boot === undefined;
+    let index = 0;
+    let explained = 0;
+    const emit = (e: Explanation, line: number) => {
+      explained++;
+      if (json) {
+        out(`${explained > 1 ? "," : ""}\n    ${JSON.stringify({ ...e, line: line + 1 }, null, 2).replace(/\n/g, "\n    ")}`);
+        return;
       }
-      out(`${ex.length ? "\n  " : ""}]\n}\n`);
-      continue;
-    }
-    for (const e of ex) {
-      const rec = r.records[e.record]!;
-      out(`${file}:${rec.line + 1}: ${e.title}\n  ${e.meaning}\n`);
+      out(`${file}:${line + 1}: ${e.title}\n  ${e.meaning}\n`);
       if (e.evidence.length) out(`  Evidence:\n${e.evidence.map((x) => `    - ${x}`).join("\n")}\n`);
       if (e.causes.length) out(`  Likely causes, most likely first:\n${e.causes.map((x, k) => `    ${k + 1}. ${x}`).join("\n")}\n`);
       if (e.checks.length) out(`  Check next:\n${e.checks.map((x) => `    - ${x}`).join("\n")}\n`);
       out("\n");
-      await io.drain?.();
-      if (io.closed) return status;
+    };
+    if (json) out(`{\n  "file": ${JSON.stringify(file)},\n  "explanations": [`);
+    const second = new EvidenceReader({
+      kind,
+      fast: FAST,
+      keep: false,
+      onRecords: (records) => pending.add(records),
+    });
+    const pending = new Pending(io, (r) => {
+      const i = index++;
+      const e = explainRecord(r, i, hist, around);
+      if (!e) return;
+      // The boot state's answer goes before the first explanation of a later record.
+      if (!bootDone && e.record > boot!.record) {
+        emit(boot!, around.bootLine()!);
+        bootDone = true;
+      }
+      emit(e, r.line);
+    });
+    if (!(await streamFile(file, second, io, pending.pump))) {
+      status = 2;
+      continue;
     }
-    if (ex.length === 0) out(`${file}: nothing to explain (${r.records.length} records, none a fault or a refusal)${r.skipped.some((s) => /UTF-16/.test(s.reason)) ? ` (${r.skipped[0]!.reason})` : ""}\n`);
+    if (io.closed) break;
+    second.end();
+    await pending.pump();
+    if (!bootDone) emit(boot!, around.bootLine()!);
+    if (json) out(`${explained ? "\n  " : ""}]\n}\n`);
+    else if (explained === 0) out(`${file}: nothing to explain (${around.records} records, none a fault or a refusal)${utf16 !== undefined ? ` (${utf16})` : ""}\n`);
+    await io.drain?.();
   }
   await io.drain?.();
   return status;

@@ -234,3 +234,36 @@ describe("lines longer than any record, streamed", () => {
     }
   });
 });
+
+describe("explain streams (two passes, memory bounded by the devices, not the records)", () => {
+  it("explain --json gives exactly the extension's whole-text explanations, for every fixture, a generated log and with --trace", async () => {
+    const { decodeEvidenceText } = await import("../../src/import/decode.js");
+    const { explainRecords } = await import("../../src/import/index.js");
+    const { readdirSync } = await import("node:fs");
+    const trace = join(fixtures, "iommu-trace.txt");
+    const cases: [string, string | undefined][] = [...readdirSync(fixtures).map((f): [string, string | undefined] => [join(fixtures, f), undefined]), [genLog, undefined], [join(fixtures, "mixed-dmesg.txt"), trace], [join(fixtures, "real-world.txt"), trace]];
+    for (const [file, t] of cases) {
+      const r = await cli("explain", "--json", ...(t ? ["--trace", t] : []), file);
+      expect(r.code, file).toBe(0);
+      const got = JSON.parse(r.out) as { file: string; explanations: { record: number; line: number; title: string }[] };
+      const d = decodeEvidenceText(readFileSync(file, "utf8"));
+      const history = t ? decodeEvidenceText(readFileSync(t, "utf8"), { kind: "ftrace" }).records : d.kind === "ftrace" ? d.records : [];
+      const want = explainRecords(d.records, history).map((e) => ({ ...e, line: d.records[e.record]!.line + 1 }));
+      expect(got.explanations, file).toEqual(want);
+    }
+  });
+
+  it("a device's other faults are counted, not kept: the evidence of 20 000 faults of one device lists five lines and the full count", async () => {
+    const { ExplainContext, explainRecord } = await import("../../src/import/explain.js");
+    const { decodeEvidenceText } = await import("../../src/import/decode.js");
+    const fault = realWorld.split("\n").find((l) => /DMAR: \[DMA (Read|Write)/.test(l))!;
+    const rec = decodeEvidenceText(fault).records.find((r) => r.kind === "dmar-fault")!;
+    const ctx = new ExplainContext();
+    for (let i = 0; i < 20_000; i++) ctx.add({ ...rec, line: i });
+    const e = explainRecord({ ...rec, line: 7 }, 7, [], ctx)!;
+    const ev = e.evidence.find((x) => x.includes("other fault record"))!;
+    expect(ev).toContain("19999 other fault records");
+    expect(ev).toMatch(/lines 1, 2, 3, 4, 5, …\)/);
+    expect(ctx.records).toBe(20_000);
+  });
+});
