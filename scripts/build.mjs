@@ -1,31 +1,9 @@
 // Bundles the CLI (and, from the extension issue on, the extension and its worker) with esbuild.
 // One script so `npm run build` is the single way artefacts are made, in CI and on a laptop.
 import { build } from "esbuild";
-import { fileURLToPath } from "node:url";
-import { dirname, resolve } from "node:path";
+import { buildCli, common } from "./cli-build.mjs";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const common = {
-  bundle: true,
-  // yaml's Node build reads process.env.LOG_TOKENS for every token it parses (a C++ getter call
-  // each time: a third of the parse time of a 1000-step scenario); its browser build does not,
-  // has the same API, and is what a Web Worker needs anyway.
-  alias: { yaml: "./node_modules/yaml/browser/index.js" },
-  platform: "node",
-  target: "node20",
-  sourcemap: true,
-  logLevel: "warning",
-  absWorkingDir: root,
-};
-
-await build({
-  ...common,
-  entryPoints: ["src/cli/main.ts"],
-  outfile: "dist/cli.mjs",
-  format: "esm",
-  // CommonJS dependencies (yaml) call require() for Node built-ins; give the ESM bundle one.
-  banner: { js: '#!/usr/bin/env node\nimport { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);' },
-});
+await buildCli();
 
 // The extension (CommonJS: VS Code's extension host loads `main` with require), its worker, and
 // the DMA Trace webview (a browser bundle). All three are minified: VS Code's activation time

@@ -8,8 +8,11 @@ import { parseArgs } from "node:util";
 import type { EvidenceKind } from "../import/index.js";
 
 export const USAGE = `usage:
-  passthrough simulate FILE... [--json] [--quiet]   run scenarios, print outcomes, faults (dmesg format) and expectations
-  passthrough bench [N] [REPS] [--dump]             the VT-d translation benchmark of ../shared/bench/SPEC.md
+  passthrough simulate FILE... [--json | --format text|json|junit] [--junit OUT.xml] [--quiet]
+                                                    run scenarios, print outcomes, faults (dmesg format) and expectations;
+                                                    junit: one test case per expect, for CI (--junit also writes the file)
+  passthrough bench [N] [REPS] [--dump]             the VT-d translation benchmark (N requests: 1..50000000, default
+                                                    10000000; REPS: 1..16, default 3)
   passthrough decode FILE... [--kind KIND] [--json] decode kernel logs, IOMMU group listings, ftrace iommu events, configs
   passthrough explain FILE... [--kind KIND] [--trace FTRACE] [--json]
                                                     explain each fault: meaning, likely causes, what to check, evidence
@@ -26,13 +29,24 @@ const _allKinds: Exclude<EvidenceKind, (typeof EVIDENCE_KINDS)[number]> extends 
 void _allKinds;
 
 export type Command =
-  | { cmd: "simulate"; files: string[]; json: boolean; quiet: boolean }
+  | { cmd: "simulate"; files: string[]; json: boolean; quiet: boolean; format: SimulateFormat; junit?: string }
   | { cmd: "decode"; files: string[]; kind?: EvidenceKind; json: boolean }
   | { cmd: "explain"; files: string[]; kind?: EvidenceKind; trace?: string; json: boolean }
   | { cmd: "synthesize"; files: string[] }
   | { cmd: "export"; file: string; format: ExportFormat; vm?: string }
   | { cmd: "bench"; n: number; reps: number; dump: boolean }
   | { cmd: "help" };
+
+/**
+ * `bench` limits: REPS as runBench takes it; N where the request streams (12 bytes a request per
+ * workload) still fit a few hundred MB (SPEC's runs use N = 10 M).
+ */
+export const BENCH_MAX_N = 50_000_000;
+export const BENCH_MAX_REPS = 16;
+
+/** What `simulate` prints (`--json` is `--format json`). */
+export const SIMULATE_FORMATS = ["text", "json", "junit"] as const;
+export type SimulateFormat = (typeof SIMULATE_FORMATS)[number];
 
 /** What `export` writes. */
 export const EXPORT_FORMATS = ["qemu", "libvirt"] as const;
@@ -43,7 +57,7 @@ export class UsageError extends Error {}
 
 type OptionSpec = { type: "boolean" } | { type: "string" };
 const COMMANDS = {
-  simulate: { json: { type: "boolean" }, quiet: { type: "boolean" } },
+  simulate: { json: { type: "boolean" }, quiet: { type: "boolean" }, format: { type: "string" }, junit: { type: "string" } },
   decode: { kind: { type: "string" }, json: { type: "boolean" } },
   explain: { kind: { type: "string" }, trace: { type: "string" }, json: { type: "boolean" } },
   synthesize: {},
@@ -72,8 +86,19 @@ export function parseCommandLine(argv: readonly string[]): Command {
     return positionals;
   };
   switch (name) {
-    case "simulate":
-      return { cmd: name, files: needFiles("scenario"), json: flag("json"), quiet: flag("quiet") };
+    case "simulate": {
+      const files = needFiles("scenario");
+      const f = values.format;
+      if (f !== undefined && (typeof f !== "string" || !(SIMULATE_FORMATS as readonly string[]).includes(f))) throw new UsageError(`simulate: --format ${JSON.stringify(f)} is not one of ${SIMULATE_FORMATS.join(", ")}${suggest(String(f), SIMULATE_FORMATS, "")}`);
+      if (flag("json") && f !== undefined && f !== "json") throw new UsageError(`simulate: --json and --format ${f} ask for two outputs; give one`);
+      const format: SimulateFormat = flag("json") ? "json" : ((f as SimulateFormat | undefined) ?? "text");
+      const c: Extract<Command, { cmd: "simulate" }> = { cmd: name, files, json: format === "json", quiet: flag("quiet"), format };
+      if (typeof values.junit === "string") {
+        if (values.junit === "") throw new UsageError("simulate: --junit needs a file name");
+        c.junit = values.junit;
+      }
+      return c;
+    }
     case "decode":
     case "explain": {
       const c: Extract<Command, { cmd: "decode" | "explain" }> = { cmd: name, files: needFiles("evidence"), json: flag("json") };
@@ -97,7 +122,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
     case "bench": {
       if (positionals.length > 2) throw new UsageError(`bench: at most two numbers (N and REPS), got ${positionals.length} arguments`);
       const nums = positionals.map((p, i) => {
-        if (!/^[1-9]\d*$/.test(p)) throw new UsageError(`bench: ${i === 0 ? "N" : "REPS"} must be a positive whole number, got ${JSON.stringify(p)}`);
+        const [what, max] = i === 0 ? ["N", BENCH_MAX_N] : ["REPS", BENCH_MAX_REPS];
+        if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > max) throw new UsageError(`bench: ${what} must be a whole number from 1 to ${max.toLocaleString("en-US")}, got ${JSON.stringify(p)}`);
         return Number(p);
       });
       return { cmd: name, n: nums[0] ?? 10_000_000, reps: nums[1] ?? 3, dump: flag("dump") };

@@ -5,7 +5,7 @@
  *   passthrough decode FILE... | explain FILE... [--kind KIND] [--trace FTRACE] [--json] | synthesize FILE...
  * Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or usage error.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { runBench, benchDump, runScenarioBench } from "./bench.js";
 import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
 import { decode, explain, synthesize } from "./evidence.js";
@@ -13,23 +13,19 @@ import { parseCommandLine, UsageError, USAGE, type Command } from "./args.js";
 import { parseScenario } from "../scenario/index.js";
 import { decodeScenarioBytes } from "../scenario/text.js";
 import { toLibvirtXml, toQemuCommandLine } from "../import/vmExport.js";
+import { terminalSafe, type CliIo } from "./output.js";
+import { toJunit, type JunitEntry } from "./junit.js";
 
-/** Where the CLI writes (the process's stdout and stderr; tests collect them). */
-export interface CliIo {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-export const processIo: CliIo = { out: (t) => void process.stdout.write(t), err: (t) => void process.stderr.write(t) };
+export type { CliIo };
 
 /** Runs one command line; resolves to the exit code. */
-export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let c: Command;
   try {
     c = parseCommandLine(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    io.err(`passthrough ${e.message}\n${USAGE}\n`);
+    io.err(terminalSafe(`passthrough ${e.message}\n${USAGE}\n`));
     return 2;
   }
   switch (c.cmd) {
@@ -39,11 +35,11 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     case "simulate":
       return simulate(c, io);
     case "decode":
-      return decode(c);
+      return decode(c, io);
     case "explain":
-      return explain(c);
+      return explain(c, io);
     case "synthesize":
-      return synthesize(c);
+      return synthesize(c, io);
     case "export":
       return exportVm(c, io);
     case "bench":
@@ -61,24 +57,43 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
 function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
   let worst = 0;
   const reports: SimulateReport[] = [];
+  const entries: JunitEntry[] = [];
   for (const file of c.files) {
     let text: string;
     try {
       text = decodeScenarioBytes(readFileSync(file));
     } catch (e) {
-      io.err(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+      const code = (e as NodeJS.ErrnoException).code ?? String(e);
+      entries.push({ file, readError: code });
+      io.err(terminalSafe(`${file}: cannot read: ${code}\n`));
       worst = 2;
       continue;
     }
     const report = simulateText(text, file, { detail: c.json });
     reports.push(report);
+    entries.push(report);
     worst = Math.max(worst, report.exitCode);
-    if (!c.json) {
-      const out = formatReport(report, { quiet: c.quiet });
-      (report.exitCode === 2 ? io.err : io.out)(out);
+    if (c.format === "text") {
+      // Names, messages and file names come from untrusted files: escaped for the terminal.
+      const out = terminalSafe(formatReport(report, { quiet: c.quiet }));
+      if (report.exitCode === 2) io.err(out);
+      else io.out(out);
     }
   }
-  if (c.json) io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, jsonBigint, 2) + "\n");
+  if (c.format === "json") io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, jsonBigint, 2) + "\n");
+  if (c.format === "junit" || c.junit !== undefined) {
+    // A file that cannot be read is a scenario that does not load, in the XML too.
+    const xml = toJunit(entries);
+    if (c.format === "junit") io.out(xml);
+    if (c.junit !== undefined) {
+      try {
+        writeFileSync(c.junit, xml);
+      } catch (e) {
+        io.err(terminalSafe(`${c.junit}: cannot write the JUnit report: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
+        return 2;
+      }
+    }
+  }
   return worst;
 }
 
@@ -88,22 +103,22 @@ function exportVm(c: Extract<Command, { cmd: "export" }>, io: CliIo): number {
   try {
     text = readFileSync(c.file, "utf8");
   } catch (e) {
-    io.err(`${c.file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+    io.err(terminalSafe(`${c.file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
     return 2;
   }
   const parsed = parseScenario(text, c.file);
   const errors = parsed.diagnostics.filter((d) => d.severity === "error");
   if (errors.length || !parsed.scenario) {
-    for (const d of errors) io.err(`${c.file}:${d.range.line + 1}:${d.range.column + 1}: error ${d.code}: ${d.message}\n${d.hint ? `    hint: ${d.hint}\n` : ""}`);
+    for (const d of errors) io.err(terminalSafe(`${c.file}:${d.range.line + 1}:${d.range.column + 1}: error ${d.code}: ${d.message}\n${d.hint ? `    hint: ${d.hint}\n` : ""}`));
     return 2;
   }
   const s = parsed.scenario;
   if (s.vms.length === 0) {
-    io.err(`${c.file}: the scenario has no VM to export\n`);
+    io.err(terminalSafe(`${c.file}: the scenario has no VM to export\n`));
     return 2;
   }
   if (c.vm !== undefined && !s.vms.some((v) => v.name === c.vm)) {
-    io.err(`${c.file}: no VM named ${JSON.stringify(c.vm)} (VMs: ${s.vms.map((v) => v.name).join(", ")})\n`);
+    io.err(terminalSafe(`${c.file}: no VM named ${JSON.stringify(c.vm)} (VMs: ${s.vms.map((v) => v.name).join(", ")})\n`));
     return 2;
   }
   io.out(c.format === "qemu" ? toQemuCommandLine(s, c.vm) : toLibvirtXml(s, c.vm));

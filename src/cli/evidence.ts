@@ -4,10 +4,12 @@
  */
 import { isAscii } from "node:buffer";
 import { createReadStream } from "node:fs";
-import { explainRecords, synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Skipped } from "../import/index.js";
+import { synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import { ExplainContext, explainRecord } from "../import/explain.js";
 import { EvidenceReader, mergeSkipped, type AsciiFastPath, type DecodedEvidence } from "../import/decode.js";
 import { configToJson, recordToJson } from "../import/json.js";
 import type { Command } from "./args.js";
+import { terminalSafe, type CliIo } from "./output.js";
 
 /** Node's Buffer helpers for the decoder's ASCII fast path. */
 const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1") };
@@ -16,49 +18,69 @@ const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.
  * Streams a file's bytes into an EvidenceReader (a 100 MB log is never one string): the same
  * decoding (UTF-8, UTF-16LE/BE) and parsing as the extension's file, clipboard and editor imports.
  */
-async function streamFile(file: string, reader: EvidenceReader, beforeError?: () => void): Promise<boolean> {
+async function streamFile(file: string, reader: EvidenceReader, io: CliIo, pump?: () => Promise<void>): Promise<boolean> {
   try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) reader.pushBytes(chunk);
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 18 }) as AsyncIterable<Buffer>) {
+      reader.pushBytes(chunk);
+      // What the chunk's slices decoded is written a little at a time, waiting whenever the
+      // reader is behind (bounded memory, no ENOBUFS); a reader that is gone stops the reading.
+      await pump?.();
+      await io.drain?.();
+      if (io.closed) break;
+    }
     return true;
   } catch (e) {
-    beforeError?.();
-    process.stderr.write(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+    io.err(terminalSafe(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
     return false;
   }
 }
 
 /** A whole file's records, parsed as it streams in (explain and synthesize keep the records, not the text). */
-async function importFile(file: string, kind?: EvidenceKind): Promise<DecodedEvidence | undefined> {
+async function importFile(file: string, io: CliIo, kind?: EvidenceKind): Promise<DecodedEvidence | undefined> {
   const reader = new EvidenceReader({ kind, fast: FAST });
-  if (!(await streamFile(file, reader))) return undefined;
+  if (!(await streamFile(file, reader, io))) return undefined;
   return reader.end();
 }
 
 const CONFIG_KINDS = new Set(["groups", "lspci", "libvirt", "qemu"]);
 
-export async function decode(c: Extract<Command, { cmd: "decode" }>): Promise<number> {
+/** Records decoded but not written yet (at most a slice's), written in small steps with a wait for the reader between them. */
+class Pending {
+  private list: EvidenceRecord[] = [];
+  constructor(
+    private readonly io: CliIo,
+    private readonly write: (r: EvidenceRecord) => void,
+  ) {}
+  add(records: EvidenceRecord[]): void {
+    for (const r of records) this.list.push(r);
+  }
+  readonly pump = async (): Promise<void> => {
+    const list = this.list;
+    this.list = [];
+    for (let k = 0; k < list.length; k++) {
+      if (this.io.closed) return;
+      this.write(list[k]!);
+      if (k % 32 === 31) await this.io.drain?.();
+    }
+  };
+}
+
+export async function decode(c: Extract<Command, { cmd: "decode" }>, io: CliIo): Promise<number> {
   const { json, files: list } = c;
   let status = 0;
-  // Output is batched (a 100 MB log has tens of thousands of records: one write each was a
-  // noticeable part of the time) and flushed before anything goes to stderr, so the two
-  // streams interleave as before.
-  let batch: string[] = [];
-  let batched = 0;
-  const flush = () => {
-    if (batch.length) process.stdout.write(batch.join(""));
-    batch = [];
-    batched = 0;
-  };
-  const out = (s: string) => {
-    batch.push(s);
-    batched += s.length;
-    if (batched >= 1 << 16) flush();
-  };
-  if (json && list.length > 1) out("[\n");
-  for (const [fi, file] of list.entries()) {
+  // Text lines are made terminal-safe (a log line cannot retitle or clear the terminal); JSON is escaped by JSON.stringify.
+  const out = json ? (s: string) => io.out(s) : (s: string) => io.out(terminalSafe(s));
+  const many = json && list.length > 1;
+  if (many) out("[");
+  // Separators go before an object, not after it: a file that cannot be read adds nothing (no trailing comma).
+  let objects = 0;
+  const open = () => out(many ? (objects++ ? ",\n" : "\n") : "");
+  for (const file of list) {
+    if (io.closed) break;
     const kind = c.kind;
     let count = 0;
     let skippedLines = 0;
+    // Merged as they come (slices hand them out in line order): a log of a million unrelated lines is a few runs, not a million entries.
     const skipped: Skipped[] = [];
     const configRecords: EvidenceRecord[] = [];
     let first = true;
@@ -67,96 +89,170 @@ export async function decode(c: Extract<Command, { cmd: "decode" }>): Promise<nu
       fast: FAST,
       keep: false,
       onRecords: (records, sk) => {
-        skipped.push(...sk);
-        for (const s of sk) skippedLines += s.endLine - s.line + 1;
+        for (const s of sk) {
+          skippedLines += s.endLine - s.line + 1;
+          const last = skipped[skipped.length - 1];
+          if (last && last.reason === s.reason && last.endLine >= s.line - 1 && s.line >= last.line) last.endLine = Math.max(last.endLine, s.endLine);
+          else skipped.push({ ...s });
+        }
         if (reader.kind && CONFIG_KINDS.has(reader.kind)) {
-          configRecords.push(...records);
+          for (const r of records) configRecords.push(r);
           return;
         }
-        for (const rec of records) {
-          count++;
-          if (json) {
-            if (first) out(`{"file":${JSON.stringify(file)},"records":[\n`);
-            out(`${first ? "" : ",\n"}${JSON.stringify(recordToJson(rec, file))}`);
-            first = false;
-          } else {
-            out(`${file}:${rec.line + 1}:${rec.column + 1}: ${rec.kind}: ${rec.summary}\n`);
-            for (const c of rec.context) out(`    ${file}:${c.line + 1}: ${c.text}\n`);
-          }
-        }
+        pending.add(records);
       },
     });
-    const ok = await streamFile(file, reader, flush);
-    if (!ok) {
+    const pending = new Pending(io, (rec) => {
+      count++;
+      if (json) {
+        if (first) {
+          open();
+          out(`{"file":${JSON.stringify(file)},"records":[\n`);
+        }
+        out(`${first ? "" : ",\n"}${JSON.stringify(recordToJson(rec, file))}`);
+        first = false;
+      } else {
+        out(`${file}:${rec.line + 1}:${rec.column + 1}: ${rec.kind}: ${rec.summary}\n`);
+        for (const c of rec.context) out(`    ${file}:${c.line + 1}: ${c.text}\n`);
+      }
+    });
+    if (!(await streamFile(file, reader, io, pending.pump))) {
+      // A file whose records were partly written before the read failed still closes its object.
+      if (json && !first) out(`\n],"skipped":[]}`);
       status = 2;
       continue;
     }
+    if (io.closed) break;
     const parser = reader.end();
-    const sep = fi < list.length - 1 ? ",\n" : "\n";
+    await pending.pump();
     if (parser.kind && CONFIG_KINDS.has(parser.kind)) {
-      if (json) out(JSON.stringify(configToJson(configRecords, mergeSkipped(skipped), file)) + (list.length > 1 ? sep : "\n"));
-      else for (const rec of configRecords) out(`${file}:${rec.line + 1}: ${rec.kind}: ${rec.summary}\n`);
+      if (json) {
+        open();
+        out(JSON.stringify(configToJson(configRecords, mergeSkipped(skipped), file)));
+      } else for (const rec of configRecords) out(`${file}:${rec.line + 1}: ${rec.kind}: ${rec.summary}\n`);
       count = configRecords.length;
     } else if (json) {
-      if (first) out(`{"file":${JSON.stringify(file)},"records":[\n`);
-      out(`\n],"skipped":${JSON.stringify(mergeSkipped(skipped).map((s) => ({ line: s.line + 1, endLine: s.endLine + 1, reason: s.reason })))}}${list.length > 1 ? sep : "\n"}`);
+      if (first) {
+        open();
+        out(`{"file":${JSON.stringify(file)},"records":[\n`);
+      }
+      out(`\n],"skipped":${JSON.stringify(mergeSkipped(skipped).map((s) => ({ line: s.line + 1, endLine: s.endLine + 1, reason: s.reason })))}}`);
     }
-    flush();
-    if (!json) process.stderr.write(`${file}: ${parser.kind}: ${count} record${count === 1 ? "" : "s"}, ${skippedLines} line${skippedLines === 1 ? "" : "s"} skipped\n`);
+    if (json && !many) out("\n");
+    await io.drain?.();
+    if (!json) io.err(terminalSafe(`${file}: ${parser.kind}: ${count} record${count === 1 ? "" : "s"}, ${skippedLines} line${skippedLines === 1 ? "" : "s"} skipped\n`));
   }
-  if (json && list.length > 1) out("]\n");
-  flush();
+  if (many) out("\n]\n");
+  await io.drain?.();
   return status;
 }
 
-export async function explain(c: Extract<Command, { cmd: "explain" }>): Promise<number> {
+export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo): Promise<number> {
   const { json, files: list } = c;
   let history: EvidenceRecord[] = [];
   if (c.trace !== undefined) {
-    const t = await importFile(c.trace, "ftrace");
+    const t = await importFile(c.trace, io, "ftrace");
     if (t === undefined) {
-      process.stderr.write("passthrough explain: --trace needs a readable ftrace file\n");
+      io.err("passthrough explain: --trace needs a readable ftrace file\n");
       return 2;
     }
     history = t.records;
   }
   let status = 0;
+  const out = json ? (s: string) => io.out(s) : (s: string) => io.out(terminalSafe(s));
   for (const file of list) {
-    const r = await importFile(file, c.kind);
-    if (r === undefined) {
+    if (io.closed) break;
+    // Two passes over the file, both streamed (memory bounded whatever its size): the first
+    // gathers what explanations cite from elsewhere in the log (groups, RMRRs, other faults of a
+    // device, boot state), the second explains each record as it is decoded and writes it.
+    const around = new ExplainContext();
+    let kind = c.kind;
+    let utf16: string | undefined;
+    // An ftrace file without --trace is its own map/unmap history (kept: it is what the faults are compared with).
+    const own: EvidenceRecord[] = [];
+    const first = new EvidenceReader({
+      kind,
+      fast: FAST,
+      keep: false,
+      onRecords: (records, sk) => {
+        for (const r of records) {
+          around.add(r);
+          if (first.kind === "ftrace" && !history.length) own.push(r);
+        }
+        for (const x of sk) if (utf16 === undefined && /UTF-16/.test(x.reason)) utf16 = x.reason;
+      },
+    });
+    if (!(await streamFile(file, first, io))) {
       status = 2;
       continue;
     }
-    const ex = explainRecords(r.records, history.length ? history : r.kind === "ftrace" ? r.records : []);
-    if (json) {
-      process.stdout.write(JSON.stringify({ file, explanations: ex.map((e) => ({ ...e, line: r.records[e.record]!.line + 1 })) }, null, 2) + "\n");
+    if (io.closed) break;
+    kind = first.end().kind;
+    const hist = history.length ? history : own;
+    const boot = around.bootExplanation();
+    let bootDone = boot === undefined;
+    let index = 0;
+    let explained = 0;
+    const emit = (e: Explanation, line: number) => {
+      explained++;
+      if (json) {
+        out(`${explained > 1 ? "," : ""}\n    ${JSON.stringify({ ...e, line: line + 1 }, null, 2).replace(/\n/g, "\n    ")}`);
+        return;
+      }
+      out(`${file}:${line + 1}: ${e.title}\n  ${e.meaning}\n`);
+      if (e.evidence.length) out(`  Evidence:\n${e.evidence.map((x) => `    - ${x}`).join("\n")}\n`);
+      if (e.causes.length) out(`  Likely causes, most likely first:\n${e.causes.map((x, k) => `    ${k + 1}. ${x}`).join("\n")}\n`);
+      if (e.checks.length) out(`  Check next:\n${e.checks.map((x) => `    - ${x}`).join("\n")}\n`);
+      out("\n");
+    };
+    if (json) out(`{\n  "file": ${JSON.stringify(file)},\n  "explanations": [`);
+    const second = new EvidenceReader({
+      kind,
+      fast: FAST,
+      keep: false,
+      onRecords: (records) => pending.add(records),
+    });
+    const pending = new Pending(io, (r) => {
+      const i = index++;
+      const e = explainRecord(r, i, hist, around);
+      if (!e) return;
+      // The boot state's answer goes before the first explanation of a later record.
+      if (!bootDone && e.record > boot!.record) {
+        emit(boot!, around.bootLine()!);
+        bootDone = true;
+      }
+      emit(e, r.line);
+    });
+    if (!(await streamFile(file, second, io, pending.pump))) {
+      status = 2;
       continue;
     }
-    for (const e of ex) {
-      const rec = r.records[e.record]!;
-      process.stdout.write(`${file}:${rec.line + 1}: ${e.title}\n  ${e.meaning}\n`);
-      if (e.evidence.length) process.stdout.write(`  Evidence:\n${e.evidence.map((x) => `    - ${x}`).join("\n")}\n`);
-      if (e.causes.length) process.stdout.write(`  Likely causes, most likely first:\n${e.causes.map((x, k) => `    ${k + 1}. ${x}`).join("\n")}\n`);
-      if (e.checks.length) process.stdout.write(`  Check next:\n${e.checks.map((x) => `    - ${x}`).join("\n")}\n`);
-      process.stdout.write("\n");
-    }
-    if (ex.length === 0) process.stdout.write(`${file}: nothing to explain (${r.records.length} records, none a fault or a refusal)${r.skipped.some((s) => /UTF-16/.test(s.reason)) ? ` (${r.skipped[0]!.reason})` : ""}\n`);
+    if (io.closed) break;
+    second.end();
+    await pending.pump();
+    if (!bootDone) emit(boot!, around.bootLine()!);
+    if (json) out(`${explained ? "\n  " : ""}]\n}\n`);
+    else if (explained === 0) out(`${file}: nothing to explain (${around.records} records, none a fault or a refusal)${utf16 !== undefined ? ` (${utf16})` : ""}\n`);
+    await io.drain?.();
   }
+  await io.drain?.();
   return status;
 }
 
 /** `passthrough synthesize FILE...`: one scenario from all the evidence files together, to stdout. */
-export async function synthesize(c: Extract<Command, { cmd: "synthesize" }>): Promise<number> {
+export async function synthesize(c: Extract<Command, { cmd: "synthesize" }>, io: CliIo): Promise<number> {
   const list = c.files;
   const records: EvidenceRecord[] = [];
   for (const file of list) {
-    const r = await importFile(file);
+    const r = await importFile(file, io);
     if (r === undefined) return 2;
     // A loop, not push(...): 130 000 records as arguments overflow the stack.
     for (const rec of r.records) records.push(rec);
   }
   const r = synthesizeScenario(records, `Reproduced from ${list.map((f) => f.split("/").pop()).join(", ")}`);
-  process.stdout.write(r.text);
-  process.stderr.write(`${r.reproduced.length} fault${r.reproduced.length === 1 ? "" : "s"} reproduced as dma steps; ${r.notes.length} record${r.notes.length === 1 ? "" : "s"} only noted\n`);
+  // A scenario file (YAML, its strings quoted by the synthesizer), meant to be redirected: written as it is.
+  io.out(r.text);
+  await io.drain?.();
+  io.err(`${r.reproduced.length} fault${r.reproduced.length === 1 ? "" : "s"} reproduced as dma steps; ${r.notes.length} record${r.notes.length === 1 ? "" : "s"} only noted\n`);
   return 0;
 }

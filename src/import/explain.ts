@@ -72,48 +72,65 @@ const CHECKS_DMA = [
   "If a VM has a vIOMMU: make sure intel-iommu has caching-mode=on (libvirt: <driver caching_mode='on'/>).",
 ];
 
+/** Every record's explanation, in record order (the boot state's at the first of its lines). */
 export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = []): Explanation[] {
   const out: Explanation[] = [];
-  const around = surroundings(records);
+  const around = new ExplainContext();
+  for (const r of records) around.add(r);
   records.forEach((r, i) => {
-    const e = explainOne(r, i, history, around);
-    if (!e) return;
-    // Evidence re-ranks the causes: the trace says which one it was.
-    const first = (c: string) => {
-      const k = e.causes.indexOf(c);
-      if (k > 0) e.causes.unshift(...e.causes.splice(k, 1));
-    };
-    if (e.evidence.some((x) => x.includes("DMA after unmap"))) first(CAUSES.afterUnmap);
-    else if (e.evidence.some((x) => x.includes("not unmapped before the fault"))) {
-      const k = e.causes.findIndex((c) => c.startsWith("Wrong DMA direction"));
-      if (k > 0) e.causes.unshift(...e.causes.splice(k, 1));
-    }
-    out.push(e);
+    const e = explainRecord(r, i, history, around);
+    if (e) out.push(e);
   });
-  // The boot-state lines add up to one answer, placed at the first of them.
-  const st = iommuStatus(records);
-  if (st) {
-    const at = st.facts[0]!.record;
-    const meaning =
-      st.translation === "on"
-        ? `The IOMMU translates DMA${st.defaultDomain === "Passthrough" ? "; host devices use identity (pass-through) domains (iommu=pt), devices assigned to VMs still get translated VFIO domains" : st.defaultDomain ? `; host devices use ${st.defaultDomain.toLowerCase()} DMA domains` : ""}.`
-        : st.translation === "off"
-          ? "The IOMMU does not translate DMA in this boot: VFIO cannot assign devices."
-          : "The lines in this log do not say whether the IOMMU translates DMA.";
-    const checks = [
-      "ls /sys/class/iommu/ (one dmar*/ivhd* entry per IOMMU unit when translation is on) and ls /sys/kernel/iommu_groups/ (empty when it is off).",
-      "cat /proc/cmdline: on Intel, intel_iommu=on (unless the kernel was built with CONFIG_INTEL_IOMMU_DEFAULT_ON); on AMD the IOMMU is on unless amd_iommu=off; iommu=pt puts host devices in identity domains and does not change assigned devices.",
-      ...(st.interruptRemapping !== "on" ? ["dmesg | grep -i remapping: VFIO needs interrupt remapping (or allow_unsafe_interrupts)."] : []),
-    ];
-    const e = { record: at, title: statusTitle(st), meaning, causes: st.blockers, checks, evidence: st.facts.map((f) => f.text) };
-    const k = out.findIndex((x) => x.record > at);
+  const e = around.bootExplanation();
+  if (e) {
+    const k = out.findIndex((x) => x.record > e.record);
     if (k < 0) out.push(e);
     else out.splice(k, 0, e);
   }
   return out;
 }
 
-function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], around: Surroundings): Explanation | undefined {
+/**
+ * One record's explanation (`i`: its index among all the records the context was built from),
+ * or undefined when there is nothing to explain. With an ExplainContext built in a first pass,
+ * a log of any size is explained as it streams in a second (the CLI's explain).
+ */
+export function explainRecord(r: EvidenceRecord, i: number, history: EvidenceRecord[], around: ExplainContext): Explanation | undefined {
+  const e = explainOne(r, i, history, around);
+  if (!e) return undefined;
+  // Evidence re-ranks the causes: the trace says which one it was.
+  const first = (c: string) => {
+    const k = e.causes.indexOf(c);
+    if (k > 0) e.causes.unshift(...e.causes.splice(k, 1));
+  };
+  if (e.evidence.some((x) => x.includes("DMA after unmap"))) first(CAUSES.afterUnmap);
+  else if (e.evidence.some((x) => x.includes("not unmapped before the fault"))) {
+    const k = e.causes.findIndex((c) => c.startsWith("Wrong DMA direction"));
+    if (k > 0) e.causes.unshift(...e.causes.splice(k, 1));
+  }
+  return e;
+}
+
+/** The boot-state lines added up to one answer (its record: the first of them). */
+function bootExplanation(records: readonly EvidenceRecord[], index: (k: number) => number): Explanation | undefined {
+  const st = iommuStatus(records);
+  if (!st) return undefined;
+  const at = index(st.facts[0]!.record);
+  const meaning =
+    st.translation === "on"
+      ? `The IOMMU translates DMA${st.defaultDomain === "Passthrough" ? "; host devices use identity (pass-through) domains (iommu=pt), devices assigned to VMs still get translated VFIO domains" : st.defaultDomain ? `; host devices use ${st.defaultDomain.toLowerCase()} DMA domains` : ""}.`
+      : st.translation === "off"
+        ? "The IOMMU does not translate DMA in this boot: VFIO cannot assign devices."
+        : "The lines in this log do not say whether the IOMMU translates DMA.";
+  const checks = [
+    "ls /sys/class/iommu/ (one dmar*/ivhd* entry per IOMMU unit when translation is on) and ls /sys/kernel/iommu_groups/ (empty when it is off).",
+    "cat /proc/cmdline: on Intel, intel_iommu=on (unless the kernel was built with CONFIG_INTEL_IOMMU_DEFAULT_ON); on AMD the IOMMU is on unless amd_iommu=off; iommu=pt puts host devices in identity domains and does not change assigned devices.",
+    ...(st.interruptRemapping !== "on" ? ["dmesg | grep -i remapping: VFIO needs interrupt remapping (or allow_unsafe_interrupts)."] : []),
+  ];
+  return { record: at, title: statusTitle(st), meaning, causes: st.blockers, checks, evidence: st.facts.map((f) => f.text) };
+}
+
+function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], around: ExplainContext): Explanation | undefined {
   const f = r.fields;
   switch (r.kind) {
     case "intr-remap-fault": {
@@ -126,7 +143,7 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
         meaning: `An interrupt request from ${device} selected entry ${f.index} of the interrupt-remapping table and was blocked. ${info?.explanation ?? "The reason is not in the log."}`,
         causes: [CAUSES.irte],
         checks: [`grep -i remap in dmesg: is interrupt remapping on, and was ${device}'s interrupt (IRTE ${f.index}) set up before the device raised it?`, "A VM with a split irqchip needs intremap=on on intel-iommu."],
-        evidence: deviceEvidence(r, device, around),
+        evidence: deviceEvidence(r, i, device, around),
       };
     }
     case "dmar-fault":
@@ -136,8 +153,8 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
     case "device-event": {
       const d = explainDeviceEvent(f);
       if (!d) return undefined;
-      const same = typeof f.device === "string" ? around.records.filter((x) => x !== r && x.kind === "device-event" && x.fields.device === f.device) : [];
-      const evidence = same.length ? [`${f.device} has ${same.length} other reset/power/error ${nounFor(same.length, "line")} in this log: ${[...new Set(same.map((x) => String(x.fields.event)))].join(", ")}.`] : [];
+      const same = typeof f.device === "string" ? around.otherDeviceEvents(f.device, i) : { count: 0, events: [] };
+      const evidence = same.count ? [`${f.device} has ${same.count} other reset/power/error ${nounFor(same.count, "line")} in this log: ${same.events.join(", ")}.`] : [];
       return { record: i, ...d, evidence };
     }
     case "amdvi-event": {
@@ -148,7 +165,7 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
         meaning: pf ? `The IOMMU ${f.present ? "found a translation but it does not allow" : "found no valid translation for"} the device's ${f.interrupt ? "interrupt request" : f.write ? "write" : "read"} to ${f.address} in domain ${f.domain}${f.reservedBit ? " (a reserved bit is set in a page-table entry)" : ""}.` : f.event === "DEVICE_NOT_ATTACHED" ? `The device (${f.device ?? "?"}) did DMA while Linux had it attached to no IOMMU domain.` : `The AMD IOMMU logged ${f.event}.`,
         causes: pf ? (f.present ? [CAUSES.direction, CAUSES.corrupted] : [CAUSES.unmapped, CAUSES.afterUnmap, CAUSES.direction, CAUSES.viommu, CAUSES.firmware]) : f.event === "DEVICE_NOT_ATTACHED" ? [CAUSES.notAttached, CAUSES.firmware] : f.event === "ILLEGAL_DEV_TABLE_ENTRY" ? ["The device table entry for this device is invalid (reserved bits or an inconsistent mode): a driver bug or corruption."] : f.event === "IOTLB_INV_TIMEOUT" ? ["The device did not answer an ATS invalidation in time (a hung device or a broken ATS implementation)."] : [CAUSES.corrupted],
         checks: pf ? CHECKS_DMA.slice(0, 3) : ["Look at the DTE/CMD dump lines that follow the event."],
-        evidence: [...(pf && typeof f.address === "string" ? [...historyEvidence(r, String(f.address), String(f.device ?? ""), history), ...addressEvidence(String(f.address)).text] : []), ...(f.device ? deviceEvidence(r, String(f.device), around) : [])],
+        evidence: [...(pf && typeof f.address === "string" ? [...historyEvidence(r, String(f.address), String(f.device ?? ""), history), ...addressEvidence(String(f.address)).text] : []), ...(f.device ? deviceEvidence(r, i, String(f.device), around) : [])],
       };
     }
     case "smmuv3-event":
@@ -162,7 +179,7 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
         meaning: translation ? `No translation for the ${f.write ? "write" : "read"} at ${f.iova}.` : permission ? `The translation of ${f.iova} does not allow this ${f.write ? "write" : "read"}.` : `The SMMU reported ${ev}.`,
         causes: translation ? [CAUSES.unmapped, CAUSES.afterUnmap, CAUSES.firmware] : permission ? [CAUSES.direction] : /C_BAD_STE|C_BAD_STREAMID|F_STREAM_DISABLED/.test(ev) ? ["The stream (device) has no valid stream table entry: it is not attached to a domain, or its StreamID is not what the firmware tables say."] : [CAUSES.corrupted],
         checks: CHECKS_DMA.slice(0, 2),
-        evidence: [...(typeof f.iova === "string" ? [...historyEvidence(r, String(f.iova), String(f.client ?? ""), history), ...addressEvidence(String(f.iova)).text] : []), ...(typeof f.client === "string" && /^[0-9a-f]{4}:/.test(f.client) ? deviceEvidence(r, f.client, around) : [])],
+        evidence: [...(typeof f.iova === "string" ? [...historyEvidence(r, String(f.iova), String(f.client ?? ""), history), ...addressEvidence(String(f.iova)).text] : []), ...(typeof f.client === "string" && /^[0-9a-f]{4}:/.test(f.client) ? deviceEvidence(r, i, f.client, around) : [])],
       };
     }
     case "vfio-message":
@@ -300,43 +317,106 @@ function historyEvidence(fault: EvidenceRecord, address: string, device: string,
   return out;
 }
 
-/** What the other records of the same import say about a device (its group, its RMRR, its other faults). */
-interface Surroundings {
-  group: Map<string, { group: number; line: number }>;
-  notViable: Map<number, number>;
-  rmrr: Map<string, number>;
-  faults: Map<string, number[]>;
-  /** The records counted in faults. */
-  isFault: Set<EvidenceRecord>;
-  records: EvidenceRecord[];
+/** The other faults of a device listed in its evidence (the count is complete). */
+const FAULTS_LISTED = 5;
+
+/**
+ * What the other records of the same import say about a device (its group, a non-viable group,
+ * its RMRR, its other faults and reset/power/error lines) and the boot state: built record by
+ * record in one pass (add, in record order), its size bounded by the devices, groups and boot
+ * lines, not by the records (a 1 GB log of faults is counted, not kept).
+ */
+export class ExplainContext {
+  readonly group = new Map<string, { group: number; line: number }>();
+  readonly notViable = new Map<number, number>();
+  readonly rmrr = new Map<string, number>();
+  /** Per device: its fault records (count), the first FAULTS_LISTED + 1 of them (index, line). */
+  private readonly faults = new Map<string, { count: number; first: { i: number; line: number }[] }>();
+  /** Per device: its device-event records (count), per event the first two of them (index). */
+  private readonly deviceEvents = new Map<string, { count: number; events: Map<string, number[]> }>();
+  private readonly boot: EvidenceRecord[] = [];
+  private readonly bootIndex: number[] = [];
+  private next = 0;
+
+  /** The next record (its index is the count of records added before it). */
+  add(r: EvidenceRecord): void {
+    const i = this.next++;
+    const f = r.fields;
+    const device = typeof f.device === "string" ? bare(f.device) : typeof f.client === "string" ? bare(f.client) : undefined;
+    if ((r.kind === "group-add" || r.kind === "iommu-group") && device && typeof f.group === "number") this.group.set(device, { group: f.group, line: r.line });
+    if (r.kind === "vfio-message" && f.problem === "group-not-viable" && typeof f.group === "number") {
+      this.notViable.set(f.group, r.line);
+      if (device && !this.group.has(device)) this.group.set(device, { group: f.group, line: r.line });
+    }
+    if (r.kind === "rmrr" && f.problem === "rmrr-ineligible" && device) this.rmrr.set(device, r.line);
+    const key = faultKey(r);
+    if (key !== undefined) {
+      const d = this.faults.get(key) ?? { count: 0, first: [] };
+      d.count++;
+      if (d.first.length <= FAULTS_LISTED) d.first.push({ i, line: r.line });
+      this.faults.set(key, d);
+    }
+    if (r.kind === "device-event" && typeof f.device === "string") {
+      const d = this.deviceEvents.get(f.device) ?? { count: 0, events: new Map<string, number[]>() };
+      d.count++;
+      const ev = String(f.event);
+      const seen = d.events.get(ev) ?? [];
+      if (seen.length < 2) seen.push(i);
+      d.events.set(ev, seen);
+      this.deviceEvents.set(f.device, d);
+    }
+    if (r.kind === "boot-state") {
+      this.boot.push(r);
+      this.bootIndex.push(i);
+    }
+  }
+
+  /** Records added so far. */
+  get records(): number {
+    return this.next;
+  }
+
+  /** A device's fault records other than record `i`: how many, and the lines of the first FAULTS_LISTED (1-based). */
+  otherFaults(device: string, i: number, isFault: boolean): { count: number; lines: number[] } {
+    const all = this.faults.get(device);
+    if (!all) return { count: 0, lines: [] };
+    return { count: all.count - (isFault ? 1 : 0), lines: all.first.filter((x) => x.i !== i).slice(0, FAULTS_LISTED).map((x) => x.line + 1) };
+  }
+
+  /** A device's reset/power/error lines other than record `i`: how many, and their events in the order they first appear. */
+  otherDeviceEvents(device: string, i: number): { count: number; events: string[] } {
+    const d = this.deviceEvents.get(device);
+    if (!d) return { count: 0, events: [] };
+    const firsts: [string, number][] = [];
+    for (const [ev, seen] of d.events) {
+      const k = seen.find((x) => x !== i);
+      if (k !== undefined) firsts.push([ev, k]);
+    }
+    return { count: d.count - 1, events: firsts.sort((a, b) => a[1] - b[1]).map((x) => x[0]) };
+  }
+
+  /** The boot state's explanation, when the records had boot-state lines. */
+  bootExplanation(): Explanation | undefined {
+    return bootExplanation(this.boot, (k) => this.bootIndex[k]!);
+  }
+
+  /** The line of the boot state's explanation (0-based), with bootExplanation. */
+  bootLine(): number | undefined {
+    return this.boot[0]?.line;
+  }
 }
 
 const bare = (device: string) => device.replace(/^0000:/, "");
 
-function surroundings(records: EvidenceRecord[]): Surroundings {
-  const s: Surroundings = { group: new Map(), notViable: new Map(), rmrr: new Map(), faults: new Map(), isFault: new Set(), records };
-  records.forEach((r, i) => {
-    const f = r.fields;
-    const device = typeof f.device === "string" ? bare(f.device) : typeof f.client === "string" ? bare(f.client) : undefined;
-    if ((r.kind === "group-add" || r.kind === "iommu-group") && device && typeof f.group === "number") s.group.set(device, { group: f.group, line: r.line });
-    if (r.kind === "vfio-message" && f.problem === "group-not-viable" && typeof f.group === "number") {
-      s.notViable.set(f.group, r.line);
-      if (device && !s.group.has(device)) s.group.set(device, { group: f.group, line: r.line });
-    }
-    if (r.kind === "rmrr" && f.problem === "rmrr-ineligible" && device) s.rmrr.set(device, r.line);
-    if ((r.kind === "dmar-fault" || r.kind === "amdvi-event" || r.kind === "smmuv3-event" || r.kind === "intr-remap-fault") && device) {
-      const list = s.faults.get(device) ?? [];
-      list.push(i);
-      s.faults.set(device, list);
-      s.isFault.add(r);
-    }
-  });
-  return s;
+/** The device a fault record is counted under, or undefined when the record is not a device's fault. */
+function faultKey(r: EvidenceRecord): string | undefined {
+  if (r.kind !== "dmar-fault" && r.kind !== "amdvi-event" && r.kind !== "smmuv3-event" && r.kind !== "intr-remap-fault") return undefined;
+  const f = r.fields;
+  return typeof f.device === "string" ? bare(f.device) : typeof f.client === "string" ? bare(f.client) : undefined;
 }
 
-
 /** Evidence about the device from the rest of the import: its group, a non-viable group, an RMRR, its other faults, suppressed reports, the time since boot. */
-function deviceEvidence(r: EvidenceRecord, device: string, around: Surroundings): string[] {
+function deviceEvidence(r: EvidenceRecord, i: number, device: string, around: ExplainContext): string[] {
   const out: string[] = [];
   const d = bare(device);
   const g = around.group.get(d);
@@ -347,13 +427,7 @@ function deviceEvidence(r: EvidenceRecord, device: string, around: Surroundings)
   const rm = around.rmrr.get(d);
   if (rm !== undefined) out.push(`${d} has a firmware RMRR (line ${rm + 1}): the firmware keeps using memory through it.`);
   // The first few of the device's other faults (bounded: a log of thousands of faults of one device).
-  const all = around.faults.get(d) ?? [];
-  const count = all.length - (around.isFault.has(r) ? 1 : 0);
-  const shown: number[] = [];
-  for (const k of all) {
-    if (shown.length === 5) break;
-    if (around.records[k] !== r) shown.push(around.records[k]!.line + 1);
-  }
+  const { count, lines: shown } = around.otherFaults(d, i, faultKey(r) !== undefined);
   if (count > 0) out.push(`${d} has ${plural(count, "other fault record")} in this log (${nounFor(count, "line")} ${shown.join(", ")}${count > 5 ? ", …" : ""}).`);
   for (const c of r.context) {
     const m = /(\d+) callbacks suppressed/.exec(c.text);
@@ -399,7 +473,7 @@ const SM_STRUCTURE_CODES = new Set([0x30, 0x32, 0x38, 0x3a, 0x40, 0x42, 0x43, 0x
 const SM_SECOND_STAGE_CODES = new Set([0x78, 0x79, 0x7a, 0x7b, 0x7c]);
 
 /** A VT-d DMA fault, explained for its own direction, reason, requester, IOVA and PASID, and what the rest of the evidence shows. */
-function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], around: Surroundings): Explanation {
+function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], around: ExplainContext): Explanation {
   const f = r.fields;
   const code = typeof f.reason === "number" ? f.reason : -1;
   const info = code >= 0 ? faultReasonInfo(code) : undefined;
@@ -500,7 +574,7 @@ function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], ar
     causes.push(...dmarCauses(code));
     checks.push(`Import the boot log around the fault: the IOMMU setup lines and the driver's probe of ${device}.`);
   }
-  evidence.push(...addr.text, ...deviceEvidence(r, device, around));
+  evidence.push(...addr.text, ...deviceEvidence(r, i, device, around));
   if (around.rmrr.has(device)) {
     const k = causes.indexOf(CAUSES.rmrr);
     if (k > 0) causes.unshift(...causes.splice(k, 1));

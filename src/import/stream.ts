@@ -30,6 +30,12 @@ export class StreamParser {
   private long: number[] = [];
   private carryStart = 0;
   private nextLine = 0;
+  /**
+   * Characters of the current (unfinished) line dropped so far, or -1: a line longer than
+   * MAX_LINE is not kept while it streams in (a 1 GB file without a newline would otherwise be one
+   * string, beyond what a JavaScript string can hold); it is an empty line in the pieces' text.
+   */
+  private dropping = -1;
   kind?: EvidenceKind;
 
   constructor(
@@ -39,8 +45,25 @@ export class StreamParser {
     if (kind) this.kind = kind;
   }
 
+  /** Characters held (the current slice and the unfinished line): bounded whatever the input. */
+  get buffered(): number {
+    return this.size;
+  }
+
   /** Feeds a chunk of text (any size, lines may be split across chunks). */
   push(chunk: string): void {
+    // The rest of a line being dropped: counted, not kept.
+    let dropped = -1;
+    if (this.dropping >= 0) {
+      const nl = chunk.indexOf("\n");
+      if (nl < 0) {
+        this.dropping += chunk.length;
+        return;
+      }
+      dropped = this.dropping + nl;
+      this.dropping = -1;
+      chunk = chunk.slice(nl);
+    }
     // Offset of the chunk in the pieces' text; it moves back when a slice drops lines from the front.
     let base = this.size;
     this.pieces.push(chunk);
@@ -48,12 +71,9 @@ export class StreamParser {
     let from = this.ends.length ? this.ends[this.ends.length - 1]! + 1 : 0;
     for (let nl = chunk.indexOf("\n"); nl >= 0; nl = chunk.indexOf("\n", nl + 1)) {
       const at = base + nl;
-      if (at - from > MAX_LINE) {
-        // Kept out of the slice (bounded work); reported as skipped at its line, before the slice that holds it.
-        const line = this.carryStart + this.ends.length;
-        this.onRecords([], [{ line, endLine: line, reason: `line of ${at - from} characters: too long to be a record` }]);
-        this.long.push(this.ends.length);
-      }
+      const length = dropped >= 0 ? dropped : at - from;
+      dropped = -1;
+      if (length > MAX_LINE) this.tooLong(length, at > from);
       this.ends.push(at);
       from = at + 1;
       if (this.ends.length >= SLICE_LINES + OVERLAP_LINES) {
@@ -62,17 +82,29 @@ export class StreamParser {
         from -= cut;
       }
     }
+    // An unfinished line already too long: its characters are dropped from here on.
+    if (this.size - from > MAX_LINE) {
+      this.dropping = this.size - from;
+      const buf = this.pieces.length === 1 ? this.pieces[0]! : this.pieces.join("");
+      this.pieces = [buf.slice(0, from)];
+      this.size = from;
+    }
+  }
+
+  /** A line too long to be a record: reported as skipped at its line, before the slice that holds it; kept out of the slice (bounded work). */
+  private tooLong(length: number, inText: boolean): void {
+    const line = this.carryStart + this.ends.length;
+    this.onRecords([], [{ line, endLine: line, reason: `line of ${length} characters: too long to be a record` }]);
+    if (inText) this.long.push(this.ends.length);
   }
 
   /** The rest; call once at the end of the input. */
   end(): void {
     // The last line (no "\n" after it) follows the same long-line rule as the others.
     const from = this.ends.length ? this.ends[this.ends.length - 1]! + 1 : 0;
-    if (this.size - from > MAX_LINE) {
-      const line = this.carryStart + this.ends.length;
-      this.onRecords([], [{ line, endLine: line, reason: `line of ${this.size - from} characters: too long to be a record` }]);
-      this.long.push(this.ends.length);
-    }
+    const length = this.dropping >= 0 ? this.dropping : this.size - from;
+    if (length > MAX_LINE) this.tooLong(length, this.dropping < 0);
+    this.dropping = -1;
     this.ends.push(this.size);
     this.slice(true);
   }

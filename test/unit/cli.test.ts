@@ -62,7 +62,7 @@ describe("CLI arguments", () => {
     expect(parseCommandLine(["explain", "a.log", "--trace=t.txt"])).toEqual({ cmd: "explain", files: ["a.log"], json: false, trace: "t.txt" });
     expect(parseCommandLine(["bench", "1000", "2", "--dump"])).toEqual({ cmd: "bench", n: 1000, reps: 2, dump: true });
     // After "--" a name starting with a dash is a file.
-    expect(parseCommandLine(["simulate", "--", "--odd.yaml"])).toEqual({ cmd: "simulate", files: ["--odd.yaml"], json: false, quiet: false });
+    expect(parseCommandLine(["simulate", "--", "--odd.yaml"])).toEqual({ cmd: "simulate", files: ["--odd.yaml"], json: false, quiet: false, format: "text" });
   });
 
   it("any argument list either parses or is a UsageError (never another exception), and an unknown --option never parses", () => {
