@@ -21,7 +21,8 @@ import { registerCommands, type CommandContext } from "./commands.js";
 import { scenarioCommands } from "./commandsScenario.js";
 import { viewCommands } from "./commandsViews.js";
 import { evidenceCommands } from "./commandsEvidence.js";
-import { trackWalkthroughContext, walkthroughCommands } from "./walkthrough.js";
+import { walkthroughCommands } from "./commandsWalkthrough.js";
+import { trackWalkthroughContext } from "./walkthrough.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],

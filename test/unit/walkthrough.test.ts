@@ -155,7 +155,7 @@ describe("Debug Scenario", () => {
     expect(button!.group).toMatch(/^navigation/);
     expect(c.menus.commandPalette!.find((m) => m.command === "passthrough.debugScenario")?.when).toBe("passthrough.hasScenario");
     // It starts the passthrough debugger (the one type contributes.debuggers declares).
-    expect(readFileSync(join(root, "src", "extension", "walkthrough.ts"), "utf8")).toMatch(/startDebugging\([^)]*type: DEBUGGER_TYPE/);
+    expect(readFileSync(join(root, "src", "extension", "commandsWalkthrough.ts"), "utf8")).toMatch(/startDebugging\([^)]*type: DEBUGGER_TYPE/);
     expect(DEBUGGER_TYPE).toBe("passthrough");
   });
 });
