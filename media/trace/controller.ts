@@ -29,6 +29,9 @@ export interface Parts {
 }
 
 export class TraceController {
+  /** Whether the last selection the host heard of was a fault row. */
+  private selectedFault = false;
+
   constructor(private readonly p: Parts) {}
 
   persist(): void {
@@ -128,9 +131,12 @@ export class TraceController {
     if (!r || store.selectedRow !== row) return;
     store.state.selected = r.event;
     this.persist();
-    if (notify && r.step !== store.cursorStep) {
+    // The host hears of a new step (the shared cursor) and of a selection that becomes, or stops
+    // being, a fault (the walkthrough's "the trace is at a fault"), not of every row in between.
+    if (notify && (r.step !== store.cursorStep || r.fault !== this.selectedFault)) {
       store.cursorStep = r.step;
-      host.post({ type: "select", event: r.event, step: r.step });
+      this.selectedFault = r.fault;
+      host.post({ type: "select", event: r.event, step: r.step, fault: r.fault });
     }
     if (r.kind === 1 || r.kind === 2) void walk.showWalk(r.event);
     else walk.showSlowPath(r.event, r.step, r.kind);
@@ -203,6 +209,12 @@ export class TraceController {
         rows.schedule();
         return;
       }
+      case "navigate":
+        // The panel's commands (palette, keybindings): the same moves as its F8/Shift+F8, ] and [.
+        if (store.matched === 0) return;
+        if (m.action === "nextFault" || m.action === "previousFault") void this.jumpFault(m.action === "nextFault" ? 1 : -1);
+        else void this.jumpStep(m.action === "nextStep" ? 1 : -1);
+        return;
       case "empty":
         this.rememberUri(m.uri);
         // No data (the scenario closed or has not run): clear the rows; the next run reloads.

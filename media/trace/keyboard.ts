@@ -30,6 +30,12 @@ export function bindGridKeys(scroller: HTMLElement, a: GridKeyActions): void {
     else if (key === "[") a.jumpStep(-1);
     else if (key === "x") a.toggleRadix();
     else handled = false;
-    if (handled) e.preventDefault();
+    if (handled) {
+      e.preventDefault();
+      // Not on to the webview's window, where VS Code forwards keys to the workbench: its
+      // keybindings for this panel (F8, Shift+F8, Alt+] and Alt+[ run passthrough.traceNextFault...)
+      // would move the selection a second time.
+      e.stopPropagation();
+    }
   });
 }

@@ -4,9 +4,17 @@
  * MAX_PAGES (bounded memory for any trace size), least recently used first.
  */
 import { TRACE_PAGE_ROWS } from "../../src/protocol/webview.js";
+import { EventKind } from "../../src/trace/trace.js";
 import { isCancelled, type HostChannel } from "./host.js";
 import { CancellationSource } from "../../src/protocol/rpc.js";
 import type { TraceStore } from "./store.js";
+
+export interface RowData {
+  event: number;
+  step: number;
+  kind: number;
+  fault: boolean;
+}
 
 export const PAGE = TRACE_PAGE_ROWS;
 /** Pages kept in memory; older ones are evicted (bounded memory for any trace size). */
@@ -97,16 +105,17 @@ export class PageCache {
     return entry.done;
   }
 
-  /** Row `row`'s event, step and kind when its page is here. */
-  rowAt(row: number): { event: number; step: number; kind: number } | undefined {
+  /** Row `row`'s event, step and kind, and whether it is a DMA fault (a DMA with a fault reason), when its page is here. */
+  rowAt(row: number): RowData | undefined {
     const p = this.pages.get(Math.floor(row / PAGE));
     if (!p || p.gen !== this.generation) return undefined;
     const k = row - p.start;
-    return { event: p.cols.index![k]!, step: p.cols.step![k]!, kind: p.cols.kind![k]! };
+    const kind = p.cols.kind![k]!;
+    return { event: p.cols.index![k]!, step: p.cols.step![k]!, kind, fault: kind === EventKind.Dma && (p.cols.reason?.[k] ?? 0) !== 0 };
   }
 
   /** The same, loading its page first when needed. */
-  async rowData(row: number): Promise<{ event: number; step: number; kind: number } | undefined> {
+  async rowData(row: number): Promise<RowData | undefined> {
     return this.rowAt(row) ?? (await this.load(Math.floor(row / PAGE)), this.rowAt(row));
   }
 }

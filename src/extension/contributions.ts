@@ -27,6 +27,11 @@ export const COMMANDS = [
   "passthrough.createScenarioFromEvidence",
   "passthrough.showEvidence",
   "passthrough.goToEvidenceLogLine",
+  "passthrough.debugScenario",
+  "passthrough.traceNextFault",
+  "passthrough.tracePreviousFault",
+  "passthrough.traceNextStep",
+  "passthrough.tracePreviousStep",
 ] as const;
 export type CommandId = (typeof COMMANDS)[number];
 
@@ -47,9 +52,28 @@ export const CONFIG_SECTION = "passthrough";
 export const CONFIG_KEYS = ["radix", "rerunDelay", "settleDelay", "engineTimeout"] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
-/** Context keys the extension sets (setContext) for package.json's `when` clauses. */
-export const CONTEXT_KEYS = ["passthrough.hasScenario", "passthrough.stateAfterStep"] as const;
+/**
+ * Context keys the extension sets (setContext) for package.json's `when` and `enablement` clauses
+ * and the walkthrough's `onContext:` completion events (extension/walkthrough.ts sets those).
+ */
+export const CONTEXT_KEYS = [
+  "passthrough.hasScenario",
+  "passthrough.stateAfterStep",
+  /** The active scenario's cursor is on a step whose DMA faulted (the sidebar shows that step). */
+  "passthrough.cursorAtFault",
+  /** A DMA Trace panel is open (its commands' enablement). */
+  "passthrough.traceOpen",
+  /** The user selected a fault row in a DMA Trace. */
+  "passthrough.traceAtFault",
+  /** A passthrough debug session is running. */
+  "passthrough.debugging",
+  /** Evidence was imported and decoded in this window. */
+  "passthrough.evidenceImported",
+] as const;
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
+
+/** The walkthrough's id (contributes.walkthroughs; VS Code names it `<publisher>.<name>#<id>`). */
+export const WALKTHROUGH_ID = "getStarted";
 
 /** The DMA Trace webview's viewType (activationEvents onWebviewPanel:). */
 export const WEBVIEW_TYPE = "passthrough.trace";

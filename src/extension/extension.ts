@@ -22,6 +22,8 @@ import { scenarioCommands } from "./commandsScenario.js";
 import { viewCommands } from "./commandsViews.js";
 import { evidenceCommands } from "./commandsEvidence.js";
 import { readSetting } from "./settings.js";
+import { walkthroughCommands } from "./commandsWalkthrough.js";
+import { trackWalkthroughContext } from "./walkthrough.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],
@@ -170,7 +172,8 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
 
   // ---- commands, per area (commands*.ts)
   const cx: CommandContext = { ctx, log, client, scenarios: sm, trees, views, tracePanels, evidence, config, radix, stateView: { get after() { return after; }, setAfter } };
-  registerCommands(ctx, scenarioCommands(cx), viewCommands(cx), evidenceCommands(cx));
+  registerCommands(ctx, scenarioCommands(cx), viewCommands(cx), evidenceCommands(cx), walkthroughCommands(cx));
+  ctx.subscriptions.push(trackWalkthroughContext(cx));
 
   const whenRun = (uri: vscode.Uri): Promise<SessionState> =>
     new Promise((resolve) => {

@@ -4,7 +4,7 @@
  * forwards the webview's trace requests to the worker and keeps the shared cursor in sync.
  */
 import * as vscode from "vscode";
-import { escapeAttribute, scenarioDisplayName, TRACE_METHODS, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type PrefetchedReply, type ToWebview, type TraceMethod, type TraceViewState } from "../protocol/webview.js";
+import { escapeAttribute, scenarioDisplayName, TRACE_METHODS, TRACE_PAGE_ROWS, type FromWebview, type InitialMessages, type PrefetchedReply, type ToWebview, type TraceMethod, type TraceNavigation, type TraceViewState } from "../protocol/webview.js";
 import type { TraceFilter } from "../protocol/engine.js";
 import { REQUEST_ERROR_CODES } from "../protocol/diagnostics.js";
 import { answer, CancellationSource, errorData, RpcError } from "../protocol/rpc.js";
@@ -18,6 +18,14 @@ const TRACE_METHOD_SET: ReadonlySet<string> = new Set(TRACE_METHODS);
 export class TracePanels implements vscode.Disposable {
   private readonly panels = new Map<string, TracePanel>();
   private readonly subs: vscode.Disposable[] = [];
+  /** The scenario of the panel that was active last (the target of the commands when none is active). */
+  private lastActive?: string;
+  private readonly openChanged = new vscode.EventEmitter<number>();
+  /** The number of open panels changed (the commands' enablement: passthrough.traceOpen). */
+  readonly onDidChangeOpen = this.openChanged.event;
+  private readonly selected = new vscode.EventEmitter<{ uri: string; step: number; fault: boolean }>();
+  /** The user selected a row of another step, or a fault row, or left one (passthrough.traceAtFault). */
+  readonly onDidSelect = this.selected.event;
 
   constructor(
     private readonly ctx: vscode.ExtensionContext,
@@ -73,6 +81,28 @@ export class TracePanels implements vscode.Disposable {
     return this.panels.get(uri);
   }
 
+  /** How many panels are open. */
+  get count(): number {
+    return this.panels.size;
+  }
+
+  /**
+   * The panel the DMA Trace commands (palette, keybindings) act on: the active one (focused, as
+   * for its keybindings), else the active scenario's, else the one active last, else the only one.
+   */
+  target(activeScenario?: string): TracePanel | undefined {
+    const all = [...this.panels.values()];
+    return all.find((p) => p.panel.active) ?? (activeScenario ? this.panels.get(activeScenario) : undefined) ?? (this.lastActive ? this.panels.get(this.lastActive) : undefined) ?? (all.length === 1 ? all[0] : undefined);
+  }
+
+  /** Moves the target panel's selection as its own keys do; false when no panel is open. */
+  navigate(action: TraceNavigation, activeScenario?: string): boolean {
+    const p = this.target(activeScenario);
+    if (!p) return false;
+    p.post({ type: "navigate", action });
+    return true;
+  }
+
   private options(): vscode.WebviewOptions & vscode.WebviewPanelOptions {
     return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.ctx.extensionUri, "dist"), vscode.Uri.joinPath(this.ctx.extensionUri, "media")], enableFindWidget: false };
   }
@@ -80,9 +110,18 @@ export class TracePanels implements vscode.Disposable {
   private adopt(panel: vscode.WebviewPanel, uri: string, state?: TraceViewState): TracePanel {
     panel.webview.options = this.options();
     const p: TracePanel = new TracePanel(panel, uri, this.ctx.extensionUri, this.client, this.scenarios, this.radix, this.log, () => {
-      if (this.panels.get(uri) === p) this.panels.delete(uri);
+      if (this.panels.get(uri) === p) {
+        this.panels.delete(uri);
+        this.openChanged.fire(this.panels.size);
+      }
     }, state);
+    p.onSelect = (step, fault) => this.selected.fire({ uri, step, fault });
     this.panels.set(uri, p);
+    if (panel.active) this.lastActive = uri;
+    panel.onDidChangeViewState((e) => {
+      if (e.webviewPanel.active) this.lastActive = uri;
+    });
+    this.openChanged.fire(this.panels.size);
     return p;
   }
 
@@ -93,6 +132,8 @@ export class TracePanels implements vscode.Disposable {
   dispose(): void {
     for (const s of this.subs) s.dispose();
     for (const p of [...this.panels.values()]) p.panel.dispose();
+    this.openChanged.dispose();
+    this.selected.dispose();
   }
 }
 
@@ -121,7 +162,9 @@ export interface TracePanelTimings {
 
 export class TracePanel {
   /** Messages the webview sent (tests read the last selection through it). */
-  lastSelection?: { event: number; step: number };
+  lastSelection?: { event: number; step: number; fault: boolean };
+  /** Told of each selection the webview reports (TracePanels.onDidSelect). */
+  onSelect?: (step: number, fault: boolean) => void;
   readonly timings: TracePanelTimings = { created: performance.now() };
   private readonly firstRows: { promise: Promise<TracePanelTimings>; resolve: (t: TracePanelTimings) => void };
   /** Resolves when the webview has drawn its first rows (once per panel). */
@@ -235,7 +278,8 @@ export class TracePanel {
         this.forwarded.get(m.id)?.cancel();
         return;
       case "select": {
-        this.lastSelection = { event: m.event, step: m.step };
+        this.lastSelection = { event: m.event, step: m.step, fault: m.fault === true };
+        this.onSelect?.(m.step, m.fault === true);
         const st = this.scenarios.states.get(this.uri);
         if (st && st.cursor !== m.step) {
           this.ownMoves.push(m.step);

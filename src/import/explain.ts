@@ -241,16 +241,17 @@ const VIOMMU_CAUSES: Record<string, string[]> = {
 };
 
 /** A QEMU vIOMMU report: the guest's own IOMMU tables refused the DMA, not the host's. */
-function explainViommu(r: EvidenceRecord, i: number, around: { records: EvidenceRecord[] }): Explanation {
+function explainViommu(r: EvidenceRecord, i: number, around: ExplainContext): Explanation {
   const f = r.fields;
   const code = typeof f.reason === "number" ? f.reason : undefined;
   const info = code !== undefined ? faultReasonInfo(code) : undefined;
   const device = typeof f.device === "string" ? f.device : undefined;
   const problem = String(f.problem);
-  const hostFaults = device ? around.records.filter((x) => x.kind === "dmar-fault" && x.fields.device === device).length : 0;
+  const host = device ? around.otherFaults(bare(device), i, false) : { count: 0, lines: [] };
+  const hostFaults = host.count;
   const evidence = [
     ...(f.notRecorded ? [`QEMU did not record it in the guest's fault registers (${f.notRecorded === "compressed" ? "another fault of this device was pending" : "they overflowed"}): the guest's dmesg may show no line for it.`] : []),
-    ...(hostFaults ? [`The host's log here also has ${hostFaults} DMAR ${nounFor(hostFaults, "fault")} for ${device}: those come from the host's IOMMU (the VFIO mappings), this one from the guest's vIOMMU.`] : []),
+    ...(hostFaults ? [`The host's log here also has ${plural(hostFaults, "IOMMU fault")} for ${device} (${nounFor(hostFaults, "line")} ${host.lines.join(", ")}${hostFaults > host.lines.length ? ", …" : ""}): those come from the host's IOMMU (the VFIO mappings), this one from the guest's vIOMMU.`] : []),
   ];
   return {
     record: i,

@@ -24,8 +24,8 @@ export type FromWebview =
   | ({ type: "request" } & RpcRequest<TraceMethod, TraceParams<TraceMethod>>)
   /** The webview no longer wants the answer to request `id` (the host drops it). */
   | { type: "cancel"; id: number }
-  /** The user selected a row: move the shared cursor to its step. */
-  | { type: "select"; event: number; step: number }
+  /** The user selected a row: move the shared cursor to its step. `fault`: the row is a DMA fault (the walkthrough's "trace at a fault"). */
+  | { type: "select"; event: number; step: number; fault: boolean }
   | { type: "export"; format: "csv" | "json"; filter: EngineMethods["traceExport"]["params"]["filter"] }
   /** The hex/decimal toggle (shared with the sidebar). */
   | { type: "toggleRadix" }
@@ -45,7 +45,13 @@ export type ToWebview =
   /** The shared cursor moved (debugger, CodeLens, trees). */
   | { type: "cursor"; step: number }
   | { type: "radix"; radix: "hex" | "dec" }
-  | { type: "empty"; uri: string; message: string };
+  | { type: "empty"; uri: string; message: string }
+  /** A command of the palette or a keybinding (passthrough.traceNextFault, ...): move as the panel's own keys do. */
+  | { type: "navigate"; action: TraceNavigation };
+
+/** What the DMA Trace's commands ask of the panel: the next or previous fault or step (its F8/Shift+F8, ] and [ keys). */
+export const TRACE_NAVIGATIONS = ["nextFault", "previousFault", "nextStep", "previousStep"] as const;
+export type TraceNavigation = (typeof TRACE_NAVIGATIONS)[number];
 
 /** What the webview keeps in getState/setState (survives hide/show and reloads). */
 export interface TraceViewState {

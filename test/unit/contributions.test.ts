@@ -16,7 +16,9 @@ interface Menu {
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
   activationEvents: string[];
   contributes: {
-    commands: { command: string }[];
+    commands: { command: string; enablement?: string }[];
+    keybindings: { command: string; when?: string }[];
+    walkthroughs: { steps: { completionEvents?: string[] }[] }[];
     views: Record<string, { id: string; when?: string }[]>;
     viewsContainers: { activitybar: { id: string }[] };
     viewsWelcome: { view: string; contents: string; when?: string }[];
@@ -50,7 +52,7 @@ describe("contributions", () => {
   });
 
   it("every command a menu, a welcome link, a hover or the code runs is contributed", () => {
-    const menus = Object.values(c.menus).flatMap((ms) => ms.map((m) => m.command));
+    const menus = [...Object.values(c.menus).flatMap((ms) => ms.map((m) => m.command)), ...c.keybindings.map((k) => k.command)];
     const links = c.viewsWelcome.flatMap((w) => [...w.contents.matchAll(/\(command:([^)?\s]+)/g)].map((m) => m[1]!));
     const run = [...all.matchAll(/(?:executeCommand\(|command:\s*)"(passthrough\.[A-Za-z]+)"/g)].map((m) => m[1]!);
     const used = [...menus, ...links, ...HOVER_COMMANDS, ...run];
@@ -73,11 +75,20 @@ describe("contributions", () => {
   });
 
   it("context keys: every one a `when` clause reads is set by the code, and every one set is read", () => {
-    const clauses = [...Object.values(c.menus).flat().map((m) => m.when), ...c.viewsWelcome.map((w) => w.when), ...c.views[VIEW_CONTAINER]!.map((v) => v.when)];
+    const clauses = [
+      ...Object.values(c.menus).flat().map((m) => m.when),
+      ...c.viewsWelcome.map((w) => w.when),
+      ...c.views[VIEW_CONTAINER]!.map((v) => v.when),
+      ...c.commands.map((x) => x.enablement),
+      ...c.keybindings.map((k) => k.when),
+      // The walkthrough's steps wait for context keys (onContext:<expression>).
+      ...c.walkthroughs.flatMap((w) => w.steps.flatMap((st) => st.completionEvents ?? [])).filter((e) => e.startsWith("onContext:")),
+    ];
     const viewIds = new Set<string>(Object.values(VIEWS));
-    // (a view's id, and `view =~ /^passthrough\./` patterns, are not context keys)
-    const read = clauses.flatMap(whenIds).filter((id) => !viewIds.has(id) && !id.endsWith("."));
-    const set = [...all.matchAll(/"setContext",\s*"([^"]+)"/g)].map((m) => m[1]!);
+    // (a view's id, `view =~ /^passthrough\./` patterns and the webview type `activeWebviewPanelId` is compared with are not context keys)
+    const read = clauses.flatMap(whenIds).filter((id) => !viewIds.has(id) && !id.endsWith(".") && id !== WEBVIEW_TYPE);
+    // (extension/walkthrough.ts sets its keys through a helper, setKey("..."))
+    const set = [...all.matchAll(/(?:"setContext",\s*|\bsetKey\()"([^"]+)"/g)].map((m) => m[1]!);
     expect(sorted(read)).toEqual(sorted(CONTEXT_KEYS));
     expect(sorted(set)).toEqual(sorted(CONTEXT_KEYS));
   });

@@ -138,6 +138,53 @@ test("] and [ move to the first row of the next and previous step; x asks for th
   await page.close();
 });
 
+test("the panel's commands (a navigate message) move like its keys, and a fault selection is reported as one", async () => {
+  const { page } = await open({ events: 500 });
+  const drawn = await page.evaluate(() => window.__posted.filter((m) => m.type === "request" && m.method === "traceTimeline").length);
+  await page.evaluate(() => window.postMessage({ type: "run", uri: "file:///w/perf.passthrough.yaml", file: "x", runVersion: 2, stale: false, step: 0, steps: Array.from({ length: 5 }, () => ({ line: 0, op: "dma" })) }, "*"));
+  await page.waitForFunction((n) => window.__posted.filter((m) => m.type === "request" && m.method === "traceTimeline").length > n, drawn);
+  const navigate = (action) => page.evaluate((a) => window.postMessage({ type: "navigate", action: a }, "*"), action);
+  const selected = (row) => page.waitForFunction((r) => document.querySelector(".row.selected")?.firstChild?.textContent === r, row);
+  await navigate("nextFault");
+  await selected("7");
+  await navigate("nextFault");
+  await selected("57");
+  await navigate("previousFault");
+  await selected("7");
+  const lastSelect = () => page.evaluate(() => window.__posted.filter((m) => m.type === "select").at(-1));
+  assert.equal((await lastSelect()).fault, true);
+  await navigate("nextStep");
+  await selected("100");
+  assert.deepEqual(await lastSelect(), { type: "select", event: 100, step: 1, fault: false });
+  await navigate("nextStep");
+  await selected("200");
+  await navigate("previousStep");
+  await selected("100");
+  await page.close();
+});
+
+test("keys the grid handles stay in the webview; others go on to VS Code's keybindings (nothing moves twice)", async () => {
+  const { page } = await open({ events: 500 });
+  // VS Code's webview host forwards the keydown events that reach the webview's window to the workbench.
+  await page.evaluate(() => {
+    window.__forwarded = [];
+    // (a modifier's own keydown, Shift of Shift+F8, binds nothing)
+    window.addEventListener("keydown", (e) => ["Shift", "Alt", "Control", "Meta"].includes(e.key) || window.__forwarded.push(e.key));
+  });
+  await page.locator(".scroller").focus();
+  await page.keyboard.press("Home");
+  await page.keyboard.press("F8");
+  await page.waitForFunction(() => document.querySelector(".row.selected")?.firstChild?.textContent === "7");
+  await page.keyboard.press("Shift+F8");
+  await page.keyboard.press("Alt+]");
+  assert.deepEqual(await page.evaluate(() => window.__forwarded), []);
+  // In the search box F8 is not the grid's: VS Code gets it (its keybinding runs passthrough.traceNextFault).
+  await page.locator("input[type=search]").focus();
+  await page.keyboard.press("F8");
+  assert.deepEqual(await page.evaluate(() => window.__forwarded), ["F8"]);
+  await page.close();
+});
+
 test("the walk diagram shows each entry and where the walk failed", async () => {
   const { page } = await open({ events: 200 });
   await page.locator(".scroller").focus();
