@@ -12,7 +12,7 @@ import { formatSid } from "../sim/bdf.js";
 import { faultReasonInfo } from "../sim/vtd/reasons.js";
 import { parseAddress } from "../scenario/values.js";
 import { EventKind, F_FATE_SHIFT, F_WRITE } from "../trace/trace.js";
-import { evalExpr, formatValue, parseExpr, truthy, type Node, type Value } from "./expr.js";
+import { evalExpr, formatValue, parseExpr, truthy, type Node } from "./expr.js";
 import { explainWalk } from "./walk.js";
 import { EVENT_NAMES, mappingSignature, type DebugInspector, type DebugPos } from "./debugInspect.js";
 import type { LineBreakpoint, DataWatch, ExceptionFilter, DebugAction, ScanRequest, ScanResult } from "../protocol/debug.js";
@@ -244,7 +244,7 @@ export class DebugControl {
       if (!res.errors.includes(msg)) res.errors.push(msg);
       return false;
     }
-    return truthy(v as Value);
+    return truthy(v);
   }
 
   private interpolate(message: string, pos: DebugPos): string {
@@ -252,7 +252,7 @@ export class DebugControl {
       const e = parseExpr(src);
       if ("error" in e) return `{${src}: ${e.error}}`;
       const v = evalExpr(e, (name) => this.view.lookup(pos, name), () => this.view.names(pos));
-      return typeof v === "object" && v !== null && "error" in v ? `{${src}: ${v.error}}` : formatValue(v as Value);
+      return typeof v === "object" && v !== null && "error" in v ? `{${src}: ${v.error}}` : formatValue(v);
     });
   }
 }

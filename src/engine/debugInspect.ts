@@ -267,7 +267,7 @@ export class DebugInspector {
     if ("error" in e) return { error: `${e.error} at column ${e.column + 1}` };
     const v = evalExpr(e, (name) => this.lookup(pos, name), () => this.names(pos));
     if (typeof v === "object" && v !== null && "error" in v) return { error: v.error };
-    return { result: formatValue(v as Value) };
+    return { result: formatValue(v) };
   }
 }
 

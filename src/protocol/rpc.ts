@@ -105,7 +105,7 @@ export class RpcClient<T extends MethodTable<T>, C extends string = string> {
     if (token?.isCancellationRequested) return Promise.reject(new RpcError("cancelled", `${method} was cancelled`));
     const id = this.nextId++;
     return new Promise<T[M]["result"]>((resolve, reject) => {
-      const p: Pending = { method, sentAt: this.opts.now?.() ?? 0, resolve: resolve as (v: unknown) => void, reject };
+      const p: Pending = { method, sentAt: this.opts.now?.() ?? 0, resolve, reject };
       this.pending.set(id, p);
       if (token) {
         p.unsubscribe = token.onCancellationRequested(() => {

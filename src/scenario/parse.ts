@@ -3,7 +3,7 @@
  * `yaml` package (which keeps every node's range); numbers are read from the source text, never
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from "yaml";
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair } from "yaml";
 import { POKE_REGISTERS, POKE_STRUCTURES, type Diagnostic, type DiagnosticCode, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
@@ -76,7 +76,7 @@ class Reader {
       return undefined;
     }
     const out: Fields = new Map();
-    for (const pair of (node as YAMLMap).items as Pair<Node, Node | null>[]) {
+    for (const pair of node.items as Pair<Node, Node | null>[]) {
       this.ticker.tick();
       const k = isScalar(pair.key) ? String(pair.key.value) : undefined;
       if (k === undefined) {
@@ -225,7 +225,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
   const r = new Reader(text, lc, ticker);
   let scenario: Scenario | undefined;
   try {
-    scenario = build(r, doc.contents as Node | null, file);
+    scenario = build(r, doc.contents, file);
   } catch (e) {
     // Defensive: the builder reports problems instead of throwing; anything else is our bug.
     r.error(null, "internal-error", `the scenario could not be read: ${e instanceof Error ? e.message : String(e)}`, "Please report this scenario as a bug.");
@@ -787,7 +787,7 @@ const MAX_DMA_TRANSFERS = 256;
 /** A mapping's value node for `key`, when the node is a mapping that has it. */
 function valueOf(node: Node | null, key: string): Node | null | undefined {
   if (!isMap(node)) return undefined;
-  for (const p of (node as YAMLMap).items as Pair<Node, Node | null>[]) if (isScalar(p.key) && p.key.value === key) return p.value ?? null;
+  for (const p of node.items as Pair<Node, Node | null>[]) if (isScalar(p.key) && p.key.value === key) return p.value ?? null;
   return undefined;
 }
 
