@@ -74,7 +74,8 @@ function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
     worst = Math.max(worst, report.exitCode);
     if (!c.json) {
       const out = formatReport(report, { quiet: c.quiet });
-      (report.exitCode === 2 ? io.err : io.out)(out);
+      if (report.exitCode === 2) io.err(out);
+      else io.out(out);
     }
   }
   if (c.json) io.out(JSON.stringify(reports.length === 1 ? reports[0] : reports, jsonBigint, 2) + "\n");
