@@ -28,7 +28,7 @@ const DEVICE_NAMES = new Set(["device"]);
 /** How often a breakpoint's condition is tested: on the step, on each event, or per translation when the step has any. */
 type CondMode = "step" | "event" | "translation";
 
-const isTranslation = (kind: number) => kind === EventKind.Dma || kind === EventKind.Interrupt;
+const isTranslation = (kind: EventKind) => kind === EventKind.Dma || kind === EventKind.Interrupt;
 
 const hx = (v: bigint | number) => `0x${v.toString(16)}`;
 

@@ -180,7 +180,7 @@ export class DebugInspector {
       for (let i = es; i <= pos.event; i++) {
         const flags = t.flags[i]!;
         const code = u.translate(t.sid[i]!, t.aHi[i]!, t.aLo[i]!, (flags & F_WRITE) !== 0);
-        if (code !== t.reason[i] || u.fate !== ((flags >> F_FATE_SHIFT) & 7)) return undefined;
+        if (code !== t.reason[i] || (u.fate as number) !== ((flags >> F_FATE_SHIFT) & 7)) return undefined;
       }
       return registerVars(u);
     } finally {
@@ -300,7 +300,7 @@ function stepArgs(step: Step): VarNode[] {
   for (const [k, v] of Object.entries(step)) {
     if (k === "range" || k === "index" || k === "op" || k === "expect") continue;
     if (typeof v === "bigint") out.push(numVar(k, v));
-    else if (typeof v === "object" && v !== null) out.push({ name: k, value: JSON.stringify(v, (_, x) => (typeof x === "bigint" ? hx(x) : x)) });
+    else if (typeof v === "object" && v !== null) out.push({ name: k, value: JSON.stringify(v, (_, x: unknown) => (typeof x === "bigint" ? hx(x) : x)) });
     else out.push({ name: k, value: String(v) });
   }
   return out;

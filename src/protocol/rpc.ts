@@ -169,7 +169,7 @@ export function answer<C extends string>(id: number, run: () => unknown, errorOf
 /** The error data of anything thrown: an RpcError keeps its code when `codes` has it, else `fallback`. */
 export function errorData<C extends string>(e: unknown, codes: readonly C[], fallback: C): RpcErrorData<C> {
   const message = e instanceof Error ? e.message : String(e);
-  if (e instanceof RpcError && (codes as readonly string[]).includes(e.code)) return { code: e.code as C, message };
+  if (e instanceof RpcError && (codes as readonly string[]).includes((e as RpcError).code)) return { code: e.code as C, message };
   return { code: fallback, message };
 }
 
