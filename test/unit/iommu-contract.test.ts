@@ -204,7 +204,7 @@ describe("one verdict (property)", () => {
             const hover = walkVerdict(w, "01:00.0", { radix: "hex" } as HoverInput);
             const v = model.translate(req); // the DMA path: the translate core, caches filled, faults recorded
             seen.add(`${v.kind}:${v.reason.toString(16)}${v.cached ? ":cached" : ""}${t.stale ? ":stale" : ""}`);
-            const label = `${JSON.stringify(req, (_, x) => (typeof x === "bigint" ? `0x${x.toString(16)}` : x))} trail ${JSON.stringify(t.trail, (_, x) => (typeof x === "bigint" ? `0x${x.toString(16)}` : x))}`;
+            const label = `${JSON.stringify(req, (_, x: unknown) => (typeof x === "bigint" ? `0x${x.toString(16)}` : x))} trail ${JSON.stringify(t.trail, (_, x: unknown) => (typeof x === "bigint" ? `0x${x.toString(16)}` : x))}`;
             // The probe and the DMA: one verdict.
             expect({ ...t.verdict }, label).toEqual({ ...v });
             // The walk diagram (hover, Translate Address, the debugger's walk, the trace's walk pane).
