@@ -89,6 +89,9 @@ export default tseslint.config(
       // fakes in the tests): a throw inside becomes a rejection, which a Promise.resolve() wrapper
       // would turn into a synchronous throw at the caller.
       "@typescript-eslint/require-await": "off",
+      // VS Code's API returns Thenable, not Promise (showErrorMessage, editor.edit, workspace.fs, ...):
+      // a dropped one is the floating promise an extension most often has.
+      "@typescript-eslint/no-floating-promises": ["error", { checkThenables: true }],
     },
   },
   {
