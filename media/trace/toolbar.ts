@@ -130,7 +130,7 @@ export class Toolbar {
     const f: TraceFilter = {};
     if (deviceSel.value) f.sids = [Number(deviceSel.value)];
     if (vmSel.value) f.vms = [vmSel.value];
-    if (resultSel.value) f.results = resultSel.value.split(",").map(Number) as TraceFilter["results"];
+    if (resultSel.value) f.results = resultSel.value.split(",").map(Number);
     if (reasonSel.value) f.reasons = [Number(reasonSel.value)];
     if (iovaMin.value.trim()) f.iovaMin = iovaMin.value.trim();
     if (iovaMax.value.trim()) f.iovaMax = iovaMax.value.trim();

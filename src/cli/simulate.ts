@@ -8,7 +8,7 @@ import { formatTimestamp } from "../sim/printk.js";
 import { runScenario } from "../sim/run.js";
 import { faultLabel } from "../sim/machine.js";
 import { EventKind, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, Trace } from "../trace/trace.js";
-import { ERRNO_VALUE, STRERROR, type Errno } from "../sim/vfio.js";
+import { ERRNO_VALUE, STRERROR } from "../sim/vfio.js";
 import { FaultFate } from "../sim/vtd/unit.js";
 import { formatSid } from "../sim/bdf.js";
 import type { Run } from "../sim/run.js";
@@ -137,8 +137,8 @@ export function simulateText(text: string, file: string, opts: { detail?: boolea
     }
     if (o.errno) {
       s.errno = o.errno;
-      s.errnoValue = ERRNO_VALUE[o.errno as Errno];
-      s.errnoText = STRERROR[o.errno as Errno];
+      s.errnoValue = ERRNO_VALUE[o.errno];
+      s.errnoText = STRERROR[o.errno];
     }
     if (step.op === "translate") {
       if (o.firstHpa !== undefined) s.hpa = hex(o.firstHpa);

@@ -463,7 +463,7 @@ export class PassthroughDebugSession extends DebugSession {
     }
     const where = this.pos.step >= this.steps ? "the end of the workload" : `step ${this.pos.step + 1}${this.pos.event >= 0 ? `, event #${this.pos.event}` : ""} (line ${this.lineOf(this.pos.step) + 1})`;
     this.sendEvent(new OutputEvent(`${label} failed: ${why}. Stopped at ${where}, the last good position; try again.\n`, "stderr"));
-    const ev = new StoppedEvent("pause", THREAD) as DebugProtocol.StoppedEvent;
+    const ev: DebugProtocol.StoppedEvent = new StoppedEvent("pause", THREAD);
     ev.body.description = `${label} failed; stopped at the last good position`;
     this.sendEvent(ev);
   }
@@ -479,7 +479,7 @@ export class PassthroughDebugSession extends DebugSession {
     }
     this.link.setCursor(this.uri!, Math.max(0, r.pos.step));
     const reason = r.reason === "end" ? "step" : r.reason;
-    const ev = new StoppedEvent(reason, THREAD, r.text) as DebugProtocol.StoppedEvent;
+    const ev: DebugProtocol.StoppedEvent = new StoppedEvent(reason, THREAD, r.text);
     ev.body.description = r.reason === "end" ? "End of the workload (step back, or stop the session)" : r.description;
     if (r.breakpointIds) ev.body.hitBreakpointIds = r.breakpointIds;
     this.sendEvent(ev);

@@ -10,7 +10,7 @@ import type { Scenario } from "../scenario/types.js";
 import { formatSid } from "../sim/bdf.js";
 import { parseAddress } from "../scenario/values.js";
 import { EventKind, F_FATE_SHIFT, F_WRITE } from "../trace/trace.js";
-import { evalExpr, formatValue, parseExpr, truthy, type Node, type Value } from "./expr.js";
+import { evalExpr, formatValue, parseExpr, truthy, type Node } from "./expr.js";
 import { explainWalk } from "./walk.js";
 import { EVENT_NAMES, mappingSignature, type DebugInspector, type DebugPos } from "./debugInspect.js";
 import type { LineBreakpoint, DataWatch, ExceptionFilter, DebugAction, ScanRequest, ScanResult } from "../protocol/debug.js";
@@ -26,7 +26,7 @@ const DEVICE_NAMES = new Set(["device"]);
 /** How often a breakpoint's condition is tested: on the step, on each event, or per translation when the step has any. */
 type CondMode = "step" | "event" | "translation";
 
-const isTranslation = (kind: number) => kind === EventKind.Dma || kind === EventKind.Interrupt;
+const isTranslation = (kind: EventKind) => kind === EventKind.Dma || kind === EventKind.Interrupt;
 
 const hx = (v: bigint | number) => `0x${v.toString(16)}`;
 
@@ -242,7 +242,7 @@ export class DebugControl {
       if (!res.errors.includes(msg)) res.errors.push(msg);
       return false;
     }
-    return truthy(v as Value);
+    return truthy(v);
   }
 
   private interpolate(message: string, pos: DebugPos): string {
@@ -250,7 +250,7 @@ export class DebugControl {
       const e = parseExpr(src);
       if ("error" in e) return `{${src}: ${e.error}}`;
       const v = evalExpr(e, (name) => this.view.lookup(pos, name), () => this.view.names(pos));
-      return typeof v === "object" && v !== null && "error" in v ? `{${src}: ${v.error}}` : formatValue(v as Value);
+      return typeof v === "object" && v !== null && "error" in v ? `{${src}: ${v.error}}` : formatValue(v);
     });
   }
 }

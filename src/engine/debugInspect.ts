@@ -254,7 +254,7 @@ export class DebugInspector {
     if ("error" in e) return { error: `${e.error} at column ${e.column + 1}` };
     const v = evalExpr(e, (name) => this.lookup(pos, name), () => this.names(pos));
     if (typeof v === "object" && v !== null && "error" in v) return { error: v.error };
-    return { result: formatValue(v as Value) };
+    return { result: formatValue(v) };
   }
 }
 
@@ -287,7 +287,7 @@ function stepArgs(step: Step): VarNode[] {
   for (const [k, v] of Object.entries(step)) {
     if (k === "range" || k === "index" || k === "op" || k === "expect") continue;
     if (typeof v === "bigint") out.push(numVar(k, v));
-    else if (typeof v === "object" && v !== null) out.push({ name: k, value: JSON.stringify(v, (_, x) => (typeof x === "bigint" ? hx(x) : x)) });
+    else if (typeof v === "object" && v !== null) out.push({ name: k, value: JSON.stringify(v, (_, x: unknown) => (typeof x === "bigint" ? hx(x) : x)) });
     else out.push({ name: k, value: String(v) });
   }
   return out;

@@ -20,7 +20,7 @@ export interface TraceDevice extends RowDevice {
 }
 
 export function resultOf(t: Trace, i: number): ResultKind {
-  const k = t.kind[i]!;
+  const k: EventKind = t.kind[i]!;
   if (k === EventKind.Interrupt) return ResultKind.Interrupt;
   if (k !== EventKind.Dma) return ResultKind.SlowPath;
   if (t.reason[i] !== 0) return ResultKind.Fault;
@@ -79,7 +79,7 @@ export class TraceQuery {
       if (results.size && !results.has(resultOf(t, i))) continue;
       if (reasons.size && !reasons.has(t.reason[i]!)) continue;
       if (lo !== undefined || hi !== undefined) {
-        const k = t.kind[i]!;
+        const k: EventKind = t.kind[i]!;
         if (k !== EventKind.Dma && k !== EventKind.Interrupt && k !== EventKind.Map && k !== EventKind.Unmap) continue;
         const a = (BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!);
         if ((lo !== undefined && a < lo) || (hi !== undefined && a > hi)) continue;

@@ -113,7 +113,7 @@ export class EngineClient {
     this.beat = Atomics.load(this.cancel, HEARTBEAT);
     this.beatAt = this.checkedAt = this.clock.now();
     this.started = false;
-    const init: EngineInit = { init: true, cancel: this.cancel.buffer as SharedArrayBuffer, heartbeat: HEARTBEAT };
+    const init: EngineInit = { init: true, cancel: this.cancel.buffer, heartbeat: HEARTBEAT };
     w.postMessage(init);
     w.on("message", (m: WorkerMessage) => this.onMessage(m));
     w.on("error", (e) => this.onDeath(w, `the simulation worker crashed: ${e.message}`));

@@ -51,6 +51,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   const config = () => vscode.workspace.getConfiguration("passthrough");
   const radix = (): Radix => readSetting(config(), "radix");
 
+  // eslint-disable-next-line prefer-const -- created below, after the client it needs; the client's callbacks read it (and may run before then)
   let scenarios: ScenarioManager | undefined;
   const client = new EngineClient({
     workerPath: path.join(ctx.extensionPath, "dist", "worker.cjs"),

@@ -390,8 +390,8 @@ export class TracePanel {
   private html(prefetched: PrefetchedReply[] = [], inline?: WebviewAssets): string {
     const w = this.panel.webview;
     const nonce = makeNonce();
-    const script = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "dist", "webview.js"));
-    const style = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "media", "trace.css"));
+    const script = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "dist", "webview.js")).toString();
+    const style = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "media", "trace.css")).toString();
     const initial: InitialMessages = [...prefetched, { type: "radix", radix: this.radix() }, this.runMessage()];
     return `<!DOCTYPE html>
 <html lang="en">

@@ -78,7 +78,7 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
       placeholder.id = h.id;
       return placeholder;
     }
-    const item = new vscode.TreeItem(n.label, n.collapsible as vscode.TreeItemCollapsibleState);
+    const item = new vscode.TreeItem(n.label, n.collapsible);
     item.id = n.id;
     if (n.description !== undefined) item.description = n.description;
     if (n.tooltip !== undefined) item.tooltip = n.tooltip; // plain string: never markdown from user data

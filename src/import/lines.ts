@@ -68,7 +68,7 @@ export class LineIndex {
   }
 
   text(i: number): string {
-    return this.source.slice(this.starts[i]!, this.end(i));
+    return this.source.slice(this.starts[i], this.end(i));
   }
 
   /** Lines from..to-1 joined with "\n" (as the lines array's slice(from, to).map(text).join("\n")). */

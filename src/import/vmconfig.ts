@@ -212,7 +212,7 @@ export function parseQemuCommandLine(text: string): ImportResult {
     } else if (opt === "-smp") {
       // -smp 8 | -smp cpus=8,sockets=1,cores=4,threads=2 | -smp sockets=1,cores=4,threads=2 (cpus = the product).
       const p = props(/^\d+(?:,|$)/.test(arg.text) ? `cpus=${arg.text}` : arg.text);
-      const n = (k: string) => (p?.[k] !== undefined && /^\d+$/.test(p[k]!) ? Number(p[k]) : undefined);
+      const n = (k: string) => (p?.[k] !== undefined && /^\d+$/.test(p[k]) ? Number(p[k]) : undefined);
       const cpus = n("cpus") ?? (n("sockets") ?? 1) * (n("dies") ?? 1) * (n("cores") ?? 1) * (n("threads") ?? 1);
       if (cpus > 0) rec(arg.line, `${cpus} vCPU${cpus === 1 ? "" : "s"}`, { vcpus: cpus, ...(n("sockets") !== undefined ? { sockets: n("sockets")! } : {}), ...(n("cores") !== undefined ? { cores: n("cores")! } : {}), ...(n("threads") !== undefined ? { threads: n("threads")! } : {}) });
       i++;

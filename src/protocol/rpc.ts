@@ -105,7 +105,7 @@ export class RpcClient<T extends MethodTable<T>, C extends string = string> {
     if (token?.isCancellationRequested) return Promise.reject(new RpcError("cancelled", `${method} was cancelled`));
     const id = this.nextId++;
     return new Promise<T[M]["result"]>((resolve, reject) => {
-      const p: Pending = { method, sentAt: this.opts.now?.() ?? 0, resolve: resolve as (v: unknown) => void, reject };
+      const p: Pending = { method, sentAt: this.opts.now?.() ?? 0, resolve, reject };
       this.pending.set(id, p);
       if (token) {
         p.unsubscribe = token.onCancellationRequested(() => {
@@ -169,7 +169,7 @@ export function answer<C extends string>(id: number, run: () => unknown, errorOf
 /** The error data of anything thrown: an RpcError keeps its code when `codes` has it, else `fallback`. */
 export function errorData<C extends string>(e: unknown, codes: readonly C[], fallback: C): RpcErrorData<C> {
   const message = e instanceof Error ? e.message : String(e);
-  if (e instanceof RpcError && (codes as readonly string[]).includes(e.code)) return { code: e.code as C, message };
+  if (e instanceof RpcError && (codes as readonly string[]).includes((e as RpcError).code)) return { code: e.code as C, message };
   return { code: fallback, message };
 }
 

@@ -26,7 +26,7 @@ function shifted(r: SourceRange, dOffset: number, dLine: number): SourceRange {
 }
 
 function placeStep(step: Step, index: number, dOffset: number, dLine: number): Step {
-  const s = { ...step, index, range: shifted(step.range, dOffset, dLine) } as Step;
+  const s = { ...step, index, range: shifted(step.range, dOffset, dLine) };
   if (step.expect) s.expect = { ...step.expect, range: shifted(step.expect.range, dOffset, dLine) };
   if (step.op === "poke" && step.target) (s as Extract<Step, { op: "poke" }>).target = { ...step.target };
   if (step.op === "dma" && step.transfers) (s as Extract<Step, { op: "dma" }>).transfers = step.transfers.map((t) => ({ ...t, range: shifted(t.range, dOffset, dLine) }));

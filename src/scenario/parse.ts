@@ -49,6 +49,8 @@ export class Ticker {
 
 /** The parse options every parse of scenario text uses (uniqueKeys is checked by Reader.fields). */
 const YAML_OPTIONS = { intAsBigInt: true, uniqueKeys: false, prettyErrors: false, strict: true } as const;
+/** What a scalar holds under YAML_OPTIONS (the YAML 1.2 core schema, integers as bigint) once null is ruled out. */
+type ScalarValue = string | number | bigint | boolean;
 
 class Reader {
   readonly diagnostics: Diagnostic[] = [];
@@ -144,7 +146,7 @@ class Reader {
       return undefined;
     }
     const out: Fields = new Map();
-    for (const pair of (node as YAMLMap).items as Pair<Node, Node | null>[]) {
+    for (const pair of node.items as Pair<Node, Node | null>[]) {
       this.ticker.tick();
       let k = isScalar(pair.key) ? String(pair.key.value) : undefined;
       if (k === undefined) {
@@ -230,11 +232,11 @@ class Reader {
     if (node.value === null) return undefined;
     const r = (this.aliased.get(node) ?? node).range;
     if (r && (node.type === "PLAIN" || node.type === undefined)) return this.text.slice(r[0], r[1]);
-    return String(node.value);
+    return (node.value as ScalarValue).toString();
   }
 
   str(node: Node | null, what: string): string | undefined {
-    if (isScalar(node) && node.value !== null && typeof node.value !== "object") return String(node.value);
+    if (isScalar(node) && node.value !== null && typeof node.value !== "object") return (node.value as ScalarValue).toString();
     this.error(node, "expected-string", `${what} must be a text value`, `Write ${what} as a plain word or in quotes.`);
     return undefined;
   }
@@ -274,7 +276,7 @@ class Reader {
   bdf = (n: Node | null, what: string) => this.parsed(n, what, "bdf-malformed", parseBdf);
 
   enumOf<T extends string>(node: Node | null, what: string, options: readonly T[]): T | undefined {
-    const s = isScalar(node) && node.value !== null ? String(node.value) : undefined;
+    const s = isScalar(node) && node.value !== null ? (node.value as ScalarValue).toString() : undefined;
     if (s !== undefined && (options as readonly string[]).includes(s)) return s as T;
     const near = s === undefined ? undefined : didYouMean(s, options);
     this.error(node, "invalid-value", `${what} must be one of ${options.join(", ")}${s !== undefined ? `, not ${quoted(s)}` : ""}`, near ? `Did you mean "${near}"?` : `Choose one of: ${options.join(", ")}.`);
@@ -320,7 +322,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
   const r = new Reader(text, lc, ticker, doc);
   let scenario: Scenario | undefined;
   try {
-    scenario = build(r, doc.contents as Node | null, file);
+    scenario = build(r, doc.contents, file);
   } catch (e) {
     // Defensive: the builder reports problems instead of throwing; anything else is our bug.
     r.error(null, "internal-error", `the scenario could not be read: ${e instanceof Error ? e.message : String(e)}`, "Please report this scenario as a bug.");
@@ -475,7 +477,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     if (v !== undefined && v !== 39 && v !== 48 && v !== 57) r.error(awNode, "invalid-value", `host.iommu.address-width ${v} is not a VT-d width`, "VT-d second-level tables cover 39 (3 levels), 48 (4) or 57 (5) bits.");
     else if (v !== undefined) aw = v;
   }
-  let sagaw = ([39, 48, 57] as const).filter((w) => w <= aw) as (39 | 48 | 57)[];
+  let sagaw = ([39, 48, 57] as const).filter((w) => w <= aw);
   const sagawNode = f.get("sagaw")?.value ?? null;
   if (sagawNode !== null) {
     if (!isSeq(sagawNode) || sagawNode.items.length === 0) r.error(sagawNode, "invalid-value", "host.iommu.sagaw must be a non-empty list of widths", "For example [39, 48].");
@@ -900,7 +902,7 @@ const MAX_DMA_TRANSFERS = 256;
 /** A mapping's value node for `key`, when the node is a mapping that has it. */
 function valueOf(node: Node | null, key: string): Node | null | undefined {
   if (!isMap(node)) return undefined;
-  for (const p of (node as YAMLMap).items as Pair<Node, Node | null>[]) if (isScalar(p.key) && p.key.value === key) return p.value ?? null;
+  for (const p of node.items as Pair<Node, Node | null>[]) if (isScalar(p.key) && p.key.value === key) return p.value ?? null;
   return undefined;
 }
 

@@ -37,7 +37,7 @@ export function parseBdf(raw: string): BdfParse {
   const bus = num(m[2]!);
   const device = num(m[3]!);
   const fn = num(m[4]!);
-  const big = (n: number) => (n === Infinity ? m[0]!.trim() : `0x${n.toString(16)}`);
+  const big = (n: number) => (n === Infinity ? m[0].trim() : `0x${n.toString(16)}`);
   if (segment > 0xffff) return { ok: false, message: `BDF ${quoted(raw)}: segment ${big(segment)} is above 0xffff`, hint: "A PCI segment (domain) is 16 bits." };
   if (bus > 0xff) return { ok: false, message: `BDF ${quoted(raw)}: bus ${big(bus)} is above 0xff`, hint: "A PCI bus number is 00..ff (8 bits)." };
   if (device > 0x1f) return { ok: false, message: `BDF ${quoted(raw)}: device number ${big(device)} is above 0x1f`, hint: "A PCI device number is 0..1f (5 bits); functions are 0..7." };

@@ -50,7 +50,7 @@ export class CheckpointStore<S> {
    * `step` itself, where the resumed run continues, so no work has run since it.
    */
   copyPrefix(src: CheckpointStore<S>, step: number): void {
-    for (let i = 0; i < src.steps.length && src.steps[i]! <= step; i++) this.add(src.steps[i]!, src.states[i]!, src.costs[i]!);
+    for (let i = 0; i < src.steps.length && src.steps[i]! <= step; i++) this.add(src.steps[i]!, src.states[i]!, src.costs[i]);
   }
 
   /** The latest checkpoint at or before `step`. */

@@ -80,9 +80,10 @@ export function formatAddress(hi: number, lo: number, radix: Radix): string {
 
 /** The result cell and its class. */
 export function rowResult(r: Pick<RowFields, "kind" | "flags" | "reason" | "level">): { text: string; cls: RowClass } {
-  if (r.kind === EventKind.Dma && r.reason !== 0) return { text: `fault 0x${r.reason.toString(16).padStart(2, "0")} ${SHORT_REASONS[r.reason] ?? ""}`.trimEnd(), cls: "r-fault" };
-  if (r.kind === EventKind.Dma) return (r.flags & F_IOTLB_HIT) !== 0 ? { text: "IOTLB hit", cls: "r-hit" } : { text: `walk → L${r.level} leaf`, cls: "r-walk" };
-  if (r.kind === EventKind.Interrupt) return { text: "interrupt", cls: "r-irq" };
+  const kind: EventKind = r.kind;
+  if (kind === EventKind.Dma && r.reason !== 0) return { text: `fault 0x${r.reason.toString(16).padStart(2, "0")} ${SHORT_REASONS[r.reason] ?? ""}`.trimEnd(), cls: "r-fault" };
+  if (kind === EventKind.Dma) return (r.flags & F_IOTLB_HIT) !== 0 ? { text: "IOTLB hit", cls: "r-hit" } : { text: `walk → L${r.level} leaf`, cls: "r-walk" };
+  if (kind === EventKind.Interrupt) return { text: "interrupt", cls: "r-irq" };
   return { text: EVENT_KIND_NAMES[r.kind] ?? "event", cls: "r-slow" };
 }
 
@@ -91,7 +92,7 @@ export function rowResult(r: Pick<RowFields, "kind" | "flags" | "reason" | "leve
  * webview's refill allocates no array per row.
  */
 export function rowCells(r: RowFields, device: RowDevice | undefined, radix: Radix, out: string[] = new Array<string>(TRACE_COLUMNS.length)): string[] {
-  const kind = r.kind;
+  const kind: EventKind = r.kind;
   const isDma = kind === EventKind.Dma || kind === EventKind.Interrupt;
   const shows = isDma || kind === EventKind.Map || kind === EventKind.Unmap || kind === EventKind.Poke;
   // Addresses only where a cell shows them (an invalidation's descriptor words are not shown).

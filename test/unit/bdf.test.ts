@@ -20,7 +20,7 @@ const hex = (n: number, w: number) => n.toString(16).padStart(w, "0");
 describe("sim/bdf.ts", () => {
   it("parse(format(b)) = b for every BDF, segment written when not 0 or when asked", () => {
     fc.assert(
-      fc.property(bdfArb, fc.constantFrom("auto", "always") as fc.Arbitrary<"auto" | "always">, (b, seg) => {
+      fc.property(bdfArb, fc.constantFrom("auto", "always"), (b, seg) => {
         const text = formatBdf(b, seg);
         const p = parseBdf(text);
         expect(p).toEqual({ ok: true, bdf: b, key: formatBdf(b) });

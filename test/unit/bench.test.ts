@@ -28,7 +28,7 @@ describe("passthrough bench (../shared/bench/SPEC.md)", () => {
 
   it("matches the N = 100 000 reference results on the simulator's translate path", () => {
     const logged: string[] = [];
-    const line = JSON.parse(runBench(100_000, 1, { dump: true, log: (l) => logged.push(l) }));
+    const line = JSON.parse(runBench(100_000, 1, { dump: true, log: (l) => logged.push(l) })) as Record<string, unknown>;
     // --dump through runBench: the checkpoints of the very tables this run used.
     expect(logged.filter((l) => CHECKPOINTS.includes(l))).toEqual(CHECKPOINTS);
     expect(Object.keys(line)).toEqual(["impl", "n", "reps", "table_pages", "w1_mtps", "w1_runs", "w1_ok", "w1_faults", "w1_hash", "w2_mtps", "w2_runs", "w2_ok", "w2_faults", "w2_hash", "w2_hits", "w2_misses", "w3_mtps", "w3_runs", "w3_ok", "w3_faults", "w3_hash", "w3_hits", "w3_misses"]);

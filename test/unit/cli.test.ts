@@ -6,7 +6,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EVIDENCE_KINDS, parseCommandLine, UsageError, USAGE } from "../../src/cli/args.js";
-import { runCli } from "../../src/cli/cli.js";
+import { runCli, type CliIo } from "../../src/cli/cli.js";
 import { simulateText } from "../../src/cli/simulate.js";
 
 const root = join(__dirname, "..", "..");
@@ -54,7 +54,22 @@ describe("CLI arguments", () => {
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/expectations: \d+ passed, 0 failed/);
-    expect(JSON.parse((await cli("simulate", example, "--json")).out).file).toBe(example);
+    expect((JSON.parse((await cli("simulate", example, "--json")).out) as { file: string }).file).toBe(example);
+  });
+
+  it("simulate writes its report through an io object whose methods use `this` (a class, as an embedder writes one)", async () => {
+    class Collect implements CliIo {
+      text = "";
+      out(t: string): void {
+        this.text += t;
+      }
+      err(t: string): void {
+        this.text += t;
+      }
+    }
+    const io = new Collect();
+    expect(await runCli(["simulate", "--quiet", example], io)).toBe(0);
+    expect(io.text).toMatch(/expectations: \d+ passed, 0 failed/);
   });
 
   it("parses each command's options and files, in any order", () => {

@@ -228,7 +228,7 @@ describe("Ratelimit (___ratelimit)", () => {
   it("snapshot/restore round-trips and is JSON-safe", () => {
     const rl = new Ratelimit();
     for (let i = 0; i < 13; i++) rl.check(BigInt(i), "x");
-    const snap = JSON.parse(JSON.stringify(rl.snapshot()));
+    const snap = JSON.parse(JSON.stringify(rl.snapshot())) as ReturnType<Ratelimit["snapshot"]>;
     const a = new Ratelimit();
     a.restore(snap);
     expect(a.check(6n * S, "x").suppressedLine).toBe("x: 3 callbacks suppressed");

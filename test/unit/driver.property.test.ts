@@ -61,7 +61,7 @@ describe("intel-iommu driver + DMAR unit", () => {
         }
       }),
       // The first example is the stale-IOTLB case spelled out.
-      { numRuns: 300, examples: [[[{ kind: "map", slot: 1, pages: 1, hpaSlot: 0, prot: 3 } as Op, { kind: "dma", slot: 1, off: 0, write: false }, { kind: "unmap", slot: 1, pages: 1 }, { kind: "dma", slot: 1, off: 0, write: false }], false]] },
+      { numRuns: 300, examples: [[[{ kind: "map", slot: 1, pages: 1, hpaSlot: 0, prot: 3 }, { kind: "dma", slot: 1, off: 0, write: false }, { kind: "unmap", slot: 1, pages: 1 }, { kind: "dma", slot: 1, off: 0, write: false }], false]] },
     );
   });
 });

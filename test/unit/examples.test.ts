@@ -79,7 +79,7 @@ describe("CLI exit codes", () => {
   it("--json gives a machine-readable report", () => {
     const res = spawnSync(process.execPath, [cli, "simulate", "--json", join(examplesDir, "memlock-too-small.passthrough.yaml")], { encoding: "utf8" });
     expect(res.status).toBe(0);
-    const j = JSON.parse(res.stdout);
+    const j = JSON.parse(res.stdout) as { steps: unknown[]; dmesg: string[] };
     expect(j.steps[0]).toMatchObject({ op: "start", status: "errno", errno: "ENOMEM" });
     expect(j.dmesg.some((l: string) => l.endsWith("] vfio_pin_pages_remote: RLIMIT_MEMLOCK (65536) exceeded"))).toBe(true);
   });

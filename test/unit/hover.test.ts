@@ -31,7 +31,7 @@ describe("address hovers", () => {
     // The leaf PTE that said no: its index, raw value, decoded bits and why.
     expect(entry).toMatch(/^`L1\[257\]` `0x[0-9a-f]{16}` R=1 W=0 ADDR=0x[0-9a-f]+ \*\*← write request, W = 0 in the SL\\-PTE\*\*$/);
     expect(link).toMatch(/^\[Full walk \(6 entries\) in Mapping Tables\]\(command:passthrough\.translate\?[^ )]+ "/);
-    const args = JSON.parse(decodeURIComponent(/command:passthrough\.translate\?([^ )]+)/.exec(link!)![1]!));
+    const args: unknown = JSON.parse(decodeURIComponent(/command:passthrough\.translate\?([^ )]+)/.exec(link!)![1]!));
     expect(args).toEqual(["03:00.0", "0xfff01000", true, 3]);
     expect(HOVER_COMMANDS).toContain("passthrough.translate");
     // No walk table: the hover stays a few lines high.

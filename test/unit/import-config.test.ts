@@ -129,7 +129,7 @@ describe("configuration details", () => {
   it("reads sysfsdev=, -device arm-smmuv3, and keeps every vIOMMU", () => {
     const r = parseQemuCommandLine("qemu-system-aarch64 -M virt,iommu=smmuv3,gic-version=3 -m 8G \\\n  -device virtio-iommu-pci \\\n  -device arm-smmuv3,primary-bus=pcie.0,id=smmuv3.1 \\\n  -device vfio-pci,sysfsdev=/sys/bus/pci/devices/0000:03:00.0 \\\n  -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/83b8f4f2-509f-382f-3c1e-e6bfe0fa1001");
     expect(r.records.map((x) => x.fields.viommu ?? x.fields.hostdev).filter(Boolean)).toEqual(["smmuv3", "virtio", "smmuv3", "03:00.0"]);
-    expect(r.skipped).toEqual([{ line: 4, endLine: 4, reason: expect.stringMatching(/names no PCI address/) }]);
+    expect(r.skipped).toEqual([{ line: 4, endLine: 4, reason: expect.stringMatching(/names no PCI address/) as unknown }]);
   });
   it("detects plain lspci -k and -vvv (no -nn)", () => {
     const k = "01:00.0 VGA compatible controller: NVIDIA Corporation GP104 [GeForce GTX 1070] (rev a1)\n\tKernel driver in use: vfio-pci\n\tKernel modules: nouveau\n01:00.1 Audio device: NVIDIA Corporation GP104 High Definition Audio Controller (rev a1)";

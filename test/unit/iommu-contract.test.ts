@@ -160,7 +160,7 @@ describe("one verdict (property)", () => {
           reqs: fc.array(fc.record({ base: fc.nat(15), off: fc.constantFrom(0n, 0x8n, 0xfffn, 0x1000n, 0x1f_f000n, 0x20_0000n, 1n << 39n, 1n << 47n, 0xfee0_0000n), write: fc.boolean(), other: fc.boolean() }), { minLength: 1, maxLength: 16 }),
         }),
         (c) => {
-          const u = bootedUnit({ addressWidth: c.aw, sagaw: c.aw === 39 ? [39] : [39, 48], superpages: { "2M": c.sp2, "1G": c.sp1 }, iotlbSets: c.tlb[0]!, iotlbWays: c.tlb[1]! });
+          const u = bootedUnit({ addressWidth: c.aw, sagaw: c.aw === 39 ? [39] : [39, 48], superpages: { "2M": c.sp2, "1G": c.sp1 }, iotlbSets: c.tlb[0], iotlbWays: c.tlb[1] });
           const { unit, driver, mem } = u;
           const d = driver.allocDomain();
           driver.attach(d, [RID, RID + 1]);
@@ -204,7 +204,7 @@ describe("one verdict (property)", () => {
             const hover = walkVerdict(w, "01:00.0", { radix: "hex" } as HoverInput);
             const v = model.translate(req); // the DMA path: the translate core, caches filled, faults recorded
             seen.add(`${v.kind}:${v.reason.toString(16)}${v.cached ? ":cached" : ""}${t.stale ? ":stale" : ""}`);
-            const label = `${JSON.stringify(req, (_, x) => (typeof x === "bigint" ? `0x${x.toString(16)}` : x))} trail ${JSON.stringify(t.trail, (_, x) => (typeof x === "bigint" ? `0x${x.toString(16)}` : x))}`;
+            const label = `${JSON.stringify(req, (_, x: unknown) => (typeof x === "bigint" ? `0x${x.toString(16)}` : x))} trail ${JSON.stringify(t.trail, (_, x: unknown) => (typeof x === "bigint" ? `0x${x.toString(16)}` : x))}`;
             // The probe and the DMA: one verdict.
             expect({ ...t.verdict }, label).toEqual({ ...v });
             // The walk diagram (hover, Translate Address, the debugger's walk, the trace's walk pane).

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import { runScenario } from "../../src/sim/run.js";
 
-const schema = JSON.parse(readFileSync(join(__dirname, "../../schemas/passthrough.schema.json"), "utf8"));
+const schema: unknown = JSON.parse(readFileSync(join(__dirname, "../../schemas/passthrough.schema.json"), "utf8"));
 
 /** The schema's iotlb object (under host.iommu), wherever it sits in the schema. */
 function iotlbSchema(node: unknown): { sets: { minimum: number; maximum: number }; ways: { minimum: number; maximum: number } } {

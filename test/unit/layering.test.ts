@@ -9,7 +9,10 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { Linter } from "eslint";
 import { describe, expect, it } from "vitest";
+// @ts-expect-error: the ESLint config is a plain ES module without types
+import { layering } from "../../eslint.config.mjs";
 
 const root = join(__dirname, "..", "..");
 const src = join(root, "src");
@@ -112,5 +115,37 @@ describe("layering", () => {
     expect(layerOf(f, "./types.js")).toBe("scenario");
     expect(layerOf(join(src, "sim", "vtd", "unit.ts"), "../../scenario/types.js")).toBe("scenario");
     expect(layerOf(f, "yaml")).toBeUndefined();
+  });
+});
+
+// `npm run lint` enforces the same rules as you type (no-restricted-imports in eslint.config.mjs,
+// per layer and directory depth); this holds the two to one table, LAYERS above.
+describe("the lint's layering rule agrees with LAYERS", () => {
+  const linter = new Linter({ cwd: root });
+  const config: Linter.Config[] = [{ files: ["**/*.ts"] }, ...(layering as () => Linter.Config[])()];
+  const flagged = (file: string, spec: string) =>
+    linter.verify(`import x from "${spec}";\nexport default x;\n`, config, { filename: join(root, file) }).some((m) => m.ruleId === "no-restricted-imports");
+  const all = [...Object.keys(LAYERS), "extension", "cli"];
+
+  for (const layer of Object.keys(LAYERS)) {
+    it(`src/${layer}: the lint flags exactly the imports this test forbids, at every depth`, () => {
+      const rule = LAYERS[layer]!;
+      for (const [dir, up] of [[layer, "../"], [`${layer}/sub`, "../../"], [`${layer}/a/b`, "../../../"]] as const) {
+        const file = `src/${dir}/probe.ts`;
+        for (const other of all) {
+          const spec = `${up}${other}/x.js`;
+          expect(flagged(file, spec), `${file} imports ${spec}`).toBe(other !== layer && !rule.may.includes(other));
+        }
+        for (const v of VOCABULARY) expect(flagged(file, `${up}${v.replace(/\.ts$/, ".js")}`), `${file} imports the vocabulary ${v}`).toBe(false);
+        expect(flagged(file, "./x.js"), file).toBe(false);
+        expect(flagged(file, "yaml"), file).toBe(false);
+        expect(flagged(file, "vscode"), file).toBe(true);
+        for (const b of ["node:fs", "fs", "worker_threads"]) expect(flagged(file, b), `${file} imports ${b}`).toBe(rule.node !== true);
+      }
+    });
+  }
+
+  it("src/worker/web.ts runs in a browser Web Worker: the lint flags Node built-ins there", () => {
+    for (const f of NO_NODE_FILES) for (const b of ["node:worker_threads", "fs"]) expect(flagged(`src/${f}`, b), `src/${f} imports ${b}`).toBe(true);
   });
 });

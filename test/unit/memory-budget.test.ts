@@ -118,7 +118,7 @@ const stepArb = fc.oneof(
 
 function workloadText(steps: unknown[]): string {
   const lines: string[] = [];
-  for (const s of steps as { k: string; [f: string]: unknown }[]) {
+  for (const s of steps as { k: string; [f: string]: string | number | bigint | boolean }[]) {
     const iova = `0x${(0x100000 + (s.slot as number) * 0x10000).toString(16)}`;
     switch (s.k) {
       case "map":
@@ -252,7 +252,7 @@ describe("a run that stops early", () => {
     const out = formatReport(r);
     expect(out).toContain("[EXPECTATION NOT REACHED]");
     expect(out).toMatch(/expectations: 0 passed, 0 failed, 2 not reached\n$/);
-    expect(JSON.parse(JSON.stringify(r)).steps.at(-1).status).toBe("not-reached");
+    expect((JSON.parse(JSON.stringify(r)) as { steps: { status: string }[] }).steps.at(-1)?.status).toBe("not-reached");
   });
 
   it("the engine's state lists the steps whose expect was not reached (the editor's CodeLens)", () => {

@@ -2,7 +2,7 @@
 // context entry, RTADDR itself, and read-modify-write of single bits, with clear diagnostics.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import Ajv from "ajv";
+import Ajv, { type SchemaObject } from "ajv";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
@@ -120,9 +120,9 @@ describe("poke", () => {
   });
 
   it("the JSON schema accepts the register, root-hi and set/clear forms and still rejects a typo", () => {
-    const schema = JSON.parse(readFileSync(join(__dirname, "..", "..", "schemas", "passthrough.schema.json"), "utf8"));
+    const schema = JSON.parse(readFileSync(join(__dirname, "..", "..", "schemas", "passthrough.schema.json"), "utf8")) as SchemaObject;
     const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
-    const doc = (step: string) => parseYaml(HEAD + step);
+    const doc = (step: string): unknown => parseYaml(HEAD + step);
     expect(validate(doc(`  - poke: { register: RTADDR, set: 0x1000 }\n`)) ? [] : validate.errors).toEqual([]);
     expect(validate(doc(`  - poke: { target: { device: "01:00.0", structure: root-hi }, clear: 1 }\n`)) ? [] : validate.errors).toEqual([]);
     expect(validate(doc(`  - poke: { register: RTADDR, vaule: 1 }\n`))).toBe(false);

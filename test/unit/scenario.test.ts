@@ -9,7 +9,7 @@ import { parseBdf, parseSize } from "../../src/scenario/values.js";
 import { Machine } from "../../src/sim/machine.js";
 
 const root = join(__dirname, "..", "..");
-const schema = JSON.parse(readFileSync(join(root, "schemas", "passthrough.schema.json"), "utf8"));
+const schema = JSON.parse(readFileSync(join(root, "schemas", "passthrough.schema.json"), "utf8")) as { definitions: { step: { oneOf: { required: string[] }[] } } };
 const examples = readdirSync(join(root, "examples")).filter((f) => f.endsWith(".passthrough.yaml"));
 
 const HOST = `host:
@@ -135,13 +135,13 @@ describe("JSON Schema", () => {
 
   for (const f of examples) {
     it(`accepts ${f}`, () => {
-      const doc = parseYaml(readFileSync(join(root, "examples", f), "utf8"));
+      const doc: unknown = parseYaml(readFileSync(join(root, "examples", f), "utf8"));
       expect(validate(doc) ? [] : validate.errors).toEqual([]);
     });
   }
 
   it("lists exactly the step operations the parser knows", () => {
-    const ops = schema.definitions.step.oneOf.map((s: { required: string[] }) => s.required[0]).sort();
+    const ops = schema.definitions.step.oneOf.map((s) => s.required[0]).sort();
     expect(ops).toEqual([...STEP_OPS].sort());
   });
 

@@ -5,25 +5,29 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
-const welcome = (view: string) => pkg.contributes.viewsWelcome.filter((w: { view: string }) => w.view === view);
+/** The part of package.json this test reads. */
+interface Manifest {
+  contributes: { viewsWelcome: { view: string; contents: string; when?: string }[]; commands: { command: string }[]; views: { passthrough: { id: string; when?: string }[] } };
+}
+const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8")) as Manifest;
+const welcome = (view: string) => pkg.contributes.viewsWelcome.filter((w) => w.view === view);
 
 describe("welcome view", () => {
   const [vms] = welcome("passthrough.vms");
-  const lines: string[] = vms.contents.split("\n");
+  const lines: string[] = vms!.contents.split("\n");
 
   it("is plain text and links: no backticks or other Markdown VS Code would show literally", () => {
     for (const l of lines) expect(l, l).not.toMatch(/[`*_]{1,2}\S|<\w/);
   });
 
   it("puts each command link alone on its line (a button), for commands the extension contributes", () => {
-    const commands = new Set(pkg.contributes.commands.map((c: { command: string }) => c.command));
+    const commands = new Set(pkg.contributes.commands.map((c) => c.command));
     const links = lines.filter((l) => l.includes("]("));
     expect(links.length).toBeGreaterThanOrEqual(3);
     for (const l of links) {
       const m = /^\[[^\]]+\]\(command:([\w.]+)\)$/.exec(l);
       expect(m, l).not.toBeNull();
-      expect(commands.has(m![1]), l).toBe(true);
+      expect(commands.has(m![1]!), l).toBe(true);
     }
     expect(links[0]).toContain("passthrough.openExamples");
   });
@@ -33,7 +37,7 @@ describe("welcome view", () => {
   });
 
   it("has the sidebar to itself: the other views appear with a scenario", () => {
-    expect(vms.when).toBe("!passthrough.hasScenario");
+    expect(vms!.when).toBe("!passthrough.hasScenario");
     for (const v of pkg.contributes.views.passthrough) if (v.id !== "passthrough.vms") expect(v.when, v.id).toBe("passthrough.hasScenario");
   });
 });

@@ -2,7 +2,7 @@
 // and the answers to the webview's requests. A plain script: the test page runs it before
 // fake-host.js, and the harness (harness.mjs) runs it in Node to write the answers to the first
 // requests into the page, as the extension does (tracePanel.ts, InitialMessages).
-// eslint-disable-next-line no-unused-vars
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- a global of a classic script: the test page and harness.mjs call it
 function fakeTrace(config) {
   const cfg = Object.assign({ events: 200, faultEvery: 50, deviceName: "X710 10GbE", vm: "web01" }, config || {});
   if (cfg.deviceNameRepeat) cfg.deviceName = cfg.deviceNameRepeat.char.repeat(cfg.deviceNameRepeat.count);

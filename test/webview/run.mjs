@@ -394,7 +394,6 @@ test("narrow panel: rows and walk one above the other, the rows no taller than t
   await page.locator(".walk .stage.stop").waitFor();
   const m = await page.evaluate(() => {
     const box = (s) => document.querySelector(s).getBoundingClientRect();
-    const walk = document.querySelector(".walk");
     const stop = box(".walk .stage.stop");
     return { grid: box(".grid"), walk: box(".walk"), stop, walkBottom: box(".walk").bottom, rows: document.querySelectorAll(".scroller .row").length };
   });

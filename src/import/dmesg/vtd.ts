@@ -122,7 +122,7 @@ export const VTD_RULES: RuleTable = {
       pattern: IR,
       build: (m, cx) => {
         if (badDev(parseInt(m[2]!, 16))) return cx.skip(BAD_DEV(parseInt(m[2]!, 16)));
-        irFault(cx, m[1]!, m[2]!, m[3]!, parseInt(m[5]!, 16), m[6] ? parseInt(m[7]!, 16) : parseInt(m[7]!, 10), m[8]!, cx.ln.index);
+        irFault(cx, m[1]!, m[2]!, m[3]!, parseInt(m[5]!, 16), m[6] ? parseInt(m[7]!, 16) : parseInt(m[7]!, 10), m[8], cx.ln.index);
       },
     },
     {

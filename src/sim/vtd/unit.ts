@@ -580,7 +580,7 @@ export class DmarUnit {
    * advertises) and the translation types ECAP allows (vtd_ce_type_check).
    */
   contextInvalid(aw: number, tt: number): string | undefined {
-    if (aw < 1 || aw > 3 || !this.spec.sagaw.some((w) => sagawBit(w) === 1 << (aw as number))) return "its AW is not a width the unit supports (CAP.SAGAW)";
+    if (aw < 1 || aw > 3 || !this.spec.sagaw.some((w) => sagawBit(w) === 1 << aw)) return "its AW is not a width the unit supports (CAP.SAGAW)";
     if (tt === CONTEXT_TT_DEV_IOTLB && !this.spec.deviceTlb) return "T = 1 (device-TLB) but the unit has no device-TLB support (ECAP.DT = 0)";
     if (tt === CONTEXT_TT_PASS_THROUGH && !this.spec.passThrough) return "T = 2 (pass-through) but the unit has no pass-through support (ECAP.PT = 0)";
     if (tt !== CONTEXT_TT_MULTI_LEVEL && tt !== CONTEXT_TT_DEV_IOTLB && tt !== CONTEXT_TT_PASS_THROUGH) return "T = 3 is reserved";

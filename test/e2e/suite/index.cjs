@@ -16,6 +16,7 @@ exports.run = () =>
     const runner = mocha.run((failures) => {
       const s = runner.stats;
       console.log(`e2e: ${s.passes} passed, ${s.failures} failed, ${s.pending} skipped`);
-      failures ? reject(new Error(`${failures} tests failed`)) : resolve();
+      if (failures) reject(new Error(`${failures} tests failed`));
+      else resolve();
     });
   });
