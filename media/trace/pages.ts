@@ -110,7 +110,7 @@ export class PageCache {
     const p = this.pages.get(Math.floor(row / PAGE));
     if (!p || p.gen !== this.generation) return undefined;
     const k = row - p.start;
-    const kind = p.cols.kind![k]!;
+    const kind: EventKind = p.cols.kind![k]!;
     return { event: p.cols.index![k]!, step: p.cols.step![k]!, kind, fault: kind === EventKind.Dma && (p.cols.reason?.[k] ?? 0) !== 0 };
   }
 

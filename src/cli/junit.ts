@@ -65,7 +65,7 @@ export function toJunit(entries: readonly JunitEntry[]): string {
 }
 
 /** Characters XML 1.0 does not allow (kept out as `\xNN` / `\uNNNN`), and C1 controls and bidi overrides (legal, but a viewer would act on them). */
-// eslint-disable-next-line no-control-regex
+ 
 const NOT_XML = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 function visible(s: string): string {

@@ -96,7 +96,7 @@ export class StreamIo implements CliIo {
  * `\u202e`), so a scenario name or a log line cannot retitle, clear or reorder the terminal.
  */
 export function terminalSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex
+   
   return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
     const n = c.charCodeAt(0);
     return n < 0x100 ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;

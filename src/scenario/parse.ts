@@ -93,7 +93,7 @@ class Reader {
       this.aliasBudget = -1;
       const empty = isMap(target) ? new YAMLMap() : new YAMLSeq();
       empty.range = node.range ?? undefined;
-      return empty as Node;
+      return empty;
     }
     this.aliasBudget -= size;
     return target;

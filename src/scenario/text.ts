@@ -92,7 +92,7 @@ export function parseYaml(text: string, options: YamlOptions): { doc: Document.P
   const composer = new Composer(options);
   let doc: Document.Parsed | undefined;
   for (const d of composer.compose(tokens, true, text.length)) {
-    if (!doc) doc = d as Document.Parsed;
+    if (!doc) doc = d;
     else {
       // As parseDocument: a second document is an error of the first.
       doc.errors.push(new YAMLParseError(d.range.slice(0, 2) as [number, number], "MULTIPLE_DOCS", "Source contains multiple documents; please use YAML.parseAllDocuments()"));

@@ -228,7 +228,10 @@ export class Run {
     const o = this.outcomes[step];
     if (o === undefined || this.scenario.workload[step]?.op !== "dma") return undefined;
     const end = inclusive ? event + 1 : event;
-    for (let i = o.eventStart; i < end; i++) if (t.kind[i] !== EventKind.Dma && t.kind[i] !== EventKind.Interrupt) return undefined;
+    for (let i = o.eventStart; i < end; i++) {
+      const kind: EventKind = t.kind[i]!;
+      if (kind !== EventKind.Dma && kind !== EventKind.Interrupt) return undefined;
+    }
     const m = this.machineBefore(step);
     const u = m.unit;
     if (end === o.eventStart) return use(m);
@@ -237,7 +240,7 @@ export class Run {
       for (let i = o.eventStart; i < end; i++) {
         const flags = t.flags[i]!;
         const code = u.translate(t.sid[i]!, t.aHi[i]!, t.aLo[i]!, (flags & F_WRITE) !== 0);
-        if (code !== t.reason[i] || u.fate !== ((flags >> F_FATE_SHIFT) & 7)) return undefined;
+        if (code !== t.reason[i] || (u.fate as number) !== ((flags >> F_FATE_SHIFT) & 7)) return undefined;
       }
       return use(m);
     } finally {

@@ -102,7 +102,7 @@ workload:
     writeFileSync(file, scenario(hostile));
     const r = await cli("simulate", file);
     expect(r.code).toBe(0);
-    // eslint-disable-next-line no-control-regex
+     
     expect(r.out).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
     expect(r.out).toContain(": \\x1b]0;pwned\\x07\\x1b[2J\\x9b31m\\u202eevil\\x7f\n");
     const j = JSON.parse((await cli("simulate", "--json", file)).out) as { name: string };
@@ -117,7 +117,7 @@ workload:
     for (const cmd of ["decode", "explain"]) {
       const r = await cli(cmd, file, join(dir, "gone\u001b]0;x\u0007"));
       expect(r.code).toBe(2);
-      // eslint-disable-next-line no-control-regex
+       
       expect(r.out + r.err, cmd).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]/);
       expect(r.out, cmd).toContain("log\\x1b[2J\\u202e.txt:");
       expect(r.err, cmd).toContain("gone\\x1b]0;x\\x07: cannot read");

@@ -211,7 +211,7 @@ describe("simulate --format junit", () => {
         const doc = parseXml(toJunit([rep]));
         const suite = all(doc, "testsuite")[0]!;
         // Legal characters come back as they were; the rest as visible escapes.
-        // eslint-disable-next-line no-control-regex
+         
         const legal = /^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]*$/;
         if (legal.test(a + b)) expect(suite.attrs.name).toBe(a + b);
         expect(suite.attrs.file!.length).toBeGreaterThanOrEqual((b + a).length);

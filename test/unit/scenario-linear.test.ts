@@ -23,7 +23,7 @@ vi.mock("yaml", async (importOriginal) => {
     // bounds its nesting first): its options reach the Composer.
     Composer: class extends y.Composer {
       constructor(opts?: ConstructorParameters<typeof y.Composer>[0]) {
-        yamlCalls.push((opts ?? {}) as { uniqueKeys?: unknown });
+        yamlCalls.push((opts ?? {}));
         super(opts);
       }
     },

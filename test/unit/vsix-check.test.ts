@@ -4,17 +4,16 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-// @ts-expect-error: a plain ES module script without types
 import { checkVsix, relativeLinks, manifestFiles, MAX_VSIX_BYTES } from "../../scripts/vsix-check.mjs";
 
 const root = join(__dirname, "../..");
-const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as unknown;
 const readme = "# Passthrough Debugger\n\n![The sidebar](https://example.org/sidebar.png)\n\nSee [the examples](examples/healthy-nic.passthrough.yaml), [VT-d](https://example.org/vtd) and [limits](#known-limits).\n";
 
 /** A listing shaped like the real VSIX's: every file the manifest names, the bundles, an example. */
 function goodEntries(): Map<string, number> {
   const files = ["[Content_Types].xml", "extension.vsixmanifest", "extension/readme.md", "extension/changelog.md", "extension/LICENSE.txt", "extension/package.json", "extension/dist/worker.cjs", "extension/dist/webview.js", "extension/media/trace.css", "extension/examples/healthy-nic.passthrough.yaml", "extension/package.nls.json"];
-  for (const f of manifestFiles(pkg) as string[]) files.push(`extension/${f}`);
+  for (const f of manifestFiles(pkg)) files.push(`extension/${f}`);
   return new Map(files.map((f) => [f, 1000]));
 }
 const check = (over: { entries?: Map<string, number>; bytes?: number; readme?: string } = {}): string[] =>
