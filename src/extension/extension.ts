@@ -4,7 +4,6 @@
  * module). Everything heavy happens in the worker; this file only connects parts.
  */
 import * as vscode from "vscode";
-import * as path from "node:path";
 import type { Radix, SessionState, ViewId } from "../protocol/engine.js";
 import { EngineClient, EngineRequestError } from "./engineClient.js";
 import { ScenarioManager } from "./scenarios.js";
@@ -21,6 +20,7 @@ import { registerCommands, type CommandContext } from "./commands.js";
 import { scenarioCommands } from "./commandsScenario.js";
 import { viewCommands } from "./commandsViews.js";
 import { evidenceCommands } from "./commandsEvidence.js";
+import { platform } from "./platform.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],
@@ -50,7 +50,8 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
 
   let scenarios: ScenarioManager | undefined;
   const client = new EngineClient({
-    workerPath: path.join(ctx.extensionPath, "dist", "worker.cjs"),
+    // dist/worker.cjs in the Node host, dist/web/worker.js in the web one (platform.ts / platform.web.ts).
+    workerPath: platform.workerLocation(ctx),
     log,
     timeoutMs: () => config().get<number>("engineTimeout", 20000),
     onRestart: (why) => {
