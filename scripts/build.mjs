@@ -73,8 +73,10 @@ const webPlatform = {
     b.onLoad({ filter: /.*/, namespace: "web-shim" }, (args) => ({ contents: WEB_SHIMS[args.path], loader: "js" }));
   },
 };
+// The extension's file ends in .cjs: package.json says "type": "module", and the web worker host
+// loads anything else from such a package as ESM, which it does not support.
 const web = { ...common, platform: "browser", target: "es2022", minify, mainFields: ["browser", "module", "main"] };
 await Promise.all([
-  build({ ...web, entryPoints: ["src/extension/extension.ts"], outfile: "dist/web/extension.js", format: "cjs", external: ["vscode"], plugins: [webPlatform] }),
+  build({ ...web, entryPoints: ["src/extension/extension.ts"], outfile: "dist/web/extension.cjs", format: "cjs", external: ["vscode"], plugins: [webPlatform] }),
   build({ ...web, entryPoints: ["src/worker/web.ts"], outfile: "dist/web/worker.js", format: "iife" }),
 ]);
