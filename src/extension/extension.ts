@@ -11,7 +11,7 @@ import { EngineTree, type NodeHandle } from "./trees.js";
 import { registerEditorFeatures } from "./editor.js";
 import { StatusBar } from "./statusBar.js";
 import { CursorHighlight } from "./cursorHighlight.js";
-import { registerDebugger } from "./debugging.js";
+import { programUri, registerDebugger } from "./debugging.js";
 import { TracePanels } from "./tracePanel.js";
 import { EvidenceFeature } from "./evidence.js";
 import { CursorFollower } from "./follow.js";
@@ -134,7 +134,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   const debugged = new Set<string>();
   const scenarioOf = (s: vscode.DebugSession): string | undefined => {
     const p = (s.configuration.scenario ?? s.configuration.program) as unknown;
-    return s.type === "passthrough" && typeof p === "string" ? vscode.Uri.file(p).toString() : undefined;
+    return s.type === "passthrough" && typeof p === "string" ? programUri(p).toString() : undefined;
   };
   const follower = new CursorFollower({
     steps: (uri) => sm.states.get(uri)?.steps,
