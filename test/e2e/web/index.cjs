@@ -64,6 +64,14 @@ it("reports an unexpected DMA fault as a diagnostic", async () => {
   assert(faults.length > 0, "the Faults view is empty");
 });
 
+it("shows the DMA Trace webview and it draws its first rows", async () => {
+  const { doc } = await open("write-to-readonly");
+  const panel = await vscode.commands.executeCommand("passthrough.showTrace", doc.uri.toString());
+  const t = await Promise.race([panel.whenFirstRows, new Promise((ok) => setTimeout(ok, 60000))]);
+  assert(t && t.firstRows > t.created, "the webview did not report its first rows");
+  panel.panel.dispose();
+});
+
 it("restarts the Web Worker engine and rebuilds the open scenario", async () => {
   const { doc } = await open("dma-after-unmap");
   const before = api.client.restarts;
