@@ -12,6 +12,9 @@ import { e2ePaths, startCodeServer, launchChromium, workbenchUrl } from "../test
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const prefix = resolve(process.env.E2E_PREFIX ?? join(root, ".e2e"));
 const verbose = !!process.env.E2E_VERBOSE;
+// npm test runs the Restricted Mode variant; E2E_WEB_TRUSTED=1 opens the folder trusted, which adds
+// the debugger test (starting a debug session in Restricted Mode asks for trust in a dialog).
+const trusted = !!process.env.E2E_WEB_TRUSTED;
 // A guard against a hung harness, not a speed budget.
 const timeoutMs = Number(process.env.E2E_TIMEOUT_MS ?? 300_000);
 mkdirSync(join(root, "test-results"), { recursive: true });
@@ -31,7 +34,7 @@ try {
   server = await startCodeServer({
     paths,
     workspace: ws,
-    workspaceTrust: true,
+    workspaceTrust: !trusted,
     settings: {
       // Run the extension in the browser's web worker extension host although code-server also has
       // a Node one: its only extension kind is "web" (the default for an extension with both
@@ -42,6 +45,7 @@ try {
       "security.workspace.trust.enabled": true,
       "security.workspace.trust.startupPrompt": "never",
       "security.workspace.trust.banner": "never",
+      "passthroughE2e.trusted": trusted,
     },
     log: verbose ? console.error : () => {},
   });
@@ -52,13 +56,13 @@ try {
   await page.exposeFunction("codeAutomationExit", (c) => exit(Number(c)));
   await page.exposeFunction("codeAutomationLog", (type, args) => {
     const line = format(...(Array.isArray(args) ? args : [args]));
-    if (verbose || /^\s+[✓✗]|^e2e-web:/.test(line)) print(type, line);
+    if (verbose || /^\s+[✓✗-] |^e2e-web:/.test(line)) print(type, line);
   });
   // The web worker host's console reaches the page's console (not codeAutomationLog) in some builds.
   page.on("console", (m) => {
     const line = m.text();
     if (verbose) console.error(`[workbench] ${line}`);
-    else if (/^\s+[✓✗]|^e2e-web:/.test(line) && !out.includes(line)) print(m.type(), line);
+    else if (/^\s+[✓✗-] |^e2e-web:/.test(line) && !out.includes(line)) print(m.type(), line);
   });
   await page.goto(workbenchUrl(server.url, { folder: ws, extensionDevelopmentPath: root, extensionTestsPath: join(root, "test/e2e/web/index.cjs") }), { timeout: 120_000 });
   code = await Promise.race([done, new Promise((ok) => setTimeout(() => (console.error(`web tests did not finish in ${timeoutMs} ms`), ok(2)), timeoutMs))]);
@@ -71,6 +75,6 @@ try {
 }
 const m = /e2e-web: (\d+) passed, (\d+) failed, (\d+) skipped/.exec(out);
 const result = m ? { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3]) } : { passed: 0, failed: 1, skipped: 0, harness: `exit ${code}` };
-writeFileSync(join(root, "test-results/e2e-web.json"), JSON.stringify(result));
+if (!trusted) writeFileSync(join(root, "test-results/e2e-web.json"), JSON.stringify(result));
 console.log(`e2e-web: finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 process.exit(code === 0 && m ? 0 : code || 1);
