@@ -11,6 +11,7 @@ import { explainRecords, type EvidenceKind, type EvidenceRecord, type Explanatio
 import type { EngineMethods } from "../protocol/engine.js";
 import { EvidenceReader, decodeEvidenceText } from "../import/decode.js";
 import { platform } from "./platform.js";
+import { wholeReadRefusal } from "./fileAccess.js";
 import { evidenceDocumentPath, renderEvidenceDocument, type EvidenceDocument, type OutlineItem, type OutlineKind } from "../import/document.js";
 
 const SCHEME = "passthrough-evidence";
@@ -241,6 +242,12 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       size = (await vscode.workspace.fs.stat(uri)).size;
     } catch (e) {
       void vscode.window.showErrorMessage(`Import evidence: cannot read ${name}: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+    // Read whole (no local file system to stream from): a clear limit instead of an out-of-memory host.
+    const refusal = platform.canStream(uri) ? undefined : wholeReadRefusal(name, size);
+    if (refusal) {
+      void vscode.window.showErrorMessage(refusal);
       return undefined;
     }
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${name}`, cancellable: true }, async (progress, token) => {

@@ -41,7 +41,8 @@ export const platform: HostPlatform = {
   kind: "node",
   workerLocation: (ext) => join(ext.extensionPath, "dist", "worker.cjs"),
   spawnWorker: (location, options) => nodeWorkerTransport(location, options.heapMb),
-  streamFile: (uri, chunkBytes) => (uri.scheme === "file" ? (createReadStream(uri.fsPath, { highWaterMark: chunkBytes }) as AsyncIterable<Buffer>) : undefined),
+  canStream: (uri) => uri.scheme === "file",
+  streamFile: (uri, chunkBytes) => (platform.canStream(uri) ? (createReadStream(uri.fsPath, { highWaterMark: chunkBytes }) as AsyncIterable<Buffer>) : undefined),
   // Node's Buffer helpers for the decoder's ASCII fast path (the CLI uses the same).
   asciiFast: { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1") },
   fileOps: nodeFileOps,

@@ -13,5 +13,6 @@ export const platform: HostPlatform = {
   kind: "web",
   workerLocation: (ext) => vscode.Uri.joinPath(ext.extensionUri, "dist", "web", "worker.js").toString(),
   spawnWorker: (location) => webWorkerTransport(location, browserWorkerHost(async (l) => vscode.workspace.fs.readFile(vscode.Uri.parse(l)))),
+  canStream: () => false,
   streamFile: () => undefined,
 };

@@ -42,6 +42,8 @@ export interface HostPlatform {
    * memory); undefined where the platform cannot stream this uri, and vscode.workspace.fs reads it.
    */
   streamFile(uri: vscode.Uri, chunkBytes: number): AsyncIterable<Uint8Array> | undefined;
+  /** Whether streamFile streams this uri (otherwise it is read whole, fileAccess.ts's limit applies). */
+  canStream(uri: vscode.Uri): boolean;
   /** A faster ASCII check for the evidence decoder, where the platform has one. */
   asciiFast?: AsciiFastPath;
   /** Local file operations for a streamed trace export; undefined: no local file system. */
