@@ -5,7 +5,7 @@
  * few lines (src/worker/), and the tests drive `EngineServer` directly.
  */
 import type {
-  EngineDiagnostic, EngineError, EngineInit, EngineMethods, EngineRequest, EngineResponse, Method, SessionState, StepSummary, TranslateAnswer,
+  EngineDiagnostic, EngineError, EngineEvent, EngineInit, EngineMethods, EngineRequest, EngineResponse, Method, SessionState, StepSummary, TranslateAnswer,
 } from "../protocol/engine.js";
 import { REQUEST_ERROR_CODES } from "../protocol/diagnostics.js";
 import { answer, errorData, RpcError } from "../protocol/rpc.js";
@@ -58,6 +58,8 @@ export class EngineServer {
   cancelSlots?: Int32Array;
   /** Index of the heartbeat slot in cancelSlots (see EngineInit). */
   heartbeat?: number;
+  /** Without shared memory: the heartbeat as a message to the host (serveEngine throttles it). */
+  beatMessage?: () => void;
   private readonly now: () => number;
 
   /** ArrayBuffer bytes all the worker's runs may hold together (trace/budget.ts DEFAULT_WORKER_BUDGET). */
@@ -215,7 +217,7 @@ export class EngineServer {
       // The sign of life the host's watchdog looks for: given while the text is parsed, between
       // the steps of the run and every so many transactions within a long step (and later while a
       // step is replayed for a query). Cheap: one atomic add.
-      const progress = slots !== undefined && hb !== undefined ? () => void Atomics.add(slots, hb, 1) : undefined;
+      const progress = slots !== undefined && hb !== undefined ? () => void Atomics.add(slots, hb, 1) : this.beatMessage;
       // A newer version of the document stops this run (polled where progress is given).
       const cancelled = slots !== undefined && slot !== undefined ? () => Atomics.load(slots, slot) !== p.version : undefined;
       const t0 = this.now();
@@ -414,6 +416,9 @@ export class EngineServer {
   };
 }
 
+/** The least time between two heartbeat messages (when the host and worker share no memory). */
+export const BEAT_MESSAGE_MS = 250;
+
 /** The smallest transport a worker offers. */
 export interface Endpoint {
   post(message: unknown, transfer?: ArrayBuffer[]): void;
@@ -421,12 +426,25 @@ export interface Endpoint {
 }
 
 /** Serves EngineServer over an endpoint: requests in, responses (with transfers) out. */
-export function serveEngine(endpoint: Endpoint, server = new EngineServer()): EngineServer {
+export function serveEngine(endpoint: Endpoint, server = new EngineServer(), now: () => number = () => Date.now()): EngineServer {
   endpoint.onMessage((raw) => {
     const msg = raw as EngineRequest | EngineInit;
     if ("init" in msg) {
       if (msg.cancel) server.cancelSlots = new Int32Array(msg.cancel);
       if (msg.heartbeat !== undefined) server.heartbeat = msg.heartbeat;
+      if (msg.beatMessages) {
+        // No shared memory: beats travel as messages, at most one per BEAT_MESSAGE_MS (a run gives
+        // progress many times a second; the host's watchdog needs one every few seconds).
+        let last = -Infinity;
+        const beat: EngineEvent = { event: "beat" };
+        server.beatMessage = () => {
+          const t = now();
+          if (t - last < BEAT_MESSAGE_MS) return;
+          last = t;
+          endpoint.post(beat);
+        };
+        endpoint.post(beat); // the first beat: loaded and ready
+      }
       // The first beat: the worker has loaded and is ready (the host allows a slow start until then).
       if (server.cancelSlots !== undefined && server.heartbeat !== undefined) Atomics.add(server.cancelSlots, server.heartbeat, 1);
       return;

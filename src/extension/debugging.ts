@@ -10,6 +10,19 @@ import { isScenario, type ScenarioManager } from "./scenarios.js";
 
 export const DEBUG_TYPE = "passthrough";
 
+/**
+ * A launch configuration's `scenario` for a document: a path for a local file, the URI for any
+ * other scheme (a virtual or remote workspace, VS Code for the Web), where a path would lose it.
+ */
+export function scenarioProgram(uri: vscode.Uri): string {
+  return uri.scheme === "file" ? uri.fsPath : uri.toString();
+}
+
+/** The document a launch configuration's `scenario` (or `program`) names: a URI, or a local path. */
+export function programUri(program: string): vscode.Uri {
+  return /^[a-z][a-z0-9+.-]*:/i.test(program) && !/^[a-zA-Z]:[\\/]/.test(program) ? vscode.Uri.parse(program) : vscode.Uri.file(program);
+}
+
 export function registerDebugger(ctx: vscode.ExtensionContext, client: EngineClient, scenarios: ScenarioManager): void {
   ctx.subscriptions.push(
     vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, {
@@ -17,12 +30,12 @@ export function registerDebugger(ctx: vscode.ExtensionContext, client: EngineCli
         if (!config.type && !config.request && !config.name) {
           const doc = vscode.window.activeTextEditor?.document;
           if (doc && isScenario(doc)) {
-            return { type: DEBUG_TYPE, request: "launch", name: "Debug scenario", scenario: doc.uri.fsPath, stopOnEntry: false, stopOnFault: true };
+            return { type: DEBUG_TYPE, request: "launch", name: "Debug scenario", scenario: scenarioProgram(doc.uri), stopOnEntry: false, stopOnFault: true };
           }
         }
         if (!config.scenario && !config.program) {
           const doc = vscode.window.activeTextEditor?.document;
-          if (doc && isScenario(doc)) config.scenario = doc.uri.fsPath;
+          if (doc && isScenario(doc)) config.scenario = scenarioProgram(doc.uri);
           else {
             void vscode.window.showInformationMessage("Open a *.passthrough.yaml scenario to debug it.");
             return undefined;
@@ -47,7 +60,7 @@ function linkFor(client: EngineClient, scenarios: ScenarioManager): EngineLink {
     open: async (program) => {
       let doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === program || d.uri.toString() === program);
       try {
-        doc ??= await vscode.workspace.openTextDocument(/^[a-z][a-z0-9+.-]*:/i.test(program) && !/^[a-zA-Z]:[\\/]/.test(program) ? vscode.Uri.parse(program) : vscode.Uri.file(program));
+        doc ??= await vscode.workspace.openTextDocument(programUri(program));
       } catch (e) {
         return { error: `cannot open ${program}: ${e instanceof Error ? e.message : String(e)}` };
       }

@@ -3,10 +3,13 @@
  * crashed or hung worker and rebuilds its sessions from the documents' text, and the
  * cancellation slots through which a newer edit stops a stale run.
  *
- * The worker is started lazily, on the first request, so activation stays cheap.
+ * The worker is started lazily, on the first request, so activation stays cheap. One supervisor for
+ * both transports (platformApi.ts): Node worker_threads on the desktop, a Web Worker in VS Code for
+ * the Web.
  */
-import { Worker } from "node:worker_threads";
 import type * as vscode from "vscode";
+import { platform } from "./platform.js";
+import type { EngineTransport, SpawnOptions } from "./platformApi.js";
 import { systemClock, type HostClock } from "./clock.js";
 import type { EngineInit, EngineMethods, Method, WorkerMessage } from "../protocol/engine.js";
 import type { RequestErrorCode } from "../protocol/diagnostics.js";
@@ -23,7 +26,10 @@ export type EngineRequestError = RpcError<RequestErrorCode>;
 export type SupervisorClock = Pick<HostClock, "now" | "setInterval" | "clearInterval" | "setTimeout">;
 
 export interface EngineClientOptions {
+  /** The worker bundle: a path (Node) or URL (web), as the platform's workerLocation gives it. */
   workerPath: string;
+  /** Starts a worker (default: the platform's, platform.ts / platform.web.ts). */
+  spawn?: (location: string, options: SpawnOptions) => EngineTransport;
   log: vscode.LogOutputChannel;
   /** Milliseconds of silence (no answer, no heartbeat) after which the worker counts as hung. */
   timeoutMs: () => number;
@@ -55,12 +61,16 @@ const WORKER_HEAP_MB = 2048;
 export const STARTUP_ALLOWANCE_MS = 30_000;
 
 export class EngineClient {
-  private worker?: Worker;
+  private worker?: EngineTransport;
   /** Ids, the pending requests and their typed results and errors (protocol/rpc.ts). */
   private readonly rpc: RpcClient<EngineMethods, RequestErrorCode>;
   private watchdog?: unknown;
   private readonly clock: SupervisorClock;
-  readonly cancel = new Int32Array(new SharedArrayBuffer((CANCEL_SLOTS + 1) * 4));
+  /**
+   * Cancellation slots and the heartbeat: shared with the worker where the transport can share
+   * memory; otherwise host-local (the worker's beats arrive as messages and are counted here).
+   */
+  readonly cancel = new Int32Array(typeof SharedArrayBuffer === "function" ? new SharedArrayBuffer((CANCEL_SLOTS + 1) * 4) : new ArrayBuffer((CANCEL_SLOTS + 1) * 4));
   /** The heartbeat value last seen and when it last changed. */
   private beat = 0;
   private beatAt = 0;
@@ -80,7 +90,7 @@ export class EngineClient {
 
   constructor(private readonly opts: EngineClientOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.rpc = new RpcClient({ send: (req) => this.worker?.postMessage(req), now: () => this.clock.now() });
+    this.rpc = new RpcClient({ send: (req) => this.worker?.post(req), now: () => this.clock.now() });
   }
 
   get running(): boolean {
@@ -104,20 +114,20 @@ export class EngineClient {
     return this.rpc.request(method, params, token);
   }
 
-  private ensure(): Worker {
+  private ensure(): EngineTransport {
     if (this.worker) return this.worker;
     const t0 = this.clock.now();
-    const w = new Worker(this.opts.workerPath, { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+    const w = (this.opts.spawn ?? platform.spawnWorker)(this.opts.workerPath, { heapMb: WORKER_HEAP_MB });
     this.worker = w;
     // The worker beats once when it has started, then while it works (see EngineInit).
     this.beat = Atomics.load(this.cancel, HEARTBEAT);
     this.beatAt = this.checkedAt = this.clock.now();
     this.started = false;
-    const init: EngineInit = { init: true, cancel: this.cancel.buffer, heartbeat: HEARTBEAT };
-    w.postMessage(init);
-    w.on("message", (m: WorkerMessage) => this.onMessage(m));
-    w.on("error", (e) => this.onDeath(w, `the simulation worker crashed: ${e.message}`));
-    w.on("exit", (code) => this.onDeath(w, `the simulation worker exited with code ${code}`));
+    const shared = w.sharedMemory && typeof SharedArrayBuffer === "function" && this.cancel.buffer instanceof SharedArrayBuffer;
+    const init: EngineInit = shared ? { init: true, cancel: this.cancel.buffer as SharedArrayBuffer, heartbeat: HEARTBEAT } : { init: true, heartbeat: HEARTBEAT, beatMessages: true };
+    w.onMessage((m) => this.onMessage(m as WorkerMessage));
+    w.onDeath((why) => this.onDeath(w, why));
+    w.post(init);
     if (this.watchdog === undefined) {
       this.tickMs = Math.max(50, Math.min(1000, this.opts.timeoutMs() / 4));
       this.watchdog = this.clock.setInterval(() => this.checkHung(), this.tickMs);
@@ -128,7 +138,9 @@ export class EngineClient {
 
   private onMessage(m: WorkerMessage): void {
     if ("event" in m) {
-      this.opts.log[m.level](m.message);
+      // Without shared memory the worker's heartbeat comes as messages: count it where the watchdog looks.
+      if (m.event === "beat") Atomics.add(this.cancel, HEARTBEAT, 1);
+      else this.opts.log[m.level](m.message);
       return;
     }
     this.rpc.receive(m);
@@ -167,12 +179,12 @@ export class EngineClient {
     }
   }
 
-  private kill(w: Worker, why: string): void {
+  private kill(w: EngineTransport, why: string): void {
     this.onDeath(w, why);
-    void w.terminate();
+    w.terminate();
   }
 
-  private onDeath(w: Worker, why: string): void {
+  private onDeath(w: EngineTransport, why: string): void {
     if (this.worker !== w) return; // already handled
     this.worker = undefined;
     this.rpc.rejectAll("restarted", why);
@@ -210,6 +222,6 @@ export class EngineClient {
     const w = this.worker;
     this.worker = undefined;
     this.rpc.rejectAll("restarted", "disposed");
-    void w?.terminate();
+    w?.terminate();
   }
 }

@@ -5,13 +5,13 @@
  * and CodeLens directly on log files.
  */
 import * as vscode from "vscode";
-import { createReadStream } from "node:fs";
-import { isAscii } from "node:buffer";
 import type { TreeNode } from "../protocol/engine.js";
 import type { ExtraNodes } from "./trees.js";
 import { explainRecords, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
 import type { EngineMethods } from "../protocol/engine.js";
-import { EvidenceReader, decodeEvidenceText, type AsciiFastPath } from "../import/decode.js";
+import { EvidenceReader, decodeEvidenceText } from "../import/decode.js";
+import { platform } from "./platform.js";
+import { wholeReadRefusal } from "./fileAccess.js";
 import { evidenceDocumentPath, renderEvidenceDocument, type EvidenceDocument, type OutlineItem, type OutlineKind } from "../import/document.js";
 
 const SCHEME = "passthrough-evidence";
@@ -19,13 +19,18 @@ const SCHEME = "passthrough-evidence";
 export const EVIDENCE_LANGUAGE = "passthrough-evidence";
 /** Bytes read per chunk: the parser works in slices of a few thousand lines, then the host gets the thread back. */
 const CHUNK_BYTES = 256 * 1024;
-/** Node's Buffer helpers for the decoder's ASCII fast path (the CLI uses the same). */
-const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1") };
+/** The decoder's ASCII fast path where the platform has one (Node's Buffer helpers, as the CLI uses). */
+const FAST = platform.asciiFast;
 
-/** A file's bytes in chunks: streamed from disk for `file:`, else read through vscode.workspace.fs and cut up (progress, cancellation). */
+/**
+ * A file's bytes in chunks: streamed from disk where the platform can (a local file in the Node
+ * host: a 1 GB log never sits in memory), else read through vscode.workspace.fs (any scheme, and
+ * the only way in VS Code for the Web) and cut up (progress, cancellation).
+ */
 async function* fileChunks(uri: vscode.Uri): AsyncIterable<Uint8Array> {
-  if (uri.scheme === "file") {
-    yield* createReadStream(uri.fsPath, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>;
+  const stream = platform.streamFile(uri, CHUNK_BYTES);
+  if (stream) {
+    yield* stream;
     return;
   }
   const bytes = await vscode.workspace.fs.readFile(uri);
@@ -237,6 +242,12 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       size = (await vscode.workspace.fs.stat(uri)).size;
     } catch (e) {
       void vscode.window.showErrorMessage(`Import evidence: cannot read ${name}: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+    // Read whole (no local file system to stream from): a clear limit instead of an out-of-memory host.
+    const refusal = platform.canStream(uri) ? undefined : wholeReadRefusal(name, size);
+    if (refusal) {
+      void vscode.window.showErrorMessage(refusal);
       return undefined;
     }
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${name}`, cancellable: true }, async (progress, token) => {

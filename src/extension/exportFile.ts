@@ -2,24 +2,17 @@
  * Where a trace export's chunks go when the target is a local file: a temporary file beside the
  * target, renamed over it when every chunk is written. A cancelled or failed export deletes only
  * the temporary file, so a file the user chose to overwrite keeps its contents until the new one
- * is complete. No vscode import: the file operations are injectable for tests.
+ * is complete. No vscode import: the file operations are injectable for tests; the default ones
+ * are the platform's (node:fs in platform.ts; VS Code for the Web has no local files).
  */
-import { promises as fs } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { platform } from "./platform.js";
 
-/** The file operations the sink uses (node:fs by default). */
+/** The file operations the sink uses (the platform's node:fs ones by default). */
 export interface ExportFileOps {
   open(path: string): Promise<{ write(data: Uint8Array): Promise<unknown>; close(): Promise<void> }>;
   rename(from: string, to: string): Promise<void>;
   rm(path: string): Promise<void>;
 }
-
-export const nodeFileOps: ExportFileOps = {
-  // "wx": the temporary name is new; never open (and truncate) an existing file.
-  open: (path) => fs.open(path, "wx"),
-  rename: (from, to) => fs.rename(from, to),
-  rm: (path) => fs.rm(path, { force: true }),
-};
 
 /** Where export chunks go: appended to a file as they come, or collected for one write. */
 export interface ExportSink {
@@ -33,10 +26,13 @@ export interface ExportSink {
 
 /** The temporary file's path for `target`: hidden, beside it (same file system, so rename is atomic). */
 export function tempPathFor(target: string, random: string = Math.random().toString(36).slice(2, 10)): string {
-  return join(dirname(target), `.${basename(target)}.${random}.part`);
+  // The directory part as given (either separator, so Windows paths too): no node:path in a web bundle.
+  const cut = Math.max(target.lastIndexOf("/"), target.lastIndexOf("\\")) + 1;
+  return `${target.slice(0, cut)}.${target.slice(cut)}.${random}.part`;
 }
 
-export async function fileSink(target: string, ops: ExportFileOps = nodeFileOps, temp: string = tempPathFor(target)): Promise<ExportSink> {
+export async function fileSink(target: string, ops: ExportFileOps | undefined = platform.fileOps, temp: string = tempPathFor(target)): Promise<ExportSink> {
+  if (!ops) throw new Error(`cannot write ${target}: this VS Code has no local file system`);
   const handle = await ops.open(temp);
   let closed = false;
   const close = async () => {

@@ -4,7 +4,6 @@
  * module). Everything heavy happens in the worker; this file only connects parts.
  */
 import * as vscode from "vscode";
-import * as path from "node:path";
 import type { Radix, SessionState, ViewId } from "../protocol/engine.js";
 import { EngineClient, EngineRequestError } from "./engineClient.js";
 import { ScenarioManager } from "./scenarios.js";
@@ -12,7 +11,7 @@ import { EngineTree, type NodeHandle } from "./trees.js";
 import { registerEditorFeatures } from "./editor.js";
 import { StatusBar } from "./statusBar.js";
 import { CursorHighlight } from "./cursorHighlight.js";
-import { registerDebugger } from "./debugging.js";
+import { programUri, registerDebugger } from "./debugging.js";
 import { TracePanels } from "./tracePanel.js";
 import { EvidenceFeature } from "./evidence.js";
 import { CursorFollower } from "./follow.js";
@@ -24,6 +23,7 @@ import { evidenceCommands } from "./commandsEvidence.js";
 import { readSetting } from "./settings.js";
 import { walkthroughCommands } from "./commandsWalkthrough.js";
 import { trackWalkthroughContext } from "./walkthrough.js";
+import { platform } from "./platform.js";
 
 const VIEWS: [ViewId, string][] = [
   ["vms", "passthrough.vms"],
@@ -54,7 +54,8 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   // eslint-disable-next-line prefer-const -- created below, after the client it needs; the client's callbacks read it (and may run before then)
   let scenarios: ScenarioManager | undefined;
   const client = new EngineClient({
-    workerPath: path.join(ctx.extensionPath, "dist", "worker.cjs"),
+    // dist/worker.cjs in the Node host, dist/web/worker.js in the web one (platform.ts / platform.web.ts).
+    workerPath: platform.workerLocation(ctx),
     log,
     timeoutMs: () => readSetting(config(), "engineTimeout"),
     onRestart: (why) => {
@@ -137,7 +138,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   const debugged = new Set<string>();
   const scenarioOf = (s: vscode.DebugSession): string | undefined => {
     const p = (s.configuration.scenario ?? s.configuration.program) as unknown;
-    return s.type === "passthrough" && typeof p === "string" ? vscode.Uri.file(p).toString() : undefined;
+    return s.type === "passthrough" && typeof p === "string" ? programUri(p).toString() : undefined;
   };
   const follower = new CursorFollower({
     steps: (uri) => sm.states.get(uri)?.steps,

@@ -462,5 +462,6 @@ export function webviewAssets(extensionUri: vscode.Uri): Promise<WebviewAssets |
 function makeNonce(): string {
   const bytes = new Uint8Array(24);
   globalThis.crypto.getRandomValues(bytes);
-  return Buffer.from(bytes).toString("base64").replace(/[^A-Za-z0-9]/g, "");
+  // Hex, not Buffer's base64: Buffer does not exist in VS Code for the Web.
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

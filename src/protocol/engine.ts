@@ -187,7 +187,7 @@ export type EngineError = RpcErrorData<Exclude<RequestErrorCode, "restarted">>;
 
 export type EngineResponse = RpcResponse<EngineError["code"]>;
 
-export type EngineEvent = { event: "log"; level: "info" | "warn" | "error"; message: string };
+export type EngineEvent = { event: "log"; level: "info" | "warn" | "error"; message: string } | { event: "beat" };
 
 export type WorkerMessage = EngineResponse | EngineEvent;
 
@@ -205,4 +205,9 @@ export interface EngineInit {
    * the host's watchdog tells a long run (beating) from a hung worker (silent).
    */
   heartbeat?: number;
+  /**
+   * No shared memory (a browser page that is not cross-origin isolated): the worker sends its
+   * heartbeat as `{ event: "beat" }` messages instead (at most a few a second).
+   */
+  beatMessages?: boolean;
 }
