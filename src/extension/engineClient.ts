@@ -124,7 +124,7 @@ export class EngineClient {
     this.beatAt = this.checkedAt = this.clock.now();
     this.started = false;
     const shared = w.sharedMemory && typeof SharedArrayBuffer === "function" && this.cancel.buffer instanceof SharedArrayBuffer;
-    const init: EngineInit = shared ? { init: true, cancel: this.cancel.buffer as SharedArrayBuffer, heartbeat: HEARTBEAT } : { init: true, heartbeat: HEARTBEAT, beatMessages: true };
+    const init: EngineInit = shared ? { init: true, cancel: this.cancel.buffer, heartbeat: HEARTBEAT } : { init: true, heartbeat: HEARTBEAT, beatMessages: true };
     w.onMessage((m) => this.onMessage(m as WorkerMessage));
     w.onDeath((why) => this.onDeath(w, why));
     w.post(init);

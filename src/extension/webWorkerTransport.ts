@@ -14,7 +14,7 @@ export interface BrowserWorker {
 export type BrowserWorkerConstructor = new (url: string, options?: { name?: string }) => BrowserWorker;
 
 /** Shared memory needs a cross-origin isolated page (COOP/COEP); most workbenches are not. */
-export function canShareMemory(g: { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean } = globalThis as never): boolean {
+export function canShareMemory(g: { SharedArrayBuffer?: unknown; crossOriginIsolated?: boolean } = globalThis): boolean {
   return typeof g.SharedArrayBuffer === "function" && g.crossOriginIsolated === true;
 }
 

@@ -103,7 +103,7 @@ it("imports evidence through vscode.workspace.fs", async () => {
 
 // Starting a debug session in Restricted Mode asks for trust (a dialog): trusted variant only.
 it("debugs a scenario with the inline adapter: stops on entry with a stack frame on the scenario", async () => {
-  const { doc } = await open("dma-after-unmap");
+  await open("dma-after-unmap");
   const started = new Promise((ok) => {
     const sub = vscode.debug.onDidStartDebugSession((s) => {
       sub.dispose();
