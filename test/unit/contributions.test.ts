@@ -7,13 +7,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { COMMANDS, CONFIG_KEYS, CONFIG_SECTION, CONTEXT_KEYS, DEBUGGER_TYPE, LANGUAGES, OTHER_IDS, VIEW_CONTAINER, VIEWS, WEBVIEW_TYPE } from "../../src/extension/contributions.js";
 import { HOVER_COMMANDS } from "../../src/protocol/engine.js";
+import { manifest } from "./manifest.js";
 
 const root = join(__dirname, "..", "..");
 interface Menu {
   command: string;
   when?: string;
 }
-const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+// (with its %key% strings resolved from package.nls.json: the welcome links are in the English text)
+const pkg = manifest<{
   activationEvents: string[];
   contributes: {
     commands: { command: string }[];
@@ -25,7 +27,7 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
     debuggers: { type: string }[];
     languages: { id: string }[];
   };
-};
+}>();
 const c = pkg.contributes;
 
 function sources(dir: string): { file: string; text: string }[] {
