@@ -104,7 +104,7 @@ export function scenarioCommands(cx: CommandContext): Commands {
       return uri ? cx.tracePanels.open(uri) : undefined;
     },
     "passthrough.showLog": () => cx.log.show(),
-    "passthrough.restartEngine": () => cx.client.restart("restart requested from the command palette"),
+    "passthrough.restartEngine": () => cx.client.restart(vscode.l10n.t("restart requested from the command palette")),
     "passthrough.newScenario": async () => {
       const dir = vscode.Uri.joinPath(cx.ctx.extensionUri, "examples");
       const entries = (await vscode.workspace.fs.readDirectory(dir)).filter(([n]) => n.endsWith(".passthrough.yaml")).sort();
