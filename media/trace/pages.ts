@@ -5,6 +5,7 @@
  */
 import { TRACE_PAGE_ROWS } from "../../src/protocol/webview.js";
 import type { HostChannel } from "./host.js";
+import * as l10n from "@vscode/l10n";
 import type { TraceStore } from "./store.js";
 
 export const PAGE = TRACE_PAGE_ROWS;
@@ -83,7 +84,7 @@ export class PageCache {
         while (this.pages.size > MAX_PAGES) this.pages.delete(this.pages.keys().next().value as number);
         this.onPage();
       } catch (e) {
-        this.onError(`Could not load rows: ${(e as Error).message}`);
+        this.onError(l10n.t("Could not load rows: {0}", (e as Error).message));
       } finally {
         if (this.pending.get(p) === entry) this.pending.delete(p);
       }

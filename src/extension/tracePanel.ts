@@ -156,7 +156,7 @@ export class TracePanel {
     /** The webview's saved state, for a panel restored after a reload. */
     state?: TraceViewState,
   ) {
-    panel.title = `DMA Trace: ${scenarioDisplayName(uri)}`;
+    panel.title = vscode.l10n.t("DMA Trace: {0}", scenarioDisplayName(uri));
     panel.iconPath = vscode.Uri.joinPath(extensionUri, "media", "icon.svg");
     let resolveFirst!: (t: TracePanelTimings) => void;
     this.firstRows = { promise: new Promise((ok) => (resolveFirst = ok)), resolve: (t) => resolveFirst(t) };
