@@ -33,6 +33,8 @@ export interface EngineClientOptions {
   onGiveUp?: (why: string) => void;
   /** The watchdog's clock (default: the system clock). */
   clock?: SupervisorClock;
+  /** The l10n bundle the worker translates its hovers and diagnostics with (vscode.l10n.bundle). */
+  l10n?: EngineInit["l10n"];
 }
 
 const CANCEL_SLOTS = 1024;
@@ -113,7 +115,7 @@ export class EngineClient {
     this.beat = Atomics.load(this.cancel, HEARTBEAT);
     this.beatAt = this.checkedAt = this.clock.now();
     this.started = false;
-    const init: EngineInit = { init: true, cancel: this.cancel.buffer as SharedArrayBuffer, heartbeat: HEARTBEAT };
+    const init: EngineInit = { init: true, cancel: this.cancel.buffer as SharedArrayBuffer, heartbeat: HEARTBEAT, ...(this.opts.l10n ? { l10n: this.opts.l10n } : {}) };
     w.postMessage(init);
     w.on("message", (m: WorkerMessage) => this.onMessage(m));
     w.on("error", (e) => this.onDeath(w, `the simulation worker crashed: ${e.message}`));

@@ -56,6 +56,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     workerPath: path.join(ctx.extensionPath, "dist", "worker.cjs"),
     log,
     timeoutMs: () => config().get<number>("engineTimeout", 20000),
+    l10n: vscode.l10n.bundle,
     onRestart: (why) => {
       void vscode.window.showWarningMessage(vscode.l10n.t("Passthrough: the simulation worker was restarted ({0}). Open scenarios were rebuilt from their text.", why), vscode.l10n.t("Show Log")).then((a) => a && log.show());
       void scenarios?.rebuild();

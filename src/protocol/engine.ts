@@ -203,4 +203,9 @@ export interface EngineInit {
    * the host's watchdog tells a long run (beating) from a hung worker (silent).
    */
   heartbeat?: number;
+  /**
+   * The extension's l10n bundle (vscode.l10n.bundle: English message -> translation), for the
+   * strings the engine builds (hovers, diagnostics); absent in English and in the CLI.
+   */
+  l10n?: Record<string, string | { message: string; comment: string[] }>;
 }
