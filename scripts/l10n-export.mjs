@@ -14,8 +14,8 @@ import { join, relative, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-/** The folders whose code shows strings to the user through the bundle (src/engine: hovers, in the worker). */
-export const L10N_SOURCES = ["src/extension", "src/debug", "media/trace", "src/engine"];
+/** The folders whose code shows strings to the user through the bundle (src/engine and src/scenario: hovers, diagnostics and quick fixes, in the worker). */
+export const L10N_SOURCES = ["src/extension", "src/debug", "media/trace", "src/engine", "src/scenario"];
 export const BUNDLE = "l10n/bundle.l10n.json";
 
 function files(dir) {

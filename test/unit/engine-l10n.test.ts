@@ -39,6 +39,23 @@ describe("engine l10n", () => {
     expect(hover("iova: 0x10_2000, length: 4KiB, write: true", 9)).toMatch(/^\*\*`04:00\.0` Schreiben: Fehler 0x05/);
   });
 
+  it("diagnostics, their hints and quick fixes use the bundle too", () => {
+    const bundle = { "{0} is not a size": "{0} ist keine Größe", "Enable caching-mode on {0}'s vIOMMU": "caching-mode für die vIOMMU von {0} einschalten" };
+    let listener: ((m: unknown) => void) | undefined;
+    const server = serveEngine({ post: () => undefined, onMessage: (l) => (listener = l) });
+    listener!({ init: true, l10n: bundle } satisfies EngineInit);
+    const badSize = server.handle("update", { uri, version: 1, text: text.replace(/length: 4KiB/, "length: lots") });
+    const d = badSize.diagnostics.find((x) => x.message.includes("Größe"));
+    expect(d?.message).toBe('length: "lots" ist keine Größe');
+    // Not in the bundle: the English hint.
+    expect(d?.hint).toMatch(/^Write bytes or a size with a unit/);
+    // (the example expects the error; without the expect the step is an error with a quick fix)
+    const noCaching = readFileSync(join(__dirname, "..", "..", "examples", "viommu-no-caching-mode.passthrough.yaml"), "utf8").replace(/\n\s*expect: \{ error: caching-mode-required \}/, "");
+    const st = server.handle("update", { uri: "file:///x/cm.passthrough.yaml", version: 1, text: noCaching });
+    const titles = st.diagnostics.flatMap((x) => x.fixes ?? []).map((f) => f.title);
+    expect(titles).toContain("caching-mode für die vIOMMU von nested einschalten");
+  });
+
   it("without a bundle the hovers are the English text", () => {
     const { hover } = worker({ init: true });
     expect(hover('bdf: "04:00.0"', 8)).toMatch(/^- IOMMU group \d+: `04:00\.0` — viable$/m);
