@@ -56,6 +56,18 @@ describe("engine l10n", () => {
     expect(titles).toContain("caching-mode für die vIOMMU von nested einschalten");
   });
 
+  it("the sidebar trees' fixed labels use the bundle too", () => {
+    let listener: ((m: unknown) => void) | undefined;
+    const server = serveEngine({ post: () => undefined, onMessage: (l) => (listener = l) });
+    listener!({ init: true, l10n: { "IOMMU group {0}": "IOMMU-Gruppe {0}", "Root table": "Root-Tabelle" } } satisfies EngineInit);
+    server.handle("update", { uri, version: 1, text });
+    const [groups] = server.handle("children", { uri, view: "groups", ids: [null], radix: "hex" });
+    expect(groups!.map((g) => g.label)).toContain("IOMMU-Gruppe 1");
+    const [tables] = server.handle("children", { uri, view: "tables", ids: [null], radix: "hex" });
+    const [kids] = server.handle("children", { uri, view: "tables", ids: [tables![0]!.id], radix: "hex" });
+    expect(kids!.map((k) => k.label)).toContain("Root-Tabelle");
+  });
+
   it("without a bundle the hovers are the English text", () => {
     const { hover } = worker({ init: true });
     expect(hover('bdf: "04:00.0"', 8)).toMatch(/^- IOMMU group \d+: `04:00\.0` — viable$/m);
