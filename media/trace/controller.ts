@@ -5,8 +5,8 @@
  */
 import type { TraceFilter, TraceInfo } from "../../src/protocol/engine.js";
 import type { ToWebview } from "../../src/protocol/webview.js";
-import { nounFor } from "../../src/sim/plural.js";
 import { groupDigits, type MessageLine } from "./dom.js";
+import * as l10n from "@vscode/l10n";
 import type { HostChannel } from "./host.js";
 import { PAGE, type PageCache } from "./pages.js";
 import type { RowList } from "./rows.js";
@@ -81,7 +81,7 @@ export class TraceController {
     try {
       info = await host.request<TraceInfo>("traceInfo", { filter: state.filter, compare: state.compare });
     } catch (e) {
-      message.show(`The trace is not available: ${(e as Error).message}`);
+      message.show(l10n.t("The trace is not available: {0}", (e as Error).message));
       return;
     }
     store.setInfo(info);
@@ -94,12 +94,12 @@ export class TraceController {
     // Index and step columns as wide as their largest number (trace.css).
     rows.grid.style.setProperty("--index-digits", String(String(Math.max(0, s.total - 1)).length));
     rows.grid.style.setProperty("--step-digits", String(String(Math.max(1, store.steps.length)).length));
-    toolbar.setCounts(`${groupDigits(matched)} of ${groupDigits(s.total)} ${nounFor(s.total, "event")} · ${groupDigits(s.faults)} ${nounFor(s.faults, "fault")}${state.compare && info.removed ? ` · ${groupDigits(info.removed)} removed since the previous run` : ""}`);
+    toolbar.setCounts(l10n.t("{0} · {1}{2}", s.total === 1 ? l10n.t("{0} of {1} event", groupDigits(matched), groupDigits(s.total)) : l10n.t("{0} of {1} events", groupDigits(matched), groupDigits(s.total)), s.faults === 1 ? l10n.t("{0} fault", groupDigits(s.faults)) : l10n.t("{0} faults", groupDigits(s.faults)), state.compare && info.removed ? l10n.t(" · {0} removed since the previous run", groupDigits(info.removed)) : ""));
     rows.scroller.setAttribute("aria-rowcount", String(matched + 1));
     rows.setCount(matched);
     rows.measure();
     message.hide();
-    if (matched === 0) message.show("No events match the filter.", true);
+    if (matched === 0) message.show(l10n.t("No events match the filter."), true);
     rows.schedule();
     // Keep the cursor on the same step where it still exists.
     const loc = await located;
@@ -157,14 +157,14 @@ export class TraceController {
       const p = prev >= 0 ? await pages.rowData(prev) : undefined;
       if (p) return this.select((await host.request<{ row: number }>("traceLocate", { filter: store.state.filter, step: p.step })).row);
     }
-    message.show(dir > 0 ? "No later step has rows here." : "No earlier step has rows here.", true);
+    message.show(dir > 0 ? l10n.t("No later step has rows here.") : l10n.t("No earlier step has rows here."), true);
   }
 
   async jumpFault(dir: 1 | -1): Promise<void> {
     const { host, store, message } = this.p;
     const r = await host.request<{ row: number }>("traceNextFault", { filter: store.state.filter, row: store.selectedRow, dir });
     if (r.row >= 0) await this.select(r.row);
-    else message.show(dir > 0 ? "No fault after this row." : "No fault before this row.", true);
+    else message.show(dir > 0 ? l10n.t("No fault after this row.") : l10n.t("No fault before this row."), true);
   }
 
   onHostMessage(m: ToWebview): void {
@@ -176,7 +176,7 @@ export class TraceController {
       case "run":
         this.rememberUri(m.uri);
         store.file = m.file;
-        toolbar.setFile(m.stale ? `${store.file} (stale: the text has errors)` : store.file);
+        toolbar.setFile(m.stale ? l10n.t("{0} (stale: the text has errors)", store.file) : store.file);
         store.steps = m.steps;
         store.cursorStep = m.step;
         if (m.runVersion !== store.runVersion) {

@@ -10,6 +10,8 @@
  * (the virtualized row list), toolbar.ts (filters and the cursor bar), timeline.ts, walk.ts (the
  * walk pane), split.ts (rows | walk), keyboard.ts; controller.ts does what the panel does.
  */
+// First: the l10n bundle is configured before any module below translates a string.
+import "./l10n.js";
 import { HostChannel } from "./host.js";
 import { TraceStore } from "./store.js";
 import { PageCache } from "./pages.js";

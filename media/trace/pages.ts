@@ -7,6 +7,7 @@ import { TRACE_PAGE_ROWS } from "../../src/protocol/webview.js";
 import { EventKind } from "../../src/trace/trace.js";
 import { isCancelled, type HostChannel } from "./host.js";
 import { CancellationSource } from "../../src/protocol/rpc.js";
+import * as l10n from "@vscode/l10n";
 import type { TraceStore } from "./store.js";
 
 export interface RowData {
@@ -96,7 +97,7 @@ export class PageCache {
         while (this.pages.size > MAX_PAGES) this.pages.delete(this.pages.keys().next().value as number);
         this.onPage();
       } catch (e) {
-        if (!isCancelled(e)) this.onError(`Could not load rows: ${(e as Error).message}`);
+        if (!isCancelled(e)) this.onError(l10n.t("Could not load rows: {0}", (e as Error).message));
       } finally {
         if (this.pending.get(p) === entry) this.pending.delete(p);
       }

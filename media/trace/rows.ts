@@ -5,8 +5,8 @@
  */
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from "@tanstack/virtual-core";
 import { readRow, rowCells, rowResult, TRACE_COLUMNS, type RowColumns, type RowFields } from "../../src/trace/rowDisplay.js";
-import { nounFor } from "../../src/sim/plural.js";
 import { el, groupDigits } from "./dom.js";
+import * as l10n from "@vscode/l10n";
 import { PAGE, type PageCache } from "./pages.js";
 import type { HostChannel } from "./host.js";
 import type { TraceStore } from "./store.js";
@@ -15,7 +15,7 @@ export const ROW_HEIGHT = 22;
 const COLS = TRACE_COLUMNS;
 /** Each cell's class (trace.css sizes, hides and colours columns by it). */
 const COL_CLASS = ["c-index", "c-step", "c-device", "c-vm", "c-pasid", "c-rw", "c-addr", "c-result", "c-domain"];
-const COL_TITLE: Record<string, string> = { "#": "Event index", step: "Workload step (1-based)", "R/W": "Read or write", PASID: "Process address space id (scalable mode is not simulated: none)", "IOVA → HPA": "I/O virtual address and the host physical address it translated to", domain: "Domain id" };
+const COL_TITLE: Record<string, string> = { "#": l10n.t("Event index"), step: l10n.t("Workload step (1-based)"), "R/W": l10n.t("Read or write"), PASID: l10n.t("Process address space id (scalable mode is not simulated: none)"), "IOVA → HPA": l10n.t("I/O virtual address and the host physical address it translated to"), domain: l10n.t("Domain id") };
 
 /**
  * A row element and what it shows now. Rows are keyed by the row they show: a scroll of a few
@@ -61,15 +61,14 @@ const DIFF_ADDED = 1;
 const DIFF_CHANGED = 2;
 const DIFF_REMOVED_BEFORE = 4;
 const DIFF_REMOVED_AFTER = 8;
-const events = (n: number) => `${groupDigits(n)} ${nounFor(n, "event")}`;
 
 function diffTitle(diff: number, before: number, after: number): string {
   const parts: string[] = [];
   const change = diff & DIFF_KIND_MASK;
-  if (change === DIFF_ADDED) parts.push("Added since the previous run.");
-  else if (change === DIFF_CHANGED) parts.push("Changed since the previous run.");
-  if (diff & DIFF_REMOVED_BEFORE) parts.push(`${events(before)} of the previous run removed before this row.`);
-  if (diff & DIFF_REMOVED_AFTER) parts.push(`${events(after)} of the previous run removed after this row.`);
+  if (change === DIFF_ADDED) parts.push(l10n.t("Added since the previous run."));
+  else if (change === DIFF_CHANGED) parts.push(l10n.t("Changed since the previous run."));
+  if (diff & DIFF_REMOVED_BEFORE) parts.push(before === 1 ? l10n.t("{0} event of the previous run removed before this row.", groupDigits(before)) : l10n.t("{0} events of the previous run removed before this row.", groupDigits(before)));
+  if (diff & DIFF_REMOVED_AFTER) parts.push(after === 1 ? l10n.t("{0} event of the previous run removed after this row.", groupDigits(after)) : l10n.t("{0} events of the previous run removed after this row.", groupDigits(after)));
   return parts.join(" ");
 }
 
@@ -83,7 +82,7 @@ export interface RowListEvents {
 export class RowList {
   readonly grid = el("div", { class: "grid" });
   readonly headRow = el("div", { class: "row head", role: "row" });
-  readonly scroller = el("div", { class: "scroller", tabindex: "0", role: "grid", "aria-label": "Trace rows", "aria-rowcount": "0" });
+  readonly scroller = el("div", { class: "scroller", tabindex: "0", role: "grid", "aria-label": l10n.t("Trace rows"), "aria-rowcount": "0" });
   private readonly spacer = el("div", { class: "spacer" });
   /**
    * The virtualizer works at page granularity (one item = PAGE rows of fixed height): virtual-core
@@ -113,7 +112,7 @@ export class RowList {
     const { headRow, scroller, spacer, grid } = this;
     COLS.forEach((c, i) => headRow.append(el("span", { role: "columnheader", class: COL_CLASS[i]!, ...(COL_TITLE[c] ? { title: COL_TITLE[c] } : {}) }, c)));
     // The compare gutter's header (last child, shown first: cells keep their child positions).
-    headRow.append(el("span", { class: "gutter", role: "columnheader", "aria-label": "Change since the previous run", title: "Change since the previous run" }));
+    headRow.append(el("span", { class: "gutter", role: "columnheader", "aria-label": l10n.t("Change since the previous run"), title: l10n.t("Change since the previous run") }));
     scroller.append(spacer);
     grid.append(headRow, scroller);
   }

@@ -5,6 +5,7 @@
  */
 import { el } from "./dom.js";
 import { ROW_HEIGHT } from "./rows.js";
+import * as l10n from "@vscode/l10n";
 import type { TraceStore } from "./store.js";
 
 /** Side by side at this panel width and wider (trace.css has the same figure). */
@@ -14,7 +15,7 @@ const MIN_WALK = 72;
 
 export class Split {
   readonly main = el("div", { class: "main" });
-  private readonly splitter = el("div", { class: "splitter", role: "separator", tabindex: "0", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "50", "aria-label": "Resize the rows and the walk", title: "Drag to resize (or focus and use the arrow keys)" });
+  private readonly splitter = el("div", { class: "splitter", role: "separator", tabindex: "0", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "50", "aria-label": l10n.t("Resize the rows and the walk"), title: l10n.t("Drag to resize (or focus and use the arrow keys)") });
   private readonly sideBySide = matchMedia(SIDE_BY_SIDE);
 
   constructor(

@@ -5,10 +5,11 @@
 import { el } from "./dom.js";
 import { isCancelled, type HostChannel } from "./host.js";
 import { CancellationSource } from "../../src/protocol/rpc.js";
+import * as l10n from "@vscode/l10n";
 import type { TraceStore } from "./store.js";
 
 export class Timeline {
-  readonly canvas = el("canvas", { class: "timeline", height: "36", role: "img", "aria-label": "Timeline: event density, faults in red, step boundaries as ticks; click to jump" });
+  readonly canvas = el("canvas", { class: "timeline", height: "36", role: "img", "aria-label": l10n.t("Timeline: event density, faults in red, step boundaries as ticks; click to jump") });
   private tl: { events: ArrayLike<number>; faults: ArrayLike<number>; steps: ArrayLike<number> } | undefined;
   /** The timeline request on its way, cancelled by a newer draw. */
   private inflight: CancellationSource | undefined;

@@ -7,6 +7,7 @@ import type { TraceFilter, TraceInfo } from "../../src/protocol/engine.js";
 import type { TraceViewState } from "../../src/protocol/webview.js";
 import { SHORT_REASONS } from "../../src/trace/rowDisplay.js";
 import { button, el, separator, textButton } from "./dom.js";
+import * as l10n from "@vscode/l10n";
 
 /** What the cursor bar's buttons do (the keyboard does the same). */
 export interface NavActions {
@@ -25,16 +26,16 @@ function option(sel: HTMLSelectElement, value: string, label: string): void {
 }
 
 export class Toolbar {
-  readonly header = el("div", { class: "toolbar", role: "toolbar", "aria-label": "Trace filters" });
-  readonly nav = el("div", { class: "nav", role: "toolbar", "aria-label": "Cursor" });
+  readonly header = el("div", { class: "toolbar", role: "toolbar", "aria-label": l10n.t("Trace filters") });
+  readonly nav = el("div", { class: "nav", role: "toolbar", "aria-label": l10n.t("Cursor") });
   private readonly fileLabel = el("span", { class: "file" });
-  private readonly deviceSel = el("select", { "aria-label": "Device", title: "Device" });
-  private readonly vmSel = el("select", { "aria-label": "VM", title: "VM" });
-  private readonly resultSel = el("select", { "aria-label": "Result", title: "Result" });
-  private readonly reasonSel = el("select", { "aria-label": "Fault reason", title: "Fault reason" });
-  private readonly iovaMin = el("input", { type: "text", placeholder: "IOVA from", "aria-label": "IOVA from", size: "12", spellcheck: "false" });
-  private readonly iovaMax = el("input", { type: "text", placeholder: "IOVA to", "aria-label": "IOVA to", size: "12", spellcheck: "false" });
-  private readonly search = el("input", { type: "search", placeholder: "Search", "aria-label": "Search rows", size: "14", spellcheck: "false" });
+  private readonly deviceSel = el("select", { "aria-label": l10n.t("Device"), title: l10n.t("Device") });
+  private readonly vmSel = el("select", { "aria-label": l10n.t("VM"), title: l10n.t("VM") });
+  private readonly resultSel = el("select", { "aria-label": l10n.t("Result"), title: l10n.t("Result") });
+  private readonly reasonSel = el("select", { "aria-label": l10n.t("Fault reason"), title: l10n.t("Fault reason") });
+  private readonly iovaMin = el("input", { type: "text", placeholder: l10n.t("IOVA from"), "aria-label": l10n.t("IOVA from"), size: "12", spellcheck: "false" });
+  private readonly iovaMax = el("input", { type: "text", placeholder: l10n.t("IOVA to"), "aria-label": l10n.t("IOVA to"), size: "12", spellcheck: "false" });
+  private readonly search = el("input", { type: "search", placeholder: l10n.t("Search"), "aria-label": l10n.t("Search rows"), size: "14", spellcheck: "false" });
   private readonly counts = el("span", { class: "counts", role: "status", "aria-live": "polite" });
   private readonly compareBox = el("input", { type: "checkbox", id: "compare" });
   private readonly radixButton: HTMLButtonElement;
@@ -45,28 +46,28 @@ export class Toolbar {
     /** The radix the rows show (a search matches addresses as shown). */
     private readonly radix: () => "hex" | "dec",
   ) {
-    const compareLabel = el("label", { for: "compare", title: "Mark events added, changed or removed since the previous run" }, "Compare with previous run");
+    const compareLabel = el("label", { for: "compare", title: l10n.t("Mark events added, changed or removed since the previous run") }, l10n.t("Compare with previous run"));
     const compareWrap = el("span", { class: "check" });
     compareWrap.append(this.compareBox, compareLabel);
     this.radixButton = textButton(undefined, "0x", "", () => actions.toggleRadix());
     this.radixButton.classList.add("radix");
     this.header.append(this.fileLabel, this.deviceSel, this.vmSel, this.resultSel, this.reasonSel, this.iovaMin, this.iovaMax, this.search, this.counts);
     this.nav.append(
-      button("first", "First row (Home)", () => actions.selectRow("first")),
-      button("faultUp", "Previous fault (Shift+F8)", () => actions.jumpFault(-1)),
-      button("up", "Previous row (Up)", () => actions.selectRow("previous")),
-      button("down", "Next row (Down)", () => actions.selectRow("next")),
-      button("faultDown", "Next fault (F8)", () => actions.jumpFault(1)),
-      button("last", "Last row (End)", () => actions.selectRow("last")),
+      button("first", l10n.t("First row (Home)"), () => actions.selectRow("first")),
+      button("faultUp", l10n.t("Previous fault (Shift+F8)"), () => actions.jumpFault(-1)),
+      button("up", l10n.t("Previous row (Up)"), () => actions.selectRow("previous")),
+      button("down", l10n.t("Next row (Down)"), () => actions.selectRow("next")),
+      button("faultDown", l10n.t("Next fault (F8)"), () => actions.jumpFault(1)),
+      button("last", l10n.t("Last row (End)"), () => actions.selectRow("last")),
       separator(),
-      button("stepUp", "First event of the previous step ([)", () => actions.jumpStep(-1)),
-      button("stepDown", "First event of the next step (])", () => actions.jumpStep(1)),
+      button("stepUp", l10n.t("First event of the previous step ([)"), () => actions.jumpStep(-1)),
+      button("stepDown", l10n.t("First event of the next step (])"), () => actions.jumpStep(1)),
       separator(),
       this.radixButton,
       compareWrap,
       el("span", { class: "grow" }),
-      textButton("export", "CSV", "Export the filtered rows as CSV", () => actions.exportRows("csv")),
-      textButton("export", "JSON", "Export the filtered rows as a JSON document", () => actions.exportRows("json")),
+      textButton("export", "CSV", l10n.t("Export the filtered rows as CSV"), () => actions.exportRows("csv")),
+      textButton("export", "JSON", l10n.t("Export the filtered rows as a JSON document"), () => actions.exportRows("json")),
     );
     this.showRadix("hex");
     for (const c of [this.deviceSel, this.vmSel, this.resultSel, this.reasonSel, this.compareBox]) c.addEventListener("change", () => this.onFilter());
@@ -75,7 +76,7 @@ export class Toolbar {
 
   /** The radix button says what it does: the other radix. */
   showRadix(radix: "hex" | "dec"): void {
-    const t = radix === "hex" ? "Show numbers in decimal (x)" : "Show numbers in hex (x)";
+    const t = radix === "hex" ? l10n.t("Show numbers in decimal (x)") : l10n.t("Show numbers in hex (x)");
     this.radixButton.title = t;
     this.radixButton.setAttribute("aria-label", t);
     this.radixButton.lastChild!.textContent = radix === "hex" ? "0x" : "10";
@@ -99,19 +100,19 @@ export class Toolbar {
       sel.value = v || "";
     };
     keep(deviceSel, () => {
-      option(deviceSel, "", "All devices");
+      option(deviceSel, "", l10n.t("All devices"));
       for (const d of info.devices) option(deviceSel, String(d.sid), `${d.key}${d.name ? ` ${d.name}` : ""}`);
     });
     keep(vmSel, () => {
-      option(vmSel, "", "All VMs");
+      option(vmSel, "", l10n.t("All VMs"));
       for (const v of info.vms) option(vmSel, v, v);
     });
     keep(resultSel, () => {
-      option(resultSel, "", "All results");
-      for (const [v, l] of [["1", "IOTLB hits"], ["2", "Walks"], ["3", "Faults"], ["4", "Interrupts"], ["5", "Slow path"], ["1,2,3,4", "DMA only"]]) option(resultSel, v!, l!);
+      option(resultSel, "", l10n.t("All results"));
+      for (const [v, l] of [["1", l10n.t("IOTLB hits")], ["2", l10n.t("Walks")], ["3", l10n.t("Faults")], ["4", l10n.t("Interrupts")], ["5", l10n.t("Slow path")], ["1,2,3,4", l10n.t("DMA only")]]) option(resultSel, v!, l!);
     });
     keep(reasonSel, () => {
-      option(reasonSel, "", "Any reason");
+      option(reasonSel, "", l10n.t("Any reason"));
       for (const [r, n] of Object.entries(info.summary.byReason)) option(reasonSel, r, `0x${Number(r).toString(16).padStart(2, "0")} ${SHORT_REASONS[Number(r)] ?? ""} (${n})`);
     });
     deviceSel.value = state.filter.sids?.length ? String(state.filter.sids[0]) : "";

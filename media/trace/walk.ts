@@ -7,12 +7,13 @@ import { EVENT_KIND_NAMES } from "../../src/trace/trace.js";
 import { el } from "./dom.js";
 import type { HostChannel } from "./host.js";
 import { CancellationSource } from "../../src/protocol/rpc.js";
+import * as l10n from "@vscode/l10n";
 import type { TraceStore } from "./store.js";
 
 export class WalkPane {
   /** The walk request on its way, cancelled when another row is selected first. */
   private inflight: CancellationSource | undefined;
-  readonly el = el("div", { class: "walk", role: "region", "aria-label": "Walk of the selected translation" });
+  readonly el = el("div", { class: "walk", role: "region", "aria-label": l10n.t("Walk of the selected translation") });
 
   constructor(
     private readonly host: HostChannel,
@@ -34,21 +35,21 @@ export class WalkPane {
     if (this.inflight === mine) this.inflight = undefined;
     if (!w || store.state.selected !== event) return;
     pane.replaceChildren();
-    pane.append(el("h3", {}, `Event #${w.event} · step ${w.step + 1} (line ${(store.steps[w.step]?.line ?? 0) + 1}) · ${w.device}`));
+    pane.append(el("h3", {}, l10n.t("Event #{0} · step {1} (line {2}) · {3}", w.event, w.step + 1, (store.steps[w.step]?.line ?? 0) + 1, w.device)));
     pane.append(el("p", { class: w.reason ? "verdict fault" : "verdict ok" }, w.summary));
     const list = el("ol", { class: "stages" });
     for (const s of w.stages) {
       const li = el("li", { class: s.stop ? "stage stop" : "stage" });
       // The entry's name is the model's (the trail's: "root entry", "SL-PML4E"); the index reads as the table indexes it.
       const title = s.name ? s.name.charAt(0).toUpperCase() + s.name.slice(1) : s.kind;
-      const name = `${title} [${s.kind === "root" ? `bus ${s.index.toString(16).padStart(2, "0")}` : s.kind === "context" ? `${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}` : s.index}]`;
+      const name = `${title} [${s.kind === "root" ? l10n.t("bus {0}", s.index.toString(16).padStart(2, "0")) : s.kind === "context" ? `${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}` : s.index}]`;
       li.append(el("div", { class: "stage-name" }, name));
       li.append(el("div", { class: "mono" }, `@ ${s.address} = ${s.raw.join(" ")}`));
       li.append(el("div", { class: "fields" }, s.fields.map(([k, v]) => `${k}=${v}`).join("  ")));
       if (s.stop) li.append(el("div", { class: "why" }, `✗ ${s.stop}`));
       list.append(li);
     }
-    if (w.reason === 0 && w.hpa) list.append(el("li", { class: "stage page" }, `Page → HPA ${w.hpa}${w.iotlbHit ? " (from the IOTLB)" : ""}`));
+    if (w.reason === 0 && w.hpa) list.append(el("li", { class: "stage page" }, w.iotlbHit ? l10n.t("Page → HPA {0} (from the IOTLB)", w.hpa) : l10n.t("Page → HPA {0}", w.hpa)));
     pane.append(list);
     // The entry where the walk stopped in view (F8 from far away: the failing level, not the root entry).
     const stop = list.querySelector<HTMLElement>(".stage.stop");
@@ -61,20 +62,20 @@ export class WalkPane {
     const { steps } = this.store;
     const pane = this.el;
     pane.replaceChildren();
-    pane.append(el("h3", {}, `Event #${event} · step ${step + 1} (line ${(steps[step]?.line ?? 0) + 1})`));
+    pane.append(el("h3", {}, l10n.t("Event #{0} · step {1} (line {2})", event, step + 1, (steps[step]?.line ?? 0) + 1)));
     const what: Record<number, string> = {
-      3: "VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does.",
-      4: "VFIO_IOMMU_UNMAP_DMA: the entries were cleared and the IOTLB invalidated (page-selective or domain).",
-      5: "An invalidation descriptor processed by the IOMMU (queued invalidation).",
-      6: "A context entry written: the device's requester id now points at its domain's tables.",
-      7: "A context entry cleared: the device is detached from the domain.",
+      3: l10n.t("VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does."),
+      4: l10n.t("VFIO_IOMMU_UNMAP_DMA: the entries were cleared and the IOTLB invalidated (page-selective or domain)."),
+      5: l10n.t("An invalidation descriptor processed by the IOMMU (queued invalidation)."),
+      6: l10n.t("A context entry written: the device's requester id now points at its domain's tables."),
+      7: l10n.t("A context entry cleared: the device is detached from the domain."),
       // The model's own account of this VM (with or without a vIOMMU), not a generic sentence.
-      8: steps[step]?.summary ?? "The VM started.",
-      9: "The VM stopped: its mappings are gone.",
-      10: "A raw write into a table entry (poke): the next walk reads whatever was written.",
-      11: "A slow-path operation failed (errno or a refused start); see the step's outcome.",
+      8: steps[step]?.summary ?? l10n.t("The VM started."),
+      9: l10n.t("The VM stopped: its mappings are gone."),
+      10: l10n.t("A raw write into a table entry (poke): the next walk reads whatever was written."),
+      11: l10n.t("A slow-path operation failed (errno or a refused start); see the step's outcome."),
     };
-    pane.append(el("p", {}, `${EVENT_KIND_NAMES[kind] ?? "event"} (${steps[step]?.op ?? ""} step)`));
+    pane.append(el("p", {}, l10n.t("{0} ({1} step)", EVENT_KIND_NAMES[kind] ?? "event", steps[step]?.op ?? "")));
     pane.append(el("p", { class: "fields" }, what[kind] ?? ""));
   }
 }

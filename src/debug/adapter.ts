@@ -18,6 +18,7 @@ import { mapStep } from "../engine/stepMap.js";
 import { reformatNumber } from "../engine/expr.js";
 import { parseAddress } from "../scenario/values.js";
 import { bdfKey } from "../sim/bdf.js";
+import * as l10n from "@vscode/l10n";
 
 export interface EngineLink {
   request<M extends Method>(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]>;
@@ -38,21 +39,21 @@ export interface LaunchArguments extends DebugProtocol.LaunchRequestArguments {
 }
 
 export const EXCEPTION_FILTERS: DebugProtocol.ExceptionBreakpointsFilter[] = [
-  { filter: "fault", label: "All DMA faults", description: "Stop at every translation the IOMMU faults", default: false },
-  { filter: "fault-unsuppressed", label: "DMA faults not suppressed by FPD", description: "Stop at faults whose context entry does not set FPD (the ones the OS sees)", default: true },
-  { filter: "vfio-errno", label: "VFIO errors", description: "Stop before a step whose VFIO ioctl fails with an errno", default: true },
-  { filter: "group-not-viable", label: "IOMMU group not viable", description: "Stop before a step that VFIO refuses because the group is not viable", default: true },
+  { filter: "fault", label: l10n.t("All DMA faults"), description: l10n.t("Stop at every translation the IOMMU faults"), default: false },
+  { filter: "fault-unsuppressed", label: l10n.t("DMA faults not suppressed by FPD"), description: l10n.t("Stop at faults whose context entry does not set FPD (the ones the OS sees)"), default: true },
+  { filter: "vfio-errno", label: l10n.t("VFIO errors"), description: l10n.t("Stop before a step whose VFIO ioctl fails with an errno"), default: true },
+  { filter: "group-not-viable", label: l10n.t("IOMMU group not viable"), description: l10n.t("Stop before a step that VFIO refuses because the group is not viable"), default: true },
 ];
 
 const THREAD = 1;
 
 const ACTION_LABELS: Record<DebugAction, string> = {
-  next: "Step over",
-  stepIn: "Step into",
-  stepOut: "Step out",
-  stepBack: "Step back",
-  continue: "Continue",
-  reverseContinue: "Reverse continue",
+  next: l10n.t("Step over"),
+  stepIn: l10n.t("Step into"),
+  stepOut: l10n.t("Step out"),
+  stepBack: l10n.t("Step back"),
+  continue: l10n.t("Continue"),
+  reverseContinue: l10n.t("Reverse continue"),
 };
 
 /** A BDF compared by its normalised key (sim/bdf.ts: "0000:04:00.0" and "4:0.0" name 04:00.0). */
@@ -61,7 +62,7 @@ const keyOf = (bdf: string) => bdfKey(bdf) ?? bdf.trim().toLowerCase();
 /** An error as one line for the console: its message's first line, no stack. */
 function oneLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : typeof e === "string" ? e : (e as { message?: unknown } | null)?.message;
-  const line = (typeof msg === "string" ? msg : String(e)).split(/\r?\n/).find((l) => l.trim() !== "")?.trim() ?? "unknown error";
+  const line = (typeof msg === "string" ? msg : String(e)).split(/\r?\n/).find((l) => l.trim() !== "")?.trim() ?? l10n.t("unknown error");
   return line.length > 300 ? `${line.slice(0, 297)}...` : line;
 }
 
@@ -127,13 +128,13 @@ export class PassthroughDebugSession extends DebugSession {
   protected override launchRequest(response: DebugProtocol.LaunchResponse, args: LaunchArguments): void {
     this.guard(response, async () => {
       const file = args.scenario ?? args.program;
-      if (!file) throw new Error('The launch configuration needs "scenario": the *.passthrough.yaml to debug.');
+      if (!file) throw new Error(l10n.t('The launch configuration needs "scenario": the *.passthrough.yaml to debug.'));
       const opened = await this.link.open(file);
       if ("error" in opened) throw new Error(opened.error);
       const errors = opened.state.diagnostics.filter((d) => d.severity === "error");
       if (opened.state.stale || errors.length > 0 || opened.state.runVersion < 0) {
         const first = errors[0];
-        throw new Error(`${file} has ${errors.length} error${errors.length === 1 ? "" : "s"}${first ? `; the first, at line ${first.range.line + 1}, column ${first.range.column + 1}: ${first.message}` : ""}. Fix them (see the Problems view) and launch again.`);
+        throw new Error(l10n.t("{0} has {1}{2}. Fix them (see the Problems view) and launch again.", file, errors.length === 1 ? l10n.t("1 error") : l10n.t("{0} errors", errors.length), first ? l10n.t("; the first, at line {0}, column {1}: {2}", first.range.line + 1, first.range.column + 1, first.message) : ""));
       }
       this.uri = opened.uri;
       this.program = file;
@@ -156,7 +157,7 @@ export class PassthroughDebugSession extends DebugSession {
     const args = this.launchArgs!;
     if (args.stopOnEntry) {
       this.moveSeq++;
-      this.stopAt({ pos: { step: 0, event: -1 }, reason: "entry", description: "start of the workload", logs: [], hits: {}, errors: [] });
+      this.stopAt({ pos: { step: 0, event: -1 }, reason: "entry", description: l10n.t("start of the workload"), logs: [], hits: {}, errors: [] });
       return;
     }
     // From "before the first step", so a breakpoint on step 1 is hit.
@@ -166,7 +167,7 @@ export class PassthroughDebugSession extends DebugSession {
   private onEdit(state: SessionState): void {
     if (state.runVersion === this.runVersion && !state.stale) return; // the same run, delivered again
     if (state.stale) {
-      this.sendEvent(new OutputEvent("The scenario has errors; the debugger stays on the last good run until they are fixed.\n", "console"));
+      this.sendEvent(new OutputEvent(l10n.t("The scenario has errors; the debugger stays on the last good run until they are fixed.\n"), "console"));
       return;
     }
     const shift = state.stepShift?.fromRunVersion === this.runVersion ? state.stepShift : undefined;
@@ -187,7 +188,7 @@ export class PassthroughDebugSession extends DebugSession {
       }
     }
     this.link.setCursor(this.uri!, this.pos.step);
-    this.sendEvent(new OutputEvent(`Scenario re-run after an edit: ${this.steps} steps; staying at step ${this.pos.step + 1} (line ${this.lineOf(this.pos.step) + 1}).\n`, "console"));
+    this.sendEvent(new OutputEvent(l10n.t("Scenario re-run after an edit: {0} steps; staying at step {1} (line {2}).\n", this.steps, this.pos.step + 1, this.lineOf(this.pos.step) + 1), "console"));
     this.sendEvent(new InvalidatedEvent(["stacks", "variables"], THREAD));
     this.sendEvent(new StoppedEvent("step", THREAD));
   }
@@ -197,7 +198,7 @@ export class PassthroughDebugSession extends DebugSession {
       const requested = args.breakpoints ?? [];
       const uri = this.uri;
       if (!uri) {
-        response.body = { breakpoints: requested.map(() => ({ verified: false, message: "the scenario is not loaded yet" })) };
+        response.body = { breakpoints: requested.map(() => ({ verified: false, message: l10n.t("the scenario is not loaded yet") })) };
         this.sendResponse(response);
         return;
       }
@@ -207,7 +208,7 @@ export class PassthroughDebugSession extends DebugSession {
       requested.forEach((b, i) => {
         const m = mapped[i]!;
         if (m.step === null || m.line === null) {
-          out.push({ verified: false, message: "no workload step at or after this line" });
+          out.push({ verified: false, message: l10n.t("no workload step at or after this line") });
           return;
         }
         const bp: LineBreakpoint = { id: this.nextBpId++, step: m.step };
@@ -243,9 +244,9 @@ export class PassthroughDebugSession extends DebugSession {
     const v = args.variablesReference !== undefined ? this.vars.get(args.variablesReference)?.find((x) => x.name === args.name) : undefined;
     if (v?.dataId) {
       const [, device, iova] = v.dataId.split("|");
-      response.body = { dataId: v.dataId, description: `mapping of IOVA ${iova} for ${device}`, accessTypes: ["write"], canPersist: true };
+      response.body = { dataId: v.dataId, description: l10n.t("mapping of IOVA {0} for {1}", iova ?? "", device ?? ""), accessTypes: ["write"], canPersist: true };
     } else {
-      response.body = { dataId: null, description: "Data breakpoints watch the `mapping` of a translation (Translation scope)" };
+      response.body = { dataId: null, description: l10n.t("Data breakpoints watch the `mapping` of a translation (Translation scope)") };
     }
     this.sendResponse(response);
   }
@@ -261,7 +262,7 @@ export class PassthroughDebugSession extends DebugSession {
       const uri = this.uri;
       if (!uri) {
         this.watches = [];
-        response.body = { breakpoints: requested.map(() => ({ verified: false, message: "the scenario is not loaded yet" })) };
+        response.body = { breakpoints: requested.map(() => ({ verified: false, message: l10n.t("the scenario is not loaded yet") })) };
         this.sendResponse(response);
         return;
       }
@@ -270,14 +271,14 @@ export class PassthroughDebugSession extends DebugSession {
       const watches: DataWatch[] = [];
       const out: DebugProtocol.Breakpoint[] = requested.map((b) => {
         const parts = b.dataId.split("|");
-        if (parts.length !== 3 || parts[0] !== "map" || !parts[1] || !parts[2]) return { verified: false, message: `"${b.dataId}" is not a mapping data breakpoint (expected map|<device>|<iova>, from the Translation scope's "mapping")` };
+        if (parts.length !== 3 || parts[0] !== "map" || !parts[1] || !parts[2]) return { verified: false, message: l10n.t("\"{0}\" is not a mapping data breakpoint (expected map|<device>|<iova>, from the Translation scope's \"mapping\")", b.dataId) };
         const [, device, iova] = parts as [string, string, string];
         const key = byKey.get(keyOf(device));
-        if (key === undefined) return { verified: false, message: `no host device ${device} in this scenario${devices.length ? ` (devices: ${devices.map((d) => d.key).join(", ")})` : ""}` };
+        if (key === undefined) return { verified: false, message: l10n.t("no host device {0} in this scenario{1}", device, devices.length ? l10n.t(" (devices: {0})", devices.map((d) => d.key).join(", ")) : "") };
         const a = parseAddress(iova);
         if (!a.ok) return { verified: false, message: `${a.message} (${a.hint})` };
         watches.push({ id: b.dataId, device: key, iova });
-        return { verified: true, message: `mapping of ${iova} for ${key}` };
+        return { verified: true, message: l10n.t("mapping of {0} for {1}", iova, key) };
       });
       this.watches = watches;
       response.body = { breakpoints: out };
@@ -304,7 +305,7 @@ export class PassthroughDebugSession extends DebugSession {
     const line = this.convertDebuggerLineToClient(this.lineOf(this.pos.step) + 1);
     const column = this.convertDebuggerColumnToClient(1);
     if (this.pos.step >= this.steps) {
-      frames.push(new StackFrame(0, "end of the workload", this.source(), line, column));
+      frames.push(new StackFrame(0, l10n.t("end of the workload"), this.source(), line, column));
     } else {
       // Frame 0 is the position itself; inside a step's events, frame 1 is the step that runs them.
       if (this.pos.event >= 0) frames.push(new StackFrame(0, `event #${this.pos.event}`, this.source(), line, column), new StackFrame(1, `step ${this.pos.step + 1}`, this.source(), line, column));
@@ -328,7 +329,7 @@ export class PassthroughDebugSession extends DebugSession {
 
   protected override scopesRequest(response: DebugProtocol.ScopesResponse, args: DebugProtocol.ScopesArguments): void {
     this.guard(response, async () => {
-      if (!this.uri) throw new Error("no scenario loaded");
+      if (!this.uri) throw new Error(l10n.t("no scenario loaded"));
       const scopes = await this.link.request("debugScopes", { uri: this.uri, pos: this.posOfFrame(args.frameId) });
       // VS Code expands the first scope that is not expensive: the Step scope comes first, as
       // "locals", and every scope says whether it is expensive.
@@ -450,21 +451,21 @@ export class PassthroughDebugSession extends DebugSession {
   }
 
   private scanFrom(action: DebugAction, from: DebugPos, hits: Record<number, number>): Promise<ScanResult & { line: number }> {
-    if (!this.uri) return Promise.reject(Object.assign(new Error("no scenario is loaded"), { code: "no-session" }));
+    if (!this.uri) return Promise.reject(Object.assign(new Error(l10n.t("no scenario is loaded")), { code: "no-session" }));
     return this.link.request("debugScan", { uri: this.uri, scan: { from, action, breakpoints: this.breakpoints, exceptions: this.activeExceptions(), watches: this.watches, hits } });
   }
 
   private moveFailed(label: string, e: unknown): void {
     const why = oneLine(e);
     if (!this.uri || (typeof e === "object" && e !== null && (e as { code?: unknown }).code === "no-session")) {
-      this.sendEvent(new OutputEvent(`${label} failed: ${why}. The scenario is no longer open in the engine; the debug session ends.\n`, "stderr"));
+      this.sendEvent(new OutputEvent(l10n.t("{0} failed: {1}. The scenario is no longer open in the engine; the debug session ends.\n", label, why), "stderr"));
       this.sendEvent(new TerminatedEvent());
       return;
     }
-    const where = this.pos.step >= this.steps ? "the end of the workload" : `step ${this.pos.step + 1}${this.pos.event >= 0 ? `, event #${this.pos.event}` : ""} (line ${this.lineOf(this.pos.step) + 1})`;
-    this.sendEvent(new OutputEvent(`${label} failed: ${why}. Stopped at ${where}, the last good position; try again.\n`, "stderr"));
+    const where = this.pos.step >= this.steps ? l10n.t("the end of the workload") : this.pos.event >= 0 ? l10n.t("step {0}, event #{1} (line {2})", this.pos.step + 1, this.pos.event, this.lineOf(this.pos.step) + 1) : l10n.t("step {0} (line {1})", this.pos.step + 1, this.lineOf(this.pos.step) + 1);
+    this.sendEvent(new OutputEvent(l10n.t("{0} failed: {1}. Stopped at {2}, the last good position; try again.\n", label, why, where), "stderr"));
     const ev: DebugProtocol.StoppedEvent = new StoppedEvent("pause", THREAD);
-    ev.body.description = `${label} failed; stopped at the last good position`;
+    ev.body.description = l10n.t("{0} failed; stopped at the last good position", label);
     this.sendEvent(ev);
   }
 
@@ -480,7 +481,7 @@ export class PassthroughDebugSession extends DebugSession {
     this.link.setCursor(this.uri!, Math.max(0, r.pos.step));
     const reason = r.reason === "end" ? "step" : r.reason;
     const ev: DebugProtocol.StoppedEvent = new StoppedEvent(reason, THREAD, r.text);
-    ev.body.description = r.reason === "end" ? "End of the workload (step back, or stop the session)" : r.description;
+    ev.body.description = r.reason === "end" ? l10n.t("End of the workload (step back, or stop the session)") : r.description;
     if (r.breakpointIds) ev.body.hitBreakpointIds = r.breakpointIds;
     this.sendEvent(ev);
   }
@@ -489,7 +490,7 @@ export class PassthroughDebugSession extends DebugSession {
 
   protected override evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
     this.guard(response, async () => {
-      if (!this.uri) throw new Error("no scenario loaded");
+      if (!this.uri) throw new Error(l10n.t("no scenario loaded"));
       const r = await this.link.request("debugEvaluate", { uri: this.uri, pos: this.posOfFrame(args.frameId), expression: args.expression });
       if ("error" in r) {
         this.sendErrorResponse(response, { id: 2001, format: r.error.replace(/[{}]/g, ""), showUser: false });

@@ -13,6 +13,7 @@ import type { Diagnostic, Scenario, SourceRange, Step } from "../scenario/types.
 import type { Run } from "../sim/run.js";
 import { formatSize, type StepOutcome, type VmRuntime } from "../sim/machine.js";
 import { explainWalk } from "./walk.js";
+import * as l10n from "@vscode/l10n";
 
 const PAGE = 4096n;
 
@@ -40,14 +41,14 @@ export function runDiagnostics(scenario: Scenario, run: Run, text: string): Engi
     const range = headRange(step.range, text);
     const diagnosis = diagnose(o);
     if (diagnosis === "expectation-failed") {
-      out.push({ severity: "error", code: "expectation-failed", message: `Expectation failed: ${o.expect!.failures.join("; ")}. The step did: ${o.summary}`, hint: "Fix the scenario, or update `expect:` if this outcome is the intended one.", range: step.expect?.range ?? range });
+      out.push({ severity: "error", code: "expectation-failed", message: l10n.t("Expectation failed: {0}. The step did: {1}", o.expect!.failures.join("; "), o.summary), hint: l10n.t("Fix the scenario, or update `expect:` if this outcome is the intended one."), range: step.expect?.range ?? range });
     } else if (diagnosis === "dma-fault") {
-      const d: EngineDiagnostic = { severity: "warning", code: "dma-fault", message: `DMA fault: ${o.summary}`, hint: run.machine.iommu.reason(o.fault ?? 0).explanation, range };
+      const d: EngineDiagnostic = { severity: "warning", code: "dma-fault", message: l10n.t("DMA fault: {0}", o.summary), hint: run.machine.iommu.reason(o.fault ?? 0).explanation, range };
       const fix = step.op === "dma" ? missingMapFix(scenario, run, step, text) : undefined;
       if (fix) d.fixes = [fix];
       out.push(d);
     } else if (diagnosis === "vfio-errno") {
-      out.push({ severity: "warning", code: "vfio-errno", message: `${o.errno}: ${o.summary}`, hint: "The VMM's VFIO ioctl failed; see the VMM log lines in the Faults view.", range });
+      out.push({ severity: "warning", code: "vfio-errno", message: `${o.errno}: ${o.summary}`, hint: l10n.t("The VMM's VFIO ioctl failed; see the VMM log lines in the Faults view."), range });
     } else if (diagnosis === "step-error") {
       const d: EngineDiagnostic = { severity: "error", code: o.error ?? "step-error", message: o.summary, range };
       if (o.error === "caching-mode-required") {
@@ -65,7 +66,7 @@ export function runDiagnostics(scenario: Scenario, run: Run, text: string): Engi
   // A run that stopped early never checked the expectations after the step it stopped at.
   for (const step of run.notReached) {
     if (!step.expect) continue;
-    out.push({ severity: "warning", code: "expect-not-reached", message: `Not reached: the run stopped early at ${run.stoppedEarly}; this expectation was not checked.`, hint: "Fix the step the run stopped at; the steps after it did not run.", range: step.expect.range });
+    out.push({ severity: "warning", code: "expect-not-reached", message: l10n.t("Not reached: the run stopped early at {0}; this expectation was not checked.", String(run.stoppedEarly)), hint: l10n.t("Fix the step the run stopped at; the steps after it did not run."), range: step.expect.range });
   }
   return out;
 }
@@ -127,7 +128,7 @@ function missingMapFix(scenario: Scenario, run: Run, step: Extract<Step, { op: "
   const lineStart = text.lastIndexOf("\n", step.range.start - 1) + 1;
   const indent = text.slice(lineStart, step.range.start).replace(/-\s*$/, "");
   return {
-    title: `Add the missing ${vm.viommu ? "guest-map" : "map"} of ${iovaOut} (${sizeText}) before this step, to ${vm.name}'s guest RAM at gpa ${gpaOut} (${target.why})`,
+    title: l10n.t("Add the missing {0} of {1} ({2}) before this step, to {3}'s guest RAM at gpa {4} ({5})", vm.viommu ? "guest-map" : "map", iovaOut, sizeText, vm.name, gpaOut, target.why),
     preferred: true,
     edits: [{ start: lineStart, end: lineStart, text: `${indent}- ${item}\n` }],
   };
@@ -208,11 +209,11 @@ function cachingModeFix(scenario: Scenario, vmName: string, text: string): TextE
   const m = /caching-mode\s*:\s*([^,}\s]+)/.exec(body);
   if (m) {
     const at = vr.start + m.index + m[0].length - m[1]!.length;
-    return { title: `Enable caching-mode on ${vmName}'s vIOMMU`, preferred: true, edits: [{ start: at, end: at + m[1]!.length, text: "true" }] };
+    return { title: l10n.t("Enable caching-mode on {0}'s vIOMMU", vmName), preferred: true, edits: [{ start: at, end: at + m[1]!.length, text: "true" }] };
   }
   const close = body.lastIndexOf("}");
   if (close < 0) return undefined;
-  return { title: `Enable caching-mode on ${vmName}'s vIOMMU`, preferred: true, edits: [{ start: vr.start + close, end: vr.start + close, text: ", caching-mode: true " }] };
+  return { title: l10n.t("Enable caching-mode on {0}'s vIOMMU", vmName), preferred: true, edits: [{ start: vr.start + close, end: vr.start + close, text: ", caching-mode: true " }] };
 }
 
 function bindGroupFix(scenario: Scenario, run: Run, text: string, step: Step): TextEditFix | undefined {
@@ -240,7 +241,7 @@ function bindGroupFixForVm(scenario: Scenario, run: Run, text: string, keys: str
     }
   }
   if (edits.length === 0) return undefined;
-  return { title: `Bind ${names.join(", ")} to vfio-pci (make the group viable)`, preferred: true, edits };
+  return { title: l10n.t("Bind {0} to vfio-pci (make the group viable)", names.join(", ")), preferred: true, edits };
 }
 
 function alignFix(step: Extract<Step, { op: "map" | "guest-map" }>, text: string): TextEditFix | undefined {
@@ -262,5 +263,5 @@ function alignFix(step: Extract<Step, { op: "map" | "guest-map" }>, text: string
   const gpaM = "gpa" in step && step.gpa !== undefined ? /\bgpa\s*:\s*([0-9a-fA-Fx_]+)/.exec(body) : null;
   if (gpaM && step.gpa !== undefined && (step.gpa & (PAGE - 1n)) !== 0n) edits.push({ start: at(gpaM), end: at(gpaM) + gpaM[1]!.length, text: formatAddressLike(step.gpa & ~(PAGE - 1n), gpaM[1]) });
   if (edits.length === 0) return undefined;
-  return { title: `Align to 4 KiB pages: iova ${iovaText}, size ${sizeText}`, preferred: true, edits };
+  return { title: l10n.t("Align to 4 KiB pages: iova {0}, size {1}", iovaText, sizeText), preferred: true, edits };
 }

@@ -15,6 +15,7 @@ import { fieldText, type EntryTarget } from "../sim/iommu.js";
 import type { Step } from "../scenario/types.js";
 import { parseAddress, parseSize } from "../scenario/values.js";
 import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
+import * as l10n from "@vscode/l10n";
 
 /** Text inside a code span: backticks can't be escaped there, so they are replaced. */
 export function code(text: string): string {
@@ -81,7 +82,7 @@ export function hoverAt(h: HoverInput): HoverAnswer | null {
 function bdfHover(m: Machine, text: string): string | undefined {
   const key = bdfKey(text);
   const dev = key ? m.pci.device(key) : undefined;
-  if (!dev) return key ? `**${code(text)}** — no such device in \`host.pci\`` : undefined;
+  if (!dev) return key ? l10n.t("**{0}** — no such device in `host.pci`", code(text)) : undefined;
   const s = dev.spec;
   const g = m.pci.groupOf(dev);
   const v = m.pci.viability(g);
@@ -91,10 +92,10 @@ function bdfHover(m: Machine, text: string): string | undefined {
   const lines = [
     `**${code(fullBdf(dev))}** ${s.name ? md(s.name) : ""}${s.vendorId !== undefined ? ` ${code(`[${s.vendorId.toString(16).padStart(4, "0")}:${(s.deviceId ?? 0).toString(16).padStart(4, "0")}]`)}` : ""}`,
     "",
-    `- kind: ${md(dev.kind)}; driver: ${s.driver ? code(s.driver) : "none"}`,
-    `- requester id ${code(formatSid(sid))}${aliases.length ? `; DMA also arrives as ${aliases.map((a) => code(formatSid(a))).join(", ")} (bridge aliasing)` : ""}`,
-    `- IOMMU group ${g.id}: ${g.devices.map((d) => code(d.key)).join(", ")} — ${v.viable ? "viable" : `**not viable**: ${v.blockers.map((b) => md(b.why)).join("; ")}`}`,
-    `- assigned to: ${vms.length ? vms.map(code).join(", ") : "no VM at this step"}`,
+    l10n.t("- kind: {0}; driver: {1}", md(dev.kind), s.driver ? code(s.driver) : l10n.t("none")),
+    l10n.t("- requester id {0}{1}", code(formatSid(sid)), aliases.length ? l10n.t("; DMA also arrives as {0} (bridge aliasing)", aliases.map((a) => code(formatSid(a))).join(", ")) : ""),
+    l10n.t("- IOMMU group {0}: {1} — {2}", g.id, g.devices.map((d) => code(d.key)).join(", "), v.viable ? l10n.t("viable") : l10n.t("**not viable**: {0}", v.blockers.map((b) => md(b.why)).join("; "))),
+    l10n.t("- assigned to: {0}", vms.length ? vms.map(code).join(", ") : l10n.t("no VM at this step")),
   ];
   return lines.join("\n");
 }
@@ -120,7 +121,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
     case "iova":
     case "address": {
       if (key === "address" && step?.op === "poke") {
-        parts.push(`HPA written by this poke: ${describeHpa(m, value, h.radix)}`);
+        parts.push(l10n.t("HPA written by this poke: {0}", describeHpa(m, value, h.radix)));
         break;
       }
       const devices = stepDevices(m, step);
@@ -139,7 +140,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
       if (vm) {
         const slot = vm.guest.memslots.find((s) => value >= s.gpa && value < s.gpa + s.size);
         const hpa = vm.guest.gpaToHpa(value);
-        parts.push(slot ? `GPA in ${code(vm.spec.name)} memslot ${slot.slot} (${md(slot.name)}): HVA ${addr(slot.hva + (value - slot.gpa), h.radix)}${hpa !== undefined ? `, HPA ${addr(hpa, h.radix)}` : " (not backed: VM not running)"}` : `GPA outside every memslot of ${code(vm.spec.name)} — VFIO would fail to pin it (EFAULT)`);
+        parts.push(slot ? l10n.t("GPA in {0} memslot {1} ({2}): HVA {3}{4}", code(vm.spec.name), slot.slot, md(slot.name), addr(slot.hva + (value - slot.gpa), h.radix), hpa !== undefined ? l10n.t(", HPA {0}", addr(hpa, h.radix)) : l10n.t(" (not backed: VM not running)")) : l10n.t("GPA outside every memslot of {0} — VFIO would fail to pin it (EFAULT)", code(vm.spec.name)));
       }
       break;
     }
@@ -154,7 +155,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
         parts.push(
           typeof before === "string"
             ? md(before)
-            : `Bits ${key === "set" ? "set" : "cleared"} in the current value: ${code(hx16(before))} ${pokeDecode(m, before, step)} → ${code(hx16(pokeValue(step, before)))} ${pokeDecode(m, pokeValue(step, before), step)}`,
+            : key === "set" ? l10n.t("Bits set in the current value: {0} {1} → {2} {3}", code(hx16(before)), pokeDecode(m, before, step), code(hx16(pokeValue(step, before))), pokeDecode(m, pokeValue(step, before), step)) : l10n.t("Bits cleared in the current value: {0} {1} → {2} {3}", code(hx16(before)), pokeDecode(m, before, step), code(hx16(pokeValue(step, before))), pokeDecode(m, pokeValue(step, before), step)),
         );
       }
       break;
@@ -165,7 +166,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
 
 /** "before step 3 of 4" for the hovered step. */
 function whenText(h: HoverInput): string {
-  return h.stepIndex !== undefined && h.steps !== undefined ? describeState(h.stepIndex, h.steps, false) : "at the cursor";
+  return h.stepIndex !== undefined && h.steps !== undefined ? describeState(h.stepIndex, h.steps, false) : l10n.t("at the cursor");
 }
 
 function stageName(s: WalkStage): string {
@@ -178,17 +179,16 @@ function stageName(s: WalkStage): string {
  * (walk.ts) decides; this only picks its deciding stage.
  */
 export function walkVerdict(w: WalkExplanation, device: string, h: HoverInput): string {
-  const dir = w.write ? "write" : "read";
   const when = whenText(h);
   let verdict: string;
   if (w.reason !== 0) {
     // The diagnostic above already names the fault and explains it: say only where it happens.
-    verdict = h.diagnosed ? `**${code(device)} ${dir} faults here** (${md(when)})` : `**${code(device)} ${dir}: fault ${md(w.reasonLabel)}**${w.iotlbHit ? " (answered by the IOTLB)" : ""} (${md(when)})`;
+    verdict = h.diagnosed ? (w.write ? l10n.t("**{0} write faults here** ({1})", code(device), md(when)) : l10n.t("**{0} read faults here** ({1})", code(device), md(when))) : (w.write ? l10n.t("**{0} write: fault {1}**{2} ({3})", code(device), md(w.reasonLabel), w.iotlbHit ? l10n.t(" (answered by the IOTLB)") : "", md(when)) : l10n.t("**{0} read: fault {1}**{2} ({3})", code(device), md(w.reasonLabel), w.iotlbHit ? l10n.t(" (answered by the IOTLB)") : "", md(when)));
   } else if (w.kind === "translated") {
     const size = w.leafLevel === 3 ? "1 GiB" : w.leafLevel === 2 ? "2 MiB" : "4 KiB";
-    verdict = `**${code(device)} ${dir} → HPA ${addr(w.hpa ?? 0n, h.radix)}** (${size} page, ${w.iotlbHit ? "IOTLB hit" : "walk"}; ${md(when)})`;
+    verdict = (w.write ? l10n.t("**{0} write → HPA {1}** ({2} page, {3}; {4})", code(device), addr(w.hpa ?? 0n, h.radix), size, w.iotlbHit ? l10n.t("IOTLB hit") : l10n.t("walk"), md(when)) : l10n.t("**{0} read → HPA {1}** ({2} page, {3}; {4})", code(device), addr(w.hpa ?? 0n, h.radix), size, w.iotlbHit ? l10n.t("IOTLB hit") : l10n.t("walk"), md(when)));
   } else {
-    verdict = `**${code(device)} ${dir}:** ${md(w.summary)} (${md(when)})`;
+    verdict = w.write ? l10n.t("**{0} write:** {1} ({2})", code(device), md(w.summary), md(when)) : l10n.t("**{0} read:** {1} ({2})", code(device), md(w.summary), md(when));
   }
   const last = w.stages[w.stages.length - 1];
   const lines = [verdict];
@@ -196,17 +196,17 @@ export function walkVerdict(w: WalkExplanation, device: string, h: HoverInput): 
     const fields = last.fields.map(([k, v]) => `${k}=${v.replace(/ \(.*\)$/, "")}`).join(" ");
     const decided = last.stop ? ` **← ${md(last.stop)}**` : "";
     lines.push(`${code(stageName(last))} ${code(last.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`).join(" "))} ${md(fields)}${decided}`);
-    if (w.iotlbHit && w.reason === 0 && last.stop) lines.push(`The tables now say otherwise: a stale IOTLB entry answered.`);
+    if (w.iotlbHit && w.reason === 0 && last.stop) lines.push(l10n.t("The tables now say otherwise: a stale IOTLB entry answered."));
   }
   const args = encodeURIComponent(JSON.stringify([device, hx(w.iova), w.write, h.stepIndex ?? null]));
   const n = w.stages.length;
-  lines.push(`[Full walk (${n} ${n === 1 ? "entry" : "entries"}) in Mapping Tables](command:${HOVER_COMMANDS[0]}?${args} "Translate this address at this step: reveals the walk's last entry in Mapping Tables and logs every entry")`);
+  lines.push(`[${n === 1 ? l10n.t("Full walk (1 entry) in Mapping Tables") : l10n.t("Full walk ({0} entries) in Mapping Tables", n)}](command:${HOVER_COMMANDS[0]}?${args} "${l10n.t("Translate this address at this step: reveals the walk's last entry in Mapping Tables and logs every entry").replace(/["\\]/g, "\\$&")}")`);
   return lines.join("  \n");
 }
 
 /** A poke's word decoded as what it is written to: RTADDR's fields, or the table entry. */
 function pokeDecode(m: Machine, v: bigint, step: Extract<Step, { op: "poke" }>): string {
-  if (step.register !== undefined) return `as ${step.register}: ${(m.iommu.decodeRegister(step.register, v) ?? []).map((f) => `${f.name}=${md(f.value)}`).join(", ")}`;
+  if (step.register !== undefined) return l10n.t("as {0}: {1}", step.register, (m.iommu.decodeRegister(step.register, v) ?? []).map((f) => `${f.name}=${md(f.value)}`).join(", "));
   return decodeRaw(m, v, step.target?.structure ?? "pte", step.target?.level);
 }
 
@@ -215,7 +215,7 @@ function pokeCurrent(m: Machine, step: Extract<Step, { op: "poke" }>): bigint | 
   if (step.register !== undefined) return m.iommu.registers().find((r) => r.name === step.register)?.value ?? `no register ${step.register}`;
   const at = step.address !== undefined ? Number(step.address) : m.resolveEntry(step.target!);
   if (typeof at === "string") return at;
-  return m.mem.readU64(at) ?? `0x${at.toString(16)} is not host memory`;
+  return m.mem.readU64(at) ?? l10n.t("{0} is not host memory", `0x${at.toString(16)}`);
 }
 
 const hx16 = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
@@ -237,27 +237,27 @@ function vfioMappingOf(m: Machine, step: Step | undefined, iova: bigint, devices
   const c = vm?.container;
   if (!vm || !c) return undefined;
   const d = c.dmas.find((x) => iova >= x.iova && iova < x.iova + x.size);
-  if (!d) return `No VFIO mapping of ${code(vm.spec.name)} covers this IOVA at this step.`;
+  if (!d) return l10n.t("No VFIO mapping of {0} covers this IOVA at this step.", code(vm.spec.name));
   const hva = d.vaddr + (iova - d.iova);
   const slot = vm.guest.memslots.find((x) => hva >= x.hva && hva < x.hva + x.size);
   const region = slot
-    ? ` → GPA ${addr(slot.gpa + (hva - slot.hva), radix)} in ${code(vm.spec.name)} memslot ${slot.slot} (${md(slot.name)})`
-    : " (outside every memslot of the VM)";
+    ? l10n.t(" → GPA {0} in {1} memslot {2} ({3})", addr(slot.gpa + (hva - slot.hva), radix), code(vm.spec.name), slot.slot, md(slot.name))
+    : l10n.t(" (outside every memslot of the VM)");
   const a = (v: bigint) => (radix === "dec" ? v.toString(10) : hx(v));
-  return `VFIO mapping of ${code(vm.spec.name)}: IOVA ${code(`${a(d.iova)}-${a(d.iova + d.size - 1n)}`)} → HVA ${addr(d.vaddr, radix)}; this IOVA is HVA ${addr(hva, radix)}${region}`;
+  return l10n.t("VFIO mapping of {0}: IOVA {1} → HVA {2}; this IOVA is HVA {3}{4}", code(vm.spec.name), code(`${a(d.iova)}-${a(d.iova + d.size - 1n)}`), addr(d.vaddr, radix), addr(hva, radix), region);
 }
 
 function describeHpa(m: Machine, hpa: bigint, radix: Radix): string {
-  if (m.mem.inPool(Number(hpa))) return `${addr(hpa, radix)} is in the IOMMU's table pool (root/context/page tables)`;
-  return `${addr(hpa, radix)} is host DRAM`;
+  if (m.mem.inPool(Number(hpa))) return l10n.t("{0} is in the IOMMU's table pool (root/context/page tables)", addr(hpa, radix));
+  return l10n.t("{0} is host DRAM", addr(hpa, radix));
 }
 
 /** A raw 64-bit value decoded as the structure it is written to, by the model's decoders (IommuUnit.decodeWord). */
 export function decodeRaw(m: Machine, v: bigint, structure: EntryTarget["structure"], level?: number): string {
   const d = m.iommu.decodeWord(structure, v, level);
-  if (structure === "root-hi") return `as a root entry (high qword): reserved in legacy mode${d.reserved ? `; bits ${code(hx(d.reserved.bits))} set → fault 0x${d.reserved.reason.toString(16).padStart(2, "0")}` : ""}`;
-  const what = structure === "root" ? "a root entry (low qword)" :  structure === "context-lo" ? "a context entry (low qword)" : structure === "context-hi" ? "a context entry (high qword)" : `a second-level PTE (level ${level ?? 1})`;
+  if (structure === "root-hi") return l10n.t("as a root entry (high qword): reserved in legacy mode{0}", d.reserved ? l10n.t("; bits {0} set → fault {1}", code(hx(d.reserved.bits)), `0x${d.reserved.reason.toString(16).padStart(2, "0")}`) : "");
+  const what = structure === "root" ? l10n.t("a root entry (low qword)") :  structure === "context-lo" ? l10n.t("a context entry (low qword)") : structure === "context-hi" ? l10n.t("a context entry (high qword)") : l10n.t("a second-level PTE (level {0})", level ?? 1);
   const fields = d.fields.map((f) => `${f.name}=${f.value.startsWith("0x") ? code(f.value) : fieldText(f)}`).join(", ");
-  const rsvd = d.reserved ? `, reserved bits ${code(hx(d.reserved.bits))} set → fault 0x${d.reserved.reason.toString(16).padStart(2, "0")}` : "";
-  return `as ${what}: ${fields}${rsvd}${structure === "pte" && !d.present ? " — not present" : ""}`;
+  const rsvd = d.reserved ? l10n.t(", reserved bits {0} set → fault {1}", code(hx(d.reserved.bits)), `0x${d.reserved.reason.toString(16).padStart(2, "0")}`) : "";
+  return l10n.t("as {0}: {1}{2}{3}", what, fields, rsvd, structure === "pte" && !d.present ? l10n.t(" — not present") : "");
 }

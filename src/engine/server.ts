@@ -13,6 +13,7 @@ import { Session } from "./session.js";
 import { treeChildren, type TreeContext } from "./trees.js";
 import { explainWalk, type WalkExplanation } from "./walk.js";
 import { hoverAt } from "./hover.js";
+import * as l10n from "@vscode/l10n";
 import { describeState, stateStep } from "../protocol/cursor.js";
 import { parseAddress } from "../scenario/values.js";
 import { bdfKey, formatSid } from "../sim/bdf.js";
@@ -432,6 +433,8 @@ export function serveEngine(endpoint: Endpoint, server = new EngineServer(), now
     if ("init" in msg) {
       if (msg.cancel) server.cancelSlots = new Int32Array(msg.cancel);
       if (msg.heartbeat !== undefined) server.heartbeat = msg.heartbeat;
+      // The strings the engine builds (hovers, diagnostics) in the user's language.
+      if (msg.l10n && Object.keys(msg.l10n).length > 0) l10n.config({ contents: msg.l10n });
       if (msg.beatMessages) {
         // No shared memory: beats travel as messages, at most one per BEAT_MESSAGE_MS (a run gives
         // progress many times a second; the host's watchdog needs one every few seconds).

@@ -48,6 +48,6 @@ export function activeUri(cx: CommandContext, arg?: unknown): string | undefined
 /** The active scenario, or a hint to open one (undefined). */
 export function needScenario(cx: CommandContext): string | undefined {
   const uri = cx.scenarios.active;
-  if (!uri) void vscode.window.showInformationMessage("Open a *.passthrough.yaml scenario first.", "Open Example Scenarios").then((a) => a && vscode.commands.executeCommand("passthrough.openExamples"));
+  if (!uri) void vscode.window.showInformationMessage(vscode.l10n.t("Open a *.passthrough.yaml scenario first."), vscode.l10n.t("Open Example Scenarios")).then((a) => a && vscode.commands.executeCommand("passthrough.openExamples"));
   return uri;
 }

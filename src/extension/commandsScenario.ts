@@ -17,18 +17,18 @@ async function exportVm(cx: CommandContext, arg?: unknown, format?: "qemu" | "li
   const parsed = parseScenario(doc.getText(), doc.uri.path);
   const errors = parsed.diagnostics.filter((d) => d.severity === "error");
   if (errors.length || !parsed.scenario) {
-    void vscode.window.showErrorMessage(`Export VM: the scenario has ${errors.length} ${errors.length === 1 ? "error" : "errors"}; fix ${errors.length === 1 ? "it" : "them"} first (Problems view).`);
+    void vscode.window.showErrorMessage(errors.length === 1 ? vscode.l10n.t("Export VM: the scenario has 1 error; fix it first (Problems view).") : vscode.l10n.t("Export VM: the scenario has {0} errors; fix them first (Problems view).", errors.length));
     return undefined;
   }
   const s = parsed.scenario;
   if (s.vms.length === 0) {
-    void vscode.window.showInformationMessage("Export VM: the scenario has no VM (add one under vms:).");
+    void vscode.window.showInformationMessage(vscode.l10n.t("Export VM: the scenario has no VM (add one under vms:)."));
     return undefined;
   }
   if (vmName === undefined) {
     if (s.vms.length === 1) vmName = s.vms[0]!.name;
     else {
-      const pick = await vscode.window.showQuickPick(s.vms.map((v) => ({ label: v.name, description: `${v.devices.length} assigned` })), { title: "Export VM: which VM" });
+      const pick = await vscode.window.showQuickPick(s.vms.map((v) => ({ label: v.name, description: vscode.l10n.t("{0} assigned", v.devices.length) })), { title: vscode.l10n.t("Export VM: which VM") });
       if (!pick) return undefined;
       vmName = pick.label;
     }
@@ -36,10 +36,10 @@ async function exportVm(cx: CommandContext, arg?: unknown, format?: "qemu" | "li
   if (format === undefined) {
     const pick = await vscode.window.showQuickPick(
       [
-        { label: "QEMU command line", description: "qemu-system-x86_64 with vfio-pci and intel-iommu", format: "qemu" as const },
-        { label: "libvirt domain XML", description: "<domain> with <hostdev> and <iommu>", format: "libvirt" as const },
+        { label: vscode.l10n.t("QEMU command line"), description: vscode.l10n.t("qemu-system-x86_64 with vfio-pci and intel-iommu"), format: "qemu" as const },
+        { label: vscode.l10n.t("libvirt domain XML"), description: vscode.l10n.t("<domain> with <hostdev> and <iommu>"), format: "libvirt" as const },
       ],
-      { title: `Export VM ${vmName} as` },
+      { title: vscode.l10n.t("Export VM {0} as", vmName) },
     );
     if (!pick) return undefined;
     format = pick.format;
@@ -68,7 +68,7 @@ export function scenarioCommands(cx: CommandContext): Commands {
     "passthrough.rerun": async (arg?: unknown) => {
       const uri = activeUri(cx, arg) ?? needScenario(cx);
       if (!uri) return undefined;
-      return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: "Passthrough: running scenario" }, () => sm.rerun(uri));
+      return vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t("Passthrough: running scenario") }, () => sm.rerun(uri));
     },
     "passthrough.runToStep": async (uri?: string, step?: number) => {
       const u = activeUri(cx, uri);
@@ -89,8 +89,8 @@ export function scenarioCommands(cx: CommandContext): Commands {
       if (!uri || !st) return undefined;
       if (step === undefined) {
         const pick = await vscode.window.showQuickPick(
-          st.steps.map((s) => ({ label: `${s.step + 1}. ${s.op}`, description: `line ${s.line + 1}`, detail: s.summary, step: s.step, iconPath: new vscode.ThemeIcon(s.status === "ok" ? "pass" : s.status === "fault" ? "warning" : "error") })),
-          { title: "Go to step: the sidebar shows the machine before it runs", matchOnDetail: true },
+          st.steps.map((s) => ({ label: `${s.step + 1}. ${s.op}`, description: vscode.l10n.t("line {0}", s.line + 1), detail: s.summary, step: s.step, iconPath: new vscode.ThemeIcon(s.status === "ok" ? "pass" : s.status === "fault" ? "warning" : "error") })),
+          { title: vscode.l10n.t("Go to step: the sidebar shows the machine before it runs"), matchOnDetail: true },
         );
         if (!pick) return undefined;
         step = pick.step;
@@ -104,7 +104,7 @@ export function scenarioCommands(cx: CommandContext): Commands {
       return uri ? cx.tracePanels.open(uri) : undefined;
     },
     "passthrough.showLog": () => cx.log.show(),
-    "passthrough.restartEngine": () => cx.client.restart("restart requested from the command palette"),
+    "passthrough.restartEngine": () => cx.client.restart(vscode.l10n.t("restart requested from the command palette")),
     "passthrough.newScenario": async () => {
       const dir = vscode.Uri.joinPath(cx.ctx.extensionUri, "examples");
       const entries = (await vscode.workspace.fs.readDirectory(dir)).filter(([n]) => n.endsWith(".passthrough.yaml")).sort();
@@ -114,7 +114,7 @@ export function scenarioCommands(cx: CommandContext): Commands {
         const about = text.split("\n").filter((l) => l.startsWith("#")).map((l) => l.replace(/^#\s?/, "")).join(" ");
         return { label: title, description: n.replace(".passthrough.yaml", ""), detail: about, text };
       }));
-      const pick = await vscode.window.showQuickPick(items, { title: "New scenario from a template", matchOnDetail: true });
+      const pick = await vscode.window.showQuickPick(items, { title: vscode.l10n.t("New scenario from a template"), matchOnDetail: true });
       if (!pick) return undefined;
       const doc = await vscode.workspace.openTextDocument({ language: LANGUAGE_ID, content: pick.text });
       await vscode.window.showTextDocument(doc);

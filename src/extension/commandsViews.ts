@@ -17,23 +17,23 @@ async function translate(cx: CommandContext, device?: string, iova?: string, wri
     }
     if (device === undefined) {
       const devices = await client.request("devices", { uri });
-      const pick = await vscode.window.showQuickPick(devices.map((d) => ({ label: d.key, description: d.label.slice(d.key.length).trim() })), { title: "Translate address: device", placeHolder: "The requesting device (its requester id selects the context entry)" });
+      const pick = await vscode.window.showQuickPick(devices.map((d) => ({ label: d.key, description: d.label.slice(d.key.length).trim() })), { title: vscode.l10n.t("Translate address: device"), placeHolder: vscode.l10n.t("The requesting device (its requester id selects the context entry)") });
       if (!pick) return undefined;
       device = pick.label;
     }
     if (iova === undefined) {
       iova = await vscode.window.showInputBox({
-        title: `Translate address for ${device}: IOVA`,
+        title: vscode.l10n.t("Translate address for {0}: IOVA", device),
         placeHolder: "0x10000000",
-        prompt: "The I/O virtual address the device puts on the bus (hex with 0x, or decimal; _ allowed)",
-        validateInput: (v) => (/^\s*(0x[0-9a-f_]+|\d[\d_]*)\s*$/i.test(v) ? undefined : "An address: 0x1234_5000 or 305418240"),
+        prompt: vscode.l10n.t("The I/O virtual address the device puts on the bus (hex with 0x, or decimal; _ allowed)"),
+        validateInput: (v) => (/^\s*(0x[0-9a-f_]+|\d[\d_]*)\s*$/i.test(v) ? undefined : vscode.l10n.t("An address: 0x1234_5000 or 305418240")),
       });
       if (iova === undefined) return undefined;
     }
     if (write === undefined) {
-      const dir = await vscode.window.showQuickPick([{ label: "Read", description: "DMA read (device reads memory)" }, { label: "Write", description: "DMA write (device writes memory)" }], { title: `Translate ${iova} for ${device}: direction` });
+      const dir = await vscode.window.showQuickPick([{ label: vscode.l10n.t("Read"), description: vscode.l10n.t("DMA read (device reads memory)"), write: false }, { label: vscode.l10n.t("Write"), description: vscode.l10n.t("DMA write (device writes memory)"), write: true }], { title: vscode.l10n.t("Translate {0} for {1}: direction", iova, device) });
       if (!dir) return undefined;
-      write = dir.label === "Write";
+      write = dir.write;
     }
     const ans = await client.request("translate", { uri, device, iova, write, after: stateView.after });
     const at = ans.state ? ` (${ans.state})` : "";
@@ -55,10 +55,10 @@ async function translate(cx: CommandContext, device?: string, iova?: string, wri
       }
     }
     const show = ans.reason === 0 ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
-    void show(`${device} ${write ? "write" : "read"} ${iova}${at}: ${ans.summary}`, "Show Walk in Log").then((a) => a && log.show(true));
+    void show(write ? vscode.l10n.t("{0} write {1}{2}: {3}", device, iova, at, ans.summary) : vscode.l10n.t("{0} read {1}{2}: {3}", device, iova, at, ans.summary), vscode.l10n.t("Show Walk in Log")).then((a) => a && log.show(true));
     return ans;
   } catch (e) {
-    void vscode.window.showErrorMessage(`Translate address: ${e instanceof Error ? e.message : String(e)}`);
+    void vscode.window.showErrorMessage(vscode.l10n.t("Translate address: {0}", e instanceof Error ? e.message : String(e)));
     return undefined;
   }
 }

@@ -20,19 +20,19 @@ async function debugScenario(cx: CommandContext, arg?: unknown): Promise<boolean
   const target = vscode.Uri.parse(uri);
   const doc = cx.scenarios.document(uri) ?? (await vscode.workspace.openTextDocument(target).then(undefined, () => undefined));
   if (!doc) {
-    void vscode.window.showErrorMessage(`Debug Scenario: cannot open ${uri}.`);
+    void vscode.window.showErrorMessage(vscode.l10n.t("Debug Scenario: cannot open {0}.", uri));
     return false;
   }
   const name = target.path.split("/").pop() ?? uri;
   const folder = vscode.workspace.getWorkspaceFolder(target);
   // A file by its path (as ${file} gives it); an untitled or remote scenario by its uri.
   const scenario = target.scheme === "file" ? target.fsPath : uri;
-  return vscode.debug.startDebugging(folder, { type: DEBUGGER_TYPE, request: "launch", name: `Debug ${name}`, scenario, stopOnEntry: false, stopOnFault: true });
+  return vscode.debug.startDebugging(folder, { type: DEBUGGER_TYPE, request: "launch", name: vscode.l10n.t("Debug {0}", name), scenario, stopOnEntry: false, stopOnFault: true });
 }
 
 function navigate(cx: CommandContext, action: TraceNavigation): boolean {
   const moved = cx.tracePanels.navigate(action, cx.scenarios.active);
-  if (!moved) void vscode.window.showInformationMessage("Open the DMA Trace first (Passthrough: Show DMA Trace).");
+  if (!moved) void vscode.window.showInformationMessage(vscode.l10n.t("Open the DMA Trace first (Passthrough: Show DMA Trace)."));
   return moved;
 }
 

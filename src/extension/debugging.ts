@@ -30,14 +30,14 @@ export function registerDebugger(ctx: vscode.ExtensionContext, client: EngineCli
         if (!config.type && !config.request && !config.name) {
           const doc = vscode.window.activeTextEditor?.document;
           if (doc && isScenario(doc)) {
-            return { type: DEBUG_TYPE, request: "launch", name: "Debug scenario", scenario: scenarioProgram(doc.uri), stopOnEntry: false, stopOnFault: true };
+            return { type: DEBUG_TYPE, request: "launch", name: vscode.l10n.t("Debug scenario"), scenario: scenarioProgram(doc.uri), stopOnEntry: false, stopOnFault: true };
           }
         }
         if (!config.scenario && !config.program) {
           const doc = vscode.window.activeTextEditor?.document;
           if (doc && isScenario(doc)) config.scenario = scenarioProgram(doc.uri);
           else {
-            void vscode.window.showInformationMessage("Open a *.passthrough.yaml scenario to debug it.");
+            void vscode.window.showInformationMessage(vscode.l10n.t("Open a *.passthrough.yaml scenario to debug it."));
             return undefined;
           }
         }
@@ -62,12 +62,12 @@ function linkFor(client: EngineClient, scenarios: ScenarioManager): EngineLink {
       try {
         doc ??= await vscode.workspace.openTextDocument(programUri(program));
       } catch (e) {
-        return { error: `cannot open ${program}: ${e instanceof Error ? e.message : String(e)}` };
+        return { error: vscode.l10n.t("cannot open {0}: {1}", program, e instanceof Error ? e.message : String(e)) };
       }
       scenarios.track(doc);
       const uri = doc.uri.toString();
       const state = (await scenarios.send(doc)) ?? scenarios.states.get(uri);
-      if (!state) return { error: `${program} could not be run` };
+      if (!state) return { error: vscode.l10n.t("{0} could not be run", program) };
       return { uri, state };
     },
     setCursor: (uri, step) => void scenarios.setCursor(uri, step),

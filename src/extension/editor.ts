@@ -86,7 +86,7 @@ function toDiagnostics(doc: vscode.TextDocument, state: SessionState): vscode.Di
     // Ranges are offsets into the text that was parsed: the document's text at `state.version`.
     const start = doc.positionAt(d.range.start);
     const end = d.range.end > d.range.start ? doc.positionAt(d.range.end) : doc.lineAt(Math.min(start.line, doc.lineCount - 1)).range.end;
-    const message = d.hint ? `${d.message}\nHint: ${d.hint}` : d.message;
+    const message = d.hint ? vscode.l10n.t("{0}\nHint: {1}", d.message, d.hint) : d.message;
     const diag = new PassthroughDiagnostic(new vscode.Range(start, end), message, SEVERITY[d.severity], d, state.stale ? -1 : state.version);
     diag.code = d.code;
     diag.source = "passthrough";
@@ -141,9 +141,9 @@ export class CodeLensProvider implements vscode.CodeLensProvider<vscode.CodeLens
     // The run stopped early: the expects after it were never checked.
     for (const n of st.notReached ?? []) {
       if (n.line >= doc.lineCount) continue;
-      const title = "$(circle-slash) not reached: the run stopped early, this expect was not checked";
+      const title = vscode.l10n.t("$(circle-slash) not reached: the run stopped early, this expect was not checked");
       const stop = Math.max(0, st.steps.length - 1);
-      lenses.push(new vscode.CodeLens(doc.lineAt(n.line).range, { title, command: "passthrough.runToStep", arguments: [uri, stop], tooltip: `Stopped early at ${st.stoppedEarly ?? "an earlier step"}. Click: move the cursor to the step that stopped the run.` }));
+      lenses.push(new vscode.CodeLens(doc.lineAt(n.line).range, { title, command: "passthrough.runToStep", arguments: [uri, stop], tooltip: vscode.l10n.t("Stopped early at {0}. Click: move the cursor to the step that stopped the run.", st.stoppedEarly ?? vscode.l10n.t("an earlier step")) }));
     }
     return lenses;
   }
@@ -152,15 +152,15 @@ export class CodeLensProvider implements vscode.CodeLensProvider<vscode.CodeLens
     if (!(lens instanceof StepLens) || lens.command) return lens;
     const { uri, state: st, step: s } = lens;
     // While the text has errors the lenses show the last good run, each one saying so.
-    const stale = st.stale ? "$(history) stale · " : "";
-    const staleNote = st.stale ? `\nStale: the text has errors; ${this.scenarios.staleLabel(uri)}.` : "";
+    const stale = st.stale ? vscode.l10n.t("$(history) stale · ") : "";
+    const staleNote = st.stale ? vscode.l10n.t("\nStale: the text has errors; {0}.", this.scenarios.staleLabel(uri)) : "";
     if (!lens.outcome) {
       const here = st.cursor === s.step;
-      lens.command = { title: `${stale}${here ? "$(debug-stackframe) cursor here" : "$(debug-continue) Run to here"}`, command: "passthrough.runToStep", arguments: [uri, s.step], tooltip: `Move the cursor to this step: the sidebar shows the machine state just before it runs${staleNote}` };
+      lens.command = { title: `${stale}${here ? vscode.l10n.t("$(debug-stackframe) cursor here") : vscode.l10n.t("$(debug-continue) Run to here")}`, command: "passthrough.runToStep", arguments: [uri, s.step], tooltip: vscode.l10n.t("Move the cursor to this step: the sidebar shows the machine state just before it runs{0}", staleNote) };
     } else {
       const icon = s.expect ? (s.expect.pass ? "$(pass)" : "$(error)") : s.status === "ok" ? "$(check)" : s.status === "fault" ? "$(warning)" : "$(error)";
-      const outcome = `${stale}${icon} ${s.summary}${s.expect && !s.expect.pass ? ` — expect failed: ${s.expect.failures.join("; ")}` : ""}`;
-      lens.command = { title: outcome.length > 160 ? `${outcome.slice(0, 157)}…` : outcome, command: "passthrough.runToStep", arguments: [uri, s.step + 1], tooltip: `Step ${s.step + 1}: ${s.summary}${staleNote}` };
+      const outcome = `${stale}${icon} ${s.summary}${s.expect && !s.expect.pass ? vscode.l10n.t(" — expect failed: {0}", s.expect.failures.join("; ")) : ""}`;
+      lens.command = { title: outcome.length > 160 ? `${outcome.slice(0, 157)}…` : outcome, command: "passthrough.runToStep", arguments: [uri, s.step + 1], tooltip: vscode.l10n.t("Step {0}: {1}{2}", s.step + 1, s.summary, staleNote) };
     }
     return lens;
   }

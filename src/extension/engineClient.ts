@@ -39,6 +39,8 @@ export interface EngineClientOptions {
   onGiveUp?: (why: string) => void;
   /** The watchdog's clock (default: the system clock). */
   clock?: SupervisorClock;
+  /** The l10n bundle the worker translates its hovers and diagnostics with (vscode.l10n.bundle). */
+  l10n?: EngineInit["l10n"];
 }
 
 const CANCEL_SLOTS = 1024;
@@ -124,7 +126,8 @@ export class EngineClient {
     this.beatAt = this.checkedAt = this.clock.now();
     this.started = false;
     const shared = w.sharedMemory && typeof SharedArrayBuffer === "function" && this.cancel.buffer instanceof SharedArrayBuffer;
-    const init: EngineInit = shared ? { init: true, cancel: this.cancel.buffer, heartbeat: HEARTBEAT } : { init: true, heartbeat: HEARTBEAT, beatMessages: true };
+    const l10nBundle = this.opts.l10n ? { l10n: this.opts.l10n } : {};
+    const init: EngineInit = shared ? { init: true, cancel: this.cancel.buffer, heartbeat: HEARTBEAT, ...l10nBundle } : { init: true, heartbeat: HEARTBEAT, beatMessages: true, ...l10nBundle };
     w.onMessage((m) => this.onMessage(m as WorkerMessage));
     w.onDeath((why) => this.onDeath(w, why));
     w.post(init);

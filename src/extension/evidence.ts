@@ -75,7 +75,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
   roots(): TreeNode[] {
     return [...this.imports].map(([key, ev]) => {
       const faults = ev.explanations.length;
-      return { id: `ev/${key}`, label: `Evidence: ${ev.source}`, description: `${ev.kind} · ${ev.records.length} records · ${faults} explained`, tooltip: `Imported ${ev.source}: ${ev.records.length} records, ${faults} with an explanation`, icon: "file-text", contextValue: "evidence", collapsible: 1 as const };
+      return { id: `ev/${key}`, label: vscode.l10n.t("Evidence: {0}", ev.source), description: vscode.l10n.t("{0} · {1} records · {2} explained", ev.kind, ev.records.length, faults), tooltip: vscode.l10n.t("Imported {0}: {1} records, {2} with an explanation", ev.source, ev.records.length, faults), icon: "file-text", contextValue: "evidence", collapsible: 1 as const };
     });
   }
 
@@ -89,7 +89,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       const r = ev.records[i]!;
       const e = ex.get(i);
       const fault = /fault|event/.test(r.kind);
-      return { id: `ev/${key}/${i}`, label: `line ${r.line + 1}: ${e?.title ?? r.kind}`, description: r.summary, tooltip: e ? `${e.meaning}\n\nMost likely: ${e.causes[0] ?? "-"}${e.evidence.length ? `\n\nEvidence: ${e.evidence.join(" ")}` : ""}` : r.summary, icon: fault ? "error" : e ? "warning" : "info", color: fault ? "errorForeground" : e ? "problemsWarningIcon.foreground" : undefined, contextValue: "evidence-record", collapsible: 0 as const, copy: r.text };
+      return { id: `ev/${key}/${i}`, label: vscode.l10n.t("line {0}: {1}", r.line + 1, e?.title ?? r.kind), description: r.summary, tooltip: e ? vscode.l10n.t("{0}\n\nMost likely: {1}{2}", e.meaning, e.causes[0] ?? "-", e.evidence.length ? vscode.l10n.t("\n\nEvidence: {0}", e.evidence.join(" ")) : "") : r.summary, icon: fault ? "error" : e ? "warning" : "info", color: fault ? "errorForeground" : e ? "problemsWarningIcon.foreground" : undefined, contextValue: "evidence-record", collapsible: 0 as const, copy: r.text };
     });
   }
 
@@ -114,14 +114,14 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     const rec = ev && idx !== undefined ? ev.records[Number(idx)] : undefined;
     if (!ev || !rec) return undefined;
     if (!ev.origin) {
-      void vscode.window.showInformationMessage(`Line ${rec.line + 1} came from the clipboard, not from a file: its text is shown in the decoded document.`);
+      void vscode.window.showInformationMessage(vscode.l10n.t("Line {0} came from the clipboard, not from a file: its text is shown in the decoded document.", rec.line + 1));
       return this.reveal(id);
     }
     let doc: vscode.TextDocument;
     try {
       doc = await vscode.workspace.openTextDocument(ev.origin);
     } catch (e) {
-      void vscode.window.showErrorMessage(`Go to log line: cannot open ${ev.source}: ${e instanceof Error ? e.message : String(e)}`);
+      void vscode.window.showErrorMessage(vscode.l10n.t("Go to log line: cannot open {0}: {1}", ev.source, e instanceof Error ? e.message : String(e)));
       return undefined;
     }
     const last = Math.min(rec.endLine, doc.lineCount - 1);
@@ -164,7 +164,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       vscode.languages.registerHoverProvider({ scheme: SCHEME }, { provideHover: (doc, pos) => this.decodedHover(doc, pos) }),
       vscode.languages.registerCodeLensProvider(LOG_SELECTOR, { provideCodeLenses: (doc, token) => this.lenses(doc, token) }),
       vscode.workspace.onDidCloseTextDocument((d) => this.lensCache.delete(d.uri.toString())),
-      vscode.languages.registerDocumentSymbolProvider({ scheme: SCHEME }, { provideDocumentSymbols: (doc) => this.symbols(doc) }, { label: "Evidence records" }),
+      vscode.languages.registerDocumentSymbolProvider({ scheme: SCHEME }, { provideDocumentSymbols: (doc) => this.symbols(doc) }, { label: vscode.l10n.t("Evidence records") }),
       vscode.languages.registerFoldingRangeProvider({ scheme: SCHEME }, { provideFoldingRanges: (doc) => this.folding(doc) }),
       vscode.languages.registerDocumentLinkProvider({ scheme: SCHEME }, { provideDocumentLinks: (doc) => this.links(doc) }),
     );
@@ -176,30 +176,30 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
 
   /** The command: pick a source (or the one named: a file, "clipboard"), import, open the decoded document. */
   async importInteractive(arg?: vscode.Uri | "clipboard"): Promise<vscode.TextDocument | undefined> {
-    if (arg === "clipboard") return this.importText(await vscode.env.clipboard.readText(), "clipboard", 0, { label: this.nextName("Clipboard") });
+    if (arg === "clipboard") return this.importText(await vscode.env.clipboard.readText(), vscode.l10n.t("clipboard"), 0, { label: this.nextName(vscode.l10n.t("Clipboard")) });
     let uri = arg;
     if (!uri) {
       const editor = vscode.window.activeTextEditor;
       const picks: (vscode.QuickPickItem & { id: string })[] = [
-        { id: "file", label: "$(file) From a file…", description: "dmesg / journalctl output, an iommu_groups listing, /sys/kernel/tracing/trace" },
-        { id: "clipboard", label: "$(clippy) From the clipboard" },
+        { id: "file", label: vscode.l10n.t("$(file) From a file…"), description: vscode.l10n.t("dmesg / journalctl output, an iommu_groups listing, /sys/kernel/tracing/trace") },
+        { id: "clipboard", label: vscode.l10n.t("$(clippy) From the clipboard") },
       ];
-      if (editor && !editor.selection.isEmpty) picks.push({ id: "selection", label: "$(selection) From the selection", description: vscode.workspace.asRelativePath(editor.document.uri) });
-      if (editor) picks.push({ id: "editor", label: "$(file-text) The active editor", description: vscode.workspace.asRelativePath(editor.document.uri) });
-      const pick = await vscode.window.showQuickPick(picks, { title: "Import evidence" });
+      if (editor && !editor.selection.isEmpty) picks.push({ id: "selection", label: vscode.l10n.t("$(selection) From the selection"), description: vscode.workspace.asRelativePath(editor.document.uri) });
+      if (editor) picks.push({ id: "editor", label: vscode.l10n.t("$(file-text) The active editor"), description: vscode.workspace.asRelativePath(editor.document.uri) });
+      const pick = await vscode.window.showQuickPick(picks, { title: vscode.l10n.t("Import evidence") });
       if (!pick) return undefined;
-      if (pick.id === "clipboard") return this.importText(await vscode.env.clipboard.readText(), "clipboard", 0, { label: this.nextName("Clipboard") });
+      if (pick.id === "clipboard") return this.importText(await vscode.env.clipboard.readText(), vscode.l10n.t("clipboard"), 0, { label: this.nextName(vscode.l10n.t("Clipboard")) });
       if (pick.id === "selection" && editor) {
         const s = editor.selection;
         const base = editor.document.uri.path.split("/").pop() ?? "selection";
-        return this.importText(editor.document.getText(s), `selection of ${vscode.workspace.asRelativePath(editor.document.uri)}`, s.start.line, { origin: editor.document.uri, label: `${base}, lines ${s.start.line + 1}-${s.end.line + 1}` });
+        return this.importText(editor.document.getText(s), vscode.l10n.t("selection of {0}", vscode.workspace.asRelativePath(editor.document.uri)), s.start.line, { origin: editor.document.uri, label: vscode.l10n.t("{0}, lines {1}-{2}", base, s.start.line + 1, s.end.line + 1) });
       }
       if (pick.id === "editor" && editor) {
         if (editor.document.uri.scheme === "file") uri = editor.document.uri;
-        else return this.importText(editor.document.getText(), vscode.workspace.asRelativePath(editor.document.uri), 0, { origin: editor.document.uri, label: editor.document.uri.path.split("/").pop() || "Untitled" });
+        else return this.importText(editor.document.getText(), vscode.workspace.asRelativePath(editor.document.uri), 0, { origin: editor.document.uri, label: editor.document.uri.path.split("/").pop() || vscode.l10n.t("Untitled") });
       }
       if (!uri) {
-        const files = await vscode.window.showOpenDialog({ title: "Import evidence", canSelectMany: false, openLabel: "Import" });
+        const files = await vscode.window.showOpenDialog({ title: vscode.l10n.t("Import evidence"), canSelectMany: false, openLabel: vscode.l10n.t("Import") });
         if (!files?.[0]) return undefined;
         uri = files[0];
       }
@@ -217,14 +217,14 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
 
   async importText(text: string, source: string, lineOffset = 0, from: { origin?: vscode.Uri; label?: string } = {}): Promise<vscode.TextDocument | undefined> {
     if (!text.trim()) {
-      void vscode.window.showWarningMessage("Import evidence: there is no text to import.");
+      void vscode.window.showWarningMessage(vscode.l10n.t("Import evidence: there is no text to import."));
       return undefined;
     }
     let r: EngineMethods["evidenceParse"]["result"];
     try {
-      r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Decoding ${source}` }, () => this.engine.request("evidenceParse", { text, lineOffset }));
+      r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t("Decoding {0}", source) }, () => this.engine.request("evidenceParse", { text, lineOffset }));
     } catch (e) {
-      void vscode.window.showErrorMessage(`Import evidence: ${e instanceof Error ? e.message : String(e)}`);
+      void vscode.window.showErrorMessage(vscode.l10n.t("Import evidence: {0}", e instanceof Error ? e.message : String(e)));
       return undefined;
     }
     return this.publish({ source, ...from, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
@@ -241,7 +241,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     try {
       size = (await vscode.workspace.fs.stat(uri)).size;
     } catch (e) {
-      void vscode.window.showErrorMessage(`Import evidence: cannot read ${name}: ${e instanceof Error ? e.message : String(e)}`);
+      void vscode.window.showErrorMessage(vscode.l10n.t("Import evidence: cannot read {0}: {1}", name, e instanceof Error ? e.message : String(e)));
       return undefined;
     }
     // Read whole (no local file system to stream from): a clear limit instead of an out-of-memory host.
@@ -250,7 +250,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       void vscode.window.showErrorMessage(refusal);
       return undefined;
     }
-    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${name}`, cancellable: true }, async (progress, token) => {
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t("Importing {0}", name), cancellable: true }, async (progress, token) => {
       const reader = new EvidenceReader({ fast: FAST });
       let read = 0;
       try {
@@ -258,12 +258,12 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
           if (token.isCancellationRequested) return undefined;
           read += chunk.byteLength;
           reader.pushBytes(chunk);
-          progress.report({ increment: (chunk.byteLength / Math.max(1, size)) * 100, message: `${(read / 2 ** 20).toFixed(1)} of ${(size / 2 ** 20).toFixed(1)} MiB` });
+          progress.report({ increment: (chunk.byteLength / Math.max(1, size)) * 100, message: vscode.l10n.t("{0} of {1} MiB", (read / 2 ** 20).toFixed(1), (size / 2 ** 20).toFixed(1)) });
           // Give the extension host back between slices.
           await new Promise((ok) => setTimeout(ok, 0));
         }
       } catch (e) {
-        void vscode.window.showErrorMessage(`Import evidence: cannot read ${name}: ${e instanceof Error ? e.message : String(e)}`);
+        void vscode.window.showErrorMessage(vscode.l10n.t("Import evidence: cannot read {0}: {1}", name, e instanceof Error ? e.message : String(e)));
         return undefined;
       }
       if (token.isCancellationRequested) return undefined;
@@ -293,7 +293,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
   }
 
   private render(uri: vscode.Uri): string {
-    return this.layout(uri.query)?.text ?? "This import is no longer available: import the evidence again.";
+    return this.layout(uri.query)?.text ?? vscode.l10n.t("This import is no longer available: import the evidence again.");
   }
 
   /** Outline and breadcrumbs: one symbol per record, its context lines, fields and explanation below it. */
@@ -338,7 +338,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       const line = d.recordLines[i]!;
       const word = /^line \d+(?:-\d+)?/.exec(doc.lineAt(Math.min(line, doc.lineCount - 1)).text)?.[0] ?? "line";
       const link = new vscode.DocumentLink(new vscode.Range(line, 0, line, word.length), ev.origin!.with({ fragment: `L${r.line + 1}` }));
-      link.tooltip = `Go to line ${r.line + 1} of ${ev.source}`;
+      link.tooltip = vscode.l10n.t("Go to line {0} of {1}", r.line + 1, ev.source);
       return link;
     });
   }
@@ -347,20 +347,20 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
   async createScenario(uri?: vscode.Uri): Promise<vscode.TextDocument | undefined> {
     const ev = uri?.scheme === SCHEME ? this.imports.get(uri.query) : this.lastImport;
     if (!ev) {
-      void vscode.window.showInformationMessage("Import evidence first (Passthrough: Import Evidence…).", "Import Evidence…").then((a) => a && vscode.commands.executeCommand("passthrough.importEvidence"));
+      void vscode.window.showInformationMessage(vscode.l10n.t("Import evidence first (Passthrough: Import Evidence…)."), vscode.l10n.t("Import Evidence…")).then((a) => a && vscode.commands.executeCommand("passthrough.importEvidence"));
       return undefined;
     }
     const all = [...this.imports.values()].flatMap((x) => x.records);
     let s: EngineMethods["evidenceSynthesize"]["result"];
     try {
-      s = await this.engine.request("evidenceSynthesize", { records: all, title: `Reproduced from ${ev.source}` });
+      s = await this.engine.request("evidenceSynthesize", { records: all, title: vscode.l10n.t("Reproduced from {0}", ev.source) });
     } catch (e) {
-      void vscode.window.showErrorMessage(`Create scenario from evidence: ${e instanceof Error ? e.message : String(e)}`);
+      void vscode.window.showErrorMessage(vscode.l10n.t("Create scenario from evidence: {0}", e instanceof Error ? e.message : String(e)));
       return undefined;
     }
     const doc = await vscode.workspace.openTextDocument({ language: "passthrough", content: s.text });
     await vscode.window.showTextDocument(doc);
-    void vscode.window.showInformationMessage(`Scenario created: ${s.reproduced} fault${s.reproduced === 1 ? "" : "s"} reproduced as steps${s.notes ? `, ${s.notes} noted as comments` : ""}.`);
+    void vscode.window.showInformationMessage(s.reproduced === 1 ? vscode.l10n.t("Scenario created: 1 fault reproduced as steps{0}.", s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : "") : vscode.l10n.t("Scenario created: {0} faults reproduced as steps{1}.", s.reproduced, s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : ""));
     return doc;
   }
 
@@ -393,7 +393,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     const rec = ev.records.find((r) => r.line + 1 === Number(m[1]));
     if (!rec) return undefined;
     const md = new vscode.MarkdownString();
-    md.appendMarkdown(`**${esc(ev.source)}**, line ${rec.line + 1}${rec.endLine > rec.line ? `-${rec.endLine + 1}` : ""}:\n`);
+    md.appendMarkdown(vscode.l10n.t("**{0}**, line {1}{2}:\n", esc(ev.source), rec.line + 1, rec.endLine > rec.line ? `-${rec.endLine + 1}` : ""));
     md.appendCodeblock(rec.text.slice(0, 4000), "log");
     md.appendCodeblock(Object.entries(rec.fields).map(([k, v]) => `${k}: ${String(v)}`).join("\n").slice(0, 4000), "yaml");
     md.isTrusted = false;
@@ -413,7 +413,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     }
     const found = await c.lenses;
     if (token.isCancellationRequested) return [];
-    return found.map((l) => new vscode.CodeLens(new vscode.Range(l.line, 0, l.line, 0), { title: `$(lightbulb) ${l.title}`, command: "passthrough.importEvidence", arguments: [doc.uri], tooltip: "Decode and explain this file" }));
+    return found.map((l) => new vscode.CodeLens(new vscode.Range(l.line, 0, l.line, 0), { title: `$(lightbulb) ${l.title}`, command: "passthrough.importEvidence", arguments: [doc.uri], tooltip: vscode.l10n.t("Decode and explain this file") }));
   }
 
   dispose(): void {

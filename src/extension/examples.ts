@@ -11,7 +11,7 @@
  * scripts, keybindings and the e2e test.
  */
 import type * as vscodeApi from "vscode";
-import { nounFor, plural } from "../sim/plural.js";
+import * as l10n from "@vscode/l10n";
 
 export const EXAMPLE_SUFFIX = ".passthrough.yaml";
 
@@ -152,7 +152,7 @@ export async function openExamples<U>(host: ExamplesHost<U>, args: OpenExamplesA
   if (args.examples) {
     const want = args.examples.map((n) => (n.endsWith(EXAMPLE_SUFFIX) ? n : `${n}${EXAMPLE_SUFFIX}`));
     const unknown = want.filter((w) => !all.some((e) => e.file === w));
-    if (unknown.length > 0) throw new Error(`No example named ${unknown.join(", ")}. Examples: ${all.map((e) => e.file.slice(0, -EXAMPLE_SUFFIX.length)).join(", ")}.`);
+    if (unknown.length > 0) throw new Error(l10n.t("No example named {0}. Examples: {1}.", unknown.join(", "), all.map((e) => e.file.slice(0, -EXAMPLE_SUFFIX.length)).join(", ")));
     chosen = all.filter((e) => want.includes(e.file));
   } else {
     chosen = await host.pickExamples(all);
@@ -169,8 +169,8 @@ export async function openExamples<U>(host: ExamplesHost<U>, args: OpenExamplesA
   const copied = await copyExamples(host, chosen, folder, args.onConflict);
   if (!copied) return undefined;
   for (let i = 0; i < copied.written.length; i++) await host.openFile(copied.written[i]!, i === copied.written.length - 1);
-  const skippedNote = copied.skipped.length ? ` (${plural(copied.skipped.length, "existing file")} left as ${copied.skipped.length === 1 ? "it was" : "they were"})` : "";
-  const message = `Copied ${plural(copied.written.length, "example")} to ${host.label(folder)}${skippedNote}.`;
+  const skippedNote = copied.skipped.length ? (copied.skipped.length === 1 ? l10n.t(" (1 existing file left as it was)") : l10n.t(" ({0} existing files left as they were)", copied.skipped.length)) : "";
+  const message = copied.written.length === 1 ? l10n.t("Copied 1 example to {0}{1}.", host.label(folder), skippedNote) : l10n.t("Copied {0} examples to {1}{2}.", copied.written.length, host.label(folder), skippedNote);
   if (args.folder === undefined) await host.offerFolder(folder, message);
   else host.info(message);
   return { ...copied, untitled: 0 };
@@ -198,26 +198,26 @@ export function vscodeExamplesHost(vscode: typeof vscodeApi, extensionUri: vscod
     writeText: (u, text) => Promise.resolve(vscode.workspace.fs.writeFile(u, encoder.encode(text))),
     pickExamples: async (examples) => {
       const items = examples.map((e) => ({ label: e.title, description: e.file.slice(0, -EXAMPLE_SUFFIX.length), detail: e.summary, example: e }));
-      const picked = await vscode.window.showQuickPick(items, { title: "Open Example Scenarios", placeHolder: "Check the examples to open, then OK", canPickMany: true, matchOnDescription: true, matchOnDetail: true, ignoreFocusOut: true });
+      const picked = await vscode.window.showQuickPick(items, { title: l10n.t("Open Example Scenarios"), placeHolder: l10n.t("Check the examples to open, then OK"), canPickMany: true, matchOnDescription: true, matchOnDetail: true, ignoreFocusOut: true });
       return picked?.map((p) => p.example);
     },
     pickDestination: async (count) => {
-      const them = count === 1 ? "it" : "them";
       const items = [
-        { label: "$(folder) Copy into a Folder…", detail: `Your own cop${count === 1 ? "y" : "ies"}; never overwrites without asking.`, value: "folder" as const },
-        { label: `$(new-file) Open as Untitled ${nounFor(count, "Document")}`, detail: `Nothing is written until you save ${them}.`, value: "untitled" as const },
+        { label: l10n.t("$(folder) Copy into a Folder…"), detail: count === 1 ? l10n.t("Your own copy; never overwrites without asking.") : l10n.t("Your own copies; never overwrites without asking."), value: "folder" as const },
+        { label: count === 1 ? l10n.t("$(new-file) Open as Untitled Document") : l10n.t("$(new-file) Open as Untitled Documents"), detail: count === 1 ? l10n.t("Nothing is written until you save it.") : l10n.t("Nothing is written until you save them."), value: "untitled" as const },
       ];
-      const picked = await vscode.window.showQuickPick(items, { title: `Open ${plural(count, "example")}`, placeHolder: `Where should the ${nounFor(count, "example")} go?`, ignoreFocusOut: true });
+      const picked = await vscode.window.showQuickPick(items, { title: count === 1 ? l10n.t("Open 1 example") : l10n.t("Open {0} examples", count), placeHolder: count === 1 ? l10n.t("Where should the example go?") : l10n.t("Where should the examples go?"), ignoreFocusOut: true });
       return picked?.value;
     },
     pickFolder: async () => {
-      const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: "Copy Examples Here", title: "Copy the examples into this folder", defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri });
+      const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: l10n.t("Copy Examples Here"), title: l10n.t("Copy the examples into this folder"), defaultUri: vscode.workspace.workspaceFolders?.[0]?.uri });
       return picked?.[0];
     },
     askConflict: async (files, folder) => {
-      const what = files.length === 1 ? `${files[0]} already exists` : `${plural(files.length, "file")} already exist (${files.join(", ")})`;
-      const a = await vscode.window.showWarningMessage(`${what} in ${folder}.`, { modal: true, detail: "Keep Both copies the example under a new name, e.g. healthy-nic-2.passthrough.yaml." }, "Keep Both", "Skip Existing", "Overwrite");
-      return a === "Keep Both" ? "rename" : a === "Skip Existing" ? "skip" : a === "Overwrite" ? "overwrite" : undefined;
+      const what = files.length === 1 ? l10n.t("{0} already exists", files[0]!) : l10n.t("{0} files already exist ({1})", files.length, files.join(", "));
+      const [keepBoth, skipExisting, overwrite] = [l10n.t("Keep Both"), l10n.t("Skip Existing"), l10n.t("Overwrite")];
+      const a = await vscode.window.showWarningMessage(l10n.t("{0} in {1}.", what, folder), { modal: true, detail: l10n.t("Keep Both copies the example under a new name, e.g. healthy-nic-2.passthrough.yaml.") }, keepBoth, skipExisting, overwrite);
+      return a === keepBoth ? "rename" : a === skipExisting ? "skip" : a === overwrite ? "overwrite" : undefined;
     },
     openFile: async (u, focus) => {
       await vscode.window.showTextDocument(u, { preview: false, preserveFocus: !focus });
@@ -241,9 +241,10 @@ export function vscodeExamplesHost(vscode: typeof vscodeApi, extensionUri: vscod
         void vscode.window.showInformationMessage(message);
         return;
       }
-      void vscode.window.showInformationMessage(message, "Open Folder", "Add Folder to Workspace").then((a) => {
-        if (a === "Open Folder") void vscode.commands.executeCommand("vscode.openFolder", folder);
-        else if (a === "Add Folder to Workspace") vscode.workspace.updateWorkspaceFolders(vscode.workspace.workspaceFolders?.length ?? 0, 0, { uri: folder });
+      const [openFolder, addFolder] = [l10n.t("Open Folder"), l10n.t("Add Folder to Workspace")];
+      void vscode.window.showInformationMessage(message, openFolder, addFolder).then((a) => {
+        if (a === openFolder) void vscode.commands.executeCommand("vscode.openFolder", folder);
+        else if (a === addFolder) vscode.workspace.updateWorkspaceFolders(vscode.workspace.workspaceFolders?.length ?? 0, 0, { uri: folder });
       });
     },
     info: (message) => void vscode.window.showInformationMessage(message),
@@ -261,7 +262,7 @@ export function openExamplesCommand(vscode: typeof vscodeApi, extensionUri: vsco
     try {
       return await openExamples(vscodeExamplesHost(vscode, extensionUri, languageId), opts);
     } catch (e) {
-      void vscode.window.showErrorMessage(`Open Example Scenarios: ${e instanceof Error ? e.message : String(e)}`);
+      void vscode.window.showErrorMessage(l10n.t("Open Example Scenarios: {0}", e instanceof Error ? e.message : String(e)));
       return undefined;
     }
   };

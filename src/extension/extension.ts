@@ -4,6 +4,7 @@
  * module). Everything heavy happens in the worker; this file only connects parts.
  */
 import * as vscode from "vscode";
+import * as l10n from "@vscode/l10n";
 import type { Radix, SessionState, ViewId } from "../protocol/engine.js";
 import { EngineClient, EngineRequestError } from "./engineClient.js";
 import { ScenarioManager } from "./scenarios.js";
@@ -46,7 +47,9 @@ export interface PassthroughApi {
 
 export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   const t0 = performance.now();
-  const log = vscode.window.createOutputChannel("Passthrough Debugger", { log: true });
+  // Modules that do not import vscode (runs, examples, the debug adapter) translate with @vscode/l10n: the same bundle.
+  if (vscode.l10n.bundle) l10n.config({ contents: vscode.l10n.bundle });
+  const log = vscode.window.createOutputChannel(vscode.l10n.t("Passthrough Debugger"), { log: true });
   ctx.subscriptions.push(log);
   const config = () => vscode.workspace.getConfiguration("passthrough");
   const radix = (): Radix => readSetting(config(), "radix");
@@ -58,14 +61,16 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     workerPath: platform.workerLocation(ctx),
     log,
     timeoutMs: () => readSetting(config(), "engineTimeout"),
+    l10n: vscode.l10n.bundle,
     onRestart: (why) => {
-      void vscode.window.showWarningMessage(`Passthrough: the simulation worker was restarted (${why}). Open scenarios were rebuilt from their text.`, "Show Log").then((a) => a && log.show());
+      void vscode.window.showWarningMessage(vscode.l10n.t("Passthrough: the simulation worker was restarted ({0}). Open scenarios were rebuilt from their text.", why), vscode.l10n.t("Show Log")).then((a) => a && log.show());
       void scenarios?.rebuild();
     },
     onGiveUp: (why) => {
+      const showLog = vscode.l10n.t("Show Log");
       void vscode.window
-        .showErrorMessage(`Passthrough: the simulation worker keeps stopping (${why}). Open scenarios were not rebuilt; an edit re-runs its scenario, or restart the engine.`, "Restart Simulation Engine", "Show Log")
-        .then((a) => (a === "Show Log" ? log.show() : a ? vscode.commands.executeCommand("passthrough.restartEngine") : undefined));
+        .showErrorMessage(vscode.l10n.t("Passthrough: the simulation worker keeps stopping ({0}). Open scenarios were not rebuilt; an edit re-runs its scenario, or restart the engine.", why), vscode.l10n.t("Restart Simulation Engine"), showLog)
+        .then((a) => (a === showLog ? log.show() : a ? vscode.commands.executeCommand("passthrough.restartEngine") : undefined));
     },
   });
   ctx.subscriptions.push({ dispose: () => client.dispose() });
@@ -101,7 +106,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
     for (const [id] of VIEWS) {
       const v = views[id];
       v.description = st ? describeState(st.cursor, st.steps.length, after) : undefined;
-      v.message = st?.stale ? `The scenario has errors: stale, ${sm.staleLabel(st.uri)}.` : undefined;
+      v.message = st?.stale ? vscode.l10n.t("The scenario has errors: stale, {0}.", sm.staleLabel(st.uri)) : undefined;
     }
   };
   const refreshTrees = () => {

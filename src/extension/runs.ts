@@ -17,6 +17,7 @@
  */
 import type { EngineDiagnostic, SessionState, StepSummary } from "../protocol/engine.js";
 import { systemClock, type HostClock } from "./clock.js";
+import * as l10n from "@vscode/l10n";
 
 /** The scheduler's time and timers (injectable for tests). */
 export type Clock = Pick<HostClock, "now" | "setTimeout" | "clearTimeout">;
@@ -278,5 +279,5 @@ export function newProblems(next: SessionState, shown: SessionState): boolean {
 export function describeRun(run: Pick<ShownRun, "version" | "at">): string {
   const t = new Date(run.at);
   const hh = (n: number) => String(n).padStart(2, "0");
-  return `run of version ${run.version}, ${hh(t.getHours())}:${hh(t.getMinutes())}:${hh(t.getSeconds())}`;
+  return l10n.t("run of version {0}, {1}", run.version, `${hh(t.getHours())}:${hh(t.getMinutes())}:${hh(t.getSeconds())}`);
 }

@@ -94,7 +94,7 @@ export class ScenarioManager implements vscode.Disposable {
   /** How a stale view describes what it shows, e.g. "showing the run of version 12, 14:02:11, before your current edit". */
   staleLabel(uri: string): string {
     const run = this.runs.shownRun(uri);
-    return run ? `showing the ${describeRun(run)}, before your current edit` : "showing the last good run";
+    return run ? vscode.l10n.t("showing the {0}, before your current edit", describeRun(run)) : vscode.l10n.t("showing the last good run");
   }
 
   get active(): string | undefined {

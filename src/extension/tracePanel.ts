@@ -56,7 +56,7 @@ export class TracePanels implements vscode.Disposable {
           }
         },
       }),
-      scenarios.onDidClose((uri) => this.panels.get(uri)?.post({ type: "empty", uri, message: "The scenario was closed: open it again to see its trace." })),
+      scenarios.onDidClose((uri) => this.panels.get(uri)?.post({ type: "empty", uri, message: vscode.l10n.t("The scenario was closed: open it again to see its trace.") })),
       scenarios.onDidChange((c) => {
         const p = this.panels.get(c.uri);
         if (!p) return;
@@ -73,7 +73,7 @@ export class TracePanels implements vscode.Disposable {
       existing.panel.reveal(undefined, true);
       return existing;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, "DMA Trace", { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, this.options());
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, vscode.l10n.t("DMA Trace"), { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, this.options());
     return this.adopt(panel, uri);
   }
 
@@ -199,7 +199,7 @@ export class TracePanel {
     /** The webview's saved state, for a panel restored after a reload. */
     state?: TraceViewState,
   ) {
-    panel.title = `DMA Trace: ${scenarioDisplayName(uri)}`;
+    panel.title = vscode.l10n.t("DMA Trace: {0}", scenarioDisplayName(uri));
     panel.iconPath = vscode.Uri.joinPath(extensionUri, "media", "icon.svg");
     let resolveFirst!: (t: TracePanelTimings) => void;
     this.firstRows = { promise: new Promise((ok) => (resolveFirst = ok)), resolve: (t) => resolveFirst(t) };
@@ -234,7 +234,7 @@ export class TracePanel {
 
   private runMessage(): ToWebview {
     const st = this.scenarios.states.get(this.uri);
-    if (!st) return { type: "empty", uri: this.uri, message: "The scenario has not run yet." };
+    if (!st) return { type: "empty", uri: this.uri, message: vscode.l10n.t("The scenario has not run yet.") };
     return { type: "run", uri: this.uri, file: scenarioDisplayName(this.uri), runVersion: st.runVersion, stale: st.stale, step: st.cursor, steps: st.steps.map((s) => ({ line: s.line, op: s.op, summary: s.summary })) };
   }
 
@@ -319,13 +319,13 @@ export class TracePanel {
     let ok = false;
     try {
       const out = (sink = target.scheme === "file" ? await fileSink(target.fsPath) : memorySink(target));
-      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Exporting the trace to ${target.fsPath}`, cancellable: true }, async (progress, token) => {
+      await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t("Exporting the trace to {0}", target.fsPath), cancellable: true }, async (progress, token) => {
         for (;;) {
           if (token.isCancellationRequested) return;
           const r = await this.client.request("traceExport", { uri: this.uri, filter, format, start: next, count: 20_000 });
           if (token.isCancellationRequested) return;
           await out.write(r.text);
-          progress.report({ increment: r.matched ? ((r.next - next) / r.matched) * 100 : 100, message: `${r.next} of ${r.matched} rows` });
+          progress.report({ increment: r.matched ? ((r.next - next) / r.matched) * 100 : 100, message: vscode.l10n.t("{0} of {1} rows", r.next, r.matched) });
           next = r.next;
           if (r.done) break;
         }
@@ -333,7 +333,7 @@ export class TracePanel {
         ok = true;
       });
     } catch (e) {
-      void vscode.window.showErrorMessage(`The trace export failed: ${e instanceof Error ? e.message : String(e)}`);
+      void vscode.window.showErrorMessage(vscode.l10n.t("The trace export failed: {0}", e instanceof Error ? e.message : String(e)));
     } finally {
       if (!ok) await sink?.discard();
     }
@@ -394,16 +394,16 @@ export class TracePanel {
     const style = w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "media", "trace.css")).toString();
     const initial: InitialMessages = [...prefetched, { type: "radix", radix: this.radix() }, this.runMessage()];
     return `<!DOCTYPE html>
-<html lang="en">
+<html lang="${escapeAttribute(vscode.env.language)}">
 <head>
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${w.cspSource} 'nonce-${nonce}'; font-src ${w.cspSource}; img-src ${w.cspSource} data:; script-src 'nonce-${nonce}';">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 ${inline ? `<style nonce="${nonce}">${inline.style}</style>` : `<link href="${style}" rel="stylesheet">`}
-<title>DMA Trace</title>
+<title>${escapeAttribute(vscode.l10n.t("DMA Trace"))}</title>
 </head>
-<body data-initial="${escapeAttribute(JSON.stringify(initial, (_, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Uint8Array) : v)))}">
-<div id="app" role="main" aria-label="DMA trace"></div>
+<body data-l10n="${escapeAttribute(JSON.stringify(vscode.l10n.bundle ?? {}))}" data-initial="${escapeAttribute(JSON.stringify(initial, (_, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Uint8Array) : v)))}">
+<div id="app" role="main" aria-label="${escapeAttribute(vscode.l10n.t("DMA trace"))}"></div>
 ${inline ? `<script nonce="${nonce}">${inline.script}</script>` : `<script nonce="${nonce}" src="${script}"></script>`}
 </body>
 </html>`;

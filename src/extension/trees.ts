@@ -87,10 +87,10 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     // Evidence records come from a log, not from the run: never stale.
     const stale = this.scenarios.activeState?.stale === true && !(this.extra && h.id.startsWith(this.extra.prefix));
     if (n.icon) item.iconPath = new vscode.ThemeIcon(n.icon, stale ? new vscode.ThemeColor("disabledForeground") : n.color ? new vscode.ThemeColor(n.color) : undefined);
-    if (stale) item.tooltip = `${n.tooltip ?? n.label}\n\nStale: the scenario's text has errors; this is the last good run.`;
+    if (stale) item.tooltip = vscode.l10n.t("{0}\n\nStale: the scenario's text has errors; this is the last good run.", n.tooltip ?? n.label);
     if (n.contextValue) item.contextValue = n.contextValue;
-    if (n.step !== undefined) item.command = { command: "passthrough.revealStep", title: "Show Step in Editor", arguments: [n.step] };
-    else if (n.contextValue === "evidence-record") item.command = { command: "passthrough.showEvidence", title: "Show Decoded Evidence", arguments: [n.id] };
+    if (n.step !== undefined) item.command = { command: "passthrough.revealStep", title: vscode.l10n.t("Show Step in Editor"), arguments: [n.step] };
+    else if (n.contextValue === "evidence-record") item.command = { command: "passthrough.showEvidence", title: vscode.l10n.t("Show Decoded Evidence"), arguments: [n.id] };
     item.accessibilityInformation = { label: `${n.label}${n.description ? `, ${n.description}` : ""}` };
     return item;
   }

@@ -210,4 +210,9 @@ export interface EngineInit {
    * heartbeat as `{ event: "beat" }` messages instead (at most a few a second).
    */
   beatMessages?: boolean;
+  /**
+   * The extension's l10n bundle (vscode.l10n.bundle: English message -> translation), for the
+   * strings the engine builds (hovers, diagnostics); absent in English and in the CLI.
+   */
+  l10n?: Record<string, string | { message: string; comment: string[] }>;
 }

@@ -10,6 +10,7 @@ import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
 import { fastItem, fastSequence } from "./fastItems.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
+import * as l10n from "@vscode/l10n";
 
 const MAX_TEXT = 5_000_000;
 const MAX_STEPS = 100_000;
@@ -142,7 +143,7 @@ class Reader {
   fields(node: Node | null, known: readonly string[], where: string): Fields | undefined {
     node = this.deref(node);
     if (!isMap(node)) {
-      this.error(node, "expected-mapping", `${where} must be a mapping of keys to values`, `Write ${where} as "key: value" lines or { key: value, ... }.`);
+      this.error(node, "expected-mapping", l10n.t("{0} must be a mapping of keys to values", where), l10n.t("Write {0} as \"key: value\" lines or { key: value, ... }.", where));
       return undefined;
     }
     const out: Fields = new Map();
@@ -150,7 +151,7 @@ class Reader {
       this.ticker.tick();
       let k = isScalar(pair.key) ? String(pair.key.value) : undefined;
       if (k === undefined) {
-        this.error(pair.key, "key-not-scalar", `a key in ${where} is not a plain name`, "Keys are plain words like `memory` or `iommu`.");
+        this.error(pair.key, "key-not-scalar", l10n.t("a key in {0} is not a plain name", where), l10n.t("Keys are plain words like `memory` or `iommu`."));
         continue;
       }
       const invisible = INVISIBLE.exec(k);
@@ -162,7 +163,7 @@ class Reader {
           continue;
         }
         const near = didYouMean(k, known);
-        this.report("warning", pair.key, "unknown-key", `unknown key ${quoted(k)} in ${where}`, near ? `Did you mean "${near}"?` : `Known keys: ${known.join(", ")}.`);
+        this.report("warning", pair.key, "unknown-key", l10n.t("unknown key {0} in {1}", quoted(k), where), near ? l10n.t("Did you mean \"{0}\"?", near) : l10n.t("Known keys: {0}.", known.join(", ")));
         continue;
       }
       // Duplicate keys are found here, with the Map, not by the yaml library's uniqueKeys (which
@@ -190,7 +191,7 @@ class Reader {
   }
 
   duplicate(key: Node, k: string, where: string): void {
-    this.error(key, "duplicate-key", `"${k}" appears twice in ${where}`, `Keep one "${k}:" line; YAML does not allow a key twice in one mapping.`);
+    this.error(key, "duplicate-key", l10n.t("\"{0}\" appears twice in {1}", k, where), l10n.t("Keep one \"{0}:\" line; YAML does not allow a key twice in one mapping.", k));
   }
 
   /**
@@ -217,8 +218,8 @@ class Reader {
     this.diagnostics.push({
       severity: "error",
       code: "missing-space",
-      message: `${quoted(key.value)} is read as one word: YAML needs a space after the colon`,
-      hint: `Add a space after ':' (${name}: ${rest.length > 40 ? `${rest.slice(0, 40)}…` : rest}).`,
+      message: l10n.t("{0} is read as one word: YAML needs a space after the colon", quoted(key.value)),
+      hint: l10n.t("Add a space after ':' ({0}: {1}).", name, rest.length > 40 ? `${rest.slice(0, 40)}…` : rest),
       range: { ...at, line: pos.line - 1, column: pos.col - 1 },
     });
     if (!ok || !isScalar(v)) return { key: name, value: this.valueOf({ key, value: null } as unknown as Pair<Node, Node | null>) };
@@ -237,13 +238,13 @@ class Reader {
 
   str(node: Node | null, what: string): string | undefined {
     if (isScalar(node) && node.value !== null && typeof node.value !== "object") return (node.value as ScalarValue).toString();
-    this.error(node, "expected-string", `${what} must be a text value`, `Write ${what} as a plain word or in quotes.`);
+    this.error(node, "expected-string", l10n.t("{0} must be a text value", what), l10n.t("Write {0} as a plain word or in quotes.", what));
     return undefined;
   }
 
   bool(node: Node | null, what: string): boolean | undefined {
     if (isScalar(node) && typeof node.value === "boolean") return node.value;
-    this.error(node, "expected-boolean", `${what} must be true or false`, "Write true or false.");
+    this.error(node, "expected-boolean", l10n.t("{0} must be true or false", what), l10n.t("Write true or false."));
     return undefined;
   }
 
@@ -251,7 +252,7 @@ class Reader {
     const raw = this.raw(node);
     const v = raw === undefined ? undefined : parseAddress(raw);
     if (v === undefined || !v.ok || v.value < BigInt(min) || v.value > BigInt(max)) {
-      this.error(node, "out-of-range", `${what} must be an integer from ${min} to ${max}${raw !== undefined ? `, not ${quoted(raw)}` : ""}`, `Use a value between ${min} and ${max}.`);
+      this.error(node, "out-of-range", l10n.t("{0} must be an integer from {1} to {2}{3}", what, min, max, raw !== undefined ? `, not ${quoted(raw)}` : ""), l10n.t("Use a value between {0} and {1}.", min, max));
       return undefined;
     }
     return Number(v.value);
@@ -260,7 +261,7 @@ class Reader {
   parsed<T>(node: Node | null, what: string, code: DiagnosticCode, parse: (raw: string) => Parsed<T>): T | undefined {
     const raw = this.raw(node);
     if (raw === undefined) {
-      this.error(node, code, `${what} is missing a value`, "Give it a value.");
+      this.error(node, code, l10n.t("{0} is missing a value", what), l10n.t("Give it a value."));
       return undefined;
     }
     const r = parse(raw);
@@ -279,14 +280,14 @@ class Reader {
     const s = isScalar(node) && node.value !== null ? (node.value as ScalarValue).toString() : undefined;
     if (s !== undefined && (options as readonly string[]).includes(s)) return s as T;
     const near = s === undefined ? undefined : didYouMean(s, options);
-    this.error(node, "invalid-value", `${what} must be one of ${options.join(", ")}${s !== undefined ? `, not ${quoted(s)}` : ""}`, near ? `Did you mean "${near}"?` : `Choose one of: ${options.join(", ")}.`);
+    this.error(node, "invalid-value", l10n.t("{0} must be one of {1}{2}", what, options.join(", "), s !== undefined ? `, not ${quoted(s)}` : ""), near ? l10n.t("Did you mean \"{0}\"?", near) : l10n.t("Choose one of: {0}.", options.join(", ")));
     return undefined;
   }
 
   required(f: Fields, key: string, where: string, at: Node | null): Node | null | undefined {
     const e = f.get(key);
     if (e === undefined) {
-      this.error(at, "missing-key", `${where} needs "${key}"`, `Add "${key}: ..." to ${where}.`);
+      this.error(at, "missing-key", l10n.t("{0} needs \"{1}\"", where, key), l10n.t("Add \"{0}: ...\" to {1}.", key, where));
       return undefined;
     }
     return e.value;
@@ -298,7 +299,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
   if (encoding !== undefined) return { diagnostics: [encoding] };
   text = normalizeLineBreaks(text);
   if (text.length > MAX_TEXT) {
-    return { diagnostics: [{ severity: "error", code: "too-large", message: `the scenario is ${text.length} characters; the limit is ${MAX_TEXT}`, hint: "Use repeat: on a dma step instead of many copies of it.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
+    return { diagnostics: [{ severity: "error", code: "too-large", message: l10n.t("the scenario is {0} characters; the limit is {1}", text.length, MAX_TEXT), hint: l10n.t("Use repeat: on a dma step instead of many copies of it."), range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
   const ticker = new Ticker(opts.progress);
   // The yaml parser reports the newlines it reads to a line counter: count them as progress.
@@ -317,7 +318,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
     }
     doc = parsed.doc;
   } catch (e) {
-    return { diagnostics: [{ severity: "error", code: "yaml-syntax", message: `YAML could not be read: ${e instanceof Error ? e.message : String(e)}`, hint: "Check indentation and brackets.", range: { start: 0, end: 0, line: 0, column: 0 } }] };
+    return { diagnostics: [{ severity: "error", code: "yaml-syntax", message: l10n.t("YAML could not be read: {0}", e instanceof Error ? e.message : String(e)), hint: l10n.t("Check indentation and brackets."), range: { start: 0, end: 0, line: 0, column: 0 } }] };
   }
   const r = new Reader(text, lc, ticker, doc);
   let scenario: Scenario | undefined;
@@ -325,7 +326,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
     scenario = build(r, doc.contents, file);
   } catch (e) {
     // Defensive: the builder reports problems instead of throwing; anything else is our bug.
-    r.error(null, "internal-error", `the scenario could not be read: ${e instanceof Error ? e.message : String(e)}`, "Please report this scenario as a bug.");
+    r.error(null, "internal-error", l10n.t("the scenario could not be read: {0}", e instanceof Error ? e.message : String(e)), l10n.t("Please report this scenario as a bug."));
   }
   if (doc.errors.length > 0) {
     // One diagnostic per slip, then the checks of the parts YAML did read that can be trusted.
@@ -401,7 +402,7 @@ function workloadItem(text: string, item: Node): { step?: Step; diagnostics: Dia
 
 function build(r: Reader, root: Node | null, file: string): Scenario | undefined {
   if (root === null || (isScalar(root) && root.value === null)) {
-    r.error(null, "empty", "the scenario is empty", "Start with a `host:` section; see the examples folder.");
+    r.error(null, "empty", l10n.t("the scenario is empty"), l10n.t("Start with a `host:` section; see the examples folder."));
     return undefined;
   }
   const top = r.fields(root, ["name", "description", "host", "vms", "workload"], "the scenario");
@@ -434,7 +435,7 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
   if (f.has("backing")) {
     backing = r.size(f.get("backing")!.value, "host.backing");
     if (backing !== undefined && ![4096n, 2n << 20n, 1n << 30n].includes(backing)) {
-      r.error(f.get("backing")!.value, "invalid-value", "host.backing must be 4KiB, 2MiB or 1GiB", "These are the page sizes guest RAM can be backed with.");
+      r.error(f.get("backing")!.value, "invalid-value", l10n.t("host.backing must be 4KiB, 2MiB or 1GiB"), l10n.t("These are the page sizes guest RAM can be backed with."));
       backing = undefined;
     }
   }
@@ -446,14 +447,14 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
   if (f.has("kernel")) {
     const k = r.str(f.get("kernel")!.value, "host.kernel");
     if (k !== undefined && /^\d+\.\d+/.test(k)) kernel = k;
-    else if (k !== undefined) r.error(f.get("kernel")!.value, "invalid-value", `host.kernel ${quoted(k)} is not a kernel version`, 'Write it like "6.8" or "5.10" (quoted).');
+    else if (k !== undefined) r.error(f.get("kernel")!.value, "invalid-value", l10n.t("host.kernel {0} is not a kernel version", quoted(k)), l10n.t("Write it like \"6.8\" or \"5.10\" (quoted)."));
   }
   const seed = f.has("seed") ? r.int(f.get("seed")!.value, "host.seed", 0, 2 ** 31 - 1) : 1;
   const iommuNode = r.required(f, "iommu", "host", node);
   const iommu = iommuNode === undefined ? undefined : parseIommu(r, iommuNode);
   const pci = parsePci(r, f.get("pci")?.value ?? null);
   if (memory === undefined || backing === undefined || dmaEntryLimit === undefined || seed === undefined || iommu === undefined) return undefined;
-  if (memory < 2n << 30n) r.error(f.get("memory")?.value, "host-memory-too-small", "host.memory must be at least 2GiB", "The simulated host keeps its first GiB for the kernel and IOMMU tables.", range);
+  if (memory < 2n << 30n) r.error(f.get("memory")?.value, "host-memory-too-small", l10n.t("host.memory must be at least 2GiB"), l10n.t("The simulated host keeps its first GiB for the kernel and IOMMU tables."), range);
   return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, range };
 }
 
@@ -465,7 +466,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelNode === undefined) return undefined;
   const model = isScalar(modelNode) ? String(modelNode.value) : "";
   if (model === "amd-vi" || model === "smmuv3") {
-    r.error(modelNode, "iommu-model-unsupported", `IOMMU model "${model}" is not simulated yet`, "Only intel-vtd is simulated so far; AMD-Vi and SMMUv3 are planned.");
+    r.error(modelNode, "iommu-model-unsupported", l10n.t("IOMMU model \"{0}\" is not simulated yet", model), l10n.t("Only intel-vtd is simulated so far; AMD-Vi and SMMUv3 are planned."));
     return undefined;
   }
   if (r.enumOf(modelNode, "host.iommu.model", ["intel-vtd"] as const) === undefined) return undefined;
@@ -474,22 +475,22 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   let aw: 39 | 48 | 57 = 48;
   if (awNode !== null) {
     const v = r.int(awNode, "host.iommu.address-width", 0, 64);
-    if (v !== undefined && v !== 39 && v !== 48 && v !== 57) r.error(awNode, "invalid-value", `host.iommu.address-width ${v} is not a VT-d width`, "VT-d second-level tables cover 39 (3 levels), 48 (4) or 57 (5) bits.");
+    if (v !== undefined && v !== 39 && v !== 48 && v !== 57) r.error(awNode, "invalid-value", l10n.t("host.iommu.address-width {0} is not a VT-d width", v), l10n.t("VT-d second-level tables cover 39 (3 levels), 48 (4) or 57 (5) bits."));
     else if (v !== undefined) aw = v;
   }
   let sagaw = ([39, 48, 57] as const).filter((w) => w <= aw);
   const sagawNode = f.get("sagaw")?.value ?? null;
   if (sagawNode !== null) {
-    if (!isSeq(sagawNode) || sagawNode.items.length === 0) r.error(sagawNode, "invalid-value", "host.iommu.sagaw must be a non-empty list of widths", "For example [39, 48].");
+    if (!isSeq(sagawNode) || sagawNode.items.length === 0) r.error(sagawNode, "invalid-value", l10n.t("host.iommu.sagaw must be a non-empty list of widths"), l10n.t("For example [39, 48]."));
     else {
       const ws: (39 | 48 | 57)[] = [];
       for (const alias of sagawNode.items as Node[]) {
         const it = r.deref(alias) ?? alias;
         const v = r.int(it, "a SAGAW width", 0, 64);
         if (v === 39 || v === 48 || v === 57) {
-          if (v > aw) r.error(it, "invalid-value", `SAGAW width ${v} is above the address width ${aw}`, "Each supported width must be at most host.iommu.address-width.");
+          if (v > aw) r.error(it, "invalid-value", l10n.t("SAGAW width {0} is above the address width {1}", v, aw), l10n.t("Each supported width must be at most host.iommu.address-width."));
           else ws.push(v);
-        } else if (v !== undefined) r.error(it, "invalid-value", `SAGAW width ${v} is not 39, 48 or 57`, "VT-d defines 39-, 48- and 57-bit guest address widths.");
+        } else if (v !== undefined) r.error(it, "invalid-value", l10n.t("SAGAW width {0} is not 39, 48 or 57", v), l10n.t("VT-d defines 39-, 48- and 57-bit guest address widths."));
       }
       if (ws.length > 0) sagaw = ws;
     }
@@ -501,7 +502,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     const t = r.fields(tlb, ["sets", "ways"], "host.iommu.iotlb");
     if (t?.has("sets")) {
       const v = r.int(t.get("sets")!.value, "iotlb.sets", 1, 65536);
-      if (v !== undefined && (v & (v - 1)) !== 0) r.error(t.get("sets")!.value, "invalid-value", `iotlb.sets ${v} is not a power of two`, "Use 1, 2, 4, ... 65536.");
+      if (v !== undefined && (v & (v - 1)) !== 0) r.error(t.get("sets")!.value, "invalid-value", l10n.t("iotlb.sets {0} is not a power of two", v), l10n.t("Use 1, 2, 4, ... 65536."));
       else if (v !== undefined) sets = v;
     }
     if (t?.has("ways")) ways = r.int(t.get("ways")!.value, "iotlb.ways", 1, 16) ?? ways;
@@ -511,14 +512,14 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (sp !== null) {
     superpages["2M"] = false;
     superpages["1G"] = false;
-    if (!isSeq(sp)) r.error(sp, "invalid-value", "host.iommu.superpages must be a list", "For example [2MiB, 1GiB] or [].");
+    if (!isSeq(sp)) r.error(sp, "invalid-value", l10n.t("host.iommu.superpages must be a list"), l10n.t("For example [2MiB, 1GiB] or []."));
     else
       for (const alias of sp.items as Node[]) {
         const it = r.deref(alias) ?? alias;
         const v = r.size(it, "a superpage size");
         if (v === 2n << 20n) superpages["2M"] = true;
         else if (v === 1n << 30n) superpages["1G"] = true;
-        else if (v !== undefined) r.error(it, "invalid-value", "VT-d second-level superpages are 2MiB or 1GiB", "List 2MiB and/or 1GiB.");
+        else if (v !== undefined) r.error(it, "invalid-value", l10n.t("VT-d second-level superpages are 2MiB or 1GiB"), l10n.t("List 2MiB and/or 1GiB."));
       }
   }
   const faultRecords = f.has("fault-records") ? r.int(f.get("fault-records")!.value, "host.iommu.fault-records", 1, 256) ?? 8 : 8;
@@ -552,7 +553,7 @@ function emptyList(node: Node | null): boolean {
 function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
   if (emptyList(node)) return [];
   if (!isSeq(node)) {
-    r.error(node, "expected-list", "host.pci must be a list of devices", '- { bdf: "01:00.0", ... } per device.');
+    r.error(node, "expected-list", l10n.t("host.pci must be a list of devices"), l10n.t("- { bdf: \"01:00.0\", ... } per device."));
     return [];
   }
   const out: PciDeviceSpec[] = [];
@@ -566,7 +567,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
     const b = bdfNode === undefined ? undefined : r.bdf(bdfNode, "bdf");
     if (b === undefined) continue;
     if (seen.has(b.key)) {
-      r.error(bdfNode, "bdf-duplicate", `${b.key} is listed twice`, "Each PCI function appears once in host.pci.");
+      r.error(bdfNode, "bdf-duplicate", l10n.t("{0} is listed twice", b.key), l10n.t("Each PCI function appears once in host.pci."));
       continue;
     }
     seen.set(b.key, item);
@@ -582,7 +583,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
       if (m) {
         spec.vendorId = parseInt(m[1]!, 16);
         spec.deviceId = parseInt(m[2]!, 16);
-      } else if (s !== undefined) r.error(f.get("id")!.value, "pci-id-malformed", `PCI id ${quoted(s)} is not vendor:device`, 'Write it as lspci -nn prints it, e.g. "8086:1572".');
+      } else if (s !== undefined) r.error(f.get("id")!.value, "pci-id-malformed", l10n.t("PCI id {0} is not vendor:device", quoted(s)), l10n.t("Write it as lspci -nn prints it, e.g. \"8086:1572\"."));
     }
     if (f.has("name")) {
       const s = r.str(f.get("name")!.value, "name");
@@ -609,10 +610,10 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
     if (d.parent === undefined) continue;
     const p = byKey.get(d.parent);
     const at = { ...d.range };
-    if (p === undefined) r.error(null, "parent-unknown", `${d.key}: parent ${d.parent} is not in host.pci`, "Add the upstream port or bridge to host.pci, or remove `parent`.", at);
-    else if (!BRIDGE_KINDS.has(p.kind)) r.error(null, "parent-not-bridge", `${d.key}: parent ${p.key} is a ${p.kind}, not a bridge`, "A parent must be a root-port, switch port or pcie-pci-bridge (set its kind).", at);
+    if (p === undefined) r.error(null, "parent-unknown", l10n.t("{0}: parent {1} is not in host.pci", d.key, d.parent), l10n.t("Add the upstream port or bridge to host.pci, or remove `parent`."), at);
+    else if (!BRIDGE_KINDS.has(p.kind)) r.error(null, "parent-not-bridge", l10n.t("{0}: parent {1} is a {2}, not a bridge", d.key, p.key, p.kind), l10n.t("A parent must be a root-port, switch port or pcie-pci-bridge (set its kind)."), at);
     else if (p.secondaryBus !== undefined && p.secondaryBus !== d.bdf.bus)
-      r.error(null, "bus-mismatch", `${d.key} is on bus ${hex2(d.bdf.bus)} but its parent ${p.key} has secondary-bus ${hex2(p.secondaryBus)}`, `Put it on bus ${hex2(p.secondaryBus)} or fix the parent's secondary-bus.`, at);
+      r.error(null, "bus-mismatch", l10n.t("{0} is on bus {1} but its parent {2} has secondary-bus {3}", d.key, hex2(d.bdf.bus), p.key, hex2(p.secondaryBus)), l10n.t("Put it on bus {0} or fix the parent's secondary-bus.", hex2(p.secondaryBus)), at);
   }
   return out;
 }
@@ -620,7 +621,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
 function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmSpec[] {
   if (emptyList(node)) return [];
   if (!isSeq(node)) {
-    r.error(node, "expected-list", "vms must be a list", "- name: web01 ... per VM.");
+    r.error(node, "expected-list", l10n.t("vms must be a list"), l10n.t("- name: web01 ... per VM."));
     return [];
   }
   const out: VmSpec[] = [];
@@ -635,14 +636,14 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     const nameNode = r.required(f, "name", "a VM", item);
     const name = nameNode === undefined ? undefined : r.str(nameNode, "name");
     if (name === undefined) continue;
-    if (!/^[A-Za-z0-9_.-]+$/.test(name)) r.error(nameNode, "vm-name-invalid", `VM name ${quoted(name)} has characters other than letters, digits, _ . -`, "Use a simple name like web01.");
-    if (names.has(name)) r.error(nameNode, "vm-duplicate", `a VM named ${quoted(name)} already exists`, "Give each VM a unique name.");
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) r.error(nameNode, "vm-name-invalid", l10n.t("VM name {0} has characters other than letters, digits, _ . -", quoted(name)), l10n.t("Use a simple name like web01."));
+    if (names.has(name)) r.error(nameNode, "vm-duplicate", l10n.t("a VM named {0} already exists", quoted(name)), l10n.t("Give each VM a unique name."));
     const memory = f.has("memory") ? r.size(f.get("memory")!.value, "memory") : 1n << 30n;
-    if (memory !== undefined && (memory === 0n || memory % 4096n !== 0n)) r.error(f.get("memory")?.value, "vm-memory-invalid", "VM memory must be a non-zero multiple of 4KiB", "For example 2GiB.");
+    if (memory !== undefined && (memory === 0n || memory % 4096n !== 0n)) r.error(f.get("memory")?.value, "vm-memory-invalid", l10n.t("VM memory must be a non-zero multiple of 4KiB"), l10n.t("For example 2GiB."));
     const vm: VmSpec = { name, memory: memory ?? 1n << 30n, devices: [], range: r.range(item) };
     const devs = f.get("devices")?.value ?? null;
     if (devs !== null) {
-      if (!isSeq(devs)) r.error(devs, "expected-list", "devices must be a list of BDFs", '["01:00.0"]');
+      if (!isSeq(devs)) r.error(devs, "expected-list", l10n.t("devices must be a list of BDFs"), '["01:00.0"]');
       else
         for (const alias of devs.items as Node[]) {
           const d = r.deref(alias) ?? alias;
@@ -650,9 +651,9 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
           if (!b) continue;
           r.ticker.tick();
           const spec = pciByKey.get(b.key);
-          if (host && !spec) r.error(d, "unknown-device", `${b.key} is not a device in host.pci`, "Add it to host.pci or fix the BDF.");
-          else if (owner.has(b.key) && owner.get(b.key) !== name) r.error(d, "device-assigned-twice", `${b.key} is already assigned to VM ${owner.get(b.key)}`, "A device can be assigned to one VM at a time.");
-          else if (spec && spec.driver !== "vfio-pci") r.report("warning", d, "driver-not-vfio", `${b.key} is bound to ${spec.driver ? quoted(spec.driver) : "no driver"}, not vfio-pci`, `Bind it to vfio-pci (driver: vfio-pci in host.pci), or QEMU cannot open it.`);
+          if (host && !spec) r.error(d, "unknown-device", l10n.t("{0} is not a device in host.pci", b.key), l10n.t("Add it to host.pci or fix the BDF."));
+          else if (owner.has(b.key) && owner.get(b.key) !== name) r.error(d, "device-assigned-twice", l10n.t("{0} is already assigned to VM {1}", b.key, String(owner.get(b.key))), l10n.t("A device can be assigned to one VM at a time."));
+          else if (spec && spec.driver !== "vfio-pci") r.report("warning", d, "driver-not-vfio", l10n.t("{0} is bound to {1}, not vfio-pci", b.key, spec.driver ? quoted(spec.driver) : "no driver"), l10n.t("Bind it to vfio-pci (driver: vfio-pci in host.pci), or QEMU cannot open it."));
           owner.set(b.key, name);
           vm.devices.push(b.key);
         }
@@ -674,11 +675,11 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     for (const vm of out) {
       const frames = vm.memory / host.backing;
       if (frames > MAX_FRAMES_PER_VM) {
-        r.error(null, "vm-too-many-pages", `VM ${vm.name}: ${vm.memory >> 20n} MiB in ${host.backing >> 10n} KiB pages is ${frames} host frames; the simulation allows ${MAX_FRAMES_PER_VM}`, "Use host.backing: 2MiB (or 1GiB), or give the VM less memory.", vm.range);
+        r.error(null, "vm-too-many-pages", l10n.t("VM {0}: {1} MiB in {2} KiB pages is {3} host frames; the simulation allows {4}", vm.name, String(vm.memory >> 20n), String(host.backing >> 10n), String(frames), String(MAX_FRAMES_PER_VM)), l10n.t("Use host.backing: 2MiB (or 1GiB), or give the VM less memory."), vm.range);
       }
     }
     const total = out.reduce((s, v) => s + v.memory, 0n);
-    if (total > host.memory - (1n << 30n)) r.error(node, "host-memory-exceeded", `the VMs need ${total >> 20n} MiB but the host has ${(host.memory - (1n << 30n)) >> 20n} MiB for guests`, "Raise host.memory or give the VMs less memory.");
+    if (total > host.memory - (1n << 30n)) r.error(node, "host-memory-exceeded", l10n.t("the VMs need {0} MiB but the host has {1} MiB for guests", String(total >> 20n), String((host.memory - (1n << 30n)) >> 20n)), l10n.t("Raise host.memory or give the VMs less memory."));
   }
   return out;
 }
@@ -686,11 +687,11 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
 function parseWorkload(r: Reader, node: Node | null): Step[] {
   if (emptyList(node)) return [];
   if (!isSeq(node)) {
-    r.error(node, "expected-list", "workload must be a list of steps", "- start: web01 per step.");
+    r.error(node, "expected-list", l10n.t("workload must be a list of steps"), l10n.t("- start: web01 per step."));
     return [];
   }
   if (node.items.length > MAX_STEPS) {
-    r.error(node, "too-many-steps", `the workload has ${node.items.length} steps; the limit is ${MAX_STEPS}`, "Use repeat: on a dma step instead.");
+    r.error(node, "too-many-steps", l10n.t("the workload has {0} steps; the limit is {1}", node.items.length, MAX_STEPS), l10n.t("Use repeat: on a dma step instead."));
     return [];
   }
   const steps: Step[] = [];
@@ -706,7 +707,7 @@ function parseWorkload(r: Reader, node: Node | null): Step[] {
 /** `at`: where the step is written (an alias of a step mapping elsewhere is the step here). */
 function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step | undefined {
   if (!isMap(item)) {
-    r.error(item, "expected-mapping", "a workload step must be a mapping like `dma: { ... }`", `Steps: ${STEP_OPS.join(", ")}.`);
+    r.error(item, "expected-mapping", l10n.t("a workload step must be a mapping like `dma: { ... }`"), l10n.t("Steps: {0}.", STEP_OPS.join(", ")));
     return undefined;
   }
   const pairs = item.items as Pair<Node, Node | null>[];
@@ -720,17 +721,17 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       else expectNode = r.valueOf(p);
     } else if ((STEP_OPS as readonly string[]).includes(k)) {
       if (opPair && String((opPair.key as { value?: unknown }).value) === k) r.duplicate(p.key, k, "a step");
-      else if (opPair) r.error(p.key, "step-two-ops", `a step has two operations ("${String((opPair.key as { value?: unknown }).value)}" and "${k}")`, "Put each operation in its own list item (- ...).");
+      else if (opPair) r.error(p.key, "step-two-ops", l10n.t("a step has two operations (\"{0}\" and \"{1}\")", String((opPair.key as { value?: unknown }).value), k), l10n.t("Put each operation in its own list item (- ...)."));
       else opPair = p;
     } else {
       const near = didYouMean(k, [...STEP_OPS, "expect"]);
-      r.error(p.key, "unknown-step", `unknown step ${quoted(k)}`, near ? `Did you mean "${near}"?` : `Steps: ${STEP_OPS.join(", ")}.`);
+      r.error(p.key, "unknown-step", l10n.t("unknown step {0}", quoted(k)), near ? l10n.t("Did you mean \"{0}\"?", near) : l10n.t("Steps: {0}.", STEP_OPS.join(", ")));
     }
   }
   if (!opPair) {
     // Only when nothing in the step was reported already (counted, not searched: a search of all
     // diagnostics per step was quadratic in a workload of broken steps).
-    if (r.diagnostics.length === before) r.error(item, "missing-op", "this step has no operation", `Steps: ${STEP_OPS.join(", ")}.`);
+    if (r.diagnostics.length === before) r.error(item, "missing-op", l10n.t("this step has no operation"), l10n.t("Steps: {0}.", STEP_OPS.join(", ")));
     return undefined;
   }
   const op = String((opPair.key as { value?: unknown }).value) as Step["op"];
@@ -789,14 +790,14 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
         const t = dmaTransferSpec(r, body, item, base.range);
         if (t === undefined) return undefined;
         if (t.pages * t.spec.repeat > MAX_DMA_TRANSACTIONS) {
-          r.error(valueOf(body, "repeat") ?? item, "dma-too-large", `this step would simulate ${t.pages * t.spec.repeat} transactions; the limit is ${MAX_DMA_TRANSACTIONS}`, "Lower repeat or length: a few million transactions already make a large trace.");
+          r.error(valueOf(body, "repeat") ?? item, "dma-too-large", l10n.t("this step would simulate {0} transactions; the limit is {1}", t.pages * t.spec.repeat, MAX_DMA_TRANSACTIONS), l10n.t("Lower repeat or length: a few million transactions already make a large trace."));
           return undefined;
         }
         return withExpect({ ...base, op, ...t.spec });
       }
       // Several devices' transfers in one step, their transactions interleaved.
       if (body.items.length === 0 || body.items.length > MAX_DMA_TRANSFERS) {
-        r.error(body, "dma-transfers", `a dma list must hold 1 to ${MAX_DMA_TRANSFERS} transfers, not ${body.items.length}`, 'One { device, iova, length, write } mapping per device, e.g. dma: [ { device: "01:00.0", iova: 0x1000 }, { device: "02:00.0", iova: 0x1000 } ].');
+        r.error(body, "dma-transfers", l10n.t("a dma list must hold 1 to {0} transfers, not {1}", MAX_DMA_TRANSFERS, body.items.length), l10n.t("One { device, iova, length, write } mapping per device, e.g. dma: [ { device: \"01:00.0\", iova: 0x1000 }, { device: \"02:00.0\", iova: 0x1000 } ]."));
         return undefined;
       }
       const transfers: DmaTransferSpec[] = [];
@@ -813,7 +814,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       }
       if (bad) return undefined;
       if (total > MAX_DMA_TRANSACTIONS) {
-        r.error(body, "dma-too-large", `this step would simulate ${total} transactions; the limit is ${MAX_DMA_TRANSACTIONS}`, "Lower repeat or length: a few million transactions already make a large trace.");
+        r.error(body, "dma-too-large", l10n.t("this step would simulate {0} transactions; the limit is {1}", total, MAX_DMA_TRANSACTIONS), l10n.t("Lower repeat or length: a few million transactions already make a large trace."));
         return undefined;
       }
       const { range: _first, ...first } = transfers[0]!;
@@ -826,7 +827,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       const iova = addrReq(r, f, "iova", op, item);
       const write = f.has("write") ? r.bool(f.get("write")!.value, "write") ?? false : false;
       if (device === undefined || iova === undefined) return undefined;
-      if (!expect) r.report("info", item, "translate-without-expect", "a translate step without expect only shows its answer", "Add expect: { hpa: ..., } or { fault: ... } to make it a check.");
+      if (!expect) r.report("info", item, "translate-without-expect", l10n.t("a translate step without expect only shows its answer"), l10n.t("Add expect: { hpa: ..., } or { fault: ... } to make it a check."));
       return withExpect({ ...base, op, device, iova, write });
     }
     case "invalidate": {
@@ -837,11 +838,11 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (granularity === undefined) return undefined;
       const s: Extract<Step, { op: "invalidate" }> = { ...base, op, granularity };
       if (f.has("domain")) s.domain = r.int(f.get("domain")!.value, "domain", 0, 65535);
-      else if (granularity === "domain" || granularity === "page" || granularity === "context-domain") r.error(item, "missing-key", `a ${granularity} invalidation needs "domain"`, "Give the domain id (DID) shown in the Mapping Tables view.");
+      else if (granularity === "domain" || granularity === "page" || granularity === "context-domain") r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"domain\"", granularity), l10n.t("Give the domain id (DID) shown in the Mapping Tables view."));
       if (f.has("device")) s.device = r.bdf(f.get("device")!.value, "device")?.key;
-      else if (granularity === "context-device") r.error(item, "missing-key", 'a context-device invalidation needs "device"', 'Add device: "01:00.0".');
+      else if (granularity === "context-device") r.error(item, "missing-key", l10n.t("a context-device invalidation needs \"device\""), l10n.t("Add device: \"01:00.0\"."));
       if (f.has("iova")) s.iova = r.addr(f.get("iova")!.value, "iova");
-      else if (granularity === "page") r.error(item, "missing-key", 'a page invalidation needs "iova"', "Add the IOVA of the first page.");
+      else if (granularity === "page") r.error(item, "missing-key", l10n.t("a page invalidation needs \"iova\""), l10n.t("Add the IOVA of the first page."));
       if (f.has("am")) s.am = r.int(f.get("am")!.value, "am", 0, 63);
       if (f.has("ih")) s.ih = r.bool(f.get("ih")!.value, "ih");
       return withExpect(s);
@@ -851,7 +852,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (!f) return undefined;
       const where = ["address", "target", "register"].filter((k) => f.has(k));
       if (where.length !== 1) {
-        r.error(item, "poke-target", "a poke needs exactly one of address, target or register", "address: 0x... writes a host physical address; target: { device, structure } finds a table entry; register: RTADDR writes the root table address.");
+        r.error(item, "poke-target", l10n.t("a poke needs exactly one of address, target or register"), l10n.t("address: 0x... writes a host physical address; target: { device, structure } finds a table entry; register: RTADDR writes the root table address."));
         return undefined;
       }
       // value: the new 64-bit word; set/clear: a read-modify-write of the current one.
@@ -859,8 +860,8 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
         r.error(
           f.get("value")?.key ?? f.get("set")?.key ?? f.get("clear")?.key ?? item,
           "poke-value",
-          f.has("value") ? "a poke has either value or set/clear, not both" : "a poke needs value, or set and/or clear",
-          "value: 0x... writes the whole 64-bit word; set: 0x2 / clear: 0x2 set or clear those bits of the current value.",
+          f.has("value") ? l10n.t("a poke has either value or set/clear, not both") : l10n.t("a poke needs value, or set and/or clear"),
+          l10n.t("value: 0x... writes the whole 64-bit word; set: 0x2 / clear: 0x2 set or clear those bits of the current value."),
         );
         return undefined;
       }
@@ -887,7 +888,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (device === undefined || structure === undefined) return undefined;
       const target: NonNullable<Extract<Step, { op: "poke" }>["target"]> = { device, structure };
       if (t.has("iova")) target.iova = r.addr(t.get("iova")!.value, "iova");
-      else if (structure === "pte") r.error(item, "missing-key", 'a pte target needs "iova"', "Give the IOVA whose page-table entry to overwrite.");
+      else if (structure === "pte") r.error(item, "missing-key", l10n.t("a pte target needs \"iova\""), l10n.t("Give the IOVA whose page-table entry to overwrite."));
       if (t.has("level")) target.level = r.int(t.get("level")!.value, "level", 1, 5);
       return withExpect({ ...base, op, target, ...rmw });
     }
@@ -920,7 +921,7 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
   const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff) : undefined;
   if (device === undefined || iova === undefined || length === undefined || write === undefined || repeat === undefined) return undefined;
   if (length === 0n || length > 1n << 30n) {
-    r.error(f.get("length")?.value, "dma-length", "a DMA length must be between 1 byte and 1GiB", "Split larger transfers into several steps or use repeat.");
+    r.error(f.get("length")?.value, "dma-length", l10n.t("a DMA length must be between 1 byte and 1GiB"), l10n.t("Split larger transfers into several steps or use repeat."));
     return undefined;
   }
   const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;

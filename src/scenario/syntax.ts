@@ -10,6 +10,7 @@
 import { isScalar, visit, type Document, type YAMLError } from "yaml";
 import type { Diagnostic } from "./types.js";
 import { quoted } from "./values.js";
+import * as l10n from "@vscode/l10n";
 
 /** Syntax diagnostics listed for one text; one more says how many were left out. */
 export const MAX_SYNTAX_DIAGNOSTICS = 8;
@@ -29,8 +30,8 @@ interface Explained {
   lastLine: number;
 }
 
-const GENERIC_HINT = "Fix the YAML syntax here (indentation, a missing colon, an unclosed bracket or quote).";
-const SIBLINGS_HINT = "Indent this line like its siblings (the lines of one mapping or list start in the same column).";
+const genericHint = () => l10n.t("Fix the YAML syntax here (indentation, a missing colon, an unclosed bracket or quote).");
+const siblingsHint = () => l10n.t("Indent this line like its siblings (the lines of one mapping or list start in the same column).");
 
 /**
  * Codes whose check looks at one value only: still right where the document around them broke, as
@@ -152,8 +153,8 @@ export function syntaxDiagnostics(text: string, lc: LineIndex, doc: Document.Par
     diagnostics.push({
       severity: "error",
       code: "yaml-syntax",
-      message: `${more} more YAML ${more === 1 ? "error" : "errors"} from line ${lines.of(next.start) + 1} on ${more === 1 ? "is" : "are"} not listed`,
-      hint: "Fix the errors above first: the later ones are often caused by them.",
+      message: more === 1 ? l10n.t("1 more YAML error from line {0} on is not listed", lines.of(next.start) + 1) : l10n.t("{0} more YAML errors from line {1} on are not listed", more, lines.of(next.start) + 1),
+      hint: l10n.t("Fix the errors above first: the later ones are often caused by them."),
       range: at(next.start, next.end),
     });
   }
@@ -178,22 +179,22 @@ function explain(e: YAMLError, a: number, b: number, text: string, lines: Lines,
       return {
         start: r0,
         end: Math.max(r0, Math.min(root.range[1], lines.end(lines.of(r0)))),
-        message: "this line is read as the whole document (a plain text value), so YAML reads nothing after it",
-        hint: "Make it a comment (start it with #) or a `key: value` line.",
+        message: l10n.t("this line is read as the whole document (a plain text value), so YAML reads nothing after it"),
+        hint: l10n.t("Make it a comment (start it with #) or a `key: value` line."),
         firstLine: lines.of(r0),
         lastLine: lines.last,
       };
     }
     return {
       ...base,
-      message: `YAML stops reading here: lines ${line + 1}-${lines.last + 1} are not part of the scenario`,
-      hint: "Indent this line like the lines above it, or look just above it for a line that ends the document early.",
+      message: l10n.t("YAML stops reading here: lines {0}-{1} are not part of the scenario", line + 1, lines.last + 1),
+      hint: l10n.t("Indent this line like the lines above it, or look just above it for a line that ends the document early."),
       lastLine: lines.last,
     };
   }
   switch (e.code) {
     case "TAB_AS_INDENT":
-      return { ...base, message: "this line is indented with a tab", hint: "YAML indents with spaces only: replace the tab with spaces, like the lines around it." };
+      return { ...base, message: l10n.t("this line is indented with a tab"), hint: l10n.t("YAML indents with spaces only: replace the tab with spaces, like the lines around it.") };
     case "MULTILINE_IMPLICIT_KEY":
     case "BLOCK_AS_IMPLICIT_KEY": {
       const head = text.slice(a, lines.end(line));
@@ -203,41 +204,41 @@ function explain(e: YAMLError, a: number, b: number, text: string, lines: Lines,
         return {
           ...base,
           end: a + word.length,
-          message: `${quoted(word)} is read as one word: YAML needs a space after the colon`,
-          hint: `Add a space after ':' (${m[1]}: ${m[2]!.length > 40 ? `${m[2]!.slice(0, 40)}…` : m[2]}).`,
+          message: l10n.t("{0} is read as one word: YAML needs a space after the colon", quoted(word)),
+          hint: l10n.t("Add a space after ':' ({0}).", `${m[1]}: ${m[2]!.length > 40 ? `${m[2]!.slice(0, 40)}…` : m[2]}`),
         };
       }
       if (lines.of(b) > line) {
         // The next line is indented further, so YAML reads it as the rest of this line's value.
         const next = lines.of(b);
         const w = firstWord(lines.start(next));
-        return { ...base, start: w.start, end: Math.max(w.start, w.end), message: "this line is indented further than the line above, so YAML reads it as part of that line's value", hint: SIBLINGS_HINT, firstLine: next, lastLine: next };
+        return { ...base, start: w.start, end: Math.max(w.start, w.end), message: l10n.t("this line is indented further than the line above, so YAML reads it as part of that line's value"), hint: siblingsHint(), firstLine: next, lastLine: next };
       }
-      if (/block sequence/.test(e.message)) return { ...base, message: "a list item (- ...) stands where YAML expects a key", hint: SIBLINGS_HINT };
-      return { ...base, message: "a value on this line is itself written as `key: value`", hint: "Put the inner `key: value` on its own line, indented further, or quote the value." };
+      if (/block sequence/.test(e.message)) return { ...base, message: l10n.t("a list item (- ...) stands where YAML expects a key"), hint: siblingsHint() };
+      return { ...base, message: l10n.t("a value on this line is itself written as `key: value`"), hint: l10n.t("Put the inner `key: value` on its own line, indented further, or quote the value.") };
     }
     case "MISSING_CHAR": {
       const quote = /^Missing closing (["'])quote/.exec(e.message);
       if (quote) {
         const q = openingQuote(text, a, quote[1]!);
         const ql = lines.of(q);
-        return { start: q, end: lines.end(ql), message: "this quoted text is never closed, so YAML reads the rest of the file into it", hint: `Add the closing ${quote[1]} on this line.`, firstLine: ql, lastLine: lines.last };
+        return { start: q, end: lines.end(ql), message: l10n.t("this quoted text is never closed, so YAML reads the rest of the file into it"), hint: l10n.t("Add the closing {0} on this line.", quote[1]!), firstLine: ql, lastLine: lines.last };
       }
       if (/^Sequence item without - indicator/.test(e.message)) {
         const w = firstWord(lines.start(line));
-        return { ...base, start: w.start, end: Math.max(w.start, w.end), message: "this line is indented differently from the lines next to it", hint: SIBLINGS_HINT };
+        return { ...base, start: w.start, end: Math.max(w.start, w.end), message: l10n.t("this line is indented differently from the lines next to it"), hint: siblingsHint() };
       }
       if (/^Implicit map keys need to be followed by map values/.test(e.message)) {
-        return { ...base, message: "this line has no `key: value` colon", hint: "Write it as `key: value` (a colon and a space after the key), or make it a comment with #." };
+        return { ...base, message: l10n.t("this line has no `key: value` colon"), hint: l10n.t("Write it as `key: value` (a colon and a space after the key), or make it a comment with #.") };
       }
       if (/^Missing space after :/.test(e.message)) {
-        return { ...base, message: "a colon needs a space after it", hint: "Add a space after ':'." };
+        return { ...base, message: l10n.t("a colon needs a space after it"), hint: l10n.t("Add a space after ':'.") };
       }
       if (/^Missing , (or : )?between/.test(e.message)) {
-        return { ...base, message: "a comma is missing between two items of this { ... } or [ ... ]", hint: "Separate the items with ', ' and write each as `key: value` (with a space after ':')." };
+        return { ...base, message: l10n.t("a comma is missing between two items of this { ... } or [ ... ]"), hint: l10n.t("Separate the items with ', ' and write each as `key: value` (with a space after ':').") };
       }
       if (/^Comments must be separated/.test(e.message)) {
-        return { ...base, message: "a # comment must have a space before it", hint: "Add a space before #, or quote the value if the # is part of it." };
+        return { ...base, message: l10n.t("a # comment must have a space before it"), hint: l10n.t("Add a space before #, or quote the value if the # is part of it.") };
       }
       break;
     }
@@ -245,33 +246,33 @@ function explain(e: YAMLError, a: number, b: number, text: string, lines: Lines,
       const flow = /^Flow (map|sequence) in block collection must be sufficiently indented and end with a ([}\]])/.exec(e.message);
       if (flow) {
         const open = flow[2] === "}" ? "{" : "[";
-        return { ...base, message: `a ${open} ... ${flow[2]} above this line is not closed`, hint: `Add the missing ${flow[2]} at the end of the line where the ${open} opens.` };
+        return { ...base, message: l10n.t("a {0} ... {1} above this line is not closed", open, flow[2]!), hint: l10n.t("Add the missing {0} at the end of the line where the {1} opens.", flow[2]!, open) };
       }
       if (/must start at the same column|must be sufficiently indented/.test(e.message)) {
         const w = firstWord(lines.start(line));
-        return { ...base, start: Math.min(w.start, a), end: Math.max(w.end, a), message: "this line does not start in the same column as the lines next to it", hint: SIBLINGS_HINT };
+        return { ...base, start: Math.min(w.start, a), end: Math.max(w.end, a), message: l10n.t("this line does not start in the same column as the lines next to it"), hint: siblingsHint() };
       }
       break;
     }
     case "UNEXPECTED_TOKEN":
-      if (/at node end/.test(e.message)) return { ...base, message: "unexpected text after the end of this value", hint: "Start it on a line of its own, or separate it with ', ' inside { } or [ ]." };
+      if (/at node end/.test(e.message)) return { ...base, message: l10n.t("unexpected text after the end of this value"), hint: l10n.t("Start it on a line of its own, or separate it with ', ' inside { } or [ ].") };
       break;
     case "BAD_SCALAR_START": {
-      const c = /start with (.+)$/.exec(e.message.split("\n")[0]!)?.[1] ?? "this character";
-      return { ...base, message: `a value cannot start with ${c} unless it is quoted`, hint: "Put the value in quotes." };
+      const c = /start with (.+)$/.exec(e.message.split("\n")[0]!)?.[1] ?? l10n.t("this character");
+      return { ...base, message: l10n.t("a value cannot start with {0} unless it is quoted", c), hint: l10n.t("Put the value in quotes.") };
     }
     case "KEY_OVER_1024_CHARS":
-      return { ...base, end: Math.min(b, a + 1024), message: "this key is longer than 1024 characters", hint: "Keys are short names like `memory`: did a line lose its `: ` or a closing quote?" };
+      return { ...base, end: Math.min(b, a + 1024), message: l10n.t("this key is longer than 1024 characters"), hint: l10n.t("Keys are short names like `memory`: did a line lose its `: ` or a closing quote?") };
     case "MULTIPLE_DOCS":
-      return { ...base, message: "the file holds more than one YAML document", hint: "A scenario is one document: remove the `---` or `...` line." };
+      return { ...base, message: l10n.t("the file holds more than one YAML document"), hint: l10n.t("A scenario is one document: remove the `---` or `...` line.") };
     case "BAD_DQ_ESCAPE":
-      return { ...base, message: `${e.message.split("\n")[0]} in a double-quoted text`, hint: "Write \\\\ for a backslash, or use single quotes." };
+      return { ...base, message: l10n.t("{0} in a double-quoted text", e.message.split("\n")[0]!), hint: l10n.t("Write \\\\ for a backslash, or use single quotes.") };
     case "DUPLICATE_KEY":
-      return { ...base, message: "this key appears twice in its mapping", hint: "Keep one of them." };
+      return { ...base, message: l10n.t("this key appears twice in its mapping"), hint: l10n.t("Keep one of them.") };
     default:
       break;
   }
-  return { ...base, message: e.message.split("\n")[0]!, hint: GENERIC_HINT };
+  return { ...base, message: e.message.split("\n")[0]!, hint: genericHint() };
 }
 
 /** Quoted texts that span lines, in source order: an unclosed quote swallows lines up to the next quote. */
@@ -298,8 +299,8 @@ function unclosedQuote(quotes: Span[], a: number, text: string, lines: Lines): E
   return {
     start: q.start,
     end: lines.end(ql),
-    message: `this quoted text runs on to line ${lines.of(q.end) + 1}: is its closing ${ch} missing?`,
-    hint: `Add the closing ${ch} on this line.`,
+    message: l10n.t("this quoted text runs on to line {0}: is its closing {1} missing?", lines.of(q.end) + 1, ch),
+    hint: l10n.t("Add the closing {0} on this line.", ch),
     firstLine: ql,
     lastLine: Math.max(errLine, lines.of(q.end)),
   };

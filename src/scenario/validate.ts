@@ -7,6 +7,7 @@
  */
 import { Ticker, type ParseOptions } from "./parse.js";
 import type { Diagnostic, DiagnosticCode, Scenario, SourceRange, Step } from "./types.js";
+import * as l10n from "@vscode/l10n";
 
 const PAGE = 4096n;
 const MSI_FIRST = 0xfee00000n;
@@ -28,24 +29,24 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
     ticker.tick();
     if ("vm" in st) {
       const vm = vms.get(st.vm);
-      if (vm === undefined) add("error", st.range, "unknown-vm", `no VM named "${st.vm}"`, s.vms.length ? `Defined VMs: ${s.vms.map((v) => v.name).join(", ")}.` : "Define it under vms:.");
-      else if ((st.op === "guest-map" || st.op === "guest-unmap") && !vm.viommu) add("error", st.range, "no-viommu", `VM ${vm.name} has no vIOMMU, so the guest cannot map IOVAs`, "Add viommu: { model: intel, caching-mode: true } to the VM, or use map: (the VMM's VFIO_IOMMU_MAP_DMA).");
+      if (vm === undefined) add("error", st.range, "unknown-vm", l10n.t("no VM named \"{0}\"", st.vm), s.vms.length ? l10n.t("Defined VMs: {0}.", s.vms.map((v) => v.name).join(", ")) : l10n.t("Define it under vms:."));
+      else if ((st.op === "guest-map" || st.op === "guest-unmap") && !vm.viommu) add("error", st.range, "no-viommu", l10n.t("VM {0} has no vIOMMU, so the guest cannot map IOVAs", vm.name), l10n.t("Add viommu: { model: intel, caching-mode: true } to the VM, or use map: (the VMM's VFIO_IOMMU_MAP_DMA)."));
     }
-    if ("device" in st && st.device !== undefined && !devices.has(st.device)) add("error", st.range, "unknown-device", `${st.device} is not a device in host.pci`, "Add it to host.pci or fix the BDF.");
-    if (st.op === "poke" && st.target && !devices.has(st.target.device)) add("error", st.range, "unknown-device", `${st.target.device} is not a device in host.pci`, "Add it to host.pci or fix the BDF.");
+    if ("device" in st && st.device !== undefined && !devices.has(st.device)) add("error", st.range, "unknown-device", l10n.t("{0} is not a device in host.pci", st.device), l10n.t("Add it to host.pci or fix the BDF."));
+    if (st.op === "poke" && st.target && !devices.has(st.target.device)) add("error", st.range, "unknown-device", l10n.t("{0} is not a device in host.pci", st.target.device), l10n.t("Add it to host.pci or fix the BDF."));
 
     if (st.op === "map" || st.op === "guest-map") {
       const gpa = st.op === "map" ? st.gpa : st.gpa;
       if (((st.iova | st.size | (gpa ?? 0n)) % PAGE !== 0n || st.size === 0n) && !expects(st, "EINVAL")) {
         const down = st.iova - (st.iova % PAGE);
-        add("warning", st.range, "map-unaligned", `iova 0x${st.iova.toString(16)} / size 0x${st.size.toString(16)}${gpa !== undefined ? ` / gpa 0x${gpa.toString(16)}` : ""} is not 4 KiB aligned; VFIO_IOMMU_MAP_DMA returns EINVAL`, `VFIO maps whole 4 KiB pages: use iova 0x${down.toString(16)} and a size that is a multiple of 4KiB.`);
+        add("warning", st.range, "map-unaligned", l10n.t("iova 0x{0} / size 0x{1}{2} is not 4 KiB aligned; VFIO_IOMMU_MAP_DMA returns EINVAL", st.iova.toString(16), st.size.toString(16), gpa !== undefined ? ` / gpa 0x${gpa.toString(16)}` : ""), l10n.t("VFIO maps whole 4 KiB pages: use iova 0x{0} and a size that is a multiple of 4KiB.", down.toString(16)));
       }
-      if (st.iova <= MSI_LAST && st.iova + st.size - 1n >= MSI_FIRST && !expects(st, "EINVAL")) add("warning", st.range, "map-interrupt-window", "the range overlaps the MSI window 0xfee00000-0xfeefffff; VFIO returns EINVAL for this reserved region", "Map IOVAs outside 0xfee00000-0xfeefffff; that window carries interrupts.");
-      if (st.iova + st.size > limit && !expects(st, "EINVAL")) add("warning", st.range, "address-beyond-aw", `the range ends beyond 2^${aw} (the IOMMU's address width); VFIO returns EINVAL`, `Keep IOVAs below 0x${limit.toString(16)} or raise host.iommu.address-width.`);
+      if (st.iova <= MSI_LAST && st.iova + st.size - 1n >= MSI_FIRST && !expects(st, "EINVAL")) add("warning", st.range, "map-interrupt-window", l10n.t("the range overlaps the MSI window 0xfee00000-0xfeefffff; VFIO returns EINVAL for this reserved region"), l10n.t("Map IOVAs outside 0xfee00000-0xfeefffff; that window carries interrupts."));
+      if (st.iova + st.size > limit && !expects(st, "EINVAL")) add("warning", st.range, "address-beyond-aw", l10n.t("the range ends beyond 2^{0} (the IOMMU's address width); VFIO returns EINVAL", String(aw)), l10n.t("Keep IOVAs below 0x{0} or raise host.iommu.address-width.", limit.toString(16)));
       let list = mapped.get(st.vm);
       if (list === undefined) mapped.set(st.vm, (list = new MapList()));
       const hit = list.firstOverlap(st.iova, st.size);
-      if (hit && !expects(st, "EEXIST")) add("warning", st.range, "map-overlap", `overlaps the mapping made at line ${hit.line}; VFIO returns EEXIST`, "Unmap the earlier range first, or map a range that does not overlap it.");
+      if (hit && !expects(st, "EEXIST")) add("warning", st.range, "map-overlap", l10n.t("overlaps the mapping made at line {0}; VFIO returns EEXIST", hit.line), l10n.t("Unmap the earlier range first, or map a range that does not overlap it."));
       list.add({ iova: st.iova, size: st.size, line: st.range.line + 1, seq: seq++ });
     }
     if (st.op === "unmap" || (st.op === "guest-unmap" && st.invalidate)) mapped.get(st.vm)?.removeWithin(st.iova, st.size);
@@ -53,11 +54,11 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
     if (st.op === "dma" && st.transfers) {
       // A list of transfers: each one's device and IOVA, at the transfer (the first is checked above).
       for (const t of st.transfers.slice(1)) {
-        if (!devices.has(t.device)) add("error", t.range, "unknown-device", `${t.device} is not a device in host.pci`, "Add it to host.pci or fix the BDF.");
+        if (!devices.has(t.device)) add("error", t.range, "unknown-device", l10n.t("{0} is not a device in host.pci", t.device), l10n.t("Add it to host.pci or fix the BDF."));
       }
     }
     for (const t of st.op === "dma" ? st.transfers ?? [st] : st.op === "translate" ? [st] : []) {
-      if (t.iova >= limit && !expects(st, undefined, 0x04)) add("warning", t.range, "address-beyond-aw", `IOVA 0x${t.iova.toString(16)} is beyond 2^${aw}: the IOMMU faults 0x04 "Access beyond MGAW"`, "Add expect: { fault: 0x04 } if that is the point, or use a smaller IOVA.");
+      if (t.iova >= limit && !expects(st, undefined, 0x04)) add("warning", t.range, "address-beyond-aw", l10n.t("IOVA 0x{0} is beyond 2^{1}: the IOMMU faults 0x04 \"Access beyond MGAW\"", t.iova.toString(16), String(aw)), l10n.t("Add expect: { fault: 0x04 } if that is the point, or use a smaller IOVA."));
     }
   }
   return out;

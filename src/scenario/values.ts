@@ -5,6 +5,7 @@
  */
 import { parseBdf as parseBdfText, type Bdf } from "../sim/bdf.js";
 import type { Perm } from "./types.js";
+import * as l10n from "@vscode/l10n";
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string; hint: string };
 
@@ -29,28 +30,28 @@ export function parseInteger(raw: string): bigint | undefined {
 
 export function parseSize(raw: string): Parsed<bigint> {
   const m = /^\s*(0x[0-9a-f_]+|[0-9][0-9_]*(?:\.[0-9]+)?)\s*([a-z]*)\s*$/i.exec(raw);
-  if (!m) return bad(`${quoted(raw)} is not a size`, "Write bytes or a size with a unit, e.g. 4096, 4KiB, 2MiB, 64GiB.");
+  if (!m) return bad(l10n.t("{0} is not a size", quoted(raw)), l10n.t("Write bytes or a size with a unit, e.g. 4096, 4KiB, 2MiB, 64GiB."));
   const unit = UNITS[(m[2] ?? "").toLowerCase() || "b"];
-  if (unit === undefined) return bad(`unknown size unit ${quoted(m[2]!)} in ${quoted(raw)}`, "Units are KiB, MiB, GiB, TiB (or K, M, G, T).");
+  if (unit === undefined) return bad(l10n.t("unknown size unit {0} in {1}", quoted(m[2]!), quoted(raw)), l10n.t("Units are KiB, MiB, GiB, TiB (or K, M, G, T)."));
   const num = m[1]!.replace(/_/g, "");
   let value: bigint;
   if (num.includes(".")) {
     const [whole, frac] = num.split(".") as [string, string];
     const scale = 10n ** BigInt(frac.length);
     const total = (BigInt(whole) * scale + BigInt(frac)) * unit;
-    if (total % scale !== 0n) return bad(`${quoted(raw)} is not a whole number of bytes`, "Use a smaller unit, e.g. 1536MiB instead of 1.5001GiB.");
+    if (total % scale !== 0n) return bad(l10n.t("{0} is not a whole number of bytes", quoted(raw)), l10n.t("Use a smaller unit, e.g. 1536MiB instead of 1.5001GiB."));
     value = total / scale;
   } else {
     value = BigInt(num) * unit;
   }
-  if (value > U64_MAX) return bad(`${quoted(raw)} does not fit in 64 bits`, "Sizes and addresses are 64-bit quantities.");
+  if (value > U64_MAX) return bad(l10n.t("{0} does not fit in 64 bits", quoted(raw)), l10n.t("Sizes and addresses are 64-bit quantities."));
   return ok(value);
 }
 
 export function parseAddress(raw: string): Parsed<bigint> {
   const v = parseInteger(raw);
-  if (v === undefined) return bad(`${quoted(raw)} is not an address`, "Write an address as hex (0x7c34_6000) or decimal.");
-  if (v > U64_MAX) return bad(`${quoted(raw)} does not fit in 64 bits`, "Addresses are 64-bit: at most 0xffff_ffff_ffff_ffff.");
+  if (v === undefined) return bad(l10n.t("{0} is not an address", quoted(raw)), l10n.t("Write an address as hex (0x7c34_6000) or decimal."));
+  if (v > U64_MAX) return bad(l10n.t("{0} does not fit in 64 bits", quoted(raw)), l10n.t("Addresses are 64-bit: at most 0xffff_ffff_ffff_ffff."));
   return ok(v);
 }
 
@@ -62,7 +63,7 @@ export function parseBdf(raw: string): Parsed<{ bdf: Bdf; key: string }> {
 
 export function parseDuration(raw: string): Parsed<bigint> {
   const m = /^\s*([0-9][0-9_]*)\s*(ns|us|µs|ms|s)?\s*$/i.exec(raw);
-  if (!m) return bad(`${quoted(raw)} is not a duration`, "Write a duration like 5s, 10ms, 3us or 100ns.");
+  if (!m) return bad(l10n.t("{0} is not a duration", quoted(raw)), l10n.t("Write a duration like 5s, 10ms, 3us or 100ns."));
   const n = BigInt(m[1]!.replace(/_/g, ""));
   const unit = (m[2] ?? "ns").toLowerCase();
   const mult = unit === "s" ? 1_000_000_000n : unit === "ms" ? 1_000_000n : unit === "ns" ? 1n : 1_000n;
@@ -74,7 +75,7 @@ export function parsePerm(raw: string): Parsed<Perm> {
   if (s === "r" || s === "read") return ok("r");
   if (s === "w" || s === "write") return ok("w");
   if (s === "rw" || s === "read-write" || s === "wr") return ok("rw");
-  return bad(`${quoted(raw)} is not a permission`, "Use r, w or rw.");
+  return bad(l10n.t("{0} is not a permission", quoted(raw)), l10n.t("Use r, w or rw."));
 }
 
 /**

@@ -7,13 +7,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { COMMANDS, CONFIG_KEYS, CONFIG_SECTION, CONTEXT_KEYS, DEBUGGER_TYPE, LANGUAGES, OTHER_IDS, VIEW_CONTAINER, VIEWS, WEBVIEW_TYPE } from "../../src/extension/contributions.js";
 import { HOVER_COMMANDS } from "../../src/protocol/engine.js";
+import { manifest } from "./manifest.js";
 
 const root = join(__dirname, "..", "..");
 interface Menu {
   command: string;
   when?: string;
 }
-const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+// (with its %key% strings resolved from package.nls.json: the welcome links are in the English text)
+const pkg = manifest<{
   activationEvents: string[];
   contributes: {
     commands: { command: string; enablement?: string }[];
@@ -27,7 +29,7 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
     debuggers: { type: string }[];
     languages: { id: string }[];
   };
-};
+}>();
 const c = pkg.contributes;
 
 function sources(dir: string): { file: string; text: string }[] {
@@ -70,7 +72,8 @@ describe("contributions", () => {
   it("configuration: the contributed keys are the typed ones, and each is read in code", () => {
     expect(sorted(Object.keys(c.configuration.properties))).toEqual(sorted(CONFIG_KEYS.map((k) => `${CONFIG_SECTION}.${k}`)));
     expect(all).toContain(`getConfiguration("${CONFIG_SECTION}")`);
-    const read = [...all.matchAll(/config\(\)\.(?:get<[^>]+>|get|update)\(\s*"([^"]+)"/g)].map((m) => m[1]!);
+    // Read through settings.ts's typed reader (readSetting(config(), "key")) or updated in place.
+    const read = [...all.matchAll(/(?:readSetting\(config\(\), |config\(\)\.update\()\s*"([^"]+)"/g)].map((m) => m[1]!);
     expect(sorted(read)).toEqual(sorted(CONFIG_KEYS));
   });
 

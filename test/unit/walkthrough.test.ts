@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { manifest } from "./manifest.js";
 import { COMMANDS, CONTEXT_KEYS, DEBUGGER_TYPE, LANGUAGES, VIEWS, WALKTHROUGH_ID, WEBVIEW_TYPE } from "../../src/extension/contributions.js";
 
 const root = join(__dirname, "..", "..");
@@ -23,7 +24,8 @@ interface Command {
   icon?: string;
   enablement?: string;
 }
-const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+// The English strings, as the workbench shows them (package.json names them by %key%: manifest.ts resolves them).
+const pkg = manifest() as {
   contributes: {
     commands: Command[];
     keybindings: { command: string; key: string; mac?: string; when?: string }[];

@@ -1,16 +1,16 @@
 // The sidebar's welcome view (package.json viewsWelcome) as VS Code renders it: only links and
 // plain text (no Markdown code spans), a link alone on its line becomes a button, and it gets the
 // sidebar to itself while no scenario is open.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { manifest } from "./manifest.js";
 
+// The English strings, as the workbench shows them (package.json names them by %key%).
 /** The part of package.json this test reads. */
 interface Manifest {
   contributes: { viewsWelcome: { view: string; contents: string; when?: string }[]; commands: { command: string }[]; views: { passthrough: { id: string; when?: string }[] } };
 }
-const pkg = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8")) as Manifest;
-const welcome = (view: string) => pkg.contributes.viewsWelcome.filter((w) => w.view === view);
+const pkg = manifest<Manifest>();
+const welcome = (view: string) => pkg.contributes.viewsWelcome.filter((w: { view: string }) => w.view === view);
 
 describe("welcome view", () => {
   const [vms] = welcome("passthrough.vms");

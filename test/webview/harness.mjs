@@ -33,7 +33,9 @@ export async function serve() {
       const run = { type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] };
       const initial = [...(cfg.prefetch === false ? [] : prefetch(traceSource, cfg)), { type: "radix", radix: "hex" }, run];
       const attr = JSON.stringify(initial, (_, v) => (ArrayBuffer.isView(v) ? Array.from(v) : v)).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-      return send("text/html", `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link href="/trace.css" rel="stylesheet"></head><body data-initial="${attr}"><div id="app"></div><script nonce="${nonce}">window.__config = ${config};\n${host}</script><script nonce="${nonce}" src="/webview.js"></script></body></html>`);
+      // config.l10n: the bundle tracePanel.ts writes into the document (vscode.l10n.bundle).
+      const l10n = JSON.stringify(cfg.l10n ?? {}).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+      return send("text/html", `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link href="/trace.css" rel="stylesheet"></head><body data-l10n="${l10n}" data-initial="${attr}"><div id="app"></div><script nonce="${nonce}">window.__config = ${config};\n${host}</script><script nonce="${nonce}" src="/webview.js"></script></body></html>`);
     }
     // The benchmark's baseline: the same stylesheet and a one-line script, no webview: what the
     // browser alone needs before a webview's script could run.

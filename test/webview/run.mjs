@@ -42,6 +42,22 @@ test("renders rows, counts and the toolbar from the host's data", async () => {
   await page.close();
 });
 
+test("l10n: strings come from the bundle the host writes into the document; a string it lacks stays English", async () => {
+  const l10n = { Search: "Suchen", "{0} of {1} events": "{0} von {1} Ereignissen", "{0} faults": "{0} Fehler", "Next fault (F8)": "Nächster Fehler (F8)", "Compare with previous run": "<img src=x onerror=alert(1)>Vergleichen" };
+  const { page, errors } = await open({ events: 200, l10n });
+  assert.equal(await page.locator("input[type=search]").getAttribute("placeholder"), "Suchen");
+  assert.match(await page.locator(".counts").innerText(), /^200 von 200 Ereignissen · 4 Fehler$/);
+  assert.equal(await page.locator("button[aria-label='Nächster Fehler (F8)']").count(), 1);
+  // A translation is text too: markup in it is shown, never parsed.
+  assert.equal(await page.locator("label[for=compare]").innerText(), "<img src=x onerror=alert(1)>Vergleichen");
+  assert.equal(await page.locator("img").count(), 0);
+  // Not in the bundle: English.
+  assert.equal(await page.locator("input[type=search]").getAttribute("aria-label"), "Search rows");
+  assert.deepEqual(errors, []);
+  assert.deepEqual(await page.evaluate(() => window.__violations), []);
+  await page.close();
+});
+
 test("starts from the run written into its document, before the host's messages after ready", async () => {
   const { page, errors } = await open({ events: 300, runFromDocumentOnly: true });
   assert.match(await page.locator(".counts").innerText(), /^300 of 300 events/);

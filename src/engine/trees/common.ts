@@ -9,6 +9,7 @@ import { formatBdf, formatSid } from "../../sim/bdf.js";
 import type { PciDevice } from "../../sim/pci.js";
 import type { Run } from "../../sim/run.js";
 import type { Scenario } from "../../scenario/types.js";
+import * as l10n from "@vscode/l10n";
 
 export interface TreeContext {
   machine: Machine;
@@ -56,7 +57,7 @@ export function deviceNode(id: string, dev: PciDevice | undefined, key: string, 
     id,
     label: dev.key,
     description: [s.name, ids ? `[${ids}]` : undefined, s.driver ?? "no driver"].filter(Boolean).join(" · "),
-    tooltip: `${formatBdf(dev.bdf, "always")} ${s.name ?? ""}${ids ? ` [${ids}]` : ""}\nkind: ${dev.kind}\ndriver: ${s.driver ?? "(none)"}\nrequester id: ${formatSid(ctx.machine.pci.requesterId(dev))}\nIOMMU group ${group.id}`,
+    tooltip: l10n.t("{0} {1}{2}\nkind: {3}\ndriver: {4}\nrequester id: {5}\nIOMMU group {6}", formatBdf(dev.bdf, "always"), s.name ?? "", ids ? ` [${ids}]` : "", dev.kind, s.driver ?? "(none)", formatSid(ctx.machine.pci.requesterId(dev)), group.id),
     icon: dev.isBridge ? "type-hierarchy" : "circuit-board",
     contextValue: dev.isBridge ? "bridge" : "device",
     collapsible: 0,

@@ -4,6 +4,7 @@ import { plural } from "../../sim/plural.js";
 import { formatSid } from "../../sim/bdf.js";
 import { EVENT_KIND_NAMES, EventKind, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../../trace/trace.js";
 import { leaf, num, type TreeContext } from "./common.js";
+import * as l10n from "@vscode/l10n";
 
 /** How many fault events one step node lists before "… N more". */
 export const FAULTS_PER_STEP = 200;
@@ -18,9 +19,9 @@ export function faultChildren(id: string | null, ctx: TreeContext): TreeNode[] |
       const future = o.step >= ctx.cursor;
       out.push({
         id: `f/${o.step}`,
-        label: `step ${o.step + 1}: ${step.op}`,
+        label: l10n.t("step {0}: {1}", o.step + 1, step.op),
         description: o.summary,
-        tooltip: `Line ${step.range.line + 1}: ${o.summary}${o.expect && !o.expect.pass ? `\nexpectation failed: ${o.expect.failures.join("; ")}` : ""}${future ? "\n(after the cursor)" : ""}`,
+        tooltip: l10n.t("Line {0}: {1}{2}{3}", step.range.line + 1, o.summary, o.expect && !o.expect.pass ? `\nexpectation failed: ${o.expect.failures.join("; ")}` : "", future ? "\n(after the cursor)" : ""),
         icon: o.status === "fault" ? "error" : o.status === "errno" ? "debug-disconnect" : "warning",
         color: future ? "disabledForeground" : o.status === "fault" ? "errorForeground" : "problemsWarningIcon.foreground",
         contextValue: "fault-step",
@@ -55,13 +56,13 @@ export function faultChildren(id: string | null, ctx: TreeContext): TreeNode[] |
         icon: "error",
         color: "errorForeground",
         contextValue: "fault",
-        tooltip: `Event ${i} (${EVENT_KIND_NAMES[t.kind[i]!]}), domain ${t.did[i]}: ${ctx.machine.iommu.reason(t.reason[i]!).explanation}`,
+        tooltip: l10n.t("Event {0} ({1}), domain {2}: {3}", i, EVENT_KIND_NAMES[t.kind[i]!] ?? "", t.did[i]!, ctx.machine.iommu.reason(t.reason[i]!).explanation),
         step: o.step,
       }));
     }
     if (more) out.push(leaf(`f/${o.step}/more`, `… ${plural(more, "more fault")} in this step`, "see the DMA trace", { icon: "ellipsis" }));
     const lines = run.log.filter((l) => l.step === o.step);
-    if (lines.length) out.push({ id: `f/${o.step}/log`, label: "Kernel and VMM log", description: plural(lines.length, "line"), icon: "output", collapsible: 1 });
+    if (lines.length) out.push({ id: `f/${o.step}/log`, label: l10n.t("Kernel and VMM log"), description: plural(lines.length, "line"), icon: "output", collapsible: 1 });
     return out;
   }
   if (parts[2] === "log") {

@@ -2,6 +2,7 @@
 import type { TreeNode } from "../../protocol/engine.js";
 import { plural } from "../../sim/plural.js";
 import { deviceNode, leaf, type TreeContext } from "./common.js";
+import * as l10n from "@vscode/l10n";
 
 export function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
   const pci = ctx.machine.pci;
@@ -10,7 +11,7 @@ export function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] |
       const v = pci.viability(g);
       return {
         id: `g/${g.id}`,
-        label: `IOMMU group ${g.id}`,
+        label: l10n.t("IOMMU group {0}", g.id),
         description: `${plural(g.devices.length, "device")} · ${v.viable ? "viable" : "not viable"}`,
         tooltip: v.viable
           ? `Group ${g.id} is viable: every device is bound to vfio-pci, pci-stub or no driver.`
@@ -31,7 +32,7 @@ export function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     if (!v.viable) {
       out.unshift({
         id: `g/${g.id}/why`,
-        label: "Why not viable",
+        label: l10n.t("Why not viable"),
         description: v.blockers.map((b) => `${b.device.key} → ${b.driver}`).join(", "),
         icon: "warning",
         color: "problemsWarningIcon.foreground",
@@ -43,7 +44,7 @@ export function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] |
   }
   if (parts[2] === "why") {
     return pci.viability(g).blockers.map((b) =>
-      leaf(`g/${g.id}/why/${b.device.key}`, b.why, "bind it to vfio-pci", { icon: "debug-disconnect", tooltip: `${b.why}. VFIO requires every device in a group to be bound to vfio-pci, pci-stub or no driver (bridges excepted) — the kernel's vfio_dev_viable().`, device: b.device.key }),
+      leaf(`g/${g.id}/why/${b.device.key}`, b.why, "bind it to vfio-pci", { icon: "debug-disconnect", tooltip: l10n.t("{0}. VFIO requires every device in a group to be bound to vfio-pci, pci-stub or no driver (bridges excepted) — the kernel's vfio_dev_viable().", b.why), device: b.device.key }),
     );
   }
   const dev = g.devices.find((d) => d.key === parts[2]);

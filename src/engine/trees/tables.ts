@@ -13,6 +13,7 @@ import { fieldText, type DecodedField, type FaultRecordView, type TableNode } fr
 import { plural } from "../../sim/plural.js";
 import { formatDevfn, formatSid } from "../../sim/bdf.js";
 import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, qword, type TreeContext } from "./common.js";
+import * as l10n from "@vscode/l10n";
 
 export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
   const iommu = inspectionOf(ctx.machine);
@@ -21,8 +22,8 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     return [{
       id: "t",
       label: t.name,
-      description: `${t.model} · ${t.addressWidth}-bit · ${t.translationEnabled ? "translation on" : "translation off"}`,
-      tooltip: `DMA remapping unit ${t.name}: host address width ${t.addressWidth} bits, ${plural(t.faultRecords, "fault recording register")}, IOTLB ${t.iotlb.geometry}`,
+      description: l10n.t("{0} · {1}-bit · {2}", t.model, t.addressWidth, t.translationEnabled ? "translation on" : "translation off"),
+      tooltip: l10n.t("DMA remapping unit {0}: host address width {1} bits, {2}, IOTLB {3}", t.name, t.addressWidth, plural(t.faultRecords, "fault recording register"), t.iotlb.geometry),
       icon: "chip",
       contextValue: "unit",
       collapsible: 2,
@@ -38,14 +39,14 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     const serviced = records.length - pending;
     return [
       { id: "t/regs", label: "Registers", icon: "symbol-variable", collapsible: 1 },
-      { id: "t/root", label: "Root table", description: `@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
-      { id: "t/iotlb", label: "IOTLB", description: `${iotlb.length} of ${t.iotlb.capacity} entries`, icon: "database", collapsible: iotlb.length ? 1 : 0 },
-      { id: "t/cc", label: "Context cache", description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
+      { id: "t/root", label: l10n.t("Root table"), description: `@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
+      { id: "t/iotlb", label: "IOTLB", description: l10n.t("{0} of {1} entries", iotlb.length, t.iotlb.capacity), icon: "database", collapsible: iotlb.length ? 1 : 0 },
+      { id: "t/cc", label: l10n.t("Context cache"), description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
       {
         id: "t/frcd",
-        label: "Fault recording registers",
-        description: `${pending} of ${t.faultRecords} in use${serviced ? ` · ${plural(serviced, "record")} serviced (F = 0)` : ""}`,
-        tooltip: "FRCD registers at CAP.FRO (VT-d 11.4.9.6). F = 1: a fault record software has not read yet. F = 0 with a value: a record the kernel's dmar_fault() read and cleared; the register keeps its last contents.",
+        label: l10n.t("Fault recording registers"),
+        description: l10n.t("{0} of {1} in use{2}", pending, t.faultRecords, serviced ? ` · ${plural(serviced, "record")} serviced (F = 0)` : ""),
+        tooltip: l10n.t("FRCD registers at CAP.FRO (VT-d 11.4.9.6). F = 1: a fault record software has not read yet. F = 0 with a value: a record the kernel's dmar_fault() read and cleared; the register keeps its last contents."),
         icon: pending ? "warning" : "pass",
         color: pending ? "problemsWarningIcon.foreground" : undefined,
         collapsible: records.length ? 1 : 0,
@@ -59,7 +60,7 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
         return regs.map((r) =>
           leaf(`t/regs/${r.name}`, r.name, r.width === 64 ? qword(r.value) : `0x${r.value.toString(16).padStart(8, "0")}`, {
             icon: "symbol-constant",
-            tooltip: `${r.name} (offset 0x${r.offset.toString(16).padStart(3, "0")}, VT-d spec ${r.section}): ${r.fields.map((f) => `${f.name}=${f.value}`).join(" ")}`,
+            tooltip: l10n.t("{0} (offset 0x{1}, VT-d spec {2}): {3}", r.name, r.offset.toString(16).padStart(3, "0"), r.section, r.fields.map((f) => `${f.name}=${f.value}`).join(" ")),
             collapsible: r.fields.length ? 1 : 0,
             copy: hx(r.value),
           }),
@@ -72,7 +73,7 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
       return t.iotlb.entries().map((e) =>
         leaf(`t/iotlb/${e.key}`, `DID ${e.did} IOVA ${num(e.iova, ctx.radix)}`, `→ HPA ${num(e.hpa, ctx.radix)} · ${pageSizeText(e.pageSize)} · ${permText(e.perm)}`, {
           icon: "symbol-key",
-          tooltip: `IOTLB ${e.slot}: domain ${e.did}, IOVA page ${hx(e.iova)} -> HPA ${hx(e.hpa)}, permissions ${permText(e.perm)}. Stays until an invalidation covers it, even when the page tables change.`,
+          tooltip: l10n.t("IOTLB {0}: domain {1}, IOVA page {2} -> HPA {3}, permissions {4}. Stays until an invalidation covers it, even when the page tables change.", e.slot, e.did, hx(e.iova), hx(e.hpa), permText(e.perm)),
         }),
       );
     case "cc":
@@ -103,7 +104,7 @@ function fieldNodes(parentId: string, fields: readonly DecodedField[]): TreeNode
   return fields.map((f) =>
     leaf(`${parentId}/${f.name}`, f.name, f.hi === f.lo || f.value === f.raw.toString() ? fieldText(f) : `${fieldText(f)} · ${bitRange(f)} = ${hx(f.raw)}`, {
       icon: "symbol-field",
-      tooltip: `${f.name}, bits ${bitRange(f)}: raw ${hx(f.raw)} → ${fieldText(f)}`,
+      tooltip: l10n.t("{0}, bits {1}: raw {2} → {3}", f.name, bitRange(f), hx(f.raw), fieldText(f)),
     }),
   );
 }
@@ -124,9 +125,9 @@ function frcdNode(r: FaultRecordView, ctx: TreeContext): TreeNode {
   const [lo, hi] = r.raw;
   return {
     id: `t/frcd/${r.index}`,
-    label: `FRCD${r.index}: ${formatSid(r.sid)} ${r.write ? "write" : "read"} ${num(r.address, ctx.radix)}`,
+    label: l10n.t("FRCD{0}: {1} {2} {3}", r.index, formatSid(r.sid), r.write ? "write" : "read", num(r.address, ctx.radix)),
     description: `${ctx.machine.iommu.reason(r.reason).label}${r.pending ? "" : " · serviced (F = 0)"}`,
-    tooltip: `${r.pending ? "Pending fault record (F = 1)." : "Serviced: the kernel's dmar_fault() read this record and cleared F; the register keeps its contents."}\n${ctx.machine.iommu.reason(r.reason).explanation}\n${r.fields.map((x) => `${x.name}=${x.value}`).join(" ")}\nLinux prints:\n${r.dmesg.join("\n")}`,
+    tooltip: l10n.t("{0}\n{1}\n{2}\nLinux prints:\n{3}", r.pending ? "Pending fault record (F = 1)." : "Serviced: the kernel's dmar_fault() read this record and cleared F; the register keeps its contents.", ctx.machine.iommu.reason(r.reason).explanation, r.fields.map((x) => `${x.name}=${x.value}`).join(" "), r.dmesg.join("\n")),
     icon: "error",
     color: r.pending ? "errorForeground" : "disabledForeground",
     collapsible: 1,
@@ -143,9 +144,9 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
     case "root-entry":
       return {
         id,
-        label: `bus ${hex2(n.bus)}`,
-        description: `root entry ${qword(n.raw[0]!)} → context table @ ${num(n.contextTable, ctx.radix)}${corrupt ? ` · ${corrupt}` : ""}`,
-        tooltip: `Root entry ${n.bus} at HPA ${hx(n.address!)}: ${fieldLine(n.fields)}${corrupt ? `\n${corrupt}` : ""}`,
+        label: l10n.t("bus {0}", hex2(n.bus)),
+        description: l10n.t("root entry {0} → context table @ {1}{2}", qword(n.raw[0]!), num(n.contextTable, ctx.radix), corrupt ? ` · ${corrupt}` : ""),
+        tooltip: l10n.t("Root entry {0} at HPA {1}: {2}{3}", n.bus, hx(n.address!), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
         icon: "symbol-namespace",
         collapsible: n.hasChildren ? 1 : 0,
         copy: qword(n.raw[0]!),
@@ -158,7 +159,7 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
         id,
         label: `${formatDevfn(n.sid)}${dev ? ` ${dev.spec.name ?? dev.key}` : ""}`,
         description: `${n.translation === "pass-through" ? `DID ${n.did} · pass-through` : `DID ${n.did} · ${n.levels}-level · SLPTPTR ${num(n.pageTable, ctx.radix)}${n.fpd ? " · FPD" : ""}`}${corrupt ? ` · ${corrupt}` : ""}`,
-        tooltip: `Context entry ${formatSid(n.sid)} at HPA ${hx(n.address!)}\nlo ${qword(lo)}\nhi ${qword(hi)}\n${fieldLine(n.fields)}${corrupt ? `\n${corrupt}` : ""}`,
+        tooltip: l10n.t("Context entry {0} at HPA {1}\nlo {2}\nhi {3}\n{4}{5}", formatSid(n.sid), hx(n.address!), qword(lo), qword(hi), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
         icon: "symbol-struct",
         contextValue: "context-entry",
         collapsible: n.hasChildren ? 1 : 0,
@@ -171,9 +172,9 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
       const sharing = n.sharedWith;
       return {
         id,
-        label: `domain ${n.did}`,
-        description: `${n.levels}-level · ${n.topName} @ ${num(n.pageTable, ctx.radix)}${sharing.length ? ` · shared with ${sharing.map(formatSid).join(", ")}` : ""}`,
-        tooltip: `Domain ${n.did} (DID): page tables of ${plural(n.levels, "level")}, top table ${n.topName} at HPA ${hx(n.pageTable)}.${sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""} IOTLB entries are tagged with this DID.`,
+        label: l10n.t("domain {0}", n.did),
+        description: l10n.t("{0}-level · {1} @ {2}{3}", n.levels, n.topName, num(n.pageTable, ctx.radix), sharing.length ? ` · shared with ${sharing.map(formatSid).join(", ")}` : ""),
+        tooltip: l10n.t("Domain {0} (DID): page tables of {1}, top table {2} at HPA {3}.{4} IOTLB entries are tagged with this DID.", n.did, plural(n.levels, "level"), n.topName, hx(n.pageTable), sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""),
         icon: "symbol-class",
         contextValue: "domain",
         collapsible: 1,
@@ -190,7 +191,7 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
         id,
         label: `[${n.index}] ${qword(v)}`,
         description: corrupt ? `${perms} · ${corrupt}` : description,
-        tooltip: `Level-${n.level} entry ${n.index} at HPA ${hx(n.address!)}\nraw ${qword(v)}\n${fieldLine(n.fields)}\ncovers IOVA ${hx(n.iova)}–${hx(n.iova + n.span - 1n)}${corrupt ? `\n${corrupt}` : ""}`,
+        tooltip: l10n.t("Level-{0} entry {1} at HPA {2}\nraw {3}\n{4}\ncovers IOVA {5}–{6}{7}", n.level, n.index, hx(n.address!), qword(v), fieldLine(n.fields), hx(n.iova), hx(n.iova + n.span - 1n), corrupt ? `\n${corrupt}` : ""),
         icon: n.leaf ? "symbol-field" : "list-tree",
         contextValue: "pte",
         collapsible: n.hasChildren ? 1 : 0,
@@ -203,10 +204,10 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
       return leaf(id, n.first === n.last ? `[${n.first}]` : `[${n.first}–${n.last}]`, "not present", {
         icon: "circle-slash",
         color: "disabledForeground",
-        tooltip: `IOVA ${hx(n.iova.first)}–${hx(n.iova.last)}: no translation (R = W = 0); a DMA here faults`,
+        tooltip: l10n.t("IOVA {0}–{1}: no translation (R = W = 0); a DMA here faults", hx(n.iova.first), hx(n.iova.last)),
       });
     case "unreadable":
-      return leaf(id, `table @ ${num(n.address!, ctx.radix)} not readable`, `fault ${ctx.machine.iommu.reason(n.reason).label}`, { icon: "error", color: "errorForeground", tooltip: `HPA ${hx(n.address!)} is not backed by memory: a walk that reads it faults ${ctx.machine.iommu.reason(n.reason).label}.` });
+      return leaf(id, `table @ ${num(n.address!, ctx.radix)} not readable`, `fault ${ctx.machine.iommu.reason(n.reason).label}`, { icon: "error", color: "errorForeground", tooltip: l10n.t("HPA {0} is not backed by memory: a walk that reads it faults {1}.", hx(n.address!), ctx.machine.iommu.reason(n.reason).label) });
     default:
       return leaf(id, n.key);
   }

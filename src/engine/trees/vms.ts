@@ -4,6 +4,7 @@ import type { VmRuntime } from "../../sim/machine.js";
 import { formatSize } from "../../sim/machine.js";
 import { plural } from "../../sim/plural.js";
 import { deviceNode, hx, leaf, num, permText, type TreeContext } from "./common.js";
+import * as l10n from "@vscode/l10n";
 
 /** How many HPA runs a memory slot lists before "… N more". */
 export const RUNS_PER_SLOT = 256;
@@ -15,7 +16,7 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
       id: `vm/${vm.spec.name}`,
       label: vm.spec.name,
       description: `${vm.running ? "running" : "stopped"} · ${formatSize(vm.spec.memory)} · ${plural(vm.devices.length, "device")}`,
-      tooltip: `VM ${vm.spec.name}: ${formatSize(vm.spec.memory)} RAM, ${vm.running ? "running" : "not running"} at this step${vm.spec.viommu ? `, vIOMMU (intel-iommu, caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"})` : ""}`,
+      tooltip: l10n.t("VM {0}: {1} RAM, {2} at this step{3}", vm.spec.name, formatSize(vm.spec.memory), vm.running ? "running" : "not running", vm.spec.viommu ? `, vIOMMU (intel-iommu, caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"})` : ""),
       icon: vm.running ? "vm-running" : "vm-outline",
       color: vm.running ? "charts.green" : "disabledForeground",
       contextValue: "vm",
@@ -28,8 +29,8 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
   const base = `vm/${vm.spec.name}`;
   if (parts.length === 2) {
     const out: TreeNode[] = [
-      { id: `${base}/slots`, label: "Memory slots", description: `${vm.guest.memslots.length} (GPA → HVA → HPA)`, icon: "server", collapsible: 1 },
-      { id: `${base}/devices`, label: "Assigned devices", description: String(vm.devices.length), icon: "circuit-board", collapsible: vm.devices.length ? 1 : 0 },
+      { id: `${base}/slots`, label: l10n.t("Memory slots"), description: l10n.t("{0} (GPA → HVA → HPA)", vm.guest.memslots.length), icon: "server", collapsible: 1 },
+      { id: `${base}/devices`, label: l10n.t("Assigned devices"), description: String(vm.devices.length), icon: "circuit-board", collapsible: vm.devices.length ? 1 : 0 },
       vm.spec.viommu
         ? leaf(`${base}/viommu`, "vIOMMU", `intel-iommu · caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"}`, {
             icon: vm.spec.viommu.cachingMode ? "shield" : "warning",
@@ -41,7 +42,7 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
         : leaf(`${base}/viommu`, "vIOMMU", "none (guest RAM mapped IOVA = GPA)", { icon: "circle-slash" }),
       {
         id: `${base}/vfio`,
-        label: "VFIO container",
+        label: l10n.t("VFIO container"),
         description: vm.container ? `domain ${vm.domain?.did ?? "-"} · ${plural(vm.container.dmas.length, "mapping")} · ${plural(vm.container.lockedPages, "page")} locked` : "none",
         icon: "package",
         collapsible: vm.container && vm.container.dmas.length ? 1 : 0,
@@ -62,7 +63,7 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
       return c.dmas.map((d) =>
         leaf(`${base}/vfio/${hx(d.iova)}`, `IOVA ${num(d.iova, ctx.radix)}–${num(d.iova + d.size - 1n, ctx.radix)}`, `${formatSize(d.size)} · ${permText(d.prot)} · HVA ${num(d.vaddr, ctx.radix)}`, {
           icon: "arrow-both",
-          tooltip: `VFIO_IOMMU_MAP_DMA: IOVA ${hx(d.iova)} size ${hx(d.size)} -> vaddr ${hx(d.vaddr)}, ${plural(d.lockedPages, "page")} pinned, ${plural(d.chunks.length, "physically contiguous chunk")}`,
+          tooltip: l10n.t("VFIO_IOMMU_MAP_DMA: IOVA {0} size {1} -> vaddr {2}, {3} pinned, {4}", hx(d.iova), hx(d.size), hx(d.vaddr), plural(d.lockedPages, "page"), plural(d.chunks.length, "physically contiguous chunk")),
           contextValue: "mapping",
           copy: hx(d.iova),
         }),
@@ -76,9 +77,9 @@ function slotNode(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode {
   const s = vm.guest.memslots.find((x) => x.slot === slot)!;
   return {
     id: `vm/${vm.spec.name}/slots/${slot}`,
-    label: `slot ${slot} ${s.name}`,
-    description: `GPA ${num(s.gpa, ctx.radix)}–${num(s.gpa + s.size - 1n, ctx.radix)} → HVA ${num(s.hva, ctx.radix)}`,
-    tooltip: `KVM memslot ${slot}: ${formatSize(s.size)} of guest-physical memory at GPA ${hx(s.gpa)}, backed by the VMM's virtual memory at HVA ${hx(s.hva)}`,
+    label: l10n.t("slot {0} {1}", slot, s.name),
+    description: l10n.t("GPA {0}–{1} → HVA {2}", num(s.gpa, ctx.radix), num(s.gpa + s.size - 1n, ctx.radix), num(s.hva, ctx.radix)),
+    tooltip: l10n.t("KVM memslot {0}: {1} of guest-physical memory at GPA {2}, backed by the VMM's virtual memory at HVA {3}", slot, formatSize(s.size), hx(s.gpa), hx(s.hva)),
     icon: "symbol-array",
     collapsible: 1,
   };
@@ -100,7 +101,7 @@ function slotRuns(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode[] | n
     if (out.length < RUNS_PER_SLOT) {
       out.push(leaf(`vm/${vm.spec.name}/slots/${slot}/${hx(gpa)}`, `GPA ${num(gpa, ctx.radix)}`, `→ HPA ${num(r.hpa, ctx.radix)} · ${formatSize(len)}`, {
         icon: "symbol-field",
-        tooltip: `GPA ${hx(gpa)}–${hx(gpa + len - 1n)} -> HVA ${hx(s.hva + (gpa - s.gpa))} -> HPA ${hx(r.hpa)}–${hx(r.hpa + len - 1n)} (${formatSize(len)} physically contiguous)`,
+        tooltip: l10n.t("GPA {0}–{1} -> HVA {2} -> HPA {3}–{4} ({5} physically contiguous)", hx(gpa), hx(gpa + len - 1n), hx(s.hva + (gpa - s.gpa)), hx(r.hpa), hx(r.hpa + len - 1n), formatSize(len)),
         copy: hx(r.hpa),
       }));
     } else skipped++;
