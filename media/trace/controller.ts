@@ -78,6 +78,7 @@ export class TraceController {
     try {
       info = await host.request<TraceInfo>("traceInfo", { filter: state.filter, compare: state.compare });
     } catch (e) {
+      if (gen0 === pages.generation) pages.failed = true;
       message.show(`The trace is not available: ${(e as Error).message}`);
       return;
     }
@@ -173,7 +174,8 @@ export class TraceController {
         toolbar.setFile(m.stale ? `${store.file} (stale: the text has errors)` : store.file);
         store.steps = m.steps;
         store.cursorStep = m.step;
-        if (m.runVersion !== store.runVersion) {
+        // The same run again after rows failed to load (a worker restart rebuilt it): load them again.
+        if (m.runVersion !== store.runVersion || pages.failed) {
           store.runVersion = m.runVersion;
           // Answers prefetched for the document's run are not this run's.
           host.newRun();

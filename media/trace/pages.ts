@@ -22,6 +22,11 @@ export class PageCache {
   /** Pages on their way, with the generation they were asked for. */
   private readonly pending = new Map<number, { gen: number; done: Promise<void> }>();
   generation = 0;
+  /**
+   * A page (or the counts) of this generation could not be loaded, e.g. the worker was restarted
+   * under the request: the next run message reloads even when it is the same run.
+   */
+  failed = false;
 
   constructor(
     private readonly host: HostChannel,
@@ -34,6 +39,7 @@ export class PageCache {
   /** Drops every page: the next asks are a new generation's. */
   reset(): void {
     this.generation++;
+    this.failed = false;
     this.pages.clear();
   }
 
@@ -83,6 +89,7 @@ export class PageCache {
         while (this.pages.size > MAX_PAGES) this.pages.delete(this.pages.keys().next().value as number);
         this.onPage();
       } catch (e) {
+        if (gen === this.generation) this.failed = true;
         this.onError(`Could not load rows: ${(e as Error).message}`);
       } finally {
         if (this.pending.get(p) === entry) this.pending.delete(p);

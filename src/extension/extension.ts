@@ -58,6 +58,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
       void scenarios?.rebuild();
     },
     onGiveUp: (why) => {
+      scenarios?.abandonRebuild();
       void vscode.window
         .showErrorMessage(`Passthrough: the simulation worker keeps stopping (${why}). Open scenarios were not rebuilt; an edit re-runs its scenario, or restart the engine.`, "Restart Simulation Engine", "Show Log")
         .then((a) => (a === "Show Log" ? log.show() : a ? vscode.commands.executeCommand("passthrough.restartEngine") : undefined));
