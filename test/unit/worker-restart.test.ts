@@ -20,7 +20,7 @@ import type { SessionState } from "../../src/protocol/engine.js";
 const workerPath = join(__dirname, "..", "..", "dist", "worker.cjs");
 const TEXT = readFileSync(join(__dirname, "..", "..", "examples", "healthy-nic.passthrough.yaml"), "utf8");
 const URI = "file:///w/healthy-nic.passthrough.yaml";
-const log = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {}, trace: () => {} } as never;
+const log = { info: (m: string) => process.env.WR_DEBUG && console.log(m), warn: () => {}, error: (m: string) => process.env.WR_DEBUG && console.log(m), debug: () => {}, trace: () => {} } as never;
 
 /** Supervisor and scheduler time: moves only when the test advances it; timers fire in time order. */
 class FakeClock implements SupervisorClock, Clock {
@@ -57,6 +57,9 @@ const realTick = () => new Promise((ok) => setTimeout(ok, 1));
 
 /** A worker that is the real one, except that the n-th request of `method` kills it ("exit") or hangs it (no answer, no beat). Once per test. */
 function faultyWorker(method: string, nth: number, how: "exit" | "hang"): string {
+  return faulty(method, nth, how).file;
+}
+function faulty(method: string, nth: number, how: "exit" | "hang"): { file: string; fired: () => boolean } {
   const dir = mkdtempSync(join(tmpdir(), "pt-faulty-"));
   dirs.push(dir);
   const file = join(dir, "worker.cjs");
@@ -78,7 +81,7 @@ parentPort.on = (ev, fn) => on(ev, ev !== "message" ? fn : (m) => {
 require(${JSON.stringify(workerPath)});
 `,
   );
-  return file;
+  return { file, fired: () => existsSync(marker) };
 }
 
 const dirs: string[] = [];
@@ -148,7 +151,7 @@ function setup(worker: string, limit = 1e9) {
       await realTick();
       clock.advance(step);
     }
-    if (!cond()) throw new Error(`timed out waiting for ${what}`);
+    if (!cond()) throw new Error(`timed out waiting for ${what} (restarts ${client.restarts}, rebuilds ${rebuilds}, gate ${gate.pending ? "closed" : "open"}, worker ${client.running ? "running" : "none"})`);
   };
   const link: EngineLink = {
     request: (method, params) => gate.call(() => client.request(method, params)),
@@ -275,13 +278,16 @@ describe.skipIf(!existsSync(workerPath))("worker killed or hung mid-use: restart
   it("hung during a debug step (no answer, no heartbeat past engineTimeout): restarted, rebuilt, the step completes", async () => {
     const LIMIT = 400;
     const TICK = 100;
-    const s = setup(faultyWorker("debugScan", 1, "hang"), LIMIT);
+    const worker = faulty("debugScan", 1, "hang");
+    const s = setup(worker.file, LIMIT);
     // Until the hang the clock moves only with the watchdog's looks, which see the worker beat.
     const dap = await launched(s, 0);
     s.clock.advance(TICK); // the watchdog has seen the worker's first beat: it has started
     const entry = await line(dap);
     const stepped = dap.request("next", { threadId: 1 });
-    await realTick();
+    // The worker is stuck in the step (and every earlier answer has reached the host).
+    await s.until(worker.fired, 0, "the hang");
+    for (let i = 0; i < 20; i++) await realTick();
     s.clock.advance(LIMIT - TICK);
     expect(s.client.restarts).toBe(0); // not a hang yet
     s.clock.advance(2 * TICK);
