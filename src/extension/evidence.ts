@@ -34,6 +34,8 @@ async function* fileChunks(uri: vscode.Uri): AsyncIterable<Uint8Array> {
 
 /** Imports with more records than this get record and group symbols only (no symbol per field, cause, check). */
 const DEEP_OUTLINE_RECORDS = 300;
+/** Records one import keeps (each is a few hundred bytes with its context lines): a 1 GB log of faults stays within a few hundred MB. */
+export const MAX_IMPORT_RECORDS = 200_000;
 /** Hovers and CodeLens parse a log file whole only up to this size. */
 const MAX_INLINE_BYTES = 4 * 1024 * 1024;
 
@@ -240,7 +242,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       return undefined;
     }
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Importing ${name}`, cancellable: true }, async (progress, token) => {
-      const reader = new EvidenceReader({ fast: FAST });
+      const reader = new EvidenceReader({ fast: FAST, maxRecords: MAX_IMPORT_RECORDS });
       let read = 0;
       try {
         for await (const chunk of fileChunks(uri)) {
@@ -258,6 +260,12 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       if (token.isCancellationRequested) return undefined;
       const r = reader.end();
       this.log.info(`imported ${uri.toString(true)} (${reader.encoding ?? "utf-8"}): ${r.records.length} records, ${r.skipped.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
+      if (r.dropped) {
+        // The limit that bounds the extension host's memory for a log of millions of records.
+        const total = r.records.length + r.dropped;
+        this.log.warn(`${name}: ${total} records; the first ${r.records.length} are imported (limit ${MAX_IMPORT_RECORDS})`);
+        void vscode.window.showWarningMessage(`Import evidence: ${name} has ${total.toLocaleString()} records; the first ${r.records.length.toLocaleString()} are imported (the limit that keeps the editor responsive). To decode the whole file, run \`passthrough decode\` in a terminal, or import a part of it.`);
+      }
       return this.publish({ source: name, origin: uri, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
     });
   }
