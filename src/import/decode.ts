@@ -166,8 +166,8 @@ export interface ReaderOptions {
   /** Whether end() returns the records (false: only onRecords sees them; bounded memory for a CLI decode). Default true. */
   keep?: boolean;
   /**
-   * Records kept at most (end() returns them and counts the rest in `dropped`): what bounds an
-   * import's memory when a log has millions of records. Default: no limit.
+   * Records kept at most (end() returns them and counts the rest in `dropped`), and runs of skipped
+   * lines kept at most: what bounds an import's memory when a log has millions of records. Default: no limit.
    */
   maxRecords?: number;
 }
@@ -193,7 +193,8 @@ export class EvidenceReader {
           if (this.records.length < max) this.records.push(x);
           else this.dropped++;
         }
-        for (const x of s) this.skipped.push(x);
+        // Runs of skipped lines grow with the input too (one between every two records of a noisy log): the same limit.
+        for (const x of s) if (this.skipped.length < max) this.skipped.push(x);
       }
       options.onRecords?.(r, s);
     }, options.kind);
