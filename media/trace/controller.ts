@@ -81,6 +81,7 @@ export class TraceController {
     try {
       info = await host.request<TraceInfo>("traceInfo", { filter: state.filter, compare: state.compare });
     } catch (e) {
+      if (gen0 === pages.generation) pages.failed = true;
       message.show(l10n.t("The trace is not available: {0}", (e as Error).message));
       return;
     }
@@ -179,7 +180,8 @@ export class TraceController {
         toolbar.setFile(m.stale ? l10n.t("{0} (stale: the text has errors)", store.file) : store.file);
         store.steps = m.steps;
         store.cursorStep = m.step;
-        if (m.runVersion !== store.runVersion) {
+        // The same run again after rows failed to load (a worker restart rebuilt it): load them again.
+        if (m.runVersion !== store.runVersion || pages.failed) {
           store.runVersion = m.runVersion;
           // Answers prefetched for the document's run are not this run's.
           host.newRun();

@@ -8,6 +8,27 @@ export function groupDigits(n: number): string {
   return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }
 
+/** Longest name (device, VM, step summary) drawn as is; a longer one is cut with an ellipsis and shown whole in a tooltip. */
+export const MAX_SHOWN = 200;
+
+/**
+ * `text` cut to MAX_SHOWN characters with an ellipsis (never inside a surrogate pair): a 1 MB name
+ * from an untrusted scenario or log costs the panel a few hundred characters of layout, not seconds.
+ */
+export function clip(text: string, max = MAX_SHOWN): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const c = text.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
+}
+
+/** An element whose text is `text` clipped (see clip), with the whole text as its tooltip when cut. */
+export function clipped<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string>, text: string): HTMLElementTagNameMap[K] {
+  const shown = clip(text);
+  return el(tag, shown === text ? attrs : { ...attrs, title: text }, shown);
+}
+
 export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);

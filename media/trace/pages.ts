@@ -34,6 +34,11 @@ export class PageCache {
   generation = 0;
   /** Cancels the requests of the current generation: a new filter or run does not want them. */
   private genCancel = new CancellationSource();
+  /**
+   * A page (or the counts) of this generation could not be loaded, e.g. the worker was restarted
+   * under the request: the next run message reloads even when it is the same run.
+   */
+  failed = false;
 
   constructor(
     private readonly host: HostChannel,
@@ -48,6 +53,7 @@ export class PageCache {
     this.generation++;
     this.genCancel.cancel();
     this.genCancel = new CancellationSource();
+    this.failed = false;
     this.pages.clear();
   }
 
@@ -97,6 +103,7 @@ export class PageCache {
         while (this.pages.size > MAX_PAGES) this.pages.delete(this.pages.keys().next().value as number);
         this.onPage();
       } catch (e) {
+        if (gen === this.generation && !isCancelled(e)) this.failed = true;
         if (!isCancelled(e)) this.onError(l10n.t("Could not load rows: {0}", (e as Error).message));
       } finally {
         if (this.pending.get(p) === entry) this.pending.delete(p);

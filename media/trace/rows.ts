@@ -43,6 +43,8 @@ interface RowView {
   version: number;
   cls: string;
   title: string;
+  /** The device and VM cells' tooltips (their whole text when it was clipped, else ""). */
+  tips: [string, string];
   selected: boolean;
 }
 
@@ -298,7 +300,7 @@ export class RowList {
     }
     // The compare gutter: a marker with its meaning as the cell's accessible name (last child, shown first).
     const gutter = r.appendChild(el("span", { role: "gridcell", class: "gutter" }));
-    const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), gutter, mark: "", hidden: false, row: -1, placed: -1, version: -1, cls: "row", title: "", selected: false };
+    const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), gutter, mark: "", hidden: false, row: -1, placed: -1, version: -1, cls: "row", title: "", tips: ["", ""], selected: false };
     r.addEventListener("click", () => this.on.select(v.row));
     r.addEventListener("dblclick", () => this.on.select(v.row));
     return v;
@@ -366,6 +368,12 @@ export class RowList {
     const change = diff & DIFF_KIND_MASK;
     setClass(`row ${cls}${selected ? " selected" : ""}${change === DIFF_ADDED ? " added" : change === DIFF_CHANGED ? " changed" : ""}${diff & DIFF_REMOVED_BEFORE ? " removed-before" : ""}${diff & DIFF_REMOVED_AFTER ? " removed-after" : ""}`);
     for (let c = 0; c < COLS.length; c++) set(c, cellText[c]!);
+    // A clipped device name or VM (dom.ts clip) is whole in its cell's tooltip.
+    const full = store.fullCells.size ? store.fullCells.get(fields.sid) : undefined;
+    const devTip = full && cellText[2] ? full.device : "";
+    const vmTip = full && cellText[3] ? full.vm : "";
+    if (v.tips[0] !== devTip) v.cells[2]!.title = v.tips[0] = devTip;
+    if (v.tips[1] !== vmTip) v.cells[3]!.title = v.tips[1] = vmTip;
     const title = diff ? diffTitle(diff, col.removed?.[k] ?? 0, col.removedAfter?.[k] ?? 0) : "";
     if (v.title !== title) {
       v.el.title = v.title = title;

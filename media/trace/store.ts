@@ -1,13 +1,16 @@
 /** The panel's state in one object: what VS Code keeps for it (TraceViewState), the run it shows and the cursor. */
 import type { TraceInfo } from "../../src/protocol/engine.js";
 import type { TraceViewState } from "../../src/protocol/webview.js";
+import { clip } from "./dom.js";
 
 export class TraceStore {
   /** Kept by VS Code (HostChannel.persist): the filter, compare, the selected event, the split. */
   readonly state: TraceViewState;
   info: TraceInfo | undefined;
-  /** info.devices by source id (a row's device, without a search per row). */
+  /** info.devices by source id (a row's device, without a search per row), names and VMs clipped for drawing (dom.ts clip). */
   deviceBySid = new Map<number, TraceInfo["devices"][number]>();
+  /** The whole device and VM cell texts of a source id whose name or VM was clipped: the cells' tooltips. */
+  fullCells = new Map<number, { device: string; vm: string }>();
   /** Rows that match the filter. */
   matched = 0;
   radix: "hex" | "dec" = "hex";
@@ -30,6 +33,13 @@ export class TraceStore {
   setInfo(info: TraceInfo): void {
     this.info = info;
     this.matched = info.summary.matched;
-    this.deviceBySid = new Map(info.devices.map((d) => [d.sid, d]));
+    this.deviceBySid = new Map();
+    this.fullCells = new Map();
+    for (const d of info.devices) {
+      const name = clip(d.name);
+      const vm = d.vm === undefined ? undefined : clip(d.vm);
+      this.deviceBySid.set(d.sid, { ...d, name, ...(vm !== undefined ? { vm } : {}) });
+      if (name !== d.name || vm !== d.vm) this.fullCells.set(d.sid, { device: `${d.key}${d.name ? ` ${d.name}` : ""}`, vm: d.vm ?? "" });
+    }
   }
 }

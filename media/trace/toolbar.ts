@@ -6,7 +6,7 @@
 import type { TraceFilter, TraceInfo } from "../../src/protocol/engine.js";
 import type { TraceViewState } from "../../src/protocol/webview.js";
 import { SHORT_REASONS } from "../../src/trace/rowDisplay.js";
-import { button, el, separator, textButton } from "./dom.js";
+import { button, clipped, el, separator, textButton } from "./dom.js";
 import * as l10n from "@vscode/l10n";
 
 /** What the cursor bar's buttons do (the keyboard does the same). */
@@ -21,7 +21,8 @@ export interface NavActions {
 }
 
 function option(sel: HTMLSelectElement, value: string, label: string): void {
-  const o = el("option", { value }, label);
+  // A device or VM name from an untrusted scenario may be 1 MB: clipped, whole in the tooltip.
+  const o = clipped("option", { value }, label);
   sel.append(o);
 }
 
@@ -84,6 +85,7 @@ export class Toolbar {
 
   setFile(text: string): void {
     this.fileLabel.textContent = text;
+    this.fileLabel.title = text;
   }
 
   setCounts(text: string): void {

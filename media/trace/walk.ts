@@ -4,7 +4,7 @@
  */
 import type { TranslateAnswer } from "../../src/protocol/engine.js";
 import { EVENT_KIND_NAMES } from "../../src/trace/trace.js";
-import { el } from "./dom.js";
+import { clip, clipped, el } from "./dom.js";
 import type { HostChannel } from "./host.js";
 import { CancellationSource } from "../../src/protocol/rpc.js";
 import * as l10n from "@vscode/l10n";
@@ -35,8 +35,9 @@ export class WalkPane {
     if (this.inflight === mine) this.inflight = undefined;
     if (!w || store.state.selected !== event) return;
     pane.replaceChildren();
-    pane.append(el("h3", {}, l10n.t("Event #{0} · step {1} (line {2}) · {3}", w.event, w.step + 1, (store.steps[w.step]?.line ?? 0) + 1, w.device)));
-    pane.append(el("p", { class: w.reason ? "verdict fault" : "verdict ok" }, w.summary));
+    // Names from the scenario (a device's, in the heading and the verdict) may be 1 MB: clipped, whole in the tooltip.
+    pane.append(el("h3", clip(w.device) === w.device ? {} : { title: w.device }, l10n.t("Event #{0} · step {1} (line {2}) · {3}", w.event, w.step + 1, (store.steps[w.step]?.line ?? 0) + 1, clip(w.device))));
+    pane.append(clipped("p", { class: w.reason ? "verdict fault" : "verdict ok" }, w.summary));
     const list = el("ol", { class: "stages" });
     for (const s of w.stages) {
       const li = el("li", { class: s.stop ? "stage stop" : "stage" });
@@ -75,7 +76,7 @@ export class WalkPane {
       10: l10n.t("A raw write into a table entry (poke): the next walk reads whatever was written."),
       11: l10n.t("A slow-path operation failed (errno or a refused start); see the step's outcome."),
     };
-    pane.append(el("p", {}, l10n.t("{0} ({1} step)", EVENT_KIND_NAMES[kind] ?? "event", steps[step]?.op ?? "")));
-    pane.append(el("p", { class: "fields" }, what[kind] ?? ""));
+    pane.append(el("p", {}, l10n.t("{0} ({1} step)", EVENT_KIND_NAMES[kind] ?? "event", clip(steps[step]?.op ?? ""))));
+    pane.append(clipped("p", { class: "fields" }, what[kind] ?? ""));
   }
 }

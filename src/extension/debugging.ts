@@ -56,7 +56,8 @@ export function registerDebugger(ctx: vscode.ExtensionContext, client: EngineCli
 
 function linkFor(client: EngineClient, scenarios: ScenarioManager): EngineLink {
   return {
-    request: (method, params) => client.request(method, params),
+    // A step while a restarted worker's sessions are rebuilt waits for them (and is sent again if the worker died under it).
+    request: (method, params) => scenarios.gate.call(() => client.request(method, params)),
     open: async (program) => {
       let doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === program || d.uri.toString() === program);
       try {

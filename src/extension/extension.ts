@@ -67,6 +67,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
       void scenarios?.rebuild();
     },
     onGiveUp: (why) => {
+      scenarios?.abandonRebuild();
       const showLog = vscode.l10n.t("Show Log");
       void vscode.window
         .showErrorMessage(vscode.l10n.t("Passthrough: the simulation worker keeps stopping ({0}). Open scenarios were not rebuilt; an edit re-runs its scenario, or restart the engine.", why), vscode.l10n.t("Restart Simulation Engine"), showLog)

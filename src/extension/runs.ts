@@ -152,8 +152,10 @@ export class RunScheduler {
    * Sends the document's current text and resolves with the state published for it (undefined
    * if a newer edit superseded it, or, for an edit's run, while it waits to settle).
    * `settled`: the caller asked for this run (Re-run, the debugger, a restart), so it shows at once.
+   * `cursor`: the step the cursor goes back to before the run is published (a rebuild after a
+   * worker restart: the views never see the fresh session's cursor in between).
    */
-  async send(uri: string, settled = true): Promise<SessionState | undefined> {
+  async send(uri: string, settled = true, cursor?: number): Promise<SessionState | undefined> {
     const d = this.docs.get(uri);
     if (!d) return undefined;
     if (d.timer !== undefined) this.clock.clearTimeout(d.timer);
@@ -188,6 +190,10 @@ export class RunScheduler {
           if (this.isCurrent(uri, d, version)) void this.send(uri, true);
         }, wait);
         return undefined;
+      }
+      if (cursor !== undefined && !state.stale && state.cursor !== cursor) {
+        state = await this.engine.setCursor(uri, Math.min(cursor, state.steps.length));
+        if (!this.isCurrent(uri, d, version)) return undefined;
       }
       this.publish(uri, d, state, text);
       return state;
@@ -233,6 +239,16 @@ export class RunScheduler {
     this.hooks.running(uri);
   }
 
+  /**
+   * After a worker restart: every tracked document runs again from its current text (nothing the
+   * user typed is lost: the text lives in the host) and its cursor goes back where it was, before
+   * the views hear of the run.
+   */
+  async rebuild(): Promise<void> {
+    const cursors = new Map([...this.states].map(([u, s]) => [u, s.cursor]));
+    await Promise.all([...this.docs.keys()].map((uri) => this.send(uri, true, cursors.get(uri))));
+  }
+
   /** Moves the shared cursor. */
   async setCursor(uri: string, step: number): Promise<SessionState | undefined> {
     const d = this.docs.get(uri);
@@ -252,6 +268,57 @@ export class RunScheduler {
 
   dispose(): void {
     for (const d of this.docs.values()) this.stopTimers(d);
+  }
+}
+
+/**
+ * Between a worker's death and the rebuild of its sessions, a request of a view bound to a session
+ * (a trace page, a debugger step) would reach a fresh worker that does not know the scenario
+ * ("no-session") or die with the old one ("restarted"). Through the gate such a request waits for
+ * the rebuild and is sent again once, so the trace keeps its rows and the debug session its
+ * position instead of ending.
+ */
+export class RebuildGate {
+  /** The supervisor's restart count whose sessions are rebuilt (or will not be: it gave up). */
+  private through: number;
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly restarts: () => number) {
+    this.through = restarts();
+  }
+
+  /** A restart's sessions are rebuilt: `n` is the restart count the rebuild started at. */
+  rebuilt(n: number): void {
+    this.through = Math.max(this.through, n);
+    if (this.pending) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const ok of w) ok();
+  }
+
+  /** The worker died and its sessions are not rebuilt yet. */
+  get pending(): boolean {
+    return this.restarts() > this.through;
+  }
+
+  whenRebuilt(): Promise<void> {
+    return this.pending ? new Promise((ok) => this.waiters.push(ok)) : Promise.resolve();
+  }
+
+  /** Sends `fn`'s request after any pending rebuild; once more after the next if the worker died under it. */
+  async call<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      await this.whenRebuilt();
+      const before = this.restarts();
+      try {
+        return await fn();
+      } catch (e) {
+        const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+        const lost = code === "restarted" || code === "no-session";
+        if (attempt < 2 && lost && (this.restarts() !== before || this.pending)) continue;
+        throw e;
+      }
+    }
   }
 }
 

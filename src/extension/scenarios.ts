@@ -7,7 +7,7 @@
 import * as vscode from "vscode";
 import type { SessionState } from "../protocol/engine.js";
 import { EngineRequestError, type EngineClient } from "./engineClient.js";
-import { RunScheduler, describeRun, systemClock, type Clock, type ShownRun } from "./runs.js";
+import { RebuildGate, RunScheduler, describeRun, systemClock, type Clock, type ShownRun } from "./runs.js";
 import { readSetting } from "./settings.js";
 
 export const LANGUAGE_ID = "passthrough";
@@ -38,6 +38,8 @@ export class ScenarioManager implements vscode.Disposable {
   readonly onDidChangeActive = this.activeChanged.event;
   private activeUri?: string;
   private readonly subs: vscode.Disposable[] = [];
+  /** Session-bound requests (trace pages, debugger steps) wait here while a restarted worker's sessions are rebuilt. */
+  readonly gate: RebuildGate;
 
   constructor(
     private readonly client: EngineClient,
@@ -45,6 +47,7 @@ export class ScenarioManager implements vscode.Disposable {
     clock: Clock = systemClock,
   ) {
     const config = () => vscode.workspace.getConfiguration("passthrough");
+    this.gate = new RebuildGate(() => client.restarts);
     this.runs = new RunScheduler(
       {
         update: (uri, version, text, cancellable) => client.request("update", cancellable ? { uri, version, text, slot: client.slotFor(uri) } : { uri, version, text }),
@@ -160,14 +163,19 @@ export class ScenarioManager implements vscode.Disposable {
     return this.runs.setCursor(uri, step);
   }
 
-  /** After a worker restart: every session is rebuilt from its document and its cursor restored. */
+  /** After a worker restart: every session is rebuilt from its document and its cursor restored; then the gate opens. */
   async rebuild(): Promise<void> {
-    const cursors = new Map([...this.states].map(([u, s]) => [u, s.cursor]));
-    await Promise.all([...this.docs.values()].map(async (d) => {
-      const st = await this.send(d);
-      const c = cursors.get(d.uri.toString());
-      if (st && c !== undefined && c !== st.cursor) await this.setCursor(d.uri.toString(), c);
-    }));
+    const n = this.client.restarts;
+    try {
+      await this.runs.rebuild();
+    } finally {
+      this.gate.rebuilt(n);
+    }
+  }
+
+  /** The supervisor gave up rebuilding (a crash loop): requests waiting for a rebuild go on (and fail with their own error). */
+  abandonRebuild(): void {
+    this.gate.rebuilt(this.client.restarts);
   }
 
   dispose(): void {

@@ -266,7 +266,8 @@ export class TracePanel {
           m.id,
           () => {
             if (!TRACE_METHOD_SET.has(m.method)) throw new RpcError("bad-params", `unknown method ${String(m.method)}`);
-            return this.client.request(m.method, { ...(m.params as object), uri: this.uri } as never, cancel.token);
+            // After a worker restart the page waits for the rebuilt session (and is asked again if the worker died under it).
+            return this.scenarios.gate.call(() => this.client.request(m.method, { ...(m.params as object), uri: this.uri } as never, cancel.token));
           },
           (e) => errorData(e, REQUEST_ERROR_CODES, "internal"),
         );

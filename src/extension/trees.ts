@@ -8,6 +8,7 @@ import * as vscode from "vscode";
 import type { Radix, TreeNode, ViewId } from "../protocol/engine.js";
 import type { EngineClient } from "./engineClient.js";
 import type { ScenarioManager } from "./scenarios.js";
+import { MAX_TOOLTIP, visibleText } from "./text.js";
 
 /** A tree element: one object per node id, so refreshes and reveal find the same element. */
 export interface NodeHandle {
@@ -78,20 +79,24 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
       placeholder.id = h.id;
       return placeholder;
     }
-    const item = new vscode.TreeItem(n.label, n.collapsible);
+    // Names from the scenario or a log: bidi overrides, zero-width and control characters made
+    // visible, a 1 MB name clipped with an ellipsis (whole, up to MAX_TOOLTIP, in the tooltip).
+    const label = visibleText(n.label);
+    const item = new vscode.TreeItem(label, n.collapsible as vscode.TreeItemCollapsibleState);
     item.id = n.id;
-    if (n.description !== undefined) item.description = n.description;
-    if (n.tooltip !== undefined) item.tooltip = n.tooltip; // plain string: never markdown from user data
+    if (n.description !== undefined) item.description = visibleText(n.description);
+    const tip = n.tooltip ?? (label !== n.label ? n.label : undefined);
+    if (tip !== undefined) item.tooltip = visibleText(tip, MAX_TOOLTIP, true); // plain string: never markdown from user data
     // While the text has errors the views keep the last good run: its icons are dimmed (VS Code has no
     // way to dim a tree item's label) and each tooltip says so, beside the view's "stale" message.
     // Evidence records come from a log, not from the run: never stale.
     const stale = this.scenarios.activeState?.stale === true && !(this.extra && h.id.startsWith(this.extra.prefix));
     if (n.icon) item.iconPath = new vscode.ThemeIcon(n.icon, stale ? new vscode.ThemeColor("disabledForeground") : n.color ? new vscode.ThemeColor(n.color) : undefined);
-    if (stale) item.tooltip = vscode.l10n.t("{0}\n\nStale: the scenario's text has errors; this is the last good run.", n.tooltip ?? n.label);
+    if (stale) item.tooltip = vscode.l10n.t("{0}\n\nStale: the scenario's text has errors; this is the last good run.", visibleText(tip ?? n.label, MAX_TOOLTIP, true));
     if (n.contextValue) item.contextValue = n.contextValue;
     if (n.step !== undefined) item.command = { command: "passthrough.revealStep", title: vscode.l10n.t("Show Step in Editor"), arguments: [n.step] };
     else if (n.contextValue === "evidence-record") item.command = { command: "passthrough.showEvidence", title: vscode.l10n.t("Show Decoded Evidence"), arguments: [n.id] };
-    item.accessibilityInformation = { label: `${n.label}${n.description ? `, ${n.description}` : ""}` };
+    item.accessibilityInformation = { label: `${label}${n.description ? `, ${visibleText(n.description)}` : ""}` };
     return item;
   }
 

@@ -152,6 +152,8 @@ export interface DecodedEvidence {
   skipped: Skipped[];
   /** Lines in the input. */
   lines: number;
+  /** Records found beyond ReaderOptions.maxRecords: counted, not kept. */
+  dropped?: number;
 }
 
 export interface ReaderOptions {
@@ -163,6 +165,11 @@ export interface ReaderOptions {
   onRecords?: (records: EvidenceRecord[], skipped: Skipped[]) => void;
   /** Whether end() returns the records (false: only onRecords sees them; bounded memory for a CLI decode). Default true. */
   keep?: boolean;
+  /**
+   * Records kept at most (end() returns them and counts the rest in `dropped`), and runs of skipped
+   * lines kept at most: what bounds an import's memory when a log has millions of records. Default: no limit.
+   */
+  maxRecords?: number;
 }
 
 /** Bytes or text in, records out: the one path every import takes. */
@@ -171,6 +178,7 @@ export class EvidenceReader {
   private readonly parser: StreamParser;
   private readonly records: EvidenceRecord[] = [];
   private readonly skipped: Skipped[] = [];
+  private dropped = 0;
 
   constructor(options: ReaderOptions = {}) {
     this.decoder = new EvidenceTextDecoder(options.fast);
@@ -180,8 +188,13 @@ export class EvidenceReader {
       const r = k === 0 ? recs : recs.map((rec) => ({ ...rec, line: rec.line + k, endLine: rec.endLine + k, context: rec.context.map((c) => ({ ...c, line: c.line + k })) }));
       const s = k === 0 ? sk : sk.map((x) => ({ ...x, line: x.line + k, endLine: x.endLine + k }));
       if (keep) {
-        for (const x of r) this.records.push(x);
-        for (const x of s) this.skipped.push(x);
+        const max = options.maxRecords ?? Infinity;
+        for (const x of r) {
+          if (this.records.length < max) this.records.push(x);
+          else this.dropped++;
+        }
+        // Runs of skipped lines grow with the input too (one between every two records of a noisy log): the same limit.
+        for (const x of s) if (this.skipped.length < max) this.skipped.push(x);
       }
       options.onRecords?.(r, s);
     }, options.kind);
@@ -216,7 +229,7 @@ export class EvidenceReader {
     const t = this.decoder.end();
     if (t) this.parser.push(t);
     this.parser.end();
-    return { kind: this.parser.kind ?? "log", records: this.records, skipped: mergeSkipped(this.skipped), lines: this.parser.lines };
+    return { kind: this.parser.kind ?? "log", records: this.records, skipped: mergeSkipped(this.skipped), lines: this.parser.lines, ...(this.dropped ? { dropped: this.dropped } : {}) };
   }
 }
 

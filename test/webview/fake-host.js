@@ -48,7 +48,7 @@
         if (cfg.runFromDocumentOnly) return;
         setTimeout(() => {
           window.postMessage({ type: "radix", radix: "hex" }, "*");
-          window.postMessage({ type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] }, "*");
+          window.postMessage({ type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: cfg.steps || [] }, "*");
         });
       } else if (m.type === "request") {
         // Answered in a later task, as the real host does: VS Code's postMessage returns at once
@@ -59,6 +59,12 @@
         if ((window.__config.hold || []).includes(m.method)) return;
         setTimeout(() => {
           const h = handlers[m.method];
+          // config.failMethods: requests of these methods fail as while the worker is dead, until the test sets window.__healed.
+          if (cfg.failMethods && cfg.failMethods.includes(m.method) && !window.__healed) {
+            (window.__failed ||= new Set()).add(m.method);
+            window.postMessage({ type: "reply", id: m.id, ok: false, error: { code: "restarted", message: "the simulation worker exited with code 7" } }, "*");
+            return;
+          }
           const reply = h ? { type: "reply", id: m.id, ok: true, result: h(m.params) } : { type: "reply", id: m.id, ok: false, error: { code: "bad-params", message: "unknown" } };
           window.postMessage(reply, "*");
         });

@@ -6,6 +6,10 @@
 function fakeTrace(config) {
   const cfg = Object.assign({ events: 200, faultEvery: 50, deviceName: "X710 10GbE", vm: "web01" }, config || {});
   if (cfg.deviceNameRepeat) cfg.deviceName = cfg.deviceNameRepeat.char.repeat(cfg.deviceNameRepeat.count);
+  // Huge names that do not fit a URL: { prefix, char, count } for the VM and for step 1's operation and summary.
+  const big = (b) => `${b.prefix || ""}${b.char.repeat(b.count)}`;
+  if (cfg.vmRepeat) cfg.vm = big(cfg.vmRepeat);
+  if (cfg.stepRepeat) cfg.steps = [{ line: 3, op: big(cfg.stepRepeat), summary: big(cfg.stepRepeat) }];
   const N = cfg.events;
   // Event i: every 16th a slow-path map, every faultEvery-th a write fault (0x05), odd ones IOTLB hits.
   const kindOf = (i) => (i % 16 === 0 ? 3 : 1);

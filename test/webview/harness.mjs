@@ -30,7 +30,9 @@ export async function serve() {
       // compute them before it writes the document, then the radix and run the stand-in also posts
       // after "ready". config.prefetch false: no answers (the webview asks for everything).
       const cfg = JSON.parse(url.searchParams.get("config") ?? "{}");
-      const run = { type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: [] };
+      // (the trace's own config: its defaults and huge names expanded)
+      const tcfg = new Function(`${traceSource}\nreturn fakeTrace;`)()(cfg).cfg;
+      const run = { type: "run", uri: cfg.uri || "file:///w/perf.passthrough.yaml", file: cfg.file || "perf.passthrough.yaml", runVersion: 1, stale: false, step: 0, steps: tcfg.steps || [] };
       const initial = [...(cfg.prefetch === false ? [] : prefetch(traceSource, cfg)), { type: "radix", radix: "hex" }, run];
       const attr = JSON.stringify(initial, (_, v) => (ArrayBuffer.isView(v) ? Array.from(v) : v)).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
       // config.l10n: the bundle tracePanel.ts writes into the document (vscode.l10n.bundle).

@@ -219,6 +219,32 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.ok((await expand("vms", 0)).length > 0);
   });
 
+  it("the worker killed mid-run: the session, the trees and the trace panel come back with the same cursor", async () => {
+    const { doc } = await open("healthy-nic");
+    const uri = doc.uri.toString();
+    await api.scenarios.setCursor(uri, 3);
+    const panel = api.tracePanels.open(uri);
+    await panel.whenFirstRows;
+    const vmsBefore = (await expand("vms", 2)).map((n) => `${n.label} ${n.description}`);
+    const descBefore = api.views.vms.description;
+    const before = api.client.restarts;
+    // A run in flight, and the worker killed under it (the Restart Engine command's own path).
+    const rerun = api.scenarios.rerun(uri);
+    api.client.restart("e2e: the worker killed mid-run");
+    await rerun;
+    await until("restart", () => api.client.restarts > before);
+    await until("rebuilt sessions", () => !api.scenarios.gate.pending);
+    const st = api.scenarios.states.get(uri);
+    assert.strictEqual(st.cursor, 3);
+    assert.strictEqual(api.views.vms.description, descBefore);
+    await until("the same VMs view", async () => JSON.stringify((await expand("vms", 2)).map((n) => `${n.label} ${n.description}`)) === JSON.stringify(vmsBefore));
+    // The panel is the same one, and a trace request through it reaches the rebuilt session.
+    assert.strictEqual(api.tracePanels.get(uri), panel);
+    const info = await api.scenarios.gate.call(() => api.client.request("traceInfo", { uri, filter: {}, compare: false }));
+    assert.ok(info.summary.total > 0);
+    panel.panel.dispose();
+  });
+
   it("restarts a hung worker (watchdog)", async () => {
     const { doc } = await open("healthy-nic");
     await vscode.workspace.getConfiguration("passthrough").update("engineTimeout", 1500, vscode.ConfigurationTarget.Global);

@@ -1,0 +1,29 @@
+/**
+ * Strings from a scenario or a log (VM, device and step names, evidence text) as the workbench
+ * shows them in tree items: VS Code draws a label as text, but it does not isolate bidi overrides
+ * (U+202E turns the rest of a label around: "Trojan Source"), draws zero-width and control
+ * characters invisibly, and lays out a 1 MB label in full on every refresh. No `vscode` import:
+ * unit-tested.
+ */
+
+/** The longest label or description drawn as is; longer ones end with an ellipsis. */
+export const MAX_LABEL = 200;
+/** The longest tooltip: the whole name up to here (a hover of a megabyte would freeze as well). */
+export const MAX_TOOLTIP = 4000;
+
+/** C0/C1 controls (tab and newline excepted), bidi embeddings/overrides/isolates/marks, zero-width characters, BOM, line/paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/** Makes every invisible or reordering character visible as "<U+202E>"; `max` cuts the result with an ellipsis (never inside a surrogate pair). */
+export function visibleText(text: string, max = MAX_LABEL, newlines = false): string {
+  // Work on a bounded prefix: escaping can only lengthen the text, so nothing past max is ever shown.
+  const head = text.length > max ? text.slice(0, max) : text;
+  let out = head.replace(INVISIBLE, (c) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}>`);
+  if (!newlines) out = out.replace(/[\t\n]/g, " ");
+  if (out.length <= max && head.length === text.length) return out;
+  let end = Math.min(out.length, max - 1);
+  const c = out.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${out.slice(0, end)}…`;
+}
