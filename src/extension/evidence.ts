@@ -279,7 +279,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
         // The limit that bounds the extension host's memory for a log of millions of records.
         const total = r.records.length + r.dropped;
         this.log.warn(`${name}: ${total} records; the first ${r.records.length} are imported (limit ${MAX_IMPORT_RECORDS})`);
-        void vscode.window.showWarningMessage(`Import evidence: ${name} has ${total.toLocaleString()} records; the first ${r.records.length.toLocaleString()} are imported (the limit that keeps the editor responsive). To decode the whole file, run \`passthrough decode\` in a terminal, or import a part of it.`);
+        void vscode.window.showWarningMessage(vscode.l10n.t("Import evidence: {0} has {1} records; the first {2} are imported (the limit that keeps the editor responsive). To decode the whole file, run `passthrough decode` in a terminal, or import a part of it.", name, total.toLocaleString(), r.records.length.toLocaleString()));
       }
       return this.publish({ source: name, origin: uri, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
     });
