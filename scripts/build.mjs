@@ -1,7 +1,8 @@
 // Bundles the CLI (and, from the extension issue on, the extension and its worker) with esbuild.
 // One script so `npm run build` is the single way artefacts are made, in CI and on a laptop.
 import { build } from "esbuild";
-import { buildCli, common } from "./cli-build.mjs";
+import { resolve } from "node:path";
+import { buildCli, common, root } from "./cli-build.mjs";
 
 await buildCli();
 

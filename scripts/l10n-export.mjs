@@ -74,7 +74,7 @@ export function extractFrom(text) {
   const dynamic = [];
   const call = /\bl10n\.t\(/g;
   for (let m; (m = call.exec(text)); ) {
-    let i = skipSpace(text, m.index + m[0].length);
+    const i = skipSpace(text, m.index + m[0].length);
     const line = text.slice(0, m.index).split("\n").length;
     if (text[i] === "{") {
       // { message: "...", comment: "..." | [...] }

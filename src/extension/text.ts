@@ -12,7 +12,7 @@ export const MAX_LABEL = 200;
 export const MAX_TOOLTIP = 4000;
 
 /** C0/C1 controls (tab and newline excepted), bidi embeddings/overrides/isolates/marks, zero-width characters, BOM, line/paragraph separators. */
-// eslint-disable-next-line no-control-regex
+ 
 const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 
 /** Makes every invisible or reordering character visible as "<U+202E>"; `max` cuts the result with an ellipsis (never inside a surrogate pair). */

@@ -82,7 +82,7 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     // Names from the scenario or a log: bidi overrides, zero-width and control characters made
     // visible, a 1 MB name clipped with an ellipsis (whole, up to MAX_TOOLTIP, in the tooltip).
     const label = visibleText(n.label);
-    const item = new vscode.TreeItem(label, n.collapsible as vscode.TreeItemCollapsibleState);
+    const item = new vscode.TreeItem(label, n.collapsible);
     item.id = n.id;
     if (n.description !== undefined) item.description = visibleText(n.description);
     const tip = n.tooltip ?? (label !== n.label ? n.label : undefined);

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- this test walks every string of the untyped manifest JSON generically */
 // Localization: the manifest's user-visible strings live in package.nls.json (VS Code swaps in
 // package.nls.<lang>.json), and the code's strings in l10n/bundle.l10n.json, which is generated from
 // the sources and must not go stale.
@@ -104,7 +105,7 @@ describe("l10n/bundle.l10n.json", () => {
         // (comments blanked, lines kept)
         const text = readFileSync(f, "utf8").replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, " ")).replace(/^\s*\/\/.*$/gm, "");
         for (const m of text.matchAll(shown)) {
-          const lit = literalAt(text, m.index! + m[0].length - 1);
+          const lit = literalAt(text, m.index + m[0].length - 1);
           const words = lit.replace(/\$\{(?:[^{}]|\{[^{}]*\})*\}/g, "").replace(/\$\([\w~-]+\)/g, "");
           if (/[A-Za-z]{2,}/.test(words)) offenders.push(`${f.slice(root.length + 1)}:${text.slice(0, m.index).split("\n").length}: ${lit.slice(0, 80)}`);
         }

@@ -25,14 +25,14 @@ interface Command {
   enablement?: string;
 }
 // The English strings, as the workbench shows them (package.json names them by %key%: manifest.ts resolves them).
-const pkg = manifest() as {
+const pkg = manifest<{
   contributes: {
     commands: Command[];
     keybindings: { command: string; key: string; mac?: string; when?: string }[];
     menus: Record<string, { command: string; when?: string; group?: string }[]>;
     walkthroughs: { id: string; title: string; description: string; steps: Step[] }[];
   };
-};
+}>();
 const c = pkg.contributes;
 const commandIds = new Set<string>(COMMANDS);
 const viewIds = new Set<string>(Object.values(VIEWS));
