@@ -123,7 +123,7 @@ export class Run {
         break;
       }
       this.outcomes.push(out);
-      this.checkpoints.addWork(out.transactions);
+      this.checkpoints.addWork(out.transactions, step.op === "dma");
       if (out.error === "simulation-limit") {
         this.stoppedEarly = this.stopText(out);
         break;
