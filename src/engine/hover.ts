@@ -169,8 +169,9 @@ function whenText(h: HoverInput): string {
   return h.stepIndex !== undefined && h.steps !== undefined ? describeState(h.stepIndex, h.steps, false) : l10n.t("at the cursor");
 }
 
+/** The entry as the model names it (the trail's name: "root entry", "SL-PDE"), indexed as its table is. */
 function stageName(s: WalkStage): string {
-  return s.kind === "root" ? `root[${s.index.toString(16).padStart(2, "0")}]` : s.kind === "context" ? `context[${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}]` : `L${s.level}[${s.index}]`;
+  return `${s.name}[${s.kind === "root" ? s.index.toString(16).padStart(2, "0") : s.kind === "context" ? `${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}` : s.index}]`;
 }
 
 /**

@@ -29,7 +29,7 @@ describe("address hovers", () => {
     const [verdict, entry, link] = blocks[0]!.split("  \n");
     expect(verdict).toBe("**`03:00.0` write: fault 0x05 PTE Write access is not set** (before step 4 of 4)");
     // The leaf PTE that said no: its index, raw value, decoded bits and why.
-    expect(entry).toMatch(/^`L1\[257\]` `0x[0-9a-f]{16}` R=1 W=0 ADDR=0x[0-9a-f]+ \*\*← write request, W = 0 in the SL\\-PTE\*\*$/);
+    expect(entry).toMatch(/^`SL-PTE\[257\]` `0x[0-9a-f]{16}` R=1 W=0 ADDR=0x[0-9a-f]+ \*\*← write request, W = 0 in the SL\\-PTE\*\*$/);
     expect(link).toMatch(/^\[Full walk \(6 entries\) in Mapping Tables\]\(command:passthrough\.translate\?[^ )]+ "/);
     const args: unknown = JSON.parse(decodeURIComponent(/command:passthrough\.translate\?([^ )]+)/.exec(link!)![1]!));
     expect(args).toEqual(["03:00.0", "0xfff01000", true, 3]);
@@ -53,7 +53,7 @@ describe("address hovers", () => {
     const text = read("write-to-readonly").replace("    expect: { fault: 0x05, recorded: true }\n", "");
     const h = hover(text, "iova: 0xfff0_1000, length: 4KiB, write: true", "0xfff0_1000");
     expect(h.markdown).not.toMatch(/PTE Write access is not set/);
-    expect(h.markdown).toMatch(/^\*\*`03:00\.0` write faults here\*\* \(before step 4 of 4\)  \n`L1\[257\]`/);
+    expect(h.markdown).toMatch(/^\*\*`03:00\.0` write faults here\*\* \(before step 4 of 4\)  \n`SL-PTE\[257\]`/);
   });
 
   it("follows the hex/decimal toggle", () => {
