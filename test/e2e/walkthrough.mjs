@@ -126,7 +126,17 @@ try {
   await page.locator('.editor-actions .action-label[aria-label^="Debug Scenario"]').first().click();
   await page.locator(".debug-toolbar").waitFor();
   await showContainer("Run and Debug");
-  const translation = sidebarRow("Translation");
+  // The Variables list is virtualized: with the Step scope expanded (VS Code expands the first
+  // scope) the Translation scope can lie below the pane's visible rows and have no element at
+  // all. Collapse the expanded scopes first, so that every scope is a visible row.
+  const variables = page.locator(".part.sidebar .pane").filter({ has: page.locator(".pane-header", { hasText: "Variables" }) }).first();
+  await variables.locator('.monaco-list-row[aria-level="1"]').first().waitFor();
+  for (let k = 0; k < 6; k++) {
+    const open = variables.locator('.monaco-list-row[aria-level="1"][aria-expanded="true"]').first();
+    if ((await open.count()) === 0) break;
+    await open.click();
+  }
+  const translation = variables.locator(".monaco-list-row", { hasText: "Translation" }).first();
   await translation.click();
   if ((await translation.getAttribute("aria-expanded")) === "false") await page.keyboard.press("ArrowRight");
   await sidebarRow("fault 0x05 PTE Write").waitFor();
