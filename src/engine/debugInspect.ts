@@ -15,7 +15,7 @@ import { bdfKey } from "../sim/bdf.js";
 import { parseAddress } from "../scenario/values.js";
 import { EventKind, EVENT_KIND_NAMES, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
 import { evalExpr, formatValue, parseExpr, type Value } from "./expr.js";
-import { explainWalk, type WalkExplanation } from "./walk.js";
+import { explainEvent, explainWalk, type WalkExplanation } from "./walk.js";
 import type { DebugPos, VarNode, Scope } from "../protocol/debug.js";
 export type { DebugPos, VarNode, Scope };
 
@@ -214,10 +214,7 @@ export class DebugInspector {
     else vars.push({ name: "why", value: this.run.machine.iommu.reason(t.reason[e]!).explanation }, { name: "fault record", value: ["", "recorded", "suppressed by FPD", "lost: fault overflow", "compressed"][fate] ?? "" });
     vars.push({ name: "iotlb", value: t.flags[e]! & F_IOTLB_HIT ? "hit" : "miss (walked the tables)" }, { name: "domain", value: String(t.did[e]), num: String(t.did[e]) });
     if (t.level[e]) vars.push({ name: "level", value: t.reason[e] === 0 ? `${t.level[e]} (${t.level[e] === 3 ? "1 GiB" : t.level[e] === 2 ? "2 MiB" : "4 KiB"} page)` : String(t.level[e]) });
-    // The walk as this transaction met the unit: the tables as the step found them (they do not
-    // change inside a dma step), the caches after the step's earlier transactions.
-    const explain = (m: Machine) => explainWalk(m, t.sid[e]!, iova, write);
-    const w = this.run.atEvent(e, false, explain) ?? explain(this.run.machineBefore(pos.step));
+    const w = explainEvent(this.run, e);
     vars.push({ name: "walk", value: w.summary, children: walkVars(w) });
     vars.push({ name: "mapping", value: mappingSignature(w, true), dataId: `map|${device}|${hx(iova & ~0xfffn)}` });
     return vars;

@@ -11,20 +11,19 @@ import { REQUEST_ERROR_CODES } from "../protocol/diagnostics.js";
 import { answer, errorData, RpcError } from "../protocol/rpc.js";
 import { Session } from "./session.js";
 import { treeChildren, type TreeContext } from "./trees.js";
-import { explainWalk, type WalkExplanation } from "./walk.js";
+import { explainEvent, explainWalk, type WalkExplanation } from "./walk.js";
 import { hoverAt } from "./hover.js";
 import * as l10n from "@vscode/l10n";
 import { describeState, stateStep } from "../protocol/cursor.js";
 import { parseAddress } from "../scenario/values.js";
 import { bdfKey, formatSid } from "../sim/bdf.js";
-import { EventKind, F_WRITE } from "../trace/trace.js";
+import { EventKind } from "../trace/trace.js";
 import { DEFAULT_MEMORY_BUDGET, DEFAULT_WORKER_BUDGET, formatBytes } from "../trace/budget.js";
 import { diagnosesFault, runDiagnostics, validatorFixes } from "./fixes.js";
 import { DebugModel } from "./debug.js";
 import { TraceQuery, diffRuns } from "./traceQuery.js";
 import { exportRows } from "./traceExport.js";
 import type { Run } from "../sim/run.js";
-import type { Machine } from "../sim/machine.js";
 import { explainRecords, synthesizeScenario } from "../import/index.js";
 import { decodeEvidenceText } from "../import/decode.js";
 
@@ -372,11 +371,7 @@ export class EngineServer {
       const t = run.trace;
       if (!(p.event >= 0 && p.event < t.length)) throw new EngineFailure("bad-params", `no event #${p.event}`);
       const step = t.step[p.event]!;
-      const iova = (BigInt(t.aHi[p.event]!) << 32n) | BigInt(t.aLo[p.event]!);
-      // The state the event's transaction met: inside a dma step, after the step's earlier
-      // transactions (their IOTLB fills), as the trace row's hit/miss says.
-      const explain = (m: Machine) => explainWalk(m, t.sid[p.event]!, iova, (t.flags[p.event]! & F_WRITE) !== 0);
-      const w = run.atEvent(p.event, false, explain) ?? explain(run.machineBefore(step));
+      const w = explainEvent(run, p.event);
       const ans: TranslateAnswer & { event: number; step: number; device: string } = {
         event: p.event,
         step,

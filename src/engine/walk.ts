@@ -8,6 +8,8 @@
  * a stale IOTLB hit shows both the cached answer and what the tables say.
  */
 import type { Machine } from "../sim/machine.js";
+import type { Run } from "../sim/run.js";
+import { F_WRITE } from "../trace/trace.js";
 import type { IommuDecoders, StopCause, TrailEntryKind, Translation } from "../sim/iommu.js";
 
 export type WalkStageKind = TrailEntryKind;
@@ -64,6 +66,19 @@ const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 /** Explains how the machine's IOMMU translates (sid, iova) right now, without touching caches. */
 export function explainWalk(m: Machine, sid: number, iova: bigint, write: boolean): WalkExplanation {
   return fromTranslation(m.iommu.explain({ sid, iova, write }), m.iommu);
+}
+
+/**
+ * The walk of trace event `event`'s request as its transaction met the unit: the tables as its
+ * step found them (they do not change inside a dma step), the caches after the step's earlier
+ * transactions (Run.atEvent), so a hit is a hit where the trace row says so. Outside a dma step,
+ * the state before the event's step.
+ */
+export function explainEvent(run: Run, event: number): WalkExplanation {
+  const t = run.trace;
+  const iova = (BigInt(t.aHi[event]!) << 32n) | BigInt(t.aLo[event]!);
+  const explain = (m: Machine) => explainWalk(m, t.sid[event]!, iova, (t.flags[event]! & F_WRITE) !== 0);
+  return run.atEvent(event, false, explain) ?? explain(run.machineBefore(t.step[event]!));
 }
 
 /** The display shape of a contract Translation; `names` is the model that named its fault reasons. */
