@@ -6,6 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import type { EvidenceKind } from "../import/index.js";
+import type { UsageErrorCode } from "../protocol/diagnostics.js";
 
 export const USAGE = `usage:
   passthrough simulate FILE... [--json | --format text|json|junit] [--junit OUT.xml] [--quiet]
@@ -52,8 +53,15 @@ export type SimulateFormat = (typeof SIMULATE_FORMATS)[number];
 export const EXPORT_FORMATS = ["qemu", "libvirt"] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
-/** A command line the CLI refuses: the message names the command and what was wrong. */
-export class UsageError extends Error {}
+/** A command line the CLI refuses: the code says what kind of mistake, the message names the command and what was wrong. */
+export class UsageError extends Error {
+  constructor(
+    readonly code: UsageErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 type OptionSpec = { type: "boolean" } | { type: "string" };
 const COMMANDS = {
@@ -70,31 +78,32 @@ type CommandName = keyof typeof COMMANDS;
 export function parseCommandLine(argv: readonly string[]): Command {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") return { cmd: "help" };
-  if (!Object.hasOwn(COMMANDS, cmd)) throw new UsageError(`unknown command "${cmd}"${suggest(cmd, Object.keys(COMMANDS), "")}`);
+  if (!Object.hasOwn(COMMANDS, cmd)) throw new UsageError("unknown-command", `unknown command "${cmd}"${suggest(cmd, Object.keys(COMMANDS), "")}`);
   const name = cmd as CommandName;
   const options: Record<string, OptionSpec> = COMMANDS[name];
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(`${name}: ${argumentProblem(e, Object.keys(options))}`);
+    const p = argumentProblem(e, Object.keys(options));
+    throw new UsageError(p.code, `${name}: ${p.message}`);
   }
   const { values, positionals } = parsed;
   const flag = (k: string) => values[k] === true;
   const needFiles = (what: string) => {
-    if (positionals.length === 0) throw new UsageError(`${name}: no ${what} file given`);
+    if (positionals.length === 0) throw new UsageError("missing-file", `${name}: no ${what} file given`);
     return positionals;
   };
   switch (name) {
     case "simulate": {
       const files = needFiles("scenario");
       const f = values.format;
-      if (f !== undefined && (typeof f !== "string" || !(SIMULATE_FORMATS as readonly string[]).includes(f))) throw new UsageError(`simulate: --format ${JSON.stringify(f)} is not one of ${SIMULATE_FORMATS.join(", ")}${suggest(String(f), SIMULATE_FORMATS, "")}`);
-      if (flag("json") && f !== undefined && f !== "json") throw new UsageError(`simulate: --json and --format ${f} ask for two outputs; give one`);
+      if (f !== undefined && (typeof f !== "string" || !(SIMULATE_FORMATS as readonly string[]).includes(f))) throw new UsageError("invalid-option-value", `simulate: --format ${JSON.stringify(f)} is not one of ${SIMULATE_FORMATS.join(", ")}${suggest(String(f), SIMULATE_FORMATS, "")}`);
+      if (flag("json") && f !== undefined && f !== "json") throw new UsageError("conflicting-options", `simulate: --json and --format ${f} ask for two outputs; give one`);
       const format: SimulateFormat = flag("json") ? "json" : ((f as SimulateFormat | undefined) ?? "text");
       const c: Extract<Command, { cmd: "simulate" }> = { cmd: name, files, json: format === "json", quiet: flag("quiet"), format };
       if (typeof values.junit === "string") {
-        if (values.junit === "") throw new UsageError("simulate: --junit needs a file name");
+        if (values.junit === "") throw new UsageError("option-value-missing", "simulate: --junit needs a file name");
         c.junit = values.junit;
       }
       return c;
@@ -104,7 +113,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
       const c: Extract<Command, { cmd: "decode" | "explain" }> = { cmd: name, files: needFiles("evidence"), json: flag("json") };
       const kind = values.kind;
       if (typeof kind === "string") {
-        if (!(EVIDENCE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`${name}: --kind ${JSON.stringify(kind)} is not one of ${EVIDENCE_KINDS.join(", ")}${suggest(kind, EVIDENCE_KINDS, "")}`);
+        if (!(EVIDENCE_KINDS as readonly string[]).includes(kind)) throw new UsageError("invalid-option-value", `${name}: --kind ${JSON.stringify(kind)} is not one of ${EVIDENCE_KINDS.join(", ")}${suggest(kind, EVIDENCE_KINDS, "")}`);
         c.kind = kind as EvidenceKind;
       }
       if (name === "explain" && typeof values.trace === "string") (c as Extract<Command, { cmd: "explain" }>).trace = values.trace;
@@ -114,16 +123,16 @@ export function parseCommandLine(argv: readonly string[]): Command {
       return { cmd: name, files: needFiles("evidence") };
     case "export": {
       const [file, ...more] = needFiles("scenario");
-      if (more.length) throw new UsageError(`export: one scenario file, got ${positionals.length}`);
+      if (more.length) throw new UsageError("too-many-arguments", `export: one scenario file, got ${positionals.length}`);
       const format = values.format ?? "qemu";
-      if (typeof format !== "string" || !(EXPORT_FORMATS as readonly string[]).includes(format)) throw new UsageError(`export: --format ${JSON.stringify(format)} is not one of ${EXPORT_FORMATS.join(", ")}${suggest(String(format), EXPORT_FORMATS, "")}`);
+      if (typeof format !== "string" || !(EXPORT_FORMATS as readonly string[]).includes(format)) throw new UsageError("invalid-option-value", `export: --format ${JSON.stringify(format)} is not one of ${EXPORT_FORMATS.join(", ")}${suggest(String(format), EXPORT_FORMATS, "")}`);
       return { cmd: name, file: file!, format: format as ExportFormat, ...(typeof values.vm === "string" ? { vm: values.vm } : {}) };
     }
     case "bench": {
-      if (positionals.length > 2) throw new UsageError(`bench: at most two numbers (N and REPS), got ${positionals.length} arguments`);
+      if (positionals.length > 2) throw new UsageError("too-many-arguments", `bench: at most two numbers (N and REPS), got ${positionals.length} arguments`);
       const nums = positionals.map((p, i) => {
         const [what, max] = i === 0 ? ["N", BENCH_MAX_N] : ["REPS", BENCH_MAX_REPS];
-        if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > max) throw new UsageError(`bench: ${what} must be a whole number from 1 to ${max.toLocaleString("en-US")}, got ${JSON.stringify(p)}`);
+        if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > max) throw new UsageError("invalid-argument", `bench: ${what} must be a whole number from 1 to ${max.toLocaleString("en-US")}, got ${JSON.stringify(p)}`);
         return Number(p);
       });
       return { cmd: name, n: nums[0] ?? 10_000_000, reps: nums[1] ?? 3, dump: flag("dump") };
@@ -132,16 +141,16 @@ export function parseCommandLine(argv: readonly string[]): Command {
 }
 
 /** parseArgs' error in the CLI's words, with the nearest known option as a hint. */
-function argumentProblem(e: unknown, known: string[]): string {
+function argumentProblem(e: unknown, known: string[]): { code: UsageErrorCode; message: string } {
   const err = e as { code?: string; message?: string };
   const opt = /'(-[^' ]*)/.exec(err.message ?? "")?.[1] ?? "";
   switch (err.code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `unknown option ${opt}${suggest(opt.replace(/^-+/, "").replace(/=.*$/, ""), known, "--")}${known.length ? ` (options: ${known.map((k) => `--${k}`).join(", ")})` : " (it takes no options)"}`;
+      return { code: "unknown-option", message: `unknown option ${opt}${suggest(opt.replace(/^-+/, "").replace(/=.*$/, ""), known, "--")}${known.length ? ` (options: ${known.map((k) => `--${k}`).join(", ")})` : " (it takes no options)"}` };
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return /argument missing/.test(err.message ?? "") ? `${opt} needs a value` : `${opt} takes no value`;
+      return /argument missing/.test(err.message ?? "") ? { code: "option-value-missing", message: `${opt} needs a value` } : { code: "option-takes-no-value", message: `${opt} takes no value` };
     default:
-      return err.message ?? String(e);
+      return { code: "invalid-argument", message: err.message ?? String(e) };
   }
 }
 

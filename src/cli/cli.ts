@@ -25,7 +25,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     c = parseCommandLine(argv);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    io.err(terminalSafe(`passthrough ${e.message}\n${USAGE}\n`));
+    io.err(terminalSafe(`passthrough: error ${e.code}: ${e.message}\n${USAGE}\n`));
     return 2;
   }
   switch (c.cmd) {

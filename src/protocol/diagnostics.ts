@@ -115,3 +115,22 @@ export type DiagnosticCode = (typeof DIAGNOSTIC_CODES)[number];
 export const REQUEST_ERROR_CODES = ["no-session", "bad-params", "not-ready", "internal", "cancelled", "restarted"] as const;
 
 export type RequestErrorCode = (typeof REQUEST_ERROR_CODES)[number];
+
+/**
+ * Why the command line was refused (cli/args.ts UsageError.code): printed as
+ * `passthrough: error CODE: message` with the usage, exit code 2, so a script can tell a typo
+ * from a failing scenario without matching the message.
+ */
+export const USAGE_ERROR_CODES = [
+  "unknown-command",
+  "unknown-option",
+  "option-value-missing",
+  "option-takes-no-value",
+  "invalid-option-value",
+  "conflicting-options",
+  "missing-file",
+  "too-many-arguments",
+  "invalid-argument",
+] as const;
+
+export type UsageErrorCode = (typeof USAGE_ERROR_CODES)[number];

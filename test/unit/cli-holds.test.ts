@@ -49,13 +49,13 @@ describe("bench arguments", () => {
       expect(r.err, args.join(" ")).not.toMatch(/\n\s+at /);
       expect(r.out, args.join(" ")).toBe("");
     }
-    expect((await cli("bench", "1", "17")).err).toContain("passthrough bench: REPS must be a whole number from 1 to 16, got \"17\"");
+    expect((await cli("bench", "1", "17")).err).toContain("passthrough: error invalid-argument: bench: REPS must be a whole number from 1 to 16, got \"17\"");
   });
 
   it("the built executable: a bad bench argument prints one line and the usage, exit 2", () => {
     const r = spawnSync(process.execPath, [cliBundle, "bench", "99999999999999999999"], { encoding: "utf8" });
     expect(r.status).toBe(2);
-    expect(r.stderr.split("\n")[0]).toBe('passthrough bench: N must be a whole number from 1 to 50,000,000, got "99999999999999999999"');
+    expect(r.stderr.split("\n")[0]).toBe('passthrough: error invalid-argument: bench: N must be a whole number from 1 to 50,000,000, got "99999999999999999999"');
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });

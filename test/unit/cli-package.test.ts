@@ -52,6 +52,6 @@ describe("the CLI package", () => {
     expect(e.stdout).toMatch(/Likely causes, most likely first:/);
     const bad = spawnSync(bin, ["bench", "0"], { encoding: "utf8" });
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/^passthrough bench: N must be/);
+    expect(bad.stderr).toMatch(/^passthrough: error invalid-argument: bench: N must be/);
   });
 });

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { EVIDENCE_KINDS, parseCommandLine, UsageError, USAGE } from "../../src/cli/args.js";
 import { runCli, type CliIo } from "../../src/cli/cli.js";
 import { simulateText } from "../../src/cli/simulate.js";
+import { USAGE_ERROR_CODES } from "../../src/protocol/diagnostics.js";
 
 const root = join(__dirname, "..", "..");
 const example = join(root, "examples", "write-to-readonly.passthrough.yaml");
@@ -24,7 +25,7 @@ describe("CLI arguments", () => {
     const r = await cli("simulate", "--jsno", example);
     expect(r.code).toBe(2);
     expect(r.out).toBe("");
-    expect(r.err).toContain("passthrough simulate: unknown option --jsno; did you mean --json?");
+    expect(r.err).toContain("passthrough: error unknown-option: simulate: unknown option --jsno; did you mean --json?");
     expect(r.err).toContain(USAGE);
   });
 
@@ -32,7 +33,7 @@ describe("CLI arguments", () => {
     const r = await cli("decode", "--kind", "bogus", example);
     expect(r.code).toBe(2);
     expect(r.out).toBe("");
-    expect(r.err).toContain(`passthrough decode: --kind "bogus" is not one of ${EVIDENCE_KINDS.join(", ")}`);
+    expect(r.err).toContain(`passthrough: error invalid-option-value: decode: --kind "bogus" is not one of ${EVIDENCE_KINDS.join(", ")}`);
     expect(r.err).toContain(USAGE);
     expect((await cli("explain", "--kind", "grups", example)).err).toContain("did you mean groups?");
   });
@@ -45,6 +46,39 @@ describe("CLI arguments", () => {
     }
     expect((await cli("simulat", example)).err).toContain('unknown command "simulat"; did you mean simulate?');
     expect((await cli("explain", "x.log", "--trace")).err).toContain("--trace needs a value");
+  });
+
+  it("every usage error carries a code from the one list (protocol/diagnostics.ts), printed before its message", async () => {
+    const cases: [string[], string][] = [
+      [["simulat", example], "unknown-command"],
+      [["simulate", "--jsno", example], "unknown-option"],
+      [["explain", "x.log", "--trace"], "option-value-missing"],
+      [["simulate", "--json=yes", example], "option-takes-no-value"],
+      [["decode", "--kind", "bogus", example], "invalid-option-value"],
+      [["simulate", "--json", "--format", "junit", example], "conflicting-options"],
+      [["simulate"], "missing-file"],
+      [["bench", "1", "2", "3"], "too-many-arguments"],
+      [["bench", "ten"], "invalid-argument"],
+    ];
+    const seen = new Set<string>();
+    for (const [argv, code] of cases) {
+      const r = await cli(...argv);
+      expect(r.code, argv.join(" ")).toBe(2);
+      expect(r.err.split("\n")[0], argv.join(" ")).toMatch(new RegExp(`^passthrough: error ${code}: `));
+      seen.add(code);
+    }
+    // Each code of the list is reachable from some command line.
+    expect([...seen].sort()).toEqual([...USAGE_ERROR_CODES].sort());
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom("simulate", "decode", "bench", "--json", "--kind", "--format", "x"), fc.string({ maxLength: 6 })), { maxLength: 6 }), (argv) => {
+        try {
+          parseCommandLine(argv);
+        } catch (e) {
+          expect((USAGE_ERROR_CODES as readonly string[]).includes((e as UsageError).code)).toBe(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("a valid command line still runs: help exits 0, a scenario's expectations decide the exit code", async () => {
@@ -188,7 +222,7 @@ describe("passthrough export", () => {
   it("a bad format, an unknown VM, two files or a broken scenario is exit 2 with the reason", async () => {
     const f = await cli("export", "--format", "libvrt", example);
     expect(f.code).toBe(2);
-    expect(f.err).toContain('passthrough export: --format "libvrt" is not one of qemu, libvirt; did you mean libvirt?');
+    expect(f.err).toContain('passthrough: error invalid-option-value: export: --format "libvrt" is not one of qemu, libvirt; did you mean libvirt?');
     const v = await cli("export", "--vm", "nope", example);
     expect(v.code).toBe(2);
     expect(v.err).toMatch(/no VM named "nope" \(VMs: /);
