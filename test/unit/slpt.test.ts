@@ -10,6 +10,7 @@ import { PhysicalMemory } from "../../src/sim/memory.js";
 import { Iotlb } from "../../src/sim/vtd/iotlb.js";
 import { SlptWalker, type SlptFormat } from "../../src/sim/vtd/slpt.js";
 import { DmaBurst, SecondLevelTranslator } from "../../src/sim/vtd/translate.js";
+import { CORE_INFO, CORE_INTERRUPT_WINDOW } from "../../src/sim/vtd/translateCoreLayout.js";
 
 const POOL = 0x10000000n;
 const POOL_PAGES = 8;
@@ -238,12 +239,16 @@ describe("translateBatch (bursts in the WebAssembly core)", () => {
         const xOne = new SecondLevelTranslator(new SlptWalker(one, s.fmt), ways === 0 ? null : new Iotlb(sets, ways, one));
         const tlbMany = ways === 0 ? null : new Iotlb(sets, ways, many);
         const xMany = new SecondLevelTranslator(new SlptWalker(many, s.fmt), tlbMany);
+        // Each request's info byte: the level translate() reports and whether the IOTLB answered.
+        const expectedInfo: number[] = [];
         const expected: [number, number][] = reqs.map(([iova, write], i) => {
           const code = xOne.translate(did, Number(s.root), s.levels, widthAt(i), Number(iova >> 32n), Number(iova & 0xffffffffn), write);
+          expectedInfo.push(xOne.level | (xOne.iotlbHit ? CORE_INFO.iotlbHit : 0));
           return code === 0 ? [xOne.hpaLo | 0, xOne.hpaHi | 0] : [code, -1];
         });
         const burst = new DmaBurst(many, 8);
         const got: [number, number][] = [];
+        const gotInfo: number[] = [];
         for (let start = 0; start < reqs.length; start += chunk) {
           const part = reqs.slice(start, start + chunk);
           part.forEach(([iova, write], i) => {
@@ -251,10 +256,14 @@ describe("translateBatch (bursts in the WebAssembly core)", () => {
             burst.requests[2 * i + 1] = Number(iova >> 32n) | 0;
             burst.writes[i] = write ? 1 : 0;
           });
-          xMany.translateBatch(did, Number(s.root), s.levels, widthAt(start), burst, part.length);
-          for (let i = 0; i < part.length; i++) got.push([burst.results[2 * i]!, burst.results[2 * i + 1]!]);
+          expect(xMany.translateBatch(did, Number(s.root), s.levels, widthAt(start), burst, part.length)).toBe(part.length);
+          for (let i = 0; i < part.length; i++) {
+            got.push([burst.results[2 * i]!, burst.results[2 * i + 1]!]);
+            gotInfo.push(burst.info[i]!);
+          }
         }
         expect(got).toEqual(expected);
+        expect(gotInfo).toEqual(expectedInfo);
         expect([xMany.hits, xMany.misses]).toEqual([xOne.hits, xOne.misses]);
         if (tlbMany) expect(tlbMany.entries()).toEqual(xOne.iotlb!.entries());
         // The result fields describe the last request, as after translate().
@@ -486,6 +495,7 @@ describe("translateBatch's loops of the common configurations", () => {
               const code = one.translate(1, Number(POOL), 4, 48, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
               const want = code === 0 ? [one.hpaLo | 0, one.hpaHi | 0] : [code, -1];
               expect([burst.results[2 * i], burst.results[2 * i + 1]], `request ${i}: 0x${iova.toString(16)}`).toEqual(want);
+              expect(burst.info[i], `request ${i}: level and IOTLB hit`).toBe(one.level | (one.iotlbHit ? CORE_INFO.iotlbHit : 0));
             });
           },
         ),
@@ -527,5 +537,47 @@ describe("translateBatch's result block", () => {
       expect([burst.results[2 * ((iovas.length - 1) % chunk)], burst.results[2 * ((iovas.length - 1) % chunk) + 1]], `bursts of ${chunk}`).toEqual([0x06, -1]);
       expect([many.level, many.iotlbHit], `bursts of ${chunk}`).toEqual([3, false]);
     }
+  });
+});
+
+describe("a vetting core (the DMAR unit's) and the interrupt window", () => {
+  // IOVA 0x1000 -> a 4 KiB page at 0xfee0_1000 (inside 0xFEE00000-0xFEEFFFFF); 0x2000 -> 0x5000.
+  const make = (vet: boolean) => {
+    const w = chain(0x1000n, 0xfee0_1000n | 3n);
+    // The second leaf, in the same SL-PT (page 3 of the pool).
+    w.mem.writeU64(Number(POOL + 3n * 4096n + 2n * 8n), 0x5000n | 3n);
+    return new SecondLevelTranslator(w, new Iotlb(16, 4, w.mem), vet);
+  };
+  const load = (burst: DmaBurst, iovas: bigint[]) =>
+    iovas.forEach((iova, i) => {
+      burst.requests[2 * i] = Number(iova & 0xffffffffn);
+      burst.requests[2 * i + 1] = 0;
+      burst.writes[i] = 0;
+    });
+
+  it("hands a walk whose leaf lies in the window back unfilled (handBack: the burst stops there), and leaves other walks alone", () => {
+    const x = make(true);
+    const burst = new DmaBurst(x.walker.mem, 4);
+    load(burst, [0x2000n, 0x1000n, 0x2000n]);
+    expect(x.translateBatch(1, Number(POOL), 4, 48, burst, 3, true)).toBe(1);
+    expect(burst.results[0]! >>> 0).toBe(0x5000);
+    // Only the page outside the window was cached.
+    expect(x.iotlb!.entries().map((e) => e.hpa)).toEqual([0x5000n]);
+    expect(CORE_INTERRUPT_WINDOW.first).toBe(0xfee00000);
+  });
+
+  it("without handBack the request is walked in TypeScript and the burst goes on: the same answers as translate()", () => {
+    const x = make(true);
+    const burst = new DmaBurst(x.walker.mem, 4);
+    load(burst, [0x2000n, 0x1000n, 0x2000n]);
+    expect(x.translateBatch(1, Number(POOL), 4, 48, burst, 3)).toBe(3);
+    expect([0, 1, 2].map((i) => burst.results[2 * i]! >>> 0)).toEqual([0x5000, 0xfee01000, 0x5000]);
+    expect([...burst.info.subarray(0, 3)]).toEqual([1, 1, 1 | CORE_INFO.iotlbHit]);
+    // A core that does not vet (the benchmark's) answers the window's page like any other.
+    const plain = make(false);
+    const b2 = new DmaBurst(plain.walker.mem, 4);
+    load(b2, [0x1000n]);
+    expect(plain.translateBatch(1, Number(POOL), 4, 48, b2, 1, true)).toBe(1);
+    expect(b2.results[0]! >>> 0).toBe(0xfee01000);
   });
 });

@@ -58,8 +58,23 @@ export const LAYOUT = {
     reqResult: 144,
     /** Scratch result of the walk loop's second pass over a burst's last request (i64). */
     lastResult: 152,
-    bytes: 160,
+    /** translate()'s scratch info byte (see `info`). */
+    reqInfo: 160,
+    bytes: 168,
   },
+  /**
+   * Per request of a burst, one info byte beside its result: the level (bits 2:0: the leaf's on
+   * success, the faulting entry's on a walk fault, 0 for the range check) and whether the IOTLB
+   * answered (bit 3) - what the DMAR unit's trace records of each transaction.
+   */
+  info: { levelMask: 7, iotlbHit: 8 },
+  /**
+   * The interrupt address range (QEMU VTD_INTERRUPT_ADDR_FIRST/LAST). A core configured to vet
+   * walks (the DMAR unit's) hands a walk whose leaf page overlaps it back to TypeScript before
+   * filling the IOTLB, as it hands back a walk that leaves the pool: the unit's rule for such a
+   * translation (fault 0x0E, no IOTLB entry) is decided there, once.
+   */
+  interruptWindow: { first: 0xfee00000, last: 0xfeefffff },
   /** A result, 8 bytes: the translated address, or a fault as (reason, FAULT_HI). */
   faultHi: -1,
   iotlb: {
@@ -147,16 +162,28 @@ const leafHpa = () => `(i64.or
       (i64.and (i64.and (local.get $e) (local.get $addrMask)) (i64.xor (local.get $offMask) (i64.const -1)))
       (i64.and (local.get $iova) (local.get $offMask)))`;
 
+/**
+ * i32: the core vets walks and the leaf page of (hpa, offMask) (i64 exprs) overlaps the interrupt
+ * window: the request is handed back (see LAYOUT.interruptWindow).
+ */
+const vetted = (hpa, offMask) => `(i32.and (local.get $vet)
+      (i32.and (i64.le_u (i64.and ${hpa} (i64.xor ${offMask} (i64.const -1))) (i64.const ${hex(LAYOUT.interruptWindow.last)}))
+        (i64.ge_u (i64.or ${hpa} ${offMask}) (i64.const ${hex(LAYOUT.interruptWindow.first)}))))`;
+
+/** The info byte of a request (i32 exprs: level, hit 0/1). */
+const infoByte = (level, hit) => `(i32.or ${level} (i32.shl ${hit} (i32.const ${Math.log2(LAYOUT.info.iotlbHit)})))`;
+
 /** Locals every walking function declares, and their values from the globals. */
 const WALK_LOCALS = `(local $e i64) (local $off i64) (local $offMask i64) (local $perm i64) (local $need i64)
     (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32) (local $addrMask i64) (local $blk i32)
-    (local $large2 i32) (local $large3 i32)`;
+    (local $large2 i32) (local $large3 i32) (local $vet i32)`;
 // Globals in locals: V8 reloads a mutable global at every use. The pool does not grow during a burst.
 const WALK_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
     (local.set $poolHpa (global.get $poolHpa))
     (local.set $poolOff (global.get $poolOff))
     (local.set $addrMask (global.get $addrMask))
     (local.set $blk (global.get $blk))
+    (local.set $vet (global.get $vet))
     (local.set $large3 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 3)) (i32.const 1)))
     (local.set $large2 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 2)) (i32.const 1)))`;
 
@@ -185,7 +212,8 @@ function walkToBlock(levels) {
     ;; Reserved bits set in the entry at $level.
     (i32.store offset=${B.level} (local.get $blk) (local.get $level))
     (br $walked (i32.const ${FR.PAGING_ENTRY_RSVD})))
-    ;; The leaf at $level.
+    ;; The leaf at $level (handed back, as a walk out of the pool, when the core vets it).
+    (if ${vetted(leafHpa(), "(local.get $offMask)")} (then (br $walked (i32.const -1))))
     (i64.store offset=${B.hpa} (local.get $blk) ${leafHpa()})
     (i32.store offset=${B.level} (local.get $blk) (local.get $level))
     (i32.store offset=${B.perm} (local.get $blk) (i32.wrap_i64 (i64.and (local.get $perm) (i64.const 3))))
@@ -320,11 +348,14 @@ export function translateCoreWat() {
   (global $ways (mut i32) (i32.const 0))
   ;; $hitRun4: the permission of the last hit it answered.
   (global $lastPerm (mut i32) (i32.const 0))
+  ;; 1: hand back walks whose leaf page overlaps the interrupt window (LAYOUT.interruptWindow).
+  (global $vet (mut i32) (i32.const 0))
 
   (func (export "configure")
     (param $blk i32) (param $poolHpa f64) (param $poolOff i32) (param $poolBytesAt i32)
     (param $addrMaskHi i32) (param $largeOk i32)
-    (param $tlb i32) (param $victim i32) (param $sets i32) (param $ways i32)
+    (param $tlb i32) (param $victim i32) (param $sets i32) (param $ways i32) (param $vet i32)
+    (global.set $vet (local.get $vet))
     (global.set $blk (local.get $blk))
     (global.set $poolHpa (i64.trunc_f64_u (local.get $poolHpa)))
     (global.set $poolOff (local.get $poolOff))
@@ -398,7 +429,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; than $n when that request's walk left the table pool and must be walked in TypeScript (the
   ;; caller resumes the burst after it). Any configuration; translate() is a burst of one.
   (func $burst (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     ${WALK_LOCALS} ${TLB_LOCALS}
     (local $i i32) (local $r i32) (local $iova i64) (local $write i32) (local $out i32)
     (local $hits i32) (local $misses i32) (local $fast4 i32) (local $lastFast i32) (local $level i32)
@@ -469,6 +500,11 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
           (then
             (i32.store (local.get $out) (local.get $r))
             (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))))
+        ;; The inlined probe's hit wrote nothing to the block: level 1, a hit.
+        (i32.store8 (i32.add (local.get $info) (local.get $i))
+          (select ${infoByte("(i32.const 1)", "(i32.const 1)")}
+            ${infoByte(`(i32.load offset=${B.level} (local.get $blk))`, `(i32.load offset=${B.iotlbHit} (local.get $blk))`)}
+            (local.get $lastFast)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
@@ -499,12 +535,12 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; loops are separate functions because V8 spills every value live across a call: a call in the
   ;; hit loop would cost it a dozen stack loads and stores per request.
   (func $burstProbe4 (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     (local $i i32) (local $j i32) (local $k i32) (local $out i32)
     (block $exit
       (loop $next
         (local.set $j (call $hitRun4 (local.get $did) (local.get $reqs) (local.get $writes)
-          (local.get $i) (local.get $n) (local.get $results)))
+          (local.get $i) (local.get $n) (local.get $results) (local.get $info)))
         (i32.store offset=${B.hits} (global.get $blk)
           (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
         (if (i32.ge_u (local.get $j) (local.get $n))
@@ -523,14 +559,14 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
           (then
             ;; Until the next run of 4 KiB hits; stops at a request whose walk left the pool.
             (local.set $k (call $burstTlb4 (local.get $did) (local.get $root) (local.get $widthBits)
-              (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results)))
+              (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results) (local.get $info)))
             (if (i32.lt_s (local.get $k) (i32.const 0)) (then (return (i32.sub (i32.const -1) (local.get $k)))))
             (local.set $i (local.get $k)))
           (else
             (br_if $exit
               (i32.eqz (call $burst (local.get $did) (local.get $root) (local.get $levels) (local.get $widthBits)
                 (i32.add (local.get $reqs) (i32.shl (local.get $j) (i32.const 3))) (i32.add (local.get $writes) (local.get $j))
-                (i32.const 1) (i32.add (local.get $results) (i32.shl (local.get $j) (i32.const 3))))))
+                (i32.const 1) (i32.add (local.get $results) (i32.shl (local.get $j) (i32.const 3))) (i32.add (local.get $info) (local.get $j)))))
             (local.set $i (i32.add (local.get $j) (i32.const 1)))))
         (br_if $next (i32.lt_u (local.get $i) (local.get $n)))
         (return (local.get $i))))
@@ -542,7 +578,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; (the IOTLB comes first: the address width is not looked at). The permission of the last hit
   ;; is left in $lastPerm.
   (func $hitRun4 (param $did i32) (param $reqs i32) (param $writes i32)
-    (param $i i32) (param $n i32) (param $results i32) (result i32)
+    (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     (local $iova i64) (local $write i32) (local $out i32) (local $base i32) (local $x i64)
     (local $q i32) (local $baseLo i32) (local $tlb i32) (local $setMask6 i64) (local $shift1 i64) (local $didTag i32)
     (local.set $tlb (global.get $tlb))
@@ -572,6 +608,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
           (else
             (i32.store (local.get $out) (i32.sub (i32.const ${FR.READ}) (local.get $write)))
             (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (global.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
@@ -585,7 +622,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; at a request whose walk leaves the table pool (returns -1 - its index; its miss is counted).
   ;; The results' low dwords leave the block $word0 (a fault reason or the address's low dword).
   (func $burstTlb4 (param $did i32) (param $root i64) (param $widthBits i32)
-    (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (result i32)
+    (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     ${WALK_LOCALS} ${TLB_LOCALS}
     (local $start i32) (local $iova i64) (local $write i32) (local $out i32) (local $L i32) (local $hpa i64)
     (local $hits i32) (local $misses i32) (local $lastLevel i32) (local $lastPerm i32) (local $lastHit i32)
@@ -658,9 +695,12 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
             ;; The leaf at $lastLevel.
             (local.set $lastPerm (i32.and (i32.wrap_i64 (local.get $perm)) (i32.const 3)))
             (local.set $hpa ${leafHpa()})
+            ;; A leaf in the interrupt window goes back to TypeScript unfilled (LAYOUT.interruptWindow).
+            (br_if $pool ${vetted("(local.get $hpa)", "(local.get $offMask)")})
             ${fill("(local.get $lastLevel)", "(local.get $hpa)", "(local.get $lastPerm)", 4)}
             (i32.store offset=4 (local.get $out) (i32.wrap_i64 (i64.shr_u (local.get $hpa) (i64.const 32))))
             (i32.wrap_i64 (local.get $hpa))))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(local.get $lastLevel)", "(local.get $lastHit)")})
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     ;; Done, or stopped at a 4 KiB hit: the block describes the last request done, as after $burst.
@@ -685,9 +725,9 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; not kept per request; the last request goes through $burst again at the end (no IOTLB: it
   ;; changes nothing but the result block) so that the block describes it.
   (func $burstWalk4 (param $did i32) (param $root i64) (param $widthBits i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     ${WALK_LOCALS}
-    (local $i i32) (local $iova i64) (local $out i32) (local $width i64)
+    (local $i i32) (local $iova i64) (local $out i32) (local $width i64) (local $lvl i32)
     ${WALK_SETUP}
     (local.set $width (i64.extend_i32_u (local.get $widthBits)))
     (block $exit
@@ -697,6 +737,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         ;; need = 1 + write: R (bit 0) for a read, W (bit 1) for a write.
         (local.set $need (i64.extend_i32_u (i32.add (i32.const 1) (i32.load8_u (i32.add (local.get $writes) (local.get $i))))))
         (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        (local.set $lvl (i32.const 0))
         (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))
         (i32.store (local.get $out)
           (block $fault (result i32)
@@ -708,14 +749,16 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
               ;; is tested at each level.
               ${walk(4, "$leaf", {
                 pool: (c) => `(br_if $exit ${c})`,
-                entry: () => "",
+                entry: (L) => `(local.set $lvl (i32.const ${L}))`,
                 fault: (L, c) => `(br_if $fault (i32.sub (i32.const ${FR.READ + 1}) (i32.wrap_i64 (local.get $need))) ${c}) (drop)`,
                 rsvd: (L, c) => `(br_if $fault (i32.const ${FR.PAGING_ENTRY_RSVD}) ${c}) (drop)`,
               })})
             ;; The leaf.
             (i64.store (local.get $out) ${leafHpa()})
+            (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $lvl))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $lvl))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     ;; Stopped early at request $i (its walk left the pool): the caller walks it, and $burst does
@@ -725,7 +768,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (drop (call $burst (local.get $did) (local.get $root) (i32.const 4) (local.get $widthBits)
           (i32.add (local.get $reqs) (i32.shl (i32.sub (local.get $n) (i32.const 1)) (i32.const 3)))
           (i32.add (local.get $writes) (i32.sub (local.get $n) (i32.const 1)))
-          (i32.const 1) (i32.add (local.get $blk) (i32.const ${B.lastResult}))))))
+          (i32.const 1) (i32.add (local.get $blk) (i32.const ${B.lastResult})) (i32.add (local.get $blk) (i32.const ${B.reqInfo}))))))
     (local.get $i))
 
   ;; One request: a burst of one through the block's scratch request. The IOVA and the root
@@ -742,7 +785,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
     (if (i32.eqz
           (call $burst (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
             (i32.add (local.get $blk) (i32.const ${B.reqIova})) (i32.add (local.get $blk) (i32.const ${B.reqWrite})) (i32.const 1)
-            (i32.add (local.get $blk) (i32.const ${B.reqResult}))))
+            (i32.add (local.get $blk) (i32.const ${B.reqResult})) (i32.add (local.get $blk) (i32.const ${B.reqInfo}))))
       (then (return (i32.const -1))))
     (select (i32.load offset=${B.reqResult} (local.get $blk)) (i32.const 0)
       (i32.eq (i32.load offset=${B.reqResult + 4} (local.get $blk)) (i32.const ${LAYOUT.faultHi}))))
@@ -766,19 +809,19 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; A burst (see $burst), through the loop of its configuration.
   (func (export "translateBatch")
     (param $did i32) (param $root f64) (param $levels i32) (param $widthBits i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (result i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     (if (i32.lt_u (local.get $widthBits) (i32.const 64))
       (then
         (if (i32.and (i32.ne (global.get $tlb) (i32.const 0)) (i32.eq (global.get $ways) (i32.const 4)))
           (then
             (return (call $burstProbe4 (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
-              (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results)))))
+              (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info)))))
         (if (i32.and (i32.eqz (global.get $tlb)) (i32.eq (local.get $levels) (i32.const 4)))
           (then
             (return (call $burstWalk4 (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $widthBits)
-              (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results)))))))
+              (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info)))))))
     (call $burst (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
-      (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results)))
+      (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info)))
 )
 `;
 }

@@ -13,15 +13,15 @@
 import { MemoryView, type PhysicalMemory } from "../memory.js";
 import type { Iotlb } from "./iotlb.js";
 import type { SlptWalker } from "./slpt.js";
-import { CORE_BLOCK, CORE_FAULT_HI } from "./translateCoreLayout.js";
+import { CORE_BLOCK, CORE_FAULT_HI, CORE_INFO } from "./translateCoreLayout.js";
 import { TRANSLATE_CORE_WASM } from "./translateCoreWasm.js";
 
 
 /** The core's exports (translate-core.template.mjs). */
 interface TranslateCore {
-  configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number): void;
+  configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number, vet: number): void;
   translate(did: number, root: number, levels: number, widthBits: number, iovaHi: number, iovaLo: number, write: number): number;
-  translateBatch(did: number, root: number, levels: number, widthBits: number, reqs: number, writes: number, n: number, results: number): number;
+  translateBatch(did: number, root: number, levels: number, widthBits: number, reqs: number, writes: number, n: number, results: number, info: number): number;
 }
 
 /**
@@ -34,12 +34,19 @@ export class DmaBurst {
   private readonly req: MemoryView<Int32Array>;
   private readonly wr: MemoryView<Uint8Array>;
   private readonly res: MemoryView<Int32Array>;
+  private readonly inf: MemoryView<Uint8Array>;
+
+  /** SRAM arena bytes a burst of `capacity` requests takes (alignment included). */
+  static arenaBytes(capacity: number): number {
+    return capacity * 18 + 32;
+  }
 
   constructor(mem: PhysicalMemory, capacity: number) {
     this.capacity = capacity;
     this.req = new MemoryView(mem, Int32Array, mem.allocSram(capacity * 8, 8), capacity * 2);
     this.res = new MemoryView(mem, Int32Array, mem.allocSram(capacity * 8, 8), capacity * 2);
     this.wr = new MemoryView(mem, Uint8Array, mem.allocSram(capacity, 1), capacity);
+    this.inf = new MemoryView(mem, Uint8Array, mem.allocSram(capacity, 1), capacity);
   }
 
   /** IOVA of request i: [2i] low dword, [2i + 1] high dword. */
@@ -55,6 +62,14 @@ export class DmaBurst {
     return this.res.get();
   }
 
+  /**
+   * Info of result i: the level (bits 2:0, CORE_INFO.levelMask: the leaf's, or the faulting
+   * entry's, 0 for the address-width check) and CORE_INFO.iotlbHit when the IOTLB answered.
+   */
+  get info(): Uint8Array {
+    return this.inf.get();
+  }
+
   /** Byte offsets in the memory, for the core. */
   get requestsOffset(): number {
     return this.req.offset;
@@ -64,6 +79,9 @@ export class DmaBurst {
   }
   get resultsOffset(): number {
     return this.res.offset;
+  }
+  get infoOffset(): number {
+    return this.inf.offset;
   }
 }
 
@@ -107,6 +125,12 @@ export class SecondLevelTranslator {
     readonly walker: SlptWalker,
     /** null: no IOTLB (every request walks). Otherwise it must live in the walker's memory. */
     readonly iotlb: Iotlb | null,
+    /**
+     * Hand walks whose leaf page overlaps the interrupt window (CORE_INTERRUPT_WINDOW) back to
+     * TypeScript unfilled, as walks out of the pool are: the DMAR unit decides those (fault
+     * 0x0E, no IOTLB entry) itself, so a burst never caches one.
+     */
+    vetInterruptWindow = false,
   ) {
     const mem = walker.mem;
     if (iotlb !== null && iotlb.memory !== mem.memory) throw new RangeError("the translator's IOTLB must live in the walker's memory (new Iotlb(sets, ways, mem))");
@@ -129,6 +153,7 @@ export class SecondLevelTranslator {
       iotlb?.victimOffset ?? 0,
       iotlb?.sets ?? 1,
       iotlb?.ways ?? 1,
+      vetInterruptWindow ? 1 : 0,
     );
   }
 
@@ -186,22 +211,28 @@ export class SecondLevelTranslator {
    * core runs the same step in a loop, without a JavaScript call per request), and writes each
    * result into burst.results. After it, the result fields describe the last request. With a
    * 4-way IOTLB, or with no IOTLB and 4 levels, the core runs a loop made for that configuration
-   * (translate-core.template.mjs: $burstProbe4, $burstWalk4).
+   * (translate-core.template.mjs: $burstProbe4, $burstWalk4). Each result has its info byte
+   * (DmaBurst.info). A request the core hands back (its walk left the table pool, or a vetting
+   * core's walk reached the interrupt window) is walked here in TypeScript; with `handBack` the
+   * burst stops there instead and the call returns that request's index (the caller translates
+   * it on its own path). Returns the number of requests done.
    */
-  translateBatch(did: number, root: number, levels: number, widthBits: number, burst: DmaBurst, n: number): void {
+  translateBatch(did: number, root: number, levels: number, widthBits: number, burst: DmaBurst, n: number, handBack = false): number {
     if (!(n >= 0 && n <= burst.capacity)) throw new RangeError(`burst of ${n} requests exceeds its capacity ${burst.capacity}`);
     let i = 0;
     while (i < n) {
-      i += this.core.translateBatch(did, root, levels, widthBits, burst.requestsOffset + 8 * i, burst.writesOffset + i, n - i, burst.resultsOffset + 8 * i);
-      if (i === n) break;
-      // Request i left the table pool.
+      i += this.core.translateBatch(did, root, levels, widthBits, burst.requestsOffset + 8 * i, burst.writesOffset + i, n - i, burst.resultsOffset + 8 * i, burst.infoOffset + i);
+      if (i === n || handBack) break;
+      // Request i was handed back.
       const req = burst.requests;
       const r = this.translateOutsidePool(did, root, levels, req[2 * i + 1]!, req[2 * i]!, burst.writes[i] === 1);
       const res = burst.results;
       res[2 * i] = r === 0 ? this.hpaLo : r;
       res[2 * i + 1] = r === 0 ? this.hpaHi : CORE_FAULT_HI;
+      burst.info[i] = this.walker.level & CORE_INFO.levelMask;
       i++;
     }
+    return i;
   }
 
   /** The core left the table pool: the TypeScript walker reads sparse DRAM and reports read errors. */

@@ -13,7 +13,16 @@ export const CORE_BLOCK = {
   reqWrite: 136,
   reqResult: 144,
   lastResult: 152,
-  bytes: 160,
+  reqInfo: 160,
+  bytes: 168,
+} as const;
+export const CORE_INFO = {
+  levelMask: 7,
+  iotlbHit: 8,
+} as const;
+export const CORE_INTERRUPT_WINDOW = {
+  first: 4276092928,
+  last: 4277141503,
 } as const;
 export const CORE_FAULT_HI = -1;
 export const CORE_IOTLB = {

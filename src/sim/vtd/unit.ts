@@ -62,12 +62,16 @@ import {
   VTD_FR_ROOT_TABLE_INV,
 } from "./reasons.js";
 import { SlptWalker } from "./slpt.js";
-import { SecondLevelTranslator } from "./translate.js";
+import { DmaBurst, SecondLevelTranslator } from "./translate.js";
+import { CORE_FAULT_HI, CORE_INFO, CORE_INTERRUPT_WINDOW } from "./translateCoreLayout.js";
 import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
 
-/** Interrupt address range 0xFEE00000 - 0xFEEFFFFF (QEMU VTD_INTERRUPT_ADDR_FIRST/LAST). */
-export const INTERRUPT_ADDR_FIRST = 0xfee00000;
-export const INTERRUPT_ADDR_LAST = 0xfeefffff;
+/** Interrupt address range 0xFEE00000 - 0xFEEFFFFF (QEMU VTD_INTERRUPT_ADDR_FIRST/LAST), as the translate core knows it. */
+export const INTERRUPT_ADDR_FIRST = CORE_INTERRUPT_WINDOW.first;
+export const INTERRUPT_ADDR_LAST = CORE_INTERRUPT_WINDOW.last;
+
+/** Transactions of a DMA run the translate core takes in one burst (translateRun). */
+const RUN_BURST = 512;
 
 /**
  * Faults that FPD suppresses (QEMU vtd_qualified_faults[]): root-entry and table-pointer faults
@@ -208,8 +212,16 @@ export class DmarUnit {
 
   /** Bytes of the memory's SRAM arena a unit of this spec takes (its IOTLB and its translator): size the PhysicalMemory's arena with it. */
   static sramBytes(spec: Pick<IommuSpec, "iotlbSets" | "iotlbWays">): number {
-    return Iotlb.arenaBytes(spec.iotlbSets, spec.iotlbWays) + SecondLevelTranslator.ARENA_BYTES;
+    return Iotlb.arenaBytes(spec.iotlbSets, spec.iotlbWays) + SecondLevelTranslator.ARENA_BYTES + DmaBurst.arenaBytes(RUN_BURST);
   }
+
+  /** The requests and results of translateRun's bursts, in the SRAM arena where the core reads them. */
+  private readonly burst: DmaBurst;
+  /**
+   * translateRun hands runs of transactions to the translate core in bursts; false: one
+   * translate() per transaction (the reference its property test holds the bursts to).
+   */
+  runBursts = true;
 
   constructor(
     readonly mem: PhysicalMemory,
@@ -230,7 +242,9 @@ export class DmarUnit {
       superpage1G: spec.superpages["1G"],
     });
     this.iotlb = new Iotlb(spec.iotlbSets, spec.iotlbWays, mem);
-    this.translator = new SecondLevelTranslator(this.walker, this.iotlb);
+    // The unit's core vets walks into the interrupt window: translate() decides them (fault 0x0E).
+    this.translator = new SecondLevelTranslator(this.walker, this.iotlb, true);
+    this.burst = new DmaBurst(mem, RUN_BURST);
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
     this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0
     this.setReg64(DMAR_CAP_REG, this.cap);
@@ -506,9 +520,14 @@ export class DmarUnit {
       if (t.iotlbHit) this.counters.iotlbHits++;
       else this.counters.walks++;
     }
+    return this.settle(r, ce.did, sid, iovaHi, iovaLo, write, fpd, probe);
+  }
+
+  /** The end of a translation in a context (translate(), translateRun's bursts): the interrupt-range check on a walk's page, then the fault, if any. */
+  private settle(r: number, did: number, sid: number, iovaHi: number, iovaLo: number, write: boolean, fpd: boolean, probe: boolean): number {
     if (r === 0 && !this.iotlbHit && this.pageHitsInterruptRange()) {
       // QEMU vtd_iova_to_slpte: "xlat address is in interrupt range" -> LGN.4 (0x0E). Undo the fill.
-      if (!probe) this.iotlb.invalidatePages(ce.did, (BigInt(iovaHi) << 32n) | BigInt(iovaLo >>> 0), 0);
+      if (!probe) this.iotlb.invalidatePages(did, (BigInt(iovaHi) << 32n) | BigInt(iovaLo >>> 0), 0);
       this.stage = XlateStage.InterruptRange;
       r = VTD_FR_INTERRUPT_ADDR;
     }
@@ -688,9 +707,31 @@ export class DmarUnit {
     let faults = 0;
     let hits = 0;
     let bytes = 0;
+    // Bursts: results [next, done) answer the transactions from here on, in order; the
+    // transaction at slowAt was handed back by the core and goes through translate().
+    let next = 0;
+    let done = 0;
+    let slowAt = -1;
+    let ce: CcEntry | undefined;
+    let res = this.burst.results;
+    let info = this.burst.info;
     for (let t = from; t < to; t++) {
       const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
-      const code = this.translate(sid, hi, reqLo, write);
+      let code: number;
+      if (next < done) {
+        code = this.takeBurstResult(res, info, next++, ce!, sid, hi, reqLo, write);
+      } else {
+        next = done = 0;
+        if (t !== slowAt && to - t > 1 && (ce = this.burstContext(x)) !== undefined) {
+          const n = Math.min(to - t, RUN_BURST);
+          this.loadBurst(x, t, n);
+          done = this.translator.translateBatch(ce.did, ce.root, ce.levels, ce.width, this.burst, n, true);
+          if (done < n) slowAt = t + done;
+          res = this.burst.results;
+          info = this.burst.info;
+        }
+        code = next < done ? this.takeBurstResult(res, info, next++, ce!, sid, hi, reqLo, write) : this.translate(sid, hi, reqLo, write);
+      }
       const ev = this.kind === XlateKind.Interrupt ? EventKind.Interrupt : EventKind.Dma;
       const iotlbHit = this.iotlbHit;
       kind[i] = ev;
@@ -737,6 +778,71 @@ export class DmarUnit {
     tally.faults += faults;
     tally.iotlbHits += hits;
     tally.bytes += bytes;
+  }
+
+  /**
+   * The context a run of x's transactions can be translated in by bursts of the translate core,
+   * or undefined when each must go through translate(): translation off, no cached context for
+   * the requester yet (the first request resolves it), a pass-through context, a probe's trail,
+   * or a write that may reach the interrupt range (an interrupt request, not DMA).
+   */
+  private burstContext(x: DmaTransfer): CcEntry | undefined {
+    if (!this.runBursts || this.bypassCaches || this.recordTrail || !this.translationEnabled) return undefined;
+    const ce = this.cc.get(x.sid);
+    if (ce === undefined || ce.tt === CONTEXT_TT_PASS_THROUGH) return undefined;
+    if (x.write && x.baseHi === 0 && x.baseLo <= INTERRUPT_ADDR_LAST && x.baseLo + x.pages * 4096 > INTERRUPT_ADDR_FIRST) return undefined;
+    return ce;
+  }
+
+  /** Transactions [t, t + n) of x as the burst's requests (the IOVAs translateRun walks through). */
+  private loadBurst(x: DmaTransfer, t: number, n: number): void {
+    const req = this.burst.requests;
+    this.burst.writes.fill(x.write ? 1 : 0, 0, n);
+    let p = t % x.pages;
+    const at = x.baseLo + p * 4096;
+    let lo = at % 0x100000000;
+    let hi = (x.baseHi + Math.floor(at / 0x100000000)) >>> 0;
+    for (let k = 0; k < n; k++) {
+      req[2 * k] = (p === 0 ? lo | x.startOff : lo) | 0;
+      req[2 * k + 1] = hi | 0;
+      if (++p === x.pages) {
+        p = 0;
+        lo = x.baseLo;
+        hi = x.baseHi;
+      } else {
+        lo = (lo + 4096) >>> 0;
+        if (lo === 0) hi = (hi + 1) >>> 0;
+      }
+    }
+  }
+
+  /**
+   * Burst result j as translate() would have answered the same request in context ce: the same
+   * result fields, counters and fault recording (settle), from the core's result and info byte.
+   */
+  private takeBurstResult(res: Int32Array, info: Uint8Array, j: number, ce: CcEntry, sid: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    this.counters.requests++;
+    this.fate = FaultFate.None;
+    this.kind = XlateKind.Translated;
+    this.ccHit = true;
+    this.did = ce.did;
+    const inf = info[j]!;
+    const hit = (inf & CORE_INFO.iotlbHit) !== 0;
+    this.iotlbHit = hit;
+    this.level = inf & CORE_INFO.levelMask;
+    const resLo = res[2 * j]!;
+    const resHi = res[2 * j + 1]!;
+    const r = resHi === CORE_FAULT_HI ? resLo : 0;
+    if (r === 0) {
+      this.hpaLo = resLo >>> 0;
+      this.hpaHi = resHi >>> 0;
+    }
+    // The core's result block describes the burst's last request: the one perm is asked of.
+    this.permFromCore = r === 0;
+    this.stage = hit ? XlateStage.Iotlb : r === VTD_FR_ADDR_BEYOND_MGAW ? XlateStage.Width : XlateStage.Walk;
+    if (hit) this.counters.iotlbHits++;
+    else this.counters.walks++;
+    return this.settle(r, ce.did, sid, iovaHi, iovaLo, write, ce.fpd, false);
   }
 
   /** Cached context entries, for the tree views. */
