@@ -47,7 +47,7 @@ export async function assemble(i = 0) {
 /** WebAssembly text -> a TypeScript module exporting its bytes as base64. */
 async function assembleText(src, text, name, what) {
   const wabt = await wabtInit();
-  const mod = wabt.parseWat(basename(src).replace(/\.template\.mjs$/, ".wat"), text, { simd: true });
+  const mod = wabt.parseWat(basename(src).replace(/\.template\.mjs$/, ".wat"), text, { simd: true, bulk_memory: true });
   try {
     mod.validate();
     const { buffer } = mod.toBinary({ log: false, write_debug_names: false });

@@ -540,7 +540,10 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
     (block $exit
       (loop $next
         (local.set $j (call $hitRun4 (local.get $did) (local.get $reqs) (local.get $writes)
-          (local.get $i) (local.get $n) (local.get $results) (local.get $info)))
+          (local.get $i) (local.get $n) (local.get $results)))
+        ;; Every request the hit loop answered hit a 4 KiB entry: one fill of their info bytes,
+        ;; not a store in that loop.
+        (memory.fill (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
         (i32.store offset=${B.hits} (global.get $blk)
           (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
         (if (i32.ge_u (local.get $j) (local.get $n))
@@ -578,7 +581,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; (the IOTLB comes first: the address width is not looked at). The permission of the last hit
   ;; is left in $lastPerm.
   (func $hitRun4 (param $did i32) (param $reqs i32) (param $writes i32)
-    (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
+    (param $i i32) (param $n i32) (param $results i32) (result i32)
     (local $iova i64) (local $write i32) (local $out i32) (local $base i32) (local $x i64)
     (local $q i32) (local $baseLo i32) (local $tlb i32) (local $setMask6 i64) (local $shift1 i64) (local $didTag i32)
     (local.set $tlb (global.get $tlb))
@@ -608,7 +611,6 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
           (else
             (i32.store (local.get $out) (i32.sub (i32.const ${FR.READ}) (local.get $write)))
             (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (global.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
