@@ -8,6 +8,7 @@
 import { parseScenario } from "../scenario/index.js";
 import { PhysicalMemory } from "../sim/memory.js";
 import { runScenario } from "../sim/run.js";
+import { FORWARD_ONLY_POLICY } from "../trace/checkpoints.js";
 import { Iotlb } from "../sim/vtd/iotlb.js";
 import { SlptWalker } from "../sim/vtd/slpt.js";
 import { compileWasm, DmaBurst, SecondLevelTranslator } from "../sim/vtd/translate.js";
@@ -458,7 +459,7 @@ export function runScenarioBench(reps = 3, scale = 1): string[] {
     for (let rep = 0; rep < reps; rep++) {
       const t0 = process.hrtime.bigint();
       const parsed = parseScenario(text, "bench.passthrough.yaml");
-      const run = parsed.scenario === undefined ? undefined : runScenario(parsed.scenario).run;
+      const run = parsed.scenario === undefined ? undefined : runScenario(parsed.scenario, { checkpoints: FORWARD_ONLY_POLICY }).run;
       const t1 = process.hrtime.bigint();
       if (run === undefined) throw new Error(`bench scenario "${name}" did not run`);
       times.push(Number(t1 - t0) / 1e9);

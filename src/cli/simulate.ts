@@ -6,6 +6,7 @@ import { parseScenario } from "../scenario/index.js";
 import type { Diagnostic, DiagnosticCode } from "../scenario/types.js";
 import { formatTimestamp } from "../sim/printk.js";
 import { runScenario } from "../sim/run.js";
+import { FORWARD_ONLY_POLICY } from "../trace/checkpoints.js";
 import { faultLabel } from "../sim/machine.js";
 import { EventKind, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, Trace } from "../trace/trace.js";
 import { ERRNO_VALUE, STRERROR } from "../sim/vfio.js";
@@ -114,7 +115,8 @@ export function simulateText(text: string, file: string, opts: { detail?: boolea
     return report;
   }
   if (scenario.name !== undefined) report.name = scenario.name;
-  const result = runScenario(scenario);
+  // A report reads the run once, forwards: no checkpoints to step back to.
+  const result = runScenario(scenario, { checkpoints: FORWARD_ONLY_POLICY });
   if (result.run === undefined) {
     report.diagnostics.push({ file, line: scenario.host.range.line + 1, column: scenario.host.range.column + 1, severity: "error", code: "simulation-limit", message: result.error });
     report.exitCode = 2;

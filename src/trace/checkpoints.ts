@@ -24,6 +24,13 @@ export interface CheckpointPolicy {
 /** Stepping back replays at most 8 steps, or 64 DMA steps / 16 384 transactions (a few ms). */
 export const DEFAULT_POLICY: CheckpointPolicy = { every: 8, maxWork: 1_000_000, dmaEvery: 64, dmaWork: 16_384 };
 
+/**
+ * A run nobody steps back in (`passthrough simulate`, the CLI's report): the boot state only. The
+ * snapshots DEFAULT_POLICY takes are for the debugger and the trace's stepping; a report that
+ * reads the run once, forwards, pays for none of them.
+ */
+export const FORWARD_ONLY_POLICY: CheckpointPolicy = { every: Infinity, maxWork: Infinity };
+
 export class CheckpointStore<S> {
   /** Step index -> state before that step, in increasing step order. */
   private readonly steps: number[] = [];

@@ -4,7 +4,10 @@
  * because a snapshot costs more than replaying a few of them.
  */
 import { describe, expect, it } from "vitest";
-import { CheckpointStore, DEFAULT_POLICY } from "../../src/trace/checkpoints.js";
+import { CheckpointStore, DEFAULT_POLICY, FORWARD_ONLY_POLICY } from "../../src/trace/checkpoints.js";
+import { simulateText } from "../../src/cli/simulate.js";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { parseScenario } from "../../src/scenario/index.js";
 import { runScenario } from "../../src/sim/run.js";
 
@@ -33,6 +36,31 @@ describe("checkpoint policy", () => {
     expect(taken(Array.from({ length: 130 }, () => [true, 256]))).toEqual([0, 64, 128]);
     // 4 096 a step: the work bound, every 8 steps still being the floor.
     expect(taken(Array.from({ length: 20 }, () => [true, 4096]))).toEqual([0, 8, 16]);
+  });
+
+  it("a forward-only run (passthrough simulate) keeps the boot state only, and still reaches every earlier step by replay", () => {
+    const s = new CheckpointStore<number>(FORWARD_ONLY_POLICY);
+    const at: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      if (s.due(i)) {
+        s.add(i, i);
+        at.push(i);
+      }
+      s.addWork(i % 3 === 0 ? 100_000 : 0, i % 2 === 0);
+    }
+    expect(at).toEqual([0]);
+    // The CLI's report of every example is the one a default-policy run gives.
+    const dir = join(__dirname, "..", "..", "examples");
+    for (const f of readdirSync(dir).filter((n) => n.endsWith(".passthrough.yaml"))) {
+      const text = readFileSync(join(dir, f), "utf8");
+      const parsed = parseScenario(text, f);
+      const forward = runScenario(parsed.scenario!, { checkpoints: FORWARD_ONLY_POLICY }).run!;
+      const usual = runScenario(parsed.scenario!).run!;
+      expect(forward.checkpoints.count, f).toBe(1);
+      expect(forward.outcomes, f).toEqual(usual.outcomes);
+      expect(forward.machineBefore(forward.outcomes.length).log.lines, f).toEqual(usual.machineBefore(usual.outcomes.length).log.lines);
+      expect(simulateText(text, f).exitCode, f).toBe(0);
+    }
   });
 
   it("one other step among DMA steps brings back every 8 steps", () => {
