@@ -25,6 +25,14 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
   const add = (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => out.push({ severity, code, message, hint, range });
   const expects = (st: Step, errno?: string, fault?: number) => (errno !== undefined && st.expect?.errno === errno) || (fault !== undefined && st.expect?.fault === fault) || st.expect?.error !== undefined;
 
+  for (const vm of s.vms) {
+    // QEMU (9.1+) hw/i386/intel_iommu.c vtd_check_hiod(): error_setg(errp, "aw-bits %d > host aw-bits %d"),
+    // reported by vfio-pci realize as "vfio <BDF>: Failed to set vIOMMU: ..." for each assigned device.
+    const awBits = vm.viommu?.awBits ?? 48;
+    if (vm.viommu && vm.devices.length > 0 && awBits > s.host.iommu.addressWidth) {
+      add("error", vm.viommu.range, "viommu-aw-bits-host", l10n.t("vfio {0}: Failed to set vIOMMU: aw-bits {1} > host aw-bits {2}", vm.devices[0]!, String(awBits), String(s.host.iommu.addressWidth)), l10n.t("Give the vIOMMU aw-bits: {0} (the guest's IOVAs must fit the host IOMMU's address width), or use a host with a wider IOMMU.", String(s.host.iommu.addressWidth >= 48 ? 48 : 39)));
+    }
+  }
   for (const st of s.workload) {
     ticker.tick();
     if ("vm" in st) {

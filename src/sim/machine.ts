@@ -14,6 +14,7 @@ import { faultReasonInfo } from "./vtd/reasons.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./vtd/regs.js";
 import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, fullBdf, type VmRuntime } from "./vmm.js";
+import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
 import type { EntryTarget, InvalidateRequest, IommuUnit } from "./iommu.js";
 import { vtdUnit } from "./vtd/model.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
@@ -76,7 +77,7 @@ export interface MachineSnapshot {
   frames: ReturnType<HostFrameAllocator["snapshot"]>;
   log: LogSnapshot;
   groupDomain: [number, number][];
-  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[] }[];
+  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[]; viommu?: GuestViommuSnapshot }[];
   traceLength: number;
   stepStartLength: number;
   /**
@@ -139,7 +140,7 @@ export class Machine {
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
     this.log = new KernelLog(host.kernel);
     scenario.vms.forEach((spec, index) => {
-      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index), devices: [...spec.devices], groups: new Set() });
+      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: new GuestViommu(spec.viommu, spec.memory, spec.name) } : {}) });
     });
     this.vmm = new Vmm({
       scenario,
@@ -498,6 +499,7 @@ export class Machine {
         ...(vm.domain ? { domain: vm.domain.did } : {}),
         devices: [...vm.devices],
         groups: [...vm.groups],
+        ...(vm.viommu ? { viommu: vm.viommu.snapshot() } : {}),
       })),
       traceLength: this.trace.length,
       stepStartLength: this.trace.stepStart.length,
@@ -531,6 +533,7 @@ export class Machine {
       vm.guest.frames = [...v.frames];
       vm.devices = [...v.devices];
       vm.groups = new Set(v.groups);
+      if (v.viommu) vm.viommu?.restore(v.viommu);
       if (v.domain !== undefined) vm.domain = this.driver.domains.get(v.domain)!;
       else delete vm.domain;
       if (v.container !== undefined) {
