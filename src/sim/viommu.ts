@@ -198,7 +198,7 @@ export class GuestViommu {
   }
 
   /** The device's context entry points at the guest domain (domain_context_mapping in the guest). */
-  private attach(key: string, step: number, hooks: ShadowHooks): SyncResult[] {
+  attach(key: string, step: number, hooks: ShadowHooks): SyncResult[] {
     const rid = this.guestRid(key);
     if (this.domain.rids.has(rid)) return [];
     this.driver.attach(this.domain, [rid]);
