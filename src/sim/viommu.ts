@@ -52,7 +52,7 @@ export const DEFAULT_AW_BITS = 48;
  * ECAP.DT with device-iotlb=on, CAP.CM with caching-mode=on.
  */
 export function viommuIommuSpec(v: ViommuSpec): IommuSpec {
-  const aw = (v.awBits ?? DEFAULT_AW_BITS) as 39 | 48;
+  const aw = (v.awBits ?? DEFAULT_AW_BITS);
   return {
     model: "intel-vtd",
     addressWidth: aw,

@@ -209,7 +209,8 @@ export class Vmm {
   /**
    * QEMU's VFIO notifier for the vIOMMU's walk events (vfio_iommu_map_notify): one
    * VFIO_IOMMU_MAP_DMA / VFIO_IOMMU_UNMAP_DMA per event, logged as QEMU and the kernel log them;
-   * one trace Map event per run of consecutive mapped pages with the same permissions.
+   * one trace Map (Unmap) event per run of consecutive ranges mapped with the same permissions
+   * (unmapped), as for the notifier-level shadowing before.
    */
   private shadowHooks(vm: VmRuntime): {
     hooks: ShadowHooks;
@@ -218,14 +219,29 @@ export class Vmm {
   } {
     const did = vm.domain?.did ?? 0;
     const stats: ReturnType<Vmm["shadowHooks"]>["stats"] = { maps: 0, failed: 0, unmaps: 0, skipped: 0, remapped: 0, allSmall: true, firstFailed: 0n, unmapped: 0n };
+    // The pending trace event: a run of consecutive mapped (or unmapped) ranges of one kind.
+    let runKind: EventKind.Map | EventKind.Unmap = EventKind.Map;
     let runStart = 0n;
     let runEnd = 0n;
     let runProt = 0;
     let runCause = -1;
     const flush = () => {
-      if (runEnd > runStart) this.trace.pushBig(EventKind.Map, this.currentStep, 0, did, runProt, 0, 0, runStart, runEnd - runStart);
-      if (runEnd > runStart && runCause >= 0 && runCause !== this.currentStep) vm.viommu?.noteCause(this.trace.length - 1, runCause);
+      if (runEnd > runStart) {
+        this.trace.pushBig(runKind, this.currentStep, 0, did, runKind === EventKind.Map ? runProt : 0, 0, 0, runStart, runEnd - runStart);
+        if (runKind === EventKind.Map && runCause >= 0 && runCause !== this.currentStep) vm.viommu?.noteCause(this.trace.length - 1, runCause);
+      }
       runStart = runEnd = 0n;
+    };
+    /** Extends the pending run with [iova, iova + size), or starts a new one. */
+    const extend = (kind: EventKind.Map | EventKind.Unmap, iova: bigint, size: bigint, prot: number, cause: number) => {
+      if (runKind !== kind || runEnd !== iova || runEnd === runStart || prot !== runProt || cause !== runCause) {
+        flush();
+        runKind = kind;
+        runStart = iova;
+        runProt = prot;
+        runCause = cause;
+      }
+      runEnd = iova + size;
     };
     const hooks: ShadowHooks = {
       map: (e) => {
@@ -241,21 +257,14 @@ export class Vmm {
           return false;
         }
         stats.maps++;
-        const prot = write ? 3 : 1;
-        if (runEnd !== e.iova || prot !== runProt || e.writtenBy !== runCause) {
-          flush();
-          runStart = e.iova;
-          runProt = prot;
-          runCause = e.writtenBy;
-        }
-        runEnd = e.iova + e.size;
+        extend(EventKind.Map, e.iova, e.size, write ? 3 : 1, e.writtenBy);
         return true;
       },
       unmap: (iova, size) => {
-        flush();
         stats.unmaps++;
         const r = vm.container!.unmap({ iova, size });
         if (!r.ok) {
+          flush();
           for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
           // hw/vfio/listener.c vfio_iommu_map_notify: error_report("vfio_container_dma_unmap(%p, 0x%"HWADDR_PRIx", 0x%"HWADDR_PRIx") = %d (%s)").
           this.log.vmm(this.clock, vm.spec.name, `${VMM}: vfio_container_dma_unmap(${containerPtr(vm)}, 0x${iova.toString(16)}, 0x${size.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`, this.currentStep);
@@ -263,7 +272,7 @@ export class Vmm {
           return;
         }
         stats.unmapped += r.unmapped;
-        if (r.unmapped > 0n) this.trace.pushBig(EventKind.Unmap, this.currentStep, 0, did, 0, 0, 0, iova, r.unmapped);
+        if (r.unmapped > 0n) extend(EventKind.Unmap, iova, r.unmapped, 0, -1);
       },
     };
     return {

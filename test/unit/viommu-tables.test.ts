@@ -178,7 +178,7 @@ describe("QEMU's shadow of the guest table (property)", () => {
   it("after each invalidation the host mappings in its range equal the guest table; after a full sync, everywhere", () => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 25 }), fc.constantFrom(39, 48), (ops, aw) => {
-        const v = new GuestViommu({ model: "intel", cachingMode: true, awBits: aw as 39 | 48, range: { start: 0, end: 0, line: 0, column: 0 } }, 1n << 30n, "p");
+        const v = new GuestViommu({ model: "intel", cachingMode: true, awBits: aw, range: { start: 0, end: 0, line: 0, column: 0 } }, 1n << 30n, "p");
         // The host side: VFIO's mappings by 4 KiB page, as QEMU's MAP/UNMAP calls leave them.
         const host = new Map<bigint, [bigint, number]>();
         const hooks = {
