@@ -8,6 +8,7 @@ import { parseScenario } from "../../src/scenario/index.js";
 import type { Scenario } from "../../src/scenario/types.js";
 import { runScenario } from "../../src/sim/run.js";
 import { GuestViommu, type ShadowEntry } from "../../src/sim/viommu.js";
+import { treeChildren } from "../../src/engine/trees.js";
 
 function parse(text: string) {
   return parseScenario(text, "test.passthrough.yaml");
@@ -64,6 +65,37 @@ describe("guest vIOMMU tables", () => {
       [0x10000000n, 0x1000n, 1],
       [0x10001000n, 0x1000n, 1],
     ]);
+  });
+
+  it("the VM view shows the guest's tables (GPA) and QEMU's shadow with the step that wrote each entry", () => {
+    const sc = load(scenario("{ model: intel, caching-mode: true, aw-bits: 39 }", `  - guest-map: { vm: a, device: "01:00.0", iova: 0x10000000, size: 4KiB, perm: rw, gpa: 0x200000 }\n`));
+    const run = runScenario(sc).run!;
+    const ctx = { machine: run.machine, run, scenario: sc, cursor: 2, radix: "hex" as const };
+    const vi = treeChildren("vms", "vm/a", ctx)!.find((n) => n.id === "vm/a/viommu")!;
+    expect(vi.description).toBe("intel-iommu · caching-mode=on · aw-bits 39");
+    expect(vi.collapsible).toBe(1);
+    const [tables, shadow] = treeChildren("vms", "vm/a/viommu", ctx)!;
+    expect(shadow!.description).toBe("1 mapping in VFIO domain 3");
+    const sh = treeChildren("vms", shadow!.id, ctx)!;
+    expect(sh).toHaveLength(1);
+    expect(sh[0]!.label).toBe("IOVA 0x10000000");
+    expect(sh[0]!.description).toMatch(/^→ GPA 0x200000 → HPA 0x[0-9a-f]+ · 4 KiB · RW · step 2$/);
+    expect(sh[0]!.step).toBe(1);
+    // Down the guest tables to the leaf: bus 00, 00:03.0 (the host's 01:00.0), the domain, three levels.
+    let id = tables!.id;
+    const path: string[] = [];
+    for (let depth = 0; depth < 6; depth++) {
+      const kids = treeChildren("vms", id, ctx)!.filter((n) => n.collapsible || /GPA 0x200000/.test(n.description ?? ""));
+      expect(kids.length, id).toBeGreaterThan(0);
+      const next = kids[0]!;
+      path.push(next.label);
+      expect(next.contextValue).toBeUndefined(); // no host menus on guest entries
+      expect(next.tooltip ?? "").not.toMatch(/\bHPA\b/);
+      id = next.id;
+    }
+    expect(path[0]).toBe("bus 00");
+    expect(path[1]).toBe("03.0 (host 01:00.0)");
+    expect(path[5]).toMatch(/^\[0\] 0x0000000000200003$/);
   });
 
   it("a guest-map without its invalidation is not shadowed: the device's DMA faults on the host", () => {
