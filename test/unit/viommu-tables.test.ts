@@ -9,6 +9,7 @@ import type { Scenario } from "../../src/scenario/types.js";
 import { runScenario } from "../../src/sim/run.js";
 import { GuestViommu, type ShadowEntry } from "../../src/sim/viommu.js";
 import { treeChildren } from "../../src/engine/trees.js";
+import { readFileSync } from "node:fs";
 
 function parse(text: string) {
   return parseScenario(text, "test.passthrough.yaml");
@@ -96,6 +97,27 @@ describe("guest vIOMMU tables", () => {
     expect(path[0]).toBe("bus 00");
     expect(path[1]).toBe("03.0 (host 01:00.0)");
     expect(path[5]).toMatch(/^\[0\] 0x0000000000200003$/);
+  });
+
+  it("a hover on a guest step's IOVA shows the guest walk (IOVA -> GPA), the GPA's HPA and the host walk", async () => {
+    const { EngineServer } = await import("../../src/engine/server.js");
+    const server = new EngineServer();
+    const text = readFileSync(new URL("../../examples/viommu-unmap-racing-dma.passthrough.yaml", import.meta.url), "utf8");
+    server.handle("update", { uri: "u", version: 1, text });
+    const lines = text.split("\n");
+    // The guest-unmap without invalidation: before it, the guest table still maps the IOVA.
+    const line = lines.findIndex((l) => l.includes("guest-unmap") && l.includes("invalidate: false"));
+    const h = server.handle("hover", { uri: "u", line, character: lines[line]!.indexOf("0x10_0000") + 3, lineText: lines[line]!, radix: "hex" })!.markdown;
+    expect(h).toMatch(/\*\*Guest vIOMMU: `fw01 00:03\.0` IOVA `0x100000` → GPA `0x40000000`\*\* \(walk of 6 entries in the guest's tables; before step 4/);
+    expect(h).toMatch(/`SL-PTE\[256\]` `0x0000000040000003`/);
+    expect(h).toMatch(/GPA `0x40000000` → HPA `0x[0-9a-f]+` \(guest RAM\)/);
+    // The host unit's walk of the same IOVA (QEMU's shadow) follows.
+    expect(h).toMatch(/\*\*`04:00\.0` read → HPA `0x[0-9a-f]+`\*\*/);
+    // After the unmap (the next guest-unmap's hover): the guest table no longer maps it, the host still does.
+    const line2 = lines.findIndex((l, i) => i > line && l.includes("guest-unmap"));
+    const h2 = server.handle("hover", { uri: "u", line: line2, character: lines[line2]!.indexOf("0x10_0000") + 3, lineText: lines[line2]!, radix: "hex" })!.markdown;
+    expect(h2).toContain("is not mapped in the guest's tables");
+    expect(h2).toMatch(/\*\*`04:00\.0` read → HPA/);
   });
 
   it("a guest-map without its invalidation is not shadowed: the device's DMA faults on the host", () => {
