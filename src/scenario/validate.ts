@@ -50,7 +50,11 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
         add("warning", st.range, "map-unaligned", l10n.t("iova 0x{0} / size 0x{1}{2} is not 4 KiB aligned; VFIO_IOMMU_MAP_DMA returns EINVAL", st.iova.toString(16), st.size.toString(16), gpa !== undefined ? ` / gpa 0x${gpa.toString(16)}` : ""), l10n.t("VFIO maps whole 4 KiB pages: use iova 0x{0} and a size that is a multiple of 4KiB.", down.toString(16)));
       }
       if (st.iova <= MSI_LAST && st.iova + st.size - 1n >= MSI_FIRST && !expects(st, "EINVAL")) add("warning", st.range, "map-interrupt-window", l10n.t("the range overlaps the MSI window 0xfee00000-0xfeefffff; VFIO returns EINVAL for this reserved region"), l10n.t("Map IOVAs outside 0xfee00000-0xfeefffff; that window carries interrupts."));
-      if (st.iova + st.size > limit && !expects(st, "EINVAL")) add("warning", st.range, "address-beyond-aw", l10n.t("the range ends beyond 2^{0} (the IOMMU's address width); VFIO returns EINVAL", String(aw)), l10n.t("Keep IOVAs below 0x{0} or raise host.iommu.address-width.", limit.toString(16)));
+      const vmAw = st.op === "guest-map" ? vms.get(st.vm)?.viommu?.awBits ?? 48 : undefined;
+      if (vmAw !== undefined && st.iova + st.size > 1n << BigInt(vmAw) && !expects(st, "EFAULT")) {
+        // drivers/iommu/intel/iommu.c intel_iommu_map(): the guest's driver refuses with -EFAULT.
+        add("warning", st.range, "address-beyond-aw", l10n.t("the range ends beyond 2^{0} (the vIOMMU's aw-bits); the guest's intel_iommu_map refuses it with EFAULT", String(vmAw)), l10n.t("Keep guest IOVAs below 0x{0} or give the vIOMMU aw-bits: 48.", (1n << BigInt(vmAw)).toString(16)));
+      } else if (st.iova + st.size > limit && !expects(st, "EINVAL")) add("warning", st.range, "address-beyond-aw", l10n.t("the range ends beyond 2^{0} (the IOMMU's address width); VFIO returns EINVAL", String(aw)), l10n.t("Keep IOVAs below 0x{0} or raise host.iommu.address-width.", limit.toString(16)));
       let list = mapped.get(st.vm);
       if (list === undefined) mapped.set(st.vm, (list = new MapList()));
       const hit = list.firstOverlap(st.iova, st.size);
