@@ -120,6 +120,29 @@ describe("guest vIOMMU tables", () => {
     expect(h2).toMatch(/\*\*`04:00\.0` read → HPA/);
   });
 
+  it("a guest 2 MiB entry is one VFIO mapping; a 4 KiB entry written over it leaves QEMU's shadow stale (VFIO will not bisect)", () => {
+    const run = runScenario(
+      load(
+        scenario(
+          "{ model: intel, caching-mode: true }",
+          `  - guest-map: { vm: a, device: "01:00.0", iova: 0x40000000, size: 2MiB, gpa: 0x200000 }
+  - guest-map: { vm: a, device: "01:00.0", iova: 0x40001000, size: 4KiB, gpa: 0x800000 }
+`,
+        ),
+      ),
+    ).run!;
+    const [, big, small] = run.outcomes;
+    expect(big!.summary).toBe("mapped IOVA 0x40000000+2 MiB -> GPA 0x200000 with 1 VFIO_IOMMU_MAP_DMA call (one per guest page-table entry) in domain 3");
+    // vtd_page_walk_one: the translation of 0x40001000 changed, so QEMU unmaps the event's 4 KiB (EINVAL: it would
+    // bisect the 2 MiB mapping) and maps it (EEXIST): the host keeps the old 2 MiB mapping.
+    expect(small!.status).toBe("errno");
+    expect(small!.errno).toBe("EEXIST");
+    const vmm = run.log.filter((l) => l.source === "vmm" && l.step === small!.step).map((l) => l.text);
+    expect(vmm[0]).toMatch(/^qemu-system-x86_64: vfio_container_dma_unmap\(0x[0-9a-f]+, 0x40001000, 0x1000\) = -22 \(Invalid argument\)$/);
+    expect(vmm[1]).toMatch(/^qemu-system-x86_64: vfio_container_dma_map\(0x[0-9a-f]+, 0x40001000, 0x1000, 0x[0-9a-f]+\) = -17 \(File exists\)$/);
+    expect(run.machine.vmState("a")!.container!.dmas.map((d) => [d.iova, d.size])).toEqual([[0x40000000n, 0x200000n]]);
+  });
+
   it("a guest-map without its invalidation is not shadowed: the device's DMA faults on the host", () => {
     const run = runScenario(
       load(
