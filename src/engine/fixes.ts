@@ -108,6 +108,8 @@ function missingMapFix(scenario: Scenario, run: Run, step: Extract<Step, { op: "
   const size = end - start;
   const runtime = m.vms.get(vm.name);
   if (!runtime) return undefined;
+  // Behind a vIOMMU narrower than the IOVA the guest cannot map it (its intel_iommu_map refuses: EFAULT).
+  if (runtime.viommu && end > 1n << BigInt(runtime.viommu.domainWidth)) return undefined;
   // VFIO still holds a mapping of this IOVA (the PTE was cleared behind its back): another map
   // would fail with EEXIST, so there is no map to add.
   if (runtime.container?.dmas.some((d) => start < d.iova + d.size && d.iova < end)) return undefined;

@@ -14,7 +14,8 @@ import { bdfKey, formatSid } from "../sim/bdf.js";
 import { fieldText, type EntryTarget } from "../sim/iommu.js";
 import type { Step } from "../scenario/types.js";
 import { parseAddress, parseSize } from "../scenario/values.js";
-import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
+import { explainWalk, fromTranslation, type WalkExplanation, type WalkStage } from "./walk.js";
+import { plural } from "../sim/plural.js";
 import * as l10n from "@vscode/l10n";
 
 /** Text inside a code span: backticks can't be escaped there, so they are replaced. */
@@ -125,6 +126,8 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
         break;
       }
       const devices = stepDevices(m, step);
+      const guest = step?.op === "guest-map" || step?.op === "guest-unmap" ? guestWalk(m, step, value, h) : undefined;
+      if (guest) parts.push(guest);
       for (const dev of devices.slice(0, 2)) {
         const d = m.pci.device(dev);
         if (!d) continue;
@@ -162,6 +165,30 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
   }
   parts.push(tail);
   return parts.join("\n\n");
+}
+
+/**
+ * A guest step's IOVA through the guest's own vIOMMU (guest IOVA -> GPA: the guest unit's explain,
+ * the one VT-d walk over the guest's tables) and that GPA in host memory (memslot -> HPA); the host
+ * unit's walk of the same IOVA (the QEMU shadow) follows it in the hover.
+ */
+function guestWalk(m: Machine, step: Extract<Step, { op: "guest-map" | "guest-unmap" }>, iova: bigint, h: HoverInput): string | undefined {
+  const vm = m.vms.get(step.vm);
+  const v = vm?.viommu;
+  const rid = v?.guestRids().get(step.device);
+  if (!vm?.running || !v || rid === undefined) return undefined;
+  const w = fromTranslation(v.iommu.explain({ sid: rid, iova, write: false }), v.iommu);
+  const who = code(`${vm.spec.name} ${formatSid(rid)}`);
+  const when = md(whenText(h));
+  const last = w.stages[w.stages.length - 1];
+  const entry = last ? `${code(stageName(last))} ${code(last.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`).join(" "))}${last.stop ? ` **← ${md(last.stop)}**` : ""}` : "";
+  if (w.reason !== 0 || w.hpa === undefined) return [l10n.t("**Guest vIOMMU: {0} IOVA {1} is not mapped in the guest's tables** ({2})", who, addr(iova, h.radix), when), entry].filter(Boolean).join("  \n");
+  const hpa = vm.guest.gpaToHpa(w.hpa);
+  return [
+    l10n.t("**Guest vIOMMU: {0} IOVA {1} → GPA {2}** (walk of {3} in the guest's tables; {4})", who, addr(iova, h.radix), addr(w.hpa, h.radix), plural(w.stages.length, "entry", "entries"), when),
+    entry,
+    hpa !== undefined ? l10n.t("GPA {0} → HPA {1} (guest RAM)", addr(w.hpa, h.radix), addr(hpa, h.radix)) : "",
+  ].filter(Boolean).join("  \n");
 }
 
 /** "before step 3 of 4" for the hovered step. */

@@ -81,6 +81,8 @@ export const DIAGNOSTIC_CODES = [
   "unknown-vm",
   "unknown-device",
   "no-viommu",
+  "viommu-aw-bits",
+  "viommu-aw-bits-host",
   "group-not-viable",
   "map-unaligned",
   "map-interrupt-window",

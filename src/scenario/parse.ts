@@ -660,11 +660,19 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     }
     const vi = f.get("viommu")?.value ?? null;
     if (vi !== null) {
-      const v = r.fields(vi, ["model", "caching-mode"], "viommu");
+      const v = r.fields(vi, ["model", "caching-mode", "aw-bits", "device-iotlb"], "viommu");
       if (v) {
         if (v.has("model")) r.enumOf(v.get("model")!.value, "viommu.model", ["intel"] as const);
         const cm = v.has("caching-mode") ? r.bool(v.get("caching-mode")!.value, "viommu.caching-mode") ?? true : true;
         vm.viommu = { model: "intel", cachingMode: cm, range: r.range(vi) };
+        const awNode = v.get("aw-bits")?.value;
+        if (awNode !== undefined) {
+          const aw = r.int(awNode, "viommu.aw-bits", 1, 64);
+          // QEMU hw/i386/intel_iommu.c vtd_decide_config(): error_setg(errp, "%s: supported values for aw-bits are: %d, %d", "Legacy mode", 39, 48).
+          if (aw === 39 || aw === 48) vm.viommu.awBits = aw;
+          else if (aw !== undefined) r.error(awNode, "viommu-aw-bits", l10n.t("Legacy mode: supported values for aw-bits are: 39, 48"), l10n.t("QEMU's intel-iommu in legacy mode takes aw-bits=39 (3-level tables) or aw-bits=48 (4-level)."));
+        }
+        if (v.has("device-iotlb")) vm.viommu.deviceIotlb = r.bool(v.get("device-iotlb")!.value, "viommu.device-iotlb") ?? false;
       }
     }
     names.add(name);
@@ -760,7 +768,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
     }
     case "map":
     case "guest-map": {
-      const f = fields(op === "map" ? ["vm", "iova", "size", "perm", "gpa"] : ["vm", "device", "iova", "size", "perm", "gpa"]);
+      const f = fields(op === "map" ? ["vm", "iova", "size", "perm", "gpa"] : ["vm", "device", "iova", "size", "perm", "gpa", "invalidate"]);
       if (!f) return undefined;
       const vm = strReq(r, f, "vm", op, item);
       const iova = addrReq(r, f, "iova", op, item);
@@ -770,7 +778,8 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (vm === undefined || iova === undefined || size === undefined || perm === undefined) return undefined;
       if (op === "map") return withExpect({ ...base, op, vm, iova, size, perm, ...(gpa !== undefined ? { gpa } : {}) });
       const device = bdfReq(r, f, "device", op, item);
-      return device === undefined ? undefined : withExpect({ ...base, op, vm, device, iova, size, perm, gpa: gpa ?? iova });
+      const inv = f.has("invalidate") ? r.bool(f.get("invalidate")!.value, "invalidate") : undefined;
+      return device === undefined ? undefined : withExpect({ ...base, op, vm, device, iova, size, perm, gpa: gpa ?? iova, ...(inv === false ? { invalidate: false } : {}) });
     }
     case "unmap":
     case "guest-unmap": {

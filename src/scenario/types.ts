@@ -97,6 +97,10 @@ export interface HostSpec {
 export interface ViommuSpec {
   model: "intel";
   cachingMode: boolean;
+  /** QEMU intel-iommu aw-bits (39 or 48; default 48, QEMU 9.2+): the guest's MGAW. */
+  awBits?: 39 | 48;
+  /** QEMU intel-iommu device-iotlb=on: ECAP.DT, the guest may use ATS (device-TLB) contexts. */
+  deviceIotlb?: boolean;
   range: SourceRange;
 }
 
@@ -160,7 +164,8 @@ export type Step =
   | (StepBase & { op: "map"; vm: string; iova: bigint; size: bigint; perm: Perm; gpa?: bigint })
   | (StepBase & { op: "unmap"; vm: string; iova: bigint; size: bigint })
   /** The guest programs its vIOMMU; with caching mode the VMM shadows it into VFIO (map). */
-  | (StepBase & { op: "guest-map"; vm: string; device: string; iova: bigint; size: bigint; perm: Perm; gpa: bigint })
+  /** The guest maps; `invalidate: false` models a guest that forgets the caching-mode IOTLB flush after a map. */
+  | (StepBase & { op: "guest-map"; vm: string; device: string; iova: bigint; size: bigint; perm: Perm; gpa: bigint; invalidate?: boolean })
   /** The guest unmaps; `invalidate: false` models a guest that forgets the IOTLB invalidation. */
   | (StepBase & { op: "guest-unmap"; vm: string; device: string; iova: bigint; size: bigint; invalidate: boolean })
   /**

@@ -13,6 +13,7 @@ import { KernelLog, type LogSnapshot } from "./klog.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, fullBdf, type VmRuntime } from "./vmm.js";
+import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
 import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuUnit } from "./iommu.js";
 import type { HostDomain, HostIommu, HostIommuSnapshot } from "./host-iommu.js";
 import { hostIommuModel } from "./models.js";
@@ -78,7 +79,7 @@ export interface MachineSnapshot {
   frames: ReturnType<HostFrameAllocator["snapshot"]>;
   log: LogSnapshot;
   groupDomain: [number, number][];
-  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[] }[];
+  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[]; viommu?: GuestViommuSnapshot }[];
   traceLength: number;
   stepStartLength: number;
   /**
@@ -152,7 +153,7 @@ export class Machine {
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
     this.log = new KernelLog(host.kernel);
     scenario.vms.forEach((spec, index) => {
-      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index), devices: [...spec.devices], groups: new Set() });
+      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: new GuestViommu(spec.viommu, spec.memory, spec.name) } : {}) });
     });
     this.vmm = new Vmm({
       scenario,
@@ -494,6 +495,7 @@ export class Machine {
         ...(vm.domain ? { domain: vm.domain.did } : {}),
         devices: [...vm.devices],
         groups: [...vm.groups],
+        ...(vm.viommu ? { viommu: vm.viommu.snapshot() } : {}),
       })),
       traceLength: this.trace.length,
       stepStartLength: this.trace.stepStart.length,
@@ -526,6 +528,7 @@ export class Machine {
       vm.guest.frames = [...v.frames];
       vm.devices = [...v.devices];
       vm.groups = new Set(v.groups);
+      if (v.viommu) vm.viommu?.restore(v.viommu);
       if (v.domain !== undefined) vm.domain = this.hostIommu.domain(v.domain)!;
       else delete vm.domain;
       if (v.container !== undefined) {

@@ -15,6 +15,7 @@ import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type Vf
 import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
+import type { GuestViommu, ShadowHooks } from "./viommu.js";
 
 const KiB = 1024n;
 const MiB = 1024n * KiB;
@@ -33,6 +34,8 @@ export interface VmRuntime {
   devices: string[];
   /** Groups attached to the container. */
   groups: Set<number>;
+  /** The guest's vIOMMU with its tables (sim/viommu.ts), when the VM has one. */
+  viommu?: GuestViommu;
 }
 
 /** What the VMM needs from the machine it runs on. */
@@ -120,17 +123,20 @@ export class Vmm {
   }
 
   /**
-   * `guest-map`: the guest writes 4 KiB second-level entries into its vIOMMU's tables and
-   * invalidates them. In caching mode QEMU walks what was invalidated (hw/i386/intel_iommu.c
+   * `guest-map`: the guest's intel-iommu driver writes second-level entries into its vIOMMU's
+   * tables in guest memory and, as caching mode requires, invalidates them (sim/viommu.ts). QEMU
+   * traps the invalidation and walks what it covers (hw/i386/intel_iommu.c
    * vtd_sync_shadow_page_table_range -> vtd_page_walk -> vtd_page_walk_level -> vtd_page_walk_one:
-   * one IOMMUTLBEntry per leaf entry) and its VFIO notifier (hw/vfio/listener.c, formerly common.c,
-   * vfio_iommu_map_notify) issues one VFIO_IOMMU_MAP_DMA per entry. A failed map is reported with
-   * error_report("vfio_container_dma_map(%p, 0x%"HWADDR_PRIx", 0x%"HWADDR_PRIx", %p) = %d (%s)")
-   * and the walk goes on: the guest never hears of it and that page stays unmapped for the device.
-   * So dma-entry-limit counts pages. Permissions: the notifier passes
-   * read_only = !(iotlb->perm & IOMMU_WO), and vfio_legacy_dma_map() (hw/vfio/container.c) starts
-   * from .flags = VFIO_DMA_MAP_FLAG_READ and adds WRITE unless read_only: a write-only guest entry
-   * becomes a read+write host mapping. (An unaligned range keeps the single-call EINVAL of VFIO.)
+   * one IOMMUTLBEntry per leaf entry, 4 KiB or a superpage) and its VFIO notifier
+   * (hw/vfio/listener.c, formerly common.c, vfio_iommu_map_notify) issues one VFIO_IOMMU_MAP_DMA
+   * per entry. A failed map is reported with error_report("vfio_container_dma_map(%p,
+   * 0x%"HWADDR_PRIx", 0x%"HWADDR_PRIx", %p) = %d (%s)") and the walk goes on: the guest never
+   * hears of it and that page stays unmapped for the device. So dma-entry-limit counts entries.
+   * Permissions: the notifier passes read_only = !(iotlb->perm & IOMMU_WO), and
+   * vfio_legacy_dma_map() (hw/vfio/container.c) starts from .flags = VFIO_DMA_MAP_FLAG_READ and
+   * adds WRITE unless read_only: a write-only guest entry becomes a read+write host mapping. (An
+   * unaligned range keeps the single-call EINVAL of VFIO.) `invalidate: false`: the guest forgot
+   * the flush, QEMU hears nothing and the host keeps what it had.
    */
   guestMap(step: Extract<Step, { op: "guest-map" }>, out: StepOutcome): void {
     const vm = this.vm(step.vm);
@@ -139,59 +145,143 @@ export class Vmm {
     if ((iova | size | gpa) % PAGE !== 0n || size === 0n) return this.vfioMap(vm, iova, size, gpa, perm, out);
     if (!this.requireContainer(vm, out)) return;
     const did = vm.domain!.did;
-    const write = perm !== "r";
-    const prot = write ? 3 : 1;
-    const pages = Number(size / PAGE);
-    let mapped = 0;
-    let firstErrno: Errno | undefined;
-    let firstFailed = 0n;
-    // One Map event per run of consecutive pages that mapped.
-    let runStart = iova;
-    let runEnd = iova;
-    const flush = () => {
-      if (runEnd > runStart) this.trace.pushBig(EventKind.Map, this.currentStep, 0, did, prot, 0, 0, runStart, runEnd - runStart);
-    };
-    for (let i = 0n; i < size; i += PAGE) {
-      const r = this.dmaMap(vm, iova + i, PAGE, this.gpaToVaddr(vm, gpa + i), true, write);
-      if (r.ok) {
-        mapped++;
-        if (runEnd !== iova + i) {
-          flush();
-          runStart = iova + i;
-        }
-        runEnd = iova + i + PAGE;
-      } else if (firstErrno === undefined) {
-        firstErrno = r.errno;
-        firstFailed = iova + i;
-      }
+    const invalidate = step.invalidate !== false;
+    const prot = perm === "r" ? 1 : perm === "w" ? 2 : 3;
+    const shadow = this.shadowHooks(vm);
+    const r = vm.viommu!.map(step.device, iova, size, gpa, prot, invalidate, this.currentStep, shadow.hooks);
+    shadow.flush();
+    for (const y of r.syncs) {
+      shadow.stats.skipped += y.skipped;
+      shadow.stats.remapped += y.remapped;
     }
-    flush();
-    const how = `${plural(pages, "VFIO_IOMMU_MAP_DMA call")} of 4 KiB (one per guest page-table entry)`;
-    if (firstErrno !== undefined) {
+    if (r.refused) {
+      this.failErrno(out, r.refused.errno, `the guest's intel-iommu refused the mapping: ${r.refused.line} (-${ERRNO_VALUE[r.refused.errno]}, ${r.refused.errno}); the vIOMMU has aw-bits ${vm.viommu!.domainWidth}`);
+      return;
+    }
+    const s = shadow.stats;
+    if (!invalidate) {
+      out.summary = `the guest wrote its vIOMMU entries for IOVA 0x${iova.toString(16)}+${formatSize(size)} -> GPA 0x${gpa.toString(16)} but did not invalidate: QEMU was not told, so nothing new is mapped on the host${s.unmaps ? "" : " (a DMA there hits whatever the host had, or faults)"}`;
+      return;
+    }
+    const how = `${plural(s.maps + s.failed, "VFIO_IOMMU_MAP_DMA call")}${s.allSmall ? " of 4 KiB" : ""} (one per guest page-table entry)`;
+    const remap = s.remapped ? `; ${plural(s.remapped, "changed entry", "changed entries")} unmapped first (vtd_page_walk_one)` : "";
+    if (s.firstErrno !== undefined) {
+      const entries = s.maps + s.failed;
       this.failErrno(
         out,
-        firstErrno,
-        `QEMU shadowed the guest mapping with ${how}: ${mapped} of ${plural(pages, "page")} mapped in domain ${did}; from IOVA 0x${firstFailed.toString(16)} VFIO_IOMMU_MAP_DMA failed: ${firstErrno} (${STRERROR[firstErrno]}), ` +
-          `so ${plural(pages - mapped, "page")} stay${pages - mapped === 1 ? "s" : ""} unmapped (the guest is not told)`,
+        s.firstErrno,
+        `QEMU shadowed the guest mapping with ${how}: ${s.maps} of ${plural(entries, "page")} mapped in domain ${did}; from IOVA 0x${s.firstFailed.toString(16)} VFIO_IOMMU_MAP_DMA failed: ${s.firstErrno} (${STRERROR[s.firstErrno]}), ` +
+          `so ${plural(s.failed, "page")} stay${s.failed === 1 ? "s" : ""} unmapped (the guest is not told)`,
       );
       return;
     }
-    out.summary = `mapped IOVA 0x${iova.toString(16)}+${formatSize(size)} -> GPA 0x${gpa.toString(16)} with ${how} in domain ${did}${perm === "w" ? " (read+write: QEMU always asks VFIO for read access)" : ""}`;
+    if (s.maps === 0 && s.skipped > 0) {
+      out.summary = `the guest rewrote the same entries for IOVA 0x${iova.toString(16)}+${formatSize(size)}: QEMU's walk found nothing changed (vtd_page_walk_one skips identical mappings)`;
+      return;
+    }
+    out.summary = `mapped IOVA 0x${iova.toString(16)}+${formatSize(size)} -> GPA 0x${gpa.toString(16)} with ${how} in domain ${did}${perm === "w" ? " (read+write: QEMU always asks VFIO for read access)" : ""}${remap}`;
   }
 
-  /** `guest-unmap`: QEMU only hears of it through the guest's invalidation. */
+  /** `guest-unmap`: the guest clears its entries; QEMU only hears of it through the guest's invalidation. */
   guestUnmap(step: Extract<Step, { op: "guest-unmap" }>, out: StepOutcome): void {
     const vm = this.vm(step.vm);
     if (!this.requireViommu(vm, out)) return;
+    if (!vm.running || !vm.container) {
+      this.fail(out, "vm-not-running", `VM ${vm.spec.name} has no VFIO container`);
+      return;
+    }
+    const shadow = this.shadowHooks(vm);
+    vm.viommu!.unmap(step.device, step.iova, step.size, step.invalidate, this.currentStep, shadow.hooks);
+    shadow.flush();
     if (!step.invalidate) {
       // The guest cleared its vIOMMU entry but never invalidated: QEMU is not notified, the
       // host mapping (and the device's access) stays.
       out.summary = "guest unmapped without invalidation: the host mapping stays";
       return;
     }
-    return this.vfioUnmap(vm, step.iova, step.size, out);
+    const s = shadow.stats;
+    if (s.unmapErrno !== undefined) {
+      this.failErrno(out, s.unmapErrno, `VFIO_IOMMU_UNMAP_DMA failed: ${s.unmapErrno} (${STRERROR[s.unmapErrno]})`);
+      return;
+    }
+    out.summary = s.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(s.unmapped)} at IOVA 0x${step.iova.toString(16)}`;
   }
 
+  /**
+   * QEMU's VFIO notifier for the vIOMMU's walk events (vfio_iommu_map_notify): one
+   * VFIO_IOMMU_MAP_DMA / VFIO_IOMMU_UNMAP_DMA per event, logged as QEMU and the kernel log them;
+   * one trace Map (Unmap) event per run of consecutive ranges mapped with the same permissions
+   * (unmapped), as for the notifier-level shadowing before.
+   */
+  private shadowHooks(vm: VmRuntime): {
+    hooks: ShadowHooks;
+    flush(): void;
+    stats: { maps: number; failed: number; unmaps: number; skipped: number; remapped: number; allSmall: boolean; firstErrno?: Errno; firstFailed: bigint; unmapped: bigint; unmapErrno?: Errno };
+  } {
+    const did = vm.domain?.did ?? 0;
+    const stats: ReturnType<Vmm["shadowHooks"]>["stats"] = { maps: 0, failed: 0, unmaps: 0, skipped: 0, remapped: 0, allSmall: true, firstFailed: 0n, unmapped: 0n };
+    // The pending trace event: a run of consecutive mapped (or unmapped) ranges of one kind.
+    let runKind: EventKind.Map | EventKind.Unmap = EventKind.Map;
+    let runStart = 0n;
+    let runEnd = 0n;
+    let runProt = 0;
+    let runCause = -1;
+    const flush = () => {
+      if (runEnd > runStart) {
+        this.trace.pushBig(runKind, this.currentStep, 0, did, runKind === EventKind.Map ? runProt : 0, 0, 0, runStart, runEnd - runStart);
+        if (runKind === EventKind.Map && runCause >= 0 && runCause !== this.currentStep) vm.viommu?.noteCause(this.trace.length - 1, runCause);
+      }
+      runStart = runEnd = 0n;
+    };
+    /** Extends the pending run with [iova, iova + size), or starts a new one. */
+    const extend = (kind: EventKind.Map | EventKind.Unmap, iova: bigint, size: bigint, prot: number, cause: number) => {
+      if (runKind !== kind || runEnd !== iova || runEnd === runStart || prot !== runProt || cause !== runCause) {
+        flush();
+        runKind = kind;
+        runStart = iova;
+        runProt = prot;
+        runCause = cause;
+      }
+      runEnd = iova + size;
+    };
+    const hooks: ShadowHooks = {
+      map: (e) => {
+        const write = (e.perm & 2) !== 0;
+        const r = this.dmaMap(vm, e.iova, e.size, this.gpaToVaddr(vm, e.gpa), true, write);
+        if (e.size !== PAGE) stats.allSmall = false;
+        if (!r.ok) {
+          stats.failed++;
+          if (stats.firstErrno === undefined) {
+            stats.firstErrno = r.errno;
+            stats.firstFailed = e.iova;
+          }
+          return false;
+        }
+        stats.maps++;
+        extend(EventKind.Map, e.iova, e.size, write ? 3 : 1, e.writtenBy);
+        return true;
+      },
+      unmap: (iova, size) => {
+        stats.unmaps++;
+        const r = vm.container!.unmap({ iova, size });
+        if (!r.ok) {
+          flush();
+          for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
+          // hw/vfio/listener.c vfio_iommu_map_notify: error_report("vfio_container_dma_unmap(%p, 0x%"HWADDR_PRIx", 0x%"HWADDR_PRIx") = %d (%s)").
+          this.log.vmm(this.clock, vm.spec.name, `${VMM}: vfio_container_dma_unmap(${containerPtr(vm)}, 0x${iova.toString(16)}, 0x${size.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`, this.currentStep);
+          stats.unmapErrno ??= r.errno;
+          return;
+        }
+        stats.unmapped += r.unmapped;
+        if (r.unmapped > 0n) extend(EventKind.Unmap, iova, r.unmapped, 0, -1);
+      },
+    };
+    return {
+      hooks,
+      flush,
+      stats,
+    };
+  }
 
   // ---------------------------------------------------------------- VM lifecycle
 
@@ -201,6 +291,16 @@ export class Vmm {
       return;
     }
     const vmm = (text: string) => this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${text}`, this.currentStep);
+    const hostAw = this.scenario.host.iommu.addressWidth;
+    if (vm.viommu && vm.devices.length > 0 && vm.viommu.domainWidth > hostAw) {
+      // QEMU (9.1+) hw/i386/intel_iommu.c vtd_check_hiod(): error_setg(errp, "aw-bits %d > host aw-bits %d"),
+      // prefixed by vfio-pci realize (hw/vfio/pci.c: "Failed to set vIOMMU: ").
+      const dev = this.pci.device(vm.devices[0]!);
+      const name = dev ? fullBdf(dev) : vm.devices[0]!;
+      vmm(`-device vfio-pci,host=${name}: vfio ${name}: Failed to set vIOMMU: aw-bits ${vm.viommu.domainWidth} > host aw-bits ${hostAw}`);
+      this.fail(out, "viommu-aw-bits-host", `QEMU refuses to start: the vIOMMU's aw-bits ${vm.viommu.domainWidth} exceed the host IOMMU's ${hostAw}`);
+      return;
+    }
     if (vm.spec.viommu && !vm.spec.viommu.cachingMode && vm.devices.length > 0) {
       // QEMU vtd_machine_done_notify_one / vfio: refuses assigned devices behind a non-CM vIOMMU.
       vmm("We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection.");
@@ -232,6 +332,7 @@ export class Vmm {
       return;
     }
     vm.running = true;
+    vm.viommu?.reset(); // the guest boots: its intel-iommu starts with empty tables
     this.trace.pushBig(EventKind.VmStart, this.currentStep, 0, 0, 0, 0, 0, vm.spec.memory, BigInt(vm.devices.length));
     if (groups.length === 0) {
       out.summary = vmStartText(vm.spec, 0);

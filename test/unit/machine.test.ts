@@ -74,7 +74,9 @@ function fingerprint(m: Machine) {
     cc: v.unit.cc,
     driver: v.driver,
     log: m.log.lines.map((l) => l.text),
-    vms: s.vms,
+    // A guest vIOMMU's state by content, as the host's: its tables in guest memory, its registers and QEMU's shadow.
+    vms: s.vms.map(({ viommu, ...v }) => ({ ...v, ...(viommu ? { viommu: { driver: viommu.driver, regs: Array.from(viommu.unit.regs), shadow: viommu.shadow, rids: viommu.rids, written: viommu.written } } : {}) })),
+    guestTables: [...m.vms.values()].map((vm) => vm.viommu?.mem.contents()),
   };
 }
 

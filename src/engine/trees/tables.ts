@@ -88,12 +88,8 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
       }
       return records.map((r) => frcdNode(r, ctx));
     }
-    case "root": {
-      let node: TableNode | undefined = t.root;
-      for (let i = 2; i < parts.length && node !== undefined; i++) node = node.child(parts[i]!);
-      if (node === undefined) return null;
-      return node.children().map((n) => tableNode(`${parts.join("/")}/${n.key}`, n, ctx));
-    }
+    case "root":
+      return rootTableChildren(t.root, "t/root", parts.slice(2), ctx);
   }
   return null;
 }
@@ -135,8 +131,38 @@ function frcdNode(r: FaultRecordView, ctx: TreeContext): TreeNode {
   };
 }
 
+/**
+ * The nodes below `parts` (node keys from the root table) of a unit's root table: the host unit's
+ * (ids "t/root/...") or a guest vIOMMU's (the VM view, `guest` names its devices; addresses there
+ * are guest-physical).
+ */
+export function rootTableChildren(root: TableNode, prefix: string, keys: readonly string[], ctx: TreeContext, guest?: GuestSpace): TreeNode[] | null {
+  let node: TableNode | undefined = root;
+  for (const k of keys) {
+    node = node.child(k);
+    if (node === undefined) return null;
+  }
+  const base = keys.length ? `${prefix}/${keys.join("/")}` : prefix;
+  return node.children().map((n) => tableNode(`${base}/${n.key}`, n, ctx, guest));
+}
+
+/** A guest vIOMMU's tables: its requester ids name the VM's devices, its addresses are GPAs. */
+export interface GuestSpace {
+  device(sid: number): string | undefined;
+}
+
 /** One node of the root table's tree, worded for the view. */
-function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
+function tableNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace): TreeNode {
+  const node = hostTableNode(id, n, ctx, guest);
+  if (!guest) return node;
+  // The same entries in the guest's memory: every address is guest-physical.
+  const gpa = (t: string | undefined) => t?.replace(/\bHPA\b/g, "GPA");
+  // No host menus (poke, translate) on guest entries: they act on the host unit.
+  const { contextValue: _menu, device: _dev, ...rest } = node;
+  return { ...rest, ...(node.description !== undefined ? { description: gpa(node.description)! } : {}), ...(node.tooltip !== undefined ? { tooltip: gpa(node.tooltip)! } : {}) };
+}
+
+function hostTableNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace): TreeNode {
   const m = ctx.machine;
   const corrupt = reservedText(n, ctx);
   const warn = corrupt ? { color: "errorForeground", icon: "error" } : {};
@@ -154,10 +180,11 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
       };
     case "context-entry": {
       const [lo, hi] = [n.raw[0]!, n.raw[1]!];
-      const dev = m.pci.devices.find((d) => m.pci.dmaAliases(d).includes(n.sid));
+      const dev = guest ? undefined : m.pci.devices.find((d) => m.pci.dmaAliases(d).includes(n.sid));
+      const guestDev = guest?.device(n.sid);
       return {
         id,
-        label: `${formatDevfn(n.sid)}${dev ? ` ${dev.spec.name ?? dev.key}` : ""}`,
+        label: `${formatDevfn(n.sid)}${dev ? ` ${dev.spec.name ?? dev.key}` : guestDev ? ` ${guestDev}` : ""}`,
         description: `${n.translation === "pass-through" ? `DID ${n.did} · pass-through` : `DID ${n.did} · ${n.levels}-level · SLPTPTR ${num(n.pageTable, ctx.radix)}${n.fpd ? " · FPD" : ""}`}${corrupt ? ` · ${corrupt}` : ""}`,
         tooltip: l10n.t("Context entry {0} at HPA {1}\nlo {2}\nhi {3}\n{4}{5}", formatSid(n.sid), hx(n.address!), qword(lo), qword(hi), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
         icon: "symbol-struct",

@@ -4,6 +4,8 @@ import type { VmRuntime } from "../../sim/machine.js";
 import { formatSize } from "../../sim/machine.js";
 import { plural } from "../../sim/plural.js";
 import { deviceNode, hx, leaf, num, permText, type TreeContext } from "./common.js";
+import { rootTableChildren } from "./tables.js";
+import type { GuestViommu } from "../../sim/viommu.js";
 import * as l10n from "@vscode/l10n";
 
 /** How many HPA runs a memory slot lists before "… N more". */
@@ -32,13 +34,16 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
       { id: `${base}/slots`, label: l10n.t("Memory slots"), description: l10n.t("{0} (GPA → HVA → HPA)", vm.guest.memslots.length), icon: "server", collapsible: 1 },
       { id: `${base}/devices`, label: l10n.t("Assigned devices"), description: String(vm.devices.length), icon: "circuit-board", collapsible: vm.devices.length ? 1 : 0 },
       vm.spec.viommu
-        ? leaf(`${base}/viommu`, "vIOMMU", `intel-iommu · caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"}`, {
-            icon: vm.spec.viommu.cachingMode ? "shield" : "warning",
-            color: vm.spec.viommu.cachingMode ? undefined : "problemsWarningIcon.foreground",
-            tooltip: vm.spec.viommu.cachingMode
-              ? "The guest programs its own IOMMU; caching mode makes it report every map so QEMU can shadow it into VFIO."
-              : "Without caching mode QEMU cannot see the guest's mappings: vfio-pci refuses the device (\"caching-mode=on\" required).",
-          })
+        ? {
+            ...leaf(`${base}/viommu`, "vIOMMU", `intel-iommu · caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"}${vm.viommu ? ` · aw-bits ${vm.viommu.domainWidth}${vm.spec.viommu.deviceIotlb ? " · device-iotlb" : ""}` : ""}`, {
+              icon: vm.spec.viommu.cachingMode ? "shield" : "warning",
+              color: vm.spec.viommu.cachingMode ? undefined : "problemsWarningIcon.foreground",
+              tooltip: vm.spec.viommu.cachingMode
+                ? "The guest programs its own IOMMU; caching mode makes it report every map so QEMU can shadow it into VFIO."
+                : "Without caching mode QEMU cannot see the guest's mappings: vfio-pci refuses the device (\"caching-mode=on\" required).",
+            }),
+            collapsible: vm.viommu && vm.running ? 1 : 0,
+          }
         : leaf(`${base}/viommu`, "vIOMMU", "none (guest RAM mapped IOVA = GPA)", { icon: "circle-slash" }),
       {
         id: `${base}/vfio`,
@@ -57,6 +62,8 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
       return null;
     case "devices":
       return vm.devices.map((key) => deviceNode(`${base}/devices/${key}`, m.pci.device(key), key, ctx));
+    case "viommu":
+      return vm.viommu && vm.running ? viommuChildren(vm, vm.viommu, parts.slice(3), ctx) : null;
     case "vfio": {
       const c = vm.container;
       if (!c) return [];
@@ -109,4 +116,38 @@ function slotRuns(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode[] | n
   }
   if (skipped > 0n) out.push(leaf(`vm/${vm.spec.name}/slots/${slot}/more`, `… ${plural(skipped, "more run")}`, undefined, { icon: "ellipsis" }));
   return out;
+}
+
+/**
+ * A VM's vIOMMU: the guest's own tables (read through the guest unit's contract, tables(): the
+ * same inspection as the host unit's, addresses guest-physical) and QEMU's shadow of them (its
+ * IOVA tree: each entry one VFIO mapping, with the step whose guest action wrote the entry).
+ */
+function viommuChildren(vm: VmRuntime, v: GuestViommu, rest: string[], ctx: TreeContext): TreeNode[] | null {
+  const base = `vm/${vm.spec.name}/viommu`;
+  if (rest.length === 0) {
+    const t = v.iommu.tables();
+    const shadow = v.shadowEntries();
+    return [
+      { id: `${base}/root`, label: l10n.t("Guest tables"), description: l10n.t("{0} · {1}-bit · root table @ GPA {2}", t.model, t.addressWidth, num(t.root.address, ctx.radix)), tooltip: l10n.t("The guest's intel-iommu tables in guest memory, as QEMU's emulated unit reads them: root table at GPA {0}, guest domain {1}.", hx(t.root.address), v.domain.did), icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
+      { id: `${base}/shadow`, label: l10n.t("QEMU shadow"), description: l10n.t("{0} in VFIO domain {1}", plural(shadow.length, "mapping"), vm.domain?.did ?? "-"), tooltip: l10n.t("What QEMU mapped into VFIO from the guest's tables at the guest's invalidations (its IOVA tree). The host unit's tables show the same mappings as host entries."), icon: "mirror", collapsible: shadow.length ? 1 : 0 },
+    ];
+  }
+  if (rest[0] === "root") {
+    const names = new Map([...v.guestRids()].map(([key, rid]) => [rid, key]));
+    return rootTableChildren(v.iommu.tables().root, `${base}/root`, rest.slice(1), ctx, { device: (sid) => (names.has(sid) ? `(host ${names.get(sid)!})` : undefined) });
+  }
+  if (rest[0] === "shadow") {
+    return v.shadowEntries().map((e) => {
+      const hva = vm.guest.gpaToHva(e.gpa);
+      const hpa = vm.guest.gpaToHpa(e.gpa);
+      return leaf(`${base}/shadow/${hx(e.iova)}`, `IOVA ${num(e.iova, ctx.radix)}`, `→ GPA ${num(e.gpa, ctx.radix)}${hpa !== undefined ? ` → HPA ${num(hpa, ctx.radix)}` : ""} · ${formatSize(e.size)} · ${permText(e.perm)}${e.writtenBy >= 0 ? ` · step ${e.writtenBy + 1}` : ""}`, {
+        icon: "arrow-both",
+        tooltip: l10n.t("Guest entry IOVA {0} -> GPA {1} ({2}), written by step {3}; QEMU mapped it with VFIO_IOMMU_MAP_DMA at vaddr {4}", hx(e.iova), hx(e.gpa), formatSize(e.size), e.writtenBy + 1, hva !== undefined ? hx(hva) : "-"),
+        ...(e.writtenBy >= 0 ? { step: e.writtenBy } : {}),
+        copy: hx(e.iova),
+      });
+    });
+  }
+  return null;
 }

@@ -188,8 +188,9 @@ export class IntelIommuDriver {
    * __domain_mapping: writes leaf entries for [iova, iova + size) -> hpa with the largest page
    * size that alignment and CAP.SLLPS allow (hardware_largepage_caps), allocating tables on demand.
    * prot: 1 = read, 2 = write (IOMMU_READ / IOMMU_WRITE map to DMA_PTE_READ / DMA_PTE_WRITE).
+   * `flush` false: a guest driver that forgets the caching-mode flush (sim/viommu.ts).
    */
-  map(d: DmarDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void {
+  map(d: DmarDomain, iova: bigint, hpa: bigint, size: bigint, prot: number, flush = this.cachingMode): void {
     let iovPfn = iova >> PAGE_SHIFT;
     let phyPfn = hpa >> PAGE_SHIFT;
     let pages = size >> PAGE_SHIFT;
@@ -206,18 +207,18 @@ export class IntelIommuDriver {
       phyPfn += lvPages;
       pages -= lvPages;
     }
-    if (this.cachingMode) this.flushIotlbRange(d, firstPfn, total, false);
+    if (flush) this.flushIotlbRange(d, firstPfn, total, false);
   }
 
   /** Removes [iova, iova + size), rounding up to whole superpages; frees fully covered tables. */
-  unmap(d: DmarDomain, iova: bigint, size: bigint): bigint {
+  unmap(d: DmarDomain, iova: bigint, size: bigint, flush = true): bigint {
     const start = iova >> PAGE_SHIFT;
     const last = (iova + size - 1n) >> PAGE_SHIFT;
     const freed = { tables: 0, end: last };
     this.clearLevel(d.pgd, d.levels, 0n, start, last, freed);
     const pages = freed.end - start + 1n;
     // cache_tag_flush_range(domain, start, end, ih = no page-table page was freed)
-    this.flushIotlbRange(d, start, pages, freed.tables === 0);
+    if (flush) this.flushIotlbRange(d, start, pages, freed.tables === 0);
     return pages << PAGE_SHIFT;
   }
 
