@@ -129,6 +129,8 @@ workload:
   it("terminalSafe keeps text, tabs and newlines and escapes C0, DEL, C1 and bidi controls", () => {
     expect(terminalSafe("a\tb\nc — ü 中")).toBe("a\tb\nc — ü 中");
     expect(terminalSafe("\r\u0000\u001b\u007f\u0085\u009f\u200e\u202a\u202e\u2066\u2069\u061c")).toBe("\\x0d\\x00\\x1b\\x7f\\x85\\x9f\\u200e\\u202a\\u202e\\u2066\\u2069\\u061c");
+    // Zero-width characters: "web01" and "web\u200b01" must not look the same in a terminal.
+    expect(terminalSafe("web\u200b01 \u200c\u200d\u2060\ufeff")).toBe("web\\u200b01 \\u200c\\u200d\\u2060\\ufeff");
   });
 });
 
