@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Packages the extension as a VSIX (out/passthrough-debugger-VERSION.vsix) with @vscode/vsce, run on
-// the Node 24 that test/e2e/harness/setup.sh installs (vsce needs Node >= 22). vsce runs the
-// manifest's `vscode:prepublish` (the build), as a bare `vsce package` does. Then the VSIX is
+// the Node 24 that test/e2e/harness/setup.sh installs (vsce needs Node >= 22), exactly as a bare
+// `vsce package` runs: the manifest's `vscode:prepublish` builds and writes the packaged README,
+// its "vsce" options say the rest (no dependencies, no repository, that README). Then the VSIX is
 // checked (scripts/vsix-check.mjs): under 1 MB, only allow-listed files (no source maps, sources,
 // tests or docs), every file package.json or the README names is inside. On a problem it lists
 // the VSIX's contents and exits 1.
 //   node scripts/package.mjs [--list]   (--list: print the contents even when all is well)
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, existsSync, writeFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, existsSync, rmSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
@@ -26,28 +27,11 @@ mkdirSync(join(root, "out"), { recursive: true });
 const vsix = join(root, "out", `${name}-${version}.vsix`);
 rmSync(vsix, { force: true });
 
-// The README the details page shows. We have no public repository, so vsce cannot turn relative
-// links into URLs: images are shipped in the VSIX (media/readme/) and stay relative, which the
-// details page resolves against the installed extension; links into the source tree (docs/,
-// where the developer material lives) would be dead there and become plain text.
-const shipped = /^(media|examples|schemas|syntaxes)\//; // (vsce renames CHANGELOG.md and LICENSE: the details page has its own tabs for them)
-const readme = readFileSync(join(root, "README.md"), "utf8").replace(/(?<!!)\[([^\]]+)\]\(([^)\s]+)\)/g, (all, text, target) =>
-{
-  const path = target.replace(/^\.\//, "");
-  if (/^[a-z][a-z0-9+.-]*:|^#/i.test(target) || shipped.test(path)) return all;
-  return text === path ? `\`${path}\` (in the source)` : `${text} (\`${path}\` in the source)`;
-});
-// The details page (VS Code's extension editor) shows only http(s) images: its sanitizer drops a
-// relative or data: source (checked in code-server 1.10x: both showed as broken images), and the
-// Marketplace wants https. With no public host, the packaged readme leaves the screenshots out
-// (the repository's README shows them from media/readme/).
-const inlined = readme.replace(/^!\[[^\]]*\]\((?!https:)[^)]*\)\n\n?/gm, "");
-const readmePath = "out/readme.md"; // vsce wants it inside the tree, relative
-writeFileSync(join(root, readmePath), inlined);
-
+// The README the details page shows: vscode:prepublish writes it (scripts/package-readme.mjs) and
+// package.json's "vsce" options name it, so this is what a bare `vsce package` makes too.
 const r = spawnSync(
   node,
-  [join(root, "node_modules/@vscode/vsce/vsce"), "package", "--no-dependencies", "--skip-license", "--allow-missing-repository", "--no-rewrite-relative-links", "--readme-path", readmePath, "-o", vsix],
+  [join(root, "node_modules/@vscode/vsce/vsce"), "package", "-o", vsix],
   { stdio: ["ignore", "inherit", "inherit"], cwd: root, env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` } },
 );
 if (r.status !== 0) process.exit(r.status ?? 1);

@@ -92,12 +92,13 @@ export class StreamIo implements CliIo {
 
 /**
  * A string as a terminal shows it harmlessly: C0 controls (except tab and newline), DEL, C1
- * controls and the bidirectional overrides and isolates become visible escapes (`\x1b`,
+ * controls, the bidirectional overrides and isolates, and the zero-width characters (U+200B-U+200D,
+ * U+2060, U+FEFF: a name that looks like another) become visible escapes (`\x1b`,
  * `\u202e`), so a scenario name or a log line cannot retitle, clear or reorder the terminal.
  */
 export function terminalSafe(text: string): string {
    
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g, (c) => {
     const n = c.charCodeAt(0);
     return n < 0x100 ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
   });

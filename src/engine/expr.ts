@@ -16,17 +16,46 @@ type Tok = { kind: "num"; v: bigint; at: number } | { kind: "str"; v: string; at
 
 const OPS = ["&&", "||", "==", "!=", "<=", ">=", "<", ">", "!", "(", ")", "+", "-", "&", "|"];
 
-function tokenize(src: string): Tok[] | ExprError {
+/**
+ * Units of work one parse and one evaluation may take each (a counter, not a clock): a character
+ * scanned, a node built or evaluated, a name looked up, 64 bits of a number added. Text within the
+ * 4000-character limit needs a few times its length; the limit is a guard that no expression runs
+ * long (a breakpoint condition runs once per trace event). Over it: an error, never a long run.
+ */
+export const EXPR_WORK_LIMIT = 100_000;
+
+/** The work a parse or evaluation did (tests assert the bound by counting it). */
+export class ExprWork {
+  used = 0;
+  constructor(readonly limit = EXPR_WORK_LIMIT) {}
+  /** False once `units` more would exceed the limit. */
+  take(units: number): boolean {
+    this.used += units;
+    return this.used <= this.limit;
+  }
+}
+
+const tooMuchWork = (w: ExprWork, column: number): ExprError => ({ error: `the expression needs more than ${w.limit} steps of work: simplify it`, column });
+
+// Sticky patterns: each token is matched where the scan stands, so tokenizing is linear in the text.
+const NUM = /0[xX][0-9a-fA-F_]+|[0-9][0-9_]*/y;
+const ID = /[A-Za-z_][A-Za-z0-9_.]*/y;
+const SPACE = /\s/;
+
+function tokenize(src: string, work: ExprWork): Tok[] | ExprError {
   const out: Tok[] = [];
   let i = 0;
   while (i < src.length) {
     const c = src[i]!;
-    if (/\s/.test(c)) {
+    if (SPACE.test(c)) {
+      if (!work.take(1)) return tooMuchWork(work, i);
       i++;
       continue;
     }
-    const num = /^(0[xX][0-9a-fA-F_]+|[0-9][0-9_]*)/.exec(src.slice(i));
+    NUM.lastIndex = i;
+    const num = NUM.exec(src);
     if (num) {
+      if (!work.take(num[0].length)) return tooMuchWork(work, i);
       out.push({ kind: "num", v: BigInt(num[0].replace(/_/g, "")), at: i });
       i += num[0].length;
       continue;
@@ -34,18 +63,22 @@ function tokenize(src: string): Tok[] | ExprError {
     if (c === '"' || c === "'") {
       const end = src.indexOf(c, i + 1);
       if (end < 0) return { error: "unterminated string", column: i };
+      if (!work.take(end + 1 - i)) return tooMuchWork(work, i);
       out.push({ kind: "str", v: src.slice(i + 1, end), at: i });
       i = end + 1;
       continue;
     }
-    const id = /^[A-Za-z_][A-Za-z0-9_.]*/.exec(src.slice(i));
+    ID.lastIndex = i;
+    const id = ID.exec(src);
     if (id) {
+      if (!work.take(id[0].length)) return tooMuchWork(work, i);
       out.push({ kind: "id", v: id[0], at: i });
       i += id[0].length;
       continue;
     }
     const op = OPS.find((o) => src.startsWith(o, i));
     if (op) {
+      if (!work.take(op.length)) return tooMuchWork(work, i);
       out.push({ kind: "op", v: op, at: i });
       i += op.length;
       continue;
@@ -64,9 +97,9 @@ export type Node =
   | { t: "bin"; op: string; a: Node; b: Node; at: number };
 
 /** Parses an expression; names are resolved at evaluation time. */
-export function parseExpr(src: string): Node | ExprError {
+export function parseExpr(src: string, work = new ExprWork()): Node | ExprError {
   if (src.length > 4000) return { error: "expression too long", column: 0 };
-  const lexed = tokenize(src);
+  const lexed = tokenize(src, work);
   if ("error" in lexed) return lexed;
   const toks: Tok[] = lexed;
   let p = 0;
@@ -74,6 +107,7 @@ export function parseExpr(src: string): Node | ExprError {
   function primary(): Node | ExprError {
     const t = toks[p];
     if (!t) return fail("expression ends too early");
+    if (!work.take(1)) return tooMuchWork(work, t.at);
     p++;
     if (t.kind === "num" || t.kind === "str") return { t: "lit", v: t.v };
     if (t.kind === "id") {
@@ -122,7 +156,8 @@ export function truthy(v: Value): boolean {
 }
 
 /** Evaluates against a name lookup; an unknown name is an error listing the known ones. */
-export function evalExpr(n: Node, lookup: (name: string) => Value | null, known: () => string[]): Value | ExprError {
+export function evalExpr(n: Node, lookup: (name: string) => Value | null, known: () => string[], work = new ExprWork()): Value | ExprError {
+  if (!work.take(1)) return tooMuchWork(work, "at" in n ? n.at : 0);
   switch (n.t) {
     case "lit":
       return n.v;
@@ -132,18 +167,20 @@ export function evalExpr(n: Node, lookup: (name: string) => Value | null, known:
       return v;
     }
     case "un": {
-      const v = evalExpr(n.e, lookup, known);
+      const v = evalExpr(n.e, lookup, known, work);
       if (typeof v === "object") return v;
       if (n.op === "!") return !truthy(v);
       return typeof v === "bigint" ? -v : { error: "unary - needs a number", column: 0 };
     }
     case "bin": {
-      const a = evalExpr(n.a, lookup, known);
+      const a = evalExpr(n.a, lookup, known, work);
       if (typeof a === "object") return a;
       if (n.op === "&&" && !truthy(a)) return false;
       if (n.op === "||" && truthy(a)) return true;
-      const b = evalExpr(n.b, lookup, known);
+      const b = evalExpr(n.b, lookup, known, work);
       if (typeof b === "object") return b;
+      // Comparing strings (a 1 MB VM name is possible) is linear in them too.
+      if ((n.op === "==" || n.op === "!=") && !work.take(Math.ceil((typeof a === "string" ? a.length : 0) / 64 + (typeof b === "string" ? b.length : 0) / 64))) return tooMuchWork(work, n.at);
       switch (n.op) {
         case "&&":
         case "||":
@@ -154,6 +191,8 @@ export function evalExpr(n: Node, lookup: (name: string) => Value | null, known:
           return !eq(a, b);
       }
       if (typeof a !== "bigint" || typeof b !== "bigint") return { error: `"${n.op}" needs numbers`, column: n.at };
+      // A number's work grows with its size (a long literal, or a name's value).
+      if (!work.take(1 + Math.ceil(Math.max(bitLength(a), bitLength(b)) / 64))) return tooMuchWork(work, n.at);
       switch (n.op) {
         case "<":
           return a < b;
@@ -175,6 +214,11 @@ export function evalExpr(n: Node, lookup: (name: string) => Value | null, known:
       return { error: `unknown operator ${n.op}`, column: n.at };
     }
   }
+}
+
+function bitLength(v: bigint): number {
+  // Hex digits x 4: bigint has no cheaper bit length (toString(16) is linear in the digits).
+  return (v < 0n ? -v : v).toString(16).length * 4;
 }
 
 function eq(a: Value, b: Value): boolean {

@@ -228,7 +228,9 @@ export function walkVerdict(w: WalkExplanation, device: string, h: HoverInput): 
   }
   const args = encodeURIComponent(JSON.stringify([device, hx(w.iova), w.write, h.stepIndex ?? null]));
   const n = w.stages.length;
-  lines.push(`[${n === 1 ? l10n.t("Full walk (1 entry) in Mapping Tables") : l10n.t("Full walk ({0} entries) in Mapping Tables", n)}](command:${HOVER_COMMANDS[0]}?${args} "${l10n.t("Translate this address at this step: reveals the walk's last entry in Mapping Tables and logs every entry").replace(/["\\]/g, "\\$&")}")`);
+  const label = n === 1 ? l10n.t("Full walk (1 entry) in Mapping Tables") : l10n.t("Full walk ({0} entries) in Mapping Tables", n);
+  const link = `command:${HOVER_COMMANDS[0]}?${args} "${l10n.t("Translate this address at this step: reveals the walk's last entry in Mapping Tables and logs every entry").replace(/["\\]/g, "\\$&")}"`;
+  lines.push(`[${label}](${link})`);
   return lines.join("  \n");
 }
 

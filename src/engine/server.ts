@@ -232,7 +232,7 @@ export class EngineServer {
         e.runVersion = p.version;
       }
       const st = this.state(p.uri, e);
-      if (r.error) st.diagnostics = [...st.diagnostics, { severity: "error", code: "simulation-error", message: r.error, hint: "Reduce the scenario's memory or work, or report the scenario that caused this.", range: { start: 0, end: 0, line: 0, column: 0 } }];
+      if (r.error) st.diagnostics = [...st.diagnostics, { severity: "error", code: "simulation-error", message: r.error, hint: l10n.t("Reduce the scenario's memory or work, or report the scenario that caused this."), range: { start: 0, end: 0, line: 0, column: 0 } }];
       return st;
     },
     close: (p) => {

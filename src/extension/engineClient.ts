@@ -61,6 +61,25 @@ const WORKER_HEAP_MB = 2048;
  * alone can take seconds, so until its first beat it gets at least this long.
  */
 export const STARTUP_ALLOWANCE_MS = 30_000;
+/**
+ * Without shared memory (a browser page that is not cross-origin isolated) a run cannot see that a
+ * newer version superseded it: the worker reads no message until the run returns. A stale run that
+ * has been running this long is stopped by recycling the worker (terminate, start a new one and
+ * rebuild the sessions from the documents' text), which is what the Node transport's cancellation
+ * slot achieves mid-run. A shorter run is left to finish: a restart costs more than its rest.
+ */
+export const SUPERSEDE_AFTER_MS = 500;
+
+/** A request the worker has not answered yet, in the order it runs them (one at a time). */
+interface InFlight {
+  method: string;
+  /** An update's document, version and cancellation slot. */
+  uri?: string;
+  version?: number;
+  slot?: number;
+  /** When the worker started on it (the answer to the one before came, or it was sent to an idle worker). */
+  startedAt: number;
+}
 
 export class EngineClient {
   private worker?: EngineTransport;
@@ -87,7 +106,13 @@ export class EngineClient {
   /** Set after a crash loop: rebuilds wait for an explicit restart. */
   gaveUp = false;
   private readonly slots = new Map<string, number>();
+  /** The current worker shares the cancellation slots (it polls them mid-run). */
+  private shared = false;
+  /** Requests sent and not answered, oldest (the one the worker is running) first. */
+  private readonly inFlight: InFlight[] = [];
   restarts = 0;
+  /** Workers recycled because a newer version superseded their long run (no shared memory). */
+  superseded = 0;
   private disposed = false;
 
   constructor(private readonly opts: EngineClientOptions) {
@@ -113,7 +138,50 @@ export class EngineClient {
   request<M extends Method>(method: M, params: EngineMethods[M]["params"], token?: CancellationToken): Promise<EngineMethods[M]["result"]> {
     if (this.disposed) return Promise.reject(new EngineRequestError("restarted", "the extension is shutting down"));
     this.ensure();
-    return this.rpc.request(method, params, token);
+    const u = method === "update" ? (params as EngineMethods["update"]["params"]) : undefined;
+    const f: InFlight = { method, startedAt: this.clock.now(), ...(u && u.slot !== undefined ? { uri: u.uri, version: u.version, slot: u.slot } : {}) };
+    this.inFlight.push(f);
+    const done = () => {
+      const i = this.inFlight.indexOf(f);
+      if (i < 0) return;
+      this.inFlight.splice(i, 1);
+      // The worker answers in order: the next one starts now.
+      if (i === 0 && this.inFlight[0]) this.inFlight[0].startedAt = this.clock.now();
+    };
+    const p = this.rpc.request(method, params, token);
+    void p.then(done, done);
+    return p;
+  }
+
+  /**
+   * A newer version of a document exists: its slot says so (a run that shares memory polls it and
+   * stops), and without shared memory a long stale run is stopped by recycling the worker.
+   */
+  markNewest(uri: string, version: number): void {
+    Atomics.store(this.cancel, this.slotFor(uri), version);
+    this.stopStaleRun();
+  }
+
+  /** Without shared memory: recycles a worker whose current run is stale and has run SUPERSEDE_AFTER_MS. */
+  private stopStaleRun(): void {
+    const w = this.worker;
+    const f = this.inFlight[0];
+    if (!w || this.shared || !f || f.slot === undefined || f.version === undefined) return;
+    if (Atomics.load(this.cancel, f.slot) === f.version) return;
+    if (this.clock.now() - f.startedAt < SUPERSEDE_AFTER_MS) return;
+    this.worker = undefined;
+    w.terminate();
+    const why = `version ${f.version} of ${f.uri ?? "a scenario"} was superseded while it ran`;
+    this.rpc.rejectAll("restarted", why);
+    this.inFlight.length = 0;
+    if (this.disposed) return;
+    // Not a crash: it does not count towards the crash loop, but sessions are rebuilt as after one.
+    this.restarts++;
+    this.superseded++;
+    this.opts.log.info(`${why}; stopped it by restarting the worker (no shared memory to cancel it in place)`);
+    this.clock.setTimeout(() => {
+      if (!this.disposed) this.opts.onRestart(why);
+    }, 0);
   }
 
   private ensure(): EngineTransport {
@@ -126,6 +194,7 @@ export class EngineClient {
     this.beatAt = this.checkedAt = this.clock.now();
     this.started = false;
     const shared = w.sharedMemory && typeof SharedArrayBuffer === "function" && this.cancel.buffer instanceof SharedArrayBuffer;
+    this.shared = shared;
     const l10nBundle = this.opts.l10n ? { l10n: this.opts.l10n } : {};
     const init: EngineInit = shared ? { init: true, cancel: this.cancel.buffer, heartbeat: HEARTBEAT, ...l10nBundle } : { init: true, heartbeat: HEARTBEAT, beatMessages: true, ...l10nBundle };
     w.onMessage((m) => this.onMessage(m as WorkerMessage));
@@ -150,6 +219,8 @@ export class EngineClient {
   }
 
   private checkHung(): void {
+    if (!this.worker) return;
+    this.stopStaleRun();
     if (!this.worker) return;
     const limit = this.opts.timeoutMs();
     const now = this.clock.now();
@@ -190,6 +261,7 @@ export class EngineClient {
   private onDeath(w: EngineTransport, why: string): void {
     if (this.worker !== w) return; // already handled
     this.worker = undefined;
+    this.inFlight.length = 0;
     this.rpc.rejectAll("restarted", why);
     if (this.disposed) return;
     this.restarts++;

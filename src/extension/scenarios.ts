@@ -52,7 +52,7 @@ export class ScenarioManager implements vscode.Disposable {
       {
         update: (uri, version, text, cancellable) => client.request("update", cancellable ? { uri, version, text, slot: client.slotFor(uri) } : { uri, version, text }),
         setCursor: (uri, step) => client.request("setCursor", { uri, step }),
-        markNewest: (uri, version) => Atomics.store(client.cancel, client.slotFor(uri), version),
+        markNewest: (uri, version) => client.markNewest(uri, version),
         isSuperseded: (e) => e instanceof EngineRequestError && (e.code === "cancelled" || e.code === "restarted"),
       },
       {

@@ -41,8 +41,20 @@ export interface EvidenceDocumentInput {
 const lineRange = (a: number, b: number) => `${a + 1}${b > a ? `-${b + 1}` : ""}`;
 const short = (s: string, n = 80) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
-export function renderEvidenceDocument(ev: EvidenceDocumentInput): EvidenceDocument {
+/**
+ * Characters of detail (context lines, fields, explanations) the decoded document holds at most;
+ * later records are listed by their summary line only. VS Code does not hand a larger document to
+ * extensions ("Files above 50MB cannot be synchronized with extensions": TextModel
+ * _MODEL_SYNC_LIMIT, 50 * 1024 * 1024, src/vs/editor/common/model/textModel.ts), so the import of
+ * a log with MAX_IMPORT_RECORDS faults (about 1 KB of explanation each) failed to open at all.
+ */
+export const DOCUMENT_DETAIL_CHARS = 32 * 1024 * 1024;
+
+export function renderEvidenceDocument(ev: EvidenceDocumentInput, maxDetailChars = DOCUMENT_DETAIL_CHARS): EvidenceDocument {
   const out: string[] = [];
+  /** Characters pushed so far (lines and their newlines), and whether details stopped. */
+  let chars = 0;
+  let summariesOnly = false;
   const outline: OutlineItem[] = [];
   const recordLines: number[] = [];
   const byRecord = new Map(ev.explanations.map((e) => [e.record, e]));
@@ -62,11 +74,20 @@ export function renderEvidenceDocument(ev: EvidenceDocumentInput): EvidenceDocum
     return g;
   };
   ev.records.forEach((r, i) => {
+    if (!summariesOnly && chars > maxDetailChars) {
+      summariesOnly = true;
+      out.push(`# Records ${i + 1}-${ev.records.length}: summary lines only (the decoded document stays under the size VS Code hands to extensions; \`passthrough decode\` or \`passthrough explain\` in a terminal prints every record in full)`, "");
+    }
+    const from = out.length;
     const header = out.length;
     recordLines[i] = header;
-    const e = byRecord.get(i);
+    const e = summariesOnly ? undefined : byRecord.get(i);
     out.push(`line ${lineRange(r.line, r.endLine)}${r.timestamp ? ` [${r.timestamp}]` : ""}  ${r.kind}: ${r.summary}`);
-    const rec: OutlineItem = { ...item("record", `line ${lineRange(r.line, r.endLine)}: ${e?.title ?? r.kind}`, short(r.summary), header), record: i };
+    const rec: OutlineItem = { ...item("record", `line ${lineRange(r.line, r.endLine)}: ${byRecord.get(i)?.title ?? r.kind}`, short(r.summary), header), record: i };
+    if (summariesOnly) {
+      outline.push(rec);
+      return;
+    }
     if (r.context.length) {
       const g = group("context", "context", "Context lines", r.context.map((c) => `| line ${c.line + 1}: ${c.text}`), (k) => `line ${r.context[k]!.line + 1}`, () => "");
       if (g) rec.children.push(g);
@@ -98,6 +119,7 @@ export function renderEvidenceDocument(ev: EvidenceDocumentInput): EvidenceDocum
     rec.end = out.length - 1;
     outline.push(rec);
     out.push("");
+    for (let k = from; k < out.length; k++) chars += out[k]!.length + 1;
   });
   if (ev.skipped.length) {
     const start = out.length;

@@ -3,6 +3,7 @@
  * that kind of fault, what to check next, and — when an ftrace map/unmap history is at hand —
  * the concrete evidence ("IOVA 0x7c346000 was unmapped at line 812, 3 ms before the fault").
  */
+import { EXPLAIN_HISTORY_WORK, WorkBudget } from "./work.js";
 import {
   VTD_FR_ADDR_BEYOND_MGAW,
   VTD_FR_CONTEXT_ENTRY_P,
@@ -165,7 +166,7 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
         meaning: pf ? `The IOMMU ${f.present ? "found a translation but it does not allow" : "found no valid translation for"} the device's ${f.interrupt ? "interrupt request" : f.write ? "write" : "read"} to ${f.address} in domain ${f.domain}${f.reservedBit ? " (a reserved bit is set in a page-table entry)" : ""}.` : f.event === "DEVICE_NOT_ATTACHED" ? `The device (${f.device ?? "?"}) did DMA while Linux had it attached to no IOMMU domain.` : `The AMD IOMMU logged ${f.event}.`,
         causes: pf ? (f.present ? [CAUSES.direction, CAUSES.corrupted] : [CAUSES.unmapped, CAUSES.afterUnmap, CAUSES.direction, CAUSES.viommu, CAUSES.firmware]) : f.event === "DEVICE_NOT_ATTACHED" ? [CAUSES.notAttached, CAUSES.firmware] : f.event === "ILLEGAL_DEV_TABLE_ENTRY" ? ["The device table entry for this device is invalid (reserved bits or an inconsistent mode): a driver bug or corruption."] : f.event === "IOTLB_INV_TIMEOUT" ? ["The device did not answer an ATS invalidation in time (a hung device or a broken ATS implementation)."] : [CAUSES.corrupted],
         checks: pf ? CHECKS_DMA.slice(0, 3) : ["Look at the DTE/CMD dump lines that follow the event."],
-        evidence: [...(pf && typeof f.address === "string" ? [...historyEvidence(r, String(f.address), String(f.device ?? ""), history), ...addressEvidence(String(f.address)).text] : []), ...(f.device ? deviceEvidence(r, i, String(f.device), around) : [])],
+        evidence: [...(pf && typeof f.address === "string" ? [...historyEvidence(r, String(f.address), String(f.device ?? ""), history, around), ...addressEvidence(String(f.address)).text] : []), ...(f.device ? deviceEvidence(r, i, String(f.device), around) : [])],
       };
     }
     case "smmuv3-event":
@@ -179,7 +180,7 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
         meaning: translation ? `No translation for the ${f.write ? "write" : "read"} at ${f.iova}.` : permission ? `The translation of ${f.iova} does not allow this ${f.write ? "write" : "read"}.` : `The SMMU reported ${ev}.`,
         causes: translation ? [CAUSES.unmapped, CAUSES.afterUnmap, CAUSES.firmware] : permission ? [CAUSES.direction] : /C_BAD_STE|C_BAD_STREAMID|F_STREAM_DISABLED/.test(ev) ? ["The stream (device) has no valid stream table entry: it is not attached to a domain, or its StreamID is not what the firmware tables say."] : [CAUSES.corrupted],
         checks: CHECKS_DMA.slice(0, 2),
-        evidence: [...(typeof f.iova === "string" ? [...historyEvidence(r, String(f.iova), String(f.client ?? ""), history), ...addressEvidence(String(f.iova)).text] : []), ...(typeof f.client === "string" && /^[0-9a-f]{4}:/.test(f.client) ? deviceEvidence(r, i, f.client, around) : [])],
+        evidence: [...(typeof f.iova === "string" ? [...historyEvidence(r, String(f.iova), String(f.client ?? ""), history, around), ...addressEvidence(String(f.iova)).text] : []), ...(typeof f.client === "string" && /^[0-9a-f]{4}:/.test(f.client) ? deviceEvidence(r, i, f.client, around) : [])],
       };
     }
     case "vfio-message":
@@ -273,7 +274,12 @@ function explainViommu(r: EvidenceRecord, i: number, around: ExplainContext): Ex
  * timestamp), or from a loaded scenario's run (records with fields.origin = "scenario", ordered by
  * step; their `line` is the scenario's source line).
  */
-function historyEvidence(fault: EvidenceRecord, address: string, device: string, history: EvidenceRecord[]): string[] {
+function historyEvidence(fault: EvidenceRecord, address: string, device: string, history: EvidenceRecord[], around: ExplainContext): string[] {
+  if (history.length === 0) return [];
+  // Faults x history: the comparisons are counted against the pass's budget (work.ts).
+  if (!around.historyWork.take(history.length)) {
+    return [`Not compared with the ${history.length} map/unmap records of the history: this explanation reached its work limit (${EXPLAIN_HISTORY_WORK} comparisons of a fault with a map or unmap). Explain a smaller part of the log (a selection, or a shorter trace) to see this IOVA's history.`];
+  }
   let a: bigint;
   try {
     a = BigInt(address);
@@ -295,8 +301,7 @@ function historyEvidence(fault: EvidenceRecord, address: string, device: string,
       // A scenario's history speaks only for the devices of the domain it maps.
       if (isScenario && typeof h.fields.devices === "string" && !h.fields.devices.split(",").includes(device.replace(/^0000:/, ""))) continue;
       any = true;
-      const lo = BigInt(String(h.fields.iova));
-      const hi = BigInt(String(h.fields.end));
+      const [lo, hi] = around.rangeOf(h);
       if (!(page >= lo && page < hi)) continue;
       if (!isScenario) {
         const t = Number(h.fields.time);
@@ -338,6 +343,19 @@ export class ExplainContext {
   private readonly boot: EvidenceRecord[] = [];
   private readonly bootIndex: number[] = [];
   private next = 0;
+  /** Comparisons of faults with the map/unmap history this pass may still make (faults x history is not linear). */
+  readonly historyWork = new WorkBudget(EXPLAIN_HISTORY_WORK);
+  /** A history record's IOVA range, parsed once (every fault compares with every map and unmap). */
+  private readonly ranges = new WeakMap<EvidenceRecord, readonly [bigint, bigint]>();
+
+  rangeOf(h: EvidenceRecord): readonly [bigint, bigint] {
+    let r = this.ranges.get(h);
+    if (r === undefined) {
+      r = [BigInt(String(h.fields.iova)), BigInt(String(h.fields.end))];
+      this.ranges.set(h, r);
+    }
+    return r;
+  }
 
   /** The next record (its index is the count of records added before it). */
   add(r: EvidenceRecord): void {
@@ -493,7 +511,7 @@ function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], ar
   const reasonName = code >= 0 ? `reason 0x${code.toString(16).padStart(2, "0")}${info?.name ? ` (${info.name})` : ""}` : "an unknown reason (the reason line is missing from the log)";
   const head = `${device}${rid ? ` (${rid})` : ""} ${write ? "wrote to" : "read from"} IOVA ${address}${pasid !== undefined ? ` with PASID ${pasid}` : " without a PASID"}, and the IOMMU refused the ${dir} with ${reasonName}.`;
   const addr = addressEvidence(address);
-  const evidence = historyEvidence(r, address, device, history);
+  const evidence = historyEvidence(r, address, device, history, around);
   const causes: string[] = [];
   const checks: string[] = [];
   let specific = "";

@@ -184,9 +184,9 @@ class Reader {
     let at = r ? this.text.indexOf(ch, r[0]) : -1;
     if (r && (at < 0 || at >= r[1])) at = r[0];
     const code = `U+${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
-    const what = ch === "\ufeff" ? " (a byte-order mark, often left where two files were joined)" : "";
+    const what = ch === "\ufeff" ? l10n.t(" (a byte-order mark, often left where two files were joined)") : "";
     const range = at < 0 ? this.range(key) : { start: at, end: at + 1, line: this.lc.linePos(at).line - 1, column: this.lc.linePos(at).col - 1 };
-    this.diagnostics.push({ severity: "warning", code: "invisible-character", message: `invisible ${code}${what} in key ${quoted(clean)}`, hint: `Delete the invisible character before or inside ${quoted(clean)}; it is read as ${quoted(clean)} meanwhile.`, range });
+    this.diagnostics.push({ severity: "warning", code: "invisible-character", message: l10n.t("invisible {0}{1} in key {2}", code, what, quoted(clean)), hint: l10n.t("Delete the invisible character before or inside {0}; it is read as {0} meanwhile.", quoted(clean)), range });
     return clean;
   }
 

@@ -4,6 +4,7 @@
  * YAML parse itself, bounded in nesting depth (the yaml package composes nodes recursively: a few
  * thousand nested brackets overflowed the stack, "Maximum call stack size exceeded").
  */
+import * as l10n from "@vscode/l10n";
 import { Composer, Parser, YAMLParseError, type CST, type Document, type LineCounter } from "yaml";
 import type { Diagnostic, SourceRange } from "./types.js";
 
@@ -62,8 +63,8 @@ export function utf16ReadAsUtf8(text: string): Diagnostic | undefined {
   return {
     severity: "error",
     code: "text-encoding",
-    message: "the file is UTF-16 text, read here as UTF-8",
-    hint: "Save it as UTF-8 (in VS Code: click the encoding in the status bar, Save with Encoding, UTF-8); the passthrough CLI also reads UTF-16 files.",
+    message: l10n.t("the file is UTF-16 text, read here as UTF-8"),
+    hint: l10n.t("Save it as UTF-8 (in VS Code: click the encoding in the status bar, Save with Encoding, UTF-8); the passthrough CLI also reads UTF-16 files."),
     range: { start: 0, end: Math.min(text.length, 2), line: 0, column: 0 },
   };
 }
@@ -126,8 +127,8 @@ export function tooDeepDiagnostic(offset: number, at: (offset: number) => Source
   return {
     severity: "error",
     code: "too-deep",
-    message: `nested too deeply (limit ${MAX_NESTING})`,
-    hint: "A scenario nests a few levels (host, pci, a device); look for brackets that never close or a list indented one step more on every line.",
+    message: l10n.t("nested too deeply (limit {0})", MAX_NESTING),
+    hint: l10n.t("A scenario nests a few levels (host, pci, a device); look for brackets that never close or a list indented one step more on every line."),
     range: at(offset),
   };
 }

@@ -1,6 +1,7 @@
 /**
- * The engine's Web Worker entry (VS Code for the Web). Not bundled yet — the extension declares no
- * `browser` entry — but it builds from the same engine code, which is what keeps that door open.
+ * The engine's Web Worker entry (VS Code for the Web, dist/web/worker.js). Without shared memory the
+ * worker cannot see a newer version mid-run: the host's supervisor recycles it instead
+ * (engineClient.ts SUPERSEDE_AFTER_MS).
  */
 import { serveEngine } from "../engine/server.js";
 

@@ -129,6 +129,8 @@ workload:
   it("terminalSafe keeps text, tabs and newlines and escapes C0, DEL, C1 and bidi controls", () => {
     expect(terminalSafe("a\tb\nc — ü 中")).toBe("a\tb\nc — ü 中");
     expect(terminalSafe("\r\u0000\u001b\u007f\u0085\u009f\u200e\u202a\u202e\u2066\u2069\u061c")).toBe("\\x0d\\x00\\x1b\\x7f\\x85\\x9f\\u200e\\u202a\\u202e\\u2066\\u2069\\u061c");
+    // Zero-width characters: "web01" and "web\u200b01" must not look the same in a terminal.
+    expect(terminalSafe("web\u200b01 \u200c\u200d\u2060\ufeff")).toBe("web\\u200b01 \\u200c\\u200d\\u2060\\ufeff");
   });
 });
 
@@ -165,6 +167,56 @@ describe("a slow reader (back-pressure)", () => {
       expect(reader.maxQueued()).toBeLessThan(bound);
     });
   }
+});
+
+describe("decode --json piped into a slow reading process (the ENOBUFS of issue 18)", () => {
+  it("the CLI queues at most about one slice of output in its stdout pipe, exits 0 and the reader gets all of it as valid JSON", () => {
+    const input = join(tmp, "pipe.log");
+    writeFileSync(input, realWorld.repeat(2500));
+    // In the CLI's process: how much output its stdout had queued at most (what grew to the whole
+    // output, and then to ENOBUFS, when the CLI did not wait for the pipe), and its peak RSS.
+    const hook = join(tmp, "queued-hook.mjs");
+    writeFileSync(
+      hook,
+      `let maxQueued = 0;
+const write = process.stdout.write.bind(process.stdout);
+process.stdout.write = (...a) => { const r = write(...a); maxQueued = Math.max(maxQueued, process.stdout.writableLength); return r; };
+process.on("exit", () => process.stderr.write("maxQueued=" + maxQueued + " maxRSS=" + process.resourceUsage().maxRSS + "\\n"));
+`,
+    );
+    // Another process that reads slowly: it lets the pipe fill first, then takes one chunk per timer tick.
+    const reader = join(tmp, "slow-reader.mjs");
+    writeFileSync(
+      reader,
+      `const parts = [];
+process.stdin.pause();
+setTimeout(() => {
+  process.stdin.on("data", (c) => { parts.push(c); process.stdin.pause(); setTimeout(() => process.stdin.resume(), 1); });
+  process.stdin.resume();
+}, 200);
+process.stdin.on("end", () => {
+  const text = Buffer.concat(parts).toString("utf8");
+  const json = JSON.parse(text);
+  const records = (json.files ?? [json]).flatMap((f) => f.records ?? []).length;
+  process.stderr.write("read=" + text.length + " records=" + records + " chunks=" + parts.length + "\\n");
+});
+`,
+    );
+    const r = spawnSync("bash", ["-c", `"$0" --import "$1" "$2" decode --json "$3" | "$0" "$4"; echo "status=\${PIPESTATUS[0]}/\${PIPESTATUS[1]}" >&2`, process.execPath, hook, cliBundle, input, reader], { encoding: "utf8", maxBuffer: 1 << 20 });
+    const err = r.stderr;
+    expect(err).not.toMatch(/ENOBUFS|EPIPE|Error/);
+    expect(err).toMatch(/status=0\/0/);
+    const queued = Number(/maxQueued=(\d+)/.exec(err)?.[1]);
+    const read = Number(/read=(\d+)/.exec(err)?.[1]);
+    const records = Number(/records=(\d+)/.exec(err)?.[1]);
+    const chunks = Number(/chunks=(\d+)/.exec(err)?.[1]);
+    // The reader was slow: it took the output in many reads.
+    expect(chunks).toBeGreaterThan(50);
+    expect(read).toBeGreaterThan(8 * (1 << 20));
+    expect(records).toBeGreaterThan(0);
+    // Bounded: about one slice's output, whatever the input (25 MB of 26 MB were queued without back-pressure).
+    expect(queued).toBeLessThan(1.5 * (1 << 20));
+  });
 });
 
 describe("a reader that goes away (| head)", () => {

@@ -68,6 +68,32 @@ describe("engine l10n", () => {
     expect(kids!.map((k) => k.label)).toContain("Root-Tabelle");
   });
 
+  it("the strings that were still English literals: Registers and IOTLB, the scenario reader's encoding, nesting and invisible-key diagnostics", () => {
+    let listener: ((m: unknown) => void) | undefined;
+    const server = serveEngine({ post: () => undefined, onMessage: (l) => (listener = l) });
+    const bundle = {
+      Registers: "Register",
+      IOTLB: "IOTLB (Übersetzungspuffer)",
+      "the file is UTF-16 text, read here as UTF-8": "die Datei ist UTF-16-Text, hier als UTF-8 gelesen",
+      "nested too deeply (limit {0})": "zu tief verschachtelt (Grenze {0})",
+      "invisible {0}{1} in key {2}": "unsichtbares {0}{1} im Schlüssel {2}",
+      "Delete the invisible character before or inside {0}; it is read as {0} meanwhile.": "Das unsichtbare Zeichen in {0} löschen; bis dahin wird {0} gelesen.",
+    };
+    listener!({ init: true, l10n: bundle } satisfies EngineInit);
+    server.handle("update", { uri, version: 1, text });
+    const [tables] = server.handle("children", { uri, view: "tables", ids: [null], radix: "hex" });
+    const [kids] = server.handle("children", { uri, view: "tables", ids: [tables![0]!.id], radix: "hex" });
+    expect(kids!.map((k) => k.label)).toEqual(expect.arrayContaining(["Register", "IOTLB (Übersetzungspuffer)"]));
+    const utf16 = server.handle("update", { uri: "file:///x/u.passthrough.yaml", version: 1, text: "\ufeffn\0a\0m\0e\0:\0 \0x\0\n\0" });
+    expect(utf16.diagnostics.map((d) => d.message)).toContain("die Datei ist UTF-16-Text, hier als UTF-8 gelesen");
+    const deep = server.handle("update", { uri: "file:///x/d.passthrough.yaml", version: 1, text: `name: x\nhost: ${"[".repeat(400)}` });
+    expect(deep.diagnostics.map((d) => d.message)).toContainEqual(expect.stringMatching(/^zu tief verschachtelt \(Grenze \d+\)$/));
+    const bom = server.handle("update", { uri: "file:///x/b.passthrough.yaml", version: 1, text: text.replace("\nhost:", "\n\u200bhost:") });
+    const inv = bom.diagnostics.find((d) => d.code === "invisible-character");
+    expect(inv?.message).toMatch(/^unsichtbares U\+200B im Schlüssel "host"$/);
+    expect(inv?.hint).toBe('Das unsichtbare Zeichen in "host" löschen; bis dahin wird "host" gelesen.');
+  });
+
   it("without a bundle the hovers are the English text", () => {
     const { hover } = worker({ init: true });
     expect(hover('bdf: "04:00.0"', 8)).toMatch(/^- IOMMU group \d+: `04:00\.0` — viable$/m);

@@ -57,3 +57,37 @@ describe("the evidence document", () => {
     expect(doc.text.split("\n")[0]).toBe("# x.log: log, 1 record, 1 line skipped");
   });
 });
+
+// Found by test/e2e/big-import.mjs (issue 18): a log with MAX_IMPORT_RECORDS faults rendered a
+// document over 50 MB, which VS Code refuses to hand to extensions ("Files above 50MB cannot be
+// synchronized with extensions"): the import failed with an error instead of opening.
+describe("the decoded document's size", () => {
+  const faultLine = (k: number) => `[ ${(5 + k / 1000).toFixed(6)}] DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x${(0x10000 + k * 0x1000).toString(16)} [fault reason 0x05] PTE Write access is not set`;
+  const r = decodeEvidenceText(Array.from({ length: 400 }, (_, k) => faultLine(k)).join("\n"));
+  const input = { source: "many.log", kind: r.kind, records: r.records, skipped: r.skipped, explanations: explainRecords(r.records) };
+
+  it("stops the details at its budget: later records get their summary line, every record keeps its line and outline item", () => {
+    const full = renderEvidenceDocument(input);
+    const perRecord = full.text.length / r.records.length;
+    expect(perRecord).toBeGreaterThan(500); // about 1 KB each: 50 000 of them were over 50 MB
+    const budget = Math.round(100 * perRecord);
+    const doc = renderEvidenceDocument(input, budget);
+    expect(doc.text.length).toBeLessThan(budget + 2 * perRecord + 400 * 200);
+    const lines = doc.text.split("\n");
+    const marker = lines.findIndex((l) => l.startsWith("# Records "));
+    expect(lines[marker]).toMatch(/^# Records (\d+)-400: summary lines only \(the decoded document stays under the size VS Code hands to extensions; `passthrough decode` or `passthrough explain` in a terminal prints every record in full\)$/);
+    const first = Number(/^# Records (\d+)-/.exec(lines[marker]!)![1]);
+    expect(first).toBeGreaterThan(90);
+    expect(first).toBeLessThan(110);
+    expect(doc.recordLines).toHaveLength(400);
+    expect(doc.outline.filter((o) => o.kind === "record")).toHaveLength(400);
+    for (const [i, line] of doc.recordLines.entries()) expect(lines[line], `record ${i}`).toMatch(/^line \d+ \[[\d.]+\]  dmar-fault: /);
+    // Before the marker: the full details, as without a budget.
+    expect(doc.text.slice(0, doc.text.indexOf("# Records "))).toBe(full.text.slice(0, doc.text.indexOf("# Records ")));
+  });
+
+  it("a document under the budget is unchanged", () => {
+    expect(renderEvidenceDocument(input, Number.MAX_SAFE_INTEGER).text).toBe(renderEvidenceDocument(input).text);
+    expect(renderEvidenceDocument(input).text).not.toContain("summary lines only");
+  });
+});

@@ -4,7 +4,8 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkVsix, relativeLinks, manifestFiles, MAX_VSIX_BYTES } from "../../scripts/vsix-check.mjs";
+import { checkVsix, relativeLinks, imageSources, manifestFiles, MAX_VSIX_BYTES } from "../../scripts/vsix-check.mjs";
+import { packagedReadme, PACKAGED_README } from "../../scripts/package-readme.mjs";
 
 const root = join(__dirname, "../..");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as unknown;
@@ -73,6 +74,41 @@ describe("VSIX checks", () => {
 
   it("read relative links, not images, URLs or anchors", () => {
     expect(relativeLinks('![a](./media/a.png "t") [b](<docs/b.md>) [c](https://x.org/c.png) [d](#d) [e](./examples/e.yaml#x) [f](mailto:x@y)')).toEqual(["docs/b.md", "examples/e.yaml"]);
+  });
+});
+
+// A bare `vsce package` (no flags) must work (issue 18). vsce 4.1.0 refuses a README with a relative
+// link or image when it knows no repository ("Couldn't detect the repository where this extension
+// is published. The image 'media/readme/sidebar.png' will be broken in README.md"), and VS Code's
+// details page would not show a relative image anyway (scripts/package-readme.mjs says where).
+describe("the README a bare vsce package ships", () => {
+  const manifest = pkg as { scripts: Record<string, string>; vsce?: Record<string, unknown> };
+  const source = readFileSync(join(root, "README.md"), "utf8");
+  const shipped = packagedReadme(source);
+
+  it("is the one vscode:prepublish writes and package.json's vsce options name, with no repository and no dependencies", () => {
+    expect(manifest.scripts["vscode:prepublish"]).toContain("node scripts/package-readme.mjs");
+    expect(manifest.vsce).toMatchObject({ readmePath: PACKAGED_README, allowMissingRepository: true, dependencies: false });
+  });
+
+  it("has nothing vsce would have to rewrite against a repository: only https images, links only to shipped files, URLs and anchors", () => {
+    // vsce's own pattern for Markdown links and images (out/package.js, ReadmeProcessor.processFile).
+    const vsceLinks = [...shipped.matchAll(/(!?)\[([^\][]*|!\[[^\][]*]\([^)]+\))\]\(([^)]+)\)/g)];
+    for (const m of vsceLinks) {
+      const [, image, , link] = m as unknown as [string, string, string, string];
+      if (image) expect(link, m[0]).toMatch(/^https:/);
+      else expect(link, m[0]).toMatch(/^(https?:|mailto:|#|(media|examples|schemas|syntaxes)\/)/);
+    }
+    expect(imageSources(shipped).filter((src) => !src.startsWith("https:"))).toEqual([]);
+    expect(check({ readme: shipped })).toEqual([]);
+  });
+
+  it("keeps the README's text: a link into the source becomes its text and path, a screenshot is left out", () => {
+    expect(packagedReadme("Read [the guide](docs/user-guide.md) and [docs/testing.md](docs/testing.md).\n")).toBe("Read the guide (`docs/user-guide.md` in the source) and `docs/testing.md` (in the source).\n");
+    expect(packagedReadme("Text.\n\n![The sidebar](media/readme/sidebar.png)\n\nMore [an example](examples/a.yaml), [VT-d](https://x.org/v) ![b](https://x.org/b.png) ![c](./c.png).\n")).toBe("Text.\n\nMore [an example](examples/a.yaml), [VT-d](https://x.org/v) ![b](https://x.org/b.png) c.\n");
+    // Every screenshot of the repository's README is one the details page could not show.
+    expect(imageSources(source).length).toBeGreaterThan(0);
+    for (const heading of source.match(/^#+ .*$/gm) ?? []) expect(shipped).toContain(heading);
   });
 });
 

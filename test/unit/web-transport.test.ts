@@ -7,7 +7,7 @@
 //
 // Time is a clock the test advances: nothing here depends on how fast the machine is.
 import { describe, expect, it } from "vitest";
-import { EngineClient, STARTUP_ALLOWANCE_MS, type SupervisorClock } from "../../src/extension/engineClient.js";
+import { EngineClient, STARTUP_ALLOWANCE_MS, SUPERSEDE_AFTER_MS, type SupervisorClock } from "../../src/extension/engineClient.js";
 import type { EngineTransport } from "../../src/extension/platformApi.js";
 import { webWorkerTransport, type BrowserWorker, type WebWorkerHost } from "../../src/extension/webWorkerTransport.js";
 import { BEAT_MESSAGE_MS, serveEngine } from "../../src/engine/server.js";
@@ -113,6 +113,157 @@ describe("the supervisor over a transport without shared memory", () => {
       // The next request starts a new worker through the same transport factory.
       void client.request("ping", {}).catch(() => undefined);
       expect(workers.length).toBe(2);
+    } finally {
+      client.dispose();
+    }
+  });
+});
+
+describe("a stale run without shared memory (issue 18: the web transport cancels mid-way as the Node one does)", () => {
+  function setup() {
+    const clock = new FakeClock();
+    const workers: ScriptedWorker[] = [];
+    const restarts: string[] = [];
+    const gaveUp: string[] = [];
+    const client = new EngineClient({ workerPath: "https://x.invalid/worker.js", spawn: () => (workers.push(new ScriptedWorker()), workers.at(-1)!), log, timeoutMs: () => 10 * LIMIT, onRestart: (why) => restarts.push(why), onGiveUp: (why) => gaveUp.push(why), clock });
+    const update = (version: number) => {
+      let outcome = "waiting";
+      const slot = client.slotFor("file:///a.passthrough.yaml");
+      client.markNewest("file:///a.passthrough.yaml", version);
+      void client.request("update", { uri: "file:///a.passthrough.yaml", version, text: "x", slot }).then(
+        () => (outcome = "answered"),
+        (e: { code: string }) => (outcome = e.code),
+      );
+      return () => outcome;
+    };
+    return { clock, workers, restarts, gaveUp, client, update };
+  }
+
+  it("recycles the worker when a newer version supersedes a run that has been beating for a while", async () => {
+    const { clock, workers, restarts, client, update } = setup();
+    try {
+      const v1 = update(1);
+      const w = workers[0]!;
+      w.send({ event: "beat" });
+      // The run goes on (it beats, so the watchdog keeps it) past SUPERSEDE_AFTER_MS.
+      for (let t = 0; t <= SUPERSEDE_AFTER_MS; t += 100) {
+        clock.advance(100);
+        w.send({ event: "beat" });
+      }
+      expect(w.terminated).toBe(false);
+      // The user edits: the worker cannot read the slot, so the supervisor stops the run by recycling it.
+      client.markNewest("file:///a.passthrough.yaml", 2);
+      expect(w.terminated).toBe(true);
+      await flush();
+      expect(v1()).toBe("restarted");
+      clock.advance(1);
+      expect(restarts).toEqual(["version 1 of file:///a.passthrough.yaml was superseded while it ran"]);
+      expect(client.superseded).toBe(1);
+      // The rebuild and the new version go to a fresh worker.
+      const v2 = update(2);
+      expect(workers.length).toBe(2);
+      const req = workers[1]!.received.find((m) => (m as EngineRequest).method === "update") as EngineRequest<"update">;
+      expect(req.params.version).toBe(2);
+      workers[1]!.send({ id: req.id, ok: true, result: {} });
+      await flush();
+      expect(v2()).toBe("answered");
+    } finally {
+      client.dispose();
+    }
+  });
+
+  it("lets a short stale run finish, and stops it at the watchdog's next look once it has run long enough", async () => {
+    const { clock, workers, client, update } = setup();
+    try {
+      const v1 = update(1);
+      const w = workers[0]!;
+      w.send({ event: "beat" });
+      clock.advance(SUPERSEDE_AFTER_MS / 5);
+      client.markNewest("file:///a.passthrough.yaml", 2);
+      expect(w.terminated).toBe(false);
+      // Still running (beating) later: the watchdog stops it without waiting for another edit.
+      for (let t = 0; t < SUPERSEDE_AFTER_MS + 1000 && !w.terminated; t += 50) {
+        clock.advance(50);
+        w.send({ event: "beat" });
+      }
+      expect(w.terminated).toBe(true);
+      await flush();
+      expect(v1()).toBe("restarted");
+    } finally {
+      client.dispose();
+    }
+  });
+
+  it("keeps a current run however long it runs, and counts a queued run's time from when the worker starts it", async () => {
+    const { clock, workers, client, update } = setup();
+    try {
+      const v1 = update(1);
+      const w = workers[0]!;
+      clock.advance(2 * SUPERSEDE_AFTER_MS);
+      // v1 is still the newest: nothing is stopped however long it runs.
+      client.markNewest("file:///a.passthrough.yaml", 1);
+      expect(w.terminated).toBe(false);
+      // Another document's run v1 of b queues behind it and is superseded before the worker starts on it.
+      const slotB = client.slotFor("b");
+      let b1 = "waiting";
+      client.markNewest("b", 1);
+      void client.request("update", { uri: "b", version: 1, text: "x", slot: slotB }).then(
+        () => (b1 = "answered"),
+        (e: { code: string }) => (b1 = e.code),
+      );
+      clock.advance(2 * SUPERSEDE_AFTER_MS);
+      client.markNewest("b", 2);
+      expect(w.terminated).toBe(false);
+      const reqs = w.received.filter((m) => (m as EngineRequest).method === "update") as EngineRequest<"update">[];
+      w.send({ id: reqs[0]!.id, ok: true, result: {} });
+      await flush();
+      expect(v1()).toBe("answered");
+      // Now the worker runs b's stale v1: stopped only once it has run SUPERSEDE_AFTER_MS itself.
+      clock.advance(SUPERSEDE_AFTER_MS / 2);
+      client.markNewest("b", 2);
+      expect(w.terminated).toBe(false);
+      clock.advance(SUPERSEDE_AFTER_MS / 2);
+      client.markNewest("b", 2);
+      expect(w.terminated).toBe(true);
+      await flush();
+      expect(b1).toBe("restarted");
+    } finally {
+      client.dispose();
+    }
+  });
+
+  it("never gives up for superseded runs: recycling is not a crash", async () => {
+    const { clock, workers, gaveUp, client, update } = setup();
+    try {
+      for (let v = 1; v <= 5; v++) {
+        update(v);
+        clock.advance(SUPERSEDE_AFTER_MS);
+        client.markNewest("file:///a.passthrough.yaml", v + 1);
+        await flush();
+        clock.advance(1);
+      }
+      expect(workers.length).toBe(5);
+      expect(workers.every((w) => w.terminated)).toBe(true);
+      expect(client.superseded).toBe(5);
+      expect(client.gaveUp).toBe(false);
+      expect(gaveUp).toEqual([]);
+    } finally {
+      client.dispose();
+    }
+  });
+
+  it("leaves a stale run alone when the worker shares memory (it polls its slot and stops itself)", () => {
+    const clock = new FakeClock();
+    const w = new ScriptedWorker();
+    Object.defineProperty(w, "sharedMemory", { value: true });
+    const client = new EngineClient({ workerPath: "x", spawn: () => w, log, timeoutMs: () => 10 * LIMIT, onRestart: () => {}, clock });
+    try {
+      const slot = client.slotFor("a");
+      void client.request("update", { uri: "a", version: 1, text: "x", slot }).catch(() => undefined);
+      clock.advance(2 * SUPERSEDE_AFTER_MS);
+      client.markNewest("a", 2);
+      expect(Atomics.load(client.cancel, slot)).toBe(2);
+      expect(w.terminated).toBe(typeof SharedArrayBuffer !== "function");
     } finally {
       client.dispose();
     }

@@ -38,9 +38,9 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     const pending = records.filter((r) => r.pending).length;
     const serviced = records.length - pending;
     return [
-      { id: "t/regs", label: "Registers", icon: "symbol-variable", collapsible: 1 },
+      { id: "t/regs", label: l10n.t("Registers"), icon: "symbol-variable", collapsible: 1 },
       { id: "t/root", label: l10n.t("Root table"), description: `@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
-      { id: "t/iotlb", label: "IOTLB", description: l10n.t("{0} of {1} entries", iotlb.length, t.iotlb.capacity), icon: "database", collapsible: iotlb.length ? 1 : 0 },
+      { id: "t/iotlb", label: l10n.t("IOTLB"), description: l10n.t("{0} of {1} entries", iotlb.length, t.iotlb.capacity), icon: "database", collapsible: iotlb.length ? 1 : 0 },
       { id: "t/cc", label: l10n.t("Context cache"), description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
       {
         id: "t/frcd",

@@ -1,10 +1,10 @@
 // Fuzzing the debugger's expression language (breakpoint conditions, Watch, Debug Console):
 // grammar-aware expressions and arbitrary text. parseExpr and evalExpr return a value or an error
-// with a column inside the text, never throw; the evaluation's work is counted (name lookups) and
-// bounded by the expression's length.
+// with a column inside the text, never throw; the work of parsing and evaluating is counted
+// (ExprWork: characters, nodes, lookups, number sizes) and bounded by the expression's length.
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import { evalExpr, formatValue, parseExpr, type Value } from "../../../src/engine/expr.js";
+import { EXPR_WORK_LIMIT, ExprWork, evalExpr, formatValue, parseExpr, type Value } from "../../../src/engine/expr.js";
 import { runs, seed } from "./mutate.js";
 
 const ENV: Record<string, Value> = { iova: 0x1000n, write: true, device: "01:00.0", reason: 6n, hpa: 0x7c34_6000n, name: "web01", "vm.memory": 4n << 30n, none: undefined };
@@ -39,13 +39,19 @@ const deep = fc.tuple(fc.constantFrom("(", "!", "-", "!(", "-("), fc.integer({ m
 });
 const chain = fc.tuple(fc.constantFrom(...OPS), fc.integer({ min: 1, max: 1400 })).map(([o, n]) => Array.from({ length: n }, () => "iova").join(o));
 
+/** Work counted for a text of `length` characters (parse + evaluation): linear in the text. */
+const workBound = (length: number) => 4 * length + 16;
+
 function check(src: string): void {
-  const n = parseExpr(src);
+  const parseWork = new ExprWork();
+  const n = parseExpr(src, parseWork);
+  if (parseWork.used > workBound(src.length)) throw new Error(`parsing a ${src.length}-character text counted ${parseWork.used} units of work`);
   if ("error" in n) {
     if (!n.error || !(n.column >= 0 && n.column <= src.length)) throw new Error(`error ${JSON.stringify(n)} for a ${src.length}-character text`);
     return;
   }
   let lookups = 0;
+  const evalWork = new ExprWork();
   const v = evalExpr(
     n,
     (k) => {
@@ -53,7 +59,10 @@ function check(src: string): void {
       return Object.hasOwn(ENV, k) ? ENV[k] : null;
     },
     known,
+    evalWork,
   );
+  // The work budget (a counter, not a clock): linear in the text, far below the limit that turns it into an error.
+  if (evalWork.used > workBound(src.length) || evalWork.used > EXPR_WORK_LIMIT) throw new Error(`evaluating a ${src.length}-character expression counted ${evalWork.used} units of work`);
   // Each name is looked up at most once per occurrence: the work is bounded by the text.
   if (lookups > src.length) throw new Error(`${lookups} lookups for a ${src.length}-character expression`);
   if (typeof v === "object") {

@@ -1,0 +1,2 @@
+export function packagedReadme(markdown: string): string;
+export const PACKAGED_README: string;
