@@ -188,6 +188,8 @@ export class SmmuTlb {
   /** Input page number (input address / 2^shift) and output base address. */
   readonly vpn: Float64Array;
   readonly oa: Float64Array;
+  /** Nested entries: the IPA of the page's base (what a stage-2 permission fault reports). */
+  readonly ipa: Float64Array;
   private readonly next: Uint8Array;
   /** Slot of the last hit. */
   hitSlot = -1;
@@ -207,6 +209,7 @@ export class SmmuTlb {
     this.perm = new Uint8Array(n);
     this.vpn = new Float64Array(n);
     this.oa = new Float64Array(n);
+    this.ipa = new Float64Array(n);
     this.next = new Uint8Array(sets);
   }
 
@@ -225,7 +228,7 @@ export class SmmuTlb {
     return false;
   }
 
-  fill(kind: number, vmid: number, asid: number, ia: number, shift: number, oaBase: number, perm: number, level: number): void {
+  fill(kind: number, vmid: number, asid: number, ia: number, shift: number, oaBase: number, perm: number, level: number, ipaBase: number): void {
     const vpn = Math.floor(ia / 2 ** shift);
     const set = vpn % this.sets;
     const i = set * this.ways + this.next[set]!;
@@ -237,6 +240,7 @@ export class SmmuTlb {
     this.shift[i] = shift;
     this.vpn[i] = vpn;
     this.oa[i] = oaBase;
+    this.ipa[i] = ipaBase;
     this.perm[i] = perm;
     this.level[i] = level;
   }
@@ -265,11 +269,11 @@ export class SmmuTlb {
   }
 
   snapshot(): ArrayBuffer[] {
-    return [this.valid, this.kind, this.asid, this.vmid, this.shift, this.level, this.perm, this.vpn, this.oa, this.next].map((a) => a.slice().buffer);
+    return [this.valid, this.kind, this.asid, this.vmid, this.shift, this.level, this.perm, this.vpn, this.oa, this.ipa, this.next].map((a) => a.slice().buffer);
   }
 
   restore(s: ArrayBuffer[]): void {
-    const arrays = [this.valid, this.kind, this.asid, this.vmid, this.shift, this.level, this.perm, this.vpn, this.oa, this.next];
+    const arrays = [this.valid, this.kind, this.asid, this.vmid, this.shift, this.level, this.perm, this.vpn, this.oa, this.ipa, this.next];
     arrays.forEach((a, k) => {
       const src = s[k];
       if (src) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(src));
@@ -856,7 +860,10 @@ export class SmmuV3Unit {
       const span = 2 ** tlb.shift[i]!;
       this.oa = tlb.oa[i]! + (ia % span);
       if (write ? (this.perm & 2) === 0 : (this.perm & 1) === 0) {
+        // A permission fault from a cached entry: stage 2 for stage-2-only entries; a nested entry
+        // keeps only the combined permission and reports stage 1 (a simplification of this model).
         this.evS2 = tlbKind === 2;
+        this.evIpa = tlbKind === 2 ? ia : tlb.ipa[i]! + (ia % span);
         return this.fail(F_PERMISSION, sid, ssid, iovaHi, iovaLo, write, probe, tlbKind === 2 ? s.s2Record : (cd?.record ?? true), privileged, exec);
       }
       this.kind = SmmuKind.Translated;
@@ -915,7 +922,7 @@ export class SmmuV3Unit {
     this.level = level;
     if (!this.bypassCaches) {
       const span = 2 ** shift;
-      tlb.fill(tlbKind, s.vmid, tlbAsid, ia, shift, out - (ia % span), perm, level);
+      tlb.fill(tlbKind, s.vmid, tlbAsid, ia, shift, out - (ia % span), perm, level, this.ipa - (this.ipa % span));
     }
     return 0;
   }
