@@ -285,3 +285,25 @@ describe("SMMUv3 inspection through the contract", () => {
     expect(BigInt(model.locate({ sid: SID, structure: "pte", iova: 0x10000000n, level: 4 }) as number)).toBe(t.trail.entries.find((e) => e.name === "S1 L0 table descriptor")!.address);
   });
 });
+
+describe("SMMUv3 hot path into the trace (translateRun)", () => {
+  test("a 3-page write: translated pages, a fault on the unmapped page with its event id, fate and the IOVA/PA columns", async () => {
+    const { Trace, F_FATE_SHIFT, F_IOTLB_HIT, F_XLATE_SHIFT } = await import("../../src/trace/trace.js");
+    const { DmaTally, dmaTransfer } = await import("../../src/sim/vtd/unit.js");
+    const { unit, driver, d } = s1Setup();
+    driver.map(d, 0x10000000, 0x40000000, 0x2000, RW);
+    const trace = new Trace(4);
+    const tally = new DmaTally();
+    const x = dmaTransfer(SID, 0x10000800n, 0x2000n, true, 2);
+    unit.translateRun(x, 0, 6, trace, 7, tally);
+    expect(trace.length).toBe(6);
+    const rows = Array.from({ length: 6 }, (_, i) => trace.row(i));
+    expect(rows.map((r) => r.reason)).toEqual([0, 0, F_TRANSLATION, 0, 0, F_TRANSLATION]);
+    expect(rows[0]).toMatchObject({ step: 7, sid: SID, did: d.asid, level: 1, a: 0x10000800n, b: 0x40000800n });
+    expect(rows[2]!.a).toBe(0x10002000n);
+    expect((rows[2]!.flags >> F_FATE_SHIFT) & 7).toBe(1);
+    expect((rows[0]!.flags >> F_XLATE_SHIFT) & 3).toBe(2);
+    expect(rows[3]!.flags & F_IOTLB_HIT).toBe(F_IOTLB_HIT);
+    expect(tally).toMatchObject({ transactions: 6, faults: 2, firstFault: F_TRANSLATION, firstRecorded: true, bytes: 2 * 0x2000 - 2 * 0x800 });
+  });
+});

@@ -12,6 +12,7 @@
  * Pure module: no vscode, no Node built-ins.
  */
 import type { PhysicalMemory } from "../memory.js";
+import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
 import {
   ABORT_NO_EVENT,
   C_BAD_CD,
@@ -328,6 +329,12 @@ export class SmmuV3Unit {
   evFetch = 0;
   /** The last fault was recorded in the event queue (false: suppressed by CD.R / STE.S2R, or the queue was off/full). */
   recorded = false;
+  /**
+   * The last fault's fate in the trace's terms (trace.ts F_FATE_SHIFT): 0 none (an abort records
+   * nothing), 1 recorded in the event queue, 2 suppressed (CD.R = 0 / STE.S2R = 0), 3 lost (the
+   * event queue was full or disabled).
+   */
+  fate = 0;
   /** Why the configuration was rejected (C_BAD_STE, C_BAD_CD, C_BAD_STREAMID): for the trail. */
   why = "";
 
@@ -762,6 +769,7 @@ export class SmmuV3Unit {
     this.evIpa = 0;
     this.evFetch = 0;
     this.recorded = false;
+    this.fate = 0;
     this.why = "";
     this.ipa = 0;
     if (this.recordTrail) {
@@ -935,6 +943,7 @@ export class SmmuV3Unit {
     if (id === ABORT_NO_EVENT) return id;
     if (!record) {
       this.counters.suppressed++;
+      this.fate = 2;
       return id;
     }
     const ssv = ssid >= 0;
@@ -967,7 +976,84 @@ export class SmmuV3Unit {
       h3 = Math.floor(this.evFetch / TWO32) & 0xfffff;
     }
     this.recorded = this.writeEvent(l0, h0, l1 >>> 0, h1 >>> 0, l2, h2, l3 >>> 0, h3);
+    this.fate = this.recorded ? 1 : 3;
     return id;
+  }
+
+  /** The trace's translation kind (trace.ts F_XLATE_SHIFT): 0 untranslated (SMMUEN = 0), 1 bypass (STE), 2 translated or a fault. */
+  get xlateKind(): number {
+    if (this.stage === SmmuStage.Disabled) return 0;
+    return this.kind === SmmuKind.Bypass ? 1 : 2;
+  }
+
+  /**
+   * Transactions [from, to) of a DMA transfer (transaction t is page t % pages of repetition
+   * t / pages), each through translate() and appended to `trace` as the `dma` step's event: the
+   * model-neutral columns every host IOMMU fills (step, StreamID, domain = ASID or VMID, flags,
+   * level, event id, IOVA, output address). Nothing is allocated per transaction.
+   */
+  translateRun(x: SmmuDmaTransfer, from: number, to: number, trace: Trace, step: number, tally: SmmuDmaTally): void {
+    if (to <= from) return;
+    if (trace.length + (to - from) > trace.capacity) trace.reserve(trace.length + (to - from));
+    const { sid, write, pages, startOff, length, baseLo } = x;
+    const wflag = write ? F_WRITE : 0;
+    let p = from % pages;
+    const at = baseLo + p * 4096;
+    let lo = at % TWO32;
+    let hi = (x.baseHi + Math.floor(at / TWO32)) >>> 0;
+    let i = trace.length;
+    let faults = 0;
+    let hits = 0;
+    let bytes = 0;
+    for (let t = from; t < to; t++) {
+      const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
+      const code = this.translate(sid, -1, hi, reqLo, write);
+      const hit = this.tlbHit;
+      trace.kind[i] = EventKind.Dma;
+      trace.step[i] = step;
+      trace.sid[i] = sid;
+      trace.did[i] = this.asid >= 0 ? this.asid : this.vmid >= 0 ? this.vmid : 0;
+      trace.flags[i] = wflag | (hit ? F_IOTLB_HIT : 0) | (this.steHit ? F_CC_HIT : 0) | (this.fate << F_FATE_SHIFT) | (this.xlateKind << F_XLATE_SHIFT);
+      trace.level[i] = code === 0 && this.kind === SmmuKind.Translated ? 4 - this.level : code !== 0 && this.level > 0 ? 4 - this.level : 0;
+      trace.reason[i] = code;
+      trace.aHi[i] = hi;
+      trace.aLo[i] = reqLo;
+      const oaHi = code === 0 ? Math.floor(this.oa / TWO32) : 0;
+      const oaLo = code === 0 ? this.oa % TWO32 : 0;
+      trace.bHi[i] = oaHi;
+      trace.bLo[i] = oaLo;
+      i++;
+      if (!tally.started) {
+        tally.started = true;
+        tally.firstOk = code === 0;
+        tally.firstIotlbHit = hit;
+        tally.firstHpaHi = oaHi;
+        tally.firstHpaLo = oaLo;
+      }
+      if (code !== 0) {
+        if (tally.faults + faults === 0) {
+          tally.firstFault = code;
+          tally.firstRecorded = this.fate === 1;
+        }
+        faults++;
+      } else {
+        bytes += p === 0 ? Math.min(4096 - startOff, length) : Math.min(4096, length + startOff - p * 4096);
+        if (hit) hits++;
+      }
+      if (++p === pages) {
+        p = 0;
+        lo = baseLo;
+        hi = x.baseHi;
+      } else {
+        lo = (lo + 4096) >>> 0;
+        if (lo === 0) hi = (hi + 1) >>> 0;
+      }
+    }
+    trace.length = i;
+    tally.transactions += to - from;
+    tally.faults += faults;
+    tally.iotlbHits += hits;
+    tally.bytes += bytes;
   }
 
   tlbEntries(): number[] {
@@ -993,6 +1079,32 @@ export class SmmuV3Unit {
     this.tlb.restore(s.tlb);
     this.counters = { ...s.counters };
   }
+}
+
+/** The shape of a `dma` step's transfer (the machine's DmaTransfer; sim/vtd/unit.ts). */
+export interface SmmuDmaTransfer {
+  sid: number;
+  write: boolean;
+  baseHi: number;
+  baseLo: number;
+  startOff: number;
+  length: number;
+  pages: number;
+}
+
+/** The tally a `dma` step sums its transactions into (the machine's DmaTally). */
+export interface SmmuDmaTally {
+  transactions: number;
+  faults: number;
+  firstFault: number;
+  firstRecorded: boolean;
+  iotlbHits: number;
+  bytes: number;
+  started: boolean;
+  firstOk: boolean;
+  firstIotlbHit: boolean;
+  firstHpaHi: number;
+  firstHpaLo: number;
 }
 
 /** Internal marker: CD.EPD0 = 1 disables TTB0 walks, a translation fault at no level. */
