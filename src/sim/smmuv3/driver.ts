@@ -108,7 +108,7 @@ export class ArmSmmuV3Driver {
   private nextVmid = 1;
   private nextDomain = 1;
   /** The evtq thread's DEFINE_RATELIMIT_STATE. */
-  private readonly rs = new Ratelimit();
+  private rs = new Ratelimit();
   readonly era: SmmuKernelEra;
   readonly stage: 1 | 2;
   readonly blocks: boolean;
@@ -439,10 +439,45 @@ export class ArmSmmuV3Driver {
     return out;
   }
 
+  snapshot(): SmmuDriverSnapshot {
+    return {
+      domains: this.domains.map((d) => ({ ...d, sids: [...d.sids] })),
+      masters: [...this.masters],
+      cdTables: [...this.cdTables],
+      next: [this.nextAsid, this.nextVmid, this.nextDomain],
+      rs: Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, this.rs),
+    };
+  }
+
+  restore(s: SmmuDriverSnapshot): void {
+    // Domains keep their identity (the VMM holds them): update in place, drop the ones created since.
+    const byId = new Map(this.domains.map((d) => [d.id, d]));
+    this.domains.length = 0;
+    for (const d of s.domains) {
+      const cur = byId.get(d.id);
+      this.domains.push(cur ? Object.assign(cur, { ...d, sids: [...d.sids] }) : { ...d, sids: [...d.sids] });
+    }
+    this.masters.clear();
+    for (const [k, v] of s.masters) this.masters.set(k, v);
+    this.cdTables.clear();
+    for (const [k, v] of s.cdTables) this.cdTables.set(k, v);
+    [this.nextAsid, this.nextVmid, this.nextDomain] = s.next;
+    this.rs = Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, s.rs);
+    this.issued = [];
+  }
+
   /** Global invalidations for the scenario's granularities. */
   flushAll(): void {
     this.submit([cmd(CMD_CFGI_ALL, 0n, 31n), cmd(CMD_TLBI_NSNH_ALL)]);
   }
+}
+
+export interface SmmuDriverSnapshot {
+  domains: SmmuDomain[];
+  masters: [number, string][];
+  cdTables: [number, number][];
+  next: [number, number, number];
+  rs: Ratelimit;
 }
 
 /** A command's two dwords: opcode | w0 bits, w1. */
