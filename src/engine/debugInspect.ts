@@ -321,7 +321,10 @@ function registerVars(iommu: IommuUnit): VarNode[] {
 }
 
 function iotlbVars(m: Machine): VarNode[] {
-  return m.unit.iotlb.entries().map((e) => ({ name: `DID ${e.did} ${hx(e.iova)}`, value: `→ ${hx(e.hpa)} ${e.level === 3 ? "1 GiB" : e.level === 2 ? "2 MiB" : "4 KiB"} ${e.perm & 1 ? "R" : "-"}${e.perm & 2 ? "W" : "-"}` }));
+  return m.iommu
+    .tables()
+    .iotlb.entries()
+    .map((e) => ({ name: `DID ${e.did} ${hx(e.iova)}`, value: `→ ${hx(e.hpa)} ${e.pageSize === 1n << 30n ? "1 GiB" : e.pageSize === 1n << 21n ? "2 MiB" : "4 KiB"} ${e.perm & 1 ? "R" : "-"}${e.perm & 2 ? "W" : "-"}` }));
 }
 
 function slotVars(m: Machine): VarNode[] {

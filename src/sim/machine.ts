@@ -1,6 +1,6 @@
 /**
- * The simulated host: memory, PCI topology with IOMMU groups, one VT-d unit with the host's
- * intel-iommu driver, VMs with VFIO containers, a kernel log and a clock. It executes workload
+ * The simulated host: memory, PCI topology with IOMMU groups, one IOMMU unit with the host's
+ * Linux driver for it (a HostIommu, sim/host-iommu.ts, of the model sim/models.ts picks), VMs with VFIO containers, a kernel log and a clock. It executes workload
  * steps one at a time, appends every event to the Trace and returns each step's outcome. The
  * whole state can be snapshotted and restored exactly (the debugger steps backwards on this).
  */
@@ -11,14 +11,16 @@ import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
 import { groupViabilityWarnings, PciTopology } from "./pci.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
-import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./vtd/regs.js";
 import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, fullBdf, type VmRuntime } from "./vmm.js";
-import type { EntryTarget, InvalidateRequest, IommuUnit } from "./iommu.js";
-import { vtdUnit } from "./vtd/model.js";
-import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
-import { DmaTally, DmarUnit, dmaTransfer, type DmaTransfer, type DmarUnitSnapshot } from "./vtd/unit.js";
-import { EventKind, Trace, hi32, lo32 } from "../trace/trace.js";
+import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuUnit } from "./iommu.js";
+import type { HostDomain, HostIommu, HostIommuSnapshot } from "./host-iommu.js";
+import { hostIommuModel } from "./models.js";
+import { VtdHost } from "./vtd/host.js";
+import type { IntelIommuDriver } from "./vtd/driver.js";
+import type { DmarUnit } from "./vtd/unit.js";
+import { DmaTally, dmaTransfer, type DmaTransfer } from "./dma.js";
+import { EventKind, Trace } from "../trace/trace.js";
 
 const KiB = 1024n;
 const MiB = 1024n * KiB;
@@ -71,8 +73,8 @@ type ContainerSnapshot = ReturnType<VfioContainer["snapshot"]>;
 export interface MachineSnapshot {
   clock: bigint;
   mem: MemorySnapshot;
-  unit: DmarUnitSnapshot;
-  driver: DriverSnapshot;
+  /** The host IOMMU's unit and driver state (the model's own shape). */
+  iommu: HostIommuSnapshot;
   frames: ReturnType<HostFrameAllocator["snapshot"]>;
   log: LogSnapshot;
   groupDomain: [number, number][];
@@ -90,16 +92,28 @@ export class Machine {
   readonly scenario: Scenario;
   readonly mem: PhysicalMemory;
   readonly pci: PciTopology;
-  readonly unit: DmarUnit;
-  readonly driver: IntelIommuDriver;
+  /** The host IOMMU and its Linux driver, model-neutral (sim/host-iommu.ts). */
+  readonly hostIommu: HostIommu;
   /** The IOMMU unit through the contract (sim/iommu.ts): what the engine and every view read. */
   readonly iommu: IommuUnit;
+  /** The VT-d unit of a VT-d host (unit tests and VT-d-only code); throws on another model. */
+  get unit(): DmarUnit {
+    return this.vtd().unit;
+  }
+  /** The intel-iommu driver of a VT-d host; throws on another model. */
+  get driver(): IntelIommuDriver {
+    return this.vtd().driver;
+  }
+  private vtd(): VtdHost {
+    if (this.hostIommu instanceof VtdHost) return this.hostIommu;
+    throw new Error(`this host's IOMMU is ${this.iommu.model}, not Intel VT-d`);
+  }
   readonly frames: HostFrameAllocator;
   readonly log: KernelLog;
   readonly trace = new Trace(4096);
   readonly vms = new Map<string, VmRuntime>();
   /** Each group's default (host DMA API) domain. */
-  readonly groupDomain = new Map<number, DmarDomain>();
+  readonly groupDomain = new Map<number, HostDomain>();
   /** Problems found while building the host (topology), as diagnostics on the scenario. */
   readonly diagnostics: Diagnostic[] = [];
   /** The VMM side (QEMU + the VFIO user API): VM lifecycle, groups, containers, DMA mappings. */
@@ -124,7 +138,7 @@ export class Machine {
       poolInitialPages: 64,
       dramBytes: Number(host.memory < 1n << 52n ? host.memory : 1n << 52n),
       sparseMaxPages: 4096,
-      sramBytes: DmarUnit.sramBytes(host.iommu),
+      sramBytes: hostIommuModel(host.iommu.model).sramBytes(host.iommu),
     });
     const { topology, problems } = PciTopology.build(host.pci);
     this.pci = topology;
@@ -133,9 +147,8 @@ export class Machine {
       this.diagnostics.push({ severity: "error", code: p.code, message: p.message, hint: p.hint, range: spec?.range ?? host.range });
     }
     this.diagnostics.push(...groupViabilityWarnings(scenario, topology));
-    this.unit = new DmarUnit(this.mem, host.iommu);
-    this.driver = new IntelIommuDriver(this.unit, this.mem);
-    this.iommu = vtdUnit(this.unit, this.driver, this.mem);
+    this.hostIommu = hostIommuModel(host.iommu.model).create(this.mem, host);
+    this.iommu = this.hostIommu.iommu;
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
     this.log = new KernelLog(host.kernel);
     scenario.vms.forEach((spec, index) => {
@@ -144,7 +157,7 @@ export class Machine {
     this.vmm = new Vmm({
       scenario,
       pci: this.pci,
-      driver: this.driver,
+      iommu: this.hostIommu,
       frames: this.frames,
       log: this.log,
       trace: this.trace,
@@ -159,21 +172,23 @@ export class Machine {
   /** Host boot: DMAR bring-up, then every device probed into its group's default domain. */
   private boot(): void {
     this.clock = 500_000_000n;
-    this.driver.init();
+    this.hostIommu.init();
     const hostPt = this.scenario.host.iommu.hostPassThrough && this.scenario.host.iommu.passThrough;
     for (const dev of this.pci.devices) {
       const group = this.pci.groupOf(dev);
       let dom = this.groupDomain.get(group.id);
       if (dom === undefined) {
-        dom = this.driver.allocDomain(hostPt);
+        dom = this.hostIommu.allocDomain(hostPt);
         this.groupDomain.set(group.id, dom);
       }
-      this.driver.attach(dom, this.pci.dmaAliases(dev));
+      this.hostIommu.attach(dom, this.pci.dmaAliases(dev));
       this.log.kernel(this.clock, `pci ${fullBdf(dev)}: Adding to iommu group ${group.id}`, -1);
       this.clock += 1000n;
     }
-    this.driver.takeIssued();
-    this.unit.takeQueueLog();
+    this.hostIommu.endBoot((rid) => {
+      const dev = this.pci.devices.find((d) => this.pci.dmaAliases(d).includes(rid));
+      return dev ? this.groupDomain.get(this.pci.groupOf(dev).id) : undefined;
+    });
     this.clock = BOOT_NS;
   }
 
@@ -208,7 +223,7 @@ export class Machine {
     this.serviceFaultInterrupt();
     out.eventEnd = this.trace.length;
     out.logEnd = this.log.lines.length;
-    if (step.expect) out.expect = checkExpectation(step, out);
+    if (step.expect) out.expect = checkExpectation(step, out, this.iommu);
     return out;
   }
 
@@ -259,7 +274,7 @@ export class Machine {
 
   /**
    * A `dma` step: each device's transfer split into 4 KiB transactions, translated by the unit in
-   * runs (DmarUnit.translateRun), one trace event each. With several devices their transactions
+   * runs (HostIommu.translateRun), one trace event each. With several devices their transactions
    * interleave one by one, as the devices' requests reach the root complex, so the fault
    * recording registers see several sources within the step (and can overflow: FSTS.PFO).
    */
@@ -277,7 +292,7 @@ export class Machine {
       xs.push(x);
       total += x.pages * x.repeat;
     }
-    const unit = this.unit;
+    const unit = this.hostIommu;
     const trace = this.trace;
     const step = this.currentStep;
     const tally = new DmaTally();
@@ -335,7 +350,7 @@ export class Machine {
       out.fault = tally.firstFault;
       out.recorded = tally.firstRecorded;
       out.status = "fault";
-      out.summary = `${out.faults} of ${plural(out.transactions, "transaction")} faulted: ${faultLabel(out.fault)}`;
+      out.summary = `${out.faults} of ${plural(out.transactions, "transaction")} faulted: ${faultLabel(out.fault, this.iommu)}`;
     } else {
       const dir = specs.every((t) => t.write) ? "written" : specs.every((t) => !t.write) ? "read" : "transferred";
       const by = specs.length > 1 ? ` by ${plural(new Set(specs.map((t) => t.device)).size, "device")}` : "";
@@ -349,17 +364,17 @@ export class Machine {
       this.fail(out, "unknown-device", `no host device ${key}`);
       return;
     }
-    const code = this.unit.translate(this.pci.requesterId(dev), hi32(iova), lo32(iova), write, true);
+    const { code, cached, hpa, level } = this.hostIommu.probe(this.pci.requesterId(dev), iova, write);
     out.transactions = 0;
-    out.firstIotlb = this.unit.iotlbHit ? "hit" : "miss";
+    out.firstIotlb = cached ? "hit" : "miss";
     if (code === 0) {
-      out.firstHpa = (BigInt(this.unit.hpaHi) << 32n) | BigInt(this.unit.hpaLo);
-      out.summary = `IOVA 0x${iova.toString(16)} -> HPA 0x${out.firstHpa.toString(16)}${this.unit.iotlbHit ? " (IOTLB)" : ` (walk, level ${this.unit.level} leaf)`}`;
+      out.firstHpa = hpa;
+      out.summary = `IOVA 0x${iova.toString(16)} -> HPA 0x${out.firstHpa.toString(16)}${cached ? " (IOTLB)" : ` (walk, level ${level} leaf)`}`;
     } else {
       out.status = "fault";
       out.fault = code;
       out.faults = 1;
-      out.summary = `would fault: ${faultLabel(code)}`;
+      out.summary = `would fault: ${faultLabel(code, this.iommu)}`;
     }
   }
 
@@ -417,42 +432,27 @@ export class Machine {
     out.summary = `${pokeVerb(step)}wrote ${hex16(value)} at HPA 0x${addr.toString(16)} (was ${hex16(old ?? 0n)}); no invalidation issued`;
   }
 
-  /**
-   * A poke of RTADDR: the register write, then GCMD with SRTP set (and the enables kept), as
-   * Linux's iommu_set_root_entry() does - but without its context-cache and IOTLB flushes, so
-   * cached translations still come from the old tables until something invalidates them. The unit
-   * keeps QEMU's write mask (RTADDR bits 9:0 read as zero). The trace event's address is RTADDR's
-   * MMIO address in the register block at 0xfed90000 (QEMU's intel-iommu; iommu-reference §9).
-   */
+  /** A poke of a register: the model writes it as its driver would (VT-d: RTADDR, then GCMD.SRTP; sim/vtd/host.ts). */
   private pokeRegister(step: Extract<Step, { op: "poke" }>, out: StepOutcome): void {
-    const old = this.unit.readReg64(DMAR_RTADDR_REG);
-    const value = pokeValue(step, old);
-    this.unit.writeReg64(DMAR_RTADDR_REG, value);
-    const keep = this.unit.readReg32(DMAR_GSTS_REG) & (GCMD_TE | GCMD_QIE | GCMD_IRE);
-    this.unit.writeReg32(DMAR_GCMD_REG, (keep | GCMD_SRTP) >>> 0);
-    const now = this.unit.readReg64(DMAR_RTADDR_REG);
-    this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, DMAR_REG_BASE + BigInt(DMAR_RTADDR_REG), now);
-    out.summary = `${pokeVerb(step)}wrote ${hex16(now)} to RTADDR (was ${hex16(old)}) and set GCMD.SRTP; no invalidation issued`;
+    const r = this.hostIommu.pokeRegister(step.register!, (old) => pokeValue(step, old));
+    if (typeof r === "string") {
+      this.fail(out, "poke-target-missing", r);
+      return;
+    }
+    this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, r.address, r.now);
+    out.summary = `${pokeVerb(step)}${r.summary}`;
   }
 
   // ---------------------------------------------------------------- bookkeeping
 
-  /** Moves the invalidation descriptors the unit processed during the step into the trace. */
+  /** Moves the invalidation commands the unit processed during the step into the trace. */
   private recordInvalidations(): void {
-    for (const d of this.unit.takeQueueLog()) {
-      if ((d.lo & 0xfn) === 0x5n) continue; // invalidation-wait: bookkeeping, not an invalidation
-      this.trace.pushBig(EventKind.Invalidate, this.currentStep, 0, Number((d.lo >> 16n) & 0xffffn), 0, 0, 0, d.lo, d.hi);
-    }
-    for (const d of this.driver.takeIssued()) {
-      if (!this.unit.spec.queuedInvalidation) this.trace.pushBig(EventKind.Invalidate, this.currentStep, 0, 0, 0, 0, 0, d.lo, d.hi);
-    }
+    this.hostIommu.recordInvalidations(this.trace, this.currentStep);
   }
 
-  /** The fault interrupt is serviced at the end of the step: dmar_fault() prints the records. */
+  /** The fault interrupt is serviced at the end of the step: the driver prints the records. */
   private serviceFaultInterrupt(): void {
-    if (!this.unit.faultEventPending && !(this.unit.readReg32(DMAR_FSTS_REG) & (FSTS_PFO | FSTS_PPF))) return;
-    const { fsts, records } = this.driver.serviceFaults();
-    this.log.dmarFault(this.clock, fsts, records, this.currentStep);
+    this.hostIommu.serviceFaults(this.log, this.clock, this.currentStep);
   }
 
   /**
@@ -474,18 +474,14 @@ export class Machine {
       const cur = c.snapshot();
       return { ...cur, list: share(old?.list, cur.list, 8) };
     };
-    const unit = this.unit.snapshot();
-    unit.regs = share(prev?.unit.regs, unit.regs, 4);
-    unit.iotlb = { slots: share(prev?.unit.iotlb.slots, unit.iotlb.slots, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1) };
+    const iommu = this.hostIommu.snapshot(prev?.iommu, share);
+    bytes += iommu.bytes;
     const frames = this.frames.snapshot();
     frames.freeList = share(prev?.frames.freeList, frames.freeList, 8);
-    const driver = this.driver.snapshot();
-    bytes += (driver.domains.length + driver.freePages.length + driver.contextTables.length) * 8 + unit.cc.length * 64 + unit.queueLog.length * 16;
     const snap: MachineSnapshot = {
       clock: this.clock,
       mem: this.mem.snapshot(),
-      unit,
-      driver,
+      iommu: iommu.snap,
       frames,
       log: this.log.snapshot(),
       groupDomain: [...this.groupDomain].map(([g, d]) => [g, d.did]),
@@ -519,19 +515,18 @@ export class Machine {
   restore(s: MachineSnapshot): void {
     this.clock = s.clock;
     this.mem.restore(s.mem);
-    this.unit.restore(s.unit);
-    this.driver.restore(s.driver);
+    this.hostIommu.restore(s.iommu);
     this.frames.restore(s.frames);
     this.log.restore(s.log);
     this.groupDomain.clear();
-    for (const [g, did] of s.groupDomain) this.groupDomain.set(g, this.driver.domains.get(did)!);
+    for (const [g, did] of s.groupDomain) this.groupDomain.set(g, this.hostIommu.domain(did)!);
     for (const v of s.vms) {
       const vm = this.vms.get(v.name)!;
       vm.running = v.running;
       vm.guest.frames = [...v.frames];
       vm.devices = [...v.devices];
       vm.groups = new Set(v.groups);
-      if (v.domain !== undefined) vm.domain = this.driver.domains.get(v.domain)!;
+      if (v.domain !== undefined) vm.domain = this.hostIommu.domain(v.domain)!;
       else delete vm.domain;
       if (v.container !== undefined) {
         if (!vm.container) this.createContainerShell(vm);
@@ -576,10 +571,10 @@ function sameItems(a: ArrayLike<unknown>, b: ArrayLike<unknown>): boolean {
   return true;
 }
 
-export function checkExpectation(step: Step, out: StepOutcome): { pass: boolean; failures: string[] } {
+export function checkExpectation(step: Step, out: StepOutcome, model?: Pick<IommuDecoders, "reason">): { pass: boolean; failures: string[] } {
   const e = step.expect!;
   const f: string[] = [];
-  const got = describeOutcome(out);
+  const got = describeOutcome(out, model);
   if (e.ok === true && out.status !== "ok") f.push(`expected success, got ${got}`);
   if (e.fault !== undefined && out.fault !== e.fault) f.push(`expected fault 0x${hex2(e.fault)}, got ${got}`);
   if (e.errno !== undefined && out.errno !== e.errno) f.push(`expected errno ${e.errno}, got ${got}`);
@@ -591,12 +586,12 @@ export function checkExpectation(step: Step, out: StepOutcome): { pass: boolean;
   return { pass: f.length === 0, failures: f };
 }
 
-export function describeOutcome(out: StepOutcome): string {
+export function describeOutcome(out: StepOutcome, model?: Pick<IommuDecoders, "reason">): string {
   switch (out.status) {
     case "ok":
       return "success";
     case "fault":
-      return `fault ${faultLabel(out.fault!)}`;
+      return `fault ${faultLabel(out.fault!, model)}`;
     case "errno":
       return `errno ${out.errno}`;
     case "error":
@@ -605,12 +600,10 @@ export function describeOutcome(out: StepOutcome): string {
 }
 
 
-export function faultLabel(code: number): string {
-  return `0x${hex2(code)} ${faultReasonInfo(code).linuxText}`;
+/** A fault code as the model names it ("0x05 PTE Write access is not set"); VT-d's names without a model. */
+export function faultLabel(code: number, model?: Pick<IommuDecoders, "reason">): string {
+  return model ? model.reason(code).label : `0x${hex2(code)} ${faultReasonInfo(code).linuxText}`;
 }
-
-/** MMIO base of the DMAR register block (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
-const DMAR_REG_BASE = 0xfed90000n;
 
 /** The word a poke writes: its value, or the current word with `set` bits set and `clear` bits cleared. */
 export function pokeValue(step: Extract<Step, { op: "poke" }>, current: bigint): bigint {

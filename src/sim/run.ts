@@ -147,7 +147,7 @@ export class Run {
     const l = this.machine.log.lines.length;
     const out: StepOutcome = { step: index, status: "error", error: "simulation-limit", summary, faults: 0, transactions: 0, iotlbHits: 0, eventStart: t, eventEnd: t, logStart: l, logEnd: l };
     const step = this.scenario.workload[index]!;
-    if (step.expect) out.expect = checkExpectation(step, out);
+    if (step.expect) out.expect = checkExpectation(step, out, this.machine.iommu);
     return out;
   }
 
@@ -233,19 +233,16 @@ export class Run {
       if (kind !== EventKind.Dma && kind !== EventKind.Interrupt) return undefined;
     }
     const m = this.machineBefore(step);
-    const u = m.unit;
+    const u = m.hostIommu;
     if (end === o.eventStart) return use(m);
-    const saved = u.snapshot();
-    try {
+    return u.scratch(() => {
       for (let i = o.eventStart; i < end; i++) {
         const flags = t.flags[i]!;
-        const code = u.translate(t.sid[i]!, t.aHi[i]!, t.aLo[i]!, (flags & F_WRITE) !== 0);
-        if (code !== t.reason[i] || (u.fate as number) !== ((flags >> F_FATE_SHIFT) & 7)) return undefined;
+        const code = u.transact(t.sid[i]!, t.aHi[i]!, t.aLo[i]!, (flags & F_WRITE) !== 0);
+        if (code !== t.reason[i] || u.fate !== ((flags >> F_FATE_SHIFT) & 7)) return undefined;
       }
       return use(m);
-    } finally {
-      u.restore(saved);
-    }
+    });
   }
 }
 

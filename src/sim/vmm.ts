@@ -12,7 +12,7 @@ import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type VfioResult } from "./vfio.js";
-import type { DmarDomain, IntelIommuDriver } from "./vtd/driver.js";
+import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
 
@@ -28,7 +28,7 @@ export interface VmRuntime {
   running: boolean;
   guest: GuestMemory;
   container?: VfioContainer;
-  domain?: DmarDomain;
+  domain?: HostDomain;
   /** Assigned device keys (cold- and hot-plugged). */
   devices: string[];
   /** Groups attached to the container. */
@@ -39,13 +39,14 @@ export interface VmRuntime {
 export interface VmmHost {
   scenario: Scenario;
   pci: PciTopology;
-  driver: IntelIommuDriver;
+  /** The host IOMMU and its driver (sim/host-iommu.ts). */
+  iommu: HostIommu;
   frames: HostFrameAllocator;
   log: KernelLog;
   trace: Trace;
   vms: Map<string, VmRuntime>;
   /** Each group's default (host DMA API) domain. */
-  groupDomain: Map<number, DmarDomain>;
+  groupDomain: Map<number, HostDomain>;
   /** The machine's clock and the index of the step being executed. */
   now(): bigint;
   step(): number;
@@ -71,17 +72,17 @@ export function failStepErrno(trace: Trace, step: number, out: StepOutcome, errn
 export class Vmm {
   private readonly scenario: Scenario;
   private readonly pci: PciTopology;
-  private readonly driver: IntelIommuDriver;
+  private readonly driver: HostIommu;
   private readonly frames: HostFrameAllocator;
   private readonly log: KernelLog;
   private readonly trace: Trace;
   private readonly vms: Map<string, VmRuntime>;
-  private readonly groupDomain: Map<number, DmarDomain>;
+  private readonly groupDomain: Map<number, HostDomain>;
 
   constructor(private readonly host: VmmHost) {
     this.scenario = host.scenario;
     this.pci = host.pci;
-    this.driver = host.driver;
+    this.driver = host.iommu;
     this.frames = host.frames;
     this.log = host.log;
     this.trace = host.trace;
@@ -486,7 +487,7 @@ export class Vmm {
   /** The VFIO container of a VM, wired to the driver's domain `vm.domain` (not yet added to it). */
   createContainerShell(vm: VmRuntime): void {
     const host = this.scenario.host;
-    const byDid = (did: number) => this.driver.domains.get(did)!;
+    const byDid = (did: number) => this.driver.domain(did)!;
     vm.container = new VfioContainer({
       ops: {
         map: (did, iova, hpa, size, prot) => this.driver.map(byDid(did), iova, hpa, size, prot),

@@ -6,6 +6,7 @@ import type { Scenario } from "../../src/scenario/types.js";
 import { Machine } from "../../src/sim/machine.js";
 import { runScenario } from "../../src/sim/run.js";
 import { Trace } from "../../src/trace/trace.js";
+import type { VtdHostSnapshot } from "../../src/sim/vtd/host.js";
 
 const examplesDir = join(__dirname, "..", "..", "examples");
 
@@ -63,13 +64,15 @@ function mixedWorkload(steps: number): string {
 
 function fingerprint(m: Machine) {
   const s = m.snapshot();
+  // The host IOMMU's snapshot is the model's own shape (a VT-d host here: sim/vtd/host.ts).
+  const v = s.iommu as VtdHostSnapshot;
   return {
     clock: s.clock,
     memory: m.mem.contents(),
-    regs: Array.from(s.unit.regs),
-    iotlb: Array.from(s.unit.iotlb.slots),
-    cc: s.unit.cc,
-    driver: s.driver,
+    regs: Array.from(v.unit.regs),
+    iotlb: Array.from(v.unit.iotlb.slots),
+    cc: v.unit.cc,
+    driver: v.driver,
     log: m.log.lines.map((l) => l.text),
     vms: s.vms,
   };

@@ -1,0 +1,97 @@
+/**
+ * The seam between the simulated host (machine.ts, vmm.ts) and its IOMMU hardware + the Linux
+ * driver for it: what the Machine and the VMM need, and nothing model-specific. Intel VT-d
+ * (sim/vtd/host.ts) and AMD-Vi (sim/amdvi/host.ts) implement it; sim/models.ts picks one from
+ * `host.iommu.model`. Views do not use this: they read the unit through the IOMMU contract
+ * (sim/iommu.ts), which every HostIommu hands out as `iommu`.
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import type { IommuUnit } from "./iommu.js";
+import type { KernelLog } from "./klog.js";
+import type { DmaTally, DmaTransfer } from "./dma.js";
+import type { Trace } from "../trace/trace.js";
+
+/** A domain of the host driver: one set of I/O page tables, with its hardware domain id. */
+export interface HostDomain {
+  readonly did: number;
+}
+
+/** The answer to one side-effect-free probe (a `translate` step). */
+export interface ProbeResult {
+  /** The model's fault code (0: translated). */
+  code: number;
+  /** Answered by the IOTLB. */
+  cached: boolean;
+  hpa: bigint;
+  /** Leaf level of a walk (1 = 4 KiB). */
+  level: number;
+}
+
+/** A register poke's effect, for the trace and the step summary. */
+export interface RegisterPoke {
+  old: bigint;
+  now: bigint;
+  /** MMIO address of the register (the trace event's address). */
+  address: bigint;
+  /** The step's summary: what was written and what it did. */
+  summary: string;
+}
+
+/** The host IOMMU unit and its Linux driver, as the machine drives them. */
+export interface HostIommu {
+  /** The unit through the IOMMU contract: what the engine and every view read. */
+  readonly iommu: IommuUnit;
+  /** The driver's bring-up at boot (tables, command queues, enabling translation). */
+  init(): void;
+  /** A new domain (the DMA API default domain of a group, or a VFIO container's). */
+  allocDomain(passThrough: boolean): HostDomain;
+  freeDomain(d: HostDomain): void;
+  /** Attaches requester ids (a device and its DMA aliases) to a domain, leaving any previous one. */
+  attach(d: HostDomain, rids: number[]): void;
+  /** The live domain with this id (restore maps snapshot ids back to domains). */
+  domain(did: number): HostDomain | undefined;
+  /** iommu_map / iommu_unmap of the domain (prot: IOMMU_READ = 1 | IOMMU_WRITE = 2); unmap returns bytes unmapped. */
+  map(d: HostDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void;
+  unmap(d: HostDomain, iova: bigint, size: bigint): bigint;
+  /** Width in bits of the IOVAs the domain accepts (VFIO's aperture). */
+  domainWidth(d: HostDomain): number;
+  /**
+   * Boot is over (every device is in its group's default domain, `defaultDomain` of a requester
+   * id): firmware-declared direct mappings go in (AMD IVMD unity ranges), and the bring-up's
+   * commands are not step events.
+   */
+  endBoot(defaultDomain: (rid: number) => HostDomain | undefined): void;
+  /**
+   * The hot path: transactions [from, to) of transfer `x`, one trace event each, summed into
+   * `tally`. No allocation per transaction.
+   */
+  translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void;
+  /** One request as a `translate` step asks it: caches used and filled, no fault recorded. */
+  probe(sid: number, iova: bigint, write: boolean): ProbeResult;
+  /** One request on the hot path's code (a replay); the fault's fate in `fate` (trace FaultFate). */
+  transact(sid: number, iovaHi: number, iovaLo: number, write: boolean): number;
+  readonly fate: number;
+  /** Runs `use`, then puts the unit's own state (registers, caches, counters; not memory) back. */
+  scratch<T>(use: () => T): T;
+  /** A `poke` of a named register; a string says why it cannot be done on this model. */
+  pokeRegister(name: string, value: (old: bigint) => bigint): RegisterPoke | string;
+  /** Moves the invalidation commands processed during the step into the trace. */
+  recordInvalidations(trace: Trace, step: number): void;
+  /** The fault interrupt, serviced at the end of a step: the driver prints what it read. */
+  serviceFaults(log: KernelLog, ns: bigint, step: number): void;
+  /**
+   * The unit's and the driver's state. `share(old, cur, bytesPerItem)` returns the previous
+   * snapshot's array when equal (and counts the bytes of `cur` otherwise); `bytes` is what the
+   * snapshot holds beyond what `share` counted.
+   */
+  snapshot(prev: HostIommuSnapshot | undefined, share: Share): { snap: HostIommuSnapshot; bytes: number };
+  restore(s: HostIommuSnapshot): void;
+}
+
+/** Opaque to the machine: each model knows its own. */
+export interface HostIommuSnapshot {
+  readonly model: string;
+}
+
+export type Share = <T extends ArrayLike<unknown>>(old: T | undefined, cur: T, perItem: number) => T;

@@ -1,0 +1,22 @@
+/**
+ * The one registry of host IOMMU models: `host.iommu.model` of a scenario -> the HostIommu the
+ * machine builds (sim/host-iommu.ts). A new model adds one entry here.
+ */
+import type { HostSpec, IommuSpec } from "../scenario/types.js";
+import type { HostIommu } from "./host-iommu.js";
+import type { PhysicalMemory } from "./memory.js";
+import { VtdHost } from "./vtd/host.js";
+
+export interface HostIommuModel {
+  /** SRAM the unit's caches take (PhysicalMemory's sramBytes). */
+  sramBytes(spec: IommuSpec): number;
+  create(mem: PhysicalMemory, host: HostSpec): HostIommu;
+}
+
+const MODELS: Record<IommuSpec["model"], HostIommuModel> = {
+  "intel-vtd": { sramBytes: (spec) => VtdHost.sramBytes(spec), create: (mem, host) => new VtdHost(mem, host.iommu) },
+};
+
+export function hostIommuModel(model: IommuSpec["model"]): HostIommuModel {
+  return MODELS[model];
+}

@@ -1,0 +1,160 @@
+/**
+ * Intel VT-d (legacy mode) behind the machine's HostIommu seam (sim/host-iommu.ts): the DMAR unit
+ * and Linux's intel-iommu driver, as the machine and the VMM drive them.
+ */
+import type { IommuSpec } from "../../scenario/types.js";
+import type { HostDomain, HostIommu, HostIommuSnapshot, ProbeResult, RegisterPoke, Share } from "../host-iommu.js";
+import type { IommuUnit } from "../iommu.js";
+import type { KernelLog } from "../klog.js";
+import type { PhysicalMemory } from "../memory.js";
+import { EventKind, type Trace } from "../../trace/trace.js";
+import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./driver.js";
+import { vtdUnit } from "./model.js";
+import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./regs.js";
+import { DmarUnit, type DmaTally, type DmaTransfer, type DmarUnitSnapshot } from "./unit.js";
+
+/** MMIO base of the DMAR register block (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
+const DMAR_REG_BASE = 0xfed90000n;
+
+export interface VtdHostSnapshot extends HostIommuSnapshot {
+  readonly model: "intel-vtd";
+  unit: DmarUnitSnapshot;
+  driver: DriverSnapshot;
+}
+
+export class VtdHost implements HostIommu {
+  readonly unit: DmarUnit;
+  readonly driver: IntelIommuDriver;
+  readonly iommu: IommuUnit;
+
+  /** SRAM the unit's caches take in the machine's memory (PhysicalMemory sramBytes). */
+  static sramBytes(spec: IommuSpec): number {
+    return DmarUnit.sramBytes(spec);
+  }
+
+  constructor(mem: PhysicalMemory, spec: IommuSpec) {
+    this.unit = new DmarUnit(mem, spec);
+    this.driver = new IntelIommuDriver(this.unit, mem);
+    this.iommu = vtdUnit(this.unit, this.driver, mem);
+  }
+
+  init(): void {
+    this.driver.init();
+  }
+
+  allocDomain(passThrough: boolean): HostDomain {
+    return this.driver.allocDomain(passThrough);
+  }
+
+  freeDomain(d: HostDomain): void {
+    this.driver.freeDomain(d as DmarDomain);
+  }
+
+  attach(d: HostDomain, rids: number[]): void {
+    this.driver.attach(d as DmarDomain, rids);
+  }
+
+  domain(did: number): HostDomain | undefined {
+    return this.driver.domains.get(did);
+  }
+
+  map(d: HostDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void {
+    this.driver.map(d as DmarDomain, iova, hpa, size, prot);
+  }
+
+  unmap(d: HostDomain, iova: bigint, size: bigint): bigint {
+    return this.driver.unmap(d as DmarDomain, iova, size);
+  }
+
+  domainWidth(d: HostDomain): number {
+    return this.driver.domainWidth(d as DmarDomain);
+  }
+
+  endBoot(): void {
+    this.driver.takeIssued();
+    this.unit.takeQueueLog();
+  }
+
+  translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
+    this.unit.translateRun(x, from, to, trace, step, tally);
+  }
+
+  probe(sid: number, iova: bigint, write: boolean): ProbeResult {
+    const u = this.unit;
+    const code = u.translate(sid, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), write, true);
+    return { code, cached: u.iotlbHit, hpa: code === 0 ? (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0) : 0n, level: u.level };
+  }
+
+  transact(sid: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    return this.unit.translate(sid, iovaHi, iovaLo, write);
+  }
+
+  get fate(): number {
+    return this.unit.fate;
+  }
+
+  scratch<T>(use: () => T): T {
+    const saved = this.unit.snapshot();
+    try {
+      return use();
+    } finally {
+      this.unit.restore(saved);
+    }
+  }
+
+  /**
+   * A poke of RTADDR: the register write, then GCMD with SRTP set (and the enables kept), as
+   * Linux's iommu_set_root_entry() does - but without its context-cache and IOTLB flushes, so
+   * cached translations still come from the old tables until something invalidates them. The unit
+   * keeps QEMU's write mask (RTADDR bits 9:0 read as zero). The trace event's address is RTADDR's
+   * MMIO address in the register block at 0xfed90000 (QEMU's intel-iommu; iommu-reference §9).
+   */
+  pokeRegister(name: string, value: (old: bigint) => bigint): RegisterPoke | string {
+    if (name !== "RTADDR") return `register ${name} is not a VT-d register a poke can write (RTADDR)`;
+    const u = this.unit;
+    const old = u.readReg64(DMAR_RTADDR_REG);
+    u.writeReg64(DMAR_RTADDR_REG, value(old));
+    const keep = u.readReg32(DMAR_GSTS_REG) & (GCMD_TE | GCMD_QIE | GCMD_IRE);
+    u.writeReg32(DMAR_GCMD_REG, (keep | GCMD_SRTP) >>> 0);
+    const now = u.readReg64(DMAR_RTADDR_REG);
+    return { old, now, address: DMAR_REG_BASE + BigInt(DMAR_RTADDR_REG), summary: `wrote ${hex16(now)} to RTADDR (was ${hex16(old)}) and set GCMD.SRTP; no invalidation issued` };
+  }
+
+  recordInvalidations(trace: Trace, step: number): void {
+    for (const d of this.unit.takeQueueLog()) {
+      if ((d.lo & 0xfn) === 0x5n) continue; // invalidation-wait: bookkeeping, not an invalidation
+      trace.pushBig(EventKind.Invalidate, step, 0, Number((d.lo >> 16n) & 0xffffn), 0, 0, 0, d.lo, d.hi);
+    }
+    for (const d of this.driver.takeIssued()) {
+      if (!this.unit.spec.queuedInvalidation) trace.pushBig(EventKind.Invalidate, step, 0, 0, 0, 0, 0, d.lo, d.hi);
+    }
+  }
+
+  /** dmar_fault() prints the records when the fault event is pending. */
+  serviceFaults(log: KernelLog, ns: bigint, step: number): void {
+    if (!this.unit.faultEventPending && !(this.unit.readReg32(DMAR_FSTS_REG) & (FSTS_PFO | FSTS_PPF))) return;
+    const { fsts, records } = this.driver.serviceFaults();
+    log.dmarFault(ns, fsts, records, step);
+  }
+
+  snapshot(prevSnap: HostIommuSnapshot | undefined, share: Share): { snap: HostIommuSnapshot; bytes: number } {
+    const prev = prevSnap as VtdHostSnapshot | undefined;
+    const unit = this.unit.snapshot();
+    unit.regs = share(prev?.unit.regs, unit.regs, 4);
+    unit.iotlb = { slots: share(prev?.unit.iotlb.slots, unit.iotlb.slots, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1) };
+    const driver = this.driver.snapshot();
+    const bytes = (driver.domains.length + driver.freePages.length + driver.contextTables.length) * 8 + unit.cc.length * 64 + unit.queueLog.length * 16;
+    const snap: VtdHostSnapshot = { model: "intel-vtd", unit, driver };
+    return { snap, bytes };
+  }
+
+  restore(s: HostIommuSnapshot): void {
+    const v = s as VtdHostSnapshot;
+    this.unit.restore(v.unit);
+    this.driver.restore(v.driver);
+  }
+}
+
+function hex16(v: bigint): string {
+  return `0x${v.toString(16).padStart(16, "0")}`;
+}
