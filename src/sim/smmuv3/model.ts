@@ -10,7 +10,8 @@
  * "context-entry", a CD (stage 1: ASID and TTB0) or a stage-2 configuration (VMID and S2TTB) a
  * "domain", a VMSAv8-64 descriptor a "pte"; trail levels count as the contract does (1 = the last
  * level: Arm's level 3), names are the Arm spec's ("S1 L0 table descriptor"). The "domain" of a
- * translation is its ASID (stage 1, nested) or VMID (stage 2).
+ * translation is its ASID (stage 1, nested) or VMID (stage 2). Requests, targets and fault views
+ * speak requester ids, as the machine and the trace do; the unit adds its iommu-map offset.
  *
  * Pure module: no vscode, no Node built-ins.
  */
@@ -186,7 +187,7 @@ export class SmmuV3Model implements IommuUnit {
   // ---- translate / explain
 
   translate(req: TranslateRequest): Verdict {
-    const r = this.unit.translate(req.sid, req.pasid ?? -1, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write, false, req.privileged ?? false, req.exec ?? false);
+    const r = this.unit.translate(req.sid + this.unit.sidOffset, req.pasid ?? -1, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write, false, req.privileged ?? false, req.exec ?? false);
     return this.verdict(r);
   }
 
@@ -197,12 +198,12 @@ export class SmmuV3Model implements IommuUnit {
     const saved = u.recordTrail;
     u.recordTrail = true;
     try {
-      const r = u.translate(req.sid, req.pasid ?? -1, hi, lo, req.write, true, req.privileged ?? false, req.exec ?? false);
+      const r = u.translate(req.sid + u.sidOffset, req.pasid ?? -1, hi, lo, req.write, true, req.privileged ?? false, req.exec ?? false);
       const verdict = this.verdict(r);
       if (!u.tlbHit && !u.steHit && !u.cdHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
       // A cache answered: the trail is the walk a miss does now (the same code, caches bypassed).
       u.bypassCaches = true;
-      const r2 = u.translate(req.sid, req.pasid ?? -1, hi, lo, req.write, true, req.privileged ?? false, req.exec ?? false);
+      const r2 = u.translate(req.sid + u.sidOffset, req.pasid ?? -1, hi, lo, req.write, true, req.privileged ?? false, req.exec ?? false);
       const fresh = this.verdict(r2);
       const trail = this.trail(r2, req);
       const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.level !== verdict.level || fresh.hpa !== verdict.hpa || fresh.perms !== verdict.perms;
@@ -238,16 +239,17 @@ export class SmmuV3Model implements IommuUnit {
     };
     if (u.stage === SmmuStage.Disabled) return r === 0 ? out : stop("invalid", "SMMU_CR0.SMMUEN = 0 and SMMU_GBPA.ABORT = 1: the transaction is terminated");
     const split = u.strtabSplit;
+    const sid = req.sid + u.sidOffset;
     if (u.trailL1) {
       const w = u.trailL1.words;
-      entries.push({ kind: "root", name: "L1STD", level: 0, index: Math.floor(req.sid / 2 ** split), address: BigInt(u.trailL1.address), raw: w ?? [], fields: w ? l1DescFields(w[0]!).map(toTrailField) : [] });
+      entries.push({ kind: "root", name: "L1STD", level: 0, index: Math.floor(sid / 2 ** split), address: BigInt(u.trailL1.address), raw: w ?? [], fields: w ? l1DescFields(w[0]!).map(toTrailField) : [] });
       if (!w) return stop("unreadable", "the level-1 stream table is not readable memory (F_STE_FETCH)");
     }
     if (u.stage === SmmuStage.StreamTable && !u.trailSte) return stop("invalid", u.why || eventInfo(r).explanation);
     const ts = u.trailSte;
     if (ts) {
-      entries.push({ kind: "context", name: "STE", level: 0, index: req.sid, address: BigInt(ts.address), raw: ts.words ?? [], fields: ts.words ? steFields(ts.words).map(toTrailField) : [] });
-      if (!ts.words) return stop("unreadable", `the STE of StreamID ${hex(req.sid)} is not readable memory (F_STE_FETCH)`);
+      entries.push({ kind: "context", name: "STE", level: 0, index: sid, address: BigInt(ts.address), raw: ts.words ?? [], fields: ts.words ? steFields(ts.words).map(toTrailField) : [] });
+      if (!ts.words) return stop("unreadable", `the STE of StreamID ${hex(sid)} is not readable memory (F_STE_FETCH)`);
     }
     if (u.stage === SmmuStage.Ste || (u.stage === SmmuStage.StreamTable && r !== 0)) {
       if (r === 0) return out;
@@ -347,7 +349,7 @@ export class SmmuV3Model implements IommuUnit {
         for (const sid of dom?.sids ?? []) cmds.push(cmd(CMD_CFGI_STE, BigInt(sid) << 32n, 0n));
         break;
       case "context-device":
-        cmds.push(cmd(CMD_CFGI_STE, BigInt(req.sid ?? 0) << 32n, 0n));
+        cmds.push(cmd(CMD_CFGI_STE, BigInt((req.sid ?? 0) + this.unit.sidOffset) << 32n, 0n));
         break;
     }
     const before = this.unit.tlbEntries().length;
@@ -360,8 +362,9 @@ export class SmmuV3Model implements IommuUnit {
    * "context-lo"/"context-hi" the STE's dwords 0/1, "pte" a descriptor of the stream's first
    * translating stage (stage 1 with a CD, else stage 2) at the contract level (1 = Arm level 3).
    */
-  locate(t: EntryTarget): number | string {
+  locate(target: EntryTarget): number | string {
     const u = this.unit;
+    const t = { ...target, sid: target.sid + u.sidOffset };
     const mem = this.mem;
     const split = u.strtabSplit;
     const twoLevel = u.strtabFmt === STRTAB_FMT_2LVL;
@@ -446,7 +449,7 @@ export class SmmuV3Model implements IommuUnit {
         words: raw,
         pending: pending.has(index),
         fields: eventFields(raw),
-        sid: e.sid,
+        sid: e.sid - u.sidOffset,
         reason: e.id,
         address: fetch ? e.fetchAddr : e.inputAddr,
         write: !e.read,
@@ -572,7 +575,7 @@ export class SmmuV3Model implements IommuUnit {
       label: `STE[${hex(ste.sid)}]`,
       description: `${steConfigName(cfg)}${cd ? ` · ASID ${cd.asid}` : ""}${s2 ? ` · VMID ${ste.vmid}` : ""}${ste.bad !== undefined ? ` · C_BAD_STE: ${ste.bad}` : ""}`,
       ...bad,
-      sid: ste.sid,
+      sid: ste.sid - u.sidOffset,
       did,
       translation,
       levels: stage ? 4 - stage.startLevel : 0,
@@ -642,8 +645,7 @@ export class SmmuV3Model implements IommuUnit {
       if (sid === ste.sid) continue;
       const at = this.driver!.steAddress(sid, false);
       const w = at === undefined ? undefined : readN(this.mem, at, 8);
-      if (w && at !== undefined && same(this.unit.decodeSte(sid, at, w))) out.push(sid);
-      else if (w) out.push(sid);
+      if (w && at !== undefined && same(this.unit.decodeSte(sid, at, w))) out.push(sid - this.unit.sidOffset);
     }
     return out;
   }
@@ -743,7 +745,7 @@ export class SmmuV3Model implements IommuUnit {
         raw: s.words,
         fields: steFields(s.words),
         label: `STE[${hex(s.sid)}] (cached)`,
-        sid: s.sid,
+        sid: s.sid - this.unit.sidOffset,
         did: s.config === STE_CFG_S2 ? s.vmid : (this.unit.cdCache.get(s.sid * 2 ** 20)?.asid ?? 0),
         translation: s.config === STE_CFG_BYPASS ? "pass-through" : "translated",
         levels: stage ? 4 - stage.startLevel : 0,

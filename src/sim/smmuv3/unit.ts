@@ -338,6 +338,13 @@ export class SmmuV3Unit {
   /** Why the configuration was rejected (C_BAD_STE, C_BAD_CD, C_BAD_STREAMID): for the trail. */
   why = "";
 
+  /**
+   * StreamID = requester id + sidOffset (the root complex's iommu-map / IORT ID mapping). The
+   * machine, the trace and the contract speak requester ids; the SMMU, its tables and its event
+   * records StreamIDs.
+   */
+  sidOffset = 0;
+
   /** Skip the configuration caches and the TLB (explain's walk of the tables as they are). */
   bypassCaches = false;
   recordTrail = false;
@@ -1007,7 +1014,7 @@ export class SmmuV3Unit {
     let bytes = 0;
     for (let t = from; t < to; t++) {
       const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
-      const code = this.translate(sid, -1, hi, reqLo, write);
+      const code = this.translate(sid + this.sidOffset, -1, hi, reqLo, write);
       const hit = this.tlbHit;
       trace.kind[i] = EventKind.Dma;
       trace.step[i] = step;
