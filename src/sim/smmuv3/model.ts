@@ -691,6 +691,11 @@ export class SmmuV3Model implements IommuUnit {
     const hi = Number(v >> 32n);
     const perm = cfg.s2 ? ((lo >>> 6) & 1 ? 1 : 0) | ((lo >>> 7) & 1 ? 2 : 0) : leaf ? ((lo >>> 6) & 1 ? 1 : 0) | ((lo >>> 6) & 1 && !((lo >>> 7) & 1) ? 2 : 0) : hi & (1 << 30) ? 1 : 3;
     const children = () => (isTable ? this.tableNodes(cfg, Number(target), level + 1, iova, 9) : []);
+    const st = cfg.s2 ? "S2" : "S1";
+    const size = 2 ** shift;
+    const sizeText = size >= 2 ** 30 ? `${size / 2 ** 30} GiB` : size >= 2 ** 20 ? `${size / 2 ** 20} MiB` : `${size / 1024} KiB`;
+    const permText = `${perm & 1 ? "R" : "-"}${perm & 2 ? "W" : "-"}`;
+    const af = (v >> 10n) & 1n ? "" : " · AF = 0";
     return {
       kind: "pte",
       key: String(index),
@@ -698,6 +703,7 @@ export class SmmuV3Model implements IommuUnit {
       raw: [v],
       fields: descriptorFields(v, level, cfg.s2),
       label: `${descriptorName(v, level, cfg.s2)} [${index}]`,
+      description: leaf ? `${permText}${af} · ${cfg.s2 ? "IPA" : "IOVA"} ${hex(iova)} → ${cfg.s2 ? "PA" : "output"} ${hex(target & ~BigInt(size - 1))} (${sizeText})` : `${st} L${level + 1} table @ ${hex(target)}`,
       level: cLevel(level),
       index,
       iova: BigInt(iova),
