@@ -86,3 +86,41 @@ describe("SMMUv3 scenarios run through the machine", () => {
     expect(r.dmesg.some((l) => l.endsWith("iova: 0xc0000000 ipa: 0xc0000000"))).toBe(true);
   });
 });
+
+describe("synthesize: SMMU events from a log become an smmuv3 scenario that reproduces them", () => {
+  const synth = async (log: string) => {
+    const { parseLog } = await import("../../src/import/dmesg.js");
+    const { synthesizeScenario } = await import("../../src/import/synthesize.js");
+    const records = parseLog(log).records;
+    const s = synthesizeScenario(records);
+    return { records, s, r: simulateText(s.text, "synth.passthrough.yaml") };
+  };
+
+  it("Cassel's nvmet-pci-epf event: host smmuv3 'fc900000.iommu', the exact IOVA, and the same decoded line", async () => {
+    const text = readFileSync(join(root, "examples", "smmuv3-real-event.passthrough.yaml"), "utf8");
+    const log = text.split("\n").filter((l) => /^# {3}arm-smmu-v3 /.test(l)).map((l) => l.slice(4)).join("\n");
+    const { records, s, r } = await synth(log);
+    expect(s.reproduced).toEqual([records.findIndex((x) => x.kind === "smmuv3-event")]);
+    expect(s.text).toMatch(/iommu: \{ model: smmuv3, stream-id-bits: 16, device-name: fc900000\.iommu \}/);
+    expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    expect(r.exitCode).toBe(0);
+    const want = log.split("\n").slice(-2);
+    expect(r.dmesg.map((l) => l.replace(/^\[\s*\d+\.\d+\] /, "")).filter((l) => want.includes(l))).toEqual(want);
+  });
+
+  it("a StreamID that is not the requester id (r8169 report: 0000:01:00.0 is sid 0x11) becomes the iommu-map", async () => {
+    const log = [
+      "arm-smmu-v3 490d0000.iommu: event 0x10 received:",
+      "arm-smmu-v3 490d0000.iommu:      0x0000001100000010",
+      "arm-smmu-v3 490d0000.iommu:      0x0000020a00000000",
+      "arm-smmu-v3 490d0000.iommu:      0x000000009b0cc000",
+      "arm-smmu-v3 490d0000.iommu:      0x0000000000000000",
+      "arm-smmu-v3 490d0000.iommu: event: F_TRANSLATION client: 0000:01:00.0 sid: 0x11 ssid: 0x0 iova: 0x9b0cc000 ipa: 0x0",
+      'arm-smmu-v3 490d0000.iommu: priv data read s1 "Input address caused fault" stag: 0x0',
+    ].join("\n");
+    const { s, r } = await synth(log);
+    expect(s.text).toMatch(/iommu-map: \{ rid-base: 0x100, sid-base: 0x11 \}/);
+    expect(r.exitCode).toBe(0);
+    expect(r.dmesg.some((l) => l.endsWith("event: F_TRANSLATION client: 0000:01:00.0 sid: 0x11 ssid: 0x0 iova: 0x9b0cc000 ipa: 0x0"))).toBe(true);
+  });
+});

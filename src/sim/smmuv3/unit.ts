@@ -677,7 +677,7 @@ export class SmmuV3Unit {
         return c;
       }
     }
-    if (sid >= 2 ** this.strtabLog2Size) {
+    if (sid < 0 || sid >= 2 ** this.strtabLog2Size) {
       this.why = `StreamID 0x${sid.toString(16)} is beyond the stream table (STRTAB_BASE_CFG.LOG2SIZE ${this.strtabLog2Size})`;
       return C_BAD_STREAMID;
     }
