@@ -22,6 +22,11 @@ describe("SMMUv3 stream table (Linux arm_smmu_init_strtab)", () => {
     const t = model.explain({ sid: SID, iova: 0x1000n, write: false });
     expect(t.trail.entries.map((e) => e.name).slice(0, 3)).toEqual(["L1STD", "STE", "CD"]);
     expect(t.trail.entries[0]!.index).toBe(1);
+    // The STE's index in its level-2 table (the devfn), and only the fields its Config uses.
+    const ste = t.trail.entries[1]!;
+    expect(ste.index).toBe(0);
+    expect(ste.fields.map((f) => f.name)).toContain("S1ContextPtr");
+    expect(ste.fields.map((f) => f.name)).not.toContain("S2TTB");
   });
 
   test("SIDSIZE 8 gives a linear table whose unused STEs abort without an event", () => {

@@ -216,8 +216,24 @@ export function paSizeBits(enc: number): number {
 const paSize = (v: bigint) => (v <= 6n ? `${paSizeBits(Number(v))}-bit` : "reserved");
 const granule = (v: bigint) => (v === 0n ? "4 KiB" : v === 1n ? "64 KiB" : v === 2n ? "16 KiB" : "reserved");
 
-/** The fields of an STE (SMMUv3 spec 5.2), low bits first. */
+const S1_ONLY = new Set(["S1Fmt", "S1ContextPtr", "S1CDMax", "S1DSS"]);
+const S2_ONLY = new Set(["S2T0SZ", "S2SL0", "S2TG", "S2PS", "S2AA64", "S2AFFD", "S2PTW", "S2R", "S2TTB"]);
+
+/**
+ * The fields of an STE (SMMUv3 spec 5.2), low bits first. A valid STE shows the fields of the
+ * stages its Config uses (a stage-1-only STE's stage-2 fields are not read by the SMMU).
+ */
 export function steFields(words: readonly bigint[]): DecodedField[] {
+  const all = steAllFields(words);
+  const w0 = words[0] ?? 0n;
+  if ((w0 & 1n) === 0n) return all;
+  const cfg = Number((w0 >> 1n) & 7n);
+  const s1 = cfg === STE_CFG_S1 || cfg === STE_CFG_NESTED;
+  const s2 = cfg === STE_CFG_S2 || cfg === STE_CFG_NESTED;
+  return all.filter((f) => (s1 || !S1_ONLY.has(f.name)) && (s2 || !S2_ONLY.has(f.name)));
+}
+
+function steAllFields(words: readonly bigint[]): DecodedField[] {
   return decode(words, [
     ["V", 0, 0, (v) => (v === 1n ? "valid" : "invalid: C_BAD_STE")],
     ["Config", 3, 1, (v) => steConfigName(Number(v))],
