@@ -9,7 +9,10 @@
  * Every record that reports a fault or a refusal is either reproduced (its index is in
  * `reproduced`) or named in `notes` with the reason. Faults the model reproduces: VT-d 0x05/0x06,
  * AMD-Vi IO_PAGE_FAULT, SMMU F_TRANSLATION and ftrace io_page_fault (all become VT-d 0x05/0x06 in
- * the Intel model).
+ * the Intel model). Evidence whose faults all come from an Arm SMMUv3 gets an smmuv3 host instead
+ * (docs/smmuv3.md): F_TRANSLATION stays event 0x10 at its exact input address, the SMMU keeps its
+ * device name, a StreamID that is not the requester id becomes the host's iommu-map, and kernels
+ * that print the decoded lines get them.
  *
  * Written with the `yaml` library's document API, so every name and driver from the evidence is
  * quoted as YAML needs (a VM called `null` stays a string) and comments sit above their steps.
@@ -47,6 +50,31 @@ interface Fault {
   reason: number;
 }
 
+/** An Arm host: the SMMU's device name, its requester-id -> StreamID offset, the decoded lines' era. */
+interface ArmHost {
+  device: string;
+  rid: number;
+  sid: number;
+  decoded: boolean;
+}
+
+/**
+ * The SMMU of evidence whose faults all come from an SMMUv3 (none from VT-d or AMD-Vi): its
+ * device name ("arm-smmu-v3 fc900000.iommu" -> "fc900000.iommu"), the first faulting client's
+ * requester id and StreamID (the iommu-map), and whether the kernel printed the decoded lines.
+ */
+function armHost(records: EvidenceRecord[]): ArmHost | undefined {
+  if (records.some((r) => r.kind === "dmar-fault" || r.kind === "amdvi-event")) return undefined;
+  const ev = records.filter((r) => r.kind === "smmuv3-event" && r.fields.event !== "EVTQ_OVERFLOW");
+  if (ev.length === 0) return undefined;
+  const withDev = ev.find((r) => typeof r.fields.smmu === "string") ?? ev[0]!;
+  const dev = typeof withDev.fields.smmu === "string" ? withDev.fields.smmu.replace(/^arm-smmu-v3 /, "") : "arm-smmu-v3.0.auto";
+  const client = ev.find((r) => pciKey(r.fields.client) !== undefined && typeof r.fields.sid === "number");
+  const key = client ? pciKey(client.fields.client)! : undefined;
+  const rid = key ? (parseInt(key.slice(-7, -5), 16) << 8) | (parseInt(key.slice(-4, -2), 16) << 3) | Number(key.slice(-1)) : 0;
+  return { device: /^[\w.:-]{1,64}$/.test(dev) ? dev : "arm-smmu-v3.0.auto", rid, sid: client ? Number(client.fields.sid) : rid, decoded: ev.some((r) => r.fields.client !== undefined) };
+}
+
 /** Distinct fault steps kept: beyond this the scenario would pass simulate's size limit. */
 export const MAX_FAULT_STEPS = 10_000;
 /** Linux DEFAULT_RATELIMIT_BURST (dmar_fault's printk ratelimit) and a wait longer than its 5 s interval. */
@@ -78,16 +106,16 @@ function flow(entries: [string, unknown][]): YAMLMap {
 }
 
 /** The faults the model reproduces, and notes for the fault-like records it does not. */
-function collectFaults(records: EvidenceRecord[], notes: string[]): Fault[] {
+function collectFaults(records: EvidenceRecord[], notes: string[], arm?: ArmHost): Fault[] {
   const faults: Fault[] = [];
   const note = (r: EvidenceRecord, why: string) => notes.push(`line ${r.line + 1}: ${stripAnsi(r.summary)} (${why})`);
   records.forEach((r, i) => {
     const f = r.fields;
-    const add = (dev: unknown, address: unknown, write: boolean, reason: number) => {
+    const add = (dev: unknown, address: unknown, write: boolean, reason: number, exact = false) => {
       const key = pciKey(dev);
       if (!key) return note(r, `not reproduced: ${typeof dev === "string" ? `"${clean(dev)}" is not a PCI address` : "no device"}`);
       if (typeof address !== "string" || !/^0x[0-9a-f]+$/i.test(address)) return note(r, "not reproduced: no fault address");
-      faults.push({ records: [i], dev: key, iova: BigInt(address) & ~0xfffn, write, reason });
+      faults.push({ records: [i], dev: key, iova: exact ? BigInt(address) : BigInt(address) & ~0xfffn, write, reason });
     };
     if (r.kind === "dmar-fault") {
       if (f.reason === 5 || f.reason === 6) add(f.device, f.address, f.write === true, f.reason);
@@ -95,6 +123,12 @@ function collectFaults(records: EvidenceRecord[], notes: string[]): Fault[] {
     } else if (r.kind === "amdvi-event") {
       if (f.event === "IO_PAGE_FAULT" && !f.interrupt) add(f.device, f.address, f.write === true, f.write ? 5 : 6);
       else note(r, `not reproduced: AMD-Vi ${String(f.event)} has no VT-d equivalent in this model`);
+    } else if (r.kind === "smmuv3-event" && arm) {
+      // The raw dump alone names no client: the StreamID through the host's iommu-map is the requester id.
+      const rid = typeof f.sid === "number" ? f.sid - arm.sid + arm.rid : -1;
+      const client = f.client ?? (rid >= 0 && rid <= 0xffff ? `${(rid >> 8).toString(16).padStart(2, "0")}:${((rid >> 3) & 31).toString(16).padStart(2, "0")}.${rid & 7}` : undefined);
+      if (f.event === "F_TRANSLATION") add(client, f.iova, f.write === true, 0x10, true);
+      else note(r, `not reproduced: SMMU ${String(f.event)} (the reproduction maps nothing for the device, so only F_TRANSLATION follows from it)`);
     } else if (r.kind === "smmuv3-event") {
       if (f.event === "F_TRANSLATION") add(f.client, f.iova, f.write === true, f.write ? 5 : 6);
       else note(r, `not reproduced: SMMU ${String(f.event)} has no VT-d equivalent in this model`);
@@ -180,7 +214,8 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     }
   }
   const history = records.filter((r) => r.kind === "ftrace" && (r.fields.event === "map" || r.fields.event === "unmap"));
-  const faults = foldFaults(collectFaults(records, notes), history.length > 0);
+  const arm = armHost(records);
+  const faults = foldFaults(collectFaults(records, notes, arm), history.length > 0);
   for (const f of faults) {
     const d = devOf(f.dev);
     d.assigned = true;
@@ -314,8 +349,10 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     const first = records[f.records[0]!]!;
     const lines = f.records.slice(0, 8).map((i) => records[i]!.line + 1);
     const where = f.count === 1 ? `log line ${first.line + 1}: ${first.summary}` : `log lines ${lines.join(", ")}${f.count > lines.length ? ", ..." : ""} (${f.count} faults): ${first.summary}`;
+    // An SMMU event has the exact input address: one transaction from there to the page's end.
+    const length = f.iova & 0xfffn ? Number(0x1000n - (f.iova & 0xfffn)) : "4KiB";
     step(where, [
-      ["dma", flow([["device", quoted(f.dev)], ["iova", hex(f.iova)], ["length", "4KiB"], ["write", f.write], ...(f.count > 1 ? ([["repeat", f.count]] as [string, unknown][]) : [])])],
+      ["dma", flow([["device", quoted(f.dev)], ["iova", hex(f.iova)], ["length", length], ["write", f.write], ...(f.count > 1 ? ([["repeat", f.count]] as [string, unknown][]) : [])])],
       ["expect", flow([["fault", hex(f.reason)]])],
     ]);
     reproduced.push(...f.records);
@@ -332,7 +369,12 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   vms.items.push(vm);
   const host = new YAMLMap();
   host.set("memory", "64GiB");
-  host.set("iommu", flow([["model", "intel-vtd"], ["address-width", 48]]));
+  if (arm) {
+    // v6.15's arm_smmu_dump_event prints the decoded lines (dmesg.ts): a kernel that has them.
+    if (arm.decoded) host.set("kernel", quoted("6.15"));
+    const map = arm.sid !== arm.rid ? ([["iommu-map", flow([["rid-base", hex(arm.rid)], ["sid-base", hex(arm.sid)]])]] as [string, unknown][]) : [];
+    host.set("iommu", flow([["model", "smmuv3"], ["stream-id-bits", Math.min(24, Math.max(16, Math.ceil(Math.log2(Math.max(arm.sid, arm.rid) + 1))))], ["device-name", arm.device], ...map]));
+  } else host.set("iommu", flow([["model", "intel-vtd"], ["address-width", 48]]));
   host.set("pci", pci);
   const root = new YAMLMap();
   root.set("name", quoted(title));

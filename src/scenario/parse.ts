@@ -459,14 +459,15 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
 }
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
+  if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
   const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
   if (modelNode === undefined) return undefined;
   const model = isScalar(modelNode) ? String(modelNode.value) : "";
-  if (model === "amd-vi" || model === "smmuv3") {
-    r.error(modelNode, "iommu-model-unsupported", l10n.t("IOMMU model \"{0}\" is not simulated yet", model), l10n.t("Only intel-vtd is simulated so far; AMD-Vi and SMMUv3 are planned."));
+  if (model === "amd-vi") {
+    r.error(modelNode, "iommu-model-unsupported", l10n.t("IOMMU model \"{0}\" is not simulated yet", model), l10n.t("intel-vtd and smmuv3 are simulated so far; AMD-Vi is planned."));
     return undefined;
   }
   if (r.enumOf(modelNode, "host.iommu.model", ["intel-vtd"] as const) === undefined) return undefined;
@@ -541,6 +542,116 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     pageSelectiveInvalidation: b("page-selective-invalidation", true),
     mamv,
     hostPassThrough: b("host-pass-through", false),
+    range: r.range(node),
+  };
+}
+
+/** The `model` of a host.iommu mapping, without diagnostics (the parser of that model reports them). */
+function modelOf(node: Node | null): string | undefined {
+  if (!isMap(node)) return undefined;
+  for (const pair of node.items as Pair<Node, Node | null>[]) if (isScalar(pair.key) && pair.key.value === "model" && isScalar(pair.value)) return String(pair.value.value);
+  return undefined;
+}
+
+/** The keys an smmuv3 host.iommu takes (docs/smmuv3.md). */
+const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through"];
+
+/**
+ * `host.iommu` with `model: smmuv3`: oas (SMMU_IDR5.OAS: 32, 36, 40, 42, 44 or 48), stream-id-bits
+ * (SIDSIZE 1..24), substream-id-bits (SSIDSIZE 0..20), stages ([1, 2], what the SMMU implements),
+ * stage (the driver's domains: 1 or 2), two-level-stream-table, event-queue (entries, a power of
+ * two 2..32768), iotlb { sets, ways }, device-name, iommu-map { rid-base, sid-base } and
+ * host-pass-through. Returns a full IommuSpec (the VT-d fields at their defaults) with `smmu` set.
+ */
+function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
+  const f = r.fields(node, SMMU_KEYS, "host.iommu (smmuv3)");
+  if (!f) return undefined;
+  const int = (k: string, min: number, max: number, d: number) => (f.has(k) ? (r.int(f.get(k)!.value, `host.iommu.${k}`, min, max) ?? d) : d);
+  let oas = 48;
+  const oasNode = f.get("oas")?.value ?? null;
+  if (oasNode !== null) {
+    const v = r.int(oasNode, "host.iommu.oas", 0, 64);
+    // SMMU_IDR5.OAS encodings (SMMUv3 spec 6.3.6); 52 needs the 64 KiB granule, not simulated.
+    if (v !== undefined && ![32, 36, 40, 42, 44, 48].includes(v)) r.error(oasNode, "invalid-value", l10n.t("host.iommu.oas {0} is not an SMMUv3 output address size", v), l10n.t("SMMU_IDR5.OAS is 32, 36, 40, 42, 44 or 48 bits (52 needs the 64 KiB granule)."));
+    else if (v !== undefined) oas = v;
+  }
+  const sidBits = int("stream-id-bits", 1, 24, 16);
+  const ssidBits = int("substream-id-bits", 0, 20, 0);
+  let stage1 = true;
+  let stage2 = true;
+  const stagesNode = r.deref(f.get("stages")?.value ?? null);
+  if (stagesNode !== null) {
+    if (!isSeq(stagesNode) || stagesNode.items.length === 0) r.error(stagesNode, "invalid-value", l10n.t("host.iommu.stages must be a non-empty list of 1 and/or 2"), l10n.t("SMMU_IDR0.S1P and S2P: for example [1, 2] or [2]."));
+    else {
+      stage1 = false;
+      stage2 = false;
+      for (const alias of stagesNode.items as Node[]) {
+        const it = r.deref(alias) ?? alias;
+        const v = r.int(it, "a translation stage", 1, 2);
+        if (v === 1) stage1 = true;
+        else if (v === 2) stage2 = true;
+      }
+    }
+  }
+  let stage: 1 | 2 = stage1 ? 1 : 2;
+  const stageNode = f.get("stage")?.value ?? null;
+  if (stageNode !== null) {
+    const v = r.int(stageNode, "host.iommu.stage", 1, 2);
+    if (v !== undefined && !(v === 1 ? stage1 : stage2)) r.error(stageNode, "invalid-value", l10n.t("host.iommu.stage {0} is not one of the SMMU's stages", v), l10n.t("Linux's domains can only use a stage the SMMU implements (host.iommu.stages)."));
+    else if (v === 1 || v === 2) stage = v;
+  }
+  let evtqShift = 7;
+  const eqNode = f.get("event-queue")?.value ?? null;
+  if (eqNode !== null) {
+    const v = r.int(eqNode, "host.iommu.event-queue", 2, 32768);
+    if (v !== undefined && (v & (v - 1)) !== 0) r.error(eqNode, "invalid-value", l10n.t("host.iommu.event-queue {0} is not a power of two", v), l10n.t("The event queue holds 2^LOG2SIZE records: 2, 4, ... 32768."));
+    else if (v !== undefined) evtqShift = Math.log2(v);
+  }
+  let sets = 64;
+  let ways = 4;
+  const tlb = f.get("iotlb")?.value ?? null;
+  if (tlb !== null) {
+    const t = r.fields(tlb, ["sets", "ways"], "host.iommu.iotlb");
+    if (t?.has("sets")) {
+      const v = r.int(t.get("sets")!.value, "iotlb.sets", 1, 65536);
+      if (v !== undefined && (v & (v - 1)) !== 0) r.error(t.get("sets")!.value, "invalid-value", l10n.t("iotlb.sets {0} is not a power of two", v), l10n.t("Use 1, 2, 4, ... 65536."));
+      else if (v !== undefined) sets = v;
+    }
+    if (t?.has("ways")) ways = r.int(t.get("ways")!.value, "iotlb.ways", 1, 16) ?? ways;
+  }
+  let name = "arm-smmu-v3.0.auto";
+  const nameNode = f.get("device-name")?.value ?? null;
+  if (nameNode !== null) {
+    const v = isScalar(nameNode) ? String(nameNode.value) : "";
+    if (!/^[\w.:-]{1,64}$/.test(v)) r.error(nameNode, "invalid-value", l10n.t("host.iommu.device-name must be a platform device name"), l10n.t("For example arm-smmu-v3.0.auto (ACPI) or 9050000.smmuv3 (device tree)."));
+    else name = v;
+  }
+  let ridBase = 0;
+  let sidBase = 0;
+  const mapNode = f.get("iommu-map")?.value ?? null;
+  if (mapNode !== null) {
+    const m = r.fields(mapNode, ["rid-base", "sid-base"], "host.iommu.iommu-map");
+    if (m?.has("rid-base")) ridBase = r.int(m.get("rid-base")!.value, "iommu-map.rid-base", 0, 0xffff) ?? 0;
+    if (m?.has("sid-base")) sidBase = r.int(m.get("sid-base")!.value, "iommu-map.sid-base", 0, 2 ** 24 - 1) ?? 0;
+  }
+  const hostPt = f.has("host-pass-through") ? (r.bool(f.get("host-pass-through")!.value, "host.iommu.host-pass-through") ?? false) : false;
+  return {
+    model: "smmuv3",
+    smmu: { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase },
+    addressWidth: 48,
+    sagaw: [],
+    cachingMode: false,
+    faultRecords: 2 ** evtqShift,
+    nd: 6,
+    iotlbSets: sets,
+    iotlbWays: ways,
+    superpages: { "2M": true, "1G": true },
+    passThrough: true,
+    queuedInvalidation: true,
+    deviceTlb: false,
+    pageSelectiveInvalidation: true,
+    mamv: 18,
+    hostPassThrough: hostPt,
     range: r.range(node),
   };
 }

@@ -46,8 +46,33 @@ export interface PciDeviceSpec {
   range: SourceRange;
 }
 
+/** Options of an Arm SMMUv3 host IOMMU (model smmuv3; docs/smmuv3.md). */
+export interface SmmuV3Spec {
+  /** The SMMU's platform device name in log lines ("arm-smmu-v3.0.auto" under ACPI/IORT). */
+  name: string;
+  /** SMMU_IDR1.SIDSIZE / SSIDSIZE. */
+  sidBits: number;
+  ssidBits: number;
+  /** SMMU_IDR5.OAS in bits. */
+  oas: number;
+  /** SMMU_IDR0.S1P / S2P: the stages the SMMU implements. */
+  stage1: boolean;
+  stage2: boolean;
+  /** The stage of the driver's paging domains (1 by default when S1P). */
+  stage: 1 | 2;
+  /** SMMU_IDR0.ST_LVL allows a 2-level stream table. */
+  twoLevel: boolean;
+  /** log2 of the event queue's entries. */
+  evtqShift: number;
+  /** The root complex's iommu-map (IORT ID mapping): StreamID = RID - ridBase + sidBase. */
+  ridBase: number;
+  sidBase: number;
+}
+
 export interface IommuSpec {
-  model: "intel-vtd";
+  model: "intel-vtd" | "smmuv3";
+  /** SMMUv3 only: its own options (the VT-d fields keep their defaults; iotlbSets/Ways size its TLB). */
+  smmu?: SmmuV3Spec;
   /** MGAW = HAW in this model: 39, 48 or 57. */
   addressWidth: 39 | 48 | 57;
   /** SAGAW bitmap as widths; defaults to every width <= addressWidth that VT-d defines. */

@@ -235,6 +235,13 @@ interface NodeBase {
    * would give: a corrupt entry shows exactly what the hardware would reject.
    */
   reserved?: { bits: readonly bigint[]; reason: number };
+  /**
+   * The model's own wording of the node for views, when the kind's default wording (VT-d's: "bus",
+   * "DID", "SLPTPTR") does not fit: a label ("STE[0x100]", "L1STD[1]", "CD (ASID 1)") and a one-line
+   * description. Views show them instead of their own text for the kind.
+   */
+  label?: string;
+  description?: string;
   /** Whether children() can return anything (a view draws an expander without fetching them). */
   readonly hasChildren: boolean;
   /** The nodes below, read from the model's state now (lazy: nothing is read before this call). */
@@ -379,6 +386,8 @@ export interface FaultRecordView {
   index: number;
   /** The register as stored (low qword, high qword). */
   raw: readonly [bigint, bigint];
+  /** Every 64-bit word of a record wider than 128 bits (an SMMUv3 event: four), low first. */
+  words?: readonly bigint[];
   /** F = 1: not yet read by software. F = 0 with contents: serviced, the register keeps its last record. */
   pending: boolean;
   fields: readonly DecodedField[];

@@ -39,7 +39,8 @@ function expected(s: Scenario, k: number) {
 }
 
 describe("export to QEMU and libvirt", () => {
-  const files = readdirSync(examples).filter((f) => f.endsWith(".passthrough.yaml"));
+  // Examples with VMs (smmuv3-real-event is a host driver's DMA: nothing to export).
+  const files = readdirSync(examples).filter((f) => f.endsWith(".passthrough.yaml") && /\nvms:\n/.test(readFileSync(join(examples, f), "utf8")));
   it.each(files)("%s: each VM round-trips through both formats", (file) => {
     const s = parseScenario(readFileSync(join(examples, file), "utf8"), file).scenario!;
     expect(s.vms.length).toBeGreaterThan(0);

@@ -39,7 +39,7 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     const serviced = records.length - pending;
     return [
       { id: "t/regs", label: l10n.t("Registers"), icon: "symbol-variable", collapsible: 1 },
-      { id: "t/root", label: l10n.t("Root table"), description: `@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
+      { id: "t/root", label: t.root.label ?? l10n.t("Root table"), description: `${t.root.description ? `${t.root.description} ` : ""}@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
       { id: "t/iotlb", label: l10n.t("IOTLB"), description: l10n.t("{0} of {1} entries", iotlb.length, t.iotlb.capacity), icon: "database", collapsible: iotlb.length ? 1 : 0 },
       { id: "t/cc", label: l10n.t("Context cache"), description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
       {
@@ -162,7 +162,19 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpac
   return { ...rest, ...(node.description !== undefined ? { description: gpa(node.description)! } : {}), ...(node.tooltip !== undefined ? { tooltip: gpa(node.tooltip)! } : {}) };
 }
 
+/** A node as the host's view words it: the model's own label and description when it gives them (iommu.ts NodeBase). */
 function hostTableNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace): TreeNode {
+  const node = kindNode(id, n, ctx, guest);
+  if (n.label !== undefined) node.label = n.label;
+  if (n.description !== undefined) {
+    const corrupt = reservedText(n, ctx);
+    node.description = corrupt ? `${n.description} · ${corrupt}` : n.description;
+  }
+  return node;
+}
+
+/** The default wording of a node by its kind. */
+function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace): TreeNode {
   const m = ctx.machine;
   const corrupt = reservedText(n, ctx);
   const warn = corrupt ? { color: "errorForeground", icon: "error" } : {};

@@ -792,3 +792,32 @@ describe("Debug Scenario and the DMA Trace's commands (issue 18)", function () {
     }
   });
 });
+
+// Issue 17: an Arm SMMUv3 host through the same views (no SMMU code in the extension).
+describe("Arm SMMUv3 host", function () {
+  this.timeout(90000);
+
+  it("the SMMUv3 example: stream table -> STE -> CD in Mapping Tables, F_TRANSLATION in Faults, and a fault row in the DMA Trace", async () => {
+    const { doc, state } = await open("smmuv3-translation-fault");
+    assert.strictEqual(state.stale, false);
+    const key = doc.uri.toString();
+    await vscode.commands.executeCommand("passthrough.runToStep", key, 3);
+    const tables = await expand("tables", 9);
+    assert.ok(tables.some((n) => n.label === "arm-smmu-v3.0.auto" && /^Arm SMMUv3/.test(n.description)), "the SMMU");
+    assert.ok(tables.some((n) => n.label === "stream table" && /2-level/.test(n.description)), "the stream table");
+    assert.ok(tables.some((n) => n.label === "STE[0x100]" && /stage 1 translate/.test(n.description)), "the STE of 01:00.0");
+    assert.ok(tables.some((n) => /^CD \(ASID \d+\)$/.test(n.label)), "its CD");
+    assert.ok(tables.some((n) => /^S1 L2 block descriptor \[\d+\]$/.test(n.label)), "a stage-1 block descriptor");
+    const faults = await expand("faults", 2);
+    assert.ok(faults.some((n) => /0x10 F_TRANSLATION/.test(n.description || "")), "the event in Faults");
+    await vscode.commands.executeCommand("passthrough.runToStep", key, 0);
+    const panel = await vscode.commands.executeCommand("passthrough.showTrace", key);
+    try {
+      await Promise.race([panel.whenFirstRows, sleep(60000)]);
+      assert.strictEqual(await vscode.commands.executeCommand("passthrough.traceNextFault"), true);
+      await until("the fault row selected", () => panel.lastSelection && panel.lastSelection.fault && panel.lastSelection.step === 2);
+    } finally {
+      panel.panel.dispose();
+    }
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * The host kernel's arm-smmu-v3 messages, character for character (lines without the printk
+ * timestamp, with dev_printk's "<driver> <device>: " prefix: "arm-smmu-v3 arm-smmu-v3.0.auto: ").
+ *
+ * Event queue records, two generations of drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c:
+ * - "6.15" (current): arm_smmu_dump_event() -> arm_smmu_dump_raw_event():
+ *     dev_err(smmu->dev, "event 0x%02x received:\n", event->id);
+ *     dev_err(smmu->dev, "\t0x%016llx\n", raw[i]);            (EVTQ_ENT_DWORDS = 4 lines)
+ *   then by event id:
+ *     F_TRANSLATION/F_ADDR_SIZE/F_ACCESS/F_PERMISSION:
+ *       "event: %s client: %s sid: %#x ssid: %#x iova: %#llx ipa: %#llx"
+ *       "%s %s %s %s \"%s\"%s%s stag: %#x"  (priv|unpriv, inst|data, read|write, s2|s1,
+ *        event_class_str[class], " ttd_read"|" ttd_write"|"" when CLASS = TT, " stall"|"")
+ *     F_STE_FETCH/F_CD_FETCH/F_VMS_FETCH: "event: %s client: %s sid: %#x ssid: %#x fetch_addr: %#llx"
+ *     others: "event: %s client: %s sid: %#x ssid: %#x"
+ *   with event_str[id] or "UNKNOWN", client = dev_name(master) or "(unassigned sid)".
+ * - "4.x" (v4.x .. v6.14, arm_smmu_evtq_thread): the same raw dump at dev_info level, no decoded lines.
+ * Ratelimited by a DEFINE_RATELIMIT_STATE(rs, DEFAULT_RATELIMIT_INTERVAL, DEFAULT_RATELIMIT_BURST)
+ * in the evtq thread. Overflow: dev_err(smmu->dev, "EVTQ overflow detected -- events lost\n").
+ *
+ * The kernel's %#x / %#llx print 0 as "0x0" (lib/vsprintf.c number(): the 0x prefix of SPECIAL
+ * hex is not dropped for zero, unlike C's printf), as the real lines below show ("ssid: 0x0").
+ * Sources: iommu-reference.md §5.3; real lines in test/unit/smmuv3-dmesg.test.ts.
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import { decodeEvent, F_ACCESS, F_ADDR_SIZE, F_CD_FETCH, F_PERMISSION, F_STE_FETCH, F_TRANSLATION, F_VMS_FETCH, eventInfo } from "./spec.js";
+
+/** Format generations of the event message. */
+export type SmmuKernelEra = "4.x" | "6.15";
+export const SMMU_CURRENT_ERA: SmmuKernelEra = "6.15";
+
+/** "6.8" -> "4.x", "6.15" / "6.18" -> "6.15"; undefined when no version number is in the text. */
+export function smmuKernelEra(version: string): SmmuKernelEra | undefined {
+  const m = /(\d+)\.(\d+)/.exec(version);
+  if (!m) return undefined;
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  return major > 6 || (major === 6 && minor >= 15) ? "6.15" : "4.x";
+}
+
+/** Linux event_class_str[] (arm-smmu-v3.c). */
+const EVENT_CLASS_STR = ["CD fetch", "Stage 1 translation table fetch", "Input address caused fault", "Reserved"] as const;
+
+/** %#x / %#llx as the kernel prints them: "0x" + hex, "0x0" for zero. */
+const kx = (v: bigint | number) => `0x${v.toString(16)}`;
+const q16 = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
+
+/** dev_printk's prefix for the SMMU platform device: "arm-smmu-v3 arm-smmu-v3.0.auto: ". */
+export function smmuPrefix(device: string): string {
+  return `arm-smmu-v3 ${device}: `;
+}
+
+/**
+ * The lines the driver prints for one event record. `client` is the master's dev_name
+ * ("0000:01:00.0"), undefined for a StreamID no master owns.
+ */
+export function renderEvent(raw: readonly [bigint, bigint, bigint, bigint], device: string, client: string | undefined, era: SmmuKernelEra = SMMU_CURRENT_ERA): string[] {
+  const p = smmuPrefix(device);
+  const e = decodeEvent(raw);
+  const lines = [`${p}event 0x${e.id.toString(16).padStart(2, "0")} received:`, ...raw.map((w) => `${p}\t${q16(w)}`)];
+  if (era === "4.x") return lines;
+  const name = eventInfo(e.id).linux ?? "UNKNOWN";
+  const who = client ?? "(unassigned sid)";
+  // arm_smmu_decode_event: ssid = SSV ? SSID : IOMMU_NO_PASID (0).
+  const ssid = e.ssv ? e.ssid : 0;
+  const head = `${p}event: ${name} client: ${who} sid: ${kx(e.sid)} ssid: ${kx(ssid)}`;
+  switch (e.id) {
+    case F_TRANSLATION:
+    case F_ADDR_SIZE:
+    case F_ACCESS:
+    case F_PERMISSION: {
+      const tt = e.cls === 1 ? (e.ttRead ? " ttd_read" : " ttd_write") : "";
+      lines.push(`${head} iova: ${kx(e.inputAddr)} ipa: ${kx(e.ipa)}`);
+      lines.push(`${p}${e.privileged ? "priv" : "unpriv"} ${e.instruction ? "inst" : "data"} ${e.read ? "read" : "write"} ${e.s2 ? "s2" : "s1"} "${EVENT_CLASS_STR[e.cls]}"${tt}${e.stall ? " stall" : ""} stag: ${kx(e.stag)}`);
+      break;
+    }
+    case F_STE_FETCH:
+    case F_CD_FETCH:
+    case F_VMS_FETCH:
+      lines.push(`${head} fetch_addr: ${kx(e.fetchAddr)}`);
+      break;
+    default:
+      lines.push(head);
+  }
+  return lines;
+}
+
+/** arm_smmu_evtq_thread, queue_sync_prod_in() == -EOVERFLOW. */
+export function renderEvtqOverflow(device: string): string {
+  return `${smmuPrefix(device)}EVTQ overflow detected -- events lost`;
+}
+
+/** Linux cerror_str[] of __arm_smmu_cmdq_skip_err. */
+const CERROR_STR = ["No error", "Illegal command", "Abort on command fetch", "ATC invalidate timeout"] as const;
+
+/**
+ * A command queue error as arm_smmu_gerror_handler() and __arm_smmu_cmdq_skip_err() print it:
+ *   dev_warn "unexpected global error reported (0x%08x), this could be serious\n"
+ *   dev_err  "CMDQ error (cons 0x%08x): %s\n"
+ *   dev_err  "skipping command in error state:\n" and "\t0x%016llx\n" per dword.
+ */
+export function renderCmdqError(device: string, active: number, cons: number, cmd: readonly [bigint, bigint]): string[] {
+  const p = smmuPrefix(device);
+  const idx = (cons >>> 24) & 0x7f;
+  const lines = [`${p}unexpected global error reported (0x${(active >>> 0).toString(16).padStart(8, "0")}), this could be serious`, `${p}CMDQ error (cons 0x${(cons >>> 0).toString(16).padStart(8, "0")}): ${CERROR_STR[idx] ?? "Unknown"}`];
+  if (idx === 1 || idx > 3) lines.push(`${p}skipping command in error state:`, ...cmd.map((w) => `${p}\t${q16(w)}`));
+  else if (idx === 2) lines.push(`${p}retrying command fetch`);
+  return lines;
+}

@@ -1,0 +1,492 @@
+/**
+ * The host's arm-smmu-v3 driver (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c) and its page-table
+ * code (drivers/iommu/io-pgtable-arm.c), as far as VFIO passthrough meets them:
+ * - probe/reset: the stream table (2-level when SMMU_IDR0.ST_LVL allows it and SIDSIZE is above
+ *   STRTAB_SPLIT = 8, else linear: arm_smmu_init_strtab), the command and event queues, CR0;
+ *   unused STEs abort (arm_smmu_init_initial_stes with disable_bypass = 1, the default);
+ * - a paging domain is stage 1 when the SMMU has it, else stage 2 (arm_smmu_domain_finalise);
+ *   ASIDs from 1 (xa_alloc(&arm_smmu_asid_xa, ..., XA_LIMIT(1, (1 << asid_bits) - 1))), VMIDs
+ *   from 1 (ida_alloc_range(&smmu->vmid_map, 1, (1 << vmid_bits) - 1));
+ * - attach writes the master's STE (arm_smmu_make_cdtable_ste / arm_smmu_make_s2_domain_ste) and,
+ *   for stage 1, its CD (arm_smmu_make_s1_cd), then CMD_CFGI_STE / CMD_CFGI_CD + CMD_SYNC;
+ * - map/unmap write io-pgtable-arm descriptors (ARM_64_LPAE_S1 / ARM_64_LPAE_S2: AF, SH_IS, AP or
+ *   S2AP, nG for stage 1, blocks where size and alignment allow) and unmap invalidates the TLB
+ *   by address (CMD_TLBI_NH_VA with the ASID, CMD_TLBI_S2_IPA with the VMID) + CMD_SYNC;
+ * - the event queue thread prints each record (dmesg.ts) and moves EVTQ_CONS.
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import type { PhysicalMemory } from "../memory.js";
+import { Ratelimit } from "../printk.js";
+import { renderCmdqError, renderEvent, renderEvtqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra } from "./dmesg.js";
+import {
+  CMD_CFGI_ALL,
+  CMD_CFGI_CD,
+  CMD_CFGI_STE,
+  CMD_SYNC,
+  CMD_TLBI_NH_ASID,
+  CMD_TLBI_NH_VA,
+  CMD_TLBI_NSNH_ALL,
+  CMD_TLBI_S12_VMALL,
+  CMD_TLBI_S2_IPA,
+  CR0_CMDQEN,
+  CR0_EVTQEN,
+  CR0_SMMUEN,
+  GERROR_CMDQ_ERR,
+  Q_OVF,
+  STE_CFG_ABORT,
+  STE_CFG_BYPASS,
+  STE_CFG_S1,
+  STE_CFG_S2,
+  STRTAB_FMT_2LVL,
+  STRTAB_FMT_LINEAR,
+  STRTAB_SPLIT,
+} from "./spec.js";
+import { levelShift, s1StartLevel } from "./walk.js";
+import type { SmmuV3Unit } from "./unit.js";
+
+const PAGE = 4096;
+
+/** IOMMU_READ / IOMMU_WRITE / IOMMU_NOEXEC / IOMMU_PRIV (include/linux/iommu.h). */
+export const IOMMU_READ = 1;
+export const IOMMU_WRITE = 2;
+export const IOMMU_NOEXEC = 8;
+export const IOMMU_PRIV = 32;
+
+export interface SmmuDomain {
+  id: number;
+  stage: 1 | 2 | "bypass";
+  /** Stage 1: ASID; stage 2: VMID. */
+  asid: number;
+  vmid: number;
+  /** Top table (the pgd): TTB0 or S2TTB. */
+  pgd: number;
+  /** Input address size, start level (io-pgtable-arm's ias, start_level after concatenation). */
+  ias: number;
+  startLevel: number;
+  /** StreamIDs attached. */
+  sids: number[];
+}
+
+export interface SmmuDriverOptions {
+  /** Kernel version era of the log lines. */
+  era?: SmmuKernelEra;
+  /** Stage of paging domains: the driver's default (1 when SMMU_IDR0.S1P) or 2 (an iommufd nesting parent). */
+  stage?: 1 | 2;
+  /** Blocks (2 MiB, 1 GiB) in io-pgtable's pgsize_bitmap. */
+  blocks?: boolean;
+}
+
+export interface SmmuLogLine {
+  text: string;
+  level: "err" | "warn" | "info";
+}
+
+/** io-pgtable-arm descriptor bits (ARM_LPAE_PTE_*). */
+const PTE_TYPE_TABLE = 3n;
+const PTE_TYPE_PAGE = 3n;
+const PTE_TYPE_BLOCK = 1n;
+const PTE_AF = 1n << 10n;
+const PTE_SH_IS = 3n << 8n;
+const PTE_NG = 1n << 11n;
+const PTE_AP_UNPRIV = 1n << 6n;
+const PTE_AP_RDONLY = 2n << 6n;
+const PTE_XN = 3n << 53n;
+const PTE_HAP_READ = 1n << 6n;
+const PTE_HAP_WRITE = 2n << 6n;
+/** ARM_LPAE_PTE_MEMATTR_OIWB (stage 2, cacheable) and ARM_LPAE_MAIR_ATTR_IDX_CACHE << 2 (stage 1). */
+const PTE_MEMATTR_OIWB = 0xfn << 2n;
+const PTE_ATTRINDX_CACHE = 1n << 2n;
+
+export class ArmSmmuV3Driver {
+  readonly domains: SmmuDomain[] = [];
+  /** dev_name of the master of each StreamID ("0000:01:00.0"). */
+  readonly masters = new Map<number, string>();
+  /** CD table of each stage-1 master (one CD: S1CDMax = 0). */
+  private readonly cdTables = new Map<number, number>();
+  private nextAsid = 1;
+  private nextVmid = 1;
+  private nextDomain = 1;
+  /** The evtq thread's DEFINE_RATELIMIT_STATE. */
+  private rs = new Ratelimit();
+  readonly era: SmmuKernelEra;
+  readonly stage: 1 | 2;
+  readonly blocks: boolean;
+  /** Commands the driver issued, in order (the trace's slow-path record). */
+  issued: [bigint, bigint][] = [];
+
+  constructor(
+    readonly unit: SmmuV3Unit,
+    readonly mem: PhysicalMemory,
+    opts: SmmuDriverOptions = {},
+  ) {
+    this.era = opts.era ?? SMMU_CURRENT_ERA;
+    this.stage = opts.stage ?? (unit.spec.stage1 ? 1 : 2);
+    this.blocks = opts.blocks ?? true;
+  }
+
+  private alloc(bytes: number): number {
+    const pages = Math.ceil(bytes / PAGE);
+    const first = this.mem.allocPage();
+    for (let i = 1; i < pages; i++) this.mem.allocPage();
+    return first;
+  }
+
+  /** arm_smmu_device_probe -> arm_smmu_init_structures + arm_smmu_device_reset. */
+  init(): void {
+    const u = this.unit;
+    const sidBits = u.spec.sidBits;
+    // arm_smmu_device_hw_probe: "If sid_bits is tiny, don't bother with 2-level".
+    const twoLevel = u.spec.twoLevelStreamTable && sidBits > STRTAB_SPLIT;
+    if (twoLevel) {
+      // arm_smmu_init_strtab_2lvl: 1 << (sid_bits - STRTAB_SPLIT) level-1 descriptors, all invalid (Span = 0).
+      const l1 = 2 ** (sidBits - STRTAB_SPLIT);
+      u.strtabBase = this.alloc(l1 * 8);
+      u.strtabBaseCfg = (STRTAB_FMT_2LVL << 16) | (STRTAB_SPLIT << 6) | sidBits;
+    } else {
+      u.strtabBase = this.alloc(2 ** sidBits * 64);
+      u.strtabBaseCfg = (STRTAB_FMT_LINEAR << 16) | sidBits;
+      for (let sid = 0; sid < 2 ** sidBits; sid++) this.writeSte(u.strtabBase + sid * 64, abortSte());
+    }
+    // Queues: Q_BASE = address | LOG2SIZE.
+    u.cmdqBase = this.alloc(2 ** u.spec.cmdqShift * 16) + u.spec.cmdqShift;
+    u.evtqBase = this.alloc(2 ** u.spec.evtqShift * 32) + u.spec.evtqShift;
+    u.cmdqProd = u.cmdqCons = 0;
+    u.evtqProd = u.evtqCons = 0;
+    u.writeCr0(CR0_CMDQEN | CR0_EVTQEN);
+    // arm_smmu_device_reset: invalidate any cached configuration and TLB entries.
+    this.submit([cmd(CMD_CFGI_ALL, 0n, 31n), cmd(CMD_TLBI_NSNH_ALL)]);
+    u.writeCr0(CR0_CMDQEN | CR0_EVTQEN | CR0_SMMUEN);
+  }
+
+  private writeSte(at: number, words: readonly bigint[]): void {
+    words.forEach((w, i) => this.mem.writeU64(at + i * 8, w));
+  }
+
+  /** The address of the STE of `sid`, allocating its level-2 table (arm_smmu_init_l2_strtab) on first use. */
+  steAddress(sid: number, create = true): number | undefined {
+    const u = this.unit;
+    if (((u.strtabBaseCfg >>> 16) & 3) !== STRTAB_FMT_2LVL) return u.strtabBase + sid * 64;
+    const l1At = u.strtabBase + Math.floor(sid / 2 ** STRTAB_SPLIT) * 8;
+    const d = this.mem.readU64(l1At) ?? 0n;
+    if ((d & 0x1fn) !== 0n) return Number((d >> 6n) & 0x3ffffffffffn) * 64 + (sid % 2 ** STRTAB_SPLIT) * 64;
+    if (!create) return undefined;
+    const l2 = this.alloc(2 ** STRTAB_SPLIT * 64);
+    for (let i = 0; i < 2 ** STRTAB_SPLIT; i++) this.writeSte(l2 + i * 64, abortSte());
+    // L1 descriptor: Span = STRTAB_SPLIT + 1, L2Ptr (arm_smmu_write_strtab_l1_desc).
+    this.mem.writeU64(l1At, BigInt(l2) | BigInt(STRTAB_SPLIT + 1));
+    this.submit([cmd(CMD_CFGI_STE, BigInt(sid) << 32n, 0n)]);
+    return l2 + (sid % 2 ** STRTAB_SPLIT) * 64;
+  }
+
+  /** arm_smmu_probe_device: the master's StreamID (PCI: the RID, through the iommu-map). */
+  addMaster(sid: number, name: string): void {
+    this.masters.set(sid, name);
+    this.steAddress(sid);
+  }
+
+  /** arm_smmu_domain_alloc_paging + arm_smmu_domain_finalise (stage per SMMU features and the driver option). */
+  allocDomain(bypass = false): SmmuDomain {
+    const u = this.unit;
+    if (bypass) {
+      const d: SmmuDomain = { id: this.nextDomain++, stage: "bypass", asid: 0, vmid: 0, pgd: 0, ias: 0, startLevel: 0, sids: [] };
+      this.domains.push(d);
+      return d;
+    }
+    const stage = this.stage === 2 && u.spec.stage2 ? 2 : u.spec.stage1 ? 1 : 2;
+    let ias: number;
+    let startLevel: number;
+    let pgdBytes: number;
+    if (stage === 1) {
+      // arm_smmu_domain_finalise_s1: ias = min(48, VA_BITS) (no FEAT_VAX), oas = smmu->ias.
+      ias = 48;
+      startLevel = s1StartLevel(ias);
+      pgdBytes = PAGE;
+    } else {
+      // arm_smmu_domain_finalise_s2: ias = smmu->ias (= OAS here), oas = smmu->oas. io-pgtable-arm
+      // arm_64_lpae_alloc_pgtable_s2 concatenates the pgd at the next level when it would have at
+      // most ARM_LPAE_S2_MAX_CONCAT_PAGES (16) entries at start level 0.
+      ias = u.spec.oas;
+      startLevel = s1StartLevel(ias);
+      let pgdBits = ias - levelShift(startLevel);
+      if (startLevel === 0 && 2 ** pgdBits <= 16) {
+        startLevel = 1;
+        pgdBits += 9;
+      }
+      pgdBytes = Math.max(PAGE, 2 ** pgdBits * 8);
+    }
+    const pgd = this.alloc(pgdBytes);
+    const d: SmmuDomain = { id: this.nextDomain++, stage, asid: stage === 1 ? this.nextAsid++ : 0, vmid: stage === 2 ? this.nextVmid++ : 0, pgd, ias, startLevel, sids: [] };
+    this.domains.push(d);
+    return d;
+  }
+
+  /** arm_smmu_attach_dev: the STE (and CD) of each StreamID, then CFGI + SYNC. */
+  attach(d: SmmuDomain, sids: number[]): void {
+    const u = this.unit;
+    const oasEnc = BigInt([32, 36, 40, 42, 44, 48, 52].indexOf(u.spec.oas));
+    for (const sid of sids) {
+      const at = this.steAddress(sid)!;
+      let ste: bigint[];
+      if (d.stage === "bypass") {
+        ste = [1n | (BigInt(STE_CFG_BYPASS) << 1n), 1n << 44n, 0n, 0n, 0n, 0n, 0n, 0n]; // SHCFG incoming
+      } else if (d.stage === 1) {
+        // arm_smmu_make_s1_cd: T0SZ = 64 - ias, TG0 4K, IRGN0/ORGN0 WBWA (1), SH0 IS (3), EPD1,
+        // V, IPS = oas, AA64, R, A, ASET, ASID; TTB0; MAIR.
+        let cdt = this.cdTables.get(sid);
+        if (cdt === undefined) {
+          cdt = this.alloc(64);
+          this.cdTables.set(sid, cdt);
+        }
+        const w0 = BigInt(64 - d.ias) | (0n << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (oasEnc << 32n) | (1n << 41n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
+        // MAIR (io-pgtable-arm: idx0 NC 0x44, idx1 WBRWA 0xff, idx2 DEVICE 0x04, idx3 INC_OWBRWA 0xf4).
+        const cd = [w0, BigInt(d.pgd), 0n, 0xf404ff44n, 0n, 0n, 0n, 0n];
+        this.writeSte(cdt, cd);
+        this.submit([cmd(CMD_CFGI_CD, BigInt(sid) << 32n, 1n)]);
+        // arm_smmu_make_cdtable_ste: V, Config S1, S1Fmt linear, S1ContextPtr, S1CDMax 0;
+        // S1DSS SSID0 (2), S1CIR/S1COR WBRA (1), S1CSH ISH (3), STRW NSEL1, SHCFG incoming.
+        ste = [1n | (BigInt(STE_CFG_S1) << 1n) | BigInt(cdt), 2n | (1n << 2n) | (1n << 4n) | (3n << 6n) | (1n << 44n), 0n, 0n, 0n, 0n, 0n, 0n];
+      } else {
+        // arm_smmu_make_s2_domain_ste: V, Config S2; SHCFG incoming; S2VMID, VTCR (T0SZ, SL0,
+        // IR0/OR0 WBWA, SH0 IS, TG 4K, PS), S2AA64, S2PTW, S2R; S2TTB.
+        const sl0 = BigInt(~(d.startLevel + 1) & 3); // io-pgtable-arm: sl++ for 4K, vtcr->sl = ~sl & 3
+        const vtcr = BigInt(64 - d.ias) | (sl0 << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (0n << 14n) | (oasEnc << 16n);
+        const w2 = BigInt(d.vmid) | (vtcr << 32n) | (1n << 51n) | (1n << 54n) | (1n << 58n);
+        ste = [1n | (BigInt(STE_CFG_S2) << 1n), 1n << 44n, w2, BigInt(d.pgd), 0n, 0n, 0n, 0n];
+      }
+      this.writeSte(at, ste);
+      this.submit([cmd(CMD_CFGI_STE, BigInt(sid) << 32n, 1n)]);
+      if (!d.sids.includes(sid)) d.sids.push(sid);
+    }
+  }
+
+  /** arm_smmu_attach_dev_blocked: an abort STE. */
+  detach(d: SmmuDomain, sids: number[]): void {
+    for (const sid of sids) {
+      const at = this.steAddress(sid);
+      if (at !== undefined) this.writeSte(at, abortSte());
+      this.submit([cmd(CMD_CFGI_STE, BigInt(sid) << 32n, 1n)]);
+      d.sids = d.sids.filter((s) => s !== sid);
+    }
+    this.flushDomain(d);
+  }
+
+  /** The descriptor address of `iova` at `level` in the domain's tables (allocating tables when `create`). */
+  entryAddress(d: SmmuDomain, iova: number, level: number, create: boolean): number | undefined {
+    let table = d.pgd;
+    for (let l = d.startLevel; l <= 3; l++) {
+      const shift = levelShift(l);
+      const bits = l === d.startLevel ? d.ias - shift : 9;
+      const at = table + (Math.floor(iova / 2 ** shift) % 2 ** bits) * 8;
+      if (l === level) return at;
+      const v = this.mem.readU64(at) ?? 0n;
+      if ((v & 3n) === 3n) {
+        table = Number(v & 0x0000fffffffff000n);
+        continue;
+      }
+      if ((v & 1n) === 1n) return undefined; // a block covers it
+      if (!create) return undefined;
+      const next = this.alloc(PAGE);
+      this.mem.writeU64(at, BigInt(next) | PTE_TYPE_TABLE);
+      table = next;
+    }
+    return undefined;
+  }
+
+  /** io-pgtable-arm arm_lpae_prot_to_pte + the type bits of a leaf at `level`. */
+  leafDescriptor(d: SmmuDomain, pa: number, prot: number, level: number): bigint {
+    let pte = level === 3 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK;
+    pte |= PTE_AF | PTE_SH_IS;
+    if (d.stage === 1) {
+      pte |= PTE_NG | PTE_ATTRINDX_CACHE;
+      if (!(prot & IOMMU_PRIV)) pte |= PTE_AP_UNPRIV;
+      if (!(prot & IOMMU_WRITE) && prot & IOMMU_READ) pte |= PTE_AP_RDONLY;
+    } else {
+      pte |= PTE_MEMATTR_OIWB;
+      if (prot & IOMMU_READ) pte |= PTE_HAP_READ;
+      if (prot & IOMMU_WRITE) pte |= PTE_HAP_WRITE;
+    }
+    if (prot & IOMMU_NOEXEC) pte |= PTE_XN;
+    return pte | BigInt(pa);
+  }
+
+  /** iommu_map -> arm_lpae_map_pages: the largest block that size and alignment allow. */
+  map(d: SmmuDomain, iova: number, pa: number, size: number, prot: number): void {
+    let off = 0;
+    while (off < size) {
+      const va = iova + off;
+      const p = pa + off;
+      let level = 3;
+      if (this.blocks) {
+        for (const l of [1, 2]) {
+          const span = 2 ** levelShift(l);
+          if (l >= d.startLevel && va % span === 0 && p % span === 0 && size - off >= span) {
+            level = l;
+            break;
+          }
+        }
+      }
+      const at = this.entryAddress(d, va, level, true);
+      if (at === undefined) throw new RangeError(`IOVA 0x${va.toString(16)} is already mapped by a block`);
+      this.mem.writeU64(at, this.leafDescriptor(d, p, prot, level));
+      off += 2 ** levelShift(level);
+    }
+  }
+
+  /** iommu_unmap -> arm_lpae_unmap_pages, then the TLB invalidation by address + CMD_SYNC. Returns bytes unmapped. */
+  unmap(d: SmmuDomain, iova: number, size: number): number {
+    let off = 0;
+    let done = 0;
+    const cmds: [bigint, bigint][] = [];
+    while (off < size) {
+      const va = iova + off;
+      let step = PAGE;
+      for (let l = d.startLevel; l <= 3; l++) {
+        const at = this.entryAddress(d, va, l, false);
+        if (at === undefined) break;
+        const v = this.mem.readU64(at) ?? 0n;
+        if ((v & 1n) === 0n) break;
+        if (l === 3 || (v & 2n) === 0n) {
+          this.mem.writeU64(at, 0n);
+          step = 2 ** levelShift(l);
+          done += step;
+          cmds.push(this.tlbiVa(d, va));
+          break;
+        }
+      }
+      off += step;
+    }
+    if (cmds.length > 0) this.submit(cmds);
+    return done;
+  }
+
+  /** arm_smmu_tlb_inv_range_asid / _domain: one CMD_TLBI_NH_VA (stage 1) or CMD_TLBI_S2_IPA (stage 2), leaf. */
+  tlbiVa(d: SmmuDomain, va: number): [bigint, bigint] {
+    const addr = BigInt(va - (va % PAGE));
+    return d.stage === 1 ? cmd(CMD_TLBI_NH_VA, BigInt(d.asid) << 48n, addr | 1n) : cmd(CMD_TLBI_S2_IPA, BigInt(d.vmid) << 32n, addr | 1n);
+  }
+
+  /** arm_smmu_tlb_inv_context: CMD_TLBI_NH_ASID or CMD_TLBI_S12_VMALL, + CMD_SYNC. */
+  flushDomain(d: SmmuDomain): void {
+    if (d.stage === "bypass") return;
+    this.submit([d.stage === 1 ? cmd(CMD_TLBI_NH_ASID, BigInt(d.asid) << 48n) : cmd(CMD_TLBI_S12_VMALL, BigInt(d.vmid) << 32n)]);
+  }
+
+  /**
+   * arm_smmu_cmdq_issue_cmdlist: the commands and a CMD_SYNC at CMDQ_PROD, then PROD is written
+   * and the SMMU consumes them. Returns false when the SMMU stopped on an illegal command
+   * (GERROR.CMDQ_ERR; the driver's gerror handler then skips it: serviceGerror()).
+   */
+  submit(cmds: [bigint, bigint][]): boolean {
+    const u = this.unit;
+    const shift = u.cmdqBase % 32;
+    const mask = 2 ** shift - 1;
+    const wrap = 2 ** shift;
+    const base = u.cmdqBase - shift;
+    let prod = u.cmdqProd & (mask | wrap);
+    for (const c of [...cmds, cmd(CMD_SYNC)]) {
+      const at = base + (prod & mask) * 16;
+      this.mem.writeU64(at, c[0]);
+      this.mem.writeU64(at + 8, c[1]);
+      this.issued.push(c);
+      prod = (prod + 1) & (mask | wrap);
+    }
+    u.writeCmdqProd(prod);
+    return ((u.gerror ^ u.gerrorn) & GERROR_CMDQ_ERR) === 0;
+  }
+
+  /** The lines arm_smmu_gerror_handler prints for an active CMDQ_ERR, and the skip (the bad command becomes a CMD_SYNC). */
+  serviceGerror(): string[] {
+    const u = this.unit;
+    const active = (u.gerror ^ u.gerrorn) >>> 0;
+    if (active === 0) return [];
+    const e = u.lastCmdError;
+    const lines = renderCmdqError(u.name, active, u.cmdqCons, e?.cmd ?? [0n, 0n]);
+    if (active & GERROR_CMDQ_ERR) {
+      const shift = u.cmdqBase % 32;
+      const at = u.cmdqBase - shift + (u.cmdqCons & (2 ** shift - 1)) * 16;
+      const sync = cmd(CMD_SYNC);
+      this.mem.writeU64(at, sync[0]);
+      this.mem.writeU64(at + 8, sync[1]);
+    }
+    u.writeGerrorn(u.gerror);
+    u.cmdqCons &= 0x00ffffff;
+    u.processCommands();
+    return lines;
+  }
+
+  /**
+   * arm_smmu_evtq_thread: each record from EVTQ_CONS to EVTQ_PROD printed (ratelimited), CONS
+   * moved; an overflow (PROD.OVFLG != CONS.OVACKFLG) printed once and acknowledged.
+   */
+  serviceEvents(nowNs = 0n): { raw: [bigint, bigint, bigint, bigint]; lines: string[] }[] {
+    const u = this.unit;
+    const out: { raw: [bigint, bigint, bigint, bigint]; lines: string[] }[] = [];
+    const recs = u.pendingEvents();
+    for (const r of recs) {
+      const rl = this.rs.check(nowNs, "arm_smmu_evtq_thread");
+      const lines: string[] = [];
+      if (rl.suppressedLine) lines.push(rl.suppressedLine);
+      if (rl.allowed) lines.push(...renderEvent(r.raw, u.name, this.masters.get(Number((r.raw[0] >> 32n) & 0xffffffffn)), this.era));
+      out.push({ raw: r.raw, lines });
+    }
+    const shift = u.evtqBase % 32;
+    const idx = u.evtqProd & (2 ** (shift + 1) - 1);
+    if ((u.evtqProd & Q_OVF) !== (u.evtqCons & Q_OVF)) {
+      out.push({ raw: [0n, 0n, 0n, 0n], lines: [renderEvtqOverflow(u.name)] });
+    }
+    u.writeEvtqCons(((u.evtqProd & Q_OVF) | idx) >>> 0);
+    return out;
+  }
+
+  snapshot(): SmmuDriverSnapshot {
+    return {
+      domains: this.domains.map((d) => ({ ...d, sids: [...d.sids] })),
+      masters: [...this.masters],
+      cdTables: [...this.cdTables],
+      next: [this.nextAsid, this.nextVmid, this.nextDomain],
+      rs: Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, this.rs),
+    };
+  }
+
+  restore(s: SmmuDriverSnapshot): void {
+    // Domains keep their identity (the VMM holds them): update in place, drop the ones created since.
+    const byId = new Map(this.domains.map((d) => [d.id, d]));
+    this.domains.length = 0;
+    for (const d of s.domains) {
+      const cur = byId.get(d.id);
+      this.domains.push(cur ? Object.assign(cur, { ...d, sids: [...d.sids] }) : { ...d, sids: [...d.sids] });
+    }
+    this.masters.clear();
+    for (const [k, v] of s.masters) this.masters.set(k, v);
+    this.cdTables.clear();
+    for (const [k, v] of s.cdTables) this.cdTables.set(k, v);
+    [this.nextAsid, this.nextVmid, this.nextDomain] = s.next;
+    this.rs = Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, s.rs);
+    this.issued = [];
+  }
+
+  /** Global invalidations for the scenario's granularities. */
+  flushAll(): void {
+    this.submit([cmd(CMD_CFGI_ALL, 0n, 31n), cmd(CMD_TLBI_NSNH_ALL)]);
+  }
+}
+
+export interface SmmuDriverSnapshot {
+  domains: SmmuDomain[];
+  masters: [number, string][];
+  cdTables: [number, number][];
+  next: [number, number, number];
+  rs: Ratelimit;
+}
+
+/** A command's two dwords: opcode | w0 bits, w1. */
+export function cmd(op: number, w0 = 0n, w1 = 0n): [bigint, bigint] {
+  return [BigInt(op) | w0, w1];
+}
+
+/** arm_smmu_make_abort_ste: V = 1, Config = abort. */
+export function abortSte(): bigint[] {
+  return [1n | (BigInt(STE_CFG_ABORT) << 1n), 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+}
+

@@ -1,0 +1,172 @@
+/**
+ * Arm SMMUv3 behind the machine's HostIommu seam (sim/host-iommu.ts): the SMMU and Linux's
+ * arm-smmu-v3 driver as the machine and the VMM drive them. A PCI requester id reaches the SMMU
+ * as StreamID = RID - rid-base + sid-base (the root complex's iommu-map / IORT ID mapping).
+ */
+import type { IommuSpec } from "../../scenario/types.js";
+import type { HostDomain, HostIommu, HostIommuSnapshot, ProbeResult, RegisterPoke, Share } from "../host-iommu.js";
+import type { IommuUnit } from "../iommu.js";
+import type { KernelLog } from "../klog.js";
+import type { PhysicalMemory } from "../memory.js";
+import type { DmaTally, DmaTransfer } from "../dma.js";
+import { EventKind, type Trace } from "../../trace/trace.js";
+import { formatSid } from "../bdf.js";
+import { smmuKernelEra } from "./dmesg.js";
+import { ArmSmmuV3Driver, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
+import { smmuV3Unit } from "./model.js";
+import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
+import { SMMU_STRTAB_BASE } from "./spec.js";
+
+/** MMIO base of the SMMU's register page 0 (QEMU virt's smmuv3 at 0x09050000, hw/arm/virt.c VIRT_SMMU). */
+const SMMU_REG_BASE = 0x09050000n;
+
+export interface SmmuV3HostSnapshot extends HostIommuSnapshot {
+  readonly model: "smmuv3";
+  unit: SmmuSnapshot;
+  driver: SmmuDriverSnapshot;
+}
+
+export class SmmuV3Host implements HostIommu {
+  readonly unit: SmmuV3Unit;
+  readonly driver: ArmSmmuV3Driver;
+  readonly iommu: IommuUnit;
+  private readonly sidOffset: number;
+
+  static sramBytes(): number {
+    return 0;
+  }
+
+  constructor(mem: PhysicalMemory, spec: IommuSpec, kernel?: string) {
+    const s = spec.smmu;
+    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift } : {}) };
+    this.sidOffset = s ? s.sidBase - s.ridBase : 0;
+    this.unit = new SmmuV3Unit(mem, smmu);
+    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15" });
+    this.unit.sidOffset = this.sidOffset;
+    this.iommu = smmuV3Unit(this.unit, this.driver, mem);
+  }
+
+  /** StreamID of a requester id (iommu-map: rid-base -> sid-base). */
+  sid(rid: number): number {
+    return rid + this.sidOffset;
+  }
+
+  init(): void {
+    this.driver.init();
+  }
+
+  allocDomain(passThrough: boolean): HostDomain {
+    return asHost(this.driver.allocDomain(passThrough));
+  }
+
+  freeDomain(d: HostDomain): void {
+    const dom = d as unknown as SmmuDomain;
+    const i = this.driver.domains.indexOf(dom);
+    if (i >= 0) this.driver.domains.splice(i, 1);
+  }
+
+  attach(d: HostDomain, rids: number[]): void {
+    const dom = d as unknown as SmmuDomain;
+    const sids = rids.map((r) => this.sid(r));
+    for (const o of this.driver.domains) if (o !== dom) o.sids = o.sids.filter((s) => !sids.includes(s));
+    // arm_smmu_probe_device: every StreamID of the master (its RID and DMA aliases) is the
+    // device's; dev_name() of a PCI device is "%04x:%02x:%02x.%d" (segment 0 here).
+    const name = rids.length > 0 ? `0000:${formatSid(rids[0]!)}` : "";
+    for (const sid of sids) if (!this.driver.masters.has(sid)) this.driver.addMaster(sid, name);
+    this.driver.attach(dom, sids);
+  }
+
+  domain(did: number): HostDomain | undefined {
+    const d = this.driver.domains.find((x) => asHost(x).did === did);
+    return d ? asHost(d) : undefined;
+  }
+
+  map(d: HostDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void {
+    this.driver.map(d as unknown as SmmuDomain, Number(iova), Number(hpa), Number(size), prot);
+  }
+
+  unmap(d: HostDomain, iova: bigint, size: bigint): bigint {
+    return BigInt(this.driver.unmap(d as unknown as SmmuDomain, Number(iova), Number(size)));
+  }
+
+  domainWidth(d: HostDomain): number {
+    return (d as unknown as SmmuDomain).ias;
+  }
+
+  endBoot(): void {
+    this.driver.issued = [];
+  }
+
+  translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
+    this.unit.translateRun(x, from, to, trace, step, tally);
+  }
+
+  probe(rid: number, iova: bigint, write: boolean): ProbeResult {
+    const u = this.unit;
+    const code = u.translate(this.sid(rid), -1, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), write, true);
+    return { code, cached: u.tlbHit, hpa: code === 0 ? BigInt(u.oa) : 0n, level: 4 - u.level };
+  }
+
+  transact(rid: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    return this.unit.translate(this.sid(rid), -1, iovaHi, iovaLo, write);
+  }
+
+  get fate(): number {
+    return this.unit.fate;
+  }
+
+  scratch<T>(use: () => T): T {
+    const saved = this.unit.snapshot();
+    try {
+      return use();
+    } finally {
+      this.unit.restore(saved);
+    }
+  }
+
+  /** A poke of SMMU_STRTAB_BASE: the register write alone (no CMD_CFGI_ALL), so cached STEs still answer. */
+  pokeRegister(name: string, value: (old: bigint) => bigint): RegisterPoke | string {
+    if (name !== "STRTAB_BASE" && name !== "SMMU_STRTAB_BASE") return `register ${name} is not an SMMUv3 register a poke can write (STRTAB_BASE)`;
+    const u = this.unit;
+    const old = BigInt(u.strtabBase);
+    u.strtabBase = Number(value(old) & 0x000fffffffffffc0n);
+    const now = BigInt(u.strtabBase);
+    return { old, now, address: SMMU_REG_BASE + BigInt(SMMU_STRTAB_BASE), summary: `wrote 0x${now.toString(16).padStart(16, "0")} to SMMU_STRTAB_BASE (was 0x${old.toString(16).padStart(16, "0")}); no CMD_CFGI_ALL issued` };
+  }
+
+  /** The commands the driver issued during the step, CMD_SYNC left out: a = dword 0, b = dword 1. */
+  recordInvalidations(trace: Trace, step: number): void {
+    for (const [w0, w1] of this.driver.issued) {
+      if ((w0 & 0xffn) === 0x46n) continue;
+      trace.pushBig(EventKind.Invalidate, step, Number((w0 >> 32n) & 0xffffn), 0, 0, 0, 0, w0, w1);
+    }
+    this.driver.issued = [];
+  }
+
+  /** arm_smmu_evtq_thread (and the gerror handler) print what they read. */
+  serviceFaults(log: KernelLog, ns: bigint, step: number): void {
+    for (const line of this.driver.serviceGerror()) log.kernel(ns, line, step);
+    if (this.unit.pendingEvents().length === 0 && (this.unit.evtqProd & 0x80000000) === (this.unit.evtqCons & 0x80000000)) return;
+    for (const e of this.driver.serviceEvents(ns)) for (const line of e.lines) log.kernel(ns, line, step);
+  }
+
+  snapshot(_prev: HostIommuSnapshot | undefined, _share: Share): { snap: HostIommuSnapshot; bytes: number } {
+    const unit = this.unit.snapshot();
+    const driver = this.driver.snapshot();
+    const bytes = unit.tlb.reduce((n, b) => n + b.byteLength, 0) + (unit.ste.length + unit.cd.length) * 160 + driver.domains.length * 64;
+    return { snap: { model: "smmuv3", unit, driver } as SmmuV3HostSnapshot, bytes };
+  }
+
+  restore(s: HostIommuSnapshot): void {
+    const v = s as SmmuV3HostSnapshot;
+    this.unit.restore(v.unit);
+    this.driver.restore(v.driver);
+  }
+}
+
+/** A domain as the seam sees it: its hardware tag (ASID for stage 1, VMID for stage 2) as `did`. */
+function asHost(d: SmmuDomain): HostDomain & SmmuDomain {
+  const h = d as HostDomain & SmmuDomain;
+  if (!Object.getOwnPropertyDescriptor(d, "did")) Object.defineProperty(d, "did", { get: () => (d.stage === 1 ? d.asid : d.stage === 2 ? d.vmid : 0), enumerable: false });
+  return h;
+}

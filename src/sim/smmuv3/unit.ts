@@ -1,0 +1,1118 @@
+/**
+ * One Arm SMMUv3 (SMMUv3 spec, Arm IHI 0070): its registers, the stream table and context
+ * descriptors as bytes in simulated memory, the configuration caches (STEs and CDs, emptied only
+ * by CMD_CFGI_*), the TLB (tagged by VMID and ASID, emptied only by CMD_TLBI_*), the command
+ * queue and the event queue in memory, and the translation of one transaction in the spec's order:
+ * SMMUEN/GBPA, StreamID range, (level-1 descriptor,) STE, CD, TLB, stage 1, stage 2.
+ *
+ * translate() is the hot path: numbers in, results in fields, no allocation (a configuration
+ * cache miss decodes the STE/CD into an object - a slow-path event). With `recordTrail` it also
+ * keeps what it read for the walk trail (model.ts).
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import type { PhysicalMemory } from "../memory.js";
+import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
+import {
+  ABORT_NO_EVENT,
+  C_BAD_CD,
+  C_BAD_STE,
+  C_BAD_STREAMID,
+  C_BAD_SUBSTREAMID,
+  CERROR_ILL,
+  CMD_CFGI_ALL,
+  CMD_CFGI_CD,
+  CMD_CFGI_CD_ALL,
+  CMD_CFGI_STE,
+  CMD_PREFETCH_CFG,
+  CMD_SYNC,
+  CMD_TLBI_EL2_ALL,
+  CMD_TLBI_NH_ALL,
+  CMD_TLBI_NH_ASID,
+  CMD_TLBI_NH_VA,
+  CMD_TLBI_NSNH_ALL,
+  CMD_TLBI_S12_VMALL,
+  CMD_TLBI_S2_IPA,
+  CMDQ_CONS_ERR_SHIFT,
+  CR0_CMDQEN,
+  CR0_EVTQEN,
+  CR0_SMMUEN,
+  F_CD_FETCH,
+  F_PERMISSION,
+  F_STE_FETCH,
+  F_STREAM_DISABLED,
+  F_TRANSLATION,
+  F_WALK_EABT,
+  GBPA_ABORT,
+  GERROR_CMDQ_ERR,
+  Q_OVF,
+  STE_CFG_ABORT,
+  STE_CFG_BYPASS,
+  STE_CFG_NESTED,
+  STE_CFG_S1,
+  STE_CFG_S2,
+  STRTAB_FMT_2LVL,
+  paSizeBits,
+} from "./spec.js";
+import { levelShift, s1StartLevel, StageWalker, type StageConfig } from "./walk.js";
+
+const TWO32 = 0x100000000;
+
+/** What the scenario (or a test) configures of an SMMU. */
+export interface SmmuSpec {
+  /** Platform device name: "arm-smmu-v3.0.auto" (ACPI/IORT), "9050000.smmuv3" (QEMU virt, DT). */
+  name: string;
+  /** SMMU_IDR1.SIDSIZE: StreamID bits (Linux: 2-level stream table when above STRTAB_SPLIT = 8). */
+  sidBits: number;
+  /** SMMU_IDR1.SSIDSIZE: SubstreamID bits (0: no PASIDs). */
+  ssidBits: number;
+  /** SMMU_IDR5.OAS in bits (32, 36, 40, 42, 44, 48). */
+  oas: number;
+  /** SMMU_IDR0.S1P / S2P. */
+  stage1: boolean;
+  stage2: boolean;
+  /** SMMU_IDR0.ST_LVL = 2-level supported. */
+  twoLevelStreamTable: boolean;
+  /** TLB geometry. */
+  tlbSets: number;
+  tlbWays: number;
+  /** log2 of the event queue and command queue entries (SMMU_IDR1.EVTQS / CMDQS caps). */
+  evtqShift: number;
+  cmdqShift: number;
+}
+
+export const DEFAULT_SMMU_SPEC: SmmuSpec = { name: "arm-smmu-v3.0.auto", sidBits: 16, ssidBits: 0, oas: 48, stage1: true, stage2: true, twoLevelStreamTable: true, tlbSets: 64, tlbWays: 4, evtqShift: 7, cmdqShift: 8 };
+
+/** A decoded STE, as the configuration cache holds it. */
+export interface Ste {
+  sid: number;
+  address: number;
+  words: bigint[];
+  valid: boolean;
+  config: number;
+  s1ContextPtr: number;
+  s1CdMax: number;
+  s1Dss: number;
+  s1Fmt: number;
+  vmid: number;
+  s2: StageConfig | undefined;
+  /** STE.S2R: record stage-2 faults. */
+  s2Record: boolean;
+  /** Why the STE is ILLEGAL (C_BAD_STE), undefined when it is legal. */
+  bad: string | undefined;
+}
+
+/** A decoded context descriptor, as the configuration cache holds it. */
+export interface Cd {
+  address: number;
+  words: bigint[];
+  valid: boolean;
+  asid: number;
+  s1: StageConfig;
+  epd0: boolean;
+  /** CD.R: record faults. */
+  record: boolean;
+  bad: string | undefined;
+}
+
+/** What decided a translation (the trail's stop). */
+export const enum SmmuStage {
+  None = 0,
+  /** SMMU_CR0.SMMUEN = 0: GBPA decides. */
+  Disabled = 1,
+  /** StreamID range or level-1 stream table descriptor. */
+  StreamTable = 2,
+  Ste = 3,
+  Cd = 4,
+  Tlb = 5,
+  S1 = 6,
+  S2 = 7,
+}
+
+export const enum SmmuKind {
+  Translated = 0,
+  Bypass = 1,
+  Fault = 2,
+}
+
+export interface SmmuCounters {
+  requests: number;
+  tlbHits: number;
+  walks: number;
+  faults: number;
+  events: number;
+  suppressed: number;
+  overflowed: number;
+  commands: number;
+  syncs: number;
+}
+
+export interface SmmuSnapshot {
+  regs: number[];
+  ste: [number, Ste][];
+  cd: [number, Cd][];
+  tlb: ArrayBuffer[];
+  counters: SmmuCounters;
+}
+
+/** A read the last translate() made, for the trail (recordTrail only). */
+export interface ConfigRead {
+  address: number;
+  words: bigint[] | undefined;
+}
+
+function readWords(mem: PhysicalMemory, addr: number, n: number): bigint[] | undefined {
+  const out: bigint[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = mem.readU64(addr + i * 8);
+    if (v === undefined) return undefined;
+    out.push(v);
+  }
+  return out;
+}
+
+const field = (w: bigint, hi: number, lo: number) => Number((w >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n));
+
+/**
+ * The TLB: sets x ways, round-robin per set; entries tagged by kind (1 stage 1, 2 stage 2,
+ * 3 nested), VMID and ASID, holding one page or block (its size as a shift).
+ */
+export class SmmuTlb {
+  readonly size: number;
+  readonly valid: Uint8Array;
+  readonly kind: Uint8Array;
+  readonly asid: Int32Array;
+  readonly vmid: Int32Array;
+  readonly shift: Uint8Array;
+  readonly level: Uint8Array;
+  readonly perm: Uint8Array;
+  /** Input page number (input address / 2^shift) and output base address. */
+  readonly vpn: Float64Array;
+  readonly oa: Float64Array;
+  /** Nested entries: the IPA of the page's base (what a stage-2 permission fault reports). */
+  readonly ipa: Float64Array;
+  private readonly next: Uint8Array;
+  /** Slot of the last hit. */
+  hitSlot = -1;
+
+  constructor(
+    readonly sets: number,
+    readonly ways: number,
+  ) {
+    const n = sets * ways;
+    this.size = n;
+    this.valid = new Uint8Array(n);
+    this.kind = new Uint8Array(n);
+    this.asid = new Int32Array(n);
+    this.vmid = new Int32Array(n);
+    this.shift = new Uint8Array(n);
+    this.level = new Uint8Array(n);
+    this.perm = new Uint8Array(n);
+    this.vpn = new Float64Array(n);
+    this.oa = new Float64Array(n);
+    this.ipa = new Float64Array(n);
+    this.next = new Uint8Array(sets);
+  }
+
+  lookup(kind: number, vmid: number, asid: number, ia: number): boolean {
+    for (let shift = 12; shift <= 30; shift += 9) {
+      const vpn = Math.floor(ia / 2 ** shift);
+      const base = (vpn % this.sets) * this.ways;
+      for (let w = 0; w < this.ways; w++) {
+        const i = base + w;
+        if (this.valid[i] === 1 && this.shift[i] === shift && this.vpn[i] === vpn && this.kind[i] === kind && this.vmid[i] === vmid && (kind === 2 || this.asid[i] === asid)) {
+          this.hitSlot = i;
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  fill(kind: number, vmid: number, asid: number, ia: number, shift: number, oaBase: number, perm: number, level: number, ipaBase: number): void {
+    const vpn = Math.floor(ia / 2 ** shift);
+    const set = vpn % this.sets;
+    const i = set * this.ways + this.next[set]!;
+    this.next[set] = (this.next[set]! + 1) % this.ways;
+    this.valid[i] = 1;
+    this.kind[i] = kind;
+    this.vmid[i] = vmid;
+    this.asid[i] = asid;
+    this.shift[i] = shift;
+    this.vpn[i] = vpn;
+    this.oa[i] = oaBase;
+    this.ipa[i] = ipaBase;
+    this.perm[i] = perm;
+    this.level[i] = level;
+  }
+
+  /** Drops the entries `match` selects; returns how many. */
+  drop(match: (i: number) => boolean): number {
+    let n = 0;
+    for (let i = 0; i < this.size; i++) {
+      if (this.valid[i] === 1 && match(i)) {
+        this.valid[i] = 0;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Whether entry i covers input address `ia`. */
+  covers(i: number, ia: number): boolean {
+    return this.vpn[i] === Math.floor(ia / 2 ** this.shift[i]!);
+  }
+
+  entries(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.size; i++) if (this.valid[i] === 1) out.push(i);
+    return out;
+  }
+
+  snapshot(): ArrayBuffer[] {
+    return [this.valid, this.kind, this.asid, this.vmid, this.shift, this.level, this.perm, this.vpn, this.oa, this.ipa, this.next].map((a) => a.slice().buffer);
+  }
+
+  restore(s: ArrayBuffer[]): void {
+    const arrays = [this.valid, this.kind, this.asid, this.vmid, this.shift, this.level, this.perm, this.vpn, this.oa, this.ipa, this.next];
+    arrays.forEach((a, k) => {
+      const src = s[k];
+      if (src) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(src));
+    });
+  }
+}
+
+export class SmmuV3Unit {
+  readonly tlb: SmmuTlb;
+  readonly s1: StageWalker;
+  readonly s2: StageWalker;
+  /** Walks the stage-2 translation of a nested stream's table and CD addresses (no trail). */
+  private readonly s2t: StageWalker;
+
+  // Registers (SMMUv3 spec 6.3), as numbers; 64-bit base registers hold addresses below 2^52.
+  cr0 = 0;
+  gbpa = 0;
+  gerror = 0;
+  gerrorn = 0;
+  strtabBase = 0;
+  strtabBaseCfg = 0;
+  cmdqBase = 0;
+  cmdqProd = 0;
+  cmdqCons = 0;
+  evtqBase = 0;
+  evtqProd = 0;
+  evtqCons = 0;
+
+  readonly steCache = new Map<number, Ste>();
+  readonly cdCache = new Map<number, Cd>();
+  counters: SmmuCounters = { requests: 0, tlbHits: 0, walks: 0, faults: 0, events: 0, suppressed: 0, overflowed: 0, commands: 0, syncs: 0 };
+
+  // ---- results of the last translate()
+  kind: SmmuKind = SmmuKind.Translated;
+  oa = 0;
+  level = 0;
+  perm = 0;
+  tlbHit = false;
+  steHit = false;
+  cdHit = false;
+  stage: SmmuStage = SmmuStage.None;
+  /** Tags of the translation: ASID (stage 1) and VMID (stage 2 or S2VMID), -1 when none. */
+  asid = -1;
+  vmid = -1;
+  /** The STE / CD the last translate() used (undefined before them). */
+  ste: Ste | undefined;
+  cd: Cd | undefined;
+  /** Event fields of the last fault. */
+  evS2 = false;
+  evClass = 2;
+  evIpa = 0;
+  evFetch = 0;
+  /** The last fault was recorded in the event queue (false: suppressed by CD.R / STE.S2R, or the queue was off/full). */
+  recorded = false;
+  /**
+   * The last fault's fate in the trace's terms (trace.ts F_FATE_SHIFT): 0 none (an abort records
+   * nothing), 1 recorded in the event queue, 2 suppressed (CD.R = 0 / STE.S2R = 0), 3 lost (the
+   * event queue was full or disabled).
+   */
+  fate = 0;
+  /** Why the configuration was rejected (C_BAD_STE, C_BAD_CD, C_BAD_STREAMID): for the trail. */
+  why = "";
+
+  /**
+   * StreamID = requester id + sidOffset (the root complex's iommu-map / IORT ID mapping). The
+   * machine, the trace and the contract speak requester ids; the SMMU, its tables and its event
+   * records StreamIDs.
+   */
+  sidOffset = 0;
+
+  /** Skip the configuration caches and the TLB (explain's walk of the tables as they are). */
+  bypassCaches = false;
+  recordTrail = false;
+  /** Trail reads: level-1 stream table descriptor, STE, CD. */
+  trailL1: ConfigRead | undefined;
+  trailSte: ConfigRead | undefined;
+  trailCd: ConfigRead | undefined;
+  /** The IPA the stage-2 walk translated (nested or stage-2-only). */
+  ipa = 0;
+
+  /** Stage-1 table addresses of a nested stream through stage 2 (made once: no closure per walk). */
+  private readonly nestedHook = (ipa: number): number => this.s2Fetch(this.ste!, ipa);
+
+  /** Last command-queue error (opcode and dwords) for the driver's gerror handler. */
+  lastCmdError: { cons: number; cmd: [bigint, bigint] } | undefined;
+
+  constructor(
+    readonly mem: PhysicalMemory,
+    readonly spec: SmmuSpec,
+  ) {
+    this.tlb = new SmmuTlb(spec.tlbSets, spec.tlbWays);
+    this.s1 = new StageWalker(mem);
+    this.s2 = new StageWalker(mem);
+    this.s2t = new StageWalker(mem);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  // ------------------------------------------------------------ ID registers (SMMUv3 spec 6.3.1-6.3.6)
+
+  /** SMMU_IDR0: ST_LVL [28:27], TTF [3:2] = 0b10 AArch64, S1P [1], S2P [0], ASID16 [12], VMID16 [18], COHACC [4], MSI [13]. */
+  get idr0(): number {
+    return ((this.spec.twoLevelStreamTable ? 1 : 0) << 27) | (1 << 18) | (1 << 13) | (1 << 12) | (1 << 4) | (2 << 2) | (this.spec.stage1 ? 2 : 0) | (this.spec.stage2 ? 1 : 0);
+  }
+
+  /** SMMU_IDR1: CMDQS [25:21], EVTQS [20:16], SSIDSIZE [10:6], SIDSIZE [5:0]. */
+  get idr1(): number {
+    return (this.spec.cmdqShift << 21) | (this.spec.evtqShift << 16) | (this.spec.ssidBits << 6) | this.spec.sidBits;
+  }
+
+  /** SMMU_IDR5: GRAN4K [4], OAS [2:0]. */
+  get idr5(): number {
+    const oas = [32, 36, 40, 42, 44, 48, 52].indexOf(this.spec.oas);
+    return (1 << 4) | (oas < 0 ? 5 : oas);
+  }
+
+  get enabled(): boolean {
+    return (this.cr0 & CR0_SMMUEN) !== 0;
+  }
+
+  // ------------------------------------------------------------ register writes with side effects
+
+  writeCr0(v: number): void {
+    this.cr0 = v;
+  }
+
+  /** SMMU_CMDQ_PROD: the SMMU consumes the commands up to it (SMMUv3 spec 3.5.2). */
+  writeCmdqProd(v: number): void {
+    this.cmdqProd = v >>> 0;
+    this.processCommands();
+  }
+
+  /** SMMU_EVTQ_CONS: software consumed records (and acknowledges overflow with OVACKFLG). */
+  writeEvtqCons(v: number): void {
+    this.evtqCons = v >>> 0;
+  }
+
+  writeGerrorn(v: number): void {
+    this.gerrorn = v >>> 0;
+  }
+
+  // ------------------------------------------------------------ queues
+
+  private queueShift(base: number): number {
+    return base % 32; // Q_BASE LOG2SIZE [4:0] (the base address is 32-byte aligned at least)
+  }
+
+  private queueAddr(base: number): number {
+    return base - (base % 32);
+  }
+
+  /** Writes one event record (four dwords as lo/hi halves) at EVTQ_PROD, or sets the overflow flag when full. */
+  private writeEvent(l0: number, h0: number, l1: number, h1: number, l2: number, h2: number, l3: number, h3: number): boolean {
+    if ((this.cr0 & CR0_EVTQEN) === 0 || this.evtqBase === 0) return false;
+    const shift = this.queueShift(this.evtqBase);
+    const mask = (1 << shift) - 1;
+    const wrap = 1 << shift;
+    const prod = this.evtqProd;
+    const cons = this.evtqCons;
+    if ((prod & mask) === (cons & mask) && (prod & wrap) !== (cons & wrap)) {
+      // Full: the record is lost and PROD.OVFLG toggles (SMMUv3 spec 7.4).
+      if ((prod & Q_OVF) === (cons & Q_OVF)) this.evtqProd = (prod ^ Q_OVF) >>> 0;
+      this.counters.overflowed++;
+      return false;
+    }
+    const at = this.queueAddr(this.evtqBase) + (prod & mask) * 32;
+    this.mem.write64(at, l0, h0);
+    this.mem.write64(at + 8, l1, h1);
+    this.mem.write64(at + 16, l2, h2);
+    this.mem.write64(at + 24, l3, h3);
+    const next = ((prod & (mask | wrap)) + 1) & (mask | wrap);
+    this.evtqProd = ((prod & Q_OVF) | next) >>> 0;
+    this.counters.events++;
+    return true;
+  }
+
+  /** The records between EVTQ_CONS and EVTQ_PROD (what the driver's evtq thread reads). */
+  pendingEvents(): { index: number; raw: [bigint, bigint, bigint, bigint] }[] {
+    const out: { index: number; raw: [bigint, bigint, bigint, bigint] }[] = [];
+    if (this.evtqBase === 0) return out;
+    const shift = this.queueShift(this.evtqBase);
+    const mask = (1 << shift) - 1;
+    const wrap = 1 << shift;
+    let c = this.evtqCons & (mask | wrap);
+    const p = this.evtqProd & (mask | wrap);
+    while (c !== p) {
+      const at = this.queueAddr(this.evtqBase) + (c & mask) * 32;
+      const w = readWords(this.mem, at, 4) ?? [0n, 0n, 0n, 0n];
+      out.push({ index: c & mask, raw: [w[0]!, w[1]!, w[2]!, w[3]!] });
+      c = (c + 1) & (mask | wrap);
+    }
+    return out;
+  }
+
+  /** Every record slot of the event queue that was ever written (index, raw), for the views. */
+  eventSlots(): { index: number; raw: [bigint, bigint, bigint, bigint] }[] {
+    const out: { index: number; raw: [bigint, bigint, bigint, bigint] }[] = [];
+    if (this.evtqBase === 0) return out;
+    const n = 1 << this.queueShift(this.evtqBase);
+    for (let i = 0; i < n; i++) {
+      const w = readWords(this.mem, this.queueAddr(this.evtqBase) + i * 32, 4);
+      if (!w || (w[0] === 0n && w[1] === 0n && w[2] === 0n && w[3] === 0n)) continue;
+      out.push({ index: i, raw: [w[0]!, w[1]!, w[2]!, w[3]!] });
+    }
+    return out;
+  }
+
+  /**
+   * Consumes commands from CMDQ_CONS to CMDQ_PROD (SMMUv3 spec 4). An illegal command stops the
+   * queue: CMDQ_CONS.ERR = CERROR_ILL and GERROR.CMDQ_ERR toggles (active while it differs from
+   * GERRORN), until software fixes the command and acknowledges the error.
+   */
+  processCommands(): void {
+    if ((this.cr0 & CR0_CMDQEN) === 0 || this.cmdqBase === 0) return;
+    if (((this.gerror ^ this.gerrorn) & GERROR_CMDQ_ERR) !== 0) return;
+    const shift = this.queueShift(this.cmdqBase);
+    const mask = (1 << shift) - 1;
+    const wrap = 1 << shift;
+    let c = this.cmdqCons & (mask | wrap);
+    const p = this.cmdqProd & (mask | wrap);
+    while (c !== p) {
+      const at = this.queueAddr(this.cmdqBase) + (c & mask) * 16;
+      const w0 = this.mem.readU64(at) ?? 0n;
+      const w1 = this.mem.readU64(at + 8) ?? 0n;
+      if (!this.execute(w0, w1)) {
+        this.cmdqCons = ((CERROR_ILL << CMDQ_CONS_ERR_SHIFT) | c) >>> 0;
+        this.gerror = (this.gerror ^ GERROR_CMDQ_ERR) >>> 0;
+        this.lastCmdError = { cons: this.cmdqCons, cmd: [w0, w1] };
+        return;
+      }
+      this.counters.commands++;
+      c = (c + 1) & (mask | wrap);
+    }
+    this.cmdqCons = c >>> 0;
+  }
+
+  /** One command (SMMUv3 spec 4.1-4.7; field positions as Linux's arm_smmu_cmdq_build_cmd writes them). Returns false when illegal. */
+  execute(w0: bigint, w1: bigint): boolean {
+    const op = Number(w0 & 0xffn);
+    const sid = field(w0, 63, 32);
+    const tlb = this.tlb;
+    switch (op) {
+      case CMD_PREFETCH_CFG:
+        return true;
+      case CMD_CFGI_STE:
+        // CMDQ_CFGI_0_SID; an STE's cached CDs go with it (they were fetched through it).
+        this.steCache.delete(sid);
+        this.dropCds((k) => Math.floor(k / 2 ** 20) === sid);
+        return true;
+      case CMD_CFGI_ALL:
+        this.steCache.clear();
+        this.cdCache.clear();
+        return true;
+      case CMD_CFGI_CD: {
+        const ssid = field(w0, 31, 12); // CMDQ_CFGI_0_SSID
+        this.cdCache.delete(sid * 2 ** 20 + ssid);
+        return true;
+      }
+      case CMD_CFGI_CD_ALL:
+        this.dropCds((k) => Math.floor(k / 2 ** 20) === sid);
+        return true;
+      case CMD_TLBI_NH_ALL:
+        tlb.drop((i) => tlb.kind[i] !== 2);
+        return true;
+      case CMD_TLBI_NH_ASID: {
+        const asid = field(w0, 63, 48); // CMDQ_TLBI_0_ASID
+        const vmid = field(w0, 47, 32); // CMDQ_TLBI_0_VMID
+        tlb.drop((i) => tlb.kind[i] !== 2 && tlb.asid[i] === asid && tlb.vmid[i] === vmid);
+        return true;
+      }
+      case CMD_TLBI_NH_VA: {
+        const asid = field(w0, 63, 48);
+        const vmid = field(w0, 47, 32);
+        const va = Number((w1 >> 12n) & 0xfffffffffffffn) * 4096; // CMDQ_TLBI_1_VA_MASK
+        // Range invalidation (SMMUv3.2 RIL: NUM [16:12], SCALE [24:20], TG [11:10] of w1): (NUM+1) << SCALE granules.
+        const tg = field(w1, 11, 10);
+        const pages = tg === 0 ? 1 : (field(w0, 16, 12) + 1) * 2 ** field(w0, 24, 20);
+        const end = va + pages * 4096;
+        tlb.drop((i) => tlb.kind[i] !== 2 && tlb.asid[i] === asid && tlb.vmid[i] === vmid && tlb.vpn[i]! * 2 ** tlb.shift[i]! < end && (tlb.vpn[i]! + 1) * 2 ** tlb.shift[i]! > va);
+        return true;
+      }
+      case CMD_TLBI_EL2_ALL:
+        return true; // no EL2 (StreamWorld EL2) entries are made here
+      case CMD_TLBI_S12_VMALL: {
+        const vmid = field(w0, 47, 32);
+        tlb.drop((i) => tlb.vmid[i] === vmid);
+        return true;
+      }
+      case CMD_TLBI_S2_IPA: {
+        const vmid = field(w0, 47, 32);
+        const ipa = Number((w1 >> 12n) & 0xffffffffffn) * 4096; // CMDQ_TLBI_1_IPA_MASK [51:12]
+        // Stage-2-only entries: combined (nested) entries are tagged by VA and need CMD_TLBI_S12_VMALL.
+        tlb.drop((i) => tlb.kind[i] === 2 && tlb.vmid[i] === vmid && tlb.covers(i, ipa));
+        return true;
+      }
+      case CMD_TLBI_NSNH_ALL:
+        tlb.drop(() => true);
+        return true;
+      case CMD_SYNC: {
+        // CS [13:12] = 0b01 (SIG_IRQ) with MSIADDR [51:2] of w1: the SMMU writes MSIDATA [63:32]
+        // there on completion (Linux polls that word: arm_smmu_cmdq_build_sync_cmd).
+        const cs = field(w0, 13, 12);
+        const msiAddr = Number((w1 >> 2n) & 0x3ffffffffffffn) * 4;
+        if (cs === 1 && msiAddr !== 0) this.mem.write32(msiAddr, field(w0, 63, 32));
+        this.counters.syncs++;
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  private dropCds(match: (key: number) => boolean): void {
+    for (const k of [...this.cdCache.keys()]) if (match(k)) this.cdCache.delete(k);
+  }
+
+  // ------------------------------------------------------------ configuration
+
+  /** Decodes the STE of `sid` at `address` (SMMUv3 spec 5.2), with the reason it is ILLEGAL. */
+  decodeSte(sid: number, address: number, words: bigint[]): Ste {
+    const [w0 = 0n, w1 = 0n, w2 = 0n, w3 = 0n] = words;
+    const valid = (w0 & 1n) === 1n;
+    const config = field(w0, 3, 1);
+    const s1Fmt = field(w0, 5, 4);
+    const s1CdMax = field(w0, 63, 59);
+    const vmid = field(w2, 15, 0);
+    let bad: string | undefined;
+    let s2: StageConfig | undefined;
+    if (!valid) bad = "V = 0";
+    else if (config > 0 && config < 4) bad = `Config ${config} is reserved`;
+    else if ((config === STE_CFG_S1 || config === STE_CFG_NESTED) && !this.spec.stage1) bad = "stage 1 is not implemented (SMMU_IDR0.S1P = 0)";
+    else if ((config === STE_CFG_S2 || config === STE_CFG_NESTED) && !this.spec.stage2) bad = "stage 2 is not implemented (SMMU_IDR0.S2P = 0)";
+    else if ((config === STE_CFG_S1 || config === STE_CFG_NESTED) && s1Fmt !== 0) bad = `S1Fmt ${s1Fmt}: only linear CD tables are simulated`;
+    else if ((config === STE_CFG_S1 || config === STE_CFG_NESTED) && s1CdMax > this.spec.ssidBits) bad = `S1CDMax ${s1CdMax} is beyond SMMU_IDR1.SSIDSIZE ${this.spec.ssidBits}`;
+    if (bad === undefined && (config === STE_CFG_S2 || config === STE_CFG_NESTED)) {
+      const t0sz = field(w2, 37, 32);
+      const sl0 = field(w2, 39, 38);
+      const tg = field(w2, 47, 46);
+      const ps = field(w2, 50, 48);
+      const aa64 = field(w2, 51, 51);
+      const inputBits = 64 - t0sz;
+      // S2SL0 with the 4 KiB granule: 0 -> level 2, 1 -> level 1, 2 -> level 0 (Arm ARM VTCR_EL2.SL0).
+      const startLevel = sl0 === 0 ? 2 : sl0 === 1 ? 1 : sl0 === 2 ? 0 : -1;
+      const atStart = inputBits - levelShift(Math.max(startLevel, 0));
+      if (aa64 === 0) bad = "S2AA64 = 0: AArch32 stage-2 tables are not supported (SMMU_IDR0.TTF = AArch64)";
+      else if (tg !== 0) bad = `S2TG ${tg}: only the 4 KiB granule is implemented (SMMU_IDR5.GRAN4K)`;
+      else if (startLevel < 0) bad = "S2SL0 = 3 is reserved with the 4 KiB granule";
+      else if (inputBits > 48 || inputBits < 25) bad = `S2T0SZ ${t0sz} is out of range (a ${inputBits}-bit IPA)`;
+      // At most 16 concatenated tables at the start level (Arm ARM D8.2.7): 1..13 index bits.
+      else if (atStart < 1 || atStart > 13) bad = `S2SL0 ${sl0} (start level ${startLevel}) is inconsistent with S2T0SZ ${t0sz}`;
+      else s2 = { ttb: Number((w3 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel, outputBits: Math.min(paSizeBits(ps), this.spec.oas), s2: true, afOff: field(w2, 53, 53) === 1 };
+    }
+    return { sid, address, words, valid, config, s1ContextPtr: Number((w0 >> 6n) & 0x3ffffffffffn) * 64, s1CdMax, s1Dss: field(w1, 1, 0), s1Fmt, vmid, s2, s2Record: field(w2, 58, 58) === 1, bad };
+  }
+
+  /** Decodes a context descriptor (SMMUv3 spec 5.4), with the reason it is ILLEGAL. */
+  decodeCd(address: number, words: bigint[]): Cd {
+    const [w0 = 0n, w1 = 0n] = words;
+    const valid = field(w0, 31, 31) === 1;
+    const t0sz = field(w0, 5, 0);
+    const tg0 = field(w0, 7, 6);
+    const inputBits = 64 - t0sz;
+    let bad: string | undefined;
+    if (!valid) bad = "V = 0";
+    else if (field(w0, 41, 41) === 0) bad = "AA64 = 0: AArch32 stage-1 tables are not supported (SMMU_IDR0.TTF = AArch64)";
+    else if (tg0 !== 0) bad = `TG0 ${tg0}: only the 4 KiB granule is implemented (SMMU_IDR5.GRAN4K)`;
+    // T0SZ 16..39 with the 4 KiB granule (SMMUv3 spec 5.4: out of range is ILLEGAL without SMMU_IDR3.STT).
+    else if (t0sz < 16 || t0sz > 39) bad = `T0SZ ${t0sz} is out of range (16..39)`;
+    const s1: StageConfig = { ttb: Number((w1 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel: s1StartLevel(Math.max(25, Math.min(48, inputBits))), outputBits: Math.min(paSizeBits(field(w0, 34, 32)), this.spec.oas), s2: false, afOff: field(w0, 35, 35) === 1 || field(w0, 43, 43) === 1 };
+    return { address, words, valid, asid: field(w0, 63, 48), s1, epd0: field(w0, 14, 14) === 1, record: field(w0, 45, 45) === 1, bad };
+  }
+
+  /** STRTAB_BASE_CFG: LOG2SIZE [5:0], SPLIT [10:6], FMT [17:16]. */
+  get strtabLog2Size(): number {
+    return this.strtabBaseCfg & 0x3f;
+  }
+  get strtabSplit(): number {
+    return (this.strtabBaseCfg >>> 6) & 0x1f;
+  }
+  get strtabFmt(): number {
+    return (this.strtabBaseCfg >>> 16) & 3;
+  }
+  /** STRTAB_BASE.ADDR [51:6]. */
+  get strtabAddr(): number {
+    return this.strtabBase - (this.strtabBase % 64);
+  }
+
+  /**
+   * The STE of `sid`: from the configuration cache, or fetched from the stream table. Returns the
+   * STE or an event id (C_BAD_STREAMID, F_STE_FETCH); evFetch holds a failed fetch's address.
+   */
+  private fetchSte(sid: number): Ste | number {
+    if (!this.bypassCaches) {
+      const c = this.steCache.get(sid);
+      if (c !== undefined) {
+        this.steHit = true;
+        if (this.recordTrail) this.trailSte = { address: c.address, words: c.words };
+        return c;
+      }
+    }
+    if (sid < 0 || sid >= 2 ** this.strtabLog2Size) {
+      this.why = `StreamID 0x${sid.toString(16)} is beyond the stream table (STRTAB_BASE_CFG.LOG2SIZE ${this.strtabLog2Size})`;
+      return C_BAD_STREAMID;
+    }
+    let steAddr: number;
+    if (this.strtabFmt === STRTAB_FMT_2LVL) {
+      const split = this.strtabSplit;
+      const l1At = this.strtabAddr + Math.floor(sid / 2 ** split) * 8;
+      const d = this.mem.readU64(l1At);
+      if (this.recordTrail) this.trailL1 = { address: l1At, words: d === undefined ? undefined : [d] };
+      if (d === undefined) {
+        this.evFetch = l1At;
+        return F_STE_FETCH;
+      }
+      const span = Number(d & 0x1fn);
+      const low = sid % 2 ** split;
+      if (span === 0 || low >= 2 ** (span - 1)) {
+        this.why = span === 0 ? `the level-1 stream table descriptor ${Math.floor(sid / 2 ** split)} is invalid (Span = 0)` : `StreamID 0x${sid.toString(16)} is beyond the level-2 table (Span ${span})`;
+        return C_BAD_STREAMID;
+      }
+      steAddr = Number((d >> 6n) & 0x3ffffffffffn) * 64 + low * 64;
+    } else {
+      steAddr = this.strtabAddr + sid * 64;
+    }
+    const words = readWords(this.mem, steAddr, 8);
+    if (this.recordTrail) this.trailSte = { address: steAddr, words };
+    if (words === undefined) {
+      this.evFetch = steAddr;
+      return F_STE_FETCH;
+    }
+    const ste = this.decodeSte(sid, steAddr, words);
+    if (!this.bypassCaches && ste.bad === undefined) this.steCache.set(sid, ste);
+    return ste;
+  }
+
+  /** The stage-2 translation of an IPA for a nested stream's CD or table fetch: the PA, or -1 - event id. */
+  private s2Fetch(ste: Ste, ipa: number): number {
+    const r = this.s2t.walk(ste.s2!, ipa, false, false, false);
+    if (r !== 0) {
+      this.evIpa = ipa;
+      this.evFetch = this.s2t.fetchAddr;
+      return -1 - r;
+    }
+    return this.s2t.oa;
+  }
+
+  private fetchCd(ste: Ste, ssid: number): Cd | number {
+    const key = ste.sid * 2 ** 20 + ssid;
+    if (!this.bypassCaches) {
+      const c = this.cdCache.get(key);
+      if (c !== undefined) {
+        this.cdHit = true;
+        if (this.recordTrail) this.trailCd = { address: c.address, words: c.words };
+        return c;
+      }
+    }
+    let at = ste.s1ContextPtr + ssid * 64;
+    if (ste.config === STE_CFG_NESTED) {
+      const pa = this.s2Fetch(ste, at);
+      if (pa < 0) {
+        this.evS2 = true;
+        this.evClass = 0; // CLASS = CD
+        return -1 - pa;
+      }
+      at = pa;
+    }
+    const words = readWords(this.mem, at, 8);
+    if (this.recordTrail) this.trailCd = { address: at, words };
+    if (words === undefined) {
+      this.evFetch = at;
+      return F_CD_FETCH;
+    }
+    const cd = this.decodeCd(at, words);
+    if (!this.bypassCaches && cd.bad === undefined) this.cdCache.set(key, cd);
+    return cd;
+  }
+
+  // ------------------------------------------------------------ translation
+
+  /**
+   * One transaction from StreamID `sid` (SubstreamID `ssid`, -1 without one) at the input address
+   * iovaHi:iovaLo. Returns 0 (translated or bypassed) or the event id / ABORT_NO_EVENT; results in
+   * fields. `probe` asks without recording an event or filling caches' counters.
+   */
+  translate(sid: number, ssid: number, iovaHi: number, iovaLo: number, write: boolean, probe = false, privileged = false, exec = false): number {
+    this.tlbHit = false;
+    this.steHit = false;
+    this.cdHit = false;
+    this.ste = undefined;
+    this.cd = undefined;
+    this.asid = -1;
+    this.vmid = -1;
+    this.level = 0;
+    this.perm = 0;
+    this.evS2 = false;
+    this.evClass = 2;
+    this.evIpa = 0;
+    this.evFetch = 0;
+    this.recorded = false;
+    this.fate = 0;
+    this.why = "";
+    this.ipa = 0;
+    if (this.recordTrail) {
+      this.trailL1 = undefined;
+      this.trailSte = undefined;
+      this.trailCd = undefined;
+      this.s1.trailLen = 0;
+      this.s2.trailLen = 0;
+      this.s1.trailUnreadable = false;
+      this.s2.trailUnreadable = false;
+    }
+    if (!probe) this.counters.requests++;
+    const ia = iovaHi * TWO32 + iovaLo;
+    if (!this.enabled) {
+      this.stage = SmmuStage.Disabled;
+      if (this.gbpa & GBPA_ABORT) return this.fail(ABORT_NO_EVENT, sid, ssid, iovaHi, iovaLo, write, probe, false, privileged, exec);
+      this.kind = SmmuKind.Bypass;
+      this.oa = ia;
+      this.perm = 7;
+      return 0;
+    }
+    this.stage = SmmuStage.StreamTable;
+    const s = this.fetchSte(sid);
+    if (typeof s === "number") return this.fail(s, sid, ssid, iovaHi, iovaLo, write, probe, true, privileged, exec);
+    this.ste = s;
+    this.stage = SmmuStage.Ste;
+    if (s.bad !== undefined) {
+      this.why = s.bad;
+      return this.fail(C_BAD_STE, sid, ssid, iovaHi, iovaLo, write, probe, true, privileged, exec);
+    }
+    const cfg = s.config;
+    if (cfg === STE_CFG_ABORT) {
+      this.why = "Config = 0b000 (abort)";
+      return this.fail(ABORT_NO_EVENT, sid, ssid, iovaHi, iovaLo, write, probe, false, privileged, exec);
+    }
+    if (cfg === STE_CFG_BYPASS) {
+      this.kind = SmmuKind.Bypass;
+      this.oa = ia;
+      this.perm = 7;
+      return 0;
+    }
+    const useS1 = cfg === STE_CFG_S1 || cfg === STE_CFG_NESTED;
+    const useS2 = cfg === STE_CFG_S2 || cfg === STE_CFG_NESTED;
+    this.vmid = s.vmid;
+    let cd: Cd | undefined;
+    let s1Active = useS1;
+    if (useS1) {
+      this.stage = SmmuStage.Cd;
+      let index = 0;
+      if (ssid >= 0) {
+        if (s.s1CdMax === 0) {
+          this.why = "a SubstreamID with substreams disabled (S1CDMax = 0)";
+          return this.fail(F_STREAM_DISABLED, sid, ssid, iovaHi, iovaLo, write, probe, true, privileged, exec);
+        }
+        if (ssid >= 2 ** s.s1CdMax) {
+          this.why = `SubstreamID ${ssid} is beyond the ${2 ** s.s1CdMax}-entry CD table`;
+          return this.fail(C_BAD_SUBSTREAMID, sid, ssid, iovaHi, iovaLo, write, probe, true, privileged, exec);
+        }
+        index = ssid;
+      } else if (s.s1CdMax !== 0) {
+        // No SubstreamID with substreams enabled: S1DSS (0 terminate, 1 bypass stage 1, 2 substream 0).
+        if (s.s1Dss === 0) {
+          this.why = "no SubstreamID and S1DSS = 0 (terminate)";
+          return this.fail(F_STREAM_DISABLED, sid, ssid, iovaHi, iovaLo, write, probe, true, privileged, exec);
+        }
+        if (s.s1Dss === 1) s1Active = false;
+      }
+      if (s1Active) {
+        const c = this.fetchCd(s, index);
+        if (typeof c === "number") return this.fail(c, sid, ssid, iovaHi, iovaLo, write, probe, true, privileged, exec);
+        cd = c;
+        this.cd = c;
+        if (c.bad !== undefined) {
+          this.why = c.bad;
+          return this.fail(C_BAD_CD, sid, ssid, iovaHi, iovaLo, write, probe, true, privileged, exec);
+        }
+        this.asid = c.asid;
+      }
+    }
+    if (!s1Active && !useS2) {
+      this.kind = SmmuKind.Bypass;
+      this.oa = ia;
+      this.perm = 7;
+      return 0;
+    }
+    const tlbKind = s1Active ? (useS2 ? 3 : 1) : 2;
+    const tlbAsid = s1Active ? this.asid : 0;
+    const tlb = this.tlb;
+    if (!this.bypassCaches && tlb.lookup(tlbKind, s.vmid, tlbAsid, ia)) {
+      const i = tlb.hitSlot;
+      this.tlbHit = true;
+      if (!probe) this.counters.tlbHits++;
+      this.stage = SmmuStage.Tlb;
+      this.perm = tlb.perm[i]!;
+      this.level = tlb.level[i]!;
+      const span = 2 ** tlb.shift[i]!;
+      this.oa = tlb.oa[i]! + (ia % span);
+      if (write ? (this.perm & 2) === 0 : (this.perm & 1) === 0) {
+        // A permission fault from a cached entry: stage 2 for stage-2-only entries; a nested entry
+        // keeps only the combined permission and reports stage 1 (a simplification of this model).
+        this.evS2 = tlbKind === 2;
+        this.evIpa = tlbKind === 2 ? ia : tlb.ipa[i]! + (ia % span);
+        return this.fail(F_PERMISSION, sid, ssid, iovaHi, iovaLo, write, probe, tlbKind === 2 ? s.s2Record : (cd?.record ?? true), privileged, exec);
+      }
+      this.kind = SmmuKind.Translated;
+      return 0;
+    }
+    if (!probe) this.counters.walks++;
+    let out = ia;
+    let perm = 7;
+    let shift = 30;
+    let level = 3;
+    if (s1Active && cd !== undefined) {
+      this.stage = SmmuStage.S1;
+      const w = this.s1;
+      w.recordTrail = this.recordTrail;
+      w.tableAddress = useS2 ? this.nestedHook : undefined;
+      const r = cd.epd0 ? F_TRANSLATION_EPD : w.walk(cd.s1, ia, write, privileged, exec);
+      w.tableAddress = undefined;
+      if (r !== 0) {
+        this.level = r === F_TRANSLATION_EPD ? 0 : w.faultLevel;
+        if (w.tableFault !== 0) {
+          // A stage-2 fault on a stage-1 table fetch: S2 = 1, CLASS = TT (SMMUv3 spec 7.3.12).
+          this.evS2 = true;
+          this.evClass = 1;
+          return this.fail(w.tableFault, sid, ssid, iovaHi, iovaLo, write, probe, s.s2Record, privileged, exec);
+        }
+        if (r === F_WALK_EABT) this.evFetch = w.fetchAddr;
+        return this.fail(r === F_TRANSLATION_EPD ? F_TRANSLATION : r, sid, ssid, iovaHi, iovaLo, write, probe, cd.record, privileged, exec);
+      }
+      out = w.oa;
+      perm = w.perm;
+      level = w.level;
+      shift = levelShift(level);
+    }
+    if (useS2 && s.s2 !== undefined) {
+      this.stage = SmmuStage.S2;
+      this.ipa = out;
+      const w = this.s2;
+      w.recordTrail = this.recordTrail;
+      const r = w.walk(s.s2, out, write, false, exec);
+      if (r !== 0) {
+        this.level = w.faultLevel;
+        this.evS2 = true;
+        this.evIpa = out;
+        if (r === F_WALK_EABT) this.evFetch = w.fetchAddr;
+        return this.fail(r, sid, ssid, iovaHi, iovaLo, write, probe, s.s2Record, privileged, exec);
+      }
+      out = w.oa;
+      perm &= w.perm;
+      if (!s1Active) level = w.level;
+      // A combined entry covers the smaller of the two pages.
+      shift = Math.min(shift, levelShift(w.level));
+    }
+    this.kind = SmmuKind.Translated;
+    this.oa = out;
+    this.perm = perm;
+    this.level = level;
+    if (!this.bypassCaches) {
+      const span = 2 ** shift;
+      tlb.fill(tlbKind, s.vmid, tlbAsid, ia, shift, out - (ia % span), perm, level, this.ipa - (this.ipa % span));
+    }
+    return 0;
+  }
+
+  /** A fault: the event record as the SMMU writes it (SMMUv3 spec 7.3), unless suppressed or a probe. */
+  private fail(id: number, sid: number, ssid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean, record: boolean, privileged: boolean, exec: boolean): number {
+    this.kind = SmmuKind.Fault;
+    if (probe) return id;
+    this.counters.faults++;
+    if (id === ABORT_NO_EVENT) return id;
+    if (!record) {
+      this.counters.suppressed++;
+      this.fate = 2;
+      return id;
+    }
+    const ssv = ssid >= 0;
+    // raw[0]: EventID [7:0], SSV [11], SubstreamID [31:12], StreamID [63:32].
+    const l0 = (id | (ssv ? 1 << 11 : 0) | ((ssv ? ssid & 0xfffff : 0) << 12)) >>> 0;
+    const h0 = sid >>> 0;
+    const l1 = 0;
+    let h1 = 0;
+    let l2 = 0;
+    let h2 = 0;
+    let l3 = 0;
+    let h3 = 0;
+    const addressed = (id >= F_TRANSLATION && id <= F_PERMISSION) || id === F_WALK_EABT;
+    if (addressed) {
+      // raw[1]: PnU [33], InD [34], RnW [35], S2 [39], CLASS [41:40], TT_READ [44]; raw[2]: InputAddr.
+      h1 = (privileged ? 1 << 1 : 0) | (exec ? 1 << 2 : 0) | (write ? 0 : 1 << 3) | (this.evS2 ? 1 << 7 : 0) | (this.evClass << 8) | (this.evClass === 1 ? 1 << 12 : 0);
+      l2 = iovaLo >>> 0;
+      h2 = iovaHi >>> 0;
+      if (id === F_WALK_EABT) {
+        // raw[3]: FetchAddr [51:3].
+        l3 = (this.evFetch % TWO32) & ~7;
+        h3 = Math.floor(this.evFetch / TWO32) & 0xfffff;
+      } else if (this.evS2) {
+        // raw[3]: IPA [51:12] (the faulting IPA of a stage-2 fault).
+        l3 = ((this.evIpa % TWO32) & ~0xfff) >>> 0;
+        h3 = Math.floor(this.evIpa / TWO32) & 0xfffff;
+      }
+    } else if (id === F_STE_FETCH || id === F_CD_FETCH) {
+      l3 = ((this.evFetch % TWO32) & ~7) >>> 0;
+      h3 = Math.floor(this.evFetch / TWO32) & 0xfffff;
+    }
+    this.recorded = this.writeEvent(l0, h0, l1 >>> 0, h1 >>> 0, l2, h2, l3 >>> 0, h3);
+    this.fate = this.recorded ? 1 : 3;
+    return id;
+  }
+
+  /** The trace's translation kind (trace.ts F_XLATE_SHIFT): 0 untranslated (SMMUEN = 0), 1 bypass (STE), 2 translated or a fault. */
+  get xlateKind(): number {
+    if (this.stage === SmmuStage.Disabled) return 0;
+    return this.kind === SmmuKind.Bypass ? 1 : 2;
+  }
+
+  /**
+   * Transactions [from, to) of a DMA transfer (transaction t is page t % pages of repetition
+   * t / pages), each through translate() and appended to `trace` as the `dma` step's event: the
+   * model-neutral columns every host IOMMU fills (step, StreamID, domain = ASID or VMID, flags,
+   * level, event id, IOVA, output address). Nothing is allocated per transaction.
+   */
+  translateRun(x: SmmuDmaTransfer, from: number, to: number, trace: Trace, step: number, tally: SmmuDmaTally): void {
+    if (to <= from) return;
+    if (trace.length + (to - from) > trace.capacity) trace.reserve(trace.length + (to - from));
+    const { sid, write, pages, startOff, length, baseLo } = x;
+    const wflag = write ? F_WRITE : 0;
+    let p = from % pages;
+    const at = baseLo + p * 4096;
+    let lo = at % TWO32;
+    let hi = (x.baseHi + Math.floor(at / TWO32)) >>> 0;
+    let i = trace.length;
+    let faults = 0;
+    let hits = 0;
+    let bytes = 0;
+    for (let t = from; t < to; t++) {
+      const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
+      const code = this.translate(sid + this.sidOffset, -1, hi, reqLo, write);
+      const hit = this.tlbHit;
+      trace.kind[i] = EventKind.Dma;
+      trace.step[i] = step;
+      trace.sid[i] = sid;
+      trace.did[i] = this.asid >= 0 ? this.asid : this.vmid >= 0 ? this.vmid : 0;
+      trace.flags[i] = wflag | (hit ? F_IOTLB_HIT : 0) | (this.steHit ? F_CC_HIT : 0) | (this.fate << F_FATE_SHIFT) | (this.xlateKind << F_XLATE_SHIFT);
+      trace.level[i] = code === 0 && this.kind === SmmuKind.Translated ? 4 - this.level : code !== 0 && this.level > 0 ? 4 - this.level : 0;
+      trace.reason[i] = code;
+      trace.aHi[i] = hi;
+      trace.aLo[i] = reqLo;
+      const oaHi = code === 0 ? Math.floor(this.oa / TWO32) : 0;
+      const oaLo = code === 0 ? this.oa % TWO32 : 0;
+      trace.bHi[i] = oaHi;
+      trace.bLo[i] = oaLo;
+      i++;
+      if (!tally.started) {
+        tally.started = true;
+        tally.firstOk = code === 0;
+        tally.firstIotlbHit = hit;
+        tally.firstHpaHi = oaHi;
+        tally.firstHpaLo = oaLo;
+      }
+      if (code !== 0) {
+        if (tally.faults + faults === 0) {
+          tally.firstFault = code;
+          tally.firstRecorded = this.fate === 1;
+        }
+        faults++;
+      } else {
+        bytes += p === 0 ? Math.min(4096 - startOff, length) : Math.min(4096, length + startOff - p * 4096);
+        if (hit) hits++;
+      }
+      if (++p === pages) {
+        p = 0;
+        lo = baseLo;
+        hi = x.baseHi;
+      } else {
+        lo = (lo + 4096) >>> 0;
+        if (lo === 0) hi = (hi + 1) >>> 0;
+      }
+    }
+    trace.length = i;
+    tally.transactions += to - from;
+    tally.faults += faults;
+    tally.iotlbHits += hits;
+    tally.bytes += bytes;
+  }
+
+  tlbEntries(): number[] {
+    return this.tlb.entries();
+  }
+
+  snapshot(): SmmuSnapshot {
+    return {
+      regs: [this.cr0, this.gbpa, this.gerror, this.gerrorn, this.strtabBase, this.strtabBaseCfg, this.cmdqBase, this.cmdqProd, this.cmdqCons, this.evtqBase, this.evtqProd, this.evtqCons],
+      ste: [...this.steCache],
+      cd: [...this.cdCache],
+      tlb: this.tlb.snapshot(),
+      counters: { ...this.counters },
+    };
+  }
+
+  restore(s: SmmuSnapshot): void {
+    [this.cr0, this.gbpa, this.gerror, this.gerrorn, this.strtabBase, this.strtabBaseCfg, this.cmdqBase, this.cmdqProd, this.cmdqCons, this.evtqBase, this.evtqProd, this.evtqCons] = s.regs as [number, number, number, number, number, number, number, number, number, number, number, number];
+    this.steCache.clear();
+    for (const [k, v] of s.ste) this.steCache.set(k, v);
+    this.cdCache.clear();
+    for (const [k, v] of s.cd) this.cdCache.set(k, v);
+    this.tlb.restore(s.tlb);
+    this.counters = { ...s.counters };
+  }
+}
+
+/** The shape of a `dma` step's transfer (the machine's DmaTransfer; sim/vtd/unit.ts). */
+export interface SmmuDmaTransfer {
+  sid: number;
+  write: boolean;
+  baseHi: number;
+  baseLo: number;
+  startOff: number;
+  length: number;
+  pages: number;
+}
+
+/** The tally a `dma` step sums its transactions into (the machine's DmaTally). */
+export interface SmmuDmaTally {
+  transactions: number;
+  faults: number;
+  firstFault: number;
+  firstRecorded: boolean;
+  iotlbHits: number;
+  bytes: number;
+  started: boolean;
+  firstOk: boolean;
+  firstIotlbHit: boolean;
+  firstHpaHi: number;
+  firstHpaLo: number;
+}
+
+/** Internal marker: CD.EPD0 = 1 disables TTB0 walks, a translation fault at no level. */
+const F_TRANSLATION_EPD = -2;

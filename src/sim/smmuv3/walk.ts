@@ -1,0 +1,198 @@
+/**
+ * The VMSAv8-64 translation table walk of one SMMUv3 stage, 4 KiB granule (Arm ARM D8.2/D8.3;
+ * SMMUv3 spec 3.4 "Address sizes", 5.2/5.4 for the STE/CD fields that configure it). One walker
+ * serves stage 1 (CD: T0SZ, IPS, AP, UXN/PXN, APTable) and stage 2 (STE: S2T0SZ, S2SL0, S2PS,
+ * S2AP, XN); it is the only code that interprets a descriptor for a verdict. The hot path calls
+ * walk() with numbers and reads the results from fields (no allocation); when `recordTrail` is
+ * set it also keeps each descriptor it read (address and both halves), for the walk trail.
+ *
+ * Order of checks per descriptor, as the Arm ARM's AArch64 walk pseudocode: an external abort
+ * on the read (F_WALK_EABT), an invalid or reserved-type descriptor (F_TRANSLATION), an output or
+ * next-table address beyond the output size (F_ADDR_SIZE); at the leaf the access flag (F_ACCESS)
+ * and then the permissions (F_PERMISSION).
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import type { PhysicalMemory } from "../memory.js";
+import { F_ACCESS, F_ADDR_SIZE, F_PERMISSION, F_TRANSLATION, F_WALK_EABT } from "./spec.js";
+
+const TWO32 = 0x100000000;
+/** The most descriptors one walk reads (levels 0..3). */
+export const MAX_TRAIL = 4;
+
+/** Permission bits of a translation (as ../iommu.ts PERM_*): R = 1, W = 2, X = 4. */
+const R = 1;
+const W = 2;
+const X = 4;
+
+/** One stage's configuration, from the CD (stage 1) or the STE (stage 2). */
+export interface StageConfig {
+  /** Translation table base (TTB0 / S2TTB), a physical address (stage 1 of a nested stream: an IPA). */
+  ttb: number;
+  /** Input address size in bits: 64 - T0SZ (stage 1) or 64 - S2T0SZ (stage 2). */
+  inputBits: number;
+  /** Level of the first lookup (0..3). */
+  startLevel: number;
+  /** Output address size in bits (CD.IPS or STE.S2PS, capped at SMMU_IDR5.OAS). */
+  outputBits: number;
+  /** Stage 2: S2AP/XN semantics, the STE's S2AFFD; stage 1: AP/UXN/PXN and APTable, the CD's AFFD. */
+  s2: boolean;
+  /** Access flag faults disabled (CD.AFFD / STE.S2AFFD) or updated by hardware (CD.HA / STE.S2HA). */
+  afOff: boolean;
+}
+
+/** Start level of a 4 KiB-granule stage-1 walk for an input size (Arm ARM D8.2.6: levels = ceil((ia - 12) / 9)). */
+export function s1StartLevel(inputBits: number): number {
+  return 4 - Math.ceil((inputBits - 12) / 9);
+}
+
+/** Bits resolved at `level` below the input address: 12 + 9 * (3 - level). */
+export function levelShift(level: number): number {
+  return 12 + 9 * (3 - level);
+}
+
+export class StageWalker {
+  /** Results of the last walk(): output address, leaf level, permissions (R/W/X). */
+  oa = 0;
+  level = 0;
+  perm = 0;
+  /** Leaf descriptor halves and address (the walk's last read). */
+  leafLo = 0;
+  leafHi = 0;
+  /** Fault: the level whose descriptor decided (or the start level for a range check). */
+  faultLevel = 0;
+  /** Fault: the walk read that failed was a table (descriptor) fetch — F_WALK_EABT; its address. */
+  fetchAddr = 0;
+
+  recordTrail = false;
+  trailLen = 0;
+  readonly trailAddr = new Float64Array(MAX_TRAIL);
+  readonly trailLo = new Uint32Array(MAX_TRAIL);
+  readonly trailHi = new Uint32Array(MAX_TRAIL);
+  readonly trailLevel = new Uint8Array(MAX_TRAIL);
+  /** The walk stopped on a read that failed (trailAddr[trailLen] is its address). */
+  trailUnreadable = false;
+
+  /**
+   * Descriptor addresses of a stage-1 walk under stage 2 (nested): a hook that maps an IPA to a
+   * PA, returning -1 - eventId when stage 2 faults (the fault's fields are the hook's business).
+   */
+  tableAddress: ((ipa: number) => number) | undefined;
+  /** The event of the last tableAddress() that failed (0 when none). */
+  tableFault = 0;
+
+  constructor(private readonly mem: PhysicalMemory) {}
+
+  /**
+   * Translates `ia` (a number below 2^53; the caller checks wider addresses) through one stage.
+   * Returns 0 or the event id; `privileged`, `write`, `exec` select the permission checked.
+   */
+  walk(c: StageConfig, ia: number, write: boolean, privileged: boolean, exec: boolean): number {
+    const mem = this.mem;
+    this.trailLen = 0;
+    this.trailUnreadable = false;
+    this.tableFault = 0;
+    this.perm = 0;
+    // The input address range: bits at and above inputBits must be zero (SMMUv3 spec 3.4.1: an
+    // input address outside the range of TTB0 is a translation fault, at the start level).
+    if (ia >= 2 ** c.inputBits) {
+      this.faultLevel = c.startLevel;
+      return F_TRANSLATION;
+    }
+    const outLimit = 2 ** c.outputBits;
+    let table = c.ttb;
+    // Hierarchical permissions of stage-1 table descriptors (APTable, UXNTable, PXNTable).
+    let noUnpriv = false;
+    let noWrite = false;
+    let noUx = false;
+    let noPx = false;
+    for (let level = c.startLevel; level <= 3; level++) {
+      const shift = levelShift(level);
+      // At the start level the index takes every remaining input bit: a stage-2 start level may
+      // concatenate up to 16 tables (Arm ARM D8.2.7); StageConfig validation bounds it.
+      const bitsHere = level === c.startLevel ? c.inputBits - shift : 9;
+      const index = Math.floor(ia / 2 ** shift) % 2 ** bitsHere;
+      let at = table + index * 8;
+      if (this.tableAddress !== undefined) {
+        const pa = this.tableAddress(at);
+        if (pa < 0) {
+          this.faultLevel = level;
+          this.tableFault = -1 - pa;
+          return this.tableFault;
+        }
+        at = pa;
+      }
+      const n = this.trailLen;
+      if (!mem.read64(at)) {
+        this.faultLevel = level;
+        this.fetchAddr = at;
+        if (this.recordTrail && n < MAX_TRAIL) {
+          this.trailAddr[n] = at;
+          this.trailLevel[n] = level;
+          this.trailUnreadable = true;
+        }
+        return F_WALK_EABT;
+      }
+      const lo = mem.lo;
+      const hi = mem.hi;
+      if (this.recordTrail) {
+        this.trailAddr[n] = at;
+        this.trailLo[n] = lo;
+        this.trailHi[n] = hi;
+        this.trailLevel[n] = level;
+        this.trailLen = n + 1;
+      }
+      this.faultLevel = level;
+      // Invalid (bit 0 = 0), a reserved-type L3 descriptor (bits 1:0 = 0b01), or a block at L0
+      // with the 4 KiB granule (Arm ARM D8.3.1): translation fault.
+      if ((lo & 1) === 0) return F_TRANSLATION;
+      const isTable = (lo & 2) !== 0 && level < 3;
+      if (level === 3 && (lo & 2) === 0) return F_TRANSLATION;
+      if (!isTable && level === 0) return F_TRANSLATION;
+      // Address bits 47:12 of the descriptor (4 KiB granule without FEAT_LPA2; bits 51:48 are
+      // RES0 or attributes): beyond the output size is an address size fault (Arm ARM D8.3.1).
+      if (isTable) {
+        const nextAddr = (hi & 0xffff) * TWO32 + (((lo >>> 12) << 12) >>> 0);
+        if (nextAddr >= outLimit) return F_ADDR_SIZE;
+        if (!c.s2) {
+          if (hi & (1 << 29)) noUnpriv = true; // APTable[0], bit 61
+          if (hi & (1 << 30)) noWrite = true; // APTable[1], bit 62
+          if (hi & (1 << 28)) noUx = true; // UXNTable, bit 60
+          if (hi & (1 << 27)) noPx = true; // PXNTable, bit 59
+        }
+        table = nextAddr;
+        continue;
+      }
+      // A leaf: block (L1/L2) or page (L3). Output address bits [47:shift].
+      const base = (hi & 0xffff) * TWO32 + (((lo >>> 12) << 12) >>> 0);
+      const blockMask = 2 ** shift;
+      const oaBase = base - (base % blockMask);
+      if (oaBase >= outLimit) return F_ADDR_SIZE;
+      this.leafLo = lo;
+      this.leafHi = hi;
+      this.level = level;
+      // Access flag, bit 10.
+      if ((lo & 0x400) === 0 && !c.afOff) return F_ACCESS;
+      let perm: number;
+      if (c.s2) {
+        // S2AP bits 7:6: bit 6 read, bit 7 write; XN bits 54:53 (0b00: executable).
+        perm = ((lo >>> 6) & 1 ? R : 0) | ((lo >>> 7) & 1 ? W : 0) | ((hi >>> 21) & 3 ? 0 : X);
+      } else {
+        // AP[2:1] bits 7:6: AP[1] (bit 6) unprivileged access, AP[2] (bit 7) read-only.
+        const ap1 = (lo >>> 6) & 1;
+        const ap2 = (lo >>> 7) & 1;
+        const unpriv = !privileged;
+        const readable = unpriv ? ap1 === 1 && !noUnpriv : true;
+        const writable = readable && ap2 === 0 && !noWrite;
+        const xn = unpriv ? (hi >>> 22) & 1 || noUx : (hi >>> 21) & 1 || noPx;
+        perm = (readable ? R : 0) | (writable ? W : 0) | (readable && !xn ? X : 0);
+      }
+      this.perm = perm;
+      this.oa = oaBase + (ia % blockMask);
+      if (write ? (perm & W) === 0 : (perm & R) === 0) return F_PERMISSION;
+      if (exec && (perm & X) === 0) return F_PERMISSION;
+      return 0;
+    }
+    return F_TRANSLATION; // unreachable: level 3 always decides
+  }
+}
