@@ -13,7 +13,8 @@ import { KernelLog, type LogSnapshot } from "./klog.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./vtd/regs.js";
 import type { Errno, VfioContainer } from "./vfio.js";
-import { Vmm, failStep, fullBdf, type VmRuntime } from "./vmm.js";
+import { Vmm, failStep, failStepErrno, fullBdf, type VmRuntime } from "./vmm.js";
+import { bindPasidStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
 import type { EntryTarget, InvalidateRequest, IommuUnit } from "./iommu.js";
 import { vtdUnit } from "./vtd/model.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
@@ -240,11 +241,29 @@ export class Machine {
         return this.invalidateStep(step, out);
       case "poke":
         return this.poke(step, out);
+      case "bind-pasid":
+      case "unbind-pasid":
+        return step.op === "bind-pasid" ? bindPasidStep(this.pasidContext(out), step) : unbindPasidStep(this.pasidContext(out), step);
       case "wait":
         this.clock += step.ns;
         out.summary = `time advanced to ${formatSeconds(this.clock)}`;
         return;
     }
+  }
+
+  /** What the scalable-mode PASID steps (vtd/pasidBind.ts) need of the machine. */
+  private pasidContext(out: StepOutcome): PasidStepContext {
+    return {
+      driver: this.driver,
+      sidOf: (key) => {
+        const dev = this.pci.device(key);
+        return dev === undefined ? undefined : this.pci.requesterId(dev);
+      },
+      vm: (name) => this.vms.get(name),
+      fail: (error, summary) => void this.fail(out, error, summary),
+      failErrno: (errno, summary) => failStepErrno(this.trace, this.currentStep, out, errno, summary),
+      summary: (text) => void (out.summary = text),
+    };
   }
 
   private vm(name: string): VmRuntime {
@@ -273,7 +292,7 @@ export class Machine {
         this.fail(out, "unknown-device", `no host device ${t.device}`);
         return;
       }
-      const x = dmaTransfer(this.pci.requesterId(dev), t.iova, t.length, t.write, t.repeat);
+      const x = dmaTransfer(this.pci.requesterId(dev), t.iova, t.length, t.write, t.repeat, t.pasid ?? -1);
       xs.push(x);
       total += x.pages * x.repeat;
     }

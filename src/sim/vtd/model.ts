@@ -37,7 +37,9 @@ const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
 
 export class VtdModel implements IommuUnit {
-  readonly model = "Intel VT-d (legacy mode)";
+  get model(): string {
+    return this.unit.ttm === 1 ? "Intel VT-d (scalable mode)" : "Intel VT-d (legacy mode)";
+  }
   private readonly inspection: IommuInspection;
 
   /**
@@ -157,8 +159,21 @@ export class VtdModel implements IommuUnit {
   }
 
   translate(req: TranslateRequest): Verdict {
-    const r = this.unit.translate(req.sid, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write);
-    return this.verdict(r);
+    this.setRequest(req);
+    try {
+      const r = this.unit.translate(req.sid, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write);
+      return this.verdict(r);
+    } finally {
+      this.setRequest(undefined);
+    }
+  }
+
+  /** The request's PASID prefix (PASID, privileged, execute) on the unit, for one translate(); undefined resets it. */
+  private setRequest(req: TranslateRequest | undefined): void {
+    const u = this.unit;
+    u.reqPasid = req?.pasid ?? -1;
+    u.reqPriv = req?.pasid !== undefined && (req.privileged ?? false);
+    u.reqExec = req?.pasid !== undefined && (req.exec ?? false);
   }
 
   explain(req: TranslateRequest): Translation {
@@ -170,6 +185,7 @@ export class VtdModel implements IommuUnit {
     const savedW = w.recordTrail;
     u.recordTrail = true;
     w.recordTrail = true;
+    this.setRequest(req);
     try {
       const r = u.translate(req.sid, hi, lo, req.write, true);
       const verdict = this.verdict(r);
@@ -184,6 +200,7 @@ export class VtdModel implements IommuUnit {
       const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.level !== verdict.level || fresh.hpa !== verdict.hpa || fresh.perms !== verdict.perms;
       return { request: req, verdict, trail, stale };
     } finally {
+      this.setRequest(undefined);
       u.bypassCaches = false;
       u.recordTrail = savedU;
       w.recordTrail = savedW;
@@ -208,6 +225,12 @@ export class VtdModel implements IommuUnit {
     const out: Trail = { entries };
     const stage = u.stage;
     if (stage === XlateStage.None || stage === XlateStage.Iotlb) return out;
+    if (u.ttm === 1) {
+      // Scalable mode: the entries translateScalable recorded (scalable.ts), in the contract's words.
+      entries.push(...u.smTrail);
+      if (r !== 0 && u.smStop !== undefined) out.stop = { entry: entries.length - 1, reason: r, cause: u.smStop.cause, why: u.smStop.why };
+      return out;
+    }
     const stop = (cause: StopCause, why: string) => {
       out.stop = { entry: entries.length - 1, reason: r, cause, why };
       return out;
