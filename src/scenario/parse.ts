@@ -24,7 +24,7 @@ const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "sw
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
 export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO"];
-const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device"] as const;
+const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page"] as const;
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
 
@@ -875,20 +875,22 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       return withExpect({ ...base, op, device, iova, write });
     }
     case "invalidate": {
-      const f = fields(["granularity", "domain", "device", "iova", "am", "ih"]);
+      const f = fields(["granularity", "domain", "device", "iova", "am", "ih", "pasid"]);
       if (!f) return undefined;
       const gNode = r.required(f, "granularity", "the invalidate step", item);
       const granularity = gNode === undefined ? undefined : r.enumOf(gNode, "granularity", GRANULARITIES);
       if (granularity === undefined) return undefined;
       const s: Extract<Step, { op: "invalidate" }> = { ...base, op, granularity };
       if (f.has("domain")) s.domain = r.int(f.get("domain")!.value, "domain", 0, 65535);
-      else if (granularity === "domain" || granularity === "page" || granularity === "context-domain") r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"domain\"", granularity), l10n.t("Give the domain id (DID) shown in the Mapping Tables view."));
+      else if (granularity === "domain" || granularity === "page" || granularity === "context-domain" || granularity.startsWith("pasid")) r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"domain\"", granularity), l10n.t("Give the domain id (DID) shown in the Mapping Tables view."));
       if (f.has("device")) s.device = r.bdf(f.get("device")!.value, "device")?.key;
       else if (granularity === "context-device") r.error(item, "missing-key", l10n.t("a context-device invalidation needs \"device\""), l10n.t("Add device: \"01:00.0\"."));
       if (f.has("iova")) s.iova = r.addr(f.get("iova")!.value, "iova");
-      else if (granularity === "page") r.error(item, "missing-key", l10n.t("a page invalidation needs \"iova\""), l10n.t("Add the IOVA of the first page."));
+      else if (granularity === "page" || granularity === "pasid-page") r.error(item, "missing-key", l10n.t("a page invalidation needs \"iova\""), l10n.t("Add the IOVA of the first page."));
       if (f.has("am")) s.am = r.int(f.get("am")!.value, "am", 0, 63);
       if (f.has("ih")) s.ih = r.bool(f.get("ih")!.value, "ih");
+      if (f.has("pasid")) s.pasid = r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff);
+      else if (granularity === "pasid" || granularity === "pasid-page") r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"pasid\"", granularity), l10n.t("Give the PASID whose translations to invalidate."));
       return withExpect(s);
     }
     case "poke": {

@@ -186,13 +186,15 @@ export type Step =
   /** A raw invalidation descriptor submitted to the IOMMU (queued invalidation). */
   | (StepBase & {
       op: "invalidate";
-      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device";
+      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | "pasid-cache" | "pasid" | "pasid-page";
       domain?: number;
       device?: string;
       iova?: bigint;
       /** Address mask: 2^am pages. */
       am?: number;
       ih?: boolean;
+      /** The PASID of a pasid-cache (optional), pasid or pasid-page invalidation (scalable mode). */
+      pasid?: number;
     })
   /** Writes a raw 64-bit value into a table entry or RTADDR (reproduces corruption). */
   | (StepBase & {

@@ -144,7 +144,15 @@ export interface IommuModel {
 }
 
 /** What an invalidation covers, in the scenario's words (VT-d's granularities; other models map them). */
-export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device";
+export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | PasidInvalidateScope;
+
+/**
+ * Per-PASID invalidations (VT-d scalable mode: the PASID-cache descriptor and the PASID-based IOTLB
+ * descriptor; SMMUv3: CMD_CFGI_CD and CMD_TLBI_NH_VA/ASID): the cached PASID entries of a domain
+ * (pasid-cache, with `pasid`: of one PASID), the translations of one PASID (pasid), or some pages
+ * of them (pasid-page, with iova and order).
+ */
+export type PasidInvalidateScope = "pasid-cache" | "pasid" | "pasid-page";
 
 export interface InvalidateRequest {
   scope: InvalidateScope;
@@ -157,6 +165,8 @@ export interface InvalidateRequest {
   order?: number;
   /** Leaf entries only changed (VT-d IH): non-leaf caches may be kept. */
   leafOnly?: boolean;
+  /** The PASID of a per-PASID scope (pasid-cache without it: every PASID of the domain). */
+  pasid?: number;
 }
 
 export interface InvalidateResult {

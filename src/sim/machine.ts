@@ -390,13 +390,14 @@ export class Machine {
     if (step.iova !== undefined) req.iova = step.iova;
     if (step.am !== undefined) req.order = step.am;
     if (step.ih !== undefined) req.leafOnly = step.ih;
+    if (step.pasid !== undefined) req.pasid = step.pasid;
     const r = this.iommu.invalidate(req);
     if (!r.ok) {
       for (const line of r.log) this.log.kernel(this.clock, line, this.currentStep);
       this.fail(out, "invalidation-queue-error", r.error ?? "the unit rejected the invalidation");
       return;
     }
-    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") ? "" : `: ${plural(r.dropped, "IOTLB entry", "IOTLB entries")} dropped`}`;
+    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") || step.granularity === "pasid-cache" ? "" : `: ${plural(r.dropped, "IOTLB entry", "IOTLB entries")} dropped`}`;
   }
 
   private sidOf(key: string): number {

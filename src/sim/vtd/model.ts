@@ -11,7 +11,7 @@ import { renderQiError } from "./dmesg.js";
 import type { IntelIommuDriver } from "./driver.js";
 import { decodeEntryWord, vtdInspection } from "./inspect.js";
 import { decodeRegister, REGISTER_VIEWS, type RegisterName } from "./regs.js";
-import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, encodeCcDesc, encodeIotlbDesc, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI } from "./qi.js";
+import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_PASID, PIOTLB_PASID, PIOTLB_PSI } from "./qi.js";
 import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, decodeRootEntry, rootEntryFields, rootEntryReservedBits } from "./context.js";
 import { formatSid } from "../bdf.js";
 import { decodeSlpte, slEntryName, slIndex, slpteLayout } from "./slpt.js";
@@ -111,6 +111,16 @@ export class VtdModel implements IommuUnit {
         break;
       case "context-device":
         desc = encodeCcDesc(CC_DEVICE, did, req.sid ?? 0);
+        break;
+      // Scalable mode (VT-d 6.5.2.2, 6.5.2.4; Linux pasid_cache_invalidation_with_pasid, qi_flush_piotlb).
+      case "pasid-cache":
+        desc = req.pasid === undefined ? encodePcDesc(PC_DOMAIN, did) : encodePcDesc(PC_PASID, did, req.pasid);
+        break;
+      case "pasid":
+        desc = encodePiotlbDesc(PIOTLB_PASID, did, req.pasid ?? 0);
+        break;
+      case "pasid-page":
+        desc = encodePiotlbDesc(PIOTLB_PSI, did, req.pasid ?? 0, req.iova ?? 0n, req.order ?? 0, req.leafOnly ?? false);
         break;
     }
     const before = this.unit.iotlb.entries().length;
