@@ -9,6 +9,10 @@ import { simulateText } from "../../src/cli/simulate.js";
 import { vtdUnit } from "../../src/sim/vtd/model.js";
 import { PGTT_FL, PGTT_NESTED } from "../../src/sim/vtd/scalable.js";
 import { decodeEcap } from "../../src/sim/vtd/regs.js";
+import { runScenario } from "../../src/sim/run.js";
+import { explainEvent } from "../../src/engine/walk.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 
 const SID = 0x0100;
 
@@ -89,6 +93,52 @@ describe("the walk trail (the one source of every view)", () => {
     expect(names.slice(4, 8)).toEqual(["SL-PML4E", "SL-PDPE", "SL-PDE", "FL-PML4E"]);
     expect(names.filter((n) => n.startsWith("FL-"))).toEqual(["FL-PML4E", "FL-PDPE", "FL-PDE", "FL-PTE"]);
     expect(names.at(-1)).toBe("SL-PTE"); // the output GPA's own second-level walk
+  });
+});
+
+describe("tables() in scalable mode (the trees)", () => {
+  it("root entry -> scalable context entry -> PASID entries -> first-level entries, decoded by the walk's layouts", () => {
+    const { iommu } = sva();
+    const ctx = iommu.tables().root.child("01")!.child("00")!;
+    expect(ctx).toMatchObject({ kind: "context-entry", sid: SID, translation: "translated", levels: 4 });
+    expect(ctx.fields.map((f) => f.name)).toEqual(["P", "FPD", "DTE", "PASIDE", "PRE", "PDTS", "PASIDDIRPTR", "RID_PASID", "RID_PRIV"]);
+    const pasids = ctx.children();
+    expect(pasids.map((n) => n.kind === "pasid-entry" && [n.pasid, n.noPasid, n.translation, n.topName])).toEqual([
+      [0, true, "first-level", "FL-PML4"],
+      [2, false, "first-level", "FL-PML4"],
+    ]);
+    // PASID 2's FL-PTEs: the read-only page has perm R only.
+    let n = ctx.child("p2")!;
+    for (const k of ["254", "0", "0"]) n = n.children().find((c) => c.key === k)!;
+    const ptes = n.children().filter((c) => c.kind === "pte");
+    expect(ptes.map((p) => p.kind === "pte" && [p.index, p.perm, p.leaf, p.target])).toEqual([
+      [0, 3, true, 0x3_1000_0000n],
+      [1, 1, true, 0x3_1000_1000n],
+    ]);
+    expect(ptes[1]!.fields.find((f) => f.name === "U/S")).toMatchObject({ value: "1", meaning: "user" });
+  });
+
+  it("IOTLB entries name their domain and PASID, not the internal tag", () => {
+    const { iommu } = sva();
+    iommu.translate({ sid: SID, pasid: 2, iova: 0x7f00_0000_0000n, write: false });
+    const did = iommu.tables().root.child("01")!.child("00")!.child("p2")!;
+    const e = iommu.tables().iotlb.entries();
+    expect(e.map((x) => [x.did, x.pasid, x.iova])).toEqual([[did.kind === "pasid-entry" ? did.did : -1, 2, 0x7f00_0000_0000n]]);
+  });
+});
+
+describe("views of a PASID transaction", () => {
+  it("the trace walk pane / debugger explain a PASID event with its PASID (not RID_PASID)", () => {
+    const file = join(__dirname, "..", "..", "examples", "first-level-permission.passthrough.yaml");
+    const scenario = parseScenario(readFileSync(file, "utf8"), file).scenario!;
+    const { run } = runScenario(scenario);
+    const t = run!.trace;
+    let ev = -1;
+    for (let i = 0; i < t.length; i++) if (t.reason[i] === 0x85) ev = i;
+    const w = explainEvent(run!, ev);
+    expect(w.reason).toBe(0x85);
+    expect(w.stages.map((s) => s.name).slice(0, 4)).toEqual(["scalable-mode root entry", "scalable-mode context entry", "PASID directory entry", "PASID table entry"]);
+    expect(w.stages.at(-1)).toMatchObject({ name: "FL-PTE", stop: expect.stringContaining("R/W = 0") });
   });
 });
 
