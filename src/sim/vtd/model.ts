@@ -145,6 +145,8 @@ export class VtdModel implements IommuUnit {
     const rootAddr = u.rootTable + bus * 16;
     if (t.structure === "root") return rootAddr;
     if (t.structure === "root-hi") return rootAddr + 8;
+    // Scalable mode: 32-byte context entries in lower/upper tables, PASID tables below them; a poke names those by address.
+    if (u.ttm === 1) return "in scalable mode a poke target names only the root entry (root, root-hi); give the address of a scalable context, PASID or first-level entry";
     const re = decodeRootEntry(mem.readU64(rootAddr) ?? 0n, mem.readU64(rootAddr + 8) ?? 0n);
     if (!re.present) return `the root entry of bus ${hex2(bus)} is not present`;
     const ceAddr = Number(re.ctp) + (t.sid & 0xff) * 16;
