@@ -7,12 +7,14 @@
 import { parseArgs } from "node:util";
 import type { EvidenceKind } from "../import/index.js";
 import type { UsageErrorCode } from "../protocol/diagnostics.js";
+import { BENCH_MODES, type BenchMode } from "./benchModes.js";
 
 export const USAGE = `usage:
   passthrough simulate FILE... [--json | --format text|json|junit] [--junit OUT.xml] [--quiet]
                                                     run scenarios, print outcomes, faults (dmesg format) and expectations;
                                                     junit: one test case per expect, for CI (--junit also writes the file)
-  passthrough bench [N] [REPS] [--dump]             the VT-d translation benchmark (N requests: 1..50000000, default
+  passthrough bench [N] [REPS] [--dump] [--mode legacy|scalable|nested]
+                                                    the VT-d translation benchmark (--mode: the SPEC workloads through the unit's translate(), legacy beside the mode) (N requests: 1..50000000, default
                                                     10000000; REPS: 1..16, default 3)
   passthrough decode FILE... [--kind KIND] [--json] decode kernel logs, IOMMU group listings, ftrace iommu events, configs
   passthrough explain FILE... [--kind KIND] [--trace FTRACE] [--json]
@@ -35,7 +37,7 @@ export type Command =
   | { cmd: "explain"; files: string[]; kind?: EvidenceKind; trace?: string; json: boolean }
   | { cmd: "synthesize"; files: string[] }
   | { cmd: "export"; file: string; format: ExportFormat; vm?: string }
-  | { cmd: "bench"; n: number; reps: number; dump: boolean }
+  | { cmd: "bench"; n: number; reps: number; dump: boolean; mode?: BenchMode }
   | { cmd: "help" };
 
 /**
@@ -70,7 +72,7 @@ const COMMANDS = {
   explain: { kind: { type: "string" }, trace: { type: "string" }, json: { type: "boolean" } },
   synthesize: {},
   export: { format: { type: "string" }, vm: { type: "string" } },
-  bench: { dump: { type: "boolean" } },
+  bench: { dump: { type: "boolean" }, mode: { type: "string" } },
 } satisfies Record<string, Record<string, OptionSpec>>;
 type CommandName = keyof typeof COMMANDS;
 
@@ -135,7 +137,9 @@ export function parseCommandLine(argv: readonly string[]): Command {
         if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > max) throw new UsageError("invalid-argument", `bench: ${what} must be a whole number from 1 to ${max.toLocaleString("en-US")}, got ${JSON.stringify(p)}`);
         return Number(p);
       });
-      return { cmd: name, n: nums[0] ?? 10_000_000, reps: nums[1] ?? 3, dump: flag("dump") };
+      const mode = values.mode;
+      if (mode !== undefined && (typeof mode !== "string" || !(BENCH_MODES as readonly string[]).includes(mode))) throw new UsageError("invalid-option-value", `bench: --mode ${JSON.stringify(mode)} is not one of ${BENCH_MODES.join(", ")}${suggest(String(mode), BENCH_MODES, "")}`);
+      return { cmd: name, n: nums[0] ?? 10_000_000, reps: nums[1] ?? 3, dump: flag("dump"), ...(mode !== undefined ? { mode: mode as BenchMode } : {}) };
     }
   }
 }

@@ -15,7 +15,7 @@ import { compileWasm, DmaBurst, SecondLevelTranslator } from "../sim/vtd/transla
 import { Trace } from "../trace/trace.js";
 import { BENCH_FOLD_WASM } from "./benchFoldWasm.js";
 
-const TABLE_BASE = 0x10000000;
+export const TABLE_BASE = 0x10000000;
 const M_4K = 262144;
 const N_1G = 8;
 const N_2M = 64;
@@ -90,7 +90,7 @@ function mul64(aHi: number, aLo: number, bHi: number, bLo: number): void {
   mulHi = (r3 * 65536 + r2) >>> 0;
 }
 
-interface Tables {
+export interface Tables {
   mem: PhysicalMemory;
   map4k: Float64Array;
   g1: number[];
@@ -102,9 +102,9 @@ interface Tables {
 }
 
 /** SPEC section 4, in order, on one generation stream (seed 42). */
-function generate(): Tables {
+export function generate(extraSram = 0): Tables {
   const rng = new SplitMix64(42);
-  const mem = new PhysicalMemory({ poolBase: TABLE_BASE, poolInitialPages: 170000, poolMaxPages: 200000, dramBytes: 0, sramBytes: 256 * 1024 });
+  const mem = new PhysicalMemory({ poolBase: TABLE_BASE, poolInitialPages: 170000, poolMaxPages: 200000, dramBytes: 0, sramBytes: 256 * 1024 + extraSram });
   mem.allocPage(); // page 0: the SL-PML4 root
   const mapped = new Set<number>(); // 4 KiB page numbers of map4k[] so far
   /** SPEC 4.1 install(): allocate missing tables top-down (linked with R|W), then write the entry. */
@@ -216,14 +216,14 @@ function generate(): Tables {
   return { mem, map4k, g1, sp2m, bad, hot, ws, mapped };
 }
 
-interface Requests {
+export interface Requests {
   /** IOVA of request i: [2i] low dword, [2i + 1] high dword (the layout of a DmaBurst, so a chunk is one copy). */
   iova: Int32Array;
   write: Uint8Array;
 }
 
 /** SPEC section 5: one stream per workload. IOVAs stay below 2^49, exact as doubles. */
-function requests(t: Tables, workload: 1 | 2 | 3, n: number): Requests {
+export function requests(t: Tables, workload: 1 | 2 | 3, n: number): Requests {
   const rng = new SplitMix64(42 + workload);
   const out: Requests = { iova: new Int32Array(2 * n), write: new Uint8Array(n) };
   for (let i = 0; i < n; i++) {

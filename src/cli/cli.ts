@@ -7,6 +7,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { runBench, benchDump, runScenarioBench } from "./bench.js";
+import { runModeBench } from "./benchModes.js";
 import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
 import { decode, explain, synthesize } from "./evidence.js";
 import { parseCommandLine, UsageError, USAGE, type Command } from "./args.js";
@@ -45,6 +46,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     case "bench":
       if (c.dump) {
         for (const line of benchDump()) io.out(line + "\n");
+        return 0;
+      }
+      if (c.mode !== undefined) {
+        // The unit path: legacy first, then the mode, the same tables and requests (docs/scalable-mode.md).
+        for (const m of c.mode === "legacy" ? (["legacy"] as const) : (["legacy", c.mode] as const)) io.out(runModeBench(m, c.n, c.reps, (l) => io.err(l + "\n")) + "\n");
         return 0;
       }
       io.out(runBench(c.n, c.reps, { log: (l) => io.err(l + "\n") }) + "\n");

@@ -88,6 +88,9 @@ export const DIAGNOSTIC_CODES = [
   "map-interrupt-window",
   "map-overlap",
   "address-beyond-aw",
+  // scalable mode (docs/scalable-mode.md): a PASID feature on a unit or step that cannot have it
+  "scalable-mode-required",
+  "pasid-unsupported",
   // sim/: the machine's own checks, a step's named error (StepOutcome.error, `expect: { error }`)
   // and the run's limits
   "device-not-bound",

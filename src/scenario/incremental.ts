@@ -30,6 +30,7 @@ function placeStep(step: Step, index: number, dOffset: number, dLine: number): S
   if (step.expect) s.expect = { ...step.expect, range: shifted(step.expect.range, dOffset, dLine) };
   if (step.op === "poke" && step.target) (s as Extract<Step, { op: "poke" }>).target = { ...step.target };
   if (step.op === "dma" && step.transfers) (s as Extract<Step, { op: "dma" }>).transfers = step.transfers.map((t) => ({ ...t, range: shifted(t.range, dOffset, dLine) }));
+  if (step.op === "bind-pasid") (s as Extract<Step, { op: "bind-pasid" }>).maps = step.maps.map((m) => ({ ...m, range: shifted(m.range, dOffset, dLine) }));
   return s;
 }
 

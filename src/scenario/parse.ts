@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { POKE_REGISTERS, POKE_STRUCTURES, type Diagnostic, type DiagnosticCode, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -22,9 +22,9 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO"];
-const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device"] as const;
+const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page"] as const;
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
 
@@ -460,7 +460,7 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -542,6 +542,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     pageSelectiveInvalidation: b("page-selective-invalidation", true),
     mamv,
     hostPassThrough: b("host-pass-through", false),
+    ...parseScalable(r, f),
     range: r.range(node),
   };
 }
@@ -654,6 +655,38 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     hostPassThrough: hostPt,
     range: r.range(node),
   };
+}
+
+/**
+ * The scalable-mode options of host.iommu (docs/scalable-mode.md): `scalable` (ECAP.SMTS, and Linux
+ * runs the unit in scalable mode), `first-level` / `second-level` / `nested` (ECAP.FLTS / SLTS /
+ * NEST) and `pasid-bits` (ECAP.PSS + 1). A feature of scalable mode on a unit without it is an error.
+ */
+function parseScalable(r: Reader, f: Fields): Partial<IommuSpec> {
+  const out: Partial<IommuSpec> = {};
+  const scalable = f.has("scalable") ? r.bool(f.get("scalable")!.value, "host.iommu.scalable") : undefined;
+  const smOnly = ["first-level", "second-level", "nested", "pasid-bits"].filter((k) => f.has(k));
+  if (scalable !== true) {
+    for (const k of smOnly) r.error(f.get(k)!.key, "scalable-mode-required", l10n.t("host.iommu.{0} is a scalable-mode capability, but this unit has no scalable mode (ECAP.SMTS = 0)", k), l10n.t("Add scalable: true to host.iommu (a unit with ECAP.SMTS), or remove {0}.", k));
+    return out;
+  }
+  out.scalable = true;
+  const flag = (k: string, key: "firstLevel" | "secondLevel" | "nested") => {
+    if (!f.has(k)) return;
+    const v = r.bool(f.get(k)!.value, `host.iommu.${k}`);
+    if (v !== undefined) out[key] = v;
+  };
+  flag("first-level", "firstLevel");
+  flag("second-level", "secondLevel");
+  flag("nested", "nested");
+  if (f.has("pasid-bits")) {
+    const v = r.int(f.get("pasid-bits")!.value, "host.iommu.pasid-bits", 0, 20);
+    if (v !== undefined) out.pasidBits = v;
+  }
+  if (out.firstLevel === false && out.secondLevel === false) r.error(f.get("second-level")!.key, "invalid-value", l10n.t("a scalable-mode unit needs first-level or second-level translation"), l10n.t("Linux's intel_iommu cannot allocate a paging domain on a unit with neither ECAP.FLTS nor ECAP.SLTS; set first-level: true or second-level: true."));
+  if (out.nested === true && (out.firstLevel === false || out.secondLevel === false)) r.error(f.get("nested")!.key, "invalid-value", l10n.t("nested translation needs both first-level and second-level translation"), l10n.t("ECAP.NEST walks first-level tables through second-level ones: keep first-level and second-level true, or set nested: false."));
+  if (f.has("queued-invalidation") && r.bool(f.get("queued-invalidation")!.value, "host.iommu.queued-invalidation") === false) r.error(f.get("queued-invalidation")!.key, "invalid-value", l10n.t("scalable mode needs queued invalidation"), l10n.t("The PASID-cache and PASID-based IOTLB invalidations exist only as queued-invalidation descriptors; Linux turns scalable mode off on a unit without ECAP.QI. Remove queued-invalidation: false."));
+  return out;
 }
 
 /** `pci:`, `vms:`, `workload:` with nothing after them (or null, ~): an empty list. */
@@ -940,6 +973,17 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       const { range: _first, ...first } = transfers[0]!;
       return withExpect({ ...base, op, ...first, transfers });
     }
+    case "bind-pasid":
+      return parseBindPasid(r, body, item, base, withExpect);
+    case "unbind-pasid": {
+      const f = fields(["device", "pasid"]);
+      if (!f) return undefined;
+      const device = bdfReq(r, f, "device", op, item);
+      const pNode = r.required(f, "pasid", "the unbind-pasid step", item);
+      const pasid = pNode === undefined ? undefined : r.int(pNode, "pasid", 0, 0xfffff);
+      if (device === undefined || pasid === undefined) return undefined;
+      return withExpect({ ...base, op, device, pasid });
+    }
     case "translate": {
       const f = fields(["device", "iova", "write"]);
       if (!f) return undefined;
@@ -951,20 +995,22 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       return withExpect({ ...base, op, device, iova, write });
     }
     case "invalidate": {
-      const f = fields(["granularity", "domain", "device", "iova", "am", "ih"]);
+      const f = fields(["granularity", "domain", "device", "iova", "am", "ih", "pasid"]);
       if (!f) return undefined;
       const gNode = r.required(f, "granularity", "the invalidate step", item);
       const granularity = gNode === undefined ? undefined : r.enumOf(gNode, "granularity", GRANULARITIES);
       if (granularity === undefined) return undefined;
       const s: Extract<Step, { op: "invalidate" }> = { ...base, op, granularity };
       if (f.has("domain")) s.domain = r.int(f.get("domain")!.value, "domain", 0, 65535);
-      else if (granularity === "domain" || granularity === "page" || granularity === "context-domain") r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"domain\"", granularity), l10n.t("Give the domain id (DID) shown in the Mapping Tables view."));
+      else if (granularity === "domain" || granularity === "page" || granularity === "context-domain" || granularity.startsWith("pasid")) r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"domain\"", granularity), l10n.t("Give the domain id (DID) shown in the Mapping Tables view."));
       if (f.has("device")) s.device = r.bdf(f.get("device")!.value, "device")?.key;
       else if (granularity === "context-device") r.error(item, "missing-key", l10n.t("a context-device invalidation needs \"device\""), l10n.t("Add device: \"01:00.0\"."));
       if (f.has("iova")) s.iova = r.addr(f.get("iova")!.value, "iova");
-      else if (granularity === "page") r.error(item, "missing-key", l10n.t("a page invalidation needs \"iova\""), l10n.t("Add the IOVA of the first page."));
+      else if (granularity === "page" || granularity === "pasid-page") r.error(item, "missing-key", l10n.t("a page invalidation needs \"iova\""), l10n.t("Add the IOVA of the first page."));
       if (f.has("am")) s.am = r.int(f.get("am")!.value, "am", 0, 63);
       if (f.has("ih")) s.ih = r.bool(f.get("ih")!.value, "ih");
+      if (f.has("pasid")) s.pasid = r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff);
+      else if (granularity === "pasid" || granularity === "pasid-page") r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"pasid\"", granularity), l10n.t("Give the PASID whose translations to invalidate."));
       return withExpect(s);
     }
     case "poke": {
@@ -1013,6 +1059,55 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       return withExpect({ ...base, op, target, ...rmw });
     }
   }
+}
+
+/** `bind-pasid: { device, pasid, mode, vm, supervisor, wpe, maps: [ { va, size, perm, user, hpa | gpa } ] }` (docs/scalable-mode.md). */
+function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index: number; range: SourceRange }, withExpect: <T extends object>(s: T) => T): Step | undefined {
+  const op = "bind-pasid" as const;
+  const f = r.fields(body, ["device", "pasid", "mode", "vm", "supervisor", "wpe", "maps"], "the bind-pasid step");
+  if (!f) return undefined;
+  const device = bdfReq(r, f, "device", op, item);
+  const pNode = r.required(f, "pasid", "the bind-pasid step", item);
+  const pasid = pNode === undefined ? undefined : r.int(pNode, "pasid", 0, 0xfffff);
+  const mode = f.has("mode") ? r.enumOf(f.get("mode")!.value, "mode", PASID_MODES) : "first-level";
+  const guestVm = f.has("vm") ? r.str(f.get("vm")!.value, "vm") : undefined;
+  const supervisor = f.has("supervisor") ? r.bool(f.get("supervisor")!.value, "supervisor") ?? false : false;
+  const wpe = f.has("wpe") ? r.bool(f.get("wpe")!.value, "wpe") ?? false : false;
+  if (device === undefined || pasid === undefined || mode === undefined) return undefined;
+  if (mode === "nested" && guestVm === undefined) {
+    r.error(item, "missing-key", l10n.t("a nested bind needs \"vm\": the VM whose guest-physical memory the first-level tables live in"), l10n.t("Add vm: <name> (the second level maps that VM's RAM, IOVA = GPA)."));
+    return undefined;
+  }
+  const maps: PasidMapSpec[] = [];
+  const mNode = f.get("maps")?.value ?? null;
+  if (mNode !== null) {
+    if (!isSeq(mNode)) {
+      r.error(mNode, "expected-list", l10n.t("maps must be a list"), l10n.t("- { va: 0x7f0000000000, size: 64KiB, perm: rw } per mapping."));
+      return undefined;
+    }
+    for (const alias of mNode.items as Node[]) {
+      const it = r.deref(alias) ?? alias;
+      const m = r.fields(it, ["va", "size", "perm", "user", "hpa", "gpa"], "a PASID mapping");
+      if (!m) return undefined;
+      const va = addrReq(r, m, "va", "PASID mapping", it);
+      const size = m.has("size") ? r.size(m.get("size")!.value, "size") : 4096n;
+      const perm = m.has("perm") ? r.parsed(m.get("perm")!.value, "perm", "invalid-value", parsePerm) : "rw";
+      const user = m.has("user") ? r.bool(m.get("user")!.value, "user") ?? true : true;
+      const hpa = m.has("hpa") ? r.addr(m.get("hpa")!.value, "hpa") : undefined;
+      const gpa = m.has("gpa") ? r.addr(m.get("gpa")!.value, "gpa") : undefined;
+      if (va === undefined || size === undefined || perm === undefined) return undefined;
+      if ((va | size | (hpa ?? 0n) | (gpa ?? 0n)) & 0xfffn || size === 0n || size > 1n << 30n) {
+        r.error(it, "map-unaligned", l10n.t("a PASID mapping needs 4 KiB-aligned va, size, hpa and gpa, and a size of at most 1GiB"), l10n.t("First-level tables map whole 4 KiB pages."));
+        return undefined;
+      }
+      if (mode === "nested" && gpa === undefined) {
+        r.error(it, "missing-key", l10n.t("a nested mapping needs \"gpa\": the guest-physical page the guest's first-level tables point at"), l10n.t("Add gpa: 0x... inside the VM's RAM."));
+        return undefined;
+      }
+      maps.push({ va, size, perm, user, ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
+    }
+  }
+  return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps });
 }
 
 /** Transactions one `dma` step may simulate (its trace events). */

@@ -98,6 +98,19 @@ export interface IommuSpec {
   mamv: number;
   /** Host kernel option iommu=pt: host-driver devices get a pass-through context entry. */
   hostPassThrough: boolean;
+  /**
+   * ECAP.SMTS, and the host driver runs the unit in scalable mode (RTADDR.TTM = 01; Linux's default
+   * on SMTS hardware, intel_iommu=sm_on/sm_off). Absent: legacy mode (docs/scalable-mode.md).
+   */
+  scalable?: boolean;
+  /** ECAP.FLTS (first-level translation; Linux then uses first-level tables for DMA domains). Default: true with `scalable`. */
+  firstLevel?: boolean;
+  /** ECAP.SLTS (second-level translation). Default: true. */
+  secondLevel?: boolean;
+  /** ECAP.NEST (nested translation). Default: true with `scalable`. */
+  nested?: boolean;
+  /** ECAP.PSS + 1: PASID width in bits (ECAP.PASID when above 0). Default: 20 with `scalable`. */
+  pasidBits?: number;
   range: SourceRange;
 }
 
@@ -203,13 +216,15 @@ export type Step =
   /** A raw invalidation descriptor submitted to the IOMMU (queued invalidation). */
   | (StepBase & {
       op: "invalidate";
-      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device";
+      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | "pasid-cache" | "pasid" | "pasid-page";
       domain?: number;
       device?: string;
       iova?: bigint;
       /** Address mask: 2^am pages. */
       am?: number;
       ih?: boolean;
+      /** The PASID of a pasid-cache (optional), pasid or pasid-page invalidation (scalable mode). */
+      pasid?: number;
     })
   /** Writes a raw 64-bit value into a table entry or RTADDR (reproduces corruption). */
   | (StepBase & {
@@ -230,7 +245,33 @@ export type Step =
   /** A side-effect-free probe: what would the IOMMU do for this request now. Carries an expectation. */
   | (StepBase & { op: "translate"; device: string; iova: bigint; write: boolean })
   /** Advances simulated time (ratelimits, timestamps). */
-  | (StepBase & { op: "wait"; ns: bigint });
+  | (StepBase & { op: "wait"; ns: bigint })
+  /**
+   * Scalable mode: binds a PASID of a device to an address space (Linux iommu_attach_device_pasid /
+   * iommu_sva_bind_device): a PASID table entry with the mode's PGTT, and the first-level (or
+   * second-level) tables holding `maps`. docs/scalable-mode.md.
+   */
+  | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[] })
+  /** Tears the PASID's entry down as intel_pasid_tear_down_entry() does (PASID-cache and IOTLB invalidations). */
+  | (StepBase & { op: "unbind-pasid"; device: string; pasid: number });
+
+/** How a bound PASID translates (the PASID entry's PGTT). */
+export type PasidMode = "first-level" | "second-level" | "nested" | "pass-through";
+export const PASID_MODES = ["first-level", "second-level", "nested", "pass-through"] as const;
+
+/** One mapping of a bound PASID's address space: `size` bytes from virtual address `va`. */
+export interface PasidMapSpec {
+  va: bigint;
+  size: bigint;
+  perm: Perm;
+  /** U/S = 1: user requests (and requests without PASID) may use it. Default true. */
+  user: boolean;
+  /** The host page behind it (first-level, second-level); absent: pages the host allocates. */
+  hpa?: bigint;
+  /** Nested: the guest-physical page behind it (the guest's first-level tables map va -> gpa). */
+  gpa?: bigint;
+  range: SourceRange;
+}
 
 export type StepOp = Step["op"];
 

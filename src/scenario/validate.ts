@@ -63,6 +63,7 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
     }
     if (st.op === "unmap" || (st.op === "guest-unmap" && st.invalidate)) mapped.get(st.vm)?.removeWithin(st.iova, st.size);
     if (st.op === "stop") mapped.delete(st.vm);
+    pasidChecks(s, st, add);
     if (st.op === "dma" && st.transfers) {
       // A list of transfers: each one's device and IOVA, at the transfer (the first is checked above).
       for (const t of st.transfers.slice(1)) {
@@ -187,5 +188,26 @@ class MapList {
       else c++;
       if (!more) return;
     }
+  }
+}
+
+/**
+ * Requests with PASID and PASID binds need a scalable-mode unit with PASID support (ECAP.SMTS,
+ * ECAP.PASID) and a PASID below 2^pasid-bits; a nested bind needs ECAP.NEST and a known VM.
+ */
+function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => void): void {
+  const io = s.host.iommu;
+  const bits = io.scalable ? io.pasidBits ?? 20 : 0;
+  const check = (pasid: number, range: SourceRange, what: string) => {
+    if (!io.scalable) add("error", range, "pasid-unsupported", l10n.t("{0} PASID 0x{1}, but host.iommu is a legacy-mode unit", what, pasid.toString(16)), l10n.t("Requests with PASID need scalable mode (a legacy root table faults them: \"SM: TTM 0 for request with PASID\"); add scalable: true to host.iommu."));
+    else if (pasid >= 2 ** bits) add("error", range, "pasid-unsupported", l10n.t("PASID 0x{0} does not fit the unit's {1}-bit PASIDs (ECAP.PSS)", pasid.toString(16), bits), l10n.t("Use a PASID below 0x{0}, or raise host.iommu.pasid-bits.", (2 ** bits).toString(16)));
+  };
+  if (st.op === "dma") for (const t of st.transfers ?? [st]) if (t.pasid !== undefined) check(t.pasid, t.range, l10n.t("DMA with"));
+  if (st.op === "bind-pasid" || st.op === "unbind-pasid") check(st.pasid, st.range, st.op === "bind-pasid" ? l10n.t("bind-pasid of") : l10n.t("unbind-pasid of"));
+  if (st.op === "bind-pasid" && io.scalable) {
+    if (st.mode === "nested" && io.nested === false) add("error", st.range, "scalable-mode-required", l10n.t("a nested bind needs nested translation, but host.iommu has nested: false (ECAP.NEST = 0)"), l10n.t("Set nested: true, or bind in first-level mode."));
+    if (st.mode === "first-level" && io.firstLevel === false) add("error", st.range, "scalable-mode-required", l10n.t("a first-level bind needs first-level translation, but host.iommu has first-level: false (ECAP.FLTS = 0)"), l10n.t("Linux's SVA needs ECAP.FLTS; set first-level: true or bind in second-level mode."));
+    if (st.mode === "second-level" && io.secondLevel === false) add("error", st.range, "scalable-mode-required", l10n.t("a second-level bind needs second-level translation, but host.iommu has second-level: false (ECAP.SLTS = 0)"), l10n.t("Set second-level: true, or bind in first-level mode."));
+    if (st.guestVm !== undefined && !s.vms.some((v) => v.name === st.guestVm)) add("error", st.range, "unknown-vm", l10n.t("no VM named \"{0}\"", st.guestVm), l10n.t("Define it under vms:."));
   }
 }

@@ -144,7 +144,15 @@ export interface IommuModel {
 }
 
 /** What an invalidation covers, in the scenario's words (VT-d's granularities; other models map them). */
-export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device";
+export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | PasidInvalidateScope;
+
+/**
+ * Per-PASID invalidations (VT-d scalable mode: the PASID-cache descriptor and the PASID-based IOTLB
+ * descriptor; SMMUv3: CMD_CFGI_CD and CMD_TLBI_NH_VA/ASID): the cached PASID entries of a domain
+ * (pasid-cache, with `pasid`: of one PASID), the translations of one PASID (pasid), or some pages
+ * of them (pasid-page, with iova and order).
+ */
+export type PasidInvalidateScope = "pasid-cache" | "pasid" | "pasid-page";
 
 export interface InvalidateRequest {
   scope: InvalidateScope;
@@ -157,6 +165,8 @@ export interface InvalidateRequest {
   order?: number;
   /** Leaf entries only changed (VT-d IH): non-leaf caches may be kept. */
   leafOnly?: boolean;
+  /** The PASID of a per-PASID scope (pasid-cache without it: every PASID of the domain). */
+  pasid?: number;
 }
 
 export interface InvalidateResult {
@@ -281,6 +291,25 @@ export interface ContextEntryNode extends NodeBase {
   fpd: boolean;
 }
 
+/**
+ * A present PASID-table entry (VT-d scalable mode; SMMUv3 would give a CD): one PASID of a
+ * requester, its domain and how it translates. Its children are the entries of its page table.
+ */
+export interface PasidEntryNode extends NodeBase {
+  kind: "pasid-entry";
+  pasid: number;
+  /** The PASID that requests without PASID use (VT-d RID_PASID). */
+  noPasid: boolean;
+  did: number;
+  /** How it translates, in the model's words ("first-level", "second-level", "nested", "pass-through"). */
+  translation: string;
+  levels: number;
+  /** The top table of its page table (HPA; guest-physical for a nested first level). */
+  pageTable: bigint;
+  /** The spec's name of the top table ("FL-PML4"). */
+  topName: string;
+}
+
 /** The domain a context entry points to: its page tables, shared by every context entry with the same id. */
 export interface DomainNode extends NodeBase {
   kind: "domain";
@@ -339,6 +368,8 @@ export interface IotlbEntryNode extends NodeBase {
   hpa: bigint;
   pageSize: bigint;
   perm: Perm;
+  /** The PASID the entry is tagged with (models with PASID-tagged IOTLBs). */
+  pasid?: number;
   /** Where the cache holds it (set/way), as a text the view may show. */
   slot: string;
 }
@@ -354,7 +385,7 @@ export interface ContextCacheEntryNode extends NodeBase {
   fpd: boolean;
 }
 
-export type TableNode = RootTableNode | RootEntryNode | ContextEntryNode | DomainNode | PageEntryNode | NotPresentNode | UnreadableNode | IotlbEntryNode | ContextCacheEntryNode;
+export type TableNode = RootTableNode | RootEntryNode | ContextEntryNode | PasidEntryNode | DomainNode | PageEntryNode | NotPresentNode | UnreadableNode | IotlbEntryNode | ContextCacheEntryNode;
 
 /** What tables() returns: the unit's identity and its three trees (memory, IOTLB, context cache). */
 export interface InspectTables {

@@ -12,7 +12,8 @@ import { groupViabilityWarnings, PciTopology } from "./pci.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import type { Errno, VfioContainer } from "./vfio.js";
-import { Vmm, failStep, fullBdf, type VmRuntime } from "./vmm.js";
+import { Vmm, failStep, failStepErrno, fullBdf, type VmRuntime } from "./vmm.js";
+import { bindPasidStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
 import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
 import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuUnit } from "./iommu.js";
 import type { HostDomain, HostIommu, HostIommuSnapshot } from "./host-iommu.js";
@@ -256,11 +257,29 @@ export class Machine {
         return this.invalidateStep(step, out);
       case "poke":
         return this.poke(step, out);
+      case "bind-pasid":
+      case "unbind-pasid":
+        return step.op === "bind-pasid" ? bindPasidStep(this.pasidContext(out), step) : unbindPasidStep(this.pasidContext(out), step);
       case "wait":
         this.clock += step.ns;
         out.summary = `time advanced to ${formatSeconds(this.clock)}`;
         return;
     }
+  }
+
+  /** What the scalable-mode PASID steps (vtd/pasidBind.ts) need of the machine. */
+  private pasidContext(out: StepOutcome): PasidStepContext {
+    return {
+      driver: this.driver,
+      sidOf: (key) => {
+        const dev = this.pci.device(key);
+        return dev === undefined ? undefined : this.pci.requesterId(dev);
+      },
+      vm: (name) => this.vms.get(name),
+      fail: (error, summary) => void this.fail(out, error, summary),
+      failErrno: (errno, summary) => failStepErrno(this.trace, this.currentStep, out, errno, summary),
+      summary: (text) => void (out.summary = text),
+    };
   }
 
   private vm(name: string): VmRuntime {
@@ -289,7 +308,7 @@ export class Machine {
         this.fail(out, "unknown-device", `no host device ${t.device}`);
         return;
       }
-      const x = dmaTransfer(this.pci.requesterId(dev), t.iova, t.length, t.write, t.repeat);
+      const x = dmaTransfer(this.pci.requesterId(dev), t.iova, t.length, t.write, t.repeat, t.pasid ?? -1);
       xs.push(x);
       total += x.pages * x.repeat;
     }
@@ -387,13 +406,14 @@ export class Machine {
     if (step.iova !== undefined) req.iova = step.iova;
     if (step.am !== undefined) req.order = step.am;
     if (step.ih !== undefined) req.leafOnly = step.ih;
+    if (step.pasid !== undefined) req.pasid = step.pasid;
     const r = this.iommu.invalidate(req);
     if (!r.ok) {
       for (const line of r.log) this.log.kernel(this.clock, line, this.currentStep);
       this.fail(out, "invalidation-queue-error", r.error ?? "the unit rejected the invalidation");
       return;
     }
-    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") ? "" : `: ${plural(r.dropped, "IOTLB entry", "IOTLB entries")} dropped`}`;
+    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") || step.granularity === "pasid-cache" ? "" : `: ${plural(r.dropped, "IOTLB entry", "IOTLB entries")} dropped`}`;
   }
 
   private sidOf(key: string): number {

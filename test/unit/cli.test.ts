@@ -110,6 +110,8 @@ describe("CLI arguments", () => {
     expect(parseCommandLine(["decode", "--json", "a.log", "--kind", "groups", "b.txt"])).toEqual({ cmd: "decode", files: ["a.log", "b.txt"], json: true, kind: "groups" });
     expect(parseCommandLine(["explain", "a.log", "--trace=t.txt"])).toEqual({ cmd: "explain", files: ["a.log"], json: false, trace: "t.txt" });
     expect(parseCommandLine(["bench", "1000", "2", "--dump"])).toEqual({ cmd: "bench", n: 1000, reps: 2, dump: true });
+    expect(parseCommandLine(["bench", "1000", "--mode", "nested"])).toEqual({ cmd: "bench", n: 1000, reps: 3, dump: false, mode: "nested" });
+    expect(() => parseCommandLine(["bench", "--mode", "smm"])).toThrow(/--mode "smm" is not one of legacy, scalable, nested/);
     // After "--" a name starting with a dash is a file.
     expect(parseCommandLine(["simulate", "--", "--odd.yaml"])).toEqual({ cmd: "simulate", files: ["--odd.yaml"], json: false, quiet: false, format: "text" });
   });

@@ -207,6 +207,18 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
         ...warn,
       };
     }
+    case "pasid-entry":
+      return {
+        id,
+        label: n.noPasid ? l10n.t("PASID {0} (requests without PASID)", hx(BigInt(n.pasid))) : l10n.t("PASID {0}", hx(BigInt(n.pasid))),
+        description: `DID ${n.did} · ${n.translation}${n.levels > 0 ? ` · ${n.levels}-level · ${n.topName} @ ${num(n.pageTable, ctx.radix)}` : ""}${corrupt ? ` · ${corrupt}` : ""}`,
+        tooltip: l10n.t("PASID table entry {0} at HPA {1}: {2}{3}", hx(BigInt(n.pasid)), hx(n.address!), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
+        icon: "symbol-key",
+        contextValue: "pasid-entry",
+        collapsible: n.hasChildren ? 1 : 0,
+        copy: qword(n.raw[0]!),
+        ...warn,
+      };
     case "domain": {
       const sharing = n.sharedWith;
       return {

@@ -6,7 +6,9 @@
  */
 import type { PhysicalMemory } from "../memory.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
-import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, encodeCcDesc, encodeIotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
+import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
+import { FL_A, FL_D, FL_P, FL_US } from "./flpt.js";
+import { IOMMU_NO_PASID, PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL, RTADDR_SMT } from "./scalable.js";
 import {
   DMAR_CCMD_REG,
   DMAR_FRCD_REG,
@@ -44,6 +46,17 @@ export interface DmarDomain {
   passThrough: boolean;
   /** Context-entry RIDs attached to this domain. */
   rids: Set<number>;
+  /**
+   * Scalable mode: the domain's tables are first-level (IA-32e) tables — Linux's choice for DMA API
+   * and VFIO domains when ECAP.FLTS (first_level_by_default(), drivers/iommu/intel/iommu.c).
+   */
+  firstLevel?: boolean;
+}
+
+/** One PASID bound on a requester (scalable mode): its PASID entry's domain and type. */
+export interface PasidBinding {
+  did: number;
+  pgtt: number;
 }
 
 /** One invalidation the driver issued, for the trace and the tree views. */
@@ -53,7 +66,11 @@ export interface IssuedInvalidation {
 }
 
 export interface DriverSnapshot {
-  domains: { did: number; pgd: number; aw: number; levels: number; passThrough: boolean; rids: number[] }[];
+  domains: { did: number; pgd: number; aw: number; levels: number; passThrough: boolean; rids: number[]; firstLevel?: boolean }[];
+  smContextTables?: [number, number][];
+  pasidDirs?: [number, number][];
+  bindings?: [number, PasidBinding][];
+  guestTables?: [string, number][];
   freePages: number[];
   contextTables: [number, number][];
   qiTail: number;
@@ -78,6 +95,14 @@ export class IntelIommuDriver {
   private issued: IssuedInvalidation[] = [];
   /** The hardware caches non-present entries in caching mode (vIOMMU): flushes follow every map. */
   readonly cachingMode: boolean;
+  /** The unit runs in scalable mode (ECAP.SMTS and the scenario's `scalable: true`; Linux sm_supported()). */
+  readonly scalable: boolean;
+  /** Scalable mode: bus * 2 + upper -> context table HPA (lower: devfn 00-7f, upper: 80-ff). */
+  private smContextTables = new Map<number, number>();
+  /** Scalable mode: requester id -> its PASID directory (one page: Linux intel_pasid_alloc_table with order 0). */
+  private pasidDirs = new Map<number, number>();
+  /** Scalable mode: requester id * 2^20 + PASID -> the bound PASID entry's domain and type. */
+  readonly bindings = new Map<number, PasidBinding>();
 
   constructor(
     readonly unit: DmarUnit,
@@ -87,13 +112,15 @@ export class IntelIommuDriver {
     this.aw = widthToAw(widths[0] ?? unit.haw);
     this.superpageLevels = unit.spec.superpages["1G"] && unit.spec.superpages["2M"] ? 2 : unit.spec.superpages["2M"] ? 1 : 0;
     this.cachingMode = unit.spec.cachingMode;
+    this.scalable = unit.spec.scalable === true;
   }
 
   /** intel_iommu_init -> init_dmars: root table, queued invalidation, global flushes, enable translation. */
   init(): void {
     const u = this.unit;
     this.rootTable = this.mem.allocPage();
-    u.writeReg64(DMAR_RTADDR_REG, BigInt(this.rootTable));
+    // iommu_set_root_entry(): addr |= DMA_RTADDR_SMT when sm_supported(iommu).
+    u.writeReg64(DMAR_RTADDR_REG, BigInt(this.rootTable) | (this.scalable ? RTADDR_SMT : 0n));
     u.writeReg32(DMAR_GCMD_REG, GCMD_SRTP);
     let gcmd = 0;
     if (u.spec.queuedInvalidation) {
@@ -111,12 +138,19 @@ export class IntelIommuDriver {
 
   // ------------------------------------------------------------------ domains
 
-  allocDomain(passThrough = false): DmarDomain {
+  /** `secondLevel`: a second-level domain even where Linux would take first-level (a nesting parent, IOMMU_HWPT_ALLOC_NEST_PARENT). */
+  allocDomain(passThrough = false, secondLevel = false): DmarDomain {
     const ndoms = capNdoms(this.unit.spec.nd);
     if (this.nextDid >= ndoms) throw new Error(`no free domain id: CAP.ND allows ${ndoms} domains`);
     const did = this.nextDid++;
     const pgd = passThrough ? 0 : this.allocTable();
     const d: DmarDomain = { did, pgd, aw: this.aw, levels: 2 + this.aw, passThrough, rids: new Set() };
+    if (this.scalable && !passThrough && !secondLevel && (this.unit.spec.firstLevel ?? true)) {
+      // First-level tables: 4-level (48-bit), or 5-level on a 57-bit unit (FLPM; Linux: cap_fl5lp_support).
+      d.firstLevel = true;
+      d.levels = this.unit.haw >= 57 && this.aw === 3 ? 5 : 4;
+      d.aw = d.levels - 2;
+    }
     this.domains.set(did, d);
     return d;
   }
@@ -128,6 +162,10 @@ export class IntelIommuDriver {
 
   /** domain_context_mapping_one for each DMA alias of the device. */
   attach(d: DmarDomain, rids: number[]): void {
+    if (this.scalable) {
+      for (const rid of rids) this.smAttach(d, rid);
+      return;
+    }
     for (const rid of rids) {
       const bus = rid >> 8;
       const devfn = rid & 0xff;
@@ -155,6 +193,13 @@ export class IntelIommuDriver {
 
   /** domain_context_clear_one for each alias. */
   detach(d: DmarDomain, rids: number[]): void {
+    if (this.scalable) {
+      for (const rid of rids) {
+        this.tearDownPasid(rid, IOMMU_NO_PASID);
+        d.rids.delete(rid);
+      }
+      return;
+    }
     for (const rid of rids) {
       this.clearContext(rid, d.did);
       d.rids.delete(rid);
@@ -199,7 +244,7 @@ export class IntelIommuDriver {
     while (pages > 0n) {
       const level = this.largepageLevel(iovPfn, phyPfn, pages);
       const lvPages = 1n << BigInt(VTD_STRIDE * (level - 1));
-      const pte = (phyPfn << PAGE_SHIFT) | BigInt(prot & (SL_R | SL_W)) | (level > 1 ? BigInt(SL_PS) : 0n);
+      const pte = (phyPfn << PAGE_SHIFT) | this.leafAttr(d, prot) | (level > 1 ? BigInt(SL_PS) : 0n);
       const at = this.entryAddress(d, iovPfn << PAGE_SHIFT, level, true)!;
       if (level > 1) this.freeLowerLevel(at, level); // a smaller-page table being replaced
       this.mem.writeU64(at, pte);
@@ -208,6 +253,17 @@ export class IntelIommuDriver {
       pages -= lvPages;
     }
     if (flush) this.flushIotlbRange(d, firstPfn, total, false);
+  }
+
+  /**
+   * Leaf attributes (__domain_mapping): DMA_PTE_READ/WRITE from prot; a first-level domain's
+   * entries also get DMA_FL_PTE_PRESENT | DMA_FL_PTE_US | DMA_FL_PTE_ACCESS, and DMA_FL_PTE_DIRTY
+   * when writable (bit 1 is R/W in both formats).
+   */
+  private leafAttr(d: DmarDomain, prot: number): bigint {
+    const rw = BigInt(prot & (SL_R | SL_W));
+    if (!d.firstLevel) return rw;
+    return rw | BigInt(FL_P | FL_US | FL_A) | (prot & SL_W ? BigInt(FL_D) : 0n);
   }
 
   /** Removes [iova, iova + size), rounding up to whole superpages; frees fully covered tables. */
@@ -269,15 +325,21 @@ export class IntelIommuDriver {
    * missing tables are allocated and linked with R|W (Linux pfn_to_dma_pte).
    */
   entryAddress(d: DmarDomain, iova: bigint, level: number, create: boolean): number | undefined {
+    return this.entryAddressIn(d.pgd, d.levels, d.firstLevel === true, iova, level, create);
+  }
+
+  /** entryAddress for a table tree at `pgd` (pfn_to_dma_pte; first-level tables link with US | A as well). */
+  entryAddressIn(pgd: number, levels: number, firstLevel: boolean, iova: bigint, level: number, create: boolean, alloc: () => number = () => this.allocTable(), write: (at: number, v: bigint) => void = (at, v) => void this.mem.writeU64(at, v), read: (at: number) => bigint | undefined = (at) => this.mem.readU64(at)): number | undefined {
+    const d = { pgd, levels };
     let table = d.pgd;
     for (let l = d.levels; l > level; l--) {
       const at = table + Number((iova >> BigInt(12 + VTD_STRIDE * (l - 1))) & 511n) * 8;
-      let v = this.mem.readU64(at) ?? 0n;
+      let v = read(at) ?? 0n;
       if ((v & 3n) === 0n || (v & BigInt(SL_PS)) !== 0n) {
         if (!create) return undefined;
-        const page = this.allocTable();
-        v = BigInt(page) | BigInt(SL_R | SL_W);
-        this.mem.writeU64(at, v);
+        const page = alloc();
+        v = BigInt(page) | BigInt(SL_R | SL_W) | (firstLevel ? BigInt(FL_US | FL_A) : 0n);
+        write(at, v);
       }
       table = Number(v & 0x000ffffffffff000n);
     }
@@ -328,6 +390,15 @@ export class IntelIommuDriver {
       mask = shared !== 0n ? ffs(shared) : 64;
       addrPfn = mask >= 64 ? 0n : pfn & ~((1n << BigInt(mask)) - 1n);
     }
+    if (d.firstLevel) {
+      // cache_tag_flush_range() for a first-level domain: qi_flush_piotlb(did, IOMMU_NO_PASID, ...),
+      // PASID-selective when the mask exceeds MAMV. Every PASID bound to the domain is flushed.
+      for (const pasid of this.pasidsOf(d.did)) {
+        if (mask > this.unit.spec.mamv) this.submit([encodePiotlbDesc(PIOTLB_PASID, d.did, pasid)]);
+        else this.submit([encodePiotlbDesc(PIOTLB_PSI, d.did, pasid, addrPfn << PAGE_SHIFT, mask, ih)]);
+      }
+      return;
+    }
     if (!this.unit.spec.pageSelectiveInvalidation || mask > this.unit.spec.mamv) {
       this.flushIotlb(IOTLB_DSI, d.did, 0n, 0, false);
     } else {
@@ -355,6 +426,153 @@ export class IntelIommuDriver {
       this.issued.push({ lo: v, hi: 0n });
       this.unit.writeReg64(DMAR_IOTLB_REG, v);
     }
+  }
+
+  // ------------------------------------------------------------------ scalable mode
+
+  /** The PASIDs bound to a domain on any requester. */
+  private pasidsOf(did: number): number[] {
+    const out = new Set<number>();
+    for (const [key, b] of this.bindings) if (b.did === did) out.add(key % 1048576);
+    return [...out];
+  }
+
+  /** The scalable-mode context table of (bus, half), allocated and linked into the root entry's LCTP/UCTP. */
+  private smContextTable(bus: number, upper: boolean): number {
+    const key = bus * 2 + (upper ? 1 : 0);
+    let ctx = this.smContextTables.get(key);
+    if (ctx === undefined) {
+      ctx = this.allocTable();
+      this.smContextTables.set(key, ctx);
+      this.mem.writeU64(this.rootTable + bus * 16 + (upper ? 8 : 0), BigInt(ctx) | 1n);
+    }
+    return ctx;
+  }
+
+  /** Scalable-mode context entry address of a requester (32-byte entries, 128 per table). */
+  smContextEntry(rid: number): number {
+    const devfn = rid & 0xff;
+    return this.smContextTable(rid >> 8, devfn >= 0x80) + (devfn & 0x7f) * 32;
+  }
+
+  /**
+   * PDTS of the one-page PASID directory: 512 entries = 2^(PDTS + 7) (Linux context_get_sm_pds() of
+   * a table with max_pasid = 1 << (order + PAGE_SHIFT + 3), order 0), fewer when ECAP.PSS is smaller.
+   */
+  get pdts(): number {
+    const bits = this.unit.spec.pasidBits ?? 20;
+    return Math.max(0, Math.min(2, bits - 13));
+  }
+
+  /**
+   * domain_context_mapping_one() in scalable mode: the PASID directory (intel_pasid_alloc_table),
+   * the context entry (PASIDDIRPTR | PDTS, PASIDE, RID_PASID = IOMMU_NO_PASID), and the RID_PASID
+   * entry for the domain (intel_pasid_setup_first_level / _second_level / _pass_through).
+   */
+  private smAttach(d: DmarDomain, rid: number): void {
+    const at = this.smContextEntry(rid);
+    let dir = this.pasidDirs.get(rid);
+    if (dir === undefined) {
+      dir = this.allocTable();
+      this.pasidDirs.set(rid, dir);
+    }
+    if (this.bindings.has(rid * 1048576 + IOMMU_NO_PASID)) this.tearDownPasid(rid, IOMMU_NO_PASID);
+    // val[0]: P | PASIDE (bit 3) | PDTS [11:9] | PASIDDIRPTR; val[1]: RID_PASID = IOMMU_NO_PASID (context_set_sm_rid2pasid).
+    const lo = BigInt(dir) | (BigInt(this.pdts) << 9n) | 8n | 1n;
+    this.mem.writeU64(at + 8, BigInt(IOMMU_NO_PASID));
+    this.mem.writeU64(at + 16, 0n);
+    this.mem.writeU64(at + 24, 0n);
+    this.mem.writeU64(at, lo);
+    const pgtt = d.passThrough ? PGTT_PT : d.firstLevel ? PGTT_FL : PGTT_SL;
+    this.setPasidEntry(rid, IOMMU_NO_PASID, pgtt, d.did, d.firstLevel ? 0 : d.pgd, d.firstLevel ? d.pgd : 0, d.firstLevel ? d.levels : 4, {});
+    d.rids.add(rid);
+    if (this.cachingMode) {
+      this.flushContext(CC_DEVICE, 0, rid);
+      this.submit([encodePcDesc(PC_PASID, d.did, IOMMU_NO_PASID)]);
+    }
+  }
+
+  /**
+   * Writes the PASID table entry of (rid, pasid) (Linux pasid_pte_config_*: PGTT, DID, AW, SLPTPTR,
+   * FLPTPTR and FLPM, SRE/WPE where asked), allocating the PASID table page on demand
+   * (intel_pasid_get_entry). The entry is written P last, as Linux's pasid_set_present() does.
+   */
+  setPasidEntry(rid: number, pasid: number, pgtt: number, did: number, slptr: number, flptr: number, flLevels: number, o: { sre?: boolean; wpe?: boolean }): void {
+    const dir = this.pasidDirs.get(rid);
+    if (dir === undefined) throw new Error(`no PASID table for requester ${rid.toString(16)}: attach it first`);
+    const dirAt = dir + (pasid >>> 6) * 8;
+    let de = this.mem.readU64(dirAt) ?? 0n;
+    if ((de & 1n) === 0n) {
+      de = BigInt(this.allocTable()) | 1n;
+      this.mem.writeU64(dirAt, de);
+    }
+    const at = Number(de & ~0xfffn) + (pasid & 0x3f) * 64;
+    const v0 = BigInt(pgtt === PGTT_SL || pgtt === PGTT_NESTED ? slptr : 0) | (BigInt(pgtt) << 6n) | (BigInt(this.aw) << 2n);
+    const v2 = pgtt === PGTT_FL || pgtt === PGTT_NESTED ? BigInt(flptr) | (flLevels === 5 ? 4n : 0n) | (o.sre ? 1n : 0n) | (o.wpe ? 0x10n : 0n) : 0n;
+    this.mem.writeU64(at + 8, BigInt(did & 0xffff));
+    this.mem.writeU64(at + 16, v2);
+    for (let i = 3; i < 8; i++) this.mem.writeU64(at + 8 * i, 0n);
+    this.mem.writeU64(at, v0 | 1n);
+    this.bindings.set(rid * 1048576 + pasid, { did, pgtt });
+  }
+
+  /**
+   * intel_pasid_tear_down_entry(): clear the PASID entry, PASID-cache invalidation (PASID-selective),
+   * then the IOTLB: PASID-based for first-level and pass-through entries, domain-selective for
+   * second-level and nested (qi_flush_piotlb / flush_iotlb DSI).
+   */
+  tearDownPasid(rid: number, pasid: number): boolean {
+    const key = rid * 1048576 + pasid;
+    const b = this.bindings.get(key);
+    if (b === undefined) return false;
+    const dir = this.pasidDirs.get(rid)!;
+    const de = this.mem.readU64(dir + (pasid >>> 6) * 8) ?? 0n;
+    if (de & 1n) {
+      const at = Number(de & ~0xfffn) + (pasid & 0x3f) * 64;
+      for (let i = 0; i < 8; i++) this.mem.writeU64(at + 8 * i, 0n);
+    }
+    this.bindings.delete(key);
+    this.submit([encodePcDesc(PC_PASID, b.did, pasid)]);
+    if (b.pgtt === PGTT_FL || b.pgtt === PGTT_PT) this.submit([encodePiotlbDesc(PIOTLB_PASID, b.did, pasid)]);
+    else this.flushIotlb(IOTLB_DSI, b.did, 0n, 0, false);
+    return true;
+  }
+
+  /** A PASID-cache invalidation of every PASID, as after a global change (unused by Linux's steady state; kept for symmetry). */
+  flushPasidCacheGlobal(): void {
+    this.submit([encodePcDesc(PC_GLOBAL, 0)]);
+  }
+
+  /** A PASID-cache invalidation of all PASIDs of a domain. */
+  flushPasidCacheDomain(did: number): void {
+    this.submit([encodePcDesc(PC_DOMAIN, did)]);
+  }
+
+  /** The PASID directory of a requester (scalable mode), if it has one. */
+  pasidDirectory(rid: number): number | undefined {
+    return this.pasidDirs.get(rid);
+  }
+
+  /** Guest table pages handed out per VM (nested binds), counted down from the top of its low RAM. */
+  private guestTables = new Map<string, number>();
+
+  /** The next guest-physical page for a guest first-level table of VM `vm` (below `top`). */
+  allocGuestTablePage(vm: string, top: number): number {
+    const n = (this.guestTables.get(vm) ?? 0) + 1;
+    this.guestTables.set(vm, n);
+    return top - n * 4096;
+  }
+
+  /** Allocates a page from the driver's table pool (first-level tables of an SVA bind). */
+  allocPage(): number {
+    return this.allocTable();
+  }
+
+  /** Allocates a domain id (an SVA or nested domain: DID only, its tables are not the driver's). */
+  allocDid(): number {
+    const ndoms = capNdoms(this.unit.spec.nd);
+    if (this.nextDid >= ndoms) throw new Error(`no free domain id: CAP.ND allows ${ndoms} domains`);
+    return this.nextDid++;
   }
 
   /** Submits a custom descriptor (a scenario's `invalidate` step). */
@@ -428,7 +646,11 @@ export class IntelIommuDriver {
 
   snapshot(): DriverSnapshot {
     return {
-      domains: [...this.domains.values()].map((d) => ({ did: d.did, pgd: d.pgd, aw: d.aw, levels: d.levels, passThrough: d.passThrough, rids: [...d.rids] })),
+      domains: [...this.domains.values()].map((d) => ({ did: d.did, pgd: d.pgd, aw: d.aw, levels: d.levels, passThrough: d.passThrough, rids: [...d.rids], ...(d.firstLevel ? { firstLevel: true } : {}) })),
+      smContextTables: [...this.smContextTables],
+      pasidDirs: [...this.pasidDirs],
+      bindings: [...this.bindings].map(([k, b]) => [k, { ...b }]),
+      guestTables: [...this.guestTables],
       freePages: [...this.freePages],
       contextTables: [...this.contextTables],
       qiTail: this.qiTail,
@@ -443,6 +665,11 @@ export class IntelIommuDriver {
     this.contextTables = new Map(s.contextTables);
     this.qiTail = s.qiTail;
     this.nextDid = s.nextDid;
+    this.smContextTables = new Map(s.smContextTables ?? []);
+    this.pasidDirs = new Map(s.pasidDirs ?? []);
+    this.bindings.clear();
+    for (const [k, b] of s.bindings ?? []) this.bindings.set(k, { ...b });
+    this.guestTables = new Map(s.guestTables ?? []);
   }
 
   get rootTableAddress(): number {

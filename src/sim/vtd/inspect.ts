@@ -43,6 +43,7 @@ import {
 import { DMAR_FRCD_REG, REGISTER_VIEWS, decodeFrcd, decodeFrcdRecord, decodeRegister, type RegisterName } from "./regs.js";
 import { SL_R, SL_W, decodeSlpte, slpteLayout, type SlptWalker } from "./slpt.js";
 import type { DmarUnit } from "./unit.js";
+import { smRootTable } from "./inspectSm.js";
 
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
 
@@ -146,6 +147,7 @@ class VtdInspector implements IommuInspection {
   }
 
   private rootTable(): RootTableNode {
+    if (this.unit.ttm === 1) return smRootTable(this.unit, this.mem, (top, levels, key) => (key === undefined ? this.tableEntries(top, levels, 0n, true) : this.tableEntry(top, levels, 0n, key)));
     const rt = BigInt(this.unit.rootTable);
     const children = () => this.rootEntries(rt);
     return {
@@ -339,7 +341,7 @@ class VtdInspector implements IommuInspection {
   }
 
   /** One present entry by its index key, without reading the rest of its table. */
-  private tableEntry(table: bigint, level: number, iovaBase: bigint, key: string): PageEntryNode | undefined {
+  tableEntry(table: bigint, level: number, iovaBase: bigint, key: string): PageEntryNode | undefined {
     if (!/^\d+$/.test(key)) return undefined;
     const index = Number(key);
     if (index >= 512) return undefined;
@@ -349,7 +351,7 @@ class VtdInspector implements IommuInspection {
   }
 
   /** One page-table level: present entries, non-present runs collapsed into one node each. */
-  private tableEntries(table: bigint, level: number, iovaBase: bigint, top: boolean): TableNode[] {
+  tableEntries(table: bigint, level: number, iovaBase: bigint, top: boolean): TableNode[] {
     // QEMU vtd_iova_to_slpte: failing to read the top-level entry is VTD_FR_CONTEXT_ENTRY_INV,
     // below it VTD_FR_PAGING_ENTRY_INV (a table is one 4 KiB page: readable as a whole or not).
     if (this.read(table) === undefined) return [unreadableNode("unreadable", table, top ? VTD_FR_CONTEXT_ENTRY_INV : VTD_FR_PAGING_ENTRY_INV)];
@@ -379,12 +381,15 @@ class VtdInspector implements IommuInspection {
   }
 
   private iotlbEntries(): IotlbEntryNode[] {
+    const sm = this.unit.ttm === 1 ? this.unit.sm : undefined;
     return this.unit.iotlb.entries().map((e) => ({
       kind: "iotlb-entry",
       key: `${e.set}.${e.way}`,
       raw: [],
       fields: [],
-      did: e.did,
+      // Scalable mode: the slot's tag stands for (DID, PASID) (scalable.ts SmState).
+      did: sm?.tagInfo(e.did)?.did ?? e.did,
+      ...(sm?.tagInfo(e.did) ? { pasid: sm.tagInfo(e.did)!.pasid } : {}),
       iova: e.iova,
       hpa: e.hpa,
       pageSize: pageSize(e.level),

@@ -11,7 +11,7 @@ import { renderQiError } from "./dmesg.js";
 import type { IntelIommuDriver } from "./driver.js";
 import { decodeEntryWord, vtdInspection } from "./inspect.js";
 import { decodeRegister, REGISTER_VIEWS, type RegisterName } from "./regs.js";
-import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, encodeCcDesc, encodeIotlbDesc, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI } from "./qi.js";
+import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_PASID, PIOTLB_PASID, PIOTLB_PSI } from "./qi.js";
 import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, decodeRootEntry, rootEntryFields, rootEntryReservedBits } from "./context.js";
 import { formatSid } from "../bdf.js";
 import { decodeSlpte, slEntryName, slIndex, slpteLayout } from "./slpt.js";
@@ -37,7 +37,9 @@ const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
 
 export class VtdModel implements IommuUnit {
-  readonly model = "Intel VT-d (legacy mode)";
+  get model(): string {
+    return this.unit.ttm === 1 ? "Intel VT-d (scalable mode)" : "Intel VT-d (legacy mode)";
+  }
   private readonly inspection: IommuInspection;
 
   /**
@@ -110,6 +112,16 @@ export class VtdModel implements IommuUnit {
       case "context-device":
         desc = encodeCcDesc(CC_DEVICE, did, req.sid ?? 0);
         break;
+      // Scalable mode (VT-d 6.5.2.2, 6.5.2.4; Linux pasid_cache_invalidation_with_pasid, qi_flush_piotlb).
+      case "pasid-cache":
+        desc = req.pasid === undefined ? encodePcDesc(PC_DOMAIN, did) : encodePcDesc(PC_PASID, did, req.pasid);
+        break;
+      case "pasid":
+        desc = encodePiotlbDesc(PIOTLB_PASID, did, req.pasid ?? 0);
+        break;
+      case "pasid-page":
+        desc = encodePiotlbDesc(PIOTLB_PSI, did, req.pasid ?? 0, req.iova ?? 0n, req.order ?? 0, req.leafOnly ?? false);
+        break;
     }
     const before = this.unit.iotlb.entries().length;
     if (!this.driver.submitRaw(desc)) {
@@ -133,6 +145,8 @@ export class VtdModel implements IommuUnit {
     const rootAddr = u.rootTable + bus * 16;
     if (t.structure === "root") return rootAddr;
     if (t.structure === "root-hi") return rootAddr + 8;
+    // Scalable mode: 32-byte context entries in lower/upper tables, PASID tables below them; a poke names those by address.
+    if (u.ttm === 1) return "in scalable mode a poke target names only the root entry (root, root-hi); give the address of a scalable context, PASID or first-level entry";
     const re = decodeRootEntry(mem.readU64(rootAddr) ?? 0n, mem.readU64(rootAddr + 8) ?? 0n);
     if (!re.present) return `the root entry of bus ${hex2(bus)} is not present`;
     const ceAddr = Number(re.ctp) + (t.sid & 0xff) * 16;
@@ -157,8 +171,21 @@ export class VtdModel implements IommuUnit {
   }
 
   translate(req: TranslateRequest): Verdict {
-    const r = this.unit.translate(req.sid, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write);
-    return this.verdict(r);
+    this.setRequest(req);
+    try {
+      const r = this.unit.translate(req.sid, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write);
+      return this.verdict(r);
+    } finally {
+      this.setRequest(undefined);
+    }
+  }
+
+  /** The request's PASID prefix (PASID, privileged, execute) on the unit, for one translate(); undefined resets it. */
+  private setRequest(req: TranslateRequest | undefined): void {
+    const u = this.unit;
+    u.reqPasid = req?.pasid ?? -1;
+    u.reqPriv = req?.pasid !== undefined && (req.privileged ?? false);
+    u.reqExec = req?.pasid !== undefined && (req.exec ?? false);
   }
 
   explain(req: TranslateRequest): Translation {
@@ -170,6 +197,7 @@ export class VtdModel implements IommuUnit {
     const savedW = w.recordTrail;
     u.recordTrail = true;
     w.recordTrail = true;
+    this.setRequest(req);
     try {
       const r = u.translate(req.sid, hi, lo, req.write, true);
       const verdict = this.verdict(r);
@@ -184,6 +212,7 @@ export class VtdModel implements IommuUnit {
       const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.level !== verdict.level || fresh.hpa !== verdict.hpa || fresh.perms !== verdict.perms;
       return { request: req, verdict, trail, stale };
     } finally {
+      this.setRequest(undefined);
       u.bypassCaches = false;
       u.recordTrail = savedU;
       w.recordTrail = savedW;
@@ -208,6 +237,12 @@ export class VtdModel implements IommuUnit {
     const out: Trail = { entries };
     const stage = u.stage;
     if (stage === XlateStage.None || stage === XlateStage.Iotlb) return out;
+    if (u.ttm === 1) {
+      // Scalable mode: the entries translateScalable recorded (scalable.ts), in the contract's words.
+      entries.push(...u.smTrail);
+      if (r !== 0 && u.smStop !== undefined) out.stop = { entry: entries.length - 1, reason: r, cause: u.smStop.cause, why: u.smStop.why };
+      return out;
+    }
     const stop = (cause: StopCause, why: string) => {
       out.stop = { entry: entries.length - 1, reason: r, cause, why };
       return out;

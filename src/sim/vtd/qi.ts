@@ -8,6 +8,17 @@ export const QI_IOTLB_TYPE = 0x2;
 export const QI_DIOTLB_TYPE = 0x3;
 export const QI_IEC_TYPE = 0x4;
 export const QI_IWD_TYPE = 0x5;
+/** PASID-based IOTLB and PASID-cache invalidation (Linux QI_EIOTLB_TYPE = 0x6, QI_PC_TYPE = 0x7; reference §1.12). */
+export const QI_EIOTLB_TYPE = 0x6;
+export const QI_PC_TYPE = 0x7;
+
+/** P_IOTLB granularity (Linux QI_GRAN_NONG_PASID = 2, QI_GRAN_PSI_PASID = 3). */
+export const PIOTLB_PASID = 2;
+export const PIOTLB_PSI = 3;
+/** PASID-cache granularity (Linux QI_PC_ALL_PASIDS = 0, QI_PC_PASID_SEL = 1, QI_PC_GLOBAL = 3). */
+export const PC_DOMAIN = 0;
+export const PC_PASID = 1;
+export const PC_GLOBAL = 3;
 
 /** Context-cache invalidation granularity (CIRG/G): 1 global, 2 domain, 3 device. */
 export const CC_GLOBAL = 1;
@@ -30,7 +41,21 @@ export type InvDescriptor =
   | { type: "iec"; global: boolean; index: number; im: number }
   | { type: "wait"; interrupt: boolean; statusWrite: boolean; fence: boolean; statusData: number; statusAddr: bigint }
   | { type: "dev-iotlb"; sid: number; addr: bigint; size: boolean }
+  | { type: "piotlb"; granularity: number; did: number; pasid: number; addr: bigint; ih: boolean; am: number }
+  | { type: "pc"; granularity: number; did: number; pasid: number }
   | { type: "unknown"; code: number };
+
+/** Linux qi_flush_piotlb: QI_EIOTLB_PASID | QI_EIOTLB_DID | QI_EIOTLB_GRAN | QI_EIOTLB_TYPE; qw1 ADDR | IH | AM. */
+export function encodePiotlbDesc(granularity: number, did: number, pasid: number, addr = 0n, am = 0, ih = false): [bigint, bigint] {
+  const lo = BigInt(QI_EIOTLB_TYPE) | (BigInt(granularity & 3) << 4n) | (BigInt(did & 0xffff) << 16n) | (BigInt(pasid & 0xfffff) << 32n);
+  const hi = granularity === PIOTLB_PSI ? (addr & ~0xfffn) | (ih ? 1n << 6n : 0n) | BigInt(am & 0x3f) : 0n;
+  return [lo, hi];
+}
+
+/** Linux pasid_cache_invalidation_with_pasid: QI_PC_DID | QI_PC_GRAN | QI_PC_PASID | QI_PC_TYPE. */
+export function encodePcDesc(granularity: number, did: number, pasid = 0): [bigint, bigint] {
+  return [BigInt(QI_PC_TYPE) | (BigInt(granularity & 3) << 4n) | (BigInt(did & 0xffff) << 16n) | (BigInt(pasid & 0xfffff) << 32n), 0n];
+}
 
 export function encodeCcDesc(granularity: number, did = 0, sid = 0, fm = 0): [bigint, bigint] {
   const lo = BigInt(QI_CC_TYPE) | (BigInt(granularity & 3) << 4n) | (BigInt(did & 0xffff) << 16n) | (BigInt(sid & 0xffff) << 32n) | (BigInt(fm & 3) << 48n);
@@ -90,6 +115,10 @@ export function decodeDesc(lo: bigint, hi: bigint): InvDescriptor {
       };
     case QI_DIOTLB_TYPE:
       return { type: "dev-iotlb", sid: Number((lo >> 32n) & 0xffffn), addr: hi & ~0xfffn, size: (hi & 1n) === 1n };
+    case QI_EIOTLB_TYPE:
+      return { type: "piotlb", granularity: Number((lo >> 4n) & 3n), did: Number((lo >> 16n) & 0xffffn), pasid: Number((lo >> 32n) & 0xfffffn), addr: hi & ~0xfffn, ih: ((hi >> 6n) & 1n) === 1n, am: Number(hi & 0x3fn) };
+    case QI_PC_TYPE:
+      return { type: "pc", granularity: Number((lo >> 4n) & 3n), did: Number((lo >> 16n) & 0xffffn), pasid: Number((lo >> 32n) & 0xfffffn) };
     default:
       return { type: "unknown", code: type };
   }
@@ -115,6 +144,12 @@ export function describeDesc(d: InvDescriptor): string {
       return `invalidation wait${d.statusWrite ? ` status 0x${d.statusData.toString(16)} -> 0x${d.statusAddr.toString(16)}` : ""}`;
     case "dev-iotlb":
       return `device-TLB sid=${d.sid.toString(16).padStart(4, "0")} addr=0x${d.addr.toString(16)}`;
+    case "piotlb":
+      return d.granularity === PIOTLB_PSI
+        ? `PASID-based IOTLB page did=${d.did} pasid=0x${d.pasid.toString(16)} addr=0x${d.addr.toString(16)} am=${d.am} ih=${d.ih ? 1 : 0}`
+        : `PASID-based IOTLB did=${d.did} pasid=0x${d.pasid.toString(16)}`;
+    case "pc":
+      return d.granularity === PC_GLOBAL ? "PASID-cache global" : d.granularity === PC_PASID ? `PASID-cache did=${d.did} pasid=0x${d.pasid.toString(16)}` : `PASID-cache domain did=${d.did}`;
     default:
       return `unknown descriptor type 0x${d.code.toString(16)}`;
   }

@@ -56,6 +56,39 @@ export const VTD_FR_SM_WRITE = 0x85;
 export const VTD_FR_SM_INTERRUPT_ADDR = 0x87;
 export const VTD_FR_FS_BIT_UPDATE_FAILED = 0x91;
 
+// ---- Scalable-mode codes QEMU does not name (its emulation reports the legacy codes for root and
+// context faults in scalable mode, and 0x05/0x06/0x0c for second-level ones). The hardware's codes,
+// as Linux's `dma_remap_sm_fault_reasons[]` (below) describes each; the scalable-mode walk
+// (scalable.ts) reports these. Constant names follow the Linux text.
+/** "SM: TTM 0 for request with PASID": a request with PASID reached a legacy-mode root table. */
+export const VTD_FR_SM_TTM0_PASID = 0x31;
+export const VTD_FR_SM_ROOT_ACCESS_ERR = 0x38;
+export const VTD_FR_SM_ROOT_ENTRY_P = 0x39;
+export const VTD_FR_SM_ROOT_ENTRY_RSVD = 0x3a;
+export const VTD_FR_SM_CONTEXT_ACCESS_ERR = 0x40;
+export const VTD_FR_SM_CONTEXT_ENTRY_P = 0x41;
+export const VTD_FR_SM_CONTEXT_ENTRY_RSVD = 0x42;
+export const VTD_FR_SM_CONTEXT_ENTRY_INV = 0x43;
+export const VTD_FR_SM_PASIDE_CLEAR = 0x45;
+export const VTD_FR_SM_PASID_TOO_LARGE = 0x46;
+export const VTD_FR_SM_PASID_DIR_ENTRY_RSVD = 0x52;
+export const VTD_FR_SM_PASID_ENTRY_RSVD = 0x5a;
+export const VTD_FR_SM_ERE_CLEAR = 0x5c;
+export const VTD_FR_SM_SRE_CLEAR = 0x5d;
+/** Nested: a first-level table address beyond the second level's input width. */
+export const VTD_FR_SM_NESTED_FL_BEYOND = 0x74;
+/** Nested: the FL-PML4 (top) entry / a lower first-level entry could not be read through the second-level tables. */
+export const VTD_FR_SM_NESTED_FL_TOP_READ = 0x75;
+export const VTD_FR_SM_NESTED_FL_READ = 0x76;
+export const VTD_FR_SM_SL_ACCESS_ERR = 0x78;
+/** "Read/Write permission error in second-level paging entry": also an entry with R = W = 0 (not present). */
+export const VTD_FR_SM_SL_PERM = 0x79;
+export const VTD_FR_SM_SL_RSVD = 0x7a;
+export const VTD_FR_SM_SLPTPTR_INV = 0x7b;
+export const VTD_FR_SM_EXECUTE = 0x82;
+export const VTD_FR_SM_ADDR_BEYOND_MAX = 0x83;
+export const VTD_FR_SM_READ = 0x86;
+
 /**
  * THE table of fault-reason names: one row per code QEMU names — the code, QEMU's enumerator (the
  * newest name where QEMU renamed a code) and, for the codes the DMA path produces, the short label
@@ -85,24 +118,48 @@ const REASON_NAMES: readonly (readonly [code: number, qemu: string, short?: stri
   [VTD_FR_IR_IRTE_RSVD, "VTD_FR_IR_IRTE_RSVD"],
   [VTD_FR_IR_REQ_COMPAT, "VTD_FR_IR_REQ_COMPAT"],
   [VTD_FR_IR_SID_ERR, "VTD_FR_IR_SID_ERR"],
-  [VTD_FR_PASID_DIR_ACCESS_ERR, "VTD_FR_PASID_DIR_ACCESS_ERR"],
-  [VTD_FR_PASID_DIR_ENTRY_P, "VTD_FR_PASID_DIR_ENTRY_P"],
-  [VTD_FR_PASID_TABLE_ACCESS_ERR, "VTD_FR_PASID_TABLE_ACCESS_ERR"],
-  [VTD_FR_PASID_ENTRY_P, "VTD_FR_PASID_ENTRY_P"],
-  [VTD_FR_PASID_TABLE_ENTRY_INV, "VTD_FR_PASID_TABLE_ENTRY_INV"],
-  [VTD_FR_FS_PAGING_ENTRY_INV, "VTD_FR_FS_PAGING_ENTRY_INV"],
-  [VTD_FR_FS_PAGING_ENTRY_P, "VTD_FR_FS_PAGING_ENTRY_P"],
-  [VTD_FR_FS_PAGING_ENTRY_RSVD, "VTD_FR_FS_PAGING_ENTRY_RSVD"],
-  [VTD_FR_PASID_ENTRY_FSPTPTR_INV, "VTD_FR_PASID_ENTRY_FSPTPTR_INV"],
-  [VTD_FR_FS_NON_CANONICAL, "VTD_FR_FS_NON_CANONICAL"],
-  [VTD_FR_FS_PAGING_ENTRY_US, "VTD_FR_FS_PAGING_ENTRY_US"],
-  [VTD_FR_SM_WRITE, "VTD_FR_SM_WRITE"],
-  [VTD_FR_SM_INTERRUPT_ADDR, "VTD_FR_SM_INTERRUPT_ADDR"],
+  [VTD_FR_SM_TTM0_PASID, "", "PASID on legacy root"],
+  [VTD_FR_SM_ROOT_ACCESS_ERR, "", "root table bad"],
+  [VTD_FR_SM_ROOT_ENTRY_P, "", "root not present"],
+  [VTD_FR_SM_ROOT_ENTRY_RSVD, "", "root rsvd"],
+  [VTD_FR_SM_CONTEXT_ACCESS_ERR, "", "context table bad"],
+  [VTD_FR_SM_CONTEXT_ENTRY_P, "", "context not present"],
+  [VTD_FR_SM_CONTEXT_ENTRY_RSVD, "", "context rsvd"],
+  [VTD_FR_SM_CONTEXT_ENTRY_INV, "", "context invalid"],
+  [VTD_FR_SM_PASIDE_CLEAR, "", "PASID not enabled"],
+  [VTD_FR_SM_PASID_TOO_LARGE, "", "PASID too large"],
+  [VTD_FR_PASID_DIR_ACCESS_ERR, "VTD_FR_PASID_DIR_ACCESS_ERR", "PASID dir bad"],
+  [VTD_FR_PASID_DIR_ENTRY_P, "VTD_FR_PASID_DIR_ENTRY_P", "PASID dir not present"],
+  [VTD_FR_SM_PASID_DIR_ENTRY_RSVD, "", "PASID dir rsvd"],
+  [VTD_FR_PASID_TABLE_ACCESS_ERR, "VTD_FR_PASID_TABLE_ACCESS_ERR", "PASID table bad"],
+  [VTD_FR_PASID_ENTRY_P, "VTD_FR_PASID_ENTRY_P", "PASID not present"],
+  [VTD_FR_SM_PASID_ENTRY_RSVD, "", "PASID entry rsvd"],
+  [VTD_FR_PASID_TABLE_ENTRY_INV, "VTD_FR_PASID_TABLE_ENTRY_INV", "PASID entry invalid"],
+  [VTD_FR_SM_ERE_CLEAR, "", "ERE clear"],
+  [VTD_FR_SM_SRE_CLEAR, "", "SRE clear"],
+  [VTD_FR_FS_PAGING_ENTRY_INV, "VTD_FR_FS_PAGING_ENTRY_INV", "FL entry bad"],
+  [VTD_FR_FS_PAGING_ENTRY_P, "VTD_FR_FS_PAGING_ENTRY_P", "FL not present"],
+  [VTD_FR_FS_PAGING_ENTRY_RSVD, "VTD_FR_FS_PAGING_ENTRY_RSVD", "FL rsvd"],
+  [VTD_FR_PASID_ENTRY_FSPTPTR_INV, "VTD_FR_PASID_ENTRY_FSPTPTR_INV", "FLPTPTR bad"],
+  [VTD_FR_SM_NESTED_FL_BEYOND, "", "nested: FL table beyond AW"],
+  [VTD_FR_SM_NESTED_FL_TOP_READ, "", "nested: FL-PML4 unreadable"],
+  [VTD_FR_SM_NESTED_FL_READ, "", "nested: FL table unreadable"],
+  [VTD_FR_SM_SL_ACCESS_ERR, "", "SL entry bad"],
+  [VTD_FR_SM_SL_PERM, "", "SL R/W not set"],
+  [VTD_FR_SM_SL_RSVD, "", "SL rsvd"],
+  [VTD_FR_SM_SLPTPTR_INV, "", "SLPTPTR bad"],
+  [VTD_FR_FS_NON_CANONICAL, "VTD_FR_FS_NON_CANONICAL", "non-canonical"],
+  [VTD_FR_FS_PAGING_ENTRY_US, "VTD_FR_FS_PAGING_ENTRY_US", "U/S = 0"],
+  [VTD_FR_SM_EXECUTE, "", "no execute"],
+  [VTD_FR_SM_ADDR_BEYOND_MAX, "", "beyond AW"],
+  [VTD_FR_SM_WRITE, "VTD_FR_SM_WRITE", "no write permission"],
+  [VTD_FR_SM_READ, "", "no read permission"],
+  [VTD_FR_SM_INTERRUPT_ADDR, "VTD_FR_SM_INTERRUPT_ADDR", "interrupt range"],
   [VTD_FR_FS_BIT_UPDATE_FAILED, "VTD_FR_FS_BIT_UPDATE_FAILED"],
 ];
 
 /** Code → QEMU enumerator name. */
-const QEMU_NAMES: ReadonlyMap<number, string> = /* @__PURE__ */ new Map(REASON_NAMES.map(([code, qemu]) => [code, qemu]));
+const QEMU_NAMES: ReadonlyMap<number, string> = /* @__PURE__ */ new Map(REASON_NAMES.filter(([, qemu]) => qemu !== "").map(([code, qemu]) => [code, qemu]));
 
 /** The short label of a fault reason for a table cell ("PTE W not set"), "" where there is none. */
 export function shortReason(code: number): string {

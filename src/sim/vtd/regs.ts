@@ -118,6 +118,15 @@ export function composeEcap(spec: IommuSpec): bigint {
   if (spec.deviceTlb) ecap |= 1n << 2n; // DT
   if (spec.passThrough) ecap |= 1n << 6n; // PT
   ecap |= BigInt(DMAR_IVA_REG / 16) << 8n; // IRO [17:8]
+  if (spec.scalable) {
+    // Scalable mode (VT-d 11.4.3; Linux ecap_smts/ecap_flts/ecap_slts/ecap_nest/ecap_pasid/ecap_pss, §1.3 of the reference).
+    ecap |= 1n << 43n; // SMTS
+    if (spec.firstLevel ?? true) ecap |= 1n << 47n; // FLTS
+    if (spec.secondLevel ?? true) ecap |= 1n << 46n; // SLTS
+    if (spec.nested ?? true) ecap |= 1n << 26n; // NEST
+    const bits = spec.pasidBits ?? 20;
+    if (bits > 0) ecap |= (1n << 40n) | (BigInt(bits - 1) << 35n); // PASID, PSS [39:35]
+  }
   return ecap;
 }
 

@@ -16,7 +16,7 @@ import {
   rootEntryReserved,
 } from "./context.js";
 import { Iotlb } from "./iotlb.js";
-import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_RSVD_LO, IOTLB_RSVD_HI, IOTLB_RSVD_LO, decodeDesc, type InvDescriptor } from "./qi.js";
+import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, CC_RSVD_LO, IOTLB_RSVD_HI, IOTLB_RSVD_LO, decodeDesc, type InvDescriptor } from "./qi.js";
 import {
   DMAR_CAP_REG,
   DMAR_CCMD_REG,
@@ -60,8 +60,18 @@ import {
   VTD_FR_ROOT_ENTRY_P,
   VTD_FR_ROOT_ENTRY_RSVD,
   VTD_FR_ROOT_TABLE_INV,
+  VTD_FR_PASID_DIR_ACCESS_ERR,
+  VTD_FR_PASID_TABLE_ACCESS_ERR,
+  VTD_FR_SM_CONTEXT_ACCESS_ERR,
+  VTD_FR_SM_ROOT_ACCESS_ERR,
+  VTD_FR_SM_ROOT_ENTRY_P,
+  VTD_FR_SM_ROOT_ENTRY_RSVD,
+  VTD_FR_SM_TTM0_PASID,
 } from "./reasons.js";
 import { SlptWalker } from "./slpt.js";
+import { FlptWalker } from "./flpt.js";
+import { RTADDR_SMT, SmState, translateScalable, type SmSnapshot, type SmStop } from "./scalable.js";
+import type { TrailEntry } from "../iommu.js";
 import { DmaBurst, SecondLevelTranslator } from "./translate.js";
 import { CORE_FAULT_HI, CORE_INFO, CORE_INTERRUPT_WINDOW } from "./translateCoreLayout.js";
 import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
@@ -77,7 +87,20 @@ const RUN_BURST = 512;
  * Faults that FPD suppresses (QEMU vtd_qualified_faults[]): root-entry and table-pointer faults
  * are reported even when the context entry asks for fault processing to be disabled.
  */
-const NON_QUALIFIED = new Set([VTD_FR_RESERVED, VTD_FR_ROOT_ENTRY_P, VTD_FR_ROOT_TABLE_INV, VTD_FR_CONTEXT_TABLE_INV, VTD_FR_ROOT_ENTRY_RSVD]);
+const NON_QUALIFIED = new Set([
+  VTD_FR_RESERVED,
+  VTD_FR_ROOT_ENTRY_P,
+  VTD_FR_ROOT_TABLE_INV,
+  VTD_FR_CONTEXT_TABLE_INV,
+  VTD_FR_ROOT_ENTRY_RSVD,
+  // Scalable mode: the root-level and table-access errors, and QEMU's unqualified 0x50 / 0x58.
+  VTD_FR_SM_ROOT_ACCESS_ERR,
+  VTD_FR_SM_ROOT_ENTRY_P,
+  VTD_FR_SM_ROOT_ENTRY_RSVD,
+  VTD_FR_SM_CONTEXT_ACCESS_ERR,
+  VTD_FR_PASID_DIR_ACCESS_ERR,
+  VTD_FR_PASID_TABLE_ACCESS_ERR,
+]);
 
 /** How a request was handled. */
 export const enum XlateKind {
@@ -160,6 +183,8 @@ export interface DmarUnitSnapshot {
   iotlb: ReturnType<Iotlb["snapshot"]>;
   counters: UnitCounters;
   queueLog: { lo: bigint; hi: bigint }[];
+  ttm?: number;
+  sm?: SmSnapshot;
 }
 
 export class DmarUnit {
@@ -176,6 +201,20 @@ export class DmarUnit {
   regs: Uint32Array;
   /** Root table address latched by the last SRTP. */
   rootTable = 0;
+  /** RTADDR.TTM latched by the last SRTP: 0 legacy, 1 scalable mode (only on a unit with ECAP.SMTS). */
+  ttm = 0;
+  /** Scalable mode: context cache, PASID cache and the IOTLB's (DID, PASID) tags. */
+  readonly sm = new SmState();
+  /** The first-level walker (scalable mode; nested walks go through `walker`). */
+  readonly flWalker: FlptWalker;
+
+  // ---- the request translate() serves, beyond sid, IOVA and direction (set by the caller, reset after) ----
+  /** PASID of a request with PASID; -1: a request without PASID. */
+  reqPasid = -1;
+  /** Privileged-mode (supervisor) request: the PASID prefix's PMR. */
+  reqPriv = false;
+  /** Execute request: the PASID prefix's ER. */
+  reqExec = false;
   private nextFrcd = 0;
   private readonly cc = new Map<number, CcEntry>();
   counters: UnitCounters = { requests: 0, iotlbHits: 0, walks: 0, faults: 0, recorded: 0, suppressed: 0, overflowed: 0, invalidations: 0 };
@@ -192,6 +231,11 @@ export class DmarUnit {
   ccHit = false;
   fate: FaultFate = FaultFate.None;
   /** Permissions of the last translation (R = 1, W = 2): ANDed down the walk, or the IOTLB entry's. */
+  /** The permissions of this translation, set by the scalable-mode path. */
+  setPerm(p: number): void {
+    this.lastPerm = p;
+    this.permFromCore = false;
+  }
   get perm(): number {
     // Read from the translate core only when asked: the DMA path does not pay for it.
     return this.permFromCore ? this.translator.perm : this.lastPerm;
@@ -209,6 +253,9 @@ export class DmarUnit {
   /** Root and context entries read by the last resolveContext, when recordTrail is set: address, lo, hi (undefined: not readable). */
   readonly trailRoot: { address: number; lo?: bigint; hi?: bigint; read: boolean } = { address: 0, read: false };
   readonly trailContext: { address: number; lo?: bigint; hi?: bigint; read: boolean } = { address: 0, read: false };
+  /** Scalable mode: the entries the last translate() read (recordTrail), in the contract's words, and where it stopped. */
+  smTrail: TrailEntry[] = [];
+  smStop: SmStop | undefined = undefined;
 
   /** Bytes of the memory's SRAM arena a unit of this spec takes (its IOTLB and its translator): size the PhysicalMemory's arena with it. */
   static sramBytes(spec: Pick<IommuSpec, "iotlbSets" | "iotlbWays">): number {
@@ -245,6 +292,7 @@ export class DmarUnit {
     // The unit's core vets walks into the interrupt window: translate() decides them (fault 0x0E).
     this.translator = new SecondLevelTranslator(this.walker, this.iotlb, true);
     this.burst = new DmaBurst(mem, RUN_BURST);
+    this.flWalker = new FlptWalker(mem, spec.addressWidth, this.walker);
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
     this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0
     this.setReg64(DMAR_CAP_REG, this.cap);
@@ -323,7 +371,10 @@ export class DmarUnit {
   private handleGcmd(cmd: number): void {
     let gsts = this.readReg32(DMAR_GSTS_REG);
     if (cmd & GCMD_SRTP) {
-      this.rootTable = Number(this.readReg64(DMAR_RTADDR_REG) & ~0xfffn);
+      const rtaddr = this.readReg64(DMAR_RTADDR_REG);
+      this.rootTable = Number(rtaddr & ~0xfffn);
+      // TTM [11:10] = 01: scalable mode, honoured only where ECAP.SMTS is set (QEMU reads only SMT, bit 10).
+      this.ttm = this.spec.scalable && (rtaddr & RTADDR_SMT) !== 0n ? 1 : 0;
       gsts |= GCMD_SRTP; // RTPS
     }
     if (cmd & GCMD_WBF) gsts &= ~GCMD_WBF; // the write buffer flush completes at once
@@ -369,16 +420,48 @@ export class DmarUnit {
     this.counters.invalidations++;
     switch (d.type) {
       case "cc":
-        if (d.granularity === CC_GLOBAL) this.cc.clear();
-        else if (d.granularity === CC_DOMAIN) {
+        if (d.granularity === CC_GLOBAL) {
+          this.cc.clear();
+          this.sm.ctx.clear();
+        } else if (d.granularity === CC_DOMAIN) {
           for (const [sid, e] of this.cc) if (e.did === d.did) this.cc.delete(sid);
+          // A scalable context entry has no DID: a domain-selective invalidation drops them all (VT-d 6.5.2.1 allows more).
+          this.sm.ctx.clear();
         } else if (d.granularity === CC_DEVICE) {
           // FM masks the low 0..3 bits of the function number (VT-d 6.5.2.1).
           const mask = d.fm === 0 ? 0xffff : (0xffff << d.fm) & 0xffff;
           for (const sid of [...this.cc.keys()]) if ((sid & mask) === (d.sid & mask)) this.cc.delete(sid);
+          for (const sid of [...this.sm.ctx.keys()]) if ((sid & mask) === (d.sid & mask)) this.sm.ctx.delete(sid);
         } else return false;
         return true;
+      case "pc":
+        // PASID-cache invalidation (VT-d 6.5.2.2): every PASID of a domain, one PASID of it, or all.
+        if (d.granularity !== PC_DOMAIN && d.granularity !== PC_PASID && d.granularity !== PC_GLOBAL) return false;
+        for (const [key, e] of [...this.sm.pc]) {
+          if (d.granularity === PC_GLOBAL || (e.did === d.did && (d.granularity === PC_DOMAIN || key % 1048576 === d.pasid))) this.sm.pc.delete(key);
+        }
+        return true;
+      case "piotlb": {
+        // PASID-based IOTLB invalidation (VT-d 6.5.2.4): first-level and nested translations of (DID, PASID).
+        if (d.granularity !== PIOTLB_PASID && d.granularity !== PIOTLB_PSI) return false;
+        if (d.granularity === PIOTLB_PSI && d.am > this.spec.mamv) return false;
+        for (const t of this.sm.tagsOf(d.did, true, d.pasid)) {
+          if (d.granularity === PIOTLB_PASID) this.iotlb.invalidateDomain(t);
+          else this.iotlb.invalidatePages(t, d.addr, d.am);
+        }
+        return true;
+      }
       case "iotlb":
+        if (this.ttm === 1 && d.granularity !== IOTLB_GLOBAL) {
+          // Scalable mode: the IOTLB descriptor covers the domain's second-level and pass-through PASIDs (VT-d 6.5.2.3).
+          if (d.granularity === IOTLB_PSI && (!this.spec.pageSelectiveInvalidation || d.am > this.spec.mamv)) return false;
+          if (d.granularity !== IOTLB_DSI && d.granularity !== IOTLB_PSI) return false;
+          for (const t of this.sm.tagsOf(d.did, false)) {
+            if (d.granularity === IOTLB_DSI) this.iotlb.invalidateDomain(t);
+            else this.iotlb.invalidatePages(t, d.addr, d.am);
+          }
+          return true;
+        }
         if (d.granularity === IOTLB_GLOBAL) this.iotlb.invalidateAll();
         else if (d.granularity === IOTLB_DSI) this.iotlb.invalidateDomain(d.did);
         else if (d.granularity === IOTLB_PSI) {
@@ -450,7 +533,7 @@ export class DmarUnit {
     this.permFromCore = false;
     this.stage = XlateStage.None;
     if (!probe) this.counters.requests++;
-    if (write && iovaHi === 0 && iovaLo >>> 20 === INTERRUPT_ADDR_FIRST >>> 20) {
+    if (write && iovaHi === 0 && iovaLo >>> 20 === INTERRUPT_ADDR_FIRST >>> 20 && this.reqPasid < 0) {
       // Requests-without-PASID writes to the interrupt range are interrupt requests (VT-d 3.14).
       this.kind = XlateKind.Interrupt;
       this.hpaHi = 0;
@@ -462,6 +545,11 @@ export class DmarUnit {
       this.hpaHi = iovaHi;
       this.hpaLo = iovaLo;
       return 0;
+    }
+    if (this.ttm === 1) return translateScalable(this, sid, iovaHi, iovaLo, write, probe);
+    if (this.reqPasid >= 0) {
+      // A request with PASID reaching a legacy-mode root table (Linux: "SM: TTM 0 for request with PASID").
+      return this.fault(VTD_FR_SM_TTM0_PASID, sid, iovaHi, iovaLo, write, false, probe);
     }
     let ce = this.bypassCaches && probe ? undefined : this.cc.get(sid);
     let fpd = false;
@@ -535,7 +623,7 @@ export class DmarUnit {
     return 0;
   }
 
-  private pageHitsInterruptRange(): boolean {
+  pageHitsInterruptRange(): boolean {
     if (this.hpaHi !== 0) return false;
     const size = this.level === 1 ? 0x1000 : this.level === 2 ? 0x200000 : 0x40000000;
     const base = this.hpaLo - (this.hpaLo % size);
@@ -608,7 +696,8 @@ export class DmarUnit {
 
   // ---------------------------------------------------------------- fault recording
 
-  private fault(reason: number, sid: number, iovaHi: number, iovaLo: number, write: boolean, fpd: boolean, probe: boolean): number {
+  /** Counts a fault and records it (or not: FPD, overflow, compression); the scalable-mode path reports through it too. */
+  fault(reason: number, sid: number, iovaHi: number, iovaLo: number, write: boolean, fpd: boolean, probe: boolean): number {
     if (probe) return reason;
     this.counters.faults++;
     if (fpd && !NON_QUALIFIED.has(reason)) {
@@ -637,8 +726,11 @@ export class DmarUnit {
       return FaultFate.Overflow;
     }
     this.setReg64(off, address & 0xfffffffffffff000n);
-    this.regs[(off + 8) >> 2] = sid & 0xffff; // SID [79:64]; PP = 0 (no PASID in legacy mode)
-    this.regs[(off + 12) >> 2] = (0x80000000 | (read ? 0x40000000 : 0) | (reason & 0xff)) >>> 0; // F, T, FR
+    // SID [79:64]; for a request with PASID: PRIV [93], EXE [94], PP [95] and PV [123:104] (VT-d 11.4.9.6, regs.ts FRCD_FIELDS).
+    const pasid = this.reqPasid;
+    const pp = pasid >= 0;
+    this.regs[(off + 8) >> 2] = ((sid & 0xffff) | (pp ? 0x80000000 | (this.reqPriv ? 0x20000000 : 0) | (this.reqExec ? 0x40000000 : 0) : 0)) >>> 0;
+    this.regs[(off + 12) >> 2] = (0x80000000 | (read ? 0x40000000 : 0) | (pp ? (pasid & 0xfffff) << 8 : 0) | (reason & 0xff)) >>> 0; // F, T, PV, FR
     this.nextFrcd = (i + 1) % this.nfr;
     if (!(fsts & FSTS_PPF)) {
       // FRI = this record; PPF; the fault event is raised unless masked (FECTL.IP stays pending).
@@ -686,6 +778,7 @@ export class DmarUnit {
     if (to <= from) return;
     if (trace.length + (to - from) > trace.capacity) trace.reserve(trace.length + (to - from));
     const { sid, write, pages, startOff, length, baseLo } = x;
+    this.reqPasid = x.pasid ?? -1;
     const wflag = write ? F_WRITE : 0;
     let p = from % pages;
     // IOVA of page p as uint32 halves (the base is page aligned, so the carry is exact).
@@ -774,6 +867,7 @@ export class DmarUnit {
       }
     }
     trace.length = i;
+    this.reqPasid = -1;
     tally.transactions += to - from;
     tally.faults += faults;
     tally.iotlbHits += hits;
@@ -782,12 +876,15 @@ export class DmarUnit {
 
   /**
    * The context a run of x's transactions can be translated in by bursts of the translate core,
-   * or undefined when each must go through translate(): translation off, no cached context for
-   * the requester yet (the first request resolves it), a pass-through context, a probe's trail,
-   * or a write that may reach the interrupt range (an interrupt request, not DMA).
+   * or undefined when each must go through translate(): translation off, scalable mode or a
+   * request with PASID, no cached context for the requester yet (the first request resolves it),
+   * a pass-through context, a probe's trail, or a write that may reach the interrupt range (an
+   * interrupt request, not DMA).
    */
   private burstContext(x: DmaTransfer): CcEntry | undefined {
     if (!this.runBursts || this.bypassCaches || this.recordTrail || !this.translationEnabled) return undefined;
+    // Scalable mode and requests with PASID take translateScalable's path (the legacy context cache is not theirs).
+    if (this.ttm !== 0 || this.reqPasid >= 0) return undefined;
     const ce = this.cc.get(x.sid);
     if (ce === undefined || ce.tt === CONTEXT_TT_PASS_THROUGH) return undefined;
     if (x.write && x.baseHi === 0 && x.baseLo <= INTERRUPT_ADDR_LAST && x.baseLo + x.pages * 4096 > INTERRUPT_ADDR_FIRST) return undefined;
@@ -859,6 +956,8 @@ export class DmarUnit {
       iotlb: this.iotlb.snapshot(),
       counters: { ...this.counters },
       queueLog: [...this.queueLog],
+      ttm: this.ttm,
+      sm: this.sm.snapshot(),
     };
   }
 
@@ -871,6 +970,8 @@ export class DmarUnit {
     this.iotlb.restore(s.iotlb);
     this.counters = { ...s.counters };
     this.queueLog = [...s.queueLog];
+    this.ttm = s.ttm ?? 0;
+    if (s.sm) this.sm.restore(s.sm);
   }
 }
 
@@ -889,13 +990,15 @@ export interface DmaTransfer {
   startOff: number;
   /** Bytes per repetition (at most 1 GiB). */
   length: number;
+  /** PASID of a request with PASID (scalable mode); absent or -1: requests without PASID. */
+  pasid?: number;
   /** Transactions per repetition. */
   pages: number;
   repeat: number;
 }
 
 /** The transfer of `length` bytes at `iova` by requester `sid`, `repeat` times. */
-export function dmaTransfer(sid: number, iova: bigint, length: bigint, write: boolean, repeat: number): DmaTransfer {
+export function dmaTransfer(sid: number, iova: bigint, length: bigint, write: boolean, repeat: number, pasid = -1): DmaTransfer {
   const startOff = Number(iova & 0xfffn);
   const len = Number(length);
   return {
@@ -907,6 +1010,7 @@ export function dmaTransfer(sid: number, iova: bigint, length: bigint, write: bo
     length: len,
     pages: Math.max(1, Math.ceil((startOff + len) / 4096)),
     repeat,
+    pasid,
   };
 }
 

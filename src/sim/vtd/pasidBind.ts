@@ -1,0 +1,135 @@
+/**
+ * The `bind-pasid` / `unbind-pasid` steps (scalable mode): what Linux does to give a device's PASID
+ * an address space — iommu_sva_bind_device() (a process's first-level page table, PGTT = 001),
+ * iommu_attach_device_pasid() with a paging domain (second-level, 010) or an identity domain
+ * (pass-through, 100), and iommufd's nested HWPT (the guest's first-level table in guest memory,
+ * walked through a nesting-parent second-level domain that maps the VM's RAM, PGTT = 011) — and
+ * intel_pasid_tear_down_entry() on unbind. The PASID entry is written by IntelIommuDriver
+ * (setPasidEntry), the tables by its table writer (entryAddressIn), so the bytes are the driver's.
+ */
+import type { GuestMemory } from "../kvm.js";
+import type { PasidMapSpec, Step } from "../../scenario/types.js";
+import type { DiagnosticCode } from "../../protocol/diagnostics.js";
+import type { IntelIommuDriver } from "./driver.js";
+import { FL_A, FL_D, FL_P, FL_RW, FL_US } from "./flpt.js";
+import { PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL } from "./scalable.js";
+
+/** What the steps need from the machine. */
+export interface PasidStepContext {
+  driver: IntelIommuDriver;
+  /** Requester id of a host device, undefined when there is none. */
+  sidOf(device: string): number | undefined;
+  /** A VM's guest memory and whether it runs (its RAM is backed). */
+  vm(name: string): { running: boolean; guest: GuestMemory } | undefined;
+  fail(error: DiagnosticCode, summary: string): void;
+  failErrno(errno: "EBUSY" | "ENOENT" | "EINVAL", summary: string): void;
+  summary(text: string): void;
+}
+
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+
+export function bindPasidStep(c: PasidStepContext, st: Extract<Step, { op: "bind-pasid" }>): void {
+  const d = c.driver;
+  if (!d.scalable) return c.fail("pasid-unsupported", `PASID ${hex(st.pasid)}: the unit is in legacy mode (no PASID table)`);
+  const sid = c.sidOf(st.device);
+  if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
+  if (d.pasidDirectory(sid) === undefined) return c.fail("pasid-unsupported", `${st.device} has no PASID table (not attached to a domain)`);
+  // iommu_attach_device_pasid(): -EBUSY when the PASID already has a domain.
+  if (d.bindings.has(sid * 1048576 + st.pasid)) return c.failErrno("EBUSY", `PASID ${hex(st.pasid)} of ${st.device} is already bound`);
+  const levels = d.unit.haw >= 57 ? 5 : 4;
+  const o = { sre: st.supervisor, wpe: st.wpe };
+  switch (st.mode) {
+    case "pass-through": {
+      const did = d.allocDid();
+      d.setPasidEntry(sid, st.pasid, PGTT_PT, did, 0, 0, 4, o);
+      return c.summary(`PASID ${hex(st.pasid)} of ${st.device}: pass-through (DID ${did})`);
+    }
+    case "second-level": {
+      const dom = d.allocDomain(false, true);
+      for (const m of st.maps) for (const [va, hpa] of pages(d, m)) d.map(dom, va, hpa, 4096n, m.perm === "r" ? 1 : m.perm === "w" ? 2 : 3);
+      d.setPasidEntry(sid, st.pasid, PGTT_SL, dom.did, dom.pgd, 0, 4, o);
+      return c.summary(`PASID ${hex(st.pasid)} of ${st.device}: second-level tables at ${hex(dom.pgd)} (DID ${dom.did}), ${pagesText(st.maps)}`);
+    }
+    case "first-level": {
+      // iommu_sva_bind_device(): the process's page table; here one the host builds from `maps`.
+      const did = d.allocDid();
+      const root = d.allocPage();
+      for (const m of st.maps) {
+        for (const [va, hpa] of pages(d, m)) {
+          const at = d.entryAddressIn(root, levels, true, va, 1, true)!;
+          d.mem.writeU64(at, hpa | flAttr(m));
+        }
+      }
+      d.setPasidEntry(sid, st.pasid, PGTT_FL, did, 0, root, levels, o);
+      return c.summary(`PASID ${hex(st.pasid)} of ${st.device}: first-level tables at ${hex(root)} (DID ${did}), ${pagesText(st.maps)}`);
+    }
+    case "nested": {
+      const vm = c.vm(st.guestVm ?? "");
+      if (vm === undefined || !vm.running) return c.fail("vm-not-running", `VM ${st.guestVm ?? "?"} is not running: its guest RAM (the second level of a nested bind) is not backed yet`);
+      const g = vm.guest;
+      // The nesting parent: a second-level domain mapping the VM's RAM IOVA = GPA (IOMMU_HWPT_ALLOC_NEST_PARENT + IOAS maps).
+      const parent = d.allocDomain(false, true);
+      for (const slot of g.memslots) {
+        let off = 0n;
+        while (off < slot.size) {
+          const r = g.resolve(slot.hva + off);
+          if (r === undefined) break;
+          const len = r.contiguous < slot.size - off ? r.contiguous : slot.size - off;
+          d.map(parent, slot.gpa + off, r.hpa, len, 3);
+          off += len;
+        }
+      }
+      // The guest's first-level table, written by the guest driver into guest RAM (GPA), from the top of low RAM down.
+      const gpaToHpa = (gpa: number) => Number(g.gpaToHpa(BigInt(gpa)) ?? 0n);
+      const allocGuest = () => {
+        const gpa = d.allocGuestTablePage(st.guestVm!, Number(lowRamTop(g)));
+        for (let i = 0; i < 512; i++) d.mem.writeU64(gpaToHpa(gpa) + i * 8, 0n);
+        return gpa;
+      };
+      const root = allocGuest();
+      const read = (gpa: number) => d.mem.readU64(gpaToHpa(gpa));
+      const write = (gpa: number, v: bigint) => void d.mem.writeU64(gpaToHpa(gpa), v);
+      for (const m of st.maps) {
+        for (let off = 0n; off < m.size; off += 4096n) {
+          const at = d.entryAddressIn(root, levels, true, m.va + off, 1, true, allocGuest, write, read)!;
+          write(at, (m.gpa! + off) | flAttr(m));
+        }
+      }
+      const did = d.allocDid();
+      d.setPasidEntry(sid, st.pasid, PGTT_NESTED, did, parent.pgd, root, levels, o);
+      return c.summary(`PASID ${hex(st.pasid)} of ${st.device}: nested, guest first-level table at GPA ${hex(root)} over the second level of ${st.guestVm} (DID ${did}, parent DID ${parent.did})`);
+    }
+  }
+}
+
+export function unbindPasidStep(c: PasidStepContext, st: Extract<Step, { op: "unbind-pasid" }>): void {
+  const sid = c.sidOf(st.device);
+  if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
+  if (!c.driver.tearDownPasid(sid, st.pasid)) return c.failErrno("ENOENT", `PASID ${hex(st.pasid)} of ${st.device} is not bound`);
+  c.summary(`PASID ${hex(st.pasid)} of ${st.device} unbound: PASID entry cleared, PASID-cache and IOTLB invalidated`);
+}
+
+/**
+ * A first-level leaf for a mapping: P, R/W when writable, U/S when user, A, and D when writable
+ * (the bits Linux's __domain_mapping() and the CPU's page tables set for a present page).
+ */
+function flAttr(m: PasidMapSpec): bigint {
+  const w = m.perm !== "r";
+  return BigInt(FL_P | FL_A | (w ? FL_RW | FL_D : 0) | (m.user ? FL_US : 0));
+}
+
+/** The (va, hpa) pages of a mapping: the given host pages, or pages the host allocates. */
+function* pages(d: IntelIommuDriver, m: PasidMapSpec): Generator<[bigint, bigint]> {
+  for (let off = 0n; off < m.size; off += 4096n) yield [m.va + off, m.hpa !== undefined ? m.hpa + off : BigInt(d.allocPage())];
+}
+
+function pagesText(maps: readonly PasidMapSpec[]): string {
+  const n = maps.reduce((s, m) => s + Number(m.size >> 12n), 0);
+  return `${n} page${n === 1 ? "" : "s"} mapped`;
+}
+
+/** The top of the first memslot (low RAM): guest table pages are taken from there downwards. */
+function lowRamTop(g: GuestMemory): bigint {
+  const s = g.memslots[0];
+  return s === undefined ? 0n : s.gpa + s.size;
+}
