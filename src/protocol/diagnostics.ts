@@ -86,6 +86,9 @@ export const DIAGNOSTIC_CODES = [
   "map-interrupt-window",
   "map-overlap",
   "address-beyond-aw",
+  // interrupt remapping, reserved regions, memlock (docs/interrupt-remapping-and-reserved-regions.md)
+  "intremap-config",
+  "memlock-short",
   // sim/: the machine's own checks, a step's named error (StepOutcome.error, `expect: { error }`)
   // and the run's limits
   "device-not-bound",
@@ -99,6 +102,7 @@ export const DIAGNOSTIC_CODES = [
   "vm-running",
   "no-container",
   "poke-unbacked",
+  "intremap-off",
   "simulation-limit",
   "simulation-error",
   // engine/fixes.ts: the run's unexpected outcomes

@@ -73,6 +73,22 @@ export interface IommuSpec {
   mamv: number;
   /** Host kernel option iommu=pt: host-driver devices get a pass-through context entry. */
   hostPassThrough: boolean;
+  /** ECAP.IR: interrupt remapping; the host driver enables it at boot (docs/interrupt-remapping-and-reserved-regions.md). */
+  intremap?: boolean;
+  /** ECAP.EIM: x2APIC mode (IRTA.EIME, 32-bit destination ids). */
+  eim?: boolean;
+  /** The firmware's RMRRs (ACPI DMAR table): memory the listed devices DMA to behind the OS's back. */
+  rmrr?: RmrrSpec[];
+  range: SourceRange;
+}
+
+/** One Reserved Memory Region Reporting structure (VT-d 8.4): [base, end] and its device scope. */
+export interface RmrrSpec {
+  base: bigint;
+  /** Inclusive last byte (the ACPI field "End Address", 4 KiB aligned minus 1). */
+  end: bigint;
+  /** Keys of the host devices in the RMRR's device scope. */
+  devices: string[];
   range: SourceRange;
 }
 
@@ -97,6 +113,9 @@ export interface HostSpec {
 export interface ViommuSpec {
   model: "intel";
   cachingMode: boolean;
+  /** QEMU intel-iommu intremap=on / eim=on (needs the VM's irqchip: split). */
+  intremap?: boolean;
+  eim?: boolean;
   range: SourceRange;
 }
 
@@ -200,7 +219,47 @@ export type Step =
   /** A side-effect-free probe: what would the IOMMU do for this request now. Carries an expectation. */
   | (StepBase & { op: "translate"; device: string; iova: bigint; write: boolean })
   /** Advances simulated time (ratelimits, timestamps). */
-  | (StepBase & { op: "wait"; ns: bigint });
+  | (StepBase & { op: "wait"; ns: bigint })
+  /**
+   * The host's IRQ-remapping driver programs (or clears) one IRTE for a device, as VFIO_DEVICE_SET_IRQS
+   * makes it do (modify_irte / free_irte), then invalidates the interrupt entry cache unless
+   * `invalidate: false`.
+   */
+  | (StepBase & IrteStepSpec & { op: "irte" })
+  /** The device writes an MSI: remappable format with a handle (index) and optional subhandle, or compatibility format. */
+  | (StepBase & MsiStepSpec & { op: "msi" });
+
+export interface IrteStepSpec {
+  device: string;
+  /** The IRTE index (YAML `index`). */
+  entry: number;
+  /** false: free_irte (the entry is cleared, P = 0). */
+  present: boolean;
+  vector: number;
+  /** APIC destination id. */
+  destination: number;
+  /** Posted format: the posted-interrupt descriptor address. */
+  posted?: bigint;
+  urgent: boolean;
+  fpd: boolean;
+  /** Source validation: by requester id (Linux's choice), by bus, none; default what Linux's set_msi_sid picks. */
+  svt?: "requester" | "bus" | "none";
+  sq: number;
+  /** Issue the IEC invalidation (qi_flush_iec) after the write. */
+  invalidate: boolean;
+}
+
+export interface MsiStepSpec {
+  device: string;
+  format: "remappable" | "compatibility";
+  /** Remappable: the interrupt handle (IRTE index, YAML `index`); with `subhandle` SHV = 1. */
+  handle: number;
+  subhandle?: number;
+  /** MSI data (default: the subhandle, or 0). */
+  data?: number;
+  /** Compatibility format: APIC destination in address bits 19:12. */
+  destination: number;
+}
 
 export type StepOp = Step["op"];
 

@@ -19,6 +19,9 @@ import { vtdUnit } from "./vtd/model.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
 import { DmaTally, DmarUnit, dmaTransfer, type DmaTransfer, type DmarUnitSnapshot } from "./vtd/unit.js";
 import { EventKind, Trace, hi32, lo32 } from "../trace/trace.js";
+import { GCMD_CFI, IrqRemapDriver } from "./vtd/intremap.js";
+import { bootIommuExtras, irteStep, mapRmrrs, msiStep } from "./irqsteps.js";
+import { memlockDiagnostics } from "./reserved.js";
 
 const KiB = 1024n;
 const MiB = 1024n * KiB;
@@ -92,6 +95,8 @@ export class Machine {
   readonly pci: PciTopology;
   readonly unit: DmarUnit;
   readonly driver: IntelIommuDriver;
+  /** The host's IRQ-remapping driver (vtd/intremap.ts): enabled at boot with host.iommu.intremap. */
+  readonly irq: IrqRemapDriver;
   /** The IOMMU unit through the contract (sim/iommu.ts): what the engine and every view read. */
   readonly iommu: IommuUnit;
   readonly frames: HostFrameAllocator;
@@ -133,8 +138,10 @@ export class Machine {
       this.diagnostics.push({ severity: "error", code: p.code, message: p.message, hint: p.hint, range: spec?.range ?? host.range });
     }
     this.diagnostics.push(...groupViabilityWarnings(scenario, topology));
+    this.diagnostics.push(...memlockDiagnostics(scenario));
     this.unit = new DmarUnit(this.mem, host.iommu);
     this.driver = new IntelIommuDriver(this.unit, this.mem);
+    this.irq = new IrqRemapDriver(this.unit, this.mem, this.driver);
     this.iommu = vtdUnit(this.unit, this.driver, this.mem);
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
     this.log = new KernelLog(host.kernel);
@@ -160,6 +167,8 @@ export class Machine {
   private boot(): void {
     this.clock = 500_000_000n;
     this.driver.init();
+    bootIommuExtras(this);
+    const rmrrMapped = new Set<string>();
     const hostPt = this.scenario.host.iommu.hostPassThrough && this.scenario.host.iommu.passThrough;
     for (const dev of this.pci.devices) {
       const group = this.pci.groupOf(dev);
@@ -169,6 +178,7 @@ export class Machine {
         this.groupDomain.set(group.id, dom);
       }
       this.driver.attach(dom, this.pci.dmaAliases(dev));
+      mapRmrrs(this, dev, dom, rmrrMapped);
       this.log.kernel(this.clock, `pci ${fullBdf(dev)}: Adding to iommu group ${group.id}`, -1);
       this.clock += 1000n;
     }
@@ -240,6 +250,10 @@ export class Machine {
         return this.invalidateStep(step, out);
       case "poke":
         return this.poke(step, out);
+      case "irte":
+        return irteStep(this, step, out);
+      case "msi":
+        return msiStep(this, step, out);
       case "wait":
         this.clock += step.ns;
         out.summary = `time advanced to ${formatSeconds(this.clock)}`;
@@ -428,7 +442,7 @@ export class Machine {
     const old = this.unit.readReg64(DMAR_RTADDR_REG);
     const value = pokeValue(step, old);
     this.unit.writeReg64(DMAR_RTADDR_REG, value);
-    const keep = this.unit.readReg32(DMAR_GSTS_REG) & (GCMD_TE | GCMD_QIE | GCMD_IRE);
+    const keep = this.unit.readReg32(DMAR_GSTS_REG) & (GCMD_TE | GCMD_QIE | GCMD_IRE | GCMD_CFI);
     this.unit.writeReg32(DMAR_GCMD_REG, (keep | GCMD_SRTP) >>> 0);
     const now = this.unit.readReg64(DMAR_RTADDR_REG);
     this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, DMAR_REG_BASE + BigInt(DMAR_RTADDR_REG), now);

@@ -39,7 +39,9 @@ import {
   FSTS_IQE,
   FSTS_PFO,
   FSTS_PPF,
+  GCMD_IRE,
   GCMD_QIE,
+  GCMD_SIRTP,
   GCMD_SRTP,
   GCMD_TE,
   GCMD_WBF,
@@ -62,6 +64,7 @@ import {
   VTD_FR_ROOT_TABLE_INV,
 } from "./reasons.js";
 import { SlptWalker } from "./slpt.js";
+import { DMAR_IRTA_REG, GCMD_CFI, InterruptRemapper } from "./intremap.js";
 import { SecondLevelTranslator } from "./translate.js";
 import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
 
@@ -103,6 +106,8 @@ export const enum XlateStage {
   Iotlb = 5,
   /** The translated page overlaps the interrupt range (0x0E) after a walk. */
   InterruptRange = 6,
+  /** An interrupt request remapped through the interrupt-remapping table (GSTS.IRES = 1; intremap.ts). */
+  InterruptRemap = 7,
 }
 
 /** What happened to a fault on its way to the fault recording registers. */
@@ -156,6 +161,7 @@ export interface DmarUnitSnapshot {
   iotlb: ReturnType<Iotlb["snapshot"]>;
   counters: UnitCounters;
   queueLog: { lo: bigint; hi: bigint }[];
+  ir?: ReturnType<InterruptRemapper["snapshot"]>;
 }
 
 export class DmarUnit {
@@ -168,6 +174,10 @@ export class DmarUnit {
   readonly walker: SlptWalker;
   readonly iotlb: Iotlb;
   readonly translator: SecondLevelTranslator;
+  /** Interrupt remapping (intremap.ts): IRTA latched by SIRTP, the interrupt entry cache, the last remap's results. */
+  readonly ir: InterruptRemapper;
+  /** MSI data of the interrupt request translate() is handling (translateMsi sets it; a DMA write into the window carries 0). */
+  private msiData = 0;
   /** Register file, 32-bit words at byte offset / 4. */
   regs: Uint32Array;
   /** Root table address latched by the last SRTP. */
@@ -231,6 +241,7 @@ export class DmarUnit {
     });
     this.iotlb = new Iotlb(spec.iotlbSets, spec.iotlbWays, mem);
     this.translator = new SecondLevelTranslator(this.walker, this.iotlb);
+    this.ir = new InterruptRemapper(mem);
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
     this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0
     this.setReg64(DMAR_CAP_REG, this.cap);
@@ -320,8 +331,21 @@ export class DmarUnit {
       gsts &= ~GCMD_QIE;
     }
     gsts = cmd & GCMD_TE ? gsts | GCMD_TE : gsts & ~GCMD_TE;
+    if (cmd & GCMD_SIRTP) {
+      // VT-d 11.4.4.1 SIRTP: latch IRTA; GSTS.IRTPS.
+      this.ir.setTable(this.readReg64(DMAR_IRTA_REG));
+      gsts |= GCMD_SIRTP;
+    }
+    // IRE / CFI are level commands mirrored in GSTS.IRES / CFIS (ECAP.IR required for IRE).
+    gsts = cmd & GCMD_IRE && this.spec.intremap ? gsts | GCMD_IRE : gsts & ~GCMD_IRE;
+    gsts = cmd & GCMD_CFI ? gsts | GCMD_CFI : gsts & ~GCMD_CFI;
     this.regs[DMAR_GCMD_REG >> 2] = cmd;
     this.regs[DMAR_GSTS_REG >> 2] = gsts >>> 0;
+  }
+
+  /** GSTS.IRES: interrupt requests go through the interrupt-remapping table. */
+  get interruptRemappingEnabled(): boolean {
+    return (this.readReg32(DMAR_GSTS_REG) & GCMD_IRE) !== 0;
   }
 
   get translationEnabled(): boolean {
@@ -373,7 +397,9 @@ export class DmarUnit {
         } else return false;
         return true;
       case "iec":
-        return true; // no interrupt-remapping cache is modelled
+        // VT-d 6.5.2.7: global, or index-selective (2^IM entries from IIDX).
+        this.ir.invalidate(d.global, d.index, d.im);
+        return true;
       case "wait":
         if (d.statusWrite) this.mem.write32(Number(d.statusAddr), d.statusData);
         return true;
@@ -441,7 +467,24 @@ export class DmarUnit {
       this.kind = XlateKind.Interrupt;
       this.hpaHi = 0;
       this.hpaLo = iovaLo;
-      return 0;
+      if (!this.interruptRemappingEnabled) return 0;
+      // Interrupt remapping (intremap.ts): the request's handle indexes the IRTE.
+      this.stage = XlateStage.InterruptRemap;
+      const cfis = (this.readReg32(DMAR_GSTS_REG) & GCMD_CFI) !== 0;
+      const r = this.ir.remap(sid, iovaLo, this.msiData, cfis, probe, probe && this.bypassCaches);
+      if (r === 0) return 0;
+      if (probe) return r;
+      this.counters.faults++;
+      if (this.ir.fpd && InterruptRemapper.qualified(r)) {
+        this.fate = FaultFate.SuppressedFpd;
+        this.counters.suppressed++;
+        return r;
+      }
+      // FRCD.FI bits 63:48 hold the interrupt index for IR faults (Linux dmar_fault prints fault index = addr >> 48).
+      this.fate = this.recordFault(sid, BigInt(this.ir.index) << 48n, r, false);
+      if (this.fate === FaultFate.Recorded) this.counters.recorded++;
+      else this.counters.overflowed++;
+      return r;
     }
     if (!this.translationEnabled) {
       this.kind = XlateKind.Untranslated;
@@ -514,6 +557,19 @@ export class DmarUnit {
     }
     if (r !== 0) return this.fault(r, sid, iovaHi, iovaLo, write, fpd, probe);
     return 0;
+  }
+
+  /**
+   * A device's MSI write: the 32-bit `address` (0xFEEx_xxxx) with `data`, through translate() - the
+   * interrupt path of a DMA write into the window, with the MSI data the write carries.
+   */
+  translateMsi(sid: number, address: number, data: number, probe = false): number {
+    this.msiData = data >>> 0;
+    try {
+      return this.translate(sid, 0, address >>> 0, true, probe);
+    } finally {
+      this.msiData = 0;
+    }
   }
 
   private pageHitsInterruptRange(): boolean {
@@ -753,6 +809,7 @@ export class DmarUnit {
       iotlb: this.iotlb.snapshot(),
       counters: { ...this.counters },
       queueLog: [...this.queueLog],
+      ir: this.ir.snapshot(),
     };
   }
 
@@ -765,6 +822,7 @@ export class DmarUnit {
     this.iotlb.restore(s.iotlb);
     this.counters = { ...s.counters };
     this.queueLog = [...s.queueLog];
+    if (s.ir) this.ir.restore(s.ir);
   }
 }
 
