@@ -24,7 +24,7 @@ const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "sw
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
 export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "irte", "msi"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO"];
-const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device"] as const;
+const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "interrupt-global", "interrupt-entry"] as const;
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
 
@@ -891,7 +891,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       return spec === undefined ? undefined : withExpect({ ...base, op, ...spec } as Step);
     }
     case "invalidate": {
-      const f = fields(["granularity", "domain", "device", "iova", "am", "ih"]);
+      const f = fields(["granularity", "domain", "device", "iova", "am", "ih", "index"]);
       if (!f) return undefined;
       const gNode = r.required(f, "granularity", "the invalidate step", item);
       const granularity = gNode === undefined ? undefined : r.enumOf(gNode, "granularity", GRANULARITIES);
@@ -903,6 +903,8 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       else if (granularity === "context-device") r.error(item, "missing-key", l10n.t("a context-device invalidation needs \"device\""), l10n.t("Add device: \"01:00.0\"."));
       if (f.has("iova")) s.iova = r.addr(f.get("iova")!.value, "iova");
       else if (granularity === "page") r.error(item, "missing-key", l10n.t("a page invalidation needs \"iova\""), l10n.t("Add the IOVA of the first page."));
+      if (f.has("index")) s.entry = r.int(f.get("index")!.value, "index", 0, 65535);
+      else if (granularity === "interrupt-entry") r.error(item, "missing-key", l10n.t("an interrupt-entry invalidation needs \"index\""), l10n.t("Add index: N, the IRTE whose cached copy is dropped."));
       if (f.has("am")) s.am = r.int(f.get("am")!.value, "am", 0, 63);
       if (f.has("ih")) s.ih = r.bool(f.get("ih")!.value, "ih");
       return withExpect(s);

@@ -192,7 +192,9 @@ export type Step =
   /** A raw invalidation descriptor submitted to the IOMMU (queued invalidation). */
   | (StepBase & {
       op: "invalidate";
-      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device";
+      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | "interrupt-global" | "interrupt-entry";
+      /** interrupt-entry: the IRTE index (YAML `index`); `am` gives 2^am entries. */
+      entry?: number;
       domain?: number;
       device?: string;
       iova?: bigint;

@@ -24,6 +24,8 @@ export interface TranslateRequest {
   write: boolean;
   exec?: boolean;
   privileged?: boolean;
+  /** The data of a write into the interrupt window (an MSI): what interrupt remapping reads the subhandle from. */
+  data?: number;
 }
 
 /** Permission bits of a translation: R = 1, W = 2, X = 4. */
@@ -51,6 +53,22 @@ export interface Verdict {
   cached: boolean;
   /** The domain the request was translated in, when a context said so. */
   domain?: number;
+  /** An interrupt request (kind "interrupt", or a fault of interrupt remapping): what the remapping table made of it. */
+  interrupt?: InterruptVerdict;
+}
+
+/** How an interrupt request was remapped, model-neutral (VT-d IRTE, AMD-Vi IRTE, an SMMU's MSI doorbell). */
+export interface InterruptVerdict {
+  /** "remapped": to a vector and destination; "posted": into a posted-interrupt descriptor; "compatibility": passed through unremapped; "not-remapped": remapping is off. */
+  format: "remapped" | "posted" | "compatibility" | "not-remapped";
+  /** The interrupt-remapping table index the request named (remappable requests). */
+  index?: number;
+  vector: number;
+  destination: number;
+  /** Posted: the posted-interrupt descriptor address. */
+  descriptor?: bigint;
+  /** Answered by the interrupt entry cache. */
+  cached: boolean;
 }
 
 /**
@@ -58,7 +76,7 @@ export interface Verdict {
  * (VT-d root table, SMMU stream table level 1), the per-device entry (VT-d context entry, AMD-Vi
  * device table entry, SMMU STE), the per-PASID entry (PASID entry, SMMU CD), a page-table entry.
  */
-export type TrailEntryKind = "root" | "context" | "pasid" | "pte";
+export type TrailEntryKind = "root" | "context" | "pasid" | "pte" | "irte";
 
 /** One decoded field of an entry, from the model's own decoder. */
 export interface TrailField {
@@ -89,7 +107,7 @@ export interface TrailEntry {
 }
 
 /** Why a walk stopped, model-neutral, for views that act on it (a quick fix for a missing mapping). */
-export type StopCause = "not-present" | "permission" | "reserved" | "unreadable" | "invalid" | "address-width" | "interrupt-range";
+export type StopCause = "not-present" | "permission" | "reserved" | "unreadable" | "invalid" | "address-width" | "interrupt-range" | "source-id" | "blocked";
 
 /** Where and why the walk stopped (a fault). */
 export interface TrailStop {
@@ -144,7 +162,7 @@ export interface IommuModel {
 }
 
 /** What an invalidation covers, in the scenario's words (VT-d's granularities; other models map them). */
-export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device";
+export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | "interrupt-global" | "interrupt-entry";
 
 export interface InvalidateRequest {
   scope: InvalidateScope;
@@ -157,6 +175,8 @@ export interface InvalidateRequest {
   order?: number;
   /** Leaf entries only changed (VT-d IH): non-leaf caches may be kept. */
   leafOnly?: boolean;
+  /** Interrupt-remapping table index (interrupt-entry scope; `order`: 2^order entries). */
+  index?: number;
 }
 
 export interface InvalidateResult {

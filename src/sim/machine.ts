@@ -385,13 +385,14 @@ export class Machine {
     if (step.iova !== undefined) req.iova = step.iova;
     if (step.am !== undefined) req.order = step.am;
     if (step.ih !== undefined) req.leafOnly = step.ih;
+    if (step.entry !== undefined) req.index = step.entry;
     const r = this.iommu.invalidate(req);
     if (!r.ok) {
       for (const line of r.log) this.log.kernel(this.clock, line, this.currentStep);
       this.fail(out, "invalidation-queue-error", r.error ?? "the unit rejected the invalidation");
       return;
     }
-    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") ? "" : `: ${plural(r.dropped, "IOTLB entry", "IOTLB entries")} dropped`}`;
+    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") ? "" : `: ${plural(r.dropped, step.granularity.startsWith("interrupt") ? "interrupt entry cache entry" : "IOTLB entry", step.granularity.startsWith("interrupt") ? "interrupt entry cache entries" : "IOTLB entries")} dropped`}`;
   }
 
   private sidOf(key: string): number {
