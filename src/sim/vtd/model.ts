@@ -242,7 +242,7 @@ export class VtdModel implements IommuUnit {
     const ir = this.unit.ir;
     if (ir.format === MsiFormat.Remappable && r !== VTD_FR_IR_INDEX_OVER) {
       const raw = ir.read ? ir.irteQwords() : [];
-      const fields = ir.read ? irteFields(raw[0]!, raw[1]!, ir.eime).map(toTrailField) : [];
+      const fields = ir.read ? irteFields(raw[0], raw[1], ir.eime).map(toTrailField) : [];
       out.entries.push({ kind: "irte", name: "IRTE", level: 0, index: ir.index, address: BigInt(ir.address), raw, fields });
     }
     if (r === 0) return out;
