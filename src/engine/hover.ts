@@ -16,6 +16,7 @@ import type { Step } from "../scenario/types.js";
 import { parseAddress, parseSize } from "../scenario/values.js";
 import { explainWalk, type WalkExplanation, type WalkStage } from "./walk.js";
 import * as l10n from "@vscode/l10n";
+import { memlockHover } from "./memlockHover.js";
 
 /** Text inside a code span: backticks can't be escaped there, so they are replaced. */
 export function code(text: string): string {
@@ -50,7 +51,7 @@ export interface HoverInput {
 }
 
 /** Keys whose value is a size or a length: only these are ever shown as KiB/MiB/GiB. */
-const SIZE_KEYS = new Set(["size", "length", "memory", "repeat"]);
+const SIZE_KEYS = new Set(["size", "length", "memory", "repeat", "memlock"]);
 
 /** The token under the cursor, or undefined. */
 function tokenAt(re: RegExp, text: string, ch: number): { text: string; start: number; end: number } | undefined {
@@ -146,6 +147,9 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
     }
     case "value":
       if (step?.op === "poke") parts.push(pokeDecode(m, value, step));
+      break;
+    case "memlock":
+      parts.push(...memlockHover(m.scenario));
       break;
     case "set":
     case "clear":

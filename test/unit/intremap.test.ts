@@ -327,3 +327,20 @@ workload:
     expect(new Machine(load(text("\n    expect: { errno: ENOMEM }"))).diagnostics.find((d) => d.code === "memlock-short")?.severity).toBe("info");
   });
 });
+
+describe("the memlock hover", () => {
+  it("on memlock: names libvirt's limit per VM and how far the configured one is short", async () => {
+    const { EngineServer } = await import("../../src/engine/server.js");
+    const { readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const text = readFileSync(join(__dirname, "..", "..", "examples", "memlock-short.passthrough.yaml"), "utf8");
+    const server = new EngineServer();
+    const uri = "file:///x/m.passthrough.yaml";
+    server.handle("update", { uri, version: 1, text });
+    const lines = text.split("\n");
+    const line = lines.findIndex((l) => l.includes("memlock: 3GiB"));
+    const h = server.handle("hover", { uri, line, character: lines[line]!.indexOf("3GiB") + 1, lineText: lines[line]!, radix: "hex" })!;
+    expect(h.markdown).toContain("**RLIMIT_MEMLOCK** of the VMM: `3GiB`");
+    expect(h.markdown).toContain("- VM `gpu02`: libvirt sets `5GiB` (4GiB guest RAM + 1GiB); type1 pins 4GiB of guest RAM at start — **2GiB short**");
+  });
+});
