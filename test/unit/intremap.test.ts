@@ -1,7 +1,10 @@
 // Interrupt remapping (src/sim/vtd/intremap.ts), reserved regions and memlock (src/sim/reserved.ts):
 // the IRTE checks against a small reference written here from the VT-d spec (9.10, 5.1.2-5.1.4,
 // 7.1.3), the kernel's lines per generation, and the scenario's steps end to end.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
+import { EngineServer } from "../../src/engine/server.js";
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import type { Scenario } from "../../src/scenario/types.js";
@@ -329,10 +332,7 @@ workload:
 });
 
 describe("the memlock hover", () => {
-  it("on memlock: names libvirt's limit per VM and how far the configured one is short", async () => {
-    const { EngineServer } = await import("../../src/engine/server.js");
-    const { readFileSync } = await import("node:fs");
-    const { join } = await import("node:path");
+  it("on memlock: names libvirt's limit per VM and how far the configured one is short", () => {
     const text = readFileSync(join(__dirname, "..", "..", "examples", "memlock-short.passthrough.yaml"), "utf8");
     const server = new EngineServer();
     const uri = "file:///x/m.passthrough.yaml";
