@@ -380,6 +380,56 @@ export interface InspectTables {
   root: RootTableNode;
   iotlb: { capacity: number; geometry: string; entries(): IotlbEntryNode[] };
   contextCache: { entries(): ContextCacheEntryNode[] };
+  /** The interrupt-remapping table, when the unit has one set up (VT-d IRTA; AMD-Vi's per-device IRTs would list theirs). */
+  interruptRemapping?: InterruptRemapView;
+  /** The reserved regions the IOMMU keeps for itself or the firmware: direct (1:1) regions such as RMRRs, and the MSI window. */
+  reservedRegions?: readonly ReservedRegionView[];
+}
+
+/** An interrupt-remapping table: where it is, how big, its mode, and its present entries read from memory now. */
+export interface InterruptRemapView {
+  address: bigint;
+  /** Entries the table holds. */
+  size: number;
+  /** 32-bit (x2APIC) destination ids. */
+  x2apic: boolean;
+  /** Interrupt requests are remapped now (VT-d GSTS.IRES). */
+  enabled: boolean;
+  /** Compatibility-format requests pass through unremapped (VT-d GSTS.CFIS); blocked otherwise. */
+  compatibilityAllowed: boolean;
+  /** Entries with P = 1, in index order (at most `limit`, default 4096). */
+  entries(limit?: number): InterruptEntryView[];
+  /** Entries the interrupt entry cache holds (as cached: they can differ from memory). */
+  cache(): InterruptEntryView[];
+}
+
+/** One interrupt-remapping table entry, decoded by the model. */
+export interface InterruptEntryView {
+  key: string;
+  index: number;
+  address: bigint;
+  raw: readonly bigint[];
+  fields: readonly DecodedField[];
+  present: boolean;
+  format: "remapped" | "posted";
+  vector: number;
+  /** Remapped: the destination APIC id; posted: the posted-interrupt descriptor address. */
+  destination: bigint;
+  /** Source validation: the requester id (or bus range) the entry accepts, as text ("01:00.0", "bus 05-06", "any"). */
+  source: string;
+  /** Set reserved bits ([lo, hi]) and the fault a request through the entry gets. */
+  reserved?: { bits: readonly bigint[]; reason: number };
+}
+
+/** A reserved IOVA region (Linux's iommu_resv_region): "direct" regions are mapped 1:1 for their devices, "msi" is the interrupt window. */
+export interface ReservedRegionView {
+  kind: "direct" | "msi";
+  first: bigint;
+  last: bigint;
+  /** Devices (keys) the region belongs to; empty: every device. */
+  devices: readonly string[];
+  /** Where it comes from: "RMRR", "MSI window". */
+  source: string;
 }
 
 /** One decoded register. */

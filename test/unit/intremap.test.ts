@@ -344,3 +344,25 @@ describe("the memlock hover", () => {
     expect(h.markdown).toContain("- VM `gpu02`: libvirt sets `5GiB` (4GiB guest RAM + 1GiB); type1 pins 4GiB of guest RAM at start — **2GiB short**");
   });
 });
+
+describe("Mapping Tables (contract tables(): interruptRemapping, reservedRegions)", () => {
+  function children(server: EngineServer, uri: string, id: string | null) {
+    return server.handle("children", { uri, view: "tables", ids: [id], radix: "hex" })[0]!;
+  }
+  it("lists the IRTEs the host wrote, decoded by the model, and the reserved regions", () => {
+    const server = new EngineServer();
+    const uri = "file:///x/i.passthrough.yaml";
+    const text = readFileSync(join(__dirname, "..", "..", "examples", "irte-not-present.passthrough.yaml"), "utf8").replace("eim: true }", "eim: true, rmrr: [ { base: 0x7b800000, end: 0x7b81ffff, devices: [\"02:00.0\"] } ] }");
+    server.handle("update", { uri, version: 1, text });
+    server.handle("setCursor", { uri, step: 3 });
+    const top = children(server, uri, "t");
+    const ir = top.find((n) => n.id === "t/ir")!;
+    expect(ir.description).toMatch(/^@ 0x[0-9a-f]+ · 1 of 65536 present · x2APIC$/);
+    const [irte] = children(server, uri, "t/ir");
+    expect(irte!.label).toBe("IRTE[32]");
+    expect(irte!.description).toContain("vector 0x41 → APIC 2 · 01:00.0");
+    const fields = children(server, uri, "t/ir/32").map((f) => f.label);
+    expect(fields).toEqual(["P", "FPD", "DM", "RH", "TM", "DLM", "AVAIL", "IM", "Vector", "DST", "SID", "SQ", "SVT"]);
+    expect(children(server, uri, "t/resv").map((r) => `${r.label} ${r.description}`)).toEqual(["0x7b800000-0x7b81ffff RMRR · 02:00.0", "0xfee00000-0xfeefffff MSI window"]);
+  });
+});

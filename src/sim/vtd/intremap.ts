@@ -18,7 +18,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import type { DecodedField } from "../iommu.js";
+import type { DecodedField, InterruptEntryView, InterruptRemapView } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { formatSid } from "../bdf.js";
 import { DMAR_GCMD_REG, DMAR_GSTS_REG, GCMD_IRE, GCMD_QIE, GCMD_SIRTP, GCMD_TE } from "./regs.js";
@@ -398,4 +398,55 @@ export class IrqRemapDriver {
     this.mem.writeU64(at + 8, irte[1]);
     return flush ? this.qi.submitRaw(encodeIecDesc(false, index, 0)) : true;
   }
+}
+
+// ------------------------------------------------------------------ inspection (the views' half)
+
+/** One IRTE as the views show it: the decoder above, the reserved bits remap() faults on. */
+function entryView(index: number, address: number, lo: bigint, hi: bigint, eim: boolean): InterruptEntryView {
+  const posted = ((lo >> 15n) & 1n) === 1n;
+  const [rl, rh] = irteReservedBits(lo, hi);
+  const sid = Number(hi & 0xffffn);
+  const svt = Number((hi >> 18n) & 3n);
+  const source = svt === SVT_NONE ? "any" : svt === SVT_ALL ? formatSid(sid) : svt === SVT_BUS ? `bus ${(sid >> 8).toString(16).padStart(2, "0")}-${(sid & 0xff).toString(16).padStart(2, "0")}` : "reserved SVT";
+  const v: InterruptEntryView = {
+    key: String(index),
+    index,
+    address: BigInt(address),
+    raw: [lo, hi],
+    fields: irteFields(lo, hi, eim),
+    present: (lo & 1n) === 1n,
+    format: posted ? "posted" : "remapped",
+    vector: Number((lo >> 16n) & 0xffn),
+    destination: posted ? (((hi >> 32n) & 0xffffffffn) << 32n) | (((lo >> 38n) & 0x3ffffffn) << 6n) : eim ? (lo >> 32n) & 0xffffffffn : (lo >> 40n) & 0xffn,
+    source,
+  };
+  if (rl !== 0n || rh !== 0n) v.reserved = { bits: [rl, rh], reason: VTD_FR_IR_IRTE_RSVD };
+  return v;
+}
+
+/** The unit's interrupt-remapping table as the contract shows it, or undefined before SIRTP latched one. */
+export function interruptRemapView(unit: { ir: InterruptRemapper; readReg32(off: number): number }, mem: PhysicalMemory): InterruptRemapView | undefined {
+  const ir = unit.ir;
+  if (ir.entries === 0) return undefined;
+  const gsts = unit.readReg32(DMAR_GSTS_REG);
+  return {
+    address: BigInt(ir.table),
+    size: ir.entries,
+    x2apic: ir.eime,
+    enabled: (gsts & GCMD_IRE) !== 0,
+    compatibilityAllowed: (gsts & GCMD_CFI) !== 0,
+    entries(limit = 4096) {
+      const out: InterruptEntryView[] = [];
+      for (let i = 0; i < ir.entries && out.length < limit; i++) {
+        const at = ir.table + i * 16;
+        if (!mem.read64(at) || (mem.lo & 1) === 0) continue;
+        out.push(entryView(i, at, mem.readU64(at) ?? 0n, mem.readU64(at + 8) ?? 0n, ir.eime));
+      }
+      return out;
+    },
+    cache() {
+      return ir.cachedEntries().map((e) => entryView(e.index, ir.table + e.index * 16, e.lo, e.hi, ir.eime));
+    },
+  };
 }

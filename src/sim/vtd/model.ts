@@ -38,8 +38,8 @@ import {
   VTD_FR_WRITE,
   faultReasonInfo,
 } from "./reasons.js";
-import { XlateKind, XlateStage, type DmarUnit } from "./unit.js";
-import { encodeIecDesc, irteFields, MsiFormat } from "./intremap.js";
+import { INTERRUPT_ADDR_FIRST, INTERRUPT_ADDR_LAST, XlateKind, XlateStage, type DmarUnit } from "./unit.js";
+import { encodeIecDesc, interruptRemapView, irteFields, MsiFormat } from "./intremap.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -55,13 +55,21 @@ export class VtdModel implements IommuUnit {
   constructor(
     readonly unit: DmarUnit,
     private readonly driver?: IntelIommuDriver,
-    mem: PhysicalMemory = unit.mem,
+    private readonly mem: PhysicalMemory = unit.mem,
   ) {
     this.inspection = vtdInspection(unit, mem);
   }
 
   tables(): InspectTables {
-    return this.inspection.tables();
+    const t = this.inspection.tables();
+    const ir = interruptRemapView(this.unit, this.mem);
+    if (ir) t.interruptRemapping = ir;
+    // The MSI window (IOMMU_RESV_MSI, intel_iommu_get_resv_regions: IOAPIC_RANGE_START..END) and the RMRRs (IOMMU_RESV_DIRECT).
+    t.reservedRegions = [
+      ...(this.unit.spec.rmrr ?? []).map((r) => ({ kind: "direct" as const, first: r.base, last: r.end, devices: r.devices, source: "RMRR" })),
+      { kind: "msi", first: BigInt(INTERRUPT_ADDR_FIRST), last: BigInt(INTERRUPT_ADDR_LAST), devices: [], source: "MSI window" },
+    ];
+    return t;
   }
 
   registers(): RegisterView[] {
