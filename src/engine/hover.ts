@@ -17,6 +17,7 @@ import { parseAddress, parseSize } from "../scenario/values.js";
 import { explainWalk, fromTranslation, type WalkExplanation, type WalkStage } from "./walk.js";
 import { plural } from "../sim/plural.js";
 import * as l10n from "@vscode/l10n";
+import { memlockHover } from "./memlockHover.js";
 
 /** Text inside a code span: backticks can't be escaped there, so they are replaced. */
 export function code(text: string): string {
@@ -51,7 +52,7 @@ export interface HoverInput {
 }
 
 /** Keys whose value is a size or a length: only these are ever shown as KiB/MiB/GiB. */
-const SIZE_KEYS = new Set(["size", "length", "memory", "repeat"]);
+const SIZE_KEYS = new Set(["size", "length", "memory", "repeat", "memlock"]);
 
 /** The token under the cursor, or undefined. */
 function tokenAt(re: RegExp, text: string, ch: number): { text: string; start: number; end: number } | undefined {
@@ -149,6 +150,9 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
     }
     case "value":
       if (step?.op === "poke") parts.push(pokeDecode(m, value, step));
+      break;
+    case "memlock":
+      parts.push(...memlockHover(m.scenario));
       break;
     case "set":
     case "clear":

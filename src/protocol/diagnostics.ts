@@ -91,6 +91,9 @@ export const DIAGNOSTIC_CODES = [
   // scalable mode (docs/scalable-mode.md): a PASID feature on a unit or step that cannot have it
   "scalable-mode-required",
   "pasid-unsupported",
+  // interrupt remapping, reserved regions, memlock (docs/interrupt-remapping-and-reserved-regions.md)
+  "intremap-config",
+  "memlock-short",
   // sim/: the machine's own checks, a step's named error (StepOutcome.error, `expect: { error }`)
   // and the run's limits
   "device-not-bound",
@@ -104,6 +107,7 @@ export const DIAGNOSTIC_CODES = [
   "vm-running",
   "no-container",
   "poke-unbacked",
+  "intremap-off",
   "simulation-limit",
   "simulation-error",
   // engine/fixes.ts: the run's unexpected outcomes

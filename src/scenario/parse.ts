@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type ParseResult, type PciDeviceSpec, type PciKind, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -22,9 +22,9 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO"];
-const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page"] as const;
+const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry"] as const;
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
 
@@ -460,7 +460,7 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -543,6 +543,9 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     mamv,
     hostPassThrough: b("host-pass-through", false),
     ...parseScalable(r, f),
+    ...(f.has("intremap") ? { intremap: b("intremap", false) } : {}),
+    ...(f.has("eim") ? { eim: b("eim", false) } : {}),
+    ...(f.has("rmrr") ? { rmrr: parseRmrrs(r, f.get("rmrr")!.value) } : {}),
     range: r.range(node),
   };
 }
@@ -689,6 +692,57 @@ function parseScalable(r: Reader, f: Fields): Partial<IommuSpec> {
   return out;
 }
 
+/**
+ * A vIOMMU's `intremap` / `eim` and the VM's `irqchip`, with QEMU's refusals (hw/i386/intel_iommu.c
+ * vtd_decide_config: "Intel Interrupt Remapping cannot work with kernel-irqchip=on, please use
+ * 'split|off'." and "eim=on cannot be selected without intremap=on"). QEMU's default for a KVM q35
+ * machine is kernel-irqchip=on; libvirt's <ioapic driver='qemu'/> is kernel-irqchip=split.
+ */
+function viommuIntremap(r: Reader, v: Fields, vmFields: Fields, vm: VmSpec): void {
+  const ir = v.has("intremap") ? r.bool(v.get("intremap")!.value, "viommu.intremap") ?? false : false;
+  const eim = v.has("eim") ? r.bool(v.get("eim")!.value, "viommu.eim") ?? false : false;
+  const chipNode = vmFields.get("irqchip")?.value ?? null;
+  const irqchip = chipNode === null ? "on" : r.enumOf(chipNode, "irqchip", ["on", "split", "off"] as const) ?? "split";
+  if (ir && irqchip === "on")
+    r.error(v.get("intremap")!.value, "intremap-config", "Intel Interrupt Remapping cannot work with kernel-irqchip=on, please use 'split|off'.", l10n.t("QEMU refuses this vIOMMU: add irqchip: split to the VM (-machine q35,kernel-irqchip=split; libvirt <ioapic driver='qemu'/>)."));
+  if (eim && !ir) r.error(v.get("eim")!.value, "intremap-config", "eim=on cannot be selected without intremap=on", l10n.t("QEMU refuses this vIOMMU: add intremap: true, or drop eim."));
+  if (vm.viommu && (ir || eim)) Object.assign(vm.viommu, { intremap: ir, eim });
+}
+
+/** `rmrr: [ { base, end, devices: [...] } ]`: the firmware's RMRRs (ACPI DMAR, VT-d 8.4). */
+function parseRmrrs(r: Reader, node: Node | null): RmrrSpec[] {
+  if (emptyList(node)) return [];
+  if (!isSeq(node)) {
+    r.error(node, "expected-list", l10n.t("host.iommu.rmrr must be a list"), l10n.t("- { base: 0x7b800000, end: 0x7b81ffff, devices: [\"00:14.0\"] } per RMRR."));
+    return [];
+  }
+  const out: RmrrSpec[] = [];
+  for (const alias of node.items as Node[]) {
+    const it = r.deref(alias) ?? alias;
+    const f = r.fields(it, ["base", "end", "devices"], "an RMRR");
+    if (!f) continue;
+    const base = addrReq(r, f, "base", "rmrr", it);
+    const end = addrReq(r, f, "end", "rmrr", it);
+    const devNode = r.required(f, "devices", "an RMRR", it);
+    const devices: string[] = [];
+    if (devNode !== undefined) {
+      if (!isSeq(devNode) || devNode.items.length === 0) r.error(devNode, "expected-list", l10n.t("an RMRR's devices must be a non-empty list"), l10n.t("The device scope: devices: [\"00:14.0\"]."));
+      else for (const d of devNode.items as Node[]) {
+        const k = r.bdf(r.deref(d) ?? d, "an RMRR device")?.key;
+        if (k !== undefined) devices.push(k);
+      }
+    }
+    if (base === undefined || end === undefined) continue;
+    // Linux rmrr_sanity_check() (drivers/iommu/intel/iommu.c): base and end + 1 page aligned, end > base.
+    if (base % 4096n !== 0n || (end + 1n) % 4096n !== 0n || end <= base) {
+      r.error(it, "invalid-value", l10n.t("RMRR [{0}-{1}] is not a page-aligned range", `0x${base.toString(16)}`, `0x${end.toString(16)}`), l10n.t("Linux rejects it as \"Your BIOS is broken; bad RMRR\": base must be 4KiB aligned and end the last byte of a page (e.g. 0x7b81ffff)."));
+      continue;
+    }
+    out.push({ base, end, devices, range: r.range(it) });
+  }
+  return out;
+}
+
 /** `pci:`, `vms:`, `workload:` with nothing after them (or null, ~): an empty list. */
 function emptyList(node: Node | null): boolean {
   return node === null || (isScalar(node) && node.value === null);
@@ -775,7 +829,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
   for (const at of node.items as Node[]) {
     r.ticker.tick();
     const item = r.deref(at) ?? at;
-    const f = r.fields(item, ["name", "memory", "devices", "viommu"], "a VM");
+    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip"], "a VM");
     if (!f) continue;
     const nameNode = r.required(f, "name", "a VM", item);
     const name = nameNode === undefined ? undefined : r.str(nameNode, "name");
@@ -804,7 +858,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     }
     const vi = f.get("viommu")?.value ?? null;
     if (vi !== null) {
-      const v = r.fields(vi, ["model", "caching-mode", "aw-bits", "device-iotlb"], "viommu");
+      const v = r.fields(vi, ["model", "caching-mode", "aw-bits", "device-iotlb", "intremap", "eim"], "viommu");
       if (v) {
         if (v.has("model")) r.enumOf(v.get("model")!.value, "viommu.model", ["intel"] as const);
         const cm = v.has("caching-mode") ? r.bool(v.get("caching-mode")!.value, "viommu.caching-mode") ?? true : true;
@@ -817,6 +871,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
           else if (aw !== undefined) r.error(awNode, "viommu-aw-bits", l10n.t("Legacy mode: supported values for aw-bits are: 39, 48"), l10n.t("QEMU's intel-iommu in legacy mode takes aw-bits=39 (3-level tables) or aw-bits=48 (4-level)."));
         }
         if (v.has("device-iotlb")) vm.viommu.deviceIotlb = r.bool(v.get("device-iotlb")!.value, "viommu.device-iotlb") ?? false;
+        viommuIntremap(r, v, f, vm);
       }
     }
     names.add(name);
@@ -994,8 +1049,13 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (!expect) r.report("info", item, "translate-without-expect", l10n.t("a translate step without expect only shows its answer"), l10n.t("Add expect: { hpa: ..., } or { fault: ... } to make it a check."));
       return withExpect({ ...base, op, device, iova, write });
     }
+    case "irte":
+    case "msi": {
+      const spec = op === "irte" ? parseIrteStep(r, fields(["device", "index", "present", "vector", "destination", "posted", "urgent", "fpd", "svt", "sq", "invalidate"]), item) : parseMsiStep(r, fields(["device", "format", "index", "subhandle", "data", "destination"]), item);
+      return spec === undefined ? undefined : withExpect({ ...base, op, ...spec } as Step);
+    }
     case "invalidate": {
-      const f = fields(["granularity", "domain", "device", "iova", "am", "ih", "pasid"]);
+      const f = fields(["granularity", "domain", "device", "iova", "am", "ih", "pasid", "index"]);
       if (!f) return undefined;
       const gNode = r.required(f, "granularity", "the invalidate step", item);
       const granularity = gNode === undefined ? undefined : r.enumOf(gNode, "granularity", GRANULARITIES);
@@ -1007,6 +1067,8 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       else if (granularity === "context-device") r.error(item, "missing-key", l10n.t("a context-device invalidation needs \"device\""), l10n.t("Add device: \"01:00.0\"."));
       if (f.has("iova")) s.iova = r.addr(f.get("iova")!.value, "iova");
       else if (granularity === "page" || granularity === "pasid-page") r.error(item, "missing-key", l10n.t("a page invalidation needs \"iova\""), l10n.t("Add the IOVA of the first page."));
+      if (f.has("index")) s.entry = r.int(f.get("index")!.value, "index", 0, 65535);
+      else if (granularity === "interrupt-entry") r.error(item, "missing-key", l10n.t("an interrupt-entry invalidation needs \"index\""), l10n.t("Add index: N, the IRTE whose cached copy is dropped."));
       if (f.has("am")) s.am = r.int(f.get("am")!.value, "am", 0, 63);
       if (f.has("ih")) s.ih = r.bool(f.get("ih")!.value, "ih");
       if (f.has("pasid")) s.pasid = r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff);
@@ -1159,6 +1221,41 @@ function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   if (f.has("recorded")) e.recorded = r.bool(f.get("recorded")!.value, "expect.recorded");
   for (const k of Object.keys(e) as (keyof Expectation)[]) if (e[k] === undefined) delete e[k];
   return e;
+}
+
+// ---- interrupt remapping steps (docs/interrupt-remapping-and-reserved-regions.md)
+
+/** `irte: { device, index, vector, destination, present, posted, urgent, fpd, svt, sq, invalidate }`. */
+function parseIrteStep(r: Reader, f: Fields | undefined, item: Node): IrteStepSpec | undefined {
+  if (!f) return undefined;
+  const device = bdfReq(r, f, "device", "irte", item);
+  const idx = r.required(f, "index", "the irte step", item);
+  const index = idx === undefined ? undefined : r.int(idx, "index", 0, 65535);
+  const present = f.has("present") ? r.bool(f.get("present")!.value, "present") ?? true : true;
+  const vector = f.has("vector") ? r.int(f.get("vector")!.value, "vector", 0, 255) : present ? undefined : 0;
+  if (vector === undefined && present && !f.has("vector")) r.error(item, "missing-key", l10n.t("the irte step needs \"vector\""), l10n.t("Add vector: 0x41 (the host vector the interrupt is delivered on), or present: false to clear the entry."));
+  const destination = f.has("destination") ? r.int(f.get("destination")!.value, "destination", 0, 0xffffffff) : 0;
+  const posted = f.has("posted") ? r.addr(f.get("posted")!.value, "posted") : undefined;
+  if (posted !== undefined && posted % 64n !== 0n) r.error(f.get("posted")!.value, "invalid-value", l10n.t("the posted-interrupt descriptor address must be 64-byte aligned"), l10n.t("VT-d 9.11: PDA holds address bits 63:6."));
+  const svt = f.has("svt") ? r.enumOf(f.get("svt")!.value, "svt", ["requester", "bus", "none"] as const) : undefined;
+  const sq = f.has("sq") ? r.int(f.get("sq")!.value, "sq", 0, 3) ?? 0 : 0;
+  const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, k) ?? d : d);
+  if (device === undefined || index === undefined || vector === undefined || destination === undefined) return undefined;
+  return { device, entry: index, present, vector, destination, ...(posted !== undefined ? { posted } : {}), urgent: b("urgent", false), fpd: b("fpd", false), ...(svt !== undefined ? { svt } : {}), sq, invalidate: b("invalidate", true) };
+}
+
+/** `msi: { device, index, subhandle, data, format, destination }`. */
+function parseMsiStep(r: Reader, f: Fields | undefined, item: Node): MsiStepSpec | undefined {
+  if (!f) return undefined;
+  const device = bdfReq(r, f, "device", "msi", item);
+  const format = f.has("format") ? r.enumOf(f.get("format")!.value, "format", ["remappable", "compatibility"] as const) : "remappable";
+  const index = f.has("index") ? r.int(f.get("index")!.value, "index", 0, 65535) : 0;
+  if (format === "remappable" && !f.has("index")) r.error(item, "missing-key", l10n.t("a remappable-format msi needs \"index\""), l10n.t("Add index: N, the interrupt handle the device was programmed with (format: compatibility for an old-style MSI)."));
+  const subhandle = f.has("subhandle") ? r.int(f.get("subhandle")!.value, "subhandle", 0, 65535) : undefined;
+  const data = f.has("data") ? r.int(f.get("data")!.value, "data", 0, 0xffffffff) : undefined;
+  const destination = f.has("destination") ? r.int(f.get("destination")!.value, "destination", 0, 255) ?? 0 : 0;
+  if (device === undefined || format === undefined || index === undefined) return undefined;
+  return { device, format, handle: index, ...(subhandle !== undefined ? { subhandle } : {}), ...(data !== undefined ? { data } : {}), destination };
 }
 
 function strReq(r: Reader, f: Fields, key: string, op: string, at: Node): string | undefined {

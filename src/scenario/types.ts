@@ -111,6 +111,22 @@ export interface IommuSpec {
   nested?: boolean;
   /** ECAP.PSS + 1: PASID width in bits (ECAP.PASID when above 0). Default: 20 with `scalable`. */
   pasidBits?: number;
+  /** ECAP.IR: interrupt remapping; the host driver enables it at boot (docs/interrupt-remapping-and-reserved-regions.md). */
+  intremap?: boolean;
+  /** ECAP.EIM: x2APIC mode (IRTA.EIME, 32-bit destination ids). */
+  eim?: boolean;
+  /** The firmware's RMRRs (ACPI DMAR table): memory the listed devices DMA to behind the OS's back. */
+  rmrr?: RmrrSpec[];
+  range: SourceRange;
+}
+
+/** One Reserved Memory Region Reporting structure (VT-d 8.4): [base, end] and its device scope. */
+export interface RmrrSpec {
+  base: bigint;
+  /** Inclusive last byte (the ACPI field "End Address", 4 KiB aligned minus 1). */
+  end: bigint;
+  /** Keys of the host devices in the RMRR's device scope. */
+  devices: string[];
   range: SourceRange;
 }
 
@@ -139,6 +155,9 @@ export interface ViommuSpec {
   awBits?: 39 | 48;
   /** QEMU intel-iommu device-iotlb=on: ECAP.DT, the guest may use ATS (device-TLB) contexts. */
   deviceIotlb?: boolean;
+  /** QEMU intel-iommu intremap=on / eim=on (needs the VM's irqchip: split). */
+  intremap?: boolean;
+  eim?: boolean;
   range: SourceRange;
 }
 
@@ -216,7 +235,9 @@ export type Step =
   /** A raw invalidation descriptor submitted to the IOMMU (queued invalidation). */
   | (StepBase & {
       op: "invalidate";
-      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | "pasid-cache" | "pasid" | "pasid-page";
+      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | "pasid-cache" | "pasid" | "pasid-page" | "interrupt-global" | "interrupt-entry";
+      /** interrupt-entry: the IRTE index (YAML `index`); `am` gives 2^am entries. */
+      entry?: number;
       domain?: number;
       device?: string;
       iova?: bigint;
@@ -253,7 +274,15 @@ export type Step =
    */
   | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[] })
   /** Tears the PASID's entry down as intel_pasid_tear_down_entry() does (PASID-cache and IOTLB invalidations). */
-  | (StepBase & { op: "unbind-pasid"; device: string; pasid: number });
+  | (StepBase & { op: "unbind-pasid"; device: string; pasid: number })
+  /**
+   * The host's IRQ-remapping driver programs (or clears) one IRTE for a device, as VFIO_DEVICE_SET_IRQS
+   * makes it do (modify_irte / free_irte), then invalidates the interrupt entry cache unless
+   * `invalidate: false`.
+   */
+  | (StepBase & IrteStepSpec & { op: "irte" })
+  /** The device writes an MSI: remappable format with a handle (index) and optional subhandle, or compatibility format. */
+  | (StepBase & MsiStepSpec & { op: "msi" });
 
 /** How a bound PASID translates (the PASID entry's PGTT). */
 export type PasidMode = "first-level" | "second-level" | "nested" | "pass-through";
@@ -271,6 +300,38 @@ export interface PasidMapSpec {
   /** Nested: the guest-physical page behind it (the guest's first-level tables map va -> gpa). */
   gpa?: bigint;
   range: SourceRange;
+}
+
+export interface IrteStepSpec {
+  device: string;
+  /** The IRTE index (YAML `index`). */
+  entry: number;
+  /** false: free_irte (the entry is cleared, P = 0). */
+  present: boolean;
+  vector: number;
+  /** APIC destination id. */
+  destination: number;
+  /** Posted format: the posted-interrupt descriptor address. */
+  posted?: bigint;
+  urgent: boolean;
+  fpd: boolean;
+  /** Source validation: by requester id (Linux's choice), by bus, none; default what Linux's set_msi_sid picks. */
+  svt?: "requester" | "bus" | "none";
+  sq: number;
+  /** Issue the IEC invalidation (qi_flush_iec) after the write. */
+  invalidate: boolean;
+}
+
+export interface MsiStepSpec {
+  device: string;
+  format: "remappable" | "compatibility";
+  /** Remappable: the interrupt handle (IRTE index, YAML `index`); with `subhandle` SHV = 1. */
+  handle: number;
+  subhandle?: number;
+  /** MSI data (default: the subhandle, or 0). */
+  data?: number;
+  /** Compatibility format: APIC destination in address bits 19:12. */
+  destination: number;
 }
 
 export type StepOp = Step["op"];

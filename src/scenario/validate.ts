@@ -8,6 +8,7 @@
 import { Ticker, type ParseOptions } from "./parse.js";
 import type { Diagnostic, DiagnosticCode, Scenario, SourceRange, Step } from "./types.js";
 import * as l10n from "@vscode/l10n";
+import { validateReserved } from "./validate-reserved.js";
 
 const PAGE = 4096n;
 const MSI_FIRST = 0xfee00000n;
@@ -23,6 +24,7 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
   const mapped = new Map<string, MapList>();
   let seq = 0;
   const add = (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => out.push({ severity, code, message, hint, range });
+  out.push(...validateReserved(s));
   const expects = (st: Step, errno?: string, fault?: number) => (errno !== undefined && st.expect?.errno === errno) || (fault !== undefined && st.expect?.fault === fault) || st.expect?.error !== undefined;
 
   for (const vm of s.vms) {

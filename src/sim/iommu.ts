@@ -24,6 +24,8 @@ export interface TranslateRequest {
   write: boolean;
   exec?: boolean;
   privileged?: boolean;
+  /** The data of a write into the interrupt window (an MSI): what interrupt remapping reads the subhandle from. */
+  data?: number;
 }
 
 /** Permission bits of a translation: R = 1, W = 2, X = 4. */
@@ -51,6 +53,22 @@ export interface Verdict {
   cached: boolean;
   /** The domain the request was translated in, when a context said so. */
   domain?: number;
+  /** An interrupt request (kind "interrupt", or a fault of interrupt remapping): what the remapping table made of it. */
+  interrupt?: InterruptVerdict;
+}
+
+/** How an interrupt request was remapped, model-neutral (VT-d IRTE, AMD-Vi IRTE, an SMMU's MSI doorbell). */
+export interface InterruptVerdict {
+  /** "remapped": to a vector and destination; "posted": into a posted-interrupt descriptor; "compatibility": passed through unremapped; "not-remapped": remapping is off. */
+  format: "remapped" | "posted" | "compatibility" | "not-remapped";
+  /** The interrupt-remapping table index the request named (remappable requests). */
+  index?: number;
+  vector: number;
+  destination: number;
+  /** Posted: the posted-interrupt descriptor address. */
+  descriptor?: bigint;
+  /** Answered by the interrupt entry cache. */
+  cached: boolean;
 }
 
 /**
@@ -58,7 +76,7 @@ export interface Verdict {
  * (VT-d root table, SMMU stream table level 1), the per-device entry (VT-d context entry, AMD-Vi
  * device table entry, SMMU STE), the per-PASID entry (PASID entry, SMMU CD), a page-table entry.
  */
-export type TrailEntryKind = "root" | "context" | "pasid" | "pte";
+export type TrailEntryKind = "root" | "context" | "pasid" | "pte" | "irte";
 
 /** One decoded field of an entry, from the model's own decoder. */
 export interface TrailField {
@@ -89,7 +107,7 @@ export interface TrailEntry {
 }
 
 /** Why a walk stopped, model-neutral, for views that act on it (a quick fix for a missing mapping). */
-export type StopCause = "not-present" | "permission" | "reserved" | "unreadable" | "invalid" | "address-width" | "interrupt-range";
+export type StopCause = "not-present" | "permission" | "reserved" | "unreadable" | "invalid" | "address-width" | "interrupt-range" | "source-id" | "blocked";
 
 /** Where and why the walk stopped (a fault). */
 export interface TrailStop {
@@ -144,7 +162,7 @@ export interface IommuModel {
 }
 
 /** What an invalidation covers, in the scenario's words (VT-d's granularities; other models map them). */
-export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | PasidInvalidateScope;
+export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | PasidInvalidateScope | "interrupt-global" | "interrupt-entry";
 
 /**
  * Per-PASID invalidations (VT-d scalable mode: the PASID-cache descriptor and the PASID-based IOTLB
@@ -167,6 +185,8 @@ export interface InvalidateRequest {
   leafOnly?: boolean;
   /** The PASID of a per-PASID scope (pasid-cache without it: every PASID of the domain). */
   pasid?: number;
+  /** Interrupt-remapping table index (interrupt-entry scope; `order`: 2^order entries). */
+  index?: number;
 }
 
 export interface InvalidateResult {
@@ -398,6 +418,56 @@ export interface InspectTables {
   root: RootTableNode;
   iotlb: { capacity: number; geometry: string; entries(): IotlbEntryNode[] };
   contextCache: { entries(): ContextCacheEntryNode[] };
+  /** The interrupt-remapping table, when the unit has one set up (VT-d IRTA; AMD-Vi's per-device IRTs would list theirs). */
+  interruptRemapping?: InterruptRemapView;
+  /** The reserved regions the IOMMU keeps for itself or the firmware: direct (1:1) regions such as RMRRs, and the MSI window. */
+  reservedRegions?: readonly ReservedRegionView[];
+}
+
+/** An interrupt-remapping table: where it is, how big, its mode, and its present entries read from memory now. */
+export interface InterruptRemapView {
+  address: bigint;
+  /** Entries the table holds. */
+  size: number;
+  /** 32-bit (x2APIC) destination ids. */
+  x2apic: boolean;
+  /** Interrupt requests are remapped now (VT-d GSTS.IRES). */
+  enabled: boolean;
+  /** Compatibility-format requests pass through unremapped (VT-d GSTS.CFIS); blocked otherwise. */
+  compatibilityAllowed: boolean;
+  /** Entries with P = 1, in index order (at most `limit`, default 4096). */
+  entries(limit?: number): InterruptEntryView[];
+  /** Entries the interrupt entry cache holds (as cached: they can differ from memory). */
+  cache(): InterruptEntryView[];
+}
+
+/** One interrupt-remapping table entry, decoded by the model. */
+export interface InterruptEntryView {
+  key: string;
+  index: number;
+  address: bigint;
+  raw: readonly bigint[];
+  fields: readonly DecodedField[];
+  present: boolean;
+  format: "remapped" | "posted";
+  vector: number;
+  /** Remapped: the destination APIC id; posted: the posted-interrupt descriptor address. */
+  destination: bigint;
+  /** Source validation: the requester id (or bus range) the entry accepts, as text ("01:00.0", "bus 05-06", "any"). */
+  source: string;
+  /** Set reserved bits ([lo, hi]) and the fault a request through the entry gets. */
+  reserved?: { bits: readonly bigint[]; reason: number };
+}
+
+/** A reserved IOVA region (Linux's iommu_resv_region): "direct" regions are mapped 1:1 for their devices, "msi" is the interrupt window. */
+export interface ReservedRegionView {
+  kind: "direct" | "msi";
+  first: bigint;
+  last: bigint;
+  /** Devices (keys) the region belongs to; empty: every device. */
+  devices: readonly string[];
+  /** Where it comes from: "RMRR", "MSI window". */
+  source: string;
 }
 
 /** One decoded register. */

@@ -23,6 +23,10 @@ import type { IntelIommuDriver } from "./vtd/driver.js";
 import type { DmarUnit } from "./vtd/unit.js";
 import { DmaTally, dmaTransfer, type DmaTransfer } from "./dma.js";
 import { EventKind, Trace } from "../trace/trace.js";
+import type { DmarDomain } from "./vtd/driver.js";
+import type { IrqRemapDriver } from "./vtd/intremap.js";
+import { bootIommuExtras, irteStep, mapRmrrs, msiStep } from "./irqsteps.js";
+import { memlockDiagnostics } from "./reserved.js";
 
 const KiB = 1024n;
 const MiB = 1024n * KiB;
@@ -106,6 +110,10 @@ export class Machine {
   get driver(): IntelIommuDriver {
     return this.vtd().driver;
   }
+  /** The host's IRQ-remapping driver of a VT-d host (vtd/intremap.ts), enabled at boot with host.iommu.intremap; throws on another model. */
+  get irq(): IrqRemapDriver {
+    return this.vtd().irq;
+  }
   private vtd(): VtdHost {
     if (this.hostIommu instanceof VtdHost) return this.hostIommu;
     throw new Error(`this host's IOMMU is ${this.iommu.model}, not Intel VT-d`);
@@ -149,6 +157,7 @@ export class Machine {
       this.diagnostics.push({ severity: "error", code: p.code, message: p.message, hint: p.hint, range: spec?.range ?? host.range });
     }
     this.diagnostics.push(...groupViabilityWarnings(scenario, topology));
+    this.diagnostics.push(...memlockDiagnostics(scenario));
     this.hostIommu = hostIommuModel(host.iommu.model).create(this.mem, host);
     this.iommu = this.hostIommu.iommu;
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
@@ -175,6 +184,8 @@ export class Machine {
   private boot(): void {
     this.clock = 500_000_000n;
     this.hostIommu.init();
+    bootIommuExtras(this);
+    const rmrrMapped = new Set<string>();
     const hostPt = this.scenario.host.iommu.hostPassThrough && this.scenario.host.iommu.passThrough;
     for (const dev of this.pci.devices) {
       const group = this.pci.groupOf(dev);
@@ -184,6 +195,8 @@ export class Machine {
         this.groupDomain.set(group.id, dom);
       }
       this.hostIommu.attach(dom, this.pci.dmaAliases(dev));
+      // RMRRs are VT-d's (host.iommu.rmrr): identity maps in the device's default domain.
+      if (this.hostIommu instanceof VtdHost) mapRmrrs(this, dev, dom as DmarDomain, rmrrMapped);
       this.log.kernel(this.clock, `pci ${fullBdf(dev)}: Adding to iommu group ${group.id}`, -1);
       this.clock += 1000n;
     }
@@ -260,6 +273,10 @@ export class Machine {
       case "bind-pasid":
       case "unbind-pasid":
         return step.op === "bind-pasid" ? bindPasidStep(this.pasidContext(out), step) : unbindPasidStep(this.pasidContext(out), step);
+      case "irte":
+        return irteStep(this, step, out);
+      case "msi":
+        return msiStep(this, step, out);
       case "wait":
         this.clock += step.ns;
         out.summary = `time advanced to ${formatSeconds(this.clock)}`;
@@ -407,13 +424,15 @@ export class Machine {
     if (step.am !== undefined) req.order = step.am;
     if (step.ih !== undefined) req.leafOnly = step.ih;
     if (step.pasid !== undefined) req.pasid = step.pasid;
+    if (step.entry !== undefined) req.index = step.entry;
     const r = this.iommu.invalidate(req);
     if (!r.ok) {
       for (const line of r.log) this.log.kernel(this.clock, line, this.currentStep);
       this.fail(out, "invalidation-queue-error", r.error ?? "the unit rejected the invalidation");
       return;
     }
-    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") || step.granularity === "pasid-cache" ? "" : `: ${plural(r.dropped, "IOTLB entry", "IOTLB entries")} dropped`}`;
+    const ir = step.granularity.startsWith("interrupt");
+    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") || step.granularity === "pasid-cache" ? "" : `: ${plural(r.dropped, ir ? "interrupt entry cache entry" : "IOTLB entry", ir ? "interrupt entry cache entries" : "IOTLB entries")} dropped`}`;
   }
 
   private sidOf(key: string): number {

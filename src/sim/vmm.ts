@@ -16,6 +16,7 @@ import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
 import type { GuestViommu, ShadowHooks } from "./viommu.js";
+import { rmrrRefusal } from "./reserved.js";
 
 const KiB = 1024n;
 const MiB = 1024n * KiB;
@@ -322,6 +323,7 @@ export class Vmm {
         this.fail(out, problem.code, problem.summary);
         return;
       }
+      if (this.rmrrRefused(vm, dev, out)) return;
       const g = this.pci.groupOf(dev);
       if (!groups.includes(g)) groups.push(g);
     }
@@ -348,6 +350,21 @@ export class Vmm {
       }
     }
     out.summary = vmStartText(vm.spec, vm.devices.length, vm.domain?.did);
+  }
+
+  /**
+   * The kernel refuses the group when a member has an RMRR (sim/reserved.ts rmrrRefusal: the
+   * message and errno of the host's kernel generation): it logs, QEMU reports, the step fails.
+   */
+  private rmrrRefused(vm: VmRuntime, dev: PciDevice, out: StepOutcome): boolean {
+    const group = this.pci.groupOf(dev);
+    const members = group.devices.map((d) => ({ key: d.key, full: fullBdf(d), ...(d.spec.driver !== undefined ? { driver: d.spec.driver } : {}) }));
+    const r = rmrrRefusal(this.scenario.host, members, { full: fullBdf(dev) }, group.id);
+    if (r === undefined) return false;
+    this.log.kernel(this.clock, r.kernel, this.currentStep);
+    this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${r.qemu}`, this.currentStep);
+    this.failErrno(out, r.errno, r.summary);
+    return true;
   }
 
   /** Why QEMU cannot use this device's group, or undefined. */
@@ -490,6 +507,7 @@ export class Vmm {
       this.fail(out, "caching-mode-required", "hot-plugging vfio-pci behind intel-iommu needs caching-mode=on");
       return;
     }
+    if (this.rmrrRefused(vm, dev, out)) return;
     const firstGroup = !vm.container;
     if (firstGroup) {
       this.createContainer(vm);

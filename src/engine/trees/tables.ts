@@ -9,7 +9,7 @@
  * domain, entry 0 of the top level, entry 3 of the next; a node's id alone re-finds it after an edit.
  */
 import type { TreeNode } from "../../protocol/engine.js";
-import { fieldText, type DecodedField, type FaultRecordView, type TableNode } from "../../sim/iommu.js";
+import { fieldText, type DecodedField, type FaultRecordView, type InspectTables, type TableNode } from "../../sim/iommu.js";
 import { plural } from "../../sim/plural.js";
 import { formatDevfn, formatSid } from "../../sim/bdf.js";
 import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, qword, type TreeContext } from "./common.js";
@@ -51,6 +51,7 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
         color: pending ? "problemsWarningIcon.foreground" : undefined,
         collapsible: records.length ? 1 : 0,
       },
+      ...extraTableNodes(t, ctx),
     ];
   }
   switch (parts[1]) {
@@ -88,10 +89,60 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
       }
       return records.map((r) => frcdNode(r, ctx));
     }
+    case "ir":
+    case "resv":
+      return extraTableChildren(t, parts, ctx);
     case "root":
       return rootTableChildren(t.root, "t/root", parts.slice(2), ctx);
   }
   return null;
+}
+
+/** The interrupt-remapping table and the reserved regions, when the model has them (contract: tables()). */
+function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
+  const out: TreeNode[] = [];
+  const ir = t.interruptRemapping;
+  if (ir) {
+    const n = ir.entries().length;
+    out.push({
+      id: "t/ir",
+      label: l10n.t("Interrupt remapping table"),
+      description: l10n.t("@ {0} · {1} of {2} present · {3}{4}", num(ir.address, ctx.radix), n, ir.size, ir.x2apic ? "x2APIC" : "xAPIC", ir.enabled ? "" : l10n.t(" · off")),
+      tooltip: l10n.t("Every MSI in remappable format names an entry here; compatibility-format MSIs are {0}.", ir.compatibilityAllowed ? l10n.t("passed through unremapped") : l10n.t("blocked (fault 0x25)")),
+      icon: "bell",
+      collapsible: n ? 1 : 0,
+      copy: hx(ir.address),
+    });
+  }
+  const resv = t.reservedRegions ?? [];
+  if (resv.length) out.push({ id: "t/resv", label: l10n.t("Reserved regions"), description: plural(resv.length, "region"), icon: "lock", collapsible: 1 });
+  return out;
+}
+
+function extraTableChildren(t: InspectTables, parts: string[], ctx: TreeContext): TreeNode[] | null {
+  if (parts[1] === "resv") {
+    return (t.reservedRegions ?? []).map((r, i) =>
+      leaf(`t/resv/${i}`, `${num(r.first, ctx.radix)}-${num(r.last, ctx.radix)}`, `${r.source}${r.devices.length ? ` · ${r.devices.join(", ")}` : ""}`, {
+        icon: r.kind === "msi" ? "bell" : "lock",
+        tooltip: r.kind === "msi" ? l10n.t("The MSI window: no DMA mapping may cover it (VFIO_IOMMU_MAP_DMA returns EINVAL); writes into it are interrupt requests.") : l10n.t("A direct (1:1) region the firmware requires for {0}: mapped identity in the device's default domain; the kernel refuses to give the device to VFIO.", r.devices.join(", ")),
+      }),
+    );
+  }
+  const ir = t.interruptRemapping;
+  if (!ir) return null;
+  const entries = ir.entries();
+  if (parts.length === 3) {
+    const e = entries.find((x) => x.key === parts[2]);
+    return e === undefined ? null : fieldNodes(`t/ir/${e.key}`, e.fields);
+  }
+  return entries.map((e) =>
+    leaf(`t/ir/${e.key}`, `IRTE[${e.index}]`, `${qword(e.raw[0] ?? 0n)} · ${e.format === "posted" ? `posted → ${hx(e.destination)}` : `vector ${hx(e.vector)} → APIC ${e.destination}`} · ${e.source}`, {
+      icon: e.reserved ? "warning" : "symbol-key",
+      tooltip: `${fieldLine(e.fields)}${e.reserved ? `\n${l10n.t("reserved bits set: fault {0}", ctx.machine.iommu.reason(e.reserved.reason).label)}` : ""}`,
+      collapsible: 1,
+      copy: hx(e.address),
+    }),
+  );
 }
 
 const bitRange = (f: DecodedField) => (f.hi === f.lo ? `[${f.lo}]` : `[${f.hi}:${f.lo}]`);

@@ -12,6 +12,7 @@ import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./driver
 import { vtdUnit } from "./model.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./regs.js";
 import { DmarUnit, type DmaTally, type DmaTransfer, type DmarUnitSnapshot } from "./unit.js";
+import { GCMD_CFI, IrqRemapDriver } from "./intremap.js";
 
 /** MMIO base of the DMAR register block (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
 const DMAR_REG_BASE = 0xfed90000n;
@@ -26,6 +27,8 @@ export class VtdHost implements HostIommu {
   readonly unit: DmarUnit;
   readonly driver: IntelIommuDriver;
   readonly iommu: IommuUnit;
+  /** The host's IRQ-remapping driver (intremap.ts): enabled at boot with host.iommu.intremap. */
+  readonly irq: IrqRemapDriver;
 
   /** SRAM the unit's caches take in the machine's memory (PhysicalMemory sramBytes). */
   static sramBytes(spec: IommuSpec): number {
@@ -36,6 +39,7 @@ export class VtdHost implements HostIommu {
     this.unit = new DmarUnit(mem, spec);
     this.driver = new IntelIommuDriver(this.unit, mem);
     this.iommu = vtdUnit(this.unit, this.driver, mem);
+    this.irq = new IrqRemapDriver(this.unit, mem, this.driver);
   }
 
   init(): void {
@@ -114,7 +118,7 @@ export class VtdHost implements HostIommu {
     const u = this.unit;
     const old = u.readReg64(DMAR_RTADDR_REG);
     u.writeReg64(DMAR_RTADDR_REG, value(old));
-    const keep = u.readReg32(DMAR_GSTS_REG) & (GCMD_TE | GCMD_QIE | GCMD_IRE);
+    const keep = u.readReg32(DMAR_GSTS_REG) & (GCMD_TE | GCMD_QIE | GCMD_IRE | GCMD_CFI);
     u.writeReg32(DMAR_GCMD_REG, (keep | GCMD_SRTP) >>> 0);
     const now = u.readReg64(DMAR_RTADDR_REG);
     return { old, now, address: DMAR_REG_BASE + BigInt(DMAR_RTADDR_REG), summary: `wrote ${hex16(now)} to RTADDR (was ${hex16(old)}) and set GCMD.SRTP; no invalidation issued` };

@@ -5,7 +5,7 @@
  * decided (XlateStage). Nothing here walks a table; it only names what the unit read and decodes
  * the entries with the decoders the unit's checks use (context.ts, slpt.ts).
  */
-import { toTrailField, type EntryTarget, type DecodedField, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
+import { toTrailField, type EntryTarget, type DecodedField, type InterruptVerdict, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { renderQiError } from "./dmesg.js";
 import type { IntelIommuDriver } from "./driver.js";
@@ -22,6 +22,13 @@ import {
   VTD_FR_CONTEXT_ENTRY_RSVD,
   VTD_FR_CONTEXT_TABLE_INV,
   VTD_FR_INTERRUPT_ADDR,
+  VTD_FR_IR_ENTRY_P,
+  VTD_FR_IR_INDEX_OVER,
+  VTD_FR_IR_IRTE_RSVD,
+  VTD_FR_IR_REQ_COMPAT,
+  VTD_FR_IR_REQ_RSVD,
+  VTD_FR_IR_ROOT_INVAL,
+  VTD_FR_IR_SID_ERR,
   VTD_FR_PAGING_ENTRY_INV,
   VTD_FR_PAGING_ENTRY_RSVD,
   VTD_FR_READ,
@@ -31,7 +38,8 @@ import {
   VTD_FR_WRITE,
   faultReasonInfo,
 } from "./reasons.js";
-import { XlateKind, XlateStage, type DmarUnit } from "./unit.js";
+import { INTERRUPT_ADDR_FIRST, INTERRUPT_ADDR_LAST, XlateKind, XlateStage, type DmarUnit } from "./unit.js";
+import { encodeIecDesc, interruptRemapView, irteFields, MsiFormat } from "./intremap.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -49,13 +57,21 @@ export class VtdModel implements IommuUnit {
   constructor(
     readonly unit: DmarUnit,
     private readonly driver?: IntelIommuDriver,
-    mem: PhysicalMemory = unit.mem,
+    private readonly mem: PhysicalMemory = unit.mem,
   ) {
     this.inspection = vtdInspection(unit, mem);
   }
 
   tables(): InspectTables {
-    return this.inspection.tables();
+    const t = this.inspection.tables();
+    const ir = interruptRemapView(this.unit, this.mem);
+    if (ir) t.interruptRemapping = ir;
+    // The MSI window (IOMMU_RESV_MSI, intel_iommu_get_resv_regions: IOAPIC_RANGE_START..END) and the RMRRs (IOMMU_RESV_DIRECT).
+    t.reservedRegions = [
+      ...(this.unit.spec.rmrr ?? []).map((r) => ({ kind: "direct" as const, first: r.base, last: r.end, devices: r.devices, source: "RMRR" })),
+      { kind: "msi", first: BigInt(INTERRUPT_ADDR_FIRST), last: BigInt(INTERRUPT_ADDR_LAST), devices: [], source: "MSI window" },
+    ];
+    return t;
   }
 
   registers(): RegisterView[] {
@@ -122,6 +138,16 @@ export class VtdModel implements IommuUnit {
       case "pasid-page":
         desc = encodePiotlbDesc(PIOTLB_PSI, did, req.pasid ?? 0, req.iova ?? 0n, req.order ?? 0, req.leafOnly ?? false);
         break;
+      case "interrupt-global":
+      case "interrupt-entry": {
+        // VT-d 6.5.2.7 interrupt entry cache invalidation (Linux qi_global_iec / qi_flush_iec).
+        const before = this.unit.ir.cachedEntries().length;
+        if (!this.driver.submitRaw(encodeIecDesc(req.scope === "interrupt-global", req.index ?? 0, req.order ?? 0))) {
+          const e = this.driver.lastQiError;
+          return { ok: false, dropped: 0, error: "the unit rejected the descriptor (IQE)", log: e ? renderQiError(e) : [] };
+        }
+        return { ok: true, dropped: before - this.unit.ir.cachedEntries().length, log: [] };
+      }
     }
     const before = this.unit.iotlb.entries().length;
     if (!this.driver.submitRaw(desc)) {
@@ -173,7 +199,7 @@ export class VtdModel implements IommuUnit {
   translate(req: TranslateRequest): Verdict {
     this.setRequest(req);
     try {
-      const r = this.unit.translate(req.sid, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write);
+      const r = this.request(req, false);
       return this.verdict(r);
     } finally {
       this.setRequest(undefined);
@@ -188,28 +214,35 @@ export class VtdModel implements IommuUnit {
     u.reqExec = req?.pasid !== undefined && (req.exec ?? false);
   }
 
+  /** One request through the unit: an MSI (a write with data into the interrupt window) or DMA. */
+  private request(req: TranslateRequest, probe: boolean): number {
+    const hi = Number((req.iova >> 32n) & 0xffffffffn);
+    const lo = Number(req.iova & 0xffffffffn);
+    if (req.data !== undefined && req.write && hi === 0) return this.unit.translateMsi(req.sid, lo, req.data, probe);
+    return this.unit.translate(req.sid, hi, lo, req.write, probe);
+  }
+
   explain(req: TranslateRequest): Translation {
     const u = this.unit;
     const w = u.walker;
-    const hi = Number((req.iova >> 32n) & 0xffffffffn);
-    const lo = Number(req.iova & 0xffffffffn);
     const savedU = u.recordTrail;
     const savedW = w.recordTrail;
     u.recordTrail = true;
     w.recordTrail = true;
     this.setRequest(req);
     try {
-      const r = u.translate(req.sid, hi, lo, req.write, true);
+      const r = this.request(req, true);
       const verdict = this.verdict(r);
-      if (!u.ccHit && !u.iotlbHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
+      const iecHit = u.stage === XlateStage.InterruptRemap && u.ir.cached;
+      if (!u.ccHit && !u.iotlbHit && !iecHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
       // A cache answered: the trail is the walk a miss does now (the same code, caches bypassed).
       u.bypassCaches = true;
-      const r2 = u.translate(req.sid, hi, lo, req.write, true);
+      const r2 = this.request(req, true);
       const fresh = this.verdict(r2);
       const trail = this.trail(r2, req);
       // Stale: the cached answer is not what the tables give now (a different fault level counts:
       // a cached context's old SLPTPTR walks other tables than the context entry in memory).
-      const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.level !== verdict.level || fresh.hpa !== verdict.hpa || fresh.perms !== verdict.perms;
+      const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.level !== verdict.level || fresh.hpa !== verdict.hpa || fresh.perms !== verdict.perms || fresh.interrupt?.vector !== verdict.interrupt?.vector || fresh.interrupt?.destination !== verdict.interrupt?.destination;
       return { request: req, verdict, trail, stale };
     } finally {
       this.setRequest(undefined);
@@ -225,8 +258,33 @@ export class VtdModel implements IommuUnit {
     const kind = r !== 0 ? "fault" : u.kind === XlateKind.Interrupt ? "interrupt" : u.kind === XlateKind.PassThrough ? "pass-through" : u.kind === XlateKind.Untranslated ? "untranslated" : "translated";
     const v: Verdict = { kind, reason: r, level: kind === "translated" || (r !== 0 && (u.stage === XlateStage.Walk || u.stage === XlateStage.Iotlb || u.stage === XlateStage.InterruptRange)) ? u.level : 0, perms: r === 0 ? u.perm : 0, cached: u.iotlbHit };
     if (r === 0) v.hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
-    if (kind === "translated" || kind === "pass-through" || (r !== 0 && u.stage >= XlateStage.Width)) v.domain = u.did;
+    if (kind === "translated" || kind === "pass-through" || (r !== 0 && u.stage >= XlateStage.Width && u.stage !== XlateStage.InterruptRemap)) v.domain = u.did;
+    if (kind === "interrupt" || (r !== 0 && u.stage === XlateStage.InterruptRemap)) v.interrupt = this.interruptVerdict(kind === "interrupt");
     return v;
+  }
+
+  /** What interrupt remapping made of the last request (intremap.ts results). */
+  private interruptVerdict(delivered: boolean): InterruptVerdict {
+    const u = this.unit;
+    const ir = u.ir;
+    if (u.stage !== XlateStage.InterruptRemap) return { format: "not-remapped", vector: 0, destination: 0, cached: false };
+    const out: InterruptVerdict = { format: ir.format === MsiFormat.Compatibility ? "compatibility" : ir.posted && delivered ? "posted" : "remapped", vector: delivered ? ir.vector : 0, destination: delivered ? ir.destination : 0, cached: ir.cached };
+    if (ir.format === MsiFormat.Remappable) out.index = ir.index;
+    if (ir.posted && delivered) out.descriptor = (BigInt(ir.pdaHi >>> 0) << 32n) | BigInt(ir.pdaLo >>> 0);
+    return out;
+  }
+
+  /** The IRTE the unit's last interrupt request read (intremap.ts), and why it stopped. */
+  private irTrail(r: number, req: TranslateRequest, out: Trail, stop: (cause: StopCause, why: string) => Trail): Trail {
+    const ir = this.unit.ir;
+    if (ir.format === MsiFormat.Remappable && r !== VTD_FR_IR_INDEX_OVER) {
+      const raw = ir.read ? ir.irteQwords() : [];
+      const fields = ir.read ? irteFields(raw[0], raw[1], ir.eime).map(toTrailField) : [];
+      out.entries.push({ kind: "irte", name: "IRTE", level: 0, index: ir.index, address: BigInt(ir.address), raw, fields });
+    }
+    if (r === 0) return out;
+    const [cause, why] = IR_STOP[r] ?? ["invalid", `fault 0x${hex2(r)}`];
+    return stop(cause, r === VTD_FR_IR_SID_ERR ? `${why}: request from ${formatSid(req.sid)}` : why);
   }
 
   /** The entries the unit's last (uncached) translate() read, and where it stopped. */
@@ -247,6 +305,7 @@ export class VtdModel implements IommuUnit {
       out.stop = { entry: entries.length - 1, reason: r, cause, why };
       return out;
     };
+    if (stage === XlateStage.InterruptRemap) return this.irTrail(r, req, out, stop);
     const bus = req.sid >> 8;
     const devfn = req.sid & 0xff;
     // Root entry (VT-d 9.1).
@@ -315,6 +374,17 @@ export class VtdModel implements IommuUnit {
     return stop("invalid", `fault ${hex(r)} at the ${last.name}`);
   }
 }
+
+/** Why interrupt remapping stopped, by fault reason (intremap.ts checks, VT-d 7.1.3 / 9.10). */
+const IR_STOP: Record<number, [StopCause, string]> = {
+  [VTD_FR_IR_REQ_RSVD]: ["reserved", "reserved bits set in the interrupt request (SHV with data bits 31:16)"],
+  [VTD_FR_IR_INDEX_OVER]: ["invalid", "the interrupt index is beyond the interrupt-remapping table (IRTA.S)"],
+  [VTD_FR_IR_ENTRY_P]: ["not-present", "IRTE not present (P = 0)"],
+  [VTD_FR_IR_ROOT_INVAL]: ["unreadable", "the interrupt-remapping table is not readable memory"],
+  [VTD_FR_IR_IRTE_RSVD]: ["reserved", "reserved bits set in the IRTE"],
+  [VTD_FR_IR_REQ_COMPAT]: ["blocked", "compatibility-format interrupt while GSTS.CFIS = 0"],
+  [VTD_FR_IR_SID_ERR]: ["source-id", "the requester id fails the IRTE's source validation (SVT/SQ/SID)"],
+};
 
 function slIndexOf(iova: bigint, level: number): number {
   return Number((iova >> BigInt(12 + 9 * (level - 1))) & 511n);

@@ -117,6 +117,8 @@ export function composeEcap(spec: IommuSpec): bigint {
   if (spec.queuedInvalidation) ecap |= 1n << 1n; // QI
   if (spec.deviceTlb) ecap |= 1n << 2n; // DT
   if (spec.passThrough) ecap |= 1n << 6n; // PT
+  if (spec.intremap) ecap |= 1n << 3n; // IR (QEMU: VTD_ECAP_IR with intremap=on)
+  if (spec.intremap && spec.eim) ecap |= 1n << 4n; // EIM (QEMU: VTD_ECAP_EIM with eim=on)
   ecap |= BigInt(DMAR_IVA_REG / 16) << 8n; // IRO [17:8]
   if (spec.scalable) {
     // Scalable mode (VT-d 11.4.3; Linux ecap_smts/ecap_flts/ecap_slts/ecap_nest/ecap_pasid/ecap_pss, §1.3 of the reference).

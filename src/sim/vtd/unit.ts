@@ -39,7 +39,9 @@ import {
   FSTS_IQE,
   FSTS_PFO,
   FSTS_PPF,
+  GCMD_IRE,
   GCMD_QIE,
+  GCMD_SIRTP,
   GCMD_SRTP,
   GCMD_TE,
   GCMD_WBF,
@@ -74,6 +76,7 @@ import { RTADDR_SMT, SmState, translateScalable, type SmSnapshot, type SmStop } 
 import type { TrailEntry } from "../iommu.js";
 import { DmaBurst, SecondLevelTranslator } from "./translate.js";
 import { CORE_FAULT_HI, CORE_INFO, CORE_INTERRUPT_WINDOW } from "./translateCoreLayout.js";
+import { DMAR_IRTA_REG, GCMD_CFI, InterruptRemapper } from "./intremap.js";
 import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
 
 /** Interrupt address range 0xFEE00000 - 0xFEEFFFFF (QEMU VTD_INTERRUPT_ADDR_FIRST/LAST), as the translate core knows it. */
@@ -130,6 +133,8 @@ export const enum XlateStage {
   Iotlb = 5,
   /** The translated page overlaps the interrupt range (0x0E) after a walk. */
   InterruptRange = 6,
+  /** An interrupt request remapped through the interrupt-remapping table (GSTS.IRES = 1; intremap.ts). */
+  InterruptRemap = 7,
 }
 
 /** What happened to a fault on its way to the fault recording registers. */
@@ -185,6 +190,7 @@ export interface DmarUnitSnapshot {
   queueLog: { lo: bigint; hi: bigint }[];
   ttm?: number;
   sm?: SmSnapshot;
+  ir?: ReturnType<InterruptRemapper["snapshot"]>;
 }
 
 export class DmarUnit {
@@ -197,6 +203,10 @@ export class DmarUnit {
   readonly walker: SlptWalker;
   readonly iotlb: Iotlb;
   readonly translator: SecondLevelTranslator;
+  /** Interrupt remapping (intremap.ts): IRTA latched by SIRTP, the interrupt entry cache, the last remap's results. */
+  readonly ir: InterruptRemapper;
+  /** MSI data of the interrupt request translate() is handling (translateMsi sets it; a DMA write into the window carries 0). */
+  private msiData = 0;
   /** Register file, 32-bit words at byte offset / 4. */
   regs: Uint32Array;
   /** Root table address latched by the last SRTP. */
@@ -293,6 +303,7 @@ export class DmarUnit {
     this.translator = new SecondLevelTranslator(this.walker, this.iotlb, true);
     this.burst = new DmaBurst(mem, RUN_BURST);
     this.flWalker = new FlptWalker(mem, spec.addressWidth, this.walker);
+    this.ir = new InterruptRemapper(mem);
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
     this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0
     this.setReg64(DMAR_CAP_REG, this.cap);
@@ -385,8 +396,21 @@ export class DmarUnit {
       gsts &= ~GCMD_QIE;
     }
     gsts = cmd & GCMD_TE ? gsts | GCMD_TE : gsts & ~GCMD_TE;
+    if (cmd & GCMD_SIRTP) {
+      // VT-d 11.4.4.1 SIRTP: latch IRTA; GSTS.IRTPS.
+      this.ir.setTable(this.readReg64(DMAR_IRTA_REG));
+      gsts |= GCMD_SIRTP;
+    }
+    // IRE / CFI are level commands mirrored in GSTS.IRES / CFIS (ECAP.IR required for IRE).
+    gsts = cmd & GCMD_IRE && this.spec.intremap ? gsts | GCMD_IRE : gsts & ~GCMD_IRE;
+    gsts = cmd & GCMD_CFI ? gsts | GCMD_CFI : gsts & ~GCMD_CFI;
     this.regs[DMAR_GCMD_REG >> 2] = cmd;
     this.regs[DMAR_GSTS_REG >> 2] = gsts >>> 0;
+  }
+
+  /** GSTS.IRES: interrupt requests go through the interrupt-remapping table. */
+  get interruptRemappingEnabled(): boolean {
+    return (this.readReg32(DMAR_GSTS_REG) & GCMD_IRE) !== 0;
   }
 
   get translationEnabled(): boolean {
@@ -470,7 +494,9 @@ export class DmarUnit {
         } else return false;
         return true;
       case "iec":
-        return true; // no interrupt-remapping cache is modelled
+        // VT-d 6.5.2.7: global, or index-selective (2^IM entries from IIDX).
+        this.ir.invalidate(d.global, d.index, d.im);
+        return true;
       case "wait":
         if (d.statusWrite) this.mem.write32(Number(d.statusAddr), d.statusData);
         return true;
@@ -538,7 +564,24 @@ export class DmarUnit {
       this.kind = XlateKind.Interrupt;
       this.hpaHi = 0;
       this.hpaLo = iovaLo;
-      return 0;
+      if (!this.interruptRemappingEnabled) return 0;
+      // Interrupt remapping (intremap.ts): the request's handle indexes the IRTE.
+      this.stage = XlateStage.InterruptRemap;
+      const cfis = (this.readReg32(DMAR_GSTS_REG) & GCMD_CFI) !== 0;
+      const r = this.ir.remap(sid, iovaLo, this.msiData, cfis, probe, probe && this.bypassCaches);
+      if (r === 0) return 0;
+      if (probe) return r;
+      this.counters.faults++;
+      if (this.ir.fpd && InterruptRemapper.qualified(r)) {
+        this.fate = FaultFate.SuppressedFpd;
+        this.counters.suppressed++;
+        return r;
+      }
+      // FRCD.FI bits 63:48 hold the interrupt index for IR faults (Linux dmar_fault prints fault index = addr >> 48).
+      this.fate = this.recordFault(sid, BigInt(this.ir.index) << 48n, r, false);
+      if (this.fate === FaultFate.Recorded) this.counters.recorded++;
+      else this.counters.overflowed++;
+      return r;
     }
     if (!this.translationEnabled) {
       this.kind = XlateKind.Untranslated;
@@ -621,6 +664,19 @@ export class DmarUnit {
     }
     if (r !== 0) return this.fault(r, sid, iovaHi, iovaLo, write, fpd, probe);
     return 0;
+  }
+
+  /**
+   * A device's MSI write: the 32-bit `address` (0xFEEx_xxxx) with `data`, through translate() - the
+   * interrupt path of a DMA write into the window, with the MSI data the write carries.
+   */
+  translateMsi(sid: number, address: number, data: number, probe = false): number {
+    this.msiData = data >>> 0;
+    try {
+      return this.translate(sid, 0, address >>> 0, true, probe);
+    } finally {
+      this.msiData = 0;
+    }
   }
 
   pageHitsInterruptRange(): boolean {
@@ -958,6 +1014,7 @@ export class DmarUnit {
       queueLog: [...this.queueLog],
       ttm: this.ttm,
       sm: this.sm.snapshot(),
+      ir: this.ir.snapshot(),
     };
   }
 
@@ -972,6 +1029,7 @@ export class DmarUnit {
     this.queueLog = [...s.queueLog];
     this.ttm = s.ttm ?? 0;
     if (s.sm) this.sm.restore(s.sm);
+    if (s.ir) this.ir.restore(s.ir);
   }
 }
 

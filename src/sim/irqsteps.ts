@@ -1,0 +1,107 @@
+/**
+ * The workload steps of interrupt remapping (`irte`, `msi`) and the boot-time hooks of reserved
+ * regions (RMRR identity maps, the boot lines of sim/reserved.ts), called from the Machine with one
+ * line each. The hardware rules live in the model (vtd/intremap.ts, reached through the unit);
+ * this module only turns a step into register/memory writes and a request, and the answer into an
+ * outcome, a trace event and log lines. Pure module: no vscode, no Node built-ins.
+ */
+import type { Step } from "../scenario/types.js";
+import type { Machine, StepOutcome } from "./machine.js";
+import { failStep } from "./vmm.js";
+import { compatMsiAddress, encodeIrte, MsiFormat, remappableMsiAddress, SVT_ALL, SVT_BUS, SVT_NONE } from "./vtd/intremap.js";
+import { FaultFate, XlateKind } from "./vtd/unit.js";
+import { EventKind, F_FATE_SHIFT, F_WRITE, F_XLATE_SHIFT } from "../trace/trace.js";
+import { faultReasonInfo } from "./vtd/reasons.js";
+import { bootLines, rmrrsOf } from "./reserved.js";
+import type { DmarDomain } from "./vtd/driver.js";
+import type { PciDevice } from "./pci.js";
+
+const hex = (n: number | bigint) => `0x${n.toString(16)}`;
+
+/** Boot: the kernel's IOMMU lines (reserved.ts bootLines), then interrupt remapping is enabled. */
+export function bootIommuExtras(m: Machine): void {
+  const host = m.scenario.host;
+  for (const l of bootLines(host)) m.log.kernel(l.ns, l.text, -1);
+  if (host.iommu.intremap) m.irq.enable(host.iommu.eim ?? false);
+}
+
+/**
+ * iommu_create_device_direct_mappings(): each IOMMU_RESV_DIRECT region (an RMRR) of the device is
+ * mapped 1:1 (read/write) into the device's default domain, unless that domain is an identity
+ * (pass-through) domain, which needs none.
+ */
+export function mapRmrrs(m: Machine, dev: PciDevice, dom: DmarDomain, done: Set<string>): void {
+  if (dom.passThrough) return;
+  for (const r of rmrrsOf(m.scenario.host, dev.key)) {
+    const key = `${dom.did}:${r.base}`;
+    if (done.has(key)) continue; // another device of the domain shares the RMRR: mapped once
+    done.add(key);
+    m.driver.map(dom, r.base, r.base, r.end - r.base + 1n, 3);
+  }
+}
+
+/** `irte:` the host's IRQ-remapping driver writes one IRTE for the device (modify_irte / free_irte). */
+export function irteStep(m: Machine, st: Extract<Step, { op: "irte" }>, out: StepOutcome): void {
+  const dev = m.pci.device(st.device);
+  if (dev === undefined) {
+    failStep(m.trace, st.index, out, "unknown-device", `no host device ${st.device}`);
+    return;
+  }
+  if (!m.unit.interruptRemappingEnabled) {
+    failStep(m.trace, st.index, out, "intremap-off", "interrupt remapping is off on this host (host.iommu.intremap): there is no IRTE to program");
+    return;
+  }
+  const eim = m.irq.eim;
+  let irte: [bigint, bigint] = [0n, 0n];
+  if (st.present) {
+    // set_msi_sid() (irq_remapping.c): verify the requester id, or only the bus range when the
+    // device's DMA alias is on another bus (behind a PCIe-to-PCI bridge: [alias bus, device bus]).
+    const rid = m.pci.requesterId(dev);
+    const bus = dev.spec.bdf.bus;
+    const other = m.pci.dmaAliases(dev).find((a) => a >> 8 !== bus);
+    let svt = other !== undefined ? SVT_BUS : SVT_ALL;
+    let sid = other !== undefined ? ((other >> 8) << 8) | bus : rid;
+    if (st.svt === "requester") [svt, sid] = [SVT_ALL, rid];
+    else if (st.svt === "bus") [svt, sid] = [SVT_BUS, ((rid >> 8) << 8) | (rid >> 8)];
+    else if (st.svt === "none") [svt, sid] = [SVT_NONE, 0];
+    irte = encodeIrte({ present: true, fpd: st.fpd, vector: st.vector, destination: st.destination, ...(st.posted !== undefined ? { posted: { pda: st.posted, urgent: st.urgent } } : {}), sid, sq: st.sq, svt }, eim);
+  }
+  const at = m.irq.table + st.entry * 16;
+  m.irq.modifyIrte(st.entry, irte, st.invalidate);
+  m.trace.pushBig(EventKind.Poke, st.index, 0, 0, 0, 0, 0, BigInt(at), irte[0]);
+  const what = !st.present ? "cleared (P = 0)" : st.posted !== undefined ? `posted to descriptor ${hex(st.posted)}, vector ${hex(st.vector)}` : `vector ${hex(st.vector)} -> ${eim ? "x2APIC" : "APIC"} ${st.destination}`;
+  out.summary = `IRTE ${st.entry} of ${dev.key} at HPA ${hex(at)}: ${what}${st.invalidate ? "; interrupt entry cache invalidated" : "; no IEC invalidation"}`;
+}
+
+/** `msi:` the device's MSI write, through the unit (DmarUnit.translateMsi): remapped, blocked or faulted. */
+export function msiStep(m: Machine, st: Extract<Step, { op: "msi" }>, out: StepOutcome): void {
+  const dev = m.pci.device(st.device);
+  if (dev === undefined) {
+    failStep(m.trace, st.index, out, "unknown-device", `no host device ${st.device}`);
+    return;
+  }
+  const sid = m.pci.requesterId(dev);
+  const shv = st.subhandle !== undefined;
+  const address = st.format === "compatibility" ? compatMsiAddress(st.destination) : remappableMsiAddress(st.handle, shv);
+  const data = st.data ?? st.subhandle ?? 0;
+  const u = m.unit;
+  const code = u.translateMsi(sid, address, data);
+  const ir = u.ir;
+  const t = m.trace;
+  t.reserve(t.length + 1);
+  t.push(EventKind.Interrupt, st.index, sid, 0, F_WRITE | (u.fate << F_FATE_SHIFT) | (XlateKind.Interrupt << F_XLATE_SHIFT), 0, code, 0, address, 0, code === 0 ? (ir.posted ? ir.pdaLo : address) : 0);
+  out.transactions = 1;
+  const req = `MSI ${hex(address)} data ${hex(data)}`;
+  if (code !== 0) {
+    out.status = "fault";
+    out.fault = code;
+    out.faults = 1;
+    out.recorded = u.fate === FaultFate.Recorded;
+    out.summary = `${req} blocked: fault 0x${code.toString(16).padStart(2, "0")} ${faultReasonInfo(code).linuxText}${st.format === "remappable" ? ` (index ${ir.index})` : ""}${u.fate === FaultFate.SuppressedFpd ? "; not recorded (IRTE FPD = 1)" : ""}`;
+    return;
+  }
+  if (!u.interruptRemappingEnabled) out.summary = `${req}: interrupt remapping is off, delivered as written (vector ${hex(data & 0xff)})`;
+  else if (ir.format === MsiFormat.Compatibility) out.summary = `${req}: compatibility format passed through (GSTS.CFIS = 1), vector ${hex(ir.vector)} to APIC ${ir.destination}`;
+  else if (ir.posted) out.summary = `${req}: IRTE ${ir.index} posted vector ${hex(ir.vector)} to descriptor ${hex((BigInt(ir.pdaHi) << 32n) | BigInt(ir.pdaLo))}${ir.cached ? " (interrupt entry cache)" : ""}`;
+  else out.summary = `${req}: IRTE ${ir.index} remapped to vector ${hex(ir.vector)}, ${ir.eime ? "x2APIC" : "APIC"} ${ir.destination}${ir.cached ? " (interrupt entry cache)" : ""}`;
+}
