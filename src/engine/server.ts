@@ -318,7 +318,7 @@ export class EngineServer {
     },
     evidenceSynthesize: (p) => {
       const s = synthesizeScenario(p.records, p.title);
-      return { text: s.text, reproduced: s.reproduced.length, notes: s.notes.length };
+      return { text: s.text, reproduced: s.reproduced.length, notes: s.notes.length, ...(s.hostTables !== undefined ? { hostTables: s.hostTables } : {}) };
     },
     iovaHistory: (p) => {
       const { e } = this.traceQuery(p.uri);

@@ -13,6 +13,7 @@ import { EvidenceReader, decodeEvidenceText } from "../import/decode.js";
 import { platform } from "./platform.js";
 import { wholeReadRefusal } from "./fileAccess.js";
 import { evidenceDocumentPath, renderEvidenceDocument, type EvidenceDocument, type OutlineItem, type OutlineKind } from "../import/document.js";
+import { hasHostTables } from "../import/hostTables.js";
 
 const SCHEME = "passthrough-evidence";
 /** The decoded document's language: word wrap on by default (package.json configurationDefaults), Outline and folding from its records. */
@@ -301,6 +302,11 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     this.treeChanged.fire();
     const doc = await this.openDecoded(uri);
     await vscode.window.showTextDocument(doc, { preview: false });
+    // The kernel's debugfs table dumps: offer the host's own tables as a scenario (import/hostTables.ts).
+    if (hasHostTables(ev.records)) {
+      const open = vscode.l10n.t("Open as Host Tables");
+      void vscode.window.showInformationMessage(vscode.l10n.t("{0} holds the IOMMU's tables from debugfs: open them as a scenario to see them in Mapping Tables and walk them with Translate Address.", ev.source), open).then((a) => (a === open ? this.createScenario(uri) : undefined));
+    }
     return doc;
   }
 
@@ -372,6 +378,10 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     }
     const doc = await vscode.workspace.openTextDocument({ language: "passthrough", content: s.text });
     await vscode.window.showTextDocument(doc);
+    if (s.hostTables !== undefined) {
+      void vscode.window.showInformationMessage(vscode.l10n.t("Scenario created with the host's IOMMU tables: {0} entries written where the host kept them{1}. Mapping Tables shows them; Translate Address walks them.", s.hostTables, s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : ""));
+      return doc;
+    }
     void vscode.window.showInformationMessage(s.reproduced === 1 ? vscode.l10n.t("Scenario created: 1 fault reproduced as steps{0}.", s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : "") : vscode.l10n.t("Scenario created: {0} faults reproduced as steps{1}.", s.reproduced, s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : ""));
     return doc;
   }

@@ -31,6 +31,8 @@ import { iommuStatus, statusTitle } from "./bootState.js";
 import { explainDeviceEvent } from "./deviceEvents.js";
 
 import type { Explanation } from "../protocol/evidence.js";
+import { contextEntryLayout } from "../sim/vtd/context.js";
+import { fieldText } from "../sim/iommu.js";
 export type { Explanation };
 
 const CAUSES = {
@@ -148,6 +150,8 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
     }
     case "dmar-fault":
       return explainDmar(r, i, history, around);
+    case "vtd-debugfs":
+      return explainDebugfs(r, i);
     case "viommu-fault":
       return explainViommu(r, i, around);
     case "device-event": {
@@ -589,5 +593,32 @@ function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], ar
     causes: causes.filter((c, k, a) => a.indexOf(c) === k),
     checks,
     evidence,
+  };
+}
+
+/**
+ * A debugfs context row, decoded with the model's own layouts (sim/vtd/context.ts), and a unit
+ * with translation off. The other debugfs lines (registers, page-table rows) are facts the host-
+ * tables scenario reads (hostTables.ts), with nothing to explain one by one.
+ */
+function explainDebugfs(r: EvidenceRecord, i: number): Explanation | undefined {
+  const f = r.fields;
+  const open = "Passthrough: Create Scenario from Evidence (\"Open as Host Tables\") writes these tables into a scenario's memory: Mapping Tables shows them, Translate Address walks them.";
+  if (f.part === "not-enabled") {
+    return { record: i, title: `${String(f.unit)}: DMA remapping is off`, meaning: `GSTS.TES is clear on ${String(f.unit)}: devices behind this unit are not translated, and debugfs has no tables to show for it.`, causes: ["The kernel did not enable this unit: intel_iommu=off, or intel_iommu=igfx_off for the graphics unit, or the unit is one the kernel skipped (a DRHD with no devices, a firmware bug)."], checks: ["cat /proc/cmdline; dmesg | grep -e DMAR -e IOMMU (which units were enabled); grep -H . /sys/class/iommu/*/intel-iommu/*"], evidence: [] };
+  }
+  if (f.part !== "context" || typeof f.contextLo !== "string" || typeof f.contextHi !== "string") return undefined;
+  const lo = BigInt(f.contextLo);
+  const hi = BigInt(f.contextHi);
+  const fields = contextEntryLayout(lo, hi);
+  const text = fields.map((x) => `${x.name} ${fieldText(x)}`).join(", ");
+  const pasid = typeof f.pasid === "number" && f.pasid >= 0;
+  return {
+    record: i,
+    title: `Context entry of ${String(f.device)} (host tables from debugfs)`,
+    meaning: pasid ? `A scalable-mode context entry of ${String(f.device)} with PASID ${f.pasid}: its low qword points to the PASID directory (the legacy-mode layout does not apply).` : `The host's legacy-mode context entry of ${String(f.device)}: ${text}.`,
+    causes: [],
+    checks: [open, `sudo cat /sys/kernel/debug/iommu/intel/0000:${String(f.device)}/domain_translation_struct (kernel 6.4+; before: /sys/kernel/debug/iommu/intel/domain_translation_struct) for its page table.`],
+    evidence: [],
   };
 }

@@ -18,6 +18,7 @@ import { Document, Scalar, YAMLMap, YAMLSeq } from "yaml";
 import type { EvidenceRecord } from "./records.js";
 import { stripAnsi } from "./lines.js";
 import { bdfKey } from "../sim/bdf.js";
+import { hasHostTables, hostTablesScenario } from "./hostTables.js";
 
 export interface SynthesisResult {
   text: string;
@@ -25,6 +26,8 @@ export interface SynthesisResult {
   reproduced: number[];
   /** Records the scenario only mentions in comments, with why. */
   notes: string[];
+  /** A host-tables scenario (debugfs dumps, hostTables.ts): the table entries it writes into memory. */
+  hostTables?: number;
 }
 
 interface Dev {
@@ -133,6 +136,8 @@ function foldFaults(faults: Fault[], ordered: boolean): (Fault & { count: number
 }
 
 export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduced from evidence"): SynthesisResult {
+  // The kernel's debugfs table dumps: the host's own tables, written into memory (hostTables.ts).
+  if (hasHostTables(records)) return hostTablesScenario(records, title);
   const devices = new Map<string, Dev>();
   const notes: string[] = [];
   const reproduced: number[] = [];

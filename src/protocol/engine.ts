@@ -172,7 +172,8 @@ export interface EngineMethods {
   evidenceExplain: { params: { records: EvidenceRecord[]; history: EvidenceRecord[] }; result: Explanation[] };
   /** CodeLens of a log file: the explained records' first lines and titles. */
   evidenceLenses: { params: { text: string }; result: { line: number; title: string }[] };
-  evidenceSynthesize: { params: { records: EvidenceRecord[]; title: string }; result: { text: string; reproduced: number; notes: number } };
+  /** hostTables: the scenario holds a real host's tables from debugfs dumps (import/hostTables.ts), this many entries. */
+  evidenceSynthesize: { params: { records: EvidenceRecord[]; title: string }; result: { text: string; reproduced: number; notes: number; hostTables?: number } };
   /** Test hook: the worker throws from its message handler (a crash), or spins (a hang). */
   crash: { params: { how: "throw" | "hang" }; result: null };
 }
