@@ -310,7 +310,7 @@ export class EngineServer {
     rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
     ping: () => "pong",
     evidenceParse: (p) => decodeEvidenceText(p.text, { lineOffset: p.lineOffset ?? 0 }),
-    evidenceExplain: (p) => explainRecords(p.records, p.history),
+    evidenceExplain: (p) => explainRecords(p.records, p.history, p.context),
     evidenceLenses: (p) => {
       const r = decodeEvidenceText(p.text);
       if (!r.records.length) return [];

@@ -290,7 +290,9 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     // Explanations use the import's own trace records and, when a scenario is open, its maps
     // and unmaps ("IOVA … was unmapped at line 24 of the scenario"). Computed in the worker.
     const fromScenario = await this.scenarioHistory().catch(() => [] as EvidenceRecord[]);
-    ev.explanations = await this.engine.request("evidenceExplain", { records: ev.records, history: [...ev.records.filter((r) => r.kind === "ftrace"), ...fromScenario] }).catch((e: unknown) => {
+    // The configuration of the other imports (lspci, the VM's XML) ranks this import's causes.
+    const context = [...this.imports.values()].flatMap((x) => x.records.filter((r) => r.kind === "pci-device" || r.kind === "vm-config" || r.kind === "iommu-group"));
+    ev.explanations = await this.engine.request("evidenceExplain", { records: ev.records, history: [...ev.records.filter((r) => r.kind === "ftrace"), ...fromScenario], context }).catch((e: unknown) => {
       this.log.warn(`evidence: explanations unavailable: ${e instanceof Error ? e.message : String(e)}`);
       return [] as Explanation[];
     });

@@ -75,10 +75,12 @@ const CHECKS_DMA = [
 ];
 
 /** Every record's explanation, in record order (the boot state's at the first of its lines). */
-export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = []): Explanation[] {
+export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = [], context: readonly EvidenceRecord[] = []): Explanation[] {
   const out: Explanation[] = [];
   const around = new ExplainContext();
   for (const r of records) around.add(r);
+  // Other imports' configuration (lspci, a VM's XML or command line), after the records: their indices stay.
+  for (const r of context) if (r.kind === "pci-device" || r.kind === "vm-config" || r.kind === "iommu-group") around.add(r);
   records.forEach((r, i) => {
     const e = explainRecord(r, i, history, around);
     if (e) out.push(e);
@@ -355,6 +357,13 @@ export class ExplainContext {
   private readonly deviceEvents = new Map<string, { count: number; events: Map<string, number[]> }>();
   private readonly boot: EvidenceRecord[] = [];
   private readonly bootIndex: number[] = [];
+  /** Per device: the driver lspci shows bound to it, and that line. */
+  readonly driver = new Map<string, { driver: string; line: number }>();
+  /** Devices a VM configuration assigns (a <hostdev>, a -device vfio-pci), and the line. */
+  readonly hostdev = new Map<string, number>();
+  /** The vIOMMUs the VM configurations declare, and whether a VM configuration was imported at all. */
+  readonly viommus: { model: string; cachingMode: boolean; line: number }[] = [];
+  vmConfig = false;
   private next = 0;
 
   /** The next record (its index is the count of records added before it). */
@@ -383,6 +392,12 @@ export class ExplainContext {
       if (seen.length < 2) seen.push(i);
       d.events.set(ev, seen);
       this.deviceEvents.set(f.device, d);
+    }
+    if (r.kind === "pci-device" && device && typeof f.driver === "string") this.driver.set(device, { driver: f.driver, line: r.line });
+    if (r.kind === "vm-config") {
+      this.vmConfig = true;
+      if (typeof f.hostdev === "string") this.hostdev.set(bare(f.hostdev), r.line);
+      if (typeof f.viommu === "string" && f.viommu) this.viommus.push({ model: f.viommu, cachingMode: f.cachingMode === true, line: r.line });
     }
     if (r.kind === "boot-state") {
       this.boot.push(r);
@@ -594,6 +609,7 @@ function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], ar
     checks.push(`Import the boot log around the fault: the IOMMU setup lines and the driver's probe of ${device}.`);
   }
   evidence.push(...addr.text, ...deviceEvidence(r, i, device, around));
+  if (WRITE_CODES.has(code) || READ_CODES.has(code)) rankFromConfig(device, pasid, causes, evidence, around);
   if (around.rmrr.has(device)) {
     const k = causes.indexOf(CAUSES.rmrr);
     if (k > 0) causes.unshift(...causes.splice(k, 1));
@@ -635,4 +651,47 @@ function explainDebugfs(r: EvidenceRecord, i: number): Explanation | undefined {
     checks: [open, `sudo cat /sys/kernel/debug/iommu/intel/0000:${String(f.device)}/domain_translation_struct (kernel 6.4+; before: /sys/kernel/debug/iommu/intel/domain_translation_struct) for its page table.`],
     evidence: [],
   };
+}
+
+/** Drivers that hand a device to a VM (VFIO) or keep it from the host (pci-stub): no host driver does DMA through it. */
+const VM_DRIVERS = new Set(["vfio-pci", "pci-stub", "vfio"]);
+
+/**
+ * A translation fault's causes ranked by the configuration in the same import: the device's
+ * driver (lspci -k), whether a VM assigns it, and that VM's vIOMMU options (libvirt XML, QEMU
+ * command line). The trace's verdict (DMA after unmap, a map that is still there) is applied
+ * after this and wins (explainRecord). Changes `causes` and `evidence` in place.
+ */
+function rankFromConfig(device: string, pasid: number | undefined, causes: string[], evidence: string[], around: ExplainContext): void {
+  const first = (c: string) => {
+    const k = causes.indexOf(c);
+    if (k >= 0) causes.unshift(...causes.splice(k, 1));
+  };
+  const drv = around.driver.get(device);
+  const hostdev = around.hostdev.get(device);
+  if (drv && !VM_DRIVERS.has(drv.driver) && hostdev === undefined) {
+    // A host driver owns the device: its own DMA API use faulted, no VM is involved.
+    const c = `The host driver ${drv.driver} does this DMA (lspci shows ${device} bound to it, not to vfio-pci): a bug in ${drv.driver}'s DMA API use (a buffer it unmapped, a wrong address), or firmware-set-up DMA it inherited; no VM is involved.`;
+    causes.unshift(c);
+    const k = causes.indexOf(CAUSES.viommu);
+    if (k >= 0) causes.splice(k, 1);
+    evidence.push(`line ${drv.line + 1}: ${device} is bound to ${drv.driver}, a host driver: the fault is in the host's own DMA, not a VM's.`);
+    return;
+  }
+  if (!around.vmConfig || pasid !== undefined) return;
+  const assigned = hostdev !== undefined || drv?.driver === "vfio-pci";
+  if (!assigned) return;
+  const intel = around.viommus.find((v) => v.model === "intel" || v.model === "intel-iommu");
+  if (intel && !intel.cachingMode) {
+    first(CAUSES.viommu);
+    evidence.push(`line ${intel.line + 1}: the VM's intel-iommu has caching mode off: QEMU does not see the guest's mappings, so the device's IOVAs are not in VFIO.`);
+  } else if (around.viommus.length === 0) {
+    const k = causes.indexOf(CAUSES.viommu);
+    if (k >= 0) causes.splice(k, 1);
+    evidence.push(`The VM configuration has no vIOMMU: IOVA = guest physical address, so ${device}'s IOVAs are guest RAM addresses and a fault means an address outside guest RAM (or in a hole) — not a vIOMMU problem.`);
+  } else if (intel) {
+    const k = causes.indexOf(CAUSES.viommu);
+    if (k >= 0) causes.push(...causes.splice(k, 1));
+    evidence.push(`line ${intel.line + 1}: the VM's intel-iommu has caching mode on: QEMU shadows every guest mapping, so a fault is the guest's own (an IOVA its driver never mapped, or unmapped).`);
+  }
 }
