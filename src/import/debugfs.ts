@@ -42,7 +42,7 @@ const CONTEXT_ROW = new RegExp(`^(${HEX}{2}):(${HEX}{2})\\.([0-7])\\s+0x(${HEX}{
 const NOT_ENABLED = /^DMA Remapping is not enabled on (\S+)\s*$/;
 const DEVICE = new RegExp(`^Device (?:(${HEX}{4}):)?(${HEX}{2}):(${HEX}{2})\\.([0-7]) (?:with pasid (${HEX}+) )?@0x(${HEX}+)\\s*$`);
 const PTE_HEADER = /^IOVA_PFN\s+PML5E\s+PML4E\s+PDPE\s+PDE\s+PTE\s*$/;
-const PTE_ROW = new RegExp(`^0x(${HEX}{1,13}) \\|\\s+((?:0x${HEX}{16}\\s*){3,5})$`);
+const PTE_ROW = new RegExp(`^0x(${HEX}{1,13}) \\|\\s+(0x${HEX}{16}(?:\\s+0x${HEX}{16}){2,4})\\s*$`);
 
 /** Cheap test on the raw line before the rules: every debugfs line has one of these. */
 const FILTER = /0x|Base Address|Root Table|B\.D\.F|IOVA_PFN|Offset|not enabled on|Device /;

@@ -78,6 +78,12 @@ describe("debugfs lines of every kernel generation", () => {
     expect(r[3]!.fields).toMatchObject({ register: "MTRR_PHYSMASK9", offset: 0x1a8 });
   });
 
+  it("a row whose columns ran together (a lost tab) is no record: skipped with a reason, never an exception (found by the fuzz suite)", () => {
+    const r = decodeEvidenceText(`Device 0000:00:02.0 @0x1017f8000\n0x000000008d801 |\t${pad(0)}${pad(0x1017f9003)}\t${pad(0x1017fa003)}\t${pad(0x1017fb003)}\t${pad(0x8d801003)}\n`);
+    expect(r.records.map((x) => x.fields.part)).toEqual(["domain"]);
+    expect(r.skipped.map((s) => s.line)).toEqual([1]);
+  });
+
   it("a mail quote and a paste's indentation are read; the shell prompt is skipped with a reason", () => {
     const r = decodeEvidenceText(`$ sudo cat /sys/kernel/debug/iommu/intel/dmar_translation_struct\n> IOMMU dmar0: Root Table Address: 0x105a82000\n>   00:02.0\t${pad(0)}:${pad(0x105a85001)}\t${pad(0)}:${pad(0x105a84001)}\t-1\t${pad(0)}:${pad(0)}:${pad(0)}\n`);
     expect(r.records.map((x) => x.kind)).toEqual(["vtd-debugfs", "vtd-debugfs"]);
