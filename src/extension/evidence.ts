@@ -381,11 +381,23 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     const doc = await vscode.workspace.openTextDocument({ language: "passthrough", content: s.text });
     await vscode.window.showTextDocument(doc);
     if (s.hostTables !== undefined) {
+      // The host's tables are in memory once the pokes have run: the views go to the step after them.
+      void this.showAfterPokes(doc.uri.toString(), s.hostTables + 1);
       void vscode.window.showInformationMessage(vscode.l10n.t("Scenario created with the host's IOMMU tables: {0} entries written where the host kept them{1}. Mapping Tables shows them; Translate Address walks them.", s.hostTables, s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : ""));
       return doc;
     }
     void vscode.window.showInformationMessage(s.reproduced === 1 ? vscode.l10n.t("Scenario created: 1 fault reproduced as steps{0}.", s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : "") : vscode.l10n.t("Scenario created: {0} faults reproduced as steps{1}.", s.reproduced, s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : ""));
     return doc;
+  }
+
+  /** Moves a new host-tables scenario's cursor past its pokes once its first run is in (bounded: about 30 s of tries). */
+  private async showAfterPokes(uri: string, step: number): Promise<void> {
+    for (let tries = 0; tries < 150; tries++) {
+      const st = await Promise.resolve(vscode.commands.executeCommand<unknown>("passthrough.runToStep", uri, step)).catch(() => undefined);
+      if (st) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    this.log.warn(`evidence: the host-tables scenario ${uri} did not run; its cursor stays at step 1`);
   }
 
   private hover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
