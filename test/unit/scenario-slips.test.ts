@@ -42,7 +42,7 @@ const SLIPS: Slip[] = [
   { kind: "a line indented less than its siblings", make: (t) => slip(t, /\n  iommu:/, "\n iommu:"), at: " iommu:", hint: /indent this line like its siblings/i },
   { kind: "a missing space after ':' in a flow mapping", make: (t) => (t.includes('{ bdf: "01:00.0"') ? slip(t, /\{ bdf: "01:00\.0"/, '{ bdf:"01:00.0"') : undefined), at: 'bdf:"01:00.0"', hint: /space after ':'/ },
   { kind: "a missing space after ':' in a block mapping", make: (t) => slip(t, /\n  memory: (\S+)\n/, "\n  memory:$1\n"), at: "  memory:", hint: /space after ':'/ },
-  { kind: "a tab as indentation", make: (t) => slip(t, /\nvms:\n  - /, "\nvms:\n\t- "), at: "\t- ", hint: /replace the tab with spaces/ },
+  { kind: "a tab as indentation", make: (t) => (/\nvms:\n  - /.test(t) ? slip(t, /\nvms:\n  - /, "\nvms:\n\t- ") : undefined), at: "\t- ", hint: /replace the tab with spaces/ },
   { kind: "a comment line that lost its '#'", make: (t) => (t.startsWith("# ") && !/^# [^\n]*: /.test(t) ? t.slice(2) : undefined), at: "", hint: /comment \(start it with #\)/ },
   { kind: "an unclosed quote", make: (t) => slip(t, /\{ bdf: "([0-9a-f:.]+)",/, '{ bdf: "$1,'), at: /\{ bdf: "[0-9a-f:.]+,/, hint: /closing "/ },
 ];
