@@ -136,8 +136,9 @@ function foldFaults(faults: Fault[], ordered: boolean): (Fault & { count: number
 }
 
 export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduced from evidence"): SynthesisResult {
-  // The kernel's debugfs table dumps: the host's own tables, written into memory (hostTables.ts).
-  if (hasHostTables(records)) return hostTablesScenario(records, title);
+  // The kernel's debugfs table dumps: the host's own tables, written into memory (hostTables.ts);
+  // evidence with faults or refusals keeps the reproduction below (every such record reproduced or noted).
+  if (hasHostTables(records) && !records.some((r) => r.kind !== "vtd-debugfs" && r.kind !== "boot-state" && r.kind !== "pci-device" && r.kind !== "iommu-group" && r.kind !== "group-add")) return hostTablesScenario(records, title);
   const devices = new Map<string, Dev>();
   const notes: string[] = [];
   const reproduced: number[] = [];
