@@ -310,7 +310,7 @@ export class EngineServer {
     rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
     ping: () => "pong",
     evidenceParse: (p) => decodeEvidenceText(p.text, { lineOffset: p.lineOffset ?? 0 }),
-    evidenceExplain: (p) => explainRecords(p.records, p.history),
+    evidenceExplain: (p) => explainRecords(p.records, p.history, p.context),
     evidenceLenses: (p) => {
       const r = decodeEvidenceText(p.text);
       if (!r.records.length) return [];
@@ -318,7 +318,7 @@ export class EngineServer {
     },
     evidenceSynthesize: (p) => {
       const s = synthesizeScenario(p.records, p.title);
-      return { text: s.text, reproduced: s.reproduced.length, notes: s.notes.length };
+      return { text: s.text, reproduced: s.reproduced.length, notes: s.notes.length, ...(s.hostTables !== undefined ? { hostTables: s.hostTables } : {}) };
     },
     iovaHistory: (p) => {
       const { e } = this.traceQuery(p.uri);

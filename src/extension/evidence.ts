@@ -13,6 +13,7 @@ import { EvidenceReader, decodeEvidenceText } from "../import/decode.js";
 import { platform } from "./platform.js";
 import { wholeReadRefusal } from "./fileAccess.js";
 import { evidenceDocumentPath, renderEvidenceDocument, type EvidenceDocument, type OutlineItem, type OutlineKind } from "../import/document.js";
+import { hasHostTables } from "../import/hostTables.js";
 
 const SCHEME = "passthrough-evidence";
 /** The decoded document's language: word wrap on by default (package.json configurationDefaults), Outline and folding from its records. */
@@ -289,7 +290,9 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     // Explanations use the import's own trace records and, when a scenario is open, its maps
     // and unmaps ("IOVA … was unmapped at line 24 of the scenario"). Computed in the worker.
     const fromScenario = await this.scenarioHistory().catch(() => [] as EvidenceRecord[]);
-    ev.explanations = await this.engine.request("evidenceExplain", { records: ev.records, history: [...ev.records.filter((r) => r.kind === "ftrace"), ...fromScenario] }).catch((e: unknown) => {
+    // The configuration of the other imports (lspci, the VM's XML) ranks this import's causes.
+    const context = [...this.imports.values()].flatMap((x) => x.records.filter((r) => r.kind === "pci-device" || r.kind === "vm-config" || r.kind === "iommu-group"));
+    ev.explanations = await this.engine.request("evidenceExplain", { records: ev.records, history: [...ev.records.filter((r) => r.kind === "ftrace"), ...fromScenario], context }).catch((e: unknown) => {
       this.log.warn(`evidence: explanations unavailable: ${e instanceof Error ? e.message : String(e)}`);
       return [] as Explanation[];
     });
@@ -301,6 +304,11 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     this.treeChanged.fire();
     const doc = await this.openDecoded(uri);
     await vscode.window.showTextDocument(doc, { preview: false });
+    // The kernel's debugfs table dumps: offer the host's own tables as a scenario (import/hostTables.ts).
+    if (hasHostTables(ev.records)) {
+      const open = vscode.l10n.t("Open as Host Tables");
+      void vscode.window.showInformationMessage(vscode.l10n.t("{0} holds the IOMMU's tables from debugfs: open them as a scenario to see them in Mapping Tables and walk them with Translate Address.", ev.source), open).then((a) => (a === open ? this.createScenario(uri) : undefined));
+    }
     return doc;
   }
 
@@ -372,8 +380,24 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     }
     const doc = await vscode.workspace.openTextDocument({ language: "passthrough", content: s.text });
     await vscode.window.showTextDocument(doc);
+    if (s.hostTables !== undefined) {
+      // The host's tables are in memory once the pokes have run: the views go to the step after them.
+      void this.showAfterPokes(doc.uri.toString(), s.hostTables + 1);
+      void vscode.window.showInformationMessage(vscode.l10n.t("Scenario created with the host's IOMMU tables: {0} entries written where the host kept them{1}. Mapping Tables shows them; Translate Address walks them.", s.hostTables, s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : ""));
+      return doc;
+    }
     void vscode.window.showInformationMessage(s.reproduced === 1 ? vscode.l10n.t("Scenario created: 1 fault reproduced as steps{0}.", s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : "") : vscode.l10n.t("Scenario created: {0} faults reproduced as steps{1}.", s.reproduced, s.notes ? vscode.l10n.t(", {0} noted as comments", s.notes) : ""));
     return doc;
+  }
+
+  /** Moves a new host-tables scenario's cursor past its pokes once its first run is in (bounded: about 30 s of tries). */
+  private async showAfterPokes(uri: string, step: number): Promise<void> {
+    for (let tries = 0; tries < 150; tries++) {
+      const st = await Promise.resolve(vscode.commands.executeCommand<unknown>("passthrough.runToStep", uri, step)).catch(() => undefined);
+      if (st) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    this.log.warn(`evidence: the host-tables scenario ${uri} did not run; its cursor stays at step 1`);
   }
 
   private hover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {

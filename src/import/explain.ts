@@ -32,6 +32,8 @@ import { iommuStatus, statusTitle } from "./bootState.js";
 import { explainDeviceEvent } from "./deviceEvents.js";
 
 import type { Explanation } from "../protocol/evidence.js";
+import { contextEntryLayout } from "../sim/vtd/context.js";
+import { fieldText } from "../sim/iommu.js";
 export type { Explanation };
 
 const CAUSES = {
@@ -74,10 +76,12 @@ const CHECKS_DMA = [
 ];
 
 /** Every record's explanation, in record order (the boot state's at the first of its lines). */
-export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = []): Explanation[] {
+export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = [], context: readonly EvidenceRecord[] = []): Explanation[] {
   const out: Explanation[] = [];
   const around = new ExplainContext();
   for (const r of records) around.add(r);
+  // Other imports' configuration (lspci, a VM's XML or command line), after the records: their indices stay.
+  for (const r of context) if (r.kind === "pci-device" || r.kind === "vm-config" || r.kind === "iommu-group") around.add(r);
   records.forEach((r, i) => {
     const e = explainRecord(r, i, history, around);
     if (e) out.push(e);
@@ -149,6 +153,8 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
     }
     case "dmar-fault":
       return explainDmar(r, i, history, around);
+    case "vtd-debugfs":
+      return explainDebugfs(r, i);
     case "viommu-fault":
       return explainViommu(r, i, around);
     case "device-event": {
@@ -201,6 +207,20 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
           return { record: i, title: `/dev/vfio/${f.group} could not be opened: ${f.error}`, meaning: "The VFIO group device file is missing or not accessible.", causes: [f.errno === "ENOENT" ? "ENOENT: no device of the group is bound to vfio-pci, or the vfio modules are not loaded." : f.errno === "EACCES" || f.errno === "EPERM" ? "No permission: the VMM runs as a user without access to /dev/vfio/N (libvirt sets it for managed hostdevs)." : "See the errno."], checks: ["ls -l /dev/vfio/", "lsmod | grep vfio"], evidence: [] };
         case "caching-mode-off":
           return { record: i, title: "intel-iommu without caching-mode=on", meaning: "QEMU can shadow a guest's vIOMMU mappings into VFIO only when the guest must tell it about every mapping, which caching mode forces; without it QEMU refuses to start with an assigned device.", causes: [CAUSES.viommu], checks: ["-device intel-iommu,caching-mode=on (libvirt: <iommu model='intel'><driver caching_mode='on'/></iommu>)."], evidence: [] };
+        case "reset-group-not-owned":
+          return { record: i, title: `${f.device} cannot be reset: group ${f.group} is not owned`, meaning: "The only reset the device offers is a bus (or slot) reset, and that resets every device on the bus; VFIO allows it only when the VM owns every group the reset reaches, and group " + String(f.group) + " belongs to the host or another VM.", causes: ["The device has no function-level reset (FLR), so QEMU falls back to a bus reset (many GPUs, some NICs).", `Another device on the same bus is in IOMMU group ${f.group}, which is not assigned to this VM (the GPU's audio function, a second port).`], checks: [`ls /sys/kernel/iommu_groups/${f.group}/devices/: assign those devices to the same VM too (all functions of a card).`, `lspci -vvv -s ${f.device} | grep -i flreset: FLReset+ means the device has FLR.`], evidence: [] };
+        case "no-reset-method":
+          return { record: i, title: `${f.device} has no reset method`, meaning: "QEMU found neither FLR, a power-management reset nor a usable bus reset: the device keeps its state across VM reboots.", causes: ["The device lacks FLR and PM reset (NoSoftRst+), and sits on the root bus or shares its bus with devices the VM does not own.", "A known vendor reset bug (AMD GPUs before Navi need vendor-reset)."], checks: [`cat /sys/bus/pci/devices/0000:${f.device}/reset_method (kernel 5.15+): the methods the kernel can use.`, `lspci -vvv -s ${f.device}: FLReset+ in DevCap, NoSoftRst- in the PM capability.`], evidence: [] };
+        case "hostdev-in-use":
+          return { record: i, title: `${f.device} is in use by ${f.user} (domain ${f.domain})`, meaning: "libvirt keeps a list of host devices in use; the device is already assigned to another running domain (or a stale entry survived a crash), so it refuses to give it to this one.", causes: [`Domain ${f.domain} is running with the same <hostdev>.`, "A previous run of the domain crashed and libvirt still lists the device as active (restart libvirtd after checking nothing uses it)."], checks: ["virsh list --all; virsh dumpxml DOMAIN | grep -A3 hostdev", `lsof /dev/vfio/* to see which process holds the device's group`], evidence: [] };
+        case "memlock-raise-failed":
+          return { record: i, title: `libvirt could not set RLIMIT_MEMLOCK to ${f.limit} bytes${f.error ? `: ${f.error}` : ""}`, meaning: "VFIO pins all guest memory; libvirt raises the QEMU process's locked-memory limit before starting it and was not allowed to.", causes: [f.errno === "EPERM" ? "EPERM: libvirt runs without CAP_SYS_RESOURCE (session mode qemu:///session, a container, a non-root virt-handler): it cannot raise a hard limit." : "The limit could not be set (see the errno).", "A systemd unit or limits.conf sets a lower hard limit for the process."], checks: ["Use qemu:///system, or raise the hard limit first (LimitMEMLOCK=infinity in the unit, @group hard memlock unlimited in /etc/security/limits.conf).", "grep 'locked memory' /proc/$(pidof qemu-system-x86_64)/limits"], evidence: [] };
+        case "no-vfio-support":
+          return { record: i, title: "libvirt: host doesn't support VFIO PCI passthrough", meaning: "libvirt found no usable VFIO on the host: /dev/vfio/vfio is missing or /sys/kernel/iommu_groups/ is empty.", causes: ["The IOMMU is off (intel_iommu=on missing, VT-d/AMD-Vi disabled in the firmware).", "The vfio, vfio_iommu_type1 and vfio-pci modules are not loaded."], checks: ["ls /sys/kernel/iommu_groups/ (empty: the IOMMU is off); ls /dev/vfio/", "lsmod | grep vfio; modprobe vfio-pci"], evidence: [] };
+        case "reset-failed":
+          return { record: i, title: `libvirt could not reset ${f.device}`, meaning: `libvirt resets a managed hostdev before and after use; here it found no way to: ${String(f.error)}.`, causes: [/not doing bus reset/.test(String(f.error)) ? "A bus reset would also reset other active devices on the same bus (libvirt refuses that); the device has no FLR." : "The device has no FLR, no PM reset, and is on the root bus (no bus reset).", "Binding the device to vfio-pci before starting the domain lets the kernel's vfio-pci do the reset instead (libvirt skips its own reset then)."], checks: [`lspci -vvv -s ${f.device} | grep -i -e flreset -e nosoftrst`, `cat /sys/bus/pci/devices/0000:${f.device}/reset_method`], evidence: [] };
+        case "bind-failed":
+          return { record: i, title: `libvirt could not bind ${f.device} to ${f.driver}`, meaning: "libvirt's managed hostdev detaches the device from its host driver with driver_override and re-probes it; the kernel refused.", causes: [f.errno === "EBUSY" ? "EBUSY: the host driver is still using the device (a GPU with a console on it, a NIC with an active link)." : f.errno === "ENODEV" || f.errno === "ENOENT" ? "The vfio-pci driver is not loaded, or the device disappeared." : "The kernel refused the bind (see the errno).", "Another device of the same IOMMU group is still bound to a host driver."], checks: [`lspci -nnk -s ${f.device}: Kernel driver in use`, "modprobe vfio-pci; dmesg | tail"], evidence: [] };
         case "container-setup-failed":
           return { record: i, title: `VFIO could not set up a container for group ${f.group}`, meaning: r.summary, causes: [], checks: ["See the message after the colon; import the kernel log of the same moment (dmesg) for the kernel's side."], evidence: [] };
         default:
@@ -342,6 +362,13 @@ export class ExplainContext {
   private readonly deviceEvents = new Map<string, { count: number; events: Map<string, number[]> }>();
   private readonly boot: EvidenceRecord[] = [];
   private readonly bootIndex: number[] = [];
+  /** Per device: the driver lspci shows bound to it, and that line. */
+  readonly driver = new Map<string, { driver: string; line: number }>();
+  /** Devices a VM configuration assigns (a <hostdev>, a -device vfio-pci), and the line. */
+  readonly hostdev = new Map<string, number>();
+  /** The vIOMMUs the VM configurations declare, and whether a VM configuration was imported at all. */
+  readonly viommus: { model: string; cachingMode: boolean; line: number }[] = [];
+  vmConfig = false;
   private next = 0;
   /** Comparisons of faults with the map/unmap history this pass may still make (faults x history is not linear). */
   readonly historyWork = new WorkBudget(EXPLAIN_HISTORY_WORK);
@@ -383,6 +410,12 @@ export class ExplainContext {
       if (seen.length < 2) seen.push(i);
       d.events.set(ev, seen);
       this.deviceEvents.set(f.device, d);
+    }
+    if (r.kind === "pci-device" && device && typeof f.driver === "string") this.driver.set(device, { driver: f.driver, line: r.line });
+    if (r.kind === "vm-config") {
+      this.vmConfig = true;
+      if (typeof f.hostdev === "string") this.hostdev.set(bare(f.hostdev), r.line);
+      if (typeof f.viommu === "string" && f.viommu) this.viommus.push({ model: f.viommu, cachingMode: f.cachingMode === true, line: r.line });
     }
     if (r.kind === "boot-state") {
       this.boot.push(r);
@@ -594,6 +627,7 @@ function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], ar
     checks.push(`Import the boot log around the fault: the IOMMU setup lines and the driver's probe of ${device}.`);
   }
   evidence.push(...addr.text, ...deviceEvidence(r, i, device, around));
+  if (WRITE_CODES.has(code) || READ_CODES.has(code)) rankFromConfig(device, pasid, causes, evidence, around);
   if (around.rmrr.has(device)) {
     const k = causes.indexOf(CAUSES.rmrr);
     if (k > 0) causes.unshift(...causes.splice(k, 1));
@@ -608,4 +642,74 @@ function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], ar
     checks,
     evidence,
   };
+}
+
+/**
+ * A debugfs context row, decoded with the model's own layouts (sim/vtd/context.ts), and a unit
+ * with translation off. The other debugfs lines (registers, page-table rows) are facts the host-
+ * tables scenario reads (hostTables.ts), with nothing to explain one by one.
+ */
+function explainDebugfs(r: EvidenceRecord, i: number): Explanation | undefined {
+  const f = r.fields;
+  const open = "Passthrough: Create Scenario from Evidence (\"Open as Host Tables\") writes these tables into a scenario's memory: Mapping Tables shows them, Translate Address walks them.";
+  if (f.part === "not-enabled") {
+    return { record: i, title: `${String(f.unit)}: DMA remapping is off`, meaning: `GSTS.TES is clear on ${String(f.unit)}: devices behind this unit are not translated, and debugfs has no tables to show for it.`, causes: ["The kernel did not enable this unit: intel_iommu=off, or intel_iommu=igfx_off for the graphics unit, or the unit is one the kernel skipped (a DRHD with no devices, a firmware bug)."], checks: ["cat /proc/cmdline; dmesg | grep -e DMAR -e IOMMU (which units were enabled); grep -H . /sys/class/iommu/*/intel-iommu/*"], evidence: [] };
+  }
+  if (f.part !== "context" || typeof f.contextLo !== "string" || typeof f.contextHi !== "string") return undefined;
+  const lo = BigInt(f.contextLo);
+  const hi = BigInt(f.contextHi);
+  const fields = contextEntryLayout(lo, hi);
+  const text = fields.map((x) => `${x.name} ${fieldText(x)}`).join(", ");
+  const pasid = typeof f.pasid === "number" && f.pasid >= 0;
+  return {
+    record: i,
+    title: `Context entry of ${String(f.device)} (host tables from debugfs)`,
+    meaning: pasid ? `A scalable-mode context entry of ${String(f.device)} with PASID ${f.pasid}: its low qword points to the PASID directory (the legacy-mode layout does not apply).` : `The host's legacy-mode context entry of ${String(f.device)}: ${text}.`,
+    causes: [],
+    checks: [open, `sudo cat /sys/kernel/debug/iommu/intel/0000:${String(f.device)}/domain_translation_struct (kernel 6.4+; before: /sys/kernel/debug/iommu/intel/domain_translation_struct) for its page table.`],
+    evidence: [],
+  };
+}
+
+/** Drivers that hand a device to a VM (VFIO) or keep it from the host (pci-stub): no host driver does DMA through it. */
+const VM_DRIVERS = new Set(["vfio-pci", "pci-stub", "vfio"]);
+
+/**
+ * A translation fault's causes ranked by the configuration in the same import: the device's
+ * driver (lspci -k), whether a VM assigns it, and that VM's vIOMMU options (libvirt XML, QEMU
+ * command line). The trace's verdict (DMA after unmap, a map that is still there) is applied
+ * after this and wins (explainRecord). Changes `causes` and `evidence` in place.
+ */
+function rankFromConfig(device: string, pasid: number | undefined, causes: string[], evidence: string[], around: ExplainContext): void {
+  const first = (c: string) => {
+    const k = causes.indexOf(c);
+    if (k >= 0) causes.unshift(...causes.splice(k, 1));
+  };
+  const drv = around.driver.get(device);
+  const hostdev = around.hostdev.get(device);
+  if (drv && !VM_DRIVERS.has(drv.driver) && hostdev === undefined) {
+    // A host driver owns the device: its own DMA API use faulted, no VM is involved.
+    const c = `The host driver ${drv.driver} does this DMA (lspci shows ${device} bound to it, not to vfio-pci): a bug in ${drv.driver}'s DMA API use (a buffer it unmapped, a wrong address), or firmware-set-up DMA it inherited; no VM is involved.`;
+    causes.unshift(c);
+    const k = causes.indexOf(CAUSES.viommu);
+    if (k >= 0) causes.splice(k, 1);
+    evidence.push(`line ${drv.line + 1}: ${device} is bound to ${drv.driver}, a host driver: the fault is in the host's own DMA, not a VM's.`);
+    return;
+  }
+  if (!around.vmConfig || pasid !== undefined) return;
+  const assigned = hostdev !== undefined || drv?.driver === "vfio-pci";
+  if (!assigned) return;
+  const intel = around.viommus.find((v) => v.model === "intel" || v.model === "intel-iommu");
+  if (intel && !intel.cachingMode) {
+    first(CAUSES.viommu);
+    evidence.push(`line ${intel.line + 1}: the VM's intel-iommu has caching mode off: QEMU does not see the guest's mappings, so the device's IOVAs are not in VFIO.`);
+  } else if (around.viommus.length === 0) {
+    const k = causes.indexOf(CAUSES.viommu);
+    if (k >= 0) causes.splice(k, 1);
+    evidence.push(`The VM configuration has no vIOMMU: IOVA = guest physical address, so ${device}'s IOVAs are guest RAM addresses and a fault means an address outside guest RAM (or in a hole) — not a vIOMMU problem.`);
+  } else if (intel) {
+    const k = causes.indexOf(CAUSES.viommu);
+    if (k >= 0) causes.push(...causes.splice(k, 1));
+    evidence.push(`line ${intel.line + 1}: the VM's intel-iommu has caching mode on: QEMU shadows every guest mapping, so a fault is the guest's own (an IOVA its driver never mapped, or unmapped).`);
+  }
 }

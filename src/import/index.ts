@@ -17,6 +17,8 @@ export type { EvidenceKind };
 export { parseLog, parseFtrace, parseGroups, parseLspci, parseLibvirtXml, parseQemuCommandLine };
 export { explainRecords, type Explanation } from "./explain.js";
 export { synthesizeScenario, type SynthesisResult } from "./synthesize.js";
+export { hostTablesScenario, hasHostTables } from "./hostTables.js";
+export { parseDebugfs } from "./debugfs.js";
 export { iommuStatus, statusTitle, type IommuStatus } from "./bootState.js";
 export type { EvidenceRecord, ImportResult, Skipped, RecordKind } from "./records.js";
 

@@ -77,6 +77,9 @@ export function recordToJson(r: EvidenceRecord, file: string): JsonRecord {
       return Object.assign(base, f, { source: "pci", type: String(f.event), bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null });
     case "boot-state":
       return Object.assign(base, f, { source: "kernel", type: `boot-${String(f.fact)}`, bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null });
+    case "vtd-debugfs":
+      // The line's own fields after the documented ones; address: the table it names (root table, a device's page table).
+      return Object.assign(base, f, { source: "debugfs", type: `debugfs-${String(f.part)}`, bdf: fullBdf(f.device), address: addr(f.part === "domain" ? f.pgd : f.part === "root-table" ? f.address : undefined), reason: null, reasonText: null, pasid: typeof f.pasid === "number" && f.pasid >= 0 ? f.pasid : null });
     default:
       return Object.assign(base, { source: r.kind, type: r.kind, bdf: fullBdf(f.device), address: null, reason: null, reasonText: null, pasid: null, ...f });
   }

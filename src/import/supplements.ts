@@ -5,12 +5,13 @@
  */
 import { parseBootState } from "./bootState.js";
 import { parseDeviceEvents } from "./deviceEvents.js";
+import { parseDebugfs } from "./debugfs.js";
 import type { EvidenceRecord, Skipped } from "./records.js";
 
 /** Adds the supplemental records of `text` to a log's import result: sorted in, their lines no longer skipped. */
 export function withSupplementalRecords<T extends { records: EvidenceRecord[]; skipped: Skipped[] }>(r: T, text: string): T {
   const lines = text.split("\n");
-  const extra = [...parseBootState(lines), ...parseDeviceEvents(lines)];
+  const extra = [...parseBootState(lines), ...parseDeviceEvents(lines), ...parseDebugfs(lines)];
   if (!extra.length) return r;
   const taken = new Set(r.records.map((x) => x.line));
   const add = extra.filter((b) => !taken.has(b.line));

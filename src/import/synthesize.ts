@@ -21,6 +21,7 @@ import { Document, Scalar, YAMLMap, YAMLSeq } from "yaml";
 import type { EvidenceRecord } from "./records.js";
 import { stripAnsi } from "./lines.js";
 import { bdfKey } from "../sim/bdf.js";
+import { hasHostTables, hostTablesScenario } from "./hostTables.js";
 
 export interface SynthesisResult {
   text: string;
@@ -28,6 +29,8 @@ export interface SynthesisResult {
   reproduced: number[];
   /** Records the scenario only mentions in comments, with why. */
   notes: string[];
+  /** A host-tables scenario (debugfs dumps, hostTables.ts): the table entries it writes into memory. */
+  hostTables?: number;
 }
 
 interface Dev {
@@ -167,6 +170,9 @@ function foldFaults(faults: Fault[], ordered: boolean): (Fault & { count: number
 }
 
 export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduced from evidence"): SynthesisResult {
+  // The kernel's debugfs table dumps: the host's own tables, written into memory (hostTables.ts);
+  // evidence with faults or refusals keeps the reproduction below (every such record reproduced or noted).
+  if (hasHostTables(records) && !records.some((r) => r.kind !== "vtd-debugfs" && r.kind !== "boot-state" && r.kind !== "pci-device" && r.kind !== "iommu-group" && r.kind !== "group-add")) return hostTablesScenario(records, title);
   const devices = new Map<string, Dev>();
   const notes: string[] = [];
   const reproduced: number[] = [];

@@ -169,10 +169,12 @@ export interface EngineMethods {
    * worker: a 4 MB log takes a few hundred ms to parse, which must not block the extension host.
    */
   evidenceParse: { params: { text: string; lineOffset?: number }; result: { kind: EvidenceKind; records: EvidenceRecord[]; skipped: Skipped[]; lines: number } };
-  evidenceExplain: { params: { records: EvidenceRecord[]; history: EvidenceRecord[] }; result: Explanation[] };
+  /** context: configuration records of other imports (lspci, VM configs) that rank the causes (import/explain.ts rankFromConfig). */
+  evidenceExplain: { params: { records: EvidenceRecord[]; history: EvidenceRecord[]; context?: EvidenceRecord[] }; result: Explanation[] };
   /** CodeLens of a log file: the explained records' first lines and titles. */
   evidenceLenses: { params: { text: string }; result: { line: number; title: string }[] };
-  evidenceSynthesize: { params: { records: EvidenceRecord[]; title: string }; result: { text: string; reproduced: number; notes: number } };
+  /** hostTables: the scenario holds a real host's tables from debugfs dumps (import/hostTables.ts), this many entries. */
+  evidenceSynthesize: { params: { records: EvidenceRecord[]; title: string }; result: { text: string; reproduced: number; notes: number; hostTables?: number } };
   /** Test hook: the worker throws from its message handler (a crash), or spins (a hang). */
   crash: { params: { how: "throw" | "hang" }; result: null };
 }

@@ -24,7 +24,9 @@ export type RecordKind =
   | "vm-config"
   | "ftrace"
   | "boot-state"
-  | "device-event";
+  | "device-event"
+  /** A line of the Intel IOMMU driver's debugfs dumps (iommu_regset, dmar_translation_struct, domain_translation_struct): import/debugfs.ts. */
+  | "vtd-debugfs";
 
 export type FieldValue = string | number | boolean;
 

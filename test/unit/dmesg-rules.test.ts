@@ -43,6 +43,14 @@ const SAMPLES = [
   'vfio_iommu_type1_attach_group: No interrupt remapping support.  Use the module param "allow_unsafe_interrupts" to enable VFIO IOMMU support on this platform',
   "[  709.000000] vfio-pci 0000:01:00.0: Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.",
   "[    0.100000] DMAR: [Firmware Bug]: RMRR entry for device 00:14.0 is broken - applying workaround",
+  // QEMU's reset errors and libvirt's errors (test/unit/import-vfio-errors.test.ts has their sources).
+  "qemu-system-x86_64: vfio: Cannot reset device 0000:01:00.1, depends on group 1 which is not owned.",
+  "vfio: Cannot reset device 0000:00:1b.0, no available reset mechanism.",
+  "error: Requested operation is not valid: PCI device 0000:01:00.0 is in use by driver QEMU, domain win10",
+  "cannot limit locked memory of process 111 to 9007199254740991: Operation not permitted",
+  "error: unsupported configuration: host doesn't support VFIO PCI passthrough",
+  "error: internal error: Unable to reset PCI device 0000:00:1f.3: internal error: Active 0000:00:1f.0 devices on bus with 0000:00:1f.3, not doing bus reset",
+  "error: Failed to add driver 'vfio-pci' to driver_override interface of PCI device '0000:01:00.0': Device or resource busy",
 ].join("\n");
 
 describe("dmesg rule tables", () => {

@@ -41,6 +41,26 @@ const REQUIRE_DIRECT = /^Firmware has requested this device have a 1:1 IOMMU map
 const RMRR_BROKEN = /RMRR entry for device ([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) is broken/;
 const RMRR_BASE = /^(?:(?:dmar|DMAR): )?RMRR base: (0x[0-9a-f]+) end: (0x[0-9a-f]+)$/;
 
+/** hw/vfio/pci.c vfio_pci_hot_reset: error_report("vfio: Cannot reset device %s, depends on group %d which is not owned."). */
+const RESET_NOT_OWNED = /^Cannot reset device (\S+), depends on group (\d+) which is not owned\.?$/;
+/** hw/vfio/pci.c vfio_pci_reset / vfio_realize (older QEMU): "vfio: Cannot reset device %s, no available reset mechanism.". */
+const RESET_NONE = /^Cannot reset device (\S+), no available reset mechanism\.?$/;
+/**
+ * libvirt's error prefixes (virErrorMsgStrings, src/util/virerror.c) and virsh's "error: ": the
+ * same message reaches a user through `virsh start`, virt-manager's dialog and the journal.
+ */
+const LV = "(?:error: )?(?:(?:Requested operation is not valid|internal error|unsupported configuration|operation failed): )*";
+/** src/hypervisor/virhostdev.c virHostdevIsPCINodeDeviceUsed: _("PCI device %1$s is in use by driver %2$s, domain %3$s"). */
+const LV_IN_USE = new RegExp(`^${LV}PCI device ((?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]) is in use by driver (\\S+), domain (.+)$`);
+/** src/util/virprocess.c virProcessSetMaxMemLock: virReportSystemError(errno, _("cannot limit locked memory of process %1$lld to %2$llu")) (": strerror" appended). */
+const LV_MEMLOCK = new RegExp(`^${LV}cannot limit locked memory of process (\\d+) to (\\d+)(?:: (.+))?$`);
+/** src/qemu/qemu_hostdev.c qemuHostdevPreparePCIDevicesCheckSupport: _("host doesn't support VFIO PCI passthrough"). */
+const LV_NO_VFIO = new RegExp(`^${LV}host doesn't support VFIO PCI passthrough$`);
+/** src/util/virpci.c virPCIDeviceReset: _("Unable to reset PCI device %1$s: %2$s") (the last error, or "no FLR, PM reset or bus reset available"). */
+const LV_RESET = new RegExp(`^${LV}Unable to reset PCI device ((?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]): (.+)$`);
+/** src/util/virpci.c virPCIDeviceBindWithDriverOverride: _("Failed to add driver '%1$s' to driver_override interface of PCI device '%2$s'") (": strerror" appended). */
+const LV_BIND = new RegExp(`^${LV}Failed to add driver '([^']+)' to driver_override interface of PCI device '([^']+)'(?:: (.+))?$`);
+
 /** errno names of the strerror() texts QEMU appends. */
 const ERRNO: Record<string, [number, string]> = {
   "Operation not permitted": [1, "EPERM"], "No such file or directory": [2, "ENOENT"], "Bad address": [14, "EFAULT"], "Cannot allocate memory": [12, "ENOMEM"], "Permission denied": [13, "EACCES"],
@@ -118,6 +138,14 @@ export const VFIO_RULES: RuleTable = {
     { pattern: MEMLOCK, on: "body", build: (m, cx) => void cx.emit(cx.record("vfio-message", `pinning guest memory exceeded RLIMIT_MEMLOCK (${m[2]} bytes): VFIO_IOMMU_MAP_DMA fails with ENOMEM`, { problem: "memlock", limit: Number(m[2]) })) },
     { pattern: DMA_MAP_CALL, on: "body", build: (m, cx) => vfio(cx, `vfio_dma_map(iova ${m[2]}, size ${m[3]}) failed with ${m[5]} (${m[6]})`, { problem: "map-failed", container: m[1]!, iova: m[2]!, size: m[3]!, vaddr: m[4]!, ...errnoFields(m[6]!) }) },
     { pattern: MAP_FAILED, on: "body", build: (m, cx) => vfio(cx, `VFIO_MAP_DMA failed: ${m[1]}`, { problem: "map-failed", ...errnoFields(m[1]!) }) },
+    { pattern: RESET_NOT_OWNED, on: "body", build: (m, cx) => vfio(cx, `QEMU cannot reset ${m[1]}: the bus reset also resets group ${m[2]}, which this VM does not own`, { problem: "reset-group-not-owned", device: parseBdf(m[1]!)?.key ?? m[1]!, group: Number(m[2]) }) },
+    { pattern: RESET_NONE, on: "body", build: (m, cx) => vfio(cx, `QEMU cannot reset ${m[1]}: the device has no reset method (no FLR, no PM reset, no bus reset)`, { problem: "no-reset-method", device: parseBdf(m[1]!)?.key ?? m[1]! }) },
+    // libvirt's own errors (program libvirt): the host side of starting a VM with a <hostdev>.
+    { pattern: LV_IN_USE, on: "body", build: (m, cx) => vfio(cx, `libvirt: ${m[1]} is already in use by ${m[2]} (domain ${m[3]})`, { problem: "hostdev-in-use", device: parseBdf(m[1]!)?.key ?? m[1]!, user: m[2]!, domain: m[3]!, program: "libvirt" }) },
+    { pattern: LV_MEMLOCK, on: "body", build: (m, cx) => vfio(cx, `libvirt could not raise the VM's locked-memory limit to ${m[2]} bytes${m[3] ? `: ${m[3]}` : ""}`, { problem: "memlock-raise-failed", pid: Number(m[1]), limit: m[2]!, ...(m[3] ? errnoFields(m[3]) : {}), program: "libvirt" }) },
+    { pattern: LV_NO_VFIO, on: "body", build: (_m, cx) => vfio(cx, "libvirt: the host does not support VFIO PCI passthrough (no IOMMU groups or no vfio modules)", { problem: "no-vfio-support", program: "libvirt" }) },
+    { pattern: LV_RESET, on: "body", build: (m, cx) => vfio(cx, `libvirt could not reset ${m[1]}: ${m[2]}`, { problem: "reset-failed", device: parseBdf(m[1]!)?.key ?? m[1]!, error: m[2]!, program: "libvirt" }) },
+    { pattern: LV_BIND, on: "body", build: (m, cx) => vfio(cx, `libvirt could not bind ${m[2]} to ${m[1]}${m[3] ? `: ${m[3]}` : ""}`, { problem: "bind-failed", device: parseBdf(m[2]!)?.key ?? m[2]!, driver: m[1]!, ...(m[3] ? errnoFields(m[3]) : {}), program: "libvirt" }) },
     { pattern: NO_IR, on: "body", build: (_m, cx) => void cx.emit(cx.record("vfio-message", "VFIO refuses the device: no interrupt remapping (allow_unsafe_interrupts is off)", { problem: "no-interrupt-remapping" })) },
   ],
 };

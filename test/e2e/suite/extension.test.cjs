@@ -821,3 +821,49 @@ describe("Arm SMMUv3 host", function () {
     }
   });
 });
+
+// Issue 19: the kernel's debugfs dumps as a real host's tables, from the clipboard to Mapping Tables.
+describe("Host tables from a debugfs paste (issue 19)", function () {
+  this.timeout(120000);
+  it("a debugfs dump pasted from the clipboard opens as host tables: Mapping Tables shows the host's root table, context entry and page table", async () => {
+    await open("healthy-nic");
+    const pad = (v) => `0x${v.toString(16).padStart(16, "0")}`;
+    // The Kabylake example of the kernel's Documentation/ABI/testing/debugfs-intel-iommu, as debugfs.c prints it.
+    const paste = [
+      "IOMMU dmar1: Root Table Address: 0x103027000",
+      "B.D.F\tRoot_entry\t\t\t\tContext_entry\t\t\t\tPASID\tPASID_table_entry",
+      `00:02.0\t${pad(0)}:${pad(0x10303e001)}\t${pad(0x102)}:${pad(0x1017f8001)}\t-1    \t${pad(0)}:${pad(0)}:${pad(0)}`,
+      "",
+      "Device 0000:00:02.0 @0x1017f8000",
+      `${"IOVA_PFN".padEnd(17)}\t${"PML5E".padEnd(18)}\t${"PML4E".padEnd(18)}\t${"PDPE".padEnd(18)}\t${"PDE".padEnd(18)}\tPTE`,
+      `0x000000008d800 |\t${pad(0)}\t${pad(0x1017f9003)}\t${pad(0x1017fa003)}\t${pad(0x1017fb003)}\t${pad(0x8d800003)}`,
+    ].join("\n");
+    await vscode.env.clipboard.writeText(paste);
+    const decoded = await vscode.commands.executeCommand("passthrough.importEvidence", "clipboard");
+    assert.ok(decoded, "a decoded document");
+    assert.strictEqual(api.evidence.lastImport.records.filter((r) => r.kind === "vtd-debugfs").length, 6);
+    // "Open as Host Tables" (the import's notification button) runs Create Scenario from Evidence on this import.
+    const doc = await vscode.commands.executeCommand("passthrough.createScenarioFromEvidence", decoded.uri);
+    assert.strictEqual(doc.languageId, "passthrough");
+    assert.match(doc.getText(), /poke: \{ register: RTADDR, value: 0x103027000 \}/);
+    await until("the host-tables scenario is active", () => api.scenarios.active === doc.uri.toString());
+    const st = await api.whenRun(doc.uri);
+    assert.strictEqual(st.totals.failedExpectations, 0);
+    assert.strictEqual(st.totals.expectations, 1);
+    // The cursor on the last step: every poke done, RTADDR on the host's root table.
+    await vscode.commands.executeCommand("passthrough.runToStep", doc.uri.toString(), st.steps.length - 1);
+    await until("views at the last step", () => api.views.tables.description === `before step ${st.steps.length} of ${st.steps.length}`);
+    await vscode.commands.executeCommand("workbench.view.extension.passthrough");
+    const tables = await until("the host's tables", async () => {
+      const t = await expand("tables", 8);
+      return t.some((n) => n.label === "Root table" && n.description === "@ 0x103027000") ? t : undefined;
+    });
+    assert.ok(tables.some((n) => n.label === "bus 00"), "root entry for bus 00");
+    assert.ok(tables.some((n) => n.contextValue === "pte" && /IOVA 0x8d800000 → HPA 0x8d800000 \(4 KiB\)/.test(n.description)), tables.map((n) => `${n.label} ${n.description}`).join("\n"));
+    // Translate Address walks the host's tables: the contract's trail from the root entry at 0x103027000.
+    const ans = await vscode.commands.executeCommand("passthrough.translate", "00:02.0", "0x8d800abc", false);
+    assert.strictEqual(ans.hpa, "0x8d800abc");
+    assert.deepStrictEqual(ans.stages.map((s) => s.address), ["0x103027000", "0x10303e100", "0x1017f8000", "0x1017f9010", "0x1017fa360", "0x1017fb000"]);
+    await vscode.commands.executeCommand("workbench.action.closeAllEditors");
+  });
+});
