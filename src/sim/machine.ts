@@ -9,6 +9,7 @@ import type { Diagnostic, DiagnosticCode, Scenario, Step } from "../scenario/typ
 import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
 import { groupViabilityWarnings, PciTopology } from "./pci.js";
+import { acsOverrideDiagnostics, hostTopologyBootLines } from "./hostTopology.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./vtd/regs.js";
@@ -126,13 +127,14 @@ export class Machine {
       sparseMaxPages: 4096,
       sramBytes: DmarUnit.sramBytes(host.iommu),
     });
-    const { topology, problems } = PciTopology.build(host.pci);
+    const { topology, problems } = PciTopology.build(host.pci, host.acsOverride);
     this.pci = topology;
     for (const p of problems) {
       const spec = host.pci.find((d) => d.key === p.key);
       this.diagnostics.push({ severity: "error", code: p.code, message: p.message, hint: p.hint, range: spec?.range ?? host.range });
     }
     this.diagnostics.push(...groupViabilityWarnings(scenario, topology));
+    this.diagnostics.push(...acsOverrideDiagnostics(scenario, topology));
     this.unit = new DmarUnit(this.mem, host.iommu);
     this.driver = new IntelIommuDriver(this.unit, this.mem);
     this.iommu = vtdUnit(this.unit, this.driver, this.mem);
@@ -159,6 +161,7 @@ export class Machine {
   /** Host boot: DMAR bring-up, then every device probed into its group's default domain. */
   private boot(): void {
     this.clock = 500_000_000n;
+    for (const line of hostTopologyBootLines(this.scenario, this.pci)) this.log.kernel(this.clock, line, -1);
     this.driver.init();
     const hostPt = this.scenario.host.iommu.hostPassThrough && this.scenario.host.iommu.passThrough;
     for (const dev of this.pci.devices) {

@@ -11,6 +11,7 @@ import type { DiagnosticCode, Scenario, Step, VmSpec } from "../scenario/types.j
 import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
+import { pfBindRefused } from "./hostTopology.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type VfioResult } from "./vfio.js";
 import type { DmarDomain, IntelIommuDriver } from "./vtd/driver.js";
 import { EventKind, type Trace } from "../trace/trace.js";
@@ -252,6 +253,13 @@ export class Vmm {
   private groupProblem(vm: VmRuntime, dev: PciDevice): { code: DiagnosticCode; text: string; hint?: string; summary: string } | undefined {
     const group = this.pci.groupOf(dev);
     const driver = dev.spec.driver;
+    if (pfBindRefused(dev)) {
+      return {
+        code: "pf-sriov-enabled",
+        text: `vfio ${fullBdf(dev)}: no such host device: vfio-pci did not bind ${fullBdf(dev)}: Cannot bind to PF with SR-IOV enabled (${plural(dev.vfs?.length ?? 0, "VF")} enabled)`,
+        summary: `${dev.key} is an SR-IOV PF with VFs enabled: vfio-pci refuses to bind it (-EBUSY); disable its VFs (sriov_numvfs = 0) or assign a VF`,
+      };
+    }
     if (driver !== "vfio-pci") {
       return {
         code: "device-not-bound",
