@@ -82,7 +82,7 @@ export function acsOverrideDiagnostics(s: Scenario, withOverride: PciTopology): 
           severity: "warning",
           code: "acs-override-host-critical",
           range: o.range,
-          message: `pcie_acs_override=${o.text} moves ${a.key}${vm !== undefined ? ` (assigned to VM ${vm})` : " (bound to vfio-pci)"} out of IOMMU group ${g.id}, but ${h.key} (${h.spec.name ?? h.spec.driver}, ${role}, bound to ${h.spec.driver}) stays behind the same port without ACS: the guest's device can still reach it peer-to-peer, and the IOMMU never sees that traffic`,
+          message: `pcie_acs_override=${o.text} moves ${a.key}${vm !== undefined ? ` (assigned to VM ${vm})` : " (bound to vfio-pci)"} out of IOMMU group ${g.id}, away from ${h.key} (${h.spec.name ?? h.spec.driver}, ${role}, bound to ${h.spec.driver}); the ports between them still have no ACS, so the guest's device can reach it peer-to-peer and the IOMMU never sees that traffic`,
           hint: `Put ${a.key} in a slot whose root port has ACS, or keep ${h.key} out of that slot; the override only changes what Linux believes.`,
         });
       }
