@@ -25,7 +25,7 @@ const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
 export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait"] as const;
-export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO"];
+export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device"] as const;
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
@@ -697,7 +697,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
   for (const at of node.items as Node[]) {
     r.ticker.tick();
     const item = r.deref(at) ?? at;
-    const f = r.fields(item, ["name", "memory", "devices", "viommu"], "a VM");
+    const f = r.fields(item, ["name", "memory", "devices", "viommu", "backend"], "a VM");
     if (!f) continue;
     const nameNode = r.required(f, "name", "a VM", item);
     const name = nameNode === undefined ? undefined : r.str(nameNode, "name");
@@ -732,6 +732,10 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
         const cm = v.has("caching-mode") ? r.bool(v.get("caching-mode")!.value, "viommu.caching-mode") ?? true : true;
         vm.viommu = { model: "intel", cachingMode: cm, range: r.range(vi) };
       }
+    }
+    if (f.has("backend")) {
+      const b = r.enumOf(f.get("backend")!.value, "backend", ["type1", "iommufd"] as const);
+      if (b === "iommufd") vm.backend = b;
     }
     names.add(name);
     out.push(vm);

@@ -138,6 +138,8 @@ export interface VmSpec {
   /** Keys of assigned host devices (vfio-pci). */
   devices: string[];
   viommu?: ViommuSpec;
+  /** VFIO backend: the type1 container (default) or iommufd (sim/iommufd.ts). */
+  backend?: "type1" | "iommufd";
   range: SourceRange;
 }
 

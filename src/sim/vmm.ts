@@ -12,6 +12,7 @@ import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
 import { pfBindRefused } from "./hostTopology.js";
+import { IommufdIoas, iommufdBindFailedText, iommufdStartText, ioasMapFailedLine, mapIoctl, unmapIoctl } from "./iommufd.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type VfioResult } from "./vfio.js";
 import type { DmarDomain, IntelIommuDriver } from "./vtd/driver.js";
 import { EventKind, type Trace } from "../trace/trace.js";
@@ -247,6 +248,7 @@ export class Vmm {
       }
     }
     out.summary = vmStartText(vm.spec, vm.devices.length, vm.domain?.did);
+    if (vm.spec.backend === "iommufd" && vm.container instanceof IommufdIoas) out.summary += iommufdStartText(vm.container, vm.devices.length, vm.domain!.did, !vm.spec.viommu);
   }
 
   /** Why QEMU cannot use this device's group, or undefined. */
@@ -268,6 +270,9 @@ export class Vmm {
       };
     }
     const v = this.pci.viability(group);
+    if (!v.viable && vm.spec.backend === "iommufd") {
+      return { code: "group-not-viable", text: iommufdBindFailedText(vm.index, fullBdf(dev)), summary: `VFIO_DEVICE_BIND_IOMMUFD failed with EBUSY: group ${group.id} is not viable: ${v.blockers.map((b) => b.why).join("; ")}` };
+    }
     if (!v.viable) {
       return {
         code: "group-not-viable",
@@ -325,6 +330,7 @@ export class Vmm {
       const r = vm.container!.map({ iova: slot.gpa, vaddr: slot.hva, size: slot.size, read: true, write: true });
       if (!r.ok) {
         for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
+        if (vm.spec.backend === "iommufd") this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${ioasMapFailedLine(r.errno)}`, this.currentStep);
         this.log.vmm(
           this.clock,
           vm.spec.name,
@@ -333,7 +339,7 @@ export class Vmm {
             `0x${slot.size.toString(16)}, 0x${slot.hva.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
           this.currentStep,
         );
-        this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
+        this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
         return false;
       }
       this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, 0, 0, 0, slot.gpa, slot.size);
@@ -449,6 +455,7 @@ export class Vmm {
     const r = vm.container!.map({ iova, vaddr, size, read, write });
     if (!r.ok) {
       for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
+      if (vm.spec.backend === "iommufd") this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${ioasMapFailedLine(r.errno)}`, this.currentStep);
       this.log.vmm(
         this.clock,
         vm.spec.name,
@@ -463,7 +470,7 @@ export class Vmm {
     if (!this.requireContainer(vm, out)) return;
     const r = this.dmaMap(vm, iova, size, this.gpaToVaddr(vm, gpa), perm !== "w", perm !== "r");
     if (!r.ok) {
-      this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA failed: ${r.errno} (${STRERROR[r.errno]})`);
+      this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} failed: ${r.errno} (${STRERROR[r.errno]})`);
       return;
     }
     this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, perm === "r" ? 1 : perm === "w" ? 2 : 3, 0, 0, iova, size);
@@ -476,6 +483,12 @@ export class Vmm {
       return;
     }
     const r = vm.container.unmap({ iova, size });
+    if (!r.ok && vm.spec.backend === "iommufd") {
+      // backends/iommufd.c iommufd_backend_unmap_dma(): ENOENT is taken as success (no log line).
+      if (r.errno !== "ENOENT") this.log.vmm(this.clock, vm.spec.name, `${VMM}: IOMMU_IOAS_UNMAP failed: ${STRERROR[r.errno]}`, this.currentStep);
+      this.failErrno(out, r.errno, `${unmapIoctl(vm.spec)} failed: ${r.errno} (${STRERROR[r.errno]})${r.errno === "ENOENT" ? ": no mapping lies wholly inside the range (iommufd never splits one, and an empty range is ENOENT too); QEMU takes ENOENT as success and logs nothing" : ""}`);
+      return;
+    }
     if (!r.ok) {
       for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
       this.log.vmm(
@@ -495,7 +508,7 @@ export class Vmm {
   createContainerShell(vm: VmRuntime): void {
     const host = this.scenario.host;
     const byDid = (did: number) => this.driver.domains.get(did)!;
-    vm.container = new VfioContainer({
+    vm.container = new (vm.spec.backend === "iommufd" ? IommufdIoas : VfioContainer)({
       ops: {
         map: (did, iova, hpa, size, prot) => this.driver.map(byDid(did), iova, hpa, size, prot),
         unmap: (did, iova, size) => void this.driver.unmap(byDid(did), iova, size),
