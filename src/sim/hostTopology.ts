@@ -5,7 +5,7 @@
  */
 import { formatBdf } from "./bdf.js";
 import { PciTopology, type PciDevice } from "./pci.js";
-import { acsOverrideActive } from "../scenario/acsOverride.js";
+import { acsOverrideActive, parseAcsOverride } from "../scenario/acsOverride.js";
 import type { Diagnostic, Scenario } from "../scenario/types.js";
 
 /**
@@ -116,4 +116,27 @@ export function hostTopologyBootLines(s: Scenario, t: PciTopology): string[] {
 /** vfio-pci refuses to bind a PF whose VFs are enabled (pci_num_vf(pdev) != 0): -EBUSY at probe. */
 export function pfBindRefused(d: PciDevice): boolean {
   return d.spec.driver === "vfio-pci" && (d.spec.sriov?.numVfs ?? 0) > 0;
+}
+
+/** The override the "what if" tries: the broadest the patch offers short of naming ids. */
+export const WHAT_IF_ACS_OVERRIDE = "downstream,multifunction";
+
+/**
+ * What if the host booted with pcie_acs_override=downstream,multifunction: for each of `keys`
+ * (devices a VM needs), its group under the override and whether that group would be viable.
+ * Undefined when the scenario already sets an override or the override would not help them all.
+ */
+export function acsOverrideWhatIf(s: Scenario, keys: string[]): { key: string; group: number; devices: string[] }[] | undefined {
+  if (s.host.acsOverride !== undefined) return undefined;
+  const o = parseAcsOverride(WHAT_IF_ACS_OVERRIDE, s.host.range).spec;
+  const t = PciTopology.build(s.host.pci, o).topology;
+  const out: { key: string; group: number; devices: string[] }[] = [];
+  for (const key of keys) {
+    const d = t.device(key);
+    if (d === undefined) return undefined;
+    const g = t.groupOf(d);
+    if (!t.viability(g).viable) return undefined;
+    out.push({ key, group: g.id, devices: g.devices.map((x) => x.key) });
+  }
+  return out.length > 0 ? out : undefined;
 }

@@ -9,6 +9,7 @@ import { parseAcsOverride } from "../../src/scenario/acsOverride.js";
 import { parseScenario } from "../../src/scenario/index.js";
 import type { AcsOverrideSpec, PciDeviceSpec, PciKind } from "../../src/scenario/types.js";
 import { Machine } from "../../src/sim/machine.js";
+import { EngineServer } from "../../src/engine/server.js";
 import { PciTopology } from "../../src/sim/pci.js";
 import { NO_RANGE } from "./helpers.js";
 
@@ -182,3 +183,44 @@ describe("ACS override diagnostics", () => {
     expect(w.range.line).toBe(11);
   });
 });
+
+describe("ACS override what-if (quick fix)", () => {
+  const example = readFileSync(join(__dirname, "..", "..", "examples", "acs-override-split-group.passthrough.yaml"), "utf8");
+  const update = (text: string) => new EngineServer().handle("update", { uri: "file:///w.passthrough.yaml", version: 1, text });
+
+  it("a group not viable for want of ACS offers 'What if pcie_acs_override=...'; applied, the VM starts and the warnings appear", () => {
+    const text = example.replace(/^ {2}acs-override:.*\n/m, "").replace("    expect: { ok: true }\n  - dma", "  - dma");
+    const st = update(text);
+    const start = st.diagnostics.find((d) => d.code === "group-not-viable" && d.severity === "error")!;
+    const whatIf = start.fixes!.find((f) => f.title.startsWith("What if"))!;
+    expect(whatIf.title).toBe("What if pcie_acs_override=downstream,multifunction (unsafe isolation): 01:00.0 in group 2, 01:00.1 in group 3");
+    expect(whatIf.preferred).toBe(false);
+    const e = whatIf.edits[0]!;
+    const fixed = text.slice(0, e.start) + e.text + text.slice(e.end);
+    expect(fixed).toContain('host:\n  acs-override: "downstream,multifunction"\n  memory: 32GiB\n');
+    const after = update(fixed);
+    expect(after.steps[0]!.status).toBe("ok");
+    expect(after.diagnostics.map((d) => d.code).sort()).toEqual(["acs-override-host-critical", "acs-override-host-critical", "acs-override-unsafe"]);
+  });
+
+  it("no what-if when the override would not help (a device behind a PCIe-to-PCI bridge) or one is already set", () => {
+    const bridged = `host:
+  memory: 16GiB
+  iommu: { model: intel-vtd, address-width: 48 }
+  pci:
+    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }
+    - { bdf: "01:00.0", kind: pcie-pci-bridge, parent: "00:01.0", secondary-bus: 2 }
+    - { bdf: "02:01.0", parent: "01:00.0", driver: vfio-pci }
+    - { bdf: "02:02.0", parent: "01:00.0", driver: e1000 }
+vms:
+  - { name: a, memory: 1GiB, devices: ["02:01.0"] }
+workload:
+  - start: a
+`;
+    const st = update(bridged);
+    const fixes = st.diagnostics.filter((d) => d.code === "group-not-viable").flatMap((d) => d.fixes ?? []);
+    expect(fixes.length).toBeGreaterThan(0);
+    expect(fixes.some((f) => f.title.startsWith("What if"))).toBe(false);
+  });
+});
+

@@ -182,7 +182,7 @@ describe("iommufd in a VM", () => {
     const outs = m.scenario.workload.map((st) => m.runStep(st));
     expect(outs.map((o) => o.errno ?? o.status)).toEqual(["ok", "EINVAL", "ENOMEM", "ENOENT", "ok"]);
     const at = (i: number) => m.log.lines.slice(outs[i]!.logStart, outs[i]!.logEnd).map((l) => l.text);
-    expect(at(2)).toEqual(["qemu-system-x86_64: IOMMU_IOAS_MAP failed: Cannot allocate memory", "qemu-system-x86_64: vfio_container_dma_map(0x55d0c0a01000, 0x100000000, 0x1000, 0x7f0000001000) = -12 (Cannot allocate memory)"]);
+    expect(at(2)).toEqual(["qemu-system-x86_64: IOMMU_IOAS_MAP failed: Cannot allocate memory", "qemu-system-x86_64: vfio_container_dma_map(0x55d0c0a01000, 0x100000000, 0x200000, 0x7f0000200000) = -12 (Cannot allocate memory)"]);
     expect(at(3)).toEqual([]);
     expect(outs[0]!.summary).toContain("IOMMU_IOAS_ALLOC -> IOAS 1");
   });
@@ -191,7 +191,7 @@ describe("iommufd in a VM", () => {
     const m = new Machine(parseScenario(example.replace("    backend: iommufd\n", ""), "x.yaml").scenario!);
     const outs = m.scenario.workload.map((st) => m.runStep(st));
     expect(outs.map((o) => o.errno ?? o.status)).toEqual(["ok", "EEXIST", "ENOMEM", "EINVAL", "ok"]);
-    expect(m.log.lines.slice(outs[2]!.logStart, outs[2]!.logEnd).map((l) => l.text)).toContain("vfio_pin_pages_remote: RLIMIT_MEMLOCK (1073741824) exceeded");
+    expect(m.log.lines.slice(outs[2]!.logStart, outs[2]!.logEnd).map((l) => l.text)).toContain("vfio_pin_pages_remote: RLIMIT_MEMLOCK (1074790400) exceeded");
   });
 
   it("a device in a non-viable group fails VFIO_DEVICE_BIND_IOMMUFD with EBUSY, in QEMU's words", () => {
