@@ -4,6 +4,7 @@
  * held a device the host itself depends on) and SR-IOV's PF binding rule.
  */
 import { formatBdf } from "./bdf.js";
+import { plural } from "./plural.js";
 import { PciTopology, type PciDevice } from "./pci.js";
 import { acsOverrideActive, parseAcsOverride } from "../scenario/acsOverride.js";
 import type { Diagnostic, Scenario } from "../scenario/types.js";
@@ -110,6 +111,31 @@ export function hostTopologyBootLines(s: Scenario, t: PciTopology): string[] {
   const out: string[] = [];
   if (acsOverrideActive(s.host.acsOverride)) out.push("Warning: PCIe ACS overrides enabled; This may allow non-IOMMU protected peer-to-peer DMA");
   for (const d of t.devices) if (pfBindRefused(d)) out.push(`vfio-pci ${formatBdf(d.bdf, "always")}: Cannot bind to PF with SR-IOV enabled`);
+  return out;
+}
+
+/**
+ * A warning on each VM that is given an SR-IOV PF vfio-pci refuses (its VFs enabled), unless every
+ * start step of the VM expects an error (then the scenario shows the refusal on purpose).
+ */
+export function sriovDiagnostics(s: Scenario, t: PciTopology): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const expectsError = new Map<string, boolean>();
+  for (const st of s.workload) if (st.op === "start") expectsError.set(st.vm, (expectsError.get(st.vm) ?? true) && st.expect?.error !== undefined);
+  for (const vm of s.vms) {
+    if (expectsError.get(vm.name) === true) continue;
+    for (const key of vm.devices) {
+      const d = t.device(key);
+      if (d === undefined || !pfBindRefused(d)) continue;
+      out.push({
+        severity: "warning",
+        code: "pf-sriov-enabled",
+        range: vm.range,
+        message: `${key} is an SR-IOV physical function with ${plural(d.vfs?.length ?? 0, "VF")} enabled: vfio-pci refuses to bind it ("Cannot bind to PF with SR-IOV enabled", -EBUSY), so VM ${vm.name} cannot start with it`,
+        hint: `Set num-vfs: 0 on ${key} (echo 0 > sriov_numvfs before binding vfio-pci), or assign one of its VFs (${(d.vfs ?? []).map((v) => v.key).slice(0, 3).join(", ")}) instead.`,
+      });
+    }
+  }
   return out;
 }
 

@@ -9,7 +9,7 @@ import type { Diagnostic, DiagnosticCode, Scenario, Step } from "../scenario/typ
 import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
 import { groupViabilityWarnings, PciTopology } from "./pci.js";
-import { acsOverrideDiagnostics, hostTopologyBootLines } from "./hostTopology.js";
+import { acsOverrideDiagnostics, hostTopologyBootLines, sriovDiagnostics } from "./hostTopology.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./vtd/regs.js";
@@ -134,7 +134,7 @@ export class Machine {
       this.diagnostics.push({ severity: "error", code: p.code, message: p.message, hint: p.hint, range: spec?.range ?? host.range });
     }
     this.diagnostics.push(...groupViabilityWarnings(scenario, topology));
-    this.diagnostics.push(...acsOverrideDiagnostics(scenario, topology));
+    this.diagnostics.push(...acsOverrideDiagnostics(scenario, topology), ...sriovDiagnostics(scenario, topology));
     this.unit = new DmarUnit(this.mem, host.iommu);
     this.driver = new IntelIommuDriver(this.unit, this.mem);
     this.iommu = vtdUnit(this.unit, this.driver, this.mem);

@@ -109,6 +109,11 @@ describe("SR-IOV", () => {
     expect(m.log.lines.map((l) => l.text)).toContain("vfio-pci 0000:01:00.0: Cannot bind to PF with SR-IOV enabled");
     const out = m.runStep(m.scenario.workload[0]!);
     expect(out.error).toBe("pf-sriov-enabled");
+    // The editor hears of it before the run: a warning on the VM (none when the start expects the error).
+    expect(m.diagnostics.filter((d) => d.code === "pf-sriov-enabled").map((d) => d.message)).toEqual([
+      '01:00.0 is an SR-IOV physical function with 1 VF enabled: vfio-pci refuses to bind it ("Cannot bind to PF with SR-IOV enabled", -EBUSY), so VM a cannot start with it',
+    ]);
+    expect(new Machine(parseScenario(text.replace("  - start: a\n", "  - start: a\n    expect: { error: pf-sriov-enabled }\n"), "t.yaml").scenario!).diagnostics.filter((d) => d.code === "pf-sriov-enabled")).toEqual([]);
     // The same PF with SR-IOV disabled binds and starts.
     const ok = new Machine(parseScenario(text.replace("num-vfs: 1", "num-vfs: 0"), "t.yaml").scenario!);
     expect(ok.runStep(ok.scenario.workload[0]!).status).toBe("ok");
