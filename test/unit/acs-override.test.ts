@@ -144,7 +144,7 @@ describe("IOMMU groups under the ACS override", () => {
 });
 
 describe("ACS override diagnostics", () => {
-  const example = readFileSync(join(__dirname, "..", "..", "examples", "acs-override-split-group.passthrough.yaml"), "utf8");
+  const example = readFileSync(join(__dirname, "..", "..", "examples", "unsafe-acs-override.passthrough.yaml"), "utf8");
 
   it("without the override the GPU shares a group with the host's NVMe disk and the VM cannot start", () => {
     const m = new Machine(parseScenario(example.replace(/^ {2}acs-override:.*\n/m, ""), "x.yaml").scenario!);
@@ -185,7 +185,7 @@ describe("ACS override diagnostics", () => {
 });
 
 describe("ACS override what-if (quick fix)", () => {
-  const example = readFileSync(join(__dirname, "..", "..", "examples", "acs-override-split-group.passthrough.yaml"), "utf8");
+  const example = readFileSync(join(__dirname, "..", "..", "examples", "unsafe-acs-override.passthrough.yaml"), "utf8");
   const update = (text: string) => new EngineServer().handle("update", { uri: "file:///w.passthrough.yaml", version: 1, text });
 
   it("a group not viable for want of ACS offers 'What if pcie_acs_override=...'; applied, the VM starts and the warnings appear", () => {
