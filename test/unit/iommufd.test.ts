@@ -9,6 +9,8 @@ import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import { IommufdIoas } from "../../src/sim/iommufd.js";
 import { Machine } from "../../src/sim/machine.js";
+import { Session } from "../../src/engine/session.js";
+import { treeChildren } from "../../src/engine/trees.js";
 import { VfioContainer, type IommuDomainOps, type PinSource, type VfioContainerOptions } from "../../src/sim/vfio.js";
 
 const PAGE = 4096n;
@@ -200,6 +202,18 @@ describe("iommufd in a VM", () => {
     const out = m.runStep(m.scenario.workload[0]!);
     expect(out.error).toBe("group-not-viable");
     expect(m.log.lines.slice(out.logStart, out.logEnd).map((l) => l.text)).toEqual(["qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: error bind device fd=21 to iommufd=20: Device or resource busy"]);
+  });
+
+  it("the VMs tree names the IOAS and its mappings by iommufd's ioctl", () => {
+    const s = new Session("iommufd");
+    expect(s.update(example).ran).toBe(true);
+    s.setCursor(1);
+    const ctx = { machine: s.machineAtCursor()!, run: s.run!, scenario: s.scenario!, cursor: 1, radix: "hex" as const };
+    const vm = treeChildren("vms", "vm/vm1", ctx)!;
+    const ioas = vm.find((n) => n.id === "vm/vm1/vfio")!;
+    expect(ioas.label).toBe("iommufd IOAS");
+    expect(ioas.description).toMatch(/^hwpt = domain \d+ · 1 mapping · 262144 pages locked$/);
+    expect(String(treeChildren("vms", "vm/vm1/vfio", ctx)![0]!.tooltip)).toMatch(/^IOMMU_IOAS_MAP: IOVA 0x0 size 0x40000000 -> user VA /);
   });
 
   it("checkpoints restore the IOAS exactly", () => {
