@@ -13,6 +13,7 @@ import type { Diagnostic, Scenario, SourceRange, Step } from "../scenario/types.
 import type { Run } from "../sim/run.js";
 import { formatSize, type StepOutcome, type VmRuntime } from "../sim/machine.js";
 import { explainWalk } from "./walk.js";
+import { acsOverrideWhatIf, WHAT_IF_ACS_OVERRIDE } from "../sim/hostTopology.js";
 import * as l10n from "@vscode/l10n";
 
 const PAGE = 4096n;
@@ -58,7 +59,9 @@ export function runDiagnostics(scenario: Scenario, run: Run, text: string): Engi
       }
       if (o.error === "group-not-viable") {
         const fix = bindGroupFix(scenario, run, text, step);
-        if (fix) d.fixes = [fix];
+        const whatIf = "vm" in step ? acsOverrideFix(scenario, text, scenario.vms.find((v) => v.name === step.vm)?.devices ?? []) : undefined;
+        const fixes = [fix, whatIf].filter((f): f is TextEditFix => f !== undefined);
+        if (fixes.length > 0) d.fixes = fixes;
       }
       out.push(d);
     }
@@ -82,6 +85,8 @@ export function validatorFixes(diags: Diagnostic[], scenario: Scenario | undefin
     } else if (d.code === "group-not-viable" && run) {
       const vm = scenario.vms.find((v) => v.range.start === d.range.start);
       fix = vm ? bindGroupFixForVm(scenario, run, text, vm.devices) : undefined;
+      const whatIf = vm ? acsOverrideFix(scenario, text, vm.devices) : undefined;
+      if (whatIf) return { ...d, fixes: fix ? [fix, whatIf] : [whatIf] };
     }
     return fix ? { ...d, fixes: [fix] } : d;
   });
@@ -244,6 +249,26 @@ function bindGroupFixForVm(scenario: Scenario, run: Run, text: string, keys: str
   }
   if (edits.length === 0) return undefined;
   return { title: l10n.t("Bind {0} to vfio-pci (make the group viable)", names.join(", ")), preferred: true, edits };
+}
+
+/**
+ * The ACS override what-if (sim/hostTopology.ts): when pcie_acs_override=downstream,multifunction
+ * would give the VM's devices viable groups, a (not preferred) fix that adds it to `host:` - the
+ * run then shows the split groups and the unsafe-isolation warnings.
+ */
+function acsOverrideFix(scenario: Scenario, text: string, keys: string[]): TextEditFix | undefined {
+  const w = acsOverrideWhatIf(scenario, keys);
+  if (w === undefined) return undefined;
+  // Insert a line above host's first key, with its indentation (block style only).
+  const at = scenario.host.range.start;
+  const lineStart = text.lastIndexOf("\n", at - 1) + 1;
+  const indent = text.slice(lineStart, at);
+  if (!/^ +$/.test(indent)) return undefined;
+  return {
+    title: l10n.t("What if pcie_acs_override={0} (unsafe isolation): {1}", WHAT_IF_ACS_OVERRIDE, w.map((g) => l10n.t("{0} in group {1}", g.key, g.group)).join(", ")),
+    preferred: false,
+    edits: [{ start: lineStart, end: lineStart, text: `${indent}acs-override: "${WHAT_IF_ACS_OVERRIDE}"\n` }],
+  };
 }
 
 function alignFix(step: Extract<Step, { op: "map" | "guest-map" }>, text: string): TextEditFix | undefined {

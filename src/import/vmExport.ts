@@ -45,7 +45,11 @@ export function toQemuCommandLine(s: Scenario, vmName?: string): string {
   ];
   // The vIOMMU must come before the devices it translates for (QEMU checks at realize time).
   if (vm.viommu) opts.push(["-device", `intel-iommu,intremap=on,caching-mode=${vm.viommu.cachingMode ? "on" : "off"}`]);
-  vm.devices.forEach((d, k) => opts.push(["-device", `vfio-pci,host=${formatBdf(bdfOf(d), "always")},id=hostdev${k}`]));
+  // The iommufd backend: one /dev/iommu object the devices name (docs/devel/vfio-iommufd.rst:
+  // "-object iommufd,id=iommufd0 -device vfio-pci,host=...,iommufd=iommufd0").
+  const iommufd = vm.backend === "iommufd" ? ",iommufd=iommufd0" : "";
+  if (iommufd) opts.push(["-object", "iommufd,id=iommufd0"]);
+  vm.devices.forEach((d, k) => opts.push(["-device", `vfio-pci,host=${formatBdf(bdfOf(d), "always")},id=hostdev${k}${iommufd}`]));
   opts.push(["-nographic"]);
   const lines = ["qemu-system-x86_64 \\", ...opts.map((o, k) => `  ${o.map(shellWord).join(" ")}${k < opts.length - 1 ? " \\" : ""}`)];
   const pre = s.host.memlock !== undefined ? [`ulimit -l ${s.host.memlock / 1024n}`] : [];

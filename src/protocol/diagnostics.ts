@@ -77,6 +77,13 @@ export const DIAGNOSTIC_CODES = [
   "dma-transfers",
   "poke-value",
   "vm-too-many-pages",
+  // scenario/sriov.ts: SR-IOV capabilities and the VFs they enable
+  "sriov-invalid",
+  "vf-without-pf",
+  // scenario/acsOverride.ts, sim/acsOverride.ts: the pcie_acs_override= what-if
+  "acs-override-ignored",
+  "acs-override-unsafe",
+  "acs-override-host-critical",
   // scenario/validate.ts: references and the mistakes VFIO or the IOMMU would punish
   "unknown-vm",
   "unknown-device",
@@ -99,6 +106,7 @@ export const DIAGNOSTIC_CODES = [
   "device-not-bound",
   "group-busy",
   "caching-mode-required",
+  "pf-sriov-enabled",
   "device-assigned",
   "device-not-assigned",
   "host-out-of-memory",

@@ -4,11 +4,13 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
 import { fastItem, fastSequence } from "./fastItems.js";
+import { expandVfs } from "./sriov.js";
+import { acsOverrideActive, parseAcsOverride } from "./acsOverride.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 import * as l10n from "@vscode/l10n";
 
@@ -23,7 +25,7 @@ const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
 export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi"] as const;
-export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO"];
+export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry"] as const;
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
@@ -427,7 +429,7 @@ function build(r: Reader, root: Node | null, file: string): Scenario | undefined
 }
 
 function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
-  const f = r.fields(node, ["memory", "backing", "memlock", "dma-entry-limit", "kernel", "seed", "iommu", "pci"], "host");
+  const f = r.fields(node, ["memory", "backing", "memlock", "dma-entry-limit", "kernel", "seed", "iommu", "pci", "acs-override"], "host");
   if (!f) return undefined;
   const range = r.range(node);
   const memory = f.has("memory") ? r.size(f.get("memory")!.value, "host.memory") : 64n << 30n;
@@ -455,7 +457,8 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
   const pci = parsePci(r, f.get("pci")?.value ?? null);
   if (memory === undefined || backing === undefined || dmaEntryLimit === undefined || seed === undefined || iommu === undefined) return undefined;
   if (memory < 2n << 30n) r.error(f.get("memory")?.value, "host-memory-too-small", l10n.t("host.memory must be at least 2GiB"), l10n.t("The simulated host keeps its first GiB for the kernel and IOMMU tables."), range);
-  return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, range };
+  const acs = f.has("acs-override") ? parseAcsOverrideNode(r, f.get("acs-override")!.value) : undefined;
+  return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, ...(acs !== undefined ? { acsOverride: acs } : {}), range };
 }
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
@@ -759,7 +762,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
   for (const at of node.items as Node[]) {
     r.ticker.tick();
     const item = r.deref(at) ?? at;
-    const f = r.fields(item, ["bdf", "kind", "parent", "id", "name", "driver", "acs", "multifunction", "secondary-bus"], "a PCI device");
+    const f = r.fields(item, ["bdf", "kind", "parent", "id", "name", "driver", "acs", "multifunction", "secondary-bus", "sriov", "physfn"], "a PCI device");
     if (!f) continue;
     const bdfNode = r.required(f, "bdf", "a PCI device", item);
     const b = bdfNode === undefined ? undefined : r.bdf(bdfNode, "bdf");
@@ -800,12 +803,25 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
       const v = r.int(f.get("secondary-bus")!.value, "secondary-bus", 0, 255);
       if (v !== undefined) spec.secondaryBus = v;
     }
+    if (f.has("physfn")) {
+      const p = r.bdf(f.get("physfn")!.value, "physfn");
+      if (p) spec.physfn = p.key;
+    }
+    if (f.has("sriov")) parseSriov(r, f.get("sriov")!.value, spec);
     out.push(spec);
+  }
+  // SR-IOV: the enabled VFs join host.pci (scenario/sriov.ts).
+  if (out.some((d) => d.sriov !== undefined || d.physfn !== undefined)) {
+    const x = expandVfs(out);
+    for (const p of x.problems) r.error(null, p.code, p.message, p.hint, p.range);
+    out.splice(0, out.length, ...x.devices);
   }
   // Topology references.
   const byKey = new Map(out.map((d) => [d.key, d]));
   for (const d of out) {
     if (d.parent === undefined) continue;
+    // A VF's bus may lie beyond its PF's (VF routing IDs cross buses): no bus check for it.
+    if (d.physfn !== undefined) continue;
     const p = byKey.get(d.parent);
     const at = { ...d.range };
     if (p === undefined) r.error(null, "parent-unknown", l10n.t("{0}: parent {1} is not in host.pci", d.key, d.parent), l10n.t("Add the upstream port or bridge to host.pci, or remove `parent`."), at);
@@ -814,6 +830,56 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
       r.error(null, "bus-mismatch", l10n.t("{0} is on bus {1} but its parent {2} has secondary-bus {3}", d.key, hex2(d.bdf.bus), p.key, hex2(p.secondaryBus)), l10n.t("Put it on bus {0} or fix the parent's secondary-bus.", hex2(p.secondaryBus)), at);
   }
   return out;
+}
+
+/** `acs-override: "downstream,multifunction"` or a list of the same items, as pcie_acs_override= reads them. */
+function parseAcsOverrideNode(r: Reader, node: Node | null): AcsOverrideSpec | undefined {
+  node = r.deref(node);
+  let text: string | undefined;
+  if (isSeq(node)) {
+    const items: string[] = [];
+    for (const it of node.items as Node[]) {
+      const s = r.str(r.deref(it), "acs-override item");
+      if (s !== undefined) items.push(s);
+    }
+    text = items.join(",");
+  } else text = r.str(node, "host.acs-override");
+  if (text === undefined) return undefined;
+  const { spec, warnings } = parseAcsOverride(text, r.range(node));
+  for (const w of warnings) r.report("warning", node, "acs-override-ignored", l10n.t("pcie_acs_override={0}: the kernel prints \"{1}\" and ignores that item", text, w), l10n.t("Items are downstream, multifunction and id:VVVV:DDDD (vendor and device in hex), separated by commas."));
+  if (!acsOverrideActive(spec)) r.report("warning", node, "acs-override-ignored", l10n.t("pcie_acs_override={0} enables nothing", text), l10n.t("Items are downstream, multifunction and id:VVVV:DDDD (vendor and device in hex), separated by commas."));
+  return spec;
+}
+
+/** `sriov: { total-vfs, num-vfs, first-vf-offset, vf-stride, vf-device-id, vf-driver }` (the SR-IOV capability's fields). */
+function parseSriov(r: Reader, node: Node | null, spec: PciDeviceSpec): void {
+  const f = r.fields(node, ["total-vfs", "num-vfs", "first-vf-offset", "vf-stride", "vf-device-id", "vf-driver"], "sriov");
+  if (!f) return;
+  // TotalVFs, NumVFs, First VF Offset and VF Stride are 16-bit registers of the capability.
+  const int16 = (k: string, dflt: number) => (f.has(k) ? r.int(f.get(k)!.value, `sriov.${k}`, 0, 0xffff) : dflt);
+  const totalVfs = int16("total-vfs", -1);
+  const numVfs = int16("num-vfs", 0);
+  const firstVfOffset = int16("first-vf-offset", 1);
+  const vfStride = int16("vf-stride", 1);
+  if (totalVfs === -1) {
+    r.error(node, "sriov-invalid", l10n.t("sriov needs total-vfs (the capability's TotalVFs)"), l10n.t("lspci -vv shows it as \"Total VFs: N\" under \"Single Root I/O Virtualization (SR-IOV)\"."));
+    return;
+  }
+  if (totalVfs === undefined || numVfs === undefined || firstVfOffset === undefined || vfStride === undefined) return;
+  const sr: NonNullable<PciDeviceSpec["sriov"]> = { totalVfs, numVfs, firstVfOffset, vfStride, range: r.range(node) };
+  if (f.has("vf-device-id")) {
+    const s = r.str(f.get("vf-device-id")!.value, "sriov.vf-device-id");
+    if (s !== undefined && /^[0-9a-f]{4}$/i.test(s)) sr.vfDeviceId = parseInt(s, 16);
+    else if (s !== undefined) r.error(f.get("vf-device-id")!.value, "pci-id-malformed", l10n.t("VF device id {0} is not 4 hex digits", quoted(s)), l10n.t("Write it as lspci -vv prints \"VF Device ID\", e.g. \"154c\"."));
+  }
+  if (f.has("vf-driver")) {
+    const v = f.get("vf-driver")!.value;
+    if (!(isScalar(v) && v.value === null)) {
+      const s = r.str(v, "sriov.vf-driver");
+      if (s !== undefined) sr.vfDriver = s;
+    }
+  }
+  spec.sriov = sr;
 }
 
 function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmSpec[] {
@@ -829,7 +895,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
   for (const at of node.items as Node[]) {
     r.ticker.tick();
     const item = r.deref(at) ?? at;
-    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip"], "a VM");
+    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip", "backend"], "a VM");
     if (!f) continue;
     const nameNode = r.required(f, "name", "a VM", item);
     const name = nameNode === undefined ? undefined : r.str(nameNode, "name");
@@ -873,6 +939,10 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
         if (v.has("device-iotlb")) vm.viommu.deviceIotlb = r.bool(v.get("device-iotlb")!.value, "viommu.device-iotlb") ?? false;
         viommuIntremap(r, v, f, vm);
       }
+    }
+    if (f.has("backend")) {
+      const b = r.enumOf(f.get("backend")!.value, "backend", ["type1", "iommufd"] as const);
+      if (b === "iommufd") vm.backend = b;
     }
     names.add(name);
     out.push(vm);

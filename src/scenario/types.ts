@@ -43,6 +43,26 @@ export interface PciDeviceSpec {
   multifunction?: boolean;
   /** For bridges: the secondary bus number (defaults to the bus of the first child). */
   secondaryBus?: number;
+  /** A physical function's SR-IOV capability (see scenario/sriov.ts). */
+  sriov?: SriovSpec;
+  /** Set on a virtual function: its PF's key and its VF number (1-based, as the spec counts). */
+  physfn?: string;
+  vfNumber?: number;
+  range: SourceRange;
+}
+
+/**
+ * The SR-IOV extended capability of a physical function (PCIe Base Spec 9.3.3, "SR-IOV Extended
+ * Capability"): TotalVFs, NumVFs, First VF Offset, VF Stride, VF Device ID. `vfDriver` is the
+ * driver every VF is bound to (a VF listed in host.pci with `physfn` can name its own).
+ */
+export interface SriovSpec {
+  totalVfs: number;
+  numVfs: number;
+  firstVfOffset: number;
+  vfStride: number;
+  vfDeviceId?: number;
+  vfDriver?: string;
   range: SourceRange;
 }
 
@@ -145,6 +165,18 @@ export interface HostSpec {
   seed: number;
   iommu: IommuSpec;
   pci: PciDeviceSpec[];
+  /** `pcie_acs_override=` (out-of-tree patch), as scenario/acsOverride.ts reads it. */
+  acsOverride?: AcsOverrideSpec;
+  range: SourceRange;
+}
+
+/** The parsed `pcie_acs_override=` option: which devices the quirk claims have ACS. */
+export interface AcsOverrideSpec {
+  /** The option text as written (items joined with ","). */
+  text: string;
+  downstream: boolean;
+  multifunction: boolean;
+  ids: { vendor: number; device: number }[];
   range: SourceRange;
 }
 
@@ -167,6 +199,8 @@ export interface VmSpec {
   /** Keys of assigned host devices (vfio-pci). */
   devices: string[];
   viommu?: ViommuSpec;
+  /** VFIO backend: the type1 container (default) or iommufd (sim/iommufd.ts). */
+  backend?: "type1" | "iommufd";
   range: SourceRange;
 }
 

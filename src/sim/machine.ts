@@ -9,6 +9,7 @@ import type { Diagnostic, DiagnosticCode, Scenario, Step } from "../scenario/typ
 import { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
 import { groupViabilityWarnings, PciTopology } from "./pci.js";
+import { acsOverrideDiagnostics, hostTopologyBootLines, sriovDiagnostics } from "./hostTopology.js";
 import { KernelLog, type LogSnapshot } from "./klog.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import type { Errno, VfioContainer } from "./vfio.js";
@@ -150,7 +151,7 @@ export class Machine {
       sparseMaxPages: 4096,
       sramBytes: hostIommuModel(host.iommu.model).sramBytes(host.iommu),
     });
-    const { topology, problems } = PciTopology.build(host.pci);
+    const { topology, problems } = PciTopology.build(host.pci, host.acsOverride);
     this.pci = topology;
     for (const p of problems) {
       const spec = host.pci.find((d) => d.key === p.key);
@@ -158,6 +159,7 @@ export class Machine {
     }
     this.diagnostics.push(...groupViabilityWarnings(scenario, topology));
     this.diagnostics.push(...memlockDiagnostics(scenario));
+    this.diagnostics.push(...acsOverrideDiagnostics(scenario, topology), ...sriovDiagnostics(scenario, topology));
     this.hostIommu = hostIommuModel(host.iommu.model).create(this.mem, host);
     this.iommu = this.hostIommu.iommu;
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
@@ -183,6 +185,7 @@ export class Machine {
   /** Host boot: DMAR bring-up, then every device probed into its group's default domain. */
   private boot(): void {
     this.clock = 500_000_000n;
+    for (const line of hostTopologyBootLines(this.scenario, this.pci)) this.log.kernel(this.clock, line, -1);
     this.hostIommu.init();
     bootIommuExtras(this);
     const rmrrMapped = new Set<string>();

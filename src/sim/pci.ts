@@ -7,7 +7,8 @@
  * vfio-pci, pci-stub, no driver, or a bridge). See ../shared/reference/iommu-reference.md §7.
  */
 import { bdfKey, sidOfBdf, type Bdf } from "./bdf.js";
-import type { Diagnostic, DiagnosticCode, PciDeviceSpec, PciKind, Scenario } from "../scenario/types.js";
+import type { AcsOverrideSpec, Diagnostic, DiagnosticCode, PciDeviceSpec, PciKind, Scenario } from "../scenario/types.js";
+import { acsOverrideQuirk } from "./acsOverride.js";
 
 export interface PciDevice {
   key: string;
@@ -22,6 +23,10 @@ export interface PciDevice {
   isBridge: boolean;
   multifunction: boolean;
   secondaryBus?: number;
+  /** A virtual function's physical function (SR-IOV; scenario/sriov.ts adds the VFs to host.pci). */
+  physfn?: PciDevice;
+  /** A physical function's enabled VFs, VF 1 first. */
+  vfs?: PciDevice[];
 }
 
 export interface IommuGroup {
@@ -55,10 +60,15 @@ export class PciTopology {
   private readonly firstByAlias = new Map<number, PciDevice>();
   private readonly noAcsBySlot = new Map<string, PciDevice[]>();
 
-  private constructor() {}
+  /** `pcie_acs_override=` in effect (sim/acsOverride.ts), if any. */
+  readonly acsOverride: AcsOverrideSpec | undefined;
 
-  static build(specs: PciDeviceSpec[]): { topology: PciTopology; problems: TopologyProblem[] } {
-    const t = new PciTopology();
+  private constructor(acsOverride?: AcsOverrideSpec) {
+    this.acsOverride = acsOverride;
+  }
+
+  static build(specs: PciDeviceSpec[], acsOverride?: AcsOverrideSpec): { topology: PciTopology; problems: TopologyProblem[] } {
+    const t = new PciTopology(acsOverride);
     const problems: TopologyProblem[] = [];
     const all: PciDevice[] = [];
     for (const spec of specs) {
@@ -80,6 +90,13 @@ export class PciTopology {
       all.push(d);
     }
     for (const d of all) {
+      if (d.spec.physfn === undefined) continue;
+      const pf = t.byKey.get(d.spec.physfn);
+      if (pf === undefined) continue;
+      d.physfn = pf;
+      (pf.vfs ??= []).push(d);
+    }
+    for (const d of all) {
       if (d.spec.parent === undefined) continue;
       const p = t.byKey.get(bdfKey(d.spec.parent) ?? d.spec.parent);
       if (p === undefined) {
@@ -95,7 +112,8 @@ export class PciTopology {
     }
     for (const d of all) {
       if (d.isBridge) d.secondaryBus = d.spec.secondaryBus ?? d.children[0]?.bdf.bus;
-      if (d.parent?.secondaryBus !== undefined && d.parent.secondaryBus !== d.bdf.bus) {
+      // A VF may sit on a bus beyond its PF's (its routing ID crosses buses): no bus check.
+      if (d.physfn === undefined && d.parent?.secondaryBus !== undefined && d.parent.secondaryBus !== d.bdf.bus) {
         problems.push({
           code: "bus-mismatch",
           message: `${d.key} is on bus ${hex(d.bdf.bus, 2)} but its parent ${d.parent.key} leads to bus ${hex(d.parent.secondaryBus, 2)}`,
@@ -106,9 +124,10 @@ export class PciTopology {
     }
     // Functions of one slot: any sibling makes the device multifunction.
     // (Counted per slot: comparing every pair was quadratic in the number of devices.)
+    // VFs are single-function (pci_iov_scan_device(): virtfn->multifunction = 0) and make no PF multifunction.
     const perSlot = new Map<string, number>();
-    for (const d of all) perSlot.set(slotKey(d), (perSlot.get(slotKey(d)) ?? 0) + 1);
-    for (const d of all) if (perSlot.get(slotKey(d))! > 1) d.multifunction = true;
+    for (const d of all) if (d.physfn === undefined) perSlot.set(slotKey(d), (perSlot.get(slotKey(d)) ?? 0) + 1);
+    for (const d of all) if (d.physfn === undefined && perSlot.get(slotKey(d))! > 1) d.multifunction = true;
     // Probe order (pci_bus_add_devices): a bus's devices in devfn order, then each bridge's child bus.
     const byDevfn = (a: PciDevice, b: PciDevice) => a.bdf.segment - b.bdf.segment || a.bdf.bus - b.bdf.bus || a.rid - b.rid;
     const visit = (bus: PciDevice[]) => {
@@ -156,7 +175,7 @@ export class PciTopology {
       this.groupByDevice.set(dev, g);
       this.seq.set(dev, this.seq.size);
       for (const a of aliases) if (!this.firstByAlias.has(a)) this.firstByAlias.set(a, dev);
-      if (!acsEnabled(dev)) {
+      if (!this.acsEnabled(dev)) {
         const slot = this.noAcsBySlot.get(slotKey(dev));
         if (slot === undefined) this.noAcsBySlot.set(slotKey(dev), [dev]);
         else if (slot.length < 2) slot.push(dev);
@@ -186,7 +205,7 @@ export class PciTopology {
       }
     }
     // (4) Multifunction without ACS: join a sibling function that also lacks ACS.
-    if (rep.multifunction && !acsEnabled(rep)) {
+    if (rep.multifunction && !this.acsEnabled(rep)) {
       const other = this.noAcsBySlot.get(slotKey(rep))?.find((o) => o !== rep);
       if (other !== undefined) {
         join(this.groupByDevice.get(other)!);
@@ -200,8 +219,13 @@ export class PciTopology {
 
   /** pci_acs_path_enabled(start, NULL, REQ_ACS_FLAGS): pci_acs_enabled() for every port from `start` to the root. */
   private acsPathEnabled(start: PciDevice): boolean {
-    for (let p: PciDevice | undefined = start; p !== undefined; p = p.parent) if (!acsEnabled(p)) return false;
+    for (let p: PciDevice | undefined = start; p !== undefined; p = p.parent) if (!this.acsEnabled(p)) return false;
     return true;
+  }
+
+  /** pci_acs_enabled(dev, REQ_ACS_FLAGS) on this host: the pcie_acs_override= quirk first, as the quirk table is. */
+  acsEnabled(d: PciDevice): boolean {
+    return acsEnabled(d, this.acsOverride);
   }
 
   viability(group: IommuGroup): { viable: boolean; blockers: { device: PciDevice; driver: string; why: string }[] } {
@@ -219,9 +243,13 @@ export class PciTopology {
    * pci_acs_enabled() judges it (true for a single-function switch upstream port, where ACS does
    * not apply), `isolates` where the whole path from it to the root is enabled.
    */
-  acsPath(dev: PciDevice): { device: PciDevice; acs: boolean; enabled: boolean; isolates: boolean }[] {
-    const out: { device: PciDevice; acs: boolean; enabled: boolean; isolates: boolean }[] = [];
-    for (let p = dev.parent; p !== undefined; p = p.parent) out.push({ device: p, acs: p.spec.acs, enabled: acsEnabled(p), isolates: this.acsPathEnabled(p) });
+  acsPath(dev: PciDevice): { device: PciDevice; acs: boolean; enabled: boolean; isolates: boolean; overridden?: boolean }[] {
+    const out: { device: PciDevice; acs: boolean; enabled: boolean; isolates: boolean; overridden?: boolean }[] = [];
+    for (let p = dev.parent; p !== undefined; p = p.parent) {
+      const e: { device: PciDevice; acs: boolean; enabled: boolean; isolates: boolean; overridden?: boolean } = { device: p, acs: p.spec.acs, enabled: this.acsEnabled(p), isolates: this.acsPathEnabled(p) };
+      if (this.acsOverride !== undefined && acsOverrideQuirk(p, this.acsOverride) === true) e.overridden = true;
+      out.push(e);
+    }
     return out;
   }
 }
@@ -233,7 +261,13 @@ export class PciTopology {
  * returns true: "PCIe 3.0, 6.12.1.3 specifies no ACS capabilities are applicable to single function
  * devices with the exception of downstream ports."
  */
-export function acsEnabled(d: PciDevice): boolean {
+export function acsEnabled(d: PciDevice, override?: AcsOverrideSpec): boolean {
+  // pci_dev_specific_acs_enabled() runs first: with the override patch its catch-all quirk
+  // { PCI_ANY_ID, PCI_ANY_ID, pcie_acs_overrides } answers for the devices it claims.
+  if (override !== undefined) {
+    const q = acsOverrideQuirk(d, override);
+    if (q !== undefined) return q;
+  }
   switch (d.kind) {
     case "pcie-pci-bridge":
       return false;

@@ -11,6 +11,8 @@ import type { DiagnosticCode, Scenario, Step, VmSpec } from "../scenario/types.j
 import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
+import { pfBindRefused } from "./hostTopology.js";
+import { IommufdIoas, iommufdBindFailedText, iommufdStartText, ioasMapFailedLine, mapIoctl, unmapIoctl } from "./iommufd.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type VfioResult } from "./vfio.js";
 import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
@@ -350,6 +352,7 @@ export class Vmm {
       }
     }
     out.summary = vmStartText(vm.spec, vm.devices.length, vm.domain?.did);
+    if (vm.spec.backend === "iommufd" && vm.container instanceof IommufdIoas) out.summary += iommufdStartText(vm.container, vm.devices.length, vm.domain!.did, !vm.spec.viommu);
   }
 
   /**
@@ -371,6 +374,13 @@ export class Vmm {
   private groupProblem(vm: VmRuntime, dev: PciDevice): { code: DiagnosticCode; text: string; hint?: string; summary: string } | undefined {
     const group = this.pci.groupOf(dev);
     const driver = dev.spec.driver;
+    if (pfBindRefused(dev)) {
+      return {
+        code: "pf-sriov-enabled",
+        text: `vfio ${fullBdf(dev)}: no such host device: vfio-pci did not bind ${fullBdf(dev)}: Cannot bind to PF with SR-IOV enabled (${plural(dev.vfs?.length ?? 0, "VF")} enabled)`,
+        summary: `${dev.key} is an SR-IOV PF with VFs enabled: vfio-pci refuses to bind it (-EBUSY); disable its VFs (sriov_numvfs = 0) or assign a VF`,
+      };
+    }
     if (driver !== "vfio-pci") {
       return {
         code: "device-not-bound",
@@ -379,6 +389,9 @@ export class Vmm {
       };
     }
     const v = this.pci.viability(group);
+    if (!v.viable && vm.spec.backend === "iommufd") {
+      return { code: "group-not-viable", text: iommufdBindFailedText(vm.index, fullBdf(dev)), summary: `VFIO_DEVICE_BIND_IOMMUFD failed with EBUSY: group ${group.id} is not viable: ${v.blockers.map((b) => b.why).join("; ")}` };
+    }
     if (!v.viable) {
       return {
         code: "group-not-viable",
@@ -436,6 +449,7 @@ export class Vmm {
       const r = vm.container!.map({ iova: slot.gpa, vaddr: slot.hva, size: slot.size, read: true, write: true });
       if (!r.ok) {
         for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
+        if (vm.spec.backend === "iommufd") this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${ioasMapFailedLine(r.errno)}`, this.currentStep);
         this.log.vmm(
           this.clock,
           vm.spec.name,
@@ -444,7 +458,7 @@ export class Vmm {
             `0x${slot.size.toString(16)}, 0x${slot.hva.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
           this.currentStep,
         );
-        this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
+        this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
         return false;
       }
       this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, 0, 0, 0, slot.gpa, slot.size);
@@ -561,6 +575,7 @@ export class Vmm {
     const r = vm.container!.map({ iova, vaddr, size, read, write });
     if (!r.ok) {
       for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
+      if (vm.spec.backend === "iommufd") this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${ioasMapFailedLine(r.errno)}`, this.currentStep);
       this.log.vmm(
         this.clock,
         vm.spec.name,
@@ -575,7 +590,7 @@ export class Vmm {
     if (!this.requireContainer(vm, out)) return;
     const r = this.dmaMap(vm, iova, size, this.gpaToVaddr(vm, gpa), perm !== "w", perm !== "r");
     if (!r.ok) {
-      this.failErrno(out, r.errno, `VFIO_IOMMU_MAP_DMA failed: ${r.errno} (${STRERROR[r.errno]})`);
+      this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} failed: ${r.errno} (${STRERROR[r.errno]})`);
       return;
     }
     this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, perm === "r" ? 1 : perm === "w" ? 2 : 3, 0, 0, iova, size);
@@ -588,6 +603,12 @@ export class Vmm {
       return;
     }
     const r = vm.container.unmap({ iova, size });
+    if (!r.ok && vm.spec.backend === "iommufd") {
+      // backends/iommufd.c iommufd_backend_unmap_dma(): ENOENT is taken as success (no log line).
+      if (r.errno !== "ENOENT") this.log.vmm(this.clock, vm.spec.name, `${VMM}: IOMMU_IOAS_UNMAP failed: ${STRERROR[r.errno]}`, this.currentStep);
+      this.failErrno(out, r.errno, `${unmapIoctl(vm.spec)} failed: ${r.errno} (${STRERROR[r.errno]})${r.errno === "ENOENT" ? ": no mapping lies wholly inside the range (iommufd never splits one, and an empty range is ENOENT too); QEMU takes ENOENT as success and logs nothing" : ""}`);
+      return;
+    }
     if (!r.ok) {
       for (const line of r.kernelLog) this.log.kernel(this.clock, line, this.currentStep);
       this.log.vmm(
@@ -607,7 +628,7 @@ export class Vmm {
   createContainerShell(vm: VmRuntime): void {
     const host = this.scenario.host;
     const byDid = (did: number) => this.driver.domain(did)!;
-    vm.container = new VfioContainer({
+    vm.container = new (vm.spec.backend === "iommufd" ? IommufdIoas : VfioContainer)({
       ops: {
         map: (did, iova, hpa, size, prot) => this.driver.map(byDid(did), iova, hpa, size, prot),
         unmap: (did, iova, size) => void this.driver.unmap(byDid(did), iova, size),

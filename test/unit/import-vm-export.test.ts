@@ -56,6 +56,14 @@ describe("export to QEMU and libvirt", () => {
     });
   });
 
+  it("an iommufd VM gets -object iommufd and vfio-pci,iommufd= on each device", () => {
+    const s = parseScenario(readFileSync(join(examples, "iommufd-map-failure.passthrough.yaml"), "utf8"), "x").scenario!;
+    const q = toQemuCommandLine(s, "vm1");
+    expect(q).toContain("  -object iommufd,id=iommufd0 \\\n  -device vfio-pci,host=0000:01:00.0,id=hostdev0,iommufd=iommufd0 \\\n");
+    const typeOne = toQemuCommandLine({ ...s, vms: s.vms.map((v) => ({ ...v, backend: "type1" as const })) }, "vm1");
+    expect(typeOne).not.toContain("iommufd");
+  });
+
   it("the QEMU line puts intel-iommu before the devices and uses the split irqchip interrupt remapping needs", () => {
     const s = parseScenario(readFileSync(join(examples, "viommu-no-caching-mode.passthrough.yaml"), "utf8"), "v.yaml").scenario!;
     const q = toQemuCommandLine(s);

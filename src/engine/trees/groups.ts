@@ -49,18 +49,27 @@ export function groupChildren(id: string | null, ctx: TreeContext): TreeNode[] |
   }
   const dev = g.devices.find((d) => d.key === parts[2]);
   if (dev === undefined) return null;
-  // A device's children: its ACS path up to the root.
+  // A device's children: its SR-IOV relatives (a PF's VFs, a VF's PF), then its ACS path up to the root.
+  const sriov: TreeNode[] = [];
+  if (dev.physfn !== undefined) {
+    sriov.push(leaf(`g/${g.id}/${dev.key}/physfn`, l10n.t("VF {0} of {1}", dev.spec.vfNumber ?? "?", dev.physfn.key), l10n.t("physical function · group {0}", pci.groupOf(dev.physfn).id), { icon: "type-hierarchy-super", device: dev.physfn.key, tooltip: l10n.t("{0} is virtual function {1} of the SR-IOV physical function {2} ({3}).", dev.key, dev.spec.vfNumber ?? "?", dev.physfn.key, dev.physfn.spec.driver ?? "no driver") }));
+  }
+  for (const vf of dev.vfs ?? []) {
+    sriov.push(leaf(`g/${g.id}/${dev.key}/vf/${vf.key}`, l10n.t("VF {0} {1}", vf.spec.vfNumber ?? "?", vf.key), `${vf.spec.driver ?? l10n.t("no driver")} · ${l10n.t("group {0}", pci.groupOf(vf).id)}`, { icon: "type-hierarchy-sub", device: vf.key, tooltip: l10n.t("Virtual function {0} of {1} at routing ID {2}: PF RID + First VF Offset + (n-1) × VF Stride.", vf.spec.vfNumber ?? "?", dev.key, vf.key) }));
+  }
   const path = pci.acsPath(dev);
-  if (path.length === 0) return [leaf(`g/${g.id}/${dev.key}/root`, "on the root bus", "no bridge above it", { icon: "arrow-up" })];
-  return path.map((p) =>
-    leaf(`g/${g.id}/${dev.key}/${p.device.key}`, `${p.device.key} ${p.device.kind}`, `ACS ${p.acs ? "on" : p.enabled ? "n/a" : "off"}${p.isolates ? " · isolates" : ""}`, {
+  if (path.length === 0) return [...sriov, leaf(`g/${g.id}/${dev.key}/root`, "on the root bus", "no bridge above it", { icon: "arrow-up" })];
+  return [...sriov, ...path.map((p) =>
+    leaf(`g/${g.id}/${dev.key}/${p.device.key}`, `${p.device.key} ${p.device.kind}`, `ACS ${p.acs ? "on" : p.overridden ? "override" : p.enabled ? "n/a" : "off"}${p.isolates ? " · isolates" : ""}`, {
       icon: p.enabled ? "lock" : "unlock",
       color: p.enabled ? undefined : "problemsWarningIcon.foreground",
       tooltip: p.acs
         ? `${p.device.key} has ACS (SV, RR, CR, UF): peer-to-peer traffic below it goes up to the IOMMU.`
-        : p.enabled
+        : p.overridden
+          ? `${p.device.key} has no ACS, but pcie_acs_override= makes Linux believe it has: the groups below it are split, yet devices below it can still reach each other without the IOMMU (unsafe isolation).`
+          : p.enabled
           ? `${p.device.key} is a single-function switch upstream port: ACS does not apply to it (PCIe 6.12.1.3), so Linux does not merge the groups below it here.`
           : `${p.device.key} has no ACS: devices below it can reach each other without the IOMMU, so Linux puts them in one group.`,
     }),
-  );
+  )];
 }

@@ -47,8 +47,8 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
         : leaf(`${base}/viommu`, "vIOMMU", "none (guest RAM mapped IOVA = GPA)", { icon: "circle-slash" }),
       {
         id: `${base}/vfio`,
-        label: l10n.t("VFIO container"),
-        description: vm.container ? `domain ${vm.domain?.did ?? "-"} · ${plural(vm.container.dmas.length, "mapping")} · ${plural(vm.container.lockedPages, "page")} locked` : "none",
+        label: vm.spec.backend === "iommufd" ? l10n.t("iommufd IOAS") : l10n.t("VFIO container"),
+        description: vm.container ? `${vm.spec.backend === "iommufd" ? "hwpt = " : ""}domain ${vm.domain?.did ?? "-"} · ${plural(vm.container.dmas.length, "mapping")} · ${plural(vm.container.lockedPages, "page")} locked` : "none",
         icon: "package",
         collapsible: vm.container && vm.container.dmas.length ? 1 : 0,
       },
@@ -70,7 +70,10 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
       return c.dmas.map((d) =>
         leaf(`${base}/vfio/${hx(d.iova)}`, `IOVA ${num(d.iova, ctx.radix)}–${num(d.iova + d.size - 1n, ctx.radix)}`, `${formatSize(d.size)} · ${permText(d.prot)} · HVA ${num(d.vaddr, ctx.radix)}`, {
           icon: "arrow-both",
-          tooltip: l10n.t("VFIO_IOMMU_MAP_DMA: IOVA {0} size {1} -> vaddr {2}, {3} pinned, {4}", hx(d.iova), hx(d.size), hx(d.vaddr), plural(d.lockedPages, "page"), plural(d.chunks.length, "physically contiguous chunk")),
+          tooltip:
+            vm.spec.backend === "iommufd"
+              ? l10n.t("IOMMU_IOAS_MAP: IOVA {0} size {1} -> user VA {2}, {3} pinned, {4}", hx(d.iova), hx(d.size), hx(d.vaddr), plural(d.lockedPages, "page"), plural(d.chunks.length, "physically contiguous chunk"))
+              : l10n.t("VFIO_IOMMU_MAP_DMA: IOVA {0} size {1} -> vaddr {2}, {3} pinned, {4}", hx(d.iova), hx(d.size), hx(d.vaddr), plural(d.lockedPages, "page"), plural(d.chunks.length, "physically contiguous chunk")),
           contextValue: "mapping",
           copy: hx(d.iova),
         }),
