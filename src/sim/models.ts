@@ -6,6 +6,7 @@ import type { HostSpec, IommuSpec } from "../scenario/types.js";
 import type { HostIommu } from "./host-iommu.js";
 import type { PhysicalMemory } from "./memory.js";
 import { VtdHost } from "./vtd/host.js";
+import { AmdViHost } from "./amdvi/host.js";
 
 export interface HostIommuModel {
   /** SRAM the unit's caches take (PhysicalMemory's sramBytes). */
@@ -15,6 +16,7 @@ export interface HostIommuModel {
 
 const MODELS: Record<IommuSpec["model"], HostIommuModel> = {
   "intel-vtd": { sramBytes: (spec) => VtdHost.sramBytes(spec), create: (mem, host) => new VtdHost(mem, host.iommu) },
+  "amd-vi": { sramBytes: () => AmdViHost.sramBytes(), create: (mem, host) => new AmdViHost(mem, host.iommu, host.pci, host.kernel) },
 };
 
 export function hostIommuModel(model: IommuSpec["model"]): HostIommuModel {
