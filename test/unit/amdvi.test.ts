@@ -14,6 +14,9 @@ import { MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET, MMIO_EVT_BUF_OFFSET } from 
 import { decodeEvent, renderEvent } from "../../src/sim/amdvi/dmesg.js";
 import { invIommuPages, pageShiftFor } from "../../src/sim/amdvi/driver.js";
 import { invalidationRange } from "../../src/sim/amdvi/unit.js";
+import { tableChildren } from "../../src/engine/trees/tables.js";
+import { TraceQuery } from "../../src/engine/traceQuery.js";
+import { rowResult } from "../../src/trace/rowDisplay.js";
 
 // ------------------------------------------------------------------ the reference walker
 
@@ -320,5 +323,35 @@ describe("the real-line example", () => {
     const { run } = runScenario(parseScenario(readFileSync(f, "utf8"), f).scenario!);
     const last = run!.machine.log.dmesg().at(-1)!.replace(/^\[[ \d.]+\] /, "");
     expect(last).toBe("ath10k_pci 0000:01:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000d address=0xcff49550 flags=0x0070]");
+  });
+});
+
+describe("the views read AMD-Vi through the contract", () => {
+  const file = join(__dirname, "..", "..", "examples", "amd-io-page-fault.passthrough.yaml");
+  const scenario = parseScenario(readFileSync(file, "utf8"), file).scenario!;
+  const run = runScenario(scenario).run!;
+
+  it("Mapping Tables: the device table, the DTE by requester id, its domain and the v1 levels, the event log", () => {
+    const ctx = { machine: run.machine, run, scenario, cursor: run.outcomes.length, radix: "hex" as const };
+    const top = tableChildren("t", ctx)!;
+    expect(top.map((n) => n.label)).toEqual(["Registers", "Device table", "IOTLB", "Device table cache", "Event log"]);
+    const dtes = tableChildren("t/root", ctx)!;
+    const dte = dtes.find((n) => n.label.startsWith("03:00.0"))!;
+    expect(dte.description).toMatch(/^DID 3 · 3-level · Page Table Root Pointer 0x/);
+    const [domain] = tableChildren(dte.id, ctx)!;
+    expect(domain!.label).toBe("domain 3");
+    expect(tableChildren(domain!.id, ctx)!.some((n) => /level-2 table/.test(n.description ?? ""))).toBe(true);
+    const regs = tableChildren("t/regs", ctx)!.map((n) => n.label);
+    expect(regs).toEqual(expect.arrayContaining(["Device Table Base", "Command Buffer Tail", "Event Log Head", "Control", "Status"]));
+  });
+
+  it("DMA Trace: a fault row names the AMD-Vi event, not a VT-d reason", () => {
+    const q = new TraceQuery(run, scenario, (sid) => sid.toString(16));
+    const names = q.reasonNames();
+    expect(names).toEqual({ 2: "IO_PAGE_FAULT" });
+    const t = run.trace;
+    let i = 0;
+    while (t.reason[i] === 0) i++;
+    expect(rowResult({ kind: t.kind[i]!, flags: t.flags[i]!, reason: t.reason[i]!, level: t.level[i]! }, names).text).toBe("fault 0x02 IO_PAGE_FAULT");
   });
 });

@@ -9,7 +9,7 @@
  * domain, entry 0 of the top level, entry 3 of the next; a node's id alone re-finds it after an edit.
  */
 import type { TreeNode } from "../../protocol/engine.js";
-import { fieldText, type DecodedField, type FaultRecordView, type TableNode } from "../../sim/iommu.js";
+import { fieldText, type DecodedField, type FaultRecordView, type StructureNames, type TableNode } from "../../sim/iommu.js";
 import { plural } from "../../sim/plural.js";
 import { formatDevfn, formatSid } from "../../sim/bdf.js";
 import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, qword, type TreeContext } from "./common.js";
@@ -31,6 +31,7 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
   }
   const parts = id.split("/");
   if (parts[0] !== "t") return null;
+  const n = t.names;
   if (parts.length === 1) {
     const iotlb = t.iotlb.entries();
     const cc = t.contextCache.entries();
@@ -39,14 +40,14 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     const serviced = records.length - pending;
     return [
       { id: "t/regs", label: "Registers", icon: "symbol-variable", collapsible: 1 },
-      { id: "t/root", label: l10n.t("Root table"), description: `@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
+      { id: "t/root", label: n?.root ?? l10n.t("Root table"), description: `@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
       { id: "t/iotlb", label: "IOTLB", description: l10n.t("{0} of {1} entries", iotlb.length, t.iotlb.capacity), icon: "database", collapsible: iotlb.length ? 1 : 0 },
-      { id: "t/cc", label: l10n.t("Context cache"), description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
+      { id: "t/cc", label: n?.entryCache ?? l10n.t("Context cache"), description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
       {
         id: "t/frcd",
-        label: l10n.t("Fault recording registers"),
+        label: n?.faults ?? l10n.t("Fault recording registers"),
         description: l10n.t("{0} of {1} in use{2}", pending, t.faultRecords, serviced ? ` · ${plural(serviced, "record")} serviced (F = 0)` : ""),
-        tooltip: l10n.t("FRCD registers at CAP.FRO (VT-d 11.4.9.6). F = 1: a fault record software has not read yet. F = 0 with a value: a record the kernel's dmar_fault() read and cleared; the register keeps its last contents."),
+        tooltip: n?.faultsTooltip ?? l10n.t("FRCD registers at CAP.FRO (VT-d 11.4.9.6). F = 1: a fault record software has not read yet. F = 0 with a value: a record the kernel's dmar_fault() read and cleared; the register keeps its last contents."),
         icon: pending ? "warning" : "pass",
         color: pending ? "problemsWarningIcon.foreground" : undefined,
         collapsible: records.length ? 1 : 0,
@@ -60,7 +61,7 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
         return regs.map((r) =>
           leaf(`t/regs/${r.name}`, r.name, r.width === 64 ? qword(r.value) : `0x${r.value.toString(16).padStart(8, "0")}`, {
             icon: "symbol-constant",
-            tooltip: l10n.t("{0} (offset 0x{1}, VT-d spec {2}): {3}", r.name, r.offset.toString(16).padStart(3, "0"), r.section, r.fields.map((f) => `${f.name}=${f.value}`).join(" ")),
+            tooltip: l10n.t("{0} (offset 0x{1}, {2} {3}): {4}", r.name, r.offset.toString(16).padStart(3, "0"), n?.spec ?? "VT-d spec", r.section, r.fields.map((f) => `${f.name}=${f.value}`).join(" ")),
             collapsible: r.fields.length ? 1 : 0,
             copy: hx(r.value),
           }),
@@ -86,13 +87,13 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
         const r = records.find((x) => String(x.index) === parts[2]);
         return r === undefined ? null : fieldNodes(`t/frcd/${r.index}`, r.fields);
       }
-      return records.map((r) => frcdNode(r, ctx));
+      return records.map((r) => frcdNode(r, ctx, n?.faultRecord ?? "FRCD"));
     }
     case "root": {
       let node: TableNode | undefined = t.root;
       for (let i = 2; i < parts.length && node !== undefined; i++) node = node.child(parts[i]!);
       if (node === undefined) return null;
-      return node.children().map((n) => tableNode(`${parts.join("/")}/${n.key}`, n, ctx));
+      return node.children().map((c) => tableNode(`${parts.join("/")}/${c.key}`, c, ctx, n));
     }
   }
   return null;
@@ -121,11 +122,11 @@ function reservedText(n: TableNode, ctx: TreeContext): string | undefined {
   return `reserved bits ${bits.join(", ")} set: fault ${ctx.machine.iommu.reason(n.reserved.reason).label}`;
 }
 
-function frcdNode(r: FaultRecordView, ctx: TreeContext): TreeNode {
+function frcdNode(r: FaultRecordView, ctx: TreeContext, prefix: string): TreeNode {
   const [lo, hi] = r.raw;
   return {
     id: `t/frcd/${r.index}`,
-    label: l10n.t("FRCD{0}: {1} {2} {3}", r.index, formatSid(r.sid), r.write ? "write" : "read", num(r.address, ctx.radix)),
+    label: l10n.t("{0}{1}: {2} {3} {4}", prefix, r.index, formatSid(r.sid), r.write ? "write" : "read", num(r.address, ctx.radix)),
     description: `${ctx.machine.iommu.reason(r.reason).label}${r.pending ? "" : " · serviced (F = 0)"}`,
     tooltip: l10n.t("{0}\n{1}\n{2}\nLinux prints:\n{3}", r.pending ? "Pending fault record (F = 1)." : "Serviced: the kernel's dmar_fault() read this record and cleared F; the register keeps its contents.", ctx.machine.iommu.reason(r.reason).explanation, r.fields.map((x) => `${x.name}=${x.value}`).join(" "), r.dmesg.join("\n")),
     icon: "error",
@@ -136,7 +137,7 @@ function frcdNode(r: FaultRecordView, ctx: TreeContext): TreeNode {
 }
 
 /** One node of the root table's tree, worded for the view. */
-function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
+function tableNode(id: string, n: TableNode, ctx: TreeContext, names?: StructureNames): TreeNode {
   const m = ctx.machine;
   const corrupt = reservedText(n, ctx);
   const warn = corrupt ? { color: "errorForeground", icon: "error" } : {};
@@ -157,9 +158,10 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext): TreeNode {
       const dev = m.pci.devices.find((d) => m.pci.dmaAliases(d).includes(n.sid));
       return {
         id,
-        label: `${formatDevfn(n.sid)}${dev ? ` ${dev.spec.name ?? dev.key}` : ""}`,
-        description: `${n.translation === "pass-through" ? `DID ${n.did} · pass-through` : `DID ${n.did} · ${n.levels}-level · SLPTPTR ${num(n.pageTable, ctx.radix)}${n.fpd ? " · FPD" : ""}`}${corrupt ? ` · ${corrupt}` : ""}`,
-        tooltip: l10n.t("Context entry {0} at HPA {1}\nlo {2}\nhi {3}\n{4}{5}", formatSid(n.sid), hx(n.address!), qword(lo), qword(hi), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
+        // Under the root directly (a device table indexed by requester id): the whole id, not the devfn.
+        label: `${id.split("/").length === 3 ? formatSid(n.sid) : formatDevfn(n.sid)}${dev ? ` ${dev.spec.name ?? dev.key}` : ""}`,
+        description: `${n.translation === "pass-through" ? `DID ${n.did} · pass-through` : `DID ${n.did} · ${n.levels}-level · ${names?.pageTablePointer ?? "SLPTPTR"} ${num(n.pageTable, ctx.radix)}${n.fpd ? " · FPD" : ""}`}${corrupt ? ` · ${corrupt}` : ""}`,
+        tooltip: l10n.t("{0} {1} at HPA {2}\n{3}\n{4}{5}", names?.entry ?? "Context entry", formatSid(n.sid), hx(n.address!), n.raw.map((w, i) => `${n.raw.length === 2 ? (i === 0 ? "lo" : "hi") : `data[${i}]`} ${qword(w)}`).join("\n"), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
         icon: "symbol-struct",
         contextValue: "context-entry",
         collapsible: n.hasChildren ? 1 : 0,

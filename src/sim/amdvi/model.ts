@@ -74,7 +74,7 @@ export class AmdViModel implements IommuUnit {
 
   reason(code: number): ReasonInfo {
     const i = eventInfo(code);
-    return { code, label: `0x${hex2(code)} ${i.name}`, name: i.name, explanation: i.explanation };
+    return { code, label: `0x${hex2(code)} ${i.name}`, name: i.name, explanation: i.explanation, short: i.name };
   }
 
   decodeRegister(name: string, value: bigint): DecodedField[] | undefined {
@@ -243,6 +243,16 @@ export class AmdViModel implements IommuUnit {
       translationEnabled: u.translationEnabled,
       faultRecords: u.eventLogBytes / 16,
       root: this.deviceTable(),
+      names: {
+        root: "Device table",
+        entry: "DTE",
+        pageTablePointer: "Page Table Root Pointer",
+        entryCache: "Device table cache",
+        faults: "Event log",
+        faultRecord: "event",
+        faultsTooltip: "The event log at the Event Log Base register (AMD IOMMU spec 2.5): 16-byte entries the IOMMU writes at the tail. Linux's iommu_poll_events prints each entry from head to tail and zeroes it, so serviced entries disappear.",
+        spec: "AMD IOMMU spec",
+      },
       iotlb: { capacity: u.iotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways}`, entries: () => this.iotlbEntries() },
       contextCache: { entries: () => this.dtcEntries() },
     };

@@ -30,11 +30,13 @@ import {
   VTD_FR_ROOT_TABLE_INV,
   VTD_FR_WRITE,
   faultReasonInfo,
+  shortReasons,
 } from "./reasons.js";
 import { XlateKind, XlateStage, type DmarUnit } from "./unit.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
+const SHORT = shortReasons();
 
 export class VtdModel implements IommuUnit {
   readonly model = "Intel VT-d (legacy mode)";
@@ -66,7 +68,8 @@ export class VtdModel implements IommuUnit {
 
   reason(code: number): ReasonInfo {
     const i = faultReasonInfo(code);
-    return { code: i.code, label: `0x${hex2(i.code)} ${i.linuxText}`, name: i.name, explanation: i.explanation };
+    const short = SHORT[i.code];
+    return { code: i.code, label: `0x${hex2(i.code)} ${i.linuxText}`, name: i.name, explanation: i.explanation, ...(short !== undefined ? { short } : {}) };
   }
 
   decodeRegister(name: string, value: bigint): DecodedField[] | undefined {
