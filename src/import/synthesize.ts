@@ -9,7 +9,8 @@
  * Every record that reports a fault or a refusal is either reproduced (its index is in
  * `reproduced`) or named in `notes` with the reason. Faults the model reproduces: VT-d 0x05/0x06,
  * AMD-Vi IO_PAGE_FAULT, SMMU F_TRANSLATION and ftrace io_page_fault (all become VT-d 0x05/0x06 in
- * the Intel model).
+ * the Intel model; evidence whose only IOMMU faults are AMD-Vi events gives an amd-vi host whose
+ * steps expect event code 0x2, evidenceModel).
  *
  * Written with the `yaml` library's document API, so every name and driver from the evidence is
  * quoted as YAML needs (a VM called `null` stays a string) and comments sit above their steps.
@@ -78,7 +79,18 @@ function flow(entries: [string, unknown][]): YAMLMap {
 }
 
 /** The faults the model reproduces, and notes for the fault-like records it does not. */
-function collectFaults(records: EvidenceRecord[], notes: string[]): Fault[] {
+/**
+ * The host model the evidence shows: amd-vi when AMD-Vi events are its only IOMMU faults (their
+ * IO_PAGE_FAULTs are then reproduced as AMD-Vi event code 2), intel-vtd otherwise.
+ */
+export function evidenceModel(records: readonly EvidenceRecord[]): "intel-vtd" | "amd-vi" {
+  return records.some((r) => r.kind === "amdvi-event") && !records.some((r) => r.kind === "dmar-fault") ? "amd-vi" : "intel-vtd";
+}
+
+/** AMD-Vi IO_PAGE_FAULT (amd_iommu_types.h EVENT_TYPE_IO_FAULT): the code an amd-vi scenario expects. */
+const AMD_IO_PAGE_FAULT = 0x2;
+
+function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel-vtd" | "amd-vi" = "intel-vtd"): Fault[] {
   const faults: Fault[] = [];
   const note = (r: EvidenceRecord, why: string) => notes.push(`line ${r.line + 1}: ${stripAnsi(r.summary)} (${why})`);
   records.forEach((r, i) => {
@@ -93,8 +105,8 @@ function collectFaults(records: EvidenceRecord[], notes: string[]): Fault[] {
       if (f.reason === 5 || f.reason === 6) add(f.device, f.address, f.write === true, f.reason);
       else note(r, "not reproduced: the model reproduces missing and read-only translations (0x05/0x06)");
     } else if (r.kind === "amdvi-event") {
-      if (f.event === "IO_PAGE_FAULT" && !f.interrupt) add(f.device, f.address, f.write === true, f.write ? 5 : 6);
-      else note(r, `not reproduced: AMD-Vi ${String(f.event)} has no VT-d equivalent in this model`);
+      if (f.event === "IO_PAGE_FAULT" && !f.interrupt) add(f.device, f.address, f.write === true, model === "amd-vi" ? AMD_IO_PAGE_FAULT : f.write ? 5 : 6);
+      else note(r, model === "amd-vi" ? `not reproduced: the amd-vi model reproduces the IO_PAGE_FAULTs of DMA requests, not ${String(f.event)}` : `not reproduced: AMD-Vi ${String(f.event)} has no VT-d equivalent in this model`);
     } else if (r.kind === "smmuv3-event") {
       if (f.event === "F_TRANSLATION") add(f.client, f.iova, f.write === true, f.write ? 5 : 6);
       else note(r, `not reproduced: SMMU ${String(f.event)} has no VT-d equivalent in this model`);
@@ -180,7 +192,8 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     }
   }
   const history = records.filter((r) => r.kind === "ftrace" && (r.fields.event === "map" || r.fields.event === "unmap"));
-  const faults = foldFaults(collectFaults(records, notes), history.length > 0);
+  const model = evidenceModel(records);
+  const faults = foldFaults(collectFaults(records, notes, model), history.length > 0);
   for (const f of faults) {
     const d = devOf(f.dev);
     d.assigned = true;
@@ -332,7 +345,7 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   vms.items.push(vm);
   const host = new YAMLMap();
   host.set("memory", "64GiB");
-  host.set("iommu", flow([["model", "intel-vtd"], ["address-width", 48]]));
+  host.set("iommu", flow([["model", model], ["address-width", 48]]));
   host.set("pci", pci);
   const root = new YAMLMap();
   root.set("name", quoted(title));

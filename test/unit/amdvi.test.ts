@@ -17,6 +17,7 @@ import { invalidationRange } from "../../src/sim/amdvi/unit.js";
 import { tableChildren } from "../../src/engine/trees/tables.js";
 import { TraceQuery } from "../../src/engine/traceQuery.js";
 import { rowResult } from "../../src/trace/rowDisplay.js";
+import { importText, synthesizeScenario } from "../../src/import/index.js";
 
 // ------------------------------------------------------------------ the reference walker
 
@@ -353,5 +354,25 @@ describe("the views read AMD-Vi through the contract", () => {
     let i = 0;
     while (t.reason[i] === 0) i++;
     expect(rowResult({ kind: t.kind[i]!, flags: t.flags[i]!, reason: t.reason[i]!, level: t.level[i]! }, names).text).toBe("fault 0x02 IO_PAGE_FAULT");
+  });
+});
+
+describe("synthesize from AMD-Vi evidence", () => {
+  it("an AMD-Vi log gives an amd-vi scenario whose steps reproduce its IO_PAGE_FAULTs (event code 2)", () => {
+    // pcengines/apu2-documentation#240 (two-record form) and Dasharo/dasharo-issues#1134 (pci_err form).
+    const log = [
+      "[  221.562629] AMD-Vi: Event logged [",
+      "[  221.565929] IO_PAGE_FAULT device=05:00.0 domain=0x0012 address=0x00000000ff6101b0 flags=0x0070]",
+      "[   40.182570] ath10k_pci 0000:01:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000d address=0xcff49550 flags=0x0070]",
+    ].join("\n");
+    const records = importText(log, "dmesg").records;
+    const s = synthesizeScenario(records);
+    expect(s.text).toMatch(/model: amd-vi/);
+    const p = parseScenario(s.text, "synth.passthrough.yaml");
+    expect(p.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    const { run } = runScenario(p.scenario!);
+    const faults = run!.outcomes.filter((o) => o.status === "fault");
+    expect(faults.map((o) => o.fault)).toEqual([2, 2]);
+    expect(run!.outcomes.every((o) => !o.expect || o.expect.pass)).toBe(true);
   });
 });
