@@ -365,7 +365,7 @@ describe("synthesize from AMD-Vi evidence", () => {
       "[  221.565929] IO_PAGE_FAULT device=05:00.0 domain=0x0012 address=0x00000000ff6101b0 flags=0x0070]",
       "[   40.182570] ath10k_pci 0000:01:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000d address=0xcff49550 flags=0x0070]",
     ].join("\n");
-    const records = importText(log, "dmesg").records;
+    const records = importText(log, "log").records;
     const s = synthesizeScenario(records);
     expect(s.text).toMatch(/model: amd-vi/);
     const p = parseScenario(s.text, "synth.passthrough.yaml");
