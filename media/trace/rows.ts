@@ -362,8 +362,9 @@ export class RowList {
     const k = row - page.start;
     const col = page.cols;
     readRow(col as RowColumns, k, col.index![k]!, fields);
-    rowCells(fields, store.deviceBySid.get(fields.sid), store.radix, cellText);
-    const cls = rowResult(fields).cls;
+    const names = store.info?.reasonNames;
+    rowCells(fields, store.deviceBySid.get(fields.sid), store.radix, cellText, names);
+    const cls = rowResult(fields, names).cls;
     const diff = store.state.compare ? col.diff?.[k] ?? 0 : 0;
     const change = diff & DIFF_KIND_MASK;
     setClass(`row ${cls}${selected ? " selected" : ""}${change === DIFF_ADDED ? " added" : change === DIFF_CHANGED ? " changed" : ""}${diff & DIFF_REMOVED_BEFORE ? " removed-before" : ""}${diff & DIFF_REMOVED_AFTER ? " removed-after" : ""}`);

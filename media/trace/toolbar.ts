@@ -115,7 +115,7 @@ export class Toolbar {
     });
     keep(reasonSel, () => {
       option(reasonSel, "", l10n.t("Any reason"));
-      for (const [r, n] of Object.entries(info.summary.byReason)) option(reasonSel, r, `0x${Number(r).toString(16).padStart(2, "0")} ${SHORT_REASONS[Number(r)] ?? ""} (${n})`);
+      for (const [r, n] of Object.entries(info.summary.byReason)) option(reasonSel, r, `0x${Number(r).toString(16).padStart(2, "0")} ${(info.reasonNames ?? SHORT_REASONS)[Number(r)] ?? ""} (${n})`);
     });
     deviceSel.value = state.filter.sids?.length ? String(state.filter.sids[0]) : "";
     vmSel.value = state.filter.vms?.[0] ?? "";

@@ -94,6 +94,27 @@ export class TraceQuery {
   }
 
   private deviceList: TraceDevice[] | undefined;
+  private names: Record<number, string> | undefined;
+  private namesLength = -1;
+
+  /** The model's short name of every fault code in the trace (ReasonInfo.short): the result column's words. */
+  reasonNames(): Record<number, string> {
+    if (!this.names || this.namesLength !== this.trace.length) {
+      this.namesLength = this.trace.length;
+      const iommu = this.run.machine.iommu;
+      const t = this.trace;
+      const out: Record<number, string> = {};
+      for (let i = 0; i < t.length; i++) {
+        const c = t.reason[i]!;
+        if (c !== 0 && out[c] === undefined) {
+          const info = iommu.reason(c);
+          out[c] = info.short ?? info.name;
+        }
+      }
+      this.names = out;
+    }
+    return this.names;
+  }
   private deviceMap: Map<number, TraceDevice> | undefined;
 
   /** The run's devices (bridges left out) by requester id: what the rows' device and VM cells show. */
@@ -118,7 +139,7 @@ export class TraceQuery {
   private rowText(i: number, radix: "hex" | "dec"): string {
     const r = readRow(this.trace, i, i, this.scratch);
     if (!this.deviceMap) this.devices();
-    return rowSearchText(rowCells(r, this.deviceMap!.get(r.sid), radix, this.cells));
+    return rowSearchText(rowCells(r, this.deviceMap!.get(r.sid), radix, this.cells, this.reasonNames()));
   }
 
   summary(filter: TraceFilter): TraceSummary {

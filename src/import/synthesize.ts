@@ -13,6 +13,8 @@
  * (docs/smmuv3.md): F_TRANSLATION stays event 0x10 at its exact input address, the SMMU keeps its
  * device name, a StreamID that is not the requester id becomes the host's iommu-map, and kernels
  * that print the decoded lines get them.
+ * Evidence whose only IOMMU faults are AMD-Vi events gives an amd-vi host whose steps expect
+ * event code 0x2 (evidenceModel).
  *
  * Written with the `yaml` library's document API, so every name and driver from the evidence is
  * quoted as YAML needs (a VM called `null` stays a string) and comments sit above their steps.
@@ -109,7 +111,18 @@ function flow(entries: [string, unknown][]): YAMLMap {
 }
 
 /** The faults the model reproduces, and notes for the fault-like records it does not. */
-function collectFaults(records: EvidenceRecord[], notes: string[], arm?: ArmHost): Fault[] {
+/**
+ * The host model the evidence shows: amd-vi when AMD-Vi events are its only IOMMU faults (their
+ * IO_PAGE_FAULTs are then reproduced as AMD-Vi event code 2), intel-vtd otherwise.
+ */
+export function evidenceModel(records: readonly EvidenceRecord[]): "intel-vtd" | "amd-vi" {
+  return records.some((r) => r.kind === "amdvi-event") && !records.some((r) => r.kind === "dmar-fault") ? "amd-vi" : "intel-vtd";
+}
+
+/** AMD-Vi IO_PAGE_FAULT (amd_iommu_types.h EVENT_TYPE_IO_FAULT): the code an amd-vi scenario expects. */
+const AMD_IO_PAGE_FAULT = 0x2;
+
+function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel-vtd" | "amd-vi" = "intel-vtd", arm?: ArmHost): Fault[] {
   const faults: Fault[] = [];
   const note = (r: EvidenceRecord, why: string) => notes.push(`line ${r.line + 1}: ${stripAnsi(r.summary)} (${why})`);
   records.forEach((r, i) => {
@@ -124,8 +137,8 @@ function collectFaults(records: EvidenceRecord[], notes: string[], arm?: ArmHost
       if (f.reason === 5 || f.reason === 6) add(f.device, f.address, f.write === true, f.reason);
       else note(r, "not reproduced: the model reproduces missing and read-only translations (0x05/0x06)");
     } else if (r.kind === "amdvi-event") {
-      if (f.event === "IO_PAGE_FAULT" && !f.interrupt) add(f.device, f.address, f.write === true, f.write ? 5 : 6);
-      else note(r, `not reproduced: AMD-Vi ${String(f.event)} has no VT-d equivalent in this model`);
+      if (f.event === "IO_PAGE_FAULT" && !f.interrupt) add(f.device, f.address, f.write === true, model === "amd-vi" ? AMD_IO_PAGE_FAULT : f.write ? 5 : 6);
+      else note(r, model === "amd-vi" ? `not reproduced: the amd-vi model reproduces the IO_PAGE_FAULTs of DMA requests, not ${String(f.event)}` : `not reproduced: AMD-Vi ${String(f.event)} has no VT-d equivalent in this model`);
     } else if (r.kind === "smmuv3-event" && arm) {
       // The raw dump alone names no client: the StreamID through the host's iommu-map is the requester id.
       const rid = typeof f.sid === "number" ? f.sid - arm.sid + arm.rid : -1;
@@ -221,7 +234,8 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   }
   const history = records.filter((r) => r.kind === "ftrace" && (r.fields.event === "map" || r.fields.event === "unmap"));
   const arm = armHost(records);
-  const faults = foldFaults(collectFaults(records, notes, arm), history.length > 0);
+  const model = evidenceModel(records);
+  const faults = foldFaults(collectFaults(records, notes, model, arm), history.length > 0);
   for (const f of faults) {
     const d = devOf(f.dev);
     d.assigned = true;
@@ -380,7 +394,7 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     if (arm.decoded) host.set("kernel", quoted("6.15"));
     const map = arm.sid !== arm.rid ? ([["iommu-map", flow([["rid-base", hex(arm.rid)], ["sid-base", hex(arm.sid)]])]] as [string, unknown][]) : [];
     host.set("iommu", flow([["model", "smmuv3"], ["stream-id-bits", Math.min(24, Math.max(16, Math.ceil(Math.log2(Math.max(arm.sid, arm.rid) + 1))))], ["device-name", arm.device], ...map]));
-  } else host.set("iommu", flow([["model", "intel-vtd"], ["address-width", 48]]));
+  } else host.set("iommu", flow([["model", model], ["address-width", 48]]));
   host.set("pci", pci);
   const root = new YAMLMap();
   root.set("name", quoted(title));

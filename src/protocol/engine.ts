@@ -21,6 +21,8 @@ export interface TraceInfo {
   canCompare: boolean;
   /** Events of the previous run missing from this one, in all (compare mode; each row says where: tracePage's removed/removedAfter). */
   removed: number;
+  /** The host IOMMU model's short name of each fault code (ReasonInfo.short): what the result column shows. */
+  reasonNames?: Record<number, string>;
 }
 
 export type ViewId = "vms" | "groups" | "tables" | "faults";

@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type VmSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -463,17 +463,15 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
   if (modelNode === undefined) return undefined;
   const model = isScalar(modelNode) ? String(modelNode.value) : "";
-  if (model === "amd-vi") {
-    r.error(modelNode, "iommu-model-unsupported", l10n.t("IOMMU model \"{0}\" is not simulated yet", model), l10n.t("intel-vtd and smmuv3 are simulated so far; AMD-Vi is planned."));
-    return undefined;
-  }
-  if (r.enumOf(modelNode, "host.iommu.model", ["intel-vtd"] as const) === undefined) return undefined;
+  if (model === "amd-vi") return parseAmdIommu(r, node, f);
+  if (r.enumOf(modelNode, "host.iommu.model", ["intel-vtd", "amd-vi", "smmuv3"] as const) === undefined) return undefined;
+  if (f.has("unity-maps")) r.error(f.get("unity-maps")!.key, "invalid-value", l10n.t("unity-maps is an AMD-Vi option (IVRS IVMD ranges)"), l10n.t("Use model: amd-vi, or leave unity-maps out (VT-d's twin is the RMRR)."));
   const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, `host.iommu.${k}`) ?? d : d);
   const awNode = f.get("address-width")?.value ?? null;
   let aw: 39 | 48 | 57 = 48;
@@ -747,6 +745,85 @@ function parseRmrrs(r: Reader, node: Node | null): RmrrSpec[] {
 }
 
 /** `pci:`, `vms:`, `workload:` with nothing after them (or null, ~): an empty list. */
+/** The keys an amd-vi host.iommu takes (docs/amd-vi.md); the VT-d ones are errors there, with a hint. */
+const AMD_KEYS = ["model", "address-width", "iotlb", "host-pass-through", "unity-maps"];
+
+/**
+ * `host.iommu` with `model: amd-vi`: address-width (39, 48 or 57: the v1 table's 3, 4 or 5 levels
+ * the unit supports, EFR HATS), iotlb { sets, ways }, host-pass-through (iommu=pt), and
+ * unity-maps: the IVRS IVMD ranges [{ device, start, size, perm }] mapped 1:1 in the device's
+ * default domain. Returns a full IommuSpec (the VT-d fields at their defaults) with `amd` set.
+ */
+function parseAmdIommu(r: Reader, node: Node | null, f: Fields): IommuSpec | undefined {
+  for (const [k, e] of f) {
+    if (!AMD_KEYS.includes(k)) r.error(e.key, "invalid-value", l10n.t("{0} is an Intel VT-d option, not one of AMD-Vi", quoted(k)), l10n.t("An amd-vi host.iommu takes {0}.", AMD_KEYS.join(", ")));
+  }
+  let aw: 39 | 48 | 57 = 48;
+  const awNode = f.get("address-width")?.value ?? null;
+  if (awNode !== null) {
+    const v = r.int(awNode, "host.iommu.address-width", 0, 64);
+    if (v !== undefined && v !== 39 && v !== 48 && v !== 57) r.error(awNode, "invalid-value", l10n.t("host.iommu.address-width {0} is not an AMD-Vi v1 table width", v), l10n.t("AMD-Vi v1 page tables of 3, 4 or 5 levels cover 39, 48 or 57 bits."));
+    else if (v !== undefined) aw = v;
+  }
+  let sets = 256;
+  let ways = 4;
+  const tlb = f.get("iotlb")?.value ?? null;
+  if (tlb !== null) {
+    const t = r.fields(tlb, ["sets", "ways"], "host.iommu.iotlb");
+    if (t?.has("sets")) {
+      const v = r.int(t.get("sets")!.value, "iotlb.sets", 1, 65536);
+      if (v !== undefined && (v & (v - 1)) !== 0) r.error(t.get("sets")!.value, "invalid-value", l10n.t("iotlb.sets {0} is not a power of two", v), l10n.t("Use 1, 2, 4, ... 65536."));
+      else if (v !== undefined) sets = v;
+    }
+    if (t?.has("ways")) ways = r.int(t.get("ways")!.value, "iotlb.ways", 1, 16) ?? ways;
+  }
+  const unityMaps: UnityMapSpec[] = [];
+  const um = r.deref(f.get("unity-maps")?.value ?? null);
+  if (um !== null && um !== undefined) {
+    if (!isSeq(um)) r.error(um, "expected-list", l10n.t("host.iommu.unity-maps must be a list"), l10n.t("- { device: \"01:00.0\", start: 0xcff00000, size: 1MiB, perm: r } per IVMD range."));
+    else
+      for (const alias of um.items as Node[]) {
+        const it = r.deref(alias) ?? alias;
+        const g = r.fields(it, ["device", "start", "size", "perm"], "a unity map");
+        if (!g) continue;
+        const need = (k: string) => r.required(g, k, "a unity map", it);
+        const dn = need("device");
+        const an = need("start");
+        const sn = need("size");
+        const dev = dn === undefined ? undefined : r.bdf(dn, "device")?.key;
+        const start = an === undefined ? undefined : r.addr(an, "start");
+        const size = sn === undefined ? undefined : r.size(sn, "size");
+        const perm = g.has("perm") ? r.parsed(g.get("perm")!.value, "perm", "invalid-value", parsePerm) : "rw";
+        if (dev === undefined || start === undefined || size === undefined || perm === undefined) continue;
+        if ((start | size) % 4096n !== 0n || size === 0n) {
+          r.error(it, "invalid-value", l10n.t("a unity map must be whole 4 KiB pages"), l10n.t("IVMD ranges are page aligned: start and size multiples of 0x1000."));
+          continue;
+        }
+        unityMaps.push({ device: dev, start, size, read: perm !== "w", write: perm !== "r", range: r.range(it) });
+      }
+  }
+  const hostPt = f.has("host-pass-through") ? (r.bool(f.get("host-pass-through")!.value, "host.iommu.host-pass-through") ?? false) : false;
+  return {
+    model: "amd-vi",
+    amd: { unityMaps },
+    addressWidth: aw,
+    sagaw: [],
+    cachingMode: false,
+    faultRecords: 1,
+    nd: 6,
+    iotlbSets: sets,
+    iotlbWays: ways,
+    superpages: { "2M": true, "1G": true },
+    passThrough: true,
+    queuedInvalidation: true,
+    deviceTlb: false,
+    pageSelectiveInvalidation: true,
+    mamv: 18,
+    hostPassThrough: hostPt,
+    range: r.range(node),
+  };
+}
+
 function emptyList(node: Node | null): boolean {
   return node === null || (isScalar(node) && node.value === null);
 }

@@ -89,10 +89,29 @@ export interface SmmuV3Spec {
   sidBase: number;
 }
 
+/** An IVRS IVMD unity range (ACPI IVRS, type 0x21/0x22 with the Unity flag): a 1:1 mapping firmware requires for a device. */
+export interface UnityMapSpec {
+  /** Device key as the scenario writes it. */
+  device: string;
+  start: bigint;
+  size: bigint;
+  /** IVMD flags IR / IW. */
+  read: boolean;
+  write: boolean;
+  range: SourceRange;
+}
+
+/** Options of an AMD-Vi host IOMMU (model amd-vi). */
+export interface AmdViSpec {
+  unityMaps: UnityMapSpec[];
+}
+
 export interface IommuSpec {
-  model: "intel-vtd" | "smmuv3";
+  model: "intel-vtd" | "smmuv3" | "amd-vi";
   /** SMMUv3 only: its own options (the VT-d fields keep their defaults; iotlbSets/Ways size its TLB). */
   smmu?: SmmuV3Spec;
+  /** AMD-Vi only: its own options (the VT-d fields keep their defaults and mean nothing there). */
+  amd?: AmdViSpec;
   /** MGAW = HAW in this model: 39, 48 or 57. */
   addressWidth: 39 | 48 | 57;
   /** SAGAW bitmap as widths; defaults to every width <= addressWidth that VT-d defines. */

@@ -416,6 +416,11 @@ export interface InspectTables {
   translationEnabled: boolean;
   faultRecords: number;
   root: RootTableNode;
+  /**
+   * The model's names of its structures, for views that word them (absent: VT-d's). AMD-Vi: the
+   * "Device table" of DTEs, the "Device table cache", the "Event log" of events.
+   */
+  names?: StructureNames;
   iotlb: { capacity: number; geometry: string; entries(): IotlbEntryNode[] };
   contextCache: { entries(): ContextCacheEntryNode[] };
   /** The interrupt-remapping table, when the unit has one set up (VT-d IRTA; AMD-Vi's per-device IRTs would list theirs). */
@@ -470,6 +475,24 @@ export interface ReservedRegionView {
   source: string;
 }
 
+/** How a model names its structures (InspectTables.names). */
+export interface StructureNames {
+  /** The table indexed by requester id ("Root table", "Device table"). */
+  root: string;
+  /** The per-device entry ("context entry", "DTE"). */
+  entry: string;
+  /** The entry's pointer to the page table ("SLPTPTR", "Page Table Root Pointer"). */
+  pageTablePointer: string;
+  /** The cache of per-device entries ("Context cache", "Device table cache"). */
+  entryCache: string;
+  /** Where faults are recorded ("Fault recording registers", "Event log"), one record's prefix ("FRCD", "event"), and a tooltip. */
+  faults: string;
+  faultRecord: string;
+  faultsTooltip: string;
+  /** The specification a register section refers to ("VT-d spec", "AMD IOMMU spec"). */
+  spec: string;
+}
+
 /** One decoded register. */
 export interface RegisterView {
   name: string;
@@ -509,6 +532,8 @@ export interface ReasonInfo {
   label: string;
   /** The spec's / QEMU's name ("VTD_FR_WRITE"), "" when there is none. */
   name: string;
+  /** A few words for a table cell (the DMA Trace's result column): "PTE W=0", "IO_PAGE_FAULT". */
+  short?: string;
   /** One or two plain sentences: what the hardware found. */
   explanation: string;
 }

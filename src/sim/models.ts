@@ -7,6 +7,7 @@ import type { HostIommu } from "./host-iommu.js";
 import type { PhysicalMemory } from "./memory.js";
 import { VtdHost } from "./vtd/host.js";
 import { SmmuV3Host } from "./smmuv3/host.js";
+import { AmdViHost } from "./amdvi/host.js";
 
 export interface HostIommuModel {
   /** SRAM the unit's caches take (PhysicalMemory's sramBytes). */
@@ -17,6 +18,7 @@ export interface HostIommuModel {
 const MODELS: Record<IommuSpec["model"], HostIommuModel> = {
   "intel-vtd": { sramBytes: (spec) => VtdHost.sramBytes(spec), create: (mem, host) => new VtdHost(mem, host.iommu) },
   smmuv3: { sramBytes: () => 0, create: (mem, host) => new SmmuV3Host(mem, host.iommu, host.kernel) },
+  "amd-vi": { sramBytes: () => AmdViHost.sramBytes(), create: (mem, host) => new AmdViHost(mem, host.iommu, host.pci, host.kernel) },
 };
 
 export function hostIommuModel(model: IommuSpec["model"]): HostIommuModel {

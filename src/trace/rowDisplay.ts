@@ -79,9 +79,9 @@ export function formatAddress(hi: number, lo: number, radix: Radix): string {
 }
 
 /** The result cell and its class. */
-export function rowResult(r: Pick<RowFields, "kind" | "flags" | "reason" | "level">): { text: string; cls: RowClass } {
+export function rowResult(r: Pick<RowFields, "kind" | "flags" | "reason" | "level">, names: Readonly<Record<number, string>> = SHORT_REASONS): { text: string; cls: RowClass } {
   const kind: EventKind = r.kind;
-  if (kind === EventKind.Dma && r.reason !== 0) return { text: `fault 0x${r.reason.toString(16).padStart(2, "0")} ${SHORT_REASONS[r.reason] ?? ""}`.trimEnd(), cls: "r-fault" };
+  if (kind === EventKind.Dma && r.reason !== 0) return { text: `fault 0x${r.reason.toString(16).padStart(2, "0")} ${names[r.reason] ?? ""}`.trimEnd(), cls: "r-fault" };
   if (kind === EventKind.Dma) return (r.flags & F_IOTLB_HIT) !== 0 ? { text: "IOTLB hit", cls: "r-hit" } : { text: `walk → L${r.level} leaf`, cls: "r-walk" };
   if (kind === EventKind.Interrupt) return { text: "interrupt", cls: "r-irq" };
   return { text: EVENT_KIND_NAMES[r.kind] ?? "event", cls: "r-slow" };
@@ -91,7 +91,8 @@ export function rowResult(r: Pick<RowFields, "kind" | "flags" | "reason" | "leve
  * The cells of a row, in TRACE_COLUMNS order. `out` (optional) is filled and returned, so the
  * webview's refill allocates no array per row.
  */
-export function rowCells(r: RowFields, device: RowDevice | undefined, radix: Radix, out: string[] = new Array<string>(TRACE_COLUMNS.length)): string[] {
+/** `names`: the host IOMMU model's short fault names (TraceInfo.reasonNames); VT-d's when absent. */
+export function rowCells(r: RowFields, device: RowDevice | undefined, radix: Radix, out: string[] = new Array<string>(TRACE_COLUMNS.length), names: Readonly<Record<number, string>> = SHORT_REASONS): string[] {
   const kind: EventKind = r.kind;
   const isDma = kind === EventKind.Dma || kind === EventKind.Interrupt;
   const shows = isDma || kind === EventKind.Map || kind === EventKind.Unmap || kind === EventKind.Poke;
@@ -106,7 +107,7 @@ export function rowCells(r: RowFields, device: RowDevice | undefined, radix: Rad
   out[4] = isDma ? "—" : "";
   out[5] = isDma ? ((r.flags & F_WRITE) !== 0 ? "W" : "R") : "";
   out[6] = isDma ? (r.reason === 0 ? `${a} → ${b}` : a) : kind === EventKind.Map || kind === EventKind.Unmap ? `${a} +${b}` : kind === EventKind.Poke ? `${a} ← ${b}` : "";
-  out[7] = rowResult(r).text;
+  out[7] = rowResult(r, names).text;
   out[8] = isDma || kind === EventKind.Map || kind === EventKind.Unmap ? String(r.did) : "";
   return out;
 }

@@ -187,7 +187,7 @@ describe("trace queries", () => {
 describe("trace search matches the rows as displayed", () => {
   const examples = readdirSync(join(__dirname, "..", "..", "examples")).filter((f) => f.endsWith(".passthrough.yaml")).map((f) => f.replace(".passthrough.yaml", ""));
 
-  /** Every row of a run as the webview shows it: rowCells over a page's columns with traceInfo's devices. */
+  /** Every row of a run as the webview shows it: rowCells over a page's columns with traceInfo's devices and the model's reason names. */
   function displayed(s: EngineServer, radix: Radix): { event: number; cells: string[] }[] {
     const info = s.handle("traceInfo", { uri: "u", filter: {}, compare: false });
     const bySid = new Map(info.devices.map((d) => [d.sid, d]));
@@ -196,7 +196,7 @@ describe("trace search matches the rows as displayed", () => {
     const rows: { event: number; cells: string[] }[] = [];
     for (let k = 0; k < page.count; k++) {
       const f: RowFields = { index: c.index![k]!, step: c.step![k]!, kind: c.kind![k]!, flags: c.flags![k]!, level: c.level![k]!, reason: c.reason![k]!, sid: c.sid![k]!, did: c.did![k]!, aLo: c.aLo![k]!, aHi: c.aHi![k]!, bLo: c.bLo![k]!, bHi: c.bHi![k]! };
-      rows.push({ event: f.index, cells: rowCells(f, bySid.get(f.sid), radix) });
+      rows.push({ event: f.index, cells: rowCells(f, bySid.get(f.sid), radix, undefined, info.reasonNames) });
     }
     return rows;
   }

@@ -9,7 +9,7 @@
  * domain, entry 0 of the top level, entry 3 of the next; a node's id alone re-finds it after an edit.
  */
 import type { TreeNode } from "../../protocol/engine.js";
-import { fieldText, type DecodedField, type FaultRecordView, type InspectTables, type TableNode } from "../../sim/iommu.js";
+import { fieldText, type DecodedField, type FaultRecordView, type InspectTables, type StructureNames, type TableNode } from "../../sim/iommu.js";
 import { plural } from "../../sim/plural.js";
 import { formatDevfn, formatSid } from "../../sim/bdf.js";
 import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, qword, type TreeContext } from "./common.js";
@@ -31,6 +31,7 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
   }
   const parts = id.split("/");
   if (parts[0] !== "t") return null;
+  const n = t.names;
   if (parts.length === 1) {
     const iotlb = t.iotlb.entries();
     const cc = t.contextCache.entries();
@@ -39,14 +40,14 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     const serviced = records.length - pending;
     return [
       { id: "t/regs", label: l10n.t("Registers"), icon: "symbol-variable", collapsible: 1 },
-      { id: "t/root", label: t.root.label ?? l10n.t("Root table"), description: `${t.root.description ? `${t.root.description} ` : ""}@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
+      { id: "t/root", label: t.root.label ?? n?.root ?? l10n.t("Root table"), description: `${t.root.description ? `${t.root.description} ` : ""}@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
       { id: "t/iotlb", label: l10n.t("IOTLB"), description: l10n.t("{0} of {1} entries", iotlb.length, t.iotlb.capacity), icon: "database", collapsible: iotlb.length ? 1 : 0 },
-      { id: "t/cc", label: l10n.t("Context cache"), description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
+      { id: "t/cc", label: n?.entryCache ?? l10n.t("Context cache"), description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
       {
         id: "t/frcd",
-        label: l10n.t("Fault recording registers"),
+        label: n?.faults ?? l10n.t("Fault recording registers"),
         description: l10n.t("{0} of {1} in use{2}", pending, t.faultRecords, serviced ? ` · ${plural(serviced, "record")} serviced (F = 0)` : ""),
-        tooltip: l10n.t("FRCD registers at CAP.FRO (VT-d 11.4.9.6). F = 1: a fault record software has not read yet. F = 0 with a value: a record the kernel's dmar_fault() read and cleared; the register keeps its last contents."),
+        tooltip: n?.faultsTooltip ?? l10n.t("FRCD registers at CAP.FRO (VT-d 11.4.9.6). F = 1: a fault record software has not read yet. F = 0 with a value: a record the kernel's dmar_fault() read and cleared; the register keeps its last contents."),
         icon: pending ? "warning" : "pass",
         color: pending ? "problemsWarningIcon.foreground" : undefined,
         collapsible: records.length ? 1 : 0,
@@ -61,7 +62,7 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
         return regs.map((r) =>
           leaf(`t/regs/${r.name}`, r.name, r.width === 64 ? qword(r.value) : `0x${r.value.toString(16).padStart(8, "0")}`, {
             icon: "symbol-constant",
-            tooltip: l10n.t("{0} (offset 0x{1}, VT-d spec {2}): {3}", r.name, r.offset.toString(16).padStart(3, "0"), r.section, r.fields.map((f) => `${f.name}=${f.value}`).join(" ")),
+            tooltip: l10n.t("{0} (offset 0x{1}, {2} {3}): {4}", r.name, r.offset.toString(16).padStart(3, "0"), n?.spec ?? "VT-d spec", r.section, r.fields.map((f) => `${f.name}=${f.value}`).join(" ")),
             collapsible: r.fields.length ? 1 : 0,
             copy: hx(r.value),
           }),
@@ -87,13 +88,13 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
         const r = records.find((x) => String(x.index) === parts[2]);
         return r === undefined ? null : fieldNodes(`t/frcd/${r.index}`, r.fields);
       }
-      return records.map((r) => frcdNode(r, ctx));
+      return records.map((r) => frcdNode(r, ctx, n?.faultRecord ?? "FRCD"));
     }
     case "ir":
     case "resv":
       return extraTableChildren(t, parts, ctx);
     case "root":
-      return rootTableChildren(t.root, "t/root", parts.slice(2), ctx);
+      return rootTableChildren(t.root, "t/root", parts.slice(2), ctx, undefined, n);
   }
   return null;
 }
@@ -168,11 +169,11 @@ function reservedText(n: TableNode, ctx: TreeContext): string | undefined {
   return `reserved bits ${bits.join(", ")} set: fault ${ctx.machine.iommu.reason(n.reserved.reason).label}`;
 }
 
-function frcdNode(r: FaultRecordView, ctx: TreeContext): TreeNode {
+function frcdNode(r: FaultRecordView, ctx: TreeContext, prefix: string): TreeNode {
   const [lo, hi] = r.raw;
   return {
     id: `t/frcd/${r.index}`,
-    label: l10n.t("FRCD{0}: {1} {2} {3}", r.index, formatSid(r.sid), r.write ? "write" : "read", num(r.address, ctx.radix)),
+    label: l10n.t("{0}{1}: {2} {3} {4}", prefix, r.index, formatSid(r.sid), r.write ? "write" : "read", num(r.address, ctx.radix)),
     description: `${ctx.machine.iommu.reason(r.reason).label}${r.pending ? "" : " · serviced (F = 0)"}`,
     tooltip: l10n.t("{0}\n{1}\n{2}\nLinux prints:\n{3}", r.pending ? "Pending fault record (F = 1)." : "Serviced: the kernel's dmar_fault() read this record and cleared F; the register keeps its contents.", ctx.machine.iommu.reason(r.reason).explanation, r.fields.map((x) => `${x.name}=${x.value}`).join(" "), r.dmesg.join("\n")),
     icon: "error",
@@ -187,14 +188,14 @@ function frcdNode(r: FaultRecordView, ctx: TreeContext): TreeNode {
  * (ids "t/root/...") or a guest vIOMMU's (the VM view, `guest` names its devices; addresses there
  * are guest-physical).
  */
-export function rootTableChildren(root: TableNode, prefix: string, keys: readonly string[], ctx: TreeContext, guest?: GuestSpace): TreeNode[] | null {
+export function rootTableChildren(root: TableNode, prefix: string, keys: readonly string[], ctx: TreeContext, guest?: GuestSpace, names?: StructureNames): TreeNode[] | null {
   let node: TableNode | undefined = root;
   for (const k of keys) {
     node = node.child(k);
     if (node === undefined) return null;
   }
   const base = keys.length ? `${prefix}/${keys.join("/")}` : prefix;
-  return node.children().map((n) => tableNode(`${base}/${n.key}`, n, ctx, guest));
+  return node.children().map((n) => tableNode(`${base}/${n.key}`, n, ctx, guest, names));
 }
 
 /** A guest vIOMMU's tables: its requester ids name the VM's devices, its addresses are GPAs. */
@@ -203,8 +204,8 @@ export interface GuestSpace {
 }
 
 /** One node of the root table's tree, worded for the view. */
-function tableNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace): TreeNode {
-  const node = hostTableNode(id, n, ctx, guest);
+function tableNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace, names?: StructureNames): TreeNode {
+  const node = hostTableNode(id, n, ctx, guest, names);
   if (!guest) return node;
   // The same entries in the guest's memory: every address is guest-physical.
   const gpa = (t: string | undefined) => t?.replace(/\bHPA\b/g, "GPA");
@@ -214,8 +215,8 @@ function tableNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpac
 }
 
 /** A node as the host's view words it: the model's own label and description when it gives them (iommu.ts NodeBase). */
-function hostTableNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace): TreeNode {
-  const node = kindNode(id, n, ctx, guest);
+function hostTableNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace, names?: StructureNames): TreeNode {
+  const node = kindNode(id, n, ctx, guest, names);
   if (n.label !== undefined) node.label = n.label;
   if (n.description !== undefined) {
     const corrupt = reservedText(n, ctx);
@@ -224,8 +225,8 @@ function hostTableNode(id: string, n: TableNode, ctx: TreeContext, guest?: Guest
   return node;
 }
 
-/** The default wording of a node by its kind. */
-function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace): TreeNode {
+/** The default wording of a node by its kind (`names`: the model's structure names, InspectTables.names). */
+function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace, names?: StructureNames): TreeNode {
   const m = ctx.machine;
   const corrupt = reservedText(n, ctx);
   const warn = corrupt ? { color: "errorForeground", icon: "error" } : {};
@@ -247,9 +248,10 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
       const guestDev = guest?.device(n.sid);
       return {
         id,
-        label: `${formatDevfn(n.sid)}${dev ? ` ${dev.spec.name ?? dev.key}` : guestDev ? ` ${guestDev}` : ""}`,
-        description: `${n.translation === "pass-through" ? `DID ${n.did} · pass-through` : `DID ${n.did} · ${n.levels}-level · SLPTPTR ${num(n.pageTable, ctx.radix)}${n.fpd ? " · FPD" : ""}`}${corrupt ? ` · ${corrupt}` : ""}`,
-        tooltip: l10n.t("Context entry {0} at HPA {1}\nlo {2}\nhi {3}\n{4}{5}", formatSid(n.sid), hx(n.address!), qword(lo), qword(hi), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
+        // Under the root directly (a device table indexed by requester id): the whole id, not the devfn.
+        label: `${id.split("/").length === 3 ? formatSid(n.sid) : formatDevfn(n.sid)}${dev ? ` ${dev.spec.name ?? dev.key}` : guestDev ? ` ${guestDev}` : ""}`,
+        description: `${n.translation === "pass-through" ? `DID ${n.did} · pass-through` : `DID ${n.did} · ${n.levels}-level · ${names?.pageTablePointer ?? "SLPTPTR"} ${num(n.pageTable, ctx.radix)}${n.fpd ? " · FPD" : ""}`}${corrupt ? ` · ${corrupt}` : ""}`,
+        tooltip: l10n.t("{0} {1} at HPA {2}\n{3}\n{4}{5}", names?.entry ?? "Context entry", formatSid(n.sid), hx(n.address!), n.raw.map((w, i) => `${n.raw.length === 2 ? (i === 0 ? "lo" : "hi") : `data[${i}]`} ${qword(w)}`).join("\n"), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
         icon: "symbol-struct",
         contextValue: "context-entry",
         collapsible: n.hasChildren ? 1 : 0,

@@ -37,12 +37,14 @@ import {
   VTD_FR_ROOT_TABLE_INV,
   VTD_FR_WRITE,
   faultReasonInfo,
+  shortReasons,
 } from "./reasons.js";
 import { INTERRUPT_ADDR_FIRST, INTERRUPT_ADDR_LAST, XlateKind, XlateStage, type DmarUnit } from "./unit.js";
 import { encodeIecDesc, interruptRemapView, irteFields, MsiFormat } from "./intremap.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
+const SHORT = shortReasons();
 
 export class VtdModel implements IommuUnit {
   get model(): string {
@@ -84,7 +86,8 @@ export class VtdModel implements IommuUnit {
 
   reason(code: number): ReasonInfo {
     const i = faultReasonInfo(code);
-    return { code: i.code, label: `0x${hex2(i.code)} ${i.linuxText}`, name: i.name, explanation: i.explanation };
+    const short = SHORT[i.code];
+    return { code: i.code, label: `0x${hex2(i.code)} ${i.linuxText}`, name: i.name, explanation: i.explanation, ...(short !== undefined ? { short } : {}) };
   }
 
   decodeRegister(name: string, value: bigint): DecodedField[] | undefined {

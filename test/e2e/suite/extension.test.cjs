@@ -164,6 +164,20 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.match(text, /not present/);
   });
 
+  it("an AMD-Vi example: the device table in Mapping Tables and the IO_PAGE_FAULT in the trace", async () => {
+    const { doc } = await open("amd-io-page-fault");
+    const uri = doc.uri.toString();
+    const nodes = await expand("tables", 3);
+    assert.ok(nodes.some((n) => n.label === "Device table"), nodes.map((n) => n.label).join(" | "));
+    assert.ok(nodes.some((n) => /^03:00\.0/.test(n.label) && /Page Table Root Pointer/.test(n.description ?? "")), "the DTE of 03:00.0 with its root pointer");
+    assert.ok(nodes.some((n) => n.label === "Event log"));
+    const panel = await vscode.commands.executeCommand("passthrough.showTrace", uri);
+    const info = await api.scenarios.gate.call(() => api.client.request("traceInfo", { uri, filter: {}, compare: false }));
+    assert.strictEqual(info.summary.faults, 1);
+    assert.deepStrictEqual(info.reasonNames, { 2: "IO_PAGE_FAULT" });
+    panel.panel.dispose();
+  });
+
   it("Translate address reveals the walk in Mapping Tables", async () => {
     const { doc } = await open("dma-after-unmap");
     await vscode.commands.executeCommand("passthrough.runToStep", doc.uri.toString(), 3);

@@ -1,0 +1,225 @@
+/**
+ * AMD-Vi behind the machine's HostIommu seam (sim/host-iommu.ts): one IOMMU (ivhd0) and Linux's
+ * amd_iommu driver, the IVRS unity ranges (IVMD) mapped into the devices' default domains, and the
+ * event-log interrupt serviced as iommu_poll_events prints it.
+ */
+import type { IommuSpec, PciDeviceSpec } from "../../scenario/types.js";
+import type { HostDomain, HostIommu, HostIommuSnapshot, ProbeResult, RegisterPoke, Share } from "../host-iommu.js";
+import type { IommuUnit } from "../iommu.js";
+import type { KernelLog } from "../klog.js";
+import type { PhysicalMemory } from "../memory.js";
+import { Ratelimit } from "../printk.js";
+import { EventKind, type Trace } from "../../trace/trace.js";
+import type { DmaTally, DmaTransfer } from "../dma.js";
+import { AmdIommuDriver, type AmdDomain, type AmdDriverSnapshot } from "./driver.js";
+import { AmdViModel } from "./model.js";
+import { AmdViUnit, type AmdUnitSnapshot } from "./unit.js";
+import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET } from "./defs.js";
+import { decodeEvent, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
+import { AMD_REGISTERS } from "./decode.js";
+
+export interface AmdHostSnapshot extends HostIommuSnapshot {
+  readonly model: "amd-vi";
+  unit: AmdUnitSnapshot;
+  driver: AmdDriverSnapshot;
+  ratelimits: [number, unknown][];
+  overflowLimit: unknown;
+}
+
+/** Levels of the v1 table the unit supports for a scenario address width (39: 3, 48: 4, 57: 5). */
+export function amdLevels(width: number): number {
+  return Math.max(3, Math.min(6, Math.ceil((width - 12) / 9)));
+}
+
+export class AmdViHost implements HostIommu {
+  readonly unit: AmdViUnit;
+  readonly driver: AmdIommuDriver;
+  readonly iommu: IommuUnit;
+  private readonly known: DeviceLookup;
+  /** amd_iommu_report_page_fault's per-device ratelimit (dev_data->rs, 5 s / 10). */
+  private ratelimits = new Map<number, Ratelimit>();
+  private overflowLimit = new Ratelimit();
+  private readonly rids = new Map<string, number>();
+
+  static sramBytes(): number {
+    return 0; // the AMD-Vi unit's caches are typed arrays of its own, not in the SRAM arena
+  }
+
+  constructor(
+    private readonly mem: PhysicalMemory,
+    private readonly spec: IommuSpec,
+    pci: readonly PciDeviceSpec[],
+    private readonly kernel: string,
+  ) {
+    const maxLevels = amdLevels(spec.addressWidth);
+    this.unit = new AmdViUnit(mem, { iotlbSets: spec.iotlbSets, iotlbWays: spec.iotlbWays, maxLevels });
+    // last_bdf: the IVHD's device range; here the last requester id of the highest bus in use.
+    const lastBus = pci.reduce((m, d) => Math.max(m, d.bdf.bus, d.secondaryBus ?? 0), 0);
+    this.driver = new AmdIommuDriver(this.unit, mem, (lastBus << 8) | 0xff, Math.min(3, maxLevels), maxLevels);
+    const drivers = new Map<number, string>();
+    for (const d of pci) drivers.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, d.driver ?? "pci");
+    this.known = (devid) => {
+      const drv = drivers.get(devid);
+      return drv === undefined ? undefined : { driver: drv };
+    };
+    this.iommu = new AmdViModel(this.unit, this.driver, mem, this.known);
+    for (const d of pci) this.rids.set(d.key, (d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
+  }
+
+  init(): void {
+    this.driver.init();
+  }
+
+  allocDomain(passThrough: boolean): HostDomain {
+    return this.driver.allocDomain(passThrough);
+  }
+
+  freeDomain(d: HostDomain): void {
+    this.driver.freeDomain(d as AmdDomain);
+  }
+
+  attach(d: HostDomain, rids: number[]): void {
+    this.driver.attach(d as AmdDomain, rids);
+  }
+
+  domain(did: number): HostDomain | undefined {
+    return this.driver.domains.get(did);
+  }
+
+  map(d: HostDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void {
+    this.driver.map(d as AmdDomain, iova, hpa, size, prot);
+  }
+
+  unmap(d: HostDomain, iova: bigint, size: bigint): bigint {
+    return this.driver.unmap(d as AmdDomain, iova, size);
+  }
+
+  domainWidth(): number {
+    return this.driver.domainWidth();
+  }
+
+  /**
+   * Boot: the IVMD unity ranges go into the default domain of their device (the iommu core's
+   * iommu_create_device_direct_mappings of the IOMMU_RESV_DIRECT regions amd_iommu_get_resv_regions
+   * reports), then the bring-up's commands are no step's events.
+   */
+  endBoot(defaultDomain: (rid: number) => HostDomain | undefined): void {
+    for (const u of this.spec.amd?.unityMaps ?? []) {
+      const rid = this.rids.get(u.device);
+      const d = rid === undefined ? undefined : (defaultDomain(rid) as AmdDomain | undefined);
+      if (d !== undefined) this.driver.map(d, u.start, u.start, u.size, (u.read ? 1 : 0) | (u.write ? 2 : 0));
+    }
+    this.unit.takeCommandLog();
+  }
+
+  translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
+    this.unit.translateRun(x, from, to, trace, step, tally);
+  }
+
+  probe(sid: number, iova: bigint, write: boolean): ProbeResult {
+    const u = this.unit;
+    const code = u.translate(sid, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), write, true);
+    return { code, cached: u.iotlbHit, hpa: code === 0 ? (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0) : 0n, level: u.level };
+  }
+
+  transact(sid: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    return this.unit.translate(sid, iovaHi, iovaLo, write);
+  }
+
+  get fate(): number {
+    return this.unit.fate;
+  }
+
+  scratch<T>(use: () => T): T {
+    const saved = this.unit.snapshot();
+    try {
+      return use();
+    } finally {
+      this.unit.restore(saved);
+    }
+  }
+
+  /** A poke of the Device Table Base register (the AMD twin of RTADDR): written, no flush. */
+  pokeRegister(name: string, value: (old: bigint) => bigint): RegisterPoke | string {
+    if (name !== "RTADDR" && name !== "DEVTAB") return `register ${name} is not an AMD-Vi register a poke can write (DEVTAB: the Device Table Base)`;
+    const old = this.unit.readReg(MMIO_DEV_TABLE_OFFSET);
+    this.unit.writeReg(MMIO_DEV_TABLE_OFFSET, value(old));
+    const now = this.unit.readReg(MMIO_DEV_TABLE_OFFSET);
+    return { old, now, address: AMDVI_MMIO_BASE + BigInt(MMIO_DEV_TABLE_OFFSET), summary: `wrote ${hex16(now)} to the Device Table Base register (was ${hex16(old)}); no invalidation issued` };
+  }
+
+  /** The commands the unit executed in the step (COMPLETION_WAIT is bookkeeping), as Invalidate events. */
+  recordInvalidations(trace: Trace, step: number): void {
+    for (const [lo, hi] of this.unit.takeCommandLog()) {
+      if (lo >> 60n === 1n) continue; // COMPLETION_WAIT
+      trace.pushBig(EventKind.Invalidate, step, 0, lo >> 60n === 3n ? Number((lo >> 32n) & 0xffffn) : 0, 0, 0, 0, lo, hi);
+    }
+  }
+
+  /**
+   * amd_iommu_int_thread_evtlog -> iommu_poll_events: every event from head to tail through
+   * iommu_print_event, an IO_PAGE_FAULT of a known device through its dev_data->rs ratelimit
+   * (amd_iommu_report_page_fault), an overflow as pr_info_ratelimited("IOMMU event log overflow").
+   */
+  serviceFaults(log: KernelLog, ns: bigint, step: number): void {
+    const kernel = this.kernel;
+    for (const ev of this.driver.pollEvents()) {
+      if (ev.overflow) {
+        const r = this.overflowLimit.check(ns, "amd_iommu_restart_event_logging");
+        if (r.suppressedLine) log.kernel(ns, r.suppressedLine, step);
+        if (r.allowed) log.kernel(ns, "AMD-Vi: IOMMU event log overflow", step);
+        continue;
+      }
+      const e = decodeEvent(ev.words);
+      if (ratelimitedPerDevice(e, kernel, this.known)) {
+        let rl = this.ratelimits.get(e.devid);
+        if (rl === undefined) this.ratelimits.set(e.devid, (rl = new Ratelimit()));
+        const r = rl.check(ns, "amd_iommu_report_page_fault");
+        if (r.suppressedLine) log.kernel(ns, r.suppressedLine, step);
+        if (!r.allowed) continue;
+      }
+      const extra: { ctrl?: bigint; dte?: bigint[]; cmd?: number[] } = {};
+      if (e.type === EVENT_TYPE_ILL_DEV) {
+        extra.ctrl = this.unit.readReg(MMIO_CONTROL_OFFSET);
+        const at = this.unit.devTableBase + e.devid * DTE_SIZE;
+        extra.dte = [0, 8, 16, 24].map((o) => this.mem.readU64(at + o) ?? 0n);
+      }
+      if (e.type === EVENT_TYPE_ILL_CMD) {
+        const at = Number(e.address);
+        extra.cmd = [0, 4, 8, 12].map((o) => (this.mem.read64(at + (o & ~7)) ? ((o & 4) !== 0 ? this.mem.hi : this.mem.lo) : 0));
+      }
+      for (const line of renderEvent(e, kernel, this.known, extra)) log.kernel(ns, line, step);
+    }
+  }
+
+  snapshot(prevSnap: HostIommuSnapshot | undefined, share: Share): { snap: HostIommuSnapshot; bytes: number } {
+    const prev = prevSnap as AmdHostSnapshot | undefined;
+    const unit = this.unit.snapshot();
+    unit.iotlb = { tag: share(prev?.unit.iotlb.tag, unit.iotlb.tag, 4), words: share(prev?.unit.iotlb.words, unit.iotlb.words, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1) };
+    const driver = this.driver.snapshot();
+    const bytes = unit.regs.length * 16 + unit.dtc.length * 48 + driver.domains.length * 48 + driver.irt.length * 16;
+    const snap: AmdHostSnapshot = { model: "amd-vi", unit, driver, ratelimits: [...this.ratelimits].map(([k, r]) => [k, r.snapshot()]), overflowLimit: this.overflowLimit.snapshot() };
+    return { snap, bytes };
+  }
+
+  restore(s: HostIommuSnapshot): void {
+    const a = s as AmdHostSnapshot;
+    this.unit.restore(a.unit);
+    this.driver.restore(a.driver);
+    this.ratelimits = new Map(
+      a.ratelimits.map(([k, st]) => {
+        const r = new Ratelimit();
+        r.restore(st as never);
+        return [k, r];
+      }),
+    );
+    this.overflowLimit.restore(a.overflowLimit as never);
+  }
+
+  /** The register names a poke may write on this model. */
+  static readonly registers = AMD_REGISTERS.map((r) => r.name);
+}
+
+function hex16(v: bigint): string {
+  return `0x${v.toString(16).padStart(16, "0")}`;
+}

@@ -1,0 +1,538 @@
+/**
+ * AMD-Vi through the IOMMU contract (sim/iommu.ts): translate/explain with the trail (the DTE,
+ * then the page-table entries the unit read, named as the AMD spec names them), invalidate as the
+ * amd_iommu driver builds its commands, locate for pokes, and the inspection half: the device
+ * table -> DTEs -> domain -> v1 tables as a lazy tree, the IOTLB and device-table cache, the
+ * registers and the event log with Linux's lines. The trail is recorded by the unit's own
+ * translate(); nothing here decides a verdict.
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import {
+  toTrailField,
+  type ContextCacheEntryNode,
+  type ContextEntryNode,
+  type DecodedField,
+  type DecodedWord,
+  type DomainNode,
+  type EntryTarget,
+  type FaultRecordView,
+  type InspectTables,
+  type InvalidateRequest,
+  type InvalidateResult,
+  type IommuUnit,
+  type IotlbEntryNode,
+  type NotPresentNode,
+  type PageEntryNode,
+  type ReasonInfo,
+  type RegisterView,
+  type RootTableNode,
+  type StopCause,
+  type TableNode,
+  type Trail,
+  type TrailEntry,
+  type TranslateRequest,
+  type Translation,
+  type Verdict,
+} from "../iommu.js";
+import type { PhysicalMemory } from "../memory.js";
+import { formatSid } from "../bdf.js";
+import type { AmdIommuDriver } from "./driver.js";
+import { invIommuPages } from "./driver.js";
+import { AMD_REGISTERS, dteFields, entryName, eventFields, largeShiftOf, pteFields } from "./decode.js";
+import {
+  CMD_INV_ALL,
+  CMD_INV_DEV_ENTRY,
+  DTE_SIZE,
+  EVENT_FLAG_PE,
+  EVENT_FLAG_RW,
+  EVENT_FLAG_RZ,
+  EVENT_TYPE_ILL_DEV,
+  EVENT_TYPE_IO_FAULT,
+  EVENT_TYPE_PAGE_TAB_ERR,
+  eventInfo,
+  flagNames,
+} from "./defs.js";
+import { decodeEvent, renderEvent, type DeviceLookup } from "./dmesg.js";
+import { AmdKind, AmdStage, type AmdViUnit } from "./unit.js";
+
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+const hex2 = (n: number) => n.toString(16).padStart(2, "0");
+
+export class AmdViModel implements IommuUnit {
+  readonly model = "AMD-Vi (v1 page tables)";
+
+  constructor(
+    readonly unit: AmdViUnit,
+    private readonly driver: AmdIommuDriver | undefined,
+    private readonly mem: PhysicalMemory,
+    /** Which device ids the kernel knows, with their bound driver (the IO_PAGE_FAULT line's prefix). */
+    private readonly known: DeviceLookup = () => undefined,
+  ) {}
+
+  // ------------------------------------------------------------------ decoders
+
+  reason(code: number): ReasonInfo {
+    const i = eventInfo(code);
+    return { code, label: `0x${hex2(code)} ${i.name}`, name: i.name, explanation: i.explanation, short: i.name };
+  }
+
+  decodeRegister(name: string, value: bigint): DecodedField[] | undefined {
+    return AMD_REGISTERS.find((r) => r.name === name)?.fields(value);
+  }
+
+  decodeWord(structure: EntryTarget["structure"], value: bigint, level?: number): DecodedWord {
+    if (structure === "pte") return { fields: pteFields(value, level ?? 1), present: (value & 1n) !== 0n };
+    if (structure === "context-hi") return { fields: dteFields([0n, value]).filter((f) => f.lo >= 64 && f.hi < 128), present: true };
+    return { fields: dteFields([value]).filter((f) => f.hi < 64), present: (value & 1n) !== 0n };
+  }
+
+  counters(): Record<string, number> {
+    return { ...this.unit.counters };
+  }
+
+  // ------------------------------------------------------------------ the model
+
+  translate(req: TranslateRequest): Verdict {
+    const r = this.unit.translate(req.sid, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write);
+    return this.verdict(r);
+  }
+
+  explain(req: TranslateRequest): Translation {
+    const u = this.unit;
+    const hi = Number((req.iova >> 32n) & 0xffffffffn);
+    const lo = Number(req.iova & 0xffffffffn);
+    const saved = u.recordTrail;
+    u.recordTrail = true;
+    try {
+      const r = u.translate(req.sid, hi, lo, req.write, true);
+      const verdict = this.verdict(r);
+      if (!u.dtcHit && !u.iotlbHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
+      u.bypassCaches = true;
+      const r2 = u.translate(req.sid, hi, lo, req.write, true);
+      const fresh = this.verdict(r2);
+      const trail = this.trail(r2, req);
+      const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.hpa !== verdict.hpa || fresh.perms !== verdict.perms;
+      return { request: req, verdict, trail, stale };
+    } finally {
+      u.bypassCaches = false;
+      u.recordTrail = saved;
+    }
+  }
+
+  private verdict(r: number): Verdict {
+    const u = this.unit;
+    const kind = r !== 0 ? "fault" : u.kind === AmdKind.Interrupt ? "interrupt" : u.kind === AmdKind.PassThrough ? "pass-through" : u.kind === AmdKind.Untranslated ? "untranslated" : "translated";
+    const leafLevel = u.iotlbHit ? 1 : u.level;
+    const v: Verdict = { kind, reason: r, level: kind === "translated" || (r !== 0 && u.stage >= AmdStage.Walk) ? leafLevel : 0, perms: r === 0 ? u.perm : 0, cached: u.iotlbHit };
+    if (r === 0) v.hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
+    if (u.stage >= AmdStage.Dte && (kind === "translated" || kind === "pass-through" || r === EVENT_TYPE_IO_FAULT)) v.domain = u.did;
+    return v;
+  }
+
+  private trail(r: number, req: TranslateRequest): Trail {
+    const u = this.unit;
+    const entries: TrailEntry[] = [];
+    const out: Trail = { entries };
+    if (u.stage === AmdStage.None) return out;
+    const stop = (cause: StopCause, why: string) => {
+      out.stop = { entry: entries.length - 1, reason: r, cause, why };
+      return out;
+    };
+    if (!u.trailDteRead) {
+      entries.push({ kind: "context", name: "DTE", level: 0, index: req.sid, address: BigInt(u.trailDteAddr), raw: [], fields: [] });
+      return stop("unreadable", "the device table entry is not readable memory (DEV_TAB_HARDWARE_ERROR)");
+    }
+    const dte = [0, 2, 4, 6].map((i) => (BigInt(u.trailDte[i + 1]! >>> 0) << 32n) | BigInt(u.trailDte[i]! >>> 0));
+    entries.push({ kind: "context", name: "DTE", level: 0, index: req.sid, address: BigInt(u.trailDteAddr), raw: dte, fields: dteFields(dte).map(toTrailField) });
+    const flags = u.flags;
+    if (u.stage === AmdStage.Dte) {
+      if (r === 0) return out;
+      if (r === EVENT_TYPE_ILL_DEV) return stop("reserved", ((dte[0]! >> 9n) & 7n) === 7n ? "DTE Mode 7 is reserved (ILLEGAL_DEV_TABLE_ENTRY)" : `reserved bits ${hex(dte[0]! & 0x7cn)} set in DTE data[0] (ILLEGAL_DEV_TABLE_ENTRY)`);
+      if (r === EVENT_TYPE_IO_FAULT) return stop("permission", `${req.write ? "write" : "read"} request, DTE Mode 0 with ${req.write ? "IW" : "IR"} = 0`);
+      return stop("invalid", `event ${hex(r)}`);
+    }
+    if (u.stage === AmdStage.Range) return stop("address-width", `IOVA ${hex(req.iova)} is beyond the ${12 + 9 * Number((dte[0]! >> 9n) & 7n)}-bit range of the DTE's Mode`);
+    for (let i = 0; i < u.trailLen; i++) {
+      const level = u.trailLevel[i]!;
+      const v = (BigInt(u.trailHi[i]! >>> 0) << 32n) | BigInt(u.trailLo[i]! >>> 0);
+      entries.push({ kind: "pte", name: entryName(level, v), level, index: indexOf(req.iova, level), address: BigInt(u.trailAddr[i]!), raw: [v], fields: pteFields(v, level).map(toTrailField) });
+    }
+    if (r === 0) return out;
+    if (r === EVENT_TYPE_PAGE_TAB_ERR) {
+      const level = u.level;
+      entries.push({ kind: "pte", name: entryName(level), level, index: indexOf(req.iova, level), address: BigInt(u.trailAddr[u.trailLen]!), raw: [], fields: [] });
+      return stop("unreadable", `the ${entryName(level)} is not readable memory (PAGE_TAB_HARDWARE_ERROR)`);
+    }
+    const last = entries[entries.length - 1]!;
+    if (flags & EVENT_FLAG_RZ) return stop("reserved", `invalid Next Level encoding in the ${last.name} (IO_PAGE_FAULT, RZ = 1)`);
+    if (flags & EVENT_FLAG_PE) return stop("permission", `${req.write ? "write" : "read"} request, ${req.write ? "IW" : "IR"} = 0 on the walk to the ${last.name} (IO_PAGE_FAULT, PR = 1 PE = 1)`);
+    if (((last.raw[0] ?? 0n) & 1n) === 0n) return stop("not-present", `${last.name} not present (PR = 0)`);
+    return stop("not-present", `IOVA bits of a skipped level are not zero below the ${last.name}`);
+  }
+
+  invalidate(req: InvalidateRequest): InvalidateResult {
+    const d = this.driver;
+    if (d === undefined) return { ok: false, dropped: 0, error: "this unit has no driver to issue commands", log: [] };
+    const did = req.domain ?? 0;
+    const before = this.unit.iotlb.entries().length;
+    let cmds: [bigint, bigint][];
+    switch (req.scope) {
+      case "global":
+      case "context-global":
+        cmds = [[BigInt(CMD_INV_ALL) << 60n, 0n]];
+        break;
+      case "domain":
+        cmds = [invIommuPages(did, 0n, 1n << 64n)];
+        break;
+      case "page":
+        cmds = [invIommuPages(did, req.iova ?? 0n, 4096n << BigInt(req.order ?? 0))];
+        break;
+      case "context-domain":
+        cmds = [...(d.domains.get(did)?.devids ?? [])].map((devid) => [BigInt(devid) | (BigInt(CMD_INV_DEV_ENTRY) << 60n), 0n] as [bigint, bigint]);
+        break;
+      case "context-device":
+        cmds = [[BigInt(req.sid ?? 0) | (BigInt(CMD_INV_DEV_ENTRY) << 60n), 0n]];
+        break;
+      default:
+        // PASID (VT-d scalable mode) and interrupt-entry scopes: the v1 tables and this model's
+        // command set have no such invalidation (INVALIDATE_INTERRUPT_TABLE needs interrupt remapping, not modelled).
+        return { ok: false, dropped: 0, error: `AMD-Vi has no ${req.scope} invalidation in this model`, log: [] };
+    }
+    for (const c of cmds) if (!d.submitRaw(c)) return { ok: false, dropped: 0, error: "the unit stopped at an illegal command (ILLEGAL_COMMAND_ERROR)", log: [] };
+    return { ok: true, dropped: before - this.unit.iotlb.entries().length, log: [] };
+  }
+
+  /**
+   * The entry's address on the path of (sid, iova) in memory now: the DTE (context-lo: data[0],
+   * context-hi: data[1]), then each present PDE's table. AMD-Vi has no root table.
+   */
+  locate(t: EntryTarget): number | string {
+    const u = this.unit;
+    const at = u.devTableBase + t.sid * DTE_SIZE;
+    if (t.structure === "root" || t.structure === "root-hi") return "AMD-Vi has no root table: the device table is indexed by requester id (poke context-lo for DTE data[0], context-hi for data[1])";
+    if (t.structure === "context-lo") return at;
+    if (t.structure === "context-hi") return at + 8;
+    const q0 = this.mem.readU64(at);
+    if (q0 === undefined) return `the DTE of ${formatSid(t.sid)} is not readable`;
+    const mode = Number((q0 >> 9n) & 7n);
+    if ((q0 & 1n) === 0n || mode === 0 || mode === 7) return `the DTE of ${formatSid(t.sid)} has no page table (V = ${q0 & 1n}, Mode ${mode})`;
+    const iova = t.iova ?? 0n;
+    let table = Number(q0 & 0x000ffffffffff000n);
+    let level = mode;
+    const want = t.level;
+    for (;;) {
+      const addr = table + indexOf(iova, level) * 8;
+      if (want === level) return addr;
+      const v = this.mem.readU64(addr);
+      if (v === undefined || (v & 1n) === 0n) return want === undefined ? addr : `no level-${level - 1} table for IOVA ${hex(iova)}: the ${entryName(level)} is not present`;
+      const next = Number((v >> 9n) & 7n);
+      if (next === 0 || next === 7) return want === undefined ? addr : `IOVA ${hex(iova)} is mapped by a large page at level ${level}`;
+      if (next >= level) return `the ${entryName(level, v)} has an invalid Next Level ${next}`;
+      if (want !== undefined && want > next && want < level) return `level ${want} is skipped by the ${entryName(level, v)} (Next Level ${next})`;
+      table = Number(v & 0x000ffffffffff000n);
+      level = next;
+      if (level < 1) return `level ${want ?? 1} is outside this table`;
+    }
+  }
+
+  // ------------------------------------------------------------------ inspection
+
+  tables(): InspectTables {
+    const u = this.unit;
+    return {
+      name: "ivhd0",
+      model: "AMD-Vi",
+      addressWidth: Math.min(64, 12 + 9 * u.maxLevels),
+      translationEnabled: u.translationEnabled,
+      faultRecords: u.eventLogBytes / 16,
+      root: this.deviceTable(),
+      names: {
+        root: "Device table",
+        entry: "DTE",
+        pageTablePointer: "Page Table Root Pointer",
+        entryCache: "Device table cache",
+        faults: "Event log",
+        faultRecord: "event",
+        faultsTooltip: "The event log at the Event Log Base register (AMD IOMMU spec 2.5): 16-byte entries the IOMMU writes at the tail. Linux's iommu_poll_events prints each entry from head to tail and zeroes it, so serviced entries disappear.",
+        spec: "AMD IOMMU spec",
+      },
+      iotlb: { capacity: u.iotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways}`, entries: () => this.iotlbEntries() },
+      contextCache: { entries: () => this.dtcEntries() },
+    };
+  }
+
+  /** The device table; its children are the DTEs a driver wrote (V = 1 and TV = 1 with a Mode, a domain or permissions), the rest collapsed. */
+  private deviceTable(): RootTableNode {
+    const base = BigInt(this.unit.devTableBase);
+    const children = () => this.dtes();
+    return {
+      kind: "root-table",
+      key: "root",
+      address: base,
+      raw: [],
+      fields: [],
+      hasChildren: true,
+      children,
+      child: (key) => {
+        const sid = /^[0-9a-f]{4}$/.test(key) ? parseInt(key, 16) : -1;
+        if (sid < 0) return children().find((n) => n.key === key);
+        return this.dte(sid) ?? undefined;
+      },
+    };
+  }
+
+  private readDte(sid: number): bigint[] | undefined {
+    const at = this.unit.devTableBase + sid * DTE_SIZE;
+    const q: bigint[] = [];
+    for (let i = 0; i < 4; i++) {
+      const v = this.mem.readU64(at + i * 8);
+      if (v === undefined) return undefined;
+      q.push(v);
+    }
+    return q;
+  }
+
+  private dte(sid: number): ContextEntryNode | undefined {
+    const q = this.readDte(sid);
+    if (q === undefined) return undefined;
+    const [d0, d1] = [q[0]!, q[1]!];
+    const mode = Number((d0 >> 9n) & 7n);
+    const did = Number(d1 & 0xffffn);
+    const initial = d0 === 3n && d1 === 0n && q[2] === 0n && q[3] === 0n;
+    if ((d0 & 1n) === 0n || initial) return undefined;
+    const corrupt = (d0 & 2n) !== 0n && ((d0 & 0x7cn) !== 0n || mode === 7);
+    const pageTable = d0 & 0x000ffffffffff000n;
+    const walks = !corrupt && (d0 & 2n) !== 0n && mode >= 1 && mode <= 6;
+    const domain = (): DomainNode => this.domain(sid, did, mode, pageTable);
+    return {
+      kind: "context-entry",
+      key: sid.toString(16).padStart(4, "0"),
+      address: BigInt(this.unit.devTableBase + sid * DTE_SIZE),
+      raw: q,
+      get fields() {
+        return dteFields(q);
+      },
+      ...(corrupt ? { reserved: { bits: [d0 & 0x7cn, 0n], reason: EVENT_TYPE_ILL_DEV } } : {}),
+      sid,
+      did,
+      translation: (d0 & 2n) === 0n || mode === 0 ? "pass-through" : corrupt ? "reserved" : "translated",
+      levels: mode,
+      pageTable,
+      aw: mode,
+      fpd: (d1 & (1n << 34n)) !== 0n,
+      hasChildren: walks,
+      children: () => (walks ? [domain()] : []),
+      child: (key) => (walks && key === "d" ? domain() : undefined),
+    };
+  }
+
+  private dtes(): TableNode[] {
+    const out: TableNode[] = [];
+    const n = this.unit.devTableBytes / DTE_SIZE;
+    for (let sid = 0; sid < n; sid++) {
+      const e = this.dte(sid);
+      if (e) out.push(e);
+    }
+    const rest = n - out.length;
+    if (rest > 0) {
+      const np: NotPresentNode = { kind: "not-present", key: "absent", raw: [], fields: [], first: 0, last: n - 1, count: rest, hasChildren: false, children: () => [], child: () => undefined };
+      out.push(np);
+    }
+    return out;
+  }
+
+  private domain(sid: number, did: number, levels: number, top: bigint): DomainNode {
+    const shared = () => this.sidsOfDomain(did).filter((s) => s !== sid);
+    return {
+      kind: "domain",
+      key: "d",
+      address: top,
+      raw: [],
+      fields: [],
+      did,
+      levels,
+      pageTable: top,
+      topName: `level-${levels} table`,
+      get sharedWith() {
+        return shared();
+      },
+      hasChildren: true,
+      children: () => this.tableEntries(top, levels, 0n),
+      child: (key) => this.tableEntry(top, levels, 0n, key),
+    };
+  }
+
+  private sidsOfDomain(did: number): number[] {
+    const out: number[] = [];
+    const n = this.unit.devTableBytes / DTE_SIZE;
+    for (let sid = 0; sid < n; sid++) {
+      const at = this.unit.devTableBase + sid * DTE_SIZE;
+      const d0 = this.mem.readU64(at) ?? 0n;
+      if ((d0 & 3n) !== 3n || ((d0 >> 9n) & 7n) === 0n) continue;
+      if (Number((this.mem.readU64(at + 8) ?? 0n) & 0xffffn) === did) out.push(sid);
+    }
+    return out;
+  }
+
+  private pte(table: bigint, level: number, index: number, iovaBase: bigint, v: bigint): PageEntryNode {
+    const span = 1n << BigInt(12 + 9 * (level - 1));
+    const iova = iovaBase + BigInt(index) * span;
+    const next = Number((v >> 9n) & 7n);
+    const leaf = next === 0 || next === 7;
+    const invalid = !leaf && next >= level;
+    const target = v & 0x000ffffffffff000n;
+    const pageShift = next === 7 ? largeShiftOf(v) : 12 + 9 * (level - 1);
+    const pageSize = leaf ? 1n << BigInt(pageShift) : 0n;
+    const descends = !leaf && !invalid;
+    // A skipped level: the next table is at level `next`; its entries cover IOVAs with the skipped bits zero.
+    return {
+      kind: "pte",
+      key: String(index),
+      address: table + BigInt(index * 8),
+      raw: [v],
+      get fields() {
+        return pteFields(v, level);
+      },
+      ...(invalid ? { reserved: { bits: [v & 0xe00n], reason: EVENT_TYPE_IO_FAULT } } : {}),
+      level,
+      index,
+      iova,
+      span,
+      leaf,
+      perm: Number((v >> 61n) & 3n),
+      target: leaf ? target & ~(pageSize - 1n) : target,
+      pageSize,
+      hasChildren: descends,
+      children: () => (descends ? this.tableEntries(target, next, iova) : []),
+      child: (key) => (descends ? this.tableEntry(target, next, iova, key) : undefined),
+    };
+  }
+
+  private tableEntry(table: bigint, level: number, iovaBase: bigint, key: string): PageEntryNode | undefined {
+    if (!/^\d+$/.test(key)) return undefined;
+    const index = Number(key);
+    if (index >= 512) return undefined;
+    const v = this.mem.readU64(Number(table) + index * 8);
+    if (v === undefined || (v & 1n) === 0n) return undefined;
+    return this.pte(table, level, index, iovaBase, v);
+  }
+
+  private tableEntries(table: bigint, level: number, iovaBase: bigint): TableNode[] {
+    if (this.mem.readU64(Number(table)) === undefined) return [{ kind: "unreadable", key: "unreadable", address: table, raw: [], fields: [], reason: EVENT_TYPE_PAGE_TAB_ERR, hasChildren: false, children: () => [], child: () => undefined }];
+    const out: TableNode[] = [];
+    const span = 1n << BigInt(12 + 9 * (level - 1));
+    let runStart = -1;
+    const closeRun = (end: number) => {
+      if (runStart < 0) return;
+      out.push({ kind: "not-present", key: `n${runStart}-${end}`, raw: [], fields: [], first: runStart, last: end, count: end - runStart + 1, iova: { first: iovaBase + BigInt(runStart) * span, last: iovaBase + BigInt(end + 1) * span - 1n }, hasChildren: false, children: () => [], child: () => undefined });
+      runStart = -1;
+    };
+    for (let i = 0; i < 512; i++) {
+      const v = this.mem.readU64(Number(table) + i * 8) ?? 0n;
+      if ((v & 1n) === 0n) {
+        if (runStart < 0) runStart = i;
+        continue;
+      }
+      closeRun(i - 1);
+      out.push(this.pte(table, level, i, iovaBase, v));
+    }
+    closeRun(511);
+    return out;
+  }
+
+  private iotlbEntries(): IotlbEntryNode[] {
+    return this.unit.iotlb.entries().map((e) => ({
+      kind: "iotlb-entry",
+      key: `${e.set}.${e.way}`,
+      raw: [],
+      fields: [],
+      did: e.did,
+      iova: e.iova,
+      hpa: e.hpa,
+      pageSize: 4096n,
+      perm: e.perm,
+      slot: `set ${e.set} way ${e.way} (leaf page ${2 ** (e.pageShift - 12) * 4} KiB)`,
+      hasChildren: false,
+      children: () => [],
+      child: () => undefined,
+    }));
+  }
+
+  private dtcEntries(): ContextCacheEntryNode[] {
+    return this.unit.dtcEntries().map((e) => {
+      const [lo0, hi0, lo1, hi1] = e.words as [number, number, number, number];
+      const mode = (lo0 >>> 9) & 7;
+      return {
+        kind: "cc-entry",
+        key: String(e.sid),
+        raw: [],
+        fields: [],
+        sid: e.sid,
+        did: lo1 & 0xffff,
+        translation: mode === 0 || (lo0 & 2) === 0 ? "pass-through" : "translated",
+        levels: mode,
+        pageTable: BigInt(hi0 & 0xfffff) * 0x100000000n + BigInt((lo0 & 0xfffff000) >>> 0),
+        fpd: (hi1 & 4) !== 0,
+        hasChildren: false,
+        children: () => [],
+        child: () => undefined,
+      };
+    });
+  }
+
+  registers(): RegisterView[] {
+    return AMD_REGISTERS.map((r) => {
+      const value = this.unit.readReg(r.offset);
+      return {
+        name: r.name,
+        offset: r.offset,
+        width: 64,
+        section: r.section,
+        value,
+        get fields() {
+          return r.fields(value);
+        },
+      };
+    });
+  }
+
+  /** The event-log entries with contents (Linux zeroes each after printing it), pending = not yet read. */
+  faults(kernel = "6.8"): FaultRecordView[] {
+    const u = this.unit;
+    const out: FaultRecordView[] = [];
+    const n = u.eventLogBytes / 16;
+    const pending = new Set(u.pendingEvents().map((e) => e.at));
+    for (let i = 0; i < n; i++) {
+      const at = u.eventLogBase + i * 16;
+      const lo = this.mem.readU64(at) ?? 0n;
+      const hi = this.mem.readU64(at + 8) ?? 0n;
+      if (lo === 0n && hi === 0n) continue;
+      const w: [number, number, number, number] = [Number(lo & 0xffffffffn), Number(lo >> 32n), Number(hi & 0xffffffffn), Number(hi >> 32n)];
+      const e = decodeEvent(w);
+      out.push({
+        index: i,
+        raw: [lo, hi],
+        pending: pending.has(at),
+        fields: eventFields(lo, hi),
+        sid: e.devid,
+        reason: e.type,
+        address: e.address,
+        write: (e.flags & EVENT_FLAG_RW) !== 0,
+        dmesg: renderEvent(e, kernel, this.known),
+      });
+    }
+    return out;
+  }
+}
+
+function indexOf(iova: bigint, level: number): number {
+  return Number((iova >> BigInt(12 + 9 * (level - 1))) & 511n);
+}
+
+/** The event flags of an IO_PAGE_FAULT as words ("PR RW PE"). */
+export function describeFlags(flags: number): string {
+  const n = flagNames(flags);
+  return n.length ? n.join(" ") : "none";
+}
+

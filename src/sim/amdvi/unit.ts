@@ -1,0 +1,702 @@
+/**
+ * One AMD-Vi IOMMU as hardware: its MMIO registers, the device table, v1 I/O page tables, the
+ * device-table cache and IOTLB, the command buffer and the event log - every structure as bytes in
+ * simulated memory, read and written where the spec puts them (defs.ts).
+ *
+ * translate() is the hot path: numbers only (IOVA as uint32 halves), results in fields, nothing
+ * allocated per request. The walk (spec §2.2.3, QEMU hw/i386/amd_iommu.c fetch_pte):
+ *   DTE (devtab + devid * 32): unreadable -> DEV_TAB_HARDWARE_ERROR; V = 0 -> untranslated;
+ *   V = 1, TV = 1 with reserved bits or Mode 7 -> ILLEGAL_DEV_TABLE_ENTRY; TV = 0 -> untranslated;
+ *   Mode 0 -> no translation, DTE IR/IW decide; Mode 1..6 -> a walk of Mode levels from the Page
+ *   Table Root Pointer, IOVA bits above the top level must be zero. At each level the entry's PR,
+ *   its Next Level (0: a leaf here; 7: a large page whose size the address field encodes; below
+ *   the current level: the next table, the skipped levels' IOVA bits must be zero; otherwise an
+ *   invalid encoding), and IR/IW ANDed from the DTE down to the leaf.
+ * Faults are written to the event log (16-byte entries at the Event Log Base, tail advanced) unless
+ * the DTE says SA (suppress I/O page faults) or the log is full (Status.EventOverflow).
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import type { PhysicalMemory } from "../memory.js";
+import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
+import type { DmaTally, DmaTransfer } from "../dma.js";
+import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
+import {
+  CMD_COMPL_WAIT,
+  CMD_COMPL_WAIT_STORE,
+  CMD_INV_ALL,
+  CMD_INV_DEV_ENTRY,
+  CMD_INV_IOMMU_PAGES,
+  CMD_INV_IOTLB_PAGES,
+  CMD_INV_IRT,
+  CMD_INV_PAGES_S,
+  CONTROL_CMDBUF_EN,
+  CONTROL_EVT_LOG_EN,
+  CONTROL_IOMMU_EN,
+  DTE0_RESERVED_LO,
+  DTE_SA_HI,
+  DTE_SIZE,
+  DTE_TV,
+  DTE_V,
+  ENTRY_SIZE,
+  EVENT_FLAG_PE,
+  EVENT_FLAG_PR,
+  EVENT_FLAG_RW,
+  EVENT_FLAG_RZ,
+  EVENT_TYPE_DEV_TAB_ERR,
+  EVENT_TYPE_ILL_CMD,
+  EVENT_TYPE_ILL_DEV,
+  EVENT_TYPE_IO_FAULT,
+  EVENT_TYPE_PAGE_TAB_ERR,
+  MMIO_CMD_BUF_OFFSET,
+  MMIO_CMD_HEAD_OFFSET,
+  MMIO_CMD_TAIL_OFFSET,
+  MMIO_CONTROL_OFFSET,
+  MMIO_DEV_TABLE_OFFSET,
+  MMIO_EVT_BUF_OFFSET,
+  MMIO_EVT_HEAD_OFFSET,
+  MMIO_EVT_TAIL_OFFSET,
+  MMIO_EXT_FEATURES,
+  MMIO_STATUS_OFFSET,
+  NEXT_LEVEL_LARGE,
+  PTE_IR_HI,
+  PTE_IW_HI,
+  PTE_PR,
+  STATUS_CMDBUF_RUN,
+  STATUS_COM_WAIT_INT,
+  STATUS_EVT_INT,
+  STATUS_EVT_OVERFLOW,
+  STATUS_EVT_RUN,
+} from "./defs.js";
+
+/** How a request was handled (the trace's xlate kind: the numbers of vtd/unit.ts XlateKind). */
+export const AmdKind = { Untranslated: 0, PassThrough: 1, Translated: 2, Interrupt: 3 } as const;
+/** What happened to a fault on its way to the event log (the trace's fate: vtd/unit.ts FaultFate's numbers). */
+export const AmdFate = { None: 0, Logged: 1, Suppressed: 2, Overflow: 3 } as const;
+/** Which check decided (for the trail). */
+export const AmdStage = { None: 0, Dte: 1, Range: 2, Walk: 3, Iotlb: 4 } as const;
+
+/** Interrupt address range (MSI): 0xFEE00000-0xFEEFFFFF is not translated by the page tables. */
+const MSI_FIRST = 0xfee00000;
+const MSI_LAST = 0xfeefffff;
+
+export interface AmdUnitCounters {
+  requests: number;
+  iotlbHits: number;
+  walks: number;
+  faults: number;
+  logged: number;
+  suppressed: number;
+  overflowed: number;
+  commands: number;
+}
+
+export interface AmdUnitSnapshot {
+  regs: [number, bigint][];
+  dtc: [number, number[]][];
+  iotlb: AmdIotlbSnapshot;
+  counters: AmdUnitCounters;
+  commandLog: bigint[][];
+}
+
+/** One command the unit executed (its 4 dwords as 2 qwords), for the trace. */
+export type CommandWords = [bigint, bigint];
+
+export interface AmdUnitOptions {
+  iotlbSets: number;
+  iotlbWays: number;
+  /** Page-table levels the unit supports (EFR HATS): 4, 5 or 6. */
+  maxLevels: number;
+}
+
+export class AmdViUnit {
+  readonly mem: PhysicalMemory;
+  readonly iotlb: AmdIotlb;
+  readonly maxLevels: number;
+  private regs = new Map<number, bigint>();
+  /** Device-table cache: devid -> DTE words [q0 lo, q0 hi, q1 lo, q1 hi]; INVALIDATE_DEVTAB_ENTRY drops one. */
+  private dtc = new Map<number, number[]>();
+  counters: AmdUnitCounters = { requests: 0, iotlbHits: 0, walks: 0, faults: 0, logged: 0, suppressed: 0, overflowed: 0, commands: 0 };
+  /** Commands executed since the last takeCommandLog(). */
+  private commandLog: CommandWords[] = [];
+
+  // ---- register mirrors for the hot path
+  devTableBase = 0;
+  /** Device table bytes (Size field + 1 pages). */
+  devTableBytes = 0;
+  private evtBase = 0;
+  private evtBytes = 0;
+
+  // ---- results of the last translate()
+  code = 0;
+  flags = 0;
+  level = 0;
+  did = 0;
+  kind = 0;
+  fate = 0;
+  stage = 0;
+  iotlbHit = false;
+  dtcHit = false;
+  hpaHi = 0;
+  hpaLo = 0;
+  perm = 0;
+  /** log2 of the translated page's size. */
+  pageShift = 12;
+  /** The event's address (a page-table error: the entry's address; otherwise the request's). */
+  eventAddrHi = 0;
+  eventAddrLo = 0;
+
+  // ---- the trail of the last walk (set when recordTrail)
+  recordTrail = false;
+  bypassCaches = false;
+  trailDteAddr = 0;
+  trailDteRead = false;
+  readonly trailDte = new Float64Array(8); // lo/hi of data[0..3]
+  trailLen = 0;
+  readonly trailAddr = new Float64Array(8);
+  readonly trailLo = new Uint32Array(8);
+  readonly trailHi = new Uint32Array(8);
+  readonly trailLevel = new Uint8Array(8);
+  /** The walk read an unreadable entry at trailAddr[trailLen]. */
+  trailUnreadable = false;
+
+  constructor(mem: PhysicalMemory, opts: AmdUnitOptions) {
+    this.mem = mem;
+    this.iotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays);
+    this.maxLevels = opts.maxLevels;
+    // Extended Feature Register: HATS (bits 11:10) = max levels - 4 (spec §3.4.3; Linux amd_iommu_hpt_level).
+    this.regs.set(MMIO_EXT_FEATURES, BigInt(Math.max(0, opts.maxLevels - 4)) << 10n);
+  }
+
+  // ------------------------------------------------------------------ registers
+
+  readReg(off: number): bigint {
+    return this.regs.get(off) ?? 0n;
+  }
+
+  /** An MMIO write as the driver does it; the tail registers start the command processor. */
+  writeReg(off: number, value: bigint): void {
+    const v = BigInt.asUintN(64, value);
+    if (off === MMIO_STATUS_OFFSET) {
+      // RW1C: EventOverflow, EventLogInt, ComWaitInt (spec §3.4.13).
+      this.regs.set(off, this.readReg(off) & ~(v & BigInt(STATUS_EVT_OVERFLOW | STATUS_EVT_INT | STATUS_COM_WAIT_INT)));
+      return;
+    }
+    if (off === MMIO_EXT_FEATURES) return; // read-only
+    this.regs.set(off, v);
+    switch (off) {
+      case MMIO_DEV_TABLE_OFFSET:
+        this.devTableBase = Number(v & 0x000ffffffffff000n);
+        this.devTableBytes = (Number(v & 0x1ffn) + 1) * 4096;
+        this.dtc.clear();
+        break;
+      case MMIO_EVT_BUF_OFFSET:
+        this.evtBase = Number(v & 0x000ffffffffff000n);
+        this.evtBytes = ENTRY_SIZE * 2 ** Number((v >> 56n) & 0xfn);
+        break;
+      case MMIO_CONTROL_OFFSET:
+        this.updateRun();
+        break;
+      case MMIO_CMD_TAIL_OFFSET:
+        this.processCommands();
+        break;
+    }
+  }
+
+  private control(bit: number): boolean {
+    return ((this.readReg(MMIO_CONTROL_OFFSET) >> BigInt(bit)) & 1n) === 1n;
+  }
+
+  private setStatus(bits: number, on: boolean): void {
+    const s = this.readReg(MMIO_STATUS_OFFSET);
+    this.regs.set(MMIO_STATUS_OFFSET, on ? s | BigInt(bits) : s & ~BigInt(bits));
+  }
+
+  private updateRun(): void {
+    this.setStatus(STATUS_EVT_RUN, this.control(CONTROL_EVT_LOG_EN));
+    this.setStatus(STATUS_CMDBUF_RUN, this.control(CONTROL_CMDBUF_EN));
+  }
+
+  get translationEnabled(): boolean {
+    return this.control(CONTROL_IOMMU_EN);
+  }
+
+  // ------------------------------------------------------------------ the command buffer
+
+  /**
+   * Fetches commands from head to tail (spec §2.4): 16 bytes each, opcode in data[1] 31:28. An
+   * unknown opcode stops the processor (Status.CmdBufRun = 0) and logs ILLEGAL_COMMAND_ERROR with
+   * the command's address; Linux then prints the event and the command's dwords.
+   */
+  private processCommands(): void {
+    if (!this.control(CONTROL_CMDBUF_EN) || (Number(this.readReg(MMIO_STATUS_OFFSET)) & STATUS_CMDBUF_RUN) === 0) return;
+    const cmdReg = this.readReg(MMIO_CMD_BUF_OFFSET);
+    const base = Number(cmdReg & 0x000ffffffffff000n);
+    const bytes = ENTRY_SIZE * 2 ** Number((cmdReg >> 56n) & 0xfn);
+    let head = Number(this.readReg(MMIO_CMD_HEAD_OFFSET)) & (bytes - 1);
+    const tail = Number(this.readReg(MMIO_CMD_TAIL_OFFSET)) & (bytes - 1);
+    while (head !== tail) {
+      const at = base + head;
+      const lo = this.mem.readU64(at) ?? 0n;
+      const hi = this.mem.readU64(at + 8) ?? 0n;
+      if (!this.execute(lo, hi)) {
+        this.logEvent(0, EVENT_TYPE_ILL_CMD, 0, 0, at / 0x100000000 >>> 0, at >>> 0, false);
+        this.setStatus(STATUS_CMDBUF_RUN, false);
+        break;
+      }
+      this.counters.commands++;
+      this.commandLog.push([lo, hi]);
+      head = (head + ENTRY_SIZE) % bytes;
+    }
+    this.regs.set(MMIO_CMD_HEAD_OFFSET, BigInt(head));
+  }
+
+  /** One command; false for an opcode the unit does not know. */
+  private execute(lo: bigint, hi: bigint): boolean {
+    const type = Number((lo >> 60n) & 0xfn);
+    switch (type) {
+      case CMD_COMPL_WAIT: {
+        // data[0] 31:3 and data[1] 19:0: the store address; data[2..3]: the data (Linux build_completion_wait).
+        if ((lo & BigInt(CMD_COMPL_WAIT_STORE)) !== 0n) this.mem.writeU64(Number(lo & 0x000ffffffffffff8n), hi);
+        this.setStatus(STATUS_COM_WAIT_INT, true);
+        return true;
+      }
+      case CMD_INV_DEV_ENTRY:
+        this.dtc.delete(Number(lo & 0xffffn));
+        return true;
+      case CMD_INV_IOMMU_PAGES: {
+        const did = Number((lo >> 32n) & 0xffffn);
+        const [first, last] = invalidationRange(hi);
+        this.iotlb.invalidate(did, first, last);
+        return true;
+      }
+      case CMD_INV_IOTLB_PAGES:
+      case CMD_INV_IRT:
+        return true; // device IOTLBs and interrupt remapping tables are not modelled
+      case CMD_INV_ALL:
+        this.dtc.clear();
+        this.iotlb.invalidate(-1, 0n, (1n << 64n) - 1n);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  takeCommandLog(): CommandWords[] {
+    const l = this.commandLog;
+    this.commandLog = [];
+    return l;
+  }
+
+  // ------------------------------------------------------------------ the event log
+
+  /**
+   * Writes one event at the Event Log tail (spec §2.5; Linux iommu_print_event reads it back):
+   * event[0] 15:0 DeviceID, 19:16 PASID[19:16]; event[1] 15:0 DomainID or PASID[15:0], 27:16
+   * flags, 31:28 the event code; event[2..3] the address. Returns the fate.
+   */
+  private logEvent(devid: number, code: number, did: number, flags: number, addrHi: number, addrLo: number, suppress: boolean): number {
+    this.counters.faults++;
+    if (suppress) {
+      this.counters.suppressed++;
+      return AmdFate.Suppressed;
+    }
+    if (!this.control(CONTROL_EVT_LOG_EN) || this.evtBytes === 0) return AmdFate.None;
+    const status = Number(this.readReg(MMIO_STATUS_OFFSET));
+    const head = Number(this.readReg(MMIO_EVT_HEAD_OFFSET));
+    const tail = Number(this.readReg(MMIO_EVT_TAIL_OFFSET));
+    const next = (tail + ENTRY_SIZE) % this.evtBytes;
+    if (status & STATUS_EVT_OVERFLOW || next === head) {
+      this.setStatus(STATUS_EVT_OVERFLOW, true);
+      this.counters.overflowed++;
+      return AmdFate.Overflow;
+    }
+    const at = this.evtBase + tail;
+    const e0 = devid & 0xffff;
+    const e1 = ((code & 0xf) << 28) | ((flags & 0xfff) << 16) | (did & 0xffff);
+    this.mem.write64(at, e0, e1 >>> 0);
+    this.mem.write64(at + 8, addrLo >>> 0, addrHi >>> 0);
+    this.regs.set(MMIO_EVT_TAIL_OFFSET, BigInt(next));
+    this.setStatus(STATUS_EVT_INT, true);
+    this.counters.logged++;
+    return AmdFate.Logged;
+  }
+
+  /** Events between head and tail (what the driver has not read), oldest first: their 4 dwords each. */
+  pendingEvents(): { at: number; words: [number, number, number, number] }[] {
+    const out: { at: number; words: [number, number, number, number] }[] = [];
+    if (this.evtBytes === 0) return out;
+    let head = Number(this.readReg(MMIO_EVT_HEAD_OFFSET));
+    const tail = Number(this.readReg(MMIO_EVT_TAIL_OFFSET));
+    while (head !== tail) {
+      const at = this.evtBase + head;
+      const a = this.mem.read64(at) ? [this.mem.lo, this.mem.hi] : [0, 0];
+      const b = this.mem.read64(at + 8) ? [this.mem.lo, this.mem.hi] : [0, 0];
+      out.push({ at, words: [a[0]!, a[1]!, b[0]!, b[1]!] });
+      head = (head + ENTRY_SIZE) % this.evtBytes;
+    }
+    return out;
+  }
+
+  get eventLogBytes(): number {
+    return this.evtBytes;
+  }
+
+  get eventLogBase(): number {
+    return this.evtBase;
+  }
+
+  // ------------------------------------------------------------------ translation
+
+  /**
+   * One request from `sid` for the byte at IOVA hi:lo. Returns 0 (translated, untranslated or an
+   * interrupt) or the event code; the fields above say the rest. `probe`: a question, not a
+   * request - no event is logged, no counter moves.
+   */
+  translate(sid: number, hi: number, lo: number, write: boolean, probe = false): number {
+    if (!probe) this.counters.requests++;
+    this.code = 0;
+    this.flags = write ? EVENT_FLAG_RW : 0;
+    this.level = 0;
+    this.did = 0;
+    this.fate = AmdFate.None;
+    this.stage = AmdStage.None;
+    this.iotlbHit = false;
+    this.dtcHit = false;
+    this.perm = 0;
+    this.pageShift = 12;
+    this.trailLen = 0;
+    this.trailUnreadable = false;
+    this.trailDteRead = false;
+    this.eventAddrHi = hi;
+    this.eventAddrLo = lo;
+    if (!this.translationEnabled) return this.untranslated(hi, lo, AmdKind.Untranslated);
+    if (write && hi === 0 && lo >= MSI_FIRST && lo <= MSI_LAST) return this.untranslated(hi, lo, AmdKind.Interrupt);
+    // ---- the device table entry
+    this.stage = AmdStage.Dte;
+    let q0lo: number;
+    let q0hi: number;
+    let q1lo: number;
+    let q1hi: number;
+    const cached = this.bypassCaches ? undefined : this.dtc.get(sid);
+    const dteAddr = this.devTableBase + sid * DTE_SIZE;
+    this.trailDteAddr = dteAddr;
+    if (cached !== undefined && !this.recordTrail) {
+      this.dtcHit = true;
+      q0lo = cached[0]!;
+      q0hi = cached[1]!;
+      q1lo = cached[2]!;
+      q1hi = cached[3]!;
+    } else {
+      const mem = this.mem;
+      if (sid * DTE_SIZE >= this.devTableBytes || !mem.read64(dteAddr)) return this.fault(sid, EVENT_TYPE_DEV_TAB_ERR, 0, dteAddr / 0x100000000 >>> 0, dteAddr >>> 0, probe, false);
+      q0lo = mem.lo;
+      q0hi = mem.hi;
+      mem.read64(dteAddr + 8);
+      q1lo = mem.lo;
+      q1hi = mem.hi;
+      if (this.recordTrail) {
+        this.trailDteRead = true;
+        this.trailDte[0] = q0lo;
+        this.trailDte[1] = q0hi;
+        this.trailDte[2] = q1lo;
+        this.trailDte[3] = q1hi;
+        mem.read64(dteAddr + 16);
+        this.trailDte[4] = mem.lo;
+        this.trailDte[5] = mem.hi;
+        mem.read64(dteAddr + 24);
+        this.trailDte[6] = mem.lo;
+        this.trailDte[7] = mem.hi;
+      }
+      if (cached !== undefined) {
+        // A cached DTE answers the hardware; the trail above is the table as it is now.
+        this.dtcHit = true;
+        q0lo = cached[0]!;
+        q0hi = cached[1]!;
+        q1lo = cached[2]!;
+        q1hi = cached[3]!;
+      } else if (!probe && !this.bypassCaches && (q0lo & DTE_V) !== 0) this.dtc.set(sid, [q0lo, q0hi, q1lo, q1hi]);
+    }
+    if ((q0lo & DTE_V) === 0) return this.untranslated(hi, lo, AmdKind.Untranslated);
+    const suppress = (q1hi & DTE_SA_HI) !== 0;
+    const mode = (q0lo >>> 9) & 7;
+    this.did = q1lo & 0xffff;
+    if ((q0lo & DTE_TV) !== 0 && ((q0lo & DTE0_RESERVED_LO) !== 0 || mode === 7)) {
+      // RZ: "reserved bit not zero or illegal level encoding" (spec, event flags).
+      this.flags |= EVENT_FLAG_RZ;
+      return this.fault(sid, EVENT_TYPE_ILL_DEV, 0, hi, lo, probe, false);
+    }
+    if ((q0lo & DTE_TV) === 0) return this.untranslated(hi, lo, AmdKind.Untranslated);
+    let perm = (q0hi >>> 29) & 3; // IR (bit 61) = R, IW (bit 62) = W
+    const need = write ? 2 : 1;
+    if (mode === 0) {
+      // No translation: the DTE's IR/IW decide (spec §2.2.2: Mode 0, "translation disabled").
+      if ((perm & need) === 0) {
+        this.flags |= EVENT_FLAG_PR | EVENT_FLAG_PE;
+        return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
+      }
+      this.perm = perm;
+      return this.untranslated(hi, lo, AmdKind.PassThrough);
+    }
+    // ---- the IOTLB
+    const vpnLo = ((lo >>> 12) | (hi << 20)) >>> 0;
+    const vpnHi = hi >>> 12;
+    if (!this.bypassCaches && this.iotlb.lookup(this.did, vpnLo, vpnHi)) {
+      this.stage = AmdStage.Iotlb;
+      this.iotlbHit = true;
+      if (!probe) this.counters.iotlbHits++;
+      this.perm = this.iotlb.perm;
+      this.pageShift = this.iotlb.pageShift;
+      this.level = 1;
+      if ((this.iotlb.perm & need) === 0) {
+        this.flags |= EVENT_FLAG_PR | EVENT_FLAG_PE;
+        return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
+      }
+      this.kind = AmdKind.Translated;
+      this.hpaHi = this.iotlb.hpaHi;
+      this.hpaLo = (this.iotlb.hpaLo + (lo & 0xfff)) >>> 0;
+      return 0;
+    }
+    // ---- the address range of Mode levels
+    this.stage = AmdStage.Range;
+    if (mode < 6 && !bitsZeroFrom(hi, lo, 12 + 9 * mode)) return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
+    // ---- the walk
+    this.stage = AmdStage.Walk;
+    if (!probe) this.counters.walks++;
+    const mem = this.mem;
+    let table = (q0hi & 0xfffff) * 0x100000000 + ((q0lo & 0xfffff000) >>> 0);
+    let level = mode;
+    for (;;) {
+      const at = table + indexAt(hi, lo, level) * 8;
+      if (this.recordTrail) this.trailAddr[this.trailLen] = at;
+      this.level = level;
+      if (!mem.read64(at)) {
+        this.trailUnreadable = true;
+        return this.fault(sid, EVENT_TYPE_PAGE_TAB_ERR, this.did, at / 0x100000000 >>> 0, at >>> 0, probe, false);
+      }
+      const plo = mem.lo;
+      const phi = mem.hi;
+      if (this.recordTrail) {
+        this.trailLo[this.trailLen] = plo;
+        this.trailHi[this.trailLen] = phi;
+        this.trailLevel[this.trailLen] = level;
+        this.trailLen++;
+      }
+      if ((plo & PTE_PR) === 0) return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
+      perm &= ((phi & PTE_IR_HI) !== 0 ? 1 : 0) | ((phi & PTE_IW_HI) !== 0 ? 2 : 0);
+      const next = (plo >>> 9) & 7;
+      const addrLo = (plo & 0xfffff000) >>> 0;
+      const addrHi = phi & 0xfffff;
+      if (next === 0 || next === NEXT_LEVEL_LARGE) {
+        let shift = 12 + 9 * (level - 1);
+        if (next === NEXT_LEVEL_LARGE) {
+          // The page size is encoded in the address: the first zero bit from bit 12 up (QEMU
+          // pte_override_page_mask; Linux PTE_PAGE_SIZE: 1 << (1 + ffz(pte | 0xfff))).
+          shift = 13 + trailingOnes(addrHi, addrLo >>> 12);
+          if (shift > 12 + 9 * level) {
+            this.flags |= EVENT_FLAG_PR | EVENT_FLAG_RZ;
+            return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
+          }
+        }
+        if ((perm & need) === 0) {
+          this.flags |= EVENT_FLAG_PR | EVENT_FLAG_PE;
+          return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
+        }
+        return this.leaf(hi, lo, addrHi, addrLo, shift, perm, vpnLo, vpnHi, probe);
+      }
+      if (next >= level) {
+        // An invalid level encoding (spec: RZ "reserved bit not zero or invalid level encoding").
+        this.flags |= EVENT_FLAG_PR | EVENT_FLAG_RZ;
+        return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
+      }
+      // Skipped levels (next < level - 1): their IOVA bits must be zero.
+      for (let l = level - 1; l > next; l--) {
+        if (indexAt(hi, lo, l) !== 0) return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
+      }
+      table = addrHi * 0x100000000 + addrLo;
+      level = next;
+    }
+  }
+
+  private untranslated(hi: number, lo: number, kind: number): number {
+    this.kind = kind;
+    this.hpaHi = hi;
+    this.hpaLo = lo;
+    if (kind !== AmdKind.PassThrough) this.perm = 3;
+    return 0;
+  }
+
+  private leaf(hi: number, lo: number, addrHi: number, addrLo: number, shift: number, perm: number, vpnLo: number, vpnHi: number, probe: boolean): number {
+    this.kind = AmdKind.Translated;
+    this.perm = perm;
+    this.pageShift = shift;
+    // HPA = page base (address with the offset bits cleared) + the IOVA's offset in the page.
+    let outLo: number;
+    let outHi: number;
+    if (shift >= 32) {
+      const m = 2 ** (shift - 32) - 1;
+      outHi = ((addrHi & ~m) | (hi & m)) >>> 0;
+      outLo = lo >>> 0;
+    } else {
+      const m = 2 ** shift - 1;
+      outHi = addrHi >>> 0;
+      outLo = ((addrLo & ~m) | (lo & m)) >>> 0;
+    }
+    this.hpaHi = outHi;
+    this.hpaLo = outLo;
+    if (!probe && !this.bypassCaches) this.iotlb.fill(this.did, vpnLo, vpnHi, (outLo & 0xfffff000) >>> 0, outHi, perm, shift);
+    return 0;
+  }
+
+  private fault(sid: number, code: number, did: number, addrHi: number, addrLo: number, probe: boolean, suppress: boolean): number {
+    this.code = code;
+    this.kind = AmdKind.Translated;
+    this.eventAddrHi = addrHi;
+    this.eventAddrLo = addrLo;
+    if (!probe) this.fate = this.logEvent(sid, code, did, this.flags, addrHi, addrLo, suppress && code === EVENT_TYPE_IO_FAULT);
+    return code;
+  }
+
+  /**
+   * Transactions [from, to) of transfer `x`, one trace event each (the columns of the VT-d
+   * unit's translateRun, so every view reads both alike). No allocation.
+   */
+  translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
+    if (to <= from) return;
+    if (trace.length + (to - from) > trace.capacity) trace.reserve(trace.length + (to - from));
+    const { sid, write, pages, startOff, length, baseLo } = x;
+    const wflag = write ? F_WRITE : 0;
+    let p = from % pages;
+    const at = baseLo + p * 4096;
+    let lo = at % 0x100000000;
+    let hi = (x.baseHi + Math.floor(at / 0x100000000)) >>> 0;
+    let i = trace.length;
+    let faults = 0;
+    let hits = 0;
+    let bytes = 0;
+    for (let t = from; t < to; t++) {
+      const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
+      const code = this.translate(sid, hi, reqLo, write);
+      trace.kind[i] = this.kind === AmdKind.Interrupt ? EventKind.Interrupt : EventKind.Dma;
+      trace.step[i] = step;
+      trace.sid[i] = sid;
+      trace.did[i] = this.did;
+      trace.flags[i] = wflag | (this.iotlbHit ? F_IOTLB_HIT : 0) | (this.dtcHit ? F_CC_HIT : 0) | (this.fate << F_FATE_SHIFT) | (this.kind << F_XLATE_SHIFT);
+      trace.level[i] = this.level;
+      trace.reason[i] = code;
+      trace.aHi[i] = hi;
+      trace.aLo[i] = reqLo;
+      trace.bHi[i] = code === 0 ? this.hpaHi : 0;
+      trace.bLo[i] = code === 0 ? this.hpaLo : 0;
+      i++;
+      if (!tally.started) {
+        tally.started = true;
+        tally.firstOk = code === 0;
+        tally.firstIotlbHit = this.iotlbHit;
+        tally.firstHpaHi = code === 0 ? this.hpaHi : 0;
+        tally.firstHpaLo = code === 0 ? this.hpaLo : 0;
+      }
+      if (code !== 0) {
+        if (tally.faults + faults === 0) {
+          tally.firstFault = code;
+          tally.firstRecorded = this.fate === AmdFate.Logged;
+        }
+        faults++;
+      } else {
+        bytes += p === 0 ? Math.min(4096 - startOff, length) : Math.min(4096, length + startOff - p * 4096);
+        if (this.iotlbHit) hits++;
+      }
+      if (++p === pages) {
+        p = 0;
+        lo = baseLo;
+        hi = x.baseHi;
+      } else {
+        lo = (lo + 4096) >>> 0;
+        if (lo === 0) hi = (hi + 1) >>> 0;
+      }
+    }
+    trace.length = i;
+    tally.transactions += to - from;
+    tally.faults += faults;
+    tally.iotlbHits += hits;
+    tally.bytes += bytes;
+  }
+
+  // ------------------------------------------------------------------ state
+
+  dtcEntries(): { sid: number; words: number[] }[] {
+    return [...this.dtc].map(([sid, words]) => ({ sid, words: [...words] })).sort((a, b) => a.sid - b.sid);
+  }
+
+  snapshot(): AmdUnitSnapshot {
+    return {
+      regs: [...this.regs],
+      dtc: [...this.dtc].map(([k, v]) => [k, [...v]]),
+      iotlb: this.iotlb.snapshot(),
+      counters: { ...this.counters },
+      commandLog: this.commandLog.map((c) => [...c]),
+    };
+  }
+
+  restore(s: AmdUnitSnapshot): void {
+    this.regs = new Map(s.regs);
+    this.dtc = new Map(s.dtc.map(([k, v]) => [k, [...v]]));
+    this.iotlb.restore(s.iotlb);
+    this.counters = { ...s.counters };
+    this.commandLog = s.commandLog.map((c) => [c[0]!, c[1]!]);
+    const dt = this.readReg(MMIO_DEV_TABLE_OFFSET);
+    this.devTableBase = Number(dt & 0x000ffffffffff000n);
+    this.devTableBytes = dt === 0n ? 0 : (Number(dt & 0x1ffn) + 1) * 4096;
+    const ev = this.readReg(MMIO_EVT_BUF_OFFSET);
+    this.evtBase = Number(ev & 0x000ffffffffff000n);
+    this.evtBytes = ev === 0n ? 0 : ENTRY_SIZE * 2 ** Number((ev >> 56n) & 0xfn);
+  }
+}
+
+/** The 9-bit table index of `level` (1 = the last level) in IOVA hi:lo. */
+export function indexAt(hi: number, lo: number, level: number): number {
+  const s = 12 + 9 * (level - 1);
+  if (s >= 32) return (hi >>> (s - 32)) & 511;
+  if (s + 9 <= 32) return (lo >>> s) & 511;
+  return ((lo >>> s) | (hi << (32 - s))) & 511;
+}
+
+/** True when IOVA hi:lo has no bit set at or above `bit`. */
+function bitsZeroFrom(hi: number, lo: number, bit: number): boolean {
+  if (bit >= 64) return true;
+  if (bit >= 32) return hi >>> (bit - 32) === 0;
+  return hi === 0 && lo >>> bit === 0;
+}
+
+/** Number of consecutive one bits from bit 0 of the 40-bit value (hi 20 bits : lo 20 bits), i.e. address bits 12 up. */
+function trailingOnes(addrHi: number, low20: number): number {
+  let n = 0;
+  let v = low20;
+  while (n < 20 && (v & 1) === 1) {
+    v >>>= 1;
+    n++;
+  }
+  if (n < 20) return n;
+  v = addrHi;
+  while (n < 40 && (v & 1) === 1) {
+    v >>>= 1;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * The range an INVALIDATE_IOMMU_PAGES address names (spec §2.4.3; Linux build_inv_address): S = 0,
+ * the one 4 KiB page at address 63:12; S = 1, the first zero bit at or above bit 12 gives the
+ * size, 2^(bit + 1) bytes, aligned; 0x7fff_ffff_ffff_f000 | S is every page.
+ * `hi` is the command's data[2..3] qword.
+ */
+export function invalidationRange(q: bigint): [bigint, bigint] {
+  const addr = q & ~0xfffn;
+  if ((q & BigInt(CMD_INV_PAGES_S)) === 0n) return [addr, addr + 0xfffn];
+  let bit = 12;
+  while (bit < 63 && ((addr >> BigInt(bit)) & 1n) === 1n) bit++;
+  const size = 1n << BigInt(bit + 1);
+  const first = addr & ~(size - 1n);
+  return [first, first + size - 1n];
+}
