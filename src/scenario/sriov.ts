@@ -13,6 +13,7 @@
  * its PF's bus or on a virtual bus below it (virtfn_add_bus(): pci_add_new_bus(bus, NULL, busnr),
  * a bus without a bridge device), so for IOMMU grouping the bridge above it is the PF's parent.
  */
+import * as l10n from "@vscode/l10n";
 import { bdfOfSid, formatBdf, sidOfBdf } from "../sim/bdf.js";
 import type { DiagnosticCode, PciDeviceSpec, SourceRange } from "./types.js";
 
@@ -48,24 +49,24 @@ export function expandVfs(listed: PciDeviceSpec[]): { devices: PciDeviceSpec[]; 
     const sr = pf.sriov;
     if (sr === undefined) continue;
     if (pf.physfn !== undefined) {
-      problems.push({ code: "sriov-invalid", message: `${pf.key} is a VF and cannot have an SR-IOV capability of its own`, hint: "Only a physical function has the SR-IOV capability; remove `sriov` or `physfn`.", range: sr.range });
+      problems.push({ code: "sriov-invalid", message: l10n.t("{0} is a VF and cannot have an SR-IOV capability of its own", pf.key), hint: l10n.t("Only a physical function has the SR-IOV capability; remove `sriov` or `physfn`."), range: sr.range });
       continue;
     }
     if (pf.kind !== "endpoint" && pf.kind !== "integrated") {
-      problems.push({ code: "sriov-invalid", message: `${pf.key} is a ${pf.kind}; only an endpoint can be an SR-IOV physical function`, hint: "Give the SR-IOV capability to the device (kind: endpoint), not to a port or bridge.", range: sr.range });
+      problems.push({ code: "sriov-invalid", message: l10n.t("{0} is a {1}; only an endpoint can be an SR-IOV physical function", pf.key, pf.kind), hint: l10n.t("Give the SR-IOV capability to the device (kind: endpoint), not to a port or bridge."), range: sr.range });
       continue;
     }
     if (sr.numVfs > sr.totalVfs) {
       // drivers/pci/iov.c sriov_numvfs_store(): if (num_vfs > pci_sriov_get_totalvfs(pdev)) return -ERANGE;
-      problems.push({ code: "sriov-invalid", message: `${pf.key}: num-vfs ${sr.numVfs} is above total-vfs ${sr.totalVfs}; writing it to sriov_numvfs fails with ERANGE (Numerical result out of range)`, hint: `Enable at most ${sr.totalVfs} VFs.`, range: sr.range });
+      problems.push({ code: "sriov-invalid", message: l10n.t("{0}: num-vfs {1} is above total-vfs {2}; writing it to sriov_numvfs fails with ERANGE (Numerical result out of range)", pf.key, sr.numVfs, sr.totalVfs), hint: l10n.t("Enable at most {0} VFs.", sr.totalVfs), range: sr.range });
       continue;
     }
     if (sr.numVfs > 0 && sr.firstVfOffset === 0) {
-      problems.push({ code: "sriov-invalid", message: `${pf.key}: first-vf-offset 0 puts VF 1 on the PF's own routing ID`, hint: "First VF Offset is the distance from the PF's routing ID to VF 1's; it is at least 1.", range: sr.range });
+      problems.push({ code: "sriov-invalid", message: l10n.t("{0}: first-vf-offset 0 puts VF 1 on the PF's own routing ID", pf.key), hint: l10n.t("First VF Offset is the distance from the PF's routing ID to VF 1's; it is at least 1."), range: sr.range });
       continue;
     }
     if (sr.numVfs > 1 && sr.vfStride === 0) {
-      problems.push({ code: "sriov-invalid", message: `${pf.key}: vf-stride 0 gives all ${sr.numVfs} VFs one routing ID`, hint: "VF Stride is the distance between consecutive VFs' routing IDs; it is at least 1 when more than one VF is enabled.", range: sr.range });
+      problems.push({ code: "sriov-invalid", message: l10n.t("{0}: vf-stride 0 gives all {1} VFs one routing ID", pf.key, sr.numVfs), hint: l10n.t("VF Stride is the distance between consecutive VFs' routing IDs; it is at least 1 when more than one VF is enabled."), range: sr.range });
       continue;
     }
     const pfRid = sidOfBdf(pf.bdf);
@@ -73,14 +74,14 @@ export function expandVfs(listed: PciDeviceSpec[]): { devices: PciDeviceSpec[]; 
       const rid = vfRoutingId(pfRid, sr.firstVfOffset, sr.vfStride, n);
       if (rid > 0xffff) {
         // drivers/pci/iov.c sriov_enable(): pci_err(dev, "can't enable %d VFs (bus %02x out of range of %pR)\n", ...) -> -ENOMEM
-        problems.push({ code: "sriov-invalid", message: `${pf.key}: VF ${n} would be at routing ID 0x${rid.toString(16)}, beyond bus ff (the kernel: can't enable ${sr.numVfs} VFs (bus ${hex(rid >> 8, 2)} out of range))`, hint: "Enable fewer VFs or use a smaller first-vf-offset / vf-stride.", range: sr.range });
+        problems.push({ code: "sriov-invalid", message: l10n.t("{0}: VF {1} would be at routing ID 0x{2}, beyond bus ff (the kernel: can't enable {3} VFs (bus {4} out of range))", pf.key, n, rid.toString(16), sr.numVfs, hex(rid >> 8, 2)), hint: l10n.t("Enable fewer VFs or use a smaller first-vf-offset / vf-stride."), range: sr.range });
         break;
       }
       const bdf = bdfOfSid(rid, pf.bdf.segment);
       const key = formatBdf(bdf);
       const other = plain.get(key);
       if (other !== undefined) {
-        problems.push({ code: "bdf-duplicate", message: `VF ${n} of ${pf.key} is at ${key}, which host.pci lists as another device`, hint: `Write ${key} with physfn: "${pf.key}" if it is that VF, or change the PF's first-vf-offset / vf-stride.`, range: other.range });
+        problems.push({ code: "bdf-duplicate", message: l10n.t("VF {0} of {1} is at {2}, which host.pci lists as another device", n, pf.key, key), hint: l10n.t("Write {0} with physfn: \"{1}\" if it is that VF, or change the PF's first-vf-offset / vf-stride.", key, pf.key), range: other.range });
         continue;
       }
       const given = explicit.get(key);
@@ -113,16 +114,16 @@ export function expandVfs(listed: PciDeviceSpec[]): { devices: PciDeviceSpec[]; 
     const pf = plain.get(d.physfn!);
     const why =
       pf === undefined
-        ? `its physfn ${d.physfn} is not in host.pci`
+        ? l10n.t("its physfn {0} is not in host.pci", d.physfn ?? "")
         : pf.sriov === undefined
-          ? `${pf.key} has no SR-IOV capability (no \`sriov:\`)`
+          ? l10n.t("{0} has no SR-IOV capability (no `sriov:`)", pf.key)
           : pf.sriov.numVfs === 0
-            ? `${pf.key} has SR-IOV disabled (num-vfs: 0, sriov_numvfs is 0)`
-            : `it is not one of the ${pf.sriov.numVfs} VFs ${pf.key} enables (${vfList(pf)})`;
+            ? l10n.t("{0} has SR-IOV disabled (num-vfs: 0, sriov_numvfs is 0)", pf.key)
+            : l10n.t("it is not one of the {0} VFs {1} enables ({2})", pf.sriov.numVfs, pf.key, vfList(pf));
     problems.push({
       code: "vf-without-pf",
-      message: `${key} is a VF without its PF enabled: ${why}`,
-      hint: pf?.sriov ? `Raise ${pf.key}'s num-vfs, or use one of the VFs' addresses.` : `Give ${d.physfn} an \`sriov: { total-vfs, num-vfs, first-vf-offset, vf-stride }\` that enables this VF.`,
+      message: l10n.t("{0} is a VF without its PF enabled: {1}", key, why),
+      hint: pf?.sriov ? l10n.t("Raise {0}'s num-vfs, or use one of the VFs' addresses.", pf.key) : l10n.t("Give {0} an `sriov: { total-vfs, num-vfs, first-vf-offset, vf-stride }` that enables this VF.", d.physfn ?? ""),
       range: d.range,
     });
   }

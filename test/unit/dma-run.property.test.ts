@@ -55,7 +55,7 @@ describe("DmarUnit.translateRun (bursts through the translate core)", () => {
         fc.integer({ min: 1, max: 4 }),
         (pages, superpage, transfers, [sets, ways], faultRecords) => {
           const run = (bursts: boolean) => {
-            const { unit, driver } = bootedUnit({ iotlbSets: sets!, iotlbWays: ways!, faultRecords });
+            const { unit, driver } = bootedUnit({ iotlbSets: sets, iotlbWays: ways, faultRecords });
             unit.runBursts = bursts;
             const d = driver.allocDomain();
             driver.attach(d, [RID]);

@@ -139,7 +139,7 @@ function extraTableChildren(t: InspectTables, parts: string[], ctx: TreeContext)
   return entries.map((e) =>
     leaf(`t/ir/${e.key}`, `IRTE[${e.index}]`, `${qword(e.raw[0] ?? 0n)} · ${e.format === "posted" ? `posted → ${hx(e.destination)}` : `vector ${hx(e.vector)} → APIC ${e.destination}`} · ${e.source}`, {
       icon: e.reserved ? "warning" : "symbol-key",
-      tooltip: `${fieldLine(e.fields)}${e.reserved ? `\n${l10n.t("reserved bits set: fault {0}", ctx.machine.iommu.reason(e.reserved.reason).label)}` : ""}`,
+      tooltip: fieldLine(e.fields) + (e.reserved ? "\n" + l10n.t("reserved bits set: fault {0}", ctx.machine.iommu.reason(e.reserved.reason).label) : ""),
       collapsible: 1,
       copy: hx(e.address),
     }),
@@ -264,7 +264,7 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
       return {
         id,
         label: n.noPasid ? l10n.t("PASID {0} (requests without PASID)", hx(BigInt(n.pasid))) : l10n.t("PASID {0}", hx(BigInt(n.pasid))),
-        description: `DID ${n.did} · ${n.translation}${n.levels > 0 ? ` · ${n.levels}-level · ${n.topName} @ ${num(n.pageTable, ctx.radix)}` : ""}${corrupt ? ` · ${corrupt}` : ""}`,
+        description: l10n.t("DID {0} · {1}{2}{3}", n.did, n.translation, n.levels > 0 ? ` · ${l10n.t("{0}-level", n.levels)} · ${n.topName} @ ${num(n.pageTable, ctx.radix)}` : "", corrupt ? ` · ${corrupt}` : ""),
         tooltip: l10n.t("PASID table entry {0} at HPA {1}: {2}{3}", hx(BigInt(n.pasid)), hx(n.address!), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
         icon: "symbol-key",
         contextValue: "pasid-entry",
