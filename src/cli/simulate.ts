@@ -129,7 +129,9 @@ export function simulateText(text: string, file: string, opts: { detail?: boolea
     report.exitCode = 2;
     return report;
   }
-  report.host = { iommu: `intel-vtd ${scenario.host.iommu.addressWidth}-bit`, devices: m.pci.devices.length, groups: m.pci.groups.length, vms: scenario.vms.length };
+  const iommu = scenario.host.iommu;
+  // The model as the scenario names it, and its address width (an SMMU's output address size).
+  report.host = { iommu: `${iommu.model} ${iommu.smmu?.oas ?? iommu.addressWidth}-bit`, devices: m.pci.devices.length, groups: m.pci.groups.length, vms: scenario.vms.length };
   for (const o of run.outcomes) {
     const step = scenario.workload[o.step]!;
     const s: ReportStep = { index: o.step, line: step.range.line + 1, op: step.op, status: o.status, summary: o.summary, transactions: o.transactions, dmesg: [] };

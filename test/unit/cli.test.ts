@@ -91,6 +91,13 @@ describe("CLI arguments", () => {
     expect((JSON.parse((await cli("simulate", example, "--json")).out) as { file: string }).file).toBe(example);
   });
 
+  it("the report names the host's IOMMU model as the scenario does (intel-vtd, amd-vi, smmuv3)", async () => {
+    for (const [file, host] of [["healthy-nic", "intel-vtd 48-bit"], ["amd-io-page-fault", "amd-vi 48-bit"], ["smmuv3-translation-fault", "smmuv3 48-bit"]]) {
+      const r = await cli("simulate", join(root, "examples", `${file}.passthrough.yaml`));
+      expect(r.out, file).toContain(`host: ${host},`);
+    }
+  });
+
   it("simulate writes its report through an io object whose methods use `this` (a class, as an embedder writes one)", async () => {
     class Collect implements CliIo {
       text = "";
