@@ -461,6 +461,25 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
   return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, ...(acs !== undefined ? { acsOverride: acs } : {}), range };
 }
 
+/**
+ * `host.iommu.iotlb: { sets, ways }` of any model: sets a power of two up to 65536, ways 1..16
+ * (the translate core's IOTLB layout); `defaultSets` x 4 ways when absent.
+ */
+function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): { sets: number; ways: number } {
+  let sets = defaultSets;
+  let ways = 4;
+  if (tlb !== null) {
+    const t = r.fields(tlb, ["sets", "ways"], "host.iommu.iotlb");
+    if (t?.has("sets")) {
+      const v = r.int(t.get("sets")!.value, "iotlb.sets", 1, 65536);
+      if (v !== undefined && (v & (v - 1)) !== 0) r.error(t.get("sets")!.value, "invalid-value", l10n.t("iotlb.sets {0} is not a power of two", v), l10n.t("Use 1, 2, 4, ... 65536."));
+      else if (v !== undefined) sets = v;
+    }
+    if (t?.has("ways")) ways = r.int(t.get("ways")!.value, "iotlb.ways", 1, 16) ?? ways;
+  }
+  return { sets, ways };
+}
+
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
   const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps"];
@@ -497,18 +516,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
       if (ws.length > 0) sagaw = ws;
     }
   }
-  let sets = 256;
-  let ways = 4;
-  const tlb = f.get("iotlb")?.value ?? null;
-  if (tlb !== null) {
-    const t = r.fields(tlb, ["sets", "ways"], "host.iommu.iotlb");
-    if (t?.has("sets")) {
-      const v = r.int(t.get("sets")!.value, "iotlb.sets", 1, 65536);
-      if (v !== undefined && (v & (v - 1)) !== 0) r.error(t.get("sets")!.value, "invalid-value", l10n.t("iotlb.sets {0} is not a power of two", v), l10n.t("Use 1, 2, 4, ... 65536."));
-      else if (v !== undefined) sets = v;
-    }
-    if (t?.has("ways")) ways = r.int(t.get("ways")!.value, "iotlb.ways", 1, 16) ?? ways;
-  }
+  const { sets, ways } = parseIotlbGeometry(r, f.get("iotlb")?.value ?? null, 256);
   const superpages = { "2M": true, "1G": true };
   const sp = f.get("superpages")?.value ?? null;
   if (sp !== null) {
@@ -612,18 +620,7 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     if (v !== undefined && (v & (v - 1)) !== 0) r.error(eqNode, "invalid-value", l10n.t("host.iommu.event-queue {0} is not a power of two", v), l10n.t("The event queue holds 2^LOG2SIZE records: 2, 4, ... 32768."));
     else if (v !== undefined) evtqShift = Math.log2(v);
   }
-  let sets = 64;
-  let ways = 4;
-  const tlb = f.get("iotlb")?.value ?? null;
-  if (tlb !== null) {
-    const t = r.fields(tlb, ["sets", "ways"], "host.iommu.iotlb");
-    if (t?.has("sets")) {
-      const v = r.int(t.get("sets")!.value, "iotlb.sets", 1, 65536);
-      if (v !== undefined && (v & (v - 1)) !== 0) r.error(t.get("sets")!.value, "invalid-value", l10n.t("iotlb.sets {0} is not a power of two", v), l10n.t("Use 1, 2, 4, ... 65536."));
-      else if (v !== undefined) sets = v;
-    }
-    if (t?.has("ways")) ways = r.int(t.get("ways")!.value, "iotlb.ways", 1, 16) ?? ways;
-  }
+  const { sets, ways } = parseIotlbGeometry(r, f.get("iotlb")?.value ?? null, 64);
   let name = "arm-smmu-v3.0.auto";
   const nameNode = f.get("device-name")?.value ?? null;
   if (nameNode !== null) {
@@ -765,18 +762,7 @@ function parseAmdIommu(r: Reader, node: Node | null, f: Fields): IommuSpec | und
     if (v !== undefined && v !== 39 && v !== 48 && v !== 57) r.error(awNode, "invalid-value", l10n.t("host.iommu.address-width {0} is not an AMD-Vi v1 table width", v), l10n.t("AMD-Vi v1 page tables of 3, 4 or 5 levels cover 39, 48 or 57 bits."));
     else if (v !== undefined) aw = v;
   }
-  let sets = 256;
-  let ways = 4;
-  const tlb = f.get("iotlb")?.value ?? null;
-  if (tlb !== null) {
-    const t = r.fields(tlb, ["sets", "ways"], "host.iommu.iotlb");
-    if (t?.has("sets")) {
-      const v = r.int(t.get("sets")!.value, "iotlb.sets", 1, 65536);
-      if (v !== undefined && (v & (v - 1)) !== 0) r.error(t.get("sets")!.value, "invalid-value", l10n.t("iotlb.sets {0} is not a power of two", v), l10n.t("Use 1, 2, 4, ... 65536."));
-      else if (v !== undefined) sets = v;
-    }
-    if (t?.has("ways")) ways = r.int(t.get("ways")!.value, "iotlb.ways", 1, 16) ?? ways;
-  }
+  const { sets, ways } = parseIotlbGeometry(r, f.get("iotlb")?.value ?? null, 256);
   const unityMaps: UnityMapSpec[] = [];
   const um = r.deref(f.get("unity-maps")?.value ?? null);
   if (um !== null && um !== undefined) {
