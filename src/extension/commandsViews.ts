@@ -46,9 +46,15 @@ async function translate(cx: CommandContext, device?: string, iova?: string, wri
       await roots;
       // A refresh of the tree still on its way (the cursor just moved, a run just ended) can
       // replace the revealed element and drop the selection: reveal again once it has landed.
-      for (let attempt = 1; attempt <= 3; attempt++) {
-        await views.tables.reveal(trees.tables.handle(ans.revealId), { select: true, focus: true, expand: true });
-        await new Promise((ok) => setTimeout(ok, 100));
+      // The tree may also be rebuilt under the reveal (the active scenario just switched: VS Code
+      // cannot resolve the element until the new roots are read) - that is no reason to drop the answer.
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        try {
+          await views.tables.reveal(trees.tables.handle(ans.revealId), { select: true, focus: true, expand: true });
+        } catch (e) {
+          log.debug(`reveal ${ans.revealId} (attempt ${attempt}) failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        await new Promise((ok) => setTimeout(ok, 100 * attempt));
         const selected = views.tables.selection.map((h) => h.id);
         log.debug(`revealed ${ans.revealId} (attempt ${attempt}); selection ${selected.join(",")}`);
         if (selected[0] === ans.revealId) break;

@@ -370,7 +370,9 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       void vscode.window.showInformationMessage(vscode.l10n.t("Import evidence first (Passthrough: Import Evidence…)."), vscode.l10n.t("Import Evidence…")).then((a) => a && vscode.commands.executeCommand("passthrough.importEvidence"));
       return undefined;
     }
-    const all = [...this.imports.values()].flatMap((x) => x.records);
+    // A debugfs dump is a host's tables: they are synthesized from that import alone (the faults of
+    // other imports would take precedence over them); otherwise every import adds its facts.
+    const all = ev.records.some((r) => r.kind === "vtd-debugfs") ? ev.records : [...this.imports.values()].flatMap((x) => x.records);
     let s: EngineMethods["evidenceSynthesize"]["result"];
     try {
       s = await this.engine.request("evidenceSynthesize", { records: all, title: vscode.l10n.t("Reproduced from {0}", ev.source) });
