@@ -149,6 +149,7 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   const follower = new CursorFollower({
     steps: (uri) => sm.states.get(uri)?.steps,
     cursor: (uri) => sm.states.get(uri)?.cursor,
+    cursorMoves: (uri) => sm.cursorMoves(uri),
     debuggerOwns: (uri) => debugged.has(uri),
     setCursor: (uri, step) => void sm.setCursor(uri, step),
     setTimer: (fn, ms) => setTimeout(fn, ms),

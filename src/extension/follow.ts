@@ -3,7 +3,9 @@
  * shared cursor (and with it the trees, the trace and the status bar) to that step, debounced so
  * that arrow keys held down or a drag do not queue a state per line. While a debug session of the
  * scenario owns the cursor (it stops, steps, steps back), the text cursor does not move it: the
- * debugger's position wins and the views stay where the debugger put them.
+ * debugger's position wins and the views stay where the debugger put them. Likewise a command that
+ * moves the cursor (Run to Here, Translate Address at a step, the DMA Trace, the debugger) after the
+ * caret moved supersedes the caret's pending move: the explicit move is the newer intent.
  *
  * No `vscode` import: the timer and the host calls are injected, so the logic is unit-tested with
  * a fake clock.
@@ -20,6 +22,8 @@ export interface FollowHost {
   steps(uri: string): readonly { step: number; line: number; endLine: number }[] | undefined;
   /** The shared cursor of the document now. */
   cursor(uri: string): number | undefined;
+  /** How many times the document's cursor has been moved (by anyone) so far. */
+  cursorMoves(uri: string): number;
   /** True while a debug session of this document owns the cursor. */
   debuggerOwns(uri: string): boolean;
   setCursor(uri: string, step: number): void;
@@ -29,7 +33,7 @@ export interface FollowHost {
 
 export class CursorFollower {
   private pending: unknown;
-  private last?: { uri: string; line: number };
+  private last?: { uri: string; line: number; moves: number };
 
   constructor(
     private readonly host: FollowHost,
@@ -39,7 +43,7 @@ export class CursorFollower {
 
   /** The caret of `uri` is on `line` now. */
   onSelection(uri: string, line: number): void {
-    this.last = { uri, line };
+    this.last = { uri, line, moves: this.host.cursorMoves(uri) };
     if (this.pending !== undefined) this.host.clearTimer(this.pending);
     this.pending = this.host.setTimer(() => {
       this.pending = undefined;
@@ -50,6 +54,8 @@ export class CursorFollower {
   private apply(): void {
     const at = this.last;
     if (!at || this.host.debuggerOwns(at.uri)) return;
+    // The cursor was moved by a command since the caret came to rest: that move stands.
+    if (this.host.cursorMoves(at.uri) !== at.moves) return;
     const steps = this.host.steps(at.uri);
     if (!steps) return;
     const step = stepAtLine(steps, at.line);

@@ -131,6 +131,7 @@ export class ScenarioManager implements vscode.Disposable {
   private untrack(doc: vscode.TextDocument): void {
     const uri = doc.uri.toString();
     if (!this.docs.delete(uri)) return;
+    this.moves.delete(uri);
     this.runs.untrack(uri);
     this.closed.fire(uri);
     if (this.client.running) void this.client.request("close", { uri }).catch(() => undefined);
@@ -160,7 +161,15 @@ export class ScenarioManager implements vscode.Disposable {
   }
 
   setCursor(uri: string, step: number): Promise<SessionState | undefined> {
+    this.moves.set(uri, this.cursorMoves(uri) + 1);
     return this.runs.setCursor(uri, step);
+  }
+
+  private readonly moves = new Map<string, number>();
+
+  /** How many times `uri`'s cursor has been moved through setCursor (the caret follower compares). */
+  cursorMoves(uri: string): number {
+    return this.moves.get(uri) ?? 0;
   }
 
   /** After a worker restart: every session is rebuilt from its document and its cursor restored; then the gate opens. */

@@ -17,9 +17,11 @@ function harness() {
   const moves: number[] = [];
   let cursor = 0;
   let debugging = false;
+  let explicit = 0;
   const host: FollowHost = {
     steps: () => STEPS,
     cursor: () => cursor,
+    cursorMoves: () => explicit + moves.length,
     debuggerOwns: () => debugging,
     setCursor: (_uri, step) => {
       moves.push(step);
@@ -41,7 +43,12 @@ function harness() {
       t.fn();
     }
   };
-  return { follower: new CursorFollower(host, 150), moves, advance, setDebugging: (v: boolean) => (debugging = v) };
+  /** A command (Run to Here, the debugger, the DMA Trace) moves the cursor. */
+  const commandMoves = (step: number) => {
+    explicit++;
+    cursor = step;
+  };
+  return { follower: new CursorFollower(host, 150), moves, advance, commandMoves, setDebugging: (v: boolean) => (debugging = v) };
 }
 
 describe("trees follow the text cursor", () => {
@@ -91,6 +98,22 @@ describe("trees follow the text cursor", () => {
     h.follower.onSelection("u", 14);
     h.advance(200);
     expect(h.moves).toEqual([2]);
+  });
+
+  it("a command that moves the cursor after the caret moved wins over the caret's pending move", () => {
+    // Switching to a scenario's editor puts the caret somewhere; "Run to step 2" right after must
+    // not be undone 150 ms later by that caret (Translate Address then answered at one step while
+    // Mapping Tables showed another).
+    const h = harness();
+    h.follower.onSelection("u", 14);
+    h.advance(50);
+    h.commandMoves(1);
+    h.advance(200);
+    expect(h.moves).toEqual([]);
+    // The caret moving again afterwards is a new intent and is followed.
+    h.follower.onSelection("u", 10);
+    h.advance(200);
+    expect(h.moves).toEqual([0]);
   });
 });
 
