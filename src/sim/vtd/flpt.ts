@@ -30,18 +30,15 @@ import {
   VTD_FR_PAGING_ENTRY_INV,
   VTD_FR_PAGING_ENTRY_RSVD,
   VTD_FR_PASID_ENTRY_FSPTPTR_INV,
-  VTD_FR_READ,
-  VTD_FR_SM_ADDR_BEYOND_MAX,
+  VTD_FR_SM_SL_ADDR_BEYOND,
   VTD_FR_SM_EXECUTE,
   VTD_FR_SM_NESTED_FL_BEYOND,
   VTD_FR_SM_NESTED_FL_READ,
   VTD_FR_SM_NESTED_FL_TOP_READ,
   VTD_FR_SM_SLPTPTR_INV,
   VTD_FR_SM_SL_ACCESS_ERR,
-  VTD_FR_SM_SL_PERM,
   VTD_FR_SM_SL_RSVD,
   VTD_FR_SM_WRITE,
-  VTD_FR_WRITE,
 } from "./reasons.js";
 import { decodeSlpte, slEntryName, slpteLayout, type SlptWalker } from "./slpt.js";
 
@@ -205,8 +202,9 @@ export class FlptWalker {
           return 0;
         }
         // Nested: the output is guest-physical; the second level translates it with the request's access.
-        if (nest.width < 64 && outHi >>> (nest.width - 32) !== 0) return VTD_FR_SM_ADDR_BEYOND_MAX;
-        const r = this.sl.walk(nest.root, nest.levels, outHi, outLo, write);
+        // SGN.5: the second level's input (this GPA) beyond min(MGAW, AGAW); then the walk in the hardware's order.
+        if (nest.width < 64 && outHi >>> (nest.width - 32) !== 0) return VTD_FR_SM_SL_ADDR_BEYOND;
+        const r = this.sl.walk(nest.root, nest.levels, outHi, outLo, write, true);
         if (record) this.pushSecondLevel(nest.levels, outHi, outLo);
         if (r !== 0) {
           this.inSecondLevel = true;
@@ -237,16 +235,15 @@ function hiShift(hi: number, n: number): number {
 }
 
 /**
- * A second-level walk's fault reason as scalable-mode hardware reports it (the legacy walker's
- * codes; Linux dma_remap_sm_fault_reasons[]): missing R/W (a not-present entry included) 0x79,
- * reserved bits 0x7a, an unreadable lower entry 0x78, an unreadable top table (bad SLPTPTR) 0x7b,
- * the address-width check 0x83.
+ * A second-level walk's fault reason as scalable-mode hardware reports it (VT-d spec §7.1.3 Table
+ * 26; Linux dma_remap_sm_fault_reasons[]): reserved bits 0x7a (SSS.3), an unreadable lower entry
+ * 0x78 (SSS.1), an unreadable top table (bad SLPTPTR) 0x7b (SSS.4), the address-width check 0x84
+ * (SGN.5). The walk in scalable order (SlptWalker.walk with `scalable`) reports 0x79, 0x85 and
+ * 0x86 itself; a legacy-order permission code (0x05/0x06) is no scalable-mode answer, so the
+ * caller re-walks in scalable order (scalable.ts slPermissionFault).
  */
 export function smSecondLevelReason(r: number): number {
   switch (r) {
-    case VTD_FR_WRITE:
-    case VTD_FR_READ:
-      return VTD_FR_SM_SL_PERM;
     case VTD_FR_PAGING_ENTRY_RSVD:
       return VTD_FR_SM_SL_RSVD;
     case VTD_FR_PAGING_ENTRY_INV:
@@ -254,7 +251,7 @@ export function smSecondLevelReason(r: number): number {
     case VTD_FR_CONTEXT_ENTRY_INV:
       return VTD_FR_SM_SLPTPTR_INV;
     case VTD_FR_ADDR_BEYOND_MGAW:
-      return VTD_FR_SM_ADDR_BEYOND_MAX;
+      return VTD_FR_SM_SL_ADDR_BEYOND;
     default:
       return r;
   }

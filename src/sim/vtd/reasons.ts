@@ -81,12 +81,24 @@ export const VTD_FR_SM_NESTED_FL_BEYOND = 0x74;
 export const VTD_FR_SM_NESTED_FL_TOP_READ = 0x75;
 export const VTD_FR_SM_NESTED_FL_READ = 0x76;
 export const VTD_FR_SM_SL_ACCESS_ERR = 0x78;
-/** "Read/Write permission error in second-level paging entry": also an entry with R = W = 0 (not present). */
+/**
+ * VT-d spec §7.1.3 Table 26 "SSS.2" / "SSL.2": R = W = 0 in a second-level entry, or in the R/W
+ * accumulated down the second-level entries (a not-present entry). Linux's text says "Read/Write
+ * permission error"; a present entry that lacks only the needed bit is SGN.6/SGN.7 (0x85/0x86).
+ */
 export const VTD_FR_SM_SL_PERM = 0x79;
 export const VTD_FR_SM_SL_RSVD = 0x7a;
 export const VTD_FR_SM_SLPTPTR_INV = 0x7b;
 export const VTD_FR_SM_EXECUTE = 0x82;
+/** Table 26 "SGN.4": the input address of a request is above 2^HAW - 1 (pass-through PASIDs: the input is the output). */
 export const VTD_FR_SM_ADDR_BEYOND_MAX = 0x83;
+/**
+ * Table 26 "SGN.5": an address subject to second-level translation (the IOVA of a second-level
+ * PASID, the first-level output of a nested one) is above 2^min(MGAW, AGAW) - 1, AGAW being the
+ * PASID entry's AW (Linux: "SM: Second-level entry address beyond the max").
+ */
+export const VTD_FR_SM_SL_ADDR_BEYOND = 0x84;
+/** Table 26 "SGN.7": a read request, the translation's accumulated R = 0 (a write-only second-level page). */
 export const VTD_FR_SM_READ = 0x86;
 
 /**
@@ -151,7 +163,8 @@ const REASON_NAMES: readonly (readonly [code: number, qemu: string, short?: stri
   [VTD_FR_FS_NON_CANONICAL, "VTD_FR_FS_NON_CANONICAL", "non-canonical"],
   [VTD_FR_FS_PAGING_ENTRY_US, "VTD_FR_FS_PAGING_ENTRY_US", "U/S = 0"],
   [VTD_FR_SM_EXECUTE, "", "no execute"],
-  [VTD_FR_SM_ADDR_BEYOND_MAX, "", "beyond AW"],
+  [VTD_FR_SM_ADDR_BEYOND_MAX, "", "beyond HAW"],
+  [VTD_FR_SM_SL_ADDR_BEYOND, "", "beyond AW"],
   [VTD_FR_SM_WRITE, "VTD_FR_SM_WRITE", "no write permission"],
   [VTD_FR_SM_READ, "", "no read permission"],
   [VTD_FR_SM_INTERRUPT_ADDR, "VTD_FR_SM_INTERRUPT_ADDR", "interrupt range"],
@@ -341,17 +354,17 @@ const EXPLANATIONS: ReadonlyMap<number, string> = /* @__PURE__ */ new Map([
   [0x76, "Scalable mode, nested: a first-level paging entry could not be read through the second-level tables."],
   [0x77, "Scalable mode, nested: an Accessed/Dirty update of a first-level entry was not writable through the second-level tables."],
   [0x78, "Scalable mode: a second-level paging entry could not be read."],
-  [0x79, "Scalable mode: the second-level paging entry does not grant the read or write access the request needs (usually: the address is not mapped)."],
+  [0x79, "Scalable mode: a second-level paging entry on the walk is not present (R = W = 0), or R and W ANDed down the second-level entries are both 0: the address is not mapped in the second level."],
   [0x7a, "Scalable mode: a second-level paging entry has non-zero reserved bits."],
   [0x7b, "Scalable mode: the second-level page-table pointer is invalid."],
   [0x7c, "Scalable mode: a second-level Accessed/Dirty update was needed on an entry set up for no-snoop access."],
   [0x80, "Scalable mode: the address is not canonical for the first-level paging mode (bits above the table width are not a sign extension)."],
   [0x81, "Scalable mode: a first-level entry has U/S = 0 but the request was a user-privilege request."],
   [0x82, "Scalable mode: an execute request hit a page without execute permission."],
-  [0x83, "Scalable mode: the address is beyond what the DMA hardware supports."],
-  [0x84, "Scalable mode: a second-level entry's address is beyond the supported maximum."],
-  [0x85, "Scalable mode: a write (or atomic) request hit a page without write permission."],
-  [0x86, "Scalable mode: a read (or atomic) request hit a page without read permission."],
+  [0x83, "Scalable mode: the request's address is above the host address width (a pass-through PASID passes the address on unchanged, so it must fit the hardware)."],
+  [0x84, "Scalable mode: the address the second level must translate (the IOVA of a second-level PASID, or the guest-physical output of a nested first level) is above the PASID entry's address width (min(MGAW, AGAW))."],
+  [0x85, "Scalable mode: a write (or atomic) request hit a page whose translation is read-only (R/W = 0 in a first-level entry, or W = 0 in a present second-level entry)."],
+  [0x86, "Scalable mode: a read (or atomic) request hit a page whose translation is write-only (R = 0 in a present second-level entry)."],
   [0x87, "Scalable mode: the translated address falls in the interrupt address range 0xFEE00000-0xFEEFFFFF."],
   [0x90, "Scalable mode: a first-level Accessed/Dirty update was needed on an entry set up for no-snoop access."],
   [0x91, "QEMU's code for a failed Accessed/Dirty bit update of a first-stage entry; Linux's table ends at 0x90 and prints \"Unknown\"."],

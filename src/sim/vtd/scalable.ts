@@ -36,6 +36,8 @@ import {
   VTD_FR_PASID_TABLE_ACCESS_ERR,
   VTD_FR_PASID_TABLE_ENTRY_INV,
   VTD_FR_SM_ADDR_BEYOND_MAX,
+  VTD_FR_SM_CONTEXT_ENTRY_INV,
+  VTD_FR_SM_SL_ADDR_BEYOND,
   VTD_FR_SM_CONTEXT_ACCESS_ERR,
   VTD_FR_SM_CONTEXT_ENTRY_P,
   VTD_FR_SM_CONTEXT_ENTRY_RSVD,
@@ -317,7 +319,13 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
   const pasid = withPasid ? u.reqPasid : ctx.ridPasid;
   const priv = withPasid ? u.reqPriv : ctx.ridPriv;
   if (withPasid && !ctx.paside) return stop(VTD_FR_SM_PASIDE_CLEAR, "invalid", `request with PASID ${hexn(pasid)}, PASIDE = 0 in the context entry`, ctx.fpd);
-  if (pasid >>> 6 >= 1 << (ctx.pdts + 7)) return stop(VTD_FR_SM_PASID_TOO_LARGE, "invalid", `PASID ${hexn(pasid)} is beyond the PASID directory (PDTS ${ctx.pdts}: ${1 << (ctx.pdts + 7)} entries)`, ctx.fpd);
+  // VT-d §7.1.3 Table 26: a request's PASID beyond the directory (PDTS) is SCT.7 (0x46); the
+  // context entry's own RID_PASID beyond it is an invalid context entry, SCT.4 (0x43).
+  if (pasid >>> 6 >= 1 << (ctx.pdts + 7)) {
+    const dir = `the PASID directory (PDTS ${ctx.pdts}: ${1 << (ctx.pdts + 7)} entries)`;
+    if (withPasid) return stop(VTD_FR_SM_PASID_TOO_LARGE, "invalid", `PASID ${hexn(pasid)} is beyond ${dir}`, ctx.fpd);
+    return stop(VTD_FR_SM_CONTEXT_ENTRY_INV, "invalid", `the context entry's RID_PASID ${hexn(pasid)} is beyond ${dir}`, ctx.fpd);
+  }
   const key = sid * 1048576 + pasid;
   let pe = bypass ? undefined : sm.pc.get(key);
   if (pe !== undefined) u.ccHit = true; // the PASID cache answered (a view re-walks the tables as they are now)
@@ -332,6 +340,11 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
   if (priv && !pe.sre && pe.pgtt !== PGTT_PT) return stop(VTD_FR_SM_SRE_CLEAR, "permission", `supervisor request, SRE = 0 in the PASID table entry`, fpd);
   if (u.reqExec && !pe.ere && pe.pgtt !== PGTT_PT) return stop(VTD_FR_SM_ERE_CLEAR, "permission", `execute request, ERE = 0 in the PASID table entry`, fpd);
   if (pe.pgtt === PGTT_PT) {
+    // Table 26 SGN.4: the input address above 2^HAW - 1 (pass-through hands it on as the output).
+    if (u.haw < 64 && iovaHi >>> (u.haw - 32) !== 0) {
+      u.stage = XlateStage.Width;
+      return stop(VTD_FR_SM_ADDR_BEYOND_MAX, "address-width", `pass-through: the address is above the host address width (${u.haw} bits)`, fpd);
+    }
     u.kind = XlateKind.PassThrough;
     u.hpaHi = iovaHi;
     u.hpaLo = iovaLo;
@@ -352,15 +365,16 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
         u.setPerm(u.iotlb.perm);
         u.hpaLo = u.iotlb.hpaLo >>> 0;
         u.hpaHi = u.iotlb.hpaHi >>> 0;
-        if (r !== 0) r = VTD_FR_SM_SL_PERM;
+        // An IOTLB entry holds a present translation: a missing bit is SGN.6 / SGN.7.
+        if (r !== 0) r = write ? VTD_FR_SM_WRITE : VTD_FR_SM_READ;
       } else if (pe.slWidth < 64 && iovaHi >>> (pe.slWidth - 32) !== 0) {
         u.stage = XlateStage.Width;
-        r = VTD_FR_SM_ADDR_BEYOND_MAX;
+        r = VTD_FR_SM_SL_ADDR_BEYOND;
       } else {
         const w = u.walker;
         const saved = w.recordTrail;
         w.recordTrail = record;
-        r = w.walk(pe.slRoot, pe.slLevels, iovaHi, iovaLo, write);
+        r = w.walk(pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
         w.recordTrail = saved;
         if (record) u.smTrail.push(...secondLevelTrail(w, pe.slLevels, big(iovaHi, iovaLo)));
         u.level = w.level;
@@ -381,9 +395,18 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
         u.stage = XlateStage.Iotlb;
         u.counters.iotlbHits++;
       } else u.counters.walks++;
-      if (r === VTD_FR_WRITE || r === VTD_FR_READ) r = VTD_FR_SM_SL_PERM;
-      else if (r !== 0) r = smSecondLevelReason(r);
-      if (r === VTD_FR_SM_ADDR_BEYOND_MAX) u.stage = XlateStage.Width;
+      if (r === VTD_FR_WRITE || r === VTD_FR_READ) {
+        if (t.iotlbHit) r = write ? VTD_FR_SM_WRITE : VTD_FR_SM_READ;
+        else {
+          // The core checks in QEMU's legacy order (a missing bit stops the walk at once); the
+          // hardware's scalable-mode answer needs the walk in its own order. Fault path only:
+          // the same walker over the same tables, in the order of VT-d §7.1.3 Table 26.
+          r = u.walker.walk(pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
+          u.level = u.walker.level;
+          r = smSecondLevelReason(r);
+        }
+      } else if (r !== 0) r = smSecondLevelReason(r);
+      if (r === VTD_FR_SM_SL_ADDR_BEYOND) u.stage = XlateStage.Width;
     }
   } else {
     // First level, or nested: the IOTLB under the PASID's tag, else the first-level walk.
@@ -642,14 +665,22 @@ function walkStop(r: number, u: DmarUnit, write: boolean, priv: boolean): SmStop
   switch (r) {
     case VTD_FR_FS_NON_CANONICAL:
       return { cause: "address-width", why: `IOVA is not canonical for ${u.flWalker.level === 5 ? "5" : "4"}-level first-level paging (bits 63:${flWidth(u.flWalker.level === 5 ? 5 : 4) - 1} differ)` };
-    case VTD_FR_SM_ADDR_BEYOND_MAX:
+    case VTD_FR_SM_SL_ADDR_BEYOND:
       return { cause: "address-width", why: "the address is beyond the second-level input width (PASID entry AW, MGAW)" };
     case VTD_FR_FS_PAGING_ENTRY_P:
       return { cause: "not-present", why: `${name} not present (P = 0)` };
     case VTD_FR_FS_PAGING_ENTRY_US:
       return { cause: "permission", why: `user request, U/S = 0 in the ${name}` };
     case VTD_FR_SM_WRITE:
+    case VTD_FR_SM_READ: {
+      // A second-level entry decided (second-level PASID, or a nested walk's output): the first present entry without the bit.
+      if (name.startsWith("SL-")) {
+        const bit = r === VTD_FR_SM_WRITE ? 2n : 1n;
+        const e = u.smTrail.find((t) => t.name.startsWith("SL-") && ((t.raw[0] ?? 0n) & bit) === 0n) ?? last;
+        return { cause: "permission", why: `${write ? "write" : "read"} request, ${bit === 2n ? "W" : "R"} = 0 in the ${e?.name ?? name}` };
+      }
       return { cause: "permission", why: `${priv ? "supervisor write with WPE = 1" : "write request"}, R/W = 0 in the ${name}` };
+    }
     case VTD_FR_SM_EXECUTE:
       return { cause: "permission", why: `execute request, XD = 1 in the ${name}` };
     case VTD_FR_FS_PAGING_ENTRY_RSVD:
@@ -658,7 +689,7 @@ function walkStop(r: number, u: DmarUnit, write: boolean, priv: boolean): SmStop
     case VTD_FR_SM_SL_PERM: {
       const v = last?.raw[0] ?? 0n;
       if ((v & 3n) === 0n) return { cause: "not-present", why: `${name} not present (R = W = 0)` };
-      return { cause: "permission", why: write ? `write request, W = 0 in the ${name}` : `read request, R = 0 in the ${name}` };
+      return { cause: "not-present", why: `R and W ANDed down the second-level entries are both 0 at the ${name}` };
     }
     case VTD_FR_PASID_ENTRY_FSPTPTR_INV:
     case VTD_FR_FS_PAGING_ENTRY_INV:

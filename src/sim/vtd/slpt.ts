@@ -14,7 +14,7 @@
  */
 import type { PhysicalMemory } from "../memory.js";
 import type { DecodedField } from "../iommu.js";
-import { VTD_FR_CONTEXT_ENTRY_INV, VTD_FR_PAGING_ENTRY_INV, VTD_FR_PAGING_ENTRY_RSVD, VTD_FR_READ, VTD_FR_WRITE } from "./reasons.js";
+import { VTD_FR_CONTEXT_ENTRY_INV, VTD_FR_PAGING_ENTRY_INV, VTD_FR_PAGING_ENTRY_RSVD, VTD_FR_READ, VTD_FR_SM_READ, VTD_FR_SM_SL_PERM, VTD_FR_SM_WRITE, VTD_FR_WRITE } from "./reasons.js";
 
 /** Second-level entry bits (VT-d spec 9.8; Linux `DMA_PTE_*`; QEMU `VTD_SL_*`). */
 export const SL_R = 0x1;
@@ -106,8 +106,15 @@ export class SlptWalker {
    * which implements the same walk. This one serves what the core leaves to TypeScript: walks
    * whose tables leave the pool (sparse DRAM, read errors), probes that must not fill the IOTLB,
    * and walk trails for diagrams and explanations.
+   *
+   * `scalable` selects the hardware's check order in scalable mode (VT-d spec §7.1.3 Table 26,
+   * the SSS/SSL and SGN conditions) instead of QEMU's legacy one: at each entry R = W = 0 in the
+   * entry or in the R/W accumulated so far is "not present" (0x79, SSS.2); reserved bits of a
+   * present entry are 0x0C (the caller maps it to 0x7A, SSS.3); a present entry that lacks only
+   * the needed bit does not stop the walk; at the leaf the accumulated R/W decides: no W for a
+   * write 0x85 (SGN.6), no R for a read 0x86 (SGN.7). Read errors as in legacy order.
    */
-  walk(root: number, levels: number, iovaHi: number, iovaLo: number, write: boolean): number {
+  walk(root: number, levels: number, iovaHi: number, iovaLo: number, write: boolean, scalable = false): number {
     const mem = this.mem;
     const words = mem.words;
     // Table addresses stay in uint32 halves: the in-pool test and the index are integer math.
@@ -156,7 +163,13 @@ export class SlptWalker {
       }
       n++;
       perm &= lo;
-      if ((lo & need) === 0) {
+      if (scalable) {
+        if ((perm & (SL_R | SL_W)) === 0) {
+          this.level = level;
+          this.trailLen = n;
+          return VTD_FR_SM_SL_PERM;
+        }
+      } else if ((lo & need) === 0) {
         this.level = level;
         this.trailLen = n;
         return write ? VTD_FR_WRITE : VTD_FR_READ;
@@ -169,6 +182,11 @@ export class SlptWalker {
         return VTD_FR_PAGING_ENTRY_RSVD;
       }
       if (level === 1 || large === 1) {
+        if (scalable && (perm & need) === 0) {
+          this.level = level;
+          this.trailLen = n;
+          return write ? VTD_FR_SM_WRITE : VTD_FR_SM_READ;
+        }
         const offMask = OFFSET_MASK_LO[level]!;
         this.hpaLo = (lo & ~offMask) | (iovaLo & offMask);
         this.hpaHi = (hi & addrHiMask) >>> 0;
