@@ -22,6 +22,7 @@ import {
   DMAR_IVA_REG,
   DMAR_RTADDR_REG,
   FSTS_IQE,
+  IQA_DW,
   FSTS_PFO,
   FSTS_PPF,
   GCMD_QIE,
@@ -124,9 +125,12 @@ export class IntelIommuDriver {
     u.writeReg32(DMAR_GCMD_REG, GCMD_SRTP);
     let gcmd = 0;
     if (u.spec.queuedInvalidation) {
+      // dmar_enable_qi(): QI_LENGTH (256) descriptors; with ecap_smts 256-bit ones in two pages
+      // (alloc_pages_node order !!ecap_smts), and __dmar_enable_qi() sets "DW=1 and QS=1 in IQA_REG".
       this.qiBase = this.mem.allocPage();
+      if (this.qiShift === 5) this.mem.allocPage(); // the bump allocator: the next page is contiguous
       this.statusAddr = this.mem.allocPage();
-      u.writeReg64(DMAR_IQA_REG, BigInt(this.qiBase)); // QS = 0: one page, 256 descriptors (QI_LENGTH)
+      u.writeReg64(DMAR_IQA_REG, BigInt(this.qiBase) | (this.qiShift === 5 ? IQA_DW | 1n : 0n));
       gcmd |= GCMD_QIE;
       u.writeReg32(DMAR_GCMD_REG, gcmd);
     }
@@ -582,32 +586,53 @@ export class IntelIommuDriver {
 
   /** The invalidation-queue error of the last failed submit, as qi_dump_fault() sees it. */
   lastQiError?: QiErrorInput;
+  /** What the unit said about that error's queue or descriptor width (DmarUnit.qiError), "" for other errors. */
+  lastQiWhy = "";
+
+  /**
+   * Linux qi_shift(): DMAR_IQ_SHIFT (4) + !!ecap_smts: descriptors are 1 << shift bytes, and IQH /
+   * IQT hold index << shift. Linux decides by the capability, not by what IQA says now.
+   */
+  get qiShift(): number {
+    return this.unit.spec.scalable === true ? 5 : 4;
+  }
 
   /** qi_submit_sync: descriptors + a wait descriptor, IQT bump, poll the status word. */
   private submit(descs: [bigint, bigint][]): boolean {
     const all = [...descs, encodeWaitDesc(BigInt(this.statusAddr), QI_DONE)];
     const waitIndex = (this.qiTail + descs.length) % 256;
+    const shift = this.qiShift;
     this.mem.write32(this.statusAddr, 0);
     for (const [lo, hi] of all) {
-      const at = this.qiBase + this.qiTail * 16;
+      // qi_submit_sync: memcpy(qi->desc + (index << shift), &desc[i], 1 << shift); qw2/qw3 are 0 (struct qi_desc).
+      const at = this.qiBase + (this.qiTail << shift);
       this.mem.writeU64(at, lo);
       this.mem.writeU64(at + 8, hi);
+      if (shift === 5) {
+        this.mem.writeU64(at + 16, 0n);
+        this.mem.writeU64(at + 24, 0n);
+      }
       this.qiTail = (this.qiTail + 1) % 256;
       this.issued.push({ lo, hi });
     }
-    this.unit.writeReg64(DMAR_IQT_REG, BigInt(this.qiTail) << 4n);
+    this.unit.writeReg64(DMAR_IQT_REG, BigInt(this.qiTail << shift));
     const fsts = this.unit.readReg32(DMAR_FSTS_REG);
     if (fsts & FSTS_IQE) {
       // qi_check_fault(): dump the descriptors at IQH and before it, overwrite the bad one with
       // the wait descriptor, clear IQE so the hardware resumes, and fail the request (-EINVAL).
-      const head = Number((this.unit.readReg64(DMAR_IQH_REG) >> 4n) & 0xffn);
-      const desc = (i: number) => ({ qw0: this.mem.readU64(this.qiBase + i * 16) ?? 0n, qw1: this.mem.readU64(this.qiBase + i * 16 + 8) ?? 0n });
+      const head = Number((this.unit.readReg64(DMAR_IQH_REG) >> BigInt(shift)) & 0xffn);
+      const desc = (i: number) => ({ qw0: this.mem.readU64(this.qiBase + (i << shift)) ?? 0n, qw1: this.mem.readU64(this.qiBase + (i << shift) + 8) ?? 0n });
+      this.lastQiWhy = this.unit.qiError;
       this.lastQiError = { fault: fsts & FSTS_IQE, iqer: this.unit.readReg64(DMAR_IQER_REG), head: desc(head), prior: desc((head + 255) % 256) };
       const wait = desc(waitIndex);
-      this.mem.writeU64(this.qiBase + head * 16, wait.qw0);
-      this.mem.writeU64(this.qiBase + head * 16 + 8, wait.qw1);
+      this.mem.writeU64(this.qiBase + (head << shift), wait.qw0);
+      this.mem.writeU64(this.qiBase + (head << shift) + 8, wait.qw1);
+      if (shift === 5) {
+        this.mem.writeU64(this.qiBase + (head << shift) + 16, 0n);
+        this.mem.writeU64(this.qiBase + (head << shift) + 24, 0n);
+      }
       this.unit.writeReg32(DMAR_FSTS_REG, FSTS_IQE);
-      this.unit.writeReg64(DMAR_IQT_REG, BigInt(this.qiTail) << 4n);
+      this.unit.writeReg64(DMAR_IQT_REG, BigInt(this.qiTail << shift));
       return false;
     }
     this.mem.read64(this.statusAddr);

@@ -13,6 +13,7 @@ import { vtdUnit } from "./model.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./regs.js";
 import { DmarUnit, type DmaTally, type DmaTransfer, type DmarUnitSnapshot } from "./unit.js";
 import { GCMD_CFI, IrqRemapDriver } from "./intremap.js";
+import { pokeIqa } from "./iqa.js";
 
 /** MMIO base of the DMAR register block (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
 const DMAR_REG_BASE = 0xfed90000n;
@@ -114,7 +115,8 @@ export class VtdHost implements HostIommu {
    * MMIO address in the register block at 0xfed90000 (QEMU's intel-iommu; iommu-reference §9).
    */
   pokeRegister(name: string, value: (old: bigint) => bigint): RegisterPoke | string {
-    if (name !== "RTADDR") return `register ${name} is not a VT-d register a poke can write (RTADDR)`;
+    if (name === "IQA") return pokeIqa(this.unit, value);
+    if (name !== "RTADDR") return `register ${name} is not a VT-d register a poke can write (RTADDR, IQA)`;
     const u = this.unit;
     const old = u.readReg64(DMAR_RTADDR_REG);
     u.writeReg64(DMAR_RTADDR_REG, value(old));

@@ -155,7 +155,7 @@ export class VtdModel implements IommuUnit {
     const before = this.unit.iotlb.entries().length;
     if (!this.driver.submitRaw(desc)) {
       const e = this.driver.lastQiError;
-      return { ok: false, dropped: 0, error: "the unit rejected the descriptor (IQE): unsupported granularity or AM above CAP.MAMV", log: e ? renderQiError(e) : [] };
+      return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "unsupported granularity or AM above CAP.MAMV"}`, log: e ? renderQiError(e) : [] };
     }
     return { ok: true, dropped: before - this.unit.iotlb.entries().length, log: [] };
   }

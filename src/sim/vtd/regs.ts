@@ -44,6 +44,8 @@ export const GCMD_SIRTP = 1 << 24;
 export const FSTS_PFO = 1 << 0;
 export const FSTS_PPF = 1 << 1;
 export const FSTS_IQE = 1 << 4;
+/** IQA.DW (bit 11): 256-bit invalidation descriptors (VT-d 11.4.11.3; QEMU VTD_IQA_DW_MASK; Linux __dmar_enable_qi sets it with QS = 1 when ecap_smts). */
+export const IQA_DW = 0x800n;
 export const FSTS_ICE = 1 << 5;
 export const FSTS_ITE = 1 << 6;
 /** FECTL: interrupt mask and pending. */

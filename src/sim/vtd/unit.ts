@@ -37,6 +37,7 @@ import {
   FECTL_IM,
   FECTL_IP,
   FSTS_IQE,
+  IQA_DW,
   FSTS_PFO,
   FSTS_PPF,
   GCMD_IRE,
@@ -507,33 +508,64 @@ export class DmarUnit {
     }
   }
 
+  /**
+   * IQA.DW: the queue holds 256-bit descriptors. Honoured only where ECAP.SMTS is set (QEMU
+   * vtd_mem_write DMAR_IQA_REG: `s->ecap & VTD_ECAP_SMTS && val & VTD_IQA_DW_MASK`, bit 11).
+   */
+  get iqDw(): boolean {
+    return this.spec.scalable === true && (this.readReg64(DMAR_IQA_REG) & IQA_DW) !== 0n;
+  }
+
+  /** The last invalidation-queue error about the queue or a descriptor's width, in QEMU's words (error_report of vtd_fetch_inv_desc and its helpers); "" for other IQEs. */
+  qiError = "";
+
+  private queueError(why: string): void {
+    // Invalidation Queue Error: IQH stays on the offending descriptor (VT-d 6.5.2.10; QEMU vtd_handle_inv_queue_error).
+    this.qiError = why;
+    this.regs[DMAR_FSTS_REG >> 2] = this.readReg32(DMAR_FSTS_REG) | FSTS_IQE;
+    this.setReg64(DMAR_IQER_REG, 1n); // IQEI 1: descriptor with reserved bits / invalid type
+  }
+
   private processQueue(): void {
     if (!(this.readReg32(DMAR_GSTS_REG) & GCMD_QIE)) return;
+    this.qiError = "";
     const iqa = this.readReg64(DMAR_IQA_REG);
     const base = Number(iqa & ~0xfffn);
-    const entries = 256 << Number(iqa & 7n); // QS: 2^QS pages of 256 descriptors
-    let head = Number((this.readReg64(DMAR_IQH_REG) >> 4n) & 0x7fffn);
-    const tail = Number((this.readReg64(DMAR_IQT_REG) >> 4n) & 0x7fffn);
+    const dw = this.iqDw;
+    // QEMU vtd_fetch_inv_desc / vtd_get_inv_desc: 16- or 32-byte descriptors, IQH/IQT index from
+    // bit 4 or 5 (VTD_IQH_QH_SHIFT_4/_5, VTD_IQT_QT), 2^(QS + 8 - DW) of them (vtd_handle_gcmd_qie).
+    const shift = dw ? 5n : 4n;
+    const size = dw ? 32 : 16;
+    const entries = (256 << Number(iqa & 7n)) >> (dw ? 1 : 0);
+    let head = Number((this.readReg64(DMAR_IQH_REG) >> shift) & 0x7fffn);
+    const iqt = this.readReg64(DMAR_IQT_REG);
+    const tail = Number((iqt >> shift) & 0x7fffn);
     if (this.readReg32(DMAR_FSTS_REG) & FSTS_IQE) return; // stalled until software clears IQE
+    // QEMU vtd_handle_iqt_write: with 256-bit descriptors IQT bit 4 is reserved (VTD_IQT_QT_256_RSV_BIT).
+    if (dw && (iqt & 0x10n) !== 0n) return this.queueError(`vtd_handle_iqt_write: RSV bit is set: val=0x${iqt.toString(16)}`);
+    if (tail >= entries) return this.queueError(`vtd_fetch_inv_desc: detected invalid QI tail (tail=0x${tail.toString(16)}, size=0x${entries.toString(16)})`);
     let guard = 0;
     while (head !== tail && guard++ < entries) {
-      const at = base + head * 16;
+      const at = base + head * size;
       const lo = this.mem.readU64(at);
       const hi = this.mem.readU64(at + 8);
-      let ok = lo !== undefined && hi !== undefined;
-      if (ok) {
-        ok = !descriptorReserved(lo!, hi!) && this.invalidate(decodeDesc(lo!, hi!));
+      const qw2 = dw ? this.mem.readU64(at + 16) : 0n;
+      const qw3 = dw ? this.mem.readU64(at + 24) : 0n;
+      let why = lo === undefined || hi === undefined || qw2 === undefined || qw3 === undefined ? "vtd_get_inv_desc: Read INV DESC failed." : "";
+      let bad = why !== "";
+      if (!bad) {
         this.queueLog.push({ lo: lo!, hi: hi! });
+        why = descriptorWidthError(dw, lo!, hi!, qw2!, qw3!);
+        // A wrong width, reserved bits, or a granularity / AM the unit does not support.
+        bad = why !== "" || descriptorReserved(lo!, hi!) || !this.invalidate(decodeDesc(lo!, hi!));
       }
-      if (!ok) {
-        // Invalidation Queue Error: IQH stays on the offending descriptor (VT-d 6.5.2.10).
-        this.regs[DMAR_FSTS_REG >> 2] = this.readReg32(DMAR_FSTS_REG) | FSTS_IQE;
-        this.setReg64(DMAR_IQER_REG, 1n); // IQEI 1: descriptor with reserved bits / invalid type
+      if (bad) {
+        this.queueError(why);
         break;
       }
       head = (head + 1) % entries;
     }
-    this.setReg64(DMAR_IQH_REG, BigInt(head) << 4n);
+    this.setReg64(DMAR_IQH_REG, BigInt(head) << shift);
   }
 
   takeQueueLog(): { lo: bigint; hi: bigint }[] {
@@ -1093,6 +1125,23 @@ export class DmaTally {
   firstIotlbHit = false;
   firstHpaHi = 0;
   firstHpaLo = 0;
+}
+
+/**
+ * QEMU vtd_inv_desc_reserved_check(): in a 256-bit queue the upper half (qw2, qw3) of every
+ * descriptor type this unit knows is reserved; in a 128-bit queue the PASID-based descriptors
+ * (PASID-based IOTLB 0x6, PASID-cache 0x7, PASID-based device-TLB 0x8), which exist only in the
+ * 256-bit format, are an error. "" when the descriptor fits the queue's width; QEMU's message otherwise.
+ */
+export function descriptorWidthError(dw: boolean, lo: bigint, hi: bigint, qw2: bigint, qw3: bigint): string {
+  const type = Number(lo & 0xfn);
+  const name = ["", "context cache", "iotlb", "dev-iotlb", "iec", "wait", "piotlb inv", "pasid cache inv", "p-dev-iotlb inv"][type] ?? `type 0x${type.toString(16)}`;
+  if (dw) {
+    if (qw2 !== 0n || qw3 !== 0n) return `vtd_inv_desc_reserved_check: invalid ${name} desc val[3]: 0x${qw3.toString(16)} val[2]: 0x${qw2.toString(16)} val[1]=0x${hi.toString(16)} val[0]=0x${lo.toString(16)} (reserved nonzero)`;
+    return "";
+  }
+  if (type >= 0x6 && type <= 0x8) return `vtd_inv_desc_reserved_check: 256-bit ${name} desc in 128-bit invalidation queue`;
+  return "";
 }
 
 /** Reserved-bit checks of QEMU's descriptor handlers (vtd_process_context_cache_desc etc.). */
