@@ -1282,12 +1282,13 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
     }
     for (const alias of mNode.items as Node[]) {
       const it = r.deref(alias) ?? alias;
-      const m = r.fields(it, ["va", "size", "perm", "user", "hpa", "gpa"], "a PASID mapping");
+      const m = r.fields(it, ["va", "size", "perm", "user", "hpa", "gpa", "accessed"], "a PASID mapping");
       if (!m) return undefined;
       const va = addrReq(r, m, "va", "PASID mapping", it);
       const size = m.has("size") ? r.size(m.get("size")!.value, "size") : 4096n;
       const perm = m.has("perm") ? r.parsed(m.get("perm")!.value, "perm", "invalid-value", parsePerm) : "rw";
       const user = m.has("user") ? r.bool(m.get("user")!.value, "user") ?? true : true;
+      const accessed = m.has("accessed") ? r.bool(m.get("accessed")!.value, "accessed") ?? true : true;
       const hpa = m.has("hpa") ? r.addr(m.get("hpa")!.value, "hpa") : undefined;
       const gpa = m.has("gpa") ? r.addr(m.get("gpa")!.value, "gpa") : undefined;
       if (va === undefined || size === undefined || perm === undefined) return undefined;
@@ -1299,7 +1300,7 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
         r.error(it, "missing-key", l10n.t("a nested mapping needs \"gpa\": the guest-physical page the guest's first-level tables point at"), l10n.t("Add gpa: 0x... inside the VM's RAM."));
         return undefined;
       }
-      maps.push({ va, size, perm, user, ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
+      maps.push({ va, size, perm, user, ...(accessed ? {} : { accessed }), ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
     }
   }
   return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps });

@@ -348,6 +348,8 @@ export interface PasidMapSpec {
   perm: Perm;
   /** U/S = 1: user requests (and requests without PASID) may use it. Default true. */
   user: boolean;
+  /** false: the first-level leaf starts with A = D = 0 (a page the CPU never touched); the unit sets them on DMA. Default true. */
+  accessed?: boolean;
   /** The host page behind it (first-level, second-level); absent: pages the host allocates. */
   hpa?: bigint;
   /** Nested: the guest-physical page behind it (the guest's first-level tables map va -> gpa). */

@@ -34,6 +34,8 @@ import {
   VTD_FR_SM_EXECUTE,
   VTD_FR_SM_NESTED_FL_BEYOND,
   VTD_FR_SM_NESTED_FL_READ,
+  VTD_FR_SM_NESTED_FL_WRITE,
+  VTD_FR_FS_BIT_UPDATE_FAILED,
   VTD_FR_SM_NESTED_FL_TOP_READ,
   VTD_FR_SM_SLPTPTR_INV,
   VTD_FR_SM_SL_ACCESS_ERR,
@@ -107,6 +109,13 @@ export class FlptWalker {
   user = false;
   /** The fault decided at a second-level entry of a nested walk (the trail's last entry is an SL entry). */
   inSecondLevel = false;
+  /** Leaf D after the walk (set by this walk on a write): a read walk of a clean writable page must not fill the IOTLB. */
+  dirty = false;
+  /**
+   * Set Accessed / Dirty in the entries in memory as the hardware does (off for probes: a hover
+   * or an explanation never writes). QEMU vtd_iova_to_fspte / vtd_set_flag_in_pte.
+   */
+  updateAD = true;
 
   /** Record every entry read into `trail` (probes only). */
   recordTrail = false;
@@ -188,7 +197,21 @@ export class FlptWalker {
       const rsvdLo = level >= 4 ? FL_PS : large ? LARGE_RSVD_LO[level]! : 0;
       if ((lo & rsvdLo) !== 0 || (hi & (this.rsvdHi | xdRsvd)) !== 0) return VTD_FR_FS_PAGING_ENTRY_RSVD;
       if (req.exec && req.nxe && (hi & FL_XD_HI) !== 0) return VTD_FR_SM_EXECUTE;
-      if (level === 1 || large) {
+      const leaf = level === 1 || large;
+      if (this.updateAD) {
+        // VT-d 3.6 "Accessed, Extended Accessed, and Dirty Flags" as QEMU does it (vtd_iova_to_fspte:
+        // vtd_set_flag_in_pte(VTD_FL_A) on every level, VTD_FL_D on the leaf of a write; a failed
+        // write is VTD_FR_FS_BIT_UPDATE_FAILED). Nested: the entry's GPA must be writable in the
+        // second level (0x77). Only the low dword changes: no allocation.
+        const want = FL_A | (leaf && write ? FL_D : 0);
+        if ((lo & want) !== want) {
+          if (nest !== null && (this.sl.perm & 2) === 0) return VTD_FR_SM_NESTED_FL_WRITE;
+          if (!mem.write32(at, lo | want)) return VTD_FR_FS_BIT_UPDATE_FAILED;
+          if (record) this.trail[this.trail.length - 1] = flTrailEntry(level, index, at, lo | want, hi, this.haw, req.nxe);
+        }
+      }
+      if (leaf) {
+        this.dirty = ((this.updateAD && write ? lo | FL_D : lo) & FL_D) !== 0;
         const offMask = OFFSET_MASK_LO[level]!;
         const outLo = ((lo & ~offMask) | (iovaLo & offMask)) >>> 0;
         const outHi = (hi & this.addrHiMask) >>> 0;

@@ -111,11 +111,13 @@ export function unbindPasidStep(c: PasidStepContext, st: Extract<Step, { op: "un
 
 /**
  * A first-level leaf for a mapping: P, R/W when writable, U/S when user, A, and D when writable
- * (the bits Linux's __domain_mapping() and the CPU's page tables set for a present page).
+ * (the bits Linux's __domain_mapping() and the CPU's page tables set for a present page); without
+ * A and D for `accessed: false` (a page the CPU never touched: the IOMMU sets them, flpt.ts).
  */
 function flAttr(m: PasidMapSpec): bigint {
   const w = m.perm !== "r";
-  return BigInt(FL_P | FL_A | (w ? FL_RW | FL_D : 0) | (m.user ? FL_US : 0));
+  const ad = m.accessed === false ? 0 : FL_A | (w ? FL_D : 0);
+  return BigInt(FL_P | ad | (w ? FL_RW : 0) | (m.user ? FL_US : 0));
 }
 
 /** The (va, hpa) pages of a mapping: the given host pages, or pages the host allocates. */

@@ -80,6 +80,8 @@ export const VTD_FR_SM_NESTED_FL_BEYOND = 0x74;
 /** Nested: the FL-PML4 (top) entry / a lower first-level entry could not be read through the second-level tables. */
 export const VTD_FR_SM_NESTED_FL_TOP_READ = 0x75;
 export const VTD_FR_SM_NESTED_FL_READ = 0x76;
+/** Nested: an A/D update of a first-level entry the second level maps without write permission ("Write permission error in first-level paging entry in Nested translation"). */
+export const VTD_FR_SM_NESTED_FL_WRITE = 0x77;
 export const VTD_FR_SM_SL_ACCESS_ERR = 0x78;
 /**
  * VT-d spec §7.1.3 Table 26 "SSS.2" / "SSL.2": R = W = 0 in a second-level entry, or in the R/W
@@ -156,6 +158,7 @@ const REASON_NAMES: readonly (readonly [code: number, qemu: string, short?: stri
   [VTD_FR_SM_NESTED_FL_BEYOND, "", "nested: FL table beyond AW"],
   [VTD_FR_SM_NESTED_FL_TOP_READ, "", "nested: FL-PML4 unreadable"],
   [VTD_FR_SM_NESTED_FL_READ, "", "nested: FL table unreadable"],
+  [VTD_FR_SM_NESTED_FL_WRITE, "", "nested: FL A/D not writable"],
   [VTD_FR_SM_SL_ACCESS_ERR, "", "SL entry bad"],
   [VTD_FR_SM_SL_PERM, "", "SL R/W not set"],
   [VTD_FR_SM_SL_RSVD, "", "SL rsvd"],
@@ -168,7 +171,7 @@ const REASON_NAMES: readonly (readonly [code: number, qemu: string, short?: stri
   [VTD_FR_SM_WRITE, "VTD_FR_SM_WRITE", "no write permission"],
   [VTD_FR_SM_READ, "", "no read permission"],
   [VTD_FR_SM_INTERRUPT_ADDR, "VTD_FR_SM_INTERRUPT_ADDR", "interrupt range"],
-  [VTD_FR_FS_BIT_UPDATE_FAILED, "VTD_FR_FS_BIT_UPDATE_FAILED"],
+  [VTD_FR_FS_BIT_UPDATE_FAILED, "VTD_FR_FS_BIT_UPDATE_FAILED", "FL A/D update failed"],
 ];
 
 /** Code → QEMU enumerator name. */

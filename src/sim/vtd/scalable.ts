@@ -431,6 +431,7 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
       req.wpe = pe.wpe;
       req.nxe = pe.nxe;
       f.recordTrail = record;
+      f.updateAD = !probe;
       const nest = pe.pgtt === PGTT_NESTED ? { root: pe.slRoot, levels: pe.slLevels, width: pe.slWidth } : null;
       const savedW = u.walker.recordTrail;
       u.walker.recordTrail = record;
@@ -445,8 +446,9 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
         u.setPerm(f.perm);
         u.hpaLo = f.hpaLo >>> 0;
         u.hpaHi = f.hpaHi >>> 0;
-        // Cached only when user and supervisor requests would get the same answer from it.
-        if (!probe && pe.tag !== 0 && f.user && (f.perm === 3 || pe.wpe)) u.iotlb.fill(pe.tag, iovaHi, iovaLo, f.level, f.hpaHi, f.hpaLo, f.perm);
+        // Cached only when user and supervisor requests would get the same answer from it, and
+        // not a writable page whose D is still clear (the first write must walk to set it).
+        if (!probe && pe.tag !== 0 && f.user && (f.perm === 3 || pe.wpe) && (f.perm !== 3 || f.dirty)) u.iotlb.fill(pe.tag, iovaHi, iovaLo, f.level, f.hpaHi, f.hpaLo, f.perm);
       }
     }
   }
