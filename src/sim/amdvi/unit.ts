@@ -570,6 +570,11 @@ export class AmdViUnit implements DmaUnit {
     return this.translate(x.sid, iovaHi, iovaLo, x.write);
   }
 
+  /** One request from requester `rid` (HostUnit): translate(); `probe` logs no event. */
+  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
+    return this.translate(rid, iovaHi, iovaLo, write, probe);
+  }
+
   /** The trace's translation kind of the last request (DmaUnit; AmdKind has its values). */
   get xlateKind(): number {
     return this.kind;

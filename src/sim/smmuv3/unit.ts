@@ -1004,9 +1004,14 @@ export class SmmuV3Unit implements DmaUnit {
     translateEach(this, x, from, to, trace, step, tally);
   }
 
-  /** One transaction of a run (DmaUnit): the requester id's StreamID (sidOffset), no SubstreamID. */
+  /** One transaction of a run (DmaUnit). */
   dmaRequest(x: DmaTransfer, _t: number, _to: number, iovaHi: number, iovaLo: number): number {
-    return this.translate(x.sid + this.sidOffset, -1, iovaHi, iovaLo, x.write);
+    return this.request(x.sid, iovaHi, iovaLo, x.write, false);
+  }
+
+  /** One request from requester id `rid` (HostUnit): its StreamID (rid + sidOffset), no SubstreamID; `probe` records no event. */
+  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
+    return this.translate(rid + this.sidOffset, -1, iovaHi, iovaLo, write, probe);
   }
 
   /** The trace's domain of the last request (DmaUnit): its ASID (stage 1), else its VMID, else 0. */

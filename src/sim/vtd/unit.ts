@@ -867,6 +867,11 @@ export class DmarUnit implements DmaUnit {
     return this.runNext < this.runDone ? this.takeBurstResult(this.burst.results, this.burst.info, this.runNext++, this.runCe!, x.sid, iovaHi, iovaLo, x.write) : this.translate(x.sid, iovaHi, iovaLo, x.write);
   }
 
+  /** One request from requester `rid` (HostUnit): translate(); `probe` records no fault. */
+  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
+    return this.translate(rid, iovaHi, iovaLo, write, probe);
+  }
+
   /** The trace's translation kind of the last request (DmaUnit). */
   get xlateKind(): number {
     return this.kind;
