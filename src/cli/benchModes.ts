@@ -15,7 +15,7 @@
 import { IntelIommuDriver, type DmarDomain } from "../sim/vtd/driver.js";
 import { DmarUnit } from "../sim/vtd/unit.js";
 import { PGTT_NESTED } from "../sim/vtd/scalable.js";
-import type { IommuSpec } from "../scenario/types.js";
+import { vtdIommuSpec } from "../sim/vtd/spec.js";
 import { generate, requests, TABLE_BASE } from "./bench.js";
 
 export type BenchMode = "legacy" | "scalable" | "nested";
@@ -23,30 +23,8 @@ export const BENCH_MODES: readonly BenchMode[] = ["legacy", "scalable", "nested"
 
 const SID = 0x0100;
 
-function spec(scalable: boolean): IommuSpec {
-  return {
-    model: "intel-vtd",
-    addressWidth: 48,
-    sagaw: [39, 48],
-    cachingMode: false,
-    faultRecords: 8,
-    nd: 6,
-    iotlbSets: 256,
-    iotlbWays: 4,
-    superpages: { "2M": true, "1G": true },
-    passThrough: true,
-    queuedInvalidation: true,
-    deviceTlb: false,
-    pageSelectiveInvalidation: true,
-    mamv: 18,
-    hostPassThrough: false,
-    ...(scalable ? { scalable: true, firstLevel: false } : {}),
-    range: { start: 0, end: 0, line: 0, column: 0 },
-  };
-}
-
 export function runModeBench(mode: BenchMode, n: number, reps: number, log: (line: string) => void = () => {}): string {
-  const sp = spec(mode !== "legacy");
+  const sp = vtdIommuSpec(mode !== "legacy" ? { scalable: true, firstLevel: false } : {});
   const t = generate(DmarUnit.sramBytes(sp));
   const unit = new DmarUnit(t.mem, sp);
   const driver = new IntelIommuDriver(unit, t.mem);

@@ -1,6 +1,200 @@
 /**
- * The model-neutral shape of a `dma` step's transfers and their tally (every host IOMMU's hot
- * path, HostIommu.translateRun, fills the same tally). Defined beside the VT-d unit that came
- * first; re-exported here so machine.ts and the other models need not name a VT-d module.
+ * A `dma` step's transfers and their tally, and the one per-transaction loop every host IOMMU's
+ * hot path (HostIommu.translateRun) runs: translateEach. A model supplies one request at a time
+ * (DmaUnit.dmaRequest) and the result fields of its last request; the trace row, the tally's
+ * first-transaction fields and the bytes-per-transaction rule live here alone.
+ *
+ * Pure module: no vscode, no Node built-ins.
  */
-export { DmaTally, dmaTransfer, type DmaTransfer } from "./vtd/unit.js";
+import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../trace/trace.js";
+
+/** 4 KiB: a PCIe request does not cross a 4 KiB boundary (PCIe Base Spec, 2.2.7), so a transfer splits at them. */
+const PAGE = 4096;
+/** The trace's fault fate "recorded" (trace.ts, flags bits 3..5: 1 = recorded / logged). */
+const FATE_RECORDED = 1;
+/** The trace's translation kind "interrupt" (trace.ts, flags bits 6..7: 3 = interrupt). */
+const XLATE_INTERRUPT = 3;
+
+/**
+ * One requester's DMA transfer as a `dma` step issues it: `length` bytes from IOVA
+ * baseHi:baseLo + startOff, split at 4 KiB boundaries (PCIe requests do not cross them) into
+ * `pages` transactions, `repeat` times.
+ */
+export interface DmaTransfer {
+  sid: number;
+  write: boolean;
+  /** The first page's IOVA as uint32 halves (page aligned). */
+  baseHi: number;
+  baseLo: number;
+  /** Offset of the first byte in the first page. */
+  startOff: number;
+  /** Bytes per repetition (at most 1 GiB). */
+  length: number;
+  /** PASID of a request with PASID (scalable mode); absent or -1: requests without PASID. */
+  pasid?: number;
+  /** Transactions per repetition. */
+  pages: number;
+  repeat: number;
+}
+
+/** The transfer of `length` bytes at `iova` by requester `sid`, `repeat` times. */
+export function dmaTransfer(sid: number, iova: bigint, length: bigint, write: boolean, repeat: number, pasid = -1): DmaTransfer {
+  const startOff = Number(iova & 0xfffn);
+  const len = Number(length);
+  return {
+    sid,
+    write,
+    baseHi: Number((iova >> 32n) & 0xffffffffn),
+    baseLo: Number(iova & 0xfffff000n),
+    startOff,
+    length: len,
+    pages: Math.max(1, Math.ceil((startOff + len) / PAGE)),
+    repeat,
+    pasid,
+  };
+}
+
+/**
+ * What the transactions of a `dma` step did, summed over its runs (translateRun): numbers only,
+ * one tally per step.
+ */
+export class DmaTally {
+  transactions = 0;
+  faults = 0;
+  /** Reason of the step's first faulting transaction (0 before one). */
+  firstFault = 0;
+  /** Whether that fault reached a fault recording register. */
+  firstRecorded = false;
+  /** Transactions that translated from an IOTLB entry. */
+  iotlbHits = 0;
+  /** Bytes of the transactions that translated. */
+  bytes = 0;
+  /** The step's first transaction ran: whether it translated, from the IOTLB, and to which HPA. */
+  started = false;
+  firstOk = false;
+  firstIotlbHit = false;
+  firstHpaHi = 0;
+  firstHpaLo = 0;
+}
+
+/**
+ * Bytes of transaction `p` (0-based page of one repetition) of transfer x: the transfer's part of
+ * that 4 KiB page.
+ */
+export function transactionBytes(x: DmaTransfer, p: number): number {
+  return p === 0 ? Math.min(PAGE - x.startOff, x.length) : Math.min(PAGE, x.length + x.startOff - p * PAGE);
+}
+
+/**
+ * A host IOMMU unit as translateEach drives it: one request at a time, then the result fields of
+ * that request (model-neutral names; the trace's encodings, trace.ts). Fields, or getters that
+ * allocate nothing.
+ */
+export interface DmaUnit {
+  /**
+   * Transaction t of transfer x (of the run that ends before `to`), at IOVA iovaHi:iovaLo, as the
+   * hot path translates it (caches used and filled, faults recorded). Returns the model's fault
+   * code, 0 when it translated (or passed through).
+   */
+  dmaRequest(x: DmaTransfer, t: number, to: number, iovaHi: number, iovaLo: number): number;
+  /** The domain tag the request used (VT-d/AMD-Vi domain id, SMMUv3 ASID or VMID; 0 none). */
+  readonly did: number;
+  /** Answered by the IOTLB (TLB). */
+  readonly iotlbHit: boolean;
+  /** Answered by the device-configuration cache (context cache, DTE cache, STE cache). */
+  readonly ccHit: boolean;
+  /** The fault's fate (trace.ts flags bits 3..5: 0 none, 1 recorded, ...). */
+  readonly fate: number;
+  /** The translation kind (trace.ts flags bits 6..7: 0 untranslated, 1 pass-through, 2 translated, 3 interrupt). */
+  readonly xlateKind: number;
+  /** The trace's level column: leaf level of the walk (1 = 4 KiB), or of the fault; 0 none. */
+  readonly leafLevel: number;
+  /** The output address as uint32 halves (read only when the request translated). */
+  readonly hpaHi: number;
+  readonly hpaLo: number;
+}
+
+/**
+ * The hot path of every model: transactions [from, to) of transfer x (transaction t is page
+ * t % pages of repetition t / pages), each through unit.dmaRequest and appended to `trace` as the
+ * event the `dma` step records (step, requester, domain, flags, level, reason, IOVA, output
+ * address), summed into `tally`. Nothing is allocated per transaction: the event columns are
+ * written in place.
+ */
+export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
+  if (to <= from) return;
+  if (trace.length + (to - from) > trace.capacity) trace.reserve(trace.length + (to - from));
+  const { sid, pages, startOff, baseLo } = x;
+  const wflag = x.write ? F_WRITE : 0;
+  let p = from % pages;
+  // IOVA of page p as uint32 halves (the base is page aligned, so the carry is exact).
+  const at = baseLo + p * PAGE;
+  let lo = at % 0x100000000;
+  let hi = (x.baseHi + Math.floor(at / 0x100000000)) >>> 0;
+  const kind = trace.kind;
+  const stepCol = trace.step;
+  const sidCol = trace.sid;
+  const didCol = trace.did;
+  const flagsCol = trace.flags;
+  const levelCol = trace.level;
+  const reasonCol = trace.reason;
+  const aHi = trace.aHi;
+  const aLo = trace.aLo;
+  const bHi = trace.bHi;
+  const bLo = trace.bLo;
+  let i = trace.length;
+  let faults = 0;
+  let hits = 0;
+  let bytes = 0;
+  for (let t = from; t < to; t++) {
+    const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
+    const code = unit.dmaRequest(x, t, to, hi, reqLo);
+    const xk = unit.xlateKind;
+    const iotlbHit = unit.iotlbHit;
+    const fate = unit.fate;
+    const outHi = code === 0 ? unit.hpaHi : 0;
+    const outLo = code === 0 ? unit.hpaLo : 0;
+    kind[i] = xk === XLATE_INTERRUPT ? EventKind.Interrupt : EventKind.Dma;
+    stepCol[i] = step;
+    sidCol[i] = sid;
+    didCol[i] = unit.did;
+    flagsCol[i] = wflag | (iotlbHit ? F_IOTLB_HIT : 0) | (unit.ccHit ? F_CC_HIT : 0) | (fate << F_FATE_SHIFT) | (xk << F_XLATE_SHIFT);
+    levelCol[i] = unit.leafLevel;
+    reasonCol[i] = code;
+    aHi[i] = hi;
+    aLo[i] = reqLo;
+    bHi[i] = outHi;
+    bLo[i] = outLo;
+    i++;
+    if (!tally.started) {
+      tally.started = true;
+      tally.firstOk = code === 0;
+      tally.firstIotlbHit = iotlbHit;
+      tally.firstHpaHi = outHi;
+      tally.firstHpaLo = outLo;
+    }
+    if (code !== 0) {
+      if (tally.faults + faults === 0) {
+        tally.firstFault = code;
+        tally.firstRecorded = fate === FATE_RECORDED;
+      }
+      faults++;
+    } else {
+      bytes += transactionBytes(x, p);
+      if (iotlbHit) hits++;
+    }
+    if (++p === pages) {
+      p = 0;
+      lo = baseLo;
+      hi = x.baseHi;
+    } else {
+      lo = (lo + PAGE) >>> 0;
+      if (lo === 0) hi = (hi + 1) >>> 0;
+    }
+  }
+  trace.length = i;
+  tally.transactions += to - from;
+  tally.faults += faults;
+  tally.iotlbHits += hits;
+  tally.bytes += bytes;
+}

@@ -2,29 +2,13 @@ import type { IommuSpec, SourceRange } from "../../src/scenario/types.js";
 import { PhysicalMemory } from "../../src/sim/memory.js";
 import { IntelIommuDriver } from "../../src/sim/vtd/driver.js";
 import { DmarUnit } from "../../src/sim/vtd/unit.js";
+import { vtdIommuSpec } from "../../src/sim/vtd/spec.js";
 
 export const NO_RANGE: SourceRange = { start: 0, end: 0, line: 0, column: 0 };
 
+/** The default VT-d unit's spec (src/sim/vtd/spec.ts), with `over` on top. */
 export function vtdSpec(over: Partial<IommuSpec> = {}): IommuSpec {
-  return {
-    model: "intel-vtd",
-    addressWidth: 48,
-    sagaw: [39, 48],
-    cachingMode: false,
-    faultRecords: 8,
-    nd: 6,
-    iotlbSets: 256,
-    iotlbWays: 4,
-    superpages: { "2M": true, "1G": true },
-    passThrough: true,
-    queuedInvalidation: true,
-    deviceTlb: false,
-    pageSelectiveInvalidation: true,
-    mamv: 18,
-    hostPassThrough: false,
-    range: NO_RANGE,
-    ...over,
-  };
+  return vtdIommuSpec({ range: NO_RANGE, ...over });
 }
 
 /** A booted unit + driver on 16 GiB of host memory. */

@@ -4,13 +4,13 @@
  * event-log interrupt serviced as iommu_poll_events prints it.
  */
 import type { IommuSpec, PciDeviceSpec } from "../../scenario/types.js";
-import type { HostDomain, HostIommu, HostIommuSnapshot, ProbeResult, RegisterPoke, Share } from "../host-iommu.js";
+import type { HostDomain, HostIommu, HostIommuSnapshot, RegisterPoke, Share } from "../host-iommu.js";
+import { UnitHost } from "../unitHost.js";
 import type { IommuUnit } from "../iommu.js";
 import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
 import { Ratelimit } from "../printk.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
-import type { DmaTally, DmaTransfer } from "../dma.js";
 import { AmdIommuDriver, type AmdDomain, type AmdDriverSnapshot } from "./driver.js";
 import { AmdViModel } from "./model.js";
 import { AmdViUnit, type AmdUnitSnapshot } from "./unit.js";
@@ -31,7 +31,7 @@ export function amdLevels(width: number): number {
   return Math.max(3, Math.min(6, Math.ceil((width - 12) / 9)));
 }
 
-export class AmdViHost implements HostIommu {
+export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   readonly unit: AmdViUnit;
   readonly driver: AmdIommuDriver;
   readonly iommu: IommuUnit;
@@ -51,6 +51,7 @@ export class AmdViHost implements HostIommu {
     pci: readonly PciDeviceSpec[],
     private readonly kernel: string,
   ) {
+    super();
     const maxLevels = amdLevels(spec.addressWidth);
     this.unit = new AmdViUnit(mem, { iotlbSets: spec.iotlbSets, iotlbWays: spec.iotlbWays, maxLevels });
     // last_bdf: the IVHD's device range; here the last requester id of the highest bus in use.
@@ -110,33 +111,6 @@ export class AmdViHost implements HostIommu {
       if (d !== undefined) this.driver.map(d, u.start, u.start, u.size, (u.read ? 1 : 0) | (u.write ? 2 : 0));
     }
     this.unit.takeCommandLog();
-  }
-
-  translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
-    this.unit.translateRun(x, from, to, trace, step, tally);
-  }
-
-  probe(sid: number, iova: bigint, write: boolean): ProbeResult {
-    const u = this.unit;
-    const code = u.translate(sid, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), write, true);
-    return { code, cached: u.iotlbHit, hpa: code === 0 ? (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0) : 0n, level: u.level };
-  }
-
-  transact(sid: number, iovaHi: number, iovaLo: number, write: boolean): number {
-    return this.unit.translate(sid, iovaHi, iovaLo, write);
-  }
-
-  get fate(): number {
-    return this.unit.fate;
-  }
-
-  scratch<T>(use: () => T): T {
-    const saved = this.unit.snapshot();
-    try {
-      return use();
-    } finally {
-      this.unit.restore(saved);
-    }
   }
 
   /** A poke of the Device Table Base register (the AMD twin of RTADDR): written, no flush. */

@@ -36,6 +36,7 @@ import {
   type Verdict,
 } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
+import { NO_CHILDREN, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
 import { formatSid } from "../bdf.js";
 import type { AmdIommuDriver } from "./driver.js";
 import { invIommuPages } from "./driver.js";
@@ -336,7 +337,7 @@ export class AmdViModel implements IommuUnit {
     }
     const rest = n - out.length;
     if (rest > 0) {
-      const np: NotPresentNode = { kind: "not-present", key: "absent", raw: [], fields: [], first: 0, last: n - 1, count: rest, hasChildren: false, children: () => [], child: () => undefined };
+      const np: NotPresentNode = { kind: "not-present", key: "absent", raw: [], fields: [], first: 0, last: n - 1, count: rest, ...NO_CHILDREN };
       out.push(np);
     }
     return out;
@@ -419,26 +420,15 @@ export class AmdViModel implements IommuUnit {
   }
 
   private tableEntries(table: bigint, level: number, iovaBase: bigint): TableNode[] {
-    if (this.mem.readU64(Number(table)) === undefined) return [{ kind: "unreadable", key: "unreadable", address: table, raw: [], fields: [], reason: EVENT_TYPE_PAGE_TAB_ERR, hasChildren: false, children: () => [], child: () => undefined }];
-    const out: TableNode[] = [];
-    const span = 1n << BigInt(12 + 9 * (level - 1));
-    let runStart = -1;
-    const closeRun = (end: number) => {
-      if (runStart < 0) return;
-      out.push({ kind: "not-present", key: `n${runStart}-${end}`, raw: [], fields: [], first: runStart, last: end, count: end - runStart + 1, iova: { first: iovaBase + BigInt(runStart) * span, last: iovaBase + BigInt(end + 1) * span - 1n }, hasChildren: false, children: () => [], child: () => undefined });
-      runStart = -1;
-    };
-    for (let i = 0; i < 512; i++) {
-      const v = this.mem.readU64(Number(table) + i * 8) ?? 0n;
-      if ((v & 1n) === 0n) {
-        if (runStart < 0) runStart = i;
-        continue;
-      }
-      closeRun(i - 1);
-      out.push(this.pte(table, level, i, iovaBase, v));
-    }
-    closeRun(511);
-    return out;
+    if (this.mem.readU64(Number(table)) === undefined) return [unreadableNode("unreadable", table, EVENT_TYPE_PAGE_TAB_ERR)];
+    return tableLevelNodes(this.mem, {
+      table: Number(table),
+      entries: 512,
+      iovaBase,
+      span: 1n << BigInt(12 + 9 * (level - 1)),
+      present: (v) => (v & 1n) !== 0n, // PTE.PR (bit 0)
+      node: (i, v) => this.pte(table, level, i, iovaBase, v),
+    });
   }
 
   private iotlbEntries(): IotlbEntryNode[] {
@@ -453,9 +443,7 @@ export class AmdViModel implements IommuUnit {
       pageSize: 4096n,
       perm: e.perm,
       slot: `set ${e.set} way ${e.way} (leaf page ${2 ** (e.pageShift - 12) * 4} KiB)`,
-      hasChildren: false,
-      children: () => [],
-      child: () => undefined,
+      ...NO_CHILDREN,
     }));
   }
 
@@ -474,9 +462,7 @@ export class AmdViModel implements IommuUnit {
         levels: mode,
         pageTable: BigInt(hi0 & 0xfffff) * 0x100000000n + BigInt((lo0 & 0xfffff000) >>> 0),
         fpd: (hi1 & 4) !== 0,
-        hasChildren: false,
-        children: () => [],
-        child: () => undefined,
+        ...NO_CHILDREN,
       };
     });
   }

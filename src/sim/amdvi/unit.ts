@@ -18,8 +18,8 @@
  * Pure module: no vscode, no Node built-ins.
  */
 import type { PhysicalMemory } from "../memory.js";
-import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
-import type { DmaTally, DmaTransfer } from "../dma.js";
+import type { Trace } from "../../trace/trace.js";
+import { translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
 import {
   CMD_COMPL_WAIT,
@@ -109,7 +109,7 @@ export interface AmdUnitOptions {
   maxLevels: number;
 }
 
-export class AmdViUnit {
+export class AmdViUnit implements DmaUnit {
   readonly mem: PhysicalMemory;
   readonly iotlb: AmdIotlb;
   readonly maxLevels: number;
@@ -558,68 +558,36 @@ export class AmdViUnit {
   }
 
   /**
-   * Transactions [from, to) of transfer `x`, one trace event each (the columns of the VT-d
-   * unit's translateRun, so every view reads both alike). No allocation.
+   * Transactions [from, to) of transfer `x`, one trace event each (sim/dma.ts translateEach, the
+   * loop every model runs, so every view reads them alike). No allocation.
    */
   translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
-    if (to <= from) return;
-    if (trace.length + (to - from) > trace.capacity) trace.reserve(trace.length + (to - from));
-    const { sid, write, pages, startOff, length, baseLo } = x;
-    const wflag = write ? F_WRITE : 0;
-    let p = from % pages;
-    const at = baseLo + p * 4096;
-    let lo = at % 0x100000000;
-    let hi = (x.baseHi + Math.floor(at / 0x100000000)) >>> 0;
-    let i = trace.length;
-    let faults = 0;
-    let hits = 0;
-    let bytes = 0;
-    for (let t = from; t < to; t++) {
-      const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
-      const code = this.translate(sid, hi, reqLo, write);
-      trace.kind[i] = this.kind === AmdKind.Interrupt ? EventKind.Interrupt : EventKind.Dma;
-      trace.step[i] = step;
-      trace.sid[i] = sid;
-      trace.did[i] = this.did;
-      trace.flags[i] = wflag | (this.iotlbHit ? F_IOTLB_HIT : 0) | (this.dtcHit ? F_CC_HIT : 0) | (this.fate << F_FATE_SHIFT) | (this.kind << F_XLATE_SHIFT);
-      trace.level[i] = this.level;
-      trace.reason[i] = code;
-      trace.aHi[i] = hi;
-      trace.aLo[i] = reqLo;
-      trace.bHi[i] = code === 0 ? this.hpaHi : 0;
-      trace.bLo[i] = code === 0 ? this.hpaLo : 0;
-      i++;
-      if (!tally.started) {
-        tally.started = true;
-        tally.firstOk = code === 0;
-        tally.firstIotlbHit = this.iotlbHit;
-        tally.firstHpaHi = code === 0 ? this.hpaHi : 0;
-        tally.firstHpaLo = code === 0 ? this.hpaLo : 0;
-      }
-      if (code !== 0) {
-        if (tally.faults + faults === 0) {
-          tally.firstFault = code;
-          tally.firstRecorded = this.fate === AmdFate.Logged;
-        }
-        faults++;
-      } else {
-        bytes += p === 0 ? Math.min(4096 - startOff, length) : Math.min(4096, length + startOff - p * 4096);
-        if (this.iotlbHit) hits++;
-      }
-      if (++p === pages) {
-        p = 0;
-        lo = baseLo;
-        hi = x.baseHi;
-      } else {
-        lo = (lo + 4096) >>> 0;
-        if (lo === 0) hi = (hi + 1) >>> 0;
-      }
-    }
-    trace.length = i;
-    tally.transactions += to - from;
-    tally.faults += faults;
-    tally.iotlbHits += hits;
-    tally.bytes += bytes;
+    translateEach(this, x, from, to, trace, step, tally);
+  }
+
+  /** One transaction of a run (DmaUnit): translate() with caches and the event log. */
+  dmaRequest(x: DmaTransfer, _t: number, _to: number, iovaHi: number, iovaLo: number): number {
+    return this.translate(x.sid, iovaHi, iovaLo, x.write);
+  }
+
+  /** One request from requester `rid` (HostUnit): translate(); `probe` logs no event. */
+  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
+    return this.translate(rid, iovaHi, iovaLo, write, probe);
+  }
+
+  /** The trace's translation kind of the last request (DmaUnit; AmdKind has its values). */
+  get xlateKind(): number {
+    return this.kind;
+  }
+
+  /** The device-table-entry cache answered the last request (DmaUnit). */
+  get ccHit(): boolean {
+    return this.dtcHit;
+  }
+
+  /** The trace's level of the last request (DmaUnit): the leaf level. */
+  get leafLevel(): number {
+    return this.level;
   }
 
   // ------------------------------------------------------------------ state

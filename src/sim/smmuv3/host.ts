@@ -4,11 +4,11 @@
  * as StreamID = RID - rid-base + sid-base (the root complex's iommu-map / IORT ID mapping).
  */
 import type { IommuSpec } from "../../scenario/types.js";
-import type { HostDomain, HostIommu, HostIommuSnapshot, ProbeResult, RegisterPoke, Share } from "../host-iommu.js";
+import type { HostDomain, HostIommu, HostIommuSnapshot, RegisterPoke, Share } from "../host-iommu.js";
+import { UnitHost } from "../unitHost.js";
 import type { IommuUnit } from "../iommu.js";
 import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
-import type { DmaTally, DmaTransfer } from "../dma.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
 import { formatSid } from "../bdf.js";
 import { smmuKernelEra } from "./dmesg.js";
@@ -26,7 +26,7 @@ export interface SmmuV3HostSnapshot extends HostIommuSnapshot {
   driver: SmmuDriverSnapshot;
 }
 
-export class SmmuV3Host implements HostIommu {
+export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   readonly unit: SmmuV3Unit;
   readonly driver: ArmSmmuV3Driver;
   readonly iommu: IommuUnit;
@@ -37,6 +37,7 @@ export class SmmuV3Host implements HostIommu {
   }
 
   constructor(mem: PhysicalMemory, spec: IommuSpec, kernel?: string) {
+    super();
     const s = spec.smmu;
     const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift } : {}) };
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
@@ -95,33 +96,6 @@ export class SmmuV3Host implements HostIommu {
 
   endBoot(): void {
     this.driver.issued = [];
-  }
-
-  translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
-    this.unit.translateRun(x, from, to, trace, step, tally);
-  }
-
-  probe(rid: number, iova: bigint, write: boolean): ProbeResult {
-    const u = this.unit;
-    const code = u.translate(this.sid(rid), -1, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), write, true);
-    return { code, cached: u.tlbHit, hpa: code === 0 ? BigInt(u.oa) : 0n, level: 4 - u.level };
-  }
-
-  transact(rid: number, iovaHi: number, iovaLo: number, write: boolean): number {
-    return this.unit.translate(this.sid(rid), -1, iovaHi, iovaLo, write);
-  }
-
-  get fate(): number {
-    return this.unit.fate;
-  }
-
-  scratch<T>(use: () => T): T {
-    const saved = this.unit.snapshot();
-    try {
-      return use();
-    } finally {
-      this.unit.restore(saved);
-    }
   }
 
   /** A poke of SMMU_STRTAB_BASE: the register write alone (no CMD_CFGI_ALL), so cached STEs still answer. */

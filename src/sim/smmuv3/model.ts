@@ -29,7 +29,6 @@ import {
   type InvalidateResult,
   type IommuUnit,
   type IotlbEntryNode,
-  type NotPresentNode,
   type PageEntryNode,
   type ReasonInfo,
   type RegisterView,
@@ -41,10 +40,10 @@ import {
   type TrailEntry,
   type TranslateRequest,
   type Translation,
-  type UnreadableNode,
   type Verdict,
 } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
+import { NO_CHILDREN, notPresentNode, readWords, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
 import { renderEvent, smmuKernelEra } from "./dmesg.js";
 import { cmd, type ArmSmmuV3Driver } from "./driver.js";
 import {
@@ -381,13 +380,13 @@ export class SmmuV3Model implements IommuUnit {
     } else steAt = u.strtabAddr + t.sid * 64;
     if (t.structure === "context-lo") return steAt;
     if (t.structure === "context-hi") return steAt + 8;
-    const words = readN(mem, steAt, 8);
+    const words = readWords(mem, steAt, 8);
     if (!words) return `the STE of StreamID ${hex(t.sid)} is not readable`;
     const ste = u.decodeSte(t.sid, steAt, words);
     if (ste.bad !== undefined) return `the STE of StreamID ${hex(t.sid)} is invalid: ${ste.bad}`;
     let cfg: StageConfig | undefined;
     if (ste.config === STE_CFG_S1 || ste.config === STE_CFG_NESTED) {
-      const cw = readN(mem, ste.s1ContextPtr, 8);
+      const cw = readWords(mem, ste.s1ContextPtr, 8);
       if (!cw) return "the CD is not readable";
       const cd = u.decodeCd(ste.s1ContextPtr, cw);
       if (cd.bad !== undefined) return `the CD is invalid: ${cd.bad}`;
@@ -492,7 +491,7 @@ export class SmmuV3Model implements IommuUnit {
       const at = u.strtabAddr + i * 8;
       const d = this.mem.readU64(at);
       if (d === undefined) {
-        out.push(unreadable(`l1-${i}`, at, F_STE_FETCH));
+        out.push(unreadableNode(`l1-${i}`, at, F_STE_FETCH));
         continue;
       }
       const span = Number(d & 0x1fn);
@@ -519,7 +518,7 @@ export class SmmuV3Model implements IommuUnit {
       };
       out.push(node);
     }
-    if (absent > 0) out.push({ kind: "not-present", key: "absent", raw: [], fields: [], label: `${absent} L1STD${absent === 1 ? "" : "s"} invalid`, description: "Span = 0: C_BAD_STREAMID", first: 0, last: n - 1, count: absent, hasChildren: false, children: () => [], child: () => undefined });
+    if (absent > 0) out.push(notPresentNode("absent", 0, n - 1, absent, { label: `${absent} L1STD${absent === 1 ? "" : "s"} invalid`, description: "Span = 0: C_BAD_STREAMID" }));
     return out;
   }
 
@@ -529,9 +528,9 @@ export class SmmuV3Model implements IommuUnit {
     let aborting = 0;
     for (let i = 0; i < count; i++) {
       const at = tableAt + i * 64;
-      const words = readN(this.mem, at, 8);
+      const words = readWords(this.mem, at, 8);
       if (!words) {
-        out.push(unreadable(`ste-${i}`, at, F_STE_FETCH));
+        out.push(unreadableNode(`ste-${i}`, at, F_STE_FETCH));
         break;
       }
       const ste = u.decodeSte(firstSid + i, at, words);
@@ -542,7 +541,7 @@ export class SmmuV3Model implements IommuUnit {
       if (!ste.valid && words.every((w) => w === 0n)) continue;
       out.push(this.steNode(ste));
     }
-    if (aborting > 0) out.push({ kind: "not-present", key: "abort", raw: [], fields: [], label: `${aborting} STE${aborting === 1 ? "" : "s"} abort`, description: "V = 1, Config = abort: DMA terminated without an event", first: firstSid, last: firstSid + count - 1, count: aborting, hasChildren: false, children: () => [], child: () => undefined });
+    if (aborting > 0) out.push({ kind: "not-present", key: "abort", raw: [], fields: [], label: `${aborting} STE${aborting === 1 ? "" : "s"} abort`, description: "V = 1, Config = abort: DMA terminated without an event", first: firstSid, last: firstSid + count - 1, count: aborting, ...NO_CHILDREN });
     return out;
   }
 
@@ -553,7 +552,7 @@ export class SmmuV3Model implements IommuUnit {
     const s2 = cfg === STE_CFG_S2 || cfg === STE_CFG_NESTED;
     let cd: Cd | undefined;
     if (ste.bad === undefined && s1) {
-      const cw = readN(this.mem, ste.s1ContextPtr, 8);
+      const cw = readWords(this.mem, ste.s1ContextPtr, 8);
       if (cw) cd = u.decodeCd(ste.s1ContextPtr, cw);
     }
     const stage = cd && cd.bad === undefined ? cd.s1 : s2 ? ste.s2 : undefined;
@@ -561,7 +560,7 @@ export class SmmuV3Model implements IommuUnit {
     const children = (): TableNode[] => {
       if (ste.bad !== undefined) return [];
       const out: TableNode[] = [];
-      if (s1) out.push(cd ? this.cdNode(ste, cd) : unreadable("cd", ste.s1ContextPtr, F_CD_FETCH));
+      if (s1) out.push(cd ? this.cdNode(ste, cd) : unreadableNode("cd", ste.s1ContextPtr, F_CD_FETCH));
       if (s2 && ste.s2) out.push(this.s2Node(ste, ste.s2));
       return out;
     };
@@ -633,7 +632,7 @@ export class SmmuV3Model implements IommuUnit {
   }
 
   private cdOf(ste: Ste): Cd | undefined {
-    const cw = readN(this.mem, ste.s1ContextPtr, 8);
+    const cw = readWords(this.mem, ste.s1ContextPtr, 8);
     return cw ? this.unit.decodeCd(ste.s1ContextPtr, cw) : undefined;
   }
 
@@ -645,7 +644,7 @@ export class SmmuV3Model implements IommuUnit {
     for (const sid of d.sids) {
       if (sid === ste.sid) continue;
       const at = this.driver!.steAddress(sid, false);
-      const w = at === undefined ? undefined : readN(this.mem, at, 8);
+      const w = at === undefined ? undefined : readWords(this.mem, at, 8);
       if (w && at !== undefined && same(this.unit.decodeSte(sid, at, w))) out.push(sid - this.unit.sidOffset);
     }
     return out;
@@ -653,34 +652,17 @@ export class SmmuV3Model implements IommuUnit {
 
   /** The descriptors of one table (level `level`, covering IOVAs from `base`), valid ones as nodes, invalid runs collapsed. */
   private tableNodes(cfg: StageConfig, table: number, level: number, base: number, bitsHere: number): TableNode[] {
-    const out: TableNode[] = [];
-    const n = 2 ** (level === cfg.startLevel ? bitsHere : 9);
-    const shift = levelShift(level);
-    const span = 2 ** shift;
-    let runStart = -1;
-    const flush = (end: number) => {
-      if (runStart < 0) return;
-      const node: NotPresentNode = { kind: "not-present", key: `np-${runStart}`, raw: [], fields: [], first: runStart, last: end, iova: { first: BigInt(base + runStart * span), last: BigInt(base + (end + 1) * span - 1) }, count: end - runStart + 1, hasChildren: false, children: () => [], child: () => undefined };
-      out.push(node);
-      runStart = -1;
-    };
-    for (let i = 0; i < n; i++) {
-      const at = table + i * 8;
-      const v = this.mem.readU64(at);
-      if (v === undefined) {
-        flush(i - 1);
-        out.push(unreadable(`t-${i}`, at, F_WALK_EABT));
-        break;
-      }
-      if ((v & 1n) === 0n) {
-        if (runStart < 0) runStart = i;
-        continue;
-      }
-      flush(i - 1);
-      out.push(this.descNode(cfg, level, i, at, v, base + i * span));
-    }
-    flush(n - 1);
-    return out;
+    const span = 2 ** levelShift(level);
+    return tableLevelNodes(this.mem, {
+      table,
+      entries: 2 ** (level === cfg.startLevel ? bitsHere : 9),
+      iovaBase: BigInt(base),
+      span: BigInt(span),
+      present: (v) => (v & 1n) !== 0n, // descriptor bit 0: valid
+      node: (i, v) => this.descNode(cfg, level, i, table + i * 8, v, base + i * span),
+      runKey: (first) => `np-${first}`,
+      unreadable: (i, at) => unreadableNode(`t-${i}`, at, F_WALK_EABT),
+    });
   }
 
   private descNode(cfg: StageConfig, level: number, index: number, at: number, v: bigint, iova: number): PageEntryNode {
@@ -736,9 +718,7 @@ export class SmmuV3Model implements IommuUnit {
         pageSize: BigInt(size),
         perm: t.perm[i]!,
         slot: `set ${set} way ${i % t.ways} · ${kind === 1 ? `stage 1 ASID ${t.asid[i]}` : kind === 2 ? `stage 2 VMID ${t.vmid[i]}` : `nested ASID ${t.asid[i]} VMID ${t.vmid[i]}`}`,
-        hasChildren: false,
-        children: () => [],
-        child: () => undefined,
+        ...NO_CHILDREN,
       };
     });
   }
@@ -758,26 +738,10 @@ export class SmmuV3Model implements IommuUnit {
         levels: stage ? 4 - stage.startLevel : 0,
         pageTable: BigInt(stage?.ttb ?? s.s1ContextPtr),
         fpd: !s.s2Record,
-        hasChildren: false,
-        children: () => [],
-        child: () => undefined,
+        ...NO_CHILDREN,
       };
     });
   }
-}
-
-function unreadable(key: string, at: number, reason: number): UnreadableNode {
-  return { kind: "unreadable", key, address: BigInt(at), raw: [], fields: [], reason, hasChildren: false, children: () => [], child: () => undefined };
-}
-
-function readN(mem: PhysicalMemory, at: number, n: number): bigint[] | undefined {
-  const out: bigint[] = [];
-  for (let i = 0; i < n; i++) {
-    const v = mem.readU64(at + i * 8);
-    if (v === undefined) return undefined;
-    out.push(v);
-  }
-  return out;
 }
 
 /** The contract view of an SMMU and the driver that issues its commands. */

@@ -12,7 +12,8 @@
  * Pure module: no vscode, no Node built-ins.
  */
 import type { PhysicalMemory } from "../memory.js";
-import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
+import type { Trace } from "../../trace/trace.js";
+import { translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import {
   ABORT_NO_EVENT,
   C_BAD_CD,
@@ -282,7 +283,7 @@ export class SmmuTlb {
   }
 }
 
-export class SmmuV3Unit {
+export class SmmuV3Unit implements DmaUnit {
   readonly tlb: SmmuTlb;
   readonly s1: StageWalker;
   readonly s2: StageWalker;
@@ -994,73 +995,56 @@ export class SmmuV3Unit {
   }
 
   /**
-   * Transactions [from, to) of a DMA transfer (transaction t is page t % pages of repetition
-   * t / pages), each through translate() and appended to `trace` as the `dma` step's event: the
-   * model-neutral columns every host IOMMU fills (step, StreamID, domain = ASID or VMID, flags,
-   * level, event id, IOVA, output address). Nothing is allocated per transaction.
+   * Transactions [from, to) of a DMA transfer, each through translate() and appended to `trace` as
+   * the `dma` step's event by translateEach (sim/dma.ts), the loop every host IOMMU runs: step,
+   * requester id, domain = ASID or VMID, flags, level, event id, IOVA, output address. Nothing is
+   * allocated per transaction.
    */
-  translateRun(x: SmmuDmaTransfer, from: number, to: number, trace: Trace, step: number, tally: SmmuDmaTally): void {
-    if (to <= from) return;
-    if (trace.length + (to - from) > trace.capacity) trace.reserve(trace.length + (to - from));
-    const { sid, write, pages, startOff, length, baseLo } = x;
-    const wflag = write ? F_WRITE : 0;
-    let p = from % pages;
-    const at = baseLo + p * 4096;
-    let lo = at % TWO32;
-    let hi = (x.baseHi + Math.floor(at / TWO32)) >>> 0;
-    let i = trace.length;
-    let faults = 0;
-    let hits = 0;
-    let bytes = 0;
-    for (let t = from; t < to; t++) {
-      const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
-      const code = this.translate(sid + this.sidOffset, -1, hi, reqLo, write);
-      const hit = this.tlbHit;
-      trace.kind[i] = EventKind.Dma;
-      trace.step[i] = step;
-      trace.sid[i] = sid;
-      trace.did[i] = this.asid >= 0 ? this.asid : this.vmid >= 0 ? this.vmid : 0;
-      trace.flags[i] = wflag | (hit ? F_IOTLB_HIT : 0) | (this.steHit ? F_CC_HIT : 0) | (this.fate << F_FATE_SHIFT) | (this.xlateKind << F_XLATE_SHIFT);
-      trace.level[i] = code === 0 && this.kind === SmmuKind.Translated ? 4 - this.level : code !== 0 && this.level > 0 ? 4 - this.level : 0;
-      trace.reason[i] = code;
-      trace.aHi[i] = hi;
-      trace.aLo[i] = reqLo;
-      const oaHi = code === 0 ? Math.floor(this.oa / TWO32) : 0;
-      const oaLo = code === 0 ? this.oa % TWO32 : 0;
-      trace.bHi[i] = oaHi;
-      trace.bLo[i] = oaLo;
-      i++;
-      if (!tally.started) {
-        tally.started = true;
-        tally.firstOk = code === 0;
-        tally.firstIotlbHit = hit;
-        tally.firstHpaHi = oaHi;
-        tally.firstHpaLo = oaLo;
-      }
-      if (code !== 0) {
-        if (tally.faults + faults === 0) {
-          tally.firstFault = code;
-          tally.firstRecorded = this.fate === 1;
-        }
-        faults++;
-      } else {
-        bytes += p === 0 ? Math.min(4096 - startOff, length) : Math.min(4096, length + startOff - p * 4096);
-        if (hit) hits++;
-      }
-      if (++p === pages) {
-        p = 0;
-        lo = baseLo;
-        hi = x.baseHi;
-      } else {
-        lo = (lo + 4096) >>> 0;
-        if (lo === 0) hi = (hi + 1) >>> 0;
-      }
-    }
-    trace.length = i;
-    tally.transactions += to - from;
-    tally.faults += faults;
-    tally.iotlbHits += hits;
-    tally.bytes += bytes;
+  translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
+    translateEach(this, x, from, to, trace, step, tally);
+  }
+
+  /** One transaction of a run (DmaUnit). */
+  dmaRequest(x: DmaTransfer, _t: number, _to: number, iovaHi: number, iovaLo: number): number {
+    return this.request(x.sid, iovaHi, iovaLo, x.write, false);
+  }
+
+  /** One request from requester id `rid` (HostUnit): its StreamID (rid + sidOffset), no SubstreamID; `probe` records no event. */
+  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
+    return this.translate(rid + this.sidOffset, -1, iovaHi, iovaLo, write, probe);
+  }
+
+  /** The trace's domain of the last request (DmaUnit): its ASID (stage 1), else its VMID, else 0. */
+  get did(): number {
+    return this.asid >= 0 ? this.asid : this.vmid >= 0 ? this.vmid : 0;
+  }
+
+  /** The TLB answered the last request (DmaUnit). */
+  get iotlbHit(): boolean {
+    return this.tlbHit;
+  }
+
+  /** The STE cache answered the last request (DmaUnit). */
+  get ccHit(): boolean {
+    return this.steHit;
+  }
+
+  /**
+   * The trace's level of the last request (DmaUnit): the leaf of a translation, or the level a
+   * walk faulted at, counted as VT-d counts them (4 - the Arm level: Arm level 3 = 4 KiB leaf = 1);
+   * 0 for a bypass or a fault before any walk.
+   */
+  get leafLevel(): number {
+    return this.kind === SmmuKind.Translated || (this.kind === SmmuKind.Fault && this.level > 0) ? 4 - this.level : 0;
+  }
+
+  /** The output address of the last request as uint32 halves (DmaUnit). */
+  get hpaHi(): number {
+    return Math.floor(this.oa / TWO32);
+  }
+
+  get hpaLo(): number {
+    return this.oa % TWO32;
   }
 
   tlbEntries(): number[] {
@@ -1086,32 +1070,6 @@ export class SmmuV3Unit {
     this.tlb.restore(s.tlb);
     this.counters = { ...s.counters };
   }
-}
-
-/** The shape of a `dma` step's transfer (the machine's DmaTransfer; sim/vtd/unit.ts). */
-export interface SmmuDmaTransfer {
-  sid: number;
-  write: boolean;
-  baseHi: number;
-  baseLo: number;
-  startOff: number;
-  length: number;
-  pages: number;
-}
-
-/** The tally a `dma` step sums its transactions into (the machine's DmaTally). */
-export interface SmmuDmaTally {
-  transactions: number;
-  faults: number;
-  firstFault: number;
-  firstRecorded: boolean;
-  iotlbHits: number;
-  bytes: number;
-  started: boolean;
-  firstOk: boolean;
-  firstIotlbHit: boolean;
-  firstHpaHi: number;
-  firstHpaLo: number;
 }
 
 /** Internal marker: CD.EPD0 = 1 disables TTB0 walks, a translation fault at no level. */

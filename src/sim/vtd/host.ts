@@ -3,7 +3,8 @@
  * and Linux's intel-iommu driver, as the machine and the VMM drive them.
  */
 import type { IommuSpec } from "../../scenario/types.js";
-import type { HostDomain, HostIommu, HostIommuSnapshot, ProbeResult, RegisterPoke, Share } from "../host-iommu.js";
+import type { HostDomain, HostIommu, HostIommuSnapshot, RegisterPoke, Share } from "../host-iommu.js";
+import { UnitHost } from "../unitHost.js";
 import type { IommuUnit } from "../iommu.js";
 import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
@@ -11,7 +12,7 @@ import { EventKind, type Trace } from "../../trace/trace.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./driver.js";
 import { vtdUnit } from "./model.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./regs.js";
-import { DmarUnit, type DmaTally, type DmaTransfer, type DmarUnitSnapshot } from "./unit.js";
+import { DmarUnit, type DmarUnitSnapshot } from "./unit.js";
 import { GCMD_CFI, IrqRemapDriver } from "./intremap.js";
 import { pokeIqa } from "./iqa.js";
 
@@ -24,7 +25,7 @@ export interface VtdHostSnapshot extends HostIommuSnapshot {
   driver: DriverSnapshot;
 }
 
-export class VtdHost implements HostIommu {
+export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
   readonly unit: DmarUnit;
   readonly driver: IntelIommuDriver;
   readonly iommu: IommuUnit;
@@ -37,6 +38,7 @@ export class VtdHost implements HostIommu {
   }
 
   constructor(mem: PhysicalMemory, spec: IommuSpec) {
+    super();
     this.unit = new DmarUnit(mem, spec);
     this.driver = new IntelIommuDriver(this.unit, mem);
     this.iommu = vtdUnit(this.unit, this.driver, mem);
@@ -78,33 +80,6 @@ export class VtdHost implements HostIommu {
   endBoot(): void {
     this.driver.takeIssued();
     this.unit.takeQueueLog();
-  }
-
-  translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
-    this.unit.translateRun(x, from, to, trace, step, tally);
-  }
-
-  probe(sid: number, iova: bigint, write: boolean): ProbeResult {
-    const u = this.unit;
-    const code = u.translate(sid, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), write, true);
-    return { code, cached: u.iotlbHit, hpa: code === 0 ? (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0) : 0n, level: u.level };
-  }
-
-  transact(sid: number, iovaHi: number, iovaLo: number, write: boolean): number {
-    return this.unit.translate(sid, iovaHi, iovaLo, write);
-  }
-
-  get fate(): number {
-    return this.unit.fate;
-  }
-
-  scratch<T>(use: () => T): T {
-    const saved = this.unit.snapshot();
-    try {
-      return use();
-    } finally {
-      this.unit.restore(saved);
-    }
   }
 
   /**

@@ -20,14 +20,13 @@ import type {
   InspectTables,
   IommuInspection,
   IotlbEntryNode,
-  NotPresentNode,
   PageEntryNode,
   RegisterView,
   RootEntryNode,
   RootTableNode,
   TableNode,
-  UnreadableNode,
 } from "../iommu.js";
+import { NO_CHILDREN, notPresentNode, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
 import type { PhysicalMemory } from "../memory.js";
 import { CONTEXT_P, awToLevels, contextEntryLayout, contextEntryReservedBits, decodeContextEntry, decodeRootEntry, rootEntryLayout, rootEntryReserved, rootEntryReservedBits } from "./context.js";
 import { CURRENT_ERA, kernelEra, renderDmarFault, type KernelEra } from "./dmesg.js";
@@ -213,7 +212,7 @@ class VtdInspector implements IommuInspection {
       else if (e === "absent") absent.push(bus);
       else out.push(e);
     }
-    if (absent.length) out.push(notPresent("absent", absent));
+    if (absent.length) out.push(notPresentNode("absent", absent[0]!, absent[absent.length - 1]!, absent.length));
     if (unreadable.length) out.push(unreadableNode("unreadable", rt, VTD_FR_ROOT_TABLE_INV));
     return out;
   }
@@ -355,29 +354,14 @@ class VtdInspector implements IommuInspection {
     // QEMU vtd_iova_to_slpte: failing to read the top-level entry is VTD_FR_CONTEXT_ENTRY_INV,
     // below it VTD_FR_PAGING_ENTRY_INV (a table is one 4 KiB page: readable as a whole or not).
     if (this.read(table) === undefined) return [unreadableNode("unreadable", table, top ? VTD_FR_CONTEXT_ENTRY_INV : VTD_FR_PAGING_ENTRY_INV)];
-    const out: TableNode[] = [];
-    const span = pageSize(level);
-    let runStart = -1;
-    const closeRun = (end: number) => {
-      if (runStart < 0) return;
-      const n = notPresent(`n${runStart}-${end}`, [runStart, end]);
-      n.count = end - runStart + 1;
-      n.iova = { first: iovaBase + BigInt(runStart) * span, last: iovaBase + BigInt(end + 1) * span - 1n };
-      out.push(n);
-      runStart = -1;
-    };
-    const base = Number(table);
-    for (let i = 0; i < 512; i++) {
-      const v = this.mem.readU64(base + i * 8) ?? 0n;
-      if ((v & PRESENT) === 0n) {
-        if (runStart < 0) runStart = i;
-        continue;
-      }
-      closeRun(i - 1);
-      out.push(this.pte(table, level, i, iovaBase, v));
-    }
-    closeRun(511);
-    return out;
+    return tableLevelNodes(this.mem, {
+      table: Number(table),
+      entries: 512,
+      iovaBase,
+      span: pageSize(level),
+      present: (v) => (v & PRESENT) !== 0n,
+      node: (i, v) => this.pte(table, level, i, iovaBase, v),
+    });
   }
 
   private iotlbEntries(): IotlbEntryNode[] {
@@ -395,9 +379,7 @@ class VtdInspector implements IommuInspection {
       pageSize: pageSize(e.level),
       perm: e.perm,
       slot: `set ${e.set} way ${e.way}`,
-      hasChildren: false,
-      children: () => [],
-      child: () => undefined,
+      ...NO_CHILDREN,
     }));
   }
 
@@ -413,9 +395,7 @@ class VtdInspector implements IommuInspection {
       levels: e.levels,
       pageTable: BigInt(e.root),
       fpd: e.fpd,
-      hasChildren: false,
-      children: () => [],
-      child: () => undefined,
+      ...NO_CHILDREN,
     }));
   }
 
@@ -476,25 +456,6 @@ class VtdInspector implements IommuInspection {
     }
     return out;
   }
-}
-
-function notPresent(key: string, indices: number[]): NotPresentNode {
-  return {
-    kind: "not-present",
-    key,
-    raw: [],
-    fields: [],
-    first: indices[0]!,
-    last: indices[indices.length - 1]!,
-    count: indices.length,
-    hasChildren: false,
-    children: () => [],
-    child: () => undefined,
-  };
-}
-
-function unreadableNode(key: string, address: bigint, reason: number): UnreadableNode {
-  return { kind: "unreadable", key, address, raw: [], fields: [], reason, hasChildren: false, children: () => [], child: () => undefined };
 }
 
 /** The inspection half of the contract for a VT-d unit over its memory. */

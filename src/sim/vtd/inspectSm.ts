@@ -5,7 +5,8 @@
  * flpt.ts's). Decoded with the layouts and reserved-bit rules the walk uses (scalable.ts, flpt.ts):
  * nothing here decides a translation.
  */
-import type { ContextEntryNode, NotPresentNode, PageEntryNode, PasidEntryNode, RootEntryNode, RootTableNode, TableNode } from "../iommu.js";
+import type { ContextEntryNode, PageEntryNode, PasidEntryNode, RootEntryNode, RootTableNode, TableNode } from "../iommu.js";
+import { notPresentNode, readWords, tableLevelNodes } from "../inspectNodes.js";
 import type { PhysicalMemory } from "../memory.js";
 import { hawMask } from "./context.js";
 import { FL_P, FL_PS, FL_RW, flpteLayout, flReservedBits } from "./flpt.js";
@@ -70,7 +71,7 @@ export function smRootTable(u: DmarUnit, mem: PhysicalMemory, sl: SlTable): Root
       if (e) out.push(e);
       else absent.push(bus);
     }
-    if (absent.length) out.push(notPresentBuses(absent));
+    if (absent.length) out.push(notPresentNode("absent", absent[0]!, absent[absent.length - 1]!, absent.length));
     return out;
   };
   return {
@@ -85,23 +86,9 @@ export function smRootTable(u: DmarUnit, mem: PhysicalMemory, sl: SlTable): Root
   };
 }
 
-function notPresentBuses(buses: number[]): NotPresentNode {
-  return { kind: "not-present", key: "absent", raw: [], fields: [], first: buses[0]!, last: buses[buses.length - 1]!, count: buses.length, hasChildren: false, children: () => [], child: () => undefined };
-}
-
-function read(mem: PhysicalMemory, at: bigint | number, n: number): bigint[] | undefined {
-  const out: bigint[] = [];
-  for (let i = 0; i < n; i++) {
-    const v = mem.readU64(Number(at) + 8 * i);
-    if (v === undefined) return undefined;
-    out.push(v);
-  }
-  return out;
-}
-
 function contextEntry(u: DmarUnit, mem: PhysicalMemory, sl: SlTable, bus: number, table: bigint, devfn: number, base: number): ContextEntryNode | undefined {
   const at = table + M((devfn - base) * 32);
-  const v = read(mem, at, 4);
+  const v = readWords(mem, at, 4);
   if (v === undefined || (v[0]! & 1n) === 0n) return undefined;
   const rsvd = smContextReservedBits(v, u.haw);
   const corrupt = rsvd.some((b) => b !== 0n);
@@ -150,7 +137,7 @@ function pasidEntry(u: DmarUnit, mem: PhysicalMemory, sl: SlTable, dir: bigint, 
   const de = mem.readU64(Number(dir) + (pasid >>> 6) * 8);
   if (de === undefined || (de & 1n) === 0n) return undefined;
   const at = (de & ~0xfffn & hawMask(u.haw)) + M((pasid & 63) * 64);
-  const v = read(mem, at, 8);
+  const v = readWords(mem, at, 8);
   if (v === undefined || (v[0]! & 1n) === 0n) return undefined;
   const rsvd = pasidEntryReservedBits(v, u.haw);
   const corrupt = rsvd.some((b) => b !== 0n);
@@ -195,25 +182,14 @@ function pasidEntry(u: DmarUnit, mem: PhysicalMemory, sl: SlTable, dir: bigint, 
 
 /** One first-level table: present entries (P = 1), non-present runs collapsed. */
 function flEntries(u: DmarUnit, mem: PhysicalMemory, table: bigint, level: number, iovaBase: bigint): TableNode[] {
-  const out: TableNode[] = [];
-  const span = 1n << M(12 + 9 * (level - 1));
-  let run = -1;
-  const close = (end: number) => {
-    if (run < 0) return;
-    out.push({ kind: "not-present", key: `n${run}-${end}`, raw: [], fields: [], first: run, last: end, count: end - run + 1, iova: { first: iovaBase + M(run) * span, last: iovaBase + M(end + 1) * span - 1n }, hasChildren: false, children: () => [], child: () => undefined });
-    run = -1;
-  };
-  for (let i = 0; i < 512; i++) {
-    const v = mem.readU64(Number(table) + i * 8) ?? 0n;
-    if ((v & M(FL_P)) === 0n) {
-      if (run < 0) run = i;
-      continue;
-    }
-    close(i - 1);
-    out.push(flEntry(u, mem, table, level, i, iovaBase, v));
-  }
-  close(511);
-  return out;
+  return tableLevelNodes(mem, {
+    table: Number(table),
+    entries: 512,
+    iovaBase,
+    span: 1n << M(12 + 9 * (level - 1)),
+    present: (v) => (v & M(FL_P)) !== 0n,
+    node: (i, v) => flEntry(u, mem, table, level, i, iovaBase, v),
+  });
 }
 
 function flEntry(u: DmarUnit, mem: PhysicalMemory, table: bigint, level: number, index: number, iovaBase: bigint, v: bigint): PageEntryNode {

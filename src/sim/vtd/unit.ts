@@ -78,7 +78,11 @@ import type { TrailEntry } from "../iommu.js";
 import { DmaBurst, SecondLevelTranslator } from "./translate.js";
 import { CORE_FAULT_HI, CORE_INFO, CORE_INTERRUPT_WINDOW } from "./translateCoreLayout.js";
 import { DMAR_IRTA_REG, GCMD_CFI, InterruptRemapper } from "./intremap.js";
-import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
+import type { Trace } from "../../trace/trace.js";
+import { translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
+
+// The transfer and tally moved to sim/dma.ts (translateEach's home); re-exported for existing importers.
+export { DmaTally, dmaTransfer, type DmaTransfer } from "../dma.js";
 
 /** Interrupt address range 0xFEE00000 - 0xFEEFFFFF (QEMU VTD_INTERRUPT_ADDR_FIRST/LAST), as the translate core knows it. */
 export const INTERRUPT_ADDR_FIRST = CORE_INTERRUPT_WINDOW.first;
@@ -194,7 +198,7 @@ export interface DmarUnitSnapshot {
   ir?: ReturnType<InterruptRemapper["snapshot"]>;
 }
 
-export class DmarUnit {
+export class DmarUnit implements DmaUnit {
   readonly name: string;
   readonly spec: IommuSpec;
   readonly cap: bigint;
@@ -280,6 +284,11 @@ export class DmarUnit {
    * translate() per transaction (the reference its property test holds the bursts to).
    */
   runBursts = true;
+  /** The current run's burst (dmaRequest): results [runNext, runDone) of the core, in context runCe; runSlowAt: handed back. */
+  private runNext = 0;
+  private runDone = 0;
+  private runSlowAt = -1;
+  private runCe: CcEntry | undefined;
 
   constructor(
     readonly mem: PhysicalMemory,
@@ -863,103 +872,46 @@ export class DmarUnit {
    * allocated per transaction, and the event columns are written in place.
    */
   translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
-    if (to <= from) return;
-    if (trace.length + (to - from) > trace.capacity) trace.reserve(trace.length + (to - from));
-    const { sid, write, pages, startOff, length, baseLo } = x;
     this.reqPasid = x.pasid ?? -1;
-    const wflag = write ? F_WRITE : 0;
-    let p = from % pages;
-    // IOVA of page p as uint32 halves (the base is page aligned, so the carry is exact).
-    const at = baseLo + p * 4096;
-    let lo = at % 0x100000000;
-    let hi = (x.baseHi + Math.floor(at / 0x100000000)) >>> 0;
-    const kind = trace.kind;
-    const stepCol = trace.step;
-    const sidCol = trace.sid;
-    const didCol = trace.did;
-    const flagsCol = trace.flags;
-    const levelCol = trace.level;
-    const reasonCol = trace.reason;
-    const aHi = trace.aHi;
-    const aLo = trace.aLo;
-    const bHi = trace.bHi;
-    const bLo = trace.bLo;
-    let i = trace.length;
-    let faults = 0;
-    let hits = 0;
-    let bytes = 0;
-    // Bursts: results [next, done) answer the transactions from here on, in order; the
-    // transaction at slowAt was handed back by the core and goes through translate().
-    let next = 0;
-    let done = 0;
-    let slowAt = -1;
-    let ce: CcEntry | undefined;
-    let res = this.burst.results;
-    let info = this.burst.info;
-    for (let t = from; t < to; t++) {
-      const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
-      let code: number;
-      if (next < done) {
-        code = this.takeBurstResult(res, info, next++, ce!, sid, hi, reqLo, write);
-      } else {
-        next = done = 0;
-        if (t !== slowAt && to - t > 1 && (ce = this.burstContext(x)) !== undefined) {
-          const n = Math.min(to - t, RUN_BURST);
-          this.loadBurst(x, t, n);
-          done = this.translator.translateBatch(ce.did, ce.root, ce.levels, ce.width, this.burst, n, true);
-          if (done < n) slowAt = t + done;
-          res = this.burst.results;
-          info = this.burst.info;
-        }
-        code = next < done ? this.takeBurstResult(res, info, next++, ce!, sid, hi, reqLo, write) : this.translate(sid, hi, reqLo, write);
-      }
-      const ev = this.kind === XlateKind.Interrupt ? EventKind.Interrupt : EventKind.Dma;
-      const iotlbHit = this.iotlbHit;
-      kind[i] = ev;
-      stepCol[i] = step;
-      sidCol[i] = sid;
-      didCol[i] = this.did;
-      flagsCol[i] = wflag | (iotlbHit ? F_IOTLB_HIT : 0) | (this.ccHit ? F_CC_HIT : 0) | (this.fate << F_FATE_SHIFT) | (this.kind << F_XLATE_SHIFT);
-      levelCol[i] = this.level;
-      reasonCol[i] = code;
-      aHi[i] = hi;
-      aLo[i] = reqLo;
-      bHi[i] = code === 0 ? this.hpaHi : 0;
-      bLo[i] = code === 0 ? this.hpaLo : 0;
-      i++;
-      if (!tally.started) {
-        tally.started = true;
-        tally.firstOk = code === 0;
-        tally.firstIotlbHit = iotlbHit;
-        tally.firstHpaHi = code === 0 ? this.hpaHi : 0;
-        tally.firstHpaLo = code === 0 ? this.hpaLo : 0;
-      }
-      if (code !== 0) {
-        if (tally.faults + faults === 0) {
-          tally.firstFault = code;
-          tally.firstRecorded = this.fate === FaultFate.Recorded;
-        }
-        faults++;
-      } else {
-        // The bytes of this transaction: the transfer's part of page p.
-        bytes += p === 0 ? Math.min(4096 - startOff, length) : Math.min(4096, length + startOff - p * 4096);
-        if (iotlbHit) hits++;
-      }
-      if (++p === pages) {
-        p = 0;
-        lo = baseLo;
-        hi = x.baseHi;
-      } else {
-        lo = (lo + 4096) >>> 0;
-        if (lo === 0) hi = (hi + 1) >>> 0;
-      }
-    }
-    trace.length = i;
+    this.runNext = this.runDone = 0;
+    this.runSlowAt = -1;
+    translateEach(this, x, from, to, trace, step, tally);
     this.reqPasid = -1;
-    tally.transactions += to - from;
-    tally.faults += faults;
-    tally.iotlbHits += hits;
-    tally.bytes += bytes;
+  }
+
+  /**
+   * Transaction t of a run (translateEach): the next result of the current burst of the translate
+   * core, or a new burst when the run has two or more transactions left and a context bursts can
+   * use (burstContext), or else translate(). Results [runNext, runDone) of the burst answer the
+   * transactions from here on, in order; the one at runSlowAt was handed back by the core and goes
+   * through translate().
+   */
+  dmaRequest(x: DmaTransfer, t: number, to: number, iovaHi: number, iovaLo: number): number {
+    if (this.runNext < this.runDone) return this.takeBurstResult(this.burst.results, this.burst.info, this.runNext++, this.runCe!, x.sid, iovaHi, iovaLo, x.write);
+    this.runNext = this.runDone = 0;
+    if (t !== this.runSlowAt && to - t > 1 && (this.runCe = this.burstContext(x)) !== undefined) {
+      const ce = this.runCe;
+      const n = Math.min(to - t, RUN_BURST);
+      this.loadBurst(x, t, n);
+      this.runDone = this.translator.translateBatch(ce.did, ce.root, ce.levels, ce.width, this.burst, n, true);
+      if (this.runDone < n) this.runSlowAt = t + this.runDone;
+    }
+    return this.runNext < this.runDone ? this.takeBurstResult(this.burst.results, this.burst.info, this.runNext++, this.runCe!, x.sid, iovaHi, iovaLo, x.write) : this.translate(x.sid, iovaHi, iovaLo, x.write);
+  }
+
+  /** One request from requester `rid` (HostUnit): translate(); `probe` records no fault. */
+  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
+    return this.translate(rid, iovaHi, iovaLo, write, probe);
+  }
+
+  /** The trace's translation kind of the last request (DmaUnit). */
+  get xlateKind(): number {
+    return this.kind;
+  }
+
+  /** The trace's level of the last request (DmaUnit): the leaf level. */
+  get leafLevel(): number {
+    return this.level;
   }
 
   /**
@@ -1063,68 +1015,6 @@ export class DmarUnit {
     if (s.sm) this.sm.restore(s.sm);
     if (s.ir) this.ir.restore(s.ir);
   }
-}
-
-/**
- * One requester's DMA transfer as a `dma` step issues it: `length` bytes from IOVA
- * baseHi:baseLo + startOff, split at 4 KiB boundaries (PCIe requests do not cross them) into
- * `pages` transactions, `repeat` times.
- */
-export interface DmaTransfer {
-  sid: number;
-  write: boolean;
-  /** The first page's IOVA as uint32 halves (page aligned). */
-  baseHi: number;
-  baseLo: number;
-  /** Offset of the first byte in the first page. */
-  startOff: number;
-  /** Bytes per repetition (at most 1 GiB). */
-  length: number;
-  /** PASID of a request with PASID (scalable mode); absent or -1: requests without PASID. */
-  pasid?: number;
-  /** Transactions per repetition. */
-  pages: number;
-  repeat: number;
-}
-
-/** The transfer of `length` bytes at `iova` by requester `sid`, `repeat` times. */
-export function dmaTransfer(sid: number, iova: bigint, length: bigint, write: boolean, repeat: number, pasid = -1): DmaTransfer {
-  const startOff = Number(iova & 0xfffn);
-  const len = Number(length);
-  return {
-    sid,
-    write,
-    baseHi: Number((iova >> 32n) & 0xffffffffn),
-    baseLo: Number(iova & 0xfffff000n),
-    startOff,
-    length: len,
-    pages: Math.max(1, Math.ceil((startOff + len) / 4096)),
-    repeat,
-    pasid,
-  };
-}
-
-/**
- * What the transactions of a `dma` step did, summed over its runs (translateRun): numbers only,
- * one tally per step.
- */
-export class DmaTally {
-  transactions = 0;
-  faults = 0;
-  /** Reason of the step's first faulting transaction (0 before one). */
-  firstFault = 0;
-  /** Whether that fault reached a fault recording register. */
-  firstRecorded = false;
-  /** Transactions that translated from an IOTLB entry. */
-  iotlbHits = 0;
-  /** Bytes of the transactions that translated. */
-  bytes = 0;
-  /** The step's first transaction ran: whether it translated, from the IOTLB, and to which HPA. */
-  started = false;
-  firstOk = false;
-  firstIotlbHit = false;
-  firstHpaHi = 0;
-  firstHpaLo = 0;
 }
 
 /**
