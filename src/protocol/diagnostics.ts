@@ -101,6 +101,7 @@ export const DIAGNOSTIC_CODES = [
   // interrupt remapping, reserved regions, memlock (docs/interrupt-remapping-and-reserved-regions.md)
   "intremap-config",
   "memlock-short",
+  "libvirt-hard-limit",
   // sim/: the machine's own checks, a step's named error (StepOutcome.error, `expect: { error }`)
   // and the run's limits
   "device-not-bound",

@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -958,7 +958,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
   for (const at of node.items as Node[]) {
     r.ticker.tick();
     const item = r.deref(at) ?? at;
-    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip", "backend"], "a VM");
+    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip", "backend", "libvirt"], "a VM");
     if (!f) continue;
     const nameNode = r.required(f, "name", "a VM", item);
     const name = nameNode === undefined ? undefined : r.str(nameNode, "name");
@@ -1007,6 +1007,8 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
       const b = r.enumOf(f.get("backend")!.value, "backend", ["type1", "iommufd"] as const);
       if (b === "iommufd") vm.backend = b;
     }
+    const lv = f.get("libvirt")?.value ?? null;
+    if (lv !== null) parseLibvirtMem(r, lv, vm);
     names.add(name);
     out.push(vm);
   }
@@ -1022,6 +1024,30 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     if (total > host.memory - (1n << 30n)) r.error(node, "host-memory-exceeded", l10n.t("the VMs need {0} MiB but the host has {1} MiB for guests", String(total >> 20n), String((host.memory - (1n << 30n)) >> 20n)), l10n.t("Raise host.memory or give the VMs less memory."));
   }
   return out;
+}
+
+/** `libvirt: { hard-limit, locked, nvme-disks, vdpa-devices }`: what libvirt's memlock limit reads (sim/reserved.ts). */
+function parseLibvirtMem(r: Reader, node: Node, vm: VmSpec): void {
+  const f = r.fields(node, ["hard-limit", "locked", "nvme-disks", "vdpa-devices"], "libvirt");
+  if (!f) return;
+  const spec: LibvirtMemSpec = { range: r.range(node) };
+  const hl = f.get("hard-limit")?.value ?? null;
+  if (hl !== null && !(isScalar(hl) && String(hl.value) === "unlimited")) {
+    const v = r.size(hl, "libvirt.hard-limit");
+    // libvirt's <hard_limit> is in KiB (virDomainParseMemory rounds to 1024 bytes).
+    if (v !== undefined && (v === 0n || v % 1024n !== 0n)) r.error(hl, "libvirt-hard-limit", l10n.t("libvirt.hard-limit must be a non-zero multiple of 1KiB"), l10n.t("<memtune><hard_limit unit='KiB'> counts KiB; for example 6GiB."));
+    else if (v !== undefined) spec.hardLimit = v;
+  }
+  if (f.has("locked")) spec.locked = r.bool(f.get("locked")!.value, "libvirt.locked") ?? false;
+  if (f.has("nvme-disks")) {
+    const n = r.int(f.get("nvme-disks")!.value, "libvirt.nvme-disks", 0, 64);
+    if (n !== undefined) spec.nvmeDisks = n;
+  }
+  if (f.has("vdpa-devices")) {
+    const n = r.int(f.get("vdpa-devices")!.value, "libvirt.vdpa-devices", 0, 64);
+    if (n !== undefined) spec.vdpaDevices = n;
+  }
+  vm.libvirt = spec;
 }
 
 function parseWorkload(r: Reader, node: Node | null): Step[] {

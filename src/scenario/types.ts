@@ -220,6 +220,24 @@ export interface VmSpec {
   viommu?: ViommuSpec;
   /** VFIO backend: the type1 container (default) or iommufd (sim/iommufd.ts). */
   backend?: "type1" | "iommufd";
+  /** The VM as libvirt defines it, where that changes RLIMIT_MEMLOCK (sim/reserved.ts memlockNeed). */
+  libvirt?: LibvirtMemSpec;
+  range: SourceRange;
+}
+
+/**
+ * The domain XML facts libvirt's qemuDomainGetMemLockLimitBytes() reads. A VM with this block is
+ * started by libvirt, which raises the VMM's RLIMIT_MEMLOCK to its limit (never lowers it).
+ */
+export interface LibvirtMemSpec {
+  /** <memtune><hard_limit>: used as the memlock limit instead of the computed one. */
+  hardLimit?: bigint;
+  /** <memoryBacking><locked/>: no memlock limit at all. */
+  locked?: boolean;
+  /** <disk type='nvme'> disks (QEMU's userspace NVMe driver maps guest RAM through VFIO too). */
+  nvmeDisks?: number;
+  /** vDPA network interfaces and vhost-vdpa disks. */
+  vdpaDevices?: number;
   range: SourceRange;
 }
 

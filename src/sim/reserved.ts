@@ -111,47 +111,91 @@ export interface MemlockNeed {
   /** VFIO devices of the VM. */
   devices: number;
   viommu: boolean;
-  /** libvirt's limit for it (qemuDomainGetMemLockLimitBytes), bytes. */
+  /** NVMe disks and vDPA devices libvirt counts beside them (VmSpec.libvirt). */
+  nvme: number;
+  vdpa: number;
+  /** libvirt's computed limit for the VM's devices (qemuDomainGetMemLockLimitBytes without a hard limit), bytes. */
   libvirt: bigint;
   /** How libvirt got there, one line. */
   formula: string;
+  /** <memtune><hard_limit>: libvirt's limit instead of the computed one. */
+  hardLimit?: bigint;
+  /** <memoryBacking><locked/> without a hard limit: libvirt lifts the limit (VIR_DOMAIN_MEMORY_PARAM_UNLIMITED). */
+  locked?: boolean;
   /** What type1 pins in this simulator when the VM starts (guest RAM once per container; 0 with a vIOMMU until the guest maps). */
   pinnedAtStart: bigint;
-  /** The configured limit (undefined: unlimited) and how far it is short of libvirt's, if it is. */
+  /** The VMM's RLIMIT_MEMLOCK while the VM runs (effectiveMemlock; undefined: unlimited) and how far it is short of libvirt's computed limit, if it is. */
   configured?: bigint;
   short?: bigint;
 }
 
 /**
- * libvirt's qemuDomainGetMemLockLimitBytes() (src/qemu/qemu_domain.c) for an x86 KVM guest with
- * VFIO host devices and no <memtune><hard_limit> / <memoryBacking><locked/>: the guest memory
- * (virDomainDefGetMemoryTotal, which covers memory the guest may hot-plug only as it is added:
- * qemuDomainAdjustMaxMemLock raises the limit again on hot-plug) times a factor, plus 1 GiB for
- * MMIO and the IO space ("The chosen value of 1GiB below originates from x86 systems where it
- * was used as space reserved for the MMIO region"). The factor is 1 without a vIOMMU (one
- * container pins the RAM once, whatever the device count) and the number of VFIO devices with
- * one (each device has its own address space, its own container, and pins what its guest maps
- * again). Read from libvirt's source in memory, not re-read this session: see the doc.
+ * The limit libvirt sets for a VM, as libvirt's qemuDomainGetMemLockLimitBytes() computes it
+ * (src/qemu/qemu_domain.c; read in zippy2/libvirt 02a16c6e, whose tests/qemumemlocktest.c pins
+ * the cases: pc-hostdev 1GiB guest -> 2147483648, pc-hostdev-nvme -> 3221225472,
+ * pc-hardlimit+hostdev -> the hard limit, pc-locked+hostdev -> unlimited, pc-kvm -> 0):
+ *  1. "prefer the hard limit": <memtune><hard_limit> set -> that, whatever the devices;
+ *  2. <memoryBacking><locked/> -> VIR_DOMAIN_MEMORY_PARAM_UNLIMITED;
+ *  3. ppc64 KVM -> getPPC64MemLockLimitBytes() (TCE tables per PHB: not modelled, the simulator
+ *     has no ppc64 host);
+ *  4. nvfio = PCI + mdev hostdevs, nnvme = NVMe disks, nvdpa = vDPA devices; when any is non-zero,
+ *     factor = nvdpa + nnvme + (nvfio ? (def->iommu ? nvfio : 1) : 0) and the limit is
+ *     factor × virDomainDefGetMemoryTotal() + 1 GiB ("The chosen value of 1GiB below originates
+ *     from x86 systems where it was used as space reserved for the MMIO region"); else 0 (libvirt
+ *     leaves the limit alone).
+ * Each VFIO device behind a vIOMMU has its own address space and container, which pins what its
+ * guest maps again; without one a single container pins the RAM once.
+ * Returns undefined when the VM has nothing that pins (factor 0).
  */
 export function memlockNeed(host: HostSpec, vm: VmSpec): MemlockNeed | undefined {
   const n = vm.devices.length;
-  if (n === 0) return undefined;
+  const nvme = vm.libvirt?.nvmeDisks ?? 0;
+  const vdpa = vm.libvirt?.vdpaDevices ?? 0;
   const viommu = vm.viommu !== undefined;
-  const factor = viommu ? BigInt(n) : 1n;
-  const libvirt = factor * vm.memory + GiB;
+  const vfioFactor = n === 0 ? 0 : viommu ? n : 1;
+  const factor = nvme + vdpa + vfioFactor;
+  if (factor === 0) return undefined;
+  const libvirt = BigInt(factor) * vm.memory + GiB;
+  const terms = [...(n > 0 ? [viommu ? `${n} VFIO device${n > 1 ? "s" : ""} with a vIOMMU` : `VFIO`] : []), ...(nvme > 0 ? [`${nvme} NVMe disk${nvme > 1 ? "s" : ""}`] : []), ...(vdpa > 0 ? [`${vdpa} vDPA device${vdpa > 1 ? "s" : ""}`] : [])];
   const out: MemlockNeed = {
     vm: vm.name,
     devices: n,
     viommu,
+    nvme,
+    vdpa,
     libvirt,
-    formula: `${viommu ? `${n} × ` : ""}${fmt(vm.memory)} guest RAM + 1GiB`,
-    pinnedAtStart: viommu ? 0n : vm.memory,
+    // The one-device, no-NVMe case keeps its short form: "4GiB guest RAM + 1GiB".
+    formula: factor === 1 && n > 0 ? `${fmt(vm.memory)} guest RAM + 1GiB` : `${factor} × ${fmt(vm.memory)} guest RAM + 1GiB (${terms.join(" + ")})`,
+    pinnedAtStart: n === 0 || viommu ? 0n : vm.memory,
   };
-  if (host.memlock !== undefined) {
-    out.configured = host.memlock;
-    if (host.memlock < libvirt) out.short = libvirt - host.memlock;
+  if (vm.libvirt?.hardLimit !== undefined) out.hardLimit = vm.libvirt.hardLimit;
+  else if (vm.libvirt?.locked) out.locked = true;
+  const eff = effectiveMemlock(host, vm);
+  if (eff !== undefined) {
+    out.configured = eff;
+    if (eff < libvirt) out.short = libvirt - eff;
   }
   return out;
+}
+
+/**
+ * The RLIMIT_MEMLOCK the VM's VMM runs with (undefined: unlimited). A hand-started QEMU (no
+ * `libvirt:` block) has host.memlock. libvirt applies its limit through qemuDomainSetMaxMemLock(),
+ * which only raises: "If the limit is already high enough ... we shouldn't do anything ourselves".
+ * Its limit is the hard limit when set, else unlimited with <locked/>, else the computed one
+ * (0 = leave it).
+ */
+export function effectiveMemlock(host: HostSpec, vm: VmSpec): bigint | undefined {
+  const lv = vm.libvirt;
+  if (host.memlock === undefined || lv === undefined) return host.memlock;
+  let limit: bigint | undefined;
+  if (lv.hardLimit !== undefined) limit = lv.hardLimit;
+  else if (lv.locked) return undefined;
+  else {
+    const factor = (lv.nvmeDisks ?? 0) + (lv.vdpaDevices ?? 0) + (vm.devices.length === 0 ? 0 : vm.viommu ? vm.devices.length : 1);
+    limit = factor === 0 ? 0n : BigInt(factor) * vm.memory + GiB;
+  }
+  return limit > host.memlock ? limit : host.memlock;
 }
 
 /** Every VM's need (VMs without devices have none). */
@@ -171,19 +215,29 @@ function fmt(n: bigint): string {
 
 export { fmt as formatBytes };
 
-/** A warning on the host when host.memlock is short of what libvirt would set for a VM (info when the scenario expects the ENOMEM). */
+/**
+ * A warning when a VM's memlock limit is short of what libvirt computes for its devices (info when
+ * the scenario expects the ENOMEM): on host.memlock for a hand-started VMM, on the VM's
+ * libvirt.hard-limit when that caps it (libvirt uses the hard limit as is).
+ */
 export function memlockDiagnostics(s: Scenario): Diagnostic[] {
   const out: Diagnostic[] = [];
+  // A scenario that expects the ENOMEM demonstrates it on purpose: still say it, as information.
+  const onPurpose = s.workload.some((w) => w.expect?.errno === "ENOMEM");
   for (const n of memlockNeeds(s)) {
     if (n.short === undefined) continue;
-    // A scenario that expects the ENOMEM demonstrates it on purpose: still say it, as information.
-    const onPurpose = s.workload.some((w) => w.expect?.errno === "ENOMEM");
+    const vm = s.vms.find((v) => v.name === n.vm);
+    const byHardLimit = n.hardLimit !== undefined && n.configured === n.hardLimit;
     out.push({
       severity: onPurpose ? "info" : "warning",
       code: "memlock-short",
-      message: `host.memlock ${fmt(n.configured!)} is ${fmt(n.short)} short of the ${fmt(n.libvirt)} libvirt would set for VM ${n.vm} (${n.formula})`,
-      hint: "type1 pins all guest RAM it maps against RLIMIT_MEMLOCK: raise the limit (ulimit -l, LimitMEMLOCK=, /etc/security/limits.conf) or let libvirt set it.",
-      range: s.host.range,
+      message: byHardLimit
+        ? `VM ${n.vm}: <memtune><hard_limit> ${fmt(n.hardLimit!)} is ${fmt(n.short)} short of the ${fmt(n.libvirt)} libvirt computes for its devices (${n.formula}); libvirt sets RLIMIT_MEMLOCK to the hard limit instead`
+        : `host.memlock ${fmt(n.configured!)} is ${fmt(n.short)} short of the ${fmt(n.libvirt)} libvirt would set for VM ${n.vm} (${n.formula})`,
+      hint: byHardLimit
+        ? "Raise <memtune><hard_limit> to at least the computed limit, or remove it and let libvirt compute the limit (qemuDomainGetMemLockLimitBytes prefers the hard limit)."
+        : "type1 pins all guest RAM it maps against RLIMIT_MEMLOCK: raise the limit (ulimit -l, LimitMEMLOCK=, /etc/security/limits.conf) or let libvirt set it.",
+      range: byHardLimit && vm?.libvirt ? vm.libvirt.range : s.host.range,
     });
   }
   return out;

@@ -18,7 +18,7 @@ import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
 import type { GuestViommu, ShadowHooks } from "./viommu.js";
-import { rmrrRefusal } from "./reserved.js";
+import { effectiveMemlock, rmrrRefusal } from "./reserved.js";
 
 const KiB = 1024n;
 const MiB = 1024n * KiB;
@@ -635,7 +635,7 @@ export class Vmm {
       },
       pins: vm.guest,
       dmaEntryLimit: host.dmaEntryLimit,
-      ...(host.memlock !== undefined ? { memlockBytes: host.memlock } : {}),
+      ...(effectiveMemlock(host, vm.spec) !== undefined ? { memlockBytes: effectiveMemlock(host, vm.spec)! } : {}),
       apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n,
     });
   }
