@@ -54,7 +54,7 @@ function vm(devices: number, opts: { viommu?: boolean; libvirt?: Omit<LibvirtMem
 }
 
 describe("libvirt's qemuDomainGetMemLockLimitBytes, per case", () => {
-  const host = { ...load(scenario("")).host } as HostSpec;
+  const host: HostSpec = { ...load(scenario("")).host };
   const { memlock: _, ...unlimitedHost } = host;
   it("pc-hostdev: guest memory + 1GiB for any number of VFIO devices without a vIOMMU", () => {
     expect(memlockNeed(host, vm(1))?.libvirt).toBe(2147483648n);
