@@ -14,6 +14,11 @@ import { parseKernelVersion } from "./vtd/dmesg.js";
 /** The MSI window every x86 IOMMU reserves (IOMMU_RESV_MSI; Linux IOAPIC_RANGE_START/END, QEMU VTD_INTERRUPT_ADDR_FIRST/LAST). */
 export const MSI_WINDOW: readonly [bigint, bigint] = [0xfee00000n, 0xfeefffffn];
 
+/**
+ * Whether `kernel` is `major.minor` or later. Every boundary below was read in the kernel trees
+ * listed in docs/platform-rules.md (pairs of version trees on both sides) and is pinned by
+ * test/unit/kernel-boundaries.test.ts.
+ */
 function atLeast(kernel: string, major: number, minor: number): boolean {
   const v = parseKernelVersion(kernel);
   return v !== undefined && (v.major > major || (v.major === major && v.minor >= minor));
@@ -30,22 +35,25 @@ const hex016 = (v: bigint) => `0x${v.toString(16).padStart(14, "0")}`;
  * Boot lines of the host kernel about its IOMMU setup, in boot order with their times (ns), before
  * the devices are added to their groups:
  *  - per RMRR, dmar.c dmar_table_print_dmar_entry(): `pr_info("RMRR base: %#016Lx end: %#016Lx\n")`
- *    (`%#016Lx`: 16 characters with the "0x"), pr_fmt "DMAR: " (v4.1+, "dmar: " before; vtd/dmesg.ts dmarPrefix);
- *  - with interrupt remapping, irq_remapping.c intel_enable_irq_remapping():
- *    `pr_info("Enabled IRQ remapping in %s mode\n", eim_mode ? "x2apic" : "xapic")`, pr_fmt "DMAR-IR: ";
- *  - iommu.c iommu_subsys_init(): `pr_info("Default domain type: %s%s\n", iommu_domain_type_str(...),
- *    (iommu_cmd_line & IOMMU_CMD_LINE_DMA_API) ? " (set via kernel command line)" : "")`, pr_fmt "iommu: "
- *    ("Passthrough" for IOMMU_DOMAIN_IDENTITY, "Translated" for DMA/DMA_FQ). Printed from v5.4 on ("iommu: Print default domain type on boot", Joerg Roedel, 2019)
- *    (the line's first kernel is approximate: docs/interrupt-remapping-and-reserved-regions.md).
+ *    (`%#016Lx`: 16 characters with the "0x"), pr_fmt "DMAR: " (v4.2+, "dmar: " up to v4.1; vtd/dmesg.ts dmarPrefix);
+ *  - with interrupt remapping, intel_irq_remapping.c intel_enable_irq_remapping():
+ *    `pr_info("Enabled IRQ remapping in %s mode\n", eim_mode ? "x2apic" : "xapic")`, pr_fmt "DMAR-IR: "
+ *    from v4.2 (a v4.1.3 tree's intel_irq_remapping.c has no pr_fmt: no prefix);
+ *  - iommu.c iommu_subsys_init(), pr_fmt "iommu: " ("Passthrough" for IOMMU_DOMAIN_IDENTITY,
+ *    "Translated" for DMA/DMA_FQ), printed from v5.4 on (a v5.3.1 tree has no such line, v5.4.59 has it):
+ *    v5.4 - v6.4 `pr_info("Default domain type: %s %s\n", ..., cmd_line ? "(set via kernel command line)" : "")`,
+ *    so "Translated " ends in a space (v5.4.59, v5.14-rc5, v5.15.55, v6.1.0, v6.3.8, v6.4.6 trees);
+ *    v6.5+ `"Default domain type: %s%s\n"` with " (set via kernel command line)" (v6.5.0, v6.6.9 trees).
  */
 export function bootLines(host: HostSpec): { ns: bigint; text: string }[] {
   const out: { ns: bigint; text: string }[] = [];
-  const dmar = atLeast(host.kernel, 4, 1) ? "DMAR: " : "dmar: ";
+  const dmar = atLeast(host.kernel, 4, 2) ? "DMAR: " : "dmar: ";
   for (const r of host.iommu.rmrr ?? []) out.push({ ns: 12_000_000n, text: `${dmar}RMRR base: ${hex016(r.base)} end: ${hex016(r.end)}` });
-  if (host.iommu.intremap) out.push({ ns: 95_000_000n, text: `${atLeast(host.kernel, 4, 1) ? "DMAR-IR: " : ""}Enabled IRQ remapping in ${host.iommu.eim ? "x2apic" : "xapic"} mode` });
+  if (host.iommu.intremap) out.push({ ns: 95_000_000n, text: `${atLeast(host.kernel, 4, 2) ? "DMAR-IR: " : ""}Enabled IRQ remapping in ${host.iommu.eim ? "x2apic" : "xapic"} mode` });
   if (atLeast(host.kernel, 5, 4)) {
     const pt = host.iommu.hostPassThrough && host.iommu.passThrough;
-    out.push({ ns: 420_000_000n, text: `iommu: Default domain type: ${pt ? "Passthrough (set via kernel command line)" : "Translated"}` });
+    // "%s %s" with "" before v6.5 leaves a trailing space after "Translated".
+    out.push({ ns: 420_000_000n, text: `iommu: Default domain type: ${pt ? "Passthrough (set via kernel command line)" : atLeast(host.kernel, 6, 5) ? "Translated" : "Translated "}` });
   }
   return out;
 }
@@ -68,10 +76,13 @@ export interface RmrrRefusal {
  *    Exclude devices using RMRRs from IOMMU API domains", v3.17): `dev_warn(dev, "Device is ineligible
  *    for IOMMU domain attach due to platform RMRR requirement.  Contact your platform vendor.\n")`,
  *    -EPERM, which VFIO_SET_IOMMU returns (type1 attaches the group there). From v5.1 (932a6523ce39
- *    "iommu/vt-d: Use dev_printk() when possible", dev_fmt = pr_fmt) the text carries "DMAR: ".
+ *    "iommu/vt-d: Use dev_printk() when possible", dev_fmt = pr_fmt) the text carries "DMAR: " (a
+ *    v5.0.1 tree's intel-iommu.c has no dev_fmt, v5.2.1's has; no v5.1 tree was read). Still there,
+ *    with -EPERM, in v6.5.0.
  *    QEMU (hw/vfio/container.c vfio_set_iommu): "Failed to set iommu for container".
  *  - from v6.6, the IOMMU core (a48ce36e2786 "iommu: Prevent RESV_DIRECT devices from blocking
- *    domains"; d3aedf94f480 removed the VT-d check): `dev_warn(dev, "Firmware has requested this
+ *    domains"; d3aedf94f480 removed the VT-d check; a v6.5.0 tree has neither change, a v6.6.9 tree
+ *    has both: __iommu_device_set_domain, -EINVAL): `dev_warn(dev, "Firmware has requested this
  *    device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact
  *    your platform vendor.\n")`, -EINVAL from VFIO_GROUP_SET_CONTAINER (claiming DMA ownership
  *    attaches the blocking domain). QEMU: "Failed to set group container".
