@@ -80,6 +80,7 @@ export const DIAGNOSTIC_CODES = [
   // scenario/sriov.ts: SR-IOV capabilities and the VFs they enable
   "sriov-invalid",
   "vf-without-pf",
+  "sriov-ari-required",
   // scenario/acsOverride.ts, sim/acsOverride.ts: the pcie_acs_override= what-if
   "acs-override-ignored",
   "acs-override-unsafe",

@@ -825,7 +825,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
   for (const at of node.items as Node[]) {
     r.ticker.tick();
     const item = r.deref(at) ?? at;
-    const f = r.fields(item, ["bdf", "kind", "parent", "id", "name", "driver", "acs", "multifunction", "secondary-bus", "sriov", "physfn"], "a PCI device");
+    const f = r.fields(item, ["bdf", "kind", "parent", "id", "name", "driver", "acs", "multifunction", "secondary-bus", "sriov", "physfn", "subordinate-bus", "ari"], "a PCI device");
     if (!f) continue;
     const bdfNode = r.required(f, "bdf", "a PCI device", item);
     const b = bdfNode === undefined ? undefined : r.bdf(bdfNode, "bdf");
@@ -866,6 +866,12 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
       const v = r.int(f.get("secondary-bus")!.value, "secondary-bus", 0, 255);
       if (v !== undefined) spec.secondaryBus = v;
     }
+    if (f.has("subordinate-bus")) {
+      const v = r.int(f.get("subordinate-bus")!.value, "subordinate-bus", 0, 255);
+      if (v !== undefined && spec.secondaryBus !== undefined && v < spec.secondaryBus) r.error(f.get("subordinate-bus")!.value, "bus-mismatch", l10n.t("subordinate-bus {0} is below secondary-bus {1}", hex2(v), hex2(spec.secondaryBus)), l10n.t("The subordinate bus is the last bus number below the bridge: at least its secondary bus."));
+      else if (v !== undefined) spec.subordinateBus = v;
+    }
+    if (f.has("ari")) spec.ari = r.bool(f.get("ari")!.value, "ari") ?? false;
     if (f.has("physfn")) {
       const p = r.bdf(f.get("physfn")!.value, "physfn");
       if (p) spec.physfn = p.key;

@@ -43,6 +43,15 @@ export interface PciDeviceSpec {
   multifunction?: boolean;
   /** For bridges: the secondary bus number (defaults to the bus of the first child). */
   secondaryBus?: number;
+  /** For bridges: the subordinate bus number, the last bus below it (when given, VFs must fit). */
+  subordinateBus?: number;
+  /**
+   * ARI (PCIe Base Spec 6.13): on a root or downstream port, ARI Forwarding Supported (DevCap2);
+   * on a function, the ARI extended capability. Linux enables ARI Forwarding when both hold for
+   * function 0 below the port (drivers/pci/pci.c pci_configure_ari). Undefined: assumed present;
+   * `false` makes VFs at function numbers 8-255 an error (scenario/sriov.ts).
+   */
+  ari?: boolean;
   /** A physical function's SR-IOV capability (see scenario/sriov.ts). */
   sriov?: SriovSpec;
   /** Set on a virtual function: its PF's key and its VF number (1-based, as the spec counts). */
