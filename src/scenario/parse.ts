@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -24,7 +24,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry"] as const;
 
@@ -1214,6 +1214,10 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (!expect) r.report("info", item, "translate-without-expect", l10n.t("a translate step without expect only shows its answer"), l10n.t("Add expect: { hpa: ..., } or { fault: ... } to make it a check."));
       return withExpect({ ...base, op, device, iova, write });
     }
+    case "iommufd": {
+      const spec = parseIommufdStep(r, body, item);
+      return spec === undefined ? undefined : withExpect({ ...base, op, ...spec });
+    }
     case "irte":
     case "msi": {
       const spec = op === "irte" ? parseIrteStep(r, fields(["device", "index", "present", "vector", "destination", "posted", "urgent", "fpd", "svt", "sq", "invalidate"]), item) : parseMsiStep(r, fields(["device", "format", "index", "subhandle", "data", "destination"]), item);
@@ -1421,6 +1425,76 @@ function parseMsiStep(r: Reader, f: Fields | undefined, item: Node): MsiStepSpec
   const destination = f.has("destination") ? r.int(f.get("destination")!.value, "destination", 0, 255) ?? 0 : 0;
   if (device === undefined || format === undefined || index === undefined) return undefined;
   return { device, format, handle: index, ...(subhandle !== undefined ? { subhandle } : {}), ...(data !== undefined ? { data } : {}), destination };
+}
+
+/** The keys each iommufd ioctl takes, besides vm and ioctl (sim/iommufdObjects.ts has the rules). */
+const IOMMUFD_FIELDS: Record<(typeof IOMMUFD_IOCTLS)[number], readonly string[]> = {
+  IOMMU_IOAS_ALLOC: [],
+  IOMMU_IOAS_MAP: ["ioas", "iova", "gpa", "length"],
+  IOMMU_IOAS_UNMAP: ["ioas", "iova", "length"],
+  IOMMU_IOAS_COPY: ["src-ioas", "src-iova", "ioas", "iova", "length"],
+  IOMMU_HWPT_ALLOC: ["device", "pt"],
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT: ["device", "pt"],
+  IOMMU_DESTROY: ["id"],
+};
+
+/** `iommufd: { vm, ioctl, ... }`: an ioctl on the VM's /dev/iommu; each ioctl's keys are required. */
+function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStepSpec | undefined {
+  const all = ["vm", "ioctl", ...new Set(Object.values(IOMMUFD_FIELDS).flat())];
+  const f = r.fields(node, all, "the iommufd step");
+  if (!f) return undefined;
+  const vm = strReq(r, f, "vm", "iommufd", item);
+  const ioNode = r.required(f, "ioctl", "the iommufd step", item);
+  const ioctl = ioNode === undefined ? undefined : r.enumOf(ioNode, "ioctl", IOMMUFD_IOCTLS);
+  if (vm === undefined || ioctl === undefined) return undefined;
+  const wanted = IOMMUFD_FIELDS[ioctl];
+  let ok = true;
+  for (const [k, p] of f) {
+    if (k === "vm" || k === "ioctl" || wanted.includes(k)) continue;
+    r.error(p.key, "unknown-key", l10n.t("{0} takes no {1}", ioctl, k), l10n.t("{0} takes: {1}.", ioctl, ["vm", "ioctl", ...wanted].join(", ")));
+    ok = false;
+  }
+  const spec: IommufdStepSpec = { vm, ioctl };
+  const id = (k: string) => {
+    const v = r.required(f, k, `${ioctl}`, item);
+    return v === undefined ? undefined : r.int(v, k, 1, 0x7fffffff);
+  };
+  for (const k of wanted) {
+    switch (k) {
+      case "ioas":
+      case "pt":
+      case "id":
+      case "src-ioas": {
+        const v = id(k);
+        if (v === undefined) ok = false;
+        else if (k === "src-ioas") spec.srcIoas = v;
+        else spec[k] = v;
+        break;
+      }
+      case "iova":
+      case "src-iova":
+      case "gpa": {
+        const v = addrReq(r, f, k, ioctl, item);
+        if (v === undefined) ok = false;
+        else if (k === "src-iova") spec.srcIova = v;
+        else spec[k] = v;
+        break;
+      }
+      case "length": {
+        const v = sizeReq(r, f, k, ioctl, item);
+        if (v === undefined) ok = false;
+        else spec.length = v;
+        break;
+      }
+      case "device": {
+        const v = bdfReq(r, f, k, ioctl, item);
+        if (v === undefined) ok = false;
+        else spec.device = v;
+        break;
+      }
+    }
+  }
+  return ok ? spec : undefined;
 }
 
 function strReq(r: Reader, f: Fields, key: string, op: string, at: Node): string | undefined {

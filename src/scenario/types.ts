@@ -362,7 +362,9 @@ export type Step =
    */
   | (StepBase & IrteStepSpec & { op: "irte" })
   /** The device writes an MSI: remappable format with a handle (index) and optional subhandle, or compatibility format. */
-  | (StepBase & MsiStepSpec & { op: "msi" });
+  | (StepBase & MsiStepSpec & { op: "msi" })
+  /** An iommufd ioctl of the VM's VMM on its /dev/iommu objects (sim/iommufdObjects.ts). */
+  | (StepBase & IommufdStepSpec & { op: "iommufd" });
 
 /** How a bound PASID translates (the PASID entry's PGTT). */
 export type PasidMode = "first-level" | "second-level" | "nested" | "pass-through";
@@ -401,6 +403,26 @@ export interface IrteStepSpec {
   /** Issue the IEC invalidation (qi_flush_iec) after the write. */
   invalidate: boolean;
 }
+
+/** `iommufd: { vm, ioctl, ... }`: which fields an ioctl takes is in scenario/parse.ts IOMMUFD_FIELDS. */
+export interface IommufdStepSpec {
+  vm: string;
+  ioctl: (typeof IOMMUFD_IOCTLS)[number];
+  /** IOAS id (MAP, UNMAP; COPY's destination). */
+  ioas?: number;
+  srcIoas?: number;
+  iova?: bigint;
+  srcIova?: bigint;
+  gpa?: bigint;
+  length?: bigint;
+  device?: string;
+  /** HWPT_ALLOC's IOAS, ATTACH's IOAS or hwpt. */
+  pt?: number;
+  /** IOMMU_DESTROY's object id. */
+  id?: number;
+}
+
+export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY"] as const;
 
 export interface MsiStepSpec {
   device: string;

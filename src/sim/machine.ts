@@ -280,6 +280,8 @@ export class Machine {
         return irteStep(this, step, out);
       case "msi":
         return msiStep(this, step, out);
+      case "iommufd":
+        return this.vmm.iommufdStep(step, out);
       case "wait":
         this.clock += step.ns;
         out.summary = `time advanced to ${formatSeconds(this.clock)}`;
