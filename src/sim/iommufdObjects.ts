@@ -52,7 +52,7 @@ type IommufdObject =
 /** What the steps need of the VMM (vmm.ts builds it). */
 export interface IommufdPort {
   /** The VM's first IOAS (its container), its devices and its first domain, or why there is none. */
-  vm(name: string): { key: object; ioas: IommufdIoas; devices: string[]; domain: HostDomain; gpaToHva(gpa: bigint): bigint | undefined } | string;
+  vm(name: string): { ioas: IommufdIoas; devices: string[]; domain: HostDomain; gpaToHva(gpa: bigint): bigint | undefined; context?: IommufdContext; setContext(c: IommufdContext): void } | string;
   /** A new, empty IOAS wired to the host IOMMU driver like the VM's first one. */
   newIoas(vm: string): IommufdIoas;
   allocDomain(): HostDomain;
@@ -64,12 +64,15 @@ export interface IommufdPort {
   error(out: StepOutcome, summary: string): void;
 }
 
-/** One VM's object table. */
-class IommufdContext {
+/** One VM's object table (kept on its VmRuntime, saved and restored with machine checkpoints). */
+export class IommufdContext {
   readonly objects = new Map<number, IommufdObject>();
 
-  constructor(ioas: IommufdIoas, devices: string[], domain: HostDomain) {
+  /** `first`: the VM's container, IOAS 1 (a restarted VM has a new one, hence a new table). */
+  constructor(readonly first: IommufdIoas, devices: string[], domain: HostDomain | undefined) {
+    const ioas = first;
     this.objects.set(ioas.ioasId, { type: "ioas", ioas, users: 2 });
+    if (domain === undefined) return;
     let id = ioas.ioasId + 1;
     for (const key of devices) this.objects.set(id++, { type: "device", key, users: 2, hwpt: 0 });
     const hwpt = id;
@@ -96,8 +99,31 @@ class IommufdContext {
   }
 }
 
-/** Contexts by the VM's first IOAS: a VM that stops and starts again gets a new table. */
-const contexts = new WeakMap<object, IommufdContext>();
+/** A checkpoint of the table: the extra IOASes' mapping lists, the hwpts' domain ids. */
+export type IommufdSnapshot = [number, { type: "ioas"; users: number; container?: ReturnType<IommufdIoas["snapshot"]> } | { type: "device"; key: string; users: number; hwpt: number } | { type: "hwpt"; ioas: number; did: number; auto: boolean; users: number }][];
+
+export function snapshotIommufd(ctx: IommufdContext): IommufdSnapshot {
+  return [...ctx.objects].map(([id, o]) => [id, o.type === "ioas" ? { type: "ioas", users: o.users, ...(o.ioas === ctx.first ? {} : { container: o.ioas.snapshot() }) } : o.type === "device" ? { ...o } : { type: "hwpt", ioas: o.ioas, did: o.domain.did, auto: o.auto, users: o.users }]);
+}
+
+/** The table again, around the VM's restored container; `newIoas` and `domain` rebuild the rest. */
+export function restoreIommufd(s: IommufdSnapshot, first: IommufdIoas, newIoas: () => IommufdIoas, domain: (did: number) => HostDomain): IommufdContext {
+  const ctx = new IommufdContext(first, [], undefined);
+  ctx.objects.clear();
+  for (const [id, o] of s) {
+    if (o.type === "ioas") {
+      let ioas = first;
+      if (o.container !== undefined) {
+        ioas = newIoas();
+        ioas.ioasId = id;
+        ioas.restore(o.container);
+      }
+      ctx.objects.set(id, { type: "ioas", ioas, users: o.users });
+    } else if (o.type === "device") ctx.objects.set(id, { ...o });
+    else ctx.objects.set(id, { type: "hwpt", ioas: o.ioas, domain: domain(o.did), auto: o.auto, users: o.users });
+  }
+  return ctx;
+}
 
 const ULONG_MAX = (1n << 64n) - 1n;
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
@@ -108,10 +134,10 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
     port.error(out, vm);
     return;
   }
-  let ctx = contexts.get(vm.key);
-  if (ctx === undefined) {
+  let ctx = vm.context;
+  if (ctx === undefined || ctx.first !== vm.ioas) {
     ctx = new IommufdContext(vm.ioas, vm.devices, vm.domain);
-    contexts.set(vm.key, ctx);
+    vm.setContext(ctx);
   }
   const enoent = (what: string) => port.fail(out, "ENOENT", `${st.ioctl} failed: ENOENT (${STRERROR.ENOENT}): ${what}`);
   const ioasOr = (id: number | undefined, what: string): IommufdIoas | undefined => {
