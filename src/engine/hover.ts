@@ -52,7 +52,7 @@ export interface HoverInput {
 }
 
 /** Keys whose value is a size or a length: only these are ever shown as KiB/MiB/GiB. */
-const SIZE_KEYS = new Set(["size", "length", "memory", "repeat", "memlock"]);
+const SIZE_KEYS = new Set(["size", "length", "memory", "repeat", "memlock", "hard-limit"]);
 
 /** The token under the cursor, or undefined. */
 function tokenAt(re: RegExp, text: string, ch: number): { text: string; start: number; end: number } | undefined {
@@ -152,6 +152,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
       if (step?.op === "poke") parts.push(pokeDecode(m, value, step));
       break;
     case "memlock":
+    case "hard-limit":
       parts.push(...memlockHover(m.scenario));
       break;
     case "set":

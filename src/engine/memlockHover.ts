@@ -17,8 +17,18 @@ export function memlockHover(s: Scenario): string[] {
   if (needs.length === 0) return [head, l10n.t("No VM has an assigned device: nothing is pinned.")];
   const lines = needs.map((n) => {
     const verdict = n.short !== undefined ? l10n.t("**{0} short**", formatBytes(n.short)) : n.configured !== undefined ? l10n.t("enough") : l10n.t("no limit");
-    const pinned = n.viommu ? l10n.t("type1 pins what the guest maps through its vIOMMU, once per device") : l10n.t("type1 pins {0} of guest RAM at start", formatBytes(n.pinnedAtStart));
-    return l10n.t("- VM {0}: libvirt sets {1} ({2}); {3} — {4}", c(n.vm), c(formatBytes(n.libvirt)), n.formula, pinned, verdict);
+    const pinned = n.devices === 0 ? l10n.t("no VFIO device") : n.viommu ? l10n.t("type1 pins what the guest maps through its vIOMMU, once per device") : l10n.t("type1 pins {0} of guest RAM at start", formatBytes(n.pinnedAtStart));
+    const sets = n.hardLimit !== undefined
+      ? l10n.t("libvirt sets the hard limit {0} (computed: {1}, {2})", c(formatBytes(n.hardLimit)), c(formatBytes(n.libvirt)), n.formula)
+      : n.locked
+        ? l10n.t("libvirt lifts the limit (<locked/>; computed: {0})", c(formatBytes(n.libvirt)))
+        : l10n.t("libvirt sets {0} ({1})", c(formatBytes(n.libvirt)), n.formula);
+    const runs = n.configured !== undefined && n.configured !== limit ? l10n.t("; the VMM runs with {0}", c(formatBytes(n.configured))) : "";
+    return l10n.t("- VM {0}: {1}{2}; {3} — {4}", c(n.vm), sets, runs, pinned, verdict);
   });
-  return [head, lines.join("\n"), l10n.t("libvirt: guest memory × (VFIO devices with a vIOMMU, else 1) + 1GiB (qemuDomainGetMemLockLimitBytes); a hand-started QEMU inherits the shell's limit (ulimit -l).")];
+  return [
+    head,
+    lines.join("\n"),
+    l10n.t("libvirt (qemuDomainGetMemLockLimitBytes): <memtune><hard_limit> if set; unlimited with <memoryBacking><locked/>; else (NVMe disks + vDPA devices + (VFIO devices with a vIOMMU, else 1)) × guest memory + 1GiB, raised only (qemuDomainSetMaxMemLock); ppc64 has its own rule. A hand-started QEMU inherits the shell's limit (ulimit -l)."),
+  ];
 }

@@ -80,6 +80,7 @@ export const DIAGNOSTIC_CODES = [
   // scenario/sriov.ts: SR-IOV capabilities and the VFs they enable
   "sriov-invalid",
   "vf-without-pf",
+  "sriov-ari-required",
   // scenario/acsOverride.ts, sim/acsOverride.ts: the pcie_acs_override= what-if
   "acs-override-ignored",
   "acs-override-unsafe",
@@ -101,6 +102,7 @@ export const DIAGNOSTIC_CODES = [
   // interrupt remapping, reserved regions, memlock (docs/interrupt-remapping-and-reserved-regions.md)
   "intremap-config",
   "memlock-short",
+  "libvirt-hard-limit",
   // sim/: the machine's own checks, a step's named error (StepOutcome.error, `expect: { error }`)
   // and the run's limits
   "device-not-bound",

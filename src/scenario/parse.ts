@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -24,7 +24,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry"] as const;
 
@@ -825,7 +825,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
   for (const at of node.items as Node[]) {
     r.ticker.tick();
     const item = r.deref(at) ?? at;
-    const f = r.fields(item, ["bdf", "kind", "parent", "id", "name", "driver", "acs", "multifunction", "secondary-bus", "sriov", "physfn"], "a PCI device");
+    const f = r.fields(item, ["bdf", "kind", "parent", "id", "name", "driver", "acs", "multifunction", "secondary-bus", "sriov", "physfn", "subordinate-bus", "ari"], "a PCI device");
     if (!f) continue;
     const bdfNode = r.required(f, "bdf", "a PCI device", item);
     const b = bdfNode === undefined ? undefined : r.bdf(bdfNode, "bdf");
@@ -866,6 +866,12 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
       const v = r.int(f.get("secondary-bus")!.value, "secondary-bus", 0, 255);
       if (v !== undefined) spec.secondaryBus = v;
     }
+    if (f.has("subordinate-bus")) {
+      const v = r.int(f.get("subordinate-bus")!.value, "subordinate-bus", 0, 255);
+      if (v !== undefined && spec.secondaryBus !== undefined && v < spec.secondaryBus) r.error(f.get("subordinate-bus")!.value, "bus-mismatch", l10n.t("subordinate-bus {0} is below secondary-bus {1}", hex2(v), hex2(spec.secondaryBus)), l10n.t("The subordinate bus is the last bus number below the bridge: at least its secondary bus."));
+      else if (v !== undefined) spec.subordinateBus = v;
+    }
+    if (f.has("ari")) spec.ari = r.bool(f.get("ari")!.value, "ari") ?? false;
     if (f.has("physfn")) {
       const p = r.bdf(f.get("physfn")!.value, "physfn");
       if (p) spec.physfn = p.key;
@@ -958,7 +964,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
   for (const at of node.items as Node[]) {
     r.ticker.tick();
     const item = r.deref(at) ?? at;
-    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip", "backend"], "a VM");
+    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip", "backend", "libvirt"], "a VM");
     if (!f) continue;
     const nameNode = r.required(f, "name", "a VM", item);
     const name = nameNode === undefined ? undefined : r.str(nameNode, "name");
@@ -1007,6 +1013,8 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
       const b = r.enumOf(f.get("backend")!.value, "backend", ["type1", "iommufd"] as const);
       if (b === "iommufd") vm.backend = b;
     }
+    const lv = f.get("libvirt")?.value ?? null;
+    if (lv !== null) parseLibvirtMem(r, lv, vm);
     names.add(name);
     out.push(vm);
   }
@@ -1022,6 +1030,30 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     if (total > host.memory - (1n << 30n)) r.error(node, "host-memory-exceeded", l10n.t("the VMs need {0} MiB but the host has {1} MiB for guests", String(total >> 20n), String((host.memory - (1n << 30n)) >> 20n)), l10n.t("Raise host.memory or give the VMs less memory."));
   }
   return out;
+}
+
+/** `libvirt: { hard-limit, locked, nvme-disks, vdpa-devices }`: what libvirt's memlock limit reads (sim/reserved.ts). */
+function parseLibvirtMem(r: Reader, node: Node, vm: VmSpec): void {
+  const f = r.fields(node, ["hard-limit", "locked", "nvme-disks", "vdpa-devices"], "libvirt");
+  if (!f) return;
+  const spec: LibvirtMemSpec = { range: r.range(node) };
+  const hl = f.get("hard-limit")?.value ?? null;
+  if (hl !== null && !(isScalar(hl) && String(hl.value) === "unlimited")) {
+    const v = r.size(hl, "libvirt.hard-limit");
+    // libvirt's <hard_limit> is in KiB (virDomainParseMemory rounds to 1024 bytes).
+    if (v !== undefined && (v === 0n || v % 1024n !== 0n)) r.error(hl, "libvirt-hard-limit", l10n.t("libvirt.hard-limit must be a non-zero multiple of 1KiB"), l10n.t("<memtune><hard_limit unit='KiB'> counts KiB; for example 6GiB."));
+    else if (v !== undefined) spec.hardLimit = v;
+  }
+  if (f.has("locked")) spec.locked = r.bool(f.get("locked")!.value, "libvirt.locked") ?? false;
+  if (f.has("nvme-disks")) {
+    const n = r.int(f.get("nvme-disks")!.value, "libvirt.nvme-disks", 0, 64);
+    if (n !== undefined) spec.nvmeDisks = n;
+  }
+  if (f.has("vdpa-devices")) {
+    const n = r.int(f.get("vdpa-devices")!.value, "libvirt.vdpa-devices", 0, 64);
+    if (n !== undefined) spec.vdpaDevices = n;
+  }
+  vm.libvirt = spec;
 }
 
 function parseWorkload(r: Reader, node: Node | null): Step[] {
@@ -1181,6 +1213,10 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (device === undefined || iova === undefined) return undefined;
       if (!expect) r.report("info", item, "translate-without-expect", l10n.t("a translate step without expect only shows its answer"), l10n.t("Add expect: { hpa: ..., } or { fault: ... } to make it a check."));
       return withExpect({ ...base, op, device, iova, write });
+    }
+    case "iommufd": {
+      const spec = parseIommufdStep(r, body, item);
+      return spec === undefined ? undefined : withExpect({ ...base, op, ...spec });
     }
     case "irte":
     case "msi": {
@@ -1390,6 +1426,76 @@ function parseMsiStep(r: Reader, f: Fields | undefined, item: Node): MsiStepSpec
   const destination = f.has("destination") ? r.int(f.get("destination")!.value, "destination", 0, 255) ?? 0 : 0;
   if (device === undefined || format === undefined || index === undefined) return undefined;
   return { device, format, handle: index, ...(subhandle !== undefined ? { subhandle } : {}), ...(data !== undefined ? { data } : {}), destination };
+}
+
+/** The keys each iommufd ioctl takes, besides vm and ioctl (sim/iommufdObjects.ts has the rules). */
+const IOMMUFD_FIELDS: Record<(typeof IOMMUFD_IOCTLS)[number], readonly string[]> = {
+  IOMMU_IOAS_ALLOC: [],
+  IOMMU_IOAS_MAP: ["ioas", "iova", "gpa", "length"],
+  IOMMU_IOAS_UNMAP: ["ioas", "iova", "length"],
+  IOMMU_IOAS_COPY: ["src-ioas", "src-iova", "ioas", "iova", "length"],
+  IOMMU_HWPT_ALLOC: ["device", "pt"],
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT: ["device", "pt"],
+  IOMMU_DESTROY: ["id"],
+};
+
+/** `iommufd: { vm, ioctl, ... }`: an ioctl on the VM's /dev/iommu; each ioctl's keys are required. */
+function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStepSpec | undefined {
+  const all = ["vm", "ioctl", ...new Set(Object.values(IOMMUFD_FIELDS).flat())];
+  const f = r.fields(node, all, "the iommufd step");
+  if (!f) return undefined;
+  const vm = strReq(r, f, "vm", "iommufd", item);
+  const ioNode = r.required(f, "ioctl", "the iommufd step", item);
+  const ioctl = ioNode === undefined ? undefined : r.enumOf(ioNode, "ioctl", IOMMUFD_IOCTLS);
+  if (vm === undefined || ioctl === undefined) return undefined;
+  const wanted = IOMMUFD_FIELDS[ioctl];
+  let ok = true;
+  for (const [k, p] of f) {
+    if (k === "vm" || k === "ioctl" || wanted.includes(k)) continue;
+    r.error(p.key, "unknown-key", l10n.t("{0} takes no {1}", ioctl, k), l10n.t("{0} takes: {1}.", ioctl, ["vm", "ioctl", ...wanted].join(", ")));
+    ok = false;
+  }
+  const spec: IommufdStepSpec = { vm, ioctl };
+  const id = (k: string) => {
+    const v = r.required(f, k, `${ioctl}`, item);
+    return v === undefined ? undefined : r.int(v, k, 1, 0x7fffffff);
+  };
+  for (const k of wanted) {
+    switch (k) {
+      case "ioas":
+      case "pt":
+      case "id":
+      case "src-ioas": {
+        const v = id(k);
+        if (v === undefined) ok = false;
+        else if (k === "src-ioas") spec.srcIoas = v;
+        else spec[k] = v;
+        break;
+      }
+      case "iova":
+      case "src-iova":
+      case "gpa": {
+        const v = addrReq(r, f, k, ioctl, item);
+        if (v === undefined) ok = false;
+        else if (k === "src-iova") spec.srcIova = v;
+        else spec[k] = v;
+        break;
+      }
+      case "length": {
+        const v = sizeReq(r, f, k, ioctl, item);
+        if (v === undefined) ok = false;
+        else spec.length = v;
+        break;
+      }
+      case "device": {
+        const v = bdfReq(r, f, k, ioctl, item);
+        if (v === undefined) ok = false;
+        else spec.device = v;
+        break;
+      }
+    }
+  }
+  return ok ? spec : undefined;
 }
 
 function strReq(r: Reader, f: Fields, key: string, op: string, at: Node): string | undefined {

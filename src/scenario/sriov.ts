@@ -12,6 +12,22 @@
  * A VF is a single-function endpoint (pci_iov_scan_device(): virtfn->multifunction = 0), hangs on
  * its PF's bus or on a virtual bus below it (virtfn_add_bus(): pci_add_new_bus(bus, NULL, busnr),
  * a bus without a bridge device), so for IOMMU grouping the bridge above it is the PF's parent.
+ *
+ * ARI (PCIe Base Spec 6.13 Alternative Routing-ID Interpretation; SR-IOV 9.3.3.3.5 "ARI Capable
+ * Hierarchy"): below a PCIe root or downstream port a link carries only Device 0 (Base Spec 7.3.1,
+ * Linux probe.c only_one_child()), so a routing ID's 5-bit device number must be 0 and a bus holds
+ * functions 0-7. With ARI Forwarding Enable in the port, the device/function fields form one 8-bit
+ * function number and a bus holds functions 0-255. Linux sets ARI Forwarding Enable when the port
+ * has ARI Forwarding Supported and function 0 below it the ARI capability (pci.c pci_configure_ari),
+ * and then sets ARI Capable Hierarchy in the PF's SR-IOV control (iov.c sriov_init: "if
+ * (pci_ari_enabled(dev->bus)) ctrl |= PCI_SRIOV_CTRL_ARI"), which lets the device "locate VFs in
+ * Function numbers 8 to 255 of the captured Bus number". Without it a VF at function number 8 or
+ * above is unreachable: the scenario's offsets need ARI, an error here. Routing IDs still follow
+ * the same First VF Offset / VF Stride formula (the device reports the values for its current ARI
+ * Capable Hierarchy setting; the scenario gives those).
+ * Bus crossing: VFs past the PF's bus must lie within its bus's range, the port's subordinate bus
+ * (iov.c sriov_enable: pci_err(dev, "can't enable %d VFs (bus %02x out of range of %pR)\n",
+ * nr_virtfn, bus, &dev->bus->busn_res) -> -ENOMEM; %pR of a bus resource prints "[bus 05-06]").
  */
 import * as l10n from "@vscode/l10n";
 import { bdfOfSid, formatBdf, sidOfBdf } from "../sim/bdf.js";
@@ -33,6 +49,25 @@ export function vfRoutingId(pfRid: number, firstVfOffset: number, vfStride: numb
 }
 
 const hex = (n: number, w: number) => n.toString(16).padStart(w, "0");
+
+/**
+ * Whether Linux enables ARI below the PF's port: the port forwards ARI and function 0 of the PF's
+ * bus has the capability (pci_configure_ari). Both are assumed unless the scenario says `ari: false`
+ * (current root ports and SR-IOV devices have them); `false` on either models an older switch or
+ * device, or pci=noari.
+ */
+export function ariEnabled(pf: PciDeviceSpec, byKey: ReadonlyMap<string, PciDeviceSpec>): boolean {
+  const port = pf.parent !== undefined ? byKey.get(pf.parent) : undefined;
+  if (port === undefined || port.ari === false) return false;
+  for (const d of byKey.values()) if (d.bdf.segment === pf.bdf.segment && d.bdf.bus === pf.bdf.bus && d.bdf.device === 0 && d.bdf.fn === 0) return d.ari !== false;
+  return pf.ari !== false;
+}
+
+/** Whether the PF sits on a PCIe link (below a root or downstream port), where only Device 0 is reachable without ARI. */
+function onLink(pf: PciDeviceSpec, byKey: ReadonlyMap<string, PciDeviceSpec>): PciDeviceSpec | undefined {
+  const port = pf.parent !== undefined ? byKey.get(pf.parent) : undefined;
+  return port !== undefined && (port.kind === "root-port" || port.kind === "switch-downstream") ? port : undefined;
+}
 
 /**
  * host.pci with every enabled VF added after the listed devices. A device listed with `physfn`
@@ -70,8 +105,23 @@ export function expandVfs(listed: PciDeviceSpec[]): { devices: PciDeviceSpec[]; 
       continue;
     }
     const pfRid = sidOfBdf(pf.bdf);
+    const port = onLink(pf, plain);
+    const ari = ariEnabled(pf, plain);
+    if (sr.numVfs > 0 && port?.subordinateBus !== undefined) {
+      const last = vfRoutingId(pfRid, sr.firstVfOffset, sr.vfStride, sr.numVfs);
+      if (last <= 0xffff && last >> 8 > port.subordinateBus) {
+        const range = pf.bdf.bus === port.subordinateBus ? `[bus ${hex(pf.bdf.bus, 2)}]` : `[bus ${hex(pf.bdf.bus, 2)}-${hex(port.subordinateBus, 2)}]`;
+        problems.push({ code: "sriov-invalid", message: l10n.t("{0}: VF {1} would be on bus {2}, beyond {3}'s subordinate bus {4} (the kernel: can't enable {1} VFs (bus {2} out of range of {5}), ENOMEM)", pf.key, sr.numVfs, hex(last >> 8, 2), port.key, hex(port.subordinateBus, 2), range), hint: l10n.t("Give {0} more bus numbers (subordinate-bus), or enable fewer VFs.", port.key), range: sr.range });
+        continue;
+      }
+    }
     for (let n = 1; n <= sr.numVfs; n++) {
       const rid = vfRoutingId(pfRid, sr.firstVfOffset, sr.vfStride, n);
+      if (rid <= 0xffff && port !== undefined && !ari && (rid & 0xf8) !== 0) {
+        const why = port.ari === false ? l10n.t("{0} does not forward ARI (ari: false)", port.key) : l10n.t("function 0 of bus {0} has no ARI capability (ari: false)", hex(pf.bdf.bus, 2));
+        problems.push({ code: "sriov-ari-required", message: l10n.t("{0}: VF {1} would be at {2}, function number {3} of bus {4}; without ARI only functions 0-7 are reachable below {5}: {6}", pf.key, n, formatBdf(bdfOfSid(rid, pf.bdf.segment)), rid & 0xff, hex(rid >> 8, 2), port.key, why), hint: l10n.t("Use a port that forwards ARI and a device with the ARI capability, or give the First VF Offset / VF Stride the device reports without ARI (lspci -vv on a non-ARI hierarchy), which keep VFs at functions 0-7 of each bus."), range: sr.range });
+        break;
+      }
       if (rid > 0xffff) {
         // drivers/pci/iov.c sriov_enable(): pci_err(dev, "can't enable %d VFs (bus %02x out of range of %pR)\n", ...) -> -ENOMEM
         problems.push({ code: "sriov-invalid", message: l10n.t("{0}: VF {1} would be at routing ID 0x{2}, beyond bus ff (the kernel: can't enable {3} VFs (bus {4} out of range))", pf.key, n, rid.toString(16), sr.numVfs, hex(rid >> 8, 2)), hint: l10n.t("Enable fewer VFs or use a smaller first-vf-offset / vf-stride."), range: sr.range });

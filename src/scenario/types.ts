@@ -43,6 +43,15 @@ export interface PciDeviceSpec {
   multifunction?: boolean;
   /** For bridges: the secondary bus number (defaults to the bus of the first child). */
   secondaryBus?: number;
+  /** For bridges: the subordinate bus number, the last bus below it (when given, VFs must fit). */
+  subordinateBus?: number;
+  /**
+   * ARI (PCIe Base Spec 6.13): on a root or downstream port, ARI Forwarding Supported (DevCap2);
+   * on a function, the ARI extended capability. Linux enables ARI Forwarding when both hold for
+   * function 0 below the port (drivers/pci/pci.c pci_configure_ari). Undefined: assumed present;
+   * `false` makes VFs at function numbers 8-255 an error (scenario/sriov.ts).
+   */
+  ari?: boolean;
   /** A physical function's SR-IOV capability (see scenario/sriov.ts). */
   sriov?: SriovSpec;
   /** Set on a virtual function: its PF's key and its VF number (1-based, as the spec counts). */
@@ -220,6 +229,24 @@ export interface VmSpec {
   viommu?: ViommuSpec;
   /** VFIO backend: the type1 container (default) or iommufd (sim/iommufd.ts). */
   backend?: "type1" | "iommufd";
+  /** The VM as libvirt defines it, where that changes RLIMIT_MEMLOCK (sim/reserved.ts memlockNeed). */
+  libvirt?: LibvirtMemSpec;
+  range: SourceRange;
+}
+
+/**
+ * The domain XML facts libvirt's qemuDomainGetMemLockLimitBytes() reads. A VM with this block is
+ * started by libvirt, which raises the VMM's RLIMIT_MEMLOCK to its limit (never lowers it).
+ */
+export interface LibvirtMemSpec {
+  /** <memtune><hard_limit>: used as the memlock limit instead of the computed one. */
+  hardLimit?: bigint;
+  /** <memoryBacking><locked/>: no memlock limit at all. */
+  locked?: boolean;
+  /** <disk type='nvme'> disks (QEMU's userspace NVMe driver maps guest RAM through VFIO too). */
+  nvmeDisks?: number;
+  /** vDPA network interfaces and vhost-vdpa disks. */
+  vdpaDevices?: number;
   range: SourceRange;
 }
 
@@ -335,7 +362,9 @@ export type Step =
    */
   | (StepBase & IrteStepSpec & { op: "irte" })
   /** The device writes an MSI: remappable format with a handle (index) and optional subhandle, or compatibility format. */
-  | (StepBase & MsiStepSpec & { op: "msi" });
+  | (StepBase & MsiStepSpec & { op: "msi" })
+  /** An iommufd ioctl of the VM's VMM on its /dev/iommu objects (sim/iommufdObjects.ts). */
+  | (StepBase & IommufdStepSpec & { op: "iommufd" });
 
 /** How a bound PASID translates (the PASID entry's PGTT). */
 export type PasidMode = "first-level" | "second-level" | "nested" | "pass-through";
@@ -376,6 +405,26 @@ export interface IrteStepSpec {
   /** Issue the IEC invalidation (qi_flush_iec) after the write. */
   invalidate: boolean;
 }
+
+/** `iommufd: { vm, ioctl, ... }`: which fields an ioctl takes is in scenario/parse.ts IOMMUFD_FIELDS. */
+export interface IommufdStepSpec {
+  vm: string;
+  ioctl: (typeof IOMMUFD_IOCTLS)[number];
+  /** IOAS id (MAP, UNMAP; COPY's destination). */
+  ioas?: number;
+  srcIoas?: number;
+  iova?: bigint;
+  srcIova?: bigint;
+  gpa?: bigint;
+  length?: bigint;
+  device?: string;
+  /** HWPT_ALLOC's IOAS, ATTACH's IOAS or hwpt. */
+  pt?: number;
+  /** IOMMU_DESTROY's object id. */
+  id?: number;
+}
+
+export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY"] as const;
 
 export interface MsiStepSpec {
   device: string;

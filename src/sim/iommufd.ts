@@ -86,13 +86,13 @@ export function ioasMapFailedLine(errno: Errno): string {
  */
 export class IommufdIoas extends VfioContainer {
   /** IOMMU_IOAS_ALLOC's out_ioas_id and the automatic hwpt's id (object ids, in allocation order). */
-  readonly ioasId: number;
+  ioasId: number;
   readonly hwptId: number;
   private readonly memlock: bigint | undefined;
   private readonly reserved: [bigint, bigint][];
   private readonly apertureEnd: bigint | undefined;
 
-  constructor(opts: VfioContainerOptions & { ioasId?: number }) {
+  constructor(opts: VfioContainerOptions & { ioasId?: number; devices?: number }) {
     // No dma_entry_limit and no type1 memlock check: iommufd's own are applied below.
     const { memlockBytes, ...rest } = opts;
     super({ ...rest, dmaEntryLimit: Number.MAX_SAFE_INTEGER });
@@ -101,7 +101,35 @@ export class IommufdIoas extends VfioContainer {
     this.apertureEnd = opts.apertureEnd;
     this.ioasId = opts.ioasId ?? 1;
     // Each device bound adds an object (its idevice) before the hwpt; one device: ioas 1, idev 2, hwpt 3.
-    this.hwptId = this.ioasId + 2;
+    this.hwptId = this.ioasId + 1 + (opts.devices ?? 1);
+  }
+
+  /** The checks IOMMU_IOAS_MAP and IOMMU_IOAS_COPY share (iopt_check_iova, area alignment, EEXIST), in the kernel's order. */
+  private checkRange(iova: bigint, size: bigint): Errno | undefined {
+    if (size === 0n || size % PAGE !== 0n) return "EINVAL";
+    if (iova % PAGE !== 0n) return "EINVAL";
+    const last = iova + size - 1n;
+    if (last > U64_MAX) return "EOVERFLOW";
+    if (this.apertureEnd !== undefined && last > this.apertureEnd) return "EINVAL";
+    for (const [s, e] of this.reserved) if (iova <= e && last >= s) return "EINVAL";
+    if (this.dmas.some((d) => d.iova <= last && iova < d.iova + d.size)) return "EEXIST";
+    return undefined;
+  }
+
+  /**
+   * IOMMU_IOAS_COPY's iopt_map_pages(): the source's pinned pages, piece by piece from `iova`, after
+   * the map's range checks; nothing is charged to RLIMIT_MEMLOCK again (sim/iommufdObjects.ts).
+   */
+  mapShared(iova: bigint, pieces: readonly { vaddr: bigint; size: bigint }[], length: bigint): VfioResult {
+    const bad = this.checkRange(iova, length);
+    if (bad !== undefined) return { ok: false, errno: bad, kernelLog: [] };
+    let at = iova;
+    for (const p of pieces) {
+      const r = super.map({ iova: at, vaddr: p.vaddr, size: p.size, read: true, write: true });
+      if (!r.ok) return r;
+      at += p.size;
+    }
+    return { ok: true };
   }
 
   /** IOMMU_IOAS_MAP with IOMMU_IOAS_MAP_FIXED_IOVA (QEMU always passes it). */
@@ -110,13 +138,8 @@ export class IommufdIoas extends VfioContainer {
     const fail = (errno: Errno): VfioResult<{ dma: VfioDma }> => ({ ok: false, errno, kernelLog: [] });
     if (iova >= ULONG_MAX || size >= ULONG_MAX) return fail("EOVERFLOW");
     if (!req.read && !req.write) return fail("EINVAL");
-    if (size === 0n || size % PAGE !== 0n) return fail("EINVAL");
-    if (iova % PAGE !== 0n) return fail("EINVAL");
-    const last = iova + size - 1n;
-    if (last > U64_MAX) return fail("EOVERFLOW");
-    if (this.apertureEnd !== undefined && last > this.apertureEnd) return fail("EINVAL");
-    for (const [s, e] of this.reserved) if (iova <= e && last >= s) return fail("EINVAL");
-    if (this.dmas.some((d) => d.iova <= last && iova < d.iova + d.size)) return fail("EEXIST");
+    const bad = this.checkRange(iova, size);
+    if (bad !== undefined) return fail(bad);
     if (vaddr % PAGE !== 0n) return fail("EINVAL");
     if (this.memlock !== undefined && BigInt(this.lockedPages) * PAGE + size > this.memlock) return fail("ENOMEM");
     return super.map(req);

@@ -28,6 +28,8 @@ import type { DmarDomain } from "./vtd/driver.js";
 import type { IrqRemapDriver } from "./vtd/intremap.js";
 import { bootIommuExtras, irteStep, mapRmrrs, msiStep } from "./irqsteps.js";
 import { memlockDiagnostics } from "./reserved.js";
+import { restoreIommufd, snapshotIommufd, type IommufdSnapshot } from "./iommufdObjects.js";
+import { IommufdIoas } from "./iommufd.js";
 
 const KiB = 1024n;
 const MiB = 1024n * KiB;
@@ -85,7 +87,7 @@ export interface MachineSnapshot {
   frames: ReturnType<HostFrameAllocator["snapshot"]>;
   log: LogSnapshot;
   groupDomain: [number, number][];
-  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[]; viommu?: GuestViommuSnapshot }[];
+  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[]; viommu?: GuestViommuSnapshot; iommufd?: IommufdSnapshot }[];
   traceLength: number;
   stepStartLength: number;
   /**
@@ -280,6 +282,8 @@ export class Machine {
         return irteStep(this, step, out);
       case "msi":
         return msiStep(this, step, out);
+      case "iommufd":
+        return this.vmm.iommufdStep(step, out);
       case "wait":
         this.clock += step.ns;
         out.summary = `time advanced to ${formatSeconds(this.clock)}`;
@@ -538,6 +542,7 @@ export class Machine {
         devices: [...vm.devices],
         groups: [...vm.groups],
         ...(vm.viommu ? { viommu: vm.viommu.snapshot() } : {}),
+        ...(vm.iommufd ? { iommufd: snapshotIommufd(vm.iommufd) } : {}),
       })),
       traceLength: this.trace.length,
       stepStartLength: this.trace.stepStart.length,
@@ -577,6 +582,8 @@ export class Machine {
         if (!vm.container) this.createContainerShell(vm);
         vm.container!.restore(v.container);
       } else delete vm.container;
+      if (v.iommufd !== undefined && vm.container instanceof IommufdIoas) vm.iommufd = restoreIommufd(v.iommufd, vm.container, () => this.vmm.newIoas(vm), (did) => this.hostIommu.domain(did)!);
+      else delete vm.iommufd;
     }
     this.trace.length = s.traceLength;
     this.trace.stepStart.length = s.stepStartLength;

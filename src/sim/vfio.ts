@@ -91,6 +91,11 @@ export class VfioContainer {
     return this.locked;
   }
 
+  /** The domains the mappings are programmed into. */
+  get domainIds(): readonly number[] {
+    return this.domains;
+  }
+
   /** First group attach of a domain: vfio_iommu_replay maps every existing mapping into it. */
   addDomain(domain: number): VfioResult {
     this.domains.push(domain);

@@ -12,13 +12,14 @@ import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
 import { pfBindRefused } from "./hostTopology.js";
+import { runIommufdStep, type IommufdContext, type IommufdPort, type IommufdStep } from "./iommufdObjects.js";
 import { IommufdIoas, iommufdBindFailedText, iommufdStartText, ioasMapFailedLine, mapIoctl, unmapIoctl } from "./iommufd.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type VfioResult } from "./vfio.js";
 import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
 import type { GuestViommu, ShadowHooks } from "./viommu.js";
-import { rmrrRefusal } from "./reserved.js";
+import { effectiveMemlock, rmrrRefusal } from "./reserved.js";
 
 const KiB = 1024n;
 const MiB = 1024n * KiB;
@@ -39,6 +40,8 @@ export interface VmRuntime {
   groups: Set<number>;
   /** The guest's vIOMMU with its tables (sim/viommu.ts), when the VM has one. */
   viommu?: GuestViommu;
+  /** The VM's iommufd objects beyond its first IOAS, once an `iommufd:` step ran (sim/iommufdObjects.ts). */
+  iommufd?: IommufdContext;
 }
 
 /** What the VMM needs from the machine it runs on. */
@@ -635,9 +638,44 @@ export class Vmm {
       },
       pins: vm.guest,
       dmaEntryLimit: host.dmaEntryLimit,
-      ...(host.memlock !== undefined ? { memlockBytes: host.memlock } : {}),
+      ...(effectiveMemlock(host, vm.spec) !== undefined ? { memlockBytes: effectiveMemlock(host, vm.spec)! } : {}),
       apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n,
+      ...(vm.spec.backend === "iommufd" ? { devices: vm.devices.length } : {}),
     });
+  }
+
+  /** A further IOAS of the VM's iommufd, wired to the driver like its first (IOMMU_IOAS_ALLOC; restore). */
+  newIoas(vm: VmRuntime): IommufdIoas {
+    const byDid = (did: number) => this.driver.domain(did)!;
+    const host = this.scenario.host;
+    const limit = effectiveMemlock(host, vm.spec);
+    return new IommufdIoas({ ops: { map: (did, iova, hpa, size, prot) => this.driver.map(byDid(did), iova, hpa, size, prot), unmap: (did, iova, size) => void this.driver.unmap(byDid(did), iova, size) }, pins: vm.guest, dmaEntryLimit: host.dmaEntryLimit, ...(limit !== undefined ? { memlockBytes: limit } : {}), apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n });
+  }
+
+  /** `iommufd:` steps: the VM's iommufd objects beyond its first IOAS (sim/iommufdObjects.ts). */
+  iommufdStep(st: IommufdStep, out: StepOutcome): void {
+    const port: IommufdPort = {
+      vm: (name) => {
+        const vm = this.vms.get(name);
+        if (vm === undefined) return `no VM ${name}`;
+        if (vm.spec.backend !== "iommufd") return `VM ${name} uses the type1 container, not iommufd (backend: iommufd)`;
+        if (!vm.running || !(vm.container instanceof IommufdIoas) || vm.domain === undefined) return `VM ${name} is not running with an assigned device, so QEMU holds no iommufd`;
+        return { ioas: vm.container, devices: vm.devices, domain: vm.domain, gpaToHva: (gpa) => vm.guest.gpaToHva(gpa), ...(vm.iommufd ? { context: vm.iommufd } : {}), setContext: (c) => (vm.iommufd = c) };
+      },
+      newIoas: (name) => this.newIoas(this.vms.get(name)!),
+      allocDomain: () => this.driver.allocDomain(false),
+      attachGroup: (key, domain) => {
+        for (const dev of this.pci.groupOf(this.pci.device(key)!).devices) {
+          const rids = this.pci.dmaAliases(dev);
+          this.driver.attach(domain, rids);
+          for (const rid of rids) this.trace.push(EventKind.Attach, this.currentStep, rid, domain.did, 0, 0, 0, 0, 0, 0, 0);
+        }
+      },
+      traceMap: (did, iova, size, prot, unmap) => this.trace.pushBig(unmap ? EventKind.Unmap : EventKind.Map, this.currentStep, 0, did, prot, 0, 0, iova, size),
+      fail: (o, errno, summary) => this.failErrno(o, errno, summary),
+      error: (o, summary) => void this.fail(o, "vm-not-running", summary),
+    };
+    runIommufdStep(port, st, out);
   }
 }
 

@@ -304,7 +304,7 @@ describe("memlock", () => {
   it("is libvirt's guest RAM (times the VFIO devices with a vIOMMU) + 1 GiB, and says how short the limit is", () => {
     const host = { ...load(rmrrHost("6.8")).host, memlock: 3n << 30n };
     expect(memlockNeed(host, vm(2, false))).toMatchObject({ libvirt: 5n << 30n, short: 2n << 30n, pinnedAtStart: 4n << 30n });
-    expect(memlockNeed(host, vm(2, true))).toMatchObject({ libvirt: 9n << 30n, short: 6n << 30n, pinnedAtStart: 0n, formula: "2 × 4GiB guest RAM + 1GiB" });
+    expect(memlockNeed(host, vm(2, true))).toMatchObject({ libvirt: 9n << 30n, short: 6n << 30n, pinnedAtStart: 0n, formula: "2 × 4GiB guest RAM + 1GiB (2 VFIO devices with a vIOMMU)" });
     expect(memlockNeed(host, vm(0, false))).toBeUndefined();
     const { memlock: _, ...unlimited } = host;
     expect(memlockNeed(unlimited, vm(1, false))?.short).toBeUndefined();

@@ -36,7 +36,7 @@ const DMA_MAP_CALL = /vfio_dma_map\((0x[0-9a-f]+), (0x[0-9a-f]+), (0x[0-9a-f]+),
 const NO_IR = /^(?:vfio_iommu_type1_attach_group: )?No interrupt remapping support\. {1,2}Use the module param "allow_unsafe_interrupts" to enable VFIO IOMMU support on this platform$/;
 /** drivers/iommu/intel/iommu.c (≤6.4) device_is_rmrr_locked callers: dev_warn(dev, "Device is ineligible for IOMMU domain attach due to platform RMRR requirement.  Contact your platform vendor.\n"); "DMAR: " since dev_fmt was added. */
 const RMRR_INELIGIBLE = /^Device is ineligible for IOMMU domain attach due to platform RMRR requirement\.(?: {1,2}Contact your platform vendor\.)?$/;
-/** drivers/iommu/iommu.c __iommu_device_set_domain (6.5+, require_direct: RMRR on Intel, IVMD on AMD): no dev_fmt, so no "DMAR: ". */
+/** drivers/iommu/iommu.c __iommu_device_set_domain (6.6+, a48ce36e2786; require_direct: RMRR on Intel, IVMD on AMD): no dev_fmt, so no "DMAR: ". */
 const REQUIRE_DIRECT = /^Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping\.(?: Contact your platform vendor\.)?$/;
 const RMRR_BROKEN = /RMRR entry for device ([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) is broken/;
 const RMRR_BASE = /^(?:(?:dmar|DMAR): )?RMRR base: (0x[0-9a-f]+) end: (0x[0-9a-f]+)$/;
@@ -150,7 +150,7 @@ export const VFIO_RULES: RuleTable = {
   ],
 };
 
-/** A device whose firmware RMRR (or, 6.5+, a firmware 1:1 mapping) keeps it from a VM's domain. */
+/** A device whose firmware RMRR (or, 6.6+, a firmware 1:1 mapping) keeps it from a VM's domain. */
 function rmrrIneligible(cx: LineContext, direct: boolean): void {
   const { device, driver } = cx.qemu();
   const fields: Fields = { problem: "rmrr-ineligible" };

@@ -38,7 +38,9 @@ function atLeast(v: KernelVersion, major: number, minor: number): boolean {
 
 /**
  * Kernel version → format era:
- * < 4.1 "3.x" (pr_fmt `KBUILD_MODNAME ": "` = "dmar: "), 4.1–4.6 "4.1" (pr_fmt "DMAR: ", two-line form),
+ * < 4.2 "3.x" (pr_fmt `KBUILD_MODNAME ": "` = "dmar: "), 4.2–4.6 "4.1" (pr_fmt "DMAR: ", two-line form;
+ * the era keeps its old name: a v4.1.3 tree's dmar.c still has `KBUILD_MODNAME ": "`, a v4.2.8 tree's
+ * has `"DMAR: "` - mlpzaq9998/linux-4.2 vs fsl-jyt/linux-4.1.3, test/unit/kernel-boundaries.test.ts),
  * 4.7–5.3 "4.7" (one line, a0fe14d7dcf5), 5.4–5.13 "5.4" (PASID %x, SM reasons), 5.14 "5.14"
  * (719a19335692, "0x" before bus/dev), ≥ 5.15 "5.15" (current). Throws RangeError without a number.
  *
@@ -55,11 +57,11 @@ export function kernelEra(version: string): KernelEra {
   if (atLeast(v, 5, 14)) return "5.14";
   if (atLeast(v, 5, 4)) return "5.4";
   if (atLeast(v, 4, 7)) return "4.7";
-  if (atLeast(v, 4, 1)) return "4.1";
+  if (atLeast(v, 4, 2)) return "4.1";
   return "3.x";
 }
 
-/** pr_fmt of dmar.c: `KBUILD_MODNAME ": "` in 3.x, `"DMAR: "` since v4.1 (§3, §10 item 2). */
+/** pr_fmt of dmar.c: `KBUILD_MODNAME ": "` up to v4.1, `"DMAR: "` since v4.2 (see kernelEra). */
 export function dmarPrefix(era: KernelEra): string {
   return era === "3.x" ? "dmar: " : "DMAR: ";
 }
@@ -162,9 +164,11 @@ export function renderDrhdLine(faultStatus: number, era: KernelEra): string {
 /**
  * How `dmar_fault()` uses its `static DEFINE_RATELIMIT_STATE(rs, 5 * HZ, 10)`:
  *  - "none": ≤ v4.6, every line is printed;
- *  - "per-irq": v4.7 – v4.18, one `__ratelimit()` per interrupt gates the DRHD line and all records
- *    (assumed: introduced with the v4.7 fault-handler rework; see report doubts);
- *  - "per-record": v4.19+ ("iommu/vt-d: Ratelimit each dmar fault printing", Dmitry Safonov):
+ *  - "per-irq": v4.7 – v4.17, one `__ratelimit()` per interrupt gates the DRHD line and all records
+ *    (a v4.4 tree's dmar_fault has no ratelimit, v4.9's, v4.15.18's and v4.16.13's have this form;
+ *    v4.7 as the start is assumed from the v4.7 fault-handler rework, no 4.5-4.8 tree was read);
+ *  - "per-record": v4.18+ ("iommu/vt-d: Ratelimit each dmar fault printing", Dmitry Safonov; a
+ *    v4.18 tree has it, v4.16.13 not; v4.17 was not read, so v4.17 may already be per-record):
  *    one call for the DRHD line (only if FSTS ≠ 0) and one at the top of every loop iteration,
  *    including the final iteration that finds FRCD.F clear and breaks (dmar.c @c34e9ab9a612).
  */
@@ -173,7 +177,7 @@ export type DmarRatelimitModel = "none" | "per-irq" | "per-record";
 export function dmarRatelimitModel(version: string): DmarRatelimitModel {
   const v = parseKernelVersion(version);
   if (!v) throw new RangeError(`not a kernel version: ${JSON.stringify(version)}`);
-  if (atLeast(v, 4, 19)) return "per-record";
+  if (atLeast(v, 4, 18)) return "per-record";
   if (atLeast(v, 4, 7)) return "per-irq";
   return "none";
 }

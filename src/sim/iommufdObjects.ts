@@ -1,0 +1,297 @@
+/**
+ * iommufd beyond one IOAS per VM: the object table of a VM's /dev/iommu file and the `iommufd:`
+ * scenario steps that act on it - IOMMU_IOAS_ALLOC, IOMMU_IOAS_MAP / IOMMU_IOAS_UNMAP on any IOAS,
+ * IOMMU_IOAS_COPY, IOMMU_HWPT_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT and IOMMU_DESTROY, with the
+ * kernel's errno rules. Read in a v6.6.9 tree (drivers/iommu/iommufd/, the first kernel with VFIO
+ * device cdevs):
+ *
+ * Object ids - main.c: `xa_init_flags(&ictx->objects, XA_FLAGS_ALLOC1 | ...)` and
+ *   `xa_alloc(&ictx->objects, &obj->id, XA_ZERO_ENTRY, xa_limit_31b, ...)`: the lowest free id
+ *   from 1, so a destroyed object's id is handed out again. At the VM's start QEMU holds IOAS 1,
+ *   one device object per bound device (2, 3, ...) and the automatic hwpt after them (sim/iommufd.ts).
+ * Lookups - main.c iommufd_get_object(): an id that is absent or of another type -> -ENOENT
+ *   (iommufd_get_ioas() asks for IOMMUFD_OBJ_IOAS, iommufd_get_device() for IOMMUFD_OBJ_DEVICE).
+ * IOMMU_IOAS_ALLOC - ioas.c iommufd_ioas_alloc_ioctl(): a new, empty IOAS; out_ioas_id.
+ * IOMMU_IOAS_MAP / _UNMAP - the IOAS's rules (sim/iommufd.ts IommufdIoas), after the ENOENT lookup.
+ * IOMMU_IOAS_COPY - ioas.c iommufd_ioas_copy(): `length`, `src_iova` or `dst_iova` >= ULONG_MAX
+ *   -> -EOVERFLOW; the source IOAS (ENOENT); io_pagetable.c iopt_get_pages(): `!length` -> -EINVAL,
+ *   the range not covered by contiguous areas (`!iopt_area_contig_done(&iter)`) -> -ENOENT; the
+ *   destination IOAS (ENOENT); iopt_map_pages() with the map's checks (alignment, reserved regions
+ *   -> EINVAL, an existing area -> EEXIST). The pages are the source's (`elm->pages = area->pages`,
+ *   kref_get): nothing is pinned or charged to RLIMIT_MEMLOCK again.
+ * IOMMU_HWPT_ALLOC - hw_pagetable.c iommufd_hwpt_alloc(): the device (ENOENT), then `pt_id` must be
+ *   an IOAS (iommufd_get_ioas: ENOENT for an hwpt or a device id in v6.6; nesting parents came
+ *   later); iommufd_hw_pagetable_alloc() allocates a paging domain on the device's IOMMU, fills it
+ *   from the IOAS (iopt_table_add_domain) and takes a reference on the IOAS
+ *   (`refcount_inc(&ioas->obj.users)`). The hwpt is not attached.
+ * VFIO_DEVICE_ATTACH_IOMMUFD_PT - device.c iommufd_device_change_pt(): `pt_id` looked up as any
+ *   object (ENOENT); an hwpt -> attach to its domain; an IOAS -> the automatic domain (one per IOAS
+ *   and IOMMU, reused); anything else -> -EINVAL. An attached device is replaced (vfio's
+ *   iommufd_device_replace) and its old automatic hwpt dropped when unused. Attaching holds a
+ *   reference on the hwpt (`refcount_inc(&hwpt->obj.users)`). The whole group moves.
+ * IOMMU_DESTROY - main.c iommufd_destroy() / iommufd_object_remove(): an absent id -> -ENOENT; an
+ *   object with users besides the table (`!refcount_dec_if_one(&obj->users)`) -> -EBUSY: an IOAS
+ *   with an hwpt, an attached hwpt, a bound device (iommufd_device_bind: "refcount_inc(&idev->obj.users)").
+ *
+ * Model limits: RLIMIT_MEMLOCK is checked per IOAS, not per process, and a domain allocated by
+ * IOMMU_HWPT_ALLOC is not freed when the VM stops (its id is not reused).
+ */
+import type { Step } from "../scenario/types.js";
+import type { HostDomain } from "./host-iommu.js";
+import { IommufdIoas } from "./iommufd.js";
+import type { StepOutcome } from "./machine.js";
+import { STRERROR, type Errno, type VfioContainer } from "./vfio.js";
+
+export type IommufdStep = Extract<Step, { op: "iommufd" }>;
+
+type IommufdObject =
+  | { type: "ioas"; ioas: IommufdIoas; users: number }
+  | { type: "device"; key: string; users: number; hwpt: number }
+  | { type: "hwpt"; ioas: number; domain: HostDomain; auto: boolean; users: number };
+
+/** What the steps need of the VMM (vmm.ts builds it). */
+export interface IommufdPort {
+  /** The VM's first IOAS (its container), its devices and its first domain, or why there is none. */
+  vm(name: string): { ioas: IommufdIoas; devices: string[]; domain: HostDomain; gpaToHva(gpa: bigint): bigint | undefined; context?: IommufdContext; setContext(c: IommufdContext): void } | string;
+  /** A new, empty IOAS wired to the host IOMMU driver like the VM's first one. */
+  newIoas(vm: string): IommufdIoas;
+  allocDomain(): HostDomain;
+  /** Attach the group of `device` (every DMA alias of every member) to `domain`. */
+  attachGroup(device: string, domain: HostDomain): void;
+  /** Record a map or unmap in the trace. */
+  traceMap(did: number, iova: bigint, size: bigint, prot: number, unmap: boolean): void;
+  fail(out: StepOutcome, errno: Errno, summary: string): void;
+  error(out: StepOutcome, summary: string): void;
+}
+
+/** One VM's object table (kept on its VmRuntime, saved and restored with machine checkpoints). */
+export class IommufdContext {
+  readonly objects = new Map<number, IommufdObject>();
+
+  /** `first`: the VM's container, IOAS 1 (a restarted VM has a new one, hence a new table). */
+  constructor(readonly first: IommufdIoas, devices: string[], domain: HostDomain | undefined) {
+    const ioas = first;
+    this.objects.set(ioas.ioasId, { type: "ioas", ioas, users: 2 });
+    if (domain === undefined) return;
+    let id = ioas.ioasId + 1;
+    for (const key of devices) this.objects.set(id++, { type: "device", key, users: 2, hwpt: 0 });
+    const hwpt = id;
+    this.objects.set(hwpt, { type: "hwpt", ioas: ioas.ioasId, domain, auto: true, users: 1 + devices.length });
+    for (const o of this.objects.values()) if (o.type === "device") o.hwpt = hwpt;
+  }
+
+  /** xa_alloc with XA_FLAGS_ALLOC1: the lowest free id from 1. */
+  alloc(o: IommufdObject): number {
+    let id = 1;
+    while (this.objects.has(id)) id++;
+    this.objects.set(id, o);
+    return id;
+  }
+
+  ioas(id: number): IommufdIoas | undefined {
+    const o = this.objects.get(id);
+    return o?.type === "ioas" ? o.ioas : undefined;
+  }
+
+  device(key: string): [number, Extract<IommufdObject, { type: "device" }>] | undefined {
+    for (const [id, o] of this.objects) if (o.type === "device" && o.key === key) return [id, o];
+    return undefined;
+  }
+}
+
+/** A checkpoint of the table: the extra IOASes' mapping lists, the hwpts' domain ids. */
+export type IommufdSnapshot = [number, { type: "ioas"; users: number; container?: ReturnType<IommufdIoas["snapshot"]> } | { type: "device"; key: string; users: number; hwpt: number } | { type: "hwpt"; ioas: number; did: number; auto: boolean; users: number }][];
+
+export function snapshotIommufd(ctx: IommufdContext): IommufdSnapshot {
+  return [...ctx.objects].map(([id, o]) => [id, o.type === "ioas" ? { type: "ioas", users: o.users, ...(o.ioas === ctx.first ? {} : { container: o.ioas.snapshot() }) } : o.type === "device" ? { ...o } : { type: "hwpt", ioas: o.ioas, did: o.domain.did, auto: o.auto, users: o.users }]);
+}
+
+/** The table again, around the VM's restored container; `newIoas` and `domain` rebuild the rest. */
+export function restoreIommufd(s: IommufdSnapshot, first: IommufdIoas, newIoas: () => IommufdIoas, domain: (did: number) => HostDomain): IommufdContext {
+  const ctx = new IommufdContext(first, [], undefined);
+  ctx.objects.clear();
+  for (const [id, o] of s) {
+    if (o.type === "ioas") {
+      let ioas = first;
+      if (o.container !== undefined) {
+        ioas = newIoas();
+        ioas.ioasId = id;
+        ioas.restore(o.container);
+      }
+      ctx.objects.set(id, { type: "ioas", ioas, users: o.users });
+    } else if (o.type === "device") ctx.objects.set(id, { ...o });
+    else ctx.objects.set(id, { type: "hwpt", ioas: o.ioas, domain: domain(o.did), auto: o.auto, users: o.users });
+  }
+  return ctx;
+}
+
+const ULONG_MAX = (1n << 64n) - 1n;
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+
+export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutcome): void {
+  const vm = port.vm(st.vm);
+  if (typeof vm === "string") {
+    port.error(out, vm);
+    return;
+  }
+  let ctx = vm.context;
+  if (ctx === undefined || ctx.first !== vm.ioas) {
+    ctx = new IommufdContext(vm.ioas, vm.devices, vm.domain);
+    vm.setContext(ctx);
+  }
+  const enoent = (what: string) => port.fail(out, "ENOENT", `${st.ioctl} failed: ENOENT (${STRERROR.ENOENT}): ${what}`);
+  const ioasOr = (id: number | undefined, what: string): IommufdIoas | undefined => {
+    const a = id === undefined ? undefined : ctx.ioas(id);
+    if (a === undefined) enoent(`${what} ${id ?? "?"} is not an IOAS${objectName(ctx, id)}`);
+    return a;
+  };
+  switch (st.ioctl) {
+    case "IOMMU_IOAS_ALLOC": {
+      const ioas = port.newIoas(st.vm);
+      const id = ctx.alloc({ type: "ioas", ioas, users: 1 });
+      (ioas as { ioasId: number }).ioasId = id;
+      out.summary = `IOMMU_IOAS_ALLOC -> IOAS ${id} (empty, no domain yet)`;
+      return;
+    }
+    case "IOMMU_IOAS_MAP": {
+      const ioas = ioasOr(st.ioas, "ioas_id");
+      if (!ioas) return;
+      const vaddr = vm.gpaToHva(st.gpa!) ?? 0xdead00000000n + st.gpa!;
+      const r = ioas.map({ iova: st.iova!, vaddr, size: st.length!, read: true, write: true });
+      if (!r.ok) return port.fail(out, r.errno, `IOMMU_IOAS_MAP on IOAS ${st.ioas} failed: ${r.errno} (${STRERROR[r.errno]})`);
+      for (const did of ioas.domainIds) port.traceMap(did, st.iova!, st.length!, 3, false);
+      out.summary = `IOMMU_IOAS_MAP: IOAS ${st.ioas} maps IOVA ${hex(st.iova!)}+${hex(st.length!)} -> GPA ${hex(st.gpa!)}${domainsText(ioas)}`;
+      return;
+    }
+    case "IOMMU_IOAS_UNMAP": {
+      const ioas = ioasOr(st.ioas, "ioas_id");
+      if (!ioas) return;
+      const r = ioas.unmap({ iova: st.iova!, size: st.length! });
+      if (!r.ok) return port.fail(out, r.errno, `IOMMU_IOAS_UNMAP on IOAS ${st.ioas} failed: ${r.errno} (${STRERROR[r.errno]})${r.errno === "ENOENT" ? ": no mapping lies wholly inside the range" : ""}`);
+      for (const did of ioas.domainIds) port.traceMap(did, st.iova!, r.unmapped, 0, true);
+      out.summary = `IOMMU_IOAS_UNMAP: IOAS ${st.ioas} unmapped ${hex(r.unmapped)} bytes from IOVA ${hex(st.iova!)}`;
+      return;
+    }
+    case "IOMMU_IOAS_COPY": {
+      const length = st.length!;
+      if (length >= ULONG_MAX || st.srcIova! >= ULONG_MAX || st.iova! >= ULONG_MAX) return port.fail(out, "EOVERFLOW", `IOMMU_IOAS_COPY failed: EOVERFLOW (${STRERROR.EOVERFLOW})`);
+      const src = ioasOr(st.srcIoas, "src_ioas_id");
+      if (!src) return;
+      if (length === 0n) return port.fail(out, "EINVAL", `IOMMU_IOAS_COPY failed: EINVAL (${STRERROR.EINVAL}): length 0`);
+      // iopt_get_pages(): the areas must cover [src_iova, src_iova + length - 1] without a gap.
+      const pieces = coveringAreas(src, st.srcIova!, length);
+      if (pieces === undefined) return enoent(`IOAS ${st.srcIoas} has no contiguous mapping over IOVA ${hex(st.srcIova!)}+${hex(length)}`);
+      const dst = ioasOr(st.ioas, "dst_ioas_id");
+      if (!dst) return;
+      const r = dst.mapShared(st.iova!, pieces, length);
+      if (!r.ok) return port.fail(out, r.errno, `IOMMU_IOAS_COPY into IOAS ${st.ioas} failed: ${r.errno} (${STRERROR[r.errno]})`);
+      for (const did of dst.domainIds) port.traceMap(did, st.iova!, length, 3, false);
+      out.summary = `IOMMU_IOAS_COPY: IOAS ${st.srcIoas} IOVA ${hex(st.srcIova!)}+${hex(length)} -> IOAS ${st.ioas} IOVA ${hex(st.iova!)} (the same pinned pages, not charged again)${domainsText(dst)}`;
+      return;
+    }
+    case "IOMMU_HWPT_ALLOC": {
+      const dev = ctx.device(st.device!);
+      if (!dev) return enoent(`dev_id: ${st.device} is not bound to this iommufd`);
+      const ioas = ioasOr(st.pt, "pt_id");
+      if (!ioas) return;
+      const domain = port.allocDomain();
+      ioas.addDomain(domain.did);
+      const ioasObj = ctx.objects.get(st.pt!)!;
+      ioasObj.users++;
+      const id = ctx.alloc({ type: "hwpt", ioas: st.pt!, domain, auto: false, users: 1 });
+      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: domain ${domain.did} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"}); not attached`;
+      return;
+    }
+    case "VFIO_DEVICE_ATTACH_IOMMUFD_PT": {
+      const dev = ctx.device(st.device!);
+      if (!dev) return port.error(out, `${st.device} is not a device of VM ${st.vm}`);
+      const pt = ctx.objects.get(st.pt!);
+      if (pt === undefined) return enoent(`pt_id ${st.pt} is no object`);
+      let hwptId: number;
+      if (pt.type === "hwpt") hwptId = st.pt!;
+      else if (pt.type === "ioas") {
+        // iommufd_device_auto_get_domain(): reuse the IOAS's automatic domain, else make one.
+        const auto = [...ctx.objects].find(([, o]) => o.type === "hwpt" && o.auto && o.ioas === st.pt);
+        if (auto) hwptId = auto[0];
+        else {
+          const domain = port.allocDomain();
+          pt.ioas.addDomain(domain.did);
+          pt.users++;
+          hwptId = ctx.alloc({ type: "hwpt", ioas: st.pt!, domain, auto: true, users: 1 });
+        }
+      } else return port.fail(out, "EINVAL", `VFIO_DEVICE_ATTACH_IOMMUFD_PT failed: EINVAL (${STRERROR.EINVAL}): pt_id ${st.pt} is a device object, neither an IOAS nor an hwpt`);
+      const hwpt = ctx.objects.get(hwptId) as Extract<IommufdObject, { type: "hwpt" }>;
+      const old = dev[1].hwpt;
+      if (old === hwptId) {
+        out.summary = `${st.device} is already attached to hwpt ${hwptId} (domain ${hwpt.domain.did})`;
+        return;
+      }
+      port.attachGroup(st.device!, hwpt.domain);
+      hwpt.users++;
+      dev[1].hwpt = hwptId;
+      let dropped = "";
+      const prev = ctx.objects.get(old);
+      if (prev?.type === "hwpt") {
+        prev.users--;
+        // An automatic hwpt goes with its last device (iommufd_hw_pagetable_put of the replaced one).
+        if (prev.auto && prev.users === 1) {
+          ctx.objects.delete(old);
+          const o = ctx.objects.get(prev.ioas);
+          if (o?.type === "ioas") {
+            o.users--;
+            o.ioas.removeDomain(prev.domain.did);
+          }
+          dropped = `; automatic hwpt ${old} (domain ${prev.domain.did}) destroyed`;
+        }
+      }
+      out.summary = `VFIO_DEVICE_ATTACH_IOMMUFD_PT: ${st.device} (and its group) now translates through hwpt ${hwptId} = domain ${hwpt.domain.did} of IOAS ${hwpt.ioas}${dropped}`;
+      return;
+    }
+    case "IOMMU_DESTROY": {
+      const o = ctx.objects.get(st.id!);
+      if (o === undefined) return enoent(`id ${st.id} is no object`);
+      if (o.users > 1) {
+        const why = o.type === "device" ? "a bound device is destroyed by closing its VFIO cdev" : o.type === "ioas" ? "an hwpt still refers to it" : "a device is attached to it";
+        return port.fail(out, "EBUSY", `IOMMU_DESTROY failed: EBUSY (${STRERROR.EBUSY}): ${o.type} ${st.id} is in use (${why})`);
+      }
+      ctx.objects.delete(st.id!);
+      if (o.type === "hwpt") {
+        const a = ctx.objects.get(o.ioas);
+        if (a?.type === "ioas") {
+          a.users--;
+          a.ioas.removeDomain(o.domain.did);
+        }
+      } else if (o.type === "ioas") o.ioas.unmap({ iova: 0n, size: 0n, all: true });
+      out.summary = `IOMMU_DESTROY: ${o.type === "hwpt" ? "hwpt" : o.type === "ioas" ? "IOAS" : "object"} ${st.id} destroyed`;
+      return;
+    }
+  }
+}
+
+function objectName(ctx: IommufdContext, id: number | undefined): string {
+  const o = id === undefined ? undefined : ctx.objects.get(id);
+  return o === undefined ? " (no such object)" : ` (it is ${o.type === "hwpt" ? "an hwpt" : "a device"})`;
+}
+
+function domainsText(ioas: VfioContainer & { domainIds: readonly number[] }): string {
+  const d = ioas.domainIds;
+  return d.length === 0 ? "; no domain uses this IOAS yet" : `; domain${d.length === 1 ? "" : "s"} ${d.join(", ")} updated`;
+}
+
+/** The (vaddr, length) pieces of the areas that cover [iova, iova + length) without a gap, or undefined. */
+function coveringAreas(ioas: IommufdIoas, iova: bigint, length: bigint): { vaddr: bigint; size: bigint }[] | undefined {
+  const last = iova + length - 1n;
+  const areas = [...ioas.dmas].sort((a, b) => (a.iova < b.iova ? -1 : 1));
+  const out: { vaddr: bigint; size: bigint }[] = [];
+  let cur = iova;
+  for (const a of areas) {
+    const aLast = a.iova + a.size - 1n;
+    if (aLast < cur) continue;
+    if (a.iova > cur) return undefined;
+    const end = aLast < last ? aLast : last;
+    out.push({ vaddr: a.vaddr + (cur - a.iova), size: end - cur + 1n });
+    cur = end + 1n;
+    if (cur > last) return out;
+  }
+  return undefined;
+}
