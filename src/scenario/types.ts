@@ -104,6 +104,17 @@ export interface UnityMapSpec {
 /** Options of an AMD-Vi host IOMMU (model amd-vi). */
 export interface AmdViSpec {
   unityMaps: UnityMapSpec[];
+  /**
+   * The IVRS IVHD device entries as bytes (scenario/ivhd.ts), one block per `ivhd:` item in table
+   * order: which device ids the unit covers, their DTE settings and their DMA aliases.
+   */
+  ivhd?: IvhdBlockSpec[];
+}
+
+/** One `host.iommu.ivhd` item, encoded to IVHD device-entry bytes. */
+export interface IvhdBlockSpec {
+  bytes: number[];
+  range: SourceRange;
 }
 
 export interface IommuSpec {

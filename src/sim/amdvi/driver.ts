@@ -9,6 +9,7 @@
 import type { PhysicalMemory } from "../memory.js";
 import type { HostDomain } from "../host-iommu.js";
 import type { AmdViUnit } from "./unit.js";
+import { ivhdDte, type IvrsDevices } from "./ivrs.js";
 import {
   CMD_BUFFER_SIZE,
   CMD_COMPL_WAIT,
@@ -92,6 +93,8 @@ export class AmdIommuDriver {
     /** Levels of a new domain's table (v1_alloc_pgtable: PAGE_MODE_3_LEVEL) and the most the unit takes. */
     private readonly startMode: number,
     readonly maxMode: number,
+    /** The IVRS device entries as Linux read them (alias table, initial DTE settings). */
+    private readonly ivrs?: IvrsDevices,
   ) {}
 
   /**
@@ -108,6 +111,12 @@ export class AmdIommuDriver {
     this.devTable = this.mem.allocPage();
     for (let i = 1; i < pages; i++) this.mem.allocPage();
     for (let devid = 0; devid <= this.lastBdf; devid++) this.mem.write64(this.devTable + devid * DTE_SIZE, DTE_V | DTE_TV, 0);
+    // The IVHD's DTE settings (set_dev_entry_from_acpi_range), kept under V | TV (set_dte_bit ORs them).
+    for (const [devid, flags] of this.ivrs?.flags ?? []) {
+      if (devid > this.lastBdf) continue;
+      const d = ivhdDte(flags);
+      for (let q = 0; q < 4; q++) if (d[q] !== 0n) this.mem.writeU64(this.devTable + devid * DTE_SIZE + q * 8, (this.mem.readU64(this.devTable + devid * DTE_SIZE + q * 8) ?? 0n) | d[q]!);
+    }
     u.writeReg(MMIO_DEV_TABLE_OFFSET, BigInt(this.devTable) | BigInt(pages - 1));
     this.cmdBuf = this.mem.allocPage();
     this.mem.allocPage();
@@ -197,7 +206,13 @@ export class AmdIommuDriver {
    * remapping table (set_dte_irq_entry); then device_flush_dte per devid, a flush of the old
    * domain id's pages when it changes (amd_iommu_flush_tlb_domid), and COMPLETION_WAIT.
    */
-  attach(d: AmdDomain, devids: number[]): void {
+  attach(d: AmdDomain, rids: number[]): void {
+    // clone_aliases: the IVRS alias of each id too, even on another bus (pci_seg->alias_table).
+    const devids = [...rids];
+    for (const r of rids) {
+      const a = this.ivrs?.alias.get(r);
+      if (a !== undefined && !devids.includes(a)) devids.push(a);
+    }
     const old = new Set<number>();
     for (const devid of devids) {
       for (const o of this.domains.values()) if (o !== d && o.devids.delete(devid)) old.add(o.did);
@@ -211,15 +226,18 @@ export class AmdIommuDriver {
 
   private writeDte(devid: number, d: AmdDomain): void {
     const at = this.devTable + devid * DTE_SIZE;
-    const q0 = BigInt(d.root) | (BigInt(d.mode) << 9n) | (1n << 61n) | (1n << 62n) | BigInt(DTE_V | DTE_TV);
+    // set_dte_entry ORs in the IVHD settings (amd_iommu_get_ivhd_dte_flags -> initial_dte).
+    const flags = this.ivrs?.flags.get(devid);
+    const init = flags === undefined ? undefined : ivhdDte(flags);
+    const q0 = BigInt(d.root) | (BigInt(d.mode) << 9n) | (1n << 61n) | (1n << 62n) | BigInt(DTE_V | DTE_TV) | (init?.[0] ?? 0n);
     this.mem.writeU64(at, q0);
-    this.mem.writeU64(at + 8, BigInt(d.did));
+    this.mem.writeU64(at + 8, BigInt(d.did) | (init?.[1] ?? 0n));
     let irt = this.irt.get(devid);
     if (irt === undefined) {
       irt = this.mem.allocPage();
       this.irt.set(devid, irt);
     }
-    this.mem.writeU64(at + 16, BigInt(irt) | DTE2_IV | DTE2_INTTABLEN | DTE2_INTCTL_REMAP);
+    this.mem.writeU64(at + 16, BigInt(irt) | DTE2_IV | DTE2_INTTABLEN | DTE2_INTCTL_REMAP | (init?.[2] ?? 0n));
   }
 
   // ------------------------------------------------------------------ map / unmap (io_pgtable.c, v1)

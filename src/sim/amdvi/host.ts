@@ -17,6 +17,7 @@ import { AmdViUnit, type AmdUnitSnapshot } from "./unit.js";
 import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET } from "./defs.js";
 import { decodeEvent, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AMD_REGISTERS } from "./decode.js";
+import { ivrsDevices } from "./ivrs.js";
 
 export interface AmdHostSnapshot extends HostIommuSnapshot {
   readonly model: "amd-vi";
@@ -55,7 +56,10 @@ export class AmdViHost implements HostIommu {
     this.unit = new AmdViUnit(mem, { iotlbSets: spec.iotlbSets, iotlbWays: spec.iotlbWays, maxLevels });
     // last_bdf: the IVHD's device range; here the last requester id of the highest bus in use.
     const lastBus = pci.reduce((m, d) => Math.max(m, d.bdf.bus, d.secondaryBus ?? 0), 0);
-    this.driver = new AmdIommuDriver(this.unit, mem, (lastBus << 8) | 0xff, Math.min(3, maxLevels), maxLevels);
+    // The IVHD device entries (IVRS): aliases and DTE settings; their last device id sizes the table too.
+    const ivrs = ivrsDevices(spec);
+    const lastBdf = Math.max((lastBus << 8) | 0xff, ivrs.lastDevid, ...ivrs.alias.values());
+    this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs);
     const drivers = new Map<number, string>();
     for (const d of pci) drivers.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, d.driver ?? "pci");
     this.known = (devid) => {
