@@ -483,7 +483,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps", "ivhd"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps", "ivhd", "ga"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -492,6 +492,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (model === "amd-vi") return parseAmdIommu(r, node, f);
   if (r.enumOf(modelNode, "host.iommu.model", ["intel-vtd", "amd-vi", "smmuv3"] as const) === undefined) return undefined;
   if (f.has("unity-maps")) r.error(f.get("unity-maps")!.key, "invalid-value", l10n.t("unity-maps is an AMD-Vi option (IVRS IVMD ranges)"), l10n.t("Use model: amd-vi, or leave unity-maps out (VT-d's twin is the RMRR)."));
+  if (f.has("ga")) r.error(f.get("ga")!.key, "invalid-value", l10n.t("ga is an AMD-Vi option (128-bit IRTEs, Control.GAEn)"), l10n.t("Use model: amd-vi; on VT-d the IRTE is always 128 bits and x2APIC is eim."));
   if (f.has("ivhd")) r.error(f.get("ivhd")!.key, "invalid-value", l10n.t("ivhd is an AMD-Vi option (the IVRS device entries)"), l10n.t("Use model: amd-vi; VT-d's DMAR table has no alias entries."));
   const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, `host.iommu.${k}`) ?? d : d);
   const awNode = f.get("address-width")?.value ?? null;
@@ -865,7 +866,7 @@ function parseIvhd(r: Reader, node: Node | null): IvhdBlockSpec[] {
 
 /** `pci:`, `vms:`, `workload:` with nothing after them (or null, ~): an empty list. */
 /** The keys an amd-vi host.iommu takes (docs/amd-vi.md); the VT-d ones are errors there, with a hint. */
-const AMD_KEYS = ["model", "address-width", "iotlb", "host-pass-through", "unity-maps", "ivhd"];
+const AMD_KEYS = ["model", "address-width", "iotlb", "host-pass-through", "unity-maps", "ivhd", "intremap", "ga"];
 
 /**
  * `host.iommu` with `model: amd-vi`: address-width (39, 48 or 57: the v1 table's 3, 4 or 5 levels
@@ -914,7 +915,7 @@ function parseAmdIommu(r: Reader, node: Node | null, f: Fields): IommuSpec | und
   const ivhd = f.has("ivhd") ? parseIvhd(r, f.get("ivhd")!.value) : undefined;
   return {
     model: "amd-vi",
-    amd: { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}) },
+    amd: { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}) },
     addressWidth: aw,
     sagaw: [],
     cachingMode: false,

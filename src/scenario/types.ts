@@ -109,6 +109,10 @@ export interface AmdViSpec {
    * order: which device ids the unit covers, their DTE settings and their DMA aliases.
    */
   ivhd?: IvhdBlockSpec[];
+  /** Linux's AMD-Vi interrupt remapping (on unless amd_iommu_intr / intremap=off says otherwise). */
+  intremap?: boolean;
+  /** 128-bit (GA) IRTEs, Control.GAEn (Linux's default where the unit has GA; amd_iommu_intr=legacy: 32-bit). */
+  ga?: boolean;
 }
 
 /** One `host.iommu.ivhd` item, encoded to IVHD device-entry bytes. */

@@ -10,6 +10,7 @@ import type { PhysicalMemory } from "../memory.js";
 import type { HostDomain } from "../host-iommu.js";
 import type { AmdViUnit } from "./unit.js";
 import { ivhdDte, type IvrsDevices } from "./ivrs.js";
+import { CMD_INV_IRT, CONTROL_GA_EN } from "./intremap.js";
 import {
   CMD_BUFFER_SIZE,
   CMD_COMPL_WAIT,
@@ -95,6 +96,8 @@ export class AmdIommuDriver {
     readonly maxMode: number,
     /** The IVRS device entries as Linux read them (alias table, initial DTE settings). */
     private readonly ivrs?: IvrsDevices,
+    /** Interrupt remapping: off (amd_iommu=... irq remapping disabled), 32-bit IRTEs, or 128-bit (GA) IRTEs. */
+    readonly intremap: "off" | "legacy" | "ga" = "ga",
   ) {}
 
   /**
@@ -129,7 +132,9 @@ export class AmdIommuDriver {
     u.writeReg(MMIO_CMD_TAIL_OFFSET, 0n);
     u.writeReg(MMIO_EVT_HEAD_OFFSET, 0n);
     u.writeReg(MMIO_EVT_TAIL_OFFSET, 0n);
-    const ctrl = (1n << BigInt(CONTROL_CMDBUF_EN)) | (1n << BigInt(CONTROL_EVT_LOG_EN)) | (1n << BigInt(CONTROL_EVT_INT_EN)) | (1n << BigInt(CONTROL_IOMMU_EN));
+    // iommu_enable_ga: GAEn for the 128-bit IRTE format (amd_iommu_guest_ir VAPIC or LEGACY_GA).
+    const ga = this.intremap === "ga" ? 1n << BigInt(CONTROL_GA_EN) : 0n;
+    const ctrl = (1n << BigInt(CONTROL_CMDBUF_EN)) | (1n << BigInt(CONTROL_EVT_LOG_EN)) | (1n << BigInt(CONTROL_EVT_INT_EN)) | (1n << BigInt(CONTROL_IOMMU_EN)) | ga;
     u.writeReg(MMIO_CONTROL_OFFSET, ctrl);
     this.queue([BigInt(CMD_INV_ALL) << 60n, 0n]);
     this.completionWait();
@@ -213,6 +218,16 @@ export class AmdIommuDriver {
       const a = this.ivrs?.alias.get(r);
       if (a !== undefined && !devids.includes(a)) devids.push(a);
     }
+    // alloc_irq_table: one table for the device and its aliases (an alias's table is reused).
+    if (this.intremap !== "off") {
+      let table = devids.map((v) => this.irt.get(v)).find((t) => t !== undefined);
+      if (table === undefined) {
+        // get_irq_table_size(MAX_IRQS_PER_TABLE 512): 4 bytes per IRTE, 16 in GA mode.
+        table = this.mem.allocPage();
+        if (this.intremap === "ga") this.mem.allocPage();
+      }
+      for (const v of devids) if (!this.irt.has(v)) this.irt.set(v, table);
+    }
     const old = new Set<number>();
     for (const devid of devids) {
       for (const o of this.domains.values()) if (o !== d && o.devids.delete(devid)) old.add(o.did);
@@ -232,12 +247,42 @@ export class AmdIommuDriver {
     const q0 = BigInt(d.root) | (BigInt(d.mode) << 9n) | (1n << 61n) | (1n << 62n) | BigInt(DTE_V | DTE_TV) | (init?.[0] ?? 0n);
     this.mem.writeU64(at, q0);
     this.mem.writeU64(at + 8, BigInt(d.did) | (init?.[1] ?? 0n));
-    let irt = this.irt.get(devid);
-    if (irt === undefined) {
-      irt = this.mem.allocPage();
-      this.irt.set(devid, irt);
+    const irt = this.irt.get(devid);
+    this.mem.writeU64(at + 16, (irt === undefined ? 0n : BigInt(irt) | DTE2_IV | DTE2_INTTABLEN | DTE2_INTCTL_REMAP) | (init?.[2] ?? 0n));
+  }
+
+  // ------------------------------------------------------------------ interrupt remapping (iommu.c)
+
+  /** The interrupt remapping table of a device id (its DTE's IntTableRootPtr), if it has one. */
+  irqTable(devid: number): number | undefined {
+    return this.irt.get(devid);
+  }
+
+  /**
+   * modify_irte / modify_irte_ga (or clear_irte when `words` is all zero): the entry written into
+   * the device's table, then iommu_flush_irt_and_complete(devid): INVALIDATE_INTERRUPT_TABLE for
+   * the device id and COMPLETION_WAIT. Returns the entry's address.
+   */
+  writeIrte(devid: number, index: number, words: [bigint, bigint], flush: boolean): number | undefined {
+    const table = this.irt.get(devid);
+    if (table === undefined) return undefined;
+    if (this.intremap === "ga") {
+      const at = table + index * 16;
+      this.mem.writeU64(at, words[0]);
+      this.mem.writeU64(at + 8, words[1]);
+      if (flush) this.flushIrt(devid);
+      return at;
     }
-    this.mem.writeU64(at + 16, BigInt(irt) | DTE2_IV | DTE2_INTTABLEN | DTE2_INTCTL_REMAP | (init?.[2] ?? 0n));
+    const at = table + index * 4;
+    this.mem.write32(at, Number(words[0] & 0xffffffffn));
+    if (flush) this.flushIrt(devid);
+    return at;
+  }
+
+  /** build_inv_irt + COMPLETION_WAIT. */
+  private flushIrt(devid: number): void {
+    this.queue([BigInt(devid & 0xffff) | (BigInt(CMD_INV_IRT) << 60n), 0n]);
+    this.completionWait();
   }
 
   // ------------------------------------------------------------------ map / unmap (io_pgtable.c, v1)

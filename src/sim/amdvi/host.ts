@@ -18,6 +18,7 @@ import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO
 import { decodeEvent, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AMD_REGISTERS } from "./decode.js";
 import { ivrsDevices } from "./ivrs.js";
+import { AmdInterrupts } from "./irq.js";
 
 export interface AmdHostSnapshot extends HostIommuSnapshot {
   readonly model: "amd-vi";
@@ -36,6 +37,8 @@ export class AmdViHost implements HostIommu {
   readonly unit: AmdViUnit;
   readonly driver: AmdIommuDriver;
   readonly iommu: IommuUnit;
+  /** Interrupt remapping through the seam (irq.ts). */
+  readonly interrupts: AmdInterrupts;
   private readonly known: DeviceLookup;
   /** amd_iommu_report_page_fault's per-device ratelimit (dev_data->rs, 5 s / 10). */
   private ratelimits = new Map<number, Ratelimit>();
@@ -59,7 +62,8 @@ export class AmdViHost implements HostIommu {
     // The IVHD device entries (IVRS): aliases and DTE settings; their last device id sizes the table too.
     const ivrs = ivrsDevices(spec);
     const lastBdf = Math.max((lastBus << 8) | 0xff, ivrs.lastDevid, ...ivrs.alias.values());
-    this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs);
+    this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs, spec.amd?.intremap === false ? "off" : spec.amd?.ga === false ? "legacy" : "ga");
+    this.interrupts = new AmdInterrupts(this.unit, this.driver);
     const drivers = new Map<number, string>();
     for (const d of pci) drivers.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, d.driver ?? "pci");
     this.known = (devid) => {

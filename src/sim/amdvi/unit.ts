@@ -21,6 +21,7 @@ import type { PhysicalMemory } from "../memory.js";
 import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../../trace/trace.js";
 import type { DmaTally, DmaTransfer } from "../dma.js";
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
+import { AmdIntRemap, CONTROL_GA_EN } from "./intremap.js";
 import {
   CMD_COMPL_WAIT,
   CMD_COMPL_WAIT_STORE,
@@ -97,6 +98,8 @@ export interface AmdUnitSnapshot {
   iotlb: AmdIotlbSnapshot;
   counters: AmdUnitCounters;
   commandLog: bigint[][];
+  /** The interrupt remapping unit's IRTE cache (absent in snapshots from before it existed). */
+  irteCache?: [number, [number, [bigint, bigint]][]][];
 }
 
 /** One command the unit executed (its 4 dwords as 2 qwords), for the trace. */
@@ -113,6 +116,8 @@ export class AmdViUnit {
   readonly mem: PhysicalMemory;
   readonly iotlb: AmdIotlb;
   readonly maxLevels: number;
+  /** Interrupt remapping: the DTE's interrupt fields, the IRTEs and their cache (intremap.ts). */
+  readonly intr: AmdIntRemap;
   private regs = new Map<number, bigint>();
   /** Device-table cache: devid -> DTE words [q0 lo, q0 hi, q1 lo, q1 hi]; INVALIDATE_DEVTAB_ENTRY drops one. */
   private dtc = new Map<number, number[]>();
@@ -164,6 +169,7 @@ export class AmdViUnit {
     this.mem = mem;
     this.iotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays);
     this.maxLevels = opts.maxLevels;
+    this.intr = new AmdIntRemap(this);
     // Extended Feature Register: HATS (bits 11:10) = max levels - 4 (spec §3.4.3; Linux amd_iommu_hpt_level).
     this.regs.set(MMIO_EXT_FEATURES, BigInt(Math.max(0, opts.maxLevels - 4)) << 10n);
   }
@@ -221,6 +227,16 @@ export class AmdViUnit {
     return this.control(CONTROL_IOMMU_EN);
   }
 
+  /** Control.GAEn: 128-bit IRTEs. */
+  get gaEnabled(): boolean {
+    return this.control(CONTROL_GA_EN);
+  }
+
+  /** An interrupt request's event (intremap.ts), through the same event log as a DMA's. */
+  logIntrEvent(devid: number, code: number, did: number, flags: number, addrHi: number, addrLo: number, suppress: boolean): number {
+    return this.logEvent(devid, code, did, flags, addrHi, addrLo, suppress);
+  }
+
   // ------------------------------------------------------------------ the command buffer
 
   /**
@@ -271,10 +287,14 @@ export class AmdViUnit {
         return true;
       }
       case CMD_INV_IOTLB_PAGES:
+        return true; // device IOTLBs are not modelled
       case CMD_INV_IRT:
-        return true; // device IOTLBs and interrupt remapping tables are not modelled
+        // INVALIDATE_INTERRUPT_TABLE: the cached IRTEs of data[0] 15:0 (build_inv_irt).
+        this.intr.invalidate(Number(lo & 0xffffn));
+        return true;
       case CMD_INV_ALL:
         this.dtc.clear();
+        this.intr.invalidateAll();
         this.iotlb.invalidate(-1, 0n, (1n << 64n) - 1n);
         return true;
       default:
@@ -635,6 +655,7 @@ export class AmdViUnit {
       iotlb: this.iotlb.snapshot(),
       counters: { ...this.counters },
       commandLog: this.commandLog.map((c) => [...c]),
+      irteCache: this.intr.snapshot(),
     };
   }
 
@@ -644,6 +665,7 @@ export class AmdViUnit {
     this.iotlb.restore(s.iotlb);
     this.counters = { ...s.counters };
     this.commandLog = s.commandLog.map((c) => [c[0]!, c[1]!]);
+    this.intr.restore(s.irteCache);
     const dt = this.readReg(MMIO_DEV_TABLE_OFFSET);
     this.devTableBase = Number(dt & 0x000ffffffffff000n);
     this.devTableBytes = dt === 0n ? 0 : (Number(dt & 0x1ffn) + 1) * 4096;
