@@ -50,7 +50,7 @@ function refRemap(q2: bigint, data: number, irte: (index: number) => [bigint, bi
   if (type === 7) return pass(57n);
   if (type === 3 || type === 6) return { outcome: IntrOutcome.Aborted, code: 0 };
   const intCtl = Number((q2 >> 60n) & 3n);
-  if (intCtl === 0) return { outcome: IntrOutcome.Aborted, code: 0 };
+  if (intCtl === 0) return { outcome: IntrOutcome.Fault, code: 8, flags: 5 << 9 };
   if (intCtl === 1) return { outcome: IntrOutcome.Forwarded, code: 0 };
   if (intCtl === 3) return { outcome: IntrOutcome.Fault, code: 1, flags: 0x8 | 0x80 };
   const len = Number((q2 >> 1n) & 0xfn);
@@ -153,6 +153,20 @@ workload:
 ${steps}`;
 
 describe("irte / msi steps on an AMD-Vi host", () => {
+  it("an MSI from a device whose DTE says IntCtl = 0 is INVALID_DEVICE_REQUEST with flags 0x0a00, the flags of pcengines/apu2-documentation#240", () => {
+    const s = parseScenario(host("{ model: amd-vi }", ""), "x").scenario!;
+    const { run } = runScenario(s);
+    // Clear IntCtl in the DTE's data[2] directly (no poke target names data[2]), then the MSI.
+    const m = run!.machine;
+    const host_ = m.hostIommu as unknown as { driver: { deviceTable: number } };
+    const at = host_.driver.deviceTable + 0x0300 * 32 + 16;
+    m.mem.writeU64(at, m.mem.readU64(at)! & ~(3n << 60n));
+    const a = m.hostIommu.interrupts!.msi(0x0300, 0xfee00000, 0);
+    expect(a).toMatchObject({ code: 8, recorded: true, delivered: false });
+    m.hostIommu.serviceFaults(m.log, 5_000_000_000n, 9);
+    expect(m.log.dmesg().at(-1)).toMatch(/iommu ivhd0: AMD-Vi: Event logged \[INVALID_DEVICE_REQUEST device=0000:03:00\.0 pasid=0x00000 address=0xfee00000 flags=0x0a00\]$/);
+  });
+
   it("examples/amd-irte-stale: the cached IRTE answers until invalidated; a freed IRTE is an IO_PAGE_FAULT with I, printed by pci_err", () => {
     const f = join(__dirname, "..", "..", "examples", "amd-irte-stale.passthrough.yaml");
     const { run } = runScenario(parseScenario(readFileSync(f, "utf8"), f).scenario!);

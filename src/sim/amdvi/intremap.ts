@@ -17,7 +17,7 @@
  * Pure module: no vscode, no Node built-ins.
  */
 import type { PhysicalMemory } from "../memory.js";
-import { EVENT_FLAG_I, EVENT_FLAG_PR, EVENT_FLAG_RZ, EVENT_TYPE_DEV_TAB_ERR, EVENT_TYPE_ILL_DEV, EVENT_TYPE_IO_FAULT } from "./defs.js";
+import { EVENT_FLAG_I, EVENT_FLAG_PR, EVENT_FLAG_RZ, EVENT_TYPE_DEV_TAB_ERR, EVENT_TYPE_ILL_DEV, EVENT_TYPE_INV_DEV_REQ, EVENT_TYPE_IO_FAULT } from "./defs.js";
 
 /** Control register GAEn (amd_iommu_types.h CONTROL_GA_EN 17): 128-bit IRTEs. */
 export const CONTROL_GA_EN = 17;
@@ -41,6 +41,9 @@ export const INTCTL_FORWARD = 1;
 export const INTCTL_REMAP = 2;
 /** IntTabLen 1100b-1111b are reserved (2^11 = 2048 entries at most: MSI data 10:0 is the index). */
 export const INTTABLEN_MAX = 12;
+
+/** INVALID_DEVICE_REQUEST Type 101b: a posted write to the interrupt/EOI range with DTE IntCtl = 00b. */
+export const INV_DEV_REQ_TYPE_INTCTL0 = 5;
 
 /** MSI data 10:8: the message type (x86 delivery mode). */
 export const MsiType = { Fixed: 0, Arbitrated: 1, Smi: 2, Nmi: 4, Init: 5, ExtInt: 7 } as const;
@@ -168,7 +171,13 @@ export class AmdIntRemap {
         return this.abort(`MSI data type ${this.intType} is reserved: target-aborted`);
     }
     const intCtl = Number((q2 >> DTE2_INTCTL_SHIFT) & 3n);
-    if (intCtl === INTCTL_ABORT) return this.abort("DTE IntCtl = 0: fixed and arbitrated interrupts are target-aborted, no event");
+    if (intCtl === INTCTL_ABORT) {
+      // A posted write to the interrupt range with IntCtl = 00b: INVALID_DEVICE_REQUEST, Type 101b
+      // (event[1] 27:25; Linux's flags 0x0a00, as in pcengines/apu2-documentation#240 and the
+      // spec text quoted in sharpjs/home linux/pc/journal.md). VirtualBox only target-aborts.
+      this.flags = INV_DEV_REQ_TYPE_INTCTL0 << 9;
+      return this.fault(devid, EVENT_TYPE_INV_DEV_REQ, address, false, "DTE IntCtl = 0: fixed and arbitrated interrupts are target-aborted (INVALID_DEVICE_REQUEST)", probe);
+    }
     if (intCtl === INTCTL_FORWARD) return this.forward("DTE IntCtl = 1: forwarded unmapped");
     if (intCtl !== INTCTL_REMAP) {
       this.flags |= EVENT_FLAG_RZ;
