@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type IvhdBlockSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type IvhdBlockSpec, type AtsDeviceSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -483,7 +483,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps", "ivhd", "ga"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps", "ivhd", "ga", "ats"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -492,6 +492,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (model === "amd-vi") return parseAmdIommu(r, node, f);
   if (r.enumOf(modelNode, "host.iommu.model", ["intel-vtd", "amd-vi", "smmuv3"] as const) === undefined) return undefined;
   if (f.has("unity-maps")) r.error(f.get("unity-maps")!.key, "invalid-value", l10n.t("unity-maps is an AMD-Vi option (IVRS IVMD ranges)"), l10n.t("Use model: amd-vi, or leave unity-maps out (VT-d's twin is the RMRR)."));
+  if (f.has("ats")) r.error(f.get("ats")!.key, "invalid-value", l10n.t("ats is an AMD-Vi option (ATS devices with their device IOTLB)"), l10n.t("Use model: amd-vi; VT-d's device IOTLB is device-iotlb."));
   if (f.has("ga")) r.error(f.get("ga")!.key, "invalid-value", l10n.t("ga is an AMD-Vi option (128-bit IRTEs, Control.GAEn)"), l10n.t("Use model: amd-vi; on VT-d the IRTE is always 128 bits and x2APIC is eim."));
   if (f.has("ivhd")) r.error(f.get("ivhd")!.key, "invalid-value", l10n.t("ivhd is an AMD-Vi option (the IVRS device entries)"), l10n.t("Use model: amd-vi; VT-d's DMAR table has no alias entries."));
   const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, `host.iommu.${k}`) ?? d : d);
@@ -744,6 +745,32 @@ function parseRmrrs(r: Reader, node: Node | null): RmrrSpec[] {
   return out;
 }
 
+/** `host.iommu.ats`: [ "03:00.0" ] or [ { device: "03:00.0", responds: false } ] - devices with ATS that Linux enables. */
+function parseAts(r: Reader, node: Node | null): AtsDeviceSpec[] {
+  const n = r.deref(node);
+  if (n === null || n === undefined || emptyList(n)) return [];
+  if (!isSeq(n)) {
+    r.error(n, "expected-list", l10n.t("host.iommu.ats must be a list of devices"), l10n.t("- \"03:00.0\" or - { device: \"03:00.0\", responds: false } per ATS device."));
+    return [];
+  }
+  const out: AtsDeviceSpec[] = [];
+  for (const alias of n.items as Node[]) {
+    const it = r.deref(alias) ?? alias;
+    if (isScalar(it)) {
+      const d = r.bdf(it, "device");
+      if (d !== undefined) out.push({ device: d.key, responds: true, range: r.range(it) });
+      continue;
+    }
+    const g = r.fields(it, ["device", "responds"], "an ATS device");
+    if (!g) continue;
+    const dn = r.required(g, "device", "an ATS device", it);
+    const d = dn === undefined ? undefined : r.bdf(dn, "device");
+    const responds = g.has("responds") ? (r.bool(g.get("responds")!.value, "responds") ?? true) : true;
+    if (d !== undefined) out.push({ device: d.key, responds, range: r.range(it) });
+  }
+  return out;
+}
+
 const IVHD_KINDS = ["all", "select", "range", "alias", "alias-range", "ext-select", "ext-range", "special"] as const;
 
 /**
@@ -866,7 +893,7 @@ function parseIvhd(r: Reader, node: Node | null): IvhdBlockSpec[] {
 
 /** `pci:`, `vms:`, `workload:` with nothing after them (or null, ~): an empty list. */
 /** The keys an amd-vi host.iommu takes (docs/amd-vi.md); the VT-d ones are errors there, with a hint. */
-const AMD_KEYS = ["model", "address-width", "iotlb", "host-pass-through", "unity-maps", "ivhd", "intremap", "ga"];
+const AMD_KEYS = ["model", "address-width", "iotlb", "host-pass-through", "unity-maps", "ivhd", "intremap", "ga", "ats"];
 
 /**
  * `host.iommu` with `model: amd-vi`: address-width (39, 48 or 57: the v1 table's 3, 4 or 5 levels
@@ -913,9 +940,10 @@ function parseAmdIommu(r: Reader, node: Node | null, f: Fields): IommuSpec | und
   }
   const hostPt = f.has("host-pass-through") ? (r.bool(f.get("host-pass-through")!.value, "host.iommu.host-pass-through") ?? false) : false;
   const ivhd = f.has("ivhd") ? parseIvhd(r, f.get("ivhd")!.value) : undefined;
+  const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value) : undefined;
   return {
     model: "amd-vi",
-    amd: { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}) },
+    amd: { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}), ...(ats !== undefined ? { ats } : {}) },
     addressWidth: aw,
     sagaw: [],
     cachingMode: false,

@@ -113,6 +113,15 @@ export interface AmdViSpec {
   intremap?: boolean;
   /** 128-bit (GA) IRTEs, Control.GAEn (Linux's default where the unit has GA; amd_iommu_intr=legacy: 32-bit). */
   ga?: boolean;
+  /** Devices with ATS that Linux enables (DTE I = 1, INVALIDATE_IOTLB_PAGES on unmap). */
+  ats?: AtsDeviceSpec[];
+}
+
+/** An ATS-capable device of an AMD-Vi host: `responds: false` never completes an ATS invalidation. */
+export interface AtsDeviceSpec {
+  device: string;
+  responds: boolean;
+  range: SourceRange;
 }
 
 /** One `host.iommu.ivhd` item, encoded to IVHD device-entry bytes. */

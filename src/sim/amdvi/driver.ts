@@ -76,8 +76,20 @@ const DTE2_IV = 1n;
 const DTE2_INTTABLEN = 9n << 1n;
 const DTE2_INTCTL_REMAP = 2n << 60n;
 
+/** INVALIDATE_IOTLB_PAGES (CMD_INV_IOTLB_PAGES 0x04). */
+const CMD_INV_IOTLB = 0x04;
+/** DTE data[1] bit 32: I, the device's IOTLB (ATS) is enabled (DTE_FLAG_IOTLB). */
+const DTE1_IOTLB = 1n << 32n;
+/**
+ * pci_ats_queue_depth of the simulated devices: the ATS capability's Invalidate Queue Depth 0
+ * means 32 (PCI_ATS_MAX_QDEP); device_flush_iotlb puts it in data[0] 31:24.
+ */
+const ATS_QDEP = 32;
+
 export class AmdIommuDriver {
   readonly domains = new Map<number, AmdDomain>();
+  /** Device ids whose ATS Linux enabled (pdev_enable_cap_ats: dev_data->ats_enabled). */
+  readonly atsDevids = new Set<number>();
   private cmdBuf = 0;
   private cmdTail = 0;
   private semAddr = 0;
@@ -172,9 +184,15 @@ export class AmdIommuDriver {
     this.queue([BigInt(devid & 0xffff) | (BigInt(CMD_INV_DEV_ENTRY) << 60n), 0n]);
   }
 
-  /** build_inv_iommu_pages with build_inv_address (S bit and the address's low ones) and PDE set. */
+  /**
+   * __domain_flush_pages: INVALIDATE_IOMMU_PAGES for the domain, then device_flush_iotlb
+   * (INVALIDATE_IOTLB_PAGES, build_inv_iotlb_pages) for each of its devices with ATS enabled.
+   */
   flushPages(did: number, address: bigint, size: bigint): void {
     this.queue(invIommuPages(did, address, size));
+    const d = this.domains.get(did);
+    if (d === undefined) return;
+    for (const devid of d.devids) if (this.atsDevids.has(devid)) this.queue(invIotlbPages(devid, ATS_QDEP, address, size));
   }
 
   // ------------------------------------------------------------------ domains
@@ -246,7 +264,8 @@ export class AmdIommuDriver {
     const init = flags === undefined ? undefined : ivhdDte(flags);
     const q0 = BigInt(d.root) | (BigInt(d.mode) << 9n) | (1n << 61n) | (1n << 62n) | BigInt(DTE_V | DTE_TV) | (init?.[0] ?? 0n);
     this.mem.writeU64(at, q0);
-    this.mem.writeU64(at + 8, BigInt(d.did) | (init?.[1] ?? 0n));
+    // set_dte_entry: DTE_FLAG_IOTLB when dev_data->ats_enabled.
+    this.mem.writeU64(at + 8, BigInt(d.did) | (init?.[1] ?? 0n) | (this.atsDevids.has(devid) ? DTE1_IOTLB : 0n));
     const irt = this.irt.get(devid);
     this.mem.writeU64(at + 16, (irt === undefined ? 0n : BigInt(irt) | DTE2_IV | DTE2_INTTABLEN | DTE2_INTCTL_REMAP) | (init?.[2] ?? 0n));
   }
@@ -479,6 +498,15 @@ export function pageShiftFor(iova: bigint, hpa: bigint, size: bigint): number {
   }
   if (shift === PGSIZE_EXCLUDED_SHIFT) shift--;
   return shift;
+}
+
+/**
+ * build_inv_iotlb_pages: data[0] = devid | qdep << 24, data[1] = devid | CMD_INV_IOTLB_PAGES << 28,
+ * data[2..3] = build_inv_address(address, size) (no PASID, GN = 0).
+ */
+export function invIotlbPages(devid: number, qdep: number, address: bigint, size: bigint): [bigint, bigint] {
+  const inv = invIommuPages(0, address, size)[1] & ~BigInt(CMD_INV_PAGES_PDE);
+  return [BigInt(devid & 0xffff) | (BigInt(qdep & 0xff) << 24n) | (BigInt(devid & 0xffff) << 32n) | (BigInt(CMD_INV_IOTLB) << 60n), inv];
 }
 
 /** The INVALIDATE_IOMMU_PAGES command Linux builds (build_inv_iommu_pages with build_inv_address). */

@@ -64,6 +64,16 @@ export class AmdViHost implements HostIommu {
     const lastBdf = Math.max((lastBus << 8) | 0xff, ivrs.lastDevid, ...ivrs.alias.values());
     this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs, spec.amd?.intremap === false ? "off" : spec.amd?.ga === false ? "legacy" : "ga");
     this.interrupts = new AmdInterrupts(this.unit, this.driver);
+    // ATS devices (host.iommu.ats): Linux enables ATS, so their DTEs get I and their unmaps INVALIDATE_IOTLB_PAGES.
+    const ats = new Map<number, boolean>();
+    for (const a of spec.amd?.ats ?? []) {
+      const d = pci.find((p) => p.key === a.device);
+      if (d === undefined) continue;
+      const rid = (d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn;
+      ats.set(rid, a.responds);
+      this.driver.atsDevids.add(rid);
+    }
+    this.unit.atsResponds = (devid) => ats.get(devid);
     const drivers = new Map<number, string>();
     for (const d of pci) drivers.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, d.driver ?? "pci");
     this.known = (devid) => {

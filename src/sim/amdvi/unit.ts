@@ -48,6 +48,7 @@ import {
   EVENT_TYPE_ILL_CMD,
   EVENT_TYPE_ILL_DEV,
   EVENT_TYPE_IO_FAULT,
+  EVENT_TYPE_IOTLB_INV_TO,
   EVENT_TYPE_PAGE_TAB_ERR,
   MMIO_CMD_BUF_OFFSET,
   MMIO_CMD_HEAD_OFFSET,
@@ -116,6 +117,8 @@ export class AmdViUnit {
   readonly mem: PhysicalMemory;
   readonly iotlb: AmdIotlb;
   readonly maxLevels: number;
+  /** ATS devices behind the unit: whether the device at a device id completes ATS invalidations (undefined: no ATS device there). */
+  atsResponds?: (devid: number) => boolean | undefined;
   /** Interrupt remapping: the DTE's interrupt fields, the IRTEs and their cache (intremap.ts). */
   readonly intr: AmdIntRemap;
   private regs = new Map<number, bigint>();
@@ -255,7 +258,7 @@ export class AmdViUnit {
       const at = base + head;
       const lo = this.mem.readU64(at) ?? 0n;
       const hi = this.mem.readU64(at + 8) ?? 0n;
-      if (!this.execute(lo, hi)) {
+      if (!this.execute(lo, hi, at)) {
         this.logEvent(0, EVENT_TYPE_ILL_CMD, 0, 0, at / 0x100000000 >>> 0, at >>> 0, false);
         this.setStatus(STATUS_CMDBUF_RUN, false);
         break;
@@ -268,7 +271,7 @@ export class AmdViUnit {
   }
 
   /** One command; false for an opcode the unit does not know. */
-  private execute(lo: bigint, hi: bigint): boolean {
+  private execute(lo: bigint, hi: bigint, at: number): boolean {
     const type = Number((lo >> 60n) & 0xfn);
     switch (type) {
       case CMD_COMPL_WAIT: {
@@ -286,8 +289,13 @@ export class AmdViUnit {
         this.iotlb.invalidate(did, first, last);
         return true;
       }
-      case CMD_INV_IOTLB_PAGES:
-        return true; // device IOTLBs are not modelled
+      case CMD_INV_IOTLB_PAGES: {
+        // The ATS invalidation goes to the device (data[0] 15:0); one that never completes it is
+        // IOTLB_INV_TIMEOUT with the command's system physical address (spec event layout).
+        const devid = Number(lo & 0xffffn);
+        if (this.atsResponds?.(devid) === false) this.logEvent(devid, EVENT_TYPE_IOTLB_INV_TO, 0, 0, at / 0x100000000 >>> 0, at >>> 0, false);
+        return true;
+      }
       case CMD_INV_IRT:
         // INVALIDATE_INTERRUPT_TABLE: the cached IRTEs of data[0] 15:0 (build_inv_irt).
         this.intr.invalidate(Number(lo & 0xffffn));
