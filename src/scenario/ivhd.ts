@@ -14,6 +14,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
+import * as l10n from "@vscode/l10n";
 
 export const IVHD_DEV_ALL = 0x01;
 export const IVHD_DEV_SELECT = 0x02;
@@ -80,10 +81,10 @@ export function decodeIvhd(bytes: ArrayLike<number>): IvhdDecode {
     const length = ivhdEntryLength(bytes, at);
     const type = bytes[at]!;
     if (length === 0) {
-      return { ok: false, offset: at, message: `IVHD device entry type 0x${hex(type, 2)} at byte ${at} has no length Linux knows`, hint: "Types below 0x80 are 4, 8, 16 or 32 bytes long and 0xf0 (ACPI HID) is 22 + its UID length; Linux's ivhd_entry_length returns 0 for any other, and its parser would not move past the entry." };
+      return { ok: false, offset: at, message: l10n.t("IVHD device entry type 0x{0} at byte {1} has no length Linux knows", hex(type, 2), at), hint: l10n.t("Types below 0x80 are 4, 8, 16 or 32 bytes long and 0xf0 (ACPI HID) is 22 + its UID length; Linux's ivhd_entry_length returns 0 for any other, and its parser would not move past the entry.") };
     }
     if (length === undefined || at + length > bytes.length) {
-      return { ok: false, offset: at, message: `IVHD device entry type 0x${hex(type, 2)} at byte ${at} needs ${length ?? 22} bytes, only ${bytes.length - at} are left`, hint: "Entries of type 0x00-0x3f take 4 bytes, 0x40-0x7f take 8 (the alias or extended field in bytes 4-7)." };
+      return { ok: false, offset: at, message: l10n.t("IVHD device entry type 0x{0} at byte {1} needs {2} bytes, only {3} are left", hex(type, 2), at, length ?? 22, bytes.length - at), hint: l10n.t("Entries of type 0x00-0x3f take 4 bytes, 0x40-0x7f take 8 (the alias or extended field in bytes 4-7).") };
     }
     const devid = bytes[at + 1]! | (bytes[at + 2]! << 8);
     const ext = length >= 8 ? (bytes[at + 4]! | (bytes[at + 5]! << 8) | (bytes[at + 6]! << 16) | (bytes[at + 7]! << 24)) >>> 0 : 0;
