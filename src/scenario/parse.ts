@@ -4,12 +4,13 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS, type IvhdBlockSpec, type AtsDeviceSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
 import { fastItem, fastSequence } from "./fastItems.js";
 import { expandVfs } from "./sriov.js";
+import { IVHD_DEV_ALIAS, IVHD_DEV_ALIAS_RANGE, IVHD_DEV_ALL, IVHD_DEV_EXT_SELECT, IVHD_DEV_EXT_SELECT_RANGE, IVHD_DEV_RANGE_END, IVHD_DEV_SELECT, IVHD_DEV_SELECT_RANGE_START, IVHD_DEV_SPECIAL, IVHD_SPECIAL_HPET, IVHD_SPECIAL_IOAPIC, aliasExt, decodeIvhd, ivhdEntry4, ivhdEntry8, parseHexBytes } from "./ivhd.js";
 import { acsOverrideActive, parseAcsOverride } from "./acsOverride.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 import * as l10n from "@vscode/l10n";
@@ -482,7 +483,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps", "ivhd", "ga", "ats"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -491,6 +492,9 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (model === "amd-vi") return parseAmdIommu(r, node, f);
   if (r.enumOf(modelNode, "host.iommu.model", ["intel-vtd", "amd-vi", "smmuv3"] as const) === undefined) return undefined;
   if (f.has("unity-maps")) r.error(f.get("unity-maps")!.key, "invalid-value", l10n.t("unity-maps is an AMD-Vi option (IVRS IVMD ranges)"), l10n.t("Use model: amd-vi, or leave unity-maps out (VT-d's twin is the RMRR)."));
+  if (f.has("ats")) r.error(f.get("ats")!.key, "invalid-value", l10n.t("ats is an AMD-Vi option (ATS devices with their device IOTLB)"), l10n.t("Use model: amd-vi; VT-d's device IOTLB is device-iotlb."));
+  if (f.has("ga")) r.error(f.get("ga")!.key, "invalid-value", l10n.t("ga is an AMD-Vi option (128-bit IRTEs, Control.GAEn)"), l10n.t("Use model: amd-vi; on VT-d the IRTE is always 128 bits and x2APIC is eim."));
+  if (f.has("ivhd")) r.error(f.get("ivhd")!.key, "invalid-value", l10n.t("ivhd is an AMD-Vi option (the IVRS device entries)"), l10n.t("Use model: amd-vi; VT-d's DMAR table has no alias entries."));
   const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, `host.iommu.${k}`) ?? d : d);
   const awNode = f.get("address-width")?.value ?? null;
   let aw: 39 | 48 | 57 = 48;
@@ -741,9 +745,155 @@ function parseRmrrs(r: Reader, node: Node | null): RmrrSpec[] {
   return out;
 }
 
+/** `host.iommu.ats`: [ "03:00.0" ] or [ { device: "03:00.0", responds: false } ] - devices with ATS that Linux enables. */
+function parseAts(r: Reader, node: Node | null): AtsDeviceSpec[] {
+  const n = r.deref(node);
+  if (n === null || n === undefined || emptyList(n)) return [];
+  if (!isSeq(n)) {
+    r.error(n, "expected-list", l10n.t("host.iommu.ats must be a list of devices"), l10n.t("- \"03:00.0\" or - { device: \"03:00.0\", responds: false } per ATS device."));
+    return [];
+  }
+  const out: AtsDeviceSpec[] = [];
+  for (const alias of n.items as Node[]) {
+    const it = r.deref(alias) ?? alias;
+    if (isScalar(it)) {
+      const d = r.bdf(it, "device");
+      if (d !== undefined) out.push({ device: d.key, responds: true, range: r.range(it) });
+      continue;
+    }
+    const g = r.fields(it, ["device", "responds"], "an ATS device");
+    if (!g) continue;
+    const dn = r.required(g, "device", "an ATS device", it);
+    const d = dn === undefined ? undefined : r.bdf(dn, "device");
+    const responds = g.has("responds") ? (r.bool(g.get("responds")!.value, "responds") ?? true) : true;
+    if (d !== undefined) out.push({ device: d.key, responds, range: r.range(it) });
+  }
+  return out;
+}
+
+const IVHD_KINDS = ["all", "select", "range", "alias", "alias-range", "ext-select", "ext-range", "special"] as const;
+
+/**
+ * `host.iommu.ivhd`: the IVRS IVHD device entries, in table order. Each item is one entry (or a
+ * range's start and end pair) written by name - { type: alias, device: "04:00.0", alias: "04:00.1" },
+ * { type: alias-range, first: "ff:00.0", last: "ff:1f.7", alias: "00:14.5" }, { type: select,
+ * device, flags }, { type: range, first, last }, { type: ext-select, device, ext }, { type: all },
+ * { type: special, variety: ioapic|hpet, handle, device } - or raw bytes as an IVRS dump shows them,
+ * { bytes: "43 00 ff 00 00 a5 00 00 04 ff ff 00" }. Encoded to bytes here (scenario/ivhd.ts), then
+ * read back as Linux reads them, so a malformed byte block is an error at its item.
+ */
+function parseIvhd(r: Reader, node: Node | null): IvhdBlockSpec[] {
+  const n = r.deref(node);
+  if (n === null || n === undefined || emptyList(n)) return [];
+  if (!isSeq(n)) {
+    r.error(n, "expected-list", l10n.t("host.iommu.ivhd must be a list of IVHD device entries"), l10n.t("- { type: alias, device: \"04:00.0\", alias: \"04:00.1\" } or - { bytes: \"42 00 04 00 00 01 04 00\" } per entry."));
+    return [];
+  }
+  const out: IvhdBlockSpec[] = [];
+  const nodes: Node[] = [];
+  for (const alias of n.items as Node[]) {
+    const it = r.deref(alias) ?? alias;
+    const g = r.fields(it, ["type", "device", "first", "last", "alias", "flags", "ext", "variety", "handle", "bytes"], "an IVHD device entry");
+    if (!g) continue;
+    if (g.has("bytes")) {
+      const raw = r.str(g.get("bytes")!.value, "bytes");
+      if (raw === undefined) continue;
+      const p = parseHexBytes(raw);
+      if ("bad" in p) {
+        r.error(g.get("bytes")!.value, "invalid-value", l10n.t("{0} is not a byte in hex", quoted(p.bad)), l10n.t("Write the entry's bytes as hex pairs, as acpidump or iasl print them: \"43 00 ff 00 00 a5 00 00\"."));
+        continue;
+      }
+      out.push({ bytes: p.bytes, range: r.range(it) });
+      nodes.push(it);
+      continue;
+    }
+    const tn = r.required(g, "type", "an IVHD device entry", it);
+    const kind = tn === undefined ? undefined : r.enumOf(tn, "type", IVHD_KINDS);
+    if (kind === undefined) continue;
+    const flags = g.has("flags") ? r.int(g.get("flags")!.value, "flags", 0, 255) : 0;
+    const devOf = (k: string): number | undefined => {
+      const v = r.required(g, k, l10n.t("an IVHD {0} entry", kind), it);
+      const b = v === undefined ? undefined : r.bdf(v, k);
+      return b === undefined ? undefined : (b.bdf.bus << 8) | (b.bdf.device << 3) | b.bdf.fn;
+    };
+    if (flags === undefined) continue;
+    let bytes: number[] | undefined;
+    switch (kind) {
+      case "all":
+        bytes = ivhdEntry4(IVHD_DEV_ALL, 0, flags);
+        break;
+      case "select": {
+        const d = devOf("device");
+        if (d !== undefined) bytes = ivhdEntry4(IVHD_DEV_SELECT, d, flags);
+        break;
+      }
+      case "alias": {
+        const d = devOf("device");
+        const a = devOf("alias");
+        if (d !== undefined && a !== undefined) bytes = ivhdEntry8(IVHD_DEV_ALIAS, d, flags, aliasExt(a));
+        break;
+      }
+      case "ext-select": {
+        const d = devOf("device");
+        const e = r.required(g, "ext", l10n.t("an IVHD {0} entry", kind), it);
+        const ext = e === undefined ? undefined : r.int(e, "ext", 0, 0xffffffff);
+        if (d !== undefined && ext !== undefined) bytes = ivhdEntry8(IVHD_DEV_EXT_SELECT, d, flags, ext);
+        break;
+      }
+      case "special": {
+        const d = devOf("device");
+        const vn = r.required(g, "variety", l10n.t("an IVHD {0} entry", kind), it);
+        const variety = vn === undefined ? undefined : r.enumOf(vn, "variety", ["ioapic", "hpet"] as const);
+        const hn = r.required(g, "handle", l10n.t("an IVHD {0} entry", kind), it);
+        const handle = hn === undefined ? undefined : r.int(hn, "handle", 0, 255);
+        if (d !== undefined && variety !== undefined && handle !== undefined) bytes = ivhdEntry8(IVHD_DEV_SPECIAL, 0, flags, (handle | (d << 8) | ((variety === "ioapic" ? IVHD_SPECIAL_IOAPIC : IVHD_SPECIAL_HPET) << 24)) >>> 0);
+        break;
+      }
+      default: {
+        // A range: its start entry (SELECT_RANGE_START, ALIAS_RANGE or EXT_SELECT_RANGE) and DEV_RANGE_END.
+        const first = devOf("first");
+        const last = devOf("last");
+        if (first === undefined || last === undefined) break;
+        if (last < first) {
+          r.error(it, "invalid-value", l10n.t("an IVHD range ends before it starts"), l10n.t("\"last\" is the highest device id of the range, \"first\" the lowest."));
+          break;
+        }
+        let start: number[] | undefined;
+        if (kind === "range") start = ivhdEntry4(IVHD_DEV_SELECT_RANGE_START, first, flags);
+        else if (kind === "alias-range") {
+          const a = devOf("alias");
+          if (a !== undefined) start = ivhdEntry8(IVHD_DEV_ALIAS_RANGE, first, flags, aliasExt(a));
+        } else {
+          const e = r.required(g, "ext", l10n.t("an IVHD {0} entry", kind), it);
+          const ext = e === undefined ? undefined : r.int(e, "ext", 0, 0xffffffff);
+          if (ext !== undefined) start = ivhdEntry8(IVHD_DEV_EXT_SELECT_RANGE, first, flags, ext);
+        }
+        if (start !== undefined) bytes = [...start, ...ivhdEntry4(IVHD_DEV_RANGE_END, last, 0)];
+      }
+    }
+    if (bytes === undefined) continue;
+    out.push({ bytes, range: r.range(it) });
+    nodes.push(it);
+  }
+  // Read the whole block back as Linux walks it: one bad entry stops the walk there.
+  const all = out.flatMap((b) => b.bytes);
+  const d = decodeIvhd(all);
+  if (!d.ok) {
+    let at = 0;
+    for (let i = 0; i < out.length; i++) {
+      if (d.offset < at + out[i]!.bytes.length) {
+        r.error(nodes[i], "invalid-value", d.message, d.hint);
+        return out.slice(0, i);
+      }
+      at += out[i]!.bytes.length;
+    }
+  }
+  return out;
+}
+
 /** `pci:`, `vms:`, `workload:` with nothing after them (or null, ~): an empty list. */
 /** The keys an amd-vi host.iommu takes (docs/amd-vi.md); the VT-d ones are errors there, with a hint. */
-const AMD_KEYS = ["model", "address-width", "iotlb", "host-pass-through", "unity-maps"];
+const AMD_KEYS = ["model", "address-width", "iotlb", "host-pass-through", "unity-maps", "ivhd", "intremap", "ga", "ats"];
 
 /**
  * `host.iommu` with `model: amd-vi`: address-width (39, 48 or 57: the v1 table's 3, 4 or 5 levels
@@ -789,9 +939,11 @@ function parseAmdIommu(r: Reader, node: Node | null, f: Fields): IommuSpec | und
       }
   }
   const hostPt = f.has("host-pass-through") ? (r.bool(f.get("host-pass-through")!.value, "host.iommu.host-pass-through") ?? false) : false;
+  const ivhd = f.has("ivhd") ? parseIvhd(r, f.get("ivhd")!.value) : undefined;
+  const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value) : undefined;
   return {
     model: "amd-vi",
-    amd: { unityMaps },
+    amd: { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}), ...(ats !== undefined ? { ats } : {}) },
     addressWidth: aw,
     sagaw: [],
     cachingMode: false,

@@ -113,6 +113,30 @@ export interface UnityMapSpec {
 /** Options of an AMD-Vi host IOMMU (model amd-vi). */
 export interface AmdViSpec {
   unityMaps: UnityMapSpec[];
+  /**
+   * The IVRS IVHD device entries as bytes (scenario/ivhd.ts), one block per `ivhd:` item in table
+   * order: which device ids the unit covers, their DTE settings and their DMA aliases.
+   */
+  ivhd?: IvhdBlockSpec[];
+  /** Linux's AMD-Vi interrupt remapping (on unless amd_iommu_intr / intremap=off says otherwise). */
+  intremap?: boolean;
+  /** 128-bit (GA) IRTEs, Control.GAEn (Linux's default where the unit has GA; amd_iommu_intr=legacy: 32-bit). */
+  ga?: boolean;
+  /** Devices with ATS that Linux enables (DTE I = 1, INVALIDATE_IOTLB_PAGES on unmap). */
+  ats?: AtsDeviceSpec[];
+}
+
+/** An ATS-capable device of an AMD-Vi host: `responds: false` never completes an ATS invalidation. */
+export interface AtsDeviceSpec {
+  device: string;
+  responds: boolean;
+  range: SourceRange;
+}
+
+/** One `host.iommu.ivhd` item, encoded to IVHD device-entry bytes. */
+export interface IvhdBlockSpec {
+  bytes: number[];
+  range: SourceRange;
 }
 
 export interface IommuSpec {

@@ -87,6 +87,45 @@ export interface HostIommu {
    */
   snapshot(prev: HostIommuSnapshot | undefined, share: Share): { snap: HostIommuSnapshot; bytes: number };
   restore(s: HostIommuSnapshot): void;
+  /** Interrupt remapping through the seam (models other than VT-d); absent: `irte`/`msi` go to VT-d's driver. */
+  readonly interrupts?: HostInterruptRemap;
+}
+
+/** One interrupt remapping table entry as an `irte` step asks for it, in model-neutral terms. */
+export interface IrteRequest {
+  /** false: the entry is freed (not present / not enabled). */
+  present: boolean;
+  vector: number;
+  /** APIC id of the destination. */
+  destination: number;
+  /** Faults of this entry are not reported (VT-d FPD, AMD-Vi SupIOPF). */
+  suppressFaults: boolean;
+}
+
+/** The answer to one MSI write (an `msi` step). */
+export interface MsiAnswer {
+  /** The model's fault code (0: delivered or aborted without an event). */
+  code: number;
+  /** What happened to the fault (trace FaultFate numbers). */
+  fate: number;
+  /** The fault reached the unit's log. */
+  recorded: boolean;
+  /** The interrupt was delivered (remapped or forwarded unmapped); false: blocked. */
+  delivered: boolean;
+  /** The step's summary. */
+  summary: string;
+}
+
+/**
+ * Interrupt remapping behind the seam for a model whose `irte`/`msi` steps the machine does not
+ * drive itself (VT-d's go through its own driver): the host IRQ-remapping driver's writes and the
+ * unit's answer to an MSI.
+ */
+export interface HostInterruptRemap {
+  /** Writes entry `index` of requester `rid`'s table (and invalidates it when asked); a string says why it cannot. */
+  program(rid: number, index: number, e: IrteRequest, invalidate: boolean): { address: bigint; value: bigint; summary: string } | string;
+  /** An MSI write of `data` to `address` from requester `rid`, as the unit answers it (events logged). */
+  msi(rid: number, address: number, data: number): MsiAnswer;
 }
 
 /** Opaque to the machine: each model knows its own. */

@@ -15,6 +15,7 @@ import { faultReasonInfo } from "./vtd/reasons.js";
 import { bootLines, rmrrsOf } from "./reserved.js";
 import type { DmarDomain } from "./vtd/driver.js";
 import type { PciDevice } from "./pci.js";
+import { hostIrteStep, hostMsiStep } from "./irqsteps-host.js";
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 
@@ -42,6 +43,7 @@ export function mapRmrrs(m: Machine, dev: PciDevice, dom: DmarDomain, done: Set<
 
 /** `irte:` the host's IRQ-remapping driver writes one IRTE for the device (modify_irte / free_irte). */
 export function irteStep(m: Machine, st: Extract<Step, { op: "irte" }>, out: StepOutcome): void {
+  if (m.hostIommu.interrupts) return hostIrteStep(m, m.hostIommu.interrupts, st, out);
   const dev = m.pci.device(st.device);
   if (dev === undefined) {
     failStep(m.trace, st.index, out, "unknown-device", `no host device ${st.device}`);
@@ -75,6 +77,7 @@ export function irteStep(m: Machine, st: Extract<Step, { op: "irte" }>, out: Ste
 
 /** `msi:` the device's MSI write, through the unit (DmarUnit.translateMsi): remapped, blocked or faulted. */
 export function msiStep(m: Machine, st: Extract<Step, { op: "msi" }>, out: StepOutcome): void {
+  if (m.hostIommu.interrupts) return hostMsiStep(m, m.hostIommu.interrupts, st, out);
   const dev = m.pci.device(st.device);
   if (dev === undefined) {
     failStep(m.trace, st.index, out, "unknown-device", `no host device ${st.device}`);

@@ -153,7 +153,7 @@ export class Machine {
       sparseMaxPages: 4096,
       sramBytes: hostIommuModel(host.iommu.model).sramBytes(host.iommu),
     });
-    const { topology, problems } = PciTopology.build(host.pci, host.acsOverride);
+    const { topology, problems } = PciTopology.build(host.pci, host.acsOverride, hostIommuModel(host.iommu.model).requesterAliases?.(host));
     this.pci = topology;
     for (const p of problems) {
       const spec = host.pci.find((d) => d.key === p.key);

@@ -63,12 +63,19 @@ export class PciTopology {
   /** `pcie_acs_override=` in effect (sim/acsOverride.ts), if any. */
   readonly acsOverride: AcsOverrideSpec | undefined;
 
-  private constructor(acsOverride?: AcsOverrideSpec) {
+  /**
+   * Firmware-declared DMA aliases (AMD IVRS IVHD alias entries, sim/amdvi/ivrs.ts): requester id
+   * -> the id its DMA carries. Empty on other hosts.
+   */
+  private readonly ivrsAlias: ReadonlyMap<number, number>;
+
+  private constructor(acsOverride?: AcsOverrideSpec, ivrsAlias?: ReadonlyMap<number, number>) {
     this.acsOverride = acsOverride;
+    this.ivrsAlias = ivrsAlias ?? new Map();
   }
 
-  static build(specs: PciDeviceSpec[], acsOverride?: AcsOverrideSpec): { topology: PciTopology; problems: TopologyProblem[] } {
-    const t = new PciTopology(acsOverride);
+  static build(specs: PciDeviceSpec[], acsOverride?: AcsOverrideSpec, ivrsAlias?: ReadonlyMap<number, number>): { topology: PciTopology; problems: TopologyProblem[] } {
+    const t = new PciTopology(acsOverride, ivrsAlias);
     const problems: TopologyProblem[] = [];
     const all: PciDevice[] = [];
     for (const spec of specs) {
@@ -147,6 +154,10 @@ export class PciTopology {
   /** pci_for_each_dma_alias: own RID, then the RIDs substituted by bridges on the way up. */
   dmaAliases(dev: PciDevice): number[] {
     const out = [dev.rid];
+    // amd_iommu setup_aliases: an IVRS alias on the device's own bus becomes a PCI DMA alias
+    // (pci_add_dma_alias, in dma_alias_mask: visited right after the device's own id).
+    const ivrs = this.ivrsAlias.get(dev.rid);
+    if (ivrs !== undefined && ivrs >> 8 === dev.rid >> 8) out.push(ivrs);
     for (let p = dev.parent; p !== undefined; p = p.parent) {
       if (p.kind === "pcie-pci-bridge" && p.secondaryBus !== undefined) {
         // PCI_EXP_TYPE_PCI_BRIDGE: the bridge takes ownership with (secondary bus, devfn 0).
@@ -159,6 +170,9 @@ export class PciTopology {
 
   /** The requester ID the IOMMU sees for DMA from `dev`: the last alias substituted on the way up. */
   requesterId(dev: PciDevice): number {
+    // The IVRS says which id the device's requests carry (its alias, on any bus).
+    const ivrs = this.ivrsAlias.get(dev.rid);
+    if (ivrs !== undefined) return ivrs;
     const a = this.dmaAliases(dev);
     return a[a.length - 1]!;
   }

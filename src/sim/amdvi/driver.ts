@@ -9,6 +9,8 @@
 import type { PhysicalMemory } from "../memory.js";
 import type { HostDomain } from "../host-iommu.js";
 import type { AmdViUnit } from "./unit.js";
+import { ivhdDte, type IvrsDevices } from "./ivrs.js";
+import { CMD_INV_IRT, CONTROL_GA_EN } from "./intremap.js";
 import {
   CMD_BUFFER_SIZE,
   CMD_COMPL_WAIT,
@@ -74,8 +76,20 @@ const DTE2_IV = 1n;
 const DTE2_INTTABLEN = 9n << 1n;
 const DTE2_INTCTL_REMAP = 2n << 60n;
 
+/** INVALIDATE_IOTLB_PAGES (CMD_INV_IOTLB_PAGES 0x04). */
+const CMD_INV_IOTLB = 0x04;
+/** DTE data[1] bit 32: I, the device's IOTLB (ATS) is enabled (DTE_FLAG_IOTLB). */
+const DTE1_IOTLB = 1n << 32n;
+/**
+ * pci_ats_queue_depth of the simulated devices: the ATS capability's Invalidate Queue Depth 0
+ * means 32 (PCI_ATS_MAX_QDEP); device_flush_iotlb puts it in data[0] 31:24.
+ */
+const ATS_QDEP = 32;
+
 export class AmdIommuDriver {
   readonly domains = new Map<number, AmdDomain>();
+  /** Device ids whose ATS Linux enabled (pdev_enable_cap_ats: dev_data->ats_enabled). */
+  readonly atsDevids = new Set<number>();
   private cmdBuf = 0;
   private cmdTail = 0;
   private semAddr = 0;
@@ -92,6 +106,10 @@ export class AmdIommuDriver {
     /** Levels of a new domain's table (v1_alloc_pgtable: PAGE_MODE_3_LEVEL) and the most the unit takes. */
     private readonly startMode: number,
     readonly maxMode: number,
+    /** The IVRS device entries as Linux read them (alias table, initial DTE settings). */
+    private readonly ivrs?: IvrsDevices,
+    /** Interrupt remapping: off (amd_iommu=... irq remapping disabled), 32-bit IRTEs, or 128-bit (GA) IRTEs. */
+    readonly intremap: "off" | "legacy" | "ga" = "ga",
   ) {}
 
   /**
@@ -108,6 +126,12 @@ export class AmdIommuDriver {
     this.devTable = this.mem.allocPage();
     for (let i = 1; i < pages; i++) this.mem.allocPage();
     for (let devid = 0; devid <= this.lastBdf; devid++) this.mem.write64(this.devTable + devid * DTE_SIZE, DTE_V | DTE_TV, 0);
+    // The IVHD's DTE settings (set_dev_entry_from_acpi_range), kept under V | TV (set_dte_bit ORs them).
+    for (const [devid, flags] of this.ivrs?.flags ?? []) {
+      if (devid > this.lastBdf) continue;
+      const d = ivhdDte(flags);
+      for (let q = 0; q < 4; q++) if (d[q] !== 0n) this.mem.writeU64(this.devTable + devid * DTE_SIZE + q * 8, (this.mem.readU64(this.devTable + devid * DTE_SIZE + q * 8) ?? 0n) | d[q]!);
+    }
     u.writeReg(MMIO_DEV_TABLE_OFFSET, BigInt(this.devTable) | BigInt(pages - 1));
     this.cmdBuf = this.mem.allocPage();
     this.mem.allocPage();
@@ -120,7 +144,9 @@ export class AmdIommuDriver {
     u.writeReg(MMIO_CMD_TAIL_OFFSET, 0n);
     u.writeReg(MMIO_EVT_HEAD_OFFSET, 0n);
     u.writeReg(MMIO_EVT_TAIL_OFFSET, 0n);
-    const ctrl = (1n << BigInt(CONTROL_CMDBUF_EN)) | (1n << BigInt(CONTROL_EVT_LOG_EN)) | (1n << BigInt(CONTROL_EVT_INT_EN)) | (1n << BigInt(CONTROL_IOMMU_EN));
+    // iommu_enable_ga: GAEn for the 128-bit IRTE format (amd_iommu_guest_ir VAPIC or LEGACY_GA).
+    const ga = this.intremap === "ga" ? 1n << BigInt(CONTROL_GA_EN) : 0n;
+    const ctrl = (1n << BigInt(CONTROL_CMDBUF_EN)) | (1n << BigInt(CONTROL_EVT_LOG_EN)) | (1n << BigInt(CONTROL_EVT_INT_EN)) | (1n << BigInt(CONTROL_IOMMU_EN)) | ga;
     u.writeReg(MMIO_CONTROL_OFFSET, ctrl);
     this.queue([BigInt(CMD_INV_ALL) << 60n, 0n]);
     this.completionWait();
@@ -158,9 +184,15 @@ export class AmdIommuDriver {
     this.queue([BigInt(devid & 0xffff) | (BigInt(CMD_INV_DEV_ENTRY) << 60n), 0n]);
   }
 
-  /** build_inv_iommu_pages with build_inv_address (S bit and the address's low ones) and PDE set. */
+  /**
+   * __domain_flush_pages: INVALIDATE_IOMMU_PAGES for the domain, then device_flush_iotlb
+   * (INVALIDATE_IOTLB_PAGES, build_inv_iotlb_pages) for each of its devices with ATS enabled.
+   */
   flushPages(did: number, address: bigint, size: bigint): void {
     this.queue(invIommuPages(did, address, size));
+    const d = this.domains.get(did);
+    if (d === undefined) return;
+    for (const devid of d.devids) if (this.atsDevids.has(devid)) this.queue(invIotlbPages(devid, ATS_QDEP, address, size));
   }
 
   // ------------------------------------------------------------------ domains
@@ -197,7 +229,23 @@ export class AmdIommuDriver {
    * remapping table (set_dte_irq_entry); then device_flush_dte per devid, a flush of the old
    * domain id's pages when it changes (amd_iommu_flush_tlb_domid), and COMPLETION_WAIT.
    */
-  attach(d: AmdDomain, devids: number[]): void {
+  attach(d: AmdDomain, rids: number[]): void {
+    // clone_aliases: the IVRS alias of each id too, even on another bus (pci_seg->alias_table).
+    const devids = [...rids];
+    for (const r of rids) {
+      const a = this.ivrs?.alias.get(r);
+      if (a !== undefined && !devids.includes(a)) devids.push(a);
+    }
+    // alloc_irq_table: one table for the device and its aliases (an alias's table is reused).
+    if (this.intremap !== "off") {
+      let table = devids.map((v) => this.irt.get(v)).find((t) => t !== undefined);
+      if (table === undefined) {
+        // get_irq_table_size(MAX_IRQS_PER_TABLE 512): 4 bytes per IRTE, 16 in GA mode.
+        table = this.mem.allocPage();
+        if (this.intremap === "ga") this.mem.allocPage();
+      }
+      for (const v of devids) if (!this.irt.has(v)) this.irt.set(v, table);
+    }
     const old = new Set<number>();
     for (const devid of devids) {
       for (const o of this.domains.values()) if (o !== d && o.devids.delete(devid)) old.add(o.did);
@@ -211,15 +259,49 @@ export class AmdIommuDriver {
 
   private writeDte(devid: number, d: AmdDomain): void {
     const at = this.devTable + devid * DTE_SIZE;
-    const q0 = BigInt(d.root) | (BigInt(d.mode) << 9n) | (1n << 61n) | (1n << 62n) | BigInt(DTE_V | DTE_TV);
+    // set_dte_entry ORs in the IVHD settings (amd_iommu_get_ivhd_dte_flags -> initial_dte).
+    const flags = this.ivrs?.flags.get(devid);
+    const init = flags === undefined ? undefined : ivhdDte(flags);
+    const q0 = BigInt(d.root) | (BigInt(d.mode) << 9n) | (1n << 61n) | (1n << 62n) | BigInt(DTE_V | DTE_TV) | (init?.[0] ?? 0n);
     this.mem.writeU64(at, q0);
-    this.mem.writeU64(at + 8, BigInt(d.did));
-    let irt = this.irt.get(devid);
-    if (irt === undefined) {
-      irt = this.mem.allocPage();
-      this.irt.set(devid, irt);
+    // set_dte_entry: DTE_FLAG_IOTLB when dev_data->ats_enabled.
+    this.mem.writeU64(at + 8, BigInt(d.did) | (init?.[1] ?? 0n) | (this.atsDevids.has(devid) ? DTE1_IOTLB : 0n));
+    const irt = this.irt.get(devid);
+    this.mem.writeU64(at + 16, (irt === undefined ? 0n : BigInt(irt) | DTE2_IV | DTE2_INTTABLEN | DTE2_INTCTL_REMAP) | (init?.[2] ?? 0n));
+  }
+
+  // ------------------------------------------------------------------ interrupt remapping (iommu.c)
+
+  /** The interrupt remapping table of a device id (its DTE's IntTableRootPtr), if it has one. */
+  irqTable(devid: number): number | undefined {
+    return this.irt.get(devid);
+  }
+
+  /**
+   * modify_irte / modify_irte_ga (or clear_irte when `words` is all zero): the entry written into
+   * the device's table, then iommu_flush_irt_and_complete(devid): INVALIDATE_INTERRUPT_TABLE for
+   * the device id and COMPLETION_WAIT. Returns the entry's address.
+   */
+  writeIrte(devid: number, index: number, words: [bigint, bigint], flush: boolean): number | undefined {
+    const table = this.irt.get(devid);
+    if (table === undefined) return undefined;
+    if (this.intremap === "ga") {
+      const at = table + index * 16;
+      this.mem.writeU64(at, words[0]);
+      this.mem.writeU64(at + 8, words[1]);
+      if (flush) this.flushIrt(devid);
+      return at;
     }
-    this.mem.writeU64(at + 16, BigInt(irt) | DTE2_IV | DTE2_INTTABLEN | DTE2_INTCTL_REMAP);
+    const at = table + index * 4;
+    this.mem.write32(at, Number(words[0] & 0xffffffffn));
+    if (flush) this.flushIrt(devid);
+    return at;
+  }
+
+  /** build_inv_irt + COMPLETION_WAIT. */
+  private flushIrt(devid: number): void {
+    this.queue([BigInt(devid & 0xffff) | (BigInt(CMD_INV_IRT) << 60n), 0n]);
+    this.completionWait();
   }
 
   // ------------------------------------------------------------------ map / unmap (io_pgtable.c, v1)
@@ -416,6 +498,15 @@ export function pageShiftFor(iova: bigint, hpa: bigint, size: bigint): number {
   }
   if (shift === PGSIZE_EXCLUDED_SHIFT) shift--;
   return shift;
+}
+
+/**
+ * build_inv_iotlb_pages: data[0] = devid | qdep << 24, data[1] = devid | CMD_INV_IOTLB_PAGES << 28,
+ * data[2..3] = build_inv_address(address, size) (no PASID, GN = 0).
+ */
+export function invIotlbPages(devid: number, qdep: number, address: bigint, size: bigint): [bigint, bigint] {
+  const inv = invIommuPages(0, address, size)[1] & ~BigInt(CMD_INV_PAGES_PDE);
+  return [BigInt(devid & 0xffff) | (BigInt(qdep & 0xff) << 24n) | (BigInt(devid & 0xffff) << 32n) | (BigInt(CMD_INV_IOTLB) << 60n), inv];
 }
 
 /** The INVALIDATE_IOMMU_PAGES command Linux builds (build_inv_iommu_pages with build_inv_address). */

@@ -17,6 +17,8 @@ import { AmdViUnit, type AmdUnitSnapshot } from "./unit.js";
 import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET } from "./defs.js";
 import { decodeEvent, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AMD_REGISTERS } from "./decode.js";
+import { ivrsDevices } from "./ivrs.js";
+import { AmdInterrupts } from "./irq.js";
 
 export interface AmdHostSnapshot extends HostIommuSnapshot {
   readonly model: "amd-vi";
@@ -35,6 +37,8 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   readonly unit: AmdViUnit;
   readonly driver: AmdIommuDriver;
   readonly iommu: IommuUnit;
+  /** Interrupt remapping through the seam (irq.ts). */
+  readonly interrupts: AmdInterrupts;
   private readonly known: DeviceLookup;
   /** amd_iommu_report_page_fault's per-device ratelimit (dev_data->rs, 5 s / 10). */
   private ratelimits = new Map<number, Ratelimit>();
@@ -56,7 +60,21 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     this.unit = new AmdViUnit(mem, { iotlbSets: spec.iotlbSets, iotlbWays: spec.iotlbWays, maxLevels });
     // last_bdf: the IVHD's device range; here the last requester id of the highest bus in use.
     const lastBus = pci.reduce((m, d) => Math.max(m, d.bdf.bus, d.secondaryBus ?? 0), 0);
-    this.driver = new AmdIommuDriver(this.unit, mem, (lastBus << 8) | 0xff, Math.min(3, maxLevels), maxLevels);
+    // The IVHD device entries (IVRS): aliases and DTE settings; their last device id sizes the table too.
+    const ivrs = ivrsDevices(spec);
+    const lastBdf = Math.max((lastBus << 8) | 0xff, ivrs.lastDevid, ...ivrs.alias.values());
+    this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs, spec.amd?.intremap === false ? "off" : spec.amd?.ga === false ? "legacy" : "ga");
+    this.interrupts = new AmdInterrupts(this.unit, this.driver);
+    // ATS devices (host.iommu.ats): Linux enables ATS, so their DTEs get I and their unmaps INVALIDATE_IOTLB_PAGES.
+    const ats = new Map<number, boolean>();
+    for (const a of spec.amd?.ats ?? []) {
+      const d = pci.find((p) => p.key === a.device);
+      if (d === undefined) continue;
+      const rid = (d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn;
+      ats.set(rid, a.responds);
+      this.driver.atsDevids.add(rid);
+    }
+    this.unit.atsResponds = (devid) => ats.get(devid);
     const drivers = new Map<number, string>();
     for (const d of pci) drivers.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, d.driver ?? "pci");
     this.known = (devid) => {

@@ -21,6 +21,7 @@ import type { PhysicalMemory } from "../memory.js";
 import type { Trace } from "../../trace/trace.js";
 import { translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
+import { AmdIntRemap, CONTROL_GA_EN } from "./intremap.js";
 import {
   CMD_COMPL_WAIT,
   CMD_COMPL_WAIT_STORE,
@@ -47,6 +48,7 @@ import {
   EVENT_TYPE_ILL_CMD,
   EVENT_TYPE_ILL_DEV,
   EVENT_TYPE_IO_FAULT,
+  EVENT_TYPE_IOTLB_INV_TO,
   EVENT_TYPE_PAGE_TAB_ERR,
   MMIO_CMD_BUF_OFFSET,
   MMIO_CMD_HEAD_OFFSET,
@@ -97,6 +99,8 @@ export interface AmdUnitSnapshot {
   iotlb: AmdIotlbSnapshot;
   counters: AmdUnitCounters;
   commandLog: bigint[][];
+  /** The interrupt remapping unit's IRTE cache (absent in snapshots from before it existed). */
+  irteCache?: [number, [number, [bigint, bigint]][]][];
 }
 
 /** One command the unit executed (its 4 dwords as 2 qwords), for the trace. */
@@ -113,6 +117,10 @@ export class AmdViUnit implements DmaUnit {
   readonly mem: PhysicalMemory;
   readonly iotlb: AmdIotlb;
   readonly maxLevels: number;
+  /** ATS devices behind the unit: whether the device at a device id completes ATS invalidations (undefined: no ATS device there). */
+  atsResponds?: (devid: number) => boolean | undefined;
+  /** Interrupt remapping: the DTE's interrupt fields, the IRTEs and their cache (intremap.ts). */
+  readonly intr: AmdIntRemap;
   private regs = new Map<number, bigint>();
   /** Device-table cache: devid -> DTE words [q0 lo, q0 hi, q1 lo, q1 hi]; INVALIDATE_DEVTAB_ENTRY drops one. */
   private dtc = new Map<number, number[]>();
@@ -164,6 +172,7 @@ export class AmdViUnit implements DmaUnit {
     this.mem = mem;
     this.iotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays);
     this.maxLevels = opts.maxLevels;
+    this.intr = new AmdIntRemap(this);
     // Extended Feature Register: HATS (bits 11:10) = max levels - 4 (spec §3.4.3; Linux amd_iommu_hpt_level).
     this.regs.set(MMIO_EXT_FEATURES, BigInt(Math.max(0, opts.maxLevels - 4)) << 10n);
   }
@@ -221,6 +230,16 @@ export class AmdViUnit implements DmaUnit {
     return this.control(CONTROL_IOMMU_EN);
   }
 
+  /** Control.GAEn: 128-bit IRTEs. */
+  get gaEnabled(): boolean {
+    return this.control(CONTROL_GA_EN);
+  }
+
+  /** An interrupt request's event (intremap.ts), through the same event log as a DMA's. */
+  logIntrEvent(devid: number, code: number, did: number, flags: number, addrHi: number, addrLo: number, suppress: boolean): number {
+    return this.logEvent(devid, code, did, flags, addrHi, addrLo, suppress);
+  }
+
   // ------------------------------------------------------------------ the command buffer
 
   /**
@@ -239,7 +258,7 @@ export class AmdViUnit implements DmaUnit {
       const at = base + head;
       const lo = this.mem.readU64(at) ?? 0n;
       const hi = this.mem.readU64(at + 8) ?? 0n;
-      if (!this.execute(lo, hi)) {
+      if (!this.execute(lo, hi, at)) {
         this.logEvent(0, EVENT_TYPE_ILL_CMD, 0, 0, at / 0x100000000 >>> 0, at >>> 0, false);
         this.setStatus(STATUS_CMDBUF_RUN, false);
         break;
@@ -252,7 +271,7 @@ export class AmdViUnit implements DmaUnit {
   }
 
   /** One command; false for an opcode the unit does not know. */
-  private execute(lo: bigint, hi: bigint): boolean {
+  private execute(lo: bigint, hi: bigint, at: number): boolean {
     const type = Number((lo >> 60n) & 0xfn);
     switch (type) {
       case CMD_COMPL_WAIT: {
@@ -270,11 +289,20 @@ export class AmdViUnit implements DmaUnit {
         this.iotlb.invalidate(did, first, last);
         return true;
       }
-      case CMD_INV_IOTLB_PAGES:
+      case CMD_INV_IOTLB_PAGES: {
+        // The ATS invalidation goes to the device (data[0] 15:0); one that never completes it is
+        // IOTLB_INV_TIMEOUT with the command's system physical address (spec event layout).
+        const devid = Number(lo & 0xffffn);
+        if (this.atsResponds?.(devid) === false) this.logEvent(devid, EVENT_TYPE_IOTLB_INV_TO, 0, 0, at / 0x100000000 >>> 0, at >>> 0, false);
+        return true;
+      }
       case CMD_INV_IRT:
-        return true; // device IOTLBs and interrupt remapping tables are not modelled
+        // INVALIDATE_INTERRUPT_TABLE: the cached IRTEs of data[0] 15:0 (build_inv_irt).
+        this.intr.invalidate(Number(lo & 0xffffn));
+        return true;
       case CMD_INV_ALL:
         this.dtc.clear();
+        this.intr.invalidateAll();
         this.iotlb.invalidate(-1, 0n, (1n << 64n) - 1n);
         return true;
       default:
@@ -603,6 +631,7 @@ export class AmdViUnit implements DmaUnit {
       iotlb: this.iotlb.snapshot(),
       counters: { ...this.counters },
       commandLog: this.commandLog.map((c) => [...c]),
+      irteCache: this.intr.snapshot(),
     };
   }
 
@@ -612,6 +641,7 @@ export class AmdViUnit implements DmaUnit {
     this.iotlb.restore(s.iotlb);
     this.counters = { ...s.counters };
     this.commandLog = s.commandLog.map((c) => [c[0]!, c[1]!]);
+    this.intr.restore(s.irteCache);
     const dt = this.readReg(MMIO_DEV_TABLE_OFFSET);
     this.devTableBase = Number(dt & 0x000ffffffffff000n);
     this.devTableBytes = dt === 0n ? 0 : (Number(dt & 0x1ffn) + 1) * 4096;

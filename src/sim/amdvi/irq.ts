@@ -1,0 +1,52 @@
+/**
+ * AMD-Vi interrupt remapping behind the seam (HostIommu.interrupts): Linux's amd_iommu IRQ
+ * remapping driver writing IRTEs (iommu.c modify_irte / modify_irte_ga, irq_remapping_prepare_irte:
+ * IntType fixed, DM physical, RemapEn = 1) and the unit's answer to an MSI (intremap.ts).
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import type { HostInterruptRemap, IrteRequest, MsiAnswer } from "../host-iommu.js";
+import type { AmdIommuDriver } from "./driver.js";
+import type { AmdViUnit } from "./unit.js";
+import { AmdFate } from "./unit.js";
+import { encodeIrte, IntrOutcome } from "./intremap.js";
+import { eventInfo, flagNames } from "./defs.js";
+
+const hex = (n: number | bigint) => `0x${n.toString(16)}`;
+const bdf = (devid: number) => `${(devid >> 8).toString(16).padStart(2, "0")}:${((devid >> 3) & 0x1f).toString(16).padStart(2, "0")}.${devid & 7}`;
+
+export class AmdInterrupts implements HostInterruptRemap {
+  constructor(
+    private readonly unit: AmdViUnit,
+    private readonly driver: AmdIommuDriver,
+  ) {}
+
+  program(rid: number, index: number, e: IrteRequest, invalidate: boolean): { address: bigint; value: bigint; summary: string } | string {
+    if (this.driver.intremap === "off") return "interrupt remapping is off on this AMD-Vi host (host.iommu.intremap: false): there is no IRTE to program";
+    const ga = this.driver.intremap === "ga";
+    // MAX_IRQS_PER_TABLE: the driver's tables hold 512 entries (DTE IntTabLen 9).
+    if (index >= 512) return `IRTE index ${index} is past the 512 entries of Linux's interrupt remapping table (MAX_IRQS_PER_TABLE)`;
+    if (!ga && e.destination > 0xff) return `APIC id ${e.destination} does not fit the 8-bit destination of a 32-bit IRTE (GA mode, ga: true, has 32 bits)`;
+    const words: [bigint, bigint] = e.present ? encodeIrte({ remapEn: true, supIopf: e.suppressFaults, intType: 0, dm: false, guestMode: false, destination: e.destination, vector: e.vector }, ga) : [0n, 0n];
+    const at = this.driver.writeIrte(rid, index, words, invalidate);
+    if (at === undefined) return `device id ${bdf(rid)} has no interrupt remapping table (its DTE's IntTableRootPtr is not set: the device is not attached)`;
+    const what = e.present ? `vector ${hex(e.vector)} -> APIC ${e.destination}${e.suppressFaults ? " (SupIOPF)" : ""}` : "cleared (RemapEn = 0)";
+    const size = ga ? "128-bit" : "32-bit";
+    return { address: BigInt(at), value: words[0], summary: `${size} IRTE ${index} of devid ${bdf(rid)} at HPA ${hex(at)}: ${what}${invalidate ? "; INVALIDATE_INTERRUPT_TABLE issued" : "; no INVALIDATE_INTERRUPT_TABLE"}` };
+  }
+
+  msi(rid: number, address: number, data: number): MsiAnswer {
+    const ir = this.unit.intr;
+    const code = ir.remap(rid, address, data);
+    const via = ir.cached ? " (IRTE cache)" : "";
+    if (code !== 0) {
+      const name = eventInfo(code).name;
+      const flags = flagNames(ir.flags).join(" ");
+      const fate = ir.fate === AmdFate.Logged ? "logged" : ir.fate === AmdFate.Suppressed ? "not logged (SupIOPF or DTE SA)" : ir.fate === AmdFate.Overflow ? "lost: event log overflow" : "not logged";
+      return { code, fate: ir.fate, recorded: ir.fate === AmdFate.Logged, delivered: false, summary: `blocked: ${hex(code)} ${name} [${flags}] - ${ir.why}${via}; ${fate}` };
+    }
+    if (ir.outcome === IntrOutcome.Aborted) return { code: 0, fate: 0, recorded: false, delivered: false, summary: `target-aborted without an event: ${ir.why}` };
+    if (ir.outcome === IntrOutcome.Forwarded) return { code: 0, fate: 0, recorded: false, delivered: true, summary: `delivered as written: ${ir.why}` };
+    return { code: 0, fate: 0, recorded: false, delivered: true, summary: `${ir.why} remapped to vector ${hex(ir.vector)}, APIC ${ir.destination}${via}` };
+  }
+}
