@@ -140,7 +140,7 @@ describe("SMMUv3 stage walk vs the Arm ARM reference", () => {
             mem.writeU64(Number(at), d);
           });
         });
-        const cfg: StageConfig = { ttb: BASE + start * 4096, inputBits: p.inputBits, startLevel: start, outputBits: p.outputBits, s2: p.s2, afOff: p.afOff };
+        const cfg: StageConfig = { ttb: BASE + start * 4096, inputBits: p.inputBits, startLevel: start, outputBits: p.outputBits, s2: p.s2, afOff: p.afOff, granule: 12 };
         let va = BigInt(off);
         for (let l = start; l <= 3; l++) va |= BigInt(idx[l]!) << BigInt(12 + 9 * (3 - l));
         if (high) va |= 1n << BigInt(p.inputBits); // outside the input range

@@ -176,7 +176,7 @@ export class SmmuV3Model implements IommuUnit {
       case "context-hi":
         return { fields: steFields([0n, value]).filter((f) => f.lo >= 64 && f.lo < 128), present: true };
       case "pte":
-        return { fields: descriptorFields(value, 4 - (level ?? 1), this.driver?.stage === 2), present: (value & 1n) === 1n };
+        return { fields: descriptorFields(value, 4 - (level ?? 1), this.driver?.stage === 2, this.driver?.granule), present: (value & 1n) === 1n };
     }
   }
 
@@ -282,7 +282,8 @@ export class SmmuV3Model implements IommuUnit {
     for (let i = 0; i < w.trailLen; i++) {
       const v = (BigInt(w.trailHi[i]!) << 32n) | BigInt(w.trailLo[i]!);
       const lvl = w.trailLevel[i]!;
-      entries.push({ kind: "pte", name: descriptorName(v, lvl, s2), level: cLevel(lvl), index: Number((ia >> BigInt(levelShift(lvl))) & 511n), address: BigInt(w.trailAddr[i]!), raw: [v], fields: descriptorFields(v, lvl, s2).map(toTrailField) });
+      const g = w.granule;
+      entries.push({ kind: "pte", name: descriptorName(v, lvl, s2), level: cLevel(lvl), index: Number((ia >> BigInt(levelShift(lvl, g))) & ((1n << BigInt(g - 3)) - 1n)), address: BigInt(w.trailAddr[i]!), raw: [v], fields: descriptorFields(v, lvl, s2, g).map(toTrailField) });
     }
   }
 
@@ -398,14 +399,14 @@ export class SmmuV3Model implements IommuUnit {
     const want = t.level === undefined ? undefined : 4 - t.level;
     let table = cfg.ttb;
     for (let l = cfg.startLevel; l <= 3; l++) {
-      const shift = levelShift(l);
-      const bits = l === cfg.startLevel ? cfg.inputBits - shift : 9;
+      const shift = levelShift(l, cfg.granule);
+      const bits = l === cfg.startLevel ? cfg.inputBits - shift : cfg.granule - 3;
       const at = table + (Math.floor(iova / 2 ** shift) % 2 ** bits) * 8;
       if (l === want) return at;
       const v = mem.readU64(at);
       if (v === undefined || (v & 1n) === 0n) return want === undefined && v !== undefined ? at : `no level-${l + 1} table for IOVA ${hex(iova)}: the L${l} descriptor is invalid`;
       if (l === 3 || (v & 2n) === 0n) return want === undefined ? at : `IOVA ${hex(iova)} is mapped by a block at level ${l}`;
-      table = Number(v & 0x0000fffffffff000n);
+      table = Number(v & 0x0000ffffffffffffn & ~(2n ** BigInt(cfg.granule) - 1n));
     }
     return `level ${t.level ?? "?"} is outside this walk (levels ${cfg.startLevel}..3)`;
   }
@@ -590,7 +591,7 @@ export class SmmuV3Model implements IommuUnit {
   }
 
   private cdNode(ste: Ste, cd: Cd): DomainNode {
-    const children = () => (cd.bad === undefined && !cd.epd0 ? this.tableNodes(cd.s1, cd.s1.ttb, cd.s1.startLevel, 0, cd.s1.inputBits - levelShift(cd.s1.startLevel)) : []);
+    const children = () => (cd.bad === undefined && !cd.epd0 ? this.tableNodes(cd.s1, cd.s1.ttb, cd.s1.startLevel, 0, cd.s1.inputBits - levelShift(cd.s1.startLevel, cd.s1.granule)) : []);
     return {
       kind: "domain",
       key: "cd",
@@ -612,7 +613,7 @@ export class SmmuV3Model implements IommuUnit {
   }
 
   private s2Node(ste: Ste, s2: StageConfig): DomainNode {
-    const children = () => this.tableNodes(s2, s2.ttb, s2.startLevel, 0, s2.inputBits - levelShift(s2.startLevel));
+    const children = () => this.tableNodes(s2, s2.ttb, s2.startLevel, 0, s2.inputBits - levelShift(s2.startLevel, s2.granule));
     return {
       kind: "domain",
       key: "s2",
@@ -654,8 +655,8 @@ export class SmmuV3Model implements IommuUnit {
   /** The descriptors of one table (level `level`, covering IOVAs from `base`), valid ones as nodes, invalid runs collapsed. */
   private tableNodes(cfg: StageConfig, table: number, level: number, base: number, bitsHere: number): TableNode[] {
     const out: TableNode[] = [];
-    const n = 2 ** (level === cfg.startLevel ? bitsHere : 9);
-    const shift = levelShift(level);
+    const n = 2 ** (level === cfg.startLevel ? bitsHere : cfg.granule - 3);
+    const shift = levelShift(level, cfg.granule);
     const span = 2 ** shift;
     let runStart = -1;
     const flush = (end: number) => {
@@ -686,12 +687,12 @@ export class SmmuV3Model implements IommuUnit {
   private descNode(cfg: StageConfig, level: number, index: number, at: number, v: bigint, iova: number): PageEntryNode {
     const isTable = (v & 2n) === 2n && level < 3;
     const leaf = !isTable;
-    const shift = levelShift(level);
-    const target = v & 0x0000fffffffff000n;
+    const shift = levelShift(level, cfg.granule);
+    const target = v & 0x0000ffffffffffffn & ~(2n ** BigInt(cfg.granule) - 1n);
     const lo = Number(v & 0xffffffffn);
     const hi = Number(v >> 32n);
     const perm = cfg.s2 ? ((lo >>> 6) & 1 ? 1 : 0) | ((lo >>> 7) & 1 ? 2 : 0) : leaf ? ((lo >>> 6) & 1 ? 1 : 0) | ((lo >>> 6) & 1 && !((lo >>> 7) & 1) ? 2 : 0) : hi & (1 << 30) ? 1 : 3;
-    const children = () => (isTable ? this.tableNodes(cfg, Number(target), level + 1, iova, 9) : []);
+    const children = () => (isTable ? this.tableNodes(cfg, Number(target), level + 1, iova, cfg.granule - 3) : []);
     const st = cfg.s2 ? "S2" : "S1";
     const size = 2 ** shift;
     const sizeText = size >= 2 ** 30 ? `${size / 2 ** 30} GiB` : size >= 2 ** 20 ? `${size / 2 ** 20} MiB` : `${size / 1024} KiB`;
@@ -702,7 +703,7 @@ export class SmmuV3Model implements IommuUnit {
       key: String(index),
       address: BigInt(at),
       raw: [v],
-      fields: descriptorFields(v, level, cfg.s2),
+      fields: descriptorFields(v, level, cfg.s2, cfg.granule),
       label: `${descriptorName(v, level, cfg.s2)} [${index}]`,
       description: leaf ? `${permText}${af} · ${cfg.s2 ? "IPA" : "IOVA"} ${hex(iova)} → ${cfg.s2 ? "PA" : "output"} ${hex(target & ~BigInt(size - 1))} (${sizeText})` : `${st} L${level + 1} table @ ${hex(target)}`,
       level: cLevel(level),

@@ -54,7 +54,7 @@ import {
   STRTAB_FMT_2LVL,
   paSizeBits,
 } from "./spec.js";
-import { levelShift, s1StartLevel, StageWalker, type StageConfig } from "./walk.js";
+import { granuleOfTg, levelShift, s1StartLevel, StageWalker, type StageConfig } from "./walk.js";
 
 const TWO32 = 0x100000000;
 
@@ -79,9 +79,22 @@ export interface SmmuSpec {
   /** log2 of the event queue and command queue entries (SMMU_IDR1.EVTQS / CMDQS caps). */
   evtqShift: number;
   cmdqShift: number;
+  /**
+   * SMMU_IDR5.GRAN4K / GRAN16K / GRAN64K: the translation granules implemented, as shifts (12, 14,
+   * 16). A CD or STE selecting another one is ILLEGAL (C_BAD_CD / C_BAD_STE). Optional: all three
+   * when absent (as QEMU's virt smmuv3 advertises them, hw/arm/smmuv3.c smmuv3_init_regs).
+   */
+  granules?: readonly number[];
 }
 
 export const DEFAULT_SMMU_SPEC: SmmuSpec = { name: "arm-smmu-v3.0.auto", sidBits: 16, ssidBits: 0, oas: 48, stage1: true, stage2: true, twoLevelStreamTable: true, tlbSets: 64, tlbWays: 4, evtqShift: 7, cmdqShift: 8 };
+
+/** The granules of an SMMU (SmmuSpec.granules, all three by default). */
+export function smmuGranules(spec: SmmuSpec): readonly number[] {
+  return spec.granules ?? [12, 14, 16];
+}
+
+const GRANULE_NAME: Readonly<Record<number, string>> = { 12: "4 KiB", 14: "16 KiB", 16: "64 KiB" };
 
 /** A decoded STE, as the configuration cache holds it. */
 export interface Ste {
@@ -194,6 +207,11 @@ export class SmmuTlb {
   private readonly next: Uint8Array;
   /** Slot of the last hit. */
   hitSlot = -1;
+  /**
+   * Bit (shift - 12) set for every entry size ever filled (4 KiB pages: 12, 16 KiB: 14, 64 KiB:
+   * 16, blocks 21/25/29/30): lookup probes only these sizes, smallest first.
+   */
+  shifts = 0;
 
   constructor(
     readonly sets: number,
@@ -215,7 +233,8 @@ export class SmmuTlb {
   }
 
   lookup(kind: number, vmid: number, asid: number, ia: number): boolean {
-    for (let shift = 12; shift <= 30; shift += 9) {
+    for (let shift = 12, m = this.shifts; m !== 0; shift++, m >>>= 1) {
+      if ((m & 1) === 0) continue;
       const vpn = Math.floor(ia / 2 ** shift);
       const base = (vpn % this.sets) * this.ways;
       for (let w = 0; w < this.ways; w++) {
@@ -234,6 +253,7 @@ export class SmmuTlb {
     const set = vpn % this.sets;
     const i = set * this.ways + this.next[set]!;
     this.next[set] = (this.next[set]! + 1) % this.ways;
+    this.shifts |= 1 << (shift - 12);
     this.valid[i] = 1;
     this.kind[i] = kind;
     this.vmid[i] = vmid;
@@ -279,6 +299,8 @@ export class SmmuTlb {
       const src = s[k];
       if (src) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(src));
     });
+    this.shifts = 0;
+    for (let k = 0; k < this.size; k++) if (this.valid[k] === 1) this.shifts |= 1 << (this.shift[k]! - 12);
   }
 }
 
@@ -387,10 +409,11 @@ export class SmmuV3Unit {
     return (this.spec.cmdqShift << 21) | (this.spec.evtqShift << 16) | (this.spec.ssidBits << 6) | this.spec.sidBits;
   }
 
-  /** SMMU_IDR5: GRAN4K [4], OAS [2:0]. */
+  /** SMMU_IDR5: GRAN64K [6], GRAN16K [5], GRAN4K [4], OAS [2:0] (Linux arm-smmu-v3.h IDR5_GRAN*). */
   get idr5(): number {
     const oas = [32, 36, 40, 42, 44, 48, 52].indexOf(this.spec.oas);
-    return (1 << 4) | (oas < 0 ? 5 : oas);
+    const g = smmuGranules(this.spec);
+    return (g.includes(16) ? 1 << 6 : 0) | (g.includes(14) ? 1 << 5 : 0) | (g.includes(12) ? 1 << 4 : 0) | (oas < 0 ? 5 : oas);
   }
 
   get enabled(): boolean {
@@ -551,10 +574,11 @@ export class SmmuV3Unit {
         const asid = field(w0, 63, 48);
         const vmid = field(w0, 47, 32);
         const va = Number((w1 >> 12n) & 0xfffffffffffffn) * 4096; // CMDQ_TLBI_1_VA_MASK
-        // Range invalidation (SMMUv3.2 RIL: NUM [16:12], SCALE [24:20], TG [11:10] of w1): (NUM+1) << SCALE granules.
+        // Range invalidation (SMMUv3.2 RIL: NUM [16:12], SCALE [24:20], TG [11:10] of w1): (NUM+1) << SCALE
+        // granules of TG (0b01 4 KiB, 0b10 16 KiB, 0b11 64 KiB); TG = 0 is one address.
         const tg = field(w1, 11, 10);
         const pages = tg === 0 ? 1 : (field(w0, 16, 12) + 1) * 2 ** field(w0, 24, 20);
-        const end = va + pages * 4096;
+        const end = va + pages * (tg === 2 ? 16384 : tg === 3 ? 65536 : 4096);
         tlb.drop((i) => tlb.kind[i] !== 2 && tlb.asid[i] === asid && tlb.vmid[i] === vmid && tlb.vpn[i]! * 2 ** tlb.shift[i]! < end && (tlb.vpn[i]! + 1) * 2 ** tlb.shift[i]! > va);
         return true;
       }
@@ -618,16 +642,23 @@ export class SmmuV3Unit {
       const ps = field(w2, 50, 48);
       const aa64 = field(w2, 51, 51);
       const inputBits = 64 - t0sz;
-      // S2SL0 with the 4 KiB granule: 0 -> level 2, 1 -> level 1, 2 -> level 0 (Arm ARM VTCR_EL2.SL0).
-      const startLevel = sl0 === 0 ? 2 : sl0 === 1 ? 1 : sl0 === 2 ? 0 : -1;
-      const atStart = inputBits - levelShift(Math.max(startLevel, 0));
+      const granule = granuleOfTg(tg);
+      const outputBits = Math.min(paSizeBits(ps), this.spec.oas);
+      // S2SL0 (Arm ARM AArch64.S2StartLevel, VTCR_EL2.SL0): 4 KiB 0 -> level 2, 1 -> 1, 2 -> 0;
+      // 16 KiB and 64 KiB 3 - SL0. Reserved without FEAT_TTST/FEAT_LPA2: SL0 = 3 (every granule).
+      const startLevel = sl0 === 3 ? -1 : granule === 12 ? 2 - sl0 : 3 - sl0;
+      const atStart = granule < 0 || startLevel < 0 ? 0 : inputBits - levelShift(startLevel, granule);
       if (aa64 === 0) bad = "S2AA64 = 0: AArch32 stage-2 tables are not supported (SMMU_IDR0.TTF = AArch64)";
-      else if (tg !== 0) bad = `S2TG ${tg}: only the 4 KiB granule is implemented (SMMU_IDR5.GRAN4K)`;
-      else if (startLevel < 0) bad = "S2SL0 = 3 is reserved with the 4 KiB granule";
-      else if (inputBits > 48 || inputBits < 25) bad = `S2T0SZ ${t0sz} is out of range (a ${inputBits}-bit IPA)`;
-      // At most 16 concatenated tables at the start level (Arm ARM D8.2.7): 1..13 index bits.
-      else if (atStart < 1 || atStart > 13) bad = `S2SL0 ${sl0} (start level ${startLevel}) is inconsistent with S2T0SZ ${t0sz}`;
-      else s2 = { ttb: Number((w3 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel, outputBits: Math.min(paSizeBits(ps), this.spec.oas), s2: true, afOff: field(w2, 53, 53) === 1 };
+      else if (granule < 0) bad = `S2TG ${tg} is reserved`;
+      else if (!smmuGranules(this.spec).includes(granule)) bad = `S2TG ${tg}: the ${GRANULE_NAME[granule]} granule is not implemented (SMMU_IDR5.GRAN*)`;
+      else if (startLevel < 0) bad = `S2SL0 = 3 is reserved with the ${GRANULE_NAME[granule]} granule`;
+      // QEMU s2t0sz_valid (hw/arm/smmuv3.c): S2T0SZ <= 39, and the IPA no wider than the effective
+      // S2PS (with 4/16 KiB also at most 48 bits: S2T0SZ >= MAX(16, 64 - S2PS)).
+      else if (inputBits > 48 || inputBits < 25 || inputBits > outputBits) bad = `S2T0SZ ${t0sz} is out of range (a ${inputBits}-bit IPA; 25..${Math.min(48, outputBits)} bits with S2PS ${outputBits})`;
+      // At most 16 concatenated tables at the start level (Arm ARM D8.2.7, QEMU
+      // s2_pgtable_config_valid: VMSA_MAX_S2_CONCAT): 1 .. stride + 4 index bits.
+      else if (atStart < 1 || atStart > granule - 3 + 4) bad = `S2SL0 ${sl0} (start level ${startLevel}) is inconsistent with S2T0SZ ${t0sz} and the ${GRANULE_NAME[granule]} granule`;
+      else s2 = { ttb: Number((w3 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel, outputBits, s2: true, afOff: field(w2, 53, 53) === 1, granule };
     }
     return { sid, address, words, valid, config, s1ContextPtr: Number((w0 >> 6n) & 0x3ffffffffffn) * 64, s1CdMax, s1Dss: field(w1, 1, 0), s1Fmt, vmid, s2, s2Record: field(w2, 58, 58) === 1, bad };
   }
@@ -642,10 +673,14 @@ export class SmmuV3Unit {
     let bad: string | undefined;
     if (!valid) bad = "V = 0";
     else if (field(w0, 41, 41) === 0) bad = "AA64 = 0: AArch32 stage-1 tables are not supported (SMMU_IDR0.TTF = AArch64)";
-    else if (tg0 !== 0) bad = `TG0 ${tg0}: only the 4 KiB granule is implemented (SMMU_IDR5.GRAN4K)`;
-    // T0SZ 16..39 with the 4 KiB granule (SMMUv3 spec 5.4: out of range is ILLEGAL without SMMU_IDR3.STT).
+    // T0SZ 16..39 for every granule (SMMUv3 spec 5.4: out of range is ILLEGAL without
+    // SMMU_IDR3.STT; QEMU decode_cd checks it before TG0).
     else if (t0sz < 16 || t0sz > 39) bad = `T0SZ ${t0sz} is out of range (16..39)`;
-    const s1: StageConfig = { ttb: Number((w1 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel: s1StartLevel(Math.max(25, Math.min(48, inputBits))), outputBits: Math.min(paSizeBits(field(w0, 34, 32)), this.spec.oas), s2: false, afOff: field(w0, 35, 35) === 1 || field(w0, 43, 43) === 1 };
+    // TG0: 0b11 reserved, or a granule SMMU_IDR5 does not implement (QEMU decode_cd: tg2granule).
+    else if (granuleOfTg(tg0) < 0) bad = `TG0 ${tg0} is reserved`;
+    else if (!smmuGranules(this.spec).includes(granuleOfTg(tg0))) bad = `TG0 ${tg0}: the ${GRANULE_NAME[granuleOfTg(tg0)]} granule is not implemented (SMMU_IDR5.GRAN*)`;
+    const granule = granuleOfTg(tg0) < 0 ? 12 : granuleOfTg(tg0);
+    const s1: StageConfig = { ttb: Number((w1 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel: s1StartLevel(Math.max(25, Math.min(48, inputBits)), granule), outputBits: Math.min(paSizeBits(field(w0, 34, 32)), this.spec.oas), s2: false, afOff: field(w0, 35, 35) === 1 || field(w0, 43, 43) === 1, granule };
     return { address, words, valid, asid: field(w0, 63, 48), s1, epd0: field(w0, 14, 14) === 1, record: field(w0, 45, 45) === 1, bad };
   }
 
@@ -887,7 +922,7 @@ export class SmmuV3Unit {
     if (!probe) this.counters.walks++;
     let out = ia;
     let perm = 7;
-    let shift = 30;
+    let shift = 52; // narrowed by each stage's leaf size below
     let level = 3;
     if (s1Active && cd !== undefined) {
       this.stage = SmmuStage.S1;
@@ -910,7 +945,7 @@ export class SmmuV3Unit {
       out = w.oa;
       perm = w.perm;
       level = w.level;
-      shift = levelShift(level);
+      shift = levelShift(level, cd.s1.granule);
     }
     if (useS2 && s.s2 !== undefined) {
       this.stage = SmmuStage.S2;
@@ -929,7 +964,7 @@ export class SmmuV3Unit {
       perm &= w.perm;
       if (!s1Active) level = w.level;
       // A combined entry covers the smaller of the two pages.
-      shift = Math.min(shift, levelShift(w.level));
+      shift = Math.min(shift, levelShift(w.level, s.s2.granule));
     }
     this.kind = SmmuKind.Translated;
     this.oa = out;
