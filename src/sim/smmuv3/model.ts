@@ -98,6 +98,7 @@ import {
 } from "./spec.js";
 import { SmmuKind, SmmuStage, type Cd, type SmmuV3Unit, type Ste } from "./unit.js";
 import { levelShift, type StageConfig, type StageWalker } from "./walk.js";
+import { nestedEntries, nestedTarget, type NestedFetch } from "./nested.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
@@ -259,17 +260,21 @@ export class SmmuV3Model implements IommuUnit {
       return stop("invalid", u.why || eventInfo(r).explanation);
     }
     const tc = u.trailCd;
+    // Nested: the stage-2 walk that translated the CD's IPA comes before the CD (nested.ts).
+    for (const f of u.nestedFetches) if (f.what === "cd") entries.push(...nestedEntries(f, cLevel));
     if (tc) {
       entries.push({ kind: "pasid", name: "CD", level: 0, index: Math.max(0, req.pasid ?? 0), address: BigInt(tc.address), raw: tc.words ?? [], fields: tc.words ? cdFields(tc.words).map(toTrailField) : [] });
       if (!tc.words) return stop("unreadable", "the CD is not readable memory (F_CD_FETCH)");
     }
     if (u.stage === SmmuStage.Cd) {
       if (r === 0) return out;
+      const cdFetch = u.nestedFetches.find((f) => f.what === "cd" && f.result !== 0);
+      if (cdFetch) return stop(cdFetch.unreadable ? "unreadable" : "invalid", `stage 2 faulted (${eventInfo(cdFetch.result).name}) translating the CD's IPA ${hex(cdFetch.ipa)}`);
       if (r === C_BAD_CD) return stop(u.cd && !u.cd.valid ? "not-present" : "invalid", `C_BAD_CD: ${u.why}`);
       return stop("invalid", u.why || eventInfo(r).explanation);
     }
     // Stage-1 then stage-2 descriptors, as the walkers read them.
-    this.walkEntries(entries, u.s1, false, req.iova);
+    this.walkEntries(entries, u.s1, false, req.iova, u.nestedFetches);
     if (u.stage === SmmuStage.S1 && r !== 0) return this.walkStop(out, stop, r, u.s1, false, req);
     if (u.stage === SmmuStage.S2 || (u.stage === SmmuStage.S1 && r === 0)) {
       this.walkEntries(entries, u.s2, true, BigInt(u.ipa));
@@ -278,13 +283,19 @@ export class SmmuV3Model implements IommuUnit {
     return out;
   }
 
-  private walkEntries(entries: TrailEntry[], w: StageWalker, s2: boolean, ia: bigint): void {
+  private walkEntries(entries: TrailEntry[], w: StageWalker, s2: boolean, ia: bigint, nested: readonly NestedFetch[] = []): void {
+    // A nested stream's stage-1 descriptor i is read after the stage-2 walk of its IPA (s1Index i).
+    const before = (i: number) => {
+      for (const f of nested) if (f.what === "s1" && f.s1Index === i) entries.push(...nestedEntries(f, cLevel));
+    };
     for (let i = 0; i < w.trailLen; i++) {
+      before(i);
       const v = (BigInt(w.trailHi[i]!) << 32n) | BigInt(w.trailLo[i]!);
       const lvl = w.trailLevel[i]!;
       const g = w.granule;
       entries.push({ kind: "pte", name: descriptorName(v, lvl, s2), level: cLevel(lvl), index: Number((ia >> BigInt(levelShift(lvl, g))) & ((1n << BigInt(g - 3)) - 1n)), address: BigInt(w.trailAddr[i]!), raw: [v], fields: descriptorFields(v, lvl, s2, g).map(toTrailField) });
     }
+    before(w.trailLen); // a stage-2 fault on the next fetch: its walk ends the trail
   }
 
   private walkStop(out: Trail, stop: (c: StopCause, why: string) => Trail, r: number, w: StageWalker, s2: boolean, req: TranslateRequest): Trail {
@@ -295,7 +306,10 @@ export class SmmuV3Model implements IommuUnit {
       out.entries.push({ kind: "pte", name: descriptorName(undefined, lvl, s2), level: cLevel(lvl), index: 0, address: BigInt(w.trailAddr[w.trailLen]!), raw: [], fields: [] });
       return stop("unreadable", `the ${st} L${lvl} table is not readable memory (F_WALK_EABT)`);
     }
-    if (w.tableFault !== 0) return stop("invalid", `stage 2 faulted (${eventInfo(w.tableFault).name}) on the IPA of a stage-1 table`);
+    if (w.tableFault !== 0) {
+      const f = u.nestedFetches.find((x) => x.what === "s1" && x.result !== 0);
+      return stop(f?.unreadable ? "unreadable" : "invalid", `stage 2 faulted (${eventInfo(w.tableFault).name}) translating the IPA ${f ? hex(f.ipa) : "?"} of the ${f ? nestedTarget(f) : "stage-1 table"}`);
+    }
     const last = out.entries[out.entries.length - 1];
     const name = last?.name ?? `${st} walk`;
     if (w.trailLen === 0 && r === F_TRANSLATION) {

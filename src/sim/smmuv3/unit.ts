@@ -54,6 +54,7 @@ import {
   STRTAB_FMT_2LVL,
   paSizeBits,
 } from "./spec.js";
+import { captureNestedFetch, type NestedFetch } from "./nested.js";
 import { granuleOfTg, levelShift, s1StartLevel, StageWalker, type StageConfig } from "./walk.js";
 
 const TWO32 = 0x100000000;
@@ -376,6 +377,8 @@ export class SmmuV3Unit {
   trailCd: ConfigRead | undefined;
   /** The IPA the stage-2 walk translated (nested or stage-2-only). */
   ipa = 0;
+  /** recordTrail only: the stage-2 walks of a nested stream's CD and stage-1 table fetches, in order. */
+  nestedFetches: NestedFetch[] = [];
 
   /** Stage-1 table addresses of a nested stream through stage 2 (made once: no closure per walk). */
   private readonly nestedHook = (ipa: number): number => this.s2Fetch(this.ste!, ipa);
@@ -749,7 +752,13 @@ export class SmmuV3Unit {
 
   /** The stage-2 translation of an IPA for a nested stream's CD or table fetch: the PA, or -1 - event id. */
   private s2Fetch(ste: Ste, ipa: number): number {
+    this.s2t.recordTrail = this.recordTrail;
     const r = this.s2t.walk(ste.s2!, ipa, false, false, false);
+    if (this.recordTrail) {
+      // Explain only: keep the stage-2 walk of this fetch for the trail (nested.ts).
+      const s1 = this.s1.tableAddress !== undefined;
+      this.nestedFetches.push(captureNestedFetch(this.s2t, s1 ? "s1" : "cd", this.s1.trailLen, s1 ? this.s1.faultLevel : 0, ipa, r));
+    }
     if (r !== 0) {
       this.evIpa = ipa;
       this.evFetch = this.s2t.fetchAddr;
@@ -818,6 +827,7 @@ export class SmmuV3Unit {
       this.trailL1 = undefined;
       this.trailSte = undefined;
       this.trailCd = undefined;
+      this.nestedFetches = [];
       this.s1.trailLen = 0;
       this.s2.trailLen = 0;
       this.s1.trailUnreadable = false;

@@ -146,6 +146,7 @@ export class StageWalker {
       const index = Math.floor(ia / 2 ** shift) % 2 ** bitsHere;
       let at = table + index * 8;
       if (this.tableAddress !== undefined) {
+        this.faultLevel = level; // the level being fetched, for the hook (and a fault there)
         const pa = this.tableAddress(at);
         if (pa < 0) {
           this.faultLevel = level;
