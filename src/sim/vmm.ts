@@ -637,6 +637,7 @@ export class Vmm {
       dmaEntryLimit: host.dmaEntryLimit,
       ...(host.memlock !== undefined ? { memlockBytes: host.memlock } : {}),
       apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n,
+      ...(this.driver.reservedIova ? { reservedRegions: this.driver.reservedIova() } : {}),
     });
   }
 }

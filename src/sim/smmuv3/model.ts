@@ -95,6 +95,8 @@ import {
   l1DescFields,
   steConfigName,
   steFields,
+  MSI_IOVA_BASE,
+  MSI_IOVA_LENGTH,
 } from "./spec.js";
 import { SmmuKind, SmmuStage, type Cd, type SmmuV3Unit, type Ste } from "./unit.js";
 import { levelShift, type StageConfig, type StageWalker } from "./walk.js";
@@ -486,6 +488,8 @@ export class SmmuV3Model implements IommuUnit {
       root: this.streamTable(),
       iotlb: { capacity: u.tlb.size, geometry: `${u.tlb.sets}×${u.tlb.ways}`, entries: () => this.tlbNodes() },
       contextCache: { entries: () => this.steCacheNodes() },
+      // IOMMU_RESV_SW_MSI (arm_smmu_get_resv_regions): the ITS doorbell's window in every domain.
+      reservedRegions: [{ kind: "msi", first: BigInt(MSI_IOVA_BASE), last: BigInt(MSI_IOVA_BASE + MSI_IOVA_LENGTH - 1), devices: [], source: "MSI window (IOMMU_RESV_SW_MSI)" }],
     };
   }
 

@@ -51,6 +51,16 @@ export const CERROR_NONE = 0;
 export const CERROR_ILL = 1;
 export const CERROR_ABT = 2;
 
+/**
+ * The software-managed MSI window Linux's arm-smmu-v3 reserves in every domain's IOVA space
+ * (arm-smmu-v3.c arm_smmu_get_resv_regions: iommu_alloc_resv_region(MSI_IOVA_BASE,
+ * MSI_IOVA_LENGTH, prot, IOMMU_RESV_SW_MSI); MSI_IOVA_BASE 0x8000000, MSI_IOVA_LENGTH 0x100000 in
+ * arm-smmu-v3.h): dma-iommu maps the GIC ITS doorbell there (iommu_dma_prepare_msi), and VFIO
+ * refuses VFIO_IOMMU_MAP_DMA over it.
+ */
+export const MSI_IOVA_BASE = 0x8000000;
+export const MSI_IOVA_LENGTH = 0x100000;
+
 // ---------------------------------------------------------------- STE (SMMUv3 spec 5.2)
 /** STE.Config (bits 3:1) values (arm-smmu-v3.h STRTAB_STE_0_CFG_*; 0b111 nested). */
 export const STE_CFG_ABORT = 0;
