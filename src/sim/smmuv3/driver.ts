@@ -43,6 +43,7 @@ import {
   STRTAB_SPLIT,
 } from "./spec.js";
 import { blockAllowed, levelShift, s1StartLevel } from "./walk.js";
+import { atcInvCommand, EATS_TRANS } from "./ats.js";
 import { smmuGranules, type SmmuV3Unit } from "./unit.js";
 
 const PAGE = 4096;
@@ -122,6 +123,8 @@ export class ArmSmmuV3Driver {
   readonly blocks: boolean;
   /** The granule of every domain's tables (a shift): see SmmuDriverOptions.pageShift. */
   readonly granule: number;
+  /** StreamIDs of masters with ATS enabled (arm_smmu_enable_ats: PCI ATS capability and SMMU_IDR0.ATS). */
+  readonly atsMasters = new Set<number>();
   /** Commands the driver issued, in order (the trace's slow-path record). */
   issued: [bigint, bigint][] = [];
 
@@ -190,6 +193,11 @@ export class ArmSmmuV3Driver {
     this.mem.writeU64(l1At, BigInt(l2) | BigInt(STRTAB_SPLIT + 1));
     this.submit([cmd(CMD_CFGI_STE, BigInt(sid) << 32n, 0n)]);
     return l2 + (sid % 2 ** STRTAB_SPLIT) * 64;
+  }
+
+  /** arm_smmu_enable_ats: the master's ATS is on; its STE gets EATS when next attached. */
+  enableAts(sid: number): void {
+    this.atsMasters.add(sid);
   }
 
   /** arm_smmu_probe_device: the master's StreamID (PCI: the RID, through the iommu-map). */
@@ -270,6 +278,9 @@ export class ArmSmmuV3Driver {
         const w2 = BigInt(d.vmid) | (vtcr << 32n) | (1n << 51n) | (1n << 54n) | (1n << 58n);
         ste = [1n | (BigInt(STE_CFG_S2) << 1n), 1n << 44n, w2, BigInt(d.pgd), 0n, 0n, 0n, 0n];
       }
+      // STE.EATS = STRTAB_STE_1_EATS_TRANS for an ATS master of a translating domain
+      // (arm_smmu_make_cdtable_ste / arm_smmu_make_s2_domain_ste: ats_enabled).
+      if (d.stage !== "bypass" && this.atsMasters.has(sid)) ste[1] = (ste[1] ?? 0n) | (BigInt(EATS_TRANS) << 28n);
       this.writeSte(at, ste);
       this.submit([cmd(CMD_CFGI_STE, BigInt(sid) << 32n, 1n)]);
       if (!d.sids.includes(sid)) d.sids.push(sid);
@@ -382,6 +393,10 @@ export class ArmSmmuV3Driver {
       off += step;
     }
     if (cmds.length > 0) this.submit(cmds);
+    // arm_smmu_tlb_inv_range_domain -> arm_smmu_atc_inv_domain: after the TLB, the ATCs of the
+    // domain's ATS masters (one CMD_ATC_INV each, then CMD_SYNC).
+    const atc = d.sids.filter((sid) => this.atsMasters.has(sid)).map((sid) => atcInvCommand(sid, -1, iova, size));
+    if (done > 0 && atc.length > 0) this.submit(atc);
     return done;
   }
 

@@ -102,6 +102,7 @@ export const COMMAND_NAMES: Readonly<Record<number, string>> = {
   [CMD_TLBI_S2_IPA]: "CMD_TLBI_S2_IPA",
   [CMD_TLBI_NSNH_ALL]: "CMD_TLBI_NSNH_ALL",
   [CMD_SYNC]: "CMD_SYNC",
+  0x40: "CMD_ATC_INV", // CMDQ_OP_ATC_INV (ats.ts)
 };
 
 // ---------------------------------------------------------------- events (SMMUv3 spec 7.3)

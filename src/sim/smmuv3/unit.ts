@@ -37,8 +37,10 @@ import {
   CR0_CMDQEN,
   CR0_EVTQEN,
   CR0_SMMUEN,
+  F_BAD_ATS_TREQ,
   F_CD_FETCH,
   F_PERMISSION,
+  F_TRANSL_FORBIDDEN,
   F_STE_FETCH,
   F_STREAM_DISABLED,
   F_TRANSLATION,
@@ -55,6 +57,7 @@ import {
   paSizeBits,
 } from "./spec.js";
 import { captureNestedFetch, type NestedFetch } from "./nested.js";
+import { CMD_ATC_INV, DeviceAtc, EATS_ABORT, type AtcEntry } from "./ats.js";
 import { granuleOfTg, levelShift, s1StartLevel, StageWalker, type StageConfig } from "./walk.js";
 
 const TWO32 = 0x100000000;
@@ -112,6 +115,8 @@ export interface Ste {
   s2: StageConfig | undefined;
   /** STE.S2R: record stage-2 faults. */
   s2Record: boolean;
+  /** STE.EATS (word 1 bits 29:28): ATS translation requests and translated transactions allowed (ats.ts). Absent in old snapshots: 0. */
+  eats?: number;
   /** Why the STE is ILLEGAL (C_BAD_STE), undefined when it is legal. */
   bad: string | undefined;
 }
@@ -167,6 +172,8 @@ export interface SmmuSnapshot {
   cd: [number, Cd][];
   tlb: ArrayBuffer[];
   counters: SmmuCounters;
+  /** The endpoints' ATCs (ats.ts); absent in snapshots taken before ATS. */
+  atc?: AtcEntry[];
 }
 
 /** A read the last translate() made, for the trail (recordTrail only). */
@@ -327,6 +334,8 @@ export class SmmuV3Unit {
   evtqCons = 0;
 
   readonly steCache = new Map<number, Ste>();
+  /** The ATCs of ATS-capable endpoints (ats.ts). */
+  readonly atc = new DeviceAtc();
   readonly cdCache = new Map<number, Cd>();
   counters: SmmuCounters = { requests: 0, tlbHits: 0, walks: 0, faults: 0, events: 0, suppressed: 0, overflowed: 0, commands: 0, syncs: 0 };
 
@@ -602,6 +611,9 @@ export class SmmuV3Unit {
       case CMD_TLBI_NSNH_ALL:
         tlb.drop(() => true);
         return true;
+      case CMD_ATC_INV:
+        this.atc.invalidate(w0, w1);
+        return true;
       case CMD_SYNC: {
         // CS [13:12] = 0b01 (SIG_IRQ) with MSIADDR [51:2] of w1: the SMMU writes MSIDATA [63:32]
         // there on completion (Linux polls that word: arm_smmu_cmdq_build_sync_cmd).
@@ -663,7 +675,7 @@ export class SmmuV3Unit {
       else if (atStart < 1 || atStart > granule - 3 + 4) bad = `S2SL0 ${sl0} (start level ${startLevel}) is inconsistent with S2T0SZ ${t0sz} and the ${GRANULE_NAME[granule]} granule`;
       else s2 = { ttb: Number((w3 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel, outputBits, s2: true, afOff: field(w2, 53, 53) === 1, granule };
     }
-    return { sid, address, words, valid, config, s1ContextPtr: Number((w0 >> 6n) & 0x3ffffffffffn) * 64, s1CdMax, s1Dss: field(w1, 1, 0), s1Fmt, vmid, s2, s2Record: field(w2, 58, 58) === 1, bad };
+    return { sid, address, words, valid, config, s1ContextPtr: Number((w0 >> 6n) & 0x3ffffffffffn) * 64, s1CdMax, s1Dss: field(w1, 1, 0), s1Fmt, vmid, s2, s2Record: field(w2, 58, 58) === 1, eats: field(w1, 29, 28), bad };
   }
 
   /** Decodes a context descriptor (SMMUv3 spec 5.4), with the reason it is ILLEGAL. */
@@ -1009,7 +1021,12 @@ export class SmmuV3Unit {
     let l3 = 0;
     let h3 = 0;
     const addressed = (id >= F_TRANSLATION && id <= F_PERMISSION) || id === F_WALK_EABT;
-    if (addressed) {
+    if (id === F_BAD_ATS_TREQ || id === F_TRANSL_FORBIDDEN) {
+      // SMMUv3 spec 7.3.5 / 7.3.7: RnW, PnU, InD and the (untranslated / translated) address.
+      h1 = (privileged ? 1 << 1 : 0) | (exec ? 1 << 2 : 0) | (write ? 0 : 1 << 3);
+      l2 = iovaLo >>> 0;
+      h2 = iovaHi >>> 0;
+    } else if (addressed) {
       // raw[1]: PnU [33], InD [34], RnW [35], S2 [39], CLASS [41:40], TT_READ [44]; raw[2]: InputAddr.
       h1 = (privileged ? 1 << 1 : 0) | (exec ? 1 << 2 : 0) | (write ? 0 : 1 << 3) | (this.evS2 ? 1 << 7 : 0) | (this.evClass << 8) | (this.evClass === 1 ? 1 << 12 : 0);
       l2 = iovaLo >>> 0;
@@ -1030,6 +1047,47 @@ export class SmmuV3Unit {
     this.recorded = this.writeEvent(l0, h0, l1 >>> 0, h1 >>> 0, l2, h2, l3 >>> 0, h3);
     this.fate = this.recorded ? 1 : 3;
     return id;
+  }
+
+  /**
+   * An ATS Translation Request from the endpoint of `sid` (SMMUv3 spec 3.9.1): STE.EATS = 0b00
+   * answers Unsupported Request and records F_BAD_ATS_TREQ; otherwise the SMMU translates as for a
+   * transaction, but a translation fault only makes the completion fail (R = W = 0, no event: the
+   * endpoint then sends the request untranslated). A success fills the endpoint's ATC with the
+   * page (the granule's page, or the block). Returns 0 or the event / fault id; results in fields.
+   */
+  atsTranslate(sid: number, ssid: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    const ste = this.enabled ? this.fetchSte(sid) : undefined;
+    if (ste !== undefined && typeof ste !== "number" && ste.bad === undefined && (ste.eats ?? EATS_ABORT) === EATS_ABORT && ste.config !== STE_CFG_ABORT) {
+      this.ste = ste;
+      return this.fail(F_BAD_ATS_TREQ, sid, ssid, iovaHi, iovaLo, write, false, true, false, false);
+    }
+    const r = this.translate(sid, ssid, iovaHi, iovaLo, write, true);
+    if (r === 0) {
+      const ia = iovaHi * TWO32 + iovaLo;
+      const g = this.cd?.s1.granule ?? this.ste?.s2?.granule ?? 12;
+      const size = Math.max(2 ** g, this.kind === SmmuKind.Translated ? 2 ** levelShift(this.level, g) : 2 ** g);
+      this.atc.fill({ sid, ssid, iova: ia - (ia % size), size, pa: this.oa - (ia % size), perm: this.perm & 3 });
+    }
+    return r;
+  }
+
+  /**
+   * A Translated transaction (AT = translated) at physical address hi:lo (SMMUv3 spec 3.9.2):
+   * with STE.EATS = 0b00 it is F_TRANSL_FORBIDDEN (recorded); with EATS = 0b01 it passes without
+   * a walk, whatever the tables say now. Returns 0 or the event id.
+   */
+  translatedRequest(sid: number, paHi: number, paLo: number, write: boolean): number {
+    this.kind = SmmuKind.Bypass;
+    this.oa = paHi * TWO32 + paLo;
+    if (!this.enabled) return 0;
+    const ste = this.fetchSte(sid);
+    if (typeof ste === "number") return this.fail(ste, sid, -1, paHi, paLo, write, false, true, false, false);
+    this.ste = ste;
+    if (ste.bad !== undefined) return this.fail(C_BAD_STE, sid, -1, paHi, paLo, write, false, true, false, false);
+    if ((ste.eats ?? EATS_ABORT) === EATS_ABORT) return this.fail(F_TRANSL_FORBIDDEN, sid, -1, paHi, paLo, write, false, true, false, false);
+    this.kind = SmmuKind.Bypass;
+    return 0;
   }
 
   /** The trace's translation kind (trace.ts F_XLATE_SHIFT): 0 untranslated (SMMUEN = 0), 1 bypass (STE), 2 translated or a fault. */
@@ -1119,6 +1177,7 @@ export class SmmuV3Unit {
       cd: [...this.cdCache],
       tlb: this.tlb.snapshot(),
       counters: { ...this.counters },
+      atc: this.atc.snapshot(),
     };
   }
 
@@ -1130,6 +1189,7 @@ export class SmmuV3Unit {
     for (const [k, v] of s.cd) this.cdCache.set(k, v);
     this.tlb.restore(s.tlb);
     this.counters = { ...s.counters };
+    this.atc.restore(s.atc);
   }
 }
 
