@@ -457,6 +457,9 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
   const iommu = iommuNode === undefined ? undefined : parseIommu(r, iommuNode);
   const pci = parsePci(r, f.get("pci")?.value ?? null);
   if (memory === undefined || backing === undefined || dmaEntryLimit === undefined || seed === undefined || iommu === undefined) return undefined;
+  // A 16/64 KiB-page Arm kernel cannot back guest RAM with 4 KiB pages (its smallest page is PAGE_SIZE).
+  const pageShift = iommu.smmu?.pageShift;
+  if (pageShift !== undefined && backing < 1n << BigInt(pageShift)) r.error(f.get("backing")?.value ?? null, "invalid-value", l10n.t("host.backing {0} is smaller than the host kernel's page size (host.iommu.page-size)", `${Number(backing / 1024n)}KiB`), l10n.t("A kernel with {0} pages backs memory with pages of at least that size: use 2MiB or 1GiB hugepages, or leave host.backing out.", `${2 ** (pageShift - 10)} KiB`), range);
   if (memory < 2n << 30n) r.error(f.get("memory")?.value, "host-memory-too-small", l10n.t("host.memory must be at least 2GiB"), l10n.t("The simulated host keeps its first GiB for the kernel and IOMMU tables."), range);
   const acs = f.has("acs-override") ? parseAcsOverrideNode(r, f.get("acs-override")!.value) : undefined;
   return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, ...(acs !== undefined ? { acsOverride: acs } : {}), range };
@@ -571,7 +574,14 @@ function modelOf(node: Node | null): string | undefined {
 }
 
 /** The keys an smmuv3 host.iommu takes (docs/smmuv3.md). */
-const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through"];
+const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules"];
+
+/** Translation granules by size (SMMU_IDR5.GRAN4K/16K/64K; CONFIG_ARM64_{4K,16K,64K}_PAGES), as shifts. */
+const SMMU_GRANULES: ReadonlyMap<bigint, number> = new Map([
+  [4096n, 12],
+  [16384n, 14],
+  [65536n, 16],
+]);
 
 /**
  * `host.iommu` with `model: smmuv3`: oas (SMMU_IDR5.OAS: 32, 36, 40, 42, 44 or 48), stream-id-bits
@@ -641,9 +651,33 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     if (m?.has("sid-base")) sidBase = r.int(m.get("sid-base")!.value, "iommu-map.sid-base", 0, 2 ** 24 - 1) ?? 0;
   }
   const hostPt = f.has("host-pass-through") ? (r.bool(f.get("host-pass-through")!.value, "host.iommu.host-pass-through") ?? false) : false;
+  // granules: SMMU_IDR5.GRAN4K/GRAN16K/GRAN64K; page-size: the host kernel's PAGE_SIZE, which
+  // io-pgtable-arm takes as the granule of every domain (arm_lpae_restrict_pgsizes).
+  const granuleOf = (n: Node | null, what: string): number | undefined => {
+    const v = r.size(n, what);
+    if (v === undefined) return undefined;
+    const g = SMMU_GRANULES.get(v);
+    if (g === undefined) r.error(n, "invalid-value", l10n.t("{0} must be 4KiB, 16KiB or 64KiB", what), l10n.t("The VMSAv8-64 translation granules (SMMU_IDR5.GRAN4K, GRAN16K, GRAN64K)."));
+    return g;
+  };
+  let granules: number[] | undefined;
+  const granNode = r.deref(f.get("granules")?.value ?? null);
+  if (granNode !== null) {
+    if (!isSeq(granNode) || granNode.items.length === 0) r.error(granNode, "invalid-value", l10n.t("host.iommu.granules must be a non-empty list of 4KiB, 16KiB and/or 64KiB"), l10n.t("SMMU_IDR5.GRAN4K, GRAN16K, GRAN64K: for example [4KiB, 64KiB]."));
+    else {
+      granules = [];
+      for (const alias of granNode.items as Node[]) {
+        const g = granuleOf(r.deref(alias) ?? alias, "a granule");
+        if (g !== undefined && !granules.includes(g)) granules.push(g);
+      }
+    }
+  }
+  let pageShift: number | undefined;
+  const pageNode = f.get("page-size")?.value ?? null;
+  if (pageNode !== null) pageShift = granuleOf(pageNode, "host.iommu.page-size");
   return {
     model: "smmuv3",
-    smmu: { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase },
+    smmu: { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}) },
     addressWidth: 48,
     sagaw: [],
     cachingMode: false,

@@ -96,6 +96,10 @@ export interface SmmuV3Spec {
   /** The root complex's iommu-map (IORT ID mapping): StreamID = RID - ridBase + sidBase. */
   ridBase: number;
   sidBase: number;
+  /** SMMU_IDR5.GRAN4K/16K/64K as shifts (12, 14, 16); absent: all three. */
+  granules?: number[];
+  /** The host kernel's PAGE_SIZE as a shift (io-pgtable-arm's granule); absent: 12 (4 KiB). */
+  pageShift?: number;
 }
 
 /** An IVRS IVMD unity range (ACPI IVRS, type 0x21/0x22 with the Unity flag): a 1:1 mapping firmware requires for a device. */

@@ -42,6 +42,11 @@ export interface RegisterPoke {
 export interface HostIommu {
   /** The unit through the IOMMU contract: what the engine and every view read. */
   readonly iommu: IommuUnit;
+  /**
+   * The IOVA ranges (inclusive) the driver reserves in every domain, which VFIO refuses to map
+   * (vfio_iommu_resv_exclude). Absent: the x86 MSI window 0xfee00000-0xfeefffff.
+   */
+  reservedIova?(): [bigint, bigint][];
   /** The driver's bring-up at boot (tables, command queues, enabling translation). */
   init(): void;
   /** A new domain (the DMA API default domain of a group, or a VFIO container's). */

@@ -104,6 +104,13 @@ export interface TrailEntry {
   raw: bigint[];
   /** Decoded fields in the spec's bit order; empty when the entry could not be read. */
   fields: TrailField[];
+  /**
+   * Nested translation only: this entry was read by the second stage while translating the
+   * address of a first-stage structure - `of` names it ("CD", "S1 L1 table"), `input` is that
+   * address (an IPA / GPA) - not the request's own address. The entries of one such walk come
+   * right before the read they served. Absent for the request's own walk.
+   */
+  nestedFor?: { of: string; input: bigint };
 }
 
 /** Why a walk stopped, model-neutral, for views that act on it (a quick fix for a missing mapping). */

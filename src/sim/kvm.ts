@@ -31,6 +31,20 @@ export function q35Memslots(ram: bigint, hvaBase: bigint): Memslot[] {
 }
 
 /**
+ * QEMU's Arm `virt` machine (hw/arm/virt.c base_memmap: [VIRT_MEM] = { GiB, LEGACY_RAMLIMIT_BYTES }):
+ * guest RAM is one block from GPA 0x4000_0000 (1 GiB), the "mach-virt.ram" region; below it sit the
+ * flash, the GIC (its ITS at 0x0808_0000) and the other devices. No PCI hole splits it.
+ */
+export const VIRT_RAM_BASE = 0x40000000n;
+
+export function virtMemslots(ram: bigint, hvaBase: bigint): Memslot[] {
+  return [{ slot: 0, name: "mach-virt.ram", gpa: VIRT_RAM_BASE, size: ram, hva: hvaBase }];
+}
+
+/** The guest machine a VM's memory follows: QEMU's x86 q35, or the Arm virt machine (an Arm host: SMMUv3). */
+export type GuestLayout = "q35" | "virt";
+
+/**
  * Host allocator for guest RAM: frames of `granule` bytes between `start` and the end of DRAM,
  * visited in a fixed scattered order (a full-period stride walk seeded by the scenario), so a
  * guest's memory is physically discontiguous as on a real host, yet identical on every run.
@@ -101,9 +115,10 @@ export class GuestMemory implements PinSource {
     readonly ram: bigint,
     readonly granule: bigint,
     vmIndex: number,
+    layout: GuestLayout = "q35",
   ) {
     this.hvaBase = HVA_BASE - BigInt(vmIndex) * HVA_STRIDE;
-    this.memslots = q35Memslots(ram, this.hvaBase);
+    this.memslots = layout === "virt" ? virtMemslots(ram, this.hvaBase) : q35Memslots(ram, this.hvaBase);
   }
 
   /** Backs the whole RAM block (QEMU with VFIO pins all guest RAM at start). */

@@ -167,7 +167,7 @@ export class Machine {
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
     this.log = new KernelLog(host.kernel);
     scenario.vms.forEach((spec, index) => {
-      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: new GuestViommu(spec.viommu, spec.memory, spec.name) } : {}) });
+      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index, host.iommu.model === "smmuv3" ? "virt" : "q35"), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: new GuestViommu(spec.viommu, spec.memory, spec.name) } : {}) });
     });
     this.vmm = new Vmm({
       scenario,

@@ -641,6 +641,7 @@ export class Vmm {
       ...(effectiveMemlock(host, vm.spec) !== undefined ? { memlockBytes: effectiveMemlock(host, vm.spec)! } : {}),
       apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n,
       ...(vm.spec.backend === "iommufd" ? { devices: vm.devices.length } : {}),
+      ...(this.driver.reservedIova ? { reservedRegions: this.driver.reservedIova() } : {}),
     });
   }
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { EngineServer } from "../../src/engine/server.js";
 import type { EngineDiagnostic, TextEditFix } from "../../src/protocol/engine.js";
 import { parseSize } from "../../src/scenario/values.js";
-import { q35Memslots } from "../../src/sim/kvm.js";
+import { q35Memslots, virtMemslots } from "../../src/sim/kvm.js";
 import { chooseGpa, formatAddressLike, formatSizeLike } from "../../src/engine/fixes.js";
 import fc from "fast-check";
 
@@ -167,7 +167,8 @@ describe("quick fixes", () => {
           const gpa = valueOf(gpaText ?? iova!)!;
           const len = valueOf(size!)!;
           const mem = valueOf(new RegExp(`- name: ${vmName}\\n\\s+memory: (\\w+)`).exec(v.text)![1]!)!;
-          const slots = q35Memslots(mem, 0n);
+          // An Arm (SMMUv3) host's guests follow QEMU's virt layout (RAM at 1 GiB), x86 ones q35's.
+          const slots = /model: smmuv3/.test(v.text) ? virtMemslots(mem, 0n) : q35Memslots(mem, 0n);
           expect(slots.some((s) => gpa >= s.gpa && gpa + len <= s.gpa + s.size), `${v.label}: gpa ${gpaText} in RAM`).toBe(true);
           expect(gpa, v.label).toBeGreaterThanOrEqual(1n << 20n);
           // Applying it makes the fault go away (the step moved down one line).

@@ -58,7 +58,7 @@ describe("SMMUv3 in the views", () => {
     // IOVA 0xc0000000 is L1 index 3: the 2 GiB guest's RAM fills L1 entries 0 and 1 only.
     expect(w.stages.map((s) => s.name)).toEqual(["L1STD", "STE", "CD", "S1 L0 table descriptor", "S1 L1 descriptor"]);
     expect(w).toMatchObject({ cause: "not-present", reason: 0x10, reasonLabel: "0x10 F_TRANSLATION", faultLevel: 3 });
-    const ok = explainWalk(ctx.machine, 0x100, 0x1000_0000n, false);
+    const ok = explainWalk(ctx.machine, 0x100, 0x5000_0000n, false); // guest RAM (QEMU virt: from 0x4000_0000)
     expect(ok.stages.at(-1)!.name).toBe("S1 L2 block descriptor");
   });
 

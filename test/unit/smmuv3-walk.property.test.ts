@@ -1,5 +1,6 @@
 // The SMMUv3 stage walker (src/sim/smmuv3/walk.ts) against a small reference written from the Arm
-// ARM's VMSAv8-64 walk (D8.2 "Translation table walk", D8.3 "Descriptor formats", 4 KiB granule):
+// ARM's VMSAv8-64 walk (D8.2 "Translation table walk", D8.3 "Descriptor formats"; 4 KiB, 16 KiB
+// and 64 KiB granules, without FEAT_LPA/LPA2):
 // BigInt descriptors, the rules spelled out plainly, on random tables with random bits (invalid,
 // reserved-type, table, block and page descriptors, AF, AP/S2AP, XN, APTable, output addresses
 // beyond the output size, tables in unbacked memory), random start levels and input sizes
@@ -18,8 +19,21 @@ const UNBACKED = 0x800000000n; // 32 GiB: beyond DRAM and the pool
 
 type Ref = { ok: true; oa: bigint; level: number; perm: number } | { ok: false; id: number; level: number };
 
-/** Arm ARM D8.2/D8.3 written out: one stage, 4 KiB granule. */
+/**
+ * Arm ARM D8.2/D8.3 written out: one stage. Per granule (Table D8-xx "translation granule"):
+ * 4 KiB resolves 9 bits a level, blocks at L1 (1 GiB) and L2 (2 MiB); 16 KiB 11 bits, blocks at
+ * L2 (32 MiB) only; 64 KiB 13 bits, blocks at L2 (512 MiB) only (L1 needs 52-bit addresses).
+ */
+const GRANULES = {
+  12: { bits: 9n, blockLevels: [1, 2] },
+  14: { bits: 11n, blockLevels: [2] },
+  16: { bits: 13n, blockLevels: [2] },
+} as const;
+
 function reference(mem: Map<bigint, bigint>, c: StageConfig, va: bigint, write: boolean, priv: boolean, exec: boolean): Ref {
+  const gran = GRANULES[c.granule as 12 | 14 | 16];
+  const g = BigInt(c.granule);
+  const addrMask = 0x0000ffffffffffffn & ~((1n << g) - 1n);
   if (va >> BigInt(c.inputBits) !== 0n) return { ok: false, id: 0x10, level: c.startLevel };
   let table = BigInt(c.ttb);
   let apTable = 0n;
@@ -27,8 +41,8 @@ function reference(mem: Map<bigint, bigint>, c: StageConfig, va: bigint, write: 
   let pxnTable = false;
   const oaLimit = 1n << BigInt(c.outputBits);
   for (let level = c.startLevel; level <= 3; level++) {
-    const shift = BigInt(12 + 9 * (3 - level));
-    const bits = level === c.startLevel ? BigInt(c.inputBits) - shift : 9n;
+    const shift = g + gran.bits * BigInt(3 - level);
+    const bits = level === c.startLevel ? BigInt(c.inputBits) - shift : gran.bits;
     const addr = table + ((va >> shift) & ((1n << bits) - 1n)) * 8n;
     const inPool = addr >= BigInt(BASE) && addr < BigInt(BASE) + 0x100000n;
     if (!inPool && addr >= BigInt(DRAM)) return { ok: false, id: 0x0b, level };
@@ -37,7 +51,7 @@ function reference(mem: Map<bigint, bigint>, c: StageConfig, va: bigint, write: 
     const typeBit = (d & 2n) !== 0n;
     if (level === 3 && !typeBit) return { ok: false, id: 0x10, level }; // reserved at level 3
     if (level < 3 && typeBit) {
-      const next = d & 0x0000fffffffff000n;
+      const next = d & addrMask;
       if (next >= oaLimit) return { ok: false, id: 0x11, level };
       if (!c.s2) {
         apTable |= (d >> 61n) & 3n;
@@ -47,9 +61,9 @@ function reference(mem: Map<bigint, bigint>, c: StageConfig, va: bigint, write: 
       table = next;
       continue;
     }
-    if (level === 0) return { ok: false, id: 0x10, level }; // no level-0 blocks with 4 KiB
+    if (level < 3 && !(gran.blockLevels as readonly number[]).includes(level)) return { ok: false, id: 0x10, level }; // no block at this level
     const size = 1n << shift;
-    const oa = d & 0x0000fffffffff000n & ~(size - 1n);
+    const oa = d & addrMask & ~(size - 1n);
     if (oa >= oaLimit) return { ok: false, id: 0x11, level };
     if (((d >> 10n) & 1n) === 0n && !c.afOff) return { ok: false, id: 0x12, level };
     let r: boolean;
@@ -105,22 +119,26 @@ describe("SMMUv3 stage walk vs the Arm ARM reference", () => {
       .record({
         s2: fc.boolean(),
         inputBits: fc.integer({ min: 25, max: 48 }),
+        granule: fc.constantFrom(12, 14, 16),
         outputBits: fc.constantFrom(32, 36, 40, 44, 48),
         afOff: fc.boolean(),
         concat: fc.boolean(),
       })
       .chain((p) => {
-        // Stage 1 starts where the input size says; stage 2 may start one level lower and
-        // concatenate (1..13 index bits at the start level, as the STE checks allow).
-        let start = 4 - Math.ceil((p.inputBits - 12) / 9);
-        if (p.s2 && p.concat && start < 3 && p.inputBits - (12 + 9 * (3 - (start + 1))) <= 13) start += 1;
+        // Stage 1 starts where the input size says (levels = ceil((ia - g) / (g - 3))); stage 2
+        // may start one level lower and concatenate (up to 16 tables: stride + 4 index bits at
+        // the start level, as the STE checks allow).
+        const g = p.granule;
+        const stride = g - 3;
+        let start = 4 - Math.ceil((p.inputBits - g) / stride);
+        if (p.s2 && p.concat && start < 3 && p.inputBits - (g + stride * (3 - (start + 1))) <= stride + 4) start += 1;
         const cfgLevels = [0, 1, 2, 3].filter((l) => l >= start);
         return fc.record({
           p: fc.constant(p),
           start: fc.constant(start),
-          descs: fc.tuple(...cfgLevels.map((l) => fc.array(descArb(BigInt(BASE + (l + 1) * 4096), l), { minLength: 3, maxLength: 3 }))),
+          descs: fc.tuple(...cfgLevels.map((l) => fc.array(descArb(BigInt(BASE + (l + 1) * 2 ** g), l), { minLength: 3, maxLength: 3 }))),
           idx: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 4, maxLength: 4 }),
-          off: fc.integer({ min: 0, max: 4095 }),
+          off: fc.integer({ min: 0, max: 2 ** g - 1 }),
           high: fc.boolean(),
           write: fc.boolean(),
           priv: fc.boolean(),
@@ -129,20 +147,22 @@ describe("SMMUv3 stage walk vs the Arm ARM reference", () => {
       });
     fc.assert(
       fc.property(scenario, ({ p, start, descs, idx, off, high, write, priv, exec }) => {
+        const g = p.granule;
+        // One table per level at BASE + level * granule (aligned to the granule, as the walk wants).
         const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 256, dramBytes: DRAM });
-        for (let i = 0; i < 6; i++) mem.allocPage();
+        for (let i = 0; i < (5 * 2 ** g) / 4096 + 2; i++) mem.allocPage();
         const ref = new Map<bigint, bigint>();
         descs.forEach((table, k) => {
           const level = start + k;
           table.forEach((d, i) => {
-            const at = BigInt(BASE + level * 4096 + i * 8);
+            const at = BigInt(BASE + level * 2 ** g + i * 8);
             ref.set(at, d);
             mem.writeU64(Number(at), d);
           });
         });
-        const cfg: StageConfig = { ttb: BASE + start * 4096, inputBits: p.inputBits, startLevel: start, outputBits: p.outputBits, s2: p.s2, afOff: p.afOff };
+        const cfg: StageConfig = { ttb: BASE + start * 2 ** g, inputBits: p.inputBits, startLevel: start, outputBits: p.outputBits, s2: p.s2, afOff: p.afOff, granule: g };
         let va = BigInt(off);
-        for (let l = start; l <= 3; l++) va |= BigInt(idx[l]!) << BigInt(12 + 9 * (3 - l));
+        for (let l = start; l <= 3; l++) va |= BigInt(idx[l]!) << BigInt(g + (g - 3) * (3 - l));
         if (high) va |= 1n << BigInt(p.inputBits); // outside the input range
         const w = new StageWalker(mem);
         const got = w.walk(cfg, Number(va), write, priv, exec);
@@ -153,7 +173,7 @@ describe("SMMUv3 stage walk vs the Arm ARM reference", () => {
           expect({ id: got, level: w.faultLevel }).toEqual({ id: want.id, level: want.level });
         }
       }),
-      { numRuns: 400 },
+      { numRuns: 600 },
     );
   });
 });
@@ -163,13 +183,15 @@ type Op = { kind: "map"; slot: number; pages: number; prot: number; pa: number }
 describe("SMMUv3 unit + arm-smmu-v3 driver vs an oracle of the mappings", () => {
   it("every DMA gets what was mapped (stage 1 and stage 2), through the TLB and its invalidations", () => {
     const op: fc.Arbitrary<Op> = fc.oneof(
-      fc.record({ kind: fc.constant("map" as const), slot: fc.integer({ min: 0, max: 7 }), pages: fc.integer({ min: 1, max: 3 }), prot: fc.constantFrom(IOMMU_READ, IOMMU_READ | IOMMU_WRITE, IOMMU_WRITE), pa: fc.integer({ min: 0x1000, max: 0x3ffff }) }),
+      fc.record({ kind: fc.constant("map" as const), slot: fc.integer({ min: 0, max: 7 }), pages: fc.integer({ min: 1, max: 3 }), prot: fc.constantFrom(IOMMU_READ, IOMMU_READ | IOMMU_WRITE, IOMMU_WRITE), pa: fc.integer({ min: 0x1000, max: 0x3fff }) }),
       fc.record({ kind: fc.constant("unmap" as const), slot: fc.integer({ min: 0, max: 7 }), pages: fc.integer({ min: 1, max: 3 }) }),
       fc.record({ kind: fc.constant("dma" as const), slot: fc.integer({ min: 0, max: 9 }), off: fc.integer({ min: 0, max: 4095 }), write: fc.boolean() }),
     );
     fc.assert(
-      fc.property(fc.array(op, { minLength: 10, maxLength: 40, size: "max" }), fc.constantFrom<1 | 2>(1, 2), (ops, stage) => {
-        const { model, driver } = bootedSmmu({ oas: 44 }, { stage });
+      fc.property(fc.array(op, { minLength: 10, maxLength: 40, size: "max" }), fc.constantFrom<1 | 2>(1, 2), fc.constantFrom(12, 14, 16), (ops, stage, pageShift) => {
+        // The host kernel's PAGE_SIZE is io-pgtable-arm's granule: slots are pages of that size.
+        const P = 2 ** pageShift;
+        const { model, driver } = bootedSmmu({ oas: 44 }, { stage, pageShift });
         driver.addMaster(0x100, "0000:01:00.0");
         const d = driver.allocDomain();
         driver.attach(d, [0x100]);
@@ -179,19 +201,19 @@ describe("SMMUv3 unit + arm-smmu-v3 driver vs an oracle of the mappings", () => 
           if (o.kind === "map") {
             const pages = Array.from({ length: o.pages }, (_, i) => o.slot + i);
             if (pages.some((p) => oracle.has(p))) continue; // io-pgtable refuses to map over a mapping
-            driver.map(d, IOVA + o.slot * 4096, o.pa * 4096, o.pages * 4096, o.prot);
-            pages.forEach((p, i) => oracle.set(p, { pa: (o.pa + i) * 4096, prot: o.prot }));
+            driver.map(d, IOVA + o.slot * P, o.pa * P, o.pages * P, o.prot);
+            pages.forEach((p, i) => oracle.set(p, { pa: (o.pa + i) * P, prot: o.prot }));
           } else if (o.kind === "unmap") {
-            driver.unmap(d, IOVA + o.slot * 4096, o.pages * 4096);
+            driver.unmap(d, IOVA + o.slot * P, o.pages * P);
             for (let i = 0; i < o.pages; i++) oracle.delete(o.slot + i);
           } else {
-            const v = model.translate({ sid: 0x100, iova: BigInt(IOVA + o.slot * 4096 + o.off), write: o.write });
+            const v = model.translate({ sid: 0x100, iova: BigInt(IOVA + o.slot * P + o.off * (P / 4096)), write: o.write });
             const m = oracle.get(o.slot);
             // Stage 1 cannot say write-only: io-pgtable gives IOMMU_WRITE alone AP = 0b01 (read/write).
             const allowed = m !== undefined && (o.write ? (m.prot & IOMMU_WRITE) !== 0 : (m.prot & IOMMU_READ) !== 0 || stage === 1);
             if (m === undefined) expect(v.reason).toBe(0x10);
             else if (!allowed) expect(v.reason).toBe(0x13);
-            else expect(v).toMatchObject({ kind: "translated", hpa: BigInt(m.pa + o.off) });
+            else expect(v).toMatchObject({ kind: "translated", hpa: BigInt(m.pa + o.off * (P / 4096)) });
           }
         }
       }),

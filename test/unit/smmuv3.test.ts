@@ -140,9 +140,14 @@ describe("SMMUv3 configuration: STE and CD checks", () => {
     unit.steCache.clear();
     expect(model.explain({ sid: SID, iova: 0n, write: false }).trail.stop?.why).toBe("C_BAD_STE: Config 2 is reserved");
     driver.mem.writeU64(at, 1n | (6n << 1n));
-    driver.mem.writeU64(at + 16, (1n << 51n) | (16n << 32n) | (0n << 38n)); // 48-bit IPA starting at level 2
+    // S2PS = 0b101 (48 bits): the IPA fits the output size; QEMU's s2t0sz_valid also wants that.
+    driver.mem.writeU64(at + 16, (1n << 51n) | (5n << 48n) | (16n << 32n) | (0n << 38n)); // 48-bit IPA starting at level 2
     unit.steCache.clear();
     expect(model.explain({ sid: SID, iova: 0n, write: false }).trail.stop?.why).toMatch(/^C_BAD_STE: S2SL0 0 \(start level 2\) is inconsistent with S2T0SZ 16/);
+    // A 48-bit IPA wider than S2PS (32 bits) is out of range before the start level is looked at.
+    driver.mem.writeU64(at + 16, (1n << 51n) | (0n << 48n) | (16n << 32n) | (2n << 38n));
+    unit.steCache.clear();
+    expect(model.explain({ sid: SID, iova: 0n, write: false }).trail.stop?.why).toMatch(/^C_BAD_STE: S2T0SZ 16 is out of range/);
   });
 
   test("a CD with V = 0 is C_BAD_CD; a SubstreamID is F_STREAM_DISABLED with S1CDMax = 0 and C_BAD_SUBSTREAMID beyond it", () => {

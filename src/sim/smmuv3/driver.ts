@@ -42,8 +42,9 @@ import {
   STRTAB_FMT_LINEAR,
   STRTAB_SPLIT,
 } from "./spec.js";
-import { levelShift, s1StartLevel } from "./walk.js";
-import type { SmmuV3Unit } from "./unit.js";
+import { blockAllowed, levelShift, s1StartLevel } from "./walk.js";
+import { atcInvCommand, EATS_TRANS } from "./ats.js";
+import { smmuGranules, type SmmuV3Unit } from "./unit.js";
 
 const PAGE = 4096;
 
@@ -64,6 +65,8 @@ export interface SmmuDomain {
   /** Input address size, start level (io-pgtable-arm's ias, start_level after concatenation). */
   ias: number;
   startLevel: number;
+  /** io-pgtable-arm's granule as a shift (12, 14, 16): the kernel's PAGE_SIZE (arm_lpae_restrict_pgsizes). Absent: 12. */
+  granule?: number;
   /** StreamIDs attached. */
   sids: number[];
 }
@@ -75,6 +78,12 @@ export interface SmmuDriverOptions {
   stage?: 1 | 2;
   /** Blocks (2 MiB, 1 GiB) in io-pgtable's pgsize_bitmap. */
   blocks?: boolean;
+  /**
+   * The host kernel's PAGE_SIZE as a shift (CONFIG_ARM64_4K_PAGES 12, _16K_PAGES 14, _64K_PAGES
+   * 16). io-pgtable-arm's arm_lpae_restrict_pgsizes takes PAGE_SIZE as the granule when the SMMU
+   * implements it (SMMU_IDR5.GRAN*), else the largest granule below it, else the smallest above.
+   */
+  pageShift?: number;
 }
 
 export interface SmmuLogLine {
@@ -112,6 +121,10 @@ export class ArmSmmuV3Driver {
   readonly era: SmmuKernelEra;
   readonly stage: 1 | 2;
   readonly blocks: boolean;
+  /** The granule of every domain's tables (a shift): see SmmuDriverOptions.pageShift. */
+  readonly granule: number;
+  /** StreamIDs of masters with ATS enabled (arm_smmu_enable_ats: PCI ATS capability and SMMU_IDR0.ATS). */
+  readonly atsMasters = new Set<number>();
   /** Commands the driver issued, in order (the trace's slow-path record). */
   issued: [bigint, bigint][] = [];
 
@@ -123,11 +136,14 @@ export class ArmSmmuV3Driver {
     this.era = opts.era ?? SMMU_CURRENT_ERA;
     this.stage = opts.stage ?? (unit.spec.stage1 ? 1 : 2);
     this.blocks = opts.blocks ?? true;
+    this.granule = pickGranule(opts.pageShift ?? 12, smmuGranules(unit.spec));
   }
 
-  private alloc(bytes: number): number {
+  /** Zeroed table memory of `bytes`, aligned to `align` (a 16/64 KiB table is aligned to its size: the pool is 4 KiB pages, so skip to the boundary). */
+  private alloc(bytes: number, align = PAGE): number {
+    let first = this.mem.allocPage();
+    while (first % align !== 0) first = this.mem.allocPage();
     const pages = Math.ceil(bytes / PAGE);
-    const first = this.mem.allocPage();
     for (let i = 1; i < pages; i++) this.mem.allocPage();
     return first;
   }
@@ -179,6 +195,11 @@ export class ArmSmmuV3Driver {
     return l2 + (sid % 2 ** STRTAB_SPLIT) * 64;
   }
 
+  /** arm_smmu_enable_ats: the master's ATS is on; its STE gets EATS when next attached. */
+  enableAts(sid: number): void {
+    this.atsMasters.add(sid);
+  }
+
   /** arm_smmu_probe_device: the master's StreamID (PCI: the RID, through the iommu-map). */
   addMaster(sid: number, name: string): void {
     this.masters.set(sid, name);
@@ -194,29 +215,32 @@ export class ArmSmmuV3Driver {
       return d;
     }
     const stage = this.stage === 2 && u.spec.stage2 ? 2 : u.spec.stage1 ? 1 : 2;
+    const g = this.granule;
     let ias: number;
     let startLevel: number;
     let pgdBytes: number;
     if (stage === 1) {
       // arm_smmu_domain_finalise_s1: ias = min(48, VA_BITS) (no FEAT_VAX), oas = smmu->ias.
+      // io-pgtable-arm: pgd_bits = ias - (granule shift + bits_per_level * (levels - 1)).
       ias = 48;
-      startLevel = s1StartLevel(ias);
-      pgdBytes = PAGE;
+      startLevel = s1StartLevel(ias, g);
+      pgdBytes = 2 ** (ias - levelShift(startLevel, g)) * 8;
     } else {
       // arm_smmu_domain_finalise_s2: ias = smmu->ias (= OAS here), oas = smmu->oas. io-pgtable-arm
       // arm_64_lpae_alloc_pgtable_s2 concatenates the pgd at the next level when it would have at
       // most ARM_LPAE_S2_MAX_CONCAT_PAGES (16) entries at start level 0.
       ias = u.spec.oas;
-      startLevel = s1StartLevel(ias);
-      let pgdBits = ias - levelShift(startLevel);
+      startLevel = s1StartLevel(ias, g);
+      let pgdBits = ias - levelShift(startLevel, g);
       if (startLevel === 0 && 2 ** pgdBits <= 16) {
         startLevel = 1;
-        pgdBits += 9;
+        pgdBits += g - 3;
       }
-      pgdBytes = Math.max(PAGE, 2 ** pgdBits * 8);
+      pgdBytes = 2 ** pgdBits * 8;
     }
-    const pgd = this.alloc(pgdBytes);
-    const d: SmmuDomain = { id: this.nextDomain++, stage, asid: stage === 1 ? this.nextAsid++ : 0, vmid: stage === 2 ? this.nextVmid++ : 0, pgd, ias, startLevel, sids: [] };
+    // __arm_lpae_alloc_pages: whole pages, aligned to the table's size (TTB0 / S2TTB alignment).
+    const pgd = this.alloc(Math.max(PAGE, pgdBytes), Math.max(PAGE, Math.min(pgdBytes, 2 ** g)));
+    const d: SmmuDomain = { id: this.nextDomain++, stage, asid: stage === 1 ? this.nextAsid++ : 0, vmid: stage === 2 ? this.nextVmid++ : 0, pgd, ias, startLevel, sids: [], ...(g !== 12 ? { granule: g } : {}) };
     this.domains.push(d);
     return d;
   }
@@ -238,7 +262,7 @@ export class ArmSmmuV3Driver {
           cdt = this.alloc(64);
           this.cdTables.set(sid, cdt);
         }
-        const w0 = BigInt(64 - d.ias) | (0n << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (oasEnc << 32n) | (1n << 41n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
+        const w0 = BigInt(64 - d.ias) | (tgOf(d) << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (oasEnc << 32n) | (1n << 41n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
         // MAIR (io-pgtable-arm: idx0 NC 0x44, idx1 WBRWA 0xff, idx2 DEVICE 0x04, idx3 INC_OWBRWA 0xf4).
         const cd = [w0, BigInt(d.pgd), 0n, 0xf404ff44n, 0n, 0n, 0n, 0n];
         this.writeSte(cdt, cd);
@@ -249,11 +273,14 @@ export class ArmSmmuV3Driver {
       } else {
         // arm_smmu_make_s2_domain_ste: V, Config S2; SHCFG incoming; S2VMID, VTCR (T0SZ, SL0,
         // IR0/OR0 WBWA, SH0 IS, TG 4K, PS), S2AA64, S2PTW, S2R; S2TTB.
-        const sl0 = BigInt(~(d.startLevel + 1) & 3); // io-pgtable-arm: sl++ for 4K, vtcr->sl = ~sl & 3
-        const vtcr = BigInt(64 - d.ias) | (sl0 << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (0n << 14n) | (oasEnc << 16n);
+        const sl0 = BigInt(~(d.startLevel + ((d.granule ?? 12) === 12 ? 1 : 0)) & 3); // io-pgtable-arm: sl++ for 4K, vtcr->sl = ~sl & 3
+        const vtcr = BigInt(64 - d.ias) | (sl0 << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (tgOf(d) << 14n) | (oasEnc << 16n);
         const w2 = BigInt(d.vmid) | (vtcr << 32n) | (1n << 51n) | (1n << 54n) | (1n << 58n);
         ste = [1n | (BigInt(STE_CFG_S2) << 1n), 1n << 44n, w2, BigInt(d.pgd), 0n, 0n, 0n, 0n];
       }
+      // STE.EATS = STRTAB_STE_1_EATS_TRANS for an ATS master of a translating domain
+      // (arm_smmu_make_cdtable_ste / arm_smmu_make_s2_domain_ste: ats_enabled).
+      if (d.stage !== "bypass" && this.atsMasters.has(sid)) ste[1] = (ste[1] ?? 0n) | (BigInt(EATS_TRANS) << 28n);
       this.writeSte(at, ste);
       this.submit([cmd(CMD_CFGI_STE, BigInt(sid) << 32n, 1n)]);
       if (!d.sids.includes(sid)) d.sids.push(sid);
@@ -273,20 +300,21 @@ export class ArmSmmuV3Driver {
 
   /** The descriptor address of `iova` at `level` in the domain's tables (allocating tables when `create`). */
   entryAddress(d: SmmuDomain, iova: number, level: number, create: boolean): number | undefined {
+    const g = d.granule ?? 12;
     let table = d.pgd;
     for (let l = d.startLevel; l <= 3; l++) {
-      const shift = levelShift(l);
-      const bits = l === d.startLevel ? d.ias - shift : 9;
+      const shift = levelShift(l, g);
+      const bits = l === d.startLevel ? d.ias - shift : g - 3;
       const at = table + (Math.floor(iova / 2 ** shift) % 2 ** bits) * 8;
       if (l === level) return at;
       const v = this.mem.readU64(at) ?? 0n;
       if ((v & 3n) === 3n) {
-        table = Number(v & 0x0000fffffffff000n);
+        table = Number(v & 0x0000ffffffffffffn & ~((1n << BigInt(g)) - 1n));
         continue;
       }
       if ((v & 1n) === 1n) return undefined; // a block covers it
       if (!create) return undefined;
-      const next = this.alloc(PAGE);
+      const next = this.alloc(2 ** g, 2 ** g);
       this.mem.writeU64(at, BigInt(next) | PTE_TYPE_TABLE);
       table = next;
     }
@@ -312,6 +340,12 @@ export class ArmSmmuV3Driver {
 
   /** iommu_map -> arm_lpae_map_pages: the largest block that size and alignment allow. */
   map(d: SmmuDomain, iova: number, pa: number, size: number, prot: number): void {
+    const g = d.granule ?? 12;
+    // iommu_map: iova, paddr and size aligned to the smallest page size (drivers/iommu/iommu.c
+    // __iommu_map: pr_err("unaligned: iova 0x%lx pa %pa size 0x%zx min_pagesz 0x%x\n", ...), -EINVAL).
+    if (iova % 2 ** g !== 0 || pa % 2 ** g !== 0 || size % 2 ** g !== 0) {
+      throw new RangeError(`unaligned: iova 0x${iova.toString(16)} pa 0x${pa.toString(16).padStart(16, "0")} size 0x${size.toString(16)} min_pagesz 0x${(2 ** g).toString(16)}`);
+    }
     let off = 0;
     while (off < size) {
       const va = iova + off;
@@ -319,7 +353,8 @@ export class ArmSmmuV3Driver {
       let level = 3;
       if (this.blocks) {
         for (const l of [1, 2]) {
-          const span = 2 ** levelShift(l);
+          if (!blockAllowed(l, g)) continue;
+          const span = 2 ** levelShift(l, g);
           if (l >= d.startLevel && va % span === 0 && p % span === 0 && size - off >= span) {
             level = l;
             break;
@@ -329,7 +364,7 @@ export class ArmSmmuV3Driver {
       const at = this.entryAddress(d, va, level, true);
       if (at === undefined) throw new RangeError(`IOVA 0x${va.toString(16)} is already mapped by a block`);
       this.mem.writeU64(at, this.leafDescriptor(d, p, prot, level));
-      off += 2 ** levelShift(level);
+      off += 2 ** levelShift(level, g);
     }
   }
 
@@ -338,9 +373,10 @@ export class ArmSmmuV3Driver {
     let off = 0;
     let done = 0;
     const cmds: [bigint, bigint][] = [];
+    const g = d.granule ?? 12;
     while (off < size) {
       const va = iova + off;
-      let step = PAGE;
+      let step = 2 ** g;
       for (let l = d.startLevel; l <= 3; l++) {
         const at = this.entryAddress(d, va, l, false);
         if (at === undefined) break;
@@ -348,7 +384,7 @@ export class ArmSmmuV3Driver {
         if ((v & 1n) === 0n) break;
         if (l === 3 || (v & 2n) === 0n) {
           this.mem.writeU64(at, 0n);
-          step = 2 ** levelShift(l);
+          step = 2 ** levelShift(l, g);
           done += step;
           cmds.push(this.tlbiVa(d, va));
           break;
@@ -357,12 +393,17 @@ export class ArmSmmuV3Driver {
       off += step;
     }
     if (cmds.length > 0) this.submit(cmds);
+    // arm_smmu_tlb_inv_range_domain -> arm_smmu_atc_inv_domain: after the TLB, the ATCs of the
+    // domain's ATS masters (one CMD_ATC_INV each, then CMD_SYNC).
+    const atc = d.sids.filter((sid) => this.atsMasters.has(sid)).map((sid) => atcInvCommand(sid, -1, iova, size));
+    if (done > 0 && atc.length > 0) this.submit(atc);
     return done;
   }
 
   /** arm_smmu_tlb_inv_range_asid / _domain: one CMD_TLBI_NH_VA (stage 1) or CMD_TLBI_S2_IPA (stage 2), leaf. */
   tlbiVa(d: SmmuDomain, va: number): [bigint, bigint] {
-    const addr = BigInt(va - (va % PAGE));
+    const granule = 2 ** (d.granule ?? 12);
+    const addr = BigInt(va - (va % granule));
     return d.stage === 1 ? cmd(CMD_TLBI_NH_VA, BigInt(d.asid) << 48n, addr | 1n) : cmd(CMD_TLBI_S2_IPA, BigInt(d.vmid) << 32n, addr | 1n);
   }
 
@@ -478,6 +519,23 @@ export interface SmmuDriverSnapshot {
   cdTables: [number, number][];
   next: [number, number, number];
   rs: Ratelimit;
+}
+
+/** CD.TG0 / STE.S2TG of a domain's granule (io-pgtable-arm ARM_LPAE_TCR_TG0_4K 0, _64K 1, _16K 2). */
+function tgOf(d: SmmuDomain): bigint {
+  const g = d.granule ?? 12;
+  return g === 16 ? 1n : g === 14 ? 2n : 0n;
+}
+
+/**
+ * io-pgtable-arm arm_lpae_restrict_pgsizes: the kernel's PAGE_SIZE when the SMMU implements it,
+ * else the largest implemented granule below it, else the smallest above it.
+ */
+export function pickGranule(pageShift: number, granules: readonly number[]): number {
+  if (granules.includes(pageShift)) return pageShift;
+  const below = granules.filter((g) => g < pageShift);
+  if (below.length > 0) return Math.max(...below);
+  return granules.length > 0 ? Math.min(...granules) : 12;
 }
 
 /** A command's two dwords: opcode | w0 bits, w1. */

@@ -15,7 +15,7 @@ import { smmuKernelEra } from "./dmesg.js";
 import { ArmSmmuV3Driver, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
-import { SMMU_STRTAB_BASE } from "./spec.js";
+import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE } from "./spec.js";
 
 /** MMIO base of the SMMU's register page 0 (QEMU virt's smmuv3 at 0x09050000, hw/arm/virt.c VIRT_SMMU). */
 const SMMU_REG_BASE = 0x09050000n;
@@ -39,12 +39,17 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   constructor(mem: PhysicalMemory, spec: IommuSpec, kernel?: string) {
     super();
     const s = spec.smmu;
-    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift } : {}) };
+    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}) } : {}) };
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
-    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15" });
+    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15" });
     this.unit.sidOffset = this.sidOffset;
     this.iommu = smmuV3Unit(this.unit, this.driver, mem);
+  }
+
+  /** IOMMU_RESV_SW_MSI (spec.ts MSI_IOVA_BASE): VFIO keeps it out of every container. */
+  reservedIova(): [bigint, bigint][] {
+    return [[BigInt(MSI_IOVA_BASE), BigInt(MSI_IOVA_BASE + MSI_IOVA_LENGTH - 1)]];
   }
 
   /** StreamID of a requester id (iommu-map: rid-base -> sid-base). */

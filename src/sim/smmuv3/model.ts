@@ -94,9 +94,12 @@ import {
   l1DescFields,
   steConfigName,
   steFields,
+  MSI_IOVA_BASE,
+  MSI_IOVA_LENGTH,
 } from "./spec.js";
 import { SmmuKind, SmmuStage, type Cd, type SmmuV3Unit, type Ste } from "./unit.js";
 import { levelShift, type StageConfig, type StageWalker } from "./walk.js";
+import { nestedEntries, nestedTarget, type NestedFetch } from "./nested.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
@@ -175,7 +178,7 @@ export class SmmuV3Model implements IommuUnit {
       case "context-hi":
         return { fields: steFields([0n, value]).filter((f) => f.lo >= 64 && f.lo < 128), present: true };
       case "pte":
-        return { fields: descriptorFields(value, 4 - (level ?? 1), this.driver?.stage === 2), present: (value & 1n) === 1n };
+        return { fields: descriptorFields(value, 4 - (level ?? 1), this.driver?.stage === 2, this.driver?.granule), present: (value & 1n) === 1n };
     }
   }
 
@@ -258,17 +261,21 @@ export class SmmuV3Model implements IommuUnit {
       return stop("invalid", u.why || eventInfo(r).explanation);
     }
     const tc = u.trailCd;
+    // Nested: the stage-2 walk that translated the CD's IPA comes before the CD (nested.ts).
+    for (const f of u.nestedFetches) if (f.what === "cd") entries.push(...nestedEntries(f, cLevel));
     if (tc) {
       entries.push({ kind: "pasid", name: "CD", level: 0, index: Math.max(0, req.pasid ?? 0), address: BigInt(tc.address), raw: tc.words ?? [], fields: tc.words ? cdFields(tc.words).map(toTrailField) : [] });
       if (!tc.words) return stop("unreadable", "the CD is not readable memory (F_CD_FETCH)");
     }
     if (u.stage === SmmuStage.Cd) {
       if (r === 0) return out;
+      const cdFetch = u.nestedFetches.find((f) => f.what === "cd" && f.result !== 0);
+      if (cdFetch) return stop(cdFetch.unreadable ? "unreadable" : "invalid", `stage 2 faulted (${eventInfo(cdFetch.result).name}) translating the CD's IPA ${hex(cdFetch.ipa)}`);
       if (r === C_BAD_CD) return stop(u.cd && !u.cd.valid ? "not-present" : "invalid", `C_BAD_CD: ${u.why}`);
       return stop("invalid", u.why || eventInfo(r).explanation);
     }
     // Stage-1 then stage-2 descriptors, as the walkers read them.
-    this.walkEntries(entries, u.s1, false, req.iova);
+    this.walkEntries(entries, u.s1, false, req.iova, u.nestedFetches);
     if (u.stage === SmmuStage.S1 && r !== 0) return this.walkStop(out, stop, r, u.s1, false, req);
     if (u.stage === SmmuStage.S2 || (u.stage === SmmuStage.S1 && r === 0)) {
       this.walkEntries(entries, u.s2, true, BigInt(u.ipa));
@@ -277,12 +284,19 @@ export class SmmuV3Model implements IommuUnit {
     return out;
   }
 
-  private walkEntries(entries: TrailEntry[], w: StageWalker, s2: boolean, ia: bigint): void {
+  private walkEntries(entries: TrailEntry[], w: StageWalker, s2: boolean, ia: bigint, nested: readonly NestedFetch[] = []): void {
+    // A nested stream's stage-1 descriptor i is read after the stage-2 walk of its IPA (s1Index i).
+    const before = (i: number) => {
+      for (const f of nested) if (f.what === "s1" && f.s1Index === i) entries.push(...nestedEntries(f, cLevel));
+    };
     for (let i = 0; i < w.trailLen; i++) {
+      before(i);
       const v = (BigInt(w.trailHi[i]!) << 32n) | BigInt(w.trailLo[i]!);
       const lvl = w.trailLevel[i]!;
-      entries.push({ kind: "pte", name: descriptorName(v, lvl, s2), level: cLevel(lvl), index: Number((ia >> BigInt(levelShift(lvl))) & 511n), address: BigInt(w.trailAddr[i]!), raw: [v], fields: descriptorFields(v, lvl, s2).map(toTrailField) });
+      const g = w.granule;
+      entries.push({ kind: "pte", name: descriptorName(v, lvl, s2), level: cLevel(lvl), index: Number((ia >> BigInt(levelShift(lvl, g))) & ((1n << BigInt(g - 3)) - 1n)), address: BigInt(w.trailAddr[i]!), raw: [v], fields: descriptorFields(v, lvl, s2, g).map(toTrailField) });
     }
+    before(w.trailLen); // a stage-2 fault on the next fetch: its walk ends the trail
   }
 
   private walkStop(out: Trail, stop: (c: StopCause, why: string) => Trail, r: number, w: StageWalker, s2: boolean, req: TranslateRequest): Trail {
@@ -293,7 +307,10 @@ export class SmmuV3Model implements IommuUnit {
       out.entries.push({ kind: "pte", name: descriptorName(undefined, lvl, s2), level: cLevel(lvl), index: 0, address: BigInt(w.trailAddr[w.trailLen]!), raw: [], fields: [] });
       return stop("unreadable", `the ${st} L${lvl} table is not readable memory (F_WALK_EABT)`);
     }
-    if (w.tableFault !== 0) return stop("invalid", `stage 2 faulted (${eventInfo(w.tableFault).name}) on the IPA of a stage-1 table`);
+    if (w.tableFault !== 0) {
+      const f = u.nestedFetches.find((x) => x.what === "s1" && x.result !== 0);
+      return stop(f?.unreadable ? "unreadable" : "invalid", `stage 2 faulted (${eventInfo(w.tableFault).name}) translating the IPA ${f ? hex(f.ipa) : "?"} of the ${f ? nestedTarget(f) : "stage-1 table"}`);
+    }
     const last = out.entries[out.entries.length - 1];
     const name = last?.name ?? `${st} walk`;
     if (w.trailLen === 0 && r === F_TRANSLATION) {
@@ -397,14 +414,14 @@ export class SmmuV3Model implements IommuUnit {
     const want = t.level === undefined ? undefined : 4 - t.level;
     let table = cfg.ttb;
     for (let l = cfg.startLevel; l <= 3; l++) {
-      const shift = levelShift(l);
-      const bits = l === cfg.startLevel ? cfg.inputBits - shift : 9;
+      const shift = levelShift(l, cfg.granule);
+      const bits = l === cfg.startLevel ? cfg.inputBits - shift : cfg.granule - 3;
       const at = table + (Math.floor(iova / 2 ** shift) % 2 ** bits) * 8;
       if (l === want) return at;
       const v = mem.readU64(at);
       if (v === undefined || (v & 1n) === 0n) return want === undefined && v !== undefined ? at : `no level-${l + 1} table for IOVA ${hex(iova)}: the L${l} descriptor is invalid`;
       if (l === 3 || (v & 2n) === 0n) return want === undefined ? at : `IOVA ${hex(iova)} is mapped by a block at level ${l}`;
-      table = Number(v & 0x0000fffffffff000n);
+      table = Number(v & 0x0000ffffffffffffn & ~(2n ** BigInt(cfg.granule) - 1n));
     }
     return `level ${t.level ?? "?"} is outside this walk (levels ${cfg.startLevel}..3)`;
   }
@@ -470,6 +487,8 @@ export class SmmuV3Model implements IommuUnit {
       root: this.streamTable(),
       iotlb: { capacity: u.tlb.size, geometry: `${u.tlb.sets}×${u.tlb.ways}`, entries: () => this.tlbNodes() },
       contextCache: { entries: () => this.steCacheNodes() },
+      // IOMMU_RESV_SW_MSI (arm_smmu_get_resv_regions): the ITS doorbell's window in every domain.
+      reservedRegions: [{ kind: "msi", first: BigInt(MSI_IOVA_BASE), last: BigInt(MSI_IOVA_BASE + MSI_IOVA_LENGTH - 1), devices: [], source: "MSI window (IOMMU_RESV_SW_MSI)" }],
     };
   }
 
@@ -589,7 +608,7 @@ export class SmmuV3Model implements IommuUnit {
   }
 
   private cdNode(ste: Ste, cd: Cd): DomainNode {
-    const children = () => (cd.bad === undefined && !cd.epd0 ? this.tableNodes(cd.s1, cd.s1.ttb, cd.s1.startLevel, 0, cd.s1.inputBits - levelShift(cd.s1.startLevel)) : []);
+    const children = () => (cd.bad === undefined && !cd.epd0 ? this.tableNodes(cd.s1, cd.s1.ttb, cd.s1.startLevel, 0, cd.s1.inputBits - levelShift(cd.s1.startLevel, cd.s1.granule)) : []);
     return {
       kind: "domain",
       key: "cd",
@@ -611,7 +630,7 @@ export class SmmuV3Model implements IommuUnit {
   }
 
   private s2Node(ste: Ste, s2: StageConfig): DomainNode {
-    const children = () => this.tableNodes(s2, s2.ttb, s2.startLevel, 0, s2.inputBits - levelShift(s2.startLevel));
+    const children = () => this.tableNodes(s2, s2.ttb, s2.startLevel, 0, s2.inputBits - levelShift(s2.startLevel, s2.granule));
     return {
       kind: "domain",
       key: "s2",
@@ -652,10 +671,10 @@ export class SmmuV3Model implements IommuUnit {
 
   /** The descriptors of one table (level `level`, covering IOVAs from `base`), valid ones as nodes, invalid runs collapsed. */
   private tableNodes(cfg: StageConfig, table: number, level: number, base: number, bitsHere: number): TableNode[] {
-    const span = 2 ** levelShift(level);
+    const span = 2 ** levelShift(level, cfg.granule);
     return tableLevelNodes(this.mem, {
       table,
-      entries: 2 ** (level === cfg.startLevel ? bitsHere : 9),
+      entries: 2 ** (level === cfg.startLevel ? bitsHere : cfg.granule - 3),
       iovaBase: BigInt(base),
       span: BigInt(span),
       present: (v) => (v & 1n) !== 0n, // descriptor bit 0: valid
@@ -668,12 +687,12 @@ export class SmmuV3Model implements IommuUnit {
   private descNode(cfg: StageConfig, level: number, index: number, at: number, v: bigint, iova: number): PageEntryNode {
     const isTable = (v & 2n) === 2n && level < 3;
     const leaf = !isTable;
-    const shift = levelShift(level);
-    const target = v & 0x0000fffffffff000n;
+    const shift = levelShift(level, cfg.granule);
+    const target = v & 0x0000ffffffffffffn & ~(2n ** BigInt(cfg.granule) - 1n);
     const lo = Number(v & 0xffffffffn);
     const hi = Number(v >> 32n);
     const perm = cfg.s2 ? ((lo >>> 6) & 1 ? 1 : 0) | ((lo >>> 7) & 1 ? 2 : 0) : leaf ? ((lo >>> 6) & 1 ? 1 : 0) | ((lo >>> 6) & 1 && !((lo >>> 7) & 1) ? 2 : 0) : hi & (1 << 30) ? 1 : 3;
-    const children = () => (isTable ? this.tableNodes(cfg, Number(target), level + 1, iova, 9) : []);
+    const children = () => (isTable ? this.tableNodes(cfg, Number(target), level + 1, iova, cfg.granule - 3) : []);
     const st = cfg.s2 ? "S2" : "S1";
     const size = 2 ** shift;
     const sizeText = size >= 2 ** 30 ? `${size / 2 ** 30} GiB` : size >= 2 ** 20 ? `${size / 2 ** 20} MiB` : `${size / 1024} KiB`;
@@ -684,7 +703,7 @@ export class SmmuV3Model implements IommuUnit {
       key: String(index),
       address: BigInt(at),
       raw: [v],
-      fields: descriptorFields(v, level, cfg.s2),
+      fields: descriptorFields(v, level, cfg.s2, cfg.granule),
       label: `${descriptorName(v, level, cfg.s2)} [${index}]`,
       description: leaf ? `${permText}${af} · ${cfg.s2 ? "IPA" : "IOVA"} ${hex(iova)} → ${cfg.s2 ? "PA" : "output"} ${hex(target & ~BigInt(size - 1))} (${sizeText})` : `${st} L${level + 1} table @ ${hex(target)}`,
       level: cLevel(level),

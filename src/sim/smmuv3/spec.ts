@@ -51,6 +51,16 @@ export const CERROR_NONE = 0;
 export const CERROR_ILL = 1;
 export const CERROR_ABT = 2;
 
+/**
+ * The software-managed MSI window Linux's arm-smmu-v3 reserves in every domain's IOVA space
+ * (arm-smmu-v3.c arm_smmu_get_resv_regions: iommu_alloc_resv_region(MSI_IOVA_BASE,
+ * MSI_IOVA_LENGTH, prot, IOMMU_RESV_SW_MSI); MSI_IOVA_BASE 0x8000000, MSI_IOVA_LENGTH 0x100000 in
+ * arm-smmu-v3.h): dma-iommu maps the GIC ITS doorbell there (iommu_dma_prepare_msi), and VFIO
+ * refuses VFIO_IOMMU_MAP_DMA over it.
+ */
+export const MSI_IOVA_BASE = 0x8000000;
+export const MSI_IOVA_LENGTH = 0x100000;
+
 // ---------------------------------------------------------------- STE (SMMUv3 spec 5.2)
 /** STE.Config (bits 3:1) values (arm-smmu-v3.h STRTAB_STE_0_CFG_*; 0b111 nested). */
 export const STE_CFG_ABORT = 0;
@@ -92,6 +102,7 @@ export const COMMAND_NAMES: Readonly<Record<number, string>> = {
   [CMD_TLBI_S2_IPA]: "CMD_TLBI_S2_IPA",
   [CMD_TLBI_NSNH_ALL]: "CMD_TLBI_NSNH_ALL",
   [CMD_SYNC]: "CMD_SYNC",
+  0x40: "CMD_ATC_INV", // CMDQ_OP_ATC_INV (ats.ts)
 };
 
 // ---------------------------------------------------------------- events (SMMUv3 spec 7.3)
@@ -285,8 +296,13 @@ export function l1DescFields(v: bigint): DecodedField[] {
   ]);
 }
 
-/** The fields of a stage-1 (s2 = false) or stage-2 VMSAv8-64 descriptor at `level` (Arm ARM D8.3). */
-export function descriptorFields(v: bigint, level: number, s2: boolean): DecodedField[] {
+/**
+ * The fields of a stage-1 (s2 = false) or stage-2 VMSAv8-64 descriptor at `level` (Arm ARM D8.3),
+ * for a granule of 2^granule bytes: addresses are bits [47:granule] of a table descriptor and
+ * [47:shift of the level] of a leaf (4 KiB: 12/21/30; 16 KiB: 14/25; 64 KiB: 16/29).
+ */
+export function descriptorFields(v: bigint, level: number, s2: boolean, granule = 12): DecodedField[] {
+  const leafLo = granule + (granule - 3) * (3 - level);
   const valid = (v & 1n) === 1n;
   if (!valid) return decode([v], [["valid", 0, 0, () => "invalid: F_TRANSLATION"]]);
   const table = (v & 2n) === 2n && level < 3;
@@ -297,12 +313,12 @@ export function descriptorFields(v: bigint, level: number, s2: boolean): Decoded
         ? [
             ["valid", 0, 0],
             ["table", 1, 1, () => "table descriptor"],
-            ["next-level table address", 47, 12, "addr"],
+            ["next-level table address", 47, granule, "addr"],
           ]
         : [
             ["valid", 0, 0],
             ["table", 1, 1, () => "table descriptor"],
-            ["next-level table address", 47, 12, "addr"],
+            ["next-level table address", 47, granule, "addr"],
             ["PXNTable", 59, 59, yes],
             ["UXNTable", 60, 60, yes],
             ["APTable", 62, 61, (a) => (a === 0n ? undefined : `${a & 1n ? "no unprivileged access" : ""}${a === 3n ? ", " : ""}${a & 2n ? "no write" : ""} below`)],
@@ -320,7 +336,7 @@ export function descriptorFields(v: bigint, level: number, s2: boolean): Decoded
           ["S2AP", 7, 6, (a) => ["none", "read-only", "write-only", "read/write"][Number(a)]],
           ["SH", 9, 8],
           ["AF", 10, 10, (a) => (a === 1n ? "accessed" : "0: F_ACCESS on use")],
-          ["output address", 47, level === 3 ? 12 : level === 2 ? 21 : 30, "addr"],
+          ["output address", 47, leafLo, "addr"],
           ["Contiguous", 52, 52, yes],
           ["XN", 54, 53, (x) => (x === 0n ? undefined : "execute never")],
         ]
@@ -332,7 +348,7 @@ export function descriptorFields(v: bigint, level: number, s2: boolean): Decoded
           ["SH", 9, 8],
           ["AF", 10, 10, (a) => (a === 1n ? "accessed" : "0: F_ACCESS on use")],
           ["nG", 11, 11, yes],
-          ["output address", 47, level === 3 ? 12 : level === 2 ? 21 : 30, "addr"],
+          ["output address", 47, leafLo, "addr"],
           ["DBM", 51, 51, yes],
           ["Contiguous", 52, 52, yes],
           ["PXN", 53, 53, yes],

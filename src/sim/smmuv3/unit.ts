@@ -38,8 +38,10 @@ import {
   CR0_CMDQEN,
   CR0_EVTQEN,
   CR0_SMMUEN,
+  F_BAD_ATS_TREQ,
   F_CD_FETCH,
   F_PERMISSION,
+  F_TRANSL_FORBIDDEN,
   F_STE_FETCH,
   F_STREAM_DISABLED,
   F_TRANSLATION,
@@ -55,7 +57,9 @@ import {
   STRTAB_FMT_2LVL,
   paSizeBits,
 } from "./spec.js";
-import { levelShift, s1StartLevel, StageWalker, type StageConfig } from "./walk.js";
+import { captureNestedFetch, type NestedFetch } from "./nested.js";
+import { CMD_ATC_INV, DeviceAtc, EATS_ABORT, type AtcEntry } from "./ats.js";
+import { granuleOfTg, levelShift, s1StartLevel, StageWalker, type StageConfig } from "./walk.js";
 
 const TWO32 = 0x100000000;
 
@@ -80,9 +84,22 @@ export interface SmmuSpec {
   /** log2 of the event queue and command queue entries (SMMU_IDR1.EVTQS / CMDQS caps). */
   evtqShift: number;
   cmdqShift: number;
+  /**
+   * SMMU_IDR5.GRAN4K / GRAN16K / GRAN64K: the translation granules implemented, as shifts (12, 14,
+   * 16). A CD or STE selecting another one is ILLEGAL (C_BAD_CD / C_BAD_STE). Optional: all three
+   * when absent (as QEMU's virt smmuv3 advertises them, hw/arm/smmuv3.c smmuv3_init_regs).
+   */
+  granules?: readonly number[];
 }
 
 export const DEFAULT_SMMU_SPEC: SmmuSpec = { name: "arm-smmu-v3.0.auto", sidBits: 16, ssidBits: 0, oas: 48, stage1: true, stage2: true, twoLevelStreamTable: true, tlbSets: 64, tlbWays: 4, evtqShift: 7, cmdqShift: 8 };
+
+/** The granules of an SMMU (SmmuSpec.granules, all three by default). */
+export function smmuGranules(spec: SmmuSpec): readonly number[] {
+  return spec.granules ?? [12, 14, 16];
+}
+
+const GRANULE_NAME: Readonly<Record<number, string>> = { 12: "4 KiB", 14: "16 KiB", 16: "64 KiB" };
 
 /** A decoded STE, as the configuration cache holds it. */
 export interface Ste {
@@ -99,6 +116,8 @@ export interface Ste {
   s2: StageConfig | undefined;
   /** STE.S2R: record stage-2 faults. */
   s2Record: boolean;
+  /** STE.EATS (word 1 bits 29:28): ATS translation requests and translated transactions allowed (ats.ts). Absent in old snapshots: 0. */
+  eats?: number;
   /** Why the STE is ILLEGAL (C_BAD_STE), undefined when it is legal. */
   bad: string | undefined;
 }
@@ -154,6 +173,8 @@ export interface SmmuSnapshot {
   cd: [number, Cd][];
   tlb: ArrayBuffer[];
   counters: SmmuCounters;
+  /** The endpoints' ATCs (ats.ts); absent in snapshots taken before ATS. */
+  atc?: AtcEntry[];
 }
 
 /** A read the last translate() made, for the trail (recordTrail only). */
@@ -195,6 +216,11 @@ export class SmmuTlb {
   private readonly next: Uint8Array;
   /** Slot of the last hit. */
   hitSlot = -1;
+  /**
+   * Bit (shift - 12) set for every entry size ever filled (4 KiB pages: 12, 16 KiB: 14, 64 KiB:
+   * 16, blocks 21/25/29/30): lookup probes only these sizes, smallest first.
+   */
+  shifts = 0;
 
   constructor(
     readonly sets: number,
@@ -216,7 +242,8 @@ export class SmmuTlb {
   }
 
   lookup(kind: number, vmid: number, asid: number, ia: number): boolean {
-    for (let shift = 12; shift <= 30; shift += 9) {
+    for (let shift = 12, m = this.shifts; m !== 0; shift++, m >>>= 1) {
+      if ((m & 1) === 0) continue;
       const vpn = Math.floor(ia / 2 ** shift);
       const base = (vpn % this.sets) * this.ways;
       for (let w = 0; w < this.ways; w++) {
@@ -235,6 +262,7 @@ export class SmmuTlb {
     const set = vpn % this.sets;
     const i = set * this.ways + this.next[set]!;
     this.next[set] = (this.next[set]! + 1) % this.ways;
+    this.shifts |= 1 << (shift - 12);
     this.valid[i] = 1;
     this.kind[i] = kind;
     this.vmid[i] = vmid;
@@ -280,6 +308,8 @@ export class SmmuTlb {
       const src = s[k];
       if (src) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(src));
     });
+    this.shifts = 0;
+    for (let k = 0; k < this.size; k++) if (this.valid[k] === 1) this.shifts |= 1 << (this.shift[k]! - 12);
   }
 }
 
@@ -305,6 +335,8 @@ export class SmmuV3Unit implements DmaUnit {
   evtqCons = 0;
 
   readonly steCache = new Map<number, Ste>();
+  /** The ATCs of ATS-capable endpoints (ats.ts). */
+  readonly atc = new DeviceAtc();
   readonly cdCache = new Map<number, Cd>();
   counters: SmmuCounters = { requests: 0, tlbHits: 0, walks: 0, faults: 0, events: 0, suppressed: 0, overflowed: 0, commands: 0, syncs: 0 };
 
@@ -355,6 +387,8 @@ export class SmmuV3Unit implements DmaUnit {
   trailCd: ConfigRead | undefined;
   /** The IPA the stage-2 walk translated (nested or stage-2-only). */
   ipa = 0;
+  /** recordTrail only: the stage-2 walks of a nested stream's CD and stage-1 table fetches, in order. */
+  nestedFetches: NestedFetch[] = [];
 
   /** Stage-1 table addresses of a nested stream through stage 2 (made once: no closure per walk). */
   private readonly nestedHook = (ipa: number): number => this.s2Fetch(this.ste!, ipa);
@@ -388,10 +422,11 @@ export class SmmuV3Unit implements DmaUnit {
     return (this.spec.cmdqShift << 21) | (this.spec.evtqShift << 16) | (this.spec.ssidBits << 6) | this.spec.sidBits;
   }
 
-  /** SMMU_IDR5: GRAN4K [4], OAS [2:0]. */
+  /** SMMU_IDR5: GRAN64K [6], GRAN16K [5], GRAN4K [4], OAS [2:0] (Linux arm-smmu-v3.h IDR5_GRAN*). */
   get idr5(): number {
     const oas = [32, 36, 40, 42, 44, 48, 52].indexOf(this.spec.oas);
-    return (1 << 4) | (oas < 0 ? 5 : oas);
+    const g = smmuGranules(this.spec);
+    return (g.includes(16) ? 1 << 6 : 0) | (g.includes(14) ? 1 << 5 : 0) | (g.includes(12) ? 1 << 4 : 0) | (oas < 0 ? 5 : oas);
   }
 
   get enabled(): boolean {
@@ -552,10 +587,11 @@ export class SmmuV3Unit implements DmaUnit {
         const asid = field(w0, 63, 48);
         const vmid = field(w0, 47, 32);
         const va = Number((w1 >> 12n) & 0xfffffffffffffn) * 4096; // CMDQ_TLBI_1_VA_MASK
-        // Range invalidation (SMMUv3.2 RIL: NUM [16:12], SCALE [24:20], TG [11:10] of w1): (NUM+1) << SCALE granules.
+        // Range invalidation (SMMUv3.2 RIL: NUM [16:12], SCALE [24:20], TG [11:10] of w1): (NUM+1) << SCALE
+        // granules of TG (0b01 4 KiB, 0b10 16 KiB, 0b11 64 KiB); TG = 0 is one address.
         const tg = field(w1, 11, 10);
         const pages = tg === 0 ? 1 : (field(w0, 16, 12) + 1) * 2 ** field(w0, 24, 20);
-        const end = va + pages * 4096;
+        const end = va + pages * (tg === 2 ? 16384 : tg === 3 ? 65536 : 4096);
         tlb.drop((i) => tlb.kind[i] !== 2 && tlb.asid[i] === asid && tlb.vmid[i] === vmid && tlb.vpn[i]! * 2 ** tlb.shift[i]! < end && (tlb.vpn[i]! + 1) * 2 ** tlb.shift[i]! > va);
         return true;
       }
@@ -575,6 +611,9 @@ export class SmmuV3Unit implements DmaUnit {
       }
       case CMD_TLBI_NSNH_ALL:
         tlb.drop(() => true);
+        return true;
+      case CMD_ATC_INV:
+        this.atc.invalidate(w0, w1);
         return true;
       case CMD_SYNC: {
         // CS [13:12] = 0b01 (SIG_IRQ) with MSIADDR [51:2] of w1: the SMMU writes MSIDATA [63:32]
@@ -619,18 +658,25 @@ export class SmmuV3Unit implements DmaUnit {
       const ps = field(w2, 50, 48);
       const aa64 = field(w2, 51, 51);
       const inputBits = 64 - t0sz;
-      // S2SL0 with the 4 KiB granule: 0 -> level 2, 1 -> level 1, 2 -> level 0 (Arm ARM VTCR_EL2.SL0).
-      const startLevel = sl0 === 0 ? 2 : sl0 === 1 ? 1 : sl0 === 2 ? 0 : -1;
-      const atStart = inputBits - levelShift(Math.max(startLevel, 0));
+      const granule = granuleOfTg(tg);
+      const outputBits = Math.min(paSizeBits(ps), this.spec.oas);
+      // S2SL0 (Arm ARM AArch64.S2StartLevel, VTCR_EL2.SL0): 4 KiB 0 -> level 2, 1 -> 1, 2 -> 0;
+      // 16 KiB and 64 KiB 3 - SL0. Reserved without FEAT_TTST/FEAT_LPA2: SL0 = 3 (every granule).
+      const startLevel = sl0 === 3 ? -1 : granule === 12 ? 2 - sl0 : 3 - sl0;
+      const atStart = granule < 0 || startLevel < 0 ? 0 : inputBits - levelShift(startLevel, granule);
       if (aa64 === 0) bad = "S2AA64 = 0: AArch32 stage-2 tables are not supported (SMMU_IDR0.TTF = AArch64)";
-      else if (tg !== 0) bad = `S2TG ${tg}: only the 4 KiB granule is implemented (SMMU_IDR5.GRAN4K)`;
-      else if (startLevel < 0) bad = "S2SL0 = 3 is reserved with the 4 KiB granule";
-      else if (inputBits > 48 || inputBits < 25) bad = `S2T0SZ ${t0sz} is out of range (a ${inputBits}-bit IPA)`;
-      // At most 16 concatenated tables at the start level (Arm ARM D8.2.7): 1..13 index bits.
-      else if (atStart < 1 || atStart > 13) bad = `S2SL0 ${sl0} (start level ${startLevel}) is inconsistent with S2T0SZ ${t0sz}`;
-      else s2 = { ttb: Number((w3 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel, outputBits: Math.min(paSizeBits(ps), this.spec.oas), s2: true, afOff: field(w2, 53, 53) === 1 };
+      else if (granule < 0) bad = `S2TG ${tg} is reserved`;
+      else if (!smmuGranules(this.spec).includes(granule)) bad = `S2TG ${tg}: the ${GRANULE_NAME[granule]} granule is not implemented (SMMU_IDR5.GRAN*)`;
+      else if (startLevel < 0) bad = `S2SL0 = 3 is reserved with the ${GRANULE_NAME[granule]} granule`;
+      // QEMU s2t0sz_valid (hw/arm/smmuv3.c): S2T0SZ <= 39, and the IPA no wider than the effective
+      // S2PS (with 4/16 KiB also at most 48 bits: S2T0SZ >= MAX(16, 64 - S2PS)).
+      else if (inputBits > 48 || inputBits < 25 || inputBits > outputBits) bad = `S2T0SZ ${t0sz} is out of range (a ${inputBits}-bit IPA; 25..${Math.min(48, outputBits)} bits with S2PS ${outputBits})`;
+      // At most 16 concatenated tables at the start level (Arm ARM D8.2.7, QEMU
+      // s2_pgtable_config_valid: VMSA_MAX_S2_CONCAT): 1 .. stride + 4 index bits.
+      else if (atStart < 1 || atStart > granule - 3 + 4) bad = `S2SL0 ${sl0} (start level ${startLevel}) is inconsistent with S2T0SZ ${t0sz} and the ${GRANULE_NAME[granule]} granule`;
+      else s2 = { ttb: Number((w3 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel, outputBits, s2: true, afOff: field(w2, 53, 53) === 1, granule };
     }
-    return { sid, address, words, valid, config, s1ContextPtr: Number((w0 >> 6n) & 0x3ffffffffffn) * 64, s1CdMax, s1Dss: field(w1, 1, 0), s1Fmt, vmid, s2, s2Record: field(w2, 58, 58) === 1, bad };
+    return { sid, address, words, valid, config, s1ContextPtr: Number((w0 >> 6n) & 0x3ffffffffffn) * 64, s1CdMax, s1Dss: field(w1, 1, 0), s1Fmt, vmid, s2, s2Record: field(w2, 58, 58) === 1, eats: field(w1, 29, 28), bad };
   }
 
   /** Decodes a context descriptor (SMMUv3 spec 5.4), with the reason it is ILLEGAL. */
@@ -643,10 +689,14 @@ export class SmmuV3Unit implements DmaUnit {
     let bad: string | undefined;
     if (!valid) bad = "V = 0";
     else if (field(w0, 41, 41) === 0) bad = "AA64 = 0: AArch32 stage-1 tables are not supported (SMMU_IDR0.TTF = AArch64)";
-    else if (tg0 !== 0) bad = `TG0 ${tg0}: only the 4 KiB granule is implemented (SMMU_IDR5.GRAN4K)`;
-    // T0SZ 16..39 with the 4 KiB granule (SMMUv3 spec 5.4: out of range is ILLEGAL without SMMU_IDR3.STT).
+    // T0SZ 16..39 for every granule (SMMUv3 spec 5.4: out of range is ILLEGAL without
+    // SMMU_IDR3.STT; QEMU decode_cd checks it before TG0).
     else if (t0sz < 16 || t0sz > 39) bad = `T0SZ ${t0sz} is out of range (16..39)`;
-    const s1: StageConfig = { ttb: Number((w1 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel: s1StartLevel(Math.max(25, Math.min(48, inputBits))), outputBits: Math.min(paSizeBits(field(w0, 34, 32)), this.spec.oas), s2: false, afOff: field(w0, 35, 35) === 1 || field(w0, 43, 43) === 1 };
+    // TG0: 0b11 reserved, or a granule SMMU_IDR5 does not implement (QEMU decode_cd: tg2granule).
+    else if (granuleOfTg(tg0) < 0) bad = `TG0 ${tg0} is reserved`;
+    else if (!smmuGranules(this.spec).includes(granuleOfTg(tg0))) bad = `TG0 ${tg0}: the ${GRANULE_NAME[granuleOfTg(tg0)]} granule is not implemented (SMMU_IDR5.GRAN*)`;
+    const granule = granuleOfTg(tg0) < 0 ? 12 : granuleOfTg(tg0);
+    const s1: StageConfig = { ttb: Number((w1 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel: s1StartLevel(Math.max(25, Math.min(48, inputBits)), granule), outputBits: Math.min(paSizeBits(field(w0, 34, 32)), this.spec.oas), s2: false, afOff: field(w0, 35, 35) === 1 || field(w0, 43, 43) === 1, granule };
     return { address, words, valid, asid: field(w0, 63, 48), s1, epd0: field(w0, 14, 14) === 1, record: field(w0, 45, 45) === 1, bad };
   }
 
@@ -715,7 +765,13 @@ export class SmmuV3Unit implements DmaUnit {
 
   /** The stage-2 translation of an IPA for a nested stream's CD or table fetch: the PA, or -1 - event id. */
   private s2Fetch(ste: Ste, ipa: number): number {
+    this.s2t.recordTrail = this.recordTrail;
     const r = this.s2t.walk(ste.s2!, ipa, false, false, false);
+    if (this.recordTrail) {
+      // Explain only: keep the stage-2 walk of this fetch for the trail (nested.ts).
+      const s1 = this.s1.tableAddress !== undefined;
+      this.nestedFetches.push(captureNestedFetch(this.s2t, s1 ? "s1" : "cd", this.s1.trailLen, s1 ? this.s1.faultLevel : 0, ipa, r));
+    }
     if (r !== 0) {
       this.evIpa = ipa;
       this.evFetch = this.s2t.fetchAddr;
@@ -784,6 +840,7 @@ export class SmmuV3Unit implements DmaUnit {
       this.trailL1 = undefined;
       this.trailSte = undefined;
       this.trailCd = undefined;
+      this.nestedFetches = [];
       this.s1.trailLen = 0;
       this.s2.trailLen = 0;
       this.s1.trailUnreadable = false;
@@ -888,7 +945,7 @@ export class SmmuV3Unit implements DmaUnit {
     if (!probe) this.counters.walks++;
     let out = ia;
     let perm = 7;
-    let shift = 30;
+    let shift = 52; // narrowed by each stage's leaf size below
     let level = 3;
     if (s1Active && cd !== undefined) {
       this.stage = SmmuStage.S1;
@@ -911,7 +968,7 @@ export class SmmuV3Unit implements DmaUnit {
       out = w.oa;
       perm = w.perm;
       level = w.level;
-      shift = levelShift(level);
+      shift = levelShift(level, cd.s1.granule);
     }
     if (useS2 && s.s2 !== undefined) {
       this.stage = SmmuStage.S2;
@@ -930,7 +987,7 @@ export class SmmuV3Unit implements DmaUnit {
       perm &= w.perm;
       if (!s1Active) level = w.level;
       // A combined entry covers the smaller of the two pages.
-      shift = Math.min(shift, levelShift(w.level));
+      shift = Math.min(shift, levelShift(w.level, s.s2.granule));
     }
     this.kind = SmmuKind.Translated;
     this.oa = out;
@@ -965,7 +1022,12 @@ export class SmmuV3Unit implements DmaUnit {
     let l3 = 0;
     let h3 = 0;
     const addressed = (id >= F_TRANSLATION && id <= F_PERMISSION) || id === F_WALK_EABT;
-    if (addressed) {
+    if (id === F_BAD_ATS_TREQ || id === F_TRANSL_FORBIDDEN) {
+      // SMMUv3 spec 7.3.5 / 7.3.7: RnW, PnU, InD and the (untranslated / translated) address.
+      h1 = (privileged ? 1 << 1 : 0) | (exec ? 1 << 2 : 0) | (write ? 0 : 1 << 3);
+      l2 = iovaLo >>> 0;
+      h2 = iovaHi >>> 0;
+    } else if (addressed) {
       // raw[1]: PnU [33], InD [34], RnW [35], S2 [39], CLASS [41:40], TT_READ [44]; raw[2]: InputAddr.
       h1 = (privileged ? 1 << 1 : 0) | (exec ? 1 << 2 : 0) | (write ? 0 : 1 << 3) | (this.evS2 ? 1 << 7 : 0) | (this.evClass << 8) | (this.evClass === 1 ? 1 << 12 : 0);
       l2 = iovaLo >>> 0;
@@ -986,6 +1048,47 @@ export class SmmuV3Unit implements DmaUnit {
     this.recorded = this.writeEvent(l0, h0, l1 >>> 0, h1 >>> 0, l2, h2, l3 >>> 0, h3);
     this.fate = this.recorded ? 1 : 3;
     return id;
+  }
+
+  /**
+   * An ATS Translation Request from the endpoint of `sid` (SMMUv3 spec 3.9.1): STE.EATS = 0b00
+   * answers Unsupported Request and records F_BAD_ATS_TREQ; otherwise the SMMU translates as for a
+   * transaction, but a translation fault only makes the completion fail (R = W = 0, no event: the
+   * endpoint then sends the request untranslated). A success fills the endpoint's ATC with the
+   * page (the granule's page, or the block). Returns 0 or the event / fault id; results in fields.
+   */
+  atsTranslate(sid: number, ssid: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    const ste = this.enabled ? this.fetchSte(sid) : undefined;
+    if (ste !== undefined && typeof ste !== "number" && ste.bad === undefined && (ste.eats ?? EATS_ABORT) === EATS_ABORT && ste.config !== STE_CFG_ABORT) {
+      this.ste = ste;
+      return this.fail(F_BAD_ATS_TREQ, sid, ssid, iovaHi, iovaLo, write, false, true, false, false);
+    }
+    const r = this.translate(sid, ssid, iovaHi, iovaLo, write, true);
+    if (r === 0) {
+      const ia = iovaHi * TWO32 + iovaLo;
+      const g = this.cd?.s1.granule ?? this.ste?.s2?.granule ?? 12;
+      const size = Math.max(2 ** g, this.kind === SmmuKind.Translated ? 2 ** levelShift(this.level, g) : 2 ** g);
+      this.atc.fill({ sid, ssid, iova: ia - (ia % size), size, pa: this.oa - (ia % size), perm: this.perm & 3 });
+    }
+    return r;
+  }
+
+  /**
+   * A Translated transaction (AT = translated) at physical address hi:lo (SMMUv3 spec 3.9.2):
+   * with STE.EATS = 0b00 it is F_TRANSL_FORBIDDEN (recorded); with EATS = 0b01 it passes without
+   * a walk, whatever the tables say now. Returns 0 or the event id.
+   */
+  translatedRequest(sid: number, paHi: number, paLo: number, write: boolean): number {
+    this.kind = SmmuKind.Bypass;
+    this.oa = paHi * TWO32 + paLo;
+    if (!this.enabled) return 0;
+    const ste = this.fetchSte(sid);
+    if (typeof ste === "number") return this.fail(ste, sid, -1, paHi, paLo, write, false, true, false, false);
+    this.ste = ste;
+    if (ste.bad !== undefined) return this.fail(C_BAD_STE, sid, -1, paHi, paLo, write, false, true, false, false);
+    if ((ste.eats ?? EATS_ABORT) === EATS_ABORT) return this.fail(F_TRANSL_FORBIDDEN, sid, -1, paHi, paLo, write, false, true, false, false);
+    this.kind = SmmuKind.Bypass;
+    return 0;
   }
 
   /** The trace's translation kind (trace.ts F_XLATE_SHIFT): 0 untranslated (SMMUEN = 0), 1 bypass (STE), 2 translated or a fault. */
@@ -1058,6 +1161,7 @@ export class SmmuV3Unit implements DmaUnit {
       cd: [...this.cdCache],
       tlb: this.tlb.snapshot(),
       counters: { ...this.counters },
+      atc: this.atc.snapshot(),
     };
   }
 
@@ -1069,6 +1173,7 @@ export class SmmuV3Unit implements DmaUnit {
     for (const [k, v] of s.cd) this.cdCache.set(k, v);
     this.tlb.restore(s.tlb);
     this.counters = { ...s.counters };
+    this.atc.restore(s.atc);
   }
 }
 

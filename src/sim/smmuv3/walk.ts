@@ -1,5 +1,5 @@
 /**
- * The VMSAv8-64 translation table walk of one SMMUv3 stage, 4 KiB granule (Arm ARM D8.2/D8.3;
+ * The VMSAv8-64 translation table walk of one SMMUv3 stage, 4 KiB, 16 KiB or 64 KiB granule (Arm ARM D8.2/D8.3;
  * SMMUv3 spec 3.4 "Address sizes", 5.2/5.4 for the STE/CD fields that configure it). One walker
  * serves stage 1 (CD: T0SZ, IPS, AP, UXN/PXN, APTable) and stage 2 (STE: S2T0SZ, S2SL0, S2PS,
  * S2AP, XN); it is the only code that interprets a descriptor for a verdict. The hot path calls
@@ -39,16 +39,40 @@ export interface StageConfig {
   s2: boolean;
   /** Access flag faults disabled (CD.AFFD / STE.S2AFFD) or updated by hardware (CD.HA / STE.S2HA). */
   afOff: boolean;
+  /**
+   * The translation granule as a shift: 12 (4 KiB), 14 (16 KiB) or 16 (64 KiB), from CD.TG0 or
+   * STE.S2TG (granuleOfTg). Each level resolves granule - 3 bits (a table is one granule of
+   * 8-byte descriptors).
+   */
+  granule: number;
 }
 
-/** Start level of a 4 KiB-granule stage-1 walk for an input size (Arm ARM D8.2.6: levels = ceil((ia - 12) / 9)). */
-export function s1StartLevel(inputBits: number): number {
-  return 4 - Math.ceil((inputBits - 12) / 9);
+/** The granule (as a shift) a CD.TG0 / STE.S2TG encoding selects: 0b00 4 KiB, 0b01 64 KiB, 0b10 16 KiB, 0b11 reserved (-1). SMMUv3 spec 5.2/5.4; QEMU tg2granule() / decode_ste_s2_cfg(). */
+export function granuleOfTg(tg: number): number {
+  return tg === 0 ? 12 : tg === 1 ? 16 : tg === 2 ? 14 : -1;
 }
 
-/** Bits resolved at `level` below the input address: 12 + 9 * (3 - level). */
-export function levelShift(level: number): number {
-  return 12 + 9 * (3 - level);
+/**
+ * Start level of a stage-1 walk for an input size (Arm ARM AArch64.S1StartLevel:
+ * FINAL_LEVEL - ((iasize - 1 - granulebits) DIV stride), stride = granulebits - 3).
+ */
+export function s1StartLevel(inputBits: number, granule = 12): number {
+  return 3 - Math.floor((inputBits - 1 - granule) / (granule - 3));
+}
+
+/** Bits resolved below `level`: granule + (granule - 3) * (3 - level) (4 KiB: 12, 21, 30, 39). */
+export function levelShift(level: number, granule = 12): number {
+  return granule + (granule - 3) * (3 - level);
+}
+
+/**
+ * Whether a block descriptor is allowed at `level` (Arm ARM D8.3.1, without FEAT_LPA/FEAT_LPA2 -
+ * output addresses are at most 48 bits here): 4 KiB blocks at levels 1 and 2 (1 GiB, 2 MiB),
+ * 16 KiB at level 2 (32 MiB), 64 KiB at level 2 (512 MiB). Anywhere else a descriptor with
+ * bits[1:0] = 0b01 is a translation fault.
+ */
+export function blockAllowed(level: number, granule: number): boolean {
+  return level === 2 || (level === 1 && granule === 12);
 }
 
 export class StageWalker {
@@ -59,6 +83,8 @@ export class StageWalker {
   /** Leaf descriptor halves and address (the walk's last read). */
   leafLo = 0;
   leafHi = 0;
+  /** The granule (a shift) of the last walk's configuration. */
+  granule = 12;
   /** Fault: the level whose descriptor decided (or the start level for a range check). */
   faultLevel = 0;
   /** Fault: the walk read that failed was a table (descriptor) fetch — F_WALK_EABT; its address. */
@@ -106,14 +132,21 @@ export class StageWalker {
     let noWrite = false;
     let noUx = false;
     let noPx = false;
+    const g = c.granule;
+    this.granule = g;
+    const stride = g - 3;
+    // Descriptor address bits [47:g] (Arm ARM D8.3.1: a table or output address is aligned to the
+    // granule; bits below it are attributes or RES0).
+    const pageOf = 2 ** g;
     for (let level = c.startLevel; level <= 3; level++) {
-      const shift = levelShift(level);
+      const shift = levelShift(level, g);
       // At the start level the index takes every remaining input bit: a stage-2 start level may
       // concatenate up to 16 tables (Arm ARM D8.2.7); StageConfig validation bounds it.
-      const bitsHere = level === c.startLevel ? c.inputBits - shift : 9;
+      const bitsHere = level === c.startLevel ? c.inputBits - shift : stride;
       const index = Math.floor(ia / 2 ** shift) % 2 ** bitsHere;
       let at = table + index * 8;
       if (this.tableAddress !== undefined) {
+        this.faultLevel = level; // the level being fetched, for the hook (and a fault there)
         const pa = this.tableAddress(at);
         if (pa < 0) {
           this.faultLevel = level;
@@ -143,16 +176,17 @@ export class StageWalker {
         this.trailLen = n + 1;
       }
       this.faultLevel = level;
-      // Invalid (bit 0 = 0), a reserved-type L3 descriptor (bits 1:0 = 0b01), or a block at L0
-      // with the 4 KiB granule (Arm ARM D8.3.1): translation fault.
+      // Invalid (bit 0 = 0), a reserved-type L3 descriptor (bits 1:0 = 0b01), or a block at a
+      // level the granule has no blocks at (blockAllowed; Arm ARM D8.3.1): translation fault.
       if ((lo & 1) === 0) return F_TRANSLATION;
       const isTable = (lo & 2) !== 0 && level < 3;
       if (level === 3 && (lo & 2) === 0) return F_TRANSLATION;
-      if (!isTable && level === 0) return F_TRANSLATION;
-      // Address bits 47:12 of the descriptor (4 KiB granule without FEAT_LPA2; bits 51:48 are
-      // RES0 or attributes): beyond the output size is an address size fault (Arm ARM D8.3.1).
+      if (!isTable && level < 3 && !blockAllowed(level, g)) return F_TRANSLATION;
+      // Address bits 47:g of the descriptor (without FEAT_LPA/LPA2; bits 51:48 are RES0 or
+      // attributes): beyond the output size is an address size fault (Arm ARM D8.3.1).
+      const addr = (hi & 0xffff) * TWO32 + (lo >>> 0) - ((lo >>> 0) % pageOf);
       if (isTable) {
-        const nextAddr = (hi & 0xffff) * TWO32 + (((lo >>> 12) << 12) >>> 0);
+        const nextAddr = addr;
         if (nextAddr >= outLimit) return F_ADDR_SIZE;
         if (!c.s2) {
           if (hi & (1 << 29)) noUnpriv = true; // APTable[0], bit 61
@@ -164,7 +198,7 @@ export class StageWalker {
         continue;
       }
       // A leaf: block (L1/L2) or page (L3). Output address bits [47:shift].
-      const base = (hi & 0xffff) * TWO32 + (((lo >>> 12) << 12) >>> 0);
+      const base = addr;
       const blockMask = 2 ** shift;
       const oaBase = base - (base % blockMask);
       if (oaBase >= outLimit) return F_ADDR_SIZE;
