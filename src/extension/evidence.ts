@@ -7,7 +7,7 @@
 import * as vscode from "vscode";
 import type { TreeNode } from "../protocol/engine.js";
 import type { ExtraNodes } from "./trees.js";
-import { explainRecords, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import { explainRecords, rankingContext, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
 import type { EngineMethods } from "../protocol/engine.js";
 import { EvidenceReader, decodeEvidenceText } from "../import/decode.js";
 import { platform } from "./platform.js";
@@ -291,7 +291,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     // and unmaps ("IOVA … was unmapped at line 24 of the scenario"). Computed in the worker.
     const fromScenario = await this.scenarioHistory().catch(() => [] as EvidenceRecord[]);
     // The configuration of the other imports (lspci, the VM's XML) ranks this import's causes.
-    const context = [...this.imports.values()].flatMap((x) => x.records.filter((r) => r.kind === "pci-device" || r.kind === "vm-config" || r.kind === "iommu-group"));
+    const context = rankingContext([...this.imports.values()].map((x) => x.records));
     ev.explanations = await this.engine.request("evidenceExplain", { records: ev.records, history: [...ev.records.filter((r) => r.kind === "ftrace"), ...fromScenario], context }).catch((e: unknown) => {
       this.log.warn(`evidence: explanations unavailable: ${e instanceof Error ? e.message : String(e)}`);
       return [] as Explanation[];

@@ -75,13 +75,32 @@ const CHECKS_DMA = [
   "If a VM has a vIOMMU: make sure intel-iommu has caching-mode=on (libvirt: <driver caching_mode='on'/>).",
 ];
 
+/**
+ * Whether another import's record ranks this import's causes (rankFromConfig): a device's driver
+ * from lspci, a VM's configuration (hostdevs, vIOMMU options), an IOMMU group listing.
+ */
+export function ranksCauses(r: EvidenceRecord): boolean {
+  return r.kind === "pci-device" || r.kind === "vm-config" || r.kind === "iommu-group";
+}
+
+/**
+ * The evidence of the user's other imports (the extension) or other files (the CLI's `explain
+ * FILE...`) that ranks one import's causes: one function for both, so a fault explained in VS Code
+ * and on the command line with the same files gets the same ranking.
+ */
+export function rankingContext(others: Iterable<readonly EvidenceRecord[]>): EvidenceRecord[] {
+  const out: EvidenceRecord[] = [];
+  for (const records of others) for (const r of records) if (ranksCauses(r)) out.push(r);
+  return out;
+}
+
 /** Every record's explanation, in record order (the boot state's at the first of its lines). */
 export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = [], context: readonly EvidenceRecord[] = []): Explanation[] {
   const out: Explanation[] = [];
   const around = new ExplainContext();
   for (const r of records) around.add(r);
   // Other imports' configuration (lspci, a VM's XML or command line), after the records: their indices stay.
-  for (const r of context) if (r.kind === "pci-device" || r.kind === "vm-config" || r.kind === "iommu-group") around.add(r);
+  for (const r of context) if (ranksCauses(r)) around.add(r);
   records.forEach((r, i) => {
     const e = explainRecord(r, i, history, around);
     if (e) out.push(e);
