@@ -240,6 +240,29 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
           return { record: i, title: `libvirt could not reset ${f.device}`, meaning: `libvirt resets a managed hostdev before and after use; here it found no way to: ${String(f.error)}.`, causes: [/not doing bus reset/.test(String(f.error)) ? "A bus reset would also reset other active devices on the same bus (libvirt refuses that); the device has no FLR." : "The device has no FLR, no PM reset, and is on the root bus (no bus reset).", "Binding the device to vfio-pci before starting the domain lets the kernel's vfio-pci do the reset instead (libvirt skips its own reset then)."], checks: [`lspci -vvv -s ${f.device} | grep -i -e flreset -e nosoftrst`, `cat /sys/bus/pci/devices/0000:${f.device}/reset_method`], evidence: [] };
         case "bind-failed":
           return { record: i, title: `libvirt could not bind ${f.device} to ${f.driver}`, meaning: "libvirt's managed hostdev detaches the device from its host driver with driver_override and re-probes it; the kernel refused.", causes: [f.errno === "EBUSY" ? "EBUSY: the host driver is still using the device (a GPU with a console on it, a NIC with an active link)." : f.errno === "ENODEV" || f.errno === "ENOENT" ? "The vfio-pci driver is not loaded, or the device disappeared." : "The kernel refused the bind (see the errno).", "Another device of the same IOMMU group is still bound to a host driver."], checks: [`lspci -nnk -s ${f.device}: Kernel driver in use`, "modprobe vfio-pci; dmesg | tail"], evidence: [] };
+        // QEMU 8.1+ hw/vfio/migration.c vfio_migration_realize: an error with enable-migration=on, else the device's migration blocker.
+        case "migration-init-failed":
+        case "migration-unsupported":
+        case "migration-no-dirty-tracking":
+        case "migration-viommu":
+        case "migration-disabled": {
+          const d = String(f.device ?? f.name ?? "the device");
+          const causes: Record<string, string[]> = {
+            "migration-init-failed": [`The device's VFIO variant driver answered the migration probe (VFIO_DEVICE_FEATURE_MIGRATION) with ${f.errno ?? "an error"}${f.error ? ` (${f.error})` : ""}: the driver or its firmware does not support migration in this configuration (a VF without migration enabled on its PF, an old firmware).`, "The device is bound to plain vfio-pci, not to the vendor's migration-capable variant driver (mlx5_vfio_pci, hisi_acc_vfio_pci, pds_vfio_pci, virtio_vfio_pci, nvgrace-gpu)."],
+            "migration-unsupported": ["The device is bound to plain vfio-pci: only the vendor's variant drivers (mlx5_vfio_pci, hisi_acc_vfio_pci, pds_vfio_pci, ...) implement VFIO migration.", "The host kernel is older than the v2 migration uAPI (Linux 6.0) that QEMU 8.x needs."],
+            "migration-no-dirty-tracking": ["Neither the device (VFIO_DEVICE_FEATURE_DMA_LOGGING) nor the IOMMU (iommufd dirty tracking: Intel SSADS, AMD HAD) can report which guest pages the device writes, so QEMU cannot copy them during a live migration.", "The VM uses the legacy VFIO container, not iommufd, so IOMMU dirty tracking is not available."],
+            "migration-viommu": ["QEMU cannot migrate a VFIO device behind a guest vIOMMU (its DMA mappings change under the guest's control); remove the vIOMMU or do not migrate this VM."],
+            "migration-disabled": ["enable-migration=off on the -device vfio-pci option (or the machine type's default)."],
+          };
+          return {
+            record: i,
+            title: `${d}: VFIO migration not available (${String(f.problem)})`,
+            meaning: `QEMU's vfio_migration_realize (hw/vfio/migration.c) found that ${d} cannot take part in a live migration. With enable-migration=on this fails the device's realize (the VM does not start); with the default (auto) the VM runs and a migration of it is refused with this message.`,
+            causes: causes[String(f.problem)] ?? [],
+            checks: [`lspci -nnk -s ${d}: 'Kernel driver in use' names a migration-capable variant driver (*_vfio_pci), not vfio-pci.`, "The VM's -device vfio-pci option: enable-migration=on makes this an error at start; auto (the default) only blocks migration.", "uname -r (6.0+ for VFIO migration v2; 6.7+ for iommufd dirty tracking)."],
+            evidence: [],
+          };
+        }
         case "container-setup-failed":
           return { record: i, title: `VFIO could not set up a container for group ${f.group}`, meaning: r.summary, causes: [], checks: ["See the message after the colon; import the kernel log of the same moment (dmesg) for the kernel's side."], evidence: [] };
         default:
