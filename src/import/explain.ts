@@ -33,7 +33,8 @@ import { explainDeviceEvent } from "./deviceEvents.js";
 
 import type { Explanation } from "../protocol/evidence.js";
 import { contextEntryLayout } from "../sim/vtd/context.js";
-import { fieldText } from "../sim/iommu.js";
+import { fieldText, type DecodedField } from "../sim/iommu.js";
+import { pasidEntryLayout, smContextEntryLayout } from "../sim/vtd/scalable.js";
 export type { Explanation };
 
 const CAUSES = {
@@ -700,15 +701,16 @@ function explainDebugfs(r: EvidenceRecord, i: number): Explanation | undefined {
   if (f.part !== "context" || typeof f.contextLo !== "string" || typeof f.contextHi !== "string") return undefined;
   const lo = BigInt(f.contextLo);
   const hi = BigInt(f.contextHi);
-  const fields = contextEntryLayout(lo, hi);
-  const text = fields.map((x) => `${x.name} ${fieldText(x)}`).join(", ");
   const pasid = typeof f.pasid === "number" && f.pasid >= 0;
+  const text = (fs: readonly DecodedField[]) => fs.map((x) => `${x.name} ${fieldText(x)}`).join(", ");
+  // Scalable mode: the first 128 bits of the 256-bit context entry and val[0..2] of the PASID entry (debugfs.c print_tbl_walk), in the model's layouts.
+  const pe = typeof f.pasidEntry === "string" ? f.pasidEntry.split(",").map((x) => BigInt(x)) : [];
   return {
     record: i,
-    title: `Context entry of ${String(f.device)} (host tables from debugfs)`,
-    meaning: pasid ? `A scalable-mode context entry of ${String(f.device)} with PASID ${f.pasid}: its low qword points to the PASID directory (the legacy-mode layout does not apply).` : `The host's legacy-mode context entry of ${String(f.device)}: ${text}.`,
+    title: `${pasid ? "Scalable-mode context entry" : "Context entry"} of ${String(f.device)}${pasid ? `, PASID ${f.pasid}` : ""} (host tables from debugfs)`,
+    meaning: pasid ? `The host's scalable-mode context entry of ${String(f.device)}: ${text(smContextEntryLayout([lo, hi]))}. Its PASID ${f.pasid} entry: ${text(pasidEntryLayout(pe))}.` : `The host's legacy-mode context entry of ${String(f.device)}: ${text(contextEntryLayout(lo, hi))}.`,
     causes: [],
-    checks: [open, `sudo cat /sys/kernel/debug/iommu/intel/0000:${String(f.device)}/domain_translation_struct (kernel 6.4+; before: /sys/kernel/debug/iommu/intel/domain_translation_struct) for its page table.`],
+    checks: [open, `sudo cat /sys/kernel/debug/iommu/intel/0000:${String(f.device)}/${pasid ? `${Number(f.pasid).toString(16)}/` : ""}domain_translation_struct (kernel 6.4+; before: /sys/kernel/debug/iommu/intel/domain_translation_struct) for its page table.`],
     evidence: [],
   };
 }

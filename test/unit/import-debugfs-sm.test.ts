@@ -16,6 +16,7 @@ import { describe, expect, it } from "vitest";
 import { decodeEvidenceText } from "../../src/import/decode.js";
 import { hostTablesScenario, hostTableUnits } from "../../src/import/hostTables.js";
 import { synthesizeScenario } from "../../src/import/synthesize.js";
+import { explainRecords } from "../../src/import/explain.js";
 import { parseScenario } from "../../src/scenario/index.js";
 import { runScenario } from "../../src/sim/run.js";
 
@@ -144,5 +145,18 @@ describe("more than one DMAR unit", () => {
     expect(s.text).toContain("scalable: true");
     const none = hostTablesScenario(records, "x", { unit: "dmar7" });
     expect(none.notes.join("\n")).toContain("there is no unit dmar7 in the dump (units: dmar1, dmar0)");
+  });
+});
+
+describe("explain on a scalable-mode row", () => {
+  it("decodes the scalable context entry and the PASID entry with the model's own layouts", () => {
+    const records = decodeEvidenceText(fixture).records;
+    const e = explainRecords(records).find((x) => records[x.record]!.fields.device === "00:0a.0" && records[x.record]!.fields.part === "context")!;
+    expect(e.title).toBe("Scalable-mode context entry of 00:0a.0, PASID 0 (host tables from debugfs)");
+    expect(e.meaning).toContain("PASIDDIRPTR 0x103220000");
+    expect(e.meaning).toContain("PDTS 7");
+    expect(e.meaning).toContain("PGTT 2 (second-level)");
+    expect(e.meaning).toContain("SLPTPTR 0x1038a5000");
+    expect(e.meaning).toContain("DID 2");
   });
 });
