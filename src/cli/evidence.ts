@@ -5,7 +5,7 @@
 import { isAscii } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
-import { ExplainContext, explainRecord } from "../import/explain.js";
+import { ExplainContext, explainRecord, rankingContext, ranksCauses } from "../import/explain.js";
 import { EvidenceReader, mergeSkipped, type AsciiFastPath, type DecodedEvidence } from "../import/decode.js";
 import { configToJson, recordToJson } from "../import/json.js";
 import type { Command } from "./args.js";
@@ -160,24 +160,29 @@ export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo
   }
   let status = 0;
   const out = json ? (s: string) => io.out(s) : (s: string) => io.out(terminalSafe(s));
+  // Two passes over each file, both streamed (memory bounded whatever its size): the first
+  // gathers what explanations cite from elsewhere in the log (groups, RMRRs, other faults of a
+  // device, boot state) and the configuration that ranks the causes; the second explains each
+  // record as it is decoded and writes it. All first passes run before any second one, so a
+  // fault is ranked with every file's configuration (lspci, the VM's XML), as the extension
+  // ranks it with the user's other imports (rankingContext, one function for both).
+  const firsts: { file: string; around: ExplainContext; kind: EvidenceKind | undefined; own: EvidenceRecord[]; config: EvidenceRecord[]; utf16: string | undefined }[] = [];
   for (const file of list) {
     if (io.closed) break;
-    // Two passes over the file, both streamed (memory bounded whatever its size): the first
-    // gathers what explanations cite from elsewhere in the log (groups, RMRRs, other faults of a
-    // device, boot state), the second explains each record as it is decoded and writes it.
     const around = new ExplainContext();
-    let kind = c.kind;
     let utf16: string | undefined;
     // An ftrace file without --trace is its own map/unmap history (kept: it is what the faults are compared with).
     const own: EvidenceRecord[] = [];
+    const config: EvidenceRecord[] = [];
     const first = new EvidenceReader({
-      kind,
+      kind: c.kind,
       fast: FAST,
       keep: false,
       onRecords: (records, sk) => {
         for (const r of records) {
           around.add(r);
           if (first.kind === "ftrace" && !history.length) own.push(r);
+          if (ranksCauses(r)) config.push(r);
         }
         for (const x of sk) if (utf16 === undefined && /UTF-16/.test(x.reason)) utf16 = x.reason;
       },
@@ -186,8 +191,13 @@ export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo
       status = 2;
       continue;
     }
+    firsts.push({ file, around, kind: first.end().kind, own, config, utf16 });
+  }
+  for (const [k, { file, around, kind, own, utf16 }] of firsts.entries()) {
     if (io.closed) break;
-    kind = first.end().kind;
+    const ownRecords = around.records;
+    // The other files' configuration, after the file's own records (their indices stay).
+    for (const r of rankingContext(firsts.filter((_x, j) => j !== k).map((x) => x.config))) around.add(r);
     const hist = history.length ? history : own;
     const boot = around.bootExplanation();
     let bootDone = boot === undefined;
@@ -232,7 +242,7 @@ export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo
     await pending.pump();
     if (!bootDone) emit(boot!, around.bootLine()!);
     if (json) out(`${explained ? "\n  " : ""}]\n}\n`);
-    else if (explained === 0) out(`${file}: nothing to explain (${around.records} records, none a fault or a refusal)${utf16 !== undefined ? ` (${utf16})` : ""}\n`);
+    else if (explained === 0) out(`${file}: nothing to explain (${ownRecords} records, none a fault or a refusal)${utf16 !== undefined ? ` (${utf16})` : ""}\n`);
     await io.drain?.();
   }
   await io.drain?.();

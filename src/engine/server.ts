@@ -317,7 +317,7 @@ export class EngineServer {
       return explainRecords(r.records, r.records.filter((x) => x.kind === "ftrace")).map((e) => ({ line: r.records[e.record]!.line, title: e.title }));
     },
     evidenceSynthesize: (p) => {
-      const s = synthesizeScenario(p.records, p.title);
+      const s = synthesizeScenario(p.records, p.title, p.unit !== undefined ? { unit: p.unit } : {});
       return { text: s.text, reproduced: s.reproduced.length, notes: s.notes.length, ...(s.hostTables !== undefined ? { hostTables: s.hostTables } : {}) };
     },
     iovaHistory: (p) => {

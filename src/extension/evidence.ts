@@ -7,13 +7,13 @@
 import * as vscode from "vscode";
 import type { TreeNode } from "../protocol/engine.js";
 import type { ExtraNodes } from "./trees.js";
-import { explainRecords, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import { explainRecords, rankingContext, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
 import type { EngineMethods } from "../protocol/engine.js";
 import { EvidenceReader, decodeEvidenceText } from "../import/decode.js";
 import { platform } from "./platform.js";
 import { wholeReadRefusal } from "./fileAccess.js";
 import { evidenceDocumentPath, renderEvidenceDocument, type EvidenceDocument, type OutlineItem, type OutlineKind } from "../import/document.js";
-import { hasHostTables } from "../import/hostTables.js";
+import { hasHostTables, hostTableUnits } from "../import/hostTables.js";
 
 const SCHEME = "passthrough-evidence";
 /** The decoded document's language: word wrap on by default (package.json configurationDefaults), Outline and folding from its records. */
@@ -291,7 +291,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     // and unmaps ("IOVA … was unmapped at line 24 of the scenario"). Computed in the worker.
     const fromScenario = await this.scenarioHistory().catch(() => [] as EvidenceRecord[]);
     // The configuration of the other imports (lspci, the VM's XML) ranks this import's causes.
-    const context = [...this.imports.values()].flatMap((x) => x.records.filter((r) => r.kind === "pci-device" || r.kind === "vm-config" || r.kind === "iommu-group"));
+    const context = rankingContext([...this.imports.values()].map((x) => x.records));
     ev.explanations = await this.engine.request("evidenceExplain", { records: ev.records, history: [...ev.records.filter((r) => r.kind === "ftrace"), ...fromScenario], context }).catch((e: unknown) => {
       this.log.warn(`evidence: explanations unavailable: ${e instanceof Error ? e.message : String(e)}`);
       return [] as Explanation[];
@@ -373,9 +373,20 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     // A debugfs dump is a host's tables: they are synthesized from that import alone (the faults of
     // other imports would take precedence over them); otherwise every import adds its facts.
     const all = ev.records.some((r) => r.kind === "vtd-debugfs") ? ev.records : [...this.imports.values()].flatMap((x) => x.records);
+    // A dump of several DMAR units: the simulated host has one, so the user picks which unit's tables to open.
+    let unit: string | undefined;
+    const units = all === ev.records ? hostTableUnits(ev.records) : [];
+    if (units.length > 1) {
+      const pick = await vscode.window.showQuickPick(
+        units.map((u) => ({ label: u.name, description: u.scalable ? vscode.l10n.t("{0} context entries, scalable mode", u.contexts) : vscode.l10n.t("{0} context entries, legacy mode", u.contexts) })),
+        { title: vscode.l10n.t("{0} holds the tables of {1} DMAR units: open which one?", ev.source, units.length), placeHolder: vscode.l10n.t("A scenario has one DMAR unit; open the others the same way.") },
+      );
+      if (!pick) return undefined;
+      unit = pick.label;
+    }
     let s: EngineMethods["evidenceSynthesize"]["result"];
     try {
-      s = await this.engine.request("evidenceSynthesize", { records: all, title: vscode.l10n.t("Reproduced from {0}", ev.source) });
+      s = await this.engine.request("evidenceSynthesize", { records: all, title: unit !== undefined ? vscode.l10n.t("{0}: {1}", ev.source, unit) : vscode.l10n.t("Reproduced from {0}", ev.source), ...(unit !== undefined ? { unit } : {}) });
     } catch (e) {
       void vscode.window.showErrorMessage(vscode.l10n.t("Create scenario from evidence: {0}", e instanceof Error ? e.message : String(e)));
       return undefined;

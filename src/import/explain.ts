@@ -33,7 +33,8 @@ import { explainDeviceEvent } from "./deviceEvents.js";
 
 import type { Explanation } from "../protocol/evidence.js";
 import { contextEntryLayout } from "../sim/vtd/context.js";
-import { fieldText } from "../sim/iommu.js";
+import { fieldText, type DecodedField } from "../sim/iommu.js";
+import { pasidEntryLayout, smContextEntryLayout } from "../sim/vtd/scalable.js";
 export type { Explanation };
 
 const CAUSES = {
@@ -75,13 +76,32 @@ const CHECKS_DMA = [
   "If a VM has a vIOMMU: make sure intel-iommu has caching-mode=on (libvirt: <driver caching_mode='on'/>).",
 ];
 
+/**
+ * Whether another import's record ranks this import's causes (rankFromConfig): a device's driver
+ * from lspci, a VM's configuration (hostdevs, vIOMMU options), an IOMMU group listing.
+ */
+export function ranksCauses(r: EvidenceRecord): boolean {
+  return r.kind === "pci-device" || r.kind === "vm-config" || r.kind === "iommu-group";
+}
+
+/**
+ * The evidence of the user's other imports (the extension) or other files (the CLI's `explain
+ * FILE...`) that ranks one import's causes: one function for both, so a fault explained in VS Code
+ * and on the command line with the same files gets the same ranking.
+ */
+export function rankingContext(others: Iterable<readonly EvidenceRecord[]>): EvidenceRecord[] {
+  const out: EvidenceRecord[] = [];
+  for (const records of others) for (const r of records) if (ranksCauses(r)) out.push(r);
+  return out;
+}
+
 /** Every record's explanation, in record order (the boot state's at the first of its lines). */
 export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = [], context: readonly EvidenceRecord[] = []): Explanation[] {
   const out: Explanation[] = [];
   const around = new ExplainContext();
   for (const r of records) around.add(r);
   // Other imports' configuration (lspci, a VM's XML or command line), after the records: their indices stay.
-  for (const r of context) if (r.kind === "pci-device" || r.kind === "vm-config" || r.kind === "iommu-group") around.add(r);
+  for (const r of context) if (ranksCauses(r)) around.add(r);
   records.forEach((r, i) => {
     const e = explainRecord(r, i, history, around);
     if (e) out.push(e);
@@ -221,6 +241,29 @@ function explainOne(r: EvidenceRecord, i: number, history: EvidenceRecord[], aro
           return { record: i, title: `libvirt could not reset ${f.device}`, meaning: `libvirt resets a managed hostdev before and after use; here it found no way to: ${String(f.error)}.`, causes: [/not doing bus reset/.test(String(f.error)) ? "A bus reset would also reset other active devices on the same bus (libvirt refuses that); the device has no FLR." : "The device has no FLR, no PM reset, and is on the root bus (no bus reset).", "Binding the device to vfio-pci before starting the domain lets the kernel's vfio-pci do the reset instead (libvirt skips its own reset then)."], checks: [`lspci -vvv -s ${f.device} | grep -i -e flreset -e nosoftrst`, `cat /sys/bus/pci/devices/0000:${f.device}/reset_method`], evidence: [] };
         case "bind-failed":
           return { record: i, title: `libvirt could not bind ${f.device} to ${f.driver}`, meaning: "libvirt's managed hostdev detaches the device from its host driver with driver_override and re-probes it; the kernel refused.", causes: [f.errno === "EBUSY" ? "EBUSY: the host driver is still using the device (a GPU with a console on it, a NIC with an active link)." : f.errno === "ENODEV" || f.errno === "ENOENT" ? "The vfio-pci driver is not loaded, or the device disappeared." : "The kernel refused the bind (see the errno).", "Another device of the same IOMMU group is still bound to a host driver."], checks: [`lspci -nnk -s ${f.device}: Kernel driver in use`, "modprobe vfio-pci; dmesg | tail"], evidence: [] };
+        // QEMU 8.1+ hw/vfio/migration.c vfio_migration_realize: an error with enable-migration=on, else the device's migration blocker.
+        case "migration-init-failed":
+        case "migration-unsupported":
+        case "migration-no-dirty-tracking":
+        case "migration-viommu":
+        case "migration-disabled": {
+          const d = String(f.device ?? f.name ?? "the device");
+          const causes: Record<string, string[]> = {
+            "migration-init-failed": [`The device's VFIO variant driver answered the migration probe (VFIO_DEVICE_FEATURE_MIGRATION) with ${f.errno ?? "an error"}${f.error ? ` (${f.error})` : ""}: the driver or its firmware does not support migration in this configuration (a VF without migration enabled on its PF, an old firmware).`, "The device is bound to plain vfio-pci, not to the vendor's migration-capable variant driver (mlx5_vfio_pci, hisi_acc_vfio_pci, pds_vfio_pci, virtio_vfio_pci, nvgrace-gpu)."],
+            "migration-unsupported": ["The device is bound to plain vfio-pci: only the vendor's variant drivers (mlx5_vfio_pci, hisi_acc_vfio_pci, pds_vfio_pci, ...) implement VFIO migration.", "The host kernel is older than the v2 migration uAPI (Linux 6.0) that QEMU 8.x needs."],
+            "migration-no-dirty-tracking": ["Neither the device (VFIO_DEVICE_FEATURE_DMA_LOGGING) nor the IOMMU (iommufd dirty tracking: Intel SSADS, AMD HAD) can report which guest pages the device writes, so QEMU cannot copy them during a live migration.", "The VM uses the legacy VFIO container, not iommufd, so IOMMU dirty tracking is not available."],
+            "migration-viommu": ["QEMU cannot migrate a VFIO device behind a guest vIOMMU (its DMA mappings change under the guest's control); remove the vIOMMU or do not migrate this VM."],
+            "migration-disabled": ["enable-migration=off on the -device vfio-pci option (or the machine type's default)."],
+          };
+          return {
+            record: i,
+            title: `${d}: VFIO migration not available (${String(f.problem)})`,
+            meaning: `QEMU's vfio_migration_realize (hw/vfio/migration.c) found that ${d} cannot take part in a live migration. With enable-migration=on this fails the device's realize (the VM does not start); with the default (auto) the VM runs and a migration of it is refused with this message.`,
+            causes: causes[String(f.problem)] ?? [],
+            checks: [`lspci -nnk -s ${d}: 'Kernel driver in use' names a migration-capable variant driver (*_vfio_pci), not vfio-pci.`, "The VM's -device vfio-pci option: enable-migration=on makes this an error at start; auto (the default) only blocks migration.", "uname -r (6.0+ for VFIO migration v2; 6.7+ for iommufd dirty tracking)."],
+            evidence: [],
+          };
+        }
         case "container-setup-failed":
           return { record: i, title: `VFIO could not set up a container for group ${f.group}`, meaning: r.summary, causes: [], checks: ["See the message after the colon; import the kernel log of the same moment (dmesg) for the kernel's side."], evidence: [] };
         default:
@@ -658,15 +701,16 @@ function explainDebugfs(r: EvidenceRecord, i: number): Explanation | undefined {
   if (f.part !== "context" || typeof f.contextLo !== "string" || typeof f.contextHi !== "string") return undefined;
   const lo = BigInt(f.contextLo);
   const hi = BigInt(f.contextHi);
-  const fields = contextEntryLayout(lo, hi);
-  const text = fields.map((x) => `${x.name} ${fieldText(x)}`).join(", ");
   const pasid = typeof f.pasid === "number" && f.pasid >= 0;
+  const text = (fs: readonly DecodedField[]) => fs.map((x) => `${x.name} ${fieldText(x)}`).join(", ");
+  // Scalable mode: the first 128 bits of the 256-bit context entry and val[0..2] of the PASID entry (debugfs.c print_tbl_walk), in the model's layouts.
+  const pe = typeof f.pasidEntry === "string" ? f.pasidEntry.split(",").map((x) => BigInt(x)) : [];
   return {
     record: i,
-    title: `Context entry of ${String(f.device)} (host tables from debugfs)`,
-    meaning: pasid ? `A scalable-mode context entry of ${String(f.device)} with PASID ${f.pasid}: its low qword points to the PASID directory (the legacy-mode layout does not apply).` : `The host's legacy-mode context entry of ${String(f.device)}: ${text}.`,
+    title: `${pasid ? "Scalable-mode context entry" : "Context entry"} of ${String(f.device)}${pasid ? `, PASID ${f.pasid}` : ""} (host tables from debugfs)`,
+    meaning: pasid ? `The host's scalable-mode context entry of ${String(f.device)}: ${text(smContextEntryLayout([lo, hi]))}. Its PASID ${f.pasid} entry: ${text(pasidEntryLayout(pe))}.` : `The host's legacy-mode context entry of ${String(f.device)}: ${text(contextEntryLayout(lo, hi))}.`,
     causes: [],
-    checks: [open, `sudo cat /sys/kernel/debug/iommu/intel/0000:${String(f.device)}/domain_translation_struct (kernel 6.4+; before: /sys/kernel/debug/iommu/intel/domain_translation_struct) for its page table.`],
+    checks: [open, `sudo cat /sys/kernel/debug/iommu/intel/0000:${String(f.device)}/${pasid ? `${Number(f.pasid).toString(16)}/` : ""}domain_translation_struct (kernel 6.4+; before: /sys/kernel/debug/iommu/intel/domain_translation_struct) for its page table.`],
     evidence: [],
   };
 }

@@ -15,7 +15,7 @@ import type { EvidenceKind } from "../protocol/evidence.js";
 export type { EvidenceKind };
 
 export { parseLog, parseFtrace, parseGroups, parseLspci, parseLibvirtXml, parseQemuCommandLine };
-export { explainRecords, type Explanation } from "./explain.js";
+export { explainRecords, rankingContext, type Explanation } from "./explain.js";
 export { synthesizeScenario, type SynthesisResult } from "./synthesize.js";
 export { hostTablesScenario, hasHostTables } from "./hostTables.js";
 export { parseDebugfs } from "./debugfs.js";

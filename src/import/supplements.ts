@@ -16,7 +16,9 @@ export function withSupplementalRecords<T extends { records: EvidenceRecord[]; s
   const taken = new Set(r.records.map((x) => x.line));
   const add = extra.filter((b) => !taken.has(b.line));
   if (!add.length) return r;
-  const used = new Set(add.map((b) => b.line));
+  // A wrapped row's record covers its continuation lines too (debugfs.ts rejoin).
+  const used = new Set<number>();
+  for (const b of add) for (let l = b.line; l <= b.endLine; l++) used.add(l);
   const skipped: Skipped[] = [];
   for (const s of r.skipped) {
     let start = s.line;

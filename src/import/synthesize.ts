@@ -23,7 +23,7 @@ import { Document, Scalar, YAMLMap, YAMLSeq } from "yaml";
 import type { EvidenceRecord } from "./records.js";
 import { stripAnsi } from "./lines.js";
 import { bdfKey } from "../sim/bdf.js";
-import { hasHostTables, hostTablesScenario } from "./hostTables.js";
+import { hasHostTables, hostTablesScenario, type HostTablesOptions } from "./hostTables.js";
 
 export interface SynthesisResult {
   text: string;
@@ -182,10 +182,10 @@ function foldFaults(faults: Fault[], ordered: boolean): (Fault & { count: number
   return out;
 }
 
-export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduced from evidence"): SynthesisResult {
+export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduced from evidence", options: HostTablesOptions = {}): SynthesisResult {
   // The kernel's debugfs table dumps: the host's own tables, written into memory (hostTables.ts);
   // evidence with faults or refusals keeps the reproduction below (every such record reproduced or noted).
-  if (hasHostTables(records) && !records.some((r) => r.kind !== "vtd-debugfs" && r.kind !== "boot-state" && r.kind !== "pci-device" && r.kind !== "iommu-group" && r.kind !== "group-add")) return hostTablesScenario(records, title);
+  if (hasHostTables(records) && !records.some((r) => r.kind !== "vtd-debugfs" && r.kind !== "boot-state" && r.kind !== "pci-device" && r.kind !== "iommu-group" && r.kind !== "group-add")) return hostTablesScenario(records, title, options);
   const devices = new Map<string, Dev>();
   const notes: string[] = [];
   const reproduced: number[] = [];

@@ -176,7 +176,7 @@ export interface EngineMethods {
   /** CodeLens of a log file: the explained records' first lines and titles. */
   evidenceLenses: { params: { text: string }; result: { line: number; title: string }[] };
   /** hostTables: the scenario holds a real host's tables from debugfs dumps (import/hostTables.ts), this many entries. */
-  evidenceSynthesize: { params: { records: EvidenceRecord[]; title: string }; result: { text: string; reproduced: number; notes: number; hostTables?: number } };
+  evidenceSynthesize: { params: { records: EvidenceRecord[]; title: string; /** A debugfs dump's DMAR unit to import (import/hostTables.ts hostTableUnits). */ unit?: string }; result: { text: string; reproduced: number; notes: number; hostTables?: number } };
   /** Test hook: the worker throws from its message handler (a crash), or spins (a hang). */
   crash: { params: { how: "throw" | "hang" }; result: null };
 }

@@ -51,6 +51,12 @@ const SAMPLES = [
   "error: unsupported configuration: host doesn't support VFIO PCI passthrough",
   "error: internal error: Unable to reset PCI device 0000:00:1f.3: internal error: Active 0000:00:1f.0 devices on bus with 0000:00:1f.3, not doing bus reset",
   "error: Failed to add driver 'vfio-pci' to driver_override interface of PCI device '0000:01:00.0': Device or resource busy",
+  // QEMU 8.1+ hw/vfio/migration.c vfio_migration_realize.
+  "qemu-system-x86_64: -device vfio-pci,host=0000:17:00.2,enable-migration=on: vfio 0000:17:00.2: 0000:17:00.2: Migration couldn't be initialized for VFIO device, err: -95 (Operation not supported)",
+  "0000:3b:00.1: VFIO migration is not supported in kernel",
+  "0000:3b:00.1: VFIO device doesn't support device dirty tracking",
+  "0000:3b:00.1: Migration is currently not supported with vIOMMU enabled",
+  "Error: 0000:3b:00.1: Migration is disabled for VFIO device",
 ].join("\n");
 
 describe("dmesg rule tables", () => {

@@ -73,3 +73,53 @@ describe("libvirt's error lines", () => {
     expect(one("qemu-system-x86_64: vfio: error, group 14 is not viable, please ensure all devices within the iommu_group are bound to their vfio bus driver.").rec.fields).toMatchObject({ problem: "group-not-viable", group: 14 });
   });
 });
+
+/**
+ * "Failed to initialize ... VFIO": no such string in QEMU's hw/vfio or libvirt. The real lines it
+ * stands for: QEMU 8.1+ hw/vfio/migration.c vfio_migration_realize's error_setg strings
+ * ("%s: Migration couldn't be initialized for VFIO device, err: %d (%s)" and its siblings), printed
+ * under vfio_realize's VFIO_MSG_PREFIX when enable-migration=on, and older QEMU's qdev
+ * "Device '%s' could not be initialized" (QERR_DEVICE_INIT_FAILED) after a failed realize, as in
+ * libvirt's commit message quoting "qemu-system-x86_64: -device vfio-pci,host=00:1a.0,...: Device
+ * 'vfio-pci' could not be initialized".
+ */
+describe("QEMU's VFIO migration errors (the 'could not be initialized' lines)", () => {
+  it("migration couldn't be initialized: the device from the prefix, the errno, and the variant driver to check", () => {
+    const { rec, e, json } = one("qemu-system-x86_64: -device vfio-pci,host=0000:17:00.2,enable-migration=on: vfio 0000:17:00.2: 0000:17:00.2: Migration couldn't be initialized for VFIO device, err: -95 (Operation not supported)");
+    expect(rec.fields).toMatchObject({ problem: "migration-init-failed", device: "17:00.2", errno: "EOPNOTSUPP", errnoNumber: 95 });
+    expect(json).toMatchObject({ source: "vfio", type: "migration-init-failed", bdf: "0000:17:00.2" });
+    expect(e!.meaning).toContain("vfio_migration_realize");
+    expect(e!.causes.join(" ")).toContain("EOPNOTSUPP");
+    expect(e!.checks[0]).toContain("lspci -nnk -s 17:00.2");
+  });
+
+  it("the four other reasons decode each to its own problem and causes", () => {
+    const cases: [string, string, RegExp][] = [
+      ["0000:3b:00.1: VFIO migration is not supported in kernel", "migration-unsupported", /variant drivers/],
+      ["qemu-kvm: -device vfio-pci,host=0000:3b:00.1,enable-migration=on: vfio 0000:3b:00.1: 0000:3b:00.1: VFIO device doesn't support device dirty tracking", "migration-no-dirty-tracking", /dirty tracking/],
+      ["qemu-system-x86_64: -device vfio-pci,host=0000:3b:00.1: 0000:3b:00.1: Migration is currently not supported with vIOMMU enabled", "migration-viommu", /vIOMMU/],
+      ["Error: 0000:3b:00.1: Migration is disabled for VFIO device", "migration-disabled", /enable-migration=off/],
+    ];
+    for (const [line, problem, cause] of cases) {
+      const r = decodeEvidenceText(`${line}\n`);
+      const rec = r.records.find((x) => x.kind === "vfio-message");
+      expect(rec?.fields.problem, line).toBe(problem);
+      expect(rec?.fields.device, line).toBe("3b:00.1");
+      expect(explainRecords(r.records).find((x) => x.record === r.records.indexOf(rec!))!.causes.join(" "), line).toMatch(cause);
+    }
+  });
+
+  it("older QEMU's \"Device 'vfio-pci' could not be initialized\" is the context of the error before it, not a record of its own", () => {
+    const r = decodeEvidenceText(
+      [
+        "qemu-system-x86_64: -device vfio-pci,host=00:1a.0,id=hostdev0,bus=pci.0,addr=0x5: vfio: error, group 8 is not viable, please ensure all devices within the iommu_group are bound to their vfio bus driver.",
+        "qemu-system-x86_64: -device vfio-pci,host=00:1a.0,id=hostdev0,bus=pci.0,addr=0x5: vfio: failed to get group 8",
+        "qemu-system-x86_64: -device vfio-pci,host=00:1a.0,id=hostdev0,bus=pci.0,addr=0x5: Device 'vfio-pci' could not be initialized",
+      ].join("\n"),
+    );
+    expect(r.records).toHaveLength(1);
+    expect(r.records[0]!.fields).toMatchObject({ problem: "group-not-viable", group: 8 });
+    expect(r.records[0]!.context.map((c) => c.line)).toEqual([1, 2]);
+    expect(r.skipped).toEqual([]);
+  });
+});

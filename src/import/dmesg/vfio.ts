@@ -29,7 +29,7 @@ const GROUP_OPEN = /^failed to open \/dev\/vfio\/(\d+): (.+)$/;
 /** hw/i386/intel_iommu.c vtd_panic_require_caching_mode (older QEMU: without "with IOMMU protection"). */
 const CACHING_MODE = /^We need to set caching-mode=on for intel-iommu to enable device assignment(?: with IOMMU protection)?\.$/;
 /** What QEMU prints after a failed vfio-pci realize (context of the record before it). */
-const QEMU_AFTER = /^(?:Device initialization failed\.?|failed to get group \d+)$/;
+const QEMU_AFTER = /^(?:Device initialization failed\.?|failed to get group \d+|Device '[\w-]+' could not be initialized)$/;
 const MEMLOCK = /^(vfio_pin_pages_remote): RLIMIT_MEMLOCK \((\d+)\) exceeded$/;
 const MAP_FAILED = /^(?:vfio: )?VFIO_MAP_DMA failed: (.+)$/;
 const DMA_MAP_CALL = /vfio_dma_map\((0x[0-9a-f]+), (0x[0-9a-f]+), (0x[0-9a-f]+), (0x[0-9a-f]+)\) = (-\d+) \((.+)\)$/;
@@ -45,6 +45,22 @@ const RMRR_BASE = /^(?:(?:dmar|DMAR): )?RMRR base: (0x[0-9a-f]+) end: (0x[0-9a-f
 const RESET_NOT_OWNED = /^Cannot reset device (\S+), depends on group (\d+) which is not owned\.?$/;
 /** hw/vfio/pci.c vfio_pci_reset / vfio_realize (older QEMU): "vfio: Cannot reset device %s, no available reset mechanism.". */
 const RESET_NONE = /^Cannot reset device (\S+), no available reset mechanism\.?$/;
+/**
+ * QEMU 8.1+ hw/vfio/migration.c vfio_migration_realize: why a VFIO device cannot be migrated, each
+ * an error_setg "%s: ..." with vbasedev->name. With enable-migration=on, vfio_block_migration
+ * propagates it and realize fails (QEMU prints it under "-device vfio-pci,...: vfio NAME: ");
+ * with the default auto it becomes the device's migration blocker, reported when a migration is
+ * tried. The nearest real text to "Failed to initialize ... VFIO": neither QEMU's hw/vfio nor
+ * libvirt prints that string. Older QEMU's qdev said "Device '%s' could not be initialized"
+ * (QERR_DEVICE_INIT_FAILED, include/qapi/qmp/qerror.h, QEMU 1.x-2.x) after a failed vfio-pci realize.
+ * A refused `migrate` in the monitor prints the blocker as "Error: %s" (monitor/hmp.c hmp_handle_error).
+ */
+const MIG_INIT = /^(?:Error: )?(\S+): Migration couldn't be initialized for VFIO device, err: (-\d+) \((.+)\)$/;
+const MIG_KERNEL = /^(?:Error: )?(\S+): VFIO migration is not supported in kernel$/;
+const MIG_DIRTY = /^(?:Error: )?(\S+): VFIO device doesn't support device dirty tracking$/;
+const MIG_VIOMMU = /^(?:Error: )?(\S+): Migration is currently not supported with vIOMMU enabled$/;
+const MIG_DISABLED = /^(?:Error: )?(\S+): Migration is disabled for VFIO device$/;
+
 /**
  * libvirt's error prefixes (virErrorMsgStrings, src/util/virerror.c) and virsh's "error: ": the
  * same message reaches a user through `virsh start`, virt-manager's dialog and the journal.
@@ -140,6 +156,23 @@ export const VFIO_RULES: RuleTable = {
     { pattern: MAP_FAILED, on: "body", build: (m, cx) => vfio(cx, `VFIO_MAP_DMA failed: ${m[1]}`, { problem: "map-failed", ...errnoFields(m[1]!) }) },
     { pattern: RESET_NOT_OWNED, on: "body", build: (m, cx) => vfio(cx, `QEMU cannot reset ${m[1]}: the bus reset also resets group ${m[2]}, which this VM does not own`, { problem: "reset-group-not-owned", device: parseBdf(m[1]!)?.key ?? m[1]!, group: Number(m[2]) }) },
     { pattern: RESET_NONE, on: "body", build: (m, cx) => vfio(cx, `QEMU cannot reset ${m[1]}: the device has no reset method (no FLR, no PM reset, no bus reset)`, { problem: "no-reset-method", device: parseBdf(m[1]!)?.key ?? m[1]! }) },
+    ...(
+      [
+        [MIG_INIT, "migration-init-failed", (m: RegExpExecArray) => `VFIO migration of ${m[1]} could not be set up: ${m[2]} (${m[3]})`],
+        [MIG_KERNEL, "migration-unsupported", (m: RegExpExecArray) => `${m[1]} cannot be migrated: its VFIO driver has no migration support (VFIO_DEVICE_FEATURE_MIGRATION)`],
+        [MIG_DIRTY, "migration-no-dirty-tracking", (m: RegExpExecArray) => `${m[1]} cannot be migrated: neither the device nor the IOMMU tracks the pages it dirties`],
+        [MIG_VIOMMU, "migration-viommu", (m: RegExpExecArray) => `${m[1]} cannot be migrated while the VM has a vIOMMU`],
+        [MIG_DISABLED, "migration-disabled", (m: RegExpExecArray) => `migration is disabled for ${m[1]} (enable-migration=off)`],
+      ] as const
+    ).map(([pattern, problem, summary]) => ({
+      pattern,
+      on: "body" as const,
+      build: (m: RegExpExecArray, cx: LineContext) => {
+        const q = cx.qemu();
+        if (!q.device) q.device = parseBdf(m[1]!)?.key;
+        vfio(cx, summary(m), { problem, ...(q.device === undefined ? { name: m[1]! } : {}), ...(m[2] !== undefined ? { errnoNumber: -Number(m[2]), ...errnoFields(m[3]!) } : {}) });
+      },
+    })),
     // libvirt's own errors (program libvirt): the host side of starting a VM with a <hostdev>.
     { pattern: LV_IN_USE, on: "body", build: (m, cx) => vfio(cx, `libvirt: ${m[1]} is already in use by ${m[2]} (domain ${m[3]})`, { problem: "hostdev-in-use", device: parseBdf(m[1]!)?.key ?? m[1]!, user: m[2]!, domain: m[3]!, program: "libvirt" }) },
     { pattern: LV_MEMLOCK, on: "body", build: (m, cx) => vfio(cx, `libvirt could not raise the VM's locked-memory limit to ${m[2]} bytes${m[3] ? `: ${m[3]}` : ""}`, { problem: "memlock-raise-failed", pid: Number(m[1]), limit: m[2]!, ...(m[3] ? errnoFields(m[3]) : {}), program: "libvirt" }) },
