@@ -23,6 +23,8 @@ export interface TraceInfo {
   removed: number;
   /** The host IOMMU model's short name of each fault code (ReasonInfo.short): what the result column shows. */
   reasonNames?: Record<number, string>;
+  /** The scenario sends requests with PASID (or binds one): the rows show the PASID column. */
+  usesPasid?: boolean;
 }
 
 export type ViewId = "vms" | "groups" | "tables" | "faults";
