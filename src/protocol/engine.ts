@@ -148,9 +148,11 @@ export interface EngineMethods {
   setCursor: { params: { uri: string; step: number }; result: SessionState };
   /** after: show the state once the cursor's step has run (protocol/cursor.ts stateStep). */
   children: { params: { uri: string; view: ViewId; ids: (string | null)[]; radix: Radix; after?: boolean }; result: (TreeNode[] | null)[] };
-  translate: { params: { uri: string; device: string; iova: string; write: boolean; after?: boolean }; result: TranslateAnswer };
+  /** `pasid`: a request with PASID (scalable-mode hosts; the devices' `pasid` says which take one). */
+  translate: { params: { uri: string; device: string; iova: string; write: boolean; after?: boolean; pasid?: number }; result: TranslateAnswer };
   hover: { params: { uri: string; line: number; character: number; lineText: string; radix: Radix }; result: HoverAnswer | null };
-  devices: { params: { uri: string }; result: { key: string; label: string }[] };
+  /** `pasid`: the host unit takes requests with PASID from it (scalable mode; Translate Address asks for one). */
+  devices: { params: { uri: string }; result: { key: string; label: string; pasid?: boolean }[] };
   rows: { params: { uri: string; start: number; count: number }; result: RowsAnswer };
   ping: { params: Record<string, never>; result: "pong" };
   /** Every map and unmap of the run, for explaining imported faults against the scenario. */

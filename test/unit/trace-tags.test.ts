@@ -16,14 +16,15 @@ function open(text: string) {
   return server;
 }
 
-type Page = ReturnType<EngineServer["handle"]> & { columns: Record<string, ArrayLike<number>> };
+type Cols = Record<"index" | "step" | "kind" | "flags" | "level" | "reason" | "sid" | "did" | "aLo" | "aHi" | "bLo" | "bHi" | "pasid" | "cause", ArrayLike<number>>;
 
-function page(s: EngineServer): { columns: Record<string, ArrayLike<number>>; count: number } {
-  return s.handle("tracePage", { uri: "u", filter: {}, start: 0, count: 4096, compare: false }) as unknown as Page & { count: number };
+function page(s: EngineServer): { columns: Cols; count: number } {
+  const p = s.handle("tracePage", { uri: "u", filter: {}, start: 0, count: 4096, compare: false });
+  return { columns: p.columns as unknown as Cols, count: p.count };
 }
 
-function fields(c: Record<string, ArrayLike<number>>, k: number): RowFields {
-  const g = (n: string) => c[n]![k]!;
+function fields(c: Cols, k: number): RowFields {
+  const g = (n: keyof Cols) => c[n][k]!;
   return { index: g("index"), step: g("step"), kind: g("kind"), flags: g("flags"), level: g("level"), reason: g("reason"), sid: g("sid"), did: g("did"), aLo: g("aLo"), aHi: g("aHi"), bLo: g("bLo"), bHi: g("bHi"), pasid: g("pasid"), cause: g("cause") };
 }
 

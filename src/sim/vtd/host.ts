@@ -83,9 +83,16 @@ export class VtdHost implements HostIommu {
     this.unit.translateRun(x, from, to, trace, step, tally);
   }
 
-  probe(sid: number, iova: bigint, write: boolean): ProbeResult {
+  probe(sid: number, iova: bigint, write: boolean, pasid?: number): ProbeResult {
     const u = this.unit;
-    const code = u.translate(sid, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), write, true);
+    // A request with PASID: the same tag translateRun gives each transaction of a transfer with one.
+    u.reqPasid = pasid ?? -1;
+    let code: number;
+    try {
+      code = u.translate(sid, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), write, true);
+    } finally {
+      u.reqPasid = -1;
+    }
     return { code, cached: u.iotlbHit, hpa: code === 0 ? (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0) : 0n, level: u.level };
   }
 
