@@ -44,7 +44,7 @@ interface RowView {
   cls: string;
   title: string;
   /** The device and VM cells' tooltips (their whole text when it was clipped, else ""). */
-  tips: [string, string];
+  tips: [string, string, string];
   selected: boolean;
 }
 
@@ -300,7 +300,7 @@ export class RowList {
     }
     // The compare gutter: a marker with its meaning as the cell's accessible name (last child, shown first).
     const gutter = r.appendChild(el("span", { role: "gridcell", class: "gutter" }));
-    const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), gutter, mark: "", hidden: false, row: -1, placed: -1, version: -1, cls: "row", title: "", tips: ["", ""], selected: false };
+    const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), gutter, mark: "", hidden: false, row: -1, placed: -1, version: -1, cls: "row", title: "", tips: ["", "", ""], selected: false };
     r.addEventListener("click", () => this.on.select(v.row));
     r.addEventListener("dblclick", () => this.on.select(v.row));
     return v;
@@ -375,6 +375,9 @@ export class RowList {
     const vmTip = full && cellText[3] ? full.vm : "";
     if (v.tips[0] !== devTip) v.cells[2]!.title = v.tips[0] = devTip;
     if (v.tips[1] !== vmTip) v.cells[3]!.title = v.tips[1] = vmTip;
+    // A host mapping's guest step ("map ← guest step N") may be clipped in a narrow result column: whole in its tooltip.
+    const resultTip = fields.cause >= 0 ? cellText[7]! : "";
+    if (v.tips[2] !== resultTip) v.cells[7]!.title = v.tips[2] = resultTip;
     const title = diff ? diffTitle(diff, col.removed?.[k] ?? 0, col.removedAfter?.[k] ?? 0) : "";
     if (v.title !== title) {
       v.el.title = v.title = title;

@@ -38,12 +38,14 @@ export class WalkPane {
     // A walk still on its way for the previous selection is not wanted any more.
     this.inflight?.cancel();
     const mine = (this.inflight = new CancellationSource());
-    const w = await this.host.request<TranslateAnswer & { event: number; step: number; device: string }>("traceWalk", { event }, mine.token).catch(() => undefined);
+    const w = await this.host.request<TranslateAnswer & { event: number; step: number; device: string; pasid?: number }>("traceWalk", { event }, mine.token).catch(() => undefined);
     if (this.inflight === mine) this.inflight = undefined;
     if (!w || store.state.selected !== event) return;
     pane.replaceChildren();
     // Names from the scenario (a device's, in the heading and the verdict) may be 1 MB: clipped, whole in the tooltip.
-    pane.append(el("h3", clip(w.device) === w.device ? {} : { title: w.device }, l10n.t("Event #{0} · step {1} (line {2}) · {3}", w.event, w.step + 1, (store.steps[w.step]?.line ?? 0) + 1, clip(w.device))));
+    // A request with PASID says so as Linux prints it ("PASID 0x%x"): the PASID column may be hidden in a narrow panel.
+    const who = w.pasid !== undefined ? l10n.t("{0} · PASID {1}", clip(w.device), `0x${w.pasid.toString(16)}`) : clip(w.device);
+    pane.append(el("h3", clip(w.device) === w.device ? {} : { title: w.device }, l10n.t("Event #{0} · step {1} (line {2}) · {3}", w.event, w.step + 1, (store.steps[w.step]?.line ?? 0) + 1, who)));
     pane.append(clipped("p", { class: w.reason ? "verdict fault" : "verdict ok" }, w.summary));
     const list = el("ol", { class: "stages" });
     for (const s of w.stages) {

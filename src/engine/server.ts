@@ -405,7 +405,7 @@ export class EngineServer {
       if (!(p.event >= 0 && p.event < t.length)) throw new EngineFailure("bad-params", `no event #${p.event}`);
       const step = t.step[p.event]!;
       const w = explainEvent(run, p.event);
-      const ans: TranslateAnswer & { event: number; step: number; device: string } = {
+      const ans: TranslateAnswer & { event: number; step: number; device: string; pasid?: number } = {
         event: p.event,
         step,
         device: this.deviceOfSid(run, t.sid[p.event]!),
@@ -416,6 +416,7 @@ export class EngineServer {
         stages: answerStages(w),
       };
       if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
+      if (w.translation.request.pasid !== undefined) ans.pasid = w.translation.request.pasid;
       return ans;
     },
     traceExport: (p) => {

@@ -163,7 +163,8 @@ export interface EngineMethods {
   traceLocate: { params: { uri: string; filter: TraceFilter; event?: number; step?: number }; result: { row: number; event: number } };
   traceNextFault: { params: { uri: string; filter: TraceFilter; row: number; dir: 1 | -1 }; result: { row: number } };
   traceTimeline: { params: { uri: string; filter: TraceFilter; buckets: number }; result: { events: Uint32Array; faults: Uint32Array; steps: Uint32Array } };
-  traceWalk: { params: { uri: string; event: number }; result: TranslateAnswer & { event: number; step: number; device: string } };
+  /** `pasid`: the request's PASID, when it had one. */
+  traceWalk: { params: { uri: string; event: number }; result: TranslateAnswer & { event: number; step: number; device: string; pasid?: number } };
   traceExport: { params: { uri: string; filter: TraceFilter; format: "csv" | "json"; start: number; count: number }; result: { text: string; done: boolean; next: number; matched: number } };
   /** Debugger: which step each 0-based line's breakpoint belongs to (null: after the last step). */
   debugLines: { params: { uri: string; lines: number[] }; result: { step: number | null; line: number | null }[] };

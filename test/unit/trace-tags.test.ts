@@ -118,5 +118,9 @@ describe("PASID in the trace", () => {
     const tr = s.handle("debugScopes", { uri: "u", pos }).find((x) => x.name === "Translation")!;
     expect(tr.vars.find((v) => v.name === "pasid")?.value).toBe("0x5");
     expect(s.handle("debugEvaluate", { uri: "u", pos, expression: "pasid == 5" })).toMatchObject({ result: "true" });
+    // The walk pane's answer names it (its heading; the column hides in a narrow panel).
+    expect(s.handle("traceWalk", { uri: "u", event: pos.event }).pasid).toBe(5);
+    const other = Array.from({ length: p.count }, (_, i) => i).find((i) => p.columns.kind[i] === EventKind.Dma && p.columns.pasid[i] === -1)!;
+    expect(s.handle("traceWalk", { uri: "u", event: p.columns.index[other]! }).pasid).toBeUndefined();
   });
 });
