@@ -88,6 +88,8 @@ export class TraceController {
     store.setInfo(info);
     const matched = store.matched;
     rows.grid.classList.toggle("compare", state.compare);
+    // The PASID column only for a scenario with PASIDs (trace.css hides it otherwise).
+    rows.grid.classList.toggle("pasid", info.usesPasid === true);
     split.fit();
     store.invalidateRows();
     toolbar.fill(info, state);
@@ -140,7 +142,7 @@ export class TraceController {
       host.post({ type: "select", event: r.event, step: r.step, fault: r.fault });
     }
     if (r.kind === 1 || r.kind === 2) void walk.showWalk(r.event);
-    else walk.showSlowPath(r.event, r.step, r.kind);
+    else walk.showSlowPath(r.event, r.step, r.kind, r.cause);
   }
 
   /** The first kept event of the next (or previous) step that has one. */

@@ -15,6 +15,8 @@ export interface RowData {
   step: number;
   kind: number;
   fault: boolean;
+  /** A host mapping QEMU made for a guest vIOMMU: the step whose guest action wrote the entry, -1 for none. */
+  cause: number;
 }
 
 export const PAGE = TRACE_PAGE_ROWS;
@@ -119,7 +121,7 @@ export class PageCache {
     if (!p || p.gen !== this.generation) return undefined;
     const k = row - p.start;
     const kind: EventKind = p.cols.kind![k]!;
-    return { event: p.cols.index![k]!, step: p.cols.step![k]!, kind, fault: kind === EventKind.Dma && (p.cols.reason?.[k] ?? 0) !== 0 };
+    return { event: p.cols.index![k]!, step: p.cols.step![k]!, kind, fault: kind === EventKind.Dma && (p.cols.reason?.[k] ?? 0) !== 0, cause: p.cols.cause?.[k] ?? -1 };
   }
 
   /** The same, loading its page first when needed. */

@@ -15,7 +15,7 @@ export const ROW_HEIGHT = 22;
 const COLS = TRACE_COLUMNS;
 /** Each cell's class (trace.css sizes, hides and colours columns by it). */
 const COL_CLASS = ["c-index", "c-step", "c-device", "c-vm", "c-pasid", "c-rw", "c-addr", "c-result", "c-domain"];
-const COL_TITLE: Record<string, string> = { "#": l10n.t("Event index"), step: l10n.t("Workload step (1-based)"), "R/W": l10n.t("Read or write"), PASID: l10n.t("Process address space id (scalable mode is not simulated: none)"), "IOVA → HPA": l10n.t("I/O virtual address and the host physical address it translated to"), domain: l10n.t("Domain id") };
+const COL_TITLE: Record<string, string> = { "#": l10n.t("Event index"), step: l10n.t("Workload step (1-based)"), "R/W": l10n.t("Read or write"), PASID: l10n.t("Process address space id of the request (— : a request without PASID)"), "IOVA → HPA": l10n.t("I/O virtual address and the host physical address it translated to"), domain: l10n.t("Domain id") };
 
 /**
  * A row element and what it shows now. Rows are keyed by the row they show: a scroll of a few
@@ -44,7 +44,7 @@ interface RowView {
   cls: string;
   title: string;
   /** The device and VM cells' tooltips (their whole text when it was clipped, else ""). */
-  tips: [string, string];
+  tips: [string, string, string];
   selected: boolean;
 }
 
@@ -102,7 +102,7 @@ export class RowList {
   private firstRowsSent = false;
   private revealRow = -1;
   /** Reused by every refill: the event's fields and its cells (rowCells, the one rendering search matches too). */
-  private readonly fields: RowFields = { index: 0, step: 0, kind: 0, flags: 0, level: 0, reason: 0, sid: 0, did: 0, aLo: 0, aHi: 0, bLo: 0, bHi: 0 };
+  private readonly fields: RowFields = { index: 0, step: 0, kind: 0, flags: 0, level: 0, reason: 0, sid: 0, did: 0, aLo: 0, aHi: 0, bLo: 0, bHi: 0, pasid: -1, cause: -1 };
   private readonly cellText: string[] = [];
 
   constructor(
@@ -300,7 +300,7 @@ export class RowList {
     }
     // The compare gutter: a marker with its meaning as the cell's accessible name (last child, shown first).
     const gutter = r.appendChild(el("span", { role: "gridcell", class: "gutter" }));
-    const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), gutter, mark: "", hidden: false, row: -1, placed: -1, version: -1, cls: "row", title: "", tips: ["", ""], selected: false };
+    const v: RowView = { el: r, cells, texts, text: COLS.map(() => ""), gutter, mark: "", hidden: false, row: -1, placed: -1, version: -1, cls: "row", title: "", tips: ["", "", ""], selected: false };
     r.addEventListener("click", () => this.on.select(v.row));
     r.addEventListener("dblclick", () => this.on.select(v.row));
     return v;
@@ -375,6 +375,9 @@ export class RowList {
     const vmTip = full && cellText[3] ? full.vm : "";
     if (v.tips[0] !== devTip) v.cells[2]!.title = v.tips[0] = devTip;
     if (v.tips[1] !== vmTip) v.cells[3]!.title = v.tips[1] = vmTip;
+    // A host mapping's guest step ("map ← guest step N") may be clipped in a narrow result column: whole in its tooltip.
+    const resultTip = fields.cause >= 0 ? cellText[7]! : "";
+    if (v.tips[2] !== resultTip) v.cells[7]!.title = v.tips[2] = resultTip;
     const title = diff ? diffTitle(diff, col.removed?.[k] ?? 0, col.removedAfter?.[k] ?? 0) : "";
     if (v.title !== title) {
       v.el.title = v.title = title;

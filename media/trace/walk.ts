@@ -20,6 +20,13 @@ export class WalkPane {
     private readonly store: TraceStore,
   ) {}
 
+  /** A link to step `step` (0-based): the host moves the shared cursor there (the rows follow it). */
+  private stepLink(step: number, text: string): HTMLButtonElement {
+    const b = el("button", { class: "text link", title: l10n.t("Go to step {0} (line {1})", step + 1, (this.store.steps[step]?.line ?? 0) + 1) }, text);
+    b.addEventListener("click", () => this.host.post({ type: "gotoStep", step }));
+    return b;
+  }
+
   clear(): void {
     this.el.replaceChildren();
   }
@@ -31,12 +38,14 @@ export class WalkPane {
     // A walk still on its way for the previous selection is not wanted any more.
     this.inflight?.cancel();
     const mine = (this.inflight = new CancellationSource());
-    const w = await this.host.request<TranslateAnswer & { event: number; step: number; device: string }>("traceWalk", { event }, mine.token).catch(() => undefined);
+    const w = await this.host.request<TranslateAnswer & { event: number; step: number; device: string; pasid?: number }>("traceWalk", { event }, mine.token).catch(() => undefined);
     if (this.inflight === mine) this.inflight = undefined;
     if (!w || store.state.selected !== event) return;
     pane.replaceChildren();
     // Names from the scenario (a device's, in the heading and the verdict) may be 1 MB: clipped, whole in the tooltip.
-    pane.append(el("h3", clip(w.device) === w.device ? {} : { title: w.device }, l10n.t("Event #{0} · step {1} (line {2}) · {3}", w.event, w.step + 1, (store.steps[w.step]?.line ?? 0) + 1, clip(w.device))));
+    // A request with PASID says so as Linux prints it ("PASID 0x%x"): the PASID column may be hidden in a narrow panel.
+    const who = w.pasid !== undefined ? l10n.t("{0} · PASID {1}", clip(w.device), `0x${w.pasid.toString(16)}`) : clip(w.device);
+    pane.append(el("h3", clip(w.device) === w.device ? {} : { title: w.device }, l10n.t("Event #{0} · step {1} (line {2}) · {3}", w.event, w.step + 1, (store.steps[w.step]?.line ?? 0) + 1, who)));
     pane.append(clipped("p", { class: w.reason ? "verdict fault" : "verdict ok" }, w.summary));
     const list = el("ol", { class: "stages" });
     for (const s of w.stages) {
@@ -59,7 +68,7 @@ export class WalkPane {
   }
 
   /** A slow-path event has no walk: say what it is and which step made it. */
-  showSlowPath(event: number, step: number, kind: number): void {
+  showSlowPath(event: number, step: number, kind: number, cause = -1): void {
     const { steps } = this.store;
     const pane = this.el;
     pane.replaceChildren();
@@ -78,5 +87,18 @@ export class WalkPane {
     };
     pane.append(el("p", {}, l10n.t("{0} ({1} step)", EVENT_KIND_NAMES[kind] ?? "event", clip(steps[step]?.op ?? ""))));
     pane.append(clipped("p", { class: "fields" }, what[kind] ?? ""));
+    if (cause >= 0 && (kind === 3 || kind === 4)) {
+      // QEMU made this VFIO call for the guest's vIOMMU (caching mode): the guest action behind it.
+      const own = cause === step;
+      const p = el("p", { class: "cause" });
+      p.append(
+        el("span", {}, own
+          ? l10n.t("Caused by the guest: QEMU trapped the guest's IOTLB invalidation in this step ({0}) and replayed it as this VFIO call (vtd_sync_shadow_page_table_range).", clip(steps[step]?.op ?? ""))
+          : l10n.t("Caused by the guest: the guest driver wrote this entry in step {0} ({1}) without invalidating it; QEMU only shadowed it when the guest's IOTLB invalidation in this step reached it.", cause + 1, clip(steps[cause]?.op ?? ""))),
+        " ",
+        this.stepLink(cause, l10n.t("Go to guest step {0}", cause + 1)),
+      );
+      pane.append(p);
+    }
   }
 }

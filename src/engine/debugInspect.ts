@@ -16,12 +16,13 @@ import { parseAddress } from "../scenario/values.js";
 import { EventKind, EVENT_KIND_NAMES, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
 import { evalExpr, formatValue, parseExpr, type Value } from "./expr.js";
 import { explainEvent, explainWalk, type WalkExplanation } from "./walk.js";
+import { causeOfEvent, pasidOfEvent } from "./traceTags.js";
 import type { DebugPos, VarNode, Scope } from "../protocol/debug.js";
 export type { DebugPos, VarNode, Scope };
 
 
 /** Names that only have a value at a translation event. */
-export const EVENT_NAMES = new Set(["iova", "hpa", "write", "read", "fault", "reason", "level", "iotlb", "sid", "domain", "kind", "event", "recorded", "fpd"]);
+export const EVENT_NAMES = new Set(["iova", "hpa", "write", "read", "fault", "reason", "level", "iotlb", "sid", "domain", "kind", "event", "recorded", "fpd", "pasid", "cause"]);
 
 const hx = (v: bigint | number) => `0x${v.toString(16)}`;
 
@@ -140,6 +141,15 @@ export class DebugInspector {
         return ((flags >> F_FATE_SHIFT) & 7) === 1;
       case "fpd":
         return ((flags >> F_FATE_SHIFT) & 7) === 2;
+      case "pasid": {
+        const p = pasidOfEvent(this.run, e);
+        return p === undefined ? undefined : BigInt(p);
+      }
+      case "cause": {
+        // The (1-based) step whose guest action a host VFIO map/unmap replays (traceTags.ts).
+        const c = causeOfEvent(this.run, e);
+        return c === undefined ? undefined : BigInt(c.step + 1);
+      }
     }
     return null;
   }
@@ -148,7 +158,8 @@ export class DebugInspector {
 
   scopes(pos: DebugPos): Scope[] {
     const out: Scope[] = [{ name: "Step", vars: this.stepVars(pos) }];
-    if (pos.event >= 0) out.push({ name: "Translation", vars: this.translationVars(pos) });
+    // A VFIO call QEMU made for a guest vIOMMU is no translation: its scope names the guest action behind it.
+    if (pos.event >= 0) out.push({ name: causeOfEvent(this.run, pos.event) ? "Mapping (guest vIOMMU shadow)" : "Translation", vars: this.translationVars(pos) });
     const atEvent = pos.event >= 0 ? this.registersAtEvent(pos) : undefined;
     const m = this.machineAt(pos);
     const when = pos.event >= 0 ? " (after this step)" : "";
@@ -202,12 +213,15 @@ export class DebugInspector {
     const write = (t.flags[e]! & F_WRITE) !== 0;
     const device = this.deviceOfSid(t.sid[e]!);
     const fate = (t.flags[e]! >> F_FATE_SHIFT) & 7;
+    const cause = causeOfEvent(this.run, e);
+    if (cause) return this.causeVars(e, cause);
     const vars: VarNode[] = [
       { name: "event", value: `#${e} ${EVENT_KIND_NAMES[t.kind[e]!] ?? ""}` },
       { name: "device", value: device, type: "string" },
       { name: "requester id", value: formatSid(t.sid[e]!) },
       { name: "direction", value: write ? "write" : "read" },
       numVar("iova", iova),
+      ...pasidVar(pasidOfEvent(this.run, e)),
       { name: "result", value: t.reason[e] === 0 ? (t.kind[e] === EventKind.Interrupt ? "interrupt request (not translated)" : "translated") : `fault ${this.run.machine.iommu.reason(t.reason[e]!).label}` },
     ];
     if (t.reason[e] === 0) vars.push(numVar("hpa", (BigInt(t.bHi[e]!) << 32n) | BigInt(t.bLo[e]!)));
@@ -217,6 +231,38 @@ export class DebugInspector {
     const w = explainEvent(this.run, e);
     vars.push({ name: "walk", value: w.summary, children: walkVars(w) });
     vars.push({ name: "mapping", value: mappingSignature(w, true), dataId: `map|${device}|${hx(iova & ~0xfffn)}` });
+    return vars;
+  }
+
+  /**
+   * A host VFIO map/unmap QEMU made for a guest vIOMMU in caching mode: the range, and the guest
+   * action behind it (the model's note, sim/viommu.ts): the step whose guest driver wrote the
+   * entry, and the step whose guest invalidation QEMU trapped and replayed.
+   */
+  private causeVars(e: number, c: NonNullable<ReturnType<typeof causeOfEvent>>): VarNode[] {
+    const t = this.run.trace;
+    const a = (BigInt(t.aHi[e]!) << 32n) | BigInt(t.aLo[e]!);
+    const b = (BigInt(t.bHi[e]!) << 32n) | BigInt(t.bLo[e]!);
+    const op = (s: number) => this.scenario.workload[s]?.op ?? "";
+    const at = (s: number) => `step ${s + 1} (${op(s)}, line ${this.lineOf(s) + 1})`;
+    const call = c.map ? "VFIO_IOMMU_MAP_DMA" : "VFIO_IOMMU_UNMAP_DMA";
+    const vars: VarNode[] = [
+      { name: "event", value: `#${e} ${EVENT_KIND_NAMES[t.kind[e]!] ?? ""}` },
+      { name: "call", value: `${call} in domain ${t.did[e]}`, type: "string" },
+      numVar("iova", a),
+      { name: "size", value: formatSize(b), num: b.toString(10) },
+      { name: "vm", value: c.vm, type: "string" },
+      {
+        name: "caused by",
+        value: c.step === c.invalidatedAt ? `guest ${at(c.step)}: QEMU replayed its IOTLB invalidation` : `guest ${at(c.step)} wrote the entry; the invalidation of ${at(c.invalidatedAt)} shadowed it`,
+        children: [
+          { name: "guest step", value: String(c.step + 1), num: String(c.step + 1) },
+          { name: "guest line", value: String(this.lineOf(c.step) + 1), num: String(this.lineOf(c.step) + 1) },
+          { name: "invalidated at step", value: String(c.invalidatedAt + 1), num: String(c.invalidatedAt + 1) },
+          { name: "how", value: "QEMU traps the guest's IOTLB invalidation (vtd_process_iotlb_desc), walks the guest table (vtd_page_walk_level) and issues one VFIO call per changed entry (vfio_iommu_map_notify)" },
+        ],
+      },
+    ];
     return vars;
   }
 
@@ -253,6 +299,11 @@ export class DebugInspector {
     if (typeof v === "object" && v !== null && "error" in v) return { error: v.error };
     return { result: formatValue(v) };
   }
+}
+
+/** The request's PASID, as Linux prints it ("PASID 0x%x"), when it had one. */
+function pasidVar(p: number | undefined): VarNode[] {
+  return p === undefined ? [] : [{ name: "pasid", value: `0x${p.toString(16)}`, num: String(p) }];
 }
 
 function numVar(name: string, v: bigint): VarNode {

@@ -24,8 +24,45 @@ import { DebugModel } from "./debug.js";
 import { TraceQuery, diffRuns } from "./traceQuery.js";
 import { exportRows } from "./traceExport.js";
 import type { Run } from "../sim/run.js";
+import type { TableNode } from "../sim/iommu.js";
 import { explainRecords, synthesizeScenario } from "../import/index.js";
 import { decodeEvidenceText } from "../import/decode.js";
+
+/**
+ * The Mapping Tables path (node keys below t/root) of the deepest entry a walk read, as far as the
+ * model's tables() tree has it: BB/DF/d/i4/i3/... in legacy mode; BB/DF/p<PASID>/i4/... in scalable
+ * mode, where the context entry holds the PASID entries (vtd/inspectSm.ts keys them p<hex>) and the
+ * PASID is the directory index (bits 19:6) and the table index (bits 5:0) of the two PASID stages
+ * (VT-d 3.4.3, scalable.ts). `dropLast`: the last entry was not present (it lives inside a collapsed
+ * run): its table is revealed instead. A key the tree does not have ends the path there.
+ */
+export function revealKeys(root: TableNode, w: WalkExplanation, dropLast: boolean): string[] {
+  const want: string[] = [];
+  let pasidDir: number | undefined;
+  for (const s of w.stages) {
+    if (s.kind === "root") want.push(s.index.toString(16).padStart(2, "0"));
+    else if (s.kind === "context") want.push(s.index.toString(16).padStart(2, "0"), "d");
+    else if (s.kind === "pasid") {
+      if (pasidDir === undefined) pasidDir = s.index;
+      else want.push(`p${((pasidDir << 6) | s.index).toString(16)}`);
+    } else want.push(String(s.index));
+    if (s.stop) break;
+  }
+  if (dropLast) want.pop();
+  const out: string[] = [];
+  let node: TableNode | undefined = root;
+  for (const k of want) {
+    const next: TableNode | undefined = node.child(k);
+    if (next === undefined) {
+      // A scalable-mode context entry has no domain node: its PASID entries are its children.
+      if (k === "d") continue;
+      break;
+    }
+    out.push(k);
+    node = next;
+  }
+  return out;
+}
 
 /** The walk's stages as the protocol carries them (Translate Address, the trace's walk pane). */
 function answerStages(w: WalkExplanation): TranslateAnswer["stages"] {
@@ -264,7 +301,12 @@ export class EngineServer {
       const a = parseAddress(p.iova.trim());
       if (!a.ok) throw new EngineFailure("bad-params", `${a.message} (${a.hint})`);
       const sid = m.pci.requesterId(dev);
-      const w = explainWalk(m, sid, a.value, p.write);
+      if (p.pasid !== undefined) {
+        // PCIe PASIDs are 20 bits (PASID TLP prefix); only a scalable-mode unit takes requests with one.
+        if (!Number.isInteger(p.pasid) || p.pasid < 0 || p.pasid > 0xfffff) throw new EngineFailure("bad-params", `PASID ${String(p.pasid)} is not a 20-bit number (0 to 0xfffff)`);
+        if (e.session.scenario?.host.iommu.scalable !== true) throw new EngineFailure("bad-params", "requests with PASID need a scalable-mode host (host.iommu.scalable: true); a legacy root table faults them");
+      }
+      const w = explainWalk(m, sid, a.value, p.write, p.pasid);
       const ans: TranslateAnswer = {
         summary: w.summary,
         state: describeState(e.session.cursor.step, run.outcomes.length, p.after ?? false),
@@ -275,18 +317,8 @@ export class EngineServer {
         stages: answerStages(w),
       };
       if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
-      // The Mapping Tables path of the deepest entry read: t/root/BB/DF/d/i4/i3/...
-      const ids = ["t", "root"];
-      for (const s of w.stages) {
-        if (s.kind === "root") ids.push(s.index.toString(16).padStart(2, "0"));
-        else if (s.kind === "context") ids.push(s.index.toString(16).padStart(2, "0"), "d");
-        else ids.push(String(s.index));
-        if (s.stop) break;
-      }
       const last = w.stages[w.stages.length - 1];
-      // Entries that were not present live inside a collapsed run: reveal their table instead.
-      if (last?.stop && last.kind === "pte" && w.cause === "not-present") ids.pop();
-      if (w.stages.length) ans.revealId = ids.join("/");
+      if (w.stages.length) ans.revealId = ["t", "root", ...revealKeys(m.iommu.tables().root, w, last?.stop !== undefined && last.kind === "pte" && w.cause === "not-present")].join("/");
       return ans;
     },
     hover: (p) => {
@@ -305,7 +337,8 @@ export class EngineServer {
       const e = this.entry(p.uri);
       const m = e.session.machineAtCursor();
       if (!m) return [];
-      return m.pci.devices.filter((d) => !d.isBridge).map((d) => ({ key: d.key, label: `${d.key}${d.spec.name ? ` ${d.spec.name}` : ""}${d.spec.driver ? ` (${d.spec.driver})` : ""}` }));
+      const pasid = e.session.scenario?.host.iommu.scalable === true;
+      return m.pci.devices.filter((d) => !d.isBridge).map((d) => ({ key: d.key, label: `${d.key}${d.spec.name ? ` ${d.spec.name}` : ""}${d.spec.driver ? ` (${d.spec.driver})` : ""}`, ...(pasid ? { pasid } : {}) }));
     },
     rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
     ping: () => "pong",
@@ -348,7 +381,7 @@ export class EngineServer {
       const prev = e.session.previous;
       let removed = 0;
       if (p.compare && prev) for (const r of this.diffFor(e).removed) removed += r;
-      return { runVersion: e.runVersion, summary: q.summary(p.filter), devices, vms: e.session.scenario!.vms.map((v) => v.name), canCompare: prev !== undefined, removed, reasonNames: q.reasonNames() };
+      return { runVersion: e.runVersion, summary: q.summary(p.filter), devices, vms: e.session.scenario!.vms.map((v) => v.name), canCompare: prev !== undefined, removed, reasonNames: q.reasonNames(), usesPasid: q.tags.usesPasid };
     },
     tracePage: (p) => {
       const { q, e } = this.traceQuery(p.uri);
@@ -372,7 +405,7 @@ export class EngineServer {
       if (!(p.event >= 0 && p.event < t.length)) throw new EngineFailure("bad-params", `no event #${p.event}`);
       const step = t.step[p.event]!;
       const w = explainEvent(run, p.event);
-      const ans: TranslateAnswer & { event: number; step: number; device: string } = {
+      const ans: TranslateAnswer & { event: number; step: number; device: string; pasid?: number } = {
         event: p.event,
         step,
         device: this.deviceOfSid(run, t.sid[p.event]!),
@@ -383,6 +416,7 @@ export class EngineServer {
         stages: answerStages(w),
       };
       if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
+      if (w.translation.request.pasid !== undefined) ans.pasid = w.translation.request.pasid;
       return ans;
     },
     traceExport: (p) => {

@@ -8,7 +8,7 @@ import type { Run } from "../sim/run.js";
 import { EVENT_KIND_NAMES, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
 import { ResultKind, resultOf, type TraceFilter, type TraceQuery } from "./traceQuery.js";
 
-const COLUMNS = ["index", "step", "line", "kind", "device", "vm", "pasid", "domain", "direction", "iova", "hpa", "result", "level", "reason"] as const;
+const COLUMNS = ["index", "step", "line", "kind", "device", "vm", "pasid", "domain", "direction", "iova", "hpa", "result", "level", "reason", "cause"] as const;
 /**
  * Columns that hold names or words (a device key, a VM name from the scenario...): the ones a
  * spreadsheet could take for a formula. The others are non-negative numbers or 0x addresses.
@@ -46,6 +46,8 @@ export function exportRows(q: TraceQuery, run: Run, filter: TraceFilter, format:
     const b = (BigInt(t.bHi[i]!) << 32n) | BigInt(t.bLo[i]!);
     const step = t.step[i]!;
     const dev = device(t.sid[i]!);
+    const pasid = q.tags.pasid(i);
+    const cause = q.tags.cause(i);
     const row = {
       index: i,
       step: step + 1,
@@ -53,8 +55,8 @@ export function exportRows(q: TraceQuery, run: Run, filter: TraceFilter, format:
       kind: EVENT_KIND_NAMES[t.kind[i]!] ?? String(t.kind[i]),
       device: dev,
       vm: vmOf.get(dev) ?? null,
-      // Scalable mode (PASID-tagged requests) is not simulated: every request is without PASID.
-      pasid: null,
+      // The request's PASID (traceTags.ts), null without.
+      pasid: pasid >= 0 ? pasid : null,
       domain: t.did[i]!,
       direction: t.flags[i]! & F_WRITE ? "write" : "read",
       iova: `0x${a.toString(16)}`,
@@ -62,6 +64,8 @@ export function exportRows(q: TraceQuery, run: Run, filter: TraceFilter, format:
       result: r === ResultKind.Fault ? "fault" : r === ResultKind.Hit ? "iotlb-hit" : r === ResultKind.Walk ? "walk" : r === ResultKind.Interrupt ? "interrupt" : (t.flags[i]! & F_IOTLB_HIT ? "hit" : "slow-path"),
       level: t.level[i]!,
       reason: r === ResultKind.Fault ? run.machine.iommu.reason(t.reason[i]!).label : "",
+      // A VFIO call QEMU made for a guest vIOMMU: the (1-based) step whose guest action it replays.
+      cause: cause >= 0 ? cause + 1 : null,
     };
     if (format === "csv") lines.push(COLUMNS.map((c) => (TEXT_COLUMNS.has(c) ? csvText : csvField)(String(row[c] ?? ""))).join(","));
     else lines.push(`${k === 0 ? "\n" : ",\n"}${JSON.stringify(row)}`);

@@ -10,6 +10,7 @@ import type { Scenario } from "../scenario/types.js";
 import { EventKind, F_IOTLB_HIT, F_WRITE, type Trace } from "../trace/trace.js";
 import { normalizeSearch, readRow, rowCells, rowSearchText, type RowDevice, type RowFields } from "../trace/rowDisplay.js";
 import { diffSteps } from "./stepMap.js";
+import { EventTags } from "./traceTags.js";
 
 import { ResultKind, type TraceFilter, type TraceSummary } from "../protocol/trace.js";
 export { ResultKind, type TraceFilter, type TraceSummary };
@@ -49,6 +50,12 @@ export class TraceQuery {
 
   get trace(): Trace {
     return this.run.trace;
+  }
+
+  private tagsOf: EventTags | undefined;
+  /** PASIDs and guest-action causes of the run's events (traceTags.ts). */
+  get tags(): EventTags {
+    return (this.tagsOf ??= new EventTags(this.run));
   }
 
   /** Indices of the events the filter keeps, in trace order. Cached per filter. */
@@ -132,12 +139,14 @@ export class TraceQuery {
     return this.deviceList;
   }
 
-  private readonly scratch: RowFields = { index: 0, step: 0, kind: 0, flags: 0, level: 0, reason: 0, sid: 0, did: 0, aLo: 0, aHi: 0, bLo: 0, bHi: 0 };
+  private readonly scratch: RowFields = { index: 0, step: 0, kind: 0, flags: 0, level: 0, reason: 0, sid: 0, did: 0, aLo: 0, aHi: 0, bLo: 0, bHi: 0, pasid: -1, cause: -1 };
   private readonly cells: string[] = [];
 
   /** What free-text search sees of a row: exactly the cells the webview shows (rowCells), lower case. */
   private rowText(i: number, radix: "hex" | "dec"): string {
     const r = readRow(this.trace, i, i, this.scratch);
+    r.pasid = this.tags.pasid(i);
+    r.cause = this.tags.cause(i);
     if (!this.deviceMap) this.devices();
     return rowSearchText(rowCells(r, this.deviceMap!.get(r.sid), radix, this.cells, this.reasonNames()));
   }
@@ -186,7 +195,12 @@ export class TraceQuery {
       diff: new Uint8Array(c),
       removed: new Uint32Array(c),
       removedAfter: new Uint32Array(c),
+      /** The request's PASID, -1 without (traceTags.ts). */
+      pasid: new Int32Array(c),
+      /** A host mapping's guest action: the step whose guest driver wrote the entry, -1 for none. */
+      cause: new Int32Array(c),
     };
+    const tags = this.tags;
     for (let k = 0; k < c; k++) {
       const i = list[s + k]!;
       cols.index[k] = i;
@@ -201,6 +215,8 @@ export class TraceQuery {
       cols.aHi[k] = t.aHi[i]!;
       cols.bLo[k] = t.bLo[i]!;
       cols.bHi[k] = t.bHi[i]!;
+      cols.pasid[k] = tags.pasid(i);
+      cols.cause[k] = tags.cause(i);
       if (diff) {
         const m = diff[i]!;
         cols.diff[k] = m;

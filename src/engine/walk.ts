@@ -11,6 +11,7 @@ import type { Machine } from "../sim/machine.js";
 import type { Run } from "../sim/run.js";
 import { F_WRITE } from "../trace/trace.js";
 import type { IommuDecoders, StopCause, TrailEntryKind, Translation } from "../sim/iommu.js";
+import { pasidOfEvent } from "./traceTags.js";
 
 export type WalkStageKind = TrailEntryKind;
 
@@ -66,23 +67,6 @@ const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 /** Explains how the machine's IOMMU translates (sid, iova) right now, without touching caches. */
 export function explainWalk(m: Machine, sid: number, iova: bigint, write: boolean, pasid?: number): WalkExplanation {
   return fromTranslation(m.iommu.explain({ sid, iova, write, ...(pasid !== undefined ? { pasid } : {}) }), m.iommu);
-}
-
-/**
- * The PASID a trace event's request carried: the trace row has no PASID column, so it is the
- * `pasid` of the step's transfer by the event's requester (undefined: a request without PASID).
- */
-function pasidOfEvent(run: Run, event: number): number | undefined {
-  const t = run.trace;
-  const step = run.scenario.workload[t.step[event]!];
-  if (step?.op !== "dma") return undefined;
-  const pci = run.machine.pci; // the topology is the scenario's: any of the run's machines has it
-  const sid = t.sid[event]!;
-  for (const x of step.transfers ?? [step]) {
-    const dev = pci.device(x.device);
-    if (x.pasid !== undefined && dev !== undefined && pci.requesterId(dev) === sid) return x.pasid;
-  }
-  return undefined;
 }
 
 /**

@@ -295,6 +295,17 @@ export class TracePanel {
         }
         return;
       }
+      case "gotoStep": {
+        // Not an own move: the cursor's echo brings the panel to the step's rows too.
+        const st = this.scenarios.states.get(this.uri);
+        if (!st || !Number.isInteger(m.step) || m.step < 0 || m.step >= st.steps.length) return;
+        if (st.cursor !== m.step) await this.scenarios.setCursor(this.uri, m.step);
+        const doc = this.scenarios.document(this.uri);
+        const line = st.steps[m.step]?.line;
+        const editor = doc && vscode.window.visibleTextEditors.find((e) => e.document === doc);
+        if (editor && line !== undefined) editor.revealRange(new vscode.Range(line, 0, line, 0), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+        return;
+      }
       case "toggleRadix":
         await vscode.commands.executeCommand("passthrough.toggleRadix");
         return;

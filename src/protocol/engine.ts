@@ -23,6 +23,8 @@ export interface TraceInfo {
   removed: number;
   /** The host IOMMU model's short name of each fault code (ReasonInfo.short): what the result column shows. */
   reasonNames?: Record<number, string>;
+  /** The scenario sends requests with PASID (or binds one): the rows show the PASID column. */
+  usesPasid?: boolean;
 }
 
 export type ViewId = "vms" | "groups" | "tables" | "faults";
@@ -146,9 +148,11 @@ export interface EngineMethods {
   setCursor: { params: { uri: string; step: number }; result: SessionState };
   /** after: show the state once the cursor's step has run (protocol/cursor.ts stateStep). */
   children: { params: { uri: string; view: ViewId; ids: (string | null)[]; radix: Radix; after?: boolean }; result: (TreeNode[] | null)[] };
-  translate: { params: { uri: string; device: string; iova: string; write: boolean; after?: boolean }; result: TranslateAnswer };
+  /** `pasid`: a request with PASID (scalable-mode hosts; the devices' `pasid` says which take one). */
+  translate: { params: { uri: string; device: string; iova: string; write: boolean; after?: boolean; pasid?: number }; result: TranslateAnswer };
   hover: { params: { uri: string; line: number; character: number; lineText: string; radix: Radix }; result: HoverAnswer | null };
-  devices: { params: { uri: string }; result: { key: string; label: string }[] };
+  /** `pasid`: the host unit takes requests with PASID from it (scalable mode; Translate Address asks for one). */
+  devices: { params: { uri: string }; result: { key: string; label: string; pasid?: boolean }[] };
   rows: { params: { uri: string; start: number; count: number }; result: RowsAnswer };
   ping: { params: Record<string, never>; result: "pong" };
   /** Every map and unmap of the run, for explaining imported faults against the scenario. */
@@ -159,7 +163,8 @@ export interface EngineMethods {
   traceLocate: { params: { uri: string; filter: TraceFilter; event?: number; step?: number }; result: { row: number; event: number } };
   traceNextFault: { params: { uri: string; filter: TraceFilter; row: number; dir: 1 | -1 }; result: { row: number } };
   traceTimeline: { params: { uri: string; filter: TraceFilter; buckets: number }; result: { events: Uint32Array; faults: Uint32Array; steps: Uint32Array } };
-  traceWalk: { params: { uri: string; event: number }; result: TranslateAnswer & { event: number; step: number; device: string } };
+  /** `pasid`: the request's PASID, when it had one. */
+  traceWalk: { params: { uri: string; event: number }; result: TranslateAnswer & { event: number; step: number; device: string; pasid?: number } };
   traceExport: { params: { uri: string; filter: TraceFilter; format: "csv" | "json"; start: number; count: number }; result: { text: string; done: boolean; next: number; matched: number } };
   /** Debugger: which step each 0-based line's breakpoint belongs to (null: after the last step). */
   debugLines: { params: { uri: string; lines: number[] }; result: { step: number | null; line: number | null }[] };

@@ -26,6 +26,8 @@ export type FromWebview =
   | { type: "cancel"; id: number }
   /** The user selected a row: move the shared cursor to its step. `fault`: the row is a DMA fault (the walkthrough's "trace at a fault"). */
   | { type: "select"; event: number; step: number; fault: boolean }
+  /** The user followed a link to a step (a host mapping's guest action): move the shared cursor there and show its line. */
+  | { type: "gotoStep"; step: number }
   | { type: "export"; format: "csv" | "json"; filter: EngineMethods["traceExport"]["params"]["filter"] }
   /** The hex/decimal toggle (shared with the sidebar). */
   | { type: "toggleRadix" }

@@ -1391,14 +1391,16 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       return withExpect({ ...base, op, device, pasid });
     }
     case "translate": {
-      const f = fields(["device", "iova", "write"]);
+      const f = fields(["device", "iova", "write", "pasid"]);
       if (!f) return undefined;
       const device = bdfReq(r, f, "device", op, item);
       const iova = addrReq(r, f, "iova", op, item);
       const write = f.has("write") ? r.bool(f.get("write")!.value, "write") ?? false : false;
-      if (device === undefined || iova === undefined) return undefined;
+      // Scalable mode: a request with PASID (20 bits, PCIe PASID TLP prefix); validate.ts checks the unit takes it.
+      const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff) : undefined;
+      if (device === undefined || iova === undefined || (f.has("pasid") && pasid === undefined)) return undefined;
       if (!expect) r.report("info", item, "translate-without-expect", l10n.t("a translate step without expect only shows its answer"), l10n.t("Add expect: { hpa: ..., } or { fault: ... } to make it a check."));
-      return withExpect({ ...base, op, device, iova, write });
+      return withExpect({ ...base, op, device, iova, write, ...(pasid !== undefined ? { pasid } : {}) });
     }
     case "iommufd": {
       const spec = parseIommufdStep(r, body, item);

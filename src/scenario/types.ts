@@ -372,7 +372,7 @@ export type Step =
       clear?: bigint;
     })
   /** A side-effect-free probe: what would the IOMMU do for this request now. Carries an expectation. */
-  | (StepBase & { op: "translate"; device: string; iova: bigint; write: boolean })
+  | (StepBase & { op: "translate"; device: string; iova: bigint; write: boolean; /** Scalable mode: a request with this PASID. */ pasid?: number })
   /** Advances simulated time (ratelimits, timestamps). */
   | (StepBase & { op: "wait"; ns: bigint })
   /**

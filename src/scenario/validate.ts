@@ -206,6 +206,7 @@ function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity
     else if (pasid >= 2 ** bits) add("error", range, "pasid-unsupported", l10n.t("PASID 0x{0} does not fit the unit's {1}-bit PASIDs (ECAP.PSS)", pasid.toString(16), bits), l10n.t("Use a PASID below 0x{0}, or raise host.iommu.pasid-bits.", (2 ** bits).toString(16)));
   };
   if (st.op === "dma") for (const t of st.transfers ?? [st]) if (t.pasid !== undefined) check(t.pasid, t.range, l10n.t("DMA with"));
+  if (st.op === "translate" && st.pasid !== undefined) check(st.pasid, st.range, l10n.t("translate with"));
   if (st.op === "bind-pasid" || st.op === "unbind-pasid") check(st.pasid, st.range, st.op === "bind-pasid" ? l10n.t("bind-pasid of") : l10n.t("unbind-pasid of"));
   if (st.op === "bind-pasid" && io.scalable) {
     if (st.mode === "nested" && io.nested === false) add("error", st.range, "scalable-mode-required", l10n.t("a nested bind needs nested translation, but host.iommu has nested: false (ECAP.NEST = 0)"), l10n.t("Set nested: true, or bind in first-level mode."));

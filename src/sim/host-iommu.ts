@@ -72,8 +72,11 @@ export interface HostIommu {
    * `tally`. No allocation per transaction.
    */
   translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void;
-  /** One request as a `translate` step asks it: caches used and filled, no fault recorded. */
-  probe(sid: number, iova: bigint, write: boolean): ProbeResult;
+  /**
+   * One request as a `translate` step asks it: caches used and filled, no fault recorded. `pasid`:
+   * a request with that PASID (models without PASIDs ignore it; validation refuses it for them).
+   */
+  probe(sid: number, iova: bigint, write: boolean, pasid?: number): ProbeResult;
   /** One request on the hot path's code (a replay); the fault's fate in `fate` (trace FaultFate). */
   transact(sid: number, iovaHi: number, iovaLo: number, write: boolean): number;
   readonly fate: number;

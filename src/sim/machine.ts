@@ -270,7 +270,7 @@ export class Machine {
       case "dma":
         return this.dma(step, out);
       case "translate":
-        return this.probe(step.device, step.iova, step.write, out);
+        return this.probe(step.device, step.iova, step.write, out, step.pasid);
       case "invalidate":
         return this.invalidateStep(step, out);
       case "poke":
@@ -402,13 +402,13 @@ export class Machine {
     }
   }
 
-  private probe(key: string, iova: bigint, write: boolean, out: StepOutcome): void {
+  private probe(key: string, iova: bigint, write: boolean, out: StepOutcome, pasid?: number): void {
     const dev = this.pci.device(key);
     if (dev === undefined) {
       this.fail(out, "unknown-device", `no host device ${key}`);
       return;
     }
-    const { code, cached, hpa, level } = this.hostIommu.probe(this.pci.requesterId(dev), iova, write);
+    const { code, cached, hpa, level } = this.hostIommu.probe(this.pci.requesterId(dev), iova, write, pasid);
     out.transactions = 0;
     out.firstIotlb = cached ? "hit" : "miss";
     if (code === 0) {

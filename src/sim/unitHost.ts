@@ -18,9 +18,9 @@ export interface HostUnit<S> extends DmaUnit {
   /**
    * One request from requester id `rid` at IOVA iovaHi:iovaLo. `probe`: as a `translate` step asks
    * it (caches used and filled, no fault recorded). Returns the fault code (0: translated); the
-   * result fields (DmaUnit) describe it.
+   * result fields (DmaUnit) describe it. `pasid`: a request with PASID (models without PASIDs ignore it).
    */
-  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number;
+  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean, pasid?: number): number;
   /** The unit's own state (registers, caches, counters; not memory). */
   snapshot(): S;
   restore(s: S): void;
@@ -34,9 +34,9 @@ export abstract class UnitHost<S> {
     this.unit.translateRun(x, from, to, trace, step, tally);
   }
 
-  probe(rid: number, iova: bigint, write: boolean): ProbeResult {
+  probe(rid: number, iova: bigint, write: boolean, pasid?: number): ProbeResult {
     const u = this.unit;
-    const code = u.request(rid, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), write, true);
+    const code = u.request(rid, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), write, true, pasid);
     return { code, cached: u.iotlbHit, hpa: code === 0 ? (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0) : 0n, level: u.leafLevel };
   }
 

@@ -114,6 +114,8 @@ export interface GuestViommuSnapshot {
   shadow: ShadowEntry[];
   rids: [string, number][];
   written: [bigint, number][];
+  /** The cause notes (noteCause) of the trace's events so far: a run resumed from a checkpoint keeps them. */
+  notes?: [number, number][];
 }
 
 /** The outcome of a guest driver action (map / unmap and its invalidation). */
@@ -181,7 +183,10 @@ export class GuestViommu {
 
   /** The guest reboots (the VM starts again): no tables, nothing shadowed. */
   reset(): void {
+    // The cause notes are about trace events already recorded, not guest state: a reboot keeps them.
+    const notes = this.notes;
     this.restore(this.boot);
+    this.notes = notes;
   }
 
   /**
@@ -411,6 +416,7 @@ export class GuestViommu {
       shadow: [...this.shadow],
       rids: [...this.rids],
       written: [...this.written],
+      notes: [...this.notes],
     };
   }
 
@@ -422,5 +428,6 @@ export class GuestViommu {
     this.shadow = [...s.shadow];
     this.rids = new Map(s.rids);
     this.written = new Map(s.written);
+    this.notes = new Map(s.notes ?? []);
   }
 }

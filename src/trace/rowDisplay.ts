@@ -25,10 +25,14 @@ export interface RowFields {
   aHi: number;
   bLo: number;
   bHi: number;
+  /** The request's PASID, -1 without (a page's `pasid` column; engine/traceTags.ts). */
+  pasid: number;
+  /** A host mapping QEMU made for a guest vIOMMU: the step whose guest action wrote the entry, -1 for none. */
+  cause: number;
 }
 
-/** The columns rows are read from, by field name: a Trace's own, or a page of them (the webview's). */
-export type RowColumns = Readonly<Record<Exclude<keyof RowFields, "index">, ArrayLike<number>>>;
+/** The columns rows are read from, by field name: a Trace's own, or a page of them (the webview's, which adds pasid and cause). */
+export type RowColumns = Readonly<Record<Exclude<keyof RowFields, "index" | "pasid" | "cause">, ArrayLike<number>>> & { readonly pasid?: ArrayLike<number>; readonly cause?: ArrayLike<number> };
 
 /** Reads row `k` of `cols` (event number `index`) into `out`, which is returned: no allocation per row. */
 export function readRow(cols: RowColumns, k: number, index: number, out: RowFields): RowFields {
@@ -44,6 +48,8 @@ export function readRow(cols: RowColumns, k: number, index: number, out: RowFiel
   out.aHi = cols.aHi[k]!;
   out.bLo = cols.bLo[k]!;
   out.bHi = cols.bHi[k]!;
+  out.pasid = cols.pasid?.[k] ?? -1;
+  out.cause = cols.cause?.[k] ?? -1;
   return out;
 }
 
@@ -79,11 +85,13 @@ export function formatAddress(hi: number, lo: number, radix: Radix): string {
 }
 
 /** The result cell and its class. */
-export function rowResult(r: Pick<RowFields, "kind" | "flags" | "reason" | "level">, names: Readonly<Record<number, string>> = SHORT_REASONS): { text: string; cls: RowClass } {
+export function rowResult(r: Pick<RowFields, "kind" | "flags" | "reason" | "level"> & { cause?: number }, names: Readonly<Record<number, string>> = SHORT_REASONS): { text: string; cls: RowClass } {
   const kind: EventKind = r.kind;
   if (kind === EventKind.Dma && r.reason !== 0) return { text: `fault 0x${r.reason.toString(16).padStart(2, "0")} ${names[r.reason] ?? ""}`.trimEnd(), cls: "r-fault" };
   if (kind === EventKind.Dma) return (r.flags & F_IOTLB_HIT) !== 0 ? { text: "IOTLB hit", cls: "r-hit" } : { text: `walk → L${r.level} leaf`, cls: "r-walk" };
   if (kind === EventKind.Interrupt) return { text: "interrupt", cls: "r-irq" };
+  // A VFIO call QEMU made for a guest vIOMMU: the guest step whose action it replays (1-based, as the step column).
+  if ((kind === EventKind.Map || kind === EventKind.Unmap) && r.cause !== undefined && r.cause >= 0) return { text: `${EVENT_KIND_NAMES[r.kind] ?? "event"} ← guest step ${r.cause + 1}`, cls: "r-slow" };
   return { text: EVENT_KIND_NAMES[r.kind] ?? "event", cls: "r-slow" };
 }
 
@@ -103,8 +111,8 @@ export function rowCells(r: RowFields, device: RowDevice | undefined, radix: Rad
   out[1] = String(r.step + 1);
   out[2] = isDma ? `${device?.key ?? r.sid.toString(16)}${device?.name ? ` ${device.name}` : ""}` : "";
   out[3] = isDma ? device?.vm ?? "" : "";
-  // Scalable mode (PASID-tagged requests) is not simulated: every request is without PASID.
-  out[4] = isDma ? "—" : "";
+  // Linux prints a PASID in hex (drivers/iommu/intel/dmar.c dmar_fault_do_one: "PASID 0x%x").
+  out[4] = isDma ? (r.pasid >= 0 ? `0x${r.pasid.toString(16)}` : "—") : "";
   out[5] = isDma ? ((r.flags & F_WRITE) !== 0 ? "W" : "R") : "";
   out[6] = isDma ? (r.reason === 0 ? `${a} → ${b}` : a) : kind === EventKind.Map || kind === EventKind.Unmap ? `${a} +${b}` : kind === EventKind.Poke ? `${a} ← ${b}` : "";
   out[7] = rowResult(r, names).text;

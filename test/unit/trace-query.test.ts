@@ -73,7 +73,7 @@ describe("trace queries", () => {
   it("exports the filtered rows as CSV in chunks, fields quoted as RFC 4180 wants", () => {
     const s = open(read("dma-after-unmap"));
     const first = s.handle("traceExport", { uri: "u", filter: {}, format: "csv", start: 0, count: 5 });
-    expect(first.text.split("\n")[0]).toBe("index,step,line,kind,device,vm,pasid,domain,direction,iova,hpa,result,level,reason");
+    expect(first.text.split("\n")[0]).toBe("index,step,line,kind,device,vm,pasid,domain,direction,iova,hpa,result,level,reason,cause");
     expect(first.done).toBe(false);
     let text = first.text;
     let next = first.next;
@@ -133,7 +133,7 @@ describe("trace queries", () => {
     const q = new TraceQuery(session.run!, session.scenario!, device);
     const { text } = exportRows(q, session.run!, { results: [ResultKind.Walk] }, "csv", 0, 10, device);
     const lines = text.split("\n");
-    expect(lines[1]).toMatch(/^\d+,\d+,\d+,dma,'=cmd\|' \/C calc'!A0,,,\d+,write,0x100000,0x\w+,walk,\d,$/);
+    expect(lines[1]).toMatch(/^\d+,\d+,\d+,dma,'=cmd\|' \/C calc'!A0,,,\d+,write,0x100000,0x\w+,walk,\d,,$/);
     expect(text).toContain(',"quote "" comma , and\nnewline",');
     expect(text).not.toMatch(/(^|,)[=@+-]/m);
     const vq = new TraceQuery(session.run!, session.scenario!, () => "04:00.0");
@@ -195,7 +195,7 @@ describe("trace search matches the rows as displayed", () => {
     const c = page.columns as unknown as Record<string, ArrayLike<number>>;
     const rows: { event: number; cells: string[] }[] = [];
     for (let k = 0; k < page.count; k++) {
-      const f: RowFields = { index: c.index![k]!, step: c.step![k]!, kind: c.kind![k]!, flags: c.flags![k]!, level: c.level![k]!, reason: c.reason![k]!, sid: c.sid![k]!, did: c.did![k]!, aLo: c.aLo![k]!, aHi: c.aHi![k]!, bLo: c.bLo![k]!, bHi: c.bHi![k]! };
+      const f: RowFields = { index: c.index![k]!, step: c.step![k]!, kind: c.kind![k]!, flags: c.flags![k]!, level: c.level![k]!, reason: c.reason![k]!, sid: c.sid![k]!, did: c.did![k]!, aLo: c.aLo![k]!, aHi: c.aHi![k]!, bLo: c.bLo![k]!, bHi: c.bHi![k]!, pasid: c.pasid![k]!, cause: c.cause![k]! };
       rows.push({ event: f.index, cells: rowCells(f, bySid.get(f.sid), radix, undefined, info.reasonNames) });
     }
     return rows;

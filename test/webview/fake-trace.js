@@ -40,14 +40,14 @@ function fakeTrace(config) {
       // function call per fault in not-yet-optimized code cost the page 10-15 ms at startup)
       if (!m) for (let i = 7; i < N; i += cfg.faultEvery) faults += i % 16 !== 0 ? 1 : 0;
       else for (let k = 0; k < m.length; k++) if (isFault(m[k])) faults++;
-      return { runVersion: 1, summary: { total: N, matched: count(m), faults, byResult: {}, byReason: { 5: faults } }, devices: [{ sid: 0x100, key: "01:00.0", name: cfg.deviceName, vm: cfg.vm }, { sid: 0x200, key: "02:00.0", name: "second", vm: cfg.vm }], vms: [cfg.vm], canCompare: !!cfg.compare, removed: cfg.compare ? Math.floor(N / 10) * 3 : 0 };
+      return { runVersion: 1, summary: { total: N, matched: count(m), faults, byResult: {}, byReason: { 5: faults } }, devices: [{ sid: 0x100, key: "01:00.0", name: cfg.deviceName, vm: cfg.vm }, { sid: 0x200, key: "02:00.0", name: "second", vm: cfg.vm }], vms: [cfg.vm], canCompare: !!cfg.compare, removed: cfg.compare ? Math.floor(N / 10) * 3 : 0, usesPasid: !!cfg.pasid };
     },
     tracePage: ({ filter, start, count: c, compare }) => {
       const m = matchOf(filter);
       const total = count(m);
       const s = Math.max(0, Math.min(start, total));
       const n = Math.max(0, Math.min(c, total - s));
-      const cols = { index: new Uint32Array(n), step: new Uint32Array(n), kind: new Uint8Array(n), flags: new Uint8Array(n), level: new Uint8Array(n), reason: new Uint8Array(n), sid: new Uint16Array(n), did: new Uint16Array(n), aLo: new Uint32Array(n), aHi: new Uint32Array(n), bLo: new Uint32Array(n), bHi: new Uint32Array(n), diff: new Uint8Array(n), removed: new Uint32Array(n), removedAfter: new Uint32Array(n) };
+      const cols = { index: new Uint32Array(n), step: new Uint32Array(n), kind: new Uint8Array(n), flags: new Uint8Array(n), level: new Uint8Array(n), reason: new Uint8Array(n), sid: new Uint16Array(n), did: new Uint16Array(n), aLo: new Uint32Array(n), aHi: new Uint32Array(n), bLo: new Uint32Array(n), bHi: new Uint32Array(n), diff: new Uint8Array(n), removed: new Uint32Array(n), removedAfter: new Uint32Array(n), pasid: new Int32Array(n), cause: new Int32Array(n) };
       for (let k = 0; k < n; k++) {
         const i = at(m, s + k);
         cols.index[k] = i;
@@ -62,6 +62,10 @@ function fakeTrace(config) {
         cols.aHi[k] = Math.floor((i * 4096) / 2 ** 32);
         cols.bLo[k] = (0x40000000 + i * 4096) >>> 0;
         cols.bHi[k] = 4;
+        // config.pasid: the second device's requests carry PASID 5 (traceTags.ts); config.cause:
+        // each map (a guest vIOMMU's shadow) was caused by the guest action of the step before.
+        cols.pasid[k] = cfg.pasid && kindOf(i) === 1 && cols.sid[k] === 0x200 ? 5 : -1;
+        cols.cause[k] = cfg.cause && kindOf(i) === 3 ? Math.max(0, cols.step[k] - 1) : -1;
         if (cfg.compare && compare) {
           cols.diff[k] = diffOf(i);
           if (diffOf(i) === 4) cols.removed[k] = 2;
@@ -95,7 +99,8 @@ function fakeTrace(config) {
       return { events, faults, steps };
     },
     traceWalk: ({ event }) => ({
-      event, step: Math.floor(event / 100), device: `01:00.0 ${cfg.deviceName}`, summary: isFault(event) ? "fault 0x05 PTE Write access is not set" : "IOVA -> HPA", reason: isFault(event) ? 5 : 0, iotlbHit: false, hpa: isFault(event) ? undefined : "0x440000000",
+      ...(cfg.pasid && event % 5 === 0 ? { pasid: 5 } : {}),
+      event, step: Math.floor(event / 100), device: cfg.pasid && event % 5 === 0 ? "02:00.0 second" : `01:00.0 ${cfg.deviceName}`, summary: isFault(event) ? "fault 0x05 PTE Write access is not set" : "IOVA -> HPA", reason: isFault(event) ? 5 : 0, iotlbHit: false, hpa: isFault(event) ? undefined : "0x440000000",
       stages: [
         { kind: "root", name: "root entry", level: 0, index: 1, address: "0x10000010", raw: ["0x0000000010001001", "0x0000000000000000"], fields: [["P", "1"], ["CTP", "0x10001000"]] },
         { kind: "context", name: "context entry", level: 0, index: 0, address: "0x10001000", raw: ["0x0000000010002001", "0x0000000000000302"], fields: [["DID", "3"]] },

@@ -378,6 +378,47 @@ test("timeline: step ticks drawn, no style recalculation while scrolling, recolo
   await page.close();
 });
 
+test("PASID column: hidden for a scenario without PASIDs; with them, a request's PASID in hex and a dash without", async () => {
+  const shown = async (page) => page.evaluate(() => getComputedStyle(document.querySelector(".row.head > .c-pasid")).display !== "none");
+  const without = await open({ events: 40 });
+  assert.equal(await shown(without.page), false);
+  await without.page.close();
+  const { page, errors } = await open({ events: 40, pasid: true });
+  assert.equal(await shown(page), true);
+  // Row 5: the second device (sid 0x200), a DMA with PASID 5; row 1: the first device, no PASID.
+  assert.equal(await page.locator(".row[data-row='5'] > .c-pasid").innerText(), "0x5");
+  assert.equal(await page.locator(".row[data-row='1'] > .c-pasid").innerText(), "—");
+  assert.match(await page.locator(".row.head > .c-pasid").getAttribute("title"), /without PASID/);
+  // The walk pane's heading names the PASID too (the column leaves a narrow panel).
+  await page.locator(".row[data-row='5']").click();
+  await page.locator(".walk h3").filter({ hasText: "PASID" }).waitFor();
+  assert.match(await page.locator(".walk h3").innerText(), /^Event #5 · step 1 \(line 1\) · 02:00\.0 second · PASID 0x5$/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a host mapping QEMU made for a guest vIOMMU names its guest step; the walk pane's link moves the shared cursor there", async () => {
+  const { page, errors } = await open({ events: 300, cause: true, steps: [0, 1, 2].map((s) => ({ line: 10 + s * 2, op: s === 1 ? "guest-map" : "dma" })) });
+  // Event 16 is a map of step 0 (its cause: step 0, clamped); event 112 a map of step 1, caused by step 0... as the fake says.
+  await page.locator(".scroller").focus();
+  await page.evaluate(() => document.querySelector(".scroller").scrollTop = 100 * 22);
+  const row = page.locator(".row[data-row='112']");
+  await row.waitFor();
+  assert.equal(await row.locator(".c-result").innerText(), "map ← guest step 1");
+  await row.click();
+  const cause = page.locator(".walk .cause");
+  await cause.waitFor();
+  assert.match(await cause.innerText(), /guest driver wrote this entry in step 1 \(dma\)/);
+  const link = cause.locator("button.link");
+  assert.equal(await link.innerText(), "Go to guest step 1");
+  assert.match(await link.getAttribute("title"), /Go to step 1 \(line 11\)/);
+  await link.click();
+  assert.deepEqual((await page.evaluate(() => window.__posted)).filter((m) => m.type === "gotoStep"), [{ type: "gotoStep", step: 0 }]);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(await page.evaluate(() => window.__violations), []);
+  await page.close();
+});
+
 /** Cells of the header and of every drawn row: visible cells' boxes, in document order. */
 async function cellBoxes(page) {
   return page.evaluate(() =>
@@ -393,10 +434,10 @@ async function cellBoxes(page) {
   );
 }
 
-for (const [width, events] of [[500, 60], [500, 1_000_000], [800, 60], [1200, 60]])
-  test(`layout at ${width} px (${events} events): no cell is 0 px wide or drawn over another, the header's columns are the rows' columns`, async () => {
+for (const [width, events, pasid] of [[500, 60], [500, 1_000_000], [800, 60], [1200, 60], [500, 60, true], [800, 60, true]])
+  test(`layout at ${width} px (${events} events${pasid ? ", PASID column" : ""}): no cell is 0 px wide or drawn over another, the header's columns are the rows' columns`, async () => {
     const page = await browser.newPage({ viewport: { width, height: 700 } });
-    await page.goto(server.url({ events, theme: "dark", compare: true, initialState: { filter: {}, compare: true } }));
+    await page.goto(server.url({ events, theme: "dark", compare: true, pasid, initialState: { filter: {}, compare: true } }));
     await page.locator(".row.r-walk, .row.r-hit").first().waitFor({ timeout: 10_000 });
     const rows = await cellBoxes(page);
     assert.ok(rows.length > 5, `rows drawn: ${rows.length}`);

@@ -25,6 +25,20 @@ try {
       await page.screenshot({ path: join(out, `trace-${width}-${theme}.png`) });
       await page.close();
     }
+  // A scenario with PASIDs and a guest vIOMMU's shadow mappings: the PASID column, and a map row
+  // selected, its walk pane naming the guest step that caused it (with the link to it).
+  for (const theme of ["dark", "light"])
+    for (const width of [500, 800]) {
+      const page = await browser.newPage({ viewport: { width, height: 700 } });
+      await page.goto(server.url({ events: 300, theme, pasid: true, cause: true, steps: [0, 1, 2].map((s) => ({ line: 10 + s * 2, op: s === 1 ? "guest-map" : "dma" })) }));
+      await page.locator(".row.r-walk, .row.r-hit").first().waitFor({ timeout: 10_000 });
+      await page.evaluate(() => (document.querySelector(".scroller").scrollTop = 104 * 22));
+      await page.locator(".row[data-row='112']").click();
+      await page.locator(".walk .cause").waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(200);
+      await page.screenshot({ path: join(out, `trace-pasid-cause-${width}-${theme}.png`) });
+      await page.close();
+    }
 } finally {
   await browser.close();
   await server.close();

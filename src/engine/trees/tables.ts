@@ -166,6 +166,8 @@ function fieldLine(fields: readonly DecodedField[]): string {
 function reservedText(n: TableNode, ctx: TreeContext): string | undefined {
   if (!n.reserved) return undefined;
   const bits = n.reserved.bits.map((b, i) => (b === 0n ? undefined : `${n.raw.length > 1 ? (i === 0 ? "lo " : "hi ") : ""}${hx(b)}`)).filter(Boolean);
+  // No reserved bit set: the entry is invalid for another reason (AMD-Vi: Next Level 7 at the DTE).
+  if (bits.length === 0) return `invalid entry: fault ${ctx.machine.iommu.reason(n.reserved.reason).label}`;
   return `reserved bits ${bits.join(", ")} set: fault ${ctx.machine.iommu.reason(n.reserved.reason).label}`;
 }
 
@@ -246,11 +248,23 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
       const [lo, hi] = [n.raw[0]!, n.raw[1]!];
       const dev = guest ? undefined : m.pci.devices.find((d) => m.pci.dmaAliases(d).includes(n.sid));
       const guestDev = guest?.device(n.sid);
+      const whole = id.split("/").length === 3;
+      // The device's name, or its key when it is not the requester id the label already shows (an alias).
+      const devName = dev ? dev.spec.name ?? (whole && dev.key === formatSid(n.sid) ? "" : dev.key) : guestDev ?? "";
+      // A scalable-mode context entry points at a PASID directory, not at a page table: its
+      // translation is each PASID entry's (the model's decoded PASIDDIRPTR and RID_PASID fields).
+      const dir = n.fields.find((f) => f.name === "PASIDDIRPTR");
+      const ridPasid = n.fields.find((f) => f.name === "RID_PASID");
+      const what = dir
+        ? `PASID directory @ ${num(dir.raw << 12n, ctx.radix)}${ridPasid ? ` · RID_PASID ${hx(ridPasid.raw)}: DID ${n.did}` : ""}${n.fpd ? " · FPD" : ""}`
+        : n.translation === "pass-through"
+          ? `DID ${n.did} · pass-through`
+          : `DID ${n.did} · ${n.levels}-level · ${names?.pageTablePointer ?? "SLPTPTR"} ${num(n.pageTable, ctx.radix)}${n.fpd ? " · FPD" : ""}`;
       return {
         id,
         // Under the root directly (a device table indexed by requester id): the whole id, not the devfn.
-        label: `${id.split("/").length === 3 ? formatSid(n.sid) : formatDevfn(n.sid)}${dev ? ` ${dev.spec.name ?? dev.key}` : guestDev ? ` ${guestDev}` : ""}`,
-        description: `${n.translation === "pass-through" ? `DID ${n.did} · pass-through` : `DID ${n.did} · ${n.levels}-level · ${names?.pageTablePointer ?? "SLPTPTR"} ${num(n.pageTable, ctx.radix)}${n.fpd ? " · FPD" : ""}`}${corrupt ? ` · ${corrupt}` : ""}`,
+        label: `${whole ? formatSid(n.sid) : formatDevfn(n.sid)}${devName ? ` ${devName}` : ""}`,
+        description: `${what}${corrupt ? ` · ${corrupt}` : ""}`,
         tooltip: l10n.t("{0} {1} at HPA {2}\n{3}\n{4}{5}", names?.entry ?? "Context entry", formatSid(n.sid), hx(n.address!), n.raw.map((w, i) => `${n.raw.length === 2 ? (i === 0 ? "lo" : "hi") : `data[${i}]`} ${qword(w)}`).join("\n"), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
         icon: "symbol-struct",
         contextValue: "context-entry",
@@ -304,7 +318,8 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
       };
     }
     case "not-present":
-      if (n.iova === undefined) return leaf(id, `${plural(n.count, "bus")} not present`, "P = 0", { icon: "circle-slash", color: "disabledForeground" });
+      // At the root: buses of a root table; requester ids of a device table (a model that names its entry, AMD-Vi's DTE).
+      if (n.iova === undefined) return leaf(id, names ? `${plural(n.count, names.entry)} not present` : `${plural(n.count, "bus")} not present`, names ? "V = 0" : "P = 0", { icon: "circle-slash", color: "disabledForeground" });
       return leaf(id, n.first === n.last ? `[${n.first}]` : `[${n.first}–${n.last}]`, "not present", {
         icon: "circle-slash",
         color: "disabledForeground",

@@ -899,9 +899,18 @@ export class DmarUnit implements DmaUnit {
     return this.runNext < this.runDone ? this.takeBurstResult(this.burst.results, this.burst.info, this.runNext++, this.runCe!, x.sid, iovaHi, iovaLo, x.write) : this.translate(x.sid, iovaHi, iovaLo, x.write);
   }
 
-  /** One request from requester `rid` (HostUnit): translate(); `probe` records no fault. */
-  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
-    return this.translate(rid, iovaHi, iovaLo, write, probe);
+  /**
+   * One request from requester `rid` (HostUnit): translate(); `probe` records no fault. A request
+   * with PASID carries the same tag translateRun gives each transaction of a transfer with one.
+   */
+  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean, pasid = -1): number {
+    if (pasid < 0) return this.translate(rid, iovaHi, iovaLo, write, probe);
+    this.reqPasid = pasid;
+    try {
+      return this.translate(rid, iovaHi, iovaLo, write, probe);
+    } finally {
+      this.reqPasid = -1;
+    }
   }
 
   /** The trace's translation kind of the last request (DmaUnit). */
