@@ -257,12 +257,20 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       void vscode.window.showErrorMessage(refusal);
       return undefined;
     }
+    this.log.info(`importing ${uri.toString(true)} (${(size / 2 ** 20).toFixed(1)} MiB)`);
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t("Importing {0}", name), cancellable: true }, async (progress, token) => {
       const reader = new EvidenceReader({ fast: FAST, maxRecords: MAX_IMPORT_RECORDS });
       let read = 0;
+      /** Cancel pressed: the reading stops here (the chunks read so far are let go) and nothing is published. */
+      const cancelled = () => {
+        const at = vscode.l10n.t("{0} of {1} MiB", (read / 2 ** 20).toFixed(1), (size / 2 ** 20).toFixed(1));
+        this.log.info(`import of ${uri.toString(true)} cancelled after ${read} of ${size} bytes`);
+        void vscode.window.showInformationMessage(vscode.l10n.t("Import of {0} cancelled after {1}: nothing was imported.", name, at));
+        return undefined;
+      };
       try {
         for await (const chunk of fileChunks(uri)) {
-          if (token.isCancellationRequested) return undefined;
+          if (token.isCancellationRequested) return cancelled();
           read += chunk.byteLength;
           reader.pushBytes(chunk);
           progress.report({ increment: (chunk.byteLength / Math.max(1, size)) * 100, message: vscode.l10n.t("{0} of {1} MiB", (read / 2 ** 20).toFixed(1), (size / 2 ** 20).toFixed(1)) });
@@ -273,7 +281,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
         void vscode.window.showErrorMessage(vscode.l10n.t("Import evidence: cannot read {0}: {1}", name, e instanceof Error ? e.message : String(e)));
         return undefined;
       }
-      if (token.isCancellationRequested) return undefined;
+      if (token.isCancellationRequested) return cancelled();
       const r = reader.end();
       this.log.info(`imported ${uri.toString(true)} (${reader.encoding ?? "utf-8"}): ${r.records.length} records, ${r.skipped.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
       if (r.dropped) {
