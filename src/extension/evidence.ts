@@ -14,6 +14,7 @@ import { platform } from "./platform.js";
 import { wholeReadRefusal } from "./fileAccess.js";
 import { evidenceDocumentPath, renderEvidenceDocument, type EvidenceDocument, type OutlineItem, type OutlineKind } from "../import/document.js";
 import { hasHostTables } from "../import/hostTables.js";
+import { lensText } from "./text.js";
 
 const SCHEME = "passthrough-evidence";
 /** The decoded document's language: word wrap on by default (package.json configurationDefaults), Outline and folding from its records. */
@@ -459,7 +460,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     }
     const found = await c.lenses;
     if (token.isCancellationRequested) return [];
-    return found.map((l) => new vscode.CodeLens(new vscode.Range(l.line, 0, l.line, 0), { title: `$(lightbulb) ${l.title}`, command: "passthrough.importEvidence", arguments: [doc.uri], tooltip: vscode.l10n.t("Decode and explain this file") }));
+    return found.map((l) => new vscode.CodeLens(new vscode.Range(l.line, 0, l.line, 0), { title: `$(lightbulb) ${lensText(l.title)}`, command: "passthrough.importEvidence", arguments: [doc.uri], tooltip: vscode.l10n.t("Decode and explain this file") }));
   }
 
   dispose(): void {
