@@ -8,7 +8,7 @@
 //   cancelled and that the views keep the first run;
 // - a 20 000 000-transaction scenario (560 MB of trace; no expect: a failed one would be the step's
 //   diagnostic instead) stops at its dma step with an error on that
-//   line (Problems: [Ln 15, Col 3]) that names the limit and the setting, instead of an
+//   line (Problems: [Ln 15, Col 5]) that names the limit and the setting, instead of an
 //   out-of-memory crash.
 // Notifications are read in the notification center (this workbench queues toasts when driven
 // headless; see big-import.mjs). The memory of the 10 M-event run is unit-tested
@@ -97,10 +97,10 @@ await runWorkbenchSuite("big-run", {
     await page.keyboard.press("Escape");
     await page.locator(".part.sidebar .monaco-list-row", { hasText: "twenty-million.passthrough.yaml" }).first().click();
     await t.palette("View: Focus Problems (Errors, Warnings, Infos)");
-    const problem = page.locator(".markers-panel .monaco-list-row", { hasText: /simulation-limit \[Ln/ }).first();
+    const problem = page.locator(".markers-panel .monaco-list-row", { hasText: "passthrough(simulation-limit)" }).first();
     await problem.waitFor({ timeout: 240_000 });
     const text = (await problem.innerText()).replace(/\s+/g, " ");
-    if (!/the run's limit is 400 MiB \(the setting passthrough\.memoryLimit\)/.test(text) || !/\[Ln 15, Col 3\]/.test(text)) throw new Error(`problem: ${text}`);
+    if (!/the run's limit is 400 MiB \(the setting passthrough\.memoryLimit\)/.test(text) || !/\[Ln 15, Col 5\]/.test(text)) throw new Error(`problem: ${text}`);
     await t.shot("big-run-limit.png");
   });
 });
