@@ -258,7 +258,7 @@ export class EngineServer {
       // A newer version of the document stops this run (polled where progress is given).
       const cancelled = slots !== undefined && slot !== undefined ? () => Atomics.load(slots, slot) !== p.version : undefined;
       const t0 = this.now();
-      const r = e.session.update(p.text, cancelled, progress, this.budgetFor(e));
+      const r = e.session.update(p.text, cancelled, progress, limitBudget(this.budgetFor(e), p.memoryLimit));
       e.diagnostics = undefined;
       if (r.cancelled) throw new EngineFailure("cancelled", `version ${p.version} was superseded`);
       e.version = p.version;
@@ -509,4 +509,10 @@ function transfersOf(method: Method, result: unknown): ArrayBuffer[] {
     transfer.push(r.events.buffer as ArrayBuffer, r.faults.buffer as ArrayBuffer, r.steps.buffer as ArrayBuffer);
   }
   return transfer;
+}
+
+/** The run's budget under the user's limit (the setting passthrough.memoryLimit), when that is the smaller. */
+export function limitBudget(budget: { bytes: number; why?: string } | undefined, limit: number | undefined): { bytes: number; why?: string } | undefined {
+  if (limit === undefined || limit >= (budget?.bytes ?? DEFAULT_MEMORY_BUDGET)) return budget;
+  return { bytes: limit, why: "the setting passthrough.memoryLimit" };
 }

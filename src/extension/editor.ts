@@ -7,6 +7,7 @@ import * as vscode from "vscode";
 import { HOVER_COMMANDS, type EngineDiagnostic, type SessionState, type StepSummary } from "../protocol/engine.js";
 import type { EngineClient } from "./engineClient.js";
 import { LANGUAGE_ID, type ScenarioManager } from "./scenarios.js";
+import { MAX_TOOLTIP, lensText, visibleText } from "./text.js";
 
 const SELECTOR: vscode.DocumentSelector = [{ language: LANGUAGE_ID }, { pattern: "**/*.passthrough.{yaml,yml}" }];
 const SEVERITY = { error: vscode.DiagnosticSeverity.Error, warning: vscode.DiagnosticSeverity.Warning, info: vscode.DiagnosticSeverity.Information } as const;
@@ -143,7 +144,7 @@ export class CodeLensProvider implements vscode.CodeLensProvider<vscode.CodeLens
       if (n.line >= doc.lineCount) continue;
       const title = vscode.l10n.t("$(circle-slash) not reached: the run stopped early, this expect was not checked");
       const stop = Math.max(0, st.steps.length - 1);
-      lenses.push(new vscode.CodeLens(doc.lineAt(n.line).range, { title, command: "passthrough.runToStep", arguments: [uri, stop], tooltip: vscode.l10n.t("Stopped early at {0}. Click: move the cursor to the step that stopped the run.", st.stoppedEarly ?? vscode.l10n.t("an earlier step")) }));
+      lenses.push(new vscode.CodeLens(doc.lineAt(n.line).range, { title, command: "passthrough.runToStep", arguments: [uri, stop], tooltip: vscode.l10n.t("Stopped early at {0}. Click: move the cursor to the step that stopped the run.", st.stoppedEarly !== undefined ? visibleText(st.stoppedEarly, MAX_TOOLTIP, true) : vscode.l10n.t("an earlier step")) }));
     }
     return lenses;
   }
@@ -159,8 +160,9 @@ export class CodeLensProvider implements vscode.CodeLensProvider<vscode.CodeLens
       lens.command = { title: `${stale}${here ? vscode.l10n.t("$(debug-stackframe) cursor here") : vscode.l10n.t("$(debug-continue) Run to here")}`, command: "passthrough.runToStep", arguments: [uri, s.step], tooltip: vscode.l10n.t("Move the cursor to this step: the sidebar shows the machine state just before it runs{0}", staleNote) };
     } else {
       const icon = s.expect ? (s.expect.pass ? "$(pass)" : "$(error)") : s.status === "ok" ? "$(check)" : s.status === "fault" ? "$(warning)" : "$(error)";
-      const outcome = `${stale}${icon} ${s.summary}${s.expect && !s.expect.pass ? vscode.l10n.t(" — expect failed: {0}", s.expect.failures.join("; ")) : ""}`;
-      lens.command = { title: outcome.length > 160 ? `${outcome.slice(0, 157)}…` : outcome, command: "passthrough.runToStep", arguments: [uri, s.step + 1], tooltip: vscode.l10n.t("Step {0}: {1}{2}", s.step + 1, s.summary, staleNote) };
+      // The summary names drivers, devices and groups from the scenario: text, made visible and clipped (text.ts).
+      const outcome = `${s.summary}${s.expect && !s.expect.pass ? vscode.l10n.t(" — expect failed: {0}", s.expect.failures.join("; ")) : ""}`;
+      lens.command = { title: `${stale}${icon} ${lensText(outcome)}`, command: "passthrough.runToStep", arguments: [uri, s.step + 1], tooltip: vscode.l10n.t("Step {0}: {1}{2}", s.step + 1, visibleText(s.summary, MAX_TOOLTIP, true), staleNote) };
     }
     return lens;
   }

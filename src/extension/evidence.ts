@@ -14,6 +14,7 @@ import { platform } from "./platform.js";
 import { wholeReadRefusal } from "./fileAccess.js";
 import { evidenceDocumentPath, renderEvidenceDocument, type EvidenceDocument, type OutlineItem, type OutlineKind } from "../import/document.js";
 import { hasHostTables, hostTableUnits } from "../import/hostTables.js";
+import { lensText } from "./text.js";
 
 const SCHEME = "passthrough-evidence";
 /** The decoded document's language: word wrap on by default (package.json configurationDefaults), Outline and folding from its records. */
@@ -257,12 +258,20 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       void vscode.window.showErrorMessage(refusal);
       return undefined;
     }
+    this.log.info(`importing ${uri.toString(true)} (${(size / 2 ** 20).toFixed(1)} MiB)`);
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t("Importing {0}", name), cancellable: true }, async (progress, token) => {
       const reader = new EvidenceReader({ fast: FAST, maxRecords: MAX_IMPORT_RECORDS });
       let read = 0;
+      /** Cancel pressed: the reading stops here (the chunks read so far are let go) and nothing is published. */
+      const cancelled = () => {
+        const at = vscode.l10n.t("{0} of {1} MiB", (read / 2 ** 20).toFixed(1), (size / 2 ** 20).toFixed(1));
+        this.log.info(`import of ${uri.toString(true)} cancelled after ${read} of ${size} bytes`);
+        void vscode.window.showInformationMessage(vscode.l10n.t("Import of {0} cancelled after {1}: nothing was imported.", name, at));
+        return undefined;
+      };
       try {
         for await (const chunk of fileChunks(uri)) {
-          if (token.isCancellationRequested) return undefined;
+          if (token.isCancellationRequested) return cancelled();
           read += chunk.byteLength;
           reader.pushBytes(chunk);
           progress.report({ increment: (chunk.byteLength / Math.max(1, size)) * 100, message: vscode.l10n.t("{0} of {1} MiB", (read / 2 ** 20).toFixed(1), (size / 2 ** 20).toFixed(1)) });
@@ -273,7 +282,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
         void vscode.window.showErrorMessage(vscode.l10n.t("Import evidence: cannot read {0}: {1}", name, e instanceof Error ? e.message : String(e)));
         return undefined;
       }
-      if (token.isCancellationRequested) return undefined;
+      if (token.isCancellationRequested) return cancelled();
       const r = reader.end();
       this.log.info(`imported ${uri.toString(true)} (${reader.encoding ?? "utf-8"}): ${r.records.length} records, ${r.skipped.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
       if (r.dropped) {
@@ -462,7 +471,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     }
     const found = await c.lenses;
     if (token.isCancellationRequested) return [];
-    return found.map((l) => new vscode.CodeLens(new vscode.Range(l.line, 0, l.line, 0), { title: `$(lightbulb) ${l.title}`, command: "passthrough.importEvidence", arguments: [doc.uri], tooltip: vscode.l10n.t("Decode and explain this file") }));
+    return found.map((l) => new vscode.CodeLens(new vscode.Range(l.line, 0, l.line, 0), { title: `$(lightbulb) ${lensText(l.title)}`, command: "passthrough.importEvidence", arguments: [doc.uri], tooltip: vscode.l10n.t("Decode and explain this file") }));
   }
 
   dispose(): void {

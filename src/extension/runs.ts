@@ -19,6 +19,9 @@ import type { EngineDiagnostic, SessionState, StepSummary } from "../protocol/en
 import { systemClock, type HostClock } from "./clock.js";
 import * as l10n from "@vscode/l10n";
 
+/** What a cancelled document's slot holds: no text has this version, so its run stops. */
+export const CANCELLED_VERSION = -1;
+
 /** The scheduler's time and timers (injectable for tests). */
 export type Clock = Pick<HostClock, "now" | "setTimeout" | "clearTimeout">;
 export { systemClock };
@@ -118,6 +121,21 @@ export class RunScheduler {
     this.docs.delete(uri);
     this.states.delete(uri);
     this.running.delete(uri);
+    return true;
+  }
+
+  /**
+   * The user stopped the document's run (Cancel on its progress notification): the worker stops it
+   * where it polls (its slot no longer names the version it runs: CANCELLED_VERSION), a held run
+   * is dropped, and the views keep what they show. The next edit or Re-run runs the text again.
+   * False when no run was in flight or held.
+   */
+  cancel(uri: string): boolean {
+    const d = this.docs.get(uri);
+    if (!d || !this.running.has(uri)) return false;
+    this.stopTimers(d);
+    this.engine.markNewest(uri, CANCELLED_VERSION);
+    this.setRunning(uri, false);
     return true;
   }
 

@@ -8,7 +8,10 @@ import * as vscode from "vscode";
 import type { SessionState } from "../protocol/engine.js";
 import { EngineRequestError, type EngineClient } from "./engineClient.js";
 import { RebuildGate, RunScheduler, describeRun, systemClock, type Clock, type ShownRun } from "./runs.js";
-import { readSetting } from "./settings.js";
+import { SETTINGS, readSetting } from "./settings.js";
+
+/** A run still going after this long shows a cancellable progress notification. */
+export const LONG_RUN_MS = 1500;
 
 export const LANGUAGE_ID = "passthrough";
 
@@ -50,7 +53,12 @@ export class ScenarioManager implements vscode.Disposable {
     this.gate = new RebuildGate(() => client.restarts);
     this.runs = new RunScheduler(
       {
-        update: (uri, version, text, cancellable) => client.request("update", cancellable ? { uri, version, text, slot: client.slotFor(uri) } : { uri, version, text }),
+        update: (uri, version, text, cancellable) => {
+          // The user's limit (MiB) when it is below the engine's own (trace/budget.ts): a run that needs more stops with an error on its step.
+          const limit = readSetting(config(), "memoryLimit");
+          const memoryLimit = limit < SETTINGS.memoryLimit.default ? { memoryLimit: limit * 2 ** 20 } : {};
+          return client.request("update", cancellable ? { uri, version, text, slot: client.slotFor(uri), ...memoryLimit } : { uri, version, text, ...memoryLimit });
+        },
         setCursor: (uri, step) => client.request("setCursor", { uri, step }),
         markNewest: (uri, version) => client.markNewest(uri, version),
         isSuperseded: (e) => e instanceof EngineRequestError && (e.code === "cancelled" || e.code === "restarted"),
@@ -74,9 +82,66 @@ export class ScenarioManager implements vscode.Disposable {
         if (e && isScenario(e.document)) this.setActive(e.document.uri.toString());
       }),
     );
+    this.subs.push(this.onDidChangeRunning((uri) => this.watchLongRun(uri, clock)));
     for (const d of vscode.workspace.textDocuments) this.track(d);
     const ed = vscode.window.activeTextEditor;
     if (ed && isScenario(ed.document)) this.setActive(ed.document.uri.toString());
+  }
+
+  /** Per document: the timer before its long run's notification, or "shown" while the notification is up. */
+  private readonly longRuns = new Map<string, unknown>();
+
+  /**
+   * A run that takes longer than LONG_RUN_MS (10 million DMA transactions take seconds) gets a
+   * progress notification until it ends; its Cancel stops the run in the worker (RunScheduler.cancel).
+   */
+  private watchLongRun(uri: string, clock: Clock): void {
+    const pending = this.longRuns.get(uri);
+    if (!this.runs.running.has(uri)) {
+      if (pending !== undefined && pending !== "shown") {
+        clock.clearTimeout(pending);
+        this.longRuns.delete(uri);
+      }
+      return;
+    }
+    if (pending !== undefined) return;
+    this.longRuns.set(uri, clock.setTimeout(() => {
+      if (!this.runs.running.has(uri)) {
+        this.longRuns.delete(uri);
+        return;
+      }
+      this.longRuns.set(uri, "shown");
+      const name = vscode.workspace.asRelativePath(vscode.Uri.parse(uri));
+      void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t("Running {0}", name), cancellable: true }, (_progress, token) =>
+        new Promise<void>((done) => {
+          const subs: vscode.Disposable[] = [];
+          const end = () => {
+            for (const s of subs) s.dispose();
+            this.longRuns.delete(uri);
+            done();
+          };
+          subs.push(
+            this.onDidChangeRunning((u) => {
+              if (u === uri && !this.runs.running.has(uri)) end();
+            }),
+            this.onDidClose((u) => {
+              if (u === uri) end();
+            }),
+            token.onCancellationRequested(() => {
+              end();
+              if (!this.runs.cancel(uri)) return;
+              this.log.info(`run of ${uri} cancelled`);
+              const shown = this.runs.shownRun(uri);
+              void vscode.window.showInformationMessage(
+                shown
+                  ? vscode.l10n.t("The run of {0} was cancelled; the views keep the {1}. Edit the scenario or run Re-run Scenario to run it again.", name, describeRun(shown))
+                  : vscode.l10n.t("The run of {0} was cancelled; nothing is shown for it. Edit the scenario or run Re-run Scenario to run it again.", name),
+              );
+            }),
+          );
+        }),
+      );
+    }, LONG_RUN_MS));
   }
 
   /** The state each view reads, per document (the outcome of a settled text, or the last good run marked stale). */

@@ -11,6 +11,8 @@ export interface Settings {
   rerunDelay: number;
   settleDelay: number;
   engineTimeout: number;
+  /** MiB one scenario's run may hold (trace, checkpoints, simulated memory); trace/budget.ts DEFAULT_MEMORY_BUDGET is the most. */
+  memoryLimit: number;
 }
 
 type NumberSpec = { type: "number"; default: number; minimum: number; maximum?: number };
@@ -22,6 +24,7 @@ export const SETTINGS: { [K in ConfigKey]: Settings[K] extends number ? NumberSp
   rerunDelay: { type: "number", default: 5, minimum: 0, maximum: 2000 },
   settleDelay: { type: "number", default: 400, minimum: 0, maximum: 5000 },
   engineTimeout: { type: "number", default: 20000, minimum: 1000 },
+  memoryLimit: { type: "number", default: 1536, minimum: 16, maximum: 1536 },
 };
 
 /** The subset of vscode.WorkspaceConfiguration the reader needs. */

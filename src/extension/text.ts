@@ -27,3 +27,19 @@ export function visibleText(text: string, max = MAX_LABEL, newlines = false): st
   if (c >= 0xd800 && c <= 0xdbff) end--;
   return `${out.slice(0, end)}…`;
 }
+
+/** The longest CodeLens title part taken from a scenario or a log (a lens is one line above the code). */
+export const MAX_LENS = 160;
+
+/**
+ * Text from a scenario or a log (a step's summary, which names drivers, devices and groups; an
+ * expectation's failure; an evidence record's explanation) inside a CodeLens title: made visible
+ * and clipped as a tree label is, and "$(name)" escaped, since the workbench draws "$(name)" in a
+ * lens title as an icon and "\$(name)" as the text "$(name)" (vs/base/browser/ui/iconLabel/
+ * iconLabels.ts renderLabelWithIcons, the regex `(\\)?\$\((name)\)`).
+ */
+export function lensText(text: string, max = MAX_LENS): string {
+  const escaped = visibleText(text, max).replace(/\$\(/g, "\\$(");
+  // Escaping lengthens: clip again (a cut only drops a tail, so every "$(" left keeps its "\").
+  return escaped.length <= max ? escaped : visibleText(escaped, max);
+}

@@ -143,7 +143,7 @@ export interface RowsAnswer {
 /** Requests, keyed by method, with their parameters and results. */
 export interface EngineMethods {
   /** slot: index into the cancellation SharedArrayBuffer reserved for this document. */
-  update: { params: { uri: string; version: number; text: string; slot?: number }; result: SessionState };
+  update: { params: { uri: string; version: number; text: string; slot?: number; /** Bytes the run may hold (the user's passthrough.memoryLimit), when less than the engine's own. */ memoryLimit?: number }; result: SessionState };
   close: { params: { uri: string }; result: null };
   setCursor: { params: { uri: string; step: number }; result: SessionState };
   /** after: show the state once the cursor's step has run (protocol/cursor.ts stateStep). */

@@ -6,15 +6,12 @@
 // them as text: no element injected, no handler run (window.__pwned is never set in the workbench
 // or a webview), a name clipped where the views clip it. Screenshot: test-results/hostile.png.
 //   E2E_PREFIX=... node test/e2e/hostile.mjs   (after npm run build)
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { writeFileSync, readFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-process.env.E2E_PREFIX ??= join(root, ".e2e");
-const { e2ePaths, startCodeServer, launchChromium, workbenchUrl } = await import("./harness/workbench.mjs");
-mkdirSync(join(root, "test-results"), { recursive: true });
-const ws = mkdtempSync(join(process.env.E2E_PREFIX, "ws-"));
+const { runWorkbenchSuite } = await import("./harness/workbench.mjs");
 
 /** Runs its handler if it ever becomes an element: the flag the test looks for. */
 const MARKUP = `<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=2</script>`;
@@ -26,12 +23,18 @@ const scenario = readFileSync(join(root, "examples/dma-after-unmap.passthrough.y
   .replace(/^name: .*$/m, `name: "${HOSTILE_YAML}"`)
   .replace("name: 82599ES 10GbE", `name: "${HOSTILE_YAML} ${BIG}"`)
   ;
-writeFileSync(join(ws, "hostile.passthrough.yaml"), scenario);
+// A step's summary names the host driver of the device that keeps a group from being viable: the
+// outcome CodeLens of `start` shows it ("group 1 is not viable: 01:00.1 is bound to the host
+// driver "…""). Its driver name holds markup, U+202E, a zero-width space and "$(bug)" (icon
+// syntax in a lens title).
+const groupScenario = readFileSync(join(root, "examples/non-viable-group.passthrough.yaml"), "utf8")
+  .replace("driver: ixgbe }", `driver: "<img src=x onerror=window.__pwned=4>\\u202Eevil\\u200B$(bug) ${"D".repeat(5000)}" }`);
+if (!groupScenario.includes("$(bug)")) throw new Error("the example non-viable-group changed: update this test");
 // (VM names are plain by the format: "has characters other than letters, digits, _ . -".)
 // A kernel log: a fault of the same device, and lines of markup and controls around it.
 // Its file name holds markup too: the decoded document's header and tab show it.
 const LOG = `hostile <img src=x onerror=window.__pwned=3> \u202Eevil.log`;
-writeFileSync(
+const writeLog = (ws) => writeFileSync(
   join(ws, LOG),
   [
     `[    1.000000] usb 1-1: new device ${MARKUP} \u202Eevil\u200B \u0007`,
@@ -41,29 +44,9 @@ writeFileSync(
   ].join("\n"),
 );
 
-let server, browser, page;
-const results = [];
-const t0 = Date.now();
-async function check(name, fn) {
-  try {
-    await fn();
-    results.push([name, true]);
-    console.log(`  ✔ ${name}`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`  ✘ ${name}\n    ${String(e?.message ?? e).split("\n").slice(0, 3).join("\n    ")}`);
-    await page?.screenshot({ path: join(root, `test-results/hostile-failure-${results.length}.png`) }).catch(() => {});
-  }
-}
 /** Text as a page shows it: Monaco renders spaces as no-break spaces. */
 const plain = (t) => t.replace(/\u00a0/g, " ");
-const palette = async (command) => {
-  await page.keyboard.press("Escape");
-  await page.keyboard.press("F1");
-  await page.locator(".quick-input-widget input").fill(`>${command}`);
-  await page.locator(".quick-input-widget .monaco-list-row.focused", { hasText: command }).first().waitFor({ timeout: 90_000 });
-  await page.keyboard.press("Enter");
-};
+let page;
 /** In every frame (the workbench, each webview): the flag and injected elements. */
 async function nothingRan() {
   for (const f of page.frames()) {
@@ -73,12 +56,16 @@ async function nothingRan() {
   }
 }
 
-try {
-  const paths = e2ePaths();
-  server = await startCodeServer({ paths, workspace: ws });
-  ({ browser, page } = await launchChromium(paths, { width: 1500, height: 950 }));
-  await page.goto(workbenchUrl(server.url, { folder: ws, extensionDevelopmentPath: root }));
-  await page.locator(".monaco-workbench").waitFor({ timeout: 120_000 });
+await runWorkbenchSuite("hostile", {
+  root,
+  prepare(ws) {
+    writeFileSync(join(ws, "hostile.passthrough.yaml"), scenario);
+    writeFileSync(join(ws, "hostile-group.passthrough.yaml"), groupScenario);
+    writeLog(ws);
+  },
+}, async (t) => {
+  ({ page } = t);
+  const { check, palette } = t;
   await page.locator(".part.sidebar .monaco-list-row", { hasText: "hostile.passthrough.yaml" }).first().click();
   await page.locator(".codelens-decoration").first().waitFor({ timeout: 120_000 });
 
@@ -89,6 +76,23 @@ try {
     if (!editor.includes('<img src=x onerror="window.__pwned=1">')) throw new Error("the editor does not show the markup as text");
     await nothingRan();
   });
+
+  await check("CodeLens: a host driver's name in a step's outcome shows as text (markup, U+202E, $(bug) visible; clipped)", async () => {
+    await page.locator(".part.sidebar .monaco-list-row", { hasText: "hostile-group.passthrough.yaml" }).first().click();
+    const lens = page.locator(".codelens-decoration", { hasText: "is not viable" }).first();
+    await lens.waitFor({ timeout: 120_000 });
+    const text = plain(await lens.innerText());
+    if (!text.includes("<img src=x onerror=window.__pwned=4>")) throw new Error(`the lens does not show the markup as text: ${JSON.stringify(text.slice(0, 300))}`);
+    if (!text.includes("<U+202E>evil<U+200B>") || text.includes("\u202E")) throw new Error(`bidi override / zero-width not shown as code points: ${JSON.stringify(text.slice(0, 300))}`);
+    if (!text.includes("$(bug)") || (await lens.locator(".codicon-bug").count())) throw new Error(`"$(bug)" became an icon: ${JSON.stringify(text.slice(0, 300))}`);
+    if (text.length > 400 || !text.includes("…")) throw new Error(`a 5 000-character name is not clipped: ${text.length} characters`);
+    if (await lens.locator("img").count()) throw new Error("an <img> element in the CodeLens");
+    await page.screenshot({ path: join(root, "test-results/hostile-codelens.png") });
+    await nothingRan();
+  });
+  // Back to the first scenario: the checks below read its trees, hover and trace.
+  await page.locator(".part.sidebar .monaco-list-row", { hasText: "hostile.passthrough.yaml" }).first().click();
+  await page.locator(".tabs-container .tab.active", { hasText: "hostile.passthrough.yaml" }).first().waitFor({ timeout: 60_000 });
 
   await check("sidebar trees: names as text, invisible characters shown, the 1 MB name clipped", async () => {
     await page.locator('.activitybar .action-item a[aria-label^="Passthrough"]').first().click();
@@ -155,17 +159,4 @@ try {
   });
 
   await check("nothing ran in any frame at the end", nothingRan);
-} catch (e) {
-  results.push(["setup", false]);
-  console.log(`  ✘ setup\n    ${String(e?.message ?? e).split("\n")[0]}`);
-  await page?.screenshot({ path: join(root, "test-results/hostile-failure.png") }).catch(() => {});
-} finally {
-  await browser?.close().catch(() => {});
-  await server?.stop();
-  rmSync(ws, { recursive: true, force: true });
-}
-const passed = results.filter(([, ok]) => ok).length;
-const failed = results.length - passed;
-writeFileSync(join(root, "test-results/hostile.json"), JSON.stringify({ passed, failed, skipped: 0 }));
-console.log(`hostile: ${passed} passed, ${failed} failed (${Math.round((Date.now() - t0) / 1000)} s)`);
-process.exit(failed ? 1 : 0);
+});
