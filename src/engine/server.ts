@@ -27,6 +27,8 @@ import type { Run } from "../sim/run.js";
 import type { TableNode } from "../sim/iommu.js";
 import { explainRecords, synthesizeScenario } from "../import/index.js";
 import { decodeEvidenceText } from "../import/decode.js";
+import { toLibvirtXml, toQemuCommandLine } from "../import/vmExport.js";
+import { parseScenario } from "../scenario/index.js";
 
 /**
  * The Mapping Tables path (node keys below t/root) of the deepest entry a walk read, as far as the
@@ -348,6 +350,14 @@ export class EngineServer {
       const r = decodeEvidenceText(p.text);
       if (!r.records.length) return [];
       return explainRecords(r.records, r.records.filter((x) => x.kind === "ftrace")).map((e) => ({ line: r.records[e.record]!.line, title: e.title }));
+    },
+    vmExport: (p) => {
+      const parsed = parseScenario(p.text, p.path);
+      const errors = parsed.diagnostics.filter((d) => d.severity === "error").length;
+      const s = errors === 0 ? parsed.scenario : undefined;
+      const vms = s ? s.vms.map((v) => ({ name: v.name, devices: v.devices.length })) : [];
+      if (!s || p.vm === undefined || p.format === undefined || !s.vms.some((v) => v.name === p.vm)) return { errors, vms };
+      return { errors, vms, text: p.format === "qemu" ? toQemuCommandLine(s, p.vm) : toLibvirtXml(s, p.vm) };
     },
     evidenceSynthesize: (p) => {
       const s = synthesizeScenario(p.records, p.title, p.unit !== undefined ? { unit: p.unit } : {});

@@ -3,24 +3,30 @@ import * as vscode from "vscode";
 import { LANGUAGE_ID } from "./scenarios.js";
 import { openExamplesCommand } from "./examples.js";
 import { activeUri, needScenario, type CommandContext, type Commands } from "./commands.js";
-import { parseScenario } from "../scenario/index.js";
-import { toLibvirtXml, toQemuCommandLine } from "../import/vmExport.js";
 
 /**
- * A scenario's VM as the configuration a user runs (import/vmExport.ts), in a new untitled editor:
- * nothing is written until the user saves it. Returns the document (tests read it).
+ * A scenario's VM as the configuration a user runs (import/vmExport.ts, built by the worker), in a
+ * new untitled editor: nothing is written until the user saves it. Returns the document (tests read it).
  */
 async function exportVm(cx: CommandContext, arg?: unknown, format?: "qemu" | "libvirt", vmName?: string): Promise<vscode.TextDocument | undefined> {
   const uri = activeUri(cx, arg) ?? needScenario(cx);
   const doc = uri ? cx.scenarios.document(uri) : undefined;
   if (!uri || !doc) return undefined;
-  const parsed = parseScenario(doc.getText(), doc.uri.path);
-  const errors = parsed.diagnostics.filter((d) => d.severity === "error");
-  if (errors.length || !parsed.scenario) {
-    void vscode.window.showErrorMessage(errors.length === 1 ? vscode.l10n.t("Export VM: the scenario has 1 error; fix it first (Problems view).") : vscode.l10n.t("Export VM: the scenario has {0} errors; fix them first (Problems view).", errors.length));
+  const text = doc.getText();
+  const ask = (vm?: string, f?: "qemu" | "libvirt") => cx.client.request("vmExport", { text, path: doc.uri.path, ...(vm !== undefined && f !== undefined ? { vm, format: f } : {}) });
+  let found: Awaited<ReturnType<typeof ask>>;
+  try {
+    found = await ask();
+  } catch (e) {
+    void vscode.window.showErrorMessage(vscode.l10n.t("Export VM: {0}", e instanceof Error ? e.message : String(e)));
     return undefined;
   }
-  const s = parsed.scenario;
+  const errors = found.errors;
+  if (errors > 0) {
+    void vscode.window.showErrorMessage(errors === 1 ? vscode.l10n.t("Export VM: the scenario has 1 error; fix it first (Problems view).") : vscode.l10n.t("Export VM: the scenario has {0} errors; fix them first (Problems view).", errors));
+    return undefined;
+  }
+  const s = found;
   if (s.vms.length === 0) {
     void vscode.window.showInformationMessage(vscode.l10n.t("Export VM: the scenario has no VM (add one under vms:)."));
     return undefined;
@@ -28,7 +34,7 @@ async function exportVm(cx: CommandContext, arg?: unknown, format?: "qemu" | "li
   if (vmName === undefined) {
     if (s.vms.length === 1) vmName = s.vms[0]!.name;
     else {
-      const pick = await vscode.window.showQuickPick(s.vms.map((v) => ({ label: v.name, description: vscode.l10n.t("{0} assigned", v.devices.length) })), { title: vscode.l10n.t("Export VM: which VM") });
+      const pick = await vscode.window.showQuickPick(s.vms.map((v) => ({ label: v.name, description: vscode.l10n.t("{0} assigned", v.devices) })), { title: vscode.l10n.t("Export VM: which VM") });
       if (!pick) return undefined;
       vmName = pick.label;
     }
@@ -44,8 +50,18 @@ async function exportVm(cx: CommandContext, arg?: unknown, format?: "qemu" | "li
     if (!pick) return undefined;
     format = pick.format;
   }
-  const text = format === "qemu" ? toQemuCommandLine(s, vmName) : toLibvirtXml(s, vmName);
-  const out = await vscode.workspace.openTextDocument({ content: text, language: format === "qemu" ? "shellscript" : "xml" });
+  let built: Awaited<ReturnType<typeof ask>>;
+  try {
+    built = await ask(vmName, format);
+  } catch (e) {
+    void vscode.window.showErrorMessage(vscode.l10n.t("Export VM: {0}", e instanceof Error ? e.message : String(e)));
+    return undefined;
+  }
+  if (built.text === undefined) {
+    void vscode.window.showErrorMessage(vscode.l10n.t("Export VM: the scenario has no VM named {0}.", vmName));
+    return undefined;
+  }
+  const out = await vscode.workspace.openTextDocument({ content: built.text, language: format === "qemu" ? "shellscript" : "xml" });
   await vscode.window.showTextDocument(out, { preview: false });
   return out;
 }

@@ -182,6 +182,12 @@ export interface EngineMethods {
   evidenceLenses: { params: { text: string }; result: { line: number; title: string }[] };
   /** hostTables: the scenario holds a real host's tables from debugfs dumps (import/hostTables.ts), this many entries. */
   evidenceSynthesize: { params: { records: EvidenceRecord[]; title: string; /** A debugfs dump's DMAR unit to import (import/hostTables.ts hostTableUnits). */ unit?: string }; result: { text: string; reproduced: number; notes: number; hostTables?: number } };
+  /**
+   * A scenario's VM as a QEMU command line or libvirt domain XML (import/vmExport.ts), built in the
+   * worker so the extension host bundles no YAML parser. Without `vm` and `format` it answers the
+   * errors and the VMs only (the host asks which VM and format, then asks again).
+   */
+  vmExport: { params: { text: string; path: string; vm?: string; format?: "qemu" | "libvirt" }; result: { errors: number; vms: { name: string; devices: number }[]; text?: string } };
   /** Test hook: the worker throws from its message handler (a crash), or spins (a hang). */
   crash: { params: { how: "throw" | "hang" }; result: null };
 }
