@@ -157,9 +157,11 @@ export function activate(ctx: vscode.ExtensionContext): PassthroughApi {
   });
   ctx.subscriptions.push(
     follower,
+    sm.onDidClose((uri) => follower.forget(uri)),
     vscode.window.onDidChangeTextEditorSelection((e) => {
       const uri = e.textEditor.document.uri.toString();
-      if (sm.states.has(uri) && e.selections.length === 1) follower.onSelection(uri, e.selections[0]!.active.line);
+      const byUser = e.kind === vscode.TextEditorSelectionChangeKind.Keyboard || e.kind === vscode.TextEditorSelectionChangeKind.Mouse;
+      if (sm.states.has(uri) && e.selections.length === 1) follower.onSelection(uri, e.selections[0]!.active.line, byUser);
     }),
     vscode.debug.onDidStartDebugSession((s) => {
       const uri = scenarioOf(s);

@@ -6,6 +6,9 @@
  * debugger's position wins and the views stay where the debugger put them. Likewise a command that
  * moves the cursor (Run to Here, Translate Address at a step, the DMA Trace, the debugger) after the
  * caret moved supersedes the caret's pending move: the explicit move is the newer intent.
+ * An editor shown again reports its restored caret (not a user's move; it can reach the extension
+ * host after a command already moved the cursor): a caret that is not the user's and sits on the
+ * line it was last seen on did not move, and is not followed.
  *
  * No `vscode` import: the timer and the host calls are injected, so the logic is unit-tested with
  * a fake clock.
@@ -34,6 +37,8 @@ export interface FollowHost {
 export class CursorFollower {
   private pending: unknown;
   private last?: { uri: string; line: number; moves: number };
+  /** Per document, the line its caret was last seen on. */
+  private readonly lines = new Map<string, number>();
 
   constructor(
     private readonly host: FollowHost,
@@ -41,8 +46,14 @@ export class CursorFollower {
     readonly delayMs = 150,
   ) {}
 
-  /** The caret of `uri` is on `line` now. */
-  onSelection(uri: string, line: number): void {
+  /**
+   * The caret of `uri` is on `line` now; `byUser` when the user moved it (keyboard or mouse), false
+   * for a move by a command, an extension or an editor restoring its view state.
+   */
+  onSelection(uri: string, line: number, byUser = true): void {
+    const seen = this.lines.get(uri);
+    this.lines.set(uri, line);
+    if (!byUser && seen === line) return;
     this.last = { uri, line, moves: this.host.cursorMoves(uri) };
     if (this.pending !== undefined) this.host.clearTimer(this.pending);
     this.pending = this.host.setTimer(() => {
@@ -62,6 +73,11 @@ export class CursorFollower {
     // A line outside every workload item (the host, the VMs, a comment between items) keeps the cursor.
     if (step === undefined || step === this.host.cursor(at.uri)) return;
     this.host.setCursor(at.uri, step);
+  }
+
+  /** The document closed: its caret's line is forgotten. */
+  forget(uri: string): void {
+    this.lines.delete(uri);
   }
 
   dispose(): void {

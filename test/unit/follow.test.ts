@@ -115,6 +115,38 @@ describe("trees follow the text cursor", () => {
     h.advance(200);
     expect(h.moves).toEqual([0]);
   });
+
+  it("an editor shown again restores its caret: no move, even when the restore arrives after a command moved the cursor", () => {
+    // CI order: the caret was put on step 2's line, the user went to another editor and back, and
+    // "Run to step 1" ran before the restored caret reached the extension host.
+    const h = harness();
+    h.follower.onSelection("u", 14, false);
+    h.advance(200);
+    expect(h.moves).toEqual([2]);
+    h.commandMoves(1);
+    h.follower.onSelection("u", 14, false);
+    h.advance(200);
+    expect(h.moves).toEqual([2]);
+    // The user clicking on that same line again is followed.
+    h.follower.onSelection("u", 14, true);
+    h.advance(200);
+    expect(h.moves).toEqual([2, 2]);
+    // A command's caret on another line (Go to Line, a reveal) is followed.
+    h.follower.onSelection("u", 10, false);
+    h.advance(200);
+    expect(h.moves).toEqual([2, 2, 0]);
+  });
+
+  it("a closed document's caret is forgotten: its restore on reopening is followed", () => {
+    const h = harness();
+    h.follower.onSelection("u", 14, false);
+    h.advance(200);
+    h.commandMoves(0);
+    h.follower.forget("u");
+    h.follower.onSelection("u", 14, false);
+    h.advance(200);
+    expect(h.moves).toEqual([2, 2]);
+  });
 });
 
 describe("the views' state caption", () => {

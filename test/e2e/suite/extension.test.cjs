@@ -185,7 +185,7 @@ describe("Passthrough Debugger in a real VS Code", function () {
     assert.strictEqual(ans.reason, 0);
     assert.ok(ans.revealId);
     await until("selection", () => api.views.tables.selection.length && api.views.tables.selection[0].id === ans.revealId).catch((e) => {
-      throw new Error(`${e.message}: visible=${api.views.tables.visible} selection=${api.views.tables.selection.map((s) => s.id)} reveal=${ans.revealId}`);
+      throw new Error(`${e.message}: visible=${api.views.tables.visible} selection=${api.views.tables.selection.map((s) => s.id)} reveal=${ans.revealId} cursor=${api.scenarios.states.get(doc.uri.toString())?.cursor}`);
     });
     const item = api.trees.tables.node(ans.revealId);
     assert.match(item.description, /→ HPA/);
