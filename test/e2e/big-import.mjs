@@ -112,7 +112,7 @@ await runWorkbenchSuite("big-import", {
     await warning.waitFor({ timeout: 240_000 });
     const text = (await warning.innerText()).replace(/\s+/g, " ");
     if (!text.includes(`the first ${MAX_IMPORT_RECORDS.toLocaleString("en-US")} are imported`) || !/passthrough decode/.test(text)) throw new Error(`warning: ${text}`);
-    await page.locator(".tabs-container .tab", { hasText: "many.log — decoded" }).first().waitFor({ timeout: 120_000 });
+    await page.locator(".tabs-container .tab", { hasText: "many.log — decoded" }).first().waitFor({ timeout: 300_000 });
     await t.shot("big-import-limit.png");
   });
 });
