@@ -43,6 +43,11 @@ export function permText(prot: number): string {
   return `${prot & 1 ? "R" : "-"}${prot & 2 ? "W" : "-"}`;
 }
 
+/** The same permissions in words, for a screen reader ("read-write", "read-only", "write-only", "no access"). */
+export function permWords(prot: number): string {
+  return [l10n.t("no access"), l10n.t("read-only"), l10n.t("write-only"), l10n.t("read-write")][prot & 3]!;
+}
+
 /** A page size from its byte count: "4 KiB", "2 MiB", "1 GiB". */
 export function pageSizeText(bytes: bigint): string {
   return bytes >= 1n << 30n ? `${bytes >> 30n} GiB` : bytes >= 1n << 20n ? `${bytes >> 20n} MiB` : `${bytes >> 10n} KiB`;
