@@ -13,7 +13,7 @@ function tree(name: string) {
   const s = new EngineServer();
   s.handle("update", { uri: "u", version: 1, text: read(name) });
   s.handle("setCursor", { uri: "u", step: 999 });
-  return (id: string): TreeNode[] => s.handle("children", { uri: "u", view: "tables", ids: [id], radix: "hex", after: true })[0] ?? [];
+  return (id: string | null): TreeNode[] => s.handle("children", { uri: "u", view: "tables", ids: [id], radix: "hex", after: true })[0] ?? [];
 }
 
 describe("Mapping Tables: the newer structures' nodes", () => {
@@ -99,5 +99,20 @@ describe("Mapping Tables: wording across models, tooltips, screen-reader labels"
         expect(n.accessibilityLabel ?? "", `${name}: ${n.label}`).toMatch(/^\p{L}/u);
       }
     }
+  });
+});
+
+describe("Faults and devices: words first for a screen reader", () => {
+  it("a fault event ('#6 01:00.0 read …') and a device ('04:00.0') start with what they are", () => {
+    const s = new EngineServer();
+    s.handle("update", { uri: "u", version: 1, text: read("smmuv3-translation-fault") });
+    s.handle("setCursor", { uri: "u", step: 999 });
+    const kids = (view: "faults" | "groups", id: string | null): TreeNode[] => s.handle("children", { uri: "u", view, ids: [id], radix: "hex", after: true })[0] ?? [];
+    const step = kids("faults", null)[0]!;
+    const event = kids("faults", step.id).find((n) => n.label.startsWith("#"))!;
+    expect(event.accessibilityLabel).toMatch(/^Event \d+, 01:00\.0 read 0xc0000000, fault 0x10 F_TRANSLATION$/);
+    const group = kids("groups", null).find((g) => g.collapsible)!;
+    const dev = kids("groups", group.id).find((n) => /^[0-9a-f]{2}:/.test(n.label))!;
+    expect(dev.accessibilityLabel).toMatch(/^(Device|Bridge) [0-9a-f]{2}:[0-9a-f]{2}\.\d, /);
   });
 });

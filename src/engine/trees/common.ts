@@ -58,10 +58,12 @@ export function deviceNode(id: string, dev: PciDevice | undefined, key: string, 
   const s = dev.spec;
   const ids = s.vendorId !== undefined ? `${hex4(s.vendorId)}:${hex4(s.deviceId ?? 0)}` : undefined;
   const group = ctx.machine.pci.groupOf(dev);
+  const description = [s.name, ids ? `[${ids}]` : undefined, s.driver ?? "no driver"].filter(Boolean).join(" · ");
   return {
     id,
     label: dev.key,
-    description: [s.name, ids ? `[${ids}]` : undefined, s.driver ?? "no driver"].filter(Boolean).join(" · "),
+    description,
+    accessibilityLabel: l10n.t("{0} {1}, {2}", dev.isBridge ? l10n.t("Bridge") : l10n.t("Device"), dev.key, description),
     tooltip: l10n.t("{0} {1}{2}\nkind: {3}\ndriver: {4}\nrequester id: {5}\nIOMMU group {6}", formatBdf(dev.bdf, "always"), s.name ?? "", ids ? ` [${ids}]` : "", dev.kind, s.driver ?? "(none)", formatSid(ctx.machine.pci.requesterId(dev)), group.id),
     icon: dev.isBridge ? "type-hierarchy" : "circuit-board",
     contextValue: dev.isBridge ? "bridge" : "device",
