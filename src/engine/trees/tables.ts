@@ -130,7 +130,7 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
     });
   }
   const resv = t.reservedRegions ?? [];
-  if (resv.length) out.push({ id: "t/resv", label: l10n.t("Reserved regions"), description: plural(resv.length, "region"), tooltip: l10n.t("Address ranges the IOMMU keeps for the firmware (direct 1:1 regions such as RMRRs) or for interrupts (the MSI window): VFIO may not map them."), icon: "lock", collapsible: 1 });
+  if (resv.length) out.push({ id: "t/resv", label: l10n.t("Reserved regions"), description: plural(resv.length, "region"), tooltip: l10n.t("Address ranges the IOMMU keeps for the firmware (identity-mapped regions such as RMRRs) or for interrupts (the MSI window): VFIO may not map them."), icon: "lock", collapsible: 1 });
   return out;
 }
 
