@@ -43,3 +43,16 @@ export function lensText(text: string, max = MAX_LENS): string {
   // Escaping lengthens: clip again (a cut only drops a tail, so every "$(" left keeps its "\").
   return escaped.length <= max ? escaped : visibleText(escaped, max);
 }
+
+/**
+ * A node's text as a screen reader should say it: the separators the trees draw ("·", "→", "@",
+ * a range's "–") as words or pauses, so "RW · IOVA 0x0 → HPA 0x1000" is not read as "middle dot …
+ * rightwards arrow".
+ */
+export function spoken(text: string): string {
+  return text
+    .replace(/\s*·\s*/g, ", ")
+    .replace(/\s*→\s*/g, " to ")
+    .replace(/\s@\s/g, " at ")
+    .replace(/(\w)–(\w)/g, "$1 to $2");
+}

@@ -8,7 +8,7 @@ import * as vscode from "vscode";
 import type { Radix, TreeNode, ViewId } from "../protocol/engine.js";
 import type { EngineClient } from "./engineClient.js";
 import type { ScenarioManager } from "./scenarios.js";
-import { MAX_TOOLTIP, visibleText } from "./text.js";
+import { MAX_TOOLTIP, spoken, visibleText } from "./text.js";
 
 /** A tree element: one object per node id, so refreshes and reveal find the same element. */
 export interface NodeHandle {
@@ -96,7 +96,7 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
     if (n.contextValue) item.contextValue = n.contextValue;
     if (n.step !== undefined) item.command = { command: "passthrough.revealStep", title: vscode.l10n.t("Show Step in Editor"), arguments: [n.step] };
     else if (n.contextValue === "evidence-record") item.command = { command: "passthrough.showEvidence", title: vscode.l10n.t("Show Decoded Evidence"), arguments: [n.id] };
-    item.accessibilityInformation = { label: `${label}${n.description ? `, ${visibleText(n.description)}` : ""}` };
+    item.accessibilityInformation = { label: spoken(n.accessibilityLabel !== undefined ? visibleText(n.accessibilityLabel) : `${label}${n.description ? `, ${visibleText(n.description)}` : ""}`) };
     return item;
   }
 
@@ -272,5 +272,6 @@ export class EngineTree implements vscode.TreeDataProvider<NodeHandle>, vscode.D
 }
 
 function sameNode(a: TreeNode, b: TreeNode): boolean {
-  return a.label === b.label && a.description === b.description && a.tooltip === b.tooltip && a.icon === b.icon && a.color === b.color && a.collapsible === b.collapsible && a.contextValue === b.contextValue;
+  return a.label === b.label && a.description === b.description && a.tooltip === b.tooltip && a.icon === b.icon && a.color === b.color && a.collapsible === b.collapsible && a.contextValue === b.contextValue && a.accessibilityLabel === b.accessibilityLabel;
 }
+

@@ -52,6 +52,12 @@ export interface TreeNode {
   device?: string;
   /** Text a "Copy value" action puts on the clipboard. */
   copy?: string;
+  /**
+   * What a screen reader says for the node, when label and description alone would be a glyph or a
+   * number ("[254] 0x…", "#9 …", "04:00.0"): words first ("Level-4 entry 254, …"). Absent: label
+   * and description.
+   */
+  accessibilityLabel?: string;
 }
 
 /** A step outcome as the editor shows it (CodeLens, status bar, Faults view). */

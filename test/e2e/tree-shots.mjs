@@ -1,115 +1,246 @@
 #!/usr/bin/env node
-// Screenshots of the newer tree nodes in a real VS Code (code-server + Chromium), to be looked at:
-// scalable-mode PASID entries, IRTEs, RMRR/MSI-window nodes, AMD-Vi's device table (Mapping
-// Tables) and a guest vIOMMU's tables and QEMU shadow (Virtual Machines), each at a 500 and an
-// 800 px wide window, in Dark Modern and Light Modern. The sidebar of each goes to
-// test-results/tree-shots/<scenario>-<width>-<theme>.png. Checks that each node it expands is
-// drawn; not part of npm test: run it by hand after npm run build (E2E_PREFIX as scripts/e2e.mjs).
-// STATUS (stop 24): not passing yet - folding the other views by clicking their headers did not
-// take effect in three tries, so the expanded rows below "00.0 DSA accelerator" are out of the
-// short Mapping Tables pane and the waits time out. The tree text was checked instead
-// (test/unit/tree-new-nodes.test.ts).
-import { mkdirSync, mkdtempSync, cpSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+// Screenshots of the newer tree nodes in a real VS Code (code-server + Chromium), to be looked at
+// (issue 16): scalable-mode PASID entries and a first-level table, IRTEs, RMRR/MSI-window nodes,
+// AMD-Vi's device table, SMMUv3's stream table, a guest vIOMMU's tables and QEMU shadow (Virtual
+// Machines), an SMMUv3 event in Faults, and the DMA Trace. Each sidebar shot is taken with the
+// side bar dragged to 500 and to 800 px (widths VS Code gives a side bar or panel), in Default Dark
+// Modern and Default Light Modern: test-results/tree-shots/<file>-<view>-<width>-<theme>.png.
+// Each check fails when a row it expands is not drawn, when a row's label (not its description) is
+// clipped at 500 px, or when a row has no words a screen reader can read (an aria-label that is
+// only a glyph, a bracket or a number). One check walks a path with the keyboard alone.
+//   E2E_PREFIX=... [E2E_GREP=regex] node test/e2e/tree-shots.mjs   (after npm run build; part of npm test)
+import { cpSync, mkdirSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-process.env.E2E_PREFIX ??= join(root, ".e2e");
-const { e2ePaths, startCodeServer, launchChromium, workbenchUrl } = await import("./harness/workbench.mjs");
+const { runWorkbenchSuite } = await import("./harness/workbench.mjs");
 const out = join(root, "test-results/tree-shots");
 mkdirSync(out, { recursive: true });
-const ws = mkdtempSync(join(process.env.E2E_PREFIX, "ws-"));
-cpSync(join(root, "examples"), ws, { recursive: true });
 
-/** Each scenario: the view, and the rows to expand in order (a row's text, the first that matches). */
+/**
+ * Each shot: a scenario, the view, the rows to expand in order (text in the row, the first that
+ * matches, case-insensitive), and the text the last expanded row's children must show.
+ */
 const SHOTS = [
-  { file: "first-level-permission", view: "Mapping Tables", expand: ["Root table", "bus 02", "00.0 DSA accelerator", "PASID 0x5", "[254]"] },
-  { file: "irte-not-present", view: "Mapping Tables", expand: ["Interrupt remapping table", "Reserved regions"] },
-  { file: "rmrr-device-refused", view: "Mapping Tables", expand: ["Reserved regions"] },
-  { file: "amd-illegal-dte", view: "Mapping Tables", expand: ["Device table", "00:01.1"] },
-  { file: "viommu-late-shadow", view: "Virtual Machines", expand: ["fw01", "vIOMMU", "Guest tables", "bus 00", "03.0 (host 04:00.0)", "QEMU shadow"] },
+  { file: "first-level-permission", view: "Mapping Tables", expand: ["Root table", "bus 02", "00.0 DSA accelerator", "PASID 0x5", "[254]", "[0] 0x000000001001c027", "[0] 0x000000001001d027"], shows: "IOVA 0x7f0000001000" },
+  { file: "irte-not-present", view: "Mapping Tables", expand: ["Interrupt remapping table", "Reserved regions"], shows: "MSI window" },
+  { file: "rmrr-device-refused", view: "Mapping Tables", expand: ["Reserved regions"], shows: "RMRR" },
+  { file: "amd-illegal-dte", view: "Mapping Tables", expand: ["Device table", "00:01.1", "domain 1"], shows: "not present" },
+  { file: "smmuv3-translation-fault", view: "Mapping Tables", expand: ["Stream table", "L1STD[1]", "STE[0x100]", "CD (ASID 3)", "S1 L0 table descriptor [0]", "S1 L1 table descriptor [1]"], shows: "block descriptor" },
+  // A kernel log line is a label as long as Linux prints it: clipped at 500 px, whole in its tooltip.
+  { file: "smmuv3-translation-fault", view: "Faults", expand: ["step 3", "Kernel and VMM log"], shows: "F_TRANSLATION", longLabels: true },
+  { file: "viommu-late-shadow", view: "Virtual Machines", expand: ["fw01", "vIOMMU", "Guest tables", "bus 00", "03.0 (host 04:00.0)", "QEMU shadow"], shows: "→ GPA 0x40000000" },
 ];
 const VIEWS = ["Virtual Machines", "Devices & IOMMU Groups", "Mapping Tables", "Faults"];
 const THEMES = { dark: "Default Dark Modern", light: "Default Light Modern" };
+const WIDTHS = [800, 500];
+const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-");
 
-let server, browser, page;
-let passed = 0;
-let failed = 0;
-const palette = async (text) => {
-  await page.keyboard.press("F1");
-  await page.locator(".quick-input-widget input").fill(text);
-  await page.locator(".quick-input-widget .monaco-list-row.focused").first().waitFor();
-  await page.keyboard.press("Enter");
-};
-/** Sets the colour theme through the user settings file (VS Code applies a change to it live). */
-const setTheme = async (theme) => {
-  const file = join(server.state, "user-data/User/settings.json");
-  const s = JSON.parse(readFileSync(file, "utf8"));
-  s["workbench.colorTheme"] = THEMES[theme];
-  writeFileSync(file, JSON.stringify(s, null, 2));
-  await page.waitForFunction((dark) => document.querySelector(".monaco-workbench")?.classList.contains(dark ? "vs-dark" : "vs"), theme === "dark", { timeout: 30_000 });
-};
-try {
-  const paths = e2ePaths();
-  server = await startCodeServer({ paths, workspace: ws, settings: { "workbench.colorTheme": THEMES.dark, "editor.minimap.enabled": false } });
-  ({ browser, page } = await launchChromium(paths, { width: 800, height: 900 }));
-  await page.goto(workbenchUrl(server.url, { folder: ws, extensionDevelopmentPath: root }));
-  await page.locator(".monaco-workbench").waitFor();
-  let first = true;
-  const expanded = new Map(VIEWS.map((v) => [v, true]));
-  for (const shot of SHOTS) {
-    const name = `${shot.file}.passthrough.yaml`;
-    try {
-      await page.setViewportSize({ width: 800, height: 900 });
-      await setTheme("dark");
-      if (first) await page.locator(".part.sidebar .monaco-list-row", { hasText: name }).first().click();
-      else await palette(name);
-      await page.locator(".tabs-container .tab.active", { hasText: name }).first().waitFor();
-      await page.locator(".codelens-decoration").first().waitFor({ timeout: 240_000 });
-      // The state before the last step (every table written): its "Run to here" lens.
-      await page.locator(".monaco-editor .view-lines").first().click();
-      await page.keyboard.press("Control+End");
-      await page.waitForTimeout(500);
-      await page.locator(".codelens-decoration a", { hasText: "Run to here" }).last().click();
-      await page.waitForTimeout(1500);
-      if (first) await page.locator(".activitybar .action-item [aria-label^='Passthrough']").first().click();
-      first = false;
-      // Only the view shot open (the others folded), so its rows have the sidebar's height.
-      // (All four start open; the state is tracked here: clicks on a header toggle it.)
-      for (const v of VIEWS) {
-        if (expanded.get(v) === (v === shot.view)) continue;
-        await page.locator(".pane-header", { hasText: v }).first().click();
-        expanded.set(v, v === shot.view);
-        await page.waitForTimeout(300);
-      }
-      const pane = page.locator(".pane", { has: page.locator(".pane-header", { hasText: shot.view }) }).first();
-      for (const label of shot.expand) {
-        const row = pane.locator(".monaco-list-row", { hasText: label }).first();
-        await row.waitFor({ timeout: 30_000 });
-        if ((await row.getAttribute("aria-expanded")) === "false") await row.click();
-        await page.waitForFunction(() => true);
-      }
-      await page.waitForTimeout(500);
-      for (const theme of ["dark", "light"]) {
-        await setTheme(theme);
-        for (const width of [800, 500]) {
-          await page.setViewportSize({ width, height: 900 });
-          await page.waitForTimeout(700);
-          await page.locator(".part.sidebar").screenshot({ path: join(out, `${shot.file}-${width}-${theme}.png`) });
+await runWorkbenchSuite("tree-shots", {
+  root,
+  width: 1600,
+  height: 900,
+  settings: { "workbench.colorTheme": THEMES.dark, "editor.minimap.enabled": false },
+  prepare(ws) {
+    for (const f of new Set(SHOTS.map((s) => s.file))) cpSync(join(root, "examples", `${f}.passthrough.yaml`), join(ws, `${f}.passthrough.yaml`));
+  },
+}, async (t) => {
+  const { page } = t;
+  const sidebar = page.locator(".part.sidebar");
+  const paneOf = (view) => page.locator(".part.sidebar .pane", { has: page.locator(".pane-header", { hasText: view }) }).first();
+  const headerOf = (view) => page.locator(".part.sidebar .pane-header", { hasText: view }).first();
+
+  /** Sets the colour theme as a user does: Preferences: Color Theme, the theme's name, Enter. */
+  let current = "dark";
+  async function setTheme(theme) {
+    if (theme !== current) {
+      // (t.palette would take "Browse Color Themes in Marketplace", the first fuzzy match)
+      await page.keyboard.press("Escape");
+      await page.keyboard.press("F1");
+      const input = page.locator(".quick-input-widget input");
+      await input.waitFor({ state: "visible", timeout: 20_000 });
+      await input.fill(">Preferences: Color Theme");
+      await page.locator(".quick-input-widget .monaco-list-row", { hasText: /^\s*Preferences: Color Theme/ }).first().click({ timeout: 30_000 });
+      const name = THEMES[theme].replace(/^Default /, "");
+      await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Dark Modern" }).first().waitFor({ timeout: 30_000 });
+      await input.fill(name);
+      await page.locator(".quick-input-widget .monaco-list-row.focused", { hasText: name }).first().waitFor({ timeout: 30_000 });
+      await page.keyboard.press("Enter");
+      current = theme;
+    }
+    await page.waitForFunction((dark) => document.querySelector(".monaco-workbench")?.classList.contains(dark ? "vs-dark" : "vs"), theme === "dark", { timeout: 60_000 });
+  }
+
+  /** Drags the side bar's sash until the side bar is `width` px wide. */
+  async function setSidebarWidth(width) {
+    for (let k = 0; k < 4; k++) {
+      const box = await sidebar.boundingBox();
+      if (!box) throw new Error("no side bar");
+      if (Math.abs(box.width - width) <= 2) return;
+      // The vertical sash on the side bar's right edge (the grid's sashes are siblings of the parts).
+      const sash = await page.evaluate((edge) => {
+        for (const el of document.querySelectorAll(".monaco-sash.vertical")) {
+          const r = el.getBoundingClientRect();
+          if (r.height > 100 && Math.abs(r.left + r.width / 2 - edge) <= 4) return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
         }
+        return null;
+      }, box.x + box.width);
+      if (!sash) throw new Error(`no sash at the side bar's edge (x ${box.x + box.width})`);
+      await page.mouse.move(sash.x, sash.y);
+      await page.mouse.down();
+      await page.mouse.move(sash.x + (width - box.width) / 2, sash.y, { steps: 4 });
+      await page.mouse.move(sash.x + (width - box.width), sash.y, { steps: 4 });
+      await page.mouse.up();
+      await page.waitForTimeout(300);
+    }
+    const box = await sidebar.boundingBox();
+    throw new Error(`the side bar is ${box?.width} px wide, not ${width}`);
+  }
+
+  /** Opens a file of the workspace through Quick Open and waits for its run (its CodeLens). */
+  async function open(file) {
+    const name = `${file}.passthrough.yaml`;
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("F1");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ state: "visible", timeout: 20_000 });
+    await input.fill(name);
+    await page.locator(".quick-input-widget .monaco-list-row.focused", { hasText: name }).first().waitFor({ timeout: 30_000 });
+    await page.keyboard.press("Enter");
+    await page.locator(".tabs-container .tab.active", { hasText: name }).first().waitFor();
+    const editor = page.locator(".editor-group-container.active .monaco-editor", { has: page.locator(".codelens-decoration") }).first();
+    await editor.waitFor({ timeout: 240_000 });
+    // The state before the last step (every table written): its "Run to here" lens.
+    await editor.locator(".view-lines").first().click();
+    await page.keyboard.press("Control+End");
+    await editor.locator(".codelens-decoration a", { hasText: "Run to here" }).last().click();
+  }
+
+  /** Only `view` open in the Passthrough side bar (the others folded), so its rows have the side bar's height. */
+  async function only(view) {
+    await t.palette(`Focus on ${view} View`);
+    for (const v of VIEWS) {
+      const header = headerOf(v);
+      if (!(await header.count())) continue;
+      const want = v === view ? "true" : "false";
+      for (let k = 0; k < 3 && (await header.getAttribute("aria-expanded")) !== want; k++) {
+        // On the title, left: the header's middle can be one of the view's title actions.
+        await header.click({ position: { x: 24, y: 10 } });
+        await page.waitForTimeout(200);
       }
-      passed++;
-      console.log(`  ✔ ${shot.file}: ${shot.expand.join(" > ")}`);
-    } catch (e) {
-      failed++;
-      console.log(`  ✘ ${shot.file}: ${String(e.message ?? e).split("\n")[0]}`);
-      await page.screenshot({ path: join(out, `${shot.file}-failure.png`) }).catch(() => {});
+      if ((await header.getAttribute("aria-expanded")) !== want) throw new Error(`the ${v} view did not ${want === "true" ? "open" : "fold"}`);
     }
   }
-} finally {
-  await browser?.close().catch(() => {});
-  await server?.stop();
-  rmSync(ws, { recursive: true, force: true });
-}
-console.log(`tree-shots: ${passed} passed, ${failed} failed; screenshots in ${out}`);
-process.exit(failed ? 1 : 0);
+
+  /** Expands the rows `labels` in order; a row below the pane's end is brought into view with the keyboard (Down). */
+  async function expand(view, labels) {
+    const pane = paneOf(view);
+    for (const label of labels) {
+      const row = pane.locator(".monaco-list-row", { hasText: label });
+      for (let k = 0; k < 80 && !(await row.count()); k++) await page.keyboard.press("ArrowDown");
+      await row.first().waitFor({ timeout: 30_000 });
+      // On the twistie: a click on a row with a command (a step) runs it instead of expanding; a click
+      // on an expanded row would fold it.
+      if ((await row.first().getAttribute("aria-expanded")) === "false") await row.first().locator(".monaco-tl-twistie").click();
+      await page.waitForFunction((el) => el.getAttribute("aria-expanded") !== "false", await row.first().elementHandle(), { timeout: 30_000 });
+    }
+  }
+
+  /** Rows of the pane whose label is cut off (an ellipsis inside the label, not the description), and rows without readable words. */
+  const inspectRows = (view) =>
+    paneOf(view).evaluate((pane) => {
+      const clipped = [];
+      const unreadable = [];
+      for (const row of pane.querySelectorAll(".monaco-list-row")) {
+        const box = row.querySelector(".monaco-icon-label-container");
+        const name = row.querySelector(".label-name");
+        if (box && name && name.getBoundingClientRect().right > box.getBoundingClientRect().right + 1) clipped.push(name.textContent);
+        const aria = row.getAttribute("aria-label") ?? "";
+        // An index, an address or a requester id first ("[254] 0x…", "0xfee00000–…", "00:01.1") must have words before it.
+        if (/^(\[|#|0x|[0-9a-f]{2}[:.][0-9a-f])/i.test(aria.trim())) unreadable.push(`${name?.textContent ?? "?"} (aria-label "${aria}")`);
+      }
+      return { clipped, unreadable, rows: pane.querySelectorAll(".monaco-list-row").length };
+    });
+
+  let first = true;
+  // E2E_GREP: only the checks whose title matches (a run of all takes minutes).
+  const grep = process.env.E2E_GREP ? new RegExp(process.env.E2E_GREP) : undefined;
+  const check = (title, fn) => (grep && !grep.test(title) ? undefined : t.check(title, fn));
+  for (const shot of SHOTS) {
+    await check(`${shot.file} · ${shot.view}: ${shot.expand.join(" > ")}`, async () => {
+      await setTheme("dark");
+      if (first) {
+        // The explorer first (the extension activates on the scenario), then the Passthrough side bar.
+        await page.locator(".part.sidebar .monaco-list-row", { hasText: `${shot.file}.passthrough.yaml` }).first().click();
+        await page.locator(".codelens-decoration").first().waitFor({ timeout: 240_000 });
+      }
+      first = false;
+      await open(shot.file);
+      await only(shot.view);
+      await setSidebarWidth(500);
+      await paneOf(shot.view).locator(".monaco-list-row").first().waitFor({ timeout: 60_000 });
+      await expand(shot.view, shot.expand);
+      await paneOf(shot.view).locator(".monaco-list-row", { hasText: shot.shows }).first().waitFor({ timeout: 30_000 });
+      const problems = [];
+      for (const theme of ["dark", "light"]) {
+        await setTheme(theme);
+        for (const width of WIDTHS) {
+          await setSidebarWidth(width);
+          await page.waitForTimeout(400);
+          await sidebar.screenshot({ path: join(out, `${shot.file}-${slug(shot.view)}-${width}-${theme}.png`) });
+          if (theme === "dark") {
+            const r = await inspectRows(shot.view);
+            if (width === 500 && r.clipped.length && !shot.longLabels) problems.push(`labels clipped at ${width} px: ${r.clipped.join(" | ")}`);
+            if (r.unreadable.length) problems.push(`rows without words for a screen reader: ${r.unreadable.join(" | ")}`);
+          }
+        }
+      }
+      await setTheme("dark");
+      if (problems.length) throw new Error(problems.join("; "));
+    });
+  }
+
+  await check("keyboard only: Focus on Mapping Tables, Collapse All, then arrows walk to PASID 0x5's first-level entry [254]", async () => {
+    await open("first-level-permission");
+    await only("Mapping Tables");
+    const pane = paneOf("Mapping Tables");
+    await pane.hover();
+    await pane.locator(".pane-header .action-label[aria-label^='Collapse All']").first().click();
+    await t.palette("Focus on Mapping Tables View");
+    const focused = pane.locator(".monaco-list-row.focused");
+    await page.keyboard.press("Home");
+    // Each step: Down until the focused row's aria-label says it, then Right to expand it.
+    for (const want of [/^dmar0\b/, /^Root table\b/, /^bus 02\b/, /^Context entry 02:00\.0 DSA accelerator\b/, /^PASID 0x5\b/, /^level-4 entry 254\b/i]) {
+      let k = 0;
+      for (; k < 40; k++) {
+        const aria = (await focused.first().getAttribute("aria-label").catch(() => "")) ?? "";
+        if (want.test(aria)) break;
+        await page.keyboard.press("ArrowDown");
+      }
+      if (k === 40) throw new Error(`no row reached by Down matches ${want}; focused: ${await focused.first().getAttribute("aria-label").catch(() => "(none)")}`);
+      if ((await focused.first().getAttribute("aria-expanded")) === "false") await page.keyboard.press("ArrowRight");
+      await page.waitForFunction((el) => el?.getAttribute("aria-expanded") !== "false", await focused.first().elementHandle(), { timeout: 30_000 });
+    }
+    await sidebar.screenshot({ path: join(out, "keyboard-walk.png") });
+  });
+
+  await check("DMA Trace: the SMMUv3 fault selected with F8, its walk shown", async () => {
+    await open("smmuv3-translation-fault");
+    await t.palette("Passthrough: Show DMA Trace");
+    const group = page.locator(".editor-group-container", { has: page.locator(".tab.active", { hasText: "DMA Trace" }) }).first();
+    await group.waitFor({ timeout: 60_000 });
+    const frame = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
+    await frame.locator("body").waitFor({ timeout: 60_000 });
+    await t.palette("Passthrough: Next Fault in DMA Trace");
+    // (the reason filter's hidden options hold "F_TRANSLATION" too: wait for the walk's failing stage)
+    await frame.getByText("invalid: F_TRANSLATION").first().waitFor({ timeout: 60_000 });
+    for (const theme of ["dark", "light"]) {
+      await setTheme(theme);
+      await page.waitForTimeout(600);
+      const box = await group.boundingBox();
+      await group.screenshot({ path: join(out, `dma-trace-${Math.round(box?.width ?? 0)}-${theme}.png`) });
+    }
+    await setTheme("dark");
+  });
+});

@@ -360,9 +360,9 @@ describe("Mapping Tables (contract tables(): interruptRemapping, reservedRegions
     expect(ir.description).toMatch(/^@ 0x[0-9a-f]+ · 1 of 65536 present · x2APIC$/);
     const [irte] = children(server, uri, "t/ir");
     expect(irte!.label).toBe("IRTE[32]");
-    expect(irte!.description).toContain("vector 0x41 → APIC 2 · 01:00.0");
+    expect(irte!.description).toBe("vector 0x41 → APIC 2 · from 01:00.0");
     const fields = children(server, uri, "t/ir/32").map((f) => f.label);
     expect(fields).toEqual(["P", "FPD", "DM", "RH", "TM", "DLM", "AVAIL", "IM", "Vector", "DST", "SID", "SQ", "SVT"]);
-    expect(children(server, uri, "t/resv").map((r) => `${r.label} ${r.description}`)).toEqual(["0x7b800000-0x7b81ffff RMRR · 02:00.0", "0xfee00000-0xfeefffff MSI window"]);
+    expect(children(server, uri, "t/resv").map((r) => `${r.label} ${r.description}`)).toEqual(["0x7b800000–0x7b81ffff RMRR · 02:00.0", "0xfee00000–0xfeefffff MSI window"]);
   });
 });

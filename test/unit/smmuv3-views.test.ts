@@ -33,7 +33,7 @@ describe("SMMUv3 in the views", () => {
     const nodes = expand(ctx, "tables", null, 9);
     const labels = nodes.map((n) => `${n.label} | ${n.description ?? ""}`);
     expect(labels[0]).toMatch(/^arm-smmu-v3\.0\.auto \| Arm SMMUv3 · 48-bit · translation on$/);
-    expect(labels).toContainEqual(expect.stringMatching(/^stream table \| 2-level · 65536 StreamIDs @ 0x/));
+    expect(labels).toContainEqual(expect.stringMatching(/^Stream table \| 2-level · 65536 StreamIDs @ 0x/));
     expect(labels).toContainEqual(expect.stringMatching(/^L1STD\[1\] \| StreamIDs 0x100–0x1ff · level-2 table @ 0x/));
     const ste = nodes.find((n) => n.label === "STE[0x100]")!;
     expect(ste.description).toMatch(/^stage 1 translate, stage 2 bypass · ASID \d+$/);
@@ -43,7 +43,7 @@ describe("SMMUv3 in the views", () => {
     expect(labels).toContainEqual(expect.stringMatching(/^S1 L2 block descriptor \[\d+\] \| RW · IOVA 0x[0-9a-f]+ → output 0x[0-9a-f]+ \(2 MiB\)$/));
     expect(labels).toContainEqual(expect.stringMatching(/^SMMU_STRTAB_BASE_CFG \| /));
     // The event queue's record with Linux's lines in its tooltip.
-    const rec = nodes.find((n) => /FRCD\d+: 01:00\.0 read 0xc0000000/.test(n.label))!;
+    const rec = nodes.find((n) => /^event \d+: 01:00\.0 read 0xc0000000/.test(n.label))!;
     expect(rec.description).toMatch(/^0x10 F_TRANSLATION/);
     expect(rec.tooltip).toContain("event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 ssid: 0x0 iova: 0xc0000000 ipa: 0x0");
   });

@@ -3,7 +3,7 @@
 // label, and ordinary names are untouched.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAX_LABEL, MAX_TOOLTIP, visibleText } from "../../src/extension/text.js";
+import { MAX_LABEL, MAX_TOOLTIP, spoken, visibleText } from "../../src/extension/text.js";
 
 const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
 
@@ -57,5 +57,23 @@ describe("tree labels from untrusted names", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("spoken: a tree node's text as a screen reader reads it", () => {
+  it("says the separators the trees draw as words", () => {
+    expect(spoken("RW PS · IOVA 0x0 → HPA 0x176200000 (2 MiB)")).toBe("RW PS, IOVA 0x0 to HPA 0x176200000 (2 MiB)");
+    expect(spoken("Entries 0–253 · table @ 0x1000")).toBe("Entries 0 to 253, table at 0x1000");
+  });
+  it("leaves no drawn separator in any text, and text without one unchanged", () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("a", "0x1f", " ", "·", "→", " @ ", "–", "9", "-"), { maxLength: 30 }), (parts) => {
+        const out = spoken(parts.join(""));
+        expect(out).not.toMatch(/[·→]|\s@\s|\w–\w/);
+      }),
+    );
+    fc.assert(fc.property(fc.stringMatching(/^[a-zA-Z0-9 ,:()[\]-]*$/), (s) => {
+      expect(spoken(s)).toBe(s);
+    }));
   });
 });

@@ -43,6 +43,11 @@ export function permText(prot: number): string {
   return `${prot & 1 ? "R" : "-"}${prot & 2 ? "W" : "-"}`;
 }
 
+/** The same permissions in words, for a screen reader ("read-write", "read-only", "write-only", "no access"). */
+export function permWords(prot: number): string {
+  return [l10n.t("no access"), l10n.t("read-only"), l10n.t("write-only"), l10n.t("read-write")][prot & 3]!;
+}
+
 /** A page size from its byte count: "4 KiB", "2 MiB", "1 GiB". */
 export function pageSizeText(bytes: bigint): string {
   return bytes >= 1n << 30n ? `${bytes >> 30n} GiB` : bytes >= 1n << 20n ? `${bytes >> 20n} MiB` : `${bytes >> 10n} KiB`;
@@ -53,10 +58,12 @@ export function deviceNode(id: string, dev: PciDevice | undefined, key: string, 
   const s = dev.spec;
   const ids = s.vendorId !== undefined ? `${hex4(s.vendorId)}:${hex4(s.deviceId ?? 0)}` : undefined;
   const group = ctx.machine.pci.groupOf(dev);
+  const description = [s.name, ids ? `[${ids}]` : undefined, s.driver ?? "no driver"].filter(Boolean).join(" · ");
   return {
     id,
     label: dev.key,
-    description: [s.name, ids ? `[${ids}]` : undefined, s.driver ?? "no driver"].filter(Boolean).join(" · "),
+    description,
+    accessibilityLabel: l10n.t("{0} {1}, {2}", dev.isBridge ? l10n.t("Bridge") : l10n.t("Device"), dev.key, description),
     tooltip: l10n.t("{0} {1}{2}\nkind: {3}\ndriver: {4}\nrequester id: {5}\nIOMMU group {6}", formatBdf(dev.bdf, "always"), s.name ?? "", ids ? ` [${ids}]` : "", dev.kind, s.driver ?? "(none)", formatSid(ctx.machine.pci.requesterId(dev)), group.id),
     icon: dev.isBridge ? "type-hierarchy" : "circuit-board",
     contextValue: dev.isBridge ? "bridge" : "device",

@@ -56,6 +56,7 @@ export function faultChildren(id: string | null, ctx: TreeContext): TreeNode[] |
         icon: "error",
         color: "errorForeground",
         contextValue: "fault",
+        accessibilityLabel: l10n.t("Event {0}, {1} {2} {3}, fault {4}", i, formatSid(t.sid[i]!), t.flags[i]! & F_WRITE ? "write" : "read", num(iova, ctx.radix), ctx.machine.iommu.reason(t.reason[i]!).label),
         tooltip: l10n.t("Event {0} ({1}), domain {2}: {3}", i, EVENT_KIND_NAMES[t.kind[i]!] ?? "", t.did[i]!, ctx.machine.iommu.reason(t.reason[i]!).explanation),
         step: o.step,
       }));

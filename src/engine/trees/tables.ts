@@ -12,7 +12,7 @@ import type { TreeNode } from "../../protocol/engine.js";
 import { fieldText, type DecodedField, type FaultRecordView, type InspectTables, type StructureNames, type TableNode } from "../../sim/iommu.js";
 import { plural } from "../../sim/plural.js";
 import { formatDevfn, formatSid } from "../../sim/bdf.js";
-import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, qword, type TreeContext } from "./common.js";
+import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, permWords, qword, type TreeContext } from "./common.js";
 import * as l10n from "@vscode/l10n";
 
 export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
@@ -23,7 +23,7 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
       id: "t",
       label: t.name,
       description: l10n.t("{0} · {1}-bit · {2}", t.model, t.addressWidth, t.translationEnabled ? "translation on" : "translation off"),
-      tooltip: l10n.t("DMA remapping unit {0}: host address width {1} bits, {2}, IOTLB {3}", t.name, t.addressWidth, plural(t.faultRecords, "fault recording register"), t.iotlb.geometry),
+      tooltip: l10n.t("IOMMU {0} ({1}): host address width {2} bits, {3}, IOTLB {4}", t.name, t.model, t.addressWidth, t.names ? `${t.names.faults.toLowerCase()} of ${plural(t.faultRecords, "record")}` : plural(t.faultRecords, "fault recording register"), t.iotlb.geometry),
       icon: "chip",
       contextValue: "unit",
       collapsible: 2,
@@ -39,10 +39,18 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     const pending = records.filter((r) => r.pending).length;
     const serviced = records.length - pending;
     return [
-      { id: "t/regs", label: l10n.t("Registers"), icon: "symbol-variable", collapsible: 1 },
-      { id: "t/root", label: t.root.label ?? n?.root ?? l10n.t("Root table"), description: `${t.root.description ? `${t.root.description} ` : ""}@ ${num(t.root.address, ctx.radix)}`, icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
-      { id: "t/iotlb", label: l10n.t("IOTLB"), description: l10n.t("{0} of {1} entries", iotlb.length, t.iotlb.capacity), icon: "database", collapsible: iotlb.length ? 1 : 0 },
-      { id: "t/cc", label: n?.entryCache ?? l10n.t("Context cache"), description: plural(cc.length, "entry"), icon: "database", collapsible: cc.length ? 1 : 0 },
+      { id: "t/regs", label: l10n.t("Registers"), tooltip: l10n.t("The MMIO registers of {0} as software reads them now, each decoded into its fields ({1}).", t.name, n?.spec ?? "VT-d spec"), icon: "symbol-variable", collapsible: 1 },
+      {
+        id: "t/root",
+        label: t.root.label ?? n?.root ?? l10n.t("Root table"),
+        description: `${t.root.description ? `${t.root.description} ` : ""}@ ${num(t.root.address, ctx.radix)}`,
+        tooltip: l10n.t("{0} at HPA {1}: the table the unit reads first for every request, indexed by the requester's id. Expand it to follow a device to its page tables.", t.root.label ?? n?.root ?? l10n.t("Root table"), hx(t.root.address)),
+        icon: "list-tree",
+        collapsible: 1,
+        copy: hx(t.root.address),
+      },
+      { id: "t/iotlb", label: l10n.t("IOTLB"), description: l10n.t("{0} of {1} entries", iotlb.length, t.iotlb.capacity), tooltip: l10n.t("Translations the unit has cached ({0}): used instead of the page tables until an invalidation removes them.", t.iotlb.geometry), icon: "database", collapsible: iotlb.length ? 1 : 0 },
+      { id: "t/cc", label: n?.entryCache ?? l10n.t("Context cache"), description: plural(cc.length, "entry"), tooltip: l10n.t("{0}: per-device entries the unit has cached, used until an invalidation removes them.", n?.entryCache ?? l10n.t("Context cache")), icon: "database", collapsible: cc.length ? 1 : 0 },
       {
         id: "t/frcd",
         label: n?.faults ?? l10n.t("Fault recording registers"),
@@ -79,9 +87,15 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
         }),
       );
     case "cc":
-      return t.contextCache.entries().map((e) =>
-        leaf(`t/cc/${e.key}`, formatSid(e.sid), `DID ${e.did} · ${e.translation === "pass-through" ? "pass-through" : `${e.levels}-level @ ${num(e.pageTable, ctx.radix)}`}${e.fpd ? " · FPD" : ""}`, { icon: "symbol-key" }),
-      );
+      return t.contextCache.entries().map((e) => {
+        const description = e.description ?? `DID ${e.did} · ${e.translation === "pass-through" ? "pass-through" : `${e.levels}-level @ ${num(e.pageTable, ctx.radix)}`}${e.fpd ? " · FPD" : ""}`;
+        const what = e.label ?? l10n.t("{0} {1} (cached)", n?.entry ?? l10n.t("Context entry"), formatSid(e.sid));
+        return leaf(`t/cc/${e.key}`, e.label ?? formatSid(e.sid), description, {
+          icon: "symbol-key",
+          tooltip: l10n.t("{0}: {1}. The unit uses this copy, not the table in memory, until an invalidation removes it.", what, description),
+          accessibilityLabel: `${what}, ${description}`,
+        });
+      });
     case "frcd": {
       const records = iommu.faults(ctx.scenario.host.kernel);
       if (parts.length === 3) {
@@ -116,15 +130,16 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
     });
   }
   const resv = t.reservedRegions ?? [];
-  if (resv.length) out.push({ id: "t/resv", label: l10n.t("Reserved regions"), description: plural(resv.length, "region"), icon: "lock", collapsible: 1 });
+  if (resv.length) out.push({ id: "t/resv", label: l10n.t("Reserved regions"), description: plural(resv.length, "region"), tooltip: l10n.t("Address ranges the IOMMU keeps for the firmware (identity-mapped regions such as RMRRs) or for interrupts (the MSI window): VFIO may not map them."), icon: "lock", collapsible: 1 });
   return out;
 }
 
 function extraTableChildren(t: InspectTables, parts: string[], ctx: TreeContext): TreeNode[] | null {
   if (parts[1] === "resv") {
     return (t.reservedRegions ?? []).map((r, i) =>
-      leaf(`t/resv/${i}`, `${num(r.first, ctx.radix)}-${num(r.last, ctx.radix)}`, `${r.source}${r.devices.length ? ` · ${r.devices.join(", ")}` : ""}`, {
+      leaf(`t/resv/${i}`, `${num(r.first, ctx.radix)}–${num(r.last, ctx.radix)}`, `${r.source}${r.devices.length ? ` · ${r.devices.join(", ")}` : ""}`, {
         icon: r.kind === "msi" ? "bell" : "lock",
+        accessibilityLabel: `${r.source}, ${num(r.first, ctx.radix)} to ${num(r.last, ctx.radix)}${r.devices.length ? `, ${r.devices.join(", ")}` : ""}`,
         tooltip: r.kind === "msi" ? l10n.t("The MSI window: no DMA mapping may cover it (VFIO_IOMMU_MAP_DMA returns EINVAL); writes into it are interrupt requests.") : l10n.t("A direct (1:1) region the firmware requires for {0}: mapped identity in the device's default domain; the kernel refuses to give the device to VFIO.", r.devices.join(", ")),
       }),
     );
@@ -137,9 +152,11 @@ function extraTableChildren(t: InspectTables, parts: string[], ctx: TreeContext)
     return e === undefined ? null : fieldNodes(`t/ir/${e.key}`, e.fields);
   }
   return entries.map((e) =>
-    leaf(`t/ir/${e.key}`, `IRTE[${e.index}]`, `${qword(e.raw[0] ?? 0n)} · ${e.format === "posted" ? `posted → ${hx(e.destination)}` : `vector ${hx(e.vector)} → APIC ${e.destination}`} · ${e.source}`, {
-      icon: e.reserved ? "warning" : "symbol-key",
-      tooltip: fieldLine(e.fields) + (e.reserved ? "\n" + l10n.t("reserved bits set: fault {0}", ctx.machine.iommu.reason(e.reserved.reason).label) : ""),
+    leaf(`t/ir/${e.key}`, `IRTE[${e.index}]`, `${e.format === "posted" ? `posted → ${hx(e.destination)}` : `vector ${hx(e.vector)} → APIC ${e.destination}`} · ${e.source === "any" ? l10n.t("any source") : l10n.t("from {0}", e.source)}`, {
+      icon: e.reserved ? "warning" : "symbol-event",
+      tooltip:
+        l10n.t("Interrupt remapping table entry {0} at HPA {1}\n{2}\n{3}", e.index, hx(e.address), e.raw.map((w, i) => `${e.raw.length === 2 ? (i === 0 ? "lo" : "hi") : `data[${i}]`} ${qword(w)}`).join("\n"), fieldLine(e.fields)) +
+        (e.reserved ? "\n" + l10n.t("reserved bits set: fault {0}", ctx.machine.iommu.reason(e.reserved.reason).label) : ""),
       collapsible: 1,
       copy: hx(e.address),
     }),
@@ -175,7 +192,8 @@ function frcdNode(r: FaultRecordView, ctx: TreeContext, prefix: string): TreeNod
   const [lo, hi] = r.raw;
   return {
     id: `t/frcd/${r.index}`,
-    label: l10n.t("{0}{1}: {2} {3} {4}", prefix, r.index, formatSid(r.sid), r.write ? "write" : "read", num(r.address, ctx.radix)),
+    // "FRCD0" is a register's name; "event 5" a record's number.
+    label: l10n.t("{0}{1}: {2} {3} {4}", /[a-z]$/.test(prefix) ? `${prefix} ` : prefix, r.index, formatSid(r.sid), r.write ? "write" : "read", num(r.address, ctx.radix)),
     description: `${ctx.machine.iommu.reason(r.reason).label}${r.pending ? "" : " · serviced (F = 0)"}`,
     tooltip: l10n.t("{0}\n{1}\n{2}\nLinux prints:\n{3}", r.pending ? "Pending fault record (F = 1)." : "Serviced: the kernel's dmar_fault() read this record and cleared F; the register keeps its contents.", ctx.machine.iommu.reason(r.reason).explanation, r.fields.map((x) => `${x.name}=${x.value}`).join(" "), r.dmesg.join("\n")),
     icon: "error",
@@ -237,8 +255,9 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
       return {
         id,
         label: l10n.t("bus {0}", hex2(n.bus)),
-        description: l10n.t("root entry {0} → context table @ {1}{2}", qword(n.raw[0]!), num(n.contextTable, ctx.radix), corrupt ? ` · ${corrupt}` : ""),
-        tooltip: l10n.t("Root entry {0} at HPA {1}: {2}{3}", n.bus, hx(n.address!), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
+        // The decoded pointer; the raw entry is in the tooltip (and Copy Value).
+        description: l10n.t("→ context table @ {0}{1}", num(n.contextTable, ctx.radix), corrupt ? ` · ${corrupt}` : ""),
+        tooltip: l10n.t("{0} at HPA {1}\nraw {2}\n{3}{4}", n.label ?? l10n.t("Root entry {0}", n.bus), hx(n.address!), n.raw.map(qword).join(" "), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
         icon: "symbol-namespace",
         collapsible: n.hasChildren ? 1 : 0,
         copy: qword(n.raw[0]!),
@@ -250,7 +269,7 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
       const guestDev = guest?.device(n.sid);
       const whole = id.split("/").length === 3;
       // The device's name, or its key when it is not the requester id the label already shows (an alias).
-      const devName = dev ? dev.spec.name ?? (whole && dev.key === formatSid(n.sid) ? "" : dev.key) : guestDev ?? "";
+      const devName = dev ? dev.spec.name ?? (dev.key === formatSid(n.sid) ? "" : dev.key) : guestDev ?? "";
       // A scalable-mode context entry points at a PASID directory, not at a page table: its
       // translation is each PASID entry's (the model's decoded PASIDDIRPTR and RID_PASID fields).
       const dir = n.fields.find((f) => f.name === "PASIDDIRPTR");
@@ -265,7 +284,8 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
         // Under the root directly (a device table indexed by requester id): the whole id, not the devfn.
         label: `${whole ? formatSid(n.sid) : formatDevfn(n.sid)}${devName ? ` ${devName}` : ""}`,
         description: `${what}${corrupt ? ` · ${corrupt}` : ""}`,
-        tooltip: l10n.t("{0} {1} at HPA {2}\n{3}\n{4}{5}", names?.entry ?? "Context entry", formatSid(n.sid), hx(n.address!), n.raw.map((w, i) => `${n.raw.length === 2 ? (i === 0 ? "lo" : "hi") : `data[${i}]`} ${qword(w)}`).join("\n"), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
+        accessibilityLabel: `${n.label ?? names?.entry ?? l10n.t("Context entry")} ${formatSid(n.sid)}${devName ? ` ${devName}` : ""}, ${n.description ?? what}${corrupt ? `, ${corrupt}` : ""}`,
+        tooltip: l10n.t("{0} {1} at HPA {2}\n{3}\n{4}{5}", n.label ?? names?.entry ?? "Context entry", formatSid(n.sid), hx(n.address!), n.raw.map((w, i) => `${n.raw.length === 2 ? (i === 0 ? "lo" : "hi") : `data[${i}]`} ${qword(w)}`).join("\n"), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
         icon: "symbol-struct",
         contextValue: "context-entry",
         collapsible: n.hasChildren ? 1 : 0,
@@ -280,7 +300,7 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
         label: n.noPasid ? l10n.t("PASID {0} (requests without PASID)", hx(BigInt(n.pasid))) : l10n.t("PASID {0}", hx(BigInt(n.pasid))),
         description: l10n.t("DID {0} · {1}{2}{3}", n.did, n.translation, n.levels > 0 ? ` · ${l10n.t("{0}-level", n.levels)} · ${n.topName} @ ${num(n.pageTable, ctx.radix)}` : "", corrupt ? ` · ${corrupt}` : ""),
         tooltip: l10n.t("PASID table entry {0} at HPA {1}: {2}{3}", hx(BigInt(n.pasid)), hx(n.address!), fieldLine(n.fields), corrupt ? `\n${corrupt}` : ""),
-        icon: "symbol-key",
+        icon: "key",
         contextValue: "pasid-entry",
         collapsible: n.hasChildren ? 1 : 0,
         copy: qword(n.raw[0]!),
@@ -292,7 +312,9 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
         id,
         label: l10n.t("domain {0}", n.did),
         description: l10n.t("{0}-level · {1} @ {2}{3}", n.levels, n.topName, num(n.pageTable, ctx.radix), sharing.length ? ` · shared with ${sharing.map(formatSid).join(", ")}` : ""),
-        tooltip: l10n.t("Domain {0} (DID): page tables of {1}, top table {2} at HPA {3}.{4} IOTLB entries are tagged with this DID.", n.did, plural(n.levels, "level"), n.topName, hx(n.pageTable), sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""),
+        tooltip: n.label
+          ? l10n.t("{0}: page tables of {1}, top table {2} at HPA {3}.{4} IOTLB entries from these tables are tagged with it.", n.label, plural(n.levels, "level"), n.topName, hx(n.pageTable), sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : "")
+          : l10n.t("Domain {0} (DID): page tables of {1}, top table {2} at HPA {3}.{4} IOTLB entries are tagged with this DID.", n.did, plural(n.levels, "level"), n.topName, hx(n.pageTable), sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""),
         icon: "symbol-class",
         contextValue: "domain",
         collapsible: 1,
@@ -309,7 +331,8 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
         id,
         label: `[${n.index}] ${qword(v)}`,
         description: corrupt ? `${perms} · ${corrupt}` : description,
-        tooltip: l10n.t("Level-{0} entry {1} at HPA {2}\nraw {3}\n{4}\ncovers IOVA {5}–{6}{7}", n.level, n.index, hx(n.address!), qword(v), fieldLine(n.fields), hx(n.iova), hx(n.iova + n.span - 1n), corrupt ? `\n${corrupt}` : ""),
+        accessibilityLabel: `${n.label ?? l10n.t("Level-{0} entry {1}", n.level, n.index)}, ${permWords(n.perm)}, ${corrupt ?? (n.description ?? description).replace(/^[-RW]{2}( PS)? · /, "")}`,
+        tooltip: l10n.t("{0} at HPA {1}\nraw {2}\n{3}\ncovers IOVA {4}–{5}{6}", n.label ?? l10n.t("Level-{0} entry {1}", n.level, n.index), hx(n.address!), qword(v), fieldLine(n.fields), hx(n.iova), hx(n.iova + n.span - 1n), corrupt ? `\n${corrupt}` : ""),
         icon: n.leaf ? "symbol-field" : "list-tree",
         contextValue: "pte",
         collapsible: n.hasChildren ? 1 : 0,
@@ -319,10 +342,22 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
     }
     case "not-present":
       // At the root: buses of a root table; requester ids of a device table (a model that names its entry, AMD-Vi's DTE).
-      if (n.iova === undefined) return leaf(id, names ? `${plural(n.count, names.entry)} not present` : `${plural(n.count, "bus")} not present`, names ? "V = 0" : "P = 0", { icon: "circle-slash", color: "disabledForeground" });
+      if (n.iova === undefined) {
+        const label = names ? `${plural(n.count, names.entry)} not present` : `${plural(n.count, "bus")} not present`;
+        return leaf(id, label, names ? "V = 0" : "P = 0", {
+          icon: "circle-slash",
+          color: "disabledForeground",
+          tooltip: n.label && n.description
+            ? `${n.label}: ${n.description}`
+            : names
+            ? l10n.t("{0}: no {1} is set up for these requester ids; a DMA request from one of them faults.", n.label ?? label, names.entry)
+            : l10n.t("{0}: no context table for these buses (root entry P = 0); a DMA request from a device on one of them faults.", n.label ?? label),
+        });
+      }
       return leaf(id, n.first === n.last ? `[${n.first}]` : `[${n.first}–${n.last}]`, "not present", {
         icon: "circle-slash",
         color: "disabledForeground",
+        accessibilityLabel: n.first === n.last ? l10n.t("Entry {0} not present", n.first) : l10n.t("Entries {0} to {1} not present", n.first, n.last),
         tooltip: l10n.t("IOVA {0}–{1}: no translation (R = W = 0); a DMA here faults", hx(n.iova.first), hx(n.iova.last)),
       });
     case "unreadable":

@@ -485,6 +485,17 @@ export class SmmuV3Model implements IommuUnit {
       translationEnabled: u.enabled,
       faultRecords: u.evtqBase === 0 ? 0 : 2 ** (u.evtqBase % 32),
       root: this.streamTable(),
+      // The Arm spec's names of the structures (IHI 0070: stream table, STE, CD; the event queue).
+      names: {
+        root: "Stream table",
+        entry: "STE",
+        pageTablePointer: "S1ContextPtr",
+        entryCache: "Configuration cache",
+        faults: "Event queue",
+        faultRecord: "event",
+        faultsTooltip: "The event queue at SMMU_EVTQ_BASE (SMMUv3 spec 6.3.28): 32-byte event records the SMMU writes at its producer index. Linux's arm_smmu_evtq_thread prints each record it consumes; serviced (F = 0): a record already consumed, still in the queue's memory.",
+        spec: "SMMUv3 spec",
+      },
       iotlb: { capacity: u.tlb.size, geometry: `${u.tlb.sets}×${u.tlb.ways}`, entries: () => this.tlbNodes() },
       contextCache: { entries: () => this.steCacheNodes() },
       // IOMMU_RESV_SW_MSI (arm_smmu_get_resv_regions): the ITS doorbell's window in every domain.
@@ -497,7 +508,7 @@ export class SmmuV3Model implements IommuUnit {
     const base = BigInt(u.strtabAddr);
     const twoLevel = u.strtabFmt === STRTAB_FMT_2LVL;
     const children = (): TableNode[] => (twoLevel ? this.l1Entries() : this.steNodes(u.strtabAddr, 0, 2 ** u.strtabLog2Size));
-    return { kind: "root-table", key: "root", address: base, raw: [], fields: [], label: "stream table", description: `${twoLevel ? "2-level" : "linear"} · ${2 ** u.strtabLog2Size} StreamIDs`, hasChildren: true, children, child: (k) => children().find((n) => n.key === k) };
+    return { kind: "root-table", key: "root", address: base, raw: [], fields: [], label: "Stream table", description: `${twoLevel ? "2-level" : "linear"} · ${2 ** u.strtabLog2Size} StreamIDs`, hasChildren: true, children, child: (k) => children().find((n) => n.key === k) };
   }
 
   private l1Entries(): TableNode[] {
@@ -751,6 +762,7 @@ export class SmmuV3Model implements IommuUnit {
         raw: s.words,
         fields: steFields(s.words),
         label: `STE[${hex(s.sid)}] (cached)`,
+        description: `${steConfigName(s.config)}${s.config === STE_CFG_S2 ? ` · VMID ${s.vmid}` : s.config === STE_CFG_BYPASS ? "" : ` · ASID ${this.unit.cdCache.get(s.sid * 2 ** 20)?.asid ?? 0}`}`,
         sid: s.sid - this.unit.sidOffset,
         did: s.config === STE_CFG_S2 ? s.vmid : (this.unit.cdCache.get(s.sid * 2 ** 20)?.asid ?? 0),
         translation: s.config === STE_CFG_BYPASS ? "pass-through" : "translated",
