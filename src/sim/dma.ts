@@ -67,14 +67,21 @@ export class DmaTally {
   firstRecorded = false;
   /** Transactions that translated from an IOTLB entry. */
   iotlbHits = 0;
-  /** Bytes of the transactions that translated. */
-  bytes = 0;
+  /**
+   * Bytes of the transactions that translated: a double from the start (V8 field representation),
+   * since a step past 1 GiB leaves the small-integer range, and the change of representation
+   * halfway through a run deoptimized the hot loop (--trace-deopt: "wrong map").
+   */
+  bytes = 0.5;
   /** The step's first transaction ran: whether it translated, from the IOTLB, and to which HPA. */
   started = false;
   firstOk = false;
   firstIotlbHit = false;
   firstHpaHi = 0;
   firstHpaLo = 0;
+  constructor() {
+    this.bytes = 0;
+  }
 }
 
 /**
@@ -115,6 +122,16 @@ export interface DmaUnit {
 }
 
 /**
+ * Transactions one call of translateSpan handles at most. translateEach cuts a run into spans so
+ * that V8 optimizes the loop as a whole function after a few spans, with type feedback for every
+ * line of it: a run of 65 536 transactions in one loop was optimized on the stack (OSR) before the
+ * code after the loop had ever run, deoptimized there ("insufficient type feedback"), and ran
+ * interpreted until the next optimization (profiled with --trace-deopt: four rounds per 1 M
+ * transactions). Small enough that a span's bytes stay a small integer (2^12 x 4 KiB).
+ */
+const SPAN = 4096;
+
+/**
  * The hot path of every model: transactions [from, to) of transfer x (transaction t is page
  * t % pages of repetition t / pages), each through unit.dmaRequest and appended to `trace` as the
  * event the `dma` step records (step, requester, domain, flags, level, reason, IOVA, output
@@ -124,6 +141,15 @@ export interface DmaUnit {
 export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
   if (to <= from) return;
   if (trace.length + (to - from) > trace.capacity) trace.reserve(trace.length + (to - from));
+  for (let t = from; t < to; t += SPAN) translateSpan(unit, x, t, Math.min(to, t + SPAN), to, trace, step, tally);
+  tally.transactions += to - from;
+}
+
+/**
+ * Transactions [from, to) of x (at most SPAN of them) as translateEach describes, the trace's room
+ * reserved; `runEnd` is the end of the run the unit is told of (dmaRequest's `to`).
+ */
+function translateSpan(unit: DmaUnit, x: DmaTransfer, from: number, to: number, runEnd: number, trace: Trace, step: number, tally: DmaTally): void {
   const { sid, pages, startOff, baseLo } = x;
   const wflag = x.write ? F_WRITE : 0;
   let p = from % pages;
@@ -148,7 +174,7 @@ export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: n
   let bytes = 0;
   for (let t = from; t < to; t++) {
     const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
-    const code = unit.dmaRequest(x, t, to, hi, reqLo);
+    const code = unit.dmaRequest(x, t, runEnd, hi, reqLo);
     const xk = unit.xlateKind;
     const iotlbHit = unit.iotlbHit;
     const fate = unit.fate;
@@ -193,7 +219,6 @@ export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: n
     }
   }
   trace.length = i;
-  tally.transactions += to - from;
   tally.faults += faults;
   tally.iotlbHits += hits;
   tally.bytes += bytes;
