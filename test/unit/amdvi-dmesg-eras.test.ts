@@ -130,8 +130,8 @@ describe("every era's lines import back (property)", () => {
   });
 });
 
-describe("examples/amd-linux-4.18-fault: the host's kernel picks the generation", () => {
-  const text = readFileSync(join(__dirname, "..", "..", "examples", "amd-linux-4.18-fault.passthrough.yaml"), "utf8");
+describe("examples/amd-kernel-418-fault: the host's kernel picks the generation", () => {
+  const text = readFileSync(join(__dirname, "..", "..", "examples", "amd-kernel-418-fault.passthrough.yaml"), "utf8");
   const faultLines = (kernel: string) => {
     const { run } = runScenario(parseScenario(text.replace(/^  kernel: "4.18.6"$/m, `  kernel: "${kernel}"`), "x").scenario!);
     expect(run!.outcomes.every((o) => !o.expect || o.expect.pass)).toBe(true);
