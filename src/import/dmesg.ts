@@ -34,7 +34,7 @@ const WRAPPED_END = /(\] .+|\]|, cb=\d+)$/;
 const RECORD_AT = /(?:\[\s*\d+\.\d+\] ?)?(?:(?:dmar|DMAR): ?)?(?:\[(?:DMA (?:Read|Write)|INTR-REMAP)[\] ]|DMAR:\[DMA)|(?:\S+ (?:[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|ivhd\d+): )?AMD-Vi: Event logged \[/g;
 
 /** Every record or context line contains one of these; anything else is skipped at once (tested on the raw line, before its prefixes are parsed). */
-const MAYBE = /FSR|FSYNR|FAR |CBFRSYNRA|iova-to-phys|DMAR|dmar|DRHD|INTR-REMAP|AMD-Vi|DTE\[|CMD\[|smmu|event|Unhandled context|vfio|VFIO|RMRR|iommu group|callbacks suppressed|Please ensure|interrupt remapping|pte level|root entry|context entry|pasid|PASID|Dump |not present|priv |ineligible|device=|group \d|caching-mode|1:1 IOMMU|Device initialization|vtd_|New fault is not|in use by driver|locked memory|reset PCI device|driver_override|with vIOMMU/;
+const MAYBE = /FSR|FSYNR|FAR |CBFRSYNRA|iova-to-phys|DMAR|dmar|DRHD|INTR-REMAP|AMD-Vi|Event logged|DTE\[|CMD\[|smmu|event|Unhandled context|vfio|VFIO|RMRR|iommu group|callbacks suppressed|Please ensure|interrupt remapping|pte level|root entry|context entry|pasid|PASID|Dump |not present|priv |ineligible|device=|group \d|caching-mode|1:1 IOMMU|Device initialization|vtd_|New fault is not|in use by driver|locked memory|reset PCI device|driver_override|with vIOMMU/;
 
 /**
  * A necessary condition for MAYBE, cheap to scan a whole text for: every MAYBE keyword contains

@@ -795,12 +795,13 @@ function parseAts(r: Reader, node: Node | null): AtsDeviceSpec[] {
       if (d !== undefined) out.push({ device: d.key, responds: true, range: r.range(it) });
       continue;
     }
-    const g = r.fields(it, ["device", "responds"], "an ATS device");
+    const g = r.fields(it, ["device", "responds", "invalidate"], "an ATS device");
     if (!g) continue;
     const dn = r.required(g, "device", "an ATS device", it);
     const d = dn === undefined ? undefined : r.bdf(dn, "device");
     const responds = g.has("responds") ? (r.bool(g.get("responds")!.value, "responds") ?? true) : true;
-    if (d !== undefined) out.push({ device: d.key, responds, range: r.range(it) });
+    const invalidate = g.has("invalidate") ? r.bool(g.get("invalidate")!.value, "invalidate") : undefined;
+    if (d !== undefined) out.push({ device: d.key, responds, ...(invalidate === false ? { invalidate } : {}), range: r.range(it) });
   }
   return out;
 }

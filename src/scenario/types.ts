@@ -134,6 +134,8 @@ export interface AmdViSpec {
 export interface AtsDeviceSpec {
   device: string;
   responds: boolean;
+  /** false: the driver never sends this device INVALIDATE_IOTLB_PAGES (a driver bug; its IOTLB goes stale). Default true. */
+  invalidate?: boolean;
   range: SourceRange;
 }
 

@@ -397,6 +397,8 @@ export interface IotlbEntryNode extends NodeBase {
   perm: Perm;
   /** The PASID the entry is tagged with (models with PASID-tagged IOTLBs). */
   pasid?: number;
+  /** The requester whose own IOTLB holds the entry (a device IOTLB: InspectTables.deviceIotlb). */
+  sid?: number;
   /** Where the cache holds it (set/way), as a text the view may show. */
   slot: string;
 }
@@ -429,6 +431,13 @@ export interface InspectTables {
    */
   names?: StructureNames;
   iotlb: { capacity: number; geometry: string; entries(): IotlbEntryNode[] };
+  /**
+   * The device IOTLBs of ATS devices (PCIe ATS): translations the devices cached from their
+   * translation requests, each entry with its device (`sid`). A translated request a device
+   * answers from here never reaches the IOTLB or the tables, so an entry outlives an unmap until
+   * the device is sent an invalidation. Absent when no device has ATS.
+   */
+  deviceIotlb?: { capacity: number; geometry: string; entries(): IotlbEntryNode[] };
   contextCache: { entries(): ContextCacheEntryNode[] };
   /** The interrupt-remapping table, when the unit has one set up (VT-d IRTA; AMD-Vi's per-device IRTs would list theirs). */
   interruptRemapping?: InterruptRemapView;

@@ -53,6 +53,15 @@ export const F_FATE_SHIFT = 3;
 /** bits 6..7: translation kind (0 untranslated, 1 pass-through, 2 translated, 3 interrupt). */
 export const F_XLATE_SHIFT = 6;
 
+/**
+ * A translated (PCIe ATS) request: the device's own IOTLB translated the address and the IOMMU
+ * passed it on - encoded as pass-through with the IOTLB-hit flag (a pass-through never hits the
+ * IOTLB otherwise).
+ */
+export function isDeviceIotlbHit(flags: number): boolean {
+  return (flags & F_IOTLB_HIT) !== 0 && ((flags >> F_XLATE_SHIFT) & 3) === 1;
+}
+
 export interface TraceRow {
   index: number;
   kind: EventKind;

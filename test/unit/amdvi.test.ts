@@ -190,10 +190,10 @@ describe("AMD-Vi event lines", () => {
     expect(renderEvent(decodeEvent(words(0x0100, 2, 0, 0, 0xfc189000n)), "5.4", known("nvme"))).toEqual(["nvme 0000:01:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0000 address=0xfc189000 flags=0x0000]"]);
   });
 
-  it("renders the two-record form of 4.9-4.19 and the one-line form before", () => {
+  it("renders the two-record form of 4.9-4.14 and the one-line form before", () => {
     // pcengines/apu2-documentation#240 (2021): "AMD-Vi: Event logged [" then
     // "IO_PAGE_FAULT device=05:00.0 domain=0x0012 address=0x00000000ff6101b0 flags=0x0070]"
-    expect(renderEvent(decodeEvent(words(0x0500, 2, 0x70, 0x12, 0xff6101b0n)), "4.14", () => undefined)).toEqual(["AMD-Vi: Event logged [", "IO_PAGE_FAULT device=05:00.0 domain=0x0012 address=0x00000000ff6101b0 flags=0x0070]"]);
+    expect(renderEvent(decodeEvent(words(0x0500, 2, 0x70, 0x12, 0xff6101b0n)), "4.9", () => undefined)).toEqual(["AMD-Vi: Event logged [", "IO_PAGE_FAULT device=05:00.0 domain=0x0012 address=0x00000000ff6101b0 flags=0x0070]"]);
     // Same report: "INVALID_DEVICE_REQUEST device=00:00.1 address=0x000000fdf8000020 flags=0x0a00]"
     expect(renderEvent(decodeEvent(words(0x0001, 8, 0xa00, 0, 0xfdf8000020n)), "4.14", () => undefined)[1]).toBe("INVALID_DEVICE_REQUEST device=00:00.1 address=0x000000fdf8000020 flags=0x0a00]");
     // DIGImend/digimend-kernel-drivers#136: "AMD-Vi: Event logged [IO_PAGE_FAULT device=20:00.0 domain=0x0003 address=0x000000f4001eef80 flags=0x0010]"

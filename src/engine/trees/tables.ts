@@ -107,6 +107,13 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     case "ir":
     case "resv":
       return extraTableChildren(t, parts, ctx);
+    case "deviotlb":
+      return (t.deviceIotlb?.entries() ?? []).map((e) =>
+        leaf(`t/deviotlb/${e.key}`, `${formatSid(e.sid ?? 0)} IOVA ${num(e.iova, ctx.radix)}`, `→ HPA ${num(e.hpa, ctx.radix)} · ${permText(e.perm)} · DID ${e.did}`, {
+          icon: "symbol-key",
+          tooltip: l10n.t("Device IOTLB of {0} ({1}): IOVA page {2} -> HPA {3}, permissions {4}. The device translates this page itself (ATS translated requests) until an invalidation reaches the device (AMD-Vi INVALIDATE_IOTLB_PAGES), even after the IOVA is unmapped.", formatSid(e.sid ?? 0), e.slot, hx(e.iova), hx(e.hpa), permText(e.perm)),
+        }),
+      );
     case "root":
       return rootTableChildren(t.root, "t/root", parts.slice(2), ctx, undefined, n);
   }
@@ -128,6 +135,11 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
       collapsible: n ? 1 : 0,
       copy: hx(ir.address),
     });
+  }
+  const dev = t.deviceIotlb;
+  if (dev) {
+    const n = dev.entries().length;
+    out.push({ id: "t/deviotlb", label: l10n.t("Device IOTLBs (ATS)"), description: l10n.t("{0} of {1} entries", n, dev.capacity), tooltip: l10n.t("Translations ATS devices cached in their own IOTLBs ({0})", dev.geometry), icon: "database", collapsible: n ? 1 : 0 });
   }
   const resv = t.reservedRegions ?? [];
   if (resv.length) out.push({ id: "t/resv", label: l10n.t("Reserved regions"), description: plural(resv.length, "region"), tooltip: l10n.t("Address ranges the IOMMU keeps for the firmware (identity-mapped regions such as RMRRs) or for interrupts (the MSI window): VFIO may not map them."), icon: "lock", collapsible: 1 });

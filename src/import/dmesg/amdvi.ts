@@ -6,11 +6,23 @@
 import { parseBdf } from "../records.js";
 import { tooWide, type Fields, type LineContext, type RuleTable } from "./rule.js";
 
-const AMD_EVENT = /^(?:(\S+) ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|ivhd\d+|[\w.:-]+): )?AMD-Vi: Event logged \[([A-Z_]+)(?: (.*?))?\]$/;
-/** Older kernels printed "AMD-Vi: Event logged [" and the event as two printk records, each with its own prefix. */
+/** "<driver> <device>: " of dev_err/pci_err: a PCI address, the IOMMU's sysfs name (ivhd0) or another device name. */
+const DEV_PREFIX = String.raw`(\S+) ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|ivhd\d+|[\w.:-]+): `;
+/**
+ * "AMD-Vi: " comes from the string (< 4.20) or pr_fmt/dev_fmt (4.20 on). The 4.19 stable kernels from
+ * 4.19.89 (1a21ee1aabf7 "iommu/amd: Fix line-break in error log reporting") print dev_err lines
+ * without it: "<drv> 0000:BB:DD.F: Event logged [...]", so after a device prefix it is optional.
+ */
+const AMD_LEAD = String.raw`^(?:${DEV_PREFIX}(?:AMD-Vi: )?|AMD-Vi: )Event logged \[`;
+const AMD_EVENT = new RegExp(String.raw`${AMD_LEAD}([A-Z_]+)(?: (.*?))?\]$`);
+/** Older kernels printed "AMD-Vi: Event logged [" and the event as two records (printk 4.9-4.14, dev_err with the IOMMU's prefix 4.15-4.19). */
 const AMD_EVENT_HEAD = /AMD-Vi: Event logged \[$/;
-/** iommu_print_event's default case prints no closing bracket: "Event logged [UNKNOWN event[0]=0x%08x event[1]=0x%08x event[2]=0x%08x event[3]=0x%08x". */
-const AMD_UNKNOWN = /^(?:(\S+) ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|ivhd\d+|[\w.:-]+): )?AMD-Vi: Event logged \[(UNKNOWN) (event\[0\]=0x[0-9a-f]{8} event\[1\]=0x[0-9a-f]{8} event\[2\]=0x[0-9a-f]{8} event\[3\]=0x[0-9a-f]{8})$/;
+/**
+ * iommu_print_event's default case prints no closing bracket: "Event logged [UNKNOWN event[0]=0x%08x
+ * event[1]=0x%08x event[2]=0x%08x event[3]=0x%08x"; in 4.15-4.17 dev_err(dev, KERN_ERR "UNKNOWN ...")
+ * left the level's bytes in the text, which dmesg(1) shows as "\x013".
+ */
+const AMD_UNKNOWN = new RegExp(String.raw`${AMD_LEAD}(?:\\x01\d)?(UNKNOWN) (event\[0\]=0x[0-9a-f]{8} event\[1\]=0x[0-9a-f]{8} event\[2\]=0x[0-9a-f]{8} event\[3\]=0x[0-9a-f]{8})$`);
 /** ILLEGAL_DEV_TABLE_ENTRY: dev_err(dev, "Control Reg : 0x%llx\n", ctrl) and dump_dte_entry's "DTE[%d]: %016llx"; COMMAND errors: dump_command's "CMD[%d]: %08x". */
 const AMD_DUMP = /^(?:(?:\S+ \S+: )?AMD-Vi: )?(?:DTE\[\d\]: [0-9a-f]{16}|CMD\[\d\]: [0-9a-f]{8}|Control Reg : 0x[0-9a-f]+)$/;
 const AMD_OVERFLOW = /^(?:AMD-Vi: )?IOMMU event log overflow$/;
@@ -73,13 +85,17 @@ export const AMDVI_RULES: RuleTable = {
   source: "AMD-Vi",
   rules: [
     {
-      // The head of a two-printk event: joined with the next line when that is the event's rest.
+      // The head of a two-record event: joined with the next line when that is the event's rest. The
+      // dev_err form (4.15-4.19) repeats the head's "iommu ivhd0: " prefix on the rest; it is dropped.
       pattern: AMD_EVENT_HEAD,
       build: (_m, cx) => {
         if (cx.i + 1 >= cx.lines.length) return false;
-        const next = cx.messageAt(cx.i + 1)!;
-        if (!/^[A-Z_]+ .*\]$/.test(next)) return false;
-        const m = AMD_EVENT.exec(cx.t + next);
+        let next = cx.messageAt(cx.i + 1)!;
+        const prefix = cx.t.slice(0, cx.t.length - "AMD-Vi: Event logged [".length);
+        if (prefix !== "" && next.startsWith(prefix)) next = next.slice(prefix.length);
+        if (!/^(?:[A-Z_]+ .*\]|(?:\\x01\d)?UNKNOWN event\[0\]=.*)$/.test(next)) return false;
+        const joined = cx.t + next;
+        const m = AMD_EVENT.exec(joined) ?? AMD_UNKNOWN.exec(joined);
         if (!m) return false;
         cx.i++;
         amdEvent(cx, m, cx.ln.index + 1);

@@ -1,16 +1,32 @@
 /**
  * The lines Linux's amd_iommu driver prints for an event-log entry, per kernel era
  * (drivers/iommu/amd/iommu.c iommu_print_event and amd_iommu_report_page_fault; formerly
- * drivers/iommu/amd_iommu.c). pr_fmt and dev_fmt are "AMD-Vi: " (reference §4.2). Era
- * boundaries (reference §10 item 17: from patches, versions approximate):
- *   < 4.9   printk(KERN_ERR "AMD-Vi: Event logged [") + printk("IO_PAGE_FAULT device=%02x:%02x.%x
- *           domain=0x%04x address=0x%016llx flags=0x%04x]\n"): one line (continuation);
- *   4.9     the same two printk calls print two lines (printk without KERN_CONT starts a record,
- *           v4.9 "printk: reinstate KERN_CONT"), as the 2021 pcengines/apu2-documentation#240 log shows;
- *   4.20    dev_err / pci_err with the device prefix; IO_PAGE_FAULT of a known device:
- *           pci_err(pdev, "Event logged [IO_PAGE_FAULT domain=0x%04x address=0x%llx flags=0x%04x]\n");
- *   5.19    the PCI segment in every device= ("device=%04x:%02x:%02x.%x", "Print PCI segment ID").
- * Other events (current): dev_err(iommu->iommu.dev, ...), rendered with the IOMMU's sysfs name
+ * drivers/iommu/amd_iommu.c). Each era was read in a release tree's source, except where noted:
+ *   "3.x"  < 4.9: printk(KERN_ERR "AMD-Vi: Event logged [") + printk("IO_PAGE_FAULT device=%02x:%02x.%x
+ *          domain=0x%04x address=0x%016llx flags=0x%04x]\n"): one line (continuation);
+ *   "4.9"  4.9-4.12: the same two printk calls print two records (printk without KERN_CONT starts a
+ *          record, v4.9 "printk: reinstate KERN_CONT"); a v4.9 tree (RobGries/4.9.0-linaro
+ *          drivers/iommu/amd_iommu.c iommu_print_event); dump_dte_entry prints 4 x "AMD-Vi: DTE[%d]: %016llx";
+ *   "4.13" 4.13-4.14: IO_PAGE_FAULT goes through amd_iommu_report_page_fault: a known device's
+ *          dev_err(&pdev->dev, "AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x%04x address=0x%016llx
+ *          flags=0x%04x]\n") behind dev_data->rs, else pr_err("AMD-Vi: Event logged [IO_PAGE_FAULT
+ *          device=%02x:%02x.%x domain=0x%04x address=0x%016llx flags=0x%04x]\n"); the other events keep
+ *          the two printk records (a v4.14 tree: Neternels/android_kernel_xiaomi_sunny, which still calls
+ *          pci_get_bus_and_slot). The function is absent from Ubuntu's 4.10 build and present in its 4.13
+ *          build (DepSurf amd_iommu_report_page_fault), so the boundary is 4.11-4.13: 4.13 is assumed;
+ *   "4.15" 4.15-4.17: the other events as two dev_err(iommu->iommu.dev, ...) records, "AMD-Vi: Event logged ["
+ *          then the body, both with the IOMMU's sysfs prefix "iommu ivhd0: " (a tree calling
+ *          pci_get_domain_bus_and_slot, no pasid in the events; the default case is
+ *          dev_err(dev, KERN_ERR "UNKNOWN event[0]=0x%08x ..."), whose embedded level bytes dmesg shows as "\x013");
+ *   "4.18" 4.18-4.19: ILLEGAL_DEV_TABLE_ENTRY and INVALID_DEVICE_REQUEST print pasid=0x%05x, PAGE_TAB keeps
+ *          domain=, INVALID_PPR_REQUEST is printed (the 4.19 tree in the stable patch below; 4.18 as the first
+ *          version is not verified);
+ *   "4.19.89" the 4.19 stable backport of 1a21ee1aabf7 "iommu/amd: Fix line-break in error log reporting"
+ *          ("[PATCH 4.19 120/243]", stable list, 2019-12-11): one dev_err per event, and "AMD-Vi: " left the
+ *          dev_err strings (no pr_fmt/dev_fmt in 4.19), so "<drv> 0000:BB:DD.F: Event logged [IO_PAGE_FAULT ...]";
+ *   "4.20" pr_fmt and dev_fmt "AMD-Vi: ", pci_err/dev_err, address=0x%llx (reference §4.2);
+ *   "5.19" the PCI segment in every device= ("device=%04x:%02x:%02x.%x", "Print PCI segment ID").
+ * Other events (4.20 on): dev_err(iommu->iommu.dev, ...), rendered with the IOMMU's sysfs name
  * "iommu ivhd0" as the device prefix (reference §10 item 6: not verified on a real log).
  *
  * Pure module: no vscode, no Node built-ins.
@@ -28,13 +44,21 @@ import {
   EVENT_TYPE_PAGE_TAB_ERR,
 } from "./defs.js";
 
-export type AmdEra = "3.x" | "4.9" | "4.20" | "5.19";
+export type AmdEra = "3.x" | "4.9" | "4.13" | "4.15" | "4.18" | "4.19.89" | "4.20" | "5.19";
 
 export function amdEra(version: string): AmdEra {
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
   const at = (major: number, minor: number) => v.major > major || (v.major === major && v.minor >= minor);
   if (at(5, 19)) return "5.19";
   if (at(4, 20)) return "4.20";
+  if (at(4, 19)) {
+    // The stable backport landed in 4.19.89 (the patch's "[PATCH 4.19 120/243]" review round of 2019-12-11).
+    const sub = /^\D*\d+\.\d+\.(\d+)/.exec(version);
+    return sub && Number(sub[1]) >= 89 ? "4.19.89" : "4.18";
+  }
+  if (at(4, 18)) return "4.18";
+  if (at(4, 15)) return "4.15";
+  if (at(4, 13)) return "4.13";
   if (at(4, 9)) return "4.9";
   return "3.x";
 }
@@ -77,45 +101,9 @@ const segBdf = (devid: number) => `0000:${bdf(devid)}`;
  */
 export function renderEvent(e: DecodedEvent, kernel: string, known: DeviceLookup, extra: { ctrl?: bigint; dte?: readonly bigint[]; cmd?: readonly number[] } = {}): string[] {
   const era = amdEra(kernel);
-  const addrOld = `0x${hx(e.address, 16)}`;
+  if (era !== "4.20" && era !== "5.19") return renderOld(e, era, known, extra);
   const addr = `0x${hx(e.address)}`;
   const flags = `0x${hx(e.flags, 4)}`;
-  if (era === "3.x" || era === "4.9") {
-    // One printk after "Event logged [": the body per type (amd_iommu.c, v3.x-v4.19).
-    let body: string;
-    switch (e.type) {
-      case EVENT_TYPE_ILL_DEV:
-        body = `ILLEGAL_DEV_TABLE_ENTRY device=${bdf(e.devid)} address=${addrOld} flags=${flags}]`;
-        break;
-      case EVENT_TYPE_IO_FAULT:
-        body = `IO_PAGE_FAULT device=${bdf(e.devid)} domain=0x${hx(e.pasid & 0xffff, 4)} address=${addrOld} flags=${flags}]`;
-        break;
-      case EVENT_TYPE_DEV_TAB_ERR:
-        body = `DEV_TAB_HARDWARE_ERROR device=${bdf(e.devid)} address=${addrOld} flags=${flags}]`;
-        break;
-      case EVENT_TYPE_PAGE_TAB_ERR:
-        body = `PAGE_TAB_HARDWARE_ERROR device=${bdf(e.devid)} domain=0x${hx(e.pasid & 0xffff, 4)} address=${addrOld} flags=${flags}]`;
-        break;
-      case EVENT_TYPE_ILL_CMD:
-        body = `ILLEGAL_COMMAND_ERROR address=${addrOld}]`;
-        break;
-      case EVENT_TYPE_CMD_HARD_ERR:
-        body = `COMMAND_HARDWARE_ERROR address=${addrOld} flags=${flags}]`;
-        break;
-      case EVENT_TYPE_IOTLB_INV_TO:
-        body = `IOTLB_INV_TIMEOUT device=${bdf(e.devid)} address=${addrOld}]`;
-        break;
-      case EVENT_TYPE_INV_DEV_REQ:
-        body = `INVALID_DEVICE_REQUEST device=${bdf(e.devid)} address=${addrOld} flags=${flags}]`;
-        break;
-      default:
-        body = `UNKNOWN type=0x${hx(e.type, 2)}]`;
-    }
-    const lines = era === "3.x" ? [`AMD-Vi: Event logged [${body}`] : ["AMD-Vi: Event logged [", body];
-    if (e.type === EVENT_TYPE_ILL_DEV && extra.dte) for (let i = 0; i < 8; i++) lines.push(`AMD-Vi: DTE[${i}]: ${hx((extra.dte[i >> 1]! >> BigInt(32 * (i & 1))) & 0xffffffffn, 8)}`);
-    if (e.type === EVENT_TYPE_ILL_CMD && extra.cmd) extra.cmd.forEach((d, i) => lines.push(`AMD-Vi: CMD[${i}]: ${hx(d >>> 0, 8)}`));
-    return lines;
-  }
   const dev = era === "5.19" ? segBdf(e.devid) : bdf(e.devid);
   const iommu = "iommu ivhd0: AMD-Vi: ";
   switch (e.type) {
@@ -149,8 +137,88 @@ export function renderEvent(e: DecodedEvent, kernel: string, known: DeviceLookup
   }
 }
 
-/** Whether an event goes through amd_iommu_report_page_fault's per-device ratelimit (a known device's IO_PAGE_FAULT, 4.20 on). */
+/** Whether an event goes through amd_iommu_report_page_fault's per-device ratelimit (a known device's IO_PAGE_FAULT, 4.13 on). */
 export function ratelimitedPerDevice(e: DecodedEvent, kernel: string, known: DeviceLookup): boolean {
   const era = amdEra(kernel);
-  return e.type === EVENT_TYPE_IO_FAULT && (era === "4.20" || era === "5.19") && known(e.devid) !== undefined;
+  return e.type === EVENT_TYPE_IO_FAULT && era !== "3.x" && era !== "4.9" && known(e.devid) !== undefined;
+}
+
+/**
+ * iommu_print_event's default case before 4.20: < 4.15 printk(KERN_ERR "UNKNOWN type=0x%02x]\n");
+ * 4.15 dev_err(dev, KERN_ERR "UNKNOWN event[0]=0x%08x event[1]=0x%08x event[2]=0x%08x event[3]=0x%08x\n"),
+ * the level's SOH byte and digit inside the message, as dmesg(1) escapes them ("\x01" + "3");
+ * 4.18 on: no level and, as today, no closing "]".
+ */
+function unknownBody(e: DecodedEvent, era: AmdEra): string {
+  if (era === "3.x" || era === "4.9" || era === "4.13") return `UNKNOWN type=0x${hx(e.type, 2)}]`;
+  const w = e.words.map((x) => `0x${hx(x >>> 0, 8)}`);
+  const raw = `UNKNOWN event[0]=${w[0]} event[1]=${w[1]} event[2]=${w[2]} event[3]=${w[3]}`;
+  return era === "4.15" ? `\\x013${raw}` : raw;
+}
+
+/**
+ * Before 4.20 (amd_iommu.c): every address is 0x%016llx and device= has no segment. The body of
+ * each event per era; the record split and prefixes per era (see the header). The domain of an
+ * IO_PAGE_FAULT is the DecodedEvent's low 16 bits of domid/pasid (4.9-4.17: EVENT_DOMID_SHIFT/MASK,
+ * event[1] & 0xffff).
+ */
+function renderOld(e: DecodedEvent, era: AmdEra, known: DeviceLookup, extra: { dte?: readonly bigint[]; cmd?: readonly number[] }): string[] {
+  const addr = `0x${hx(e.address, 16)}`;
+  const flags = `0x${hx(e.flags, 4)}`;
+  const dev = bdf(e.devid);
+  const dom = `0x${hx(e.pasid & 0xffff, 4)}`;
+  const withPasid = era === "4.18" || era === "4.19.89";
+  const pasid = withPasid ? ` pasid=0x${hx(e.pasid, 5)}` : "";
+  const dumps = (): string[] => {
+    const out: string[] = [];
+    // dump_dte_entry: pr_err("AMD-Vi: DTE[%d]: %016llx\n") over the four u64 of a dev_table_entry (v4.9 tree; assumed for 3.x, whose tree was not read).
+    if (e.type === EVENT_TYPE_ILL_DEV && extra.dte) extra.dte.forEach((q, i) => out.push(`AMD-Vi: DTE[${i}]: ${hx(q, 16)}`));
+    if (e.type === EVENT_TYPE_ILL_CMD && extra.cmd) extra.cmd.forEach((d, i) => out.push(`AMD-Vi: CMD[${i}]: ${hx(d >>> 0, 8)}`));
+    return out;
+  };
+  if (e.type === EVENT_TYPE_IO_FAULT && era !== "3.x" && era !== "4.9") {
+    // amd_iommu_report_page_fault: dev_err of a known device (4.19.89: without "AMD-Vi: "), else pr_err.
+    const k = known(e.devid);
+    if (k) return [`${k.driver} ${segBdf(e.devid)}: ${era === "4.19.89" ? "" : "AMD-Vi: "}Event logged [IO_PAGE_FAULT domain=${dom} address=${addr} flags=${flags}]`];
+    return [`AMD-Vi: Event logged [IO_PAGE_FAULT device=${dev} domain=${dom} address=${addr} flags=${flags}]`];
+  }
+  let body: string;
+  switch (e.type) {
+    case EVENT_TYPE_ILL_DEV:
+      body = `ILLEGAL_DEV_TABLE_ENTRY device=${dev}${pasid} address=${addr} flags=${flags}]`;
+      break;
+    case EVENT_TYPE_IO_FAULT:
+      body = `IO_PAGE_FAULT device=${dev} domain=${dom} address=${addr} flags=${flags}]`;
+      break;
+    case EVENT_TYPE_DEV_TAB_ERR:
+      body = `DEV_TAB_HARDWARE_ERROR device=${dev} address=${addr} flags=${flags}]`;
+      break;
+    case EVENT_TYPE_PAGE_TAB_ERR:
+      body = `PAGE_TAB_HARDWARE_ERROR device=${dev} domain=${dom} address=${addr} flags=${flags}]`;
+      break;
+    case EVENT_TYPE_ILL_CMD:
+      body = `ILLEGAL_COMMAND_ERROR address=${addr}]`;
+      break;
+    case EVENT_TYPE_CMD_HARD_ERR:
+      body = `COMMAND_HARDWARE_ERROR address=${addr} flags=${flags}]`;
+      break;
+    case EVENT_TYPE_IOTLB_INV_TO:
+      body = `IOTLB_INV_TIMEOUT device=${dev} address=${addr}]`;
+      break;
+    case EVENT_TYPE_INV_DEV_REQ:
+      body = `INVALID_DEVICE_REQUEST device=${dev}${pasid} address=${addr} flags=${flags}]`;
+      break;
+    case EVENT_TYPE_INV_PPR_REQ:
+      // Before 4.18 iommu_print_event had no INVALID_PPR_REQUEST case: the default's text.
+      // 4.19: pasid = ((event[0] >> 16) & 0xFFFF) | ((event[1] << 6) & 0xF0000) (the stable patch's context).
+      body = withPasid ? `INVALID_PPR_REQUEST device=${dev} pasid=0x${hx((((e.words[0] >>> 16) & 0xffff) | ((e.words[1] << 6) & 0xf0000)) >>> 0, 5)} address=${addr} flags=${flags}]` : unknownBody(e, era);
+      break;
+    default:
+      body = unknownBody(e, era);
+  }
+  if (era === "3.x") return [`AMD-Vi: Event logged [${body}`, ...dumps()];
+  if (era === "4.9" || era === "4.13") return ["AMD-Vi: Event logged [", body, ...dumps()];
+  const iommu = "iommu ivhd0: ";
+  if (era === "4.19.89") return [`${iommu}Event logged [${body}`, ...dumps()];
+  return [`${iommu}AMD-Vi: Event logged [`, `${iommu}${body}`, ...dumps()];
 }

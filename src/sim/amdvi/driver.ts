@@ -90,6 +90,11 @@ export class AmdIommuDriver {
   readonly domains = new Map<number, AmdDomain>();
   /** Device ids whose ATS Linux enabled (pdev_enable_cap_ats: dev_data->ats_enabled). */
   readonly atsDevids = new Set<number>();
+  /**
+   * ATS devices whose INVALIDATE_IOTLB_PAGES this driver forgets (host.iommu.ats invalidate: false):
+   * a driver bug, the device keeps translating unmapped IOVAs from its own IOTLB.
+   */
+  readonly atsFlushForgotten = new Set<number>();
   private cmdBuf = 0;
   private cmdTail = 0;
   private semAddr = 0;
@@ -192,7 +197,7 @@ export class AmdIommuDriver {
     this.queue(invIommuPages(did, address, size));
     const d = this.domains.get(did);
     if (d === undefined) return;
-    for (const devid of d.devids) if (this.atsDevids.has(devid)) this.queue(invIotlbPages(devid, ATS_QDEP, address, size));
+    for (const devid of d.devids) if (this.atsDevids.has(devid) && !this.atsFlushForgotten.has(devid)) this.queue(invIotlbPages(devid, ATS_QDEP, address, size));
   }
 
   // ------------------------------------------------------------------ domains

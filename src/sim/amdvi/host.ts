@@ -73,6 +73,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
       const rid = (d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn;
       ats.set(rid, a.responds);
       this.driver.atsDevids.add(rid);
+      if (a.invalidate === false) this.driver.atsFlushForgotten.add(rid);
     }
     this.unit.atsResponds = (devid) => ats.get(devid);
     const drivers = new Map<number, string>();

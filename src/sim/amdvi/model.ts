@@ -124,7 +124,8 @@ export class AmdViModel implements IommuUnit {
   private verdict(r: number): Verdict {
     const u = this.unit;
     const kind = r !== 0 ? "fault" : u.kind === AmdKind.Interrupt ? "interrupt" : u.kind === AmdKind.PassThrough ? "pass-through" : u.kind === AmdKind.Untranslated ? "untranslated" : "translated";
-    const leafLevel = u.iotlbHit ? 1 : u.level;
+    // A translated (ATS) request: the device's IOTLB answered, no leaf level.
+    const leafLevel = u.devIotlbHit ? 0 : u.iotlbHit ? 1 : u.level;
     const v: Verdict = { kind, reason: r, level: kind === "translated" || (r !== 0 && u.stage >= AmdStage.Walk) ? leafLevel : 0, perms: r === 0 ? u.perm : 0, cached: u.iotlbHit };
     if (r === 0) v.hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
     if (u.stage >= AmdStage.Dte && (kind === "translated" || kind === "pass-through" || r === EVENT_TYPE_IO_FAULT)) v.domain = u.did;
@@ -259,6 +260,7 @@ export class AmdViModel implements IommuUnit {
         spec: "AMD IOMMU spec",
       },
       iotlb: { capacity: u.iotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways}`, entries: () => this.iotlbEntries() },
+      ...(this.driver !== undefined && this.driver.atsDevids.size > 0 ? { deviceIotlb: { capacity: u.devIotlb.size, geometry: `${u.devIotlb.sets}×${u.devIotlb.ways}`, entries: () => this.iotlbEntries(u.devIotlb) } } : {}),
       contextCache: { entries: () => this.dtcEntries() },
     };
   }
@@ -281,6 +283,11 @@ export class AmdViModel implements IommuUnit {
         return this.dte(sid) ?? undefined;
       },
     };
+  }
+
+  /** The DomainID in a device's DTE now (data[1] 15:0), 0 when unreadable. */
+  private domainOf(sid: number): number {
+    return Number((this.readDte(sid)?.[1] ?? 0n) & 0xffffn);
   }
 
   private readDte(sid: number): bigint[] | undefined {
@@ -431,13 +438,16 @@ export class AmdViModel implements IommuUnit {
     });
   }
 
-  private iotlbEntries(): IotlbEntryNode[] {
-    return this.unit.iotlb.entries().map((e) => ({
+  /** The IOTLB's entries (tag: domain id), or a device IOTLB's (tag: device id, domain from its DTE). */
+  private iotlbEntries(cache = this.unit.iotlb): IotlbEntryNode[] {
+    const device = cache === this.unit.devIotlb;
+    return cache.entries().map((e) => ({
       kind: "iotlb-entry",
       key: `${e.set}.${e.way}`,
       raw: [],
       fields: [],
-      did: e.did,
+      ...(device ? { sid: e.did } : {}),
+      did: device ? this.domainOf(e.did) : e.did,
       iova: e.iova,
       hpa: e.hpa,
       pageSize: 4096n,

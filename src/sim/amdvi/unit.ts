@@ -43,6 +43,7 @@ import {
   EVENT_FLAG_PE,
   EVENT_FLAG_PR,
   EVENT_FLAG_RW,
+  EVENT_FLAG_TR,
   EVENT_FLAG_RZ,
   EVENT_TYPE_DEV_TAB_ERR,
   EVENT_TYPE_ILL_CMD,
@@ -76,7 +77,17 @@ export const AmdKind = { Untranslated: 0, PassThrough: 1, Translated: 2, Interru
 /** What happened to a fault on its way to the event log (the trace's fate: vtd/unit.ts FaultFate's numbers). */
 export const AmdFate = { None: 0, Logged: 1, Suppressed: 2, Overflow: 3 } as const;
 /** Which check decided (for the trail). */
-export const AmdStage = { None: 0, Dte: 1, Range: 2, Walk: 3, Iotlb: 4 } as const;
+export const AmdStage = { None: 0, Dte: 1, Range: 2, Walk: 3, Iotlb: 4, DeviceIotlb: 5 } as const;
+
+/**
+ * The device IOTLB of an ATS device (PCIe ATS "ATC"): 16 sets x 4 ways per unit, tagged by device
+ * id. A real device keeps it on the device; the unit holds it because it is what forwards the
+ * invalidations (INVALIDATE_IOTLB_PAGES) to the device and answers its translation requests.
+ */
+const DEV_IOTLB_SETS = 16;
+const DEV_IOTLB_WAYS = 4;
+/** DTE data[1] bit 32 (I, DTE_FLAG_IOTLB): the IOMMU accepts the device's ATS requests; bit 0 of the high dword. */
+const DTE1_I_HI = 1;
 
 /** Interrupt address range (MSI): 0xFEE00000-0xFEEFFFFF is not translated by the page tables. */
 const MSI_FIRST = 0xfee00000;
@@ -101,6 +112,8 @@ export interface AmdUnitSnapshot {
   commandLog: bigint[][];
   /** The interrupt remapping unit's IRTE cache (absent in snapshots from before it existed). */
   irteCache?: [number, [number, [bigint, bigint]][]][];
+  /** The ATS devices' IOTLBs (absent in snapshots from before they existed). */
+  devIotlb?: AmdIotlbSnapshot;
 }
 
 /** One command the unit executed (its 4 dwords as 2 qwords), for the trace. */
@@ -121,6 +134,8 @@ export class AmdViUnit implements DmaUnit {
   atsResponds?: (devid: number) => boolean | undefined;
   /** Interrupt remapping: the DTE's interrupt fields, the IRTEs and their cache (intremap.ts). */
   readonly intr: AmdIntRemap;
+  /** The device IOTLBs of the ATS devices (tag: device id): translations the devices cached from their translation requests. */
+  readonly devIotlb = new AmdIotlb(DEV_IOTLB_SETS, DEV_IOTLB_WAYS);
   private regs = new Map<number, bigint>();
   /** Device-table cache: devid -> DTE words [q0 lo, q0 hi, q1 lo, q1 hi]; INVALIDATE_DEVTAB_ENTRY drops one. */
   private dtc = new Map<number, number[]>();
@@ -144,6 +159,10 @@ export class AmdViUnit implements DmaUnit {
   fate = 0;
   stage = 0;
   iotlbHit = false;
+  /** The last request was a translated (ATS) request: the device's own IOTLB answered it, the unit did not walk. */
+  devIotlbHit = false;
+  /** The last request came from an ATS device without a device-IOTLB hit: a translation request whose result the device caches. */
+  private atsRequest = false;
   dtcHit = false;
   hpaHi = 0;
   hpaLo = 0;
@@ -292,8 +311,14 @@ export class AmdViUnit implements DmaUnit {
       case CMD_INV_IOTLB_PAGES: {
         // The ATS invalidation goes to the device (data[0] 15:0); one that never completes it is
         // IOTLB_INV_TIMEOUT with the command's system physical address (spec event layout).
+        // A device that completes it drops the cached translations of the range (data[2..3], the
+        // build_inv_address encoding of INVALIDATE_IOMMU_PAGES); a hung one keeps them.
         const devid = Number(lo & 0xffffn);
         if (this.atsResponds?.(devid) === false) this.logEvent(devid, EVENT_TYPE_IOTLB_INV_TO, 0, 0, at / 0x100000000 >>> 0, at >>> 0, false);
+        else {
+          const [first, last] = invalidationRange(hi);
+          this.devIotlb.invalidate(devid, first, last);
+        }
         return true;
       }
       case CMD_INV_IRT:
@@ -390,6 +415,8 @@ export class AmdViUnit implements DmaUnit {
     this.fate = AmdFate.None;
     this.stage = AmdStage.None;
     this.iotlbHit = false;
+    this.devIotlbHit = false;
+    this.atsRequest = false;
     this.dtcHit = false;
     this.perm = 0;
     this.pageShift = 12;
@@ -469,6 +496,27 @@ export class AmdViUnit implements DmaUnit {
     // ---- the IOTLB
     const vpnLo = ((lo >>> 12) | (hi << 20)) >>> 0;
     const vpnHi = hi >>> 12;
+    if ((q1hi & DTE1_I_HI) !== 0 && this.atsResponds?.(sid) !== undefined) {
+      // An ATS device (DTE I = 1): it looks in its own IOTLB first. A hit with the access's
+      // permission is a translated request (PCIe AT = 10b): the unit passes it without the
+      // IOTLB or a walk, to whatever address the device cached - stale after an unmap whose
+      // INVALIDATE_IOTLB_PAGES never reached the device. A miss is a translation request: the
+      // unit translates as for any request and the device caches the completion.
+      if (!this.bypassCaches && this.devIotlb.lookup(sid, vpnLo, vpnHi) && (this.devIotlb.perm & need) !== 0) {
+        this.stage = AmdStage.DeviceIotlb;
+        this.devIotlbHit = true;
+        this.iotlbHit = true;
+        this.kind = AmdKind.Translated;
+        this.perm = this.devIotlb.perm;
+        this.pageShift = this.devIotlb.pageShift;
+        this.hpaHi = this.devIotlb.hpaHi;
+        this.hpaLo = (this.devIotlb.hpaLo + (lo & 0xfff)) >>> 0;
+        return 0;
+      }
+      this.atsRequest = true;
+      // A fault of a translation request: TR = 1 (spec, IO_PAGE_FAULT flags; Linux EVENT_FLAG_TR).
+      this.flags |= EVENT_FLAG_TR;
+    }
     if (!this.bypassCaches && this.iotlb.lookup(this.did, vpnLo, vpnHi)) {
       this.stage = AmdStage.Iotlb;
       this.iotlbHit = true;
@@ -483,6 +531,7 @@ export class AmdViUnit implements DmaUnit {
       this.kind = AmdKind.Translated;
       this.hpaHi = this.iotlb.hpaHi;
       this.hpaLo = (this.iotlb.hpaLo + (lo & 0xfff)) >>> 0;
+      if (this.atsRequest && !probe) this.devIotlb.fill(sid, vpnLo, vpnHi, this.iotlb.hpaLo, this.iotlb.hpaHi, this.iotlb.perm, this.iotlb.pageShift);
       return 0;
     }
     // ---- the address range of Mode levels
@@ -530,7 +579,9 @@ export class AmdViUnit implements DmaUnit {
           this.flags |= EVENT_FLAG_PR | EVENT_FLAG_PE;
           return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
         }
-        return this.leaf(hi, lo, addrHi, addrLo, shift, perm, vpnLo, vpnHi, probe);
+        const r = this.leaf(hi, lo, addrHi, addrLo, shift, perm, vpnLo, vpnHi, probe);
+        if (this.atsRequest && !probe) this.devIotlb.fill(sid, vpnLo, vpnHi, (this.hpaLo & 0xfffff000) >>> 0, this.hpaHi, perm, shift);
+        return r;
       }
       if (next >= level) {
         // An invalid level encoding (spec: RZ "reserved bit not zero or invalid level encoding").
@@ -603,9 +654,13 @@ export class AmdViUnit implements DmaUnit {
     return this.translate(rid, iovaHi, iovaLo, write, probe);
   }
 
-  /** The trace's translation kind of the last request (DmaUnit; AmdKind has its values). */
+  /**
+   * The trace's translation kind of the last request (DmaUnit; AmdKind has its values). A
+   * translated (ATS) request is "pass-through" with the IOTLB-hit flag: the unit passed an address
+   * the device's IOTLB had translated (trace.ts isDeviceIotlbHit).
+   */
   get xlateKind(): number {
-    return this.kind;
+    return this.devIotlbHit ? AmdKind.PassThrough : this.kind;
   }
 
   /** The device-table-entry cache answered the last request (DmaUnit). */
@@ -632,6 +687,7 @@ export class AmdViUnit implements DmaUnit {
       counters: { ...this.counters },
       commandLog: this.commandLog.map((c) => [...c]),
       irteCache: this.intr.snapshot(),
+      devIotlb: this.devIotlb.snapshot(),
     };
   }
 
@@ -642,6 +698,7 @@ export class AmdViUnit implements DmaUnit {
     this.counters = { ...s.counters };
     this.commandLog = s.commandLog.map((c) => [c[0]!, c[1]!]);
     this.intr.restore(s.irteCache);
+    this.devIotlb.restore(s.devIotlb ?? new AmdIotlb(DEV_IOTLB_SETS, DEV_IOTLB_WAYS).snapshot());
     const dt = this.readReg(MMIO_DEV_TABLE_OFFSET);
     this.devTableBase = Number(dt & 0x000ffffffffff000n);
     this.devTableBytes = dt === 0n ? 0 : (Number(dt & 0x1ffn) + 1) * 4096;
