@@ -574,7 +574,7 @@ function modelOf(node: Node | null): string | undefined {
 }
 
 /** The keys an smmuv3 host.iommu takes (docs/smmuv3.md). */
-const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules"];
+const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules", "stall-model"];
 
 /** Translation granules by size (SMMU_IDR5.GRAN4K/16K/64K; CONFIG_ARM64_{4K,16K,64K}_PAGES), as shifts. */
 const SMMU_GRANULES: ReadonlyMap<bigint, number> = new Map([
@@ -675,9 +675,12 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   let pageShift: number | undefined;
   const pageNode = f.get("page-size")?.value ?? null;
   if (pageNode !== null) pageShift = granuleOf(pageNode, "host.iommu.page-size");
+  // SMMU_IDR0.STALL_MODEL: stall (0b00), none (0b01, terminate only), force (0b10). docs/smmuv3-stall.md.
+  const stallNode = f.get("stall-model")?.value ?? null;
+  const stallModel = stallNode === null ? undefined : r.enumOf(stallNode, "host.iommu.stall-model", ["stall", "none", "force"] as const);
   return {
     model: "smmuv3",
-    smmu: { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}) },
+    smmu: { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}) },
     addressWidth: 48,
     sagaw: [],
     cachingMode: false,

@@ -23,6 +23,7 @@ import {
   CMD_CFGI_ALL,
   CMD_CFGI_CD,
   CMD_CFGI_STE,
+  CMD_RESUME,
   CMD_SYNC,
   CMD_TLBI_NH_ASID,
   CMD_TLBI_NH_VA,
@@ -32,8 +33,12 @@ import {
   CR0_CMDQEN,
   CR0_EVTQEN,
   CR0_SMMUEN,
+  decodeEvent,
   GERROR_CMDQ_ERR,
   Q_OVF,
+  RESUME_ABORT,
+  STALL_MODEL_FORCE,
+  STALL_MODEL_STALL,
   STE_CFG_ABORT,
   STE_CFG_BYPASS,
   STE_CFG_S1,
@@ -200,6 +205,32 @@ export class ArmSmmuV3Driver {
     this.atsMasters.add(sid);
   }
 
+  /**
+   * master->stall_enabled (arm_smmu_probe_device): with ARM_SMMU_FEAT_STALL_FORCE (SMMU_IDR0.STALL_MODEL
+   * = 0b10) every master; otherwise only firmware's "dma-can-stall" masters (DT, or IORT named
+   * components), which PCI devices never are.
+   */
+  get stallEnabled(): boolean {
+    return this.unit.spec.stallModel === STALL_MODEL_FORCE;
+  }
+
+  /**
+   * A stalled transaction's event (Stall = 1) as arm_smmu_handle_event() treats it: it reports an
+   * IOMMU_FAULT_PAGE_REQ with grpid = STAG to iommu_report_device_fault(). A VFIO (type1) device
+   * has no fault handler attached, so the core answers IOMMU_PAGE_RESP_INVALID
+   * (io-pgfault.c iopf_error_response; "Nobody cared, abort the access" before the iopf rework),
+   * and arm_smmu_page_response() turns that into CMD_RESUME with CMDQ_RESUME_0_RESP_ABORT for
+   * master->streams[0].id and the STAG, issued without a CMD_SYNC ("Don't send a SYNC, it doesn't
+   * do anything for RESUME or PRI_RESP"). The handler returns an error, so the event is still
+   * printed. An unknown StreamID (no master) gets no answer: the transaction stays stalled.
+   */
+  private answerStall(raw: readonly [bigint, bigint, bigint, bigint]): void {
+    const e = decodeEvent(raw);
+    if (!e.stall || !this.masters.has(e.sid)) return;
+    const first = [...this.masters.keys()].find((k) => this.masters.get(k) === this.masters.get(e.sid)) ?? e.sid;
+    this.submit([cmd(CMD_RESUME, (BigInt(first) << 32n) | (BigInt(RESUME_ABORT) << 12n), BigInt(e.stag))], false);
+  }
+
   /** arm_smmu_probe_device: the master's StreamID (PCI: the RID, through the iommu-map). */
   addMaster(sid: number, name: string): void {
     this.masters.set(sid, name);
@@ -262,14 +293,18 @@ export class ArmSmmuV3Driver {
           cdt = this.alloc(64);
           this.cdTables.set(sid, cdt);
         }
-        const w0 = BigInt(64 - d.ias) | (tgOf(d) << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (oasEnc << 32n) | (1n << 41n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
+        // CD.S (CTXDESC_CD_0_S, bit 44) when the master is stall_enabled (this.stallEnabled).
+        const w0 = BigInt(64 - d.ias) | (tgOf(d) << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (oasEnc << 32n) | (1n << 41n) | (this.stallEnabled ? 1n << 44n : 0n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
         // MAIR (io-pgtable-arm: idx0 NC 0x44, idx1 WBRWA 0xff, idx2 DEVICE 0x04, idx3 INC_OWBRWA 0xf4).
         const cd = [w0, BigInt(d.pgd), 0n, 0xf404ff44n, 0n, 0n, 0n, 0n];
         this.writeSte(cdt, cd);
         this.submit([cmd(CMD_CFGI_CD, BigInt(sid) << 32n, 1n)]);
         // arm_smmu_make_cdtable_ste: V, Config S1, S1Fmt linear, S1ContextPtr, S1CDMax 0;
         // S1DSS SSID0 (2), S1CIR/S1COR WBRA (1), S1CSH ISH (3), STRW NSEL1, SHCFG incoming.
-        ste = [1n | (BigInt(STE_CFG_S1) << 1n) | BigInt(cdt), 2n | (1n << 2n) | (1n << 4n) | (3n << 6n) | (1n << 44n), 0n, 0n, 0n, 0n, 0n, 0n];
+        // S1STALLD (STRTAB_STE_1_S1STALLD, bit 27) when the SMMU has ARM_SMMU_FEAT_STALLS and the
+        // master is not stall_enabled: "if (smmu->features & ARM_SMMU_FEAT_STALLS && !master->stall_enabled)".
+        const s1stalld = this.unit.spec.stallModel === undefined || this.unit.spec.stallModel === STALL_MODEL_STALL ? 1n << 27n : 0n;
+        ste = [1n | (BigInt(STE_CFG_S1) << 1n) | BigInt(cdt), 2n | (1n << 2n) | (1n << 4n) | (3n << 6n) | s1stalld | (1n << 44n), 0n, 0n, 0n, 0n, 0n, 0n];
       } else {
         // arm_smmu_make_s2_domain_ste: V, Config S2; SHCFG incoming; S2VMID, VTCR (T0SZ, SL0,
         // IR0/OR0 WBWA, SH0 IS, TG 4K, PS), S2AA64, S2PTW, S2R; S2TTB.
@@ -418,14 +453,14 @@ export class ArmSmmuV3Driver {
    * and the SMMU consumes them. Returns false when the SMMU stopped on an illegal command
    * (GERROR.CMDQ_ERR; the driver's gerror handler then skips it: serviceGerror()).
    */
-  submit(cmds: [bigint, bigint][]): boolean {
+  submit(cmds: [bigint, bigint][], sync = true): boolean {
     const u = this.unit;
     const shift = u.cmdqBase % 32;
     const mask = 2 ** shift - 1;
     const wrap = 2 ** shift;
     const base = u.cmdqBase - shift;
     let prod = u.cmdqProd & (mask | wrap);
-    for (const c of [...cmds, cmd(CMD_SYNC)]) {
+    for (const c of sync ? [...cmds, cmd(CMD_SYNC)] : cmds) {
       const at = base + (prod & mask) * 16;
       this.mem.writeU64(at, c[0]);
       this.mem.writeU64(at + 8, c[1]);
@@ -465,6 +500,7 @@ export class ArmSmmuV3Driver {
     const out: { raw: [bigint, bigint, bigint, bigint]; lines: string[] }[] = [];
     const recs = u.pendingEvents();
     for (const r of recs) {
+      this.answerStall(r.raw);
       const rl = this.rs.check(nowNs, "arm_smmu_evtq_thread");
       const lines: string[] = [];
       if (rl.suppressedLine) lines.push(rl.suppressedLine);

@@ -15,7 +15,10 @@ import { smmuKernelEra } from "./dmesg.js";
 import { ArmSmmuV3Driver, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
-import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE } from "./spec.js";
+import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE, STALL_MODEL_FORCE, STALL_MODEL_NONE, STALL_MODEL_STALL } from "./spec.js";
+
+/** host.iommu.stall-model -> SMMU_IDR0.STALL_MODEL (spec.ts STALL_MODEL_*). */
+const STALL_MODELS = { stall: STALL_MODEL_STALL, none: STALL_MODEL_NONE, force: STALL_MODEL_FORCE } as const;
 
 /** MMIO base of the SMMU's register page 0 (QEMU virt's smmuv3 at 0x09050000, hw/arm/virt.c VIRT_SMMU). */
 const SMMU_REG_BASE = 0x09050000n;
@@ -39,7 +42,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   constructor(mem: PhysicalMemory, spec: IommuSpec, kernel?: string) {
     super();
     const s = spec.smmu;
-    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}) } : {}) };
+    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}) } : {}) };
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
     this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15" });
@@ -113,8 +116,12 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     return { old, now, address: SMMU_REG_BASE + BigInt(SMMU_STRTAB_BASE), summary: `wrote 0x${now.toString(16).padStart(16, "0")} to SMMU_STRTAB_BASE (was 0x${old.toString(16).padStart(16, "0")}); no CMD_CFGI_ALL issued` };
   }
 
+  /** The machine's trace, kept for the commands the evtq thread issues (CMD_RESUME of a stall) after recordInvalidations ran. */
+  private trace: Trace | undefined;
+
   /** The commands the driver issued during the step, CMD_SYNC left out: a = dword 0, b = dword 1. */
   recordInvalidations(trace: Trace, step: number): void {
+    this.trace = trace;
     for (const [w0, w1] of this.driver.issued) {
       if ((w0 & 0xffn) === 0x46n) continue;
       trace.pushBig(EventKind.Invalidate, step, Number((w0 >> 32n) & 0xffffn), 0, 0, 0, 0, w0, w1);
@@ -127,6 +134,8 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     for (const line of this.driver.serviceGerror()) log.kernel(ns, line, step);
     if (this.unit.pendingEvents().length === 0 && (this.unit.evtqProd & 0x80000000) === (this.unit.evtqCons & 0x80000000)) return;
     for (const e of this.driver.serviceEvents(ns)) for (const line of e.lines) log.kernel(ns, line, step);
+    // The evtq thread's answers to stalls (CMD_RESUME) belong to this step's trace too.
+    if (this.driver.issued.length > 0 && this.trace !== undefined) this.recordInvalidations(this.trace, step);
   }
 
   snapshot(_prev: HostIommuSnapshot | undefined, _share: Share): { snap: HostIommuSnapshot; bytes: number } {
