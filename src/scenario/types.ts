@@ -102,6 +102,10 @@ export interface SmmuV3Spec {
   pageShift?: number;
   /** SMMU_IDR0.STALL_MODEL: "stall" 0b00 (absent), "none" 0b01 (terminate only), "force" 0b10. */
   stallModel?: "stall" | "none" | "force";
+  /** PCI devices with ATS that Linux enables (arm_smmu_enable_ats: STE.EATS, CMD_ATC_INV on unmap). */
+  ats?: AtsDeviceSpec[];
+  /** false: the driver omits CMD_ATC_INV after unmap (a driver bug: the endpoint's ATC stays stale). */
+  atsInvalidation?: boolean;
 }
 
 /** An IVRS IVMD unity range (ACPI IVRS, type 0x21/0x22 with the Unity flag): a 1:1 mapping firmware requires for a device. */
@@ -311,6 +315,8 @@ export interface DmaTransferSpec {
   write: boolean;
   repeat: number;
   pasid?: number;
+  /** The device uses PCIe ATS: its ATC, Translation Requests on a miss, then Translated requests (SMMUv3). */
+  ats?: boolean;
   /** Where the transfer is written (the step's own range for a single-device step). */
   range: SourceRange;
 }

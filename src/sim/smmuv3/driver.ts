@@ -130,6 +130,8 @@ export class ArmSmmuV3Driver {
   readonly granule: number;
   /** StreamIDs of masters with ATS enabled (arm_smmu_enable_ats: PCI ATS capability and SMMU_IDR0.ATS). */
   readonly atsMasters = new Set<number>();
+  /** false: unmap skips CMD_ATC_INV (a driver bug the scenario can model: host.iommu.ats-invalidation). */
+  atcInvalidation = true;
   /** Commands the driver issued, in order (the trace's slow-path record). */
   issued: [bigint, bigint][] = [];
 
@@ -431,7 +433,7 @@ export class ArmSmmuV3Driver {
     // arm_smmu_tlb_inv_range_domain -> arm_smmu_atc_inv_domain: after the TLB, the ATCs of the
     // domain's ATS masters (one CMD_ATC_INV each, then CMD_SYNC).
     const atc = d.sids.filter((sid) => this.atsMasters.has(sid)).map((sid) => atcInvCommand(sid, -1, iova, size));
-    if (done > 0 && atc.length > 0) this.submit(atc);
+    if (done > 0 && atc.length > 0 && this.atcInvalidation) this.submit(atc);
     return done;
   }
 

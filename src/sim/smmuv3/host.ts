@@ -10,7 +10,7 @@ import type { IommuUnit } from "../iommu.js";
 import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
-import { formatSid } from "../bdf.js";
+import { formatSid, parseBdf } from "../bdf.js";
 import { smmuKernelEra } from "./dmesg.js";
 import { ArmSmmuV3Driver, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
@@ -34,6 +34,8 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   readonly driver: ArmSmmuV3Driver;
   readonly iommu: IommuUnit;
   private readonly sidOffset: number;
+  /** Requester ids of the devices with ATS (host.iommu.ats). */
+  private readonly atsRids = new Set<number>();
 
   static sramBytes(): number {
     return 0;
@@ -47,6 +49,12 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     this.unit = new SmmuV3Unit(mem, smmu);
     this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15" });
     this.unit.sidOffset = this.sidOffset;
+    // host.iommu.ats: Linux enables ATS for these PCI devices (arm_smmu_enable_ats) when they attach.
+    for (const a of s?.ats ?? []) {
+      const p = parseBdf(a.device);
+      if (p.ok) this.atsRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
+    }
+    if (s?.atsInvalidation === false) this.driver.atcInvalidation = false;
     this.iommu = smmuV3Unit(this.unit, this.driver, mem);
   }
 
@@ -82,6 +90,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     // device's; dev_name() of a PCI device is "%04x:%02x:%02x.%d" (segment 0 here).
     const name = rids.length > 0 ? `0000:${formatSid(rids[0]!)}` : "";
     for (const sid of sids) if (!this.driver.masters.has(sid)) this.driver.addMaster(sid, name);
+    for (const rid of rids) if (this.atsRids.has(rid)) this.driver.enableAts(this.sid(rid));
     this.driver.attach(dom, sids);
   }
 

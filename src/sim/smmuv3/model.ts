@@ -729,6 +729,27 @@ export class SmmuV3Model implements IommuUnit {
   }
 
   private tlbNodes(): IotlbEntryNode[] {
+    return [...this.smmuTlbNodes(), ...this.atcNodes()];
+  }
+
+  /** The endpoints' ATC entries (ats.ts), listed with the TLB: translations the device holds and uses without asking the SMMU. */
+  private atcNodes(): IotlbEntryNode[] {
+    return this.unit.atc.entries.map((e, i) => ({
+      kind: "iotlb-entry",
+      key: `atc-${i}`,
+      raw: [],
+      fields: [],
+      did: 0,
+      iova: BigInt(e.iova),
+      hpa: BigInt(e.pa),
+      pageSize: BigInt(e.size),
+      perm: e.perm,
+      slot: `endpoint ATC (PCIe ATS) · StreamID ${hex(e.sid)} · emptied only by CMD_ATC_INV`,
+      ...NO_CHILDREN,
+    }));
+  }
+
+  private smmuTlbNodes(): IotlbEntryNode[] {
     const t = this.unit.tlb;
     return t.entries().map((i) => {
       const kind = t.kind[i]!;

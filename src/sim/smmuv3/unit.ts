@@ -1215,7 +1215,56 @@ export class SmmuV3Unit implements DmaUnit {
 
   /** One transaction of a run (DmaUnit). */
   dmaRequest(x: DmaTransfer, _t: number, _to: number, iovaHi: number, iovaLo: number): number {
+    if (x.ats === true) return this.atsDma(x.sid + this.sidOffset, iovaHi, iovaLo, x.write);
     return this.request(x.sid, iovaHi, iovaLo, x.write, false);
+  }
+
+  /** True when the last request was a Translated request answered from the endpoint's ATC (atsDma). */
+  atcHit = false;
+
+  /**
+   * One transaction of an ATS endpoint (PCIe ATS; SMMUv3 spec 3.9): the endpoint looks in its ATC;
+   * on a miss (or without the permission) it sends a Translation Request (atsTranslate: fills the
+   * ATC, or F_BAD_ATS_TREQ when STE.EATS forbids ATS). A failed translation (R = W = 0) makes the
+   * endpoint send the request untranslated, which faults as any transaction does. With an ATC
+   * entry it sends a Translated request for the cached physical address, which the SMMU passes
+   * without a walk (translatedRequest): after an unmap without CMD_ATC_INV that is the old page.
+   * No allocation on an ATC hit (a miss fills the ATC: a slow-path event).
+   */
+  atsDma(sid: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    const ia = iovaHi * TWO32 + iovaLo;
+    const need = write ? 2 : 1;
+    let e = this.atcFind(sid, ia);
+    this.atcHit = e !== undefined && (e.perm & need) !== 0;
+    if (!this.atcHit) {
+      const r = this.atsTranslate(sid, -1, iovaHi, iovaLo, write);
+      if (r === F_BAD_ATS_TREQ) return r;
+      e = r === 0 ? this.atcFind(sid, ia) : undefined;
+      // No usable translation: the endpoint sends the request untranslated (the SMMU walks and faults as for any DMA).
+      if (e === undefined || (e.perm & need) === 0) return this.translate(sid, -1, iovaHi, iovaLo, write);
+    }
+    const pa = e!.pa + (ia - e!.iova);
+    const hit = this.atcHit;
+    const r = this.translatedRequest(sid, Math.floor(pa / TWO32), pa % TWO32, write);
+    // The STE decided (EATS); an ATC hit made no walk, so it has no ASID/VMID of its own (domain 0 in the trace).
+    this.stage = this.enabled ? SmmuStage.Ste : SmmuStage.Disabled;
+    this.tlbHit = false;
+    if (hit) {
+      this.asid = -1;
+      this.vmid = -1;
+      this.level = 0;
+    }
+    return r;
+  }
+
+  /** The ATC entry of (sid, no PASID) covering `ia` (a loop: no closure on the DMA path). */
+  private atcFind(sid: number, ia: number): AtcEntry | undefined {
+    const list = this.atc.entries;
+    for (let i = 0; i < list.length; i++) {
+      const x = list[i]!;
+      if (x.sid === sid && x.ssid === -1 && ia >= x.iova && ia < x.iova + x.size) return x;
+    }
+    return undefined;
   }
 
   /** One request from requester id `rid` (HostUnit): its StreamID (rid + sidOffset), no SubstreamID; `probe` records no event. */
