@@ -106,6 +106,8 @@ export interface SmmuV3Spec {
   ats?: AtsDeviceSpec[];
   /** false: the driver omits CMD_ATC_INV after unmap (a driver bug: the endpoint's ATC stays stale). */
   atsInvalidation?: boolean;
+  /** Device keys of ATS devices whose PCIe PRI is enabled; present: the SMMU has a PRI queue (SMMU_IDR0.PRI). */
+  pri?: string[];
 }
 
 /** An IVRS IVMD unity range (ACPI IVRS, type 0x21/0x22 with the Unity flag): a 1:1 mapping firmware requires for a device. */

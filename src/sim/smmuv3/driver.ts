@@ -18,7 +18,7 @@
  */
 import type { PhysicalMemory } from "../memory.js";
 import { Ratelimit } from "../printk.js";
-import { renderCmdqError, renderEvent, renderEvtqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra } from "./dmesg.js";
+import { renderCmdqError, renderEvent, renderPageRequest, renderEvtqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra } from "./dmesg.js";
 import {
   CMD_CFGI_ALL,
   CMD_CFGI_CD,
@@ -32,7 +32,10 @@ import {
   CMD_TLBI_S2_IPA,
   CR0_CMDQEN,
   CR0_EVTQEN,
+  CR0_PRIQEN,
   CR0_SMMUEN,
+  CMD_PRI_RESP,
+  PRI_RESP_DENY,
   decodeEvent,
   GERROR_CMDQ_ERR,
   Q_OVF,
@@ -176,10 +179,16 @@ export class ArmSmmuV3Driver {
     u.evtqBase = this.alloc(2 ** u.spec.evtqShift * 32) + u.spec.evtqShift;
     u.cmdqProd = u.cmdqCons = 0;
     u.evtqProd = u.evtqCons = 0;
-    u.writeCr0(CR0_CMDQEN | CR0_EVTQEN);
+    // arm_smmu_init_queues: the PRI queue when ARM_SMMU_FEAT_PRI (SMMU_IDR0.PRI), 16-byte entries; CR0.PRIQEN.
+    const priqen = u.spec.pri === true ? CR0_PRIQEN : 0;
+    if (priqen) {
+      u.priqBase = this.alloc(2 ** u.spec.evtqShift * 16) + u.spec.evtqShift;
+      u.priqProd = u.priqCons = 0;
+    }
+    u.writeCr0(CR0_CMDQEN | CR0_EVTQEN | priqen);
     // arm_smmu_device_reset: invalidate any cached configuration and TLB entries.
     this.submit([cmd(CMD_CFGI_ALL, 0n, 31n), cmd(CMD_TLBI_NSNH_ALL)]);
-    u.writeCr0(CR0_CMDQEN | CR0_EVTQEN | CR0_SMMUEN);
+    u.writeCr0(CR0_CMDQEN | CR0_EVTQEN | priqen | CR0_SMMUEN);
   }
 
   private writeSte(at: number, words: readonly bigint[]): void {
@@ -516,6 +525,26 @@ export class ArmSmmuV3Driver {
     }
     u.writeEvtqCons(((u.evtqProd & Q_OVF) | idx) >>> 0);
     return out;
+  }
+
+  /**
+   * arm_smmu_priq_thread -> arm_smmu_handle_ppr: each Page Request printed (dmesg.ts
+   * renderPageRequest); the last request of a group is answered with CMD_PRI_RESP, PRI_RESP_DENY
+   * (SSV when the request had a SubstreamID), without a CMD_SYNC (arm_smmu_cmdq_issue_cmd). PRIQ_CONS moves.
+   */
+  servicePri(): string[] {
+    const u = this.unit;
+    const lines: string[] = [];
+    for (const e of u.pendingPageRequests()) {
+      lines.push(...renderPageRequest(u.name, e));
+      if (((e[0] >> 62n) & 1n) === 1n) {
+        const ssv = ((e[0] >> 63n) & 1n) === 1n;
+        const w0 = ((e[0] & 0xffffffffn) << 32n) | (ssv ? (((e[0] >> 32n) & 0xfffffn) << 12n) | (1n << 11n) : 0n);
+        this.submit([cmd(CMD_PRI_RESP, w0, (e[1] & 0x1ffn) | (BigInt(PRI_RESP_DENY) << 12n))], false);
+      }
+    }
+    u.priqCons = u.priqProd;
+    return lines;
   }
 
   snapshot(): SmmuDriverSnapshot {

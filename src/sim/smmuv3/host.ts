@@ -36,6 +36,8 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   private readonly sidOffset: number;
   /** Requester ids of the devices with ATS (host.iommu.ats). */
   private readonly atsRids = new Set<number>();
+  /** Requester ids of the devices whose PRI is enabled (host.iommu.pri). */
+  private readonly priRids = new Set<number>();
 
   static sramBytes(): number {
     return 0;
@@ -44,7 +46,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   constructor(mem: PhysicalMemory, spec: IommuSpec, kernel?: string) {
     super();
     const s = spec.smmu;
-    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}) } : {}) };
+    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}) } : {}) };
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
     this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15" });
@@ -55,6 +57,10 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
       if (p.ok) this.atsRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
     }
     if (s?.atsInvalidation === false) this.driver.atcInvalidation = false;
+    for (const key of s?.pri ?? []) {
+      const p = parseBdf(key);
+      if (p.ok) this.priRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
+    }
     this.iommu = smmuV3Unit(this.unit, this.driver, mem);
   }
 
@@ -91,6 +97,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     const name = rids.length > 0 ? `0000:${formatSid(rids[0]!)}` : "";
     for (const sid of sids) if (!this.driver.masters.has(sid)) this.driver.addMaster(sid, name);
     for (const rid of rids) if (this.atsRids.has(rid)) this.driver.enableAts(this.sid(rid));
+    for (const rid of rids) if (this.priRids.has(rid)) this.unit.priSids.add(this.sid(rid));
     this.driver.attach(dom, sids);
   }
 
@@ -141,8 +148,9 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   /** arm_smmu_evtq_thread (and the gerror handler) print what they read. */
   serviceFaults(log: KernelLog, ns: bigint, step: number): void {
     for (const line of this.driver.serviceGerror()) log.kernel(ns, line, step);
-    if (this.unit.pendingEvents().length === 0 && (this.unit.evtqProd & 0x80000000) === (this.unit.evtqCons & 0x80000000)) return;
-    for (const e of this.driver.serviceEvents(ns)) for (const line of e.lines) log.kernel(ns, line, step);
+    for (const line of this.driver.servicePri()) log.kernel(ns, line, step);
+    const events = this.unit.pendingEvents().length > 0 || (this.unit.evtqProd & 0x80000000) !== (this.unit.evtqCons & 0x80000000);
+    if (events) for (const e of this.driver.serviceEvents(ns)) for (const line of e.lines) log.kernel(ns, line, step);
     // The evtq thread's answers to stalls (CMD_RESUME) belong to this step's trace too.
     if (this.driver.issued.length > 0 && this.trace !== undefined) this.recordInvalidations(this.trace, step);
   }

@@ -33,6 +33,18 @@ export const SMMU_EVTQ_CONS = 0x100ac;
 /** CR0 bits (arm-smmu-v3.h CR0_SMMUEN, CR0_EVTQEN, CR0_CMDQEN). */
 export const CR0_SMMUEN = 1;
 export const CR0_EVTQEN = 1 << 2;
+/** CR0.PRIQEN (bit 1) and SMMU_IDR0.PRI (bit 16) (arm-smmu-v3.h CR0_PRIQEN, IDR0_PRI). */
+export const CR0_PRIQEN = 1 << 1;
+export const IDR0_PRI = 1 << 16;
+/**
+ * PRI queue entry, 16 bytes (arm-smmu-v3.h PRIQ_ENT_SZ_SHIFT 4): dword 0 SID [31:0], SSID [51:32],
+ * PERM_PRIV 58, PERM_EXEC 59, PERM_READ 60, PERM_WRITE 61, PRG_LAST 62, SSID_V 63; dword 1
+ * PRG_IDX [8:0], ADDR [63:12]. CMD_PRI_RESP: SSID [31:12], SSV 11, SID [63:32]; GRPID [8:0] and
+ * RESP [13:12] of dword 1 (CMDQ_PRI_*; enum pri_resp: PRI_RESP_DENY 0, _FAIL 1, _SUCC 2).
+ */
+export const PRI_RESP_DENY = 0;
+export const PRI_RESP_FAIL = 1;
+export const PRI_RESP_SUCC = 2;
 export const CR0_CMDQEN = 1 << 3;
 /** GBPA.ABORT (bit 20): with SMMUEN = 0, incoming transactions abort instead of bypassing. */
 export const GBPA_ABORT = 1 << 20;

@@ -39,7 +39,10 @@ import {
   CMDQ_CONS_ERR_SHIFT,
   CR0_CMDQEN,
   CR0_EVTQEN,
+  CR0_PRIQEN,
   CR0_SMMUEN,
+  CMD_PRI_RESP,
+  IDR0_PRI,
   F_BAD_ATS_TREQ,
   F_CD_FETCH,
   F_PERMISSION,
@@ -103,6 +106,8 @@ export interface SmmuSpec {
    * Arm's MMU-600/700 report), 0b01 terminate only (QEMU's smmuv3_init_regs), 0b10 stall forced.
    */
   stallModel?: number;
+  /** SMMU_IDR0.PRI: the SMMU has a PRI queue for PCIe Page Requests. */
+  pri?: boolean;
 }
 
 export const DEFAULT_SMMU_SPEC: SmmuSpec = { name: "arm-smmu-v3.0.auto", sidBits: 16, ssidBits: 0, oas: 48, stage1: true, stage2: true, twoLevelStreamTable: true, tlbSets: 64, tlbWays: 4, evtqShift: 7, cmdqShift: 8 };
@@ -195,6 +200,8 @@ export interface SmmuSnapshot {
   /** Stalled transactions and the next STAG; absent in snapshots taken before the stall model. */
   stalled?: StalledTransaction[];
   nextStag?: number;
+  /** PRIQ_BASE, PRIQ_PROD, PRIQ_CONS, next PRG index; absent before PRI. */
+  pri?: [number, number, number, number];
 }
 
 /**
@@ -449,6 +456,16 @@ export class SmmuV3Unit implements DmaUnit {
   /** The last fault stalled the transaction (its event has Stall = 1). */
   stalledLast = false;
 
+  /** PRI queue registers (SMMU_PRIQ_BASE / PROD / CONS) and the next PRG index a PRI endpoint uses. */
+  priqBase = 0;
+  priqProd = 0;
+  priqCons = 0;
+  nextPrg = 0;
+  /** StreamIDs of endpoints whose PRI capability is enabled: a failed ATS translation becomes a Page Request. */
+  readonly priSids = new Set<number>();
+  /** CMD_PRI_RESP commands consumed, in order (the endpoint's PRG Response). */
+  priResponses: { sid: number; ssid: number; grpid: number; resp: number }[] = [];
+
   /** Last command-queue error (opcode and dwords) for the driver's gerror handler. */
   lastCmdError: { cons: number; cmd: [bigint, bigint] } | undefined;
 
@@ -470,7 +487,7 @@ export class SmmuV3Unit implements DmaUnit {
 
   /** SMMU_IDR0: ST_LVL [28:27], STALL_MODEL [25:24], TTF [3:2] = 0b10 AArch64, S1P [1], S2P [0], ASID16 [12], VMID16 [18], COHACC [4], MSI [13]. */
   get idr0(): number {
-    return ((this.spec.twoLevelStreamTable ? 1 : 0) << 27) | ((this.spec.stallModel ?? STALL_MODEL_STALL) << 24) | (1 << 18) | (1 << 13) | (1 << 12) | (1 << 4) | (2 << 2) | (this.spec.stage1 ? 2 : 0) | (this.spec.stage2 ? 1 : 0);
+    return ((this.spec.twoLevelStreamTable ? 1 : 0) << 27) | ((this.spec.stallModel ?? STALL_MODEL_STALL) << 24) | (this.spec.pri === true ? IDR0_PRI : 0) | (1 << 18) | (1 << 13) | (1 << 12) | (1 << 4) | (2 << 2) | (this.spec.stage1 ? 2 : 0) | (this.spec.stage2 ? 1 : 0);
   }
 
   /** SMMU_IDR1: CMDQS [25:21], EVTQS [20:16], SSIDSIZE [10:6], SIDSIZE [5:0]. */
@@ -674,6 +691,10 @@ export class SmmuV3Unit implements DmaUnit {
       case CMD_RESUME:
         // SID [63:32], RESP [13:12] (Linux CMDQ_RESUME_0_RESP: 0 TERM, 1 RETRY, 2 ABORT), STAG [15:0] of dword 1.
         this.resume(sid, field(w1, 15, 0), field(w0, 13, 12));
+        return true;
+      case CMD_PRI_RESP:
+        // SID [63:32], SSID [31:12] with SSV [11]; GRPID [8:0], RESP [13:12] of dword 1.
+        this.priResponses.push({ sid, ssid: field(w0, 11, 11) === 1 ? field(w0, 31, 12) : -1, grpid: field(w1, 8, 0), resp: field(w1, 13, 12) });
         return true;
       case CMD_STALL_TERM:
         for (const t of this.stalled.filter((x) => x.sid === sid)) this.resume(sid, t.stag, -1);
@@ -1240,6 +1261,16 @@ export class SmmuV3Unit implements DmaUnit {
       const r = this.atsTranslate(sid, -1, iovaHi, iovaLo, write);
       if (r === F_BAD_ATS_TREQ) return r;
       e = r === 0 ? this.atcFind(sid, ia) : undefined;
+      if ((e === undefined || (e.perm & need) === 0) && this.priSids.has(sid)) {
+        // A PRI endpoint asks the host to make the page present (PCIe Page Request, one-page PRG
+        // with Last = 1) and waits for the PRG Response instead of sending the request: no
+        // event is recorded; the access fails until the page is there (trace: 0x10, fate none).
+        this.pageRequest(sid, -1, ia, write);
+        this.kind = SmmuKind.Fault;
+        this.fate = 0;
+        this.recorded = false;
+        return F_TRANSLATION;
+      }
       // No usable translation: the endpoint sends the request untranslated (the SMMU walks and faults as for any DMA).
       if (e === undefined || (e.perm & need) === 0) return this.translate(sid, -1, iovaHi, iovaLo, write);
     }
@@ -1255,6 +1286,46 @@ export class SmmuV3Unit implements DmaUnit {
       this.level = 0;
     }
     return r;
+  }
+
+  /**
+   * A PCIe Page Request into the PRI queue (SMMUv3 spec 8.1; entry layout in spec.ts): one page,
+   * PRG_LAST = 1, the next PRG index (9 bits). Lost when PRIQEN is off or the queue is full.
+   */
+  pageRequest(sid: number, ssid: number, ia: number, write: boolean): boolean {
+    if ((this.cr0 & CR0_PRIQEN) === 0 || this.priqBase === 0) return false;
+    const shift = this.queueShift(this.priqBase);
+    const mask = (1 << shift) - 1;
+    const wrap = 1 << shift;
+    const prod = this.priqProd;
+    if ((prod & mask) === (this.priqCons & mask) && (prod & wrap) !== (this.priqCons & wrap)) return false;
+    const at = this.queueAddr(this.priqBase) + (prod & mask) * 16;
+    const ssv = ssid >= 0;
+    // dword 0 high half: SSID [51:32] -> [19:0], PERM_READ 60 / PERM_WRITE 61 -> 28 / 29, PRG_LAST 62 -> 30, SSID_V 63 -> 31.
+    const h0 = ((ssv ? ssid & 0xfffff : 0) | (write ? 1 << 29 : 1 << 28) | (1 << 30) | (ssv ? 1 << 31 : 0)) >>> 0;
+    const page = ia - (ia % 4096);
+    this.mem.write64(at, sid >>> 0, h0);
+    this.mem.write64(at + 8, ((page % TWO32) | this.nextPrg) >>> 0, Math.floor(page / TWO32));
+    this.nextPrg = (this.nextPrg + 1) & 0x1ff;
+    this.priqProd = ((prod & Q_OVF) | (((prod & (mask | wrap)) + 1) & (mask | wrap))) >>> 0;
+    return true;
+  }
+
+  /** The PRI queue entries between PRIQ_CONS and PRIQ_PROD (what arm_smmu_priq_thread reads). */
+  pendingPageRequests(): [bigint, bigint][] {
+    const out: [bigint, bigint][] = [];
+    if (this.priqBase === 0) return out;
+    const shift = this.queueShift(this.priqBase);
+    const mask = (1 << shift) - 1;
+    const wrap = 1 << shift;
+    let c = this.priqCons & (mask | wrap);
+    const p = this.priqProd & (mask | wrap);
+    while (c !== p) {
+      const at = this.queueAddr(this.priqBase) + (c & mask) * 16;
+      out.push([this.mem.readU64(at) ?? 0n, this.mem.readU64(at + 8) ?? 0n]);
+      c = (c + 1) & (mask | wrap);
+    }
+    return out;
   }
 
   /** The ATC entry of (sid, no PASID) covering `ia` (a loop: no closure on the DMA path). */
@@ -1319,6 +1390,7 @@ export class SmmuV3Unit implements DmaUnit {
       atc: this.atc.snapshot(),
       stalled: this.stalled.map((t) => ({ ...t })),
       nextStag: this.nextStag,
+      pri: [this.priqBase, this.priqProd, this.priqCons, this.nextPrg],
     };
   }
 
@@ -1334,6 +1406,8 @@ export class SmmuV3Unit implements DmaUnit {
     this.stalled = (s.stalled ?? []).map((t) => ({ ...t }));
     this.nextStag = s.nextStag ?? 0;
     this.stallOutcomes = [];
+    [this.priqBase, this.priqProd, this.priqCons, this.nextPrg] = s.pri ?? [0, 0, 0, 0];
+    this.priResponses = [];
   }
 }
 
