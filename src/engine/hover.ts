@@ -291,7 +291,7 @@ function describeHpa(m: Machine, hpa: bigint, radix: Radix): string {
 export function decodeRaw(m: Machine, v: bigint, structure: EntryTarget["structure"], level?: number): string {
   const d = m.iommu.decodeWord(structure, v, level);
   if (structure === "root-hi") return l10n.t("as a root entry (high qword): reserved in legacy mode{0}", d.reserved ? l10n.t("; bits {0} set → fault {1}", code(hx(d.reserved.bits)), `0x${d.reserved.reason.toString(16).padStart(2, "0")}`) : "");
-  const what = structure === "root" ? l10n.t("a root entry (low qword)") :  structure === "context-lo" ? l10n.t("a context entry (low qword)") : structure === "context-hi" ? l10n.t("a context entry (high qword)") : l10n.t("a second-level PTE (level {0})", level ?? 1);
+  const what = structure === "root" ? l10n.t("a root entry (low qword)") :  structure === "context-lo" ? l10n.t("a context entry (low qword)") : structure === "context-hi" ? l10n.t("a context entry (high qword)") : structure === "pasid-entry" ? l10n.t("a PASID-level context entry (low qword)") : l10n.t("a second-level PTE (level {0})", level ?? 1);
   const fields = d.fields.map((f) => `${f.name}=${f.value.startsWith("0x") ? code(f.value) : fieldText(f)}`).join(", ");
   const rsvd = d.reserved ? l10n.t(", reserved bits {0} set → fault {1}", code(hx(d.reserved.bits)), `0x${d.reserved.reason.toString(16).padStart(2, "0")}`) : "";
   return l10n.t("as {0}: {1}{2}{3}", what, fields, rsvd, structure === "pte" && !d.present ? l10n.t(" — not present") : "");

@@ -574,7 +574,7 @@ function modelOf(node: Node | null): string | undefined {
 }
 
 /** The keys an smmuv3 host.iommu takes (docs/smmuv3.md). */
-const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules"];
+const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules", "stall-model", "ats", "ats-invalidation", "pri"];
 
 /** Translation granules by size (SMMU_IDR5.GRAN4K/16K/64K; CONFIG_ARM64_{4K,16K,64K}_PAGES), as shifts. */
 const SMMU_GRANULES: ReadonlyMap<bigint, number> = new Map([
@@ -675,9 +675,20 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   let pageShift: number | undefined;
   const pageNode = f.get("page-size")?.value ?? null;
   if (pageNode !== null) pageShift = granuleOf(pageNode, "host.iommu.page-size");
+  // SMMU_IDR0.STALL_MODEL: stall (0b00), none (0b01, terminate only), force (0b10). docs/smmuv3-stall.md.
+  const stallNode = f.get("stall-model")?.value ?? null;
+  const stallModel = stallNode === null ? undefined : r.enumOf(stallNode, "host.iommu.stall-model", ["stall", "none", "force"] as const);
+  // ats: PCI devices whose ATS Linux enables (docs/smmuv3-stall.md); ats-invalidation: false drops CMD_ATC_INV.
+  const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value) : undefined;
+  for (const a of ats ?? []) if (!a.responds) r.error(null, "invalid-value", l10n.t("responds: false is an AMD-Vi option (an ATS invalidation that never completes)"), l10n.t("For SMMUv3 list the device alone; ats-invalidation: false models a driver that never sends CMD_ATC_INV."), a.range);
+  for (const a of ats ?? []) if (a.invalidate === false) r.error(null, "invalid-value", l10n.t("invalidate: false per ATS device is an AMD-Vi option"), l10n.t("For SMMUv3 list the device alone; ats-invalidation: false models a driver that never sends CMD_ATC_INV."), a.range);
+  // pri: ATS devices whose PCIe PRI capability is enabled (Page Requests into the SMMU's PRI queue).
+  const pri = f.has("pri") ? parseAts(r, f.get("pri")!.value).map((a) => a.device) : undefined;
+  for (const d of pri ?? []) if (!(ats ?? []).some((a) => a.device === d)) r.error(f.get("pri")!.value, "invalid-value", l10n.t("{0} has PRI but not ATS", d), l10n.t("A Page Request follows a failed ATS translation: list the device in host.iommu.ats too."));
+  const atsInvalidation = f.has("ats-invalidation") ? r.bool(f.get("ats-invalidation")!.value, "host.iommu.ats-invalidation") : undefined;
   return {
     model: "smmuv3",
-    smmu: { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}) },
+    smmu: { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(pri !== undefined ? { pri } : {}) },
     addressWidth: 48,
     sagaw: [],
     cachingMode: false,
@@ -1563,7 +1574,7 @@ function singleDmaStep(r: Reader, body: Node, item: Node, index: number, at: Nod
 
 function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: SourceRange): { spec: DmaTransferSpec; pages: number } | undefined {
   const op = "dma";
-  const f = r.fields(body, ["device", "iova", "length", "write", "direction", "repeat", "pasid"], `the ${op} step`);
+  const f = r.fields(body, ["device", "iova", "length", "write", "direction", "repeat", "pasid", "ats"], `the ${op} step`);
   if (!f) return undefined;
   const device = bdfReq(r, f, "device", op, item);
   const iova = addrReq(r, f, "iova", op, item);
@@ -1572,13 +1583,14 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
   if (f.has("direction")) write = r.enumOf(f.get("direction")!.value, "direction", ["read", "write"] as const) === "write";
   const repeat = f.has("repeat") ? r.int(f.get("repeat")!.value, "repeat", 1, 10_000_000) : 1;
   const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff) : undefined;
+  const ats = f.has("ats") ? r.bool(f.get("ats")!.value, "ats") : undefined;
   if (device === undefined || iova === undefined || length === undefined || write === undefined || repeat === undefined) return undefined;
   if (length === 0n || length > 1n << 30n) {
     r.error(f.get("length")?.value, "dma-length", l10n.t("a DMA length must be between 1 byte and 1GiB"), l10n.t("Split larger transfers into several steps or use repeat."));
     return undefined;
   }
   const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;
-  return { spec: { device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}), range }, pages };
+  return { spec: { device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}), ...(ats === true ? { ats } : {}), range }, pages };
 }
 
 function parseExpect(r: Reader, node: Node | null): Expectation | undefined {

@@ -100,6 +100,14 @@ export interface SmmuV3Spec {
   granules?: number[];
   /** The host kernel's PAGE_SIZE as a shift (io-pgtable-arm's granule); absent: 12 (4 KiB). */
   pageShift?: number;
+  /** SMMU_IDR0.STALL_MODEL: "stall" 0b00 (absent), "none" 0b01 (terminate only), "force" 0b10. */
+  stallModel?: "stall" | "none" | "force";
+  /** PCI devices with ATS that Linux enables (arm_smmu_enable_ats: STE.EATS, CMD_ATC_INV on unmap). */
+  ats?: AtsDeviceSpec[];
+  /** false: the driver omits CMD_ATC_INV after unmap (a driver bug: the endpoint's ATC stays stale). */
+  atsInvalidation?: boolean;
+  /** Device keys of ATS devices whose PCIe PRI is enabled; present: the SMMU has a PRI queue (SMMU_IDR0.PRI). */
+  pri?: string[];
 }
 
 /** An IVRS IVMD unity range (ACPI IVRS, type 0x21/0x22 with the Unity flag): a 1:1 mapping firmware requires for a device. */
@@ -311,6 +319,8 @@ export interface DmaTransferSpec {
   write: boolean;
   repeat: number;
   pasid?: number;
+  /** The device uses PCIe ATS: its ATC, Translation Requests on a miss, then Translated requests (SMMUv3). */
+  ats?: boolean;
   /** Where the transfer is written (the step's own range for a single-device step). */
   range: SourceRange;
 }
@@ -471,7 +481,7 @@ export interface MsiStepSpec {
 export type StepOp = Step["op"];
 
 /** The 64-bit words a poke target names: root entry low/high, context entry low/high, a page-table entry. */
-export const POKE_STRUCTURES = ["root", "root-hi", "context-lo", "context-hi", "pte"] as const;
+export const POKE_STRUCTURES = ["root", "root-hi", "context-lo", "context-hi", "pte", "pasid-entry"] as const;
 export type PokeStructure = (typeof POKE_STRUCTURES)[number];
 /** DMAR registers a poke can write. */
 export const POKE_REGISTERS = ["RTADDR", "IQA"] as const;

@@ -32,6 +32,8 @@ export interface DmaTransfer {
   length: number;
   /** PASID of a request with PASID (scalable mode); absent or -1: requests without PASID. */
   pasid?: number;
+  /** The device translates through its ATC (PCIe ATS): a model with ATS sends Translated requests (SMMUv3 unit.ts atsDma). */
+  ats?: boolean;
   /** Transactions per repetition. */
   pages: number;
   repeat: number;

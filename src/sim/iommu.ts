@@ -210,8 +210,12 @@ export interface InvalidateResult {
 /** A table entry named by the path a translation of (sid, iova) takes (the scenario's poke targets). */
 export interface EntryTarget {
   sid: number;
-  /** VT-d: root entry low/high qword, context entry low/high qword, or a page-table entry. */
-  structure: "root" | "root-hi" | "context-lo" | "context-hi" | "pte";
+  /**
+   * VT-d: root entry low/high qword, context entry low/high qword, or a page-table entry;
+   * "pasid-entry": dword 0 of the per-PASID context of substream 0 (SMMUv3: the CD; a model
+   * without one answers with a reason).
+   */
+  structure: "root" | "root-hi" | "context-lo" | "context-hi" | "pte" | "pasid-entry";
   iova?: bigint;
   /** Page-table level of a `pte` target (1 = last level; absent: the leaf, whatever its level). */
   level?: number;

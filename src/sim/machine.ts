@@ -333,6 +333,7 @@ export class Machine {
         return;
       }
       const x = dmaTransfer(this.pci.requesterId(dev), t.iova, t.length, t.write, t.repeat, t.pasid ?? -1);
+      if (t.ats === true) x.ats = true;
       xs.push(x);
       total += x.pages * x.repeat;
     }

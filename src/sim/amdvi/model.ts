@@ -212,6 +212,7 @@ export class AmdViModel implements IommuUnit {
   locate(t: EntryTarget): number | string {
     const u = this.unit;
     const at = u.devTableBase + t.sid * DTE_SIZE;
+    if (t.structure === "pasid-entry") return "AMD-Vi v1 page tables have no per-PASID entry (GCR3 tables are not simulated)";
     if (t.structure === "root" || t.structure === "root-hi") return "AMD-Vi has no root table: the device table is indexed by requester id (poke context-lo for DTE data[0], context-hi for data[1])";
     if (t.structure === "context-lo") return at;
     if (t.structure === "context-hi") return at + 8;

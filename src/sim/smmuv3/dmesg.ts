@@ -86,6 +86,25 @@ export function renderEvent(raw: readonly [bigint, bigint, bigint, bigint], devi
   return lines;
 }
 
+/**
+ * A PRI queue entry as arm_smmu_handle_ppr() prints it (mainline Linux never enables PRI on a
+ * device, so every Page Request is "unexpected"; dev_info):
+ *   "unexpected PRI request received:\n"
+ *   "\tsid 0x%08x.0x%05x: [%u%s] %sprivileged %s%s%s access at iova 0x%016llx\n"
+ * with sid, ssid (0 without SSID_V), PRG index, "L" when PRG_LAST, "un" unless PERM_PRIV, R/W/X
+ * from PERM_READ/WRITE/EXEC and the address (evt[1] & PRIQ_1_ADDR_MASK).
+ */
+export function renderPageRequest(device: string, e: readonly [bigint, bigint]): string[] {
+  const p = smmuPrefix(device);
+  const [e0, e1] = e;
+  const bit = (n: bigint) => ((e0 >> n) & 1n) === 1n;
+  const sid = e0 & 0xffffffffn;
+  const ssid = bit(63n) ? (e0 >> 32n) & 0xfffffn : 0n;
+  const grpid = e1 & 0x1ffn;
+  const addr = e1 & ~0xfffn & 0xffffffffffffffffn;
+  return [`${p}unexpected PRI request received:`, `${p}\tsid 0x${sid.toString(16).padStart(8, "0")}.0x${ssid.toString(16).padStart(5, "0")}: [${grpid}${bit(62n) ? "L" : ""}] ${bit(58n) ? "" : "un"}privileged ${bit(60n) ? "R" : ""}${bit(61n) ? "W" : ""}${bit(59n) ? "X" : ""} access at iova ${q16(addr)}`];
+}
+
 /** arm_smmu_evtq_thread, queue_sync_prod_in() == -EOVERFLOW. */
 export function renderEvtqOverflow(device: string): string {
   return `${smmuPrefix(device)}EVTQ overflow detected -- events lost`;

@@ -18,11 +18,12 @@
  */
 import type { PhysicalMemory } from "../memory.js";
 import { Ratelimit } from "../printk.js";
-import { renderCmdqError, renderEvent, renderEvtqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra } from "./dmesg.js";
+import { renderCmdqError, renderEvent, renderPageRequest, renderEvtqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra } from "./dmesg.js";
 import {
   CMD_CFGI_ALL,
   CMD_CFGI_CD,
   CMD_CFGI_STE,
+  CMD_RESUME,
   CMD_SYNC,
   CMD_TLBI_NH_ASID,
   CMD_TLBI_NH_VA,
@@ -31,9 +32,16 @@ import {
   CMD_TLBI_S2_IPA,
   CR0_CMDQEN,
   CR0_EVTQEN,
+  CR0_PRIQEN,
   CR0_SMMUEN,
+  CMD_PRI_RESP,
+  PRI_RESP_DENY,
+  decodeEvent,
   GERROR_CMDQ_ERR,
   Q_OVF,
+  RESUME_ABORT,
+  STALL_MODEL_FORCE,
+  STALL_MODEL_STALL,
   STE_CFG_ABORT,
   STE_CFG_BYPASS,
   STE_CFG_S1,
@@ -125,6 +133,8 @@ export class ArmSmmuV3Driver {
   readonly granule: number;
   /** StreamIDs of masters with ATS enabled (arm_smmu_enable_ats: PCI ATS capability and SMMU_IDR0.ATS). */
   readonly atsMasters = new Set<number>();
+  /** false: unmap skips CMD_ATC_INV (a driver bug the scenario can model: host.iommu.ats-invalidation). */
+  atcInvalidation = true;
   /** Commands the driver issued, in order (the trace's slow-path record). */
   issued: [bigint, bigint][] = [];
 
@@ -169,10 +179,16 @@ export class ArmSmmuV3Driver {
     u.evtqBase = this.alloc(2 ** u.spec.evtqShift * 32) + u.spec.evtqShift;
     u.cmdqProd = u.cmdqCons = 0;
     u.evtqProd = u.evtqCons = 0;
-    u.writeCr0(CR0_CMDQEN | CR0_EVTQEN);
+    // arm_smmu_init_queues: the PRI queue when ARM_SMMU_FEAT_PRI (SMMU_IDR0.PRI), 16-byte entries; CR0.PRIQEN.
+    const priqen = u.spec.pri === true ? CR0_PRIQEN : 0;
+    if (priqen) {
+      u.priqBase = this.alloc(2 ** u.spec.evtqShift * 16) + u.spec.evtqShift;
+      u.priqProd = u.priqCons = 0;
+    }
+    u.writeCr0(CR0_CMDQEN | CR0_EVTQEN | priqen);
     // arm_smmu_device_reset: invalidate any cached configuration and TLB entries.
     this.submit([cmd(CMD_CFGI_ALL, 0n, 31n), cmd(CMD_TLBI_NSNH_ALL)]);
-    u.writeCr0(CR0_CMDQEN | CR0_EVTQEN | CR0_SMMUEN);
+    u.writeCr0(CR0_CMDQEN | CR0_EVTQEN | priqen | CR0_SMMUEN);
   }
 
   private writeSte(at: number, words: readonly bigint[]): void {
@@ -198,6 +214,32 @@ export class ArmSmmuV3Driver {
   /** arm_smmu_enable_ats: the master's ATS is on; its STE gets EATS when next attached. */
   enableAts(sid: number): void {
     this.atsMasters.add(sid);
+  }
+
+  /**
+   * master->stall_enabled (arm_smmu_probe_device): with ARM_SMMU_FEAT_STALL_FORCE (SMMU_IDR0.STALL_MODEL
+   * = 0b10) every master; otherwise only firmware's "dma-can-stall" masters (DT, or IORT named
+   * components), which PCI devices never are.
+   */
+  get stallEnabled(): boolean {
+    return this.unit.spec.stallModel === STALL_MODEL_FORCE;
+  }
+
+  /**
+   * A stalled transaction's event (Stall = 1) as arm_smmu_handle_event() treats it: it reports an
+   * IOMMU_FAULT_PAGE_REQ with grpid = STAG to iommu_report_device_fault(). A VFIO (type1) device
+   * has no fault handler attached, so the core answers IOMMU_PAGE_RESP_INVALID
+   * (io-pgfault.c iopf_error_response; "Nobody cared, abort the access" before the iopf rework),
+   * and arm_smmu_page_response() turns that into CMD_RESUME with CMDQ_RESUME_0_RESP_ABORT for
+   * master->streams[0].id and the STAG, issued without a CMD_SYNC ("Don't send a SYNC, it doesn't
+   * do anything for RESUME or PRI_RESP"). The handler returns an error, so the event is still
+   * printed. An unknown StreamID (no master) gets no answer: the transaction stays stalled.
+   */
+  private answerStall(raw: readonly [bigint, bigint, bigint, bigint]): void {
+    const e = decodeEvent(raw);
+    if (!e.stall || !this.masters.has(e.sid)) return;
+    const first = [...this.masters.keys()].find((k) => this.masters.get(k) === this.masters.get(e.sid)) ?? e.sid;
+    this.submit([cmd(CMD_RESUME, (BigInt(first) << 32n) | (BigInt(RESUME_ABORT) << 12n), BigInt(e.stag))], false);
   }
 
   /** arm_smmu_probe_device: the master's StreamID (PCI: the RID, through the iommu-map). */
@@ -262,14 +304,18 @@ export class ArmSmmuV3Driver {
           cdt = this.alloc(64);
           this.cdTables.set(sid, cdt);
         }
-        const w0 = BigInt(64 - d.ias) | (tgOf(d) << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (oasEnc << 32n) | (1n << 41n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
+        // CD.S (CTXDESC_CD_0_S, bit 44) when the master is stall_enabled (this.stallEnabled).
+        const w0 = BigInt(64 - d.ias) | (tgOf(d) << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (oasEnc << 32n) | (1n << 41n) | (this.stallEnabled ? 1n << 44n : 0n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
         // MAIR (io-pgtable-arm: idx0 NC 0x44, idx1 WBRWA 0xff, idx2 DEVICE 0x04, idx3 INC_OWBRWA 0xf4).
         const cd = [w0, BigInt(d.pgd), 0n, 0xf404ff44n, 0n, 0n, 0n, 0n];
         this.writeSte(cdt, cd);
         this.submit([cmd(CMD_CFGI_CD, BigInt(sid) << 32n, 1n)]);
         // arm_smmu_make_cdtable_ste: V, Config S1, S1Fmt linear, S1ContextPtr, S1CDMax 0;
         // S1DSS SSID0 (2), S1CIR/S1COR WBRA (1), S1CSH ISH (3), STRW NSEL1, SHCFG incoming.
-        ste = [1n | (BigInt(STE_CFG_S1) << 1n) | BigInt(cdt), 2n | (1n << 2n) | (1n << 4n) | (3n << 6n) | (1n << 44n), 0n, 0n, 0n, 0n, 0n, 0n];
+        // S1STALLD (STRTAB_STE_1_S1STALLD, bit 27) when the SMMU has ARM_SMMU_FEAT_STALLS and the
+        // master is not stall_enabled: "if (smmu->features & ARM_SMMU_FEAT_STALLS && !master->stall_enabled)".
+        const s1stalld = this.unit.spec.stallModel === undefined || this.unit.spec.stallModel === STALL_MODEL_STALL ? 1n << 27n : 0n;
+        ste = [1n | (BigInt(STE_CFG_S1) << 1n) | BigInt(cdt), 2n | (1n << 2n) | (1n << 4n) | (3n << 6n) | s1stalld | (1n << 44n), 0n, 0n, 0n, 0n, 0n, 0n];
       } else {
         // arm_smmu_make_s2_domain_ste: V, Config S2; SHCFG incoming; S2VMID, VTCR (T0SZ, SL0,
         // IR0/OR0 WBWA, SH0 IS, TG 4K, PS), S2AA64, S2PTW, S2R; S2TTB.
@@ -396,7 +442,7 @@ export class ArmSmmuV3Driver {
     // arm_smmu_tlb_inv_range_domain -> arm_smmu_atc_inv_domain: after the TLB, the ATCs of the
     // domain's ATS masters (one CMD_ATC_INV each, then CMD_SYNC).
     const atc = d.sids.filter((sid) => this.atsMasters.has(sid)).map((sid) => atcInvCommand(sid, -1, iova, size));
-    if (done > 0 && atc.length > 0) this.submit(atc);
+    if (done > 0 && atc.length > 0 && this.atcInvalidation) this.submit(atc);
     return done;
   }
 
@@ -418,14 +464,14 @@ export class ArmSmmuV3Driver {
    * and the SMMU consumes them. Returns false when the SMMU stopped on an illegal command
    * (GERROR.CMDQ_ERR; the driver's gerror handler then skips it: serviceGerror()).
    */
-  submit(cmds: [bigint, bigint][]): boolean {
+  submit(cmds: [bigint, bigint][], sync = true): boolean {
     const u = this.unit;
     const shift = u.cmdqBase % 32;
     const mask = 2 ** shift - 1;
     const wrap = 2 ** shift;
     const base = u.cmdqBase - shift;
     let prod = u.cmdqProd & (mask | wrap);
-    for (const c of [...cmds, cmd(CMD_SYNC)]) {
+    for (const c of sync ? [...cmds, cmd(CMD_SYNC)] : cmds) {
       const at = base + (prod & mask) * 16;
       this.mem.writeU64(at, c[0]);
       this.mem.writeU64(at + 8, c[1]);
@@ -465,6 +511,7 @@ export class ArmSmmuV3Driver {
     const out: { raw: [bigint, bigint, bigint, bigint]; lines: string[] }[] = [];
     const recs = u.pendingEvents();
     for (const r of recs) {
+      this.answerStall(r.raw);
       const rl = this.rs.check(nowNs, "arm_smmu_evtq_thread");
       const lines: string[] = [];
       if (rl.suppressedLine) lines.push(rl.suppressedLine);
@@ -478,6 +525,26 @@ export class ArmSmmuV3Driver {
     }
     u.writeEvtqCons(((u.evtqProd & Q_OVF) | idx) >>> 0);
     return out;
+  }
+
+  /**
+   * arm_smmu_priq_thread -> arm_smmu_handle_ppr: each Page Request printed (dmesg.ts
+   * renderPageRequest); the last request of a group is answered with CMD_PRI_RESP, PRI_RESP_DENY
+   * (SSV when the request had a SubstreamID), without a CMD_SYNC (arm_smmu_cmdq_issue_cmd). PRIQ_CONS moves.
+   */
+  servicePri(): string[] {
+    const u = this.unit;
+    const lines: string[] = [];
+    for (const e of u.pendingPageRequests()) {
+      lines.push(...renderPageRequest(u.name, e));
+      if (((e[0] >> 62n) & 1n) === 1n) {
+        const ssv = ((e[0] >> 63n) & 1n) === 1n;
+        const w0 = ((e[0] & 0xffffffffn) << 32n) | (ssv ? (((e[0] >> 32n) & 0xfffffn) << 12n) | (1n << 11n) : 0n);
+        this.submit([cmd(CMD_PRI_RESP, w0, (e[1] & 0x1ffn) | (BigInt(PRI_RESP_DENY) << 12n))], false);
+      }
+    }
+    u.priqCons = u.priqProd;
+    return lines;
   }
 
   snapshot(): SmmuDriverSnapshot {

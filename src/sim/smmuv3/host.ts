@@ -10,12 +10,15 @@ import type { IommuUnit } from "../iommu.js";
 import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
-import { formatSid } from "../bdf.js";
+import { formatSid, parseBdf } from "../bdf.js";
 import { smmuKernelEra } from "./dmesg.js";
 import { ArmSmmuV3Driver, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
-import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE } from "./spec.js";
+import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE, STALL_MODEL_FORCE, STALL_MODEL_NONE, STALL_MODEL_STALL } from "./spec.js";
+
+/** host.iommu.stall-model -> SMMU_IDR0.STALL_MODEL (spec.ts STALL_MODEL_*). */
+const STALL_MODELS = { stall: STALL_MODEL_STALL, none: STALL_MODEL_NONE, force: STALL_MODEL_FORCE } as const;
 
 /** MMIO base of the SMMU's register page 0 (QEMU virt's smmuv3 at 0x09050000, hw/arm/virt.c VIRT_SMMU). */
 const SMMU_REG_BASE = 0x09050000n;
@@ -31,6 +34,10 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   readonly driver: ArmSmmuV3Driver;
   readonly iommu: IommuUnit;
   private readonly sidOffset: number;
+  /** Requester ids of the devices with ATS (host.iommu.ats). */
+  private readonly atsRids = new Set<number>();
+  /** Requester ids of the devices whose PRI is enabled (host.iommu.pri). */
+  private readonly priRids = new Set<number>();
 
   static sramBytes(): number {
     return 0;
@@ -39,11 +46,21 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   constructor(mem: PhysicalMemory, spec: IommuSpec, kernel?: string) {
     super();
     const s = spec.smmu;
-    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}) } : {}) };
+    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}) } : {}) };
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
     this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15" });
     this.unit.sidOffset = this.sidOffset;
+    // host.iommu.ats: Linux enables ATS for these PCI devices (arm_smmu_enable_ats) when they attach.
+    for (const a of s?.ats ?? []) {
+      const p = parseBdf(a.device);
+      if (p.ok) this.atsRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
+    }
+    if (s?.atsInvalidation === false) this.driver.atcInvalidation = false;
+    for (const key of s?.pri ?? []) {
+      const p = parseBdf(key);
+      if (p.ok) this.priRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
+    }
     this.iommu = smmuV3Unit(this.unit, this.driver, mem);
   }
 
@@ -79,6 +96,8 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     // device's; dev_name() of a PCI device is "%04x:%02x:%02x.%d" (segment 0 here).
     const name = rids.length > 0 ? `0000:${formatSid(rids[0]!)}` : "";
     for (const sid of sids) if (!this.driver.masters.has(sid)) this.driver.addMaster(sid, name);
+    for (const rid of rids) if (this.atsRids.has(rid)) this.driver.enableAts(this.sid(rid));
+    for (const rid of rids) if (this.priRids.has(rid)) this.unit.priSids.add(this.sid(rid));
     this.driver.attach(dom, sids);
   }
 
@@ -113,8 +132,12 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     return { old, now, address: SMMU_REG_BASE + BigInt(SMMU_STRTAB_BASE), summary: `wrote 0x${now.toString(16).padStart(16, "0")} to SMMU_STRTAB_BASE (was 0x${old.toString(16).padStart(16, "0")}); no CMD_CFGI_ALL issued` };
   }
 
+  /** The machine's trace, kept for the commands the evtq thread issues (CMD_RESUME of a stall) after recordInvalidations ran. */
+  private trace: Trace | undefined;
+
   /** The commands the driver issued during the step, CMD_SYNC left out: a = dword 0, b = dword 1. */
   recordInvalidations(trace: Trace, step: number): void {
+    this.trace = trace;
     for (const [w0, w1] of this.driver.issued) {
       if ((w0 & 0xffn) === 0x46n) continue;
       trace.pushBig(EventKind.Invalidate, step, Number((w0 >> 32n) & 0xffffn), 0, 0, 0, 0, w0, w1);
@@ -125,8 +148,11 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   /** arm_smmu_evtq_thread (and the gerror handler) print what they read. */
   serviceFaults(log: KernelLog, ns: bigint, step: number): void {
     for (const line of this.driver.serviceGerror()) log.kernel(ns, line, step);
-    if (this.unit.pendingEvents().length === 0 && (this.unit.evtqProd & 0x80000000) === (this.unit.evtqCons & 0x80000000)) return;
-    for (const e of this.driver.serviceEvents(ns)) for (const line of e.lines) log.kernel(ns, line, step);
+    for (const line of this.driver.servicePri()) log.kernel(ns, line, step);
+    const events = this.unit.pendingEvents().length > 0 || (this.unit.evtqProd & 0x80000000) !== (this.unit.evtqCons & 0x80000000);
+    if (events) for (const e of this.driver.serviceEvents(ns)) for (const line of e.lines) log.kernel(ns, line, step);
+    // The evtq thread's answers to stalls (CMD_RESUME) belong to this step's trace too.
+    if (this.driver.issued.length > 0 && this.trace !== undefined) this.recordInvalidations(this.trace, step);
   }
 
   snapshot(_prev: HostIommuSnapshot | undefined, _share: Share): { snap: HostIommuSnapshot; bytes: number } {

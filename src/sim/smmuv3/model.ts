@@ -179,6 +179,9 @@ export class SmmuV3Model implements IommuUnit {
         return { fields: steFields([0n, value]).filter((f) => f.lo >= 64 && f.lo < 128), present: true };
       case "pte":
         return { fields: descriptorFields(value, 4 - (level ?? 1), this.driver?.stage === 2, this.driver?.granule), present: (value & 1n) === 1n };
+      case "pasid-entry":
+        // CD dword 0 (SMMUv3 spec 5.4): V is bit 31.
+        return { fields: cdFields([value]).filter((f) => f.lo < 64), present: ((value >> 31n) & 1n) === 1n };
     }
   }
 
@@ -401,6 +404,11 @@ export class SmmuV3Model implements IommuUnit {
     if (!words) return `the STE of StreamID ${hex(t.sid)} is not readable`;
     const ste = u.decodeSte(t.sid, steAt, words);
     if (ste.bad !== undefined) return `the STE of StreamID ${hex(t.sid)} is invalid: ${ste.bad}`;
+    if (t.structure === "pasid-entry") {
+      // The CD of substream 0: S1ContextPtr (a PA for stage 1 only; an IPA under nesting).
+      if (ste.config === STE_CFG_S1) return ste.s1ContextPtr;
+      return `StreamID ${hex(t.sid)} has no host context descriptor (${steConfigName(ste.config)})`;
+    }
     let cfg: StageConfig | undefined;
     if (ste.config === STE_CFG_S1 || ste.config === STE_CFG_NESTED) {
       const cw = readWords(mem, ste.s1ContextPtr, 8);
@@ -732,6 +740,27 @@ export class SmmuV3Model implements IommuUnit {
   }
 
   private tlbNodes(): IotlbEntryNode[] {
+    return [...this.smmuTlbNodes(), ...this.atcNodes()];
+  }
+
+  /** The endpoints' ATC entries (ats.ts), listed with the TLB: translations the device holds and uses without asking the SMMU. */
+  private atcNodes(): IotlbEntryNode[] {
+    return this.unit.atc.entries.map((e, i) => ({
+      kind: "iotlb-entry",
+      key: `atc-${i}`,
+      raw: [],
+      fields: [],
+      did: 0,
+      iova: BigInt(e.iova),
+      hpa: BigInt(e.pa),
+      pageSize: BigInt(e.size),
+      perm: e.perm,
+      slot: `endpoint ATC (PCIe ATS) · StreamID ${hex(e.sid)} · emptied only by CMD_ATC_INV`,
+      ...NO_CHILDREN,
+    }));
+  }
+
+  private smmuTlbNodes(): IotlbEntryNode[] {
     const t = this.unit.tlb;
     return t.entries().map((i) => {
       const kind = t.kind[i]!;

@@ -33,6 +33,18 @@ export const SMMU_EVTQ_CONS = 0x100ac;
 /** CR0 bits (arm-smmu-v3.h CR0_SMMUEN, CR0_EVTQEN, CR0_CMDQEN). */
 export const CR0_SMMUEN = 1;
 export const CR0_EVTQEN = 1 << 2;
+/** CR0.PRIQEN (bit 1) and SMMU_IDR0.PRI (bit 16) (arm-smmu-v3.h CR0_PRIQEN, IDR0_PRI). */
+export const CR0_PRIQEN = 1 << 1;
+export const IDR0_PRI = 1 << 16;
+/**
+ * PRI queue entry, 16 bytes (arm-smmu-v3.h PRIQ_ENT_SZ_SHIFT 4): dword 0 SID [31:0], SSID [51:32],
+ * PERM_PRIV 58, PERM_EXEC 59, PERM_READ 60, PERM_WRITE 61, PRG_LAST 62, SSID_V 63; dword 1
+ * PRG_IDX [8:0], ADDR [63:12]. CMD_PRI_RESP: SSID [31:12], SSV 11, SID [63:32]; GRPID [8:0] and
+ * RESP [13:12] of dword 1 (CMDQ_PRI_*; enum pri_resp: PRI_RESP_DENY 0, _FAIL 1, _SUCC 2).
+ */
+export const PRI_RESP_DENY = 0;
+export const PRI_RESP_FAIL = 1;
+export const PRI_RESP_SUCC = 2;
 export const CR0_CMDQEN = 1 << 3;
 /** GBPA.ABORT (bit 20): with SMMUEN = 0, incoming transactions abort instead of bypassing. */
 export const GBPA_ABORT = 1 << 20;
@@ -87,6 +99,27 @@ export const CMD_TLBI_S12_VMALL = 0x28;
 export const CMD_TLBI_S2_IPA = 0x2a;
 export const CMD_TLBI_NSNH_ALL = 0x30;
 export const CMD_SYNC = 0x46;
+/**
+ * Stall model commands (SMMUv3 spec 4.7; Linux arm-smmu-v3.h CMDQ_OP_RESUME 0x44; QEMU
+ * hw/arm/smmuv3-internal.h SMMU_CMD_RESUME 0x44, SMMU_CMD_STALL_TERM 0x45, SMMU_CMD_PRI_RESP 0x41).
+ * CMD_RESUME: SID [63:32] (CMDQ_RESUME_0_SID), RESP [13:12] (CMDQ_RESUME_0_RESP), STAG [15:0] of
+ * dword 1 (CMDQ_RESUME_1_STAG). CMD_STALL_TERM: SID [63:32].
+ */
+export const CMD_PRI_RESP = 0x41;
+export const CMD_RESUME = 0x44;
+export const CMD_STALL_TERM = 0x45;
+/** CMDQ_RESUME_0_RESP_TERM / _RETRY / _ABORT (arm-smmu-v3.h): the spec's Ac (bit 12) and Ab (bit 13). */
+export const RESUME_TERM = 0;
+export const RESUME_RETRY = 1;
+export const RESUME_ABORT = 2;
+/**
+ * SMMU_IDR0.STALL_MODEL [25:24] (SMMUv3 spec 6.3.1; arm-smmu-v3.h IDR0_STALL_MODEL,
+ * IDR0_STALL_MODEL_STALL 0, IDR0_STALL_MODEL_FORCE 2): 0b00 stall and terminate, 0b01 terminate
+ * only (no stall: QEMU's smmuv3_init_regs sets it), 0b10 stall forced.
+ */
+export const STALL_MODEL_STALL = 0;
+export const STALL_MODEL_NONE = 1;
+export const STALL_MODEL_FORCE = 2;
 
 export const COMMAND_NAMES: Readonly<Record<number, string>> = {
   [CMD_PREFETCH_CFG]: "CMD_PREFETCH_CONFIG",
@@ -103,6 +136,9 @@ export const COMMAND_NAMES: Readonly<Record<number, string>> = {
   [CMD_TLBI_NSNH_ALL]: "CMD_TLBI_NSNH_ALL",
   [CMD_SYNC]: "CMD_SYNC",
   0x40: "CMD_ATC_INV", // CMDQ_OP_ATC_INV (ats.ts)
+  [CMD_PRI_RESP]: "CMD_PRI_RESP",
+  [CMD_RESUME]: "CMD_RESUME",
+  [CMD_STALL_TERM]: "CMD_STALL_TERM",
 };
 
 // ---------------------------------------------------------------- events (SMMUv3 spec 7.3)
@@ -154,7 +190,7 @@ export const EVENTS: readonly EventInfo[] = [
   E(F_TRANSL_FORBIDDEN, "F_TRANSL_FORBIDDEN", false, "A translated (ATS) transaction the STE forbids."),
   E(C_BAD_SUBSTREAMID, "C_BAD_SUBSTREAMID", true, "The SubstreamID (PASID) is beyond the CD table (2^S1CDMax entries)."),
   E(F_CD_FETCH, "F_CD_FETCH", true, "Fetching the context descriptor got an external abort: S1ContextPtr does not point at readable memory."),
-  E(C_BAD_CD, "C_BAD_CD", true, "The context descriptor is invalid (V = 0) or illegal (AA64 = 0, reserved TG0, T0SZ out of range, ...)."),
+  E(C_BAD_CD, "C_BAD_CD", true, "The context descriptor is invalid (V = 0) or illegal (AA64 = 0, reserved TG0, T0SZ out of range, S = 1 where the SMMU cannot stall or STE.S1STALLD = 1, ...)."),
   E(F_WALK_EABT, "F_WALK_EABT", false, "A translation table walk read got an external abort: a table descriptor points at memory that is not there."),
   E(F_TRANSLATION, "F_TRANSLATION", true, "Translation fault: the walk found an invalid descriptor, or the address is outside the range of the translation table (T0SZ / S2T0SZ)."),
   E(F_ADDR_SIZE, "F_ADDR_SIZE", true, "Address size fault: a table or output address is wider than the configured output size (CD.IPS / STE.S2PS, capped at SMMU_IDR5.OAS)."),
@@ -252,6 +288,7 @@ function steAllFields(words: readonly bigint[]): DecodedField[] {
     ["S1ContextPtr", 51, 6, "addr"],
     ["S1CDMax", 63, 59, (v) => (v === 0n ? "substreams disabled" : `${1n << v} CDs`)],
     ["S1DSS", 65, 64, (v) => (v === 0n ? "terminate" : v === 1n ? "bypass" : v === 2n ? "substream 0" : "reserved")],
+    ["S1STALLD", 91, 91, (v) => (v === 1n ? "stage-1 stalls disabled: CD.S = 1 is C_BAD_CD" : undefined)],
     ["EATS", 93, 92, (v) => (v === 0n ? "ATS abort" : v === 1n ? "ATS full" : v === 2n ? "ATS split-stage" : "reserved")],
     ["STRW", 95, 94, (v) => (v === 0n ? "NS-EL1" : v === 2n ? "EL2" : "reserved")],
     ["S2VMID", 143, 128],

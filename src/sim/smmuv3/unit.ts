@@ -26,6 +26,8 @@ import {
   CMD_CFGI_CD_ALL,
   CMD_CFGI_STE,
   CMD_PREFETCH_CFG,
+  CMD_RESUME,
+  CMD_STALL_TERM,
   CMD_SYNC,
   CMD_TLBI_EL2_ALL,
   CMD_TLBI_NH_ALL,
@@ -37,7 +39,10 @@ import {
   CMDQ_CONS_ERR_SHIFT,
   CR0_CMDQEN,
   CR0_EVTQEN,
+  CR0_PRIQEN,
   CR0_SMMUEN,
+  CMD_PRI_RESP,
+  IDR0_PRI,
   F_BAD_ATS_TREQ,
   F_CD_FETCH,
   F_PERMISSION,
@@ -46,6 +51,8 @@ import {
   F_STREAM_DISABLED,
   F_TRANSLATION,
   F_WALK_EABT,
+  F_ACCESS,
+  F_ADDR_SIZE,
   GBPA_ABORT,
   GERROR_CMDQ_ERR,
   Q_OVF,
@@ -55,6 +62,10 @@ import {
   STE_CFG_S1,
   STE_CFG_S2,
   STRTAB_FMT_2LVL,
+  RESUME_RETRY,
+  STALL_MODEL_FORCE,
+  STALL_MODEL_NONE,
+  STALL_MODEL_STALL,
   paSizeBits,
 } from "./spec.js";
 import { captureNestedFetch, type NestedFetch } from "./nested.js";
@@ -90,6 +101,13 @@ export interface SmmuSpec {
    * when absent (as QEMU's virt smmuv3 advertises them, hw/arm/smmuv3.c smmuv3_init_regs).
    */
   granules?: readonly number[];
+  /**
+   * SMMU_IDR0.STALL_MODEL (spec.ts STALL_MODEL_*): 0b00 stall and terminate (the default, as
+   * Arm's MMU-600/700 report), 0b01 terminate only (QEMU's smmuv3_init_regs), 0b10 stall forced.
+   */
+  stallModel?: number;
+  /** SMMU_IDR0.PRI: the SMMU has a PRI queue for PCIe Page Requests. */
+  pri?: boolean;
 }
 
 export const DEFAULT_SMMU_SPEC: SmmuSpec = { name: "arm-smmu-v3.0.auto", sidBits: 16, ssidBits: 0, oas: 48, stage1: true, stage2: true, twoLevelStreamTable: true, tlbSets: 64, tlbWays: 4, evtqShift: 7, cmdqShift: 8 };
@@ -116,6 +134,8 @@ export interface Ste {
   s2: StageConfig | undefined;
   /** STE.S2R: record stage-2 faults. */
   s2Record: boolean;
+  /** STE.S1STALLD (word 1 bit 27, STRTAB_STE_1_S1STALLD): CD.S = 1 is ILLEGAL. Absent in old snapshots: false. */
+  s1Stalld?: boolean;
   /** STE.EATS (word 1 bits 29:28): ATS translation requests and translated transactions allowed (ats.ts). Absent in old snapshots: 0. */
   eats?: number;
   /** Why the STE is ILLEGAL (C_BAD_STE), undefined when it is legal. */
@@ -132,6 +152,8 @@ export interface Cd {
   epd0: boolean;
   /** CD.R: record faults. */
   record: boolean;
+  /** CD.S (bit 44): stage-1 faults stall (SMMUv3 spec 3.12.2) instead of terminating. Absent in old snapshots: false. */
+  stall?: boolean;
   bad: string | undefined;
 }
 
@@ -175,6 +197,38 @@ export interface SmmuSnapshot {
   counters: SmmuCounters;
   /** The endpoints' ATCs (ats.ts); absent in snapshots taken before ATS. */
   atc?: AtcEntry[];
+  /** Stalled transactions and the next STAG; absent in snapshots taken before the stall model. */
+  stalled?: StalledTransaction[];
+  nextStag?: number;
+  /** PRIQ_BASE, PRIQ_PROD, PRIQ_CONS, next PRG index; absent before PRI. */
+  pri?: [number, number, number, number];
+}
+
+/**
+ * A transaction held by the SMMU after a stall fault (SMMUv3 spec 3.12.2): its event record carries
+ * Stall = 1 and the STAG, and it waits until software answers with CMD_RESUME (retry or abort,
+ * by StreamID and STAG) or CMD_STALL_TERM (every stalled transaction of the StreamID).
+ */
+export interface StalledTransaction {
+  sid: number;
+  ssid: number;
+  stag: number;
+  iovaHi: number;
+  iovaLo: number;
+  write: boolean;
+  privileged: boolean;
+  exec: boolean;
+}
+
+/** What CMD_RESUME / CMD_STALL_TERM did to a stalled transaction (for the trace and tests). */
+export interface StallOutcome {
+  sid: number;
+  stag: number;
+  /** "retry": translated again (`result` 0 or the new fault's event id); "abort" / "terminate": ended. */
+  action: "retry" | "abort" | "terminate";
+  result: number;
+  /** The retried transaction's output address (result 0). */
+  oa: number;
 }
 
 /** A read the last translate() made, for the trail (recordTrail only). */
@@ -393,6 +447,25 @@ export class SmmuV3Unit implements DmaUnit {
   /** Stage-1 table addresses of a nested stream through stage 2 (made once: no closure per walk). */
   private readonly nestedHook = (ipa: number): number => this.s2Fetch(this.ste!, ipa);
 
+  /** Transactions held after a stall fault, oldest first (slow path: a stall is a fault). */
+  stalled: StalledTransaction[] = [];
+  /** The STAG the next stall gets (16 bits, wrapping). */
+  nextStag = 0;
+  /** What CMD_RESUME / CMD_STALL_TERM did, in order; the host drains it (host.ts). */
+  stallOutcomes: StallOutcome[] = [];
+  /** The last fault stalled the transaction (its event has Stall = 1). */
+  stalledLast = false;
+
+  /** PRI queue registers (SMMU_PRIQ_BASE / PROD / CONS) and the next PRG index a PRI endpoint uses. */
+  priqBase = 0;
+  priqProd = 0;
+  priqCons = 0;
+  nextPrg = 0;
+  /** StreamIDs of endpoints whose PRI capability is enabled: a failed ATS translation becomes a Page Request. */
+  readonly priSids = new Set<number>();
+  /** CMD_PRI_RESP commands consumed, in order (the endpoint's PRG Response). */
+  priResponses: { sid: number; ssid: number; grpid: number; resp: number }[] = [];
+
   /** Last command-queue error (opcode and dwords) for the driver's gerror handler. */
   lastCmdError: { cons: number; cmd: [bigint, bigint] } | undefined;
 
@@ -412,9 +485,9 @@ export class SmmuV3Unit implements DmaUnit {
 
   // ------------------------------------------------------------ ID registers (SMMUv3 spec 6.3.1-6.3.6)
 
-  /** SMMU_IDR0: ST_LVL [28:27], TTF [3:2] = 0b10 AArch64, S1P [1], S2P [0], ASID16 [12], VMID16 [18], COHACC [4], MSI [13]. */
+  /** SMMU_IDR0: ST_LVL [28:27], STALL_MODEL [25:24], TTF [3:2] = 0b10 AArch64, S1P [1], S2P [0], ASID16 [12], VMID16 [18], COHACC [4], MSI [13]. */
   get idr0(): number {
-    return ((this.spec.twoLevelStreamTable ? 1 : 0) << 27) | (1 << 18) | (1 << 13) | (1 << 12) | (1 << 4) | (2 << 2) | (this.spec.stage1 ? 2 : 0) | (this.spec.stage2 ? 1 : 0);
+    return ((this.spec.twoLevelStreamTable ? 1 : 0) << 27) | ((this.spec.stallModel ?? STALL_MODEL_STALL) << 24) | (this.spec.pri === true ? IDR0_PRI : 0) | (1 << 18) | (1 << 13) | (1 << 12) | (1 << 4) | (2 << 2) | (this.spec.stage1 ? 2 : 0) | (this.spec.stage2 ? 1 : 0);
   }
 
   /** SMMU_IDR1: CMDQS [25:21], EVTQS [20:16], SSIDSIZE [10:6], SIDSIZE [5:0]. */
@@ -615,6 +688,17 @@ export class SmmuV3Unit implements DmaUnit {
       case CMD_ATC_INV:
         this.atc.invalidate(w0, w1);
         return true;
+      case CMD_RESUME:
+        // SID [63:32], RESP [13:12] (Linux CMDQ_RESUME_0_RESP: 0 TERM, 1 RETRY, 2 ABORT), STAG [15:0] of dword 1.
+        this.resume(sid, field(w1, 15, 0), field(w0, 13, 12));
+        return true;
+      case CMD_PRI_RESP:
+        // SID [63:32], SSID [31:12] with SSV [11]; GRPID [8:0], RESP [13:12] of dword 1.
+        this.priResponses.push({ sid, ssid: field(w0, 11, 11) === 1 ? field(w0, 31, 12) : -1, grpid: field(w1, 8, 0), resp: field(w1, 13, 12) });
+        return true;
+      case CMD_STALL_TERM:
+        for (const t of this.stalled.filter((x) => x.sid === sid)) this.resume(sid, t.stag, -1);
+        return true;
       case CMD_SYNC: {
         // CS [13:12] = 0b01 (SIG_IRQ) with MSIADDR [51:2] of w1: the SMMU writes MSIDATA [63:32]
         // there on completion (Linux polls that word: arm_smmu_cmdq_build_sync_cmd).
@@ -627,6 +711,25 @@ export class SmmuV3Unit implements DmaUnit {
       default:
         return false;
     }
+  }
+
+  /**
+   * Answers the stalled transaction (sid, stag) (SMMUv3 spec 4.7.1 CMD_RESUME): RETRY translates it
+   * again with the configuration and tables as they are now (a fault stalls it again with a new
+   * STAG); ABORT and TERM end it (the device sees an abort, or a RAZ/WI completion). A STAG no
+   * transaction holds is ignored. `resp` -1: CMD_STALL_TERM (SMMUv3 spec 4.7.2).
+   */
+  private resume(sid: number, stag: number, resp: number): void {
+    const i = this.stalled.findIndex((t) => t.sid === sid && t.stag === stag);
+    if (i < 0) return;
+    const t = this.stalled[i]!;
+    this.stalled.splice(i, 1);
+    if (resp !== RESUME_RETRY) {
+      this.stallOutcomes.push({ sid, stag, action: resp === -1 || resp === 0 ? "terminate" : "abort", result: 0, oa: 0 });
+      return;
+    }
+    const r = this.translate(t.sid, t.ssid, t.iovaHi, t.iovaLo, t.write, false, t.privileged, t.exec);
+    this.stallOutcomes.push({ sid, stag, action: "retry", result: r, oa: r === 0 ? this.oa : 0 });
   }
 
   private dropCds(match: (key: number) => boolean): void {
@@ -676,7 +779,7 @@ export class SmmuV3Unit implements DmaUnit {
       else if (atStart < 1 || atStart > granule - 3 + 4) bad = `S2SL0 ${sl0} (start level ${startLevel}) is inconsistent with S2T0SZ ${t0sz} and the ${GRANULE_NAME[granule]} granule`;
       else s2 = { ttb: Number((w3 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel, outputBits, s2: true, afOff: field(w2, 53, 53) === 1, granule };
     }
-    return { sid, address, words, valid, config, s1ContextPtr: Number((w0 >> 6n) & 0x3ffffffffffn) * 64, s1CdMax, s1Dss: field(w1, 1, 0), s1Fmt, vmid, s2, s2Record: field(w2, 58, 58) === 1, eats: field(w1, 29, 28), bad };
+    return { sid, address, words, valid, config, s1ContextPtr: Number((w0 >> 6n) & 0x3ffffffffffn) * 64, s1CdMax, s1Dss: field(w1, 1, 0), s1Fmt, vmid, s2, s2Record: field(w2, 58, 58) === 1, eats: field(w1, 29, 28), s1Stalld: field(w1, 27, 27) === 1, bad };
   }
 
   /** Decodes a context descriptor (SMMUv3 spec 5.4), with the reason it is ILLEGAL. */
@@ -689,6 +792,12 @@ export class SmmuV3Unit implements DmaUnit {
     let bad: string | undefined;
     if (!valid) bad = "V = 0";
     else if (field(w0, 41, 41) === 0) bad = "AA64 = 0: AArch32 stage-1 tables are not supported (SMMU_IDR0.TTF = AArch64)";
+    // CD.S (SMMUv3 spec 5.4): S = 1 is ILLEGAL when SMMU_IDR0.STALL_MODEL = 0b01 (QEMU decode_cd:
+    // "if (CD_S(cd)) goto bad_cd; /* !STE_SECURE && SMMU_IDR0.STALL_MODEL == 1 */"), and S = 0 when
+    // it is 0b10 (Linux arm-smmu-v3.c: "STALL_MODEL==0b10 && CD.S==0 is ILLEGAL"). STE.S1STALLD is
+    // checked in translate(): the CD cache is per CD, the STE's bit per stream.
+    else if (field(w0, 44, 44) === 1 && this.spec.stallModel === STALL_MODEL_NONE) bad = "S = 1 (stall) but the SMMU cannot stall (SMMU_IDR0.STALL_MODEL = 0b01)";
+    else if (field(w0, 44, 44) === 0 && this.spec.stallModel === STALL_MODEL_FORCE) bad = "S = 0 but the SMMU forces stalls (SMMU_IDR0.STALL_MODEL = 0b10)";
     // T0SZ 16..39 for every granule (SMMUv3 spec 5.4: out of range is ILLEGAL without
     // SMMU_IDR3.STT; QEMU decode_cd checks it before TG0).
     else if (t0sz < 16 || t0sz > 39) bad = `T0SZ ${t0sz} is out of range (16..39)`;
@@ -697,7 +806,7 @@ export class SmmuV3Unit implements DmaUnit {
     else if (!smmuGranules(this.spec).includes(granuleOfTg(tg0))) bad = `TG0 ${tg0}: the ${GRANULE_NAME[granuleOfTg(tg0)]} granule is not implemented (SMMU_IDR5.GRAN*)`;
     const granule = granuleOfTg(tg0) < 0 ? 12 : granuleOfTg(tg0);
     const s1: StageConfig = { ttb: Number((w1 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel: s1StartLevel(Math.max(25, Math.min(48, inputBits)), granule), outputBits: Math.min(paSizeBits(field(w0, 34, 32)), this.spec.oas), s2: false, afOff: field(w0, 35, 35) === 1 || field(w0, 43, 43) === 1, granule };
-    return { address, words, valid, asid: field(w0, 63, 48), s1, epd0: field(w0, 14, 14) === 1, record: field(w0, 45, 45) === 1, bad };
+    return { address, words, valid, asid: field(w0, 63, 48), s1, epd0: field(w0, 14, 14) === 1, record: field(w0, 45, 45) === 1, stall: field(w0, 44, 44) === 1, bad };
   }
 
   /** STRTAB_BASE_CFG: LOG2SIZE [5:0], SPLIT [10:6], FMT [17:16]. */
@@ -836,6 +945,7 @@ export class SmmuV3Unit implements DmaUnit {
     this.fate = 0;
     this.why = "";
     this.ipa = 0;
+    this.stalledLast = false;
     if (this.recordTrail) {
       this.trailL1 = undefined;
       this.trailSte = undefined;
@@ -909,6 +1019,11 @@ export class SmmuV3Unit implements DmaUnit {
         this.cd = c;
         if (c.bad !== undefined) {
           this.why = c.bad;
+          return this.fail(C_BAD_CD, sid, ssid, iovaHi, iovaLo, write, probe, true, privileged, exec);
+        }
+        if (c.stall === true && s.s1Stalld === true) {
+          // SMMUv3 spec 5.2 STE.S1STALLD: a CD with S = 1 under it is ILLEGAL (C_BAD_CD).
+          this.why = "CD.S = 1 (stall) but the STE disables stage-1 stalls (S1STALLD = 1)";
           return this.fail(C_BAD_CD, sid, ssid, iovaHi, iovaLo, write, probe, true, privileged, exec);
         }
         this.asid = c.asid;
@@ -1006,7 +1121,11 @@ export class SmmuV3Unit implements DmaUnit {
     if (probe) return id;
     this.counters.faults++;
     if (id === ABORT_NO_EVENT) return id;
-    if (!record) {
+    // A stage-1 translation, address size, access or permission fault under CD.S = 1 stalls
+    // (SMMUv3 spec 3.12.2): the event is recorded whatever CD.R says (software must see it to
+    // resume the transaction) with Stall = 1 and a STAG. Stage-2 stalls (STE.S2S) are not modelled.
+    const stall = this.cd?.stall === true && !this.evS2 && (id === F_TRANSLATION || id === F_ADDR_SIZE || id === F_ACCESS || id === F_PERMISSION);
+    if (!record && !stall) {
       this.counters.suppressed++;
       this.fate = 2;
       return id;
@@ -1015,7 +1134,9 @@ export class SmmuV3Unit implements DmaUnit {
     // raw[0]: EventID [7:0], SSV [11], SubstreamID [31:12], StreamID [63:32].
     const l0 = (id | (ssv ? 1 << 11 : 0) | ((ssv ? ssid & 0xfffff : 0) << 12)) >>> 0;
     const h0 = sid >>> 0;
-    const l1 = 0;
+    const stag = stall ? this.nextStag : 0;
+    // raw[1]: STAG [15:0], Stall [31].
+    const l1 = stall ? (stag | 0x80000000) >>> 0 : 0;
     let h1 = 0;
     let l2 = 0;
     let h2 = 0;
@@ -1047,6 +1168,12 @@ export class SmmuV3Unit implements DmaUnit {
     }
     this.recorded = this.writeEvent(l0, h0, l1 >>> 0, h1 >>> 0, l2, h2, l3 >>> 0, h3);
     this.fate = this.recorded ? 1 : 3;
+    // A stall whose record was lost (queue full or off) can never be resumed: this model terminates it.
+    if (stall && this.recorded) {
+      this.stalledLast = true;
+      this.nextStag = (this.nextStag + 1) & 0xffff;
+      this.stalled.push({ sid, ssid, stag, iovaHi, iovaLo, write, privileged, exec });
+    }
     return id;
   }
 
@@ -1109,7 +1236,106 @@ export class SmmuV3Unit implements DmaUnit {
 
   /** One transaction of a run (DmaUnit). */
   dmaRequest(x: DmaTransfer, _t: number, _to: number, iovaHi: number, iovaLo: number): number {
+    if (x.ats === true) return this.atsDma(x.sid + this.sidOffset, iovaHi, iovaLo, x.write);
     return this.request(x.sid, iovaHi, iovaLo, x.write, false);
+  }
+
+  /** True when the last request was a Translated request answered from the endpoint's ATC (atsDma). */
+  atcHit = false;
+
+  /**
+   * One transaction of an ATS endpoint (PCIe ATS; SMMUv3 spec 3.9): the endpoint looks in its ATC;
+   * on a miss (or without the permission) it sends a Translation Request (atsTranslate: fills the
+   * ATC, or F_BAD_ATS_TREQ when STE.EATS forbids ATS). A failed translation (R = W = 0) makes the
+   * endpoint send the request untranslated, which faults as any transaction does. With an ATC
+   * entry it sends a Translated request for the cached physical address, which the SMMU passes
+   * without a walk (translatedRequest): after an unmap without CMD_ATC_INV that is the old page.
+   * No allocation on an ATC hit (a miss fills the ATC: a slow-path event).
+   */
+  atsDma(sid: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    const ia = iovaHi * TWO32 + iovaLo;
+    const need = write ? 2 : 1;
+    let e = this.atcFind(sid, ia);
+    this.atcHit = e !== undefined && (e.perm & need) !== 0;
+    if (!this.atcHit) {
+      const r = this.atsTranslate(sid, -1, iovaHi, iovaLo, write);
+      if (r === F_BAD_ATS_TREQ) return r;
+      e = r === 0 ? this.atcFind(sid, ia) : undefined;
+      if ((e === undefined || (e.perm & need) === 0) && this.priSids.has(sid)) {
+        // A PRI endpoint asks the host to make the page present (PCIe Page Request, one-page PRG
+        // with Last = 1) and waits for the PRG Response instead of sending the request: no
+        // event is recorded; the access fails until the page is there (trace: 0x10, fate none).
+        this.pageRequest(sid, -1, ia, write);
+        this.kind = SmmuKind.Fault;
+        this.fate = 0;
+        this.recorded = false;
+        return F_TRANSLATION;
+      }
+      // No usable translation: the endpoint sends the request untranslated (the SMMU walks and faults as for any DMA).
+      if (e === undefined || (e.perm & need) === 0) return this.translate(sid, -1, iovaHi, iovaLo, write);
+    }
+    const pa = e!.pa + (ia - e!.iova);
+    const hit = this.atcHit;
+    const r = this.translatedRequest(sid, Math.floor(pa / TWO32), pa % TWO32, write);
+    // The STE decided (EATS); an ATC hit made no walk, so it has no ASID/VMID of its own (domain 0 in the trace).
+    this.stage = this.enabled ? SmmuStage.Ste : SmmuStage.Disabled;
+    this.tlbHit = false;
+    if (hit) {
+      this.asid = -1;
+      this.vmid = -1;
+      this.level = 0;
+    }
+    return r;
+  }
+
+  /**
+   * A PCIe Page Request into the PRI queue (SMMUv3 spec 8.1; entry layout in spec.ts): one page,
+   * PRG_LAST = 1, the next PRG index (9 bits). Lost when PRIQEN is off or the queue is full.
+   */
+  pageRequest(sid: number, ssid: number, ia: number, write: boolean): boolean {
+    if ((this.cr0 & CR0_PRIQEN) === 0 || this.priqBase === 0) return false;
+    const shift = this.queueShift(this.priqBase);
+    const mask = (1 << shift) - 1;
+    const wrap = 1 << shift;
+    const prod = this.priqProd;
+    if ((prod & mask) === (this.priqCons & mask) && (prod & wrap) !== (this.priqCons & wrap)) return false;
+    const at = this.queueAddr(this.priqBase) + (prod & mask) * 16;
+    const ssv = ssid >= 0;
+    // dword 0 high half: SSID [51:32] -> [19:0], PERM_READ 60 / PERM_WRITE 61 -> 28 / 29, PRG_LAST 62 -> 30, SSID_V 63 -> 31.
+    const h0 = ((ssv ? ssid & 0xfffff : 0) | (write ? 1 << 29 : 1 << 28) | (1 << 30) | (ssv ? 1 << 31 : 0)) >>> 0;
+    const page = ia - (ia % 4096);
+    this.mem.write64(at, sid >>> 0, h0);
+    this.mem.write64(at + 8, ((page % TWO32) | this.nextPrg) >>> 0, Math.floor(page / TWO32));
+    this.nextPrg = (this.nextPrg + 1) & 0x1ff;
+    this.priqProd = ((prod & Q_OVF) | (((prod & (mask | wrap)) + 1) & (mask | wrap))) >>> 0;
+    return true;
+  }
+
+  /** The PRI queue entries between PRIQ_CONS and PRIQ_PROD (what arm_smmu_priq_thread reads). */
+  pendingPageRequests(): [bigint, bigint][] {
+    const out: [bigint, bigint][] = [];
+    if (this.priqBase === 0) return out;
+    const shift = this.queueShift(this.priqBase);
+    const mask = (1 << shift) - 1;
+    const wrap = 1 << shift;
+    let c = this.priqCons & (mask | wrap);
+    const p = this.priqProd & (mask | wrap);
+    while (c !== p) {
+      const at = this.queueAddr(this.priqBase) + (c & mask) * 16;
+      out.push([this.mem.readU64(at) ?? 0n, this.mem.readU64(at + 8) ?? 0n]);
+      c = (c + 1) & (mask | wrap);
+    }
+    return out;
+  }
+
+  /** The ATC entry of (sid, no PASID) covering `ia` (a loop: no closure on the DMA path). */
+  private atcFind(sid: number, ia: number): AtcEntry | undefined {
+    const list = this.atc.entries;
+    for (let i = 0; i < list.length; i++) {
+      const x = list[i]!;
+      if (x.sid === sid && x.ssid === -1 && ia >= x.iova && ia < x.iova + x.size) return x;
+    }
+    return undefined;
   }
 
   /** One request from requester id `rid` (HostUnit): its StreamID (rid + sidOffset), no SubstreamID; `probe` records no event. */
@@ -1162,6 +1388,9 @@ export class SmmuV3Unit implements DmaUnit {
       tlb: this.tlb.snapshot(),
       counters: { ...this.counters },
       atc: this.atc.snapshot(),
+      stalled: this.stalled.map((t) => ({ ...t })),
+      nextStag: this.nextStag,
+      pri: [this.priqBase, this.priqProd, this.priqCons, this.nextPrg],
     };
   }
 
@@ -1174,6 +1403,11 @@ export class SmmuV3Unit implements DmaUnit {
     this.tlb.restore(s.tlb);
     this.counters = { ...s.counters };
     this.atc.restore(s.atc);
+    this.stalled = (s.stalled ?? []).map((t) => ({ ...t }));
+    this.nextStag = s.nextStag ?? 0;
+    this.stallOutcomes = [];
+    [this.priqBase, this.priqProd, this.priqCons, this.nextPrg] = s.pri ?? [0, 0, 0, 0];
+    this.priResponses = [];
   }
 }
 

@@ -95,6 +95,7 @@ export class VtdModel implements IommuUnit {
   }
 
   decodeWord(structure: EntryTarget["structure"], value: bigint, level?: number): DecodedWord {
+    if (structure === "pasid-entry") return { fields: [], present: true };
     return decodeEntryWord(this.unit, structure, value, level);
   }
 
@@ -172,6 +173,7 @@ export class VtdModel implements IommuUnit {
     const mem = u.mem;
     const bus = t.sid >> 8;
     const rootAddr = u.rootTable + bus * 16;
+    if (t.structure === "pasid-entry") return "a pasid-entry target is an SMMUv3 context descriptor; give the address of a VT-d PASID entry";
     if (t.structure === "root") return rootAddr;
     if (t.structure === "root-hi") return rootAddr + 8;
     // Scalable mode: 32-byte context entries in lower/upper tables, PASID tables below them; a poke names those by address.
