@@ -82,4 +82,10 @@ describe("host.iommu.ats on smmuv3", () => {
     expect(e.map((d) => [d.message, d.range.line])).toEqual([["responds: false is an AMD-Vi option (an ATS invalidation that never completes)", 13]]);
     expect(e[0]!.hint).toMatch(/ats-invalidation: false/);
   });
+
+  it("invalidate: false per device (AMD-Vi's forgetful driver) is an error at the item; SMMUv3 says it with ats-invalidation", () => {
+    const e = parseScenario(example.replace('ats: ["01:00.0"]', 'ats: [{ device: "01:00.0", invalidate: false }]'), FILE).diagnostics.filter((d) => d.severity === "error");
+    expect(e.map((d) => [d.message, d.range.line])).toEqual([["invalidate: false per ATS device is an AMD-Vi option", 13]]);
+    expect(e[0]!.hint).toMatch(/ats-invalidation: false/);
+  });
 });
