@@ -14,6 +14,7 @@ import { IVHD_DEV_ALIAS, IVHD_DEV_ALIAS_RANGE, IVHD_DEV_ALL, IVHD_DEV_EXT_SELECT
 import { acsOverrideActive, parseAcsOverride } from "./acsOverride.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 import * as l10n from "@vscode/l10n";
+import { amdviIommuSpec, smmuv3IommuSpec } from "./iommuSpecs.js";
 
 const MAX_TEXT = 5_000_000;
 const MAX_STEPS = 100_000;
@@ -675,25 +676,10 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   let pageShift: number | undefined;
   const pageNode = f.get("page-size")?.value ?? null;
   if (pageNode !== null) pageShift = granuleOf(pageNode, "host.iommu.page-size");
-  return {
-    model: "smmuv3",
-    smmu: { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}) },
-    addressWidth: 48,
-    sagaw: [],
-    cachingMode: false,
-    faultRecords: 2 ** evtqShift,
-    nd: 6,
-    iotlbSets: sets,
-    iotlbWays: ways,
-    superpages: { "2M": true, "1G": true },
-    passThrough: true,
-    queuedInvalidation: true,
-    deviceTlb: false,
-    pageSelectiveInvalidation: true,
-    mamv: 18,
-    hostPassThrough: hostPt,
-    range: r.range(node),
-  };
+  return smmuv3IommuSpec(
+    { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}) },
+    { iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
+  );
 }
 
 /**
@@ -975,25 +961,10 @@ function parseAmdIommu(r: Reader, node: Node | null, f: Fields): IommuSpec | und
   const hostPt = f.has("host-pass-through") ? (r.bool(f.get("host-pass-through")!.value, "host.iommu.host-pass-through") ?? false) : false;
   const ivhd = f.has("ivhd") ? parseIvhd(r, f.get("ivhd")!.value) : undefined;
   const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value) : undefined;
-  return {
-    model: "amd-vi",
-    amd: { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}), ...(ats !== undefined ? { ats } : {}) },
-    addressWidth: aw,
-    sagaw: [],
-    cachingMode: false,
-    faultRecords: 1,
-    nd: 6,
-    iotlbSets: sets,
-    iotlbWays: ways,
-    superpages: { "2M": true, "1G": true },
-    passThrough: true,
-    queuedInvalidation: true,
-    deviceTlb: false,
-    pageSelectiveInvalidation: true,
-    mamv: 18,
-    hostPassThrough: hostPt,
-    range: r.range(node),
-  };
+  return amdviIommuSpec(
+    { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}), ...(ats !== undefined ? { ats } : {}) },
+    { addressWidth: aw, iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
+  );
 }
 
 function emptyList(node: Node | null): boolean {
