@@ -6,29 +6,9 @@
 import { plural } from "../sim/plural.js";
 import type { Explanation } from "./explain.js";
 import type { EvidenceRecord, Skipped } from "./records.js";
+import type { EvidenceDocument, OutlineItem, OutlineKind } from "../protocol/evidence.js";
 
-export type OutlineKind = "record" | "context" | "fields" | "field" | "meaning" | "evidence" | "causes" | "cause" | "checks" | "check" | "section";
-
-export interface OutlineItem {
-  name: string;
-  detail: string;
-  kind: OutlineKind;
-  /** 0-based first and last line in the document; columns of the part that names it (the selection range). */
-  start: number;
-  end: number;
-  column: number;
-  endColumn: number;
-  /** For kind "record": its index in the import's records. */
-  record?: number;
-  children: OutlineItem[];
-}
-
-export interface EvidenceDocument {
-  text: string;
-  outline: OutlineItem[];
-  /** Document line of each record's header, by record index. */
-  recordLines: number[];
-}
+export type { OutlineKind, OutlineItem, EvidenceDocument } from "../protocol/evidence.js";
 
 export interface EvidenceDocumentInput {
   source: string;
