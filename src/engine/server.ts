@@ -112,7 +112,7 @@ export class EngineServer {
   /** evidenceDocument: the decoded document of an import, its ranking records and its DMAR units. */
   private layOut(p: EngineMethods["evidenceDocument"]["params"]): EngineMethods["evidenceDocument"]["result"] {
     this.beat();
-    const document = renderEvidenceDocument(p);
+    const document = renderEvidenceDocument(p, undefined, () => this.beat());
     // A big import's outline goes without the groups' one-line items (the host shows records and
     // groups only): 50 000 records' items cost more to copy to the host than to render.
     if (document.outline.length > DEEP_OUTLINE_RECORDS) for (const o of document.outline) for (const c of o.children) c.children = [];
@@ -370,7 +370,7 @@ export class EngineServer {
     rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
     ping: () => "pong",
     evidenceParse: (p) => decodeEvidenceText(p.text, { lineOffset: p.lineOffset ?? 0 }),
-    evidenceExplain: (p) => explainRecords(p.records, p.history, p.context),
+    evidenceExplain: (p) => explainRecords(p.records, p.history, p.context, () => this.beat()),
     evidenceReadChunk: (p) => {
       let r = this.reads.get(p.id);
       if (!r && p.at === 0) this.reads.set(p.id, (r = { reader: new EvidenceReader({ ...(this.asciiFast ? { fast: this.asciiFast } : {}), ...(p.maxRecords !== undefined ? { maxRecords: p.maxRecords } : {}) }), at: 0 }));
@@ -388,7 +388,7 @@ export class EngineServer {
       const read = { ...d, ...(r.reader.encoding !== undefined ? { encoding: r.reader.encoding } : {}) };
       if (!p.explain) return read;
       this.beat();
-      const explanations = explainRecords(d.records, [...d.records.filter((x) => x.kind === "ftrace"), ...p.explain.history], p.explain.context);
+      const explanations = explainRecords(d.records, [...d.records.filter((x) => x.kind === "ftrace"), ...p.explain.history], p.explain.context, () => this.beat());
       return { ...read, explanations, laid: this.layOut({ source: p.explain.source, kind: d.kind, records: d.records, skipped: d.skipped, explanations }) };
     },
     evidenceDocument: (p) => this.layOut(p),

@@ -30,7 +30,8 @@ const short = (s: string, n = 80) => (s.length > n ? `${s.slice(0, n - 1)}…` :
  */
 export const DOCUMENT_DETAIL_CHARS = 32 * 1024 * 1024;
 
-export function renderEvidenceDocument(ev: EvidenceDocumentInput, maxDetailChars = DOCUMENT_DETAIL_CHARS): EvidenceDocument {
+/** `beat`: called every 1 000 records (the worker's sign of life for the host's watchdog while 50 000 are laid out). */
+export function renderEvidenceDocument(ev: EvidenceDocumentInput, maxDetailChars = DOCUMENT_DETAIL_CHARS, beat?: () => void): EvidenceDocument {
   const out: string[] = [];
   /** Characters pushed so far (lines and their newlines), and whether details stopped. */
   let chars = 0;
@@ -54,6 +55,7 @@ export function renderEvidenceDocument(ev: EvidenceDocumentInput, maxDetailChars
     return g;
   };
   ev.records.forEach((r, i) => {
+    if (beat && i % 1000 === 999) beat();
     if (!summariesOnly && chars > maxDetailChars) {
       summariesOnly = true;
       out.push(`# Records ${i + 1}-${ev.records.length}: summary lines only (the decoded document stays under the size VS Code hands to extensions; \`passthrough decode\` or \`passthrough explain\` in a terminal prints every record in full)`, "");

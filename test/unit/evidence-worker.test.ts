@@ -75,6 +75,20 @@ describe("evidence files streamed into the worker", () => {
     expect(r.explanations).toEqual(explanations);
     expect(r.laid).toEqual(server.handle("evidenceDocument", { source: "real-world.txt", kind: r.kind, records: r.records, skipped: r.skipped, explanations }));
   });
+
+  it("a big import beats while it is explained and laid out: the host's watchdog never takes it for a hang", () => {
+    const server = new EngineServer();
+    const slots = new Int32Array(new SharedArrayBuffer(8));
+    server.cancelSlots = slots;
+    server.heartbeat = 1;
+    const line = mixed.toString("utf8").split("\n").find((l) => l.includes("fault reason 0x06"))!;
+    const bytes = new TextEncoder().encode(`${Array.from({ length: 3000 }, () => line).join("\n")}\n`);
+    server.handle("evidenceReadChunk", { id: "big", at: 0, bytes });
+    const r = server.handle("evidenceReadEnd", { id: "big", explain: { source: "big.log", history: [], context: [] } })!;
+    expect(r.records.length).toBe(3000);
+    // Before and after each phase, and every 1 000 records of the explanations and of the layout.
+    expect(Atomics.load(slots, 1)).toBeGreaterThanOrEqual(9);
+  });
 });
 
 describe("the decoded document and the log hover from the worker", () => {
