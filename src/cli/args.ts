@@ -19,7 +19,8 @@ export const USAGE = `usage:
   passthrough decode FILE... [--kind KIND] [--json] decode kernel logs, IOMMU group listings, ftrace iommu events, configs
   passthrough explain FILE... [--kind KIND] [--trace FTRACE] [--json]
                                                     explain each fault: meaning, likely causes, what to check, evidence
-  passthrough synthesize FILE...                    a scenario (to stdout) that reproduces the faults of the evidence
+  passthrough synthesize FILE... [--unit NAME]      a scenario (to stdout) that reproduces the faults of the evidence
+                                                    (--unit: which DMAR unit of a debugfs dump of several, e.g. dmar0)
   passthrough export FILE [--format qemu|libvirt] [--vm NAME]
                                                     a scenario's VM as a QEMU command line or libvirt domain XML (to stdout)
   KIND: log, groups, ftrace, lspci, libvirt, qemu (default: detected from the text)
@@ -35,7 +36,7 @@ export type Command =
   | { cmd: "simulate"; files: string[]; json: boolean; quiet: boolean; format: SimulateFormat; junit?: string }
   | { cmd: "decode"; files: string[]; kind?: EvidenceKind; json: boolean }
   | { cmd: "explain"; files: string[]; kind?: EvidenceKind; trace?: string; json: boolean }
-  | { cmd: "synthesize"; files: string[] }
+  | { cmd: "synthesize"; files: string[]; unit?: string }
   | { cmd: "export"; file: string; format: ExportFormat; vm?: string }
   | { cmd: "bench"; n: number; reps: number; dump: boolean; mode?: BenchMode }
   | { cmd: "help" };
@@ -70,7 +71,7 @@ const COMMANDS = {
   simulate: { json: { type: "boolean" }, quiet: { type: "boolean" }, format: { type: "string" }, junit: { type: "string" } },
   decode: { kind: { type: "string" }, json: { type: "boolean" } },
   explain: { kind: { type: "string" }, trace: { type: "string" }, json: { type: "boolean" } },
-  synthesize: {},
+  synthesize: { unit: { type: "string" } },
   export: { format: { type: "string" }, vm: { type: "string" } },
   bench: { dump: { type: "boolean" }, mode: { type: "string" } },
 } satisfies Record<string, Record<string, OptionSpec>>;
@@ -121,8 +122,11 @@ export function parseCommandLine(argv: readonly string[]): Command {
       if (name === "explain" && typeof values.trace === "string") (c as Extract<Command, { cmd: "explain" }>).trace = values.trace;
       return c;
     }
-    case "synthesize":
-      return { cmd: name, files: needFiles("evidence") };
+    case "synthesize": {
+      const files = needFiles("evidence");
+      if (values.unit === "") throw new UsageError("option-value-missing", "synthesize: --unit needs a DMAR unit's name (e.g. dmar0)");
+      return { cmd: name, files, ...(typeof values.unit === "string" ? { unit: values.unit } : {}) };
+    }
     case "export": {
       const [file, ...more] = needFiles("scenario");
       if (more.length) throw new UsageError("too-many-arguments", `export: one scenario file, got ${positionals.length}`);

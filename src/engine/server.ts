@@ -25,8 +25,11 @@ import { TraceQuery, diffRuns } from "./traceQuery.js";
 import { exportRows } from "./traceExport.js";
 import type { Run } from "../sim/run.js";
 import type { TableNode } from "../sim/iommu.js";
-import { explainRecords, synthesizeScenario } from "../import/index.js";
-import { decodeEvidenceText } from "../import/decode.js";
+import { explainRecords, rankingContext, synthesizeScenario } from "../import/index.js";
+import { EvidenceReader, decodeEvidenceText, type AsciiFastPath } from "../import/decode.js";
+import { renderEvidenceDocument } from "../import/document.js";
+import { DEEP_OUTLINE_RECORDS } from "../protocol/evidence.js";
+import { hasHostTables, hostTableUnits } from "../import/hostTables.js";
 import { toLibvirtXml, toQemuCommandLine } from "../import/vmExport.js";
 import { parseScenario } from "../scenario/index.js";
 
@@ -104,9 +107,31 @@ export class EngineServer {
   /** ArrayBuffer bytes all the worker's runs may hold together (trace/budget.ts DEFAULT_WORKER_BUDGET). */
   private readonly workerBudget: number;
 
-  constructor(now: () => number = () => Date.now(), opts: { workerBudget?: number } = {}) {
+  /** The decoder's ASCII fast path where the worker has one (Node's Buffer helpers, as the CLI uses). */
+  private readonly asciiFast?: AsciiFastPath;
+  /** evidenceDocument: the decoded document of an import, its ranking records and its DMAR units. */
+  private layOut(p: EngineMethods["evidenceDocument"]["params"]): EngineMethods["evidenceDocument"]["result"] {
+    this.beat();
+    const document = renderEvidenceDocument(p, undefined, () => this.beat());
+    // A big import's outline goes without the groups' one-line items (the host shows records and
+    // groups only): 50 000 records' items cost more to copy to the host than to render.
+    if (document.outline.length > DEEP_OUTLINE_RECORDS) for (const o of document.outline) for (const c of o.children) c.children = [];
+    this.beat();
+    return { document, ranking: rankingContext([p.records]), ...(hasHostTables(p.records) ? { hostUnits: hostTableUnits(p.records) } : {}) };
+  }
+
+  /** A sign of life for the host's watchdog between the phases of a long request (cheap: one atomic add). */
+  private beat(): void {
+    if (this.cancelSlots !== undefined && this.heartbeat !== undefined) Atomics.add(this.cancelSlots, this.heartbeat, 1);
+    else this.beatMessage?.();
+  }
+  /** The evidence files being streamed in (evidenceReadChunk), by import id, with the bytes each has read. */
+  private readonly reads = new Map<string, { reader: EvidenceReader; at: number }>();
+
+  constructor(now: () => number = () => Date.now(), opts: { workerBudget?: number; asciiFast?: AsciiFastPath } = {}) {
     this.now = now;
     this.workerBudget = opts.workerBudget ?? DEFAULT_WORKER_BUDGET;
+    if (opts.asciiFast) this.asciiFast = opts.asciiFast;
   }
 
   /**
@@ -345,7 +370,36 @@ export class EngineServer {
     rows: (p) => this.entry(p.uri).session.rows(p.start, p.count),
     ping: () => "pong",
     evidenceParse: (p) => decodeEvidenceText(p.text, { lineOffset: p.lineOffset ?? 0 }),
-    evidenceExplain: (p) => explainRecords(p.records, p.history, p.context),
+    evidenceExplain: (p) => explainRecords(p.records, p.history, p.context, () => this.beat()),
+    evidenceReadChunk: (p) => {
+      let r = this.reads.get(p.id);
+      if (!r && p.at === 0) this.reads.set(p.id, (r = { reader: new EvidenceReader({ ...(this.asciiFast ? { fast: this.asciiFast } : {}), ...(p.maxRecords !== undefined ? { maxRecords: p.maxRecords } : {}) }), at: 0 }));
+      // A chunk of a read this worker never opened (it was restarted mid-import): the start is lost.
+      if (!r || r.at !== p.at) throw new RpcError("bad-params", `import ${p.id} lost its first ${p.at} bytes (the engine was restarted); import the file again`);
+      r.reader.pushBytes(p.bytes);
+      r.at += p.bytes.byteLength;
+      return null;
+    },
+    evidenceReadEnd: (p) => {
+      const r = this.reads.get(p.id);
+      this.reads.delete(p.id);
+      if (!r || p.cancel) return null;
+      const d = r.reader.end();
+      const read = { ...d, ...(r.reader.encoding !== undefined ? { encoding: r.reader.encoding } : {}) };
+      if (!p.explain) return read;
+      this.beat();
+      const explanations = explainRecords(d.records, [...d.records.filter((x) => x.kind === "ftrace"), ...p.explain.history], p.explain.context, () => this.beat());
+      return { ...read, explanations, laid: this.layOut({ source: p.explain.source, kind: d.kind, records: d.records, skipped: d.skipped, explanations }) };
+    },
+    evidenceDocument: (p) => this.layOut(p),
+    evidenceHover: (p) => {
+      const r = decodeEvidenceText(p.text);
+      const i = r.records.findIndex((x) => x.line <= p.line && x.endLine >= p.line);
+      const rec = r.records[i];
+      if (!rec) return null;
+      const e = explainRecords(r.records).find((x) => x.record === i);
+      return { line: rec.line, endLine: rec.endLine, kind: rec.kind, summary: rec.summary, ...(e ? { meaning: e.meaning } : {}), causes: e ? e.causes.slice(0, 3) : [] };
+    },
     evidenceLenses: (p) => {
       const r = decodeEvidenceText(p.text);
       if (!r.records.length) return [];

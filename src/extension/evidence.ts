@@ -7,13 +7,11 @@
 import * as vscode from "vscode";
 import type { TreeNode } from "../protocol/engine.js";
 import type { ExtraNodes } from "./trees.js";
-import { explainRecords, rankingContext, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
+import { DEEP_OUTLINE_RECORDS, type EvidenceDocument, type EvidenceKind, type EvidenceRecord, type Explanation, type OutlineItem, type OutlineKind, type Skipped } from "../protocol/evidence.js";
 import type { EngineMethods } from "../protocol/engine.js";
-import { EvidenceReader, decodeEvidenceText } from "../import/decode.js";
 import { platform } from "./platform.js";
 import { wholeReadRefusal } from "./fileAccess.js";
-import { evidenceDocumentPath, renderEvidenceDocument, type EvidenceDocument, type OutlineItem, type OutlineKind } from "../import/document.js";
-import { hasHostTables, hostTableUnits } from "../import/hostTables.js";
+import { evidenceDocumentPath } from "../import/document.js";
 import { lensText } from "./text.js";
 
 const SCHEME = "passthrough-evidence";
@@ -21,8 +19,6 @@ const SCHEME = "passthrough-evidence";
 export const EVIDENCE_LANGUAGE = "passthrough-evidence";
 /** Bytes read per chunk: the parser works in slices of a few thousand lines, then the host gets the thread back. */
 const CHUNK_BYTES = 256 * 1024;
-/** The decoder's ASCII fast path where the platform has one (Node's Buffer helpers, as the CLI uses). */
-const FAST = platform.asciiFast;
 
 /**
  * A file's bytes in chunks: streamed from disk where the platform can (a local file in the Node
@@ -39,8 +35,6 @@ async function* fileChunks(uri: vscode.Uri): AsyncIterable<Uint8Array> {
   for (let at = 0; at < bytes.length; at += CHUNK_BYTES) yield bytes.subarray(at, at + CHUNK_BYTES);
 }
 
-/** Imports with more records than this get record and group symbols only (no symbol per field, cause, check). */
-const DEEP_OUTLINE_RECORDS = 300;
 /**
  * Records one import keeps. A DMAR fault record with its fields and context lines holds about 4 KB
  * (measured: 200 000 records took the reader to 1 GB RSS, 20 000 to 370 MB): 50 000 keep a 1 GB log
@@ -61,12 +55,26 @@ export interface ImportedEvidence {
   skipped: Skipped[];
   lines: number;
   explanations: Explanation[];
+  /** Its records that rank the causes of other imports (import/explain.ts rankingContext, from the worker). */
+  ranking: EvidenceRecord[];
+  /** The DMAR units of a debugfs dump (import/hostTables.ts hostTableUnits); absent: no host tables. */
+  hostUnits?: { name: string; contexts: number; scalable: boolean }[];
 }
 
-/** The engine requests evidence work runs through (in the worker: parsing a 4 MB log takes a few hundred ms). */
+/** An import before the worker has explained it and laid out its document. */
+type ParsedEvidence = Omit<ImportedEvidence, "explanations" | "ranking" | "hostUnits">;
+
+/**
+ * The engine requests all evidence work runs through: the importers, the explanations and the
+ * decoded document live in the worker (parsing a 4 MB log takes a few hundred ms), so the extension
+ * host bundles none of them.
+ */
 export interface EvidenceEngine {
-  request<M extends "evidenceParse" | "evidenceExplain" | "evidenceLenses" | "evidenceSynthesize">(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]>;
+  request<M extends "evidenceParse" | "evidenceReadChunk" | "evidenceReadEnd" | "evidenceExplain" | "evidenceDocument" | "evidenceHover" | "evidenceLenses" | "evidenceSynthesize">(method: M, params: EngineMethods[M]["params"]): Promise<EngineMethods[M]["result"]>;
 }
+
+/** A chunk as its own bytes: a view into a larger buffer (a whole file read at once) would be copied whole to the worker. */
+const ownBytes = (c: Uint8Array) => (c.byteOffset === 0 && c.byteLength === c.buffer.byteLength ? c : c.slice());
 
 const LOG_SELECTOR: vscode.DocumentSelector = [{ language: "log" }, { pattern: "**/*.{log,txt}" }, { pattern: "**/{dmesg,syslog,messages,kern.log,journal}*" }];
 
@@ -143,16 +151,9 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     return doc.languageId === EVIDENCE_LANGUAGE ? doc : vscode.languages.setTextDocumentLanguage(doc, EVIDENCE_LANGUAGE);
   }
 
-  /** The rendered text and outline of an import's document (rendered once per import). */
+  /** The rendered text and outline of an import's document (laid out once per import, by the worker). */
   private layout(key: string): EvidenceDocument | undefined {
-    const ev = this.imports.get(key);
-    if (!ev) return undefined;
-    let d = this.rendered.get(key);
-    if (!d) {
-      d = renderEvidenceDocument(ev);
-      this.rendered.set(key, d);
-    }
-    return d;
+    return this.rendered.get(key);
   }
   private readonly rendered = new Map<string, EvidenceDocument>();
   private readonly subs: vscode.Disposable[] = [];
@@ -222,6 +223,8 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     return n === 1 ? base : `${base} (${n})`;
   }
   private readonly names = new Map<string, number>();
+  /** File reads started (each streams into the worker under its own id). */
+  private reads = 0;
 
   async importText(text: string, source: string, lineOffset = 0, from: { origin?: vscode.Uri; label?: string } = {}): Promise<vscode.TextDocument | undefined> {
     if (!text.trim()) {
@@ -235,7 +238,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
       void vscode.window.showErrorMessage(vscode.l10n.t("Import evidence: {0}", e instanceof Error ? e.message : String(e)));
       return undefined;
     }
-    return this.publish({ source, ...from, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
+    return this.publish({ source, ...from, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines });
   }
 
   /**
@@ -260,53 +263,86 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     }
     this.log.info(`importing ${uri.toString(true)} (${(size / 2 ** 20).toFixed(1)} MiB)`);
     return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t("Importing {0}", name), cancellable: true }, async (progress, token) => {
-      const reader = new EvidenceReader({ fast: FAST, maxRecords: MAX_IMPORT_RECORDS });
+      // The worker decodes the chunks (evidenceReadChunk) as the CLI does; the host only reads them.
+      const id = `read-${++this.reads}`;
       let read = 0;
       /** Cancel pressed: the reading stops here (the chunks read so far are let go) and nothing is published. */
       const cancelled = () => {
         const at = vscode.l10n.t("{0} of {1} MiB", (read / 2 ** 20).toFixed(1), (size / 2 ** 20).toFixed(1));
         this.log.info(`import of ${uri.toString(true)} cancelled after ${read} of ${size} bytes`);
+        void this.engine.request("evidenceReadEnd", { id, cancel: true }).catch(() => null);
         void vscode.window.showInformationMessage(vscode.l10n.t("Import of {0} cancelled after {1}: nothing was imported.", name, at));
         return undefined;
       };
       try {
         for await (const chunk of fileChunks(uri)) {
           if (token.isCancellationRequested) return cancelled();
+          await this.engine.request("evidenceReadChunk", { id, at: read, bytes: ownBytes(chunk), maxRecords: MAX_IMPORT_RECORDS });
           read += chunk.byteLength;
-          reader.pushBytes(chunk);
           progress.report({ increment: (chunk.byteLength / Math.max(1, size)) * 100, message: vscode.l10n.t("{0} of {1} MiB", (read / 2 ** 20).toFixed(1), (size / 2 ** 20).toFixed(1)) });
           // Give the extension host back between slices.
           await new Promise((ok) => setTimeout(ok, 0));
         }
+        if (token.isCancellationRequested) return cancelled();
+      } catch (e) {
+        void this.engine.request("evidenceReadEnd", { id, cancel: true }).catch(() => null);
+        void vscode.window.showErrorMessage(vscode.l10n.t("Import evidence: cannot read {0}: {1}", name, e instanceof Error ? e.message : String(e)));
+        return undefined;
+      }
+      let r: EngineMethods["evidenceReadEnd"]["result"];
+      try {
+        // The worker explains the records it read and lays out their document in the same answer.
+        r = await this.engine.request("evidenceReadEnd", { id, explain: { source: name, ...(await this.explainInputs()) } });
       } catch (e) {
         void vscode.window.showErrorMessage(vscode.l10n.t("Import evidence: cannot read {0}: {1}", name, e instanceof Error ? e.message : String(e)));
         return undefined;
       }
-      if (token.isCancellationRequested) return cancelled();
-      const r = reader.end();
-      this.log.info(`imported ${uri.toString(true)} (${reader.encoding ?? "utf-8"}): ${r.records.length} records, ${r.skipped.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
+      // An empty file sent no chunk, so the worker never opened a reader for it.
+      r ??= { kind: "log", records: [], skipped: [], lines: 0 };
+      this.log.info(`imported ${uri.toString(true)} (${r.encoding ?? "utf-8"}): ${r.records.length} records, ${r.skipped.length} skipped runs, ${(size / 2 ** 20).toFixed(1)} MiB`);
       if (r.dropped) {
         // The limit that bounds the extension host's memory for a log of millions of records.
         const total = r.records.length + r.dropped;
         this.log.warn(`${name}: ${total} records; the first ${r.records.length} are imported (limit ${MAX_IMPORT_RECORDS})`);
         void vscode.window.showWarningMessage(vscode.l10n.t("Import evidence: {0} has {1} records; the first {2} are imported (the limit that keeps the editor responsive). To decode the whole file, run `passthrough decode` in a terminal, or import a part of it.", name, total.toLocaleString(), r.records.length.toLocaleString()));
       }
-      return this.publish({ source: name, origin: uri, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines, explanations: [] });
+      const done = r.explanations && r.laid ? { explanations: r.explanations, laid: r.laid } : undefined;
+      return this.publish({ source: name, origin: uri, kind: r.kind, records: r.records, skipped: r.skipped, lines: r.lines }, done);
     });
   }
 
-  private async publish(ev: ImportedEvidence): Promise<vscode.TextDocument> {
-    // Explanations use the import's own trace records and, when a scenario is open, its maps
-    // and unmaps ("IOVA … was unmapped at line 24 of the scenario"). Computed in the worker.
-    const fromScenario = await this.scenarioHistory().catch(() => [] as EvidenceRecord[]);
-    // The configuration of the other imports (lspci, the VM's XML) ranks this import's causes.
-    const context = rankingContext([...this.imports.values()].map((x) => x.records));
-    ev.explanations = await this.engine.request("evidenceExplain", { records: ev.records, history: [...ev.records.filter((r) => r.kind === "ftrace"), ...fromScenario], context }).catch((e: unknown) => {
-      this.log.warn(`evidence: explanations unavailable: ${e instanceof Error ? e.message : String(e)}`);
-      return [] as Explanation[];
-    });
+  /**
+   * What explanations use besides the import's own trace records: when a scenario is open, its
+   * maps and unmaps ("IOVA … was unmapped at line 24 of the scenario"), and the configuration of
+   * the other imports (lspci, the VM's XML), which ranks this import's causes.
+   */
+  private async explainInputs(): Promise<{ history: EvidenceRecord[]; context: EvidenceRecord[] }> {
+    const history = await this.scenarioHistory().catch(() => [] as EvidenceRecord[]);
+    return { history, context: [...this.imports.values()].flatMap((x) => x.ranking) };
+  }
+
+  /** An import's explanations and document from the worker (`done`: a file read answered them already), then its decoded document opens. */
+  private async publish(parsed: ParsedEvidence, done?: { explanations: Explanation[]; laid: EngineMethods["evidenceDocument"]["result"] }): Promise<vscode.TextDocument | undefined> {
+    let explanations = done?.explanations;
+    let laid = done?.laid;
+    if (!explanations || !laid) {
+      const { history, context } = await this.explainInputs();
+      // The document opens without explanations when they fail.
+      explanations = await this.engine.request("evidenceExplain", { records: parsed.records, history: [...parsed.records.filter((r) => r.kind === "ftrace"), ...history], context }).catch((e: unknown) => {
+        this.log.warn(`evidence: explanations unavailable: ${e instanceof Error ? e.message : String(e)}`);
+        return [] as Explanation[];
+      });
+      try {
+        laid = await this.engine.request("evidenceDocument", { source: parsed.source, kind: parsed.kind, records: parsed.records, skipped: parsed.skipped, explanations });
+      } catch (e) {
+        void vscode.window.showErrorMessage(vscode.l10n.t("Import evidence: {0}", e instanceof Error ? e.message : String(e)));
+        return undefined;
+      }
+    }
+    const ev: ImportedEvidence = { ...parsed, explanations, ranking: laid.ranking, ...(laid.hostUnits ? { hostUnits: laid.hostUnits } : {}) };
     const key = `${Date.now().toString(36)}-${this.imports.size}`;
     this.imports.set(key, ev);
+    this.rendered.set(key, laid.document);
     this.last = key;
     const uri = vscode.Uri.from({ scheme: SCHEME, path: evidenceDocumentPath(ev.label !== undefined || !ev.origin ? { label: ev.label ?? ev.source } : { file: ev.source }), query: key });
     this.docs.set(key, uri);
@@ -314,7 +350,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     const doc = await this.openDecoded(uri);
     await vscode.window.showTextDocument(doc, { preview: false });
     // The kernel's debugfs table dumps: offer the host's own tables as a scenario (import/hostTables.ts).
-    if (hasHostTables(ev.records)) {
+    if (ev.hostUnits) {
       const open = vscode.l10n.t("Open as Host Tables");
       void vscode.window.showInformationMessage(vscode.l10n.t("{0} holds the IOMMU's tables from debugfs: open them as a scenario to see them in Mapping Tables and walk them with Translate Address.", ev.source), open).then((a) => (a === open ? this.createScenario(uri) : undefined));
     }
@@ -384,7 +420,7 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     const all = ev.records.some((r) => r.kind === "vtd-debugfs") ? ev.records : [...this.imports.values()].flatMap((x) => x.records);
     // A dump of several DMAR units: the simulated host has one, so the user picks which unit's tables to open.
     let unit: string | undefined;
-    const units = all === ev.records ? hostTableUnits(ev.records) : [];
+    const units = all === ev.records ? (ev.hostUnits ?? []) : [];
     if (units.length > 1) {
       const pick = await vscode.window.showQuickPick(
         units.map((u) => ({ label: u.name, description: u.scalable ? vscode.l10n.t("{0} context entries, scalable mode", u.contexts) : vscode.l10n.t("{0} context entries, legacy mode", u.contexts) })),
@@ -422,21 +458,18 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     this.log.warn(`evidence: the host-tables scenario ${uri} did not run; its cursor stays at step 1`);
   }
 
-  private hover(doc: vscode.TextDocument, pos: vscode.Position): vscode.Hover | undefined {
-    // Only the neighbourhood of the hovered line: bounded work for any file size.
+  private async hover(doc: vscode.TextDocument, pos: vscode.Position): Promise<vscode.Hover | undefined> {
+    // Only the neighbourhood of the hovered line: bounded work for any file size. Decoded and explained in the worker.
     const from = Math.max(0, pos.line - 8);
     const to = Math.min(doc.lineCount - 1, pos.line + 8);
     const text = doc.getText(new vscode.Range(from, 0, to, doc.lineAt(to).text.length));
-    const r = decodeEvidenceText(text);
-    const i = r.records.findIndex((x) => x.line + from <= pos.line && x.endLine + from >= pos.line);
-    if (i < 0) return undefined;
-    const rec = r.records[i]!;
-    const e = explainRecords(r.records).find((x) => x.record === i);
+    const rec = await this.engine.request("evidenceHover", { text, line: pos.line - from }).catch(() => null);
+    if (!rec || rec.endLine + from >= doc.lineCount) return undefined;
     const md = new vscode.MarkdownString();
     md.appendMarkdown(`**${esc(rec.kind)}**: ${esc(rec.summary)}\n\n`);
-    if (e) {
-      md.appendMarkdown(`${esc(e.meaning)}\n\n`);
-      e.causes.slice(0, 3).forEach((c, k) => md.appendMarkdown(`${k + 1}. ${esc(c)}\n`));
+    if (rec.meaning !== undefined) {
+      md.appendMarkdown(`${esc(rec.meaning)}\n\n`);
+      rec.causes.forEach((c, k) => md.appendMarkdown(`${k + 1}. ${esc(c)}\n`));
     }
     md.isTrusted = false;
     md.supportHtml = false;

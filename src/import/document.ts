@@ -6,29 +6,9 @@
 import { plural } from "../sim/plural.js";
 import type { Explanation } from "./explain.js";
 import type { EvidenceRecord, Skipped } from "./records.js";
+import type { EvidenceDocument, OutlineItem, OutlineKind } from "../protocol/evidence.js";
 
-export type OutlineKind = "record" | "context" | "fields" | "field" | "meaning" | "evidence" | "causes" | "cause" | "checks" | "check" | "section";
-
-export interface OutlineItem {
-  name: string;
-  detail: string;
-  kind: OutlineKind;
-  /** 0-based first and last line in the document; columns of the part that names it (the selection range). */
-  start: number;
-  end: number;
-  column: number;
-  endColumn: number;
-  /** For kind "record": its index in the import's records. */
-  record?: number;
-  children: OutlineItem[];
-}
-
-export interface EvidenceDocument {
-  text: string;
-  outline: OutlineItem[];
-  /** Document line of each record's header, by record index. */
-  recordLines: number[];
-}
+export type { OutlineKind, OutlineItem, EvidenceDocument } from "../protocol/evidence.js";
 
 export interface EvidenceDocumentInput {
   source: string;
@@ -50,7 +30,8 @@ const short = (s: string, n = 80) => (s.length > n ? `${s.slice(0, n - 1)}…` :
  */
 export const DOCUMENT_DETAIL_CHARS = 32 * 1024 * 1024;
 
-export function renderEvidenceDocument(ev: EvidenceDocumentInput, maxDetailChars = DOCUMENT_DETAIL_CHARS): EvidenceDocument {
+/** `beat`: called every 1 000 records (the worker's sign of life for the host's watchdog while 50 000 are laid out). */
+export function renderEvidenceDocument(ev: EvidenceDocumentInput, maxDetailChars = DOCUMENT_DETAIL_CHARS, beat?: () => void): EvidenceDocument {
   const out: string[] = [];
   /** Characters pushed so far (lines and their newlines), and whether details stopped. */
   let chars = 0;
@@ -74,6 +55,7 @@ export function renderEvidenceDocument(ev: EvidenceDocumentInput, maxDetailChars
     return g;
   };
   ev.records.forEach((r, i) => {
+    if (beat && i % 1000 === 999) beat();
     if (!summariesOnly && chars > maxDetailChars) {
       summariesOnly = true;
       out.push(`# Records ${i + 1}-${ev.records.length}: summary lines only (the decoded document stays under the size VS Code hands to extensions; \`passthrough decode\` or \`passthrough explain\` in a terminal prints every record in full)`, "");

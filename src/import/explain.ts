@@ -95,14 +95,18 @@ export function rankingContext(others: Iterable<readonly EvidenceRecord[]>): Evi
   return out;
 }
 
-/** Every record's explanation, in record order (the boot state's at the first of its lines). */
-export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = [], context: readonly EvidenceRecord[] = []): Explanation[] {
+/**
+ * Every record's explanation, in record order (the boot state's at the first of its lines).
+ * `beat`: called every 1 000 records (the worker's sign of life for the host's watchdog).
+ */
+export function explainRecords(records: EvidenceRecord[], history: EvidenceRecord[] = [], context: readonly EvidenceRecord[] = [], beat?: () => void): Explanation[] {
   const out: Explanation[] = [];
   const around = new ExplainContext();
   for (const r of records) around.add(r);
   // Other imports' configuration (lspci, a VM's XML or command line), after the records: their indices stay.
   for (const r of context) if (ranksCauses(r)) around.add(r);
   records.forEach((r, i) => {
+    if (beat && i % 1000 === 999) beat();
     const e = explainRecord(r, i, history, around);
     if (e) out.push(e);
   });

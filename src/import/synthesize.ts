@@ -23,6 +23,7 @@ import { Document, Scalar, YAMLMap, YAMLSeq } from "yaml";
 import type { EvidenceRecord } from "./records.js";
 import { stripAnsi } from "./lines.js";
 import { bdfKey } from "../sim/bdf.js";
+import { VIRT_RAM_BASE } from "../sim/kvm.js";
 import { hasHostTables, hostTablesScenario, type HostTablesOptions } from "./hostTables.js";
 
 export interface SynthesisResult {
@@ -341,7 +342,12 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     steps.items.push(m);
   };
   if (assigned.length) steps.items.push(doc.createNode({ start: vmName }));
-  let gpa = 0x1000_0000n;
+  // Guest RAM the trace's mappings point at, 256 MiB into it: from GPA 0 on q35; on an Arm host
+  // (SMMUv3) the VM is QEMU's virt machine, whose RAM starts at GPA 0x4000_0000 (sim/kvm.ts
+  // VIRT_RAM_BASE, hw/arm/virt.c VIRT_MEM): below it a GPA is no RAM, and QEMU's VFIO map of it fails.
+  const ramBase = arm ? VIRT_RAM_BASE : 0n;
+  const firstGpa = ramBase + 0x1000_0000n;
+  let gpa = firstGpa;
   if (target && assigned.includes(target)) {
     for (const h of history) {
       const iova = BigInt(String(h.fields.iova));
@@ -351,7 +357,7 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
       if (h.fields.event === "map") {
         step(`trace line ${h.line + 1}: ${h.summary}`, [["guest-map", flow([["vm", quoted(vmName)], ["device", quoted(target)], ["iova", hex(iova)], ["size", Number(pages)], ["perm", "rw"], ["gpa", hex(gpa)]])]]);
         gpa += pages;
-        if (gpa >= vmMemory) gpa = 0x1000_0000n;
+        if (gpa >= ramBase + vmMemory) gpa = firstGpa;
       } else step(`trace line ${h.line + 1}: ${h.summary}`, [["guest-unmap", flow([["vm", quoted(vmName)], ["device", quoted(target)], ["iova", hex(iova)], ["size", Number(pages)]])]]);
     }
   }

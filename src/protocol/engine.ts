@@ -8,7 +8,7 @@ import type { Diagnostic, RequestErrorCode } from "./diagnostics.js";
 import type { RpcErrorData, RpcRequest, RpcResponse } from "./rpc.js";
 import type { DebugPos, ScanRequest, ScanResult, Scope, VarNode } from "./debug.js";
 import type { TraceFilter, TraceSummary } from "./trace.js";
-import type { EvidenceKind, EvidenceRecord, Explanation, Skipped } from "./evidence.js";
+import type { EvidenceDocument, EvidenceKind, EvidenceRecord, Explanation, Skipped } from "./evidence.js";
 
 export type { DebugPos, ScanRequest, ScanResult, Scope, VarNode, TraceFilter, TraceSummary };
 
@@ -194,6 +194,36 @@ export interface EngineMethods {
    * errors and the VMs only (the host asks which VM and format, then asks again).
    */
   vmExport: { params: { text: string; path: string; vm?: string; format?: "qemu" | "libvirt" }; result: { errors: number; vms: { name: string; devices: number }[]; text?: string } };
+  /**
+   * A file's bytes streamed into the worker's reader for import `id` (import/decode.ts
+   * EvidenceReader: the same decoding as evidenceParse and the CLI), chunk by chunk: the first
+   * chunk opens the reader (keeping at most `maxRecords` records), evidenceReadEnd answers the
+   * records and lets it go. The extension host bundles no importer.
+   */
+  evidenceReadChunk: { params: { id: string; /** Bytes of the file before this chunk (0: the first, which opens the reader). */ at: number; bytes: Uint8Array; maxRecords?: number }; result: null };
+  /**
+   * The end of import `id`: its records (`dropped`: found beyond maxRecords), or null when it is
+   * unknown or `cancel`led (the reader is let go either way). With `explain` (evidenceExplain's
+   * history and context) the answer also holds what evidenceExplain and evidenceDocument would
+   * (`source`: the document's heading), from the records the worker already has: a big import's
+   * records cross to the host once, not three times.
+   */
+  evidenceReadEnd: {
+    params: { id: string; cancel?: boolean; explain?: { source: string; history: EvidenceRecord[]; context: EvidenceRecord[] } };
+    result: { kind: EvidenceKind; records: EvidenceRecord[]; skipped: Skipped[]; lines: number; dropped?: number; encoding?: string; explanations?: Explanation[]; laid?: EngineMethods["evidenceDocument"]["result"] } | null;
+  };
+  /**
+   * An import's decoded document (import/document.ts) with the explanations evidenceExplain gave,
+   * the records of this import that rank the causes of later ones (import/explain.ts
+   * rankingContext), and the DMAR units of a debugfs dump (import/hostTables.ts hostTableUnits;
+   * absent: no host tables).
+   */
+  evidenceDocument: {
+    params: { source: string; kind: EvidenceKind; records: EvidenceRecord[]; skipped: Skipped[]; explanations: Explanation[] };
+    result: { document: EvidenceDocument; ranking: EvidenceRecord[]; hostUnits?: { name: string; contexts: number; scalable: boolean }[] };
+  };
+  /** The hover of a log file's line `line` of `text` (a few lines around it): the record there, its meaning and its first causes. */
+  evidenceHover: { params: { text: string; line: number }; result: { line: number; endLine: number; kind: string; summary: string; meaning?: string; causes: string[] } | null };
   /** Test hook: the worker throws from its message handler (a crash), or spins (a hang). */
   crash: { params: { how: "throw" | "hang" }; result: null };
 }

@@ -67,3 +67,35 @@ export interface Explanation {
   checks: string[];
   evidence: string[];
 }
+
+// ------------------------------------------------------------- the decoded document (import/document.ts)
+
+export type OutlineKind = "record" | "context" | "fields" | "field" | "meaning" | "evidence" | "causes" | "cause" | "checks" | "check" | "section";
+
+export interface OutlineItem {
+  name: string;
+  detail: string;
+  kind: OutlineKind;
+  /** 0-based first and last line in the document; columns of the part that names it (the selection range). */
+  start: number;
+  end: number;
+  column: number;
+  endColumn: number;
+  /** For kind "record": its index in the import's records. */
+  record?: number;
+  children: OutlineItem[];
+}
+
+/**
+ * Imports with more records than this get record and group symbols only (no symbol per field,
+ * cause, check): the worker sends their outline without the groups' line items (one-line items
+ * that neither fold nor show), and the Outline stays fast.
+ */
+export const DEEP_OUTLINE_RECORDS = 300;
+
+export interface EvidenceDocument {
+  text: string;
+  outline: OutlineItem[];
+  /** Document line of each record's header, by record index. */
+  recordLines: number[];
+}

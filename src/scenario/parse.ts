@@ -14,6 +14,7 @@ import { IVHD_DEV_ALIAS, IVHD_DEV_ALIAS_RANGE, IVHD_DEV_ALL, IVHD_DEV_EXT_SELECT
 import { acsOverrideActive, parseAcsOverride } from "./acsOverride.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 import * as l10n from "@vscode/l10n";
+import { amdviIommuSpec, smmuv3IommuSpec } from "./iommuSpecs.js";
 
 const MAX_TEXT = 5_000_000;
 const MAX_STEPS = 100_000;
@@ -686,25 +687,10 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   const pri = f.has("pri") ? parseAts(r, f.get("pri")!.value).map((a) => a.device) : undefined;
   for (const d of pri ?? []) if (!(ats ?? []).some((a) => a.device === d)) r.error(f.get("pri")!.value, "invalid-value", l10n.t("{0} has PRI but not ATS", d), l10n.t("A Page Request follows a failed ATS translation: list the device in host.iommu.ats too."));
   const atsInvalidation = f.has("ats-invalidation") ? r.bool(f.get("ats-invalidation")!.value, "host.iommu.ats-invalidation") : undefined;
-  return {
-    model: "smmuv3",
-    smmu: { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(pri !== undefined ? { pri } : {}) },
-    addressWidth: 48,
-    sagaw: [],
-    cachingMode: false,
-    faultRecords: 2 ** evtqShift,
-    nd: 6,
-    iotlbSets: sets,
-    iotlbWays: ways,
-    superpages: { "2M": true, "1G": true },
-    passThrough: true,
-    queuedInvalidation: true,
-    deviceTlb: false,
-    pageSelectiveInvalidation: true,
-    mamv: 18,
-    hostPassThrough: hostPt,
-    range: r.range(node),
-  };
+  return smmuv3IommuSpec(
+    { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(pri !== undefined ? { pri } : {}) },
+    { iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
+  );
 }
 
 /**
@@ -987,25 +973,10 @@ function parseAmdIommu(r: Reader, node: Node | null, f: Fields): IommuSpec | und
   const hostPt = f.has("host-pass-through") ? (r.bool(f.get("host-pass-through")!.value, "host.iommu.host-pass-through") ?? false) : false;
   const ivhd = f.has("ivhd") ? parseIvhd(r, f.get("ivhd")!.value) : undefined;
   const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value) : undefined;
-  return {
-    model: "amd-vi",
-    amd: { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}), ...(ats !== undefined ? { ats } : {}) },
-    addressWidth: aw,
-    sagaw: [],
-    cachingMode: false,
-    faultRecords: 1,
-    nd: 6,
-    iotlbSets: sets,
-    iotlbWays: ways,
-    superpages: { "2M": true, "1G": true },
-    passThrough: true,
-    queuedInvalidation: true,
-    deviceTlb: false,
-    pageSelectiveInvalidation: true,
-    mamv: 18,
-    hostPassThrough: hostPt,
-    range: r.range(node),
-  };
+  return amdviIommuSpec(
+    { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}), ...(ats !== undefined ? { ats } : {}) },
+    { addressWidth: aw, iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
+  );
 }
 
 function emptyList(node: Node | null): boolean {

@@ -23,3 +23,26 @@ export function bootedUnit(over: Partial<IommuSpec> = {}) {
 export function split(iova: bigint): [number, number] {
   return [Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn)];
 }
+
+/**
+ * The scenario the host-IOMMU model tests share: a root port at 00:01.0 with ACS and a NIC at
+ * 01:00.0 bound to vfio-pci behind it, one 2 GiB VM that owns the NIC and starts. `iommu` is the
+ * `host.iommu` value ("{ model: smmuv3 }"), `steps` follow `- start: vm1`, `hostLines` (each
+ * indented two spaces, ending in a newline) go before `iommu:` (kernel, backing).
+ */
+export function nicScenario(iommu: string, steps = "", hostLines = ""): string {
+  return `name: t
+host:
+  memory: 16GiB
+${hostLines}  iommu: ${iommu}
+  pci:
+    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }
+    - { bdf: "01:00.0", id: "15b3:1017", name: NIC, parent: "00:01.0", driver: vfio-pci }
+vms:
+  - name: vm1
+    memory: 2GiB
+    devices: ["01:00.0"]
+workload:
+  - start: vm1
+${steps}`;
+}

@@ -10,6 +10,7 @@ import { parseScenario } from "../../src/scenario/index.js";
 import type { Diagnostic } from "../../src/scenario/types.js";
 import { IOMMU_READ, IOMMU_WRITE, pickGranule } from "../../src/sim/smmuv3/driver.js";
 import { bootedSmmu } from "./smmuv3-helpers.js";
+import { nicScenario } from "./helpers.js";
 
 const SID = 0x100;
 const RW = IOMMU_READ | IOMMU_WRITE;
@@ -117,20 +118,7 @@ describe("io-pgtable-arm granules on an SMMUv3", () => {
 });
 
 const at = (d: Diagnostic) => `${d.range.line + 1}:${d.range.column + 1}`;
-const scenario = (iommu: string, backing = "") => `name: t
-host:
-  memory: 16GiB
-${backing}  iommu: ${iommu}
-  pci:
-    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }
-    - { bdf: "01:00.0", id: "15b3:1017", name: NIC, parent: "00:01.0", driver: vfio-pci }
-vms:
-  - name: vm1
-    memory: 2GiB
-    devices: ["01:00.0"]
-workload:
-  - start: vm1
-`;
+const scenario = (iommu: string, backing = "") => nicScenario(iommu, "", backing);
 
 describe("host.iommu page-size and granules (smmuv3)", () => {
   it("parses them and reports bad values and a too-small backing at their place, with a hint", () => {

@@ -8,26 +8,13 @@ import { describe, expect, it } from "vitest";
 import { simulateText } from "../../src/cli/simulate.js";
 import { parseScenario } from "../../src/scenario/index.js";
 import type { Diagnostic } from "../../src/scenario/types.js";
+import { nicScenario } from "./helpers.js";
 
 const root = join(__dirname, "..", "..");
 const at = (d: Diagnostic) => `${d.range.line + 1}:${d.range.column + 1}`;
 const errors = (text: string) => parseScenario(text, "t.passthrough.yaml").diagnostics.filter((d) => d.severity === "error");
 
-const host = (iommu: string, extra = "") => `name: t
-host:
-  memory: 16GiB
-  kernel: "6.15"
-  iommu: ${iommu}
-  pci:
-    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }
-    - { bdf: "01:00.0", id: "15b3:1017", name: NIC, parent: "00:01.0", driver: vfio-pci }
-vms:
-  - name: vm1
-    memory: 2GiB
-    devices: ["01:00.0"]
-workload:
-  - start: vm1
-${extra}`;
+const host = (iommu: string, extra = "") => nicScenario(iommu, extra, `  kernel: "6.15"\n`);
 
 describe("host.iommu with model smmuv3", () => {
   it("accepts the SMMU's options and rejects VT-d ones and bad values at their place, with a hint", () => {

@@ -7,21 +7,9 @@ import { describe, expect, it } from "vitest";
 import { simulateText } from "../../src/cli/simulate.js";
 import { GuestMemory } from "../../src/sim/kvm.js";
 import { bootedSmmu } from "./smmuv3-helpers.js";
+import { nicScenario } from "./helpers.js";
 
-const scenario = (iommu: string, steps: string) => `name: t
-host:
-  memory: 16GiB
-  iommu: ${iommu}
-  pci:
-    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }
-    - { bdf: "01:00.0", id: "15b3:1017", name: NIC, parent: "00:01.0", driver: vfio-pci }
-vms:
-  - name: vm1
-    memory: 2GiB
-    devices: ["01:00.0"]
-workload:
-  - start: vm1
-${steps}`;
+const scenario = (iommu: string, steps: string) => nicScenario(iommu, steps);
 
 describe("the Arm guest layout on an SMMUv3 host", () => {
   it("virt puts all guest RAM in one slot at 1 GiB; q35 keeps RAM from 0 with the PCI hole", () => {

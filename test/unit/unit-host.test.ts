@@ -6,22 +6,9 @@ import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import { Machine } from "../../src/sim/machine.js";
 import { UnitHost } from "../../src/sim/unitHost.js";
+import { nicScenario } from "./helpers.js";
 
-const scenario = (iommu: string) => `name: t
-host:
-  memory: 16GiB
-  kernel: "6.15"
-  iommu: ${iommu}
-  pci:
-    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }
-    - { bdf: "01:00.0", id: "15b3:1017", name: NIC, parent: "00:01.0", driver: vfio-pci }
-vms:
-  - name: vm1
-    memory: 2GiB
-    devices: ["01:00.0"]
-workload:
-  - start: vm1
-`;
+const scenario = (iommu: string) => nicScenario(iommu, "", `  kernel: "6.15"\n`);
 
 const RID = 0x0100;
 const IOVA = 0x4000_0000n;

@@ -37,6 +37,7 @@ import {
 } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { NO_CHILDREN, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
+import { domainNode, hexText, qwordFields } from "../decodedFields.js";
 import { formatSid } from "../bdf.js";
 import type { AmdIommuDriver } from "./driver.js";
 import { invIommuPages } from "./driver.js";
@@ -57,7 +58,7 @@ import {
 import { decodeEvent, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AmdKind, AmdStage, type AmdViUnit } from "./unit.js";
 
-const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+const hex = hexText;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
 
 export class AmdViModel implements IommuUnit {
@@ -84,8 +85,8 @@ export class AmdViModel implements IommuUnit {
 
   decodeWord(structure: EntryTarget["structure"], value: bigint, level?: number): DecodedWord {
     if (structure === "pte") return { fields: pteFields(value, level ?? 1), present: (value & 1n) !== 0n };
-    if (structure === "context-hi") return { fields: dteFields([0n, value]).filter((f) => f.lo >= 64 && f.hi < 128), present: true };
-    return { fields: dteFields([value]).filter((f) => f.hi < 64), present: (value & 1n) !== 0n };
+    if (structure === "context-hi") return { fields: qwordFields(dteFields([0n, value]), 1), present: true };
+    return { fields: qwordFields(dteFields([value]), 0), present: (value & 1n) !== 0n };
   }
 
   counters(): Record<string, number> {
@@ -352,24 +353,15 @@ export class AmdViModel implements IommuUnit {
   }
 
   private domain(sid: number, did: number, levels: number, top: bigint): DomainNode {
-    const shared = () => this.sidsOfDomain(did).filter((s) => s !== sid);
-    return {
-      kind: "domain",
-      key: "d",
-      address: top,
-      raw: [],
-      fields: [],
+    return domainNode({
       did,
       levels,
-      pageTable: top,
+      top,
       topName: `level-${levels} table`,
-      get sharedWith() {
-        return shared();
-      },
-      hasChildren: true,
+      sharedWith: () => this.sidsOfDomain(did).filter((s) => s !== sid),
       children: () => this.tableEntries(top, levels, 0n),
       child: (key) => this.tableEntry(top, levels, 0n, key),
-    };
+    });
   }
 
   private sidsOfDomain(did: number): number[] {

@@ -44,6 +44,7 @@ import {
 } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { NO_CHILDREN, notPresentNode, readWords, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
+import { bitsOf, decodedField, hexText, qwordFields } from "../decodedFields.js";
 import { renderEvent, smmuKernelEra } from "./dmesg.js";
 import { cmd, type ArmSmmuV3Driver } from "./driver.js";
 import {
@@ -101,7 +102,7 @@ import { SmmuKind, SmmuStage, type Cd, type SmmuV3Unit, type Ste } from "./unit.
 import { levelShift, type StageConfig, type StageWalker } from "./walk.js";
 import { nestedEntries, nestedTarget, type NestedFetch } from "./nested.js";
 
-const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+const hex = hexText;
 
 /** Contract level (1 = last level) of an Arm lookup level (3 = last level). */
 const cLevel = (armLevel: number) => 4 - armLevel;
@@ -136,11 +137,10 @@ const REGS: RegDef[] = [
 
 function decodeReg(def: RegDef, value: bigint): DecodedField[] {
   return def.fields.map(([name, hi, lo, f]) => {
-    const raw = (value >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
+    const raw = bitsOf(value, hi, lo);
     const isAddr = name === "ADDR";
     const v = isAddr ? raw << BigInt(lo) : raw;
-    const meaning = f?.(raw);
-    return { name, hi, lo, raw, value: isAddr || hi - lo >= 8 ? hex(v) : v.toString(), ...(meaning !== undefined ? { meaning } : {}) };
+    return decodedField(name, hi, lo, raw, isAddr || hi - lo >= 8 ? hex(v) : v.toString(), f?.(raw));
   });
 }
 
@@ -174,9 +174,9 @@ export class SmmuV3Model implements IommuUnit {
       case "root-hi":
         return { fields: [], present: true };
       case "context-lo":
-        return { fields: steFields([value]).filter((f) => f.lo < 64), present: (value & 1n) === 1n };
+        return { fields: qwordFields(steFields([value]), 0), present: (value & 1n) === 1n };
       case "context-hi":
-        return { fields: steFields([0n, value]).filter((f) => f.lo >= 64 && f.lo < 128), present: true };
+        return { fields: qwordFields(steFields([0n, value]), 1), present: true };
       case "pte":
         return { fields: descriptorFields(value, 4 - (level ?? 1), this.driver?.stage === 2, this.driver?.granule), present: (value & 1n) === 1n };
       case "pasid-entry":

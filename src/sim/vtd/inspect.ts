@@ -27,6 +27,7 @@ import type {
   TableNode,
 } from "../iommu.js";
 import { NO_CHILDREN, notPresentNode, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
+import { domainNode, qwordFields } from "../decodedFields.js";
 import type { PhysicalMemory } from "../memory.js";
 import { CONTEXT_P, awToLevels, contextEntryLayout, contextEntryReservedBits, decodeContextEntry, decodeRootEntry, rootEntryLayout, rootEntryReserved, rootEntryReservedBits } from "./context.js";
 import { CURRENT_ERA, kernelEra, renderDmarFault, type KernelEra } from "./dmesg.js";
@@ -81,7 +82,6 @@ export type EntryWord = "root" | "root-hi" | "context-lo" | "context-hi" | "pte"
  */
 export function decodeEntryWord(unit: DmarUnit, word: EntryWord, v: bigint, level = 1): { fields: DecodedField[]; reserved?: { bits: bigint; reason: number }; present: boolean } {
   const haw = unit.haw;
-  const pick = (fields: DecodedField[], lo: number) => fields.filter((f) => f.lo >= lo && f.lo < lo + 64);
   switch (word) {
     case "root": {
       const bits = rootEntryReservedBits(v, 0n, haw)[0];
@@ -94,11 +94,11 @@ export function decodeEntryWord(unit: DmarUnit, word: EntryWord, v: bigint, leve
     }
     case "context-lo": {
       const bits = contextEntryReservedBits(v, 0n, haw)[0];
-      return { fields: pick(contextEntryFields(v, 0n), 0), present: (v & 1n) === 1n, ...(bits ? { reserved: { bits, reason: VTD_FR_CONTEXT_ENTRY_RSVD } } : {}) };
+      return { fields: qwordFields(contextEntryFields(v, 0n), 0), present: (v & 1n) === 1n, ...(bits ? { reserved: { bits, reason: VTD_FR_CONTEXT_ENTRY_RSVD } } : {}) };
     }
     case "context-hi": {
       const bits = contextEntryReservedBits(1n, v, haw)[1];
-      return { fields: pick(contextEntryFields(1n, v), 64), present: true, ...(bits ? { reserved: { bits, reason: VTD_FR_CONTEXT_ENTRY_RSVD } } : {}) };
+      return { fields: qwordFields(contextEntryFields(1n, v), 1), present: true, ...(bits ? { reserved: { bits, reason: VTD_FR_CONTEXT_ENTRY_RSVD } } : {}) };
     }
     case "pte": {
       const bits = slpteReservedBits(unit.walker, level, v);
@@ -285,26 +285,15 @@ class VtdInspector implements IommuInspection {
   }
 
   private domain(sid: number, did: number, levels: number, top: bigint): DomainNode {
-    const children = () => this.tableEntries(top, levels, 0n, true);
-    const sids = () => this.sidsOfDomain(did).filter((s) => s !== sid);
-    return {
-      kind: "domain",
-      key: "d",
-      address: top,
-      raw: [],
-      fields: [],
+    return domainNode({
       did,
       levels,
-      pageTable: top,
+      top,
       topName: TOP_NAMES[levels] ?? `level-${levels}`,
-      // Scans every context entry: computed when a view asks for it, not when the node is made.
-      get sharedWith() {
-        return sids();
-      },
-      hasChildren: true,
-      children,
+      sharedWith: () => this.sidsOfDomain(did).filter((s) => s !== sid),
+      children: () => this.tableEntries(top, levels, 0n, true),
       child: (key) => this.tableEntry(top, levels, 0n, key),
-    };
+    });
   }
 
   private pte(table: bigint, level: number, index: number, iovaBase: bigint, v: bigint): PageEntryNode {
