@@ -27,7 +27,7 @@ const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "sw
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
 export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
-const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry"] as const;
+const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
 
@@ -495,7 +495,6 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (model === "amd-vi") return parseAmdIommu(r, node, f);
   if (r.enumOf(modelNode, "host.iommu.model", ["intel-vtd", "amd-vi", "smmuv3"] as const) === undefined) return undefined;
   if (f.has("unity-maps")) r.error(f.get("unity-maps")!.key, "invalid-value", l10n.t("unity-maps is an AMD-Vi option (IVRS IVMD ranges)"), l10n.t("Use model: amd-vi, or leave unity-maps out (VT-d's twin is the RMRR)."));
-  if (f.has("ats")) r.error(f.get("ats")!.key, "invalid-value", l10n.t("ats is an AMD-Vi option (ATS devices with their device IOTLB)"), l10n.t("Use model: amd-vi; VT-d's device IOTLB is device-iotlb."));
   if (f.has("ga")) r.error(f.get("ga")!.key, "invalid-value", l10n.t("ga is an AMD-Vi option (128-bit IRTEs, Control.GAEn)"), l10n.t("Use model: amd-vi; on VT-d the IRTE is always 128 bits and x2APIC is eim."));
   if (f.has("ivhd")) r.error(f.get("ivhd")!.key, "invalid-value", l10n.t("ivhd is an AMD-Vi option (the IVRS device entries)"), l10n.t("Use model: amd-vi; VT-d's DMAR table has no alias entries."));
   const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, `host.iommu.${k}`) ?? d : d);
@@ -562,6 +561,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...(f.has("intremap") ? { intremap: b("intremap", false) } : {}),
     ...(f.has("eim") ? { eim: b("eim", false) } : {}),
     ...(f.has("rmrr") ? { rmrr: parseRmrrs(r, f.get("rmrr")!.value) } : {}),
+    ...(f.has("ats") ? { ats: parseVtdAts(r, f, b("device-iotlb", false)) } : {}),
     range: r.range(node),
   };
 }
@@ -779,8 +779,21 @@ function parseRmrrs(r: Reader, node: Node | null): RmrrSpec[] {
   return out;
 }
 
+/**
+ * VT-d `host.iommu.ats`: [ "03:00.0" ] or [ { device: "03:00.0", invalidate: false } ]. Linux enables
+ * a device's ATS only where the unit has ECAP.DT (iommu_probe_device: ecap_dev_iotlb_support), so
+ * the list needs `device-iotlb: true`; `responds` (an ATS invalidation that never completes) is
+ * AMD-Vi's alone here.
+ */
+function parseVtdAts(r: Reader, f: Fields, deviceTlb: boolean): AtsDeviceSpec[] {
+  const at = f.get("ats")!;
+  if (!deviceTlb) r.error(at.key, "invalid-value", l10n.t("ats needs a unit with device-TLB support (ECAP.DT)"), l10n.t("Add device-iotlb: true to host.iommu: Linux enables ATS only where ecap_dev_iotlb_support."));
+  const out = parseAts(r, at.value, ["device", "invalidate"]);
+  return out;
+}
+
 /** `host.iommu.ats`: [ "03:00.0" ] or [ { device: "03:00.0", responds: false } ] - devices with ATS that Linux enables. */
-function parseAts(r: Reader, node: Node | null): AtsDeviceSpec[] {
+function parseAts(r: Reader, node: Node | null, keys: readonly string[] = ["device", "responds"]): AtsDeviceSpec[] {
   const n = r.deref(node);
   if (n === null || n === undefined || emptyList(n)) return [];
   if (!isSeq(n)) {
@@ -795,12 +808,13 @@ function parseAts(r: Reader, node: Node | null): AtsDeviceSpec[] {
       if (d !== undefined) out.push({ device: d.key, responds: true, range: r.range(it) });
       continue;
     }
-    const g = r.fields(it, ["device", "responds"], "an ATS device");
+    const g = r.fields(it, [...keys], "an ATS device");
     if (!g) continue;
     const dn = r.required(g, "device", "an ATS device", it);
     const d = dn === undefined ? undefined : r.bdf(dn, "device");
     const responds = g.has("responds") ? (r.bool(g.get("responds")!.value, "responds") ?? true) : true;
-    if (d !== undefined) out.push({ device: d.key, responds, range: r.range(it) });
+    const invalidate = g.has("invalidate") ? r.bool(g.get("invalidate")!.value, "invalidate") : undefined;
+    if (d !== undefined) out.push({ device: d.key, responds, ...(invalidate !== undefined ? { invalidate } : {}), range: r.range(it) });
   }
   return out;
 }
@@ -1421,7 +1435,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (f.has("domain")) s.domain = r.int(f.get("domain")!.value, "domain", 0, 65535);
       else if (granularity === "domain" || granularity === "page" || granularity === "context-domain" || granularity.startsWith("pasid")) r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"domain\"", granularity), l10n.t("Give the domain id (DID) shown in the Mapping Tables view."));
       if (f.has("device")) s.device = r.bdf(f.get("device")!.value, "device")?.key;
-      else if (granularity === "context-device") r.error(item, "missing-key", l10n.t("a context-device invalidation needs \"device\""), l10n.t("Add device: \"01:00.0\"."));
+      else if (granularity === "context-device" || granularity === "device-tlb") r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"device\"", granularity), l10n.t("Add device: \"01:00.0\"."));
       if (f.has("iova")) s.iova = r.addr(f.get("iova")!.value, "iova");
       else if (granularity === "page" || granularity === "pasid-page") r.error(item, "missing-key", l10n.t("a page invalidation needs \"iova\""), l10n.t("Add the IOVA of the first page."));
       if (f.has("index")) s.entry = r.int(f.get("index")!.value, "index", 0, 65535);
@@ -1545,7 +1559,7 @@ function valueOf(node: Node | null, key: string): Node | null | undefined {
 /** One device's transfer of a `dma` step: its keys, as a single-device step has always read them. */
 function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: SourceRange): { spec: DmaTransferSpec; pages: number } | undefined {
   const op = "dma";
-  const f = r.fields(body, ["device", "iova", "length", "write", "direction", "repeat", "pasid"], `the ${op} step`);
+  const f = r.fields(body, ["device", "iova", "length", "write", "direction", "repeat", "pasid", "translated"], `the ${op} step`);
   if (!f) return undefined;
   const device = bdfReq(r, f, "device", op, item);
   const iova = addrReq(r, f, "iova", op, item);
@@ -1554,13 +1568,14 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
   if (f.has("direction")) write = r.enumOf(f.get("direction")!.value, "direction", ["read", "write"] as const) === "write";
   const repeat = f.has("repeat") ? r.int(f.get("repeat")!.value, "repeat", 1, 10_000_000) : 1;
   const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff) : undefined;
+  const translated = f.has("translated") ? r.bool(f.get("translated")!.value, "translated") : undefined;
   if (device === undefined || iova === undefined || length === undefined || write === undefined || repeat === undefined) return undefined;
   if (length === 0n || length > 1n << 30n) {
     r.error(f.get("length")?.value, "dma-length", l10n.t("a DMA length must be between 1 byte and 1GiB"), l10n.t("Split larger transfers into several steps or use repeat."));
     return undefined;
   }
   const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;
-  return { spec: { device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}), range }, pages };
+  return { spec: { device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}), ...(translated ? { translated } : {}), range }, pages };
 }
 
 function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
@@ -1574,7 +1589,7 @@ function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   if (f.has("errno")) e.errno = r.enumOf(f.get("errno")!.value, "expect.errno", ERRNOS);
   if (f.has("error")) e.error = r.str(f.get("error")!.value, "expect.error");
   if (f.has("hpa")) e.hpa = r.addr(f.get("hpa")!.value, "expect.hpa");
-  if (f.has("iotlb")) e.iotlb = r.enumOf(f.get("iotlb")!.value, "expect.iotlb", ["hit", "miss"] as const);
+  if (f.has("iotlb")) e.iotlb = r.enumOf(f.get("iotlb")!.value, "expect.iotlb", ["hit", "miss", "device-tlb"] as const);
   if (f.has("faults")) e.faults = r.int(f.get("faults")!.value, "expect.faults", 0, 2 ** 31 - 1);
   if (f.has("recorded")) e.recorded = r.bool(f.get("recorded")!.value, "expect.recorded");
   for (const k of Object.keys(e) as (keyof Expectation)[]) if (e[k] === undefined) delete e[k];

@@ -134,6 +134,11 @@ export interface AmdViSpec {
 export interface AtsDeviceSpec {
   device: string;
   responds: boolean;
+  /**
+   * VT-d: false when the driver unmaps without the Device-TLB invalidation for this device (the
+   * classic bug: the device keeps translating through its stale Device-TLB). Absent: true.
+   */
+  invalidate?: boolean;
   range: SourceRange;
 }
 
@@ -193,6 +198,8 @@ export interface IommuSpec {
   eim?: boolean;
   /** The firmware's RMRRs (ACPI DMAR table): memory the listed devices DMA to behind the OS's back. */
   rmrr?: RmrrSpec[];
+  /** VT-d: the ATS endpoints whose ATS Linux enables (needs ECAP.DT, `device-iotlb: true`; docs/vtd-device-tlb.md). */
+  ats?: AtsDeviceSpec[];
   range: SourceRange;
 }
 
@@ -292,8 +299,8 @@ export interface Expectation {
   error?: string;
   /** Translated address of the first transaction (dma / translate). */
   hpa?: bigint;
-  /** IOTLB outcome of the first transaction. */
-  iotlb?: "hit" | "miss";
+  /** IOTLB outcome of the first transaction ("device-tlb": a Translated Request from the device's Device-TLB, ATS). */
+  iotlb?: "hit" | "miss" | "device-tlb";
   /** Number of faulting transactions in the step (dma with length/repeat). */
   faults?: number;
   /** Whether the fault was recorded in a fault recording register (false: suppressed by FPD or overflow). */
@@ -309,6 +316,8 @@ export interface DmaTransferSpec {
   write: boolean;
   repeat: number;
   pasid?: number;
+  /** A Translated Request (PCIe AT = translated): `iova` is the host physical address the device already holds (ATS). */
+  translated?: boolean;
   /** Where the transfer is written (the step's own range for a single-device step). */
   range: SourceRange;
 }
@@ -343,7 +352,7 @@ export type Step =
   /** A raw invalidation descriptor submitted to the IOMMU (queued invalidation). */
   | (StepBase & {
       op: "invalidate";
-      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | "pasid-cache" | "pasid" | "pasid-page" | "interrupt-global" | "interrupt-entry";
+      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | "pasid-cache" | "pasid" | "pasid-page" | "interrupt-global" | "interrupt-entry" | "device-tlb";
       /** interrupt-entry: the IRTE index (YAML `index`); `am` gives 2^am entries. */
       entry?: number;
       domain?: number;

@@ -6,7 +6,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../trace/trace.js";
+import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, LEVEL_DEVICE_TLB, type Trace } from "../trace/trace.js";
 
 /** 4 KiB: a PCIe request does not cross a 4 KiB boundary (PCIe Base Spec, 2.2.7), so a transfer splits at them. */
 const PAGE = 4096;
@@ -32,6 +32,8 @@ export interface DmaTransfer {
   length: number;
   /** PASID of a request with PASID (scalable mode); absent or -1: requests without PASID. */
   pasid?: number;
+  /** Translated Requests (PCIe AT = translated, ATS): the IOVA is a host physical address. Absent: untranslated. */
+  translated?: boolean;
   /** Transactions per repetition. */
   pages: number;
   repeat: number;
@@ -67,12 +69,16 @@ export class DmaTally {
   firstRecorded = false;
   /** Transactions that translated from an IOTLB entry. */
   iotlbHits = 0;
+  /** Translated Requests answered by the device's own Device-TLB (ATS; trace.ts LEVEL_DEVICE_TLB). */
+  deviceTlbHits = 0;
   /** Bytes of the transactions that translated. */
   bytes = 0;
   /** The step's first transaction ran: whether it translated, from the IOTLB, and to which HPA. */
   started = false;
   firstOk = false;
   firstIotlbHit = false;
+  /** The first transaction was a Translated Request answered by the device's Device-TLB (ATS; trace.ts LEVEL_DEVICE_TLB). */
+  firstDeviceTlb = false;
   firstHpaHi = 0;
   firstHpaLo = 0;
 }
@@ -145,6 +151,7 @@ export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: n
   let i = trace.length;
   let faults = 0;
   let hits = 0;
+  let dhits = 0;
   let bytes = 0;
   for (let t = from; t < to; t++) {
     const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
@@ -159,7 +166,8 @@ export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: n
     sidCol[i] = sid;
     didCol[i] = unit.did;
     flagsCol[i] = wflag | (iotlbHit ? F_IOTLB_HIT : 0) | (unit.ccHit ? F_CC_HIT : 0) | (fate << F_FATE_SHIFT) | (xk << F_XLATE_SHIFT);
-    levelCol[i] = unit.leafLevel;
+    const leafLevel = unit.leafLevel;
+    levelCol[i] = leafLevel;
     reasonCol[i] = code;
     aHi[i] = hi;
     aLo[i] = reqLo;
@@ -170,6 +178,7 @@ export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: n
       tally.started = true;
       tally.firstOk = code === 0;
       tally.firstIotlbHit = iotlbHit;
+      tally.firstDeviceTlb = (leafLevel & LEVEL_DEVICE_TLB) !== 0;
       tally.firstHpaHi = outHi;
       tally.firstHpaLo = outLo;
     }
@@ -182,6 +191,7 @@ export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: n
     } else {
       bytes += transactionBytes(x, p);
       if (iotlbHit) hits++;
+      else if ((leafLevel & LEVEL_DEVICE_TLB) !== 0) dhits++;
     }
     if (++p === pages) {
       p = 0;
@@ -196,5 +206,6 @@ export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: n
   tally.transactions += to - from;
   tally.faults += faults;
   tally.iotlbHits += hits;
+  tally.deviceTlbHits += dhits;
   tally.bytes += bytes;
 }

@@ -23,7 +23,7 @@ import { VtdHost } from "./vtd/host.js";
 import type { IntelIommuDriver } from "./vtd/driver.js";
 import type { DmarUnit } from "./vtd/unit.js";
 import { DmaTally, dmaTransfer, type DmaTransfer } from "./dma.js";
-import { EventKind, Trace } from "../trace/trace.js";
+import { EventKind, LEVEL_DEVICE_TLB, Trace } from "../trace/trace.js";
 import type { DmarDomain } from "./vtd/driver.js";
 import type { IrqRemapDriver } from "./vtd/intremap.js";
 import { bootIommuExtras, irteStep, mapRmrrs, msiStep } from "./irqsteps.js";
@@ -65,7 +65,8 @@ export interface StepOutcome {
   transactions: number;
   iotlbHits: number;
   firstHpa?: bigint;
-  firstIotlb?: "hit" | "miss";
+  /** "device-tlb": a Translated Request answered by the device's own Device-TLB (ATS), no IOTLB lookup. */
+  firstIotlb?: "hit" | "miss" | "device-tlb";
   /** Whether the first fault reached a fault recording register. */
   recorded?: boolean;
   /** Trace events of this step: [eventStart, eventEnd). */
@@ -333,6 +334,7 @@ export class Machine {
         return;
       }
       const x = dmaTransfer(this.pci.requesterId(dev), t.iova, t.length, t.write, t.repeat, t.pasid ?? -1);
+      if (t.translated) x.translated = true;
       xs.push(x);
       total += x.pages * x.repeat;
     }
@@ -388,7 +390,7 @@ export class Machine {
     out.iotlbHits = tally.iotlbHits;
     if (tally.started) {
       if (tally.firstOk) out.firstHpa = (BigInt(tally.firstHpaHi) << 32n) | BigInt(tally.firstHpaLo);
-      out.firstIotlb = tally.firstIotlbHit ? "hit" : "miss";
+      out.firstIotlb = tally.firstDeviceTlb ? "device-tlb" : tally.firstIotlbHit ? "hit" : "miss";
     }
     if (tally.faults > 0) {
       out.fault = tally.firstFault;
@@ -398,7 +400,7 @@ export class Machine {
     } else {
       const dir = specs.every((t) => t.write) ? "written" : specs.every((t) => !t.write) ? "read" : "transferred";
       const by = specs.length > 1 ? ` by ${plural(new Set(specs.map((t) => t.device)).size, "device")}` : "";
-      out.summary = `${plural(tally.bytes, "byte")} ${dir}${by}; ${out.iotlbHits}/${out.transactions} IOTLB ${nounFor(out.iotlbHits, "hit")}`;
+      out.summary = `${plural(tally.bytes, "byte")} ${dir}${by}; ${out.iotlbHits}/${out.transactions} IOTLB ${nounFor(out.iotlbHits, "hit")}${tally.deviceTlbHits > 0 ? `, ${tally.deviceTlbHits} from the device's Device-TLB (ATS)` : ""}`;
     }
   }
 
@@ -410,10 +412,11 @@ export class Machine {
     }
     const { code, cached, hpa, level } = this.hostIommu.probe(this.pci.requesterId(dev), iova, write, pasid);
     out.transactions = 0;
-    out.firstIotlb = cached ? "hit" : "miss";
+    const devtlb = (level & LEVEL_DEVICE_TLB) !== 0;
+    out.firstIotlb = devtlb ? "device-tlb" : cached ? "hit" : "miss";
     if (code === 0) {
       out.firstHpa = hpa;
-      out.summary = `IOVA 0x${iova.toString(16)} -> HPA 0x${out.firstHpa.toString(16)}${cached ? " (IOTLB)" : ` (walk, level ${level} leaf)`}`;
+      out.summary = `IOVA 0x${iova.toString(16)} -> HPA 0x${out.firstHpa.toString(16)}${devtlb ? " (the device's Device-TLB, ATS)" : cached ? " (IOTLB)" : ` (walk, level ${level} leaf)`}`;
     } else {
       out.status = "fault";
       out.fault = code;
@@ -439,7 +442,8 @@ export class Machine {
       return;
     }
     const ir = step.granularity.startsWith("interrupt");
-    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") || step.granularity === "pasid-cache" ? "" : `: ${plural(r.dropped, ir ? "interrupt entry cache entry" : "IOTLB entry", ir ? "interrupt entry cache entries" : "IOTLB entries")} dropped`}`;
+    const dev = step.granularity === "device-tlb";
+    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") || step.granularity === "pasid-cache" ? "" : `: ${plural(r.dropped, ir ? "interrupt entry cache entry" : dev ? "Device-TLB entry" : "IOTLB entry", ir ? "interrupt entry cache entries" : dev ? "Device-TLB entries" : "IOTLB entries")} dropped`}`;
   }
 
   private sidOf(key: string): number {

@@ -93,6 +93,14 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     case "ir":
     case "resv":
       return extraTableChildren(t, parts, ctx);
+    case "devtlb":
+      return (t.deviceTlb?.entries() ?? []).map((e) =>
+        leaf(`t/devtlb/${e.key}`, `${formatSid(e.sid)}${e.pasid !== undefined ? ` PASID ${hx(e.pasid)}` : ""} IOVA ${num(e.iova, ctx.radix)}`, `→ HPA ${num(e.hpa, ctx.radix)} · ${pageSizeText(e.pageSize)} · ${permText(e.perm)}${e.stale ? l10n.t(" · stale") : ""}`, {
+          icon: e.stale ? "warning" : "symbol-key",
+          color: e.stale ? "problemsWarningIcon.foreground" : undefined,
+          tooltip: e.stale ? l10n.t("Stale: the page tables no longer map IOVA {0} to {1}, but the device still translates with this entry. The driver unmapped without a device-TLB invalidation.", hx(e.iova), hx(e.hpa)) : l10n.t("Device {0} caches IOVA page {1} -> HPA {2}, permissions {3}.", formatSid(e.sid), hx(e.iova), hx(e.hpa), permText(e.perm)),
+        }),
+      );
     case "root":
       return rootTableChildren(t.root, "t/root", parts.slice(2), ctx, undefined, n);
   }
@@ -113,6 +121,20 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
       icon: "bell",
       collapsible: n ? 1 : 0,
       copy: hx(ir.address),
+    });
+  }
+  const dtlb = t.deviceTlb;
+  if (dtlb) {
+    const entries = dtlb.entries();
+    const stale = entries.filter((e) => e.stale).length;
+    out.push({
+      id: "t/devtlb",
+      label: l10n.t("Device-TLB"),
+      description: stale ? l10n.t("{0} of {1} entries · {2} stale", entries.length, dtlb.capacity, stale) : l10n.t("{0} of {1} entries", entries.length, dtlb.capacity),
+      tooltip: l10n.t("Translations ATS devices cache themselves (VT-d Device-TLB). Their translated requests skip the IOTLB and the walk; only a device-TLB invalidation drops an entry."),
+      icon: stale ? "warning" : "database",
+      color: stale ? "problemsWarningIcon.foreground" : undefined,
+      collapsible: entries.length ? 1 : 0,
     });
   }
   const resv = t.reservedRegions ?? [];
