@@ -220,3 +220,14 @@ describe("Mapping Tables: the Device-TLB node", () => {
     expect(tree(EXAMPLE.replace('    ats: [{ device: "03:00.0", invalidate: false }]\n', ""), 3)("t").some((n) => n.id === "t/devtlb")).toBe(false);
   });
 });
+
+describe("the trace's other readers of a Device-TLB row", () => {
+  it("the trace export says device-tlb, with the leaf level (not the level column's bit 7)", () => {
+    const s = new EngineServer();
+    s.handle("update", { uri: "u", version: 1, text: EXAMPLE });
+    const out = s.handle("traceExport", { uri: "u", filter: {}, format: "json", start: 0, count: 100 });
+    const rows = (JSON.parse(out.text) as { rows?: { step: number; kind: string; result: string; level: number }[] } | { step: number; kind: string; result: string; level: number }[]);
+    const list = Array.isArray(rows) ? rows : rows.rows ?? [];
+    expect(list.filter((r) => r.kind === "dma").map((r) => [r.result, r.level])).toEqual([["walk", 1], ["device-tlb", 1], ["device-tlb", 1], ["fault", 1]]);
+  });
+});
