@@ -1581,7 +1581,7 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
 function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   const range = r.range(node);
   if (isScalar(node) && String(node.value) === "ok") return { ok: true, range };
-  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded"], "expect");
+  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded", "pasid"], "expect");
   if (!f) return undefined;
   const e: Expectation = { range };
   if (f.has("ok")) e.ok = r.bool(f.get("ok")!.value, "expect.ok");
@@ -1592,6 +1592,11 @@ function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   if (f.has("iotlb")) e.iotlb = r.enumOf(f.get("iotlb")!.value, "expect.iotlb", ["hit", "miss", "device-tlb"] as const);
   if (f.has("faults")) e.faults = r.int(f.get("faults")!.value, "expect.faults", 0, 2 ** 31 - 1);
   if (f.has("recorded")) e.recorded = r.bool(f.get("recorded")!.value, "expect.recorded");
+  if (f.has("pasid")) {
+    // A PASID (0..0xfffff), or `none`: the request carried no PASID.
+    const pn = r.deref(f.get("pasid")!.value);
+    e.pasid = isScalar(pn) && String(pn.value) === "none" ? -1 : r.int(pn, "expect.pasid", 0, 0xfffff);
+  }
   for (const k of Object.keys(e) as (keyof Expectation)[]) if (e[k] === undefined) delete e[k];
   return e;
 }

@@ -305,6 +305,11 @@ export interface Expectation {
   faults?: number;
   /** Whether the fault was recorded in a fault recording register (false: suppressed by FPD or overflow). */
   recorded?: boolean;
+  /**
+   * The PASID of the request the step's outcome is about: its first faulting request, or its first
+   * request when none faulted (`pasid: none` in YAML, -1 here: a request without PASID).
+   */
+  pasid?: number;
   range: SourceRange;
 }
 

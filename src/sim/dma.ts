@@ -79,6 +79,9 @@ export class DmaTally {
   firstIotlbHit = false;
   /** The first transaction was a Translated Request answered by the device's Device-TLB (ATS; trace.ts LEVEL_DEVICE_TLB). */
   firstDeviceTlb = false;
+  /** PASID of the step's first transaction, and of its first faulting one (-1: a request without PASID). */
+  firstPasid = -1;
+  firstFaultPasid = -1;
   firstHpaHi = 0;
   firstHpaLo = 0;
 }
@@ -179,6 +182,7 @@ export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: n
       tally.firstOk = code === 0;
       tally.firstIotlbHit = iotlbHit;
       tally.firstDeviceTlb = (leafLevel & LEVEL_DEVICE_TLB) !== 0;
+      tally.firstPasid = x.pasid ?? -1;
       tally.firstHpaHi = outHi;
       tally.firstHpaLo = outLo;
     }
@@ -186,6 +190,7 @@ export function translateEach(unit: DmaUnit, x: DmaTransfer, from: number, to: n
       if (tally.faults + faults === 0) {
         tally.firstFault = code;
         tally.firstRecorded = fate === FATE_RECORDED;
+        tally.firstFaultPasid = x.pasid ?? -1;
       }
       faults++;
     } else {

@@ -67,6 +67,8 @@ export interface StepOutcome {
   firstHpa?: bigint;
   /** "device-tlb": a Translated Request answered by the device's own Device-TLB (ATS), no IOTLB lookup. */
   firstIotlb?: "hit" | "miss" | "device-tlb";
+  /** PASID of the request the outcome is about: the first faulting one, else the first (-1: without PASID). */
+  pasid?: number;
   /** Whether the first fault reached a fault recording register. */
   recorded?: boolean;
   /** Trace events of this step: [eventStart, eventEnd). */
@@ -391,6 +393,7 @@ export class Machine {
     if (tally.started) {
       if (tally.firstOk) out.firstHpa = (BigInt(tally.firstHpaHi) << 32n) | BigInt(tally.firstHpaLo);
       out.firstIotlb = tally.firstDeviceTlb ? "device-tlb" : tally.firstIotlbHit ? "hit" : "miss";
+      out.pasid = tally.faults > 0 ? tally.firstFaultPasid : tally.firstPasid;
     }
     if (tally.faults > 0) {
       out.fault = tally.firstFault;
@@ -413,6 +416,7 @@ export class Machine {
     const { code, cached, hpa, level } = this.hostIommu.probe(this.pci.requesterId(dev), iova, write, pasid);
     out.transactions = 0;
     const devtlb = (level & LEVEL_DEVICE_TLB) !== 0;
+    out.pasid = pasid ?? -1;
     out.firstIotlb = devtlb ? "device-tlb" : cached ? "hit" : "miss";
     if (code === 0) {
       out.firstHpa = hpa;
@@ -637,9 +641,15 @@ export function checkExpectation(step: Step, out: StepOutcome, model?: Pick<Iomm
   if (e.error !== undefined && out.error !== e.error) f.push(`expected error ${e.error}, got ${got}`);
   if (e.hpa !== undefined && out.firstHpa !== e.hpa) f.push(`expected HPA 0x${e.hpa.toString(16)}, got ${out.firstHpa === undefined ? got : `0x${out.firstHpa.toString(16)}`}`);
   if (e.iotlb !== undefined && out.firstIotlb !== e.iotlb) f.push(`expected IOTLB ${e.iotlb}, got ${out.firstIotlb ?? "no translation"}`);
+  if (e.pasid !== undefined && out.pasid !== e.pasid) f.push(`expected the ${out.status === "fault" ? "fault" : "translation"} of a request ${pasidText(e.pasid)}, got ${out.pasid === undefined ? "no request" : `a request ${pasidText(out.pasid)}`}`);
   if (e.faults !== undefined && out.faults !== e.faults) f.push(`expected ${e.faults} faulting transactions, got ${out.faults}`);
   if (e.recorded !== undefined && (out.recorded ?? false) !== e.recorded) f.push(`expected the fault ${e.recorded ? "" : "not "}to be recorded, it was ${out.recorded ? "" : "not "}recorded`);
   return { pass: f.length === 0, failures: f };
+}
+
+/** "with PASID 0x5" / "without PASID" (-1). */
+function pasidText(p: number): string {
+  return p < 0 ? "without PASID" : `with PASID 0x${p.toString(16)}`;
 }
 
 export function describeOutcome(out: StepOutcome, model?: Pick<IommuDecoders, "reason">): string {
