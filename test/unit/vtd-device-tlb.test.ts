@@ -174,7 +174,7 @@ describe("ATS endpoints on a VT-d host", () => {
   it("a translated request (AT = translated) passes only where the context entry has T = 01b; else fault 0x0D", () => {
     const text = EXAMPLE.replace(/  # Device-TLB miss[\s\S]*$/, "  - dma: { device: \"03:00.0\", iova: 0x2000_0000, length: 4KiB, write: true, translated: true }\n    expect: { ok: true, hpa: 0x2000_0000 }\n");
     expect(run(text).outcomes.map((o) => o.expect?.failures ?? [])).toEqual([[], [], []]);
-    const noAts = run(text.replace('    ats: [{ device: "03:00.0", invalidate: false }]\n', "").replace("expect: { ok: true, hpa: 0x2000_0000 }", "expect: { fault: 0x0d }"));
+    const noAts = run(text.replace(', ats: [{ device: "03:00.0", invalidate: false }]', "").replace("expect: { ok: true, hpa: 0x2000_0000 }", "expect: { fault: 0x0d }"));
     expect(noAts.outcomes.map((o) => o.expect?.failures ?? [])).toEqual([[], [], []]);
   });
 
@@ -189,7 +189,7 @@ describe("ATS endpoints on a VT-d host", () => {
 
   it("bad input: ats without device-iotlb, responds on VT-d, an unknown device", () => {
     const errors = (text: string) => parseScenario(text, "x.passthrough.yaml").diagnostics.filter((d) => d.severity === "error").map((d) => d.message);
-    expect(errors(EXAMPLE.replace("    device-iotlb: true\n", ""))).toEqual(["ats needs a unit with device-TLB support (ECAP.DT)"]);
+    expect(errors(EXAMPLE.replace("device-iotlb: true, ", ""))).toEqual(["ats needs a unit with device-TLB support (ECAP.DT)"]);
     // `responds` (an ATS invalidation that never completes) is AMD-Vi's: not a key of a VT-d ATS device.
     const warn = parseScenario(EXAMPLE.replace('device: "03:00.0", invalidate: false', 'device: "03:00.0", responds: false'), "x.passthrough.yaml").diagnostics.map((d) => d.message);
     expect(warn).toContain('unknown key "responds" in an ATS device');
@@ -217,7 +217,7 @@ describe("Mapping Tables: the Device-TLB node", () => {
     expect(leaf.description).toMatch(/^→ HPA 0x[0-9a-f]+ · 4 KiB · .* · stale$/);
     expect(leaf.tooltip).toMatch(/without a device-TLB invalidation/);
     // A host without ATS endpoints has no such node.
-    expect(tree(EXAMPLE.replace('    ats: [{ device: "03:00.0", invalidate: false }]\n', ""), 3)("t").some((n) => n.id === "t/devtlb")).toBe(false);
+    expect(tree(EXAMPLE.replace(', ats: [{ device: "03:00.0", invalidate: false }]', ""), 3)("t").some((n) => n.id === "t/devtlb")).toBe(false);
   });
 });
 
