@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS, type IvhdBlockSpec, type AtsDeviceSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS, type IvhdBlockSpec, type AtsDeviceSpec, type KernelParamsSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -430,7 +430,7 @@ function build(r: Reader, root: Node | null, file: string): Scenario | undefined
 }
 
 function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
-  const f = r.fields(node, ["memory", "backing", "memlock", "dma-entry-limit", "kernel", "seed", "iommu", "pci", "acs-override"], "host");
+  const f = r.fields(node, ["memory", "backing", "memlock", "dma-entry-limit", "kernel", "seed", "iommu", "pci", "acs-override", "kernel-params"], "host");
   if (!f) return undefined;
   const range = r.range(node);
   const memory = f.has("memory") ? r.size(f.get("memory")!.value, "host.memory") : 64n << 30n;
@@ -455,14 +455,39 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
   const seed = f.has("seed") ? r.int(f.get("seed")!.value, "host.seed", 0, 2 ** 31 - 1) : 1;
   const iommuNode = r.required(f, "iommu", "host", node);
   const iommu = iommuNode === undefined ? undefined : parseIommu(r, iommuNode);
-  const pci = parsePci(r, f.get("pci")?.value ?? null);
+  const kernelParams = f.has("kernel-params") ? parseKernelParams(r, f.get("kernel-params")!.value) : undefined;
+  const pci = parsePci(r, f.get("pci")?.value ?? null, kernelParams?.noAri ?? false);
   if (memory === undefined || backing === undefined || dmaEntryLimit === undefined || seed === undefined || iommu === undefined) return undefined;
   // A 16/64 KiB-page Arm kernel cannot back guest RAM with 4 KiB pages (its smallest page is PAGE_SIZE).
   const pageShift = iommu.smmu?.pageShift;
   if (pageShift !== undefined && backing < 1n << BigInt(pageShift)) r.error(f.get("backing")?.value ?? null, "invalid-value", l10n.t("host.backing {0} is smaller than the host kernel's page size (host.iommu.page-size)", `${Number(backing / 1024n)}KiB`), l10n.t("A kernel with {0} pages backs memory with pages of at least that size: use 2MiB or 1GiB hugepages, or leave host.backing out.", `${2 ** (pageShift - 10)} KiB`), range);
   if (memory < 2n << 30n) r.error(f.get("memory")?.value, "host-memory-too-small", l10n.t("host.memory must be at least 2GiB"), l10n.t("The simulated host keeps its first GiB for the kernel and IOMMU tables."), range);
   const acs = f.has("acs-override") ? parseAcsOverrideNode(r, f.get("acs-override")!.value) : undefined;
-  return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, ...(acs !== undefined ? { acsOverride: acs } : {}), range };
+  return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, ...(acs !== undefined ? { acsOverride: acs } : {}), ...(kernelParams !== undefined ? { kernelParams } : {}), range };
+}
+
+/**
+ * `host.kernel-params: "pci=noari ..."`: the host kernel's command line. Read: `pci=` options
+ * (comma-separated, as drivers/pci/pci.c pci_setup splits them) with `noari`. Every other
+ * parameter is a warning: the simulation does not model it (iommu=pt is host.iommu.host-pass-through,
+ * pcie_acs_override= is host.acs-override).
+ */
+function parseKernelParams(r: Reader, node: Node | null): KernelParamsSpec | undefined {
+  const text = r.str(node, "host.kernel-params");
+  if (text === undefined) return undefined;
+  let noAri = false;
+  for (const word of text.split(/\s+/).filter((w) => w !== "")) {
+    if (word.startsWith("pci=")) {
+      for (const opt of word.slice(4).split(",")) {
+        if (opt === "noari") noAri = true;
+        else r.report("warning", node, "kernel-param-ignored", l10n.t("pci={0} is not simulated; the simulation reads pci=noari", opt), l10n.t("Leave it out, or keep it as a note: it changes nothing here."));
+      }
+      continue;
+    }
+    const hint = word.startsWith("iommu=pt") ? l10n.t("iommu=pt is host.iommu.host-pass-through: true.") : word.startsWith("pcie_acs_override=") ? l10n.t("Write it as host.acs-override.") : l10n.t("Leave it out, or keep it as a note: it changes nothing here.");
+    r.report("warning", node, "kernel-param-ignored", l10n.t("kernel parameter {0} is not simulated; the simulation reads pci=noari", word), hint);
+  }
+  return { text, noAri, range: r.range(node) };
 }
 
 /**
@@ -1014,7 +1039,7 @@ function emptyList(node: Node | null): boolean {
   return node === null || (isScalar(node) && node.value === null);
 }
 
-function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
+function parsePci(r: Reader, node: Node | null, noAri = false): PciDeviceSpec[] {
   if (emptyList(node)) return [];
   if (!isSeq(node)) {
     r.error(node, "expected-list", l10n.t("host.pci must be a list of devices"), l10n.t("- { bdf: \"01:00.0\", ... } per device."));
@@ -1081,7 +1106,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
   }
   // SR-IOV: the enabled VFs join host.pci (scenario/sriov.ts).
   if (out.some((d) => d.sriov !== undefined || d.physfn !== undefined)) {
-    const x = expandVfs(out);
+    const x = expandVfs(out, noAri);
     for (const p of x.problems) r.error(null, p.code, p.message, p.hint, p.range);
     out.splice(0, out.length, ...x.devices);
   }

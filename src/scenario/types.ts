@@ -230,6 +230,17 @@ export interface HostSpec {
   pci: PciDeviceSpec[];
   /** `pcie_acs_override=` (out-of-tree patch), as scenario/acsOverride.ts reads it. */
   acsOverride?: AcsOverrideSpec;
+  /** The host kernel's command line (`host.kernel-params`) as far as the simulation reads it. */
+  kernelParams?: KernelParamsSpec;
+  range: SourceRange;
+}
+
+/** `host.kernel-params`: the options of the host kernel's command line the simulation models. */
+export interface KernelParamsSpec {
+  /** The command line as written. */
+  text: string;
+  /** pci=noari: Linux never enables ARI (SR-IOV VFs only at functions 0-7 below a link). */
+  noAri: boolean;
   range: SourceRange;
 }
 
