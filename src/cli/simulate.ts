@@ -42,7 +42,7 @@ export interface ReportStep {
   expect?: { pass: boolean; failures: string[] };
   /** `translate` probes: the HPA (when it translates) and whether the IOTLB answered. */
   hpa?: string;
-  iotlb?: "hit" | "miss";
+  iotlb?: "hit" | "miss" | "device-tlb";
   /** `dma` steps: every transaction as the IOMMU answered it (from the trace). */
   dma?: ReportDma;
   /** The host kernel lines this step printed (Linux's rendering of the fault records it handled). */

@@ -13,7 +13,7 @@ import type { Scenario, Step } from "../scenario/types.js";
 import { formatSid } from "../sim/bdf.js";
 import { bdfKey } from "../sim/bdf.js";
 import { parseAddress } from "../scenario/values.js";
-import { EventKind, EVENT_KIND_NAMES, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
+import { EventKind, EVENT_KIND_NAMES, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, LEVEL_DEVICE_TLB } from "../trace/trace.js";
 import { evalExpr, formatValue, parseExpr, type Value } from "./expr.js";
 import { explainEvent, explainWalk, type WalkExplanation } from "./walk.js";
 import { causeOfEvent, pasidOfEvent } from "./traceTags.js";
@@ -226,8 +226,11 @@ export class DebugInspector {
     ];
     if (t.reason[e] === 0) vars.push(numVar("hpa", (BigInt(t.bHi[e]!) << 32n) | BigInt(t.bLo[e]!)));
     else vars.push({ name: "why", value: this.run.machine.iommu.reason(t.reason[e]!).explanation }, { name: "fault record", value: ["", "recorded", "suppressed by FPD", "lost: fault overflow", "compressed"][fate] ?? "" });
-    vars.push({ name: "iotlb", value: t.flags[e]! & F_IOTLB_HIT ? "hit" : "miss (walked the tables)" }, { name: "domain", value: String(t.did[e]), num: String(t.did[e]) });
-    if (t.level[e]) vars.push({ name: "level", value: t.reason[e] === 0 ? `${t.level[e]} (${t.level[e] === 3 ? "1 GiB" : t.level[e] === 2 ? "2 MiB" : "4 KiB"} page)` : String(t.level[e]) });
+    // Level bit 7: a Translated Request from the device's own Device-TLB (ATS), no IOTLB lookup (trace.ts LEVEL_DEVICE_TLB).
+    const devtlb = (t.level[e]! & LEVEL_DEVICE_TLB) !== 0;
+    const level = t.level[e]! & ~LEVEL_DEVICE_TLB;
+    vars.push({ name: "iotlb", value: devtlb ? "not asked: a translated request from the device's Device-TLB (ATS)" : t.flags[e]! & F_IOTLB_HIT ? "hit" : "miss (walked the tables)" }, { name: "domain", value: String(t.did[e]), num: String(t.did[e]) });
+    if (level) vars.push({ name: "level", value: t.reason[e] === 0 ? `${level} (${level === 3 ? "1 GiB" : level === 2 ? "2 MiB" : "4 KiB"} page)` : String(level) });
     const w = explainEvent(this.run, e);
     vars.push({ name: "walk", value: w.summary, children: walkVars(w) });
     vars.push({ name: "mapping", value: mappingSignature(w, true), dataId: `map|${device}|${hx(iova & ~0xfffn)}` });

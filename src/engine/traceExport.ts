@@ -5,7 +5,7 @@
  * opens `[`, each row after the first is preceded by a comma, the last chunk closes `]`.
  */
 import type { Run } from "../sim/run.js";
-import { EVENT_KIND_NAMES, F_IOTLB_HIT, F_WRITE } from "../trace/trace.js";
+import { EVENT_KIND_NAMES, F_IOTLB_HIT, F_WRITE, LEVEL_DEVICE_TLB } from "../trace/trace.js";
 import { ResultKind, resultOf, type TraceFilter, type TraceQuery } from "./traceQuery.js";
 
 const COLUMNS = ["index", "step", "line", "kind", "device", "vm", "pasid", "domain", "direction", "iova", "hpa", "result", "level", "reason", "cause"] as const;
@@ -61,8 +61,8 @@ export function exportRows(q: TraceQuery, run: Run, filter: TraceFilter, format:
       direction: t.flags[i]! & F_WRITE ? "write" : "read",
       iova: `0x${a.toString(16)}`,
       hpa: r === ResultKind.Hit || r === ResultKind.Walk ? `0x${b.toString(16)}` : "",
-      result: r === ResultKind.Fault ? "fault" : r === ResultKind.Hit ? "iotlb-hit" : r === ResultKind.Walk ? "walk" : r === ResultKind.Interrupt ? "interrupt" : (t.flags[i]! & F_IOTLB_HIT ? "hit" : "slow-path"),
-      level: t.level[i]!,
+      result: r === ResultKind.Fault ? "fault" : r === ResultKind.Hit ? "iotlb-hit" : r === ResultKind.Walk ? ((t.level[i]! & LEVEL_DEVICE_TLB) !== 0 ? "device-tlb" : "walk") : r === ResultKind.Interrupt ? "interrupt" : (t.flags[i]! & F_IOTLB_HIT ? "hit" : "slow-path"),
+      level: t.level[i]! & ~LEVEL_DEVICE_TLB,
       reason: r === ResultKind.Fault ? run.machine.iommu.reason(t.reason[i]!).label : "",
       // A VFIO call QEMU made for a guest vIOMMU: the (1-based) step whose guest action it replays.
       cause: cause >= 0 ? cause + 1 : null,

@@ -83,6 +83,7 @@ export const DIAGNOSTIC_CODES = [
   "sriov-ari-required",
   // scenario/acsOverride.ts, sim/acsOverride.ts: the pcie_acs_override= what-if
   "acs-override-ignored",
+  "kernel-param-ignored",
   "acs-override-unsafe",
   "acs-override-host-critical",
   // scenario/validate.ts: references and the mistakes VFIO or the IOMMU would punish

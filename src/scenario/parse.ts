@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS, type IvhdBlockSpec, type AtsDeviceSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS, type IvhdBlockSpec, type AtsDeviceSpec, type KernelParamsSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -28,7 +28,7 @@ const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "sw
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
 export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
-const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry"] as const;
+const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
 
@@ -431,7 +431,7 @@ function build(r: Reader, root: Node | null, file: string): Scenario | undefined
 }
 
 function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
-  const f = r.fields(node, ["memory", "backing", "memlock", "dma-entry-limit", "kernel", "seed", "iommu", "pci", "acs-override"], "host");
+  const f = r.fields(node, ["memory", "backing", "memlock", "dma-entry-limit", "kernel", "seed", "iommu", "pci", "acs-override", "kernel-params"], "host");
   if (!f) return undefined;
   const range = r.range(node);
   const memory = f.has("memory") ? r.size(f.get("memory")!.value, "host.memory") : 64n << 30n;
@@ -456,14 +456,39 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
   const seed = f.has("seed") ? r.int(f.get("seed")!.value, "host.seed", 0, 2 ** 31 - 1) : 1;
   const iommuNode = r.required(f, "iommu", "host", node);
   const iommu = iommuNode === undefined ? undefined : parseIommu(r, iommuNode);
-  const pci = parsePci(r, f.get("pci")?.value ?? null);
+  const kernelParams = f.has("kernel-params") ? parseKernelParams(r, f.get("kernel-params")!.value) : undefined;
+  const pci = parsePci(r, f.get("pci")?.value ?? null, kernelParams?.noAri ?? false);
   if (memory === undefined || backing === undefined || dmaEntryLimit === undefined || seed === undefined || iommu === undefined) return undefined;
   // A 16/64 KiB-page Arm kernel cannot back guest RAM with 4 KiB pages (its smallest page is PAGE_SIZE).
   const pageShift = iommu.smmu?.pageShift;
   if (pageShift !== undefined && backing < 1n << BigInt(pageShift)) r.error(f.get("backing")?.value ?? null, "invalid-value", l10n.t("host.backing {0} is smaller than the host kernel's page size (host.iommu.page-size)", `${Number(backing / 1024n)}KiB`), l10n.t("A kernel with {0} pages backs memory with pages of at least that size: use 2MiB or 1GiB hugepages, or leave host.backing out.", `${2 ** (pageShift - 10)} KiB`), range);
   if (memory < 2n << 30n) r.error(f.get("memory")?.value, "host-memory-too-small", l10n.t("host.memory must be at least 2GiB"), l10n.t("The simulated host keeps its first GiB for the kernel and IOMMU tables."), range);
   const acs = f.has("acs-override") ? parseAcsOverrideNode(r, f.get("acs-override")!.value) : undefined;
-  return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, ...(acs !== undefined ? { acsOverride: acs } : {}), range };
+  return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, ...(acs !== undefined ? { acsOverride: acs } : {}), ...(kernelParams !== undefined ? { kernelParams } : {}), range };
+}
+
+/**
+ * `host.kernel-params: "pci=noari ..."`: the host kernel's command line. Read: `pci=` options
+ * (comma-separated, as drivers/pci/pci.c pci_setup splits them) with `noari`. Every other
+ * parameter is a warning: the simulation does not model it (iommu=pt is host.iommu.host-pass-through,
+ * pcie_acs_override= is host.acs-override).
+ */
+function parseKernelParams(r: Reader, node: Node | null): KernelParamsSpec | undefined {
+  const text = r.str(node, "host.kernel-params");
+  if (text === undefined) return undefined;
+  let noAri = false;
+  for (const word of text.split(/\s+/).filter((w) => w !== "")) {
+    if (word.startsWith("pci=")) {
+      for (const opt of word.slice(4).split(",")) {
+        if (opt === "noari") noAri = true;
+        else r.report("warning", node, "kernel-param-ignored", l10n.t("pci={0} is not simulated; the simulation reads pci=noari", opt), l10n.t("Leave it out, or keep it as a note: it changes nothing here."));
+      }
+      continue;
+    }
+    const hint = word.startsWith("iommu=pt") ? l10n.t("iommu=pt is host.iommu.host-pass-through: true.") : word.startsWith("pcie_acs_override=") ? l10n.t("Write it as host.acs-override.") : l10n.t("Leave it out, or keep it as a note: it changes nothing here.");
+    r.report("warning", node, "kernel-param-ignored", l10n.t("kernel parameter {0} is not simulated; the simulation reads pci=noari", word), hint);
+  }
+  return { text, noAri, range: r.range(node) };
 }
 
 /**
@@ -496,7 +521,6 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (model === "amd-vi") return parseAmdIommu(r, node, f);
   if (r.enumOf(modelNode, "host.iommu.model", ["intel-vtd", "amd-vi", "smmuv3"] as const) === undefined) return undefined;
   if (f.has("unity-maps")) r.error(f.get("unity-maps")!.key, "invalid-value", l10n.t("unity-maps is an AMD-Vi option (IVRS IVMD ranges)"), l10n.t("Use model: amd-vi, or leave unity-maps out (VT-d's twin is the RMRR)."));
-  if (f.has("ats")) r.error(f.get("ats")!.key, "invalid-value", l10n.t("ats is an AMD-Vi option (ATS devices with their device IOTLB)"), l10n.t("Use model: amd-vi; VT-d's device IOTLB is device-iotlb."));
   if (f.has("ga")) r.error(f.get("ga")!.key, "invalid-value", l10n.t("ga is an AMD-Vi option (128-bit IRTEs, Control.GAEn)"), l10n.t("Use model: amd-vi; on VT-d the IRTE is always 128 bits and x2APIC is eim."));
   if (f.has("ivhd")) r.error(f.get("ivhd")!.key, "invalid-value", l10n.t("ivhd is an AMD-Vi option (the IVRS device entries)"), l10n.t("Use model: amd-vi; VT-d's DMAR table has no alias entries."));
   const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, `host.iommu.${k}`) ?? d : d);
@@ -563,6 +587,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...(f.has("intremap") ? { intremap: b("intremap", false) } : {}),
     ...(f.has("eim") ? { eim: b("eim", false) } : {}),
     ...(f.has("rmrr") ? { rmrr: parseRmrrs(r, f.get("rmrr")!.value) } : {}),
+    ...(f.has("ats") ? { ats: parseVtdAts(r, f, b("device-iotlb", false)) } : {}),
     range: r.range(node),
   };
 }
@@ -680,7 +705,7 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   const stallNode = f.get("stall-model")?.value ?? null;
   const stallModel = stallNode === null ? undefined : r.enumOf(stallNode, "host.iommu.stall-model", ["stall", "none", "force"] as const);
   // ats: PCI devices whose ATS Linux enables (docs/smmuv3-stall.md); ats-invalidation: false drops CMD_ATC_INV.
-  const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value) : undefined;
+  const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value, ["device", "responds", "invalidate"]) : undefined;
   for (const a of ats ?? []) if (!a.responds) r.error(null, "invalid-value", l10n.t("responds: false is an AMD-Vi option (an ATS invalidation that never completes)"), l10n.t("For SMMUv3 list the device alone; ats-invalidation: false models a driver that never sends CMD_ATC_INV."), a.range);
   for (const a of ats ?? []) if (a.invalidate === false) r.error(null, "invalid-value", l10n.t("invalidate: false per ATS device is an AMD-Vi option"), l10n.t("For SMMUv3 list the device alone; ats-invalidation: false models a driver that never sends CMD_ATC_INV."), a.range);
   // pri: ATS devices whose PCIe PRI capability is enabled (Page Requests into the SMMU's PRI queue).
@@ -776,8 +801,21 @@ function parseRmrrs(r: Reader, node: Node | null): RmrrSpec[] {
   return out;
 }
 
+/**
+ * VT-d `host.iommu.ats`: [ "03:00.0" ] or [ { device: "03:00.0", invalidate: false } ]. Linux enables
+ * a device's ATS only where the unit has ECAP.DT (iommu_probe_device: ecap_dev_iotlb_support), so
+ * the list needs `device-iotlb: true`; `responds` (an ATS invalidation that never completes) is
+ * AMD-Vi's alone here.
+ */
+function parseVtdAts(r: Reader, f: Fields, deviceTlb: boolean): AtsDeviceSpec[] {
+  const at = f.get("ats")!;
+  if (!deviceTlb) r.error(at.key, "invalid-value", l10n.t("ats needs a unit with device-TLB support (ECAP.DT)"), l10n.t("Add device-iotlb: true to host.iommu: Linux enables ATS only where ecap_dev_iotlb_support."));
+  const out = parseAts(r, at.value, ["device", "invalidate"]);
+  return out;
+}
+
 /** `host.iommu.ats`: [ "03:00.0" ] or [ { device: "03:00.0", responds: false } ] - devices with ATS that Linux enables. */
-function parseAts(r: Reader, node: Node | null): AtsDeviceSpec[] {
+function parseAts(r: Reader, node: Node | null, keys: readonly string[] = ["device", "responds"]): AtsDeviceSpec[] {
   const n = r.deref(node);
   if (n === null || n === undefined || emptyList(n)) return [];
   if (!isSeq(n)) {
@@ -792,13 +830,13 @@ function parseAts(r: Reader, node: Node | null): AtsDeviceSpec[] {
       if (d !== undefined) out.push({ device: d.key, responds: true, range: r.range(it) });
       continue;
     }
-    const g = r.fields(it, ["device", "responds", "invalidate"], "an ATS device");
+    const g = r.fields(it, [...keys], "an ATS device");
     if (!g) continue;
     const dn = r.required(g, "device", "an ATS device", it);
     const d = dn === undefined ? undefined : r.bdf(dn, "device");
     const responds = g.has("responds") ? (r.bool(g.get("responds")!.value, "responds") ?? true) : true;
     const invalidate = g.has("invalidate") ? r.bool(g.get("invalidate")!.value, "invalidate") : undefined;
-    if (d !== undefined) out.push({ device: d.key, responds, ...(invalidate === false ? { invalidate } : {}), range: r.range(it) });
+    if (d !== undefined) out.push({ device: d.key, responds, ...(invalidate !== undefined ? { invalidate } : {}), range: r.range(it) });
   }
   return out;
 }
@@ -972,7 +1010,7 @@ function parseAmdIommu(r: Reader, node: Node | null, f: Fields): IommuSpec | und
   }
   const hostPt = f.has("host-pass-through") ? (r.bool(f.get("host-pass-through")!.value, "host.iommu.host-pass-through") ?? false) : false;
   const ivhd = f.has("ivhd") ? parseIvhd(r, f.get("ivhd")!.value) : undefined;
-  const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value) : undefined;
+  const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value, ["device", "responds", "invalidate"]) : undefined;
   return amdviIommuSpec(
     { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}), ...(ats !== undefined ? { ats } : {}) },
     { addressWidth: aw, iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
@@ -983,7 +1021,7 @@ function emptyList(node: Node | null): boolean {
   return node === null || (isScalar(node) && node.value === null);
 }
 
-function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
+function parsePci(r: Reader, node: Node | null, noAri = false): PciDeviceSpec[] {
   if (emptyList(node)) return [];
   if (!isSeq(node)) {
     r.error(node, "expected-list", l10n.t("host.pci must be a list of devices"), l10n.t("- { bdf: \"01:00.0\", ... } per device."));
@@ -1050,7 +1088,7 @@ function parsePci(r: Reader, node: Node | null): PciDeviceSpec[] {
   }
   // SR-IOV: the enabled VFs join host.pci (scenario/sriov.ts).
   if (out.some((d) => d.sriov !== undefined || d.physfn !== undefined)) {
-    const x = expandVfs(out);
+    const x = expandVfs(out, noAri);
     for (const p of x.problems) r.error(null, p.code, p.message, p.hint, p.range);
     out.splice(0, out.length, ...x.devices);
   }
@@ -1404,7 +1442,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (f.has("domain")) s.domain = r.int(f.get("domain")!.value, "domain", 0, 65535);
       else if (granularity === "domain" || granularity === "page" || granularity === "context-domain" || granularity.startsWith("pasid")) r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"domain\"", granularity), l10n.t("Give the domain id (DID) shown in the Mapping Tables view."));
       if (f.has("device")) s.device = r.bdf(f.get("device")!.value, "device")?.key;
-      else if (granularity === "context-device") r.error(item, "missing-key", l10n.t("a context-device invalidation needs \"device\""), l10n.t("Add device: \"01:00.0\"."));
+      else if (granularity === "context-device" || granularity === "device-tlb") r.error(item, "missing-key", l10n.t("a {0} invalidation needs \"device\"", granularity), l10n.t("Add device: \"01:00.0\"."));
       if (f.has("iova")) s.iova = r.addr(f.get("iova")!.value, "iova");
       else if (granularity === "page" || granularity === "pasid-page") r.error(item, "missing-key", l10n.t("a page invalidation needs \"iova\""), l10n.t("Add the IOVA of the first page."));
       if (f.has("index")) s.entry = r.int(f.get("index")!.value, "index", 0, 65535);
@@ -1545,7 +1583,7 @@ function singleDmaStep(r: Reader, body: Node, item: Node, index: number, at: Nod
 
 function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: SourceRange): { spec: DmaTransferSpec; pages: number } | undefined {
   const op = "dma";
-  const f = r.fields(body, ["device", "iova", "length", "write", "direction", "repeat", "pasid", "ats"], `the ${op} step`);
+  const f = r.fields(body, ["device", "iova", "length", "write", "direction", "repeat", "pasid", "ats", "translated"], `the ${op} step`);
   if (!f) return undefined;
   const device = bdfReq(r, f, "device", op, item);
   const iova = addrReq(r, f, "iova", op, item);
@@ -1555,19 +1593,20 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
   const repeat = f.has("repeat") ? r.int(f.get("repeat")!.value, "repeat", 1, 10_000_000) : 1;
   const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff) : undefined;
   const ats = f.has("ats") ? r.bool(f.get("ats")!.value, "ats") : undefined;
+  const translated = f.has("translated") ? r.bool(f.get("translated")!.value, "translated") : undefined;
   if (device === undefined || iova === undefined || length === undefined || write === undefined || repeat === undefined) return undefined;
   if (length === 0n || length > 1n << 30n) {
     r.error(f.get("length")?.value, "dma-length", l10n.t("a DMA length must be between 1 byte and 1GiB"), l10n.t("Split larger transfers into several steps or use repeat."));
     return undefined;
   }
   const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;
-  return { spec: { device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}), ...(ats === true ? { ats } : {}), range }, pages };
+  return { spec: { device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}), ...(ats === true ? { ats } : {}), ...(translated ? { translated } : {}), range }, pages };
 }
 
 function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   const range = r.range(node);
   if (isScalar(node) && String(node.value) === "ok") return { ok: true, range };
-  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded"], "expect");
+  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded", "pasid"], "expect");
   if (!f) return undefined;
   const e: Expectation = { range };
   if (f.has("ok")) e.ok = r.bool(f.get("ok")!.value, "expect.ok");
@@ -1575,9 +1614,14 @@ function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   if (f.has("errno")) e.errno = r.enumOf(f.get("errno")!.value, "expect.errno", ERRNOS);
   if (f.has("error")) e.error = r.str(f.get("error")!.value, "expect.error");
   if (f.has("hpa")) e.hpa = r.addr(f.get("hpa")!.value, "expect.hpa");
-  if (f.has("iotlb")) e.iotlb = r.enumOf(f.get("iotlb")!.value, "expect.iotlb", ["hit", "miss"] as const);
+  if (f.has("iotlb")) e.iotlb = r.enumOf(f.get("iotlb")!.value, "expect.iotlb", ["hit", "miss", "device-tlb"] as const);
   if (f.has("faults")) e.faults = r.int(f.get("faults")!.value, "expect.faults", 0, 2 ** 31 - 1);
   if (f.has("recorded")) e.recorded = r.bool(f.get("recorded")!.value, "expect.recorded");
+  if (f.has("pasid")) {
+    // A PASID (0..0xfffff), or `none`: the request carried no PASID.
+    const pn = r.deref(f.get("pasid")!.value);
+    e.pasid = isScalar(pn) && String(pn.value) === "none" ? -1 : r.int(pn, "expect.pasid", 0, 0xfffff);
+  }
   for (const k of Object.keys(e) as (keyof Expectation)[]) if (e[k] === undefined) delete e[k];
   return e;
 }

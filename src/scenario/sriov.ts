@@ -54,9 +54,11 @@ const hex = (n: number, w: number) => n.toString(16).padStart(w, "0");
  * Whether Linux enables ARI below the PF's port: the port forwards ARI and function 0 of the PF's
  * bus has the capability (pci_configure_ari). Both are assumed unless the scenario says `ari: false`
  * (current root ports and SR-IOV devices have them); `false` on either models an older switch or
- * device, or pci=noari.
+ * device. `noAri`: the host kernel runs with pci=noari (drivers/pci/pci.c pci_setup: "noari" sets
+ * pcie_ari_disabled, and pci_configure_ari returns before enabling ARI Forwarding).
  */
-export function ariEnabled(pf: PciDeviceSpec, byKey: ReadonlyMap<string, PciDeviceSpec>): boolean {
+export function ariEnabled(pf: PciDeviceSpec, byKey: ReadonlyMap<string, PciDeviceSpec>, noAri = false): boolean {
+  if (noAri) return false;
   const port = pf.parent !== undefined ? byKey.get(pf.parent) : undefined;
   if (port === undefined || port.ari === false) return false;
   for (const d of byKey.values()) if (d.bdf.segment === pf.bdf.segment && d.bdf.bus === pf.bdf.bus && d.bdf.device === 0 && d.bdf.fn === 0) return d.ari !== false;
@@ -73,7 +75,7 @@ function onLink(pf: PciDeviceSpec, byKey: ReadonlyMap<string, PciDeviceSpec>): P
  * host.pci with every enabled VF added after the listed devices. A device listed with `physfn`
  * is that VF written out (its driver, name); it must be one of the PF's enabled VFs.
  */
-export function expandVfs(listed: PciDeviceSpec[]): { devices: PciDeviceSpec[]; problems: SriovProblem[] } {
+export function expandVfs(listed: PciDeviceSpec[], noAri = false): { devices: PciDeviceSpec[]; problems: SriovProblem[] } {
   const problems: SriovProblem[] = [];
   const explicit = new Map<string, PciDeviceSpec>();
   const plain = new Map<string, PciDeviceSpec>();
@@ -106,7 +108,7 @@ export function expandVfs(listed: PciDeviceSpec[]): { devices: PciDeviceSpec[]; 
     }
     const pfRid = sidOfBdf(pf.bdf);
     const port = onLink(pf, plain);
-    const ari = ariEnabled(pf, plain);
+    const ari = ariEnabled(pf, plain, noAri);
     if (sr.numVfs > 0 && port?.subordinateBus !== undefined) {
       const last = vfRoutingId(pfRid, sr.firstVfOffset, sr.vfStride, sr.numVfs);
       if (last <= 0xffff && last >> 8 > port.subordinateBus) {
@@ -118,7 +120,7 @@ export function expandVfs(listed: PciDeviceSpec[]): { devices: PciDeviceSpec[]; 
     for (let n = 1; n <= sr.numVfs; n++) {
       const rid = vfRoutingId(pfRid, sr.firstVfOffset, sr.vfStride, n);
       if (rid <= 0xffff && port !== undefined && !ari && (rid & 0xf8) !== 0) {
-        const why = port.ari === false ? l10n.t("{0} does not forward ARI (ari: false)", port.key) : l10n.t("function 0 of bus {0} has no ARI capability (ari: false)", hex(pf.bdf.bus, 2));
+        const why = noAri ? l10n.t("the kernel runs with pci=noari (pcie_ari_disabled: pci_configure_ari enables no ARI Forwarding)") : port.ari === false ? l10n.t("{0} does not forward ARI (ari: false)", port.key) : l10n.t("function 0 of bus {0} has no ARI capability (ari: false)", hex(pf.bdf.bus, 2));
         problems.push({ code: "sriov-ari-required", message: l10n.t("{0}: VF {1} would be at {2}, function number {3} of bus {4}; without ARI only functions 0-7 are reachable below {5}: {6}", pf.key, n, formatBdf(bdfOfSid(rid, pf.bdf.segment)), rid & 0xff, hex(rid >> 8, 2), port.key, why), hint: l10n.t("Use a port that forwards ARI and a device with the ARI capability, or give the First VF Offset / VF Stride the device reports without ARI (lspci -vv on a non-ARI hierarchy), which keep VFs at functions 0-7 of each bus."), range: sr.range });
         break;
       }

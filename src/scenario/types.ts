@@ -142,7 +142,11 @@ export interface AmdViSpec {
 export interface AtsDeviceSpec {
   device: string;
   responds: boolean;
-  /** false: the driver never sends this device INVALIDATE_IOTLB_PAGES (a driver bug; its IOTLB goes stale). Default true. */
+  /**
+   * false: the driver unmaps without invalidating this device's own translation cache (AMD-Vi:
+   * INVALIDATE_IOTLB_PAGES; VT-d: the Device-TLB invalidation), the classic bug: the device keeps
+   * translating through its stale entries. Absent: true.
+   */
   invalidate?: boolean;
   range: SourceRange;
 }
@@ -203,6 +207,8 @@ export interface IommuSpec {
   eim?: boolean;
   /** The firmware's RMRRs (ACPI DMAR table): memory the listed devices DMA to behind the OS's back. */
   rmrr?: RmrrSpec[];
+  /** VT-d: the ATS endpoints whose ATS Linux enables (needs ECAP.DT, `device-iotlb: true`; docs/vtd-device-tlb.md). */
+  ats?: AtsDeviceSpec[];
   range: SourceRange;
 }
 
@@ -233,6 +239,17 @@ export interface HostSpec {
   pci: PciDeviceSpec[];
   /** `pcie_acs_override=` (out-of-tree patch), as scenario/acsOverride.ts reads it. */
   acsOverride?: AcsOverrideSpec;
+  /** The host kernel's command line (`host.kernel-params`) as far as the simulation reads it. */
+  kernelParams?: KernelParamsSpec;
+  range: SourceRange;
+}
+
+/** `host.kernel-params`: the options of the host kernel's command line the simulation models. */
+export interface KernelParamsSpec {
+  /** The command line as written. */
+  text: string;
+  /** pci=noari: Linux never enables ARI (SR-IOV VFs only at functions 0-7 below a link). */
+  noAri: boolean;
   range: SourceRange;
 }
 
@@ -302,12 +319,17 @@ export interface Expectation {
   error?: string;
   /** Translated address of the first transaction (dma / translate). */
   hpa?: bigint;
-  /** IOTLB outcome of the first transaction. */
-  iotlb?: "hit" | "miss";
+  /** IOTLB outcome of the first transaction ("device-tlb": a Translated Request from the device's Device-TLB, ATS). */
+  iotlb?: "hit" | "miss" | "device-tlb";
   /** Number of faulting transactions in the step (dma with length/repeat). */
   faults?: number;
   /** Whether the fault was recorded in a fault recording register (false: suppressed by FPD or overflow). */
   recorded?: boolean;
+  /**
+   * The PASID of the request the step's outcome is about: its first faulting request, or its first
+   * request when none faulted (`pasid: none` in YAML, -1 here: a request without PASID).
+   */
+  pasid?: number;
   range: SourceRange;
 }
 
@@ -321,6 +343,8 @@ export interface DmaTransferSpec {
   pasid?: number;
   /** The device uses PCIe ATS: its ATC, Translation Requests on a miss, then Translated requests (SMMUv3). */
   ats?: boolean;
+  /** A Translated Request (PCIe AT = translated): `iova` is the host physical address the device already holds (ATS). */
+  translated?: boolean;
   /** Where the transfer is written (the step's own range for a single-device step). */
   range: SourceRange;
 }
@@ -355,7 +379,7 @@ export type Step =
   /** A raw invalidation descriptor submitted to the IOMMU (queued invalidation). */
   | (StepBase & {
       op: "invalidate";
-      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | "pasid-cache" | "pasid" | "pasid-page" | "interrupt-global" | "interrupt-entry";
+      granularity: "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | "pasid-cache" | "pasid" | "pasid-page" | "interrupt-global" | "interrupt-entry" | "device-tlb";
       /** interrupt-entry: the IRTE index (YAML `index`); `am` gives 2^am entries. */
       entry?: number;
       domain?: number;

@@ -6,7 +6,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, type Trace } from "../trace/trace.js";
+import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, LEVEL_DEVICE_TLB, type Trace } from "../trace/trace.js";
 
 /** 4 KiB: a PCIe request does not cross a 4 KiB boundary (PCIe Base Spec, 2.2.7), so a transfer splits at them. */
 const PAGE = 4096;
@@ -34,6 +34,8 @@ export interface DmaTransfer {
   pasid?: number;
   /** The device translates through its ATC (PCIe ATS): a model with ATS sends Translated requests (SMMUv3 unit.ts atsDma). */
   ats?: boolean;
+  /** Translated Requests (PCIe AT = translated, ATS): the IOVA is a host physical address. Absent: untranslated. */
+  translated?: boolean;
   /** Transactions per repetition. */
   pages: number;
   repeat: number;
@@ -69,6 +71,8 @@ export class DmaTally {
   firstRecorded = false;
   /** Transactions that translated from an IOTLB entry. */
   iotlbHits = 0;
+  /** Translated Requests answered by the device's own Device-TLB (ATS; trace.ts LEVEL_DEVICE_TLB). */
+  deviceTlbHits = 0;
   /**
    * Bytes of the transactions that translated: a double from the start (V8 field representation),
    * since a step past 1 GiB leaves the small-integer range, and the change of representation
@@ -79,6 +83,11 @@ export class DmaTally {
   started = false;
   firstOk = false;
   firstIotlbHit = false;
+  /** The first transaction was a Translated Request answered by the device's Device-TLB (ATS; trace.ts LEVEL_DEVICE_TLB). */
+  firstDeviceTlb = false;
+  /** PASID of the step's first transaction, and of its first faulting one (-1: a request without PASID). */
+  firstPasid = -1;
+  firstFaultPasid = -1;
   firstHpaHi = 0;
   firstHpaLo = 0;
   constructor() {
@@ -173,6 +182,7 @@ function translateSpan(unit: DmaUnit, x: DmaTransfer, from: number, to: number, 
   let i = trace.length;
   let faults = 0;
   let hits = 0;
+  let dhits = 0;
   let bytes = 0;
   for (let t = from; t < to; t++) {
     const reqLo = p === 0 ? (lo | startOff) >>> 0 : lo;
@@ -187,7 +197,8 @@ function translateSpan(unit: DmaUnit, x: DmaTransfer, from: number, to: number, 
     sidCol[i] = sid;
     didCol[i] = unit.did;
     flagsCol[i] = wflag | (iotlbHit ? F_IOTLB_HIT : 0) | (unit.ccHit ? F_CC_HIT : 0) | (fate << F_FATE_SHIFT) | (xk << F_XLATE_SHIFT);
-    levelCol[i] = unit.leafLevel;
+    const leafLevel = unit.leafLevel;
+    levelCol[i] = leafLevel;
     reasonCol[i] = code;
     aHi[i] = hi;
     aLo[i] = reqLo;
@@ -198,6 +209,8 @@ function translateSpan(unit: DmaUnit, x: DmaTransfer, from: number, to: number, 
       tally.started = true;
       tally.firstOk = code === 0;
       tally.firstIotlbHit = iotlbHit;
+      tally.firstDeviceTlb = (leafLevel & LEVEL_DEVICE_TLB) !== 0;
+      tally.firstPasid = x.pasid ?? -1;
       tally.firstHpaHi = outHi;
       tally.firstHpaLo = outLo;
     }
@@ -205,11 +218,13 @@ function translateSpan(unit: DmaUnit, x: DmaTransfer, from: number, to: number, 
       if (tally.faults + faults === 0) {
         tally.firstFault = code;
         tally.firstRecorded = fate === FATE_RECORDED;
+        tally.firstFaultPasid = x.pasid ?? -1;
       }
       faults++;
     } else {
       bytes += transactionBytes(x, p);
       if (iotlbHit) hits++;
+      else if ((leafLevel & LEVEL_DEVICE_TLB) !== 0) dhits++;
     }
     if (++p === pages) {
       p = 0;
@@ -223,5 +238,6 @@ function translateSpan(unit: DmaUnit, x: DmaTransfer, from: number, to: number, 
   trace.length = i;
   tally.faults += faults;
   tally.iotlbHits += hits;
+  tally.deviceTlbHits += dhits;
   tally.bytes += bytes;
 }

@@ -51,6 +51,11 @@ export interface Verdict {
   perms: number;
   /** Answered by the IOTLB (a hit: permitted or not). */
   cached: boolean;
+  /**
+   * A Translated Request (PCIe ATS): the address came from the device's own translation cache
+   * (VT-d Device-TLB, the ATC) and the IOMMU walked nothing. Absent: false.
+   */
+  deviceCached?: boolean;
   /** The domain the request was translated in, when a context said so. */
   domain?: number;
   /** An interrupt request (kind "interrupt", or a fault of interrupt remapping): what the remapping table made of it. */
@@ -169,7 +174,14 @@ export interface IommuModel {
 }
 
 /** What an invalidation covers, in the scenario's words (VT-d's granularities; other models map them). */
-export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | PasidInvalidateScope | "interrupt-global" | "interrupt-entry";
+export type InvalidateScope = "global" | "domain" | "page" | "context-global" | "context-domain" | "context-device" | PasidInvalidateScope | "interrupt-global" | "interrupt-entry" | DeviceCacheInvalidateScope;
+
+/**
+ * The translations an ATS endpoint caches itself (VT-d Device-TLB invalidate descriptor, AMD-Vi
+ * INVALIDATE_IOTLB_PAGES, SMMUv3 CMD_ATC_INV): of device `sid`, every address, or 2^order pages
+ * from `iova`; with `pasid`, that PASID's.
+ */
+export type DeviceCacheInvalidateScope = "device-tlb";
 
 /**
  * Per-PASID invalidations (VT-d scalable mode: the PASID-cache descriptor and the PASID-based IOTLB
@@ -447,6 +459,23 @@ export interface InspectTables {
   interruptRemapping?: InterruptRemapView;
   /** The reserved regions the IOMMU keeps for itself or the firmware: direct (1:1) regions such as RMRRs, and the MSI window. */
   reservedRegions?: readonly ReservedRegionView[];
+  /** The translations ATS endpoints cache themselves (VT-d Device-TLB, PCIe ATC), when the unit has ATS devices. */
+  deviceTlb?: { capacity: number; entries(): DeviceTlbEntryView[] };
+}
+
+/** One translation an ATS endpoint holds in its own cache, as the model lists it. */
+export interface DeviceTlbEntryView {
+  key: string;
+  /** The device (requester id) holding it. */
+  sid: number;
+  /** The PASID it was translated for; absent: a translation without PASID. */
+  pasid?: number;
+  iova: bigint;
+  hpa: bigint;
+  pageSize: bigint;
+  perm: Perm;
+  /** The tables in memory no longer give this translation (the model's own walk, now): the device still uses it. */
+  stale: boolean;
 }
 
 /** An interrupt-remapping table: where it is, how big, its mode, and its present entries read from memory now. */

@@ -23,7 +23,7 @@ import { VtdHost } from "./vtd/host.js";
 import type { IntelIommuDriver } from "./vtd/driver.js";
 import type { DmarUnit } from "./vtd/unit.js";
 import { DmaTally, dmaTransfer, type DmaTransfer } from "./dma.js";
-import { EventKind, Trace } from "../trace/trace.js";
+import { EventKind, LEVEL_DEVICE_TLB, Trace } from "../trace/trace.js";
 import type { DmarDomain } from "./vtd/driver.js";
 import type { IrqRemapDriver } from "./vtd/intremap.js";
 import { bootIommuExtras, irteStep, mapRmrrs, msiStep } from "./irqsteps.js";
@@ -65,7 +65,10 @@ export interface StepOutcome {
   transactions: number;
   iotlbHits: number;
   firstHpa?: bigint;
-  firstIotlb?: "hit" | "miss";
+  /** "device-tlb": a Translated Request answered by the device's own Device-TLB (ATS), no IOTLB lookup. */
+  firstIotlb?: "hit" | "miss" | "device-tlb";
+  /** PASID of the request the outcome is about: the first faulting one, else the first (-1: without PASID). */
+  pasid?: number;
   /** Whether the first fault reached a fault recording register. */
   recorded?: boolean;
   /** Trace events of this step: [eventStart, eventEnd). */
@@ -334,6 +337,7 @@ export class Machine {
       }
       const x = dmaTransfer(this.pci.requesterId(dev), t.iova, t.length, t.write, t.repeat, t.pasid ?? -1);
       if (t.ats === true) x.ats = true;
+      if (t.translated) x.translated = true;
       xs.push(x);
       total += x.pages * x.repeat;
     }
@@ -389,7 +393,8 @@ export class Machine {
     out.iotlbHits = tally.iotlbHits;
     if (tally.started) {
       if (tally.firstOk) out.firstHpa = (BigInt(tally.firstHpaHi) << 32n) | BigInt(tally.firstHpaLo);
-      out.firstIotlb = tally.firstIotlbHit ? "hit" : "miss";
+      out.firstIotlb = tally.firstDeviceTlb ? "device-tlb" : tally.firstIotlbHit ? "hit" : "miss";
+      out.pasid = tally.faults > 0 ? tally.firstFaultPasid : tally.firstPasid;
     }
     if (tally.faults > 0) {
       out.fault = tally.firstFault;
@@ -399,7 +404,7 @@ export class Machine {
     } else {
       const dir = specs.every((t) => t.write) ? "written" : specs.every((t) => !t.write) ? "read" : "transferred";
       const by = specs.length > 1 ? ` by ${plural(new Set(specs.map((t) => t.device)).size, "device")}` : "";
-      out.summary = `${plural(tally.bytes, "byte")} ${dir}${by}; ${out.iotlbHits}/${out.transactions} IOTLB ${nounFor(out.iotlbHits, "hit")}`;
+      out.summary = `${plural(tally.bytes, "byte")} ${dir}${by}; ${out.iotlbHits}/${out.transactions} IOTLB ${nounFor(out.iotlbHits, "hit")}${tally.deviceTlbHits > 0 ? `, ${tally.deviceTlbHits} from the device's Device-TLB (ATS)` : ""}`;
     }
   }
 
@@ -411,10 +416,12 @@ export class Machine {
     }
     const { code, cached, hpa, level } = this.hostIommu.probe(this.pci.requesterId(dev), iova, write, pasid);
     out.transactions = 0;
-    out.firstIotlb = cached ? "hit" : "miss";
+    const devtlb = (level & LEVEL_DEVICE_TLB) !== 0;
+    out.pasid = pasid ?? -1;
+    out.firstIotlb = devtlb ? "device-tlb" : cached ? "hit" : "miss";
     if (code === 0) {
       out.firstHpa = hpa;
-      out.summary = `IOVA 0x${iova.toString(16)} -> HPA 0x${out.firstHpa.toString(16)}${cached ? " (IOTLB)" : ` (walk, level ${level} leaf)`}`;
+      out.summary = `IOVA 0x${iova.toString(16)} -> HPA 0x${out.firstHpa.toString(16)}${devtlb ? " (the device's Device-TLB, ATS)" : cached ? " (IOTLB)" : ` (walk, level ${level} leaf)`}`;
     } else {
       out.status = "fault";
       out.fault = code;
@@ -440,7 +447,8 @@ export class Machine {
       return;
     }
     const ir = step.granularity.startsWith("interrupt");
-    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") || step.granularity === "pasid-cache" ? "" : `: ${plural(r.dropped, ir ? "interrupt entry cache entry" : "IOTLB entry", ir ? "interrupt entry cache entries" : "IOTLB entries")} dropped`}`;
+    const dev = step.granularity === "device-tlb";
+    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") || step.granularity === "pasid-cache" ? "" : `: ${plural(r.dropped, ir ? "interrupt entry cache entry" : dev ? "Device-TLB entry" : "IOTLB entry", ir ? "interrupt entry cache entries" : dev ? "Device-TLB entries" : "IOTLB entries")} dropped`}`;
   }
 
   private sidOf(key: string): number {
@@ -634,9 +642,15 @@ export function checkExpectation(step: Step, out: StepOutcome, model?: Pick<Iomm
   if (e.error !== undefined && out.error !== e.error) f.push(`expected error ${e.error}, got ${got}`);
   if (e.hpa !== undefined && out.firstHpa !== e.hpa) f.push(`expected HPA 0x${e.hpa.toString(16)}, got ${out.firstHpa === undefined ? got : `0x${out.firstHpa.toString(16)}`}`);
   if (e.iotlb !== undefined && out.firstIotlb !== e.iotlb) f.push(`expected IOTLB ${e.iotlb}, got ${out.firstIotlb ?? "no translation"}`);
+  if (e.pasid !== undefined && out.pasid !== e.pasid) f.push(`expected the ${out.status === "fault" ? "fault" : "translation"} of a request ${pasidText(e.pasid)}, got ${out.pasid === undefined ? "no request" : `a request ${pasidText(out.pasid)}`}`);
   if (e.faults !== undefined && out.faults !== e.faults) f.push(`expected ${e.faults} faulting transactions, got ${out.faults}`);
   if (e.recorded !== undefined && (out.recorded ?? false) !== e.recorded) f.push(`expected the fault ${e.recorded ? "" : "not "}to be recorded, it was ${out.recorded ? "" : "not "}recorded`);
   return { pass: f.length === 0, failures: f };
+}
+
+/** "with PASID 0x5" / "without PASID" (-1). */
+function pasidText(p: number): string {
+  return p < 0 ? "without PASID" : `with PASID 0x${p.toString(16)}`;
 }
 
 export function describeOutcome(out: StepOutcome, model?: Pick<IommuDecoders, "reason">): string {

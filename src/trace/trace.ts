@@ -52,6 +52,11 @@ export const F_CC_HIT = 4;
 export const F_FATE_SHIFT = 3;
 /** bits 6..7: translation kind (0 untranslated, 1 pass-through, 2 translated, 3 interrupt). */
 export const F_XLATE_SHIFT = 6;
+/**
+ * Level column, bit 7 of a dma event: a Translated Request (PCIe ATS) - the device's own
+ * Device-TLB / ATC gave the address and the IOMMU walked nothing; bits 6:0 keep the cached leaf level.
+ */
+export const LEVEL_DEVICE_TLB = 0x80;
 
 /**
  * A translated (PCIe ATS) request: the device's own IOTLB translated the address and the IOMMU

@@ -45,10 +45,11 @@ describe("ATS on an AMD-Vi host", () => {
     expect((dte1(0x4009) >> 32n) & 1n).toBe(0n);
   });
 
-  it("ats names host devices; ats on VT-d is an error", () => {
+  it("ats names host devices; ats on VT-d needs device-iotlb (ECAP.DT)", () => {
     const bad = parseScenario(example().replace('ats: [{ device: "41:00.0", responds: false }]', 'ats: ["42:00.0"]'), "x.passthrough.yaml");
     expect(bad.diagnostics.find((d) => d.severity === "error")?.message).toMatch(/ATS device 42:00\.0 is not a device in host.pci/);
     const v = parseScenario("host:\n  iommu:\n    model: intel-vtd\n    ats: []\n", "x").diagnostics.filter((d) => d.severity === "error");
-    expect(v[0]!.message).toMatch(/ats is an AMD-Vi option/);
+    // VT-d has ATS endpoints too now (docs/vtd-device-tlb.md), on a unit with ECAP.DT.
+    expect(v[0]!.message).toMatch(/ats needs a unit with device-TLB support \(ECAP\.DT\)/);
   });
 });

@@ -114,6 +114,14 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
           tooltip: l10n.t("Device IOTLB of {0} ({1}): IOVA page {2} -> HPA {3}, permissions {4}. The device translates this page itself (ATS translated requests) until an invalidation reaches the device (AMD-Vi INVALIDATE_IOTLB_PAGES), even after the IOVA is unmapped.", formatSid(e.sid ?? 0), e.slot, hx(e.iova), hx(e.hpa), permText(e.perm)),
         }),
       );
+    case "devtlb":
+      return (t.deviceTlb?.entries() ?? []).map((e) =>
+        leaf(`t/devtlb/${e.key}`, `${formatSid(e.sid)}${e.pasid !== undefined ? ` PASID ${hx(e.pasid)}` : ""} IOVA ${num(e.iova, ctx.radix)}`, `→ HPA ${num(e.hpa, ctx.radix)} · ${pageSizeText(e.pageSize)} · ${permText(e.perm)}${e.stale ? l10n.t(" · stale") : ""}`, {
+          icon: e.stale ? "warning" : "symbol-key",
+          color: e.stale ? "problemsWarningIcon.foreground" : undefined,
+          tooltip: e.stale ? l10n.t("Stale: the page tables no longer map IOVA {0} to {1}, but the device still translates with this entry. The driver unmapped without a device-TLB invalidation.", hx(e.iova), hx(e.hpa)) : l10n.t("Device {0} caches IOVA page {1} -> HPA {2}, permissions {3}.", formatSid(e.sid), hx(e.iova), hx(e.hpa), permText(e.perm)),
+        }),
+      );
     case "root":
       return rootTableChildren(t.root, "t/root", parts.slice(2), ctx, undefined, n);
   }
@@ -140,6 +148,20 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
   if (dev) {
     const n = dev.entries().length;
     out.push({ id: "t/deviotlb", label: l10n.t("Device IOTLBs (ATS)"), description: l10n.t("{0} of {1} entries", n, dev.capacity), tooltip: l10n.t("Translations ATS devices cached in their own IOTLBs ({0})", dev.geometry), icon: "database", collapsible: n ? 1 : 0 });
+  }
+  const dtlb = t.deviceTlb;
+  if (dtlb) {
+    const entries = dtlb.entries();
+    const stale = entries.filter((e) => e.stale).length;
+    out.push({
+      id: "t/devtlb",
+      label: l10n.t("Device-TLB"),
+      description: stale ? l10n.t("{0} of {1} entries · {2} stale", entries.length, dtlb.capacity, stale) : l10n.t("{0} of {1} entries", entries.length, dtlb.capacity),
+      tooltip: l10n.t("Translations ATS devices cache themselves (VT-d Device-TLB). Their translated requests skip the IOTLB and the walk; only a device-TLB invalidation drops an entry."),
+      icon: stale ? "warning" : "database",
+      color: stale ? "problemsWarningIcon.foreground" : undefined,
+      collapsible: entries.length ? 1 : 0,
+    });
   }
   const resv = t.reservedRegions ?? [];
   if (resv.length) out.push({ id: "t/resv", label: l10n.t("Reserved regions"), description: plural(resv.length, "region"), tooltip: l10n.t("Address ranges the IOMMU keeps for the firmware (identity-mapped regions such as RMRRs) or for interrupts (the MSI window): VFIO may not map them."), icon: "lock", collapsible: 1 });

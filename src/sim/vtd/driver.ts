@@ -5,7 +5,8 @@
  * It talks to the unit only through MMIO registers and memory, as the real driver does.
  */
 import type { PhysicalMemory } from "../memory.js";
-import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
+import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
+import { encodeDevIotlbDesc } from "./qi.js";
 import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
 import { FL_A, FL_D, FL_P, FL_US } from "./flpt.js";
 import { IOMMU_NO_PASID, PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL, RTADDR_SMT } from "./scalable.js";
@@ -36,6 +37,8 @@ import type { QiErrorInput } from "./dmesg.js";
 
 const VTD_STRIDE = 9;
 const PAGE_SHIFT = 12n;
+/** Linux MAX_AGAW_PFN_WIDTH: MAX_AGAW_WIDTH (64) - VTD_PAGE_SHIFT (drivers/iommu/intel/iommu.c); a Device-TLB flush of every address. */
+const MAX_AGAW_PFN_WIDTH = 52;
 
 export interface DmarDomain {
   did: number;
@@ -104,6 +107,17 @@ export class IntelIommuDriver {
   private pasidDirs = new Map<number, number>();
   /** Scalable mode: requester id * 2^20 + PASID -> the bound PASID entry's domain and type. */
   readonly bindings = new Map<number, PasidBinding>();
+  /**
+   * ATS endpoints (scenario host.iommu.ats): requester id -> whether the driver sends their
+   * Device-TLB invalidations (false: the classic bug of a driver that forgets them). Linux sets
+   * info->ats_supported where ecap_dev_iotlb_support and the device has ATS (iommu_probe_device).
+   */
+  readonly atsRids = new Map<number, boolean>();
+  /**
+   * The ATS capability's Invalidate Queue Depth as pci_ats_queue_depth() returns it: 0 in the
+   * capability means 32, and qi_flush_dev_iotlb sends a depth >= QI_DEV_IOTLB_MAX_INVS as 0.
+   */
+  readonly atsQdep = 32;
 
   constructor(
     readonly unit: DmarUnit,
@@ -181,7 +195,11 @@ export class IntelIommuDriver {
         // Already present for another domain: block translation first, as Linux does on re-attach.
         this.clearContext(rid, Number((oldHi >> 8n) & 0xffffn));
       }
-      const tt = d.passThrough ? CONTEXT_TT_PASS_THROUGH : CONTEXT_TT_MULTI_LEVEL;
+      // domain_context_mapping_one: CONTEXT_TT_DEV_IOTLB where info->ats_supported; then
+      // iommu_enable_pci_caps() enables the device's ATS (pci_enable_ats).
+      const ats = !d.passThrough && this.atsRids.has(rid);
+      const tt = d.passThrough ? CONTEXT_TT_PASS_THROUGH : ats ? CONTEXT_TT_DEV_IOTLB : CONTEXT_TT_MULTI_LEVEL;
+      if (ats) this.unit.atsSids.add(rid);
       const [lo, hi] = encodeContextEntry({ slptptr: BigInt(d.pgd), tt, aw: d.aw, did: d.did });
       this.mem.writeU64(at + 8, hi);
       this.mem.writeU64(at, lo);
@@ -218,6 +236,8 @@ export class IntelIommuDriver {
     this.mem.writeU64(at + 8, 0n);
     this.flushContext(CC_DEVICE, did, rid);
     this.flushIotlb(IOTLB_DSI, did, 0n, 0, false);
+    // domain_context_clear_one: __iommu_flush_dev_iotlb(info, 0, MAX_AGAW_PFN_WIDTH) - the whole Device-TLB.
+    this.flushDevIotlb(rid, 0n, MAX_AGAW_PFN_WIDTH);
     for (const dom of this.domains.values()) dom.rids.delete(rid);
   }
 
@@ -278,7 +298,14 @@ export class IntelIommuDriver {
     this.clearLevel(d.pgd, d.levels, 0n, start, last, freed);
     const pages = freed.end - start + 1n;
     // cache_tag_flush_range(domain, start, end, ih = no page-table page was freed)
-    if (flush) this.flushIotlbRange(d, start, pages, freed.tables === 0);
+    if (flush) {
+      this.unmapping = true;
+      try {
+        this.flushIotlbRange(d, start, pages, freed.tables === 0);
+      } finally {
+        this.unmapping = false;
+      }
+    }
     return pages << PAGE_SHIFT;
   }
 
@@ -408,6 +435,20 @@ export class IntelIommuDriver {
     } else {
       this.flushIotlb(IOTLB_PSI, d.did, addrPfn << PAGE_SHIFT, mask, ih);
     }
+    // iommu_flush_iotlb_psi (v6.5): `if (!cap_caching_mode(iommu->cap) || !map)
+    // iommu_flush_dev_iotlb(domain, addr, mask)` with addr = pfn << VTD_PAGE_SHIFT, for every
+    // device of the domain with ATS enabled. This path runs for unmaps (and caching-mode maps, skipped).
+    if (!this.cachingMode || this.unmapping) for (const rid of d.rids) this.flushDevIotlb(rid, pfn << PAGE_SHIFT, mask);
+  }
+
+  /** Set while unmap() flushes: iommu_flush_iotlb_psi's `map` = 0. */
+  private unmapping = false;
+
+  /** __iommu_flush_dev_iotlb -> qi_flush_dev_iotlb(iommu, sid, pfsid, qdep, addr, mask) for an ATS endpoint the driver does not forget. */
+  private flushDevIotlb(rid: number, addr: bigint, mask: number): void {
+    if (this.atsRids.get(rid) !== true || !this.unit.atsSids.has(rid) || !this.unit.spec.queuedInvalidation) return;
+    // PFSID: 0 unless ECAP.DIT (info->pfsid is set only then; the unit advertises no DIT).
+    this.submit([encodeDevIotlbDesc(rid, 0, this.atsQdep, addr, mask)]);
   }
 
   flushContext(granularity: number, did: number, sid: number): void {

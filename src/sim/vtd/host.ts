@@ -2,7 +2,7 @@
  * Intel VT-d (legacy mode) behind the machine's HostIommu seam (sim/host-iommu.ts): the DMAR unit
  * and Linux's intel-iommu driver, as the machine and the VMM drive them.
  */
-import type { IommuSpec } from "../../scenario/types.js";
+import type { IommuSpec, PciDeviceSpec } from "../../scenario/types.js";
 import type { HostDomain, HostIommu, HostIommuSnapshot, RegisterPoke, Share } from "../host-iommu.js";
 import { UnitHost } from "../unitHost.js";
 import type { IommuUnit } from "../iommu.js";
@@ -37,10 +37,17 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
     return DmarUnit.sramBytes(spec);
   }
 
-  constructor(mem: PhysicalMemory, spec: IommuSpec) {
+  constructor(mem: PhysicalMemory, spec: IommuSpec, pci: readonly PciDeviceSpec[] = []) {
     super();
     this.unit = new DmarUnit(mem, spec);
     this.driver = new IntelIommuDriver(this.unit, mem);
+    // ATS endpoints (host.iommu.ats; ECAP.DT): context entries with T = 01b and Device-TLB invalidations on unmap.
+    if (spec.deviceTlb) {
+      for (const a of spec.ats ?? []) {
+        const d = pci.find((p) => p.key === a.device);
+        if (d !== undefined) this.driver.atsRids.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, a.invalidate !== false);
+      }
+    }
     this.iommu = vtdUnit(this.unit, this.driver, mem);
     this.irq = new IrqRemapDriver(this.unit, mem, this.driver);
   }

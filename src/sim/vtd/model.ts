@@ -5,13 +5,14 @@
  * decided (XlateStage). Nothing here walks a table; it only names what the unit read and decodes
  * the entries with the decoders the unit's checks use (context.ts, slpt.ts).
  */
-import { toTrailField, type EntryTarget, type DecodedField, type InterruptVerdict, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
+import { DEVICE_TLB_ENTRIES } from "./devtlb.js";
+import { toTrailField, type DeviceTlbEntryView, type EntryTarget, type DecodedField, type InterruptVerdict, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { renderQiError } from "./dmesg.js";
 import type { IntelIommuDriver } from "./driver.js";
 import { decodeEntryWord, vtdInspection } from "./inspect.js";
 import { decodeRegister, REGISTER_VIEWS, type RegisterName } from "./regs.js";
-import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_PASID, PIOTLB_PASID, PIOTLB_PSI } from "./qi.js";
+import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, encodeCcDesc, encodeDevIotlbDesc, encodePdevIotlbDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_PASID, PIOTLB_PASID, PIOTLB_PSI } from "./qi.js";
 import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, decodeRootEntry, rootEntryFields, rootEntryReservedBits } from "./context.js";
 import { formatSid } from "../bdf.js";
 import { decodeSlpte, slEntryName, slIndex, slpteLayout } from "./slpt.js";
@@ -68,12 +69,33 @@ export class VtdModel implements IommuUnit {
     const t = this.inspection.tables();
     const ir = interruptRemapView(this.unit, this.mem);
     if (ir) t.interruptRemapping = ir;
+    if (this.unit.atsSids.size > 0) t.deviceTlb = { capacity: DEVICE_TLB_ENTRIES, entries: () => this.deviceTlbEntries() };
     // The MSI window (IOMMU_RESV_MSI, intel_iommu_get_resv_regions: IOAPIC_RANGE_START..END) and the RMRRs (IOMMU_RESV_DIRECT).
     t.reservedRegions = [
       ...(this.unit.spec.rmrr ?? []).map((r) => ({ kind: "direct" as const, first: r.base, last: r.end, devices: r.devices, source: "RMRR" })),
       { kind: "msi", first: BigInt(INTERRUPT_ADDR_FIRST), last: BigInt(INTERRUPT_ADDR_LAST), devices: [], source: "MSI window" },
     ];
     return t;
+  }
+
+  /**
+   * The Device-TLB entries (devtlb.ts), each checked against the tables now by the unit's own
+   * translate() with its caches bypassed (a probe: nothing filled, nothing recorded).
+   */
+  private deviceTlbEntries(): DeviceTlbEntryView[] {
+    const u = this.unit;
+    return u.devtlb.entries().map((e) => {
+      u.bypassCaches = true;
+      let r: number;
+      try {
+        r = u.request(e.sid, Number((e.iova >> 32n) & 0xffffffffn), Number(e.iova & 0xffffffffn), false, true, e.pasid);
+      } finally {
+        u.bypassCaches = false;
+      }
+      const hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
+      const stale = r !== 0 || hpa !== e.hpa || u.perm !== e.perm;
+      return { key: String(e.slot), sid: e.sid, ...(e.pasid >= 0 ? { pasid: e.pasid } : {}), iova: e.iova, hpa: e.hpa, pageSize: 1n << BigInt(12 + 9 * (e.level - 1)), perm: e.perm, stale };
+    });
   }
 
   registers(): RegisterView[] {
@@ -142,6 +164,19 @@ export class VtdModel implements IommuUnit {
       case "pasid-page":
         desc = encodePiotlbDesc(PIOTLB_PSI, did, req.pasid ?? 0, req.iova ?? 0n, req.order ?? 0, req.leafOnly ?? false);
         break;
+      case "device-tlb": {
+        // Linux qi_flush_dev_iotlb (no PASID) / qi_flush_dev_iotlb_pasid: pfsid 0 (no ECAP.DIT),
+        // queue depth 32; without an IOVA the whole Device-TLB (MAX_AGAW_PFN_WIDTH, as domain_context_clear_one).
+        const before = this.unit.devtlb.entries().length;
+        const sid = req.sid ?? 0;
+        const order = req.iova === undefined ? 52 : req.order ?? 0;
+        const d = req.pasid === undefined ? encodeDevIotlbDesc(sid, 0, 32, req.iova ?? 0n, order) : encodePdevIotlbDesc(sid, 0, req.pasid, 0, req.iova ?? 0n, order);
+        if (!this.driver.submitRaw(d)) {
+          const e = this.driver.lastQiError;
+          return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "no device-TLB support (ECAP.DT = 0)"}`, log: e ? renderQiError(e) : [] };
+        }
+        return { ok: true, dropped: before - this.unit.devtlb.entries().length, log: [] };
+      }
       case "interrupt-global":
       case "interrupt-entry": {
         // VT-d 6.5.2.7 interrupt entry cache invalidation (Linux qi_global_iec / qi_flush_iec).
@@ -239,7 +274,7 @@ export class VtdModel implements IommuUnit {
       const r = this.request(req, true);
       const verdict = this.verdict(r);
       const iecHit = u.stage === XlateStage.InterruptRemap && u.ir.cached;
-      if (!u.ccHit && !u.iotlbHit && !iecHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
+      if (!u.ccHit && !u.iotlbHit && !u.devtlbHit && !iecHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
       // A cache answered: the trail is the walk a miss does now (the same code, caches bypassed).
       u.bypassCaches = true;
       const r2 = this.request(req, true);
@@ -262,6 +297,7 @@ export class VtdModel implements IommuUnit {
     const u = this.unit;
     const kind = r !== 0 ? "fault" : u.kind === XlateKind.Interrupt ? "interrupt" : u.kind === XlateKind.PassThrough ? "pass-through" : u.kind === XlateKind.Untranslated ? "untranslated" : "translated";
     const v: Verdict = { kind, reason: r, level: kind === "translated" || (r !== 0 && (u.stage === XlateStage.Walk || u.stage === XlateStage.Iotlb || u.stage === XlateStage.InterruptRange)) ? u.level : 0, perms: r === 0 ? u.perm : 0, cached: u.iotlbHit };
+    if (u.devtlbHit) v.deviceCached = true;
     if (r === 0) v.hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
     if (kind === "translated" || kind === "pass-through" || (r !== 0 && u.stage >= XlateStage.Width && u.stage !== XlateStage.InterruptRemap)) v.domain = u.did;
     if (kind === "interrupt" || (r !== 0 && u.stage === XlateStage.InterruptRemap)) v.interrupt = this.interruptVerdict(kind === "interrupt");

@@ -11,6 +11,22 @@ export const QI_IWD_TYPE = 0x5;
 /** PASID-based IOTLB and PASID-cache invalidation (Linux QI_EIOTLB_TYPE = 0x6, QI_PC_TYPE = 0x7; reference §1.12). */
 export const QI_EIOTLB_TYPE = 0x6;
 export const QI_PC_TYPE = 0x7;
+/** PASID-based Device-TLB invalidation (Linux QI_DEIOTLB_TYPE = 0x8, a 256-bit-queue descriptor). */
+export const QI_DEIOTLB_TYPE = 0x8;
+/** Linux QI_DEV_IOTLB_MAX_INVS / QI_DEV_EIOTLB_MAX_INVS: a queue depth of 32 or more is sent as 0 (the ATS encoding of 32). */
+export const QI_DEV_IOTLB_MAX_INVS = 32;
+
+/**
+ * QEMU hw/i386/intel_iommu_internal.h VTD_INV_DESC_DEVICE_IOTLB_RSVD_LO / _HI, checked by
+ * vtd_process_device_iotlb_desc: bits 15:3 (PFSID [15:12] too: QEMU advertises no ECAP.DIT), 31:21
+ * and 63:48 of qw0; 11:1 of qw1. The same era as CC_RSVD_LO / IOTLB_RSVD_LO below (the later
+ * "intel_iommu: Make the type of invalidation descriptor 7 bits" frees bits 11:9 in all of them).
+ */
+export const DIOTLB_RSVD_LO = 0xffff0000ffe0fff8n;
+export const DIOTLB_RSVD_HI = 0xffen;
+/** QEMU VTD_INV_DESC_PASID_DEVICE_IOTLB_RSVD_LO / _HI (vtd_process_device_piotlb_desc, QEMU 9.2): PFSID [15:12] and [63:52]; hi 10:1. */
+export const PDIOTLB_RSVD_LO = 0xfff000000000f000n;
+export const PDIOTLB_RSVD_HI = 0x7fen;
 
 /** P_IOTLB granularity (Linux QI_GRAN_NONG_PASID = 2, QI_GRAN_PSI_PASID = 3). */
 export const PIOTLB_PASID = 2;
@@ -40,7 +56,8 @@ export type InvDescriptor =
   | { type: "iotlb"; granularity: number; did: number; dr: boolean; dw: boolean; addr: bigint; ih: boolean; am: number }
   | { type: "iec"; global: boolean; index: number; im: number }
   | { type: "wait"; interrupt: boolean; statusWrite: boolean; fence: boolean; statusData: number; statusAddr: bigint }
-  | { type: "dev-iotlb"; sid: number; addr: bigint; size: boolean }
+  | { type: "dev-iotlb"; sid: number; addr: bigint; size: boolean; qdep: number; pfsid: number }
+  | { type: "pdev-iotlb"; sid: number; pasid: number; addr: bigint; size: boolean; global: boolean; qdep: number; pfsid: number }
   | { type: "piotlb"; granularity: number; did: number; pasid: number; addr: bigint; ih: boolean; am: number }
   | { type: "pc"; granularity: number; did: number; pasid: number }
   | { type: "unknown"; code: number };
@@ -70,6 +87,36 @@ export function encodeIotlbDesc(granularity: number, did = 0, addr = 0n, am = 0,
     (drain ? (1n << 6n) | (1n << 7n) : 0n) |
     (BigInt(did & 0xffff) << 16n);
   const hi = (addr & ~0xfffn) | (ih ? 1n << 6n : 0n) | BigInt(am & 0x3f);
+  return [lo, hi];
+}
+
+/**
+ * Linux qi_flush_dev_iotlb (drivers/iommu/intel/dmar.c): qw0 = QI_DEV_IOTLB_SID(sid) |
+ * QI_DEV_IOTLB_QDEP(qdep) | QI_DIOTLB_TYPE | QI_DEV_IOTLB_PFSID(pfsid) (SID [47:32], QDEP [20:16],
+ * PFSID [15:12] + [63:52], qdep >= QI_DEV_IOTLB_MAX_INVS sent as 0); qw1 = the page address, and
+ * for mask > 0 `addr |= (1 << (VTD_PAGE_SHIFT + mask - 1)) - 1` with S (bit 0): 2^mask pages.
+ */
+export function encodeDevIotlbDesc(sid: number, pfsid: number, qdep: number, addr: bigint, mask: number): [bigint, bigint] {
+  const q = qdep >= QI_DEV_IOTLB_MAX_INVS ? 0 : qdep;
+  const lo = (BigInt(sid & 0xffff) << 32n) | (BigInt(q & 0x1f) << 16n) | BigInt(QI_DIOTLB_TYPE) | (BigInt(pfsid & 0xf) << 12n) | (BigInt((pfsid >> 4) & 0xfff) << 52n);
+  if (mask === 0) return [lo, addr & ~0xfffn];
+  const a = addr | ((1n << BigInt(12 + mask - 1)) - 1n);
+  return [lo, (a & ~0xfffn) | 1n];
+}
+
+/**
+ * Linux qi_flush_dev_iotlb_pasid: qw0 = QI_DEV_EIOTLB_PASID(pasid) [51:32] | QI_DEV_EIOTLB_SID(sid)
+ * [31:16] | QI_DEV_EIOTLB_QDEP(qdep) [8:4] | QI_DEIOTLB_TYPE | PFSID; qw1 = the page address and,
+ * for size_order > 0, ones below the size bit with that bit cleared, and S (bit 11).
+ */
+export function encodePdevIotlbDesc(sid: number, pfsid: number, pasid: number, qdep: number, addr: bigint, sizeOrder: number): [bigint, bigint] {
+  const lo = (BigInt(pasid & 0xfffff) << 32n) | (BigInt(sid & 0xffff) << 16n) | (BigInt(qdep & 0x1f) << 4n) | BigInt(QI_DEIOTLB_TYPE) | (BigInt(pfsid & 0xf) << 12n) | (BigInt((pfsid >> 4) & 0xfff) << 52n);
+  let hi = addr & ~0xfffn;
+  if (sizeOrder > 0) {
+    hi |= ((1n << BigInt(sizeOrder)) - 1n) << 12n;
+    hi &= ~(1n << BigInt(12 + sizeOrder - 1));
+    hi |= 1n << 11n;
+  }
   return [lo, hi];
 }
 
@@ -114,7 +161,9 @@ export function decodeDesc(lo: bigint, hi: bigint): InvDescriptor {
         statusAddr: hi & ~3n,
       };
     case QI_DIOTLB_TYPE:
-      return { type: "dev-iotlb", sid: Number((lo >> 32n) & 0xffffn), addr: hi & ~0xfffn, size: (hi & 1n) === 1n };
+      return { type: "dev-iotlb", sid: Number((lo >> 32n) & 0xffffn), addr: hi & ~0xfffn, size: (hi & 1n) === 1n, qdep: Number((lo >> 16n) & 0x1fn), pfsid: Number(((lo >> 12n) & 0xfn) | (((lo >> 52n) & 0xfffn) << 4n)) };
+    case QI_DEIOTLB_TYPE:
+      return { type: "pdev-iotlb", sid: Number((lo >> 16n) & 0xffffn), pasid: Number((lo >> 32n) & 0xfffffn), addr: hi & ~0xfffn, size: ((hi >> 11n) & 1n) === 1n, global: (hi & 1n) === 1n, qdep: Number((lo >> 4n) & 0x1fn), pfsid: Number(((lo >> 12n) & 0xfn) | (((lo >> 52n) & 0xfffn) << 4n)) };
     case QI_EIOTLB_TYPE:
       return { type: "piotlb", granularity: Number((lo >> 4n) & 3n), did: Number((lo >> 16n) & 0xffffn), pasid: Number((lo >> 32n) & 0xfffffn), addr: hi & ~0xfffn, ih: ((hi >> 6n) & 1n) === 1n, am: Number(hi & 0x3fn) };
     case QI_PC_TYPE:
@@ -143,7 +192,9 @@ export function describeDesc(d: InvDescriptor): string {
     case "wait":
       return `invalidation wait${d.statusWrite ? ` status 0x${d.statusData.toString(16)} -> 0x${d.statusAddr.toString(16)}` : ""}`;
     case "dev-iotlb":
-      return `device-TLB sid=${d.sid.toString(16).padStart(4, "0")} addr=0x${d.addr.toString(16)}`;
+      return `device-TLB sid=${d.sid.toString(16).padStart(4, "0")} addr=0x${d.addr.toString(16)}${d.size ? " s=1" : ""}`;
+    case "pdev-iotlb":
+      return `PASID-based device-TLB sid=${d.sid.toString(16).padStart(4, "0")} ${d.global ? "all PASIDs" : `pasid=0x${d.pasid.toString(16)}`} addr=0x${d.addr.toString(16)}${d.size ? " s=1" : ""}`;
     case "piotlb":
       return d.granularity === PIOTLB_PSI
         ? `PASID-based IOTLB page did=${d.did} pasid=0x${d.pasid.toString(16)} addr=0x${d.addr.toString(16)} am=${d.am} ih=${d.ih ? 1 : 0}`

@@ -16,7 +16,9 @@ import {
   rootEntryReserved,
 } from "./context.js";
 import { Iotlb } from "./iotlb.js";
-import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, CC_RSVD_LO, IOTLB_RSVD_HI, IOTLB_RSVD_LO, decodeDesc, type InvDescriptor } from "./qi.js";
+import { DeviceTlb, deviceTlbRange, type DeviceTlbSnapshot } from "./devtlb.js";
+import { LEVEL_DEVICE_TLB } from "../../trace/trace.js";
+import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, CC_RSVD_LO, IOTLB_RSVD_HI, IOTLB_RSVD_LO, decodeDesc, DIOTLB_RSVD_HI, DIOTLB_RSVD_LO, PDIOTLB_RSVD_HI, PDIOTLB_RSVD_LO, type InvDescriptor } from "./qi.js";
 import {
   DMAR_CAP_REG,
   DMAR_CCMD_REG,
@@ -57,6 +59,7 @@ import {
   VTD_FR_CONTEXT_ENTRY_INV,
   VTD_FR_CONTEXT_ENTRY_P,
   VTD_FR_CONTEXT_ENTRY_RSVD,
+  VTD_FR_CONTEXT_ENTRY_TT,
   VTD_FR_CONTEXT_TABLE_INV,
   VTD_FR_INTERRUPT_ADDR,
   VTD_FR_RESERVED,
@@ -140,6 +143,8 @@ export const enum XlateStage {
   InterruptRange = 6,
   /** An interrupt request remapped through the interrupt-remapping table (GSTS.IRES = 1; intremap.ts). */
   InterruptRemap = 7,
+  /** A Translated Request (ATS): the device's Device-TLB (or the request itself) gave the address; the unit checked the context entry only. */
+  DeviceTlb = 8,
 }
 
 /** What happened to a fault on its way to the fault recording registers. */
@@ -196,6 +201,7 @@ export interface DmarUnitSnapshot {
   ttm?: number;
   sm?: SmSnapshot;
   ir?: ReturnType<InterruptRemapper["snapshot"]>;
+  devtlb?: DeviceTlbSnapshot;
 }
 
 export class DmarUnit implements DmaUnit {
@@ -230,6 +236,20 @@ export class DmarUnit implements DmaUnit {
   reqPriv = false;
   /** Execute request: the PASID prefix's ER. */
   reqExec = false;
+  /** A Translated Request (PCIe AT = 10b): the IOVA is already a host physical address (VT-d 4.2.3). */
+  reqTranslated = false;
+
+  // ---- ATS (VT-d 4.1, 4.2): the endpoints' Device-TLBs and the requesters whose ATS Linux enabled
+  /** The Device-TLBs of the ATS endpoints behind this unit (devtlb.ts). */
+  readonly devtlb = new DeviceTlb();
+  /**
+   * Requester ids whose ATS capability is enabled (Linux iommu_enable_pci_caps: pci_enable_ats where
+   * ecap_dev_iotlb_support and the device has ATS): their DMA looks up the Device-TLB first and
+   * sends a Translation Request on a miss.
+   */
+  readonly atsSids = new Set<number>();
+  /** The last translate() was answered by the device's Device-TLB (a Translated Request, no walk). */
+  devtlbHit = false;
   private nextFrcd = 0;
   private readonly cc = new Map<number, CcEntry>();
   counters: UnitCounters = { requests: 0, iotlbHits: 0, walks: 0, faults: 0, recorded: 0, suppressed: 0, overflowed: 0, invalidations: 0 };
@@ -510,8 +530,22 @@ export class DmarUnit implements DmaUnit {
       case "wait":
         if (d.statusWrite) this.mem.write32(Number(d.statusAddr), d.statusData);
         return true;
-      case "dev-iotlb":
-        return this.spec.deviceTlb;
+      case "dev-iotlb": {
+        // QEMU vtd_process_device_iotlb_desc: a device-TLB invalidation of the device's entries
+        // without PASID over the range the S bit and address encode (devtlb.ts deviceTlbRange).
+        if (!this.spec.deviceTlb) return false;
+        const { addr, size } = deviceTlbRange(d.addr, d.size);
+        this.devtlb.invalidate(d.sid, -1, addr, size);
+        return true;
+      }
+      case "pdev-iotlb": {
+        // QEMU vtd_process_device_piotlb_desc: G = 1 every PASID of the device, else one PASID
+        // (VT-d 6.5.2.6); the same S-bit range encoding (bit 11).
+        if (!this.spec.deviceTlb) return false;
+        const { addr, size } = deviceTlbRange(d.addr, d.size);
+        this.devtlb.invalidate(d.sid, d.pasid, addr, size, d.global);
+        return true;
+      }
       default:
         return false;
     }
@@ -593,6 +627,7 @@ export class DmarUnit implements DmaUnit {
   translate(sid: number, iovaHi: number, iovaLo: number, write: boolean, probe = false): number {
     this.fate = FaultFate.None;
     this.iotlbHit = false;
+    this.devtlbHit = false;
     this.ccHit = false;
     this.level = 0;
     this.did = 0;
@@ -654,6 +689,10 @@ export class DmarUnit implements DmaUnit {
       this.lastPerm = 3;
       return 0;
     }
+    if (this.reqTranslated || this.atsSids.has(sid)) {
+      const a = this.atsRequest(ce, sid, iovaHi, iovaLo, write, probe);
+      if (a >= 0) return a;
+    }
     this.kind = XlateKind.Translated;
     const t = this.translator;
     let r: number;
@@ -692,7 +731,51 @@ export class DmarUnit implements DmaUnit {
       if (t.iotlbHit) this.counters.iotlbHits++;
       else this.counters.walks++;
     }
-    return this.settle(r, ce.did, sid, iovaHi, iovaLo, write, fpd, probe);
+    const res = this.settle(r, ce.did, sid, iovaHi, iovaLo, write, fpd, probe);
+    // A successful Translation Request: the device caches the completion (ATS; VT-d 4.2.2).
+    if (res === 0 && !probe && this.atsSids.has(sid) && ce.tt === CONTEXT_TT_DEV_IOTLB) this.devtlb.fill(sid, -1, iovaHi, iovaLo, this.hpaHi, this.hpaLo, this.level, this.perm);
+    return res;
+  }
+
+  /**
+   * The ATS half of a request from an ATS endpoint, after its context entry resolved (VT-d 4.2):
+   * a Translated Request (the scenario's `translated: true`, or a hit in the device's Device-TLB
+   * that allows the access) needs T = 01b in the context entry and is then passed untranslated,
+   * without an IOTLB lookup or a walk; with T = 00b it is blocked with fault 0x0D (VTD_FR_CONTEXT_ENTRY_TT).
+   * A Translation Request (a Device-TLB miss) with T = 00b is blocked the same way; with T = 01b
+   * it is translated as an untranslated request would be (IOTLB, walk, the same faults: a device
+   * whose completion says R = W = 0 issues the access untranslated), and translate() fills the
+   * Device-TLB with the result. Returns -1 to let translate() do that translation.
+   */
+  private atsRequest(ce: CcEntry, sid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
+    const devtlb = this.devtlb;
+    let translated = this.reqTranslated;
+    if (!translated && !this.bypassCaches) {
+      const i = devtlb.lookup(sid, -1, iovaHi, iovaLo);
+      // An entry without the access's permission: the device asks again (a new Translation Request).
+      if (i >= 0 && (devtlb.hitPerm & (write ? 2 : 1)) !== 0) translated = true;
+      else if (i >= 0 && !probe) devtlb.invalidate(sid, -1, (BigInt(iovaHi) << 32n) | BigInt(iovaLo), 0x1000n);
+    }
+    this.kind = XlateKind.Translated;
+    if (ce.tt !== CONTEXT_TT_DEV_IOTLB) {
+      this.stage = XlateStage.Context;
+      return this.fault(VTD_FR_CONTEXT_ENTRY_TT, sid, iovaHi, iovaLo, write, ce.fpd, probe);
+    }
+    if (!translated) return -1;
+    this.stage = XlateStage.DeviceTlb;
+    this.devtlbHit = !this.reqTranslated;
+    if (this.reqTranslated) {
+      this.hpaHi = iovaHi >>> 0;
+      this.hpaLo = iovaLo >>> 0;
+      this.lastPerm = 3;
+      this.level = 0;
+    } else {
+      this.hpaHi = devtlb.hpaHi;
+      this.hpaLo = devtlb.hpaLo;
+      this.lastPerm = devtlb.hitPerm;
+      this.level = devtlb.hitLevel;
+    }
+    return 0;
   }
 
   /** The end of a translation in a context (translate(), translateRun's bursts): the interrupt-range check on a walk's page, then the fault, if any. */
@@ -873,10 +956,12 @@ export class DmarUnit implements DmaUnit {
    */
   translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
     this.reqPasid = x.pasid ?? -1;
+    this.reqTranslated = x.translated === true;
     this.runNext = this.runDone = 0;
     this.runSlowAt = -1;
     translateEach(this, x, from, to, trace, step, tally);
     this.reqPasid = -1;
+    this.reqTranslated = false;
   }
 
   /**
@@ -918,9 +1003,9 @@ export class DmarUnit implements DmaUnit {
     return this.kind;
   }
 
-  /** The trace's level of the last request (DmaUnit): the leaf level. */
+  /** The trace's level of the last request (DmaUnit): the leaf level, with LEVEL_DEVICE_TLB for a Translated Request (no walk). */
   get leafLevel(): number {
-    return this.level;
+    return this.stage === XlateStage.DeviceTlb ? this.level | LEVEL_DEVICE_TLB : this.level;
   }
 
   /**
@@ -934,6 +1019,8 @@ export class DmarUnit implements DmaUnit {
     if (!this.runBursts || this.bypassCaches || this.recordTrail || !this.translationEnabled) return undefined;
     // Scalable mode and requests with PASID take translateScalable's path (the legacy context cache is not theirs).
     if (this.ttm !== 0 || this.reqPasid >= 0) return undefined;
+    // ATS endpoints look up their Device-TLB first (atsRequest): not the core's path.
+    if (this.reqTranslated || this.atsSids.has(x.sid)) return undefined;
     const ce = this.cc.get(x.sid);
     if (ce === undefined || ce.tt === CONTEXT_TT_PASS_THROUGH) return undefined;
     if (x.write && x.baseHi === 0 && x.baseLo <= INTERRUPT_ADDR_LAST && x.baseLo + x.pages * 4096 > INTERRUPT_ADDR_FIRST) return undefined;
@@ -1008,6 +1095,7 @@ export class DmarUnit implements DmaUnit {
       ttm: this.ttm,
       sm: this.sm.snapshot(),
       ir: this.ir.snapshot(),
+      devtlb: this.devtlb.snapshot(),
     };
   }
 
@@ -1023,6 +1111,8 @@ export class DmarUnit implements DmaUnit {
     this.ttm = s.ttm ?? 0;
     if (s.sm) this.sm.restore(s.sm);
     if (s.ir) this.ir.restore(s.ir);
+    if (s.devtlb) this.devtlb.restore(s.devtlb);
+    else this.devtlb.clear();
   }
 }
 
@@ -1048,5 +1138,8 @@ function descriptorReserved(lo: bigint, hi: bigint): boolean {
   const type = Number(lo & 0xfn);
   if (type === 0x1) return (lo & CC_RSVD_LO) !== 0n || hi !== 0n;
   if (type === 0x2) return (lo & IOTLB_RSVD_LO) !== 0n || (hi & IOTLB_RSVD_HI) !== 0n;
+  // QEMU vtd_process_device_iotlb_desc / vtd_process_device_piotlb_desc ("(reserved nonzero)").
+  if (type === 0x3) return (lo & DIOTLB_RSVD_LO) !== 0n || (hi & DIOTLB_RSVD_HI) !== 0n;
+  if (type === 0x8) return (lo & PDIOTLB_RSVD_LO) !== 0n || (hi & PDIOTLB_RSVD_HI) !== 0n;
   return false;
 }
