@@ -5,7 +5,7 @@
  * Pure: no DOM, no vscode, no Node built-ins (it runs in the webview and in the worker).
  */
 import { shortReasons } from "../sim/vtd/reasons.js";
-import { EVENT_KIND_NAMES, EventKind, F_IOTLB_HIT, F_WRITE, LEVEL_DEVICE_TLB, isDeviceIotlbHit } from "./trace.js";
+import { EVENT_KIND_NAMES, EventKind, F_IOTLB_HIT, F_WRITE, LEVEL_DEVICE_TLB } from "./trace.js";
 
 /** The column headers, in cell order. */
 export const TRACE_COLUMNS = ["#", "step", "device", "VM", "PASID", "R/W", "IOVA → HPA", "result", "domain"] as const;
@@ -90,7 +90,6 @@ export function rowResult(r: Pick<RowFields, "kind" | "flags" | "reason" | "leve
   if (kind === EventKind.Dma && r.reason !== 0) return { text: `fault 0x${r.reason.toString(16).padStart(2, "0")} ${names[r.reason] ?? ""}`.trimEnd(), cls: "r-fault" };
   // A Translated Request (ATS): the device's Device-TLB answered, the IOMMU walked nothing.
   if (kind === EventKind.Dma && (r.level & LEVEL_DEVICE_TLB) !== 0) return { text: "Device-TLB (ATS)", cls: "r-hit" };
-  if (kind === EventKind.Dma && isDeviceIotlbHit(r.flags)) return { text: "device IOTLB hit (ATS)", cls: "r-hit" };
   if (kind === EventKind.Dma) return (r.flags & F_IOTLB_HIT) !== 0 ? { text: "IOTLB hit", cls: "r-hit" } : { text: `walk → L${r.level} leaf`, cls: "r-walk" };
   if (kind === EventKind.Interrupt) return { text: "interrupt", cls: "r-irq" };
   // A VFIO call QEMU made for a guest vIOMMU: the guest step whose action it replays (1-based, as the step column).

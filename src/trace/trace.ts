@@ -58,15 +58,6 @@ export const F_XLATE_SHIFT = 6;
  */
 export const LEVEL_DEVICE_TLB = 0x80;
 
-/**
- * A translated (PCIe ATS) request: the device's own IOTLB translated the address and the IOMMU
- * passed it on - encoded as pass-through with the IOTLB-hit flag (a pass-through never hits the
- * IOTLB otherwise).
- */
-export function isDeviceIotlbHit(flags: number): boolean {
-  return (flags & F_IOTLB_HIT) !== 0 && ((flags >> F_XLATE_SHIFT) & 3) === 1;
-}
-
 export interface TraceRow {
   index: number;
   kind: EventKind;

@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import { runScenario } from "../../src/sim/run.js";
-import { EventKind, isDeviceIotlbHit } from "../../src/trace/trace.js";
+import { EventKind, LEVEL_DEVICE_TLB } from "../../src/trace/trace.js";
 import { rowResult } from "../../src/trace/rowDisplay.js";
 import { tableChildren } from "../../src/engine/trees/tables.js";
 
@@ -40,11 +40,11 @@ describe("a device IOTLB the driver never invalidates (examples/amd-ats-stale-io
     const rows = dmaRows(r);
     expect(rows).toHaveLength(3);
     // The translation request walked; the next two were translated requests (no walk, level 0).
-    expect(isDeviceIotlbHit(rows[0]!.flags)).toBe(false);
+    expect((rows[0]!.level & LEVEL_DEVICE_TLB) !== 0).toBe(false);
     expect(rows[0]!.level).toBe(2); // a 2 MiB leaf (Linux maps the 2 MiB range with one level-2 PTE)
-    expect(rows.slice(1).map((x) => isDeviceIotlbHit(x.flags))).toEqual([true, true]);
+    expect(rows.slice(1).map((x) => (x.level & LEVEL_DEVICE_TLB) !== 0)).toEqual([true, true]);
     expect(rows[2]!.hpa).toBe(rows[0]!.hpa);
-    expect(rowResult({ kind: EventKind.Dma, flags: rows[2]!.flags, reason: 0, level: rows[2]!.level }).text).toBe("device IOTLB hit (ATS)");
+    expect(rowResult({ kind: EventKind.Dma, flags: rows[2]!.flags, reason: 0, level: rows[2]!.level }).text).toBe("Device-TLB (ATS)");
     // No INVALIDATE_IOTLB_PAGES was sent, so no event either.
     expect(r.machine.log.dmesg().filter((l) => l.includes("Event logged"))).toEqual([]);
   });
@@ -63,13 +63,13 @@ describe("a device IOTLB the driver never invalidates (examples/amd-ats-stale-io
 
   it("Translate Address: translated by the device's IOTLB, and stale (the tables say IO_PAGE_FAULT)", () => {
     const tr = r.machine.iommu.explain({ sid: NIC, iova: IOVA, write: true });
-    expect(tr.verdict).toMatchObject({ kind: "translated", cached: true, hpa: dmaRows(r)[0]!.hpa });
+    expect(tr.verdict).toMatchObject({ kind: "translated", cached: false, deviceCached: true, hpa: dmaRows(r)[0]!.hpa });
     expect(tr.stale).toBe(true);
   });
 });
 
 describe("with the invalidation (Linux's behaviour)", () => {
-  const text = EXAMPLE.replace(", invalidate: false", "").replace(/(length: 4KiB, write: true \}\n {4}expect: )\{ ok: true, iotlb: hit \}\s*$/, "$1{ fault: 0x2, recorded: true }\n");
+  const text = EXAMPLE.replace(", invalidate: false", "").replace(/(length: 4KiB, write: true \}\n {4}expect: )\{ ok: true, iotlb: device-tlb \}\s*$/, "$1{ fault: 0x2, recorded: true }\n");
 
   it("INVALIDATE_IOTLB_PAGES empties the device's IOTLB; the write faults as a translation request (TR = 1)", () => {
     const { run: r } = run(text);
@@ -82,7 +82,7 @@ describe("with the invalidation (Linux's behaviour)", () => {
   it("a host without ATS devices has no device IOTLB in the contract", () => {
     const { run: r } = run(text.replace(/, ats: \[\{ device: "41:00\.0" \}\]/, ""));
     expect(r.machine.iommu.tables().deviceIotlb).toBeUndefined();
-    expect(dmaRows(r).some((x) => isDeviceIotlbHit(x.flags))).toBe(false);
+    expect(dmaRows(r).some((x) => (x.level & LEVEL_DEVICE_TLB) !== 0)).toBe(false);
   });
 });
 

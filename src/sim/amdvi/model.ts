@@ -125,9 +125,10 @@ export class AmdViModel implements IommuUnit {
   private verdict(r: number): Verdict {
     const u = this.unit;
     const kind = r !== 0 ? "fault" : u.kind === AmdKind.Interrupt ? "interrupt" : u.kind === AmdKind.PassThrough ? "pass-through" : u.kind === AmdKind.Untranslated ? "untranslated" : "translated";
-    // A translated (ATS) request: the device's IOTLB answered, no leaf level.
-    const leafLevel = u.devIotlbHit ? 0 : u.iotlbHit ? 1 : u.level;
+    const leafLevel = u.iotlbHit ? 1 : u.level;
     const v: Verdict = { kind, reason: r, level: kind === "translated" || (r !== 0 && u.stage >= AmdStage.Walk) ? leafLevel : 0, perms: r === 0 ? u.perm : 0, cached: u.iotlbHit };
+    // A translated (ATS) request: the device's own IOTLB answered (the leaf level is its cached page's).
+    if (u.devIotlbHit && r === 0) v.deviceCached = true;
     if (r === 0) v.hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
     if (u.stage >= AmdStage.Dte && (kind === "translated" || kind === "pass-through" || r === EVENT_TYPE_IO_FAULT)) v.domain = u.did;
     return v;

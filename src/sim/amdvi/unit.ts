@@ -18,7 +18,7 @@
  * Pure module: no vscode, no Node built-ins.
  */
 import type { PhysicalMemory } from "../memory.js";
-import type { Trace } from "../../trace/trace.js";
+import { LEVEL_DEVICE_TLB, type Trace } from "../../trace/trace.js";
 import { translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
 import { AmdIntRemap, CONTROL_GA_EN } from "./intremap.js";
@@ -505,8 +505,9 @@ export class AmdViUnit implements DmaUnit {
       if (!this.bypassCaches && this.devIotlb.lookup(sid, vpnLo, vpnHi) && (this.devIotlb.perm & need) !== 0) {
         this.stage = AmdStage.DeviceIotlb;
         this.devIotlbHit = true;
-        this.iotlbHit = true;
+        // The unit's own IOTLB was not asked; the leaf level is the cached page's (4 KiB 1, 2 MiB 2, 1 GiB 3).
         this.kind = AmdKind.Translated;
+        this.level = this.devIotlb.pageShift <= 12 ? 1 : this.devIotlb.pageShift <= 21 ? 2 : 3;
         this.perm = this.devIotlb.perm;
         this.pageShift = this.devIotlb.pageShift;
         this.hpaHi = this.devIotlb.hpaHi;
@@ -654,13 +655,9 @@ export class AmdViUnit implements DmaUnit {
     return this.translate(rid, iovaHi, iovaLo, write, probe);
   }
 
-  /**
-   * The trace's translation kind of the last request (DmaUnit; AmdKind has its values). A
-   * translated (ATS) request is "pass-through" with the IOTLB-hit flag: the unit passed an address
-   * the device's IOTLB had translated (trace.ts isDeviceIotlbHit).
-   */
+  /** The trace's translation kind of the last request (DmaUnit; AmdKind has its values). */
   get xlateKind(): number {
-    return this.devIotlbHit ? AmdKind.PassThrough : this.kind;
+    return this.kind;
   }
 
   /** The device-table-entry cache answered the last request (DmaUnit). */
@@ -668,9 +665,12 @@ export class AmdViUnit implements DmaUnit {
     return this.dtcHit;
   }
 
-  /** The trace's level of the last request (DmaUnit): the leaf level. */
+  /**
+   * The trace's level of the last request (DmaUnit): the leaf level, with LEVEL_DEVICE_TLB when the
+   * device's own IOTLB answered (an ATS translated request: no IOTLB lookup, no walk).
+   */
   get leafLevel(): number {
-    return this.level;
+    return this.devIotlbHit ? this.level | LEVEL_DEVICE_TLB : this.level;
   }
 
   // ------------------------------------------------------------------ state

@@ -227,6 +227,7 @@ export class SmmuV3Model implements IommuUnit {
     const walkStage = u.stage === SmmuStage.S1 || u.stage === SmmuStage.S2 || u.stage === SmmuStage.Tlb;
     const level = kind === "translated" ? cLevel(u.level) : r !== 0 && walkStage && u.level > 0 ? cLevel(u.level) : 0;
     const v: Verdict = { kind, reason: r, level, perms: r === 0 ? u.perm : 0, cached: u.tlbHit };
+    if (u.atcHit && r === 0) v.deviceCached = true;
     if (r === 0) v.hpa = BigInt(u.oa);
     const dom = u.asid >= 0 ? u.asid : u.ste && (u.ste.config === STE_CFG_S2 || u.ste.config === STE_CFG_NESTED) ? u.vmid : -1;
     if (dom >= 0 && (kind === "translated" || (r !== 0 && walkStage))) v.domain = dom;

@@ -70,6 +70,7 @@ import {
 } from "./spec.js";
 import { captureNestedFetch, type NestedFetch } from "./nested.js";
 import { CMD_ATC_INV, DeviceAtc, EATS_ABORT, type AtcEntry } from "./ats.js";
+import { LEVEL_DEVICE_TLB } from "../../trace/trace.js";
 import { granuleOfTg, levelShift, s1StartLevel, StageWalker, type StageConfig } from "./walk.js";
 
 const TWO32 = 0x100000000;
@@ -929,6 +930,7 @@ export class SmmuV3Unit implements DmaUnit {
    */
   translate(sid: number, ssid: number, iovaHi: number, iovaLo: number, write: boolean, probe = false, privileged = false, exec = false): number {
     this.tlbHit = false;
+    this.atcHit = false;
     this.steHit = false;
     this.cdHit = false;
     this.ste = undefined;
@@ -1221,6 +1223,8 @@ export class SmmuV3Unit implements DmaUnit {
   /** The trace's translation kind (trace.ts F_XLATE_SHIFT): 0 untranslated (SMMUEN = 0), 1 bypass (STE), 2 translated or a fault. */
   get xlateKind(): number {
     if (this.stage === SmmuStage.Disabled) return 0;
+    // A Translated request from the endpoint's ATC is a translation (the device's), as VT-d's Device-TLB rows.
+    if (this.atcHit && this.kind !== SmmuKind.Fault) return 2;
     return this.kind === SmmuKind.Bypass ? 1 : 2;
   }
 
@@ -1242,6 +1246,8 @@ export class SmmuV3Unit implements DmaUnit {
 
   /** True when the last request was a Translated request answered from the endpoint's ATC (atsDma). */
   atcHit = false;
+  /** The leaf level of the ATC entry that answered (atsDma; trace level with LEVEL_DEVICE_TLB). */
+  private atcLeaf = 1;
 
   /**
    * One transaction of an ATS endpoint (PCIe ATS; SMMUv3 spec 3.9): the endpoint looks in its ATC;
@@ -1275,6 +1281,8 @@ export class SmmuV3Unit implements DmaUnit {
       if (e === undefined || (e.perm & need) === 0) return this.translate(sid, -1, iovaHi, iovaLo, write);
     }
     const pa = e!.pa + (ia - e!.iova);
+    // (the ATC entry's size as the trace's leaf level: 4 KiB 1, 2 MiB 2, 1 GiB 3 - as VT-d's Device-TLB rows)
+    this.atcLeaf = e!.size <= 4096 ? 1 : e!.size <= 0x20_0000 ? 2 : 3;
     const hit = this.atcHit;
     const r = this.translatedRequest(sid, Math.floor(pa / TWO32), pa % TWO32, write);
     // The STE decided (EATS); an ATC hit made no walk, so it has no ASID/VMID of its own (domain 0 in the trace).
@@ -1364,6 +1372,8 @@ export class SmmuV3Unit implements DmaUnit {
    * 0 for a bypass or a fault before any walk.
    */
   get leafLevel(): number {
+    // The endpoint's ATC answered (PCIe ATS Translated request): the one trace marker of a device-side cache.
+    if (this.atcHit && this.kind !== SmmuKind.Fault) return this.atcLeaf | LEVEL_DEVICE_TLB;
     return this.kind === SmmuKind.Translated || (this.kind === SmmuKind.Fault && this.level > 0) ? 4 - this.level : 0;
   }
 
