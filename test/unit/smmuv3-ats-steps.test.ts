@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import { Machine } from "../../src/sim/machine.js";
-import { EventKind } from "../../src/trace/trace.js";
+import { EventKind, LEVEL_DEVICE_TLB } from "../../src/trace/trace.js";
+import { rowResult } from "../../src/trace/rowDisplay.js";
 
 const FILE = "examples/smmuv3-ats-stale-atc.passthrough.yaml";
 const example = readFileSync(join(__dirname, "..", "..", FILE), "utf8");
@@ -36,6 +37,12 @@ describe("SMMUv3 ATS scenario steps", () => {
     const [row] = dmaRows(m, 6);
     expect(row!.reason).toBe(0);
     expect(row!.b).toBe(first);
+    // It is marked as every model marks a device-side cache's answer (VT-d Device-TLB, AMD-Vi device
+    // IOTLB): level bit 7 over the ATC entry's 4 KiB leaf, "Device-TLB (ATS)" in the DMA Trace. The
+    // Translation Request of step 3 (an ATC miss that walked) is not.
+    expect(row!.level).toBe(LEVEL_DEVICE_TLB | 1);
+    expect(rowResult(row!).text).toBe("Device-TLB (ATS)");
+    expect(dmaRows(m, 2).map((r) => (r.level & LEVEL_DEVICE_TLB) !== 0)).toEqual([false]);
     // No CMD_ATC_INV (0x40) in the unmap's commands.
     const [a, b] = m.trace.stepRange(4);
     const ops = Array.from({ length: b - a }, (_, k) => m.trace.row(a + k)).filter((r) => r.kind === EventKind.Invalidate).map((r) => Number(r.a & 0xffn));
