@@ -12,6 +12,7 @@ import { runCli } from "../../src/cli/cli.js";
 import { StreamIo, terminalSafe } from "../../src/cli/output.js";
 import { StreamParser } from "../../src/import/stream.js";
 import { MAX_LINE } from "../../src/import/lines.js";
+import { cli } from "./helpers.js";
 
 const root = join(__dirname, "..", "..");
 const fixtures = join(root, "test", "fixtures", "evidence");
@@ -31,13 +32,6 @@ beforeAll(async () => {
   await buildCli(cliBundle, { sourcemap: false });
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await runCli(argv, { out: (t) => void (out += t), err: (t) => void (err += t) });
-  return { code, out, err };
-}
 
 describe("bench arguments", () => {
   it("every bad N or REPS is exit 2 with the usage, never a stack trace", async () => {

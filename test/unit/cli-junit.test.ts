@@ -9,9 +9,9 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { USAGE } from "../../src/cli/args.js";
-import { runCli } from "../../src/cli/cli.js";
 import { toJunit } from "../../src/cli/junit.js";
 import { simulateText } from "../../src/cli/simulate.js";
+import { cli } from "./helpers.js";
 
 const require = createRequire(import.meta.url);
 const sax = require("sax") as { parser(strict: boolean): SaxParser };
@@ -103,13 +103,6 @@ ${"  - stop: a\n  - start: a\n".repeat(16)}  - dma: { device: "01:00.0", iova: 0
   - wait: 1s
     expect: ok
 `;
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await runCli(argv, { out: (t) => void (out += t), err: (t) => void (err += t) });
-  return { code, out, err };
-}
 
 describe("simulate --format junit", () => {
   it("every example: one testsuite per scenario, one testcase per expect, all passing", async () => {

@@ -7,19 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UsageError, parseCommandLine } from "../../src/cli/args.js";
-import { runCli } from "../../src/cli/cli.js";
 import { simulateText } from "../../src/cli/simulate.js";
 import { VIRT_RAM_BASE } from "../../src/sim/kvm.js";
+import { cli } from "./helpers.js";
 
 const root = join(__dirname, "..", "..");
 const fixture = (f: string) => join(root, "test", "fixtures", "evidence", f);
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await runCli(argv, { out: (t) => void (out += t), err: (t) => void (err += t) });
-  return { code, out, err };
-}
 
 describe("synthesize --unit", () => {
   it("parses --unit NAME and refuses an empty one", () => {

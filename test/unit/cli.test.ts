@@ -9,16 +9,10 @@ import { EVIDENCE_KINDS, parseCommandLine, UsageError, USAGE } from "../../src/c
 import { runCli, type CliIo } from "../../src/cli/cli.js";
 import { simulateText } from "../../src/cli/simulate.js";
 import { USAGE_ERROR_CODES } from "../../src/protocol/diagnostics.js";
+import { cli } from "./helpers.js";
 
 const root = join(__dirname, "..", "..");
 const example = join(root, "examples", "write-to-readonly.passthrough.yaml");
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await runCli(argv, { out: (t) => void (out += t), err: (t) => void (err += t) });
-  return { code, out, err };
-}
 
 describe("CLI arguments", () => {
   it("simulate --jsno is a usage error: exit 2, the option named with a hint, the usage, nothing run", async () => {

@@ -3,6 +3,7 @@ import { PhysicalMemory } from "../../src/sim/memory.js";
 import { IntelIommuDriver } from "../../src/sim/vtd/driver.js";
 import { DmarUnit } from "../../src/sim/vtd/unit.js";
 import { vtdIommuSpec } from "../../src/sim/vtd/spec.js";
+import { runCli } from "../../src/cli/cli.js";
 
 export const NO_RANGE: SourceRange = { start: 0, end: 0, line: 0, column: 0 };
 
@@ -45,4 +46,12 @@ vms:
 workload:
   - start: vm1
 ${steps}`;
+}
+
+/** Runs the CLI in-process (src/cli/cli.ts runCli) with its output and error streams captured. */
+export async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await runCli(argv, { out: (t) => void (out += t), err: (t) => void (err += t) });
+  return { code, out, err };
 }
