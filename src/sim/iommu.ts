@@ -413,8 +413,6 @@ export interface IotlbEntryNode extends NodeBase {
   perm: Perm;
   /** The PASID the entry is tagged with (models with PASID-tagged IOTLBs). */
   pasid?: number;
-  /** The requester whose own IOTLB holds the entry (a device IOTLB: InspectTables.deviceIotlb). */
-  sid?: number;
   /** Where the cache holds it (set/way), as a text the view may show. */
   slot: string;
 }
@@ -447,20 +445,19 @@ export interface InspectTables {
    */
   names?: StructureNames;
   iotlb: { capacity: number; geometry: string; entries(): IotlbEntryNode[] };
-  /**
-   * The device IOTLBs of ATS devices (PCIe ATS): translations the devices cached from their
-   * translation requests, each entry with its device (`sid`). A translated request a device
-   * answers from here never reaches the IOTLB or the tables, so an entry outlives an unmap until
-   * the device is sent an invalidation. Absent when no device has ATS.
-   */
-  deviceIotlb?: { capacity: number; geometry: string; entries(): IotlbEntryNode[] };
   contextCache: { entries(): ContextCacheEntryNode[] };
   /** The interrupt-remapping table, when the unit has one set up (VT-d IRTA; AMD-Vi's per-device IRTs would list theirs). */
   interruptRemapping?: InterruptRemapView;
   /** The reserved regions the IOMMU keeps for itself or the firmware: direct (1:1) regions such as RMRRs, and the MSI window. */
   reservedRegions?: readonly ReservedRegionView[];
-  /** The translations ATS endpoints cache themselves (VT-d Device-TLB, PCIe ATC), when the unit has ATS devices. */
-  deviceTlb?: { capacity: number; entries(): DeviceTlbEntryView[] };
+  /**
+   * The translations ATS endpoints cache themselves (PCIe ATS: VT-d's Device-TLB, AMD-Vi's device
+   * IOTLB, SMMUv3's ATC), when the unit has ATS devices. A translated request a device answers from
+   * here never reaches the IOTLB or the tables, so an entry outlives an unmap until the device is
+   * sent its invalidation; `stale` says the tables no longer give it. `capacity`: absent when the
+   * model does not bound it.
+   */
+  deviceTlb?: { capacity?: number; entries(): DeviceTlbEntryView[] };
 }
 
 /** One translation an ATS endpoint holds in its own cache, as the model lists it. */

@@ -49,15 +49,16 @@ describe("a device IOTLB the driver never invalidates (examples/amd-ats-stale-io
     expect(r.machine.log.dmesg().filter((l) => l.includes("Event logged"))).toEqual([]);
   });
 
-  it("Mapping Tables lists the stale entry under Device IOTLBs (ATS), with its device", () => {
+  it("Mapping Tables lists the stale entry under Device-TLB (the one device-side cache node of every model), with its device", () => {
     const t = r.machine.iommu.tables();
-    const entries = t.deviceIotlb!.entries();
-    expect(entries.map((e) => [e.sid, e.iova, e.hpa])).toEqual([[NIC, IOVA, dmaRows(r)[0]!.hpa & ~0xfffn]]);
+    const entries = t.deviceTlb!.entries();
+    // Stale: the tables no longer map the IOVA (the unit's own walk, caches bypassed, says so).
+    expect(entries.map((e) => [e.sid, e.iova, e.hpa, e.stale])).toEqual([[NIC, IOVA, dmaRows(r)[0]!.hpa & ~0xfffn, true]]);
     const ctx = { machine: r.machine, run: r, scenario, cursor: r.outcomes.length, radix: "hex" as const };
-    const node = tableChildren("t", ctx)!.find((n) => n.id === "t/deviotlb")!;
-    expect(node.label).toBe("Device IOTLBs (ATS)");
-    expect(node.description).toBe("1 of 64 entries");
-    const [leaf] = tableChildren("t/deviotlb", ctx)!;
+    const node = tableChildren("t", ctx)!.find((n) => n.id === "t/devtlb")!;
+    expect(node.label).toBe("Device-TLB");
+    expect(node.description).toBe("1 of 64 entries · 1 stale");
+    const [leaf] = tableChildren("t/devtlb", ctx)!;
     expect(leaf!.label).toBe("41:00.0 IOVA 0x4000000000");
   });
 
@@ -74,14 +75,14 @@ describe("with the invalidation (Linux's behaviour)", () => {
   it("INVALIDATE_IOTLB_PAGES empties the device's IOTLB; the write faults as a translation request (TR = 1)", () => {
     const { run: r } = run(text);
     expect(r.outcomes.every((o) => !o.expect || o.expect.pass)).toBe(true);
-    expect(r.machine.iommu.tables().deviceIotlb!.entries()).toEqual([]);
+    expect(r.machine.iommu.tables().deviceTlb!.entries()).toEqual([]);
     const line = r.machine.log.dmesg().find((l) => l.includes("IO_PAGE_FAULT"))!;
     expect(line.replace(/^\[[ \d.]+\] /, "")).toBe("vfio-pci 0000:41:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0003 address=0x4000000000 flags=0x0120]");
   });
 
   it("a host without ATS devices has no device IOTLB in the contract", () => {
     const { run: r } = run(text.replace(/, ats: \[\{ device: "41:00\.0" \}\]/, ""));
-    expect(r.machine.iommu.tables().deviceIotlb).toBeUndefined();
+    expect(r.machine.iommu.tables().deviceTlb).toBeUndefined();
     expect(dmaRows(r).some((x) => (x.level & LEVEL_DEVICE_TLB) !== 0)).toBe(false);
   });
 });

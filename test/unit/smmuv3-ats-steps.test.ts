@@ -58,14 +58,18 @@ describe("SMMUv3 ATS scenario steps", () => {
     expect(dmaRows(m, 6)[0]!.reason).toBe(0x10);
   });
 
-  it("Mapping Tables lists the endpoint's ATC entry with the TLB while the device holds it", () => {
+  it("Mapping Tables lists the endpoint's ATC entry under Device-TLB while the device holds it; stale after an unmap without CMD_ATC_INV", () => {
     const text = example;
     const m = new Machine(parseScenario(text, FILE).scenario!);
     for (const s of m.scenario.workload.slice(0, 3)) m.runStep(s);
-    const atc = m.iommu.tables().iotlb.entries().filter((n) => n.key.startsWith("atc-"));
+    // Under Device-TLB, the one node of a device-side cache in every model; not a TLB entry.
+    expect(m.iommu.tables().iotlb.entries().some((n) => n.key.startsWith("atc-"))).toBe(false);
+    const atc = m.iommu.tables().deviceTlb!.entries();
     expect(atc).toHaveLength(1);
-    expect(atc[0]).toMatchObject({ iova: 0x1_0000_0000n, pageSize: 4096n, perm: 3 });
-    expect(atc[0]!.slot).toMatch(/endpoint ATC.*StreamID 0x100/);
+    expect(atc[0]).toMatchObject({ sid: 0x100, iova: 0x1_0000_0000n, pageSize: 4096n, perm: 3, stale: false });
+    // The unmap (step 5) without CMD_ATC_INV: the device keeps the entry, the tables no longer give it.
+    for (const s of m.scenario.workload.slice(3, 5)) m.runStep(s);
+    expect(m.iommu.tables().deviceTlb!.entries().map((e) => e.stale)).toEqual([true]);
   });
 
   it("a device Linux did not enable ATS for (EATS = 0b00): its Translation Request records F_BAD_ATS_TREQ (0x05)", () => {

@@ -107,13 +107,6 @@ export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     case "ir":
     case "resv":
       return extraTableChildren(t, parts, ctx);
-    case "deviotlb":
-      return (t.deviceIotlb?.entries() ?? []).map((e) =>
-        leaf(`t/deviotlb/${e.key}`, `${formatSid(e.sid ?? 0)} IOVA ${num(e.iova, ctx.radix)}`, `→ HPA ${num(e.hpa, ctx.radix)} · ${permText(e.perm)} · DID ${e.did}`, {
-          icon: "symbol-key",
-          tooltip: l10n.t("Device IOTLB of {0} ({1}): IOVA page {2} -> HPA {3}, permissions {4}. The device translates this page itself (ATS translated requests) until an invalidation reaches the device (AMD-Vi INVALIDATE_IOTLB_PAGES), even after the IOVA is unmapped.", formatSid(e.sid ?? 0), e.slot, hx(e.iova), hx(e.hpa), permText(e.perm)),
-        }),
-      );
     case "devtlb":
       return (t.deviceTlb?.entries() ?? []).map((e) =>
         leaf(`t/devtlb/${e.key}`, `${formatSid(e.sid)}${e.pasid !== undefined ? ` PASID ${hx(e.pasid)}` : ""} IOVA ${num(e.iova, ctx.radix)}`, `→ HPA ${num(e.hpa, ctx.radix)} · ${pageSizeText(e.pageSize)} · ${permText(e.perm)}${e.stale ? l10n.t(" · stale") : ""}`, {
@@ -144,11 +137,6 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
       copy: hx(ir.address),
     });
   }
-  const dev = t.deviceIotlb;
-  if (dev) {
-    const n = dev.entries().length;
-    out.push({ id: "t/deviotlb", label: l10n.t("Device IOTLBs (ATS)"), description: l10n.t("{0} of {1} entries", n, dev.capacity), tooltip: l10n.t("Translations ATS devices cached in their own IOTLBs ({0})", dev.geometry), icon: "database", collapsible: n ? 1 : 0 });
-  }
   const dtlb = t.deviceTlb;
   if (dtlb) {
     const entries = dtlb.entries();
@@ -156,8 +144,8 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
     out.push({
       id: "t/devtlb",
       label: l10n.t("Device-TLB"),
-      description: stale ? l10n.t("{0} of {1} entries · {2} stale", entries.length, dtlb.capacity, stale) : l10n.t("{0} of {1} entries", entries.length, dtlb.capacity),
-      tooltip: l10n.t("Translations ATS devices cache themselves (VT-d Device-TLB). Their translated requests skip the IOTLB and the walk; only a device-TLB invalidation drops an entry."),
+      description: (dtlb.capacity !== undefined ? l10n.t("{0} of {1} entries", entries.length, dtlb.capacity) : plural(entries.length, "entry")) + (stale ? l10n.t(" · {0} stale", stale) : ""),
+      tooltip: l10n.t("Translations ATS devices cache themselves (PCIe ATS: VT-d Device-TLB, AMD-Vi device IOTLB, SMMUv3 ATC). Their translated requests skip the IOTLB and the walk; only an invalidation sent to the device drops an entry."),
       icon: stale ? "warning" : "database",
       color: stale ? "problemsWarningIcon.foreground" : undefined,
       collapsible: entries.length ? 1 : 0,

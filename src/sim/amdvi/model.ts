@@ -21,6 +21,7 @@ import {
   type InvalidateRequest,
   type InvalidateResult,
   type IommuUnit,
+  type DeviceTlbEntryView,
   type IotlbEntryNode,
   type NotPresentNode,
   type PageEntryNode,
@@ -263,7 +264,7 @@ export class AmdViModel implements IommuUnit {
         spec: "AMD IOMMU spec",
       },
       iotlb: { capacity: u.iotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways}`, entries: () => this.iotlbEntries() },
-      ...(this.driver !== undefined && this.driver.atsDevids.size > 0 ? { deviceIotlb: { capacity: u.devIotlb.size, geometry: `${u.devIotlb.sets}×${u.devIotlb.ways}`, entries: () => this.iotlbEntries(u.devIotlb) } } : {}),
+      ...(this.driver !== undefined && this.driver.atsDevids.size > 0 ? { deviceTlb: { capacity: u.devIotlb.size, entries: () => this.deviceTlbEntries() } } : {}),
       contextCache: { entries: () => this.dtcEntries() },
     };
   }
@@ -286,11 +287,6 @@ export class AmdViModel implements IommuUnit {
         return this.dte(sid) ?? undefined;
       },
     };
-  }
-
-  /** The DomainID in a device's DTE now (data[1] 15:0), 0 when unreadable. */
-  private domainOf(sid: number): number {
-    return Number((this.readDte(sid)?.[1] ?? 0n) & 0xffffn);
   }
 
   private readDte(sid: number): bigint[] | undefined {
@@ -433,15 +429,34 @@ export class AmdViModel implements IommuUnit {
   }
 
   /** The IOTLB's entries (tag: domain id), or a device IOTLB's (tag: device id, domain from its DTE). */
+  /**
+   * The ATS devices' own IOTLBs (the device IOTLB is tagged by device id), each entry checked against
+   * the tables now by the unit's own translate() with its caches bypassed (a probe: nothing filled,
+   * nothing logged).
+   */
+  private deviceTlbEntries(): DeviceTlbEntryView[] {
+    const u = this.unit;
+    return u.devIotlb.entries().map((e) => {
+      u.bypassCaches = true;
+      let r: number;
+      try {
+        r = u.request(e.did, Number((e.iova >> 32n) & 0xffffffffn), Number(e.iova & 0xffffffffn), false, true);
+      } finally {
+        u.bypassCaches = false;
+      }
+      const hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
+      const stale = r !== 0 || hpa !== e.hpa || u.perm !== e.perm;
+      return { key: `${e.set}.${e.way}`, sid: e.did, iova: e.iova, hpa: e.hpa, pageSize: 1n << BigInt(e.pageShift), perm: e.perm, stale };
+    });
+  }
+
   private iotlbEntries(cache = this.unit.iotlb): IotlbEntryNode[] {
-    const device = cache === this.unit.devIotlb;
     return cache.entries().map((e) => ({
       kind: "iotlb-entry",
       key: `${e.set}.${e.way}`,
       raw: [],
       fields: [],
-      ...(device ? { sid: e.did } : {}),
-      did: device ? this.domainOf(e.did) : e.did,
+      did: e.did,
       iova: e.iova,
       hpa: e.hpa,
       pageSize: 4096n,

@@ -28,6 +28,7 @@ import {
   type InvalidateRequest,
   type InvalidateResult,
   type IommuUnit,
+  type DeviceTlbEntryView,
   type IotlbEntryNode,
   type PageEntryNode,
   type ReasonInfo,
@@ -506,6 +507,8 @@ export class SmmuV3Model implements IommuUnit {
         spec: "SMMUv3 spec",
       },
       iotlb: { capacity: u.tlb.size, geometry: `${u.tlb.sets}×${u.tlb.ways}`, entries: () => this.tlbNodes() },
+      // The endpoints' ATCs (PCIe ATS; an unbounded list in this model: no capacity).
+      ...(u.atc.entries.length > 0 || (this.driver?.atsMasters.size ?? 0) > 0 ? { deviceTlb: { entries: () => this.atcEntries() } } : {}),
       contextCache: { entries: () => this.steCacheNodes() },
       // IOMMU_RESV_SW_MSI (arm_smmu_get_resv_regions): the ITS doorbell's window in every domain.
       reservedRegions: [{ kind: "msi", first: BigInt(MSI_IOVA_BASE), last: BigInt(MSI_IOVA_BASE + MSI_IOVA_LENGTH - 1), devices: [], source: "MSI window (IOMMU_RESV_SW_MSI)" }],
@@ -741,24 +744,27 @@ export class SmmuV3Model implements IommuUnit {
   }
 
   private tlbNodes(): IotlbEntryNode[] {
-    return [...this.smmuTlbNodes(), ...this.atcNodes()];
+    return this.smmuTlbNodes();
   }
 
-  /** The endpoints' ATC entries (ats.ts), listed with the TLB: translations the device holds and uses without asking the SMMU. */
-  private atcNodes(): IotlbEntryNode[] {
-    return this.unit.atc.entries.map((e, i) => ({
-      kind: "iotlb-entry",
-      key: `atc-${i}`,
-      raw: [],
-      fields: [],
-      did: 0,
-      iova: BigInt(e.iova),
-      hpa: BigInt(e.pa),
-      pageSize: BigInt(e.size),
-      perm: e.perm,
-      slot: `endpoint ATC (PCIe ATS) · StreamID ${hex(e.sid)} · emptied only by CMD_ATC_INV`,
-      ...NO_CHILDREN,
-    }));
+  /**
+   * The endpoints' ATC entries (ats.ts): translations a device holds and uses without asking the
+   * SMMU (emptied only by CMD_ATC_INV), each checked against the tables now by the unit's own
+   * translate() with its caches bypassed (a probe: nothing filled, no event).
+   */
+  private atcEntries(): DeviceTlbEntryView[] {
+    const u = this.unit;
+    return u.atc.entries.map((e, i) => {
+      u.bypassCaches = true;
+      let r: number;
+      try {
+        r = u.translate(e.sid, e.ssid, Math.floor(e.iova / 2 ** 32), e.iova % 2 ** 32, false, true);
+      } finally {
+        u.bypassCaches = false;
+      }
+      const stale = r !== 0 || u.oa !== e.pa || (u.perm & 3) !== e.perm;
+      return { key: `atc-${i}`, sid: e.sid, ...(e.ssid >= 0 ? { pasid: e.ssid } : {}), iova: BigInt(e.iova), hpa: BigInt(e.pa), pageSize: BigInt(e.size), perm: e.perm, stale };
+    });
   }
 
   private smmuTlbNodes(): IotlbEntryNode[] {

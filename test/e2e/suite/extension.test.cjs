@@ -818,7 +818,7 @@ describe("Arm SMMUv3 host", function () {
     await vscode.commands.executeCommand("passthrough.runToStep", key, 3);
     const tables = await expand("tables", 9);
     assert.ok(tables.some((n) => n.label === "arm-smmu-v3.0.auto" && /^Arm SMMUv3/.test(n.description)), "the SMMU");
-    assert.ok(tables.some((n) => n.label === "stream table" && /2-level/.test(n.description)), "the stream table");
+    assert.ok(tables.some((n) => n.label === "Stream table" && /2-level/.test(n.description)), "the stream table");
     assert.ok(tables.some((n) => n.label === "STE[0x100]" && /stage 1 translate/.test(n.description)), "the STE of 01:00.0");
     assert.ok(tables.some((n) => /^CD \(ASID \d+\)$/.test(n.label)), "its CD");
     assert.ok(tables.some((n) => /^S1 L2 block descriptor \[\d+\]$/.test(n.label)), "a stage-1 block descriptor");
