@@ -53,7 +53,19 @@ await runWorkbenchSuite("big-import", {
   async function importFile(name, { keepNotifications = false } = {}) {
     if (!keepNotifications) await page.keyboard.press("Escape");
     await page.locator(".part.sidebar .monaco-list-row", { hasText: name }).first().click({ button: "right" });
-    await page.locator(".context-view .action-item", { hasText: "Import Evidence" }).first().click();
+    // A menu ignores a click that comes right after it opened (the right button's release); on a
+    // loaded machine Playwright's click can land in that moment (CI: the menu stayed open with the
+    // item highlighted). Click again until the menu has closed.
+    const entry = page.locator(".context-view .action-item", { hasText: "Import Evidence" }).first();
+    for (let attempt = 1; ; attempt++) {
+      await entry.click();
+      try {
+        await entry.waitFor({ state: "hidden", timeout: 5_000 });
+        return;
+      } catch (e) {
+        if (attempt >= 5) throw e;
+      }
+    }
   }
   const item = (text) => page.locator(".notifications-center .notification-list-item", { hasText: text }).first();
   async function showNotifications() {
