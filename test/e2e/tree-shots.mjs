@@ -209,6 +209,9 @@ await runWorkbenchSuite("tree-shots", {
     await pane.locator(".pane-header .action-label[aria-label^='Collapse All']").first().click();
     await t.palette("Focus on Mapping Tables View");
     const focused = pane.locator(".monaco-list-row.focused");
+    // Keys go where the keyboard focus is: wait until it is in the tree (on a loaded machine the
+    // palette's command lands after the next key presses would).
+    await page.waitForFunction(() => !!document.activeElement?.closest(".pane")?.querySelector(".pane-header")?.textContent?.includes("Mapping Tables") && !!document.activeElement?.closest(".monaco-list"), null, { timeout: 30_000 });
     await page.keyboard.press("Home");
     // Each step: Down until the focused row's aria-label says it, then Right to expand it.
     for (const want of [/^dmar0\b/, /^Root table\b/, /^bus 02\b/, /^Context entry 02:00\.0 DSA accelerator\b/, /^PASID 0x5\b/, /^level-4 entry 254\b/i]) {
@@ -219,8 +222,15 @@ await runWorkbenchSuite("tree-shots", {
         await page.keyboard.press("ArrowDown");
       }
       if (k === 40) throw new Error(`no row reached by Down matches ${want}; focused: ${await focused.first().getAttribute("aria-label").catch(() => "(none)")}`);
-      if ((await focused.first().getAttribute("aria-expanded")) === "false") await page.keyboard.press("ArrowRight");
-      await page.waitForFunction((el) => el?.getAttribute("aria-expanded") !== "false", await focused.first().elementHandle(), { timeout: 30_000 });
+      // Right expands it (again if a loaded machine dropped the key; children load from the worker).
+      for (let tries = 1; (await focused.first().getAttribute("aria-expanded")) === "false"; tries++) {
+        await page.keyboard.press("ArrowRight");
+        try {
+          await page.waitForFunction((el) => el?.getAttribute("aria-expanded") !== "false", await focused.first().elementHandle(), { timeout: 10_000 });
+        } catch (e) {
+          if (tries >= 4) throw e;
+        }
+      }
     }
     await sidebar.screenshot({ path: join(out, "keyboard-walk.png") });
   });
