@@ -231,6 +231,11 @@ await runWorkbenchSuite("tree-shots", {
           if (tries >= 4) throw e;
         }
       }
+      // Its children come from the worker: wait until the first is drawn, or Down walks past them.
+      await page.waitForFunction((el) => {
+        const next = el?.nextElementSibling;
+        return !!next && Number(next.getAttribute("aria-level")) > Number(el.getAttribute("aria-level"));
+      }, await focused.first().elementHandle(), { timeout: 30_000 }).catch(() => {});
     }
     await sidebar.screenshot({ path: join(out, "keyboard-walk.png") });
   });
