@@ -8,6 +8,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
+import { staleAgainstTables } from "../deviceCache.js";
 import {
   toTrailField,
   type ContextCacheEntryNode,
@@ -428,7 +429,6 @@ export class AmdViModel implements IommuUnit {
     });
   }
 
-  /** The IOTLB's entries (tag: domain id), or a device IOTLB's (tag: device id, domain from its DTE). */
   /**
    * The ATS devices' own IOTLBs (the device IOTLB is tagged by device id), each entry checked against
    * the tables now by the unit's own translate() with its caches bypassed (a probe: nothing filled,
@@ -437,21 +437,14 @@ export class AmdViModel implements IommuUnit {
   private deviceTlbEntries(): DeviceTlbEntryView[] {
     const u = this.unit;
     return u.devIotlb.entries().map((e) => {
-      u.bypassCaches = true;
-      let r: number;
-      try {
-        r = u.request(e.did, Number((e.iova >> 32n) & 0xffffffffn), Number(e.iova & 0xffffffffn), false, true);
-      } finally {
-        u.bypassCaches = false;
-      }
-      const hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
-      const stale = r !== 0 || hpa !== e.hpa || u.perm !== e.perm;
+      const stale = staleAgainstTables(u, e, () => ({ reason: u.request(e.did, Number((e.iova >> 32n) & 0xffffffffn), Number(e.iova & 0xffffffffn), false, true), hpa: (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0), perm: u.perm }));
       return { key: `${e.set}.${e.way}`, sid: e.did, iova: e.iova, hpa: e.hpa, pageSize: 1n << BigInt(e.pageShift), perm: e.perm, stale };
     });
   }
 
-  private iotlbEntries(cache = this.unit.iotlb): IotlbEntryNode[] {
-    return cache.entries().map((e) => ({
+  /** The IOTLB's entries (tag: domain id). */
+  private iotlbEntries(): IotlbEntryNode[] {
+    return this.unit.iotlb.entries().map((e) => ({
       kind: "iotlb-entry",
       key: `${e.set}.${e.way}`,
       raw: [],

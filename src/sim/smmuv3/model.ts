@@ -15,6 +15,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
+import { staleAgainstTables } from "../deviceCache.js";
 import {
   toTrailField,
   type ContextCacheEntryNode,
@@ -743,10 +744,6 @@ export class SmmuV3Model implements IommuUnit {
     };
   }
 
-  private tlbNodes(): IotlbEntryNode[] {
-    return this.smmuTlbNodes();
-  }
-
   /**
    * The endpoints' ATC entries (ats.ts): translations a device holds and uses without asking the
    * SMMU (emptied only by CMD_ATC_INV), each checked against the tables now by the unit's own
@@ -755,19 +752,12 @@ export class SmmuV3Model implements IommuUnit {
   private atcEntries(): DeviceTlbEntryView[] {
     const u = this.unit;
     return u.atc.entries.map((e, i) => {
-      u.bypassCaches = true;
-      let r: number;
-      try {
-        r = u.translate(e.sid, e.ssid, Math.floor(e.iova / 2 ** 32), e.iova % 2 ** 32, false, true);
-      } finally {
-        u.bypassCaches = false;
-      }
-      const stale = r !== 0 || u.oa !== e.pa || (u.perm & 3) !== e.perm;
+      const stale = staleAgainstTables(u, { hpa: BigInt(e.pa), perm: e.perm }, () => ({ reason: u.translate(e.sid, e.ssid, Math.floor(e.iova / 2 ** 32), e.iova % 2 ** 32, false, true), hpa: BigInt(u.oa), perm: u.perm & 3 }));
       return { key: `atc-${i}`, sid: e.sid, ...(e.ssid >= 0 ? { pasid: e.ssid } : {}), iova: BigInt(e.iova), hpa: BigInt(e.pa), pageSize: BigInt(e.size), perm: e.perm, stale };
     });
   }
 
-  private smmuTlbNodes(): IotlbEntryNode[] {
+  private tlbNodes(): IotlbEntryNode[] {
     const t = this.unit.tlb;
     return t.entries().map((i) => {
       const kind = t.kind[i]!;

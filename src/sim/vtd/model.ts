@@ -5,6 +5,7 @@
  * decided (XlateStage). Nothing here walks a table; it only names what the unit read and decodes
  * the entries with the decoders the unit's checks use (context.ts, slpt.ts).
  */
+import { staleAgainstTables } from "../deviceCache.js";
 import { DEVICE_TLB_ENTRIES } from "./devtlb.js";
 import { toTrailField, type DeviceTlbEntryView, type EntryTarget, type DecodedField, type InterruptVerdict, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
@@ -85,15 +86,7 @@ export class VtdModel implements IommuUnit {
   private deviceTlbEntries(): DeviceTlbEntryView[] {
     const u = this.unit;
     return u.devtlb.entries().map((e) => {
-      u.bypassCaches = true;
-      let r: number;
-      try {
-        r = u.request(e.sid, Number((e.iova >> 32n) & 0xffffffffn), Number(e.iova & 0xffffffffn), false, true, e.pasid);
-      } finally {
-        u.bypassCaches = false;
-      }
-      const hpa = (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0);
-      const stale = r !== 0 || hpa !== e.hpa || u.perm !== e.perm;
+      const stale = staleAgainstTables(u, e, () => ({ reason: u.request(e.sid, Number((e.iova >> 32n) & 0xffffffffn), Number(e.iova & 0xffffffffn), false, true, e.pasid), hpa: (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0), perm: u.perm }));
       return { key: String(e.slot), sid: e.sid, ...(e.pasid >= 0 ? { pasid: e.pasid } : {}), iova: e.iova, hpa: e.hpa, pageSize: 1n << BigInt(12 + 9 * (e.level - 1)), perm: e.perm, stale };
     });
   }
