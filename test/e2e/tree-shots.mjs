@@ -143,7 +143,14 @@ await runWorkbenchSuite("tree-shots", {
       // On the twistie: a click on a row with a command (a step) runs it instead of expanding; a click
       // on an expanded row would fold it.
       if ((await row.first().getAttribute("aria-expanded")) === "false") await row.first().locator(".monaco-tl-twistie").click();
-      await page.waitForFunction((el) => el.getAttribute("aria-expanded") !== "false", await row.first().elementHandle(), { timeout: 30_000 });
+      // Expanded and its children drawn: the next row is one level deeper. Pressing Down before the
+      // children arrive (the tree asks the worker for them) walks focus past them and scrolls them out
+      // of the list's window (CI of 5854bd1 lost PASID 0x5 that way).
+      await page.waitForFunction((el) => {
+        if (el.getAttribute("aria-expanded") === "false") return false;
+        const next = el.parentElement?.querySelector(`.monaco-list-row[data-index="${Number(el.getAttribute("data-index")) + 1}"]`);
+        return !!next && Number(next.getAttribute("aria-level")) > Number(el.getAttribute("aria-level"));
+      }, await row.first().elementHandle(), { timeout: 30_000 });
     }
   }
 
