@@ -460,6 +460,17 @@ for (const [width, events, pasid] of [[500, 60], [500, 1_000_000], [800, 60], [1
     await page.close();
   });
 
+test("a 500 px side panel shows a row's whole IOVA → HPA (the address pair is not cut off)", async () => {
+  const page = await browser.newPage({ viewport: { width: 500, height: 700 } });
+  await page.goto(server.url({ events: 60, theme: "dark", compare: true, initialState: { filter: {}, compare: true } }));
+  await page.locator(".row.r-walk, .row.r-hit").first().waitFor({ timeout: 10_000 });
+  const cut = await page.evaluate(() =>
+    [...document.querySelectorAll(".scroller .row.r-walk > .c-addr, .scroller .row.r-hit > .c-addr")].filter((c) => c.scrollWidth > c.clientWidth + 1).map((c) => `${c.textContent} (${c.scrollWidth} > ${c.clientWidth} px)`),
+  );
+  assert.equal(cut.length, 0, `address cells cut off: ${cut.join("; ")}`);
+  await page.close();
+});
+
 test("changed rows carry a gutter marker with an accessible name; the radix button says what it does", async () => {
   const { page } = await open({ events: 40, compare: true, initialState: { filter: {}, compare: true } });
   const gutter = await page.evaluate(() => [3, 4, 5].map((i) => {

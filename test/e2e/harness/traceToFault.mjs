@@ -1,7 +1,7 @@
 // The DMA Trace end to end in a real VS Code (code-server + Chromium), driven as a person would,
 // for one example: open it, open the trace, F8 to the fault with the keyboard, check the walk pane
 // names the fault, and check that the shared cursor moved (the editor's "cursor here" CodeLens is
-// on the faulting step). test/e2e/ui.mjs (VT-d) and test/e2e/ui-smmuv3.mjs (SMMUv3) are this drive
+// on the faulting step). test/e2e/ui.mjs (VT-d), ui-smmuv3.mjs (SMMUv3) and ui-amdvi.mjs (AMD-Vi) are this drive
 // with their example; each writes test-results/SUITE.json and its screenshot.
 import { cpSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
@@ -19,7 +19,7 @@ export function driveTraceToFault({ suite, example, walk, code, shot }) {
   return runWorkbenchSuite(suite, { root, prepare: (ws) => cpSync(join(root, "examples"), ws, { recursive: true }) }, async (t) => {
     const { page } = t;
     await t.check("the DMA Trace steps to the fault and the editor's cursor follows", async () => {
-      await page.locator(".part.sidebar .monaco-list-row", { hasText: example }).first().click();
+      await t.quickOpen(`${example}.passthrough.yaml`);
       await page.locator(".codelens-decoration").first().waitFor({ timeout: 90_000 });
       await t.palette("Passthrough: Show DMA Trace");
       const frame = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
