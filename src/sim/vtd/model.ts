@@ -43,6 +43,7 @@ import {
 } from "./reasons.js";
 import { INTERRUPT_ADDR_FIRST, INTERRUPT_ADDR_LAST, XlateKind, XlateStage, type DmarUnit } from "./unit.js";
 import { encodeIecDesc, interruptRemapView, irteFields, MsiFormat } from "./intremap.js";
+import { ndstApicId, pidFields, readPid } from "./posted.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -305,6 +306,13 @@ export class VtdModel implements IommuUnit {
     const out: InterruptVerdict = { format: ir.format === MsiFormat.Compatibility ? "compatibility" : ir.posted && delivered ? "posted" : "remapped", vector: delivered ? ir.vector : 0, destination: delivered ? ir.destination : 0, cached: ir.cached };
     if (ir.format === MsiFormat.Remappable) out.index = ir.index;
     if (ir.posted && delivered) out.descriptor = (BigInt(ir.pdaHi >>> 0) << 32n) | BigInt(ir.pdaLo >>> 0);
+    const p = ir.post;
+    if (ir.posted && delivered && p.ok) {
+      out.posting = { written: true, coalesced: p.alreadyPending, notified: p.notified, notificationVector: p.nv, notificationDestination: ndstApicId(p.ndst, ir.eime) };
+      if (!p.notified) out.posting.withheld = p.onWasSet ? "outstanding" : "suppressed";
+    } else if (ir.posted && delivered && ir.postAttempted) {
+      out.posting = { written: false, coalesced: false, notified: false, notificationVector: 0, notificationDestination: 0 };
+    }
     return out;
   }
 
@@ -315,6 +323,12 @@ export class VtdModel implements IommuUnit {
       const raw = ir.read ? ir.irteQwords() : [];
       const fields = ir.read ? irteFields(raw[0], raw[1], ir.eime).map(toTrailField) : [];
       out.entries.push({ kind: "irte", name: "IRTE", level: 0, index: ir.index, address: BigInt(ir.address), raw, fields });
+      if (r === 0 && ir.posted) {
+        // The posted-interrupt descriptor the entry names (posted.ts, VT-d 9.12), as it is in memory now.
+        const pda = (BigInt(ir.pdaHi >>> 0) << 32n) | BigInt(ir.pdaLo >>> 0);
+        const pid = readPid(this.mem, pda) ?? [];
+        out.entries.push({ kind: "posted-descriptor", name: "PID", level: 0, index: ir.index, address: pda, raw: pid, fields: pid.length ? pidFields(pid, ir.eime).map(toTrailField) : [] });
+      }
     }
     if (r === 0) return out;
     const [cause, why] = IR_STOP[r] ?? ["invalid", `fault 0x${hex2(r)}`];

@@ -334,6 +334,7 @@ export class DmarUnit implements DmaUnit {
     this.burst = new DmaBurst(mem, RUN_BURST);
     this.flWalker = new FlptWalker(mem, spec.addressWidth, this.walker);
     this.ir = new InterruptRemapper(mem);
+    this.ir.pi = ((this.cap >> 59n) & 1n) === 1n; // CAP.PI: posted-format IRTEs (intremap.ts, posted.ts)
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
     this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0
     this.setReg64(DMAR_CAP_REG, this.cap);
