@@ -811,7 +811,8 @@ function parseRmrrs(r: Reader, node: Node | null): RmrrSpec[] {
 function parseVtdAts(r: Reader, f: Fields, deviceTlb: boolean): AtsDeviceSpec[] {
   const at = f.get("ats")!;
   if (!deviceTlb) r.error(at.key, "invalid-value", l10n.t("ats needs a unit with device-TLB support (ECAP.DT)"), l10n.t("Add device-iotlb: true to host.iommu: Linux enables ATS only where ecap_dev_iotlb_support."));
-  const out = parseAts(r, at.value, ["device", "invalidate"]);
+  // responds: false - an endpoint that never completes a Device-TLB invalidation (Invalidation Time-out, ITE).
+  const out = parseAts(r, at.value, ["device", "invalidate", "responds"]);
   return out;
 }
 

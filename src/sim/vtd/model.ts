@@ -165,7 +165,13 @@ export class VtdModel implements IommuUnit {
         const sid = req.sid ?? 0;
         const order = req.iova === undefined ? 52 : req.order ?? 0;
         const d = req.pasid === undefined ? encodeDevIotlbDesc(sid, 0, 32, req.iova ?? 0n, order) : encodePdevIotlbDesc(sid, 0, req.pasid, 0, req.iova ?? 0n, order);
+        this.driver.iteHung = false;
         if (!this.driver.submitRaw(d)) {
+          if (this.driver.iteHung) {
+            // driver.ts invalidationTimeout: qi_check_fault's ITE lines, once per (re)submission.
+            const log = this.driver.takeIteErrors().flatMap((x) => renderQiError(x));
+            return { ok: false, dropped: 0, error: `Invalidation Time-out (ITE): ${formatSid(sid)} never completed the Device-TLB invalidation; qi_submit_sync() submits it again for as long as the device is present`, log };
+          }
           const e = this.driver.lastQiError;
           return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "no device-TLB support (ECAP.DT = 0)"}`, log: e ? renderQiError(e) : [] };
         }
