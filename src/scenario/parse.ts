@@ -1659,7 +1659,7 @@ function parsePostedDescriptorStep(r: Reader, f: Fields | undefined, item: Node)
   if (!f) return undefined;
   const a = r.required(f, "address", "the posted-descriptor step", item);
   const address = a === undefined ? undefined : r.addr(a, "address");
-  if (address !== undefined && address % 64n !== 0n) r.error(a!, "invalid-value", l10n.t("the posted-interrupt descriptor address must be 64-byte aligned"), l10n.t("VT-d 9.12: the descriptor is 64 bytes, 64-byte aligned (the IRTE's PDA holds address bits 63:6)."));
+  if (address !== undefined && address % 64n !== 0n) r.error(a, "invalid-value", l10n.t("the posted-interrupt descriptor address must be 64-byte aligned"), l10n.t("VT-d 9.12: the descriptor is 64 bytes, 64-byte aligned (the IRTE's PDA holds address bits 63:6)."));
   const vcpu = f.has("vcpu") ? r.enumOf(f.get("vcpu")!.value, "vcpu", ["running", "blocked", "preempted"] as const) : "running";
   const cpu = f.has("cpu") ? r.int(f.get("cpu")!.value, "cpu", 0, 0xffffffff) : 0;
   const sync = f.has("sync") ? r.bool(f.get("sync")!.value, "sync") ?? false : false;
