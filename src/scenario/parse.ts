@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS, type IvhdBlockSpec, type AtsDeviceSpec, type KernelParamsSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type PostedDescriptorStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS, type IvhdBlockSpec, type AtsDeviceSpec, type KernelParamsSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -26,7 +26,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
@@ -512,7 +512,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps", "ivhd", "ga", "ats"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -586,6 +586,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...parseScalable(r, f),
     ...(f.has("intremap") ? { intremap: b("intremap", false) } : {}),
     ...(f.has("eim") ? { eim: b("eim", false) } : {}),
+    ...(f.has("posted-interrupts") ? { postedInterrupts: b("posted-interrupts", false) } : {}),
     ...(f.has("rmrr") ? { rmrr: parseRmrrs(r, f.get("rmrr")!.value) } : {}),
     ...(f.has("ats") ? { ats: parseVtdAts(r, f, b("device-iotlb", false)) } : {}),
     range: r.range(node),
@@ -810,7 +811,8 @@ function parseRmrrs(r: Reader, node: Node | null): RmrrSpec[] {
 function parseVtdAts(r: Reader, f: Fields, deviceTlb: boolean): AtsDeviceSpec[] {
   const at = f.get("ats")!;
   if (!deviceTlb) r.error(at.key, "invalid-value", l10n.t("ats needs a unit with device-TLB support (ECAP.DT)"), l10n.t("Add device-iotlb: true to host.iommu: Linux enables ATS only where ecap_dev_iotlb_support."));
-  const out = parseAts(r, at.value, ["device", "invalidate"]);
+  // responds: false - an endpoint that never completes a Device-TLB invalidation (Invalidation Time-out, ITE).
+  const out = parseAts(r, at.value, ["device", "invalidate", "responds"]);
   return out;
 }
 
@@ -1432,6 +1434,10 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       const spec = op === "irte" ? parseIrteStep(r, fields(["device", "index", "present", "vector", "destination", "posted", "urgent", "fpd", "svt", "sq", "invalidate"]), item) : parseMsiStep(r, fields(["device", "format", "index", "subhandle", "data", "destination"]), item);
       return spec === undefined ? undefined : withExpect({ ...base, op, ...spec } as Step);
     }
+    case "posted-descriptor": {
+      const spec = parsePostedDescriptorStep(r, fields(["address", "vcpu", "cpu", "sync"]), item);
+      return spec === undefined ? undefined : withExpect({ ...base, op, ...spec });
+    }
     case "invalidate": {
       const f = fields(["granularity", "domain", "device", "iova", "am", "ih", "pasid", "index"]);
       if (!f) return undefined;
@@ -1606,7 +1612,7 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
 function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   const range = r.range(node);
   if (isScalar(node) && String(node.value) === "ok") return { ok: true, range };
-  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded", "pasid"], "expect");
+  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded", "pasid", "notification"], "expect");
   if (!f) return undefined;
   const e: Expectation = { range };
   if (f.has("ok")) e.ok = r.bool(f.get("ok")!.value, "expect.ok");
@@ -1617,6 +1623,7 @@ function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   if (f.has("iotlb")) e.iotlb = r.enumOf(f.get("iotlb")!.value, "expect.iotlb", ["hit", "miss", "device-tlb"] as const);
   if (f.has("faults")) e.faults = r.int(f.get("faults")!.value, "expect.faults", 0, 2 ** 31 - 1);
   if (f.has("recorded")) e.recorded = r.bool(f.get("recorded")!.value, "expect.recorded");
+  if (f.has("notification")) e.notification = r.bool(f.get("notification")!.value, "expect.notification");
   if (f.has("pasid")) {
     // A PASID (0..0xfffff), or `none`: the request carried no PASID.
     const pn = r.deref(f.get("pasid")!.value);
@@ -1645,6 +1652,19 @@ function parseIrteStep(r: Reader, f: Fields | undefined, item: Node): IrteStepSp
   const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, k) ?? d : d);
   if (device === undefined || index === undefined || vector === undefined || destination === undefined) return undefined;
   return { device, entry: index, present, vector, destination, ...(posted !== undefined ? { posted } : {}), urgent: b("urgent", false), fpd: b("fpd", false), ...(svt !== undefined ? { svt } : {}), sq, invalidate: b("invalidate", true) };
+}
+
+/** `posted-descriptor: { address, vcpu, cpu, sync }` (types.ts PostedDescriptorStepSpec). */
+function parsePostedDescriptorStep(r: Reader, f: Fields | undefined, item: Node): PostedDescriptorStepSpec | undefined {
+  if (!f) return undefined;
+  const a = r.required(f, "address", "the posted-descriptor step", item);
+  const address = a === undefined ? undefined : r.addr(a, "address");
+  if (address !== undefined && address % 64n !== 0n) r.error(a, "invalid-value", l10n.t("the posted-interrupt descriptor address must be 64-byte aligned"), l10n.t("VT-d 9.12: the descriptor is 64 bytes, 64-byte aligned (the IRTE's PDA holds address bits 63:6)."));
+  const vcpu = f.has("vcpu") ? r.enumOf(f.get("vcpu")!.value, "vcpu", ["running", "blocked", "preempted"] as const) : "running";
+  const cpu = f.has("cpu") ? r.int(f.get("cpu")!.value, "cpu", 0, 0xffffffff) : 0;
+  const sync = f.has("sync") ? r.bool(f.get("sync")!.value, "sync") ?? false : false;
+  if (address === undefined || vcpu === undefined || cpu === undefined) return undefined;
+  return { address, vcpu, cpu, sync };
 }
 
 /** `msi: { device, index, subhandle, data, format, destination }`. */

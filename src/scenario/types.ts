@@ -205,6 +205,8 @@ export interface IommuSpec {
   intremap?: boolean;
   /** ECAP.EIM: x2APIC mode (IRTA.EIME, 32-bit destination ids). */
   eim?: boolean;
+  /** CAP.PI: posted interrupts (posted-format IRTEs; KVM posts assigned devices' MSIs into vCPUs). Default false. */
+  postedInterrupts?: boolean;
   /** The firmware's RMRRs (ACPI DMAR table): memory the listed devices DMA to behind the OS's back. */
   rmrr?: RmrrSpec[];
   /** VT-d: the ATS endpoints whose ATS Linux enables (needs ECAP.DT, `device-iotlb: true`; docs/vtd-device-tlb.md). */
@@ -330,6 +332,8 @@ export interface Expectation {
    * request when none faulted (`pasid: none` in YAML, -1 here: a request without PASID).
    */
   pasid?: number;
+  /** Posted interrupts: whether the MSI sent a notification event (false: coalesced into an outstanding one, or suppressed by SN). */
+  notification?: boolean;
   range: SourceRange;
 }
 
@@ -427,6 +431,8 @@ export type Step =
   | (StepBase & IrteStepSpec & { op: "irte" })
   /** The device writes an MSI: remappable format with a handle (index) and optional subhandle, or compatibility format. */
   | (StepBase & MsiStepSpec & { op: "msi" })
+  /** KVM writes a vCPU's posted-interrupt descriptor (VT-d posted interrupts; docs/posted-interrupts-and-invalidation-errors.md). */
+  | (StepBase & PostedDescriptorStepSpec & { op: "posted-descriptor" })
   /** An iommufd ioctl of the VM's VMM on its /dev/iommu objects (sim/iommufdObjects.ts). */
   | (StepBase & IommufdStepSpec & { op: "iommufd" });
 
@@ -489,6 +495,22 @@ export interface IommufdStepSpec {
 }
 
 export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY"] as const;
+
+/**
+ * `posted-descriptor: { address, vcpu, cpu, sync }`: the vCPU's posted-interrupt descriptor as KVM
+ * keeps it (arch/x86/kvm/vmx/posted_intr.c): `running` is vmx_vcpu_pi_load (NV = POSTED_INTR_VECTOR,
+ * SN = 0, NDST = the CPU), `blocked` is pi_enable_wakeup_handler (NV = POSTED_INTR_WAKEUP_VECTOR),
+ * `preempted` is vmx_vcpu_pi_put setting SN. PIR and ON are kept, unless `sync`
+ * (vmx_sync_pir_to_irr at VM entry: ON cleared, PIR taken into the vCPU's IRR).
+ */
+export interface PostedDescriptorStepSpec {
+  /** HPA of the descriptor (64-byte aligned, in host memory). */
+  address: bigint;
+  vcpu: "running" | "blocked" | "preempted";
+  /** APIC id of the physical CPU the vCPU runs (or last ran) on. */
+  cpu: number;
+  sync: boolean;
+}
 
 export interface MsiStepSpec {
   device: string;

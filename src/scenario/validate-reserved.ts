@@ -9,6 +9,28 @@
 import type { Diagnostic, Scenario } from "./types.js";
 import * as l10n from "@vscode/l10n";
 
+/**
+ * Posted interrupts (VT-d CAP.PI): `posted-interrupts` is a mode of interrupt remapping; a posted
+ * `irte` on a unit without CAP.PI is what KVM never writes (vmx_can_use_vtd_pi() needs
+ * irq_remapping_cap(IRQ_POSTING_CAP), which set_irq_posting_cap() clears unless every unit has
+ * cap_pi_support) - a warning, since the unit's answer (IM reserved, fault 0x24) is worth seeing;
+ * a descriptor must be host memory.
+ */
+function validatePosted(s: Scenario): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const io = s.host.iommu;
+  if (io.postedInterrupts && !io.intremap) out.push({ severity: "error", code: "intremap-config", message: l10n.t("host.iommu.posted-interrupts needs host.iommu.intremap"), hint: l10n.t("Posted interrupts are a format of interrupt-remapping table entries: add intremap: true."), range: io.range });
+  for (const w of s.workload) {
+    if (w.op === "irte" && w.posted !== undefined && io.model === "intel-vtd" && io.intremap && !io.postedInterrupts)
+      out.push({ severity: "warning", code: "intremap-config", message: l10n.t("a posted-format IRTE on a unit without posted interrupts (CAP.PI = 0): the unit treats IRTE.IM as reserved and faults 0x24"), hint: l10n.t("KVM writes posted IRTEs only when every DMAR unit reports CAP.PI (irq_remapping_cap(IRQ_POSTING_CAP)): add posted-interrupts: true to host.iommu, or drop posted:."), range: w.range });
+    if (w.op === "posted-descriptor" && w.address + 64n > s.host.memory)
+      out.push({ severity: "error", code: "intremap-config", message: l10n.t("the posted-interrupt descriptor at {0} is beyond host memory ({1} bytes)", `0x${w.address.toString(16)}`, s.host.memory.toString()), hint: l10n.t("KVM's descriptor is part of the vCPU (struct vcpu_vmx, kernel memory): give an address below host.memory."), range: w.range });
+    if (w.op === "posted-descriptor" && io.model !== "intel-vtd")
+      out.push({ severity: "error", code: "intremap-config", message: l10n.t("posted-descriptor is VT-d's posted-interrupt descriptor; this host's IOMMU is {0}", io.model), hint: l10n.t("Use model: intel-vtd with intremap: true and posted-interrupts: true."), range: w.range });
+  }
+  return out;
+}
+
 export function validateReserved(s: Scenario): Diagnostic[] {
   const out: Diagnostic[] = [];
   const io = s.host.iommu;
@@ -24,5 +46,6 @@ export function validateReserved(s: Scenario): Diagnostic[] {
     const st = s.workload.find((w) => w.op === "irte");
     if (st) out.push({ severity: "error", code: "intremap-config", message: l10n.t("an irte step needs interrupt remapping on the host"), hint: l10n.t("Add intremap: true to host.iommu."), range: st.range });
   }
+  out.push(...validatePosted(s));
   return out;
 }

@@ -72,8 +72,41 @@ export interface InterruptVerdict {
   destination: number;
   /** Posted: the posted-interrupt descriptor address. */
   descriptor?: bigint;
+  /** Posted, when the request was delivered (not a probe): what posting did to the descriptor. */
+  posting?: PostingOutcome;
   /** Answered by the interrupt entry cache. */
   cached: boolean;
+}
+
+/** What the unit did to a posted-interrupt descriptor for one interrupt (VT-d 5.2.3), model-neutral. */
+export interface PostingOutcome {
+  /** The descriptor was in memory (false: nothing was posted). */
+  written: boolean;
+  /** The vector's request bit was already set: this interrupt coalesced with a pending one. */
+  coalesced: boolean;
+  /** A notification event was sent: `notificationVector` to APIC `notificationDestination`. */
+  notified: boolean;
+  /** Why no notification: "outstanding" (one is pending, VT-d ON = 1) or "suppressed" (SN = 1, not urgent). */
+  withheld?: "outstanding" | "suppressed";
+  notificationVector: number;
+  notificationDestination: number;
+}
+
+/** A posted-interrupt descriptor (VT-d PID) as read from memory now, decoded by the model. */
+export interface PostedDescriptorView {
+  address: bigint;
+  /** The descriptor's qwords, low first; empty when the address is not memory. */
+  raw: readonly bigint[];
+  fields: readonly DecodedField[];
+  /** Vectors whose request bit is set (PIR). */
+  pending: readonly number[];
+  /** A notification is outstanding (ON). */
+  outstanding: boolean;
+  /** Non-urgent notifications are suppressed (SN). */
+  suppressed: boolean;
+  notificationVector: number;
+  /** The APIC id notifications go to. */
+  notificationDestination: number;
 }
 
 /**
@@ -81,7 +114,7 @@ export interface InterruptVerdict {
  * (VT-d root table, SMMU stream table level 1), the per-device entry (VT-d context entry, AMD-Vi
  * device table entry, SMMU STE), the per-PASID entry (PASID entry, SMMU CD), a page-table entry.
  */
-export type TrailEntryKind = "root" | "context" | "pasid" | "pte" | "irte";
+export type TrailEntryKind = "root" | "context" | "pasid" | "pte" | "irte" | "posted-descriptor";
 
 /** One decoded field of an entry, from the model's own decoder. */
 export interface TrailField {
@@ -508,6 +541,8 @@ export interface InterruptEntryView {
   source: string;
   /** Set reserved bits ([lo, hi]) and the fault a request through the entry gets. */
   reserved?: { bits: readonly bigint[]; reason: number };
+  /** Posted format: the descriptor the entry points at, read from memory now. */
+  descriptor?: PostedDescriptorView;
 }
 
 /** A reserved IOVA region (Linux's iommu_resv_region): "direct" regions are mapped 1:1 for their devices, "msi" is the interrupt window. */

@@ -16,6 +16,7 @@ import { bootLines, rmrrsOf } from "./reserved.js";
 import type { DmarDomain } from "./vtd/driver.js";
 import type { PciDevice } from "./pci.js";
 import { hostIrteStep, hostMsiStep } from "./irqsteps-host.js";
+import { encodePid, kvmNdst, ndstApicId, pirVectors, POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR, readPid } from "./vtd/posted.js";
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 
@@ -105,6 +106,55 @@ export function msiStep(m: Machine, st: Extract<Step, { op: "msi" }>, out: StepO
   }
   if (!u.interruptRemappingEnabled) out.summary = `${req}: interrupt remapping is off, delivered as written (vector ${hex(data & 0xff)})`;
   else if (ir.format === MsiFormat.Compatibility) out.summary = `${req}: compatibility format passed through (GSTS.CFIS = 1), vector ${hex(ir.vector)} to APIC ${ir.destination}`;
-  else if (ir.posted) out.summary = `${req}: IRTE ${ir.index} posted vector ${hex(ir.vector)} to descriptor ${hex((BigInt(ir.pdaHi) << 32n) | BigInt(ir.pdaLo))}${ir.cached ? " (interrupt entry cache)" : ""}`;
+  else if (ir.posted) {
+    const p = ir.post;
+    const pda = hex((BigInt(ir.pdaHi) << 32n) | BigInt(ir.pdaLo));
+    const iec = ir.cached ? " (interrupt entry cache)" : "";
+    if (!p.ok) out.summary = `${req}: IRTE ${ir.index}${iec} is posted to descriptor ${pda}, which is not host memory: nothing posted`;
+    else {
+      out.notified = p.notified;
+      const dest = ndstApicId(p.ndst, ir.eime);
+      // VT-d 5.2.3: a notification only when ON was clear and (URG or not SN).
+      const notify = p.notified ? `ON set, notification vector ${hex(p.nv)}${nvName(p.nv)} to ${ir.eime ? "x2APIC" : "APIC"} ${dest}` : p.onWasSet ? "no notification (ON already set: one is outstanding)" : "no notification (SN = 1: suppressed, IRTE not urgent)";
+      out.summary = `${req}: IRTE ${ir.index}${iec} posted vector ${hex(ir.vector)} into descriptor ${pda}: PIR[${hex(ir.vector)}] ${p.alreadyPending ? "was already set (coalesced)" : "set"}; ${notify}`;
+    }
+  }
   else out.summary = `${req}: IRTE ${ir.index} remapped to vector ${hex(ir.vector)}, ${ir.eime ? "x2APIC" : "APIC"} ${ir.destination}${ir.cached ? " (interrupt entry cache)" : ""}`;
+}
+
+const nvName = (nv: number) => (nv === POSTED_INTR_VECTOR ? " (POSTED_INTR_VECTOR)" : nv === POSTED_INTR_WAKEUP_VECTOR ? " (POSTED_INTR_WAKEUP_VECTOR)" : "");
+
+/**
+ * `posted-descriptor:` KVM updates a vCPU's posted-interrupt descriptor (arch/x86/kvm/vmx/posted_intr.c,
+ * v5.16+ shape): `running` is vmx_vcpu_pi_load() (NV = POSTED_INTR_VECTOR, SN = 0, NDST = the CPU as
+ * `x2apic_mode ? dest : (dest << 8) & 0xFF00`), `blocked` is pi_enable_wakeup_handler() (NV =
+ * POSTED_INTR_WAKEUP_VECTOR), `preempted` is vmx_vcpu_pi_put() setting SN. PIR and ON are kept (KVM
+ * changes the control word with a cmpxchg); `sync` is vmx_sync_pir_to_irr() at VM entry: when ON
+ * is set it is cleared and PIR is taken into the vCPU's IRR (kvm_apic_update_irr, xchg to 0).
+ */
+export function postedDescriptorStep(m: Machine, st: Extract<Step, { op: "posted-descriptor" }>, out: StepOutcome): void {
+  const old = readPid(m.mem, st.address);
+  if (old === undefined) {
+    failStep(m.trace, st.index, out, "intremap-config", `the posted-interrupt descriptor at ${hex(st.address)} is not host memory`);
+    return;
+  }
+  const x2apic = m.irq.eim;
+  const ctl = old[4]!;
+  let on = (ctl & 1n) === 1n;
+  let sn = ((ctl >> 1n) & 1n) === 1n;
+  let nv = Number((ctl >> 16n) & 0xffn);
+  let ndst = Number((ctl >> 32n) & 0xffffffffn);
+  let pir = pirVectors(old);
+  if (st.vcpu === "running") [nv, sn, ndst] = [POSTED_INTR_VECTOR, false, kvmNdst(st.cpu, x2apic)];
+  else if (st.vcpu === "blocked") [nv, sn, ndst] = [POSTED_INTR_WAKEUP_VECTOR, false, kvmNdst(st.cpu, x2apic)];
+  else sn = true;
+  let taken: number[] = [];
+  if (st.sync && on) [on, taken, pir] = [false, pir, []];
+  const words = encodePid({ pir, on, sn, nv, ndst });
+  // Reserved qwords 5-7 are kept as they are (KVM never writes them).
+  for (let i = 0; i < 5; i++) m.mem.writeU64(Number(st.address) + i * 8, words[i]!);
+  m.trace.pushBig(EventKind.Poke, st.index, 0, 0, 0, 0, 0, st.address + 32n, words[4]!);
+  const state = st.vcpu === "running" ? `vCPU running on CPU ${st.cpu}` : st.vcpu === "blocked" ? `vCPU blocked (wakeup list of CPU ${st.cpu})` : "vCPU preempted (SN set)";
+  const sync = !st.sync ? "" : taken.length ? `; the vCPU took vector${taken.length > 1 ? "s" : ""} ${taken.map(hex).join(", ")} from PIR and cleared ON` : "; ON was clear: nothing to take";
+  out.summary = `posted-interrupt descriptor at HPA ${hex(st.address)}: ${state}: NV ${hex(nv)}${nvName(nv)}, NDST ${hex(ndst)}, SN ${sn ? 1 : 0}, ON ${on ? 1 : 0}, PIR ${pir.length ? pir.map(hex).join(", ") : "empty"}${sync}`;
 }

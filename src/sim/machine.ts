@@ -26,7 +26,7 @@ import { DmaTally, dmaTransfer, type DmaTransfer } from "./dma.js";
 import { EventKind, LEVEL_DEVICE_TLB, Trace } from "../trace/trace.js";
 import type { DmarDomain } from "./vtd/driver.js";
 import type { IrqRemapDriver } from "./vtd/intremap.js";
-import { bootIommuExtras, irteStep, mapRmrrs, msiStep } from "./irqsteps.js";
+import { bootIommuExtras, irteStep, mapRmrrs, msiStep, postedDescriptorStep } from "./irqsteps.js";
 import { memlockDiagnostics } from "./reserved.js";
 import { restoreIommufd, snapshotIommufd, type IommufdSnapshot } from "./iommufdObjects.js";
 import { IommufdIoas } from "./iommufd.js";
@@ -71,6 +71,8 @@ export interface StepOutcome {
   pasid?: number;
   /** Whether the first fault reached a fault recording register. */
   recorded?: boolean;
+  /** A posted interrupt: whether it sent a notification event. */
+  notified?: boolean;
   /** Trace events of this step: [eventStart, eventEnd). */
   eventStart: number;
   eventEnd: number;
@@ -285,6 +287,8 @@ export class Machine {
         return irteStep(this, step, out);
       case "msi":
         return msiStep(this, step, out);
+      case "posted-descriptor":
+        return postedDescriptorStep(this, step, out);
       case "iommufd":
         return this.vmm.iommufdStep(step, out);
       case "wait":
@@ -644,6 +648,7 @@ export function checkExpectation(step: Step, out: StepOutcome, model?: Pick<Iomm
   if (e.iotlb !== undefined && out.firstIotlb !== e.iotlb) f.push(`expected IOTLB ${e.iotlb}, got ${out.firstIotlb ?? "no translation"}`);
   if (e.pasid !== undefined && out.pasid !== e.pasid) f.push(`expected the ${out.status === "fault" ? "fault" : "translation"} of a request ${pasidText(e.pasid)}, got ${out.pasid === undefined ? "no request" : `a request ${pasidText(out.pasid)}`}`);
   if (e.faults !== undefined && out.faults !== e.faults) f.push(`expected ${e.faults} faulting transactions, got ${out.faults}`);
+  if (e.notification !== undefined && out.notified !== e.notification) f.push(e.notification ? `expected a notification event, got ${out.notified === false ? "none" : got}` : `expected no notification event, ${out.notified ? "one was sent" : `got ${got}`}`);
   if (e.recorded !== undefined && (out.recorded ?? false) !== e.recorded) f.push(`expected the fault ${e.recorded ? "" : "not "}to be recorded, it was ${out.recorded ? "" : "not "}recorded`);
   return { pass: f.length === 0, failures: f };
 }

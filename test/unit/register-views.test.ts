@@ -71,6 +71,8 @@ const SPEC: Record<Reg, Expected[]> = {
     { name: "NFR", hi: 47, lo: 40, value: (r) => s(r + 1n, "record") },
     plain("MAMV", 53, 48),
     flag("DWD", 54), flag("DRD", 55),
+    // PI [59]: posted interrupts (posted-format IRTEs, VT-d 9.11).
+    flag("PI", 59),
   ],
   // 11.4.3 Extended Capability Register.
   ECAP: [

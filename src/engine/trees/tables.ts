@@ -9,7 +9,7 @@
  * domain, entry 0 of the top level, entry 3 of the next; a node's id alone re-finds it after an edit.
  */
 import type { TreeNode } from "../../protocol/engine.js";
-import { fieldText, type DecodedField, type FaultRecordView, type InspectTables, type StructureNames, type TableNode } from "../../sim/iommu.js";
+import { fieldText, type DecodedField, type FaultRecordView, type InspectTables, type PostedDescriptorView, type StructureNames, type TableNode } from "../../sim/iommu.js";
 import { plural } from "../../sim/plural.js";
 import { formatDevfn, formatSid } from "../../sim/bdf.js";
 import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, permWords, qword, type TreeContext } from "./common.js";
@@ -169,9 +169,13 @@ function extraTableChildren(t: InspectTables, parts: string[], ctx: TreeContext)
   const ir = t.interruptRemapping;
   if (!ir) return null;
   const entries = ir.entries();
-  if (parts.length === 3) {
+  if (parts.length >= 3) {
     const e = entries.find((x) => x.key === parts[2]);
-    return e === undefined ? null : fieldNodes(`t/ir/${e.key}`, e.fields);
+    if (e === undefined) return null;
+    if (parts.length === 4 && parts[3] === "pid" && e.descriptor) return fieldNodes(`t/ir/${e.key}/pid`, e.descriptor.fields);
+    if (parts.length !== 3) return null;
+    const fields = fieldNodes(`t/ir/${e.key}`, e.fields);
+    return e.descriptor ? [...fields, descriptorNode(`t/ir/${e.key}/pid`, e.descriptor, ctx)] : fields;
   }
   return entries.map((e) =>
     leaf(`t/ir/${e.key}`, `IRTE[${e.index}]`, `${e.format === "posted" ? `posted → ${hx(e.destination)}` : `vector ${hx(e.vector)} → APIC ${e.destination}`} · ${e.source === "any" ? l10n.t("any source") : l10n.t("from {0}", e.source)}`, {
@@ -183,6 +187,24 @@ function extraTableChildren(t: InspectTables, parts: string[], ctx: TreeContext)
       copy: hx(e.address),
     }),
   );
+}
+
+/** A posted-format entry's descriptor (contract: InterruptEntryView.descriptor), read from memory now. */
+function descriptorNode(id: string, d: PostedDescriptorView, ctx: TreeContext): TreeNode {
+  const pending = d.pending.map((v) => hx(v)).join(", ");
+  const state = d.raw.length === 0 ? l10n.t("not in memory") : `${pending ? l10n.t("PIR {0}", pending) : l10n.t("PIR empty")}${d.outstanding ? " · ON" : ""}${d.suppressed ? " · SN" : ""} · NV ${hx(d.notificationVector)} → APIC ${d.notificationDestination}`;
+  return {
+    id,
+    label: l10n.t("Posted-interrupt descriptor"),
+    description: `@ ${num(d.address, ctx.radix)} · ${state}`,
+    tooltip:
+      d.raw.length === 0
+        ? l10n.t("The entry posts into {0}, which is not host memory: the unit cannot post the interrupt.", hx(d.address))
+        : l10n.t("Posted-interrupt descriptor at HPA {0}: an interrupt through this entry sets its vector's PIR bit; the unit sends notification vector {1} to APIC {2} when ON is clear and SN is clear (or the entry is urgent).\n{3}", hx(d.address), hx(d.notificationVector), d.notificationDestination, fieldLine(d.fields)),
+    icon: d.outstanding ? "bell-dot" : "bell",
+    collapsible: d.raw.length ? 1 : 0,
+    copy: hx(d.address),
+  };
 }
 
 const bitRange = (f: DecodedField) => (f.hi === f.lo ? `[${f.lo}]` : `[${f.hi}:${f.lo}]`);

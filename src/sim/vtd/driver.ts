@@ -23,6 +23,7 @@ import {
   DMAR_IVA_REG,
   DMAR_RTADDR_REG,
   FSTS_IQE,
+  FSTS_ITE,
   IQA_DW,
   FSTS_PFO,
   FSTS_PPF,
@@ -62,6 +63,9 @@ export interface PasidBinding {
   did: number;
   pgtt: number;
 }
+
+/** qi_submit_sync() restarts after an ITE: how many times the simulator follows it before calling the CPU stuck. */
+export const QI_ITE_RETRIES = 2;
 
 /** One invalidation the driver issued, for the trace and the tree views. */
 export interface IssuedInvalidation {
@@ -658,6 +662,7 @@ export class IntelIommuDriver {
     }
     this.unit.writeReg64(DMAR_IQT_REG, BigInt(this.qiTail << shift));
     const fsts = this.unit.readReg32(DMAR_FSTS_REG);
+    if (fsts & FSTS_ITE) return this.invalidationTimeout(descs, shift);
     if (fsts & FSTS_IQE) {
       // qi_check_fault(): dump the descriptors at IQH and before it, overwrite the bad one with
       // the wait descriptor, clear IQE so the hardware resumes, and fail the request (-EINVAL).
@@ -678,6 +683,46 @@ export class IntelIommuDriver {
     }
     this.mem.read64(this.statusAddr);
     return (this.mem.lo >>> 0) === QI_DONE;
+  }
+
+  /** Invalidation time-outs qi_check_fault() met since the last takeIteErrors(), for qi_dump_fault's lines. */
+  private iteErrors: QiErrorInput[] = [];
+  /** Nesting of qi_submit_sync's `goto restart` after an ITE. */
+  private iteRetries = 0;
+  /** The last submission ended with the kernel retrying an invalidation that times out every time (see invalidationTimeout). */
+  iteHung = false;
+
+  /**
+   * qi_check_fault()'s ITE branch (drivers/iommu/intel/dmar.c): qi_dump_fault() ("VT-d detected
+   * Invalidation Time-out Error: SID %llx", QI HEAD / QI PRIOR), clear FSTS.ITE ("Invalidation
+   * Time-out Error (ITE) cleared"), mark the pending waits QI_ABORT and return -EAGAIN, on which
+   * qi_submit_sync() jumps back to `restart` and submits the same descriptors again. Since "iommu/vt-d:
+   * Improve ITE fault handling if target device isn't present" (Ethan Zhao, 2024) a device that is
+   * released or not present ends it with -ETIMEDOUT; a present device that does not answer is
+   * retried for ever, in every generation - the CPU spins in qi_submit_sync with the queue lock
+   * held. The simulator stops after QI_ITE_RETRIES submissions and sets `iteHung`.
+   */
+  private invalidationTimeout(descs: [bigint, bigint][], shift: number): boolean {
+    const head = Number((this.unit.readReg64(DMAR_IQH_REG) >> BigInt(shift)) & 0xffn);
+    const desc = (i: number) => ({ qw0: this.mem.readU64(this.qiBase + (i << shift)) ?? 0n, qw1: this.mem.readU64(this.qiBase + (i << shift) + 8) ?? 0n });
+    this.iteErrors.push({ fault: FSTS_ITE, iqer: this.unit.readReg64(DMAR_IQER_REG), head: desc(head), prior: desc((head + 255) % 256) });
+    this.unit.writeReg32(DMAR_FSTS_REG, FSTS_ITE);
+    if (this.iteRetries >= QI_ITE_RETRIES) {
+      this.iteHung = true;
+      return false;
+    }
+    this.iteRetries++;
+    try {
+      return this.submit(descs);
+    } finally {
+      this.iteRetries--;
+    }
+  }
+
+  takeIteErrors(): QiErrorInput[] {
+    const l = this.iteErrors;
+    this.iteErrors = [];
+    return l;
   }
 
   takeIssued(): IssuedInvalidation[] {

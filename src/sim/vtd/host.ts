@@ -15,6 +15,7 @@ import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO,
 import { DmarUnit, type DmarUnitSnapshot } from "./unit.js";
 import { GCMD_CFI, IrqRemapDriver } from "./intremap.js";
 import { pokeIqa } from "./iqa.js";
+import { renderQiError } from "./dmesg.js";
 
 /** MMIO base of the DMAR register block (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
 const DMAR_REG_BASE = 0xfed90000n;
@@ -46,6 +47,7 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
       for (const a of spec.ats ?? []) {
         const d = pci.find((p) => p.key === a.device);
         if (d !== undefined) this.driver.atsRids.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, a.invalidate !== false);
+        if (d !== undefined && !a.responds) this.unit.silentSids.add((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
       }
     }
     this.iommu = vtdUnit(this.unit, this.driver, mem);
@@ -120,6 +122,8 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
 
   /** dmar_fault() prints the records when the fault event is pending. */
   serviceFaults(log: KernelLog, ns: bigint, step: number): void {
+    // Invalidation time-outs the driver met in this step (driver.ts invalidationTimeout): qi_check_fault's lines.
+    for (const e of this.driver.takeIteErrors()) for (const l of renderQiError(e)) log.kernel(ns, l, step);
     if (!this.unit.faultEventPending && !(this.unit.readReg32(DMAR_FSTS_REG) & (FSTS_PFO | FSTS_PPF))) return;
     const { fsts, records } = this.driver.serviceFaults();
     log.dmarFault(ns, fsts, records, step);

@@ -18,10 +18,11 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import type { DecodedField, InterruptEntryView, InterruptRemapView } from "../iommu.js";
+import type { DecodedField, InterruptEntryView, InterruptRemapView, PostedDescriptorView } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { formatSid } from "../bdf.js";
 import { DMAR_GCMD_REG, DMAR_GSTS_REG, GCMD_IRE, GCMD_QIE, GCMD_SIRTP, GCMD_TE } from "./regs.js";
+import { pidFields, pirVectors, postInterrupt, PostResult, readPid, ndstApicId } from "./posted.js";
 import { VTD_FR_IR_ENTRY_P, VTD_FR_IR_INDEX_OVER, VTD_FR_IR_IRTE_RSVD, VTD_FR_IR_REQ_COMPAT, VTD_FR_IR_REQ_RSVD, VTD_FR_IR_ROOT_INVAL, VTD_FR_IR_SID_ERR } from "./reasons.js";
 
 /** IRTA_REG (VT-d 11.4.8.1; Linux DMAR_IRTA_REG 0xb8). */
@@ -149,10 +150,15 @@ export function irteFields(lo: bigint, hi: bigint, eim: boolean): DecodedField[]
   return out;
 }
 
-/** Set reserved bits of an IRTE as [lo qword, hi qword] (the decoder's view of the check remap() does). */
-export function irteReservedBits(lo: bigint, hi: bigint): [bigint, bigint] {
-  const m = ((lo >> 15n) & 1n) === 1n ? RSVD_POSTED : RSVD_REMAPPED;
-  const mlo = (BigInt(m[1]) << 32n) | BigInt(m[0]);
+/**
+ * Set reserved bits of an IRTE as [lo qword, hi qword] (the decoder's view of the check remap() does).
+ * `pi`: CAP.PI; without it IM (bit 15) is reserved (VT-d 9.10: "treated as reserved(0) by hardware
+ * implementations not supporting Posted Interrupts") and the entry is checked as remapped format.
+ */
+export function irteReservedBits(lo: bigint, hi: bigint, pi = true): [bigint, bigint] {
+  const im = ((lo >> 15n) & 1n) === 1n;
+  const m = im && pi ? RSVD_POSTED : RSVD_REMAPPED;
+  const mlo = (BigInt(m[1]) << 32n) | BigInt(m[0]) | (im && !pi ? 1n << 15n : 0n);
   const mhi = (BigInt(m[3]) << 32n) | BigInt(m[2]);
   return [lo & mlo, hi & mhi];
 }
@@ -163,6 +169,8 @@ export class InterruptRemapper {
   table = 0;
   entries = 0;
   eime = false;
+  /** CAP.PI (bit 59): posted-format IRTEs are understood; without it IM is a reserved bit (fault 0x24). */
+  pi = true;
 
   // ---- results of the last remap() (valid when it returned 0 or a fault after the index was known)
   index = 0;
@@ -173,6 +181,12 @@ export class InterruptRemapper {
   /** Posted format: the descriptor address as uint32 halves. */
   pdaHi = 0;
   pdaLo = 0;
+  /** Posted format: the IRTE's URG. */
+  urgent = false;
+  /** Posted format, delivered (not a probe): what posting did to the descriptor (posted.ts). */
+  readonly post = new PostResult();
+  /** The last remap() posted (not a probe); `post.ok` says whether the descriptor was memory. */
+  postAttempted = false;
   /** The IRTE read (or cached): words lo32, hi32 of qword 0, lo32, hi32 of qword 1; valid when `read`. */
   readonly irte = new Uint32Array(4);
   read = false;
@@ -207,6 +221,8 @@ export class InterruptRemapper {
     this.cached = false;
     this.fpd = false;
     this.posted = false;
+    this.post.ok = false;
+    this.postAttempted = false;
     this.index = 0;
     if (((address >>> 4) & 1) === 0) {
       // Compatibility format (VT-d 5.1.2.1): blocked unless GSTS.CFIS (VT-d 5.1.4, fault 0x25).
@@ -244,7 +260,10 @@ export class InterruptRemapper {
     this.read = true;
     this.fpd = (w[0] & 2) !== 0;
     if ((w[0] & 1) === 0) return VTD_FR_IR_ENTRY_P;
-    const posted = (w[0] & 0x8000) !== 0;
+    const im = (w[0] & 0x8000) !== 0;
+    // Without CAP.PI, IM is reserved (VT-d 9.10): a posted-format entry is a reserved-field fault.
+    if (im && !this.pi) return VTD_FR_IR_IRTE_RSVD;
+    const posted = im;
     const m = posted ? RSVD_POSTED : RSVD_REMAPPED;
     if ((w[0] & m[0]) !== 0 || (w[1] & m[1]) !== 0 || (w[2] & m[2]) !== 0 || (w[3] & m[3]) !== 0) return VTD_FR_IR_IRTE_RSVD;
     // Source-id verification (VT-d 9.10 SVT/SQ; QEMU vtd_irte_get).
@@ -268,7 +287,11 @@ export class InterruptRemapper {
       this.posted = true;
       this.pdaLo = (w[1] & 0xffffffc0) >>> 0;
       this.pdaHi = w[3]!;
+      this.urgent = (w[0] & 0x4000) !== 0;
       this.destination = 0;
+      // VT-d 5.2.3: set PIR[vector], then ON and a notification unless one is outstanding or SN (posted.ts).
+      this.postAttempted = !probe;
+      if (!probe) postInterrupt(this.mem, this.pdaHi * 0x100000000 + this.pdaLo, this.vector, this.urgent, this.post);
     } else {
       // QEMU vtd_remap_irq_get: xAPIC mode takes DST bits 15:8 (IRTE bits 47:40).
       this.destination = this.eime ? w[1] : (w[1] >>> 8) & 0xff;
@@ -328,6 +351,7 @@ export class InterruptRemapper {
   }
 
   snapshot(): { table: number; entries: number; eime: boolean; iecIndex: Int32Array; iecWords: Uint32Array; iecNext: number } {
+    // `pi` is the unit's capability (set at construction), not state.
     return { table: this.table, entries: this.entries, eime: this.eime, iecIndex: this.iecIndex.slice(), iecWords: this.iecWords.slice(), iecNext: this.iecNext };
   }
 
@@ -403,9 +427,9 @@ export class IrqRemapDriver {
 // ------------------------------------------------------------------ inspection (the views' half)
 
 /** One IRTE as the views show it: the decoder above, the reserved bits remap() faults on. */
-function entryView(index: number, address: number, lo: bigint, hi: bigint, eim: boolean): InterruptEntryView {
-  const posted = ((lo >> 15n) & 1n) === 1n;
-  const [rl, rh] = irteReservedBits(lo, hi);
+function entryView(index: number, address: number, lo: bigint, hi: bigint, eim: boolean, pi: boolean, mem: PhysicalMemory): InterruptEntryView {
+  const posted = ((lo >> 15n) & 1n) === 1n && pi;
+  const [rl, rh] = irteReservedBits(lo, hi, pi);
   const sid = Number(hi & 0xffffn);
   const svt = Number((hi >> 18n) & 3n);
   const source = svt === SVT_NONE ? "any" : svt === SVT_ALL ? formatSid(sid) : svt === SVT_BUS ? `bus ${(sid >> 8).toString(16).padStart(2, "0")}-${(sid & 0xff).toString(16).padStart(2, "0")}` : "reserved SVT";
@@ -422,7 +446,25 @@ function entryView(index: number, address: number, lo: bigint, hi: bigint, eim: 
     source,
   };
   if (rl !== 0n || rh !== 0n) v.reserved = { bits: [rl, rh], reason: VTD_FR_IR_IRTE_RSVD };
+  if (posted) v.descriptor = descriptorView(mem, v.destination, eim);
   return v;
+}
+
+/** The posted-interrupt descriptor at `pda` as the views show it (posted.ts decoder), read from memory now. */
+export function descriptorView(mem: PhysicalMemory, pda: bigint, x2apic: boolean): PostedDescriptorView {
+  const raw = readPid(mem, pda);
+  if (raw === undefined) return { address: pda, raw: [], fields: [], pending: [], outstanding: false, suppressed: false, notificationVector: 0, notificationDestination: 0 };
+  const ctl = raw[4]!;
+  return {
+    address: pda,
+    raw,
+    fields: pidFields(raw, x2apic),
+    pending: pirVectors(raw),
+    outstanding: (ctl & 1n) === 1n,
+    suppressed: ((ctl >> 1n) & 1n) === 1n,
+    notificationVector: Number((ctl >> 16n) & 0xffn),
+    notificationDestination: ndstApicId(Number((ctl >> 32n) & 0xffffffffn), x2apic),
+  };
 }
 
 /** The unit's interrupt-remapping table as the contract shows it, or undefined before SIRTP latched one. */
@@ -441,12 +483,12 @@ export function interruptRemapView(unit: { ir: InterruptRemapper; readReg32(off:
       for (let i = 0; i < ir.entries && out.length < limit; i++) {
         const at = ir.table + i * 16;
         if (!mem.read64(at) || (mem.lo & 1) === 0) continue;
-        out.push(entryView(i, at, mem.readU64(at) ?? 0n, mem.readU64(at + 8) ?? 0n, ir.eime));
+        out.push(entryView(i, at, mem.readU64(at) ?? 0n, mem.readU64(at + 8) ?? 0n, ir.eime, ir.pi, mem));
       }
       return out;
     },
     cache() {
-      return ir.cachedEntries().map((e) => entryView(e.index, ir.table + e.index * 16, e.lo, e.hi, ir.eime));
+      return ir.cachedEntries().map((e) => entryView(e.index, ir.table + e.index * 16, e.lo, e.hi, ir.eime, ir.pi, mem));
     },
   };
 }

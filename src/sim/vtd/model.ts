@@ -43,6 +43,7 @@ import {
 } from "./reasons.js";
 import { INTERRUPT_ADDR_FIRST, INTERRUPT_ADDR_LAST, XlateKind, XlateStage, type DmarUnit } from "./unit.js";
 import { encodeIecDesc, interruptRemapView, irteFields, MsiFormat } from "./intremap.js";
+import { ndstApicId, pidFields, readPid } from "./posted.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -164,7 +165,13 @@ export class VtdModel implements IommuUnit {
         const sid = req.sid ?? 0;
         const order = req.iova === undefined ? 52 : req.order ?? 0;
         const d = req.pasid === undefined ? encodeDevIotlbDesc(sid, 0, 32, req.iova ?? 0n, order) : encodePdevIotlbDesc(sid, 0, req.pasid, 0, req.iova ?? 0n, order);
+        this.driver.iteHung = false;
         if (!this.driver.submitRaw(d)) {
+          if (this.driver.iteHung) {
+            // driver.ts invalidationTimeout: qi_check_fault's ITE lines, once per (re)submission.
+            const log = this.driver.takeIteErrors().flatMap((x) => renderQiError(x));
+            return { ok: false, dropped: 0, error: `Invalidation Time-out (ITE): ${formatSid(sid)} never completed the Device-TLB invalidation; qi_submit_sync() submits it again for as long as the device is present`, log };
+          }
           const e = this.driver.lastQiError;
           return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "no device-TLB support (ECAP.DT = 0)"}`, log: e ? renderQiError(e) : [] };
         }
@@ -305,6 +312,13 @@ export class VtdModel implements IommuUnit {
     const out: InterruptVerdict = { format: ir.format === MsiFormat.Compatibility ? "compatibility" : ir.posted && delivered ? "posted" : "remapped", vector: delivered ? ir.vector : 0, destination: delivered ? ir.destination : 0, cached: ir.cached };
     if (ir.format === MsiFormat.Remappable) out.index = ir.index;
     if (ir.posted && delivered) out.descriptor = (BigInt(ir.pdaHi >>> 0) << 32n) | BigInt(ir.pdaLo >>> 0);
+    const p = ir.post;
+    if (ir.posted && delivered && p.ok) {
+      out.posting = { written: true, coalesced: p.alreadyPending, notified: p.notified, notificationVector: p.nv, notificationDestination: ndstApicId(p.ndst, ir.eime) };
+      if (!p.notified) out.posting.withheld = p.onWasSet ? "outstanding" : "suppressed";
+    } else if (ir.posted && delivered && ir.postAttempted) {
+      out.posting = { written: false, coalesced: false, notified: false, notificationVector: 0, notificationDestination: 0 };
+    }
     return out;
   }
 
@@ -315,6 +329,12 @@ export class VtdModel implements IommuUnit {
       const raw = ir.read ? ir.irteQwords() : [];
       const fields = ir.read ? irteFields(raw[0], raw[1], ir.eime).map(toTrailField) : [];
       out.entries.push({ kind: "irte", name: "IRTE", level: 0, index: ir.index, address: BigInt(ir.address), raw, fields });
+      if (r === 0 && ir.posted) {
+        // The posted-interrupt descriptor the entry names (posted.ts, VT-d 9.12), as it is in memory now.
+        const pda = (BigInt(ir.pdaHi >>> 0) << 32n) | BigInt(ir.pdaLo >>> 0);
+        const pid = readPid(this.mem, pda) ?? [];
+        out.entries.push({ kind: "posted-descriptor", name: "PID", level: 0, index: ir.index, address: pda, raw: pid, fields: pid.length ? pidFields(pid, ir.eime).map(toTrailField) : [] });
+      }
     }
     if (r === 0) return out;
     const [cause, why] = IR_STOP[r] ?? ["invalid", `fault 0x${hex2(r)}`];

@@ -111,6 +111,7 @@ export function composeCap(spec: IommuSpec): bigint {
   cap |= BigInt(spec.faultRecords - 1) << 40n; // NFR [47:40] = records - 1
   cap |= BigInt(spec.mamv & 0x3f) << 48n; // MAMV [53:48]
   cap |= (1n << 54n) | (1n << 55n); // DWD, DRD (QEMU dma-drain default on)
+  if (spec.intremap && spec.postedInterrupts) cap |= 1n << 59n; // PI (VT-d 11.4.2; Linux cap_pi_support)
   return cap;
 }
 
@@ -254,6 +255,7 @@ export function decodeRegister(name: RegisterName, v: bigint, iqaDw = false): Re
       field("MAMV", 53, 48, () => String(c.mamv));
       field("DWD", 54, 54);
       field("DRD", 55, 55);
+      field("PI", 59, 59);
       break;
     }
     case "ECAP": {

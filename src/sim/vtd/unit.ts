@@ -39,6 +39,7 @@ import {
   FECTL_IM,
   FECTL_IP,
   FSTS_IQE,
+  FSTS_ITE,
   IQA_DW,
   FSTS_PFO,
   FSTS_PPF,
@@ -334,6 +335,7 @@ export class DmarUnit implements DmaUnit {
     this.burst = new DmaBurst(mem, RUN_BURST);
     this.flWalker = new FlptWalker(mem, spec.addressWidth, this.walker);
     this.ir = new InterruptRemapper(mem);
+    this.ir.pi = ((this.cap >> 59n) & 1n) === 1n; // CAP.PI: posted-format IRTEs (intremap.ts, posted.ts)
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
     this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0
     this.setReg64(DMAR_CAP_REG, this.cap);
@@ -583,7 +585,7 @@ export class DmarUnit implements DmaUnit {
     let head = Number((this.readReg64(DMAR_IQH_REG) >> shift) & 0x7fffn);
     const iqt = this.readReg64(DMAR_IQT_REG);
     const tail = Number((iqt >> shift) & 0x7fffn);
-    if (this.readReg32(DMAR_FSTS_REG) & FSTS_IQE) return; // stalled until software clears IQE
+    if (this.readReg32(DMAR_FSTS_REG) & (FSTS_IQE | FSTS_ITE)) return; // stalled until software clears IQE / ITE
     // QEMU vtd_handle_iqt_write: with 256-bit descriptors IQT bit 4 is reserved (VTD_IQT_QT_256_RSV_BIT).
     if (dw && (iqt & 0x10n) !== 0n) return this.queueError(`vtd_handle_iqt_write: RSV bit is set: val=0x${iqt.toString(16)}`);
     if (tail >= entries) return this.queueError(`vtd_fetch_inv_desc: detected invalid QI tail (tail=0x${tail.toString(16)}, size=0x${entries.toString(16)})`);
@@ -599,6 +601,11 @@ export class DmarUnit implements DmaUnit {
       if (!bad) {
         this.queueLog.push({ lo: lo!, hi: hi! });
         why = descriptorWidthError(dw, lo!, hi!, qw2!, qw3!);
+        // A Device-TLB invalidation to an endpoint that never answers: ITE, the device keeps its entries.
+        if (why === "" && !descriptorReserved(lo!, hi!) && this.invalidationTimedOut(lo!, hi!)) {
+          head = (head + 1) % entries;
+          break;
+        }
         // A wrong width, reserved bits, or a granularity / AM the unit does not support.
         bad = why !== "" || descriptorReserved(lo!, hi!) || !this.invalidate(decodeDesc(lo!, hi!));
       }
@@ -609,6 +616,32 @@ export class DmarUnit implements DmaUnit {
       head = (head + 1) % entries;
     }
     this.setReg64(DMAR_IQH_REG, BigInt(head) << shift);
+  }
+
+  /**
+   * Requester ids of ATS endpoints that never complete a Device-TLB invalidation (host.iommu.ats
+   * `responds: false`): a hung function, a device mid-reset, a surprise-removed one.
+   */
+  readonly silentSids = new Set<number>();
+
+  /**
+   * Invalidation Time-out (VT-d 6.5.2.10 / 11.4.9.9): a Device-TLB invalidation (type 0x3, or the
+   * PASID-based 0x8) sent to an endpoint that never answers. The unit sets FSTS.ITE and IQERCD.ITESID
+   * [47:32] (the endpoint), aborts the invalidation waits behind it (their status is not written)
+   * and fetches nothing more until software clears ITE; IQH is left past the timed-out descriptor
+   * (Linux's qi_check_fault takes `(IQH >> shift) - 1 | 1` as the wait descriptor that follows it).
+   */
+  private invalidationTimedOut(lo: bigint, hi: bigint): boolean {
+    const type = Number(lo & 0xfn);
+    if ((type !== 0x3 && type !== 0x8) || this.silentSids.size === 0) return false;
+    // SID: bits 47:32 of a Device-TLB descriptor, 31:16 of a PASID-based one (VT-d 6.5.2.5 / 6.5.2.6;
+    // Linux QI_DEV_IOTLB_SID `<< 32`, QI_DEV_EIOTLB_SID `<< 16`; qi.ts encodeDevIotlbDesc / encodePdevIotlbDesc).
+    void hi;
+    const sid = Number((lo >> (type === 0x3 ? 32n : 16n)) & 0xffffn);
+    if (!this.silentSids.has(sid)) return false;
+    this.regs[DMAR_FSTS_REG >> 2] = this.readReg32(DMAR_FSTS_REG) | FSTS_ITE;
+    this.setReg64(DMAR_IQER_REG, (this.readReg64(DMAR_IQER_REG) & ~(0xffffn << 32n)) | (BigInt(sid) << 32n));
+    return true;
   }
 
   takeQueueLog(): { lo: bigint; hi: bigint }[] {
