@@ -1,0 +1,192 @@
+// A host of several IOMMU units (host.iommus, docs/multi-unit.md): the scope syntax and its
+// refusals, each requester id routed to its unit (tables, DIDs, fault records, dmesg per unit), and
+// a one-unit list that behaves exactly as host.iommu.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { parseScenario } from "../../src/scenario/index.js";
+import type { Scenario } from "../../src/scenario/types.js";
+import { runScenario, type Run } from "../../src/sim/run.js";
+import type { ContextEntryNode, IommuUnit } from "../../src/sim/iommu.js";
+
+const LAPTOP = readFileSync(join(__dirname, "..", "..", "examples", "laptop-two-dmar-units.passthrough.yaml"), "utf8");
+
+function scenario(text: string): Scenario {
+  const r = parseScenario(text, "t.passthrough.yaml");
+  expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+  return r.scenario!;
+}
+
+function run(text: string): Run {
+  const r = runScenario(scenario(text));
+  if (r.run === undefined) throw new Error(r.error);
+  return r.run;
+}
+
+function errors(text: string) {
+  return parseScenario(text, "t.passthrough.yaml").diagnostics.filter((d) => d.severity === "error");
+}
+
+/** The present context entries of a unit, as its tables() lists them. */
+function contexts(u: IommuUnit): ContextEntryNode[] {
+  const out: ContextEntryNode[] = [];
+  for (const re of u.tables().root.children()) for (const ce of re.children()) if (ce.kind === "context-entry") out.push(ce);
+  return out;
+}
+
+const host = (units: string, pci = `    - { bdf: "00:02.0", id: "8086:9a49", driver: vfio-pci }
+    - { bdf: "00:1c.0", kind: root-port, acs: true, secondary-bus: 3 }
+    - { bdf: "03:00.0", id: "8086:15f3", parent: "00:1c.0", driver: vfio-pci }`) => `name: t
+host:
+  iommus:
+${units}
+  pci:
+${pci}
+`;
+
+describe("host.iommus: scope syntax", () => {
+  it("names VT-d units dmar0, dmar1 in DRHD order and keeps host.iommu as the first unit", () => {
+    const s = scenario(LAPTOP);
+    expect(s.host.iommus?.map((u) => [u.name, u.devices, u.includeAll])).toEqual([
+      ["dmar0", ["00:02.0"], false],
+      ["dmar1", [], true],
+    ]);
+    expect(s.host.iommu).toBe(s.host.iommus![0]!.iommu);
+  });
+
+  it("refuses a device in no unit's scope, at the device's line, with a hint", () => {
+    const text = host(`    - { model: intel-vtd, devices: ["00:02.0"] }`);
+    const e = errors(text);
+    expect(e.map((d) => d.message)).toEqual(["00:1c.0 is in no IOMMU unit's scope", "03:00.0 is in no IOMMU unit's scope"]);
+    expect(e[1]!.range.line).toBe(text.split("\n").findIndex((l) => l.includes('"03:00.0"')));
+    expect(e[1]!.hint).toMatch(/include-all: true/);
+  });
+
+  it("a bridge in the scope covers the devices below it", () => {
+    const e = errors(host(`    - { model: intel-vtd, devices: ["00:02.0"] }\n    - { model: intel-vtd, devices: ["00:1c.0"] }`));
+    expect(e).toEqual([]);
+  });
+
+  it("refuses two include-all units, an include-all unit that is not last, mixed models, both forms, unknown devices", () => {
+    expect(errors(host(`    - { model: intel-vtd, include-all: true }\n    - { model: intel-vtd, include-all: true }`)).map((d) => d.message)).toEqual(["dmar0 and dmar1 both have include-all", "the include-all unit dmar0 is not the last unit"]);
+    const notLast = errors(host(`    - { model: intel-vtd, include-all: true }\n    - { model: intel-vtd, devices: ["00:02.0"] }`));
+    expect(notLast.map((d) => d.message)).toEqual(["the include-all unit dmar0 is not the last unit"]);
+    expect(notLast[0]!.hint).toMatch(/VT-d spec 8\.3/);
+    expect(errors(host(`    - { model: intel-vtd, devices: ["00:02.0"] }\n    - { model: amd-vi, devices: ["00:1c.0"] }`)).map((d) => d.message)).toContain("host.iommus mixes intel-vtd and amd-vi units");
+    expect(errors(host(`    - { model: intel-vtd, include-all: true }`).replace("  iommus:", "  iommu: { model: intel-vtd }\n  iommus:")).map((d) => d.message)).toContain("host.iommu and host.iommus are both given");
+    expect(errors(host(`    - { model: intel-vtd, devices: ["00:02.0", "05:00.0"] }\n    - { model: intel-vtd, include-all: true }`)).map((d) => d.message)).toEqual(["05:00.0 in the scope of dmar0 is not in host.pci"]);
+    expect(errors(host(`    - { model: intel-vtd, devices: ["00:02.0"] }\n    - { model: intel-vtd, devices: ["00:02.0", "00:1c.0"] }`)).map((d) => d.message)).toEqual(["00:02.0 is in the scope of both dmar0 and dmar1"]);
+  });
+
+  it("include-all is VT-d's only", () => {
+    expect(errors(host(`    - { model: amd-vi, devices: ["00:02.0"] }\n    - { model: amd-vi, include-all: true }`)).map((d) => d.message)).toContain("include-all is VT-d's INCLUDE_PCI_ALL flag");
+  });
+});
+
+describe("host.iommus: the machine routes each requester id to its unit", () => {
+  it("each unit holds the context entries of its own devices, with a DID of its own for the VM's domain", () => {
+    const r = run(LAPTOP);
+    const m = r.machineBefore(r.outcomes.length);
+    expect(m.hostUnits.names).toEqual(["dmar0", "dmar1"]);
+    const [u0, u1] = m.hostUnits.units;
+    expect(u0!.tables().name).toBe("dmar0");
+    expect(u1!.tables().name).toBe("dmar1");
+    expect(contexts(u0!).map((c) => c.sid)).toEqual([0x10]);
+    expect(contexts(u1!).map((c) => c.sid)).toEqual([0xe0, 0x300]);
+    // The VM's domain is attached in both units: the GPU's and the NIC's entries point at page
+    // tables that translate the same guest RAM.
+    const gpu = contexts(u0!)[0]!;
+    const nic = contexts(u1!).find((c) => c.sid === 0x300)!;
+    expect(gpu.translation).toBe("translated");
+    expect(nic.translation).toBe("translated");
+    expect(u0!.explain({ sid: 0x10, iova: 0x1000_0000n, write: true }).verdict.hpa).toBe(u1!.explain({ sid: 0x300, iova: 0x1000_0000n, write: true }).verdict.hpa);
+    expect(m.hostUnits.unitOf(0x10)).toBe(0);
+    expect(m.hostUnits.unitOf(0x300)).toBe(1);
+  });
+
+  it("a fault is recorded in the unit that saw it and printed by it", () => {
+    const r = run(LAPTOP);
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    const [u0, u1] = m.hostUnits.units;
+    expect(u0!.faults().map((f) => [f.sid, f.reason, f.write])).toEqual([[0x10, 0x05, true]]);
+    expect(u1!.faults().map((f) => [f.sid, f.reason, f.write])).toEqual([[0x300, 0x06, false]]);
+    // Through the machine's one unit: every unit's records, each naming its unit.
+    expect(m.iommu.faults().map((f) => f.unit)).toEqual(["dmar0", "dmar1"]);
+    const kernel = r.log.filter((l) => l.step >= 0).map((l) => l.text);
+    // Each unit's fault interrupt: dmar_fault()'s DRHD line, then the record (drivers/iommu/intel/dmar.c).
+    expect(kernel).toEqual([
+      "DMAR: DRHD: handling fault status reg 2",
+      "DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x200000000 [fault reason 0x05] PTE Write access is not set",
+      "DMAR: DRHD: handling fault status reg 2",
+      "DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x200000000 [fault reason 0x06] PTE Read access is not set",
+    ]);
+  });
+
+  it("a device hot-plugged into a running VM on the other unit gets the container's mappings replayed, and an unmap reaches both units", () => {
+    const text = LAPTOP.replace('devices: ["00:02.0", "03:00.0"]', 'devices: ["00:02.0"]').replace(/workload:[\s\S]*/, `workload:
+  - start: win11
+  - map: { vm: win11, iova: 0x40_0000_0000, size: 2MiB, perm: rw, gpa: 0x2000_0000 }
+  - assign: { vm: win11, device: "03:00.0" }
+  - translate: { device: "03:00.0", iova: 0x40_0000_0000, write: true }
+    expect: ok
+  - unmap: { vm: win11, iova: 0x40_0000_0000, size: 2MiB }
+  - dma: { device: "03:00.0", iova: 0x40_0000_0000, length: 4KiB, write: true }
+    expect: { fault: 0x05 }
+  - dma: { device: "00:02.0", iova: 0x40_0000_0000, length: 4KiB, write: true }
+    expect: { fault: 0x05 }
+  - dma: { device: "03:00.0", iova: 0x1000_0000, length: 4KiB, write: true }
+    expect: ok
+`);
+    const r = run(text);
+    expect(r.outcomes.map((o) => o.status)).toEqual(["ok", "ok", "ok", "ok", "ok", "fault", "fault", "ok"]);
+    expect(r.failedExpectations).toEqual([]);
+  });
+
+  it("stepping back restores every unit", () => {
+    const r = run(LAPTOP);
+    const before = r.machineBefore(3);
+    expect(before.hostUnits.units.map((u) => u.faults().length)).toEqual([0, 0]);
+    const after = r.machineBefore(5);
+    expect(after.hostUnits.units.map((u) => u.faults().length)).toEqual([1, 1]);
+  });
+});
+
+describe("host.iommus with one unit is host.iommu", () => {
+  /** The trace's columns and the kernel log as one comparable value. */
+  function fingerprint(r: Run) {
+    const t = r.trace;
+    const cols = [t.kind, t.flags, t.level, t.reason, t.sid, t.did, t.aLo, t.aHi, t.bLo, t.bHi].map((c) => Array.from(c.subarray(0, t.length)));
+    return { cols, log: r.log.map((l) => `${l.ns} ${l.text}`), outcomes: r.outcomes.map((o) => o.summary) };
+  }
+
+  it("gives the same trace and log for any DMA workload (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(39, 48),
+        fc.array(fc.record({ nic: fc.boolean(), page: fc.integer({ min: 0, max: 0x3ffff }), pages: fc.integer({ min: 1, max: 3 }), write: fc.boolean() }), { minLength: 1, maxLength: 6 }),
+        (aw, dmas) => {
+          const steps = dmas.map((d) => `  - dma: { device: "${d.nic ? "03:00.0" : "00:02.0"}", iova: 0x${(d.page * 4096).toString(16)}, length: ${d.pages * 4096}, write: ${d.write} }`).join("\n");
+          const body = `  pci:
+    - { bdf: "00:02.0", id: "8086:9a49", driver: vfio-pci }
+    - { bdf: "00:1c.0", kind: root-port, acs: true, secondary-bus: 3 }
+    - { bdf: "03:00.0", id: "8086:15f3", parent: "00:1c.0", driver: vfio-pci }
+vms:
+  - name: vm
+    memory: 1GiB
+    devices: ["00:02.0", "03:00.0"]
+workload:
+  - start: vm
+${steps}
+`;
+          const old = run(`name: t\nhost:\n  iommu: { model: intel-vtd, address-width: ${aw} }\n${body}`);
+          const list = run(`name: t\nhost:\n  iommus:\n    - { model: intel-vtd, address-width: ${aw}, include-all: true }\n${body}`);
+          expect(fingerprint(list)).toEqual(fingerprint(old));
+        },
+      ),
+      { numRuns: 12, seed: 17 },
+    );
+  });
+});
+
