@@ -9,6 +9,10 @@ import { parseScenario } from "../../src/scenario/index.js";
 import type { Scenario } from "../../src/scenario/types.js";
 import { runScenario, type Run } from "../../src/sim/run.js";
 import type { ContextEntryNode, IommuUnit } from "../../src/sim/iommu.js";
+import { Session } from "../../src/engine/session.js";
+import { treeChildren, type TreeContext } from "../../src/engine/trees.js";
+import { unitTreePrefix } from "../../src/engine/trees/tables.js";
+import { explainWalk } from "../../src/engine/walk.js";
 
 const LAPTOP = readFileSync(join(__dirname, "..", "..", "examples", "laptop-two-dmar-units.passthrough.yaml"), "utf8");
 
@@ -190,3 +194,50 @@ ${steps}
   });
 });
 
+
+describe("host.iommus: the views show each unit through the contract", () => {
+  function session(): { ctx: TreeContext; s: Session } {
+    const s = new Session("laptop");
+    expect(s.update(LAPTOP).ran).toBe(true);
+    s.setCursor(5);
+    return { s, ctx: { machine: s.machineAtCursor()!, run: s.run!, scenario: s.scenario!, cursor: 5, radix: "hex" } };
+  }
+
+  it("Mapping Tables has one row per unit, each with its own root table, registers and fault records", () => {
+    const { ctx } = session();
+    const top = treeChildren("tables", null, ctx)!;
+    expect(top.map((n) => [n.id, n.label])).toEqual([
+      ["t", "dmar0"],
+      ["t~1", "dmar1"],
+    ]);
+    const second = treeChildren("tables", "t~1", ctx)!;
+    expect(second.map((n) => n.id)).toContain("t~1/root");
+    expect(second.every((n) => n.id.startsWith("t~1/"))).toBe(true);
+    // dmar1's root table: bus 0 (the root port 00:1c.0) and bus 3 (the NIC); dmar0's: bus 0 only.
+    expect(treeChildren("tables", "t~1/root", ctx)!.filter((n) => !n.id.endsWith("np")).map((n) => n.id.split("/").pop())).toEqual(expect.arrayContaining(["00", "03"]));
+    expect(treeChildren("tables", "t/root", ctx)!.some((n) => n.id === "t/root/03")).toBe(false);
+    const frcd = treeChildren("tables", "t~1/frcd", ctx)!;
+    expect(frcd).toHaveLength(1);
+    expect(String(frcd[0]!.tooltip)).toContain("Request device [03:00.0]");
+    expect(treeChildren("tables", "t/regs", ctx)!.length).toBeGreaterThan(0);
+  });
+
+  it("the Faults view names the unit of each fault", () => {
+    const { ctx } = session();
+    const gpu = treeChildren("faults", "f/3", ctx)!.find((n) => n.contextValue === "fault")!;
+    const nic = treeChildren("faults", "f/4", ctx)!.find((n) => n.contextValue === "fault")!;
+    expect(gpu.description).toMatch(/ · dmar0$/);
+    expect(nic.description).toMatch(/ · dmar1$/);
+  });
+
+  it("Translate Address walks the device's unit and reveals the row under that unit", () => {
+    const { s } = session();
+    const w = explainWalk(s.machineAtCursor()!, 0x300, 0x2_0000_0000n, false);
+    expect(w.reason).toBe(0x06);
+    // The walk read dmar1's root table, not dmar0's.
+    const m = s.machineAtCursor()!;
+    const dmar1Root = m.hostUnits.units[1]!.tables().root.address;
+    expect(m.iommu.explain({ sid: 0x300, iova: 0x2_0000_0000n, write: false }).trail.entries[0]!.address - dmar1Root).toBe(3n * 16n);
+    expect(unitTreePrefix(m.hostUnits.unitOf(0x300))).toBe("t~1");
+  });
+});
