@@ -13,6 +13,7 @@ import { Session } from "../../src/engine/session.js";
 import { treeChildren, type TreeContext } from "../../src/engine/trees.js";
 import { unitTreePrefix } from "../../src/engine/trees/tables.js";
 import { explainWalk } from "../../src/engine/walk.js";
+import { DebugInspector } from "../../src/engine/debugInspect.js";
 
 const LAPTOP = readFileSync(join(__dirname, "..", "..", "examples", "laptop-two-dmar-units.passthrough.yaml"), "utf8");
 
@@ -239,5 +240,19 @@ describe("host.iommus: the views show each unit through the contract", () => {
     const dmar1Root = m.hostUnits.units[1]!.tables().root.address;
     expect(m.iommu.explain({ sid: 0x300, iova: 0x2_0000_0000n, write: false }).trail.entries[0]!.address - dmar1Root).toBe(3n * 16n);
     expect(unitTreePrefix(m.hostUnits.unitOf(0x300))).toBe("t~1");
+  });
+});
+
+describe("host.iommus: the debugger", () => {
+  it("shows each unit's registers, the faulting event's unit at the event", () => {
+    const r = run(LAPTOP);
+    const insp = new DebugInspector(r, r.scenario, r.scenario.workload.map((s) => [s.range.line, s.range.line]));
+    const nicFault = r.outcomes[4]!.eventStart;
+    const names = insp.scopes({ step: 4, event: nicFault }).map((s) => s.name);
+    expect(names).toContain("IOMMU registers dmar1 (at this event, before the driver's fault handler)");
+    expect(names).toContain("IOMMU registers dmar0 (after this step)");
+    expect(names).toContain("IOTLB dmar1 (after this step)");
+    const at = insp.scopes({ step: 4, event: nicFault }).find((s) => s.name.startsWith("IOMMU registers dmar1"))!;
+    expect(at.vars.find((v) => v.name === "fault records")!.value).toBe("1 of 8 in use");
   });
 });
