@@ -1574,7 +1574,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       return withExpect(s);
     }
     case "poke": {
-      const f = fields(["address", "target", "register", "value", "set", "clear"]);
+      const f = fields(["address", "target", "register", "unit", "value", "set", "clear"]);
       if (!f) return undefined;
       const where = ["address", "target", "register"].filter((k) => f.has(k));
       if (where.length !== 1) {
@@ -1598,13 +1598,15 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
         if (v === undefined) return undefined;
         rmw[k] = v;
       }
+      if (f.has("unit") && !f.has("register")) r.error(f.get("unit")!.key, "poke-target", l10n.t("a poke's unit names whose register it writes"), l10n.t("Give unit with register (register: RTADDR, unit: dmar1); an address or a target needs none."));
       if (f.has("address")) {
         const address = r.addr(f.get("address")!.value, "address");
         return address === undefined ? undefined : withExpect({ ...base, op, address, ...rmw });
       }
       if (f.has("register")) {
         const register = r.enumOf(f.get("register")!.value, "register", POKE_REGISTERS);
-        return register === undefined ? undefined : withExpect({ ...base, op, register, ...rmw });
+        const unit = f.has("unit") ? r.str(f.get("unit")!.value, "unit") : undefined;
+        return register === undefined ? undefined : withExpect({ ...base, op, register, ...(unit !== undefined ? { unit } : {}), ...rmw });
       }
       const t = r.fields(f.get("target")!.value, ["device", "structure", "iova", "level"], "target");
       if (!t) return undefined;

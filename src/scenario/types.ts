@@ -423,6 +423,8 @@ export type Step =
       target?: { device: string; structure: PokeStructure; iova?: bigint; level?: number };
       /** ... or a DMAR register: RTADDR is written, then latched with GCMD.SRTP. */
       register?: PokeRegister;
+      /** The unit whose register (a host of several units, host.iommus: "dmar1"); absent: the first unit. */
+      unit?: string;
       /** The new value; absent for a read-modify-write ... */
       value?: bigint;
       /** ... which sets these bits of the current value ... */

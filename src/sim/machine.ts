@@ -495,7 +495,14 @@ export class Machine {
 
   /** A poke of a register: the model writes it as its driver would (VT-d: RTADDR, then GCMD.SRTP; sim/vtd/host.ts). */
   private pokeRegister(step: Extract<Step, { op: "poke" }>, out: StepOutcome): void {
-    const r = this.hostIommu.pokeRegister(step.register!, (old) => pokeValue(step, old));
+    const h = this.hostIommu;
+    const names = this.hostUnits.names;
+    const unit = step.unit === undefined ? 0 : names.indexOf(step.unit);
+    if (unit < 0) {
+      this.fail(out, "poke-target-missing", `no IOMMU unit ${step.unit ?? ""} on this host (units: ${names.join(", ")})`);
+      return;
+    }
+    const r = h instanceof MultiHost ? h.pokeRegisterOf(unit, step.register!, (old) => pokeValue(step, old)) : h.pokeRegister(step.register!, (old) => pokeValue(step, old));
     if (typeof r === "string") {
       this.fail(out, "poke-target-missing", r);
       return;

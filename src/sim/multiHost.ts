@@ -240,10 +240,15 @@ export class MultiHost implements HostIommu {
     return run();
   }
 
-  /** A register poke goes to the first unit (a poke step names no unit). */
+  /** A register poke without a unit goes to the first unit. */
   pokeRegister(name: string, value: (old: bigint) => bigint): RegisterPoke | string {
-    const r = this.hosts[0]!.pokeRegister(name, value);
-    return typeof r === "string" ? r : { ...r, summary: `${this.names[0]}: ${r.summary}` };
+    return this.pokeRegisterOf(0, name, value);
+  }
+
+  /** A register poke of unit `i` (a poke step's `unit`); the summary names the unit. */
+  pokeRegisterOf(i: number, name: string, value: (old: bigint) => bigint): RegisterPoke | string {
+    const r = this.hosts[i]!.pokeRegister(name, value);
+    return typeof r === "string" ? r : { ...r, summary: `${this.names[i]!}: ${r.summary}` };
   }
 
   recordInvalidations(trace: Trace, step: number): void {

@@ -256,3 +256,21 @@ describe("host.iommus: the debugger", () => {
     expect(at.vars.find((v) => v.name === "fault records")!.value).toBe("1 of 8 in use");
   });
 });
+
+describe("host.iommus: a register poke names its unit", () => {
+  it("RTADDR of dmar1 moves dmar1's root table only; an unknown unit is an error", () => {
+    const text = LAPTOP.replace(/workload:[\s\S]*/, `workload:
+  - start: win11
+  - poke: { register: RTADDR, unit: dmar1, value: 0x7000_0000 }
+  - dma: { device: "03:00.0", iova: 0x1000_0000, length: 4KiB, write: false }
+  - dma: { device: "00:02.0", iova: 0x1000_0000, length: 4KiB, write: false }
+    expect: ok
+  - poke: { register: RTADDR, unit: dmar7, value: 0x7000_0000 }
+`);
+    const r = run(text);
+    expect(r.outcomes[1]!.summary).toMatch(/^dmar1: wrote 0x0000000070000000 to RTADDR/);
+    expect(r.outcomes[2]!.status).toBe("fault");
+    expect(r.outcomes[3]!.status).toBe("ok");
+    expect(r.outcomes[4]!.summary).toBe("no IOMMU unit dmar7 on this host (units: dmar0, dmar1)");
+  });
+});
