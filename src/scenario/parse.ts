@@ -701,7 +701,6 @@ function resolveUnitScopes(r: Reader, units: ParsedUnit[], pci: PciDeviceSpec[])
         const on = k === "intremap" ? u.iommu.intremap === true : (u.iommu[k]?.length ?? 0) > 0;
         if (on) r.error(null, "invalid-value", l10n.t("{0} of unit {1} is not simulated on a host of several IOMMU units yet", k, u.name), l10n.t("Leave {0} out of host.iommus, or model the host with one unit (host.iommu).", k), u.range);
       }
-      if ((u.iommu.scalable ?? false) !== (units[0]!.iommu.scalable ?? false)) r.error(null, "invalid-value", l10n.t("{0} and {1} differ in scalable mode", units[0]!.name, u.name), l10n.t("Linux runs every DMAR unit in one mode: give every unit the same scalable value."), u.range);
     }
   }
   const specs = units.map(({ name, iommu, devices, includeAll: all, range }) => ({ name, iommu, devices, includeAll: all, range }));
