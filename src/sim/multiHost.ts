@@ -79,8 +79,8 @@ export class MultiHost implements HostIommu {
     specs: readonly IommuUnitSpec[],
     pci: readonly PciDeviceSpec[],
   ) {
-    this.units = hosts.map((h) => h.iommu);
     this.names = specs.map((s) => s.name);
+    this.units = hosts.map((h, i) => new NamedUnit(h.iommu, this.names[i]!));
     this.widths = specs.map((s) => s.iommu.addressWidth);
     this.last = hosts[0]!;
     const all = specs.findIndex((s) => s.includeAll);
@@ -362,5 +362,54 @@ class MultiUnit implements IommuUnit {
     const sum: Record<string, number> = {};
     for (const u of this.host.units) for (const [k, v] of Object.entries(u.counters())) sum[k] = (sum[k] ?? 0) + v;
     return sum;
+  }
+}
+
+/**
+ * A unit under the name Linux gives it on this host ("ivhd1"), for a model whose tables() names
+ * every unit the same; everything else is the unit's own.
+ */
+class NamedUnit implements IommuUnit {
+  constructor(
+    private readonly u: IommuUnit,
+    private readonly name: string,
+  ) {}
+
+  get model(): string {
+    return this.u.model;
+  }
+  translate(req: TranslateRequest): Verdict {
+    return this.u.translate(req);
+  }
+  explain(req: TranslateRequest): Translation {
+    return this.u.explain(req);
+  }
+  invalidate(req: InvalidateRequest): InvalidateResult {
+    return this.u.invalidate(req);
+  }
+  locate(target: EntryTarget): number | string {
+    return this.u.locate(target);
+  }
+  tables(): InspectTables {
+    const t = this.u.tables();
+    return t.name === this.name ? t : { ...t, name: this.name };
+  }
+  registers(): RegisterView[] {
+    return this.u.registers();
+  }
+  faults(kernel?: string): FaultRecordView[] {
+    return this.u.faults(kernel);
+  }
+  reason(code: number): ReasonInfo {
+    return this.u.reason(code);
+  }
+  decodeRegister(name: string, value: bigint): DecodedField[] | undefined {
+    return this.u.decodeRegister(name, value);
+  }
+  decodeWord(structure: EntryTarget["structure"], value: bigint, level?: number): DecodedWord {
+    return this.u.decodeWord(structure, value, level);
+  }
+  counters(): Record<string, number> {
+    return this.u.counters();
   }
 }

@@ -274,3 +274,24 @@ describe("host.iommus: a register poke names its unit", () => {
     expect(r.outcomes[4]!.summary).toBe("no IOMMU unit dmar7 on this host (units: dmar0, dmar1)");
   });
 });
+
+describe("host.iommus of AMD-Vi and SMMUv3 units", () => {
+  const example = (f: string) => readFileSync(join(__dirname, "..", "..", "examples", f), "utf8");
+
+  it("AMD-Vi units are ivhd0, ivhd1 (IVHD order), each with its own device table and event log", () => {
+    const r = run(example("amd-two-ivhd-units.passthrough.yaml"));
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    expect(m.hostUnits.units.map((u) => u.tables().name)).toEqual(["ivhd0", "ivhd1"]);
+    expect(m.hostUnits.units.map((u) => u.faults().map((f) => f.sid))).toEqual([[0x300], [0x4100]]);
+  });
+
+  it("SMMUv3 units are the IORT platform devices arm-smmu-v3.0.auto, arm-smmu-v3.1.auto, and each prints its own events", () => {
+    const r = run(example("smmuv3-two-root-complexes.passthrough.yaml"));
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    expect(m.hostUnits.names).toEqual(["arm-smmu-v3.0.auto", "arm-smmu-v3.1.auto"]);
+    const events = r.log.filter((l) => l.text.includes("event 0x10 received")).map((l) => l.text);
+    expect(events).toEqual(["arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:", "arm-smmu-v3 arm-smmu-v3.1.auto: event 0x10 received:"]);
+  });
+});
