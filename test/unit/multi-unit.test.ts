@@ -14,6 +14,7 @@ import { treeChildren, type TreeContext } from "../../src/engine/trees.js";
 import { unitTreePrefix } from "../../src/engine/trees/tables.js";
 import { explainWalk } from "../../src/engine/walk.js";
 import { DebugInspector } from "../../src/engine/debugInspect.js";
+import { EngineServer } from "../../src/engine/server.js";
 
 const LAPTOP = readFileSync(join(__dirname, "..", "..", "examples", "laptop-two-dmar-units.passthrough.yaml"), "utf8");
 
@@ -295,5 +296,24 @@ describe("host.iommus of AMD-Vi and SMMUv3 units", () => {
     expect(m.hostUnits.names).toEqual(["arm-smmu-v3.0.auto", "arm-smmu-v3.1.auto"]);
     const events = r.log.filter((l) => l.text.includes("event 0x10 received")).map((l) => l.text);
     expect(events).toEqual(["arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:", "arm-smmu-v3 arm-smmu-v3.1.auto: event 0x10 received:"]);
+  });
+});
+
+describe("host.iommus: hovers", () => {
+  it("a poke of dmar1's RTADDR shows dmar1's current value, not dmar0's", () => {
+    const text = LAPTOP.replace(/workload:[\s\S]*/, `workload:
+  - start: win11
+  - poke: { register: RTADDR, unit: dmar1, set: 0x1000 }
+`);
+    const server = new EngineServer();
+    const uri = "file:///x/h.passthrough.yaml";
+    server.handle("update", { uri, version: 1, text });
+    const lines = text.split("\n");
+    const line = lines.findIndex((l) => l.includes("set: 0x1000"));
+    const h = server.handle("hover", { uri, line, character: lines[line]!.indexOf("0x1000") + 2, lineText: lines[line]!, radix: "hex" })!;
+    const m = run(text).machineBefore(1);
+    const rtaddr = (i: number) => m.hostUnits.units[i]!.registers().find((r) => r.name === "RTADDR")!.value;
+    expect(rtaddr(0)).not.toBe(rtaddr(1));
+    expect(h.markdown).toContain(`Bits set in the current value: \`0x${rtaddr(1).toString(16).padStart(16, "0")}\``);
   });
 });
