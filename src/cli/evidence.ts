@@ -260,14 +260,14 @@ export async function synthesize(c: Extract<Command, { cmd: "synthesize" }>, io:
     // A loop, not push(...): 130 000 records as arguments overflow the stack.
     for (const rec of r.records) records.push(rec);
   }
-  // A debugfs dump of several DMAR units: the scenario has one, --unit picks it (as Create Scenario from Evidence asks).
+  // A debugfs dump of several DMAR units: the scenario has all of them (host.iommus), or the one --unit picks.
   const units = hostTableUnits(records);
   if (c.unit !== undefined && !units.some((u) => u.name === c.unit)) {
     io.err(terminalSafe(units.length ? `passthrough synthesize: --unit ${c.unit}: the dumps have no DMAR unit of that name with tables (units: ${units.map((u) => u.name).join(", ")})\n` : `passthrough synthesize: --unit ${c.unit}: the evidence has no debugfs table dump (dmar_translation_struct) to pick a DMAR unit from\n`));
     return 2;
   }
   const r = synthesizeScenario(records, `Reproduced from ${list.map((f) => f.split("/").pop()).join(", ")}${c.unit !== undefined ? `: ${c.unit}` : ""}`, c.unit !== undefined ? { unit: c.unit } : {});
-  if (c.unit === undefined && units.length > 1) io.err(`${units.length} DMAR units hold tables (${units.map((u) => u.name).join(", ")}); the scenario has ${units[0]!.name}'s: --unit NAME for another\n`);
+  if (c.unit === undefined && units.length > 1) io.err(`${units.length} DMAR units hold tables (${units.map((u) => u.name).join(", ")}); the scenario has every unit's (host.iommus): --unit NAME for one\n`);
   // A scenario file (YAML, its strings quoted by the synthesizer), meant to be redirected: written as it is.
   io.out(r.text);
   await io.drain?.();

@@ -163,9 +163,23 @@ export class DebugInspector {
     const atEvent = pos.event >= 0 ? this.registersAtEvent(pos) : undefined;
     const m = this.machineAt(pos);
     const when = pos.event >= 0 ? " (after this step)" : "";
+    const hu = m.hostUnits;
+    if (hu.units.length > 1) {
+      // A host of several units (host.iommus): each unit's registers and IOTLB, named as Linux names
+      // the unit; the event's own unit shows its registers at the event.
+      const evUnit = pos.event >= 0 ? hu.unitOf(this.run.trace.sid[pos.event]!) : -1;
+      hu.units.forEach((u, i) => {
+        const name = hu.names[i] ?? String(i);
+        if (atEvent && i === evUnit) out.push({ name: `IOMMU registers ${name} (at this event, before the driver's fault handler)`, vars: atEvent });
+        else out.push({ name: `IOMMU registers ${name}${when}`, vars: registerVars(u) });
+      });
+      hu.units.forEach((u, i) => out.push({ name: `IOTLB ${hu.names[i] ?? String(i)}${when}`, vars: iotlbVars(u), expensive: true }));
+      out.push({ name: `VM memory slots${when}`, vars: slotVars(m) });
+      return out;
+    }
     if (atEvent) out.push({ name: "IOMMU registers (at this event, before the driver's fault handler)", vars: atEvent });
     else out.push({ name: `IOMMU registers${when}`, vars: registerVars(m.iommu) });
-    out.push({ name: `IOTLB${when}`, vars: iotlbVars(m), expensive: true });
+    out.push({ name: `IOTLB${when}`, vars: iotlbVars(m.iommu), expensive: true });
     out.push({ name: `VM memory slots${when}`, vars: slotVars(m) });
     return out;
   }
@@ -182,7 +196,7 @@ export class DebugInspector {
   private registersAtEvent(pos: DebugPos): VarNode[] | undefined {
     const [es, ee] = this.events(pos.step);
     if (pos.event < es || pos.event >= ee) return undefined;
-    return this.run.atEvent(pos.event, true, (m) => registerVars(m.iommu));
+    return this.run.atEvent(pos.event, true, (m) => registerVars(m.hostUnits.units[m.hostUnits.unitOf(this.run.trace.sid[pos.event]!)] ?? m.iommu));
   }
 
   private stepVars(pos: DebugPos): VarNode[] {
@@ -374,8 +388,8 @@ function registerVars(iommu: IommuUnit): VarNode[] {
   ];
 }
 
-function iotlbVars(m: Machine): VarNode[] {
-  return m.iommu
+function iotlbVars(iommu: IommuUnit): VarNode[] {
+  return iommu
     .tables()
     .iotlb.entries()
     .map((e) => ({ name: `DID ${e.did} ${hx(e.iova)}`, value: `→ ${hx(e.hpa)} ${e.pageSize === 1n << 30n ? "1 GiB" : e.pageSize === 1n << 21n ? "2 MiB" : "4 KiB"} ${e.perm & 1 ? "R" : "-"}${e.perm & 2 ? "W" : "-"}` }));

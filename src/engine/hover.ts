@@ -247,7 +247,12 @@ function pokeDecode(m: Machine, v: bigint, step: Extract<Step, { op: "poke" }>):
 
 /** The word a poke would change, as the machine holds it before the step, or why it cannot be found. */
 function pokeCurrent(m: Machine, step: Extract<Step, { op: "poke" }>): bigint | string {
-  if (step.register !== undefined) return m.iommu.registers().find((r) => r.name === step.register)?.value ?? `no register ${step.register}`;
+  if (step.register !== undefined) {
+    // A host of several units (host.iommus): the register of the unit the poke names.
+    const unit = step.unit === undefined ? m.iommu : m.hostUnits.units[m.hostUnits.names.indexOf(step.unit)];
+    if (unit === undefined) return `no IOMMU unit ${step.unit ?? ""}`;
+    return unit.registers().find((r) => r.name === step.register)?.value ?? `no register ${step.register}`;
+  }
   const at = step.address !== undefined ? Number(step.address) : m.resolveEntry(step.target!);
   if (typeof at === "string") return at;
   return m.mem.readU64(at) ?? l10n.t("{0} is not host memory", `0x${at.toString(16)}`);

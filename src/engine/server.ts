@@ -11,6 +11,7 @@ import { REQUEST_ERROR_CODES } from "../protocol/diagnostics.js";
 import { answer, errorData, RpcError } from "../protocol/rpc.js";
 import { Session } from "./session.js";
 import { treeChildren, type TreeContext } from "./trees.js";
+import { unitTreePrefix } from "./trees/tables.js";
 import { explainEvent, explainWalk, type WalkExplanation } from "./walk.js";
 import { hoverAt } from "./hover.js";
 import * as l10n from "@vscode/l10n";
@@ -345,7 +346,9 @@ export class EngineServer {
       };
       if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
       const last = w.stages[w.stages.length - 1];
-      if (w.stages.length) ans.revealId = ["t", "root", ...revealKeys(m.iommu.tables().root, w, last?.stop !== undefined && last.kind === "pte" && w.cause === "not-present")].join("/");
+      // The row of the device's unit (a host of several units: host.iommus).
+      const unit = m.hostUnits.unitOf(sid);
+      if (w.stages.length) ans.revealId = [unitTreePrefix(unit), "root", ...revealKeys((m.hostUnits.units[unit] ?? m.iommu).tables().root, w, last?.stop !== undefined && last.kind === "pte" && w.cause === "not-present")].join("/");
       return ans;
     },
     hover: (p) => {

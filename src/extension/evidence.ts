@@ -418,16 +418,17 @@ export class EvidenceFeature implements vscode.Disposable, ExtraNodes {
     // A debugfs dump is a host's tables: they are synthesized from that import alone (the faults of
     // other imports would take precedence over them); otherwise every import adds its facts.
     const all = ev.records.some((r) => r.kind === "vtd-debugfs") ? ev.records : [...this.imports.values()].flatMap((x) => x.records);
-    // A dump of several DMAR units: the simulated host has one, so the user picks which unit's tables to open.
+    // A dump of several DMAR units: every unit (a multi-unit host, host.iommus), or the one the user picks.
     let unit: string | undefined;
     const units = all === ev.records ? (ev.hostUnits ?? []) : [];
     if (units.length > 1) {
+      const every = vscode.l10n.t("All {0} units", units.length);
       const pick = await vscode.window.showQuickPick(
-        units.map((u) => ({ label: u.name, description: u.scalable ? vscode.l10n.t("{0} context entries, scalable mode", u.contexts) : vscode.l10n.t("{0} context entries, legacy mode", u.contexts) })),
-        { title: vscode.l10n.t("{0} holds the tables of {1} DMAR units: open which one?", ev.source, units.length), placeHolder: vscode.l10n.t("A scenario has one DMAR unit; open the others the same way.") },
+        [{ label: every, description: vscode.l10n.t("one scenario with every unit (host.iommus)") }, ...units.map((u) => ({ label: u.name, description: u.scalable ? vscode.l10n.t("{0} context entries, scalable mode", u.contexts) : vscode.l10n.t("{0} context entries, legacy mode", u.contexts) }))],
+        { title: vscode.l10n.t("{0} holds the tables of {1} DMAR units: open which?", ev.source, units.length), placeHolder: vscode.l10n.t("Every unit in one scenario, or one unit alone.") },
       );
       if (!pick) return undefined;
-      unit = pick.label;
+      if (pick.label !== every) unit = pick.label;
     }
     let s: EngineMethods["evidenceSynthesize"]["result"];
     try {

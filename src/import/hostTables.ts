@@ -85,6 +85,9 @@ export function hostTableUnits(records: readonly EvidenceRecord[]): { name: stri
     });
 }
 
+/** N of a unit named dmarN (Linux numbers units in DRHD order: alloc_iommu, drivers/iommu/intel/dmar.c). */
+const unitNumber = (name: string): number => Number(/(\d+)$/.exec(name)?.[1] ?? 0);
+
 const fieldRaw = (fields: readonly DecodedField[], name: string): bigint => fields.find((f) => f.name === name)?.raw ?? 0n;
 
 /** Whether records hold debugfs table dumps (rows of dmar_translation_struct or domain_translation_struct). */
@@ -171,9 +174,13 @@ export function hostTablesScenario(records: readonly EvidenceRecord[], title = "
   const asked = options.unit !== undefined ? units.find((u) => u.name === options.unit) : undefined;
   if (options.unit !== undefined && !asked) notes.push(`there is no unit ${options.unit} in the dump (units: ${units.map((u) => u.name).join(", ") || "none"}): ${withTables.length ? "the unit with the most context entries is imported" : "nothing to import"}`);
   const chosen = asked ?? [...withTables].sort((a, b) => b.contexts.length - a.contexts.length)[0] ?? units[0];
+  // No unit asked for and several hold tables: every one of them, in DRHD order (their dmarN numbers),
+  // as the units of a multi-unit host (host.iommus, docs/multi-unit.md).
+  const enabled = withTables.filter((u) => u.notEnabled === undefined);
+  const imported: Unit[] = asked === undefined && enabled.length > 1 ? [...enabled].sort((a, b) => unitNumber(a.name) - unitNumber(b.name)) : chosen !== undefined ? [chosen] : [];
   for (const u of units) {
     if (u.notEnabled !== undefined) notes.push(`line ${line(u.notEnabled)}: ${u.name} has DMA remapping off (GSTS.TES = 0): it has no tables to import`);
-    else if (u !== chosen && u.contexts.length) notes.push(`${u.name}: ${u.contexts.length} context ${u.contexts.length === 1 ? "entry" : "entries"} not imported (the scenario models one DMAR unit; imported: ${chosen?.name ?? "-"}; Create Scenario from Evidence offers each unit)`);
+    else if (!imported.includes(u) && u.contexts.length) notes.push(`${u.name}: ${u.contexts.length} context ${u.contexts.length === 1 ? "entry" : "entries"} not imported (imported: ${imported.map((x) => x.name).join(", ") || "-"}; Create Scenario from Evidence offers each unit)`);
   }
   // A device whose context entry another unit holds: its page table belongs to that unit.
   const ownerOf = new Map<string, string>();
@@ -188,152 +195,162 @@ export function hostTablesScenario(records: readonly EvidenceRecord[], title = "
     if (!old) words.set(at, { value, record, what });
     return true;
   };
-  const cap = chosen?.registers.get("CAP");
-  const rtaddr = chosen?.registers.get("RTADDR");
-  const rootTable = chosen?.rootTable ?? (rtaddr !== undefined ? rtaddr & ~0xfffn : undefined);
-  const scalable = (rtaddr !== undefined && (rtaddr & RTADDR_SMT) !== 0n) || (chosen?.contexts.some((c) => c.pasid !== undefined && c.pasid >= 0) ?? false);
-  const levelsOf = new Map<string, number>();
-  const devices = new Set<string>();
-  /** Scalable mode: per device, the PASID its requests without PASID use (the context entry's RID_PASID), and per PASID entry the PGTT. */
-  const ridPasid = new Map<string, number>();
-  const pgttOf = new Map<string, number>();
-  /** Scalable mode: printed entries the model treats as reserved (its own reserved-bit rules): no self-check on those devices. */
-  const reservedAt = new Set<string>();
-  let passThroughEntries = false;
-  if (chosen && rootTable !== undefined && scalable) {
-    // Made-up PASID tables (their directory entries are not printed), placed after every printed address is known.
-    const pasidTables: { dir: bigint; index: number; c: Unit["contexts"][number] }[] = [];
-    for (const c of chosen.contexts) {
-      const rootAt = rootTable + BigInt(c.bus) * 16n;
-      put(rootAt, c.rootLo, c.record, `scalable-mode root entry of bus ${c.key.slice(0, 2)} (LCTP: devfn 00-7f)`);
-      put(rootAt + 8n, c.rootHi, c.record, `scalable-mode root entry of bus ${c.key.slice(0, 2)} (UCTP: devfn 80-ff)`);
-      const root = smRootEntryLayout(c.rootLo, c.rootHi);
-      const ctp = fieldRaw(root, c.devfn >= 0x80 ? "UCTP" : "LCTP") << 12n;
-      const ceAt = ctp + BigInt(c.devfn & 0x7f) * 32n;
-      put(ceAt, c.ctxLo, c.record, `scalable-mode context entry of ${c.key}`);
-      put(ceAt + 8n, c.ctxHi, c.record, `scalable-mode context entry of ${c.key} (bits 127:64; 255:128 are reserved, not printed)`);
-      devices.add(c.key);
-      const ctx = smContextEntryLayout([c.ctxLo, c.ctxHi]);
-      ridPasid.set(c.key, Number(fieldRaw(ctx, "RID_PASID")));
-      if (smContextReservedBits([c.ctxLo, c.ctxHi], 64).some((b) => b !== 0n)) {
-        if (!reservedAt.has(c.key)) notes.push(`line ${line(c.record)}: the context entry of ${c.key} (0x${c.ctxHi.toString(16)}:0x${c.ctxLo.toString(16)}) has bits set that the model treats as reserved (QEMU VTD_SM_CONTEXT_ENTRY_RSVD_VAL0): it is imported as printed, and Translate Address reports the fault the model raises`);
-        reservedAt.add(c.key);
-      }
-      if (c.pasid === undefined || c.pasid < 0 || !c.pasidEntry) {
-        notes.push(`line ${line(c.record)}: a context entry of ${c.key} without a PASID entry in a scalable-mode dump: its PASID table is not known`);
-        reproduced.push(c.record);
-        continue;
-      }
-      pasidTables.push({ dir: fieldRaw(ctx, "PASIDDIRPTR") << 12n, index: c.pasid >>> 6, c });
-      const pe = pasidEntryLayout(c.pasidEntry);
-      const pgtt = Number(fieldRaw(pe, "PGTT"));
-      // The levels of the table the domain dump walks: first level 4 + FLPM, second level 2 + AW (VT-d 9.6).
-      const levels = pgtt === PGTT_FL || pgtt === PGTT_NESTED ? 4 + Number(fieldRaw(pe, "FLPM")) : awToLevels(Number(fieldRaw(pe, "AW")));
-      levelsOf.set(`${c.key}/${c.pasid}`, levels);
-      pgttOf.set(`${c.key}/${c.pasid}`, pgtt);
-      if (pgtt === PGTT_PT) passThroughEntries = true;
-      if (pasidEntryReservedBits(c.pasidEntry, 64).some((b) => b !== 0n)) {
-        notes.push(`line ${line(c.record)}: the PASID entry of ${c.key} PASID ${c.pasid} has bits set that the model treats as reserved: it is imported as printed`);
-        reservedAt.add(`${c.key}/${c.pasid}`);
-      }
-      reproduced.push(c.record);
-    }
-    // Above every printed address and pointer (the tables' own pages included): the made-up PASID tables.
-    let next = rootTable + 0x1000n;
-    const above = (a: bigint) => {
-      if (a >= next) next = (a & ~0xfffn) + 0x1000n;
-    };
-    for (const [at] of words) above(at);
-    for (const c of chosen.contexts) for (const v of c.pasidEntry ?? []) above(v & PTE_ADDR_MASK);
-    for (const d of domains) {
-      above(d.pgd);
-      for (const row of d.rows) for (const v of row.entries) above(v & PTE_ADDR_MASK);
-    }
-    // Not in the simulator's own table pool (a dump whose tables lie below it).
-    if (next >= POOL[0] && next < POOL[1]) next = POOL[1];
-    const tables = new Map<string, bigint>();
-    for (const { dir, index, c } of pasidTables) {
-      const key = `${dir}:${index}`;
-      let table = tables.get(key);
-      if (table === undefined) {
-        table = next;
-        next += 0x1000n;
-        tables.set(key, table);
-        put(dir + BigInt(index) * 8n, table | 1n, c.record, `PASID directory entry ${index} of ${c.key} (made up: debugfs does not print it; P = 1, SMPTBLPTR a free page)`);
-      }
-      const peAt = table + BigInt(c.pasid! & 0x3f) * 64n;
-      c.pasidEntry!.forEach((v, k) => put(peAt + BigInt(k) * 8n, v, c.record, `PASID table entry of ${c.key} PASID ${c.pasid}${k ? ` (qword ${k})` : ""}`));
-    }
-    if (tables.size) notes.push(`the PASID directory entries are not in the dump (debugfs prints the PASID table entries only): ${tables.size} made-up PASID table ${tables.size === 1 ? "page" : "pages"} from 0x${[...tables.values()].reduce((a, b) => (a < b ? a : b)).toString(16)} hold the printed entries`);
-  } else if (chosen && rootTable !== undefined) {
-    for (const c of chosen.contexts) {
-      const root = decodeRootEntry(c.rootLo, c.rootHi);
-      const ctx = decodeContextEntry(c.ctxLo, c.ctxHi);
-      put(rootTable + BigInt(c.bus) * 16n, c.rootLo, c.record, `root entry of bus ${c.key.slice(0, 2)}`);
-      put(rootTable + BigInt(c.bus) * 16n + 8n, c.rootHi, c.record, `root entry of bus ${c.key.slice(0, 2)} (high)`);
-      put(root.ctp + BigInt(c.devfn) * 16n, c.ctxLo, c.record, `context entry of ${c.key}`);
-      put(root.ctp + BigInt(c.devfn) * 16n + 8n, c.ctxHi, c.record, `context entry of ${c.key} (high)`);
-      levelsOf.set(c.key, awToLevels(ctx.aw));
-      devices.add(c.key);
-      reproduced.push(c.record);
-    }
-  } else if (chosen?.contexts.length) {
-    notes.push(`${chosen.name}: no root table address (the "Root Table Address" line or RTADDR): the context entries cannot be placed`);
-  }
-  const probes: { key: string; iova: bigint; hpa: bigint; write: boolean; record: number }[] = [];
-  {
-    for (const d of domains) {
-      const owner = ownerOf.get(d.key);
-      if (chosen && owner !== undefined && owner !== chosen.name) {
-        notes.push(`line ${line(d.record)}: page table of ${d.key} not imported: its context entry is ${owner}'s (imported: ${chosen.name})`);
-        continue;
-      }
-      if (d.pasid !== undefined && !scalable) {
-        notes.push(`line ${line(d.record)}: page table of ${d.key} PASID ${d.pasid} not imported: the unit's tables are in legacy mode`);
-        continue;
-      }
-      // Scalable mode: the dump's PASID (v6.4+ "with pasid"), else the one requests without PASID use.
-      const pasid = scalable ? (d.pasid ?? ridPasid.get(d.key)) : undefined;
-      const lk = pasid !== undefined ? `${d.key}/${pasid}` : d.key;
-      devices.add(d.key);
-      // A translate step carries no PASID: only the RID_PASID's table (and a device without reserved bits) checks itself.
-      let probed = (scalable && (pasid === undefined || pasid !== ridPasid.get(d.key))) || reservedAt.has(d.key) || reservedAt.has(lk);
-      // Second-level entries (legacy mode, PGTT 010 or nested): the simulated unit has no snoop control (ECAP.SC = 0,
-      // sim/vtd/unit.ts), so an entry with SNP (bit 11; Linux DMA_PTE_SNP) faults there as reserved: no self-check through one.
-      const secondLevel = !scalable || pgttOf.get(lk) !== PGTT_FL;
-      let snoopRows = 0;
-      for (const row of d.rows) {
-        // The row's columns are PML5E, PML4E, PDPE[, PDE[, PTE]]: column c holds level 5 - c.
-        const top = levelsOf.get(lk) ?? 5 - row.entries.findIndex((e) => e !== 0n);
-        let table = d.pgd;
-        let ok = true;
-        let snoop = false;
-        for (let level = top; level >= 1; level--) {
-          const v = row.entries[5 - level] ?? 0n;
-          if (secondLevel && (v & SL_SNP) !== 0n) snoop = true;
-          if (v === 0n) {
-            ok = false;
-            notes.push(`line ${line(row.record)}: no level-${level} entry on the path of IOVA 0x${row.iova.toString(16)} (a ${top}-level table)`);
-            break;
-          }
-          put(table + BigInt(slIndex(row.iova, level)) * 8n, v, row.record, `level-${level} entry for IOVA 0x${row.iova.toString(16)} of ${d.key}`);
-          const last = level === 1 || (row.entries[5 - level + 1] ?? 0n) === 0n;
-          if (last) {
-            // The first leaf that grants read: a translate step that checks the imported walk.
-            if (snoop) snoopRows++;
-            else if (!probed && (v & 1n) !== 0n) {
-              probes.push({ key: d.key, iova: row.iova, hpa: (v & PTE_ADDR_MASK & ~((1n << BigInt(12 + 9 * (level - 1))) - 1n)) + (row.iova & ((1n << BigInt(12 + 9 * (level - 1))) - 1n)), write: false, record: row.record });
-              probed = true;
-            }
-            break;
-          }
-          table = v & PTE_ADDR_MASK;
+  /** One unit's entries into `words`, and what the scenario needs to know of the unit. */
+  const importUnit = (chosen: Unit | undefined, domains: readonly Domain[]) => {
+    const cap = chosen?.registers.get("CAP");
+    const rtaddr = chosen?.registers.get("RTADDR");
+    const rootTable = chosen?.rootTable ?? (rtaddr !== undefined ? rtaddr & ~0xfffn : undefined);
+    const scalable = (rtaddr !== undefined && (rtaddr & RTADDR_SMT) !== 0n) || (chosen?.contexts.some((c) => c.pasid !== undefined && c.pasid >= 0) ?? false);
+    const levelsOf = new Map<string, number>();
+    const devices = new Set<string>();
+    /** Scalable mode: per device, the PASID its requests without PASID use (the context entry's RID_PASID), and per PASID entry the PGTT. */
+    const ridPasid = new Map<string, number>();
+    const pgttOf = new Map<string, number>();
+    /** Scalable mode: printed entries the model treats as reserved (its own reserved-bit rules): no self-check on those devices. */
+    const reservedAt = new Set<string>();
+    let passThroughEntries = false;
+    if (chosen && rootTable !== undefined && scalable) {
+      // Made-up PASID tables (their directory entries are not printed), placed after every printed address is known.
+      const pasidTables: { dir: bigint; index: number; c: Unit["contexts"][number] }[] = [];
+      for (const c of chosen.contexts) {
+        const rootAt = rootTable + BigInt(c.bus) * 16n;
+        put(rootAt, c.rootLo, c.record, `scalable-mode root entry of bus ${c.key.slice(0, 2)} (LCTP: devfn 00-7f)`);
+        put(rootAt + 8n, c.rootHi, c.record, `scalable-mode root entry of bus ${c.key.slice(0, 2)} (UCTP: devfn 80-ff)`);
+        const root = smRootEntryLayout(c.rootLo, c.rootHi);
+        const ctp = fieldRaw(root, c.devfn >= 0x80 ? "UCTP" : "LCTP") << 12n;
+        const ceAt = ctp + BigInt(c.devfn & 0x7f) * 32n;
+        put(ceAt, c.ctxLo, c.record, `scalable-mode context entry of ${c.key}`);
+        put(ceAt + 8n, c.ctxHi, c.record, `scalable-mode context entry of ${c.key} (bits 127:64; 255:128 are reserved, not printed)`);
+        devices.add(c.key);
+        const ctx = smContextEntryLayout([c.ctxLo, c.ctxHi]);
+        ridPasid.set(c.key, Number(fieldRaw(ctx, "RID_PASID")));
+        if (smContextReservedBits([c.ctxLo, c.ctxHi], 64).some((b) => b !== 0n)) {
+          if (!reservedAt.has(c.key)) notes.push(`line ${line(c.record)}: the context entry of ${c.key} (0x${c.ctxHi.toString(16)}:0x${c.ctxLo.toString(16)}) has bits set that the model treats as reserved (QEMU VTD_SM_CONTEXT_ENTRY_RSVD_VAL0): it is imported as printed, and Translate Address reports the fault the model raises`);
+          reservedAt.add(c.key);
         }
-        if (ok) reproduced.push(row.record);
+        if (c.pasid === undefined || c.pasid < 0 || !c.pasidEntry) {
+          notes.push(`line ${line(c.record)}: a context entry of ${c.key} without a PASID entry in a scalable-mode dump: its PASID table is not known`);
+          reproduced.push(c.record);
+          continue;
+        }
+        pasidTables.push({ dir: fieldRaw(ctx, "PASIDDIRPTR") << 12n, index: c.pasid >>> 6, c });
+        const pe = pasidEntryLayout(c.pasidEntry);
+        const pgtt = Number(fieldRaw(pe, "PGTT"));
+        // The levels of the table the domain dump walks: first level 4 + FLPM, second level 2 + AW (VT-d 9.6).
+        const levels = pgtt === PGTT_FL || pgtt === PGTT_NESTED ? 4 + Number(fieldRaw(pe, "FLPM")) : awToLevels(Number(fieldRaw(pe, "AW")));
+        levelsOf.set(`${c.key}/${c.pasid}`, levels);
+        pgttOf.set(`${c.key}/${c.pasid}`, pgtt);
+        if (pgtt === PGTT_PT) passThroughEntries = true;
+        if (pasidEntryReservedBits(c.pasidEntry, 64).some((b) => b !== 0n)) {
+          notes.push(`line ${line(c.record)}: the PASID entry of ${c.key} PASID ${c.pasid} has bits set that the model treats as reserved: it is imported as printed`);
+          reservedAt.add(`${c.key}/${c.pasid}`);
+        }
+        reproduced.push(c.record);
       }
-      if (snoopRows) notes.push(`line ${line(d.record)}: ${snoopRows} ${snoopRows === 1 ? "mapping" : "mappings"} of ${d.key} ${snoopRows === 1 ? "has" : "have"} SNP (bit 11) set in a second-level entry: imported as printed, but the simulated unit has no snoop control (ECAP.SC = 0), so it faults them as reserved (0x0c legacy, 0x7a scalable); no translate step checks them`);
+      // Above every printed address and pointer (the tables' own pages included): the made-up PASID tables.
+      let next = rootTable + 0x1000n;
+      const above = (a: bigint) => {
+        if (a >= next) next = (a & ~0xfffn) + 0x1000n;
+      };
+      for (const [at] of words) above(at);
+      for (const c of chosen.contexts) for (const v of c.pasidEntry ?? []) above(v & PTE_ADDR_MASK);
+      for (const d of domains) {
+        above(d.pgd);
+        for (const row of d.rows) for (const v of row.entries) above(v & PTE_ADDR_MASK);
+      }
+      // Not in the simulator's own table pool (a dump whose tables lie below it).
+      if (next >= POOL[0] && next < POOL[1]) next = POOL[1];
+      const tables = new Map<string, bigint>();
+      for (const { dir, index, c } of pasidTables) {
+        const key = `${dir}:${index}`;
+        let table = tables.get(key);
+        if (table === undefined) {
+          table = next;
+          next += 0x1000n;
+          tables.set(key, table);
+          put(dir + BigInt(index) * 8n, table | 1n, c.record, `PASID directory entry ${index} of ${c.key} (made up: debugfs does not print it; P = 1, SMPTBLPTR a free page)`);
+        }
+        const peAt = table + BigInt(c.pasid! & 0x3f) * 64n;
+        c.pasidEntry!.forEach((v, k) => put(peAt + BigInt(k) * 8n, v, c.record, `PASID table entry of ${c.key} PASID ${c.pasid}${k ? ` (qword ${k})` : ""}`));
+      }
+      if (tables.size) notes.push(`the PASID directory entries are not in the dump (debugfs prints the PASID table entries only): ${tables.size} made-up PASID table ${tables.size === 1 ? "page" : "pages"} from 0x${[...tables.values()].reduce((a, b) => (a < b ? a : b)).toString(16)} hold the printed entries`);
+    } else if (chosen && rootTable !== undefined) {
+      for (const c of chosen.contexts) {
+        const root = decodeRootEntry(c.rootLo, c.rootHi);
+        const ctx = decodeContextEntry(c.ctxLo, c.ctxHi);
+        put(rootTable + BigInt(c.bus) * 16n, c.rootLo, c.record, `root entry of bus ${c.key.slice(0, 2)}`);
+        put(rootTable + BigInt(c.bus) * 16n + 8n, c.rootHi, c.record, `root entry of bus ${c.key.slice(0, 2)} (high)`);
+        put(root.ctp + BigInt(c.devfn) * 16n, c.ctxLo, c.record, `context entry of ${c.key}`);
+        put(root.ctp + BigInt(c.devfn) * 16n + 8n, c.ctxHi, c.record, `context entry of ${c.key} (high)`);
+        levelsOf.set(c.key, awToLevels(ctx.aw));
+        devices.add(c.key);
+        reproduced.push(c.record);
+      }
+    } else if (chosen?.contexts.length) {
+      notes.push(`${chosen.name}: no root table address (the "Root Table Address" line or RTADDR): the context entries cannot be placed`);
     }
-  }
+    const probes: { key: string; iova: bigint; hpa: bigint; write: boolean; record: number }[] = [];
+    {
+      for (const d of domains) {
+        const owner = ownerOf.get(d.key);
+        if (chosen && owner !== undefined && owner !== chosen.name) {
+          notes.push(`line ${line(d.record)}: page table of ${d.key} not imported: its context entry is ${owner}'s (imported: ${chosen.name})`);
+          continue;
+        }
+        if (d.pasid !== undefined && !scalable) {
+          notes.push(`line ${line(d.record)}: page table of ${d.key} PASID ${d.pasid} not imported: the unit's tables are in legacy mode`);
+          continue;
+        }
+        // Scalable mode: the dump's PASID (v6.4+ "with pasid"), else the one requests without PASID use.
+        const pasid = scalable ? (d.pasid ?? ridPasid.get(d.key)) : undefined;
+        const lk = pasid !== undefined ? `${d.key}/${pasid}` : d.key;
+        devices.add(d.key);
+        // A translate step carries no PASID: only the RID_PASID's table (and a device without reserved bits) checks itself.
+        let probed = (scalable && (pasid === undefined || pasid !== ridPasid.get(d.key))) || reservedAt.has(d.key) || reservedAt.has(lk);
+        // Second-level entries (legacy mode, PGTT 010 or nested): the simulated unit has no snoop control (ECAP.SC = 0,
+        // sim/vtd/unit.ts), so an entry with SNP (bit 11; Linux DMA_PTE_SNP) faults there as reserved: no self-check through one.
+        const secondLevel = !scalable || pgttOf.get(lk) !== PGTT_FL;
+        let snoopRows = 0;
+        for (const row of d.rows) {
+          // The row's columns are PML5E, PML4E, PDPE[, PDE[, PTE]]: column c holds level 5 - c.
+          const top = levelsOf.get(lk) ?? 5 - row.entries.findIndex((e) => e !== 0n);
+          let table = d.pgd;
+          let ok = true;
+          let snoop = false;
+          for (let level = top; level >= 1; level--) {
+            const v = row.entries[5 - level] ?? 0n;
+            if (secondLevel && (v & SL_SNP) !== 0n) snoop = true;
+            if (v === 0n) {
+              ok = false;
+              notes.push(`line ${line(row.record)}: no level-${level} entry on the path of IOVA 0x${row.iova.toString(16)} (a ${top}-level table)`);
+              break;
+            }
+            put(table + BigInt(slIndex(row.iova, level)) * 8n, v, row.record, `level-${level} entry for IOVA 0x${row.iova.toString(16)} of ${d.key}`);
+            const last = level === 1 || (row.entries[5 - level + 1] ?? 0n) === 0n;
+            if (last) {
+              // The first leaf that grants read: a translate step that checks the imported walk.
+              if (snoop) snoopRows++;
+              else if (!probed && (v & 1n) !== 0n) {
+                probes.push({ key: d.key, iova: row.iova, hpa: (v & PTE_ADDR_MASK & ~((1n << BigInt(12 + 9 * (level - 1))) - 1n)) + (row.iova & ((1n << BigInt(12 + 9 * (level - 1))) - 1n)), write: false, record: row.record });
+                probed = true;
+              }
+              break;
+            }
+            table = v & PTE_ADDR_MASK;
+          }
+          if (ok) reproduced.push(row.record);
+        }
+        if (snoopRows) notes.push(`line ${line(d.record)}: ${snoopRows} ${snoopRows === 1 ? "mapping" : "mappings"} of ${d.key} ${snoopRows === 1 ? "has" : "have"} SNP (bit 11) set in a second-level entry: imported as printed, but the simulated unit has no snoop control (ECAP.SC = 0), so it faults them as reserved (0x0c legacy, 0x7a scalable); no translate step checks them`);
+      }
+    }
+    return { chosen, cap, rtaddr, rootTable, scalable, levelsOf, devices, passThroughEntries, probes };
+  };
+  // Every unit with tables when no unit is asked for and the dump has several (a multi-unit host,
+  // host.iommus), else the chosen one. A domain dump goes to the unit holding its context entry.
+  const states = imported.map((u) => importUnit(u, imported.length > 1 ? domains.filter((d) => ownerOf.get(d.key) === u.name) : domains));
+  const { rootTable } = states[0] ?? importUnit(undefined, domains);
+  const devices = new Set(states.flatMap((s) => [...s.devices]));
+  const probes = states.flatMap((s) => s.probes);
   // Bounded: the simulator's sparse memory holds MAX_TABLE_PAGES written pages.
   const pages = new Set<bigint>();
   const kept: [bigint, bigint][] = [];
@@ -366,33 +383,53 @@ export function hostTablesScenario(records: readonly EvidenceRecord[], title = "
     ...notes.slice(0, 200).map((n) => ` Note: ${n}`),
     ...(notes.length > 200 ? [` ... and ${notes.length - 200} more.`] : []),
   ].join("\n");
-  const c = cap !== undefined ? decodeCap(cap) : undefined;
-  const ecap = chosen?.registers.get("ECAP");
-  const e = ecap !== undefined ? decodeEcap(ecap) : undefined;
-  // A context entry with TT = 01 (device-TLB) needs ECAP.DT, or the unit faults it as invalid.
-  // Scalable mode: the context entry's DTE (VT-d 9.4).
-  const devTlb = e ? e.dt : chosen?.contexts.some((x) => (scalable ? fieldRaw(smContextEntryLayout([x.ctxLo, x.ctxHi]), "DTE") === 1n : decodeContextEntry(x.ctxLo, x.ctxHi).tt === 1)) ?? false;
-  const sagaw = c ? ([39, 48, 57] as const).filter((_w, k) => (c.sagaw & (2 << k)) !== 0) : [];
-  const maxLevels = Math.max(4, ...levelsOf.values());
-  const width = sagaw.length ? sagaw[sagaw.length - 1]! : maxLevels >= 5 ? 57 : 48;
-  const iommu = flow([
-    ["model", "intel-vtd"],
-    ["scalable", scalable || undefined],
-    ["address-width", width],
-    ["sagaw", sagaw.length ? Object.assign(new YAMLSeq(), { flow: true, items: [...sagaw] }) : undefined],
-    ["caching-mode", c ? c.cm : undefined],
-    ["fault-records", c ? Math.min(c.nfr, 256) : undefined],
-    ["device-iotlb", devTlb || undefined],
-    ["pass-through", e ? e.pt : passThroughEntries || undefined],
-    ["superpages", c ? Object.assign(new YAMLSeq(), { flow: true, items: [...((c.sllps & 1) ? ["2MiB"] : []), ...((c.sllps & 2) ? ["1GiB"] : [])] }) : undefined],
-  ]);
+  /** The unit's `host.iommu` options, from its CAP and ECAP (or the entries when the registers are not in the dump). */
+  const iommuOf = ({ chosen, cap, scalable, levelsOf, passThroughEntries }: ReturnType<typeof importUnit>) => {
+    const c = cap !== undefined ? decodeCap(cap) : undefined;
+    const ecap = chosen?.registers.get("ECAP");
+    const e = ecap !== undefined ? decodeEcap(ecap) : undefined;
+    // A context entry with TT = 01 (device-TLB) needs ECAP.DT, or the unit faults it as invalid.
+    // Scalable mode: the context entry's DTE (VT-d 9.4).
+    const devTlb = e ? e.dt : chosen?.contexts.some((x) => (scalable ? fieldRaw(smContextEntryLayout([x.ctxLo, x.ctxHi]), "DTE") === 1n : decodeContextEntry(x.ctxLo, x.ctxHi).tt === 1)) ?? false;
+    const sagaw = c ? ([39, 48, 57] as const).filter((_w, k) => (c.sagaw & (2 << k)) !== 0) : [];
+    const maxLevels = Math.max(4, ...levelsOf.values());
+    const width = sagaw.length ? sagaw[sagaw.length - 1]! : maxLevels >= 5 ? 57 : 48;
+    const iommu = flow([
+      ["model", "intel-vtd"],
+      ["scalable", scalable || undefined],
+      ["address-width", width],
+      ["sagaw", sagaw.length ? Object.assign(new YAMLSeq(), { flow: true, items: [...sagaw] }) : undefined],
+      ["caching-mode", c ? c.cm : undefined],
+      ["fault-records", c ? Math.min(c.nfr, 256) : undefined],
+      ["device-iotlb", devTlb || undefined],
+      ["pass-through", e ? e.pt : passThroughEntries || undefined],
+      ["superpages", c ? Object.assign(new YAMLSeq(), { flow: true, items: [...((c.sllps & 1) ? ["2MiB"] : []), ...((c.sllps & 2) ? ["1GiB"] : [])] }) : undefined],
+    ]);
+    return iommu;
+  };
+  const iommus = states.map(iommuOf);
+  const iommu = iommus[0] ?? iommuOf(importUnit(undefined, []));
   // DRAM reaches past the highest table address (the simulator reads tables only below host.memory).
   let top = 4n << 30n;
   for (const [at] of kept) while (top <= at + 4096n) top <<= 1n;
-  if (rootTable !== undefined) while (top <= rootTable + 4096n) top <<= 1n;
+  for (const st of states.length ? states : [{ rootTable }]) if (st.rootTable !== undefined) while (top <= st.rootTable + 4096n) top <<= 1n;
   const host = new YAMLMap();
   host.set("memory", `${top >> 30n}GiB`);
-  host.set("iommu", iommu);
+  if (states.length > 1) {
+    // host.iommus: each unit's scope lists the devices whose context entries it holds; the dump does
+    // not say which DRHD has INCLUDE_PCI_ALL, so the last unit has it (the one the VT-d spec, 8.3,
+    // requires to come last) and covers the root ports made up below.
+    const list = new YAMLSeq();
+    states.forEach((st, i) => {
+      const m = iommus[i]!;
+      const mine = [...st.devices].filter((k) => ownerOf.get(k) === st.chosen?.name || !ownerOf.has(k)).sort();
+      if (i < states.length - 1) m.set("devices", Object.assign(new YAMLSeq(), { flow: true, items: mine.map(quoted) }));
+      else m.set("include-all", true);
+      list.items.push(m);
+      if (st.chosen !== undefined && st.chosen.name !== `dmar${i}`) notes.push(`the dump's ${st.chosen.name} is the scenario's dmar${i} (units are numbered in DRHD order; the dump's other units have no tables)`);
+    });
+    host.set("iommus", list);
+  } else host.set("iommu", iommu);
   const pci = new YAMLSeq();
   const keys = [...devices].sort();
   const usedSlots = new Set(keys.filter((k) => k.startsWith("00:")).map((k) => k.slice(3, 5)));
@@ -420,12 +457,16 @@ export function hostTablesScenario(records: readonly EvidenceRecord[], title = "
     steps.items.push(m);
   }
   if (rootTable !== undefined && kept.length) {
-    // Scalable mode: RTADDR.TTM = 01 (Linux iommu_set_root_entry: DMA_RTADDR_SMT).
-    const value = rtaddr ?? (scalable ? rootTable | RTADDR_SMT : rootTable);
-    const m = new YAMLMap();
-    m.set("poke", flow([["register", "RTADDR"], ["value", hex(value)]]));
-    m.commentBefore = ` the host's root table${scalable ? " (scalable mode)" : ""}: RTADDR = 0x${value.toString(16)}`;
-    steps.items.push(m);
+    // Each unit's root table (several: the poke names the unit).
+    states.forEach((st, i) => {
+      if (st.rootTable === undefined) return;
+      // Scalable mode: RTADDR.TTM = 01 (Linux iommu_set_root_entry: DMA_RTADDR_SMT).
+      const value = st.rtaddr ?? (st.scalable ? st.rootTable | RTADDR_SMT : st.rootTable);
+      const m = new YAMLMap();
+      m.set("poke", flow([["register", "RTADDR"], ...(states.length > 1 ? [["unit", `dmar${i}`] as [string, unknown]] : []), ["value", hex(value)]]));
+      m.commentBefore = ` the host's root table${states.length > 1 ? ` of ${st.chosen?.name ?? ""}` : ""}${st.scalable ? " (scalable mode)" : ""}: RTADDR = 0x${value.toString(16)}`;
+      steps.items.push(m);
+    });
     for (const p of probes) {
       const t = new YAMLMap();
       t.set("translate", flow([["device", quoted(p.key)], ["iova", hex(p.iova)]]));

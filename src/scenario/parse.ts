@@ -4,7 +4,7 @@
  * through a float. Never throws: every problem becomes a Diagnostic with a range and a hint.
  */
 import { LineCounter, Scalar, YAMLMap, YAMLSeq, isAlias, isCollection, isMap, isScalar, isSeq, type Document, type Node, type Pair } from "yaml";
-import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type PostedDescriptorStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS, type IvhdBlockSpec, type AtsDeviceSpec, type KernelParamsSpec } from "./types.js";
+import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type Diagnostic, type DiagnosticCode, type AcsOverrideSpec, type DmaTransferSpec, type Expectation, type HostSpec, type IommuSpec, type IrteStepSpec, type MsiStepSpec, type PostedDescriptorStepSpec, type ParseResult, type PciDeviceSpec, type PciKind, type RmrrSpec, type Scenario, type Severity, type SourceRange, type Step, type UnityMapSpec, type VmSpec, type LibvirtMemSpec, type IommufdStepSpec, IOMMUFD_IOCTLS, type IvhdBlockSpec, type AtsDeviceSpec, type KernelParamsSpec, type IommuUnitSpec } from "./types.js";
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
@@ -15,6 +15,7 @@ import { acsOverrideActive, parseAcsOverride } from "./acsOverride.js";
 import { didYouMean, parseAddress, parseBdf, parseDuration, parsePerm, parseSize, quoted, type Parsed } from "./values.js";
 import * as l10n from "@vscode/l10n";
 import { amdviIommuSpec, smmuv3IommuSpec } from "./iommuSpecs.js";
+import { unitIndexOfDevice } from "./iommuUnits.js";
 
 const MAX_TEXT = 5_000_000;
 const MAX_STEPS = 100_000;
@@ -431,7 +432,7 @@ function build(r: Reader, root: Node | null, file: string): Scenario | undefined
 }
 
 function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
-  const f = r.fields(node, ["memory", "backing", "memlock", "dma-entry-limit", "kernel", "seed", "iommu", "pci", "acs-override", "kernel-params"], "host");
+  const f = r.fields(node, ["memory", "backing", "memlock", "dma-entry-limit", "kernel", "seed", "iommu", "iommus", "pci", "acs-override", "kernel-params"], "host");
   if (!f) return undefined;
   const range = r.range(node);
   const memory = f.has("memory") ? r.size(f.get("memory")!.value, "host.memory") : 64n << 30n;
@@ -454,17 +455,19 @@ function parseHost(r: Reader, node: Node | null): HostSpec | undefined {
     else if (k !== undefined) r.error(f.get("kernel")!.value, "invalid-value", l10n.t("host.kernel {0} is not a kernel version", quoted(k)), l10n.t("Write it like \"6.8\" or \"5.10\" (quoted)."));
   }
   const seed = f.has("seed") ? r.int(f.get("seed")!.value, "host.seed", 0, 2 ** 31 - 1) : 1;
-  const iommuNode = r.required(f, "iommu", "host", node);
-  const iommu = iommuNode === undefined ? undefined : parseIommu(r, iommuNode);
+  const units = f.has("iommus") ? parseIommuUnits(r, f.get("iommus")!, f.get("iommu")) : undefined;
+  const iommuNode = units !== undefined ? undefined : r.required(f, "iommu", "host", node);
+  const iommu = units !== undefined ? units[0]?.iommu : iommuNode === undefined ? undefined : parseIommu(r, iommuNode);
   const kernelParams = f.has("kernel-params") ? parseKernelParams(r, f.get("kernel-params")!.value) : undefined;
   const pci = parsePci(r, f.get("pci")?.value ?? null, kernelParams?.noAri ?? false);
+  const iommus = units === undefined ? undefined : resolveUnitScopes(r, units, pci);
   if (memory === undefined || backing === undefined || dmaEntryLimit === undefined || seed === undefined || iommu === undefined) return undefined;
   // A 16/64 KiB-page Arm kernel cannot back guest RAM with 4 KiB pages (its smallest page is PAGE_SIZE).
   const pageShift = iommu.smmu?.pageShift;
   if (pageShift !== undefined && backing < 1n << BigInt(pageShift)) r.error(f.get("backing")?.value ?? null, "invalid-value", l10n.t("host.backing {0} is smaller than the host kernel's page size (host.iommu.page-size)", `${Number(backing / 1024n)}KiB`), l10n.t("A kernel with {0} pages backs memory with pages of at least that size: use 2MiB or 1GiB hugepages, or leave host.backing out.", `${2 ** (pageShift - 10)} KiB`), range);
   if (memory < 2n << 30n) r.error(f.get("memory")?.value, "host-memory-too-small", l10n.t("host.memory must be at least 2GiB"), l10n.t("The simulated host keeps its first GiB for the kernel and IOMMU tables."), range);
   const acs = f.has("acs-override") ? parseAcsOverrideNode(r, f.get("acs-override")!.value) : undefined;
-  return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, pci, ...(acs !== undefined ? { acsOverride: acs } : {}), ...(kernelParams !== undefined ? { kernelParams } : {}), range };
+  return { memory, backing, ...(memlock !== undefined ? { memlock } : {}), dmaEntryLimit, kernel, seed, iommu, ...(iommus !== undefined ? { iommus } : {}), pci, ...(acs !== undefined ? { acsOverride: acs } : {}), ...(kernelParams !== undefined ? { kernelParams } : {}), range };
 }
 
 /**
@@ -591,6 +594,122 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...(f.has("ats") ? { ats: parseVtdAts(r, f, b("device-iotlb", false)) } : {}),
     range: r.range(node),
   };
+}
+
+/** A unit of `host.iommus` while its scope is read: the spec, and the nodes of its scope entries. */
+interface ParsedUnit extends IommuUnitSpec {
+  scope: { key: string; node: Node }[];
+  includeAllNode?: Node;
+}
+
+/** The scope keys of a `host.iommus` unit; the other keys are `host.iommu`'s for its model. */
+const UNIT_SCOPE_KEYS = ["devices", "include-all"];
+
+/**
+ * `host.iommus`: a list of units of one model, each a `host.iommu` mapping plus its scope
+ * (`devices`, and for VT-d `include-all`). Units are named as Linux names them: VT-d "dmar%d" by
+ * DRHD order (alloc_iommu() in drivers/iommu/intel/dmar.c: sprintf(iommu->name, "dmar%d",
+ * iommu->seq_id), seq_id allocated as dmar_parse_one_drhd() walks the DMAR table); AMD-Vi "ivhd%d"
+ * (drivers/iommu/amd/init.c: iommu->index = amd_iommus_present++, iommu_device_sysfs_add(...,
+ * "ivhd%d", iommu->index)); SMMUv3 the platform device IORT creates, "arm-smmu-v3.%d.auto"
+ * (drivers/acpi/arm64/iort.c iort_add_platform_device: platform_device_alloc(ops->name,
+ * PLATFORM_DEVID_AUTO)) unless `device-name` says otherwise.
+ */
+function parseIommuUnits(r: Reader, entry: { key: Node; value: Node | null }, single: { key: Node } | undefined): ParsedUnit[] | undefined {
+  if (single !== undefined) r.error(single.key, "invalid-value", l10n.t("host.iommu and host.iommus are both given"), l10n.t("Write one unit as host.iommu, or every unit (this one too) as an item of host.iommus."));
+  const node = entry.value;
+  if (!isSeq(node) || node.items.length === 0) {
+    r.error(isSeq(node) ? node : entry.key, "expected-list", l10n.t("host.iommus must be a non-empty list of IOMMU units"), l10n.t("- { model: intel-vtd, devices: [\"00:02.0\"] } per unit, in the firmware's (DMAR/IVRS/IORT) order."));
+    return undefined;
+  }
+  const out: ParsedUnit[] = [];
+  let model: string | undefined;
+  for (const alias of node.items as Node[]) {
+    const it = r.deref(alias) ?? alias;
+    if (!isMap(it)) {
+      r.error(it, "expected-mapping", l10n.t("a unit of host.iommus must be a mapping"), l10n.t("Write it as { model: intel-vtd, devices: [...] }."));
+      continue;
+    }
+    // The unit's own options go to host.iommu's parser; the scope keys are read here.
+    const own = new YAMLMap<Node, Node | null>();
+    own.range = it.range;
+    const scope: ParsedUnit["scope"] = [];
+    let includeAll = false;
+    let includeAllNode: Node | undefined;
+    for (const pair of it.items as Pair<Node, Node | null>[]) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : "";
+      if (!UNIT_SCOPE_KEYS.includes(k)) {
+        own.items.push(pair);
+        continue;
+      }
+      const v = r.valueOf(pair);
+      if (k === "include-all") {
+        includeAll = r.bool(v, "include-all") ?? false;
+        includeAllNode = pair.key;
+      } else if (!isSeq(v) || v.items.length === 0) {
+        r.error(v, "expected-list", l10n.t("a unit's devices must be a non-empty list"), l10n.t("The unit's scope: devices: [\"00:02.0\"]; a bridge or root port covers every device below it."));
+      } else {
+        for (const d of v.items as Node[]) {
+          const dn = r.deref(d) ?? d;
+          const key = r.bdf(dn, "a unit's device")?.key;
+          if (key !== undefined) scope.push({ key, node: dn });
+        }
+      }
+    }
+    const iommu = parseIommu(r, own);
+    if (iommu === undefined) continue;
+    if (model !== undefined && iommu.model !== model) {
+      r.error(it, "iommu-model-unsupported", l10n.t("host.iommus mixes {0} and {1} units", model, iommu.model), l10n.t("A host's IOMMU units are of one model (one ACPI table: DMAR, IVRS or IORT); give every unit the same model."));
+      continue;
+    }
+    model = iommu.model;
+    const index = out.length;
+    const name = iommu.model === "intel-vtd" ? `dmar${index}` : iommu.model === "amd-vi" ? `ivhd${index}` : iommu.smmu !== undefined && !it.items.some((p) => isScalar(p.key) && p.key.value === "device-name") ? `arm-smmu-v3.${index}.auto` : (iommu.smmu?.name ?? `arm-smmu-v3.${index}.auto`);
+    const spec = iommu.smmu !== undefined && iommu.smmu.name !== name ? { ...iommu, smmu: { ...iommu.smmu, name } } : iommu;
+    if (includeAll && iommu.model !== "intel-vtd") r.error(includeAllNode, "invalid-value", l10n.t("include-all is VT-d's INCLUDE_PCI_ALL flag"), l10n.t("List the unit's devices (IVHD device entries, the IORT root complex's devices) instead."));
+    out.push({ name, iommu: spec, devices: scope.map((x) => x.key), includeAll: includeAll && iommu.model === "intel-vtd", range: r.range(it), scope, ...(includeAllNode !== undefined ? { includeAllNode } : {}) });
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+/**
+ * Checks the units' scopes against the host's devices: names exist, INCLUDE_PCI_ALL is on one
+ * unit and that unit is the last DRHD (VT-d spec 8.3: "it must be enumerated by BIOS after all
+ * other DRHD structures for the same Segment"; Linux's dmar_register_drhd_unit() puts it at the
+ * tail of dmar_drhd_units so dmar_find_matched_drhd_unit() tries it last), a device is in at most
+ * one scope, and every device is in some unit's scope.
+ */
+function resolveUnitScopes(r: Reader, units: ParsedUnit[], pci: PciDeviceSpec[]): IommuUnitSpec[] {
+  const byKey = new Map(pci.map((d) => [d.key, d]));
+  const owner = new Map<string, ParsedUnit>();
+  const includeAll = units.filter((u) => u.includeAll);
+  for (const u of includeAll.slice(1)) r.error(u.includeAllNode, "invalid-value", l10n.t("{0} and {1} both have include-all", includeAll[0]!.name, u.name), l10n.t("One DRHD per PCI segment has INCLUDE_PCI_ALL; list the devices of the others."));
+  const last = units[units.length - 1];
+  if (includeAll[0] !== undefined && includeAll[0] !== last) r.error(includeAll[0].includeAllNode, "invalid-value", l10n.t("the include-all unit {0} is not the last unit", includeAll[0].name), l10n.t("The DRHD with INCLUDE_PCI_ALL comes after every other DRHD of its segment (VT-d spec 8.3): move it to the end of host.iommus."));
+  for (const u of units) {
+    for (const s of u.scope) {
+      if (!byKey.has(s.key)) r.error(s.node, "unknown-device", l10n.t("{0} in the scope of {1} is not in host.pci", s.key, u.name), l10n.t("Add the device (or bridge) to host.pci, or remove it from the unit's devices."));
+      const prev = owner.get(s.key);
+      if (prev !== undefined && prev !== u) r.error(s.node, "invalid-value", l10n.t("{0} is in the scope of both {1} and {2}", s.key, prev.name, u.name), l10n.t("A device belongs to one IOMMU unit: remove it from one of the two scopes."));
+      else owner.set(s.key, u);
+    }
+  }
+  // What the machine drives through one unit's own driver (VT-d interrupt remapping, RMRR identity
+  // maps, ATS) is not routed per unit yet: refused on a host of several units (docs/multi-unit.md).
+  if (units.length > 1) {
+    for (const u of units) {
+      for (const k of ["intremap", "rmrr", "ats"] as const) {
+        const on = k === "intremap" ? u.iommu.intremap === true : (u.iommu[k]?.length ?? 0) > 0;
+        if (on) r.error(null, "invalid-value", l10n.t("{0} of unit {1} is not simulated on a host of several IOMMU units yet", k, u.name), l10n.t("Leave {0} out of host.iommus, or model the host with one unit (host.iommu).", k), u.range);
+      }
+    }
+  }
+  const specs = units.map(({ name, iommu, devices, includeAll: all, range }) => ({ name, iommu, devices, includeAll: all, range }));
+  for (const d of pci) {
+    if (unitIndexOfDevice(specs, pci, d.key) < 0)
+      r.error(null, "unknown-device", l10n.t("{0} is in no IOMMU unit's scope", d.key), l10n.t("Add {0} (or a bridge above it) to a unit's devices, or give the last VT-d unit include-all: true.", d.key), d.range);
+  }
+  return specs;
 }
 
 /** The `model` of a host.iommu mapping, without diagnostics (the parser of that model reports them). */
@@ -1460,7 +1579,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       return withExpect(s);
     }
     case "poke": {
-      const f = fields(["address", "target", "register", "value", "set", "clear"]);
+      const f = fields(["address", "target", "register", "unit", "value", "set", "clear"]);
       if (!f) return undefined;
       const where = ["address", "target", "register"].filter((k) => f.has(k));
       if (where.length !== 1) {
@@ -1484,13 +1603,15 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
         if (v === undefined) return undefined;
         rmw[k] = v;
       }
+      if (f.has("unit") && !f.has("register")) r.error(f.get("unit")!.key, "poke-target", l10n.t("a poke's unit names whose register it writes"), l10n.t("Give unit with register (register: RTADDR, unit: dmar1); an address or a target needs none."));
       if (f.has("address")) {
         const address = r.addr(f.get("address")!.value, "address");
         return address === undefined ? undefined : withExpect({ ...base, op, address, ...rmw });
       }
       if (f.has("register")) {
         const register = r.enumOf(f.get("register")!.value, "register", POKE_REGISTERS);
-        return register === undefined ? undefined : withExpect({ ...base, op, register, ...rmw });
+        const unit = f.has("unit") ? r.str(f.get("unit")!.value, "unit") : undefined;
+        return register === undefined ? undefined : withExpect({ ...base, op, register, ...(unit !== undefined ? { unit } : {}), ...rmw });
       }
       const t = r.fields(f.get("target")!.value, ["device", "structure", "iova", "level"], "target");
       if (!t) return undefined;

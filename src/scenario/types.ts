@@ -214,6 +214,23 @@ export interface IommuSpec {
   range: SourceRange;
 }
 
+/**
+ * One unit of `host.iommus`: the unit's options (as `host.iommu` takes them) and its scope - the
+ * devices whose requests it translates. VT-d: a DRHD's device scope, or INCLUDE_PCI_ALL
+ * (`include-all: true`, the last DRHD); AMD-Vi: an IVHD's device entries; SMMUv3: the IORT root
+ * complex's devices. A bridge or port in the scope covers every device below it.
+ */
+export interface IommuUnitSpec {
+  /** Linux's name of the unit: "dmar0", "dmar1" ... in DRHD order; "ivhd0" ...; "arm-smmu-v3.0.auto" ... */
+  name: string;
+  iommu: IommuSpec;
+  /** Keys of the host devices (and bridges: everything below them) in the unit's scope. */
+  devices: string[];
+  /** VT-d INCLUDE_PCI_ALL: every device no other unit's scope names. */
+  includeAll: boolean;
+  range: SourceRange;
+}
+
 /** One Reserved Memory Region Reporting structure (VT-d 8.4): [base, end] and its device scope. */
 export interface RmrrSpec {
   base: bigint;
@@ -237,7 +254,13 @@ export interface HostSpec {
   kernel: string;
   /** Seed of the deterministic host allocator's placement of guest RAM. */
   seed: number;
+  /** The host's IOMMU unit; with `host.iommus`, the first of them (its model is every unit's). */
   iommu: IommuSpec;
+  /**
+   * `host.iommus`: a host of several units of one model, each translating the devices of its scope
+   * (docs/multi-unit.md). Absent: one unit, `iommu`, translates every device.
+   */
+  iommus?: IommuUnitSpec[];
   pci: PciDeviceSpec[];
   /** `pcie_acs_override=` (out-of-tree patch), as scenario/acsOverride.ts reads it. */
   acsOverride?: AcsOverrideSpec;
@@ -404,6 +427,8 @@ export type Step =
       target?: { device: string; structure: PokeStructure; iova?: bigint; level?: number };
       /** ... or a DMAR register: RTADDR is written, then latched with GCMD.SRTP. */
       register?: PokeRegister;
+      /** The unit whose register (a host of several units, host.iommus: "dmar1"); absent: the first unit. */
+      unit?: string;
       /** The new value; absent for a read-modify-write ... */
       value?: bigint;
       /** ... which sets these bits of the current value ... */

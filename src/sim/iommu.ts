@@ -273,6 +273,18 @@ export interface EntryTarget {
  */
 export interface IommuUnit extends IommuModel, IommuInspection, IommuDecoders {}
 
+/**
+ * The IOMMU units of a host, for views that show each unit (a host may have several of one model:
+ * `host.iommus`). `units[i]` is named `names[i]` as Linux names it ("dmar0", "dmar1"); `unitOf`
+ * gives the index of the unit translating a requester id. A one-unit host has one entry, the unit
+ * Machine.iommu is.
+ */
+export interface IommuHostUnits {
+  readonly units: readonly IommuUnit[];
+  readonly names: readonly string[];
+  unitOf(sid: number): number;
+}
+
 // ---- inspection
 //
 // The read-only half: the in-memory structures as a lazy tree (tables()), the decoded registers
@@ -604,6 +616,8 @@ export interface FaultRecordView {
   pasid?: number;
   /** The lines Linux's fault handler prints for this record (pr_fmt prefix, no timestamp). */
   dmesg: readonly string[];
+  /** The unit that recorded it ("dmar1"), on a host with several units (IommuHostUnits). */
+  unit?: string;
 }
 
 /** A fault reason in the model's vocabulary. */

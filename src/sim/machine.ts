@@ -16,9 +16,10 @@ import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, failStepErrno, fullBdf, type VmRuntime } from "./vmm.js";
 import { bindPasidStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
 import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
-import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuUnit } from "./iommu.js";
+import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuHostUnits, IommuUnit } from "./iommu.js";
 import type { HostDomain, HostIommu, HostIommuSnapshot } from "./host-iommu.js";
-import { hostIommuModel } from "./models.js";
+import { createHostIommu, hostIommuModel, hostIommuSram } from "./models.js";
+import { MultiHost } from "./multiHost.js";
 import { VtdHost } from "./vtd/host.js";
 import type { IntelIommuDriver } from "./vtd/driver.js";
 import type { DmarUnit } from "./vtd/unit.js";
@@ -110,6 +111,8 @@ export class Machine {
   readonly hostIommu: HostIommu;
   /** The IOMMU unit through the contract (sim/iommu.ts): what the engine and every view read. */
   readonly iommu: IommuUnit;
+  /** Every unit of the host (`host.iommus`), for views that show each; one entry on a one-unit host. */
+  readonly hostUnits: IommuHostUnits;
   /** The VT-d unit of a VT-d host (unit tests and VT-d-only code); throws on another model. */
   get unit(): DmarUnit {
     return this.vtd().unit;
@@ -156,7 +159,7 @@ export class Machine {
       poolInitialPages: 64,
       dramBytes: Number(host.memory < 1n << 52n ? host.memory : 1n << 52n),
       sparseMaxPages: 4096,
-      sramBytes: hostIommuModel(host.iommu.model).sramBytes(host.iommu),
+      sramBytes: hostIommuSram(host),
     });
     const { topology, problems } = PciTopology.build(host.pci, host.acsOverride, hostIommuModel(host.iommu.model).requesterAliases?.(host));
     this.pci = topology;
@@ -167,8 +170,10 @@ export class Machine {
     this.diagnostics.push(...groupViabilityWarnings(scenario, topology));
     this.diagnostics.push(...memlockDiagnostics(scenario));
     this.diagnostics.push(...acsOverrideDiagnostics(scenario, topology), ...sriovDiagnostics(scenario, topology));
-    this.hostIommu = hostIommuModel(host.iommu.model).create(this.mem, host);
+    this.hostIommu = createHostIommu(this.mem, host);
     this.iommu = this.hostIommu.iommu;
+    const multi = this.hostIommu instanceof MultiHost ? this.hostIommu : undefined;
+    this.hostUnits = multi ? { units: multi.units, names: multi.names, unitOf: (sid) => multi.unitIndex(sid) } : oneUnit(this.iommu);
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
     this.log = new KernelLog(host.kernel);
     scenario.vms.forEach((spec, index) => {
@@ -494,7 +499,14 @@ export class Machine {
 
   /** A poke of a register: the model writes it as its driver would (VT-d: RTADDR, then GCMD.SRTP; sim/vtd/host.ts). */
   private pokeRegister(step: Extract<Step, { op: "poke" }>, out: StepOutcome): void {
-    const r = this.hostIommu.pokeRegister(step.register!, (old) => pokeValue(step, old));
+    const h = this.hostIommu;
+    const names = this.hostUnits.names;
+    const unit = step.unit === undefined ? 0 : names.indexOf(step.unit);
+    if (unit < 0) {
+      this.fail(out, "poke-target-missing", `no IOMMU unit ${step.unit ?? ""} on this host (units: ${names.join(", ")})`);
+      return;
+    }
+    const r = h instanceof MultiHost ? h.pokeRegisterOf(unit, step.register!, (old) => pokeValue(step, old)) : h.pokeRegister(step.register!, (old) => pokeValue(step, old));
     if (typeof r === "string") {
       this.fail(out, "poke-target-missing", r);
       return;
@@ -699,4 +711,15 @@ function hex2(n: number): string {
 
 function formatSeconds(ns: bigint): string {
   return `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, "0").slice(0, 6)} s`;
+}
+
+/** The units of a one-unit host: the one unit, named as its tables() name it (read when asked). */
+function oneUnit(iommu: IommuUnit): IommuHostUnits {
+  return {
+    units: [iommu],
+    get names() {
+      return [iommu.tables().name];
+    },
+    unitOf: () => 0,
+  };
 }

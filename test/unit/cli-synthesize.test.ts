@@ -21,17 +21,23 @@ describe("synthesize --unit", () => {
     expect(() => parseCommandLine(["synthesize", "a.txt", "--unit="])).toThrow(UsageError);
   });
 
-  it("a dump of two units: the default unit's tables with a hint on stderr, or the unit asked for", async () => {
+  // Changed on purpose (multi-unit hosts): without --unit the scenario has both units (host.iommus), each
+  // with its own root table and mode (dmar0 scalable, dmar1 legacy), not only the unit with more entries.
+  it("a dump of two units: every unit's tables with a hint on stderr, or the unit asked for", async () => {
     const dflt = await cli("synthesize", fixture("debugfs-kabylake-sm.txt"));
     expect(dflt.code).toBe(0);
-    expect(dflt.err).toContain("2 DMAR units hold tables (dmar1, dmar0); the scenario has dmar1's: --unit NAME for another");
+    expect(dflt.err).toContain("2 DMAR units hold tables (dmar1, dmar0); the scenario has every unit's (host.iommus): --unit NAME for one");
+    expect(dflt.out).toContain("iommus:");
+    expect(dflt.out).toContain("poke: { register: RTADDR, unit: dmar0, value: 0x103028400 }");
+    expect(dflt.out).toContain("poke: { register: RTADDR, unit: dmar1, value: 0x103027000 }");
     const dmar0 = await cli("synthesize", fixture("debugfs-kabylake-sm.txt"), "--unit", "dmar0");
     expect(dmar0.code).toBe(0);
     expect(dmar0.out).toMatch(/^# Reproduced from debugfs-kabylake-sm\.txt: dmar0$/m);
     expect(dmar0.out).toContain("scalable: true");
-    expect(dflt.out).not.toContain("scalable: true");
-    // Each unit's scenario runs and passes its own checks.
-    for (const s of [dflt.out, dmar0.out]) expect(simulateText(s, "t.passthrough.yaml").exitCode).toBe(0);
+    const dmar1 = await cli("synthesize", fixture("debugfs-kabylake-sm.txt"), "--unit", "dmar1");
+    expect(dmar1.out).not.toContain("scalable: true");
+    // Each scenario runs and passes its own checks.
+    for (const s of [dflt.out, dmar0.out, dmar1.out]) expect(simulateText(s, "t.passthrough.yaml").exitCode).toBe(0);
   });
 
   it("a unit the dumps lack, or --unit without a dump, exits 2 naming what there is", async () => {

@@ -171,7 +171,9 @@ describe("what is not imported is said, never guessed", () => {
     run(s.text);
   });
 
-  it("a second unit is noted; the unit with more context entries is imported; an entry printed twice with two values keeps the first", () => {
+  // Changed on purpose (multi-unit hosts): both units with tables are imported as host.iommus; the
+  // disabled dmar2 is noted. Asked for one unit, the other is noted as before.
+  it("every unit with tables is imported (host.iommus); a disabled unit is noted; an entry printed twice with two values keeps the first", () => {
     const text = [
       "IOMMU dmar0: Root Table Address: 0x103028000",
       ctxRow("00:0a.0", 0x1038a7001, 0x103220001),
@@ -183,11 +185,20 @@ describe("what is not imported is said, never guessed", () => {
     ].join("\n");
     const s = hostTablesScenario(decodeEvidenceText(text).records);
     const notes = s.notes.join("\n");
-    expect(notes).toContain("dmar0: 1 context entry not imported");
     expect(notes).toContain("dmar2 has DMA remapping off");
     expect(notes).toMatch(/context entry of 00:16\.0 at 0x10303eb00 is 0x10305f001, but line 5 printed 0x10304f001/);
-    expect(s.text).toContain("poke: { register: RTADDR, value: 0x103027000 }");
-    run(s.text);
+    expect(s.text).toContain("poke: { register: RTADDR, unit: dmar0, value: 0x103028000 }");
+    expect(s.text).toContain("poke: { register: RTADDR, unit: dmar1, value: 0x103027000 }");
+    expect(s.text).toContain('{ model: intel-vtd, address-width: 48, devices: [ "00:0a.0" ] }');
+    const both = run(s.text);
+    // Each device's context entry is read from its own unit's root table.
+    const m = both.machineBefore(both.outcomes.length);
+    expect(m.iommu.explain({ sid: 0x50, iova: 0n, write: false }).trail.entries[0]!.address).toBe(0x103028000n);
+    expect(m.iommu.explain({ sid: 0xa0, iova: 0n, write: false }).trail.entries[0]!.address).toBe(0x103027000n);
+    const one = hostTablesScenario(decodeEvidenceText(text).records, "t", { unit: "dmar1" });
+    expect(one.notes.join("\n")).toContain("dmar0: 1 context entry not imported (imported: dmar1");
+    expect(one.text).toContain("poke: { register: RTADDR, value: 0x103027000 }");
+    run(one.text);
   });
 
   it("a dump longer than one import slice (4096 lines) loses no row: every row is a self-contained record", () => {

@@ -149,7 +149,8 @@ describe("tables(): every node is the model's decoding and the model's verdict",
     const b = setup({ "2M": false, "1G": false });
     const l2 = path(vtdInspection(b.unit).tables().root, SID, IOVA)[5]!;
     b.mem.writeU64(Number(l2.address!), l2.raw[0]! | 0x80n | (1n << 48n)); // PS, and an address bit above HAW 48 (bits 61:52 are ignored: QEMU VTD_SL_IGN_COM)
-    const ctx = { machine: { unit: b.unit, mem: b.mem, iommu: vtdUnit(b.unit, undefined, b.mem), pci: { devices: [], dmaAliases: () => [] } }, radix: "hex", scenario: { host: { kernel: "6.8" } } } as unknown as TreeContext;
+    const iommu = vtdUnit(b.unit, undefined, b.mem);
+    const ctx = { machine: { unit: b.unit, mem: b.mem, iommu, hostUnits: { units: [iommu], names: ["dmar0"], unitOf: () => 0 }, pci: { devices: [], dmaAliases: () => [] } }, radix: "hex", scenario: { host: { kernel: "6.8" } } } as unknown as TreeContext;
     const ids = ["t/root/03/00/d", `t/root/03/00/d/${bits(IOVA, 47, 39)}`, `t/root/03/00/d/${bits(IOVA, 47, 39)}/${bits(IOVA, 38, 30)}`];
     const kids = treeChildren("tables", ids[2]!, ctx)!;
     const node = kids.find((k) => k.id === `${ids[2]}/${bits(IOVA, 29, 21)}`)!;

@@ -39,7 +39,8 @@ interface Slip {
 
 const SLIPS: Slip[] = [
   { kind: "a line indented further than its siblings", make: (t) => (/\n  - name: (\S+)\n    memory: /.test(t) ? slip(t, /\n    memory: /, "\n      memory: ") : undefined), at: "      memory: ", hint: /indent this line like its siblings/i },
-  { kind: "a line indented less than its siblings", make: (t) => slip(t, /\n  iommu:/, "\n iommu:"), at: " iommu:", hint: /indent this line like its siblings/i },
+  // Examples of several IOMMU units (host.iommus, docs/multi-unit.md) have no `iommu:` line.
+  { kind: "a line indented less than its siblings", make: (t) => (/\n  iommu:/.test(t) ? slip(t, /\n  iommu:/, "\n iommu:") : undefined), at: " iommu:", hint: /indent this line like its siblings/i },
   { kind: "a missing space after ':' in a flow mapping", make: (t) => (t.includes('{ bdf: "01:00.0"') ? slip(t, /\{ bdf: "01:00\.0"/, '{ bdf:"01:00.0"') : undefined), at: 'bdf:"01:00.0"', hint: /space after ':'/ },
   { kind: "a missing space after ':' in a block mapping", make: (t) => slip(t, /\n  memory: (\S+)\n/, "\n  memory:$1\n"), at: "  memory:", hint: /space after ':'/ },
   { kind: "a tab as indentation", make: (t) => (/\nvms:\n  - /.test(t) ? slip(t, /\nvms:\n  - /, "\nvms:\n\t- ") : undefined), at: "\t- ", hint: /replace the tab with spaces/ },

@@ -52,7 +52,10 @@ export function faultChildren(id: string | null, ctx: TreeContext): TreeNode[] |
       const iova = (BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!);
       const fate = (t.flags[i]! >> F_FATE_SHIFT) & 7;
       const fateText = ["", "recorded", "suppressed by FPD", "lost: fault overflow", "compressed (same source already recorded)"][fate] ?? "";
-      out.push(leaf(`f/${o.step}/e${i}`, `#${i} ${formatSid(t.sid[i]!)} ${t.flags[i]! & F_WRITE ? "write" : "read"} ${num(iova, ctx.radix)}`, `${ctx.machine.iommu.reason(t.reason[i]!).label}${t.flags[i]! & F_IOTLB_HIT ? " · IOTLB" : ""}${fateText ? ` · ${fateText}` : ""}`, {
+      // A host of several units (host.iommus): the unit that saw the fault.
+      const hu = ctx.machine.hostUnits;
+      const unitText = hu.units.length > 1 ? ` · ${hu.names[hu.unitOf(t.sid[i]!)] ?? ""}` : "";
+      out.push(leaf(`f/${o.step}/e${i}`, `#${i} ${formatSid(t.sid[i]!)} ${t.flags[i]! & F_WRITE ? "write" : "read"} ${num(iova, ctx.radix)}`, `${ctx.machine.iommu.reason(t.reason[i]!).label}${t.flags[i]! & F_IOTLB_HIT ? " · IOTLB" : ""}${fateText ? ` · ${fateText}` : ""}${unitText}`, {
         icon: "error",
         color: "errorForeground",
         contextValue: "fault",

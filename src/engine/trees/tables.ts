@@ -9,14 +9,35 @@
  * domain, entry 0 of the top level, entry 3 of the next; a node's id alone re-finds it after an edit.
  */
 import type { TreeNode } from "../../protocol/engine.js";
-import { fieldText, type DecodedField, type FaultRecordView, type InspectTables, type PostedDescriptorView, type StructureNames, type TableNode } from "../../sim/iommu.js";
+import { fieldText, type DecodedField, type FaultRecordView, type InspectTables, type IommuInspection, type PostedDescriptorView, type StructureNames, type TableNode } from "../../sim/iommu.js";
 import { plural } from "../../sim/plural.js";
 import { formatDevfn, formatSid } from "../../sim/bdf.js";
 import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, permWords, qword, type TreeContext } from "./common.js";
 import * as l10n from "@vscode/l10n";
 
+/**
+ * The id prefix of unit `i`'s row on a host of several units (host.iommus): "t" for the first (so
+ * a one-unit host's ids stay what they are), "t~1", "t~2" ... for the others.
+ */
+export function unitTreePrefix(i: number): string {
+  return i === 0 ? "t" : `t~${i}`;
+}
+
 export function tableChildren(id: string | null, ctx: TreeContext): TreeNode[] | null {
-  const iommu = inspectionOf(ctx.machine);
+  const hu = ctx.machine.hostUnits;
+  if (hu.units.length < 2) return unitChildren(id, ctx, inspectionOf(ctx.machine));
+  // One row per unit, each laid out as a one-unit host's with its ids under the unit's prefix.
+  const under = (i: number, nodes: TreeNode[] | null) => nodes?.map((n) => ({ ...n, id: unitTreePrefix(i) + n.id.slice(1) })) ?? null;
+  if (id === null) return hu.units.flatMap((u, i) => under(i, unitChildren(null, ctx, u)) ?? []);
+  const head = /^t(?:~(\d+))?(?=\/|$)/.exec(id);
+  if (head === null) return null;
+  const i = head[1] === undefined ? 0 : Number(head[1]);
+  const u = hu.units[i];
+  return u === undefined ? null : under(i, unitChildren("t" + id.slice(head[0].length), ctx, u));
+}
+
+/** The rows of one unit (its registers, tables, caches and fault records), read through the contract. */
+function unitChildren(id: string | null, ctx: TreeContext, iommu: IommuInspection): TreeNode[] | null {
   const t = iommu.tables();
   if (id === null) {
     return [{

@@ -38,9 +38,10 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
     return DmarUnit.sramBytes(spec);
   }
 
-  constructor(mem: PhysicalMemory, spec: IommuSpec, pci: readonly PciDeviceSpec[] = []) {
+  /** `name`: the unit's name on a host of several DRHDs ("dmar1"; sim/multiHost.ts). */
+  constructor(mem: PhysicalMemory, spec: IommuSpec, pci: readonly PciDeviceSpec[] = [], name = "dmar0") {
     super();
-    this.unit = new DmarUnit(mem, spec);
+    this.unit = new DmarUnit(mem, spec, name);
     this.driver = new IntelIommuDriver(this.unit, mem);
     // ATS endpoints (host.iommu.ats; ECAP.DT): context entries with T = 01b and Device-TLB invalidations on unmap.
     if (spec.deviceTlb) {

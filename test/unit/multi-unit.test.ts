@@ -1,0 +1,319 @@
+// A host of several IOMMU units (host.iommus, docs/multi-unit.md): the scope syntax and its
+// refusals, each requester id routed to its unit (tables, DIDs, fault records, dmesg per unit), and
+// a one-unit list that behaves exactly as host.iommu.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { parseScenario } from "../../src/scenario/index.js";
+import type { Scenario } from "../../src/scenario/types.js";
+import { runScenario, type Run } from "../../src/sim/run.js";
+import type { ContextEntryNode, IommuUnit } from "../../src/sim/iommu.js";
+import { Session } from "../../src/engine/session.js";
+import { treeChildren, type TreeContext } from "../../src/engine/trees.js";
+import { unitTreePrefix } from "../../src/engine/trees/tables.js";
+import { explainWalk } from "../../src/engine/walk.js";
+import { DebugInspector } from "../../src/engine/debugInspect.js";
+import { EngineServer } from "../../src/engine/server.js";
+
+const LAPTOP = readFileSync(join(__dirname, "..", "..", "examples", "laptop-two-dmar-units.passthrough.yaml"), "utf8");
+
+function scenario(text: string): Scenario {
+  const r = parseScenario(text, "t.passthrough.yaml");
+  expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+  return r.scenario!;
+}
+
+function run(text: string): Run {
+  const r = runScenario(scenario(text));
+  if (r.run === undefined) throw new Error(r.error);
+  return r.run;
+}
+
+function errors(text: string) {
+  return parseScenario(text, "t.passthrough.yaml").diagnostics.filter((d) => d.severity === "error");
+}
+
+/** The present context entries of a unit, as its tables() lists them. */
+function contexts(u: IommuUnit): ContextEntryNode[] {
+  const out: ContextEntryNode[] = [];
+  for (const re of u.tables().root.children()) for (const ce of re.children()) if (ce.kind === "context-entry") out.push(ce);
+  return out;
+}
+
+const host = (units: string, pci = `    - { bdf: "00:02.0", id: "8086:9a49", driver: vfio-pci }
+    - { bdf: "00:1c.0", kind: root-port, acs: true, secondary-bus: 3 }
+    - { bdf: "03:00.0", id: "8086:15f3", parent: "00:1c.0", driver: vfio-pci }`) => `name: t
+host:
+  iommus:
+${units}
+  pci:
+${pci}
+`;
+
+describe("host.iommus: scope syntax", () => {
+  it("names VT-d units dmar0, dmar1 in DRHD order and keeps host.iommu as the first unit", () => {
+    const s = scenario(LAPTOP);
+    expect(s.host.iommus?.map((u) => [u.name, u.devices, u.includeAll])).toEqual([
+      ["dmar0", ["00:02.0"], false],
+      ["dmar1", [], true],
+    ]);
+    expect(s.host.iommu).toBe(s.host.iommus![0]!.iommu);
+  });
+
+  it("refuses a device in no unit's scope, at the device's line, with a hint", () => {
+    const text = host(`    - { model: intel-vtd, devices: ["00:02.0"] }`);
+    const e = errors(text);
+    expect(e.map((d) => d.message)).toEqual(["00:1c.0 is in no IOMMU unit's scope", "03:00.0 is in no IOMMU unit's scope"]);
+    expect(e[1]!.range.line).toBe(text.split("\n").findIndex((l) => l.includes('"03:00.0"')));
+    expect(e[1]!.hint).toMatch(/include-all: true/);
+  });
+
+  it("a bridge in the scope covers the devices below it", () => {
+    const e = errors(host(`    - { model: intel-vtd, devices: ["00:02.0"] }\n    - { model: intel-vtd, devices: ["00:1c.0"] }`));
+    expect(e).toEqual([]);
+  });
+
+  it("refuses two include-all units, an include-all unit that is not last, mixed models, both forms, unknown devices", () => {
+    expect(errors(host(`    - { model: intel-vtd, include-all: true }\n    - { model: intel-vtd, include-all: true }`)).map((d) => d.message)).toEqual(["dmar0 and dmar1 both have include-all", "the include-all unit dmar0 is not the last unit"]);
+    const notLast = errors(host(`    - { model: intel-vtd, include-all: true }\n    - { model: intel-vtd, devices: ["00:02.0"] }`));
+    expect(notLast.map((d) => d.message)).toEqual(["the include-all unit dmar0 is not the last unit"]);
+    expect(notLast[0]!.hint).toMatch(/VT-d spec 8\.3/);
+    expect(errors(host(`    - { model: intel-vtd, devices: ["00:02.0"] }\n    - { model: amd-vi, devices: ["00:1c.0"] }`)).map((d) => d.message)).toContain("host.iommus mixes intel-vtd and amd-vi units");
+    expect(errors(host(`    - { model: intel-vtd, include-all: true }`).replace("  iommus:", "  iommu: { model: intel-vtd }\n  iommus:")).map((d) => d.message)).toContain("host.iommu and host.iommus are both given");
+    expect(errors(host(`    - { model: intel-vtd, devices: ["00:02.0", "05:00.0"] }\n    - { model: intel-vtd, include-all: true }`)).map((d) => d.message)).toEqual(["05:00.0 in the scope of dmar0 is not in host.pci"]);
+    expect(errors(host(`    - { model: intel-vtd, devices: ["00:02.0"] }\n    - { model: intel-vtd, devices: ["00:02.0", "00:1c.0"] }`)).map((d) => d.message)).toEqual(["00:02.0 is in the scope of both dmar0 and dmar1"]);
+  });
+
+  it("include-all is VT-d's only", () => {
+    expect(errors(host(`    - { model: amd-vi, devices: ["00:02.0"] }\n    - { model: amd-vi, include-all: true }`)).map((d) => d.message)).toContain("include-all is VT-d's INCLUDE_PCI_ALL flag");
+  });
+});
+
+describe("host.iommus: the machine routes each requester id to its unit", () => {
+  it("each unit holds the context entries of its own devices, with a DID of its own for the VM's domain", () => {
+    const r = run(LAPTOP);
+    const m = r.machineBefore(r.outcomes.length);
+    expect(m.hostUnits.names).toEqual(["dmar0", "dmar1"]);
+    const [u0, u1] = m.hostUnits.units;
+    expect(u0!.tables().name).toBe("dmar0");
+    expect(u1!.tables().name).toBe("dmar1");
+    expect(contexts(u0!).map((c) => c.sid)).toEqual([0x10]);
+    expect(contexts(u1!).map((c) => c.sid)).toEqual([0xe0, 0x300]);
+    // The VM's domain is attached in both units: the GPU's and the NIC's entries point at page
+    // tables that translate the same guest RAM.
+    const gpu = contexts(u0!)[0]!;
+    const nic = contexts(u1!).find((c) => c.sid === 0x300)!;
+    expect(gpu.translation).toBe("translated");
+    expect(nic.translation).toBe("translated");
+    expect(u0!.explain({ sid: 0x10, iova: 0x1000_0000n, write: true }).verdict.hpa).toBe(u1!.explain({ sid: 0x300, iova: 0x1000_0000n, write: true }).verdict.hpa);
+    expect(m.hostUnits.unitOf(0x10)).toBe(0);
+    expect(m.hostUnits.unitOf(0x300)).toBe(1);
+  });
+
+  it("a fault is recorded in the unit that saw it and printed by it", () => {
+    const r = run(LAPTOP);
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    const [u0, u1] = m.hostUnits.units;
+    expect(u0!.faults().map((f) => [f.sid, f.reason, f.write])).toEqual([[0x10, 0x05, true]]);
+    expect(u1!.faults().map((f) => [f.sid, f.reason, f.write])).toEqual([[0x300, 0x06, false]]);
+    // Through the machine's one unit: every unit's records, each naming its unit.
+    expect(m.iommu.faults().map((f) => f.unit)).toEqual(["dmar0", "dmar1"]);
+    const kernel = r.log.filter((l) => l.step >= 0).map((l) => l.text);
+    // Each unit's fault interrupt: dmar_fault()'s DRHD line, then the record (drivers/iommu/intel/dmar.c).
+    expect(kernel).toEqual([
+      "DMAR: DRHD: handling fault status reg 2",
+      "DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0x200000000 [fault reason 0x05] PTE Write access is not set",
+      "DMAR: DRHD: handling fault status reg 2",
+      "DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x200000000 [fault reason 0x06] PTE Read access is not set",
+    ]);
+  });
+
+  it("a device hot-plugged into a running VM on the other unit gets the container's mappings replayed, and an unmap reaches both units", () => {
+    const text = LAPTOP.replace('devices: ["00:02.0", "03:00.0"]', 'devices: ["00:02.0"]').replace(/workload:[\s\S]*/, `workload:
+  - start: win11
+  - map: { vm: win11, iova: 0x40_0000_0000, size: 2MiB, perm: rw, gpa: 0x2000_0000 }
+  - assign: { vm: win11, device: "03:00.0" }
+  - translate: { device: "03:00.0", iova: 0x40_0000_0000, write: true }
+    expect: ok
+  - unmap: { vm: win11, iova: 0x40_0000_0000, size: 2MiB }
+  - dma: { device: "03:00.0", iova: 0x40_0000_0000, length: 4KiB, write: true }
+    expect: { fault: 0x05 }
+  - dma: { device: "00:02.0", iova: 0x40_0000_0000, length: 4KiB, write: true }
+    expect: { fault: 0x05 }
+  - dma: { device: "03:00.0", iova: 0x1000_0000, length: 4KiB, write: true }
+    expect: ok
+`);
+    const r = run(text);
+    expect(r.outcomes.map((o) => o.status)).toEqual(["ok", "ok", "ok", "ok", "ok", "fault", "fault", "ok"]);
+    expect(r.failedExpectations).toEqual([]);
+  });
+
+  it("stepping back restores every unit", () => {
+    const r = run(LAPTOP);
+    const before = r.machineBefore(3);
+    expect(before.hostUnits.units.map((u) => u.faults().length)).toEqual([0, 0]);
+    const after = r.machineBefore(5);
+    expect(after.hostUnits.units.map((u) => u.faults().length)).toEqual([1, 1]);
+  });
+});
+
+describe("host.iommus with one unit is host.iommu", () => {
+  /** The trace's columns and the kernel log as one comparable value. */
+  function fingerprint(r: Run) {
+    const t = r.trace;
+    const cols = [t.kind, t.flags, t.level, t.reason, t.sid, t.did, t.aLo, t.aHi, t.bLo, t.bHi].map((c) => Array.from(c.subarray(0, t.length)));
+    return { cols, log: r.log.map((l) => `${l.ns} ${l.text}`), outcomes: r.outcomes.map((o) => o.summary) };
+  }
+
+  it("gives the same trace and log for any DMA workload (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(39, 48),
+        fc.array(fc.record({ nic: fc.boolean(), page: fc.integer({ min: 0, max: 0x3ffff }), pages: fc.integer({ min: 1, max: 3 }), write: fc.boolean() }), { minLength: 1, maxLength: 6 }),
+        (aw, dmas) => {
+          const steps = dmas.map((d) => `  - dma: { device: "${d.nic ? "03:00.0" : "00:02.0"}", iova: 0x${(d.page * 4096).toString(16)}, length: ${d.pages * 4096}, write: ${d.write} }`).join("\n");
+          const body = `  pci:
+    - { bdf: "00:02.0", id: "8086:9a49", driver: vfio-pci }
+    - { bdf: "00:1c.0", kind: root-port, acs: true, secondary-bus: 3 }
+    - { bdf: "03:00.0", id: "8086:15f3", parent: "00:1c.0", driver: vfio-pci }
+vms:
+  - name: vm
+    memory: 1GiB
+    devices: ["00:02.0", "03:00.0"]
+workload:
+  - start: vm
+${steps}
+`;
+          const old = run(`name: t\nhost:\n  iommu: { model: intel-vtd, address-width: ${aw} }\n${body}`);
+          const list = run(`name: t\nhost:\n  iommus:\n    - { model: intel-vtd, address-width: ${aw}, include-all: true }\n${body}`);
+          expect(fingerprint(list)).toEqual(fingerprint(old));
+        },
+      ),
+      { numRuns: 12, seed: 17 },
+    );
+  });
+});
+
+
+describe("host.iommus: the views show each unit through the contract", () => {
+  function session(): { ctx: TreeContext; s: Session } {
+    const s = new Session("laptop");
+    expect(s.update(LAPTOP).ran).toBe(true);
+    s.setCursor(5);
+    return { s, ctx: { machine: s.machineAtCursor()!, run: s.run!, scenario: s.scenario!, cursor: 5, radix: "hex" } };
+  }
+
+  it("Mapping Tables has one row per unit, each with its own root table, registers and fault records", () => {
+    const { ctx } = session();
+    const top = treeChildren("tables", null, ctx)!;
+    expect(top.map((n) => [n.id, n.label])).toEqual([
+      ["t", "dmar0"],
+      ["t~1", "dmar1"],
+    ]);
+    const second = treeChildren("tables", "t~1", ctx)!;
+    expect(second.map((n) => n.id)).toContain("t~1/root");
+    expect(second.every((n) => n.id.startsWith("t~1/"))).toBe(true);
+    // dmar1's root table: bus 0 (the root port 00:1c.0) and bus 3 (the NIC); dmar0's: bus 0 only.
+    expect(treeChildren("tables", "t~1/root", ctx)!.filter((n) => !n.id.endsWith("np")).map((n) => n.id.split("/").pop())).toEqual(expect.arrayContaining(["00", "03"]));
+    expect(treeChildren("tables", "t/root", ctx)!.some((n) => n.id === "t/root/03")).toBe(false);
+    const frcd = treeChildren("tables", "t~1/frcd", ctx)!;
+    expect(frcd).toHaveLength(1);
+    expect(String(frcd[0]!.tooltip)).toContain("Request device [03:00.0]");
+    expect(treeChildren("tables", "t/regs", ctx)!.length).toBeGreaterThan(0);
+  });
+
+  it("the Faults view names the unit of each fault", () => {
+    const { ctx } = session();
+    const gpu = treeChildren("faults", "f/3", ctx)!.find((n) => n.contextValue === "fault")!;
+    const nic = treeChildren("faults", "f/4", ctx)!.find((n) => n.contextValue === "fault")!;
+    expect(gpu.description).toMatch(/ · dmar0$/);
+    expect(nic.description).toMatch(/ · dmar1$/);
+  });
+
+  it("Translate Address walks the device's unit and reveals the row under that unit", () => {
+    const { s } = session();
+    const w = explainWalk(s.machineAtCursor()!, 0x300, 0x2_0000_0000n, false);
+    expect(w.reason).toBe(0x06);
+    // The walk read dmar1's root table, not dmar0's.
+    const m = s.machineAtCursor()!;
+    const dmar1Root = m.hostUnits.units[1]!.tables().root.address;
+    expect(m.iommu.explain({ sid: 0x300, iova: 0x2_0000_0000n, write: false }).trail.entries[0]!.address - dmar1Root).toBe(3n * 16n);
+    expect(unitTreePrefix(m.hostUnits.unitOf(0x300))).toBe("t~1");
+  });
+});
+
+describe("host.iommus: the debugger", () => {
+  it("shows each unit's registers, the faulting event's unit at the event", () => {
+    const r = run(LAPTOP);
+    const insp = new DebugInspector(r, r.scenario, r.scenario.workload.map((s) => [s.range.line, s.range.line]));
+    const nicFault = r.outcomes[4]!.eventStart;
+    const names = insp.scopes({ step: 4, event: nicFault }).map((s) => s.name);
+    expect(names).toContain("IOMMU registers dmar1 (at this event, before the driver's fault handler)");
+    expect(names).toContain("IOMMU registers dmar0 (after this step)");
+    expect(names).toContain("IOTLB dmar1 (after this step)");
+    const at = insp.scopes({ step: 4, event: nicFault }).find((s) => s.name.startsWith("IOMMU registers dmar1"))!;
+    expect(at.vars.find((v) => v.name === "fault records")!.value).toBe("1 of 8 in use");
+  });
+});
+
+describe("host.iommus: a register poke names its unit", () => {
+  it("RTADDR of dmar1 moves dmar1's root table only; an unknown unit is an error", () => {
+    const text = LAPTOP.replace(/workload:[\s\S]*/, `workload:
+  - start: win11
+  - poke: { register: RTADDR, unit: dmar1, value: 0x7000_0000 }
+  - dma: { device: "03:00.0", iova: 0x1000_0000, length: 4KiB, write: false }
+  - dma: { device: "00:02.0", iova: 0x1000_0000, length: 4KiB, write: false }
+    expect: ok
+  - poke: { register: RTADDR, unit: dmar7, value: 0x7000_0000 }
+`);
+    const r = run(text);
+    expect(r.outcomes[1]!.summary).toMatch(/^dmar1: wrote 0x0000000070000000 to RTADDR/);
+    expect(r.outcomes[2]!.status).toBe("fault");
+    expect(r.outcomes[3]!.status).toBe("ok");
+    expect(r.outcomes[4]!.summary).toBe("no IOMMU unit dmar7 on this host (units: dmar0, dmar1)");
+  });
+});
+
+describe("host.iommus of AMD-Vi and SMMUv3 units", () => {
+  const example = (f: string) => readFileSync(join(__dirname, "..", "..", "examples", f), "utf8");
+
+  it("AMD-Vi units are ivhd0, ivhd1 (IVHD order), each with its own device table and event log", () => {
+    const r = run(example("amd-two-ivhd-units.passthrough.yaml"));
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    expect(m.hostUnits.units.map((u) => u.tables().name)).toEqual(["ivhd0", "ivhd1"]);
+    expect(r.log.filter((l) => l.text.includes("IO_PAGE_FAULT")).map((l) => l.text.slice(0, 22))).toEqual(["vfio-pci 0000:03:00.0:", "vfio-pci 0000:41:00.0:"]);
+    // Each fault went through its own unit: one request faulted in each.
+    expect(m.hostUnits.units.map((u) => u.counters().faults)).toEqual([1, 1]);
+  });
+
+  it("SMMUv3 units are the IORT platform devices arm-smmu-v3.0.auto, arm-smmu-v3.1.auto, and each prints its own events", () => {
+    const r = run(example("smmuv3-two-root-complexes.passthrough.yaml"));
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    expect(m.hostUnits.names).toEqual(["arm-smmu-v3.0.auto", "arm-smmu-v3.1.auto"]);
+    const events = r.log.filter((l) => l.text.includes("event 0x10 received")).map((l) => l.text);
+    expect(events).toEqual(["arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:", "arm-smmu-v3 arm-smmu-v3.1.auto: event 0x10 received:"]);
+  });
+});
+
+describe("host.iommus: hovers", () => {
+  it("a poke of dmar1's RTADDR shows dmar1's current value, not dmar0's", () => {
+    const text = LAPTOP.replace(/workload:[\s\S]*/, `workload:
+  - start: win11
+  - poke: { register: RTADDR, unit: dmar1, set: 0x1000 }
+`);
+    const server = new EngineServer();
+    const uri = "file:///x/h.passthrough.yaml";
+    server.handle("update", { uri, version: 1, text });
+    const lines = text.split("\n");
+    const line = lines.findIndex((l) => l.includes("set: 0x1000"));
+    const h = server.handle("hover", { uri, line, character: lines[line]!.indexOf("0x1000") + 2, lineText: lines[line]!, radix: "hex" })!;
+    const m = run(text).machineBefore(1);
+    const rtaddr = (i: number) => m.hostUnits.units[i]!.registers().find((r) => r.name === "RTADDR")!.value;
+    expect(rtaddr(0)).not.toBe(rtaddr(1));
+    expect(h.markdown).toContain(`Bits set in the current value: \`0x${rtaddr(1).toString(16).padStart(16, "0")}\``);
+  });
+});
