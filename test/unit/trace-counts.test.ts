@@ -10,8 +10,9 @@ describe("Trace.dmaCounts", () => {
     fc.assert(
       fc.property(fc.array(fc.record({ kind: fc.integer({ min: 1, max: 11 }), reason: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 255 })) }), { maxLength: 300 }), (events) => {
         const t = new Trace(8);
-        for (const e of events) t.push(e.kind as EventKind, 0, 0, 0, 0, 0, e.reason, 0, 0, 0, 0);
-        const dma = events.filter((e) => e.kind === EventKind.Dma);
+        for (const e of events) t.push(e.kind, 0, 0, 0, 0, 0, e.reason, 0, 0, 0, 0);
+        const dmaKind: number = EventKind.Dma;
+        const dma = events.filter((e) => e.kind === dmaKind);
         expect(t.dmaCounts()).toEqual({ dma: dma.length, faults: dma.filter((e) => e.reason !== 0).length });
         expect(t.countFaults()).toBe(dma.filter((e) => e.reason !== 0).length);
       }),
