@@ -1,5 +1,5 @@
 // The CLI as its own npm package: dist/cli-package/ holds a package.json without dependencies
-// (the bundle is self-contained), the bundle, a README, the LICENSE and the two JSON schemas; then
+// (the bundle is self-contained), the bundle (and its chunks, scripts/cli-build.mjs), a README, the LICENSE and the two JSON schemas; then
 // `npm pack` there writes dist/passthrough-debugger-cli-VERSION.tgz. The repository root's
 // package.json is the extension's manifest (its dependencies are bundled, its `main` is the
 // extension), so the CLI is not packed from the root.
@@ -25,7 +25,7 @@ const pkg = {
   license: main.license,
   type: "module",
   bin: { passthrough: "passthrough.mjs" },
-  files: ["passthrough.mjs", "schemas/evidence.schema.json", "schemas/passthrough.schema.json"],
+  files: ["passthrough.mjs", "passthrough-chunks/", "schemas/evidence.schema.json", "schemas/passthrough.schema.json"],
   engines: { node: ">=20" },
   keywords: ["vfio", "iommu", "vt-d", "kvm", "passthrough", "dmar", "cli"],
 };

@@ -6,14 +6,14 @@
  * Exit codes: 0 ok, 1 an expectation failed, 2 invalid scenario or usage error.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { runBench, benchDump, runScenarioBench } from "./bench.js";
-import { runModeBench } from "./benchModes.js";
+// `simulate` is what runs most often (CI, scripts, thousands of files): the evidence importers,
+// the benchmarks and the VM export are loaded by the commands that use them (dynamic import():
+// esbuild puts them into chunks of their own, scripts/cli-build.mjs), so a simulate compiles
+// about a third less of the bundle (docs/performance-cli.md).
 import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
-import { decode, explain, synthesize } from "./evidence.js";
 import { parseCommandLine, UsageError, USAGE, type Command } from "./args.js";
 import { parseScenario } from "../scenario/index.js";
 import { decodeScenarioBytes } from "../scenario/text.js";
-import { toLibvirtXml, toQemuCommandLine } from "../import/vmExport.js";
 import { terminalSafe, type CliIo } from "./output.js";
 import { toJunit, type JunitEntry } from "./junit.js";
 
@@ -36,14 +36,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     case "simulate":
       return simulate(c, io);
     case "decode":
-      return decode(c, io);
+      return (await import("./evidence.js")).decode(c, io);
     case "explain":
-      return explain(c, io);
+      return (await import("./evidence.js")).explain(c, io);
     case "synthesize":
-      return synthesize(c, io);
+      return (await import("./evidence.js")).synthesize(c, io);
     case "export":
-      return exportVm(c, io);
-    case "bench":
+      return exportVm(c, io, await import("../import/vmExport.js"));
+    case "bench": {
+      const { runBench, benchDump, runScenarioBench } = await import("./bench.js");
+      const { runModeBench } = await import("./benchModes.js");
       if (c.dump) {
         for (const line of benchDump()) io.out(line + "\n");
         return 0;
@@ -57,6 +59,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       // The scenario path after the SPEC workloads (lines that do not start with "{").
       for (const line of runScenarioBench(c.reps)) io.out(line + "\n");
       return 0;
+    }
   }
 }
 
@@ -104,7 +107,7 @@ function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
 }
 
 /** `passthrough export`: a scenario's VM as the configuration a user runs (import/vmExport.ts). */
-function exportVm(c: Extract<Command, { cmd: "export" }>, io: CliIo): number {
+function exportVm(c: Extract<Command, { cmd: "export" }>, io: CliIo, { toLibvirtXml, toQemuCommandLine }: typeof import("../import/vmExport.js")): number {
   let text: string;
   try {
     text = readFileSync(c.file, "utf8");

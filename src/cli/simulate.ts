@@ -163,7 +163,8 @@ export function simulateText(text: string, file: string, opts: { detail?: boolea
     report.steps.push(s);
   }
   const t = run.trace;
-  report.trace = { events: t.length, dma: count(t, EventKind.Dma), faults: t.countFaults(), bytes: t.length * Trace.BYTES_PER_EVENT, bytesPerEvent: Trace.BYTES_PER_EVENT };
+  const { dma, faults } = t.dmaCounts();
+  report.trace = { events: t.length, dma, faults, bytes: t.length * Trace.BYTES_PER_EVENT, bytesPerEvent: Trace.BYTES_PER_EVENT };
   for (const l of run.log) {
     if (l.source === "kernel") report.dmesg.push(`${formatTimestamp(l.ns)}${l.text}`);
     else report.vmm.push({ vm: l.vm ?? "", text: l.text });
@@ -246,12 +247,6 @@ function dmaReport(run: Run, start: number, end: number, stepEnd: bigint): Repor
   if (translatedNotListed) r.translatedNotListed = translatedNotListed;
   if (faultsNotListed) r.faultsNotListed = faultsNotListed;
   return r;
-}
-
-function count(t: Trace, kind: EventKind): number {
-  let n = 0;
-  for (let i = 0; i < t.length; i++) if (t.kind[i] === kind) n++;
-  return n;
 }
 
 function toReportDiagnostic(d: Diagnostic, file: string): ReportDiagnostic {

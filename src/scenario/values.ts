@@ -62,7 +62,7 @@ export function parseBdf(raw: string): Parsed<{ bdf: Bdf; key: string }> {
 }
 
 export function parseDuration(raw: string): Parsed<bigint> {
-  const m = /^\s*([0-9][0-9_]*)\s*(ns|us|µs|ms|s)?\s*$/i.exec(raw);
+  const m = /^\s*([0-9][0-9_]*)\s*(ns|us|\u00b5s|ms|s)?\s*$/i.exec(raw);
   if (!m) return bad(l10n.t("{0} is not a duration", quoted(raw)), l10n.t("Write a duration like 5s, 10ms, 3us or 100ns."));
   const n = BigInt(m[1]!.replace(/_/g, ""));
   const unit = (m[2] ?? "ns").toLowerCase();

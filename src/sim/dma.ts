@@ -130,6 +130,15 @@ export interface DmaUnit {
   /** The output address as uint32 halves (read only when the request translated). */
   readonly hpaHi: number;
   readonly hpaLo: number;
+  /**
+   * Optional batch of the common case, for a unit that answers a run in bursts: called right after
+   * dmaRequest answered a transaction as translated by the IOTLB, it takes at most `max` of the
+   * following transactions that the unit has already answered the same way (translated, IOTLB
+   * hit, same domain, no fault; the same request counters as one dmaRequest each), writes their
+   * output addresses and leaf levels into `hpaHi`/`hpaLo`/`level` from index `at`, and returns how
+   * many it took (0: the next one needs dmaRequest). The result fields then describe the last.
+   */
+  takeIotlbHits?(max: number, hpaHi: Uint32Array, hpaLo: Uint32Array, level: Uint8Array, at: number): number;
 }
 
 /**
@@ -233,6 +242,37 @@ function translateSpan(unit: DmaUnit, x: DmaTransfer, from: number, to: number, 
     } else {
       lo = (lo + PAGE) >>> 0;
       if (lo === 0) hi = (hi + 1) >>> 0;
+    }
+    // The transactions after a translated IOTLB hit that the unit answered alike (its burst):
+    // their rows differ from this one only in IOVA, output address and leaf level.
+    if (code === 0 && iotlbHit && t + 1 < to && unit.takeIotlbHits !== undefined) {
+      const k = unit.takeIotlbHits(to - t - 1, bHi, bLo, levelCol, i);
+      if (k > 0) {
+        const did = didCol[i - 1]!;
+        const flags = flagsCol[i - 1]!;
+        const end = i + k;
+        for (; i < end; i++) {
+          kind[i] = EventKind.Dma;
+          stepCol[i] = step;
+          sidCol[i] = sid;
+          didCol[i] = did;
+          flagsCol[i] = flags;
+          reasonCol[i] = 0;
+          aHi[i] = hi;
+          aLo[i] = p === 0 ? (lo | startOff) >>> 0 : lo;
+          bytes += transactionBytes(x, p);
+          if (++p === pages) {
+            p = 0;
+            lo = baseLo;
+            hi = x.baseHi;
+          } else {
+            lo = (lo + PAGE) >>> 0;
+            if (lo === 0) hi = (hi + 1) >>> 0;
+          }
+        }
+        hits += k;
+        t += k;
+      }
     }
   }
   trace.length = i;

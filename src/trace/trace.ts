@@ -236,9 +236,26 @@ export class Trace {
 
   /** Number of DMA events that faulted. */
   countFaults(): number {
-    let n = 0;
-    for (let i = 0; i < this.length; i++) if (this.kind[i] === EventKind.Dma && this.reason[i] !== 0) n++;
-    return n;
+    return this.dmaCounts().faults;
+  }
+
+  /**
+   * DMA events, and how many of them faulted, in one pass over two columns (a report reads both
+   * of a million-event trace; the pass runs once, mostly before V8 has optimized it).
+   */
+  dmaCounts(): { dma: number; faults: number } {
+    const kind = this.kind;
+    const reason = this.reason;
+    const n = this.length;
+    let dma = 0;
+    let faults = 0;
+    for (let i = 0; i < n; i++) {
+      if (kind[i] === EventKind.Dma) {
+        dma++;
+        if (reason[i] !== 0) faults++;
+      }
+    }
+    return { dma, faults };
   }
 
   /** The columns trimmed to length, for transfer as ArrayBuffers. */

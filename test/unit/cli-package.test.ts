@@ -25,8 +25,13 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("the CLI package", () => {
-  it("holds only the bundle, its manifest, README, LICENSE and the two schemas; no dependencies", () => {
-    const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
+  it("holds only the bundle (and its chunks), its manifest, README, LICENSE and the two schemas; no dependencies", () => {
+    const all = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
+    // The code only some commands load (cli.ts's dynamic imports), minified, without source maps.
+    const chunks = all.filter((f) => f.startsWith("package/passthrough-chunks/"));
+    expect(chunks.length).toBeGreaterThan(0);
+    for (const f of chunks) expect(f).toMatch(/^package\/passthrough-chunks\/[\w-]+\.mjs$/);
+    const files = all.filter((f) => !chunks.includes(f));
     expect(files).toEqual(["package/LICENSE", "package/README.md", "package/package.json", "package/passthrough.mjs", "package/schemas/evidence.schema.json", "package/schemas/passthrough.schema.json"]);
     const pkg = JSON.parse(readFileSync(join(project, "node_modules", "passthrough-debugger-cli", "package.json"), "utf8")) as Record<string, unknown>;
     expect(pkg.bin).toEqual({ passthrough: "passthrough.mjs" });

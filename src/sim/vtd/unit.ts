@@ -1108,7 +1108,42 @@ export class DmarUnit implements DmaUnit {
     this.stage = hit ? XlateStage.Iotlb : r === VTD_FR_ADDR_BEYOND_MGAW ? XlateStage.Width : XlateStage.Walk;
     if (hit) this.counters.iotlbHits++;
     else this.counters.walks++;
+    // A translated IOTLB hit is all settle() would return 0 for at once (its interrupt-range
+    // check is for fills): answered here, since V8 does not inline settle into the hot loop.
+    if (r === 0 && hit) return 0;
     return this.settle(r, ce.did, sid, iovaHi, iovaLo, write, ce.fpd, false);
+  }
+
+  /**
+   * DmaUnit.takeIotlbHits: the current burst's next results, while they are translated IOTLB
+   * hits (CORE_INFO.iotlbHit, no fault), each as takeBurstResult would have taken it (the same
+   * counters; settle() has nothing to do for a hit), their output addresses and levels written
+   * for the trace. Called after a burst hit, so did, ccHit, kind, fate and stage already hold.
+   */
+  takeIotlbHits(max: number, hpaHi: Uint32Array, hpaLo: Uint32Array, level: Uint8Array, at: number): number {
+    let j = this.runNext;
+    const end = Math.min(this.runDone, j + max);
+    if (j >= end) return 0;
+    const res = this.burst.results;
+    const info = this.burst.info;
+    let k = at;
+    for (; j < end; j++, k++) {
+      const inf = info[j]!;
+      const resHi = res[2 * j + 1]!;
+      if ((inf & CORE_INFO.iotlbHit) === 0 || resHi === CORE_FAULT_HI) break;
+      hpaHi[k] = resHi;
+      hpaLo[k] = res[2 * j]!;
+      level[k] = inf & CORE_INFO.levelMask;
+    }
+    const n = j - this.runNext;
+    if (n === 0) return 0;
+    this.runNext = j;
+    this.counters.requests += n;
+    this.counters.iotlbHits += n;
+    this.level = info[j - 1]! & CORE_INFO.levelMask;
+    this.hpaLo = res[2 * j - 2]! >>> 0;
+    this.hpaHi = res[2 * j - 1]! >>> 0;
+    return n;
   }
 
   /** Cached context entries, for the tree views. */
