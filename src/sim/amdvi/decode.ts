@@ -115,9 +115,10 @@ export const AMD_REGISTERS: readonly AmdRegisterDef[] = [
     name: "Control",
     offset: 0x0018,
     section: "3.4.4",
-    fields: (v) => [field(v, 0, "IommuEn", 0, 0), field(v, 0, "HtTunEn", 1, 1), field(v, 0, "EventLogEn", 2, 2), field(v, 0, "EventIntEn", 3, 3), field(v, 0, "ComWaitIntEn", 4, 4), field(v, 0, "InvTimeOut", 7, 5), field(v, 0, "CmdBufEn", 12, 12)],
+    fields: (v) => [field(v, 0, "IommuEn", 0, 0), field(v, 0, "HtTunEn", 1, 1), field(v, 0, "EventLogEn", 2, 2), field(v, 0, "EventIntEn", 3, 3), field(v, 0, "ComWaitIntEn", 4, 4), field(v, 0, "InvTimeOut", 7, 5), field(v, 0, "CmdBufEn", 12, 12), field(v, 0, "PPRLogEn", 13, 13), field(v, 0, "PPRIntEn", 14, 14), field(v, 0, "PPREn", 15, 15)],
   },
   { name: "Extended Feature", offset: 0x0030, section: "3.4.7", fields: (v) => [field(v, 0, "HATS", 11, 10, { meaning: (x) => `${Number(x) + 4}-level tables supported` })] },
+  { name: "PPR Log Base", offset: 0x0038, section: "3.4.8", fields: base("PPRLogBase", "PPRLogLen") },
   { name: "Command Buffer Head", offset: 0x2000, section: "3.4.10", fields: (v) => [field(v, 0, "CmdHdPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
   { name: "Command Buffer Tail", offset: 0x2008, section: "3.4.10", fields: (v) => [field(v, 0, "CmdTailPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
   { name: "Event Log Head", offset: 0x2010, section: "3.4.11", fields: (v) => [field(v, 0, "EventHdPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
@@ -126,8 +127,10 @@ export const AMD_REGISTERS: readonly AmdRegisterDef[] = [
     name: "Status",
     offset: 0x2020,
     section: "3.4.12",
-    fields: (v) => [field(v, 0, "EventOverflow", 0, 0), field(v, 0, "EventLogInt", 1, 1), field(v, 0, "ComWaitInt", 2, 2), field(v, 0, "EventLogRun", 3, 3), field(v, 0, "CmdBufRun", 4, 4)],
+    fields: (v) => [field(v, 0, "EventOverflow", 0, 0), field(v, 0, "EventLogInt", 1, 1), field(v, 0, "ComWaitInt", 2, 2), field(v, 0, "EventLogRun", 3, 3), field(v, 0, "CmdBufRun", 4, 4), field(v, 0, "PPROverflow", 5, 5), field(v, 0, "PPRInt", 6, 6), field(v, 0, "PPRLogRun", 7, 7)],
   },
+  { name: "PPR Log Head", offset: 0x2030, section: "3.4.13", fields: (v) => [field(v, 0, "PPRHdPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
+  { name: "PPR Log Tail", offset: 0x2038, section: "3.4.13", fields: (v) => [field(v, 0, "PPRTailPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
 ];
 
 /** An event-log entry's fields (event[0..3] as two qwords, low first). */

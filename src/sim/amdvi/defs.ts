@@ -190,3 +190,36 @@ export const V2_NX_HI = 1 << 31;
 export const V2_LEVELS = 4;
 /** INVALIDATE_IOMMU_PAGES data[2] bit 2 GN: the PASID in data[0] 19:0 names guest translations (CMD_INV_IOMMU_PAGES_GN_MASK). */
 export const CMD_INV_PAGES_GN = 0x04;
+
+// ---- PPR (peripheral page requests; spec 2.6 PPR log, 3.4 MMIO; Linux amd_iommu_types.h, ppr.c)
+export const MMIO_PPR_LOG_OFFSET = 0x0038;
+export const MMIO_PPR_HEAD_OFFSET = 0x2030;
+export const MMIO_PPR_TAIL_OFFSET = 0x2038;
+/** Control bits CONTROL_PPRLOG_EN 13, CONTROL_PPRINT_EN 14, CONTROL_PPR_EN 15. */
+export const CONTROL_PPRLOG_EN = 13;
+export const CONTROL_PPRINT_EN = 14;
+export const CONTROL_PPR_EN = 15;
+/** Status: PPROverflow bit 5, PPRInt bit 6 (MMIO_STATUS_PPR_INT_MASK), PPRLogRun bit 7. */
+export const STATUS_PPR_OVERFLOW = 1 << 5;
+export const STATUS_PPR_INT = 1 << 6;
+export const STATUS_PPR_RUN = 1 << 7;
+/** DTE data[0] bit 52 PPR (DTE_FLAG_PPR): the IOMMU accepts the device's page requests (bit 20 of the high dword). */
+export const DTE_PPR_HI = 1 << 20;
+/** A PPR log entry is 16 bytes; Linux's log has 512 (PPR_LOG_ENTRIES, PPR_LOG_SIZE_512 = 0x9 << 56). */
+export const PPR_LOG_ENTRIES = 512;
+/** PPR_REQ_TYPE 1: a page request (PPR_REQ_FAULT). */
+export const PPR_REQ_FAULT = 0x1;
+/** PPR entry flags (raw[0] 59:48; amd_iommu_types.h PPR_FLAG_*): EXEC 0x002, READ 0x004, WRITE 0x020, US 0x040 (1: user), RVSD 0x080, GN 0x100. */
+export const PPR_FLAG_EXEC = 0x002;
+export const PPR_FLAG_READ = 0x004;
+export const PPR_FLAG_WRITE = 0x020;
+export const PPR_FLAG_US = 0x040;
+export const PPR_FLAG_GN = 0x100;
+/**
+ * The tag's bit 9 (raw[0] bit 41): the last request of its page request group (PCIe PRG "L");
+ * build_complete_ppr sends back tag & 0x1ff, the PRG index without it.
+ */
+export const PPR_TAG_LAST = 0x200;
+/** COMPLETE_PPR status (data[3] 15:12, PPR_STATUS_SHIFT 12): the iommu core's IOMMU_PAGE_RESP_SUCCESS 0, INVALID 1, FAILURE 2. */
+export const PPR_STATUS_SUCCESS = 0;
+export const PPR_STATUS_INVALID = 1;

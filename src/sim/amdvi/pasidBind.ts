@@ -11,8 +11,8 @@
  */
 import type { PasidMapSpec, Step } from "../../scenario/types.js";
 import type { DiagnosticCode } from "../../protocol/diagnostics.js";
-import type { AmdIommuDriver } from "./driver.js";
-import { V2_A, V2_D, V2_LEVELS, V2_P, V2_PS, V2_RW, V2_US } from "./defs.js";
+import { v2EntryFor, type AmdIommuDriver, type LazyPage } from "./driver.js";
+import { V2_A, V2_D, V2_P, V2_RW, V2_US } from "./defs.js";
 
 /** What the steps need from the machine. */
 export interface AmdPasidStepContext {
@@ -24,12 +24,6 @@ export interface AmdPasidStepContext {
 }
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
-/**
- * A v2 directory entry as Linux's page tables carry it (x86 _PAGE_TABLE; io_pgtable_v2.c
- * set_pgtable_attr: PRESENT | RW | USER | ACCESS | DIRTY): rights are decided at the leaf.
- */
-const V2_TABLE = BigInt(V2_P | V2_RW | V2_US | V2_A | V2_D);
-
 export function amdBindPasidStep(c: AmdPasidStepContext, st: Extract<Step, { op: "bind-pasid" }>): void {
   const d = c.driver;
   const sid = c.sidOf(st.device);
@@ -39,14 +33,18 @@ export function amdBindPasidStep(c: AmdPasidStepContext, st: Extract<Step, { op:
   if (d.gcr3.get(sid)?.pasids.some(([p]) => p === st.pasid)) return c.failErrno("EBUSY", `PASID ${hex(st.pasid)} of ${st.device} is already bound`);
   // The process's page table (mm->pgd): 4 levels, leaves as the CPU's PTEs for the maps.
   const root = d.unit.mem.allocPage();
+  const lazy: LazyPage[] = [];
   for (const m of st.maps) {
     for (let off = 0n; off < m.size; off += 4096n) {
       const hpa = m.hpa !== undefined ? m.hpa + off : BigInt(d.unit.mem.allocPage());
-      d.unit.mem.writeU64(v2EntryFor(d, root, m.va + off), hpa | v2Leaf(m));
+      // present: false - a page of the process not faulted in yet: no leaf; a page request maps it.
+      if (m.present === false) lazy.push({ pasid: st.pasid, root, va: Number(m.va + off), leaf: hpa | v2Leaf(m) });
+      else d.unit.mem.writeU64(v2EntryFor(d.unit.mem, root, m.va + off), hpa | v2Leaf(m));
     }
   }
   const r = d.bindPasid(sid, st.pasid, root);
   if ("error" in r) return c.failErrno("EINVAL", `iommu_sva_bind_device(${st.device}, PASID ${hex(st.pasid)}): -EINVAL: ${r.error}`);
+  if (lazy.length > 0) d.lazyPages.set(sid, [...(d.lazyPages.get(sid) ?? []).filter((p) => p.pasid !== st.pasid), ...lazy]);
   const n = st.maps.reduce((s, m) => s + Number(m.size >> 12n), 0);
   c.summary(`PASID ${hex(st.pasid)} of ${st.device}: GCR3[${hex(st.pasid)}] at ${hex(r.entry)} -> v2 table at ${hex(root)} (GCR3 table ${hex(r.info.table)}, GLX ${r.info.glx}, domain ${r.info.domid}), ${n} page${n === 1 ? "" : "s"} mapped`);
 }
@@ -63,20 +61,4 @@ function v2Leaf(m: PasidMapSpec): bigint {
   const w = m.perm !== "r";
   const ad = m.accessed === false ? 0 : V2_A | (w ? V2_D : 0);
   return BigInt(V2_P | ad | (w ? V2_RW : 0) | (m.user ? V2_US : 0));
-}
-
-/** The level-1 entry's address for `va` in the v2 table at `root`, allocating directory pages. */
-function v2EntryFor(d: AmdIommuDriver, root: number, va: bigint): number {
-  const mem = d.unit.mem;
-  let table = root;
-  for (let level = V2_LEVELS; level > 1; level--) {
-    const at = table + Number((va >> BigInt(12 + 9 * (level - 1))) & 511n) * 8;
-    let v = mem.readU64(at) ?? 0n;
-    if ((v & 1n) === 0n || (v & BigInt(V2_PS)) !== 0n) {
-      v = BigInt(mem.allocPage()) | V2_TABLE;
-      mem.writeU64(at, v);
-    }
-    table = Number(v & 0x000ffffffffff000n);
-  }
-  return table + Number((va >> 12n) & 511n) * 8;
 }

@@ -61,6 +61,21 @@ import {
   DTE_GLX_SHIFT_HI,
   DTE_GV_HI,
   GCR3_VALID,
+  CMD_COMPLETE_PPR,
+  CONTROL_PPRLOG_EN,
+  DTE_PPR_HI,
+  MMIO_PPR_HEAD_OFFSET,
+  MMIO_PPR_LOG_OFFSET,
+  MMIO_PPR_TAIL_OFFSET,
+  PPR_FLAG_GN,
+  PPR_FLAG_READ,
+  PPR_FLAG_US,
+  PPR_FLAG_WRITE,
+  PPR_REQ_FAULT,
+  PPR_TAG_LAST,
+  STATUS_PPR_INT,
+  STATUS_PPR_OVERFLOW,
+  STATUS_PPR_RUN,
   V2_LEVELS,
   V2_P,
   V2_PS,
@@ -115,6 +130,8 @@ export interface AmdUnitCounters {
   suppressed: number;
   overflowed: number;
   commands: number;
+  /** Page requests written to the PPR log (PRI devices; absent in snapshots from before). */
+  pageRequests?: number;
 }
 
 export interface AmdUnitSnapshot {
@@ -203,6 +220,16 @@ export class AmdViUnit implements DmaUnit {
   guest = false;
   /** The PASID the last guest translation used (GCR3 index; 0 for a GIoV request without PASID), -1 for none. */
   guestPasid = -1;
+  /**
+   * The driver's PPR log handler (Linux's PPR interrupt: amd_iommu_poll_ppr_log and the SVA fault
+   * handler), called right after a page request is logged; true when it made the page present and
+   * answered COMPLETE_PPR with success, so the device retries its request.
+   */
+  pageRequest?: () => boolean;
+  /** The last request raised a page request (PPR log) instead of an event. */
+  pageRequested = false;
+  private inPageRequest = false;
+  private pprTag = 0;
   /** The GCR3 table entries the last guest translation read (GLX + 1 levels, top first): address, level (GLX .. 0), value. */
   trailGcr3Len = 0;
   readonly trailGcr3Addr = new Float64Array(4);
@@ -265,6 +292,7 @@ export class AmdViUnit implements DmaUnit {
 
   private updateRun(): void {
     this.setStatus(STATUS_EVT_RUN, this.control(CONTROL_EVT_LOG_EN));
+    this.setStatus(STATUS_PPR_RUN, this.control(CONTROL_PPRLOG_EN));
     this.setStatus(STATUS_CMDBUF_RUN, this.control(CONTROL_CMDBUF_EN));
   }
 
@@ -344,6 +372,9 @@ export class AmdViUnit implements DmaUnit {
         }
         return true;
       }
+      case CMD_COMPLETE_PPR:
+        // COMPLETE_PPR: the response goes to the device (data[0] 15:0; PASID, GN, tag and status for it); nothing in the IOMMU changes.
+        return true;
       case CMD_INV_IRT:
         // INVALIDATE_INTERRUPT_TABLE: the cached IRTEs of data[0] 15:0 (build_inv_irt).
         this.intr.invalidate(Number(lo & 0xffffn));
@@ -434,6 +465,7 @@ export class AmdViUnit implements DmaUnit {
     if (!probe) this.counters.requests++;
     this.guest = false;
     this.guestPasid = -1;
+    if (!this.inPageRequest) this.pageRequested = false;
     this.trailGcr3Len = 0;
     this.code = 0;
     this.flags = write ? EVENT_FLAG_RW : 0;
@@ -697,7 +729,12 @@ export class AmdViUnit implements DmaUnit {
         this.trailLevel[this.trailLen] = level;
         this.trailLen++;
       }
-      if ((plo & V2_P) === 0) return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
+      if ((plo & V2_P) === 0) {
+        // A PRI device (DTE PPR) with a request with PASID: the translation completes without
+        // access and the device sends a page request instead of the IOMMU logging an event.
+        if (gn && !probe && (q0hi & DTE_PPR_HI) !== 0 && !this.inPageRequest && this.logPageRequest(sid, pasid, write, hi, lo)) return this.afterPageRequest(sid, hi, lo, write, pasid);
+        return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
+      }
       rw &= (plo >>> 1) & 1;
       us &= (plo >>> 2) & 1;
       const large = (plo & V2_PS) !== 0 && level > 1;
@@ -717,6 +754,72 @@ export class AmdViUnit implements DmaUnit {
       }
       table = addrHi * 0x100000000 + addrLo;
     }
+  }
+
+  /**
+   * Writes a page request at the PPR log tail (spec 2.6; Linux ppr.c reads it back with PPR_DEVID,
+   * PPR_PASID1/2, PPR_TAG, PPR_FLAGS, PPR_REQ_TYPE): raw[0] = DeviceID | PASID[15:0] << 16 | tag << 32
+   * (bit 41 the group's last request) | PASID[19:16] << 42 | flags << 48 | type 1 << 60; raw[1] the
+   * page's address. False when the log is off or full (Status.PPROverflow).
+   */
+  private logPageRequest(devid: number, pasid: number, write: boolean, hi: number, lo: number): boolean {
+    const reg = this.readReg(MMIO_PPR_LOG_OFFSET);
+    if (!this.control(CONTROL_PPRLOG_EN) || reg === 0n) return false;
+    const base = Number(reg & 0x000ffffffffff000n);
+    const bytes = ENTRY_SIZE * 2 ** Number((reg >> 56n) & 0xfn);
+    const head = Number(this.readReg(MMIO_PPR_HEAD_OFFSET));
+    const tail = Number(this.readReg(MMIO_PPR_TAIL_OFFSET));
+    const next = (tail + ENTRY_SIZE) % bytes;
+    if (next === head) {
+      this.setStatus(STATUS_PPR_OVERFLOW, true);
+      return false;
+    }
+    const tag = (this.pprTag++ & 0x1ff) | PPR_TAG_LAST;
+    const flags = PPR_FLAG_GN | PPR_FLAG_US | (write ? PPR_FLAG_WRITE : PPR_FLAG_READ);
+    this.mem.write64(base + tail, ((devid & 0xffff) | ((pasid & 0xffff) << 16)) >>> 0, (tag | (((pasid >>> 16) & 0xf) << 10) | (flags << 16) | (PPR_REQ_FAULT << 28)) >>> 0);
+    this.mem.write64(base + tail + 8, (lo & 0xfffff000) >>> 0, hi >>> 0);
+    this.regs.set(MMIO_PPR_TAIL_OFFSET, BigInt(next));
+    this.setStatus(STATUS_PPR_INT, true);
+    this.counters.pageRequests = (this.counters.pageRequests ?? 0) + 1;
+    return true;
+  }
+
+  /** The driver answers the page request; on success the device retries (one retry), else its request ends without access and no event. */
+  private afterPageRequest(sid: number, hi: number, lo: number, write: boolean, pasid: number): number {
+    this.inPageRequest = true;
+    let ok = false;
+    try {
+      ok = this.pageRequest?.() ?? false;
+      if (ok) {
+        this.counters.requests--;
+        const r = this.translate(sid, hi, lo, write, false, pasid);
+        this.pageRequested = true;
+        return r;
+      }
+    } finally {
+      this.inPageRequest = false;
+    }
+    this.pageRequested = true;
+    this.code = EVENT_TYPE_IO_FAULT;
+    this.kind = AmdKind.Translated;
+    this.fate = AmdFate.None;
+    return EVENT_TYPE_IO_FAULT;
+  }
+
+  /** PPR log entries between head and tail (what the driver has not read). */
+  pendingPageRequests(): { at: number; raw: [bigint, bigint] }[] {
+    const reg = this.readReg(MMIO_PPR_LOG_OFFSET);
+    const out: { at: number; raw: [bigint, bigint] }[] = [];
+    if (reg === 0n) return out;
+    const base = Number(reg & 0x000ffffffffff000n);
+    const bytes = ENTRY_SIZE * 2 ** Number((reg >> 56n) & 0xfn);
+    let head = Number(this.readReg(MMIO_PPR_HEAD_OFFSET));
+    const tail = Number(this.readReg(MMIO_PPR_TAIL_OFFSET));
+    while (head !== tail) {
+      out.push({ at: base + head, raw: [this.mem.readU64(base + head) ?? 0n, this.mem.readU64(base + head + 8) ?? 0n] });
+      head = (head + ENTRY_SIZE) % bytes;
+    }
+    return out;
   }
 
   private untranslated(hi: number, lo: number, kind: number): number {
