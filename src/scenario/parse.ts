@@ -957,7 +957,8 @@ function parseAts(r: Reader, node: Node | null, keys: readonly string[] = ["devi
     const d = dn === undefined ? undefined : r.bdf(dn, "device");
     const responds = g.has("responds") ? (r.bool(g.get("responds")!.value, "responds") ?? true) : true;
     const invalidate = g.has("invalidate") ? r.bool(g.get("invalidate")!.value, "invalidate") : undefined;
-    if (d !== undefined) out.push({ device: d.key, responds, ...(invalidate !== undefined ? { invalidate } : {}), range: r.range(it) });
+    const pri = g.has("pri") ? r.bool(g.get("pri")!.value, "pri") : undefined;
+    if (d !== undefined) out.push({ device: d.key, responds, ...(invalidate !== undefined ? { invalidate } : {}), ...(pri === true ? { pri } : {}), range: r.range(it) });
   }
   return out;
 }
@@ -1131,7 +1132,7 @@ function parseAmdIommu(r: Reader, node: Node | null, f: Fields): IommuSpec | und
   }
   const hostPt = f.has("host-pass-through") ? (r.bool(f.get("host-pass-through")!.value, "host.iommu.host-pass-through") ?? false) : false;
   const ivhd = f.has("ivhd") ? parseIvhd(r, f.get("ivhd")!.value) : undefined;
-  const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value, ["device", "responds", "invalidate"]) : undefined;
+  const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value, ["device", "responds", "invalidate", "pri"]) : undefined;
   return amdviIommuSpec(
     { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}), ...(ats !== undefined ? { ats } : {}) },
     { addressWidth: aw, iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
@@ -1654,13 +1655,14 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
     }
     for (const alias of mNode.items as Node[]) {
       const it = r.deref(alias) ?? alias;
-      const m = r.fields(it, ["va", "size", "perm", "user", "hpa", "gpa", "accessed"], "a PASID mapping");
+      const m = r.fields(it, ["va", "size", "perm", "user", "hpa", "gpa", "accessed", "present"], "a PASID mapping");
       if (!m) return undefined;
       const va = addrReq(r, m, "va", "PASID mapping", it);
       const size = m.has("size") ? r.size(m.get("size")!.value, "size") : 4096n;
       const perm = m.has("perm") ? r.parsed(m.get("perm")!.value, "perm", "invalid-value", parsePerm) : "rw";
       const user = m.has("user") ? r.bool(m.get("user")!.value, "user") ?? true : true;
       const accessed = m.has("accessed") ? r.bool(m.get("accessed")!.value, "accessed") ?? true : true;
+      const present = m.has("present") ? r.bool(m.get("present")!.value, "present") ?? true : true;
       const hpa = m.has("hpa") ? r.addr(m.get("hpa")!.value, "hpa") : undefined;
       const gpa = m.has("gpa") ? r.addr(m.get("gpa")!.value, "gpa") : undefined;
       if (va === undefined || size === undefined || perm === undefined) return undefined;
@@ -1672,7 +1674,7 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
         r.error(it, "missing-key", l10n.t("a nested mapping needs \"gpa\": the guest-physical page the guest's first-level tables point at"), l10n.t("Add gpa: 0x... inside the VM's RAM."));
         return undefined;
       }
-      maps.push({ va, size, perm, user, ...(accessed ? {} : { accessed }), ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
+      maps.push({ va, size, perm, user, ...(accessed ? {} : { accessed }), ...(present ? {} : { present }), ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
     }
   }
   return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps });

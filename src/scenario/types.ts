@@ -142,6 +142,8 @@ export interface AmdViSpec {
 export interface AtsDeviceSpec {
   device: string;
   responds: boolean;
+  /** AMD-Vi: the device has PRI (PCIe Page Request Interface): not-present faults of its PASID requests go to the PPR log. */
+  pri?: boolean;
   /**
    * false: the driver unmaps without invalidating this device's own translation cache (AMD-Vi:
    * INVALIDATE_IOTLB_PAGES; VT-d: the Device-TLB invalidation), the classic bug: the device keeps
@@ -474,6 +476,8 @@ export interface PasidMapSpec {
   user: boolean;
   /** false: the first-level leaf starts with A = D = 0 (a page the CPU never touched); the unit sets them on DMA. Default true. */
   accessed?: boolean;
+  /** AMD-Vi: false for a process page not faulted in yet (no leaf); a PRI device's page request makes Linux map it. Default true. */
+  present?: boolean;
   /** The host page behind it (first-level, second-level); absent: pages the host allocates. */
   hpa?: bigint;
   /** Nested: the guest-physical page behind it (the guest's first-level tables map va -> gpa). */

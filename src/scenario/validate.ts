@@ -200,14 +200,19 @@ class MapList {
  */
 function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => void): void {
   const io = s.host.iommu;
-  const bits = io.scalable ? io.pasidBits ?? 20 : 0;
+  // AMD-Vi: PASIDs through the GCR3 table (DTE GV), 16 bits as Linux uses them (amd_iommu_types.h PASID_MASK).
+  const amd = io.model === "amd-vi";
+  const bits = amd ? 16 : io.scalable ? io.pasidBits ?? 20 : 0;
   const check = (pasid: number, range: SourceRange, what: string) => {
-    if (!io.scalable) add("error", range, "pasid-unsupported", l10n.t("{0} PASID 0x{1}, but host.iommu is a legacy-mode unit", what, pasid.toString(16)), l10n.t("Requests with PASID need scalable mode (a legacy root table faults them: \"SM: TTM 0 for request with PASID\"); add scalable: true to host.iommu."));
+    if (amd) {
+      if (pasid >= 2 ** bits) add("error", range, "pasid-unsupported", l10n.t("PASID 0x{0} does not fit AMD-Vi's {1}-bit PASIDs (Linux's PASID_MASK 0xffff)", pasid.toString(16), bits), l10n.t("Use a PASID below 0x{0}.", (2 ** bits).toString(16)));
+    } else if (!io.scalable) add("error", range, "pasid-unsupported", l10n.t("{0} PASID 0x{1}, but host.iommu is a legacy-mode unit", what, pasid.toString(16)), l10n.t("Requests with PASID need scalable mode (a legacy root table faults them: \"SM: TTM 0 for request with PASID\"); add scalable: true to host.iommu."));
     else if (pasid >= 2 ** bits) add("error", range, "pasid-unsupported", l10n.t("PASID 0x{0} does not fit the unit's {1}-bit PASIDs (ECAP.PSS)", pasid.toString(16), bits), l10n.t("Use a PASID below 0x{0}, or raise host.iommu.pasid-bits.", (2 ** bits).toString(16)));
   };
   if (st.op === "dma") for (const t of st.transfers ?? [st]) if (t.pasid !== undefined) check(t.pasid, t.range, l10n.t("DMA with"));
   if (st.op === "translate" && st.pasid !== undefined) check(st.pasid, st.range, l10n.t("translate with"));
   if (st.op === "bind-pasid" || st.op === "unbind-pasid") check(st.pasid, st.range, st.op === "bind-pasid" ? l10n.t("bind-pasid of") : l10n.t("unbind-pasid of"));
+  if (st.op === "bind-pasid" && amd && st.mode !== "first-level") add("error", st.range, "pasid-unsupported", l10n.t("AMD-Vi binds a PASID to a v2 (guest) page table: mode {0} does not exist there", st.mode), l10n.t("Drop mode: (first-level is the v2 table in the device's GCR3 table)."));
   if (st.op === "bind-pasid" && io.scalable) {
     if (st.mode === "nested" && io.nested === false) add("error", st.range, "scalable-mode-required", l10n.t("a nested bind needs nested translation, but host.iommu has nested: false (ECAP.NEST = 0)"), l10n.t("Set nested: true, or bind in first-level mode."));
     if (st.mode === "first-level" && io.firstLevel === false) add("error", st.range, "scalable-mode-required", l10n.t("a first-level bind needs first-level translation, but host.iommu has first-level: false (ECAP.FLTS = 0)"), l10n.t("Linux's SVA needs ECAP.FLTS; set first-level: true or bind in second-level mode."));

@@ -15,6 +15,8 @@ import { faultReasonInfo } from "./vtd/reasons.js";
 import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, failStepErrno, fullBdf, type VmRuntime } from "./vmm.js";
 import { bindPasidStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
+import { amdBindPasidStep, amdUnbindPasidStep, type AmdPasidStepContext } from "./amdvi/pasidBind.js";
+import { AmdViHost } from "./amdvi/host.js";
 import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
 import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuHostUnits, IommuUnit } from "./iommu.js";
 import type { HostDomain, HostIommu, HostIommuSnapshot } from "./host-iommu.js";
@@ -287,6 +289,7 @@ export class Machine {
         return this.poke(step, out);
       case "bind-pasid":
       case "unbind-pasid":
+        if (this.hostIommu instanceof AmdViHost) return step.op === "bind-pasid" ? amdBindPasidStep(this.amdPasidContext(this.hostIommu, out), step) : amdUnbindPasidStep(this.amdPasidContext(this.hostIommu, out), step);
         return step.op === "bind-pasid" ? bindPasidStep(this.pasidContext(out), step) : unbindPasidStep(this.pasidContext(out), step);
       case "irte":
         return irteStep(this, step, out);
@@ -312,6 +315,20 @@ export class Machine {
         return dev === undefined ? undefined : this.pci.requesterId(dev);
       },
       vm: (name) => this.vms.get(name),
+      fail: (error, summary) => void this.fail(out, error, summary),
+      failErrno: (errno, summary) => failStepErrno(this.trace, this.currentStep, out, errno, summary),
+      summary: (text) => void (out.summary = text),
+    };
+  }
+
+  /** What AMD-Vi's PASID steps (amdvi/pasidBind.ts: the GCR3 table) need of the machine. */
+  private amdPasidContext(host: AmdViHost, out: StepOutcome): AmdPasidStepContext {
+    return {
+      driver: host.driver,
+      sidOf: (key) => {
+        const dev = this.pci.device(key);
+        return dev === undefined ? undefined : this.pci.requesterId(dev);
+      },
       fail: (error, summary) => void this.fail(out, error, summary),
       failErrno: (errno, summary) => failStepErrno(this.trace, this.currentStep, out, errno, summary),
       summary: (text) => void (out.summary = text),

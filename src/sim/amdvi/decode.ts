@@ -31,16 +31,20 @@ export function dteFields(q: readonly bigint[]): DecodedField[] {
     field(d0, 0, "Mode", 11, 9, { meaning: MODE_MEANING }),
     field(d0, 0, "Page Table Root Pointer", 51, 12, { addr: true }),
     field(d0, 0, "PPR", 52, 52),
-    field(d0, 0, "GIOV", 54, 54),
-    field(d0, 0, "GV", 55, 55),
+    field(d0, 0, "GIOV", 54, 54, { meaning: (v) => (v ? "requests without PASID use GCR3[0]" : undefined) }),
+    field(d0, 0, "GV", 55, 55, { meaning: (v) => (v ? "GCR3 table valid: requests with PASID use v2 tables" : undefined) }),
+    field(d0, 0, "GLX", 57, 56, { meaning: (v) => (v === 3n ? "reserved" : `${Number(v) + 1}-level GCR3 table`) }),
+    field(d0, 0, "GCR3[14:12]", 60, 58),
     field(d0, 0, "IR", 61, 61, { meaning: (v) => (v ? "reads allowed" : "no reads") }),
     field(d0, 0, "IW", 62, 62, { meaning: (v) => (v ? "writes allowed" : "no writes") }),
     field(d1, 64, "DomainID", 79, 64),
+    field(d1, 64, "GCR3[30:15]", 95, 80),
     field(d1, 64, "I", 96, 96),
     field(d1, 64, "SE", 97, 97),
     field(d1, 64, "SA", 98, 98, { meaning: (v) => (v ? "I/O page fault events suppressed" : undefined) }),
     field(d1, 64, "IoCtl", 100, 99),
     field(d1, 64, "SysMgt", 105, 104),
+    field(d1, 64, "GCR3[51:31]", 127, 107),
     field(d2, 128, "IV", 128, 128, { meaning: (v) => (v ? "interrupt map valid" : undefined) }),
     field(d2, 128, "IntTabLen", 132, 129, { meaning: (v) => `${2 ** Number(v)} entries` }),
     field(d2, 128, "IG", 133, 133),
@@ -111,9 +115,10 @@ export const AMD_REGISTERS: readonly AmdRegisterDef[] = [
     name: "Control",
     offset: 0x0018,
     section: "3.4.4",
-    fields: (v) => [field(v, 0, "IommuEn", 0, 0), field(v, 0, "HtTunEn", 1, 1), field(v, 0, "EventLogEn", 2, 2), field(v, 0, "EventIntEn", 3, 3), field(v, 0, "ComWaitIntEn", 4, 4), field(v, 0, "InvTimeOut", 7, 5), field(v, 0, "CmdBufEn", 12, 12)],
+    fields: (v) => [field(v, 0, "IommuEn", 0, 0), field(v, 0, "HtTunEn", 1, 1), field(v, 0, "EventLogEn", 2, 2), field(v, 0, "EventIntEn", 3, 3), field(v, 0, "ComWaitIntEn", 4, 4), field(v, 0, "InvTimeOut", 7, 5), field(v, 0, "CmdBufEn", 12, 12), field(v, 0, "PPRLogEn", 13, 13), field(v, 0, "PPRIntEn", 14, 14), field(v, 0, "PPREn", 15, 15)],
   },
   { name: "Extended Feature", offset: 0x0030, section: "3.4.7", fields: (v) => [field(v, 0, "HATS", 11, 10, { meaning: (x) => `${Number(x) + 4}-level tables supported` })] },
+  { name: "PPR Log Base", offset: 0x0038, section: "3.4.8", fields: base("PPRLogBase", "PPRLogLen") },
   { name: "Command Buffer Head", offset: 0x2000, section: "3.4.10", fields: (v) => [field(v, 0, "CmdHdPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
   { name: "Command Buffer Tail", offset: 0x2008, section: "3.4.10", fields: (v) => [field(v, 0, "CmdTailPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
   { name: "Event Log Head", offset: 0x2010, section: "3.4.11", fields: (v) => [field(v, 0, "EventHdPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
@@ -122,8 +127,10 @@ export const AMD_REGISTERS: readonly AmdRegisterDef[] = [
     name: "Status",
     offset: 0x2020,
     section: "3.4.12",
-    fields: (v) => [field(v, 0, "EventOverflow", 0, 0), field(v, 0, "EventLogInt", 1, 1), field(v, 0, "ComWaitInt", 2, 2), field(v, 0, "EventLogRun", 3, 3), field(v, 0, "CmdBufRun", 4, 4)],
+    fields: (v) => [field(v, 0, "EventOverflow", 0, 0), field(v, 0, "EventLogInt", 1, 1), field(v, 0, "ComWaitInt", 2, 2), field(v, 0, "EventLogRun", 3, 3), field(v, 0, "CmdBufRun", 4, 4), field(v, 0, "PPROverflow", 5, 5), field(v, 0, "PPRInt", 6, 6), field(v, 0, "PPRLogRun", 7, 7)],
   },
+  { name: "PPR Log Head", offset: 0x2030, section: "3.4.13", fields: (v) => [field(v, 0, "PPRHdPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
+  { name: "PPR Log Tail", offset: 0x2038, section: "3.4.13", fields: (v) => [field(v, 0, "PPRTailPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
 ];
 
 /** An event-log entry's fields (event[0..3] as two qwords, low first). */
@@ -138,4 +145,36 @@ export function eventFields(lo: bigint, hi: bigint): DecodedField[] {
     field(lo, 0, "EventCode", 63, 60, { meaning: () => eventInfo(code).name }),
     field(hi, 64, "Address", 127, 64, { addr: true }),
   ];
+}
+
+/** The GCR3 table root a DTE names (GCR3[14:12] in data[0] 60:58, [30:15] in data[1] 31:16, [51:31] in data[1] 63:43). */
+export function dteGcr3Root(d0: bigint, d1: bigint): bigint {
+  return (((d0 >> 58n) & 7n) << 12n) | (((d1 >> 16n) & 0xffffn) << 15n) | (((d1 >> 43n) & 0x1fffffn) << 31n);
+}
+
+/** A GCR3 table entry: V (GCR3_VALID) and the table or guest CR3 at 51:12. */
+export function gcr3Fields(v: bigint, last: boolean): DecodedField[] {
+  return [field(v, 0, "V", 0, 0, { meaning: (x) => (x ? "valid" : "not valid") }), field(v, 0, last ? "Guest CR3" : "Next GCR3 Table", 51, 12, { addr: true })];
+}
+
+/** A v2 (x86-64 long-mode) page-table entry at `level` (io_pgtable_v2.c IOMMU_PAGE_*). */
+export function v2Fields(v: bigint, level: number): DecodedField[] {
+  const leaf = level === 1 || ((level === 2 || level === 3) && (v & 0x80n) !== 0n);
+  return [
+    field(v, 0, "P", 0, 0, { meaning: (x) => (x ? "present" : "not present") }),
+    field(v, 0, "R/W", 1, 1, { meaning: (x) => (x ? "writable" : "read-only") }),
+    field(v, 0, "U/S", 2, 2, { meaning: (x) => (x ? "user" : "supervisor only") }),
+    field(v, 0, "PWT", 3, 3),
+    field(v, 0, "PCD", 4, 4),
+    field(v, 0, "A", 5, 5),
+    field(v, 0, "D", 6, 6),
+    field(v, 0, "PS", 7, 7, { meaning: (x) => (x && level > 1 ? (level === 4 ? "reserved at this level" : `a ${sizeText(12 + 9 * (level - 1))} page`) : undefined) }),
+    field(v, 0, leaf ? "Page Address" : "Next Table Address", 51, 12, { addr: true }),
+    field(v, 0, "NX", 63, 63),
+  ];
+}
+
+/** The x86 name of a v2 entry at `level` (AMD IOMMU spec, guest page tables: PML4E, PDPE, PDE, PTE). */
+export function v2EntryName(level: number): string {
+  return ["", "PTE", "PDE", "PDPE", "PML4E", "PML5E"][level] ?? `level-${level} entry`;
 }

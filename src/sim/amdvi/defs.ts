@@ -155,3 +155,71 @@ export function flagNames(flags: number): string[] {
 export function levelShift(level: number): number {
   return 12 + 9 * (level - 1);
 }
+
+// ---- v2 (guest) page tables and the GCR3 table (spec §2.2.2 DTE GV/GLX/GCR3, §2.2.6 guest
+// translation; Linux amd_iommu_types.h DTE_FLAG_GV, DTE_FLAG_GIOV, DTE_GLX_*, DTE_GCR3_*, GCR3_VALID)
+/** DTE data[0] bit 54 GIoV: requests without PASID use GCR3[0] (bit 22 of the high dword). */
+export const DTE_GIOV_HI = 1 << 22;
+/** DTE data[0] bit 55 GV: the GCR3 table is valid (bit 23 of the high dword). */
+export const DTE_GV_HI = 1 << 23;
+/** DTE data[0] 57:56 GLX: GCR3 table levels - 1 (bits 25:24 of the high dword). */
+export const DTE_GLX_SHIFT_HI = 24;
+/** DTE data[0] 60:58 GCR3[14:12] (DTE_GCR3_SHIFT_A 58: bits 28:26 of the high dword). */
+export const DTE_GCR3_A_SHIFT_HI = 26;
+/** DTE data[1] 31:16 GCR3[30:15] (DTE_GCR3_SHIFT_B 16). */
+export const DTE_GCR3_B_SHIFT = 16;
+/** DTE data[1] 63:43 GCR3[51:31] (DTE_GCR3_SHIFT_C 43: bits 31:11 of the high dword). */
+export const DTE_GCR3_C_SHIFT_HI = 11;
+/** A GCR3 table entry (8 bytes, one per PASID at the last level): bit 0 valid (GCR3_VALID), 51:12 the next table or the guest CR3. */
+export const GCR3_VALID = 1;
+/** Linux's GCR3 table covers max_pasids = min(IOMMU, device) PASIDs; the IOMMU's 16 bits (PASID_MASK 0xffff). */
+export const AMD_PASID_BITS = 16;
+/**
+ * v2 page-table entries: the x86-64 long-mode format (drivers/iommu/amd/io_pgtable_v2.c
+ * IOMMU_PAGE_*): P 0, R/W 1, U/S 2, PWT 3, PCD 4, A 5, D 6, PS 7 (a 2 MiB / 1 GiB leaf), NX 63.
+ */
+export const V2_P = 1 << 0;
+export const V2_RW = 1 << 1;
+export const V2_US = 1 << 2;
+export const V2_A = 1 << 5;
+export const V2_D = 1 << 6;
+export const V2_PS = 1 << 7;
+/** NX: bit 63 = bit 31 of the high dword. */
+export const V2_NX_HI = 1 << 31;
+/** v2 tables have 4 levels (io_pgtable_v2.c get_pgtable_level: PAGE_MODE_4_LEVEL; 5 levels not modelled). */
+export const V2_LEVELS = 4;
+/** INVALIDATE_IOMMU_PAGES data[2] bit 2 GN: the PASID in data[0] 19:0 names guest translations (CMD_INV_IOMMU_PAGES_GN_MASK). */
+export const CMD_INV_PAGES_GN = 0x04;
+
+// ---- PPR (peripheral page requests; spec 2.6 PPR log, 3.4 MMIO; Linux amd_iommu_types.h, ppr.c)
+export const MMIO_PPR_LOG_OFFSET = 0x0038;
+export const MMIO_PPR_HEAD_OFFSET = 0x2030;
+export const MMIO_PPR_TAIL_OFFSET = 0x2038;
+/** Control bits CONTROL_PPRLOG_EN 13, CONTROL_PPRINT_EN 14, CONTROL_PPR_EN 15. */
+export const CONTROL_PPRLOG_EN = 13;
+export const CONTROL_PPRINT_EN = 14;
+export const CONTROL_PPR_EN = 15;
+/** Status: PPROverflow bit 5, PPRInt bit 6 (MMIO_STATUS_PPR_INT_MASK), PPRLogRun bit 7. */
+export const STATUS_PPR_OVERFLOW = 1 << 5;
+export const STATUS_PPR_INT = 1 << 6;
+export const STATUS_PPR_RUN = 1 << 7;
+/** DTE data[0] bit 52 PPR (DTE_FLAG_PPR): the IOMMU accepts the device's page requests (bit 20 of the high dword). */
+export const DTE_PPR_HI = 1 << 20;
+/** A PPR log entry is 16 bytes; Linux's log has 512 (PPR_LOG_ENTRIES, PPR_LOG_SIZE_512 = 0x9 << 56). */
+export const PPR_LOG_ENTRIES = 512;
+/** PPR_REQ_TYPE 1: a page request (PPR_REQ_FAULT). */
+export const PPR_REQ_FAULT = 0x1;
+/** PPR entry flags (raw[0] 59:48; amd_iommu_types.h PPR_FLAG_*): EXEC 0x002, READ 0x004, WRITE 0x020, US 0x040 (1: user), RVSD 0x080, GN 0x100. */
+export const PPR_FLAG_EXEC = 0x002;
+export const PPR_FLAG_READ = 0x004;
+export const PPR_FLAG_WRITE = 0x020;
+export const PPR_FLAG_US = 0x040;
+export const PPR_FLAG_GN = 0x100;
+/**
+ * The tag's bit 9 (raw[0] bit 41): the last request of its page request group (PCIe PRG "L");
+ * build_complete_ppr sends back tag & 0x1ff, the PRG index without it.
+ */
+export const PPR_TAG_LAST = 0x200;
+/** COMPLETE_PPR status (data[3] 15:12, PPR_STATUS_SHIFT 12): the iommu core's IOMMU_PAGE_RESP_SUCCESS 0, INVALID 1, FAILURE 2. */
+export const PPR_STATUS_SUCCESS = 0;
+export const PPR_STATUS_INVALID = 1;

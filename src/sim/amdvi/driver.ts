@@ -21,6 +21,28 @@ import {
   CMD_INV_IOMMU_PAGES,
   CMD_INV_PAGES_PDE,
   CMD_INV_PAGES_S,
+  CMD_INV_PAGES_GN,
+  AMD_PASID_BITS,
+  GCR3_VALID,
+  CMD_COMPLETE_PPR,
+  CONTROL_PPRINT_EN,
+  CONTROL_PPRLOG_EN,
+  CONTROL_PPR_EN,
+  MMIO_PPR_HEAD_OFFSET,
+  MMIO_PPR_LOG_OFFSET,
+  MMIO_PPR_TAIL_OFFSET,
+  PPR_FLAG_GN,
+  PPR_LOG_ENTRIES,
+  PPR_REQ_FAULT,
+  PPR_STATUS_INVALID,
+  PPR_STATUS_SUCCESS,
+  V2_A,
+  V2_D,
+  V2_LEVELS,
+  V2_P,
+  V2_PS,
+  V2_RW,
+  V2_US,
   CONTROL_CMDBUF_EN,
   CONTROL_EVT_INT_EN,
   CONTROL_EVT_LOG_EN,
@@ -60,6 +82,29 @@ export interface AmdDriverSnapshot {
   cmdTail: number;
   sem: bigint;
   irt: [number, number][];
+  /** The devices' GCR3 tables (absent in snapshots from before they existed). */
+  gcr3?: [number, Gcr3Info][];
+  lazyPages?: [number, LazyPage[]][];
+  pprLog?: number;
+}
+
+/**
+ * A device's GCR3 table (struct gcr3_tbl_info): its root page, GLX (levels - 1), the per-device
+ * domain id setup_gcr3_table allocates (gcr3_info->domid), and the bound PASIDs with their CR3.
+ */
+/** A process page a page request may fault in: `va` of PASID `pasid` (its v2 table at `root`), the leaf to write. */
+export interface LazyPage {
+  pasid: number;
+  root: number;
+  va: number;
+  leaf: bigint;
+}
+
+export interface Gcr3Info {
+  table: number;
+  glx: number;
+  domid: number;
+  pasids: [number, number][];
 }
 
 const PAGE = 4096n;
@@ -76,6 +121,10 @@ const DTE2_IV = 1n;
 const DTE2_INTTABLEN = 9n << 1n;
 const DTE2_INTCTL_REMAP = 2n << 60n;
 
+/** DTE data[0] bit 52 PPR (DTE_FLAG_PPR): set_dte_gcr3_table sets it when dev_data->ppr. */
+const DTE0_PPR = 1n << 52n;
+/** DTE data[0] bit 55 GV (DTE_FLAG_GV). */
+const DTE0_GV = 1n << 55n;
 /** INVALIDATE_IOTLB_PAGES (CMD_INV_IOTLB_PAGES 0x04). */
 const CMD_INV_IOTLB = 0x04;
 /** DTE data[1] bit 32: I, the device's IOTLB (ATS) is enabled (DTE_FLAG_IOTLB). */
@@ -102,6 +151,16 @@ export class AmdIommuDriver {
   /** Interrupt remapping table per device id (allocated at the first attach). */
   private irt = new Map<number, number>();
   private devTable = 0;
+  /** GCR3 tables by device id (dev_data->gcr3_info), set up at the first PASID bind of a device in an identity domain. */
+  gcr3 = new Map<number, Gcr3Info>();
+  /** Devices with PRI that Linux added to the IOPF queue (dev_data->ppr: DTE PPR with their GCR3 table). */
+  readonly priDevids = new Set<number>();
+  /**
+   * The bound processes' pages not faulted in yet (`present: false`), by device id: what the SVA
+   * fault handler (iommu_sva_handle_iopf -> handle_mm_fault) can map on a page request.
+   */
+  lazyPages = new Map<number, LazyPage[]>();
+  private pprLog = 0;
 
   constructor(
     readonly unit: AmdViUnit,
@@ -205,7 +264,7 @@ export class AmdIommuDriver {
   /** protection_domain_alloc: the lowest free id from 1 (pdom_id_alloc, an IDA from 1). */
   allocDomain(passThrough: boolean): AmdDomain {
     let did = 1;
-    while (this.domains.has(did)) did++;
+    while (this.domains.has(did) || this.gcr3DomidUsed(did)) did++;
     if (did > 0xffff) throw new Error("no free AMD-Vi domain id (16 bits)");
     const d: AmdDomain = { did, passThrough, root: passThrough ? 0 : this.mem.allocPage(), mode: passThrough ? 0 : this.startMode, devids: new Set() };
     this.domains.set(did, d);
@@ -267,12 +326,172 @@ export class AmdIommuDriver {
     // set_dte_entry ORs in the IVHD settings (amd_iommu_get_ivhd_dte_flags -> initial_dte).
     const flags = this.ivrs?.flags.get(devid);
     const init = flags === undefined ? undefined : ivhdDte(flags);
+    const g = d.passThrough ? this.gcr3.get(devid) : undefined;
+    if (g !== undefined) {
+      // set_dte_gcr3_table (an identity domain: no GIoV): TV | GV | GLX | GCR3[14:12] | IR | IW in
+      // data[0], the GCR3 table's domid | GCR3[30:15] << 16 | GCR3[51:31] << 43 in data[1].
+      const t = BigInt(g.table);
+      this.mem.writeU64(at, BigInt(DTE_V | DTE_TV) | DTE0_GV | (this.priDevids.has(devid) ? DTE0_PPR : 0n) | (BigInt(g.glx) << 56n) | (((t >> 12n) & 7n) << 58n) | (1n << 61n) | (1n << 62n) | (init?.[0] ?? 0n));
+      this.mem.writeU64(at + 8, BigInt(g.domid) | (((t >> 15n) & 0xffffn) << 16n) | (((t >> 31n) & 0x1fffffn) << 43n) | (init?.[1] ?? 0n) | (this.atsDevids.has(devid) ? DTE1_IOTLB : 0n));
+      const irt = this.irt.get(devid);
+      this.mem.writeU64(at + 16, (irt === undefined ? 0n : BigInt(irt) | DTE2_IV | DTE2_INTTABLEN | DTE2_INTCTL_REMAP) | (init?.[2] ?? 0n));
+      return;
+    }
     const q0 = BigInt(d.root) | (BigInt(d.mode) << 9n) | (1n << 61n) | (1n << 62n) | BigInt(DTE_V | DTE_TV) | (init?.[0] ?? 0n);
     this.mem.writeU64(at, q0);
     // set_dte_entry: DTE_FLAG_IOTLB when dev_data->ats_enabled.
     this.mem.writeU64(at + 8, BigInt(d.did) | (init?.[1] ?? 0n) | (this.atsDevids.has(devid) ? DTE1_IOTLB : 0n));
     const irt = this.irt.get(devid);
     this.mem.writeU64(at + 16, (irt === undefined ? 0n : BigInt(irt) | DTE2_IV | DTE2_INTTABLEN | DTE2_INTCTL_REMAP) | (init?.[2] ?? 0n));
+  }
+
+  // ------------------------------------------------------------------ PASIDs: the GCR3 table (iommu.c, pasid.c)
+
+  private gcr3DomidUsed(did: number): boolean {
+    for (const g of this.gcr3.values()) if (g.domid === did) return true;
+    return false;
+  }
+
+  /** The domain a device id is attached to. */
+  domainOf(devid: number): AmdDomain | undefined {
+    for (const d of this.domains.values()) if (d.devids.has(devid)) return d;
+    return undefined;
+  }
+
+  /**
+   * amd_iommu_set_gcr3 for an SVA bind (pasid.c iommu_sva_set_dev_pasid): the PASID must be
+   * 0 < pasid < max_pasids (is_pasid_valid; PASID 0 is the requests without PASID) and the device
+   * must have a GCR3 table, which attach_device -> init_gcr3_table sets up only for an SVA-capable
+   * domain (identity or v2; pdom_is_sva_capable): a v1 DMA domain has none, -EINVAL. The table is
+   * set up here at the first bind (setup_gcr3_table: GLX from get_gcr3_levels(max_pasids), a domid
+   * of its own) and the DTE rewritten (set_dte_gcr3_table, device_flush_dte); then update_gcr3
+   * writes the entry (__get_gcr3_pte allocating the lower levels; (cr3 & PAGE_MASK) | GCR3_VALID)
+   * and flushes the PASID (dev_flush_pasid_all). Returns an error text, or the entry's address.
+   */
+  bindPasid(devid: number, pasid: number, cr3: number): { error: string } | { entry: number; info: Gcr3Info } {
+    if (pasid <= 0 || pasid >= 2 ** AMD_PASID_BITS) return { error: `PASID 0x${pasid.toString(16)} is not in 1..0x${(2 ** AMD_PASID_BITS - 1).toString(16)} (is_pasid_valid: PASID 0 is for requests without PASID)` };
+    const d = this.domainOf(devid);
+    if (d === undefined || !d.passThrough) return { error: `the device's DMA domain has v1 page tables, so it has no GCR3 table (init_gcr3_table runs only for an identity or v2 domain, pdom_is_sva_capable)` };
+    let g = this.gcr3.get(devid);
+    if (g === undefined) {
+      // get_gcr3_levels(max_pasids): get_count_order(2^16) = 16 -> DIV_ROUND_UP(16, 9) - 1 = 1 (two levels).
+      const glx = Math.ceil(AMD_PASID_BITS / 9) - 1;
+      let domid = 1;
+      while (this.domains.has(domid) || this.gcr3DomidUsed(domid)) domid++;
+      g = { table: this.mem.allocPage(), glx, domid, pasids: [] };
+      this.gcr3.set(devid, g);
+      this.writeDte(devid, d);
+      this.flushDte(devid);
+    }
+    const entry = this.gcr3Entry(g, pasid, true)!;
+    this.mem.writeU64(entry, (BigInt(cr3) & 0x000ffffffffff000n) | BigInt(GCR3_VALID));
+    g.pasids = [...g.pasids.filter(([p]) => p !== pasid), [pasid, cr3]];
+    this.flushPasid(devid, g.domid, pasid);
+    this.completionWait();
+    return { entry, info: g };
+  }
+
+  /** amd_iommu_clear_gcr3 (remove_dev_pasid): the entry zeroed, then dev_flush_pasid_all. False when the PASID was not bound. */
+  unbindPasid(devid: number, pasid: number): boolean {
+    const g = this.gcr3.get(devid);
+    if (g === undefined || !g.pasids.some(([p]) => p === pasid)) return false;
+    const entry = this.gcr3Entry(g, pasid, false);
+    if (entry !== undefined) this.mem.writeU64(entry, 0n);
+    g.pasids = g.pasids.filter(([p]) => p !== pasid);
+    this.lazyPages.set(devid, (this.lazyPages.get(devid) ?? []).filter((p) => p.pasid !== pasid));
+    this.flushPasid(devid, g.domid, pasid);
+    this.completionWait();
+    return true;
+  }
+
+  /**
+   * amd_iommu_enable_ppr_log (ppr.c), at bring-up when the unit has PPR (FEATURE_PPR): PPREn, the
+   * 512-entry log's base with PPR_LOG_SIZE_512 (length field 9), head and tail 0, PPRIntEn,
+   * PPRLogEn. Here only on a host with a PRI device, so other hosts' memory layout is unchanged.
+   */
+  enablePprLog(): void {
+    if (this.pprLog !== 0) return;
+    this.pprLog = this.mem.allocPage();
+    this.mem.allocPage();
+    const u = this.unit;
+    const ctrl = u.readReg(MMIO_CONTROL_OFFSET);
+    u.writeReg(MMIO_CONTROL_OFFSET, ctrl | (1n << BigInt(CONTROL_PPR_EN)));
+    u.writeReg(MMIO_PPR_LOG_OFFSET, BigInt(this.pprLog) | (BigInt(Math.log2(PPR_LOG_ENTRIES)) << 56n));
+    u.writeReg(MMIO_PPR_HEAD_OFFSET, 0n);
+    u.writeReg(MMIO_PPR_TAIL_OFFSET, 0n);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | (1n << BigInt(CONTROL_PPRINT_EN)) | (1n << BigInt(CONTROL_PPRLOG_EN)));
+  }
+
+  /**
+   * The PPR interrupt (amd_iommu_int_thread_pprlog -> amd_iommu_poll_ppr_log): each entry from head
+   * to tail is copied, zeroed (erratum 733) and the head advanced, then iommu_call_iopf_notifier:
+   * a type other than PPR_REQ_FAULT is ignored; GN = 0 (ppr_is_valid) or a PASID outside
+   * 1..max_pasids is answered with failure; otherwise the fault goes to the SVA handler, which maps
+   * the page when the process has it (handle_mm_fault: a `present: false` page) and answers
+   * IOMMU_PAGE_RESP_SUCCESS, else IOMMU_PAGE_RESP_INVALID - amd_iommu_page_response ->
+   * amd_iommu_complete_ppr: COMPLETE_PPR (build_complete_ppr) and COMPLETION_WAIT. True when every
+   * request was answered with success.
+   */
+  handlePageRequests(): boolean {
+    const u = this.unit;
+    let ok = true;
+    for (const e of u.pendingPageRequests()) {
+      const [r0, r1] = e.raw;
+      this.mem.writeU64(e.at, 0n);
+      this.mem.writeU64(e.at + 8, 0n);
+      const head = (Number(u.readReg(MMIO_PPR_HEAD_OFFSET)) + ENTRY_SIZE) % (PPR_LOG_ENTRIES * ENTRY_SIZE);
+      u.writeReg(MMIO_PPR_HEAD_OFFSET, BigInt(head));
+      if (Number(r0 >> 60n) !== PPR_REQ_FAULT) continue; // pr_info_ratelimited("Unknown PPR request received")
+      const devid = Number(r0 & 0xffffn);
+      const pasid = Number(((r0 >> 42n) & 0xfn) << 16n | ((r0 >> 16n) & 0xffffn));
+      const tag = Number((r0 >> 32n) & 0x3ffn);
+      const flags = Number((r0 >> 48n) & 0xfffn);
+      let status = PPR_STATUS_INVALID;
+      if ((flags & PPR_FLAG_GN) !== 0 && pasid > 0 && pasid < 2 ** AMD_PASID_BITS) {
+        const page = (this.lazyPages.get(devid) ?? []).find((p) => p.pasid === pasid && BigInt(p.va) === (r1 & ~0xfffn));
+        if (page !== undefined) {
+          this.mem.writeU64(v2EntryFor(this.mem, page.root, BigInt(page.va)), page.leaf);
+          this.lazyPages.set(devid, this.lazyPages.get(devid)!.filter((p) => p !== page));
+          status = PPR_STATUS_SUCCESS;
+        }
+      }
+      if (status !== PPR_STATUS_SUCCESS) ok = false;
+      // build_complete_ppr(devid, pasid, status, tag, gn = 1): data[1] = PASID | type, data[2] = GN, data[3] = tag & 0x1ff | status << 12.
+      this.queue([BigInt(devid) | ((BigInt(pasid) | (BigInt(CMD_COMPLETE_PPR) << 28n)) << 32n), BigInt(CMD_INV_PAGES_GN) | (BigInt((tag & 0x1ff) | (status << 12)) << 32n)]);
+      this.completionWait();
+    }
+    return ok;
+  }
+
+  /** __get_gcr3_pte: the last-level entry of `pasid`, allocating the lower tables when `alloc`. */
+  gcr3Entry(g: Gcr3Info, pasid: number, alloc: boolean): number | undefined {
+    let root = g.table;
+    for (let level = g.glx; ; level--) {
+      const at = root + ((pasid >>> (9 * level)) & 0x1ff) * 8;
+      if (level === 0) return at;
+      let v = this.mem.readU64(at) ?? 0n;
+      if ((v & BigInt(GCR3_VALID)) === 0n) {
+        if (!alloc) return undefined;
+        v = BigInt(this.mem.allocPage()) | BigInt(GCR3_VALID);
+        this.mem.writeU64(at, v);
+      }
+      root = Number(v & 0x000ffffffffff000n);
+    }
+  }
+
+  /**
+   * dev_flush_pasid_all -> dev_flush_pasid_pages: INVALIDATE_IOMMU_PAGES of every page with GN and
+   * the PASID (build_inv_iommu_pages(..., gcr3_info.domid, pasid, true)), and for an ATS device
+   * INVALIDATE_IOTLB_PAGES with the PASID (build_inv_iotlb_pages with GN).
+   */
+  private flushPasid(devid: number, domid: number, pasid: number): void {
+    const [c0, c1] = invIommuPages(domid, 0n, 1n << 64n);
+    this.queue([c0 | BigInt(pasid & 0xfffff), c1 | BigInt(CMD_INV_PAGES_GN)]);
+    if (this.atsDevids.has(devid) && !this.atsFlushForgotten.has(devid)) {
+      const [i0, i1] = invIotlbPages(devid, ATS_QDEP, 0n, 1n << 64n);
+      // build_inv_iotlb_pages with gn: PASID[15:8] in data[0] 23:16, PASID[7:0] in data[1] 23:16, GN in data[2].
+      this.queue([i0 | (BigInt((pasid >>> 8) & 0xff) << 16n) | (BigInt(pasid & 0xff) << 48n), i1 | BigInt(CMD_INV_PAGES_GN)]);
+    }
   }
 
   // ------------------------------------------------------------------ interrupt remapping (iommu.c)
@@ -463,6 +682,9 @@ export class AmdIommuDriver {
       cmdTail: this.cmdTail,
       sem: this.sem,
       irt: [...this.irt],
+      gcr3: [...this.gcr3].map(([k, g]) => [k, { ...g, pasids: g.pasids.map(([p, c]) => [p, c] as [number, number]) }]),
+      lazyPages: [...this.lazyPages].map(([k, v]) => [k, v.map((p) => ({ ...p }))]),
+      pprLog: this.pprLog,
     };
   }
 
@@ -472,6 +694,9 @@ export class AmdIommuDriver {
     this.cmdTail = s.cmdTail;
     this.sem = s.sem;
     this.irt = new Map(s.irt);
+    this.gcr3 = new Map((s.gcr3 ?? []).map(([k, g]) => [k, { ...g, pasids: g.pasids.map(([p, c]) => [p, c] as [number, number]) }]));
+    this.lazyPages = new Map((s.lazyPages ?? []).map(([k, v]) => [k, v.map((p) => ({ ...p }))]));
+    this.pprLog = s.pprLog ?? 0;
   }
 }
 
@@ -530,4 +755,23 @@ export function invIommuPages(did: number, address: bigint, size: bigint): [bigi
 
 function bitLength(n: bigint): number {
   return n === 0n ? 0 : n.toString(2).length;
+}
+
+/**
+ * The level-1 entry's address for `va` in the v2 table at `root`, allocating directory pages as
+ * the CPU's page tables have them (x86 _PAGE_TABLE = P | R/W | U/S | A | D, the bits io_pgtable_v2.c
+ * set_pgtable_attr writes too): rights are decided at the leaf.
+ */
+export function v2EntryFor(mem: PhysicalMemory, root: number, va: bigint): number {
+  let table = root;
+  for (let level = V2_LEVELS; level > 1; level--) {
+    const at = table + Number((va >> BigInt(12 + 9 * (level - 1))) & 511n) * 8;
+    let v = mem.readU64(at) ?? 0n;
+    if ((v & 1n) === 0n || (v & BigInt(V2_PS)) !== 0n) {
+      v = BigInt(mem.allocPage()) | BigInt(V2_P | V2_RW | V2_US | V2_A | V2_D);
+      mem.writeU64(at, v);
+    }
+    table = Number(v & 0x000ffffffffff000n);
+  }
+  return table + Number((va >> 12n) & 511n) * 8;
 }

@@ -74,8 +74,12 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
       ats.set(rid, a.responds);
       this.driver.atsDevids.add(rid);
       if (a.invalidate === false) this.driver.atsFlushForgotten.add(rid);
+      // PRI: pdev_enable_caps enables it, amd_iommu_iopf_add_device sets dev_data->ppr (DTE PPR with the GCR3 table).
+      if (a.pri === true) this.driver.priDevids.add(rid);
     }
     this.unit.atsResponds = (devid) => ats.get(devid);
+    // The PPR interrupt, serviced at once: the device waits for its page request's response.
+    this.unit.pageRequest = () => this.driver.handlePageRequests();
     const drivers = new Map<number, string>();
     for (const d of pci) drivers.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, d.driver ?? "pci");
     this.known = (devid) => {
@@ -88,6 +92,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
 
   init(): void {
     this.driver.init();
+    if (this.driver.priDevids.size > 0) this.driver.enablePprLog();
   }
 
   allocDomain(passThrough: boolean): HostDomain {

@@ -25,6 +25,7 @@ import {
   type DeviceTlbEntryView,
   type IotlbEntryNode,
   type NotPresentNode,
+  type PasidEntryNode,
   type PageEntryNode,
   type ReasonInfo,
   type RegisterView,
@@ -43,7 +44,7 @@ import { domainNode, hexText, qwordFields } from "../decodedFields.js";
 import { formatSid } from "../bdf.js";
 import type { AmdIommuDriver } from "./driver.js";
 import { invIommuPages } from "./driver.js";
-import { AMD_REGISTERS, dteFields, entryName, eventFields, largeShiftOf, pteFields } from "./decode.js";
+import { AMD_REGISTERS, dteFields, dteGcr3Root, entryName, eventFields, gcr3Fields, largeShiftOf, pteFields, v2EntryName, v2Fields } from "./decode.js";
 import {
   CMD_INV_ALL,
   CMD_INV_DEV_ENTRY,
@@ -52,8 +53,10 @@ import {
   EVENT_FLAG_RW,
   EVENT_FLAG_RZ,
   EVENT_TYPE_ILL_DEV,
+  EVENT_TYPE_INV_DEV_REQ,
   EVENT_TYPE_IO_FAULT,
   EVENT_TYPE_PAGE_TAB_ERR,
+  V2_LEVELS,
   eventInfo,
   flagNames,
 } from "./defs.js";
@@ -98,7 +101,7 @@ export class AmdViModel implements IommuUnit {
   // ------------------------------------------------------------------ the model
 
   translate(req: TranslateRequest): Verdict {
-    const r = this.unit.translate(req.sid, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write);
+    const r = this.unit.translate(req.sid, Number((req.iova >> 32n) & 0xffffffffn), Number(req.iova & 0xffffffffn), req.write, false, req.pasid ?? -1);
     return this.verdict(r);
   }
 
@@ -109,11 +112,11 @@ export class AmdViModel implements IommuUnit {
     const saved = u.recordTrail;
     u.recordTrail = true;
     try {
-      const r = u.translate(req.sid, hi, lo, req.write, true);
+      const r = u.translate(req.sid, hi, lo, req.write, true, req.pasid ?? -1);
       const verdict = this.verdict(r);
       if (!u.dtcHit && !u.iotlbHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
       u.bypassCaches = true;
-      const r2 = u.translate(req.sid, hi, lo, req.write, true);
+      const r2 = u.translate(req.sid, hi, lo, req.write, true, req.pasid ?? -1);
       const fresh = this.verdict(r2);
       const trail = this.trail(r2, req);
       const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.hpa !== verdict.hpa || fresh.perms !== verdict.perms;
@@ -159,6 +162,7 @@ export class AmdViModel implements IommuUnit {
       return stop("invalid", `event ${hex(r)}`);
     }
     if (u.stage === AmdStage.Range) return stop("address-width", `IOVA ${hex(req.iova)} is beyond the ${12 + 9 * Number((dte[0]! >> 9n) & 7n)}-bit range of the DTE's Mode`);
+    if (u.guest || r === EVENT_TYPE_INV_DEV_REQ) return this.guestTrail(r, req, out, entries, stop);
     for (let i = 0; i < u.trailLen; i++) {
       const level = u.trailLevel[i]!;
       const v = (BigInt(u.trailHi[i]! >>> 0) << 32n) | BigInt(u.trailLo[i]! >>> 0);
@@ -175,6 +179,46 @@ export class AmdViModel implements IommuUnit {
     if (flags & EVENT_FLAG_PE) return stop("permission", `${req.write ? "write" : "read"} request, ${req.write ? "IW" : "IR"} = 0 on the walk to the ${last.name} (IO_PAGE_FAULT, PR = 1 PE = 1)`);
     if (((last.raw[0] ?? 0n) & 1n) === 0n) return stop("not-present", `${last.name} not present (PR = 0)`);
     return stop("not-present", `IOVA bits of a skipped level are not zero below the ${last.name}`);
+  }
+
+  /**
+   * The rest of a guest (v2) translation's trail: the GCR3 table entries (GLX + 1 levels, the last
+   * one the PASID's guest CR3), then the v2 entries (PML4E .. PTE), as the unit read them.
+   */
+  private guestTrail(r: number, req: TranslateRequest, out: Trail, entries: TrailEntry[], stop: (cause: StopCause, why: string) => Trail): Trail {
+    const u = this.unit;
+    const p = u.guestPasid;
+    if (r === EVENT_TYPE_INV_DEV_REQ) return stop("invalid", u.guest ? `PASID ${hex(p)} is beyond what the DTE's GCR3 table levels (GLX) index (INVALID_DEVICE_REQUEST)` : `a request with PASID ${hex(req.pasid ?? 0)}, but the DTE has GV = 0: no GCR3 table (INVALID_DEVICE_REQUEST)`);
+    for (let i = 0; i < u.trailGcr3Len; i++) {
+      const level = u.trailGcr3Level[i]!;
+      const v = (BigInt(u.trailGcr3Hi[i]! >>> 0) << 32n) | BigInt(u.trailGcr3Lo[i]! >>> 0);
+      entries.push({ kind: "pasid", name: `GCR3 entry (level ${level})`, level: 0, index: (p >>> (9 * level)) & 0x1ff, address: BigInt(u.trailGcr3Addr[i]!), raw: [v], fields: gcr3Fields(v, level === 0).map(toTrailField) });
+    }
+    if (u.stage === AmdStage.Gcr3) {
+      if (r === EVENT_TYPE_PAGE_TAB_ERR) {
+        entries.push({ kind: "pasid", name: "GCR3 entry", level: 0, index: 0, address: BigInt(u.trailGcr3Addr[u.trailGcr3Len]!), raw: [], fields: [] });
+        return stop("unreadable", "the GCR3 table entry is not readable memory (PAGE_TAB_HARDWARE_ERROR)");
+      }
+      return stop("not-present", `GCR3 entry of PASID ${hex(p)} not valid (V = 0): no guest page table bound (IO_PAGE_FAULT, GN = ${req.pasid !== undefined && req.pasid >= 0 ? 1 : 0})`);
+    }
+    for (let i = 0; i < u.trailLen; i++) {
+      const level = u.trailLevel[i]!;
+      const v = (BigInt(u.trailHi[i]! >>> 0) << 32n) | BigInt(u.trailLo[i]! >>> 0);
+      entries.push({ kind: "pte", name: v2EntryName(level), level, index: indexOf(req.iova, level), address: BigInt(u.trailAddr[i]!), raw: [v], fields: v2Fields(v, level).map(toTrailField) });
+    }
+    if (r === 0) return out;
+    if (r === EVENT_TYPE_PAGE_TAB_ERR) {
+      entries.push({ kind: "pte", name: v2EntryName(u.level), level: u.level, index: indexOf(req.iova, u.level), address: BigInt(u.trailAddr[u.trailLen]!), raw: [], fields: [] });
+      return stop("unreadable", `the ${v2EntryName(u.level)} is not readable memory (PAGE_TAB_HARDWARE_ERROR)`);
+    }
+    if (u.trailLen === 0) return stop("address-width", `IOVA ${hex(req.iova)} is not a canonical 48-bit address (bits 63:47 differ)`);
+    const last = entries[entries.length - 1]!;
+    if (u.flags & EVENT_FLAG_RZ) return stop("reserved", `PS = 1 in the ${last.name}: reserved at level 4 (IO_PAGE_FAULT, RZ = 1)`);
+    if (u.flags & EVENT_FLAG_PE) {
+      const user = (u.trailLo.subarray(0, u.trailLen).every((x) => (x & 4) !== 0));
+      return stop("permission", user ? `write request, R/W = 0 on the walk to the ${last.name} (IO_PAGE_FAULT, PR = 1 PE = 1)` : `user request, U/S = 0 on the walk to the ${last.name}: a supervisor-only page (IO_PAGE_FAULT, PR = 1 US = 1 PE = 1)`);
+    }
+    return stop("not-present", `${last.name} not present (P = 0)`);
   }
 
   invalidate(req: InvalidateRequest): InvalidateResult {
@@ -216,7 +260,19 @@ export class AmdViModel implements IommuUnit {
   locate(t: EntryTarget): number | string {
     const u = this.unit;
     const at = u.devTableBase + t.sid * DTE_SIZE;
-    if (t.structure === "pasid-entry") return "AMD-Vi v1 page tables have no per-PASID entry (GCR3 tables are not simulated)";
+    if (t.structure === "pasid-entry") {
+      // GCR3[0] (the per-PASID entry of substream 0) through the DTE's GCR3 table.
+      const d0 = this.mem.readU64(at) ?? 0n;
+      const d1 = this.mem.readU64(at + 8) ?? 0n;
+      if (((d0 >> 55n) & 1n) === 0n) return `the DTE of ${formatSid(t.sid)} has GV = 0: no GCR3 table (bind a PASID of a device in an identity domain first)`;
+      let table = Number(dteGcr3Root(d0, d1));
+      for (let level = Number((d0 >> 56n) & 3n); level > 0; level--) {
+        const v = this.mem.readU64(table);
+        if (v === undefined || (v & 1n) === 0n) return `the level-${level} GCR3 entry of PASID 0 is not valid`;
+        table = Number(v & 0x000ffffffffff000n);
+      }
+      return table;
+    }
     if (t.structure === "root" || t.structure === "root-hi") return "AMD-Vi has no root table: the device table is indexed by requester id (poke context-lo for DTE data[0], context-hi for data[1])";
     if (t.structure === "context-lo") return at;
     if (t.structure === "context-hi") return at + 8;
@@ -313,6 +369,9 @@ export class AmdViModel implements IommuUnit {
     const pageTable = d0 & 0x000ffffffffff000n;
     const walks = !corrupt && (d0 & 2n) !== 0n && mode >= 1 && mode <= 6;
     const domain = (): DomainNode => this.domain(sid, did, mode, pageTable);
+    // DTE GV: the GCR3 table's valid PASIDs, each with its v2 table (spec 2.2.2: GLX, GCR3 root).
+    const gv = !corrupt && (d0 & 2n) !== 0n && ((d0 >> 55n) & 1n) === 1n;
+    const gcr3 = (): TableNode[] => (gv ? this.gcr3Entries(dteGcr3Root(d0, d1), Number((d0 >> 56n) & 3n), did, ((d0 >> 54n) & 1n) === 1n) : []);
     return {
       kind: "context-entry",
       key: sid.toString(16).padStart(4, "0"),
@@ -329,9 +388,96 @@ export class AmdViModel implements IommuUnit {
       pageTable,
       aw: mode,
       fpd: (d1 & (1n << 34n)) !== 0n,
-      hasChildren: walks,
-      children: () => (walks ? [domain()] : []),
-      child: (key) => (walks && key === "d" ? domain() : undefined),
+      hasChildren: walks || gv,
+      children: () => [...(walks ? [domain()] : []), ...gcr3()],
+      child: (key) => (walks && key === "d" ? domain() : gv && /^p[0-9a-f]+$/.test(key) ? gcr3().find((n) => n.key === key) : undefined),
+    };
+  }
+
+  /** The valid last-level GCR3 entries (one per bound PASID) under a GCR3 table of GLX + 1 levels. */
+  private gcr3Entries(root: bigint, glx: number, did: number, giov: boolean): PasidEntryNode[] {
+    const out: PasidEntryNode[] = [];
+    if (glx === 3) return out;
+    const walk = (table: number, level: number, base: number) => {
+      for (let i = 0; i < 512; i++) {
+        const at = table + i * 8;
+        const v = this.mem.readU64(at);
+        if (v === undefined || (v & 1n) === 0n) continue;
+        const pasid = base + i * 2 ** (9 * level);
+        if (level > 0) walk(Number(v & 0x000ffffffffff000n), level - 1, pasid);
+        else out.push(this.gcr3Entry(at, v, pasid, did, giov && pasid === 0));
+      }
+    };
+    walk(Number(root), glx, 0);
+    return out;
+  }
+
+  private gcr3Entry(at: number, v: bigint, pasid: number, did: number, noPasid: boolean): PasidEntryNode {
+    const top = v & 0x000ffffffffff000n;
+    return {
+      kind: "pasid-entry",
+      key: `p${pasid.toString(16)}`,
+      address: BigInt(at),
+      raw: [v],
+      get fields() {
+        return gcr3Fields(v, true);
+      },
+      pasid,
+      noPasid,
+      did,
+      translation: "v2 (guest) page table",
+      levels: V2_LEVELS,
+      pageTable: top,
+      topName: "PML4",
+      hasChildren: true,
+      children: () => this.v2Entries(top, V2_LEVELS, 0n),
+      child: (key) => this.v2Entries(top, V2_LEVELS, 0n).find((n) => n.key === key),
+    };
+  }
+
+  /** One v2 table: present entries (P = 1) as nodes, non-present runs collapsed. */
+  private v2Entries(table: bigint, level: number, iovaBase: bigint): TableNode[] {
+    if (this.mem.readU64(Number(table)) === undefined) return [unreadableNode("unreadable", table, EVENT_TYPE_PAGE_TAB_ERR)];
+    return tableLevelNodes(this.mem, {
+      table: Number(table),
+      entries: 512,
+      iovaBase,
+      span: 1n << BigInt(12 + 9 * (level - 1)),
+      present: (v) => (v & 1n) !== 0n, // P (bit 0)
+      node: (i, v) => this.v2Pte(table, level, i, iovaBase, v),
+    });
+  }
+
+  private v2Pte(table: bigint, level: number, index: number, iovaBase: bigint, v: bigint): PageEntryNode {
+    const span = 1n << BigInt(12 + 9 * (level - 1));
+    const iova = iovaBase + BigInt(index) * span;
+    const ps = (v & 0x80n) !== 0n;
+    const leaf = level === 1 || (ps && (level === 2 || level === 3));
+    const invalid = ps && level === V2_LEVELS;
+    const target = v & 0x000ffffffffff000n & ~(leaf ? span - 1n : 0n);
+    const descends = !leaf && !invalid;
+    return {
+      kind: "pte",
+      key: String(index),
+      address: table + BigInt(index * 8),
+      raw: [v],
+      label: `${v2EntryName(level)} ${index}`,
+      get fields() {
+        return v2Fields(v, level);
+      },
+      ...(invalid ? { reserved: { bits: [0x80n], reason: EVENT_TYPE_IO_FAULT } } : {}),
+      level,
+      index,
+      iova,
+      span,
+      leaf,
+      // Present is readable; R/W (bit 1) writable. U/S is shown in the fields.
+      perm: 1 | ((v & 2n) !== 0n ? 2 : 0),
+      target,
+      pageSize: leaf ? span : 0n,
+      hasChildren: descends,
+      children: () => (descends ? this.v2Entries(target, level - 1, iova) : []),
+      child: (key) => (descends ? this.v2Entries(target, level - 1, iova).find((n) => n.key === key) : undefined),
     };
   }
 

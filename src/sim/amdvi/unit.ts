@@ -50,7 +50,35 @@ import {
   EVENT_TYPE_ILL_DEV,
   EVENT_TYPE_IO_FAULT,
   EVENT_TYPE_IOTLB_INV_TO,
+  EVENT_TYPE_INV_DEV_REQ,
   EVENT_TYPE_PAGE_TAB_ERR,
+  EVENT_FLAG_GN,
+  EVENT_FLAG_US,
+  DTE_GCR3_A_SHIFT_HI,
+  DTE_GCR3_B_SHIFT,
+  DTE_GCR3_C_SHIFT_HI,
+  DTE_GIOV_HI,
+  DTE_GLX_SHIFT_HI,
+  DTE_GV_HI,
+  GCR3_VALID,
+  CMD_COMPLETE_PPR,
+  CONTROL_PPRLOG_EN,
+  DTE_PPR_HI,
+  MMIO_PPR_HEAD_OFFSET,
+  MMIO_PPR_LOG_OFFSET,
+  MMIO_PPR_TAIL_OFFSET,
+  PPR_FLAG_GN,
+  PPR_FLAG_READ,
+  PPR_FLAG_US,
+  PPR_FLAG_WRITE,
+  PPR_REQ_FAULT,
+  PPR_TAG_LAST,
+  STATUS_PPR_INT,
+  STATUS_PPR_OVERFLOW,
+  STATUS_PPR_RUN,
+  V2_LEVELS,
+  V2_P,
+  V2_PS,
   MMIO_CMD_BUF_OFFSET,
   MMIO_CMD_HEAD_OFFSET,
   MMIO_CMD_TAIL_OFFSET,
@@ -77,7 +105,7 @@ export const AmdKind = { Untranslated: 0, PassThrough: 1, Translated: 2, Interru
 /** What happened to a fault on its way to the event log (the trace's fate: vtd/unit.ts FaultFate's numbers). */
 export const AmdFate = { None: 0, Logged: 1, Suppressed: 2, Overflow: 3 } as const;
 /** Which check decided (for the trail). */
-export const AmdStage = { None: 0, Dte: 1, Range: 2, Walk: 3, Iotlb: 4, DeviceIotlb: 5 } as const;
+export const AmdStage = { None: 0, Dte: 1, Range: 2, Walk: 3, Iotlb: 4, DeviceIotlb: 5, Gcr3: 6, GuestWalk: 7 } as const;
 
 /**
  * The device IOTLB of an ATS device (PCIe ATS "ATC"): 16 sets x 4 ways per unit, tagged by device
@@ -102,6 +130,8 @@ export interface AmdUnitCounters {
   suppressed: number;
   overflowed: number;
   commands: number;
+  /** Page requests written to the PPR log (PRI devices; absent in snapshots from before). */
+  pageRequests?: number;
 }
 
 export interface AmdUnitSnapshot {
@@ -186,6 +216,26 @@ export class AmdViUnit implements DmaUnit {
   readonly trailLevel = new Uint8Array(8);
   /** The walk read an unreadable entry at trailAddr[trailLen]. */
   trailUnreadable = false;
+  /** The last request went through the GCR3 table and a v2 (guest) page table (DTE GV; a request with PASID, or GIoV). */
+  guest = false;
+  /** The PASID the last guest translation used (GCR3 index; 0 for a GIoV request without PASID), -1 for none. */
+  guestPasid = -1;
+  /**
+   * The driver's PPR log handler (Linux's PPR interrupt: amd_iommu_poll_ppr_log and the SVA fault
+   * handler), called right after a page request is logged; true when it made the page present and
+   * answered COMPLETE_PPR with success, so the device retries its request.
+   */
+  pageRequest?: () => boolean;
+  /** The last request raised a page request (PPR log) instead of an event. */
+  pageRequested = false;
+  private inPageRequest = false;
+  private pprTag = 0;
+  /** The GCR3 table entries the last guest translation read (GLX + 1 levels, top first): address, level (GLX .. 0), value. */
+  trailGcr3Len = 0;
+  readonly trailGcr3Addr = new Float64Array(4);
+  readonly trailGcr3Lo = new Uint32Array(4);
+  readonly trailGcr3Hi = new Uint32Array(4);
+  readonly trailGcr3Level = new Uint8Array(4);
 
   constructor(mem: PhysicalMemory, opts: AmdUnitOptions) {
     this.mem = mem;
@@ -242,6 +292,7 @@ export class AmdViUnit implements DmaUnit {
 
   private updateRun(): void {
     this.setStatus(STATUS_EVT_RUN, this.control(CONTROL_EVT_LOG_EN));
+    this.setStatus(STATUS_PPR_RUN, this.control(CONTROL_PPRLOG_EN));
     this.setStatus(STATUS_CMDBUF_RUN, this.control(CONTROL_CMDBUF_EN));
   }
 
@@ -321,6 +372,9 @@ export class AmdViUnit implements DmaUnit {
         }
         return true;
       }
+      case CMD_COMPLETE_PPR:
+        // COMPLETE_PPR: the response goes to the device (data[0] 15:0; PASID, GN, tag and status for it); nothing in the IOMMU changes.
+        return true;
       case CMD_INV_IRT:
         // INVALIDATE_INTERRUPT_TABLE: the cached IRTEs of data[0] 15:0 (build_inv_irt).
         this.intr.invalidate(Number(lo & 0xffffn));
@@ -365,7 +419,8 @@ export class AmdViUnit implements DmaUnit {
       return AmdFate.Overflow;
     }
     const at = this.evtBase + tail;
-    const e0 = devid & 0xffff;
+    // event[0] 19:16: PASID[19:16] of a guest (GN) event; a DomainID has none.
+    const e0 = (devid & 0xffff) | (((did >>> 16) & 0xf) << 16);
     const e1 = ((code & 0xf) << 28) | ((flags & 0xfff) << 16) | (did & 0xffff);
     this.mem.write64(at, e0, e1 >>> 0);
     this.mem.write64(at + 8, addrLo >>> 0, addrHi >>> 0);
@@ -406,8 +461,12 @@ export class AmdViUnit implements DmaUnit {
    * interrupt) or the event code; the fields above say the rest. `probe`: a question, not a
    * request - no event is logged, no counter moves.
    */
-  translate(sid: number, hi: number, lo: number, write: boolean, probe = false): number {
+  translate(sid: number, hi: number, lo: number, write: boolean, probe = false, pasid = -1): number {
     if (!probe) this.counters.requests++;
+    this.guest = false;
+    this.guestPasid = -1;
+    if (!this.inPageRequest) this.pageRequested = false;
+    this.trailGcr3Len = 0;
     this.code = 0;
     this.flags = write ? EVENT_FLAG_RW : 0;
     this.level = 0;
@@ -484,6 +543,8 @@ export class AmdViUnit implements DmaUnit {
     if ((q0lo & DTE_TV) === 0) return this.untranslated(hi, lo, AmdKind.Untranslated);
     let perm = (q0hi >>> 29) & 3; // IR (bit 61) = R, IW (bit 62) = W
     const need = write ? 2 : 1;
+    // A request with PASID, or without one on a DTE with GIoV: the GCR3 table and the v2 tables (guestWalk).
+    if (pasid >= 0 || (q0hi & (DTE_GV_HI | DTE_GIOV_HI)) === (DTE_GV_HI | DTE_GIOV_HI)) return this.guestWalk(sid, hi, lo, write, probe, pasid, q0hi, q1lo, q1hi, suppress);
     if (mode === 0) {
       // No translation: the DTE's IR/IW decide (spec §2.2.2: Mode 0, "translation disabled").
       if ((perm & need) === 0) {
@@ -598,6 +659,169 @@ export class AmdViUnit implements DmaUnit {
     }
   }
 
+  /**
+   * Guest translation (spec §2.2.6; Linux iommu.c set_dte_gcr3_table / __get_gcr3_pte,
+   * io_pgtable_v2.c): a request with PASID on a DTE without GV is an INVALID_DEVICE_REQUEST. The
+   * GCR3 table root (DTE GCR3[51:12]) has GLX + 1 levels of 512 8-byte entries, indexed by PASID
+   * bits 9 * level up (level GLX first); an entry without V (GCR3_VALID) is an IO_PAGE_FAULT. The
+   * last level's entry is the guest CR3: the root of a 4-level x86-64 long-mode table. Its walk
+   * ANDs R/W and U/S from the top down; PS at level 3 or 2 is a 1 GiB / 2 MiB leaf, at level 4 a
+   * reserved bit (RZ); P = 0 is a fault with PR = 0. The request is a user, non-execute request
+   * (no Privileged Mode / Execute Requested in the PASID prefix): the leaf needs U/S = 1 on every
+   * level, a write R/W = 1 (PR | PE, US set for the user request, as the x86 page-fault error code).
+   * Faults of a request with PASID carry GN and the PASID in the DomainID/PASID fields (event[0]
+   * 19:16, event[1] 15:0: Linux prints it as the "domain="). Translations are not cached in the
+   * IOTLB (not modelled: guest IOTLB entries tagged by PASID). No allocation.
+   */
+  private guestWalk(sid: number, hi: number, lo: number, write: boolean, probe: boolean, pasid: number, q0hi: number, q1lo: number, q1hi: number, suppress: boolean): number {
+    const gn = pasid >= 0;
+    if (gn) this.flags |= EVENT_FLAG_GN;
+    const id = gn ? pasid : this.did;
+    if ((q0hi & DTE_GV_HI) === 0) return this.fault(sid, EVENT_TYPE_INV_DEV_REQ, pasid, hi, lo, probe, false);
+    const p = gn ? pasid : 0;
+    const glx = (q0hi >>> DTE_GLX_SHIFT_HI) & 3;
+    this.guest = true;
+    this.guestPasid = p;
+    // PASID bits above the GCR3 table's levels: the IOMMU's PASmax is exceeded.
+    if (glx === 3 || p >= 2 ** (9 * (glx + 1))) return this.fault(sid, EVENT_TYPE_INV_DEV_REQ, id, hi, lo, probe, false);
+    this.stage = AmdStage.Gcr3;
+    const mem = this.mem;
+    let table = ((q0hi >>> DTE_GCR3_A_SHIFT_HI) & 7) * 0x1000 + ((q1lo >>> DTE_GCR3_B_SHIFT) & 0xffff) * 0x8000 + ((q1hi >>> DTE_GCR3_C_SHIFT_HI) & 0x1fffff) * 0x80000000;
+    for (let level = glx; level >= 0; level--) {
+      const at = table + ((p >>> (9 * level)) & 0x1ff) * 8;
+      const n = this.trailGcr3Len;
+      if (this.recordTrail) {
+        this.trailGcr3Addr[n] = at;
+        this.trailGcr3Level[n] = level;
+      }
+      if (!mem.read64(at)) {
+        this.trailUnreadable = true;
+        return this.fault(sid, EVENT_TYPE_PAGE_TAB_ERR, id, at / 0x100000000 >>> 0, at >>> 0, probe, false);
+      }
+      if (this.recordTrail) {
+        this.trailGcr3Lo[n] = mem.lo;
+        this.trailGcr3Hi[n] = mem.hi;
+        this.trailGcr3Len = n + 1;
+      }
+      if ((mem.lo & GCR3_VALID) === 0) return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
+      table = (mem.hi & 0xfffff) * 0x100000000 + ((mem.lo & 0xfffff000) >>> 0);
+    }
+    // ---- the v2 table: canonical 48-bit addresses only (bits 63:47 equal).
+    this.stage = AmdStage.GuestWalk;
+    const top = hi >>> 15;
+    if (top !== 0 && top !== 0x1ffff) return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
+    if (!probe) this.counters.walks++;
+    let rw = 1;
+    let us = 1;
+    for (let level = V2_LEVELS; ; level--) {
+      const at = table + indexAt(hi, lo, level) * 8;
+      if (this.recordTrail) this.trailAddr[this.trailLen] = at;
+      this.level = level;
+      if (!mem.read64(at)) {
+        this.trailUnreadable = true;
+        return this.fault(sid, EVENT_TYPE_PAGE_TAB_ERR, id, at / 0x100000000 >>> 0, at >>> 0, probe, false);
+      }
+      const plo = mem.lo;
+      const phi = mem.hi;
+      if (this.recordTrail) {
+        this.trailLo[this.trailLen] = plo;
+        this.trailHi[this.trailLen] = phi;
+        this.trailLevel[this.trailLen] = level;
+        this.trailLen++;
+      }
+      if ((plo & V2_P) === 0) {
+        // A PRI device (DTE PPR) with a request with PASID: the translation completes without
+        // access and the device sends a page request instead of the IOMMU logging an event.
+        if (gn && !probe && (q0hi & DTE_PPR_HI) !== 0 && !this.inPageRequest && this.logPageRequest(sid, pasid, write, hi, lo)) return this.afterPageRequest(sid, hi, lo, write, pasid);
+        return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
+      }
+      rw &= (plo >>> 1) & 1;
+      us &= (plo >>> 2) & 1;
+      const large = (plo & V2_PS) !== 0 && level > 1;
+      if (large && level === V2_LEVELS) {
+        this.flags |= EVENT_FLAG_PR | EVENT_FLAG_RZ;
+        return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
+      }
+      const addrLo = (plo & 0xfffff000) >>> 0;
+      const addrHi = phi & 0xfffff;
+      if (level === 1 || large) {
+        if (us === 0 || (write && rw === 0)) {
+          this.flags |= EVENT_FLAG_PR | EVENT_FLAG_PE | EVENT_FLAG_US;
+          return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
+        }
+        // No IOTLB fill (probe = true for leaf()): guest entries are not cached here.
+        return this.leaf(hi, lo, addrHi, addrLo, 12 + 9 * (level - 1), 1 | (rw << 1), 0, 0, true);
+      }
+      table = addrHi * 0x100000000 + addrLo;
+    }
+  }
+
+  /**
+   * Writes a page request at the PPR log tail (spec 2.6; Linux ppr.c reads it back with PPR_DEVID,
+   * PPR_PASID1/2, PPR_TAG, PPR_FLAGS, PPR_REQ_TYPE): raw[0] = DeviceID | PASID[15:0] << 16 | tag << 32
+   * (bit 41 the group's last request) | PASID[19:16] << 42 | flags << 48 | type 1 << 60; raw[1] the
+   * page's address. False when the log is off or full (Status.PPROverflow).
+   */
+  private logPageRequest(devid: number, pasid: number, write: boolean, hi: number, lo: number): boolean {
+    const reg = this.readReg(MMIO_PPR_LOG_OFFSET);
+    if (!this.control(CONTROL_PPRLOG_EN) || reg === 0n) return false;
+    const base = Number(reg & 0x000ffffffffff000n);
+    const bytes = ENTRY_SIZE * 2 ** Number((reg >> 56n) & 0xfn);
+    const head = Number(this.readReg(MMIO_PPR_HEAD_OFFSET));
+    const tail = Number(this.readReg(MMIO_PPR_TAIL_OFFSET));
+    const next = (tail + ENTRY_SIZE) % bytes;
+    if (next === head) {
+      this.setStatus(STATUS_PPR_OVERFLOW, true);
+      return false;
+    }
+    const tag = (this.pprTag++ & 0x1ff) | PPR_TAG_LAST;
+    const flags = PPR_FLAG_GN | PPR_FLAG_US | (write ? PPR_FLAG_WRITE : PPR_FLAG_READ);
+    this.mem.write64(base + tail, ((devid & 0xffff) | ((pasid & 0xffff) << 16)) >>> 0, (tag | (((pasid >>> 16) & 0xf) << 10) | (flags << 16) | (PPR_REQ_FAULT << 28)) >>> 0);
+    this.mem.write64(base + tail + 8, (lo & 0xfffff000) >>> 0, hi >>> 0);
+    this.regs.set(MMIO_PPR_TAIL_OFFSET, BigInt(next));
+    this.setStatus(STATUS_PPR_INT, true);
+    this.counters.pageRequests = (this.counters.pageRequests ?? 0) + 1;
+    return true;
+  }
+
+  /** The driver answers the page request; on success the device retries (one retry), else its request ends without access and no event. */
+  private afterPageRequest(sid: number, hi: number, lo: number, write: boolean, pasid: number): number {
+    this.inPageRequest = true;
+    let ok = false;
+    try {
+      ok = this.pageRequest?.() ?? false;
+      if (ok) {
+        this.counters.requests--;
+        const r = this.translate(sid, hi, lo, write, false, pasid);
+        this.pageRequested = true;
+        return r;
+      }
+    } finally {
+      this.inPageRequest = false;
+    }
+    this.pageRequested = true;
+    this.code = EVENT_TYPE_IO_FAULT;
+    this.kind = AmdKind.Translated;
+    this.fate = AmdFate.None;
+    return EVENT_TYPE_IO_FAULT;
+  }
+
+  /** PPR log entries between head and tail (what the driver has not read). */
+  pendingPageRequests(): { at: number; raw: [bigint, bigint] }[] {
+    const reg = this.readReg(MMIO_PPR_LOG_OFFSET);
+    const out: { at: number; raw: [bigint, bigint] }[] = [];
+    if (reg === 0n) return out;
+    const base = Number(reg & 0x000ffffffffff000n);
+    const bytes = ENTRY_SIZE * 2 ** Number((reg >> 56n) & 0xfn);
+    let head = Number(this.readReg(MMIO_PPR_HEAD_OFFSET));
+    const tail = Number(this.readReg(MMIO_PPR_TAIL_OFFSET));
+    while (head !== tail) {
+      out.push({ at: base + head, raw: [this.mem.readU64(base + head) ?? 0n, this.mem.readU64(base + head + 8) ?? 0n] });
+      head = (head + ENTRY_SIZE) % bytes;
+    }
+    return out;
+  }
+
   private untranslated(hi: number, lo: number, kind: number): number {
     this.kind = kind;
     this.hpaHi = hi;
@@ -647,12 +871,12 @@ export class AmdViUnit implements DmaUnit {
 
   /** One transaction of a run (DmaUnit): translate() with caches and the event log. */
   dmaRequest(x: DmaTransfer, _t: number, _to: number, iovaHi: number, iovaLo: number): number {
-    return this.translate(x.sid, iovaHi, iovaLo, x.write);
+    return this.translate(x.sid, iovaHi, iovaLo, x.write, false, x.pasid ?? -1);
   }
 
   /** One request from requester `rid` (HostUnit): translate(); `probe` logs no event. */
-  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
-    return this.translate(rid, iovaHi, iovaLo, write, probe);
+  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean, pasid?: number): number {
+    return this.translate(rid, iovaHi, iovaLo, write, probe, pasid ?? -1);
   }
 
   /** The trace's translation kind of the last request (DmaUnit; AmdKind has its values). */

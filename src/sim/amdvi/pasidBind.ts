@@ -1,0 +1,64 @@
+/**
+ * The `bind-pasid` / `unbind-pasid` steps on an AMD-Vi host: Linux's SVA bind
+ * (iommu_sva_bind_device -> drivers/iommu/amd/pasid.c iommu_sva_set_dev_pasid ->
+ * amd_iommu_set_gcr3) puts the process's page table - a v2 table in the x86-64 long-mode format,
+ * here one the host builds from `maps` - into the device's GCR3 table at the PASID; unbind
+ * (amd_iommu_remove_dev_pasid -> amd_iommu_clear_gcr3) clears the entry and flushes the PASID.
+ * The GCR3 table and the DTE are written by AmdIommuDriver (bindPasid), so the bytes are the
+ * driver's. Only `mode: first-level` exists on AMD-Vi (the v2 table is the guest/first-level table).
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import type { PasidMapSpec, Step } from "../../scenario/types.js";
+import type { DiagnosticCode } from "../../protocol/diagnostics.js";
+import { v2EntryFor, type AmdIommuDriver, type LazyPage } from "./driver.js";
+import { V2_A, V2_D, V2_P, V2_RW, V2_US } from "./defs.js";
+
+/** What the steps need from the machine. */
+export interface AmdPasidStepContext {
+  driver: AmdIommuDriver;
+  sidOf(device: string): number | undefined;
+  fail(error: DiagnosticCode, summary: string): void;
+  failErrno(errno: "EBUSY" | "ENOENT" | "EINVAL", summary: string): void;
+  summary(text: string): void;
+}
+
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+export function amdBindPasidStep(c: AmdPasidStepContext, st: Extract<Step, { op: "bind-pasid" }>): void {
+  const d = c.driver;
+  const sid = c.sidOf(st.device);
+  if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
+  if (st.mode !== "first-level") return c.fail("pasid-unsupported", `AMD-Vi binds a PASID to a v2 (guest) page table only: mode ${st.mode} is VT-d's`);
+  // iommu_attach_device_pasid(): -EBUSY when the PASID already has a domain.
+  if (d.gcr3.get(sid)?.pasids.some(([p]) => p === st.pasid)) return c.failErrno("EBUSY", `PASID ${hex(st.pasid)} of ${st.device} is already bound`);
+  // The process's page table (mm->pgd): 4 levels, leaves as the CPU's PTEs for the maps.
+  const root = d.unit.mem.allocPage();
+  const lazy: LazyPage[] = [];
+  for (const m of st.maps) {
+    for (let off = 0n; off < m.size; off += 4096n) {
+      const hpa = m.hpa !== undefined ? m.hpa + off : BigInt(d.unit.mem.allocPage());
+      // present: false - a page of the process not faulted in yet: no leaf; a page request maps it.
+      if (m.present === false) lazy.push({ pasid: st.pasid, root, va: Number(m.va + off), leaf: hpa | v2Leaf(m) });
+      else d.unit.mem.writeU64(v2EntryFor(d.unit.mem, root, m.va + off), hpa | v2Leaf(m));
+    }
+  }
+  const r = d.bindPasid(sid, st.pasid, root);
+  if ("error" in r) return c.failErrno("EINVAL", `iommu_sva_bind_device(${st.device}, PASID ${hex(st.pasid)}): -EINVAL: ${r.error}`);
+  if (lazy.length > 0) d.lazyPages.set(sid, [...(d.lazyPages.get(sid) ?? []).filter((p) => p.pasid !== st.pasid), ...lazy]);
+  const n = st.maps.reduce((s, m) => s + Number(m.size >> 12n), 0);
+  c.summary(`PASID ${hex(st.pasid)} of ${st.device}: GCR3[${hex(st.pasid)}] at ${hex(r.entry)} -> v2 table at ${hex(root)} (GCR3 table ${hex(r.info.table)}, GLX ${r.info.glx}, domain ${r.info.domid}), ${n} page${n === 1 ? "" : "s"} mapped`);
+}
+
+export function amdUnbindPasidStep(c: AmdPasidStepContext, st: Extract<Step, { op: "unbind-pasid" }>): void {
+  const sid = c.sidOf(st.device);
+  if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
+  if (!c.driver.unbindPasid(sid, st.pasid)) return c.failErrno("ENOENT", `PASID ${hex(st.pasid)} of ${st.device} is not bound`);
+  c.summary(`PASID ${hex(st.pasid)} of ${st.device} unbound: GCR3 entry cleared, INVALIDATE_IOMMU_PAGES with GN and the PASID`);
+}
+
+/** A v2 leaf: P, R/W when writable, U/S when user, A and D (unless `accessed: false`). */
+function v2Leaf(m: PasidMapSpec): bigint {
+  const w = m.perm !== "r";
+  const ad = m.accessed === false ? 0 : V2_A | (w ? V2_D : 0);
+  return BigInt(V2_P | ad | (w ? V2_RW : 0) | (m.user ? V2_US : 0));
+}
