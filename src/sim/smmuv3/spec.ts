@@ -121,26 +121,6 @@ export const STALL_MODEL_STALL = 0;
 export const STALL_MODEL_NONE = 1;
 export const STALL_MODEL_FORCE = 2;
 
-export const COMMAND_NAMES: Readonly<Record<number, string>> = {
-  [CMD_PREFETCH_CFG]: "CMD_PREFETCH_CONFIG",
-  [CMD_CFGI_STE]: "CMD_CFGI_STE",
-  [CMD_CFGI_ALL]: "CMD_CFGI_ALL",
-  [CMD_CFGI_CD]: "CMD_CFGI_CD",
-  [CMD_CFGI_CD_ALL]: "CMD_CFGI_CD_ALL",
-  [CMD_TLBI_NH_ALL]: "CMD_TLBI_NH_ALL",
-  [CMD_TLBI_NH_ASID]: "CMD_TLBI_NH_ASID",
-  [CMD_TLBI_NH_VA]: "CMD_TLBI_NH_VA",
-  [CMD_TLBI_EL2_ALL]: "CMD_TLBI_EL2_ALL",
-  [CMD_TLBI_S12_VMALL]: "CMD_TLBI_S12_VMALL",
-  [CMD_TLBI_S2_IPA]: "CMD_TLBI_S2_IPA",
-  [CMD_TLBI_NSNH_ALL]: "CMD_TLBI_NSNH_ALL",
-  [CMD_SYNC]: "CMD_SYNC",
-  0x40: "CMD_ATC_INV", // CMDQ_OP_ATC_INV (ats.ts)
-  [CMD_PRI_RESP]: "CMD_PRI_RESP",
-  [CMD_RESUME]: "CMD_RESUME",
-  [CMD_STALL_TERM]: "CMD_STALL_TERM",
-};
-
 // ---------------------------------------------------------------- events (SMMUv3 spec 7.3)
 /** Event ids (SMMUv3 spec 7.3; arm-smmu-v3.h EVT_ID_* where Linux has a macro). */
 export const F_UUT = 0x01;
