@@ -103,6 +103,12 @@ export interface TrailEntry {
   level: number;
   /** Index of the entry in its table (bus for a root entry, devfn for a context entry, IOVA bits for a PTE). */
   index: number;
+  /**
+   * How the model names the entry in its views, where the table index alone would mislead (SMMUv3:
+   * an STE is named by its StreamID, "0x100", as Mapping Tables labels it, not by its index in a
+   * level-2 table). Absent: views derive it from kind and index (engine/walk.ts indexText).
+   */
+  indexText?: string;
   /** HPA of the entry. */
   address: bigint;
   /** The entry as read, low qword first; empty when it could not be read. */

@@ -256,8 +256,9 @@ export class SmmuV3Model implements IommuUnit {
     if (u.stage === SmmuStage.StreamTable && !u.trailSte) return stop("invalid", u.why || eventInfo(r).explanation);
     const ts = u.trailSte;
     if (ts) {
-      // Its index in its table: the StreamID in a linear table, its low SPLIT bits in a level-2 table (the devfn of a PCI requester).
-      entries.push({ kind: "context", name: "STE", level: 0, index: u.trailL1 ? sid % 2 ** split : sid, address: BigInt(ts.address), raw: ts.words ?? [], fields: ts.words ? steFields(ts.words).map(toTrailField) : [] });
+      // Its index in its table: the StreamID in a linear table, its low SPLIT bits in a level-2 table (the devfn of a PCI requester);
+      // named by its StreamID in every view, as Mapping Tables labels it (STE[0x100]).
+      entries.push({ kind: "context", name: "STE", level: 0, index: u.trailL1 ? sid % 2 ** split : sid, indexText: hex(sid), address: BigInt(ts.address), raw: ts.words ?? [], fields: ts.words ? steFields(ts.words).map(toTrailField) : [] });
       if (!ts.words) return stop("unreadable", `the STE of StreamID ${hex(sid)} is not readable memory (F_STE_FETCH)`);
     }
     if (u.stage === SmmuStage.Ste || (u.stage === SmmuStage.StreamTable && r !== 0)) {
