@@ -464,6 +464,35 @@ export interface InspectTables {
    * model does not bound it.
    */
   deviceTlb?: { capacity?: number; entries(): DeviceTlbEntryView[] };
+  /**
+   * The queue the unit writes PCIe Page Requests into (PRI: SMMUv3's PRI queue; VT-d's page
+   * request queue and AMD-Vi's PPR log would list theirs), when it has one: its entries as they are
+   * in memory, decoded by the model. `name` is the model's ("PRI queue").
+   */
+  pageRequests?: { name: string; address: bigint; capacity: number; entries(): PageRequestView[] };
+}
+
+/** One Page Request entry of the unit's page request queue, as in memory. */
+export interface PageRequestView {
+  key: string;
+  /** Slot in the queue. */
+  index: number;
+  address: bigint;
+  raw: readonly bigint[];
+  fields: readonly DecodedField[];
+  /** The requester (requester id, as the machine speaks). */
+  sid: number;
+  pasid?: number;
+  /** The page asked for, and the access: "R", "W", "RW" (with "X" for execute). */
+  page: bigint;
+  access: string;
+  /** Page Request Group index, and whether this is the group's last request (the one answered). */
+  group: number;
+  last: boolean;
+  /** Not yet consumed by software (between the queue's consumer and producer indexes). */
+  pending: boolean;
+  /** The lines Linux's handler prints for it (pr_fmt prefix, no timestamp). */
+  dmesg: readonly string[];
 }
 
 /** One translation an ATS endpoint holds in its own cache, as the model lists it. */

@@ -13,6 +13,8 @@ import { C_BAD_SUBSTREAMID, F_TRANSLATION } from "../../src/sim/smmuv3/spec.js";
 import { DeviceAtc, atcInvCommand } from "../../src/sim/smmuv3/ats.js";
 import { EventKind } from "../../src/trace/trace.js";
 import { explainWalk } from "../../src/engine/walk.js";
+import { Session } from "../../src/engine/session.js";
+import { treeChildren } from "../../src/engine/trees.js";
 
 const FILE = "examples/smmuv3-pasid-ats.passthrough.yaml";
 const example = readFileSync(join(__dirname, "..", "..", FILE), "utf8");
@@ -136,5 +138,22 @@ describe("SMMUv3 PASIDs", () => {
     expect(outs.at(-1)!.expect!.pass).toBe(true);
     expect(outs.at(-1)!.fault).toBe(F_TRANSLATION);
     expect(m.log.lines.map((l) => l.text)).toContain("arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 ssid: 0x5 iova: 0x20000000 ipa: 0x0");
+  });
+
+  it("Mapping Tables shows the PRI queue: its entry with the PASID, decoded from its bytes, and the line Linux printed for it", () => {
+    const sess = new Session("pasid.passthrough.yaml");
+    sess.update(example);
+    sess.setCursor(sess.outcomes.length);
+    const ctx = { machine: sess.machineAtCursor()!, run: sess.run!, scenario: sess.scenario!, cursor: sess.cursor.step, radix: "hex" as const };
+    const top = treeChildren("tables", "t", ctx)!;
+    const q = top.find((n) => n.id === "t/priq")!;
+    expect(q.label).toBe("PRI queue");
+    expect(q.description).toMatch(/^1 of 128 slots used @ 0x[0-9a-f]+$/);
+    const [e] = treeChildren("tables", "t/priq", ctx)!;
+    expect(e!.label).toBe("[0] 01:00.0 PASID 0x5 W 0x30000000");
+    expect(e!.description).toBe("PRG 0 (last)");
+    expect(e!.tooltip).toContain("sid 0x00000100.0x00005: [0L] unprivileged W access at iova 0x0000000030000000");
+    const fields = treeChildren("tables", "t/priq/0", ctx)!.map((n) => `${n.label}=${n.description ?? ""}`);
+    expect(fields).toEqual(expect.arrayContaining(["SID=0x100 · [31:0] = 0x100", "SSID=0x5 · [51:32] = 0x5", "PERM_WRITE=1 (set)", "PRG_LAST=1 (last request of the group: answered with CMD_PRI_RESP)", "SSID_V=1 (SubstreamID valid)", "ADDR=0x30000000 · [127:76] = 0x30000000"]));
   });
 });

@@ -30,6 +30,7 @@ import {
   type InvalidateResult,
   type IommuUnit,
   type DeviceTlbEntryView,
+  type PageRequestView,
   type IotlbEntryNode,
   type PageEntryNode,
   type ReasonInfo,
@@ -47,7 +48,7 @@ import {
 import type { PhysicalMemory } from "../memory.js";
 import { NO_CHILDREN, notPresentNode, readWords, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
 import { bitsOf, decodedField, hexText, qwordFields } from "../decodedFields.js";
-import { renderEvent, smmuKernelEra } from "./dmesg.js";
+import { renderEvent, renderPageRequest, smmuKernelEra } from "./dmesg.js";
 import { cmd, type ArmSmmuV3Driver } from "./driver.js";
 import {
   ABORT_NO_EVENT,
@@ -98,6 +99,7 @@ import {
   eventInfo,
   l1DescFields,
   l1CdFields,
+  priqFields,
   cdSplit,
   steConfigName,
   steFields,
@@ -527,9 +529,36 @@ export class SmmuV3Model implements IommuUnit {
       // The endpoints' ATCs (PCIe ATS; an unbounded list in this model: no capacity).
       ...(u.atc.entries.length > 0 || (this.driver?.atsMasters.size ?? 0) > 0 ? { deviceTlb: { entries: () => this.atcEntries() } } : {}),
       contextCache: { entries: () => this.steCacheNodes() },
+      // The PRI queue (SMMU_IDR0.PRI, PRIQEN): the Page Requests of PRI endpoints, 16-byte entries.
+      ...(u.priqBase !== 0 ? { pageRequests: { name: "PRI queue", address: BigInt(u.priqBase - (u.priqBase % 32)), capacity: 2 ** (u.priqBase % 32), entries: () => this.pageRequestEntries() } } : {}),
       // IOMMU_RESV_SW_MSI (arm_smmu_get_resv_regions): the ITS doorbell's window in every domain.
       reservedRegions: [{ kind: "msi", first: BigInt(MSI_IOVA_BASE), last: BigInt(MSI_IOVA_BASE + MSI_IOVA_LENGTH - 1), devices: [], source: "MSI window (IOMMU_RESV_SW_MSI)" }],
     };
+  }
+
+  /** The PRI queue's entries as in memory, decoded (spec.ts priqFields) and printed as arm_smmu_handle_ppr prints them. */
+  private pageRequestEntries(): PageRequestView[] {
+    const u = this.unit;
+    return u.pageRequestSlots().map(({ index, at, raw, pending }) => {
+      const [e0, e1] = raw;
+      const bit = (n: bigint) => ((e0 >> n) & 1n) === 1n;
+      const ssv = bit(63n);
+      return {
+        key: String(index),
+        index,
+        address: BigInt(at),
+        raw,
+        fields: priqFields(e0, e1),
+        sid: Number(e0 & 0xffffffffn) - u.sidOffset,
+        ...(ssv ? { pasid: Number((e0 >> 32n) & 0xfffffn) } : {}),
+        page: e1 & 0xfffffffffffff000n,
+        access: `${bit(60n) ? "R" : ""}${bit(61n) ? "W" : ""}${bit(59n) ? "X" : ""}`,
+        group: Number(e1 & 0x1ffn),
+        last: bit(62n),
+        pending,
+        dmesg: renderPageRequest(u.name, raw),
+      };
+    });
   }
 
   private streamTable(): RootTableNode {

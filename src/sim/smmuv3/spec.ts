@@ -324,6 +324,22 @@ export function cdFields(words: readonly bigint[]): DecodedField[] {
   ]);
 }
 
+/** The fields of a PRI queue entry (SMMUv3 spec 8.1), named as arm-smmu-v3.h's PRIQ_0_* / PRIQ_1_* are: dword 0 then dword 1. */
+export function priqFields(e0: bigint, e1: bigint): DecodedField[] {
+  return decode([e0, e1], [
+    ["SID", 31, 0],
+    ["SSID", 51, 32],
+    ["PERM_PRIV", 58, 58, (v) => (v === 1n ? "privileged" : "unprivileged")],
+    ["PERM_EXEC", 59, 59, yes],
+    ["PERM_READ", 60, 60, yes],
+    ["PERM_WRITE", 61, 61, yes],
+    ["PRG_LAST", 62, 62, (v) => (v === 1n ? "last request of the group: answered with CMD_PRI_RESP" : undefined)],
+    ["SSID_V", 63, 63, (v) => (v === 1n ? "SubstreamID valid" : undefined)],
+    ["PRG_IDX", 72, 64],
+    ["ADDR", 127, 76, "addr"],
+  ]);
+}
+
 /** The fields of a level-1 context descriptor (L1CD, SMMUv3 spec 5.3; Linux CTXDESC_L1_DESC_*). */
 export function l1CdFields(v: bigint): DecodedField[] {
   return decode([v], [

@@ -1389,6 +1389,26 @@ export class SmmuV3Unit implements DmaUnit {
     return out;
   }
 
+  /** Every PRI queue slot that was ever written (index, both dwords, pending = not yet consumed), for the views. */
+  pageRequestSlots(): { index: number; at: number; raw: [bigint, bigint]; pending: boolean }[] {
+    const out: { index: number; at: number; raw: [bigint, bigint]; pending: boolean }[] = [];
+    if (this.priqBase === 0) return out;
+    const shift = this.queueShift(this.priqBase);
+    const mask = (1 << shift) - 1;
+    const wrap = 1 << shift;
+    const cons = this.priqCons & (mask | wrap);
+    const prod = this.priqProd & (mask | wrap);
+    const used = (prod - cons + 2 * wrap) % (2 * wrap);
+    for (let i = 0; i <= mask; i++) {
+      const at = this.queueAddr(this.priqBase) + i * 16;
+      const e0 = this.mem.readU64(at) ?? 0n;
+      const e1 = this.mem.readU64(at + 8) ?? 0n;
+      if (e0 === 0n && e1 === 0n) continue;
+      out.push({ index: i, at, raw: [e0, e1], pending: (i - (cons & mask) + wrap) % wrap < used });
+    }
+    return out;
+  }
+
   /** The ATC entry of (sid, ssid; -1 no PASID) covering `ia` (a loop: no closure on the DMA path). */
   private atcFind(sid: number, ssid: number, ia: number): AtcEntry | undefined {
     const list = this.atc.entries;
