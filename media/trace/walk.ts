@@ -52,7 +52,8 @@ export class WalkPane {
       const li = el("li", { class: s.stop ? "stage stop" : "stage" });
       // The entry's name is the model's (the trail's: "root entry", "SL-PML4E"); the index reads as the table indexes it.
       const title = s.name ? s.name.charAt(0).toUpperCase() + s.name.slice(1) : s.kind;
-      const name = `${title} [${s.kind === "root" ? l10n.t("bus {0}", s.index.toString(16).padStart(2, "0")) : s.kind === "context" ? `${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}` : s.index}]`;
+      // The index as the engine names it (engine/walk.ts indexText): a bus, a devfn, the model's own text (a stream id).
+      const name = `${title} [${s.kind === "root" ? l10n.t("bus {0}", s.indexText) : s.indexText}]`;
       li.append(el("div", { class: "stage-name" }, name));
       li.append(el("div", { class: "mono" }, `@ ${s.address} = ${s.raw.join(" ")}`));
       li.append(el("div", { class: "fields" }, s.fields.map(([k, v]) => `${k}=${v}`).join("  ")));

@@ -341,7 +341,7 @@ export function mappingSignature(w: WalkExplanation, showCache = false): string 
 
 function walkVars(w: WalkExplanation): VarNode[] {
   return w.stages.map((s) => ({
-    name: s.kind === "root" ? `root[${s.index.toString(16).padStart(2, "0")}]` : s.kind === "context" ? `context[${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}]` : `L${s.level}[${s.index}]`,
+    name: s.kind === "root" ? `root[${s.indexText}]` : s.kind === "context" ? `context[${s.indexText}]` : `L${s.level}[${s.index}]`,
     value: `${s.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`).join(" ")}${s.stop ? ` ← ${s.stop}` : ""}`,
     children: [numVar("address", s.address), ...s.fields.map(([k, v]) => ({ name: k, value: v })), ...(s.stop ? [{ name: "stops here", value: s.stop }] : [])],
   }));

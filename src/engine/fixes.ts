@@ -103,6 +103,9 @@ function missingMapFix(scenario: Scenario, run: Run, step: Extract<Step, { op: "
   const m = run.machineBefore(step.index);
   const dev = m.pci.device(step.device);
   if (!dev) return undefined;
+  // A request with PASID translates through that PASID's own tables (bind-pasid), which a VFIO map
+  // of the VM's container does not fill: no map fixes it.
+  if (step.pasid !== undefined && step.pasid >= 0) return undefined;
   const w = explainWalk(m, m.pci.requesterId(dev), step.iova, step.write);
   // Only a missing entry is fixed by a map (the model's classification of where the walk stopped).
   if (w.reason === 0 || w.cause !== "not-present") return undefined;

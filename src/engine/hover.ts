@@ -203,7 +203,7 @@ function whenText(h: HoverInput): string {
 
 /** The entry as the model names it (the trail's name: "root entry", "SL-PDE"), indexed as its table is. */
 function stageName(s: WalkStage): string {
-  return `${s.name}[${s.kind === "root" ? s.index.toString(16).padStart(2, "0") : s.kind === "context" ? `${(s.index >> 3).toString(16).padStart(2, "0")}.${s.index & 7}` : s.index}]`;
+  return `${s.name}[${s.indexText}]`;
 }
 
 /**

@@ -73,7 +73,7 @@ export function revealKeys(root: TableNode, w: WalkExplanation, dropLast: boolea
 /** The walk's stages as the protocol carries them (Translate Address, the trace's walk pane). */
 function answerStages(w: WalkExplanation): TranslateAnswer["stages"] {
   return w.stages.map((s) => {
-    const st: TranslateAnswer["stages"][number] = { kind: s.kind, name: s.name, level: s.level, index: s.index, address: `0x${s.address.toString(16)}`, raw: s.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`), fields: s.fields };
+    const st: TranslateAnswer["stages"][number] = { kind: s.kind, name: s.name, level: s.level, index: s.index, indexText: s.indexText, address: `0x${s.address.toString(16)}`, raw: s.raw.map((r) => `0x${r.toString(16).padStart(16, "0")}`), fields: s.fields };
     if (s.stop) st.stop = s.stop;
     return st;
   });

@@ -10,7 +10,7 @@
 import type { Machine } from "../sim/machine.js";
 import type { Run } from "../sim/run.js";
 import { F_WRITE } from "../trace/trace.js";
-import type { IommuDecoders, StopCause, TrailEntryKind, Translation } from "../sim/iommu.js";
+import type { IommuDecoders, StopCause, TrailEntry, TrailEntryKind, Translation } from "../sim/iommu.js";
 import { pasidOfEvent } from "./traceTags.js";
 
 export type WalkStageKind = TrailEntryKind;
@@ -23,6 +23,8 @@ export interface WalkStage {
   level: number;
   /** Index of the entry in its table (bus for root, devfn for context, IOVA bits for pte). */
   index: number;
+  /** The index as every view prints it (indexText): "01" (bus), "00.0" (devfn), "0x100" (an SMMUv3 StreamID), "258". */
+  indexText: string;
   /** HPA of the entry. */
   address: bigint;
   /** Raw entry: one qword for pte, two (lo, hi) for root/context; empty when it was not readable. */
@@ -83,13 +85,25 @@ export function explainEvent(run: Run, event: number): WalkExplanation {
   return run.atEvent(event, false, explain) ?? explain(run.machineBefore(t.step[event]!));
 }
 
+/**
+ * The index of a trail entry as the views print it (the walk pane, hovers, the debugger's
+ * Translation scope): the model's own text when it gives one (TrailEntry.indexText), else a bus in
+ * hex for a root entry, a devfn ("00.0") for a context entry, the number for the others.
+ */
+export function indexText(e: Pick<TrailEntry, "kind" | "index" | "indexText">): string {
+  if (e.indexText !== undefined) return e.indexText;
+  if (e.kind === "root") return e.index.toString(16).padStart(2, "0");
+  if (e.kind === "context") return `${(e.index >> 3).toString(16).padStart(2, "0")}.${e.index & 7}`;
+  return String(e.index);
+}
+
 /** The display shape of a contract Translation; `names` is the model that named its fault reasons. */
 export function fromTranslation(t: Translation, names: Pick<IommuDecoders, "reason">): WalkExplanation {
   const v = t.verdict;
   const { sid, iova, write } = t.request;
   const stop = t.trail.stop;
   const stages: WalkStage[] = t.trail.entries.map((e, i) => {
-    const st: WalkStage = { kind: e.kind, name: e.name, level: e.level, index: e.index, address: e.address, raw: e.raw, fields: e.fields.map((f) => [f.name, f.meaning !== undefined ? `${f.value} (${f.meaning})` : f.value]) };
+    const st: WalkStage = { kind: e.kind, name: e.name, level: e.level, index: e.index, indexText: indexText(e), address: e.address, raw: e.raw, fields: e.fields.map((f) => [f.name, f.meaning !== undefined ? `${f.value} (${f.meaning})` : f.value]) };
     if (stop !== undefined && stop.entry === i) st.stop = stop.why;
     return st;
   });

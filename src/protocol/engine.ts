@@ -125,7 +125,8 @@ export interface TranslateAnswer {
   /** Id of the deepest Mapping Tables node of the walk, to reveal. */
   revealId?: string;
   /** The walk trail (sim/iommu.ts): kind root | context | pasid | pte; name the spec's ("SL-PML4E"); raw empty when unreadable. */
-  stages: { kind: string; name?: string; level: number; index: number; address: string; raw: string[]; fields: [string, string][]; stop?: string }[];
+  /** indexText: the entry's index as the views print it (engine/walk.ts indexText). */
+  stages: { kind: string; name?: string; level: number; index: number; indexText: string; address: string; raw: string[]; fields: [string, string][]; stop?: string }[];
 }
 
 /** Commands a hover may link to: the host trusts exactly these in the engine's markdown. */

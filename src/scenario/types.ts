@@ -108,6 +108,8 @@ export interface SmmuV3Spec {
   atsInvalidation?: boolean;
   /** Device keys of ATS devices whose PCIe PRI is enabled; present: the SMMU has a PRI queue (SMMU_IDR0.PRI). */
   pri?: string[];
+  /** Device keys of PCI devices with a PASID capability (arm_smmu_enable_pasid: SubstreamIDs, a CD per PASID; docs/smmuv3-pasid.md). */
+  pasid?: string[];
 }
 
 /** An IVRS IVMD unity range (ACPI IVRS, type 0x21/0x22 with the Unity flag): a 1:1 mapping firmware requires for a device. */

@@ -198,8 +198,23 @@ class MapList {
  * Requests with PASID and PASID binds need a scalable-mode unit with PASID support (ECAP.SMTS,
  * ECAP.PASID) and a PASID below 2^pasid-bits; a nested bind needs ECAP.NEST and a known VM.
  */
+/**
+ * An SMMUv3 host: a PASID is a SubstreamID of a device listed in host.iommu.pasid, below
+ * 2^substream-id-bits (Linux's master->ssid_bits: docs/smmuv3-pasid.md).
+ */
+function smmuPasidChecks(smmu: NonNullable<Scenario["host"]["iommu"]["smmu"]>, st: Step, add: (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => void): void {
+  const check = (device: string, pasid: number, range: SourceRange, what: string) => {
+    if (!(smmu.pasid ?? []).includes(device)) add("error", range, "pasid-unsupported", l10n.t("{0} PASID 0x{1}, but {2} has no PASID capability on this SMMUv3 host", what, pasid.toString(16), device), l10n.t("List the device in host.iommu.pasid (and set substream-id-bits): Linux then enables its PASIDs (arm_smmu_enable_pasid)."));
+    else if (pasid >= 2 ** smmu.ssidBits) add("error", range, "pasid-unsupported", l10n.t("PASID 0x{0} does not fit the SMMU's {1}-bit SubstreamIDs (SMMU_IDR1.SSIDSIZE)", pasid.toString(16), smmu.ssidBits), l10n.t("Use a PASID below 0x{0}, or raise host.iommu.substream-id-bits.", (2 ** smmu.ssidBits).toString(16)));
+  };
+  if (st.op === "dma") for (const t of st.transfers ?? [st]) if (t.pasid !== undefined) check(t.device, t.pasid, t.range, l10n.t("DMA with"));
+  if (st.op === "translate" && st.pasid !== undefined) check(st.device, st.pasid, st.range, l10n.t("translate with"));
+  if (st.op === "bind-pasid" || st.op === "unbind-pasid") check(st.device, st.pasid, st.range, st.op === "bind-pasid" ? l10n.t("bind-pasid of") : l10n.t("unbind-pasid of"));
+}
+
 function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => void): void {
   const io = s.host.iommu;
+  if (io.smmu !== undefined) return smmuPasidChecks(io.smmu, st, add);
   // AMD-Vi: PASIDs through the GCR3 table (DTE GV), 16 bits as Linux uses them (amd_iommu_types.h PASID_MASK).
   const amd = io.model === "amd-vi";
   const bits = amd ? 16 : io.scalable ? io.pasidBits ?? 20 : 0;

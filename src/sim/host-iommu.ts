@@ -11,6 +11,8 @@ import type { IommuUnit } from "./iommu.js";
 import type { KernelLog } from "./klog.js";
 import type { DmaTally, DmaTransfer } from "./dma.js";
 import type { Trace } from "../trace/trace.js";
+import type { Step } from "../scenario/types.js";
+import type { DiagnosticCode } from "../protocol/diagnostics.js";
 
 /** A domain of the host driver: one set of I/O page tables, with its hardware domain id. */
 export interface HostDomain {
@@ -97,6 +99,21 @@ export interface HostIommu {
   restore(s: HostIommuSnapshot): void;
   /** Interrupt remapping through the seam (models other than VT-d); absent: `irte`/`msi` go to VT-d's driver. */
   readonly interrupts?: HostInterruptRemap;
+  /**
+   * The `bind-pasid` / `unbind-pasid` steps through the seam (Linux's iommu_attach_device_pasid /
+   * iommu_detach_device_pasid as the model's driver does them; SMMUv3: a CD per SubstreamID).
+   * Absent: the steps go to VT-d's scalable-mode driver (vtd/pasidBind.ts).
+   */
+  pasidStep?(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" }>, c: PasidSeamContext): void;
+}
+
+/** What a model's PASID steps need of the machine (HostIommu.pasidStep). */
+export interface PasidSeamContext {
+  /** Requester id of a host device, undefined when there is none. */
+  sidOf(device: string): number | undefined;
+  fail(error: DiagnosticCode, summary: string): void;
+  failErrno(errno: "EBUSY" | "ENOENT" | "EINVAL", summary: string): void;
+  summary(text: string): void;
 }
 
 /** One interrupt remapping table entry as an `irte` step asks for it, in model-neutral terms. */

@@ -136,6 +136,12 @@ export interface TrailEntry {
   level: number;
   /** Index of the entry in its table (bus for a root entry, devfn for a context entry, IOVA bits for a PTE). */
   index: number;
+  /**
+   * How the model names the entry in its views, where the table index alone would mislead (SMMUv3:
+   * an STE is named by its StreamID, "0x100", as Mapping Tables labels it, not by its index in a
+   * level-2 table). Absent: views derive it from kind and index (engine/walk.ts indexText).
+   */
+  indexText?: string;
   /** HPA of the entry. */
   address: bigint;
   /** The entry as read, low qword first; empty when it could not be read. */
@@ -503,6 +509,35 @@ export interface InspectTables {
    * model does not bound it.
    */
   deviceTlb?: { capacity?: number; entries(): DeviceTlbEntryView[] };
+  /**
+   * The queue the unit writes PCIe Page Requests into (PRI: SMMUv3's PRI queue; VT-d's page
+   * request queue and AMD-Vi's PPR log would list theirs), when it has one: its entries as they are
+   * in memory, decoded by the model. `name` is the model's ("PRI queue").
+   */
+  pageRequests?: { name: string; address: bigint; capacity: number; entries(): PageRequestView[] };
+}
+
+/** One Page Request entry of the unit's page request queue, as in memory. */
+export interface PageRequestView {
+  key: string;
+  /** Slot in the queue. */
+  index: number;
+  address: bigint;
+  raw: readonly bigint[];
+  fields: readonly DecodedField[];
+  /** The requester (requester id, as the machine speaks). */
+  sid: number;
+  pasid?: number;
+  /** The page asked for, and the access: "R", "W", "RW" (with "X" for execute). */
+  page: bigint;
+  access: string;
+  /** Page Request Group index, and whether this is the group's last request (the one answered). */
+  group: number;
+  last: boolean;
+  /** Not yet consumed by software (between the queue's consumer and producer indexes). */
+  pending: boolean;
+  /** The lines Linux's handler prints for it (pr_fmt prefix, no timestamp). */
+  dmesg: readonly string[];
 }
 
 /** One translation an ATS endpoint holds in its own cache, as the model lists it. */

@@ -19,7 +19,7 @@ import { amdBindPasidStep, amdUnbindPasidStep, type AmdPasidStepContext } from "
 import { AmdViHost } from "./amdvi/host.js";
 import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
 import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuHostUnits, IommuUnit } from "./iommu.js";
-import type { HostDomain, HostIommu, HostIommuSnapshot } from "./host-iommu.js";
+import type { HostDomain, HostIommu, HostIommuSnapshot, PasidSeamContext } from "./host-iommu.js";
 import { createHostIommu, hostIommuModel, hostIommuSram } from "./models.js";
 import { MultiHost } from "./multiHost.js";
 import { VtdHost } from "./vtd/host.js";
@@ -289,6 +289,7 @@ export class Machine {
         return this.poke(step, out);
       case "bind-pasid":
       case "unbind-pasid":
+        if (this.hostIommu.pasidStep !== undefined) return this.hostIommu.pasidStep(step, this.pasidSeamContext(out));
         if (this.hostIommu instanceof AmdViHost) return step.op === "bind-pasid" ? amdBindPasidStep(this.amdPasidContext(this.hostIommu, out), step) : amdUnbindPasidStep(this.amdPasidContext(this.hostIommu, out), step);
         return step.op === "bind-pasid" ? bindPasidStep(this.pasidContext(out), step) : unbindPasidStep(this.pasidContext(out), step);
       case "irte":
@@ -308,13 +309,16 @@ export class Machine {
 
   /** What the scalable-mode PASID steps (vtd/pasidBind.ts) need of the machine. */
   private pasidContext(out: StepOutcome): PasidStepContext {
+    return { ...this.pasidSeamContext(out), driver: this.driver, vm: (name) => this.vms.get(name) };
+  }
+
+  /** What a model's PASID steps through the seam (HostIommu.pasidStep) need of the machine. */
+  private pasidSeamContext(out: StepOutcome): PasidSeamContext {
     return {
-      driver: this.driver,
       sidOf: (key) => {
         const dev = this.pci.device(key);
         return dev === undefined ? undefined : this.pci.requesterId(dev);
       },
-      vm: (name) => this.vms.get(name),
       fail: (error, summary) => void this.fail(out, error, summary),
       failErrno: (errno, summary) => failStepErrno(this.trace, this.currentStep, out, errno, summary),
       summary: (text) => void (out.summary = text),

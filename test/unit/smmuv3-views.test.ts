@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Session } from "../../src/engine/session.js";
 import { treeChildren, type TreeContext } from "../../src/engine/trees.js";
 import { explainEvent, explainWalk } from "../../src/engine/walk.js";
+import { walkVerdict } from "../../src/engine/hover.js";
 import type { TreeNode } from "../../src/protocol/engine.js";
 
 const root = join(__dirname, "..", "..");
@@ -60,6 +61,19 @@ describe("SMMUv3 in the views", () => {
     expect(w).toMatchObject({ cause: "not-present", reason: 0x10, reasonLabel: "0x10 F_TRANSLATION", faultLevel: 3 });
     const ok = explainWalk(ctx.machine, 0x100, 0x5000_0000n, false); // guest RAM (QEMU virt: from 0x4000_0000)
     expect(ok.stages.at(-1)!.name).toBe("S1 L2 block descriptor");
+  });
+
+  it("an STE is named by its StreamID in the walk, as in Mapping Tables (STE[0x100], not its level-2 index 00.0)", () => {
+    const ctx = context();
+    const ok = explainWalk(ctx.machine, 0x100, 0x5000_0000n, false);
+    const ste = ok.stages.find((s) => s.name === "STE")!;
+    // index stays the entry's place in its level-2 table (Mapping Tables' reveal path); the text is the StreamID.
+    expect(ste).toMatchObject({ index: 0, indexText: "0x100" });
+    expect(ok.stages.find((s) => s.name === "L1STD")).toMatchObject({ index: 1, indexText: "01" });
+    // 01:01.0 has no master: its STE aborts, so the hover's deciding entry is the STE.
+    const abort = explainWalk(ctx.machine, 0x108, 0x5000_0000n, false);
+    expect(abort.stages.at(-1)).toMatchObject({ name: "STE", indexText: "0x108" });
+    expect(walkVerdict(abort, "01:01.0", { machine: ctx.machine, step: undefined, lineText: "", character: 0, radix: "hex" })).toContain("`STE[0x108]`");
   });
 
   it("no SMMU-specific code in the extension, the webview or the debugger", () => {

@@ -102,9 +102,9 @@ function fakeTrace(config) {
       ...(cfg.pasid && event % 5 === 0 ? { pasid: 5 } : {}),
       event, step: Math.floor(event / 100), device: cfg.pasid && event % 5 === 0 ? "02:00.0 second" : `01:00.0 ${cfg.deviceName}`, summary: isFault(event) ? "fault 0x05 PTE Write access is not set" : "IOVA -> HPA", reason: isFault(event) ? 5 : 0, iotlbHit: false, hpa: isFault(event) ? undefined : "0x440000000",
       stages: [
-        { kind: "root", name: "root entry", level: 0, index: 1, address: "0x10000010", raw: ["0x0000000010001001", "0x0000000000000000"], fields: [["P", "1"], ["CTP", "0x10001000"]] },
-        { kind: "context", name: "context entry", level: 0, index: 0, address: "0x10001000", raw: ["0x0000000010002001", "0x0000000000000302"], fields: [["DID", "3"]] },
-        { kind: "pte", name: "SL-PTE", level: 1, index: event % 512, address: "0x10005000", raw: ["0x0000000000000000"], fields: [["R", "0"], ["W", "0"]], ...(isFault(event) ? { stop: "level-1 entry not present (R = W = 0)" } : {}) },
+        { kind: "root", name: "root entry", level: 0, index: 1, indexText: "01", address: "0x10000010", raw: ["0x0000000010001001", "0x0000000000000000"], fields: [["P", "1"], ["CTP", "0x10001000"]] },
+        { kind: "context", name: "context entry", level: 0, index: 0, indexText: "00.0", address: "0x10001000", raw: ["0x0000000010002001", "0x0000000000000302"], fields: [["DID", "3"]] },
+        { kind: "pte", name: "SL-PTE", level: 1, index: event % 512, indexText: String(event % 512), address: "0x10005000", raw: ["0x0000000000000000"], fields: [["R", "0"], ["W", "0"]], ...(isFault(event) ? { stop: "level-1 entry not present (R = W = 0)" } : {}) },
       ],
     }),
   };

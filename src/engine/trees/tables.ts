@@ -136,6 +136,26 @@ function unitChildren(id: string | null, ctx: TreeContext, iommu: IommuInspectio
           tooltip: e.stale ? l10n.t("Stale: the page tables no longer map IOVA {0} to {1}, but the device still translates with this entry. The driver unmapped without a device-TLB invalidation.", hx(e.iova), hx(e.hpa)) : l10n.t("Device {0} caches IOVA page {1} -> HPA {2}, permissions {3}.", formatSid(e.sid), hx(e.iova), hx(e.hpa), permText(e.perm)),
         }),
       );
+    case "priq": {
+      const entries = t.pageRequests?.entries() ?? [];
+      if (parts.length === 3) {
+        const e = entries.find((x) => x.key === parts[2]);
+        return e === undefined ? null : fieldNodes(`t/priq/${e.key}`, e.fields);
+      }
+      return entries.map((e) => {
+        const who = `${formatSid(e.sid)}${e.pasid !== undefined ? ` PASID ${hx(e.pasid)}` : ""}`;
+        return {
+          ...leaf(`t/priq/${e.key}`, `[${e.index}] ${who} ${e.access} ${num(e.page, ctx.radix)}`, `PRG ${e.group}${e.last ? l10n.t(" (last)") : ""}${e.pending ? l10n.t(" · pending") : ""}`, {
+            icon: e.pending ? "warning" : "mail",
+            color: e.pending ? "problemsWarningIcon.foreground" : undefined,
+            tooltip: l10n.t("Page request {0} at {1}: {2} asks for page {3} ({4}), page request group {5}{6}.", e.index, hx(e.address), who, hx(e.page), e.access, e.group, e.last ? l10n.t(", the group's last request") : "") + "\n" + e.raw.map((w) => qword(w)).join(" ") + (e.dmesg.length ? "\n" + e.dmesg.join("\n") : ""),
+            accessibilityLabel: l10n.t("Page request {0}, {1}, {2} access to {3}, group {4}", e.index, who, e.access, num(e.page, ctx.radix), e.group),
+            copy: hx(e.address),
+          }),
+          collapsible: e.fields.length ? 1 : 0,
+        };
+      });
+    }
     case "root":
       return rootTableChildren(t.root, "t/root", parts.slice(2), ctx, undefined, n);
   }
@@ -170,6 +190,20 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
       icon: stale ? "warning" : "database",
       color: stale ? "problemsWarningIcon.foreground" : undefined,
       collapsible: entries.length ? 1 : 0,
+    });
+  }
+  const prq = t.pageRequests;
+  if (prq) {
+    const entries = prq.entries();
+    const pending = entries.filter((e) => e.pending).length;
+    out.push({
+      id: "t/priq",
+      label: prq.name,
+      description: l10n.t("{0} of {1} slots used{2} @ {3}", entries.length, prq.capacity, pending ? l10n.t(" · {0} pending", pending) : "", num(prq.address, ctx.radix)),
+      tooltip: l10n.t("Page requests PRI devices sent after a failed ATS translation: the device waits for the host to make the page present and answer the request group."),
+      icon: "mail",
+      collapsible: entries.length ? 1 : 0,
+      copy: hx(prq.address),
     });
   }
   const resv = t.reservedRegions ?? [];

@@ -39,6 +39,18 @@ export function smmuKernelEra(version: string): SmmuKernelEra | undefined {
   return major > 6 || (major === 6 && minor >= 15) ? "6.15" : "4.x";
 }
 
+/**
+ * Whether a kernel sets STE.S2S for stall_enabled masters and answers stage-2 stalls: v6.12 and
+ * later (commit ce7cb08e22e0 "iommu/arm-smmu-v3: Match Stall behaviour for S2", v6.12-rc1; also in
+ * 6.10.14 / 6.11.3 stable, not modelled). A text without a version: the current kernel.
+ */
+export function smmuS2Stalls(version: string): boolean {
+  const m = /(\d+)\.(\d+)/.exec(version);
+  if (!m) return true;
+  const major = Number(m[1]);
+  return major > 6 || (major === 6 && Number(m[2]) >= 12);
+}
+
 /** Linux event_class_str[] (arm-smmu-v3.c). */
 const EVENT_CLASS_STR = ["CD fetch", "Stage 1 translation table fetch", "Input address caused fault", "Reserved"] as const;
 

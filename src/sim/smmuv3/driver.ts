@@ -49,6 +49,10 @@ import {
   STRTAB_FMT_2LVL,
   STRTAB_FMT_LINEAR,
   STRTAB_SPLIT,
+  CTXDESC_L2_ENTRIES,
+  L1CD_V,
+  S1FMT_64K_L2,
+  S1FMT_LINEAR,
 } from "./spec.js";
 import { blockAllowed, levelShift, s1StartLevel } from "./walk.js";
 import { atcInvCommand, EATS_TRANS } from "./ats.js";
@@ -77,6 +81,8 @@ export interface SmmuDomain {
   granule?: number;
   /** StreamIDs attached. */
   sids: number[];
+  /** (StreamID, SubstreamID) pairs whose CD this domain fills (iommu_attach_device_pasid: arm_smmu_set_pasid). */
+  ssids?: [number, number][];
 }
 
 export interface SmmuDriverOptions {
@@ -92,6 +98,8 @@ export interface SmmuDriverOptions {
    * implements it (SMMU_IDR5.GRAN*), else the largest granule below it, else the smallest above.
    */
   pageShift?: number;
+  /** Kernel v6.12+ (S2S for stall_enabled masters, stage-2 stalls answered); false for older kernels. Absent: true. */
+  s2Stalls?: boolean;
 }
 
 export interface SmmuLogLine {
@@ -119,8 +127,14 @@ export class ArmSmmuV3Driver {
   readonly domains: SmmuDomain[] = [];
   /** dev_name of the master of each StreamID ("0000:01:00.0"). */
   readonly masters = new Map<number, string>();
-  /** CD table of each stage-1 master (one CD: S1CDMax = 0). */
+  /** CD table of each stage-1 master: linear (2^ssid_bits CDs) or a level-1 table of L1CDs (cdTableFormat). */
   private readonly cdTables = new Map<number, number>();
+  /**
+   * master->ssid_bits of the PCI masters with a PASID capability (arm_smmu_enable_pasid: min of
+   * ilog2(pci_max_pasids) and SMMU_IDR1.SSIDSIZE; without CD2L at most CTXDESC_LINEAR_CDMAX 10).
+   * Absent: 0 (one CD, S1CDMax = 0).
+   */
+  readonly ssidBits = new Map<number, number>();
   private nextAsid = 1;
   private nextVmid = 1;
   private nextDomain = 1;
@@ -137,6 +151,12 @@ export class ArmSmmuV3Driver {
   atcInvalidation = true;
   /** Commands the driver issued, in order (the trace's slow-path record). */
   issued: [bigint, bigint][] = [];
+  /**
+   * The kernel sets STE.S2S for stall_enabled masters and reports stage-2 stalls (v6.12+, commit
+   * ce7cb08e22e0; before it arm_smmu_handle_evt returned -EFAULT for S2 events: "Stage-2 is always
+   * pinned at the moment"). SmmuDriverOptions.s2Stalls; default true.
+   */
+  readonly s2Stalls: boolean;
 
   constructor(
     readonly unit: SmmuV3Unit,
@@ -147,6 +167,7 @@ export class ArmSmmuV3Driver {
     this.stage = opts.stage ?? (unit.spec.stage1 ? 1 : 2);
     this.blocks = opts.blocks ?? true;
     this.granule = pickGranule(opts.pageShift ?? 12, smmuGranules(unit.spec));
+    this.s2Stalls = opts.s2Stalls ?? true;
   }
 
   /** Zeroed table memory of `bytes`, aligned to `align` (a 16/64 KiB table is aligned to its size: the pool is 4 KiB pages, so skip to the boundary). */
@@ -211,6 +232,103 @@ export class ArmSmmuV3Driver {
     return l2 + (sid % 2 ** STRTAB_SPLIT) * 64;
   }
 
+  /**
+   * arm_smmu_enable_pasid (called before ATS is enabled, arm_smmu_probe_device): the PCI master's
+   * PASID capability is on and master->ssid_bits = min(ilog2(num_pasids), smmu->ssid_bits);
+   * "if (!(smmu->features & ARM_SMMU_FEAT_2_LVL_CDTAB)) master->ssid_bits = min_t(u8,
+   * master->ssid_bits, CTXDESC_LINEAR_CDMAX)" (10).
+   */
+  enablePasid(sid: number, pasidBits = 20): void {
+    let bits = Math.min(pasidBits, this.unit.spec.ssidBits);
+    if (this.unit.spec.cd2l === false) bits = Math.min(bits, 10);
+    if (bits > 0) this.ssidBits.set(sid, bits);
+  }
+
+  /**
+   * The CD table's format of a master (arm_smmu_alloc_cd_tables): max_contexts = 1 << ssid_bits;
+   * linear when the SMMU has no 2-level CD tables or max_contexts <= CTXDESC_L2_ENTRIES (1024),
+   * else STRTAB_STE_0_S1FMT_64K_L2 with DIV_ROUND_UP(max_contexts, 1024) L1CDs.
+   */
+  cdTableFormat(sid: number): { s1Fmt: number; s1CdMax: number; l1Entries: number } {
+    const bits = this.ssidBits.get(sid) ?? 0;
+    const max = 2 ** bits;
+    if (this.unit.spec.cd2l === false || max <= CTXDESC_L2_ENTRIES) return { s1Fmt: S1FMT_LINEAR, s1CdMax: bits, l1Entries: max };
+    return { s1Fmt: S1FMT_64K_L2, s1CdMax: bits, l1Entries: Math.ceil(max / CTXDESC_L2_ENTRIES) };
+  }
+
+  /**
+   * The address of the CD of (sid, ssid) (arm_smmu_get_cd_ptr): the CD table is allocated on first
+   * use; a 2-level table's leaf (1024 CDs, 64 KiB) when its L1CD is first needed, written
+   * (arm_smmu_write_cd_l1_desc: L2Ptr | V) and synced with CMD_CFGI_CD, leaf = 0 ("An invalid
+   * L1CD can be cached"). undefined when it is not there and `create` is false.
+   */
+  cdAddress(sid: number, ssid: number, create = true): number | undefined {
+    const f = this.cdTableFormat(sid);
+    let base = this.cdTables.get(sid);
+    if (base === undefined) {
+      if (!create) return undefined;
+      base = this.alloc(f.s1Fmt === S1FMT_LINEAR ? f.l1Entries * 64 : f.l1Entries * 8);
+      this.cdTables.set(sid, base);
+    }
+    if (f.s1Fmt === S1FMT_LINEAR) return base + ssid * 64;
+    const l1At = base + Math.floor(ssid / CTXDESC_L2_ENTRIES) * 8;
+    let d = this.mem.readU64(l1At) ?? 0n;
+    if ((d & L1CD_V) === 0n) {
+      if (!create) return undefined;
+      const leaf = this.alloc(CTXDESC_L2_ENTRIES * 64);
+      d = BigInt(leaf) | L1CD_V;
+      this.mem.writeU64(l1At, d);
+      this.submit([cmd(CMD_CFGI_CD, (BigInt(sid) << 32n) | (BigInt(ssid) << 12n), 0n)]);
+    }
+    return Number(d & 0x000ffffffffff000n) + (ssid % CTXDESC_L2_ENTRIES) * 64;
+  }
+
+  /** arm_smmu_make_s1_cd for a stage-1 domain: the CD's eight dwords. */
+  private s1Cd(d: SmmuDomain): bigint[] {
+    const oasEnc = BigInt([32, 36, 40, 42, 44, 48, 52].indexOf(this.unit.spec.oas));
+    // T0SZ = 64 - ias, TG0, IRGN0/ORGN0 WBWA (1), SH0 IS (3), EPD1, V, IPS = oas, AA64, S (when
+    // the master is stall_enabled), R, A, ASET, ASID; TTB0; MAIR (io-pgtable-arm: idx0 NC 0x44,
+    // idx1 WBRWA 0xff, idx2 DEVICE 0x04, idx3 INC_OWBRWA 0xf4).
+    const w0 = BigInt(64 - d.ias) | (tgOf(d) << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (oasEnc << 32n) | (1n << 41n) | (this.stallEnabled ? 1n << 44n : 0n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
+    return [w0, BigInt(d.pgd), 0n, 0xf404ff44n, 0n, 0n, 0n, 0n];
+  }
+
+  /**
+   * iommu_attach_device_pasid with a stage-1 paging domain (arm_smmu_s1_set_dev_pasid ->
+   * arm_smmu_set_pasid): the domain's CD at SubstreamID `ssid` of the master's CD table, then
+   * CMD_CFGI_CD (SSID, leaf) + CMD_SYNC (arm_smmu_write_cd_entry -> arm_smmu_sync_cd). Returns an
+   * error text where Linux refuses (-EINVAL / -EOPNOTSUPP), undefined on success.
+   */
+  setPasid(sid: number, ssid: number, d: SmmuDomain): string | undefined {
+    if (d.stage !== 1) return "only a stage-1 domain can be attached to a PASID (arm_smmu_s1_set_dev_pasid: -EINVAL)";
+    const f = this.cdTableFormat(sid);
+    if (f.s1CdMax === 0) return "the master has no SubstreamIDs (master->ssid_bits = 0: no PASID capability, or SMMU_IDR1.SSIDSIZE = 0)";
+    if (ssid === 0 || ssid >= 2 ** f.s1CdMax) return `PASID ${ssid} is outside 1..${2 ** f.s1CdMax - 1} (master->ssid_bits ${f.s1CdMax}; PASID 0 is the RID's CD: IOMMU_NO_PASID)`;
+    const at = this.cdAddress(sid, ssid)!;
+    this.writeSte(at, this.s1Cd(d));
+    this.submit([cmd(CMD_CFGI_CD, (BigInt(sid) << 32n) | (BigInt(ssid) << 12n), 1n)]);
+    d.ssids = [...(d.ssids ?? []).filter(([a, b]) => !(a === sid && b === ssid)), [sid, ssid]];
+    return undefined;
+  }
+
+  /**
+   * iommu_detach_device_pasid (arm_smmu_remove_dev_pasid -> arm_smmu_clear_cd): the CD written
+   * invalid (V = 0), CMD_CFGI_CD + CMD_SYNC, and the master's ATC for that SubstreamID invalidated
+   * (arm_smmu_atc_inv_master(master, ssid)). false when no domain holds the PASID.
+   */
+  clearPasid(sid: number, ssid: number): boolean {
+    const d = this.domains.find((x) => x.ssids?.some(([a, b]) => a === sid && b === ssid));
+    if (d === undefined) return false;
+    const at = this.cdAddress(sid, ssid, false);
+    if (at !== undefined) this.writeSte(at, [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n]);
+    const cmds: [bigint, bigint][] = [cmd(CMD_CFGI_CD, (BigInt(sid) << 32n) | (BigInt(ssid) << 12n), 1n)];
+    if (this.atsMasters.has(sid)) cmds.push(atcInvCommand(sid, ssid, 0, 0));
+    this.submit(cmds);
+    d.ssids = (d.ssids ?? []).filter(([a, b]) => !(a === sid && b === ssid));
+    this.flushDomain(d);
+    return true;
+  }
+
   /** arm_smmu_enable_ats: the master's ATS is on; its STE gets EATS when next attached. */
   enableAts(sid: number): void {
     this.atsMasters.add(sid);
@@ -238,6 +356,8 @@ export class ArmSmmuV3Driver {
   private answerStall(raw: readonly [bigint, bigint, bigint, bigint]): void {
     const e = decodeEvent(raw);
     if (!e.stall || !this.masters.has(e.sid)) return;
+    // Before v6.12 a stage-2 event returned -EFAULT before the stall was looked at: never resumed.
+    if (e.s2 && !this.s2Stalls) return;
     const first = [...this.masters.keys()].find((k) => this.masters.get(k) === this.masters.get(e.sid)) ?? e.sid;
     this.submit([cmd(CMD_RESUME, (BigInt(first) << 32n) | (BigInt(RESUME_ABORT) << 12n), BigInt(e.stag))], false);
   }
@@ -249,14 +369,15 @@ export class ArmSmmuV3Driver {
   }
 
   /** arm_smmu_domain_alloc_paging + arm_smmu_domain_finalise (stage per SMMU features and the driver option). */
-  allocDomain(bypass = false): SmmuDomain {
+  allocDomain(bypass = false, want?: 1 | 2): SmmuDomain {
     const u = this.unit;
     if (bypass) {
       const d: SmmuDomain = { id: this.nextDomain++, stage: "bypass", asid: 0, vmid: 0, pgd: 0, ias: 0, startLevel: 0, sids: [] };
       this.domains.push(d);
       return d;
     }
-    const stage = this.stage === 2 && u.spec.stage2 ? 2 : u.spec.stage1 ? 1 : 2;
+    // `want`: a stage asked for (a PASID's domain is stage 1: arm_smmu_s1_set_dev_pasid), when the SMMU has it.
+    const stage = want === 1 && u.spec.stage1 ? 1 : want === 2 && u.spec.stage2 ? 2 : this.stage === 2 && u.spec.stage2 ? 2 : u.spec.stage1 ? 1 : 2;
     const g = this.granule;
     let ias: number;
     let startLevel: number;
@@ -299,29 +420,28 @@ export class ArmSmmuV3Driver {
       } else if (d.stage === 1) {
         // arm_smmu_make_s1_cd: T0SZ = 64 - ias, TG0 4K, IRGN0/ORGN0 WBWA (1), SH0 IS (3), EPD1,
         // V, IPS = oas, AA64, R, A, ASET, ASID; TTB0; MAIR.
-        let cdt = this.cdTables.get(sid);
-        if (cdt === undefined) {
-          cdt = this.alloc(64);
-          this.cdTables.set(sid, cdt);
-        }
-        // CD.S (CTXDESC_CD_0_S, bit 44) when the master is stall_enabled (this.stallEnabled).
-        const w0 = BigInt(64 - d.ias) | (tgOf(d) << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (oasEnc << 32n) | (1n << 41n) | (this.stallEnabled ? 1n << 44n : 0n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
-        // MAIR (io-pgtable-arm: idx0 NC 0x44, idx1 WBRWA 0xff, idx2 DEVICE 0x04, idx3 INC_OWBRWA 0xf4).
-        const cd = [w0, BigInt(d.pgd), 0n, 0xf404ff44n, 0n, 0n, 0n, 0n];
-        this.writeSte(cdt, cd);
+        // The RID's CD is SubstreamID 0 (IOMMU_NO_PASID) of the master's CD table.
+        const cdAt = this.cdAddress(sid, 0)!;
+        const cdt = this.cdTables.get(sid)!;
+        const fmt = this.cdTableFormat(sid);
+        this.writeSte(cdAt, this.s1Cd(d));
         this.submit([cmd(CMD_CFGI_CD, BigInt(sid) << 32n, 1n)]);
-        // arm_smmu_make_cdtable_ste: V, Config S1, S1Fmt linear, S1ContextPtr, S1CDMax 0;
+        // arm_smmu_make_cdtable_ste: V, Config S1, S1Fmt (cd_table->s1fmt), S1ContextPtr, S1CDMax (cd_table->s1cdmax);
         // S1DSS SSID0 (2), S1CIR/S1COR WBRA (1), S1CSH ISH (3), STRW NSEL1, SHCFG incoming.
         // S1STALLD (STRTAB_STE_1_S1STALLD, bit 27) when the SMMU has ARM_SMMU_FEAT_STALLS and the
         // master is not stall_enabled: "if (smmu->features & ARM_SMMU_FEAT_STALLS && !master->stall_enabled)".
         const s1stalld = this.unit.spec.stallModel === undefined || this.unit.spec.stallModel === STALL_MODEL_STALL ? 1n << 27n : 0n;
-        ste = [1n | (BigInt(STE_CFG_S1) << 1n) | BigInt(cdt), 2n | (1n << 2n) | (1n << 4n) | (3n << 6n) | s1stalld | (1n << 44n), 0n, 0n, 0n, 0n, 0n, 0n];
+        ste = [1n | (BigInt(STE_CFG_S1) << 1n) | (BigInt(fmt.s1Fmt) << 4n) | BigInt(cdt) | (BigInt(fmt.s1CdMax) << 59n), 2n | (1n << 2n) | (1n << 4n) | (3n << 6n) | s1stalld | (1n << 44n), 0n, 0n, 0n, 0n, 0n, 0n];
       } else {
         // arm_smmu_make_s2_domain_ste: V, Config S2; SHCFG incoming; S2VMID, VTCR (T0SZ, SL0,
         // IR0/OR0 WBWA, SH0 IS, TG 4K, PS), S2AA64, S2PTW, S2R; S2TTB.
         const sl0 = BigInt(~(d.startLevel + ((d.granule ?? 12) === 12 ? 1 : 0)) & 3); // io-pgtable-arm: sl++ for 4K, vtcr->sl = ~sl & 3
         const vtcr = BigInt(64 - d.ias) | (sl0 << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (tgOf(d) << 14n) | (oasEnc << 16n);
-        const w2 = BigInt(d.vmid) | (vtcr << 32n) | (1n << 51n) | (1n << 54n) | (1n << 58n);
+        // STRTAB_STE_2_S2S (bit 57) "(master->stall_enabled ? STRTAB_STE_2_S2S : 0)": since v6.12
+        // (commit ce7cb08e22e0 "iommu/arm-smmu-v3: Match Stall behaviour for S2"); older kernels
+        // never set it, so their stage-2 STE is ILLEGAL on a STALL_MODEL 0b10 SMMU (C_BAD_STE).
+        const s2s = this.stallEnabled && this.s2Stalls ? 1n << 57n : 0n;
+        const w2 = BigInt(d.vmid) | (vtcr << 32n) | (1n << 51n) | (1n << 54n) | s2s | (1n << 58n);
         ste = [1n | (BigInt(STE_CFG_S2) << 1n), 1n << 44n, w2, BigInt(d.pgd), 0n, 0n, 0n, 0n];
       }
       // STE.EATS = STRTAB_STE_1_EATS_TRANS for an ATS master of a translating domain
@@ -441,7 +561,10 @@ export class ArmSmmuV3Driver {
     if (cmds.length > 0) this.submit(cmds);
     // arm_smmu_tlb_inv_range_domain -> arm_smmu_atc_inv_domain: after the TLB, the ATCs of the
     // domain's ATS masters (one CMD_ATC_INV each, then CMD_SYNC).
-    const atc = d.sids.filter((sid) => this.atsMasters.has(sid)).map((sid) => atcInvCommand(sid, -1, iova, size));
+    // Per attachment (arm_smmu_atc_inv_domain walks the domain's master_domain list): the RID's
+    // without SSV (every SubstreamID), a PASID's with its SSID (arm_smmu_atc_inv_to_cmd: SSV when
+    // ssid != IOMMU_NO_PASID; it never sets G).
+    const atc = [...d.sids.filter((sid) => this.atsMasters.has(sid)).map((sid) => atcInvCommand(sid, -1, iova, size)), ...(d.ssids ?? []).filter(([sid]) => this.atsMasters.has(sid)).map(([sid, ssid]) => atcInvCommand(sid, ssid, iova, size))];
     if (done > 0 && atc.length > 0 && this.atcInvalidation) this.submit(atc);
     return done;
   }
@@ -549,9 +672,10 @@ export class ArmSmmuV3Driver {
 
   snapshot(): SmmuDriverSnapshot {
     return {
-      domains: this.domains.map((d) => ({ ...d, sids: [...d.sids] })),
+      domains: this.domains.map((d) => ({ ...d, sids: [...d.sids], ...(d.ssids ? { ssids: d.ssids.map(([a, b]): [number, number] => [a, b]) } : {}) })),
       masters: [...this.masters],
       cdTables: [...this.cdTables],
+      ssidBits: [...this.ssidBits],
       next: [this.nextAsid, this.nextVmid, this.nextDomain],
       rs: Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, this.rs),
     };
@@ -563,12 +687,15 @@ export class ArmSmmuV3Driver {
     this.domains.length = 0;
     for (const d of s.domains) {
       const cur = byId.get(d.id);
+      if (cur && d.ssids === undefined) delete cur.ssids;
       this.domains.push(cur ? Object.assign(cur, { ...d, sids: [...d.sids] }) : { ...d, sids: [...d.sids] });
     }
     this.masters.clear();
     for (const [k, v] of s.masters) this.masters.set(k, v);
     this.cdTables.clear();
     for (const [k, v] of s.cdTables) this.cdTables.set(k, v);
+    this.ssidBits.clear();
+    for (const [k, v] of s.ssidBits ?? []) this.ssidBits.set(k, v);
     [this.nextAsid, this.nextVmid, this.nextDomain] = s.next;
     this.rs = Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, s.rs);
     this.issued = [];
@@ -584,6 +711,8 @@ export interface SmmuDriverSnapshot {
   domains: SmmuDomain[];
   masters: [number, string][];
   cdTables: [number, number][];
+  /** Absent in snapshots taken before PASIDs. */
+  ssidBits?: [number, number][];
   next: [number, number, number];
   rs: Ratelimit;
 }

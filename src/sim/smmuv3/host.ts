@@ -3,15 +3,16 @@
  * arm-smmu-v3 driver as the machine and the VMM drive them. A PCI requester id reaches the SMMU
  * as StreamID = RID - rid-base + sid-base (the root complex's iommu-map / IORT ID mapping).
  */
-import type { IommuSpec } from "../../scenario/types.js";
-import type { HostDomain, HostIommu, HostIommuSnapshot, RegisterPoke, Share } from "../host-iommu.js";
+import type { IommuSpec, Step } from "../../scenario/types.js";
+import type { HostDomain, HostIommu, HostIommuSnapshot, PasidSeamContext, RegisterPoke, Share } from "../host-iommu.js";
+import { smmuPasidStep } from "./pasidBind.js";
 import { UnitHost } from "../unitHost.js";
 import type { IommuUnit } from "../iommu.js";
 import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
 import { formatSid, parseBdf } from "../bdf.js";
-import { smmuKernelEra } from "./dmesg.js";
+import { smmuKernelEra, smmuS2Stalls } from "./dmesg.js";
 import { ArmSmmuV3Driver, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
@@ -38,18 +39,24 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   private readonly atsRids = new Set<number>();
   /** Requester ids of the devices whose PRI is enabled (host.iommu.pri). */
   private readonly priRids = new Set<number>();
+  /** Requester ids of the devices with a PCIe PASID capability (host.iommu.pasid). */
+  private readonly pasidRids = new Set<number>();
 
   static sramBytes(): number {
     return 0;
   }
 
-  constructor(mem: PhysicalMemory, spec: IommuSpec, kernel?: string) {
+  constructor(
+    private readonly mem: PhysicalMemory,
+    spec: IommuSpec,
+    kernel?: string,
+  ) {
     super();
     const s = spec.smmu;
     const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}) } : {}) };
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
-    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15" });
+    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel) });
     this.unit.sidOffset = this.sidOffset;
     // host.iommu.ats: Linux enables ATS for these PCI devices (arm_smmu_enable_ats) when they attach.
     for (const a of s?.ats ?? []) {
@@ -57,6 +64,10 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
       if (p.ok) this.atsRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
     }
     if (s?.atsInvalidation === false) this.driver.atcInvalidation = false;
+    for (const key of s?.pasid ?? []) {
+      const p = parseBdf(key);
+      if (p.ok) this.pasidRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
+    }
     for (const key of s?.pri ?? []) {
       const p = parseBdf(key);
       if (p.ok) this.priRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
@@ -96,9 +107,16 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     // device's; dev_name() of a PCI device is "%04x:%02x:%02x.%d" (segment 0 here).
     const name = rids.length > 0 ? `0000:${formatSid(rids[0]!)}` : "";
     for (const sid of sids) if (!this.driver.masters.has(sid)) this.driver.addMaster(sid, name);
+    // arm_smmu_probe_device: PASID is enabled before ATS (PCIe: ATS Control's note on PASID Enable).
+    for (const rid of rids) if (this.pasidRids.has(rid)) this.driver.enablePasid(this.sid(rid));
     for (const rid of rids) if (this.atsRids.has(rid)) this.driver.enableAts(this.sid(rid));
     for (const rid of rids) if (this.priRids.has(rid)) this.unit.priSids.add(this.sid(rid));
     this.driver.attach(dom, sids);
+  }
+
+  /** bind-pasid / unbind-pasid: a stage-1 domain's CD at the PASID's SubstreamID (pasidBind.ts). */
+  pasidStep(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" }>, c: PasidSeamContext): void {
+    smmuPasidStep(this.driver, this.mem, (rid) => this.sid(rid), st, c);
   }
 
   domain(did: number): HostDomain | undefined {

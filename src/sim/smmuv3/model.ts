@@ -30,6 +30,7 @@ import {
   type InvalidateResult,
   type IommuUnit,
   type DeviceTlbEntryView,
+  type PageRequestView,
   type IotlbEntryNode,
   type PageEntryNode,
   type ReasonInfo,
@@ -47,12 +48,14 @@ import {
 import type { PhysicalMemory } from "../memory.js";
 import { NO_CHILDREN, notPresentNode, readWords, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
 import { bitsOf, decodedField, hexText, qwordFields } from "../decodedFields.js";
-import { renderEvent, smmuKernelEra } from "./dmesg.js";
+import { renderEvent, renderPageRequest, smmuKernelEra } from "./dmesg.js";
 import { cmd, type ArmSmmuV3Driver } from "./driver.js";
 import {
   ABORT_NO_EVENT,
   C_BAD_CD,
   C_BAD_STE,
+  C_BAD_SUBSTREAMID,
+  S1FMT_LINEAR,
   CMD_CFGI_ALL,
   CMD_CFGI_STE,
   CMD_TLBI_NH_ASID,
@@ -95,6 +98,9 @@ import {
   eventFields,
   eventInfo,
   l1DescFields,
+  l1CdFields,
+  priqFields,
+  cdSplit,
   steConfigName,
   steFields,
   MSI_IOVA_BASE,
@@ -256,8 +262,9 @@ export class SmmuV3Model implements IommuUnit {
     if (u.stage === SmmuStage.StreamTable && !u.trailSte) return stop("invalid", u.why || eventInfo(r).explanation);
     const ts = u.trailSte;
     if (ts) {
-      // Its index in its table: the StreamID in a linear table, its low SPLIT bits in a level-2 table (the devfn of a PCI requester).
-      entries.push({ kind: "context", name: "STE", level: 0, index: u.trailL1 ? sid % 2 ** split : sid, address: BigInt(ts.address), raw: ts.words ?? [], fields: ts.words ? steFields(ts.words).map(toTrailField) : [] });
+      // Its index in its table: the StreamID in a linear table, its low SPLIT bits in a level-2 table (the devfn of a PCI requester);
+      // named by its StreamID in every view, as Mapping Tables labels it (STE[0x100]).
+      entries.push({ kind: "context", name: "STE", level: 0, index: u.trailL1 ? sid % 2 ** split : sid, indexText: hex(sid), address: BigInt(ts.address), raw: ts.words ?? [], fields: ts.words ? steFields(ts.words).map(toTrailField) : [] });
       if (!ts.words) return stop("unreadable", `the STE of StreamID ${hex(sid)} is not readable memory (F_STE_FETCH)`);
     }
     if (u.stage === SmmuStage.Ste || (u.stage === SmmuStage.StreamTable && r !== 0)) {
@@ -269,8 +276,18 @@ export class SmmuV3Model implements IommuUnit {
     const tc = u.trailCd;
     // Nested: the stage-2 walk that translated the CD's IPA comes before the CD (nested.ts).
     for (const f of u.nestedFetches) if (f.what === "cd") entries.push(...nestedEntries(f, cLevel));
+    // A 2-level CD table: the L1CD of the SubstreamID first (SMMUv3 spec 5.3).
+    const l1cd = u.trailL1Cd;
+    const ssid = Math.max(0, req.pasid ?? 0);
+    const cdBits = u.ste ? cdSplit(u.ste.s1Fmt) : 10;
+    if (l1cd) {
+      entries.push({ kind: "pasid", name: "L1CD", level: 0, index: Math.floor(ssid / 2 ** cdBits), address: BigInt(l1cd.address), raw: l1cd.words ?? [], fields: l1cd.words ? l1CdFields(l1cd.words[0]!).map(toTrailField) : [] });
+      if (!l1cd.words) return stop("unreadable", "the level-1 CD table is not readable memory (F_CD_FETCH)");
+      if (r === C_BAD_SUBSTREAMID && !tc) return stop("not-present", `C_BAD_SUBSTREAMID: ${u.why}`);
+    }
     if (tc) {
-      entries.push({ kind: "pasid", name: "CD", level: 0, index: Math.max(0, req.pasid ?? 0), address: BigInt(tc.address), raw: tc.words ?? [], fields: tc.words ? cdFields(tc.words).map(toTrailField) : [] });
+      // Its index in its (leaf) table; in a 2-level table named by its SubstreamID.
+      entries.push({ kind: "pasid", name: "CD", level: 0, index: l1cd ? ssid % 2 ** cdBits : ssid, ...(l1cd ? { indexText: String(ssid) } : {}), address: BigInt(tc.address), raw: tc.words ?? [], fields: tc.words ? cdFields(tc.words).map(toTrailField) : [] });
       if (!tc.words) return stop("unreadable", "the CD is not readable memory (F_CD_FETCH)");
     }
     if (u.stage === SmmuStage.Cd) {
@@ -408,15 +425,16 @@ export class SmmuV3Model implements IommuUnit {
     const ste = u.decodeSte(t.sid, steAt, words);
     if (ste.bad !== undefined) return `the STE of StreamID ${hex(t.sid)} is invalid: ${ste.bad}`;
     if (t.structure === "pasid-entry") {
-      // The CD of substream 0: S1ContextPtr (a PA for stage 1 only; an IPA under nesting).
-      if (ste.config === STE_CFG_S1) return ste.s1ContextPtr;
+      // The CD of substream 0: at S1ContextPtr, or through its L1CD in a 2-level table (a PA for stage 1 only; an IPA under nesting).
+      if (ste.config === STE_CFG_S1) return this.cdAddress(ste, 0) ?? `the L1CD of SubstreamID 0 of StreamID ${hex(t.sid)} is invalid`;
       return `StreamID ${hex(t.sid)} has no host context descriptor (${steConfigName(ste.config)})`;
     }
     let cfg: StageConfig | undefined;
     if (ste.config === STE_CFG_S1 || ste.config === STE_CFG_NESTED) {
-      const cw = readWords(mem, ste.s1ContextPtr, 8);
+      const cdAt = this.cdAddress(ste, 0) ?? -1;
+      const cw = cdAt < 0 ? undefined : readWords(mem, cdAt, 8);
       if (!cw) return "the CD is not readable";
-      const cd = u.decodeCd(ste.s1ContextPtr, cw);
+      const cd = u.decodeCd(cdAt, cw);
       if (cd.bad !== undefined) return `the CD is invalid: ${cd.bad}`;
       cfg = cd.s1;
     } else if (ste.config === STE_CFG_S2) cfg = ste.s2;
@@ -511,9 +529,36 @@ export class SmmuV3Model implements IommuUnit {
       // The endpoints' ATCs (PCIe ATS; an unbounded list in this model: no capacity).
       ...(u.atc.entries.length > 0 || (this.driver?.atsMasters.size ?? 0) > 0 ? { deviceTlb: { entries: () => this.atcEntries() } } : {}),
       contextCache: { entries: () => this.steCacheNodes() },
+      // The PRI queue (SMMU_IDR0.PRI, PRIQEN): the Page Requests of PRI endpoints, 16-byte entries.
+      ...(u.priqBase !== 0 ? { pageRequests: { name: "PRI queue", address: BigInt(u.priqBase - (u.priqBase % 32)), capacity: 2 ** (u.priqBase % 32), entries: () => this.pageRequestEntries() } } : {}),
       // IOMMU_RESV_SW_MSI (arm_smmu_get_resv_regions): the ITS doorbell's window in every domain.
       reservedRegions: [{ kind: "msi", first: BigInt(MSI_IOVA_BASE), last: BigInt(MSI_IOVA_BASE + MSI_IOVA_LENGTH - 1), devices: [], source: "MSI window (IOMMU_RESV_SW_MSI)" }],
     };
+  }
+
+  /** The PRI queue's entries as in memory, decoded (spec.ts priqFields) and printed as arm_smmu_handle_ppr prints them. */
+  private pageRequestEntries(): PageRequestView[] {
+    const u = this.unit;
+    return u.pageRequestSlots().map(({ index, at, raw, pending }) => {
+      const [e0, e1] = raw;
+      const bit = (n: bigint) => ((e0 >> n) & 1n) === 1n;
+      const ssv = bit(63n);
+      return {
+        key: String(index),
+        index,
+        address: BigInt(at),
+        raw,
+        fields: priqFields(e0, e1),
+        sid: Number(e0 & 0xffffffffn) - u.sidOffset,
+        ...(ssv ? { pasid: Number((e0 >> 32n) & 0xfffffn) } : {}),
+        page: e1 & 0xfffffffffffff000n,
+        access: `${bit(60n) ? "R" : ""}${bit(61n) ? "W" : ""}${bit(59n) ? "X" : ""}`,
+        group: Number(e1 & 0x1ffn),
+        last: bit(62n),
+        pending,
+        dmesg: renderPageRequest(u.name, raw),
+      };
+    });
   }
 
   private streamTable(): RootTableNode {
@@ -594,16 +639,19 @@ export class SmmuV3Model implements IommuUnit {
     const s1 = cfg === STE_CFG_S1 || cfg === STE_CFG_NESTED;
     const s2 = cfg === STE_CFG_S2 || cfg === STE_CFG_NESTED;
     let cd: Cd | undefined;
-    if (ste.bad === undefined && s1) {
-      const cw = readWords(this.mem, ste.s1ContextPtr, 8);
-      if (cw) cd = u.decodeCd(ste.s1ContextPtr, cw);
+    const cd0At = ste.bad === undefined && s1 ? this.cdAddress(ste, 0) : undefined;
+    if (cd0At !== undefined) {
+      const cw = readWords(this.mem, cd0At, 8);
+      if (cw) cd = u.decodeCd(cd0At, cw);
     }
     const stage = cd && cd.bad === undefined ? cd.s1 : s2 ? ste.s2 : undefined;
     const did = cd ? cd.asid : s2 ? ste.vmid : 0;
     const children = (): TableNode[] => {
       if (ste.bad !== undefined) return [];
       const out: TableNode[] = [];
-      if (s1) out.push(cd ? this.cdNode(ste, cd) : unreadableNode("cd", ste.s1ContextPtr, F_CD_FETCH));
+      if (s1) out.push(cd ? this.cdNode(ste, cd) : unreadableNode("cd", cd0At ?? ste.s1ContextPtr, F_CD_FETCH));
+      // The CDs of the other SubstreamIDs (PASIDs) with V = 1, in SubstreamID order.
+      if (s1) for (const [ssid, c] of this.pasidCds(ste)) out.push(this.cdNode(ste, c, ssid));
       if (s2 && ste.s2) out.push(this.s2Node(ste, ste.s2));
       return out;
     };
@@ -631,15 +679,51 @@ export class SmmuV3Model implements IommuUnit {
     };
   }
 
-  private cdNode(ste: Ste, cd: Cd): DomainNode {
+  /**
+   * Where the CD of SubstreamID `ssid` of a stage-1 STE is (SMMUv3 spec 5.3): S1ContextPtr + 64 *
+   * ssid in a linear table (or the only CD when S1CDMax = 0), else through the L1CD of a 2-level
+   * table; undefined when that L1CD is invalid or unreadable.
+   */
+  private cdAddress(ste: Ste, ssid: number): number | undefined {
+    if (ste.s1CdMax === 0 || ste.s1Fmt === S1FMT_LINEAR) return ste.s1ContextPtr + ssid * 64;
+    const split = cdSplit(ste.s1Fmt);
+    const d = this.mem.readU64(ste.s1ContextPtr + Math.floor(ssid / 2 ** split) * 8);
+    if (d === undefined || (d & 1n) === 0n) return undefined;
+    return Number((d >> 12n) & 0xffffffffffn) * 4096 + (ssid % 2 ** split) * 64;
+  }
+
+  /** The valid CDs of SubstreamIDs 1.. of a stage-1 STE with substreams (at most PASID_CD_LIMIT looked at). */
+  private pasidCds(ste: Ste): [number, Cd][] {
+    const out: [number, Cd][] = [];
+    if (ste.s1CdMax === 0) return out;
+    const n = 2 ** ste.s1CdMax;
+    const split = ste.s1Fmt === S1FMT_LINEAR ? 0 : cdSplit(ste.s1Fmt);
+    let looked = 0;
+    for (let ssid = 1; ssid < n && looked < PASID_CD_LIMIT; ssid++) {
+      // A 2-level table: skip a whole leaf whose L1CD is invalid.
+      if (split > 0 && ssid % 2 ** split === 0 && this.cdAddress(ste, ssid) === undefined) {
+        ssid += 2 ** split - 1;
+        continue;
+      }
+      const at = this.cdAddress(ste, ssid);
+      if (at === undefined) continue;
+      looked++;
+      const w = readWords(this.mem, at, 8);
+      if (w && (w[0]! & (1n << 31n)) !== 0n) out.push([ssid, this.unit.decodeCd(at, w)]);
+    }
+    return out;
+  }
+
+  private cdNode(ste: Ste, cd: Cd, ssid = 0): DomainNode {
     const children = () => (cd.bad === undefined && !cd.epd0 ? this.tableNodes(cd.s1, cd.s1.ttb, cd.s1.startLevel, 0, cd.s1.inputBits - levelShift(cd.s1.startLevel, cd.s1.granule)) : []);
     return {
       kind: "domain",
-      key: "cd",
+      key: ssid === 0 ? "cd" : `cd-${ssid.toString(16)}`,
       address: BigInt(cd.address),
       raw: cd.words,
       fields: cdFields(cd.words),
-      label: `CD (ASID ${cd.asid})`,
+      // SubstreamID 0 is the RID's CD (IOMMU_NO_PASID); the others a PASID's.
+      label: ssid === 0 ? `CD (ASID ${cd.asid})` : `CD[${hex(ssid)}] (ASID ${cd.asid})`,
       description: cd.bad !== undefined ? `C_BAD_CD: ${cd.bad}` : `${cd.s1.inputBits}-bit IOVA · S1 L${cd.s1.startLevel} table @ ${hex(cd.s1.ttb)}`,
       ...(cd.bad !== undefined ? { reserved: { bits: cd.words.map(() => 0n), reason: C_BAD_CD } } : {}),
       did: cd.asid,
@@ -675,8 +759,9 @@ export class SmmuV3Model implements IommuUnit {
   }
 
   private cdOf(ste: Ste): Cd | undefined {
-    const cw = readWords(this.mem, ste.s1ContextPtr, 8);
-    return cw ? this.unit.decodeCd(ste.s1ContextPtr, cw) : undefined;
+    const at = this.cdAddress(ste, 0);
+    const cw = at === undefined ? undefined : readWords(this.mem, at, 8);
+    return cw && at !== undefined ? this.unit.decodeCd(at, cw) : undefined;
   }
 
   /** Other StreamIDs whose STEs the driver attached to the same domain (the driver's list: no scan of 2^SIDSIZE STEs). */
@@ -800,6 +885,9 @@ export class SmmuV3Model implements IommuUnit {
     });
   }
 }
+
+/** The CDs of SubstreamIDs 1.. the tree reads at most per STE (a linear table of 2^20 CDs is 64 MiB). */
+const PASID_CD_LIMIT = 4096;
 
 /** The contract view of an SMMU and the driver that issues its commands. */
 export function smmuV3Unit(unit: SmmuV3Unit, driver?: ArmSmmuV3Driver, mem?: PhysicalMemory): IommuUnit {

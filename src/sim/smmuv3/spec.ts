@@ -36,6 +36,24 @@ export const CR0_EVTQEN = 1 << 2;
 /** CR0.PRIQEN (bit 1) and SMMU_IDR0.PRI (bit 16) (arm-smmu-v3.h CR0_PRIQEN, IDR0_PRI). */
 export const CR0_PRIQEN = 1 << 1;
 export const IDR0_PRI = 1 << 16;
+/** SMMU_IDR0.CD2L (bit 19, arm-smmu-v3.h IDR0_CD2L): 2-level context descriptor tables. */
+export const IDR0_CD2L = 1 << 19;
+/**
+ * Context descriptor tables (SMMUv3 spec 5.3; arm-smmu-v3.h): STE.S1Fmt 0b00 linear (2^S1CDMax
+ * CDs), 0b01 2-level with 4 KiB leaf tables (L1 index SSID[n:6], 64 CDs per leaf), 0b10 2-level
+ * with 64 KiB leaf tables (SSID[n:10], 1024 CDs: Linux's STRTAB_STE_0_S1FMT_64K_L2 with
+ * CTXDESC_L2_ENTRIES 1024). An L1CD descriptor is one dword: V [0] (CTXDESC_L1_DESC_V), L2Ptr
+ * [51:12] (CTXDESC_L1_DESC_L2PTR_MASK); an invalid one makes its SubstreamIDs C_BAD_SUBSTREAMID.
+ */
+export const S1FMT_LINEAR = 0;
+export const S1FMT_4K_L2 = 1;
+export const S1FMT_64K_L2 = 2;
+export const CTXDESC_L2_ENTRIES = 1024;
+export const L1CD_V = 1n;
+/** The split (leaf-table index bits) of a 2-level CD table format. */
+export function cdSplit(s1Fmt: number): number {
+  return s1Fmt === S1FMT_4K_L2 ? 6 : 10;
+}
 /**
  * PRI queue entry, 16 bytes (arm-smmu-v3.h PRIQ_ENT_SZ_SHIFT 4): dword 0 SID [31:0], SSID [51:32],
  * PERM_PRIV 58, PERM_EXEC 59, PERM_READ 60, PERM_WRITE 61, PRG_LAST 62, SSID_V 63; dword 1
@@ -120,26 +138,6 @@ export const RESUME_ABORT = 2;
 export const STALL_MODEL_STALL = 0;
 export const STALL_MODEL_NONE = 1;
 export const STALL_MODEL_FORCE = 2;
-
-export const COMMAND_NAMES: Readonly<Record<number, string>> = {
-  [CMD_PREFETCH_CFG]: "CMD_PREFETCH_CONFIG",
-  [CMD_CFGI_STE]: "CMD_CFGI_STE",
-  [CMD_CFGI_ALL]: "CMD_CFGI_ALL",
-  [CMD_CFGI_CD]: "CMD_CFGI_CD",
-  [CMD_CFGI_CD_ALL]: "CMD_CFGI_CD_ALL",
-  [CMD_TLBI_NH_ALL]: "CMD_TLBI_NH_ALL",
-  [CMD_TLBI_NH_ASID]: "CMD_TLBI_NH_ASID",
-  [CMD_TLBI_NH_VA]: "CMD_TLBI_NH_VA",
-  [CMD_TLBI_EL2_ALL]: "CMD_TLBI_EL2_ALL",
-  [CMD_TLBI_S12_VMALL]: "CMD_TLBI_S12_VMALL",
-  [CMD_TLBI_S2_IPA]: "CMD_TLBI_S2_IPA",
-  [CMD_TLBI_NSNH_ALL]: "CMD_TLBI_NSNH_ALL",
-  [CMD_SYNC]: "CMD_SYNC",
-  0x40: "CMD_ATC_INV", // CMDQ_OP_ATC_INV (ats.ts)
-  [CMD_PRI_RESP]: "CMD_PRI_RESP",
-  [CMD_RESUME]: "CMD_RESUME",
-  [CMD_STALL_TERM]: "CMD_STALL_TERM",
-};
 
 // ---------------------------------------------------------------- events (SMMUv3 spec 7.3)
 /** Event ids (SMMUv3 spec 7.3; arm-smmu-v3.h EVT_ID_* where Linux has a macro). */
@@ -264,7 +262,7 @@ const paSize = (v: bigint) => (v <= 6n ? `${paSizeBits(Number(v))}-bit` : "reser
 const granule = (v: bigint) => (v === 0n ? "4 KiB" : v === 1n ? "64 KiB" : v === 2n ? "16 KiB" : "reserved");
 
 const S1_ONLY = new Set(["S1Fmt", "S1ContextPtr", "S1CDMax", "S1DSS"]);
-const S2_ONLY = new Set(["S2T0SZ", "S2SL0", "S2TG", "S2PS", "S2AA64", "S2AFFD", "S2PTW", "S2R", "S2TTB"]);
+const S2_ONLY = new Set(["S2T0SZ", "S2SL0", "S2TG", "S2PS", "S2AA64", "S2AFFD", "S2PTW", "S2S", "S2R", "S2TTB"]);
 
 /**
  * The fields of an STE (SMMUv3 spec 5.2), low bits first. A valid STE shows the fields of the
@@ -299,6 +297,7 @@ function steAllFields(words: readonly bigint[]): DecodedField[] {
     ["S2AA64", 179, 179, (v) => (v === 1n ? "AArch64 tables" : "AArch32 (LPAE) tables")],
     ["S2AFFD", 181, 181, (v) => (v === 1n ? "access flag faults disabled" : undefined)],
     ["S2PTW", 182, 182, yes],
+    ["S2S", 185, 185, (v) => (v === 1n ? "stage-2 faults stall" : undefined)],
     ["S2R", 186, 186, (v) => (v === 1n ? "record faults" : "faults not recorded")],
     ["S2TTB", 243, 196, "addr"],
   ]);
@@ -322,6 +321,30 @@ export function cdFields(words: readonly bigint[]): DecodedField[] {
     ["ASET", 47, 47, (v) => (v === 1n ? "private ASID" : "shared ASID")],
     ["ASID", 63, 48],
     ["TTB0", 115, 68, "addr"],
+  ]);
+}
+
+/** The fields of a PRI queue entry (SMMUv3 spec 8.1), named as arm-smmu-v3.h's PRIQ_0_* / PRIQ_1_* are: dword 0 then dword 1. */
+export function priqFields(e0: bigint, e1: bigint): DecodedField[] {
+  return decode([e0, e1], [
+    ["SID", 31, 0],
+    ["SSID", 51, 32],
+    ["PERM_PRIV", 58, 58, (v) => (v === 1n ? "privileged" : "unprivileged")],
+    ["PERM_EXEC", 59, 59, yes],
+    ["PERM_READ", 60, 60, yes],
+    ["PERM_WRITE", 61, 61, yes],
+    ["PRG_LAST", 62, 62, (v) => (v === 1n ? "last request of the group: answered with CMD_PRI_RESP" : undefined)],
+    ["SSID_V", 63, 63, (v) => (v === 1n ? "SubstreamID valid" : undefined)],
+    ["PRG_IDX", 72, 64],
+    ["ADDR", 127, 76, "addr"],
+  ]);
+}
+
+/** The fields of a level-1 context descriptor (L1CD, SMMUv3 spec 5.3; Linux CTXDESC_L1_DESC_*). */
+export function l1CdFields(v: bigint): DecodedField[] {
+  return decode([v], [
+    ["V", 0, 0, (x) => (x === 1n ? "valid" : "invalid: C_BAD_SUBSTREAMID")],
+    ["L2Ptr", 51, 12, "addr"],
   ]);
 }
 

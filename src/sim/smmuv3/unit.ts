@@ -43,6 +43,8 @@ import {
   CR0_SMMUEN,
   CMD_PRI_RESP,
   IDR0_PRI,
+  IDR0_CD2L,
+  L1CD_V,
   F_BAD_ATS_TREQ,
   F_CD_FETCH,
   F_PERMISSION,
@@ -62,6 +64,8 @@ import {
   STE_CFG_S1,
   STE_CFG_S2,
   STRTAB_FMT_2LVL,
+  S1FMT_LINEAR,
+  cdSplit,
   RESUME_RETRY,
   STALL_MODEL_FORCE,
   STALL_MODEL_NONE,
@@ -109,6 +113,11 @@ export interface SmmuSpec {
   stallModel?: number;
   /** SMMU_IDR0.PRI: the SMMU has a PRI queue for PCIe Page Requests. */
   pri?: boolean;
+  /**
+   * SMMU_IDR0.CD2L (bit 19): 2-level context descriptor tables (STE.S1Fmt 0b01 / 0b10) are
+   * supported. Absent: true (Arm's MMU-600/700 implement them).
+   */
+  cd2l?: boolean;
 }
 
 export const DEFAULT_SMMU_SPEC: SmmuSpec = { name: "arm-smmu-v3.0.auto", sidBits: 16, ssidBits: 0, oas: 48, stage1: true, stage2: true, twoLevelStreamTable: true, tlbSets: 64, tlbWays: 4, evtqShift: 7, cmdqShift: 8 };
@@ -137,6 +146,8 @@ export interface Ste {
   s2Record: boolean;
   /** STE.S1STALLD (word 1 bit 27, STRTAB_STE_1_S1STALLD): CD.S = 1 is ILLEGAL. Absent in old snapshots: false. */
   s1Stalld?: boolean;
+  /** STE.S2S (word 2 bit 57, STRTAB_STE_2_S2S): stage-2 faults stall. Absent in old snapshots: false. */
+  s2Stall?: boolean;
   /** STE.EATS (word 1 bits 29:28): ATS translation requests and translated transactions allowed (ats.ts). Absent in old snapshots: 0. */
   eats?: number;
   /** Why the STE is ILLEGAL (C_BAD_STE), undefined when it is legal. */
@@ -440,6 +451,8 @@ export class SmmuV3Unit implements DmaUnit {
   trailL1: ConfigRead | undefined;
   trailSte: ConfigRead | undefined;
   trailCd: ConfigRead | undefined;
+  /** The level-1 context descriptor of a 2-level CD table (recordTrail only). */
+  trailL1Cd: ConfigRead | undefined;
   /** The IPA the stage-2 walk translated (nested or stage-2-only). */
   ipa = 0;
   /** recordTrail only: the stage-2 walks of a nested stream's CD and stage-1 table fetches, in order. */
@@ -486,9 +499,9 @@ export class SmmuV3Unit implements DmaUnit {
 
   // ------------------------------------------------------------ ID registers (SMMUv3 spec 6.3.1-6.3.6)
 
-  /** SMMU_IDR0: ST_LVL [28:27], STALL_MODEL [25:24], TTF [3:2] = 0b10 AArch64, S1P [1], S2P [0], ASID16 [12], VMID16 [18], COHACC [4], MSI [13]. */
+  /** SMMU_IDR0: ST_LVL [28:27], STALL_MODEL [25:24], CD2L [19], TTF [3:2] = 0b10 AArch64, S1P [1], S2P [0], ASID16 [12], VMID16 [18], COHACC [4], MSI [13]. */
   get idr0(): number {
-    return ((this.spec.twoLevelStreamTable ? 1 : 0) << 27) | ((this.spec.stallModel ?? STALL_MODEL_STALL) << 24) | (this.spec.pri === true ? IDR0_PRI : 0) | (1 << 18) | (1 << 13) | (1 << 12) | (1 << 4) | (2 << 2) | (this.spec.stage1 ? 2 : 0) | (this.spec.stage2 ? 1 : 0);
+    return ((this.spec.twoLevelStreamTable ? 1 : 0) << 27) | ((this.spec.stallModel ?? STALL_MODEL_STALL) << 24) | (this.spec.pri === true ? IDR0_PRI : 0) | (this.spec.cd2l !== false ? IDR0_CD2L : 0) | (1 << 18) | (1 << 13) | (1 << 12) | (1 << 4) | (2 << 2) | (this.spec.stage1 ? 2 : 0) | (this.spec.stage2 ? 1 : 0);
   }
 
   /** SMMU_IDR1: CMDQS [25:21], EVTQS [20:16], SSIDSIZE [10:6], SIDSIZE [5:0]. */
@@ -753,8 +766,18 @@ export class SmmuV3Unit implements DmaUnit {
     else if (config > 0 && config < 4) bad = `Config ${config} is reserved`;
     else if ((config === STE_CFG_S1 || config === STE_CFG_NESTED) && !this.spec.stage1) bad = "stage 1 is not implemented (SMMU_IDR0.S1P = 0)";
     else if ((config === STE_CFG_S2 || config === STE_CFG_NESTED) && !this.spec.stage2) bad = "stage 2 is not implemented (SMMU_IDR0.S2P = 0)";
-    else if ((config === STE_CFG_S1 || config === STE_CFG_NESTED) && s1Fmt !== 0) bad = `S1Fmt ${s1Fmt}: only linear CD tables are simulated`;
+    // S1Fmt (SMMUv3 spec 5.2): read only when S1CDMax != 0 (one CD otherwise); 0b11 is reserved,
+    // and a 2-level format needs SMMU_IDR0.CD2L.
+    else if ((config === STE_CFG_S1 || config === STE_CFG_NESTED) && s1CdMax !== 0 && s1Fmt === 3) bad = "S1Fmt 0b11 is reserved";
+    else if ((config === STE_CFG_S1 || config === STE_CFG_NESTED) && s1CdMax !== 0 && s1Fmt !== S1FMT_LINEAR && this.spec.cd2l === false) bad = `S1Fmt ${s1Fmt}: 2-level CD tables are not implemented (SMMU_IDR0.CD2L = 0)`;
     else if ((config === STE_CFG_S1 || config === STE_CFG_NESTED) && s1CdMax > this.spec.ssidBits) bad = `S1CDMax ${s1CdMax} is beyond SMMU_IDR1.SSIDSIZE ${this.spec.ssidBits}`;
+    // STE.S2S with stage 2 translating (Config 0b11x; SMMUv3 spec 5.5 "Fault configuration",
+    // SteIllegal(), as Linux commit ce7cb08e22e0 quotes it): S2S = 0 is ILLEGAL under
+    // STALL_MODEL 0b10, S2S = 1 under 0b01 (no stalls); S2S = 1 with EATS != 0 is ILLEGAL (ATS
+    // and stalls exclude each other: the thread of that commit, "5.2 Stream Table Entry").
+    else if ((config === STE_CFG_S2 || config === STE_CFG_NESTED) && field(w2, 57, 57) === 0 && this.spec.stallModel === STALL_MODEL_FORCE) bad = "S2S = 0 but the SMMU forces stalls (SMMU_IDR0.STALL_MODEL = 0b10)";
+    else if ((config === STE_CFG_S2 || config === STE_CFG_NESTED) && field(w2, 57, 57) === 1 && this.spec.stallModel === STALL_MODEL_NONE) bad = "S2S = 1 (stall) but the SMMU cannot stall (SMMU_IDR0.STALL_MODEL = 0b01)";
+    else if ((config === STE_CFG_S2 || config === STE_CFG_NESTED) && field(w2, 57, 57) === 1 && field(w1, 29, 28) !== 0) bad = "S2S = 1 with EATS != 0b00: stage-2 stalls and ATS exclude each other";
     if (bad === undefined && (config === STE_CFG_S2 || config === STE_CFG_NESTED)) {
       const t0sz = field(w2, 37, 32);
       const sl0 = field(w2, 39, 38);
@@ -780,7 +803,7 @@ export class SmmuV3Unit implements DmaUnit {
       else if (atStart < 1 || atStart > granule - 3 + 4) bad = `S2SL0 ${sl0} (start level ${startLevel}) is inconsistent with S2T0SZ ${t0sz} and the ${GRANULE_NAME[granule]} granule`;
       else s2 = { ttb: Number((w3 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel, outputBits, s2: true, afOff: field(w2, 53, 53) === 1, granule };
     }
-    return { sid, address, words, valid, config, s1ContextPtr: Number((w0 >> 6n) & 0x3ffffffffffn) * 64, s1CdMax, s1Dss: field(w1, 1, 0), s1Fmt, vmid, s2, s2Record: field(w2, 58, 58) === 1, eats: field(w1, 29, 28), s1Stalld: field(w1, 27, 27) === 1, bad };
+    return { sid, address, words, valid, config, s1ContextPtr: Number((w0 >> 6n) & 0x3ffffffffffn) * 64, s1CdMax, s1Dss: field(w1, 1, 0), s1Fmt, vmid, s2, s2Record: field(w2, 58, 58) === 1, s2Stall: field(w2, 57, 57) === 1, eats: field(w1, 29, 28), s1Stalld: field(w1, 27, 27) === 1, bad };
   }
 
   /** Decodes a context descriptor (SMMUv3 spec 5.4), with the reason it is ILLEGAL. */
@@ -901,6 +924,32 @@ export class SmmuV3Unit implements DmaUnit {
       }
     }
     let at = ste.s1ContextPtr + ssid * 64;
+    if (ste.s1CdMax !== 0 && ste.s1Fmt !== S1FMT_LINEAR) {
+      // 2-level CD table (SMMUv3 spec 5.3): the L1CD of SSID[n:split], then the CD of
+      // SSID[split-1:0] in its leaf table at L2Ptr. Nested: both are IPAs (stage 2 translates them).
+      const split = cdSplit(ste.s1Fmt);
+      let l1At = ste.s1ContextPtr + Math.floor(ssid / 2 ** split) * 8;
+      if (ste.config === STE_CFG_NESTED) {
+        const pa = this.s2Fetch(ste, l1At);
+        if (pa < 0) {
+          this.evS2 = true;
+          this.evClass = 0; // CLASS = CD
+          return -1 - pa;
+        }
+        l1At = pa;
+      }
+      const d = this.mem.readU64(l1At);
+      if (this.recordTrail) this.trailL1Cd = { address: l1At, words: d === undefined ? undefined : [d] };
+      if (d === undefined) {
+        this.evFetch = l1At;
+        return F_CD_FETCH;
+      }
+      if ((d & L1CD_V) === 0n) {
+        this.why = `the L1CD ${Math.floor(ssid / 2 ** split)} of SubstreamID ${ssid} is invalid (V = 0)`;
+        return C_BAD_SUBSTREAMID;
+      }
+      at = Number((d >> 12n) & 0xffffffffffn) * 4096 + (ssid % 2 ** split) * 64;
+    }
     if (ste.config === STE_CFG_NESTED) {
       const pa = this.s2Fetch(ste, at);
       if (pa < 0) {
@@ -952,6 +1001,7 @@ export class SmmuV3Unit implements DmaUnit {
       this.trailL1 = undefined;
       this.trailSte = undefined;
       this.trailCd = undefined;
+      this.trailL1Cd = undefined;
       this.nestedFetches = [];
       this.s1.trailLen = 0;
       this.s2.trailLen = 0;
@@ -1123,10 +1173,11 @@ export class SmmuV3Unit implements DmaUnit {
     if (probe) return id;
     this.counters.faults++;
     if (id === ABORT_NO_EVENT) return id;
-    // A stage-1 translation, address size, access or permission fault under CD.S = 1 stalls
-    // (SMMUv3 spec 3.12.2): the event is recorded whatever CD.R says (software must see it to
-    // resume the transaction) with Stall = 1 and a STAG. Stage-2 stalls (STE.S2S) are not modelled.
-    const stall = this.cd?.stall === true && !this.evS2 && (id === F_TRANSLATION || id === F_ADDR_SIZE || id === F_ACCESS || id === F_PERMISSION);
+    // A translation, address size, access or permission fault stalls (SMMUv3 spec 3.12.2, 5.5) at
+    // stage 1 under CD.S = 1, at stage 2 (S2 = 1: the walk, or a stage-1 table / CD fetch through
+    // it) under STE.S2S = 1: the event is recorded whatever CD.R / STE.S2R say (software must see
+    // it to resume the transaction) with Stall = 1 and a STAG.
+    const stall = (this.evS2 ? this.ste?.s2Stall === true : this.cd?.stall === true) && (id === F_TRANSLATION || id === F_ADDR_SIZE || id === F_ACCESS || id === F_PERMISSION);
     if (!record && !stall) {
       this.counters.suppressed++;
       this.fate = 2;
@@ -1240,8 +1291,9 @@ export class SmmuV3Unit implements DmaUnit {
 
   /** One transaction of a run (DmaUnit). */
   dmaRequest(x: DmaTransfer, _t: number, _to: number, iovaHi: number, iovaLo: number): number {
-    if (x.ats === true) return this.atsDma(x.sid + this.sidOffset, iovaHi, iovaLo, x.write);
-    return this.request(x.sid, iovaHi, iovaLo, x.write, false);
+    // x.pasid: the request's PASID TLP prefix is its SubstreamID (SMMUv3 spec 3.3.2); -1 none.
+    if (x.ats === true) return this.atsDma(x.sid + this.sidOffset, iovaHi, iovaLo, x.write, x.pasid ?? -1);
+    return this.translate(x.sid + this.sidOffset, x.pasid ?? -1, iovaHi, iovaLo, x.write, false);
   }
 
   /** True when the last request was a Translated request answered from the endpoint's ATC (atsDma). */
@@ -1258,27 +1310,28 @@ export class SmmuV3Unit implements DmaUnit {
    * without a walk (translatedRequest): after an unmap without CMD_ATC_INV that is the old page.
    * No allocation on an ATC hit (a miss fills the ATC: a slow-path event).
    */
-  atsDma(sid: number, iovaHi: number, iovaLo: number, write: boolean): number {
+  atsDma(sid: number, iovaHi: number, iovaLo: number, write: boolean, ssid = -1): number {
     const ia = iovaHi * TWO32 + iovaLo;
     const need = write ? 2 : 1;
-    let e = this.atcFind(sid, ia);
+    let e = this.atcFind(sid, ssid, ia);
     this.atcHit = e !== undefined && (e.perm & need) !== 0;
     if (!this.atcHit) {
-      const r = this.atsTranslate(sid, -1, iovaHi, iovaLo, write);
+      // A Translation Request with the PASID prefix: the CD of that SubstreamID translates it, and the ATC entry is tagged with it.
+      const r = this.atsTranslate(sid, ssid, iovaHi, iovaLo, write);
       if (r === F_BAD_ATS_TREQ) return r;
-      e = r === 0 ? this.atcFind(sid, ia) : undefined;
+      e = r === 0 ? this.atcFind(sid, ssid, ia) : undefined;
       if ((e === undefined || (e.perm & need) === 0) && this.priSids.has(sid)) {
         // A PRI endpoint asks the host to make the page present (PCIe Page Request, one-page PRG
         // with Last = 1) and waits for the PRG Response instead of sending the request: no
         // event is recorded; the access fails until the page is there (trace: 0x10, fate none).
-        this.pageRequest(sid, -1, ia, write);
+        this.pageRequest(sid, ssid, ia, write);
         this.kind = SmmuKind.Fault;
         this.fate = 0;
         this.recorded = false;
         return F_TRANSLATION;
       }
       // No usable translation: the endpoint sends the request untranslated (the SMMU walks and faults as for any DMA).
-      if (e === undefined || (e.perm & need) === 0) return this.translate(sid, -1, iovaHi, iovaLo, write);
+      if (e === undefined || (e.perm & need) === 0) return this.translate(sid, ssid, iovaHi, iovaLo, write);
     }
     const pa = e!.pa + (ia - e!.iova);
     // (the ATC entry's size as the trace's leaf level: 4 KiB 1, 2 MiB 2, 1 GiB 3 - as VT-d's Device-TLB rows)
@@ -1336,19 +1389,39 @@ export class SmmuV3Unit implements DmaUnit {
     return out;
   }
 
-  /** The ATC entry of (sid, no PASID) covering `ia` (a loop: no closure on the DMA path). */
-  private atcFind(sid: number, ia: number): AtcEntry | undefined {
+  /** Every PRI queue slot that was ever written (index, both dwords, pending = not yet consumed), for the views. */
+  pageRequestSlots(): { index: number; at: number; raw: [bigint, bigint]; pending: boolean }[] {
+    const out: { index: number; at: number; raw: [bigint, bigint]; pending: boolean }[] = [];
+    if (this.priqBase === 0) return out;
+    const shift = this.queueShift(this.priqBase);
+    const mask = (1 << shift) - 1;
+    const wrap = 1 << shift;
+    const cons = this.priqCons & (mask | wrap);
+    const prod = this.priqProd & (mask | wrap);
+    const used = (prod - cons + 2 * wrap) % (2 * wrap);
+    for (let i = 0; i <= mask; i++) {
+      const at = this.queueAddr(this.priqBase) + i * 16;
+      const e0 = this.mem.readU64(at) ?? 0n;
+      const e1 = this.mem.readU64(at + 8) ?? 0n;
+      if (e0 === 0n && e1 === 0n) continue;
+      out.push({ index: i, at, raw: [e0, e1], pending: (i - (cons & mask) + wrap) % wrap < used });
+    }
+    return out;
+  }
+
+  /** The ATC entry of (sid, ssid; -1 no PASID) covering `ia` (a loop: no closure on the DMA path). */
+  private atcFind(sid: number, ssid: number, ia: number): AtcEntry | undefined {
     const list = this.atc.entries;
     for (let i = 0; i < list.length; i++) {
       const x = list[i]!;
-      if (x.sid === sid && x.ssid === -1 && ia >= x.iova && ia < x.iova + x.size) return x;
+      if (x.sid === sid && x.ssid === ssid && ia >= x.iova && ia < x.iova + x.size) return x;
     }
     return undefined;
   }
 
-  /** One request from requester id `rid` (HostUnit): its StreamID (rid + sidOffset), no SubstreamID; `probe` records no event. */
-  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
-    return this.translate(rid + this.sidOffset, -1, iovaHi, iovaLo, write, probe);
+  /** One request from requester id `rid` (HostUnit): its StreamID (rid + sidOffset), SubstreamID `pasid` (absent: none); `probe` records no event. */
+  request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean, pasid?: number): number {
+    return this.translate(rid + this.sidOffset, pasid ?? -1, iovaHi, iovaLo, write, probe);
   }
 
   /** The trace's domain of the last request (DmaUnit): its ASID (stage 1), else its VMID, else 0. */

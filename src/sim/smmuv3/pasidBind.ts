@@ -1,0 +1,49 @@
+/**
+ * The `bind-pasid` / `unbind-pasid` steps on an SMMUv3 host (HostIommu.pasidStep): what Linux's
+ * arm-smmu-v3 does for iommu_attach_device_pasid / iommu_detach_device_pasid of a PCI master with
+ * a PASID capability (host.iommu.pasid): a stage-1 paging domain of its own (a new ASID) holding
+ * `maps`, its CD written at SubstreamID = PASID of the master's CD table (arm_smmu_s1_set_dev_pasid
+ * -> arm_smmu_set_pasid -> arm_smmu_make_s1_cd), and on unbind the CD cleared (arm_smmu_clear_cd)
+ * with CMD_CFGI_CD and, for an ATS master, CMD_ATC_INV of that SubstreamID. The bytes are the
+ * driver's (driver.ts setPasid / clearPasid). docs/smmuv3-pasid.md.
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import type { Step } from "../../scenario/types.js";
+import type { PasidSeamContext } from "../host-iommu.js";
+import type { PhysicalMemory } from "../memory.js";
+import { IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, type ArmSmmuV3Driver } from "./driver.js";
+
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+
+export function smmuPasidStep(driver: ArmSmmuV3Driver, mem: PhysicalMemory, sidOfRid: (rid: number) => number, st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" }>, c: PasidSeamContext): void {
+  const rid = c.sidOf(st.device);
+  if (rid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
+  const sid = sidOfRid(rid);
+  if (st.op === "unbind-pasid") {
+    if (!driver.clearPasid(sid, st.pasid)) return c.failErrno("ENOENT", `PASID ${hex(st.pasid)} of ${st.device} is not bound`);
+    return c.summary(`PASID ${hex(st.pasid)} of ${st.device} unbound: CD ${st.pasid} cleared (V = 0), CMD_CFGI_CD${driver.atsMasters.has(sid) ? " and CMD_ATC_INV" : ""} issued`);
+  }
+  // arm_smmu_set_dev_pasid takes paging (stage-1) and SVA domains; an identity or nested domain is not a PASID's.
+  if (st.mode === "pass-through" || st.mode === "nested") return c.fail("pasid-unsupported", `PASID ${hex(st.pasid)}: a ${st.mode} PASID is a VT-d scalable-mode mode; arm-smmu-v3 attaches only stage-1 domains to a PASID (first-level or second-level here: a CD with its own ASID)`);
+  if (!driver.masters.has(sid)) return c.fail("pasid-unsupported", `${st.device} has no CD table (not attached to a domain)`);
+  if (driver.domains.some((d) => d.ssids?.some(([a, b]) => a === sid && b === st.pasid))) return c.failErrno("EBUSY", `PASID ${hex(st.pasid)} of ${st.device} is already bound`);
+  const d = driver.allocDomain(false, 1);
+  let pages = 0;
+  for (const m of st.maps) {
+    // IOMMU_PRIV for a supervisor-only mapping (user: false): io-pgtable-arm then leaves AP[1] (EL0) clear.
+    const prot = (m.perm === "w" ? IOMMU_WRITE : m.perm === "r" ? IOMMU_READ : IOMMU_READ | IOMMU_WRITE) | (m.user ? 0 : IOMMU_PRIV);
+    for (let off = 0n; off < m.size; off += 4096n) {
+      const hpa = m.hpa !== undefined ? m.hpa + off : BigInt(mem.allocPage());
+      driver.map(d, Number(m.va + off), Number(hpa), 4096, prot);
+      pages++;
+    }
+  }
+  const err = driver.setPasid(sid, st.pasid, d);
+  if (err !== undefined) {
+    driver.domains.splice(driver.domains.indexOf(d), 1);
+    return c.failErrno("EINVAL", `PASID ${hex(st.pasid)} of ${st.device}: ${err}`);
+  }
+  const at = driver.cdAddress(sid, st.pasid, false) ?? 0;
+  c.summary(`PASID ${hex(st.pasid)} of ${st.device}: CD ${st.pasid} at ${hex(at)} (ASID ${d.asid}), S1 L${d.startLevel} table at ${hex(d.pgd)}, ${pages} page${pages === 1 ? "" : "s"} mapped`);
+}
