@@ -1599,6 +1599,12 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
     r.error(f.get("length")?.value, "dma-length", l10n.t("a DMA length must be between 1 byte and 1GiB"), l10n.t("Split larger transfers into several steps or use repeat."));
     return undefined;
   }
+  if (translated === true && pasid !== undefined) {
+    // PCIe: a Translated Request has no PASID prefix; QEMU's vtd_iommu_translate refuses one
+    // ("translated request with PASID not allowed"). The device's Device-TLB is PASID-tagged, its use is not.
+    r.error(f.get("pasid")!.key, "invalid-value", l10n.t("a Translated Request carries no PASID"), l10n.t("Drop pasid: (the Device-TLB entry a PASID's Translation Request filled is used by requests with that PASID), or translated: true."));
+    return undefined;
+  }
   const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;
   return { spec: { device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}), ...(ats === true ? { ats } : {}), ...(translated ? { translated } : {}), range }, pages };
 }

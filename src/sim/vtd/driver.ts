@@ -6,7 +6,7 @@
  */
 import type { PhysicalMemory } from "../memory.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
-import { encodeDevIotlbDesc } from "./qi.js";
+import { encodeDevIotlbDesc, encodePdevIotlbDesc } from "./qi.js";
 import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
 import { FL_A, FL_D, FL_P, FL_US } from "./flpt.js";
 import { IOMMU_NO_PASID, PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL, RTADDR_SMT } from "./scalable.js";
@@ -428,6 +428,9 @@ export class IntelIommuDriver {
         if (mask > this.unit.spec.mamv) this.submit([encodePiotlbDesc(PIOTLB_PASID, d.did, pasid)]);
         else this.submit([encodePiotlbDesc(PIOTLB_PSI, d.did, pasid, addrPfn << PAGE_SHIFT, mask, ih)]);
       }
+      // iommu_flush_iotlb_psi (v6.5) flushes the Device-TLB after the PASID-based IOTLB flush too:
+      // iommu_flush_dev_iotlb(domain, addr, mask), a request-without-PASID (RID_PASID) descriptor.
+      if (!this.cachingMode || this.unmapping) for (const rid of d.rids) this.flushDevIotlb(rid, pfn << PAGE_SHIFT, mask);
       return;
     }
     if (!this.unit.spec.pageSelectiveInvalidation || mask > this.unit.spec.mamv) {
@@ -523,7 +526,12 @@ export class IntelIommuDriver {
     }
     if (this.bindings.has(rid * 1048576 + IOMMU_NO_PASID)) this.tearDownPasid(rid, IOMMU_NO_PASID);
     // val[0]: P | PASIDE (bit 3) | PDTS [11:9] | PASIDDIRPTR; val[1]: RID_PASID = IOMMU_NO_PASID (context_set_sm_rid2pasid).
-    const lo = BigInt(dir) | (BigInt(this.pdts) << 9n) | 8n | 1n;
+    // domain_context_mapping_one (v6.5, sm_supported): context_set_sm_dte (bit 2) where
+    // info->ats_supported - for every domain type, pass-through included - and the device's ATS
+    // is then enabled (iommu_enable_pci_caps).
+    const ats = this.atsRids.has(rid);
+    if (ats) this.unit.atsSids.add(rid);
+    const lo = BigInt(dir) | (BigInt(this.pdts) << 9n) | 8n | (ats ? 4n : 0n) | 1n;
     this.mem.writeU64(at + 8, BigInt(IOMMU_NO_PASID));
     this.mem.writeU64(at + 16, 0n);
     this.mem.writeU64(at + 24, 0n);
@@ -580,6 +588,13 @@ export class IntelIommuDriver {
     this.submit([encodePcDesc(PC_PASID, b.did, pasid)]);
     if (b.pgtt === PGTT_FL || b.pgtt === PGTT_PT) this.submit([encodePiotlbDesc(PIOTLB_PASID, b.did, pasid)]);
     else this.flushIotlb(IOTLB_DSI, b.did, 0n, 0, false);
+    // devtlb_invalidation_with_pasid (drivers/iommu/intel/pasid.c, v6.5), skipped in caching mode:
+    // RID_PASID with qi_flush_dev_iotlb, another PASID with qi_flush_dev_iotlb_pasid, every address
+    // (addr 0, 64 - VTD_PAGE_SHIFT).
+    if (!this.cachingMode) {
+      if (pasid === IOMMU_NO_PASID) this.flushDevIotlb(rid, 0n, MAX_AGAW_PFN_WIDTH);
+      else if (this.atsRids.get(rid) === true && this.unit.atsSids.has(rid) && this.unit.spec.queuedInvalidation) this.submit([encodePdevIotlbDesc(rid, 0, pasid, this.atsQdep, 0n, MAX_AGAW_PFN_WIDTH)]);
+    }
     return true;
   }
 

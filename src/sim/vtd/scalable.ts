@@ -41,6 +41,7 @@ import {
   VTD_FR_SM_CONTEXT_ACCESS_ERR,
   VTD_FR_SM_CONTEXT_ENTRY_P,
   VTD_FR_SM_CONTEXT_ENTRY_RSVD,
+  VTD_FR_SM_DTE_CLEAR,
   VTD_FR_SM_ERE_CLEAR,
   VTD_FR_SM_EXECUTE,
   VTD_FR_SM_INTERRUPT_ADDR,
@@ -184,6 +185,10 @@ export interface SmContext {
   pasidDir: number;
   pdts: number;
   paside: boolean;
+  /** DTE (bit 2): the device's Translation and Translated Requests (ATS) are allowed (VT-d 9.4). */
+  dte: boolean;
+  /** PRE (bit 4): the device's page requests (PRI) are allowed (VT-d 9.4). */
+  pre: boolean;
   ridPasid: number;
   ridPriv: boolean;
   fpd: boolean;
@@ -314,8 +319,17 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
     ctx = r;
     if (!probe) sm.ctx.set(sid, ctx);
   }
-  // ---- PASID: the request's, or RID_PASID for a request without PASID (VT-d 3.4.3)
   const withPasid = u.reqPasid >= 0;
+  // ---- ATS (VT-d 4.2): a Translated Request, or a Translation Request on a Device-TLB miss, needs
+  // DTE = 1 in the context entry, else 0x44. The Device-TLB is tagged with the request's PASID (a
+  // request without PASID: none). A Translated Request carries no PASID and is passed as it is.
+  const ats = u.reqTranslated || (u.atsSids.size > 0 && u.atsSids.has(sid));
+  if (ats) {
+    if (record && !ctx.dte) u.smStop = { cause: "invalid", why: `DTE = 0 in the scalable-mode context entry: ${u.reqTranslated ? "a Translated Request" : "a Translation Request"} (ATS) from the device is blocked` };
+    const a = u.atsRequest(ctx.dte, ctx.fpd, VTD_FR_SM_DTE_CLEAR, sid, withPasid ? u.reqPasid : -1, iovaHi, iovaLo, write, probe);
+    if (a >= 0) return a;
+  }
+  // ---- PASID: the request's, or RID_PASID for a request without PASID (VT-d 3.4.3)
   const pasid = withPasid ? u.reqPasid : ctx.ridPasid;
   const priv = withPasid ? u.reqPriv : ctx.ridPriv;
   if (withPasid && !ctx.paside) return stop(VTD_FR_SM_PASIDE_CLEAR, "invalid", `request with PASID ${hexn(pasid)}, PASIDE = 0 in the context entry`, ctx.fpd);
@@ -349,6 +363,7 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
     u.hpaHi = iovaHi;
     u.hpaLo = iovaLo;
     u.setPerm(3);
+    if (ats && !probe) atsFill(u, sid, iovaHi, iovaLo);
     return 0;
   }
   u.kind = XlateKind.Translated;
@@ -463,7 +478,17 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
     if (record && u.stage !== XlateStage.Iotlb) u.smStop = walkStop(r, u, write, priv);
     return u.fault(r, sid, iovaHi, iovaLo, write, fpd, probe);
   }
+  if (ats && !probe) atsFill(u, sid, iovaHi, iovaLo);
   return 0;
+}
+
+/**
+ * A successful Translation Request (ATS, VT-d 4.2.2): the device caches the completion in its
+ * Device-TLB under the request's PASID (none for a request without PASID), for the page of the
+ * translation's leaf (a pass-through completion: 4 KiB).
+ */
+function atsFill(u: DmarUnit, sid: number, iovaHi: number, iovaLo: number): void {
+  u.devtlb.fill(sid, u.reqPasid >= 0 ? u.reqPasid : -1, iovaHi, iovaLo, u.hpaHi, u.hpaLo, Math.max(1, u.level), u.perm);
 }
 
 function big(hi: number, lo: number): bigint {
@@ -519,6 +544,8 @@ function resolveSmContext(u: DmarUnit, sid: number, record: boolean): SmContext 
     pasidDir: Number(v0 & ~0xfffn & hawMask(haw)),
     pdts: Number((v0 >> 9n) & 7n),
     paside: (v0 & 8n) !== 0n,
+    dte: (v0 & 4n) !== 0n,
+    pre: (v0 & 0x10n) !== 0n,
     ridPasid: Number(v1 & 0xfffffn),
     ridPriv: ((v1 >> 20n) & 1n) === 1n,
     fpd: smLastFpd,

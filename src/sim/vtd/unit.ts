@@ -690,7 +690,7 @@ export class DmarUnit implements DmaUnit {
       return 0;
     }
     if (this.reqTranslated || this.atsSids.has(sid)) {
-      const a = this.atsRequest(ce, sid, iovaHi, iovaLo, write, probe);
+      const a = this.atsRequest(ce.tt === CONTEXT_TT_DEV_IOTLB, ce.fpd, VTD_FR_CONTEXT_ENTRY_TT, sid, -1, iovaHi, iovaLo, write, probe);
       if (a >= 0) return a;
     }
     this.kind = XlateKind.Translated;
@@ -740,26 +740,28 @@ export class DmarUnit implements DmaUnit {
   /**
    * The ATS half of a request from an ATS endpoint, after its context entry resolved (VT-d 4.2):
    * a Translated Request (the scenario's `translated: true`, or a hit in the device's Device-TLB
-   * that allows the access) needs T = 01b in the context entry and is then passed untranslated,
-   * without an IOTLB lookup or a walk; with T = 00b it is blocked with fault 0x0D (VTD_FR_CONTEXT_ENTRY_TT).
-   * A Translation Request (a Device-TLB miss) with T = 00b is blocked the same way; with T = 01b
-   * it is translated as an untranslated request would be (IOTLB, walk, the same faults: a device
-   * whose completion says R = W = 0 issues the access untranslated), and translate() fills the
-   * Device-TLB with the result. Returns -1 to let translate() do that translation.
+   * that allows the access) needs the context entry to allow ATS (`allowed`: legacy T = 01b,
+   * scalable-mode DTE = 1) and is then passed untranslated, without an IOTLB lookup or a walk;
+   * otherwise it is blocked with fault `reason` (legacy 0x0D VTD_FR_CONTEXT_ENTRY_TT, scalable
+   * mode 0x44 VTD_FR_SM_DTE_CLEAR). A Translation Request (a Device-TLB miss) is blocked the same
+   * way; when allowed it is translated as an untranslated request would be (IOTLB, walk, the same
+   * faults: a device whose completion says R = W = 0 issues the access untranslated), and the
+   * caller fills the Device-TLB with the result. `tag` is the Device-TLB's PASID tag (-1: none).
+   * Returns -1 to let the caller do that translation.
    */
-  private atsRequest(ce: CcEntry, sid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
+  atsRequest(allowed: boolean, fpd: boolean, reason: number, sid: number, tag: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
     const devtlb = this.devtlb;
     let translated = this.reqTranslated;
     if (!translated && !this.bypassCaches) {
-      const i = devtlb.lookup(sid, -1, iovaHi, iovaLo);
+      const i = devtlb.lookup(sid, tag, iovaHi, iovaLo);
       // An entry without the access's permission: the device asks again (a new Translation Request).
       if (i >= 0 && (devtlb.hitPerm & (write ? 2 : 1)) !== 0) translated = true;
-      else if (i >= 0 && !probe) devtlb.invalidate(sid, -1, (BigInt(iovaHi) << 32n) | BigInt(iovaLo), 0x1000n);
+      else if (i >= 0 && !probe) devtlb.invalidate(sid, tag, (BigInt(iovaHi) << 32n) | BigInt(iovaLo), 0x1000n);
     }
     this.kind = XlateKind.Translated;
-    if (ce.tt !== CONTEXT_TT_DEV_IOTLB) {
+    if (!allowed) {
       this.stage = XlateStage.Context;
-      return this.fault(VTD_FR_CONTEXT_ENTRY_TT, sid, iovaHi, iovaLo, write, ce.fpd, probe);
+      return this.fault(reason, sid, iovaHi, iovaLo, write, fpd, probe);
     }
     if (!translated) return -1;
     this.stage = XlateStage.DeviceTlb;
