@@ -1486,7 +1486,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
         const register = r.enumOf(f.get("register")!.value, "register", POKE_REGISTERS);
         return register === undefined ? undefined : withExpect({ ...base, op, register, ...rmw });
       }
-      const t = r.fields(f.get("target")!.value, ["device", "structure", "iova", "level"], "target");
+      const t = r.fields(f.get("target")!.value, ["device", "structure", "iova", "level", "pasid", "word"], "target");
       if (!t) return undefined;
       const device = bdfReq(r, t, "device", "poke target", item);
       const sNode = r.required(t, "structure", "the poke target", item);
@@ -1496,6 +1496,11 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (t.has("iova")) target.iova = r.addr(t.get("iova")!.value, "iova");
       else if (structure === "pte") r.error(item, "missing-key", l10n.t("a pte target needs \"iova\""), l10n.t("Give the IOVA whose page-table entry to overwrite."));
       if (t.has("level")) target.level = r.int(t.get("level")!.value, "level", 1, 5);
+      for (const k of ["pasid", "word"] as const) {
+        if (!t.has(k)) continue;
+        if (structure !== "pasid-entry") r.error(t.get(k)!.key, "invalid-value", l10n.t("\"{0}\" belongs to a pasid-entry target", k), l10n.t("pasid: and word: name a PASID table entry and one of its 64-bit words (structure: pasid-entry)."));
+        else target[k] = r.int(t.get(k)!.value, k, 0, k === "pasid" ? 0xfffff : 7);
+      }
       return withExpect({ ...base, op, target, ...rmw });
     }
   }

@@ -397,7 +397,7 @@ export type Step =
       /** Either an explicit HPA ... */
       address?: bigint;
       /** ... or a structure located through the device's tables ... */
-      target?: { device: string; structure: PokeStructure; iova?: bigint; level?: number };
+      target?: { device: string; structure: PokeStructure; iova?: bigint; level?: number; /** pasid-entry: the PASID and the entry's 64-bit word. */ pasid?: number; word?: number };
       /** ... or a DMAR register: RTADDR is written, then latched with GCMD.SRTP. */
       register?: PokeRegister;
       /** The new value; absent for a read-modify-write ... */

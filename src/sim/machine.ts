@@ -463,6 +463,8 @@ export class Machine {
     const t: EntryTarget = { sid: this.pci.requesterId(dev), structure: target.structure };
     if (target.iova !== undefined) t.iova = target.iova;
     if (target.level !== undefined) t.level = target.level;
+    if (target.pasid !== undefined) t.pasid = target.pasid;
+    if (target.word !== undefined) t.word = target.word;
     return this.iommu.locate(t);
   }
 
