@@ -26,7 +26,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "page-response"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
@@ -512,7 +512,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps", "ivhd", "ga", "ats"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -567,6 +567,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   const faultRecords = f.has("fault-records") ? r.int(f.get("fault-records")!.value, "host.iommu.fault-records", 1, 256) ?? 8 : 8;
   const nd = f.has("nd") ? r.int(f.get("nd")!.value, "host.iommu.nd", 0, 6) ?? 6 : 6;
   const mamv = f.has("mamv") ? r.int(f.get("mamv")!.value, "host.iommu.mamv", 0, 63) ?? 18 : 18;
+  const ats = f.has("ats") ? parseVtdAts(r, f, b("device-iotlb", false)) : undefined;
   return {
     model: "intel-vtd",
     addressWidth: aw,
@@ -587,7 +588,8 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...(f.has("intremap") ? { intremap: b("intremap", false) } : {}),
     ...(f.has("eim") ? { eim: b("eim", false) } : {}),
     ...(f.has("rmrr") ? { rmrr: parseRmrrs(r, f.get("rmrr")!.value) } : {}),
-    ...(f.has("ats") ? { ats: parseVtdAts(r, f, b("device-iotlb", false)) } : {}),
+    ...(ats !== undefined ? { ats } : {}),
+    ...(f.has("pri") ? { pri: parseVtdPri(r, f, ats ?? []) } : {}),
     range: r.range(node),
   };
 }
@@ -812,6 +814,20 @@ function parseVtdAts(r: Reader, f: Fields, deviceTlb: boolean): AtsDeviceSpec[] 
   if (!deviceTlb) r.error(at.key, "invalid-value", l10n.t("ats needs a unit with device-TLB support (ECAP.DT)"), l10n.t("Add device-iotlb: true to host.iommu: Linux enables ATS only where ecap_dev_iotlb_support."));
   const out = parseAts(r, at.value, ["device", "invalidate"]);
   return out;
+}
+
+/**
+ * VT-d `host.iommu.pri`: the ATS endpoints whose PRI capability is enabled. Page requests are a
+ * scalable-mode feature (ECAP.PRS is reported only with ECAP.SMTS; QEMU vtd_decide_config), and a
+ * page request follows a failed ATS Translation Request, so each device must be in `ats`.
+ */
+function parseVtdPri(r: Reader, f: Fields, ats: readonly AtsDeviceSpec[]): string[] {
+  const at = f.get("pri")!;
+  const pri = parseAts(r, at.value).map((a) => a.device);
+  const scalable = f.has("scalable") && r.bool(f.get("scalable")!.value, "scalable") === true;
+  if (!scalable) r.error(at.key, "scalable-mode-required", l10n.t("pri needs a unit in scalable mode (ECAP.PRS comes with ECAP.SMTS)"), l10n.t("Add scalable: true to host.iommu."));
+  for (const d of pri) if (!ats.some((a) => a.device === d)) r.error(at.value, "invalid-value", l10n.t("{0} has PRI but not ATS", d), l10n.t("A page request follows a failed ATS Translation Request: list the device in host.iommu.ats too."));
+  return pri;
 }
 
 /** `host.iommu.ats`: [ "03:00.0" ] or [ { device: "03:00.0", responds: false } ] - devices with ATS that Linux enables. */
@@ -1402,6 +1418,12 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
     }
     case "bind-pasid":
       return parseBindPasid(r, body, item, base, withExpect);
+    case "page-response": {
+      const f = fields(["device"]);
+      if (!f) return undefined;
+      const device = bdfReq(r, f, "device", op, item);
+      return device === undefined ? undefined : withExpect({ ...base, op, device });
+    }
     case "unbind-pasid": {
       const f = fields(["device", "pasid"]);
       if (!f) return undefined;
@@ -1532,13 +1554,14 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
     }
     for (const alias of mNode.items as Node[]) {
       const it = r.deref(alias) ?? alias;
-      const m = r.fields(it, ["va", "size", "perm", "user", "hpa", "gpa", "accessed"], "a PASID mapping");
+      const m = r.fields(it, ["va", "size", "perm", "user", "hpa", "gpa", "accessed", "present"], "a PASID mapping");
       if (!m) return undefined;
       const va = addrReq(r, m, "va", "PASID mapping", it);
       const size = m.has("size") ? r.size(m.get("size")!.value, "size") : 4096n;
       const perm = m.has("perm") ? r.parsed(m.get("perm")!.value, "perm", "invalid-value", parsePerm) : "rw";
       const user = m.has("user") ? r.bool(m.get("user")!.value, "user") ?? true : true;
       const accessed = m.has("accessed") ? r.bool(m.get("accessed")!.value, "accessed") ?? true : true;
+      const present = m.has("present") ? r.bool(m.get("present")!.value, "present") ?? true : true;
       const hpa = m.has("hpa") ? r.addr(m.get("hpa")!.value, "hpa") : undefined;
       const gpa = m.has("gpa") ? r.addr(m.get("gpa")!.value, "gpa") : undefined;
       if (va === undefined || size === undefined || perm === undefined) return undefined;
@@ -1550,7 +1573,11 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
         r.error(it, "missing-key", l10n.t("a nested mapping needs \"gpa\": the guest-physical page the guest's first-level tables point at"), l10n.t("Add gpa: 0x... inside the VM's RAM."));
         return undefined;
       }
-      maps.push({ va, size, perm, user, ...(accessed ? {} : { accessed }), ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
+      if (!present && mode !== "first-level") {
+        r.error(m.get("present")!.key, "invalid-value", l10n.t("present: false needs a first-level bind (a process address space that page requests fill in)"), l10n.t("Drop present: false, or bind with mode: first-level."));
+        return undefined;
+      }
+      maps.push({ va, size, perm, user, ...(accessed ? {} : { accessed }), ...(present ? {} : { present }), ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
     }
   }
   return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps });

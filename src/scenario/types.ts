@@ -209,6 +209,8 @@ export interface IommuSpec {
   rmrr?: RmrrSpec[];
   /** VT-d: the ATS endpoints whose ATS Linux enables (needs ECAP.DT, `device-iotlb: true`; docs/vtd-device-tlb.md). */
   ats?: AtsDeviceSpec[];
+  /** VT-d scalable mode: ATS endpoints with a PRI capability (ECAP.PRS, context entry PRE; docs/vtd-scalable-device.md). */
+  pri?: string[];
   range: SourceRange;
 }
 
@@ -420,6 +422,12 @@ export type Step =
   /** Tears the PASID's entry down as intel_pasid_tear_down_entry() does (PASID-cache and IOTLB invalidations). */
   | (StepBase & { op: "unbind-pasid"; device: string; pasid: number })
   /**
+   * VT-d scalable mode: Linux's page request handler runs (prq_event_thread: the page request
+   * queue, iommu_sva_handle_iopf, a page group response descriptor per request), and the device
+   * retries the Translation Requests that were answered (docs/vtd-scalable-device.md).
+   */
+  | (StepBase & { op: "page-response"; device: string })
+  /**
    * The host's IRQ-remapping driver programs (or clears) one IRTE for a device, as VFIO_DEVICE_SET_IRQS
    * makes it do (modify_irte / free_irte), then invalidates the interrupt entry cache unless
    * `invalidate: false`.
@@ -447,6 +455,8 @@ export interface PasidMapSpec {
   hpa?: bigint;
   /** Nested: the guest-physical page behind it (the guest's first-level tables map va -> gpa). */
   gpa?: bigint;
+  /** false: in the process's address space but not faulted in yet (no first-level leaf); a page request brings it in. Default true. */
+  present?: boolean;
   range: SourceRange;
 }
 

@@ -14,7 +14,7 @@ import { KernelLog, type LogSnapshot } from "./klog.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, failStepErrno, fullBdf, type VmRuntime } from "./vmm.js";
-import { bindPasidStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
+import { bindPasidStep, pageResponseStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
 import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
 import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuUnit } from "./iommu.js";
 import type { HostDomain, HostIommu, HostIommuSnapshot } from "./host-iommu.js";
@@ -281,6 +281,8 @@ export class Machine {
       case "bind-pasid":
       case "unbind-pasid":
         return step.op === "bind-pasid" ? bindPasidStep(this.pasidContext(out), step) : unbindPasidStep(this.pasidContext(out), step);
+      case "page-response":
+        return pageResponseStep(this.pasidContext(out), step, out);
       case "irte":
         return irteStep(this, step, out);
       case "msi":

@@ -78,6 +78,8 @@ export const VTD_FR_SM_CONTEXT_ENTRY_INV = 0x43;
  */
 export const VTD_FR_SM_DTE_CLEAR = 0x44;
 export const VTD_FR_SM_PASIDE_CLEAR = 0x45;
+/** "SM: PRE field in Context-Entry is clear": a page request from a device whose context entry has PRE = 0 (QEMU VTD_FR_SM_PRE_ABS, "SCT.8"; vtd_check_pre_bit). */
+export const VTD_FR_SM_PRE_CLEAR = 0x47;
 export const VTD_FR_SM_PASID_TOO_LARGE = 0x46;
 export const VTD_FR_SM_PASID_DIR_ENTRY_RSVD = 0x52;
 export const VTD_FR_SM_PASID_ENTRY_RSVD = 0x5a;

@@ -49,6 +49,7 @@ import {
   VTD_FR_SM_NESTED_FL_READ,
   VTD_FR_SM_NESTED_FL_TOP_READ,
   VTD_FR_SM_PASIDE_CLEAR,
+  VTD_FR_SM_PRE_CLEAR,
   VTD_FR_SM_PASID_DIR_ENTRY_RSVD,
   VTD_FR_SM_PASID_ENTRY_RSVD,
   VTD_FR_SM_PASID_TOO_LARGE,
@@ -65,7 +66,7 @@ import {
   VTD_FR_READ,
   VTD_FR_WRITE,
 } from "./reasons.js";
-import { XlateKind, XlateStage, type DmarUnit } from "./unit.js";
+import { FaultFate, XlateKind, XlateStage, type DmarUnit } from "./unit.js";
 
 /** RTADDR bits 11:10, TTM: 00 legacy, 01 scalable (Linux DMA_RTADDR_SMT = bit 10; QEMU VTD_RTADDR_SMT). */
 export const RTADDR_SMT = 1n << 10n;
@@ -476,6 +477,17 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
   }
   if (r !== 0) {
     if (record && u.stage !== XlateStage.Iotlb) u.smStop = walkStop(r, u, write, priv);
+    if (ats && withPasid && u.priSids.size > 0 && u.priSids.has(sid) && PAGE_REQUEST_REASONS.has(r)) {
+      // PRI (VT-d 7.4): the Translation Completion says R = W = 0 and the device asks for the page
+      // with a page request, which needs PRE in the context entry (QEMU vtd_check_pre_bit: 0x47).
+      if (!ctx.pre) return u.fault(VTD_FR_SM_PRE_CLEAR, sid, iovaHi, iovaLo, write, ctx.fpd, probe);
+      if (probe) return r;
+      u.counters.faults++;
+      u.fate = FaultFate.PageRequest;
+      u.pageRequest(sid, pasid, big(iovaHi, iovaLo), write, priv, u.reqExec, u.nextPrgi);
+      u.nextPrgi = (u.nextPrgi + 1) & 0x1ff;
+      return r;
+    }
     return u.fault(r, sid, iovaHi, iovaLo, write, fpd, probe);
   }
   if (ats && !probe) atsFill(u, sid, iovaHi, iovaLo);
@@ -490,6 +502,9 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
 function atsFill(u: DmarUnit, sid: number, iovaHi: number, iovaLo: number): void {
   u.devtlb.fill(sid, u.reqPasid >= 0 ? u.reqPasid : -1, iovaHi, iovaLo, u.hpaHi, u.hpaLo, Math.max(1, u.level), u.perm);
 }
+
+/** Translation failures a PRI device answers with a page request: the page is missing or lacks the access (first or second level). */
+const PAGE_REQUEST_REASONS = new Set([VTD_FR_FS_PAGING_ENTRY_P, VTD_FR_FS_PAGING_ENTRY_US, VTD_FR_SM_WRITE, VTD_FR_SM_READ, VTD_FR_SM_EXECUTE, VTD_FR_SM_SL_PERM]);
 
 function big(hi: number, lo: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
