@@ -60,14 +60,14 @@ const UNTIL_UNBIND = EXAMPLE.replace(/  - unbind-pasid[\s\S]*$/, "");
 describe("ATS in scalable mode", () => {
   it("examples/scalable-ats-stale-pasid: after an unbind without the PASID-based invalidation the device writes the old page", () => {
     const r = run(EXAMPLE);
-    expect(failures(r)).toEqual([[], [], [], [], [], [], [], [], []]);
-    // Step 3 (0-based 2) walked the first level; steps 4 and 6 came from the Device-TLB.
-    expect(dmaLevels(r, 2)).toEqual([1]);
-    expect(dmaLevels(r, 3)).toEqual([1 | LEVEL_DEVICE_TLB]);
-    expect(dmaLevels(r, 5)).toEqual([1 | LEVEL_DEVICE_TLB]);
-    expect(r.outcomes[5]!.firstHpa).toBe(r.outcomes[2]!.firstHpa);
+    expect(failures(r)).toEqual([[], [], [], [], [], [], [], [], [], []]);
+    // Step 4 (0-based 3) walked the first level; steps 5 and 7 came from the Device-TLB.
+    expect(dmaLevels(r, 3)).toEqual([1]);
+    expect(dmaLevels(r, 4)).toEqual([1 | LEVEL_DEVICE_TLB]);
+    expect(dmaLevels(r, 6)).toEqual([1 | LEVEL_DEVICE_TLB]);
+    expect(r.outcomes[6]!.firstHpa).toBe(r.outcomes[3]!.firstHpa);
     // The forgetful unbind sent the PASID-cache and PASID-based IOTLB flushes, no type 0x8.
-    const unbind = invalidations(r, 4);
+    const unbind = invalidations(r, 5);
     expect(unbind.some(([lo]) => (lo & 0xfn) === 0x7n)).toBe(true);
     expect(unbind.some(([lo]) => (lo & 0xfn) === 0x8n)).toBe(false);
   });
@@ -98,8 +98,8 @@ describe("ATS in scalable mode", () => {
     const text = EXAMPLE.replace('ats: [{ device: "02:00.0", invalidate: false }]', 'ats: ["02:00.0"]')
       .replace(/  # The classic bug[\s\S]*$/, '  - dma: { device: "02:00.0", pasid: 5, iova: 0x7f00_0000_0000, length: 4KiB, write: true }\n    expect: { fault: 0x59 }\n');
     const r = run(text);
-    expect(failures(r)).toEqual([[], [], [], [], [], []]);
-    const unbind = invalidations(r, 4);
+    expect(failures(r)).toEqual([[], [], [], [], [], [], []]);
+    const unbind = invalidations(r, 5);
     const piotlb = unbind.findIndex(([lo]) => (lo & 0xfn) === 0x6n);
     const dev = unbind.findIndex(([lo]) => (lo & 0xfn) === 0x8n);
     expect(piotlb).toBeGreaterThanOrEqual(0);
@@ -193,6 +193,6 @@ workload:
   it("bad input: a Translated Request with a PASID is refused (QEMU: translated request with PASID not allowed)", () => {
     const errors = parseScenario(UNTIL_UNBIND + '  - dma: { device: "02:00.0", pasid: 5, iova: 0x3000_0000, translated: true }\n', "x.passthrough.yaml").diagnostics.filter((d) => d.severity === "error");
     expect(errors.map((d) => d.message)).toEqual(["a Translated Request carries no PASID"]);
-    expect([errors[0]!.range.line, errors[0]!.range.column]).toEqual([39, 30]); // 0-based: the appended step's pasid key
+    expect([errors[0]!.range.line, errors[0]!.range.column]).toEqual([42, 30]); // 0-based: the appended step's pasid key
   });
 });
