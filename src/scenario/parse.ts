@@ -27,7 +27,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
@@ -515,7 +515,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -570,6 +570,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   const faultRecords = f.has("fault-records") ? r.int(f.get("fault-records")!.value, "host.iommu.fault-records", 1, 256) ?? 8 : 8;
   const nd = f.has("nd") ? r.int(f.get("nd")!.value, "host.iommu.nd", 0, 6) ?? 6 : 6;
   const mamv = f.has("mamv") ? r.int(f.get("mamv")!.value, "host.iommu.mamv", 0, 63) ?? 18 : 18;
+  const ats = f.has("ats") ? parseVtdAts(r, f, b("device-iotlb", false)) : undefined;
   return {
     model: "intel-vtd",
     addressWidth: aw,
@@ -591,7 +592,8 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...(f.has("eim") ? { eim: b("eim", false) } : {}),
     ...(f.has("posted-interrupts") ? { postedInterrupts: b("posted-interrupts", false) } : {}),
     ...(f.has("rmrr") ? { rmrr: parseRmrrs(r, f.get("rmrr")!.value) } : {}),
-    ...(f.has("ats") ? { ats: parseVtdAts(r, f, b("device-iotlb", false)) } : {}),
+    ...(ats !== undefined ? { ats } : {}),
+    ...(f.has("pri") ? { pri: parseVtdPri(r, f, ats ?? []) } : {}),
     range: r.range(node),
   };
 }
@@ -936,6 +938,20 @@ function parseVtdAts(r: Reader, f: Fields, deviceTlb: boolean): AtsDeviceSpec[] 
   // responds: false - an endpoint that never completes a Device-TLB invalidation (Invalidation Time-out, ITE).
   const out = parseAts(r, at.value, ["device", "invalidate", "responds"]);
   return out;
+}
+
+/**
+ * VT-d `host.iommu.pri`: the ATS endpoints whose PRI capability is enabled. Page requests are a
+ * scalable-mode feature (ECAP.PRS is reported only with ECAP.SMTS; QEMU vtd_decide_config), and a
+ * page request follows a failed ATS Translation Request, so each device must be in `ats`.
+ */
+function parseVtdPri(r: Reader, f: Fields, ats: readonly AtsDeviceSpec[]): string[] {
+  const at = f.get("pri")!;
+  const pri = parseAts(r, at.value).map((a) => a.device);
+  const scalable = f.has("scalable") && r.bool(f.get("scalable")!.value, "scalable") === true;
+  if (!scalable) r.error(at.key, "scalable-mode-required", l10n.t("pri needs a unit in scalable mode (ECAP.PRS comes with ECAP.SMTS)"), l10n.t("Add scalable: true to host.iommu."));
+  for (const d of pri) if (!ats.some((a) => a.device === d)) r.error(at.value, "invalid-value", l10n.t("{0} has PRI but not ATS", d), l10n.t("A page request follows a failed ATS Translation Request: list the device in host.iommu.ats too."));
+  return pri;
 }
 
 /** `host.iommu.ats`: [ "03:00.0" ] or [ { device: "03:00.0", responds: false } ] - devices with ATS that Linux enables. */
@@ -1527,6 +1543,12 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
     }
     case "bind-pasid":
       return parseBindPasid(r, body, item, base, withExpect);
+    case "page-response": {
+      const f = fields(["device"]);
+      if (!f) return undefined;
+      const device = bdfReq(r, f, "device", op, item);
+      return device === undefined ? undefined : withExpect({ ...base, op, device });
+    }
     case "unbind-pasid": {
       const f = fields(["device", "pasid"]);
       if (!f) return undefined;
@@ -1617,7 +1639,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
         const unit = f.has("unit") ? r.str(f.get("unit")!.value, "unit") : undefined;
         return register === undefined ? undefined : withExpect({ ...base, op, register, ...(unit !== undefined ? { unit } : {}), ...rmw });
       }
-      const t = r.fields(f.get("target")!.value, ["device", "structure", "iova", "level"], "target");
+      const t = r.fields(f.get("target")!.value, ["device", "structure", "iova", "level", "pasid", "word"], "target");
       if (!t) return undefined;
       const device = bdfReq(r, t, "device", "poke target", item);
       const sNode = r.required(t, "structure", "the poke target", item);
@@ -1627,6 +1649,11 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (t.has("iova")) target.iova = r.addr(t.get("iova")!.value, "iova");
       else if (structure === "pte") r.error(item, "missing-key", l10n.t("a pte target needs \"iova\""), l10n.t("Give the IOVA whose page-table entry to overwrite."));
       if (t.has("level")) target.level = r.int(t.get("level")!.value, "level", 1, 5);
+      for (const k of ["pasid", "word"] as const) {
+        if (!t.has(k)) continue;
+        if (structure !== "pasid-entry") r.error(t.get(k)!.key, "invalid-value", l10n.t("\"{0}\" belongs to a pasid-entry target", k), l10n.t("pasid: and word: name a PASID table entry and one of its 64-bit words (structure: pasid-entry)."));
+        else target[k] = r.int(t.get(k)!.value, k, 0, k === "pasid" ? 0xfffff : 7);
+      }
       return withExpect({ ...base, op, target, ...rmw });
     }
   }
@@ -1675,6 +1702,10 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
       }
       if (mode === "nested" && gpa === undefined) {
         r.error(it, "missing-key", l10n.t("a nested mapping needs \"gpa\": the guest-physical page the guest's first-level tables point at"), l10n.t("Add gpa: 0x... inside the VM's RAM."));
+        return undefined;
+      }
+      if (!present && mode !== "first-level") {
+        r.error(m.get("present")!.key, "invalid-value", l10n.t("present: false needs a first-level bind (a process address space that page requests fill in)"), l10n.t("Drop present: false, or bind with mode: first-level."));
         return undefined;
       }
       maps.push({ va, size, perm, user, ...(accessed ? {} : { accessed }), ...(present ? {} : { present }), ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
@@ -1729,6 +1760,12 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
   if (device === undefined || iova === undefined || length === undefined || write === undefined || repeat === undefined) return undefined;
   if (length === 0n || length > 1n << 30n) {
     r.error(f.get("length")?.value, "dma-length", l10n.t("a DMA length must be between 1 byte and 1GiB"), l10n.t("Split larger transfers into several steps or use repeat."));
+    return undefined;
+  }
+  if (translated === true && pasid !== undefined) {
+    // PCIe: a Translated Request has no PASID prefix; QEMU's vtd_iommu_translate refuses one
+    // ("translated request with PASID not allowed"). The device's Device-TLB is PASID-tagged, its use is not.
+    r.error(f.get("pasid")!.key, "invalid-value", l10n.t("a Translated Request carries no PASID"), l10n.t("Drop pasid: (the Device-TLB entry a PASID's Translation Request filled is used by requests with that PASID), or translated: true."));
     return undefined;
   }
   const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;

@@ -215,6 +215,8 @@ export interface IommuSpec {
   rmrr?: RmrrSpec[];
   /** VT-d: the ATS endpoints whose ATS Linux enables (needs ECAP.DT, `device-iotlb: true`; docs/vtd-device-tlb.md). */
   ats?: AtsDeviceSpec[];
+  /** VT-d scalable mode: ATS endpoints with a PRI capability (ECAP.PRS, context entry PRE; docs/vtd-scalable-device.md). */
+  pri?: string[];
   range: SourceRange;
 }
 
@@ -428,7 +430,7 @@ export type Step =
       /** Either an explicit HPA ... */
       address?: bigint;
       /** ... or a structure located through the device's tables ... */
-      target?: { device: string; structure: PokeStructure; iova?: bigint; level?: number };
+      target?: { device: string; structure: PokeStructure; iova?: bigint; level?: number; /** pasid-entry: the PASID and the entry's 64-bit word. */ pasid?: number; word?: number };
       /** ... or a DMAR register: RTADDR is written, then latched with GCMD.SRTP. */
       register?: PokeRegister;
       /** The unit whose register (a host of several units, host.iommus: "dmar1"); absent: the first unit. */
@@ -452,6 +454,12 @@ export type Step =
   | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[] })
   /** Tears the PASID's entry down as intel_pasid_tear_down_entry() does (PASID-cache and IOTLB invalidations). */
   | (StepBase & { op: "unbind-pasid"; device: string; pasid: number })
+  /**
+   * VT-d scalable mode: Linux's page request handler runs (prq_event_thread: the page request
+   * queue, iommu_sva_handle_iopf, a page group response descriptor per request), and the device
+   * retries the Translation Requests that were answered (docs/vtd-scalable-device.md).
+   */
+  | (StepBase & { op: "page-response"; device: string })
   /**
    * The host's IRQ-remapping driver programs (or clears) one IRTE for a device, as VFIO_DEVICE_SET_IRQS
    * makes it do (modify_irte / free_irte), then invalidates the interrupt entry cache unless
@@ -478,12 +486,15 @@ export interface PasidMapSpec {
   user: boolean;
   /** false: the first-level leaf starts with A = D = 0 (a page the CPU never touched); the unit sets them on DMA. Default true. */
   accessed?: boolean;
-  /** AMD-Vi: false for a process page not faulted in yet (no leaf); a PRI device's page request makes Linux map it. Default true. */
-  present?: boolean;
   /** The host page behind it (first-level, second-level); absent: pages the host allocates. */
   hpa?: bigint;
   /** Nested: the guest-physical page behind it (the guest's first-level tables map va -> gpa). */
   gpa?: bigint;
+  /**
+   * false: in the process's address space but not faulted in yet (no first-level / v2 leaf); a PRI
+   * device's page request (VT-d page request queue, AMD-Vi PPR log) makes Linux map it. Default true.
+   */
+  present?: boolean;
   range: SourceRange;
 }
 

@@ -270,6 +270,10 @@ export interface EntryTarget {
   iova?: bigint;
   /** Page-table level of a `pte` target (1 = last level; absent: the leaf, whatever its level). */
   level?: number;
+  /** "pasid-entry": the PASID whose entry (VT-d: the PASID table entry; absent: 0). */
+  pasid?: number;
+  /** "pasid-entry": the 64-bit word of a multi-word entry (VT-d's 512-bit PASID entry: 0-7; absent: 0). */
+  word?: number;
 }
 
 /**

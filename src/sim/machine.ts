@@ -14,7 +14,7 @@ import { KernelLog, type LogSnapshot } from "./klog.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, failStepErrno, fullBdf, type VmRuntime } from "./vmm.js";
-import { bindPasidStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
+import { bindPasidStep, pageResponseStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
 import { amdBindPasidStep, amdUnbindPasidStep, type AmdPasidStepContext } from "./amdvi/pasidBind.js";
 import { AmdViHost } from "./amdvi/host.js";
 import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
@@ -292,6 +292,8 @@ export class Machine {
         if (this.hostIommu.pasidStep !== undefined) return this.hostIommu.pasidStep(step, this.pasidSeamContext(out));
         if (this.hostIommu instanceof AmdViHost) return step.op === "bind-pasid" ? amdBindPasidStep(this.amdPasidContext(this.hostIommu, out), step) : amdUnbindPasidStep(this.amdPasidContext(this.hostIommu, out), step);
         return step.op === "bind-pasid" ? bindPasidStep(this.pasidContext(out), step) : unbindPasidStep(this.pasidContext(out), step);
+      case "page-response":
+        return pageResponseStep(this.pasidContext(out), step, out);
       case "irte":
         return irteStep(this, step, out);
       case "msi":
@@ -493,6 +495,8 @@ export class Machine {
     const t: EntryTarget = { sid: this.pci.requesterId(dev), structure: target.structure };
     if (target.iova !== undefined) t.iova = target.iova;
     if (target.level !== undefined) t.level = target.level;
+    if (target.pasid !== undefined) t.pasid = target.pasid;
+    if (target.word !== undefined) t.word = target.word;
     return this.iommu.locate(t);
   }
 

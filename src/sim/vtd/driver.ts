@@ -4,9 +4,10 @@
  * entries), map/unmap with superpages, and the invalidations Linux issues for each of those.
  * It talks to the unit only through MMIO registers and memory, as the real driver does.
  */
+import type { PasidMapSpec } from "../../scenario/types.js";
 import type { PhysicalMemory } from "../memory.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
-import { encodeDevIotlbDesc } from "./qi.js";
+import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_INVALID } from "./qi.js";
 import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
 import { FL_A, FL_D, FL_P, FL_US } from "./flpt.js";
 import { IOMMU_NO_PASID, PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL, RTADDR_SMT } from "./scalable.js";
@@ -21,6 +22,12 @@ import {
   DMAR_IQA_REG,
   DMAR_IQT_REG,
   DMAR_IVA_REG,
+  DMAR_PQA_REG,
+  DMAR_PQH_REG,
+  DMAR_PQT_REG,
+  DMAR_PRS_REG,
+  PRS_PPR,
+  PRS_PRO,
   DMAR_RTADDR_REG,
   FSTS_IQE,
   FSTS_ITE,
@@ -40,6 +47,9 @@ const VTD_STRIDE = 9;
 const PAGE_SHIFT = 12n;
 /** Linux MAX_AGAW_PFN_WIDTH: MAX_AGAW_WIDTH (64) - VTD_PAGE_SHIFT (drivers/iommu/intel/iommu.c); a Device-TLB flush of every address. */
 const MAX_AGAW_PFN_WIDTH = 52;
+/** Linux PRQ_ORDER (4) and PRQ_RING_MASK ((0x1000 << PRQ_ORDER) - 0x20), drivers/iommu/intel/iommu.h v6.5. */
+const PRQ_ORDER = 4;
+const PRQ_RING_MASK = (0x1000 << PRQ_ORDER) - 0x20;
 
 export interface DmarDomain {
   did: number;
@@ -79,6 +89,8 @@ export interface DriverSnapshot {
   pasidDirs?: [number, number][];
   bindings?: [number, PasidBinding][];
   guestTables?: [string, number][];
+  /** SVA binds and their mappings (page requests fill them in). */
+  svaMm?: [number, { root: number; levels: number; maps: readonly PasidMapSpec[] }][];
   freePages: number[];
   contextTables: [number, number][];
   qiTail: number;
@@ -156,6 +168,57 @@ export class IntelIommuDriver {
     this.flushIotlb(IOTLB_GLOBAL, 0, 0n, 0, false);
     gcmd |= GCMD_TE;
     u.writeReg32(DMAR_GCMD_REG, gcmd);
+    if (this.scalable && ((u.ecap >> 29n) & 1n) === 1n) {
+      // intel_svm_enable_prq (svm.c, v6.5): 2^PRQ_ORDER zeroed pages, PQH = PQT = 0,
+      // PQA = virt_to_phys(prq) | PRQ_ORDER (PQS 4: 2^(4 + 7) = 2048 descriptors of 32 bytes).
+      this.prq = this.mem.allocPage();
+      for (let i = 1; i < 1 << PRQ_ORDER; i++) this.mem.allocPage(); // the bump allocator: contiguous
+      u.writeReg64(DMAR_PQH_REG, 0n);
+      u.writeReg64(DMAR_PQT_REG, 0n);
+      u.writeReg64(DMAR_PQA_REG, BigInt(this.prq) | BigInt(PRQ_ORDER));
+    }
+  }
+
+  /** The page request queue (scalable mode with ECAP.PRS), 0 without one. */
+  prq = 0;
+
+  /**
+   * prq_event_thread (drivers/iommu/intel/svm.c, v6.5): clear PRS.PPR, take the descriptors from
+   * PQH to PQT (PRQ_RING_MASK), drop the ones Linux rejects (no PASID, not canonical, privileged,
+   * execute+read: handle_bad_prq_event answers QI_RESP_INVALID when LPIG) and Stop Markers, hand
+   * the others to the fault handler (`handle`: iommu_sva_handle_iopf's answer), answer each
+   * last-page-in-group request with a page group response descriptor (intel_svm_page_response,
+   * qi_submit_sync), then PQH = tail and, with PRS.PRO set and the queue empty, clear PRO.
+   */
+  servicePrq(handle: (rid: number, pasid: number, addr: bigint, write: boolean) => number): { rid: number; pasid: number; addr: bigint; write: boolean; prgi: number; code: number }[] {
+    const u = this.unit;
+    const out: { rid: number; pasid: number; addr: bigint; write: boolean; prgi: number; code: number }[] = [];
+    if (this.prq === 0) return out;
+    u.writeReg32(DMAR_PRS_REG, PRS_PPR);
+    const tail = Number(u.readReg64(DMAR_PQT_REG)) & PRQ_RING_MASK;
+    let head = Number(u.readReg64(DMAR_PQH_REG)) & PRQ_RING_MASK;
+    while (head !== tail) {
+      const qw0 = this.mem.readU64(this.prq + head) ?? 0n;
+      const qw1 = this.mem.readU64(this.prq + head + 8) ?? 0n;
+      head = (head + 32) & PRQ_RING_MASK;
+      const rid = Number((qw0 >> 16n) & 0xffffn);
+      const pasid = Number((qw0 >> 32n) & 0xfffffn);
+      const rd = (qw1 & 1n) === 1n;
+      const wr = (qw1 & 2n) === 2n;
+      const lpig = (qw1 & 4n) === 4n;
+      const prgi = Number((qw1 >> 3n) & 0x1ffn);
+      const addr = qw1 & ~0xfffn;
+      // is_canonical_address with a 48-bit virtual address space (__VIRTUAL_MASK_SHIFT 47).
+      const canonical = BigInt.asIntN(64, addr << 16n) >> 16n === BigInt.asIntN(64, addr);
+      const bad = ((qw0 >> 8n) & 1n) === 0n || !canonical || (((qw0 >> 53n) & 1n) === 1n && (rd || wr)) || (((qw0 >> 52n) & 1n) === 1n && rd);
+      if (!bad && lpig && !rd && !wr) continue; // a Stop Marker: no response
+      const code = bad ? QI_RESP_INVALID : handle(rid, pasid, addr, wr);
+      out.push({ rid, pasid, addr, write: wr, prgi, code });
+      if (lpig) this.submit([encodePageResponseDesc(rid, pasid, code, prgi, lpig)]);
+    }
+    u.writeReg64(DMAR_PQH_REG, BigInt(tail));
+    if (u.readReg32(DMAR_PRS_REG) & PRS_PRO && (Number(u.readReg64(DMAR_PQH_REG)) & PRQ_RING_MASK) === (Number(u.readReg64(DMAR_PQT_REG)) & PRQ_RING_MASK)) u.writeReg32(DMAR_PRS_REG, PRS_PRO);
+    return out;
   }
 
   // ------------------------------------------------------------------ domains
@@ -432,6 +495,9 @@ export class IntelIommuDriver {
         if (mask > this.unit.spec.mamv) this.submit([encodePiotlbDesc(PIOTLB_PASID, d.did, pasid)]);
         else this.submit([encodePiotlbDesc(PIOTLB_PSI, d.did, pasid, addrPfn << PAGE_SHIFT, mask, ih)]);
       }
+      // iommu_flush_iotlb_psi (v6.5) flushes the Device-TLB after the PASID-based IOTLB flush too:
+      // iommu_flush_dev_iotlb(domain, addr, mask), a request-without-PASID (RID_PASID) descriptor.
+      if (!this.cachingMode || this.unmapping) for (const rid of d.rids) this.flushDevIotlb(rid, pfn << PAGE_SHIFT, mask);
       return;
     }
     if (!this.unit.spec.pageSelectiveInvalidation || mask > this.unit.spec.mamv) {
@@ -527,7 +593,15 @@ export class IntelIommuDriver {
     }
     if (this.bindings.has(rid * 1048576 + IOMMU_NO_PASID)) this.tearDownPasid(rid, IOMMU_NO_PASID);
     // val[0]: P | PASIDE (bit 3) | PDTS [11:9] | PASIDDIRPTR; val[1]: RID_PASID = IOMMU_NO_PASID (context_set_sm_rid2pasid).
-    const lo = BigInt(dir) | (BigInt(this.pdts) << 9n) | 8n | 1n;
+    // domain_context_mapping_one (v6.5, sm_supported): context_set_sm_dte (bit 2) where
+    // info->ats_supported - for every domain type, pass-through included - and the device's ATS
+    // is then enabled (iommu_enable_pci_caps).
+    const ats = this.atsRids.has(rid);
+    if (ats) this.unit.atsSids.add(rid);
+    // context_set_sm_pre (bit 4) where info->pri_supported (ecap_prs and the device's PRI capability).
+    const pri = ats && ((this.unit.ecap >> 29n) & 1n) === 1n && (this.unit.spec.pri ?? []).some((k) => this.priRid(k) === rid);
+    if (pri) this.unit.priSids.add(rid);
+    const lo = BigInt(dir) | (BigInt(this.pdts) << 9n) | 8n | (ats ? 4n : 0n) | (pri ? 0x10n : 0n) | 1n;
     this.mem.writeU64(at + 8, BigInt(IOMMU_NO_PASID));
     this.mem.writeU64(at + 16, 0n);
     this.mem.writeU64(at + 24, 0n);
@@ -581,9 +655,17 @@ export class IntelIommuDriver {
       for (let i = 0; i < 8; i++) this.mem.writeU64(at + 8 * i, 0n);
     }
     this.bindings.delete(key);
+    this.svaMm.delete(key);
     this.submit([encodePcDesc(PC_PASID, b.did, pasid)]);
     if (b.pgtt === PGTT_FL || b.pgtt === PGTT_PT) this.submit([encodePiotlbDesc(PIOTLB_PASID, b.did, pasid)]);
     else this.flushIotlb(IOTLB_DSI, b.did, 0n, 0, false);
+    // devtlb_invalidation_with_pasid (drivers/iommu/intel/pasid.c, v6.5), skipped in caching mode:
+    // RID_PASID with qi_flush_dev_iotlb, another PASID with qi_flush_dev_iotlb_pasid, every address
+    // (addr 0, 64 - VTD_PAGE_SHIFT).
+    if (!this.cachingMode) {
+      if (pasid === IOMMU_NO_PASID) this.flushDevIotlb(rid, 0n, MAX_AGAW_PFN_WIDTH);
+      else if (this.atsRids.get(rid) === true && this.unit.atsSids.has(rid) && this.unit.spec.queuedInvalidation) this.submit([encodePdevIotlbDesc(rid, 0, pasid, this.atsQdep, 0n, MAX_AGAW_PFN_WIDTH)]);
+    }
     return true;
   }
 
@@ -596,6 +678,12 @@ export class IntelIommuDriver {
   flushPasidCacheDomain(did: number): void {
     this.submit([encodePcDesc(PC_DOMAIN, did)]);
   }
+
+  /** SVA binds (first-level PASIDs): requester id * 2^20 + PASID -> the process's page table and mappings (its vmas). */
+  readonly svaMm = new Map<number, { root: number; levels: number; maps: readonly PasidMapSpec[] }>();
+
+  /** Requester ids of the scenario's device keys, set by the host (host.ts) for `pri`. */
+  priRid: (key: string) => number | undefined = () => undefined;
 
   /** The PASID directory of a requester (scalable mode), if it has one. */
   pasidDirectory(rid: number): number | undefined {
@@ -762,6 +850,7 @@ export class IntelIommuDriver {
       pasidDirs: [...this.pasidDirs],
       bindings: [...this.bindings].map(([k, b]) => [k, { ...b }]),
       guestTables: [...this.guestTables],
+      svaMm: [...this.svaMm],
       freePages: [...this.freePages],
       contextTables: [...this.contextTables],
       qiTail: this.qiTail,
@@ -781,6 +870,8 @@ export class IntelIommuDriver {
     this.bindings.clear();
     for (const [k, b] of s.bindings ?? []) this.bindings.set(k, { ...b });
     this.guestTables = new Map(s.guestTables ?? []);
+    this.svaMm.clear();
+    for (const [k, v] of s.svaMm ?? []) this.svaMm.set(k, v);
   }
 
   get rootTableAddress(): number {

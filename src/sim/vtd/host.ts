@@ -51,6 +51,11 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
         if (d !== undefined && !a.responds) this.unit.silentSids.add((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
       }
     }
+    // PRI devices (host.iommu.pri, scalable mode): the driver sets PRE in their context entries.
+    this.driver.priRid = (key) => {
+      const d = pci.find((p) => p.key === key);
+      return d === undefined ? undefined : (d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn;
+    };
     this.iommu = vtdUnit(this.unit, this.driver, mem);
     this.irq = new IrqRemapDriver(this.unit, mem, this.driver);
   }

@@ -19,6 +19,7 @@ import { formatSid } from "../bdf.js";
 import { decodeSlpte, slEntryName, slIndex, slpteLayout } from "./slpt.js";
 import {
   VTD_FR_ADDR_BEYOND_MGAW,
+  VTD_FR_SM_PASID_ENTRY_RSVD,
   VTD_FR_CONTEXT_ENTRY_INV,
   VTD_FR_CONTEXT_ENTRY_P,
   VTD_FR_CONTEXT_ENTRY_RSVD,
@@ -41,6 +42,7 @@ import {
   faultReasonInfo,
   shortReasons,
 } from "./reasons.js";
+import { pasidEntryLayout, pasidEntryReservedBits } from "./scalable.js";
 import { INTERRUPT_ADDR_FIRST, INTERRUPT_ADDR_LAST, XlateKind, XlateStage, type DmarUnit } from "./unit.js";
 import { encodeIecDesc, interruptRemapView, irteFields, MsiFormat } from "./intremap.js";
 import { ndstApicId, pidFields, readPid } from "./posted.js";
@@ -111,7 +113,11 @@ export class VtdModel implements IommuUnit {
   }
 
   decodeWord(structure: EntryTarget["structure"], value: bigint, level?: number): DecodedWord {
-    if (structure === "pasid-entry") return { fields: [], present: true };
+    if (structure === "pasid-entry") {
+      // Qword 0 of a PASID table entry (scalable.ts's layout and reserved bits; a set one is 0x5a).
+      const rsvd = pasidEntryReservedBits([value], this.unit.haw)[0]!;
+      return { fields: pasidEntryLayout([value]).filter((f) => f.hi < 64), present: (value & 1n) !== 0n, ...(rsvd !== 0n ? { reserved: { bits: rsvd, reason: VTD_FR_SM_PASID_ENTRY_RSVD } } : {}) };
+    }
     return decodeEntryWord(this.unit, structure, value, level);
   }
 
@@ -208,11 +214,10 @@ export class VtdModel implements IommuUnit {
     const mem = u.mem;
     const bus = t.sid >> 8;
     const rootAddr = u.rootTable + bus * 16;
-    if (t.structure === "pasid-entry") return "a pasid-entry target is an SMMUv3 context descriptor; give the address of a VT-d PASID entry";
     if (t.structure === "root") return rootAddr;
     if (t.structure === "root-hi") return rootAddr + 8;
-    // Scalable mode: 32-byte context entries in lower/upper tables, PASID tables below them; a poke names those by address.
-    if (u.ttm === 1) return "in scalable mode a poke target names only the root entry (root, root-hi); give the address of a scalable context, PASID or first-level entry";
+    if (u.ttm === 1) return locateScalable(u, t, rootAddr);
+    if (t.structure === "pasid-entry") return "the unit is in legacy mode: it has no PASID tables (host.iommu.scalable: true gives them)";
     const re = decodeRootEntry(mem.readU64(rootAddr) ?? 0n, mem.readU64(rootAddr + 8) ?? 0n);
     if (!re.present) return `the root entry of bus ${hex2(bus)} is not present`;
     const ceAddr = Number(re.ctp) + (t.sid & 0xff) * 16;
@@ -455,4 +460,33 @@ function pteEntry(u: DmarUnit, level: number, iova: bigint, address: number, v: 
 /** The contract view of a DMAR unit and the driver that issues its invalidations. */
 export function vtdUnit(unit: DmarUnit, driver?: IntelIommuDriver, mem?: PhysicalMemory): IommuUnit {
   return new VtdModel(unit, driver, mem);
+}
+
+/**
+ * A poke target in scalable mode (RTADDR.TTM = 01), read from the tables as they are now:
+ * context-lo / context-hi are qwords 0 / 1 of the 256-bit scalable-mode context entry (root entry
+ * LCTP for devfn 00-7f, UCTP for 80-ff, 32-byte entries; VT-d 9.2, 9.4), pasid-entry is qword
+ * `word` of the 512-bit PASID table entry of `pasid` (directory index PASID[19:6], 8-byte entries;
+ * table index PASID[5:0], 64-byte entries; VT-d 9.5, 9.6) - the path translateScalable reads.
+ * First-level entries are named by address.
+ */
+function locateScalable(u: DmarUnit, t: EntryTarget, rootAddr: number): number | string {
+  const mem = u.mem;
+  const devfn = t.sid & 0xff;
+  const upper = devfn >= 0x80;
+  if (t.structure === "pte") return "in scalable mode a pte target is not located through the tables; give the address of the first- or second-level entry";
+  const half = mem.readU64(rootAddr + (upper ? 8 : 0)) ?? 0n;
+  if ((half & 1n) === 0n) return `the scalable-mode root entry of bus ${hex2(t.sid >> 8)} has ${upper ? "UP" : "LP"} = 0: no ${upper ? "upper" : "lower"} context table`;
+  const ceAddr = Number(half & ~0xfffn) + (devfn & 0x7f) * 32;
+  if (t.structure === "context-lo") return ceAddr;
+  if (t.structure === "context-hi") return ceAddr + 8;
+  const ce = mem.readU64(ceAddr) ?? 0n;
+  if ((ce & 1n) === 0n) return `the scalable-mode context entry of ${formatSid(t.sid)} is not present`;
+  const pasid = t.pasid ?? 0;
+  const pdts = Number((ce >> 9n) & 7n);
+  if (pasid >>> 6 >= 1 << (pdts + 7)) return `PASID ${hex(pasid)} is beyond the PASID directory of ${formatSid(t.sid)} (PDTS ${pdts}: ${1 << (pdts + 7)} entries)`;
+  const deAddr = Number(ce & ~0xfffn) + (pasid >>> 6) * 8;
+  const de = mem.readU64(deAddr) ?? 0n;
+  if ((de & 1n) === 0n) return `the PASID directory entry ${pasid >>> 6} of ${formatSid(t.sid)} is not present: no PASID table for PASID ${hex(pasid)}`;
+  return Number(de & ~0xfffn) + (pasid & 0x3f) * 64 + 8 * (t.word ?? 0);
 }

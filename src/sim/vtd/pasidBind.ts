@@ -13,6 +13,7 @@ import type { DiagnosticCode } from "../../protocol/diagnostics.js";
 import type { IntelIommuDriver } from "./driver.js";
 import { FL_A, FL_D, FL_P, FL_RW, FL_US } from "./flpt.js";
 import { PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL } from "./scalable.js";
+import { QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
 
 /** What the steps need from the machine. */
 export interface PasidStepContext {
@@ -55,11 +56,13 @@ export function bindPasidStep(c: PasidStepContext, st: Extract<Step, { op: "bind
       const did = d.allocDid();
       const root = d.allocPage();
       for (const m of st.maps) {
+        if (m.present === false) continue; // not faulted in yet: a page request brings it in (pageResponseStep)
         for (const [va, hpa] of pages(d, m)) {
           const at = d.entryAddressIn(root, levels, true, va, 1, true)!;
           d.mem.writeU64(at, hpa | flAttr(m));
         }
       }
+      d.svaMm.set(sid * 1048576 + st.pasid, { root, levels, maps: st.maps });
       d.setPasidEntry(sid, st.pasid, PGTT_FL, did, 0, root, levels, o);
       return c.summary(`PASID ${hex(st.pasid)} of ${st.device}: first-level tables at ${hex(root)} (DID ${did}), ${pagesText(st.maps)}`);
     }
@@ -107,6 +110,53 @@ export function unbindPasidStep(c: PasidStepContext, st: Extract<Step, { op: "un
   if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
   if (!c.driver.tearDownPasid(sid, st.pasid)) return c.failErrno("ENOENT", `PASID ${hex(st.pasid)} of ${st.device} is not bound`);
   c.summary(`PASID ${hex(st.pasid)} of ${st.device} unbound: PASID entry cleared, PASID-cache and IOTLB invalidated`);
+}
+
+/**
+ * The `page-response` step: Linux's page request handler (IntelIommuDriver.servicePrq, v6.5
+ * prq_event_thread) with iommu_sva_handle_iopf (drivers/iommu/iommu-sva.c) as the fault handler -
+ * vma_lookup in the bound process's mappings (none: IOMMU_PAGE_RESP_INVALID), the access against
+ * the vma's permissions (a write to a read-only one: INVALID), else handle_mm_fault, which
+ * populates the first-level leaf, and IOMMU_PAGE_RESP_SUCCESS - then the page group response the
+ * driver queues, and the device's retry of each answered Translation Request (PCIe PRI: after a
+ * Success response the device translates again; after Invalid Request it gives up).
+ */
+export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "page-response" }>, out: { fault?: number; faults: number }): void {
+  const d = c.driver;
+  const sid = c.sidOf(st.device);
+  if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
+  if (d.prq === 0) return c.fail("pasid-unsupported", "the unit has no page request queue (host.iommu.pri lists no device, or the unit is in legacy mode)");
+  const handled = d.servicePrq((rid, pasid, addr, write) => {
+    const mm = d.svaMm.get(rid * 1048576 + pasid);
+    const m = mm?.maps.find((x) => addr >= x.va && addr < x.va + x.size);
+    if (mm === undefined || m === undefined) return QI_RESP_INVALID;
+    if (write && m.perm === "r") return QI_RESP_INVALID;
+    const at = d.entryAddressIn(mm.root, mm.levels, true, addr, 1, true)!;
+    if (((d.mem.readU64(at) ?? 0n) & BigInt(FL_P)) === 0n) d.mem.writeU64(at, (m.hpa !== undefined ? m.hpa + (addr - m.va) : BigInt(d.allocPage())) | flAttr(m));
+    return QI_RESP_SUCCESS;
+  });
+  const mine = handled.filter((h) => h.rid === sid);
+  if (mine.length === 0) return c.summary(`no page request of ${st.device} was pending`);
+  const u = d.unit;
+  const parts: string[] = [];
+  for (const h of mine) {
+    const what = `PRG ${h.prgi} (PASID ${hex(h.pasid)}, ${h.write ? "write" : "read"} ${hex(h.addr)})`;
+    if (h.code !== QI_RESP_SUCCESS) {
+      parts.push(`${what}: Invalid Request; the device gives up`);
+      continue;
+    }
+    // The device's retry: a Translation Request with the PASID (ATS; the Device-TLB fills on success).
+    u.reqPasid = h.pasid;
+    const r = u.translate(h.rid, Number(h.addr >> 32n), Number(h.addr & 0xffffffffn), h.write);
+    u.reqPasid = -1;
+    if (r === 0) parts.push(`${what}: Success; the retried Translation Request got HPA ${hex((BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0))}`);
+    else {
+      parts.push(`${what}: Success, but the retry faulted 0x${r.toString(16).padStart(2, "0")}`);
+      out.faults++;
+      out.fault ??= r;
+    }
+  }
+  c.summary(`page requests handled, page group responses queued: ${parts.join("; ")}`);
 }
 
 /**

@@ -13,6 +13,27 @@ export const QI_EIOTLB_TYPE = 0x6;
 export const QI_PC_TYPE = 0x7;
 /** PASID-based Device-TLB invalidation (Linux QI_DEIOTLB_TYPE = 0x8, a 256-bit-queue descriptor). */
 export const QI_DEIOTLB_TYPE = 0x8;
+/** Page group response (Linux QI_PGRP_RESP_TYPE = 0x9, drivers/iommu/intel/iommu.h; scalable mode). */
+export const QI_PGRP_RESP_TYPE = 0x9;
+/** Response codes (Linux QI_RESP_SUCCESS / QI_RESP_INVALID / QI_RESP_FAILURE). */
+export const QI_RESP_SUCCESS = 0x0;
+export const QI_RESP_INVALID = 0x1;
+export const QI_RESP_FAILURE = 0xf;
+
+/**
+ * Linux intel_svm_page_response / handle_bad_prq_event: qw0 = QI_PGRP_PASID(pasid) [51:32] |
+ * QI_PGRP_DID(rid) [31:16] | QI_PGRP_PASID_P [4] | QI_PGRP_PDP [5] | QI_PGRP_RESP_CODE [15:12] |
+ * QI_PGRP_RESP_TYPE; qw1 = QI_PGRP_IDX(prg_index) [11:3] | QI_PGRP_LPIG [2].
+ */
+export function encodePageResponseDesc(rid: number, pasid: number, code: number, prgi: number, lpig: boolean): [bigint, bigint] {
+  const lo = BigInt(QI_PGRP_RESP_TYPE) | (1n << 4n) | (BigInt(code & 0xf) << 12n) | (BigInt(rid & 0xffff) << 16n) | (BigInt(pasid & 0xfffff) << 32n);
+  return [lo, (BigInt(prgi & 0x1ff) << 3n) | (lpig ? 4n : 0n)];
+}
+
+/** The fields of a page group response descriptor (type 0x9), the inverse of encodePageResponseDesc. */
+export function decodePageResponseDesc(lo: bigint, hi: bigint): { rid: number; pasid: number; pasidPresent: boolean; code: number; prgi: number; lpig: boolean } {
+  return { rid: Number((lo >> 16n) & 0xffffn), pasid: Number((lo >> 32n) & 0xfffffn), pasidPresent: ((lo >> 4n) & 1n) === 1n, code: Number((lo >> 12n) & 0xfn), prgi: Number((hi >> 3n) & 0x1ffn), lpig: ((hi >> 2n) & 1n) === 1n };
+}
 /** Linux QI_DEV_IOTLB_MAX_INVS / QI_DEV_EIOTLB_MAX_INVS: a queue depth of 32 or more is sent as 0 (the ATS encoding of 32). */
 export const QI_DEV_IOTLB_MAX_INVS = 32;
 
@@ -60,6 +81,7 @@ export type InvDescriptor =
   | { type: "pdev-iotlb"; sid: number; pasid: number; addr: bigint; size: boolean; global: boolean; qdep: number; pfsid: number }
   | { type: "piotlb"; granularity: number; did: number; pasid: number; addr: bigint; ih: boolean; am: number }
   | { type: "pc"; granularity: number; did: number; pasid: number }
+  | { type: "pgrp-resp"; rid: number; pasid: number; pasidPresent: boolean; code: number; prgi: number; lpig: boolean }
   | { type: "unknown"; code: number };
 
 /** Linux qi_flush_piotlb: QI_EIOTLB_PASID | QI_EIOTLB_DID | QI_EIOTLB_GRAN | QI_EIOTLB_TYPE; qw1 ADDR | IH | AM. */
@@ -168,6 +190,8 @@ export function decodeDesc(lo: bigint, hi: bigint): InvDescriptor {
       return { type: "piotlb", granularity: Number((lo >> 4n) & 3n), did: Number((lo >> 16n) & 0xffffn), pasid: Number((lo >> 32n) & 0xfffffn), addr: hi & ~0xfffn, ih: ((hi >> 6n) & 1n) === 1n, am: Number(hi & 0x3fn) };
     case QI_PC_TYPE:
       return { type: "pc", granularity: Number((lo >> 4n) & 3n), did: Number((lo >> 16n) & 0xffffn), pasid: Number((lo >> 32n) & 0xfffffn) };
+    case QI_PGRP_RESP_TYPE:
+      return { type: "pgrp-resp", ...decodePageResponseDesc(lo, hi) };
     default:
       return { type: "unknown", code: type };
   }
@@ -201,7 +225,13 @@ export function describeDesc(d: InvDescriptor): string {
         : `PASID-based IOTLB did=${d.did} pasid=0x${d.pasid.toString(16)}`;
     case "pc":
       return d.granularity === PC_GLOBAL ? "PASID-cache global" : d.granularity === PC_PASID ? `PASID-cache did=${d.did} pasid=0x${d.pasid.toString(16)}` : `PASID-cache domain did=${d.did}`;
+    case "pgrp-resp":
+      return `page group response rid=${formatRid(d.rid)} pasid=0x${d.pasid.toString(16)} prgi=${d.prgi} code=${d.code === QI_RESP_SUCCESS ? "success" : d.code === QI_RESP_INVALID ? "invalid" : d.code === QI_RESP_FAILURE ? "failure" : `0x${d.code.toString(16)}`}`;
     default:
       return `unknown descriptor type 0x${d.code.toString(16)}`;
   }
+}
+
+function formatRid(rid: number): string {
+  return `${(rid >> 8).toString(16).padStart(2, "0")}:${((rid >> 3) & 0x1f).toString(16).padStart(2, "0")}.${rid & 7}`;
 }

@@ -69,7 +69,17 @@ export const VTD_FR_SM_CONTEXT_ACCESS_ERR = 0x40;
 export const VTD_FR_SM_CONTEXT_ENTRY_P = 0x41;
 export const VTD_FR_SM_CONTEXT_ENTRY_RSVD = 0x42;
 export const VTD_FR_SM_CONTEXT_ENTRY_INV = 0x43;
+/**
+ * "SM: DTE field in Context Entry is clear" (Linux dma_remap_sm_fault_reasons[0x44 - 0x30],
+ * drivers/iommu/intel/dmar.c): a Translation Request or a Translated Request (ATS) from a device
+ * whose scalable-mode context entry has DTE (bit 2) = 0 - the scalable-mode counterpart of the
+ * legacy 0x0D (T = 00b blocks ATS). QEMU names no such code: its ATS path (vtd_iommu_ats_do_translate)
+ * does not read DTE.
+ */
+export const VTD_FR_SM_DTE_CLEAR = 0x44;
 export const VTD_FR_SM_PASIDE_CLEAR = 0x45;
+/** "SM: PRE field in Context-Entry is clear": a page request from a device whose context entry has PRE = 0 (QEMU VTD_FR_SM_PRE_ABS, "SCT.8"; vtd_check_pre_bit). */
+export const VTD_FR_SM_PRE_CLEAR = 0x47;
 export const VTD_FR_SM_PASID_TOO_LARGE = 0x46;
 export const VTD_FR_SM_PASID_DIR_ENTRY_RSVD = 0x52;
 export const VTD_FR_SM_PASID_ENTRY_RSVD = 0x5a;

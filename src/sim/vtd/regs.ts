@@ -25,6 +25,14 @@ export const DMAR_IQT_REG = 0x088;
 export const DMAR_IQA_REG = 0x090;
 export const DMAR_ICS_REG = 0x09c;
 export const DMAR_IQER_REG = 0x0b0;
+/** Page request queue head, tail, address, status (Linux DMAR_PQH_REG .. DMAR_PRS_REG, drivers/iommu/intel/iommu.h; VT-d 11.4.12). */
+export const DMAR_PQH_REG = 0x0c0;
+export const DMAR_PQT_REG = 0x0c8;
+export const DMAR_PQA_REG = 0x0d0;
+export const DMAR_PRS_REG = 0x0dc;
+/** PRS: Pending Page Request and Page Request Overflow (Linux DMA_PRS_PPR, DMA_PRS_PRO). */
+export const PRS_PPR = 1;
+export const PRS_PRO = 2;
 /** IOTLB registers at ECAP.IRO * 16: QEMU puts IVA at 0xf0 and IOTLB at 0xf8. */
 export const DMAR_IVA_REG = 0x0f0;
 export const DMAR_IOTLB_REG = 0x0f8;
@@ -119,6 +127,7 @@ export function composeEcap(spec: IommuSpec): bigint {
   let ecap = 0n;
   if (spec.queuedInvalidation) ecap |= 1n << 1n; // QI
   if (spec.deviceTlb) ecap |= 1n << 2n; // DT
+  if (spec.scalable && (spec.pri?.length ?? 0) > 0) ecap |= 1n << 29n; // PRS (Linux ecap_prs: bit 29)
   if (spec.passThrough) ecap |= 1n << 6n; // PT
   if (spec.intremap) ecap |= 1n << 3n; // IR (QEMU: VTD_ECAP_IR with intremap=on)
   if (spec.intremap && spec.eim) ecap |= 1n << 4n; // EIM (QEMU: VTD_ECAP_EIM with eim=on)

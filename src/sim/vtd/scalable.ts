@@ -41,6 +41,7 @@ import {
   VTD_FR_SM_CONTEXT_ACCESS_ERR,
   VTD_FR_SM_CONTEXT_ENTRY_P,
   VTD_FR_SM_CONTEXT_ENTRY_RSVD,
+  VTD_FR_SM_DTE_CLEAR,
   VTD_FR_SM_ERE_CLEAR,
   VTD_FR_SM_EXECUTE,
   VTD_FR_SM_INTERRUPT_ADDR,
@@ -48,6 +49,7 @@ import {
   VTD_FR_SM_NESTED_FL_READ,
   VTD_FR_SM_NESTED_FL_TOP_READ,
   VTD_FR_SM_PASIDE_CLEAR,
+  VTD_FR_SM_PRE_CLEAR,
   VTD_FR_SM_PASID_DIR_ENTRY_RSVD,
   VTD_FR_SM_PASID_ENTRY_RSVD,
   VTD_FR_SM_PASID_TOO_LARGE,
@@ -64,7 +66,7 @@ import {
   VTD_FR_READ,
   VTD_FR_WRITE,
 } from "./reasons.js";
-import { XlateKind, XlateStage, type DmarUnit } from "./unit.js";
+import { FaultFate, XlateKind, XlateStage, type DmarUnit } from "./unit.js";
 
 /** RTADDR bits 11:10, TTM: 00 legacy, 01 scalable (Linux DMA_RTADDR_SMT = bit 10; QEMU VTD_RTADDR_SMT). */
 export const RTADDR_SMT = 1n << 10n;
@@ -184,6 +186,10 @@ export interface SmContext {
   pasidDir: number;
   pdts: number;
   paside: boolean;
+  /** DTE (bit 2): the device's Translation and Translated Requests (ATS) are allowed (VT-d 9.4). */
+  dte: boolean;
+  /** PRE (bit 4): the device's page requests (PRI) are allowed (VT-d 9.4). */
+  pre: boolean;
   ridPasid: number;
   ridPriv: boolean;
   fpd: boolean;
@@ -314,8 +320,17 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
     ctx = r;
     if (!probe) sm.ctx.set(sid, ctx);
   }
-  // ---- PASID: the request's, or RID_PASID for a request without PASID (VT-d 3.4.3)
   const withPasid = u.reqPasid >= 0;
+  // ---- ATS (VT-d 4.2): a Translated Request, or a Translation Request on a Device-TLB miss, needs
+  // DTE = 1 in the context entry, else 0x44. The Device-TLB is tagged with the request's PASID (a
+  // request without PASID: none). A Translated Request carries no PASID and is passed as it is.
+  const ats = u.reqTranslated || (u.atsSids.size > 0 && u.atsSids.has(sid));
+  if (ats) {
+    if (record && !ctx.dte) u.smStop = { cause: "invalid", why: `DTE = 0 in the scalable-mode context entry: ${u.reqTranslated ? "a Translated Request" : "a Translation Request"} (ATS) from the device is blocked` };
+    const a = u.atsRequest(ctx.dte, ctx.fpd, VTD_FR_SM_DTE_CLEAR, sid, withPasid ? u.reqPasid : -1, iovaHi, iovaLo, write, probe);
+    if (a >= 0) return a;
+  }
+  // ---- PASID: the request's, or RID_PASID for a request without PASID (VT-d 3.4.3)
   const pasid = withPasid ? u.reqPasid : ctx.ridPasid;
   const priv = withPasid ? u.reqPriv : ctx.ridPriv;
   if (withPasid && !ctx.paside) return stop(VTD_FR_SM_PASIDE_CLEAR, "invalid", `request with PASID ${hexn(pasid)}, PASIDE = 0 in the context entry`, ctx.fpd);
@@ -349,6 +364,7 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
     u.hpaHi = iovaHi;
     u.hpaLo = iovaLo;
     u.setPerm(3);
+    if (ats && !probe) atsFill(u, sid, iovaHi, iovaLo);
     return 0;
   }
   u.kind = XlateKind.Translated;
@@ -461,10 +477,34 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
   }
   if (r !== 0) {
     if (record && u.stage !== XlateStage.Iotlb) u.smStop = walkStop(r, u, write, priv);
+    if (ats && withPasid && u.priSids.size > 0 && u.priSids.has(sid) && PAGE_REQUEST_REASONS.has(r)) {
+      // PRI (VT-d 7.4): the Translation Completion says R = W = 0 and the device asks for the page
+      // with a page request, which needs PRE in the context entry (QEMU vtd_check_pre_bit: 0x47).
+      if (!ctx.pre) return u.fault(VTD_FR_SM_PRE_CLEAR, sid, iovaHi, iovaLo, write, ctx.fpd, probe);
+      if (probe) return r;
+      u.counters.faults++;
+      u.fate = FaultFate.PageRequest;
+      u.pageRequest(sid, pasid, big(iovaHi, iovaLo), write, priv, u.reqExec, u.nextPrgi);
+      u.nextPrgi = (u.nextPrgi + 1) & 0x1ff;
+      return r;
+    }
     return u.fault(r, sid, iovaHi, iovaLo, write, fpd, probe);
   }
+  if (ats && !probe) atsFill(u, sid, iovaHi, iovaLo);
   return 0;
 }
+
+/**
+ * A successful Translation Request (ATS, VT-d 4.2.2): the device caches the completion in its
+ * Device-TLB under the request's PASID (none for a request without PASID), for the page of the
+ * translation's leaf (a pass-through completion: 4 KiB).
+ */
+function atsFill(u: DmarUnit, sid: number, iovaHi: number, iovaLo: number): void {
+  u.devtlb.fill(sid, u.reqPasid >= 0 ? u.reqPasid : -1, iovaHi, iovaLo, u.hpaHi, u.hpaLo, Math.max(1, u.level), u.perm);
+}
+
+/** Translation failures a PRI device answers with a page request: the page is missing or lacks the access (first or second level). */
+const PAGE_REQUEST_REASONS = new Set([VTD_FR_FS_PAGING_ENTRY_P, VTD_FR_FS_PAGING_ENTRY_US, VTD_FR_SM_WRITE, VTD_FR_SM_READ, VTD_FR_SM_EXECUTE, VTD_FR_SM_SL_PERM]);
 
 function big(hi: number, lo: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
@@ -519,6 +559,8 @@ function resolveSmContext(u: DmarUnit, sid: number, record: boolean): SmContext 
     pasidDir: Number(v0 & ~0xfffn & hawMask(haw)),
     pdts: Number((v0 >> 9n) & 7n),
     paside: (v0 & 8n) !== 0n,
+    dte: (v0 & 4n) !== 0n,
+    pre: (v0 & 0x10n) !== 0n,
     ridPasid: Number(v1 & 0xfffffn),
     ridPriv: ((v1 >> 20n) & 1n) === 1n,
     fpd: smLastFpd,

@@ -34,6 +34,12 @@ import {
   DMAR_IQH_REG,
   DMAR_IQT_REG,
   DMAR_IVA_REG,
+  DMAR_PQA_REG,
+  DMAR_PQH_REG,
+  DMAR_PQT_REG,
+  DMAR_PRS_REG,
+  PRS_PPR,
+  PRS_PRO,
   DMAR_RTADDR_REG,
   DMAR_VER_REG,
   FECTL_IM,
@@ -158,6 +164,8 @@ export const enum FaultFate {
   Overflow = 3,
   /** A pending record from the same source-id already exists (QEMU's fault compression). */
   Compressed = 4,
+  /** A PRI device's failed Translation Request became a page request (not a fault record; VT-d 7.4). */
+  PageRequest = 5,
 }
 
 interface CcEntry {
@@ -251,6 +259,10 @@ export class DmarUnit implements DmaUnit {
   readonly atsSids = new Set<number>();
   /** The last translate() was answered by the device's Device-TLB (a Translated Request, no walk). */
   devtlbHit = false;
+  /** Requester ids whose PRI capability is enabled (scalable mode): a failed Translation Request with PASID becomes a page request. */
+  readonly priSids = new Set<number>();
+  /** The page request group index the next page request gets (a device's 9-bit PRG index; one counter for the unit). */
+  nextPrgi = 0;
   private nextFrcd = 0;
   private readonly cc = new Map<number, CcEntry>();
   counters: UnitCounters = { requests: 0, iotlbHits: 0, walks: 0, faults: 0, recorded: 0, suppressed: 0, overflowed: 0, invalidations: 0 };
@@ -374,6 +386,10 @@ export class DmarUnit implements DmaUnit {
       case DMAR_FECTL_REG:
         this.regs[off >> 2] = (value & FECTL_IM) | (this.readReg32(off) & FECTL_IP);
         return;
+      case DMAR_PRS_REG:
+        // PPR and PRO are RW1C (VT-d 11.4.12.4; Linux writel(DMA_PRS_PPR, DMAR_PRS_REG)).
+        this.regs[off >> 2] = (this.readReg32(off) & ~(value & (PRS_PPR | PRS_PRO))) >>> 0;
+        return;
       default:
         break;
     }
@@ -489,6 +505,12 @@ export class DmarUnit implements DmaUnit {
           for (const sid of [...this.cc.keys()]) if ((sid & mask) === (d.sid & mask)) this.cc.delete(sid);
           for (const sid of [...this.sm.ctx.keys()]) if ((sid & mask) === (d.sid & mask)) this.sm.ctx.delete(sid);
         } else return false;
+        return true;
+      case "pgrp-resp":
+        // Page group response (VT-d 6.5.2.9), to the device; QEMU vtd_process_page_group_response_desc
+        // refuses one without PASID ("Page group response without PASID is not supported yet").
+        if (this.ttm !== 1 || !d.pasidPresent) return false;
+        this.pageResponses.push({ sid: d.rid, pasid: d.pasid, prgi: d.prgi, code: d.code });
         return true;
       case "pc":
         // PASID-cache invalidation (VT-d 6.5.2.2): every PASID of a domain, one PASID of it, or all.
@@ -723,7 +745,7 @@ export class DmarUnit implements DmaUnit {
       return 0;
     }
     if (this.reqTranslated || this.atsSids.has(sid)) {
-      const a = this.atsRequest(ce, sid, iovaHi, iovaLo, write, probe);
+      const a = this.atsRequest(ce.tt === CONTEXT_TT_DEV_IOTLB, ce.fpd, VTD_FR_CONTEXT_ENTRY_TT, sid, -1, iovaHi, iovaLo, write, probe);
       if (a >= 0) return a;
     }
     this.kind = XlateKind.Translated;
@@ -773,26 +795,28 @@ export class DmarUnit implements DmaUnit {
   /**
    * The ATS half of a request from an ATS endpoint, after its context entry resolved (VT-d 4.2):
    * a Translated Request (the scenario's `translated: true`, or a hit in the device's Device-TLB
-   * that allows the access) needs T = 01b in the context entry and is then passed untranslated,
-   * without an IOTLB lookup or a walk; with T = 00b it is blocked with fault 0x0D (VTD_FR_CONTEXT_ENTRY_TT).
-   * A Translation Request (a Device-TLB miss) with T = 00b is blocked the same way; with T = 01b
-   * it is translated as an untranslated request would be (IOTLB, walk, the same faults: a device
-   * whose completion says R = W = 0 issues the access untranslated), and translate() fills the
-   * Device-TLB with the result. Returns -1 to let translate() do that translation.
+   * that allows the access) needs the context entry to allow ATS (`allowed`: legacy T = 01b,
+   * scalable-mode DTE = 1) and is then passed untranslated, without an IOTLB lookup or a walk;
+   * otherwise it is blocked with fault `reason` (legacy 0x0D VTD_FR_CONTEXT_ENTRY_TT, scalable
+   * mode 0x44 VTD_FR_SM_DTE_CLEAR). A Translation Request (a Device-TLB miss) is blocked the same
+   * way; when allowed it is translated as an untranslated request would be (IOTLB, walk, the same
+   * faults: a device whose completion says R = W = 0 issues the access untranslated), and the
+   * caller fills the Device-TLB with the result. `tag` is the Device-TLB's PASID tag (-1: none).
+   * Returns -1 to let the caller do that translation.
    */
-  private atsRequest(ce: CcEntry, sid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
+  atsRequest(allowed: boolean, fpd: boolean, reason: number, sid: number, tag: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean): number {
     const devtlb = this.devtlb;
     let translated = this.reqTranslated;
     if (!translated && !this.bypassCaches) {
-      const i = devtlb.lookup(sid, -1, iovaHi, iovaLo);
+      const i = devtlb.lookup(sid, tag, iovaHi, iovaLo);
       // An entry without the access's permission: the device asks again (a new Translation Request).
       if (i >= 0 && (devtlb.hitPerm & (write ? 2 : 1)) !== 0) translated = true;
-      else if (i >= 0 && !probe) devtlb.invalidate(sid, -1, (BigInt(iovaHi) << 32n) | BigInt(iovaLo), 0x1000n);
+      else if (i >= 0 && !probe) devtlb.invalidate(sid, tag, (BigInt(iovaHi) << 32n) | BigInt(iovaLo), 0x1000n);
     }
     this.kind = XlateKind.Translated;
-    if (ce.tt !== CONTEXT_TT_DEV_IOTLB) {
+    if (!allowed) {
       this.stage = XlateStage.Context;
-      return this.fault(VTD_FR_CONTEXT_ENTRY_TT, sid, iovaHi, iovaLo, write, ce.fpd, probe);
+      return this.fault(reason, sid, iovaHi, iovaLo, write, fpd, probe);
     }
     if (!translated) return -1;
     this.stage = XlateStage.DeviceTlb;
@@ -906,6 +930,42 @@ export class DmarUnit implements DmaUnit {
     if (tt !== CONTEXT_TT_MULTI_LEVEL && tt !== CONTEXT_TT_DEV_IOTLB && tt !== CONTEXT_TT_PASS_THROUGH) return "T = 3 is reserved";
     return undefined;
   }
+
+  // ---------------------------------------------------------------- page requests
+
+  /**
+   * A page request from a PRI device (VT-d 7.4.1.1, QEMU vtd_pri_request_page): a 32-byte page
+   * request descriptor at PQA + PQT - qw0: type 1 [7:0], PP [8], RID [31:16], PASID [51:32], ER
+   * [52], PMR [53]; qw1: RDR [0], WRR [1], LPIG [2], PRGI [11:3], ADDR [63:12] (Linux struct
+   * page_req_dsc) - PQT advanced, PRS.PPR set. The queue holds 2^(PQS + 7) entries (vtd_prq_size).
+   * With PRS.PRO set, or a full queue (PRO is set then), the request is dropped: false.
+   */
+  pageRequest(sid: number, pasid: number, addr: bigint, write: boolean, priv: boolean, exec: boolean, prgi: number): boolean {
+    if (((this.ecap >> 29n) & 1n) === 0n) return false;
+    const pqa = this.readReg64(DMAR_PQA_REG);
+    const size = 32 * 2 ** (Number(pqa & 7n) + 7);
+    const prs = this.readReg32(DMAR_PRS_REG);
+    if (prs & PRS_PRO) return false;
+    const tail = Number(this.readReg64(DMAR_PQT_REG)) % size;
+    const next = (tail + 32) % size;
+    if (next === Number(this.readReg64(DMAR_PQH_REG))) {
+      this.regs[DMAR_PRS_REG >> 2] = prs | PRS_PRO;
+      return false;
+    }
+    const at = Number(pqa & ~0xfffn) + tail;
+    const qw0 = 1n | (1n << 8n) | (BigInt(sid & 0xffff) << 16n) | (BigInt(pasid & 0xfffff) << 32n) | (exec ? 1n << 52n : 0n) | (priv ? 1n << 53n : 0n);
+    const qw1 = (write ? 2n : 1n) | 4n | (BigInt(prgi & 0x1ff) << 3n) | (addr & ~0xfffn);
+    this.mem.writeU64(at, qw0);
+    this.mem.writeU64(at + 8, qw1);
+    this.mem.writeU64(at + 16, 0n);
+    this.mem.writeU64(at + 24, 0n);
+    this.setReg64(DMAR_PQT_REG, BigInt(next));
+    this.regs[DMAR_PRS_REG >> 2] = this.readReg32(DMAR_PRS_REG) | PRS_PPR;
+    return true;
+  }
+
+  /** Page group responses the unit took from the invalidation queue (type 0x9): what the device hears. */
+  pageResponses: { sid: number; pasid: number; prgi: number; code: number }[] = [];
 
   // ---------------------------------------------------------------- fault recording
 
