@@ -8,6 +8,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { runBench, benchDump, runScenarioBench } from "./bench.js";
 import { runModeBench } from "./benchModes.js";
+import { modelBenchDump, runModelBench } from "./benchModels.js";
 import { simulateText, formatReport, type SimulateReport } from "./simulate.js";
 import { decode, explain, synthesize } from "./evidence.js";
 import { parseCommandLine, UsageError, USAGE, type Command } from "./args.js";
@@ -44,6 +45,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     case "export":
       return exportVm(c, io);
     case "bench":
+      if (c.model !== undefined) {
+        // The SPEC adapted to the model's tables (bench/SPEC-amdvi.md, bench/SPEC-smmuv3.md).
+        if (c.dump) for (const line of modelBenchDump(c.model)) io.out(line + "\n");
+        else io.out(runModelBench(c.model, c.n, c.reps, { log: (l) => io.err(l + "\n") }) + "\n");
+        return 0;
+      }
       if (c.dump) {
         for (const line of benchDump()) io.out(line + "\n");
         return 0;
