@@ -8,13 +8,15 @@ import { parseArgs } from "node:util";
 import type { EvidenceKind } from "../import/index.js";
 import type { UsageErrorCode } from "../protocol/diagnostics.js";
 import { BENCH_MODES, type BenchMode } from "./benchModes.js";
+import { BENCH_MODELS, type BenchModel } from "./benchModels.js";
 
 export const USAGE = `usage:
   passthrough simulate FILE... [--json | --format text|json|junit] [--junit OUT.xml] [--quiet]
                                                     run scenarios, print outcomes, faults (dmesg format) and expectations;
                                                     junit: one test case per expect, for CI (--junit also writes the file)
-  passthrough bench [N] [REPS] [--dump] [--mode legacy|scalable|nested]
-                                                    the VT-d translation benchmark (--mode: the SPEC workloads through the unit's translate(), legacy beside the mode) (N requests: 1..50000000, default
+  passthrough bench [N] [REPS] [--dump] [--mode legacy|scalable|nested] [--model amd-vi|smmuv3]
+                                                    the VT-d translation benchmark (--mode: the SPEC workloads through the unit's translate(), legacy beside the mode;
+                                                    --model: the SPEC adapted to that model's tables, through its unit's translate()) (N requests: 1..50000000, default
                                                     10000000; REPS: 1..16, default 3)
   passthrough decode FILE... [--kind KIND] [--json] decode kernel logs, IOMMU group listings, ftrace iommu events, configs
   passthrough explain FILE... [--kind KIND] [--trace FTRACE] [--json]
@@ -38,7 +40,7 @@ export type Command =
   | { cmd: "explain"; files: string[]; kind?: EvidenceKind; trace?: string; json: boolean }
   | { cmd: "synthesize"; files: string[]; unit?: string }
   | { cmd: "export"; file: string; format: ExportFormat; vm?: string }
-  | { cmd: "bench"; n: number; reps: number; dump: boolean; mode?: BenchMode }
+  | { cmd: "bench"; n: number; reps: number; dump: boolean; mode?: BenchMode; model?: BenchModel }
   | { cmd: "help" };
 
 /**
@@ -73,7 +75,7 @@ const COMMANDS = {
   explain: { kind: { type: "string" }, trace: { type: "string" }, json: { type: "boolean" } },
   synthesize: { unit: { type: "string" } },
   export: { format: { type: "string" }, vm: { type: "string" } },
-  bench: { dump: { type: "boolean" }, mode: { type: "string" } },
+  bench: { dump: { type: "boolean" }, mode: { type: "string" }, model: { type: "string" } },
 } satisfies Record<string, Record<string, OptionSpec>>;
 type CommandName = keyof typeof COMMANDS;
 
@@ -143,7 +145,10 @@ export function parseCommandLine(argv: readonly string[]): Command {
       });
       const mode = values.mode;
       if (mode !== undefined && (typeof mode !== "string" || !(BENCH_MODES as readonly string[]).includes(mode))) throw new UsageError("invalid-option-value", `bench: --mode ${JSON.stringify(mode)} is not one of ${BENCH_MODES.join(", ")}${suggest(String(mode), BENCH_MODES, "")}`);
-      return { cmd: name, n: nums[0] ?? 10_000_000, reps: nums[1] ?? 3, dump: flag("dump"), ...(mode !== undefined ? { mode: mode as BenchMode } : {}) };
+      const model = values.model;
+      if (model !== undefined && (typeof model !== "string" || !(BENCH_MODELS as readonly string[]).includes(model))) throw new UsageError("invalid-option-value", `bench: --model ${JSON.stringify(model)} is not one of ${BENCH_MODELS.join(", ")}${suggest(String(model), BENCH_MODELS, "")}`);
+      if (model !== undefined && mode !== undefined) throw new UsageError("invalid-option-value", "bench: --mode is VT-d's (legacy, scalable, nested); it does not combine with --model");
+      return { cmd: name, n: nums[0] ?? 10_000_000, reps: nums[1] ?? 3, dump: flag("dump"), ...(mode !== undefined ? { mode: mode as BenchMode } : {}), ...(model !== undefined ? { model: model as BenchModel } : {}) };
     }
   }
 }

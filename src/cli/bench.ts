@@ -31,7 +31,7 @@ const FAULT_CODES = [0x04, 0x05, 0x06, 0x07, 0x0c] as const;
  * splitmix64 on uint32 halves (SPEC section 2), so that generating 30 M requests needs no BigInt.
  * next() leaves the value in hi/lo.
  */
-class SplitMix64 {
+export class SplitMix64 {
   hi = 0;
   lo = 0;
   private sHi: number;

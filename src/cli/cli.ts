@@ -44,6 +44,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     case "export":
       return exportVm(c, io, await import("../import/vmExport.js"));
     case "bench": {
+      if (c.model !== undefined) {
+        // The SPEC adapted to the model's tables (bench/SPEC-amdvi.md, bench/SPEC-smmuv3.md).
+        const { modelBenchDump, runModelBench } = await import("./benchModels.js");
+        if (c.dump) for (const line of modelBenchDump(c.model)) io.out(line + "\n");
+        else io.out(runModelBench(c.model, c.n, c.reps, { log: (l) => io.err(l + "\n") }) + "\n");
+        return 0;
+      }
       const { runBench, benchDump, runScenarioBench } = await import("./bench.js");
       const { runModeBench } = await import("./benchModes.js");
       if (c.dump) {

@@ -273,6 +273,7 @@ export class AmdViUnit implements DmaUnit {
         this.evtBytes = ENTRY_SIZE * 2 ** Number((v >> 56n) & 0xfn);
         break;
       case MMIO_CONTROL_OFFSET:
+        this.ctrlLo = Number(v & 0xffffffffn);
         this.updateRun();
         break;
       case MMIO_CMD_TAIL_OFFSET:
@@ -281,8 +282,15 @@ export class AmdViUnit implements DmaUnit {
     }
   }
 
+  /**
+   * The Control register's low 32 bits as a number (every enable bit the unit reads is below 32),
+   * mirrored on each write and restore: translate() asks for IommuEn per request, and a BigInt
+   * shift there allocated per transaction (the profile of `passthrough bench --model amd-vi`).
+   */
+  private ctrlLo = 0;
+
   private control(bit: number): boolean {
-    return ((this.readReg(MMIO_CONTROL_OFFSET) >> BigInt(bit)) & 1n) === 1n;
+    return ((this.ctrlLo >>> bit) & 1) === 1;
   }
 
   private setStatus(bits: number, on: boolean): void {
@@ -917,6 +925,7 @@ export class AmdViUnit implements DmaUnit {
 
   restore(s: AmdUnitSnapshot): void {
     this.regs = new Map(s.regs);
+    this.ctrlLo = Number(this.readReg(MMIO_CONTROL_OFFSET) & 0xffffffffn);
     this.dtc = new Map(s.dtc.map(([k, v]) => [k, [...v]]));
     this.iotlb.restore(s.iotlb);
     this.counters = { ...s.counters };

@@ -12,6 +12,7 @@
  * Pure module: no vscode, no Node built-ins.
  */
 import type { PhysicalMemory } from "../memory.js";
+import { floorPow2, INV_POW2, modPow2, POW2, shrPow2 } from "../pow2.js";
 import type { Trace } from "../../trace/trace.js";
 import { translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import {
@@ -305,13 +306,25 @@ export class SmmuTlb {
     this.oa = new Float64Array(n);
     this.ipa = new Float64Array(n);
     this.next = new Uint8Array(sets);
+    this.setBits = Number.isInteger(Math.log2(sets)) ? Math.log2(sets) : -1;
+  }
+
+  /** log2(sets) when sets is a power of two (-1 otherwise): the set index without a floating-point modulo. */
+  private readonly setBits: number;
+
+  /** The set of input page number `vpn` (vpn mod sets). */
+  private setOf(vpn: number): number {
+    return this.setBits >= 0 ? modPow2(vpn, this.setBits) : vpn % this.sets;
   }
 
   lookup(kind: number, vmid: number, asid: number, ia: number): boolean {
-    for (let shift = 12, m = this.shifts; m !== 0; shift++, m >>>= 1) {
-      if ((m & 1) === 0) continue;
-      const vpn = Math.floor(ia / 2 ** shift);
-      const base = (vpn % this.sets) * this.ways;
+    // The filled sizes, smallest first: one iteration per set bit of `shifts`.
+    for (let m = this.shifts; m !== 0; m &= m - 1) {
+      const shift = 43 - Math.clz32(m & -m);
+      // floor(ia / 2^shift) and its set, written out (src/sim/pow2.ts: no pow/fmod, no call).
+      const vpn = Math.floor(ia * INV_POW2[shift]!);
+      const sb = this.setBits;
+      const base = (sb >= 0 ? vpn - Math.floor(vpn * INV_POW2[sb]!) * POW2[sb]! : vpn % this.sets) * this.ways;
       for (let w = 0; w < this.ways; w++) {
         const i = base + w;
         if (this.valid[i] === 1 && this.shift[i] === shift && this.vpn[i] === vpn && this.kind[i] === kind && this.vmid[i] === vmid && (kind === 2 || this.asid[i] === asid)) {
@@ -323,9 +336,12 @@ export class SmmuTlb {
     return false;
   }
 
+
   fill(kind: number, vmid: number, asid: number, ia: number, shift: number, oaBase: number, perm: number, level: number, ipaBase: number): void {
-    const vpn = Math.floor(ia / 2 ** shift);
-    const set = vpn % this.sets;
+    // A TLB of no entries (tlbWays 0: `passthrough bench --model smmuv3`'s W1) keeps nothing.
+    if (this.size === 0) return;
+    const vpn = shrPow2(ia, shift);
+    const set = this.setOf(vpn);
     const i = set * this.ways + this.next[set]!;
     this.next[set] = (this.next[set]! + 1) % this.ways;
     this.shifts |= 1 << (shift - 12);
@@ -1097,13 +1113,13 @@ export class SmmuV3Unit implements DmaUnit {
       this.stage = SmmuStage.Tlb;
       this.perm = tlb.perm[i]!;
       this.level = tlb.level[i]!;
-      const span = 2 ** tlb.shift[i]!;
-      this.oa = tlb.oa[i]! + (ia % span);
+      const offset = modPow2(ia, tlb.shift[i]!);
+      this.oa = tlb.oa[i]! + offset;
       if (write ? (this.perm & 2) === 0 : (this.perm & 1) === 0) {
         // A permission fault from a cached entry: stage 2 for stage-2-only entries; a nested entry
         // keeps only the combined permission and reports stage 1 (a simplification of this model).
         this.evS2 = tlbKind === 2;
-        this.evIpa = tlbKind === 2 ? ia : tlb.ipa[i]! + (ia % span);
+        this.evIpa = tlbKind === 2 ? ia : tlb.ipa[i]! + offset;
         return this.fail(F_PERMISSION, sid, ssid, iovaHi, iovaLo, write, probe, tlbKind === 2 ? s.s2Record : (cd?.record ?? true), privileged, exec);
       }
       this.kind = SmmuKind.Translated;
@@ -1161,8 +1177,7 @@ export class SmmuV3Unit implements DmaUnit {
     this.perm = perm;
     this.level = level;
     if (!this.bypassCaches) {
-      const span = 2 ** shift;
-      tlb.fill(tlbKind, s.vmid, tlbAsid, ia, shift, out - (ia % span), perm, level, this.ipa - (this.ipa % span));
+      tlb.fill(tlbKind, s.vmid, tlbAsid, ia, shift, out - modPow2(ia, shift), perm, level, floorPow2(this.ipa, shift));
     }
     return 0;
   }

@@ -15,6 +15,7 @@
  */
 import type { PhysicalMemory } from "../memory.js";
 import { F_ACCESS, F_ADDR_SIZE, F_PERMISSION, F_TRANSLATION, F_WALK_EABT } from "./spec.js";
+import { INV_POW2, POW2 } from "../pow2.js";
 
 const TWO32 = 0x100000000;
 /** The most descriptors one walk reads (levels 0..3). */
@@ -121,11 +122,11 @@ export class StageWalker {
     this.perm = 0;
     // The input address range: bits at and above inputBits must be zero (SMMUv3 spec 3.4.1: an
     // input address outside the range of TTB0 is a translation fault, at the start level).
-    if (ia >= 2 ** c.inputBits) {
+    if (ia >= POW2[c.inputBits]!) {
       this.faultLevel = c.startLevel;
       return F_TRANSLATION;
     }
-    const outLimit = 2 ** c.outputBits;
+    const outLimit = POW2[c.outputBits]!;
     let table = c.ttb;
     // Hierarchical permissions of stage-1 table descriptors (APTable, UXNTable, PXNTable).
     let noUnpriv = false;
@@ -137,13 +138,16 @@ export class StageWalker {
     const stride = g - 3;
     // Descriptor address bits [47:g] (Arm ARM D8.3.1: a table or output address is aligned to the
     // granule; bits below it are attributes or RES0).
-    const pageOf = 2 ** g;
+    const pageMask = POW2[g]! - 1;
     for (let level = c.startLevel; level <= 3; level++) {
       const shift = levelShift(level, g);
       // At the start level the index takes every remaining input bit: a stage-2 start level may
       // concatenate up to 16 tables (Arm ARM D8.2.7); StageConfig validation bounds it.
       const bitsHere = level === c.startLevel ? c.inputBits - shift : stride;
-      const index = Math.floor(ia / 2 ** shift) % 2 ** bitsHere;
+      // floor(ia / 2^shift) mod 2^bitsHere, exactly, without pow/fmod (src/sim/pow2.ts; written
+      // out: with the walk's other callees TurboFan inlines no helper here).
+      const q = Math.floor(ia * INV_POW2[shift]!);
+      const index = q - Math.floor(q * INV_POW2[bitsHere]!) * POW2[bitsHere]!;
       let at = table + index * 8;
       if (this.tableAddress !== undefined) {
         this.faultLevel = level; // the level being fetched, for the hook (and a fault there)
@@ -184,7 +188,7 @@ export class StageWalker {
       if (!isTable && level < 3 && !blockAllowed(level, g)) return F_TRANSLATION;
       // Address bits 47:g of the descriptor (without FEAT_LPA/LPA2; bits 51:48 are RES0 or
       // attributes): beyond the output size is an address size fault (Arm ARM D8.3.1).
-      const addr = (hi & 0xffff) * TWO32 + (lo >>> 0) - ((lo >>> 0) % pageOf);
+      const addr = (hi & 0xffff) * TWO32 + ((lo & ~pageMask) >>> 0);
       if (isTable) {
         const nextAddr = addr;
         if (nextAddr >= outLimit) return F_ADDR_SIZE;
@@ -199,8 +203,7 @@ export class StageWalker {
       }
       // A leaf: block (L1/L2) or page (L3). Output address bits [47:shift].
       const base = addr;
-      const blockMask = 2 ** shift;
-      const oaBase = base - (base % blockMask);
+      const oaBase = Math.floor(base * INV_POW2[shift]!) * POW2[shift]!;
       if (oaBase >= outLimit) return F_ADDR_SIZE;
       this.leafLo = lo;
       this.leafHi = hi;
@@ -222,7 +225,7 @@ export class StageWalker {
         perm = (readable ? R : 0) | (writable ? W : 0) | (readable && !xn ? X : 0);
       }
       this.perm = perm;
-      this.oa = oaBase + (ia % blockMask);
+      this.oa = oaBase + (ia - Math.floor(ia * INV_POW2[shift]!) * POW2[shift]!);
       if (write ? (perm & W) === 0 : (perm & R) === 0) return F_PERMISSION;
       if (exec && (perm & X) === 0) return F_PERMISSION;
       return 0;

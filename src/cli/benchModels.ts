@@ -1,0 +1,432 @@
+/**
+ * `passthrough bench --model amd-vi|smmuv3`: the SPEC workloads (../shared/bench/SPEC.md) adapted to
+ * the AMD-Vi v1 page table and to the SMMUv3 stage-1 AArch64 4 KiB table (bench/SPEC-amdvi.md,
+ * bench/SPEC-smmuv3.md), timed through the unit's own translate() - the call every `dma`
+ * transaction of that model makes (AmdViUnit.dmaRequest / SmmuV3Unit.dmaRequest) - with the
+ * unit's caches and its event log / event queue. The JSON line has the keys of SPEC section 10;
+ * the fault keys are the model's fault words (SPEC-amdvi.md section 6, SPEC-smmuv3.md section 6).
+ *
+ * Generation follows SPEC section 4 draw for draw: the same PRNG streams, the same IOVAs, the same
+ * bump order of table pages (so table_pages is SPEC's 166 513); only the bytes of each entry are
+ * the model's encoding (`Encoding`). The configuration (device table / stream table, CD, queues)
+ * is set up by the model's Linux driver after generation, in pages above the tables.
+ */
+import { PhysicalMemory } from "../sim/memory.js";
+import { AmdIommuDriver, type AmdDomain } from "../sim/amdvi/driver.js";
+import { AmdViUnit } from "../sim/amdvi/unit.js";
+import { MMIO_EVT_HEAD_OFFSET, MMIO_EVT_TAIL_OFFSET, MMIO_STATUS_OFFSET, STATUS_EVT_OVERFLOW } from "../sim/amdvi/defs.js";
+import { ArmSmmuV3Driver } from "../sim/smmuv3/driver.js";
+import { DEFAULT_SMMU_SPEC, SmmuV3Unit } from "../sim/smmuv3/unit.js";
+import { SplitMix64, TABLE_BASE, requests, type Requests, type Tables } from "./bench.js";
+
+export type BenchModel = "amd-vi" | "smmuv3";
+export const BENCH_MODELS: readonly BenchModel[] = ["amd-vi", "smmuv3"];
+
+const M_4K = 262144;
+const N_1G = 8;
+const N_2M = 64;
+const N_BAD = 64;
+const N_HOT = 512;
+const N_WS = 65536;
+const TWO32 = 4294967296;
+
+/** How a model writes the SPEC's entries: each returns the 64-bit entry as [lo, hi] halves. */
+interface Encoding {
+  /** The entry at `level` (SPEC numbering: 4 = top) pointing to the table page at `page`. */
+  table(level: number, page: number): [number, number];
+  /** A 4 KiB leaf (level 1) at `hpa`; `ro`: no write; `bad`: SPEC's "SNP" page, the model's reserved-encoding fault. */
+  leaf4k(hpa: number, ro: boolean, bad: boolean): [number, number];
+  /** A 2 MiB (level 2) or 1 GiB (level 3) leaf. */
+  large(level: number, hpa: number): [number, number];
+  /** SPEC 4.2's "read-only PDE": the level-2 table entry with writes denied below it. */
+  readOnlyTable(lo: number, hi: number): [number, number];
+  /** SPEC 4.5's level-2 entry pointing outside table memory. */
+  badPointer(): [number, number];
+  /** The entry is present (install follows it) */
+  present(lo: number): boolean;
+  /** The next-table address of a present table entry. */
+  next(lo: number, hi: number): number;
+  /** The entry is a leaf at `level` (for `mapped` / slot checks: a large page ends the descent). */
+  isLeaf(level: number, lo: number, hi: number): boolean;
+}
+
+const lo32 = (v: number) => v % TWO32 >>> 0;
+const hi32 = (v: number) => Math.floor(v / TWO32);
+
+/**
+ * AMD-Vi v1 (AMD IOMMU spec 48882 section 2.2.3, Figures "I/O Page Table Entry" / "PDE"; Linux
+ * amd/io_pgtable.c): bit 0 PR, 11:9 Next Level, 51:12 address, 60 FC, 61 IR, 62 IW. Tables as
+ * Linux's PM_LEVEL_PDE (PR | IR | IW | Next Level = level - 1); leaves as iommu_v1_map_pages
+ * (PR | FC | IR | IW?, Next Level 0 at the page's natural level: 2 MiB at level 2, 1 GiB at 3).
+ */
+const IR_HI = 1 << 29;
+const IW_HI = 1 << 30;
+const FC_HI = 1 << 28;
+export const AMD_BAD_PTR = 0x00007ffffffff000;
+const amdEncoding: Encoding = {
+  table: (level, page) => [(lo32(page) | ((level - 1) << 9) | 1) >>> 0, (hi32(page) | IR_HI | IW_HI) >>> 0],
+  // The "SNP" page: Next Level 1 at level 1 - an invalid level encoding (IO_PAGE_FAULT, PR | RZ).
+  leaf4k: (hpa, ro, bad) => [(lo32(hpa) | 1 | (bad ? 1 << 9 : 0)) >>> 0, (hi32(hpa) | FC_HI | IR_HI | (ro ? 0 : IW_HI)) >>> 0],
+  large: (_level, hpa) => [(lo32(hpa) | 1) >>> 0, (hi32(hpa) | FC_HI | IR_HI | IW_HI) >>> 0],
+  readOnlyTable: (lo, hi) => [lo, (hi & ~IW_HI) >>> 0],
+  badPointer: () => [(lo32(AMD_BAD_PTR) | (1 << 9) | 1) >>> 0, (hi32(AMD_BAD_PTR) | IR_HI | IW_HI) >>> 0],
+  present: (lo) => (lo & 1) !== 0,
+  next: (lo, hi) => (hi & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0),
+  isLeaf: (level, lo) => level > 1 && ((lo >>> 9) & 7) === 0,
+};
+
+/**
+ * SMMUv3 stage 1, VMSAv8-64 4 KiB granule (Arm ARM D8.3.1; Linux io-pgtable-arm.c): bits 1:0 0b11
+ * table (levels 0-2) or page (level 3), 0b01 block (levels 1-2); 47:12 address; leaves with
+ * AttrIndx 1 (4:2), AP[1] unprivileged (6), AP[2] read-only (7), SH inner (9:8), AF (10), nG (11)
+ * as arm_lpae_prot_to_pte + __arm_lpae_init_pte write them; APTable[1] (bit 62) denies writes below.
+ * SPEC level L is Arm level 4 - L.
+ */
+const ARM_LEAF_ATTRS = 0x4 | 0x40 | 0x300 | 0x400 | 0x800;
+/** Below the 44-bit output size (CD.IPS) so the walk reads it (F_WALK_EABT), outside table memory. */
+export const SMMU_BAD_PTR = 0x00000ffffffff000;
+const smmuEncoding: Encoding = {
+  table: (_level, page) => [(lo32(page) | 3) >>> 0, hi32(page)],
+  // The "SNP" page: output address bit 44 set, beyond CD.IPS = 44 bits (F_ADDR_SIZE).
+  leaf4k: (hpa, ro, bad) => [(lo32(hpa) | 3 | ARM_LEAF_ATTRS | (ro ? 0x80 : 0)) >>> 0, (hi32(hpa) | (bad ? 1 << 12 : 0)) >>> 0],
+  large: (_level, hpa) => [(lo32(hpa) | 1 | ARM_LEAF_ATTRS) >>> 0, hi32(hpa)],
+  readOnlyTable: (lo, hi) => [lo, (hi | (1 << 30)) >>> 0],
+  badPointer: () => [(lo32(SMMU_BAD_PTR) | 3) >>> 0, hi32(SMMU_BAD_PTR)],
+  present: (lo) => (lo & 1) !== 0,
+  next: (lo, hi) => (hi & 0xffff) * TWO32 + ((lo & 0xfffff000) >>> 0),
+  isLeaf: (level, lo) => level > 1 && (lo & 3) === 1,
+};
+
+const ENCODINGS: Record<BenchModel, Encoding> = { "amd-vi": amdEncoding, smmuv3: smmuEncoding };
+
+const index = (iova: number, level: number) => Math.floor(iova / 2 ** (12 + 9 * (level - 1))) % 512;
+
+/** SPEC section 4 with the model's entry encoding (the same draws, the same page order). */
+export function generateModel(model: BenchModel): Tables {
+  const enc = ENCODINGS[model];
+  const rng = new SplitMix64(42);
+  const mem = new PhysicalMemory({ poolBase: TABLE_BASE, poolInitialPages: 170000, poolMaxPages: 200000, dramBytes: 0, sramBytes: 256 * 1024 });
+  mem.allocPage(); // page 0: the root
+  const mapped = new Set<number>();
+  /** SPEC 4.1 install(): missing tables allocated top-down with the model's table entry. */
+  const slot = (iova: number, level: number): number => {
+    let t = TABLE_BASE;
+    for (let l = 4; l > level; l--) {
+      const e = t + 8 * index(iova, l);
+      mem.read64(e);
+      if (!enc.present(mem.lo)) {
+        const page = mem.allocPage();
+        mem.write64(e, ...enc.table(l, page));
+        t = page;
+      } else t = enc.next(mem.lo, mem.hi);
+    }
+    return t + 8 * index(iova, level);
+  };
+  const install = (iova: number, level: number, [lo, hi]: [number, number]) => mem.write64(slot(iova, level), lo, hi);
+  /** SPEC 4.1 peek: the level-`level` entry on iova's path is non-zero or a large page covers it. */
+  const taken = (iova: number, level: number): boolean => {
+    let t = TABLE_BASE;
+    for (let l = 4; l > level; l--) {
+      mem.read64(t + 8 * index(iova, l));
+      if (!enc.present(mem.lo)) return false;
+      if (enc.isLeaf(l, mem.lo, mem.hi)) return true;
+      t = enc.next(mem.lo, mem.hi);
+    }
+    mem.read64(t + 8 * index(iova, level));
+    return mem.lo !== 0 || mem.hi !== 0;
+  };
+  const drawPage = (): number => {
+    for (;;) {
+      rng.next();
+      const p = rng.top(27) * 4096;
+      if (!mapped.has(p / 4096)) return p;
+    }
+  };
+  const map4k = new Float64Array(M_4K);
+  for (let j = 0; j < M_4K; j++) {
+    const iova = drawPage();
+    rng.next();
+    const hpa = (rng.hi >>> 4) * 4096; // (y >> 36) << 12
+    install(iova, 1, enc.leaf4k(hpa, (rng.lo & 7) === 0, (j & 1023) === 1023));
+    if ((j & 1023) === 511) {
+      const e = slot(iova, 2);
+      mem.read64(e);
+      mem.write64(e, ...enc.readOnlyTable(mem.lo, mem.hi));
+    }
+    map4k[j] = iova;
+    mapped.add(iova / 4096);
+  }
+  const g1: number[] = [];
+  while (g1.length < N_1G) {
+    rng.next();
+    const iova = 2 ** 39 + rng.top(9) * 2 ** 30;
+    if (taken(iova, 3)) continue;
+    rng.next();
+    install(iova, 3, enc.large(3, rng.top(10) * 2 ** 30));
+    g1.push(iova);
+  }
+  const drawSlot = (): number => {
+    for (;;) {
+      rng.next();
+      const iova = 2 ** 39 + rng.top(18) * 2 ** 21;
+      if (!taken(iova, 2)) return iova;
+    }
+  };
+  const sp2m: number[] = [];
+  for (let k = 0; k < N_2M; k++) {
+    const iova = drawSlot();
+    rng.next();
+    install(iova, 2, enc.large(2, rng.top(19) * 2 ** 21));
+    sp2m.push(iova);
+  }
+  const bad: number[] = [];
+  for (let k = 0; k < N_BAD; k++) {
+    const iova = drawSlot();
+    install(iova, 2, enc.badPointer());
+    bad.push(iova);
+  }
+  const hot = new Float64Array(N_HOT);
+  for (let k = 0; k < N_HOT; k++) {
+    rng.next();
+    hot[k] = map4k[rng.top(18)]!;
+  }
+  const ws = new Float64Array(N_WS);
+  for (let i = 0; i < N_WS; i++) {
+    rng.next();
+    const sel = rng.top(6);
+    const xlo = rng.lo;
+    if (sel <= 55) ws[i] = map4k[xlo & 0x3ffff]!;
+    else if (sel <= 59) ws[i] = sp2m[xlo & 63]! + ((xlo >>> 6) & 0x1ff) * 4096;
+    else if (sel <= 61) ws[i] = g1[xlo & 7]! + ((xlo >>> 3) & 0x3ffff) * 4096;
+    else if (sel === 62) ws[i] = drawPage();
+    else ws[i] = bad[xlo & 63]! + ((xlo >>> 6) & 0x1ff) * 4096;
+  }
+  return { mem, map4k, g1, sp2m, bad, hot, ws, mapped };
+}
+
+/** The requester: device 01:00.0 (AMD device id / SMMU StreamID 0x100). */
+export const BENCH_SID = 0x0100;
+
+/** One model's unit, set up by its driver over the SPEC tables, as the timed loop drives it. */
+interface BenchUnit {
+  /** The model's fault words counted in the JSON, in order (SPEC-*.md section 6). */
+  readonly faultKeys: readonly number[];
+  /** Empty caches, event log and counters (untimed, before each repetition); `tlb`: W2/W3. */
+  reset(tlb: boolean): void;
+  run(req: Requests, n: number, out: Fold): void;
+  readonly hits: number;
+}
+
+/** SPEC section 8's fold and counters. */
+export interface Fold {
+  h1: number;
+  h2: number;
+  ok: number;
+  faults: Map<number, number>;
+}
+
+const H1 = 0x811c9dc5;
+const H2 = 0x6a09e667;
+
+class AmdBench implements BenchUnit {
+  // IO_PAGE_FAULT (code 2) and PAGE_TAB_HARDWARE_ERROR (code 4) as event[1] 31:16: code << 12 | flags (RW 0x020, PR 0x010, PE 0x040, RZ 0x080).
+  readonly faultKeys = [0x2000, 0x2020, 0x2050, 0x2070, 0x2090, 0x20b0, 0x4000, 0x4020];
+  readonly unit: AmdViUnit;
+  private readonly empty: ReturnType<AmdViUnit["iotlb"]["snapshot"]>;
+  constructor(mem: PhysicalMemory) {
+    this.unit = new AmdViUnit(mem, { iotlbSets: 256, iotlbWays: 4, maxLevels: 4 });
+    // Linux bring-up (device table, command buffer, event log, IommuEn), no interrupt remapping.
+    const driver = new AmdIommuDriver(this.unit, mem, BENCH_SID, 4, 4, undefined, "off");
+    driver.init();
+    const d: AmdDomain = { did: 1, passThrough: false, root: TABLE_BASE, mode: 4, devids: new Set() };
+    driver.domains.set(d.did, d);
+    driver.attach(d, [BENCH_SID]);
+    this.empty = this.unit.iotlb.snapshot();
+  }
+  reset(tlb: boolean): void {
+    const u = this.unit;
+    u.iotlb.restore(this.empty);
+    // W1 has no IOTLB: the unit's caches bypassed (the DTE is read from the device table each time).
+    u.bypassCaches = !tlb;
+    u.counters.iotlbHits = 0;
+    u.writeReg(MMIO_EVT_HEAD_OFFSET, 0n);
+    u.writeReg(MMIO_EVT_TAIL_OFFSET, 0n);
+    u.writeReg(MMIO_STATUS_OFFSET, BigInt(STATUS_EVT_OVERFLOW));
+  }
+  get hits(): number {
+    return this.unit.counters.iotlbHits;
+  }
+  run(req: Requests, n: number, f: Fold): void {
+    const u = this.unit;
+    const iova = req.iova;
+    const wr = req.write;
+    let h1 = f.h1;
+    let h2 = f.h2;
+    let ok = 0;
+    for (let i = 0; i < n; i++) {
+      const r = u.translate(BENCH_SID, iova[2 * i + 1]!, iova[2 * i]! >>> 0, wr[i] === 1);
+      let w0: number;
+      let w1: number;
+      if (r === 0) {
+        ok++;
+        w0 = u.hpaLo;
+        w1 = u.hpaHi;
+      } else {
+        w0 = (r << 12) | (u.flags & 0xfff);
+        w1 = 0xffffffff;
+        f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
+      }
+      h1 = Math.imul(h1 ^ w0, 0x01000193);
+      h1 = Math.imul(h1 ^ w1, 0x01000193);
+      h2 = Math.imul(h2 ^ w1, 0x9e3779b1);
+      h2 = Math.imul(h2 ^ w0, 0x9e3779b1);
+    }
+    f.h1 = h1;
+    f.h2 = h2;
+    f.ok += ok;
+  }
+}
+
+class SmmuBench implements BenchUnit {
+  // SMMUv3 event ids (IHI 0070 7.3): F_WALK_EABT, F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION.
+  readonly faultKeys = [0x0b, 0x10, 0x11, 0x12, 0x13];
+  private readonly units: [SmmuV3Unit, SmmuV3Unit];
+  private unit: SmmuV3Unit;
+  constructor(mem: PhysicalMemory) {
+    // Two units over the same tables: W1's with no TLB (0 ways), W2/W3's with 256 x 4.
+    const make = (ways: number) => {
+      // OAS 44: CD.IPS = 44 bits (Linux arm_smmu_domain_finalise_s1: oas = smmu->ias).
+      const u = new SmmuV3Unit(mem, { ...DEFAULT_SMMU_SPEC, oas: 44, tlbSets: 256, tlbWays: ways });
+      const driver = new ArmSmmuV3Driver(u, mem);
+      driver.init();
+      const d = driver.allocDomain();
+      d.pgd = TABLE_BASE; // the SPEC tables as the domain's TTB0
+      driver.attach(d, [BENCH_SID]);
+      return u;
+    };
+    this.units = [make(0), make(4)];
+    this.unit = this.units[1];
+  }
+  private readonly emptyTlb = new Map<SmmuV3Unit, ArrayBuffer[]>();
+  reset(tlb: boolean): void {
+    const u = tlb ? this.units[1] : this.units[0];
+    this.unit = u;
+    const empty = this.emptyTlb.get(u) ?? u.tlb.snapshot();
+    this.emptyTlb.set(u, empty);
+    u.tlb.restore(empty);
+    u.counters.tlbHits = 0;
+    u.evtqProd = 0;
+    u.evtqCons = 0;
+  }
+  get hits(): number {
+    return this.unit.counters.tlbHits;
+  }
+  run(req: Requests, n: number, f: Fold): void {
+    const u = this.unit;
+    const iova = req.iova;
+    const wr = req.write;
+    let h1 = f.h1;
+    let h2 = f.h2;
+    let ok = 0;
+    for (let i = 0; i < n; i++) {
+      const r = u.translate(BENCH_SID, -1, iova[2 * i + 1]!, iova[2 * i]! >>> 0, wr[i] === 1);
+      let w0: number;
+      let w1: number;
+      if (r === 0) {
+        ok++;
+        const oa = u.oa;
+        w0 = oa % TWO32 | 0;
+        w1 = (oa / TWO32) | 0;
+      } else {
+        w0 = r;
+        w1 = 0xffffffff;
+        f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
+      }
+      h1 = Math.imul(h1 ^ w0, 0x01000193);
+      h1 = Math.imul(h1 ^ w1, 0x01000193);
+      h2 = Math.imul(h2 ^ w1, 0x9e3779b1);
+      h2 = Math.imul(h2 ^ w0, 0x9e3779b1);
+    }
+    f.h1 = h1;
+    f.h2 = h2;
+    f.ok += ok;
+  }
+}
+
+const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, "0");
+const faultKey = (model: BenchModel, c: number) => `0x${c.toString(16).padStart(model === "amd-vi" ? 4 : 2, "0")}`;
+
+export interface ModelBenchOptions {
+  log?: (line: string) => void;
+}
+
+/** The adapted SPEC run (section 10 of each SPEC file): one JSON line, the keys of the VT-d anchor's. */
+export function runModelBench(model: BenchModel, n: number, reps: number, opts: ModelBenchOptions = {}): string {
+  if (!(Number.isInteger(n) && n >= 1 && Number.isInteger(reps) && reps >= 1 && reps <= 16)) throw new RangeError("bench: N must be >= 1 and REPS 1..16");
+  const log = opts.log ?? (() => {});
+  const t = generateModel(model);
+  const tablePages = t.mem.poolPages;
+  log(`${model}: generated ${tablePages} table pages`);
+  const b: BenchUnit = model === "amd-vi" ? new AmdBench(t.mem) : new SmmuBench(t.mem);
+  const parts: string[] = [`"impl":"ts-${model}"`, `"n":${n}`, `"reps":${reps}`, `"table_pages":${tablePages}`];
+  for (const w of [1, 2, 3] as const) {
+    const req = requests(t, w, n);
+    const runs: number[] = [];
+    let first: string | undefined;
+    let f: Fold = { h1: H1, h2: H2, ok: 0, faults: new Map() };
+    let hits = 0;
+    for (let rep = 0; rep < reps; rep++) {
+      b.reset(w !== 1);
+      f = { h1: H1, h2: H2, ok: 0, faults: new Map() };
+      const t0 = process.hrtime.bigint();
+      b.run(req, n, f);
+      const t1 = process.hrtime.bigint();
+      hits = b.hits;
+      for (const c of f.faults.keys()) if (!b.faultKeys.includes(c)) throw new Error(`W${w}: unexpected fault word 0x${c.toString(16)}`);
+      const key = JSON.stringify([f.h1, f.h2, f.ok, [...f.faults].sort((x, y) => x[0] - y[0]), hits]);
+      runs.push(n / (Number(t1 - t0) / 1e9) / 1e6);
+      if (first === undefined) first = key;
+      else if (key !== first) throw new Error(`W${w}: repetition ${rep + 1} disagrees with repetition 1`);
+      log(`${model} w${w} rep ${rep + 1}: ${runs[rep]!.toFixed(2)} Mtps`);
+    }
+    const faults = b.faultKeys.map((c) => `"${faultKey(model, c)}":${f.faults.get(c) ?? 0}`).join(",");
+    parts.push(`"w${w}_mtps":${Math.max(...runs).toFixed(3)}`, `"w${w}_runs":[${runs.map((v) => v.toFixed(3)).join(",")}]`, `"w${w}_ok":${f.ok}`, `"w${w}_faults":{${faults}}`, `"w${w}_hash":"0x${hex8(f.h2)}${hex8(f.h1)}"`);
+    if (w !== 1) parts.push(`"w${w}_hits":${hits}`, `"w${w}_misses":${n - hits}`);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+/** The generation checkpoints of SPEC-amdvi.md / SPEC-smmuv3.md section 9 (identical in the C walker's --dump). */
+export function modelBenchDump(model: BenchModel): string[] {
+  const t = generateModel(model);
+  const enc = ENCODINGS[model];
+  const h = (v: number) => `0x${v.toString(16)}`;
+  const entry = (iova: number, level: number) => {
+    let tbl = TABLE_BASE;
+    for (let l = 4; l > level; l--) {
+      t.mem.read64(tbl + 8 * index(iova, l));
+      tbl = enc.next(t.mem.lo, t.mem.hi);
+    }
+    t.mem.read64(tbl + 8 * index(iova, level));
+    return `0x${hex8(t.mem.hi)}${hex8(t.mem.lo)}`;
+  };
+  const reqs = (w: 1 | 2 | 3) => {
+    const r = requests(t, w, 4);
+    return Array.from({ length: 4 }, (_, i) => `${h(r.iova[2 * i + 1]! * TWO32 + (r.iova[2 * i]! >>> 0))}${r.write[i] ? "W" : "R"}`).join(" ");
+  };
+  return [
+    `table_pages ${t.mem.poolPages}`,
+    `root[0] ${entry(0, 4)}`,
+    `pte(map4k[0]) ${entry(t.map4k[0]!, 1)}`,
+    `pte(map4k[1023]) ${entry(t.map4k[1023]!, 1)}`,
+    `pde(map4k[511]) ${entry(t.map4k[511]!, 2)}`,
+    `g1[0] ${h(t.g1[0]!)} pte ${entry(t.g1[0]!, 3)}`,
+    `sp2m[0] ${h(t.sp2m[0]!)} pte ${entry(t.sp2m[0]!, 2)}`,
+    `bad[0] ${h(t.bad[0]!)} pde ${entry(t.bad[0]!, 2)}`,
+    `hot[0] ${h(t.hot[0]!)} hot[511] ${h(t.hot[N_HOT - 1]!)}`,
+    `ws[0] ${h(t.ws[0]!)} ws[65535] ${h(t.ws[N_WS - 1]!)}`,
+    `w1 req[0..3]: ${reqs(1)}`,
+    `w2 req[0..3]: ${reqs(2)}`,
+    `w3 req[0..3]: ${reqs(3)}`,
+  ];
+}
