@@ -93,3 +93,24 @@ describe("VT-d page requests (PRI)", () => {
     expect(errors(EXAMPLE.replace("      pasid: 5\n", "      pasid: 5\n      mode: second-level\n"))).toContain("present: false needs a first-level bind (a process address space that page requests fill in)");
   });
 });
+
+describe("Mapping Tables: the VT-d page request queue (InspectTables.pageRequests, the node SMMUv3's PRI queue uses)", () => {
+  it("lists the queued descriptor with its fields, pending until Linux's handler takes it", () => {
+    const queued = run(UNTIL_RESPONSE).machine.iommu.tables().pageRequests!;
+    expect(queued.name).toBe("Page request queue");
+    expect(queued.capacity).toBe(2048);
+    const [e, ...rest] = queued.entries();
+    expect(rest).toEqual([]);
+    expect(e).toMatchObject({ index: 0, sid: DSA, pasid: 5, page: 0x7f00_0000_1000n, access: "W", group: 0, last: true, pending: true });
+    expect(e!.address).toBe(queued.address);
+    expect(Object.fromEntries(e!.fields.map((f) => [f.name, f.value]))).toMatchObject({ Type: "0x1", PP: "1", RID: "0x200", PASID: "0x5", RDR: "0", WRR: "1", LPIG: "1", PRGI: "0", ADDR: "0x7f0000001000" });
+    // After page-response: the descriptor stays in memory, no longer pending.
+    const handled = run(EXAMPLE.replace(/  # The page is there now[\s\S]*$/, "")).machine.iommu.tables().pageRequests!;
+    expect(handled.entries().map((x) => x.pending)).toEqual([false]);
+  });
+
+  it("a unit without page requests has no queue node", () => {
+    const legacy = run(EXAMPLE.replace(/, pri: \["02:00.0"\]/, "").replace(/  - bind-pasid:[\s\S]*$/, "  - wait: 1ms\n"));
+    expect(legacy.machine.iommu.tables().pageRequests).toBeUndefined();
+  });
+});

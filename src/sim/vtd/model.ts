@@ -6,13 +6,14 @@
  * the entries with the decoders the unit's checks use (context.ts, slpt.ts).
  */
 import { staleAgainstTables } from "../deviceCache.js";
+import { bitsOf, decodedField, hexText } from "../decodedFields.js";
 import { DEVICE_TLB_ENTRIES } from "./devtlb.js";
-import { toTrailField, type DeviceTlbEntryView, type EntryTarget, type DecodedField, type InterruptVerdict, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
+import { toTrailField, type DeviceTlbEntryView, type PageRequestView, type EntryTarget, type DecodedField, type InterruptVerdict, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { renderQiError } from "./dmesg.js";
 import type { IntelIommuDriver } from "./driver.js";
 import { decodeEntryWord, vtdInspection } from "./inspect.js";
-import { decodeRegister, REGISTER_VIEWS, type RegisterName } from "./regs.js";
+import { decodeRegister, DMAR_PQA_REG, DMAR_PQH_REG, DMAR_PQT_REG, REGISTER_VIEWS, type RegisterName } from "./regs.js";
 import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, encodeCcDesc, encodeDevIotlbDesc, encodePdevIotlbDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_PASID, PIOTLB_PASID, PIOTLB_PSI } from "./qi.js";
 import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, decodeRootEntry, rootEntryFields, rootEntryReservedBits } from "./context.js";
 import { formatSid } from "../bdf.js";
@@ -74,6 +75,9 @@ export class VtdModel implements IommuUnit {
     const ir = interruptRemapView(this.unit, this.mem);
     if (ir) t.interruptRemapping = ir;
     if (this.unit.atsSids.size > 0) t.deviceTlb = { capacity: DEVICE_TLB_ENTRIES, entries: () => this.deviceTlbEntries() };
+    // The page request queue, once the driver has set one up (PQA: intel_svm_enable_prq; VT-d 11.4.12.3).
+    const pqa = this.unit.readReg64(DMAR_PQA_REG);
+    if (pqa !== 0n) t.pageRequests = { name: "Page request queue", address: pqa & ~0xfffn, capacity: 2 ** (Number(pqa & 7n) + 7), entries: () => this.pageRequestEntries(pqa) };
     // The MSI window (IOMMU_RESV_MSI, intel_iommu_get_resv_regions: IOAPIC_RANGE_START..END) and the RMRRs (IOMMU_RESV_DIRECT).
     t.reservedRegions = [
       ...(this.unit.spec.rmrr ?? []).map((r) => ({ kind: "direct" as const, first: r.base, last: r.end, devices: r.devices, source: "RMRR" })),
@@ -92,6 +96,60 @@ export class VtdModel implements IommuUnit {
       const stale = staleAgainstTables(u, e, () => ({ reason: u.request(e.sid, Number((e.iova >> 32n) & 0xffffffffn), Number(e.iova & 0xffffffffn), false, true, e.pasid), hpa: (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0), perm: u.perm }));
       return { key: String(e.slot), sid: e.sid, ...(e.pasid >= 0 ? { pasid: e.pasid } : {}), iova: e.iova, hpa: e.hpa, pageSize: 1n << BigInt(12 + 9 * (e.level - 1)), perm: e.perm, stale };
     });
+  }
+
+  /**
+   * The page request queue's descriptors as in memory (32 bytes each, the layout unit.ts
+   * pageRequest writes: VT-d 7.5.1.1, Linux struct page_req_dsc), the slots never written left
+   * out; pending: between PQH (what Linux's prq_event_thread has taken) and PQT. Linux prints
+   * nothing for a request it handles, so no dmesg.
+   */
+  private pageRequestEntries(pqa: bigint): PageRequestView[] {
+    const base = Number(pqa & ~0xfffn);
+    const size = 32 * 2 ** (Number(pqa & 7n) + 7);
+    const head = Number(this.unit.readReg64(DMAR_PQH_REG)) % size;
+    const used = (Number(this.unit.readReg64(DMAR_PQT_REG)) % size - head + size) % size;
+    const out: PageRequestView[] = [];
+    for (let off = 0; off < size; off += 32) {
+      const qw0 = this.mem.readU64(base + off) ?? 0n;
+      const qw1 = this.mem.readU64(base + off + 8) ?? 0n;
+      if (qw0 === 0n && qw1 === 0n) continue;
+      const pp = bitsOf(qw0, 8, 8) === 1n;
+      // A one-bit field: bit `bit` of qword `q` (bits count from qword 0, as DecodedField's do).
+      const flag = (q: 0 | 1, bit: number, name: string, set: string) => {
+        const v = bitsOf(q === 0 ? qw0 : qw1, bit, bit);
+        return decodedField(name, 64 * q + bit, 64 * q + bit, v, String(v), v === 1n ? set : undefined);
+      };
+      const fields = [
+        decodedField("Type", 7, 0, bitsOf(qw0, 7, 0), hexText(bitsOf(qw0, 7, 0)), bitsOf(qw0, 7, 0) === 1n ? "page request" : undefined),
+        flag(0, 8, "PP", "PASID present"),
+        decodedField("RID", 31, 16, bitsOf(qw0, 31, 16), hexText(bitsOf(qw0, 31, 16)), formatSid(Number(bitsOf(qw0, 31, 16)))),
+        decodedField("PASID", 51, 32, bitsOf(qw0, 51, 32), hexText(bitsOf(qw0, 51, 32))),
+        flag(0, 52, "ER", "execute requested"),
+        flag(0, 53, "PMR", "privileged mode requested"),
+        flag(1, 0, "RDR", "read requested"),
+        flag(1, 1, "WRR", "write requested"),
+        flag(1, 2, "LPIG", "last page in group"),
+        decodedField("PRGI", 75, 67, bitsOf(qw1, 11, 3), String(bitsOf(qw1, 11, 3))),
+        decodedField("ADDR", 127, 76, bitsOf(qw1, 63, 12), hexText(qw1 & ~0xfffn)),
+      ];
+      out.push({
+        key: String(off / 32),
+        index: off / 32,
+        address: BigInt(base + off),
+        raw: [qw0, qw1, this.mem.readU64(base + off + 16) ?? 0n, this.mem.readU64(base + off + 24) ?? 0n],
+        fields,
+        sid: Number(bitsOf(qw0, 31, 16)),
+        ...(pp ? { pasid: Number(bitsOf(qw0, 51, 32)) } : {}),
+        page: qw1 & ~0xfffn,
+        access: `${qw1 & 1n ? "R" : ""}${qw1 & 2n ? "W" : ""}${bitsOf(qw0, 52, 52) ? "X" : ""}`,
+        group: Number(bitsOf(qw1, 11, 3)),
+        last: (qw1 & 4n) !== 0n,
+        pending: (off - head + size) % size < used,
+        dmesg: [],
+      });
+    }
+    return out;
   }
 
   registers(): RegisterView[] {
