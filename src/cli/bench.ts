@@ -20,8 +20,8 @@ const M_4K = 262144;
 const N_1G = 8;
 const N_2M = 64;
 const N_BAD = 64;
-const N_HOT = 512;
-const N_WS = 65536;
+export const N_HOT = 512;
+export const N_WS = 65536;
 const BAD_PTR_HI = 0x00007fff;
 const BAD_PTR_LO = 0xfffff000;
 const TWO32 = 4294967296;
@@ -101,35 +101,86 @@ export interface Tables {
   mapped: Set<number>;
 }
 
-/** SPEC section 4, in order, on one generation stream (seed 42). */
+export /** How a model writes the SPEC's entries: each returns the 64-bit entry as [lo, hi] halves. */
+interface Encoding {
+  /** The entry at `level` (SPEC numbering: 4 = top) pointing to the table page at `page`. */
+  table(level: number, page: number): [number, number];
+  /** A 4 KiB leaf (level 1) at `hpa`; `ro`: no write; `bad`: SPEC's "SNP" page, the model's reserved-encoding fault. */
+  leaf4k(hpa: number, ro: boolean, bad: boolean): [number, number];
+  /** A 2 MiB (level 2) or 1 GiB (level 3) leaf. */
+  large(level: number, hpa: number): [number, number];
+  /** SPEC 4.2's "read-only PDE": the level-2 table entry with writes denied below it. */
+  readOnlyTable(lo: number, hi: number): [number, number];
+  /** SPEC 4.5's level-2 entry pointing outside table memory. */
+  badPointer(): [number, number];
+  /** The entry is present (install follows it) */
+  present(lo: number): boolean;
+  /** The next-table address of a present table entry. */
+  next(lo: number, hi: number): number;
+  /** The entry is a leaf at `level` (for `mapped` / slot checks: a large page ends the descent). */
+  isLeaf(level: number, lo: number, hi: number): boolean;
+}
+
+/**
+ * VT-d second-level entries as SPEC section 3 writes them: tables R | W; 4 KiB leaves R, W unless
+ * read-only, bit 11 (SNP, reserved on this unit: 0x0C) on the "SNP" page; large pages PS | R | W;
+ * the read-only PDE clears W; the bad pointer 0x7FFFFFFFF000.
+ */
+const VTD_ENCODING: Encoding = {
+  table: (_level, page) => [((page % TWO32) | 3) >>> 0, Math.floor(page / TWO32)],
+  leaf4k: (hpa, ro, bad) => [((hpa % TWO32) | 1 | (ro ? 0 : 2) | (bad ? 0x800 : 0)) >>> 0, Math.floor(hpa / TWO32)],
+  large: (_level, hpa) => [((hpa % TWO32) | 0x83) >>> 0, Math.floor(hpa / TWO32)],
+  readOnlyTable: (lo, hi) => [(lo & ~2) >>> 0, hi],
+  badPointer: () => [(BAD_PTR_LO | 3) >>> 0, BAD_PTR_HI],
+  present: (lo) => (lo & 3) !== 0,
+  next: (lo, hi) => (hi & 0xffff) * TWO32 + ((lo & 0xfffff000) >>> 0),
+  isLeaf: (level, lo) => level > 1 && (lo & 0x80) !== 0,
+};
+
+/** SPEC section 4 in VT-d's format. */
 export function generate(extraSram = 0): Tables {
+  return generateTables(VTD_ENCODING, extraSram);
+}
+
+/** SPEC 3: the index of `iova` in a level-`level` table (4 = top). */
+export const index = (iova: number, level: number) => Math.floor(iova / 2 ** (12 + 9 * (level - 1))) % 512;
+
+/**
+ * SPEC section 4, in order, on one generation stream (seed 42), with `enc` writing the entries:
+ * VT-d's second-level format for the SPEC itself, AMD-Vi's and SMMUv3's for their adaptations
+ * (benchModels.ts, bench/SPEC-*.md). One generator, so the three benchmarks draw the same tables.
+ */
+export function generateTables(enc: Encoding, extraSram = 0): Tables {
   const rng = new SplitMix64(42);
   const mem = new PhysicalMemory({ poolBase: TABLE_BASE, poolInitialPages: 170000, poolMaxPages: 200000, dramBytes: 0, sramBytes: 256 * 1024 + extraSram });
-  mem.allocPage(); // page 0: the SL-PML4 root
-  const mapped = new Set<number>(); // 4 KiB page numbers of map4k[] so far
-  /** SPEC 4.1 install(): allocate missing tables top-down (linked with R|W), then write the entry. */
-  const install = (iova: number, level: number, lo: number, hi: number) => {
+  mem.allocPage(); // page 0: the root
+  const mapped = new Set<number>();
+  /** SPEC 4.1 install(): missing tables allocated top-down with the model's table entry. */
+  const slot = (iova: number, level: number): number => {
     let t = TABLE_BASE;
     for (let l = 4; l > level; l--) {
-      const e = t + 8 * (Math.floor(iova / 2 ** (12 + 9 * (l - 1))) % 512);
+      const e = t + 8 * index(iova, l);
       mem.read64(e);
-      if ((mem.lo & 3) === 0) {
+      if (!enc.present(mem.lo)) {
         const page = mem.allocPage();
-        mem.write64(e, (page % TWO32) | 3, Math.floor(page / TWO32));
+        mem.write64(e, ...enc.table(l, page));
         t = page;
-      } else {
-        t = (mem.hi & 0xffff) * TWO32 + ((mem.lo & 0xfffff000) >>> 0);
-      }
+      } else t = enc.next(mem.lo, mem.hi);
     }
-    mem.write64(t + 8 * (Math.floor(iova / 2 ** (12 + 9 * (level - 1))) % 512), lo, hi);
+    return t + 8 * index(iova, level);
   };
-  const entryAt = (iova: number, level: number): number => {
+  const install = (iova: number, level: number, [lo, hi]: [number, number]) => mem.write64(slot(iova, level), lo, hi);
+  /** SPEC 4.1 peek: the level-`level` entry on iova's path is non-zero or a large page covers it. */
+  const taken = (iova: number, level: number): boolean => {
     let t = TABLE_BASE;
     for (let l = 4; l > level; l--) {
-      mem.read64(t + 8 * (Math.floor(iova / 2 ** (12 + 9 * (l - 1))) % 512));
-      t = (mem.hi & 0xffff) * TWO32 + ((mem.lo & 0xfffff000) >>> 0);
+      mem.read64(t + 8 * index(iova, l));
+      if (!enc.present(mem.lo)) return false;
+      if (enc.isLeaf(l, mem.lo, mem.hi)) return true;
+      t = enc.next(mem.lo, mem.hi);
     }
-    return t + 8 * (Math.floor(iova / 2 ** (12 + 9 * (level - 1))) % 512);
+    mem.read64(t + 8 * index(iova, level));
+    return mem.lo !== 0 || mem.hi !== 0;
   };
   const drawPage = (): number => {
     for (;;) {
@@ -138,70 +189,54 @@ export function generate(extraSram = 0): Tables {
       if (!mapped.has(p / 4096)) return p;
     }
   };
-  // 4.2 4 KiB mappings
   const map4k = new Float64Array(M_4K);
   for (let j = 0; j < M_4K; j++) {
     const iova = drawPage();
     rng.next();
-    // pte = ((y >> 36) << 12) | R | W?  -> bits 39:12 from y's top 28 bits
-    const top28 = rng.hi >>> 4;
-    let lo = ((top28 & 0xfffff) << 12) | 1 | ((rng.lo & 7) === 0 ? 0 : 2);
-    const hi = top28 >>> 20;
-    if ((j & 1023) === 1023) lo |= 0x800;
-    install(iova, 1, lo >>> 0, hi);
+    const hpa = (rng.hi >>> 4) * 4096; // (y >> 36) << 12
+    install(iova, 1, enc.leaf4k(hpa, (rng.lo & 7) === 0, (j & 1023) === 1023));
     if ((j & 1023) === 511) {
-      const pde = entryAt(iova, 2);
-      mem.read64(pde);
-      mem.write64(pde, mem.lo & ~2, mem.hi);
+      const e = slot(iova, 2);
+      mem.read64(e);
+      mem.write64(e, ...enc.readOnlyTable(mem.lo, mem.hi));
     }
     map4k[j] = iova;
     mapped.add(iova / 4096);
   }
-  // 4.3 1 GiB pages in [2^39, 2^40)
   const g1: number[] = [];
   while (g1.length < N_1G) {
     rng.next();
     const iova = 2 ** 39 + rng.top(9) * 2 ** 30;
-    if (g1.includes(iova)) continue;
+    if (taken(iova, 3)) continue;
     rng.next();
-    const v = rng.top(10) * 2 ** 30; // (y >> 54) << 30
-    install(iova, 3, (v % TWO32) | 0x83, Math.floor(v / TWO32));
+    install(iova, 3, enc.large(3, rng.top(10) * 2 ** 30));
     g1.push(iova);
   }
-  // 4.4 2 MiB pages; 4.5 bad-pointer regions (same slot rule, shared "chosen" set)
-  const chosen = new Set<number>();
   const drawSlot = (): number => {
     for (;;) {
       rng.next();
       const iova = 2 ** 39 + rng.top(18) * 2 ** 21;
-      const in1g = g1.some((g) => iova >= g && iova < g + 2 ** 30);
-      if (!in1g && !chosen.has(iova)) {
-        chosen.add(iova);
-        return iova;
-      }
+      if (!taken(iova, 2)) return iova;
     }
   };
   const sp2m: number[] = [];
   for (let k = 0; k < N_2M; k++) {
     const iova = drawSlot();
     rng.next();
-    const v = rng.top(19) * 2 ** 21; // (y >> 45) << 21
-    install(iova, 2, (v % TWO32) | 0x83, Math.floor(v / TWO32));
+    install(iova, 2, enc.large(2, rng.top(19) * 2 ** 21));
     sp2m.push(iova);
   }
   const bad: number[] = [];
   for (let k = 0; k < N_BAD; k++) {
     const iova = drawSlot();
-    install(iova, 2, BAD_PTR_LO | 3, BAD_PTR_HI);
+    install(iova, 2, enc.badPointer());
     bad.push(iova);
   }
-  // 4.6 hot set
   const hot = new Float64Array(N_HOT);
   for (let k = 0; k < N_HOT; k++) {
     rng.next();
     hot[k] = map4k[rng.top(18)]!;
   }
-  // 4.7 W3 working set
   const ws = new Float64Array(N_WS);
   for (let i = 0; i < N_WS; i++) {
     rng.next();

@@ -17,38 +17,12 @@ import { AmdViUnit } from "../sim/amdvi/unit.js";
 import { MMIO_EVT_HEAD_OFFSET, MMIO_EVT_TAIL_OFFSET, MMIO_STATUS_OFFSET, STATUS_EVT_OVERFLOW } from "../sim/amdvi/defs.js";
 import { ArmSmmuV3Driver } from "../sim/smmuv3/driver.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit } from "../sim/smmuv3/unit.js";
-import { SplitMix64, TABLE_BASE, requests, type Requests, type Tables } from "./bench.js";
+import { N_HOT, N_WS, TABLE_BASE, generateTables, index, requests, type Encoding, type Requests, type Tables } from "./bench.js";
 
 export type BenchModel = "amd-vi" | "smmuv3";
 export const BENCH_MODELS: readonly BenchModel[] = ["amd-vi", "smmuv3"];
 
-const M_4K = 262144;
-const N_1G = 8;
-const N_2M = 64;
-const N_BAD = 64;
-const N_HOT = 512;
-const N_WS = 65536;
 const TWO32 = 4294967296;
-
-/** How a model writes the SPEC's entries: each returns the 64-bit entry as [lo, hi] halves. */
-interface Encoding {
-  /** The entry at `level` (SPEC numbering: 4 = top) pointing to the table page at `page`. */
-  table(level: number, page: number): [number, number];
-  /** A 4 KiB leaf (level 1) at `hpa`; `ro`: no write; `bad`: SPEC's "SNP" page, the model's reserved-encoding fault. */
-  leaf4k(hpa: number, ro: boolean, bad: boolean): [number, number];
-  /** A 2 MiB (level 2) or 1 GiB (level 3) leaf. */
-  large(level: number, hpa: number): [number, number];
-  /** SPEC 4.2's "read-only PDE": the level-2 table entry with writes denied below it. */
-  readOnlyTable(lo: number, hi: number): [number, number];
-  /** SPEC 4.5's level-2 entry pointing outside table memory. */
-  badPointer(): [number, number];
-  /** The entry is present (install follows it) */
-  present(lo: number): boolean;
-  /** The next-table address of a present table entry. */
-  next(lo: number, hi: number): number;
-  /** The entry is a leaf at `level` (for `mapped` / slot checks: a large page ends the descent). */
-  isLeaf(level: number, lo: number, hi: number): boolean;
-}
 
 const lo32 = (v: number) => v % TWO32 >>> 0;
 const hi32 = (v: number) => Math.floor(v / TWO32);
@@ -99,109 +73,9 @@ const smmuEncoding: Encoding = {
 
 const ENCODINGS: Record<BenchModel, Encoding> = { "amd-vi": amdEncoding, smmuv3: smmuEncoding };
 
-const index = (iova: number, level: number) => Math.floor(iova / 2 ** (12 + 9 * (level - 1))) % 512;
-
-/** SPEC section 4 with the model's entry encoding (the same draws, the same page order). */
+/** SPEC section 4 with the model's entry encoding (bench.ts generateTables: the same draws, the same page order). */
 export function generateModel(model: BenchModel): Tables {
-  const enc = ENCODINGS[model];
-  const rng = new SplitMix64(42);
-  const mem = new PhysicalMemory({ poolBase: TABLE_BASE, poolInitialPages: 170000, poolMaxPages: 200000, dramBytes: 0, sramBytes: 256 * 1024 });
-  mem.allocPage(); // page 0: the root
-  const mapped = new Set<number>();
-  /** SPEC 4.1 install(): missing tables allocated top-down with the model's table entry. */
-  const slot = (iova: number, level: number): number => {
-    let t = TABLE_BASE;
-    for (let l = 4; l > level; l--) {
-      const e = t + 8 * index(iova, l);
-      mem.read64(e);
-      if (!enc.present(mem.lo)) {
-        const page = mem.allocPage();
-        mem.write64(e, ...enc.table(l, page));
-        t = page;
-      } else t = enc.next(mem.lo, mem.hi);
-    }
-    return t + 8 * index(iova, level);
-  };
-  const install = (iova: number, level: number, [lo, hi]: [number, number]) => mem.write64(slot(iova, level), lo, hi);
-  /** SPEC 4.1 peek: the level-`level` entry on iova's path is non-zero or a large page covers it. */
-  const taken = (iova: number, level: number): boolean => {
-    let t = TABLE_BASE;
-    for (let l = 4; l > level; l--) {
-      mem.read64(t + 8 * index(iova, l));
-      if (!enc.present(mem.lo)) return false;
-      if (enc.isLeaf(l, mem.lo, mem.hi)) return true;
-      t = enc.next(mem.lo, mem.hi);
-    }
-    mem.read64(t + 8 * index(iova, level));
-    return mem.lo !== 0 || mem.hi !== 0;
-  };
-  const drawPage = (): number => {
-    for (;;) {
-      rng.next();
-      const p = rng.top(27) * 4096;
-      if (!mapped.has(p / 4096)) return p;
-    }
-  };
-  const map4k = new Float64Array(M_4K);
-  for (let j = 0; j < M_4K; j++) {
-    const iova = drawPage();
-    rng.next();
-    const hpa = (rng.hi >>> 4) * 4096; // (y >> 36) << 12
-    install(iova, 1, enc.leaf4k(hpa, (rng.lo & 7) === 0, (j & 1023) === 1023));
-    if ((j & 1023) === 511) {
-      const e = slot(iova, 2);
-      mem.read64(e);
-      mem.write64(e, ...enc.readOnlyTable(mem.lo, mem.hi));
-    }
-    map4k[j] = iova;
-    mapped.add(iova / 4096);
-  }
-  const g1: number[] = [];
-  while (g1.length < N_1G) {
-    rng.next();
-    const iova = 2 ** 39 + rng.top(9) * 2 ** 30;
-    if (taken(iova, 3)) continue;
-    rng.next();
-    install(iova, 3, enc.large(3, rng.top(10) * 2 ** 30));
-    g1.push(iova);
-  }
-  const drawSlot = (): number => {
-    for (;;) {
-      rng.next();
-      const iova = 2 ** 39 + rng.top(18) * 2 ** 21;
-      if (!taken(iova, 2)) return iova;
-    }
-  };
-  const sp2m: number[] = [];
-  for (let k = 0; k < N_2M; k++) {
-    const iova = drawSlot();
-    rng.next();
-    install(iova, 2, enc.large(2, rng.top(19) * 2 ** 21));
-    sp2m.push(iova);
-  }
-  const bad: number[] = [];
-  for (let k = 0; k < N_BAD; k++) {
-    const iova = drawSlot();
-    install(iova, 2, enc.badPointer());
-    bad.push(iova);
-  }
-  const hot = new Float64Array(N_HOT);
-  for (let k = 0; k < N_HOT; k++) {
-    rng.next();
-    hot[k] = map4k[rng.top(18)]!;
-  }
-  const ws = new Float64Array(N_WS);
-  for (let i = 0; i < N_WS; i++) {
-    rng.next();
-    const sel = rng.top(6);
-    const xlo = rng.lo;
-    if (sel <= 55) ws[i] = map4k[xlo & 0x3ffff]!;
-    else if (sel <= 59) ws[i] = sp2m[xlo & 63]! + ((xlo >>> 6) & 0x1ff) * 4096;
-    else if (sel <= 61) ws[i] = g1[xlo & 7]! + ((xlo >>> 3) & 0x3ffff) * 4096;
-    else if (sel === 62) ws[i] = drawPage();
-    else ws[i] = bad[xlo & 63]! + ((xlo >>> 6) & 0x1ff) * 4096;
-  }
-  return { mem, map4k, g1, sp2m, bad, hot, ws, mapped };
+  return generateTables(ENCODINGS[model]);
 }
 
 /** The requester: device 01:00.0 (AMD device id / SMMU StreamID 0x100). */
