@@ -142,7 +142,7 @@ await runWorkbenchSuite("hostile", {
     await page.locator(".part.sidebar .monaco-list-row", { hasText: "hostile <img src=x" }).first().click();
     await page.locator(".monaco-editor .view-line", { hasText: "usb 1-1" }).first().waitFor({ timeout: 60_000 });
     await palette("Passthrough: Import Evidence");
-    await page.locator(".quick-input-widget .monaco-list-row", { hasText: "The active editor" }).first().click();
+    await t.pick("The active editor");
     // The decoded document opens: its header names the file, markup and all, as text.
     await page.waitForFunction(() => [...document.querySelectorAll(".monaco-editor .view-line")].some((e) => /^# hostile <img src=x onerror=window\.__pwned=3>/.test((e.textContent ?? "").replace(/\u00a0/g, " "))), null, { timeout: 120_000 });
     const header = plain(await page.locator(".monaco-editor .view-line", { hasText: "# hostile" }).first().innerText());
