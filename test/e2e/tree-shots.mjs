@@ -30,6 +30,9 @@ const SHOTS = [
   { file: "smmuv3-translation-fault", view: "Mapping Tables", expand: ["Stream table", "L1STD[1]", "STE[0x100]", "CD (ASID 3)", "S1 L0 table descriptor [0]", "S1 L1 table descriptor [1]"], shows: "block descriptor" },
   // A kernel log line is a label as long as Linux prints it: clipped at 500 px, whole in its tooltip.
   { file: "smmuv3-translation-fault", view: "Faults", expand: ["step 3", "Kernel and VMM log"], shows: "F_TRANSLATION", longLabels: true },
+  // A host with two DMAR units: one row per unit, and the Faults view naming the unit of each fault.
+  { file: "laptop-two-dmar-units", view: "Mapping Tables", expand: ["dmar1"], shows: "Root table" },
+  { file: "laptop-two-dmar-units", view: "Faults", expand: ["step 5"], shows: "dmar1" },
   { file: "viommu-late-shadow", view: "Virtual Machines", expand: ["fw01", "vIOMMU", "Guest tables", "bus 00", "03.0 (host 04:00.0)", "QEMU shadow"], shows: "→ GPA 0x40000000" },
 ];
 const VIEWS = ["Virtual Machines", "Devices & IOMMU Groups", "Mapping Tables", "Faults"];

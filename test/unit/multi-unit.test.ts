@@ -228,8 +228,9 @@ describe("host.iommus: the views show each unit through the contract", () => {
     const { ctx } = session();
     const gpu = treeChildren("faults", "f/3", ctx)!.find((n) => n.contextValue === "fault")!;
     const nic = treeChildren("faults", "f/4", ctx)!.find((n) => n.contextValue === "fault")!;
-    expect(gpu.description).toMatch(/ · dmar0$/);
-    expect(nic.description).toMatch(/ · dmar1$/);
+    expect(gpu.description).toMatch(/^dmar0 · 0x05 /);
+    expect(nic.description).toMatch(/^dmar1 · 0x06 /);
+    expect(nic.accessibilityLabel).toContain("dmar1");
   });
 
   it("Translate Address walks the device's unit and reveals the row under that unit", () => {

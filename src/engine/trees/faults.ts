@@ -52,14 +52,15 @@ export function faultChildren(id: string | null, ctx: TreeContext): TreeNode[] |
       const iova = (BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!);
       const fate = (t.flags[i]! >> F_FATE_SHIFT) & 7;
       const fateText = ["", "recorded", "suppressed by FPD", "lost: fault overflow", "compressed (same source already recorded)"][fate] ?? "";
-      // A host of several units (host.iommus): the unit that saw the fault.
+      // A host of several units (host.iommus): the unit that saw the fault, first (a 500 px side bar
+      // cuts the end of a description).
       const hu = ctx.machine.hostUnits;
-      const unitText = hu.units.length > 1 ? ` · ${hu.names[hu.unitOf(t.sid[i]!)] ?? ""}` : "";
-      out.push(leaf(`f/${o.step}/e${i}`, `#${i} ${formatSid(t.sid[i]!)} ${t.flags[i]! & F_WRITE ? "write" : "read"} ${num(iova, ctx.radix)}`, `${ctx.machine.iommu.reason(t.reason[i]!).label}${t.flags[i]! & F_IOTLB_HIT ? " · IOTLB" : ""}${fateText ? ` · ${fateText}` : ""}${unitText}`, {
+      const unitText = hu.units.length > 1 ? `${hu.names[hu.unitOf(t.sid[i]!)] ?? ""} · ` : "";
+      out.push(leaf(`f/${o.step}/e${i}`, `#${i} ${formatSid(t.sid[i]!)} ${t.flags[i]! & F_WRITE ? "write" : "read"} ${num(iova, ctx.radix)}`, `${unitText}${ctx.machine.iommu.reason(t.reason[i]!).label}${t.flags[i]! & F_IOTLB_HIT ? " · IOTLB" : ""}${fateText ? ` · ${fateText}` : ""}`, {
         icon: "error",
         color: "errorForeground",
         contextValue: "fault",
-        accessibilityLabel: l10n.t("Event {0}, {1} {2} {3}, fault {4}", i, formatSid(t.sid[i]!), t.flags[i]! & F_WRITE ? "write" : "read", num(iova, ctx.radix), ctx.machine.iommu.reason(t.reason[i]!).label),
+        accessibilityLabel: l10n.t("Event {0}, {1} {2} {3}, fault {4}", i, formatSid(t.sid[i]!), t.flags[i]! & F_WRITE ? "write" : "read", num(iova, ctx.radix), `${unitText}${ctx.machine.iommu.reason(t.reason[i]!).label}`),
         tooltip: l10n.t("Event {0} ({1}), domain {2}: {3}", i, EVENT_KIND_NAMES[t.kind[i]!] ?? "", t.did[i]!, ctx.machine.iommu.reason(t.reason[i]!).explanation),
         step: o.step,
       }));
