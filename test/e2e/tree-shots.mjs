@@ -141,7 +141,10 @@ await runWorkbenchSuite("tree-shots", {
     const pane = paneOf(view);
     for (const label of labels) {
       const row = pane.locator(".monaco-list-row", { hasText: label });
-      for (let k = 0; k < 80 && !(await row.count()); k++) await page.keyboard.press("ArrowDown");
+      // Scrolled into the list's window with the mouse wheel over the pane (a key press needs the
+      // list to have focus, which a click on a twistie does not always give it: CI of 2e6c2ee).
+      if (!(await row.count())) await pane.locator(".monaco-list").first().hover();
+      for (let k = 0; k < 80 && !(await row.count()); k++) await page.mouse.wheel(0, 44);
       await row.first().waitFor({ timeout: 30_000 });
       // On the twistie: a click on a row with a command (a step) runs it instead of expanding; a click
       // on an expanded row would fold it.
