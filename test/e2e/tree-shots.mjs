@@ -103,15 +103,7 @@ await runWorkbenchSuite("tree-shots", {
 
   /** Opens a file of the workspace through Quick Open and waits for its run (its CodeLens). */
   async function open(file) {
-    const name = `${file}.passthrough.yaml`;
-    await page.keyboard.press("Escape");
-    await page.keyboard.press("F1");
-    const input = page.locator(".quick-input-widget input");
-    await input.waitFor({ state: "visible", timeout: 20_000 });
-    await input.fill(name);
-    await page.locator(".quick-input-widget .monaco-list-row.focused", { hasText: name }).first().waitFor({ timeout: 30_000 });
-    await page.keyboard.press("Enter");
-    await page.locator(".tabs-container .tab.active", { hasText: name }).first().waitFor();
+    await t.quickOpen(`${file}.passthrough.yaml`);
     const editor = page.locator(".editor-group-container.active .monaco-editor", { has: page.locator(".codelens-decoration") }).first();
     await editor.waitFor({ timeout: 240_000 });
     // The state before the last step (every table written): its "Run to here" lens.

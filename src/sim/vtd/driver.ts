@@ -6,6 +6,7 @@
  */
 import type { PasidMapSpec } from "../../scenario/types.js";
 import type { PhysicalMemory } from "../memory.js";
+import { decodePageRequestDesc } from "./prq.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
 import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_INVALID } from "./qi.js";
 import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
@@ -201,16 +202,10 @@ export class IntelIommuDriver {
       const qw0 = this.mem.readU64(this.prq + head) ?? 0n;
       const qw1 = this.mem.readU64(this.prq + head + 8) ?? 0n;
       head = (head + 32) & PRQ_RING_MASK;
-      const rid = Number((qw0 >> 16n) & 0xffffn);
-      const pasid = Number((qw0 >> 32n) & 0xfffffn);
-      const rd = (qw1 & 1n) === 1n;
-      const wr = (qw1 & 2n) === 2n;
-      const lpig = (qw1 & 4n) === 4n;
-      const prgi = Number((qw1 >> 3n) & 0x1ffn);
-      const addr = qw1 & ~0xfffn;
+      const { rid, pasid, rdr: rd, wrr: wr, lpig, prgi, addr, pp, pmr, er } = decodePageRequestDesc(qw0, qw1);
       // is_canonical_address with a 48-bit virtual address space (__VIRTUAL_MASK_SHIFT 47).
       const canonical = BigInt.asIntN(64, addr << 16n) >> 16n === BigInt.asIntN(64, addr);
-      const bad = ((qw0 >> 8n) & 1n) === 0n || !canonical || (((qw0 >> 53n) & 1n) === 1n && (rd || wr)) || (((qw0 >> 52n) & 1n) === 1n && rd);
+      const bad = !pp || !canonical || (pmr && (rd || wr)) || (er && rd);
       if (!bad && lpig && !rd && !wr) continue; // a Stop Marker: no response
       const code = bad ? QI_RESP_INVALID : handle(rid, pasid, addr, wr);
       out.push({ rid, pasid, addr, write: wr, prgi, code });

@@ -6,7 +6,8 @@
  * the entries with the decoders the unit's checks use (context.ts, slpt.ts).
  */
 import { staleAgainstTables } from "../deviceCache.js";
-import { bitsOf, decodedField, hexText } from "../decodedFields.js";
+import { decodedField, hexText } from "../decodedFields.js";
+import { decodePageRequestDesc } from "./prq.js";
 import { DEVICE_TLB_ENTRIES } from "./devtlb.js";
 import { toTrailField, type DeviceTlbEntryView, type PageRequestView, type EntryTarget, type DecodedField, type InterruptVerdict, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
@@ -99,8 +100,8 @@ export class VtdModel implements IommuUnit {
   }
 
   /**
-   * The page request queue's descriptors as in memory (32 bytes each, the layout unit.ts
-   * pageRequest writes: VT-d 7.5.1.1, Linux struct page_req_dsc), the slots never written left
+   * The page request queue's descriptors as in memory (32 bytes each, prq.ts's layout: VT-d
+   * 7.5.1.1, Linux struct page_req_dsc), the slots never written left
    * out; pending: between PQH (what Linux's prq_event_thread has taken) and PQT. Linux prints
    * nothing for a request it handles, so no dmesg.
    */
@@ -114,24 +115,21 @@ export class VtdModel implements IommuUnit {
       const qw0 = this.mem.readU64(base + off) ?? 0n;
       const qw1 = this.mem.readU64(base + off + 8) ?? 0n;
       if (qw0 === 0n && qw1 === 0n) continue;
-      const pp = bitsOf(qw0, 8, 8) === 1n;
-      // A one-bit field: bit `bit` of qword `q` (bits count from qword 0, as DecodedField's do).
-      const flag = (q: 0 | 1, bit: number, name: string, set: string) => {
-        const v = bitsOf(q === 0 ? qw0 : qw1, bit, bit);
-        return decodedField(name, 64 * q + bit, 64 * q + bit, v, String(v), v === 1n ? set : undefined);
-      };
+      const d = decodePageRequestDesc(qw0, qw1);
+      const flag = (name: string, hi: number, on: boolean, set: string) => decodedField(name, hi, hi, on ? 1n : 0n, on ? "1" : "0", on ? set : undefined);
+      // Bit positions of prq.ts's layout, counted from qw0 as DecodedField's are.
       const fields = [
-        decodedField("Type", 7, 0, bitsOf(qw0, 7, 0), hexText(bitsOf(qw0, 7, 0)), bitsOf(qw0, 7, 0) === 1n ? "page request" : undefined),
-        flag(0, 8, "PP", "PASID present"),
-        decodedField("RID", 31, 16, bitsOf(qw0, 31, 16), hexText(bitsOf(qw0, 31, 16)), formatSid(Number(bitsOf(qw0, 31, 16)))),
-        decodedField("PASID", 51, 32, bitsOf(qw0, 51, 32), hexText(bitsOf(qw0, 51, 32))),
-        flag(0, 52, "ER", "execute requested"),
-        flag(0, 53, "PMR", "privileged mode requested"),
-        flag(1, 0, "RDR", "read requested"),
-        flag(1, 1, "WRR", "write requested"),
-        flag(1, 2, "LPIG", "last page in group"),
-        decodedField("PRGI", 75, 67, bitsOf(qw1, 11, 3), String(bitsOf(qw1, 11, 3))),
-        decodedField("ADDR", 127, 76, bitsOf(qw1, 63, 12), hexText(qw1 & ~0xfffn)),
+        decodedField("Type", 7, 0, BigInt(d.type), hexText(d.type), d.type === 1 ? "page request" : undefined),
+        flag("PP", 8, d.pp, "PASID present"),
+        decodedField("RID", 31, 16, BigInt(d.rid), hexText(d.rid), formatSid(d.rid)),
+        decodedField("PASID", 51, 32, BigInt(d.pasid), hexText(d.pasid)),
+        flag("ER", 52, d.er, "execute requested"),
+        flag("PMR", 53, d.pmr, "privileged mode requested"),
+        flag("RDR", 64, d.rdr, "read requested"),
+        flag("WRR", 65, d.wrr, "write requested"),
+        flag("LPIG", 66, d.lpig, "last page in group"),
+        decodedField("PRGI", 75, 67, BigInt(d.prgi), String(d.prgi)),
+        decodedField("ADDR", 127, 76, d.addr >> 12n, hexText(d.addr)),
       ];
       out.push({
         key: String(off / 32),
@@ -139,12 +137,12 @@ export class VtdModel implements IommuUnit {
         address: BigInt(base + off),
         raw: [qw0, qw1, this.mem.readU64(base + off + 16) ?? 0n, this.mem.readU64(base + off + 24) ?? 0n],
         fields,
-        sid: Number(bitsOf(qw0, 31, 16)),
-        ...(pp ? { pasid: Number(bitsOf(qw0, 51, 32)) } : {}),
-        page: qw1 & ~0xfffn,
-        access: `${qw1 & 1n ? "R" : ""}${qw1 & 2n ? "W" : ""}${bitsOf(qw0, 52, 52) ? "X" : ""}`,
-        group: Number(bitsOf(qw1, 11, 3)),
-        last: (qw1 & 4n) !== 0n,
+        sid: d.rid,
+        ...(d.pp ? { pasid: d.pasid } : {}),
+        page: d.addr,
+        access: `${d.rdr ? "R" : ""}${d.wrr ? "W" : ""}${d.er ? "X" : ""}`,
+        group: d.prgi,
+        last: d.lpig,
         pending: (off - head + size) % size < used,
         dmesg: [],
       });

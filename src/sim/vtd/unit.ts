@@ -6,6 +6,7 @@
  */
 import type { IommuSpec } from "../../scenario/types.js";
 import type { PhysicalMemory } from "../memory.js";
+import { encodePageRequestDesc } from "./prq.js";
 import {
   CONTEXT_TT_DEV_IOTLB,
   CONTEXT_TT_MULTI_LEVEL,
@@ -953,8 +954,7 @@ export class DmarUnit implements DmaUnit {
       return false;
     }
     const at = Number(pqa & ~0xfffn) + tail;
-    const qw0 = 1n | (1n << 8n) | (BigInt(sid & 0xffff) << 16n) | (BigInt(pasid & 0xfffff) << 32n) | (exec ? 1n << 52n : 0n) | (priv ? 1n << 53n : 0n);
-    const qw1 = (write ? 2n : 1n) | 4n | (BigInt(prgi & 0x1ff) << 3n) | (addr & ~0xfffn);
+    const [qw0, qw1] = encodePageRequestDesc({ pp: true, rid: sid, pasid, er: exec, pmr: priv, rdr: !write, wrr: write, lpig: true, prgi, addr });
     this.mem.writeU64(at, qw0);
     this.mem.writeU64(at + 8, qw1);
     this.mem.writeU64(at + 16, 0n);
