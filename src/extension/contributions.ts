@@ -49,7 +49,7 @@ export const VIEW_CONTAINER = "passthrough";
 
 /** The configuration section and its keys (contributes.configuration: `passthrough.<key>`). */
 export const CONFIG_SECTION = "passthrough";
-export const CONFIG_KEYS = ["radix", "rerunDelay", "settleDelay", "engineTimeout", "memoryLimit"] as const;
+export const CONFIG_KEYS = ["radix", "rerunDelay", "settleDelay", "engineTimeout", "memoryLimit", "progressDelay"] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
 /**

@@ -11,7 +11,6 @@ import { RebuildGate, RunScheduler, describeRun, systemClock, type Clock, type S
 import { SETTINGS, readSetting } from "./settings.js";
 
 /** A run still going after this long shows a cancellable progress notification. */
-export const LONG_RUN_MS = 1500;
 
 export const LANGUAGE_ID = "passthrough";
 
@@ -92,8 +91,9 @@ export class ScenarioManager implements vscode.Disposable {
   private readonly longRuns = new Map<string, unknown>();
 
   /**
-   * A run that takes longer than LONG_RUN_MS (10 million DMA transactions take seconds) gets a
-   * progress notification until it ends; its Cancel stops the run in the worker (RunScheduler.cancel).
+   * A run that takes longer than passthrough.progressDelay (default 1.5 s; 10 million DMA
+   * transactions can take seconds) gets a progress notification until it ends; its Cancel stops the
+   * run in the worker (RunScheduler.cancel).
    */
   private watchLongRun(uri: string, clock: Clock): void {
     const pending = this.longRuns.get(uri);
@@ -141,7 +141,7 @@ export class ScenarioManager implements vscode.Disposable {
           );
         }),
       );
-    }, LONG_RUN_MS));
+    }, readSetting(vscode.workspace.getConfiguration("passthrough"), "progressDelay")));
   }
 
   /** The state each view reads, per document (the outcome of a settled text, or the last good run marked stale). */

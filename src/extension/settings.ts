@@ -13,6 +13,8 @@ export interface Settings {
   engineTimeout: number;
   /** MiB one scenario's run may hold (trace, checkpoints, simulated memory); trace/budget.ts DEFAULT_MEMORY_BUDGET is the most. */
   memoryLimit: number;
+  /** Milliseconds a run may take before its progress notification (with Cancel) appears. */
+  progressDelay: number;
 }
 
 type NumberSpec = { type: "number"; default: number; minimum: number; maximum?: number };
@@ -25,6 +27,7 @@ export const SETTINGS: { [K in ConfigKey]: Settings[K] extends number ? NumberSp
   settleDelay: { type: "number", default: 400, minimum: 0, maximum: 5000 },
   engineTimeout: { type: "number", default: 20000, minimum: 1000 },
   memoryLimit: { type: "number", default: 1536, minimum: 16, maximum: 1536 },
+  progressDelay: { type: "number", default: 1500, minimum: 0, maximum: 60000 },
 };
 
 /** The subset of vscode.WorkspaceConfiguration the reader needs. */
