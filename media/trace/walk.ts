@@ -2,7 +2,7 @@
  * The walk pane: the walk of the selected translation as the engine answered it (traceWalk: the
  * model's trail, every entry read and where it stopped), or what a slow-path event is.
  */
-import type { TranslateAnswer } from "../../src/protocol/engine.js";
+import type { SlowPathAnswer, TranslateAnswer } from "../../src/protocol/engine.js";
 import { EVENT_KIND_NAMES } from "../../src/trace/trace.js";
 import { clip, clipped, el } from "./dom.js";
 import type { HostChannel } from "./host.js";
@@ -68,26 +68,23 @@ export class WalkPane {
     if (stop && stop.offsetTop + stop.offsetHeight > pane.clientHeight) pane.scrollTop = stop.offsetTop + stop.offsetHeight - pane.clientHeight + 8;
   }
 
-  /** A slow-path event has no walk: say what it is and which step made it. */
-  showSlowPath(event: number, step: number, kind: number, cause = -1): void {
+  /**
+   * A slow-path event has no walk: say what it is (the engine's words for the host's model: an
+   * SMMUv3 command is named as Arm names it) and which step made it.
+   */
+  async showSlowPath(event: number, step: number, kind: number, cause = -1): Promise<void> {
     const { steps } = this.store;
     const pane = this.el;
+    this.inflight?.cancel();
+    const mine = (this.inflight = new CancellationSource());
+    const a = await this.host.request<SlowPathAnswer>("traceSlowPath", { event }, mine.token).catch(() => undefined);
+    if (this.inflight === mine) this.inflight = undefined;
+    if (this.store.state.selected !== event) return;
     pane.replaceChildren();
     pane.append(el("h3", {}, l10n.t("Event #{0} · step {1} (line {2})", event, step + 1, (steps[step]?.line ?? 0) + 1)));
-    const what: Record<number, string> = {
-      3: l10n.t("VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does."),
-      4: l10n.t("VFIO_IOMMU_UNMAP_DMA: the entries were cleared and the IOTLB invalidated (page-selective or domain)."),
-      5: l10n.t("An invalidation descriptor processed by the IOMMU (queued invalidation)."),
-      6: l10n.t("A context entry written: the device's requester id now points at its domain's tables."),
-      7: l10n.t("A context entry cleared: the device is detached from the domain."),
-      // The model's own account of this VM (with or without a vIOMMU), not a generic sentence.
-      8: steps[step]?.summary ?? l10n.t("The VM started."),
-      9: l10n.t("The VM stopped: its mappings are gone."),
-      10: l10n.t("A raw write into a table entry (poke): the next walk reads whatever was written."),
-      11: l10n.t("A slow-path operation failed (errno or a refused start); see the step's outcome."),
-    };
-    pane.append(el("p", {}, l10n.t("{0} ({1} step)", EVENT_KIND_NAMES[kind] ?? "event", clip(steps[step]?.op ?? ""))));
-    pane.append(clipped("p", { class: "fields" }, what[kind] ?? ""));
+    pane.append(el("p", {}, l10n.t("{0} ({1} step)", a?.command?.name ?? EVENT_KIND_NAMES[kind] ?? "event", clip(steps[step]?.op ?? ""))));
+    pane.append(clipped("p", { class: "fields" }, a?.text ?? l10n.t("(No description: the simulation worker did not answer.)")));
+    if (a?.command) pane.append(el("p", { class: "mono" }, a.command.words.join(" ")));
     if (cause >= 0 && (kind === 3 || kind === 4)) {
       // QEMU made this VFIO call for the guest's vIOMMU (caching mode): the guest action behind it.
       const own = cause === step;

@@ -13,6 +13,7 @@ import { Session } from "./session.js";
 import { treeChildren, type TreeContext } from "./trees.js";
 import { unitTreePrefix } from "./trees/tables.js";
 import { explainEvent, explainWalk, type WalkExplanation } from "./walk.js";
+import { describeSlowPath } from "./slowPath.js";
 import { hoverAt } from "./hover.js";
 import * as l10n from "@vscode/l10n";
 import { describeState, stateStep } from "../protocol/cursor.js";
@@ -485,6 +486,11 @@ export class EngineServer {
       if (w.hpa !== undefined) ans.hpa = `0x${w.hpa.toString(16)}`;
       if (w.translation.request.pasid !== undefined) ans.pasid = w.translation.request.pasid;
       return ans;
+    },
+    traceSlowPath: (p) => {
+      const run = this.traceQuery(p.uri).e.session.run!;
+      if (!(p.event >= 0 && p.event < run.trace.length)) throw new EngineFailure("bad-params", `no event #${p.event}`);
+      return describeSlowPath(run, p.event);
     },
     traceExport: (p) => {
       const { q, e } = this.traceQuery(p.uri);

@@ -27,6 +27,16 @@ export interface TraceInfo {
   usesPasid?: boolean;
 }
 
+/** A slow-path trace event explained (engine/slowPath.ts): the DMA Trace's walk pane for a row without a walk. */
+export interface SlowPathAnswer {
+  event: number;
+  step: number;
+  /** One or two sentences in the model's vocabulary. */
+  text: string;
+  /** A queued command: its name as the model's spec names it and its two qwords (hex). */
+  command?: { name: string; words: string[] };
+}
+
 export type ViewId = "vms" | "groups" | "tables" | "faults";
 export type Radix = "hex" | "dec";
 
@@ -172,6 +182,8 @@ export interface EngineMethods {
   traceTimeline: { params: { uri: string; filter: TraceFilter; buckets: number }; result: { events: Uint32Array; faults: Uint32Array; steps: Uint32Array } };
   /** `pasid`: the request's PASID, when it had one. */
   traceWalk: { params: { uri: string; event: number }; result: TranslateAnswer & { event: number; step: number; device: string; pasid?: number } };
+  /** What a slow-path event (map, unmap, a queued command, attach, VM start ...) is, in the host model's words. */
+  traceSlowPath: { params: { uri: string; event: number }; result: SlowPathAnswer };
   traceExport: { params: { uri: string; filter: TraceFilter; format: "csv" | "json"; start: number; count: number }; result: { text: string; done: boolean; next: number; matched: number } };
   /** Debugger: which step each 0-based line's breakpoint belongs to (null: after the last step). */
   debugLines: { params: { uri: string; lines: number[] }; result: { step: number | null; line: number | null }[] };

@@ -9,7 +9,7 @@ import type { RequestErrorCode } from "./diagnostics.js";
 import type { RpcRequest, RpcResponse } from "./rpc.js";
 
 /** The engine methods the webview may call (the host forwards exactly these). */
-export const TRACE_METHODS = ["traceInfo", "tracePage", "traceLocate", "traceNextFault", "traceTimeline", "traceWalk"] as const;
+export const TRACE_METHODS = ["traceInfo", "tracePage", "traceLocate", "traceNextFault", "traceTimeline", "traceWalk", "traceSlowPath"] as const;
 export type TraceMethod = (typeof TRACE_METHODS)[number];
 
 /** The engine params of a trace method without the uri (the host knows which scenario). */

@@ -688,6 +688,16 @@ export interface IommuInspection {
   faults(kernel?: string): FaultRecordView[];
 }
 
+/** A command the unit took from its queue, named as its spec names it (a trace's invalidate row). */
+export interface CommandView {
+  /** "IOTLB Invalidation", "INVALIDATE_IOMMU_PAGES", "CMD_TLBI_NH_VA"; "unknown command 0x…" for an opcode the spec does not define. */
+  name: string;
+  /** Where the spec defines it ("VT-d spec 6.5.2"). */
+  section: string;
+  /** How it reached the unit: "the invalidation queue", "the command buffer", "the command queue", "the CCMD/IOTLB registers". */
+  via: string;
+}
+
 /** The model's vocabulary and decoders for values the views hold (a poke's word, a trace row's reason). */
 export interface IommuDecoders {
   /** A fault reason code of this model, named and explained. */
@@ -698,4 +708,6 @@ export interface IommuDecoders {
   decodeWord(structure: EntryTarget["structure"], value: bigint, level?: number): DecodedWord;
   /** Event counters of the unit (requests, walks, IOTLB hits, faults ...), for the debugger. */
   counters(): Record<string, number>;
+  /** A queued command as the trace holds it (its low and high qwords: EventKind.Invalidate a, b), named. */
+  command(lo: bigint, hi: bigint): CommandView;
 }

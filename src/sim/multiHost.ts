@@ -21,7 +21,7 @@
 import type { IommuUnitSpec, PciDeviceSpec } from "../scenario/types.js";
 import { unitIndexOfDevice } from "../scenario/iommuUnits.js";
 import type { HostDomain, HostInterruptRemap, HostIommu, HostIommuSnapshot, ProbeResult, RegisterPoke, Share } from "./host-iommu.js";
-import type { EntryTarget, FaultRecordView, InspectTables, InvalidateRequest, InvalidateResult, IommuUnit, RegisterView, TranslateRequest, Translation, Verdict, DecodedField, DecodedWord, ReasonInfo } from "./iommu.js";
+import type { EntryTarget, FaultRecordView, InspectTables, InvalidateRequest, InvalidateResult, IommuUnit, RegisterView, TranslateRequest, Translation, Verdict, DecodedField, DecodedWord, ReasonInfo, CommandView } from "./iommu.js";
 import type { KernelLog } from "./klog.js";
 import type { DmaTally, DmaTransfer } from "./dma.js";
 import type { Trace } from "../trace/trace.js";
@@ -358,6 +358,10 @@ class MultiUnit implements IommuUnit {
     return this.first.decodeWord(structure, value, level);
   }
 
+  command(lo: bigint, hi: bigint): CommandView {
+    return this.first.command(lo, hi);
+  }
+
   counters(): Record<string, number> {
     const sum: Record<string, number> = {};
     for (const u of this.host.units) for (const [k, v] of Object.entries(u.counters())) sum[k] = (sum[k] ?? 0) + v;
@@ -408,6 +412,9 @@ class NamedUnit implements IommuUnit {
   }
   decodeWord(structure: EntryTarget["structure"], value: bigint, level?: number): DecodedWord {
     return this.u.decodeWord(structure, value, level);
+  }
+  command(lo: bigint, hi: bigint): CommandView {
+    return this.u.command(lo, hi);
   }
   counters(): Record<string, number> {
     return this.u.counters();

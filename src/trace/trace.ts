@@ -16,9 +16,9 @@ export const enum EventKind {
   Map = 3,
   /** VFIO_IOMMU_UNMAP_DMA: a = iova, b = bytes unmapped. */
   Unmap = 4,
-  /** An invalidation descriptor processed by the unit: a = qw0, b = qw1. */
+  /** A queued command the unit processed (a VT-d invalidation descriptor, an AMD-Vi or SMMUv3 command): a = qw0, b = qw1. */
   Invalidate = 5,
-  /** Context entry written for a requester id: sid, did. */
+  /** The device's entry (context entry, DTE, STE) written for a requester id: sid, did. */
   Attach = 6,
   /** Context entry cleared. */
   Detach = 7,

@@ -98,6 +98,8 @@ function fakeTrace(config) {
       for (let st = 0; st < steps.length; st++) steps[st] = Math.min(b - 1, Math.floor((st * 100 * b) / N));
       return { events, faults, steps };
     },
+    // Every slow-path event of the fake is a map (kindOf), as the engine describes one.
+    traceSlowPath: ({ event }) => ({ event, step: Math.floor(event / 100), text: "VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does." }),
     traceWalk: ({ event }) => ({
       ...(cfg.pasid && event % 5 === 0 ? { pasid: 5 } : {}),
       event, step: Math.floor(event / 100), device: cfg.pasid && event % 5 === 0 ? "02:00.0 second" : `01:00.0 ${cfg.deviceName}`, summary: isFault(event) ? "fault 0x05 PTE Write access is not set" : "IOVA -> HPA", reason: isFault(event) ? 5 : 0, iotlbHit: false, hpa: isFault(event) ? undefined : "0x440000000",

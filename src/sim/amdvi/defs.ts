@@ -75,6 +75,20 @@ export const CMD_INV_IOTLB_PAGES = 0x04;
 export const CMD_INV_IRT = 0x05;
 export const CMD_COMPLETE_PPR = 0x07;
 export const CMD_INV_ALL = 0x08;
+/**
+ * The command names of AMD IOMMU spec 48882 section 2.4 (Table "Command Codes"), by opcode;
+ * Linux's amd_iommu_types.h CMD_* are the same codes.
+ */
+export const COMMAND_NAMES: Readonly<Record<number, string>> = {
+  0x01: "COMPLETION_WAIT",
+  0x02: "INVALIDATE_DEVTAB_ENTRY",
+  0x03: "INVALIDATE_IOMMU_PAGES",
+  0x04: "INVALIDATE_IOTLB_PAGES",
+  0x05: "INVALIDATE_INTERRUPT_TABLE",
+  0x06: "PREFETCH_IOMMU_PAGES",
+  0x07: "COMPLETE_PPR_REQUEST",
+  0x08: "INVALIDATE_IOMMU_ALL",
+};
 /** COMPLETION_WAIT data[0] bit 0: store the data at the address (CMD_COMPL_WAIT_STORE_MASK). */
 export const CMD_COMPL_WAIT_STORE = 0x01;
 /** INVALIDATE_IOMMU_PAGES data[2] bits: S (size) 0, PDE 1, GN 2 (CMD_INV_IOMMU_PAGES_*_MASK). */

@@ -28,6 +28,7 @@ import {
   type PasidEntryNode,
   type PageEntryNode,
   type ReasonInfo,
+  type CommandView,
   type RegisterView,
   type RootTableNode,
   type StopCause,
@@ -57,6 +58,7 @@ import {
   EVENT_TYPE_IO_FAULT,
   EVENT_TYPE_PAGE_TAB_ERR,
   V2_LEVELS,
+  COMMAND_NAMES,
   eventInfo,
   flagNames,
 } from "./defs.js";
@@ -96,6 +98,12 @@ export class AmdViModel implements IommuUnit {
 
   counters(): Record<string, number> {
     return { ...this.unit.counters };
+  }
+
+  command(lo: bigint): CommandView {
+    // The opcode is data[1] bits 31:28 (CMD_SET_TYPE), bits 63:60 of the low qword.
+    const op = Number(lo >> 60n);
+    return { name: COMMAND_NAMES[op] ?? `unknown command 0x${op.toString(16).padStart(2, "0")}`, section: "AMD IOMMU spec 2.4", via: "the command buffer" };
   }
 
   // ------------------------------------------------------------------ the model

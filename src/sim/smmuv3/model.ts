@@ -44,6 +44,7 @@ import {
   type TranslateRequest,
   type Translation,
   type Verdict,
+  type CommandView,
 } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { NO_CHILDREN, notPresentNode, readWords, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
@@ -91,6 +92,7 @@ import {
   STE_CFG_S1,
   STE_CFG_S2,
   STRTAB_FMT_2LVL,
+  COMMAND_NAMES,
   cdFields,
   decodeEvent,
   descriptorFields,
@@ -195,6 +197,12 @@ export class SmmuV3Model implements IommuUnit {
 
   counters(): Record<string, number> {
     return { ...this.unit.counters };
+  }
+
+  command(lo: bigint): CommandView {
+    // The opcode is bits 7:0 of the command's first doubleword (SMMUv3 spec 4.1).
+    const op = Number(lo & 0xffn);
+    return { name: COMMAND_NAMES[op] ?? `unknown command 0x${op.toString(16).padStart(2, "0")}`, section: "SMMUv3 spec 4", via: "the command queue" };
   }
 
   // ---- translate / explain

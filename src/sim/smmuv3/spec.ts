@@ -126,6 +126,37 @@ export const CMD_SYNC = 0x46;
 export const CMD_PRI_RESP = 0x41;
 export const CMD_RESUME = 0x44;
 export const CMD_STALL_TERM = 0x45;
+/**
+ * Every opcode of SMMUv3 spec chapter 4 by its spec name (QEMU hw/arm/smmuv3-internal.h
+ * SMMUCommandType has the same codes; 0x04 is CMD_CFGI_STE_RANGE, Linux's CMDQ_OP_CFGI_ALL is it
+ * with Range 31).
+ */
+export const COMMAND_NAMES: Readonly<Record<number, string>> = {
+  0x01: "CMD_PREFETCH_CONFIG",
+  0x02: "CMD_PREFETCH_ADDR",
+  0x03: "CMD_CFGI_STE",
+  0x04: "CMD_CFGI_STE_RANGE",
+  0x05: "CMD_CFGI_CD",
+  0x06: "CMD_CFGI_CD_ALL",
+  0x10: "CMD_TLBI_NH_ALL",
+  0x11: "CMD_TLBI_NH_ASID",
+  0x12: "CMD_TLBI_NH_VA",
+  0x13: "CMD_TLBI_NH_VAA",
+  0x18: "CMD_TLBI_EL3_ALL",
+  0x1a: "CMD_TLBI_EL3_VA",
+  0x20: "CMD_TLBI_EL2_ALL",
+  0x21: "CMD_TLBI_EL2_ASID",
+  0x22: "CMD_TLBI_EL2_VA",
+  0x23: "CMD_TLBI_EL2_VAA",
+  0x28: "CMD_TLBI_S12_VMALL",
+  0x2a: "CMD_TLBI_S2_IPA",
+  0x30: "CMD_TLBI_NSNH_ALL",
+  0x40: "CMD_ATC_INV",
+  0x41: "CMD_PRI_RESP",
+  0x44: "CMD_RESUME",
+  0x45: "CMD_STALL_TERM",
+  0x46: "CMD_SYNC",
+};
 /** CMDQ_RESUME_0_RESP_TERM / _RETRY / _ABORT (arm-smmu-v3.h): the spec's Ac (bit 12) and Ab (bit 13). */
 export const RESUME_TERM = 0;
 export const RESUME_RETRY = 1;

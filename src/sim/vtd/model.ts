@@ -9,9 +9,9 @@ import { staleAgainstTables } from "../deviceCache.js";
 import { decodedField, hexText } from "../decodedFields.js";
 import { decodePageRequestDesc } from "./prq.js";
 import { DEVICE_TLB_ENTRIES } from "./devtlb.js";
-import { toTrailField, type DeviceTlbEntryView, type PageRequestView, type EntryTarget, type DecodedField, type InterruptVerdict, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
+import { toTrailField, type DeviceTlbEntryView, type PageRequestView, type EntryTarget, type DecodedField, type InterruptVerdict, type DecodedWord, type FaultRecordView, type InspectTables, type ReasonInfo, type CommandView, type InvalidateRequest, type InvalidateResult, type IommuInspection, type IommuUnit, type RegisterView, type StopCause, type Trail, type TrailEntry, type TranslateRequest, type Translation, type Verdict } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
-import { renderQiError } from "./dmesg.js";
+import { qiTypeString, renderQiError } from "./dmesg.js";
 import type { IntelIommuDriver } from "./driver.js";
 import { decodeEntryWord, vtdInspection } from "./inspect.js";
 import { decodeRegister, DMAR_PQA_REG, DMAR_PQH_REG, DMAR_PQT_REG, REGISTER_VIEWS, type RegisterName } from "./regs.js";
@@ -179,6 +179,19 @@ export class VtdModel implements IommuUnit {
 
   counters(): Record<string, number> {
     return { ...this.unit.counters };
+  }
+
+  command(lo: bigint): CommandView {
+    // The descriptor type (bits 3:0) as Linux's qi_type_string() names it; without ECAP.QI the
+    // driver invalidates through CCMD_REG and IOTLB_REG (VT-d 6.5.1; host.ts records those as the
+    // descriptor they are equivalent to).
+    const type = Number(lo & 0xfn);
+    const name = qiTypeString(type);
+    return {
+      name: name === "UNKNOWN" ? `unknown descriptor type 0x${type.toString(16)}` : name,
+      section: "VT-d spec 6.5.2",
+      via: this.unit.spec.queuedInvalidation ? "the invalidation queue" : "the CCMD/IOTLB registers",
+    };
   }
 
   /**

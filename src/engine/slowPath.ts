@@ -1,0 +1,51 @@
+/**
+ * What a slow-path trace event is (a VFIO map or unmap, a queued command, an attach, a VM start ...)
+ * in the words of the host's IOMMU model: the DMA Trace's walk pane shows it for a row that has no
+ * walk. The model names its structures and commands (IommuDecoders.command, InspectTables.names), so
+ * an SMMUv3 host's invalidate row says "CMD_TLBI_NH_VA from the command queue", not "an invalidation
+ * descriptor".
+ */
+import * as l10n from "@vscode/l10n";
+import type { SlowPathAnswer } from "../protocol/engine.js";
+import type { Run } from "../sim/run.js";
+import { EventKind } from "../trace/trace.js";
+
+const hex64 = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
+
+/** The answer of traceSlowPath for event `event` of `run` (a slow-path kind: not dma or interrupt). */
+export function describeSlowPath(run: Run, event: number): SlowPathAnswer {
+  const t = run.trace;
+  const kind = t.kind[event]! as EventKind;
+  const step = t.step[event]!;
+  const iommu = run.machine.iommu;
+  const name = iommu.tables().names?.entry ?? "context entry";
+  const entry = name.charAt(0).toUpperCase() + name.slice(1);
+  switch (kind) {
+    case EventKind.Map:
+      return { event, step, text: l10n.t("VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does.") };
+    case EventKind.Unmap:
+      return { event, step, text: l10n.t("VFIO_IOMMU_UNMAP_DMA: the entries were cleared and the IOTLB invalidated (page-selective or domain).") };
+    case EventKind.Invalidate: {
+      // The trace keeps the command's two qwords (a, b); the model names it.
+      const lo = (BigInt(t.aHi[event]!) << 32n) | BigInt(t.aLo[event]!);
+      const hi = (BigInt(t.bHi[event]!) << 32n) | BigInt(t.bLo[event]!);
+      const c = iommu.command(lo, hi);
+      return { event, step, text: l10n.t("The IOMMU processed {0} from {1} ({2}).", c.name, c.via, c.section), command: { name: c.name, words: [hex64(lo), hex64(hi)] } };
+    }
+    case EventKind.Attach:
+      return { event, step, text: l10n.t("{0} written: the device's requests now reach its domain's tables.", entry) };
+    case EventKind.Detach:
+      return { event, step, text: l10n.t("{0} cleared: the device is detached from the domain.", entry) };
+    case EventKind.VmStart:
+      // The model's own account of this VM (with or without a vIOMMU), not a generic sentence.
+      return { event, step, text: run.outcomes[step]?.summary ?? l10n.t("The VM started.") };
+    case EventKind.VmStop:
+      return { event, step, text: l10n.t("The VM stopped: its mappings are gone.") };
+    case EventKind.Poke:
+      return { event, step, text: l10n.t("A raw write into a table entry (poke): the next walk reads whatever was written.") };
+    case EventKind.Error:
+      return { event, step, text: run.outcomes[step]?.summary ?? l10n.t("A slow-path operation failed (errno or a refused start); see the step's outcome.") };
+    default:
+      return { event, step, text: "" };
+  }
+}
