@@ -263,4 +263,15 @@ await runWorkbenchSuite("tree-shots", {
     }
     await setTheme("dark");
   });
+
+  await check("DMA Trace: an SMMUv3 command row is named as Arm names it, with its doublewords", async () => {
+    const frame = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
+    await frame.locator(".row", { hasText: "invalidate" }).first().click();
+    const said = frame.locator(".walk p.fields", { hasText: "from the command queue (SMMUv3 spec 4)" }).first();
+    await said.waitFor({ timeout: 60_000 });
+    const text = await frame.locator(".walk").first().innerText();
+    if (!/CMD_CFGI_(STE|CD) \(/.test(text) || !/0x[0-9a-f]{16} 0x[0-9a-f]{16}/.test(text) || /invalidation descriptor/.test(text)) throw new Error(`walk pane: ${text}`);
+    const group = page.locator(".editor-group-container", { has: page.locator(".tab.active", { hasText: "DMA Trace" }) }).first();
+    await group.screenshot({ path: join(out, "dma-trace-smmuv3-command.png") });
+  });
 });

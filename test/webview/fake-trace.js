@@ -58,10 +58,13 @@ function fakeTrace(config) {
         cols.reason[k] = isFault(i) ? 5 : 0;
         cols.sid[k] = i % 5 === 0 ? 0x200 : 0x100;
         cols.did[k] = 3;
-        cols.aLo[k] = (i * 4096) >>> 0;
-        cols.aHi[k] = Math.floor((i * 4096) / 2 ** 32);
-        cols.bLo[k] = (0x40000000 + i * 4096) >>> 0;
-        cols.bHi[k] = 4;
+        // config.wideAddresses: a q35 guest's IOVA above 4 GiB and an HPA high in a 256 GiB host
+        // (0x1_0000_0000 → 0x32_6200_0000: 9 and 10 hex digits, as a real trace has them).
+        const iova = (cfg.wideAddresses ? 2 ** 32 : 0) + i * 4096;
+        cols.aLo[k] = iova >>> 0;
+        cols.aHi[k] = Math.floor(iova / 2 ** 32);
+        cols.bLo[k] = ((cfg.wideAddresses ? 0x62000000 : 0x40000000) + i * 4096) >>> 0;
+        cols.bHi[k] = cfg.wideAddresses ? 0x32 : 4;
         // config.pasid: the second device's requests carry PASID 5 (traceTags.ts); config.cause:
         // each map (a guest vIOMMU's shadow) was caused by the guest action of the step before.
         cols.pasid[k] = cfg.pasid && kindOf(i) === 1 && cols.sid[k] === 0x200 ? 5 : -1;

@@ -14,9 +14,9 @@ const server = await serve();
 const browser = await chromium();
 try {
   for (const theme of ["dark", "light"])
-    for (const width of [500, 800, 1200]) {
+    for (const width of [500, 640, 800, 1200]) {
       const page = await browser.newPage({ viewport: { width, height: 700 } });
-      await page.goto(server.url({ events: 40, theme, compare: true, initialState: { filter: {}, compare: true } }));
+      await page.goto(server.url({ events: 40, theme, compare: true, wideAddresses: width > 500, initialState: { filter: {}, compare: true } }));
       await page.locator(".row.r-walk, .row.r-hit").first().waitFor({ timeout: 10_000 });
       await page.locator(".scroller").focus();
       await page.keyboard.press("F8");
