@@ -69,8 +69,8 @@ export class WalkPane {
   }
 
   /**
-   * A slow-path event has no walk: say what it is (the engine's words for the host's model: an
-   * SMMUv3 command is named as Arm names it) and which step made it.
+   * A slow-path event has no walk: say what it is (the engine's words for the host's model: a
+   * queued command is named as its spec names it) and which step made it.
    */
   async showSlowPath(event: number, step: number, kind: number, cause = -1): Promise<void> {
     const { steps } = this.store;

@@ -10,6 +10,9 @@ import { EngineRequestError, type EngineClient } from "./engineClient.js";
 import { RebuildGate, RunScheduler, describeRun, systemClock, type Clock, type ShownRun } from "./runs.js";
 import { SETTINGS, readSetting } from "./settings.js";
 
+/** The extension's settings section, read afresh (a changed setting applies to the next run). */
+const config = () => vscode.workspace.getConfiguration("passthrough");
+
 /** A run still going after this long shows a cancellable progress notification. */
 
 export const LANGUAGE_ID = "passthrough";
@@ -48,7 +51,6 @@ export class ScenarioManager implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
     clock: Clock = systemClock,
   ) {
-    const config = () => vscode.workspace.getConfiguration("passthrough");
     this.gate = new RebuildGate(() => client.restarts);
     this.runs = new RunScheduler(
       {
@@ -141,7 +143,7 @@ export class ScenarioManager implements vscode.Disposable {
           );
         }),
       );
-    }, readSetting(vscode.workspace.getConfiguration("passthrough"), "progressDelay")));
+    }, readSetting(config(), "progressDelay")));
   }
 
   /** The state each view reads, per document (the outcome of a settled text, or the last good run marked stale). */
