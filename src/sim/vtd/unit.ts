@@ -19,7 +19,7 @@ import {
 import { Iotlb } from "./iotlb.js";
 import { DeviceTlb, deviceTlbRange, type DeviceTlbSnapshot } from "./devtlb.js";
 import { LEVEL_DEVICE_TLB } from "../../trace/trace.js";
-import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, CC_RSVD_LO, IOTLB_RSVD_HI, IOTLB_RSVD_LO, decodeDesc, DIOTLB_RSVD_HI, DIOTLB_RSVD_LO, PDIOTLB_RSVD_HI, PDIOTLB_RSVD_LO, type InvDescriptor } from "./qi.js";
+import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, QI_RESP_SUCCESS, CC_RSVD_LO, IOTLB_RSVD_HI, IOTLB_RSVD_LO, decodeDesc, DIOTLB_RSVD_HI, DIOTLB_RSVD_LO, PDIOTLB_RSVD_HI, PDIOTLB_RSVD_LO, type InvDescriptor } from "./qi.js";
 import {
   DMAR_CAP_REG,
   DMAR_CCMD_REG,
@@ -155,6 +155,18 @@ export const enum XlateStage {
   DeviceTlb = 8,
 }
 
+/** What the unit did with a page request (pageRequest). */
+export const enum PageRequestFate {
+  /** Written into the page request queue. */
+  Queued = 0,
+  /** The queue was full or PRS.PRO set: lost (not the last request of its group). */
+  Dropped = 1,
+  /** The queue was full or PRS.PRO set, and the request was the last of its group: the unit answered Success itself. */
+  AutoResponded = 2,
+  /** The unit has no page request support (ECAP.PRS = 0). */
+  Refused = 3,
+}
+
 /** What happened to a fault on its way to the fault recording registers. */
 export const enum FaultFate {
   None = 0,
@@ -167,6 +179,8 @@ export const enum FaultFate {
   Compressed = 4,
   /** A PRI device's failed Translation Request became a page request (not a fault record; VT-d 7.4). */
   PageRequest = 5,
+  /** The page request did not fit in the page request queue (PRS.PRO): lost, or auto-answered with Success when last in its group. */
+  PageRequestOverflow = 6,
 }
 
 interface CcEntry {
@@ -212,6 +226,7 @@ export interface DmarUnitSnapshot {
   sm?: SmSnapshot;
   ir?: ReturnType<InterruptRemapper["snapshot"]>;
   devtlb?: DeviceTlbSnapshot;
+  nextPrgi?: number;
 }
 
 export class DmarUnit implements DmaUnit {
@@ -939,33 +954,46 @@ export class DmarUnit implements DmaUnit {
    * request descriptor at PQA + PQT - qw0: type 1 [7:0], PP [8], RID [31:16], PASID [51:32], ER
    * [52], PMR [53]; qw1: RDR [0], WRR [1], LPIG [2], PRGI [11:3], ADDR [63:12] (Linux struct
    * page_req_dsc) - PQT advanced, PRS.PPR set. The queue holds 2^(PQS + 7) entries (vtd_prq_size).
-   * With PRS.PRO set, or a full queue (PRO is set then), the request is dropped: false.
+   *
+   * Overflow (VT-d 7.4.1 "page request queue overflow"; QEMU vtd_pri_request_page): with PRS.PRO
+   * already set, or when the request does not fit (PQT + 32 would meet PQH: the unit keeps one
+   * slot empty), nothing is written and PRO is set. A dropped request that was the last of its
+   * group (LPIG) is answered by the unit itself with a page group response of Success, so the
+   * device retries its Translation Request instead of waiting for ever; the other requests of the
+   * group are lost silently (Linux's iopf_queue_discard_partial() drops what it holds of such a
+   * group, drivers/iommu/io-pgfault.c). QEMU does not auto-respond (it returns -ENOSPC to the
+   * device model); the spec's auto-response is modelled here. `pasid` < 0: a request without PASID
+   * (PP = 0). Each answer is in `pageResponses` (auto-responses with `auto: true`).
    */
-  pageRequest(sid: number, pasid: number, addr: bigint, write: boolean, priv: boolean, exec: boolean, prgi: number): boolean {
-    if (((this.ecap >> 29n) & 1n) === 0n) return false;
+  pageRequest(sid: number, pasid: number, addr: bigint, write: boolean, priv: boolean, exec: boolean, prgi: number, lpig = true, read = !write): PageRequestFate {
+    if (((this.ecap >> 29n) & 1n) === 0n) return PageRequestFate.Refused;
     const pqa = this.readReg64(DMAR_PQA_REG);
     const size = 32 * 2 ** (Number(pqa & 7n) + 7);
     const prs = this.readReg32(DMAR_PRS_REG);
-    if (prs & PRS_PRO) return false;
     const tail = Number(this.readReg64(DMAR_PQT_REG)) % size;
     const next = (tail + 32) % size;
-    if (next === Number(this.readReg64(DMAR_PQH_REG))) {
+    if (prs & PRS_PRO || next === Number(this.readReg64(DMAR_PQH_REG))) {
       this.regs[DMAR_PRS_REG >> 2] = prs | PRS_PRO;
-      return false;
+      if (!lpig) return PageRequestFate.Dropped;
+      this.pageResponses.push({ sid, pasid: Math.max(pasid, 0), prgi, code: QI_RESP_SUCCESS, auto: true });
+      return PageRequestFate.AutoResponded;
     }
     const at = Number(pqa & ~0xfffn) + tail;
-    const [qw0, qw1] = encodePageRequestDesc({ pp: true, rid: sid, pasid, er: exec, pmr: priv, rdr: !write, wrr: write, lpig: true, prgi, addr });
+    const [qw0, qw1] = encodePageRequestDesc({ pp: pasid >= 0, rid: sid, pasid: Math.max(pasid, 0), er: exec, pmr: priv, rdr: read, wrr: write, lpig, prgi, addr });
     this.mem.writeU64(at, qw0);
     this.mem.writeU64(at + 8, qw1);
     this.mem.writeU64(at + 16, 0n);
     this.mem.writeU64(at + 24, 0n);
     this.setReg64(DMAR_PQT_REG, BigInt(next));
     this.regs[DMAR_PRS_REG >> 2] = this.readReg32(DMAR_PRS_REG) | PRS_PPR;
-    return true;
+    return PageRequestFate.Queued;
   }
 
-  /** Page group responses the unit took from the invalidation queue (type 0x9): what the device hears. */
-  pageResponses: { sid: number; pasid: number; prgi: number; code: number }[] = [];
+  /**
+   * Page group responses the device heard: from the invalidation queue (type 0x9, Linux's answer)
+   * or, with `auto`, from the unit itself for a last-in-group request it could not queue.
+   */
+  pageResponses: { sid: number; pasid: number; prgi: number; code: number; auto?: true }[] = [];
 
   // ---------------------------------------------------------------- fault recording
 
@@ -1224,6 +1252,7 @@ export class DmarUnit implements DmaUnit {
       sm: this.sm.snapshot(),
       ir: this.ir.snapshot(),
       devtlb: this.devtlb.snapshot(),
+      nextPrgi: this.nextPrgi,
     };
   }
 
@@ -1241,6 +1270,7 @@ export class DmarUnit implements DmaUnit {
     if (s.ir) this.ir.restore(s.ir);
     if (s.devtlb) this.devtlb.restore(s.devtlb);
     else this.devtlb.clear();
+    this.nextPrgi = s.nextPrgi ?? 0;
   }
 }
 
