@@ -7,7 +7,7 @@
 import type { PasidMapSpec } from "../../scenario/types.js";
 import type { PhysicalMemory } from "../memory.js";
 import { decodePageRequestDesc, type PageRequestDesc } from "./prq.js";
-import { parseKernelVersion } from "./dmesg.js";
+import { parseKernelVersion, renderQiError } from "./dmesg.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
 import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
 import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
@@ -239,6 +239,11 @@ export class IntelIommuDriver {
     if (this.prq === 0) return { handled, lines };
     const name = u.name;
     const mask = this.prqRingMask;
+    // qi_submit_sync of the response; a descriptor the unit refuses (an IQE: QEMU takes no page
+    // group response without PASID) gets qi_check_fault()'s lines.
+    const respond = (desc: [bigint, bigint]): void => {
+      if (!this.submit([desc]) && this.lastQiError !== undefined) lines.push(...renderQiError(this.lastQiError, kernel));
+    };
     u.writeReg32(DMAR_PRS_REG, PRS_PPR);
     const tail = Number(u.readReg64(DMAR_PQT_REG)) & mask;
     let head = Number(u.readReg64(DMAR_PQH_REG)) & mask;
@@ -253,7 +258,7 @@ export class IntelIommuDriver {
         lines.push(`IOMMU: ${name}: ${why}`);
         // handle_bad_prq_event: `%08llx` of qw0 and qw1 (at least 8 hex digits).
         lines.push(`${name}: Invalid page request: ${qw0.toString(16).padStart(8, "0")} ${qw1.toString(16).padStart(8, "0")}`);
-        if (d.lpig) this.submit([encodePageResponseDesc(d.rid, d.pasid, QI_RESP_INVALID, d.prgi, true, d.pp)]);
+        if (d.lpig) respond(encodePageResponseDesc(d.rid, d.pasid, QI_RESP_INVALID, d.prgi, true, d.pp));
         handled.push({ ...req, code: d.lpig ? QI_RESP_INVALID : undefined, rejected: why, group: [req] });
         continue;
       }
@@ -271,7 +276,7 @@ export class IntelIommuDriver {
         code = handle(g.rid, g.pasid, g.addr, g.write);
         if (code !== QI_RESP_SUCCESS) break;
       }
-      this.submit([encodePageResponseDesc(d.rid, d.pasid, code, d.prgi, true)]);
+      respond(encodePageResponseDesc(d.rid, d.pasid, code, d.prgi, true));
       handled.push({ ...req, code, group });
     }
     u.writeReg64(DMAR_PQH_REG, BigInt(tail));

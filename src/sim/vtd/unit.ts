@@ -602,11 +602,28 @@ export class DmarUnit implements DmaUnit {
   /** The last invalidation-queue error about the queue or a descriptor's width, in QEMU's words (error_report of vtd_fetch_inv_desc and its helpers); "" for other IQEs. */
   qiError = "";
 
-  private queueError(why: string): void {
-    // Invalidation Queue Error: IQH stays on the offending descriptor (VT-d 6.5.2.10; QEMU vtd_handle_inv_queue_error).
+  /**
+   * Invalidation Queue Error: IQH stays on the offending descriptor (VT-d 6.5.2.10; QEMU
+   * vtd_handle_inv_queue_error), FSTS.IQE is set and IQERCD.IQEI [3:0] says why (VT-d 11.4.9.9,
+   * IQEI_*). QEMU sets only FSTS.IQE; the cause is the spec's.
+   */
+  private queueError(why: string, iqei: number): void {
     this.qiError = why;
     this.regs[DMAR_FSTS_REG >> 2] = this.readReg32(DMAR_FSTS_REG) | FSTS_IQE;
-    this.setReg64(DMAR_IQER_REG, 1n); // IQEI 1: descriptor with reserved bits / invalid type
+    this.setReg64(DMAR_IQER_REG, (this.readReg64(DMAR_IQER_REG) & ~0xfn) | BigInt(iqei & 0xf));
+  }
+
+  /**
+   * The IQEI of a descriptor the unit refused in invalidate(): a type this unit does not process in
+   * its mode or with its capabilities (unknown type, Device-TLB without ECAP.DT, a page group
+   * response in legacy mode) is IQEI_TYPE; otherwise a field value it does not support (a
+   * granularity, AM above CAP.MAMV, a page group response without PASID - QEMU's
+   * vtd_process_page_group_response_desc refuses it) - the spec's table has no cause of its own
+   * for those, IQEI_RSVD is the nearest.
+   */
+  private refusedCause(d: InvDescriptor): number {
+    if (d.type === "unknown" || ((d.type === "dev-iotlb" || d.type === "pdev-iotlb") && !this.spec.deviceTlb) || (d.type === "pgrp-resp" && this.ttm !== 1)) return IQEI_TYPE;
+    return IQEI_RSVD;
   }
 
   private processQueue(): void {
@@ -625,8 +642,8 @@ export class DmarUnit implements DmaUnit {
     const tail = Number((iqt >> shift) & 0x7fffn);
     if (this.readReg32(DMAR_FSTS_REG) & (FSTS_IQE | FSTS_ITE)) return; // stalled until software clears IQE / ITE
     // QEMU vtd_handle_iqt_write: with 256-bit descriptors IQT bit 4 is reserved (VTD_IQT_QT_256_RSV_BIT).
-    if (dw && (iqt & 0x10n) !== 0n) return this.queueError(`vtd_handle_iqt_write: RSV bit is set: val=0x${iqt.toString(16)}`);
-    if (tail >= entries) return this.queueError(`vtd_fetch_inv_desc: detected invalid QI tail (tail=0x${tail.toString(16)}, size=0x${entries.toString(16)})`);
+    if (dw && (iqt & 0x10n) !== 0n) return this.queueError(`vtd_handle_iqt_write: RSV bit is set: val=0x${iqt.toString(16)}`, IQEI_TAIL_ALIGN);
+    if (tail >= entries) return this.queueError(`vtd_fetch_inv_desc: detected invalid QI tail (tail=0x${tail.toString(16)}, size=0x${entries.toString(16)})`, IQEI_TAIL);
     let guard = 0;
     while (head !== tail && guard++ < entries) {
       const at = base + head * size;
@@ -636,19 +653,35 @@ export class DmarUnit implements DmaUnit {
       const qw3 = dw ? this.mem.readU64(at + 24) : 0n;
       let why = lo === undefined || hi === undefined || qw2 === undefined || qw3 === undefined ? "vtd_get_inv_desc: Read INV DESC failed." : "";
       let bad = why !== "";
+      let iqei = IQEI_FETCH;
       if (!bad) {
         this.queueLog.push({ lo: lo!, hi: hi! });
         why = descriptorWidthError(dw, lo!, hi!, qw2!, qw3!);
+        // qw2/qw3 set in a 256-bit queue: reserved fields; a 256-bit-only type in a 128-bit queue:
+        // in scalable mode the queue's width is wrong (IQEI 5), in legacy mode the type is invalid.
+        if (why !== "") iqei = dw ? IQEI_RSVD : this.ttm === 1 ? IQEI_WIDTH : IQEI_TYPE;
         // A Device-TLB invalidation to an endpoint that never answers: ITE, the device keeps its entries.
         if (why === "" && !descriptorReserved(lo!, hi!) && this.invalidationTimedOut(lo!, hi!)) {
           head = (head + 1) % entries;
           break;
         }
         // A wrong width, reserved bits, or a granularity / AM the unit does not support.
-        bad = why !== "" || descriptorReserved(lo!, hi!) || !this.invalidate(decodeDesc(lo!, hi!));
+        if (why === "" && descriptorReserved(lo!, hi!)) {
+          why = `reserved bits set in a ${descName(Number(lo! & 0xfn))} descriptor: qw0 = 0x${lo!.toString(16)}, qw1 = 0x${hi!.toString(16)}`;
+          iqei = IQEI_RSVD;
+        }
+        if (why === "") {
+          const d = decodeDesc(lo!, hi!);
+          if (!this.invalidate(d)) {
+            iqei = this.refusedCause(d);
+            why = iqei === IQEI_TYPE ? `the unit does not process ${descName(Number(lo! & 0xfn))} descriptors here` : "";
+            bad = true;
+          }
+        }
+        bad ||= why !== "";
       }
       if (bad) {
-        this.queueError(why);
+        this.queueError(why, iqei);
         break;
       }
       head = (head + 1) % entries;
@@ -1291,9 +1324,36 @@ export function descriptorWidthError(dw: boolean, lo: bigint, hi: bigint, qw2: b
   return "";
 }
 
+/**
+ * IQERCD.IQEI (VT-d 11.4.9.9): 1 invalid tail pointer, 2 the descriptor fetch failed, 3 invalid
+ * descriptor type, 4 reserved field set in a valid descriptor type, 5 descriptor width (IQA.DW = 0
+ * in scalable mode), 6 queue tail not aligned to the width (IQA.DW = 1 and IQT[4] set).
+ */
+export const IQEI_TAIL = 1;
+export const IQEI_FETCH = 2;
+export const IQEI_TYPE = 3;
+export const IQEI_RSVD = 4;
+export const IQEI_WIDTH = 5;
+export const IQEI_TAIL_ALIGN = 6;
+
+/** QEMU VTD_INV_DESC_PGRESP_RSVD_LO / _HI (vtd_process_page_group_response_desc): lo [8:5] and [63:52], hi [1:0] and [63:12]. */
+const PGRESP_RSVD_LO = 0xfff00000000001e0n;
+const PGRESP_RSVD_HI = 0xfffffffffffff003n;
+/** QEMU VTD_INV_DESC_WAIT_RSVD_LO of the 4-bit-type era (0xffffff80: PD [7] reserved without ECAP.PDS, which the unit does not report) and _HI (status address bits 1:0). */
+const WAIT_RSVD_LO = 0xffffff80n;
+const WAIT_RSVD_HI = 3n;
+
+function descName(type: number): string {
+  return ["type 0x0", "context-cache", "IOTLB", "device-TLB", "interrupt entry cache", "invalidation wait", "PASID-based IOTLB", "PASID-cache", "PASID-based device-TLB", "page group response"][type] ?? `type 0x${type.toString(16)}`;
+}
+
 /** Reserved-bit checks of QEMU's descriptor handlers (vtd_process_context_cache_desc etc.). */
 function descriptorReserved(lo: bigint, hi: bigint): boolean {
   const type = Number(lo & 0xfn);
+  // QEMU vtd_process_wait_desc: reserved bits, and a wait with none of IF [4], SW [5], FN [6]
+  // ("invalid wait desc ... (unknown type)"; FN alone is a barrier, VT-d 7.10, QEMU 10.2).
+  if (type === 0x5) return (lo & WAIT_RSVD_LO) !== 0n || (hi & WAIT_RSVD_HI) !== 0n || (lo & 0x70n) === 0n;
+  if (type === 0x9) return (lo & PGRESP_RSVD_LO) !== 0n || (hi & PGRESP_RSVD_HI) !== 0n;
   if (type === 0x1) return (lo & CC_RSVD_LO) !== 0n || hi !== 0n;
   if (type === 0x2) return (lo & IOTLB_RSVD_LO) !== 0n || (hi & IOTLB_RSVD_HI) !== 0n;
   // QEMU vtd_process_device_iotlb_desc / vtd_process_device_piotlb_desc ("(reserved nonzero)").
