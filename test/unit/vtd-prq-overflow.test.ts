@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { simulateText } from "../../src/cli/simulate.js";
 import { parseScenario } from "../../src/scenario/index.js";
 import { runScenario } from "../../src/sim/run.js";
 import { renderQiError } from "../../src/sim/vtd/dmesg.js";
@@ -50,6 +51,13 @@ describe("page request queue overflow (PRS.PRO)", () => {
     const fates: number[] = [];
     for (let i = 0; i < t.length; i++) if (t.kind[i] === EventKind.Dma && t.step[i] === 2) fates.push((t.flags[i]! >> F_FATE_SHIFT) & 7);
     expect(fates).toEqual([...Array(125).fill(5), ...Array(5).fill(6)]);
+  });
+
+  it("simulate --json: each faulting transaction's fate is page-request or page-request-overflow, not recorded", () => {
+    const rep = simulateText(EXAMPLE, "prq-overflow.passthrough.yaml", { detail: true });
+    const dma = rep.steps[2]!.dma!;
+    expect(dma.fates).toEqual({ recorded: 0, "suppressed-fpd": 0, overflow: 0, compressed: 0, "page-request": 125, "page-request-overflow": 5 });
+    expect(dma.faults.at(-1)).toMatchObject({ iova: "0x7f0000081000", fate: "page-request-overflow", recorded: false });
   });
 
   it("a request that comes while PRO is set is lost even when the queue has room again (PRO is sticky until software clears it)", () => {
