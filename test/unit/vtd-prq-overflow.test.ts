@@ -50,7 +50,7 @@ describe("page request queue overflow (PRS.PRO)", () => {
     const t = r.machine.trace;
     const fates: number[] = [];
     for (let i = 0; i < t.length; i++) if (t.kind[i] === EventKind.Dma && t.step[i] === 2) fates.push((t.flags[i]! >> F_FATE_SHIFT) & 7);
-    expect(fates).toEqual([...Array(125).fill(5), ...Array(5).fill(6)]);
+    expect(fates).toEqual([...new Array<number>(125).fill(5), ...new Array<number>(5).fill(6)]);
   });
 
   it("simulate --json: each faulting transaction's fate is page-request or page-request-overflow, not recorded", () => {
