@@ -11,7 +11,7 @@ import { runScenario } from "../../src/sim/run.js";
 import { renderQiError } from "../../src/sim/vtd/dmesg.js";
 import type { VtdHost } from "../../src/sim/vtd/host.js";
 import { QI_RESP_INVALID, QI_RESP_SUCCESS } from "../../src/sim/vtd/qi.js";
-import { DMAR_FSTS_REG, DMAR_IQER_REG, DMAR_PQH_REG, DMAR_PQT_REG, DMAR_PRS_REG, PRS_PRO, decodeRegister } from "../../src/sim/vtd/regs.js";
+import { DMAR_FSTS_REG, DMAR_IQER_REG, DMAR_PQA_REG, DMAR_PQH_REG, DMAR_PQT_REG, DMAR_PRS_REG, PRS_PRO, decodeRegister } from "../../src/sim/vtd/regs.js";
 import { F_FATE_SHIFT, EventKind } from "../../src/trace/trace.js";
 import { bootedUnit } from "./helpers.js";
 
@@ -90,6 +90,7 @@ describe("page request queue overflow (PRS.PRO)", () => {
         const r = run(BASE);
         const h = host(r);
         const u = h.unit;
+        expect(u.readReg64(DMAR_PQA_REG) & 7n).toBe(0n); // 128 descriptors: the plans overflow it
         u.priSids.add(DSA);
         let sent = 0;
         for (const n of plan) {
