@@ -673,8 +673,8 @@ export class DmarUnit implements DmaUnit {
         if (why === "") {
           const d = decodeDesc(lo!, hi!);
           if (!this.invalidate(d)) {
+            // qiError stays "": the caller names what the unit lacks (model.ts invalidate).
             iqei = this.refusedCause(d);
-            why = iqei === IQEI_TYPE ? `the unit does not process ${descName(Number(lo! & 0xfn))} descriptors here` : "";
             bad = true;
           }
         }
