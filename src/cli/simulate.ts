@@ -61,7 +61,7 @@ export interface ReportDma {
   /** Transactions that faulted. */
   faulting: number;
   /** Of the faulting transactions: how many reached a fault recording register, and what became of the others. */
-  fates: { recorded: number; "suppressed-fpd": number; overflow: number; compressed: number };
+  fates: { recorded: number; "suppressed-fpd": number; overflow: number; compressed: number; "page-request"?: number; "page-request-overflow"?: number };
   /**
    * The translated ranges: consecutive transactions whose IOVA and HPA both continue are one
    * range; the same range again (a step with `repeat`) adds to its `count`.
@@ -77,13 +77,16 @@ export interface ReportDma {
   faultsNotListed?: number;
 }
 
-export type FateName = "recorded" | "suppressed-fpd" | "overflow" | "compressed";
+/** page-request: a VT-d PRI device's failed Translation Request queued as a page request (no fault record); page-request-overflow: lost to a full page request queue (PRS.PRO), auto-answered when last in its group. Listed only when they occur. */
+export type FateName = "recorded" | "suppressed-fpd" | "overflow" | "compressed" | "page-request" | "page-request-overflow";
 /** The unit's FaultFate values (sim/vtd/unit.ts, from QEMU's vtd_report_frcd_fault) by JSON name. */
 const FATE_NAMES: Record<number, FateName> = {
   [FaultFate.Recorded]: "recorded",
   [FaultFate.SuppressedFpd]: "suppressed-fpd",
   [FaultFate.Overflow]: "overflow",
   [FaultFate.Compressed]: "compressed",
+  [FaultFate.PageRequest]: "page-request",
+  [FaultFate.PageRequestOverflow]: "page-request-overflow",
 };
 
 export interface SimulateReport {
@@ -221,7 +224,7 @@ function dmaReport(run: Run, start: number, end: number, stepEnd: bigint): Repor
       close();
       r.faulting++;
       const fate = FATE_NAMES[(flags >> F_FATE_SHIFT) & 7] ?? "recorded";
-      r.fates[fate]++;
+      r.fates[fate] = (r.fates[fate] ?? 0) + 1;
       const sid = t.sid[i]!;
       // The fault address as the unit records it (FRCD.FI: the page of the request).
       const fi = iova & ~0xfffn;

@@ -27,7 +27,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
@@ -515,7 +515,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -594,6 +594,8 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...(f.has("rmrr") ? { rmrr: parseRmrrs(r, f.get("rmrr")!.value) } : {}),
     ...(ats !== undefined ? { ats } : {}),
     ...(f.has("pri") ? { pri: parseVtdPri(r, f, ats ?? []) } : {}),
+    // Linux's PRQ_ORDER, the page request queue's PQA.PQS (3 bits: 2^(PQS + 7) descriptors; driver.ts PRQ_ORDER).
+    ...(f.has("prq-order") ? { prqOrder: r.int(f.get("prq-order")!.value, "prq-order", 0, 7) ?? 4 } : {}),
     range: r.range(node),
   };
 }
@@ -1548,6 +1550,20 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (!f) return undefined;
       const device = bdfReq(r, f, "device", op, item);
       return device === undefined ? undefined : withExpect({ ...base, op, device });
+    }
+    case "page-request": {
+      // A PCIe Page Request Message from a PRI device (VT-d 7.4.1.1): `pages` consecutive pages in one group.
+      const f = fields(["device", "address", "pasid", "write", "read", "exec", "privileged", "pages", "last", "prgi"]);
+      if (!f) return undefined;
+      const device = bdfReq(r, f, "device", op, item);
+      const address = addrReq(r, f, "address", op, item);
+      const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff) : undefined;
+      const flag = (k: string, dflt: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, k) ?? dflt : dflt);
+      const write = flag("write", false);
+      const pages = f.has("pages") ? r.int(f.get("pages")!.value, "pages", 1, 4096) ?? 1 : 1;
+      const prgi = f.has("prgi") ? r.int(f.get("prgi")!.value, "prgi", 0, 511) : undefined;
+      if (device === undefined || address === undefined) return undefined;
+      return withExpect({ ...base, op, device, address, ...(pasid !== undefined ? { pasid } : {}), write, read: flag("read", !write), exec: flag("exec", false), privileged: flag("privileged", false), pages, last: flag("last", true), ...(prgi !== undefined ? { prgi } : {}) });
     }
     case "unbind-pasid": {
       const f = fields(["device", "pasid"]);

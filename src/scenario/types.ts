@@ -217,6 +217,8 @@ export interface IommuSpec {
   ats?: AtsDeviceSpec[];
   /** VT-d scalable mode: ATS endpoints with a PRI capability (ECAP.PRS, context entry PRE; docs/vtd-scalable-device.md). */
   pri?: string[];
+  /** VT-d: Linux's PRQ_ORDER, the page request queue's PQA.PQS (2^(order + 7) descriptors); default 4. */
+  prqOrder?: number;
   range: SourceRange;
 }
 
@@ -460,6 +462,12 @@ export type Step =
    * retries the Translation Requests that were answered (docs/vtd-scalable-device.md).
    */
   | (StepBase & { op: "page-response"; device: string })
+  /**
+   * VT-d scalable mode: a PCIe Page Request Message from a PRI device (VT-d 7.4.1.1): `pages`
+   * consecutive pages from `address` in one page request group (index `prgi`, default the unit's
+   * next), the last with LPIG unless `last: false`; without `pasid` the request has no PASID (PP = 0).
+   */
+  | (StepBase & { op: "page-request"; device: string; address: bigint; pasid?: number; write: boolean; read: boolean; exec: boolean; privileged: boolean; pages: number; last: boolean; prgi?: number })
   /**
    * The host's IRQ-remapping driver programs (or clears) one IRTE for a device, as VFIO_DEVICE_SET_IRQS
    * makes it do (modify_irte / free_irte), then invalidates the interrupt entry cache unless

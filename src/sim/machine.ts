@@ -14,7 +14,7 @@ import { KernelLog, type LogSnapshot } from "./klog.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, failStepErrno, fullBdf, type VmRuntime } from "./vmm.js";
-import { bindPasidStep, pageResponseStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
+import { bindPasidStep, pageRequestStep, pageResponseStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
 import { amdBindPasidStep, amdUnbindPasidStep, type AmdPasidStepContext } from "./amdvi/pasidBind.js";
 import { AmdViHost } from "./amdvi/host.js";
 import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
@@ -294,6 +294,8 @@ export class Machine {
         return step.op === "bind-pasid" ? bindPasidStep(this.pasidContext(out), step) : unbindPasidStep(this.pasidContext(out), step);
       case "page-response":
         return pageResponseStep(this.pasidContext(out), step, out);
+      case "page-request":
+        return pageRequestStep(this.pasidContext(out), step);
       case "irte":
         return irteStep(this, step, out);
       case "msi":
@@ -311,7 +313,7 @@ export class Machine {
 
   /** What the scalable-mode PASID steps (vtd/pasidBind.ts) need of the machine. */
   private pasidContext(out: StepOutcome): PasidStepContext {
-    return { ...this.pasidSeamContext(out), driver: this.driver, vm: (name) => this.vms.get(name) };
+    return { ...this.pasidSeamContext(out), driver: this.driver, vm: (name) => this.vms.get(name), ...(this.scenario.host.kernel !== undefined ? { kernel: this.scenario.host.kernel } : {}), dmesg: (line) => this.log.kernel(this.clock, line, this.currentStep) };
   }
 
   /** What a model's PASID steps through the seam (HostIommu.pasidStep) need of the machine. */

@@ -111,7 +111,8 @@ describe("a queue whose width disagrees with the driver's (example invalidation-
     const r = simulateText(readFileSync(file, "utf8"), file);
     expect(JSON.stringify(r.steps)).toContain("256-bit piotlb inv desc in 128-bit invalidation queue");
     const dmesg = r.dmesg.join("\n");
-    expect(dmesg).toContain("DMAR: VT-d detected Invalidation Queue Error: Reason 1");
+    // IQEI 5 (VT-d 11.4.9.9): a 128-bit queue (IQA.DW = 0) while the unit is in scalable mode.
+    expect(dmesg).toContain("DMAR: VT-d detected Invalidation Queue Error: Reason 5");
     expect(dmesg).toContain("DMAR: QI HEAD: PASID-based IOTLB Invalidation qw0 = 0x500030026, qw1 = 0x0");
     expect(dmesg).toContain("DMAR: Invalidation Queue Error (IQE) cleared");
     expect(r.expectations).toEqual({ passed: 3, failed: 0, notReached: 0 });

@@ -271,12 +271,25 @@ export interface QiErrorInput {
  * `"... Completion Error: SID %llx"`, `"QI HEAD: %s qw0 = 0x%llx, qw1 = 0x%llx\n"`,
  * `"QI PRIOR: %s qw0 = 0x%llx, qw1 = 0x%llx\n"`, then `"Invalidation Queue Error (IQE) cleared\n"` /
  * `"Invalidation Time-out Error (ITE) cleared\n"` / `"Invalidation Completion Error (ICE) cleared\n"`.
- * All prefixed "DMAR: ". Older kernels (before qi_dump_fault) printed different text; not modelled.
+ * All prefixed "DMAR: ". `kernel` older than v5.13: the one line of qi_check_fault() before qi_dump_fault() (below).
  */
-export function renderQiError(e: QiErrorInput): string[] {
-  const pre = "DMAR: ";
+export function renderQiError(e: QiErrorInput, kernel?: string): string[] {
   const f = e.fault & (DMA_FSTS_IQE | DMA_FSTS_ITE | DMA_FSTS_ICE);
   if (f === 0) return [];
+  const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
+  if (v !== undefined && !atLeast(v, 5, 13)) {
+    // Before "iommu/vt-d: Report more information about invalidation errors" (Lu Baolu, posted
+    // 2021-03-18, v5.13) qi_check_fault() printed only the rejected descriptor, and nothing for
+    // ITE / ICE: `pr_err("VT-d detected invalid descriptor: qw0 = %llx, qw1 = %llx\n")` since the
+    // 256-bit descriptor support of v5.0, `"VT-d detected invalid descriptor: low=%llx, high=%llx\n"`
+    // before it (struct qi_desc { u64 low, high; }); pr_fmt as dmar.c's (dmarPrefix).
+    if (!(f & DMA_FSTS_IQE) || !(e.iqeAtSubmitted ?? true)) return [];
+    const pre = dmarPrefix(kernelEra(kernel!));
+    const qw0 = BigInt.asUintN(64, e.head.qw0).toString(16);
+    const qw1 = BigInt.asUintN(64, e.head.qw1).toString(16);
+    return [atLeast(v, 5, 0) ? `${pre}VT-d detected invalid descriptor: qw0 = ${qw0}, qw1 = ${qw1}` : `${pre}VT-d detected invalid descriptor: low=${qw0}, high=${qw1}`];
+  }
+  const pre = "DMAR: ";
   const iqer = BigInt.asUintN(64, e.iqer);
   const out: string[] = [];
   if (f & DMA_FSTS_IQE) out.push(`${pre}VT-d detected Invalidation Queue Error: Reason ${hex(iqer & 0xfn)}`);

@@ -6,9 +6,10 @@
  */
 import type { PasidMapSpec } from "../../scenario/types.js";
 import type { PhysicalMemory } from "../memory.js";
-import { decodePageRequestDesc } from "./prq.js";
+import { decodePageRequestDesc, type PageRequestDesc } from "./prq.js";
+import { parseKernelVersion, renderQiError } from "./dmesg.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
-import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_INVALID } from "./qi.js";
+import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
 import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
 import { FL_A, FL_D, FL_P, FL_US } from "./flpt.js";
 import { IOMMU_NO_PASID, PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL, RTADDR_SMT } from "./scalable.js";
@@ -48,9 +49,12 @@ const VTD_STRIDE = 9;
 const PAGE_SHIFT = 12n;
 /** Linux MAX_AGAW_PFN_WIDTH: MAX_AGAW_WIDTH (64) - VTD_PAGE_SHIFT (drivers/iommu/intel/iommu.c); a Device-TLB flush of every address. */
 const MAX_AGAW_PFN_WIDTH = 52;
-/** Linux PRQ_ORDER (4) and PRQ_RING_MASK ((0x1000 << PRQ_ORDER) - 0x20), drivers/iommu/intel/iommu.h v6.5. */
-const PRQ_ORDER = 4;
-const PRQ_RING_MASK = (0x1000 << PRQ_ORDER) - 0x20;
+/**
+ * Linux PRQ_ORDER: 4 in drivers/iommu/intel/iommu.h v6.5 (PRQ_DEPTH 2048 descriptors; 2 when it
+ * moved to include/linux/intel-svm.h, 0 - one page, 128 descriptors - in the first svm.c).
+ * `host.iommu.prq-order` overrides it; PRQ_RING_MASK = (0x1000 << PRQ_ORDER) - 0x20 follows.
+ */
+export const PRQ_ORDER = 4;
 
 export interface DmarDomain {
   did: number;
@@ -96,6 +100,7 @@ export interface DriverSnapshot {
   contextTables: [number, number][];
   qiTail: number;
   nextDid: number;
+  prqPartial?: PrqRequest[];
 }
 
 export class IntelIommuDriver {
@@ -172,48 +177,121 @@ export class IntelIommuDriver {
     if (this.scalable && ((u.ecap >> 29n) & 1n) === 1n) {
       // intel_svm_enable_prq (svm.c, v6.5): 2^PRQ_ORDER zeroed pages, PQH = PQT = 0,
       // PQA = virt_to_phys(prq) | PRQ_ORDER (PQS 4: 2^(4 + 7) = 2048 descriptors of 32 bytes).
+      const order = this.prqOrder;
       this.prq = this.mem.allocPage();
-      for (let i = 1; i < 1 << PRQ_ORDER; i++) this.mem.allocPage(); // the bump allocator: contiguous
+      for (let i = 1; i < 1 << order; i++) this.mem.allocPage(); // the bump allocator: contiguous
       u.writeReg64(DMAR_PQH_REG, 0n);
       u.writeReg64(DMAR_PQT_REG, 0n);
-      u.writeReg64(DMAR_PQA_REG, BigInt(this.prq) | BigInt(PRQ_ORDER));
+      u.writeReg64(DMAR_PQA_REG, BigInt(this.prq) | BigInt(order));
     }
   }
 
   /** The page request queue (scalable mode with ECAP.PRS), 0 without one. */
   prq = 0;
 
+  /** Linux's PRQ_ORDER on this host (host.iommu.prq-order, default 4): the queue is 4 KiB << order. */
+  get prqOrder(): number {
+    return this.unit.spec.prqOrder ?? PRQ_ORDER;
+  }
+
+  /** PRQ_RING_MASK: (0x1000 << PRQ_ORDER) - 0x20. */
+  private get prqRingMask(): number {
+    return (0x1000 << this.prqOrder) - 0x20;
+  }
+
   /**
-   * prq_event_thread (drivers/iommu/intel/svm.c, v6.5): clear PRS.PPR, take the descriptors from
-   * PQH to PQT (PRQ_RING_MASK), drop the ones Linux rejects (no PASID, not canonical, privileged,
-   * execute+read: handle_bad_prq_event answers QI_RESP_INVALID when LPIG) and Stop Markers, hand
-   * the others to the fault handler (`handle`: iommu_sva_handle_iopf's answer), answer each
-   * last-page-in-group request with a page group response descriptor (intel_svm_page_response,
-   * qi_submit_sync), then PQH = tail and, with PRS.PRO set and the queue empty, clear PRO.
+   * Page requests of groups whose last request has not come yet (the iopf layer's per-device
+   * `partial` list, drivers/iommu/io-pgfault.c iommu_queue_iopf / iopf_handle_group): a group is
+   * handled when its LPIG request arrives, and dropped by iopf_queue_discard_partial() after an
+   * overflow.
    */
-  servicePrq(handle: (rid: number, pasid: number, addr: bigint, write: boolean) => number): { rid: number; pasid: number; addr: bigint; write: boolean; prgi: number; code: number }[] {
+  private prqPartial: PrqRequest[] = [];
+
+  /**
+   * prq_event_thread (drivers/iommu/intel/svm.c v6.5, prq.c since v6.13), with the kernel's lines:
+   * clear PRS.PPR; take the descriptors from PQH to PQT (PRQ_RING_MASK); reject the ones Linux
+   * rejects, each with `pr_err("IOMMU: %s: ...")` and handle_bad_prq_event()'s
+   * `pr_err("%s: Invalid page request: %08llx %08llx\n")` and, for the last of a group, a page
+   * group response Invalid Request (QI_RESP_INVALID) - no PASID ("Page request without PASID"),
+   * an address not canonical in a 48-bit address space (is_canonical_address,
+   * __VIRTUAL_MASK_SHIFT 47: "Address is not canonical"), a privileged read or write ("Page request
+   * in Privilege Mode"), an execute + read ("Execution request not supported"); drop Stop Markers
+   * (LPIG without read or write); collect the others per group and hand a complete group to the
+   * fault handler (`handle`: iommu_sva_handle_iopf's answer for each page, the first failure is
+   * the group's; iopf_handler), which answers with one page group response
+   * (intel_svm_page_response). Then PQH = tail, and with PRS.PRO set, by kernel generation:
+   * - since "iommu/vt-d: Clear PRQ overflow only when PRQ is empty" (28a77185f1cd, v5.12; in
+   *   5.10.y stable): `pr_info_ratelimited("IOMMU: %s: PRQ overflow detected\n")`, and when PQH =
+   *   PQT the partial groups are discarded (iopf_queue_discard_partial), PRO is cleared and
+   *   "IOMMU: %s: PRQ overflow cleared" is printed (its format has no "\n"; the next record starts
+   *   a line anyway);
+   * - from "iommu/vt-d: Add page request draining support" (v5.8) to v5.11: PRO is cleared,
+   *   nothing is printed;
+   * - before: PRO is never cleared, and the unit drops every later page request.
+   * The rejection lines are those of the refactored handler (handle_bad_prq_event, v5.13-era
+   * kernels to v6.x); older kernels printed other text, and a later prq.c no longer requires a
+   * PASID - neither is modelled. The lines are not ratelimited here.
+   */
+  servicePrq(handle: (rid: number, pasid: number, addr: bigint, write: boolean) => number, kernel?: string): { handled: PrqHandled[]; lines: string[] } {
     const u = this.unit;
-    const out: { rid: number; pasid: number; addr: bigint; write: boolean; prgi: number; code: number }[] = [];
-    if (this.prq === 0) return out;
+    const handled: PrqHandled[] = [];
+    const lines: string[] = [];
+    if (this.prq === 0) return { handled, lines };
+    const name = u.name;
+    const mask = this.prqRingMask;
+    // qi_submit_sync of the response; a descriptor the unit refuses (an IQE: QEMU takes no page
+    // group response without PASID) gets qi_check_fault()'s lines.
+    const respond = (desc: [bigint, bigint]): void => {
+      if (!this.submit([desc]) && this.lastQiError !== undefined) lines.push(...renderQiError(this.lastQiError, kernel));
+    };
     u.writeReg32(DMAR_PRS_REG, PRS_PPR);
-    const tail = Number(u.readReg64(DMAR_PQT_REG)) & PRQ_RING_MASK;
-    let head = Number(u.readReg64(DMAR_PQH_REG)) & PRQ_RING_MASK;
+    const tail = Number(u.readReg64(DMAR_PQT_REG)) & mask;
+    let head = Number(u.readReg64(DMAR_PQH_REG)) & mask;
     while (head !== tail) {
       const qw0 = this.mem.readU64(this.prq + head) ?? 0n;
       const qw1 = this.mem.readU64(this.prq + head + 8) ?? 0n;
-      head = (head + 32) & PRQ_RING_MASK;
-      const { rid, pasid, rdr: rd, wrr: wr, lpig, prgi, addr, pp, pmr, er } = decodePageRequestDesc(qw0, qw1);
-      // is_canonical_address with a 48-bit virtual address space (__VIRTUAL_MASK_SHIFT 47).
-      const canonical = BigInt.asIntN(64, addr << 16n) >> 16n === BigInt.asIntN(64, addr);
-      const bad = !pp || !canonical || (pmr && (rd || wr)) || (er && rd);
-      if (!bad && lpig && !rd && !wr) continue; // a Stop Marker: no response
-      const code = bad ? QI_RESP_INVALID : handle(rid, pasid, addr, wr);
-      out.push({ rid, pasid, addr, write: wr, prgi, code });
-      if (lpig) this.submit([encodePageResponseDesc(rid, pasid, code, prgi, lpig)]);
+      head = (head + 32) & mask;
+      const d = decodePageRequestDesc(qw0, qw1);
+      const req: PrqRequest = { rid: d.rid, pasid: d.pasid, pasidPresent: d.pp, addr: d.addr, write: d.wrr, read: d.rdr, prgi: d.prgi, lpig: d.lpig };
+      const why = badPageRequest(d);
+      if (why !== undefined) {
+        lines.push(`IOMMU: ${name}: ${why}`);
+        // handle_bad_prq_event: `%08llx` of qw0 and qw1 (at least 8 hex digits).
+        lines.push(`${name}: Invalid page request: ${qw0.toString(16).padStart(8, "0")} ${qw1.toString(16).padStart(8, "0")}`);
+        if (d.lpig) respond(encodePageResponseDesc(d.rid, d.pasid, QI_RESP_INVALID, d.prgi, true, d.pp));
+        handled.push({ ...req, code: d.lpig ? QI_RESP_INVALID : undefined, rejected: why, group: [req] });
+        continue;
+      }
+      if (d.lpig && !d.rdr && !d.wrr) continue; // a Stop Marker: no response
+      if (!d.lpig) {
+        this.prqPartial.push(req);
+        handled.push({ ...req, code: undefined, group: [] });
+        continue;
+      }
+      // iopf_handle_group: this request and the partial ones of the same device and group index.
+      const group = [...this.prqPartial.filter((p) => p.rid === d.rid && p.prgi === d.prgi), req];
+      this.prqPartial = this.prqPartial.filter((p) => !(p.rid === d.rid && p.prgi === d.prgi));
+      let code: number = QI_RESP_SUCCESS;
+      for (const g of group) {
+        code = handle(g.rid, g.pasid, g.addr, g.write);
+        if (code !== QI_RESP_SUCCESS) break;
+      }
+      respond(encodePageResponseDesc(d.rid, d.pasid, code, d.prgi, true));
+      handled.push({ ...req, code, group });
     }
     u.writeReg64(DMAR_PQH_REG, BigInt(tail));
-    if (u.readReg32(DMAR_PRS_REG) & PRS_PRO && (Number(u.readReg64(DMAR_PQH_REG)) & PRQ_RING_MASK) === (Number(u.readReg64(DMAR_PQT_REG)) & PRQ_RING_MASK)) u.writeReg32(DMAR_PRS_REG, PRS_PRO);
-    return out;
+    if (u.readReg32(DMAR_PRS_REG) & PRS_PRO) {
+      const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
+      const era = v === undefined || v.major > 5 || (v.major === 5 && v.minor >= 12) ? 2 : v.major === 5 && v.minor >= 8 ? 1 : 0;
+      if (era === 2) lines.push(`IOMMU: ${name}: PRQ overflow detected`);
+      const empty = (Number(u.readReg64(DMAR_PQH_REG)) & mask) === (Number(u.readReg64(DMAR_PQT_REG)) & mask);
+      if (era === 1 || (era === 2 && empty)) {
+        if (era === 2) this.prqPartial = [];
+        u.writeReg32(DMAR_PRS_REG, PRS_PRO);
+        if (era === 2) lines.push(`IOMMU: ${name}: PRQ overflow cleared`);
+      }
+    }
+    return { handled, lines };
   }
 
   // ------------------------------------------------------------------ domains
@@ -850,6 +928,7 @@ export class IntelIommuDriver {
       contextTables: [...this.contextTables],
       qiTail: this.qiTail,
       nextDid: this.nextDid,
+      prqPartial: this.prqPartial.map((r) => ({ ...r })),
     };
   }
 
@@ -867,6 +946,7 @@ export class IntelIommuDriver {
     this.guestTables = new Map(s.guestTables ?? []);
     this.svaMm.clear();
     for (const [k, v] of s.svaMm ?? []) this.svaMm.set(k, v);
+    this.prqPartial = (s.prqPartial ?? []).map((r) => ({ ...r }));
   }
 
   get rootTableAddress(): number {
@@ -891,4 +971,38 @@ function ffs(n: bigint): number {
   let i = 0;
   while (((n >> BigInt(i)) & 1n) === 0n) i++;
   return i;
+}
+
+/** One page request as Linux's handler reads it from the queue. */
+export interface PrqRequest {
+  rid: number;
+  pasid: number;
+  pasidPresent: boolean;
+  addr: bigint;
+  write: boolean;
+  read: boolean;
+  prgi: number;
+  lpig: boolean;
+}
+
+/**
+ * What prq_event_thread did with one request: `code` is the page group response it sent (the
+ * last of a group, or a rejected one), undefined when it sent none (a request that waits for the
+ * rest of its group); `rejected` the reason line of a rejected request; `group` the requests the
+ * response answers.
+ */
+export interface PrqHandled extends PrqRequest {
+  code: number | undefined;
+  rejected?: string;
+  group: PrqRequest[];
+}
+
+/** prq_event_thread's checks before a request reaches the fault handler (v6.5; see servicePrq), or undefined. */
+function badPageRequest(d: PageRequestDesc): string | undefined {
+  if (!d.pp) return "Page request without PASID";
+  // is_canonical_address with a 48-bit virtual address space (__VIRTUAL_MASK_SHIFT 47).
+  if (BigInt.asIntN(64, d.addr << 16n) >> 16n !== BigInt.asIntN(64, d.addr)) return "Address is not canonical";
+  if (d.pmr && (d.rdr || d.wrr)) return "Page request in Privilege Mode";
+  if (d.er && d.rdr) return "Execution request not supported";
+  return undefined;
 }

@@ -14,6 +14,8 @@ import type { IntelIommuDriver } from "./driver.js";
 import { FL_A, FL_D, FL_P, FL_RW, FL_US } from "./flpt.js";
 import { PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL } from "./scalable.js";
 import { QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
+import { PageRequestFate } from "./unit.js";
+import { plural } from "../plural.js";
 
 /** What the steps need from the machine. */
 export interface PasidStepContext {
@@ -25,6 +27,10 @@ export interface PasidStepContext {
   fail(error: DiagnosticCode, summary: string): void;
   failErrno(errno: "EBUSY" | "ENOENT" | "EINVAL", summary: string): void;
   summary(text: string): void;
+  /** The host's kernel version (host.kernel), for the handler's lines of its generation. */
+  kernel?: string;
+  /** Appends a line to the host's kernel log (dmesg) at this step. */
+  dmesg?(line: string): void;
 }
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
@@ -114,19 +120,20 @@ export function unbindPasidStep(c: PasidStepContext, st: Extract<Step, { op: "un
 
 /**
  * The `page-response` step: Linux's page request handler (IntelIommuDriver.servicePrq, v6.5
- * prq_event_thread) with iommu_sva_handle_iopf (drivers/iommu/iommu-sva.c) as the fault handler -
- * vma_lookup in the bound process's mappings (none: IOMMU_PAGE_RESP_INVALID), the access against
- * the vma's permissions (a write to a read-only one: INVALID), else handle_mm_fault, which
- * populates the first-level leaf, and IOMMU_PAGE_RESP_SUCCESS - then the page group response the
- * driver queues, and the device's retry of each answered Translation Request (PCIe PRI: after a
- * Success response the device translates again; after Invalid Request it gives up).
+ * prq_event_thread, with its lines for rejected requests and a queue overflow) with
+ * iommu_sva_handle_iopf (drivers/iommu/iommu-sva.c) as the fault handler - vma_lookup in the bound
+ * process's mappings (none: IOMMU_PAGE_RESP_INVALID), the access against the vma's permissions (a
+ * write to a read-only one: INVALID), else handle_mm_fault, which populates the first-level leaf,
+ * and IOMMU_PAGE_RESP_SUCCESS - then the page group response the driver queues, and the device's
+ * retry of each answered Translation Request (PCIe PRI: after a Success response the device
+ * translates again; after Invalid Request it gives up).
  */
 export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "page-response" }>, out: { fault?: number; faults: number }): void {
   const d = c.driver;
   const sid = c.sidOf(st.device);
   if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
   if (d.prq === 0) return c.fail("pasid-unsupported", "the unit has no page request queue (host.iommu.pri lists no device, or the unit is in legacy mode)");
-  const handled = d.servicePrq((rid, pasid, addr, write) => {
+  const { handled, lines } = d.servicePrq((rid, pasid, addr, write) => {
     const mm = d.svaMm.get(rid * 1048576 + pasid);
     const m = mm?.maps.find((x) => addr >= x.va && addr < x.va + x.size);
     if (mm === undefined || m === undefined) return QI_RESP_INVALID;
@@ -134,29 +141,74 @@ export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "p
     const at = d.entryAddressIn(mm.root, mm.levels, true, addr, 1, true)!;
     if (((d.mem.readU64(at) ?? 0n) & BigInt(FL_P)) === 0n) d.mem.writeU64(at, (m.hpa !== undefined ? m.hpa + (addr - m.va) : BigInt(d.allocPage())) | flAttr(m));
     return QI_RESP_SUCCESS;
-  });
+  }, c.kernel);
+  for (const l of lines) c.dmesg?.(l);
   const mine = handled.filter((h) => h.rid === sid);
-  if (mine.length === 0) return c.summary(`no page request of ${st.device} was pending`);
+  const overflow = lines.filter((l) => / PRQ overflow /.test(l)).map((l) => l.replace(/^IOMMU: \S+: /, ""));
+  if (mine.length === 0) return c.summary(`no page request of ${st.device} was pending${overflow.length > 0 ? `; ${overflow.join(", ")}` : ""}`);
   const u = d.unit;
   const parts: string[] = [];
+  const waiting = mine.filter((h) => h.code === undefined && h.rejected === undefined).length;
   for (const h of mine) {
-    const what = `PRG ${h.prgi} (PASID ${hex(h.pasid)}, ${h.write ? "write" : "read"} ${hex(h.addr)})`;
+    const what = `PRG ${h.prgi} (${h.pasidPresent ? `PASID ${hex(h.pasid)}, ` : "no PASID, "}${h.write ? "write" : "read"} ${hex(h.addr)}${h.group.length > 1 ? `, ${h.group.length} pages` : ""})`;
+    if (h.rejected !== undefined) {
+      parts.push(`${what}: rejected (${h.rejected})${h.code === undefined ? ", not the last of its group: no response" : "; Invalid Request, the device gives up"}`);
+      continue;
+    }
+    if (h.code === undefined) continue;
     if (h.code !== QI_RESP_SUCCESS) {
       parts.push(`${what}: Invalid Request; the device gives up`);
       continue;
     }
-    // The device's retry: a Translation Request with the PASID (ATS; the Device-TLB fills on success).
-    u.reqPasid = h.pasid;
-    const r = u.translate(h.rid, Number(h.addr >> 32n), Number(h.addr & 0xffffffffn), h.write);
-    u.reqPasid = -1;
-    if (r === 0) parts.push(`${what}: Success; the retried Translation Request got HPA ${hex((BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0))}`);
-    else {
-      parts.push(`${what}: Success, but the retry faulted 0x${r.toString(16).padStart(2, "0")}`);
-      out.faults++;
-      out.fault ??= r;
+    // The device's retry of each page of the group: a Translation Request with the PASID (ATS; the Device-TLB fills on success).
+    const got: string[] = [];
+    for (const g of h.group) {
+      u.reqPasid = g.pasid;
+      const r = u.translate(g.rid, Number(g.addr >> 32n), Number(g.addr & 0xffffffffn), g.write);
+      u.reqPasid = -1;
+      if (r === 0) got.push(hex((BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0)));
+      else {
+        got.push(`fault 0x${r.toString(16).padStart(2, "0")}`);
+        out.faults++;
+        out.fault ??= r;
+      }
     }
+    parts.push(got.every((x) => x.startsWith("0x")) ? `${what}: Success; the retried Translation Request got HPA ${got.join(", ")}` : `${what}: Success, but the retry faulted ${got.filter((x) => x.startsWith("fault")).join(", ").replace(/fault /g, "")}`);
   }
-  c.summary(`page requests handled, page group responses queued: ${parts.join("; ")}`);
+  if (waiting > 0) parts.push(`${waiting} request${waiting === 1 ? "" : "s"} of a group without its last page: held back${overflow.some((l) => l.startsWith("PRQ overflow cleared")) ? ", then discarded with the overflow (iopf_queue_discard_partial)" : ""}`);
+  // A long run of groups: the first three and the last, with the count between.
+  const shown = parts.length > 6 ? [...parts.slice(0, 3), `… ${parts.length - 4} more …`, parts[parts.length - 1]!] : parts;
+  c.summary(`page requests handled, page group responses queued: ${shown.join("; ")}${overflow.length > 0 ? `; ${overflow.join(", ")}` : ""}`);
+}
+
+/**
+ * The `page-request` step: a PCIe Page Request Message from a PRI device (VT-d 7.4.1.1), as a
+ * device sends it without a failed Translation Request first (or with fields a well-behaved
+ * device would not set): `pages` requests of consecutive pages in one group, the last with LPIG
+ * unless `last: false`. The unit queues each (unit.ts pageRequest), or, with the queue full or
+ * PRS.PRO set, drops it - answering the last of a group itself with Success.
+ */
+export function pageRequestStep(c: PasidStepContext, st: Extract<Step, { op: "page-request" }>): void {
+  const d = c.driver;
+  const u = d.unit;
+  const sid = c.sidOf(st.device);
+  if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
+  if (d.prq === 0) return c.fail("pasid-unsupported", "the unit has no page request queue (host.iommu.pri lists no device, or the unit is in legacy mode)");
+  if (!u.priSids.has(sid)) return c.fail("pasid-unsupported", `${st.device} has no PRI capability Linux enabled (list it in host.iommu.pri)`);
+  const prgi = st.prgi ?? u.nextPrgi;
+  if (st.prgi === undefined) u.nextPrgi = (u.nextPrgi + 1) & 0x1ff;
+  let queued = 0;
+  let dropped = 0;
+  let auto = false;
+  for (let i = 0; i < st.pages; i++) {
+    const last = st.last && i === st.pages - 1;
+    const f = u.pageRequest(sid, st.pasid ?? -1, st.address + BigInt(i) * 4096n, st.write, st.privileged, st.exec, prgi, last, st.read);
+    if (f === PageRequestFate.Queued) queued++;
+    else if (f === PageRequestFate.AutoResponded) auto = true;
+    else dropped++;
+  }
+  const lost = dropped + (auto ? 1 : 0);
+  c.summary(`${plural(st.pages, "page request")} of ${st.device} (PRG ${prgi}${st.pasid !== undefined ? `, PASID ${hex(st.pasid)}` : ", no PASID"}): ${queued} queued${lost > 0 ? `, ${lost} lost to a full page request queue (PRS.PRO set)${auto ? "; the unit answered the last one itself with Success" : ""}` : ""}`);
 }
 
 /**

@@ -22,11 +22,11 @@ export const QI_RESP_FAILURE = 0xf;
 
 /**
  * Linux intel_svm_page_response / handle_bad_prq_event: qw0 = QI_PGRP_PASID(pasid) [51:32] |
- * QI_PGRP_DID(rid) [31:16] | QI_PGRP_PASID_P [4] | QI_PGRP_PDP [5] | QI_PGRP_RESP_CODE [15:12] |
+ * QI_PGRP_DID(rid) [31:16] | QI_PGRP_PASID_P [4] (handle_bad_prq_event: the request's PP) | QI_PGRP_PDP [5] | QI_PGRP_RESP_CODE [15:12] |
  * QI_PGRP_RESP_TYPE; qw1 = QI_PGRP_IDX(prg_index) [11:3] | QI_PGRP_LPIG [2].
  */
-export function encodePageResponseDesc(rid: number, pasid: number, code: number, prgi: number, lpig: boolean): [bigint, bigint] {
-  const lo = BigInt(QI_PGRP_RESP_TYPE) | (1n << 4n) | (BigInt(code & 0xf) << 12n) | (BigInt(rid & 0xffff) << 16n) | (BigInt(pasid & 0xfffff) << 32n);
+export function encodePageResponseDesc(rid: number, pasid: number, code: number, prgi: number, lpig: boolean, pasidPresent = true): [bigint, bigint] {
+  const lo = BigInt(QI_PGRP_RESP_TYPE) | (pasidPresent ? 1n << 4n : 0n) | (BigInt(code & 0xf) << 12n) | (BigInt(rid & 0xffff) << 16n) | (BigInt(pasid & 0xfffff) << 32n);
   return [lo, (BigInt(prgi & 0x1ff) << 3n) | (lpig ? 4n : 0n)];
 }
 

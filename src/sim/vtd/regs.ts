@@ -212,7 +212,15 @@ export const REGISTER_VIEWS = [
   { name: "IQH", offset: DMAR_IQH_REG, width: 64, section: "11.4.11.1" },
   { name: "IQT", offset: DMAR_IQT_REG, width: 64, section: "11.4.11.2" },
   { name: "IQA", offset: DMAR_IQA_REG, width: 64, section: "11.4.11.3" },
+  { name: "IQER", offset: DMAR_IQER_REG, width: 64, section: "11.4.9.9" },
+  { name: "PQH", offset: DMAR_PQH_REG, width: 64, section: "11.4.12.1" },
+  { name: "PQT", offset: DMAR_PQT_REG, width: 64, section: "11.4.12.2" },
+  { name: "PQA", offset: DMAR_PQA_REG, width: 64, section: "11.4.12.3" },
+  { name: "PRS", offset: DMAR_PRS_REG, width: 32, section: "11.4.12.4" },
 ] as const;
+
+/** IQERCD.IQEI meanings (VT-d 11.4.9.9; unit.ts IQEI_*). */
+const IQEI_TEXT = ["info not available", "invalid tail pointer", "descriptor fetch error", "invalid descriptor type", "reserved field set in a valid descriptor type", "descriptor width wrong for the mode (IQA.DW)", "queue tail not aligned to the descriptor width", "invalid RTADDR.TTM"];
 
 export type RegisterName = (typeof REGISTER_VIEWS)[number]["name"];
 
@@ -311,6 +319,27 @@ export function decodeRegister(name: RegisterName, v: bigint, iqaDw = false): Re
     case "IQT":
       // 128-bit descriptors: index in [18:4]; 256-bit (IQA.DW = 1): [18:5].
       field(name === "IQH" ? "QH" : "QT", 18, iqaDw ? 5 : 4);
+      break;
+    case "IQER":
+      // Valid while FSTS.IQE / ITE / ICE is set (Linux DMAR_IQER_REG_IQEI / _ITESID / _ICESID).
+      field("IQEI", 3, 0, (r) => `${r} (${IQEI_TEXT[Number(r)] ?? "undefined"})`);
+      field("ITESID", 47, 32, (r) => `${hex(r)} (${formatSid(Number(r))})`);
+      field("ICESID", 63, 48, (r) => `${hex(r)} (${formatSid(Number(r))})`);
+      break;
+    case "PQH":
+    case "PQT":
+      // Byte offsets of 32-byte page request descriptors: [18:5] is the descriptor index (Linux masks with PRQ_RING_MASK).
+      field(name, 18, 5, (r) => `${r} (offset ${hex(r << 5n)})`);
+      break;
+    case "PQA": {
+      const pqs = Number(bitsOf(v, 2, 0));
+      field("PQS", 2, 0, () => `${pqs} (${plural(2 ** (pqs + 7), "descriptor")}; Linux PRQ_ORDER)`);
+      field("PQA", 63, 12, (r) => hex(r << 12n));
+      break;
+    }
+    case "PRS":
+      field("PPR", 0, 0, (r) => `${r}${r ? " (page requests pending)" : ""}`);
+      field("PRO", 1, 1, (r) => `${r}${r ? " (overflow: page requests are being dropped)" : ""}`);
       break;
     case "IQA": {
       const dw = bitsOf(v, 11, 11);

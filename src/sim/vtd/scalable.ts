@@ -66,7 +66,7 @@ import {
   VTD_FR_READ,
   VTD_FR_WRITE,
 } from "./reasons.js";
-import { FaultFate, XlateKind, XlateStage, type DmarUnit } from "./unit.js";
+import { FaultFate, PageRequestFate, XlateKind, XlateStage, type DmarUnit } from "./unit.js";
 
 /** RTADDR bits 11:10, TTM: 00 legacy, 01 scalable (Linux DMA_RTADDR_SMT = bit 10; QEMU VTD_RTADDR_SMT). */
 export const RTADDR_SMT = 1n << 10n;
@@ -483,8 +483,10 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
       if (!ctx.pre) return u.fault(VTD_FR_SM_PRE_CLEAR, sid, iovaHi, iovaLo, write, ctx.fpd, probe);
       if (probe) return r;
       u.counters.faults++;
-      u.fate = FaultFate.PageRequest;
-      u.pageRequest(sid, pasid, big(iovaHi, iovaLo), write, priv, u.reqExec, u.nextPrgi);
+      // Each failed Translation Request is a page request group of its own (LPIG): queued, or, with
+      // the queue full, answered by the unit itself (unit.ts pageRequest).
+      const queued = u.pageRequest(sid, pasid, big(iovaHi, iovaLo), write, priv, u.reqExec, u.nextPrgi) === PageRequestFate.Queued;
+      u.fate = queued ? FaultFate.PageRequest : FaultFate.PageRequestOverflow;
       u.nextPrgi = (u.nextPrgi + 1) & 0x1ff;
       return r;
     }

@@ -19,7 +19,7 @@ import {
 import { Iotlb } from "./iotlb.js";
 import { DeviceTlb, deviceTlbRange, type DeviceTlbSnapshot } from "./devtlb.js";
 import { LEVEL_DEVICE_TLB } from "../../trace/trace.js";
-import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, CC_RSVD_LO, IOTLB_RSVD_HI, IOTLB_RSVD_LO, decodeDesc, DIOTLB_RSVD_HI, DIOTLB_RSVD_LO, PDIOTLB_RSVD_HI, PDIOTLB_RSVD_LO, type InvDescriptor } from "./qi.js";
+import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, QI_RESP_SUCCESS, CC_RSVD_LO, IOTLB_RSVD_HI, IOTLB_RSVD_LO, decodeDesc, DIOTLB_RSVD_HI, DIOTLB_RSVD_LO, PDIOTLB_RSVD_HI, PDIOTLB_RSVD_LO, type InvDescriptor } from "./qi.js";
 import {
   DMAR_CAP_REG,
   DMAR_CCMD_REG,
@@ -155,6 +155,18 @@ export const enum XlateStage {
   DeviceTlb = 8,
 }
 
+/** What the unit did with a page request (pageRequest). */
+export const enum PageRequestFate {
+  /** Written into the page request queue. */
+  Queued = 0,
+  /** The queue was full or PRS.PRO set: lost (not the last request of its group). */
+  Dropped = 1,
+  /** The queue was full or PRS.PRO set, and the request was the last of its group: the unit answered Success itself. */
+  AutoResponded = 2,
+  /** The unit has no page request support (ECAP.PRS = 0). */
+  Refused = 3,
+}
+
 /** What happened to a fault on its way to the fault recording registers. */
 export const enum FaultFate {
   None = 0,
@@ -167,6 +179,8 @@ export const enum FaultFate {
   Compressed = 4,
   /** A PRI device's failed Translation Request became a page request (not a fault record; VT-d 7.4). */
   PageRequest = 5,
+  /** The page request did not fit in the page request queue (PRS.PRO): lost, or auto-answered with Success when last in its group. */
+  PageRequestOverflow = 6,
 }
 
 interface CcEntry {
@@ -212,6 +226,7 @@ export interface DmarUnitSnapshot {
   sm?: SmSnapshot;
   ir?: ReturnType<InterruptRemapper["snapshot"]>;
   devtlb?: DeviceTlbSnapshot;
+  nextPrgi?: number;
 }
 
 export class DmarUnit implements DmaUnit {
@@ -587,11 +602,28 @@ export class DmarUnit implements DmaUnit {
   /** The last invalidation-queue error about the queue or a descriptor's width, in QEMU's words (error_report of vtd_fetch_inv_desc and its helpers); "" for other IQEs. */
   qiError = "";
 
-  private queueError(why: string): void {
-    // Invalidation Queue Error: IQH stays on the offending descriptor (VT-d 6.5.2.10; QEMU vtd_handle_inv_queue_error).
+  /**
+   * Invalidation Queue Error: IQH stays on the offending descriptor (VT-d 6.5.2.10; QEMU
+   * vtd_handle_inv_queue_error), FSTS.IQE is set and IQERCD.IQEI [3:0] says why (VT-d 11.4.9.9,
+   * IQEI_*). QEMU sets only FSTS.IQE; the cause is the spec's.
+   */
+  private queueError(why: string, iqei: number): void {
     this.qiError = why;
     this.regs[DMAR_FSTS_REG >> 2] = this.readReg32(DMAR_FSTS_REG) | FSTS_IQE;
-    this.setReg64(DMAR_IQER_REG, 1n); // IQEI 1: descriptor with reserved bits / invalid type
+    this.setReg64(DMAR_IQER_REG, (this.readReg64(DMAR_IQER_REG) & ~0xfn) | BigInt(iqei & 0xf));
+  }
+
+  /**
+   * The IQEI of a descriptor the unit refused in invalidate(): a type this unit does not process in
+   * its mode or with its capabilities (unknown type, Device-TLB without ECAP.DT, a page group
+   * response in legacy mode) is IQEI_TYPE; otherwise a field value it does not support (a
+   * granularity, AM above CAP.MAMV, a page group response without PASID - QEMU's
+   * vtd_process_page_group_response_desc refuses it) - the spec's table has no cause of its own
+   * for those, IQEI_RSVD is the nearest.
+   */
+  private refusedCause(d: InvDescriptor): number {
+    if (d.type === "unknown" || ((d.type === "dev-iotlb" || d.type === "pdev-iotlb") && !this.spec.deviceTlb) || (d.type === "pgrp-resp" && this.ttm !== 1)) return IQEI_TYPE;
+    return IQEI_RSVD;
   }
 
   private processQueue(): void {
@@ -610,8 +642,8 @@ export class DmarUnit implements DmaUnit {
     const tail = Number((iqt >> shift) & 0x7fffn);
     if (this.readReg32(DMAR_FSTS_REG) & (FSTS_IQE | FSTS_ITE)) return; // stalled until software clears IQE / ITE
     // QEMU vtd_handle_iqt_write: with 256-bit descriptors IQT bit 4 is reserved (VTD_IQT_QT_256_RSV_BIT).
-    if (dw && (iqt & 0x10n) !== 0n) return this.queueError(`vtd_handle_iqt_write: RSV bit is set: val=0x${iqt.toString(16)}`);
-    if (tail >= entries) return this.queueError(`vtd_fetch_inv_desc: detected invalid QI tail (tail=0x${tail.toString(16)}, size=0x${entries.toString(16)})`);
+    if (dw && (iqt & 0x10n) !== 0n) return this.queueError(`vtd_handle_iqt_write: RSV bit is set: val=0x${iqt.toString(16)}`, IQEI_TAIL_ALIGN);
+    if (tail >= entries) return this.queueError(`vtd_fetch_inv_desc: detected invalid QI tail (tail=0x${tail.toString(16)}, size=0x${entries.toString(16)})`, IQEI_TAIL);
     let guard = 0;
     while (head !== tail && guard++ < entries) {
       const at = base + head * size;
@@ -621,19 +653,35 @@ export class DmarUnit implements DmaUnit {
       const qw3 = dw ? this.mem.readU64(at + 24) : 0n;
       let why = lo === undefined || hi === undefined || qw2 === undefined || qw3 === undefined ? "vtd_get_inv_desc: Read INV DESC failed." : "";
       let bad = why !== "";
+      let iqei = IQEI_FETCH;
       if (!bad) {
         this.queueLog.push({ lo: lo!, hi: hi! });
         why = descriptorWidthError(dw, lo!, hi!, qw2!, qw3!);
+        // qw2/qw3 set in a 256-bit queue: reserved fields; a 256-bit-only type in a 128-bit queue:
+        // in scalable mode the queue's width is wrong (IQEI 5), in legacy mode the type is invalid.
+        if (why !== "") iqei = dw ? IQEI_RSVD : this.ttm === 1 ? IQEI_WIDTH : IQEI_TYPE;
         // A Device-TLB invalidation to an endpoint that never answers: ITE, the device keeps its entries.
         if (why === "" && !descriptorReserved(lo!, hi!) && this.invalidationTimedOut(lo!, hi!)) {
           head = (head + 1) % entries;
           break;
         }
         // A wrong width, reserved bits, or a granularity / AM the unit does not support.
-        bad = why !== "" || descriptorReserved(lo!, hi!) || !this.invalidate(decodeDesc(lo!, hi!));
+        if (why === "" && descriptorReserved(lo!, hi!)) {
+          why = `reserved bits set in a ${descName(Number(lo! & 0xfn))} descriptor: qw0 = 0x${lo!.toString(16)}, qw1 = 0x${hi!.toString(16)}`;
+          iqei = IQEI_RSVD;
+        }
+        if (why === "") {
+          const d = decodeDesc(lo!, hi!);
+          if (!this.invalidate(d)) {
+            // qiError stays "": the caller names what the unit lacks (model.ts invalidate).
+            iqei = this.refusedCause(d);
+            bad = true;
+          }
+        }
+        bad ||= why !== "";
       }
       if (bad) {
-        this.queueError(why);
+        this.queueError(why, iqei);
         break;
       }
       head = (head + 1) % entries;
@@ -939,33 +987,46 @@ export class DmarUnit implements DmaUnit {
    * request descriptor at PQA + PQT - qw0: type 1 [7:0], PP [8], RID [31:16], PASID [51:32], ER
    * [52], PMR [53]; qw1: RDR [0], WRR [1], LPIG [2], PRGI [11:3], ADDR [63:12] (Linux struct
    * page_req_dsc) - PQT advanced, PRS.PPR set. The queue holds 2^(PQS + 7) entries (vtd_prq_size).
-   * With PRS.PRO set, or a full queue (PRO is set then), the request is dropped: false.
+   *
+   * Overflow (VT-d 7.4.1 "page request queue overflow"; QEMU vtd_pri_request_page): with PRS.PRO
+   * already set, or when the request does not fit (PQT + 32 would meet PQH: the unit keeps one
+   * slot empty), nothing is written and PRO is set. A dropped request that was the last of its
+   * group (LPIG) is answered by the unit itself with a page group response of Success, so the
+   * device retries its Translation Request instead of waiting for ever; the other requests of the
+   * group are lost silently (Linux's iopf_queue_discard_partial() drops what it holds of such a
+   * group, drivers/iommu/io-pgfault.c). QEMU does not auto-respond (it returns -ENOSPC to the
+   * device model); the spec's auto-response is modelled here. `pasid` < 0: a request without PASID
+   * (PP = 0). Each answer is in `pageResponses` (auto-responses with `auto: true`).
    */
-  pageRequest(sid: number, pasid: number, addr: bigint, write: boolean, priv: boolean, exec: boolean, prgi: number): boolean {
-    if (((this.ecap >> 29n) & 1n) === 0n) return false;
+  pageRequest(sid: number, pasid: number, addr: bigint, write: boolean, priv: boolean, exec: boolean, prgi: number, lpig = true, read = !write): PageRequestFate {
+    if (((this.ecap >> 29n) & 1n) === 0n) return PageRequestFate.Refused;
     const pqa = this.readReg64(DMAR_PQA_REG);
     const size = 32 * 2 ** (Number(pqa & 7n) + 7);
     const prs = this.readReg32(DMAR_PRS_REG);
-    if (prs & PRS_PRO) return false;
     const tail = Number(this.readReg64(DMAR_PQT_REG)) % size;
     const next = (tail + 32) % size;
-    if (next === Number(this.readReg64(DMAR_PQH_REG))) {
+    if (prs & PRS_PRO || next === Number(this.readReg64(DMAR_PQH_REG))) {
       this.regs[DMAR_PRS_REG >> 2] = prs | PRS_PRO;
-      return false;
+      if (!lpig) return PageRequestFate.Dropped;
+      this.pageResponses.push({ sid, pasid: Math.max(pasid, 0), prgi, code: QI_RESP_SUCCESS, auto: true });
+      return PageRequestFate.AutoResponded;
     }
     const at = Number(pqa & ~0xfffn) + tail;
-    const [qw0, qw1] = encodePageRequestDesc({ pp: true, rid: sid, pasid, er: exec, pmr: priv, rdr: !write, wrr: write, lpig: true, prgi, addr });
+    const [qw0, qw1] = encodePageRequestDesc({ pp: pasid >= 0, rid: sid, pasid: Math.max(pasid, 0), er: exec, pmr: priv, rdr: read, wrr: write, lpig, prgi, addr });
     this.mem.writeU64(at, qw0);
     this.mem.writeU64(at + 8, qw1);
     this.mem.writeU64(at + 16, 0n);
     this.mem.writeU64(at + 24, 0n);
     this.setReg64(DMAR_PQT_REG, BigInt(next));
     this.regs[DMAR_PRS_REG >> 2] = this.readReg32(DMAR_PRS_REG) | PRS_PPR;
-    return true;
+    return PageRequestFate.Queued;
   }
 
-  /** Page group responses the unit took from the invalidation queue (type 0x9): what the device hears. */
-  pageResponses: { sid: number; pasid: number; prgi: number; code: number }[] = [];
+  /**
+   * Page group responses the device heard: from the invalidation queue (type 0x9, Linux's answer)
+   * or, with `auto`, from the unit itself for a last-in-group request it could not queue.
+   */
+  pageResponses: { sid: number; pasid: number; prgi: number; code: number; auto?: true }[] = [];
 
   // ---------------------------------------------------------------- fault recording
 
@@ -1224,6 +1285,7 @@ export class DmarUnit implements DmaUnit {
       sm: this.sm.snapshot(),
       ir: this.ir.snapshot(),
       devtlb: this.devtlb.snapshot(),
+      nextPrgi: this.nextPrgi,
     };
   }
 
@@ -1241,6 +1303,7 @@ export class DmarUnit implements DmaUnit {
     if (s.ir) this.ir.restore(s.ir);
     if (s.devtlb) this.devtlb.restore(s.devtlb);
     else this.devtlb.clear();
+    this.nextPrgi = s.nextPrgi ?? 0;
   }
 }
 
@@ -1261,9 +1324,36 @@ export function descriptorWidthError(dw: boolean, lo: bigint, hi: bigint, qw2: b
   return "";
 }
 
+/**
+ * IQERCD.IQEI (VT-d 11.4.9.9): 1 invalid tail pointer, 2 the descriptor fetch failed, 3 invalid
+ * descriptor type, 4 reserved field set in a valid descriptor type, 5 descriptor width (IQA.DW = 0
+ * in scalable mode), 6 queue tail not aligned to the width (IQA.DW = 1 and IQT[4] set).
+ */
+export const IQEI_TAIL = 1;
+export const IQEI_FETCH = 2;
+export const IQEI_TYPE = 3;
+export const IQEI_RSVD = 4;
+export const IQEI_WIDTH = 5;
+export const IQEI_TAIL_ALIGN = 6;
+
+/** QEMU VTD_INV_DESC_PGRESP_RSVD_LO / _HI (vtd_process_page_group_response_desc): lo [8:5] and [63:52], hi [1:0] and [63:12]. */
+const PGRESP_RSVD_LO = 0xfff00000000001e0n;
+const PGRESP_RSVD_HI = 0xfffffffffffff003n;
+/** QEMU VTD_INV_DESC_WAIT_RSVD_LO of the 4-bit-type era (0xffffff80: PD [7] reserved without ECAP.PDS, which the unit does not report) and _HI (status address bits 1:0). */
+const WAIT_RSVD_LO = 0xffffff80n;
+const WAIT_RSVD_HI = 3n;
+
+function descName(type: number): string {
+  return ["type 0x0", "context-cache", "IOTLB", "device-TLB", "interrupt entry cache", "invalidation wait", "PASID-based IOTLB", "PASID-cache", "PASID-based device-TLB", "page group response"][type] ?? `type 0x${type.toString(16)}`;
+}
+
 /** Reserved-bit checks of QEMU's descriptor handlers (vtd_process_context_cache_desc etc.). */
 function descriptorReserved(lo: bigint, hi: bigint): boolean {
   const type = Number(lo & 0xfn);
+  // QEMU vtd_process_wait_desc: reserved bits, and a wait with none of IF [4], SW [5], FN [6]
+  // ("invalid wait desc ... (unknown type)"; FN alone is a barrier, VT-d 7.10, QEMU 10.2).
+  if (type === 0x5) return (lo & WAIT_RSVD_LO) !== 0n || (hi & WAIT_RSVD_HI) !== 0n || (lo & 0x70n) === 0n;
+  if (type === 0x9) return (lo & PGRESP_RSVD_LO) !== 0n || (hi & PGRESP_RSVD_HI) !== 0n;
   if (type === 0x1) return (lo & CC_RSVD_LO) !== 0n || hi !== 0n;
   if (type === 0x2) return (lo & IOTLB_RSVD_LO) !== 0n || (hi & IOTLB_RSVD_HI) !== 0n;
   // QEMU vtd_process_device_iotlb_desc / vtd_process_device_piotlb_desc ("(reserved nonzero)").
