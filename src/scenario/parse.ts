@@ -722,7 +722,7 @@ function modelOf(node: Node | null): string | undefined {
 }
 
 /** The keys an smmuv3 host.iommu takes (docs/smmuv3.md). */
-const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules", "stall-model", "ats", "ats-invalidation", "pri", "pasid"];
+const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules", "stall-model", "ats", "ats-invalidation", "pri", "pri-queue", "pasid"];
 
 /** Translation granules by size (SMMU_IDR5.GRAN4K/16K/64K; CONFIG_ARM64_{4K,16K,64K}_PAGES), as shifts. */
 const SMMU_GRANULES: ReadonlyMap<bigint, number> = new Map([
@@ -833,12 +833,21 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   // pri: ATS devices whose PCIe PRI capability is enabled (Page Requests into the SMMU's PRI queue).
   const pri = f.has("pri") ? parseAts(r, f.get("pri")!.value).map((a) => a.device) : undefined;
   for (const d of pri ?? []) if (!(ats ?? []).some((a) => a.device === d)) r.error(f.get("pri")!.value, "invalid-value", l10n.t("{0} has PRI but not ATS", d), l10n.t("A Page Request follows a failed ATS translation: list the device in host.iommu.ats too."));
+  // pri-queue: the PRI queue's entries (SMMU_IDR1.PRIQS, a power of two as event-queue); needs pri.
+  let priqShift: number | undefined;
+  const pqNode = f.get("pri-queue")?.value ?? null;
+  if (pqNode !== null) {
+    const v = r.int(pqNode, "host.iommu.pri-queue", 2, 32768);
+    if (v !== undefined && (v & (v - 1)) !== 0) r.error(pqNode, "invalid-value", l10n.t("host.iommu.pri-queue {0} is not a power of two", v), l10n.t("The PRI queue holds 2^LOG2SIZE entries: 2, 4, ... 32768."));
+    else if (v !== undefined) priqShift = Math.log2(v);
+    if (pri === undefined) r.error(f.get("pri-queue")!.key, "invalid-value", l10n.t("pri-queue needs pri"), l10n.t("The SMMU has a PRI queue only with PRI (SMMU_IDR0.PRI): list the PRI devices in host.iommu.pri."));
+  }
   // pasid: PCI devices with a PASID capability (arm_smmu_enable_pasid); needs SubstreamIDs (SSIDSIZE > 0). docs/smmuv3-pasid.md.
   const pasid = f.has("pasid") ? parseAts(r, f.get("pasid")!.value).map((a) => a.device) : undefined;
   if (pasid !== undefined && pasid.length > 0 && ssidBits === 0) r.error(f.get("pasid")!.value, "invalid-value", l10n.t("PASID devices need SubstreamIDs, but host.iommu.substream-id-bits is 0"), l10n.t("Set substream-id-bits (SMMU_IDR1.SSIDSIZE, 1..20): Linux gives a master min(its PASID width, SSIDSIZE) bits."));
   const atsInvalidation = f.has("ats-invalidation") ? r.bool(f.get("ats-invalidation")!.value, "host.iommu.ats-invalidation") : undefined;
   return smmuv3IommuSpec(
-    { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(pri !== undefined ? { pri } : {}), ...(pasid !== undefined ? { pasid } : {}) },
+    { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(pri !== undefined ? { pri } : {}), ...(priqShift !== undefined ? { priqShift } : {}), ...(pasid !== undefined ? { pasid } : {}) },
     { iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
   );
 }

@@ -93,6 +93,8 @@ export interface SmmuV3Spec {
   twoLevel: boolean;
   /** log2 of the event queue's entries. */
   evtqShift: number;
+  /** log2 of the PRI queue's entries (host.iommu.pri-queue, SMMU_IDR1.PRIQS); absent: the event queue's. */
+  priqShift?: number;
   /** The root complex's iommu-map (IORT ID mapping): StreamID = RID - ridBase + sidBase. */
   ridBase: number;
   sidBase: number;

@@ -18,7 +18,7 @@
  */
 import type { PhysicalMemory } from "../memory.js";
 import { Ratelimit } from "../printk.js";
-import { renderCmdqError, renderEvent, renderPageRequest, renderEvtqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra } from "./dmesg.js";
+import { renderCmdqError, renderEvent, renderPageRequest, renderEvtqOverflow, renderPriqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra } from "./dmesg.js";
 import {
   CMD_CFGI_ALL,
   CMD_CFGI_CD,
@@ -56,7 +56,7 @@ import {
 } from "./spec.js";
 import { blockAllowed, levelShift, s1StartLevel } from "./walk.js";
 import { atcInvCommand, EATS_TRANS } from "./ats.js";
-import { smmuGranules, type SmmuV3Unit } from "./unit.js";
+import { smmuGranules, smmuPriqShift, type SmmuV3Unit } from "./unit.js";
 
 const PAGE = 4096;
 
@@ -203,7 +203,8 @@ export class ArmSmmuV3Driver {
     // arm_smmu_init_queues: the PRI queue when ARM_SMMU_FEAT_PRI (SMMU_IDR0.PRI), 16-byte entries; CR0.PRIQEN.
     const priqen = u.spec.pri === true ? CR0_PRIQEN : 0;
     if (priqen) {
-      u.priqBase = this.alloc(2 ** u.spec.evtqShift * 16) + u.spec.evtqShift;
+      const priqShift = smmuPriqShift(u.spec);
+      u.priqBase = this.alloc(2 ** priqShift * 16) + priqShift;
       u.priqProd = u.priqCons = 0;
     }
     u.writeCr0(CR0_CMDQEN | CR0_EVTQEN | priqen);
@@ -653,7 +654,11 @@ export class ArmSmmuV3Driver {
   /**
    * arm_smmu_priq_thread -> arm_smmu_handle_ppr: each Page Request printed (dmesg.ts
    * renderPageRequest); the last request of a group is answered with CMD_PRI_RESP, PRI_RESP_DENY
-   * (SSV when the request had a SubstreamID), without a CMD_SYNC (arm_smmu_cmdq_issue_cmd). PRIQ_CONS moves.
+   * (SSV when the request had a SubstreamID), without a CMD_SYNC (arm_smmu_cmdq_issue_cmd). Then,
+   * when PRIQ_PROD.OVFLG differs from PRIQ_CONS.OVACKFLG (queue_sync_prod_in() == -EOVERFLOW), the
+   * dev_err "PRIQ overflow detected -- requests lost"; PRIQ_CONS = Q_OVF(prod) | wrap | index
+   * ("Sync our overflow flag, as we believe we're up to speed") acknowledges the overflow. The
+   * requests the SMMU discarded get no response from Linux.
    */
   servicePri(): string[] {
     const u = this.unit;
@@ -666,7 +671,8 @@ export class ArmSmmuV3Driver {
         this.submit([cmd(CMD_PRI_RESP, w0, (e[1] & 0x1ffn) | (BigInt(PRI_RESP_DENY) << 12n))], false);
       }
     }
-    u.priqCons = u.priqProd;
+    if ((u.priqProd & Q_OVF) !== (u.priqCons & Q_OVF)) lines.push(renderPriqOverflow(u.name));
+    u.priqCons = u.priqProd >>> 0;
     return lines;
   }
 

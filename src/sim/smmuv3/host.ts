@@ -53,7 +53,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   ) {
     super();
     const s = spec.smmu;
-    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}) } : {}) };
+    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}), ...(s.priqShift !== undefined ? { priqShift: s.priqShift } : {}) } : {}) };
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
     this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel) });
