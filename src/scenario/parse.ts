@@ -1671,7 +1671,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
 /** `bind-pasid: { device, pasid, mode, vm, supervisor, wpe, maps: [ { va, size, perm, user, hpa | gpa } ] }` (docs/scalable-mode.md). */
 function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index: number; range: SourceRange }, withExpect: <T extends object>(s: T) => T): Step | undefined {
   const op = "bind-pasid" as const;
-  const f = r.fields(body, ["device", "pasid", "mode", "vm", "supervisor", "wpe", "maps"], "the bind-pasid step");
+  const f = r.fields(body, ["device", "pasid", "mode", "vm", "supervisor", "wpe", "sva", "maps"], "the bind-pasid step");
   if (!f) return undefined;
   const device = bdfReq(r, f, "device", op, item);
   const pNode = r.required(f, "pasid", "the bind-pasid step", item);
@@ -1680,7 +1680,12 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
   const guestVm = f.has("vm") ? r.str(f.get("vm")!.value, "vm") : undefined;
   const supervisor = f.has("supervisor") ? r.bool(f.get("supervisor")!.value, "supervisor") ?? false : false;
   const wpe = f.has("wpe") ? r.bool(f.get("wpe")!.value, "wpe") ?? false : false;
+  const sva = f.has("sva") ? r.bool(f.get("sva")!.value, "sva") ?? false : false;
   if (device === undefined || pasid === undefined || mode === undefined) return undefined;
+  if (sva && mode !== "first-level") {
+    r.error(f.get("sva")!.key, "invalid-value", l10n.t("sva: true shares a process's page table: mode {0} does not fit it", mode), l10n.t("Drop mode: (an SVA PASID translates through the process's stage-1 table)."));
+    return undefined;
+  }
   if (mode === "nested" && guestVm === undefined) {
     r.error(item, "missing-key", l10n.t("a nested bind needs \"vm\": the VM whose guest-physical memory the first-level tables live in"), l10n.t("Add vm: <name> (the second level maps that VM's RAM, IOVA = GPA)."));
     return undefined;
@@ -1720,7 +1725,7 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
       maps.push({ va, size, perm, user, ...(accessed ? {} : { accessed }), ...(present ? {} : { present }), ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
     }
   }
-  return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps });
+  return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps, ...(sva ? { sva } : {}) });
 }
 
 /** Transactions one `dma` step may simulate (its trace events). */

@@ -453,7 +453,7 @@ export type Step =
    * iommu_sva_bind_device): a PASID table entry with the mode's PGTT, and the first-level (or
    * second-level) tables holding `maps`. docs/scalable-mode.md.
    */
-  | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[] })
+  | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[]; /** SMMUv3: iommu_sva_bind_device, the PASID shares the process's CPU page table (arm_smmu_make_sva_cd). */ sva?: boolean })
   /** Tears the PASID's entry down as intel_pasid_tear_down_entry() does (PASID-cache and IOTLB invalidations). */
   | (StepBase & { op: "unbind-pasid"; device: string; pasid: number })
   /**

@@ -83,6 +83,11 @@ export interface SmmuDomain {
   sids: number[];
   /** (StreamID, SubstreamID) pairs whose CD this domain fills (iommu_attach_device_pasid: arm_smmu_set_pasid). */
   ssids?: [number, number][];
+  /**
+   * An SVA domain (IOMMU_DOMAIN_SVA, arm_smmu_sva_domain_alloc): `pgd` is the process's page table
+   * (mm->pgd, written as the CPU's page tables are: leafDescriptor), its CD is arm_smmu_make_sva_cd's.
+   */
+  sva?: boolean;
 }
 
 export interface SmmuDriverOptions {
@@ -122,6 +127,29 @@ const PTE_HAP_WRITE = 2n << 6n;
 /** ARM_LPAE_PTE_MEMATTR_OIWB (stage 2, cacheable) and ARM_LPAE_MAIR_ATTR_IDX_CACHE << 2 (stage 1). */
 const PTE_MEMATTR_OIWB = 0xfn << 2n;
 const PTE_ATTRINDX_CACHE = 1n << 2n;
+/**
+ * arm64 user page bits of a process page table (arch/arm64/include/asm/pgtable-prot.h _PAGE_SHARED /
+ * _PAGE_READONLY: PTE_USER, PTE_RDONLY, PTE_NG, PTE_PXN, PTE_UXN, PTE_WRITE = PTE_DBM bit 51; AttrIndx
+ * MT_NORMAL = 0, asm/memory.h). A written (dirty) writable page has PTE_RDONLY clear (pte_mkdirty).
+ */
+const CPU_PTE_DBM = 1n << 51n;
+const CPU_PTE_PXN = 1n << 53n;
+const CPU_PTE_UXN = 1n << 54n;
+/**
+ * The CPU's MAIR_EL1 that arm_smmu_make_sva_cd copies into CD word 3 (read_sysreg(mair_el1)):
+ * arch/arm64 MAIR_EL1_SET with MT_NORMAL 0 (0xff), MT_NORMAL_TAGGED 1 (0xff without MTE),
+ * MT_NORMAL_NC 2 (0x44), MT_NORMAL_WT 3 (0xbb), MT_DEVICE_nGnRnE 4 (0x00), MT_DEVICE_nGnRE 5
+ * (0x04), MT_DEVICE_GRE 6 (0x0c): v5.10+ trees, a CPU without MTE (newer trees add
+ * MT_NORMAL_iNC_oWB, not modelled).
+ */
+export const CPU_MAIR_EL1 = 0x000c0400bb44ffffn;
+/**
+ * The model's CPU: vabits_actual 48 (no 52-bit VA) and ID_AA64MMFR0_EL1.PARange 0b0101 (48-bit PA),
+ * the T0SZ and IPS of an SVA CD (arm_smmu_make_sva_cd).
+ */
+export const CPU_VA_BITS = 48;
+export const CPU_PA_BITS = 48;
+export const CPU_PARANGE = 5n;
 
 export class ArmSmmuV3Driver {
   readonly domains: SmmuDomain[] = [];
@@ -145,6 +173,8 @@ export class ArmSmmuV3Driver {
   readonly blocks: boolean;
   /** The granule of every domain's tables (a shift): see SmmuDriverOptions.pageShift. */
   readonly granule: number;
+  /** The kernel's PAGE_SIZE as a shift (SmmuDriverOptions.pageShift): the granule of a process page table. */
+  readonly pageShift: number;
   /** StreamIDs of masters with ATS enabled (arm_smmu_enable_ats: PCI ATS capability and SMMU_IDR0.ATS). */
   readonly atsMasters = new Set<number>();
   /** false: unmap skips CMD_ATC_INV (a driver bug the scenario can model: host.iommu.ats-invalidation). */
@@ -166,7 +196,8 @@ export class ArmSmmuV3Driver {
     this.era = opts.era ?? SMMU_CURRENT_ERA;
     this.stage = opts.stage ?? (unit.spec.stage1 ? 1 : 2);
     this.blocks = opts.blocks ?? true;
-    this.granule = pickGranule(opts.pageShift ?? 12, smmuGranules(unit.spec));
+    this.pageShift = opts.pageShift ?? 12;
+    this.granule = pickGranule(this.pageShift, smmuGranules(unit.spec));
     this.s2Stalls = opts.s2Stalls ?? true;
   }
 
@@ -295,6 +326,21 @@ export class ArmSmmuV3Driver {
   }
 
   /**
+   * arm_smmu_make_sva_cd (arm-smmu-v3-sva.c) for an SVA domain bound to a process: what differs
+   * from a DMA domain's CD (s1Cd) is where the numbers come from: T0SZ = 64 - vabits_actual (the
+   * CPU's VA size, not io-pgtable's ias), TG0 = the kernel's PAGE_SIZE (page_size_to_cd), IPS = the
+   * CPU's ID_AA64MMFR0_EL1.PARange (not the SMMU's OAS), TTB0 = mm->pgd, MAIR = the CPU's
+   * MAIR_EL1. The rest is the same: IRGN0/ORGN0 WBWA, SH0 IS, EPD1, V, AA64, S (stall_enabled), R,
+   * A, ASET (BTM is never enabled: btm_invalidation false) and the ASID from the SMMU's own ASID
+   * allocator (arm_smmu_share_asid -> arm_smmu_domain_alloc_id; the mm's CPU ASID only with BTM).
+   */
+  private svaCd(d: SmmuDomain): bigint[] {
+    const tg0 = this.pageShift === 16 ? 1n : this.pageShift === 14 ? 2n : 0n;
+    const w0 = BigInt(64 - CPU_VA_BITS) | (tg0 << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (CPU_PARANGE << 32n) | (1n << 41n) | (this.stallEnabled ? 1n << 44n : 0n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
+    return [w0, BigInt(d.pgd) & 0x000ffffffffffff0n, 0n, CPU_MAIR_EL1, 0n, 0n, 0n, 0n];
+  }
+
+  /**
    * iommu_attach_device_pasid with a stage-1 paging domain (arm_smmu_s1_set_dev_pasid ->
    * arm_smmu_set_pasid): the domain's CD at SubstreamID `ssid` of the master's CD table, then
    * CMD_CFGI_CD (SSID, leaf) + CMD_SYNC (arm_smmu_write_cd_entry -> arm_smmu_sync_cd). Returns an
@@ -306,7 +352,7 @@ export class ArmSmmuV3Driver {
     if (f.s1CdMax === 0) return "the master has no SubstreamIDs (master->ssid_bits = 0: no PASID capability, or SMMU_IDR1.SSIDSIZE = 0)";
     if (ssid === 0 || ssid >= 2 ** f.s1CdMax) return `PASID ${ssid} is outside 1..${2 ** f.s1CdMax - 1} (master->ssid_bits ${f.s1CdMax}; PASID 0 is the RID's CD: IOMMU_NO_PASID)`;
     const at = this.cdAddress(sid, ssid)!;
-    this.writeSte(at, this.s1Cd(d));
+    this.writeSte(at, d.sva === true ? this.svaCd(d) : this.s1Cd(d));
     this.submit([cmd(CMD_CFGI_CD, (BigInt(sid) << 32n) | (BigInt(ssid) << 12n), 1n)]);
     d.ssids = [...(d.ssids ?? []).filter(([a, b]) => !(a === sid && b === ssid)), [sid, ssid]];
     return undefined;
@@ -492,7 +538,13 @@ export class ArmSmmuV3Driver {
   leafDescriptor(d: SmmuDomain, pa: number, prot: number, level: number): bigint {
     let pte = level === 3 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK;
     pte |= PTE_AF | PTE_SH_IS;
-    if (d.stage === 1) {
+    if (d.sva === true) {
+      // A process page (the CPU's table behind an SVA CD): MT_NORMAL, nG, never executable here.
+      pte |= PTE_NG | CPU_PTE_PXN | CPU_PTE_UXN;
+      if (!(prot & IOMMU_PRIV)) pte |= PTE_AP_UNPRIV;
+      if (prot & IOMMU_WRITE) pte |= CPU_PTE_DBM;
+      else pte |= PTE_AP_RDONLY;
+    } else if (d.stage === 1) {
       pte |= PTE_NG | PTE_ATTRINDX_CACHE;
       if (!(prot & IOMMU_PRIV)) pte |= PTE_AP_UNPRIV;
       if (!(prot & IOMMU_WRITE) && prot & IOMMU_READ) pte |= PTE_AP_RDONLY;
