@@ -1864,10 +1864,14 @@ const IOMMUFD_FIELDS: Record<(typeof IOMMUFD_IOCTLS)[number], readonly string[]>
   IOMMU_IOAS_MAP: ["ioas", "iova", "gpa", "length"],
   IOMMU_IOAS_UNMAP: ["ioas", "iova", "length"],
   IOMMU_IOAS_COPY: ["src-ioas", "src-iova", "ioas", "iova", "length"],
-  IOMMU_HWPT_ALLOC: ["device", "pt"],
+  IOMMU_HWPT_ALLOC: ["device", "pt", "fault"],
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: ["device", "pt"],
   IOMMU_DESTROY: ["id"],
+  IOMMU_FAULT_QUEUE_ALLOC: [],
+  IOMMU_HWPT_PAGE_RESPONSE: ["fault", "cookie", "code"],
 };
+/** Keys an ioctl takes but does not need (HWPT_ALLOC's fault_id is only read with IOMMU_HWPT_FAULT_ID_VALID). */
+const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
 
 /** `iommufd: { vm, ioctl, ... }`: an ioctl on the VM's /dev/iommu; each ioctl's keys are required. */
 function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStepSpec | undefined {
@@ -1891,7 +1895,21 @@ function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStep
     return v === undefined ? undefined : r.int(v, k, 1, 0x7fffffff);
   };
   for (const k of wanted) {
+    if (IOMMUFD_OPTIONAL.has(`${ioctl}/${k}`) && !f.has(k)) continue;
     switch (k) {
+      case "code": {
+        const v = r.enumOf(f.get(k)!.value, k, ["success", "invalid"] as const);
+        if (v === undefined) ok = false;
+        else spec.code = v;
+        break;
+      }
+      case "cookie": {
+        const v = r.int(f.get(k)!.value, k, 1, 0x7fffffff);
+        if (v === undefined) ok = false;
+        else spec.cookie = v;
+        break;
+      }
+      case "fault":
       case "ioas":
       case "pt":
       case "id":

@@ -536,9 +536,18 @@ export interface IommufdStepSpec {
   pt?: number;
   /** IOMMU_DESTROY's object id. */
   id?: number;
+  /** HWPT_ALLOC's fault_id (IOMMU_HWPT_FAULT_ID_VALID); IOMMU_HWPT_PAGE_RESPONSE's fault object. */
+  fault?: number;
+  /** IOMMU_HWPT_PAGE_RESPONSE: the group's cookie (absent: the oldest queued group) and the code. */
+  cookie?: number;
+  code?: "success" | "invalid";
 }
 
-export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY"] as const;
+/**
+ * The `iommufd:` step's operations: ioctls, and IOMMU_HWPT_PAGE_RESPONSE, the VMM's read() of a
+ * fault group from a fault object's fd and write() of its struct iommu_hwpt_page_response.
+ */
+export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE"] as const;
 
 /**
  * `posted-descriptor: { address, vcpu, cpu, sync }`: the vCPU's posted-interrupt descriptor as KVM

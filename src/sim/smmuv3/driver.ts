@@ -40,6 +40,7 @@ import {
   GERROR_CMDQ_ERR,
   Q_OVF,
   RESUME_ABORT,
+  RESUME_RETRY,
   STALL_MODEL_FORCE,
   STALL_MODEL_STALL,
   STE_CFG_ABORT,
@@ -88,7 +89,34 @@ export interface SmmuDomain {
    * (mm->pgd, written as the CPU's page tables are: leafDescriptor), its CD is arm_smmu_make_sva_cd's.
    */
   sva?: boolean;
+  /**
+   * iommufd fault delivery (IOMMU_HWPT_ALLOC with IOMMU_HWPT_FAULT_ID_VALID): the id of the fault
+   * object whose queue takes this domain's I/O page faults (hwpt->domain->iopf_handler =
+   * iommufd_fault_iopf_handler) instead of the kernel's answer.
+   */
+  faultQueue?: number;
 }
+
+/**
+ * One I/O page fault group iommufd queued for user space (fault.c iommufd_fault_iopf_handler), as
+ * read() of the fault fd returns it (uapi struct iommu_hwpt_pgfault): the StreamID and STAG the
+ * answer goes back to, the SubstreamID (-1 none), the faulting address and IOMMU_PGFAULT_PERM_*.
+ */
+export interface IopfRecord {
+  fault: number;
+  cookie: number;
+  sid: number;
+  ssid: number;
+  grpid: number;
+  perm: number;
+  addr: bigint;
+}
+
+/** uapi enum iommu_hwpt_pgfault_perm. */
+export const IOMMU_PGFAULT_PERM_READ = 1;
+export const IOMMU_PGFAULT_PERM_WRITE = 2;
+export const IOMMU_PGFAULT_PERM_EXEC = 4;
+export const IOMMU_PGFAULT_PERM_PRIV = 8;
 
 export interface SmmuDriverOptions {
   /** Kernel version era of the log lines. */
@@ -400,13 +428,45 @@ export class ArmSmmuV3Driver {
    * do anything for RESUME or PRI_RESP"). The handler returns an error, so the event is still
    * printed. An unknown StreamID (no master) gets no answer: the transaction stays stalled.
    */
-  private answerStall(raw: readonly [bigint, bigint, bigint, bigint]): void {
+  private answerStall(raw: readonly [bigint, bigint, bigint, bigint]): boolean {
     const e = decodeEvent(raw);
-    if (!e.stall || !this.masters.has(e.sid)) return;
+    if (!e.stall || !this.masters.has(e.sid)) return false;
     // Before v6.12 a stage-2 event returned -EFAULT before the stall was looked at: never resumed.
-    if (e.s2 && !this.s2Stalls) return;
+    if (e.s2 && !this.s2Stalls) return false;
+    // iommu_report_device_fault -> the attached domain's iopf_handler: an iommufd hwpt with a fault
+    // object queues the group for user space (fault.c iommufd_fault_iopf_handler) and returns 0,
+    // so arm_smmu_evtq_thread prints nothing; the answer comes back through the fault fd (pageResponse).
+    const d = this.domains.find((x) => x.faultQueue !== undefined && (e.ssv ? x.ssids?.some(([a, b]) => a === e.sid && b === e.ssid) : x.sids.includes(e.sid)));
+    if (d !== undefined && !e.s2) {
+      const perm = (e.read ? IOMMU_PGFAULT_PERM_READ : IOMMU_PGFAULT_PERM_WRITE) | (e.instruction ? IOMMU_PGFAULT_PERM_EXEC : 0) | (e.privileged ? IOMMU_PGFAULT_PERM_PRIV : 0);
+      this.iopfQueue.push({ fault: d.faultQueue!, cookie: this.nextCookie++, sid: e.sid, ssid: e.ssv ? e.ssid : -1, grpid: e.stag, perm, addr: e.inputAddr });
+      return true;
+    }
     const first = [...this.masters.keys()].find((k) => this.masters.get(k) === this.masters.get(e.sid)) ?? e.sid;
     this.submit([cmd(CMD_RESUME, (BigInt(first) << 32n) | (BigInt(RESUME_ABORT) << 12n), BigInt(e.stag))], false);
+    return false;
+  }
+
+  /** Fault groups queued for user space and not yet answered (IopfRecord), oldest first. */
+  iopfQueue: IopfRecord[] = [];
+  /** fault.c: the cookie of the next group (xa_alloc in fault->response, from 1 here). */
+  private nextCookie = 1;
+
+  /**
+   * write() of a struct iommu_hwpt_page_response to fault object `fault`'s fd (fault.c
+   * iommufd_fault_fops_write): a code other than IOMMUFD_PAGE_RESP_SUCCESS (0) / _INVALID (1) or
+   * a cookie no queued group holds -> -EINVAL; else iopf_group_response -> arm_smmu_page_response:
+   * CMD_RESUME with RETRY for SUCCESS, ABORT otherwise, to master->streams[0].id and the STAG, no
+   * CMD_SYNC. Returns the answered group, or the errno text.
+   */
+  pageResponse(fault: number, cookie: number, code: number): IopfRecord | string {
+    if (code !== 0 && code !== 1) return `code ${code} is neither IOMMUFD_PAGE_RESP_SUCCESS (0) nor IOMMUFD_PAGE_RESP_INVALID (1)`;
+    const i = this.iopfQueue.findIndex((r) => r.fault === fault && r.cookie === cookie);
+    if (i < 0) return `no fault group of fault object ${fault} has cookie ${cookie}`;
+    const r = this.iopfQueue.splice(i, 1)[0]!;
+    const first = [...this.masters.keys()].find((k) => this.masters.get(k) === this.masters.get(r.sid)) ?? r.sid;
+    this.submit([cmd(CMD_RESUME, (BigInt(first) << 32n) | (BigInt(code === 0 ? RESUME_RETRY : RESUME_ABORT) << 12n), BigInt(r.grpid))], false);
+    return r;
   }
 
   /** arm_smmu_probe_device: the master's StreamID (PCI: the RID, through the iommu-map). */
@@ -687,7 +747,11 @@ export class ArmSmmuV3Driver {
     const out: { raw: [bigint, bigint, bigint, bigint]; lines: string[] }[] = [];
     const recs = u.pendingEvents();
     for (const r of recs) {
-      this.answerStall(r.raw);
+      // An event the fault handler consumed (queued for iommufd) is not printed (arm_smmu_handle_event returned 0).
+      if (this.answerStall(r.raw)) {
+        out.push({ raw: r.raw, lines: [] });
+        continue;
+      }
       const rl = this.rs.check(nowNs, "arm_smmu_evtq_thread");
       const lines: string[] = [];
       if (rl.suppressedLine) lines.push(rl.suppressedLine);
@@ -736,6 +800,7 @@ export class ArmSmmuV3Driver {
       ssidBits: [...this.ssidBits],
       next: [this.nextAsid, this.nextVmid, this.nextDomain],
       rs: Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, this.rs),
+      iopf: [this.nextCookie, this.iopfQueue.map((r) => ({ ...r }))],
     };
   }
 
@@ -757,6 +822,8 @@ export class ArmSmmuV3Driver {
     [this.nextAsid, this.nextVmid, this.nextDomain] = s.next;
     this.rs = Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, s.rs);
     this.issued = [];
+    this.nextCookie = s.iopf?.[0] ?? 1;
+    this.iopfQueue = (s.iopf?.[1] ?? []).map((r) => ({ ...r }));
   }
 
   /** Global invalidations for the scenario's granularities. */
@@ -773,6 +840,8 @@ export interface SmmuDriverSnapshot {
   ssidBits?: [number, number][];
   next: [number, number, number];
   rs: Ratelimit;
+  /** The next fault cookie and the fault groups queued for iommufd; absent before fault delivery. */
+  iopf?: [number, IopfRecord[]];
 }
 
 /** CD.TG0 / STE.S2TG of a domain's granule (io-pgtable-arm ARM_LPAE_TCR_TG0_4K 0, _64K 1, _16K 2). */
