@@ -10,18 +10,12 @@ import { Machine } from "../../src/sim/machine.js";
 import type { SmmuV3Host } from "../../src/sim/smmuv3/host.js";
 import { Session } from "../../src/engine/session.js";
 import { EventKind } from "../../src/trace/trace.js";
+import { runSmmuScenario } from "./smmuv3-helpers.js";
 
 const FILE = "examples/smmuv3-iommufd-fault.passthrough.yaml";
 const example = readFileSync(join(__dirname, "..", "..", FILE), "utf8");
 
-function run(text: string) {
-  const parsed = parseScenario(text, FILE);
-  expect(parsed.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  const m = new Machine(parsed.scenario!);
-  const host = m.hostIommu as SmmuV3Host;
-  const outs = m.scenario.workload.map((s) => m.runStep(s));
-  return { m, outs, host };
-}
+const run = (text: string) => runSmmuScenario(text, FILE);
 
 const resumes = (m: Machine, step: number) => {
   const [a, b] = m.trace.stepRange(step);

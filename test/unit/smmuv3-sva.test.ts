@@ -7,21 +7,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import { Machine } from "../../src/sim/machine.js";
-import type { SmmuV3Host } from "../../src/sim/smmuv3/host.js";
 import { CPU_MAIR_EL1 } from "../../src/sim/smmuv3/driver.js";
 import { Session } from "../../src/engine/session.js";
 import { treeChildren } from "../../src/engine/trees.js";
+import { runSmmuScenario } from "./smmuv3-helpers.js";
 
 const FILE = "examples/smmuv3-sva.passthrough.yaml";
 const example = readFileSync(join(__dirname, "..", "..", FILE), "utf8");
 
-function run(text: string) {
-  const parsed = parseScenario(text, FILE);
-  expect(parsed.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  const m = new Machine(parsed.scenario!);
-  const outs = m.scenario.workload.map((s) => m.runStep(s));
-  return { m, outs, host: m.hostIommu as SmmuV3Host };
-}
+const run = (text: string) => runSmmuScenario(text, FILE);
 
 const SID = 0x100;
 const field = (w: bigint, hi: number, lo: number) => (w >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
