@@ -101,3 +101,23 @@ describe("SMMUv3 PRI queue overflow", () => {
     expect(noPri[0]!.hint).toMatch(/host\.iommu\.pri/);
   });
 });
+
+describe("SMMUv3 PRI queue registers", () => {
+  it("the registers show SMMU_IDR1.PRIQS and PRIQ_PROD.OVFLG / PRIQ_CONS.OVACKFLG: toggled by the overflow, equal again after Linux's acknowledgement", () => {
+    const file = "examples/smmuv3-priq-overflow.passthrough.yaml";
+    const m = new Machine(parseScenario(readFileSync(join(__dirname, "..", "..", file), "utf8"), file).scenario!);
+    m.runStep(m.scenario.workload[0]!);
+    const host = m.hostIommu as SmmuV3Host;
+    for (let k = 0; k < 5; k++) host.unit.pageRequest(0x100, -1, 0xc000_0000 + k * 4096, true);
+    const reg = (name: string) => m.iommu.registers().find((r) => r.name === name)!;
+    const f = (name: string, field: string) => reg(name).fields.find((x) => x.name === field)!;
+    expect(f("SMMU_IDR1", "PRIQS").value).toBe("2");
+    expect(reg("SMMU_PRIQ_PROD").offset).toBe(0x100c8);
+    expect([f("SMMU_PRIQ_PROD", "OVFLG").value, f("SMMU_PRIQ_CONS", "OVACKFLG").value]).toEqual(["1", "0"]);
+    host.driver.servicePri();
+    expect([f("SMMU_PRIQ_PROD", "OVFLG").value, f("SMMU_PRIQ_CONS", "OVACKFLG").value]).toEqual(["1", "1"]);
+    // An SMMU without PRI lists no PRI queue registers.
+    const plain = new Machine(parseScenario(readFileSync(join(__dirname, "..", "..", "examples/smmuv3-translation-fault.passthrough.yaml"), "utf8"), "x.yaml").scenario!);
+    expect(plain.iommu.registers().some((r) => r.name.startsWith("SMMU_PRIQ"))).toBe(false);
+  });
+});

@@ -29,6 +29,10 @@ export const SMMU_CMDQ_CONS = 0x9c;
 export const SMMU_EVTQ_BASE = 0xa0;
 export const SMMU_EVTQ_PROD = 0x100a8;
 export const SMMU_EVTQ_CONS = 0x100ac;
+/** ARM_SMMU_PRIQ_BASE / _PROD / _CONS (PROD and CONS in page 1, as the event queue's). */
+export const SMMU_PRIQ_BASE = 0xc0;
+export const SMMU_PRIQ_PROD = 0x100c8;
+export const SMMU_PRIQ_CONS = 0x100cc;
 
 /** CR0 bits (arm-smmu-v3.h CR0_SMMUEN, CR0_EVTQEN, CR0_CMDQEN). */
 export const CR0_SMMUEN = 1;
