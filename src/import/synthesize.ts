@@ -71,7 +71,7 @@ interface ArmHost {
  */
 function armHost(records: EvidenceRecord[]): ArmHost | undefined {
   if (records.some((r) => r.kind === "dmar-fault" || r.kind === "amdvi-event")) return undefined;
-  const ev = records.filter((r) => r.kind === "smmuv3-event" && r.fields.event !== "EVTQ_OVERFLOW");
+  const ev = records.filter((r) => r.kind === "smmuv3-event" && r.fields.event !== "EVTQ_OVERFLOW" && r.fields.event !== "PRIQ_OVERFLOW");
   if (ev.length === 0) return undefined;
   const withDev = ev.find((r) => typeof r.fields.smmu === "string") ?? ev[0]!;
   const dev = typeof withDev.fields.smmu === "string" ? withDev.fields.smmu.replace(/^arm-smmu-v3 /, "") : "arm-smmu-v3.0.auto";

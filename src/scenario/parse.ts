@@ -724,7 +724,7 @@ function modelOf(node: Node | null): string | undefined {
 }
 
 /** The keys an smmuv3 host.iommu takes (docs/smmuv3.md). */
-const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules", "stall-model", "ats", "ats-invalidation", "pri", "pasid"];
+const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules", "stall-model", "ats", "ats-invalidation", "pri", "pri-queue", "pasid"];
 
 /** Translation granules by size (SMMU_IDR5.GRAN4K/16K/64K; CONFIG_ARM64_{4K,16K,64K}_PAGES), as shifts. */
 const SMMU_GRANULES: ReadonlyMap<bigint, number> = new Map([
@@ -835,12 +835,21 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   // pri: ATS devices whose PCIe PRI capability is enabled (Page Requests into the SMMU's PRI queue).
   const pri = f.has("pri") ? parseAts(r, f.get("pri")!.value).map((a) => a.device) : undefined;
   for (const d of pri ?? []) if (!(ats ?? []).some((a) => a.device === d)) r.error(f.get("pri")!.value, "invalid-value", l10n.t("{0} has PRI but not ATS", d), l10n.t("A Page Request follows a failed ATS translation: list the device in host.iommu.ats too."));
+  // pri-queue: the PRI queue's entries (SMMU_IDR1.PRIQS, a power of two as event-queue); needs pri.
+  let priqShift: number | undefined;
+  const pqNode = f.get("pri-queue")?.value ?? null;
+  if (pqNode !== null) {
+    const v = r.int(pqNode, "host.iommu.pri-queue", 2, 32768);
+    if (v !== undefined && (v & (v - 1)) !== 0) r.error(pqNode, "invalid-value", l10n.t("host.iommu.pri-queue {0} is not a power of two", v), l10n.t("The PRI queue holds 2^LOG2SIZE entries: 2, 4, ... 32768."));
+    else if (v !== undefined) priqShift = Math.log2(v);
+    if (pri === undefined) r.error(f.get("pri-queue")!.key, "invalid-value", l10n.t("pri-queue needs pri"), l10n.t("The SMMU has a PRI queue only with PRI (SMMU_IDR0.PRI): list the PRI devices in host.iommu.pri."));
+  }
   // pasid: PCI devices with a PASID capability (arm_smmu_enable_pasid); needs SubstreamIDs (SSIDSIZE > 0). docs/smmuv3-pasid.md.
   const pasid = f.has("pasid") ? parseAts(r, f.get("pasid")!.value).map((a) => a.device) : undefined;
   if (pasid !== undefined && pasid.length > 0 && ssidBits === 0) r.error(f.get("pasid")!.value, "invalid-value", l10n.t("PASID devices need SubstreamIDs, but host.iommu.substream-id-bits is 0"), l10n.t("Set substream-id-bits (SMMU_IDR1.SSIDSIZE, 1..20): Linux gives a master min(its PASID width, SSIDSIZE) bits."));
   const atsInvalidation = f.has("ats-invalidation") ? r.bool(f.get("ats-invalidation")!.value, "host.iommu.ats-invalidation") : undefined;
   return smmuv3IommuSpec(
-    { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(pri !== undefined ? { pri } : {}), ...(pasid !== undefined ? { pasid } : {}) },
+    { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(pri !== undefined ? { pri } : {}), ...(priqShift !== undefined ? { priqShift } : {}), ...(pasid !== undefined ? { pasid } : {}) },
     { iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
   );
 }
@@ -1678,7 +1687,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
 /** `bind-pasid: { device, pasid, mode, vm, supervisor, wpe, maps: [ { va, size, perm, user, hpa | gpa } ] }` (docs/scalable-mode.md). */
 function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index: number; range: SourceRange }, withExpect: <T extends object>(s: T) => T): Step | undefined {
   const op = "bind-pasid" as const;
-  const f = r.fields(body, ["device", "pasid", "mode", "vm", "supervisor", "wpe", "maps"], "the bind-pasid step");
+  const f = r.fields(body, ["device", "pasid", "mode", "vm", "supervisor", "wpe", "sva", "maps"], "the bind-pasid step");
   if (!f) return undefined;
   const device = bdfReq(r, f, "device", op, item);
   const pNode = r.required(f, "pasid", "the bind-pasid step", item);
@@ -1687,7 +1696,12 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
   const guestVm = f.has("vm") ? r.str(f.get("vm")!.value, "vm") : undefined;
   const supervisor = f.has("supervisor") ? r.bool(f.get("supervisor")!.value, "supervisor") ?? false : false;
   const wpe = f.has("wpe") ? r.bool(f.get("wpe")!.value, "wpe") ?? false : false;
+  const sva = f.has("sva") ? r.bool(f.get("sva")!.value, "sva") ?? false : false;
   if (device === undefined || pasid === undefined || mode === undefined) return undefined;
+  if (sva && mode !== "first-level") {
+    r.error(f.get("sva")!.key, "invalid-value", l10n.t("sva: true shares a process's page table: mode {0} does not fit it", mode), l10n.t("Drop mode: (an SVA PASID translates through the process's stage-1 table)."));
+    return undefined;
+  }
   if (mode === "nested" && guestVm === undefined) {
     r.error(item, "missing-key", l10n.t("a nested bind needs \"vm\": the VM whose guest-physical memory the first-level tables live in"), l10n.t("Add vm: <name> (the second level maps that VM's RAM, IOVA = GPA)."));
     return undefined;
@@ -1727,7 +1741,7 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
       maps.push({ va, size, perm, user, ...(accessed ? {} : { accessed }), ...(present ? {} : { present }), ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
     }
   }
-  return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps });
+  return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps, ...(sva ? { sva } : {}) });
 }
 
 /** Transactions one `dma` step may simulate (its trace events). */
@@ -1866,10 +1880,14 @@ const IOMMUFD_FIELDS: Record<(typeof IOMMUFD_IOCTLS)[number], readonly string[]>
   IOMMU_IOAS_MAP: ["ioas", "iova", "gpa", "length"],
   IOMMU_IOAS_UNMAP: ["ioas", "iova", "length"],
   IOMMU_IOAS_COPY: ["src-ioas", "src-iova", "ioas", "iova", "length"],
-  IOMMU_HWPT_ALLOC: ["device", "pt"],
+  IOMMU_HWPT_ALLOC: ["device", "pt", "fault"],
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: ["device", "pt"],
   IOMMU_DESTROY: ["id"],
+  IOMMU_FAULT_QUEUE_ALLOC: [],
+  IOMMU_HWPT_PAGE_RESPONSE: ["fault", "cookie", "code"],
 };
+/** Keys an ioctl takes but does not need (HWPT_ALLOC's fault_id is only read with IOMMU_HWPT_FAULT_ID_VALID). */
+const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
 
 /** `iommufd: { vm, ioctl, ... }`: an ioctl on the VM's /dev/iommu; each ioctl's keys are required. */
 function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStepSpec | undefined {
@@ -1893,7 +1911,21 @@ function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStep
     return v === undefined ? undefined : r.int(v, k, 1, 0x7fffffff);
   };
   for (const k of wanted) {
+    if (IOMMUFD_OPTIONAL.has(`${ioctl}/${k}`) && !f.has(k)) continue;
     switch (k) {
+      case "code": {
+        const v = r.enumOf(f.get(k)!.value, k, ["success", "invalid"] as const);
+        if (v === undefined) ok = false;
+        else spec.code = v;
+        break;
+      }
+      case "cookie": {
+        const v = r.int(f.get(k)!.value, k, 1, 0x7fffffff);
+        if (v === undefined) ok = false;
+        else spec.cookie = v;
+        break;
+      }
+      case "fault":
       case "ioas":
       case "pt":
       case "id":

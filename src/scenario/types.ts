@@ -93,6 +93,8 @@ export interface SmmuV3Spec {
   twoLevel: boolean;
   /** log2 of the event queue's entries. */
   evtqShift: number;
+  /** log2 of the PRI queue's entries (host.iommu.pri-queue, SMMU_IDR1.PRIQS); absent: the event queue's. */
+  priqShift?: number;
   /** The root complex's iommu-map (IORT ID mapping): StreamID = RID - ridBase + sidBase. */
   ridBase: number;
   sidBase: number;
@@ -453,7 +455,7 @@ export type Step =
    * iommu_sva_bind_device): a PASID table entry with the mode's PGTT, and the first-level (or
    * second-level) tables holding `maps`. docs/scalable-mode.md.
    */
-  | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[] })
+  | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[]; /** SMMUv3: iommu_sva_bind_device, the PASID shares the process's CPU page table (arm_smmu_make_sva_cd). */ sva?: boolean })
   /** Tears the PASID's entry down as intel_pasid_tear_down_entry() does (PASID-cache and IOTLB invalidations). */
   | (StepBase & { op: "unbind-pasid"; device: string; pasid: number })
   /**
@@ -542,9 +544,18 @@ export interface IommufdStepSpec {
   pt?: number;
   /** IOMMU_DESTROY's object id. */
   id?: number;
+  /** HWPT_ALLOC's fault_id (IOMMU_HWPT_FAULT_ID_VALID); IOMMU_HWPT_PAGE_RESPONSE's fault object. */
+  fault?: number;
+  /** IOMMU_HWPT_PAGE_RESPONSE: the group's cookie (absent: the oldest queued group) and the code. */
+  cookie?: number;
+  code?: "success" | "invalid";
 }
 
-export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY"] as const;
+/**
+ * The `iommufd:` step's operations: ioctls, and IOMMU_HWPT_PAGE_RESPONSE, the VMM's read() of a
+ * fault group from a fault object's fd and write() of its struct iommu_hwpt_page_response.
+ */
+export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE"] as const;
 
 /**
  * `posted-descriptor: { address, vcpu, cpu, sync }`: the vCPU's posted-interrupt descriptor as KVM

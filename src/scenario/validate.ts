@@ -215,6 +215,7 @@ function smmuPasidChecks(smmu: NonNullable<Scenario["host"]["iommu"]["smmu"]>, s
 function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => void): void {
   const io = s.host.iommu;
   if (io.smmu !== undefined) return smmuPasidChecks(io.smmu, st, add);
+  if (st.op === "bind-pasid" && st.sva === true) add("error", st.range, "pasid-unsupported", l10n.t("sva: true is an SMMUv3 key"), l10n.t("On VT-d (first-level) and AMD-Vi a bind-pasid already shares the process's page table as Linux's SVA does: drop sva."));
   // AMD-Vi: PASIDs through the GCR3 table (DTE GV), 16 bits as Linux uses them (amd_iommu_types.h PASID_MASK).
   const amd = io.model === "amd-vi";
   const bits = amd ? 16 : io.scalable ? io.pasidBits ?? 20 : 0;

@@ -105,6 +105,37 @@ export interface HostIommu {
    * Absent: the steps go to VT-d's scalable-mode driver (vtd/pasidBind.ts).
    */
   pasidStep?(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" }>, c: PasidSeamContext): void;
+  /**
+   * iommufd fault delivery (fault.c: IOMMU_FAULT_QUEUE_ALLOC, IOMMU_HWPT_FAULT_ID_VALID, the fault
+   * fd): where the model's driver can hand a domain's I/O page faults to user space. Absent: no
+   * fault delivery on this model here (SMMUv3 stalls only).
+   */
+  readonly faultQueues?: HostFaultQueues;
+}
+
+/** One fault group queued for user space, as read() of the fault fd returns it (uapi struct iommu_hwpt_pgfault). */
+export interface HostIopf {
+  cookie: number;
+  /** Requester id of the faulting device. */
+  rid: number;
+  /** PASID (SubstreamID), -1 none (IOMMU_PGFAULT_FLAGS_PASID_VALID clear). */
+  pasid: number;
+  grpid: number;
+  /** IOMMU_PGFAULT_PERM_READ 1, _WRITE 2, _EXEC 4, _PRIV 8. */
+  perm: number;
+  addr: bigint;
+}
+
+/** What iommufd's fault objects need of the host IOMMU driver (HostIommu.faultQueues). */
+export interface HostFaultQueues {
+  /** Why requester id `rid` cannot take I/O page faults (attach of a fault-capable hwpt fails -EINVAL), or undefined. */
+  iopfUnsupported(rid: number): string | undefined;
+  /** Routes the domain's I/O page faults to fault object `fault` (undefined: back to the kernel). */
+  setFaultQueue(d: HostDomain, fault: number | undefined): void;
+  /** The groups queued on fault object `fault`, oldest first. */
+  pending(fault: number): HostIopf[];
+  /** The page response written to the fault fd: the answered group, or why the write fails (-EINVAL). */
+  respond(fault: number, cookie: number, code: number): HostIopf | string;
 }
 
 /** What a model's PASID steps need of the machine (HostIommu.pasidStep). */

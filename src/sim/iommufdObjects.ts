@@ -37,7 +37,7 @@
  * IOMMU_HWPT_ALLOC is not freed when the VM stops (its id is not reused).
  */
 import type { Step } from "../scenario/types.js";
-import type { HostDomain } from "./host-iommu.js";
+import type { HostDomain, HostFaultQueues, HostIopf } from "./host-iommu.js";
 import { IommufdIoas } from "./iommufd.js";
 import type { StepOutcome } from "./machine.js";
 import { STRERROR, type Errno, type VfioContainer } from "./vfio.js";
@@ -47,7 +47,8 @@ export type IommufdStep = Extract<Step, { op: "iommufd" }>;
 type IommufdObject =
   | { type: "ioas"; ioas: IommufdIoas; users: number }
   | { type: "device"; key: string; users: number; hwpt: number }
-  | { type: "hwpt"; ioas: number; domain: HostDomain; auto: boolean; users: number };
+  | { type: "hwpt"; ioas: number; domain: HostDomain; auto: boolean; users: number; fault?: number }
+  | { type: "fault"; users: number };
 
 /** What the steps need of the VMM (vmm.ts builds it). */
 export interface IommufdPort {
@@ -62,6 +63,10 @@ export interface IommufdPort {
   traceMap(did: number, iova: bigint, size: bigint, prot: number, unmap: boolean): void;
   fail(out: StepOutcome, errno: Errno, summary: string): void;
   error(out: StepOutcome, summary: string): void;
+  /** The host IOMMU driver's fault delivery (HostIommu.faultQueues), absent where the model has none. */
+  faultQueues?: HostFaultQueues;
+  /** The requester ids (DMA aliases) of a host device. */
+  rids(key: string): number[];
 }
 
 /** One VM's object table (kept on its VmRuntime, saved and restored with machine checkpoints). */
@@ -100,10 +105,10 @@ export class IommufdContext {
 }
 
 /** A checkpoint of the table: the extra IOASes' mapping lists, the hwpts' domain ids. */
-export type IommufdSnapshot = [number, { type: "ioas"; users: number; container?: ReturnType<IommufdIoas["snapshot"]> } | { type: "device"; key: string; users: number; hwpt: number } | { type: "hwpt"; ioas: number; did: number; auto: boolean; users: number }][];
+export type IommufdSnapshot = [number, { type: "ioas"; users: number; container?: ReturnType<IommufdIoas["snapshot"]> } | { type: "device"; key: string; users: number; hwpt: number } | { type: "hwpt"; ioas: number; did: number; auto: boolean; users: number; fault?: number } | { type: "fault"; users: number }][];
 
 export function snapshotIommufd(ctx: IommufdContext): IommufdSnapshot {
-  return [...ctx.objects].map(([id, o]) => [id, o.type === "ioas" ? { type: "ioas", users: o.users, ...(o.ioas === ctx.first ? {} : { container: o.ioas.snapshot() }) } : o.type === "device" ? { ...o } : { type: "hwpt", ioas: o.ioas, did: o.domain.did, auto: o.auto, users: o.users }]);
+  return [...ctx.objects].map(([id, o]) => [id, o.type === "ioas" ? { type: "ioas", users: o.users, ...(o.ioas === ctx.first ? {} : { container: o.ioas.snapshot() }) } : o.type === "device" || o.type === "fault" ? { ...o } : { type: "hwpt", ioas: o.ioas, did: o.domain.did, auto: o.auto, users: o.users, ...(o.fault !== undefined ? { fault: o.fault } : {}) }]);
 }
 
 /** The table again, around the VM's restored container; `newIoas` and `domain` rebuild the rest. */
@@ -119,8 +124,8 @@ export function restoreIommufd(s: IommufdSnapshot, first: IommufdIoas, newIoas: 
         ioas.restore(o.container);
       }
       ctx.objects.set(id, { type: "ioas", ioas, users: o.users });
-    } else if (o.type === "device") ctx.objects.set(id, { ...o });
-    else ctx.objects.set(id, { type: "hwpt", ioas: o.ioas, domain: domain(o.did), auto: o.auto, users: o.users });
+    } else if (o.type === "device" || o.type === "fault") ctx.objects.set(id, { ...o });
+    else ctx.objects.set(id, { type: "hwpt", ioas: o.ioas, domain: domain(o.did), auto: o.auto, users: o.users, ...(o.fault !== undefined ? { fault: o.fault } : {}) });
   }
   return ctx;
 }
@@ -194,12 +199,42 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
       if (!dev) return enoent(`dev_id: ${st.device} is not bound to this iommufd`);
       const ioas = ioasOr(st.pt, "pt_id");
       if (!ioas) return;
+      // IOMMU_HWPT_FAULT_ID_VALID: iommufd_get_fault(fault_id) (another type or no object: -ENOENT).
+      const faultObj = st.fault === undefined ? undefined : ctx.objects.get(st.fault);
+      if (st.fault !== undefined && faultObj?.type !== "fault") return enoent(`fault_id ${st.fault} is not a fault object${objectName(ctx, st.fault)}`);
+      if (st.fault !== undefined && port.faultQueues === undefined) return port.error(out, `IOMMU_HWPT_ALLOC with a fault_id: fault delivery is modelled for SMMUv3 only`);
       const domain = port.allocDomain();
       ioas.addDomain(domain.did);
       const ioasObj = ctx.objects.get(st.pt!)!;
       ioasObj.users++;
-      const id = ctx.alloc({ type: "hwpt", ioas: st.pt!, domain, auto: false, users: 1 });
-      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: domain ${domain.did} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"}); not attached`;
+      const id = ctx.alloc({ type: "hwpt", ioas: st.pt!, domain, auto: false, users: 1, ...(st.fault !== undefined ? { fault: st.fault } : {}) });
+      if (faultObj !== undefined) {
+        // hwpt->fault = fault; domain->iopf_handler = iommufd_fault_iopf_handler; refcount_inc(&fault->obj.users).
+        faultObj.users++;
+        port.faultQueues!.setFaultQueue(domain, st.fault);
+      }
+      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: domain ${domain.did} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"})${faultObj !== undefined ? `; its I/O page faults go to fault object ${st.fault} (IOMMU_HWPT_FAULT_ID_VALID)` : ""}; not attached`;
+      return;
+    }
+    case "IOMMU_FAULT_QUEUE_ALLOC": {
+      // fault.c iommufd_fault_alloc: a fault object and its fd (out_fault_id, out_fault_fd).
+      if (port.faultQueues === undefined) return port.error(out, `IOMMU_FAULT_QUEUE_ALLOC: fault delivery is modelled for SMMUv3 only`);
+      const id = ctx.alloc({ type: "fault", users: 1 });
+      out.summary = `IOMMU_FAULT_QUEUE_ALLOC -> fault object ${id} and its fd: I/O page faults of hwpts allocated with fault_id ${id} are read from it`;
+      return;
+    }
+    case "IOMMU_HWPT_PAGE_RESPONSE": {
+      const fq = port.faultQueues;
+      const o = st.fault === undefined ? undefined : ctx.objects.get(st.fault);
+      if (o?.type !== "fault" || fq === undefined) return enoent(`fault object ${st.fault} does not exist${objectName(ctx, st.fault)}`);
+      const queued = fq.pending(st.fault!);
+      const cookie = st.cookie ?? queued[0]?.cookie;
+      // read() of the fault fd, then write() of struct iommu_hwpt_page_response { cookie, code }.
+      if (cookie === undefined) return port.fail(out, "EINVAL", `write(fault fd ${st.fault}) failed: EINVAL (${STRERROR.EINVAL}): no fault group is queued (read() would block)`);
+      const code = st.code === "invalid" ? 1 : 0;
+      const r = fq.respond(st.fault!, cookie, code);
+      if (typeof r === "string") return port.fail(out, "EINVAL", `write(fault fd ${st.fault}) failed: EINVAL (${STRERROR.EINVAL}): ${r}`);
+      out.summary = `read(fault fd ${st.fault}): ${pgfaultText(r, ctx, port)}; write: iommu_hwpt_page_response { cookie ${cookie}, code IOMMUFD_PAGE_RESP_${code === 0 ? "SUCCESS" : "INVALID"} } -> CMD_RESUME ${code === 0 ? "RETRY (the device retries the access)" : "ABORT"}`;
       return;
     }
     case "VFIO_DEVICE_ATTACH_IOMMUFD_PT": {
@@ -226,6 +261,11 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
         out.summary = `${st.device} is already attached to hwpt ${hwptId} (domain ${hwpt.domain.did})`;
         return;
       }
+      if (hwpt.fault !== undefined) {
+        // iommufd_fault_domain_attach_dev -> IOPF on the device (arm-smmu-v3: -EINVAL when it cannot).
+        const why = port.rids(st.device!).map((rid) => port.faultQueues?.iopfUnsupported(rid)).find((x) => x !== undefined);
+        if (why !== undefined) return port.fail(out, "EINVAL", `VFIO_DEVICE_ATTACH_IOMMUFD_PT failed: EINVAL (${STRERROR.EINVAL}): hwpt ${hwptId} takes I/O page faults, but ${st.device}: ${why}`);
+      }
       port.attachGroup(st.device!, hwpt.domain);
       hwpt.users++;
       dev[1].hwpt = hwptId;
@@ -251,7 +291,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
       const o = ctx.objects.get(st.id!);
       if (o === undefined) return enoent(`id ${st.id} is no object`);
       if (o.users > 1) {
-        const why = o.type === "device" ? "a bound device is destroyed by closing its VFIO cdev" : o.type === "ioas" ? "an hwpt still refers to it" : "a device is attached to it";
+        const why = o.type === "device" ? "a bound device is destroyed by closing its VFIO cdev" : o.type === "ioas" ? "an hwpt still refers to it" : o.type === "fault" ? "an hwpt delivers its faults to it" : "a device is attached to it";
         return port.fail(out, "EBUSY", `IOMMU_DESTROY failed: EBUSY (${STRERROR.EBUSY}): ${o.type} ${st.id} is in use (${why})`);
       }
       ctx.objects.delete(st.id!);
@@ -261,8 +301,10 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
           a.users--;
           a.ioas.removeDomain(o.domain.did);
         }
+        const f = o.fault === undefined ? undefined : ctx.objects.get(o.fault);
+        if (f?.type === "fault") f.users--;
       } else if (o.type === "ioas") o.ioas.unmap({ iova: 0n, size: 0n, all: true });
-      out.summary = `IOMMU_DESTROY: ${o.type === "hwpt" ? "hwpt" : o.type === "ioas" ? "IOAS" : "object"} ${st.id} destroyed`;
+      out.summary = `IOMMU_DESTROY: ${o.type === "hwpt" ? "hwpt" : o.type === "ioas" ? "IOAS" : o.type === "fault" ? "fault object" : "object"} ${st.id} destroyed`;
       return;
     }
   }
@@ -270,7 +312,15 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
 
 function objectName(ctx: IommufdContext, id: number | undefined): string {
   const o = id === undefined ? undefined : ctx.objects.get(id);
-  return o === undefined ? " (no such object)" : ` (it is ${o.type === "hwpt" ? "an hwpt" : "a device"})`;
+  return o === undefined ? " (no such object)" : ` (it is ${o.type === "hwpt" ? "an hwpt" : o.type === "ioas" ? "an IOAS" : o.type === "fault" ? "a fault object" : "a device"})`;
+}
+
+/** A fault group as read() returns it (uapi struct iommu_hwpt_pgfault: flags, dev_id, pasid, grpid, perm, addr, cookie). */
+function pgfaultText(r: HostIopf, ctx: IommufdContext, port: IommufdPort): string {
+  const dev = [...ctx.objects].find(([, o]) => o.type === "device" && port.rids(o.key).includes(r.rid));
+  const flags = ["LAST_PAGE", ...(r.pasid >= 0 ? ["PASID_VALID"] : [])].join("|");
+  const perm = [r.perm & 1 ? "READ" : "", r.perm & 2 ? "WRITE" : "", r.perm & 4 ? "EXEC" : "", r.perm & 8 ? "PRIV" : ""].filter(Boolean).join("|");
+  return `iommu_hwpt_pgfault { flags ${flags}, dev_id ${dev?.[0] ?? "?"}, pasid ${r.pasid >= 0 ? hex(r.pasid) : 0}, grpid ${r.grpid}, perm ${perm}, addr ${hex(r.addr)}, cookie ${r.cookie} }`;
 }
 
 function domainsText(ioas: VfioContainer & { domainIds: readonly number[] }): string {

@@ -675,6 +675,11 @@ export class Vmm {
       traceMap: (did, iova, size, prot, unmap) => this.trace.pushBig(unmap ? EventKind.Unmap : EventKind.Map, this.currentStep, 0, did, prot, 0, 0, iova, size),
       fail: (o, errno, summary) => this.failErrno(o, errno, summary),
       error: (o, summary) => void this.fail(o, "vm-not-running", summary),
+      ...(this.driver.faultQueues ? { faultQueues: this.driver.faultQueues } : {}),
+      rids: (key) => {
+        const dev = this.pci.device(key);
+        return dev === undefined ? [] : this.pci.dmaAliases(dev);
+      },
     };
     runIommufdStep(port, st, out);
   }

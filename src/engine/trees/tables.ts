@@ -273,6 +273,15 @@ function fieldNodes(parentId: string, fields: readonly DecodedField[]): TreeNode
   );
 }
 
+/**
+ * The structure a model's domain node stands for, where it has one in memory (SMMUv3: the CD), as
+ * the model decodes it: its address, raw words and fields (empty for a VT-d/AMD-Vi domain).
+ */
+function domainEntryText(n: TableNode): string {
+  if (n.address === undefined || n.raw.length === 0 || n.fields.length === 0) return "";
+  return `\n${l10n.t("{0} at HPA {1}", n.label ?? "", hx(n.address))}\n${n.raw.map((w, i) => `data[${i}] ${qword(w)}`).join("\n")}\n${fieldLine(n.fields)}`;
+}
+
 /** The fields as `NAME=value`, one tooltip line. */
 function fieldLine(fields: readonly DecodedField[]): string {
   return fields.map((f) => `${f.name}=${fieldText(f)}`).join(" ");
@@ -412,7 +421,7 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
         label: l10n.t("domain {0}", n.did),
         description: l10n.t("{0}-level · {1} @ {2}{3}", n.levels, n.topName, num(n.pageTable, ctx.radix), sharing.length ? ` · shared with ${sharing.map(formatSid).join(", ")}` : ""),
         tooltip: n.label
-          ? l10n.t("{0}: page tables of {1}, top table {2} at HPA {3}.{4} IOTLB entries from these tables are tagged with it.", n.label, plural(n.levels, "level"), n.topName, hx(n.pageTable), sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : "")
+          ? l10n.t("{0}: page tables of {1}, top table {2} at HPA {3}.{4} IOTLB entries from these tables are tagged with it.", n.label, plural(n.levels, "level"), n.topName, hx(n.pageTable), sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : "") + domainEntryText(n)
           : l10n.t("Domain {0} (DID): page tables of {1}, top table {2} at HPA {3}.{4} IOTLB entries are tagged with this DID.", n.did, plural(n.levels, "level"), n.topName, hx(n.pageTable), sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""),
         icon: "symbol-class",
         contextValue: "domain",

@@ -12,6 +12,8 @@ const SMMU_RAW = /^(arm-smmu-v3 \S+|[\w.:-]+ [\w.:-]+):\s+0x([0-9a-f]{16})$/;
 const SMMU_DECODED = /^(?:arm-smmu-v3 \S+: )?event: (\S+) client: (.+?) sid: (0x[0-9a-f]+|0) ssid: (0x[0-9a-f]+|0)(?: iova: (0x[0-9a-f]+|0) ipa: (0x[0-9a-f]+|0)| fetch_addr: (0x[0-9a-f]+|0))?$/;
 const SMMU_DECODED_2 = /^(?:arm-smmu-v3 \S+: )?(priv|unpriv) (inst|data) (read|write) (s2|s1) "(.*)"( ttd_read| ttd_write)?( stall)? stag: (0x[0-9a-f]+|0)$/;
 const SMMU_OVERFLOW = /^(?:arm-smmu-v3 \S+: )?EVTQ overflow detected -- events lost$/;
+/** arm_smmu_priq_thread's dev_err when PRIQ_PROD.OVFLG != PRIQ_CONS.OVACKFLG (Page Requests were discarded). */
+const SMMU_PRIQ_OVERFLOW = /^(?:arm-smmu-v3 \S+: )?PRIQ overflow detected -- requests lost$/;
 /** arm_smmu_context_fault: dev_err(smmu->dev, ...), so the device prefix (when there is one) is the SMMU's ("arm-smmu 15000000.iommu: "). */
 const SMMU2 = /(?:^|^[\w-]*smmu[\w-]* \S+: |\s[\w-]*smmu[\w-]* \S+: )Unhandled context fault: fsr=0x([0-9a-f]+), iova=0x([0-9a-f]+), fsynr=0x([0-9a-f]+)(?:, cbfrsynra=0x([0-9a-f]+))?, cb=(\d+)$/;
 /** The register dump newer kernels print after a context fault (arm_smmu_print_context_fault_info). */
@@ -126,6 +128,7 @@ export const SMMU_RULES: RuleTable = {
       },
     },
     { pattern: SMMU_OVERFLOW, build: (_m, cx) => void cx.emit(cx.record("smmuv3-event", "the SMMUv3 event queue overflowed: events were lost", { vendor: "arm", event: "EVTQ_OVERFLOW" })) },
+    { pattern: SMMU_PRIQ_OVERFLOW, build: (_m, cx) => void cx.emit(cx.record("smmuv3-event", "the SMMUv3 PRI queue overflowed: Page Requests were lost (their devices get no PRG Response)", { vendor: "arm", event: "PRIQ_OVERFLOW" })) },
     { pattern: SMMU2_DUMP, when: (cx) => cx.lastIs("smmuv2-fault"), build: (_m, cx) => cx.attach() },
     {
       pattern: SMMU2,

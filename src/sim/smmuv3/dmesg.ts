@@ -122,6 +122,11 @@ export function renderEvtqOverflow(device: string): string {
   return `${smmuPrefix(device)}EVTQ overflow detected -- events lost`;
 }
 
+/** arm_smmu_priq_thread, queue_sync_prod_in() == -EOVERFLOW (dev_err). */
+export function renderPriqOverflow(device: string): string {
+  return `${smmuPrefix(device)}PRIQ overflow detected -- requests lost`;
+}
+
 /** Linux cerror_str[] of __arm_smmu_cmdq_skip_err. */
 const CERROR_STR = ["No error", "Illegal command", "Abort on command fetch", "ATC invalidate timeout"] as const;
 

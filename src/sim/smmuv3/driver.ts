@@ -18,7 +18,7 @@
  */
 import type { PhysicalMemory } from "../memory.js";
 import { Ratelimit } from "../printk.js";
-import { renderCmdqError, renderEvent, renderPageRequest, renderEvtqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra } from "./dmesg.js";
+import { renderCmdqError, renderEvent, renderPageRequest, renderEvtqOverflow, renderPriqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra } from "./dmesg.js";
 import {
   CMD_CFGI_ALL,
   CMD_CFGI_CD,
@@ -40,6 +40,7 @@ import {
   GERROR_CMDQ_ERR,
   Q_OVF,
   RESUME_ABORT,
+  RESUME_RETRY,
   STALL_MODEL_FORCE,
   STALL_MODEL_STALL,
   STE_CFG_ABORT,
@@ -56,7 +57,7 @@ import {
 } from "./spec.js";
 import { blockAllowed, levelShift, s1StartLevel } from "./walk.js";
 import { atcInvCommand, EATS_TRANS } from "./ats.js";
-import { smmuGranules, type SmmuV3Unit } from "./unit.js";
+import { smmuGranules, smmuPriqShift, type SmmuV3Unit } from "./unit.js";
 
 const PAGE = 4096;
 
@@ -83,7 +84,39 @@ export interface SmmuDomain {
   sids: number[];
   /** (StreamID, SubstreamID) pairs whose CD this domain fills (iommu_attach_device_pasid: arm_smmu_set_pasid). */
   ssids?: [number, number][];
+  /**
+   * An SVA domain (IOMMU_DOMAIN_SVA, arm_smmu_sva_domain_alloc): `pgd` is the process's page table
+   * (mm->pgd, written as the CPU's page tables are: leafDescriptor), its CD is arm_smmu_make_sva_cd's.
+   */
+  sva?: boolean;
+  /**
+   * iommufd fault delivery (IOMMU_HWPT_ALLOC with IOMMU_HWPT_FAULT_ID_VALID): the id of the fault
+   * object whose queue takes this domain's I/O page faults (hwpt->domain->iopf_handler =
+   * iommufd_fault_iopf_handler) instead of the kernel's answer.
+   */
+  faultQueue?: number;
 }
+
+/**
+ * One I/O page fault group iommufd queued for user space (fault.c iommufd_fault_iopf_handler), as
+ * read() of the fault fd returns it (uapi struct iommu_hwpt_pgfault): the StreamID and STAG the
+ * answer goes back to, the SubstreamID (-1 none), the faulting address and IOMMU_PGFAULT_PERM_*.
+ */
+export interface IopfRecord {
+  fault: number;
+  cookie: number;
+  sid: number;
+  ssid: number;
+  grpid: number;
+  perm: number;
+  addr: bigint;
+}
+
+/** uapi enum iommu_hwpt_pgfault_perm. */
+export const IOMMU_PGFAULT_PERM_READ = 1;
+export const IOMMU_PGFAULT_PERM_WRITE = 2;
+export const IOMMU_PGFAULT_PERM_EXEC = 4;
+export const IOMMU_PGFAULT_PERM_PRIV = 8;
 
 export interface SmmuDriverOptions {
   /** Kernel version era of the log lines. */
@@ -122,6 +155,29 @@ const PTE_HAP_WRITE = 2n << 6n;
 /** ARM_LPAE_PTE_MEMATTR_OIWB (stage 2, cacheable) and ARM_LPAE_MAIR_ATTR_IDX_CACHE << 2 (stage 1). */
 const PTE_MEMATTR_OIWB = 0xfn << 2n;
 const PTE_ATTRINDX_CACHE = 1n << 2n;
+/**
+ * arm64 user page bits of a process page table (arch/arm64/include/asm/pgtable-prot.h _PAGE_SHARED /
+ * _PAGE_READONLY: PTE_USER, PTE_RDONLY, PTE_NG, PTE_PXN, PTE_UXN, PTE_WRITE = PTE_DBM bit 51; AttrIndx
+ * MT_NORMAL = 0, asm/memory.h). A written (dirty) writable page has PTE_RDONLY clear (pte_mkdirty).
+ */
+const CPU_PTE_DBM = 1n << 51n;
+const CPU_PTE_PXN = 1n << 53n;
+const CPU_PTE_UXN = 1n << 54n;
+/**
+ * The CPU's MAIR_EL1 that arm_smmu_make_sva_cd copies into CD word 3 (read_sysreg(mair_el1)):
+ * arch/arm64 MAIR_EL1_SET with MT_NORMAL 0 (0xff), MT_NORMAL_TAGGED 1 (0xff without MTE),
+ * MT_NORMAL_NC 2 (0x44), MT_NORMAL_WT 3 (0xbb), MT_DEVICE_nGnRnE 4 (0x00), MT_DEVICE_nGnRE 5
+ * (0x04), MT_DEVICE_GRE 6 (0x0c): v5.10+ trees, a CPU without MTE (newer trees add
+ * MT_NORMAL_iNC_oWB, not modelled).
+ */
+export const CPU_MAIR_EL1 = 0x000c0400bb44ffffn;
+/**
+ * The model's CPU: vabits_actual 48 (no 52-bit VA) and ID_AA64MMFR0_EL1.PARange 0b0101 (48-bit PA),
+ * the T0SZ and IPS of an SVA CD (arm_smmu_make_sva_cd).
+ */
+export const CPU_VA_BITS = 48;
+export const CPU_PA_BITS = 48;
+export const CPU_PARANGE = 5n;
 
 export class ArmSmmuV3Driver {
   readonly domains: SmmuDomain[] = [];
@@ -145,6 +201,8 @@ export class ArmSmmuV3Driver {
   readonly blocks: boolean;
   /** The granule of every domain's tables (a shift): see SmmuDriverOptions.pageShift. */
   readonly granule: number;
+  /** The kernel's PAGE_SIZE as a shift (SmmuDriverOptions.pageShift): the granule of a process page table. */
+  readonly pageShift: number;
   /** StreamIDs of masters with ATS enabled (arm_smmu_enable_ats: PCI ATS capability and SMMU_IDR0.ATS). */
   readonly atsMasters = new Set<number>();
   /** false: unmap skips CMD_ATC_INV (a driver bug the scenario can model: host.iommu.ats-invalidation). */
@@ -166,7 +224,8 @@ export class ArmSmmuV3Driver {
     this.era = opts.era ?? SMMU_CURRENT_ERA;
     this.stage = opts.stage ?? (unit.spec.stage1 ? 1 : 2);
     this.blocks = opts.blocks ?? true;
-    this.granule = pickGranule(opts.pageShift ?? 12, smmuGranules(unit.spec));
+    this.pageShift = opts.pageShift ?? 12;
+    this.granule = pickGranule(this.pageShift, smmuGranules(unit.spec));
     this.s2Stalls = opts.s2Stalls ?? true;
   }
 
@@ -203,7 +262,8 @@ export class ArmSmmuV3Driver {
     // arm_smmu_init_queues: the PRI queue when ARM_SMMU_FEAT_PRI (SMMU_IDR0.PRI), 16-byte entries; CR0.PRIQEN.
     const priqen = u.spec.pri === true ? CR0_PRIQEN : 0;
     if (priqen) {
-      u.priqBase = this.alloc(2 ** u.spec.evtqShift * 16) + u.spec.evtqShift;
+      const priqShift = smmuPriqShift(u.spec);
+      u.priqBase = this.alloc(2 ** priqShift * 16) + priqShift;
       u.priqProd = u.priqCons = 0;
     }
     u.writeCr0(CR0_CMDQEN | CR0_EVTQEN | priqen);
@@ -294,6 +354,21 @@ export class ArmSmmuV3Driver {
   }
 
   /**
+   * arm_smmu_make_sva_cd (arm-smmu-v3-sva.c) for an SVA domain bound to a process: what differs
+   * from a DMA domain's CD (s1Cd) is where the numbers come from: T0SZ = 64 - vabits_actual (the
+   * CPU's VA size, not io-pgtable's ias), TG0 = the kernel's PAGE_SIZE (page_size_to_cd), IPS = the
+   * CPU's ID_AA64MMFR0_EL1.PARange (not the SMMU's OAS), TTB0 = mm->pgd, MAIR = the CPU's
+   * MAIR_EL1. The rest is the same: IRGN0/ORGN0 WBWA, SH0 IS, EPD1, V, AA64, S (stall_enabled), R,
+   * A, ASET (BTM is never enabled: btm_invalidation false) and the ASID from the SMMU's own ASID
+   * allocator (arm_smmu_share_asid -> arm_smmu_domain_alloc_id; the mm's CPU ASID only with BTM).
+   */
+  private svaCd(d: SmmuDomain): bigint[] {
+    const tg0 = this.pageShift === 16 ? 1n : this.pageShift === 14 ? 2n : 0n;
+    const w0 = BigInt(64 - CPU_VA_BITS) | (tg0 << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (CPU_PARANGE << 32n) | (1n << 41n) | (this.stallEnabled ? 1n << 44n : 0n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
+    return [w0, BigInt(d.pgd) & 0x000ffffffffffff0n, 0n, CPU_MAIR_EL1, 0n, 0n, 0n, 0n];
+  }
+
+  /**
    * iommu_attach_device_pasid with a stage-1 paging domain (arm_smmu_s1_set_dev_pasid ->
    * arm_smmu_set_pasid): the domain's CD at SubstreamID `ssid` of the master's CD table, then
    * CMD_CFGI_CD (SSID, leaf) + CMD_SYNC (arm_smmu_write_cd_entry -> arm_smmu_sync_cd). Returns an
@@ -305,7 +380,7 @@ export class ArmSmmuV3Driver {
     if (f.s1CdMax === 0) return "the master has no SubstreamIDs (master->ssid_bits = 0: no PASID capability, or SMMU_IDR1.SSIDSIZE = 0)";
     if (ssid === 0 || ssid >= 2 ** f.s1CdMax) return `PASID ${ssid} is outside 1..${2 ** f.s1CdMax - 1} (master->ssid_bits ${f.s1CdMax}; PASID 0 is the RID's CD: IOMMU_NO_PASID)`;
     const at = this.cdAddress(sid, ssid)!;
-    this.writeSte(at, this.s1Cd(d));
+    this.writeSte(at, d.sva === true ? this.svaCd(d) : this.s1Cd(d));
     this.submit([cmd(CMD_CFGI_CD, (BigInt(sid) << 32n) | (BigInt(ssid) << 12n), 1n)]);
     d.ssids = [...(d.ssids ?? []).filter(([a, b]) => !(a === sid && b === ssid)), [sid, ssid]];
     return undefined;
@@ -353,13 +428,45 @@ export class ArmSmmuV3Driver {
    * do anything for RESUME or PRI_RESP"). The handler returns an error, so the event is still
    * printed. An unknown StreamID (no master) gets no answer: the transaction stays stalled.
    */
-  private answerStall(raw: readonly [bigint, bigint, bigint, bigint]): void {
+  private answerStall(raw: readonly [bigint, bigint, bigint, bigint]): boolean {
     const e = decodeEvent(raw);
-    if (!e.stall || !this.masters.has(e.sid)) return;
+    if (!e.stall || !this.masters.has(e.sid)) return false;
     // Before v6.12 a stage-2 event returned -EFAULT before the stall was looked at: never resumed.
-    if (e.s2 && !this.s2Stalls) return;
+    if (e.s2 && !this.s2Stalls) return false;
+    // iommu_report_device_fault -> the attached domain's iopf_handler: an iommufd hwpt with a fault
+    // object queues the group for user space (fault.c iommufd_fault_iopf_handler) and returns 0,
+    // so arm_smmu_evtq_thread prints nothing; the answer comes back through the fault fd (pageResponse).
+    const d = this.domains.find((x) => x.faultQueue !== undefined && (e.ssv ? x.ssids?.some(([a, b]) => a === e.sid && b === e.ssid) : x.sids.includes(e.sid)));
+    if (d !== undefined && !e.s2) {
+      const perm = (e.read ? IOMMU_PGFAULT_PERM_READ : IOMMU_PGFAULT_PERM_WRITE) | (e.instruction ? IOMMU_PGFAULT_PERM_EXEC : 0) | (e.privileged ? IOMMU_PGFAULT_PERM_PRIV : 0);
+      this.iopfQueue.push({ fault: d.faultQueue!, cookie: this.nextCookie++, sid: e.sid, ssid: e.ssv ? e.ssid : -1, grpid: e.stag, perm, addr: e.inputAddr });
+      return true;
+    }
     const first = [...this.masters.keys()].find((k) => this.masters.get(k) === this.masters.get(e.sid)) ?? e.sid;
     this.submit([cmd(CMD_RESUME, (BigInt(first) << 32n) | (BigInt(RESUME_ABORT) << 12n), BigInt(e.stag))], false);
+    return false;
+  }
+
+  /** Fault groups queued for user space and not yet answered (IopfRecord), oldest first. */
+  iopfQueue: IopfRecord[] = [];
+  /** fault.c: the cookie of the next group (xa_alloc in fault->response, from 1 here). */
+  private nextCookie = 1;
+
+  /**
+   * write() of a struct iommu_hwpt_page_response to fault object `fault`'s fd (fault.c
+   * iommufd_fault_fops_write): a code other than IOMMUFD_PAGE_RESP_SUCCESS (0) / _INVALID (1) or
+   * a cookie no queued group holds -> -EINVAL; else iopf_group_response -> arm_smmu_page_response:
+   * CMD_RESUME with RETRY for SUCCESS, ABORT otherwise, to master->streams[0].id and the STAG, no
+   * CMD_SYNC. Returns the answered group, or the errno text.
+   */
+  pageResponse(fault: number, cookie: number, code: number): IopfRecord | string {
+    if (code !== 0 && code !== 1) return `code ${code} is neither IOMMUFD_PAGE_RESP_SUCCESS (0) nor IOMMUFD_PAGE_RESP_INVALID (1)`;
+    const i = this.iopfQueue.findIndex((r) => r.fault === fault && r.cookie === cookie);
+    if (i < 0) return `no fault group of fault object ${fault} has cookie ${cookie}`;
+    const r = this.iopfQueue.splice(i, 1)[0]!;
+    const first = [...this.masters.keys()].find((k) => this.masters.get(k) === this.masters.get(r.sid)) ?? r.sid;
+    this.submit([cmd(CMD_RESUME, (BigInt(first) << 32n) | (BigInt(code === 0 ? RESUME_RETRY : RESUME_ABORT) << 12n), BigInt(r.grpid))], false);
+    return r;
   }
 
   /** arm_smmu_probe_device: the master's StreamID (PCI: the RID, through the iommu-map). */
@@ -491,7 +598,13 @@ export class ArmSmmuV3Driver {
   leafDescriptor(d: SmmuDomain, pa: number, prot: number, level: number): bigint {
     let pte = level === 3 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK;
     pte |= PTE_AF | PTE_SH_IS;
-    if (d.stage === 1) {
+    if (d.sva === true) {
+      // A process page (the CPU's table behind an SVA CD): MT_NORMAL, nG, never executable here.
+      pte |= PTE_NG | CPU_PTE_PXN | CPU_PTE_UXN;
+      if (!(prot & IOMMU_PRIV)) pte |= PTE_AP_UNPRIV;
+      if (prot & IOMMU_WRITE) pte |= CPU_PTE_DBM;
+      else pte |= PTE_AP_RDONLY;
+    } else if (d.stage === 1) {
       pte |= PTE_NG | PTE_ATTRINDX_CACHE;
       if (!(prot & IOMMU_PRIV)) pte |= PTE_AP_UNPRIV;
       if (!(prot & IOMMU_WRITE) && prot & IOMMU_READ) pte |= PTE_AP_RDONLY;
@@ -634,7 +747,11 @@ export class ArmSmmuV3Driver {
     const out: { raw: [bigint, bigint, bigint, bigint]; lines: string[] }[] = [];
     const recs = u.pendingEvents();
     for (const r of recs) {
-      this.answerStall(r.raw);
+      // An event the fault handler consumed (queued for iommufd) is not printed (arm_smmu_handle_event returned 0).
+      if (this.answerStall(r.raw)) {
+        out.push({ raw: r.raw, lines: [] });
+        continue;
+      }
       const rl = this.rs.check(nowNs, "arm_smmu_evtq_thread");
       const lines: string[] = [];
       if (rl.suppressedLine) lines.push(rl.suppressedLine);
@@ -653,7 +770,11 @@ export class ArmSmmuV3Driver {
   /**
    * arm_smmu_priq_thread -> arm_smmu_handle_ppr: each Page Request printed (dmesg.ts
    * renderPageRequest); the last request of a group is answered with CMD_PRI_RESP, PRI_RESP_DENY
-   * (SSV when the request had a SubstreamID), without a CMD_SYNC (arm_smmu_cmdq_issue_cmd). PRIQ_CONS moves.
+   * (SSV when the request had a SubstreamID), without a CMD_SYNC (arm_smmu_cmdq_issue_cmd). Then,
+   * when PRIQ_PROD.OVFLG differs from PRIQ_CONS.OVACKFLG (queue_sync_prod_in() == -EOVERFLOW), the
+   * dev_err "PRIQ overflow detected -- requests lost"; PRIQ_CONS = Q_OVF(prod) | wrap | index
+   * ("Sync our overflow flag, as we believe we're up to speed") acknowledges the overflow. The
+   * requests the SMMU discarded get no response from Linux.
    */
   servicePri(): string[] {
     const u = this.unit;
@@ -666,7 +787,8 @@ export class ArmSmmuV3Driver {
         this.submit([cmd(CMD_PRI_RESP, w0, (e[1] & 0x1ffn) | (BigInt(PRI_RESP_DENY) << 12n))], false);
       }
     }
-    u.priqCons = u.priqProd;
+    if ((u.priqProd & Q_OVF) !== (u.priqCons & Q_OVF)) lines.push(renderPriqOverflow(u.name));
+    u.priqCons = u.priqProd >>> 0;
     return lines;
   }
 
@@ -678,6 +800,7 @@ export class ArmSmmuV3Driver {
       ssidBits: [...this.ssidBits],
       next: [this.nextAsid, this.nextVmid, this.nextDomain],
       rs: Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, this.rs),
+      iopf: [this.nextCookie, this.iopfQueue.map((r) => ({ ...r }))],
     };
   }
 
@@ -699,6 +822,8 @@ export class ArmSmmuV3Driver {
     [this.nextAsid, this.nextVmid, this.nextDomain] = s.next;
     this.rs = Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, s.rs);
     this.issued = [];
+    this.nextCookie = s.iopf?.[0] ?? 1;
+    this.iopfQueue = (s.iopf?.[1] ?? []).map((r) => ({ ...r }));
   }
 
   /** Global invalidations for the scenario's granularities. */
@@ -715,6 +840,8 @@ export interface SmmuDriverSnapshot {
   ssidBits?: [number, number][];
   next: [number, number, number];
   rs: Ratelimit;
+  /** The next fault cookie and the fault groups queued for iommufd; absent before fault delivery. */
+  iopf?: [number, IopfRecord[]];
 }
 
 /** CD.TG0 / STE.S2TG of a domain's granule (io-pgtable-arm ARM_LPAE_TCR_TG0_4K 0, _64K 1, _16K 2). */

@@ -4,7 +4,7 @@
  * as StreamID = RID - rid-base + sid-base (the root complex's iommu-map / IORT ID mapping).
  */
 import type { IommuSpec, Step } from "../../scenario/types.js";
-import type { HostDomain, HostIommu, HostIommuSnapshot, PasidSeamContext, RegisterPoke, Share } from "../host-iommu.js";
+import type { HostDomain, HostFaultQueues, HostIommu, HostIommuSnapshot, HostIopf, PasidSeamContext, RegisterPoke, Share } from "../host-iommu.js";
 import { smmuPasidStep } from "./pasidBind.js";
 import { UnitHost } from "../unitHost.js";
 import type { IommuUnit } from "../iommu.js";
@@ -13,7 +13,7 @@ import type { PhysicalMemory } from "../memory.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
 import { formatSid, parseBdf } from "../bdf.js";
 import { smmuKernelEra, smmuS2Stalls } from "./dmesg.js";
-import { ArmSmmuV3Driver, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
+import { ArmSmmuV3Driver, type IopfRecord, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
 import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE, STALL_MODEL_FORCE, STALL_MODEL_NONE, STALL_MODEL_STALL } from "./spec.js";
@@ -53,7 +53,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   ) {
     super();
     const s = spec.smmu;
-    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}) } : {}) };
+    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}), ...(s.priqShift !== undefined ? { priqShift: s.priqShift } : {}) } : {}) };
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
     this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel) });
@@ -112,6 +112,30 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     for (const rid of rids) if (this.atsRids.has(rid)) this.driver.enableAts(this.sid(rid));
     for (const rid of rids) if (this.priRids.has(rid)) this.unit.priSids.add(this.sid(rid));
     this.driver.attach(dom, sids);
+  }
+
+  /**
+   * iommufd fault delivery on arm-smmu-v3: a master takes I/O page faults when it can stall
+   * (arm_smmu_master_iopf_supported: one StreamID and stall_enabled; mainline does not use PRI for
+   * IOPF); its stage-1 stall events then go to the hwpt's fault object (driver.ts answerStall) and
+   * the page response becomes CMD_RESUME (driver.ts pageResponse).
+   */
+  readonly faultQueues: HostFaultQueues = {
+    iopfUnsupported: () => (this.driver.stallEnabled ? undefined : "the master cannot stall (arm_smmu_master_iopf_supported: stall_enabled needs SMMU_IDR0.STALL_MODEL = force for a PCI device; host.iommu.stall-model: force)"),
+    setFaultQueue: (d, fault) => {
+      const dom = d as unknown as SmmuDomain;
+      if (fault === undefined) delete dom.faultQueue;
+      else dom.faultQueue = fault;
+    },
+    pending: (fault) => this.driver.iopfQueue.filter((r) => r.fault === fault).map((r) => this.iopfView(r)),
+    respond: (fault, cookie, code) => {
+      const r = this.driver.pageResponse(fault, cookie, code);
+      return typeof r === "string" ? r : this.iopfView(r);
+    },
+  };
+
+  private iopfView(r: IopfRecord): HostIopf {
+    return { cookie: r.cookie, rid: r.sid - this.sidOffset, pasid: r.ssid, grpid: r.grpid, perm: r.perm, addr: r.addr };
   }
 
   /** bind-pasid / unbind-pasid: a stage-1 domain's CD at the PASID's SubstreamID (pasidBind.ts). */

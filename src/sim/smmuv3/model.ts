@@ -78,6 +78,9 @@ import {
   SMMU_EVTQ_BASE,
   SMMU_EVTQ_CONS,
   SMMU_EVTQ_PROD,
+  SMMU_PRIQ_BASE,
+  SMMU_PRIQ_CONS,
+  SMMU_PRIQ_PROD,
   SMMU_GBPA,
   SMMU_GERROR,
   SMMU_GERRORN,
@@ -129,9 +132,9 @@ interface RegDef {
 
 const REGS: RegDef[] = [
   { name: "SMMU_IDR0", offset: SMMU_IDR0, width: 32, section: "6.3.1", fields: [["S2P", 0, 0], ["S1P", 1, 1], ["TTF", 3, 2, (v) => (v === 2n ? "AArch64" : v === 3n ? "AArch32 and AArch64" : undefined)], ["COHACC", 4, 4], ["ASID16", 12, 12], ["MSI", 13, 13], ["VMID16", 18, 18], ["ST_LVL", 28, 27, (v) => (v === 1n ? "2-level stream table supported" : "linear only")]] },
-  { name: "SMMU_IDR1", offset: SMMU_IDR1, width: 32, section: "6.3.2", fields: [["SIDSIZE", 5, 0, (v) => `${v}-bit StreamIDs`], ["SSIDSIZE", 10, 6, (v) => `${v}-bit SubstreamIDs`], ["EVTQS", 20, 16, (v) => `${1n << v} entries max`], ["CMDQS", 25, 21, (v) => `${1n << v} entries max`]] },
+  { name: "SMMU_IDR1", offset: SMMU_IDR1, width: 32, section: "6.3.2", fields: [["SIDSIZE", 5, 0, (v) => `${v}-bit StreamIDs`], ["SSIDSIZE", 10, 6, (v) => `${v}-bit SubstreamIDs`], ["PRIQS", 15, 11, (v) => (v === 0n ? undefined : `${1n << v} entries max`)], ["EVTQS", 20, 16, (v) => `${1n << v} entries max`], ["CMDQS", 25, 21, (v) => `${1n << v} entries max`]] },
   { name: "SMMU_IDR5", offset: SMMU_IDR5, width: 32, section: "6.3.6", fields: [["OAS", 2, 0, (v) => `${[32, 36, 40, 42, 44, 48, 52][Number(v)] ?? "?"}-bit`], ["GRAN4K", 4, 4], ["GRAN16K", 5, 5], ["GRAN64K", 6, 6]] },
-  { name: "SMMU_CR0", offset: SMMU_CR0, width: 32, section: "6.3.9", fields: [["SMMUEN", 0, 0, (v) => (v === 1n ? "translation enabled" : "disabled: GBPA decides")], ["EVTQEN", 2, 2], ["CMDQEN", 3, 3]] },
+  { name: "SMMU_CR0", offset: SMMU_CR0, width: 32, section: "6.3.9", fields: [["SMMUEN", 0, 0, (v) => (v === 1n ? "translation enabled" : "disabled: GBPA decides")], ["PRIQEN", 1, 1], ["EVTQEN", 2, 2], ["CMDQEN", 3, 3]] },
   { name: "SMMU_GBPA", offset: SMMU_GBPA, width: 32, section: "6.3.14", fields: [["ABORT", 20, 20, (v) => (v === 1n ? "abort while disabled" : "bypass while disabled")]] },
   { name: "SMMU_GERROR", offset: SMMU_GERROR, width: 32, section: "6.3.17", fields: [["CMDQ_ERR", 0, 0], ["EVTQ_ABT_ERR", 2, 2], ["SFM_ERR", 8, 8]] },
   { name: "SMMU_GERRORN", offset: SMMU_GERRORN, width: 32, section: "6.3.18", fields: [["CMDQ_ERR", 0, 0], ["EVTQ_ABT_ERR", 2, 2], ["SFM_ERR", 8, 8]] },
@@ -143,6 +146,10 @@ const REGS: RegDef[] = [
   { name: "SMMU_EVTQ_BASE", offset: SMMU_EVTQ_BASE, width: 64, section: "6.3.28", fields: [["LOG2SIZE", 4, 0, (v) => `${1n << v} entries`], ["ADDR", 51, 5]] },
   { name: "SMMU_EVTQ_PROD", offset: SMMU_EVTQ_PROD, width: 32, section: "6.3.29", fields: [["WR", 19, 0], ["OVFLG", 31, 31]] },
   { name: "SMMU_EVTQ_CONS", offset: SMMU_EVTQ_CONS, width: 32, section: "6.3.30", fields: [["RD", 19, 0], ["OVACKFLG", 31, 31]] },
+  // The PRI queue (SMMU_IDR0.PRI): Linux arm-smmu-v3.h ARM_SMMU_PRIQ_BASE / _PROD / _CONS.
+  { name: "SMMU_PRIQ_BASE", offset: SMMU_PRIQ_BASE, width: 64, section: "6.3", fields: [["LOG2SIZE", 4, 0, (v) => `${1n << v} entries`], ["ADDR", 51, 5]] },
+  { name: "SMMU_PRIQ_PROD", offset: SMMU_PRIQ_PROD, width: 32, section: "6.3", fields: [["WR", 19, 0], ["OVFLG", 31, 31]] },
+  { name: "SMMU_PRIQ_CONS", offset: SMMU_PRIQ_CONS, width: 32, section: "6.3", fields: [["RD", 19, 0], ["OVACKFLG", 31, 31]] },
 ];
 
 function decodeReg(def: RegDef, value: bigint): DecodedField[] {
@@ -483,8 +490,12 @@ export class SmmuV3Model implements IommuUnit {
       SMMU_EVTQ_BASE: u.evtqBase,
       SMMU_EVTQ_PROD: u.evtqProd,
       SMMU_EVTQ_CONS: u.evtqCons,
+      SMMU_PRIQ_BASE: u.priqBase,
+      SMMU_PRIQ_PROD: u.priqProd,
+      SMMU_PRIQ_CONS: u.priqCons,
     };
-    return REGS.map((d) => {
+    // The PRI queue's registers only where the SMMU has one (SMMU_IDR0.PRI).
+    return REGS.filter((d) => u.spec.pri === true || !d.name.startsWith("SMMU_PRIQ")).map((d) => {
       const value = BigInt(values[d.name] ?? 0);
       return { name: d.name, offset: d.offset, width: d.width, section: d.section, value, fields: decodeReg(d, value) };
     });

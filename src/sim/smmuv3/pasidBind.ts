@@ -6,13 +6,16 @@
  * -> arm_smmu_set_pasid -> arm_smmu_make_s1_cd), and on unbind the CD cleared (arm_smmu_clear_cd)
  * with CMD_CFGI_CD and, for an ATS master, CMD_ATC_INV of that SubstreamID. The bytes are the
  * driver's (driver.ts setPasid / clearPasid). docs/smmuv3-pasid.md.
+ * With `sva: true` it is iommu_sva_bind_device instead: an SVA domain (a new ASID from the same
+ * allocator) whose table is the process's page table, and the CD arm_smmu_sva_set_dev_pasid writes
+ * (arm_smmu_make_sva_cd: driver.ts svaCd). docs/smmuv3-pasid.md, "SVA".
  *
  * Pure module: no vscode, no Node built-ins.
  */
 import type { Step } from "../../scenario/types.js";
 import type { PasidSeamContext } from "../host-iommu.js";
 import type { PhysicalMemory } from "../memory.js";
-import { IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, type ArmSmmuV3Driver } from "./driver.js";
+import { CPU_PA_BITS, CPU_VA_BITS, IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, type ArmSmmuV3Driver } from "./driver.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
@@ -28,9 +31,19 @@ export function smmuPasidStep(driver: ArmSmmuV3Driver, mem: PhysicalMemory, sidO
   if (st.mode === "pass-through" || st.mode === "nested") return c.fail("pasid-unsupported", `PASID ${hex(st.pasid)}: a ${st.mode} PASID is a VT-d scalable-mode mode; arm-smmu-v3 attaches only stage-1 domains to a PASID (first-level or second-level here: a CD with its own ASID)`);
   if (!driver.masters.has(sid)) return c.fail("pasid-unsupported", `${st.device} has no CD table (not attached to a domain)`);
   if (driver.domains.some((d) => d.ssids?.some(([a, b]) => a === sid && b === st.pasid))) return c.failErrno("EBUSY", `PASID ${hex(st.pasid)} of ${st.device} is already bound`);
+  if (st.sva === true) {
+    // iommu_sva_bind_device -> arm_smmu_sva_domain_alloc: the master must support SVA
+    // (arm_smmu_sva_supported: stage 1, the CPU's PAGE_SIZE among the SMMU's page sizes, an OAS
+    // at least the CPU's PA size; arm_smmu_master_sva_supported: SubstreamIDs, checked above).
+    const why = !driver.unit.spec.stage1 ? "the SMMU has no stage 1 (SMMU_IDR0.S1P = 0)" : driver.granule !== driver.pageShift ? `the SMMU does not implement the kernel's ${2 ** driver.pageShift / 1024} KiB pages (pgsize_bitmap & PAGE_SIZE)` : driver.unit.spec.oas < CPU_PA_BITS ? `the SMMU's ${driver.unit.spec.oas}-bit OAS is below the CPU's ${CPU_PA_BITS}-bit physical addresses` : undefined;
+    if (why !== undefined) return c.fail("pasid-unsupported", `PASID ${hex(st.pasid)} of ${st.device}: no SVA on this SMMU (arm_smmu_sva_supported): ${why}`);
+  }
   const d = driver.allocDomain(false, 1);
+  // An SVA domain's table is the process's (mm->pgd): its pages are written as the CPU's (leafDescriptor), a page not yet faulted in is absent.
+  if (st.sva === true) d.sva = true;
   let pages = 0;
   for (const m of st.maps) {
+    if (st.sva === true && m.present === false) continue;
     // IOMMU_PRIV for a supervisor-only mapping (user: false): io-pgtable-arm then leaves AP[1] (EL0) clear.
     const prot = (m.perm === "w" ? IOMMU_WRITE : m.perm === "r" ? IOMMU_READ : IOMMU_READ | IOMMU_WRITE) | (m.user ? 0 : IOMMU_PRIV);
     for (let off = 0n; off < m.size; off += 4096n) {
@@ -45,5 +58,6 @@ export function smmuPasidStep(driver: ArmSmmuV3Driver, mem: PhysicalMemory, sidO
     return c.failErrno("EINVAL", `PASID ${hex(st.pasid)} of ${st.device}: ${err}`);
   }
   const at = driver.cdAddress(sid, st.pasid, false) ?? 0;
+  if (st.sva === true) return c.summary(`PASID ${hex(st.pasid)} of ${st.device} bound to the process (SVA): CD ${st.pasid} at ${hex(at)} as arm_smmu_make_sva_cd writes it (ASID ${d.asid}, TTB0 = mm->pgd ${hex(d.pgd)}, T0SZ ${64 - CPU_VA_BITS}, IPS and MAIR from the CPU), ${pages} page${pages === 1 ? "" : "s"} of the process present`);
   c.summary(`PASID ${hex(st.pasid)} of ${st.device}: CD ${st.pasid} at ${hex(at)} (ASID ${d.asid}), S1 L${d.startLevel} table at ${hex(d.pgd)}, ${pages} page${pages === 1 ? "" : "s"} mapped`);
 }

@@ -29,6 +29,10 @@ export const SMMU_CMDQ_CONS = 0x9c;
 export const SMMU_EVTQ_BASE = 0xa0;
 export const SMMU_EVTQ_PROD = 0x100a8;
 export const SMMU_EVTQ_CONS = 0x100ac;
+/** ARM_SMMU_PRIQ_BASE / _PROD / _CONS (PROD and CONS in page 1, as the event queue's). */
+export const SMMU_PRIQ_BASE = 0xc0;
+export const SMMU_PRIQ_PROD = 0x100c8;
+export const SMMU_PRIQ_CONS = 0x100cc;
 
 /** CR0 bits (arm-smmu-v3.h CR0_SMMUEN, CR0_EVTQEN, CR0_CMDQEN). */
 export const CR0_SMMUEN = 1;
@@ -339,7 +343,12 @@ export function cdFields(words: readonly bigint[]): DecodedField[] {
   return decode(words, [
     ["T0SZ", 5, 0, (v) => `${64n - v}-bit input`],
     ["TG0", 7, 6, granule],
+    // TCR fields of the walk's own memory accesses (arm-smmu-v3.h CTXDESC_CD_0_TCR_IRGN0 [9:8], ORGN0 [11:10], SH0 [13:12], EPD1 [30]).
+    ["IRGN0", 9, 8, cacheability],
+    ["ORGN0", 11, 10, cacheability],
+    ["SH0", 13, 12, (v) => ["non-shareable", "reserved", "outer shareable", "inner shareable"][Number(v)]],
     ["EPD0", 14, 14, (v) => (v === 1n ? "TTB0 walks disabled" : undefined)],
+    ["EPD1", 30, 30, (v) => (v === 1n ? "TTB1 walks disabled" : undefined)],
     ["V", 31, 31, (v) => (v === 1n ? "valid" : "invalid: C_BAD_CD")],
     ["IPS", 34, 32, paSize],
     ["AFFD", 35, 35, (v) => (v === 1n ? "access flag faults disabled" : undefined)],
@@ -352,7 +361,14 @@ export function cdFields(words: readonly bigint[]): DecodedField[] {
     ["ASET", 47, 47, (v) => (v === 1n ? "private ASID" : "shared ASID")],
     ["ASID", 63, 48],
     ["TTB0", 115, 68, "addr"],
+    // CD word 3: MAIR0 (Linux copies io-pgtable's MAIR for a DMA domain, the CPU's MAIR_EL1 for SVA).
+    ["MAIR", 255, 192],
   ]);
+}
+
+/** IRGN0/ORGN0 (ARM_LPAE_TCR_RGN_*): 0 non-cacheable, 1 write-back write-allocate, 2 write-through, 3 write-back no write-allocate. */
+function cacheability(v: bigint): string | undefined {
+  return ["non-cacheable", "write-back, write-allocate", "write-through", "write-back, no write-allocate"][Number(v)];
 }
 
 /** The fields of a PRI queue entry (SMMUv3 spec 8.1), named as arm-smmu-v3.h's PRIQ_0_* / PRIQ_1_* are: dword 0 then dword 1. */

@@ -115,6 +115,11 @@ export interface SmmuSpec {
   /** SMMU_IDR0.PRI: the SMMU has a PRI queue for PCIe Page Requests. */
   pri?: boolean;
   /**
+   * log2 of the PRI queue entries (SMMU_IDR1.PRIQS [15:11], arm-smmu-v3.h IDR1_PRIQS; Linux sizes
+   * the queue min(PRIQ_MAX_SZ_SHIFT, PRIQS) in arm_smmu_device_hw_probe). Absent: evtqShift.
+   */
+  priqShift?: number;
+  /**
    * SMMU_IDR0.CD2L (bit 19): 2-level context descriptor tables (STE.S1Fmt 0b01 / 0b10) are
    * supported. Absent: true (Arm's MMU-600/700 implement them).
    */
@@ -126,6 +131,11 @@ export const DEFAULT_SMMU_SPEC: SmmuSpec = { name: "arm-smmu-v3.0.auto", sidBits
 /** The granules of an SMMU (SmmuSpec.granules, all three by default). */
 export function smmuGranules(spec: SmmuSpec): readonly number[] {
   return spec.granules ?? [12, 14, 16];
+}
+
+/** log2 of an SMMU's PRI queue entries (SmmuSpec.priqShift, else the event queue's). */
+export function smmuPriqShift(spec: SmmuSpec): number {
+  return spec.priqShift ?? spec.evtqShift;
 }
 
 const GRANULE_NAME: Readonly<Record<number, string>> = { 12: "4 KiB", 14: "16 KiB", 16: "64 KiB" };
@@ -200,6 +210,8 @@ export interface SmmuCounters {
   overflowed: number;
   commands: number;
   syncs: number;
+  /** Page Requests discarded because the PRI queue was full (PRIQ_PROD.OVFLG toggled). Absent in old snapshots: 0. */
+  priLost?: number;
 }
 
 export interface SmmuSnapshot {
@@ -520,9 +532,9 @@ export class SmmuV3Unit implements DmaUnit {
     return ((this.spec.twoLevelStreamTable ? 1 : 0) << 27) | ((this.spec.stallModel ?? STALL_MODEL_STALL) << 24) | (this.spec.pri === true ? IDR0_PRI : 0) | (this.spec.cd2l !== false ? IDR0_CD2L : 0) | (1 << 18) | (1 << 13) | (1 << 12) | (1 << 4) | (2 << 2) | (this.spec.stage1 ? 2 : 0) | (this.spec.stage2 ? 1 : 0);
   }
 
-  /** SMMU_IDR1: CMDQS [25:21], EVTQS [20:16], SSIDSIZE [10:6], SIDSIZE [5:0]. */
+  /** SMMU_IDR1: CMDQS [25:21], EVTQS [20:16], PRIQS [15:11] (with PRI), SSIDSIZE [10:6], SIDSIZE [5:0] (arm-smmu-v3.h IDR1_*). */
   get idr1(): number {
-    return (this.spec.cmdqShift << 21) | (this.spec.evtqShift << 16) | (this.spec.ssidBits << 6) | this.spec.sidBits;
+    return (this.spec.cmdqShift << 21) | (this.spec.evtqShift << 16) | (this.spec.pri === true ? smmuPriqShift(this.spec) << 11 : 0) | (this.spec.ssidBits << 6) | this.spec.sidBits;
   }
 
   /** SMMU_IDR5: GRAN64K [6], GRAN16K [5], GRAN4K [4], OAS [2:0] (Linux arm-smmu-v3.h IDR5_GRAN*). */
@@ -1366,7 +1378,12 @@ export class SmmuV3Unit implements DmaUnit {
 
   /**
    * A PCIe Page Request into the PRI queue (SMMUv3 spec 8.1; entry layout in spec.ts): one page,
-   * PRG_LAST = 1, the next PRG index (9 bits). Lost when PRIQEN is off or the queue is full.
+   * PRG_LAST = 1, the next PRG index (9 bits). Lost when PRIQEN is off or the queue is full; a
+   * full queue discards the request and toggles PRIQ_PROD.OVFLG (bit 31, as the event queue's,
+   * SMMUv3 spec 7.4 "queue overflow") unless an overflow is already unacknowledged (PROD.OVFLG !=
+   * CONS.OVACKFLG): Linux's arm_smmu_priq_thread sees queue_sync_prod_in() == -EOVERFLOW, prints
+   * "PRIQ overflow detected -- requests lost" and acknowledges by copying OVFLG into CONS.OVACKFLG.
+   * The PRG index is used even when the request is lost (the endpoint sent it).
    */
   pageRequest(sid: number, ssid: number, ia: number, write: boolean): boolean {
     if ((this.cr0 & CR0_PRIQEN) === 0 || this.priqBase === 0) return false;
@@ -1374,7 +1391,12 @@ export class SmmuV3Unit implements DmaUnit {
     const mask = (1 << shift) - 1;
     const wrap = 1 << shift;
     const prod = this.priqProd;
-    if ((prod & mask) === (this.priqCons & mask) && (prod & wrap) !== (this.priqCons & wrap)) return false;
+    if ((prod & mask) === (this.priqCons & mask) && (prod & wrap) !== (this.priqCons & wrap)) {
+      if ((prod & Q_OVF) === (this.priqCons & Q_OVF)) this.priqProd = (prod ^ Q_OVF) >>> 0;
+      this.counters.priLost = (this.counters.priLost ?? 0) + 1;
+      this.nextPrg = (this.nextPrg + 1) & 0x1ff;
+      return false;
+    }
     const at = this.queueAddr(this.priqBase) + (prod & mask) * 16;
     const ssv = ssid >= 0;
     // dword 0 high half: SSID [51:32] -> [19:0], PERM_READ 60 / PERM_WRITE 61 -> 28 / 29, PRG_LAST 62 -> 30, SSID_V 63 -> 31.
