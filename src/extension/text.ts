@@ -54,5 +54,7 @@ export function spoken(text: string): string {
     .replace(/\s*·\s*/g, ", ")
     .replace(/\s*→\s*/g, " to ")
     .replace(/\s@\s/g, " at ")
-    .replace(/(\w)–(\w)/g, "$1 to $2");
+    // Lookarounds, not captures: "0–1–2" shares its middle digit between two ranges (a capture
+    // consumed it and left "1–2" as drawn; the property test below found "a–a–a").
+    .replace(/(?<=\w)–(?=\w)/g, " to ");
 }

@@ -64,6 +64,7 @@ describe("spoken: a tree node's text as a screen reader reads it", () => {
   it("says the separators the trees draw as words", () => {
     expect(spoken("RW PS · IOVA 0x0 → HPA 0x176200000 (2 MiB)")).toBe("RW PS, IOVA 0x0 to HPA 0x176200000 (2 MiB)");
     expect(spoken("Entries 0–253 · table @ 0x1000")).toBe("Entries 0 to 253, table at 0x1000");
+    expect(spoken("a–a–a")).toBe("a to a to a");
   });
   it("leaves no drawn separator in any text, and text without one unchanged", () => {
     fc.assert(
