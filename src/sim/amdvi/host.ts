@@ -19,6 +19,7 @@ import { decodeEvent, ratelimitedPerDevice, renderEvent, type DeviceLookup } fro
 import { AMD_REGISTERS } from "./decode.js";
 import { ivrsDevices } from "./ivrs.js";
 import { AmdInterrupts } from "./irq.js";
+import { TableWalkCore } from "../walkCore.js";
 
 export interface AmdHostSnapshot extends HostIommuSnapshot {
   readonly model: "amd-vi";
@@ -46,7 +47,8 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   private readonly rids = new Map<string, number>();
 
   static sramBytes(): number {
-    return 0; // the AMD-Vi unit's caches are typed arrays of its own, not in the SRAM arena
+    // The AMD-Vi unit's caches are typed arrays of its own; the arena holds its walk core's block.
+    return TableWalkCore.ARENA_BYTES;
   }
 
   constructor(

@@ -21,6 +21,7 @@ import type { PhysicalMemory } from "../memory.js";
 import { LEVEL_DEVICE_TLB, type Trace } from "../../trace/trace.js";
 import { translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
+import { TableWalkCore } from "../walkCore.js";
 import { AmdIntRemap, CONTROL_GA_EN } from "./intremap.js";
 import {
   CMD_COMPL_WAIT,
@@ -160,6 +161,8 @@ export class AmdViUnit implements DmaUnit {
   readonly mem: PhysicalMemory;
   readonly iotlb: AmdIotlb;
   readonly maxLevels: number;
+  /** The translate core's v1 walk (null: the memory's SRAM arena had no room; TypeScript walks). */
+  private readonly core: TableWalkCore | null;
   /** ATS devices behind the unit: whether the device at a device id completes ATS invalidations (undefined: no ATS device there). */
   atsResponds?: (devid: number) => boolean | undefined;
   /** Interrupt remapping: the DTE's interrupt fields, the IRTEs and their cache (intremap.ts). */
@@ -239,6 +242,7 @@ export class AmdViUnit implements DmaUnit {
 
   constructor(mem: PhysicalMemory, opts: AmdUnitOptions) {
     this.mem = mem;
+    this.core = TableWalkCore.create(mem);
     this.iotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays);
     this.maxLevels = opts.maxLevels;
     this.intr = new AmdIntRemap(this);
@@ -612,6 +616,18 @@ export class AmdViUnit implements DmaUnit {
     if (!probe) this.counters.walks++;
     const mem = this.mem;
     let table = (q0hi & 0xfffff) * 0x100000000 + ((q0lo & 0xfffff000) >>> 0);
+    // The WebAssembly core's v1 walk (walkCore.ts): the same verdicts as the loop below, which
+    // walks when a trail is recorded (the views') or the core hands the walk back (outside the pool).
+    const core = this.core;
+    if (core !== null && !this.recordTrail) {
+      const r = core.amdV1Walk(table, mode, hi, lo, perm, write);
+      if (r >= 0) {
+        this.level = core.level;
+        if (r === 0) return this.walkLeaf(sid, hi, lo, core.hpaHi, core.hpaLo >>> 0, core.pageShift, core.perm, vpnLo, vpnHi, probe);
+        this.flags |= core.flags;
+        return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
+      }
+    }
     let level = mode;
     for (;;) {
       const at = table + indexAt(hi, lo, level) * 8;
@@ -649,9 +665,7 @@ export class AmdViUnit implements DmaUnit {
           this.flags |= EVENT_FLAG_PR | EVENT_FLAG_PE;
           return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
         }
-        const r = this.leaf(hi, lo, addrHi, addrLo, shift, perm, vpnLo, vpnHi, probe);
-        if (this.atsRequest && !probe) this.devIotlb.fill(sid, vpnLo, vpnHi, (this.hpaLo & 0xfffff000) >>> 0, this.hpaHi, perm, shift);
-        return r;
+        return this.walkLeaf(sid, hi, lo, addrHi, addrLo, shift, perm, vpnLo, vpnHi, probe);
       }
       if (next >= level) {
         // An invalid level encoding (spec: RZ "reserved bit not zero or invalid level encoding").
@@ -828,6 +842,13 @@ export class AmdViUnit implements DmaUnit {
       head = (head + ENTRY_SIZE) % bytes;
     }
     return out;
+  }
+
+  /** A walk's permitted leaf: the translation (leaf) and, for a translation request, the device's IOTLB fill. */
+  private walkLeaf(sid: number, hi: number, lo: number, addrHi: number, addrLo: number, shift: number, perm: number, vpnLo: number, vpnHi: number, probe: boolean): number {
+    const r = this.leaf(hi, lo, addrHi, addrLo, shift, perm, vpnLo, vpnHi, probe);
+    if (this.atsRequest && !probe) this.devIotlb.fill(sid, vpnLo, vpnHi, (this.hpaLo & 0xfffff000) >>> 0, this.hpaHi, perm, shift);
+    return r;
   }
 
   private untranslated(hi: number, lo: number, kind: number): number {
