@@ -9,13 +9,15 @@
  * Pure module: no vscode, no Node built-ins.
  */
 import { MemoryView, type PhysicalMemory } from "./memory.js";
-import { translateCoreModule } from "./vtd/translate.js";
+import { translateCoreModule, type DmaBurst } from "./vtd/translate.js";
 import { CORE_AMD_V1, CORE_BLOCK } from "./vtd/translateCoreLayout.js";
 
 /** The core's per-format exports. */
 interface WalkCoreExports {
   configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number, vet: number): void;
   amdV1Walk(root: number, mode: number, iovaHi: number, iovaLo: number, perm: number, write: number): number;
+  configureAmdIotlb(tag: number, words: number, victim: number, sets: number, ways: number): void;
+  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
   armWalk(ttb: number, startLevel: number, outputBits: number, s2: number, afOff: number, priv: number, exec: number, iaHi: number, iaLo: number, write: number): number;
 }
 
@@ -26,6 +28,7 @@ const PERM = CORE_BLOCK.perm / 4;
 const PAGE_SHIFT = CORE_BLOCK.pageShift / 4;
 const FAULT_LEVEL = CORE_BLOCK.faultLevel / 4;
 const FLAGS = CORE_BLOCK.flags / 4;
+const HITS = CORE_BLOCK.hits / 4;
 
 /** amdV1Walk's result for a fault (its event flags in `flags`). */
 export const AMD_V1_FAULT = CORE_AMD_V1.fault;
@@ -39,11 +42,11 @@ export class TableWalkCore {
 
   /**
    * A core over `mem`'s table pool, or null when the memory's SRAM arena has no room for its
-   * block (a memory made without the unit's share, PhysicalMemory sramBytes): the unit then
-   * walks in TypeScript only.
+   * block and `alsoBytes` more (what the unit puts beside it: a memory made without the unit's
+   * share, PhysicalMemory sramBytes): the unit then walks in TypeScript only.
    */
-  static create(mem: PhysicalMemory): TableWalkCore | null {
-    if (mem.sramFree() < TableWalkCore.ARENA_BYTES) return null;
+  static create(mem: PhysicalMemory, alsoBytes = 0): TableWalkCore | null {
+    if (mem.sramFree() < TableWalkCore.ARENA_BYTES + alsoBytes) return null;
     return new TableWalkCore(mem);
   }
 
@@ -70,6 +73,28 @@ export class TableWalkCore {
    */
   armWalk(ttb: number, startLevel: number, outputBits: number, s2: boolean, afOff: boolean, privileged: boolean, exec: boolean, iaHi: number, iaLo: number, write: boolean): number {
     return this.core.armWalk(ttb, startLevel, outputBits, s2 ? 1 : 0, afOff ? 1 : 0, privileged ? 1 : 0, exec ? 1 : 0, iaHi, iaLo, write ? 1 : 0);
+  }
+
+  /** The AMD-Vi IOTLB arrays $amdBurst probes and fills (byte offsets in the memory; amdvi/iotlb.ts). */
+  configureAmdIotlb(tag: number, words: number, victim: number, sets: number, ways: number): void {
+    this.core.configureAmdIotlb(tag, words, victim, sets, ways);
+  }
+
+  /**
+   * AMD-Vi's translate step for requests [from, n) of `burst` (translate-core.template.mjs
+   * $amdBurst): the index of the first request it did not answer (n when it answered all);
+   * `burstHits` of them were IOTLB hits. `aux` byte i: perm | pageShift << CORE_AMD_IOTLB.auxShiftShift.
+   */
+  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: boolean, burst: DmaBurst, aux: number, from: number, n: number): number {
+    return (
+      from +
+      this.core.amdBurst(did, root, mode, perm, useTlb ? 1 : 0, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
+    );
+  }
+
+  /** IOTLB hits of the last amdBurst. */
+  get burstHits(): number {
+    return this.block.get()[HITS]!;
   }
 
   // ---- results of the last walk (uint32 halves as int32: `>>> 0` for the unsigned value)

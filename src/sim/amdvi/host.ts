@@ -19,7 +19,6 @@ import { decodeEvent, ratelimitedPerDevice, renderEvent, type DeviceLookup } fro
 import { AMD_REGISTERS } from "./decode.js";
 import { ivrsDevices } from "./ivrs.js";
 import { AmdInterrupts } from "./irq.js";
-import { TableWalkCore } from "../walkCore.js";
 
 export interface AmdHostSnapshot extends HostIommuSnapshot {
   readonly model: "amd-vi";
@@ -46,9 +45,9 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   private overflowLimit = new Ratelimit();
   private readonly rids = new Map<string, number>();
 
-  static sramBytes(): number {
-    // The AMD-Vi unit's caches are typed arrays of its own; the arena holds its walk core's block.
-    return TableWalkCore.ARENA_BYTES;
+  static sramBytes(spec: IommuSpec): number {
+    // The unit's translate core: its block, the IOTLB it probes and fills, its burst.
+    return AmdViUnit.sramBytes(spec.iotlbSets, spec.iotlbWays);
   }
 
   constructor(

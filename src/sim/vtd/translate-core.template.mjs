@@ -116,6 +116,13 @@ export const LAYOUT = {
    */
   amdV1: { fault: 1, flagPr: 0x010, flagPe: 0x040, flagRz: 0x080, nextLevelLarge: 7, irBit: 61 },
   /**
+   * The AMD-Vi IOTLB (amdvi/iotlb.ts, where its layout is described) as $amdBurst reads and fills
+   * it: per way an i32 tag (domain id + 1, 0 invalid) and `words` i32: 4 KiB frame number low,
+   * high; the page's address low, high (4 KiB aligned); perm | pageShift << 8. FIFO victim byte
+   * per set. A burst's `aux` byte of a result: perm | pageShift << auxShiftShift.
+   */
+  amdIotlb: { words: 5, vpnLo: 0, vpnHi: 1, hpaLo: 2, hpaHi: 3, permShift: 4, auxShiftShift: 2 },
+  /**
    * SMMUv3 VMSAv8-64 4 KiB-granule walk ($armWalk), event ids of SMMUv3 spec IHI 0070 7.3
    * (smmuv3/spec.ts F_*), Arm ARM D8.3.1 descriptor fields.
    */
@@ -386,10 +393,12 @@ function amdV1WalkFunc() {
   const fault = (flags) => `(i32.store offset=${B.flags} (local.get $blk) (i32.const ${hex(flags)})) (return (i32.const ${A.fault}))`;
   return `
   (func (export "amdV1Walk") (param $root f64) (param $mode i32) (param $iovaHi i32) (param $iovaLo i32) (param $perm i32) (param $write i32) (result i32)
-    ${FORMAT_LOCALS} (local $iova i64) (local $table i64) (local $level i32) (local $next i32) (local $shift i32) (local $l i32)
+    (call $amdV1Walk (i64.trunc_f64_u (local.get $root)) (local.get $mode) ${iovaOf("$iovaHi", "$iovaLo")} (local.get $perm) (local.get $write)))
+
+  (func $amdV1Walk (param $root i64) (param $mode i32) (param $iova i64) (param $perm i32) (param $write i32) (result i32)
+    ${FORMAT_LOCALS} (local $table i64) (local $level i32) (local $next i32) (local $shift i32) (local $l i32)
     ${FORMAT_SETUP}
-    (local.set $iova ${iovaOf("$iovaHi", "$iovaLo")})
-    (local.set $table (i64.trunc_f64_u (local.get $root)))
+    (local.set $table (local.get $root))
     (local.set $level (local.get $mode))
     (loop $down
       (i32.store offset=${B.level} (local.get $blk) (local.get $level))
@@ -426,6 +435,116 @@ function amdV1WalkFunc() {
       (local.set $level (local.get $next))
       (br $down))
     (unreachable))`;
+}
+
+const AI = LAYOUT.amdIotlb;
+const IW = LAYOUT.interruptWindow;
+
+/**
+ * AMD-Vi's translate step for a burst of $n requests of one device whose DTE the unit resolved
+ * (domain $did, Mode $mode levels from $root, the DTE's IR/IW $perm): per request, in
+ * AmdViUnit.translate's order - a write to the interrupt range is not DMA; the IOTLB (4 KiB frame
+ * tag, $useTlb); on a miss the Mode's address range, the walk ($amdV1Walk), the IOTLB fill of the
+ * leaf. Request i, result i and info byte i as in $burst (a result is always an address), aux
+ * byte i: perm | pageShift << ${AI.auxShiftShift}. Stops at the first request it does not answer -
+ * an interrupt write, an IOTLB hit lacking the permission, a fault, an entry outside the pool - and
+ * returns its index (n when all were answered); nothing of that request was counted, cached or
+ * written, so the unit translates it alone. The burst's IOTLB hits are left in block.hits.
+ */
+function amdBurstFunc() {
+  const word = (f) => `(i32.load offset=${4 * f} (local.get $o))`;
+  return `
+  (global $amdTag (mut i32) (i32.const 0))
+  (global $amdWords (mut i32) (i32.const 0))
+  (global $amdVictim (mut i32) (i32.const 0))
+  (global $amdSets (mut i32) (i32.const 1))
+  (global $amdWays (mut i32) (i32.const 1))
+  (func (export "configureAmdIotlb") (param $tag i32) (param $words i32) (param $victim i32) (param $sets i32) (param $ways i32)
+    (global.set $amdTag (local.get $tag))
+    (global.set $amdWords (local.get $words))
+    (global.set $amdVictim (local.get $victim))
+    (global.set $amdSets (local.get $sets))
+    (global.set $amdWays (local.get $ways)))
+
+  (func (export "amdBurst") (param $did i32) (param $root f64) (param $mode i32) (param $perm i32) (param $useTlb i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
+    (local $i i32) (local $iova i64) (local $write i32) (local $vpnLo i32) (local $vpnHi i32) (local $set i32) (local $w i32)
+    (local $way i32) (local $o i32) (local $pw i32) (local $out i64) (local $shift i32) (local $hits i32) (local $tagV i32)
+    (local $root64 i64) (local $blk i32) (local $range i64) (local $p i32)
+    (local.set $blk (global.get $blk))
+    (local.set $root64 (i64.trunc_f64_u (local.get $root)))
+    (local.set $tagV (i32.add (local.get $did) (i32.const 1)))
+    ;; The IOVA bits a Mode below 6 does not reach (bits 12 + 9 Mode up) must be zero; Mode 6 reaches all.
+    (local.set $range (select (i64.const 0)
+      (i64.shl (i64.const -1) (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (local.get $mode)))))
+      (i32.ge_u (local.get $mode) (i32.const 6))))
+    (block $stop
+      (loop $next
+        (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        ;; A write to the interrupt range is an interrupt request (AmdViUnit.translate: MSI_FIRST..MSI_LAST).
+        (br_if $stop (i32.and (local.get $write)
+          (i32.and (i64.ge_u (local.get $iova) (i64.const ${hex(IW.first)})) (i64.le_u (local.get $iova) (i64.const ${hex(IW.last)})))))
+        (local.set $vpnLo (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))))
+        (local.set $vpnHi (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 44))))
+        (block $miss
+          (br_if $miss (i32.eqz (local.get $useTlb)))
+          ;; The set of the 4 KiB frame: its low bits; ways in order (AmdIotlb.lookup).
+          (local.set $set (i32.and (local.get $vpnLo) (i32.sub (global.get $amdSets) (i32.const 1))))
+          (local.set $way (i32.mul (local.get $set) (global.get $amdWays)))
+          (local.set $w (i32.const 0))
+          (loop $probe
+            (br_if $miss (i32.ge_u (local.get $w) (global.get $amdWays)))
+            (local.set $o (i32.add (global.get $amdWords) (i32.mul (i32.add (local.get $way) (local.get $w)) (i32.const ${4 * AI.words}))))
+            (if (i32.and (i32.eq (i32.load (i32.add (global.get $amdTag) (i32.shl (i32.add (local.get $way) (local.get $w)) (i32.const 2)))) (local.get $tagV))
+                  (i32.and (i32.eq ${word(AI.vpnLo)} (local.get $vpnLo)) (i32.eq ${word(AI.vpnHi)} (local.get $vpnHi))))
+              (then
+                (local.set $pw ${word(AI.permShift)})
+                ;; A hit lacking the access's permission faults (PR | PE): the unit's.
+                (br_if $stop (i32.eqz (i32.and (local.get $pw) (i32.add (local.get $write) (i32.const 1)))))
+                (i32.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))
+                  (i32.or ${word(AI.hpaLo)} (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+                (i32.store offset=4 (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))) ${word(AI.hpaHi)})
+                (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
+                (i32.store8 (i32.add (local.get $aux) (local.get $i))
+                  (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
+                (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $next)))
+            (local.set $w (i32.add (local.get $w) (i32.const 1)))
+            (br $probe)))
+        ;; The Mode's address range, then the walk; a fault or a hand-back stops the burst.
+        (br_if $stop (i64.ne (i64.and (local.get $iova) (local.get $range)) (i64.const 0)))
+        (br_if $stop (call $amdV1Walk (local.get $root64) (local.get $mode) (local.get $iova) (local.get $perm) (local.get $write)))
+        ;; The leaf: page base from the entry, offset from the IOVA (AmdViUnit.leaf).
+        (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))
+        (local.set $p (i32.load offset=${B.perm} (local.get $blk)))
+        (local.set $out (i64.or
+          (i64.and (i64.load offset=${B.hpa} (local.get $blk)) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))
+          (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
+        (i64.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))) (local.get $out))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.load offset=${B.level} (local.get $blk)))
+        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (i32.or (local.get $p) (i32.shl (local.get $shift) (i32.const ${AI.auxShiftShift}))))
+        (if (local.get $useTlb)
+          (then
+            ;; The fill (AmdIotlb.fill): FIFO victim of the frame's set.
+            (local.set $set (i32.and (local.get $vpnLo) (i32.sub (global.get $amdSets) (i32.const 1))))
+            (local.set $w (i32.load8_u (i32.add (global.get $amdVictim) (local.get $set))))
+            (i32.store8 (i32.add (global.get $amdVictim) (local.get $set))
+              (i32.rem_u (i32.add (local.get $w) (i32.const 1)) (global.get $amdWays)))
+            (local.set $way (i32.add (i32.mul (local.get $set) (global.get $amdWays)) (local.get $w)))
+            (i32.store (i32.add (global.get $amdTag) (i32.shl (local.get $way) (i32.const 2))) (local.get $tagV))
+            (local.set $o (i32.add (global.get $amdWords) (i32.mul (local.get $way) (i32.const ${4 * AI.words}))))
+            (i32.store offset=${4 * AI.vpnLo} (local.get $o) (local.get $vpnLo))
+            (i32.store offset=${4 * AI.vpnHi} (local.get $o) (local.get $vpnHi))
+            (i32.store offset=${4 * AI.hpaLo} (local.get $o) (i32.and (i32.wrap_i64 (local.get $out)) (i32.const 0xfffff000)))
+            (i32.store offset=${4 * AI.hpaHi} (local.get $o) (i32.wrap_i64 (i64.shr_u (local.get $out) (i64.const 32))))
+            (i32.store offset=${4 * AI.permShift} (local.get $o) (i32.or (local.get $p) (i32.shl (local.get $shift) (i32.const 8))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
+    (local.get $i))`;
 }
 
 /**
@@ -566,6 +685,7 @@ export function translateCoreWat() {
     (global.set $ways (local.get $ways)))
 ${levelsRange.map(walkFunc).join("\n")}
 ${amdV1WalkFunc()}
+${amdBurstFunc()}
 ${armWalkFunc()}
 
   ;; A walk of any number of levels into the result block: 0, a fault reason, or -1 (left the

@@ -49,6 +49,15 @@ export const CORE_AMD_V1 = {
   nextLevelLarge: 7,
   irBit: 61,
 } as const;
+export const CORE_AMD_IOTLB = {
+  words: 5,
+  vpnLo: 0,
+  vpnHi: 1,
+  hpaLo: 2,
+  hpaHi: 3,
+  permShift: 4,
+  auxShiftShift: 2,
+} as const;
 export const CORE_ARM = {
   translation: 16,
   addrSize: 17,
