@@ -101,6 +101,9 @@ export interface Fold {
 
 const H1 = 0x811c9dc5;
 const H2 = 0x6a09e667;
+/** SPEC section 8's fold of one result (w0, w1) into h1 (FNV-1a style) and h2 (in the other order). */
+const foldH1 = (h1: number, w0: number, w1: number) => Math.imul(Math.imul(h1 ^ w0, 0x01000193) ^ w1, 0x01000193);
+const foldH2 = (h2: number, w0: number, w1: number) => Math.imul(Math.imul(h2 ^ w1, 0x9e3779b1) ^ w0, 0x9e3779b1);
 
 class AmdBench implements BenchUnit {
   // IO_PAGE_FAULT (code 2) and PAGE_TAB_HARDWARE_ERROR (code 4) as event[1] 31:16: code << 12 | flags (RW 0x020, PR 0x010, PE 0x040, RZ 0x080).
@@ -154,10 +157,8 @@ class AmdBench implements BenchUnit {
         for (; j < k; j++) {
           const w0 = res[2 * j]!;
           const w1 = res[2 * j + 1]!;
-          h1 = Math.imul(h1 ^ w0, 0x01000193);
-          h1 = Math.imul(h1 ^ w1, 0x01000193);
-          h2 = Math.imul(h2 ^ w1, 0x9e3779b1);
-          h2 = Math.imul(h2 ^ w0, 0x9e3779b1);
+          h1 = foldH1(h1, w0, w1);
+          h2 = foldH2(h2, w0, w1);
         }
         if (j === m) break;
         const i = start + j;
@@ -173,10 +174,8 @@ class AmdBench implements BenchUnit {
           w1 = 0xffffffff;
           f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
         }
-        h1 = Math.imul(h1 ^ w0, 0x01000193);
-        h1 = Math.imul(h1 ^ w1, 0x01000193);
-        h2 = Math.imul(h2 ^ w1, 0x9e3779b1);
-        h2 = Math.imul(h2 ^ w0, 0x9e3779b1);
+        h1 = foldH1(h1, w0, w1);
+        h2 = foldH2(h2, w0, w1);
         j++;
       }
     }
@@ -241,10 +240,8 @@ class SmmuBench implements BenchUnit {
         w1 = 0xffffffff;
         f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
       }
-      h1 = Math.imul(h1 ^ w0, 0x01000193);
-      h1 = Math.imul(h1 ^ w1, 0x01000193);
-      h2 = Math.imul(h2 ^ w1, 0x9e3779b1);
-      h2 = Math.imul(h2 ^ w0, 0x9e3779b1);
+      h1 = foldH1(h1, w0, w1);
+      h2 = foldH2(h2, w0, w1);
     }
     f.h1 = h1;
     f.h2 = h2;

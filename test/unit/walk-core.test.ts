@@ -189,7 +189,7 @@ describe("AMD-Vi translate core vs the unit's TypeScript walk", () => {
           const trace = new Trace(8);
           const tally = new DmaTally();
           u.translateRun(x, 0, pages * repeat, trace, 1, tally);
-          const cols = (["kind", "flags", "level", "reason", "did", "aHi", "aLo", "bHi", "bLo"] as const).map((c) => [...(trace[c] as ArrayLike<number>)].slice(0, trace.length));
+          const cols = (["kind", "flags", "level", "reason", "did", "aHi", "aLo", "bHi", "bLo"] as const).map((c) => Array.from(trace[c] as ArrayLike<number>).slice(0, trace.length));
           return { cols, tally: { ...tally }, last: verdict(u, u.code), state: cacheState(u) };
         });
         expect(out[1]).toEqual(out[0]);

@@ -120,10 +120,10 @@ const DEV_IOTLB_WAYS = 4;
 /** DTE data[1] bit 32 (I, DTE_FLAG_IOTLB): the IOMMU accepts the device's ATS requests; bit 0 of the high dword. */
 const DTE1_I_HI = 1;
 
-/** Interrupt address range (MSI): 0xFEE00000-0xFEEFFFFF is not translated by the page tables. */
 /** Transactions of a DMA run the translate core takes in one burst at most (dmaRequest), and at first. */
 const RUN_BURST = 512;
 const RUN_MIN = 8;
+/** Interrupt address range (MSI): 0xFEE00000-0xFEEFFFFF is not translated by the page tables. */
 const MSI_FIRST = 0xfee00000;
 const MSI_LAST = 0xfeefffff;
 // The core's bursts hand interrupt writes back by its window: the same range.
