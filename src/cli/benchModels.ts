@@ -150,9 +150,10 @@ class AmdBench implements BenchUnit {
       const m = Math.min(cap, n - start);
       burst.requests.set(iova.subarray(2 * start, 2 * (start + m)));
       burst.writes.set(wr.subarray(start, start + m));
-      const res = burst.results;
       for (let j = 0; j < m; ) {
         const k = u.translateBurst(BENCH_SID, j, m);
+        // (Taken after each call: a view of the memory is replaced when the memory grows.)
+        const res = burst.results;
         ok += k - j;
         for (; j < k; j++) {
           const w0 = res[2 * j]!;
