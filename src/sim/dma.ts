@@ -142,6 +142,31 @@ export interface DmaUnit {
 }
 
 /**
+ * Transactions [t, t + n) of x as a burst's requests (the IOVAs translateEach walks through, in
+ * the layout of vtd/translate.ts DmaBurst: IOVA i as [2i] low, [2i + 1] high dword; write flag i).
+ */
+export function loadBurst(burst: { readonly requests: Int32Array; readonly writes: Uint8Array }, x: DmaTransfer, t: number, n: number): void {
+  const req = burst.requests;
+  burst.writes.fill(x.write ? 1 : 0, 0, n);
+  let p = t % x.pages;
+  const at = x.baseLo + p * 4096;
+  let lo = at % 0x100000000;
+  let hi = (x.baseHi + Math.floor(at / 0x100000000)) >>> 0;
+  for (let k = 0; k < n; k++) {
+    req[2 * k] = (p === 0 ? lo | x.startOff : lo) | 0;
+    req[2 * k + 1] = hi | 0;
+    if (++p === x.pages) {
+      p = 0;
+      lo = x.baseLo;
+      hi = x.baseHi;
+    } else {
+      lo = (lo + 4096) >>> 0;
+      if (lo === 0) hi = (hi + 1) >>> 0;
+    }
+  }
+}
+
+/**
  * Transactions one call of translateSpan handles at most. translateEach cuts a run into spans so
  * that V8 optimizes the loop as a whole function after a few spans, with type feedback for every
  * line of it: a run of 65 536 transactions in one loop was optimized on the stack (OSR) before the

@@ -314,6 +314,11 @@ export class PhysicalMemory {
     this.cells[POOL_BYTES_CELL / 4] = this.poolBytes;
   }
 
+  /** Bytes of the SRAM arena not yet reserved (before alignment of the next allocSram). */
+  sramFree(): number {
+    return this.sramEnd - this.sramNext;
+  }
+
   /**
    * Reserves `bytes` of the SRAM arena (aligned to `align`) and returns its byte offset in
    * `memory`. The arena is sized at construction; running out is a programming error.

@@ -45,8 +45,9 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   private overflowLimit = new Ratelimit();
   private readonly rids = new Map<string, number>();
 
-  static sramBytes(): number {
-    return 0; // the AMD-Vi unit's caches are typed arrays of its own, not in the SRAM arena
+  static sramBytes(spec: IommuSpec): number {
+    // The unit's translate core: its block, the IOTLB it probes and fills, its burst.
+    return AmdViUnit.sramBytes(spec.iotlbSets, spec.iotlbWays);
   }
 
   constructor(

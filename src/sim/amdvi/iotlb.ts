@@ -7,6 +7,8 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
+import { MemoryView, type PhysicalMemory } from "../memory.js";
+import { CORE_AMD_IOTLB } from "../vtd/translateCoreLayout.js";
 
 export interface AmdIotlbEntry {
   did: number;
@@ -26,28 +28,69 @@ export interface AmdIotlbSnapshot {
   victim: Uint8Array;
 }
 
-/** Fields per way in `words`: vpn low, vpn high, hpa page low, hpa page high, perm | pageShift << 8. */
-const W = 5;
+/**
+ * Fields per way in `words`: vpn low, vpn high, hpa page low, hpa page high, perm | pageShift << 8
+ * (the translate core's layout, CORE_AMD_IOTLB: $amdBurst probes and fills these arrays).
+ */
+const W = CORE_AMD_IOTLB.words;
+if (CORE_AMD_IOTLB.vpnLo !== 0 || CORE_AMD_IOTLB.vpnHi !== 1 || CORE_AMD_IOTLB.hpaLo !== 2 || CORE_AMD_IOTLB.hpaHi !== 3 || CORE_AMD_IOTLB.permShift !== 4) {
+  throw new Error("amdvi/iotlb.ts reads a way's words in the order vpn low, vpn high, hpa low, hpa high, perm | pageShift << 8");
+}
 
 export class AmdIotlb {
   readonly sets: number;
   readonly ways: number;
+  private readonly tagIn: MemoryView<Int32Array> | Int32Array;
+  private readonly wordsIn: MemoryView<Int32Array> | Int32Array;
+  private readonly victimIn: MemoryView<Uint8Array> | Uint8Array;
   /** Per way: did + 1 (0 = invalid). */
-  tag: Int32Array;
-  words: Int32Array;
-  victim: Uint8Array;
+  get tag(): Int32Array {
+    const t = this.tagIn;
+    return t instanceof Int32Array ? t : t.get();
+  }
+  get words(): Int32Array {
+    const t = this.wordsIn;
+    return t instanceof Int32Array ? t : t.get();
+  }
+  get victim(): Uint8Array {
+    const t = this.victimIn;
+    return t instanceof Uint8Array ? t : t.get();
+  }
   // ---- results of the last hit
   hpaLo = 0;
   hpaHi = 0;
   perm = 0;
   pageShift = 12;
 
-  constructor(sets: number, ways: number) {
+  /** Bytes of a memory's SRAM arena an IOTLB of this geometry takes (alignment included). */
+  static arenaBytes(sets: number, ways: number): number {
+    return sets * ways * 4 * (1 + W) + sets + 3 * 64;
+  }
+
+  /**
+   * With `mem`, the arrays live in its SRAM arena, where the translate core's AMD-Vi burst
+   * ($amdBurst) probes and fills them; otherwise they are the IOTLB's own.
+   */
+  constructor(sets: number, ways: number, mem?: PhysicalMemory) {
     this.sets = sets;
     this.ways = ways;
-    this.tag = new Int32Array(sets * ways);
-    this.words = new Int32Array(sets * ways * W);
-    this.victim = new Uint8Array(sets);
+    if (mem === undefined) {
+      this.tagIn = new Int32Array(sets * ways);
+      this.wordsIn = new Int32Array(sets * ways * W);
+      this.victimIn = new Uint8Array(sets);
+    } else {
+      this.tagIn = new MemoryView(mem, Int32Array, mem.allocSram(sets * ways * 4), sets * ways);
+      this.wordsIn = new MemoryView(mem, Int32Array, mem.allocSram(sets * ways * 4 * W), sets * ways * W);
+      this.victimIn = new MemoryView(mem, Uint8Array, mem.allocSram(sets, 1), sets);
+    }
+  }
+
+  /** Byte offsets of the arrays in the memory (an IOTLB in a memory's SRAM arena), for the core. */
+  get offsets(): { tag: number; words: number; victim: number } | undefined {
+    const t = this.tagIn;
+    const w = this.wordsIn;
+    const v = this.victimIn;
+    return t instanceof Int32Array || w instanceof Int32Array || v instanceof Uint8Array ? undefined : { tag: t.offset, words: w.offset, victim: v.offset };
   }
 
   get size(): number {
@@ -63,14 +106,16 @@ export class AmdIotlb {
   lookup(did: number, vpnLo: number, vpnHi: number): boolean {
     const base = this.setOf(vpnLo) * this.ways;
     const t = did + 1;
+    const tag = this.tag;
+    const words = this.words;
     for (let w = 0; w < this.ways; w++) {
       const i = base + w;
-      if (this.tag[i] !== t) continue;
+      if (tag[i] !== t) continue;
       const o = i * W;
-      if (this.words[o] !== (vpnLo | 0) || this.words[o + 1] !== (vpnHi | 0)) continue;
-      this.hpaLo = this.words[o + 2]! >>> 0;
-      this.hpaHi = this.words[o + 3]! >>> 0;
-      const pw = this.words[o + 4]!;
+      if (words[o] !== (vpnLo | 0) || words[o + 1] !== (vpnHi | 0)) continue;
+      this.hpaLo = words[o + 2]! >>> 0;
+      this.hpaHi = words[o + 3]! >>> 0;
+      const pw = words[o + 4]!;
       this.perm = pw & 0xff;
       this.pageShift = pw >>> 8;
       return true;
@@ -80,27 +125,30 @@ export class AmdIotlb {
 
   fill(did: number, vpnLo: number, vpnHi: number, hpaLo: number, hpaHi: number, perm: number, pageShift: number): void {
     const set = this.setOf(vpnLo);
-    const w = this.victim[set]!;
-    this.victim[set] = (w + 1) % this.ways;
+    const victim = this.victim;
+    const words = this.words;
+    const w = victim[set]!;
+    victim[set] = (w + 1) % this.ways;
     const i = set * this.ways + w;
     this.tag[i] = did + 1;
     const o = i * W;
-    this.words[o] = vpnLo | 0;
-    this.words[o + 1] = vpnHi | 0;
-    this.words[o + 2] = hpaLo | 0;
-    this.words[o + 3] = hpaHi | 0;
-    this.words[o + 4] = perm | (pageShift << 8);
+    words[o] = vpnLo | 0;
+    words[o + 1] = vpnHi | 0;
+    words[o + 2] = hpaLo | 0;
+    words[o + 3] = hpaHi | 0;
+    words[o + 4] = perm | (pageShift << 8);
   }
 
   /** Drops the entries of `did` (all domains when did < 0) whose page lies in [first, last]; returns how many. */
   invalidate(did: number, first: bigint, last: bigint): number {
     let n = 0;
-    for (let i = 0; i < this.tag.length; i++) {
-      const t = this.tag[i]!;
+    const tag = this.tag;
+    for (let i = 0; i < tag.length; i++) {
+      const t = tag[i]!;
       if (t === 0 || (did >= 0 && t !== did + 1)) continue;
       const iova = this.iovaAt(i);
       if (iova < first || iova > last) continue;
-      this.tag[i] = 0;
+      tag[i] = 0;
       n++;
     }
     return n;

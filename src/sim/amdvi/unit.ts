@@ -17,10 +17,13 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import type { PhysicalMemory } from "../memory.js";
+import { MemoryView, type PhysicalMemory } from "../memory.js";
 import { LEVEL_DEVICE_TLB, type Trace } from "../../trace/trace.js";
-import { translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
+import { loadBurst, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
+import { TableWalkCore } from "../walkCore.js";
+import { DmaBurst } from "../vtd/translate.js";
+import { CORE_AMD_IOTLB, CORE_INFO, CORE_INTERRUPT_WINDOW } from "../vtd/translateCoreLayout.js";
 import { AmdIntRemap, CONTROL_GA_EN } from "./intremap.js";
 import {
   CMD_COMPL_WAIT,
@@ -117,9 +120,14 @@ const DEV_IOTLB_WAYS = 4;
 /** DTE data[1] bit 32 (I, DTE_FLAG_IOTLB): the IOMMU accepts the device's ATS requests; bit 0 of the high dword. */
 const DTE1_I_HI = 1;
 
+/** Transactions of a DMA run the translate core takes in one burst at most (dmaRequest), and at first. */
+const RUN_BURST = 512;
+const RUN_MIN = 8;
 /** Interrupt address range (MSI): 0xFEE00000-0xFEEFFFFF is not translated by the page tables. */
 const MSI_FIRST = 0xfee00000;
 const MSI_LAST = 0xfeefffff;
+// The core's bursts hand interrupt writes back by its window: the same range.
+if (CORE_INTERRUPT_WINDOW.first !== MSI_FIRST || CORE_INTERRUPT_WINDOW.last !== MSI_LAST) throw new Error("the translate core's interrupt window is not AMD-Vi's MSI range");
 
 export interface AmdUnitCounters {
   requests: number;
@@ -160,6 +168,25 @@ export class AmdViUnit implements DmaUnit {
   readonly mem: PhysicalMemory;
   readonly iotlb: AmdIotlb;
   readonly maxLevels: number;
+  /** The translate core's v1 walk and burst (null: the memory's SRAM arena had no room; TypeScript walks). */
+  private readonly core: TableWalkCore | null;
+  /**
+   * The requests and results of a burst of the core (translateBurst; null without a core), and
+   * each result's perm | pageShift << CORE_AMD_IOTLB.auxShiftShift byte.
+   */
+  readonly burst: DmaBurst | null;
+  private readonly aux: MemoryView<Uint8Array> | null;
+  /** The burst's device, resolved by burstDte: domain, root, Mode, DTE IR/IW. */
+  private bSid = 0;
+  private bDid = 0;
+  private bRoot = 0;
+  private bMode = 0;
+  private bPerm = 0;
+  /** The current run's burst (dmaRequest): results [runNext, runDone); runSlowAt: handed back; runLen: the next burst's length. */
+  private runNext = 0;
+  private runDone = 0;
+  private runSlowAt = -1;
+  private runLen = RUN_MIN;
   /** ATS devices behind the unit: whether the device at a device id completes ATS invalidations (undefined: no ATS device there). */
   atsResponds?: (devid: number) => boolean | undefined;
   /** Interrupt remapping: the DTE's interrupt fields, the IRTEs and their cache (intremap.ts). */
@@ -237,9 +264,29 @@ export class AmdViUnit implements DmaUnit {
   readonly trailGcr3Hi = new Uint32Array(4);
   readonly trailGcr3Level = new Uint8Array(4);
 
+  /** SRAM arena bytes a unit with this IOTLB takes for its translate core (walk core, IOTLB, burst). */
+  static sramBytes(iotlbSets: number, iotlbWays: number): number {
+    return TableWalkCore.ARENA_BYTES + AmdViUnit.burstBytes(iotlbSets, iotlbWays);
+  }
+
+  private static burstBytes(iotlbSets: number, iotlbWays: number): number {
+    return AmdIotlb.arenaBytes(iotlbSets, iotlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64;
+  }
+
   constructor(mem: PhysicalMemory, opts: AmdUnitOptions) {
     this.mem = mem;
-    this.iotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays);
+    this.core = TableWalkCore.create(mem, AmdViUnit.burstBytes(opts.iotlbSets, opts.iotlbWays));
+    // With the core, the IOTLB lives in the SRAM arena, where the core's bursts probe and fill it.
+    this.iotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays, this.core === null ? undefined : mem);
+    if (this.core !== null) {
+      const o = this.iotlb.offsets!;
+      this.core.configureAmdIotlb(o.tag, o.words, o.victim, opts.iotlbSets, opts.iotlbWays);
+      this.burst = new DmaBurst(mem, RUN_BURST);
+      this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
+    } else {
+      this.burst = null;
+      this.aux = null;
+    }
     this.maxLevels = opts.maxLevels;
     this.intr = new AmdIntRemap(this);
     // Extended Feature Register: HATS (bits 11:10) = max levels - 4 (spec §3.4.3; Linux amd_iommu_hpt_level).
@@ -612,6 +659,18 @@ export class AmdViUnit implements DmaUnit {
     if (!probe) this.counters.walks++;
     const mem = this.mem;
     let table = (q0hi & 0xfffff) * 0x100000000 + ((q0lo & 0xfffff000) >>> 0);
+    // The WebAssembly core's v1 walk (walkCore.ts): the same verdicts as the loop below, which
+    // walks when a trail is recorded (the views') or the core hands the walk back (outside the pool).
+    const core = this.core;
+    if (core !== null && !this.recordTrail) {
+      const r = core.amdV1Walk(table, mode, hi, lo, perm, write);
+      if (r >= 0) {
+        this.level = core.level;
+        if (r === 0) return this.walkLeaf(sid, hi, lo, core.hpaHi, core.hpaLo >>> 0, core.pageShift, core.perm, vpnLo, vpnHi, probe);
+        this.flags |= core.flags;
+        return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
+      }
+    }
     let level = mode;
     for (;;) {
       const at = table + indexAt(hi, lo, level) * 8;
@@ -649,9 +708,7 @@ export class AmdViUnit implements DmaUnit {
           this.flags |= EVENT_FLAG_PR | EVENT_FLAG_PE;
           return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
         }
-        const r = this.leaf(hi, lo, addrHi, addrLo, shift, perm, vpnLo, vpnHi, probe);
-        if (this.atsRequest && !probe) this.devIotlb.fill(sid, vpnLo, vpnHi, (this.hpaLo & 0xfffff000) >>> 0, this.hpaHi, perm, shift);
-        return r;
+        return this.walkLeaf(sid, hi, lo, addrHi, addrLo, shift, perm, vpnLo, vpnHi, probe);
       }
       if (next >= level) {
         // An invalid level encoding (spec: RZ "reserved bit not zero or invalid level encoding").
@@ -830,6 +887,13 @@ export class AmdViUnit implements DmaUnit {
     return out;
   }
 
+  /** A walk's permitted leaf: the translation (leaf) and, for a translation request, the device's IOTLB fill. */
+  private walkLeaf(sid: number, hi: number, lo: number, addrHi: number, addrLo: number, shift: number, perm: number, vpnLo: number, vpnHi: number, probe: boolean): number {
+    const r = this.leaf(hi, lo, addrHi, addrLo, shift, perm, vpnLo, vpnHi, probe);
+    if (this.atsRequest && !probe) this.devIotlb.fill(sid, vpnLo, vpnHi, (this.hpaLo & 0xfffff000) >>> 0, this.hpaHi, perm, shift);
+    return r;
+  }
+
   private untranslated(hi: number, lo: number, kind: number): number {
     this.kind = kind;
     this.hpaHi = hi;
@@ -874,13 +938,168 @@ export class AmdViUnit implements DmaUnit {
    * loop every model runs, so every view reads them alike). No allocation.
    */
   translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
+    this.runNext = this.runDone = 0;
+    this.runSlowAt = -1;
+    this.runLen = RUN_MIN;
     translateEach(this, x, from, to, trace, step, tally);
+    this.runNext = this.runDone = 0;
   }
 
-  /** One transaction of a run (DmaUnit): translate() with caches and the event log. */
-  dmaRequest(x: DmaTransfer, _t: number, _to: number, iovaHi: number, iovaLo: number): number {
-    return this.translate(x.sid, iovaHi, iovaLo, x.write, false, x.pasid ?? -1);
+  /**
+   * Transaction t of a run (DmaUnit): the next result of the current burst of the translate core,
+   * or a new burst when the run has two or more transactions left and the device's DTE allows one
+   * (burstDte), or else translate() with caches and the event log. A burst's length starts at
+   * RUN_MIN and doubles up to RUN_BURST while bursts answer every request, so that a run of faults
+   * (each handed back to translate()) loads few requests.
+   */
+  dmaRequest(x: DmaTransfer, t: number, to: number, iovaHi: number, iovaLo: number): number {
+    if (this.runNext < this.runDone) return this.takeBurstResult(this.runNext++, x.sid, iovaHi, iovaLo, x.write);
+    this.runNext = this.runDone = 0;
+    const burst = this.burst;
+    if (burst !== null && t !== this.runSlowAt && to - t > 1 && (x.pasid === undefined || x.pasid < 0) && this.burstDte(x.sid)) {
+      const n = Math.min(to - t, this.runLen);
+      loadBurst(burst, x, t, n);
+      const done = this.runBurst(0, n);
+      this.runLen = done === n ? Math.min(2 * this.runLen, RUN_BURST) : RUN_MIN;
+      this.runDone = done;
+      if (done < n) this.runSlowAt = t + done;
+    }
+    return this.runNext < this.runDone ? this.takeBurstResult(this.runNext++, x.sid, iovaHi, iovaLo, x.write) : this.translate(x.sid, iovaHi, iovaLo, x.write, false, x.pasid ?? -1);
   }
+
+  /**
+   * DmaUnit.takeIotlbHits: the current burst's next results while they are IOTLB hits (a burst's
+   * results are all translated; its counters moved when it ran), their output addresses and levels
+   * written for the trace; the result fields then describe the last.
+   */
+  takeIotlbHits(max: number, hpaHi: Uint32Array, hpaLo: Uint32Array, level: Uint8Array, at: number): number {
+    let j = this.runNext;
+    const end = Math.min(this.runDone, j + max);
+    if (j >= end) return 0;
+    const burst = this.burst!;
+    const res = burst.results;
+    const info = burst.info;
+    let k = at;
+    for (; j < end; j++, k++) {
+      const inf = info[j]!;
+      if ((inf & CORE_INFO.iotlbHit) === 0) break;
+      hpaHi[k] = res[2 * j + 1]!;
+      hpaLo[k] = res[2 * j]!;
+      level[k] = inf & CORE_INFO.levelMask;
+    }
+    const n = j - this.runNext;
+    if (n === 0) return 0;
+    const req = burst.requests;
+    this.takeBurstResult(j - 1, this.bSid, req[2 * j - 1]! >>> 0, req[2 * j - 2]! >>> 0, burst.writes[j - 1] === 1);
+    this.runNext = j;
+    return n;
+  }
+
+  /**
+   * The device's DTE allows a burst of the core (the unit's burst, a DTE that the unit has cached -
+   * or reads each time, bypassing its caches - that is valid, translating with Mode 1..6, no guest
+   * tables, no ATS device; translation on; no trail): its domain, root, Mode and IR/IW noted.
+   */
+  private burstDte(sid: number): boolean {
+    if (this.burst === null || this.recordTrail || !this.translationEnabled) return false;
+    let q0lo: number;
+    let q0hi: number;
+    let q1lo: number;
+    let q1hi: number;
+    if (this.bypassCaches) {
+      const mem = this.mem;
+      const at = this.devTableBase + sid * DTE_SIZE;
+      if (sid * DTE_SIZE >= this.devTableBytes || !mem.read64(at)) return false;
+      q0lo = mem.lo;
+      q0hi = mem.hi;
+      mem.read64(at + 8);
+      q1lo = mem.lo;
+      q1hi = mem.hi;
+    } else {
+      const c = this.dtc.get(sid);
+      if (c === undefined) return false;
+      q0lo = c[0]!;
+      q0hi = c[1]!;
+      q1lo = c[2]!;
+      q1hi = c[3]!;
+    }
+    const mode = (q0lo >>> 9) & 7;
+    if ((q0lo & DTE_V) === 0 || (q0lo & DTE_TV) === 0 || (q0lo & DTE0_RESERVED_LO) !== 0 || mode === 0 || mode === 7) return false;
+    if ((q0hi & (DTE_GV_HI | DTE_GIOV_HI)) === (DTE_GV_HI | DTE_GIOV_HI)) return false;
+    if ((q1hi & DTE1_I_HI) !== 0 && this.atsResponds?.(sid) !== undefined) return false;
+    this.bSid = sid;
+    this.bDid = q1lo & 0xffff;
+    this.bPerm = (q0hi >>> 29) & 3;
+    this.bMode = mode;
+    this.bRoot = (q0hi & 0xfffff) * 0x100000000 + ((q0lo & 0xfffff000) >>> 0);
+    return true;
+  }
+
+  /** The core's burst over requests [from, n) for the device burstDte noted; counters moved. Returns where it stopped. */
+  private runBurst(from: number, n: number): number {
+    const core = this.core!;
+    const done = core.amdBurst(this.bDid, this.bRoot, this.bMode, this.bPerm, !this.bypassCaches, this.burst!, this.aux!.offset, from, n);
+    const hits = core.burstHits;
+    this.counters.requests += done - from;
+    this.counters.iotlbHits += hits;
+    this.counters.walks += done - from - hits;
+    return done;
+  }
+
+  /**
+   * Requests [from, n) of `burst` (its requests and write flags, loaded by the caller) from device
+   * `sid`, in order, as that many calls of translate() would answer them (the same results,
+   * counters and IOTLB), in the translate core ($amdBurst) without a call per request. Returns the
+   * index of the first request it did not answer - a fault, an interrupt write, a walk outside the
+   * table pool, or every request when the device's DTE allows no burst - which the caller
+   * translates with translate() before it continues; n when it answered all. The result fields
+   * describe the last request answered. The benchmark's timed path (`passthrough bench --model amd-vi`).
+   */
+  translateBurst(sid: number, from: number, n: number): number {
+    if (from >= n || !this.burstDte(sid)) return from;
+    const done = this.runBurst(from, n);
+    if (done > from) {
+      const req = this.burst!.requests;
+      this.takeBurstResult(done - 1, sid, req[2 * done - 1]! >>> 0, req[2 * done - 2]! >>> 0, this.burst!.writes[done - 1] === 1);
+    }
+    return done;
+  }
+
+  /** Burst result j as translate() leaves the result fields for that request (its counters moved with the burst). Returns 0. */
+  private takeBurstResult(j: number, sid: number, hi: number, lo: number, write: boolean): number {
+    const burst = this.burst!;
+    const inf = burst.info[j]!;
+    const a = this.aux!.get()[j]!;
+    const hit = (inf & CORE_INFO.iotlbHit) !== 0;
+    this.guest = false;
+    this.guestPasid = -1;
+    if (!this.inPageRequest) this.pageRequested = false;
+    this.trailGcr3Len = 0;
+    this.code = 0;
+    this.flags = write ? EVENT_FLAG_RW : 0;
+    this.level = inf & CORE_INFO.levelMask;
+    this.did = this.bDid;
+    this.fate = AmdFate.None;
+    this.stage = hit ? AmdStage.Iotlb : AmdStage.Walk;
+    this.iotlbHit = hit;
+    this.devIotlbHit = false;
+    this.atsRequest = false;
+    this.dtcHit = !this.bypassCaches;
+    this.perm = a & 3;
+    this.pageShift = a >>> CORE_AMD_IOTLB.auxShiftShift;
+    this.trailLen = 0;
+    this.trailUnreadable = false;
+    this.trailDteRead = false;
+    this.trailDteAddr = this.devTableBase + sid * DTE_SIZE;
+    this.eventAddrHi = hi;
+    this.eventAddrLo = lo;
+    this.kind = AmdKind.Translated;
+    const res = burst.results;
+    this.hpaLo = res[2 * j]! >>> 0;
+    this.hpaHi = res[2 * j + 1]! >>> 0;
+    return 0;
+  }
+
 
   /** One request from requester `rid` (HostUnit): translate(); `probe` logs no event. */
   request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean, pasid?: number): number {

@@ -17,6 +17,7 @@ import { ArmSmmuV3Driver, type IopfRecord, type SmmuDomain, type SmmuDriverSnaps
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
 import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE, STALL_MODEL_FORCE, STALL_MODEL_NONE, STALL_MODEL_STALL } from "./spec.js";
+import { TableWalkCore } from "../walkCore.js";
 
 /** host.iommu.stall-model -> SMMU_IDR0.STALL_MODEL (spec.ts STALL_MODEL_*). */
 const STALL_MODELS = { stall: STALL_MODEL_STALL, none: STALL_MODEL_NONE, force: STALL_MODEL_FORCE } as const;
@@ -43,7 +44,8 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   private readonly pasidRids = new Set<number>();
 
   static sramBytes(): number {
-    return 0;
+    // The unit's caches are typed arrays of its own; the arena holds its walk core's block.
+    return TableWalkCore.ARENA_BYTES;
   }
 
   constructor(

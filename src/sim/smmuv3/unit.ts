@@ -77,6 +77,7 @@ import { captureNestedFetch, type NestedFetch } from "./nested.js";
 import { CMD_ATC_INV, DeviceAtc, EATS_ABORT, type AtcEntry } from "./ats.js";
 import { LEVEL_DEVICE_TLB } from "../../trace/trace.js";
 import { granuleOfTg, levelShift, s1StartLevel, StageWalker, type StageConfig } from "./walk.js";
+import { TableWalkCore } from "../walkCore.js";
 
 const TWO32 = 0x100000000;
 
@@ -516,9 +517,12 @@ export class SmmuV3Unit implements DmaUnit {
     readonly spec: SmmuSpec,
   ) {
     this.tlb = new SmmuTlb(spec.tlbSets, spec.tlbWays);
-    this.s1 = new StageWalker(mem);
-    this.s2 = new StageWalker(mem);
-    this.s2t = new StageWalker(mem);
+    // One walk core for the unit's walkers: their walks never overlap (a nested stage-1 walk, whose
+    // table fetches go through s2t, walks in TypeScript).
+    const core = TableWalkCore.create(mem);
+    this.s1 = new StageWalker(mem, core);
+    this.s2 = new StageWalker(mem, core);
+    this.s2t = new StageWalker(mem, core);
   }
 
   get name(): string {

@@ -16,6 +16,7 @@
 import type { PhysicalMemory } from "../memory.js";
 import { F_ACCESS, F_ADDR_SIZE, F_PERMISSION, F_TRANSLATION, F_WALK_EABT } from "./spec.js";
 import { INV_POW2, POW2 } from "../pow2.js";
+import type { TableWalkCore } from "../walkCore.js";
 
 const TWO32 = 0x100000000;
 /** The most descriptors one walk reads (levels 0..3). */
@@ -108,7 +109,14 @@ export class StageWalker {
   /** The event of the last tableAddress() that failed (0 when none). */
   tableFault = 0;
 
-  constructor(private readonly mem: PhysicalMemory) {}
+  constructor(
+    private readonly mem: PhysicalMemory,
+    /**
+     * The translate core's VMSAv8-64 walk (walkCore.ts), for 4 KiB-granule walks without a trail
+     * or a table-address hook; null: every walk is the loop below.
+     */
+    private readonly core: TableWalkCore | null = null,
+  ) {}
 
   /**
    * Translates `ia` (a number below 2^53; the caller checks wider addresses) through one stage.
@@ -126,6 +134,27 @@ export class StageWalker {
       this.faultLevel = c.startLevel;
       return F_TRANSLATION;
     }
+    const g = c.granule;
+    this.granule = g;
+    const core = this.core;
+    if (core !== null && g === 12 && !this.recordTrail && this.tableAddress === undefined) {
+      const iaHi = Math.floor(ia / TWO32);
+      const r = core.armWalk(c.ttb, c.startLevel, c.outputBits, c.s2, c.afOff, privileged, exec, iaHi, ia - iaHi * TWO32, write);
+      if (r >= 0) {
+        // The fields the loop below would have set for the same verdict.
+        this.faultLevel = core.faultLevel;
+        if (r === 0 || r === F_PERMISSION || r === F_ACCESS) {
+          this.level = core.level;
+          this.leafLo = core.entryLo >>> 0;
+          this.leafHi = core.entryHi >>> 0;
+          if (r !== F_ACCESS) {
+            this.perm = core.perm;
+            this.oa = (core.hpaHi >>> 0) * TWO32 + (core.hpaLo >>> 0);
+          }
+        }
+        return r;
+      }
+    }
     const outLimit = POW2[c.outputBits]!;
     let table = c.ttb;
     // Hierarchical permissions of stage-1 table descriptors (APTable, UXNTable, PXNTable).
@@ -133,8 +162,6 @@ export class StageWalker {
     let noWrite = false;
     let noUx = false;
     let noPx = false;
-    const g = c.granule;
-    this.granule = g;
     const stride = g - 3;
     // Descriptor address bits [47:g] (Arm ARM D8.3.1: a table or output address is aligned to the
     // granule; bits below it are attributes or RES0).

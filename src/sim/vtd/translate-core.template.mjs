@@ -60,7 +60,15 @@ export const LAYOUT = {
     lastResult: 152,
     /** translate()'s scratch info byte (see `info`). */
     reqInfo: 160,
-    bytes: 168,
+    /** The per-format walks ($amdV1Walk, $armWalk): the leaf entry (i64). */
+    entry: 168,
+    /** log2 of the leaf's page size (i32). */
+    pageShift: 176,
+    /** The level whose entry decided a fault ($armWalk; i32). */
+    faultLevel: 180,
+    /** The event flags a fault of $amdV1Walk adds (i32). */
+    flags: 184,
+    bytes: 192,
   },
   /**
    * Per request of a burst, one info byte beside its result: the level (bits 2:0: the leaf's on
@@ -99,6 +107,26 @@ export const LAYOUT = {
     tagBDidShift: 16,
     tagIovaBits: 57,
   },
+  /**
+   * AMD-Vi v1 I/O page tables ($amdV1Walk), AMD IOMMU spec 48882 rev 3.10 section 2.2.3 (Tables
+   * "I/O Page Table Entry" / "PDE"; Linux amd_iommu_types.h IOMMU_PTE_PR, PM_PTE_LEVEL,
+   * IOMMU_PTE_IR/IW; the model's defs.ts PTE_*): PR bit 0, Next Level 11:9 (7: a large page),
+   * address 51:12, IR bit 61, IW bit 62. The walk's result: 0 a leaf, `fault` with the event
+   * flags (EVENT_FLAG_* of defs.ts: PR 0x010, PE 0x040, RZ 0x080) in block.flags.
+   */
+  amdV1: { fault: 1, flagPr: 0x010, flagPe: 0x040, flagRz: 0x080, nextLevelLarge: 7, irBit: 61 },
+  /**
+   * The AMD-Vi IOTLB (amdvi/iotlb.ts, where its layout is described) as $amdBurst reads and fills
+   * it: per way an i32 tag (domain id + 1, 0 invalid) and `words` i32: 4 KiB frame number low,
+   * high; the page's address low, high (4 KiB aligned); perm | pageShift << 8. FIFO victim byte
+   * per set. A burst's `aux` byte of a result: perm | pageShift << auxShiftShift.
+   */
+  amdIotlb: { words: 5, vpnLo: 0, vpnHi: 1, hpaLo: 2, hpaHi: 3, permShift: 4, auxShiftShift: 2 },
+  /**
+   * SMMUv3 VMSAv8-64 4 KiB-granule walk ($armWalk), event ids of SMMUv3 spec IHI 0070 7.3
+   * (smmuv3/spec.ts F_*), Arm ARM D8.3.1 descriptor fields.
+   */
+  arm: { translation: 0x10, addrSize: 0x11, access: 0x12, permission: 0x13 },
   /** The unrolled walks: 2 (30-bit AGAW) to 5 levels (57-bit); other level counts go to TypeScript. */
   minLevels: 2,
   maxLevels: 5,
@@ -114,6 +142,16 @@ const pageMask = (L) => 2 ** (12 + 9 * (L - 1)) - 1;
 const row = (r, ways) => (typeof ways === "number" ? r * ways * 4 : `(i32.mul ${ways} (i32.const ${4 * r}))`);
 
 // ---- the walk --------------------------------------------------------------------------------------
+
+/**
+ * Reads the table entry at HPA `at` (i64 expr) into (local $e) from the table pool: every walk of
+ * every format reads its entries through this. Uses locals $off $poolHpa $poolBytes $poolOff;
+ * `pool(cond)` says what to do when the entry lies outside the pool (cond: i32), where the
+ * TypeScript walker, reading the same bytes, takes over.
+ */
+const readEntry = (at, pool) => `(local.set $off (i64.sub ${at} (local.get $poolHpa)))
+    ${pool("(i64.ge_u (local.get $off) (local.get $poolBytes))")}
+    (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))`;
 
 /**
  * The unrolled walk of `levels` levels from the table at (local $root), for (local $iova) needing
@@ -132,10 +170,8 @@ export function walk(levels, leaf, h) {
     // index(iova, L) * 8 = (iova >> (12 + 9 (L - 1)) & 511) << 3 = (iova >> 9L) & 0xff8
     s += `
     ;; L${L} (${NAMES[L]}), IOVA bits ${11 + 9 * L}:${3 + 9 * L}
-    (local.set $off (i64.sub (i64.add ${table}
-      (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8))) (local.get $poolHpa)))
-    ${h.pool("(i64.ge_u (local.get $off) (local.get $poolBytes))")}
-    (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))
+    ${readEntry(`(i64.add ${table}
+      (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8)))`, h.pool)}
     ${h.entry(L, L === levels)}
     ${h.fault(L, "(i64.eqz (i64.and (local.get $e) (local.get $need)))")}`;
     if (L === 2 || L === 3) {
@@ -317,6 +353,285 @@ const TLB_SETUP = `(local.set $tlb (global.get $tlb))
     (local.set $setBits (global.get $setBits))
     (local.set $didTag (i32.shl (local.get $did) (i32.const ${T.tagBDidShift})))`;
 
+// ---- the per-format walk steps ------------------------------------------------------------------------
+// The other models' table formats, walked by the same machinery (readEntry, the result block, the
+// pool hand-back): one function per format, called per request by the model's unit in place of
+// its TypeScript walk loop (AmdViUnit.translate, StageWalker.walk), which stays for what the core
+// does not do (the views' trail, an entry outside the pool). test/unit/walk-core.test.ts drives
+// random tables through both and requires the same verdict.
+
+const A = LAYOUT.amdV1;
+const ARM = LAYOUT.arm;
+/** Address field of an entry, bits 51:12 (AMD-Vi v1) or 47:12 (VMSAv8-64, 4 KiB granule). */
+const ADDR_51_12 = "0x000ffffffffff000";
+const ADDR_47_12 = "0x0000fffffffff000";
+/** i64: the IOVA's table index at AMD-Vi level L (i32 expr): bits 12 + 9 (L - 1) up, 9 of them. */
+const amdIndex = (L) =>
+  `(i64.and (i64.shr_u (local.get $iova) (i64.extend_i32_u (i32.add (i32.const 3) (i32.mul (i32.const 9) ${L})))) (i64.const 511))`;
+/** The request as one i64 from its uint32 halves (JavaScript passes numbers without allocating). */
+const iovaOf = (hi, lo) => `(i64.or (i64.shl (i64.extend_i32_u (local.get ${hi})) (i64.const 32)) (i64.extend_i32_u (local.get ${lo})))`;
+const FORMAT_LOCALS = `(local $e i64) (local $off i64) (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32) (local $blk i32)`;
+const FORMAT_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
+    (local.set $poolHpa (global.get $poolHpa))
+    (local.set $poolOff (global.get $poolOff))
+    (local.set $blk (global.get $blk))`;
+const handBack = (c) => `(if ${c} (then (return (i32.const -1))))`;
+
+/**
+ * AMD-Vi v1 (AMD IOMMU spec 48882 section 2.2.3; QEMU hw/i386/amd_iommu.c fetch_pte; Linux
+ * amd/io_pgtable.c): the walk of DTE Mode levels from the Page Table Root Pointer. Per level: PR
+ * (bit 0) clear is an IO_PAGE_FAULT without flags; IR/IW (bits 61/62) ANDed into the DTE's
+ * ($perm); Next Level (11:9) 0 is a leaf of the level's size, 7 a large page whose size the
+ * address encodes - 2^(13 + the one bits from bit 12 up) (QEMU pte_override_page_mask; Linux
+ * PTE_PAGE_SIZE) - more than the level reaches is an invalid encoding (PR | RZ); a leaf lacking the
+ * access's permission is PR | PE; a Next Level at or above the current one is an invalid encoding
+ * (PR | RZ); the levels a PDE skips need zero IOVA index bits (a fault without flags).
+ * 0: a leaf (entry address, level, permission, page shift in the block); LAYOUT.amdV1.fault: a
+ * fault (level, flags in the block); -1: an entry outside the pool (TypeScript walks).
+ */
+function amdV1WalkFunc() {
+  const fault = (flags) => `(i32.store offset=${B.flags} (local.get $blk) (i32.const ${hex(flags)})) (return (i32.const ${A.fault}))`;
+  return `
+  (func (export "amdV1Walk") (param $root f64) (param $mode i32) (param $iovaHi i32) (param $iovaLo i32) (param $perm i32) (param $write i32) (result i32)
+    (call $amdV1Walk (i64.trunc_f64_u (local.get $root)) (local.get $mode) ${iovaOf("$iovaHi", "$iovaLo")} (local.get $perm) (local.get $write)))
+
+  (func $amdV1Walk (param $root i64) (param $mode i32) (param $iova i64) (param $perm i32) (param $write i32) (result i32)
+    ${FORMAT_LOCALS} (local $table i64) (local $level i32) (local $next i32) (local $shift i32) (local $l i32)
+    ${FORMAT_SETUP}
+    (local.set $table (local.get $root))
+    (local.set $level (local.get $mode))
+    (loop $down
+      (i32.store offset=${B.level} (local.get $blk) (local.get $level))
+      ${readEntry(`(i64.add (local.get $table) (i64.shl ${amdIndex("(local.get $level)")} (i64.const 3)))`, handBack)}
+      (if (i64.eqz (i64.and (local.get $e) (i64.const 1))) (then ${fault(0)}))
+      ;; IR (bit ${A.irBit}) is R = 1, IW (bit ${A.irBit + 1}) W = 2.
+      (local.set $perm (i32.and (local.get $perm) (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const ${A.irBit})))))
+      (local.set $next (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 9))) (i32.const 7)))
+      (if (i32.or (i32.eqz (local.get $next)) (i32.eq (local.get $next) (i32.const ${A.nextLevelLarge})))
+        (then
+          (local.set $shift (i32.add (i32.const 3) (i32.mul (i32.const 9) (local.get $level))))
+          (if (i32.eq (local.get $next) (i32.const ${A.nextLevelLarge}))
+            (then
+              ;; The one bits of address bits 51:12 from bit 12 up: the trailing zeros of their complement (at most 40).
+              (local.set $shift (i32.add (i32.const 13) (i32.wrap_i64 (i64.ctz (i64.xor
+                (i64.and (i64.shr_u (local.get $e) (i64.const 12)) (i64.const 0xffffffffff)) (i64.const -1))))))
+              (if (i32.gt_u (local.get $shift) (i32.add (i32.const 12) (i32.mul (i32.const 9) (local.get $level))))
+                (then ${fault(A.flagPr | A.flagRz)}))))
+          (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1)))) (then ${fault(A.flagPr | A.flagPe)}))
+          (i64.store offset=${B.hpa} (local.get $blk) (i64.and (local.get $e) (i64.const ${ADDR_51_12})))
+          (i32.store offset=${B.perm} (local.get $blk) (local.get $perm))
+          (i32.store offset=${B.pageShift} (local.get $blk) (local.get $shift))
+          (return (i32.const 0))))
+      (if (i32.ge_u (local.get $next) (local.get $level)) (then ${fault(A.flagPr | A.flagRz)}))
+      ;; The levels the entry skips: their index bits must be zero.
+      (local.set $l (i32.sub (local.get $level) (i32.const 1)))
+      (block $skipped
+        (loop $skip
+          (br_if $skipped (i32.le_u (local.get $l) (local.get $next)))
+          (if (i64.ne ${amdIndex("(local.get $l)")} (i64.const 0)) (then ${fault(0)}))
+          (local.set $l (i32.sub (local.get $l) (i32.const 1)))
+          (br $skip)))
+      (local.set $table (i64.and (local.get $e) (i64.const ${ADDR_51_12})))
+      (local.set $level (local.get $next))
+      (br $down))
+    (unreachable))`;
+}
+
+const AI = LAYOUT.amdIotlb;
+const IW = LAYOUT.interruptWindow;
+
+/**
+ * AMD-Vi's translate step for a burst of $n requests of one device whose DTE the unit resolved
+ * (domain $did, Mode $mode levels from $root, the DTE's IR/IW $perm): per request, in
+ * AmdViUnit.translate's order - a write to the interrupt range is not DMA; the IOTLB (4 KiB frame
+ * tag, $useTlb); on a miss the Mode's address range, the walk ($amdV1Walk), the IOTLB fill of the
+ * leaf. Request i, result i and info byte i as in $burst (a result is always an address), aux
+ * byte i: perm | pageShift << ${AI.auxShiftShift}. Stops at the first request it does not answer -
+ * an interrupt write, an IOTLB hit lacking the permission, a fault, an entry outside the pool - and
+ * returns its index (n when all were answered); nothing of that request was counted, cached or
+ * written, so the unit translates it alone. The burst's IOTLB hits are left in block.hits.
+ */
+function amdBurstFunc() {
+  const word = (f) => `(i32.load offset=${4 * f} (local.get $o))`;
+  return `
+  (global $amdTag (mut i32) (i32.const 0))
+  (global $amdWords (mut i32) (i32.const 0))
+  (global $amdVictim (mut i32) (i32.const 0))
+  (global $amdSets (mut i32) (i32.const 1))
+  (global $amdWays (mut i32) (i32.const 1))
+  (func (export "configureAmdIotlb") (param $tag i32) (param $words i32) (param $victim i32) (param $sets i32) (param $ways i32)
+    (global.set $amdTag (local.get $tag))
+    (global.set $amdWords (local.get $words))
+    (global.set $amdVictim (local.get $victim))
+    (global.set $amdSets (local.get $sets))
+    (global.set $amdWays (local.get $ways)))
+
+  (func (export "amdBurst") (param $did i32) (param $root f64) (param $mode i32) (param $perm i32) (param $useTlb i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
+    (local $i i32) (local $iova i64) (local $write i32) (local $vpnLo i32) (local $vpnHi i32) (local $set i32) (local $w i32)
+    (local $way i32) (local $o i32) (local $pw i32) (local $out i64) (local $shift i32) (local $hits i32) (local $tagV i32)
+    (local $root64 i64) (local $blk i32) (local $range i64) (local $p i32)
+    (local.set $blk (global.get $blk))
+    (local.set $root64 (i64.trunc_f64_u (local.get $root)))
+    (local.set $tagV (i32.add (local.get $did) (i32.const 1)))
+    ;; The IOVA bits a Mode below 6 does not reach (bits 12 + 9 Mode up) must be zero; Mode 6 reaches all.
+    (local.set $range (select (i64.const 0)
+      (i64.shl (i64.const -1) (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (local.get $mode)))))
+      (i32.ge_u (local.get $mode) (i32.const 6))))
+    (block $stop
+      (loop $next
+        (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        ;; A write to the interrupt range is an interrupt request (AmdViUnit.translate: MSI_FIRST..MSI_LAST).
+        (br_if $stop (i32.and (local.get $write)
+          (i32.and (i64.ge_u (local.get $iova) (i64.const ${hex(IW.first)})) (i64.le_u (local.get $iova) (i64.const ${hex(IW.last)})))))
+        (local.set $vpnLo (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))))
+        (local.set $vpnHi (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 44))))
+        (block $miss
+          (br_if $miss (i32.eqz (local.get $useTlb)))
+          ;; The set of the 4 KiB frame: its low bits; ways in order (AmdIotlb.lookup).
+          (local.set $set (i32.and (local.get $vpnLo) (i32.sub (global.get $amdSets) (i32.const 1))))
+          (local.set $way (i32.mul (local.get $set) (global.get $amdWays)))
+          (local.set $w (i32.const 0))
+          (loop $probe
+            (br_if $miss (i32.ge_u (local.get $w) (global.get $amdWays)))
+            (local.set $o (i32.add (global.get $amdWords) (i32.mul (i32.add (local.get $way) (local.get $w)) (i32.const ${4 * AI.words}))))
+            (if (i32.and (i32.eq (i32.load (i32.add (global.get $amdTag) (i32.shl (i32.add (local.get $way) (local.get $w)) (i32.const 2)))) (local.get $tagV))
+                  (i32.and (i32.eq ${word(AI.vpnLo)} (local.get $vpnLo)) (i32.eq ${word(AI.vpnHi)} (local.get $vpnHi))))
+              (then
+                (local.set $pw ${word(AI.permShift)})
+                ;; A hit lacking the access's permission faults (PR | PE): the unit's.
+                (br_if $stop (i32.eqz (i32.and (local.get $pw) (i32.add (local.get $write) (i32.const 1)))))
+                (i32.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))
+                  (i32.or ${word(AI.hpaLo)} (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+                (i32.store offset=4 (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))) ${word(AI.hpaHi)})
+                (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
+                (i32.store8 (i32.add (local.get $aux) (local.get $i))
+                  (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
+                (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $next)))
+            (local.set $w (i32.add (local.get $w) (i32.const 1)))
+            (br $probe)))
+        ;; The Mode's address range, then the walk; a fault or a hand-back stops the burst.
+        (br_if $stop (i64.ne (i64.and (local.get $iova) (local.get $range)) (i64.const 0)))
+        (br_if $stop (call $amdV1Walk (local.get $root64) (local.get $mode) (local.get $iova) (local.get $perm) (local.get $write)))
+        ;; The leaf: page base from the entry, offset from the IOVA (AmdViUnit.leaf).
+        (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))
+        (local.set $p (i32.load offset=${B.perm} (local.get $blk)))
+        (local.set $out (i64.or
+          (i64.and (i64.load offset=${B.hpa} (local.get $blk)) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))
+          (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
+        (i64.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))) (local.get $out))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.load offset=${B.level} (local.get $blk)))
+        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (i32.or (local.get $p) (i32.shl (local.get $shift) (i32.const ${AI.auxShiftShift}))))
+        (if (local.get $useTlb)
+          (then
+            ;; The fill (AmdIotlb.fill): FIFO victim of the frame's set.
+            (local.set $set (i32.and (local.get $vpnLo) (i32.sub (global.get $amdSets) (i32.const 1))))
+            (local.set $w (i32.load8_u (i32.add (global.get $amdVictim) (local.get $set))))
+            (i32.store8 (i32.add (global.get $amdVictim) (local.get $set))
+              (i32.rem_u (i32.add (local.get $w) (i32.const 1)) (global.get $amdWays)))
+            (local.set $way (i32.add (i32.mul (local.get $set) (global.get $amdWays)) (local.get $w)))
+            (i32.store (i32.add (global.get $amdTag) (i32.shl (local.get $way) (i32.const 2))) (local.get $tagV))
+            (local.set $o (i32.add (global.get $amdWords) (i32.mul (local.get $way) (i32.const ${4 * AI.words}))))
+            (i32.store offset=${4 * AI.vpnLo} (local.get $o) (local.get $vpnLo))
+            (i32.store offset=${4 * AI.vpnHi} (local.get $o) (local.get $vpnHi))
+            (i32.store offset=${4 * AI.hpaLo} (local.get $o) (i32.and (i32.wrap_i64 (local.get $out)) (i32.const 0xfffff000)))
+            (i32.store offset=${4 * AI.hpaHi} (local.get $o) (i32.wrap_i64 (i64.shr_u (local.get $out) (i64.const 32))))
+            (i32.store offset=${4 * AI.permShift} (local.get $o) (i32.or (local.get $p) (i32.shl (local.get $shift) (i32.const 8))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
+    (local.get $i))`;
+}
+
+/**
+ * SMMUv3, one stage of a VMSAv8-64 walk with the 4 KiB granule (Arm ARM D8.2-D8.4 and the
+ * AArch64 walk pseudocode's order; SMMUv3 spec IHI 0070 3.4, 5.2, 5.4; StageWalker.walk): from
+ * $startLevel to 3, 9 index bits per level below the start level (the start level takes every
+ * remaining input bit); per descriptor: invalid (bit 0 clear), a level-3 descriptor with bit 1
+ * clear, or a block at level 0 is F_TRANSLATION; a table address or a leaf's output page at or
+ * above 2^$outputBits F_ADDR_SIZE; stage 1 table descriptors accumulate APTable[1:0] (bits
+ * 62:61), UXNTable (60), PXNTable (59). At the leaf: AF (bit 10) clear without $afOff F_ACCESS;
+ * permissions from AP[2:1] (bits 7:6) and UXN/PXN (54/53) (stage 1, $priv selecting the
+ * privileged view) or S2AP (7:6) and XN (54:53) (stage 2); a missing R (read), W (write) or X
+ * ($exec) F_PERMISSION. The caller checked the input range. 0 or the event id; the block holds
+ * the deciding level (faultLevel) and, once a leaf's output is in range, the leaf (entry, level),
+ * then its permission and output address (hpa); -1: a descriptor outside the pool.
+ */
+function armWalkFunc() {
+  return `
+  (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
+    (param $afOff i32) (param $priv i32) (param $exec i32) (param $iaHi i32) (param $iaLo i32) (param $write i32) (result i32)
+    ${FORMAT_LOCALS} (local $ia i64) (local $table i64) (local $level i32) (local $shift i64) (local $idx i64) (local $addr i64)
+    (local $out i64) (local $hier i32) (local $r i32) (local $w i32) (local $xn i32) (local $perm i32)
+    ${FORMAT_SETUP}
+    (local.set $ia ${iovaOf("$iaHi", "$iaLo")})
+    (local.set $out (i64.extend_i32_u (local.get $outputBits)))
+    (local.set $table (i64.trunc_f64_u (local.get $ttb)))
+    (local.set $level (local.get $startLevel))
+    (loop $down
+      (i32.store offset=${B.faultLevel} (local.get $blk) (local.get $level))
+      (local.set $shift (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (i32.sub (i32.const 3) (local.get $level))))))
+      (local.set $idx (i64.shr_u (local.get $ia) (local.get $shift)))
+      (if (i32.ne (local.get $level) (local.get $startLevel)) (then (local.set $idx (i64.and (local.get $idx) (i64.const 511)))))
+      ${readEntry("(i64.add (local.get $table) (i64.shl (local.get $idx) (i64.const 3)))", handBack)}
+      (if (i64.eqz (i64.and (local.get $e) (i64.const 1))) (then (return (i32.const ${hex(ARM.translation)}))))
+      (local.set $addr (i64.and (local.get $e) (i64.const ${ADDR_47_12})))
+      (if (i32.and (i32.lt_u (local.get $level) (i32.const 3)) (i32.wrap_i64 (i64.and (i64.shr_u (local.get $e) (i64.const 1)) (i64.const 1))))
+        (then
+          ;; A table descriptor.
+          (if (i64.ne (i64.shr_u (local.get $addr) (local.get $out)) (i64.const 0)) (then (return (i32.const ${hex(ARM.addrSize)}))))
+          (if (i32.eqz (local.get $s2))
+            (then (local.set $hier (i32.or (local.get $hier) (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 59))) (i32.const 15))))))
+          (local.set $table (local.get $addr))
+          (local.set $level (i32.add (local.get $level) (i32.const 1)))
+          (br $down)))
+      ;; A page (level 3, bits 1:0 = 0b11) or a block (levels 1-2, 0b01); anything else is invalid.
+      (if (i32.eq (local.get $level) (i32.const 3))
+        (then (if (i64.eqz (i64.and (local.get $e) (i64.const 2))) (then (return (i32.const ${hex(ARM.translation)})))))
+        (else (if (i32.eqz (local.get $level)) (then (return (i32.const ${hex(ARM.translation)}))))))
+      (local.set $addr (i64.and (local.get $addr) (i64.shl (i64.const -1) (local.get $shift))))
+      (if (i64.ne (i64.shr_u (local.get $addr) (local.get $out)) (i64.const 0)) (then (return (i32.const ${hex(ARM.addrSize)}))))
+      (i64.store offset=${B.entry} (local.get $blk) (local.get $e))
+      (i32.store offset=${B.level} (local.get $blk) (local.get $level))
+      (if (i32.and (i64.eqz (i64.and (local.get $e) (i64.const 0x400))) (i32.eqz (local.get $afOff)))
+        (then (return (i32.const ${hex(ARM.access)}))))
+      (local.set $r (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 6))) (i32.const 1)))
+      (local.set $w (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.const 1)))
+      (if (local.get $s2)
+        (then
+          ;; S2AP[0] read, S2AP[1] write, XN[1:0] (bits 54:53) 0b00 executable.
+          (local.set $xn (i32.ne (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 3)) (i32.const 0))))
+        (else
+          ;; AP[1] (bit 6) unprivileged access unless APTable[0] (hier bit 2); AP[2] (bit 7) read-only;
+          ;; APTable[1] (hier bit 3) no write; UXN (54) / UXNTable (hier bit 1) for the unprivileged,
+          ;; PXN (53) / PXNTable (hier bit 0) for the privileged.
+          (local.set $r (select (i32.const 1)
+            (i32.and (local.get $r) (i32.eqz (i32.and (local.get $hier) (i32.const 4)))) (local.get $priv)))
+          (local.set $w (i32.and (local.get $r)
+            (i32.and (i32.eqz (local.get $w)) (i32.eqz (i32.and (local.get $hier) (i32.const 8))))))
+          (local.set $xn (select
+            (i32.or (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 1)) (i32.and (local.get $hier) (i32.const 1)))
+            (i32.or (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 54))) (i32.const 1)) (i32.and (i32.shr_u (local.get $hier) (i32.const 1)) (i32.const 1)))
+            (local.get $priv)))
+          (local.set $xn (i32.or (local.get $xn) (i32.eqz (local.get $r))))))
+      ;; R = 1, W = 2, X = 4 (sim/iommu.ts PERM_*).
+      (local.set $perm (i32.or (local.get $r) (i32.or (i32.shl (local.get $w) (i32.const 1)) (i32.shl (i32.eqz (local.get $xn)) (i32.const 2)))))
+      (i32.store offset=${B.perm} (local.get $blk) (local.get $perm))
+      (i64.store offset=${B.hpa} (local.get $blk)
+        (i64.or (local.get $addr) (i64.and (local.get $ia) (i64.sub (i64.shl (i64.const 1) (local.get $shift)) (i64.const 1)))))
+      (i32.store offset=${B.pageShift} (local.get $blk) (i32.wrap_i64 (local.get $shift)))
+      (if (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))
+        (then (return (i32.const ${hex(ARM.permission)}))))
+      (if (i32.and (local.get $exec) (i32.eqz (i32.and (local.get $perm) (i32.const 4))))
+        (then (return (i32.const ${hex(ARM.permission)}))))
+      (return (i32.const 0)))
+    (unreachable))`;
+}
+
 // ---- the module ------------------------------------------------------------------------------------
 
 /** The core's WebAssembly text. */
@@ -369,6 +684,9 @@ export function translateCoreWat() {
     (global.set $setBits (i64.extend_i32_u (i32.ctz (local.get $sets))))
     (global.set $ways (local.get $ways)))
 ${levelsRange.map(walkFunc).join("\n")}
+${amdV1WalkFunc()}
+${amdBurstFunc()}
+${armWalkFunc()}
 
   ;; A walk of any number of levels into the result block: 0, a fault reason, or -1 (left the
   ;; pool, or a level count the core has no walk for: TypeScript walks it).

@@ -14,7 +14,11 @@ export const CORE_BLOCK = {
   reqResult: 144,
   lastResult: 152,
   reqInfo: 160,
-  bytes: 168,
+  entry: 168,
+  pageShift: 176,
+  faultLevel: 180,
+  flags: 184,
+  bytes: 192,
 } as const;
 export const CORE_INFO = {
   levelMask: 7,
@@ -36,6 +40,29 @@ export const CORE_IOTLB = {
   tagBXBits: 16,
   tagBDidShift: 16,
   tagIovaBits: 57,
+} as const;
+export const CORE_AMD_V1 = {
+  fault: 1,
+  flagPr: 16,
+  flagPe: 64,
+  flagRz: 128,
+  nextLevelLarge: 7,
+  irBit: 61,
+} as const;
+export const CORE_AMD_IOTLB = {
+  words: 5,
+  vpnLo: 0,
+  vpnHi: 1,
+  hpaLo: 2,
+  hpaHi: 3,
+  permShift: 4,
+  auxShiftShift: 2,
+} as const;
+export const CORE_ARM = {
+  translation: 16,
+  addrSize: 17,
+  access: 18,
+  permission: 19,
 } as const;
 export const CORE_MIN_LEVELS = 2;
 export const CORE_MAX_LEVELS = 5;

@@ -90,7 +90,7 @@ import { DmaBurst, SecondLevelTranslator } from "./translate.js";
 import { CORE_FAULT_HI, CORE_INFO, CORE_INTERRUPT_WINDOW } from "./translateCoreLayout.js";
 import { DMAR_IRTA_REG, GCMD_CFI, InterruptRemapper } from "./intremap.js";
 import type { Trace } from "../../trace/trace.js";
-import { translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
+import { loadBurst, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 
 // The transfer and tally moved to sim/dma.ts (translateEach's home); re-exported for existing importers.
 export { DmaTally, dmaTransfer, type DmaTransfer } from "../dma.js";
@@ -1131,7 +1131,7 @@ export class DmarUnit implements DmaUnit {
     if (t !== this.runSlowAt && to - t > 1 && (this.runCe = this.burstContext(x)) !== undefined) {
       const ce = this.runCe;
       const n = Math.min(to - t, RUN_BURST);
-      this.loadBurst(x, t, n);
+      loadBurst(this.burst, x, t, n);
       this.runDone = this.translator.translateBatch(ce.did, ce.root, ce.levels, ce.width, this.burst, n, true);
       if (this.runDone < n) this.runSlowAt = t + this.runDone;
     }
@@ -1179,28 +1179,6 @@ export class DmarUnit implements DmaUnit {
     if (ce === undefined || ce.tt === CONTEXT_TT_PASS_THROUGH) return undefined;
     if (x.write && x.baseHi === 0 && x.baseLo <= INTERRUPT_ADDR_LAST && x.baseLo + x.pages * 4096 > INTERRUPT_ADDR_FIRST) return undefined;
     return ce;
-  }
-
-  /** Transactions [t, t + n) of x as the burst's requests (the IOVAs translateRun walks through). */
-  private loadBurst(x: DmaTransfer, t: number, n: number): void {
-    const req = this.burst.requests;
-    this.burst.writes.fill(x.write ? 1 : 0, 0, n);
-    let p = t % x.pages;
-    const at = x.baseLo + p * 4096;
-    let lo = at % 0x100000000;
-    let hi = (x.baseHi + Math.floor(at / 0x100000000)) >>> 0;
-    for (let k = 0; k < n; k++) {
-      req[2 * k] = (p === 0 ? lo | x.startOff : lo) | 0;
-      req[2 * k + 1] = hi | 0;
-      if (++p === x.pages) {
-        p = 0;
-        lo = x.baseLo;
-        hi = x.baseHi;
-      } else {
-        lo = (lo + 4096) >>> 0;
-        if (lo === 0) hi = (hi + 1) >>> 0;
-      }
-    }
   }
 
   /**

@@ -1,0 +1,128 @@
+/**
+ * The per-format walk steps of the WebAssembly translate core (src/sim/vtd/translate-core.template.mjs:
+ * $amdV1Walk, $armWalk) for the AMD-Vi and SMMUv3 units: an instance of the same module VT-d's
+ * SecondLevelTranslator runs, with its own result block in the memory's SRAM arena. A unit calls
+ * it per request in place of its TypeScript walk loop when no trail is recorded; -1 from a walk
+ * (an entry outside the table pool) sends the request back to that loop, which reads the same bytes
+ * by the same rules (test/unit/walk-core.test.ts holds the two to the same verdicts).
+ *
+ * Pure module: no vscode, no Node built-ins.
+ */
+import { MemoryView, type PhysicalMemory } from "./memory.js";
+import { translateCoreModule, type DmaBurst } from "./vtd/translate.js";
+import { CORE_AMD_V1, CORE_BLOCK } from "./vtd/translateCoreLayout.js";
+
+/** The core's per-format exports. */
+interface WalkCoreExports {
+  configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number, vet: number): void;
+  amdV1Walk(root: number, mode: number, iovaHi: number, iovaLo: number, perm: number, write: number): number;
+  configureAmdIotlb(tag: number, words: number, victim: number, sets: number, ways: number): void;
+  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
+  armWalk(ttb: number, startLevel: number, outputBits: number, s2: number, afOff: number, priv: number, exec: number, iaHi: number, iaLo: number, write: number): number;
+}
+
+const HPA = CORE_BLOCK.hpa / 4;
+const ENTRY = CORE_BLOCK.entry / 4;
+const LEVEL = CORE_BLOCK.level / 4;
+const PERM = CORE_BLOCK.perm / 4;
+const PAGE_SHIFT = CORE_BLOCK.pageShift / 4;
+const FAULT_LEVEL = CORE_BLOCK.faultLevel / 4;
+const FLAGS = CORE_BLOCK.flags / 4;
+const HITS = CORE_BLOCK.hits / 4;
+
+/** amdV1Walk's result for a fault (its event flags in `flags`). */
+export const AMD_V1_FAULT = CORE_AMD_V1.fault;
+
+export class TableWalkCore {
+  /** Bytes of a memory's SRAM arena one core takes (its block, aligned). */
+  static readonly ARENA_BYTES = CORE_BLOCK.bytes + 64;
+
+  private readonly core: WalkCoreExports;
+  private readonly block: MemoryView<Int32Array>;
+
+  /**
+   * A core over `mem`'s table pool, or null when the memory's SRAM arena has no room for its
+   * block and `alsoBytes` more (what the unit puts beside it: a memory made without the unit's
+   * share, PhysicalMemory sramBytes): the unit then walks in TypeScript only.
+   */
+  static create(mem: PhysicalMemory, alsoBytes = 0): TableWalkCore | null {
+    if (mem.sramFree() < TableWalkCore.ARENA_BYTES + alsoBytes) return null;
+    return new TableWalkCore(mem);
+  }
+
+  private constructor(mem: PhysicalMemory) {
+    this.block = new MemoryView(mem, Int32Array, mem.allocSram(CORE_BLOCK.bytes), CORE_BLOCK.bytes / 4);
+    this.core = new WebAssembly.Instance(translateCoreModule(), { sim: { memory: mem.memory } }).exports as unknown as WalkCoreExports;
+    // Only the pool and the block: no IOTLB (sets = ways = 1 keep the unused globals sane).
+    this.core.configure(this.block.offset, mem.poolBase, mem.poolOffset, mem.poolBytesCell, 0, 0, 0, 0, 1, 1, 0);
+  }
+
+  /**
+   * AMD-Vi v1 walk of `mode` levels from `root` for IOVA iovaHi:iovaLo, `perm` the DTE's IR/IW.
+   * 0: a leaf (hpaHi:hpaLo the entry's address field, level, perm, pageShift); AMD_V1_FAULT: an
+   * IO_PAGE_FAULT at `level` with event flags `flags`; -1: walk it in TypeScript.
+   */
+  amdV1Walk(root: number, mode: number, iovaHi: number, iovaLo: number, perm: number, write: boolean): number {
+    return this.core.amdV1Walk(root, mode, iovaHi, iovaLo, perm, write ? 1 : 0);
+  }
+
+  /**
+   * One VMSAv8-64 stage, 4 KiB granule, input range already checked: 0 or the SMMUv3 event id
+   * (faultLevel; level, entryLo/Hi once the leaf's output is in range; perm, hpa after the access
+   * flag check), -1: walk it in TypeScript.
+   */
+  armWalk(ttb: number, startLevel: number, outputBits: number, s2: boolean, afOff: boolean, privileged: boolean, exec: boolean, iaHi: number, iaLo: number, write: boolean): number {
+    return this.core.armWalk(ttb, startLevel, outputBits, s2 ? 1 : 0, afOff ? 1 : 0, privileged ? 1 : 0, exec ? 1 : 0, iaHi, iaLo, write ? 1 : 0);
+  }
+
+  /** The AMD-Vi IOTLB arrays $amdBurst probes and fills (byte offsets in the memory; amdvi/iotlb.ts). */
+  configureAmdIotlb(tag: number, words: number, victim: number, sets: number, ways: number): void {
+    this.core.configureAmdIotlb(tag, words, victim, sets, ways);
+  }
+
+  /**
+   * AMD-Vi's translate step for requests [from, n) of `burst` (translate-core.template.mjs
+   * $amdBurst): the index of the first request it did not answer (n when it answered all);
+   * `burstHits` of them were IOTLB hits. `aux` byte i: perm | pageShift << CORE_AMD_IOTLB.auxShiftShift.
+   */
+  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: boolean, burst: DmaBurst, aux: number, from: number, n: number): number {
+    return (
+      from +
+      this.core.amdBurst(did, root, mode, perm, useTlb ? 1 : 0, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
+    );
+  }
+
+  /** IOTLB hits of the last amdBurst. */
+  get burstHits(): number {
+    return this.block.get()[HITS]!;
+  }
+
+  // ---- results of the last walk (uint32 halves as int32: `>>> 0` for the unsigned value)
+  get hpaLo(): number {
+    return this.block.get()[HPA]!;
+  }
+  get hpaHi(): number {
+    return this.block.get()[HPA + 1]!;
+  }
+  get entryLo(): number {
+    return this.block.get()[ENTRY]!;
+  }
+  get entryHi(): number {
+    return this.block.get()[ENTRY + 1]!;
+  }
+  get level(): number {
+    return this.block.get()[LEVEL]!;
+  }
+  get perm(): number {
+    return this.block.get()[PERM]!;
+  }
+  get pageShift(): number {
+    return this.block.get()[PAGE_SHIFT]!;
+  }
+  get faultLevel(): number {
+    return this.block.get()[FAULT_LEVEL]!;
+  }
+  get flags(): number {
+    return this.block.get()[FLAGS]!;
+  }
+}

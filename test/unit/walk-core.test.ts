@@ -1,0 +1,200 @@
+// The AMD-Vi translate path of the WebAssembly core (translate-core.template.mjs $amdV1Walk,
+// $amdBurst; AmdViUnit.translateBurst and the `dma` step's bursts) against the unit's TypeScript
+// path (the walk loop it keeps for trails: recordTrail), on random v1 tables - Next Level
+// encodings valid and invalid, skipped levels, Next Level 7 pages of every size and beyond the
+// level, PR/IR/IW, tables outside the pool (sparse DRAM, unreadable) - with random requests: the
+// same verdict for every request (address, permission, page size, level, event code and flags),
+// the same counters, event log and IOTLB (every way, every FIFO victim).
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { PhysicalMemory } from "../../src/sim/memory.js";
+import { AmdIommuDriver, type AmdDomain } from "../../src/sim/amdvi/driver.js";
+import { AmdViUnit } from "../../src/sim/amdvi/unit.js";
+import { DmaTally, type DmaTransfer } from "../../src/sim/dma.js";
+import { Trace } from "../../src/trace/trace.js";
+
+const BASE = 0x10000000;
+/** 4 GiB of DRAM: a table pointer below it reads zeros (sparse), above it is unreadable (PAGE_TAB_HARDWARE_ERROR). */
+const DRAM = 2 ** 32;
+const SID = 0x100;
+
+/** A small PRNG (mulberry32) so that one fast-check integer draws a whole table tree. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Random v1 tables below a root of `mode` levels; entries at indices 0..3 of each table. */
+function buildTables(mem: PhysicalMemory, r: () => number, mode: number): number {
+  const table = (level: number, depth: number): number => {
+    const page = mem.allocPage();
+    for (let idx = 0; idx < 4; idx++) {
+      if (r() < 0.15) continue;
+      let lo = r() < 0.92 ? 1 : 0; // PR
+      let hi = (r() < 0.85 ? 1 << 29 : 0) | (r() < 0.75 ? 1 << 30 : 0); // IR, IW
+      const kind = r();
+      let addr: number;
+      let next: number;
+      if (level > 1 && kind < 0.55 && depth < 6) {
+        // A PDE: usually the next level, sometimes skipping levels, rarely an invalid encoding.
+        const k = r();
+        next = k < 0.75 ? level - 1 : k < 0.92 ? Math.floor(r() * level) : level + Math.floor(r() * (7 - level));
+        const where = r();
+        // (An invalid encoding points at a table in the pool too: the core must not walk it.)
+        addr = where < 0.9 && next > 0 ? table(Math.min(next, level - 1), depth + 1) : where < 0.95 ? 0x7fff0000 : 0x7fff00000000;
+      } else if (kind < 0.8) {
+        next = 0; // a leaf of the level's size
+        addr = Math.floor(r() * 2 ** 28) * 4096;
+      } else {
+        // Next Level 7: the page size is in the address's low one bits (sometimes beyond the level).
+        next = 7;
+        const ones = Math.floor(r() * (9 * level + 3));
+        const base = Math.floor(r() * 2 ** 20) * 2 ** 20 * 4096;
+        addr = base + (2 ** ones - 1) * 4096;
+      }
+      lo |= (next << 9) | (addr % 2 ** 32 & 0xfffff000);
+      hi |= Math.floor(addr / 2 ** 32) & 0xfffff;
+      mem.write64(page + idx * 8, lo >>> 0, hi >>> 0);
+    }
+    return page;
+  };
+  return table(mode, 0);
+}
+
+/** A unit with Linux's bring-up and one domain over `root`. */
+function unitOver(mem: PhysicalMemory, root: number, mode: number, sets: number, ways: number): AmdViUnit {
+  const unit = new AmdViUnit(mem, { iotlbSets: sets, iotlbWays: ways, maxLevels: 6 });
+  const driver = new AmdIommuDriver(unit, mem, SID, mode, 6, undefined, "off");
+  driver.init();
+  const d: AmdDomain = { did: 5, passThrough: false, root, mode, devids: new Set() };
+  driver.domains.set(d.did, d);
+  driver.attach(d, [SID]);
+  return unit;
+}
+
+/** The result fields a view or the trace reads of the last request. */
+function verdict(u: AmdViUnit, code: number) {
+  return {
+    code,
+    hpa: code === 0 ? [u.hpaHi >>> 0, u.hpaLo >>> 0] : null,
+    flags: u.flags,
+    level: u.level,
+    did: u.did,
+    kind: u.kind,
+    stage: u.stage,
+    fate: u.fate,
+    iotlbHit: u.iotlbHit,
+    perm: u.perm,
+    pageShift: u.pageShift,
+    event: [u.eventAddrHi >>> 0, u.eventAddrLo >>> 0],
+  };
+}
+
+function cacheState(u: AmdViUnit) {
+  const s = u.iotlb.snapshot();
+  return { tag: [...s.tag], words: [...s.words], victim: [...s.victim], counters: { ...u.counters }, events: u.pendingEvents().map((e) => e.words) };
+}
+
+/** IOVAs through the populated indices (sometimes an empty one, or bits beyond the Mode's range). */
+function iovaOf(r: () => number, mode: number): [number, number] {
+  let v = Math.floor(r() * 4096);
+  for (let l = 1; l <= mode; l++) v += Math.floor(r() * 5) * 2 ** (12 + 9 * (l - 1));
+  let hi = Math.floor(v / 2 ** 32);
+  const lo = v % 2 ** 32 >>> 0;
+  if (r() < 0.05) hi = (hi | (1 << Math.floor(r() * 20))) >>> 0;
+  return [hi >>> 0, lo];
+}
+
+const params = fc.record({
+  seed: fc.integer(),
+  mode: fc.integer({ min: 1, max: 6 }),
+  geometry: fc.constantFrom([4, 1], [16, 2], [64, 4]),
+  bypass: fc.boolean(),
+  n: fc.integer({ min: 1, max: 120 }),
+});
+
+describe("AMD-Vi translate core vs the unit's TypeScript walk", () => {
+  it("answers bursts of random requests on random tables as translate() does, request by request", () => {
+    fc.assert(
+      fc.property(params, ({ seed, mode, geometry, bypass, n }) => {
+        const [sets, ways] = geometry as [number, number];
+        const r = prng(seed);
+        const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
+        const root = buildTables(mem, r, mode);
+        const ts = unitOver(mem, root, mode, sets, ways);
+        const core = unitOver(mem, root, mode, sets, ways);
+        ts.recordTrail = true; // the TypeScript walk (the views' path)
+        ts.bypassCaches = core.bypassCaches = bypass;
+        // Warm the device-table cache as a first request would.
+        ts.translate(SID, 0, 0, false);
+        core.translate(SID, 0, 0, false);
+        const burst = core.burst!;
+        const reqs: [number, number, boolean][] = [];
+        for (let i = 0; i < n; i++) {
+          // Repeat some requests so that the IOTLB answers them.
+          const [hi, lo] = i > 0 && r() < 0.3 ? reqs[Math.floor(r() * i)]!.slice(0, 2) as [number, number] : r() < 0.02 ? [0, 0xfee00000 + Math.floor(r() * 0x100000)] : iovaOf(r, mode);
+          reqs.push([hi, lo, r() < 0.5]);
+        }
+        reqs.forEach(([hi, lo, w], i) => {
+          burst.requests[2 * i] = lo | 0;
+          burst.requests[2 * i + 1] = hi | 0;
+          burst.writes[i] = w ? 1 : 0;
+        });
+        let answered = 0;
+        for (let j = 0; j < n; ) {
+          const k = core.translateBurst(SID, j, n);
+          answered += k - j;
+          for (; j < k; j++) {
+            const [hi, lo, w] = reqs[j]!;
+            const want = verdict(ts, ts.translate(SID, hi, lo, w));
+            const res = burst.results;
+            const info = burst.info;
+            // The burst's results and info bytes, and the fields of its last request.
+            expect({ hpa: [res[2 * j + 1]! >>> 0, res[2 * j]! >>> 0], level: info[j]! & 7, hit: (info[j]! & 8) !== 0 }).toEqual({ hpa: want.hpa, level: want.level, hit: want.iotlbHit });
+            if (j === k - 1) expect(verdict(core, 0)).toEqual(want);
+          }
+          if (j === n) break;
+          const [hi, lo, w] = reqs[j]!;
+          expect(verdict(core, core.translate(SID, hi, lo, w))).toEqual(verdict(ts, ts.translate(SID, hi, lo, w)));
+          j++;
+        }
+        expect(cacheState(core)).toEqual(cacheState(ts));
+        return answered >= 0;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("gives a dma step's runs the trace and counters of translate() per transaction", () => {
+    fc.assert(
+      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), ({ seed, mode, geometry, bypass }, pages, repeat) => {
+        const [sets, ways] = geometry as [number, number];
+        const r = prng(seed);
+        const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
+        const root = buildTables(mem, r, mode);
+        const units = [unitOver(mem, root, mode, sets, ways), unitOver(mem, root, mode, sets, ways)] as const;
+        units[0].recordTrail = true;
+        const [hi, lo] = iovaOf(r, mode);
+        const base = Math.floor(lo / 4096) * 4096;
+        const x: DmaTransfer = { sid: SID, baseHi: hi, baseLo: base, startOff: lo - base, pages, length: pages * 4096 - (lo - base), write: r() < 0.5 } as DmaTransfer;
+        const out = units.map((u) => {
+          u.bypassCaches = bypass;
+          u.translate(SID, 0, 0, false);
+          const trace = new Trace(8);
+          const tally = new DmaTally();
+          u.translateRun(x, 0, pages * repeat, trace, 1, tally);
+          const cols = (["kind", "flags", "level", "reason", "did", "aHi", "aLo", "bHi", "bLo"] as const).map((c) => Array.from(trace[c] as ArrayLike<number>).slice(0, trace.length));
+          return { cols, tally: { ...tally }, last: verdict(u, u.code), state: cacheState(u) };
+        });
+        expect(out[1]).toEqual(out[0]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
