@@ -32,6 +32,9 @@ import {
   MMIO_PPR_LOG_OFFSET,
   MMIO_PPR_TAIL_OFFSET,
   PPR_FLAG_GN,
+  PPR_FLAG_WRITE,
+  STATUS_PPR_OVERFLOW,
+  STATUS_PPR_RUN,
   PPR_LOG_ENTRIES,
   PPR_REQ_FAULT,
   PPR_STATUS_INVALID,
@@ -64,6 +67,16 @@ import {
   NEXT_LEVEL_LARGE,
   STATUS_EVT_OVERFLOW,
 } from "./defs.js";
+
+/** One page request amd_iommu_poll_ppr_log read, and the COMPLETE_PPR status it was answered with. */
+export interface PprAnswer {
+  devid: number;
+  pasid: number;
+  address: bigint;
+  write: boolean;
+  tag: number;
+  status: number;
+}
 
 /** A protection domain (struct protection_domain with its v1 io_pgtable). */
 export interface AmdDomain extends HostDomain {
@@ -433,8 +446,13 @@ export class AmdIommuDriver {
    * request was answered with success.
    */
   handlePageRequests(): boolean {
+    return this.pollPprLog().every((p) => p.status === PPR_STATUS_SUCCESS);
+  }
+
+  /** amd_iommu_poll_ppr_log as handlePageRequests describes it: each request read and its COMPLETE_PPR status. */
+  pollPprLog(): PprAnswer[] {
     const u = this.unit;
-    let ok = true;
+    const out: PprAnswer[] = [];
     for (const e of u.pendingPageRequests()) {
       const [r0, r1] = e.raw;
       this.mem.writeU64(e.at, 0n);
@@ -455,12 +473,30 @@ export class AmdIommuDriver {
           status = PPR_STATUS_SUCCESS;
         }
       }
-      if (status !== PPR_STATUS_SUCCESS) ok = false;
+      out.push({ devid, pasid, address: r1 & ~0xfffn, write: (flags & PPR_FLAG_WRITE) !== 0, tag, status });
       // build_complete_ppr(devid, pasid, status, tag, gn = 1): data[1] = PASID | type, data[2] = GN, data[3] = tag & 0x1ff | status << 12.
       this.queue([BigInt(devid) | ((BigInt(pasid) | (BigInt(CMD_COMPLETE_PPR) << 28n)) << 32n), BigInt(CMD_INV_PAGES_GN) | (BigInt((tag & 0x1ff) | (status << 12)) << 32n)]);
       this.completionWait();
     }
-    return ok;
+    return out;
+  }
+
+  /**
+   * amd_iommu_restart_ppr_log -> amd_iommu_restart_log (init.c, v6.6 on): nothing while PPRLogRun
+   * is 1; else PPRLogEn and PPRIntEn off, PPROverflow cleared (W1C), PPRIntEn and PPRLogEn on
+   * again. True when it restarted (the caller prints "IOMMU PPR log restarting").
+   */
+  restartPprLog(): boolean {
+    const u = this.unit;
+    if ((Number(u.readReg(MMIO_STATUS_OFFSET)) & STATUS_PPR_RUN) !== 0) return false;
+    const log = 1n << BigInt(CONTROL_PPRLOG_EN);
+    const int = 1n << BigInt(CONTROL_PPRINT_EN);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~log);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~int);
+    u.writeReg(MMIO_STATUS_OFFSET, BigInt(STATUS_PPR_OVERFLOW));
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | int);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | log);
+    return true;
   }
 
   /** __get_gcr3_pte: the last-level entry of `pasid`, allocating the lower tables when `alloc`. */

@@ -104,6 +104,11 @@ import {
 export const AmdKind = { Untranslated: 0, PassThrough: 1, Translated: 2, Interrupt: 3 } as const;
 /** What happened to a fault on its way to the event log (the trace's fate: vtd/unit.ts FaultFate's numbers). */
 export const AmdFate = { None: 0, Logged: 1, Suppressed: 2, Overflow: 3 } as const;
+/** What logPageRequest did with a page request. */
+const PPR_OFF = 0;
+const PPR_LOGGED = 1;
+const PPR_LOST = 2;
+
 /** Which check decided (for the trail). */
 export const AmdStage = { None: 0, Dte: 1, Range: 2, Walk: 3, Iotlb: 4, DeviceIotlb: 5, Gcr3: 6, GuestWalk: 7 } as const;
 
@@ -132,6 +137,8 @@ export interface AmdUnitCounters {
   commands: number;
   /** Page requests written to the PPR log (PRI devices; absent in snapshots from before). */
   pageRequests?: number;
+  /** Page requests discarded because the PPR log was full or stopped (PPROverflow). */
+  pprLost?: number;
 }
 
 export interface AmdUnitSnapshot {
@@ -228,6 +235,8 @@ export class AmdViUnit implements DmaUnit {
   pageRequest?: () => boolean;
   /** The last request raised a page request (PPR log) instead of an event. */
   pageRequested = false;
+  /** The last request's page request was discarded: the PPR log was full or stopped by an overflow (Status.PPROverflow). */
+  pprLost = false;
   private inPageRequest = false;
   private pprTag = 0;
   /** The GCR3 table entries the last guest translation read (GLX + 1 levels, top first): address, level (GLX .. 0), value. */
@@ -256,8 +265,9 @@ export class AmdViUnit implements DmaUnit {
   writeReg(off: number, value: bigint): void {
     const v = BigInt.asUintN(64, value);
     if (off === MMIO_STATUS_OFFSET) {
-      // RW1C: EventOverflow, EventLogInt, ComWaitInt (spec §3.4.13).
-      this.regs.set(off, this.readReg(off) & ~(v & BigInt(STATUS_EVT_OVERFLOW | STATUS_EVT_INT | STATUS_COM_WAIT_INT)));
+      // RW1C: EventOverflow, EventLogInt, ComWaitInt, PPROverflow, PPRInt (spec §3.4.13; Linux clears
+      // them by writing the mask: amd_iommu_handle_irq, amd_iommu_restart_log).
+      this.regs.set(off, this.readReg(off) & ~(v & BigInt(STATUS_EVT_OVERFLOW | STATUS_EVT_INT | STATUS_COM_WAIT_INT | STATUS_PPR_OVERFLOW | STATUS_PPR_INT)));
       return;
     }
     if (off === MMIO_EXT_FEATURES) return; // read-only
@@ -272,10 +282,12 @@ export class AmdViUnit implements DmaUnit {
         this.evtBase = Number(v & 0x000ffffffffff000n);
         this.evtBytes = ENTRY_SIZE * 2 ** Number((v >> 56n) & 0xfn);
         break;
-      case MMIO_CONTROL_OFFSET:
+      case MMIO_CONTROL_OFFSET: {
+        const was = this.ctrlLo;
         this.ctrlLo = Number(v & 0xffffffffn);
-        this.updateRun();
+        this.updateRun(was);
         break;
+      }
       case MMIO_CMD_TAIL_OFFSET:
         this.processCommands();
         break;
@@ -298,9 +310,16 @@ export class AmdViUnit implements DmaUnit {
     this.regs.set(MMIO_STATUS_OFFSET, on ? s | BigInt(bits) : s & ~BigInt(bits));
   }
 
-  private updateRun(): void {
+  /**
+   * The Run bits after a Control write. PPRLogRun follows a 0 -> 1 write of PPRLogEn only: an
+   * overflow stops the log (PPRLogRun = 0) until software writes PPRLogEn 0 then 1 - the restart
+   * sequence of Linux's amd_iommu_restart_log, which returns early while Run is still 1.
+   */
+  private updateRun(was: number): void {
     this.setStatus(STATUS_EVT_RUN, this.control(CONTROL_EVT_LOG_EN));
-    this.setStatus(STATUS_PPR_RUN, this.control(CONTROL_PPRLOG_EN));
+    const pprWas = ((was >>> CONTROL_PPRLOG_EN) & 1) === 1;
+    if (!this.control(CONTROL_PPRLOG_EN)) this.setStatus(STATUS_PPR_RUN, false);
+    else if (!pprWas) this.setStatus(STATUS_PPR_RUN, true);
     this.setStatus(STATUS_CMDBUF_RUN, this.control(CONTROL_CMDBUF_EN));
   }
 
@@ -473,7 +492,10 @@ export class AmdViUnit implements DmaUnit {
     if (!probe) this.counters.requests++;
     this.guest = false;
     this.guestPasid = -1;
-    if (!this.inPageRequest) this.pageRequested = false;
+    if (!this.inPageRequest) {
+      this.pageRequested = false;
+      this.pprLost = false;
+    }
     this.trailGcr3Len = 0;
     this.code = 0;
     this.flags = write ? EVENT_FLAG_RW : 0;
@@ -740,7 +762,11 @@ export class AmdViUnit implements DmaUnit {
       if ((plo & V2_P) === 0) {
         // A PRI device (DTE PPR) with a request with PASID: the translation completes without
         // access and the device sends a page request instead of the IOMMU logging an event.
-        if (gn && !probe && (q0hi & DTE_PPR_HI) !== 0 && !this.inPageRequest && this.logPageRequest(sid, pasid, write, hi, lo)) return this.afterPageRequest(sid, hi, lo, write, pasid);
+        if (gn && !probe && (q0hi & DTE_PPR_HI) !== 0 && !this.inPageRequest) {
+          const ppr = this.logPageRequest(sid, pasid, write, hi, lo);
+          if (ppr === PPR_LOGGED) return this.afterPageRequest(sid, hi, lo, write, pasid);
+          if (ppr === PPR_LOST) return this.pageRequestLost();
+        }
         return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
       }
       rw &= (plo >>> 1) & 1;
@@ -768,11 +794,18 @@ export class AmdViUnit implements DmaUnit {
    * Writes a page request at the PPR log tail (spec 2.6; Linux ppr.c reads it back with PPR_DEVID,
    * PPR_PASID1/2, PPR_TAG, PPR_FLAGS, PPR_REQ_TYPE): raw[0] = DeviceID | PASID[15:0] << 16 | tag << 32
    * (bit 41 the group's last request) | PASID[19:16] << 42 | flags << 48 | type 1 << 60; raw[1] the
-   * page's address. False when the log is off or full (Status.PPROverflow).
+   * page's address. PPR_OFF when the log is off (the IOMMU logs an IO_PAGE_FAULT event instead);
+   * PPR_LOST when the log is stopped by an earlier overflow (PPRLogRun = 0, or PPROverflow still
+   * set: "no new entries are written while this bit is set", as the spec says of EventOverflow) or
+   * full now: the spec's PPROverflow "set when a new request is to be written and there is no
+   * usable entry", the request discarded. The full log holds size - 1 entries (tail + 16 = head
+   * means full, as Linux's head/tail ring reads it).
    */
-  private logPageRequest(devid: number, pasid: number, write: boolean, hi: number, lo: number): boolean {
+  private logPageRequest(devid: number, pasid: number, write: boolean, hi: number, lo: number): number {
     const reg = this.readReg(MMIO_PPR_LOG_OFFSET);
-    if (!this.control(CONTROL_PPRLOG_EN) || reg === 0n) return false;
+    if (!this.control(CONTROL_PPRLOG_EN) || reg === 0n) return PPR_OFF;
+    const status = Number(this.readReg(MMIO_STATUS_OFFSET));
+    if ((status & STATUS_PPR_OVERFLOW) !== 0 || (status & STATUS_PPR_RUN) === 0) return PPR_LOST;
     const base = Number(reg & 0x000ffffffffff000n);
     const bytes = ENTRY_SIZE * 2 ** Number((reg >> 56n) & 0xfn);
     const head = Number(this.readReg(MMIO_PPR_HEAD_OFFSET));
@@ -780,7 +813,8 @@ export class AmdViUnit implements DmaUnit {
     const next = (tail + ENTRY_SIZE) % bytes;
     if (next === head) {
       this.setStatus(STATUS_PPR_OVERFLOW, true);
-      return false;
+      this.setStatus(STATUS_PPR_RUN, false);
+      return PPR_LOST;
     }
     const tag = (this.pprTag++ & 0x1ff) | PPR_TAG_LAST;
     const flags = PPR_FLAG_GN | PPR_FLAG_US | (write ? PPR_FLAG_WRITE : PPR_FLAG_READ);
@@ -789,7 +823,22 @@ export class AmdViUnit implements DmaUnit {
     this.regs.set(MMIO_PPR_TAIL_OFFSET, BigInt(next));
     this.setStatus(STATUS_PPR_INT, true);
     this.counters.pageRequests = (this.counters.pageRequests ?? 0) + 1;
-    return true;
+    return PPR_LOGGED;
+  }
+
+  /**
+   * A page request the PPR log could not take: the IOMMU discarded it, so no response will come
+   * (PCIe PRI: the device waits for its Page Request Group Response, then times out). The
+   * translation request completed without access and no event is logged.
+   */
+  private pageRequestLost(): number {
+    this.pageRequested = true;
+    this.pprLost = true;
+    this.counters.pprLost = (this.counters.pprLost ?? 0) + 1;
+    this.code = EVENT_TYPE_IO_FAULT;
+    this.kind = AmdKind.Translated;
+    this.fate = AmdFate.None;
+    return EVENT_TYPE_IO_FAULT;
   }
 
   /** The driver answers the page request; on success the device retries (one retry), else its request ends without access and no event. */
