@@ -480,7 +480,16 @@ function parseKernelParams(r: Reader, node: Node | null): KernelParamsSpec | und
   const text = r.str(node, "host.kernel-params");
   if (text === undefined) return undefined;
   let noAri = false;
+  let amdPgtable: "v1" | "v2" | undefined;
   for (const word of text.split(/\s+/).filter((w) => w !== "")) {
+    if (word.startsWith("amd_iommu=")) {
+      // parse_amd_iommu_options: comma-separated; pgtbl_v1 / pgtbl_v2 choose the DMA domains' page table.
+      for (const opt of word.slice(10).split(",")) {
+        if (opt === "pgtbl_v1" || opt === "pgtbl_v2") amdPgtable = opt === "pgtbl_v2" ? "v2" : "v1";
+        else r.report("warning", node, "kernel-param-ignored", l10n.t("amd_iommu={0} is not simulated; the simulation reads amd_iommu=pgtbl_v1 and pgtbl_v2", opt), l10n.t("Leave it out, or keep it as a note: it changes nothing here."));
+      }
+      continue;
+    }
     if (word.startsWith("pci=")) {
       for (const opt of word.slice(4).split(",")) {
         if (opt === "noari") noAri = true;
@@ -491,7 +500,7 @@ function parseKernelParams(r: Reader, node: Node | null): KernelParamsSpec | und
     const hint = word.startsWith("iommu=pt") ? l10n.t("iommu=pt is host.iommu.host-pass-through: true.") : word.startsWith("pcie_acs_override=") ? l10n.t("Write it as host.acs-override.") : l10n.t("Leave it out, or keep it as a note: it changes nothing here.");
     r.report("warning", node, "kernel-param-ignored", l10n.t("kernel parameter {0} is not simulated; the simulation reads pci=noari", word), hint);
   }
-  return { text, noAri, range: r.range(node) };
+  return { text, noAri, ...(amdPgtable !== undefined ? { amdPgtable } : {}), range: r.range(node) };
 }
 
 /**

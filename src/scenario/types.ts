@@ -287,6 +287,8 @@ export interface KernelParamsSpec {
   text: string;
   /** pci=noari: Linux never enables ARI (SR-IOV VFs only at functions 0-7 below a link). */
   noAri: boolean;
+  /** amd_iommu=pgtbl_v1|pgtbl_v2: the page table of AMD-Vi DMA domains (init.c parse_amd_iommu_options); absent: v1. */
+  amdPgtable?: "v1" | "v2";
   range: SourceRange;
 }
 

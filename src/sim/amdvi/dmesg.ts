@@ -74,6 +74,17 @@ export function handlesPprOverflow(version: string): boolean {
 }
 
 /**
+ * Whether the kernel has amd_iommu=pgtbl_v2 (v2 page tables for DMA domains, io_pgtable_v2.c):
+ * v6.1 on ("iommu/amd: Add command-line option to enable different page table" and "Initial
+ * support for AMD IOMMU v2 page table" in the IOMMU updates for v6.1). Older kernels do not know
+ * the option: their DMA domains are v1.
+ */
+export function hasPgtblV2(version: string): boolean {
+  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  return v.major > 6 || (v.major === 6 && v.minor >= 1);
+}
+
+/**
  * The line of a log overflow. v6.6 on: amd_iommu_restart_log (init.c, pr_fmt "AMD-Vi: ")
  * pr_info_ratelimited("IOMMU %s log restarting\n", evt_type) with "Event", "PPR" or "GA" (printed
  * when the log's Run bit is 0). Before: the event log's pr_info_ratelimited("IOMMU event log

@@ -15,7 +15,7 @@ import { AmdIommuDriver, type AmdDomain, type AmdDriverSnapshot, type PprAnswer 
 import { AmdViModel } from "./model.js";
 import { AmdViUnit, type AmdUnitSnapshot } from "./unit.js";
 import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET, MMIO_STATUS_OFFSET, STATUS_PPR_INT, STATUS_PPR_OVERFLOW } from "./defs.js";
-import { decodeEvent, handlesPprOverflow, logOverflowLine, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
+import { decodeEvent, handlesPprOverflow, hasPgtblV2, logOverflowLine, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AMD_REGISTERS } from "./decode.js";
 import { ivrsDevices } from "./ivrs.js";
 import { AmdInterrupts } from "./irq.js";
@@ -54,6 +54,8 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     private readonly spec: IommuSpec,
     pci: readonly PciDeviceSpec[],
     private readonly kernel: string,
+    /** amd_iommu=pgtbl_v1|pgtbl_v2 (host.kernel-params); the option exists from v6.1 (older kernels ignore it: v1). */
+    pgtable: "v1" | "v2" = "v1",
   ) {
     super();
     const maxLevels = amdLevels(spec.addressWidth);
@@ -63,7 +65,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     // The IVHD device entries (IVRS): aliases and DTE settings; their last device id sizes the table too.
     const ivrs = ivrsDevices(spec);
     const lastBdf = Math.max((lastBus << 8) | 0xff, ivrs.lastDevid, ...ivrs.alias.values());
-    this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs, spec.amd?.intremap === false ? "off" : spec.amd?.ga === false ? "legacy" : "ga");
+    this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs, spec.amd?.intremap === false ? "off" : spec.amd?.ga === false ? "legacy" : "ga", pgtable === "v2" && hasPgtblV2(kernel) ? "v2" : "v1");
     this.interrupts = new AmdInterrupts(this.unit, this.driver);
     // ATS devices (host.iommu.ats): Linux enables ATS, so their DTEs get I and their unmaps INVALIDATE_IOTLB_PAGES.
     const ats = new Map<number, boolean>();
