@@ -31,6 +31,7 @@ import {
   CMD_INV_IOTLB_PAGES,
   CMD_INV_IRT,
   CMD_INV_PAGES_S,
+  CMD_INV_PAGES_GN,
   CONTROL_CMDBUF_EN,
   CONTROL_EVT_LOG_EN,
   CONTROL_IOMMU_EN,
@@ -391,11 +392,20 @@ export class AmdViUnit implements DmaUnit {
         // IOTLB_INV_TIMEOUT with the command's system physical address (spec event layout).
         // A device that completes it drops the cached translations of the range (data[2..3], the
         // build_inv_address encoding of INVALIDATE_IOMMU_PAGES); a hung one keeps them.
+        // With GN (data[2] bit 2) the invalidation carries a PASID (data[0] 23:16 PASID[15:8], data[1]
+        // 23:16 PASID[7:0]: build_inv_iotlb_pages) and drops only that PASID's entries; without GN only
+        // the entries of requests without PASID. GN with PASID 0 also drops the untagged entries: the
+        // IOMMU translates a GIoV device's requests without PASID as PASID 0 and Linux flushes a v2
+        // DMA domain so (device_flush_iotlb(dev_data, ..., IOMMU_NO_PASID, gn = true)) - assumed, not
+        // read in the spec.
         const devid = Number(lo & 0xffffn);
         if (this.atsResponds?.(devid) === false) this.logEvent(devid, EVENT_TYPE_IOTLB_INV_TO, 0, 0, at / 0x100000000 >>> 0, at >>> 0, false);
         else {
           const [first, last] = invalidationRange(hi);
-          this.devIotlb.invalidate(devid, first, last);
+          const gn = (hi & BigInt(CMD_INV_PAGES_GN)) !== 0n;
+          const pasid = gn ? Number((((lo >> 16n) & 0xffn) << 8n) | ((lo >> 48n) & 0xffn)) : -1;
+          this.devIotlb.invalidate(devid, first, last, pasid);
+          if (gn && pasid === 0) this.devIotlb.invalidate(devid, first, last, -1);
         }
         return true;
       }
@@ -574,7 +584,7 @@ export class AmdViUnit implements DmaUnit {
     let perm = (q0hi >>> 29) & 3; // IR (bit 61) = R, IW (bit 62) = W
     const need = write ? 2 : 1;
     // A request with PASID, or without one on a DTE with GIoV: the GCR3 table and the v2 tables (guestWalk).
-    if (pasid >= 0 || (q0hi & (DTE_GV_HI | DTE_GIOV_HI)) === (DTE_GV_HI | DTE_GIOV_HI)) return this.guestWalk(sid, hi, lo, write, probe, pasid, q0hi, q1lo, q1hi, suppress);
+    if (pasid >= 0 || (q0hi & (DTE_GV_HI | DTE_GIOV_HI)) === (DTE_GV_HI | DTE_GIOV_HI)) return this.guestRequest(sid, hi, lo, write, probe, pasid, q0hi, q1lo, q1hi, suppress);
     if (mode === 0) {
       // No translation: the DTE's IR/IW decide (spec §2.2.2: Mode 0, "translation disabled").
       if ((perm & need) === 0) {
@@ -593,18 +603,7 @@ export class AmdViUnit implements DmaUnit {
       // IOTLB or a walk, to whatever address the device cached - stale after an unmap whose
       // INVALIDATE_IOTLB_PAGES never reached the device. A miss is a translation request: the
       // unit translates as for any request and the device caches the completion.
-      if (!this.bypassCaches && this.devIotlb.lookup(sid, vpnLo, vpnHi) && (this.devIotlb.perm & need) !== 0) {
-        this.stage = AmdStage.DeviceIotlb;
-        this.devIotlbHit = true;
-        // The unit's own IOTLB was not asked; the leaf level is the cached page's (4 KiB 1, 2 MiB 2, 1 GiB 3).
-        this.kind = AmdKind.Translated;
-        this.level = this.devIotlb.pageShift <= 12 ? 1 : this.devIotlb.pageShift <= 21 ? 2 : 3;
-        this.perm = this.devIotlb.perm;
-        this.pageShift = this.devIotlb.pageShift;
-        this.hpaHi = this.devIotlb.hpaHi;
-        this.hpaLo = (this.devIotlb.hpaLo + (lo & 0xfff)) >>> 0;
-        return 0;
-      }
+      if (this.deviceIotlbHit(sid, vpnLo, vpnHi, -1, need, lo)) return 0;
       this.atsRequest = true;
       // A fault of a translation request: TR = 1 (spec, IO_PAGE_FAULT flags; Linux EVENT_FLAG_TR).
       this.flags |= EVENT_FLAG_TR;
@@ -687,6 +686,55 @@ export class AmdViUnit implements DmaUnit {
       table = addrHi * 0x100000000 + addrLo;
       level = next;
     }
+  }
+
+  /**
+   * A translated request: the device's own IOTLB holds (sid, PASID tag, page) with the access's
+   * permission (PCIe AT = 10b): the unit passes it without its IOTLB or a walk, to whatever
+   * address the device cached. Sets the result fields; no allocation.
+   */
+  private deviceIotlbHit(sid: number, vpnLo: number, vpnHi: number, pasidTag: number, need: number, lo: number): boolean {
+    if (this.bypassCaches || !this.devIotlb.lookup(sid, vpnLo, vpnHi, pasidTag) || (this.devIotlb.perm & need) === 0) return false;
+    this.stage = AmdStage.DeviceIotlb;
+    this.devIotlbHit = true;
+    // The unit's own IOTLB was not asked; the leaf level is the cached page's (4 KiB 1, 2 MiB 2, 1 GiB 3).
+    this.kind = AmdKind.Translated;
+    this.level = this.devIotlb.pageShift <= 12 ? 1 : this.devIotlb.pageShift <= 21 ? 2 : 3;
+    this.perm = this.devIotlb.perm;
+    this.pageShift = this.devIotlb.pageShift;
+    this.hpaHi = this.devIotlb.hpaHi;
+    this.hpaLo = (this.devIotlb.hpaLo + (lo & 0xfff)) >>> 0;
+    return true;
+  }
+
+  /**
+   * A request through the GCR3 table (guestWalk) from an ATS device (DTE I = 1): first its own
+   * IOTLB, whose entries carry the PASID of the translation request that filled them (PCIe ATS
+   * with a PASID TLP prefix; -1 for a request without PASID through GIoV); a miss is a translation
+   * request (TR in a fault's flags) and the device caches the completion with that PASID. Only
+   * INVALIDATE_IOTLB_PAGES with GN and the PASID (build_inv_iotlb_pages(..., pasid, gn)) drops such
+   * an entry. No allocation.
+   */
+  private guestRequest(sid: number, hi: number, lo: number, write: boolean, probe: boolean, pasid: number, q0hi: number, q1lo: number, q1hi: number, suppress: boolean): number {
+    const ats = (q1hi & DTE1_I_HI) !== 0 && this.atsResponds?.(sid) !== undefined;
+    if (!ats) return this.guestWalk(sid, hi, lo, write, probe, pasid, q0hi, q1lo, q1hi, suppress);
+    const vpnLo = ((lo >>> 12) | (hi << 20)) >>> 0;
+    const vpnHi = hi >>> 12;
+    if (this.deviceIotlbHit(sid, vpnLo, vpnHi, pasid, write ? 2 : 1, lo)) {
+      this.guest = true;
+      this.guestPasid = pasid >= 0 ? pasid : 0;
+      return 0;
+    }
+    this.atsRequest = true;
+    this.flags |= EVENT_FLAG_TR;
+    const r = this.guestWalk(sid, hi, lo, write, probe, pasid, q0hi, q1lo, q1hi, suppress);
+    if (r === 0 && !probe && !this.bypassCaches && !this.pageRequestRetry()) this.devIotlb.fill(sid, vpnLo, vpnHi, (this.hpaLo & 0xfffff000) >>> 0, this.hpaHi, this.perm, this.pageShift, pasid);
+    return r;
+  }
+
+  /** The retry after a page request already filled the device IOTLB (translate ran again inside afterPageRequest). */
+  private pageRequestRetry(): boolean {
+    return this.pageRequested;
   }
 
   /**
