@@ -6,8 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseScenario } from "../../src/scenario/index.js";
-import { runScenario } from "../../src/sim/run.js";
+import { firstSteps, runAmd as run } from "./amdvi-helpers.js";
 import { EventKind, LEVEL_DEVICE_TLB } from "../../src/trace/trace.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
 import { invIotlbPages } from "../../src/sim/amdvi/driver.js";
@@ -16,19 +15,6 @@ import { CMD_INV_PAGES_GN } from "../../src/sim/amdvi/defs.js";
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "amd-ats-stale-pasid.passthrough.yaml"), "utf8");
 const DEV = 0x0200;
 const VA = 0x7f00_0000_0000n;
-
-function run(text: string) {
-  const p = parseScenario(text, "x.passthrough.yaml");
-  expect(p.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  return runScenario(p.scenario!).run!;
-}
-
-/** The example up to (and with) its first `n` workload items. */
-function firstSteps(text: string, n: number): string {
-  const [head, work] = text.split(/\nworkload:\n/) as [string, string];
-  const parts = work.split(/\n(?=  - )/);
-  return `${head}\nworkload:\n${parts.slice(0, n).join("\n")}\n`;
-}
 
 function dmaLevels(r: ReturnType<typeof run>): number[] {
   const t = r.trace;

@@ -5,26 +5,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseScenario } from "../../src/scenario/index.js";
-import { runScenario } from "../../src/sim/run.js";
+import { firstSteps, runAmd as run } from "./amdvi-helpers.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
 import { MMIO_STATUS_OFFSET, STATUS_PPR_OVERFLOW, STATUS_PPR_RUN } from "../../src/sim/amdvi/defs.js";
 import { handlesPprOverflow, logOverflowLine } from "../../src/sim/amdvi/dmesg.js";
 import { parseLog } from "../../src/import/dmesg.js";
 
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "amd-ppr-overflow.passthrough.yaml"), "utf8");
-
-function run(text: string) {
-  const p = parseScenario(text, "x.passthrough.yaml");
-  expect(p.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  return runScenario(p.scenario!).run!;
-}
-
-/** The example up to (and with) its first `n` workload items. */
-function firstSteps(text: string, n: number): string {
-  const parts = text.split(/\n(?=  - )/);
-  return parts.slice(0, n + 1).join("\n") + "\n";
-}
 
 const status = (r: ReturnType<typeof run>) => Number((r.machine.hostIommu as AmdViHost).unit.readReg(MMIO_STATUS_OFFSET));
 

@@ -8,39 +8,17 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
-import { runScenario } from "../../src/sim/run.js";
+import { amdCommands as commands, firstSteps, runAmd as run } from "./amdvi-helpers.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
 import { v2Leaf } from "../../src/sim/amdvi/driver.js";
-import { MMIO_CMD_BUF_OFFSET } from "../../src/sim/amdvi/defs.js";
 
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "amd-v2-dma-domain.passthrough.yaml"), "utf8");
 const NVME = 0x0300;
-
-function run(text: string) {
-  const p = parseScenario(text, "x.passthrough.yaml");
-  expect(p.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  return runScenario(p.scenario!).run!;
-}
-
-/** The example up to (and with) its first `n` workload items. */
-function firstSteps(text: string, n: number): string {
-  const [head, work] = text.split(/\nworkload:\n/) as [string, string];
-  const parts = work.split(/\n(?=  - )/);
-  return `${head}\nworkload:\n${parts.slice(0, n).join("\n")}\n`;
-}
 
 function dte(r: ReturnType<typeof run>, devid: number): [bigint, bigint, bigint, bigint] {
   const host = r.machine.hostIommu as AmdViHost;
   const q = (o: number) => r.machine.mem.readU64(host.driver.deviceTable + devid * 32 + o)!;
   return [q(0), q(8), q(16), q(24)];
-}
-
-function commands(r: ReturnType<typeof run>): [bigint, bigint][] {
-  const host = r.machine.hostIommu as AmdViHost;
-  const base = Number(host.unit.readReg(MMIO_CMD_BUF_OFFSET) & 0x000ffffffffff000n);
-  const out: [bigint, bigint][] = [];
-  for (let i = 0; i < 512; i++) out.push([r.machine.mem.readU64(base + i * 16)!, r.machine.mem.readU64(base + i * 16 + 8)!]);
-  return out.filter(([lo]) => lo !== 0n);
 }
 
 describe("AMD-Vi v2 DMA domains (amd_iommu=pgtbl_v2)", () => {
