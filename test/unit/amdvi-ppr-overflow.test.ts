@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseScenario } from "../../src/scenario/index.js";
 import { firstSteps, runAmd as run } from "./amdvi-helpers.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
 import { MMIO_STATUS_OFFSET, STATUS_PPR_OVERFLOW, STATUS_PPR_RUN } from "../../src/sim/amdvi/defs.js";
@@ -58,6 +59,11 @@ describe("AMD-Vi PPR log overflow", () => {
     expect(logOverflowLine("PPR", "6.6.0")).toBe("AMD-Vi: IOMMU PPR log restarting");
     expect(logOverflowLine("Event", "6.12")).toBe("AMD-Vi: IOMMU Event log restarting");
     expect(logOverflowLine("Event", "5.15")).toBe("AMD-Vi: IOMMU event log overflow");
+  });
+
+  it("ppr-interrupt on a VT-d host is an error that names the AMD-Vi option", () => {
+    const p = parseScenario(EXAMPLE.replace("model: amd-vi, address-width: 48, host-pass-through: true, ppr-interrupt: false, ats: [{ device: \"02:00.0\", pri: true }]", "model: intel-vtd, ppr-interrupt: false"), "x.passthrough.yaml");
+    expect(p.diagnostics.filter((d) => d.severity === "error").map((d) => d.message)).toContain("ppr-interrupt is an AMD-Vi option (the PPR log's interrupt thread)");
   });
 
   it("the dmesg importer reads the restart line of each log", () => {
