@@ -480,7 +480,16 @@ function parseKernelParams(r: Reader, node: Node | null): KernelParamsSpec | und
   const text = r.str(node, "host.kernel-params");
   if (text === undefined) return undefined;
   let noAri = false;
+  let amdPgtable: "v1" | "v2" | undefined;
   for (const word of text.split(/\s+/).filter((w) => w !== "")) {
+    if (word.startsWith("amd_iommu=")) {
+      // parse_amd_iommu_options: comma-separated; pgtbl_v1 / pgtbl_v2 choose the DMA domains' page table.
+      for (const opt of word.slice(10).split(",")) {
+        if (opt === "pgtbl_v1" || opt === "pgtbl_v2") amdPgtable = opt === "pgtbl_v2" ? "v2" : "v1";
+        else r.report("warning", node, "kernel-param-ignored", l10n.t("amd_iommu={0} is not simulated; the simulation reads amd_iommu=pgtbl_v1 and pgtbl_v2", opt), l10n.t("Leave it out, or keep it as a note: it changes nothing here."));
+      }
+      continue;
+    }
     if (word.startsWith("pci=")) {
       for (const opt of word.slice(4).split(",")) {
         if (opt === "noari") noAri = true;
@@ -491,7 +500,7 @@ function parseKernelParams(r: Reader, node: Node | null): KernelParamsSpec | und
     const hint = word.startsWith("iommu=pt") ? l10n.t("iommu=pt is host.iommu.host-pass-through: true.") : word.startsWith("pcie_acs_override=") ? l10n.t("Write it as host.acs-override.") : l10n.t("Leave it out, or keep it as a note: it changes nothing here.");
     r.report("warning", node, "kernel-param-ignored", l10n.t("kernel parameter {0} is not simulated; the simulation reads pci=noari", word), hint);
   }
-  return { text, noAri, range: r.range(node) };
+  return { text, noAri, ...(amdPgtable !== undefined ? { amdPgtable } : {}), range: r.range(node) };
 }
 
 /**
@@ -515,7 +524,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "ppr-interrupt"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -526,6 +535,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (f.has("unity-maps")) r.error(f.get("unity-maps")!.key, "invalid-value", l10n.t("unity-maps is an AMD-Vi option (IVRS IVMD ranges)"), l10n.t("Use model: amd-vi, or leave unity-maps out (VT-d's twin is the RMRR)."));
   if (f.has("ga")) r.error(f.get("ga")!.key, "invalid-value", l10n.t("ga is an AMD-Vi option (128-bit IRTEs, Control.GAEn)"), l10n.t("Use model: amd-vi; on VT-d the IRTE is always 128 bits and x2APIC is eim."));
   if (f.has("ivhd")) r.error(f.get("ivhd")!.key, "invalid-value", l10n.t("ivhd is an AMD-Vi option (the IVRS device entries)"), l10n.t("Use model: amd-vi; VT-d's DMAR table has no alias entries."));
+  if (f.has("ppr-interrupt")) r.error(f.get("ppr-interrupt")!.key, "invalid-value", l10n.t("ppr-interrupt is an AMD-Vi option (the PPR log's interrupt thread)"), l10n.t("Use model: amd-vi; on VT-d list the PRI devices in pri and service the page request queue with page-response steps."));
   const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, `host.iommu.${k}`) ?? d : d);
   const awNode = f.get("address-width")?.value ?? null;
   let aw: 39 | 48 | 57 = 48;
@@ -1115,7 +1125,7 @@ function parseIvhd(r: Reader, node: Node | null): IvhdBlockSpec[] {
 
 /** `pci:`, `vms:`, `workload:` with nothing after them (or null, ~): an empty list. */
 /** The keys an amd-vi host.iommu takes (docs/amd-vi.md); the VT-d ones are errors there, with a hint. */
-const AMD_KEYS = ["model", "address-width", "iotlb", "host-pass-through", "unity-maps", "ivhd", "intremap", "ga", "ats"];
+const AMD_KEYS = ["model", "address-width", "iotlb", "host-pass-through", "unity-maps", "ivhd", "intremap", "ga", "ats", "ppr-interrupt"];
 
 /**
  * `host.iommu` with `model: amd-vi`: address-width (39, 48 or 57: the v1 table's 3, 4 or 5 levels
@@ -1164,7 +1174,7 @@ function parseAmdIommu(r: Reader, node: Node | null, f: Fields): IommuSpec | und
   const ivhd = f.has("ivhd") ? parseIvhd(r, f.get("ivhd")!.value) : undefined;
   const ats = f.has("ats") ? parseAts(r, f.get("ats")!.value, ["device", "responds", "invalidate", "pri"]) : undefined;
   return amdviIommuSpec(
-    { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}), ...(ats !== undefined ? { ats } : {}) },
+    { unityMaps, ...(ivhd !== undefined ? { ivhd } : {}), ...(f.has("intremap") ? { intremap: r.bool(f.get("intremap")!.value, "host.iommu.intremap") ?? true } : {}), ...(f.has("ga") ? { ga: r.bool(f.get("ga")!.value, "host.iommu.ga") ?? true } : {}), ...(ats !== undefined ? { ats } : {}), ...(f.has("ppr-interrupt") ? { pprInterrupt: r.bool(f.get("ppr-interrupt")!.value, "host.iommu.ppr-interrupt") ?? true } : {}) },
     { addressWidth: aw, iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
   );
 }

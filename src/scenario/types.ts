@@ -140,6 +140,12 @@ export interface AmdViSpec {
   ga?: boolean;
   /** Devices with ATS that Linux enables (DTE I = 1, INVALIDATE_IOTLB_PAGES on unmap). */
   ats?: AtsDeviceSpec[];
+  /**
+   * false: Linux's PPR interrupt thread does not run by itself (a starved or blocked IRQ thread):
+   * page requests stay in the PPR log until a `page-response` step services it, so a burst can
+   * fill the 512-entry log (PPROverflow). Absent: true, each page request is answered at once.
+   */
+  pprInterrupt?: boolean;
 }
 
 /** An ATS-capable device of an AMD-Vi host: `responds: false` never completes an ATS invalidation. */
@@ -285,6 +291,8 @@ export interface KernelParamsSpec {
   text: string;
   /** pci=noari: Linux never enables ARI (SR-IOV VFs only at functions 0-7 below a link). */
   noAri: boolean;
+  /** amd_iommu=pgtbl_v1|pgtbl_v2: the page table of AMD-Vi DMA domains (init.c parse_amd_iommu_options); absent: v1. */
+  amdPgtable?: "v1" | "v2";
   range: SourceRange;
 }
 

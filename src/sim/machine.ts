@@ -15,7 +15,7 @@ import { faultReasonInfo } from "./vtd/reasons.js";
 import type { Errno, VfioContainer } from "./vfio.js";
 import { Vmm, failStep, failStepErrno, fullBdf, type VmRuntime } from "./vmm.js";
 import { bindPasidStep, pageRequestStep, pageResponseStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
-import { amdBindPasidStep, amdUnbindPasidStep, type AmdPasidStepContext } from "./amdvi/pasidBind.js";
+import { amdBindPasidStep, amdPageResponseStep, amdUnbindPasidStep, type AmdPasidStepContext } from "./amdvi/pasidBind.js";
 import { AmdViHost } from "./amdvi/host.js";
 import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
 import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuHostUnits, IommuUnit } from "./iommu.js";
@@ -293,6 +293,7 @@ export class Machine {
         if (this.hostIommu instanceof AmdViHost) return step.op === "bind-pasid" ? amdBindPasidStep(this.amdPasidContext(this.hostIommu, out), step) : amdUnbindPasidStep(this.amdPasidContext(this.hostIommu, out), step);
         return step.op === "bind-pasid" ? bindPasidStep(this.pasidContext(out), step) : unbindPasidStep(this.pasidContext(out), step);
       case "page-response":
+        if (this.hostIommu instanceof AmdViHost) return amdPageResponseStep(this.amdPasidContext(this.hostIommu, out), this.hostIommu, step, out, this.log, this.clock, this.currentStep);
         return pageResponseStep(this.pasidContext(out), step, out);
       case "page-request":
         return pageRequestStep(this.pasidContext(out), step);

@@ -8,7 +8,8 @@ import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import { runScenario } from "../../src/sim/run.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
-import { MMIO_CMD_BUF_OFFSET, MMIO_PPR_LOG_OFFSET } from "../../src/sim/amdvi/defs.js";
+import { MMIO_PPR_LOG_OFFSET } from "../../src/sim/amdvi/defs.js";
+import { amdCommands as commands } from "./amdvi-helpers.js";
 
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "amd-ppr-page-request.passthrough.yaml"), "utf8");
 const DEV = 0x0200;
@@ -23,14 +24,6 @@ function run(text: string) {
 function firstSteps(n: number): string {
   const parts = EXAMPLE.split(/\n(?=  - )/);
   return parts.slice(0, n + 1).join("\n") + "\n";
-}
-
-function commands(r: ReturnType<typeof run>): [bigint, bigint][] {
-  const host = r.machine.hostIommu as AmdViHost;
-  const base = Number(host.unit.readReg(MMIO_CMD_BUF_OFFSET) & 0x000ffffffffff000n);
-  const out: [bigint, bigint][] = [];
-  for (let i = 0; i < 512; i++) out.push([r.machine.mem.readU64(base + i * 16)!, r.machine.mem.readU64(base + i * 16 + 8)!]);
-  return out.filter(([lo]) => lo !== 0n);
 }
 
 describe("AMD-Vi page requests (PPR)", () => {

@@ -20,6 +20,7 @@ const SAMPLES = [
   "[    6.200000] vfio-pci 0000:01:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0010 address=0xfee00000 flags=0x0020]",
   "[    6.200001] AMD-Vi:   device=0000:01:00.0 domain=0x0010",
   "[    6.300000] AMD-Vi: IOMMU event log overflow",
+  "[    6.400000] AMD-Vi: IOMMU PPR log restarting",
   "[    7.000000] arm-smmu-v3 arm-smmu-v3.0.auto: EVTQ overflow detected -- events lost",
   "[    7.000001] arm-smmu-v3 arm-smmu-v3.0.auto: PRIQ overflow detected -- requests lost",
   "qemu-system-x86_64: -device vfio-pci,host=0000:01:00.0: vfio 0000:01:00.0: group 14 is not viable",

@@ -26,6 +26,13 @@ const AMD_UNKNOWN = new RegExp(String.raw`${AMD_LEAD}(?:\\x01\d)?(UNKNOWN) (even
 /** ILLEGAL_DEV_TABLE_ENTRY: dev_err(dev, "Control Reg : 0x%llx\n", ctrl) and dump_dte_entry's "DTE[%d]: %016llx"; COMMAND errors: dump_command's "CMD[%d]: %08x". */
 const AMD_DUMP = /^(?:(?:\S+ \S+: )?AMD-Vi: )?(?:DTE\[\d\]: [0-9a-f]{16}|CMD\[\d\]: [0-9a-f]{8}|Control Reg : 0x[0-9a-f]+)$/;
 const AMD_OVERFLOW = /^(?:AMD-Vi: )?IOMMU event log overflow$/;
+/** v6.6 on, amd_iommu_restart_log (init.c): pr_info_ratelimited("IOMMU %s log restarting\n") after an Event, PPR or GA log overflow. */
+const AMD_LOG_RESTART = /^(?:AMD-Vi: )?IOMMU (Event|PPR|GA) log restarting$/;
+const RESTARTED: Record<string, [string, string]> = {
+  Event: ["EVENT_LOG_OVERFLOW", "the AMD-Vi event log overflowed (events were lost) and Linux restarted it"],
+  PPR: ["PPR_LOG_OVERFLOW", "the AMD-Vi PPR log overflowed: page requests were lost (their devices got no response) and Linux restarted the log"],
+  GA: ["GA_LOG_OVERFLOW", "the AMD-Vi guest virtual APIC log overflowed: vAPIC interrupt notifications were lost and Linux restarted the log"],
+};
 /**
  * amd_iommu_report_page_fault (v6.3..v6.18, removed since): pr_err_ratelimited("Event logged [Device
  * not attached to domain properly]\n") then ("  device=%04x:%02x:%02x.%x domain=0x%04x\n").
@@ -121,5 +128,6 @@ export const AMDVI_RULES: RuleTable = {
     { pattern: AMD_DUMP, when: (cx) => cx.lastIs("amdvi-event"), build: (_m, cx) => cx.attach() },
     { pattern: AMD_NOT_ATTACHED_2, when: (cx) => cx.lastIs("amdvi-event"), build: (_m, cx) => cx.attach() },
     { pattern: AMD_OVERFLOW, build: (_m, cx) => void cx.emit(cx.record("amdvi-event", "the AMD-Vi event log overflowed: events were lost", { vendor: "amd", event: "EVENT_LOG_OVERFLOW" })) },
+    { pattern: AMD_LOG_RESTART, build: (m, cx) => void cx.emit(cx.record("amdvi-event", RESTARTED[m[1]!]![1], { vendor: "amd", event: RESTARTED[m[1]!]![0] })) },
   ],
 };

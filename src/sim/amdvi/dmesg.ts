@@ -63,6 +63,37 @@ export function amdEra(version: string): AmdEra {
   return "3.x";
 }
 
+/**
+ * Whether the kernel's AMD-Vi interrupt thread handles a PPR log overflow: v6.6 on
+ * (amd_iommu_handle_irq with MMIO_STATUS_PPR_OVERFLOW_MASK and amd_iommu_restart_ppr_log; "iommu/amd:
+ * Handle PPR log overflow", IOMMU updates for v6.6). Before, AMD_IOMMU_INT_MASK had no PPR overflow bit.
+ */
+export function handlesPprOverflow(version: string): boolean {
+  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  return v.major > 6 || (v.major === 6 && v.minor >= 6);
+}
+
+/**
+ * Whether the kernel has amd_iommu=pgtbl_v2 (v2 page tables for DMA domains, io_pgtable_v2.c):
+ * v6.1 on ("iommu/amd: Add command-line option to enable different page table" and "Initial
+ * support for AMD IOMMU v2 page table" in the IOMMU updates for v6.1). Older kernels do not know
+ * the option: their DMA domains are v1.
+ */
+export function hasPgtblV2(version: string): boolean {
+  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  return v.major > 6 || (v.major === 6 && v.minor >= 1);
+}
+
+/**
+ * The line of a log overflow. v6.6 on: amd_iommu_restart_log (init.c, pr_fmt "AMD-Vi: ")
+ * pr_info_ratelimited("IOMMU %s log restarting\n", evt_type) with "Event", "PPR" or "GA" (printed
+ * when the log's Run bit is 0). Before: the event log's pr_info_ratelimited("IOMMU event log
+ * overflow\n") in amd_iommu_int_thread (reference §4.2); no PPR line.
+ */
+export function logOverflowLine(log: "Event" | "PPR", version: string): string {
+  return handlesPprOverflow(version) ? `AMD-Vi: IOMMU ${log} log restarting` : "AMD-Vi: IOMMU event log overflow";
+}
+
 /** One event as iommu_print_event decodes it (EVENT_* shifts and masks, reference §4.1). */
 export interface DecodedEvent {
   type: number;

@@ -32,6 +32,9 @@ import {
   MMIO_PPR_LOG_OFFSET,
   MMIO_PPR_TAIL_OFFSET,
   PPR_FLAG_GN,
+  PPR_FLAG_WRITE,
+  STATUS_PPR_OVERFLOW,
+  STATUS_PPR_RUN,
   PPR_LOG_ENTRIES,
   PPR_REQ_FAULT,
   PPR_STATUS_INVALID,
@@ -65,11 +68,26 @@ import {
   STATUS_EVT_OVERFLOW,
 } from "./defs.js";
 
+/** One page request amd_iommu_poll_ppr_log read, and the COMPLETE_PPR status it was answered with. */
+export interface PprAnswer {
+  devid: number;
+  pasid: number;
+  address: bigint;
+  write: boolean;
+  tag: number;
+  status: number;
+}
+
 /** A protection domain (struct protection_domain with its v1 io_pgtable). */
 export interface AmdDomain extends HostDomain {
   did: number;
   /** Identity domain (iommu=pt): DTE Mode 0, no page table. */
   passThrough: boolean;
+  /**
+   * A v2 DMA domain (amd_iommu=pgtbl_v2, PD_MODE_V2): `root` is its x86-64 long-mode table
+   * (pdom->iop.pgd, 4 levels), reached through each device's GCR3[0] with DTE GIoV; `mode` is 0.
+   */
+  v2?: boolean;
   /** HPA of the top table and the table's levels (pgtable->root, pgtable->mode). */
   root: number;
   mode: number;
@@ -78,7 +96,7 @@ export interface AmdDomain extends HostDomain {
 }
 
 export interface AmdDriverSnapshot {
-  domains: { did: number; passThrough: boolean; root: number; mode: number; devids: number[] }[];
+  domains: { did: number; passThrough: boolean; v2?: boolean; root: number; mode: number; devids: number[] }[];
   cmdTail: number;
   sem: bigint;
   irt: [number, number][];
@@ -125,6 +143,13 @@ const DTE2_INTCTL_REMAP = 2n << 60n;
 const DTE0_PPR = 1n << 52n;
 /** DTE data[0] bit 55 GV (DTE_FLAG_GV). */
 const DTE0_GV = 1n << 55n;
+/** DTE data[0] bit 54 GIoV (DTE_FLAG_GIOV): requests without PASID translate through GCR3[0]. */
+const DTE0_GIOV = 1n << 54n;
+/**
+ * AMD_IOMMU_PGSIZES_V2 (amd_iommu_types.h): 4 KiB, 2 MiB and 1 GiB, the page sizes of the v2 table
+ * (io_pgtable_v2.c get_alloc_page_size).
+ */
+const V2_PAGE_SHIFTS = [30, 21, 12];
 /** INVALIDATE_IOTLB_PAGES (CMD_INV_IOTLB_PAGES 0x04). */
 const CMD_INV_IOTLB = 0x04;
 /** DTE data[1] bit 32: I, the device's IOTLB (ATS) is enabled (DTE_FLAG_IOTLB). */
@@ -174,6 +199,11 @@ export class AmdIommuDriver {
     private readonly ivrs?: IvrsDevices,
     /** Interrupt remapping: off (amd_iommu=... irq remapping disabled), 32-bit IRTEs, or 128-bit (GA) IRTEs. */
     readonly intremap: "off" | "legacy" | "ga" = "ga",
+    /**
+     * The page table of DMA (paging) domains, amd_iommu_pgtable: v1 by default, v2 with
+     * amd_iommu=pgtbl_v2 (init.c parse_amd_iommu_options; do_iommu_domain_alloc(dev, 0, amd_iommu_pgtable)).
+     */
+    readonly pgtable: "v1" | "v2" = "v1",
   ) {}
 
   /**
@@ -253,10 +283,31 @@ export class AmdIommuDriver {
    * (INVALIDATE_IOTLB_PAGES, build_inv_iotlb_pages) for each of its devices with ATS enabled.
    */
   flushPages(did: number, address: bigint, size: bigint): void {
-    this.queue(invIommuPages(did, address, size));
     const d = this.domains.get(did);
+    if (d?.v2) return this.flushPagesV2(d, address, size);
+    this.queue(invIommuPages(did, address, size));
     if (d === undefined) return;
     for (const devid of d.devids) if (this.atsDevids.has(devid) && !this.atsFlushForgotten.has(devid)) this.queue(invIotlbPages(devid, ATS_QDEP, address, size));
+  }
+
+  /**
+   * __domain_flush_pages of a v2 domain: domain_flush_pages_v2 - per device INVALIDATE_IOMMU_PAGES
+   * with the device's GCR3 domid, PASID 0 (IOMMU_NO_PASID) and GN (build_inv_iommu_pages(..., domid,
+   * IOMMU_NO_PASID, true)) - then device_flush_iotlb(dev_data, address, size, 0, gn = true) for each
+   * ATS device: INVALIDATE_IOTLB_PAGES with GN and PASID 0.
+   */
+  private flushPagesV2(d: AmdDomain, address: bigint, size: bigint): void {
+    for (const devid of d.devids) {
+      const g = this.gcr3.get(devid);
+      if (g === undefined) continue;
+      const [c0, c1] = invIommuPages(g.domid, address, size);
+      this.queue([c0, c1 | BigInt(CMD_INV_PAGES_GN)]);
+    }
+    for (const devid of d.devids) {
+      if (!this.atsDevids.has(devid) || this.atsFlushForgotten.has(devid)) continue;
+      const [i0, i1] = invIotlbPages(devid, ATS_QDEP, address, size);
+      this.queue([i0, i1 | BigInt(CMD_INV_PAGES_GN)]);
+    }
   }
 
   // ------------------------------------------------------------------ domains
@@ -266,14 +317,28 @@ export class AmdIommuDriver {
     let did = 1;
     while (this.domains.has(did) || this.gcr3DomidUsed(did)) did++;
     if (did > 0xffff) throw new Error("no free AMD-Vi domain id (16 bits)");
-    const d: AmdDomain = { did, passThrough, root: passThrough ? 0 : this.mem.allocPage(), mode: passThrough ? 0 : this.startMode, devids: new Set() };
+    // v2: v2_alloc_pgtable's pgd (one zeroed page); the v1 table mode stays 0 (PAGE_MODE_NONE).
+    const v2 = !passThrough && this.pgtable === "v2";
+    const d: AmdDomain = { did, passThrough, ...(v2 ? { v2 } : {}), root: passThrough ? 0 : this.mem.allocPage(), mode: passThrough || v2 ? 0 : this.startMode, devids: new Set() };
     this.domains.set(did, d);
     return d;
   }
 
   freeDomain(d: AmdDomain): void {
-    if (!d.passThrough) this.freeTable(d.root, d.mode);
+    if (d.v2) this.freeV2Table(d.root, V2_LEVELS);
+    else if (!d.passThrough) this.freeTable(d.root, d.mode);
     this.domains.delete(d.did);
+  }
+
+  /** io_pgtable_v2.c free_pgtable: present non-PS entries above level 1 lead to tables. */
+  private freeV2Table(table: number, level: number): void {
+    if (level > 1) {
+      for (let i = 0; i < 512; i++) {
+        const v = this.mem.readU64(table + i * 8) ?? 0n;
+        if ((v & BigInt(V2_P)) !== 0n && (v & BigInt(V2_PS)) === 0n) this.freeV2Table(Number(v & 0x000ffffffffff000n), level - 1);
+      }
+    }
+    this.mem.zeroPage(table);
   }
 
   private freeTable(table: number, level: number): void {
@@ -311,12 +376,21 @@ export class AmdIommuDriver {
       for (const v of devids) if (!this.irt.has(v)) this.irt.set(v, table);
     }
     const old = new Set<number>();
+    const gcr3Set: number[] = [];
     for (const devid of devids) {
-      for (const o of this.domains.values()) if (o !== d && o.devids.delete(devid)) old.add(o.did);
+      for (const o of this.domains.values()) {
+        if (o === d || !o.devids.delete(devid)) continue;
+        old.add(o.did);
+        // detach_device -> destroy_gcr3_table: a v2 domain's device loses its GCR3 table.
+        if (o.v2) this.destroyGcr3(devid);
+      }
       d.devids.add(devid);
+      if (d.v2 && this.initGcr3(devid, d)) gcr3Set.push(devid);
       this.writeDte(devid, d);
     }
     for (const devid of devids) this.flushDte(devid);
+    // update_gcr3(dev_data, 0, pgd, true) -> dev_flush_pasid_all(dev_data, 0).
+    for (const devid of gcr3Set) this.flushPasid(devid, this.gcr3.get(devid)!.domid, 0);
     for (const did of old) this.flushPages(did, 0n, 1n << 64n);
     this.completionWait();
   }
@@ -326,12 +400,14 @@ export class AmdIommuDriver {
     // set_dte_entry ORs in the IVHD settings (amd_iommu_get_ivhd_dte_flags -> initial_dte).
     const flags = this.ivrs?.flags.get(devid);
     const init = flags === undefined ? undefined : ivhdDte(flags);
-    const g = d.passThrough ? this.gcr3.get(devid) : undefined;
+    const g = d.passThrough || d.v2 ? this.gcr3.get(devid) : undefined;
     if (g !== undefined) {
-      // set_dte_gcr3_table (an identity domain: no GIoV): TV | GV | GLX | GCR3[14:12] | IR | IW in
-      // data[0], the GCR3 table's domid | GCR3[30:15] << 16 | GCR3[51:31] << 43 in data[1].
+      // set_entry + set_dte_gcr3_table: TV | GV | GLX | GCR3[14:12] | IR | IW in data[0], GIoV for a
+      // v2 domain (pdom_is_v2_pgtbl_mode: requests without PASID use GCR3[0]; Mode 0, no v1 root),
+      // the GCR3 table's domid | GCR3[30:15] << 16 | GCR3[51:31] << 43 in data[1]. GPT level
+      // (data[2]) is GUEST_PGTABLE_4_LEVEL, 0.
       const t = BigInt(g.table);
-      this.mem.writeU64(at, BigInt(DTE_V | DTE_TV) | DTE0_GV | (this.priDevids.has(devid) ? DTE0_PPR : 0n) | (BigInt(g.glx) << 56n) | (((t >> 12n) & 7n) << 58n) | (1n << 61n) | (1n << 62n) | (init?.[0] ?? 0n));
+      this.mem.writeU64(at, BigInt(DTE_V | DTE_TV) | DTE0_GV | (d.v2 ? DTE0_GIOV : 0n) | (this.priDevids.has(devid) ? DTE0_PPR : 0n) | (BigInt(g.glx) << 56n) | (((t >> 12n) & 7n) << 58n) | (1n << 61n) | (1n << 62n) | (init?.[0] ?? 0n));
       this.mem.writeU64(at + 8, BigInt(g.domid) | (((t >> 15n) & 0xffffn) << 16n) | (((t >> 31n) & 0x1fffffn) << 43n) | (init?.[1] ?? 0n) | (this.atsDevids.has(devid) ? DTE1_IOTLB : 0n));
       const irt = this.irt.get(devid);
       this.mem.writeU64(at + 16, (irt === undefined ? 0n : BigInt(irt) | DTE2_IV | DTE2_INTTABLEN | DTE2_INTCTL_REMAP) | (init?.[2] ?? 0n));
@@ -350,6 +426,39 @@ export class AmdIommuDriver {
   private gcr3DomidUsed(did: number): boolean {
     for (const g of this.gcr3.values()) if (g.domid === did) return true;
     return false;
+  }
+
+  /** setup_gcr3_table (iommu.c): the table's root page, GLX and a domain id of its own, unless the device has one. */
+  private setupGcr3(devid: number, glx: number): Gcr3Info {
+    let g = this.gcr3.get(devid);
+    if (g !== undefined) return g;
+    let domid = 1;
+    while (this.domains.has(domid) || this.gcr3DomidUsed(domid)) domid++;
+    g = { table: this.mem.allocPage(), glx, domid, pasids: [] };
+    this.gcr3.set(devid, g);
+    return g;
+  }
+
+  /**
+   * attach_device -> init_gcr3_table for a v2 domain: setup_gcr3_table with the device's max_pasids
+   * (a device without PASID support: 1, so get_gcr3_levels(1) = GLX 0; a PRI device here: 2^16,
+   * GLX 1), then update_gcr3(dev_data, 0, pgd, true): GCR3[0] = pgd | GCR3_VALID. True when written.
+   */
+  private initGcr3(devid: number, d: AmdDomain): boolean {
+    const g = this.setupGcr3(devid, this.priDevids.has(devid) ? Math.ceil(AMD_PASID_BITS / 9) - 1 : 0);
+    const entry = this.gcr3Entry(g, 0, true)!;
+    this.mem.writeU64(entry, (BigInt(d.root) & 0x000ffffffffff000n) | BigInt(GCR3_VALID));
+    g.pasids = [...g.pasids.filter(([p]) => p !== 0), [0, d.root]];
+    return true;
+  }
+
+  /** destroy_gcr3_table: GCR3[0] cleared (update_gcr3(dev_data, 0, 0, false)) and the table dropped (free_gcr3_table). */
+  private destroyGcr3(devid: number): void {
+    const g = this.gcr3.get(devid);
+    if (g === undefined) return;
+    const entry = this.gcr3Entry(g, 0, false);
+    if (entry !== undefined) this.mem.writeU64(entry, 0n);
+    this.gcr3.delete(devid);
   }
 
   /** The domain a device id is attached to. */
@@ -371,18 +480,16 @@ export class AmdIommuDriver {
   bindPasid(devid: number, pasid: number, cr3: number): { error: string } | { entry: number; info: Gcr3Info } {
     if (pasid <= 0 || pasid >= 2 ** AMD_PASID_BITS) return { error: `PASID 0x${pasid.toString(16)} is not in 1..0x${(2 ** AMD_PASID_BITS - 1).toString(16)} (is_pasid_valid: PASID 0 is for requests without PASID)` };
     const d = this.domainOf(devid);
-    if (d === undefined || !d.passThrough) return { error: `the device's DMA domain has v1 page tables, so it has no GCR3 table (init_gcr3_table runs only for an identity or v2 domain, pdom_is_sva_capable)` };
+    if (d === undefined || (!d.passThrough && !d.v2)) return { error: `the device's DMA domain has v1 page tables, so it has no GCR3 table (init_gcr3_table runs only for an identity or v2 domain, pdom_is_sva_capable)` };
     let g = this.gcr3.get(devid);
     if (g === undefined) {
       // get_gcr3_levels(max_pasids): get_count_order(2^16) = 16 -> DIV_ROUND_UP(16, 9) - 1 = 1 (two levels).
-      const glx = Math.ceil(AMD_PASID_BITS / 9) - 1;
-      let domid = 1;
-      while (this.domains.has(domid) || this.gcr3DomidUsed(domid)) domid++;
-      g = { table: this.mem.allocPage(), glx, domid, pasids: [] };
-      this.gcr3.set(devid, g);
+      g = this.setupGcr3(devid, Math.ceil(AMD_PASID_BITS / 9) - 1);
       this.writeDte(devid, d);
       this.flushDte(devid);
     }
+    // A v2 DMA domain's GCR3 table covers only the PASIDs its GLX indexes (a device without PASID support: PASID 0).
+    if (pasid >= 2 ** (9 * (g.glx + 1))) return { error: `PASID 0x${pasid.toString(16)} is beyond the device's GCR3 table (GLX ${g.glx}: max_pasids of a device without PASID support)` };
     const entry = this.gcr3Entry(g, pasid, true)!;
     this.mem.writeU64(entry, (BigInt(cr3) & 0x000ffffffffff000n) | BigInt(GCR3_VALID));
     g.pasids = [...g.pasids.filter(([p]) => p !== pasid), [pasid, cr3]];
@@ -433,8 +540,13 @@ export class AmdIommuDriver {
    * request was answered with success.
    */
   handlePageRequests(): boolean {
+    return this.pollPprLog().every((p) => p.status === PPR_STATUS_SUCCESS);
+  }
+
+  /** amd_iommu_poll_ppr_log as handlePageRequests describes it: each request read and its COMPLETE_PPR status. */
+  pollPprLog(): PprAnswer[] {
     const u = this.unit;
-    let ok = true;
+    const out: PprAnswer[] = [];
     for (const e of u.pendingPageRequests()) {
       const [r0, r1] = e.raw;
       this.mem.writeU64(e.at, 0n);
@@ -455,12 +567,30 @@ export class AmdIommuDriver {
           status = PPR_STATUS_SUCCESS;
         }
       }
-      if (status !== PPR_STATUS_SUCCESS) ok = false;
+      out.push({ devid, pasid, address: r1 & ~0xfffn, write: (flags & PPR_FLAG_WRITE) !== 0, tag, status });
       // build_complete_ppr(devid, pasid, status, tag, gn = 1): data[1] = PASID | type, data[2] = GN, data[3] = tag & 0x1ff | status << 12.
       this.queue([BigInt(devid) | ((BigInt(pasid) | (BigInt(CMD_COMPLETE_PPR) << 28n)) << 32n), BigInt(CMD_INV_PAGES_GN) | (BigInt((tag & 0x1ff) | (status << 12)) << 32n)]);
       this.completionWait();
     }
-    return ok;
+    return out;
+  }
+
+  /**
+   * amd_iommu_restart_ppr_log -> amd_iommu_restart_log (init.c, v6.6 on): nothing while PPRLogRun
+   * is 1; else PPRLogEn and PPRIntEn off, PPROverflow cleared (W1C), PPRIntEn and PPRLogEn on
+   * again. True when it restarted (the caller prints "IOMMU PPR log restarting").
+   */
+  restartPprLog(): boolean {
+    const u = this.unit;
+    if ((Number(u.readReg(MMIO_STATUS_OFFSET)) & STATUS_PPR_RUN) !== 0) return false;
+    const log = 1n << BigInt(CONTROL_PPRLOG_EN);
+    const int = 1n << BigInt(CONTROL_PPRINT_EN);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~log);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~int);
+    u.writeReg(MMIO_STATUS_OFFSET, BigInt(STATUS_PPR_OVERFLOW));
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | int);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | log);
+    return true;
   }
 
   /** __get_gcr3_pte: the last-level entry of `pasid`, allocating the lower tables when `alloc`. */
@@ -539,6 +669,7 @@ export class AmdIommuDriver {
    */
   map(d: AmdDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void {
     if (d.passThrough) return;
+    if (d.v2) return this.mapV2(d, iova, hpa, size, prot);
     let done = 0n;
     let flush = false;
     while (done < size) {
@@ -614,6 +745,7 @@ export class AmdIommuDriver {
    */
   unmap(d: AmdDomain, iova: bigint, size: bigint): bigint {
     if (d.passThrough) return size;
+    if (d.v2) return this.unmapV2(d, iova, size);
     let at = iova;
     let unmapped = 0n;
     const end = iova + size;
@@ -626,6 +758,56 @@ export class AmdIommuDriver {
         for (let i = 0; i < count; i++) this.mem.writeU64(first + i * 8, 0n);
         unmapped += pgsize;
       }
+      at = (at & ~(pgsize - 1n)) + pgsize;
+    }
+    this.flushPages(d.did, iova, size);
+    this.completionWait();
+    return unmapped;
+  }
+
+  /**
+   * iommu_map on a v2 domain: the iommu core cuts the range into AMD_IOMMU_PGSIZES_V2 pages (4 KiB,
+   * 2 MiB, 1 GiB: the largest the alignment of IOVA and HPA and the size allow), each written by
+   * iommu_v2_map_pages: v2_alloc_pte down to the page's level (directories set_pgtable_attr: P | R/W
+   * | U/S | A | D; a present PS entry on the way cleared), the leaf set_pte_attr: P | U/S | A | D,
+   * R/W with IOMMU_PROT_IW, PS for 2 MiB / 1 GiB. Overwritten present entries are flushed
+   * (amd_iommu_flush_page / amd_iommu_flush_tlb -> __domain_flush_pages with GN).
+   */
+  private mapV2(d: AmdDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void {
+    let done = 0n;
+    let updated = false;
+    while (done < size) {
+      const at = iova + done;
+      const pa = hpa + done;
+      const shift = V2_PAGE_SHIFTS.find((s) => { const ps = 1n << BigInt(s); return ps <= size - done && ((at | pa) & (ps - 1n)) === 0n; })!;
+      const level = (shift - 12) / 9 + 1;
+      const entry = v2EntryFor(this.mem, d.root, at, level, () => (updated = true));
+      if (((this.mem.readU64(entry) ?? 0n) & BigInt(V2_P)) !== 0n) updated = true;
+      const leaf = (pa & 0x000ffffffffff000n) | BigInt(V2_P | V2_US | V2_A | V2_D) | (prot & PROT_WRITE ? BigInt(V2_RW) : 0n) | (level > 1 ? BigInt(V2_PS) : 0n);
+      this.mem.writeU64(entry, leaf);
+      done += 1n << BigInt(shift);
+    }
+    if (updated) {
+      this.flushPages(d.did, iova, size);
+      this.completionWait();
+    }
+  }
+
+  /**
+   * iommu_v2_unmap_pages: fetch_pte for each page (a PS entry at level 3 or 2 is 1 GiB / 2 MiB), the
+   * entry zeroed; then amd_iommu_iotlb_sync -> amd_iommu_domain_flush_pages (GN, PASID 0) and
+   * COMPLETION_WAIT. Tables stay.
+   */
+  private unmapV2(d: AmdDomain, iova: bigint, size: bigint): bigint {
+    let at = iova;
+    let unmapped = 0n;
+    const end = iova + size;
+    while (at < end) {
+      const f = v2Leaf(this.mem, d.root, at);
+      const pgsize = 1n << BigInt(f.shift);
+      if (f.address === undefined) break; // fetch_pte NULL: iommu_v2_unmap_pages returns what it unmapped
+      this.mem.writeU64(f.address, 0n);
+      unmapped += pgsize;
       at = (at & ~(pgsize - 1n)) + pgsize;
     }
     this.flushPages(d.did, iova, size);
@@ -649,8 +831,13 @@ export class AmdIommuDriver {
     return { level: 1, shift: 12, large: false };
   }
 
-  /** Aperture width of a domain (VFIO's): what maxMode levels cover. */
+  /**
+   * Aperture width of a domain (VFIO's): what maxMode levels cover; a v2 domain's is 47 bits
+   * (dma_max_address(PD_MODE_V2): (1 << (PM_LEVEL_SHIFT(4 levels) - 1)) - 1, the top bit chopped
+   * off for the sign-extended v2 address space).
+   */
   domainWidth(): number {
+    if (this.pgtable === "v2") return 12 + 9 * V2_LEVELS - 1;
     return Math.min(64, 12 + 9 * this.maxMode);
   }
 
@@ -678,7 +865,7 @@ export class AmdIommuDriver {
 
   snapshot(): AmdDriverSnapshot {
     return {
-      domains: [...this.domains.values()].map((d) => ({ did: d.did, passThrough: d.passThrough, root: d.root, mode: d.mode, devids: [...d.devids] })),
+      domains: [...this.domains.values()].map((d) => ({ did: d.did, passThrough: d.passThrough, ...(d.v2 ? { v2: true } : {}), root: d.root, mode: d.mode, devids: [...d.devids] })),
       cmdTail: this.cmdTail,
       sem: this.sem,
       irt: [...this.irt],
@@ -762,16 +949,34 @@ function bitLength(n: bigint): number {
  * the CPU's page tables have them (x86 _PAGE_TABLE = P | R/W | U/S | A | D, the bits io_pgtable_v2.c
  * set_pgtable_attr writes too): rights are decided at the leaf.
  */
-export function v2EntryFor(mem: PhysicalMemory, root: number, va: bigint): number {
+export function v2EntryFor(mem: PhysicalMemory, root: number, va: bigint, leafLevel = 1, replaced?: () => void): number {
   let table = root;
-  for (let level = V2_LEVELS; level > 1; level--) {
+  for (let level = V2_LEVELS; level > leafLevel; level--) {
     const at = table + Number((va >> BigInt(12 + 9 * (level - 1))) & 511n) * 8;
     let v = mem.readU64(at) ?? 0n;
     if ((v & 1n) === 0n || (v & BigInt(V2_PS)) !== 0n) {
+      if ((v & 1n) !== 0n) replaced?.();
       v = BigInt(mem.allocPage()) | BigInt(V2_P | V2_RW | V2_US | V2_A | V2_D);
       mem.writeU64(at, v);
     }
     table = Number(v & 0x000ffffffffff000n);
   }
-  return table + Number((va >> 12n) & 511n) * 8;
+  return table + Number((va >> BigInt(12 + 9 * (leafLevel - 1))) & 511n) * 8;
+}
+
+/**
+ * io_pgtable_v2.c fetch_pte: the present leaf covering `va` (a PS entry at level 3 / 2: 1 GiB /
+ * 2 MiB) and its page size, or no address when an entry on the way is not present.
+ */
+export function v2Leaf(mem: PhysicalMemory, root: number, va: bigint): { address?: number; shift: number } {
+  let table = root;
+  for (let level = V2_LEVELS; level >= 1; level--) {
+    const at = table + Number((va >> BigInt(12 + 9 * (level - 1))) & 511n) * 8;
+    const v = mem.readU64(at) ?? 0n;
+    const shift = 12 + 9 * (level - 1);
+    if ((v & BigInt(V2_P)) === 0n) return { shift: 12 };
+    if (level === 1 || (v & BigInt(V2_PS)) !== 0n) return { address: at, shift };
+    table = Number(v & 0x000ffffffffff000n);
+  }
+  return { shift: 12 };
 }

@@ -11,11 +11,11 @@ import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
 import { Ratelimit } from "../printk.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
-import { AmdIommuDriver, type AmdDomain, type AmdDriverSnapshot } from "./driver.js";
+import { AmdIommuDriver, type AmdDomain, type AmdDriverSnapshot, type PprAnswer } from "./driver.js";
 import { AmdViModel } from "./model.js";
 import { AmdViUnit, type AmdUnitSnapshot } from "./unit.js";
-import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET } from "./defs.js";
-import { decodeEvent, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
+import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET, MMIO_STATUS_OFFSET, STATUS_PPR_INT, STATUS_PPR_OVERFLOW } from "./defs.js";
+import { decodeEvent, handlesPprOverflow, hasPgtblV2, logOverflowLine, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AMD_REGISTERS } from "./decode.js";
 import { ivrsDevices } from "./ivrs.js";
 import { AmdInterrupts } from "./irq.js";
@@ -55,6 +55,8 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     private readonly spec: IommuSpec,
     pci: readonly PciDeviceSpec[],
     private readonly kernel: string,
+    /** amd_iommu=pgtbl_v1|pgtbl_v2 (host.kernel-params); the option exists from v6.1 (older kernels ignore it: v1). */
+    pgtable: "v1" | "v2" = "v1",
   ) {
     super();
     const maxLevels = amdLevels(spec.addressWidth);
@@ -64,7 +66,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     // The IVHD device entries (IVRS): aliases and DTE settings; their last device id sizes the table too.
     const ivrs = ivrsDevices(spec);
     const lastBdf = Math.max((lastBus << 8) | 0xff, ivrs.lastDevid, ...ivrs.alias.values());
-    this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs, spec.amd?.intremap === false ? "off" : spec.amd?.ga === false ? "legacy" : "ga");
+    this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs, spec.amd?.intremap === false ? "off" : spec.amd?.ga === false ? "legacy" : "ga", pgtable === "v2" && hasPgtblV2(kernel) ? "v2" : "v1");
     this.interrupts = new AmdInterrupts(this.unit, this.driver);
     // ATS devices (host.iommu.ats): Linux enables ATS, so their DTEs get I and their unmaps INVALIDATE_IOTLB_PAGES.
     const ats = new Map<number, boolean>();
@@ -79,8 +81,9 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
       if (a.pri === true) this.driver.priDevids.add(rid);
     }
     this.unit.atsResponds = (devid) => ats.get(devid);
-    // The PPR interrupt, serviced at once: the device waits for its page request's response.
-    this.unit.pageRequest = () => this.driver.handlePageRequests();
+    // The PPR interrupt, serviced at once: the device waits for its page request's response. With
+    // ppr-interrupt: false the thread does not run: requests wait in the log for a page-response step.
+    this.unit.pageRequest = spec.amd?.pprInterrupt === false ? () => false : () => this.driver.handlePageRequests();
     const drivers = new Map<number, string>();
     for (const d of pci) drivers.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, d.driver ?? "pci");
     this.known = (devid) => {
@@ -158,7 +161,8 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   /**
    * amd_iommu_int_thread_evtlog -> iommu_poll_events: every event from head to tail through
    * iommu_print_event, an IO_PAGE_FAULT of a known device through its dev_data->rs ratelimit
-   * (amd_iommu_report_page_fault), an overflow as pr_info_ratelimited("IOMMU event log overflow").
+   * (amd_iommu_report_page_fault), an overflow as pr_info_ratelimited("IOMMU event log overflow")
+   * (v6.6 on: amd_iommu_restart_log's "IOMMU Event log restarting", dmesg.ts logOverflowLine).
    */
   serviceFaults(log: KernelLog, ns: bigint, step: number): void {
     const kernel = this.kernel;
@@ -166,7 +170,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
       if (ev.overflow) {
         const r = this.overflowLimit.check(ns, "amd_iommu_restart_event_logging");
         if (r.suppressedLine) log.kernel(ns, r.suppressedLine, step);
-        if (r.allowed) log.kernel(ns, "AMD-Vi: IOMMU event log overflow", step);
+        if (r.allowed) log.kernel(ns, logOverflowLine("Event", kernel), step);
         continue;
       }
       const e = decodeEvent(ev.words);
@@ -189,6 +193,34 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
       }
       for (const line of renderEvent(e, kernel, this.known, extra)) log.kernel(ns, line, step);
     }
+  }
+
+  /**
+   * The PPR log interrupt thread as it runs for a `page-response` step. v6.6 on
+   * (amd_iommu_int_thread_pprlog -> amd_iommu_handle_irq "PPR"): PPRInt and PPROverflow cleared
+   * (W1C), the log polled (amd_iommu_poll_ppr_log), and after an overflow amd_iommu_restart_ppr_log:
+   * pr_info_ratelimited("IOMMU %s log restarting\n", "PPR") and the log restarted. Before v6.6
+   * (amd_iommu_int_thread): AMD_IOMMU_INT_MASK has PPRInt but not PPROverflow (iommu.c of v5.x-6.5:
+   * EVT_OVERFLOW_INT | EVT_INT | PPR_INT | GALOG_INT), so the log is polled and an overflow is never
+   * seen: the PPR log stays stopped and every later page request is lost, without a line.
+   * "iommu/amd: Handle PPR log overflow" (274c2218b8b2) and "Generalize log overflow handling"
+   * (386ae59bd7db) came with the IOMMU updates for v6.6. Returns the answers and whether it restarted.
+   */
+  servicePprLog(log: KernelLog, ns: bigint, step: number): { answers: PprAnswer[]; overflow: boolean; restarted: boolean } {
+    const u = this.unit;
+    const status = Number(u.readReg(MMIO_STATUS_OFFSET));
+    const handlesOverflow = handlesPprOverflow(this.kernel);
+    u.writeReg(MMIO_STATUS_OFFSET, BigInt(STATUS_PPR_INT | (handlesOverflow ? STATUS_PPR_OVERFLOW : 0)));
+    const answers = this.driver.pollPprLog();
+    const overflow = (status & STATUS_PPR_OVERFLOW) !== 0;
+    let restarted = false;
+    if (overflow && handlesOverflow && this.driver.restartPprLog()) {
+      restarted = true;
+      const r = this.overflowLimit.check(ns, "amd_iommu_restart_log");
+      if (r.suppressedLine) log.kernel(ns, r.suppressedLine, step);
+      if (r.allowed) log.kernel(ns, logOverflowLine("PPR", this.kernel), step);
+    }
+    return { answers, overflow, restarted };
   }
 
   snapshot(prevSnap: HostIommuSnapshot | undefined, share: Share): { snap: HostIommuSnapshot; bytes: number } {

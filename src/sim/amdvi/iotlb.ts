@@ -3,7 +3,9 @@
  * names), one entry per 4 KiB request page - QEMU's AMD IOMMU keys its IOTLB by the 4 KiB frame
  * number too (hw/i386/amd_iommu.c amdvi_iotlb_lookup: key = addr >> AMDVI_PAGE_SHIFT_4K), and
  * keeps the leaf's page size with the entry. Set-associative (`sets` x `ways`, FIFO victim per set)
- * in typed arrays: lookups and fills allocate nothing.
+ * in typed arrays: lookups and fills allocate nothing. The device IOTLB of ATS devices is one too
+ * (tag: device id), whose entries also carry the PASID of the translation request (-1: none), as
+ * a PCIe ATC tags them; the unit's own IOTLB always fills -1.
  *
  * Pure module: no vscode, no Node built-ins.
  */
@@ -12,6 +14,8 @@ import { CORE_AMD_IOTLB } from "../vtd/translateCoreLayout.js";
 
 export interface AmdIotlbEntry {
   did: number;
+  /** The PASID the translation was for; -1: a request without PASID. */
+  pasid: number;
   /** IOVA of the cached 4 KiB page. */
   iova: bigint;
   hpa: bigint;
@@ -26,6 +30,8 @@ export interface AmdIotlbSnapshot {
   tag: Int32Array;
   words: Int32Array;
   victim: Uint8Array;
+  /** Per way: the PASID (-1: none); absent in snapshots from before PASID-tagged entries. */
+  pasid?: Int32Array;
 }
 
 /**
@@ -56,6 +62,12 @@ export class AmdIotlb {
     const t = this.victimIn;
     return t instanceof Uint8Array ? t : t.get();
   }
+  /**
+   * Per way: the PASID of the entry's request, -1 without (a device IOTLB's PASID-tagged entries).
+   * Not in the SRAM arena: the translate core does not tag by PASID, so an IOTLB the core fills
+   * (the unit's own, which caches no PASID translation) only ever holds -1 here (fill() checks).
+   */
+  readonly pasid: Int32Array;
   // ---- results of the last hit
   hpaLo = 0;
   hpaHi = 0;
@@ -83,6 +95,7 @@ export class AmdIotlb {
       this.wordsIn = new MemoryView(mem, Int32Array, mem.allocSram(sets * ways * 4 * W), sets * ways * W);
       this.victimIn = new MemoryView(mem, Uint8Array, mem.allocSram(sets, 1), sets);
     }
+    this.pasid = new Int32Array(sets * ways).fill(-1);
   }
 
   /** Byte offsets of the arrays in the memory (an IOTLB in a memory's SRAM arena), for the core. */
@@ -102,15 +115,15 @@ export class AmdIotlb {
     return vpnLo & (this.sets - 1);
   }
 
-  /** A hit: true, with hpaLo/hpaHi (of the byte's 4 KiB page), perm and pageShift set. */
-  lookup(did: number, vpnLo: number, vpnHi: number): boolean {
+  /** A hit: true, with hpaLo/hpaHi (of the byte's 4 KiB page), perm and pageShift set. `pasid` -1: an entry without PASID. */
+  lookup(did: number, vpnLo: number, vpnHi: number, pasid = -1): boolean {
     const base = this.setOf(vpnLo) * this.ways;
     const t = did + 1;
     const tag = this.tag;
     const words = this.words;
     for (let w = 0; w < this.ways; w++) {
       const i = base + w;
-      if (tag[i] !== t) continue;
+      if (tag[i] !== t || this.pasid[i] !== pasid) continue;
       const o = i * W;
       if (words[o] !== (vpnLo | 0) || words[o + 1] !== (vpnHi | 0)) continue;
       this.hpaLo = words[o + 2]! >>> 0;
@@ -123,7 +136,9 @@ export class AmdIotlb {
     return false;
   }
 
-  fill(did: number, vpnLo: number, vpnHi: number, hpaLo: number, hpaHi: number, perm: number, pageShift: number): void {
+  fill(did: number, vpnLo: number, vpnHi: number, hpaLo: number, hpaHi: number, perm: number, pageShift: number, pasid = -1): void {
+    // The core probes and fills an IOTLB in the SRAM arena by DID and page alone.
+    if (pasid !== -1 && !(this.tagIn instanceof Int32Array)) throw new Error("a PASID-tagged entry in an IOTLB the translate core shares");
     const set = this.setOf(vpnLo);
     const victim = this.victim;
     const words = this.words;
@@ -131,6 +146,7 @@ export class AmdIotlb {
     victim[set] = (w + 1) % this.ways;
     const i = set * this.ways + w;
     this.tag[i] = did + 1;
+    this.pasid[i] = pasid;
     const o = i * W;
     words[o] = vpnLo | 0;
     words[o + 1] = vpnHi | 0;
@@ -139,13 +155,17 @@ export class AmdIotlb {
     words[o + 4] = perm | (pageShift << 8);
   }
 
-  /** Drops the entries of `did` (all domains when did < 0) whose page lies in [first, last]; returns how many. */
-  invalidate(did: number, first: bigint, last: bigint): number {
+  /**
+   * Drops the entries of `did` (all domains when did < 0) whose page lies in [first, last]; with
+   * `pasid` only those of that PASID (-1: those without PASID), else every entry. Returns how many.
+   */
+  invalidate(did: number, first: bigint, last: bigint, pasid?: number): number {
     let n = 0;
     const tag = this.tag;
     for (let i = 0; i < tag.length; i++) {
       const t = tag[i]!;
       if (t === 0 || (did >= 0 && t !== did + 1)) continue;
+      if (pasid !== undefined && this.pasid[i] !== pasid) continue;
       const iova = this.iovaAt(i);
       if (iova < first || iova > last) continue;
       tag[i] = 0;
@@ -168,6 +188,7 @@ export class AmdIotlb {
       const pw = this.words[o + 4]!;
       out.push({
         did: t - 1,
+        pasid: this.pasid[i]!,
         iova: this.iovaAt(i),
         hpa: (BigInt(this.words[o + 3]! >>> 0) << 32n) | BigInt(this.words[o + 2]! >>> 0),
         pageShift: pw >>> 8,
@@ -180,12 +201,14 @@ export class AmdIotlb {
   }
 
   snapshot(): AmdIotlbSnapshot {
-    return { tag: this.tag.slice(), words: this.words.slice(), victim: this.victim.slice() };
+    return { tag: this.tag.slice(), words: this.words.slice(), victim: this.victim.slice(), pasid: this.pasid.slice() };
   }
 
   restore(s: AmdIotlbSnapshot): void {
     this.tag.set(s.tag);
     this.words.set(s.words);
     this.victim.set(s.victim);
+    if (s.pasid !== undefined) this.pasid.set(s.pasid);
+    else this.pasid.fill(-1);
   }
 }

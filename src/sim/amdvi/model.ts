@@ -584,15 +584,15 @@ export class AmdViModel implements IommuUnit {
   }
 
   /**
-   * The ATS devices' own IOTLBs (the device IOTLB is tagged by device id), each entry checked against
-   * the tables now by the unit's own translate() with its caches bypassed (a probe: nothing filled,
-   * nothing logged).
+   * The ATS devices' own IOTLBs (the device IOTLB is tagged by device id and the PASID of the
+   * request), each entry checked against the tables now by the unit's own translate() - with the
+   * entry's PASID - with its caches bypassed (a probe: nothing filled, nothing logged).
    */
   private deviceTlbEntries(): DeviceTlbEntryView[] {
     const u = this.unit;
     return u.devIotlb.entries().map((e) => {
-      const stale = staleAgainstTables(u, e, () => ({ reason: u.request(e.did, Number((e.iova >> 32n) & 0xffffffffn), Number(e.iova & 0xffffffffn), false, true), hpa: (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0), perm: u.perm }));
-      return { key: `${e.set}.${e.way}`, sid: e.did, iova: e.iova, hpa: e.hpa, pageSize: 1n << BigInt(e.pageShift), perm: e.perm, stale };
+      const stale = staleAgainstTables(u, e, () => ({ reason: u.request(e.did, Number((e.iova >> 32n) & 0xffffffffn), Number(e.iova & 0xffffffffn), false, true, e.pasid >= 0 ? e.pasid : undefined), hpa: (BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0), perm: u.perm }));
+      return { key: `${e.set}.${e.way}`, sid: e.did, ...(e.pasid >= 0 ? { pasid: e.pasid } : {}), iova: e.iova, hpa: e.hpa, pageSize: 1n << BigInt(e.pageShift), perm: e.perm, stale };
     });
   }
 

@@ -12,7 +12,9 @@
 import type { PasidMapSpec, Step } from "../../scenario/types.js";
 import type { DiagnosticCode } from "../../protocol/diagnostics.js";
 import { v2EntryFor, type AmdIommuDriver, type LazyPage } from "./driver.js";
-import { V2_A, V2_D, V2_P, V2_RW, V2_US } from "./defs.js";
+import { PPR_STATUS_SUCCESS, V2_A, V2_D, V2_P, V2_RW, V2_US } from "./defs.js";
+import type { AmdViHost } from "./host.js";
+import type { KernelLog } from "../klog.js";
 
 /** What the steps need from the machine. */
 export interface AmdPasidStepContext {
@@ -61,4 +63,37 @@ function v2Leaf(m: PasidMapSpec): bigint {
   const w = m.perm !== "r";
   const ad = m.accessed === false ? 0 : V2_A | (w ? V2_D : 0);
   return BigInt(V2_P | ad | (w ? V2_RW : 0) | (m.user ? V2_US : 0));
+}
+
+/**
+ * The `page-response` step on an AMD-Vi host whose PPR interrupt thread does not run by itself
+ * (host.iommu.ppr-interrupt: false): the thread runs now (AmdViHost.servicePprLog: the log polled,
+ * each request answered with COMPLETE_PPR, an overflow handled as the kernel's generation does),
+ * and the device retries each request answered with success (a translation request with its PASID).
+ */
+export function amdPageResponseStep(c: AmdPasidStepContext, host: AmdViHost, st: Extract<Step, { op: "page-response" }>, out: { fault?: number; faults: number }, log: KernelLog, ns: bigint, step: number): void {
+  const sid = c.sidOf(st.device);
+  if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
+  const { answers, overflow, restarted } = host.servicePprLog(log, ns, step);
+  const mine = answers.filter((a) => a.devid === sid);
+  const parts: string[] = [];
+  let ok = 0;
+  for (const a of mine) {
+    if (a.status !== PPR_STATUS_SUCCESS) {
+      parts.push(`${hex(a.address)} (PASID ${hex(a.pasid)}): COMPLETE_PPR status ${a.status} (invalid); the device gives up`);
+      continue;
+    }
+    // The device's retry: a translation request with the PASID.
+    const u = host.unit;
+    const r = u.translate(sid, Number(a.address >> 32n), Number(a.address & 0xffffffffn), a.write, false, a.pasid);
+    if (r === 0) ok++;
+    else {
+      parts.push(`${hex(a.address)} (PASID ${hex(a.pasid)}): answered with success, but the retry faulted ${hex(r)}`);
+      out.faults++;
+      out.fault ??= r;
+    }
+  }
+  const head = mine.length === 0 ? `no page request of ${st.device} was in the PPR log` : `${mine.length} page request${mine.length === 1 ? "" : "s"} of ${st.device} answered (COMPLETE_PPR), ${ok} retried with success`;
+  const ovf = overflow ? (restarted ? "; the PPR log had overflowed (PPROverflow): the lost requests get no response, the log is restarted" : "; the PPR log had overflowed (PPROverflow) and this kernel does not restart it (before v6.6): later page requests are lost") : "";
+  c.summary(`${head}${parts.length > 0 ? `: ${parts.join("; ")}` : ""}${ovf}`);
 }

@@ -34,6 +34,7 @@ import {
   CMD_INV_IOTLB_PAGES,
   CMD_INV_IRT,
   CMD_INV_PAGES_S,
+  CMD_INV_PAGES_GN,
   CONTROL_CMDBUF_EN,
   CONTROL_EVT_LOG_EN,
   CONTROL_IOMMU_EN,
@@ -107,6 +108,11 @@ import {
 export const AmdKind = { Untranslated: 0, PassThrough: 1, Translated: 2, Interrupt: 3 } as const;
 /** What happened to a fault on its way to the event log (the trace's fate: vtd/unit.ts FaultFate's numbers). */
 export const AmdFate = { None: 0, Logged: 1, Suppressed: 2, Overflow: 3 } as const;
+/** What logPageRequest did with a page request. */
+const PPR_OFF = 0;
+const PPR_LOGGED = 1;
+const PPR_LOST = 2;
+
 /** Which check decided (for the trail). */
 export const AmdStage = { None: 0, Dte: 1, Range: 2, Walk: 3, Iotlb: 4, DeviceIotlb: 5, Gcr3: 6, GuestWalk: 7 } as const;
 
@@ -140,6 +146,8 @@ export interface AmdUnitCounters {
   commands: number;
   /** Page requests written to the PPR log (PRI devices; absent in snapshots from before). */
   pageRequests?: number;
+  /** Page requests discarded because the PPR log was full or stopped (PPROverflow). */
+  pprLost?: number;
 }
 
 export interface AmdUnitSnapshot {
@@ -255,6 +263,8 @@ export class AmdViUnit implements DmaUnit {
   pageRequest?: () => boolean;
   /** The last request raised a page request (PPR log) instead of an event. */
   pageRequested = false;
+  /** The last request's page request was discarded: the PPR log was full or stopped by an overflow (Status.PPROverflow). */
+  pprLost = false;
   private inPageRequest = false;
   private pprTag = 0;
   /** The GCR3 table entries the last guest translation read (GLX + 1 levels, top first): address, level (GLX .. 0), value. */
@@ -303,8 +313,9 @@ export class AmdViUnit implements DmaUnit {
   writeReg(off: number, value: bigint): void {
     const v = BigInt.asUintN(64, value);
     if (off === MMIO_STATUS_OFFSET) {
-      // RW1C: EventOverflow, EventLogInt, ComWaitInt (spec §3.4.13).
-      this.regs.set(off, this.readReg(off) & ~(v & BigInt(STATUS_EVT_OVERFLOW | STATUS_EVT_INT | STATUS_COM_WAIT_INT)));
+      // RW1C: EventOverflow, EventLogInt, ComWaitInt, PPROverflow, PPRInt (spec §3.4.13; Linux clears
+      // them by writing the mask: amd_iommu_handle_irq, amd_iommu_restart_log).
+      this.regs.set(off, this.readReg(off) & ~(v & BigInt(STATUS_EVT_OVERFLOW | STATUS_EVT_INT | STATUS_COM_WAIT_INT | STATUS_PPR_OVERFLOW | STATUS_PPR_INT)));
       return;
     }
     if (off === MMIO_EXT_FEATURES) return; // read-only
@@ -319,10 +330,12 @@ export class AmdViUnit implements DmaUnit {
         this.evtBase = Number(v & 0x000ffffffffff000n);
         this.evtBytes = ENTRY_SIZE * 2 ** Number((v >> 56n) & 0xfn);
         break;
-      case MMIO_CONTROL_OFFSET:
+      case MMIO_CONTROL_OFFSET: {
+        const was = this.ctrlLo;
         this.ctrlLo = Number(v & 0xffffffffn);
-        this.updateRun();
+        this.updateRun(was);
         break;
+      }
       case MMIO_CMD_TAIL_OFFSET:
         this.processCommands();
         break;
@@ -345,9 +358,16 @@ export class AmdViUnit implements DmaUnit {
     this.regs.set(MMIO_STATUS_OFFSET, on ? s | BigInt(bits) : s & ~BigInt(bits));
   }
 
-  private updateRun(): void {
+  /**
+   * The Run bits after a Control write. PPRLogRun follows a 0 -> 1 write of PPRLogEn only: an
+   * overflow stops the log (PPRLogRun = 0) until software writes PPRLogEn 0 then 1 - the restart
+   * sequence of Linux's amd_iommu_restart_log, which returns early while Run is still 1.
+   */
+  private updateRun(was: number): void {
     this.setStatus(STATUS_EVT_RUN, this.control(CONTROL_EVT_LOG_EN));
-    this.setStatus(STATUS_PPR_RUN, this.control(CONTROL_PPRLOG_EN));
+    const pprWas = ((was >>> CONTROL_PPRLOG_EN) & 1) === 1;
+    if (!this.control(CONTROL_PPRLOG_EN)) this.setStatus(STATUS_PPR_RUN, false);
+    else if (!pprWas) this.setStatus(STATUS_PPR_RUN, true);
     this.setStatus(STATUS_CMDBUF_RUN, this.control(CONTROL_CMDBUF_EN));
   }
 
@@ -419,11 +439,20 @@ export class AmdViUnit implements DmaUnit {
         // IOTLB_INV_TIMEOUT with the command's system physical address (spec event layout).
         // A device that completes it drops the cached translations of the range (data[2..3], the
         // build_inv_address encoding of INVALIDATE_IOMMU_PAGES); a hung one keeps them.
+        // With GN (data[2] bit 2) the invalidation carries a PASID (data[0] 23:16 PASID[15:8], data[1]
+        // 23:16 PASID[7:0]: build_inv_iotlb_pages) and drops only that PASID's entries; without GN only
+        // the entries of requests without PASID. GN with PASID 0 also drops the untagged entries: the
+        // IOMMU translates a GIoV device's requests without PASID as PASID 0 and Linux flushes a v2
+        // DMA domain so (device_flush_iotlb(dev_data, ..., IOMMU_NO_PASID, gn = true)) - assumed, not
+        // read in the spec.
         const devid = Number(lo & 0xffffn);
         if (this.atsResponds?.(devid) === false) this.logEvent(devid, EVENT_TYPE_IOTLB_INV_TO, 0, 0, at / 0x100000000 >>> 0, at >>> 0, false);
         else {
           const [first, last] = invalidationRange(hi);
-          this.devIotlb.invalidate(devid, first, last);
+          const gn = (hi & BigInt(CMD_INV_PAGES_GN)) !== 0n;
+          const pasid = gn ? Number((((lo >> 16n) & 0xffn) << 8n) | ((lo >> 48n) & 0xffn)) : -1;
+          this.devIotlb.invalidate(devid, first, last, pasid);
+          if (gn && pasid === 0) this.devIotlb.invalidate(devid, first, last, -1);
         }
         return true;
       }
@@ -520,7 +549,10 @@ export class AmdViUnit implements DmaUnit {
     if (!probe) this.counters.requests++;
     this.guest = false;
     this.guestPasid = -1;
-    if (!this.inPageRequest) this.pageRequested = false;
+    if (!this.inPageRequest) {
+      this.pageRequested = false;
+      this.pprLost = false;
+    }
     this.trailGcr3Len = 0;
     this.code = 0;
     this.flags = write ? EVENT_FLAG_RW : 0;
@@ -599,7 +631,7 @@ export class AmdViUnit implements DmaUnit {
     let perm = (q0hi >>> 29) & 3; // IR (bit 61) = R, IW (bit 62) = W
     const need = write ? 2 : 1;
     // A request with PASID, or without one on a DTE with GIoV: the GCR3 table and the v2 tables (guestWalk).
-    if (pasid >= 0 || (q0hi & (DTE_GV_HI | DTE_GIOV_HI)) === (DTE_GV_HI | DTE_GIOV_HI)) return this.guestWalk(sid, hi, lo, write, probe, pasid, q0hi, q1lo, q1hi, suppress);
+    if (pasid >= 0 || (q0hi & (DTE_GV_HI | DTE_GIOV_HI)) === (DTE_GV_HI | DTE_GIOV_HI)) return this.guestRequest(sid, hi, lo, write, probe, pasid, q0hi, q1lo, q1hi, suppress);
     if (mode === 0) {
       // No translation: the DTE's IR/IW decide (spec §2.2.2: Mode 0, "translation disabled").
       if ((perm & need) === 0) {
@@ -618,18 +650,7 @@ export class AmdViUnit implements DmaUnit {
       // IOTLB or a walk, to whatever address the device cached - stale after an unmap whose
       // INVALIDATE_IOTLB_PAGES never reached the device. A miss is a translation request: the
       // unit translates as for any request and the device caches the completion.
-      if (!this.bypassCaches && this.devIotlb.lookup(sid, vpnLo, vpnHi) && (this.devIotlb.perm & need) !== 0) {
-        this.stage = AmdStage.DeviceIotlb;
-        this.devIotlbHit = true;
-        // The unit's own IOTLB was not asked; the leaf level is the cached page's (4 KiB 1, 2 MiB 2, 1 GiB 3).
-        this.kind = AmdKind.Translated;
-        this.level = this.devIotlb.pageShift <= 12 ? 1 : this.devIotlb.pageShift <= 21 ? 2 : 3;
-        this.perm = this.devIotlb.perm;
-        this.pageShift = this.devIotlb.pageShift;
-        this.hpaHi = this.devIotlb.hpaHi;
-        this.hpaLo = (this.devIotlb.hpaLo + (lo & 0xfff)) >>> 0;
-        return 0;
-      }
+      if (this.deviceIotlbHit(sid, vpnLo, vpnHi, -1, need, lo)) return 0;
       this.atsRequest = true;
       // A fault of a translation request: TR = 1 (spec, IO_PAGE_FAULT flags; Linux EVENT_FLAG_TR).
       this.flags |= EVENT_FLAG_TR;
@@ -725,6 +746,55 @@ export class AmdViUnit implements DmaUnit {
   }
 
   /**
+   * A translated request: the device's own IOTLB holds (sid, PASID tag, page) with the access's
+   * permission (PCIe AT = 10b): the unit passes it without its IOTLB or a walk, to whatever
+   * address the device cached. Sets the result fields; no allocation.
+   */
+  private deviceIotlbHit(sid: number, vpnLo: number, vpnHi: number, pasidTag: number, need: number, lo: number): boolean {
+    if (this.bypassCaches || !this.devIotlb.lookup(sid, vpnLo, vpnHi, pasidTag) || (this.devIotlb.perm & need) === 0) return false;
+    this.stage = AmdStage.DeviceIotlb;
+    this.devIotlbHit = true;
+    // The unit's own IOTLB was not asked; the leaf level is the cached page's (4 KiB 1, 2 MiB 2, 1 GiB 3).
+    this.kind = AmdKind.Translated;
+    this.level = this.devIotlb.pageShift <= 12 ? 1 : this.devIotlb.pageShift <= 21 ? 2 : 3;
+    this.perm = this.devIotlb.perm;
+    this.pageShift = this.devIotlb.pageShift;
+    this.hpaHi = this.devIotlb.hpaHi;
+    this.hpaLo = (this.devIotlb.hpaLo + (lo & 0xfff)) >>> 0;
+    return true;
+  }
+
+  /**
+   * A request through the GCR3 table (guestWalk) from an ATS device (DTE I = 1): first its own
+   * IOTLB, whose entries carry the PASID of the translation request that filled them (PCIe ATS
+   * with a PASID TLP prefix; -1 for a request without PASID through GIoV); a miss is a translation
+   * request (TR in a fault's flags) and the device caches the completion with that PASID. Only
+   * INVALIDATE_IOTLB_PAGES with GN and the PASID (build_inv_iotlb_pages(..., pasid, gn)) drops such
+   * an entry. No allocation.
+   */
+  private guestRequest(sid: number, hi: number, lo: number, write: boolean, probe: boolean, pasid: number, q0hi: number, q1lo: number, q1hi: number, suppress: boolean): number {
+    const ats = (q1hi & DTE1_I_HI) !== 0 && this.atsResponds?.(sid) !== undefined;
+    if (!ats) return this.guestWalk(sid, hi, lo, write, probe, pasid, q0hi, q1lo, q1hi, suppress);
+    const vpnLo = ((lo >>> 12) | (hi << 20)) >>> 0;
+    const vpnHi = hi >>> 12;
+    if (this.deviceIotlbHit(sid, vpnLo, vpnHi, pasid, write ? 2 : 1, lo)) {
+      this.guest = true;
+      this.guestPasid = pasid >= 0 ? pasid : 0;
+      return 0;
+    }
+    this.atsRequest = true;
+    this.flags |= EVENT_FLAG_TR;
+    const r = this.guestWalk(sid, hi, lo, write, probe, pasid, q0hi, q1lo, q1hi, suppress);
+    if (r === 0 && !probe && !this.bypassCaches && !this.pageRequestRetry()) this.devIotlb.fill(sid, vpnLo, vpnHi, (this.hpaLo & 0xfffff000) >>> 0, this.hpaHi, this.perm, this.pageShift, pasid);
+    return r;
+  }
+
+  /** The retry after a page request already filled the device IOTLB (translate ran again inside afterPageRequest). */
+  private pageRequestRetry(): boolean {
+    return this.pageRequested;
+  }
+
+  /**
    * Guest translation (spec §2.2.6; Linux iommu.c set_dte_gcr3_table / __get_gcr3_pte,
    * io_pgtable_v2.c): a request with PASID on a DTE without GV is an INVALID_DEVICE_REQUEST. The
    * GCR3 table root (DTE GCR3[51:12]) has GLX + 1 levels of 512 8-byte entries, indexed by PASID
@@ -797,7 +867,11 @@ export class AmdViUnit implements DmaUnit {
       if ((plo & V2_P) === 0) {
         // A PRI device (DTE PPR) with a request with PASID: the translation completes without
         // access and the device sends a page request instead of the IOMMU logging an event.
-        if (gn && !probe && (q0hi & DTE_PPR_HI) !== 0 && !this.inPageRequest && this.logPageRequest(sid, pasid, write, hi, lo)) return this.afterPageRequest(sid, hi, lo, write, pasid);
+        if (gn && !probe && (q0hi & DTE_PPR_HI) !== 0 && !this.inPageRequest) {
+          const ppr = this.logPageRequest(sid, pasid, write, hi, lo);
+          if (ppr === PPR_LOGGED) return this.afterPageRequest(sid, hi, lo, write, pasid);
+          if (ppr === PPR_LOST) return this.pageRequestLost();
+        }
         return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
       }
       rw &= (plo >>> 1) & 1;
@@ -825,11 +899,18 @@ export class AmdViUnit implements DmaUnit {
    * Writes a page request at the PPR log tail (spec 2.6; Linux ppr.c reads it back with PPR_DEVID,
    * PPR_PASID1/2, PPR_TAG, PPR_FLAGS, PPR_REQ_TYPE): raw[0] = DeviceID | PASID[15:0] << 16 | tag << 32
    * (bit 41 the group's last request) | PASID[19:16] << 42 | flags << 48 | type 1 << 60; raw[1] the
-   * page's address. False when the log is off or full (Status.PPROverflow).
+   * page's address. PPR_OFF when the log is off (the IOMMU logs an IO_PAGE_FAULT event instead);
+   * PPR_LOST when the log is stopped by an earlier overflow (PPRLogRun = 0, or PPROverflow still
+   * set: "no new entries are written while this bit is set", as the spec says of EventOverflow) or
+   * full now: the spec's PPROverflow "set when a new request is to be written and there is no
+   * usable entry", the request discarded. The full log holds size - 1 entries (tail + 16 = head
+   * means full, as Linux's head/tail ring reads it).
    */
-  private logPageRequest(devid: number, pasid: number, write: boolean, hi: number, lo: number): boolean {
+  private logPageRequest(devid: number, pasid: number, write: boolean, hi: number, lo: number): number {
     const reg = this.readReg(MMIO_PPR_LOG_OFFSET);
-    if (!this.control(CONTROL_PPRLOG_EN) || reg === 0n) return false;
+    if (!this.control(CONTROL_PPRLOG_EN) || reg === 0n) return PPR_OFF;
+    const status = Number(this.readReg(MMIO_STATUS_OFFSET));
+    if ((status & STATUS_PPR_OVERFLOW) !== 0 || (status & STATUS_PPR_RUN) === 0) return PPR_LOST;
     const base = Number(reg & 0x000ffffffffff000n);
     const bytes = ENTRY_SIZE * 2 ** Number((reg >> 56n) & 0xfn);
     const head = Number(this.readReg(MMIO_PPR_HEAD_OFFSET));
@@ -837,7 +918,8 @@ export class AmdViUnit implements DmaUnit {
     const next = (tail + ENTRY_SIZE) % bytes;
     if (next === head) {
       this.setStatus(STATUS_PPR_OVERFLOW, true);
-      return false;
+      this.setStatus(STATUS_PPR_RUN, false);
+      return PPR_LOST;
     }
     const tag = (this.pprTag++ & 0x1ff) | PPR_TAG_LAST;
     const flags = PPR_FLAG_GN | PPR_FLAG_US | (write ? PPR_FLAG_WRITE : PPR_FLAG_READ);
@@ -846,7 +928,22 @@ export class AmdViUnit implements DmaUnit {
     this.regs.set(MMIO_PPR_TAIL_OFFSET, BigInt(next));
     this.setStatus(STATUS_PPR_INT, true);
     this.counters.pageRequests = (this.counters.pageRequests ?? 0) + 1;
-    return true;
+    return PPR_LOGGED;
+  }
+
+  /**
+   * A page request the PPR log could not take: the IOMMU discarded it, so no response will come
+   * (PCIe PRI: the device waits for its Page Request Group Response, then times out). The
+   * translation request completed without access and no event is logged.
+   */
+  private pageRequestLost(): number {
+    this.pageRequested = true;
+    this.pprLost = true;
+    this.counters.pprLost = (this.counters.pprLost ?? 0) + 1;
+    this.code = EVENT_TYPE_IO_FAULT;
+    this.kind = AmdKind.Translated;
+    this.fate = AmdFate.None;
+    return EVENT_TYPE_IO_FAULT;
   }
 
   /** The driver answers the page request; on success the device retries (one retry), else its request ends without access and no event. */
