@@ -61,6 +61,15 @@ export interface HostIommu {
   /** iommu_map / iommu_unmap of the domain (prot: IOMMU_READ = 1 | IOMMU_WRITE = 2); unmap returns bytes unmapped. */
   map(d: HostDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void;
   unmap(d: HostDomain, iova: bigint, size: bigint): bigint;
+  /**
+   * A domain spanning several units of one model (sim/multiHost.ts): `d`, a new domain of this unit,
+   * takes the page table of `owner`, a domain of unit `from`, so that one table in memory serves
+   * every unit (Linux: one pgd per domain). false: not this model, or the tables are not compatible.
+   * Absent: each unit keeps its own copy of the mappings.
+   */
+  shareTable?(d: HostDomain, from: HostIommu, owner: HostDomain): boolean;
+  /** After `from` mapped or unmapped a table `d` shares: the invalidations this unit issues for it. */
+  flushShared?(d: HostDomain, from: HostIommu): void;
   /** Width in bits of the IOVAs the domain accepts (VFIO's aperture). */
   domainWidth(d: HostDomain): number;
   /**

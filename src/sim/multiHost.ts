@@ -6,12 +6,16 @@
  *
  * Domains: a HostDomain here stands for the driver's domain across units. Linux's intel-iommu gives
  * a domain one DID per unit it is attached to (domain_attach_iommu() allocates the unit's DID on
- * the first device of that unit); here the domain gets a unit-local domain in each unit on the
- * first attach of one of that unit's devices, with the unit's own DID, and every map/unmap goes to
- * each unit's domain. A unit attached after mappings exist gets them replayed (what VFIO type1 does
- * when a group joins a container: vfio_iommu_replay()). Linux's VT-d and AMD-Vi share one page
- * table between the units of a domain; here each unit holds its own copy of the same mappings (the
- * same IOVA -> HPA entries, in its own table pages), which translates identically.
+ * the first device of that unit; domain_id_iommu() reads it from dmar_domain->iommu_array); here
+ * the domain gets a unit-local domain in each unit on the first attach of one of that unit's
+ * devices, with the unit's own DID. One table: where the model can (HostIommu.shareTable, VT-d),
+ * the first unit's domain owns the page table and the other units' domains point at it, as every
+ * unit's context entry points at the one dmar_domain->pgd in Linux; a map or unmap writes the
+ * table once and each other unit issues its own invalidations (flushShared), as
+ * intel_iommu_tlb_sync / cache_tag_flush_range flush every unit the domain is attached to.
+ * Otherwise (AMD-Vi, SMMUv3, VT-d units whose table depths differ) each unit holds its own copy of
+ * the mappings, and one attached after mappings exist gets them replayed (what VFIO type1 does
+ * when a group joins a container: vfio_iommu_replay()).
  *
  * The hot path: a transfer's requester id picks its unit once per translateRun call (a lookup in a
  * 64 Ki-entry table), no allocation.
@@ -42,13 +46,17 @@ export class MultiDomain implements HostDomain {
     /** Per unit: its domain, once a device of that unit is attached. */
     readonly parts: (HostDomain | undefined)[],
     public maps: Mapping[] = [],
+    /** The unit whose domain owns the page table the others share; -1: none yet. */
+    public owner = -1,
+    /** Per unit: its domain shares the owner's table (writes go to the owner's only). */
+    readonly shared: boolean[] = parts.map(() => false),
   ) {}
 }
 
 export interface MultiHostSnapshot extends HostIommuSnapshot {
   readonly model: "multi";
   units: HostIommuSnapshot[];
-  domains: { did: number; passThrough: boolean; parts: number[]; maps: Mapping[] }[];
+  domains: { did: number; passThrough: boolean; parts: number[]; maps: Mapping[]; owner: number; shared: boolean[] }[];
   nextDid: number;
   routes: Int8Array;
 }
@@ -135,7 +143,13 @@ export class MultiHost implements HostIommu {
       const h = this.hosts[i]!;
       p = h.allocDomain(m.passThrough);
       m.parts[i] = p;
+      const o = m.owner;
+      if (o >= 0 && h.shareTable?.(p, this.hosts[o]!, m.parts[o]!) === true) {
+        m.shared[i] = true;
+        return p;
+      }
       for (const x of m.maps) h.map(p, x.iova, x.hpa, x.size, x.prot);
+      if (o < 0 && !m.passThrough) m.owner = i;
     }
     return p;
   }
@@ -158,7 +172,8 @@ export class MultiHost implements HostIommu {
 
   map(d: HostDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void {
     const m = d as MultiDomain;
-    m.parts.forEach((p, i) => p !== undefined && this.hosts[i]!.map(p, iova, hpa, size, prot));
+    m.parts.forEach((p, i) => p !== undefined && !m.shared[i] && this.hosts[i]!.map(p, iova, hpa, size, prot));
+    this.flushSharers(m);
     m.maps.push({ iova, hpa, size, prot });
   }
 
@@ -166,10 +181,11 @@ export class MultiHost implements HostIommu {
     const m = d as MultiDomain;
     let bytes: bigint | undefined;
     m.parts.forEach((p, i) => {
-      if (p === undefined) return;
+      if (p === undefined || m.shared[i]) return;
       const b = this.hosts[i]!.unmap(p, iova, size);
       bytes ??= b;
     });
+    this.flushSharers(m);
     const end = iova + size;
     const kept: Mapping[] = [];
     let cut = 0n;
@@ -185,6 +201,13 @@ export class MultiHost implements HostIommu {
     }
     m.maps = kept;
     return bytes ?? cut;
+  }
+
+  /** Each unit sharing the owner's table flushes what the owner's last map or unmap changed. */
+  private flushSharers(m: MultiDomain): void {
+    if (m.owner < 0) return;
+    const from = this.hosts[m.owner]!;
+    m.parts.forEach((p, i) => p !== undefined && m.shared[i] && this.hosts[i]!.flushShared?.(p, from));
   }
 
   domainWidth(d: HostDomain): number {
@@ -268,7 +291,7 @@ export class MultiHost implements HostIommu {
       bytes += s.bytes;
       return s.snap;
     });
-    const domains = [...this.domains.values()].map((d) => ({ did: d.did, passThrough: d.passThrough, parts: d.parts.map((p) => p?.did ?? -1), maps: share(prev?.domains.find((x) => x.did === d.did)?.maps, d.maps, 32) }));
+    const domains = [...this.domains.values()].map((d) => ({ did: d.did, passThrough: d.passThrough, parts: d.parts.map((p) => p?.did ?? -1), maps: share(prev?.domains.find((x) => x.did === d.did)?.maps, d.maps, 32), owner: d.owner, shared: [...d.shared] }));
     const snap: MultiHostSnapshot = { model: "multi", units, domains, nextDid: this.nextDid, routes: share(prev?.routes, this.routes, 1) };
     return { snap, bytes: bytes + domains.length * 16 };
   }
@@ -279,7 +302,7 @@ export class MultiHost implements HostIommu {
     this.domains.clear();
     for (const d of v.domains) {
       const parts = d.parts.map((did, i) => (did < 0 ? undefined : this.hosts[i]!.domain(did)));
-      this.domains.set(d.did, new MultiDomain(d.did, d.passThrough, parts, d.maps));
+      this.domains.set(d.did, new MultiDomain(d.did, d.passThrough, parts, d.maps, d.owner, [...d.shared]));
     }
     this.nextDid = v.nextDid;
     this.routes = v.routes.slice();

@@ -159,6 +159,75 @@ describe("host.iommus: the machine routes each requester id to its unit", () => 
   });
 });
 
+describe("host.iommus: one domain, one page table (VT-d)", () => {
+  const SHARED = readFileSync(join(__dirname, "..", "..", "examples", "laptop-shared-table.passthrough.yaml"), "utf8");
+
+  it("both units' context entries point at the domain's one table, each with the unit's own DID", () => {
+    const r = run(LAPTOP);
+    const m = r.machineBefore(r.outcomes.length);
+    const [u0, u1] = m.hostUnits.units;
+    const gpu = contexts(u0!)[0]!;
+    const nic = contexts(u1!).find((c) => c.sid === 0x300)!;
+    expect(nic.pageTable).toBe(gpu.pageTable);
+    expect(nic.levels).toBe(gpu.levels);
+    // The DID is the unit's own (domain_id_iommu()): dmar0 gave DID 1 to the GPU's boot domain,
+    // dmar1 gave DIDs 1 and 2 to the root port's and the NIC's; the VM's domain is 2 and 3.
+    expect([gpu.did, nic.did]).toEqual([2, 3]);
+    // Through the contract, each unit's walk reads the same leaf entry in memory.
+    const leaf = (u: IommuUnit, sid: number) => u.explain({ sid, iova: 0x1000_0000n, write: true }).trail.entries.at(-1)!.address;
+    expect(leaf(u1!, 0x300)).toBe(leaf(u0!, 0x10));
+  });
+
+  it("a PTE poked through one unit's context entry is the other unit's PTE too; the example passes", () => {
+    const r = run(SHARED);
+    expect(r.failedExpectations).toEqual([]);
+    // Step 6 (index 5): the NIC on dmar1 faults on the entry poked through the GPU on dmar0.
+    expect(r.outcomes[5]!.status).toBe("fault");
+  });
+
+  it("an unmap writes the table once and invalidates the IOTLB of every unit the domain is attached to", () => {
+    const r = run(SHARED);
+    const unmap = r.scenario.workload.findIndex((s) => s.op === "unmap");
+    const inv = (step: number) => r.machineBefore(step).hostUnits.units.map((u) => u.counters().invalidations);
+    const [b0, b1] = inv(unmap);
+    const [a0, a1] = inv(unmap + 1);
+    expect(a0! - b0!).toBeGreaterThan(0);
+    expect(a1! - b1!).toBeGreaterThan(0);
+    // Both devices had the 2 MiB mapping in their unit's IOTLB; both fault after the one unmap.
+    expect(r.outcomes.slice(unmap + 1).map((o) => o.status)).toEqual(["fault", "fault"]);
+  });
+
+  it("a unit that joins the domain later points at its table; stepping back keeps one table", () => {
+    const text = LAPTOP.replace('devices: ["00:02.0", "03:00.0"]', 'devices: ["00:02.0"]').replace(/workload:[\s\S]*/, `workload:
+  - start: win11
+  - map: { vm: win11, iova: 0x40_0000_0000, size: 2MiB, perm: rw, gpa: 0x2000_0000 }
+  - assign: { vm: win11, device: "03:00.0" }
+  - map: { vm: win11, iova: 0x50_0000_0000, size: 4KiB, perm: r, gpa: 0x2000_0000 }
+  - translate: { device: "03:00.0", iova: 0x50_0000_0000, write: false }
+    expect: ok
+`);
+    const r = run(text);
+    expect(r.failedExpectations).toEqual([]);
+    for (const step of [3, 5]) {
+      const m = r.machineBefore(step);
+      const gpu = contexts(m.hostUnits.units[0]!).find((c) => c.sid === 0x10)!;
+      const nic = contexts(m.hostUnits.units[1]!).find((c) => c.sid === 0x300)!;
+      expect(nic.pageTable).toBe(gpu.pageTable);
+    }
+  });
+
+  it("units whose tables differ in depth keep a copy each, which translates the same", () => {
+    const text = LAPTOP.replace("{ model: intel-vtd, address-width: 39, include-all: true }", "{ model: intel-vtd, address-width: 48, include-all: true }");
+    const r = run(text);
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    const gpu = contexts(m.hostUnits.units[0]!)[0]!;
+    const nic = contexts(m.hostUnits.units[1]!).find((c) => c.sid === 0x300)!;
+    expect([gpu.levels, nic.levels]).toEqual([3, 4]);
+    expect(nic.pageTable).not.toBe(gpu.pageTable);
+  });
+});
+
 describe("host.iommus with one unit is host.iommu", () => {
   /** The trace's columns and the kernel log as one comparable value. */
   function fingerprint(r: Run) {

@@ -88,6 +88,15 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
     return this.driver.unmap(d as DmarDomain, iova, size);
   }
 
+  shareTable(d: HostDomain, from: HostIommu, owner: HostDomain): boolean {
+    return from instanceof VtdHost && this.driver.shareTable(d as DmarDomain, owner as DmarDomain);
+  }
+
+  flushShared(d: HostDomain, from: HostIommu): void {
+    const f = (from as VtdHost).driver.lastFlush;
+    if (f !== undefined) this.driver.flushShared(d as DmarDomain, f);
+  }
+
   domainWidth(d: HostDomain): number {
     return this.driver.domainWidth(d as DmarDomain);
   }
