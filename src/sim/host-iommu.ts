@@ -51,8 +51,17 @@ export interface HostIommu {
   reservedIova?(): [bigint, bigint][];
   /** The driver's bring-up at boot (tables, command queues, enabling translation). */
   init(): void;
-  /** A new domain (the DMA API default domain of a group, or a VFIO container's). */
-  allocDomain(passThrough: boolean): HostDomain;
+  /**
+   * A new domain (the DMA API default domain of a group, or a VFIO container's). `did`: the id a
+   * host-wide allocator chose (models with domainIdFree).
+   */
+  allocDomain(passThrough: boolean, did?: number): HostDomain;
+  /**
+   * Present when the model numbers domains from one allocator for all its units (AMD-Vi: one
+   * pdom_ids IDA, pdom_id_alloc()): whether this unit has no domain with the id. A host of several
+   * such units (sim/multiHost.ts) picks the lowest id free in every unit.
+   */
+  domainIdFree?(did: number): boolean;
   freeDomain(d: HostDomain): void;
   /** Attaches requester ids (a device and its DMA aliases) to a domain, leaving any previous one. */
   attach(d: HostDomain, rids: number[]): void;
@@ -68,8 +77,8 @@ export interface HostIommu {
    * Absent: each unit keeps its own copy of the mappings.
    */
   shareTable?(d: HostDomain, from: HostIommu, owner: HostDomain): boolean;
-  /** After `from` mapped or unmapped a table `d` shares: the invalidations this unit issues for it. */
-  flushShared?(d: HostDomain, from: HostIommu): void;
+  /** After `from` mapped or unmapped `owner`'s table, which `d` shares: what this unit's driver does for it (invalidations). */
+  flushShared?(d: HostDomain, from: HostIommu, owner: HostDomain): void;
   /** Width in bits of the IOVAs the domain accepts (VFIO's aperture). */
   domainWidth(d: HostDomain): number;
   /**

@@ -8,12 +8,14 @@
  * a domain one DID per unit it is attached to (domain_attach_iommu() allocates the unit's DID on
  * the first device of that unit; domain_id_iommu() reads it from dmar_domain->iommu_array); here
  * the domain gets a unit-local domain in each unit on the first attach of one of that unit's
- * devices, with the unit's own DID. One table: where the model can (HostIommu.shareTable, VT-d),
- * the first unit's domain owns the page table and the other units' domains point at it, as every
- * unit's context entry points at the one dmar_domain->pgd in Linux; a map or unmap writes the
- * table once and each other unit issues its own invalidations (flushShared), as
- * intel_iommu_tlb_sync / cache_tag_flush_range flush every unit the domain is attached to.
- * Otherwise (AMD-Vi, SMMUv3, VT-d units whose table depths differ) each unit holds its own copy of
+ * devices, with the unit's own DID (AMD-Vi: the one id a host-wide allocator chose, domainIdFree;
+ * Linux's pdom_id_alloc() is one IDA for all IOMMUs). One table: where the model can
+ * (HostIommu.shareTable: VT-d, AMD-Vi), the first unit's domain owns the page table and the other
+ * units' domains point at it, as every unit's context entry points at the one dmar_domain->pgd
+ * (every DTE at the one protection domain's io_pgtable) in Linux; a map or unmap writes the table
+ * once and each other unit does its own invalidations (flushShared), as cache_tag_flush_range /
+ * domain_flush_pages_v1 flush every unit the domain is attached to. Otherwise (SMMUv3, units
+ * whose table depths differ) each unit holds its own copy of
  * the mappings, and one attached after mappings exist gets them replayed (what VFIO type1 does
  * when a group joins a container: vfio_iommu_replay()).
  *
@@ -80,6 +82,8 @@ export class MultiHost implements HostIommu {
   /** Each unit's address width (the last resort of domainWidth). */
   private readonly widths: number[];
   private last: HostIommu;
+  /** The model numbers domains host-wide (HostIommu.domainIdFree): a domain has one id in every unit. */
+  private readonly globalIds: boolean;
   readonly interrupts?: HostInterruptRemap;
 
   constructor(
@@ -91,6 +95,7 @@ export class MultiHost implements HostIommu {
     this.units = hosts.map((h, i) => new NamedUnit(h.iommu, this.names[i]!));
     this.widths = specs.map((s) => s.iommu.addressWidth);
     this.last = hosts[0]!;
+    this.globalIds = hosts.every((h) => h.domainIdFree !== undefined);
     const all = specs.findIndex((s) => s.includeAll);
     this.fallback = all >= 0 ? all : 0;
     for (const d of pci) {
@@ -125,7 +130,13 @@ export class MultiHost implements HostIommu {
   }
 
   allocDomain(passThrough: boolean): HostDomain {
-    const d = new MultiDomain(this.nextDid++, passThrough, this.hosts.map(() => undefined));
+    let did = this.nextDid++;
+    if (this.globalIds) {
+      // One allocator for every unit (AMD-Vi's pdom_ids IDA): the lowest id no unit uses.
+      did = 1;
+      while (this.domains.has(did) || !this.hosts.every((h) => h.domainIdFree!(did))) did++;
+    }
+    const d = new MultiDomain(did, passThrough, this.hosts.map(() => undefined));
     this.domains.set(d.did, d);
     return d;
   }
@@ -141,7 +152,7 @@ export class MultiHost implements HostIommu {
     let p = m.parts[i];
     if (p === undefined) {
       const h = this.hosts[i]!;
-      p = h.allocDomain(m.passThrough);
+      p = this.globalIds ? h.allocDomain(m.passThrough, m.did) : h.allocDomain(m.passThrough);
       m.parts[i] = p;
       const o = m.owner;
       if (o >= 0 && h.shareTable?.(p, this.hosts[o]!, m.parts[o]!) === true) {
@@ -207,7 +218,8 @@ export class MultiHost implements HostIommu {
   private flushSharers(m: MultiDomain): void {
     if (m.owner < 0) return;
     const from = this.hosts[m.owner]!;
-    m.parts.forEach((p, i) => p !== undefined && m.shared[i] && this.hosts[i]!.flushShared?.(p, from));
+    const owner = m.parts[m.owner]!;
+    m.parts.forEach((p, i) => p !== undefined && m.shared[i] && this.hosts[i]!.flushShared?.(p, from, owner));
   }
 
   domainWidth(d: HostDomain): number {

@@ -228,6 +228,56 @@ describe("host.iommus: one domain, one page table (VT-d)", () => {
   });
 });
 
+describe("host.iommus: one protection domain, one page table and one id (AMD-Vi)", () => {
+  const AMD = readFileSync(join(__dirname, "..", "..", "examples", "amd-two-ivhd-units.passthrough.yaml"), "utf8");
+  const dtes = (u: IommuUnit) => u.tables().root.children().filter((n): n is ContextEntryNode => n.kind === "context-entry");
+
+  it("both IOMMUs' DTEs point at the domain's one table with the one domain id; ids are host-wide", () => {
+    const r = run(AMD);
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    const [u0, u1] = m.hostUnits.units;
+    const nvme = dtes(u0!).find((c) => c.sid === 0x300)!;
+    const nic = dtes(u1!).find((c) => c.sid === 0x4100)!;
+    expect(nic.pageTable).toBe(nvme.pageTable);
+    // pdom_id_alloc(): one IDA for every IOMMU, so the four boot domains are 1-4 across both units
+    // and the VM's domain is 5 in each, as the IO_PAGE_FAULT lines print it.
+    expect([nvme.did, nic.did]).toEqual([5, 5]);
+    const boot = [...dtes(u0!), ...dtes(u1!)].filter((c) => c.did !== 5).map((c) => c.did);
+    expect(new Set(boot).size).toBe(boot.length);
+    expect(r.log.filter((l) => l.text.includes("IO_PAGE_FAULT")).every((l) => l.text.includes("domain=0x0005"))).toBe(true);
+  });
+
+  it("a table grown by a map (increase_address_space) is the new root in both IOMMUs' DTEs; an unmap flushes both", () => {
+    const text = AMD.replace(/workload:[\s\S]*/, `workload:
+  - start: db01
+  - map: { vm: db01, iova: 0x100_0000_0000, size: 4KiB, perm: rw, gpa: 0x2000_0000 }
+  - dma: { device: "03:00.0", iova: 0x100_0000_0000, length: 4KiB, write: true }
+    expect: ok
+  - dma: { device: "41:00.0", iova: 0x100_0000_0000, length: 4KiB, write: true }
+    expect: ok
+  - unmap: { vm: db01, iova: 0x100_0000_0000, size: 4KiB }
+  - dma: { device: "03:00.0", iova: 0x100_0000_0000, length: 4KiB, write: true }
+    expect: { fault: 0x2 }
+  - dma: { device: "41:00.0", iova: 0x100_0000_0000, length: 4KiB, write: true }
+    expect: { fault: 0x2 }
+`);
+    const r = run(text);
+    expect(r.failedExpectations).toEqual([]);
+    // machineBefore reuses one machine: read each state before asking for the next.
+    const tops = (step: number) => {
+      const units = r.machineBefore(step).hostUnits.units;
+      return [dtes(units[0]!).find((c) => c.sid === 0x300)!, dtes(units[1]!).find((c) => c.sid === 0x4100)!].map((c) => ({ levels: c.levels, table: c.pageTable }));
+    };
+    const before = tops(1);
+    const after = tops(2);
+    expect(before.map((t) => t.levels)).toEqual([3, 3]);
+    expect(after.map((t) => t.levels)).toEqual([4, 4]);
+    expect(after[1]!.table).toBe(after[0]!.table);
+    expect(after[0]!.table).not.toBe(before[0]!.table);
+  });
+});
+
 describe("host.iommus with one unit is host.iommu", () => {
   /** The trace's columns and the kernel log as one comparable value. */
   function fingerprint(r: Run) {

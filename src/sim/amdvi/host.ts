@@ -95,8 +95,23 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     if (this.driver.priDevids.size > 0) this.driver.enablePprLog();
   }
 
-  allocDomain(passThrough: boolean): HostDomain {
-    return this.driver.allocDomain(passThrough);
+  allocDomain(passThrough: boolean, did?: number): HostDomain {
+    return this.driver.allocDomain(passThrough, did);
+  }
+
+  /** Linux allocates protection domain ids from one IDA for every IOMMU (pdom_ids, pdom_id_alloc()). */
+  domainIdFree(did: number): boolean {
+    return this.driver.domainIdFree(did);
+  }
+
+  /** One io_pgtable per protection domain; both IOMMUs must walk the same depth (the same maxMode). */
+  shareTable(d: HostDomain, from: HostIommu, owner: HostDomain): boolean {
+    return from instanceof AmdViHost && from.driver.maxMode === this.driver.maxMode && this.driver.shareTable(d as AmdDomain, owner as AmdDomain);
+  }
+
+  flushShared(d: HostDomain, from: HostIommu, owner: HostDomain): void {
+    const c = (from as AmdViHost).driver.lastChange;
+    if (c !== undefined) this.driver.followShared(d as AmdDomain, owner as AmdDomain, c);
   }
 
   freeDomain(d: HostDomain): void {
