@@ -604,8 +604,22 @@ interface ParsedUnit extends IommuUnitSpec {
   includeAllNode?: Node;
 }
 
-/** The scope keys of a `host.iommus` unit; the other keys are `host.iommu`'s for its model. */
-const UNIT_SCOPE_KEYS = ["devices", "include-all"];
+/** The scope keys of a `host.iommus` unit (and its register base); the other keys are `host.iommu`'s for its model. */
+const UNIT_SCOPE_KEYS = ["devices", "include-all", "register-base"];
+
+/**
+ * Where a unit's register block is when the scenario does not say (`register-base`), by position:
+ * VT-d as client firmware lays out its DRHDs (dmar0 at 0xfed90000, dmar1 at 0xfed91000: Linux's
+ * "DMAR: dmar1: reg_base_addr fed91000" on laptops with an integrated-GPU DRHD); AMD-Vi from QEMU's
+ * amd-iommu base (0xfeb80000, hw/i386/amd_iommu.h AMDVI_BASE_ADDR) and SMMUv3 from QEMU virt's
+ * (0x09050000, hw/arm/virt.c VIRT_SMMU), the next units one register file further (AMD-Vi: 512 KiB;
+ * SMMUv3: its two 64 KiB pages). Server firmware places each IOMMU in its root complex's MMIO
+ * window instead: give `register-base` from the DRHD/IVHD/IORT or `dmesg`.
+ */
+export function defaultRegisterBase(model: IommuSpec["model"], index: number): bigint {
+  const i = BigInt(index);
+  return model === "intel-vtd" ? 0xfed90000n + i * 0x1000n : model === "amd-vi" ? 0xfeb80000n + i * 0x80000n : 0x09050000n + i * 0x20000n;
+}
 
 /**
  * `host.iommus`: a list of units of one model, each a `host.iommu` mapping plus its scope
@@ -638,6 +652,8 @@ function parseIommuUnits(r: Reader, entry: { key: Node; value: Node | null }, si
     const scope: ParsedUnit["scope"] = [];
     let includeAll = false;
     let includeAllNode: Node | undefined;
+    let registerBase: bigint | undefined;
+    let registerBaseNode: Node | undefined;
     for (const pair of it.items as Pair<Node, Node | null>[]) {
       const k = isScalar(pair.key) ? String(pair.key.value) : "";
       if (!UNIT_SCOPE_KEYS.includes(k)) {
@@ -645,7 +661,15 @@ function parseIommuUnits(r: Reader, entry: { key: Node; value: Node | null }, si
         continue;
       }
       const v = r.valueOf(pair);
-      if (k === "include-all") {
+      if (k === "register-base") {
+        registerBase = r.addr(v, "register-base");
+        registerBaseNode = v;
+        // DRHD Register Base Address and IVHD IOMMU Base Address are 4 KiB aligned (VT-d 8.3, AMD IOMMU 5.2.2.1).
+        if (registerBase !== undefined && (registerBase & 0xfffn) !== 0n) {
+          r.error(v, "invalid-value", l10n.t("register-base 0x{0} is not 4 KiB aligned", registerBase.toString(16)), l10n.t("A unit's register block starts on a page: copy the DRHD base (dmesg \"DMAR: DRHD base: 0x...\") or the IVHD/IORT base address."));
+          registerBase = undefined;
+        }
+      } else if (k === "include-all") {
         includeAll = r.bool(v, "include-all") ?? false;
         includeAllNode = pair.key;
       } else if (!isSeq(v) || v.items.length === 0) {
@@ -667,7 +691,11 @@ function parseIommuUnits(r: Reader, entry: { key: Node; value: Node | null }, si
     model = iommu.model;
     const index = out.length;
     const name = iommu.model === "intel-vtd" ? `dmar${index}` : iommu.model === "amd-vi" ? `ivhd${index}` : iommu.smmu !== undefined && !it.items.some((p) => isScalar(p.key) && p.key.value === "device-name") ? `arm-smmu-v3.${index}.auto` : (iommu.smmu?.name ?? `arm-smmu-v3.${index}.auto`);
-    const spec = iommu.smmu !== undefined && iommu.smmu.name !== name ? { ...iommu, smmu: { ...iommu.smmu, name } } : iommu;
+    const named = iommu.smmu !== undefined && iommu.smmu.name !== name ? { ...iommu, smmu: { ...iommu.smmu, name } } : iommu;
+    const base = registerBase ?? defaultRegisterBase(iommu.model, index);
+    const clash = out.find((u) => u.iommu.registerBase === base);
+    if (clash !== undefined) r.error(registerBaseNode ?? it, "invalid-value", l10n.t("{0} and {1} both have their registers at 0x{2}", clash.name, name, base.toString(16)), l10n.t("Each IOMMU unit has a register block of its own: give each unit its own register-base."));
+    const spec = { ...named, registerBase: base };
     if (includeAll && iommu.model !== "intel-vtd") r.error(includeAllNode, "invalid-value", l10n.t("include-all is VT-d's INCLUDE_PCI_ALL flag"), l10n.t("List the unit's devices (IVHD device entries, the IORT root complex's devices) instead."));
     out.push({ name, iommu: spec, devices: scope.map((x) => x.key), includeAll: includeAll && iommu.model === "intel-vtd", range: r.range(it), scope, ...(includeAllNode !== undefined ? { includeAllNode } : {}) });
   }

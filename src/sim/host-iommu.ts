@@ -44,6 +44,8 @@ export interface RegisterPoke {
 export interface HostIommu {
   /** The unit through the IOMMU contract: what the engine and every view read. */
   readonly iommu: IommuUnit;
+  /** MMIO base of the unit's register block (a register poke's trace address). */
+  readonly registerBase?: bigint;
   /**
    * The IOVA ranges (inclusive) the driver reserves in every domain, which VFIO refuses to map
    * (vfio_iommu_resv_exclude). Absent: the x86 MSI window 0xfee00000-0xfeefffff.

@@ -92,7 +92,7 @@ export class MultiHost implements HostIommu {
     pci: readonly PciDeviceSpec[],
   ) {
     this.names = specs.map((s) => s.name);
-    this.units = hosts.map((h, i) => new NamedUnit(h.iommu, this.names[i]!));
+    this.units = hosts.map((h, i) => new NamedUnit(h.iommu, this.names[i]!, h.registerBase));
     this.widths = specs.map((s) => s.iommu.addressWidth);
     this.last = hosts[0]!;
     this.globalIds = hosts.every((h) => h.domainIdFree !== undefined);
@@ -280,10 +280,10 @@ export class MultiHost implements HostIommu {
     return this.pokeRegisterOf(0, name, value);
   }
 
-  /** A register poke of unit `i` (a poke step's `unit`); the summary names the unit. */
+  /** A register poke of unit `i` (a poke step's `unit`); the summary names the unit and the register's MMIO address in the unit's block. */
   pokeRegisterOf(i: number, name: string, value: (old: bigint) => bigint): RegisterPoke | string {
     const r = this.hosts[i]!.pokeRegister(name, value);
-    return typeof r === "string" ? r : { ...r, summary: `${this.names[i]!}: ${r.summary}` };
+    return typeof r === "string" ? r : { ...r, summary: `${this.names[i]!}: ${r.summary} (MMIO 0x${r.address.toString(16)})` };
   }
 
   recordInvalidations(trace: Trace, step: number): void {
@@ -402,12 +402,13 @@ class MultiUnit implements IommuUnit {
 
 /**
  * A unit under the name Linux gives it on this host ("ivhd1"), for a model whose tables() names
- * every unit the same; everything else is the unit's own.
+ * every unit the same, with its register base; everything else is the unit's own.
  */
 class NamedUnit implements IommuUnit {
   constructor(
     private readonly u: IommuUnit,
     private readonly name: string,
+    private readonly registerBase: bigint | undefined,
   ) {}
 
   get model(): string {
@@ -427,7 +428,7 @@ class NamedUnit implements IommuUnit {
   }
   tables(): InspectTables {
     const t = this.u.tables();
-    return t.name === this.name ? t : { ...t, name: this.name };
+    return { ...t, name: this.name, ...(this.registerBase !== undefined ? { registerBase: this.registerBase } : {}) };
   }
   registers(): RegisterView[] {
     return this.u.registers();

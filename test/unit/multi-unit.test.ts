@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { parseScenario } from "../../src/scenario/index.js";
 import type { Scenario } from "../../src/scenario/types.js";
 import { runScenario, type Run } from "../../src/sim/run.js";
+import { EventKind } from "../../src/trace/trace.js";
 import type { ContextEntryNode, IommuUnit } from "../../src/sim/iommu.js";
 import { Session } from "../../src/engine/session.js";
 import { treeChildren, type TreeContext } from "../../src/engine/trees.js";
@@ -393,6 +394,47 @@ describe("host.iommus: a register poke names its unit", () => {
     expect(r.outcomes[2]!.status).toBe("fault");
     expect(r.outcomes[3]!.status).toBe("ok");
     expect(r.outcomes[4]!.summary).toBe("no IOMMU unit dmar7 on this host (units: dmar0, dmar1)");
+  });
+});
+
+describe("host.iommus: each unit's register block at its own MMIO base", () => {
+  it("defaults by position as firmware lays them out; register-base overrides; misaligned or shared bases are errors", () => {
+    expect(scenario(LAPTOP).host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfed90000n, 0xfed91000n]);
+    const amd = scenario(host(`    - { model: amd-vi, devices: ["00:02.0"] }\n    - { model: amd-vi, devices: ["00:1c.0"] }`));
+    expect(amd.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfeb80000n, 0xfec00000n]);
+    // A two-socket Xeon's DMAR table (dmesg "DMAR: dmar0: reg_base_addr fbffd000", "dmar1: reg_base_addr fbffc000").
+    const server = scenario(host(`    - { model: intel-vtd, devices: ["00:02.0"], register-base: 0xfbffd000 }\n    - { model: intel-vtd, include-all: true, register-base: 0xfbff_c000 }`));
+    expect(server.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfbffd000n, 0xfbffc000n]);
+    const text = host(`    - { model: intel-vtd, devices: ["00:02.0"], register-base: 0xfbffd800 }\n    - { model: intel-vtd, include-all: true }`);
+    const bad = errors(text);
+    expect(bad.map((d) => d.message)).toEqual(["register-base 0xfbffd800 is not 4 KiB aligned"]);
+    expect(bad[0]!.range.line).toBe(text.split("\n").findIndex((l) => l.includes("0xfbffd800")));
+    expect(bad[0]!.hint).toMatch(/DRHD base/);
+    expect(errors(host(`    - { model: intel-vtd, devices: ["00:02.0"] }\n    - { model: intel-vtd, include-all: true, register-base: 0xfed90000 }`)).map((d) => d.message)).toEqual(["dmar0 and dmar1 both have their registers at 0xfed90000"]);
+  });
+
+  it("a poke of dmar1's RTADDR is traced at dmar1's MMIO address, and Mapping Tables shows each unit's base", () => {
+    const text = LAPTOP.replace("include-all: true }", "include-all: true, register-base: 0xfbffc000 }").replace(/workload:[\s\S]*/, `workload:
+  - start: win11
+  - poke: { register: RTADDR, unit: dmar1, set: 0x1000 }
+  - poke: { register: RTADDR, unit: dmar0, set: 0x1000 }
+`);
+    const r = run(text);
+    const t = r.trace;
+    const pokes: bigint[] = [];
+    for (let i = 0; i < t.length; i++) if (t.kind[i] === EventKind.Poke) pokes.push((BigInt(t.aHi[i]! >>> 0) << 32n) | BigInt(t.aLo[i]! >>> 0));
+    // RTADDR is at offset 0x20 of each unit's block (VT-d 11.4.5).
+    expect(pokes).toEqual([0xfbffc020n, 0xfed90020n]);
+    expect(r.outcomes[1]!.summary).toMatch(/^set 0x1000: dmar1: .*\(MMIO 0xfbffc020\)$/);
+    const s = new Session("regs");
+    expect(s.update(text).ran).toBe(true);
+    s.setCursor(2);
+    const ctx: TreeContext = { machine: s.machineAtCursor()!, run: s.run!, scenario: s.scenario!, cursor: 2, radix: "hex" };
+    const regs = (prefix: string) => treeChildren("tables", prefix, ctx)!.find((n) => n.id === `${prefix}/regs`)!;
+    expect(regs("t").description).toBe("@ 0xfed90000");
+    expect(regs("t~1").description).toBe("@ 0xfbffc000");
+    const rtaddr = treeChildren("tables", "t~1/regs", ctx)!.find((n) => n.label === "RTADDR")!;
+    expect(String(rtaddr.tooltip)).toContain("MMIO 0xfbffc020");
   });
 });
 

@@ -44,6 +44,8 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   private ratelimits = new Map<number, Ratelimit>();
   private overflowLimit = new Ratelimit();
   private readonly rids = new Map<string, number>();
+  /** MMIO base of the IOMMU's registers (the IVHD's IOMMU Base Address). */
+  readonly registerBase: bigint;
 
   static sramBytes(): number {
     return 0; // the AMD-Vi unit's caches are typed arrays of its own, not in the SRAM arena
@@ -56,6 +58,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     private readonly kernel: string,
   ) {
     super();
+    this.registerBase = spec.registerBase ?? AMDVI_MMIO_BASE;
     const maxLevels = amdLevels(spec.addressWidth);
     this.unit = new AmdViUnit(mem, { iotlbSets: spec.iotlbSets, iotlbWays: spec.iotlbWays, maxLevels });
     // last_bdf: the IVHD's device range; here the last requester id of the highest bus in use.
@@ -158,7 +161,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     const old = this.unit.readReg(MMIO_DEV_TABLE_OFFSET);
     this.unit.writeReg(MMIO_DEV_TABLE_OFFSET, value(old));
     const now = this.unit.readReg(MMIO_DEV_TABLE_OFFSET);
-    return { old, now, address: AMDVI_MMIO_BASE + BigInt(MMIO_DEV_TABLE_OFFSET), summary: `wrote ${hex16(now)} to the Device Table Base register (was ${hex16(old)}); no invalidation issued` };
+    return { old, now, address: this.registerBase + BigInt(MMIO_DEV_TABLE_OFFSET), summary: `wrote ${hex16(now)} to the Device Table Base register (was ${hex16(old)}); no invalidation issued` };
   }
 
   /** The commands the unit executed in the step (COMPLETION_WAIT is bookkeeping), as Invalidate events. */
