@@ -724,22 +724,51 @@ function resolveUnitScopes(r: Reader, units: ParsedUnit[], pci: PciDeviceSpec[])
       else owner.set(s.key, u);
     }
   }
-  // What the machine drives through one unit's own driver (VT-d interrupt remapping, RMRR identity
-  // maps, ATS) is not routed per unit yet: refused on a host of several units (docs/multi-unit.md).
-  if (units.length > 1) {
-    for (const u of units) {
-      for (const k of ["intremap", "rmrr", "ats"] as const) {
-        const on = k === "intremap" ? u.iommu.intremap === true : (u.iommu[k]?.length ?? 0) > 0;
-        if (on) r.error(null, "invalid-value", l10n.t("{0} of unit {1} is not simulated on a host of several IOMMU units yet", k, u.name), l10n.t("Leave {0} out of host.iommus, or model the host with one unit (host.iommu).", k), u.range);
-      }
-    }
-  }
   const specs = units.map(({ name, iommu, devices, includeAll: all, range }) => ({ name, iommu, devices, includeAll: all, range }));
+  if (units.length > 1) checkPerUnitFeatures(r, specs, pci);
   for (const d of pci) {
     if (unitIndexOfDevice(specs, pci, d.key) < 0)
       r.error(null, "unknown-device", l10n.t("{0} is in no IOMMU unit's scope", d.key), l10n.t("Add {0} (or a bridge above it) to a unit's devices, or give the last VT-d unit include-all: true.", d.key), d.range);
   }
   return specs;
+}
+
+/**
+ * VT-d interrupt remapping, RMRRs and ATS on a host of several DRHDs (docs/multi-unit.md):
+ *  - interrupt remapping is all units or none: intel_prepare_irq_remapping() (irq_remapping.c)
+ *    gives it up unless every DRHD has ECAP.IR ("First make sure all IOMMUs support IRQ
+ *    remapping"), and drops to xAPIC mode unless every DRHD has ECAP.EIM; set_irq_posting_cap()
+ *    posts interrupts only when every unit has CAP.PI. So the units agree on intremap, eim and
+ *    posted-interrupts;
+ *  - an RMRR's devices and an ATS device are in the scope of the unit that lists them: the DRHD
+ *    whose scope holds the device maps its RMRR and flushes its Device-TLB
+ *    (dmar_find_matched_drhd_unit(), scenario/iommuUnits.ts unitIndexOfDevice).
+ */
+function checkPerUnitFeatures(r: Reader, units: IommuUnitSpec[], pci: PciDeviceSpec[]): void {
+  if (units[0]!.iommu.model !== "intel-vtd") return;
+  const first = units[0]!;
+  for (const u of units.slice(1)) {
+    for (const [key, on] of [
+      ["intremap", (x: IommuSpec) => x.intremap === true],
+      ["eim", (x: IommuSpec) => x.eim === true],
+      ["posted-interrupts", (x: IommuSpec) => x.postedInterrupts === true],
+    ] as const) {
+      if (on(u.iommu) !== on(first.iommu))
+        r.error(null, "intremap-config", l10n.t("{0} is on in {1} and off in {2}", key, on(u.iommu) ? u.name : first.name, on(u.iommu) ? first.name : u.name), l10n.t("Linux remaps interrupts (and uses x2APIC mode, and posts them) only when every DRHD supports it (intel_prepare_irq_remapping, set_irq_posting_cap): give every unit the same {0}.", key), u.range);
+    }
+  }
+  units.forEach((u, i) => {
+    const owner = (key: string) => unitIndexOfDevice(units, pci, key);
+    for (const rm of u.iommu.rmrr ?? [])
+      for (const d of rm.devices) {
+        const o = owner(d);
+        if (o >= 0 && o !== i) r.error(null, "invalid-value", l10n.t("RMRR device {0} is in the scope of {1}, not {2}", d, units[o]!.name, u.name), l10n.t("The DRHD whose scope holds the device maps its RMRR: list this RMRR under {0}.", units[o]!.name), rm.range);
+      }
+    for (const a of u.iommu.ats ?? []) {
+      const o = owner(a.device);
+      if (o >= 0 && o !== i) r.error(null, "invalid-value", l10n.t("ATS device {0} is in the scope of {1}, not {2}", a.device, units[o]!.name, u.name), l10n.t("The DRHD whose scope holds the device enables its ATS and flushes its Device-TLB: list it under {0}'s ats.", units[o]!.name), a.range);
+    }
+  });
 }
 
 /** The `model` of a host.iommu mapping, without diagnostics (the parser of that model reports them). */

@@ -438,6 +438,57 @@ describe("host.iommus: each unit's register block at its own MMIO base", () => {
   });
 });
 
+describe("host.iommus: interrupt remapping, RMRRs and ATS per DRHD", () => {
+  const SERVER = readFileSync(join(__dirname, "..", "..", "examples", "server-two-drhd-per-unit.passthrough.yaml"), "utf8");
+
+  it("each DRHD has its own interrupt-remapping table; an MSI is remapped (or faults) in its device's unit", () => {
+    const r = run(SERVER);
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    const [ir0, ir1] = m.hostUnits.units.map((u) => u.tables().interruptRemapping!);
+    expect(ir0!.address).not.toBe(ir1!.address);
+    expect([ir0!.enabled, ir1!.enabled]).toEqual([true, true]);
+    expect(ir0!.entries().map((e) => e.index)).toEqual([0, 1]);
+    expect(ir1!.entries().map((e) => e.index)).toEqual([0]);
+    // The 0x22 of 02:00.0 is dmar1's record, printed by dmar1's fault handler.
+    expect(m.hostUnits.units[1]!.faults().map((f) => [f.sid, f.reason])).toEqual([[0x200, 0x22]]);
+    expect(m.hostUnits.units[0]!.faults().map((f) => f.reason)).toEqual([0x05]);
+  });
+
+  it("the RMRR is mapped 1:1 in the domain of the unit that holds its device; ATS is its unit's", () => {
+    const r = run(SERVER);
+    expect(r.outcomes[0]!.summary).toMatch(/-> HPA 0x9b280000/);
+    const m = r.machineBefore(r.outcomes.length);
+    const xhci = contexts(m.hostUnits.units[1]!).find((c) => c.sid === 0xa0)!;
+    expect(xhci.translation).toBe("translated");
+    expect(contexts(m.hostUnits.units[0]!).find((c) => c.sid === 0xa0)).toBeUndefined();
+    // ConnectX-5 in dmar0's scope: its context entry has the Device-TLB type there.
+    expect(contexts(m.hostUnits.units[0]!).find((c) => c.sid === 0x8100)!.translation).toBe("translated+device-TLB");
+    // The RMRR is among the reserved regions of dmar1, the unit its device belongs to, not dmar0.
+    expect(m.hostUnits.units[1]!.tables().reservedRegions!.some((x) => x.source === "RMRR")).toBe(true);
+    expect(m.hostUnits.units[0]!.tables().reservedRegions?.some((x) => x.source === "RMRR") ?? false).toBe(false);
+  });
+
+  it("an RMRR device on a multi-unit host is still refused to a VM", () => {
+    const text = SERVER.replace('devices: ["81:00.0", "02:00.0"]', 'devices: ["00:14.0"]').replace(/workload:[\s\S]*/, "workload:\n  - start: nfv01\n    expect: { errno: EINVAL }\n");
+    expect(run(text.replace("driver: xhci_hcd", "driver: vfio-pci")).failedExpectations).toEqual([]);
+  });
+
+  it("refuses units that disagree on interrupt remapping, and an RMRR or ATS device listed under another unit", () => {
+    const two = (a: string, b: string) => host(`    - { model: intel-vtd, devices: ["00:02.0"]${a} }\n    - { model: intel-vtd, include-all: true${b} }`);
+    const ir = errors(two(", intremap: true", ""));
+    expect(ir.map((d) => d.message)).toEqual(["intremap is on in dmar0 and off in dmar1"]);
+    expect(ir[0]!.hint).toMatch(/intel_prepare_irq_remapping/);
+    expect(errors(two(", intremap: true, eim: true", ", intremap: true")).map((d) => d.message)).toEqual(["eim is on in dmar0 and off in dmar1"]);
+    const rmrr = errors(two(', rmrr: [ { base: 0x7b800000, end: 0x7b81ffff, devices: ["03:00.0"] } ]', ""));
+    expect(rmrr.map((d) => d.message)).toEqual(["RMRR device 03:00.0 is in the scope of dmar1, not dmar0"]);
+    expect(rmrr[0]!.hint).toMatch(/list this RMRR under dmar1/);
+    expect(errors(two(', device-iotlb: true, ats: [{ device: "03:00.0" }]', "")).map((d) => d.message)).toEqual(["ATS device 03:00.0 is in the scope of dmar1, not dmar0"]);
+    // What the refusal used to reject now parses.
+    expect(errors(two(', intremap: true, rmrr: [ { base: 0x7b800000, end: 0x7b81ffff, devices: ["00:02.0"] } ]', ", intremap: true"))).toEqual([]);
+  });
+});
+
 describe("host.iommus of AMD-Vi and SMMUv3 units", () => {
   const example = (f: string) => readFileSync(join(__dirname, "..", "..", "examples", f), "utf8");
 
