@@ -374,6 +374,8 @@ describe("host.iommus: the debugger", () => {
     expect(names).toContain("IOMMU registers dmar1 (at this event, before the driver's fault handler)");
     expect(names).toContain("IOMMU registers dmar0 (after this step)");
     expect(names).toContain("IOTLB dmar1 (after this step)");
+    const dmar0 = insp.scopes({ step: 4, event: nicFault }).find((s) => s.name === "IOMMU registers dmar0 (after this step)")!;
+    expect(dmar0.vars[0]).toMatchObject({ name: "register base", value: "0xfed90000" });
     const at = insp.scopes({ step: 4, event: nicFault }).find((s) => s.name.startsWith("IOMMU registers dmar1"))!;
     expect(at.vars.find((v) => v.name === "fault records")!.value).toBe("1 of 8 in use");
   });
