@@ -16,6 +16,7 @@ import { unitTreePrefix } from "../../src/engine/trees/tables.js";
 import { explainWalk } from "../../src/engine/walk.js";
 import { DebugInspector } from "../../src/engine/debugInspect.js";
 import { EngineServer } from "../../src/engine/server.js";
+import { importText, synthesizeScenario } from "../../src/import/index.js";
 
 const LAPTOP = readFileSync(join(__dirname, "..", "..", "examples", "laptop-two-dmar-units.passthrough.yaml"), "utf8");
 
@@ -511,6 +512,31 @@ describe("host.iommus of AMD-Vi and SMMUv3 units", () => {
     expect(m.hostUnits.names).toEqual(["arm-smmu-v3.0.auto", "arm-smmu-v3.1.auto"]);
     const events = r.log.filter((l) => l.text.includes("event 0x10 received")).map((l) => l.text);
     expect(events).toEqual(["arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:", "arm-smmu-v3 arm-smmu-v3.1.auto: event 0x10 received:"]);
+  });
+});
+
+describe("host.iommus synthesized from a log that names several units", () => {
+  it("SMMUv3 events of two SMMUs give a host.iommus scenario that prints each SMMU's lines again", () => {
+    // Decoded events (v6.15 arm_smmu_dump_event) from arm-smmu-v3.0.auto and arm-smmu-v3.1.auto.
+    const log = readFileSync(join(__dirname, "..", "fixtures", "evidence", "two-smmu-dmesg.txt"), "utf8");
+    const s = synthesizeScenario(importText(log, "log").records);
+    const sc = scenario(s.text);
+    expect(sc.host.iommus!.map((u) => [u.name, u.devices])).toEqual([
+      ["arm-smmu-v3.0.auto", ["00:1c.0", "01:00.0"]],
+      ["arm-smmu-v3.1.auto", ["00:1c.1", "41:00.0"]],
+    ]);
+    const r = run(s.text);
+    expect(r.failedExpectations).toEqual([]);
+    const events = r.log.filter((l) => l.text.includes("event: F_TRANSLATION")).map((l) => l.text);
+    expect(events).toEqual(log.split("\n").filter((l) => l.includes("event: F_TRANSLATION")).map((l) => l.replace(/^\[[^\]]*\] /, "")));
+  });
+
+  it("one SMMU, or raw dumps that name no client, keep host.iommu", () => {
+    const log = readFileSync(join(__dirname, "..", "fixtures", "evidence", "two-smmu-dmesg.txt"), "utf8");
+    const one = log.split("\n").filter((l) => l.includes("v3.0.auto")).join("\n");
+    expect(synthesizeScenario(importText(one, "log").records).text).toMatch(/\n  iommu: \{ model: smmuv3/);
+    const raw = log.split("\n").filter((l) => !l.includes("event: ") && !l.includes("unpriv")).join("\n");
+    expect(synthesizeScenario(importText(raw, "log").records).text).not.toMatch(/iommus:/);
   });
 });
 
