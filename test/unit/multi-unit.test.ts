@@ -515,10 +515,32 @@ describe("host.iommus of AMD-Vi and SMMUv3 units", () => {
   });
 });
 
+/**
+ * Decoded SMMUv3 events (v6.15 arm_smmu_dump_event) from two SMMUs: the first is
+ * test/fixtures/evidence/mixed-dmesg.txt's (reference §5.3's rendered example), the second the same
+ * format strings rendered for arm-smmu-v3.1.auto, client 0000:41:00.0 behind StreamID 0x10000
+ * (word 0 bits 63:32) at IOVA 0xffffe000.
+ */
+const TWO_SMMU_LOG = [
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000010000000010",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000020800000000",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x00000000fffff000",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000000000000",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 ssid: 0x0 iova: 0xfffff000 ipa: 0x0",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data read s1 \"Input address caused fault\" stag: 0x0",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: event 0x10 received:",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: \t0x0001000000000010",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: \t0x0000020800000000",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: \t0x00000000ffffe000",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: \t0x0000000000000000",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: event: F_TRANSLATION client: 0000:41:00.0 sid: 0x10000 ssid: 0x0 iova: 0xffffe000 ipa: 0x0",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: unpriv data read s1 \"Input address caused fault\" stag: 0x0",
+].join("\n");
+
 describe("host.iommus synthesized from a log that names several units", () => {
   it("SMMUv3 events of two SMMUs give a host.iommus scenario that prints each SMMU's lines again", () => {
-    // Decoded events (v6.15 arm_smmu_dump_event) from arm-smmu-v3.0.auto and arm-smmu-v3.1.auto.
-    const log = readFileSync(join(__dirname, "..", "fixtures", "evidence", "two-smmu-dmesg.txt"), "utf8");
+    const log = TWO_SMMU_LOG;
     const s = synthesizeScenario(importText(log, "log").records);
     const sc = scenario(s.text);
     expect(sc.host.iommus!.map((u) => [u.name, u.devices])).toEqual([
@@ -532,7 +554,7 @@ describe("host.iommus synthesized from a log that names several units", () => {
   });
 
   it("one SMMU, or raw dumps that name no client, keep host.iommu", () => {
-    const log = readFileSync(join(__dirname, "..", "fixtures", "evidence", "two-smmu-dmesg.txt"), "utf8");
+    const log = TWO_SMMU_LOG;
     const one = log.split("\n").filter((l) => l.includes("v3.0.auto")).join("\n");
     expect(synthesizeScenario(importText(one, "log").records).text).toMatch(/\n  iommu: \{ model: smmuv3/);
     const raw = log.split("\n").filter((l) => !l.includes("event: ") && !l.includes("unpriv")).join("\n");
