@@ -380,7 +380,10 @@ function registerVars(iommu: IommuUnit): VarNode[] {
       children: [{ name: "raw", value: `0x${r.raw[1].toString(16).padStart(16, "0")}_${r.raw[0].toString(16).padStart(16, "0")}` }, ...fieldVars(r.fields)],
     }));
   const counters = iommu.counters();
+  // A unit of a multi-unit host: where its register block is (its own MMIO base, `register-base`).
+  const base = iommu.tables().registerBase;
   return [
+    ...(base !== undefined ? [{ name: "register base", value: hx(base), num: String(base) }] : []),
     ...reg("FSTS"),
     ...reg("FECTL"),
     { name: "fault records", value: `${records.length} of ${iommu.tables().faultRecords} in use`, children: records },

@@ -64,6 +64,11 @@ interface ArmHost {
   decoded: boolean;
 }
 
+/** The requester id of a device key ("01:00.0", "0000:01:00.0"): bus << 8 | device << 3 | function. */
+function ridOfKey(key: string): number {
+  return (parseInt(key.slice(-7, -5), 16) << 8) | (parseInt(key.slice(-4, -2), 16) << 3) | Number(key.slice(-1));
+}
+
 /**
  * The SMMU of evidence whose faults all come from an SMMUv3 (none from VT-d or AMD-Vi): its
  * device name ("arm-smmu-v3 fc900000.iommu" -> "fc900000.iommu"), the first faulting client's
@@ -77,7 +82,7 @@ function armHost(records: EvidenceRecord[]): ArmHost | undefined {
   const dev = typeof withDev.fields.smmu === "string" ? withDev.fields.smmu.replace(/^arm-smmu-v3 /, "") : "arm-smmu-v3.0.auto";
   const client = ev.find((r) => pciKey(r.fields.client) !== undefined && typeof r.fields.sid === "number");
   const key = client ? pciKey(client.fields.client)! : undefined;
-  const rid = key ? (parseInt(key.slice(-7, -5), 16) << 8) | (parseInt(key.slice(-4, -2), 16) << 3) | Number(key.slice(-1)) : 0;
+  const rid = key ? ridOfKey(key) : 0;
   return { device: /^[\w.:-]{1,64}$/.test(dev) ? dev : "arm-smmu-v3.0.auto", rid, sid: client ? Number(client.fields.sid) : rid, decoded: ev.some((r) => r.fields.client !== undefined) };
 }
 
@@ -118,6 +123,69 @@ function flow(entries: [string, unknown][]): YAMLMap {
  */
 export function evidenceModel(records: readonly EvidenceRecord[]): "intel-vtd" | "amd-vi" {
   return records.some((r) => r.kind === "amdvi-event") && !records.some((r) => r.kind === "dmar-fault") ? "amd-vi" : "intel-vtd";
+}
+
+/**
+ * Evidence from several SMMUs (docs/multi-unit.md): every event names its SMMU ("arm-smmu-v3
+ * arm-smmu-v3.1.auto: event 0x10 received:") and, in the decoded lines, its PCI client. One
+ * ArmHost per SMMU, with the clients it reported, in the platform devices' numbering
+ * (arm-smmu-v3.N.auto: IORT order) or else the order the log names them. Undefined for one SMMU,
+ * or when a raw dump leaves an event's client unknown (which SMMU a device sits behind is then a guess).
+ */
+function armHosts(records: EvidenceRecord[]): (ArmHost & { clients: Set<string> })[] | undefined {
+  if (records.some((r) => r.kind === "dmar-fault" || r.kind === "amdvi-event")) return undefined;
+  const ev = records.filter((r) => r.kind === "smmuv3-event" && r.fields.event !== "EVTQ_OVERFLOW");
+  const smmu = (r: EvidenceRecord) => (typeof r.fields.smmu === "string" ? r.fields.smmu.replace(/^arm-smmu-v3 /, "") : "");
+  const names = [...new Set(ev.map(smmu))];
+  if (names.length < 2 || names.some((n) => !/^[\w.:-]{1,64}$/.test(n)) || ev.some((r) => pciKey(r.fields.client) === undefined)) return undefined;
+  const auto = (n: string) => /^arm-smmu-v3\.(\d+)\.auto$/.exec(n)?.[1];
+  if (names.every((n) => auto(n) !== undefined)) names.sort((a, b) => Number(auto(a)) - Number(auto(b)));
+  return names.map((n) => {
+    const mine = ev.filter((r) => smmu(r) === n);
+    const key = pciKey(mine[0]!.fields.client)!;
+    const rid = ridOfKey(key);
+    const sid = typeof mine[0]!.fields.sid === "number" ? Number(mine[0]!.fields.sid) : rid;
+    return { device: n, rid, sid, decoded: true, clients: new Set(mine.map((r) => pciKey(r.fields.client)!)) };
+  });
+}
+
+/** An SMMU unit of host.iommu / host.iommus: its StreamID width, device name and iommu-map. */
+function smmuEntries(arm: ArmHost): [string, unknown][] {
+  const map = arm.sid !== arm.rid ? ([["iommu-map", flow([["rid-base", hex(arm.rid)], ["sid-base", hex(arm.sid)]])]] as [string, unknown][]) : [];
+  return [["model", "smmuv3"], ["stream-id-bits", Math.min(24, Math.max(16, Math.ceil(Math.log2(Math.max(arm.sid, arm.rid) + 1))))], ["device-name", arm.device], ...map];
+}
+
+/**
+ * host.iommus of evidence from several SMMUs: each unit's scope lists the clients it reported and
+ * the root ports above them (IORT: the root complex behind the SMMU); the devices no event places
+ * go to the first unit, which the generated comment says.
+ */
+function smmuUnits(arms: (ArmHost & { clients: Set<string> })[], pci: YAMLSeq): YAMLSeq {
+  const unitOf = new Map<string, number>();
+  arms.forEach((a, i) => a.clients.forEach((k) => unitOf.set(k, i)));
+  const text = (m: YAMLMap, k: string) => {
+    const v = m.get(k, true);
+    return v === undefined ? undefined : String(v.value);
+  };
+  const items = pci.items as YAMLMap[];
+  for (const m of items) {
+    const bdf = text(m, "bdf");
+    const parent = text(m, "parent");
+    if (bdf !== undefined && parent !== undefined && unitOf.has(bdf) && !unitOf.has(parent)) unitOf.set(parent, unitOf.get(bdf)!);
+  }
+  const units = new YAMLSeq();
+  arms.forEach((a, i) => {
+    const scope = new YAMLSeq();
+    scope.flow = true;
+    for (const m of items) {
+      const bdf = text(m, "bdf");
+      if (bdf !== undefined && (unitOf.get(bdf) ?? 0) === i) scope.items.push(quoted(bdf));
+    }
+    const unit = flow([...smmuEntries(a), ["devices", scope]]);
+    if (i === 0 && items.some((m) => !unitOf.has(text(m, "bdf") ?? ""))) unit.commentBefore = " No event places the devices not named by an event: they are listed under the first SMMU.";
+    units.items.push(unit);
+  });
+  return units;
 }
 
 /** AMD-Vi IO_PAGE_FAULT (amd_iommu_types.h EVENT_TYPE_IO_FAULT): the code an amd-vi scenario expects. */
@@ -234,7 +302,8 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     }
   }
   const history = records.filter((r) => r.kind === "ftrace" && (r.fields.event === "map" || r.fields.event === "unmap"));
-  const arm = armHost(records);
+  const arms = armHosts(records);
+  const arm = arms?.[0] ?? armHost(records);
   const model = evidenceModel(records);
   const faults = foldFaults(collectFaults(records, notes, model, arm), history.length > 0);
   for (const f of faults) {
@@ -398,8 +467,8 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   if (arm) {
     // v6.15's arm_smmu_dump_event prints the decoded lines (dmesg.ts): a kernel that has them.
     if (arm.decoded) host.set("kernel", quoted("6.15"));
-    const map = arm.sid !== arm.rid ? ([["iommu-map", flow([["rid-base", hex(arm.rid)], ["sid-base", hex(arm.sid)]])]] as [string, unknown][]) : [];
-    host.set("iommu", flow([["model", "smmuv3"], ["stream-id-bits", Math.min(24, Math.max(16, Math.ceil(Math.log2(Math.max(arm.sid, arm.rid) + 1))))], ["device-name", arm.device], ...map]));
+    if (arms !== undefined) host.set("iommus", smmuUnits(arms, pci));
+    else host.set("iommu", flow(smmuEntries(arm)));
   } else host.set("iommu", flow([["model", model], ["address-width", 48]]));
   host.set("pci", pci);
   const root = new YAMLMap();

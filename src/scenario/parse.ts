@@ -616,8 +616,22 @@ interface ParsedUnit extends IommuUnitSpec {
   includeAllNode?: Node;
 }
 
-/** The scope keys of a `host.iommus` unit; the other keys are `host.iommu`'s for its model. */
-const UNIT_SCOPE_KEYS = ["devices", "include-all"];
+/** The scope keys of a `host.iommus` unit (and its register base); the other keys are `host.iommu`'s for its model. */
+const UNIT_SCOPE_KEYS = ["devices", "include-all", "register-base"];
+
+/**
+ * Where a unit's register block is when the scenario does not say (`register-base`), by position:
+ * VT-d as client firmware lays out its DRHDs (dmar0 at 0xfed90000, dmar1 at 0xfed91000: Linux's
+ * "DMAR: dmar1: reg_base_addr fed91000" on laptops with an integrated-GPU DRHD); AMD-Vi from QEMU's
+ * amd-iommu base (0xfeb80000, hw/i386/amd_iommu.h AMDVI_BASE_ADDR) and SMMUv3 from QEMU virt's
+ * (0x09050000, hw/arm/virt.c VIRT_SMMU), the next units one register file further (AMD-Vi: 512 KiB;
+ * SMMUv3: its two 64 KiB pages). Server firmware places each IOMMU in its root complex's MMIO
+ * window instead: give `register-base` from the DRHD/IVHD/IORT or `dmesg`.
+ */
+export function defaultRegisterBase(model: IommuSpec["model"], index: number): bigint {
+  const i = BigInt(index);
+  return model === "intel-vtd" ? 0xfed90000n + i * 0x1000n : model === "amd-vi" ? 0xfeb80000n + i * 0x80000n : 0x09050000n + i * 0x20000n;
+}
 
 /**
  * `host.iommus`: a list of units of one model, each a `host.iommu` mapping plus its scope
@@ -650,6 +664,8 @@ function parseIommuUnits(r: Reader, entry: { key: Node; value: Node | null }, si
     const scope: ParsedUnit["scope"] = [];
     let includeAll = false;
     let includeAllNode: Node | undefined;
+    let registerBase: bigint | undefined;
+    let registerBaseNode: Node | undefined;
     for (const pair of it.items as Pair<Node, Node | null>[]) {
       const k = isScalar(pair.key) ? String(pair.key.value) : "";
       if (!UNIT_SCOPE_KEYS.includes(k)) {
@@ -657,7 +673,15 @@ function parseIommuUnits(r: Reader, entry: { key: Node; value: Node | null }, si
         continue;
       }
       const v = r.valueOf(pair);
-      if (k === "include-all") {
+      if (k === "register-base") {
+        registerBase = r.addr(v, "register-base");
+        registerBaseNode = v;
+        // DRHD Register Base Address and IVHD IOMMU Base Address are 4 KiB aligned (VT-d 8.3, AMD IOMMU 5.2.2.1).
+        if (registerBase !== undefined && (registerBase & 0xfffn) !== 0n) {
+          r.error(v, "invalid-value", l10n.t("register-base 0x{0} is not 4 KiB aligned", registerBase.toString(16)), l10n.t("A unit's register block starts on a page: copy the DRHD base (dmesg \"DMAR: DRHD base: 0x...\") or the IVHD/IORT base address."));
+          registerBase = undefined;
+        }
+      } else if (k === "include-all") {
         includeAll = r.bool(v, "include-all") ?? false;
         includeAllNode = pair.key;
       } else if (!isSeq(v) || v.items.length === 0) {
@@ -679,7 +703,11 @@ function parseIommuUnits(r: Reader, entry: { key: Node; value: Node | null }, si
     model = iommu.model;
     const index = out.length;
     const name = iommu.model === "intel-vtd" ? `dmar${index}` : iommu.model === "amd-vi" ? `ivhd${index}` : iommu.smmu !== undefined && !it.items.some((p) => isScalar(p.key) && p.key.value === "device-name") ? `arm-smmu-v3.${index}.auto` : (iommu.smmu?.name ?? `arm-smmu-v3.${index}.auto`);
-    const spec = iommu.smmu !== undefined && iommu.smmu.name !== name ? { ...iommu, smmu: { ...iommu.smmu, name } } : iommu;
+    const named = iommu.smmu !== undefined && iommu.smmu.name !== name ? { ...iommu, smmu: { ...iommu.smmu, name } } : iommu;
+    const base = registerBase ?? defaultRegisterBase(iommu.model, index);
+    const clash = out.find((u) => u.iommu.registerBase === base);
+    if (clash !== undefined) r.error(registerBaseNode ?? it, "invalid-value", l10n.t("{0} and {1} both have their registers at 0x{2}", clash.name, name, base.toString(16)), l10n.t("Each IOMMU unit has a register block of its own: give each unit its own register-base."));
+    const spec = { ...named, registerBase: base };
     if (includeAll && iommu.model !== "intel-vtd") r.error(includeAllNode, "invalid-value", l10n.t("include-all is VT-d's INCLUDE_PCI_ALL flag"), l10n.t("List the unit's devices (IVHD device entries, the IORT root complex's devices) instead."));
     out.push({ name, iommu: spec, devices: scope.map((x) => x.key), includeAll: includeAll && iommu.model === "intel-vtd", range: r.range(it), scope, ...(includeAllNode !== undefined ? { includeAllNode } : {}) });
   }
@@ -708,22 +736,51 @@ function resolveUnitScopes(r: Reader, units: ParsedUnit[], pci: PciDeviceSpec[])
       else owner.set(s.key, u);
     }
   }
-  // What the machine drives through one unit's own driver (VT-d interrupt remapping, RMRR identity
-  // maps, ATS) is not routed per unit yet: refused on a host of several units (docs/multi-unit.md).
-  if (units.length > 1) {
-    for (const u of units) {
-      for (const k of ["intremap", "rmrr", "ats"] as const) {
-        const on = k === "intremap" ? u.iommu.intremap === true : (u.iommu[k]?.length ?? 0) > 0;
-        if (on) r.error(null, "invalid-value", l10n.t("{0} of unit {1} is not simulated on a host of several IOMMU units yet", k, u.name), l10n.t("Leave {0} out of host.iommus, or model the host with one unit (host.iommu).", k), u.range);
-      }
-    }
-  }
   const specs = units.map(({ name, iommu, devices, includeAll: all, range }) => ({ name, iommu, devices, includeAll: all, range }));
+  if (units.length > 1) checkPerUnitFeatures(r, specs, pci);
   for (const d of pci) {
     if (unitIndexOfDevice(specs, pci, d.key) < 0)
       r.error(null, "unknown-device", l10n.t("{0} is in no IOMMU unit's scope", d.key), l10n.t("Add {0} (or a bridge above it) to a unit's devices, or give the last VT-d unit include-all: true.", d.key), d.range);
   }
   return specs;
+}
+
+/**
+ * VT-d interrupt remapping, RMRRs and ATS on a host of several DRHDs (docs/multi-unit.md):
+ *  - interrupt remapping is all units or none: intel_prepare_irq_remapping() (irq_remapping.c)
+ *    gives it up unless every DRHD has ECAP.IR ("First make sure all IOMMUs support IRQ
+ *    remapping"), and drops to xAPIC mode unless every DRHD has ECAP.EIM; set_irq_posting_cap()
+ *    posts interrupts only when every unit has CAP.PI. So the units agree on intremap, eim and
+ *    posted-interrupts;
+ *  - an RMRR's devices and an ATS device are in the scope of the unit that lists them: the DRHD
+ *    whose scope holds the device maps its RMRR and flushes its Device-TLB
+ *    (dmar_find_matched_drhd_unit(), scenario/iommuUnits.ts unitIndexOfDevice).
+ */
+function checkPerUnitFeatures(r: Reader, units: IommuUnitSpec[], pci: PciDeviceSpec[]): void {
+  if (units[0]!.iommu.model !== "intel-vtd") return;
+  const first = units[0]!;
+  for (const u of units.slice(1)) {
+    for (const [key, on] of [
+      ["intremap", (x: IommuSpec) => x.intremap === true],
+      ["eim", (x: IommuSpec) => x.eim === true],
+      ["posted-interrupts", (x: IommuSpec) => x.postedInterrupts === true],
+    ] as const) {
+      if (on(u.iommu) !== on(first.iommu))
+        r.error(null, "intremap-config", l10n.t("{0} is on in {1} and off in {2}", key, on(u.iommu) ? u.name : first.name, on(u.iommu) ? first.name : u.name), l10n.t("Linux remaps interrupts (and uses x2APIC mode, and posts them) only when every DRHD supports it (intel_prepare_irq_remapping, set_irq_posting_cap): give every unit the same {0}.", key), u.range);
+    }
+  }
+  units.forEach((u, i) => {
+    const owner = (key: string) => unitIndexOfDevice(units, pci, key);
+    for (const rm of u.iommu.rmrr ?? [])
+      for (const d of rm.devices) {
+        const o = owner(d);
+        if (o >= 0 && o !== i) r.error(null, "invalid-value", l10n.t("RMRR device {0} is in the scope of {1}, not {2}", d, units[o]!.name, u.name), l10n.t("The DRHD whose scope holds the device maps its RMRR: list this RMRR under {0}.", units[o]!.name), rm.range);
+      }
+    for (const a of u.iommu.ats ?? []) {
+      const o = owner(a.device);
+      if (o >= 0 && o !== i) r.error(null, "invalid-value", l10n.t("ATS device {0} is in the scope of {1}, not {2}", a.device, units[o]!.name, u.name), l10n.t("The DRHD whose scope holds the device enables its ATS and flushes its Device-TLB: list it under {0}'s ats.", units[o]!.name), a.range);
+    }
+  });
 }
 
 /** The `model` of a host.iommu mapping, without diagnostics (the parser of that model reports them). */

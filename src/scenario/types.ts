@@ -171,6 +171,11 @@ export interface IvhdBlockSpec {
 
 export interface IommuSpec {
   model: "intel-vtd" | "smmuv3" | "amd-vi";
+  /**
+   * MMIO base of the unit's register block (`register-base` of a `host.iommus` unit, or its default
+   * by position: scenario/parse.ts defaultRegisterBase); absent: the model's one-unit default.
+   */
+  registerBase?: bigint;
   /** SMMUv3 only: its own options (the VT-d fields keep their defaults; iotlbSets/Ways size its TLB). */
   smmu?: SmmuV3Spec;
   /** AMD-Vi only: its own options (the VT-d fields keep their defaults and mean nothing there). */

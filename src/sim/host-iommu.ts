@@ -44,6 +44,8 @@ export interface RegisterPoke {
 export interface HostIommu {
   /** The unit through the IOMMU contract: what the engine and every view read. */
   readonly iommu: IommuUnit;
+  /** MMIO base of the unit's register block (a register poke's trace address). */
+  readonly registerBase?: bigint;
   /**
    * The IOVA ranges (inclusive) the driver reserves in every domain, which VFIO refuses to map
    * (vfio_iommu_resv_exclude). Absent: the x86 MSI window 0xfee00000-0xfeefffff.
@@ -51,8 +53,17 @@ export interface HostIommu {
   reservedIova?(): [bigint, bigint][];
   /** The driver's bring-up at boot (tables, command queues, enabling translation). */
   init(): void;
-  /** A new domain (the DMA API default domain of a group, or a VFIO container's). */
-  allocDomain(passThrough: boolean): HostDomain;
+  /**
+   * A new domain (the DMA API default domain of a group, or a VFIO container's). `did`: the id a
+   * host-wide allocator chose (models with domainIdFree).
+   */
+  allocDomain(passThrough: boolean, did?: number): HostDomain;
+  /**
+   * Present when the model numbers domains from one allocator for all its units (AMD-Vi: one
+   * pdom_ids IDA, pdom_id_alloc()): whether this unit has no domain with the id. A host of several
+   * such units (sim/multiHost.ts) picks the lowest id free in every unit.
+   */
+  domainIdFree?(did: number): boolean;
   freeDomain(d: HostDomain): void;
   /** Attaches requester ids (a device and its DMA aliases) to a domain, leaving any previous one. */
   attach(d: HostDomain, rids: number[]): void;
@@ -61,6 +72,15 @@ export interface HostIommu {
   /** iommu_map / iommu_unmap of the domain (prot: IOMMU_READ = 1 | IOMMU_WRITE = 2); unmap returns bytes unmapped. */
   map(d: HostDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void;
   unmap(d: HostDomain, iova: bigint, size: bigint): bigint;
+  /**
+   * A domain spanning several units of one model (sim/multiHost.ts): `d`, a new domain of this unit,
+   * takes the page table of `owner`, a domain of unit `from`, so that one table in memory serves
+   * every unit (Linux: one pgd per domain). false: not this model, or the tables are not compatible.
+   * Absent: each unit keeps its own copy of the mappings.
+   */
+  shareTable?(d: HostDomain, from: HostIommu, owner: HostDomain): boolean;
+  /** After `from` mapped or unmapped `owner`'s table, which `d` shares: what this unit's driver does for it (invalidations). */
+  flushShared?(d: HostDomain, from: HostIommu, owner: HostDomain): void;
   /** Width in bits of the IOVAs the domain accepts (VFIO's aperture). */
   domainWidth(d: HostDomain): number;
   /**

@@ -489,6 +489,8 @@ export type TableNode = RootTableNode | RootEntryNode | ContextEntryNode | Pasid
 export interface InspectTables {
   /** Unit name (e.g. "dmar0") and model ("Intel VT-d"). */
   name: string;
+  /** MMIO base of the unit's register block, on a host of several units (each has its own: `register-base`). */
+  registerBase?: bigint;
   model: string;
   addressWidth: number;
   translationEnabled: boolean;

@@ -13,7 +13,7 @@ import { FaultFate, XlateKind } from "./vtd/unit.js";
 import { EventKind, F_FATE_SHIFT, F_WRITE, F_XLATE_SHIFT } from "../trace/trace.js";
 import { faultReasonInfo } from "./vtd/reasons.js";
 import { bootLines, rmrrsOf } from "./reserved.js";
-import type { DmarDomain } from "./vtd/driver.js";
+import type { HostDomain } from "./host-iommu.js";
 import type { PciDevice } from "./pci.js";
 import { hostIrteStep, hostMsiStep } from "./irqsteps-host.js";
 import { encodePid, kvmNdst, ndstApicId, pirVectors, POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR, readPid } from "./vtd/posted.js";
@@ -24,7 +24,8 @@ const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 export function bootIommuExtras(m: Machine): void {
   const host = m.scenario.host;
   for (const l of bootLines(host)) m.log.kernel(l.ns, l.text, -1);
-  if (host.iommu.intremap) m.irq.enable(host.iommu.eim ?? false);
+  // One interrupt-remapping table per DRHD (Linux: intel_setup_irq_remapping() per iommu, iommu->ir_table).
+  if (host.iommu.intremap) for (const v of m.vtdUnits()) v.irq.enable(host.iommu.eim ?? false);
 }
 
 /**
@@ -32,13 +33,14 @@ export function bootIommuExtras(m: Machine): void {
  * mapped 1:1 (read/write) into the device's default domain, unless that domain is an identity
  * (pass-through) domain, which needs none.
  */
-export function mapRmrrs(m: Machine, dev: PciDevice, dom: DmarDomain, done: Set<string>): void {
-  if (dom.passThrough) return;
+export function mapRmrrs(m: Machine, dev: PciDevice, dom: HostDomain, done: Set<string>): void {
+  if ((dom as HostDomain & { passThrough?: boolean }).passThrough === true) return;
   for (const r of rmrrsOf(m.scenario.host, dev.key)) {
     const key = `${dom.did}:${r.base}`;
     if (done.has(key)) continue; // another device of the domain shares the RMRR: mapped once
     done.add(key);
-    m.driver.map(dom, r.base, r.base, r.end - r.base + 1n, 3);
+    // iommu_map() of the domain: on a host of several DRHDs, the domain of the unit whose scope holds the device.
+    m.hostIommu.map(dom, r.base, r.base, r.end - r.base + 1n, 3);
   }
 }
 
@@ -50,11 +52,13 @@ export function irteStep(m: Machine, st: Extract<Step, { op: "irte" }>, out: Ste
     failStep(m.trace, st.index, out, "unknown-device", `no host device ${st.device}`);
     return;
   }
-  if (!m.unit.interruptRemappingEnabled) {
+  // The IRT of the DRHD whose scope holds the device (map_dev_to_ir()).
+  const v = m.vtdFor(m.pci.requesterId(dev));
+  if (!v.unit.interruptRemappingEnabled) {
     failStep(m.trace, st.index, out, "intremap-off", "interrupt remapping is off on this host (host.iommu.intremap): there is no IRTE to program");
     return;
   }
-  const eim = m.irq.eim;
+  const eim = v.irq.eim;
   let irte: [bigint, bigint] = [0n, 0n];
   if (st.present) {
     // set_msi_sid() (irq_remapping.c): verify the requester id, or only the bus range when the
@@ -69,11 +73,12 @@ export function irteStep(m: Machine, st: Extract<Step, { op: "irte" }>, out: Ste
     else if (st.svt === "none") [svt, sid] = [SVT_NONE, 0];
     irte = encodeIrte({ present: true, fpd: st.fpd, vector: st.vector, destination: st.destination, ...(st.posted !== undefined ? { posted: { pda: st.posted, urgent: st.urgent } } : {}), sid, sq: st.sq, svt }, eim);
   }
-  const at = m.irq.table + st.entry * 16;
-  m.irq.modifyIrte(st.entry, irte, st.invalidate);
+  const at = v.irq.table + st.entry * 16;
+  v.irq.modifyIrte(st.entry, irte, st.invalidate);
   m.trace.pushBig(EventKind.Poke, st.index, 0, 0, 0, 0, 0, BigInt(at), irte[0]);
   const what = !st.present ? "cleared (P = 0)" : st.posted !== undefined ? `posted to descriptor ${hex(st.posted)}, vector ${hex(st.vector)}` : `vector ${hex(st.vector)} -> ${eim ? "x2APIC" : "APIC"} ${st.destination}`;
-  out.summary = `IRTE ${st.entry} of ${dev.key} at HPA ${hex(at)}: ${what}${st.invalidate ? "; interrupt entry cache invalidated" : "; no IEC invalidation"}`;
+  const unit = m.hostUnits.units.length > 1 ? ` (${v.unit.name})` : "";
+  out.summary = `IRTE ${st.entry} of ${dev.key}${unit} at HPA ${hex(at)}: ${what}${st.invalidate ? "; interrupt entry cache invalidated" : "; no IEC invalidation"}`;
 }
 
 /** `msi:` the device's MSI write, through the unit (DmarUnit.translateMsi): remapped, blocked or faulted. */
@@ -88,7 +93,7 @@ export function msiStep(m: Machine, st: Extract<Step, { op: "msi" }>, out: StepO
   const shv = st.subhandle !== undefined;
   const address = st.format === "compatibility" ? compatMsiAddress(st.destination) : remappableMsiAddress(st.handle, shv);
   const data = st.data ?? st.subhandle ?? 0;
-  const u = m.unit;
+  const u = m.vtdFor(sid).unit;
   const code = u.translateMsi(sid, address, data);
   const ir = u.ir;
   const t = m.trace;
@@ -138,7 +143,7 @@ export function postedDescriptorStep(m: Machine, st: Extract<Step, { op: "posted
     failStep(m.trace, st.index, out, "intremap-config", `the posted-interrupt descriptor at ${hex(st.address)} is not host memory`);
     return;
   }
-  const x2apic = m.irq.eim;
+  const x2apic = m.vtdUnits()[0]!.irq.eim; // every DRHD runs the one mode (intel_prepare_irq_remapping)
   const ctl = old[4]!;
   let on = (ctl & 1n) === 1n;
   let sn = ((ctl >> 1n) & 1n) === 1n;

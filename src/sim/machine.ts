@@ -27,7 +27,6 @@ import type { IntelIommuDriver } from "./vtd/driver.js";
 import type { DmarUnit } from "./vtd/unit.js";
 import { DmaTally, dmaTransfer, type DmaTransfer } from "./dma.js";
 import { EventKind, LEVEL_DEVICE_TLB, Trace } from "../trace/trace.js";
-import type { DmarDomain } from "./vtd/driver.js";
 import type { IrqRemapDriver } from "./vtd/intremap.js";
 import { bootIommuExtras, irteStep, mapRmrrs, msiStep, postedDescriptorStep } from "./irqsteps.js";
 import { memlockDiagnostics } from "./reserved.js";
@@ -131,6 +130,22 @@ export class Machine {
     if (this.hostIommu instanceof VtdHost) return this.hostIommu;
     throw new Error(`this host's IOMMU is ${this.iommu.model}, not Intel VT-d`);
   }
+  /** Every VT-d unit of the host (host and driver), in DRHD order; empty on another model. */
+  vtdUnits(): VtdHost[] {
+    const h = this.hostIommu;
+    if (h instanceof VtdHost) return [h];
+    return h instanceof MultiHost ? h.hosts.filter((x): x is VtdHost => x instanceof VtdHost) : [];
+  }
+  /**
+   * The VT-d unit that handles requester id `sid` (its DMA, its interrupts, its IRT): the host's one,
+   * or on a host of several DRHDs the one whose scope holds the device (dmar_find_matched_drhd_unit;
+   * Linux's map_dev_to_ir() for interrupts); throws on another model.
+   */
+  vtdFor(sid: number): VtdHost {
+    const h = this.hostIommu;
+    if (h instanceof MultiHost && h.hosts[0] instanceof VtdHost) return h.hosts[h.unitIndex(sid)] as VtdHost;
+    return this.vtd();
+  }
   readonly frames: HostFrameAllocator;
   readonly log: KernelLog;
   readonly trace = new Trace(4096);
@@ -213,7 +228,7 @@ export class Machine {
       }
       this.hostIommu.attach(dom, this.pci.dmaAliases(dev));
       // RMRRs are VT-d's (host.iommu.rmrr): identity maps in the device's default domain.
-      if (this.hostIommu instanceof VtdHost) mapRmrrs(this, dev, dom as DmarDomain, rmrrMapped);
+      if (this.scenario.host.iommu.model === "intel-vtd") mapRmrrs(this, dev, dom, rmrrMapped);
       this.log.kernel(this.clock, `pci ${fullBdf(dev)}: Adding to iommu group ${group.id}`, -1);
       this.clock += 1000n;
     }

@@ -6,12 +6,18 @@
  *
  * Domains: a HostDomain here stands for the driver's domain across units. Linux's intel-iommu gives
  * a domain one DID per unit it is attached to (domain_attach_iommu() allocates the unit's DID on
- * the first device of that unit); here the domain gets a unit-local domain in each unit on the
- * first attach of one of that unit's devices, with the unit's own DID, and every map/unmap goes to
- * each unit's domain. A unit attached after mappings exist gets them replayed (what VFIO type1 does
- * when a group joins a container: vfio_iommu_replay()). Linux's VT-d and AMD-Vi share one page
- * table between the units of a domain; here each unit holds its own copy of the same mappings (the
- * same IOVA -> HPA entries, in its own table pages), which translates identically.
+ * the first device of that unit; domain_id_iommu() reads it from dmar_domain->iommu_array); here
+ * the domain gets a unit-local domain in each unit on the first attach of one of that unit's
+ * devices, with the unit's own DID (AMD-Vi: the one id a host-wide allocator chose, domainIdFree;
+ * Linux's pdom_id_alloc() is one IDA for all IOMMUs). One table: where the model can
+ * (HostIommu.shareTable: VT-d, AMD-Vi), the first unit's domain owns the page table and the other
+ * units' domains point at it, as every unit's context entry points at the one dmar_domain->pgd
+ * (every DTE at the one protection domain's io_pgtable) in Linux; a map or unmap writes the table
+ * once and each other unit does its own invalidations (flushShared), as cache_tag_flush_range /
+ * domain_flush_pages_v1 flush every unit the domain is attached to. Otherwise (SMMUv3, units
+ * whose table depths differ) each unit holds its own copy of
+ * the mappings, and one attached after mappings exist gets them replayed (what VFIO type1 does
+ * when a group joins a container: vfio_iommu_replay()).
  *
  * The hot path: a transfer's requester id picks its unit once per translateRun call (a lookup in a
  * 64 Ki-entry table), no allocation.
@@ -42,13 +48,17 @@ export class MultiDomain implements HostDomain {
     /** Per unit: its domain, once a device of that unit is attached. */
     readonly parts: (HostDomain | undefined)[],
     public maps: Mapping[] = [],
+    /** The unit whose domain owns the page table the others share; -1: none yet. */
+    public owner = -1,
+    /** Per unit: its domain shares the owner's table (writes go to the owner's only). */
+    readonly shared: boolean[] = parts.map(() => false),
   ) {}
 }
 
 export interface MultiHostSnapshot extends HostIommuSnapshot {
   readonly model: "multi";
   units: HostIommuSnapshot[];
-  domains: { did: number; passThrough: boolean; parts: number[]; maps: Mapping[] }[];
+  domains: { did: number; passThrough: boolean; parts: number[]; maps: Mapping[]; owner: number; shared: boolean[] }[];
   nextDid: number;
   routes: Int8Array;
 }
@@ -72,6 +82,8 @@ export class MultiHost implements HostIommu {
   /** Each unit's address width (the last resort of domainWidth). */
   private readonly widths: number[];
   private last: HostIommu;
+  /** The model numbers domains host-wide (HostIommu.domainIdFree): a domain has one id in every unit. */
+  private readonly globalIds: boolean;
   readonly interrupts?: HostInterruptRemap;
 
   constructor(
@@ -80,9 +92,10 @@ export class MultiHost implements HostIommu {
     pci: readonly PciDeviceSpec[],
   ) {
     this.names = specs.map((s) => s.name);
-    this.units = hosts.map((h, i) => new NamedUnit(h.iommu, this.names[i]!));
+    this.units = hosts.map((h, i) => new NamedUnit(h.iommu, this.names[i]!, h.registerBase));
     this.widths = specs.map((s) => s.iommu.addressWidth);
     this.last = hosts[0]!;
+    this.globalIds = hosts.every((h) => h.domainIdFree !== undefined);
     const all = specs.findIndex((s) => s.includeAll);
     this.fallback = all >= 0 ? all : 0;
     for (const d of pci) {
@@ -117,7 +130,13 @@ export class MultiHost implements HostIommu {
   }
 
   allocDomain(passThrough: boolean): HostDomain {
-    const d = new MultiDomain(this.nextDid++, passThrough, this.hosts.map(() => undefined));
+    let did = this.nextDid++;
+    if (this.globalIds) {
+      // One allocator for every unit (AMD-Vi's pdom_ids IDA): the lowest id no unit uses.
+      did = 1;
+      while (this.domains.has(did) || !this.hosts.every((h) => h.domainIdFree!(did))) did++;
+    }
+    const d = new MultiDomain(did, passThrough, this.hosts.map(() => undefined));
     this.domains.set(d.did, d);
     return d;
   }
@@ -133,9 +152,15 @@ export class MultiHost implements HostIommu {
     let p = m.parts[i];
     if (p === undefined) {
       const h = this.hosts[i]!;
-      p = h.allocDomain(m.passThrough);
+      p = this.globalIds ? h.allocDomain(m.passThrough, m.did) : h.allocDomain(m.passThrough);
       m.parts[i] = p;
+      const o = m.owner;
+      if (o >= 0 && h.shareTable?.(p, this.hosts[o]!, m.parts[o]!) === true) {
+        m.shared[i] = true;
+        return p;
+      }
       for (const x of m.maps) h.map(p, x.iova, x.hpa, x.size, x.prot);
+      if (o < 0 && !m.passThrough) m.owner = i;
     }
     return p;
   }
@@ -158,7 +183,8 @@ export class MultiHost implements HostIommu {
 
   map(d: HostDomain, iova: bigint, hpa: bigint, size: bigint, prot: number): void {
     const m = d as MultiDomain;
-    m.parts.forEach((p, i) => p !== undefined && this.hosts[i]!.map(p, iova, hpa, size, prot));
+    m.parts.forEach((p, i) => p !== undefined && !m.shared[i] && this.hosts[i]!.map(p, iova, hpa, size, prot));
+    this.flushSharers(m);
     m.maps.push({ iova, hpa, size, prot });
   }
 
@@ -166,10 +192,11 @@ export class MultiHost implements HostIommu {
     const m = d as MultiDomain;
     let bytes: bigint | undefined;
     m.parts.forEach((p, i) => {
-      if (p === undefined) return;
+      if (p === undefined || m.shared[i]) return;
       const b = this.hosts[i]!.unmap(p, iova, size);
       bytes ??= b;
     });
+    this.flushSharers(m);
     const end = iova + size;
     const kept: Mapping[] = [];
     let cut = 0n;
@@ -185,6 +212,14 @@ export class MultiHost implements HostIommu {
     }
     m.maps = kept;
     return bytes ?? cut;
+  }
+
+  /** Each unit sharing the owner's table flushes what the owner's last map or unmap changed. */
+  private flushSharers(m: MultiDomain): void {
+    if (m.owner < 0) return;
+    const from = this.hosts[m.owner]!;
+    const owner = m.parts[m.owner]!;
+    m.parts.forEach((p, i) => p !== undefined && m.shared[i] && this.hosts[i]!.flushShared?.(p, from, owner));
   }
 
   domainWidth(d: HostDomain): number {
@@ -245,10 +280,10 @@ export class MultiHost implements HostIommu {
     return this.pokeRegisterOf(0, name, value);
   }
 
-  /** A register poke of unit `i` (a poke step's `unit`); the summary names the unit. */
+  /** A register poke of unit `i` (a poke step's `unit`); the summary names the unit and the register's MMIO address in the unit's block. */
   pokeRegisterOf(i: number, name: string, value: (old: bigint) => bigint): RegisterPoke | string {
     const r = this.hosts[i]!.pokeRegister(name, value);
-    return typeof r === "string" ? r : { ...r, summary: `${this.names[i]!}: ${r.summary}` };
+    return typeof r === "string" ? r : { ...r, summary: `${this.names[i]!}: ${r.summary} (MMIO 0x${r.address.toString(16)})` };
   }
 
   recordInvalidations(trace: Trace, step: number): void {
@@ -268,7 +303,7 @@ export class MultiHost implements HostIommu {
       bytes += s.bytes;
       return s.snap;
     });
-    const domains = [...this.domains.values()].map((d) => ({ did: d.did, passThrough: d.passThrough, parts: d.parts.map((p) => p?.did ?? -1), maps: share(prev?.domains.find((x) => x.did === d.did)?.maps, d.maps, 32) }));
+    const domains = [...this.domains.values()].map((d) => ({ did: d.did, passThrough: d.passThrough, parts: d.parts.map((p) => p?.did ?? -1), maps: share(prev?.domains.find((x) => x.did === d.did)?.maps, d.maps, 32), owner: d.owner, shared: [...d.shared] }));
     const snap: MultiHostSnapshot = { model: "multi", units, domains, nextDid: this.nextDid, routes: share(prev?.routes, this.routes, 1) };
     return { snap, bytes: bytes + domains.length * 16 };
   }
@@ -279,7 +314,7 @@ export class MultiHost implements HostIommu {
     this.domains.clear();
     for (const d of v.domains) {
       const parts = d.parts.map((did, i) => (did < 0 ? undefined : this.hosts[i]!.domain(did)));
-      this.domains.set(d.did, new MultiDomain(d.did, d.passThrough, parts, d.maps));
+      this.domains.set(d.did, new MultiDomain(d.did, d.passThrough, parts, d.maps, d.owner, [...d.shared]));
     }
     this.nextDid = v.nextDid;
     this.routes = v.routes.slice();
@@ -371,12 +406,13 @@ class MultiUnit implements IommuUnit {
 
 /**
  * A unit under the name Linux gives it on this host ("ivhd1"), for a model whose tables() names
- * every unit the same; everything else is the unit's own.
+ * every unit the same, with its register base; everything else is the unit's own.
  */
 class NamedUnit implements IommuUnit {
   constructor(
     private readonly u: IommuUnit,
     private readonly name: string,
+    private readonly registerBase: bigint | undefined,
   ) {}
 
   get model(): string {
@@ -396,7 +432,7 @@ class NamedUnit implements IommuUnit {
   }
   tables(): InspectTables {
     const t = this.u.tables();
-    return t.name === this.name ? t : { ...t, name: this.name };
+    return { ...t, name: this.name, ...(this.registerBase !== undefined ? { registerBase: this.registerBase } : {}) };
   }
   registers(): RegisterView[] {
     return this.u.registers();

@@ -24,9 +24,14 @@ function atLeast(kernel: string, major: number, minor: number): boolean {
   return v !== undefined && (v.major > major || (v.major === major && v.minor >= minor));
 }
 
+/** Every RMRR of the host: a host of several DRHDs lists each under the unit whose scope holds its devices. */
+export function hostRmrrs(host: HostSpec): RmrrSpec[] {
+  return host.iommus !== undefined ? host.iommus.flatMap((u) => u.iommu.rmrr ?? []) : (host.iommu.rmrr ?? []);
+}
+
 /** The RMRRs whose device scope names `device` (a host device key). */
 export function rmrrsOf(host: HostSpec, device: string): RmrrSpec[] {
-  return (host.iommu.rmrr ?? []).filter((r) => r.devices.includes(device));
+  return hostRmrrs(host).filter((r) => r.devices.includes(device));
 }
 
 const hex016 = (v: bigint) => `0x${v.toString(16).padStart(14, "0")}`;
@@ -48,7 +53,7 @@ const hex016 = (v: bigint) => `0x${v.toString(16).padStart(14, "0")}`;
 export function bootLines(host: HostSpec): { ns: bigint; text: string }[] {
   const out: { ns: bigint; text: string }[] = [];
   const dmar = atLeast(host.kernel, 4, 2) ? "DMAR: " : "dmar: ";
-  for (const r of host.iommu.rmrr ?? []) out.push({ ns: 12_000_000n, text: `${dmar}RMRR base: ${hex016(r.base)} end: ${hex016(r.end)}` });
+  for (const r of hostRmrrs(host)) out.push({ ns: 12_000_000n, text: `${dmar}RMRR base: ${hex016(r.base)} end: ${hex016(r.end)}` });
   if (host.iommu.intremap) out.push({ ns: 95_000_000n, text: `${atLeast(host.kernel, 4, 2) ? "DMAR-IR: " : ""}Enabled IRQ remapping in ${host.iommu.eim ? "x2apic" : "xapic"} mode` });
   if (atLeast(host.kernel, 5, 4)) {
     const pt = host.iommu.hostPassThrough && host.iommu.passThrough;

@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { parseScenario } from "../../src/scenario/index.js";
 import type { Scenario } from "../../src/scenario/types.js";
 import { runScenario, type Run } from "../../src/sim/run.js";
+import { EventKind } from "../../src/trace/trace.js";
 import type { ContextEntryNode, IommuUnit } from "../../src/sim/iommu.js";
 import { Session } from "../../src/engine/session.js";
 import { treeChildren, type TreeContext } from "../../src/engine/trees.js";
@@ -15,6 +16,7 @@ import { unitTreePrefix } from "../../src/engine/trees/tables.js";
 import { explainWalk } from "../../src/engine/walk.js";
 import { DebugInspector } from "../../src/engine/debugInspect.js";
 import { EngineServer } from "../../src/engine/server.js";
+import { importText, synthesizeScenario } from "../../src/import/index.js";
 
 const LAPTOP = readFileSync(join(__dirname, "..", "..", "examples", "laptop-two-dmar-units.passthrough.yaml"), "utf8");
 
@@ -159,6 +161,125 @@ describe("host.iommus: the machine routes each requester id to its unit", () => 
   });
 });
 
+describe("host.iommus: one domain, one page table (VT-d)", () => {
+  const SHARED = readFileSync(join(__dirname, "..", "..", "examples", "laptop-shared-table.passthrough.yaml"), "utf8");
+
+  it("both units' context entries point at the domain's one table, each with the unit's own DID", () => {
+    const r = run(LAPTOP);
+    const m = r.machineBefore(r.outcomes.length);
+    const [u0, u1] = m.hostUnits.units;
+    const gpu = contexts(u0!)[0]!;
+    const nic = contexts(u1!).find((c) => c.sid === 0x300)!;
+    expect(nic.pageTable).toBe(gpu.pageTable);
+    expect(nic.levels).toBe(gpu.levels);
+    // The DID is the unit's own (domain_id_iommu()): dmar0 gave DID 1 to the GPU's boot domain,
+    // dmar1 gave DIDs 1 and 2 to the root port's and the NIC's; the VM's domain is 2 and 3.
+    expect([gpu.did, nic.did]).toEqual([2, 3]);
+    // Through the contract, each unit's walk reads the same leaf entry in memory.
+    const leaf = (u: IommuUnit, sid: number) => u.explain({ sid, iova: 0x1000_0000n, write: true }).trail.entries.at(-1)!.address;
+    expect(leaf(u1!, 0x300)).toBe(leaf(u0!, 0x10));
+  });
+
+  it("a PTE poked through one unit's context entry is the other unit's PTE too; the example passes", () => {
+    const r = run(SHARED);
+    expect(r.failedExpectations).toEqual([]);
+    // Step 6 (index 5): the NIC on dmar1 faults on the entry poked through the GPU on dmar0.
+    expect(r.outcomes[5]!.status).toBe("fault");
+  });
+
+  it("an unmap writes the table once and invalidates the IOTLB of every unit the domain is attached to", () => {
+    const r = run(SHARED);
+    const unmap = r.scenario.workload.findIndex((s) => s.op === "unmap");
+    const inv = (step: number) => r.machineBefore(step).hostUnits.units.map((u) => u.counters().invalidations);
+    const [b0, b1] = inv(unmap);
+    const [a0, a1] = inv(unmap + 1);
+    expect(a0! - b0!).toBeGreaterThan(0);
+    expect(a1! - b1!).toBeGreaterThan(0);
+    // Both devices had the 2 MiB mapping in their unit's IOTLB; both fault after the one unmap.
+    expect(r.outcomes.slice(unmap + 1).map((o) => o.status)).toEqual(["fault", "fault"]);
+  });
+
+  it("a unit that joins the domain later points at its table; stepping back keeps one table", () => {
+    const text = LAPTOP.replace('devices: ["00:02.0", "03:00.0"]', 'devices: ["00:02.0"]').replace(/workload:[\s\S]*/, `workload:
+  - start: win11
+  - map: { vm: win11, iova: 0x40_0000_0000, size: 2MiB, perm: rw, gpa: 0x2000_0000 }
+  - assign: { vm: win11, device: "03:00.0" }
+  - map: { vm: win11, iova: 0x50_0000_0000, size: 4KiB, perm: r, gpa: 0x2000_0000 }
+  - translate: { device: "03:00.0", iova: 0x50_0000_0000, write: false }
+    expect: ok
+`);
+    const r = run(text);
+    expect(r.failedExpectations).toEqual([]);
+    for (const step of [3, 5]) {
+      const m = r.machineBefore(step);
+      const gpu = contexts(m.hostUnits.units[0]!).find((c) => c.sid === 0x10)!;
+      const nic = contexts(m.hostUnits.units[1]!).find((c) => c.sid === 0x300)!;
+      expect(nic.pageTable).toBe(gpu.pageTable);
+    }
+  });
+
+  it("units whose tables differ in depth keep a copy each, which translates the same", () => {
+    const text = LAPTOP.replace("{ model: intel-vtd, address-width: 39, include-all: true }", "{ model: intel-vtd, address-width: 48, include-all: true }");
+    const r = run(text);
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    const gpu = contexts(m.hostUnits.units[0]!)[0]!;
+    const nic = contexts(m.hostUnits.units[1]!).find((c) => c.sid === 0x300)!;
+    expect([gpu.levels, nic.levels]).toEqual([3, 4]);
+    expect(nic.pageTable).not.toBe(gpu.pageTable);
+  });
+});
+
+describe("host.iommus: one protection domain, one page table and one id (AMD-Vi)", () => {
+  const AMD = readFileSync(join(__dirname, "..", "..", "examples", "amd-two-ivhd-units.passthrough.yaml"), "utf8");
+  const dtes = (u: IommuUnit) => u.tables().root.children().filter((n): n is ContextEntryNode => n.kind === "context-entry");
+
+  it("both IOMMUs' DTEs point at the domain's one table with the one domain id; ids are host-wide", () => {
+    const r = run(AMD);
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    const [u0, u1] = m.hostUnits.units;
+    const nvme = dtes(u0!).find((c) => c.sid === 0x300)!;
+    const nic = dtes(u1!).find((c) => c.sid === 0x4100)!;
+    expect(nic.pageTable).toBe(nvme.pageTable);
+    // pdom_id_alloc(): one IDA for every IOMMU, so the four boot domains are 1-4 across both units
+    // and the VM's domain is 5 in each, as the IO_PAGE_FAULT lines print it.
+    expect([nvme.did, nic.did]).toEqual([5, 5]);
+    const boot = [...dtes(u0!), ...dtes(u1!)].filter((c) => c.did !== 5).map((c) => c.did);
+    expect(new Set(boot).size).toBe(boot.length);
+    expect(r.log.filter((l) => l.text.includes("IO_PAGE_FAULT")).every((l) => l.text.includes("domain=0x0005"))).toBe(true);
+  });
+
+  it("a table grown by a map (increase_address_space) is the new root in both IOMMUs' DTEs; an unmap flushes both", () => {
+    const text = AMD.replace(/workload:[\s\S]*/, `workload:
+  - start: db01
+  - map: { vm: db01, iova: 0x100_0000_0000, size: 4KiB, perm: rw, gpa: 0x2000_0000 }
+  - dma: { device: "03:00.0", iova: 0x100_0000_0000, length: 4KiB, write: true }
+    expect: ok
+  - dma: { device: "41:00.0", iova: 0x100_0000_0000, length: 4KiB, write: true }
+    expect: ok
+  - unmap: { vm: db01, iova: 0x100_0000_0000, size: 4KiB }
+  - dma: { device: "03:00.0", iova: 0x100_0000_0000, length: 4KiB, write: true }
+    expect: { fault: 0x2 }
+  - dma: { device: "41:00.0", iova: 0x100_0000_0000, length: 4KiB, write: true }
+    expect: { fault: 0x2 }
+`);
+    const r = run(text);
+    expect(r.failedExpectations).toEqual([]);
+    // machineBefore reuses one machine: read each state before asking for the next.
+    const tops = (step: number) => {
+      const units = r.machineBefore(step).hostUnits.units;
+      return [dtes(units[0]!).find((c) => c.sid === 0x300)!, dtes(units[1]!).find((c) => c.sid === 0x4100)!].map((c) => ({ levels: c.levels, table: c.pageTable }));
+    };
+    const before = tops(1);
+    const after = tops(2);
+    expect(before.map((t) => t.levels)).toEqual([3, 3]);
+    expect(after.map((t) => t.levels)).toEqual([4, 4]);
+    expect(after[1]!.table).toBe(after[0]!.table);
+    expect(after[0]!.table).not.toBe(before[0]!.table);
+  });
+});
+
 describe("host.iommus with one unit is host.iommu", () => {
   /** The trace's columns and the kernel log as one comparable value. */
   function fingerprint(r: Run) {
@@ -254,6 +375,8 @@ describe("host.iommus: the debugger", () => {
     expect(names).toContain("IOMMU registers dmar1 (at this event, before the driver's fault handler)");
     expect(names).toContain("IOMMU registers dmar0 (after this step)");
     expect(names).toContain("IOTLB dmar1 (after this step)");
+    const dmar0 = insp.scopes({ step: 4, event: nicFault }).find((s) => s.name === "IOMMU registers dmar0 (after this step)")!;
+    expect(dmar0.vars[0]).toMatchObject({ name: "register base", value: "0xfed90000" });
     const at = insp.scopes({ step: 4, event: nicFault }).find((s) => s.name.startsWith("IOMMU registers dmar1"))!;
     expect(at.vars.find((v) => v.name === "fault records")!.value).toBe("1 of 8 in use");
   });
@@ -277,6 +400,98 @@ describe("host.iommus: a register poke names its unit", () => {
   });
 });
 
+describe("host.iommus: each unit's register block at its own MMIO base", () => {
+  it("defaults by position as firmware lays them out; register-base overrides; misaligned or shared bases are errors", () => {
+    expect(scenario(LAPTOP).host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfed90000n, 0xfed91000n]);
+    const amd = scenario(host(`    - { model: amd-vi, devices: ["00:02.0"] }\n    - { model: amd-vi, devices: ["00:1c.0"] }`));
+    expect(amd.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfeb80000n, 0xfec00000n]);
+    // A two-socket Xeon's DMAR table (dmesg "DMAR: dmar0: reg_base_addr fbffd000", "dmar1: reg_base_addr fbffc000").
+    const server = scenario(host(`    - { model: intel-vtd, devices: ["00:02.0"], register-base: 0xfbffd000 }\n    - { model: intel-vtd, include-all: true, register-base: 0xfbff_c000 }`));
+    expect(server.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfbffd000n, 0xfbffc000n]);
+    const text = host(`    - { model: intel-vtd, devices: ["00:02.0"], register-base: 0xfbffd800 }\n    - { model: intel-vtd, include-all: true }`);
+    const bad = errors(text);
+    expect(bad.map((d) => d.message)).toEqual(["register-base 0xfbffd800 is not 4 KiB aligned"]);
+    expect(bad[0]!.range.line).toBe(text.split("\n").findIndex((l) => l.includes("0xfbffd800")));
+    expect(bad[0]!.hint).toMatch(/DRHD base/);
+    expect(errors(host(`    - { model: intel-vtd, devices: ["00:02.0"] }\n    - { model: intel-vtd, include-all: true, register-base: 0xfed90000 }`)).map((d) => d.message)).toEqual(["dmar0 and dmar1 both have their registers at 0xfed90000"]);
+  });
+
+  it("a poke of dmar1's RTADDR is traced at dmar1's MMIO address, and Mapping Tables shows each unit's base", () => {
+    const text = LAPTOP.replace("include-all: true }", "include-all: true, register-base: 0xfbffc000 }").replace(/workload:[\s\S]*/, `workload:
+  - start: win11
+  - poke: { register: RTADDR, unit: dmar1, set: 0x1000 }
+  - poke: { register: RTADDR, unit: dmar0, set: 0x1000 }
+`);
+    const r = run(text);
+    const t = r.trace;
+    const pokes: bigint[] = [];
+    for (let i = 0; i < t.length; i++) if (t.kind[i] === EventKind.Poke) pokes.push((BigInt(t.aHi[i]! >>> 0) << 32n) | BigInt(t.aLo[i]! >>> 0));
+    // RTADDR is at offset 0x20 of each unit's block (VT-d 11.4.5).
+    expect(pokes).toEqual([0xfbffc020n, 0xfed90020n]);
+    expect(r.outcomes[1]!.summary).toMatch(/^set 0x1000: dmar1: .*\(MMIO 0xfbffc020\)$/);
+    const s = new Session("regs");
+    expect(s.update(text).ran).toBe(true);
+    s.setCursor(2);
+    const ctx: TreeContext = { machine: s.machineAtCursor()!, run: s.run!, scenario: s.scenario!, cursor: 2, radix: "hex" };
+    const regs = (prefix: string) => treeChildren("tables", prefix, ctx)!.find((n) => n.id === `${prefix}/regs`)!;
+    expect(regs("t").description).toBe("@ 0xfed90000");
+    expect(regs("t~1").description).toBe("@ 0xfbffc000");
+    const rtaddr = treeChildren("tables", "t~1/regs", ctx)!.find((n) => n.label === "RTADDR")!;
+    expect(String(rtaddr.tooltip)).toContain("MMIO 0xfbffc020");
+  });
+});
+
+describe("host.iommus: interrupt remapping, RMRRs and ATS per DRHD", () => {
+  const SERVER = readFileSync(join(__dirname, "..", "..", "examples", "server-two-drhd-per-unit.passthrough.yaml"), "utf8");
+
+  it("each DRHD has its own interrupt-remapping table; an MSI is remapped (or faults) in its device's unit", () => {
+    const r = run(SERVER);
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    const [ir0, ir1] = m.hostUnits.units.map((u) => u.tables().interruptRemapping!);
+    expect(ir0!.address).not.toBe(ir1!.address);
+    expect([ir0!.enabled, ir1!.enabled]).toEqual([true, true]);
+    expect(ir0!.entries().map((e) => e.index)).toEqual([0, 1]);
+    expect(ir1!.entries().map((e) => e.index)).toEqual([0]);
+    // The 0x22 of 02:00.0 is dmar1's record, printed by dmar1's fault handler.
+    expect(m.hostUnits.units[1]!.faults().map((f) => [f.sid, f.reason])).toEqual([[0x200, 0x22]]);
+    expect(m.hostUnits.units[0]!.faults().map((f) => f.reason)).toEqual([0x05]);
+  });
+
+  it("the RMRR is mapped 1:1 in the domain of the unit that holds its device; ATS is its unit's", () => {
+    const r = run(SERVER);
+    expect(r.outcomes[0]!.summary).toMatch(/-> HPA 0x9b280000/);
+    const m = r.machineBefore(r.outcomes.length);
+    const xhci = contexts(m.hostUnits.units[1]!).find((c) => c.sid === 0xa0)!;
+    expect(xhci.translation).toBe("translated");
+    expect(contexts(m.hostUnits.units[0]!).find((c) => c.sid === 0xa0)).toBeUndefined();
+    // ConnectX-5 in dmar0's scope: its context entry has the Device-TLB type there.
+    expect(contexts(m.hostUnits.units[0]!).find((c) => c.sid === 0x8100)!.translation).toBe("translated+device-TLB");
+    // The RMRR is among the reserved regions of dmar1, the unit its device belongs to, not dmar0.
+    expect(m.hostUnits.units[1]!.tables().reservedRegions!.some((x) => x.source === "RMRR")).toBe(true);
+    expect(m.hostUnits.units[0]!.tables().reservedRegions?.some((x) => x.source === "RMRR") ?? false).toBe(false);
+  });
+
+  it("an RMRR device on a multi-unit host is still refused to a VM", () => {
+    const text = SERVER.replace('devices: ["81:00.0", "02:00.0"]', 'devices: ["00:14.0"]').replace(/workload:[\s\S]*/, "workload:\n  - start: nfv01\n    expect: { errno: EINVAL }\n");
+    expect(run(text.replace("driver: xhci_hcd", "driver: vfio-pci")).failedExpectations).toEqual([]);
+  });
+
+  it("refuses units that disagree on interrupt remapping, and an RMRR or ATS device listed under another unit", () => {
+    const two = (a: string, b: string) => host(`    - { model: intel-vtd, devices: ["00:02.0"]${a} }\n    - { model: intel-vtd, include-all: true${b} }`);
+    const ir = errors(two(", intremap: true", ""));
+    expect(ir.map((d) => d.message)).toEqual(["intremap is on in dmar0 and off in dmar1"]);
+    expect(ir[0]!.hint).toMatch(/intel_prepare_irq_remapping/);
+    expect(errors(two(", intremap: true, eim: true", ", intremap: true")).map((d) => d.message)).toEqual(["eim is on in dmar0 and off in dmar1"]);
+    const rmrr = errors(two(', rmrr: [ { base: 0x7b800000, end: 0x7b81ffff, devices: ["03:00.0"] } ]', ""));
+    expect(rmrr.map((d) => d.message)).toEqual(["RMRR device 03:00.0 is in the scope of dmar1, not dmar0"]);
+    expect(rmrr[0]!.hint).toMatch(/list this RMRR under dmar1/);
+    expect(errors(two(', device-iotlb: true, ats: [{ device: "03:00.0" }]', "")).map((d) => d.message)).toEqual(["ATS device 03:00.0 is in the scope of dmar1, not dmar0"]);
+    // What the refusal used to reject now parses.
+    expect(errors(two(', intremap: true, rmrr: [ { base: 0x7b800000, end: 0x7b81ffff, devices: ["00:02.0"] } ]', ", intremap: true"))).toEqual([]);
+  });
+});
+
 describe("host.iommus of AMD-Vi and SMMUv3 units", () => {
   const example = (f: string) => readFileSync(join(__dirname, "..", "..", "examples", f), "utf8");
 
@@ -297,6 +512,53 @@ describe("host.iommus of AMD-Vi and SMMUv3 units", () => {
     expect(m.hostUnits.names).toEqual(["arm-smmu-v3.0.auto", "arm-smmu-v3.1.auto"]);
     const events = r.log.filter((l) => l.text.includes("event 0x10 received")).map((l) => l.text);
     expect(events).toEqual(["arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:", "arm-smmu-v3 arm-smmu-v3.1.auto: event 0x10 received:"]);
+  });
+});
+
+/**
+ * Decoded SMMUv3 events (v6.15 arm_smmu_dump_event) from two SMMUs: the first is
+ * test/fixtures/evidence/mixed-dmesg.txt's (reference §5.3's rendered example), the second the same
+ * format strings rendered for arm-smmu-v3.1.auto, client 0000:41:00.0 behind StreamID 0x10000
+ * (word 0 bits 63:32) at IOVA 0xffffe000.
+ */
+const TWO_SMMU_LOG = [
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000010000000010",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000020800000000",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x00000000fffff000",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000000000000",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 ssid: 0x0 iova: 0xfffff000 ipa: 0x0",
+  "[  830.5] arm-smmu-v3 arm-smmu-v3.0.auto: unpriv data read s1 \"Input address caused fault\" stag: 0x0",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: event 0x10 received:",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: \t0x0001000000000010",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: \t0x0000020800000000",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: \t0x00000000ffffe000",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: \t0x0000000000000000",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: event: F_TRANSLATION client: 0000:41:00.0 sid: 0x10000 ssid: 0x0 iova: 0xffffe000 ipa: 0x0",
+  "[  831.5] arm-smmu-v3 arm-smmu-v3.1.auto: unpriv data read s1 \"Input address caused fault\" stag: 0x0",
+].join("\n");
+
+describe("host.iommus synthesized from a log that names several units", () => {
+  it("SMMUv3 events of two SMMUs give a host.iommus scenario that prints each SMMU's lines again", () => {
+    const log = TWO_SMMU_LOG;
+    const s = synthesizeScenario(importText(log, "log").records);
+    const sc = scenario(s.text);
+    expect(sc.host.iommus!.map((u) => [u.name, u.devices])).toEqual([
+      ["arm-smmu-v3.0.auto", ["00:1c.0", "01:00.0"]],
+      ["arm-smmu-v3.1.auto", ["00:1c.1", "41:00.0"]],
+    ]);
+    const r = run(s.text);
+    expect(r.failedExpectations).toEqual([]);
+    const events = r.log.filter((l) => l.text.includes("event: F_TRANSLATION")).map((l) => l.text);
+    expect(events).toEqual(log.split("\n").filter((l) => l.includes("event: F_TRANSLATION")).map((l) => l.replace(/^\[[^\]]*\] /, "")));
+  });
+
+  it("one SMMU, or raw dumps that name no client, keep host.iommu", () => {
+    const log = TWO_SMMU_LOG;
+    const one = log.split("\n").filter((l) => l.includes("v3.0.auto")).join("\n");
+    expect(synthesizeScenario(importText(one, "log").records).text).toMatch(/\n  iommu: \{ model: smmuv3/);
+    const raw = log.split("\n").filter((l) => !l.includes("event: ") && !l.includes("unpriv")).join("\n");
+    expect(synthesizeScenario(importText(raw, "log").records).text).not.toMatch(/iommus:/);
   });
 });
 

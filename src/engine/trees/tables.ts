@@ -60,7 +60,14 @@ function unitChildren(id: string | null, ctx: TreeContext, iommu: IommuInspectio
     const pending = records.filter((r) => r.pending).length;
     const serviced = records.length - pending;
     return [
-      { id: "t/regs", label: l10n.t("Registers"), tooltip: l10n.t("The MMIO registers of {0} as software reads them now, each decoded into its fields ({1}).", t.name, n?.spec ?? "VT-d spec"), icon: "symbol-variable", collapsible: 1 },
+      {
+        id: "t/regs",
+        label: l10n.t("Registers"),
+        ...(t.registerBase !== undefined ? { description: `@ ${num(t.registerBase, ctx.radix)}` } : {}),
+        tooltip: t.registerBase !== undefined ? l10n.t("The MMIO registers of {0} at {1} as software reads them now, each decoded into its fields ({2}).", t.name, hx(t.registerBase), n?.spec ?? "VT-d spec") : l10n.t("The MMIO registers of {0} as software reads them now, each decoded into its fields ({1}).", t.name, n?.spec ?? "VT-d spec"),
+        icon: "symbol-variable",
+        collapsible: 1,
+      },
       {
         id: "t/root",
         label: t.root.label ?? n?.root ?? l10n.t("Root table"),
@@ -88,10 +95,14 @@ function unitChildren(id: string | null, ctx: TreeContext, iommu: IommuInspectio
     case "regs": {
       const regs = iommu.registers();
       if (parts.length === 2) {
+        const base = t.registerBase;
         return regs.map((r) =>
           leaf(`t/regs/${r.name}`, r.name, r.width === 64 ? qword(r.value) : `0x${r.value.toString(16).padStart(8, "0")}`, {
             icon: "symbol-constant",
-            tooltip: l10n.t("{0} (offset 0x{1}, {2} {3}): {4}", r.name, r.offset.toString(16).padStart(3, "0"), n?.spec ?? "VT-d spec", r.section, r.fields.map((f) => `${f.name}=${f.value}`).join(" ")),
+            tooltip:
+              base !== undefined
+                ? l10n.t("{0} (MMIO {1}: offset 0x{2}, {3} {4}): {5}", r.name, hx(base + BigInt(r.offset)), r.offset.toString(16).padStart(3, "0"), n?.spec ?? "VT-d spec", r.section, r.fields.map((f) => `${f.name}=${f.value}`).join(" "))
+                : l10n.t("{0} (offset 0x{1}, {2} {3}): {4}", r.name, r.offset.toString(16).padStart(3, "0"), n?.spec ?? "VT-d spec", r.section, r.fields.map((f) => `${f.name}=${f.value}`).join(" ")),
             collapsible: r.fields.length ? 1 : 0,
             copy: hx(r.value),
           }),

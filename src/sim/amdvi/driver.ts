@@ -93,10 +93,24 @@ export interface AmdDomain extends HostDomain {
   mode: number;
   /** Device ids whose DTE points here. */
   devids: Set<number>;
+  /**
+   * The page table is another IOMMU's domain's (a protection domain attached to devices behind
+   * several IOMMUs, sim/multiHost.ts): Linux keeps one io_pgtable per protection_domain and every
+   * IOMMU's DTE points at it (set_dte_entry: domain->iop.root); this unit neither writes nor frees it.
+   */
+  sharedTable?: boolean;
+}
+
+/** The owner's last map or unmap, for the other IOMMUs of a shared table (followShared). */
+export interface AmdTableChange {
+  iova: bigint;
+  size: bigint;
+  /** The owner flushed its IOTLB for it (an unmap, or a map over present entries). */
+  flushed: boolean;
 }
 
 export interface AmdDriverSnapshot {
-  domains: { did: number; passThrough: boolean; v2?: boolean; root: number; mode: number; devids: number[] }[];
+  domains: { did: number; passThrough: boolean; v2?: boolean; root: number; mode: number; devids: number[]; sharedTable?: boolean }[];
   cmdTail: number;
   sem: bigint;
   irt: [number, number][];
@@ -313,9 +327,9 @@ export class AmdIommuDriver {
   // ------------------------------------------------------------------ domains
 
   /** protection_domain_alloc: the lowest free id from 1 (pdom_id_alloc, an IDA from 1). */
-  allocDomain(passThrough: boolean): AmdDomain {
-    let did = 1;
-    while (this.domains.has(did) || this.gcr3DomidUsed(did)) did++;
+  allocDomain(passThrough: boolean, id?: number): AmdDomain {
+    let did = id ?? 1;
+    while (id === undefined && !this.domainIdFree(did)) did++;
     if (did > 0xffff) throw new Error("no free AMD-Vi domain id (16 bits)");
     // v2: v2_alloc_pgtable's pgd (one zeroed page); the v1 table mode stays 0 (PAGE_MODE_NONE).
     const v2 = !passThrough && this.pgtable === "v2";
@@ -324,9 +338,55 @@ export class AmdIommuDriver {
     return d;
   }
 
+  /** No domain and no GCR3 table of this IOMMU uses the id. */
+  domainIdFree(did: number): boolean {
+    return !this.domains.has(did) && !this.gcr3DomidUsed(did);
+  }
+
+  /**
+   * `d` (new, not attached yet) takes the page table of `owner`, another IOMMU's domain: Linux's one
+   * protection_domain io_pgtable for every IOMMU it is attached to. Its own top table is freed.
+   */
+  shareTable(d: AmdDomain, owner: AmdDomain): boolean {
+    if (d.passThrough || owner.passThrough || d.devids.size > 0) return false;
+    this.freeTable(d.root, 1);
+    d.root = owner.root;
+    d.mode = owner.mode;
+    d.sharedTable = true;
+    return true;
+  }
+
+  /** The last map's or unmap's range, for the IOMMUs sharing the table. */
+  lastChange: AmdTableChange | undefined;
+
+  /**
+   * After the owner's driver changed a table `d` shares: a grown table (increase_address_space)
+   * rewrites this IOMMU's DTEs of the domain (amd_iommu_domain_update -> amd_iommu_update_and_flush_device_table,
+   * every device of the domain on every IOMMU), and a flushed change is flushed here too
+   * (amd_iommu_domain_flush_pages walks every IOMMU the domain is attached to: domain_flush_pages_v1).
+   */
+  followShared(d: AmdDomain, owner: AmdDomain, c: AmdTableChange): void {
+    if (d.root !== owner.root || d.mode !== owner.mode) {
+      d.root = owner.root;
+      d.mode = owner.mode;
+      for (const devid of d.devids) {
+        this.writeDte(devid, d);
+        this.flushDte(devid);
+      }
+      this.completionWait();
+    }
+    if (c.flushed) {
+      this.flushPages(d.did, c.iova, c.size);
+      this.completionWait();
+    }
+  }
+
   freeDomain(d: AmdDomain): void {
-    if (d.v2) this.freeV2Table(d.root, V2_LEVELS);
-    else if (!d.passThrough) this.freeTable(d.root, d.mode);
+    // A shared table is the owner's (another IOMMU's domain): that driver frees it.
+    if (!d.sharedTable) {
+      if (d.v2) this.freeV2Table(d.root, V2_LEVELS);
+      else if (!d.passThrough) this.freeTable(d.root, d.mode);
+    }
     this.domains.delete(d.did);
   }
 
@@ -679,6 +739,7 @@ export class AmdIommuDriver {
       if (this.mapOne(d, iova + done, hpa + done, shift, prot)) flush = true;
       done += pgsize;
     }
+    this.lastChange = { iova, size, flushed: flush };
     if (flush) {
       this.flushPages(d.did, iova, size);
       this.completionWait();
@@ -760,6 +821,7 @@ export class AmdIommuDriver {
       }
       at = (at & ~(pgsize - 1n)) + pgsize;
     }
+    this.lastChange = { iova, size, flushed: true };
     this.flushPages(d.did, iova, size);
     this.completionWait();
     return unmapped;
@@ -865,7 +927,7 @@ export class AmdIommuDriver {
 
   snapshot(): AmdDriverSnapshot {
     return {
-      domains: [...this.domains.values()].map((d) => ({ did: d.did, passThrough: d.passThrough, ...(d.v2 ? { v2: true } : {}), root: d.root, mode: d.mode, devids: [...d.devids] })),
+      domains: [...this.domains.values()].map((d) => ({ did: d.did, passThrough: d.passThrough, ...(d.v2 ? { v2: true } : {}), root: d.root, mode: d.mode, devids: [...d.devids], ...(d.sharedTable ? { sharedTable: true } : {}) })),
       cmdTail: this.cmdTail,
       sem: this.sem,
       irt: [...this.irt],

@@ -44,6 +44,8 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   private ratelimits = new Map<number, Ratelimit>();
   private overflowLimit = new Ratelimit();
   private readonly rids = new Map<string, number>();
+  /** MMIO base of the IOMMU's registers (the IVHD's IOMMU Base Address). */
+  readonly registerBase: bigint;
 
   static sramBytes(spec: IommuSpec): number {
     // The unit's translate core: its block, the IOTLB it probes and fills, its burst.
@@ -59,6 +61,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     pgtable: "v1" | "v2" = "v1",
   ) {
     super();
+    this.registerBase = spec.registerBase ?? AMDVI_MMIO_BASE;
     const maxLevels = amdLevels(spec.addressWidth);
     this.unit = new AmdViUnit(mem, { iotlbSets: spec.iotlbSets, iotlbWays: spec.iotlbWays, maxLevels });
     // last_bdf: the IVHD's device range; here the last requester id of the highest bus in use.
@@ -99,8 +102,23 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     if (this.driver.priDevids.size > 0) this.driver.enablePprLog();
   }
 
-  allocDomain(passThrough: boolean): HostDomain {
-    return this.driver.allocDomain(passThrough);
+  allocDomain(passThrough: boolean, did?: number): HostDomain {
+    return this.driver.allocDomain(passThrough, did);
+  }
+
+  /** Linux allocates protection domain ids from one IDA for every IOMMU (pdom_ids, pdom_id_alloc()). */
+  domainIdFree(did: number): boolean {
+    return this.driver.domainIdFree(did);
+  }
+
+  /** One io_pgtable per protection domain; both IOMMUs must walk the same depth (the same maxMode). */
+  shareTable(d: HostDomain, from: HostIommu, owner: HostDomain): boolean {
+    return from instanceof AmdViHost && from.driver.maxMode === this.driver.maxMode && this.driver.shareTable(d as AmdDomain, owner as AmdDomain);
+  }
+
+  flushShared(d: HostDomain, from: HostIommu, owner: HostDomain): void {
+    const c = (from as AmdViHost).driver.lastChange;
+    if (c !== undefined) this.driver.followShared(d as AmdDomain, owner as AmdDomain, c);
   }
 
   freeDomain(d: HostDomain): void {
@@ -147,7 +165,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     const old = this.unit.readReg(MMIO_DEV_TABLE_OFFSET);
     this.unit.writeReg(MMIO_DEV_TABLE_OFFSET, value(old));
     const now = this.unit.readReg(MMIO_DEV_TABLE_OFFSET);
-    return { old, now, address: AMDVI_MMIO_BASE + BigInt(MMIO_DEV_TABLE_OFFSET), summary: `wrote ${hex16(now)} to the Device Table Base register (was ${hex16(old)}); no invalidation issued` };
+    return { old, now, address: this.registerBase + BigInt(MMIO_DEV_TABLE_OFFSET), summary: `wrote ${hex16(now)} to the Device Table Base register (was ${hex16(old)}); no invalidation issued` };
   }
 
   /** The commands the unit executed in the step (COMPLETION_WAIT is bookkeeping), as Invalidate events. */

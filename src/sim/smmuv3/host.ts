@@ -48,12 +48,16 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     return TableWalkCore.ARENA_BYTES;
   }
 
+  /** MMIO base of the SMMU's register page 0 (the IORT node's Base Address). */
+  readonly registerBase: bigint;
+
   constructor(
     private readonly mem: PhysicalMemory,
     spec: IommuSpec,
     kernel?: string,
   ) {
     super();
+    this.registerBase = spec.registerBase ?? SMMU_REG_BASE;
     const s = spec.smmu;
     const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}), ...(s.priqShift !== undefined ? { priqShift: s.priqShift } : {}) } : {}) };
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
@@ -173,7 +177,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     const old = BigInt(u.strtabBase);
     u.strtabBase = Number(value(old) & 0x000fffffffffffc0n);
     const now = BigInt(u.strtabBase);
-    return { old, now, address: SMMU_REG_BASE + BigInt(SMMU_STRTAB_BASE), summary: `wrote 0x${now.toString(16).padStart(16, "0")} to SMMU_STRTAB_BASE (was 0x${old.toString(16).padStart(16, "0")}); no CMD_CFGI_ALL issued` };
+    return { old, now, address: this.registerBase + BigInt(SMMU_STRTAB_BASE), summary: `wrote 0x${now.toString(16).padStart(16, "0")} to SMMU_STRTAB_BASE (was 0x${old.toString(16).padStart(16, "0")}); no CMD_CFGI_ALL issued` };
   }
 
   /** The machine's trace, kept for the commands the evtq thread issues (CMD_RESUME of a stall) after recordInvalidations ran. */

@@ -71,6 +71,22 @@ export interface DmarDomain {
    * and VFIO domains when ECAP.FLTS (first_level_by_default(), drivers/iommu/intel/iommu.c).
    */
   firstLevel?: boolean;
+  /**
+   * The domain's table is another unit's (a domain spanning several DRHDs, sim/multiHost.ts): Linux
+   * keeps one dmar_domain->pgd per domain and every unit's context entry points at it
+   * (domain_context_mapping_one: context_set_address_root(context, virt_to_phys(pgd))); this unit
+   * neither writes nor frees it, it only invalidates its own caches (flushShared).
+   */
+  sharedTable?: boolean;
+}
+
+/** The range and hint of the driver's last map/unmap flush, for the other units of a shared table. */
+export interface TableFlush {
+  pfn: bigint;
+  pages: bigint;
+  /** Invalidation hint (no page-table page was freed). */
+  ih: boolean;
+  unmap: boolean;
 }
 
 /** One PASID bound on a requester (scalable mode): its PASID entry's domain and type. */
@@ -89,7 +105,7 @@ export interface IssuedInvalidation {
 }
 
 export interface DriverSnapshot {
-  domains: { did: number; pgd: number; aw: number; levels: number; passThrough: boolean; rids: number[]; firstLevel?: boolean }[];
+  domains: { did: number; pgd: number; aw: number; levels: number; passThrough: boolean; rids: number[]; firstLevel?: boolean; sharedTable?: boolean }[];
   smContextTables?: [number, number][];
   pasidDirs?: [number, number][];
   bindings?: [number, PasidBinding][];
@@ -313,8 +329,43 @@ export class IntelIommuDriver {
     return d;
   }
 
+  /**
+   * `d` (new, not attached yet) takes `owner`'s page table, a domain of another unit: the table it
+   * allocated goes back to the free list. false: the two tables differ in depth or format, and `d`
+   * keeps a table of its own (current Linux refuses to attach a domain to a narrower unit:
+   * paging_domain_compatible(); that refusal is not modelled).
+   */
+  shareTable(d: DmarDomain, owner: DmarDomain): boolean {
+    if (d.passThrough || owner.passThrough || d.levels !== owner.levels || !!d.firstLevel !== !!owner.firstLevel || d.rids.size > 0) return false;
+    this.freeTableTree(d.pgd, 1);
+    d.pgd = owner.pgd;
+    d.sharedTable = true;
+    return true;
+  }
+
+  /**
+   * The flushes this unit issues after another unit's driver changed a table `d` shares
+   * (intel_iommu_tlb_sync / cache_tag_flush_range walk every unit the domain is attached to, each
+   * with its own DID): an unmap's IOTLB (and Device-TLB) flush, a map's in caching mode only.
+   */
+  flushShared(d: DmarDomain, f: TableFlush): void {
+    if (!f.unmap) {
+      if (this.cachingMode) this.flushIotlbRange(d, f.pfn, f.pages, false);
+      return;
+    }
+    this.unmapping = true;
+    try {
+      this.flushIotlbRange(d, f.pfn, f.pages, f.ih);
+    } finally {
+      this.unmapping = false;
+    }
+  }
+
+  /** The last map's or unmap's range (what a unit sharing the table flushes). */
+  lastFlush: TableFlush | undefined;
+
   freeDomain(d: DmarDomain): void {
-    if (!d.passThrough) this.freeTableTree(d.pgd, d.levels);
+    if (!d.passThrough && !d.sharedTable) this.freeTableTree(d.pgd, d.levels);
     this.domains.delete(d.did);
   }
 
@@ -416,6 +467,7 @@ export class IntelIommuDriver {
       phyPfn += lvPages;
       pages -= lvPages;
     }
+    this.lastFlush = { pfn: firstPfn, pages: total, ih: false, unmap: false };
     if (flush) this.flushIotlbRange(d, firstPfn, total, false);
   }
 
@@ -437,6 +489,7 @@ export class IntelIommuDriver {
     const freed = { tables: 0, end: last };
     this.clearLevel(d.pgd, d.levels, 0n, start, last, freed);
     const pages = freed.end - start + 1n;
+    this.lastFlush = { pfn: start, pages, ih: freed.tables === 0, unmap: true };
     // cache_tag_flush_range(domain, start, end, ih = no page-table page was freed)
     if (flush) {
       this.unmapping = true;
@@ -918,7 +971,7 @@ export class IntelIommuDriver {
 
   snapshot(): DriverSnapshot {
     return {
-      domains: [...this.domains.values()].map((d) => ({ did: d.did, pgd: d.pgd, aw: d.aw, levels: d.levels, passThrough: d.passThrough, rids: [...d.rids], ...(d.firstLevel ? { firstLevel: true } : {}) })),
+      domains: [...this.domains.values()].map((d) => ({ did: d.did, pgd: d.pgd, aw: d.aw, levels: d.levels, passThrough: d.passThrough, rids: [...d.rids], ...(d.firstLevel ? { firstLevel: true } : {}), ...(d.sharedTable ? { sharedTable: true } : {}) })),
       smContextTables: [...this.smContextTables],
       pasidDirs: [...this.pasidDirs],
       bindings: [...this.bindings].map(([k, b]) => [k, { ...b }]),

@@ -17,7 +17,7 @@ import { GCMD_CFI, IrqRemapDriver } from "./intremap.js";
 import { pokeIqa } from "./iqa.js";
 import { renderQiError } from "./dmesg.js";
 
-/** MMIO base of the DMAR register block (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
+/** MMIO base of the DMAR register block of a one-unit host (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
 const DMAR_REG_BASE = 0xfed90000n;
 
 export interface VtdHostSnapshot extends HostIommuSnapshot {
@@ -32,6 +32,8 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
   readonly iommu: IommuUnit;
   /** The host's IRQ-remapping driver (intremap.ts): enabled at boot with host.iommu.intremap. */
   readonly irq: IrqRemapDriver;
+  /** MMIO base of the unit's register block (the DRHD's Register Base Address). */
+  readonly registerBase: bigint;
 
   /** SRAM the unit's caches take in the machine's memory (PhysicalMemory sramBytes). */
   static sramBytes(spec: IommuSpec): number {
@@ -42,6 +44,7 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
   constructor(mem: PhysicalMemory, spec: IommuSpec, pci: readonly PciDeviceSpec[] = [], name = "dmar0") {
     super();
     this.unit = new DmarUnit(mem, spec, name);
+    this.registerBase = spec.registerBase ?? DMAR_REG_BASE;
     this.driver = new IntelIommuDriver(this.unit, mem);
     // ATS endpoints (host.iommu.ats; ECAP.DT): context entries with T = 01b and Device-TLB invalidations on unmap.
     if (spec.deviceTlb) {
@@ -88,6 +91,15 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
     return this.driver.unmap(d as DmarDomain, iova, size);
   }
 
+  shareTable(d: HostDomain, from: HostIommu, owner: HostDomain): boolean {
+    return from instanceof VtdHost && this.driver.shareTable(d as DmarDomain, owner as DmarDomain);
+  }
+
+  flushShared(d: HostDomain, from: HostIommu): void {
+    const f = (from as VtdHost).driver.lastFlush;
+    if (f !== undefined) this.driver.flushShared(d as DmarDomain, f);
+  }
+
   domainWidth(d: HostDomain): number {
     return this.driver.domainWidth(d as DmarDomain);
   }
@@ -102,10 +114,10 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
    * Linux's iommu_set_root_entry() does - but without its context-cache and IOTLB flushes, so
    * cached translations still come from the old tables until something invalidates them. The unit
    * keeps QEMU's write mask (RTADDR bits 9:0 read as zero). The trace event's address is RTADDR's
-   * MMIO address in the register block at 0xfed90000 (QEMU's intel-iommu; iommu-reference §9).
+   * MMIO address in the unit's register block (registerBase).
    */
   pokeRegister(name: string, value: (old: bigint) => bigint): RegisterPoke | string {
-    if (name === "IQA") return pokeIqa(this.unit, value);
+    if (name === "IQA") return pokeIqa(this.unit, value, this.registerBase);
     if (name !== "RTADDR") return `register ${name} is not a VT-d register a poke can write (RTADDR, IQA)`;
     const u = this.unit;
     const old = u.readReg64(DMAR_RTADDR_REG);
@@ -113,7 +125,7 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
     const keep = u.readReg32(DMAR_GSTS_REG) & (GCMD_TE | GCMD_QIE | GCMD_IRE | GCMD_CFI);
     u.writeReg32(DMAR_GCMD_REG, (keep | GCMD_SRTP) >>> 0);
     const now = u.readReg64(DMAR_RTADDR_REG);
-    return { old, now, address: DMAR_REG_BASE + BigInt(DMAR_RTADDR_REG), summary: `wrote ${hex16(now)} to RTADDR (was ${hex16(old)}) and set GCMD.SRTP; no invalidation issued` };
+    return { old, now, address: this.registerBase + BigInt(DMAR_RTADDR_REG), summary: `wrote ${hex16(now)} to RTADDR (was ${hex16(old)}) and set GCMD.SRTP; no invalidation issued` };
   }
 
   recordInvalidations(trace: Trace, step: number): void {

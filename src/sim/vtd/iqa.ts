@@ -10,13 +10,11 @@ import type { RegisterPoke } from "../host-iommu.js";
 import { DMAR_IQA_REG, IQA_DW } from "./regs.js";
 import type { DmarUnit } from "./unit.js";
 
-/** QEMU's intel-iommu register block (iommu-reference §9): the trace event's MMIO address. */
-const DMAR_REG_BASE = 0xfed90000n;
-
-export function pokeIqa(u: DmarUnit, value: (old: bigint) => bigint): RegisterPoke {
+/** `base`: the unit's register block (VtdHost.registerBase): the trace event's MMIO address. */
+export function pokeIqa(u: DmarUnit, value: (old: bigint) => bigint, base: bigint): RegisterPoke {
   const old = u.readReg64(DMAR_IQA_REG);
   u.writeReg64(DMAR_IQA_REG, value(old));
   const now = u.readReg64(DMAR_IQA_REG);
   const dw = u.iqDw ? "256-bit" : (now & IQA_DW) !== 0n ? "128-bit (DW ignored: no ECAP.SMTS)" : "128-bit";
-  return { old, now, address: DMAR_REG_BASE + BigInt(DMAR_IQA_REG), summary: `wrote 0x${now.toString(16).padStart(16, "0")} to IQA (was 0x${old.toString(16).padStart(16, "0")}): the unit now reads ${dw} descriptors, ${(256 << Number(now & 7n)) >> (u.iqDw ? 1 : 0)} of them` };
+  return { old, now, address: base + BigInt(DMAR_IQA_REG), summary: `wrote 0x${now.toString(16).padStart(16, "0")} to IQA (was 0x${old.toString(16).padStart(16, "0")}): the unit now reads ${dw} descriptors, ${(256 << Number(now & 7n)) >> (u.iqDw ? 1 : 0)} of them` };
 }
