@@ -246,6 +246,9 @@ function resolvePlain(w: string): unknown {
     case "FALSE":
       return false;
   }
+  // A word that starts with a letter is none of the forms below (each starts with a digit, a sign or a dot).
+  const c = w.charCodeAt(0);
+  if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) return w;
   if (INT_DEC.test(w) || INT_HEX.test(w) || INT_OCT.test(w)) return BigInt(w);
   if (NUMBERISH.test(w) && NUMBER_FORMS.test(w)) return undefined;
   return w;
