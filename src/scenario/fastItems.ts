@@ -68,6 +68,16 @@ class Reader {
     while (this.at() === SP) this.i++;
   }
 
+  /** A block sequence entry's `- ` (spaces around it skipped), the cursor after it; false if something else is there. */
+  entry(): boolean {
+    this.spaces();
+    if (this.at() !== 45 /* - */) return false;
+    this.i++;
+    if (this.at() !== SP) return false;
+    this.spaces();
+    return true;
+  }
+
   /** A plain key at the cursor followed by `: ` (the space required), or undefined. */
   key(): Scalar | undefined {
     const k0 = this.i;
@@ -148,6 +158,17 @@ class Reader {
     return true;
   }
 
+  /** After a flow collection's entry: 1 after a `,` (and the spaces after it), 0 after the closing character, -1 at anything else. */
+  flowNext(close: number): number {
+    this.spaces();
+    const c = this.at();
+    this.i++;
+    if (c === close) return 0;
+    if (c !== 44 /* , */) return -1;
+    this.spaces();
+    return 1;
+  }
+
   flowMap(): YAMLMap | undefined {
     const b0 = this.i;
     this.i++;
@@ -165,12 +186,9 @@ class Reader {
       const v = this.value(true);
       if (v === undefined) return undefined;
       map.items.push(new Pair(k, v));
-      this.spaces();
-      const c = this.at();
-      this.i++;
-      if (c === 125 /* } */) break;
-      if (c !== 44 /* , */) return undefined;
-      this.spaces();
+      const more = this.flowNext(125 /* } */);
+      if (more < 0) return undefined;
+      if (more === 0) break;
     }
     map.range = [b0, this.i, this.i];
     return map;
@@ -191,12 +209,9 @@ class Reader {
       const v = this.value(true);
       if (v === undefined) return undefined;
       seq.items.push(v);
-      this.spaces();
-      const c = this.at();
-      this.i++;
-      if (c === 93 /* ] */) break;
-      if (c !== 44 /* , */) return undefined;
-      this.spaces();
+      const more = this.flowNext(93 /* ] */);
+      if (more < 0) return undefined;
+      if (more === 0) break;
     }
     seq.range = [b0, this.i, this.i];
     return seq;
@@ -261,11 +276,7 @@ function resolvePlain(w: string): unknown {
  */
 export function fastItem(text: string, start: number, end: number): YAMLMap | undefined {
   const r = new Reader(text, start, end);
-  r.spaces();
-  if (r.at() !== 45 /* - */) return undefined;
-  r.i++;
-  if (r.at() !== SP) return undefined;
-  r.spaces();
+  if (!r.entry()) return undefined;
   const lineStart = text.lastIndexOf("\n", r.i - 1) + 1;
   const col = r.i - lineStart;
   const map = new YAMLMap();
@@ -334,11 +345,7 @@ export class FlatDma {
 /** Reads `text[start, end)` into `out` when it is such a dma item; false otherwise (out then means nothing). */
 export function fastDmaItem(text: string, start: number, end: number, out: FlatDma): boolean {
   const r = new Reader(text, start, end);
-  r.spaces();
-  if (r.at() !== 45 /* - */) return false;
-  r.i++;
-  if (r.at() !== SP) return false;
-  r.spaces();
+  if (!r.entry()) return false;
   out.m0 = r.i;
   if (r.keyWord() !== "dma" || r.at() !== 123 /* { */) return false;
   r.i++;
@@ -351,12 +358,9 @@ export function fastDmaItem(text: string, start: number, end: number, out: FlatD
     out.values[n] = r.tokValue;
     out.raws[n] = r.tokRaw;
     n++;
-    r.spaces();
-    const c = r.at();
-    r.i++;
-    if (c === 125 /* } */) break;
-    if (c !== 44 /* , */) return false;
-    r.spaces();
+    const more = r.flowNext(125 /* } */);
+    if (more < 0) return false;
+    if (more === 0) break;
   }
   out.n = n;
   const next = r.lineEnd();
