@@ -68,8 +68,25 @@ class Reader {
     while (this.at() === SP) this.i++;
   }
 
+  /** A block sequence entry's `- ` (spaces around it skipped), the cursor after it; false if something else is there. */
+  entry(): boolean {
+    this.spaces();
+    if (this.at() !== 45 /* - */) return false;
+    this.i++;
+    if (this.at() !== SP) return false;
+    this.spaces();
+    return true;
+  }
+
   /** A plain key at the cursor followed by `: ` (the space required), or undefined. */
   key(): Scalar | undefined {
+    const k0 = this.i;
+    const word = this.keyWord();
+    return word === undefined ? undefined : scalar(word, "PLAIN", k0, k0 + word.length);
+  }
+
+  /** The word of a plain key at the cursor followed by `: ` (the space required, then skipped), or undefined. */
+  keyWord(): string | undefined {
     const k0 = this.i;
     const c0 = this.at();
     if (!((c0 >= 65 && c0 <= 90) || (c0 >= 97 && c0 <= 122))) return undefined;
@@ -82,7 +99,7 @@ class Reader {
     const word = this.s.slice(k0, k1);
     // A key that the core schema reads as something else than a string (`true:`, `null:`) is rare enough to leave to yaml.
     if (resolvePlain(word) !== word) return undefined;
-    return scalar(word, "PLAIN", k0, k1);
+    return word;
   }
 
   /** A value in block (`flow` false) or flow context, or undefined outside the grammar. */
@@ -90,21 +107,41 @@ class Reader {
     const c = this.at();
     if (c === 123 /* { */) return this.flowMap();
     if (c === 91 /* [ */) return this.flowSeq();
+    void flow;
+    const t0 = this.i;
+    if (!this.scalarToken()) return undefined;
+    return scalar(this.tokValue, this.tokType, t0, this.i);
+  }
+
+  /** The last scalarToken's value (resolved as the core schema does), its type and its raw text (as parse.ts Reader.raw reads a scalar). */
+  tokValue: unknown = null;
+  tokType: Scalar.Type = "PLAIN";
+  tokRaw = "";
+
+  /**
+   * A quoted scalar without escapes or a one-word plain scalar at the cursor: read into tokValue,
+   * tokType and tokRaw, the cursor after it. False outside the grammar.
+   */
+  scalarToken(): boolean {
+    const c = this.at();
     if (c === 34 /* " */ || c === 39 /* ' */) {
       const q0 = this.i;
       const close = this.s.indexOf(c === 34 ? '"' : "'", q0 + 1);
-      if (close < 0 || close >= this.end) return undefined;
+      if (close < 0 || close >= this.end) return false;
       const body = this.s.slice(q0 + 1, close);
-      if (body.includes("\n") || (c === 34 && body.includes("\\"))) return undefined;
+      if (body.includes("\n") || (c === 34 && body.includes("\\"))) return false;
       this.i = close + 1;
       // '' (an escaped quote) continues a single-quoted scalar: not read here.
-      if (c === 39 && this.at() === 39) return undefined;
-      return scalar(body, c === 34 ? "QUOTE_DOUBLE" : "QUOTE_SINGLE", q0, this.i);
+      if (c === 39 && this.at() === 39) return false;
+      this.tokValue = body;
+      this.tokType = c === 34 ? "QUOTE_DOUBLE" : "QUOTE_SINGLE";
+      this.tokRaw = body;
+      return true;
     }
     const p0 = this.i;
     if (c === 64 /* @ */ || c === 45 /* - */ || !plainChar(c)) {
       // `-5` is a plain scalar, `- x` a sequence entry: leave both to yaml.
-      return undefined;
+      return false;
     }
     for (;;) {
       const d = this.at();
@@ -114,9 +151,22 @@ class Reader {
     }
     const word = this.s.slice(p0, this.i);
     const v = resolvePlain(word);
-    if (v === undefined) return undefined;
-    void flow;
-    return scalar(v, "PLAIN", p0, this.i);
+    if (v === undefined) return false;
+    this.tokValue = v;
+    this.tokType = "PLAIN";
+    this.tokRaw = word;
+    return true;
+  }
+
+  /** After a flow collection's entry: 1 after a `,` (and the spaces after it), 0 after the closing character, -1 at anything else. */
+  flowNext(close: number): number {
+    this.spaces();
+    const c = this.at();
+    this.i++;
+    if (c === close) return 0;
+    if (c !== 44 /* , */) return -1;
+    this.spaces();
+    return 1;
   }
 
   flowMap(): YAMLMap | undefined {
@@ -136,12 +186,9 @@ class Reader {
       const v = this.value(true);
       if (v === undefined) return undefined;
       map.items.push(new Pair(k, v));
-      this.spaces();
-      const c = this.at();
-      this.i++;
-      if (c === 125 /* } */) break;
-      if (c !== 44 /* , */) return undefined;
-      this.spaces();
+      const more = this.flowNext(125 /* } */);
+      if (more < 0) return undefined;
+      if (more === 0) break;
     }
     map.range = [b0, this.i, this.i];
     return map;
@@ -162,12 +209,9 @@ class Reader {
       const v = this.value(true);
       if (v === undefined) return undefined;
       seq.items.push(v);
-      this.spaces();
-      const c = this.at();
-      this.i++;
-      if (c === 93 /* ] */) break;
-      if (c !== 44 /* , */) return undefined;
-      this.spaces();
+      const more = this.flowNext(93 /* ] */);
+      if (more < 0) return undefined;
+      if (more === 0) break;
     }
     seq.range = [b0, this.i, this.i];
     return seq;
@@ -217,6 +261,9 @@ function resolvePlain(w: string): unknown {
     case "FALSE":
       return false;
   }
+  // A word that starts with a letter is none of the forms below (each starts with a digit, a sign or a dot).
+  const c = w.charCodeAt(0);
+  if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) return w;
   if (INT_DEC.test(w) || INT_HEX.test(w) || INT_OCT.test(w)) return BigInt(w);
   if (NUMBERISH.test(w) && NUMBER_FORMS.test(w)) return undefined;
   return w;
@@ -229,11 +276,7 @@ function resolvePlain(w: string): unknown {
  */
 export function fastItem(text: string, start: number, end: number): YAMLMap | undefined {
   const r = new Reader(text, start, end);
-  r.spaces();
-  if (r.at() !== 45 /* - */) return undefined;
-  r.i++;
-  if (r.at() !== SP) return undefined;
-  r.spaces();
+  if (!r.entry()) return undefined;
   const lineStart = text.lastIndexOf("\n", r.i - 1) + 1;
   const col = r.i - lineStart;
   const map = new YAMLMap();
@@ -249,37 +292,92 @@ export function fastItem(text: string, start: number, end: number): YAMLMap | un
     const next = r.lineEnd();
     if (next < 0) return undefined;
     m1 = next;
-    // Blank and comment lines; then the next key at the same column, or the end of the item.
-    let found = false;
-    while (r.i < end) {
-      const l0 = r.i;
-      r.spaces();
-      const c = r.at();
-      if (c === NL) {
-        r.i++;
-        continue;
-      }
-      if (c === -1) break;
-      if (c === HASH) {
-        const nl = text.indexOf("\n", r.i);
-        r.i = nl < 0 || nl >= end ? end : nl + 1;
-        continue;
-      }
-      if (r.i - l0 !== col) return undefined;
-      found = true;
-      break;
-    }
-    if (!found) break;
+    const ind = nextIndent(r, end);
+    if (ind < 0) break;
+    if (ind !== col) return undefined;
   }
   map.range = [m0, m1, m1];
   return map;
 }
 
-/** The workload's items as one block sequence (ranges from the first item's `-` to the end of the last item). */
-export function fastSequence(text: string, items: readonly { start: number; end: number }[]): YAMLSeq | undefined {
+/**
+ * After an item's line: skips blank and comment lines; the column of the next line with content
+ * (the cursor at it), or -1 at the end of the item.
+ */
+function nextIndent(r: Reader, end: number): number {
+  while (r.i < end) {
+    const l0 = r.i;
+    r.spaces();
+    const c = r.at();
+    if (c === NL) {
+      r.i++;
+      continue;
+    }
+    if (c === -1) break;
+    if (c === HASH) {
+      const nl = r.s.indexOf("\n", r.i);
+      r.i = nl < 0 || nl >= end ? end : nl + 1;
+      continue;
+    }
+    return r.i - l0;
+  }
+  return -1;
+}
+
+/**
+ * A `dma` item of one line whose flow mapping holds scalars only (`- dma: { device: "01:00.0",
+ * iova: 0x1000, length: 1MiB }`), read without building nodes: what fastItem would read, as
+ * parallel arrays. The full parse makes its Step from them when every value is valid, and reads
+ * the item through fastItem's nodes otherwise (so diagnostics come from the one path).
+ */
+export class FlatDma {
+  /** Offsets of the item's mapping: its first key, and after its line's newline (fastItem's range). */
+  m0 = 0;
+  m1 = 0;
+  /** Pairs read. */
+  n = 0;
+  readonly keys: string[] = [];
+  /** Each value as the core schema resolves it (Scalar.value), and as parse.ts Reader.raw reads it. */
+  readonly values: unknown[] = [];
+  readonly raws: string[] = [];
+}
+
+/** Reads `text[start, end)` into `out` when it is such a dma item; false otherwise (out then means nothing). */
+export function fastDmaItem(text: string, start: number, end: number, out: FlatDma): boolean {
+  const r = new Reader(text, start, end);
+  if (!r.entry()) return false;
+  out.m0 = r.i;
+  if (r.keyWord() !== "dma" || r.at() !== 123 /* { */) return false;
+  r.i++;
+  r.spaces();
+  let n = 0;
+  for (;;) {
+    const k = r.keyWord();
+    if (k === undefined || !r.scalarToken()) return false;
+    out.keys[n] = k;
+    out.values[n] = r.tokValue;
+    out.raws[n] = r.tokRaw;
+    n++;
+    const more = r.flowNext(125 /* } */);
+    if (more < 0) return false;
+    if (more === 0) break;
+  }
+  out.n = n;
+  const next = r.lineEnd();
+  if (next < 0) return false;
+  out.m1 = next;
+  return nextIndent(r, end) < 0;
+}
+
+/**
+ * The workload's items as one block sequence (ranges from the first item's `-` to the end of the
+ * last item). `direct`, when given, may stand in for an item's mapping (something with the same
+ * `range`) before fastItem builds it.
+ */
+export function fastSequence(text: string, items: readonly { start: number; end: number }[], direct?: (start: number, end: number) => Node | undefined): YAMLSeq | undefined {
   const seq = new YAMLSeq();
   for (const it of items) {
-    const m = fastItem(text, it.start, it.end);
+    const m = direct?.(it.start, it.end) ?? fastItem(text, it.start, it.end);
     if (m === undefined) return undefined;
     seq.items.push(m);
   }

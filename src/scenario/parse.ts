@@ -8,7 +8,7 @@ import { PASID_MODES, POKE_REGISTERS, POKE_STRUCTURES, type PasidMapSpec, type D
 import { LineIndex, syntaxDiagnostics, trustedDespiteSyntaxErrors } from "./syntax.js";
 import { cutWorkload } from "./cut.js";
 import { normalizeLineBreaks, parseYaml, tooDeepDiagnostic, utf16ReadAsUtf8 } from "./text.js";
-import { fastItem, fastSequence } from "./fastItems.js";
+import { FlatDma, fastDmaItem, fastItem, fastSequence } from "./fastItems.js";
 import { expandVfs } from "./sriov.js";
 import { IVHD_DEV_ALIAS, IVHD_DEV_ALIAS_RANGE, IVHD_DEV_ALL, IVHD_DEV_EXT_SELECT, IVHD_DEV_EXT_SELECT_RANGE, IVHD_DEV_RANGE_END, IVHD_DEV_SELECT, IVHD_DEV_SELECT_RANGE_START, IVHD_DEV_SPECIAL, IVHD_SPECIAL_HPET, IVHD_SPECIAL_IOAPIC, aliasExt, decodeIvhd, ivhdEntry4, ivhdEntry8, parseHexBytes } from "./ivhd.js";
 import { acsOverrideActive, parseAcsOverride } from "./acsOverride.js";
@@ -131,9 +131,7 @@ class Reader {
   range(node: Node | null | undefined, fallback?: SourceRange): SourceRange {
     const r = node?.range;
     if (!r) return fallback ?? { start: 0, end: 0, line: 0, column: 0 };
-    const start = Math.min(r[0], this.text.length);
-    const pos = this.lc.linePos(start);
-    return { start, end: Math.min(Math.max(r[1], start), this.text.length), line: pos.line - 1, column: pos.col - 1 };
+    return sourceRange(this.text, this.lc, r[0], r[1]);
   }
 
   report(severity: Severity, node: Node | null | undefined, code: DiagnosticCode, message: string, hint?: string, fallback?: SourceRange): void {
@@ -299,6 +297,13 @@ class Reader {
   }
 }
 
+/** The SourceRange of a node's range [r0, r1) in `text`. */
+function sourceRange(text: string, lc: LineIndex, r0: number, r1: number): SourceRange {
+  const start = Math.min(r0, text.length);
+  const pos = lc.linePos(start);
+  return { start, end: Math.min(Math.max(r1, start), text.length), line: pos.line - 1, column: pos.col - 1 };
+}
+
 export function parseScenario(text: string, file: string, opts: ParseOptions = {}): ParseResult {
   const encoding = utf16ReadAsUtf8(text);
   if (encoding !== undefined) return { diagnostics: [encoding] };
@@ -313,7 +318,7 @@ export function parseScenario(text: string, file: string, opts: ParseOptions = {
   let doc: Document.Parsed;
   const lc = new LineIndex(text);
   try {
-    const parsed = (fastPath.enabled ? fastDocument(text, ticker, lineCounter, opts) : undefined) ?? parseYaml(text, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
+    const parsed = (fastPath.enabled ? fastDocument(text, ticker, lineCounter, opts, lc) : undefined) ?? parseYaml(text, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
     if ("tooDeep" in parsed) {
       const range = (offset: number) => {
         const p = lc.linePos(offset);
@@ -352,14 +357,19 @@ export const fastPath = { enabled: true };
  * offsets — and the items read without it. Undefined when the cut or an item is not plain, or the
  * head has problems: the whole text then goes through yaml, which reports them as always.
  */
-function fastDocument(text: string, ticker: Ticker, lineCounter: LineCounter, opts: ParseOptions): { doc: Document.Parsed } | undefined {
+function fastDocument(text: string, ticker: Ticker, lineCounter: LineCounter, opts: ParseOptions, lc: LineIndex): { doc: Document.Parsed } | undefined {
   const cut = cutWorkload(text);
   if (cut === undefined || cut.items.length > MAX_STEPS) return undefined;
   const items = cut.items.map((it) => {
     ticker.tick();
     return { start: it.start, end: it.start + it.text.length };
   });
-  const seq = fastSequence(text, items);
+  const flat = new FlatDma();
+  const seq = fastSequence(text, items, (start, end) => {
+    if (!fastDmaItem(text, start, end, flat)) return undefined;
+    const step = flatDmaStep(flat, sourceRange(text, lc, flat.m0, flat.m1), ticker);
+    return step === undefined ? undefined : (new ReadStep(step, flat.m0, flat.m1) as unknown as Node);
+  });
   if (seq === undefined) return undefined;
   const parsed = parseYaml(cut.headDoc, { ...YAML_OPTIONS, ...(opts.progress !== undefined ? { lineCounter } : {}) });
   if (!("doc" in parsed)) return undefined;
@@ -369,6 +379,21 @@ function fastDocument(text: string, ticker: Ticker, lineCounter: LineCounter, op
   if (pair === undefined || !isSeq(pair.value) || pair.value.items.length > 0) return undefined;
   pair.value = seq;
   return { doc };
+}
+
+/**
+ * A workload item the full parse made its Step from without nodes (FlatDma): parseWorkload takes
+ * the step, numbered where it lands. `range` as the item's YAMLMap would have it.
+ */
+class ReadStep {
+  readonly range: [number, number, number];
+  constructor(
+    readonly step: Step,
+    m0: number,
+    m1: number,
+  ) {
+    this.range = [m0, m1, m1];
+  }
 }
 
 /**
@@ -1495,6 +1520,11 @@ function parseWorkload(r: Reader, node: Node | null): Step[] {
   const steps: Step[] = [];
   for (const at of node.items as Node[]) {
     r.ticker.tick();
+    if (at instanceof ReadStep) {
+      at.step.index = steps.length;
+      steps.push(at.step);
+      continue;
+    }
     const item = r.deref(at) ?? at;
     const s = parseStep(r, item, steps.length, at);
     if (s) steps.push(s);
@@ -1837,36 +1867,137 @@ function singleDmaStep(r: Reader, body: Node, item: Node, index: number, at: Nod
     r.error(valueOf(body, "repeat") ?? item, "dma-too-large", l10n.t("this step would simulate {0} transactions; the limit is {1}", t.pages * t.spec.repeat, MAX_DMA_TRANSACTIONS), l10n.t("Lower repeat or length: a few million transactions already make a large trace."));
     return undefined;
   }
-  // The keys in the order parseStep's `{ ...base, op, ...spec }` gave them (spec.range is `range`).
-  return Object.assign({ index, range, op: "dma" as const }, t.spec);
+  return dmaStep(index, range, t.spec);
+}
+
+/** A single-transfer `dma` step: the keys in the order parseStep's `{ ...base, op, ...spec }` gave them (spec.range is `range`). */
+function dmaStep(index: number, range: SourceRange, spec: DmaTransferSpec): Extract<Step, { op: "dma" }> {
+  return Object.assign({ index, range, op: "dma" as const }, spec);
+}
+
+const DMA_KEYS = ["device", "iova", "length", "write", "direction", "repeat", "pasid", "ats", "translated"];
+/** The values of a transfer's keys once read, before the rules across keys (dmaRefused). */
+interface DmaValues {
+  device: string;
+  iova: bigint;
+  length: bigint;
+  write: boolean;
+  repeat: number;
+  pasid: number | undefined;
+  ats: boolean | undefined;
+  translated: boolean | undefined;
+}
+/** A transfer's length and repeat when their keys are left out. */
+const DMA_DEFAULT_LENGTH = 4096n;
+const DMA_DEFAULT_REPEAT = 1;
+/** The range of `repeat`, and of `pasid` (20 bits: PCIe's PASID TLP prefix). */
+const DMA_REPEAT_MAX = 10_000_000;
+const DMA_PASID_MAX = 0xfffff;
+/** Which rule across a transfer's keys it breaks, if any: its length, a PASID on a Translated Request (dmaTransferSpec reports each). */
+function dmaRefused(v: DmaValues): "length" | "translated-pasid" | undefined {
+  if (v.length === 0n || v.length > 1n << 30n) return "length";
+  // PCIe: a Translated Request has no PASID prefix; QEMU's vtd_iommu_translate refuses one
+  // ("translated request with PASID not allowed"). The device's Device-TLB is PASID-tagged, its use is not.
+  if (v.translated === true && v.pasid !== undefined) return "translated-pasid";
+  return undefined;
+}
+/** The spec of a transfer dmaRefused let through, with the 4 KiB pages it touches per repetition. */
+function dmaTransfer(v: DmaValues, range: SourceRange): { spec: DmaTransferSpec; pages: number } {
+  const { device, iova, length, write, repeat, pasid, ats, translated } = v;
+  const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;
+  return { spec: { device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}), ...(ats === true ? { ats } : {}), ...(translated ? { translated } : {}), range }, pages };
+}
+
+/**
+ * The Step of a dma item read as FlatDma, when the node path (singleDmaStep) would read it without
+ * a diagnostic: every key known and there once, every value valid, no rule across keys broken.
+ * Undefined otherwise: the node path then reads the item and reports. Values as Reader reads them:
+ * the raw text through the same value parsers, booleans and enums from the resolved scalar.
+ */
+function flatDmaStep(f: FlatDma, range: SourceRange, ticker: Ticker): Extract<Step, { op: "dma" }> | undefined {
+  let device: string | undefined;
+  let iova: bigint | undefined;
+  let length = DMA_DEFAULT_LENGTH;
+  let write = false;
+  let direction: boolean | undefined;
+  let repeat = DMA_DEFAULT_REPEAT;
+  let pasid: number | undefined;
+  let ats: boolean | undefined;
+  let translated: boolean | undefined;
+  let seen = 0;
+  for (let i = 0; i < f.n; i++) {
+    ticker.tick();
+    const key = f.keys[i]!;
+    const k = DMA_KEYS.indexOf(key);
+    if (k < 0 || (seen & (1 << k)) !== 0) return undefined; // unknown, or twice
+    seen |= 1 << k;
+    const v = f.values[i];
+    const raw = f.raws[i]!;
+    if (v === null) return undefined; // Reader.raw: no value
+    if (key === "device") {
+      const p = parseBdf(raw);
+      if (!p.ok) return undefined;
+      device = p.value.key;
+    } else if (key === "iova" || key === "repeat" || key === "pasid") {
+      const p = parseAddress(raw);
+      if (!p.ok) return undefined;
+      if (key === "iova") iova = p.value;
+      else if (key === "repeat") {
+        if (p.value < 1n || p.value > BigInt(DMA_REPEAT_MAX)) return undefined;
+        repeat = Number(p.value);
+      } else {
+        if (p.value > BigInt(DMA_PASID_MAX)) return undefined;
+        pasid = Number(p.value);
+      }
+    } else if (key === "length") {
+      const p = parseSize(raw);
+      if (!p.ok) return undefined;
+      length = p.value;
+    } else if (key === "direction") {
+      if (v !== "read" && v !== "write") return undefined;
+      direction = v === "write";
+    } else {
+      // write, ats, translated
+      if (typeof v !== "boolean") return undefined;
+      if (key === "write") write = v;
+      else if (key === "ats") ats = v;
+      else translated = v;
+    }
+  }
+  if (device === undefined || iova === undefined) return undefined;
+  if (direction !== undefined) write = direction;
+  const values = { device, iova, length, write, repeat, pasid, ats, translated };
+  if (dmaRefused(values) !== undefined) return undefined;
+  const t = dmaTransfer(values, range);
+  if (t.pages * t.spec.repeat > MAX_DMA_TRANSACTIONS) return undefined;
+  return dmaStep(0, range, t.spec);
 }
 
 function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: SourceRange): { spec: DmaTransferSpec; pages: number } | undefined {
   const op = "dma";
-  const f = r.fields(body, ["device", "iova", "length", "write", "direction", "repeat", "pasid", "ats", "translated"], `the ${op} step`);
+  const f = r.fields(body, DMA_KEYS, `the ${op} step`);
   if (!f) return undefined;
   const device = bdfReq(r, f, "device", op, item);
   const iova = addrReq(r, f, "iova", op, item);
-  const length = f.has("length") ? r.size(f.get("length")!.value, "length") : 4096n;
+  const length = f.has("length") ? r.size(f.get("length")!.value, "length") : DMA_DEFAULT_LENGTH;
   let write = f.has("write") ? r.bool(f.get("write")!.value, "write") : false;
   if (f.has("direction")) write = r.enumOf(f.get("direction")!.value, "direction", ["read", "write"] as const) === "write";
-  const repeat = f.has("repeat") ? r.int(f.get("repeat")!.value, "repeat", 1, 10_000_000) : 1;
-  const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, 0xfffff) : undefined;
+  const repeat = f.has("repeat") ? r.int(f.get("repeat")!.value, "repeat", 1, DMA_REPEAT_MAX) : DMA_DEFAULT_REPEAT;
+  const pasid = f.has("pasid") ? r.int(f.get("pasid")!.value, "pasid", 0, DMA_PASID_MAX) : undefined;
   const ats = f.has("ats") ? r.bool(f.get("ats")!.value, "ats") : undefined;
   const translated = f.has("translated") ? r.bool(f.get("translated")!.value, "translated") : undefined;
   if (device === undefined || iova === undefined || length === undefined || write === undefined || repeat === undefined) return undefined;
-  if (length === 0n || length > 1n << 30n) {
+  const values = { device, iova, length, write, repeat, pasid, ats, translated };
+  const refused = dmaRefused(values);
+  if (refused === "length") {
     r.error(f.get("length")?.value, "dma-length", l10n.t("a DMA length must be between 1 byte and 1GiB"), l10n.t("Split larger transfers into several steps or use repeat."));
     return undefined;
   }
-  if (translated === true && pasid !== undefined) {
-    // PCIe: a Translated Request has no PASID prefix; QEMU's vtd_iommu_translate refuses one
-    // ("translated request with PASID not allowed"). The device's Device-TLB is PASID-tagged, its use is not.
+  if (refused === "translated-pasid") {
     r.error(f.get("pasid")!.key, "invalid-value", l10n.t("a Translated Request carries no PASID"), l10n.t("Drop pasid: (the Device-TLB entry a PASID's Translation Request filled is used by requests with that PASID), or translated: true."));
     return undefined;
   }
-  const pages = (Number(iova & 0xfffn) + Number(length) + 4095) >> 12;
-  return { spec: { device, iova, length, write, repeat, ...(pasid !== undefined ? { pasid } : {}), ...(ats === true ? { ats } : {}), ...(translated ? { translated } : {}), range }, pages };
+  return dmaTransfer(values, range);
 }
 
 function parseExpect(r: Reader, node: Node | null): Expectation | undefined {

@@ -552,18 +552,22 @@ export class IntelIommuDriver {
     return this.entryAddressIn(d.pgd, d.levels, d.firstLevel === true, iova, level, create);
   }
 
-  /** entryAddress for a table tree at `pgd` (pfn_to_dma_pte; first-level tables link with US | A as well). */
-  entryAddressIn(pgd: number, levels: number, firstLevel: boolean, iova: bigint, level: number, create: boolean, alloc: () => number = () => this.allocTable(), write: (at: number, v: bigint) => void = (at, v) => void this.mem.writeU64(at, v), read: (at: number) => bigint | undefined = (at) => this.mem.readU64(at)): number | undefined {
-    const d = { pgd, levels };
-    let table = d.pgd;
-    for (let l = d.levels; l > level; l--) {
+  /**
+   * entryAddress for a table tree at `pgd` (pfn_to_dma_pte; first-level tables link with US | A as
+   * well). Without alloc, write and read: the driver's own tables in host memory (no closures made
+   * per call: a VM's start maps its memory through here).
+   */
+  entryAddressIn(pgd: number, levels: number, firstLevel: boolean, iova: bigint, level: number, create: boolean, alloc?: () => number, write?: (at: number, v: bigint) => void, read?: (at: number) => bigint | undefined): number | undefined {
+    let table = pgd;
+    for (let l = levels; l > level; l--) {
       const at = table + Number((iova >> BigInt(12 + VTD_STRIDE * (l - 1))) & 511n) * 8;
-      let v = read(at) ?? 0n;
+      let v = (read === undefined ? this.mem.readU64(at) : read(at)) ?? 0n;
       if ((v & 3n) === 0n || (v & BigInt(SL_PS)) !== 0n) {
         if (!create) return undefined;
-        const page = alloc();
+        const page = alloc === undefined ? this.allocTable() : alloc();
         v = BigInt(page) | BigInt(SL_R | SL_W) | (firstLevel ? BigInt(FL_US | FL_A) : 0n);
-        write(at, v);
+        if (write === undefined) this.mem.writeU64(at, v);
+        else write(at, v);
       }
       table = Number(v & 0x000ffffffffff000n);
     }
