@@ -181,7 +181,7 @@ function guestWalk(m: Machine, step: Extract<Step, { op: "guest-map" | "guest-un
   const vm = m.vms.get(step.vm);
   const v = vm?.viommu;
   const rid = v?.guestRids().get(step.device);
-  if (!vm?.running || !v || rid === undefined) return undefined;
+  if (!vm?.running || !v?.iommu || rid === undefined) return undefined;
   const w = fromTranslation(v.iommu.explain({ sid: rid, iova, write: false }), v.iommu);
   const who = code(`${vm.spec.name} ${formatSid(rid)}`);
   const when = md(whenText(h));
