@@ -158,6 +158,7 @@ export interface Viommu {
   noteCause(event: number, step: number): void;
   causeOf(event: number): number | undefined;
   shadowEntries(): readonly ShadowEntry[];
+  mappingAt(iova: bigint): ShadowEntry | undefined;
   guestRids(): ReadonlyMap<string, number>;
 }
 
@@ -227,6 +228,12 @@ abstract class ViommuCommon {
   /** QEMU's IOVA tree: what it believes it mapped into VFIO for the guest. */
   shadowEntries(): readonly ShadowEntry[] {
     return this.shadow;
+  }
+
+  /** The node of QEMU's IOVA tree holding `iova`, if any. */
+  mappingAt(iova: bigint): ShadowEntry | undefined {
+    const e = this.shadow[this.lowerBound(iova)];
+    return e !== undefined && e.iova <= iova ? e : undefined;
   }
 
   /** The guest requester ids QEMU assigned, by host device key. */

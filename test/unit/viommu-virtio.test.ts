@@ -168,6 +168,18 @@ describe("virtio-iommu: views", () => {
     expect(treeChildren("vms", kids[0]!.id, ctx)!).toHaveLength(1);
   });
 
+  it("a hover on a guest-unmap's IOVA shows QEMU's mapping (IOVA -> GPA) and the GPA's HPA", async () => {
+    const { EngineServer } = await import("../../src/engine/server.js");
+    const server = new EngineServer();
+    const text = readFileSync(join(root, "examples", "virtio-iommu-arm.passthrough.yaml"), "utf8");
+    server.handle("update", { uri: "u", version: 1, text });
+    const lines = text.split("\n");
+    const line = lines.findIndex((l) => l.includes("guest-unmap") && l.includes("0x10_4000"));
+    const h = server.handle("hover", { uri: "u", line, character: lines[line]!.indexOf("0x10_4000") + 3, lineText: lines[line]!, radix: "hex" })!.markdown;
+    expect(h).toMatch(/\*\*Guest vIOMMU \(virtio-iommu\): `arm01 00:03\.0` IOVA `0x104000` → GPA `0x40004000`\*\* \(mapping `0x100000` of 64 KiB; before step 6/);
+    expect(h).toMatch(/GPA `0x40004000` → HPA/);
+  });
+
   it("no virtio-iommu-specific code in the extension, the webview or the debugger", () => {
     const files = (dir: string): string[] => readdirSync(join(root, dir), { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && /\.(ts|tsx|css)$/.test(e.name)).map((e) => join(e.parentPath, e.name));
     for (const f of [...files("src/extension"), ...files("media"), ...files("src/debug")]) expect(readFileSync(f, "utf8"), f).not.toMatch(/virtio/i);
