@@ -224,7 +224,8 @@ export class Vmm {
       this.failErrno(out, s.unmapErrno, `VFIO_IOMMU_UNMAP_DMA failed: ${s.unmapErrno} (${STRERROR[s.unmapErrno]})`);
       return;
     }
-    out.summary = s.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(s.unmapped)} at IOVA 0x${step.iova.toString(16)}`;
+    const whole = r.unmapped !== undefined && r.unmapped > step.size ? ` (whole mappings: the guest's virtio-iommu driver never splits one, viommu_del_mappings)` : "";
+    out.summary = s.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(s.unmapped)} at IOVA 0x${step.iova.toString(16)}${whole}`;
   }
 
   /**
