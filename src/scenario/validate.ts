@@ -62,7 +62,9 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
       let list = mapped.get(st.vm);
       if (list === undefined) mapped.set(st.vm, (list = new MapList()));
       const hit = list.firstOverlap(st.iova, st.size);
-      if (hit && !expects(st, "EEXIST")) add("warning", st.range, "map-overlap", l10n.t("overlaps the mapping made at line {0}; VFIO returns EEXIST", hit.line), l10n.t("Unmap the earlier range first, or map a range that does not overlap it."));
+      if (hit && vmv?.model === "virtio-iommu") {
+        if (!expects(st)) add("warning", st.range, "map-overlap", l10n.t("overlaps the mapping made at line {0}; QEMU's virtio-iommu answers VIRTIO_IOMMU_S_INVAL", hit.line), l10n.t("Unmap the earlier range first, or map a range that does not overlap it."));
+      } else if (hit && !expects(st, "EEXIST")) add("warning", st.range, "map-overlap", l10n.t("overlaps the mapping made at line {0}; VFIO returns EEXIST", hit.line), l10n.t("Unmap the earlier range first, or map a range that does not overlap it."));
       list.add({ iova: st.iova, size: st.size, line: st.range.line + 1, seq: seq++ });
     }
     if (st.op === "unmap" || (st.op === "guest-unmap" && st.invalidate)) mapped.get(st.vm)?.removeWithin(st.iova, st.size);

@@ -54,6 +54,12 @@ describe("virtio-iommu: scenario keys", () => {
     expect(x86.vms[0]!.viommu!.model).toBe("virtio-iommu");
   });
 
+  it("warns at the second of two overlapping guest maps with QEMU's answer, S_INVAL (unless the step expects an error)", () => {
+    const p = parseScenario(arm("{ model: virtio-iommu }", gmap("0x10000", "8KiB", "0x40000000") + gmap("0x11000", "8KiB", "0x40100000")), "t.yaml");
+    const w = p.diagnostics.filter((d) => d.code === "map-overlap");
+    expect(w.map((d) => [d.severity, d.message, d.range.line])).toEqual([["warning", "overlaps the mapping made at line 15; QEMU's virtio-iommu answers VIRTIO_IOMMU_S_INVAL", 15]]);
+  });
+
   it("rejects QEMU's invalid aw-bits with its message, and intel-only options, at their line and column", () => {
     const p = parseScenario(arm("{ model: virtio-iommu, aw-bits: 31, caching-mode: true }", ""), "t.yaml");
     const aw = p.diagnostics.find((d) => d.code === "viommu-aw-bits")!;
