@@ -182,6 +182,15 @@ function guestWalk(m: Machine, step: Extract<Step, { op: "guest-map" | "guest-un
   const v = vm?.viommu;
   const rid = v?.guestRids().get(step.device);
   if (!vm?.running || !v || rid === undefined) return undefined;
+  if (!v.iommu) {
+    // No guest tables (virtio-iommu): the guest's mapping is the node of QEMU's tree its MAP made.
+    const e = v.mappingAt(iova);
+    const who = code(`${vm.spec.name} ${formatSid(rid)}`);
+    if (!e) return l10n.t("**Guest vIOMMU ({0}): {1} IOVA {2} is not mapped** ({3})", v.model, who, addr(iova, h.radix), md(whenText(h)));
+    const gpa = e.gpa + (iova - e.iova);
+    const hpa = vm.guest.gpaToHpa(gpa);
+    return [l10n.t("**Guest vIOMMU ({0}): {1} IOVA {2} → GPA {3}** (mapping {4} of {5}; {6})", v.model, who, addr(iova, h.radix), addr(gpa, h.radix), addr(e.iova, h.radix), formatSize(e.size), md(whenText(h))), hpa !== undefined ? l10n.t("GPA {0} → HPA {1} (guest RAM)", addr(gpa, h.radix), addr(hpa, h.radix)) : ""].filter(Boolean).join("  \n");
+  }
   const w = fromTranslation(v.iommu.explain({ sid: rid, iova, write: false }), v.iommu);
   const who = code(`${vm.spec.name} ${formatSid(rid)}`);
   const when = md(whenText(h));

@@ -459,7 +459,8 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   devs.flow = true;
   for (const k of assigned) devs.items.push(quoted(k));
   vm.set("devices", devs);
-  vm.set("viommu", flow([["model", "intel"], ["caching-mode", true]]));
+  // An Arm guest's vIOMMU for VFIO is virtio-iommu (QEMU's virt machine has no intel-iommu).
+  vm.set("viommu", arm ? flow([["model", "virtio-iommu"]]) : flow([["model", "intel"], ["caching-mode", true]]));
   const vms = new YAMLSeq();
   vms.items.push(vm);
   const host = new YAMLMap();

@@ -40,11 +40,15 @@ export function toQemuCommandLine(s: Scenario, vmName?: string): string {
   const vm = vmOf(s, vmName);
   const opts: string[][] = [
     ["-name", `guest=${optValue(vm.name)}`],
-    ["-machine", `q35,accel=kvm${vm.viommu ? ",kernel-irqchip=split" : ""}`],
+    ["-machine", `q35,accel=kvm${vm.viommu?.model === "intel" ? ",kernel-irqchip=split" : ""}`],
     ["-m", `${vm.memory / (1n << 20n)}M`],
   ];
   // The vIOMMU must come before the devices it translates for (QEMU checks at realize time).
-  if (vm.viommu) opts.push(["-device", `intel-iommu,intremap=on,caching-mode=${vm.viommu.cachingMode ? "on" : "off"}`]);
+  // virtio-iommu: -device virtio-iommu-pci with QEMU's granule / aw-bits properties (hw/virtio/virtio-iommu.c).
+  if (vm.viommu?.model === "virtio-iommu") {
+    const g = vm.viommu.granule;
+    opts.push(["-device", `virtio-iommu-pci${g ? `,granule=${g / 1024}k` : ""}${vm.viommu.awBits ? `,aw-bits=${vm.viommu.awBits}` : ""}`]);
+  } else if (vm.viommu) opts.push(["-device", `intel-iommu,intremap=on,caching-mode=${vm.viommu.cachingMode ? "on" : "off"}`]);
   // The iommufd backend: one /dev/iommu object the devices name (docs/devel/vfio-iommufd.rst:
   // "-object iommufd,id=iommufd0 -device vfio-pci,host=...,iommufd=iommufd0").
   const iommufd = vm.backend === "iommufd" ? ",iommufd=iommufd0" : "";
@@ -63,7 +67,7 @@ export function toLibvirtXml(s: Scenario, vmName?: string): string {
   if (s.host.memlock !== undefined) out.push("  <memtune>", `    <hard_limit unit='KiB'>${s.host.memlock / 1024n}</hard_limit>`, "  </memtune>");
   out.push("  <os>", "    <type arch='x86_64' machine='q35'>hvm</type>", "  </os>", "  <features>", "    <acpi/>");
   // Interrupt remapping with a vIOMMU needs the split irqchip: libvirt's <ioapic driver='qemu'/>.
-  if (vm.viommu) out.push("    <ioapic driver='qemu'/>");
+  if (vm.viommu?.model === "intel") out.push("    <ioapic driver='qemu'/>");
   out.push("  </features>", "  <devices>");
   for (const d of vm.devices) {
     const b = bdfOf(d);
@@ -76,7 +80,9 @@ export function toLibvirtXml(s: Scenario, vmName?: string): string {
       "    </hostdev>",
     );
   }
-  if (vm.viommu) out.push("    <iommu model='intel'>", `      <driver intremap='on' caching_mode='${vm.viommu.cachingMode ? "on" : "off"}'/>`, "    </iommu>");
+  // libvirt: <iommu model='virtio'/> is -device virtio-iommu-pci.
+  if (vm.viommu?.model === "virtio-iommu") out.push("    <iommu model='virtio'/>");
+  else if (vm.viommu) out.push("    <iommu model='intel'>", `      <driver intremap='on' caching_mode='${vm.viommu.cachingMode ? "on" : "off"}'/>`, "    </iommu>");
   out.push("  </devices>", "</domain>", "");
   return out.join("\n");
 }

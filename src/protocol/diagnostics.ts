@@ -91,6 +91,8 @@ export const DIAGNOSTIC_CODES = [
   "unknown-device",
   "no-viommu",
   "viommu-aw-bits",
+  "viommu-option",
+  "viommu-rejected",
   "viommu-aw-bits-host",
   "group-not-viable",
   "map-unaligned",

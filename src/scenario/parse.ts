@@ -1444,11 +1444,33 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     }
     const vi = f.get("viommu")?.value ?? null;
     if (vi !== null) {
-      const v = r.fields(vi, ["model", "caching-mode", "aw-bits", "device-iotlb", "intremap", "eim"], "viommu");
+      const v = r.fields(vi, ["model", "caching-mode", "aw-bits", "device-iotlb", "intremap", "eim", "granule"], "viommu");
       if (v) {
-        if (v.has("model")) r.enumOf(v.get("model")!.value, "viommu.model", ["intel"] as const);
+        const model = v.has("model") ? r.enumOf(v.get("model")!.value, "viommu.model", ["intel", "virtio-iommu"] as const) : undefined;
+        if (model === "virtio-iommu") {
+          vm.viommu = { model, cachingMode: true, range: r.range(vi) };
+          for (const k of ["caching-mode", "device-iotlb", "intremap", "eim"]) {
+            const n = v.get(k);
+            if (n) r.error(n.key, "viommu-option", l10n.t("virtio-iommu has no {0} option", k), l10n.t("{0} belongs to QEMU's intel-iommu; virtio-iommu-pci takes granule and aw-bits.", k));
+          }
+          const awNode = v.get("aw-bits")?.value;
+          if (awNode !== undefined) {
+            const aw = r.int(awNode, "viommu.aw-bits", 1, 64);
+            // QEMU hw/virtio/virtio-iommu.c virtio_iommu_device_realize(): error_setg(errp, "aw-bits must be within [32,64]").
+            if (aw !== undefined && aw >= 32 && aw <= 64) vm.viommu.awBits = aw;
+            else if (aw !== undefined) r.error(awNode, "viommu-aw-bits", l10n.t("aw-bits must be within [32,64]"), l10n.t("virtio-iommu's aw-bits is the width of the guest's IOVA input range: 48 is QEMU's default on Arm virt, 39 on q35."));
+          }
+          const gNode = v.get("granule")?.value;
+          if (gNode !== undefined) {
+            // QEMU hw/virtio/virtio-iommu.c "granule" property (GranuleMode): 4k, 8k, 16k, 64k or host.
+            const g = r.enumOf(gNode, "viommu.granule", ["4k", "8k", "16k", "64k", "host"] as const);
+            if (g !== undefined && g !== "host") vm.viommu.granule = Number.parseInt(g, 10) * 1024;
+          }
+        } else {
         const cm = v.has("caching-mode") ? r.bool(v.get("caching-mode")!.value, "viommu.caching-mode") ?? true : true;
         vm.viommu = { model: "intel", cachingMode: cm, range: r.range(vi) };
+        const gn = v.get("granule");
+        if (gn) r.error(gn.key, "viommu-option", l10n.t("intel-iommu has no {0} option", "granule"), l10n.t("granule is a virtio-iommu option (model: virtio-iommu)."));
         const awNode = v.get("aw-bits")?.value;
         if (awNode !== undefined) {
           const aw = r.int(awNode, "viommu.aw-bits", 1, 64);
@@ -1458,6 +1480,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
         }
         if (v.has("device-iotlb")) vm.viommu.deviceIotlb = r.bool(v.get("device-iotlb")!.value, "viommu.device-iotlb") ?? false;
         viommuIntremap(r, v, f, vm);
+        }
       }
     }
     if (f.has("backend")) {

@@ -312,10 +312,17 @@ export interface AcsOverrideSpec {
 }
 
 export interface ViommuSpec {
-  model: "intel";
+  /** QEMU's intel-iommu (legacy mode) or virtio-iommu-pci (sim/viommu.ts). */
+  model: "intel" | "virtio-iommu";
+  /** intel-iommu caching-mode; virtio-iommu has no caching mode (QEMU hears every MAP): always true there. */
   cachingMode: boolean;
-  /** QEMU intel-iommu aw-bits (39 or 48; default 48, QEMU 9.2+): the guest's MGAW. */
-  awBits?: 39 | 48;
+  /**
+   * aw-bits: intel-iommu 39 or 48 (default 48, QEMU 9.2+), the guest's MGAW; virtio-iommu 32..64
+   * (default 48 on Arm virt, 39 on q35), its input range.
+   */
+  awBits?: number;
+  /** virtio-iommu granule in bytes (QEMU granule=4k|8k|16k|64k; default: the host's page, 4 KiB). */
+  granule?: number;
   /** QEMU intel-iommu device-iotlb=on: ECAP.DT, the guest may use ATS (device-TLB) contexts. */
   deviceIotlb?: boolean;
   /** QEMU intel-iommu intremap=on / eim=on (needs the VM's irqchip: split). */

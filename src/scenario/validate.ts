@@ -31,7 +31,7 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
     // QEMU (9.1+) hw/i386/intel_iommu.c vtd_check_hiod(): error_setg(errp, "aw-bits %d > host aw-bits %d"),
     // reported by vfio-pci realize as "vfio <BDF>: Failed to set vIOMMU: ..." for each assigned device.
     const awBits = vm.viommu?.awBits ?? 48;
-    if (vm.viommu && vm.devices.length > 0 && awBits > s.host.iommu.addressWidth) {
+    if (vm.viommu?.model === "intel" && vm.devices.length > 0 && awBits > s.host.iommu.addressWidth) {
       add("error", vm.viommu.range, "viommu-aw-bits-host", l10n.t("vfio {0}: Failed to set vIOMMU: aw-bits {1} > host aw-bits {2}", vm.devices[0]!, String(awBits), String(s.host.iommu.addressWidth)), l10n.t("Give the vIOMMU aw-bits: {0} (the guest's IOVAs must fit the host IOMMU's address width), or use a host with a wider IOMMU.", String(s.host.iommu.addressWidth >= 48 ? 48 : 39)));
     }
   }
@@ -52,7 +52,9 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
         add("warning", st.range, "map-unaligned", l10n.t("iova 0x{0} / size 0x{1}{2} is not 4 KiB aligned; VFIO_IOMMU_MAP_DMA returns EINVAL", st.iova.toString(16), st.size.toString(16), gpa !== undefined ? ` / gpa 0x${gpa.toString(16)}` : ""), l10n.t("VFIO maps whole 4 KiB pages: use iova 0x{0} and a size that is a multiple of 4KiB.", down.toString(16)));
       }
       if (st.iova <= MSI_LAST && st.iova + st.size - 1n >= MSI_FIRST && !expects(st, "EINVAL")) add("warning", st.range, "map-interrupt-window", l10n.t("the range overlaps the MSI window 0xfee00000-0xfeefffff; VFIO returns EINVAL for this reserved region"), l10n.t("Map IOVAs outside 0xfee00000-0xfeefffff; that window carries interrupts."));
-      const vmAw = st.op === "guest-map" ? vms.get(st.vm)?.viommu?.awBits ?? 48 : undefined;
+      const vmv = st.op === "guest-map" ? vms.get(st.vm)?.viommu : undefined;
+      // virtio-iommu: QEMU's virtio_iommu_map() checks no input range; the host's VFIO map is what fails.
+      const vmAw = vmv?.model === "intel" ? vmv.awBits ?? 48 : undefined;
       if (vmAw !== undefined && st.iova + st.size > 1n << BigInt(vmAw) && !expects(st, "EFAULT")) {
         // drivers/iommu/intel/iommu.c intel_iommu_map(): the guest's driver refuses with -EFAULT.
         add("warning", st.range, "address-beyond-aw", l10n.t("the range ends beyond 2^{0} (the vIOMMU's aw-bits); the guest's intel_iommu_map refuses it with EFAULT", String(vmAw)), l10n.t("Keep guest IOVAs below 0x{0} or give the vIOMMU aw-bits: 48.", (1n << BigInt(vmAw)).toString(16)));
@@ -60,7 +62,9 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
       let list = mapped.get(st.vm);
       if (list === undefined) mapped.set(st.vm, (list = new MapList()));
       const hit = list.firstOverlap(st.iova, st.size);
-      if (hit && !expects(st, "EEXIST")) add("warning", st.range, "map-overlap", l10n.t("overlaps the mapping made at line {0}; VFIO returns EEXIST", hit.line), l10n.t("Unmap the earlier range first, or map a range that does not overlap it."));
+      if (hit && vmv?.model === "virtio-iommu") {
+        if (!expects(st)) add("warning", st.range, "map-overlap", l10n.t("overlaps the mapping made at line {0}; QEMU's virtio-iommu answers VIRTIO_IOMMU_S_INVAL", hit.line), l10n.t("Unmap the earlier range first, or map a range that does not overlap it."));
+      } else if (hit && !expects(st, "EEXIST")) add("warning", st.range, "map-overlap", l10n.t("overlaps the mapping made at line {0}; VFIO returns EEXIST", hit.line), l10n.t("Unmap the earlier range first, or map a range that does not overlap it."));
       list.add({ iova: st.iova, size: st.size, line: st.range.line + 1, seq: seq++ });
     }
     if (st.op === "unmap" || (st.op === "guest-unmap" && st.invalidate)) mapped.get(st.vm)?.removeWithin(st.iova, st.size);

@@ -17,7 +17,7 @@ import { Vmm, failStep, failStepErrno, fullBdf, type VmRuntime } from "./vmm.js"
 import { bindPasidStep, pageRequestStep, pageResponseStep, unbindPasidStep, type PasidStepContext } from "./vtd/pasidBind.js";
 import { amdBindPasidStep, amdPageResponseStep, amdUnbindPasidStep, type AmdPasidStepContext } from "./amdvi/pasidBind.js";
 import { AmdViHost } from "./amdvi/host.js";
-import { GuestViommu, type GuestViommuSnapshot } from "./viommu.js";
+import { createViommu, type ViommuSnapshot } from "./viommu.js";
 import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuHostUnits, IommuUnit } from "./iommu.js";
 import type { HostDomain, HostIommu, HostIommuSnapshot, PasidSeamContext } from "./host-iommu.js";
 import { createHostIommu, hostIommuModel, hostIommuSram } from "./models.js";
@@ -94,7 +94,7 @@ export interface MachineSnapshot {
   frames: ReturnType<HostFrameAllocator["snapshot"]>;
   log: LogSnapshot;
   groupDomain: [number, number][];
-  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[]; viommu?: GuestViommuSnapshot; iommufd?: IommufdSnapshot }[];
+  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[]; viommu?: ViommuSnapshot; iommufd?: IommufdSnapshot }[];
   traceLength: number;
   stepStartLength: number;
   /**
@@ -194,7 +194,7 @@ export class Machine {
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
     this.log = new KernelLog(host.kernel);
     scenario.vms.forEach((spec, index) => {
-      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index, host.iommu.model === "smmuv3" ? "virt" : "q35"), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: new GuestViommu(spec.viommu, spec.memory, spec.name) } : {}) });
+      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index, host.iommu.model === "smmuv3" ? "virt" : "q35"), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: createViommu(spec.viommu, spec.memory, spec.name, host.iommu.model === "smmuv3" ? "virt" : "q35") } : {}) });
     });
     this.vmm = new Vmm({
       scenario,

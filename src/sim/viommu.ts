@@ -52,7 +52,7 @@ export const DEFAULT_AW_BITS = 48;
  * ECAP.DT with device-iotlb=on, CAP.CM with caching-mode=on.
  */
 export function viommuIommuSpec(v: ViommuSpec): IommuSpec {
-  const aw = (v.awBits ?? DEFAULT_AW_BITS);
+  const aw = (v.awBits ?? DEFAULT_AW_BITS) as 39 | 48; // intel-iommu: the parser takes 39 or 48 only
   return {
     model: "intel-vtd",
     addressWidth: aw,
@@ -121,12 +121,129 @@ export interface GuestViommuSnapshot {
 /** The outcome of a guest driver action (map / unmap and its invalidation). */
 export interface GuestActionResult {
   /** Linux refused the request (intel_iommu_map's width check): the guest kernel's line and errno. */
-  refused?: { errno: "EFAULT"; line: string };
+  refused?: { errno: "EFAULT" | "EINVAL" | "ENODEV"; line: string };
+  /**
+   * virtio-iommu: QEMU answered a request with an error status (virtio_iommu_map / _unmap), or the
+   * guest driver never sent it: what happened, in QEMU's / Linux's terms.
+   */
+  rejected?: { status?: VirtioIommuStatus; why: string };
+  /** virtio-iommu UNMAP: the bytes the guest driver removed (whole mappings: it never splits one). */
+  unmapped?: bigint;
   /** One per IOTLB invalidation QEMU trapped (none when the guest skipped it). */
   syncs: SyncResult[];
 }
 
-export class GuestViommu {
+/**
+ * What a VM's vIOMMU is to the rest of the simulator (the VMM's guest-map / guest-unmap, the
+ * machine's snapshots, the views): the one interface over the models QEMU emulates. Only the model
+ * classes below know how the guest's requests reach QEMU (intel-iommu: tables and trapped
+ * invalidations; virtio-iommu: MAP / UNMAP requests on a virtqueue).
+ */
+export interface Viommu {
+  readonly spec: ViommuSpec;
+  readonly model: ViommuSpec["model"];
+  /** The guest unit through the IOMMU contract, when the vIOMMU has tables in guest memory (intel-iommu); virtio-iommu has none. */
+  readonly iommu?: IommuUnit;
+  /** The guest's domain id (intel: its DMAR domain; virtio-iommu: the domain the driver attached). */
+  readonly guestDomain: number;
+  /** Width of IOVAs the guest may map. */
+  readonly domainWidth: number;
+  /** The vIOMMU's model and options, for the views ("intel-iommu · caching-mode=on · aw-bits 48"). */
+  describe(): { description: string; tooltip: string };
+  map(key: string, iova: bigint, size: bigint, gpa: bigint, perm: number, invalidate: boolean, step: number, hooks: ShadowHooks): GuestActionResult;
+  unmap(key: string, iova: bigint, size: bigint, invalidate: boolean, step: number, hooks: ShadowHooks): GuestActionResult;
+  reset(): void;
+  snapshot(): ViommuSnapshot;
+  restore(s: ViommuSnapshot): void;
+  noteCause(event: number, step: number): void;
+  causeOf(event: number): number | undefined;
+  shadowEntries(): readonly ShadowEntry[];
+  mappingAt(iova: bigint): ShadowEntry | undefined;
+  guestRids(): ReadonlyMap<string, number>;
+}
+
+export type ViommuSnapshot = GuestViommuSnapshot | VirtioIommuSnapshot;
+
+/** The VM's vIOMMU of the model its spec names. */
+export function createViommu(spec: ViommuSpec, ram: bigint, name: string, machine: "q35" | "virt"): Viommu {
+  return spec.model === "virtio-iommu" ? new VirtioIommu(spec, machine) : new GuestViommu(spec, ram, name);
+}
+
+/** What every model keeps: QEMU's IOVA tree (its mappings into VFIO), the guest requester ids, the trace's cause notes. */
+abstract class ViommuCommon {
+  /** QEMU's IOVA tree of the VM's address space, sorted by IOVA. */
+  protected shadow: ShadowEntry[] = [];
+  /** Guest requester id of each assigned host device, by host device key. */
+  protected rids = new Map<string, number>();
+  /** Trace events (by index) of host mappings whose guest entry an earlier step wrote: that step. */
+  protected notes = new Map<number, number>();
+
+  /**
+   * The guest requester id of an assigned host device: QEMU places each vfio-pci device on the
+   * guest's root bus, in order of assignment from slot 3 (00:03.0, 00:04.0, ...).
+   */
+  guestRid(key: string): number {
+    let rid = this.rids.get(key);
+    if (rid === undefined) {
+      rid = (3 + this.rids.size) << 3;
+      this.rids.set(key, rid);
+    }
+    return rid;
+  }
+
+  /** First shadow index whose mapping ends above `iova`. */
+  protected lowerBound(iova: bigint): number {
+    let lo = 0;
+    let hi = this.shadow.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const e = this.shadow[mid]!;
+      if (e.iova + e.size <= iova) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Indices [from, to) of shadow entries overlapping [iova, iova + size). */
+  protected overlapping(iova: bigint, size: bigint): [number, number] {
+    const from = this.lowerBound(iova);
+    let to = from;
+    while (to < this.shadow.length && this.shadow[to]!.iova < iova + size) to++;
+    return [from, to];
+  }
+
+  /** Links the host mapping at trace event `event` to the step whose guest driver action wrote its entry. */
+  noteCause(event: number, step: number): void {
+    this.notes.set(event, step);
+  }
+
+  /**
+   * The step whose guest action caused the host mapping of trace event `event`, when it is not the
+   * event's own step (a guest-map whose invalidation came later); undefined otherwise.
+   */
+  causeOf(event: number): number | undefined {
+    return this.notes.get(event);
+  }
+
+  /** QEMU's IOVA tree: what it believes it mapped into VFIO for the guest. */
+  shadowEntries(): readonly ShadowEntry[] {
+    return this.shadow;
+  }
+
+  /** The node of QEMU's IOVA tree holding `iova`, if any. */
+  mappingAt(iova: bigint): ShadowEntry | undefined {
+    const e = this.shadow[this.lowerBound(iova)];
+    return e !== undefined && e.iova <= iova ? e : undefined;
+  }
+
+  /** The guest requester ids QEMU assigned, by host device key. */
+  guestRids(): ReadonlyMap<string, number> {
+    return this.rids;
+  }
+}
+
+export class GuestViommu extends ViommuCommon implements Viommu {
+  readonly model = "intel";
   /** The guest-physical address space holding the guest's IOMMU tables. */
   readonly mem: PhysicalMemory;
   /** QEMU's emulated VT-d unit. */
@@ -139,10 +256,6 @@ export class GuestViommu {
   readonly tableBase: number;
   /** The guest DMA domain every assigned device of the VM is attached to. */
   domain!: DmarDomain;
-  /** QEMU's IOVA tree of the VM's address space, sorted by IOVA. */
-  private shadow: ShadowEntry[] = [];
-  /** Guest requester id of each assigned host device, by host device key. */
-  private rids = new Map<string, number>();
   /** The step that last wrote the guest leaf entry at an IOVA (span start). */
   private written = new Map<bigint, number>();
   private readonly boot: GuestViommuSnapshot;
@@ -152,6 +265,7 @@ export class GuestViommu {
     ram: bigint,
     name: string,
   ) {
+    super();
     const slots = q35Memslots(ram, 0n);
     const low = Number(slots[0]!.size);
     const end = slots.reduce((m, s) => (s.gpa + s.size > m ? s.gpa + s.size : m), 0n);
@@ -189,17 +303,18 @@ export class GuestViommu {
     this.notes = notes;
   }
 
-  /**
-   * The guest requester id of an assigned host device: QEMU places each vfio-pci device on the
-   * guest's root bus, in order of assignment from slot 3 (00:03.0, 00:04.0, ...).
-   */
-  guestRid(key: string): number {
-    let rid = this.rids.get(key);
-    if (rid === undefined) {
-      rid = (3 + this.rids.size) << 3;
-      this.rids.set(key, rid);
-    }
-    return rid;
+  get guestDomain(): number {
+    return this.domain.did;
+  }
+
+  describe(): { description: string; tooltip: string } {
+    const cm = this.spec.cachingMode;
+    return {
+      description: `intel-iommu · caching-mode=${cm ? "on" : "off"} · aw-bits ${this.domainWidth}${this.spec.deviceIotlb ? " · device-iotlb" : ""}`,
+      tooltip: cm
+        ? "The guest programs its own IOMMU; caching mode makes it report every map so QEMU can shadow it into VFIO."
+        : "Without caching mode QEMU cannot see the guest's mappings: vfio-pci refuses the device (\"caching-mode=on\" required).",
+    };
   }
 
   /** The device's context entry points at the guest domain (domain_context_mapping in the guest). */
@@ -329,27 +444,6 @@ export class GuestViommu {
     return { present: true, level, gpa: out & ~(levelSpan(level) - 1n), perm };
   }
 
-  /** First shadow index whose mapping ends above `iova`. */
-  private lowerBound(iova: bigint): number {
-    let lo = 0;
-    let hi = this.shadow.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      const e = this.shadow[mid]!;
-      if (e.iova + e.size <= iova) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  /** Indices [from, to) of shadow entries overlapping [iova, iova + size). */
-  private overlapping(iova: bigint, size: bigint): [number, number] {
-    const from = this.lowerBound(iova);
-    let to = from;
-    while (to < this.shadow.length && this.shadow[to]!.iova < iova + size) to++;
-    return [from, to];
-  }
-
   /** vtd_page_walk_one for a MAP event. */
   private mapEvent(e: ShadowEntry, r: SyncResult, hooks: ShadowHooks): void {
     const [from, to] = this.overlapping(e.iova, e.size);
@@ -382,32 +476,6 @@ export class GuestViommu {
     r.unmaps++;
   }
 
-  /** Trace events (by index) of host mappings whose guest entry an earlier step wrote: that step. */
-  private notes = new Map<number, number>();
-
-  /** Links the host mapping at trace event `event` to the step whose guest driver action wrote its entry. */
-  noteCause(event: number, step: number): void {
-    this.notes.set(event, step);
-  }
-
-  /**
-   * The step whose guest action caused the host mapping of trace event `event`, when it is not the
-   * event's own step (a guest-map whose invalidation came later); undefined otherwise.
-   */
-  causeOf(event: number): number | undefined {
-    return this.notes.get(event);
-  }
-
-  /** QEMU's IOVA tree: what it believes it mapped into VFIO for the guest. */
-  shadowEntries(): readonly ShadowEntry[] {
-    return this.shadow;
-  }
-
-  /** The guest requester ids QEMU assigned, by host device key. */
-  guestRids(): ReadonlyMap<string, number> {
-    return this.rids;
-  }
-
   snapshot(): GuestViommuSnapshot {
     return {
       mem: this.mem.snapshot(),
@@ -420,7 +488,8 @@ export class GuestViommu {
     };
   }
 
-  restore(s: GuestViommuSnapshot): void {
+  restore(snap: ViommuSnapshot): void {
+    const s = snap as GuestViommuSnapshot;
     this.mem.restore(s.mem);
     this.unit.restore(s.unit);
     this.driver.restore(s.driver);
@@ -430,4 +499,225 @@ export class GuestViommu {
     this.written = new Map(s.written);
     this.notes = new Map(s.notes ?? []);
   }
+}
+
+/**
+ * virtio-iommu request status (include/uapi/linux/virtio_iommu.h VIRTIO_IOMMU_S_*; virtio spec
+ * 1.2, 5.13.6 "Device operation").
+ */
+export type VirtioIommuStatus = "VIRTIO_IOMMU_S_INVAL" | "VIRTIO_IOMMU_S_RANGE" | "VIRTIO_IOMMU_S_NOENT";
+
+/** QEMU virtio-iommu's default aw-bits per machine: hw/arm/virt.c arm_virt_compat "48", hw/i386/pc_q35.c pc_q35_compat_defaults "39". */
+export const VIRTIO_IOMMU_DEFAULT_AW = { virt: 48, q35: 39 } as const;
+
+/**
+ * The IOVA window the guest's virtio-iommu driver reserves for MSIs when the device's PROBE reports
+ * no MSI region (QEMU's virt machine reports none): drivers/iommu/virtio-iommu.c
+ * viommu_get_resv_regions() adds IOMMU_RESV_SW_MSI at MSI_IOVA_BASE 0x8000000, MSI_IOVA_LENGTH
+ * 0x100000. The guest's IOVA allocator keeps it out of DMA (dma-iommu iova_reserve_iommu_regions).
+ */
+export const VIRTIO_IOMMU_SW_MSI = { base: 0x8000000n, size: 0x100000n } as const;
+
+export interface VirtioIommuSnapshot {
+  model: "virtio-iommu";
+  shadow: ShadowEntry[];
+  rids: [string, number][];
+  notes: [number, number][];
+}
+
+/** Highest set bit of a non-zero bigint. */
+const fls = (x: bigint): number => x.toString(2).length - 1;
+/** Lowest set bit of a non-zero bigint. */
+const ffs = (x: bigint): number => fls(x & -x);
+
+/**
+ * QEMU's virtio-iommu (hw/virtio/virtio-iommu.c) in front of a VM, with the guest's Linux driver
+ * (drivers/iommu/virtio-iommu.c). No tables in guest memory: the guest sends MAP / UNMAP requests
+ * and QEMU keeps each domain's mappings in an interval tree (domain->mappings), one node per MAP.
+ * There is no caching mode: virtio_iommu_map() notifies the VFIO listener at once
+ * (virtio_iommu_notify_map), virtio_iommu_unmap() likewise, so `invalidate` means nothing here.
+ *
+ * - The guest's iommu core splits a map into page-size runs (drivers/iommu/iommu.c __iommu_map ->
+ *   iommu_pgsize), each one viommu_map_pages() call and one VIRTIO_IOMMU_T_MAP request.
+ * - QEMU splits each request's range into naturally aligned power-of-two blocks for its notifiers
+ *   (virtio_iommu_notify_map_unmap -> dma_aligned_pow2_mask): one VFIO_IOMMU_MAP_DMA per block.
+ * - A MAP overlapping a mapping of the domain: g_tree_lookup with interval_cmp finds it and QEMU
+ *   answers VIRTIO_IOMMU_S_INVAL, mapping nothing.
+ * - UNMAP: Linux's viommu_del_mappings removes whole mappings only ("Virtio-iommu doesn't allow
+ *   UNMAP to split a mapping created with a single MAP request"): a mapping that starts below the
+ *   range stops it (nothing unmapped: viommu_unmap_pages returns 0 and sends nothing); one that
+ *   ends above the range is removed whole. If fewer bytes than asked were removed it returns 0
+ *   without sending the UNMAP: QEMU keeps those mappings. QEMU itself answers S_RANGE to a split.
+ */
+export class VirtioIommu extends ViommuCommon implements Viommu {
+  readonly model = "virtio-iommu";
+  readonly iommu = undefined;
+  /** The guest's domain id: Linux's first ida id from QEMU's domain_range (start 0, viommu_domain_finalise). */
+  readonly guestDomain = 0;
+  /** config.page_size_mask (QEMU: the granule's mask, 4k default on a 4 KiB host). */
+  readonly pageSizeMask: bigint;
+  readonly domainWidth: number;
+  private readonly boot: VirtioIommuSnapshot;
+
+  constructor(
+    readonly spec: ViommuSpec,
+    readonly machine: "q35" | "virt",
+  ) {
+    super();
+    this.domainWidth = spec.awBits ?? VIRTIO_IOMMU_DEFAULT_AW[machine];
+    this.pageSizeMask = ((1n << 64n) - 1n) & ~(BigInt(spec.granule ?? 4096) - 1n);
+    this.boot = this.snapshot();
+  }
+
+  get granule(): bigint {
+    return this.pageSizeMask & -this.pageSizeMask;
+  }
+
+  describe(): { description: string; tooltip: string } {
+    return {
+      description: `virtio-iommu · granule ${formatGranule(this.granule)} · aw-bits ${this.domainWidth}`,
+      tooltip: "The guest sends MAP and UNMAP requests to QEMU's virtio-iommu, which maps each into VFIO at once (no tables in guest memory, no caching mode).",
+    };
+  }
+
+  /** The MSI window the guest reserved, on an Arm (virt) guest. */
+  get msiWindow(): { base: bigint; size: bigint } | undefined {
+    return this.machine === "virt" ? VIRTIO_IOMMU_SW_MSI : undefined;
+  }
+
+  /** drivers/iommu/iommu.c iommu_pgsize(): the page size and count of the next run of [iova, iova + size) -> paddr. */
+  private pgsize(iova: bigint, paddr: bigint, size: bigint): { pgsize: bigint; count: bigint } {
+    const bitmap = this.pageSizeMask;
+    let pgsizes = bitmap & ((1n << BigInt(fls(size) + 1)) - 1n);
+    const merge = iova | paddr;
+    if (merge !== 0n) pgsizes &= (1n << BigInt(ffs(merge) + 1)) - 1n;
+    const idx = fls(pgsizes);
+    const pgsize = 1n << BigInt(idx);
+    const bigger = bitmap & ~((1n << BigInt(idx + 1)) - 1n);
+    if (bigger !== 0n) {
+      const next = 1n << BigInt(ffs(bigger));
+      if (((iova ^ paddr) & (next - 1n)) === 0n) {
+        const offset = next - (merge & (next - 1n));
+        if (offset + next <= size) size = offset;
+      }
+    }
+    return { pgsize, count: size >> BigInt(idx) };
+  }
+
+  map(key: string, iova: bigint, size: bigint, gpa: bigint, perm: number, _invalidate: boolean, step: number, hooks: ShadowHooks): GuestActionResult {
+    this.guestRid(key);
+    const syncs: SyncResult[] = [];
+    // drivers/iommu/virtio-iommu.c viommu_domain_finalise(): dev_err "granule 0x%lx larger than
+    // system page size 0x%lx" and -ENODEV: the guest (4 KiB pages) cannot use a larger granule.
+    if (this.granule > PAGE) {
+      return { refused: { errno: "ENODEV", line: `virtio_iommu: granule 0x${this.granule.toString(16)} larger than system page size 0x${PAGE.toString(16)}` }, syncs };
+    }
+    // drivers/iommu/iommu.c __iommu_map(): pr_err("unaligned: iova 0x%lx pa %pa size 0x%zx
+    // min_pagesz 0x%x\n") and -EINVAL (pr_fmt "iommu: "; %pa prints 0x and 16 hex digits).
+    const min = this.granule;
+    if (((iova | gpa | size) & (min - 1n)) !== 0n || size === 0n) {
+      return { refused: { errno: "EINVAL", line: `iommu: unaligned: iova 0x${iova.toString(16)} pa 0x${gpa.toString(16).padStart(16, "0")} size 0x${size.toString(16)} min_pagesz 0x${min.toString(16)}` }, syncs };
+    }
+    const msi = this.msiWindow;
+    if (msi && iova < msi.base + msi.size && iova + size > msi.base) {
+      return { rejected: { why: `IOVA 0x${iova.toString(16)}+0x${size.toString(16)} overlaps the guest's reserved MSI window 0x${msi.base.toString(16)}-0x${(msi.base + msi.size - 1n).toString(16)} (virtio-iommu IOMMU_RESV_SW_MSI: the device's PROBE reports no MSI region, so the guest driver reserves MSI_IOVA_BASE; its DMA allocator never hands this range out)` }, syncs };
+    }
+    // __iommu_map: one viommu_map_pages() call (one T_MAP request) per iommu_pgsize run.
+    let done = 0n;
+    while (done < size) {
+      const { pgsize, count } = this.pgsize(iova + done, gpa + done, size - done);
+      const len = pgsize * count;
+      const r = this.request(iova + done, len, gpa + done, perm, step, hooks);
+      if (r) return { rejected: r, syncs };
+      done += len;
+    }
+    return { syncs };
+  }
+
+  /** virtio_iommu_map(): S_INVAL on an overlap, else insert and notify (split in aligned blocks). */
+  private request(iova: bigint, size: bigint, gpa: bigint, perm: number, step: number, hooks: ShadowHooks): { status: VirtioIommuStatus; why: string } | undefined {
+    const [from, to] = this.overlapping(iova, size);
+    if (to > from) {
+      const m = this.shadow[from]!;
+      return { status: "VIRTIO_IOMMU_S_INVAL", why: `MAP [0x${iova.toString(16)}, 0x${(iova + size - 1n).toString(16)}] overlaps the domain's mapping [0x${m.iova.toString(16)}, 0x${(m.iova + m.size - 1n).toString(16)}] (virtio_iommu_map: g_tree_lookup finds it)` };
+    }
+    const r: SyncResult = { first: iova, last: iova + size - 1n, maps: 0, failed: 0, unmaps: 0, skipped: 0, remapped: 0 };
+    this.shadow.splice(from, 0, { iova, size, gpa, perm, writtenBy: step });
+    // virtio_iommu_notify_map_unmap: dma_aligned_pow2_mask blocks.
+    for (const [a, len, off] of alignedBlocks(iova, size)) {
+      if (hooks.map({ iova: a, size: len, gpa: gpa + off, perm, writtenBy: step })) r.maps++;
+      else r.failed++;
+    }
+    return undefined;
+  }
+
+  unmap(key: string, iova: bigint, size: bigint, _invalidate: boolean, _step: number, hooks: ShadowHooks): GuestActionResult {
+    this.guestRid(key);
+    let unmapped = 0n;
+    // __iommu_unmap: one viommu_unmap_pages() per iommu_pgsize run; it stops at a run that unmaps nothing.
+    while (unmapped < size) {
+      const { pgsize, count } = this.pgsize(iova + unmapped, iova + unmapped, size - unmapped);
+      const len = pgsize * count;
+      const at = iova + unmapped;
+      const [from, to] = this.overlapping(at, len);
+      let removed = 0n;
+      let k = from;
+      // viommu_del_mappings: "Trying to split a mapping?" stops at a mapping starting below the range.
+      while (k < to && this.shadow[k]!.iova >= at) {
+        removed += this.shadow[k]!.size;
+        k++;
+      }
+      if (removed < len) {
+        // viommu_unmap_pages: "if (unmapped < size) return 0": no UNMAP is sent; QEMU keeps them.
+        const split = k < to ? this.shadow[k] : undefined;
+        const why = split
+          ? `the guest's virtio-iommu driver does not split the mapping [0x${split.iova.toString(16)}, 0x${(split.iova + split.size - 1n).toString(16)}] (viommu_del_mappings: "Trying to split a mapping?"): nothing was unmapped from IOVA 0x${at.toString(16)}`
+          : k > from
+            ? `the guest removed ${formatGranule(removed)} of mappings but fewer bytes than the ${formatGranule(len)} asked: viommu_unmap_pages returns 0 without sending the UNMAP, so QEMU still maps them on the host`
+            : `nothing was mapped at IOVA 0x${at.toString(16)}`;
+        return { rejected: { why }, unmapped, syncs: [] };
+      }
+      const gone = this.shadow.splice(from, k - from);
+      // VIRTIO_IOMMU_T_UNMAP [at, at + removed - 1]: QEMU notifies each removed mapping.
+      for (const m of gone) for (const [a, l] of alignedBlocks(m.iova, m.size)) hooks.unmap(a, l);
+      unmapped += removed;
+    }
+    return { unmapped, syncs: [] };
+  }
+
+  reset(): void {
+    const notes = this.notes;
+    this.restore(this.boot);
+    this.notes = notes;
+  }
+
+  snapshot(): VirtioIommuSnapshot {
+    return { model: "virtio-iommu", shadow: [...this.shadow], rids: [...this.rids], notes: [...this.notes] };
+  }
+
+  restore(snap: ViommuSnapshot): void {
+    const s = snap as VirtioIommuSnapshot;
+    this.shadow = [...s.shadow];
+    this.rids = new Map(s.rids);
+    this.notes = new Map(s.notes);
+  }
+}
+
+/** [iova, size, offset] blocks of QEMU's dma_aligned_pow2_mask (system/dma-helpers.c) over [iova, iova + size). */
+function alignedBlocks(iova: bigint, size: bigint): [bigint, bigint, bigint][] {
+  const out: [bigint, bigint, bigint][] = [];
+  const end = iova + size - 1n;
+  let a = iova;
+  while (a <= end) {
+    const alignMask = a === 0n ? (1n << 64n) - 1n : (a & -a) - 1n;
+    const sizeMask = end - a;
+    const mask = alignMask <= sizeMask ? alignMask : (1n << BigInt(fls(sizeMask + 1n))) - 1n;
+    out.push([a, mask + 1n, a - iova]);
+    a += mask + 1n;
+  }
+  return out;
+}
+
+function formatGranule(b: bigint): string {
+  return b >= 1n << 30n && b % (1n << 30n) === 0n ? `${b >> 30n} GiB` : b >= 1n << 20n && b % (1n << 20n) === 0n ? `${b >> 20n} MiB` : b >= 1024n && b % 1024n === 0n ? `${b >> 10n} KiB` : `${b} bytes`;
 }

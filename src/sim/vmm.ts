@@ -18,7 +18,7 @@ import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type Vf
 import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
-import type { GuestViommu, ShadowHooks } from "./viommu.js";
+import type { ShadowHooks, Viommu } from "./viommu.js";
 import { effectiveMemlock, rmrrRefusal } from "./reserved.js";
 
 const KiB = 1024n;
@@ -39,7 +39,7 @@ export interface VmRuntime {
   /** Groups attached to the container. */
   groups: Set<number>;
   /** The guest's vIOMMU with its tables (sim/viommu.ts), when the VM has one. */
-  viommu?: GuestViommu;
+  viommu?: Viommu;
   /** The VM's iommufd objects beyond its first IOAS, once an `iommufd:` step ran (sim/iommufdObjects.ts). */
   iommufd?: IommufdContext;
 }
@@ -148,10 +148,13 @@ export class Vmm {
     const vm = this.vm(step.vm);
     if (!this.requireViommu(vm, out)) return;
     const { iova, size, gpa, perm } = step;
-    if ((iova | size | gpa) % PAGE !== 0n || size === 0n) return this.vfioMap(vm, iova, size, gpa, perm, out);
+    const v = vm.viommu!;
+    // virtio-iommu: the guest's iommu core checks the alignment against the granule (VirtioIommu.map).
+    if (v.model === "intel" && ((iova | size | gpa) % PAGE !== 0n || size === 0n)) return this.vfioMap(vm, iova, size, gpa, perm, out);
     if (!this.requireContainer(vm, out)) return;
     const did = vm.domain!.did;
-    const invalidate = step.invalidate !== false;
+    // virtio-iommu has no invalidation to forget: QEMU hears the MAP request itself.
+    const invalidate = step.invalidate !== false || v.model === "virtio-iommu";
     const prot = perm === "r" ? 1 : perm === "w" ? 2 : 3;
     const shadow = this.shadowHooks(vm);
     const r = vm.viommu!.map(step.device, iova, size, gpa, prot, invalidate, this.currentStep, shadow.hooks);
@@ -161,7 +164,12 @@ export class Vmm {
       shadow.stats.remapped += y.remapped;
     }
     if (r.refused) {
-      this.failErrno(out, r.refused.errno, `the guest's intel-iommu refused the mapping: ${r.refused.line} (-${ERRNO_VALUE[r.refused.errno]}, ${r.refused.errno}); the vIOMMU has aw-bits ${vm.viommu!.domainWidth}`);
+      this.failErrno(out, r.refused.errno, `the guest's ${v.model === "intel" ? "intel-iommu" : "virtio-iommu driver"} refused the mapping: ${r.refused.line} (-${ERRNO_VALUE[r.refused.errno]}, ${r.refused.errno})${v.model === "intel" ? `; the vIOMMU has aw-bits ${v.domainWidth}` : ""}`);
+      return;
+    }
+    if (r.rejected) {
+      const done = shadow.stats.maps ? ` (${plural(shadow.stats.maps, "VFIO_IOMMU_MAP_DMA call")} for the requests before it)` : "";
+      this.fail(out, "viommu-rejected", `${r.rejected.status ? `QEMU's virtio-iommu answered ${r.rejected.status}: ` : "the guest's virtio-iommu driver sent no MAP: "}${r.rejected.why}${done}`);
       return;
     }
     const s = shadow.stats;
@@ -169,7 +177,7 @@ export class Vmm {
       out.summary = `the guest wrote its vIOMMU entries for IOVA 0x${iova.toString(16)}+${formatSize(size)} -> GPA 0x${gpa.toString(16)} but did not invalidate: QEMU was not told, so nothing new is mapped on the host${s.unmaps ? "" : " (a DMA there hits whatever the host had, or faults)"}`;
       return;
     }
-    const how = `${plural(s.maps + s.failed, "VFIO_IOMMU_MAP_DMA call")}${s.allSmall ? " of 4 KiB" : ""} (one per guest page-table entry)`;
+    const how = `${plural(s.maps + s.failed, "VFIO_IOMMU_MAP_DMA call")}${s.allSmall ? " of 4 KiB" : ""} (${v.model === "intel" ? "one per guest page-table entry" : "one per aligned block of each MAP request, at once"})`;
     const remap = s.remapped ? `; ${plural(s.remapped, "changed entry", "changed entries")} unmapped first (vtd_page_walk_one)` : "";
     if (s.firstErrno !== undefined) {
       const entries = s.maps + s.failed;
@@ -197,9 +205,15 @@ export class Vmm {
       return;
     }
     const shadow = this.shadowHooks(vm);
-    vm.viommu!.unmap(step.device, step.iova, step.size, step.invalidate, this.currentStep, shadow.hooks);
+    const v = vm.viommu!;
+    const r = v.unmap(step.device, step.iova, step.size, step.invalidate, this.currentStep, shadow.hooks);
     shadow.flush();
-    if (!step.invalidate) {
+    if (r.rejected) {
+      const done = shadow.stats.unmapped ? ` (${formatSize(shadow.stats.unmapped)} unmapped before it)` : "";
+      this.fail(out, "viommu-rejected", `${r.rejected.status ? `QEMU's virtio-iommu answered ${r.rejected.status}: ` : ""}${r.rejected.why}${done}`);
+      return;
+    }
+    if (!step.invalidate && v.model === "intel") {
       // The guest cleared its vIOMMU entry but never invalidated: QEMU is not notified, the
       // host mapping (and the device's access) stays.
       out.summary = "guest unmapped without invalidation: the host mapping stays";
@@ -210,7 +224,8 @@ export class Vmm {
       this.failErrno(out, s.unmapErrno, `VFIO_IOMMU_UNMAP_DMA failed: ${s.unmapErrno} (${STRERROR[s.unmapErrno]})`);
       return;
     }
-    out.summary = s.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(s.unmapped)} at IOVA 0x${step.iova.toString(16)}`;
+    const whole = r.unmapped !== undefined && r.unmapped > step.size ? ` (whole mappings: the guest's virtio-iommu driver never splits one, viommu_del_mappings)` : "";
+    out.summary = s.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(s.unmapped)} at IOVA 0x${step.iova.toString(16)}${whole}`;
   }
 
   /**
@@ -298,7 +313,7 @@ export class Vmm {
     }
     const vmm = (text: string) => this.log.vmm(this.clock, vm.spec.name, `${VMM}: ${text}`, this.currentStep);
     const hostAw = this.scenario.host.iommu.addressWidth;
-    if (vm.viommu && vm.devices.length > 0 && vm.viommu.domainWidth > hostAw) {
+    if (vm.viommu?.model === "intel" && vm.devices.length > 0 && vm.viommu.domainWidth > hostAw) {
       // QEMU (9.1+) hw/i386/intel_iommu.c vtd_check_hiod(): error_setg(errp, "aw-bits %d > host aw-bits %d"),
       // prefixed by vfio-pci realize (hw/vfio/pci.c: "Failed to set vIOMMU: ").
       const dev = this.pci.device(vm.devices[0]!);
@@ -701,7 +716,7 @@ function containerPtr(vm: VmRuntime): string {
  * is mapped yet; without one QEMU maps all guest RAM IOVA = GPA (only when a device is assigned).
  */
 export function vmStartText(spec: VmSpec, devices: number, domain?: number): string {
-  const viommu = spec.viommu ? `a vIOMMU (intel-iommu, caching-mode=${spec.viommu.cachingMode ? "on" : "off"})` : undefined;
+  const viommu = spec.viommu ? (spec.viommu.model === "virtio-iommu" ? "a vIOMMU (virtio-iommu)" : `a vIOMMU (intel-iommu, caching-mode=${spec.viommu.cachingMode ? "on" : "off"})`) : undefined;
   if (devices === 0) return `VM ${spec.name} started with ${formatSize(spec.memory)} of RAM${viommu ? ` and ${viommu}` : " and no vIOMMU"}; no assigned devices, so no DMA mappings`;
   if (viommu) return `VM ${spec.name} started behind ${viommu} with ${plural(devices, "assigned device")}: no DMA mappings until the guest maps IOVAs`;
   return `VM ${spec.name} started without a vIOMMU with ${plural(devices, "assigned device")}: QEMU mapped its ${formatSize(spec.memory)} of guest RAM IOVA = GPA in domain ${domain ?? "-"}`;

@@ -67,10 +67,14 @@ describe("synthesize from an Arm host's evidence", () => {
     const r = await cli("synthesize", join(dir, "smmu.log"), join(dir, "trace.txt"));
     expect(r.code).toBe(0);
     expect(r.out).toContain("model: smmuv3");
+    // An Arm guest's vIOMMU is virtio-iommu (QEMU's virt machine has no intel-iommu).
+    expect(r.out).toContain("viommu: { model: virtio-iommu }");
+    expect(r.out).not.toContain("model: intel");
     const gpa = /guest-map: \{[^}]*gpa: (0x[0-9a-f]+)/.exec(r.out)?.[1];
     expect(BigInt(gpa!)).toBe(VIRT_RAM_BASE + 0x1000_0000n);
     const sim = simulateText(r.out, "t.passthrough.yaml");
     expect(sim.vmm.map((v) => v.text).join("\n")).not.toContain("Bad address");
+    expect(sim.steps.map((s) => s.summary).join("\n")).toContain("one per aligned block of each MAP request");
     expect([sim.exitCode, sim.expectations]).toEqual([0, { passed: 1, failed: 0, notReached: 0 }]);
     expect(sim.dmesg.join("\n")).toContain("event: F_TRANSLATION client: 0000:01:00.0 sid: 0x100 ssid: 0x0 iova: 0xfffff000");
   });

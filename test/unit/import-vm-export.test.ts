@@ -22,7 +22,7 @@ function facts(records: EvidenceRecord[]) {
     name: vm.name,
     memory: vm.memory,
     hostdevs: (vm.hostdevs as { bdf: string }[]).map((h) => h.bdf),
-    viommus: ((vm.viommus ?? []) as { model: string; cachingMode: boolean }[]).map((v) => `${v.model}:${v.cachingMode}`),
+    viommus: ((vm.viommus ?? []) as { model: string; cachingMode?: boolean }[]).map((v) => `${v.model}:${v.cachingMode === true}`),
     memlock: vm.memlock,
   };
 }
@@ -33,7 +33,8 @@ function expected(s: Scenario, k: number) {
     name: vm.name,
     memory: Number(vm.memory),
     hostdevs: vm.devices.map((d) => (d.length === 7 ? `0000:${d}` : d)),
-    viommus: vm.viommu ? [`intel:${vm.viommu.cachingMode}`] : [],
+    // The importers name virtio-iommu "virtio" (libvirt's <iommu model='virtio'/>); it has no caching mode (the QEMU importer leaves it unset, libvirt's false).
+    viommus: vm.viommu ? [vm.viommu.model === "virtio-iommu" ? "virtio:false" : `intel:${vm.viommu.cachingMode}`] : [],
     memlock: s.host.memlock === undefined ? undefined : Number(s.host.memlock),
   };
 }
@@ -70,6 +71,15 @@ describe("export to QEMU and libvirt", () => {
     expect(q).toMatch(/-machine q35,accel=kvm,kernel-irqchip=split/);
     expect(q.indexOf("intel-iommu")).toBeLessThan(q.indexOf("vfio-pci"));
     expect(toLibvirtXml(s)).toContain("<ioapic driver='qemu'/>");
+  });
+
+  it("a virtio-iommu VM exports as -device virtio-iommu-pci with its granule and aw-bits, and <iommu model='virtio'/>", () => {
+    const s = parseScenario(readFileSync(join(examples, "virtio-iommu-arm.passthrough.yaml"), "utf8"), "v.yaml").scenario!;
+    const q = toQemuCommandLine({ ...s, vms: s.vms.map((v) => ({ ...v, viommu: { ...v.viommu!, awBits: 48 } })) });
+    expect(q).toContain("-device virtio-iommu-pci,granule=4k,aw-bits=48 \\\n");
+    expect(q).not.toContain("intel-iommu");
+    expect(q).not.toContain("kernel-irqchip=split");
+    expect(toLibvirtXml(s)).toContain("    <iommu model='virtio'/>\n");
   });
 
   it("property: names with shell, XML and QEMU metacharacters survive both round trips", () => {

@@ -5,6 +5,7 @@ import { parseScenario } from "../../src/scenario/index.js";
 import type { Scenario } from "../../src/scenario/types.js";
 import { Machine } from "../../src/sim/machine.js";
 import { runScenario } from "../../src/sim/run.js";
+import type { GuestViommu } from "../../src/sim/viommu.js";
 import { Trace } from "../../src/trace/trace.js";
 import type { VtdHostSnapshot } from "../../src/sim/vtd/host.js";
 
@@ -75,8 +76,8 @@ function fingerprint(m: Machine) {
     driver: v.driver,
     log: m.log.lines.map((l) => l.text),
     // A guest vIOMMU's state by content, as the host's: its tables in guest memory, its registers and QEMU's shadow.
-    vms: s.vms.map(({ viommu, ...v }) => ({ ...v, ...(viommu ? { viommu: { driver: viommu.driver, regs: Array.from(viommu.unit.regs), shadow: viommu.shadow, rids: viommu.rids, written: viommu.written } } : {}) })),
-    guestTables: [...m.vms.values()].map((vm) => vm.viommu?.mem.contents()),
+    vms: s.vms.map(({ viommu, ...v }) => ({ ...v, ...(viommu && "driver" in viommu ? { viommu: { driver: viommu.driver, regs: Array.from(viommu.unit.regs), shadow: viommu.shadow, rids: viommu.rids, written: viommu.written } } : {}) })),
+    guestTables: [...m.vms.values()].map((vm) => (vm.viommu as GuestViommu | undefined)?.mem.contents()),
   };
 }
 

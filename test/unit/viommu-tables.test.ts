@@ -41,7 +41,7 @@ ${workload}`;
 describe("guest vIOMMU tables", () => {
   it("live in guest memory and the guest unit explains guest IOVA -> GPA through the one walker", () => {
     const run = runScenario(load(scenario("{ model: intel, caching-mode: true, aw-bits: 39 }", `  - guest-map: { vm: a, device: "01:00.0", iova: 0x10000000, size: 8KiB, perm: r, gpa: 0x200000 }\n`))).run!;
-    const v = run.machine.vmState("a")!.viommu!;
+    const v = run.machine.vmState("a")!.viommu! as GuestViommu;
     const rid = v.guestRids().get("01:00.0")!;
     expect(rid).toBe(0x18); // 00:03.0 in the guest
     const t = v.iommu.explain({ sid: rid, iova: 0x10001000n, write: false });

@@ -5,7 +5,7 @@ import { formatSize } from "../../sim/machine.js";
 import { plural } from "../../sim/plural.js";
 import { deviceNode, hx, leaf, num, permText, type TreeContext } from "./common.js";
 import { rootTableChildren } from "./tables.js";
-import type { GuestViommu } from "../../sim/viommu.js";
+import type { Viommu } from "../../sim/viommu.js";
 import * as l10n from "@vscode/l10n";
 
 /** How many HPA runs a memory slot lists before "… N more". */
@@ -18,7 +18,7 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
       id: `vm/${vm.spec.name}`,
       label: vm.spec.name,
       description: `${vm.running ? "running" : "stopped"} · ${formatSize(vm.spec.memory)} · ${plural(vm.devices.length, "device")}`,
-      tooltip: l10n.t("VM {0}: {1} RAM, {2} at this step{3}", vm.spec.name, formatSize(vm.spec.memory), vm.running ? "running" : "not running", vm.spec.viommu ? `, vIOMMU (intel-iommu, caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"})` : ""),
+      tooltip: l10n.t("VM {0}: {1} RAM, {2} at this step{3}", vm.spec.name, formatSize(vm.spec.memory), vm.running ? "running" : "not running", vm.viommu ? `, vIOMMU (${vm.viommu.describe().description})` : ""),
       icon: vm.running ? "vm-running" : "vm-outline",
       color: vm.running ? "charts.green" : "disabledForeground",
       contextValue: "vm",
@@ -33,14 +33,12 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
     const out: TreeNode[] = [
       { id: `${base}/slots`, label: l10n.t("Memory slots"), description: l10n.t("{0} (GPA → HVA → HPA)", vm.guest.memslots.length), icon: "server", collapsible: 1 },
       { id: `${base}/devices`, label: l10n.t("Assigned devices"), description: String(vm.devices.length), icon: "circuit-board", collapsible: vm.devices.length ? 1 : 0 },
-      vm.spec.viommu
+      vm.spec.viommu && vm.viommu
         ? {
-            ...leaf(`${base}/viommu`, "vIOMMU", `intel-iommu · caching-mode=${vm.spec.viommu.cachingMode ? "on" : "off"}${vm.viommu ? ` · aw-bits ${vm.viommu.domainWidth}${vm.spec.viommu.deviceIotlb ? " · device-iotlb" : ""}` : ""}`, {
+            ...leaf(`${base}/viommu`, "vIOMMU", vm.viommu.describe().description, {
               icon: vm.spec.viommu.cachingMode ? "shield" : "warning",
               color: vm.spec.viommu.cachingMode ? undefined : "problemsWarningIcon.foreground",
-              tooltip: vm.spec.viommu.cachingMode
-                ? "The guest programs its own IOMMU; caching mode makes it report every map so QEMU can shadow it into VFIO."
-                : "Without caching mode QEMU cannot see the guest's mappings: vfio-pci refuses the device (\"caching-mode=on\" required).",
+              tooltip: vm.viommu.describe().tooltip,
             }),
             collapsible: vm.viommu && vm.running ? 1 : 0,
           }
@@ -126,17 +124,17 @@ function slotRuns(vm: VmRuntime, slot: number, ctx: TreeContext): TreeNode[] | n
  * same inspection as the host unit's, addresses guest-physical) and QEMU's shadow of them (its
  * IOVA tree: each entry one VFIO mapping, with the step whose guest action wrote the entry).
  */
-function viommuChildren(vm: VmRuntime, v: GuestViommu, rest: string[], ctx: TreeContext): TreeNode[] | null {
+function viommuChildren(vm: VmRuntime, v: Viommu, rest: string[], ctx: TreeContext): TreeNode[] | null {
   const base = `vm/${vm.spec.name}/viommu`;
   if (rest.length === 0) {
-    const t = v.iommu.tables();
+    const t = v.iommu?.tables();
     const shadow = v.shadowEntries();
     return [
-      { id: `${base}/root`, label: l10n.t("Guest tables"), description: l10n.t("{0} · {1}-bit · root table @ GPA {2}", t.model, t.addressWidth, num(t.root.address, ctx.radix)), tooltip: l10n.t("The guest's intel-iommu tables in guest memory, as QEMU's emulated unit reads them: root table at GPA {0}, guest domain {1}.", hx(t.root.address), v.domain.did), icon: "list-tree", collapsible: 1, copy: hx(t.root.address) },
+      ...(t === undefined ? [] : [{ id: `${base}/root`, label: l10n.t("Guest tables"), description: l10n.t("{0} · {1}-bit · root table @ GPA {2}", t.model, t.addressWidth, num(t.root.address, ctx.radix)), tooltip: l10n.t("The guest's intel-iommu tables in guest memory, as QEMU's emulated unit reads them: root table at GPA {0}, guest domain {1}.", hx(t.root.address), v.guestDomain), icon: "list-tree", collapsible: 1 as const, copy: hx(t.root.address) }]),
       { id: `${base}/shadow`, label: l10n.t("QEMU shadow"), description: l10n.t("{0} in VFIO domain {1}", plural(shadow.length, "mapping"), vm.domain?.did ?? "-"), tooltip: l10n.t("What QEMU mapped into VFIO from the guest's tables at the guest's invalidations (its IOVA tree). The host unit's tables show the same mappings as host entries."), icon: "mirror", collapsible: shadow.length ? 1 : 0 },
     ];
   }
-  if (rest[0] === "root") {
+  if (rest[0] === "root" && v.iommu) {
     const names = new Map([...v.guestRids()].map(([key, rid]) => [rid, key]));
     return rootTableChildren(v.iommu.tables().root, `${base}/root`, rest.slice(1), ctx, { device: (sid) => (names.has(sid) ? `(host ${names.get(sid)!})` : undefined) });
   }
