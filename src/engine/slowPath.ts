@@ -30,7 +30,7 @@ export function describeSlowPath(run: Run, event: number): SlowPathAnswer {
       const lo = (BigInt(t.aHi[event]!) << 32n) | BigInt(t.aLo[event]!);
       const hi = (BigInt(t.bHi[event]!) << 32n) | BigInt(t.bLo[event]!);
       const c = iommu.command(lo, hi);
-      return { event, step, text: l10n.t("The IOMMU processed {0} from {1} ({2}).", c.name, c.via, c.section), command: { name: c.name, words: [hex64(lo), hex64(hi)] } };
+      return { event, step, text: l10n.t("The {0} processed {1} from {2} ({3}).", c.unit, c.name, c.via, c.section), command: { name: c.name, words: [hex64(lo), hex64(hi)] } };
     }
     case EventKind.Attach:
       return { event, step, text: l10n.t("{0} written: the device's requests now reach its domain's tables.", entry) };

@@ -698,6 +698,8 @@ export interface CommandView {
   section: string;
   /** How it reached the unit: "the invalidation queue", "the command buffer", "the command queue", "the CCMD/IOTLB registers". */
   via: string;
+  /** What its spec calls the unit that processed it: "DMAR unit", "IOMMU", "SMMU". */
+  unit: string;
 }
 
 /** The model's vocabulary and decoders for values the views hold (a poke's word, a trace row's reason). */

@@ -31,7 +31,7 @@ describe("a slow-path row in the model's words", () => {
     const { out } = answers("device-tlb-stale");
     expect(commands(out)).toEqual(["Context-cache Invalidation", "Device-TLB Invalidation", "IOTLB Invalidation"]);
     const iotlb = out.find((x) => x.command?.name === "IOTLB Invalidation")!;
-    expect(iotlb.text).toBe("The IOMMU processed IOTLB Invalidation from the invalidation queue (VT-d spec 6.5.2).");
+    expect(iotlb.text).toBe("The DMAR unit processed IOTLB Invalidation from the invalidation queue (VT-d spec 6.5.2).");
     // The descriptor's two qwords as the trace holds them; type 2 in bits 3:0.
     expect(iotlb.command!.words).toHaveLength(2);
     expect(BigInt(iotlb.command!.words[0]!) & 0xfn).toBe(2n);
@@ -48,7 +48,7 @@ describe("a slow-path row in the model's words", () => {
   it("SMMUv3: CMD_* by opcode, from the command queue; the STE", () => {
     const { out } = answers("smmuv3-pasid-ats");
     expect(commands(out)).toEqual(["CMD_ATC_INV", "CMD_CFGI_CD", "CMD_CFGI_STE", "CMD_PRI_RESP", "CMD_TLBI_NH_ASID"]);
-    expect(out.find((x) => x.command?.name === "CMD_ATC_INV")!.text).toBe("The IOMMU processed CMD_ATC_INV from the command queue (SMMUv3 spec 4).");
+    expect(out.find((x) => x.command?.name === "CMD_ATC_INV")!.text).toBe("The SMMU processed CMD_ATC_INV from the command queue (SMMUv3 spec 4).");
     expect(out.find((x) => x.kind === EventKind.Attach)!.text).toMatch(/^STE written/);
     expect(out.some((x) => /invalidation descriptor/.test(x.text))).toBe(false);
   });

@@ -103,7 +103,7 @@ export class AmdViModel implements IommuUnit {
   command(lo: bigint): CommandView {
     // The opcode is data[1] bits 31:28 (CMD_SET_TYPE), bits 63:60 of the low qword.
     const op = Number(lo >> 60n);
-    return { name: COMMAND_NAMES[op] ?? `unknown command 0x${op.toString(16).padStart(2, "0")}`, section: "AMD IOMMU spec 2.4", via: "the command buffer" };
+    return { name: COMMAND_NAMES[op] ?? `unknown command 0x${op.toString(16).padStart(2, "0")}`, section: "AMD IOMMU spec 2.4", via: "the command buffer", unit: "IOMMU" };
   }
 
   // ------------------------------------------------------------------ the model

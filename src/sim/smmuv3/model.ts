@@ -209,7 +209,7 @@ export class SmmuV3Model implements IommuUnit {
   command(lo: bigint): CommandView {
     // The opcode is bits 7:0 of the command's first doubleword (SMMUv3 spec 4.1).
     const op = Number(lo & 0xffn);
-    return { name: COMMAND_NAMES[op] ?? `unknown command 0x${op.toString(16).padStart(2, "0")}`, section: "SMMUv3 spec 4", via: "the command queue" };
+    return { name: COMMAND_NAMES[op] ?? `unknown command 0x${op.toString(16).padStart(2, "0")}`, section: "SMMUv3 spec 4", via: "the command queue", unit: "SMMU" };
   }
 
   // ---- translate / explain

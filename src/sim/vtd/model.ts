@@ -191,6 +191,7 @@ export class VtdModel implements IommuUnit {
       name: name === "UNKNOWN" ? `unknown descriptor type 0x${type.toString(16)}` : name,
       section: "VT-d spec 6.5.2",
       via: this.unit.spec.queuedInvalidation ? "the invalidation queue" : "the CCMD/IOTLB registers",
+      unit: "DMAR unit",
     };
   }
 
