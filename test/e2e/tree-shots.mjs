@@ -34,6 +34,9 @@ const SHOTS = [
   { file: "laptop-two-dmar-units", view: "Mapping Tables", expand: ["dmar1"], shows: "Root table" },
   { file: "laptop-two-dmar-units", view: "Faults", expand: ["step 5"], shows: "dmar1" },
   { file: "viommu-late-shadow", view: "Virtual Machines", expand: ["fw01", "vIOMMU", "Guest tables", "bus 00", "03.0 (host 04:00.0)", "QEMU shadow"], shows: "→ GPA 0x40000000" },
+  // A virtio-iommu VM on an Arm host: the vIOMMU row names its model; two DRHDs, each with its register block.
+  { file: "virtio-iommu-arm", view: "Virtual Machines", expand: ["arm01"], shows: "virtio-iommu · granule 4 KiB" },
+  { file: "server-two-drhd-per-unit", view: "Mapping Tables", expand: ["dmar1"], shows: "@ 0xfbffc000" },
 ];
 const VIEWS = ["Virtual Machines", "Devices & IOMMU Groups", "Mapping Tables", "Faults"];
 const THEMES = { dark: "Default Dark Modern", light: "Default Light Modern" };
