@@ -142,7 +142,7 @@ export class TraceController {
       host.post({ type: "select", event: r.event, step: r.step, fault: r.fault });
     }
     if (r.kind === 1 || r.kind === 2) void walk.showWalk(r.event);
-    else void walk.showSlowPath(r.event, r.step, r.kind, r.cause);
+    else void walk.showSlowPath(r.event, r.step, r.kind);
   }
 
   /** The first kept event of the next (or previous) step that has one. */

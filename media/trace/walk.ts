@@ -72,7 +72,7 @@ export class WalkPane {
    * A slow-path event has no walk: say what it is (the engine's words for the host's model: a
    * queued command is named as its spec names it) and which step made it.
    */
-  async showSlowPath(event: number, step: number, kind: number, cause = -1): Promise<void> {
+  async showSlowPath(event: number, step: number, kind: number): Promise<void> {
     const { steps } = this.store;
     const pane = this.el;
     this.inflight?.cancel();
@@ -85,17 +85,11 @@ export class WalkPane {
     pane.append(el("p", {}, l10n.t("{0} ({1} step)", a?.command?.name ?? EVENT_KIND_NAMES[kind] ?? "event", clip(steps[step]?.op ?? ""))));
     pane.append(clipped("p", { class: "fields" }, a?.text ?? l10n.t("(No description: the simulation worker did not answer.)")));
     if (a?.command) pane.append(el("p", { class: "mono" }, a.command.words.join(" ")));
-    if (cause >= 0 && (kind === 3 || kind === 4)) {
-      // QEMU made this VFIO call for the guest's vIOMMU (caching mode): the guest action behind it.
-      const own = cause === step;
+    // QEMU made this VFIO call for the guest's vIOMMU: the guest action behind it, in the words of
+    // the VM's vIOMMU model (the engine's answer), and a link to that step.
+    if (a?.cause) {
       const p = el("p", { class: "cause" });
-      p.append(
-        el("span", {}, own
-          ? l10n.t("Caused by the guest: QEMU trapped the guest's IOTLB invalidation in this step ({0}) and replayed it as this VFIO call (vtd_sync_shadow_page_table_range).", clip(steps[step]?.op ?? ""))
-          : l10n.t("Caused by the guest: the guest driver wrote this entry in step {0} ({1}) without invalidating it; QEMU only shadowed it when the guest's IOTLB invalidation in this step reached it.", cause + 1, clip(steps[cause]?.op ?? ""))),
-        " ",
-        this.stepLink(cause, l10n.t("Go to guest step {0}", cause + 1)),
-      );
+      p.append(el("span", {}, l10n.t("Caused by the guest: {0}", clip(a.cause.text))), " ", this.stepLink(a.cause.step, l10n.t("Go to guest step {0}", a.cause.step + 1)));
       pane.append(p);
     }
   }

@@ -9,6 +9,7 @@ import * as l10n from "@vscode/l10n";
 import type { SlowPathAnswer } from "../protocol/engine.js";
 import type { Run } from "../sim/run.js";
 import { EventKind } from "../trace/trace.js";
+import { causeOfEvent } from "./traceTags.js";
 
 const hex64 = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
 
@@ -22,9 +23,9 @@ export function describeSlowPath(run: Run, event: number): SlowPathAnswer {
   const entry = name.charAt(0).toUpperCase() + name.slice(1);
   switch (kind) {
     case EventKind.Map:
-      return { event, step, text: l10n.t("VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does.") };
+      return withCause(run, event, { event, step, text: l10n.t("VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does.") });
     case EventKind.Unmap:
-      return { event, step, text: l10n.t("VFIO_IOMMU_UNMAP_DMA: the entries were cleared and the IOTLB invalidated (page-selective or domain).") };
+      return withCause(run, event, { event, step, text: l10n.t("VFIO_IOMMU_UNMAP_DMA: the entries were cleared and the IOTLB invalidated (page-selective or domain).") });
     case EventKind.Invalidate: {
       // The trace keeps the command's two qwords (a, b); the model names it.
       const lo = (BigInt(t.aHi[event]!) << 32n) | BigInt(t.aLo[event]!);
@@ -48,4 +49,29 @@ export function describeSlowPath(run: Run, event: number): SlowPathAnswer {
     default:
       return { event, step, text: "" };
   }
+}
+
+/**
+ * A host map/unmap QEMU made for a guest vIOMMU, with the guest action behind it as that vIOMMU
+ * model makes it: intel-iommu in caching mode shadows a guest entry when the guest's IOTLB
+ * invalidation reaches it (vtd_sync_shadow_page_table_range), maybe steps after the guest wrote it;
+ * virtio-iommu maps into VFIO as the guest's MAP request arrives (virtio_iommu_map ->
+ * virtio_iommu_notify_map), UNMAP likewise.
+ */
+function withCause(run: Run, event: number, a: SlowPathAnswer): SlowPathAnswer {
+  const c = causeOfEvent(run, event);
+  if (c === undefined) return a;
+  const model = run.machine.vmState(c.vm)?.viommu?.model;
+  const op = (s: number) => run.scenario.workload[s]?.op ?? "";
+  let text: string;
+  if (model === "virtio-iommu") {
+    text = c.map
+      ? l10n.t("the guest's virtio-iommu driver sent a MAP request in this step ({0}); QEMU's virtio-iommu passed it to VFIO at once (virtio_iommu_map notifies the VFIO listener).", op(c.invalidatedAt))
+      : l10n.t("the guest's virtio-iommu driver sent an UNMAP request in this step ({0}); QEMU's virtio-iommu passed it to VFIO at once (virtio_iommu_unmap).", op(c.invalidatedAt));
+  } else if (c.step === c.invalidatedAt) {
+    text = l10n.t("QEMU trapped the guest's IOTLB invalidation in this step ({0}) and replayed it as this VFIO call (vtd_sync_shadow_page_table_range).", op(c.invalidatedAt));
+  } else {
+    text = l10n.t("the guest driver wrote this entry in step {0} ({1}) without invalidating it; QEMU only shadowed it when the guest's IOTLB invalidation in this step reached it.", c.step + 1, op(c.step));
+  }
+  return { ...a, cause: { step: c.step, text } };
 }

@@ -35,6 +35,8 @@ export interface SlowPathAnswer {
   text: string;
   /** A queued command: its name as the model's spec names it and its two qwords (hex). */
   command?: { name: string; words: string[] };
+  /** A VFIO map/unmap QEMU made for a guest vIOMMU: the guest step behind it, and how (in the vIOMMU model's words). */
+  cause?: { step: number; text: string };
 }
 
 export type ViewId = "vms" | "groups" | "tables" | "faults";

@@ -15,7 +15,7 @@ function answers(example: string) {
   s.handle("update", { uri: "u", version: 1, text: read(example) });
   const page = s.handle("tracePage", { uri: "u", filter: {}, start: 0, count: 4096, compare: false });
   const p = { count: page.count, columns: page.columns as unknown as Record<"kind" | "index", ArrayLike<number>> };
-  const out: { kind: EventKind; text: string; command?: { name: string; words: string[] } }[] = [];
+  const out: { kind: EventKind; text: string; command?: { name: string; words: string[] }; cause?: { step: number; text: string } }[] = [];
   for (let k = 0; k < p.count; k++) {
     const kind = p.columns.kind[k]! as EventKind;
     if (kind === EventKind.Dma || kind === EventKind.Interrupt) continue;
@@ -51,6 +51,18 @@ describe("a slow-path row in the model's words", () => {
     expect(out.find((x) => x.command?.name === "CMD_ATC_INV")!.text).toBe("The SMMU processed CMD_ATC_INV from the command queue (SMMUv3 spec 4).");
     expect(out.find((x) => x.kind === EventKind.Attach)!.text).toMatch(/^STE written/);
     expect(out.some((x) => /invalidation descriptor/.test(x.text))).toBe(false);
+  });
+
+  it("a host mapping made for a guest vIOMMU names the guest step in that vIOMMU's words", () => {
+    // intel-iommu in caching mode: the guest wrote the entry steps before its invalidation reached QEMU.
+    const intel = answers("viommu-late-shadow").out.filter((x) => x.cause);
+    expect(intel.length).toBeGreaterThan(0);
+    expect(intel.some((x) => /without invalidating it; QEMU only shadowed it when the guest's IOTLB invalidation/.test(x.cause!.text))).toBe(true);
+    // virtio-iommu: the MAP / UNMAP request itself, passed to VFIO at once; no IOTLB invalidation.
+    const virtio = answers("virtio-iommu-arm").out.filter((x) => x.cause);
+    expect(virtio.some((x) => x.kind === EventKind.Map && /virtio-iommu driver sent a MAP request in this step \(guest-map\)/.test(x.cause!.text))).toBe(true);
+    expect(virtio.some((x) => x.kind === EventKind.Unmap && /sent an UNMAP request/.test(x.cause!.text))).toBe(true);
+    expect(virtio.some((x) => /IOTLB invalidation|vtd_/.test(x.cause!.text))).toBe(false);
   });
 
   it("a VM start is the model's own account of it; an event number outside the trace is a bad-params error", () => {

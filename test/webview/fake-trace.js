@@ -102,7 +102,17 @@ function fakeTrace(config) {
       return { events, faults, steps };
     },
     // Every slow-path event of the fake is a map (kindOf), as the engine describes one.
-    traceSlowPath: ({ event }) => ({ event, step: Math.floor(event / 100), text: "VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does." }),
+    // With config.cause, the guest step behind each map (the step before, as the page's cause column
+    // says) in intel-iommu's words, as the engine words it (engine/slowPath.ts).
+    traceSlowPath: ({ event }) => {
+      const step = Math.floor(event / 100);
+      const c = Math.max(0, step - 1);
+      const op = (s) => (cfg.steps || [])[s]?.op ?? "";
+      return {
+        event, step, text: "VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does.",
+        ...(cfg.cause ? { cause: { step: c, text: c === step ? `QEMU trapped the guest's IOTLB invalidation in this step (${op(step)}) and replayed it as this VFIO call (vtd_sync_shadow_page_table_range).` : `the guest driver wrote this entry in step ${c + 1} (${op(c)}) without invalidating it; QEMU only shadowed it when the guest's IOTLB invalidation in this step reached it.` } } : {}),
+      };
+    },
     traceWalk: ({ event }) => ({
       ...(cfg.pasid && event % 5 === 0 ? { pasid: 5 } : {}),
       event, step: Math.floor(event / 100), device: cfg.pasid && event % 5 === 0 ? "02:00.0 second" : `01:00.0 ${cfg.deviceName}`, summary: isFault(event) ? "fault 0x05 PTE Write access is not set" : "IOVA -> HPA", reason: isFault(event) ? 5 : 0, iotlbHit: false, hpa: isFault(event) ? undefined : "0x440000000",
