@@ -269,16 +269,26 @@ export class DebugInspector {
       numVar("iova", a),
       { name: "size", value: formatSize(b), num: b.toString(10) },
       { name: "vm", value: c.vm, type: "string" },
-      {
-        name: "caused by",
-        value: c.step === c.invalidatedAt ? `guest ${at(c.step)}: QEMU replayed its IOTLB invalidation` : `guest ${at(c.step)} wrote the entry; the invalidation of ${at(c.invalidatedAt)} shadowed it`,
-        children: [
-          { name: "guest step", value: String(c.step + 1), num: String(c.step + 1) },
-          { name: "guest line", value: String(this.lineOf(c.step) + 1), num: String(this.lineOf(c.step) + 1) },
-          { name: "invalidated at step", value: String(c.invalidatedAt + 1), num: String(c.invalidatedAt + 1) },
-          { name: "how", value: "QEMU traps the guest's IOTLB invalidation (vtd_process_iotlb_desc), walks the guest table (vtd_page_walk_level) and issues one VFIO call per changed entry (vfio_iommu_map_notify)" },
-        ],
-      },
+      c.viommu === "virtio-iommu"
+        ? {
+            name: "caused by",
+            value: `guest ${at(c.step)}: its virtio-iommu driver's ${c.map ? "MAP" : "UNMAP"} request, passed to VFIO at once`,
+            children: [
+              { name: "guest step", value: String(c.step + 1), num: String(c.step + 1) },
+              { name: "guest line", value: String(this.lineOf(c.step) + 1), num: String(this.lineOf(c.step) + 1) },
+              { name: "how", value: "QEMU's virtio-iommu notifies the VFIO listener of each MAP/UNMAP request as it arrives (virtio_iommu_map / virtio_iommu_unmap -> virtio_iommu_notify_map / _unmap), in aligned power-of-two blocks; there is no caching mode" },
+            ],
+          }
+        : {
+            name: "caused by",
+            value: c.step === c.invalidatedAt ? `guest ${at(c.step)}: QEMU replayed its IOTLB invalidation` : `guest ${at(c.step)} wrote the entry; the invalidation of ${at(c.invalidatedAt)} shadowed it`,
+            children: [
+              { name: "guest step", value: String(c.step + 1), num: String(c.step + 1) },
+              { name: "guest line", value: String(this.lineOf(c.step) + 1), num: String(this.lineOf(c.step) + 1) },
+              { name: "invalidated at step", value: String(c.invalidatedAt + 1), num: String(c.invalidatedAt + 1) },
+              { name: "how", value: "QEMU traps the guest's IOTLB invalidation (vtd_process_iotlb_desc), walks the guest table (vtd_page_walk_level) and issues one VFIO call per changed entry (vfio_iommu_map_notify)" },
+            ],
+          },
     ];
     return vars;
   }

@@ -61,10 +61,9 @@ export function describeSlowPath(run: Run, event: number): SlowPathAnswer {
 function withCause(run: Run, event: number, a: SlowPathAnswer): SlowPathAnswer {
   const c = causeOfEvent(run, event);
   if (c === undefined) return a;
-  const model = run.machine.vmState(c.vm)?.viommu?.model;
   const op = (s: number) => run.scenario.workload[s]?.op ?? "";
   let text: string;
-  if (model === "virtio-iommu") {
+  if (c.viommu === "virtio-iommu") {
     text = c.map
       ? l10n.t("the guest's virtio-iommu driver sent a MAP request in this step ({0}); QEMU's virtio-iommu passed it to VFIO at once (virtio_iommu_map notifies the VFIO listener).", op(c.invalidatedAt))
       : l10n.t("the guest's virtio-iommu driver sent an UNMAP request in this step ({0}); QEMU's virtio-iommu passed it to VFIO at once (virtio_iommu_unmap).", op(c.invalidatedAt));

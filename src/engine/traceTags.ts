@@ -46,6 +46,11 @@ export interface MappingCause {
   invalidatedAt: number;
   /** The event is a map (else an unmap). */
   map: boolean;
+  /**
+   * How QEMU made it: intel-iommu shadows a guest entry when the guest's IOTLB invalidation reaches
+   * it (caching mode), virtio-iommu passes each MAP/UNMAP request to VFIO as it arrives.
+   */
+  viommu: "intel" | "virtio-iommu";
 }
 
 /** The guest action behind trace event `event`, when it is a VFIO map/unmap that QEMU's vIOMMU shadowing made. */
@@ -60,7 +65,7 @@ export function causeOfEvent(run: Run, event: number): MappingCause | undefined 
   const viommu = run.machine.vmState(st.vm)?.viommu;
   if (!viommu) return undefined;
   const noted = kind === EventKind.Map ? viommu.causeOf(event) : undefined;
-  return { vm: st.vm, step: noted ?? own, invalidatedAt: own, map: kind === EventKind.Map };
+  return { vm: st.vm, step: noted ?? own, invalidatedAt: own, map: kind === EventKind.Map, viommu: viommu.model === "virtio-iommu" ? "virtio-iommu" : "intel" };
 }
 
 /** Per-event tags for a page of rows: a PASID (-1: none) and a cause step (-1: none), cached per step. */

@@ -88,6 +88,18 @@ describe("host mappings link to the guest action that caused them", () => {
     expect(v.value).toMatch(/^guest step 4 \(guest-map, line \d+\): QEMU replayed its IOTLB invalidation$/);
   });
 
+  it("a virtio-iommu VM's map: the debugger names the guest's MAP request, not an IOTLB invalidation", () => {
+    const s = open(read("virtio-iommu-arm"));
+    const p = page(s);
+    const k = Array.from({ length: p.count }, (_, i) => i).find((i) => p.columns.kind[i] === EventKind.Map && p.columns.cause[i]! >= 0)!;
+    const step = p.columns.step[k]!;
+    const scope = s.handle("debugScopes", { uri: "u", pos: { step, event: p.columns.index[k]! } }).find((x) => x.name.startsWith("Mapping"))!;
+    const cause = scope.vars.find((v) => v.name === "caused by")!;
+    expect(cause.value).toMatch(new RegExp(`^guest step ${step + 1} \\(guest-map, line \\d+\\): its virtio-iommu driver's MAP request, passed to VFIO at once$`));
+    expect(cause.children?.some((v) => v.name === "invalidated at step")).toBe(false);
+    expect(cause.children?.find((v) => v.name === "how")?.value).toMatch(/virtio_iommu_map/);
+  });
+
   it("a plain VFIO map (no vIOMMU) has no cause", () => {
     const s = open(read("amd-io-page-fault"));
     expect(maps(s).length).toBeGreaterThan(0);
