@@ -31,11 +31,9 @@
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
-        (if (i32.lt_u (local.get $k) (local.get $m))
-          (then
-            (i64.store (i32.add (local.get $dst) (i32.shl (local.get $k) (i32.const 3)))
-              (i64.load (i32.add (local.get $src) (i32.shl (local.get $k) (i32.const 3)))))
-            (i32.store8 (i32.add (local.get $dstW) (local.get $k)) (i32.load8_u (i32.add (local.get $srcW) (local.get $k))))))
+        (i64.store (i32.add (local.get $dst) (i32.shl (local.get $k) (i32.const 3)))
+          (i64.load (i32.add (local.get $src) (i32.shl (local.get $k) (i32.const 3)))))
+        (i32.store8 (i32.add (local.get $dstW) (local.get $k)) (i32.load8_u (i32.add (local.get $srcW) (local.get $k))))
         (local.set $w0 (i32.load offset=0 (i32.add (local.get $results) (i32.shl (local.get $k) (i32.const 3)))))
         (local.set $w1 (i32.load offset=4 (i32.add (local.get $results) (i32.shl (local.get $k) (i32.const 3)))))
         (if (i32.eq (local.get $w1) (i32.const -1))

@@ -330,7 +330,7 @@ function resultFold(mem: PhysicalMemory): { fold: Fold; state: number } {
 }
 
 /** SRAM arena bytes the request stream of `n` requests takes in simulated memory (StreamAt). */
-const streamBytes = (n: number) => n * 9 + 16;
+const streamBytes = (n: number) => (n + CHUNK) * 9 + 16;
 
 /** Where a workload's request stream lies in the simulated memory: IOVAs (8 bytes each, a DmaBurst's layout) and write flags. */
 interface StreamAt {
@@ -377,7 +377,7 @@ export function runBench(n: number, reps: number, opts: BenchOptions = {}): stri
   const walker = new SlptWalker(t.mem, { haw: 48, deviceTlb: false, snoopControl: false, superpage2M: true, superpage1G: true });
   const burst = new DmaBurst(t.mem, CHUNK);
   const { fold, state } = resultFold(t.mem);
-  const stream: StreamAt = { iova: t.mem.allocSram(8 * n, 8), write: t.mem.allocSram(n, 1) };
+  const stream: StreamAt = { iova: t.mem.allocSram(8 * (n + CHUNK), 8), write: t.mem.allocSram(n + CHUNK, 1) };
   const parts: string[] = [`"impl":"ts"`, `"n":${n}`, `"reps":${reps}`, `"table_pages":${t.mem.poolPages}`];
   for (const w of [1, 2, 3] as const) {
     {
