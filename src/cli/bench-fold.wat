@@ -16,21 +16,26 @@
     (i32.store offset=0 (local.get $state) (i32.const 0x811c9dc5))
     (i32.store offset=4 (local.get $state) (i32.const 0x6a09e667)))
 
-  ;; Folds results [results, results + 8n) in order. A result is (address low, address high), or
-  ;; (reason, 0xffffffff) for a fault.
-  (func (export "fold") (param $results i32) (param $n i32)
-    (local $h1 i32) (local $h2 i32) (local $ok i32) (local $w0 i32) (local $w1 i32) (local $end i32)
+  ;; Folds results [results, results + 8n) in order, and copies the next burst's m requests (IOVAs,
+  ;; 8 bytes each, from $src to $dst; write flags, a byte each, from $srcW to $dstW) in the same
+  ;; loop: the fold is one chain of dependent multiplies (8 cycles a result), and the copy's loads
+  ;; and stores run in its shadow instead of in a memmove of their own (about 3% of W2's time).
+  ;; A result is (address low, address high), or (reason, 0xffffffff) for a fault.
+  (func (export "fold") (param $results i32) (param $n i32) (param $src i32) (param $dst i32) (param $srcW i32) (param $dstW i32) (param $m i32)
+    (local $h1 i32) (local $h2 i32) (local $ok i32) (local $w0 i32) (local $w1 i32) (local $k i32)
     (local $s i32) (local $c i32)
     (local.set $s (global.get $state))
     (local.set $h1 (i32.load offset=0 (local.get $s)))
     (local.set $h2 (i32.load offset=4 (local.get $s)))
     (local.set $ok (i32.load offset=8 (local.get $s)))
-    (local.set $end (i32.add (local.get $results) (i32.shl (local.get $n) (i32.const 3))))
     (block $done
       (loop $next
-        (br_if $done (i32.ge_u (local.get $results) (local.get $end)))
-        (local.set $w0 (i32.load offset=0 (local.get $results)))
-        (local.set $w1 (i32.load offset=4 (local.get $results)))
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (i64.store (i32.add (local.get $dst) (i32.shl (local.get $k) (i32.const 3)))
+          (i64.load (i32.add (local.get $src) (i32.shl (local.get $k) (i32.const 3)))))
+        (i32.store8 (i32.add (local.get $dstW) (local.get $k)) (i32.load8_u (i32.add (local.get $srcW) (local.get $k))))
+        (local.set $w0 (i32.load offset=0 (i32.add (local.get $results) (i32.shl (local.get $k) (i32.const 3)))))
+        (local.set $w1 (i32.load offset=4 (i32.add (local.get $results) (i32.shl (local.get $k) (i32.const 3)))))
         (if (i32.eq (local.get $w1) (i32.const -1))
           (then
             (local.set $c (i32.add (local.get $s) (i32.shl (i32.and (local.get $w0) (i32.const 0xff)) (i32.const 2))))
@@ -41,9 +46,15 @@
         (local.set $h1 (i32.mul (i32.xor (local.get $h1) (local.get $w1)) (i32.const 0x01000193)))
         (local.set $h2 (i32.mul (i32.xor (local.get $h2) (local.get $w1)) (i32.const 0x9e3779b1)))
         (local.set $h2 (i32.mul (i32.xor (local.get $h2) (local.get $w0)) (i32.const 0x9e3779b1)))
-        (local.set $results (i32.add (local.get $results) (i32.const 8)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $next)))
     (i32.store offset=0 (local.get $s) (local.get $h1))
     (i32.store offset=4 (local.get $s) (local.get $h2))
-    (i32.store offset=8 (local.get $s) (local.get $ok)))
+    (i32.store offset=8 (local.get $s) (local.get $ok))
+    ;; The requests beyond the results folded (the first burst's, before any result).
+    (if (i32.gt_u (local.get $m) (local.get $n))
+      (then
+        (memory.copy (i32.add (local.get $dst) (i32.shl (local.get $n) (i32.const 3)))
+          (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 3))) (i32.shl (i32.sub (local.get $m) (local.get $n)) (i32.const 3)))
+        (memory.copy (i32.add (local.get $dstW) (local.get $n)) (i32.add (local.get $srcW) (local.get $n)) (i32.sub (local.get $m) (local.get $n))))))
 )

@@ -54,6 +54,30 @@ describe("passthrough bench (../shared/bench/SPEC.md)", () => {
     expect(line.w1_mtps).toBeGreaterThan(0);
   });
 
+  it("folds every result and translates every request when N is one more than a burst (the copy of burst k + 1 runs in the fold of burst k)", () => {
+    // The C reference walker's fields for N = 4 097 (anchor/walker 4097 1): the first burst's
+    // copy before any fold, a full burst, and a last burst of one request.
+    const line = JSON.parse(runBench(4097, 2)) as Record<string, unknown>;
+    expect(strip(line)).toEqual({
+      n: 4097,
+      reps: 2,
+      table_pages: 166513,
+      w1_ok: 3787,
+      w1_faults: { "0x04": 28, "0x05": 131, "0x06": 104, "0x07": 44, "0x0c": 3 },
+      w1_hash: "0xe5137eb7375cc38f",
+      w2_ok: 3970,
+      w2_faults: { "0x04": 0, "0x05": 127, "0x06": 0, "0x07": 0, "0x0c": 0 },
+      w2_hash: "0x5d92b57d34a5c575",
+      w2_hits: 3431,
+      w2_misses: 666,
+      w3_ok: 3900,
+      w3_faults: { "0x04": 0, "0x05": 106, "0x06": 45, "0x07": 42, "0x0c": 4 },
+      w3_hash: "0x1e8d590b1971c8e5",
+      w3_hits: 1455,
+      w3_misses: 2642,
+    });
+  });
+
   it("rejects a nonsensical N or REPS", () => {
     expect(() => runBench(0, 1)).toThrow(RangeError);
     expect(() => runBench(10, 0)).toThrow(RangeError);

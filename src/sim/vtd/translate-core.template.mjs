@@ -635,6 +635,44 @@ function armWalkFunc() {
 // ---- the module ------------------------------------------------------------------------------------
 
 /** The core's WebAssembly text. */
+/**
+ * $burstTlb4's IOTLB probe of the level-L key of $iova (L a number: 1 4 KiB, 2 2 MiB, 3 1 GiB): on
+ * a match, the hit's result leaves block $word0 (the high dword already in $out); a match of an
+ * IOVA no tag reaches is a miss ($miss); otherwise falls through to the next page size.
+ */
+const tlb4Probe = (L) => {
+  const shift = 12 + 9 * (L - 1);
+  return `
+              (local.set $base ${setBase(`(i64.const ${shift})`, 4)})
+              (local.set $x (i64.shr_u (local.get $iova) (i64.add (i64.const ${shift}) (local.get $setBits))))
+              (local.set $q ${match4("$base", tagA("(local.get $x)", `(i32.const ${L})`), tagB("(local.get $x)"))})
+              (if (local.get $q)
+                (then
+                  ;; (Checked only on a match, off the path of a miss.)
+                  (br_if $miss ${untaggable})${
+                    L === 1
+                      ? `
+                  ;; The fourth 4 KiB hit in a row: back to $hitRun4, whose loop answers runs of hits
+                  ;; faster. (Handing back at every 4 KiB hit cost two calls per switch, and a
+                  ;; stream with hits and misses interleaved, as W3 of the benchmark, switched
+                  ;; every few requests.)
+                  (br_if $exit (i32.and (i32.ge_u (local.get $hitRun) (i32.const 3)) (i32.ne (local.get $i) (local.get $start))))
+                  (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))`
+                      : ""
+                  }
+                  (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $q)) (i32.const 2))))
+                  (local.set $baseLo (i32.load offset=${row(T.rowBaseLo, 4)} (local.get $q)))
+                  (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                  (local.set $lastHit (i32.const 1))
+                  (local.set $lastLevel (i32.const ${L}))
+                  (local.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
+                  (br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write))
+                    (i32.eqz (i32.and (local.get $baseLo) (i32.wrap_i64 (local.get $need)))))
+                  (drop)
+                  (i32.store offset=4 (local.get $out) (i32.load offset=${row(T.rowBaseHi, 4)} (local.get $q)))
+                  (br $word0 ${hitLo("(local.get $baseLo)", pageMask(L))})))`;
+};
+
 export function translateCoreWat() {
   const levelsRange = [];
   for (let n = LAYOUT.minLevels; n <= LAYOUT.maxLevels; n++) levelsRange.push(n);
@@ -944,9 +982,9 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   (func $burstTlb4 (param $did i32) (param $root i64) (param $widthBits i32)
     (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     ${WALK_LOCALS} ${TLB_LOCALS}
-    (local $start i32) (local $iova i64) (local $write i32) (local $out i32) (local $L i32) (local $hpa i64)
+    (local $start i32) (local $iova i64) (local $write i32) (local $out i32) (local $hpa i64)
     (local $hits i32) (local $misses i32) (local $lastLevel i32) (local $lastPerm i32) (local $lastHit i32)
-    (local $width i64) (local $hitRun i32) (local $offMask32 i32)
+    (local $width i64) (local $hitRun i32)
     ${WALK_SETUP}
     ${TLB_SETUP}
     (local.set $width (i64.extend_i32_u (local.get $widthBits)))
@@ -965,41 +1003,9 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
           (block $word0 (result i32)
             (local.set $lastHit (i32.const 0))
             (local.set $lastLevel (i32.const 0))
-            ;; IOTLB probes: 4 KiB, then 2 MiB, then 1 GiB.
-            (local.set $L (i32.const 1))
-            (local.set $shift (i64.const 12))
+            ;; IOTLB probes: 4 KiB, then 2 MiB, then 1 GiB (unrolled: each with its shift a constant).
             (block $miss
-              (loop $probe
-                (local.set $base ${setBase("(local.get $shift)", 4)})
-                (local.set $x (i64.shr_u (local.get $iova) (i64.add (local.get $shift) (local.get $setBits))))
-                (local.set $q ${match4("$base", tagA("(local.get $x)", "(local.get $L)"), tagB("(local.get $x)"))})
-                (if (local.get $q)
-                  (then
-                    ;; (Checked only on a match, off the path of a miss.)
-                    (br_if $miss ${untaggable})
-                    ;; The fourth 4 KiB hit in a row: back to $hitRun4, whose loop answers runs of hits
-                    ;; faster. (Handing back at every 4 KiB hit cost two calls per switch, and a
-                    ;; stream with hits and misses interleaved, as W3 of the benchmark, switched
-                    ;; every few requests.)
-                    (if (i32.eq (local.get $L) (i32.const 1))
-                      (then
-                        (br_if $exit (i32.and (i32.ge_u (local.get $hitRun) (i32.const 3)) (i32.ne (local.get $i) (local.get $start))))
-                        (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))))
-                    (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $q)) (i32.const 2))))
-                    (local.set $baseLo (i32.load offset=${row(T.rowBaseLo, 4)} (local.get $q)))
-                    (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-                    (local.set $lastHit (i32.const 1))
-                    (local.set $lastLevel (local.get $L))
-                    (local.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
-                    (br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write))
-                      (i32.eqz (i32.and (local.get $baseLo) (i32.wrap_i64 (local.get $need)))))
-                    (drop)
-                    (local.set $offMask32 (i32.sub (i32.shl (i32.const 1) (i32.wrap_i64 (local.get $shift))) (i32.const 1)))
-                    (i32.store offset=4 (local.get $out) (i32.load offset=${row(T.rowBaseHi, 4)} (local.get $q)))
-                    (br $word0 ${hitLo("(local.get $baseLo)", "(local.get $offMask32)")})))
-                (local.set $L (i32.add (local.get $L) (i32.const 1)))
-                (local.set $shift (i64.add (local.get $shift) (i64.const 9)))
-                (br_if $probe (i32.le_u (local.get $L) (i32.const 3)))))
+              ${[1, 2, 3].map(tlb4Probe).join("")})
             (local.set $misses (i32.add (local.get $misses) (i32.const 1)))
             (local.set $hitRun (i32.const 0))
             ;; A miss walks, range check first (vtd_iova_sl_range_check).
