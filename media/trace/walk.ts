@@ -31,15 +31,23 @@ export class WalkPane {
     this.el.replaceChildren();
   }
 
+  /**
+   * The engine's answer about `event` for the pane (undefined when it failed or was cancelled). An
+   * answer still on its way for the previous selection is not wanted any more: cancelled.
+   */
+  private async ask<T>(method: "traceWalk" | "traceSlowPath", event: number): Promise<T | undefined> {
+    this.inflight?.cancel();
+    const mine = (this.inflight = new CancellationSource());
+    const answer = await this.host.request<T>(method, { event }, mine.token).catch(() => undefined);
+    if (this.inflight === mine) this.inflight = undefined;
+    return answer;
+  }
+
   /** A translation's walk, unless another row was selected while it was on its way. */
   async showWalk(event: number): Promise<void> {
     const { store } = this;
     const pane = this.el;
-    // A walk still on its way for the previous selection is not wanted any more.
-    this.inflight?.cancel();
-    const mine = (this.inflight = new CancellationSource());
-    const w = await this.host.request<TranslateAnswer & { event: number; step: number; device: string; pasid?: number }>("traceWalk", { event }, mine.token).catch(() => undefined);
-    if (this.inflight === mine) this.inflight = undefined;
+    const w = await this.ask<TranslateAnswer & { event: number; step: number; device: string; pasid?: number }>("traceWalk", event);
     if (!w || store.state.selected !== event) return;
     pane.replaceChildren();
     // Names from the scenario (a device's, in the heading and the verdict) may be 1 MB: clipped, whole in the tooltip.
@@ -75,10 +83,7 @@ export class WalkPane {
   async showSlowPath(event: number, step: number, kind: number): Promise<void> {
     const { steps } = this.store;
     const pane = this.el;
-    this.inflight?.cancel();
-    const mine = (this.inflight = new CancellationSource());
-    const a = await this.host.request<SlowPathAnswer>("traceSlowPath", { event }, mine.token).catch(() => undefined);
-    if (this.inflight === mine) this.inflight = undefined;
+    const a = await this.ask<SlowPathAnswer>("traceSlowPath", event);
     if (this.store.state.selected !== event) return;
     pane.replaceChildren();
     pane.append(el("h3", {}, l10n.t("Event #{0} · step {1} (line {2})", event, step + 1, (steps[step]?.line ?? 0) + 1)));

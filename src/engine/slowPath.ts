@@ -10,8 +10,7 @@ import type { SlowPathAnswer } from "../protocol/engine.js";
 import type { Run } from "../sim/run.js";
 import { EventKind } from "../trace/trace.js";
 import { causeOfEvent } from "./traceTags.js";
-
-const hex64 = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
+import { qword } from "./trees/common.js";
 
 /** The answer of traceSlowPath for event `event` of `run` (a slow-path kind: not dma or interrupt). */
 export function describeSlowPath(run: Run, event: number): SlowPathAnswer {
@@ -31,7 +30,7 @@ export function describeSlowPath(run: Run, event: number): SlowPathAnswer {
       const lo = (BigInt(t.aHi[event]!) << 32n) | BigInt(t.aLo[event]!);
       const hi = (BigInt(t.bHi[event]!) << 32n) | BigInt(t.bLo[event]!);
       const c = iommu.command(lo, hi);
-      return { event, step, text: l10n.t("The {0} processed {1} from {2} ({3}).", c.unit, c.name, c.via, c.section), command: { name: c.name, words: [hex64(lo), hex64(hi)] } };
+      return { event, step, text: l10n.t("The {0} processed {1} from {2} ({3}).", c.unit, c.name, c.via, c.section), command: { name: c.name, words: [qword(lo), qword(hi)] } };
     }
     case EventKind.Attach:
       return { event, step, text: l10n.t("{0} written: the device's requests now reach its domain's tables.", entry) };
