@@ -263,32 +263,32 @@ export class DebugInspector {
     const op = (s: number) => this.scenario.workload[s]?.op ?? "";
     const at = (s: number) => `step ${s + 1} (${op(s)}, line ${this.lineOf(s) + 1})`;
     const call = c.map ? "VFIO_IOMMU_MAP_DMA" : "VFIO_IOMMU_UNMAP_DMA";
+    // virtio-iommu passes each MAP/UNMAP to VFIO at once; intel-iommu shadows on the guest's invalidation.
+    const virtio = c.viommu === "virtio-iommu";
     const vars: VarNode[] = [
       { name: "event", value: `#${e} ${EVENT_KIND_NAMES[t.kind[e]!] ?? ""}` },
       { name: "call", value: `${call} in domain ${t.did[e]}`, type: "string" },
       numVar("iova", a),
       { name: "size", value: formatSize(b), num: b.toString(10) },
       { name: "vm", value: c.vm, type: "string" },
-      c.viommu === "virtio-iommu"
-        ? {
-            name: "caused by",
-            value: `guest ${at(c.step)}: its virtio-iommu driver's ${c.map ? "MAP" : "UNMAP"} request, passed to VFIO at once`,
-            children: [
-              { name: "guest step", value: String(c.step + 1), num: String(c.step + 1) },
-              { name: "guest line", value: String(this.lineOf(c.step) + 1), num: String(this.lineOf(c.step) + 1) },
-              { name: "how", value: "QEMU's virtio-iommu notifies the VFIO listener of each MAP/UNMAP request as it arrives (virtio_iommu_map / virtio_iommu_unmap -> virtio_iommu_notify_map / _unmap), in aligned power-of-two blocks; there is no caching mode" },
-            ],
-          }
-        : {
-            name: "caused by",
-            value: c.step === c.invalidatedAt ? `guest ${at(c.step)}: QEMU replayed its IOTLB invalidation` : `guest ${at(c.step)} wrote the entry; the invalidation of ${at(c.invalidatedAt)} shadowed it`,
-            children: [
-              { name: "guest step", value: String(c.step + 1), num: String(c.step + 1) },
-              { name: "guest line", value: String(this.lineOf(c.step) + 1), num: String(this.lineOf(c.step) + 1) },
-              { name: "invalidated at step", value: String(c.invalidatedAt + 1), num: String(c.invalidatedAt + 1) },
-              { name: "how", value: "QEMU traps the guest's IOTLB invalidation (vtd_process_iotlb_desc), walks the guest table (vtd_page_walk_level) and issues one VFIO call per changed entry (vfio_iommu_map_notify)" },
-            ],
-          },
+      {
+        name: "caused by",
+        value: virtio
+          ? `guest ${at(c.step)}: its virtio-iommu driver's ${c.map ? "MAP" : "UNMAP"} request, passed to VFIO at once`
+          : c.step === c.invalidatedAt
+            ? `guest ${at(c.step)}: QEMU replayed its IOTLB invalidation`
+            : `guest ${at(c.step)} wrote the entry; the invalidation of ${at(c.invalidatedAt)} shadowed it`,
+        children: [
+          { name: "guest step", value: String(c.step + 1), num: String(c.step + 1) },
+          { name: "guest line", value: String(this.lineOf(c.step) + 1), num: String(this.lineOf(c.step) + 1) },
+          ...(virtio
+            ? [{ name: "how", value: "QEMU's virtio-iommu notifies the VFIO listener of each MAP/UNMAP request as it arrives (virtio_iommu_map / virtio_iommu_unmap -> virtio_iommu_notify_map / _unmap), in aligned power-of-two blocks; there is no caching mode" }]
+            : [
+                { name: "invalidated at step", value: String(c.invalidatedAt + 1), num: String(c.invalidatedAt + 1) },
+                { name: "how", value: "QEMU traps the guest's IOTLB invalidation (vtd_process_iotlb_desc), walks the guest table (vtd_page_walk_level) and issues one VFIO call per changed entry (vfio_iommu_map_notify)" },
+              ]),
+        ],
+      },
     ];
     return vars;
   }

@@ -18,8 +18,11 @@ export function describeSlowPath(run: Run, event: number): SlowPathAnswer {
   const kind = t.kind[event]! as EventKind;
   const step = t.step[event]!;
   const iommu = run.machine.iommu;
-  const name = iommu.tables().names?.entry ?? "context entry";
-  const entry = name.charAt(0).toUpperCase() + name.slice(1);
+  // The device's entry as the model names it (only attach/detach rows need the tables' names).
+  const entry = () => {
+    const name = iommu.tables().names?.entry ?? "context entry";
+    return name.charAt(0).toUpperCase() + name.slice(1);
+  };
   switch (kind) {
     case EventKind.Map:
       return withCause(run, event, { event, step, text: l10n.t("VFIO_IOMMU_MAP_DMA: the host driver wrote page-table entries for this IOVA range and flushed as Linux does.") });
@@ -33,9 +36,9 @@ export function describeSlowPath(run: Run, event: number): SlowPathAnswer {
       return { event, step, text: l10n.t("The {0} processed {1} from {2} ({3}).", c.unit, c.name, c.via, c.section), command: { name: c.name, words: [qword(lo), qword(hi)] } };
     }
     case EventKind.Attach:
-      return { event, step, text: l10n.t("{0} written: the device's requests now reach its domain's tables.", entry) };
+      return { event, step, text: l10n.t("{0} written: the device's requests now reach its domain's tables.", entry()) };
     case EventKind.Detach:
-      return { event, step, text: l10n.t("{0} cleared: the device is detached from the domain.", entry) };
+      return { event, step, text: l10n.t("{0} cleared: the device is detached from the domain.", entry()) };
     case EventKind.VmStart:
       // The model's own account of this VM (with or without a vIOMMU), not a generic sentence.
       return { event, step, text: run.outcomes[step]?.summary ?? l10n.t("The VM started.") };
