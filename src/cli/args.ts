@@ -26,6 +26,7 @@ export const USAGE = `usage:
   passthrough export FILE [--format qemu|libvirt] [--vm NAME]
                                                     a scenario's VM as a QEMU command line or libvirt domain XML (to stdout)
   KIND: log, groups, ftrace, lspci, libvirt, qemu (default: detected from the text)
+  FILE "-" reads standard input (dmesg | passthrough explain -)
 exit codes: 0 success, 1 an expectation failed, 2 invalid scenario or usage`;
 
 /** Every evidence kind, as `--kind` accepts it (the type check below keeps it complete). */

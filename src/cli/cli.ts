@@ -16,6 +16,7 @@ import { parseScenario } from "../scenario/index.js";
 import { decodeScenarioBytes } from "../scenario/text.js";
 import { terminalSafe, type CliIo } from "./output.js";
 import { toJunit, type JunitEntry } from "./junit.js";
+import { Inputs, inputName, readAll, STDIN } from "./inputs.js";
 
 export type { CliIo };
 
@@ -70,14 +71,21 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
-function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
+/** A file's bytes, or standard input's for "-" (`generate | passthrough simulate -`). */
+async function readInput(inputs: Inputs, arg: string): Promise<Uint8Array> {
+  return arg === STDIN ? readAll(inputs, arg) : readFileSync(arg);
+}
+
+async function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): Promise<number> {
   let worst = 0;
   const reports: SimulateReport[] = [];
   const entries: JunitEntry[] = [];
-  for (const file of c.files) {
+  const inputs = new Inputs(io);
+  for (const arg of c.files) {
+    const file = inputName(arg);
     let text: string;
     try {
-      text = decodeScenarioBytes(readFileSync(file));
+      text = decodeScenarioBytes(await readInput(inputs, arg));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? String(e);
       entries.push({ file, readError: code });
@@ -114,27 +122,28 @@ function simulate(c: Extract<Command, { cmd: "simulate" }>, io: CliIo): number {
 }
 
 /** `passthrough export`: a scenario's VM as the configuration a user runs (import/vmExport.ts). */
-function exportVm(c: Extract<Command, { cmd: "export" }>, io: CliIo, { toLibvirtXml, toQemuCommandLine }: typeof import("../import/vmExport.js")): number {
+async function exportVm(c: Extract<Command, { cmd: "export" }>, io: CliIo, { toLibvirtXml, toQemuCommandLine }: typeof import("../import/vmExport.js")): Promise<number> {
+  const file = inputName(c.file);
   let text: string;
   try {
-    text = readFileSync(c.file, "utf8");
+    text = decodeScenarioBytes(await readInput(new Inputs(io), c.file));
   } catch (e) {
-    io.err(terminalSafe(`${c.file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
+    io.err(terminalSafe(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
     return 2;
   }
-  const parsed = parseScenario(text, c.file);
+  const parsed = parseScenario(text, file);
   const errors = parsed.diagnostics.filter((d) => d.severity === "error");
   if (errors.length || !parsed.scenario) {
-    for (const d of errors) io.err(terminalSafe(`${c.file}:${d.range.line + 1}:${d.range.column + 1}: error ${d.code}: ${d.message}\n${d.hint ? `    hint: ${d.hint}\n` : ""}`));
+    for (const d of errors) io.err(terminalSafe(`${file}:${d.range.line + 1}:${d.range.column + 1}: error ${d.code}: ${d.message}\n${d.hint ? `    hint: ${d.hint}\n` : ""}`));
     return 2;
   }
   const s = parsed.scenario;
   if (s.vms.length === 0) {
-    io.err(terminalSafe(`${c.file}: the scenario has no VM to export\n`));
+    io.err(terminalSafe(`${file}: the scenario has no VM to export\n`));
     return 2;
   }
   if (c.vm !== undefined && !s.vms.some((v) => v.name === c.vm)) {
-    io.err(terminalSafe(`${c.file}: no VM named ${JSON.stringify(c.vm)} (VMs: ${s.vms.map((v) => v.name).join(", ")})\n`));
+    io.err(terminalSafe(`${file}: no VM named ${JSON.stringify(c.vm)} (VMs: ${s.vms.map((v) => v.name).join(", ")})\n`));
     return 2;
   }
   io.out(c.format === "qemu" ? toQemuCommandLine(s, c.vm) : toLibvirtXml(s, c.vm));

@@ -3,7 +3,6 @@
  * (kernel logs, group listings, ftrace) decoded record by record, and each fault explained.
  */
 import { isAscii } from "node:buffer";
-import { createReadStream } from "node:fs";
 import { hostTableUnits } from "../import/hostTables.js";
 import { synthesizeScenario, type EvidenceKind, type EvidenceRecord, type Explanation, type Skipped } from "../import/index.js";
 import { ExplainContext, explainRecord, rankingContext, ranksCauses } from "../import/explain.js";
@@ -11,6 +10,7 @@ import { EvidenceReader, mergeSkipped, type AsciiFastPath, type DecodedEvidence 
 import { configToJson, recordToJson } from "../import/json.js";
 import type { Command } from "./args.js";
 import { terminalSafe, type CliIo } from "./output.js";
+import { Inputs, inputName } from "./inputs.js";
 
 /** Node's Buffer helpers for the decoder's ASCII fast path. */
 const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1") };
@@ -19,9 +19,9 @@ const FAST: AsciiFastPath = { isAscii: (b) => isAscii(b), latin1: (b) => Buffer.
  * Streams a file's bytes into an EvidenceReader (a 100 MB log is never one string): the same
  * decoding (UTF-8, UTF-16LE/BE) and parsing as the extension's file, clipboard and editor imports.
  */
-async function streamFile(file: string, reader: EvidenceReader, io: CliIo, pump?: () => Promise<void>): Promise<boolean> {
+async function streamFile(inputs: Inputs, file: string, reader: EvidenceReader, io: CliIo, pump?: () => Promise<void>): Promise<boolean> {
   try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 18 }) as AsyncIterable<Buffer>) {
+    for await (const chunk of inputs.open(file)) {
       reader.pushBytes(chunk);
       // What the chunk's slices decoded is written a little at a time, waiting whenever the
       // reader is behind (bounded memory, no ENOBUFS); a reader that is gone stops the reading.
@@ -31,15 +31,15 @@ async function streamFile(file: string, reader: EvidenceReader, io: CliIo, pump?
     }
     return true;
   } catch (e) {
-    io.err(terminalSafe(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
+    io.err(terminalSafe(`${inputName(file)}: cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`));
     return false;
   }
 }
 
 /** A whole file's records, parsed as it streams in (explain and synthesize keep the records, not the text). */
-async function importFile(file: string, io: CliIo, kind?: EvidenceKind): Promise<DecodedEvidence | undefined> {
+async function importFile(inputs: Inputs, file: string, io: CliIo, kind?: EvidenceKind): Promise<DecodedEvidence | undefined> {
   const reader = new EvidenceReader({ kind, fast: FAST });
-  if (!(await streamFile(file, reader, io))) return undefined;
+  if (!(await streamFile(inputs, file, reader, io))) return undefined;
   return reader.end();
 }
 
@@ -66,7 +66,21 @@ class Pending {
   };
 }
 
-export async function decode(c: Extract<Command, { cmd: "decode" }>, io: CliIo): Promise<number> {
+/** Runs a command with its inputs, and removes a copy of piped-in stdin afterwards. */
+async function withInputs(io: CliIo, replayable: boolean, run: (inputs: Inputs) => Promise<number>): Promise<number> {
+  const inputs = new Inputs(io, replayable);
+  try {
+    return await run(inputs);
+  } finally {
+    inputs.dispose();
+  }
+}
+
+export function decode(c: Extract<Command, { cmd: "decode" }>, io: CliIo): Promise<number> {
+  return withInputs(io, false, (inputs) => decodeInputs(inputs, c, io));
+}
+
+async function decodeInputs(inputs: Inputs, c: Extract<Command, { cmd: "decode" }>, io: CliIo): Promise<number> {
   const { json, files: list } = c;
   let status = 0;
   // Text lines are made terminal-safe (a log line cannot retitle or clear the terminal); JSON is escaped by JSON.stringify.
@@ -76,8 +90,9 @@ export async function decode(c: Extract<Command, { cmd: "decode" }>, io: CliIo):
   // Separators go before an object, not after it: a file that cannot be read adds nothing (no trailing comma).
   let objects = 0;
   const open = () => out(many ? (objects++ ? ",\n" : "\n") : "");
-  for (const file of list) {
+  for (const arg of list) {
     if (io.closed) break;
+    const file = inputName(arg);
     const kind = c.kind;
     let count = 0;
     let skippedLines = 0;
@@ -117,7 +132,7 @@ export async function decode(c: Extract<Command, { cmd: "decode" }>, io: CliIo):
         for (const c of rec.context) out(`    ${file}:${c.line + 1}: ${c.text}\n`);
       }
     });
-    if (!(await streamFile(file, reader, io, pending.pump))) {
+    if (!(await streamFile(inputs, arg, reader, io, pending.pump))) {
       // A file whose records were partly written before the read failed still closes its object.
       if (json && !first) out(`\n],"skipped":[]}`);
       status = 2;
@@ -148,11 +163,16 @@ export async function decode(c: Extract<Command, { cmd: "decode" }>, io: CliIo):
   return status;
 }
 
-export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo): Promise<number> {
+export function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo): Promise<number> {
+  // Each file is read twice (below): piped-in evidence is kept in a temporary file for the second pass.
+  return withInputs(io, true, (inputs) => explainInputs(inputs, c, io));
+}
+
+async function explainInputs(inputs: Inputs, c: Extract<Command, { cmd: "explain" }>, io: CliIo): Promise<number> {
   const { json, files: list } = c;
   let history: EvidenceRecord[] = [];
   if (c.trace !== undefined) {
-    const t = await importFile(c.trace, io, "ftrace");
+    const t = await importFile(inputs, c.trace, io, "ftrace");
     if (t === undefined) {
       io.err("passthrough explain: --trace needs a readable ftrace file\n");
       return 2;
@@ -167,9 +187,10 @@ export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo
   // record as it is decoded and writes it. All first passes run before any second one, so a
   // fault is ranked with every file's configuration (lspci, the VM's XML), as the extension
   // ranks it with the user's other imports (rankingContext, one function for both).
-  const firsts: { file: string; around: ExplainContext; kind: EvidenceKind | undefined; own: EvidenceRecord[]; config: EvidenceRecord[]; utf16: string | undefined }[] = [];
-  for (const file of list) {
+  const firsts: { arg: string; file: string; around: ExplainContext; kind: EvidenceKind | undefined; own: EvidenceRecord[]; config: EvidenceRecord[]; utf16: string | undefined }[] = [];
+  for (const arg of list) {
     if (io.closed) break;
+    const file = inputName(arg);
     const around = new ExplainContext();
     let utf16: string | undefined;
     // An ftrace file without --trace is its own map/unmap history (kept: it is what the faults are compared with).
@@ -188,13 +209,13 @@ export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo
         for (const x of sk) if (utf16 === undefined && /UTF-16/.test(x.reason)) utf16 = x.reason;
       },
     });
-    if (!(await streamFile(file, first, io))) {
+    if (!(await streamFile(inputs, arg, first, io))) {
       status = 2;
       continue;
     }
-    firsts.push({ file, around, kind: first.end().kind, own, config, utf16 });
+    firsts.push({ arg, file, around, kind: first.end().kind, own, config, utf16 });
   }
-  for (const [k, { file, around, kind, own, utf16 }] of firsts.entries()) {
+  for (const [k, { arg, file, around, kind, own, utf16 }] of firsts.entries()) {
     if (io.closed) break;
     const ownRecords = around.records;
     // The other files' configuration, after the file's own records (their indices stay).
@@ -234,7 +255,7 @@ export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo
       }
       emit(e, r.line);
     });
-    if (!(await streamFile(file, second, io, pending.pump))) {
+    if (!(await streamFile(inputs, arg, second, io, pending.pump))) {
       status = 2;
       continue;
     }
@@ -251,11 +272,15 @@ export async function explain(c: Extract<Command, { cmd: "explain" }>, io: CliIo
 }
 
 /** `passthrough synthesize FILE...`: one scenario from all the evidence files together, to stdout. */
-export async function synthesize(c: Extract<Command, { cmd: "synthesize" }>, io: CliIo): Promise<number> {
+export function synthesize(c: Extract<Command, { cmd: "synthesize" }>, io: CliIo): Promise<number> {
+  return withInputs(io, false, (inputs) => synthesizeInputs(inputs, c, io));
+}
+
+async function synthesizeInputs(inputs: Inputs, c: Extract<Command, { cmd: "synthesize" }>, io: CliIo): Promise<number> {
   const list = c.files;
   const records: EvidenceRecord[] = [];
   for (const file of list) {
-    const r = await importFile(file, io);
+    const r = await importFile(inputs, file, io);
     if (r === undefined) return 2;
     // A loop, not push(...): 130 000 records as arguments overflow the stack.
     for (const rec of r.records) records.push(rec);
@@ -266,7 +291,7 @@ export async function synthesize(c: Extract<Command, { cmd: "synthesize" }>, io:
     io.err(terminalSafe(units.length ? `passthrough synthesize: --unit ${c.unit}: the dumps have no DMAR unit of that name with tables (units: ${units.map((u) => u.name).join(", ")})\n` : `passthrough synthesize: --unit ${c.unit}: the evidence has no debugfs table dump (dmar_translation_struct) to pick a DMAR unit from\n`));
     return 2;
   }
-  const r = synthesizeScenario(records, `Reproduced from ${list.map((f) => f.split("/").pop()).join(", ")}${c.unit !== undefined ? `: ${c.unit}` : ""}`, c.unit !== undefined ? { unit: c.unit } : {});
+  const r = synthesizeScenario(records, `Reproduced from ${list.map((f) => inputName(f).split("/").pop()).join(", ")}${c.unit !== undefined ? `: ${c.unit}` : ""}`, c.unit !== undefined ? { unit: c.unit } : {});
   if (c.unit === undefined && units.length > 1) io.err(`${units.length} DMAR units hold tables (${units.map((u) => u.name).join(", ")}); the scenario has every unit's (host.iommus): --unit NAME for one\n`);
   // A scenario file (YAML, its strings quoted by the synthesizer), meant to be redirected: written as it is.
   io.out(r.text);

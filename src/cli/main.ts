@@ -2,7 +2,7 @@
 import { runCli } from "./cli.js";
 import { StreamIo, terminalSafe } from "./output.js";
 
-const io = new StreamIo(process.stdout, process.stderr);
+const io = new StreamIo(process.stdout, process.stderr, process.stdin);
 runCli(process.argv.slice(2), io).then(
   async (code) => {
     await io.end();

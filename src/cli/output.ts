@@ -8,7 +8,7 @@
  * Terminal (text) output goes through `terminalSafe` (control characters escaped); JSON is
  * escaped by JSON.stringify already.
  */
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 
 /** The CLI's two outputs (tests collect them in strings). */
 export interface CliIo {
@@ -18,6 +18,8 @@ export interface CliIo {
   drain?(): Promise<void>;
   /** True once the reader of `out` went away (EPIPE): stop producing output. */
   readonly closed?: boolean;
+  /** Standard input's bytes, for an input named "-" (inputs.ts); absent where there is none. */
+  stdin?(): AsyncIterable<Uint8Array>;
 }
 
 /** Batches larger than this are handed to the stream (a write per record was slow on a 100 MB log). */
@@ -32,6 +34,7 @@ export class StreamIo implements CliIo {
   constructor(
     private readonly stdout: Writable,
     private readonly stderr: Writable,
+    private readonly input?: Readable,
   ) {
     // An EPIPE (or any write error) on stdout means nobody reads any more: stop, quietly.
     stdout.on("error", () => {
@@ -41,6 +44,13 @@ export class StreamIo implements CliIo {
     });
     // A closed stderr is no reason to crash either.
     stderr.on("error", () => {});
+  }
+
+  stdin(): AsyncIterable<Uint8Array> {
+    if (this.input === undefined) throw Object.assign(new Error("no standard input"), { code: "ENOSTDIN" });
+    // "-" typed at a terminal waits for text like cat does: say so, and how to end it.
+    if ((this.input as { isTTY?: boolean }).isTTY) this.err("passthrough: reading standard input; end it with Ctrl-D\n");
+    return this.input as AsyncIterable<Uint8Array>;
   }
 
   get closed(): boolean {
