@@ -18,6 +18,7 @@ import { explainWalk, fromTranslation, type WalkExplanation, type WalkStage } fr
 import { plural } from "../sim/plural.js";
 import * as l10n from "@vscode/l10n";
 import { memlockHover } from "./memlockHover.js";
+import { qword } from "./trees/common.js";
 
 /** Text inside a code span: backticks can't be escaped there, so they are replaced. */
 export function code(text: string): string {
@@ -163,7 +164,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
         parts.push(
           typeof before === "string"
             ? md(before)
-            : key === "set" ? l10n.t("Bits set in the current value: {0} {1} → {2} {3}", code(hx16(before)), pokeDecode(m, before, step), code(hx16(pokeValue(step, before))), pokeDecode(m, pokeValue(step, before), step)) : l10n.t("Bits cleared in the current value: {0} {1} → {2} {3}", code(hx16(before)), pokeDecode(m, before, step), code(hx16(pokeValue(step, before))), pokeDecode(m, pokeValue(step, before), step)),
+            : key === "set" ? l10n.t("Bits set in the current value: {0} {1} → {2} {3}", code(qword(before)), pokeDecode(m, before, step), code(qword(pokeValue(step, before))), pokeDecode(m, pokeValue(step, before), step)) : l10n.t("Bits cleared in the current value: {0} {1} → {2} {3}", code(qword(before)), pokeDecode(m, before, step), code(qword(pokeValue(step, before))), pokeDecode(m, pokeValue(step, before), step)),
         );
       }
       break;
@@ -266,8 +267,6 @@ function pokeCurrent(m: Machine, step: Extract<Step, { op: "poke" }>): bigint | 
   if (typeof at === "string") return at;
   return m.mem.readU64(at) ?? l10n.t("{0} is not host memory", `0x${at.toString(16)}`);
 }
-
-const hx16 = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
 
 function stepDevices(m: Machine, step: Step | undefined): string[] {
   if (!step) return [];
