@@ -43,7 +43,7 @@ interface RowView {
   version: number;
   cls: string;
   title: string;
-  /** The device and VM cells' tooltips (their whole text when it was clipped, else ""). */
+  /** The device and VM cells' tooltips (their whole text when it was clipped, else "") and the result's (its whole text). */
   tips: [string, string, string];
   selected: boolean;
 }
@@ -375,8 +375,9 @@ export class RowList {
     const vmTip = full && cellText[3] ? full.vm : "";
     if (v.tips[0] !== devTip) v.cells[2]!.title = v.tips[0] = devTip;
     if (v.tips[1] !== vmTip) v.cells[3]!.title = v.tips[1] = vmTip;
-    // A host mapping's guest step ("map ← guest step N") may be clipped in a narrow result column: whole in its tooltip.
-    const resultTip = fields.cause >= 0 ? cellText[7]! : "";
+    // A narrow result column shows a result's kind and code ("fault 0x05", "walk → L1", "map ← guest
+    // step N" cut short): the whole text (the reason's name, "leaf", the guest step) is in its tooltip.
+    const resultTip = cellText[7]!;
     if (v.tips[2] !== resultTip) v.cells[7]!.title = v.tips[2] = resultTip;
     const title = diff ? diffTitle(diff, col.removed?.[k] ?? 0, col.removedAfter?.[k] ?? 0) : "";
     if (v.title !== title) {

@@ -475,6 +475,34 @@ for (const [width, wideAddresses] of [[500, false], [580, true], [640, true], [7
     await page.close();
   });
 
+// At 500-580 px the result column keeps a result's kind and code whole ("fault 0x05", "walk → L1");
+// the rest of it (the reason's name, "leaf") is in the cell's tooltip with the whole text.
+for (const width of [500, 580])
+  test(`a ${width} px panel shows each result's kind and code whole, and the whole result in its tooltip`, async () => {
+    const page = await browser.newPage({ viewport: { width, height: 700 } });
+    await page.goto(server.url({ events: 60, theme: "dark", compare: true, initialState: { filter: {}, compare: true } }));
+    await page.locator(".row.r-fault").first().waitFor({ timeout: 10_000 });
+    const cells = await page.evaluate(() =>
+      [...document.querySelectorAll(".scroller .row > .c-result")].filter((c) => c.textContent).map((c) => {
+        const text = c.textContent;
+        // "fault 0x05 …" → "fault 0x05"; "walk → L1 leaf" → "walk → L1"; "IOTLB hit", "map" whole.
+        const head = /^(fault 0x[0-9a-f]+|walk → L\d+)/.exec(text)?.[0] ?? text;
+        // Measured in the cell's own font (a fault's is semibold), with the ellipsis that follows a cut.
+        const style = getComputedStyle(c);
+        const ctx = document.createElement("canvas").getContext("2d");
+        ctx.font = style.font;
+        const need = ctx.measureText(head === text ? head : `${head}…`).width;
+        const pad = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+        return { text, head, fits: need <= c.clientWidth - pad + 0.5, title: c.title };
+      }),
+    );
+    assert.ok(cells.some((c) => c.text.startsWith("fault 0x")) && cells.some((c) => c.text.startsWith("walk → L")), `fault and walk rows drawn: ${cells.map((c) => c.text).join(", ")}`);
+    const cut = cells.filter((c) => !c.fits).map((c) => c.head);
+    assert.deepEqual(cut, [], `results cut inside their kind and code at ${width} px`);
+    for (const c of cells) assert.equal(c.title, c.text);
+    await page.close();
+  });
+
 test("changed rows carry a gutter marker with an accessible name; the radix button says what it does", async () => {
   const { page } = await open({ events: 40, compare: true, initialState: { filter: {}, compare: true } });
   const gutter = await page.evaluate(() => [3, 4, 5].map((i) => {
