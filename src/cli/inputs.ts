@@ -70,16 +70,6 @@ export class Inputs {
 /** All of an input's bytes (a scenario: simulate's own 5 MB limit applies once it is read). */
 export async function readAll(inputs: Inputs, file: string): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of inputs.open(file)) {
-    parts.push(chunk);
-    size += chunk.byteLength;
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.byteLength;
-  }
-  return all;
+  for await (const chunk of inputs.open(file)) parts.push(chunk);
+  return Buffer.concat(parts);
 }
