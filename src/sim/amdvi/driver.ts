@@ -66,6 +66,7 @@ import {
   MMIO_STATUS_OFFSET,
   NEXT_LEVEL_LARGE,
   STATUS_EVT_OVERFLOW,
+  STATUS_EVT_RUN,
 } from "./defs.js";
 
 /** One page request amd_iommu_poll_ppr_log read, and the COMPLETE_PPR status it was answered with. */
@@ -636,21 +637,35 @@ export class AmdIommuDriver {
   }
 
   /**
-   * amd_iommu_restart_ppr_log -> amd_iommu_restart_log (init.c, v6.6 on): nothing while PPRLogRun
-   * is 1; else PPRLogEn and PPRIntEn off, PPROverflow cleared (W1C), PPRIntEn and PPRLogEn on
-   * again. True when it restarted (the caller prints "IOMMU PPR log restarting").
+   * amd_iommu_restart_log (init.c, v6.6 on), the restart of the PPR log (amd_iommu_restart_ppr_log)
+   * and of the event log (amd_iommu_restart_event_logging): nothing while the log's Run bit is 1;
+   * else its LogEn and IntEn off, its overflow bit cleared (W1C), IntEn and LogEn on again. True
+   * when it restarted (the caller prints "IOMMU %s log restarting").
    */
-  restartPprLog(): boolean {
+  restartLog(log: "Event" | "PPR"): boolean {
     const u = this.unit;
-    if ((Number(u.readReg(MMIO_STATUS_OFFSET)) & STATUS_PPR_RUN) !== 0) return false;
-    const log = 1n << BigInt(CONTROL_PPRLOG_EN);
-    const int = 1n << BigInt(CONTROL_PPRINT_EN);
-    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~log);
-    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~int);
-    u.writeReg(MMIO_STATUS_OFFSET, BigInt(STATUS_PPR_OVERFLOW));
-    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | int);
-    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | log);
+    const [run, overflow, logEn, intEn] = log === "PPR" ? [STATUS_PPR_RUN, STATUS_PPR_OVERFLOW, CONTROL_PPRLOG_EN, CONTROL_PPRINT_EN] : [STATUS_EVT_RUN, STATUS_EVT_OVERFLOW, CONTROL_EVT_LOG_EN, CONTROL_EVT_INT_EN];
+    if ((Number(u.readReg(MMIO_STATUS_OFFSET)) & run) !== 0) return false;
+    const l = 1n << BigInt(logEn);
+    const i = 1n << BigInt(intEn);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~l);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~i);
+    u.writeReg(MMIO_STATUS_OFFSET, BigInt(overflow));
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | i);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | l);
     return true;
+  }
+
+  /**
+   * amd_iommu_restart_event_logging as 5ce97f4ec5e0 wrote it (v5.17 to v6.5): EventLogEn off, then
+   * on (iommu_feature_disable / iommu_feature_enable), without looking at EventLogRun; the caller
+   * cleared EventOverflow with the interrupt mask before.
+   */
+  restartEventLogging(): void {
+    const u = this.unit;
+    const l = 1n << BigInt(CONTROL_EVT_LOG_EN);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~l);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | l);
   }
 
   /** __get_gcr3_pte: the last-level entry of `pasid`, allocating the lower tables when `alloc`. */
@@ -907,21 +922,18 @@ export class AmdIommuDriver {
 
   /**
    * iommu_poll_events: the events from head to tail, each zeroed after reading (erratum 732), the
-   * head written back; an overflow restarts logging (amd_iommu_restart_event_logging).
+   * head written back. The interrupt thread around it (the Status bits, the overflow) is the host's
+   * serviceFaults, per kernel generation.
    */
-  pollEvents(): { words: [number, number, number, number]; overflow: boolean }[] {
+  pollEvents(): [number, number, number, number][] {
     const u = this.unit;
-    const out: { words: [number, number, number, number]; overflow: boolean }[] = [];
+    const out: [number, number, number, number][] = [];
     for (const e of u.pendingEvents()) {
-      out.push({ words: e.words, overflow: false });
+      out.push(e.words);
       this.mem.write64(e.at, 0, 0);
       this.mem.write64(e.at + 8, 0, 0);
     }
     u.writeReg(MMIO_EVT_HEAD_OFFSET, u.readReg(MMIO_EVT_TAIL_OFFSET));
-    if ((Number(u.readReg(MMIO_STATUS_OFFSET)) & STATUS_EVT_OVERFLOW) !== 0) {
-      out.push({ words: [0, 0, 0, 0], overflow: true });
-      u.writeReg(MMIO_STATUS_OFFSET, BigInt(STATUS_EVT_OVERFLOW));
-    }
     return out;
   }
 

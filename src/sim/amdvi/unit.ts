@@ -359,12 +359,17 @@ export class AmdViUnit implements DmaUnit {
   }
 
   /**
-   * The Run bits after a Control write. PPRLogRun follows a 0 -> 1 write of PPRLogEn only: an
-   * overflow stops the log (PPRLogRun = 0) until software writes PPRLogEn 0 then 1 - the restart
+   * The Run bits after a Control write. EventLogRun and PPRLogRun follow a 0 -> 1 write of their
+   * log's enable bit only: an overflow stops the log (Run = 0) until software writes the enable bit
+   * 0 then 1 - the spec's Software Note on EventOverflow ("To resume logging, clear EventOverflow
+   * (W1C), and write a 1 to MMIO Offset 0018h[EventLogEn]", quoted in Linux 5ce97f4ec5e0 "iommu/amd:
+   * Recover from event log overflow", whose author found the hardware needs the 0 first), and the
    * sequence of Linux's amd_iommu_restart_log, which returns early while Run is still 1.
    */
   private updateRun(was: number): void {
-    this.setStatus(STATUS_EVT_RUN, this.control(CONTROL_EVT_LOG_EN));
+    const evtWas = ((was >>> CONTROL_EVT_LOG_EN) & 1) === 1;
+    if (!this.control(CONTROL_EVT_LOG_EN)) this.setStatus(STATUS_EVT_RUN, false);
+    else if (!evtWas) this.setStatus(STATUS_EVT_RUN, true);
     const pprWas = ((was >>> CONTROL_PPRLOG_EN) & 1) === 1;
     if (!this.control(CONTROL_PPRLOG_EN)) this.setStatus(STATUS_PPR_RUN, false);
     else if (!pprWas) this.setStatus(STATUS_PPR_RUN, true);
@@ -497,8 +502,19 @@ export class AmdViUnit implements DmaUnit {
     const head = Number(this.readReg(MMIO_EVT_HEAD_OFFSET));
     const tail = Number(this.readReg(MMIO_EVT_TAIL_OFFSET));
     const next = (tail + ENTRY_SIZE) % this.evtBytes;
-    if (status & STATUS_EVT_OVERFLOW || next === head) {
+    // EventOverflow (Status bit 0, spec 3.4.13 as Linux 5ce97f4ec5e0 quotes it): "set when a new
+    // event is to be written to the event log and there is no usable entry ..., causing the new
+    // event information to be discarded. ... No new event log entries are written while this bit
+    // is set." The full log holds size - 1 entries (tail + 16 = head). The overflow also stops the
+    // log (EventLogRun = 0) until EventLogEn is written 0 then 1 (updateRun): assumed, as for the
+    // PPR log - Linux v6.6's amd_iommu_restart_log skips the restart while Run is 1.
+    if ((status & STATUS_EVT_OVERFLOW) !== 0 || (status & STATUS_EVT_RUN) === 0) {
+      this.counters.overflowed++;
+      return AmdFate.Overflow;
+    }
+    if (next === head) {
       this.setStatus(STATUS_EVT_OVERFLOW, true);
+      this.setStatus(STATUS_EVT_RUN, false);
       this.counters.overflowed++;
       return AmdFate.Overflow;
     }
