@@ -315,8 +315,7 @@ export class AmdIommuDriver {
     for (const devid of d.devids) {
       const g = this.gcr3.get(devid);
       if (g === undefined) continue;
-      const [c0, c1] = invIommuPages(g.domid, address, size);
-      this.queue([c0, c1 | BigInt(CMD_INV_PAGES_GN)]);
+      this.queue(invIommuPagesGn(g.domid, address, size, 0));
     }
     for (const devid of d.devids) {
       if (!this.atsDevids.has(devid) || this.atsFlushForgotten.has(devid)) continue;
@@ -690,8 +689,7 @@ export class AmdIommuDriver {
    * INVALIDATE_IOTLB_PAGES with the PASID (build_inv_iotlb_pages with GN).
    */
   private flushPasid(devid: number, domid: number, pasid: number): void {
-    const [c0, c1] = invIommuPages(domid, 0n, 1n << 64n);
-    this.queue([c0 | BigInt(pasid & 0xfffff), c1 | BigInt(CMD_INV_PAGES_GN)]);
+    this.queue(invIommuPagesGn(domid, 0n, 1n << 64n, pasid));
     if (this.atsDevids.has(devid) && !this.atsFlushForgotten.has(devid)) {
       const [i0, i1] = invIotlbPages(devid, ATS_QDEP, 0n, 1n << 64n);
       // build_inv_iotlb_pages with gn: PASID[15:8] in data[0] 23:16, PASID[7:0] in data[1] 23:16, GN in data[2].
@@ -1001,6 +999,16 @@ export function invIotlbPages(devid: number, qdep: number, address: bigint, size
 }
 
 /** The INVALIDATE_IOMMU_PAGES command Linux builds (build_inv_iommu_pages with build_inv_address). */
+/**
+ * build_inv_iommu_pages(..., pasid, gn = true): INVALIDATE_IOMMU_PAGES of a guest (v2) translation,
+ * the PASID in data[0] 19:0 and GN in data[2] bit 1 - the command that drops the IOTLB's guest
+ * entries of (did, pasid) in the range.
+ */
+export function invIommuPagesGn(did: number, address: bigint, size: bigint, pasid: number): [bigint, bigint] {
+  const [c0, c1] = invIommuPages(did, address, size);
+  return [c0 | BigInt(pasid & 0xfffff), c1 | BigInt(CMD_INV_PAGES_GN)];
+}
+
 export function invIommuPages(did: number, address: bigint, size: bigint): [bigint, bigint] {
   let inv: bigint;
   const pages = ((address & (PAGE - 1n)) + size + PAGE - 1n) / PAGE;

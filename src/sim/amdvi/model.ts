@@ -44,7 +44,7 @@ import { NO_CHILDREN, tableLevelNodes, unreadableNode } from "../inspectNodes.js
 import { domainNode, hexText, qwordFields } from "../decodedFields.js";
 import { formatSid } from "../bdf.js";
 import type { AmdIommuDriver } from "./driver.js";
-import { invIommuPages } from "./driver.js";
+import { invIommuPages, invIommuPagesGn } from "./driver.js";
 import { AMD_REGISTERS, dteFields, dteGcr3Root, entryName, eventFields, gcr3Fields, largeShiftOf, pteFields, v2EntryName, v2Fields } from "./decode.js";
 import {
   CMD_INV_ALL,
@@ -64,6 +64,7 @@ import {
 } from "./defs.js";
 import { decodeEvent, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AmdKind, AmdStage, type AmdViUnit } from "./unit.js";
+import type { AmdIotlbEntry } from "./iotlb.js";
 
 const hex = hexText;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -233,7 +234,8 @@ export class AmdViModel implements IommuUnit {
     const d = this.driver;
     if (d === undefined) return { ok: false, dropped: 0, error: "this unit has no driver to issue commands", log: [] };
     const did = req.domain ?? 0;
-    const before = this.unit.iotlb.entries().length;
+    const cached = () => this.unit.iotlb.entries().length + this.unit.guestIotlb.entries().length;
+    const before = cached();
     let cmds: [bigint, bigint][];
     switch (req.scope) {
       case "global":
@@ -245,6 +247,14 @@ export class AmdViModel implements IommuUnit {
         break;
       case "page":
         cmds = [invIommuPages(did, req.iova ?? 0n, 4096n << BigInt(req.order ?? 0))];
+        break;
+      case "pasid":
+        // A guest (v2) translation's invalidation: INVALIDATE_IOMMU_PAGES with GN and the PASID
+        // (the GCR3 table's domain id; PASID 0 for a v2 DMA domain's requests without PASID).
+        cmds = [invIommuPagesGn(did, 0n, 1n << 64n, req.pasid ?? 0)];
+        break;
+      case "pasid-page":
+        cmds = [invIommuPagesGn(did, req.iova ?? 0n, 4096n << BigInt(req.order ?? 0), req.pasid ?? 0)];
         break;
       case "context-domain":
         cmds = [...(d.domains.get(did)?.devids ?? [])].map((devid) => [BigInt(devid) | (BigInt(CMD_INV_DEV_ENTRY) << 60n), 0n] as [bigint, bigint]);
@@ -258,7 +268,7 @@ export class AmdViModel implements IommuUnit {
         return { ok: false, dropped: 0, error: `AMD-Vi has no ${req.scope} invalidation in this model`, log: [] };
     }
     for (const c of cmds) if (!d.submitRaw(c)) return { ok: false, dropped: 0, error: "the unit stopped at an illegal command (ILLEGAL_COMMAND_ERROR)", log: [] };
-    return { ok: true, dropped: before - this.unit.iotlb.entries().length, log: [] };
+    return { ok: true, dropped: before - cached(), log: [] };
   }
 
   /**
@@ -287,6 +297,8 @@ export class AmdViModel implements IommuUnit {
     const q0 = this.mem.readU64(at);
     if (q0 === undefined) return `the DTE of ${formatSid(t.sid)} is not readable`;
     const mode = Number((q0 >> 9n) & 7n);
+    // A v2 DMA domain's DTE (Mode 0, GV, GIoV): its PTEs through GCR3[0], as the unit walks them.
+    if ((q0 & 1n) === 1n && mode === 0 && ((q0 >> 54n) & 3n) === 3n) return this.locateV2(t);
     if ((q0 & 1n) === 0n || mode === 0 || mode === 7) return `the DTE of ${formatSid(t.sid)} has no page table (V = ${q0 & 1n}, Mode ${mode})`;
     const iova = t.iova ?? 0n;
     let table = Number(q0 & 0x000ffffffffff000n);
@@ -304,6 +316,29 @@ export class AmdViModel implements IommuUnit {
       table = Number(v & 0x000ffffffffff000n);
       level = next;
       if (level < 1) return `level ${want ?? 1} is outside this table`;
+    }
+  }
+
+  /**
+   * A `pte` target on a DTE with GV and GIoV: the v2 entry at `t.level` (absent: the last one read -
+   * the leaf, or the entry that is not present) on the unit's own walk of the request without
+   * PASID (GCR3[0] and the v2 table: unit.ts guestWalk), its caches bypassed and nothing logged.
+   */
+  private locateV2(t: EntryTarget): number | string {
+    const u = this.unit;
+    const iova = t.iova ?? 0n;
+    const saved = u.recordTrail;
+    u.recordTrail = true;
+    u.bypassCaches = true;
+    try {
+      u.translate(t.sid, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), false, true, -1);
+      if (u.trailLen === 0) return `no v2 page table entry on the path of IOVA ${hex(iova)}: the walk stopped at the DTE or the GCR3 table`;
+      if (t.level === undefined) return u.trailAddr[u.trailLen - 1]!;
+      for (let i = 0; i < u.trailLen; i++) if (u.trailLevel[i] === t.level) return u.trailAddr[i]!;
+      return `the walk of IOVA ${hex(iova)} does not reach a level-${t.level} v2 entry`;
+    } finally {
+      u.bypassCaches = false;
+      u.recordTrail = saved;
     }
   }
 
@@ -328,7 +363,7 @@ export class AmdViModel implements IommuUnit {
         faultsTooltip: "The event log at the Event Log Base register (AMD IOMMU spec 2.5): 16-byte entries the IOMMU writes at the tail. Linux's iommu_poll_events prints each entry from head to tail and zeroes it, so serviced entries disappear.",
         spec: "AMD IOMMU spec",
       },
-      iotlb: { capacity: u.iotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways}`, entries: () => this.iotlbEntries() },
+      iotlb: { capacity: u.iotlb.size + u.guestIotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways} + ${u.guestIotlb.sets}×${u.guestIotlb.ways} guest (v2)`, entries: () => this.iotlbEntries() },
       ...(this.driver !== undefined && this.driver.atsDevids.size > 0 ? { deviceTlb: { capacity: u.devIotlb.size, entries: () => this.deviceTlbEntries() } } : {}),
       contextCache: { entries: () => this.dtcEntries() },
     };
@@ -596,11 +631,11 @@ export class AmdViModel implements IommuUnit {
     });
   }
 
-  /** The IOTLB's entries (tag: domain id). */
+  /** The IOTLB's entries (tag: domain id; the guest (v2) entries also a PASID). */
   private iotlbEntries(): IotlbEntryNode[] {
-    return this.unit.iotlb.entries().map((e) => ({
+    const node = (e: AmdIotlbEntry, guest: boolean): IotlbEntryNode => ({
       kind: "iotlb-entry",
-      key: `${e.set}.${e.way}`,
+      key: `${guest ? "g" : ""}${e.set}.${e.way}`,
       raw: [],
       fields: [],
       did: e.did,
@@ -608,9 +643,11 @@ export class AmdViModel implements IommuUnit {
       hpa: e.hpa,
       pageSize: 4096n,
       perm: e.perm,
-      slot: `set ${e.set} way ${e.way} (leaf page ${2 ** (e.pageShift - 12) * 4} KiB)`,
+      ...(guest ? { pasid: e.pasid } : {}),
+      slot: `${guest ? "guest (v2) entry, " : ""}set ${e.set} way ${e.way} (leaf page ${2 ** (e.pageShift - 12) * 4} KiB)`,
       ...NO_CHILDREN,
-    }));
+    });
+    return [...this.unit.iotlb.entries().map((e) => node(e, false)), ...this.unit.guestIotlb.entries().map((e) => node(e, true))];
   }
 
   private dtcEntries(): ContextCacheEntryNode[] {
