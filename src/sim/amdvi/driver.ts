@@ -488,12 +488,23 @@ export class AmdIommuDriver {
     return false;
   }
 
-  /** setup_gcr3_table (iommu.c): the table's root page, GLX and a domain id of its own, unless the device has one. */
+  /**
+   * The host-wide test of an id (a host of several IOMMUs, HostIommu.useIdSpace): Linux's
+   * pdom_id_alloc() takes ids from one IDA (pdom_ids) for every IOMMU - before v6.11 the global
+   * bitmap amd_iommu_pd_alloc_bitmap of domain_id_alloc() - so a GCR3 table's id is never one
+   * another unit uses. Absent: this unit is the host's only one.
+   */
+  idTaken?: (did: number) => boolean;
+
+  /**
+   * setup_gcr3_table (iommu.c): the table's root page, GLX and a domain id of its own ("Allocate per
+   * device domain ID": pdom_id_alloc(), the lowest id free host-wide), unless the device has one.
+   */
   private setupGcr3(devid: number, glx: number): Gcr3Info {
     let g = this.gcr3.get(devid);
     if (g !== undefined) return g;
     let domid = 1;
-    while (this.domains.has(domid) || this.gcr3DomidUsed(domid)) domid++;
+    while (this.domains.has(domid) || this.gcr3DomidUsed(domid) || this.idTaken?.(domid) === true) domid++;
     g = { table: this.mem.allocPage(), glx, domid, pasids: [] };
     this.gcr3.set(devid, g);
     return g;

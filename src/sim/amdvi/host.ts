@@ -111,6 +111,11 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     return this.driver.domainIdFree(did);
   }
 
+  /** The host-wide ids (sim/multiHost.ts): a GCR3 table's domain id avoids those of every unit. */
+  useIdSpace(taken: (did: number) => boolean): void {
+    this.driver.idTaken = taken;
+  }
+
   /** One io_pgtable per protection domain; both IOMMUs must walk the same depth (the same maxMode). */
   shareTable(d: HostDomain, from: HostIommu, owner: HostDomain): boolean {
     return from instanceof AmdViHost && from.driver.maxMode === this.driver.maxMode && this.driver.shareTable(d as AmdDomain, owner as AmdDomain);
