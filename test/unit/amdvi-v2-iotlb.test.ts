@@ -8,7 +8,6 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { firstSteps, runAmd as run } from "./amdvi-helpers.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
-import type { IotlbEntryNode } from "../../src/sim/iommu.js";
 
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "amd-v2-stale-iotlb.passthrough.yaml"), "utf8");
 const SVA = readFileSync(join(__dirname, "..", "..", "examples", "amd-v2-pasid.passthrough.yaml"), "utf8");
