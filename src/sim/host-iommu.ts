@@ -182,6 +182,8 @@ export interface IrteRequest {
   destination: number;
   /** Faults of this entry are not reported (VT-d FPD, AMD-Vi SupIOPF). */
   suppressFaults: boolean;
+  /** AMD-Vi (GA mode): a guest virtual APIC IRTE posting into the vAPIC backing page at this address (GuestMode = 1). */
+  posted?: bigint;
 }
 
 /** The answer to one MSI write (an `msi` step). */

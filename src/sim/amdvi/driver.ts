@@ -710,6 +710,11 @@ export class AmdIommuDriver {
 
   // ------------------------------------------------------------------ interrupt remapping (iommu.c)
 
+  /** Every device id's interrupt remapping table (device id, table address), in device id order. */
+  irqTables(): [number, number][] {
+    return [...this.irt].sort((a, b) => a[0] - b[0]);
+  }
+
   /** The interrupt remapping table of a device id (its DTE's IntTableRootPtr), if it has one. */
   irqTable(devid: number): number | undefined {
     return this.irt.get(devid);

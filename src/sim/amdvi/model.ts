@@ -38,6 +38,8 @@ import {
   type TranslateRequest,
   type Translation,
   type Verdict,
+  InterruptEntryView,
+  InterruptRemapView,
 } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { NO_CHILDREN, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
@@ -45,7 +47,7 @@ import { domainNode, hexText, qwordFields } from "../decodedFields.js";
 import { formatSid } from "../bdf.js";
 import type { AmdIommuDriver } from "./driver.js";
 import { invIommuPages, invIommuPagesGn } from "./driver.js";
-import { AMD_REGISTERS, dteFields, dteGcr3Root, entryName, eventFields, gcr3Fields, largeShiftOf, pteFields, v2EntryName, v2Fields } from "./decode.js";
+import { AMD_REGISTERS, irteFields, dteFields, dteGcr3Root, entryName, eventFields, gcr3Fields, largeShiftOf, pteFields, v2EntryName, v2Fields } from "./decode.js";
 import {
   CMD_INV_ALL,
   CMD_INV_DEV_ENTRY,
@@ -65,6 +67,10 @@ import {
 import { decodeEvent, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AmdKind, AmdStage, type AmdViUnit } from "./unit.js";
 import type { AmdIotlbEntry } from "./iotlb.js";
+import { decodeIrte } from "./intremap.js";
+
+/** MAX_IRQS_PER_TABLE: Linux's per-device interrupt remapping tables hold 512 entries (DTE IntTabLen 9). */
+const IRQS_PER_TABLE = 512;
 
 const hex = hexText;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -366,6 +372,57 @@ export class AmdViModel implements IommuUnit {
       iotlb: { capacity: u.iotlb.size + u.guestIotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways} + ${u.guestIotlb.sets}×${u.guestIotlb.ways} guest (v2)`, entries: () => this.iotlbEntries() },
       ...(this.driver !== undefined && this.driver.atsDevids.size > 0 ? { deviceTlb: { capacity: u.devIotlb.size, entries: () => this.deviceTlbEntries() } } : {}),
       contextCache: { entries: () => this.dtcEntries() },
+      ...(this.driver !== undefined && this.driver.irqTables().length > 0 ? { interruptRemapping: this.interruptRemapView(this.driver) } : {}),
+    };
+  }
+
+  /**
+   * The interrupt remapping tables Linux set up, one per device id (alloc_irq_table: 512 entries of
+   * 4 bytes, or 16 with GAEn), as one view: entries keyed `devid.index`, their source the device.
+   * A 128-bit IRTE with GuestMode = 1 is "posted": its destination the vAPIC backing page (GA Root Ptr).
+   */
+  private interruptRemapView(d: AmdIommuDriver): InterruptRemapView {
+    const u = this.unit;
+    const ga = u.gaEnabled;
+    const size = ga ? 16 : 4;
+    const mem = this.mem;
+    const view = (devid: number, index: number, at: number, lo: bigint, hi: bigint): InterruptEntryView => {
+      const f = decodeIrte(lo, hi, ga);
+      return {
+        key: `${devid}.${index}`,
+        index,
+        address: BigInt(at),
+        raw: ga ? [lo, hi] : [lo],
+        fields: irteFields(lo, hi, ga),
+        present: f.remapEn,
+        format: f.vapic !== undefined ? "posted" : "remapped",
+        vector: f.vector,
+        destination: f.vapic !== undefined ? f.vapic.gaRootPtr : BigInt(f.destination),
+        source: formatSid(devid),
+      };
+    };
+    const read = (at: number): [bigint, bigint] => (ga ? [mem.readU64(at) ?? 0n, mem.readU64(at + 8) ?? 0n] : [BigInt((at % 8 === 0 ? (mem.readU64(at) ?? 0n) : (mem.readU64(at - 4) ?? 0n) >> 32n) & 0xffffffffn), 0n]);
+    const tables = d.irqTables();
+    return {
+      address: BigInt(tables[0]![1]),
+      size: tables.length * IRQS_PER_TABLE,
+      x2apic: ga,
+      enabled: u.translationEnabled,
+      compatibilityAllowed: false,
+      perDevice: true,
+      entries(limit = 4096) {
+        const out: InterruptEntryView[] = [];
+        for (const [devid, table] of tables) {
+          for (let i = 0; i < IRQS_PER_TABLE && out.length < limit; i++) {
+            const [lo, hi] = read(table + i * size);
+            if ((lo & 1n) === 1n) out.push(view(devid, i, table + i * size, lo, hi));
+          }
+        }
+        return out;
+      },
+      cache() {
+        return u.intr.cachedEntries().map((e) => view(e.devid, e.index, (d.irqTable(e.devid) ?? 0) + e.index * size, e.words[0], e.words[1]));
+      },
     };
   }
 
