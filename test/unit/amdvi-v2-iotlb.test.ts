@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { firstSteps, runAmd as run } from "./amdvi-helpers.js";
+import { firstSteps, runAmd as run, v2AndV1, v2Lines, v2Ops } from "./amdvi-helpers.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
 
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "amd-v2-stale-iotlb.passthrough.yaml"), "utf8");
@@ -74,38 +74,11 @@ describe("AMD-Vi IOTLB: guest (v2) translations", () => {
   });
 
   it("property: with Linux's flushes, every DMA repeated at once gives the same outcome, the repeat from the IOTLB, as a v1 domain's", () => {
-    const page = fc.integer({ min: 0, max: 63 });
-    const op = fc.oneof(
-      fc.record({ k: fc.constant("map" as const), p: page, n: fc.integer({ min: 1, max: 16 }), w: fc.boolean() }),
-      fc.record({ k: fc.constant("unmap" as const), p: page, n: fc.integer({ min: 1, max: 4 }) }),
-      fc.record({ k: fc.constant("dma" as const), p: page, w: fc.boolean() }),
-    );
     let hits = 0;
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 14 }), (ops) => {
-        const lines: string[] = [];
-        const mapped = new Set<number>();
-        for (const o of ops) {
-          const iova = `0x${(0x40_0000_0000 + o.p * 4096).toString(16)}`;
-          if (o.k === "map") {
-            const pages = Array.from({ length: o.n }, (_, i) => o.p + i);
-            if (pages.some((x) => mapped.has(x) || x > 63)) continue;
-            pages.forEach((x) => mapped.add(x));
-            lines.push(`  - map: { vm: db01, iova: ${iova}, size: ${o.n * 4}KiB, perm: ${o.w ? "rw" : "r"}, gpa: 0x${(0x4000_0000 + o.p * 4096).toString(16)} }`);
-          } else if (o.k === "unmap") {
-            const pages = Array.from({ length: o.n }, (_, i) => o.p + i);
-            if (!pages.every((x) => mapped.has(x))) continue;
-            pages.forEach((x) => mapped.delete(x));
-            lines.push(`  - unmap: { vm: db01, iova: ${iova}, size: ${o.n * 4}KiB }`);
-          } else {
-            const d = `  - dma: { device: "03:00.0", iova: ${iova}, length: 4KiB, write: ${o.w} }`;
-            lines.push(d, d);
-          }
-        }
-        const base = firstSteps(EXAMPLE, 1);
-        const v2 = run(base + lines.join("\n") + "\n");
-        const v1 = run(base.replace('kernel-params: "amd_iommu=pgtbl_v2"', 'kernel-params: "amd_iommu=pgtbl_v1"') + lines.join("\n") + "\n");
-        const out = (r: ReturnType<typeof run>) => r.outcomes.map((x) => [x.fault ?? 0, x.faults, x.error ?? ""]);
+      fc.property(v2Ops(63, 16, 4, 14), (ops) => {
+        const lines = v2Lines(ops, 63, 2);
+        const { v2, v1, out } = v2AndV1(firstSteps(EXAMPLE, 1), lines);
         expect(out(v2)).toEqual(out(v1));
         // The repeat of a translated DMA is answered by the IOTLB on both.
         for (let i = 1; i < lines.length; i++) {
