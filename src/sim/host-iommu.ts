@@ -64,6 +64,12 @@ export interface HostIommu {
    * such units (sim/multiHost.ts) picks the lowest id free in every unit.
    */
   domainIdFree?(did: number): boolean;
+  /**
+   * With domainIdFree: the host-wide test of an id a unit allocates by itself (AMD-Vi: the domain
+   * id of a device's GCR3 table, setup_gcr3_table's pdom_id_alloc() from the same IDA), so that it
+   * avoids every unit's ids and the host's domains not yet attached to this unit.
+   */
+  useIdSpace?(taken: (did: number) => boolean): void;
   freeDomain(d: HostDomain): void;
   /** Attaches requester ids (a device and its DMA aliases) to a domain, leaving any previous one. */
   attach(d: HostDomain, rids: number[]): void;
@@ -176,6 +182,8 @@ export interface IrteRequest {
   destination: number;
   /** Faults of this entry are not reported (VT-d FPD, AMD-Vi SupIOPF). */
   suppressFaults: boolean;
+  /** AMD-Vi (GA mode): a guest virtual APIC IRTE posting into the vAPIC backing page at this address (GuestMode = 1). */
+  posted?: bigint;
 }
 
 /** The answer to one MSI write (an `msi` step). */

@@ -572,6 +572,8 @@ export interface InterruptRemapView {
   enabled: boolean;
   /** Compatibility-format requests pass through unremapped (VT-d GSTS.CFIS); blocked otherwise. */
   compatibilityAllowed: boolean;
+  /** The entries are several per-device tables shown as one (AMD-Vi: a table per device id, no compatibility format). */
+  perDevice?: boolean;
   /** Entries with P = 1, in index order (at most `limit`, default 4096). */
   entries(limit?: number): InterruptEntryView[];
   /** Entries the interrupt entry cache holds (as cached: they can differ from memory). */

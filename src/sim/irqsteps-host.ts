@@ -22,12 +22,12 @@ export function hostIrteStep(m: Machine, ir: HostInterruptRemap, st: Extract<Ste
     failStep(m.trace, st.index, out, "unknown-device", `no host device ${st.device}`);
     return;
   }
-  const vtdOnly = st.posted !== undefined ? "posted" : st.svt !== undefined ? "svt" : st.sq !== 0 ? "sq" : st.urgent ? "urgent" : undefined;
+  const vtdOnly = st.svt !== undefined ? "svt" : st.sq !== 0 ? "sq" : st.urgent ? "urgent" : undefined;
   if (vtdOnly !== undefined) {
     failStep(m.trace, st.index, out, "intremap-config", `"${vtdOnly}" is a field of Intel's IRTE; this host's IOMMU has no such field`);
     return;
   }
-  const r = ir.program(m.pci.requesterId(dev), st.entry, { present: st.present, vector: st.vector, destination: st.destination, suppressFaults: st.fpd }, st.invalidate);
+  const r = ir.program(m.pci.requesterId(dev), st.entry, { present: st.present, vector: st.vector, destination: st.destination, suppressFaults: st.fpd, ...(st.posted !== undefined ? { posted: st.posted } : {}) }, st.invalidate);
   if (typeof r === "string") {
     failStep(m.trace, st.index, out, "intremap-config", r);
     return;

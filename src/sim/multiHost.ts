@@ -96,6 +96,7 @@ export class MultiHost implements HostIommu {
     this.widths = specs.map((s) => s.iommu.addressWidth);
     this.last = hosts[0]!;
     this.globalIds = hosts.every((h) => h.domainIdFree !== undefined);
+    if (this.globalIds) for (const h of hosts) h.useIdSpace?.((did) => this.domains.has(did) || !this.hosts.every((x) => x.domainIdFree!(did)));
     const all = specs.findIndex((s) => s.includeAll);
     this.fallback = all >= 0 ? all : 0;
     for (const d of pci) {

@@ -8,20 +8,36 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
+import { EngineServer } from "../../src/engine/server.js";
 import { runScenario } from "../../src/sim/run.js";
 import { PhysicalMemory } from "../../src/sim/memory.js";
 import { AmdViUnit } from "../../src/sim/amdvi/unit.js";
 import { MMIO_CMD_BUF_OFFSET, MMIO_CMD_TAIL_OFFSET, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET, MMIO_EVT_BUF_OFFSET } from "../../src/sim/amdvi/defs.js";
 import { CONTROL_GA_EN, decodeIrte, encodeIrte, IntrOutcome } from "../../src/sim/amdvi/intremap.js";
+import { irteFields } from "../../src/sim/amdvi/decode.js";
 
 describe("IRTE layouts (Linux union irte, irte_ga_lo/hi)", () => {
-  it("encode then decode gives the fields back, 32-bit with an 8-bit destination, 128-bit with 32 bits (property)", () => {
+  it("encode then decode gives the fields back, 32-bit with an 8-bit destination, 128-bit with 32 bits, GuestMode's vAPIC fields (property)", () => {
+    const vapicArb = fc.record({ gaLogIntr: fc.boolean(), isRun: fc.boolean(), gaTag: fc.integer({ min: 0, max: 0xffffffff }), gaRootPtr: fc.bigInt({ min: 0n, max: (1n << 40n) - 1n }).map((p) => p << 12n) });
     fc.assert(
-      fc.property(fc.boolean(), fc.record({ remapEn: fc.boolean(), supIopf: fc.boolean(), intType: fc.integer({ min: 0, max: 7 }), dm: fc.boolean(), guestMode: fc.boolean(), destination: fc.integer({ min: 0, max: 0xffffffff }), vector: fc.integer({ min: 0, max: 255 }) }), (ga, f) => {
-        const d = decodeIrte(...encodeIrte(f, ga), ga);
-        return JSON.stringify(d) === JSON.stringify({ ...f, destination: ga ? f.destination : f.destination & 0xff });
+      fc.property(fc.boolean(), fc.record({ remapEn: fc.boolean(), supIopf: fc.boolean(), intType: fc.integer({ min: 0, max: 7 }), dm: fc.boolean(), guestMode: fc.boolean(), destination: fc.integer({ min: 0, max: 0xffffffff }), vector: fc.integer({ min: 0, max: 255 }) }), vapicArb, (ga, f, v) => {
+        // A 128-bit IRTE with GuestMode = 1 is the vAPIC format: bits 4:2 hold GALogIntr (bit 2), bit 6 IsRun.
+        const vapic = ga && f.guestMode;
+        const d = decodeIrte(...encodeIrte(vapic ? { ...f, vapic: v } : f, ga), ga);
+        const want = vapic ? { ...f, intType: v.gaLogIntr ? 1 : 0, dm: v.isRun, vapic: v } : { ...f, destination: ga ? f.destination : f.destination & 0xff };
+        expect(d).toEqual(want);
       }),
     );
+  });
+
+  it("a guest virtual APIC IRTE puts GALogIntr, IsRun, GATag and GA Root Ptr where irte_ga_lo.fields_vapic / irte_ga_hi have them", () => {
+    const [lo, hi] = encodeIrte({ remapEn: true, supIopf: false, intType: 0, dm: false, guestMode: true, destination: 0x0102_0304, vector: 0x61, vapic: { gaLogIntr: true, isRun: true, gaTag: 0xdead_beef, gaRootPtr: 0x12_3456_7000n } }, true);
+    // lo: valid 0, ga_log_intr 2, is_run 6, guest_mode 7, destination 31:8, ga_tag 63:32.
+    expect(lo).toBe((0xdead_beefn << 32n) | (0x02_0304n << 8n) | 0x80n | 0x40n | 0x4n | 1n);
+    // hi: vector 7:0, ga_root_ptr 51:12, destination[31:24] 63:56.
+    expect(hi).toBe((0x01n << 56n) | 0x12_3456_7000n | 0x61n);
+    const names = irteFields(lo, hi, true).map((f) => `${f.name}=${f.value}`);
+    expect(names).toEqual(expect.arrayContaining(["GALogIntr=1", "IsRun=1", "GuestMode=1", "GATag=0xdeadbeef", "Vector=97", "GA Root Ptr=0x1234567000"]));
   });
 
   it("puts the fields where amd_iommu_types.h has them", () => {
@@ -60,6 +76,8 @@ function refRemap(q2: bigint, data: number, irte: (index: number) => [bigint, bi
   const [lo, hi] = irte(index);
   const l = Number(lo & 0xffn);
   if ((l & 1) === 0) return { outcome: IntrOutcome.Fault, code: 2, flags: 0x8 };
+  // GuestMode = 1 in a 128-bit IRTE: guest virtual APIC, the vector posted into the backing page.
+  if (ga && (l & 0x80) !== 0) return { outcome: IntrOutcome.Posted, code: 0, vector: Number(hi & 0xffn) };
   if ((l & 0x80) !== 0 || ((l >> 2) & 7) > 1) return { outcome: IntrOutcome.Fault, code: 2, flags: 0x8 | 0x10 | 0x80 };
   return { outcome: IntrOutcome.Remapped, code: 0, vector: ga ? Number(hi & 0xffn) : Number((lo >> 16n) & 0xffn) };
 }
@@ -195,12 +213,63 @@ describe("irte / msi steps on an AMD-Vi host", () => {
     expect(o[3]).toMatchObject({ status: "fault", fault: 2, recorded: true });
   });
 
-  it("intremap: false refuses the irte step; VT-d's posted field is refused on AMD-Vi; ga on VT-d is an error", () => {
+  it("intremap: false refuses the irte step; VT-d's urgent field is refused on AMD-Vi, posted without GA mode too; ga on VT-d is an error", () => {
     const p = parseScenario(host("{ model: amd-vi, intremap: false }", "  - irte: { device: \"03:00.0\", index: 0, vector: 0x41 }\n"), "x");
     expect(p.diagnostics.find((d) => d.severity === "error")?.message).toMatch(/an irte step needs interrupt remapping/);
-    const { run } = runScenario(parseScenario(host("{ model: amd-vi }", "  - irte: { device: \"03:00.0\", index: 0, vector: 0x41, posted: 0x1000 }\n"), "x").scenario!);
-    expect(run!.outcomes[1]!.summary).toMatch(/"posted" is a field of Intel's IRTE/);
+    const { run } = runScenario(parseScenario(host("{ model: amd-vi }", "  - irte: { device: \"03:00.0\", index: 0, vector: 0x41, posted: 0x1000, urgent: true }\n"), "x").scenario!);
+    expect(run!.outcomes[1]!.summary).toMatch(/"urgent" is a field of Intel's IRTE/);
+    const legacy = runScenario(parseScenario(host("{ model: amd-vi, ga: false }", "  - irte: { device: \"03:00.0\", index: 0, vector: 0x41, posted: 0x1000 }\n"), "x").scenario!).run!;
+    expect(legacy.outcomes[1]!.summary).toMatch(/needs 128-bit IRTEs: GA mode/);
     const v = parseScenario("host:\n  iommu:\n    model: intel-vtd\n    ga: true\n", "x").diagnostics.filter((d) => d.severity === "error");
     expect(v[0]!.message).toMatch(/ga is an AMD-Vi option/);
   });
+
+  it("examples/amd-ga-vapic-irte: a GuestMode IRTE posts the MSI into the vAPIC backing page's IRR and rings the doorbell; Mapping Tables decodes it", () => {
+    const text = readFileSync(join(__dirname, "..", "..", "examples", "amd-ga-vapic-irte.passthrough.yaml"), "utf8");
+    const { run } = runScenario(parseScenario(text, "x").scenario!);
+    const r = run!;
+    expect(r.outcomes.flatMap((o) => o.expect?.failures ?? [])).toEqual([]);
+    expect(r.outcomes[2]!.summary).toMatch(/posted vector 0x61 into the IRR of the vAPIC backing page at 0x300000000; doorbell to APIC 4 \(IsRun = 1\)$/);
+    // Vector 0x61 = 97: bit 1 of the IRR register at 0x200 + 3 * 0x10.
+    expect(r.machine.mem.readU64(0x3_0000_0000 + 0x230)! & 0xffff_ffffn).toBe(1n << 1n);
+    expect(r.machine.log.dmesg().filter((l) => l.includes("Event logged"))).toEqual([]);
+    const ir = r.machine.iommu.tables().interruptRemapping!;
+    const e = ir.entries();
+    expect(e).toHaveLength(1);
+    expect([e[0]!.format, e[0]!.vector, e[0]!.destination, e[0]!.source, e[0]!.index]).toEqual(["posted", 0x61, 0x3_0000_0000n, "03:00.0", 0]);
+    expect(e[0]!.fields.map((f) => `${f.name}=${f.value}`)).toEqual(expect.arrayContaining(["GuestMode=1", "IsRun=1", "GALogIntr=1", "GA Root Ptr=0x300000000", "Destination[23:0]=0x4"]));
+    // The IRTE cache holds it as read.
+    expect(ir.cache().map((x) => x.key)).toEqual(["768.0"]);
+  });
+
+  it("IsRun = 0: the vector still lands in the IRR, the notification would be a GA log entry (not modelled), no event", () => {
+    const text = readFileSync(join(__dirname, "..", "..", "examples", "amd-ga-vapic-irte.passthrough.yaml"), "utf8");
+    const { run } = runScenario(parseScenario(text, "x").scenario!);
+    const r = run!;
+    const host_ = r.machine.hostIommu as unknown as { driver: { irqTable(devid: number): number | undefined } };
+    const at = host_.driver.irqTable(0x0300)!;
+    r.machine.mem.writeU64(at, r.machine.mem.readU64(at)! & ~0x40n);
+    r.machine.hostIommu.interrupts!.msi(0x0300, 0xfee00000, 0); // cached: still IsRun = 1
+    r.machine.mem.writeU64(0x3_0000_0000 + 0x230, 0n);
+    const u = (r.machine.hostIommu as unknown as { unit: { intr: { invalidateAll(): void } } }).unit;
+    u.intr.invalidateAll();
+    const a = r.machine.hostIommu.interrupts!.msi(0x0300, 0xfee00000, 0);
+    expect(a.code).toBe(0);
+    expect(a.summary).toMatch(/the vCPU is not running: a GA log entry with GATag 0x0 \(not modelled\)$/);
+    expect(r.machine.mem.readU64(0x3_0000_0000 + 0x230)! & 0xffff_ffffn).toBe(2n);
+  });
+
+  it("Mapping Tables shows the device's IRTE under 'Interrupt remapping table', posted to the backing page, its vAPIC fields as children", () => {
+    const server = new EngineServer();
+    const uri = "file:///x/ga.passthrough.yaml";
+    server.handle("update", { uri, version: 1, text: readFileSync(join(__dirname, "..", "..", "examples", "amd-ga-vapic-irte.passthrough.yaml"), "utf8") });
+    server.handle("setCursor", { uri, step: 2 });
+    const children = (id: string | null) => server.handle("children", { uri, view: "tables", ids: [id], radix: "hex" })[0]!;
+    const ir = children("t").find((n) => n.id === "t/ir")!;
+    expect(ir.tooltip).toMatch(/one per device id/);
+    const [irte] = children("t/ir");
+    expect([irte!.label, irte!.description]).toEqual(["IRTE[0]", "posted → 0x300000000 · from 03:00.0"]);
+    expect(children("t/ir/768.0").map((f) => f.label)).toEqual(["RemapEn", "SupIOPF", "GALogIntr", "IsRun", "GuestMode", "Destination[23:0]", "GATag", "Vector", "GA Root Ptr", "Destination[31:24]"]);
+  });
 });
+

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
-import { amdCommands as commands, firstSteps, runAmd as run } from "./amdvi-helpers.js";
+import { amdCommands as commands, firstSteps, runAmd as run, v2AndV1, v2Lines, v2Ops } from "./amdvi-helpers.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
 import { v2Leaf } from "../../src/sim/amdvi/driver.js";
 
@@ -90,38 +90,13 @@ describe("AMD-Vi v2 DMA domains (amd_iommu=pgtbl_v2)", () => {
   });
 
   it("property: any sequence of maps, unmaps and DMA has the same outcomes on a v2 domain as on a v1 domain", () => {
-    const page = fc.integer({ min: 0, max: 1023 });
-    const op = fc.oneof(
-      fc.record({ k: fc.constant("map" as const), p: page, n: fc.integer({ min: 1, max: 600 }), w: fc.boolean() }),
-      fc.record({ k: fc.constant("unmap" as const), p: page, n: fc.integer({ min: 1, max: 8 }) }),
-      fc.record({ k: fc.constant("dma" as const), p: page, w: fc.boolean() }),
-    );
     let dmas = 0;
     let translated = 0;
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 12 }), (ops) => {
-        const lines: string[] = [];
-        const mapped = new Set<number>();
-        for (const o of ops) {
-          const iova = `0x${(0x40_0000_0000 + o.p * 4096).toString(16)}`;
-          if (o.k === "map") {
-            // VFIO refuses overlaps: map only pages that are all free.
-            const pages = Array.from({ length: o.n }, (_, i) => o.p + i);
-            if (pages.some((x) => mapped.has(x) || x > 1023)) continue;
-            pages.forEach((x) => mapped.add(x));
-            lines.push(`  - map: { vm: db01, iova: ${iova}, size: ${o.n * 4}KiB, perm: ${o.w ? "rw" : "r"}, gpa: 0x${(0x4000_0000 + o.p * 4096).toString(16)} }`);
-          } else if (o.k === "unmap") {
-            const pages = Array.from({ length: o.n }, (_, i) => o.p + i);
-            if (!pages.every((x) => mapped.has(x))) continue;
-            pages.forEach((x) => mapped.delete(x));
-            lines.push(`  - unmap: { vm: db01, iova: ${iova}, size: ${o.n * 4}KiB }`);
-          } else lines.push(`  - dma: { device: "03:00.0", iova: ${iova}, length: 4KiB, write: ${o.w} }`);
-        }
-        const head = firstSteps(EXAMPLE, 1);
+      fc.property(v2Ops(1023, 600, 8, 12), (ops) => {
+        const lines = v2Lines(ops, 1023);
         dmas += lines.filter((l) => l.includes("dma:")).length;
-        const v2 = run(head + lines.join("\n") + "\n");
-        const v1 = run(head.replace('kernel-params: "amd_iommu=pgtbl_v2"', 'kernel-params: "amd_iommu=pgtbl_v1"') + lines.join("\n") + "\n");
-        const out = (r: ReturnType<typeof run>) => r.outcomes.map((x) => [x.fault ?? 0, x.faults, x.error ?? ""]);
+        const { v2, v1, out } = v2AndV1(firstSteps(EXAMPLE, 1), lines);
         expect(out(v2)).toEqual(out(v1));
         expect(v2.outcomes.every((o) => o.error === undefined)).toBe(true);
         translated += v2.outcomes.filter((o, i) => i > 0 && o.faults === 0 && lines[i - 1]!.includes("dma:")).length;

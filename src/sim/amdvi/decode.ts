@@ -152,6 +152,30 @@ export function dteGcr3Root(d0: bigint, d1: bigint): bigint {
   return (((d0 >> 58n) & 7n) << 12n) | (((d1 >> 16n) & 0xffffn) << 15n) | (((d1 >> 43n) & 0x1fffffn) << 31n);
 }
 
+/**
+ * An IRTE (AMD IOMMU spec 2.2.5; Linux amd_iommu_types.h union irte, irte_ga_lo / irte_ga_hi):
+ * 32-bit (Control.GAEn = 0), 128-bit remapped, or 128-bit guest virtual APIC (GuestMode = 1,
+ * fields_vapic: the layout intremap.ts decodeIrte reads).
+ */
+export function irteFields(lo: bigint, hi: bigint, ga: boolean): DecodedField[] {
+  const common = [field(lo, 0, "RemapEn", 0, 0, { meaning: (v) => (v ? "valid" : "not valid: the MSI faults") }), field(lo, 0, "SupIOPF", 1, 1, { meaning: (v) => (v ? "its faults are not logged" : undefined) })];
+  const remapped = [field(lo, 0, "IntType", 4, 2, { meaning: (v) => ["fixed", "arbitrated"][Number(v)] ?? "reserved" }), field(lo, 0, "RqEoi", 5, 5), field(lo, 0, "DM", 6, 6, { meaning: (v) => (v ? "logical" : "physical") })];
+  if (!ga) return [...common, ...remapped, field(lo, 0, "GuestMode", 7, 7), field(lo, 0, "Destination", 15, 8), field(lo, 0, "Vector", 23, 16)];
+  const vapic = ((lo >> 7n) & 1n) === 1n;
+  return [
+    ...common,
+    ...(vapic
+      ? [field(lo, 0, "GALogIntr", 2, 2, { meaning: (v) => (v ? "a vCPU not running gets a GA log entry" : undefined) }), field(lo, 0, "IsRun", 6, 6, { meaning: (v) => (v ? "vCPU running: doorbell to Destination" : "vCPU not running") })]
+      : remapped),
+    field(lo, 0, "GuestMode", 7, 7, { meaning: (v) => (v ? "guest virtual APIC: posted into the vAPIC backing page" : "remapped") }),
+    field(lo, 0, "Destination[23:0]", 31, 8),
+    field(lo, 0, "GATag", 63, 32),
+    field(hi, 64, "Vector", 71, 64),
+    ...(vapic ? [field(hi, 64, "GA Root Ptr", 115, 76, { addr: true, meaning: () => "the vAPIC backing page" })] : []),
+    field(hi, 64, "Destination[31:24]", 127, 120),
+  ];
+}
+
 /** A GCR3 table entry: V (GCR3_VALID) and the table or guest CR3 at 51:12. */
 export function gcr3Fields(v: bigint, last: boolean): DecodedField[] {
   return [field(v, 0, "V", 0, 0, { meaning: (x) => (x ? "valid" : "not valid") }), field(v, 0, last ? "Guest CR3" : "Next GCR3 Table", 51, 12, { addr: true })];

@@ -85,6 +85,32 @@ export function hasPgtblV2(version: string): boolean {
 }
 
 /**
+ * What the kernel's AMD-Vi interrupt thread does when the event log overflowed (Status.EventOverflow):
+ *   "none": before 5ce97f4ec5e0 "iommu/amd: Recover from event log overflow" - AMD_IOMMU_INT_MASK is
+ *     EVT_INT | PPR_INT | GALOG_INT, so amd_iommu_int_thread polls the log but never clears
+ *     EventOverflow nor restarts the log: "logging of EVT/PPR/GA events will cease entirely" (the
+ *     commit message), silently;
+ *   "restart": that commit (mainline v5.17; stable 5.15.27 and 5.10.104 - the "[PATCH 5.10 030/105]"
+ *     and 5.15.27-rc1 review rounds of 2022-03-07 - and 5.16.13 of the same round, assumed):
+ *     MMIO_STATUS_EVT_OVERFLOW_INT_MASK joins AMD_IOMMU_INT_MASK (cleared W1C with the other bits at
+ *     the loop's top), then pr_info_ratelimited("IOMMU event log overflow\n") and
+ *     amd_iommu_restart_event_logging: iommu_feature_disable(CONTROL_EVT_LOG_EN), then enable;
+ *   "restart-log": v6.6 on (amd_iommu_int_thread_evtlog -> amd_iommu_handle_irq("Evt",
+ *     MMIO_STATUS_EVT_INT_MASK, MMIO_STATUS_EVT_OVERFLOW_MASK, iommu_poll_events,
+ *     amd_iommu_restart_event_logging) -> amd_iommu_restart_log: nothing while EventLogRun is 1, else
+ *     "IOMMU Event log restarting" and the log restarted).
+ */
+export function eventOverflowHandling(version: string): "none" | "restart" | "restart-log" {
+  if (handlesPprOverflow(version)) return "restart-log";
+  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  if (v.major > 5 || (v.major === 5 && v.minor >= 17)) return "restart";
+  const sub = /^\D*\d+\.\d+\.(\d+)/.exec(version);
+  const patch = sub ? Number(sub[1]) : 0;
+  const stable = v.major === 5 && ((v.minor === 16 && patch >= 13) || (v.minor === 15 && patch >= 27) || (v.minor === 10 && patch >= 104));
+  return stable ? "restart" : "none";
+}
+
+/**
  * The line of a log overflow. v6.6 on: amd_iommu_restart_log (init.c, pr_fmt "AMD-Vi: ")
  * pr_info_ratelimited("IOMMU %s log restarting\n", evt_type) with "Event", "PPR" or "GA" (printed
  * when the log's Run bit is 0). Before: the event log's pr_info_ratelimited("IOMMU event log

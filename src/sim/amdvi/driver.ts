@@ -66,6 +66,7 @@ import {
   MMIO_STATUS_OFFSET,
   NEXT_LEVEL_LARGE,
   STATUS_EVT_OVERFLOW,
+  STATUS_EVT_RUN,
 } from "./defs.js";
 
 /** One page request amd_iommu_poll_ppr_log read, and the COMPLETE_PPR status it was answered with. */
@@ -314,8 +315,7 @@ export class AmdIommuDriver {
     for (const devid of d.devids) {
       const g = this.gcr3.get(devid);
       if (g === undefined) continue;
-      const [c0, c1] = invIommuPages(g.domid, address, size);
-      this.queue([c0, c1 | BigInt(CMD_INV_PAGES_GN)]);
+      this.queue(invIommuPagesGn(g.domid, address, size, 0));
     }
     for (const devid of d.devids) {
       if (!this.atsDevids.has(devid) || this.atsFlushForgotten.has(devid)) continue;
@@ -488,12 +488,23 @@ export class AmdIommuDriver {
     return false;
   }
 
-  /** setup_gcr3_table (iommu.c): the table's root page, GLX and a domain id of its own, unless the device has one. */
+  /**
+   * The host-wide test of an id (a host of several IOMMUs, HostIommu.useIdSpace): Linux's
+   * pdom_id_alloc() takes ids from one IDA (pdom_ids) for every IOMMU - before v6.11 the global
+   * bitmap amd_iommu_pd_alloc_bitmap of domain_id_alloc() - so a GCR3 table's id is never one
+   * another unit uses. Absent: this unit is the host's only one.
+   */
+  idTaken?: (did: number) => boolean;
+
+  /**
+   * setup_gcr3_table (iommu.c): the table's root page, GLX and a domain id of its own ("Allocate per
+   * device domain ID": pdom_id_alloc(), the lowest id free host-wide), unless the device has one.
+   */
   private setupGcr3(devid: number, glx: number): Gcr3Info {
     let g = this.gcr3.get(devid);
     if (g !== undefined) return g;
     let domid = 1;
-    while (this.domains.has(domid) || this.gcr3DomidUsed(domid)) domid++;
+    while (this.domains.has(domid) || this.gcr3DomidUsed(domid) || this.idTaken?.(domid) === true) domid++;
     g = { table: this.mem.allocPage(), glx, domid, pasids: [] };
     this.gcr3.set(devid, g);
     return g;
@@ -636,21 +647,35 @@ export class AmdIommuDriver {
   }
 
   /**
-   * amd_iommu_restart_ppr_log -> amd_iommu_restart_log (init.c, v6.6 on): nothing while PPRLogRun
-   * is 1; else PPRLogEn and PPRIntEn off, PPROverflow cleared (W1C), PPRIntEn and PPRLogEn on
-   * again. True when it restarted (the caller prints "IOMMU PPR log restarting").
+   * amd_iommu_restart_log (init.c, v6.6 on), the restart of the PPR log (amd_iommu_restart_ppr_log)
+   * and of the event log (amd_iommu_restart_event_logging): nothing while the log's Run bit is 1;
+   * else its LogEn and IntEn off, its overflow bit cleared (W1C), IntEn and LogEn on again. True
+   * when it restarted (the caller prints "IOMMU %s log restarting").
    */
-  restartPprLog(): boolean {
+  restartLog(log: "Event" | "PPR"): boolean {
     const u = this.unit;
-    if ((Number(u.readReg(MMIO_STATUS_OFFSET)) & STATUS_PPR_RUN) !== 0) return false;
-    const log = 1n << BigInt(CONTROL_PPRLOG_EN);
-    const int = 1n << BigInt(CONTROL_PPRINT_EN);
-    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~log);
-    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~int);
-    u.writeReg(MMIO_STATUS_OFFSET, BigInt(STATUS_PPR_OVERFLOW));
-    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | int);
-    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | log);
+    const [run, overflow, logEn, intEn] = log === "PPR" ? [STATUS_PPR_RUN, STATUS_PPR_OVERFLOW, CONTROL_PPRLOG_EN, CONTROL_PPRINT_EN] : [STATUS_EVT_RUN, STATUS_EVT_OVERFLOW, CONTROL_EVT_LOG_EN, CONTROL_EVT_INT_EN];
+    if ((Number(u.readReg(MMIO_STATUS_OFFSET)) & run) !== 0) return false;
+    const l = 1n << BigInt(logEn);
+    const i = 1n << BigInt(intEn);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~l);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~i);
+    u.writeReg(MMIO_STATUS_OFFSET, BigInt(overflow));
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | i);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | l);
     return true;
+  }
+
+  /**
+   * amd_iommu_restart_event_logging as 5ce97f4ec5e0 wrote it (v5.17 to v6.5): EventLogEn off, then
+   * on (iommu_feature_disable / iommu_feature_enable), without looking at EventLogRun; the caller
+   * cleared EventOverflow with the interrupt mask before.
+   */
+  restartEventLogging(): void {
+    const u = this.unit;
+    const l = 1n << BigInt(CONTROL_EVT_LOG_EN);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) & ~l);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | l);
   }
 
   /** __get_gcr3_pte: the last-level entry of `pasid`, allocating the lower tables when `alloc`. */
@@ -675,8 +700,7 @@ export class AmdIommuDriver {
    * INVALIDATE_IOTLB_PAGES with the PASID (build_inv_iotlb_pages with GN).
    */
   private flushPasid(devid: number, domid: number, pasid: number): void {
-    const [c0, c1] = invIommuPages(domid, 0n, 1n << 64n);
-    this.queue([c0 | BigInt(pasid & 0xfffff), c1 | BigInt(CMD_INV_PAGES_GN)]);
+    this.queue(invIommuPagesGn(domid, 0n, 1n << 64n, pasid));
     if (this.atsDevids.has(devid) && !this.atsFlushForgotten.has(devid)) {
       const [i0, i1] = invIotlbPages(devid, ATS_QDEP, 0n, 1n << 64n);
       // build_inv_iotlb_pages with gn: PASID[15:8] in data[0] 23:16, PASID[7:0] in data[1] 23:16, GN in data[2].
@@ -685,6 +709,11 @@ export class AmdIommuDriver {
   }
 
   // ------------------------------------------------------------------ interrupt remapping (iommu.c)
+
+  /** Every device id's interrupt remapping table (device id, table address), in device id order. */
+  irqTables(): [number, number][] {
+    return [...this.irt].sort((a, b) => a[0] - b[0]);
+  }
 
   /** The interrupt remapping table of a device id (its DTE's IntTableRootPtr), if it has one. */
   irqTable(devid: number): number | undefined {
@@ -907,21 +936,18 @@ export class AmdIommuDriver {
 
   /**
    * iommu_poll_events: the events from head to tail, each zeroed after reading (erratum 732), the
-   * head written back; an overflow restarts logging (amd_iommu_restart_event_logging).
+   * head written back. The interrupt thread around it (the Status bits, the overflow) is the host's
+   * serviceFaults, per kernel generation.
    */
-  pollEvents(): { words: [number, number, number, number]; overflow: boolean }[] {
+  pollEvents(): [number, number, number, number][] {
     const u = this.unit;
-    const out: { words: [number, number, number, number]; overflow: boolean }[] = [];
+    const out: [number, number, number, number][] = [];
     for (const e of u.pendingEvents()) {
-      out.push({ words: e.words, overflow: false });
+      out.push(e.words);
       this.mem.write64(e.at, 0, 0);
       this.mem.write64(e.at + 8, 0, 0);
     }
     u.writeReg(MMIO_EVT_HEAD_OFFSET, u.readReg(MMIO_EVT_TAIL_OFFSET));
-    if ((Number(u.readReg(MMIO_STATUS_OFFSET)) & STATUS_EVT_OVERFLOW) !== 0) {
-      out.push({ words: [0, 0, 0, 0], overflow: true });
-      u.writeReg(MMIO_STATUS_OFFSET, BigInt(STATUS_EVT_OVERFLOW));
-    }
     return out;
   }
 
@@ -989,6 +1015,16 @@ export function invIotlbPages(devid: number, qdep: number, address: bigint, size
 }
 
 /** The INVALIDATE_IOMMU_PAGES command Linux builds (build_inv_iommu_pages with build_inv_address). */
+/**
+ * build_inv_iommu_pages(..., pasid, gn = true): INVALIDATE_IOMMU_PAGES of a guest (v2) translation,
+ * the PASID in data[0] 19:0 and GN in data[2] bit 1 - the command that drops the IOTLB's guest
+ * entries of (did, pasid) in the range.
+ */
+export function invIommuPagesGn(did: number, address: bigint, size: bigint, pasid: number): [bigint, bigint] {
+  const [c0, c1] = invIommuPages(did, address, size);
+  return [c0 | BigInt(pasid & 0xfffff), c1 | BigInt(CMD_INV_PAGES_GN)];
+}
+
 export function invIommuPages(did: number, address: bigint, size: bigint): [bigint, bigint] {
   let inv: bigint;
   const pages = ((address & (PAGE - 1n)) + size + PAGE - 1n) / PAGE;

@@ -14,8 +14,8 @@ import { EventKind, type Trace } from "../../trace/trace.js";
 import { AmdIommuDriver, type AmdDomain, type AmdDriverSnapshot, type PprAnswer } from "./driver.js";
 import { AmdViModel } from "./model.js";
 import { AmdViUnit, type AmdUnitSnapshot } from "./unit.js";
-import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET, MMIO_STATUS_OFFSET, STATUS_PPR_INT, STATUS_PPR_OVERFLOW } from "./defs.js";
-import { decodeEvent, handlesPprOverflow, hasPgtblV2, logOverflowLine, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
+import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET, MMIO_STATUS_OFFSET, STATUS_EVT_INT, STATUS_EVT_OVERFLOW, STATUS_PPR_INT, STATUS_PPR_OVERFLOW } from "./defs.js";
+import { decodeEvent, eventOverflowHandling, handlesPprOverflow, hasPgtblV2, logOverflowLine, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AMD_REGISTERS } from "./decode.js";
 import { ivrsDevices } from "./ivrs.js";
 import { AmdInterrupts } from "./irq.js";
@@ -111,6 +111,11 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     return this.driver.domainIdFree(did);
   }
 
+  /** The host-wide ids (sim/multiHost.ts): a GCR3 table's domain id avoids those of every unit. */
+  useIdSpace(taken: (did: number) => boolean): void {
+    this.driver.idTaken = taken;
+  }
+
   /** One io_pgtable per protection domain; both IOMMUs must walk the same depth (the same maxMode). */
   shareTable(d: HostDomain, from: HostIommu, owner: HostDomain): boolean {
     return from instanceof AmdViHost && from.driver.maxMode === this.driver.maxMode && this.driver.shareTable(d as AmdDomain, owner as AmdDomain);
@@ -177,21 +182,26 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   }
 
   /**
-   * amd_iommu_int_thread_evtlog -> iommu_poll_events: every event from head to tail through
-   * iommu_print_event, an IO_PAGE_FAULT of a known device through its dev_data->rs ratelimit
-   * (amd_iommu_report_page_fault), an overflow as pr_info_ratelimited("IOMMU event log overflow")
-   * (v6.6 on: amd_iommu_restart_log's "IOMMU Event log restarting", dmesg.ts logOverflowLine).
+   * The event log interrupt thread (amd_iommu_int_thread; v6.6 on amd_iommu_int_thread_evtlog ->
+   * amd_iommu_handle_irq): the Status bits it acknowledges (W1C) at its loop's top, iommu_poll_events
+   * - every event from head to tail through iommu_print_event, an IO_PAGE_FAULT of a known device
+   * through its dev_data->rs ratelimit (amd_iommu_report_page_fault) - and an overflow as the kernel
+   * generation handles it (dmesg.ts eventOverflowHandling): before the recovery commit EventOverflow
+   * is not in the mask and stays set, so the log stays stopped without a line; v5.17 on
+   * pr_info_ratelimited("IOMMU event log overflow\n") and amd_iommu_restart_event_logging; v6.6 on
+   * amd_iommu_restart_log's "IOMMU Event log restarting" when EventLogRun is 0.
    */
   serviceFaults(log: KernelLog, ns: bigint, step: number): void {
     const kernel = this.kernel;
-    for (const ev of this.driver.pollEvents()) {
-      if (ev.overflow) {
-        const r = this.overflowLimit.check(ns, "amd_iommu_restart_event_logging");
-        if (r.suppressedLine) log.kernel(ns, r.suppressedLine, step);
-        if (r.allowed) log.kernel(ns, logOverflowLine("Event", kernel), step);
-        continue;
-      }
-      const e = decodeEvent(ev.words);
+    const u = this.unit;
+    const handling = eventOverflowHandling(kernel);
+    const status = Number(u.readReg(MMIO_STATUS_OFFSET));
+    const overflow = (status & STATUS_EVT_OVERFLOW) !== 0;
+    // AMD_IOMMU_INT_MASK (EVT_INT, with EVT_OVERFLOW_INT from the recovery commit on) or v6.6's
+    // int_mask | overflow_mask, written to Status to acknowledge.
+    if ((status & (STATUS_EVT_INT | STATUS_EVT_OVERFLOW)) !== 0) u.writeReg(MMIO_STATUS_OFFSET, BigInt(STATUS_EVT_INT | (handling === "none" ? 0 : STATUS_EVT_OVERFLOW)));
+    for (const words of this.driver.pollEvents()) {
+      const e = decodeEvent(words);
       if (ratelimitedPerDevice(e, kernel, this.known)) {
         let rl = this.ratelimits.get(e.devid);
         if (rl === undefined) this.ratelimits.set(e.devid, (rl = new Ratelimit()));
@@ -211,6 +221,12 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
       }
       for (const line of renderEvent(e, kernel, this.known, extra)) log.kernel(ns, line, step);
     }
+    if (!overflow || handling === "none") return;
+    if (handling === "restart-log" && !this.driver.restartLog("Event")) return;
+    const r = this.overflowLimit.check(ns, handling === "restart" ? "amd_iommu_int_thread" : "amd_iommu_restart_log");
+    if (r.suppressedLine) log.kernel(ns, r.suppressedLine, step);
+    if (r.allowed) log.kernel(ns, logOverflowLine("Event", kernel), step);
+    if (handling === "restart") this.driver.restartEventLogging();
   }
 
   /**
@@ -232,7 +248,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     const answers = this.driver.pollPprLog();
     const overflow = (status & STATUS_PPR_OVERFLOW) !== 0;
     let restarted = false;
-    if (overflow && handlesOverflow && this.driver.restartPprLog()) {
+    if (overflow && handlesOverflow && this.driver.restartLog("PPR")) {
       restarted = true;
       const r = this.overflowLimit.check(ns, "amd_iommu_restart_log");
       if (r.suppressedLine) log.kernel(ns, r.suppressedLine, step);

@@ -13,6 +13,12 @@
  *           Vector 23:16.
  *   128-bit: lo RemapEn 0, SupIOPF 1, IntType 4:2, RqEoi 5, DM 6, GuestMode 7, Destination[23:0]
  *           31:8; hi Vector 7:0, Destination[31:24] 63:56.
+ *   128-bit with GuestMode = 1 (guest virtual APIC, AVIC: irte_ga_lo.fields_vapic, written by
+ *           amd_iommu_activate_guest_mode and amd_iommu_update_ga): lo RemapEn 0, SupIOPF 1,
+ *           GALogIntr 2, IsRun 6, GuestMode 7, Destination[23:0] 31:8 (the physical APIC id of the
+ *           CPU the vCPU runs on: the doorbell's target), GATag 63:32 (KVM's AVIC_GATAG(vm, vcpu),
+ *           what the GA log hands back); hi Vector 7:0, GA Root Ptr 51:12 (the vCPU's vAPIC backing
+ *           page >> 12, irte_ga_hi.ga_root_ptr), Destination[31:24] 63:56.
  *
  * Pure module: no vscode, no Node built-ins.
  */
@@ -49,26 +55,54 @@ export const INV_DEV_REQ_TYPE_INTCTL0 = 5;
 export const MsiType = { Fixed: 0, Arbitrated: 1, Smi: 2, Nmi: 4, Init: 5, ExtInt: 7 } as const;
 
 /** How the unit handled an interrupt request. */
-export const IntrOutcome = { Remapped: 0, Forwarded: 1, Aborted: 2, Fault: 3 } as const;
+export const IntrOutcome = { Remapped: 0, Forwarded: 1, Aborted: 2, Fault: 3, Posted: 4 } as const;
+
+/**
+ * The vAPIC backing page's IRR (the APIC register page's layout, APIC_IRR 0x200): vector v is bit
+ * v % 32 of the 32-bit register at 0x200 + (v / 32) * 0x10 (KVM lapic.c REG_POS / VEC_POS).
+ */
+export function vapicIrrBit(vector: number): { offset: number; bit: number } {
+  return { offset: 0x200 + (vector >>> 5) * 0x10, bit: vector & 31 };
+}
 
 export interface IrteFields {
   remapEn: boolean;
   supIopf: boolean;
+  /** Remapped format only (GuestMode = 0): bits 4:2 and 6 mean other things in the vAPIC format. */
   intType: number;
   dm: boolean;
   guestMode: boolean;
   destination: number;
   vector: number;
+  /** A 128-bit IRTE with GuestMode = 1: the guest virtual APIC fields (irte_ga_lo.fields_vapic, irte_ga_hi). */
+  vapic?: VapicFields;
 }
+
+export interface VapicFields {
+  /** GALogIntr (lo bit 2): an interrupt for a vCPU not running goes to the GA log. */
+  gaLogIntr: boolean;
+  /** IsRun (lo bit 6): the vCPU runs now, on the CPU whose APIC id is Destination (a doorbell). */
+  isRun: boolean;
+  /** GATag (lo 63:32): the tag the GA log entry carries (KVM: AVIC_GATAG(vm_id, vcpu_id)). */
+  gaTag: number;
+  /** The vAPIC backing page's address (hi 51:12, GA Root Ptr << 12). */
+  gaRootPtr: bigint;
+}
+
+/** irte_ga_hi.ga_root_ptr: bits 51:12 of the high qword, the backing page's address bits 51:12. */
+const VAPIC_ROOT_MASK = 0x000f_ffff_ffff_f000n;
 
 /** The IRTE's words: one (32-bit, as the low qword's low dword) or two qwords (128-bit). */
 export function encodeIrte(f: IrteFields, ga: boolean): [bigint, bigint] {
   const flags = (f.remapEn ? 1 : 0) | (f.supIopf ? 2 : 0) | ((f.intType & 7) << 2) | (f.dm ? 0x40 : 0) | (f.guestMode ? 0x80 : 0);
   if (!ga) return [BigInt(((flags | ((f.destination & 0xff) << 8) | ((f.vector & 0xff) << 16)) >>> 0)), 0n];
-  const lo = BigInt(flags) | (BigInt(f.destination & 0xffffff) << 8n);
-  const hi = BigInt(f.vector & 0xff) | (BigInt((f.destination >>> 24) & 0xff) << 56n);
+  const v = f.guestMode ? f.vapic : undefined;
+  const low = v === undefined ? flags : (f.remapEn ? 1 : 0) | (f.supIopf ? 2 : 0) | (v.gaLogIntr ? 4 : 0) | (v.isRun ? 0x40 : 0) | 0x80;
+  const lo = BigInt(low) | (BigInt(f.destination & 0xffffff) << 8n) | (v === undefined ? 0n : BigInt(v.gaTag >>> 0) << 32n);
+  const hi = BigInt(f.vector & 0xff) | (BigInt((f.destination >>> 24) & 0xff) << 56n) | (v === undefined ? 0n : v.gaRootPtr & VAPIC_ROOT_MASK);
   return [lo, hi];
 }
+
 
 export function decodeIrte(lo: bigint, hi: bigint, ga: boolean): IrteFields {
   const l = Number(lo & 0xffffffffn);
@@ -80,6 +114,7 @@ export function decodeIrte(lo: bigint, hi: bigint, ga: boolean): IrteFields {
     guestMode: (l & 0x80) !== 0,
     destination: ga ? ((l >>> 8) & 0xffffff) + Number((hi >> 56n) & 0xffn) * 0x1000000 : (l >>> 8) & 0xff,
     vector: ga ? Number(hi & 0xffn) : (l >>> 16) & 0xff,
+    ...(ga && (l & 0x80) !== 0 ? { vapic: { gaLogIntr: (l & 4) !== 0, isRun: (l & 0x40) !== 0, gaTag: Number(lo >> 32n) >>> 0, gaRootPtr: hi & VAPIC_ROOT_MASK } } : {}),
   };
 }
 
@@ -208,9 +243,32 @@ export class AmdIntRemap {
     const irte = decodeIrte(words[0], words[1], ga);
     const sup = suppressAll || irte.supIopf;
     if (!irte.remapEn) return this.fault(devid, EVENT_TYPE_IO_FAULT, address, sup, `IRTE ${index} has RemapEn = 0`, probe);
+    const v = irte.vapic;
+    if (v !== undefined) {
+      // Guest virtual APIC (AVIC; Linux amd_iommu_activate_guest_mode, KVM avic.c): the IOMMU sets the
+      // vector's bit in the vAPIC backing page's IRR, then rings the doorbell of the CPU whose APIC
+      // id is Destination when IsRun = 1; when the vCPU is not running, GALogIntr = 1 asks for a GA
+      // log entry (GATag, device id) that Linux's iommu_poll_ga_log hands to KVM's
+      // avic_ga_log_notifier to wake the vCPU - the GA log itself is not modelled.
+      this.vector = irte.vector;
+      this.destination = irte.destination;
+      this.index = index;
+      const irr = vapicIrrBit(irte.vector);
+      const at = Number(v.gaRootPtr) + irr.offset;
+      const q = at - (at % 8);
+      if (!probe && mem.read64(q)) {
+        const upper = at % 8 >= 4;
+        const set = ((upper ? mem.hi : mem.lo) | (1 << irr.bit)) >>> 0;
+        mem.write64(q, upper ? mem.lo : set, upper ? set : mem.hi);
+      }
+      this.outcome = IntrOutcome.Posted;
+      const then = v.isRun ? `doorbell to APIC ${irte.destination} (IsRun = 1)` : v.gaLogIntr ? `the vCPU is not running: a GA log entry with GATag 0x${v.gaTag.toString(16)} (not modelled)` : "the vCPU is not running and GALogIntr = 0: no notification";
+      this.why = `IRTE ${index} (GuestMode = 1) posted vector 0x${irte.vector.toString(16)} into the IRR of the vAPIC backing page at 0x${v.gaRootPtr.toString(16)}; ${then}`;
+      return 0;
+    }
     if (irte.guestMode) {
       this.flags |= EVENT_FLAG_PR | EVENT_FLAG_RZ;
-      return this.fault(devid, EVENT_TYPE_IO_FAULT, address, sup, `IRTE ${index} has GuestMode = 1 (guest virtual APIC, not modelled)`, probe);
+      return this.fault(devid, EVENT_TYPE_IO_FAULT, address, sup, `IRTE ${index} has GuestMode = 1 in a 32-bit IRTE (guest virtual APIC needs GAEn)`, probe);
     }
     if (irte.intType > MsiType.Arbitrated) {
       this.flags |= EVENT_FLAG_PR | EVENT_FLAG_RZ;

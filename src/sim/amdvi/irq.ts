@@ -27,10 +27,17 @@ export class AmdInterrupts implements HostInterruptRemap {
     // MAX_IRQS_PER_TABLE: the driver's tables hold 512 entries (DTE IntTabLen 9).
     if (index >= 512) return `IRTE index ${index} is past the 512 entries of Linux's interrupt remapping table (MAX_IRQS_PER_TABLE)`;
     if (!ga && e.destination > 0xff) return `APIC id ${e.destination} does not fit the 8-bit destination of a 32-bit IRTE (GA mode, ga: true, has 32 bits)`;
-    const words: [bigint, bigint] = e.present ? encodeIrte({ remapEn: true, supIopf: e.suppressFaults, intType: 0, dm: false, guestMode: false, destination: e.destination, vector: e.vector }, ga) : [0n, 0n];
+    if (e.posted !== undefined && !ga) return "a guest virtual APIC IRTE (posted:) needs 128-bit IRTEs: GA mode (host.iommu.ga: true), as amd_iommu_activate_guest_mode needs AMD_IOMMU_GUEST_IR_VAPIC";
+    if (e.posted !== undefined && (e.posted & 0xfffn) !== 0n) return `the vAPIC backing page ${hex(e.posted)} is not 4 KiB aligned (GA Root Ptr holds bits 51:12)`;
+    // amd_iommu_activate_guest_mode (iommu.c): the entry rewritten with GuestMode = 1, GALogIntr = 1,
+    // GA Root Ptr = the vCPU's backing page, the guest's vector; amd_iommu_update_ga with the CPU the
+    // vCPU is loaded on: IsRun = 1 and Destination = that CPU's APIC id (here the step's destination).
+    // GATag (KVM's AVIC_GATAG(vm_id, vcpu_id)) is left 0: KVM's ids are not modelled.
+    const vapic = e.posted === undefined ? undefined : { gaLogIntr: true, isRun: true, gaTag: 0, gaRootPtr: e.posted };
+    const words: [bigint, bigint] = e.present ? encodeIrte({ remapEn: true, supIopf: e.suppressFaults, intType: 0, dm: false, guestMode: vapic !== undefined, destination: e.destination, vector: e.vector, ...(vapic !== undefined ? { vapic } : {}) }, ga) : [0n, 0n];
     const at = this.driver.writeIrte(rid, index, words, invalidate);
     if (at === undefined) return `device id ${bdf(rid)} has no interrupt remapping table (its DTE's IntTableRootPtr is not set: the device is not attached)`;
-    const what = e.present ? `vector ${hex(e.vector)} -> APIC ${e.destination}${e.suppressFaults ? " (SupIOPF)" : ""}` : "cleared (RemapEn = 0)";
+    const what = !e.present ? "cleared (RemapEn = 0)" : e.posted !== undefined ? `guest virtual APIC: vector ${hex(e.vector)} posted to the vAPIC backing page at ${hex(e.posted)}, vCPU running on APIC ${e.destination} (GuestMode = 1, IsRun = 1, GALogIntr = 1)` : `vector ${hex(e.vector)} -> APIC ${e.destination}${e.suppressFaults ? " (SupIOPF)" : ""}`;
     const size = ga ? "128-bit" : "32-bit";
     return { address: BigInt(at), value: words[0], summary: `${size} IRTE ${index} of devid ${bdf(rid)} at HPA ${hex(at)}: ${what}${invalidate ? "; INVALIDATE_INTERRUPT_TABLE issued" : "; no INVALIDATE_INTERRUPT_TABLE"}` };
   }
@@ -46,6 +53,7 @@ export class AmdInterrupts implements HostInterruptRemap {
       return { code, fate: ir.fate, recorded: ir.fate === AmdFate.Logged, delivered: false, summary: `blocked: ${hex(code)} ${name} [${flags}] - ${ir.why}${via}; ${fate}` };
     }
     if (ir.outcome === IntrOutcome.Aborted) return { code: 0, fate: 0, recorded: false, delivered: false, summary: `target-aborted without an event: ${ir.why}` };
+    if (ir.outcome === IntrOutcome.Posted) return { code: 0, fate: 0, recorded: false, delivered: true, summary: `${ir.why}${via}` };
     if (ir.outcome === IntrOutcome.Forwarded) return { code: 0, fate: 0, recorded: false, delivered: true, summary: `delivered as written: ${ir.why}` };
     return { code: 0, fate: 0, recorded: false, delivered: true, summary: `${ir.why} remapped to vector ${hex(ir.vector)}, APIC ${ir.destination}${via}` };
   }

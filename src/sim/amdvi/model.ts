@@ -38,14 +38,16 @@ import {
   type TranslateRequest,
   type Translation,
   type Verdict,
+  InterruptEntryView,
+  InterruptRemapView,
 } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { NO_CHILDREN, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
 import { domainNode, hexText, qwordFields } from "../decodedFields.js";
 import { formatSid } from "../bdf.js";
 import type { AmdIommuDriver } from "./driver.js";
-import { invIommuPages } from "./driver.js";
-import { AMD_REGISTERS, dteFields, dteGcr3Root, entryName, eventFields, gcr3Fields, largeShiftOf, pteFields, v2EntryName, v2Fields } from "./decode.js";
+import { invIommuPages, invIommuPagesGn } from "./driver.js";
+import { AMD_REGISTERS, irteFields, dteFields, dteGcr3Root, entryName, eventFields, gcr3Fields, largeShiftOf, pteFields, v2EntryName, v2Fields } from "./decode.js";
 import {
   CMD_INV_ALL,
   CMD_INV_DEV_ENTRY,
@@ -64,6 +66,11 @@ import {
 } from "./defs.js";
 import { decodeEvent, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AmdKind, AmdStage, type AmdViUnit } from "./unit.js";
+import type { AmdIotlbEntry } from "./iotlb.js";
+import { decodeIrte } from "./intremap.js";
+
+/** MAX_IRQS_PER_TABLE: Linux's per-device interrupt remapping tables hold 512 entries (DTE IntTabLen 9). */
+const IRQS_PER_TABLE = 512;
 
 const hex = hexText;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -233,7 +240,8 @@ export class AmdViModel implements IommuUnit {
     const d = this.driver;
     if (d === undefined) return { ok: false, dropped: 0, error: "this unit has no driver to issue commands", log: [] };
     const did = req.domain ?? 0;
-    const before = this.unit.iotlb.entries().length;
+    const cached = () => this.unit.iotlb.entries().length + this.unit.guestIotlb.entries().length;
+    const before = cached();
     let cmds: [bigint, bigint][];
     switch (req.scope) {
       case "global":
@@ -245,6 +253,14 @@ export class AmdViModel implements IommuUnit {
         break;
       case "page":
         cmds = [invIommuPages(did, req.iova ?? 0n, 4096n << BigInt(req.order ?? 0))];
+        break;
+      case "pasid":
+        // A guest (v2) translation's invalidation: INVALIDATE_IOMMU_PAGES with GN and the PASID
+        // (the GCR3 table's domain id; PASID 0 for a v2 DMA domain's requests without PASID).
+        cmds = [invIommuPagesGn(did, 0n, 1n << 64n, req.pasid ?? 0)];
+        break;
+      case "pasid-page":
+        cmds = [invIommuPagesGn(did, req.iova ?? 0n, 4096n << BigInt(req.order ?? 0), req.pasid ?? 0)];
         break;
       case "context-domain":
         cmds = [...(d.domains.get(did)?.devids ?? [])].map((devid) => [BigInt(devid) | (BigInt(CMD_INV_DEV_ENTRY) << 60n), 0n] as [bigint, bigint]);
@@ -258,7 +274,7 @@ export class AmdViModel implements IommuUnit {
         return { ok: false, dropped: 0, error: `AMD-Vi has no ${req.scope} invalidation in this model`, log: [] };
     }
     for (const c of cmds) if (!d.submitRaw(c)) return { ok: false, dropped: 0, error: "the unit stopped at an illegal command (ILLEGAL_COMMAND_ERROR)", log: [] };
-    return { ok: true, dropped: before - this.unit.iotlb.entries().length, log: [] };
+    return { ok: true, dropped: before - cached(), log: [] };
   }
 
   /**
@@ -287,6 +303,8 @@ export class AmdViModel implements IommuUnit {
     const q0 = this.mem.readU64(at);
     if (q0 === undefined) return `the DTE of ${formatSid(t.sid)} is not readable`;
     const mode = Number((q0 >> 9n) & 7n);
+    // A v2 DMA domain's DTE (Mode 0, GV, GIoV): its PTEs through GCR3[0], as the unit walks them.
+    if ((q0 & 1n) === 1n && mode === 0 && ((q0 >> 54n) & 3n) === 3n) return this.locateV2(t);
     if ((q0 & 1n) === 0n || mode === 0 || mode === 7) return `the DTE of ${formatSid(t.sid)} has no page table (V = ${q0 & 1n}, Mode ${mode})`;
     const iova = t.iova ?? 0n;
     let table = Number(q0 & 0x000ffffffffff000n);
@@ -304,6 +322,29 @@ export class AmdViModel implements IommuUnit {
       table = Number(v & 0x000ffffffffff000n);
       level = next;
       if (level < 1) return `level ${want ?? 1} is outside this table`;
+    }
+  }
+
+  /**
+   * A `pte` target on a DTE with GV and GIoV: the v2 entry at `t.level` (absent: the last one read -
+   * the leaf, or the entry that is not present) on the unit's own walk of the request without
+   * PASID (GCR3[0] and the v2 table: unit.ts guestWalk), its caches bypassed and nothing logged.
+   */
+  private locateV2(t: EntryTarget): number | string {
+    const u = this.unit;
+    const iova = t.iova ?? 0n;
+    const saved = u.recordTrail;
+    u.recordTrail = true;
+    u.bypassCaches = true;
+    try {
+      u.translate(t.sid, Number((iova >> 32n) & 0xffffffffn), Number(iova & 0xffffffffn), false, true, -1);
+      if (u.trailLen === 0) return `no v2 page table entry on the path of IOVA ${hex(iova)}: the walk stopped at the DTE or the GCR3 table`;
+      if (t.level === undefined) return u.trailAddr[u.trailLen - 1]!;
+      for (let i = 0; i < u.trailLen; i++) if (u.trailLevel[i] === t.level) return u.trailAddr[i]!;
+      return `the walk of IOVA ${hex(iova)} does not reach a level-${t.level} v2 entry`;
+    } finally {
+      u.bypassCaches = false;
+      u.recordTrail = saved;
     }
   }
 
@@ -328,9 +369,60 @@ export class AmdViModel implements IommuUnit {
         faultsTooltip: "The event log at the Event Log Base register (AMD IOMMU spec 2.5): 16-byte entries the IOMMU writes at the tail. Linux's iommu_poll_events prints each entry from head to tail and zeroes it, so serviced entries disappear.",
         spec: "AMD IOMMU spec",
       },
-      iotlb: { capacity: u.iotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways}`, entries: () => this.iotlbEntries() },
+      iotlb: { capacity: u.iotlb.size + u.guestIotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways} + ${u.guestIotlb.sets}×${u.guestIotlb.ways} guest (v2)`, entries: () => this.iotlbEntries() },
       ...(this.driver !== undefined && this.driver.atsDevids.size > 0 ? { deviceTlb: { capacity: u.devIotlb.size, entries: () => this.deviceTlbEntries() } } : {}),
       contextCache: { entries: () => this.dtcEntries() },
+      ...(this.driver !== undefined && this.driver.irqTables().length > 0 ? { interruptRemapping: this.interruptRemapView(this.driver) } : {}),
+    };
+  }
+
+  /**
+   * The interrupt remapping tables Linux set up, one per device id (alloc_irq_table: 512 entries of
+   * 4 bytes, or 16 with GAEn), as one view: entries keyed `devid.index`, their source the device.
+   * A 128-bit IRTE with GuestMode = 1 is "posted": its destination the vAPIC backing page (GA Root Ptr).
+   */
+  private interruptRemapView(d: AmdIommuDriver): InterruptRemapView {
+    const u = this.unit;
+    const ga = u.gaEnabled;
+    const size = ga ? 16 : 4;
+    const mem = this.mem;
+    const view = (devid: number, index: number, at: number, lo: bigint, hi: bigint): InterruptEntryView => {
+      const f = decodeIrte(lo, hi, ga);
+      return {
+        key: `${devid}.${index}`,
+        index,
+        address: BigInt(at),
+        raw: ga ? [lo, hi] : [lo],
+        fields: irteFields(lo, hi, ga),
+        present: f.remapEn,
+        format: f.vapic !== undefined ? "posted" : "remapped",
+        vector: f.vector,
+        destination: f.vapic !== undefined ? f.vapic.gaRootPtr : BigInt(f.destination),
+        source: formatSid(devid),
+      };
+    };
+    const read = (at: number): [bigint, bigint] => (ga ? [mem.readU64(at) ?? 0n, mem.readU64(at + 8) ?? 0n] : [BigInt((at % 8 === 0 ? (mem.readU64(at) ?? 0n) : (mem.readU64(at - 4) ?? 0n) >> 32n) & 0xffffffffn), 0n]);
+    const tables = d.irqTables();
+    return {
+      address: BigInt(tables[0]![1]),
+      size: tables.length * IRQS_PER_TABLE,
+      x2apic: ga,
+      enabled: u.translationEnabled,
+      compatibilityAllowed: false,
+      perDevice: true,
+      entries(limit = 4096) {
+        const out: InterruptEntryView[] = [];
+        for (const [devid, table] of tables) {
+          for (let i = 0; i < IRQS_PER_TABLE && out.length < limit; i++) {
+            const [lo, hi] = read(table + i * size);
+            if ((lo & 1n) === 1n) out.push(view(devid, i, table + i * size, lo, hi));
+          }
+        }
+        return out;
+      },
+      cache() {
+        return u.intr.cachedEntries().map((e) => view(e.devid, e.index, (d.irqTable(e.devid) ?? 0) + e.index * size, e.words[0], e.words[1]));
+      },
     };
   }
 
@@ -596,11 +688,11 @@ export class AmdViModel implements IommuUnit {
     });
   }
 
-  /** The IOTLB's entries (tag: domain id). */
+  /** The IOTLB's entries (tag: domain id; the guest (v2) entries also a PASID). */
   private iotlbEntries(): IotlbEntryNode[] {
-    return this.unit.iotlb.entries().map((e) => ({
+    const node = (e: AmdIotlbEntry, guest: boolean): IotlbEntryNode => ({
       kind: "iotlb-entry",
-      key: `${e.set}.${e.way}`,
+      key: `${guest ? "g" : ""}${e.set}.${e.way}`,
       raw: [],
       fields: [],
       did: e.did,
@@ -608,9 +700,11 @@ export class AmdViModel implements IommuUnit {
       hpa: e.hpa,
       pageSize: 4096n,
       perm: e.perm,
-      slot: `set ${e.set} way ${e.way} (leaf page ${2 ** (e.pageShift - 12) * 4} KiB)`,
+      ...(guest ? { pasid: e.pasid } : {}),
+      slot: `${guest ? "guest (v2) entry, " : ""}set ${e.set} way ${e.way} (leaf page ${2 ** (e.pageShift - 12) * 4} KiB)`,
       ...NO_CHILDREN,
-    }));
+    });
+    return [...this.unit.iotlb.entries().map((e) => node(e, false)), ...this.unit.guestIotlb.entries().map((e) => node(e, true))];
   }
 
   private dtcEntries(): ContextCacheEntryNode[] {

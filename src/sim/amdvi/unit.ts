@@ -160,6 +160,8 @@ export interface AmdUnitSnapshot {
   irteCache?: [number, [number, [bigint, bigint]][]][];
   /** The ATS devices' IOTLBs (absent in snapshots from before they existed). */
   devIotlb?: AmdIotlbSnapshot;
+  /** The IOTLB's guest (v2) translations (absent in snapshots from before they were cached). */
+  guestIotlb?: AmdIotlbSnapshot;
 }
 
 /** One command the unit executed (its 4 dwords as 2 qwords), for the trace. */
@@ -201,6 +203,15 @@ export class AmdViUnit implements DmaUnit {
   readonly intr: AmdIntRemap;
   /** The device IOTLBs of the ATS devices (tag: device id): translations the devices cached from their translation requests. */
   readonly devIotlb = new AmdIotlb(DEV_IOTLB_SETS, DEV_IOTLB_WAYS);
+  /**
+   * The IOTLB's guest translations: what the GCR3 table and a v2 (guest) page table gave a request
+   * with PASID, or one without on a DTE with GIoV (PASID 0), tagged by the DTE's DomainID and that
+   * PASID (spec 2.2.6/2.4.3: a guest translation is cached per DomainID and PASID, and
+   * INVALIDATE_IOMMU_PAGES with GN = 1 names both). The same AmdIotlb rules as the v1 entries, in
+   * arrays of its own: the translate core's v1 IOTLB is probed by DomainID and page alone, so a
+   * PASID-tagged entry cannot live there (AmdIotlb.fill refuses it). Same geometry as `iotlb`.
+   */
+  readonly guestIotlb: AmdIotlb;
   private regs = new Map<number, bigint>();
   /** Device-table cache: devid -> DTE words [q0 lo, q0 hi, q1 lo, q1 hi]; INVALIDATE_DEVTAB_ENTRY drops one. */
   private dtc = new Map<number, number[]>();
@@ -297,6 +308,7 @@ export class AmdViUnit implements DmaUnit {
       this.burst = null;
       this.aux = null;
     }
+    this.guestIotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays);
     this.maxLevels = opts.maxLevels;
     this.intr = new AmdIntRemap(this);
     // Extended Feature Register: HATS (bits 11:10) = max levels - 4 (spec §3.4.3; Linux amd_iommu_hpt_level).
@@ -359,12 +371,17 @@ export class AmdViUnit implements DmaUnit {
   }
 
   /**
-   * The Run bits after a Control write. PPRLogRun follows a 0 -> 1 write of PPRLogEn only: an
-   * overflow stops the log (PPRLogRun = 0) until software writes PPRLogEn 0 then 1 - the restart
+   * The Run bits after a Control write. EventLogRun and PPRLogRun follow a 0 -> 1 write of their
+   * log's enable bit only: an overflow stops the log (Run = 0) until software writes the enable bit
+   * 0 then 1 - the spec's Software Note on EventOverflow ("To resume logging, clear EventOverflow
+   * (W1C), and write a 1 to MMIO Offset 0018h[EventLogEn]", quoted in Linux 5ce97f4ec5e0 "iommu/amd:
+   * Recover from event log overflow", whose author found the hardware needs the 0 first), and the
    * sequence of Linux's amd_iommu_restart_log, which returns early while Run is still 1.
    */
   private updateRun(was: number): void {
-    this.setStatus(STATUS_EVT_RUN, this.control(CONTROL_EVT_LOG_EN));
+    const evtWas = ((was >>> CONTROL_EVT_LOG_EN) & 1) === 1;
+    if (!this.control(CONTROL_EVT_LOG_EN)) this.setStatus(STATUS_EVT_RUN, false);
+    else if (!evtWas) this.setStatus(STATUS_EVT_RUN, true);
     const pprWas = ((was >>> CONTROL_PPRLOG_EN) & 1) === 1;
     if (!this.control(CONTROL_PPRLOG_EN)) this.setStatus(STATUS_PPR_RUN, false);
     else if (!pprWas) this.setStatus(STATUS_PPR_RUN, true);
@@ -429,9 +446,15 @@ export class AmdViUnit implements DmaUnit {
         this.dtc.delete(Number(lo & 0xffffn));
         return true;
       case CMD_INV_IOMMU_PAGES: {
+        // data[1] 15:0 DomainID; data[0] 19:0 PASID and data[2] bit 1 GN (build_inv_iommu_pages).
+        // GN = 1: the guest translations of that DomainID and PASID; GN = 0: its translations
+        // without PASID (the v1 entries). That GN = 0 leaves the PASID-tagged entries alone is
+        // assumed (the spec's "PASID is ignored" for GN = 0 read as "guest entries not named");
+        // Linux never sends GN = 0 for a GCR3 table's domain id.
         const did = Number((lo >> 32n) & 0xffffn);
         const [first, last] = invalidationRange(hi);
-        this.iotlb.invalidate(did, first, last);
+        if ((hi & BigInt(CMD_INV_PAGES_GN)) !== 0n) this.guestIotlb.invalidate(did, first, last, Number(lo & 0xfffffn));
+        else this.iotlb.invalidate(did, first, last);
         return true;
       }
       case CMD_INV_IOTLB_PAGES: {
@@ -467,6 +490,7 @@ export class AmdViUnit implements DmaUnit {
         this.dtc.clear();
         this.intr.invalidateAll();
         this.iotlb.invalidate(-1, 0n, (1n << 64n) - 1n);
+        this.guestIotlb.invalidate(-1, 0n, (1n << 64n) - 1n);
         return true;
       default:
         return false;
@@ -497,8 +521,19 @@ export class AmdViUnit implements DmaUnit {
     const head = Number(this.readReg(MMIO_EVT_HEAD_OFFSET));
     const tail = Number(this.readReg(MMIO_EVT_TAIL_OFFSET));
     const next = (tail + ENTRY_SIZE) % this.evtBytes;
-    if (status & STATUS_EVT_OVERFLOW || next === head) {
+    // EventOverflow (Status bit 0, spec 3.4.13 as Linux 5ce97f4ec5e0 quotes it): "set when a new
+    // event is to be written to the event log and there is no usable entry ..., causing the new
+    // event information to be discarded. ... No new event log entries are written while this bit
+    // is set." The full log holds size - 1 entries (tail + 16 = head). The overflow also stops the
+    // log (EventLogRun = 0) until EventLogEn is written 0 then 1 (updateRun): assumed, as for the
+    // PPR log - Linux v6.6's amd_iommu_restart_log skips the restart while Run is 1.
+    if ((status & STATUS_EVT_OVERFLOW) !== 0 || (status & STATUS_EVT_RUN) === 0) {
+      this.counters.overflowed++;
+      return AmdFate.Overflow;
+    }
+    if (next === head) {
       this.setStatus(STATUS_EVT_OVERFLOW, true);
+      this.setStatus(STATUS_EVT_RUN, false);
       this.counters.overflowed++;
       return AmdFate.Overflow;
     }
@@ -805,8 +840,10 @@ export class AmdViUnit implements DmaUnit {
    * (no Privileged Mode / Execute Requested in the PASID prefix): the leaf needs U/S = 1 on every
    * level, a write R/W = 1 (PR | PE, US set for the user request, as the x86 page-fault error code).
    * Faults of a request with PASID carry GN and the PASID in the DomainID/PASID fields (event[0]
-   * 19:16, event[1] 15:0: Linux prints it as the "domain="). Translations are not cached in the
-   * IOTLB (not modelled: guest IOTLB entries tagged by PASID). No allocation.
+   * 19:16, event[1] 15:0: Linux prints it as the "domain="). A translation is cached in the
+   * IOTLB's guest entries (guestIotlb: the DTE's DomainID and the PASID, 0 for GIoV), looked up
+   * before the GCR3 table; only INVALIDATE_IOMMU_PAGES with GN and that PASID (or
+   * INVALIDATE_IOMMU_ALL) drops one, so a v2 unmap without that flush leaves a stale hit. No allocation.
    */
   private guestWalk(sid: number, hi: number, lo: number, write: boolean, probe: boolean, pasid: number, q0hi: number, q1lo: number, q1hi: number, suppress: boolean): number {
     const gn = pasid >= 0;
@@ -819,6 +856,27 @@ export class AmdViUnit implements DmaUnit {
     this.guestPasid = p;
     // PASID bits above the GCR3 table's levels: the IOMMU's PASmax is exceeded.
     if (glx === 3 || p >= 2 ** (9 * (glx + 1))) return this.fault(sid, EVENT_TYPE_INV_DEV_REQ, id, hi, lo, probe, false);
+    // ---- the IOTLB's guest entries (DomainID, PASID): a hit skips the GCR3 table and the v2 walk.
+    const vpnLo = ((lo >>> 12) | (hi << 20)) >>> 0;
+    const vpnHi = hi >>> 12;
+    const g = this.guestIotlb;
+    if (!this.bypassCaches && g.lookup(this.did, vpnLo, vpnHi, p)) {
+      this.stage = AmdStage.Iotlb;
+      this.iotlbHit = true;
+      if (!probe) this.counters.iotlbHits++;
+      this.perm = g.perm;
+      this.pageShift = g.pageShift;
+      this.level = 1;
+      // Only user-accessible leaves are cached (U/S = 1 on every level); R/W is the cached perm.
+      if (write && (g.perm & 2) === 0) {
+        this.flags |= EVENT_FLAG_PR | EVENT_FLAG_PE | EVENT_FLAG_US;
+        return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
+      }
+      this.kind = AmdKind.Translated;
+      this.hpaHi = g.hpaHi;
+      this.hpaLo = (g.hpaLo + (lo & 0xfff)) >>> 0;
+      return 0;
+    }
     this.stage = AmdStage.Gcr3;
     const mem = this.mem;
     let table = ((q0hi >>> DTE_GCR3_A_SHIFT_HI) & 7) * 0x1000 + ((q1lo >>> DTE_GCR3_B_SHIFT) & 0xffff) * 0x8000 + ((q1hi >>> DTE_GCR3_C_SHIFT_HI) & 0x1fffff) * 0x80000000;
@@ -888,8 +946,12 @@ export class AmdViUnit implements DmaUnit {
           this.flags |= EVENT_FLAG_PR | EVENT_FLAG_PE | EVENT_FLAG_US;
           return this.fault(sid, EVENT_TYPE_IO_FAULT, id, hi, lo, probe, suppress);
         }
-        // No IOTLB fill (probe = true for leaf()): guest entries are not cached here.
-        return this.leaf(hi, lo, addrHi, addrLo, 12 + 9 * (level - 1), 1 | (rw << 1), 0, 0, true);
+        // The result fields, with no v1 IOTLB fill (probe = true for leaf()); the guest entry below.
+        const shift = 12 + 9 * (level - 1);
+        const perm = 1 | (rw << 1);
+        this.leaf(hi, lo, addrHi, addrLo, shift, perm, 0, 0, true);
+        if (!probe && !this.bypassCaches) g.fill(this.did, vpnLo, vpnHi, (this.hpaLo & 0xfffff000) >>> 0, this.hpaHi, perm, shift, p);
+        return 0;
       }
       table = addrHi * 0x100000000 + addrLo;
     }
@@ -1236,6 +1298,7 @@ export class AmdViUnit implements DmaUnit {
       commandLog: this.commandLog.map((c) => [...c]),
       irteCache: this.intr.snapshot(),
       devIotlb: this.devIotlb.snapshot(),
+      guestIotlb: this.guestIotlb.snapshot(),
     };
   }
 
@@ -1248,6 +1311,7 @@ export class AmdViUnit implements DmaUnit {
     this.commandLog = s.commandLog.map((c) => [c[0]!, c[1]!]);
     this.intr.restore(s.irteCache);
     this.devIotlb.restore(s.devIotlb ?? new AmdIotlb(DEV_IOTLB_SETS, DEV_IOTLB_WAYS).snapshot());
+    this.guestIotlb.restore(s.guestIotlb ?? new AmdIotlb(this.guestIotlb.sets, this.guestIotlb.ways).snapshot());
     const dt = this.readReg(MMIO_DEV_TABLE_OFFSET);
     this.devTableBase = Number(dt & 0x000ffffffffff000n);
     this.devTableBytes = dt === 0n ? 0 : (Number(dt & 0x1ffn) + 1) * 4096;
