@@ -5,7 +5,7 @@
  * memory listener (no vIOMMU) and from the vIOMMU's shadowing (caching mode), with QEMU's and the
  * kernel's log lines. The Machine orchestrates the steps; this module owns the VMs' VFIO state.
  */
-import { formatBdf } from "./bdf.js";
+import { formatBdf, formatSid } from "./bdf.js";
 import { plural } from "./plural.js";
 import type { DiagnosticCode, Scenario, Step, VmSpec } from "../scenario/types.js";
 import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
@@ -18,7 +18,7 @@ import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type Vf
 import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
-import type { ShadowHooks, Viommu } from "./viommu.js";
+import type { GuestDeviceIotlbInvalidation, ShadowHooks, Viommu } from "./viommu.js";
 import { effectiveMemlock, rmrrRefusal } from "./reserved.js";
 
 const KiB = 1024n;
@@ -159,6 +159,7 @@ export class Vmm {
     const shadow = this.shadowHooks(vm);
     const r = vm.viommu!.map(step.device, iova, size, gpa, prot, invalidate, this.currentStep, shadow.hooks);
     shadow.flush();
+    out.deviceIotlbInvalidations = r.deviceIotlb?.length ?? 0;
     for (const y of r.syncs) {
       shadow.stats.skipped += y.skipped;
       shadow.stats.remapped += y.remapped;
@@ -206,8 +207,9 @@ export class Vmm {
     }
     const shadow = this.shadowHooks(vm);
     const v = vm.viommu!;
-    const r = v.unmap(step.device, step.iova, step.size, step.invalidate, this.currentStep, shadow.hooks);
+    const r = v.unmap(step.device, step.iova, step.size, step.invalidate, this.currentStep, shadow.hooks, step.deviceIotlbInvalidate !== false);
     shadow.flush();
+    out.deviceIotlbInvalidations = r.deviceIotlb?.length ?? 0;
     if (r.rejected) {
       const done = shadow.stats.unmapped ? ` (${formatSize(shadow.stats.unmapped)} unmapped before it)` : "";
       this.fail(out, "viommu-rejected", `${r.rejected.status ? `QEMU's virtio-iommu answered ${r.rejected.status}: ` : ""}${r.rejected.why}${done}`);
@@ -225,7 +227,7 @@ export class Vmm {
       return;
     }
     const whole = r.unmapped !== undefined && r.unmapped > step.size ? ` (whole mappings: the guest's virtio-iommu driver never splits one, viommu_del_mappings)` : "";
-    out.summary = s.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(s.unmapped)} at IOVA 0x${step.iova.toString(16)}${whole}`;
+    out.summary = (s.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(s.unmapped)} at IOVA 0x${step.iova.toString(16)}${whole}`) + deviceIotlbText(r.deviceIotlb, v.guestAts?.(step.device) === true, step.deviceIotlbInvalidate === false);
   }
 
   /**
@@ -727,4 +729,18 @@ export function formatSize(n: bigint): string {
     if (n >= v && n % v === 0n) return `${n / v} ${unit}`;
   }
   return plural(n, "byte");
+}
+
+/**
+ * What a guest-unmap's Device-TLB invalidations did (intel vIOMMU, device-iotlb=on): QEMU's
+ * vtd_process_device_iotlb_desc notifies IOMMU_NOTIFIER_DEVIOTLB_UNMAP, which VFIO does not listen
+ * to; the assigned device's ATC holds the host IOMMU's translations, flushed by the host kernel when
+ * QEMU's VFIO_IOMMU_UNMAP_DMA removed the shadow. "" when the guest has no ATS device.
+ */
+function deviceIotlbText(inv: readonly GuestDeviceIotlbInvalidation[] | undefined, ats: boolean, forgot: boolean): string {
+  if (inv === undefined || !ats) return "";
+  const host = "the device's ATC caches the host IOMMU's translations, which the host kernel flushes when VFIO unmaps";
+  if (inv.length === 0) return forgot ? `; the guest skipped its device-IOTLB invalidation: harmless for an assigned device (${host})` : "";
+  const first = inv[0]!;
+  return `; the guest sent ${plural(inv.length, "device-IOTLB invalidation")} for ${formatSid(first.sid)} (IOVA 0x${first.addr.toString(16)}+${formatSize(first.size)}): QEMU's vtd_process_device_iotlb_desc notifies IOMMU_NOTIFIER_DEVIOTLB_UNMAP, which VFIO does not register, so nothing reaches the host (${host})`;
 }
