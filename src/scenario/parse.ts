@@ -1415,7 +1415,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
   for (const at of node.items as Node[]) {
     r.ticker.tick();
     const item = r.deref(at) ?? at;
-    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip", "backend", "libvirt"], "a VM");
+    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip", "backend", "rlimit-mode", "libvirt"], "a VM");
     if (!f) continue;
     const nameNode = r.required(f, "name", "a VM", item);
     const name = nameNode === undefined ? undefined : r.str(nameNode, "name");
@@ -1486,6 +1486,13 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     if (f.has("backend")) {
       const b = r.enumOf(f.get("backend")!.value, "backend", ["type1", "iommufd"] as const);
       if (b === "iommufd") vm.backend = b;
+    }
+    const rl = f.get("rlimit-mode");
+    if (rl) {
+      // IOMMU_OPTION_RLIMIT_MODE is an iommufd option (drivers/iommu/iommufd/ioas.c iommufd_option_rlimit_mode).
+      const m = r.enumOf(rl.value, "rlimit-mode", ["user", "mm"] as const);
+      if (vm.backend !== "iommufd") r.error(rl.key, "invalid-value", l10n.t("rlimit-mode is an iommufd option; VM {0} uses the type1 backend", name), l10n.t("Add backend: iommufd, or drop rlimit-mode (type1 always charges the VMM process's locked_vm)."));
+      else if (m !== undefined) vm.rlimitMode = m;
     }
     const lv = f.get("libvirt")?.value ?? null;
     if (lv !== null) parseLibvirtMem(r, lv, vm);

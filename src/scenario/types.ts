@@ -339,6 +339,12 @@ export interface VmSpec {
   viommu?: ViommuSpec;
   /** VFIO backend: the type1 container (default) or iommufd (sim/iommufd.ts). */
   backend?: "type1" | "iommufd";
+  /**
+   * iommufd's IOMMU_OPTION_RLIMIT_MODE for the VM's /dev/iommu: "user" (0, the kernel's default:
+   * every VMM of the same user charges one locked_vm) or "mm" (1: the VMM process's own, as libvirt
+   * sets it). Absent: "mm" with a `libvirt:` block, else "user" (sim/iommufd.ts rlimitMode).
+   */
+  rlimitMode?: "user" | "mm";
   /** The VM as libvirt defines it, where that changes RLIMIT_MEMLOCK (sim/reserved.ts memlockNeed). */
   libvirt?: LibvirtMemSpec;
   range: SourceRange;

@@ -13,7 +13,7 @@ import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
 import { pfBindRefused } from "./hostTopology.js";
 import { runIommufdStep, type IommufdContext, type IommufdPort, type IommufdStep } from "./iommufdObjects.js";
-import { IommufdIoas, iommufdBindFailedText, iommufdStartText, ioasMapFailedLine, mapIoctl, unmapIoctl } from "./iommufd.js";
+import { IommufdIoas, ioasEnomemText, iommufdBindFailedText, iommufdStartText, ioasMapFailedLine, mapIoctl, rlimitMode, unmapIoctl, type RlimitMode } from "./iommufd.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type VfioResult } from "./vfio.js";
 import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
@@ -478,7 +478,7 @@ export class Vmm {
             `0x${slot.size.toString(16)}, 0x${slot.hva.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
           this.currentStep,
         );
-        this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
+        this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})${r.errno === "ENOMEM" ? ioasEnomemText(vm.container) : ""}`);
         return false;
       }
       this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, 0, 0, 0, slot.gpa, slot.size);
@@ -610,7 +610,7 @@ export class Vmm {
     if (!this.requireContainer(vm, out)) return;
     const r = this.dmaMap(vm, iova, size, this.gpaToVaddr(vm, gpa), perm !== "w", perm !== "r");
     if (!r.ok) {
-      this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} failed: ${r.errno} (${STRERROR[r.errno]})`);
+      this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} failed: ${r.errno} (${STRERROR[r.errno]})${r.errno === "ENOMEM" ? ioasEnomemText(vm.container) : ""}`);
       return;
     }
     this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, perm === "r" ? 1 : perm === "w" ? 2 : 3, 0, 0, iova, size);
@@ -657,9 +657,37 @@ export class Vmm {
       dmaEntryLimit: host.dmaEntryLimit,
       ...(effectiveMemlock(host, vm.spec) !== undefined ? { memlockBytes: effectiveMemlock(host, vm.spec)! } : {}),
       apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n,
-      ...(vm.spec.backend === "iommufd" ? { devices: vm.devices.length } : {}),
+      ...(vm.spec.backend === "iommufd" ? { devices: vm.devices.length, ...this.iommufdAccounting(vm) } : {}),
       ...(this.driver.reservedIova ? { reservedRegions: this.driver.reservedIova() } : {}),
     });
+  }
+
+  /** The RLIMIT_MEMLOCK counter an IOAS of `vm` charges (sim/iommufd.ts): its mode and what is on it. */
+  private iommufdAccounting(vm: VmRuntime): { rlimitMode: RlimitMode; lockedVm: () => bigint } {
+    return { rlimitMode: rlimitMode(vm.spec), lockedVm: () => this.lockedVm(vm) };
+  }
+
+  /**
+   * Bytes on the locked_vm counter an IOMMU_IOAS_MAP of `vm` is checked against: under "mm" the VMM
+   * process's (its own IOASes); under "user" the user's, which every running iommufd VM in "user"
+   * mode charges (the scenario's VMMs run as one user).
+   */
+  private lockedVm(vm: VmRuntime): bigint {
+    const mode = rlimitMode(vm.spec);
+    let sum = 0n;
+    for (const other of this.vms.values()) {
+      if (other !== vm && (mode === "mm" || !other.running || other.spec.backend !== "iommufd" || rlimitMode(other.spec) !== "user")) continue;
+      for (const ioas of this.ioases(other)) sum += ioas.charged;
+    }
+    return sum;
+  }
+
+  /** A VM's IOASes: its first (the container) and those IOMMU_IOAS_ALLOC made. */
+  private ioases(vm: VmRuntime): IommufdIoas[] {
+    if (!(vm.container instanceof IommufdIoas)) return [];
+    const out = [vm.container];
+    for (const o of vm.iommufd?.objects.values() ?? []) if (o.type === "ioas" && o.ioas !== vm.container) out.push(o.ioas);
+    return out;
   }
 
   /** A further IOAS of the VM's iommufd, wired to the driver like its first (IOMMU_IOAS_ALLOC; restore). */
@@ -667,7 +695,7 @@ export class Vmm {
     const byDid = (did: number) => this.driver.domain(did)!;
     const host = this.scenario.host;
     const limit = effectiveMemlock(host, vm.spec);
-    return new IommufdIoas({ ops: { map: (did, iova, hpa, size, prot) => this.driver.map(byDid(did), iova, hpa, size, prot), unmap: (did, iova, size) => void this.driver.unmap(byDid(did), iova, size) }, pins: vm.guest, dmaEntryLimit: host.dmaEntryLimit, ...(limit !== undefined ? { memlockBytes: limit } : {}), apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n });
+    return new IommufdIoas({ ops: { map: (did, iova, hpa, size, prot) => this.driver.map(byDid(did), iova, hpa, size, prot), unmap: (did, iova, size) => void this.driver.unmap(byDid(did), iova, size) }, pins: vm.guest, dmaEntryLimit: host.dmaEntryLimit, ...(limit !== undefined ? { memlockBytes: limit } : {}), apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n, ...this.iommufdAccounting(vm) });
   }
 
   /** `iommufd:` steps: the VM's iommufd objects beyond its first IOAS (sim/iommufdObjects.ts). */
