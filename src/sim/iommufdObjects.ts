@@ -33,7 +33,9 @@
  *   object with users besides the table (`!refcount_dec_if_one(&obj->users)`) -> -EBUSY: an IOAS
  *   with an hwpt, an attached hwpt, a bound device (iommufd_device_bind: "refcount_inc(&idev->obj.users)").
  *
- * Model limits: RLIMIT_MEMLOCK is checked per IOAS, not per process, and a domain allocated by
+ * RLIMIT_MEMLOCK: each IOAS_MAP is charged to the VM's counter (iommufd.ts: the user's or the
+ * process's locked_vm, Vmm.lockedVm); IOAS_COPY is not charged again.
+ * Model limits: a domain allocated by
  * IOMMU_HWPT_ALLOC is not freed when the VM stops (its id is not reused).
  */
 import type { Step } from "../scenario/types.js";
