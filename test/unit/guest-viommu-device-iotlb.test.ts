@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
-import type { Scenario } from "../../src/scenario/types.js";
+import { loadScenario } from "./helpers.js";
 import { runScenario } from "../../src/sim/run.js";
 import type { GuestViommu } from "../../src/sim/viommu.js";
 
@@ -14,12 +14,7 @@ function parse(text: string) {
   return parseScenario(text, "test.passthrough.yaml");
 }
 
-function load(text: string): Scenario {
-  const p = parse(text);
-  const errors = p.diagnostics.filter((d) => d.severity === "error");
-  if (errors.length > 0 || !p.scenario) throw new Error(errors.map((e) => `${e.code}: ${e.message}`).join("\n"));
-  return p.scenario;
-}
+const load = loadScenario;
 
 const scenario = (viommu: string, workload: string, ats = `, device-iotlb: true, ats: ["01:00.0"]`) => `
 host:

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { memlockHover } from "../../src/engine/memlockHover.js";
 import { parseScenario } from "../../src/scenario/index.js";
-import type { Scenario } from "../../src/scenario/types.js";
+import { loadScenario } from "./helpers.js";
 import { IommufdIoas } from "../../src/sim/iommufd.js";
 import { Machine } from "../../src/sim/machine.js";
 import { memlockDiagnostics, memlockNeeds } from "../../src/sim/reserved.js";
@@ -16,12 +16,7 @@ function parse(text: string) {
   return parseScenario(text, "test.passthrough.yaml");
 }
 
-function load(text: string): Scenario {
-  const p = parse(text);
-  const errors = p.diagnostics.filter((d) => d.severity === "error");
-  if (errors.length > 0 || !p.scenario) throw new Error(errors.map((e) => `${e.code}: ${e.message}`).join("\n"));
-  return p.scenario;
-}
+const load = loadScenario;
 
 /** Two 2 GiB iommufd VMs against a 3 GiB limit; `b` is VM b's extra keys. */
 const two = (b = "", a = "", workload = "  - start: a\n  - start: b\n") => `
