@@ -350,11 +350,12 @@ export class GuestViommu extends ViommuCommon implements Viommu {
    * Whether the guest enables ATS for the assigned device: Linux's info->ats_supported needs the
    * unit's ECAP.DT (ecap_dev_iotlb_support: QEMU sets it with device-iotlb=on, vtd_cap_init) and
    * the device's ATS capability (pci_ats_supported), which QEMU's vfio-pci passes to the guest
-   * (hw/vfio/pci.c vfio_add_ext_cap drops only SR-IOV and ARI) and the host's vfio-pci exposes
-   * read-only (drivers/vfio/pci/vfio_pci_config.c pci_ext_cap_length[PCI_EXT_CAP_ID_ATS], default
-   * ecap_perms = direct_ro_perms: the guest's pci_enable_ats write to the ATS Control register is
-   * dropped, the device keeps the host's setting). A device on the guest's root bus is integrated,
-   * so dmar_ats_supported allows it without an ATSR.
+   * (hw/vfio/pci.c vfio_add_ext_cap drops SR-IOV, ARI and, in some versions, resizable BAR - not
+   * ATS) and the host's vfio-pci exposes read-only (drivers/vfio/pci/vfio_pci_config.c
+   * pci_ext_cap_length[PCI_EXT_CAP_ID_ATS], default ecap_perms = direct_ro_perms: the guest's
+   * pci_enable_ats write to the ATS Control register is dropped, the device keeps the host's
+   * setting). A device on the guest's root bus is integrated ("If it's an integrated device, allow
+   * ATS"), so dmar_ats_supported allows it without an ATSR.
    */
   guestAts(key: string): boolean {
     return this.spec.deviceIotlb === true && this.atsDevices.has(key);
