@@ -8,7 +8,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import type { IommuUnitSpec, PciDeviceSpec } from "./types.js";
+import type { HostSpec, IommuUnitSpec, PciDeviceSpec } from "./types.js";
 
 /** Index in `units` of the unit translating device `key`; -1 when no unit's scope holds it. */
 export function unitIndexOfDevice(units: readonly IommuUnitSpec[], pci: readonly PciDeviceSpec[], key: string): number {
@@ -22,4 +22,14 @@ export function unitIndexOfDevice(units: readonly IommuUnitSpec[], pci: readonly
     k = byKey.get(k)?.parent;
   }
   return units.findIndex((u) => u.includeAll);
+}
+
+/**
+ * Keys of the host devices with a PCIe ATS capability: the `ats` lists of every unit (VT-d
+ * host.iommu.ats, AMD-Vi amd.ats, SMMUv3 smmu.ats). A guest behind a vIOMMU sees the same
+ * capability (vfio-pci passes it read-only).
+ */
+export function atsDeviceKeys(host: Pick<HostSpec, "iommu" | "iommus">): Set<string> {
+  const units = [host.iommu, ...(host.iommus ?? []).map((u) => u.iommu)];
+  return new Set(units.flatMap((u) => [...(u.ats ?? []), ...(u.amd?.ats ?? []), ...(u.smmu?.ats ?? [])]).map((a) => a.device));
 }

@@ -1415,7 +1415,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
   for (const at of node.items as Node[]) {
     r.ticker.tick();
     const item = r.deref(at) ?? at;
-    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip", "backend", "libvirt"], "a VM");
+    const f = r.fields(item, ["name", "memory", "devices", "viommu", "irqchip", "backend", "rlimit-mode", "libvirt"], "a VM");
     if (!f) continue;
     const nameNode = r.required(f, "name", "a VM", item);
     const name = nameNode === undefined ? undefined : r.str(nameNode, "name");
@@ -1486,6 +1486,13 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     if (f.has("backend")) {
       const b = r.enumOf(f.get("backend")!.value, "backend", ["type1", "iommufd"] as const);
       if (b === "iommufd") vm.backend = b;
+    }
+    const rl = f.get("rlimit-mode");
+    if (rl) {
+      // IOMMU_OPTION_RLIMIT_MODE is an iommufd option (drivers/iommu/iommufd/ioas.c iommufd_option_rlimit_mode).
+      const m = r.enumOf(rl.value, "rlimit-mode", ["user", "mm"] as const);
+      if (vm.backend !== "iommufd") r.error(rl.key, "invalid-value", l10n.t("rlimit-mode is an iommufd option; VM {0} uses the type1 backend", name), l10n.t("Add backend: iommufd, or drop rlimit-mode (type1 always charges the VMM process's locked_vm)."));
+      else if (m !== undefined) vm.rlimitMode = m;
     }
     const lv = f.get("libvirt")?.value ?? null;
     if (lv !== null) parseLibvirtMem(r, lv, vm);
@@ -1631,7 +1638,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
     }
     case "unmap":
     case "guest-unmap": {
-      const f = fields(op === "unmap" ? ["vm", "iova", "size"] : ["vm", "device", "iova", "size", "invalidate"]);
+      const f = fields(op === "unmap" ? ["vm", "iova", "size"] : ["vm", "device", "iova", "size", "invalidate", "device-iotlb-invalidate"]);
       if (!f) return undefined;
       const vm = strReq(r, f, "vm", op, item);
       const iova = addrReq(r, f, "iova", op, item);
@@ -1640,7 +1647,9 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (op === "unmap") return withExpect({ ...base, op, vm, iova, size });
       const device = bdfReq(r, f, "device", op, item);
       const invalidate = f.has("invalidate") ? r.bool(f.get("invalidate")!.value, "invalidate") ?? true : true;
-      return device === undefined ? undefined : withExpect({ ...base, op, vm, device, iova, size, invalidate });
+      // device-iotlb-invalidate: false - the guest flushes the IOTLB but forgets the Device-TLB invalidation.
+      const devtlb = f.has("device-iotlb-invalidate") ? r.bool(f.get("device-iotlb-invalidate")!.value, "device-iotlb-invalidate") : undefined;
+      return device === undefined ? undefined : withExpect({ ...base, op, vm, device, iova, size, invalidate, ...(devtlb === false ? { deviceIotlbInvalidate: false } : {}) });
     }
     case "dma": {
       if (!isSeq(body)) {
@@ -2026,7 +2035,7 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
 function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   const range = r.range(node);
   if (isScalar(node) && String(node.value) === "ok") return { ok: true, range };
-  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded", "pasid", "notification"], "expect");
+  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded", "pasid", "notification", "device-iotlb-invalidations"], "expect");
   if (!f) return undefined;
   const e: Expectation = { range };
   if (f.has("ok")) e.ok = r.bool(f.get("ok")!.value, "expect.ok");
@@ -2038,6 +2047,7 @@ function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   if (f.has("faults")) e.faults = r.int(f.get("faults")!.value, "expect.faults", 0, 2 ** 31 - 1);
   if (f.has("recorded")) e.recorded = r.bool(f.get("recorded")!.value, "expect.recorded");
   if (f.has("notification")) e.notification = r.bool(f.get("notification")!.value, "expect.notification");
+  if (f.has("device-iotlb-invalidations")) e.deviceIotlbInvalidations = r.int(f.get("device-iotlb-invalidations")!.value, "expect.device-iotlb-invalidations", 0, 2 ** 31 - 1);
   if (f.has("pasid")) {
     // A PASID (0..0xfffff), or `none`: the request carried no PASID.
     const pn = r.deref(f.get("pasid")!.value);

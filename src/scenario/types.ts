@@ -339,6 +339,12 @@ export interface VmSpec {
   viommu?: ViommuSpec;
   /** VFIO backend: the type1 container (default) or iommufd (sim/iommufd.ts). */
   backend?: "type1" | "iommufd";
+  /**
+   * iommufd's IOMMU_OPTION_RLIMIT_MODE for the VM's /dev/iommu: "user" (0, the kernel's default:
+   * every VMM of the same user charges one locked_vm) or "mm" (1: the VMM process's own, as libvirt
+   * sets it). Absent: "mm" with a `libvirt:` block, else "user" (sim/iommufd.ts rlimitMode).
+   */
+  rlimitMode?: "user" | "mm";
   /** The VM as libvirt defines it, where that changes RLIMIT_MEMLOCK (sim/reserved.ts memlockNeed). */
   libvirt?: LibvirtMemSpec;
   range: SourceRange;
@@ -385,6 +391,11 @@ export interface Expectation {
    * request when none faulted (`pasid: none` in YAML, -1 here: a request without PASID).
    */
   pasid?: number;
+  /**
+   * Device-TLB invalidate descriptors (QI type 0x3) the guest's driver queued on its vIOMMU in the
+   * step (guest-map / guest-unmap): QEMU processes each, and none reaches VFIO.
+   */
+  deviceIotlbInvalidations?: number;
   /** Posted interrupts: whether the MSI sent a notification event (false: coalesced into an outstanding one, or suppressed by SN). */
   notification?: boolean;
   range: SourceRange;
@@ -425,7 +436,19 @@ export type Step =
   /** The guest maps; `invalidate: false` models a guest that forgets the caching-mode IOTLB flush after a map. */
   | (StepBase & { op: "guest-map"; vm: string; device: string; iova: bigint; size: bigint; perm: Perm; gpa: bigint; invalidate?: boolean })
   /** The guest unmaps; `invalidate: false` models a guest that forgets the IOTLB invalidation. */
-  | (StepBase & { op: "guest-unmap"; vm: string; device: string; iova: bigint; size: bigint; invalidate: boolean })
+  | (StepBase & {
+      op: "guest-unmap";
+      vm: string;
+      device: string;
+      iova: bigint;
+      size: bigint;
+      invalidate: boolean;
+      /**
+       * false: the guest's intel-iommu driver flushes the IOTLB but forgets the Device-TLB invalidation
+       * (QI type 0x3) it owes an ATS device behind a device-iotlb=on vIOMMU (docs/guest-viommu.md).
+       */
+      deviceIotlbInvalidate?: boolean;
+    })
   /**
    * Device DMA: `length` bytes from `iova`, split at 4 KiB page boundaries, the whole thing `repeat`
    * times. Written as a list (`dma: [ {...}, {...} ]`), several devices' transfers in one step:

@@ -6,7 +6,8 @@
  * very errno or fault the mistake produces: then the scenario demonstrates it on purpose.
  */
 import { Ticker, type ParseOptions } from "./parse.js";
-import type { Diagnostic, DiagnosticCode, Scenario, SourceRange, Step } from "./types.js";
+import type { Diagnostic, DiagnosticCode, Scenario, SourceRange, Step, VmSpec } from "./types.js";
+import { atsDeviceKeys } from "./iommuUnits.js";
 import * as l10n from "@vscode/l10n";
 import { validateReserved } from "./validate-reserved.js";
 
@@ -41,6 +42,10 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
       const vm = vms.get(st.vm);
       if (vm === undefined) add("error", st.range, "unknown-vm", l10n.t("no VM named \"{0}\"", st.vm), s.vms.length ? l10n.t("Defined VMs: {0}.", s.vms.map((v) => v.name).join(", ")) : l10n.t("Define it under vms:."));
       else if ((st.op === "guest-map" || st.op === "guest-unmap") && !vm.viommu) add("error", st.range, "no-viommu", l10n.t("VM {0} has no vIOMMU, so the guest cannot map IOVAs", vm.name), l10n.t("Add viommu: { model: intel, caching-mode: true } to the VM, or use map: (the VMM's VFIO_IOMMU_MAP_DMA)."));
+      else if (st.op === "guest-unmap" && st.deviceIotlbInvalidate === false) guestDeviceIotlbChecks(s, st, vm, add);
+    }
+    if (st.expect?.deviceIotlbInvalidations !== undefined && st.op !== "guest-map" && st.op !== "guest-unmap") {
+      add("error", st.expect.range, "invalid-value", l10n.t("expect.device-iotlb-invalidations is about a guest-map or guest-unmap step, not {0}", st.op), l10n.t("It counts the Device-TLB invalidations the guest's intel-iommu driver sends to its vIOMMU (viommu device-iotlb: true); drop it here."));
     }
     if ("device" in st && st.device !== undefined && !devices.has(st.device)) add("error", st.range, "unknown-device", l10n.t("{0} is not a device in host.pci", st.device), l10n.t("Add it to host.pci or fix the BDF."));
     if (st.op === "poke" && st.target && !devices.has(st.target.device)) add("error", st.range, "unknown-device", l10n.t("{0} is not a device in host.pci", st.target.device), l10n.t("Add it to host.pci or fix the BDF."));
@@ -238,5 +243,21 @@ function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity
     if (st.mode === "first-level" && io.firstLevel === false) add("error", st.range, "scalable-mode-required", l10n.t("a first-level bind needs first-level translation, but host.iommu has first-level: false (ECAP.FLTS = 0)"), l10n.t("Linux's SVA needs ECAP.FLTS; set first-level: true or bind in second-level mode."));
     if (st.mode === "second-level" && io.secondLevel === false) add("error", st.range, "scalable-mode-required", l10n.t("a second-level bind needs second-level translation, but host.iommu has second-level: false (ECAP.SLTS = 0)"), l10n.t("Set second-level: true, or bind in first-level mode."));
     if (st.guestVm !== undefined && !s.vms.some((v) => v.name === st.guestVm)) add("error", st.range, "unknown-vm", l10n.t("no VM named \"{0}\"", st.guestVm), l10n.t("Define it under vms:."));
+  }
+}
+
+/**
+ * `guest-unmap ... device-iotlb-invalidate: false` names a Device-TLB invalidation the guest would
+ * have sent: only an intel vIOMMU with device-iotlb=on (ECAP.DT) and a device with ATS gets one
+ * (Linux info->ats_supported: ecap_dev_iotlb_support and pci_ats_supported).
+ */
+function guestDeviceIotlbChecks(s: Scenario, st: Extract<Step, { op: "guest-unmap" }>, vm: VmSpec, add: (severity: "error" | "warning", range: SourceRange, code: DiagnosticCode, message: string, hint: string) => void): void {
+  const v = vm.viommu!;
+  if (v.model !== "intel" || v.deviceIotlb !== true) {
+    add("warning", st.range, "invalid-value", l10n.t("device-iotlb-invalidate: false changes nothing: VM {0}'s vIOMMU has no device-iotlb", vm.name), l10n.t("The guest sends Device-TLB invalidations only to an intel-iommu with device-iotlb: true (ECAP.DT); add it to the VM's viommu."));
+    return;
+  }
+  if (!atsDeviceKeys(s.host).has(st.device)) {
+    add("warning", st.range, "invalid-value", l10n.t("device-iotlb-invalidate: false changes nothing: {0} has no ATS capability here", st.device), l10n.t("The guest enables ATS only for a device with an ATS capability: list it in host.iommu.ats."));
   }
 }

@@ -16,10 +16,20 @@
  *      reserved regions of the attached devices) -> -EINVAL; *then* an existing area intersects ->
  *      -EEXIST. (type1 checks the overlap first: the same request gets EEXIST there.)
  *   5. iopt_insert_area(): `area->page_offset & (iova_alignment - 1)` (the user VA) -> -EINVAL
- *   6. pinning: an unbacked user VA -> -EFAULT; RLIMIT_MEMLOCK (pages.c incr_user_locked_vm(),
- *      IOPT_PAGES_ACCOUNT_USER: the user's locked_vm against the task's limit, no CAP_IPC_LOCK
- *      bypass in this model beyond "unlimited") -> -ENOMEM *without* a kernel message (type1
- *      prints "vfio_pin_pages_remote: RLIMIT_MEMLOCK (%ld) exceeded").
+ *   6. pinning: an unbacked user VA -> -EFAULT; RLIMIT_MEMLOCK -> -ENOMEM *without* a kernel
+ *      message (type1 prints "vfio_pin_pages_remote: RLIMIT_MEMLOCK (%ld) exceeded"). Accounting
+ *      (pages.c iopt_pages_update_pinned) is per iopt_pages - one per IOMMU_IOAS_MAP, shared by
+ *      IOMMU_IOAS_COPY - against the calling task's RLIMIT_MEMLOCK, on the counter
+ *      IOMMU_OPTION_RLIMIT_MODE chose for the iommufd (ioas.c iommufd_option_rlimit_mode):
+ *        0, IOPT_PAGES_ACCOUNT_USER (the default): incr_user_locked_vm(), the *user's* locked_vm,
+ *           which every process of that user charges (all QEMUs of one user share it);
+ *        1, IOPT_PAGES_ACCOUNT_MM: update_mm_locked_vm() -> __account_locked_vm(), the process's
+ *           mm->locked_vm, as type1 does. libvirt sets 1 on the /dev/iommu it opens for QEMU
+ *           (libvirt src/util/viriommufd.c virIOMMUFDOpenDevice -> virIOMMUFDSetRLimitMode(fd,
+ *           true)); setting it needs CAP_SYS_RESOURCE (EPERM) and an empty iommufd (EBUSY).
+ *      Two IOASes that each IOMMU_IOAS_MAP the same RAM are charged twice under both modes; an
+ *      IOMMU_IOAS_COPY of it is charged once. No CAP_IPC_LOCK bypass in this model beyond
+ *      "unlimited".
  *   No dma_entry_limit: iommufd never answers ENOSPC for a fixed-IOVA map.
  * IOMMU_IOAS_UNMAP - iommufd_ioas_unmap() and io_pagetable.c iopt_unmap_iova()/
  * iopt_unmap_iova_range():
@@ -37,6 +47,20 @@
  * error_report("IOMMU_IOAS_UNMAP failed: %m").
  */
 import type { VmSpec } from "../scenario/types.js";
+import { formatBytes, rlimitMode, type RlimitMode } from "./reserved.js";
+
+export { rlimitMode, type RlimitMode };
+
+/** What IOMMU_IOAS_MAP's RLIMIT_MEMLOCK check saw when it refused with ENOMEM. */
+export interface IoasMemlockDenial {
+  mode: RlimitMode;
+  /** The task's RLIMIT_MEMLOCK, bytes. */
+  limit: bigint;
+  /** Bytes already on the counter (every IOAS charging it). */
+  counted: bigint;
+  /** Bytes the refused map would have charged. */
+  need: bigint;
+}
 import { STRERROR, VfioContainer, type Errno, type VfioContainerOptions, type VfioDma, type VfioResult } from "./vfio.js";
 
 /** The map / unmap ioctl a VM's VMM issues. */
@@ -74,6 +98,18 @@ const U64_MAX = (1n << 64n) - 1n;
 /** ULONG_MAX on a 64-bit kernel. */
 const ULONG_MAX = U64_MAX;
 
+/**
+ * Why IOMMU_IOAS_MAP answered ENOMEM, after the errno: the counter, what is on it, the limit
+ * (pages.c incr_user_locked_vm / update_mm_locked_vm: `new_pages > lock_limit`). "" for a container
+ * that is not an IOAS or whose last map was not refused for RLIMIT_MEMLOCK.
+ */
+export function ioasEnomemText(c: VfioContainer | undefined): string {
+  const d = c instanceof IommufdIoas ? c.lastDenial : undefined;
+  if (d === undefined) return "";
+  const counter = d.mode === "user" ? "the user's locked_vm (IOMMU_OPTION_RLIMIT_MODE 0, the default: every VMM of this user charges it; incr_user_locked_vm)" : "the VMM process's locked_vm (IOMMU_OPTION_RLIMIT_MODE 1; __account_locked_vm)";
+  return `: RLIMIT_MEMLOCK ${formatBytes(d.limit)}, and ${counter} already holds ${formatBytes(d.counted)}; this map needs ${formatBytes(d.need)} more (each IOMMU_IOAS_MAP is charged, even of RAM another IOAS maps; IOMMU_IOAS_COPY is not)`;
+}
+
 /** QEMU's log line for a failed IOMMU_IOAS_MAP (backends/iommufd.c iommufd_backend_map_dma). */
 export function ioasMapFailedLine(errno: Errno): string {
   return errno === "EFAULT" ? `IOMMU_IOAS_MAP failed: ${STRERROR[errno]}, PCI BAR?` : `IOMMU_IOAS_MAP failed: ${STRERROR[errno]}`;
@@ -91,17 +127,33 @@ export class IommufdIoas extends VfioContainer {
   private readonly memlock: bigint | undefined;
   private readonly reserved: [bigint, bigint][];
   private readonly apertureEnd: bigint | undefined;
+  /** Bytes this IOAS charged to RLIMIT_MEMLOCK (its IOMMU_IOAS_MAP areas; IOMMU_IOAS_COPY areas are not charged again). */
+  private chargedBytes = 0n;
+  /** IOVAs of the areas IOMMU_IOAS_COPY made (sharing the source's iopt_pages). */
+  private shared = new Set<bigint>();
+  /** Bytes on the locked_vm counter this IOAS charges, from every IOAS that charges it (default: this one's). */
+  private readonly lockedVm: () => bigint;
+  readonly rlimitMode: RlimitMode;
+  /** The last ENOMEM's accounting, for the step's explanation. */
+  lastDenial: IoasMemlockDenial | undefined;
 
-  constructor(opts: VfioContainerOptions & { ioasId?: number; devices?: number }) {
+  constructor(opts: VfioContainerOptions & { ioasId?: number; devices?: number; rlimitMode?: RlimitMode; lockedVm?: () => bigint }) {
     // No dma_entry_limit and no type1 memlock check: iommufd's own are applied below.
     const { memlockBytes, ...rest } = opts;
     super({ ...rest, dmaEntryLimit: Number.MAX_SAFE_INTEGER });
     this.memlock = memlockBytes;
     this.reserved = opts.reservedRegions ?? [[0xfee00000n, 0xfeefffffn]];
     this.apertureEnd = opts.apertureEnd;
+    this.rlimitMode = opts.rlimitMode ?? "user";
+    this.lockedVm = opts.lockedVm ?? (() => this.chargedBytes);
     this.ioasId = opts.ioasId ?? 1;
     // Each device bound adds an object (its idevice) before the hwpt; one device: ioas 1, idev 2, hwpt 3.
     this.hwptId = this.ioasId + 1 + (opts.devices ?? 1);
+  }
+
+  /** Bytes this IOAS charged to RLIMIT_MEMLOCK. */
+  get charged(): bigint {
+    return this.chargedBytes;
   }
 
   /** The checks IOMMU_IOAS_MAP and IOMMU_IOAS_COPY share (iopt_check_iova, area alignment, EEXIST), in the kernel's order. */
@@ -127,6 +179,7 @@ export class IommufdIoas extends VfioContainer {
     for (const p of pieces) {
       const r = super.map({ iova: at, vaddr: p.vaddr, size: p.size, read: true, write: true });
       if (!r.ok) return r;
+      this.shared.add(at);
       at += p.size;
     }
     return { ok: true };
@@ -138,17 +191,28 @@ export class IommufdIoas extends VfioContainer {
     const fail = (errno: Errno): VfioResult<{ dma: VfioDma }> => ({ ok: false, errno, kernelLog: [] });
     if (iova >= ULONG_MAX || size >= ULONG_MAX) return fail("EOVERFLOW");
     if (!req.read && !req.write) return fail("EINVAL");
+    this.lastDenial = undefined;
     const bad = this.checkRange(iova, size);
     if (bad !== undefined) return fail(bad);
     if (vaddr % PAGE !== 0n) return fail("EINVAL");
-    if (this.memlock !== undefined && BigInt(this.lockedPages) * PAGE + size > this.memlock) return fail("ENOMEM");
-    return super.map(req);
+    if (this.memlock !== undefined) {
+      const counted = this.lockedVm();
+      if (counted + size > this.memlock) {
+        this.lastDenial = { mode: this.rlimitMode, limit: this.memlock, counted, need: size };
+        return fail("ENOMEM");
+      }
+    }
+    const r = super.map(req);
+    if (r.ok) this.chargedBytes += size;
+    return r;
   }
 
   /** IOMMU_IOAS_UNMAP: whole areas inside the range, lowest first; ENOENT where none or one is cut. */
   override unmap(req: { iova: bigint; size: bigint; all?: boolean }): VfioResult<{ unmapped: bigint }> {
     const fail = (errno: Errno): VfioResult<{ unmapped: bigint }> => ({ ok: false, errno, kernelLog: [] });
     if (req.all === true || (req.iova === 0n && req.size === U64_MAX)) {
+      this.chargedBytes = 0n;
+      this.shared.clear();
       return super.unmap({ iova: 0n, size: 0n, all: true });
     }
     const { iova, size } = req;
@@ -162,8 +226,21 @@ export class IommufdIoas extends VfioContainer {
       // The areas already removed stay removed: the ioctl fails, the caller does not learn how much went.
       if (d.iova < iova || d.iova + d.size - 1n > last) return fail("ENOENT");
       const r = super.unmap({ iova: d.iova, size: d.size });
-      if (r.ok) unmapped += r.unmapped;
+      if (r.ok) {
+        unmapped += r.unmapped;
+        if (!this.shared.delete(d.iova)) this.chargedBytes -= d.size;
+      }
     }
     return unmapped === 0n ? fail("ENOENT") : { ok: true, unmapped };
+  }
+
+  override snapshot(): ReturnType<VfioContainer["snapshot"]> & { shared: bigint[] } {
+    return { ...super.snapshot(), shared: [...this.shared] };
+  }
+
+  override restore(s: unknown): void {
+    super.restore(s);
+    this.shared = new Set((s as { shared?: bigint[] }).shared ?? []);
+    this.chargedBytes = this.dmas.reduce((sum, d) => (this.shared.has(d.iova) ? sum : sum + d.size), 0n);
   }
 }

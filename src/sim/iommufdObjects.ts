@@ -33,12 +33,14 @@
  *   object with users besides the table (`!refcount_dec_if_one(&obj->users)`) -> -EBUSY: an IOAS
  *   with an hwpt, an attached hwpt, a bound device (iommufd_device_bind: "refcount_inc(&idev->obj.users)").
  *
- * Model limits: RLIMIT_MEMLOCK is checked per IOAS, not per process, and a domain allocated by
+ * RLIMIT_MEMLOCK: each IOAS_MAP is charged to the VM's counter (iommufd.ts: the user's or the
+ * process's locked_vm, Vmm.lockedVm); IOAS_COPY is not charged again.
+ * Model limits: a domain allocated by
  * IOMMU_HWPT_ALLOC is not freed when the VM stops (its id is not reused).
  */
 import type { Step } from "../scenario/types.js";
 import type { HostDomain, HostFaultQueues, HostIopf } from "./host-iommu.js";
-import { IommufdIoas } from "./iommufd.js";
+import { IommufdIoas, ioasEnomemText } from "./iommufd.js";
 import type { StepOutcome } from "./machine.js";
 import { STRERROR, type Errno, type VfioContainer } from "./vfio.js";
 
@@ -163,7 +165,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
       if (!ioas) return;
       const vaddr = vm.gpaToHva(st.gpa!) ?? 0xdead00000000n + st.gpa!;
       const r = ioas.map({ iova: st.iova!, vaddr, size: st.length!, read: true, write: true });
-      if (!r.ok) return port.fail(out, r.errno, `IOMMU_IOAS_MAP on IOAS ${st.ioas} failed: ${r.errno} (${STRERROR[r.errno]})`);
+      if (!r.ok) return port.fail(out, r.errno, `IOMMU_IOAS_MAP on IOAS ${st.ioas} failed: ${r.errno} (${STRERROR[r.errno]})${r.errno === "ENOMEM" ? ioasEnomemText(ioas) : ""}`);
       for (const did of ioas.domainIds) port.traceMap(did, st.iova!, st.length!, 3, false);
       out.summary = `IOMMU_IOAS_MAP: IOAS ${st.ioas} maps IOVA ${hex(st.iova!)}+${hex(st.length!)} -> GPA ${hex(st.gpa!)}${domainsText(ioas)}`;
       return;

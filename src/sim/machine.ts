@@ -18,6 +18,7 @@ import { bindPasidStep, pageRequestStep, pageResponseStep, unbindPasidStep, type
 import { amdBindPasidStep, amdPageResponseStep, amdUnbindPasidStep, type AmdPasidStepContext } from "./amdvi/pasidBind.js";
 import { AmdViHost } from "./amdvi/host.js";
 import { createViommu, type ViommuSnapshot } from "./viommu.js";
+import { atsDeviceKeys } from "../scenario/iommuUnits.js";
 import type { EntryTarget, IommuDecoders, InvalidateRequest, IommuHostUnits, IommuUnit } from "./iommu.js";
 import type { HostDomain, HostIommu, HostIommuSnapshot, PasidSeamContext } from "./host-iommu.js";
 import { createHostIommu, hostIommuModel, hostIommuSram } from "./models.js";
@@ -75,6 +76,8 @@ export interface StepOutcome {
   recorded?: boolean;
   /** A posted interrupt: whether it sent a notification event. */
   notified?: boolean;
+  /** guest-map / guest-unmap on an intel vIOMMU: the Device-TLB invalidate descriptors the guest queued. */
+  deviceIotlbInvalidations?: number;
   /** Trace events of this step: [eventStart, eventEnd). */
   eventStart: number;
   eventEnd: number;
@@ -193,8 +196,10 @@ export class Machine {
     this.hostUnits = multi ? { units: multi.units, names: multi.names, unitOf: (sid) => multi.unitIndex(sid) } : oneUnit(this.iommu);
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
     this.log = new KernelLog(host.kernel);
+    // The host devices with an ATS capability (host.iommu.ats of any unit): a vIOMMU guest sees it too.
+    const atsDevices = atsDeviceKeys(host);
     scenario.vms.forEach((spec, index) => {
-      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index, host.iommu.model === "smmuv3" ? "virt" : "q35"), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: createViommu(spec.viommu, spec.memory, spec.name, host.iommu.model === "smmuv3" ? "virt" : "q35") } : {}) });
+      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index, host.iommu.model === "smmuv3" ? "virt" : "q35"), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: createViommu(spec.viommu, spec.memory, spec.name, host.iommu.model === "smmuv3" ? "virt" : "q35", atsDevices) } : {}) });
     });
     this.vmm = new Vmm({
       scenario,
@@ -704,6 +709,7 @@ export function checkExpectation(step: Step, out: StepOutcome, model?: Pick<Iomm
   if (e.pasid !== undefined && out.pasid !== e.pasid) f.push(`expected the ${out.status === "fault" ? "fault" : "translation"} of a request ${pasidText(e.pasid)}, got ${out.pasid === undefined ? "no request" : `a request ${pasidText(out.pasid)}`}`);
   if (e.faults !== undefined && out.faults !== e.faults) f.push(`expected ${e.faults} faulting transactions, got ${out.faults}`);
   if (e.notification !== undefined && out.notified !== e.notification) f.push(e.notification ? `expected a notification event, got ${out.notified === false ? "none" : got}` : `expected no notification event, ${out.notified ? "one was sent" : `got ${got}`}`);
+  if (e.deviceIotlbInvalidations !== undefined && (out.deviceIotlbInvalidations ?? 0) !== e.deviceIotlbInvalidations) f.push(`expected ${plural(e.deviceIotlbInvalidations, "device-IOTLB invalidation")} from the guest, got ${out.deviceIotlbInvalidations ?? 0}`);
   if (e.recorded !== undefined && (out.recorded ?? false) !== e.recorded) f.push(`expected the fault ${e.recorded ? "" : "not "}to be recorded, it was ${out.recorded ? "" : "not "}recorded`);
   return { pass: f.length === 0, failures: f };
 }

@@ -121,6 +121,19 @@ export function rmrrRefusal(host: HostSpec, groupDevices: readonly { key: string
 
 const GiB = 1n << 30n;
 
+/** iommufd's IOMMU_OPTION_RLIMIT_MODE: "user" (0, IOPT_PAGES_ACCOUNT_USER) or "mm" (1, IOPT_PAGES_ACCOUNT_MM); sim/iommufd.ts. */
+export type RlimitMode = "user" | "mm";
+
+/**
+ * The accounting mode of a VM's iommufd: the scenario's `rlimit-mode`, else "mm" when libvirt starts
+ * the VM (it opens /dev/iommu and sets process accounting: libvirt src/util/viriommufd.c
+ * virIOMMUFDOpenDevice -> virIOMMUFDSetRLimitMode(fd, true)), else the kernel's default "user" (a
+ * hand-started QEMU opens /dev/iommu itself and sets nothing).
+ */
+export function rlimitMode(vm: VmSpec): RlimitMode {
+  return vm.rlimitMode ?? (vm.libvirt !== undefined ? "mm" : "user");
+}
+
 /** What a VM needs locked, and why. */
 export interface MemlockNeed {
   vm: string;
@@ -143,6 +156,13 @@ export interface MemlockNeed {
   /** The VMM's RLIMIT_MEMLOCK while the VM runs (effectiveMemlock; undefined: unlimited) and how far it is short of libvirt's computed limit, if it is. */
   configured?: bigint;
   short?: bigint;
+  /**
+   * The iommufd backend: the counter its IOMMU_IOAS_MAPs charge (sim/iommufd.ts) and what is on it
+   * once every VM charging it has started - under "user" the RAM pinned at start by every iommufd VM
+   * in "user" mode (`with`: their names), under "mm" the VM's own - and how far the VMM's
+   * RLIMIT_MEMLOCK is short of that.
+   */
+  iommufd?: { mode: RlimitMode; counted: bigint; with: string[]; short?: bigint };
 }
 
 /**
@@ -214,9 +234,21 @@ export function effectiveMemlock(host: HostSpec, vm: VmSpec): bigint | undefined
   return limit > host.memlock ? limit : host.memlock;
 }
 
-/** Every VM's need (VMs without devices have none). */
+/** Every VM's need (VMs without devices have none), with the iommufd counters the VMs share. */
 export function memlockNeeds(s: Scenario): MemlockNeed[] {
-  return s.vms.map((vm) => memlockNeed(s.host, vm)).filter((n): n is MemlockNeed => n !== undefined);
+  const needs = s.vms.map((vm) => memlockNeed(s.host, vm)).filter((n): n is MemlockNeed => n !== undefined);
+  const spec = new Map(s.vms.map((v) => [v.name, v]));
+  const iommufd = (n: MemlockNeed) => n.devices > 0 && spec.get(n.vm)?.backend === "iommufd";
+  const userVms = needs.filter((n) => iommufd(n) && rlimitMode(spec.get(n.vm)!) === "user");
+  for (const n of needs) {
+    if (!iommufd(n)) continue;
+    const mode = rlimitMode(spec.get(n.vm)!);
+    const group = mode === "user" ? userVms : [n];
+    const counted = group.reduce((sum, m) => sum + m.pinnedAtStart, 0n);
+    n.iommufd = { mode, counted, with: group.map((m) => m.vm) };
+    if (n.configured !== undefined && n.configured < counted) n.iommufd.short = counted - n.configured;
+  }
+  return needs;
 }
 
 /** 2GiB, 64KiB; a size that is no whole number of its unit: 1.99GiB (2147418112 bytes). */
@@ -241,6 +273,18 @@ export function memlockDiagnostics(s: Scenario): Diagnostic[] {
   // A scenario that expects the ENOMEM demonstrates it on purpose: still say it, as information.
   const onPurpose = s.workload.some((w) => w.expect?.errno === "ENOMEM");
   for (const n of memlockNeeds(s)) {
+    const shared = n.iommufd?.short !== undefined && n.short === undefined ? n.iommufd : undefined;
+    if (shared !== undefined) {
+      // iommufd's user accounting: the VMs of one user fill one locked_vm (pages.c incr_user_locked_vm).
+      out.push({
+        severity: onPurpose ? "info" : "warning",
+        code: "memlock-short",
+        message: `VM ${n.vm}: iommufd charges the user's locked_vm (IOMMU_OPTION_RLIMIT_MODE 0), which VMs ${shared.with.join(", ")} fill with ${fmt(shared.counted)} of pinned guest RAM: ${fmt(shared.short!)} more than the VMM's RLIMIT_MEMLOCK ${fmt(n.configured!)}`,
+        hint: "Start the VMs through libvirt (it sets process accounting, IOMMU_OPTION_RLIMIT_MODE 1, on the /dev/iommu it opens), give each VM rlimit-mode: mm, run them as different users, or raise the limit to what all of them pin.",
+        range: s.vms.find((v) => v.name === n.vm)?.range ?? s.host.range,
+      });
+      continue;
+    }
     if (n.short === undefined) continue;
     const vm = s.vms.find((v) => v.name === n.vm);
     const byHardLimit = n.hardLimit !== undefined && n.configured === n.hardLimit;

@@ -30,6 +30,7 @@ import { q35Memslots } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
 import { vtdUnit } from "./vtd/model.js";
+import { deviceTlbRange } from "./vtd/devtlb.js";
 import { decodeDesc } from "./vtd/qi.js";
 import { IOTLB_PSI } from "./vtd/qi.js";
 import { VTD_FR_READ, VTD_FR_WRITE } from "./vtd/reasons.js";
@@ -118,6 +119,24 @@ export interface GuestViommuSnapshot {
   notes?: [number, number][];
 }
 
+/**
+ * A Device-TLB invalidate descriptor (QI type 0x3) the guest queued on its vIOMMU, as QEMU's
+ * vtd_process_device_iotlb_desc (hw/i386/intel_iommu.c) decodes it: the requester id and the range
+ * (S = 1: 8 KiB << cto64(addr >> 12), aligned down). QEMU sends it to the device's address space as
+ * an IOMMU_NOTIFIER_DEVIOTLB_UNMAP event (memory_region_notify_iommu). Only vhost registers for
+ * that event; VFIO's notifier is IOMMU_NOTIFIER_IOTLB_EVENTS = MAP | UNMAP (hw/vfio/listener.c
+ * vfio_listener_region_add, QEMU commit "vfio: Do not register any IOMMU_NOTIFIER_DEVIOTLB_UNMAP
+ * notifier", 2021): for an assigned device nothing reaches the host. Its ATC caches the HOST
+ * IOMMU's translations, which the host kernel flushes itself when QEMU's VFIO_IOMMU_UNMAP_DMA
+ * clears the shadow (the host driver's iommu_flush_iotlb_psi -> iommu_flush_dev_iotlb).
+ */
+export interface GuestDeviceIotlbInvalidation {
+  /** Guest requester id (the vIOMMU's bus:devfn). */
+  sid: number;
+  addr: bigint;
+  size: bigint;
+}
+
 /** The outcome of a guest driver action (map / unmap and its invalidation). */
 export interface GuestActionResult {
   /** Linux refused the request (intel_iommu_map's width check): the guest kernel's line and errno. */
@@ -131,6 +150,8 @@ export interface GuestActionResult {
   unmapped?: bigint;
   /** One per IOTLB invalidation QEMU trapped (none when the guest skipped it). */
   syncs: SyncResult[];
+  /** The Device-TLB invalidations QEMU processed (intel-iommu with device-iotlb=on and an ATS device). */
+  deviceIotlb?: GuestDeviceIotlbInvalidation[];
 }
 
 /**
@@ -151,7 +172,10 @@ export interface Viommu {
   /** The vIOMMU's model and options, for the views ("intel-iommu · caching-mode=on · aw-bits 48"). */
   describe(): { description: string; tooltip: string };
   map(key: string, iova: bigint, size: bigint, gpa: bigint, perm: number, invalidate: boolean, step: number, hooks: ShadowHooks): GuestActionResult;
-  unmap(key: string, iova: bigint, size: bigint, invalidate: boolean, step: number, hooks: ShadowHooks): GuestActionResult;
+  /** `deviceIotlbInvalidate` false: the guest flushes the IOTLB but forgets the Device-TLB invalidation (intel-iommu, device-iotlb=on). */
+  unmap(key: string, iova: bigint, size: bigint, invalidate: boolean, step: number, hooks: ShadowHooks, deviceIotlbInvalidate?: boolean): GuestActionResult;
+  /** intel-iommu: whether the guest enables ATS for the assigned host device `key` (device-iotlb=on and an ATS capability). */
+  guestAts?(key: string): boolean;
   reset(): void;
   snapshot(): ViommuSnapshot;
   restore(s: ViommuSnapshot): void;
@@ -164,9 +188,12 @@ export interface Viommu {
 
 export type ViommuSnapshot = GuestViommuSnapshot | VirtioIommuSnapshot;
 
-/** The VM's vIOMMU of the model its spec names. */
-export function createViommu(spec: ViommuSpec, ram: bigint, name: string, machine: "q35" | "virt"): Viommu {
-  return spec.model === "virtio-iommu" ? new VirtioIommu(spec, machine) : new GuestViommu(spec, ram, name);
+/**
+ * The VM's vIOMMU of the model its spec names. `atsDevices`: the host devices with a PCIe ATS
+ * capability (host.iommu.ats); vfio-pci shows the guest that capability read-only.
+ */
+export function createViommu(spec: ViommuSpec, ram: bigint, name: string, machine: "q35" | "virt", atsDevices: ReadonlySet<string> = new Set()): Viommu {
+  return spec.model === "virtio-iommu" ? new VirtioIommu(spec, machine) : new GuestViommu(spec, ram, name, atsDevices);
 }
 
 /** What every model keeps: QEMU's IOVA tree (its mappings into VFIO), the guest requester ids, the trace's cause notes. */
@@ -264,6 +291,8 @@ export class GuestViommu extends ViommuCommon implements Viommu {
     readonly spec: ViommuSpec,
     ram: bigint,
     name: string,
+    /** Host devices with an ATS capability the guest sees (createViommu). */
+    private readonly atsDevices: ReadonlySet<string> = new Set(),
   ) {
     super();
     const slots = q35Memslots(ram, 0n);
@@ -317,10 +346,27 @@ export class GuestViommu extends ViommuCommon implements Viommu {
     };
   }
 
+  /**
+   * Whether the guest enables ATS for the assigned device: Linux's info->ats_supported needs the
+   * unit's ECAP.DT (ecap_dev_iotlb_support: QEMU sets it with device-iotlb=on, vtd_cap_init) and
+   * the device's ATS capability (pci_ats_supported), which QEMU's vfio-pci passes to the guest
+   * (hw/vfio/pci.c vfio_add_ext_cap drops SR-IOV, ARI and, in some versions, resizable BAR - not
+   * ATS) and the host's vfio-pci exposes read-only (drivers/vfio/pci/vfio_pci_config.c
+   * pci_ext_cap_length[PCI_EXT_CAP_ID_ATS], default ecap_perms = direct_ro_perms: the guest's
+   * pci_enable_ats write to the ATS Control register is dropped, the device keeps the host's
+   * setting). A device on the guest's root bus is integrated ("If it's an integrated device, allow
+   * ATS"), so dmar_ats_supported allows it without an ATSR.
+   */
+  guestAts(key: string): boolean {
+    return this.spec.deviceIotlb === true && this.atsDevices.has(key);
+  }
+
   /** The device's context entry points at the guest domain (domain_context_mapping in the guest). */
   attach(key: string, step: number, hooks: ShadowHooks): SyncResult[] {
     const rid = this.guestRid(key);
     if (this.domain.rids.has(rid)) return [];
+    // domain_context_mapping_one: CONTEXT_TT_DEV_IOTLB (T = 01b) where info->ats_supported.
+    if (this.guestAts(key)) this.driver.atsRids.set(rid, true);
     this.driver.attach(this.domain, [rid]);
     return this.trapped(step, hooks);
   }
@@ -351,25 +397,43 @@ export class GuestViommu extends ViommuCommon implements Viommu {
     return { syncs };
   }
 
-  /** The guest driver unmaps (intel_iommu_unmap) and, unless `invalidate` is false, flushes. */
-  unmap(key: string, iova: bigint, size: bigint, invalidate: boolean, step: number, hooks: ShadowHooks): GuestActionResult {
+  /**
+   * The guest driver unmaps (intel_iommu_unmap) and, unless `invalidate` is false, flushes: the
+   * IOTLB, then (v6.5 iommu_flush_iotlb_psi -> iommu_flush_dev_iotlb, every unmap, caching mode or
+   * not) one Device-TLB invalidate per ATS device of the domain, unless `deviceIotlbInvalidate` is
+   * false (the guest bug: the IOTLB flush without the Device-TLB one).
+   */
+  unmap(key: string, iova: bigint, size: bigint, invalidate: boolean, step: number, hooks: ShadowHooks, deviceIotlbInvalidate = true): GuestActionResult {
     const syncs = this.attach(key, step, hooks);
-    this.driver.unmap(this.domain, iova, size, invalidate);
+    const ats = this.driver.atsRids;
+    const forget = deviceIotlbInvalidate ? [] : [...this.domain.rids].filter((rid) => ats.get(rid) === true);
+    for (const rid of forget) ats.set(rid, false);
+    try {
+      this.driver.unmap(this.domain, iova, size, invalidate);
+    } finally {
+      for (const rid of forget) ats.set(rid, true);
+    }
     for (let a = iova; a < iova + size; a += PAGE) this.written.delete(a);
-    if (invalidate) syncs.push(...this.trapped(step, hooks));
+    const deviceIotlb: GuestDeviceIotlbInvalidation[] = [];
+    if (invalidate) syncs.push(...this.trapped(step, hooks, deviceIotlb));
     else this.driver.takeIssued();
-    return { syncs };
+    return { syncs, ...(this.spec.deviceIotlb ? { deviceIotlb } : {}) };
   }
 
   /**
    * QEMU's side of the guest's invalidation queue: for each IOTLB descriptor the unit processed,
-   * the shadow sync of the range it names (vtd_process_iotlb_desc).
+   * the shadow sync of the range it names (vtd_process_iotlb_desc); each Device-TLB descriptor
+   * (vtd_process_device_iotlb_desc) into `deviceIotlb`, reaching no VFIO notifier.
    */
-  private trapped(step: number, hooks: ShadowHooks): SyncResult[] {
+  private trapped(step: number, hooks: ShadowHooks, deviceIotlb?: GuestDeviceIotlbInvalidation[]): SyncResult[] {
     this.driver.takeIssued();
     const out: SyncResult[] = [];
     for (const { lo, hi } of this.unit.takeQueueLog()) {
       const d = decodeDesc(lo, hi);
+      if (d.type === "dev-iotlb") {
+        deviceIotlb?.push({ sid: d.sid, ...deviceTlbRange(d.addr, d.size) });
+        continue;
+      }
       if (d.type !== "iotlb") continue;
       const top = 1n << BigInt(this.domainWidth);
       if (d.granularity === IOTLB_PSI) {

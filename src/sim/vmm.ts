@@ -5,7 +5,7 @@
  * memory listener (no vIOMMU) and from the vIOMMU's shadowing (caching mode), with QEMU's and the
  * kernel's log lines. The Machine orchestrates the steps; this module owns the VMs' VFIO state.
  */
-import { formatBdf } from "./bdf.js";
+import { formatBdf, formatSid } from "./bdf.js";
 import { plural } from "./plural.js";
 import type { DiagnosticCode, Scenario, Step, VmSpec } from "../scenario/types.js";
 import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
@@ -13,12 +13,12 @@ import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
 import { pfBindRefused } from "./hostTopology.js";
 import { runIommufdStep, type IommufdContext, type IommufdPort, type IommufdStep } from "./iommufdObjects.js";
-import { IommufdIoas, iommufdBindFailedText, iommufdStartText, ioasMapFailedLine, mapIoctl, unmapIoctl } from "./iommufd.js";
+import { IommufdIoas, ioasEnomemText, iommufdBindFailedText, iommufdStartText, ioasMapFailedLine, mapIoctl, rlimitMode, unmapIoctl, type RlimitMode } from "./iommufd.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type VfioResult } from "./vfio.js";
 import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
-import type { ShadowHooks, Viommu } from "./viommu.js";
+import type { GuestDeviceIotlbInvalidation, ShadowHooks, Viommu } from "./viommu.js";
 import { effectiveMemlock, rmrrRefusal } from "./reserved.js";
 
 const KiB = 1024n;
@@ -159,6 +159,7 @@ export class Vmm {
     const shadow = this.shadowHooks(vm);
     const r = vm.viommu!.map(step.device, iova, size, gpa, prot, invalidate, this.currentStep, shadow.hooks);
     shadow.flush();
+    out.deviceIotlbInvalidations = r.deviceIotlb?.length ?? 0;
     for (const y of r.syncs) {
       shadow.stats.skipped += y.skipped;
       shadow.stats.remapped += y.remapped;
@@ -206,8 +207,9 @@ export class Vmm {
     }
     const shadow = this.shadowHooks(vm);
     const v = vm.viommu!;
-    const r = v.unmap(step.device, step.iova, step.size, step.invalidate, this.currentStep, shadow.hooks);
+    const r = v.unmap(step.device, step.iova, step.size, step.invalidate, this.currentStep, shadow.hooks, step.deviceIotlbInvalidate !== false);
     shadow.flush();
+    out.deviceIotlbInvalidations = r.deviceIotlb?.length ?? 0;
     if (r.rejected) {
       const done = shadow.stats.unmapped ? ` (${formatSize(shadow.stats.unmapped)} unmapped before it)` : "";
       this.fail(out, "viommu-rejected", `${r.rejected.status ? `QEMU's virtio-iommu answered ${r.rejected.status}: ` : ""}${r.rejected.why}${done}`);
@@ -225,7 +227,7 @@ export class Vmm {
       return;
     }
     const whole = r.unmapped !== undefined && r.unmapped > step.size ? ` (whole mappings: the guest's virtio-iommu driver never splits one, viommu_del_mappings)` : "";
-    out.summary = s.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(s.unmapped)} at IOVA 0x${step.iova.toString(16)}${whole}`;
+    out.summary = (s.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(s.unmapped)} at IOVA 0x${step.iova.toString(16)}${whole}`) + deviceIotlbText(r.deviceIotlb, v.guestAts?.(step.device) === true, step.deviceIotlbInvalidate === false);
   }
 
   /**
@@ -476,7 +478,7 @@ export class Vmm {
             `0x${slot.size.toString(16)}, 0x${slot.hva.toString(16)}) = -${ERRNO_VALUE[r.errno]} (${STRERROR[r.errno]})`,
           this.currentStep,
         );
-        this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})`);
+        this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} of ${slot.name} failed: ${r.errno} (${STRERROR[r.errno]})${r.errno === "ENOMEM" ? ioasEnomemText(vm.container) : ""}`);
         return false;
       }
       this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, 0, 0, 0, slot.gpa, slot.size);
@@ -608,7 +610,7 @@ export class Vmm {
     if (!this.requireContainer(vm, out)) return;
     const r = this.dmaMap(vm, iova, size, this.gpaToVaddr(vm, gpa), perm !== "w", perm !== "r");
     if (!r.ok) {
-      this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} failed: ${r.errno} (${STRERROR[r.errno]})`);
+      this.failErrno(out, r.errno, `${mapIoctl(vm.spec)} failed: ${r.errno} (${STRERROR[r.errno]})${r.errno === "ENOMEM" ? ioasEnomemText(vm.container) : ""}`);
       return;
     }
     this.trace.pushBig(EventKind.Map, this.currentStep, 0, vm.domain!.did, perm === "r" ? 1 : perm === "w" ? 2 : 3, 0, 0, iova, size);
@@ -655,9 +657,37 @@ export class Vmm {
       dmaEntryLimit: host.dmaEntryLimit,
       ...(effectiveMemlock(host, vm.spec) !== undefined ? { memlockBytes: effectiveMemlock(host, vm.spec)! } : {}),
       apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n,
-      ...(vm.spec.backend === "iommufd" ? { devices: vm.devices.length } : {}),
+      ...(vm.spec.backend === "iommufd" ? { devices: vm.devices.length, ...this.iommufdAccounting(vm) } : {}),
       ...(this.driver.reservedIova ? { reservedRegions: this.driver.reservedIova() } : {}),
     });
+  }
+
+  /** The RLIMIT_MEMLOCK counter an IOAS of `vm` charges (sim/iommufd.ts): its mode and what is on it. */
+  private iommufdAccounting(vm: VmRuntime): { rlimitMode: RlimitMode; lockedVm: () => bigint } {
+    return { rlimitMode: rlimitMode(vm.spec), lockedVm: () => this.lockedVm(vm) };
+  }
+
+  /**
+   * Bytes on the locked_vm counter an IOMMU_IOAS_MAP of `vm` is checked against: under "mm" the VMM
+   * process's (its own IOASes); under "user" the user's, which every running iommufd VM in "user"
+   * mode charges (the scenario's VMMs run as one user).
+   */
+  private lockedVm(vm: VmRuntime): bigint {
+    const mode = rlimitMode(vm.spec);
+    let sum = 0n;
+    for (const other of this.vms.values()) {
+      if (other !== vm && (mode === "mm" || !other.running || other.spec.backend !== "iommufd" || rlimitMode(other.spec) !== "user")) continue;
+      for (const ioas of this.ioases(other)) sum += ioas.charged;
+    }
+    return sum;
+  }
+
+  /** A VM's IOASes: its first (the container) and those IOMMU_IOAS_ALLOC made. */
+  private ioases(vm: VmRuntime): IommufdIoas[] {
+    if (!(vm.container instanceof IommufdIoas)) return [];
+    const out = [vm.container];
+    for (const o of vm.iommufd?.objects.values() ?? []) if (o.type === "ioas" && o.ioas !== vm.container) out.push(o.ioas);
+    return out;
   }
 
   /** A further IOAS of the VM's iommufd, wired to the driver like its first (IOMMU_IOAS_ALLOC; restore). */
@@ -665,7 +695,7 @@ export class Vmm {
     const byDid = (did: number) => this.driver.domain(did)!;
     const host = this.scenario.host;
     const limit = effectiveMemlock(host, vm.spec);
-    return new IommufdIoas({ ops: { map: (did, iova, hpa, size, prot) => this.driver.map(byDid(did), iova, hpa, size, prot), unmap: (did, iova, size) => void this.driver.unmap(byDid(did), iova, size) }, pins: vm.guest, dmaEntryLimit: host.dmaEntryLimit, ...(limit !== undefined ? { memlockBytes: limit } : {}), apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n });
+    return new IommufdIoas({ ops: { map: (did, iova, hpa, size, prot) => this.driver.map(byDid(did), iova, hpa, size, prot), unmap: (did, iova, size) => void this.driver.unmap(byDid(did), iova, size) }, pins: vm.guest, dmaEntryLimit: host.dmaEntryLimit, ...(limit !== undefined ? { memlockBytes: limit } : {}), apertureEnd: (1n << BigInt(this.driver.domainWidth(vm.domain!))) - 1n, ...this.iommufdAccounting(vm) });
   }
 
   /** `iommufd:` steps: the VM's iommufd objects beyond its first IOAS (sim/iommufdObjects.ts). */
@@ -727,4 +757,18 @@ export function formatSize(n: bigint): string {
     if (n >= v && n % v === 0n) return `${n / v} ${unit}`;
   }
   return plural(n, "byte");
+}
+
+/**
+ * What a guest-unmap's Device-TLB invalidations did (intel vIOMMU, device-iotlb=on): QEMU's
+ * vtd_process_device_iotlb_desc notifies IOMMU_NOTIFIER_DEVIOTLB_UNMAP, which VFIO does not listen
+ * to; the assigned device's ATC holds the host IOMMU's translations, flushed by the host kernel when
+ * QEMU's VFIO_IOMMU_UNMAP_DMA removed the shadow. "" when the guest has no ATS device.
+ */
+function deviceIotlbText(inv: readonly GuestDeviceIotlbInvalidation[] | undefined, ats: boolean, forgot: boolean): string {
+  if (inv === undefined || !ats) return "";
+  const host = "the device's ATC caches the host IOMMU's translations, which the host kernel flushes when VFIO unmaps";
+  if (inv.length === 0) return forgot ? `; the guest skipped its device-IOTLB invalidation: harmless for an assigned device (${host})` : "";
+  const first = inv[0]!;
+  return `; the guest sent ${plural(inv.length, "device-IOTLB invalidation")} for ${formatSid(first.sid)} (IOVA 0x${first.addr.toString(16)}+${formatSize(first.size)}): QEMU's vtd_process_device_iotlb_desc notifies IOMMU_NOTIFIER_DEVIOTLB_UNMAP, which VFIO does not register, so nothing reaches the host (${host})`;
 }

@@ -1,4 +1,5 @@
-import type { IommuSpec, SourceRange } from "../../src/scenario/types.js";
+import type { IommuSpec, Scenario, SourceRange } from "../../src/scenario/types.js";
+import { parseScenario } from "../../src/scenario/index.js";
 import { PhysicalMemory } from "../../src/sim/memory.js";
 import { IntelIommuDriver } from "../../src/sim/vtd/driver.js";
 import { DmarUnit } from "../../src/sim/vtd/unit.js";
@@ -54,4 +55,12 @@ export async function cli(...argv: string[]): Promise<{ code: number; out: strin
   let err = "";
   const code = await runCli(argv, { out: (t) => void (out += t), err: (t) => void (err += t) });
   return { code, out, err };
+}
+
+/** The scenario of `text` (file name test.passthrough.yaml); throws with every error's code and message. */
+export function loadScenario(text: string): Scenario {
+  const p = parseScenario(text, "test.passthrough.yaml");
+  const errors = p.diagnostics.filter((d) => d.severity === "error");
+  if (errors.length > 0 || !p.scenario) throw new Error(errors.map((e) => `${e.code}: ${e.message}`).join("\n"));
+  return p.scenario;
 }

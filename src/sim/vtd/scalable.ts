@@ -21,7 +21,7 @@
  */
 import { toTrailField, type DecodedField, type StopCause, type TrailField } from "../iommu.js";
 import { awToLevels, awToWidth, bitRanges, hawMask } from "./context.js";
-import { flWidth, secondLevelTrail, smSecondLevelReason, type FlRequest } from "./flpt.js";
+import { flWidth, secondLevelTrail, smSecondLevelReason, type FlRequest, type NestParent } from "./flpt.js";
 import { sagawBit } from "./regs.js";
 import {
   VTD_FR_FS_NON_CANONICAL,
@@ -211,6 +211,8 @@ export interface SmPasid {
   nxe: boolean;
   /** IOTLB tag of (DID, PASID). */
   tag: number;
+  /** IOTLB tag of (DID, PASID)'s supervisor-only first-level translations (0: none yet; SmState.privTag). */
+  privTag: number;
 }
 
 export interface SmSnapshot {
@@ -218,6 +220,9 @@ export interface SmSnapshot {
   pc: [number, SmPasid][];
   tags: [number, number][];
 }
+
+/** Key offset of a supervisor-only tag (above DID * 2^20 + PASID < 2^36). */
+const PRIV_KEY = 2 ** 36;
 
 /** The scalable-mode caches of a unit, and its IOTLB tags. */
 export class SmState {
@@ -244,6 +249,24 @@ export class SmState {
     return t;
   }
 
+  /**
+   * The tag of (DID, PASID)'s supervisor-only first-level translations: a key of its own in `tags`
+   * (PRIV_KEY above every DID * 2^20 + PASID), so invalidations and snapshots treat it as the
+   * PASID's. `alloc` false: 0 unless it exists.
+   */
+  privTag(did: number, pasid: number, alloc: boolean): number {
+    const key = PRIV_KEY + did * 1048576 + pasid;
+    let t = this.tags.get(key);
+    if (t === undefined) {
+      if (!alloc) return 0;
+      t = this.tags.size + 1;
+      if (t > 0xffff) return 0; // out of tags: not cached
+      this.tags.set(key, t);
+      this.info[t] = { did, pasid, fl: true };
+    }
+    return t;
+  }
+
   /** DID and PASID a tag stands for. */
   tagInfo(tag: number): { did: number; pasid: number; fl: boolean } | undefined {
     return this.info[tag];
@@ -252,9 +275,9 @@ export class SmState {
   /** Tags of a domain: every PASID (undefined), or first-level/nested ones (fl = true) or second-level/pass-through ones (fl = false). */
   tagsOf(did: number, fl?: boolean, pasid?: number): number[] {
     const out: number[] = [];
-    for (const [key, t] of this.tags) {
+    for (const t of this.tags.values()) {
       const i = this.info[t]!;
-      if (Math.floor(key / 1048576) !== did) continue;
+      if (i.did !== did) continue;
       if (pasid !== undefined && i.pasid !== pasid) continue;
       if (fl !== undefined && i.fl !== fl) continue;
       out.push(t);
@@ -275,7 +298,8 @@ export class SmState {
     const info: { did: number; pasid: number; fl: boolean }[] = [];
     for (const [key, t] of s.tags) {
       this.tags.set(key, t);
-      info[t] = { did: Math.floor(key / 1048576), pasid: key % 1048576, fl: this.info[t]?.fl ?? fl(t) };
+      const priv = key >= PRIV_KEY;
+      info[t] = { did: Math.floor((key % PRIV_KEY) / 1048576), pasid: key % 1048576, fl: priv || (this.info[t]?.fl ?? fl(t)) };
     }
     for (const v of this.pc.values()) if (info[v.tag]) info[v.tag]!.fl = v.pgtt === PGTT_FL || v.pgtt === PGTT_NESTED;
     this.info = info;
@@ -306,17 +330,13 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
     u.smTrail = [];
     u.smStop = undefined;
   }
-  const stop = (r: number, cause: StopCause, why: string, fpd: boolean): number => {
-    if (record) u.smStop = { cause, why };
-    return u.fault(r, sid, iovaHi, iovaLo, write, fpd, probe);
-  };
   // ---- context entry (root entry -> lower/upper context table)
   u.stage = XlateStage.Context;
   let ctx = bypass ? undefined : sm.ctx.get(sid);
   if (ctx !== undefined) u.ccHit = true;
   else {
     const r = resolveSmContext(u, sid, record);
-    if (typeof r === "number") return stop(r, causeOf(r), whyOf(r, sid), smLastFpd);
+    if (typeof r === "number") return smFault(u, sid, iovaHi, iovaLo, write, probe, record, r, causeOf(r), whyOf(r, sid), smLastFpd);
     ctx = r;
     if (!probe) sm.ctx.set(sid, ctx);
   }
@@ -333,32 +353,32 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
   // ---- PASID: the request's, or RID_PASID for a request without PASID (VT-d 3.4.3)
   const pasid = withPasid ? u.reqPasid : ctx.ridPasid;
   const priv = withPasid ? u.reqPriv : ctx.ridPriv;
-  if (withPasid && !ctx.paside) return stop(VTD_FR_SM_PASIDE_CLEAR, "invalid", `request with PASID ${hexn(pasid)}, PASIDE = 0 in the context entry`, ctx.fpd);
+  if (withPasid && !ctx.paside) return smFault(u, sid, iovaHi, iovaLo, write, probe, record, VTD_FR_SM_PASIDE_CLEAR, "invalid", `request with PASID ${hexn(pasid)}, PASIDE = 0 in the context entry`, ctx.fpd);
   // VT-d §7.1.3 Table 26: a request's PASID beyond the directory (PDTS) is SCT.7 (0x46); the
   // context entry's own RID_PASID beyond it is an invalid context entry, SCT.4 (0x43).
   if (pasid >>> 6 >= 1 << (ctx.pdts + 7)) {
     const dir = `the PASID directory (PDTS ${ctx.pdts}: ${1 << (ctx.pdts + 7)} entries)`;
-    if (withPasid) return stop(VTD_FR_SM_PASID_TOO_LARGE, "invalid", `PASID ${hexn(pasid)} is beyond ${dir}`, ctx.fpd);
-    return stop(VTD_FR_SM_CONTEXT_ENTRY_INV, "invalid", `the context entry's RID_PASID ${hexn(pasid)} is beyond ${dir}`, ctx.fpd);
+    if (withPasid) return smFault(u, sid, iovaHi, iovaLo, write, probe, record, VTD_FR_SM_PASID_TOO_LARGE, "invalid", `PASID ${hexn(pasid)} is beyond ${dir}`, ctx.fpd);
+    return smFault(u, sid, iovaHi, iovaLo, write, probe, record, VTD_FR_SM_CONTEXT_ENTRY_INV, "invalid", `the context entry's RID_PASID ${hexn(pasid)} is beyond ${dir}`, ctx.fpd);
   }
   const key = sid * 1048576 + pasid;
   let pe = bypass ? undefined : sm.pc.get(key);
   if (pe !== undefined) u.ccHit = true; // the PASID cache answered (a view re-walks the tables as they are now)
   else {
     const r = resolvePasidEntry(u, ctx, pasid, record);
-    if (typeof r === "number") return stop(r, causeOf(r), whyOf(r, sid, pasid), smLastFpd || ctx.fpd);
+    if (typeof r === "number") return smFault(u, sid, iovaHi, iovaLo, write, probe, record, r, causeOf(r), whyOf(r, sid, pasid), smLastFpd || ctx.fpd);
     pe = r;
     if (!probe) sm.pc.set(key, pe);
   }
   u.did = pe.did;
   const fpd = pe.fpd || ctx.fpd;
-  if (priv && !pe.sre && pe.pgtt !== PGTT_PT) return stop(VTD_FR_SM_SRE_CLEAR, "permission", `supervisor request, SRE = 0 in the PASID table entry`, fpd);
-  if (u.reqExec && !pe.ere && pe.pgtt !== PGTT_PT) return stop(VTD_FR_SM_ERE_CLEAR, "permission", `execute request, ERE = 0 in the PASID table entry`, fpd);
+  if (priv && !pe.sre && pe.pgtt !== PGTT_PT) return smFault(u, sid, iovaHi, iovaLo, write, probe, record, VTD_FR_SM_SRE_CLEAR, "permission", `supervisor request, SRE = 0 in the PASID table entry`, fpd);
+  if (u.reqExec && !pe.ere && pe.pgtt !== PGTT_PT) return smFault(u, sid, iovaHi, iovaLo, write, probe, record, VTD_FR_SM_ERE_CLEAR, "permission", `execute request, ERE = 0 in the PASID table entry`, fpd);
   if (pe.pgtt === PGTT_PT) {
     // Table 26 SGN.4: the input address above 2^HAW - 1 (pass-through hands it on as the output).
     if (u.haw < 64 && iovaHi >>> (u.haw - 32) !== 0) {
       u.stage = XlateStage.Width;
-      return stop(VTD_FR_SM_ADDR_BEYOND_MAX, "address-width", `pass-through: the address is above the host address width (${u.haw} bits)`, fpd);
+      return smFault(u, sid, iovaHi, iovaLo, write, probe, record, VTD_FR_SM_ADDR_BEYOND_MAX, "address-width", `pass-through: the address is above the host address width (${u.haw} bits)`, fpd);
     }
     u.kind = XlateKind.PassThrough;
     u.hpaHi = iovaHi;
@@ -429,6 +449,8 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
     r = -1;
     if (!bypass && pe.tag !== 0) {
       r = u.iotlb.lookup(pe.tag, iovaHi, iovaLo, write);
+      // A supervisor request may also hit what only supervisor requests get (pe.privTag).
+      if (r < 0 && priv && pe.privTag !== 0) r = u.iotlb.lookup(pe.privTag, iovaHi, iovaLo, write);
       if (r >= 0) {
         u.iotlbHit = true;
         u.stage = XlateStage.Iotlb;
@@ -448,7 +470,13 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
       req.nxe = pe.nxe;
       f.recordTrail = record;
       f.updateAD = !probe;
-      const nest = pe.pgtt === PGTT_NESTED ? { root: pe.slRoot, levels: pe.slLevels, width: pe.slWidth } : null;
+      let nest: NestParent | null = null;
+      if (pe.pgtt === PGTT_NESTED) {
+        nest = nestScratch;
+        nest.root = pe.slRoot;
+        nest.levels = pe.slLevels;
+        nest.width = pe.slWidth;
+      }
       const savedW = u.walker.recordTrail;
       u.walker.recordTrail = record;
       r = f.walk(pe.flRoot, pe.flLevels, iovaHi, iovaLo, write, req, nest);
@@ -462,9 +490,17 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
         u.setPerm(f.perm);
         u.hpaLo = f.hpaLo >>> 0;
         u.hpaHi = f.hpaHi >>> 0;
-        // Cached only when user and supervisor requests would get the same answer from it, and
-        // not a writable page whose D is still clear (the first write must walk to set it).
-        if (!probe && pe.tag !== 0 && f.user && (f.perm === 3 || pe.wpe) && (f.perm !== 3 || f.dirty)) u.iotlb.fill(pe.tag, iovaHi, iovaLo, f.level, f.hpaHi, f.hpaLo, f.perm);
+        // Not a writable page whose D is still clear (the first write must walk to set it). Under
+        // the PASID's tag when user and supervisor requests would get the same answer from it; a
+        // supervisor request's other answers under its supervisor tag, which only supervisor
+        // requests look up (the IOTLB keeps a first-level translation's U/S: VT-d 6.2.1).
+        if (!probe && pe.tag !== 0 && (f.perm !== 3 || f.dirty)) {
+          if (f.user && (f.perm === 3 || pe.wpe)) u.iotlb.fill(pe.tag, iovaHi, iovaLo, f.level, f.hpaHi, f.hpaLo, f.perm);
+          else if (priv) {
+            if (pe.privTag === 0) pe.privTag = u.sm.privTag(pe.did, pasid, true);
+            if (pe.privTag !== 0) u.iotlb.fill(pe.privTag, iovaHi, iovaLo, f.level, f.hpaHi, f.hpaLo, f.perm);
+          }
+        }
       }
     }
   }
@@ -495,6 +531,18 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
   if (ats && !probe) atsFill(u, sid, iovaHi, iovaLo);
   return 0;
 }
+
+/**
+ * A translation stops with fault `r`: the trail's reason (recordTrail only), then the unit's fault
+ * handling. A function of its own, not a closure per translation: the hot path allocates nothing.
+ */
+function smFault(u: DmarUnit, sid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean, record: boolean, r: number, cause: StopCause, why: string, fpd: boolean): number {
+  if (record) u.smStop = { cause, why };
+  return u.fault(r, sid, iovaHi, iovaLo, write, fpd, probe);
+}
+
+/** The second level of a nested walk, reused by every translation (FlptWalker.walk only reads it). */
+const nestScratch: NestParent = { root: 0, levels: 0, width: 0 };
 
 /**
  * A successful Translation Request (ATS, VT-d 4.2.2): the device caches the completion in its
@@ -617,6 +665,7 @@ function resolvePasidEntry(u: DmarUnit, ctx: SmContext, pasid: number, record: b
     wpe: (v2 & 0x10n) !== 0n,
     nxe: (v2 & 0x20n) !== 0n,
     tag: pgtt === PGTT_PT ? 0 : u.sm.tag(did, pasid, fl),
+    privTag: fl ? u.sm.privTag(did, pasid, false) : 0,
   };
 }
 
