@@ -683,7 +683,7 @@ describe("host.iommus synthesized from VT-d and AMD-Vi logs: any mix of boot lin
         if (units !== undefined) expect(units.length).toBeGreaterThanOrEqual(2);
         // Every device a link names is in the scenario, and in the scope of the unit the link names.
         for (const l of lines) if (l.k === "link" && units !== undefined && units[0]!.iommu.model === (l.amd ? "amd-vi" : "intel-vtd")) {
-          const owner = units.findIndex((u) => u.devices.includes(l.dev!) || u.devices.includes(parsed.scenario!.host.pci.find((d) => d.key === l.dev)?.parent ?? ""));
+          const owner = units.findIndex((u) => u.devices.includes(l.dev) || u.devices.includes(parsed.scenario!.host.pci.find((d) => d.key === l.dev)?.parent ?? ""));
           const last = [...lines].reverse().find((x) => x.k === "link" && x.dev === l.dev && x.amd === l.amd)!;
           if (last === l) expect(owner, s.text).toBe(l.unit);
         }
