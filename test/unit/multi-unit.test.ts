@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { parseScenario } from "../../src/scenario/index.js";
+import { defaultRegisterBase } from "../../src/scenario/parse.js";
 import type { Scenario } from "../../src/scenario/types.js";
 import { runScenario, type Run } from "../../src/sim/run.js";
 import { EventKind } from "../../src/trace/trace.js";
@@ -404,7 +405,15 @@ describe("host.iommus: each unit's register block at its own MMIO base", () => {
   it("defaults by position as firmware lays them out; register-base overrides; misaligned or shared bases are errors", () => {
     expect(scenario(LAPTOP).host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfed90000n, 0xfed91000n]);
     const amd = scenario(host(`    - { model: amd-vi, devices: ["00:02.0"] }\n    - { model: amd-vi, devices: ["00:1c.0"] }`));
-    expect(amd.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfeb80000n, 0xfec00000n]);
+    // Several AMD-Vi units: an EPYC Rome socket's IOMMU blocks (/proc/iomem amd_iommu); SMMUv3: the Hi1620 IORT's SMMU nodes, chip by chip.
+    expect(amd.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xb4100000n, 0xb5200000n]);
+    expect([0, 1, 2, 3, 4].map((i) => defaultRegisterBase("amd-vi", i, 5))).toEqual([0xb4100000n, 0xb5200000n, 0xf4100000n, 0xf5100000n, 0xb4300000n]);
+    const smmu = scenario(host(`    - { model: smmuv3, devices: ["00:02.0"] }\n    - { model: smmuv3, devices: ["00:1c.0"] }`));
+    expect(smmu.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0x148000000n, 0x100000000n]);
+    expect([3, 4, 5].map((i) => defaultRegisterBase("smmuv3", i, 6))).toEqual([0x400148000000n, 0x400100000000n, 0x400140000000n]);
+    // One unit in the list keeps host.iommu's (QEMU's) base, so the list is host.iommu.
+    const one = scenario(host(`    - { model: amd-vi, devices: ["00:02.0", "00:1c.0"] }`));
+    expect(one.host.iommus![0]!.iommu.registerBase).toBe(0xfeb80000n);
     // A two-socket Xeon's DMAR table (dmesg "DMAR: dmar0: reg_base_addr fbffd000", "dmar1: reg_base_addr fbffc000").
     const server = scenario(host(`    - { model: intel-vtd, devices: ["00:02.0"], register-base: 0xfbffd000 }\n    - { model: intel-vtd, include-all: true, register-base: 0xfbff_c000 }`));
     expect(server.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfbffd000n, 0xfbffc000n]);
