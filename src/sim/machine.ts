@@ -194,7 +194,7 @@ export class Machine {
     this.frames = new HostFrameAllocator(GUEST_RAM_START, host.memory, host.backing, host.seed);
     this.log = new KernelLog(host.kernel);
     scenario.vms.forEach((spec, index) => {
-      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index, host.iommu.model === "smmuv3" ? "virt" : "q35"), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: createViommu(spec.viommu, spec.memory, spec.name, host.iommu.model === "smmuv3" ? "virt" : "q35") } : {}) });
+      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index, host.iommu.model === "smmuv3" ? "virt" : "q35"), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: createViommu(spec.viommu, spec.memory, spec.name, host.iommu.model === "smmuv3" ? "virt" : "q35", { model: host.iommu.model, addressWidth: host.iommu.addressWidth }) } : {}) });
     });
     this.vmm = new Vmm({
       scenario,

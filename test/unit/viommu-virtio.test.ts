@@ -37,6 +37,9 @@ workload:
   - start: a
 ${workload}`;
 
+/** The same VM on an x86 host (a q35 guest). */
+const x86 = (iommu: string, viommu: string, workload: string) => arm(viommu, workload).replace("iommu: { model: smmuv3, oas: 48, stream-id-bits: 16 }", `iommu: ${iommu}`);
+
 const gmap = (iova: string, size: string, gpa: string) => `  - guest-map: { vm: a, device: "01:00.0", iova: ${iova}, size: ${size}, perm: rw, gpa: ${gpa} }\n`;
 const gunmap = (iova: string, size: string) => `  - guest-unmap: { vm: a, device: "01:00.0", iova: ${iova}, size: ${size} }\n`;
 const dma = (iova: string) => `  - dma: { device: "01:00.0", iova: ${iova}, length: 4KiB, write: true }\n`;
@@ -123,6 +126,27 @@ describe("virtio-iommu: MAP and UNMAP through QEMU to VFIO", () => {
     expect(outcomes[1]).toMatchObject({ status: "error", error: "viommu-rejected" });
     expect(outcomes[1]!.summary).toContain("reserved MSI window 0x8000000-0x80fffff");
     expect(vm.container!.dmas).toHaveLength(0);
+  });
+
+  it("an x86 guest never maps the APIC range QEMU's PROBE reports as its MSI region (0xfee00000-0xfeefffff); 0x8000000 is no MSI window there", () => {
+    const r = runScenario(load(x86("{ model: intel-vtd, address-width: 48 }", "{ model: virtio-iommu }", gmap("0xfee00000", "4KiB", "0x10000000") + gmap("0x8000000", "4KiB", "0x10001000")))).run!;
+    expect(r.outcomes[1]).toMatchObject({ status: "error", error: "viommu-rejected" });
+    expect(r.outcomes[1]!.summary).toContain("overlaps the guest's reserved MSI region 0xfee00000-0xfeefffff");
+    expect(r.outcomes[1]!.summary).toContain("VIRTIO_IOMMU_RESV_MEM_T_MSI");
+    expect(r.outcomes[2]!.status).toBe("ok");
+    expect(r.machine.vmState("a")!.container!.dmas.map((d) => d.iova)).toEqual([0x8000000n]);
+  });
+
+  it("the host's reserved IOVA ranges narrow the guest's: beyond a 39-bit VT-d host's width, and an AMD host's HyperTransport range", () => {
+    const vtd = runScenario(load(x86("{ model: intel-vtd, address-width: 39 }", "{ model: virtio-iommu, aw-bits: 48 }", gmap("0x80_0000_0000", "4KiB", "0x10000000") + gmap("0x7f_ffff_f000", "4KiB", "0x10001000")))).run!;
+    expect(vtd.outcomes[1]).toMatchObject({ status: "error", error: "viommu-rejected" });
+    expect(vtd.outcomes[1]!.summary).toContain("overlaps the IOVAs beyond the host unit's 39-bit address width 0x8000000000-0xffffffffffffffff");
+    expect(vtd.outcomes[1]!.summary).toContain("virtio_iommu_set_host_iova_ranges");
+    expect(vtd.outcomes[2]!.status).toBe("ok");
+    const amd = runScenario(load(x86("{ model: amd-vi, address-width: 48 }", "{ model: virtio-iommu, aw-bits: 48 }", gmap("0xfd_0000_0000", "4KiB", "0x10000000")))).run!;
+    expect(amd.outcomes[1]).toMatchObject({ status: "error", error: "viommu-rejected" });
+    expect(amd.outcomes[1]!.summary).toContain("overlaps the host's HyperTransport range 0xfd00000000-0xffffffffff (amd_iommu_get_resv_regions HT_RANGE_START");
+    expect(amd.machine.vmState("a")!.container!.dmas).toHaveLength(0);
   });
 
   it("a map not aligned to the granule: the iommu core's line and EINVAL; a granule above the guest's page: ENODEV", () => {
