@@ -1468,7 +1468,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     }
     const vi = f.get("viommu")?.value ?? null;
     if (vi !== null) {
-      const v = r.fields(vi, ["model", "caching-mode", "aw-bits", "device-iotlb", "intremap", "eim", "granule"], "viommu");
+      const v = r.fields(vi, ["model", "caching-mode", "aw-bits", "device-iotlb", "intremap", "eim", "granule", "bypass"], "viommu");
       if (v) {
         const model = v.has("model") ? r.enumOf(v.get("model")!.value, "viommu.model", ["intel", "virtio-iommu"] as const) : undefined;
         if (model === "virtio-iommu") {
@@ -1490,11 +1490,15 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
             const g = r.enumOf(gNode, "viommu.granule", ["4k", "8k", "16k", "64k", "host"] as const);
             if (g !== undefined && g !== "host") vm.viommu.granule = Number.parseInt(g, 10) * 1024;
           }
+          const bNode = v.get("bypass")?.value;
+          if (bNode !== undefined && r.bool(bNode, "viommu.bypass") === true) vm.viommu.bypass = true;
         } else {
         const cm = v.has("caching-mode") ? r.bool(v.get("caching-mode")!.value, "viommu.caching-mode") ?? true : true;
         vm.viommu = { model: "intel", cachingMode: cm, range: r.range(vi) };
-        const gn = v.get("granule");
-        if (gn) r.error(gn.key, "viommu-option", l10n.t("intel-iommu has no {0} option", "granule"), l10n.t("granule is a virtio-iommu option (model: virtio-iommu)."));
+        for (const k of ["granule", "bypass"]) {
+          const gn = v.get(k);
+          if (gn) r.error(gn.key, "viommu-option", l10n.t("intel-iommu has no {0} option", k), l10n.t("{0} is a virtio-iommu option (model: virtio-iommu).", k));
+        }
         const awNode = v.get("aw-bits")?.value;
         if (awNode !== undefined) {
           const aw = r.int(awNode, "viommu.aw-bits", 1, 64);

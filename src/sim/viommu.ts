@@ -567,6 +567,9 @@ export interface VirtioIommuSnapshot {
   notes: [number, number][];
 }
 
+/** Why QEMU refuses a MAP or UNMAP on a bypass domain (hw/virtio/virtio-iommu.c virtio_iommu_map / _unmap: "if (domain->bypass) return VIRTIO_IOMMU_S_INVAL"). */
+const BYPASS_WHY = "the domain was attached with VIRTIO_IOMMU_ATTACH_F_BYPASS (viommu: bypass, the guest's identity domain), and virtio_iommu_map / virtio_iommu_unmap refuse requests on a bypass domain; QEMU already maps all guest RAM into VFIO, IOVA = GPA, so the device's DMA uses guest-physical addresses";
+
 /** Highest set bit of a non-zero bigint. */
 const fls = (x: bigint): number => x.toString(2).length - 1;
 /** Lowest set bit of a non-zero bigint. */
@@ -622,10 +625,29 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
   }
 
   describe(): { description: string; tooltip: string } {
+    if (this.bypass) {
+      return {
+        description: `virtio-iommu · bypass · aw-bits ${this.domainWidth}`,
+        tooltip: "The guest's devices are in an identity domain, attached with VIRTIO_IOMMU_ATTACH_F_BYPASS: QEMU maps all guest RAM into VFIO (IOVA = GPA) and answers a MAP with VIRTIO_IOMMU_S_INVAL.",
+      };
+    }
     return {
       description: `virtio-iommu · granule ${formatGranule(this.granule)} · aw-bits ${this.domainWidth}`,
       tooltip: "The guest sends MAP and UNMAP requests to QEMU's virtio-iommu, which maps each into VFIO at once (no tables in guest memory, no caching mode).",
     };
+  }
+
+  /**
+   * The guest's devices sit in an identity domain (guest iommu.passthrough=1 or iommu=pt): Linux's
+   * viommu_domain_finalise() sets vdomain->bypass for IOMMU_DOMAIN_IDENTITY when the device offers
+   * VIRTIO_IOMMU_F_BYPASS_CONFIG (QEMU does), and viommu_attach_dev() sends ATTACH with
+   * VIRTIO_IOMMU_ATTACH_F_BYPASS. QEMU's virtio_iommu_attach() then switches the endpoint to its
+   * bypass address space (virtio_iommu_switch_address_space), so VFIO's memory listener maps every
+   * RAM section IOVA = GPA, as without a vIOMMU (sim/vmm.ts), and virtio_iommu_map() /
+   * virtio_iommu_unmap() answer VIRTIO_IOMMU_S_INVAL on a bypass domain.
+   */
+  get bypass(): boolean {
+    return this.spec.bypass === true;
   }
 
   /**
@@ -657,6 +679,7 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
   map(key: string, iova: bigint, size: bigint, gpa: bigint, perm: number, _invalidate: boolean, step: number, hooks: ShadowHooks): GuestActionResult {
     this.guestRid(key);
     const syncs: SyncResult[] = [];
+    if (this.bypass) return { rejected: { status: "VIRTIO_IOMMU_S_INVAL", why: BYPASS_WHY }, syncs };
     // drivers/iommu/virtio-iommu.c viommu_domain_finalise(): dev_err "granule 0x%lx larger than
     // system page size 0x%lx" and -ENODEV: the guest (4 KiB pages) cannot use a larger granule.
     if (this.granule > PAGE) {
@@ -704,6 +727,7 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
 
   unmap(key: string, iova: bigint, size: bigint, _invalidate: boolean, _step: number, hooks: ShadowHooks): GuestActionResult {
     this.guestRid(key);
+    if (this.bypass) return { rejected: { status: "VIRTIO_IOMMU_S_INVAL", why: BYPASS_WHY }, unmapped: 0n, syncs: [] };
     let unmapped = 0n;
     // __iommu_unmap: one viommu_unmap_pages() per iommu_pgsize run; it stops at a run that unmaps nothing.
     while (unmapped < size) {

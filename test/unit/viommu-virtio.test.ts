@@ -75,6 +75,27 @@ describe("virtio-iommu: scenario keys", () => {
     expect(opt.message).toBe("virtio-iommu has no caching-mode option");
     const intel = parseScenario(arm("{ model: intel, granule: 4k }", ""), "t.yaml");
     expect(intel.diagnostics.find((d) => d.code === "viommu-option")?.message).toBe("intel-iommu has no granule option");
+    const bypass = parseScenario(arm("{ model: intel, bypass: true }", ""), "t.yaml");
+    expect(bypass.diagnostics.find((d) => d.code === "viommu-option")?.message).toBe("intel-iommu has no bypass option");
+  });
+});
+
+describe("virtio-iommu: bypass (the guest's identity domain, ATTACH with VIRTIO_IOMMU_ATTACH_F_BYPASS)", () => {
+  it("QEMU maps all guest RAM IOVA = GPA at start, DMA to a GPA works without a guest map, and a MAP or UNMAP gets VIRTIO_IOMMU_S_INVAL", () => {
+    // The virt machine's RAM starts at GPA 0x4000_0000 (2 GiB here).
+    const { outcomes, vm, run: r } = run("{ model: virtio-iommu, bypass: true }", dma("0x4010_0000") + gmap("0x10000", "4KiB", "0x40000000") + gunmap("0x10000", "4KiB") + dma("0xc000_0000"));
+    expect(outcomes[0]!.summary).toContain("in bypass");
+    expect(outcomes[0]!.summary).toContain("IOVA = GPA");
+    expect(outcomes[1]!.status).toBe("ok");
+    expect(outcomes[2]).toMatchObject({ status: "error", error: "viommu-rejected" });
+    expect(outcomes[2]!.summary).toContain("VIRTIO_IOMMU_S_INVAL");
+    expect(outcomes[2]!.summary).toContain("VIRTIO_IOMMU_ATTACH_F_BYPASS");
+    expect(outcomes[3]).toMatchObject({ status: "error", error: "viommu-rejected" });
+    // Beyond the guest's RAM nothing is mapped: the host SMMU faults.
+    expect(outcomes[4]!.status).toBe("fault");
+    expect(vm.container!.dmas.reduce((a, d) => a + d.size, 0n)).toBe(2n << 30n);
+    expect(vm.viommu!.describe().description).toBe("virtio-iommu · bypass · aw-bits 48");
+    expect(r.failedExpectations).toEqual([]);
   });
 });
 
