@@ -219,14 +219,34 @@ describe("host.iommus: one domain, one page table (VT-d)", () => {
     }
   });
 
-  it("units whose tables differ in depth keep a copy each, which translates the same", () => {
+  it("a wider unit joins a narrower domain's table with the domain's depth (paging_domain_compatible: the domain's agaw is not above the unit's)", () => {
+    // dmar0 (39 bits, 3 levels) attaches the domain first; dmar1 (48 bits, SAGAW 39 and 48) joins it.
     const text = LAPTOP.replace("{ model: intel-vtd, address-width: 39, include-all: true }", "{ model: intel-vtd, address-width: 48, include-all: true }");
     const r = run(text);
     expect(r.failedExpectations).toEqual([]);
     const m = r.machineBefore(r.outcomes.length);
     const gpu = contexts(m.hostUnits.units[0]!)[0]!;
     const nic = contexts(m.hostUnits.units[1]!).find((c) => c.sid === 0x300)!;
-    expect([gpu.levels, nic.levels]).toEqual([3, 4]);
+    expect([gpu.levels, nic.levels]).toEqual([3, 3]);
+    expect(nic.pageTable).toBe(gpu.pageTable);
+    // Without 39 in its SAGAW the wider unit cannot point a context entry at a 3-level table: a copy.
+    const noSagaw = run(text.replace("address-width: 48, include-all: true }", "address-width: 48, sagaw: [48], include-all: true }"));
+    expect(noSagaw.failedExpectations).toEqual([]);
+    const m2 = noSagaw.machineBefore(noSagaw.outcomes.length);
+    const nic2 = contexts(m2.hostUnits.units[1]!).find((c) => c.sid === 0x300)!;
+    expect(nic2.levels).toBe(4);
+    expect(nic2.pageTable).not.toBe(contexts(m2.hostUnits.units[0]!)[0]!.pageTable);
+  });
+
+  it("a narrower unit is refused the wider domain (-EINVAL, no log line): VFIO keeps its group in a domain and table of its own, which translates the same", () => {
+    // dmar0 (48 bits) attaches the domain first; dmar1 (39 bits) may not join a 4-level domain.
+    const text = LAPTOP.replace("{ model: intel-vtd, address-width: 39, devices", "{ model: intel-vtd, address-width: 48, devices");
+    const r = run(text);
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    const gpu = contexts(m.hostUnits.units[0]!)[0]!;
+    const nic = contexts(m.hostUnits.units[1]!).find((c) => c.sid === 0x300)!;
+    expect([gpu.levels, nic.levels]).toEqual([4, 3]);
     expect(nic.pageTable).not.toBe(gpu.pageTable);
   });
 });
