@@ -155,6 +155,24 @@ function smmuEntries(arm: ArmHost): [string, unknown][] {
   return [["model", "smmuv3"], ["stream-id-bits", Math.min(24, Math.max(16, Math.ceil(Math.log2(Math.max(arm.sid, arm.rid) + 1))))], ["device-name", arm.device], ...map];
 }
 
+/** A scalar of a host.pci entry as text ("bdf", "parent"). */
+function field(m: YAMLMap, k: string): string | undefined {
+  const v = m.get(k, true);
+  return v === undefined ? undefined : String(v.value);
+}
+
+/**
+ * Each root port (or bridge) no unit holds yet goes to the unit of the first device below it that
+ * one holds: a DRHD, IVHD or IORT scope names the port of a hierarchy.
+ */
+function portsFollowDevices(items: YAMLMap[], unitOf: Map<string, number>): void {
+  for (const m of items) {
+    const bdf = field(m, "bdf");
+    const parent = field(m, "parent");
+    if (bdf !== undefined && parent !== undefined && unitOf.has(bdf) && !unitOf.has(parent)) unitOf.set(parent, unitOf.get(bdf)!);
+  }
+}
+
 /**
  * host.iommus of evidence from several SMMUs: each unit's scope lists the clients it reported and
  * the root ports above them (IORT: the root complex behind the SMMU); the devices no event places
@@ -163,26 +181,18 @@ function smmuEntries(arm: ArmHost): [string, unknown][] {
 function smmuUnits(arms: (ArmHost & { clients: Set<string> })[], pci: YAMLSeq): YAMLSeq {
   const unitOf = new Map<string, number>();
   arms.forEach((a, i) => a.clients.forEach((k) => unitOf.set(k, i)));
-  const text = (m: YAMLMap, k: string) => {
-    const v = m.get(k, true);
-    return v === undefined ? undefined : String(v.value);
-  };
   const items = pci.items as YAMLMap[];
-  for (const m of items) {
-    const bdf = text(m, "bdf");
-    const parent = text(m, "parent");
-    if (bdf !== undefined && parent !== undefined && unitOf.has(bdf) && !unitOf.has(parent)) unitOf.set(parent, unitOf.get(bdf)!);
-  }
+  portsFollowDevices(items, unitOf);
   const units = new YAMLSeq();
   arms.forEach((a, i) => {
     const scope = new YAMLSeq();
     scope.flow = true;
     for (const m of items) {
-      const bdf = text(m, "bdf");
+      const bdf = field(m, "bdf");
       if (bdf !== undefined && (unitOf.get(bdf) ?? 0) === i) scope.items.push(quoted(bdf));
     }
     const unit = flow([...smmuEntries(a), ["devices", scope]]);
-    if (i === 0 && items.some((m) => !unitOf.has(text(m, "bdf") ?? ""))) unit.commentBefore = " No event places the devices not named by an event: they are listed under the first SMMU.";
+    if (i === 0 && items.some((m) => !unitOf.has(field(m, "bdf") ?? ""))) unit.commentBefore = " No event places the devices not named by an event: they are listed under the first SMMU.";
     units.items.push(unit);
   });
   return units;
@@ -275,19 +285,11 @@ function logUnits(records: readonly EvidenceRecord[], model: "intel-vtd" | "amd-
  *   list its devices (host.iommus needs a scope per unit).
  */
 function logUnitsYaml(units: LogUnit[], model: "intel-vtd" | "amd-vi", pci: YAMLSeq, placeholder: () => string, guessed: string[]): YAMLSeq {
-  const text = (m: YAMLMap, k: string) => {
-    const v = m.get(k, true);
-    return v === undefined ? undefined : String(v.value);
-  };
   const items = pci.items as YAMLMap[];
-  const has = new Set(items.map((m) => text(m, "bdf")));
+  const has = new Set(items.map((m) => field(m, "bdf")));
   const unitOf = new Map<string, number>();
   units.forEach((u, i) => u.placed.forEach((k) => has.has(k) && unitOf.set(k, i)));
-  for (const m of items) {
-    const bdf = text(m, "bdf");
-    const parent = text(m, "parent");
-    if (bdf !== undefined && parent !== undefined && unitOf.has(bdf) && !unitOf.has(parent)) unitOf.set(parent, unitOf.get(bdf)!);
-  }
+  portsFollowDevices(items, unitOf);
   const fromEvidence = unitOf.size;
   let includeAll = units.findIndex((u) => u.includeAll === true);
   const known = units.some((u) => u.includeAll !== undefined);
@@ -324,26 +326,26 @@ function logUnitsYaml(units: LogUnit[], model: "intel-vtd" | "amd-vi", pci: YAML
     };
     // Devices below a port first (their bus is the root complex's), then the ports with them, then the rest.
     for (const m of items) {
-      const bdf = text(m, "bdf");
-      if (bdf === undefined || unitOf.has(bdf) || text(m, "parent") === undefined) continue;
+      const bdf = field(m, "bdf");
+      if (bdf === undefined || unitOf.has(bdf) || field(m, "parent") === undefined) continue;
       unitOf.set(bdf, byBus(bdf));
       rest.push(bdf);
     }
     for (const m of items) {
-      const bdf = text(m, "bdf");
-      const parent = text(m, "parent");
+      const bdf = field(m, "bdf");
+      const parent = field(m, "parent");
       if (bdf !== undefined && parent !== undefined && !unitOf.has(parent)) unitOf.set(parent, unitOf.get(bdf)!);
     }
     for (const m of items) {
-      const bdf = text(m, "bdf");
+      const bdf = field(m, "bdf");
       if (bdf === undefined || unitOf.has(bdf)) continue;
       unitOf.set(bdf, byBus(bdf));
       rest.push(bdf);
     }
   } else if (includeAll < 0) {
     for (const m of items) {
-      const bdf = text(m, "bdf");
-      if (bdf === undefined || unitOf.has(bdf) || text(m, "parent") !== undefined) continue;
+      const bdf = field(m, "bdf");
+      if (bdf === undefined || unitOf.has(bdf) || field(m, "parent") !== undefined) continue;
       unitOf.set(bdf, catchAll);
       rest.push(bdf);
     }
@@ -367,8 +369,8 @@ function logUnitsYaml(units: LogUnit[], model: "intel-vtd" | "amd-vi", pci: YAML
     const scope = new YAMLSeq();
     scope.flow = true;
     for (const m of items) {
-      const bdf = text(m, "bdf");
-      const parent = text(m, "parent");
+      const bdf = field(m, "bdf");
+      const parent = field(m, "parent");
       // A device below a port of the same unit is covered by the port.
       if (bdf !== undefined && unitOf.get(bdf) === i && !(parent !== undefined && unitOf.get(parent) === i)) scope.items.push(quoted(bdf));
     }
