@@ -15,7 +15,10 @@
  * - [iommu: ] `Default domain type: %s%s` with Passthrough/Translated/Unmanaged/Blocked/Platform
  *   and ` (set via kernel command line)`, `DMA domain TLB invalidation policy: %s mode%s`
  *   (drivers/iommu/iommu.c iommu_subsys_init, iommu_domain_type_str);
- * - [PCI-DMA: ] `Using software bounce buffering for IO (SWIOTLB)` (no IOMMU translating on x86).
+ * - [PCI-DMA: ] `Using software bounce buffering for IO (SWIOTLB)` (no IOMMU translating on x86);
+ * - [DMAR: ] `DRHD base: %#016Lx flags: %#x` and `dmar%d: reg_base_addr %llx ver %d:%d cap %llx ecap %llx`
+ *   (dmar.c), and `/sys/class/iommu/<unit>/devices/<device>` paths: the units of a host with several
+ *   (synthesize.ts makes a host.iommus scenario of them, docs/multi-unit.md).
  */
 import { messageOf } from "./lines.js";
 import type { EvidenceRecord } from "./records.js";
@@ -41,9 +44,22 @@ const RULES: Rule[] = [
   { re: /^DMAR-IR: Failed to enable irq remapping\. {1,2}You are vulnerable to irq-injection attacks\.$/, fact: () => ({ fact: "ir-failed", vendor: "intel" }), summary: () => "VT-d interrupt remapping failed to start" },
   { re: /^AMD-Vi: Interrupt remapping enabled$/, fact: () => ({ fact: "ir-on", vendor: "amd", mode: "" }), summary: () => "AMD-Vi interrupt remapping on" },
   { re: /^AMD-Vi: X2APIC enabled$/, fact: () => ({ fact: "x2apic", vendor: "amd" }), summary: () => "AMD-Vi x2APIC interrupt mode" },
-  { re: /^(?:pci (\S+): )?AMD-Vi: Found IOMMU at ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) cap (0x[0-9a-f]+)$/, fact: (m) => ({ fact: "amdvi-found", vendor: "amd", device: m[2]!, cap: m[3]! }), summary: (m) => `AMD-Vi IOMMU at ${m[2]}` },
+  // DMAR table entries as dmar.c dmar_table_print_dmar_entry() prints them, in table order:
+  // pr_info("DRHD base: %#016Lx flags: %#x\n", drhd->address, drhd->flags) (flags bit 0:
+  // INCLUDE_PCI_ALL, VT-d spec 8.3; the kernel's %#x prints 0 as "0x0"); 3.x kernels' PREFIX was "dmar: ".
+  { re: /^(?:DMAR|dmar): ?DRHD base: (0x[0-9a-f]{1,16}) flags: (0x[0-9a-f]{1,8}|0)$/, fact: (m) => ({ fact: "drhd", vendor: "intel", base: `0x${BigInt(m[1]!).toString(16)}`, includeAll: (parseInt(m[2]!, 16) & 1) === 1 }), summary: (m) => `VT-d DRHD at ${m[1]}${parseInt(m[2]!, 16) & 1 ? " (INCLUDE_PCI_ALL: every device no other DRHD lists)" : ""}` },
+  // The unit alloc_iommu() made of that DRHD: pr_info("%s: reg_base_addr %llx ver %d:%d cap %llx ecap %llx\n",
+  // iommu->name, ...) with iommu->name "dmar%d" of seq_id (dmar.c); older kernels printed
+  // pr_info("IOMMU %d: reg_base_addr ...", iommu->seq_id) without a prefix (the same number).
+  { re: /^(?:(?:DMAR|dmar): ?)?(?:dmar(\d+)|IOMMU (\d+)): reg_base_addr ([0-9a-f]{1,16}) ver (\d+):(\d+) cap ([0-9a-f]{1,16}) ecap ([0-9a-f]{1,16})$/, fact: (m) => ({ fact: "vtd-unit", vendor: "intel", unit: `dmar${m[1] ?? m[2]}`, base: `0x${BigInt(`0x${m[3]}`).toString(16)}`, cap: `0x${m[6]}`, ecap: `0x${m[7]}` }), summary: (m) => `VT-d unit dmar${m[1] ?? m[2]}: registers at 0x${m[3]}, cap 0x${m[6]} ecap 0x${m[7]}` },
+  // amd/init.c print_iommu_info(): "Found IOMMU at %04x:%02x:%02x.%d cap 0x%hx" (pr_info), later
+  // pci_info(pdev, "Found IOMMU cap 0x%x\n", iommu->cap_ptr), which names the IOMMU's function in the prefix.
+  { re: /^(?:pci ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]|\S+): )?AMD-Vi: Found IOMMU(?: at ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]))? cap (0x[0-9a-f]+)$/, fact: (m) => ({ fact: "amdvi-found", vendor: "amd", device: m[2] ?? m[1] ?? "", cap: m[3]! }), summary: (m) => `AMD-Vi IOMMU at ${m[2] ?? m[1] ?? "?"}` },
   { re: /^iommu: Default domain type: (Passthrough|Translated|Unmanaged|Blocked|Platform|Unknown)( \(set via kernel command line\))? ?$/, fact: (m) => ({ fact: "default-domain", domainType: m[1]!, fromCmdline: m[2] !== undefined }), summary: (m) => `default DMA domain: ${m[1]}${m[2] ? " (from the command line)" : ""}` },
   { re: /^iommu: DMA domain TLB invalidation policy: (strict|lazy) mode( \(set via kernel command line\))? ?$/, fact: (m) => ({ fact: "tlb-policy", policy: m[1]!, fromCmdline: m[2] !== undefined }), summary: (m) => `IOTLB invalidation ${m[1]}` },
+  // `find /sys/class/iommu/*/devices/`: the links iommu_device_link() (drivers/iommu/iommu-sysfs.c) adds
+  // under the unit that translates each device: dmarN (VT-d), ivhdN (AMD-Vi).
+  { re: /^\/sys\/class\/iommu\/((?:dmar|ivhd)\d+)\/devices\/([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\/?$/, fact: (m) => ({ fact: "unit-device", vendor: m[1]!.startsWith("dmar") ? "intel" : "amd", unit: m[1]!, device: m[2]! }), summary: (m) => `${m[2]} is translated by ${m[1]}` },
   { re: /^PCI-DMA: Using software bounce buffering for IO \(SWIOTLB\)$/, fact: () => ({ fact: "swiotlb" }), summary: () => "software bounce buffering (no IOMMU translates DMA)" },
 ];
 
@@ -53,7 +69,7 @@ export function parseBootState(lines: readonly string[]): EvidenceRecord[] {
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!;
     // Cheap filter first: every rule's line carries one of these words.
-    if (!/ommu|DMAR|AMD-Vi|ommand line|SWIOTLB/.test(raw)) continue;
+    if (!/ommu|DMAR|dmar|reg_base_addr|AMD-Vi|ommand line|SWIOTLB/.test(raw)) continue;
     const msg = messageOf(raw);
     const text = msg.text.replace(/\s+$/, "");
     for (const rule of RULES) {
@@ -93,9 +109,10 @@ export function iommuStatus(records: readonly EvidenceRecord[]): IommuStatus | u
   });
   if (!facts.length) return undefined;
   const param = (name: string) => params.filter((p) => p.startsWith(`${name}=`)).map((p) => p.slice(name.length + 1)).pop();
-  const vendor = has.get("vtd-initialized") || has.get("vtd-on") || has.get("vtd-off") || has.get("haw") || (has.get("ir-on")?.fields.vendor === "intel") ? "intel" : has.get("amdvi-found") || has.get("ir-on")?.fields.vendor === "amd" ? "amd" : param("intel_iommu") !== undefined ? "intel" : param("amd_iommu") !== undefined ? "amd" : "unknown";
+  const vendor = has.get("vtd-initialized") || has.get("vtd-on") || has.get("vtd-off") || has.get("haw") || has.get("drhd") || has.get("vtd-unit") || (has.get("ir-on")?.fields.vendor === "intel") || has.get("unit-device")?.fields.vendor === "intel" ? "intel" : has.get("amdvi-found") || has.get("ir-on")?.fields.vendor === "amd" || has.get("unit-device")?.fields.vendor === "amd" ? "amd" : param("intel_iommu") !== undefined ? "intel" : param("amd_iommu") !== undefined ? "amd" : "unknown";
   const off = has.has("vtd-off") || /(^|,)off(,|$)/.test(param("intel_iommu") ?? "") || param("amd_iommu") === "off" || param("iommu") === "off";
-  const on = has.has("vtd-initialized") || has.has("amdvi-found") || has.has("default-domain");
+  // A device linked under /sys/class/iommu/<unit>/devices is translated by a registered unit.
+  const on = has.has("vtd-initialized") || has.has("amdvi-found") || has.has("default-domain") || has.has("unit-device");
   const translation = off ? "off" : on ? "on" : has.has("swiotlb") ? "off" : "unknown";
   const dd = has.get("default-domain");
   const defaultDomain = dd ? String(dd.fields.domainType) : param("iommu") === "pt" || param("iommu.passthrough") === "1" ? "Passthrough" : undefined;

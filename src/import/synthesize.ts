@@ -155,6 +155,24 @@ function smmuEntries(arm: ArmHost): [string, unknown][] {
   return [["model", "smmuv3"], ["stream-id-bits", Math.min(24, Math.max(16, Math.ceil(Math.log2(Math.max(arm.sid, arm.rid) + 1))))], ["device-name", arm.device], ...map];
 }
 
+/** A scalar of a host.pci entry as text ("bdf", "parent"). */
+function field(m: YAMLMap, k: string): string | undefined {
+  const v = m.get(k, true);
+  return v === undefined ? undefined : String(v.value);
+}
+
+/**
+ * Each root port (or bridge) no unit holds yet goes to the unit of the first device below it that
+ * one holds: a DRHD, IVHD or IORT scope names the port of a hierarchy.
+ */
+function portsFollowDevices(items: YAMLMap[], unitOf: Map<string, number>): void {
+  for (const m of items) {
+    const bdf = field(m, "bdf");
+    const parent = field(m, "parent");
+    if (bdf !== undefined && parent !== undefined && unitOf.has(bdf) && !unitOf.has(parent)) unitOf.set(parent, unitOf.get(bdf)!);
+  }
+}
+
 /**
  * host.iommus of evidence from several SMMUs: each unit's scope lists the clients it reported and
  * the root ports above them (IORT: the root complex behind the SMMU); the devices no event places
@@ -163,29 +181,216 @@ function smmuEntries(arm: ArmHost): [string, unknown][] {
 function smmuUnits(arms: (ArmHost & { clients: Set<string> })[], pci: YAMLSeq): YAMLSeq {
   const unitOf = new Map<string, number>();
   arms.forEach((a, i) => a.clients.forEach((k) => unitOf.set(k, i)));
-  const text = (m: YAMLMap, k: string) => {
-    const v = m.get(k, true);
-    return v === undefined ? undefined : String(v.value);
-  };
   const items = pci.items as YAMLMap[];
-  for (const m of items) {
-    const bdf = text(m, "bdf");
-    const parent = text(m, "parent");
-    if (bdf !== undefined && parent !== undefined && unitOf.has(bdf) && !unitOf.has(parent)) unitOf.set(parent, unitOf.get(bdf)!);
-  }
+  portsFollowDevices(items, unitOf);
   const units = new YAMLSeq();
   arms.forEach((a, i) => {
     const scope = new YAMLSeq();
     scope.flow = true;
     for (const m of items) {
-      const bdf = text(m, "bdf");
+      const bdf = field(m, "bdf");
       if (bdf !== undefined && (unitOf.get(bdf) ?? 0) === i) scope.items.push(quoted(bdf));
     }
     const unit = flow([...smmuEntries(a), ["devices", scope]]);
-    if (i === 0 && items.some((m) => !unitOf.has(text(m, "bdf") ?? ""))) unit.commentBefore = " No event places the devices not named by an event: they are listed under the first SMMU.";
+    if (i === 0 && items.some((m) => !unitOf.has(field(m, "bdf") ?? ""))) unit.commentBefore = " No event places the devices not named by an event: they are listed under the first SMMU.";
     units.items.push(unit);
   });
   return units;
+}
+
+/**
+ * A VT-d or AMD-Vi unit a kernel log names (docs/multi-unit.md "Evidence"): VT-d from the DMAR
+ * table lines ("DMAR: DRHD base: 0x000000fed91000 flags: 0x1") and the units made of them
+ * ("DMAR: dmar1: reg_base_addr fed91000 ver 1:0 cap ... ecap ..."), AMD-Vi from "AMD-Vi: Found
+ * IOMMU at 0000:40:00.2 cap 0x40" (init.c, in IVHD order), both from `/sys/class/iommu/<unit>/devices/`
+ * paths and AMD-Vi events that 4.15-4.19 printed with the IOMMU's "iommu ivhd0: " prefix. Fault
+ * lines never name a VT-d unit: dmar_fault_do_one() prints "[%s NO_PASID] Request device ..." and
+ * dmar_fault() "DRHD: handling fault status reg %x", neither with iommu->name (drivers/iommu/intel/dmar.c).
+ */
+interface LogUnit {
+  name: string;
+  /** VT-d: the DRHD's register base (the scenario's register-base); AMD-Vi logs do not print the IVHD's. */
+  base?: bigint;
+  /** VT-d: INCLUDE_PCI_ALL, when a DRHD line gives the flags. */
+  includeAll?: boolean;
+  /** AMD-Vi: the bus of the IOMMU's own PCI function (the root complex it sits on). */
+  bus?: number;
+  /** The boot lines that describe the unit, for its comment. */
+  about: string[];
+  /** Devices the evidence places in the unit. */
+  placed: Set<string>;
+}
+
+const fact = (r: EvidenceRecord, f: string) => r.kind === "boot-state" && r.fields.fact === f;
+
+/** The units a VT-d (DMAR) or AMD-Vi (IVHD) log names; undefined for fewer than two. */
+function logUnits(records: readonly EvidenceRecord[], model: "intel-vtd" | "amd-vi"): LogUnit[] | undefined {
+  const prefix = model === "intel-vtd" ? "dmar" : "ivhd";
+  let units: LogUnit[] = [];
+  if (model === "intel-vtd") {
+    // One unit per register base, in DMAR table order; named by the log's dmarN when it names them all.
+    const byBase = new Map<string, LogUnit & { index?: number }>();
+    for (const r of records) {
+      if (!fact(r, "drhd") && !fact(r, "vtd-unit")) continue;
+      const key = String(r.fields.base);
+      let u = byBase.get(key);
+      if (!u) byBase.set(key, (u = { name: "", base: BigInt(key), about: [], placed: new Set() }));
+      if (fact(r, "drhd")) u.includeAll = r.fields.includeAll === true;
+      else {
+        u.index = Number(String(r.fields.unit).slice(4));
+        u.about.push(`cap ${String(r.fields.cap)} ecap ${String(r.fields.ecap)}`);
+      }
+      if (!u.about.some((a) => a.startsWith("log line"))) u.about.unshift(`log line ${r.line + 1}`);
+    }
+    const all = [...byBase.values()];
+    const indices = all.map((u) => u.index ?? -1).sort((a, b) => a - b);
+    if (indices.every((x, i) => x === i)) all.sort((a, b) => a.index! - b.index!);
+    units = all;
+  } else {
+    const seen = new Set<string>();
+    for (const r of records) {
+      if (!fact(r, "amdvi-found") || pciKey(r.fields.device) === undefined || seen.has(String(r.fields.device))) continue;
+      seen.add(String(r.fields.device));
+      units.push({ name: "", bus: parseInt(String(r.fields.device).slice(5, 7), 16), about: [`log line ${r.line + 1}`, `IOMMU at ${String(r.fields.device)} cap ${String(r.fields.cap)}`], placed: new Set() });
+    }
+  }
+  units.forEach((u, i) => (u.name = `${prefix}${i}`));
+  // Devices the evidence places: sysfs links, and AMD-Vi events of the dev_err era naming their IVHD.
+  for (const r of records) {
+    const unit = fact(r, "unit-device") ? String(r.fields.unit) : r.kind === "amdvi-event" && typeof r.fields.unit === "string" ? r.fields.unit : undefined;
+    const key = pciKey(r.fields.device);
+    if (unit === undefined || !unit.startsWith(prefix) || key === undefined) continue;
+    const n = Number(unit.slice(prefix.length));
+    // Linux numbers units from 0; a bound on what one link can add (a DMAR table has a few DRHDs).
+    if (n > 31) continue;
+    while (units.length <= n) units.push({ name: `${prefix}${units.length}`, about: [], placed: new Set() });
+    // The last line that places a device wins (a later boot of a log with two).
+    for (const u of units) u.placed.delete(key);
+    units[n]!.placed.add(key);
+  }
+  return units.length >= 2 ? units : undefined;
+}
+
+/**
+ * host.iommus of a VT-d or AMD-Vi log's units. Each unit's scope: the devices the evidence places
+ * in it (and the root port above each, as a DRHD or IVHD scope names the port of a hierarchy);
+ * otherwise a documented rule, which `guessed` reports:
+ * - VT-d: 00:02.0 goes to the first DRHD without INCLUDE_PCI_ALL that the evidence leaves empty
+ *   (Intel client firmware's first DRHD covers the integrated GPU alone, a laptop's dmar0); every
+ *   other device to the INCLUDE_PCI_ALL unit, or, when no DRHD line gives the flags, to the last
+ *   unit, given include-all (VT-d spec 8.3: that DRHD is the last);
+ * - AMD-Vi: a device goes to the IOMMU on the highest root bus not above its own bus (on EPYC each
+ *   IOMMU is function 2 of its root complex, 00:00.2, 40:00.2, ..., and its IVHD covers that root's buses);
+ * - a unit left without a device gets a root port of its own with nothing behind it, as a place to
+ *   list its devices (host.iommus needs a scope per unit).
+ */
+function logUnitsYaml(units: LogUnit[], model: "intel-vtd" | "amd-vi", pci: YAMLSeq, placeholder: () => string, guessed: string[]): YAMLSeq {
+  const items = pci.items as YAMLMap[];
+  const has = new Set(items.map((m) => field(m, "bdf")));
+  const unitOf = new Map<string, number>();
+  units.forEach((u, i) => u.placed.forEach((k) => has.has(k) && unitOf.set(k, i)));
+  portsFollowDevices(items, unitOf);
+  const fromEvidence = unitOf.size;
+  let includeAll = units.findIndex((u) => u.includeAll === true);
+  const known = units.some((u) => u.includeAll !== undefined);
+  /** The unit that takes the devices nothing else places: VT-d's include-all unit, else the last. */
+  let catchAll = units.length - 1;
+  if (includeAll >= 0 && includeAll !== units.length - 1) {
+    // The scenario's include-all unit is the last (VT-d 8.3); a log that shows it elsewhere (a partial or
+    // mixed log) gets that unit's devices listed instead.
+    catchAll = includeAll;
+    guessed.push(`${units[includeAll]!.name} has INCLUDE_PCI_ALL but is not the last DRHD: the devices no other unit takes are listed in its scope`);
+    includeAll = -1;
+  }
+  if (model === "intel-vtd") {
+    const gpu = units.findIndex((u, i) => u.includeAll !== true && ![...unitOf.values()].includes(i));
+    if (has.has("00:02.0") && !unitOf.has("00:02.0") && gpu >= 0 && gpu < units.length - 1) {
+      unitOf.set("00:02.0", gpu);
+      guessed.push(`00:02.0 is in ${units[gpu]!.name}'s scope: the first DRHD without INCLUDE_PCI_ALL covers the integrated GPU on Intel client platforms (the log does not list DRHD scopes)`);
+    }
+    if (includeAll < 0 && !known) {
+      includeAll = units.length - 1;
+      guessed.push(`${units[includeAll]!.name} has include-all: no "DRHD base: ... flags:" line says which DRHD has INCLUDE_PCI_ALL, and that DRHD is the last (VT-d spec 8.3)`);
+    }
+  }
+  const rest: string[] = [];
+  if (model === "amd-vi") {
+    const byBus = (bdf: string) => {
+      const bus = parseInt(bdf.slice(-7, -5), 16);
+      let at = 0;
+      let best = -1;
+      units.forEach((u, i) => {
+        if (u.bus !== undefined && u.bus <= bus && u.bus > best) [at, best] = [i, u.bus];
+      });
+      return at;
+    };
+    // Devices below a port first (their bus is the root complex's), then the ports with them, then the rest.
+    for (const m of items) {
+      const bdf = field(m, "bdf");
+      if (bdf === undefined || unitOf.has(bdf) || field(m, "parent") === undefined) continue;
+      unitOf.set(bdf, byBus(bdf));
+      rest.push(bdf);
+    }
+    for (const m of items) {
+      const bdf = field(m, "bdf");
+      const parent = field(m, "parent");
+      if (bdf !== undefined && parent !== undefined && !unitOf.has(parent)) unitOf.set(parent, unitOf.get(bdf)!);
+    }
+    for (const m of items) {
+      const bdf = field(m, "bdf");
+      if (bdf === undefined || unitOf.has(bdf)) continue;
+      unitOf.set(bdf, byBus(bdf));
+      rest.push(bdf);
+    }
+  } else if (includeAll < 0) {
+    for (const m of items) {
+      const bdf = field(m, "bdf");
+      if (bdf === undefined || unitOf.has(bdf) || field(m, "parent") !== undefined) continue;
+      unitOf.set(bdf, catchAll);
+      rest.push(bdf);
+    }
+  }
+  if (rest.length && model === "amd-vi") guessed.push(`${rest.join(", ")}: placed by bus number (the IOMMU on the highest root bus not above the device's); the log does not list IVHD device entries`);
+  else if (rest.length) guessed.push(`${rest.join(", ")}: in ${units[catchAll]!.name}'s scope: the log lists no DRHD scopes, and no last DRHD with INCLUDE_PCI_ALL takes them`);
+  // A unit the log names without its base (a sysfs link only) gets the next free page after the others'.
+  const bases = new Set(units.flatMap((u) => (u.base !== undefined ? [u.base] : [])));
+  if (bases.size > 0) {
+    let next = [...bases].reduce((a, b) => (a > b ? a : b));
+    for (const u of units) {
+      if (u.base !== undefined) continue;
+      do next += 0x1000n;
+      while (bases.has(next));
+      u.base = next;
+      guessed.push(`${u.name}'s register base 0x${next.toString(16)}: the log does not print it`);
+    }
+  }
+  const out = new YAMLSeq();
+  units.forEach((u, i) => {
+    const scope = new YAMLSeq();
+    scope.flow = true;
+    for (const m of items) {
+      const bdf = field(m, "bdf");
+      const parent = field(m, "parent");
+      // A device below a port of the same unit is covered by the port.
+      if (bdf !== undefined && unitOf.get(bdf) === i && !(parent !== undefined && unitOf.get(parent) === i)) scope.items.push(quoted(bdf));
+    }
+    if (scope.items.length === 0 && i !== includeAll) {
+      const port = placeholder();
+      scope.items.push(quoted(port));
+      guessed.push(`${u.name}: no evidence places a device in it, so its scope is an empty root port ${port}; list its devices there`);
+    }
+    const unit = flow([
+      ["model", model],
+      ["address-width", 48],
+      ["register-base", u.base !== undefined ? hex(u.base) : undefined],
+      ["devices", scope.items.length ? scope : undefined],
+      ["include-all", i === includeAll ? true : undefined],
+    ]);
+    const about = [u.name, ...u.about, ...(u.includeAll ? ["INCLUDE_PCI_ALL"] : [])];
+    unit.commentBefore = ` ${about.join(", ")}${fromEvidence ? "" : " (scope not in the evidence: see the header)"}`;
+    out.items.push(unit);
+  });
+  return out;
 }
 
 /** AMD-Vi IO_PAGE_FAULT (amd_iommu_types.h EVENT_TYPE_IO_FAULT): the code an amd-vi scenario expects. */
@@ -282,6 +487,11 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
       d.driver = r.fields.driver;
       if (d.driver === "vfio-pci") d.assigned = true;
     }
+  }
+  // Devices the sysfs links of the IOMMU units name are the host's too (docs/multi-unit.md).
+  for (const r of records) {
+    const key = fact(r, "unit-device") ? pciKey(r.fields.device) : undefined;
+    if (key !== undefined) devOf(key);
   }
   // The VM from a libvirt domain or a QEMU command line, when one was imported.
   let vmName = "vm0";
@@ -470,7 +680,21 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     if (arm.decoded) host.set("kernel", quoted("6.15"));
     if (arms !== undefined) host.set("iommus", smmuUnits(arms, pci));
     else host.set("iommu", flow(smmuEntries(arm)));
-  } else host.set("iommu", flow([["model", model], ["address-width", 48]]));
+  } else {
+    // Several VT-d or AMD-Vi units named by the log's boot lines or sysfs links: host.iommus.
+    const units = logUnits(records, model);
+    if (units !== undefined) {
+      const guessed: string[] = [];
+      host.set("iommus", logUnitsYaml(units, model, pci, () => {
+        const key = newPort();
+        pci.items.push(flow([["bdf", quoted(key)], ["kind", "root-port"], ["acs", true]]));
+        return key;
+      }, guessed));
+      header.push(` Units: the log names ${units.length} ${model === "intel-vtd" ? "DMAR units (DRHDs)" : "AMD-Vi IOMMUs (IVHDs)"}: ${units.map((u) => u.name).join(", ")}.`);
+      for (const g of guessed) header.push(` Guessed: ${g}.`);
+      doc.commentBefore = header.join("\n");
+    } else host.set("iommu", flow([["model", model], ["address-width", 48]]));
+  }
   host.set("pci", pci);
   const root = new YAMLMap();
   root.set("name", quoted(title));

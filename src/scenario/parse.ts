@@ -645,17 +645,41 @@ interface ParsedUnit extends IommuUnitSpec {
 const UNIT_SCOPE_KEYS = ["devices", "include-all", "register-base"];
 
 /**
- * Where a unit's register block is when the scenario does not say (`register-base`), by position:
- * VT-d as client firmware lays out its DRHDs (dmar0 at 0xfed90000, dmar1 at 0xfed91000: Linux's
- * "DMAR: dmar1: reg_base_addr fed91000" on laptops with an integrated-GPU DRHD); AMD-Vi from QEMU's
- * amd-iommu base (0xfeb80000, hw/i386/amd_iommu.h AMDVI_BASE_ADDR) and SMMUv3 from QEMU virt's
- * (0x09050000, hw/arm/virt.c VIRT_SMMU), the next units one register file further (AMD-Vi: 512 KiB;
- * SMMUv3: its two 64 KiB pages). Server firmware places each IOMMU in its root complex's MMIO
- * window instead: give `register-base` from the DRHD/IVHD/IORT or `dmesg`.
+ * AMD-Vi register blocks of a one-socket EPYC 7302P (Rome, four IOMMUs, one per root complex) as
+ * /proc/iomem lists them: "b4100000-b417ffff : amd_iommu", "b5200000-b527ffff", "f4100000-f417ffff",
+ * "f5100000-f517ffff" (the amd_iommu regions init.c requests at each IVHD's IOMMU Base Address,
+ * 512 KiB each; a Supermicro H12SSW-NT's Debian installation report, linux-kernel, 2021-06-18). A
+ * Lenovo Rome server's IVRS has the IVHD of 40:00.2 at the first of them ("DeviceId : 4002 ...
+ * Base Address : 00000000B4100000", iommu list, 2019-11-04). The dump does not say which root each
+ * of the others is: they are taken in address order.
  */
-export function defaultRegisterBase(model: IommuSpec["model"], index: number): bigint {
+const EPYC_ROME_IOMMU_BASES = [0xb4100000n, 0xb5200000n, 0xf4100000n, 0xf5100000n];
+/**
+ * SMMUv3 nodes of a HiSilicon Hi1620 (Kunpeng 920) chip in its IORT, in table order: Base Address
+ * 0x148000000 (PCIe host bridges 0 and 1), 0x100000000 (host bridge 4), 0x140000000 (host bridge 5);
+ * the second chip's SMMUs are the same plus 0x400000000000 (0x400148000000, ...). edk2-platforms
+ * Silicon/Hisilicon/Hi1620/Hi1620AcpiTables/Hi1620Iort.asl.
+ */
+const HI1620_SMMU_BASES = [0x148000000n, 0x100000000n, 0x140000000n];
+const HI1620_CHIP_STRIDE = 0x4000_0000_0000n;
+
+/**
+ * Where a unit's register block is when the scenario does not say (`register-base`), by position
+ * among `count` units. One unit: the model's one-unit default (QEMU's, as host.iommu). Several, as
+ * firmware lays them out: VT-d as client firmware lays out its DRHDs (dmar0 at 0xfed90000, dmar1 at
+ * 0xfed91000: Linux's "DMAR: dmar1: reg_base_addr fed91000" on laptops with an integrated-GPU DRHD);
+ * AMD-Vi the four IOMMUs of an EPYC Rome socket (EPYC_ROME_IOMMU_BASES), units past the fourth the
+ * same four again 2 MiB higher per round (no dump shows more: a continuation, not a layout);
+ * SMMUv3 the three SMMUs of each Hi1620 chip in its IORT (HI1620_SMMU_BASES), the next three on the
+ * next chip. Server firmware differs from board to board: give `register-base` from the
+ * DRHD/IVHD/IORT or `dmesg` (`/proc/iomem`) where it matters.
+ */
+export function defaultRegisterBase(model: IommuSpec["model"], index: number, count = 2): bigint {
   const i = BigInt(index);
-  return model === "intel-vtd" ? 0xfed90000n + i * 0x1000n : model === "amd-vi" ? 0xfeb80000n + i * 0x80000n : 0x09050000n + i * 0x20000n;
+  if (model === "intel-vtd") return 0xfed90000n + i * 0x1000n;
+  if (count <= 1) return model === "amd-vi" ? 0xfeb80000n : 0x09050000n;
+  if (model === "amd-vi") return EPYC_ROME_IOMMU_BASES[index % 4]! + BigInt(Math.floor(index / 4)) * 0x200000n;
+  return HI1620_SMMU_BASES[index % 3]! + BigInt(Math.floor(index / 3)) * HI1620_CHIP_STRIDE;
 }
 
 /**
@@ -729,7 +753,7 @@ function parseIommuUnits(r: Reader, entry: { key: Node; value: Node | null }, si
     const index = out.length;
     const name = iommu.model === "intel-vtd" ? `dmar${index}` : iommu.model === "amd-vi" ? `ivhd${index}` : iommu.smmu !== undefined && !it.items.some((p) => isScalar(p.key) && p.key.value === "device-name") ? `arm-smmu-v3.${index}.auto` : (iommu.smmu?.name ?? `arm-smmu-v3.${index}.auto`);
     const named = iommu.smmu !== undefined && iommu.smmu.name !== name ? { ...iommu, smmu: { ...iommu.smmu, name } } : iommu;
-    const base = registerBase ?? defaultRegisterBase(iommu.model, index);
+    const base = registerBase ?? defaultRegisterBase(iommu.model, index, node.items.length);
     const clash = out.find((u) => u.iommu.registerBase === base);
     if (clash !== undefined) r.error(registerBaseNode ?? it, "invalid-value", l10n.t("{0} and {1} both have their registers at 0x{2}", clash.name, name, base.toString(16)), l10n.t("Each IOMMU unit has a register block of its own: give each unit its own register-base."));
     const spec = { ...named, registerBase: base };
@@ -1444,7 +1468,7 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
     }
     const vi = f.get("viommu")?.value ?? null;
     if (vi !== null) {
-      const v = r.fields(vi, ["model", "caching-mode", "aw-bits", "device-iotlb", "intremap", "eim", "granule"], "viommu");
+      const v = r.fields(vi, ["model", "caching-mode", "aw-bits", "device-iotlb", "intremap", "eim", "granule", "bypass"], "viommu");
       if (v) {
         const model = v.has("model") ? r.enumOf(v.get("model")!.value, "viommu.model", ["intel", "virtio-iommu"] as const) : undefined;
         if (model === "virtio-iommu") {
@@ -1466,11 +1490,15 @@ function parseVms(r: Reader, node: Node | null, host: HostSpec | undefined): VmS
             const g = r.enumOf(gNode, "viommu.granule", ["4k", "8k", "16k", "64k", "host"] as const);
             if (g !== undefined && g !== "host") vm.viommu.granule = Number.parseInt(g, 10) * 1024;
           }
+          const bNode = v.get("bypass")?.value;
+          if (bNode !== undefined && r.bool(bNode, "viommu.bypass") === true) vm.viommu.bypass = true;
         } else {
         const cm = v.has("caching-mode") ? r.bool(v.get("caching-mode")!.value, "viommu.caching-mode") ?? true : true;
         vm.viommu = { model: "intel", cachingMode: cm, range: r.range(vi) };
-        const gn = v.get("granule");
-        if (gn) r.error(gn.key, "viommu-option", l10n.t("intel-iommu has no {0} option", "granule"), l10n.t("granule is a virtio-iommu option (model: virtio-iommu)."));
+        for (const k of ["granule", "bypass"]) {
+          const gn = v.get(k);
+          if (gn) r.error(gn.key, "viommu-option", l10n.t("intel-iommu has no {0} option", k), l10n.t("{0} is a virtio-iommu option (model: virtio-iommu).", k));
+        }
         const awNode = v.get("aw-bits")?.value;
         if (awNode !== undefined) {
           const aw = r.int(awNode, "viommu.aw-bits", 1, 64);

@@ -323,6 +323,11 @@ export interface ViommuSpec {
   awBits?: number;
   /** virtio-iommu granule in bytes (QEMU granule=4k|8k|16k|64k; default: the host's page, 4 KiB). */
   granule?: number;
+  /**
+   * virtio-iommu: the guest's devices are in an identity domain (guest iommu.passthrough=1), which
+   * the driver attaches with VIRTIO_IOMMU_ATTACH_F_BYPASS: QEMU maps all guest RAM, and a MAP fails.
+   */
+  bypass?: boolean;
   /** QEMU intel-iommu device-iotlb=on: ECAP.DT, the guest may use ATS (device-TLB) contexts. */
   deviceIotlb?: boolean;
   /** QEMU intel-iommu intremap=on / eim=on (needs the VM's irqchip: split). */

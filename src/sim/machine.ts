@@ -199,7 +199,7 @@ export class Machine {
     // The host devices with an ATS capability (host.iommu.ats of any unit): a vIOMMU guest sees it too.
     const atsDevices = atsDeviceKeys(host);
     scenario.vms.forEach((spec, index) => {
-      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index, host.iommu.model === "smmuv3" ? "virt" : "q35"), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: createViommu(spec.viommu, spec.memory, spec.name, host.iommu.model === "smmuv3" ? "virt" : "q35", atsDevices) } : {}) });
+      this.vms.set(spec.name, { spec, index, running: false, guest: new GuestMemory(spec.memory, host.backing, index, host.iommu.model === "smmuv3" ? "virt" : "q35"), devices: [...spec.devices], groups: new Set(), ...(spec.viommu ? { viommu: createViommu(spec.viommu, spec.memory, spec.name, host.iommu.model === "smmuv3" ? "virt" : "q35", atsDevices, { model: host.iommu.model, addressWidth: host.iommu.addressWidth }) } : {}) });
     });
     this.vmm = new Vmm({
       scenario,

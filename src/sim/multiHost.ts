@@ -14,8 +14,9 @@
  * units' domains point at it, as every unit's context entry points at the one dmar_domain->pgd
  * (every DTE at the one protection domain's io_pgtable) in Linux; a map or unmap writes the table
  * once and each other unit does its own invalidations (flushShared), as cache_tag_flush_range /
- * domain_flush_pages_v1 flush every unit the domain is attached to. Otherwise (SMMUv3, units
- * whose table depths differ) each unit holds its own copy of
+ * domain_flush_pages_v1 flush every unit the domain is attached to. Otherwise (SMMUv3, a VT-d
+ * unit narrower than the domain, which Linux refuses, AMD-Vi units of different depths) each unit
+ * holds its own copy of
  * the mappings, and one attached after mappings exist gets them replayed (what VFIO type1 does
  * when a group joins a container: vfio_iommu_replay()).
  *

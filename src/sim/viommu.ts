@@ -190,10 +190,11 @@ export type ViommuSnapshot = GuestViommuSnapshot | VirtioIommuSnapshot;
 
 /**
  * The VM's vIOMMU of the model its spec names. `atsDevices`: the host devices with a PCIe ATS
- * capability (host.iommu.ats); vfio-pci shows the guest that capability read-only.
+ * capability (host.iommu.ats); vfio-pci shows the guest that capability read-only. `host`: the host
+ * unit whose reserved IOVA ranges QEMU passes to virtio-iommu.
  */
-export function createViommu(spec: ViommuSpec, ram: bigint, name: string, machine: "q35" | "virt", atsDevices: ReadonlySet<string> = new Set()): Viommu {
-  return spec.model === "virtio-iommu" ? new VirtioIommu(spec, machine) : new GuestViommu(spec, ram, name, atsDevices);
+export function createViommu(spec: ViommuSpec, ram: bigint, name: string, machine: "q35" | "virt", atsDevices: ReadonlySet<string> = new Set(), host?: HostIovaSpec): Viommu {
+  return spec.model === "virtio-iommu" ? new VirtioIommu(spec, machine, host) : new GuestViommu(spec, ram, name, atsDevices);
 }
 
 /** What every model keeps: QEMU's IOVA tree (its mappings into VFIO), the guest requester ids, the trace's cause notes. */
@@ -582,12 +583,57 @@ export const VIRTIO_IOMMU_DEFAULT_AW = { virt: 48, q35: 39 } as const;
  */
 export const VIRTIO_IOMMU_SW_MSI = { base: 0x8000000n, size: 0x100000n } as const;
 
+/**
+ * The MSI region QEMU's x86 machines give the device (hw/i386/pc.c pc_machine_device_pre_plug_cb:
+ * "Declare the APIC range as the reserved MSI region", "0xfee00000:0xfeefffff" of type
+ * VIRTIO_IOMMU_RESV_MEM_T_MSI). The PROBE reports it; the guest driver adds it as IOMMU_RESV_MSI
+ * (viommu_add_resv_mem) and, having an MSI region, no SW_MSI window (viommu_get_resv_regions).
+ */
+export const VIRTIO_IOMMU_X86_MSI = { base: 0xfee00000n, size: 0x100000n } as const;
+
+/** An IOVA range the guest's driver keeps out of its DMA allocator, and why (in the kernel's and QEMU's terms). */
+export interface ReservedIova {
+  base: bigint;
+  size: bigint;
+  /** What the range is ("the guest's reserved MSI window"). */
+  what: string;
+  why: string;
+}
+
+/** The host unit a VM's vIOMMU sits on, as far as its reserved IOVA ranges go. */
+export interface HostIovaSpec {
+  model: "intel-vtd" | "amd-vi" | "smmuv3";
+  addressWidth: number;
+}
+
+const HOST_RANGES_WHY = "VFIO leaves it out of the usable IOVA ranges of the host's container (vfio_iommu_type1: the domain's aperture minus the group's reserved regions, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE), and QEMU's virtio-iommu reports what is not usable as a VIRTIO_IOMMU_RESV_MEM_T_RESERVED region in the PROBE (virtio_iommu_set_host_iova_ranges), so the guest's DMA allocator never hands it out";
+
+/**
+ * The host's reserved IOVA ranges QEMU passes on to the guest: the host driver's reserved regions
+ * (iommu_get_group_resv_regions) and, for VT-d, the IOVAs beyond the domain's aperture.
+ * - VT-d: intel_iommu_get_resv_regions() IOMMU_RESV_MSI at IOAPIC_RANGE_START 0xfee00000 ..
+ *   IOAPIC_RANGE_END 0xfeefffff; the aperture ends at __DOMAIN_MAX_ADDR(gaw) = 2^aw - 1.
+ * - AMD-Vi: amd_iommu_get_resv_regions() IOMMU_RESV_MSI MSI_RANGE_START 0xfee00000 .. 0xfeefffff and
+ *   IOMMU_RESV_RESERVED HT_RANGE_START 0xfd00000000 .. HT_RANGE_END 0xffffffffff (drivers/iommu/amd/iommu.c).
+ * - SMMUv3: arm_smmu_get_resv_regions() IOMMU_RESV_SW_MSI at MSI_IOVA_BASE 0x8000000, MSI_IOVA_LENGTH 0x100000.
+ */
+export function hostReservedIova(host: HostIovaSpec): ReservedIova[] {
+  if (host.model === "smmuv3") return [{ ...VIRTIO_IOMMU_SW_MSI, what: "the host SMMU's MSI window", why: `arm_smmu_get_resv_regions IOMMU_RESV_SW_MSI; ${HOST_RANGES_WHY}` }];
+  const msi = { ...VIRTIO_IOMMU_X86_MSI, what: "the host's interrupt window", why: `${host.model === "intel-vtd" ? "intel_iommu_get_resv_regions IOAPIC_RANGE_START" : "amd_iommu_get_resv_regions MSI_RANGE_START"}, IOMMU_RESV_MSI; ${HOST_RANGES_WHY}` };
+  if (host.model === "amd-vi") return [msi, { base: 0xfd_0000_0000n, size: 0x3_0000_0000n, what: "the host's HyperTransport range", why: `amd_iommu_get_resv_regions HT_RANGE_START, IOMMU_RESV_RESERVED; ${HOST_RANGES_WHY}` }];
+  const top = 1n << BigInt(host.addressWidth);
+  return [msi, { base: top, size: (1n << 64n) - top, what: `the IOVAs beyond the host unit's ${host.addressWidth}-bit address width`, why: `the VFIO domain's aperture ends at __DOMAIN_MAX_ADDR(gaw) = 2^${host.addressWidth} - 1; ${HOST_RANGES_WHY}` }];
+}
+
 export interface VirtioIommuSnapshot {
   model: "virtio-iommu";
   shadow: ShadowEntry[];
   rids: [string, number][];
   notes: [number, number][];
 }
+
+/** Why QEMU refuses a MAP or UNMAP on a bypass domain (hw/virtio/virtio-iommu.c virtio_iommu_map / _unmap: "if (domain->bypass) return VIRTIO_IOMMU_S_INVAL"). */
+const BYPASS_WHY = "the domain was attached with VIRTIO_IOMMU_ATTACH_F_BYPASS (viommu: bypass, the guest's identity domain), and virtio_iommu_map / virtio_iommu_unmap refuse requests on a bypass domain; QEMU already maps all guest RAM into VFIO, IOVA = GPA, so the device's DMA uses guest-physical addresses";
 
 /** Highest set bit of a non-zero bigint. */
 const fls = (x: bigint): number => x.toString(2).length - 1;
@@ -626,8 +672,14 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
   constructor(
     readonly spec: ViommuSpec,
     readonly machine: "q35" | "virt",
+    host?: HostIovaSpec,
   ) {
     super();
+    const own: ReservedIova =
+      machine === "virt"
+        ? { ...VIRTIO_IOMMU_SW_MSI, what: "the guest's reserved MSI window", why: "virtio-iommu IOMMU_RESV_SW_MSI: the device's PROBE reports no MSI region, so the guest driver reserves MSI_IOVA_BASE; its DMA allocator never hands this range out" }
+        : { ...VIRTIO_IOMMU_X86_MSI, what: "the guest's reserved MSI region", why: "QEMU's x86 machine declares the APIC range a VIRTIO_IOMMU_RESV_MEM_T_MSI region, the PROBE reports it and the guest driver reserves it as IOMMU_RESV_MSI; its DMA allocator never hands this range out" };
+    this.reserved = [own, ...(host ? hostReservedIova(host) : [])];
     this.domainWidth = spec.awBits ?? VIRTIO_IOMMU_DEFAULT_AW[machine];
     this.pageSizeMask = ((1n << 64n) - 1n) & ~(BigInt(spec.granule ?? 4096) - 1n);
     this.boot = this.snapshot();
@@ -638,16 +690,37 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
   }
 
   describe(): { description: string; tooltip: string } {
+    if (this.bypass) {
+      return {
+        description: `virtio-iommu · bypass · aw-bits ${this.domainWidth}`,
+        tooltip: "The guest's devices are in an identity domain, attached with VIRTIO_IOMMU_ATTACH_F_BYPASS: QEMU maps all guest RAM into VFIO (IOVA = GPA) and answers a MAP with VIRTIO_IOMMU_S_INVAL.",
+      };
+    }
     return {
       description: `virtio-iommu · granule ${formatGranule(this.granule)} · aw-bits ${this.domainWidth}`,
       tooltip: "The guest sends MAP and UNMAP requests to QEMU's virtio-iommu, which maps each into VFIO at once (no tables in guest memory, no caching mode).",
     };
   }
 
-  /** The MSI window the guest reserved, on an Arm (virt) guest. */
-  get msiWindow(): { base: bigint; size: bigint } | undefined {
-    return this.machine === "virt" ? VIRTIO_IOMMU_SW_MSI : undefined;
+  /**
+   * The guest's devices sit in an identity domain (guest iommu.passthrough=1 or iommu=pt): Linux's
+   * viommu_domain_finalise() sets vdomain->bypass for IOMMU_DOMAIN_IDENTITY when the device offers
+   * VIRTIO_IOMMU_F_BYPASS_CONFIG (QEMU does), and viommu_attach_dev() sends ATTACH with
+   * VIRTIO_IOMMU_ATTACH_F_BYPASS. QEMU's virtio_iommu_attach() then switches the endpoint to its
+   * bypass address space (virtio_iommu_switch_address_space), so VFIO's memory listener maps every
+   * RAM section IOVA = GPA, as without a vIOMMU (sim/vmm.ts), and virtio_iommu_map() /
+   * virtio_iommu_unmap() answer VIRTIO_IOMMU_S_INVAL on a bypass domain.
+   */
+  get bypass(): boolean {
+    return this.spec.bypass === true;
   }
+
+  /**
+   * The IOVA ranges the guest keeps out of DMA: its MSI window (virt: the driver's SW_MSI, as the
+   * PROBE reports no MSI region there; q35: the APIC range QEMU's PROBE reports as T_MSI), then the
+   * host's reserved ranges QEMU reports (hostReservedIova), when the host is known.
+   */
+  readonly reserved: readonly ReservedIova[];
 
   /** drivers/iommu/iommu.c iommu_pgsize(): the page size and count of the next run of [iova, iova + size) -> paddr. */
   private pgsize(iova: bigint, paddr: bigint, size: bigint): { pgsize: bigint; count: bigint } {
@@ -671,6 +744,7 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
   map(key: string, iova: bigint, size: bigint, gpa: bigint, perm: number, _invalidate: boolean, step: number, hooks: ShadowHooks): GuestActionResult {
     this.guestRid(key);
     const syncs: SyncResult[] = [];
+    if (this.bypass) return { rejected: { status: "VIRTIO_IOMMU_S_INVAL", why: BYPASS_WHY }, syncs };
     // drivers/iommu/virtio-iommu.c viommu_domain_finalise(): dev_err "granule 0x%lx larger than
     // system page size 0x%lx" and -ENODEV: the guest (4 KiB pages) cannot use a larger granule.
     if (this.granule > PAGE) {
@@ -682,9 +756,10 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
     if (((iova | gpa | size) & (min - 1n)) !== 0n || size === 0n) {
       return { refused: { errno: "EINVAL", line: `iommu: unaligned: iova 0x${iova.toString(16)} pa 0x${gpa.toString(16).padStart(16, "0")} size 0x${size.toString(16)} min_pagesz 0x${min.toString(16)}` }, syncs };
     }
-    const msi = this.msiWindow;
-    if (msi && iova < msi.base + msi.size && iova + size > msi.base) {
-      return { rejected: { why: `IOVA 0x${iova.toString(16)}+0x${size.toString(16)} overlaps the guest's reserved MSI window 0x${msi.base.toString(16)}-0x${(msi.base + msi.size - 1n).toString(16)} (virtio-iommu IOMMU_RESV_SW_MSI: the device's PROBE reports no MSI region, so the guest driver reserves MSI_IOVA_BASE; its DMA allocator never hands this range out)` }, syncs };
+    // dma-iommu's iova_reserve_iommu_regions() keeps every reserved region out of the guest's IOVA allocator.
+    const hit = this.reserved.find((r) => iova < r.base + r.size && iova + size > r.base);
+    if (hit) {
+      return { rejected: { why: `IOVA 0x${iova.toString(16)}+0x${size.toString(16)} overlaps ${hit.what} 0x${hit.base.toString(16)}-0x${(hit.base + hit.size - 1n).toString(16)} (${hit.why})` }, syncs };
     }
     // __iommu_map: one viommu_map_pages() call (one T_MAP request) per iommu_pgsize run.
     let done = 0n;
@@ -717,6 +792,7 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
 
   unmap(key: string, iova: bigint, size: bigint, _invalidate: boolean, _step: number, hooks: ShadowHooks): GuestActionResult {
     this.guestRid(key);
+    if (this.bypass) return { rejected: { status: "VIRTIO_IOMMU_S_INVAL", why: BYPASS_WHY }, unmapped: 0n, syncs: [] };
     let unmapped = 0n;
     // __iommu_unmap: one viommu_unmap_pages() per iommu_pgsize run; it stops at a run that unmaps nothing.
     while (unmapped < size) {

@@ -364,8 +364,9 @@ export class Vmm {
     }
     this.createContainer(vm);
     for (const g of groups) this.attachGroup(vm, g);
-    if (!vm.spec.viommu) {
-      // No vIOMMU: QEMU's VFIO memory listener maps every RAM section IOVA = GPA.
+    if (!vm.spec.viommu || vm.spec.viommu.bypass) {
+      // No vIOMMU, or virtio-iommu in bypass (its endpoints in QEMU's bypass address space, sim/viommu.ts
+      // VirtioIommu.bypass): QEMU's VFIO memory listener maps every RAM section IOVA = GPA.
       if (!this.mapGuestRam(vm, this.pci.device(vm.devices[0]!)!, out)) {
         this.teardown(vm);
         return;
@@ -549,7 +550,7 @@ export class Vmm {
     const group = this.pci.groupOf(dev);
     if (!vm.groups.has(group.id)) this.attachGroup(vm, group);
     vm.devices.push(dev.key);
-    if (firstGroup && !vm.spec.viommu) {
+    if (firstGroup && (!vm.spec.viommu || vm.spec.viommu.bypass)) {
       if (!this.mapGuestRam(vm, dev, out)) {
         // device_add fails as a whole: the device leaves the VM, its group the container.
         vm.devices.pop();
@@ -746,6 +747,7 @@ function containerPtr(vm: VmRuntime): string {
  * is mapped yet; without one QEMU maps all guest RAM IOVA = GPA (only when a device is assigned).
  */
 export function vmStartText(spec: VmSpec, devices: number, domain?: number): string {
+  if (spec.viommu?.bypass && devices > 0) return `VM ${spec.name} started behind a vIOMMU (virtio-iommu) in bypass with ${plural(devices, "assigned device")}: QEMU mapped its ${formatSize(spec.memory)} of guest RAM IOVA = GPA in domain ${domain ?? "-"} (ATTACH with VIRTIO_IOMMU_ATTACH_F_BYPASS)`;
   const viommu = spec.viommu ? (spec.viommu.model === "virtio-iommu" ? "a vIOMMU (virtio-iommu)" : `a vIOMMU (intel-iommu, caching-mode=${spec.viommu.cachingMode ? "on" : "off"})`) : undefined;
   if (devices === 0) return `VM ${spec.name} started with ${formatSize(spec.memory)} of RAM${viommu ? ` and ${viommu}` : " and no vIOMMU"}; no assigned devices, so no DMA mappings`;
   if (viommu) return `VM ${spec.name} started behind ${viommu} with ${plural(devices, "assigned device")}: no DMA mappings until the guest maps IOVAs`;

@@ -27,6 +27,7 @@ describe("IOMMU boot state", () => {
       [0, "cmdline"],
       [1, "vtd-on"],
       [2, "haw"],
+      [3, "drhd"],
       [4, "ir-on"],
       [5, "default-domain"],
       [6, "vtd-initialized"],
@@ -38,9 +39,9 @@ describe("IOMMU boot state", () => {
     const ex = explainRecords(r.records);
     expect(ex[0]!.title).toBe("IOMMU status: DMA translation on (Intel VT-d; default domain Passthrough); interrupt remapping on (x2apic)");
     expect(ex[0]!.evidence).toContain("line 5: VT-d interrupt remapping on (x2apic mode)");
-    // The DRHD line is not a boot-state fact; the lines that are are no longer skipped.
+    // The boot-state lines are no longer skipped.
     expect(r.skipped.flatMap((s) => Array.from({ length: s.endLine - s.line + 1 }, (_, k) => s.line + k)).filter((l) => boot.some((b) => b.line === l))).toEqual([]);
-    expect(recordToJson(boot[4]!, "dmesg.txt")).toMatchObject({ source: "kernel", type: "boot-default-domain", line: 6, domainType: "Passthrough", fromCmdline: true });
+    expect(recordToJson(boot[5]!, "dmesg.txt")).toMatchObject({ source: "kernel", type: "boot-default-domain", line: 6, domainType: "Passthrough", fromCmdline: true });
   });
 
   it("intel_iommu=off and no interrupt remapping are named as what blocks passthrough, with the fix", () => {
@@ -58,6 +59,31 @@ describe("IOMMU boot state", () => {
     expect(s).toMatchObject({ translation: "on", vendor: "amd", defaultDomain: "Translated", interruptRemapping: "on", blockers: [] });
   });
 
+  it("the units of a host: DRHD lines with INCLUDE_PCI_ALL, dmarN's register base, cap and ecap (also the old prefix-less form), AMD-Vi IOMMUs in both formats, sysfs links", () => {
+    const log = [
+      "[    0.045679] DMAR: DRHD base: 0x000000fed91000 flags: 0x1",
+      "[    0.045680] DMAR: dmar1: reg_base_addr fed91000 ver 1:0 cap d2008c40660462 ecap f050da",
+      "[    0.000000] IOMMU 0: reg_base_addr fbffe000 ver 1:0 cap d2078c106f0462 ecap f020fe",
+      "[    0.9] pci 0000:40:00.2: AMD-Vi: Found IOMMU cap 0x40",
+      "[    0.9] AMD-Vi: Found IOMMU at 0000:80:00.2 cap 0x40",
+      "/sys/class/iommu/dmar1/devices/0000:00:14.0",
+      "/sys/class/iommu/ivhd2/devices/0000:c1:00.0",
+    ].join("\n");
+    const boot = importText(log).records.filter((x) => x.kind === "boot-state");
+    expect(boot.map((x) => x.fields)).toEqual([
+      { fact: "drhd", vendor: "intel", base: "0xfed91000", includeAll: true },
+      { fact: "vtd-unit", vendor: "intel", unit: "dmar1", base: "0xfed91000", cap: "0xd2008c40660462", ecap: "0xf050da" },
+      { fact: "vtd-unit", vendor: "intel", unit: "dmar0", base: "0xfbffe000", cap: "0xd2078c106f0462", ecap: "0xf020fe" },
+      { fact: "amdvi-found", vendor: "amd", device: "0000:40:00.2", cap: "0x40" },
+      { fact: "amdvi-found", vendor: "amd", device: "0000:80:00.2", cap: "0x40" },
+      { fact: "unit-device", vendor: "intel", unit: "dmar1", device: "0000:00:14.0" },
+      { fact: "unit-device", vendor: "amd", unit: "ivhd2", device: "0000:c1:00.0" },
+    ]);
+    expect(boot[0]!.summary).toBe("VT-d DRHD at 0x000000fed91000 (INCLUDE_PCI_ALL: every device no other DRHD lists)");
+    // A device linked under a unit is translated: the status says translation is on.
+    expect(iommuStatus(importText("/sys/class/iommu/dmar0/devices/0000:00:02.0").records)).toMatchObject({ translation: "on", vendor: "intel" });
+  });
+
   it("a log without any boot line has no status; a fault log keeps its faults first", () => {
     const fault = "[  812.001010] DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x7c346000 [fault reason 0x05] PTE Write access is not set";
     expect(iommuStatus(importText(fault).records)).toBeUndefined();
@@ -73,7 +99,7 @@ describe("IOMMU boot state", () => {
       fc.property(fc.array(fc.tuple(prefix, noise), { minLength: lines.length, maxLength: lines.length }), (decor) => {
         const text = lines.flatMap((l, k) => [...decor[k]![1], decor[k]![0] + l]).join("\n");
         const s = iommuStatus(importText(text).records)!;
-        expect({ ...s, facts: s.facts.length }).toEqual({ translation: "on", vendor: "intel", defaultDomain: "Passthrough", interruptRemapping: "on", interruptMode: "x2apic", blockers: [], facts: 6 });
+        expect({ ...s, facts: s.facts.length }).toEqual({ translation: "on", vendor: "intel", defaultDomain: "Passthrough", interruptRemapping: "on", interruptMode: "x2apic", blockers: [], facts: 7 });
       }),
       { numRuns: 150 },
     );

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { parseScenario } from "../../src/scenario/index.js";
+import { defaultRegisterBase } from "../../src/scenario/parse.js";
 import type { Scenario } from "../../src/scenario/types.js";
 import { runScenario, type Run } from "../../src/sim/run.js";
 import { EventKind } from "../../src/trace/trace.js";
@@ -218,14 +219,34 @@ describe("host.iommus: one domain, one page table (VT-d)", () => {
     }
   });
 
-  it("units whose tables differ in depth keep a copy each, which translates the same", () => {
+  it("a wider unit joins a narrower domain's table with the domain's depth (paging_domain_compatible: the domain's agaw is not above the unit's)", () => {
+    // dmar0 (39 bits, 3 levels) attaches the domain first; dmar1 (48 bits, SAGAW 39 and 48) joins it.
     const text = LAPTOP.replace("{ model: intel-vtd, address-width: 39, include-all: true }", "{ model: intel-vtd, address-width: 48, include-all: true }");
     const r = run(text);
     expect(r.failedExpectations).toEqual([]);
     const m = r.machineBefore(r.outcomes.length);
     const gpu = contexts(m.hostUnits.units[0]!)[0]!;
     const nic = contexts(m.hostUnits.units[1]!).find((c) => c.sid === 0x300)!;
-    expect([gpu.levels, nic.levels]).toEqual([3, 4]);
+    expect([gpu.levels, nic.levels]).toEqual([3, 3]);
+    expect(nic.pageTable).toBe(gpu.pageTable);
+    // Without 39 in its SAGAW the wider unit cannot point a context entry at a 3-level table: a copy.
+    const noSagaw = run(text.replace("address-width: 48, include-all: true }", "address-width: 48, sagaw: [48], include-all: true }"));
+    expect(noSagaw.failedExpectations).toEqual([]);
+    const m2 = noSagaw.machineBefore(noSagaw.outcomes.length);
+    const nic2 = contexts(m2.hostUnits.units[1]!).find((c) => c.sid === 0x300)!;
+    expect(nic2.levels).toBe(4);
+    expect(nic2.pageTable).not.toBe(contexts(m2.hostUnits.units[0]!)[0]!.pageTable);
+  });
+
+  it("a narrower unit is refused the wider domain (-EINVAL, no log line): VFIO keeps its group in a domain and table of its own, which translates the same", () => {
+    // dmar0 (48 bits) attaches the domain first; dmar1 (39 bits) may not join a 4-level domain.
+    const text = LAPTOP.replace("{ model: intel-vtd, address-width: 39, devices", "{ model: intel-vtd, address-width: 48, devices");
+    const r = run(text);
+    expect(r.failedExpectations).toEqual([]);
+    const m = r.machineBefore(r.outcomes.length);
+    const gpu = contexts(m.hostUnits.units[0]!)[0]!;
+    const nic = contexts(m.hostUnits.units[1]!).find((c) => c.sid === 0x300)!;
+    expect([gpu.levels, nic.levels]).toEqual([4, 3]);
     expect(nic.pageTable).not.toBe(gpu.pageTable);
   });
 });
@@ -404,7 +425,15 @@ describe("host.iommus: each unit's register block at its own MMIO base", () => {
   it("defaults by position as firmware lays them out; register-base overrides; misaligned or shared bases are errors", () => {
     expect(scenario(LAPTOP).host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfed90000n, 0xfed91000n]);
     const amd = scenario(host(`    - { model: amd-vi, devices: ["00:02.0"] }\n    - { model: amd-vi, devices: ["00:1c.0"] }`));
-    expect(amd.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfeb80000n, 0xfec00000n]);
+    // Several AMD-Vi units: an EPYC Rome socket's IOMMU blocks (/proc/iomem amd_iommu); SMMUv3: the Hi1620 IORT's SMMU nodes, chip by chip.
+    expect(amd.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xb4100000n, 0xb5200000n]);
+    expect([0, 1, 2, 3, 4].map((i) => defaultRegisterBase("amd-vi", i, 5))).toEqual([0xb4100000n, 0xb5200000n, 0xf4100000n, 0xf5100000n, 0xb4300000n]);
+    const smmu = scenario(host(`    - { model: smmuv3, devices: ["00:02.0"] }\n    - { model: smmuv3, devices: ["00:1c.0"] }`));
+    expect(smmu.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0x148000000n, 0x100000000n]);
+    expect([3, 4, 5].map((i) => defaultRegisterBase("smmuv3", i, 6))).toEqual([0x400148000000n, 0x400100000000n, 0x400140000000n]);
+    // One unit in the list keeps host.iommu's (QEMU's) base, so the list is host.iommu.
+    const one = scenario(host(`    - { model: amd-vi, devices: ["00:02.0", "00:1c.0"] }`));
+    expect(one.host.iommus![0]!.iommu.registerBase).toBe(0xfeb80000n);
     // A two-socket Xeon's DMAR table (dmesg "DMAR: dmar0: reg_base_addr fbffd000", "dmar1: reg_base_addr fbffc000").
     const server = scenario(host(`    - { model: intel-vtd, devices: ["00:02.0"], register-base: 0xfbffd000 }\n    - { model: intel-vtd, include-all: true, register-base: 0xfbff_c000 }`));
     expect(server.host.iommus!.map((u) => u.iommu.registerBase)).toEqual([0xfbffd000n, 0xfbffc000n]);
@@ -559,6 +588,137 @@ describe("host.iommus synthesized from a log that names several units", () => {
     expect(synthesizeScenario(importText(one, "log").records).text).toMatch(/\n  iommu: \{ model: smmuv3/);
     const raw = log.split("\n").filter((l) => !l.includes("event: ") && !l.includes("unpriv")).join("\n");
     expect(synthesizeScenario(importText(raw, "log").records).text).not.toMatch(/iommus:/);
+  });
+});
+
+/**
+ * A laptop's boot lines (dmar.c dmar_table_print_dmar_entry and alloc_iommu format strings, with
+ * the Kabylake laptop's cap/ecap of test/unit/import-debugfs.test.ts) and two faults. The fault
+ * lines do not name a unit (dmar_fault_do_one), the boot lines do.
+ */
+const LAPTOP_LOG = [
+  "[    0.010000] DMAR: Host address width 39",
+  "[    0.010001] DMAR: DRHD base: 0x000000fed90000 flags: 0x0",
+  "[    0.010002] DMAR: dmar0: reg_base_addr fed90000 ver 1:0 cap 1c0000c40660462 ecap 19e2ff0505e",
+  "[    0.010003] DMAR: DRHD base: 0x000000fed91000 flags: 0x1",
+  "[    0.010004] DMAR: dmar1: reg_base_addr fed91000 ver 1:0 cap d2008c40660462 ecap f050da",
+  "[    0.400000] pci 0000:00:02.0: Adding to iommu group 0",
+  "[    0.400001] pci 0000:03:00.0: Adding to iommu group 12",
+  "[  812.001010] DMAR: DRHD: handling fault status reg 3",
+  "[  812.001011] DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x7c346000 [fault reason 0x05] PTE Write access is not set",
+  "[  813.001011] DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7c347000 [fault reason 0x06] PTE Read access is not set",
+].join("\n");
+
+describe("host.iommus synthesized from VT-d and AMD-Vi logs (boot lines, sysfs links)", () => {
+  it("a laptop's two DRHDs: dmar0 and dmar1 at the log's register bases, INCLUDE_PCI_ALL on dmar1, the GPU on dmar0 (guessed, and said)", () => {
+    const s = synthesizeScenario(importText(LAPTOP_LOG, "log").records);
+    const sc = scenario(s.text);
+    expect(sc.host.iommus!.map((u) => [u.name, u.iommu.registerBase, u.devices, u.includeAll])).toEqual([
+      ["dmar0", 0xfed90000n, ["00:02.0"], false],
+      ["dmar1", 0xfed91000n, [], true],
+    ]);
+    expect(s.text).toMatch(/# Guessed: 00:02\.0 is in dmar0's scope/);
+    const r = run(s.text);
+    expect(r.failedExpectations).toEqual([]);
+    // Each fault was recorded by the unit its device is behind: the GPU's by dmar0, the NIC's by dmar1.
+    expect(r.machineBefore(r.outcomes.length).hostUnits.units.map((u) => u.counters().faults)).toEqual([1, 1]);
+  });
+
+  it("sysfs links (/sys/class/iommu/dmarN/devices/...) place devices in their unit; without a DRHD line the last unit gets include-all", () => {
+    const log = [
+      "DMAR: dmar0: reg_base_addr fbffd000 ver 1:0 cap 8d2078c106f0466 ecap f020de",
+      "DMAR: dmar1: reg_base_addr fbffc000 ver 1:0 cap 8d2078c106f0466 ecap f020de",
+      "[  100.000000] DMAR: [DMA Read NO_PASID] Request device [81:00.0] fault addr 0xfffff000 [fault reason 0x06] PTE Read access is not set",
+      "[  100.000001] DMAR: [DMA Read NO_PASID] Request device [02:00.0] fault addr 0xfffff000 [fault reason 0x06] PTE Read access is not set",
+      "/sys/class/iommu/dmar0/devices/0000:81:00.0",
+      "/sys/class/iommu/dmar1/devices/0000:02:00.0",
+    ].join("\n");
+    const s = synthesizeScenario(importText(log, "log").records);
+    const sc = scenario(s.text);
+    const units = sc.host.iommus!;
+    expect(units.map((u) => [u.name, u.iommu.registerBase, u.includeAll])).toEqual([
+      ["dmar0", 0xfbffd000n, false],
+      ["dmar1", 0xfbffc000n, true],
+    ]);
+    // 81:00.0 is under dmar0 (its root port with it), 02:00.0 stays with dmar1.
+    const port = sc.host.pci.find((d) => d.key === "81:00.0")!.parent!;
+    expect(units[0]!.devices).toEqual([port]);
+    expect(s.text).toMatch(/# Guessed: dmar1 has include-all/);
+    const r = run(s.text);
+    expect(r.failedExpectations).toEqual([]);
+    expect(r.machineBefore(r.outcomes.length).hostUnits.units.map((u) => u.counters().faults)).toEqual([1, 1]);
+  });
+
+  it("one DRHD keeps host.iommu", () => {
+    const one = LAPTOP_LOG.split("\n").filter((l) => !/fed91000/.test(l)).join("\n");
+    const s = synthesizeScenario(importText(one, "log").records);
+    expect(s.text).toMatch(/\n  iommu: \{ model: intel-vtd/);
+    expect(s.text).not.toMatch(/iommus:/);
+  });
+
+  it("AMD-Vi: one ivhd unit per IOMMU found, devices by root bus, and an event printed by ivhd0 (4.15-4.19) places its device there", () => {
+    const log = [
+      "[    1.1] pci 0000:00:00.2: AMD-Vi: Found IOMMU cap 0x40",
+      "[    1.1] pci 0000:40:00.2: AMD-Vi: Found IOMMU cap 0x40",
+      "[  100.0] vfio-pci 0000:03:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0005 address=0x00000000fffff000 flags=0x0000]",
+      "[  100.1] vfio-pci 0000:41:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0005 address=0x00000000ffffe000 flags=0x0020]",
+      "[  100.2] vfio-pci 0000:42:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0005 address=0x00000000ffffd000 flags=0x0020]",
+      "[  100.3] iommu ivhd0: AMD-Vi: Event logged [",
+      "[  100.3] iommu ivhd0: ILLEGAL_DEV_TABLE_ENTRY device=42:00.0 address=0x0000000000001000 flags=0x00a0]",
+    ].join("\n");
+    const s = synthesizeScenario(importText(log, "log").records);
+    const sc = scenario(s.text);
+    const units = sc.host.iommus!;
+    expect(units.map((u) => u.name)).toEqual(["ivhd0", "ivhd1"]);
+    const portOf = (k: string) => sc.host.pci.find((d) => d.key === k)!.parent!;
+    expect(units[0]!.devices.sort()).toEqual([portOf("03:00.0"), portOf("42:00.0")].sort());
+    expect(units[1]!.devices).toEqual([portOf("41:00.0")]);
+    expect(s.text).toMatch(/# Guessed: 03:00\.0, 41:00\.0: placed by bus number/);
+    const r = run(s.text);
+    expect(r.failedExpectations).toEqual([]);
+    expect(r.machineBefore(r.outcomes.length).hostUnits.units.map((u) => u.counters().faults)).toEqual([2, 1]);
+  });
+});
+
+describe("host.iommus synthesized from VT-d and AMD-Vi logs: any mix of boot lines, links and faults", () => {
+  it("property: the scenario parses, runs with every expectation met, and has one unit per unit the log names", () => {
+    const pool = ["00:02.0", "02:00.0", "03:00.0", "41:00.0", "81:00.0"];
+    const line = fc.oneof(
+      fc.record({ k: fc.constant("drhd"), unit: fc.nat(3), flags: fc.constantFrom("0x0", "0x1") }),
+      fc.record({ k: fc.constant("unit"), unit: fc.nat(3) }),
+      fc.record({ k: fc.constant("found"), unit: fc.nat(3) }),
+      fc.record({ k: fc.constant("link"), unit: fc.nat(4), dev: fc.constantFrom(...pool), amd: fc.boolean() }),
+      fc.record({ k: fc.constant("fault"), dev: fc.constantFrom(...pool), amd: fc.boolean() }),
+    );
+    const text = (l: { k: string; unit?: number; flags?: string; dev?: string; amd?: boolean }) => {
+      const base = (0xfed90000 + (l.unit ?? 0) * 0x1000).toString(16);
+      if (l.k === "drhd") return `DMAR: DRHD base: 0x000000${base} flags: ${l.flags}`;
+      if (l.k === "unit") return `DMAR: dmar${l.unit}: reg_base_addr ${base} ver 1:0 cap d2008c40660462 ecap f050da`;
+      if (l.k === "found") return `pci 0000:${(l.unit! * 0x40).toString(16).padStart(2, "0")}:00.2: AMD-Vi: Found IOMMU cap 0x40`;
+      if (l.k === "link") return `/sys/class/iommu/${l.amd ? "ivhd" : "dmar"}${l.unit}/devices/0000:${l.dev}`;
+      return l.amd
+        ? `vfio-pci 0000:${l.dev}: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0005 address=0x00000000fffff000 flags=0x0000]`
+        : `DMAR: [DMA Read NO_PASID] Request device [${l.dev}] fault addr 0xfffff000 [fault reason 0x06] PTE Read access is not set`;
+    };
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 12 }), (lines) => {
+        const records = importText(lines.map(text).join("\n"), "log").records;
+        const s = synthesizeScenario(records);
+        const parsed = parseScenario(s.text, "t.passthrough.yaml");
+        expect(parsed.diagnostics.filter((d) => d.severity === "error").map((d) => d.message), s.text).toEqual([]);
+        const r = runScenario(parsed.scenario!);
+        expect(r.run?.failedExpectations ?? [r.error], s.text).toEqual([]);
+        const units = parsed.scenario!.host.iommus;
+        if (units !== undefined) expect(units.length).toBeGreaterThanOrEqual(2);
+        // Every device a link names is in the scenario, and in the scope of the unit the link names.
+        for (const l of lines) if (l.k === "link" && units !== undefined && units[0]!.iommu.model === (l.amd ? "amd-vi" : "intel-vtd")) {
+          const owner = units.findIndex((u) => u.devices.includes(l.dev) || u.devices.includes(parsed.scenario!.host.pci.find((d) => d.key === l.dev)?.parent ?? ""));
+          const last = [...lines].reverse().find((x) => x.k === "link" && x.dev === l.dev && x.amd === l.amd)!;
+          if (last === l) expect(owner, s.text).toBe(l.unit);
+        }
+      }),
+      { numRuns: 120 },
+    );
   });
 });
 

@@ -37,6 +37,9 @@ workload:
   - start: a
 ${workload}`;
 
+/** The same VM on an x86 host (a q35 guest). */
+const x86 = (iommu: string, viommu: string, workload: string) => arm(viommu, workload).replace("iommu: { model: smmuv3, oas: 48, stream-id-bits: 16 }", `iommu: ${iommu}`);
+
 const gmap = (iova: string, size: string, gpa: string) => `  - guest-map: { vm: a, device: "01:00.0", iova: ${iova}, size: ${size}, perm: rw, gpa: ${gpa} }\n`;
 const gunmap = (iova: string, size: string) => `  - guest-unmap: { vm: a, device: "01:00.0", iova: ${iova}, size: ${size} }\n`;
 const dma = (iova: string) => `  - dma: { device: "01:00.0", iova: ${iova}, length: 4KiB, write: true }\n`;
@@ -72,6 +75,27 @@ describe("virtio-iommu: scenario keys", () => {
     expect(opt.message).toBe("virtio-iommu has no caching-mode option");
     const intel = parseScenario(arm("{ model: intel, granule: 4k }", ""), "t.yaml");
     expect(intel.diagnostics.find((d) => d.code === "viommu-option")?.message).toBe("intel-iommu has no granule option");
+    const bypass = parseScenario(arm("{ model: intel, bypass: true }", ""), "t.yaml");
+    expect(bypass.diagnostics.find((d) => d.code === "viommu-option")?.message).toBe("intel-iommu has no bypass option");
+  });
+});
+
+describe("virtio-iommu: bypass (the guest's identity domain, ATTACH with VIRTIO_IOMMU_ATTACH_F_BYPASS)", () => {
+  it("QEMU maps all guest RAM IOVA = GPA at start, DMA to a GPA works without a guest map, and a MAP or UNMAP gets VIRTIO_IOMMU_S_INVAL", () => {
+    // The virt machine's RAM starts at GPA 0x4000_0000 (2 GiB here).
+    const { outcomes, vm, run: r } = run("{ model: virtio-iommu, bypass: true }", dma("0x4010_0000") + gmap("0x10000", "4KiB", "0x40000000") + gunmap("0x10000", "4KiB") + dma("0xc000_0000"));
+    expect(outcomes[0]!.summary).toContain("in bypass");
+    expect(outcomes[0]!.summary).toContain("IOVA = GPA");
+    expect(outcomes[1]!.status).toBe("ok");
+    expect(outcomes[2]).toMatchObject({ status: "error", error: "viommu-rejected" });
+    expect(outcomes[2]!.summary).toContain("VIRTIO_IOMMU_S_INVAL");
+    expect(outcomes[2]!.summary).toContain("VIRTIO_IOMMU_ATTACH_F_BYPASS");
+    expect(outcomes[3]).toMatchObject({ status: "error", error: "viommu-rejected" });
+    // Beyond the guest's RAM nothing is mapped: the host SMMU faults.
+    expect(outcomes[4]!.status).toBe("fault");
+    expect(vm.container!.dmas.reduce((a, d) => a + d.size, 0n)).toBe(2n << 30n);
+    expect(vm.viommu!.describe().description).toBe("virtio-iommu · bypass · aw-bits 48");
+    expect(r.failedExpectations).toEqual([]);
   });
 });
 
@@ -123,6 +147,27 @@ describe("virtio-iommu: MAP and UNMAP through QEMU to VFIO", () => {
     expect(outcomes[1]).toMatchObject({ status: "error", error: "viommu-rejected" });
     expect(outcomes[1]!.summary).toContain("reserved MSI window 0x8000000-0x80fffff");
     expect(vm.container!.dmas).toHaveLength(0);
+  });
+
+  it("an x86 guest never maps the APIC range QEMU's PROBE reports as its MSI region (0xfee00000-0xfeefffff); 0x8000000 is no MSI window there", () => {
+    const r = runScenario(load(x86("{ model: intel-vtd, address-width: 48 }", "{ model: virtio-iommu }", gmap("0xfee00000", "4KiB", "0x10000000") + gmap("0x8000000", "4KiB", "0x10001000")))).run!;
+    expect(r.outcomes[1]).toMatchObject({ status: "error", error: "viommu-rejected" });
+    expect(r.outcomes[1]!.summary).toContain("overlaps the guest's reserved MSI region 0xfee00000-0xfeefffff");
+    expect(r.outcomes[1]!.summary).toContain("VIRTIO_IOMMU_RESV_MEM_T_MSI");
+    expect(r.outcomes[2]!.status).toBe("ok");
+    expect(r.machine.vmState("a")!.container!.dmas.map((d) => d.iova)).toEqual([0x8000000n]);
+  });
+
+  it("the host's reserved IOVA ranges narrow the guest's: beyond a 39-bit VT-d host's width, and an AMD host's HyperTransport range", () => {
+    const vtd = runScenario(load(x86("{ model: intel-vtd, address-width: 39 }", "{ model: virtio-iommu, aw-bits: 48 }", gmap("0x80_0000_0000", "4KiB", "0x10000000") + gmap("0x7f_ffff_f000", "4KiB", "0x10001000")))).run!;
+    expect(vtd.outcomes[1]).toMatchObject({ status: "error", error: "viommu-rejected" });
+    expect(vtd.outcomes[1]!.summary).toContain("overlaps the IOVAs beyond the host unit's 39-bit address width 0x8000000000-0xffffffffffffffff");
+    expect(vtd.outcomes[1]!.summary).toContain("virtio_iommu_set_host_iova_ranges");
+    expect(vtd.outcomes[2]!.status).toBe("ok");
+    const amd = runScenario(load(x86("{ model: amd-vi, address-width: 48 }", "{ model: virtio-iommu, aw-bits: 48 }", gmap("0xfd_0000_0000", "4KiB", "0x10000000")))).run!;
+    expect(amd.outcomes[1]).toMatchObject({ status: "error", error: "viommu-rejected" });
+    expect(amd.outcomes[1]!.summary).toContain("overlaps the host's HyperTransport range 0xfd00000000-0xffffffffff (amd_iommu_get_resv_regions HT_RANGE_START");
+    expect(amd.machine.vmState("a")!.container!.dmas).toHaveLength(0);
   });
 
   it("a map not aligned to the granule: the iommu core's line and EINVAL; a granule above the guest's page: ENODEV", () => {

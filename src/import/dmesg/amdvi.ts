@@ -76,6 +76,9 @@ function amdEvent(cx: LineContext, m: RegExpExecArray, end: number): void {
   const fields: Fields = { vendor: "amd", event };
   if (b) fields.device = b.key;
   if (m[1] && m[2] && /^[0-9a-f]{4}:/.test(m[2])) fields.driver = m[1];
+  // 4.15-4.19 printed events with dev_err(&iommu->dev->dev, ...): "iommu ivhd0: AMD-Vi: Event logged
+  // [...]", the prefix naming the IOMMU that logged it (synthesize.ts places the device in that unit).
+  if (m[2] && /^ivhd\d+$/.test(m[2])) fields.unit = m[2];
   for (const k of ["domain", "address", "flags", "pasid", "tag"]) if (kv[k] !== undefined) fields[k] = kv[k]!;
   if (event === "UNKNOWN") fields.raw = m[4]!;
   if (kv.flags !== undefined) {

@@ -331,14 +331,24 @@ export class IntelIommuDriver {
 
   /**
    * `d` (new, not attached yet) takes `owner`'s page table, a domain of another unit: the table it
-   * allocated goes back to the free list. false: the two tables differ in depth or format, and `d`
-   * keeps a table of its own (current Linux refuses to attach a domain to a narrower unit:
-   * paging_domain_compatible(); that refusal is not modelled).
+   * allocated goes back to the free list. Linux's paging_domain_compatible()
+   * (drivers/iommu/intel/iommu.c) lets a unit join a domain whose agaw is not above its own
+   * ("if (dmar_domain->gaw > addr_width || dmar_domain->agaw > iommu->agaw) return -EINVAL"), and
+   * domain_context_mapping_one() writes the domain's pgd with context AW = the domain's agaw. So a
+   * wider unit joins a narrower domain's table (its SAGAW must offer that depth, or the context entry
+   * would be invalid), taking the table's depth; a narrower unit is refused with -EINVAL, no log
+   * line, and VFIO type1 keeps the group in a domain of its own (vfio_iommu_type1_attach_group: the
+   * compatible-domain loop moves on): false, and `d` keeps a table of its own.
    */
   shareTable(d: DmarDomain, owner: DmarDomain): boolean {
-    if (d.passThrough || owner.passThrough || d.levels !== owner.levels || !!d.firstLevel !== !!owner.firstLevel || d.rids.size > 0) return false;
+    if (d.passThrough || owner.passThrough || !!d.firstLevel !== !!owner.firstLevel || d.rids.size > 0) return false;
+    if (owner.levels > d.levels) return false;
+    // (Scalable mode writes the unit's own AW into PASID entries (setPasidEntry): a shallower shared table is legacy mode's only.)
+    if (owner.levels < d.levels && (d.firstLevel === true || this.scalable || !this.unit.spec.sagaw.includes(awToWidth(owner.aw) as 39 | 48 | 57))) return false;
     this.freeTableTree(d.pgd, 1);
     d.pgd = owner.pgd;
+    d.aw = owner.aw;
+    d.levels = owner.levels;
     d.sharedTable = true;
     return true;
   }
