@@ -549,7 +549,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "ppr-interrupt"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "ppr-interrupt", "paging-structure-cache"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -631,8 +631,21 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...(f.has("pri") ? { pri: parseVtdPri(r, f, ats ?? []) } : {}),
     // Linux's PRQ_ORDER, the page request queue's PQA.PQS (3 bits: 2^(PQS + 7) descriptors; driver.ts PRQ_ORDER).
     ...(f.has("prq-order") ? { prqOrder: r.int(f.get("prq-order")!.value, "prq-order", 0, 7) ?? 4 } : {}),
+    ...(f.has("paging-structure-cache") ? { pagingStructureCache: parsePagingStructureCache(r, f.get("paging-structure-cache")!.value) } : {}),
     range: r.range(node),
   };
+}
+
+/**
+ * `host.iommu.paging-structure-cache: { entries, replacement }` (VT-d 6.2.4; sim/vtd/psc.ts): 1..1024
+ * slots (default 16), replacement fifo (default) or lru. `entries: 0` is the same as leaving it out.
+ */
+function parsePagingStructureCache(r: Reader, node: Node | null): { entries: number; replacement: "fifo" | "lru" } {
+  const out: { entries: number; replacement: "fifo" | "lru" } = { entries: 16, replacement: "fifo" };
+  const t = r.fields(node, ["entries", "replacement"], "host.iommu.paging-structure-cache");
+  if (t?.has("entries")) out.entries = r.int(t.get("entries")!.value, "paging-structure-cache.entries", 0, 1024) ?? out.entries;
+  if (t?.has("replacement")) out.replacement = r.enumOf(t.get("replacement")!.value, "paging-structure-cache.replacement", ["fifo", "lru"] as const) ?? out.replacement;
+  return out;
 }
 
 /** A unit of `host.iommus` while its scope is read: the spec, and the nodes of its scope entries. */

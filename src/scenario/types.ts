@@ -232,6 +232,11 @@ export interface IommuSpec {
   pri?: string[];
   /** VT-d: Linux's PRQ_ORDER, the page request queue's PQA.PQS (2^(order + 7) descriptors); default 4. */
   prqOrder?: number;
+  /**
+   * VT-d: second-level paging-structure caches (VT-d spec 6.2.4; sim/vtd/psc.ts), `entries` slots
+   * (1..1024) replaced by `replacement`. Absent: none (QEMU's model: leaf translations only).
+   */
+  pagingStructureCache?: { entries: number; replacement: "fifo" | "lru" };
   range: SourceRange;
 }
 

@@ -390,9 +390,9 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
         const w = u.walker;
         const saved = w.recordTrail;
         w.recordTrail = record;
-        r = w.walk(pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
+        r = w.walkTagged(bypass ? 0 : pe.tag, false, pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
         w.recordTrail = saved;
-        if (record) u.smTrail.push(...secondLevelTrail(w, pe.slLevels, big(iovaHi, iovaLo)));
+        if (record) u.smTrail.push(...secondLevelTrail(w, big(iovaHi, iovaLo)));
         u.level = w.level;
         u.setPerm(r === 0 ? w.perm : 0);
         u.hpaLo = w.hpaLo >>> 0;
@@ -417,7 +417,7 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
           // The core checks in QEMU's legacy order (a missing bit stops the walk at once); the
           // hardware's scalable-mode answer needs the walk in its own order. Fault path only:
           // the same walker over the same tables, in the order of VT-d §7.1.3 Table 26.
-          r = u.walker.walk(pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
+          r = u.walker.walkTagged(pe.tag, false, pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
           u.level = u.walker.level;
           r = smSecondLevelReason(r);
         }

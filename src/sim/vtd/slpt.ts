@@ -13,7 +13,8 @@
  * No allocation: the IOVA arrives as two uint32 halves, results land in fields of this object.
  */
 import type { PhysicalMemory } from "../memory.js";
-import type { DecodedField } from "../iommu.js";
+import { toTrailField, type DecodedField, type TrailEntry } from "../iommu.js";
+import type { PagingStructureCache } from "./psc.js";
 import { VTD_FR_CONTEXT_ENTRY_INV, VTD_FR_PAGING_ENTRY_INV, VTD_FR_PAGING_ENTRY_RSVD, VTD_FR_READ, VTD_FR_SM_READ, VTD_FR_SM_SL_PERM, VTD_FR_SM_WRITE, VTD_FR_WRITE } from "./reasons.js";
 
 /** Second-level entry bits (VT-d spec 9.8; Linux `DMA_PTE_*`; QEMU `VTD_SL_*`). */
@@ -72,6 +73,22 @@ export class SlptWalker {
   trailUnreadable = false;
   /** The memory whose table pool the walk reads (the translate core reads the same memory). */
   readonly mem: PhysicalMemory;
+  /**
+   * The unit's second-level paging-structure caches (psc.ts), or null (the default: QEMU's model,
+   * leaf translations only). Used by walk() when `pscTag` is not 0.
+   */
+  psc: PagingStructureCache | null = null;
+  /** The tag the next walks look up and fill the paging-structure caches under (DID; scalable: the IOTLB tag); 0: none. */
+  pscTag = 0;
+  /** Fill the paging-structure caches with the non-leaf entries a walk reads (off for probes: look, don't touch). */
+  pscFill = true;
+  /**
+   * The last walk started below a cached non-leaf entry: its level (2..5), 0 when it read from the
+   * top. The trail's first entry is then at level pscLevel - 1 (trailTop).
+   */
+  pscLevel = 0;
+  /** Level of the last walk's first entry read (trailAddr[0]): the table's top level, or pscLevel - 1. */
+  trailTop = 0;
 
   constructor(mem: PhysicalMemory, format: SlptFormat) {
     this.mem = mem;
@@ -95,6 +112,19 @@ export class SlptWalker {
     this.rsvdHi[2 * 2 + 1] = leafHi;
     this.rsvdLo[3 * 2 + 1] = snp | 0x3ffff000; // 1 GiB: QEMU 0x3ffff800
     this.rsvdHi[3 * 2 + 1] = leafHi;
+  }
+
+  /**
+   * walk() through the paging-structure caches under `tag` (0: without them), filling them when
+   * `fill` (off for probes and for re-walks that only work out a fault's reason).
+   */
+  walkTagged(tag: number, fill: boolean, root: number, levels: number, iovaHi: number, iovaLo: number, write: boolean, scalable = false): number {
+    this.pscTag = tag;
+    this.pscFill = fill;
+    const r = this.walk(root, levels, iovaHi, iovaLo, write, scalable);
+    this.pscTag = 0;
+    this.pscFill = true;
+    return r;
   }
 
   /**
@@ -132,7 +162,26 @@ export class SlptWalker {
     let perm = SL_R | SL_W;
     let n = 0;
     if (record) this.trailUnreadable = false;
-    for (let level = levels; level >= 1; level--) {
+    let top = levels;
+    const psc = this.psc;
+    const tag = psc === null ? 0 : this.pscTag;
+    const fill = tag !== 0 && this.pscFill;
+    this.pscLevel = 0;
+    if (tag !== 0) {
+      // VT-d 6.2.4: the walk may start from the deepest paging-structure-cache entry for the IOVA.
+      // A cached entry without the access's permission (legacy order checks each entry's own bit)
+      // is not used: the walk reads memory from the top, as without the cache.
+      const l = psc!.lookup(tag, levels, iovaHi, iovaLo);
+      if (l !== 0 && (scalable || (psc!.hitPerm & need) !== 0)) {
+        top = l - 1;
+        perm = psc!.hitPerm;
+        tHi = Math.floor(psc!.hitTable / TWO32) | 0;
+        tLo = psc!.hitTable % TWO32 | 0;
+        this.pscLevel = l;
+      }
+    }
+    this.trailTop = top;
+    for (let level = top; level >= 1; level--) {
       const shift = 3 + 9 * level; // 12 + 9 * (level - 1)
       const index =
         shift < 32 ? ((iovaLo >>> shift) | (iovaHi << (32 - shift))) & 511 : (iovaHi >>> (shift - 32)) & 511;
@@ -195,6 +244,8 @@ export class SlptWalker {
         this.trailLen = n;
         return 0;
       }
+      // A present non-leaf entry that passed its checks: cached with the permissions ANDed so far.
+      if (fill) psc!.fill(tag, level, iovaHi, iovaLo, (hi & addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0), perm & (SL_R | SL_W), (tHi >>> 0) * TWO32 + (tLo >>> 0) + index * 8);
       tHi = hi & addrHiMask;
       tLo = lo & 0xfffff000;
     }
@@ -259,4 +310,19 @@ export function slpteLayout(walker: SlptWalker, level: number, v: bigint): Decod
   const top = slAddrTop(walker);
   out.push({ name: "ADDR", hi: top, lo: 12, raw: d.address >> 12n, value: `0x${d.address.toString(16)}`, meaning: d.leaf ? "page" : "next table" });
   return out;
+}
+
+/**
+ * The paging-structure-cache entry the last walk started below (walker.pscLevel set), as a trail
+ * entry: the SL entry as the cache holds it - next-table address and the R/W ANDed down to it -
+ * at the HPA it was read from when cached (memory may hold something else by now: that is the
+ * point of showing it).
+ */
+export function pscTrailEntry(w: SlptWalker, iova: bigint): TrailEntry {
+  const psc = w.psc!;
+  const level = w.pscLevel;
+  const v = BigInt(psc.hitTable) | BigInt(psc.hitPerm & (SL_R | SL_W));
+  const fields = slpteLayout(w, level, v).map(toTrailField);
+  fields.push({ name: "cached", bits: "-", value: "paging-structure cache", meaning: "the walk starts below this entry without reading it from memory (VT-d 6.2.4)" });
+  return { kind: "pte", name: `${slEntryName(level)} (paging-structure cache)`, level, index: slIndex(iova, level), address: BigInt(psc.hitAddress), raw: [v], fields };
 }
