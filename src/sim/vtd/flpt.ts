@@ -42,7 +42,7 @@ import {
   VTD_FR_SM_SL_RSVD,
   VTD_FR_SM_WRITE,
 } from "./reasons.js";
-import { decodeSlpte, pscTrailEntry, slEntryName, slpteLayout, type SlptWalker } from "./slpt.js";
+import { decodeSlpte, slEntryName, slpteLayout, type SlptWalker } from "./slpt.js";
 
 /** First-level entry bits (VT-d 9.9; Linux DMA_FL_PTE_PRESENT/US/ACCESS/DIRTY/XD; QEMU VTD_FL_P/RW/US/A/D). */
 export const FL_P = 0x1;
@@ -283,7 +283,6 @@ export function smSecondLevelReason(r: number): number {
 /** The second-level entries of the walker's last walk (recordTrail set), as trail entries. */
 export function secondLevelTrail(w: SlptWalker, iova: bigint): TrailEntry[] {
   const out: TrailEntry[] = [];
-  if (w.pscLevel !== 0) out.push(pscTrailEntry(w, iova));
   const top = w.trailTop;
   for (let i = 0; i < w.trailLen; i++) {
     const level = top - i;

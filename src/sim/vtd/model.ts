@@ -18,7 +18,7 @@ import { decodeRegister, DMAR_PQA_REG, DMAR_PQH_REG, DMAR_PQT_REG, REGISTER_VIEW
 import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, encodeCcDesc, encodeDevIotlbDesc, encodePdevIotlbDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_PASID, PIOTLB_PASID, PIOTLB_PSI } from "./qi.js";
 import { awToLevels, awToWidth, contextEntryFields, contextEntryReservedBits, bitRanges, decodeContextEntry, decodeRootEntry, rootEntryFields, rootEntryReservedBits } from "./context.js";
 import { formatSid } from "../bdf.js";
-import { decodeSlpte, pscTrailEntry, slEntryName, slIndex, slpteLayout } from "./slpt.js";
+import { decodeSlpte, slEntryName, slIndex, slpteLayout } from "./slpt.js";
 import {
   VTD_FR_ADDR_BEYOND_MGAW,
   VTD_FR_SM_PASID_ENTRY_RSVD,
@@ -352,8 +352,6 @@ export class VtdModel implements IommuUnit {
       // A walk that started below a paging-structure-cache entry (slpt.ts pscLevel) is a cache answer too.
       const pscHit = u.stage === XlateStage.Walk && w.pscLevel !== 0;
       if (!u.ccHit && !u.iotlbHit && !u.devtlbHit && !iecHit && !pscHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
-      // The walk through the paging-structure cache, for when it still agrees with memory.
-      const pscTrail = pscHit && !u.ccHit && !u.iotlbHit && !u.devtlbHit ? this.trail(r, req) : undefined;
       // A cache answered: the trail is the walk a miss does now (the same code, caches bypassed).
       u.bypassCaches = true;
       const r2 = this.request(req, true);
@@ -362,7 +360,7 @@ export class VtdModel implements IommuUnit {
       // Stale: the cached answer is not what the tables give now (a different fault level counts:
       // a cached context's old SLPTPTR walks other tables than the context entry in memory).
       const stale = fresh.kind !== verdict.kind || fresh.reason !== verdict.reason || fresh.level !== verdict.level || fresh.hpa !== verdict.hpa || fresh.perms !== verdict.perms || fresh.interrupt?.vector !== verdict.interrupt?.vector || fresh.interrupt?.destination !== verdict.interrupt?.destination;
-      return { request: req, verdict, trail: !stale && pscTrail !== undefined ? pscTrail : trail, stale };
+      return { request: req, verdict, trail, stale };
     } finally {
       this.setRequest(undefined);
       u.bypassCaches = false;
@@ -482,8 +480,7 @@ export class VtdModel implements IommuUnit {
     }
     // Second-level entries (VT-d 9.8), top level first: what the walker read.
     const w = u.walker;
-    // The walk may have started below a paging-structure-cache entry (slpt.ts pscLevel).
-    if (w.pscLevel !== 0) entries.push(pscTrailEntry(w, req.iova));
+    // The first entry read: the top level, or the level below a paging-structure-cache entry.
     const top = w.trailTop;
     for (let i = 0; i < w.trailLen; i++) {
       const level = top - i;

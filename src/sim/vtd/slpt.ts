@@ -13,7 +13,7 @@
  * No allocation: the IOVA arrives as two uint32 halves, results land in fields of this object.
  */
 import type { PhysicalMemory } from "../memory.js";
-import { toTrailField, type DecodedField, type TrailEntry } from "../iommu.js";
+import type { DecodedField } from "../iommu.js";
 import type { PagingStructureCache } from "./psc.js";
 import { VTD_FR_CONTEXT_ENTRY_INV, VTD_FR_PAGING_ENTRY_INV, VTD_FR_PAGING_ENTRY_RSVD, VTD_FR_READ, VTD_FR_SM_READ, VTD_FR_SM_SL_PERM, VTD_FR_SM_WRITE, VTD_FR_WRITE } from "./reasons.js";
 
@@ -310,19 +310,4 @@ export function slpteLayout(walker: SlptWalker, level: number, v: bigint): Decod
   const top = slAddrTop(walker);
   out.push({ name: "ADDR", hi: top, lo: 12, raw: d.address >> 12n, value: `0x${d.address.toString(16)}`, meaning: d.leaf ? "page" : "next table" });
   return out;
-}
-
-/**
- * The paging-structure-cache entry the last walk started below (walker.pscLevel set), as a trail
- * entry: the SL entry as the cache holds it - next-table address and the R/W ANDed down to it -
- * at the HPA it was read from when cached (memory may hold something else by now: that is the
- * point of showing it).
- */
-export function pscTrailEntry(w: SlptWalker, iova: bigint): TrailEntry {
-  const psc = w.psc!;
-  const level = w.pscLevel;
-  const v = BigInt(psc.hitTable) | BigInt(psc.hitPerm & (SL_R | SL_W));
-  const fields = slpteLayout(w, level, v).map(toTrailField);
-  fields.push({ name: "cached", bits: "-", value: "paging-structure cache", meaning: "the walk starts below this entry without reading it from memory (VT-d 6.2.4)" });
-  return { kind: "pte", name: `${slEntryName(level)} (paging-structure cache)`, level, index: slIndex(iova, level), address: BigInt(psc.hitAddress), raw: [v], fields };
 }
