@@ -69,7 +69,7 @@ describe("PagingStructureCache", () => {
         fc.constantFrom(39, 48, 57),
         fc.array(fc.tuple(fc.nat(7), fc.constantFrom(0n, 1n, 2n, 3n, 3n, 3n, 0x83n, 0x803n), fc.nat(7), fc.nat(3)), { minLength: 1, maxLength: 40 }),
         fc.array(fc.tuple(fc.bigInt({ min: 0n, max: (1n << 39n) - 1n }), fc.boolean()), { minLength: 1, maxLength: 24 }),
-        fc.constantFrom("fifo", "lru") as fc.Arbitrary<"fifo" | "lru">,
+        fc.constantFrom<"fifo" | "lru">("fifo", "lru"),
         (haw, writes, reqs, replacement) => {
           const levels = haw === 39 ? 3 : haw === 48 ? 4 : 5;
           const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 16, dramBytes: 0 });
