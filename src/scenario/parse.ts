@@ -549,7 +549,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "ppr-interrupt", "paging-structure-cache"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "ppr-interrupt", "paging-structure-cache", "slads"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -631,6 +631,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...(f.has("pri") ? { pri: parseVtdPri(r, f, ats ?? []) } : {}),
     // Linux's PRQ_ORDER, the page request queue's PQA.PQS (3 bits: 2^(PQS + 7) descriptors; driver.ts PRQ_ORDER).
     ...(f.has("prq-order") ? { prqOrder: r.int(f.get("prq-order")!.value, "prq-order", 0, 7) ?? 4 } : {}),
+    ...(f.has("slads") ? { slads: b("slads", false) } : {}),
     ...(f.has("paging-structure-cache") ? { pagingStructureCache: parsePagingStructureCache(r, f.get("paging-structure-cache")!.value) } : {}),
     range: r.range(node),
   };
@@ -967,7 +968,7 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
 function parseScalable(r: Reader, f: Fields): Partial<IommuSpec> {
   const out: Partial<IommuSpec> = {};
   const scalable = f.has("scalable") ? r.bool(f.get("scalable")!.value, "host.iommu.scalable") : undefined;
-  const smOnly = ["first-level", "second-level", "nested", "pasid-bits"].filter((k) => f.has(k));
+  const smOnly = ["first-level", "second-level", "nested", "pasid-bits", "slads"].filter((k) => f.has(k));
   if (scalable !== true) {
     for (const k of smOnly) r.error(f.get(k)!.key, "scalable-mode-required", l10n.t("host.iommu.{0} is a scalable-mode capability, but this unit has no scalable mode (ECAP.SMTS = 0)", k), l10n.t("Add scalable: true to host.iommu (a unit with ECAP.SMTS), or remove {0}.", k));
     return out;
@@ -1820,7 +1821,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
 /** `bind-pasid: { device, pasid, mode, vm, supervisor, wpe, maps: [ { va, size, perm, user, hpa | gpa } ] }` (docs/scalable-mode.md). */
 function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index: number; range: SourceRange }, withExpect: <T extends object>(s: T) => T): Step | undefined {
   const op = "bind-pasid" as const;
-  const f = r.fields(body, ["device", "pasid", "mode", "vm", "supervisor", "wpe", "sva", "maps"], "the bind-pasid step");
+  const f = r.fields(body, ["device", "pasid", "mode", "vm", "supervisor", "wpe", "sva", "maps", "dirty-tracking"], "the bind-pasid step");
   if (!f) return undefined;
   const device = bdfReq(r, f, "device", op, item);
   const pNode = r.required(f, "pasid", "the bind-pasid step", item);
@@ -1830,7 +1831,13 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
   const supervisor = f.has("supervisor") ? r.bool(f.get("supervisor")!.value, "supervisor") ?? false : false;
   const wpe = f.has("wpe") ? r.bool(f.get("wpe")!.value, "wpe") ?? false : false;
   const sva = f.has("sva") ? r.bool(f.get("sva")!.value, "sva") ?? false : false;
+  const dirtyTracking = f.has("dirty-tracking") ? r.bool(f.get("dirty-tracking")!.value, "dirty-tracking") ?? false : false;
   if (device === undefined || pasid === undefined || mode === undefined) return undefined;
+  if (dirtyTracking && mode !== "second-level" && mode !== "nested") {
+    // Linux intel_pasid_setup_dirty_tracking: "Dirty tracking not supported on translation type %d" (-EOPNOTSUPP).
+    r.error(f.get("dirty-tracking")!.key, "invalid-value", l10n.t("Dirty tracking not supported on translation type {0}", mode), l10n.t("SLADE tracks second-level writes: bind in mode second-level or nested, or drop dirty-tracking."));
+    return undefined;
+  }
   if (sva && mode !== "first-level") {
     r.error(f.get("sva")!.key, "invalid-value", l10n.t("sva: true shares a process's page table: mode {0} does not fit it", mode), l10n.t("Drop mode: (an SVA PASID translates through the process's stage-1 table)."));
     return undefined;
@@ -1874,7 +1881,7 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
       maps.push({ va, size, perm, user, ...(accessed ? {} : { accessed }), ...(present ? {} : { present }), ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
     }
   }
-  return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps, ...(sva ? { sva } : {}) });
+  return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps, ...(sva ? { sva } : {}), ...(dirtyTracking ? { dirtyTracking } : {}) });
 }
 
 /** Transactions one `dma` step may simulate (its trace events). */

@@ -214,6 +214,11 @@ export interface IommuSpec {
   firstLevel?: boolean;
   /** ECAP.SLTS (second-level translation). Default: true. */
   secondLevel?: boolean;
+  /**
+   * ECAP.SLADS: second-level Accessed/Dirty bits, which a PASID entry's SLADE turns on (Linux sets it
+   * for iommufd dirty tracking only). Scalable mode only; default false.
+   */
+  slads?: boolean;
   /** ECAP.NEST (nested translation). Default: true with `scalable`. */
   nested?: boolean;
   /** ECAP.PSS + 1: PASID width in bits (ECAP.PASID when above 0). Default: 20 with `scalable`. */
@@ -480,7 +485,7 @@ export type Step =
    * iommu_sva_bind_device): a PASID table entry with the mode's PGTT, and the first-level (or
    * second-level) tables holding `maps`. docs/scalable-mode.md.
    */
-  | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[]; /** SMMUv3: iommu_sva_bind_device, the PASID shares the process's CPU page table (arm_smmu_make_sva_cd). */ sva?: boolean })
+  | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Second-level or nested: SLADE in the PASID entry (Linux: a domain with dirty tracking, intel_pasid_setup_dirty_tracking). */ dirtyTracking?: boolean; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[]; /** SMMUv3: iommu_sva_bind_device, the PASID shares the process's CPU page table (arm_smmu_make_sva_cd). */ sva?: boolean })
   /** Tears the PASID's entry down as intel_pasid_tear_down_entry() does (PASID-cache and IOTLB invalidations). */
   | (StepBase & { op: "unbind-pasid"; device: string; pasid: number })
   /**

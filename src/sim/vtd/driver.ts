@@ -750,7 +750,7 @@ export class IntelIommuDriver {
    * FLPTPTR and FLPM, SRE/WPE where asked), allocating the PASID table page on demand
    * (intel_pasid_get_entry). The entry is written P last, as Linux's pasid_set_present() does.
    */
-  setPasidEntry(rid: number, pasid: number, pgtt: number, did: number, slptr: number, flptr: number, flLevels: number, o: { sre?: boolean; wpe?: boolean }): void {
+  setPasidEntry(rid: number, pasid: number, pgtt: number, did: number, slptr: number, flptr: number, flLevels: number, o: { sre?: boolean; wpe?: boolean; slade?: boolean }): void {
     const dir = this.pasidDirs.get(rid);
     if (dir === undefined) throw new Error(`no PASID table for requester ${rid.toString(16)}: attach it first`);
     const dirAt = dir + (pasid >>> 6) * 8;
@@ -760,7 +760,9 @@ export class IntelIommuDriver {
       this.mem.writeU64(dirAt, de);
     }
     const at = Number(de & ~0xfffn) + (pasid & 0x3f) * 64;
-    const v0 = BigInt(pgtt === PGTT_SL || pgtt === PGTT_NESTED ? slptr : 0) | (BigInt(pgtt) << 6n) | (BigInt(this.aw) << 2n);
+    // SLADE, bit 9 (Linux pasid_set_ssade: dirty tracking on a second-level or nested PASID).
+    const slade = o.slade === true && (pgtt === PGTT_SL || pgtt === PGTT_NESTED) ? 1n << 9n : 0n;
+    const v0 = BigInt(pgtt === PGTT_SL || pgtt === PGTT_NESTED ? slptr : 0) | (BigInt(pgtt) << 6n) | (BigInt(this.aw) << 2n) | slade;
     const v2 = pgtt === PGTT_FL || pgtt === PGTT_NESTED ? BigInt(flptr) | (flLevels === 5 ? 4n : 0n) | (o.sre ? 1n : 0n) | (o.wpe ? 0x10n : 0n) : 0n;
     this.mem.writeU64(at + 8, BigInt(did & 0xffff));
     this.mem.writeU64(at + 16, v2);

@@ -209,6 +209,8 @@ export interface SmPasid {
   ere: boolean;
   wpe: boolean;
   nxe: boolean;
+  /** SLADE: the second-level walk sets A and D (slpt.ts updateAD). */
+  slade: boolean;
   /** IOTLB tag of (DID, PASID). */
   tag: number;
 }
@@ -401,7 +403,9 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
       }
     } else {
       const t = u.translator;
+      u.walker.updateAD = pe.slade;
       r = t.translate(pe.tag, pe.slRoot, pe.slLevels, pe.slWidth, iovaHi, iovaLo, write);
+      u.walker.updateAD = false;
       u.iotlbHit = t.iotlbHit;
       u.level = t.level;
       u.setPerm(r === 0 ? t.perm : 0);
@@ -451,7 +455,9 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
       const nest = pe.pgtt === PGTT_NESTED ? { root: pe.slRoot, levels: pe.slLevels, width: pe.slWidth } : null;
       const savedW = u.walker.recordTrail;
       u.walker.recordTrail = record;
+      u.walker.updateAD = pe.slade && !probe;
       r = f.walk(pe.flRoot, pe.flLevels, iovaHi, iovaLo, write, req, nest);
+      u.walker.updateAD = false;
       u.walker.recordTrail = savedW;
       f.recordTrail = false;
       if (record) u.smTrail.push(...f.trail);
@@ -464,7 +470,7 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
         u.hpaHi = f.hpaHi >>> 0;
         // Cached only when user and supervisor requests would get the same answer from it, and
         // not a writable page whose D is still clear (the first write must walk to set it).
-        if (!probe && pe.tag !== 0 && f.user && (f.perm === 3 || pe.wpe) && (f.perm !== 3 || f.dirty)) u.iotlb.fill(pe.tag, iovaHi, iovaLo, f.level, f.hpaHi, f.hpaLo, f.perm);
+        if (!probe && pe.tag !== 0 && f.user && (f.perm === 3 || pe.wpe) && (f.perm !== 3 || (f.dirty && (!pe.slade || u.walker.dirty)))) u.iotlb.fill(pe.tag, iovaHi, iovaLo, f.level, f.hpaHi, f.hpaLo, f.perm);
       }
     }
   }
@@ -616,6 +622,8 @@ function resolvePasidEntry(u: DmarUnit, ctx: SmContext, pasid: number, record: b
     ere: (v2 & 2n) !== 0n,
     wpe: (v2 & 0x10n) !== 0n,
     nxe: (v2 & 0x20n) !== 0n,
+    // SLADE (bit 9): second-level A/D updates, on a unit with ECAP.SLADS (Linux pasid_set_ssade).
+    slade: (v0 & 0x200n) !== 0n && u.spec.slads === true && (pgtt === PGTT_SL || pgtt === PGTT_NESTED),
     tag: pgtt === PGTT_PT ? 0 : u.sm.tag(did, pasid, fl),
   };
 }

@@ -203,7 +203,7 @@ export class SecondLevelTranslator {
    * min(30 + 9 * AW, aw-bits)). Returns 0 or a VT-d fault reason.
    */
   translate(did: number, root: number, levels: number, widthBits: number, iovaHi: number, iovaLo: number, write: boolean): number {
-    if (this.walker.psc !== null) return this.translateWithPsc(did, root, levels, widthBits, iovaHi, iovaLo, write);
+    if (this.walker.psc !== null || this.walker.updateAD) return this.translateInTs(did, root, levels, widthBits, iovaHi, iovaLo, write);
     const r = this.core.translate(did, root, levels, widthBits, iovaHi, iovaLo, write ? 1 : 0);
     return r >= 0 ? r : this.translateOutsidePool(did, root, levels, iovaHi, iovaLo, write);
   }
@@ -222,8 +222,8 @@ export class SecondLevelTranslator {
   translateBatch(did: number, root: number, levels: number, widthBits: number, burst: DmaBurst, n: number, handBack = false): number {
     if (!(n >= 0 && n <= burst.capacity)) throw new RangeError(`burst of ${n} requests exceeds its capacity ${burst.capacity}`);
     let i = 0;
-    if (this.walker.psc !== null) {
-      // Paging-structure caches (psc.ts) live in TypeScript: request by request, as translate().
+    if (this.walker.psc !== null || this.walker.updateAD) {
+      // Paging-structure caches (psc.ts) and A/D updates live in TypeScript: request by request, as translate().
       const req = burst.requests;
       const res = burst.results;
       const info = burst.info;
@@ -251,12 +251,13 @@ export class SecondLevelTranslator {
   }
 
   /**
-   * translate() with the walker's paging-structure caches (slpt.ts, psc.ts): the same order as the
+   * translate() with the walker's paging-structure caches (slpt.ts, psc.ts) or its A/D updates
+   * (SLADE, slpt.ts updateAD), which the core does not have: the same order as the
    * core's step (QEMU vtd_do_iommu_translate: the IOTLB, on a miss the range check, the walk, the
    * fill), the walk in TypeScript where it can start below a cached non-leaf entry. The core's
    * IOTLB (the same slots and rules) answers the lookup and takes the fill.
    */
-  private translateWithPsc(did: number, root: number, levels: number, widthBits: number, iovaHi: number, iovaLo: number, write: boolean): number {
+  private translateInTs(did: number, root: number, levels: number, widthBits: number, iovaHi: number, iovaLo: number, write: boolean): number {
     const out = this.view();
     const tlb = this.iotlb;
     if (tlb !== null) {
@@ -300,6 +301,9 @@ export class SecondLevelTranslator {
     out[HPA_LO] = walker.hpaLo;
     out[HPA_HI] = walker.hpaHi;
     out[PERM] = walker.perm;
+    // SLADE: a writable page whose D is still clear is not cached, so the first write walks to set D
+    // (as the first-level walk's fill rule, scalable.ts).
+    if (walker.updateAD && (walker.perm & 2) !== 0 && !walker.dirty) return 0;
     this.iotlb?.fill(did, iovaHi, iovaLo, walker.level, walker.hpaHi, walker.hpaLo, walker.perm);
     return 0;
   }

@@ -359,6 +359,7 @@ export class DmarUnit implements DmaUnit {
       snoopControl: false,
       superpage2M: spec.superpages["2M"],
       superpage1G: spec.superpages["1G"],
+      slads: spec.scalable === true && spec.slads === true,
     });
     this.iotlb = new Iotlb(spec.iotlbSets, spec.iotlbWays, mem);
     const psc = spec.pagingStructureCache;
