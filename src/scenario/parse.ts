@@ -28,7 +28,7 @@ const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
 export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request"] as const;
-export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
+export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW", "EOPNOTSUPP"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
@@ -2046,7 +2046,7 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
 function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   const range = r.range(node);
   if (isScalar(node) && String(node.value) === "ok") return { ok: true, range };
-  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded", "pasid", "notification"], "expect");
+  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded", "pasid", "notification", "dirty"], "expect");
   if (!f) return undefined;
   const e: Expectation = { range };
   if (f.has("ok")) e.ok = r.bool(f.get("ok")!.value, "expect.ok");
@@ -2058,6 +2058,12 @@ function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   if (f.has("faults")) e.faults = r.int(f.get("faults")!.value, "expect.faults", 0, 2 ** 31 - 1);
   if (f.has("recorded")) e.recorded = r.bool(f.get("recorded")!.value, "expect.recorded");
   if (f.has("notification")) e.notification = r.bool(f.get("notification")!.value, "expect.notification");
+  if (f.has("dirty")) {
+    // IOMMU_HWPT_GET_DIRTY_BITMAP: the IOVAs of the pages the bitmap marks, in order.
+    const dn = r.deref(f.get("dirty")!.value);
+    if (!isSeq(dn)) r.error(dn, "expected-list", l10n.t("expect.dirty must be a list of IOVAs"), l10n.t("For example dirty: [0x1000_0000], or [] for a clean range."));
+    else e.dirty = (dn.items as Node[]).map((it) => r.addr(r.deref(it) ?? it, "a dirty IOVA")).filter((v): v is bigint => v !== undefined);
+  }
   if (f.has("pasid")) {
     // A PASID (0..0xfffff), or `none`: the request carried no PASID.
     const pn = r.deref(f.get("pasid")!.value);
@@ -2121,14 +2127,16 @@ const IOMMUFD_FIELDS: Record<(typeof IOMMUFD_IOCTLS)[number], readonly string[]>
   IOMMU_IOAS_MAP: ["ioas", "iova", "gpa", "length"],
   IOMMU_IOAS_UNMAP: ["ioas", "iova", "length"],
   IOMMU_IOAS_COPY: ["src-ioas", "src-iova", "ioas", "iova", "length"],
-  IOMMU_HWPT_ALLOC: ["device", "pt", "fault"],
+  IOMMU_HWPT_ALLOC: ["device", "pt", "fault", "dirty-tracking"],
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: ["device", "pt"],
   IOMMU_DESTROY: ["id"],
   IOMMU_FAULT_QUEUE_ALLOC: [],
   IOMMU_HWPT_PAGE_RESPONSE: ["fault", "cookie", "code"],
+  IOMMU_HWPT_SET_DIRTY_TRACKING: ["id", "enable"],
+  IOMMU_HWPT_GET_DIRTY_BITMAP: ["id", "iova", "length"],
 };
 /** Keys an ioctl takes but does not need (HWPT_ALLOC's fault_id is only read with IOMMU_HWPT_FAULT_ID_VALID). */
-const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
+const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_ALLOC/dirty-tracking", "IOMMU_HWPT_SET_DIRTY_TRACKING/enable", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
 
 /** `iommufd: { vm, ioctl, ... }`: an ioctl on the VM's /dev/iommu; each ioctl's keys are required. */
 function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStepSpec | undefined {
@@ -2158,6 +2166,14 @@ function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStep
         const v = r.enumOf(f.get(k)!.value, k, ["success", "invalid"] as const);
         if (v === undefined) ok = false;
         else spec.code = v;
+        break;
+      }
+      case "dirty-tracking":
+      case "enable": {
+        const v = r.bool(f.get(k)!.value, k);
+        if (v === undefined) ok = false;
+        else if (k === "enable") spec.enable = v;
+        else spec.dirtyTracking = v;
         break;
       }
       case "cookie": {

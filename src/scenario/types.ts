@@ -397,6 +397,8 @@ export interface Expectation {
   pasid?: number;
   /** Posted interrupts: whether the MSI sent a notification event (false: coalesced into an outstanding one, or suppressed by SN). */
   notification?: boolean;
+  /** IOMMU_HWPT_GET_DIRTY_BITMAP: the IOVAs of the pages the bitmap marks dirty, in order. */
+  dirty?: bigint[];
   range: SourceRange;
 }
 
@@ -579,13 +581,17 @@ export interface IommufdStepSpec {
   /** IOMMU_HWPT_PAGE_RESPONSE: the group's cookie (absent: the oldest queued group) and the code. */
   cookie?: number;
   code?: "success" | "invalid";
+  /** HWPT_ALLOC: IOMMU_HWPT_ALLOC_DIRTY_TRACKING (a domain that can track dirty pages). */
+  dirtyTracking?: boolean;
+  /** SET_DIRTY_TRACKING: IOMMU_HWPT_DIRTY_TRACKING_ENABLE set (true) or clear. */
+  enable?: boolean;
 }
 
 /**
  * The `iommufd:` step's operations: ioctls, and IOMMU_HWPT_PAGE_RESPONSE, the VMM's read() of a
  * fault group from a fault object's fd and write() of its struct iommu_hwpt_page_response.
  */
-export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE"] as const;
+export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE", "IOMMU_HWPT_SET_DIRTY_TRACKING", "IOMMU_HWPT_GET_DIRTY_BITMAP"] as const;
 
 /**
  * `posted-descriptor: { address, vcpu, cpu, sync }`: the vCPU's posted-interrupt descriptor as KVM

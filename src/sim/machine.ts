@@ -75,6 +75,8 @@ export interface StepOutcome {
   recorded?: boolean;
   /** A posted interrupt: whether it sent a notification event. */
   notified?: boolean;
+  /** IOMMU_HWPT_GET_DIRTY_BITMAP: the IOVAs of the pages it reported dirty. */
+  dirty?: bigint[];
   /** Trace events of this step: [eventStart, eventEnd). */
   eventStart: number;
   eventEnd: number;
@@ -704,6 +706,11 @@ export function checkExpectation(step: Step, out: StepOutcome, model?: Pick<Iomm
   if (e.pasid !== undefined && out.pasid !== e.pasid) f.push(`expected the ${out.status === "fault" ? "fault" : "translation"} of a request ${pasidText(e.pasid)}, got ${out.pasid === undefined ? "no request" : `a request ${pasidText(out.pasid)}`}`);
   if (e.faults !== undefined && out.faults !== e.faults) f.push(`expected ${e.faults} faulting transactions, got ${out.faults}`);
   if (e.notification !== undefined && out.notified !== e.notification) f.push(e.notification ? `expected a notification event, got ${out.notified === false ? "none" : got}` : `expected no notification event, ${out.notified ? "one was sent" : `got ${got}`}`);
+  if (e.dirty !== undefined) {
+    const hexs = (l: readonly bigint[]) => `[${l.map((v) => `0x${v.toString(16)}`).join(", ")}]`;
+    if (out.dirty === undefined) f.push(`expected a dirty bitmap ${hexs(e.dirty)}, got ${got}`);
+    else if (hexs(out.dirty) !== hexs(e.dirty)) f.push(`expected dirty pages ${hexs(e.dirty)}, got ${hexs(out.dirty)}`);
+  }
   if (e.recorded !== undefined && (out.recorded ?? false) !== e.recorded) f.push(`expected the fault ${e.recorded ? "" : "not "}to be recorded, it was ${out.recorded ? "" : "not "}recorded`);
   return { pass: f.length === 0, failures: f };
 }

@@ -11,6 +11,7 @@ import type { VtdHost } from "../../src/sim/vtd/host.js";
 import { SL_A, SL_D, slpteLayout } from "../../src/sim/vtd/slpt.js";
 
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "second-level-dirty-tracking.passthrough.yaml"), "utf8");
+const IOMMUFD = readFileSync(join(__dirname, "..", "..", "examples", "iommufd-dirty-tracking.passthrough.yaml"), "utf8");
 const IOVA = 0x1000_0000;
 
 function run(text: string) {
@@ -68,5 +69,53 @@ describe("second-level A/D bits (SLADE)", () => {
     expect(errors(EXAMPLE.replace(", slads: true", ""))).toEqual(["dirty-tracking sets SLADE in the PASID entry, but host.iommu has no slads: true (ECAP.SLADS = 0)"]);
     expect(errors(EXAMPLE.replace("mode: second-level", "mode: first-level"))).toEqual(["Dirty tracking not supported on translation type first-level"]);
     expect(errors(EXAMPLE.replace("scalable: true, ", "")).some((m) => m.startsWith("host.iommu.slads is a scalable-mode capability"))).toBe(true);
+  });
+});
+
+describe("iommufd dirty tracking on VT-d (IOMMU_HWPT_ALLOC_DIRTY_TRACKING, SET_DIRTY_TRACKING, GET_DIRTY_BITMAP)", () => {
+  /** The example's workload up to (not including) its `n`th step after `start`, then `steps`. */
+  const withSteps = (n: number, steps: string) => {
+    const [head, work] = IOMMUFD.split("workload:\n") as [string, string];
+    return `${head}workload:\n${work.split(/\n(?=  - )/).slice(0, n + 1).join("\n")}\n${steps}`;
+  };
+  const outcomes = (r: ReturnType<typeof run>) => r.outcomes.map((o) => [o.status, o.errno ?? null, o.dirty?.map((v) => `0x${v.toString(16)}`) ?? null]);
+
+  it("the example's expectations hold: writes mark their pages, the read clears them, the next write marks again", () => {
+    expect(failures(run(IOMMUFD))).toEqual([]);
+  });
+
+  it("EOPNOTSUPP without ECAP.SLADS, and in legacy mode (ssads_supported)", () => {
+    for (const iommu of ["{ model: intel-vtd, address-width: 48, scalable: true }", "{ model: intel-vtd, address-width: 48 }"]) {
+      const r = run(withSteps(1, "").replace(/iommu: \{[^}]*\}/, `iommu: ${iommu}`));
+      expect(r.outcomes.at(-1)).toMatchObject({ status: "errno", errno: "EOPNOTSUPP" });
+    }
+  });
+
+  it("SET_DIRTY_TRACKING on an hwpt allocated without the flag is EOPNOTSUPP; on a non-hwpt id ENOENT", () => {
+    const r = run(withSteps(0, "  - iommufd: { vm: gpu01, ioctl: IOMMU_HWPT_SET_DIRTY_TRACKING, id: 3 }\n  - iommufd: { vm: gpu01, ioctl: IOMMU_HWPT_SET_DIRTY_TRACKING, id: 1 }\n"));
+    expect(outcomes(r).slice(1)).toEqual([["errno", "EOPNOTSUPP", null], ["errno", "ENOENT", null]]);
+  });
+
+  it("tracking on sets SLADE in the device's RID_PASID entry; off clears it and the bitmap is refused (EINVAL)", () => {
+    const on = run(withSteps(5, ""));
+    const unit = (on.machine.hostIommu as VtdHost).unit;
+    expect(failures(on)).toEqual([]);
+    expect([...unit.sm.pc.values()].map((p) => [p.pgtt, p.slade])).toEqual([[2, true]]);
+    const off = run(withSteps(5, "  - iommufd: { vm: gpu01, ioctl: IOMMU_HWPT_SET_DIRTY_TRACKING, id: 4, enable: false }\n  - dma: { device: \"01:00.0\", iova: 0x10_4000, length: 4KiB, write: true }\n  - iommufd: { vm: gpu01, ioctl: IOMMU_HWPT_GET_DIRTY_BITMAP, id: 4, iova: 0x10_0000, length: 64KiB }\n"));
+    expect(outcomes(off).slice(-3)).toEqual([["ok", null, null], ["ok", null, null], ["errno", "EINVAL", null]]);
+    expect([...(off.machine.hostIommu as VtdHost).unit.sm.pc.values()].map((p) => p.slade)).toEqual([false]);
+  });
+
+  it("with 2 MiB leaves a dirty leaf marks every 4 KiB page of the range it covers (iommu_dirty_bitmap_record)", () => {
+    const text = IOMMUFD.replace("  backing: 4KiB\n", "").replace("expect: { dirty: [0x10_2000, 0x10_3000] }", "expect: { ok: true }");
+    const r = run(text);
+    const first = r.outcomes.find((o) => o.dirty !== undefined)!;
+    expect(first.dirty!.length).toBe(16);
+    expect(first.dirty![0]).toBe(0x10_0000n);
+  });
+
+  it("bad input: expect.dirty must be a list", () => {
+    const errors = parseScenario(IOMMUFD.replace("expect: { dirty: [] }", "expect: { dirty: 0x10_0000 }"), "x.passthrough.yaml").diagnostics.filter((d) => d.severity === "error").map((d) => d.message);
+    expect(errors).toEqual(["expect.dirty must be a list of IOVAs"]);
   });
 });
