@@ -159,6 +159,24 @@ describe("VT-d unit with paging-structure caches", () => {
     expect(unit.walker.psc!.entries().map((e) => e.level)).toEqual([2, 3, 4]);
   });
 
+  it("scalable mode: a second-level PASID's entries are tagged with its (DID, PASID); a domain-selective IOTLB invalidation drops them", () => {
+    const sm = readFileSync(join(__dirname, "..", "..", "examples", "second-level-dirty-tracking.passthrough.yaml"), "utf8")
+      .replace("scalable: true, slads: true", "scalable: true, slads: true, paging-structure-cache: { entries: 4, replacement: lru }")
+      .replace("      dirty-tracking: true\n", "")
+      .replace(/  - dma:[\s\S]*$/, '  - dma: { device: "02:00.0", pasid: 9, iova: 0x1000_1000, length: 4KiB }\n    expect: { ok: true, iotlb: miss }\n');
+    const r = run(sm);
+    expect(failures(r)).toEqual([]);
+    const psc = r.machine.iommu.tables().pagingStructureCache!;
+    expect(psc).toMatchObject({ capacity: 4, replacement: "lru" });
+    expect(psc.entries().map((e) => [e.name, e.did, e.pasid, e.iova])).toEqual([
+      ["SL-PDE", 3, 9, 0x1000_0000n],
+      ["SL-PDPE", 3, 9, 0n],
+      ["SL-PML4E", 3, 9, 0n],
+    ]);
+    const dropped = run(sm + "  - invalidate: { granularity: domain, domain: 3 }\n");
+    expect(dropped.machine.iommu.tables().pagingStructureCache!.entries()).toEqual([]);
+  });
+
   it("bad input: entries out of range and an unknown replacement are diagnosed", () => {
     const errors = (text: string) => parseScenario(text, "x.passthrough.yaml").diagnostics.filter((d) => d.severity === "error").map((d) => d.message);
     expect(errors(EXAMPLE.replace("entries: 16", "entries: 2000")).length).toBe(1);
