@@ -28,7 +28,7 @@ const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
 export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request"] as const;
-export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
+export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW", "EOPNOTSUPP"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
 type Fields = Map<string, { key: Node; value: Node | null }>;
@@ -549,7 +549,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "ppr-interrupt"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "ppr-interrupt", "paging-structure-cache", "slads"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -631,8 +631,22 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...(f.has("pri") ? { pri: parseVtdPri(r, f, ats ?? []) } : {}),
     // Linux's PRQ_ORDER, the page request queue's PQA.PQS (3 bits: 2^(PQS + 7) descriptors; driver.ts PRQ_ORDER).
     ...(f.has("prq-order") ? { prqOrder: r.int(f.get("prq-order")!.value, "prq-order", 0, 7) ?? 4 } : {}),
+    ...(f.has("slads") ? { slads: b("slads", false) } : {}),
+    ...(f.has("paging-structure-cache") ? { pagingStructureCache: parsePagingStructureCache(r, f.get("paging-structure-cache")!.value) } : {}),
     range: r.range(node),
   };
+}
+
+/**
+ * `host.iommu.paging-structure-cache: { entries, replacement }` (VT-d 6.2.4; sim/vtd/psc.ts): 1..1024
+ * slots (default 16), replacement fifo (default) or lru. `entries: 0` is the same as leaving it out.
+ */
+function parsePagingStructureCache(r: Reader, node: Node | null): { entries: number; replacement: "fifo" | "lru" } {
+  const out: { entries: number; replacement: "fifo" | "lru" } = { entries: 16, replacement: "fifo" };
+  const t = r.fields(node, ["entries", "replacement"], "host.iommu.paging-structure-cache");
+  if (t?.has("entries")) out.entries = r.int(t.get("entries")!.value, "paging-structure-cache.entries", 0, 1024) ?? out.entries;
+  if (t?.has("replacement")) out.replacement = r.enumOf(t.get("replacement")!.value, "paging-structure-cache.replacement", ["fifo", "lru"] as const) ?? out.replacement;
+  return out;
 }
 
 /** A unit of `host.iommus` while its scope is read: the spec, and the nodes of its scope entries. */
@@ -978,7 +992,7 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
 function parseScalable(r: Reader, f: Fields): Partial<IommuSpec> {
   const out: Partial<IommuSpec> = {};
   const scalable = f.has("scalable") ? r.bool(f.get("scalable")!.value, "host.iommu.scalable") : undefined;
-  const smOnly = ["first-level", "second-level", "nested", "pasid-bits"].filter((k) => f.has(k));
+  const smOnly = ["first-level", "second-level", "nested", "pasid-bits", "slads"].filter((k) => f.has(k));
   if (scalable !== true) {
     for (const k of smOnly) r.error(f.get(k)!.key, "scalable-mode-required", l10n.t("host.iommu.{0} is a scalable-mode capability, but this unit has no scalable mode (ECAP.SMTS = 0)", k), l10n.t("Add scalable: true to host.iommu (a unit with ECAP.SMTS), or remove {0}.", k));
     return out;
@@ -1844,7 +1858,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
 /** `bind-pasid: { device, pasid, mode, vm, supervisor, wpe, maps: [ { va, size, perm, user, hpa | gpa } ] }` (docs/scalable-mode.md). */
 function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index: number; range: SourceRange }, withExpect: <T extends object>(s: T) => T): Step | undefined {
   const op = "bind-pasid" as const;
-  const f = r.fields(body, ["device", "pasid", "mode", "vm", "supervisor", "wpe", "sva", "maps"], "the bind-pasid step");
+  const f = r.fields(body, ["device", "pasid", "mode", "vm", "supervisor", "wpe", "sva", "maps", "dirty-tracking"], "the bind-pasid step");
   if (!f) return undefined;
   const device = bdfReq(r, f, "device", op, item);
   const pNode = r.required(f, "pasid", "the bind-pasid step", item);
@@ -1854,7 +1868,13 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
   const supervisor = f.has("supervisor") ? r.bool(f.get("supervisor")!.value, "supervisor") ?? false : false;
   const wpe = f.has("wpe") ? r.bool(f.get("wpe")!.value, "wpe") ?? false : false;
   const sva = f.has("sva") ? r.bool(f.get("sva")!.value, "sva") ?? false : false;
+  const dirtyTracking = f.has("dirty-tracking") ? r.bool(f.get("dirty-tracking")!.value, "dirty-tracking") ?? false : false;
   if (device === undefined || pasid === undefined || mode === undefined) return undefined;
+  if (dirtyTracking && mode !== "second-level" && mode !== "nested") {
+    // Linux intel_pasid_setup_dirty_tracking: "Dirty tracking not supported on translation type %d" (-EOPNOTSUPP).
+    r.error(f.get("dirty-tracking")!.key, "invalid-value", l10n.t("Dirty tracking not supported on translation type {0}", mode), l10n.t("SLADE tracks second-level writes: bind in mode second-level or nested, or drop dirty-tracking."));
+    return undefined;
+  }
   if (sva && mode !== "first-level") {
     r.error(f.get("sva")!.key, "invalid-value", l10n.t("sva: true shares a process's page table: mode {0} does not fit it", mode), l10n.t("Drop mode: (an SVA PASID translates through the process's stage-1 table)."));
     return undefined;
@@ -1898,7 +1918,7 @@ function parseBindPasid(r: Reader, body: Node | null, item: Node, base: { index:
       maps.push({ va, size, perm, user, ...(accessed ? {} : { accessed }), ...(present ? {} : { present }), ...(hpa !== undefined ? { hpa } : {}), ...(gpa !== undefined ? { gpa } : {}), range: r.range(it) });
     }
   }
-  return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps, ...(sva ? { sva } : {}) });
+  return withExpect({ ...base, op, device, pasid, mode, ...(guestVm !== undefined ? { guestVm } : {}), supervisor, wpe, maps, ...(sva ? { sva } : {}), ...(dirtyTracking ? { dirtyTracking } : {}) });
 }
 
 /** Transactions one `dma` step may simulate (its trace events). */
@@ -2063,7 +2083,7 @@ function dmaTransferSpec(r: Reader, body: Node | null, item: Node, range: Source
 function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   const range = r.range(node);
   if (isScalar(node) && String(node.value) === "ok") return { ok: true, range };
-  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded", "pasid", "notification", "device-iotlb-invalidations"], "expect");
+  const f = r.fields(node, ["ok", "fault", "errno", "error", "hpa", "iotlb", "faults", "recorded", "pasid", "notification", "device-iotlb-invalidations", "dirty"], "expect");
   if (!f) return undefined;
   const e: Expectation = { range };
   if (f.has("ok")) e.ok = r.bool(f.get("ok")!.value, "expect.ok");
@@ -2076,6 +2096,12 @@ function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
   if (f.has("recorded")) e.recorded = r.bool(f.get("recorded")!.value, "expect.recorded");
   if (f.has("notification")) e.notification = r.bool(f.get("notification")!.value, "expect.notification");
   if (f.has("device-iotlb-invalidations")) e.deviceIotlbInvalidations = r.int(f.get("device-iotlb-invalidations")!.value, "expect.device-iotlb-invalidations", 0, 2 ** 31 - 1);
+  if (f.has("dirty")) {
+    // IOMMU_HWPT_GET_DIRTY_BITMAP: the IOVAs of the pages the bitmap marks, in order.
+    const dn = r.deref(f.get("dirty")!.value);
+    if (!isSeq(dn)) r.error(dn, "expected-list", l10n.t("expect.dirty must be a list of IOVAs"), l10n.t("For example dirty: [0x1000_0000], or [] for a clean range."));
+    else e.dirty = (dn.items as Node[]).map((it) => r.addr(r.deref(it) ?? it, "a dirty IOVA")).filter((v): v is bigint => v !== undefined);
+  }
   if (f.has("pasid")) {
     // A PASID (0..0xfffff), or `none`: the request carried no PASID.
     const pn = r.deref(f.get("pasid")!.value);
@@ -2139,14 +2165,16 @@ const IOMMUFD_FIELDS: Record<(typeof IOMMUFD_IOCTLS)[number], readonly string[]>
   IOMMU_IOAS_MAP: ["ioas", "iova", "gpa", "length"],
   IOMMU_IOAS_UNMAP: ["ioas", "iova", "length"],
   IOMMU_IOAS_COPY: ["src-ioas", "src-iova", "ioas", "iova", "length"],
-  IOMMU_HWPT_ALLOC: ["device", "pt", "fault"],
+  IOMMU_HWPT_ALLOC: ["device", "pt", "fault", "dirty-tracking"],
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: ["device", "pt"],
   IOMMU_DESTROY: ["id"],
   IOMMU_FAULT_QUEUE_ALLOC: [],
   IOMMU_HWPT_PAGE_RESPONSE: ["fault", "cookie", "code"],
+  IOMMU_HWPT_SET_DIRTY_TRACKING: ["id", "enable"],
+  IOMMU_HWPT_GET_DIRTY_BITMAP: ["id", "iova", "length"],
 };
 /** Keys an ioctl takes but does not need (HWPT_ALLOC's fault_id is only read with IOMMU_HWPT_FAULT_ID_VALID). */
-const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
+const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_ALLOC/dirty-tracking", "IOMMU_HWPT_SET_DIRTY_TRACKING/enable", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
 
 /** `iommufd: { vm, ioctl, ... }`: an ioctl on the VM's /dev/iommu; each ioctl's keys are required. */
 function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStepSpec | undefined {
@@ -2176,6 +2204,14 @@ function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStep
         const v = r.enumOf(f.get(k)!.value, k, ["success", "invalid"] as const);
         if (v === undefined) ok = false;
         else spec.code = v;
+        break;
+      }
+      case "dirty-tracking":
+      case "enable": {
+        const v = r.bool(f.get(k)!.value, k);
+        if (v === undefined) ok = false;
+        else if (k === "enable") spec.enable = v;
+        else spec.dirtyTracking = v;
         break;
       }
       case "cookie": {

@@ -214,6 +214,11 @@ export interface IommuSpec {
   firstLevel?: boolean;
   /** ECAP.SLTS (second-level translation). Default: true. */
   secondLevel?: boolean;
+  /**
+   * ECAP.SLADS: second-level Accessed/Dirty bits, which a PASID entry's SLADE turns on (Linux sets it
+   * for iommufd dirty tracking only). Scalable mode only; default false.
+   */
+  slads?: boolean;
   /** ECAP.NEST (nested translation). Default: true with `scalable`. */
   nested?: boolean;
   /** ECAP.PSS + 1: PASID width in bits (ECAP.PASID when above 0). Default: 20 with `scalable`. */
@@ -232,6 +237,11 @@ export interface IommuSpec {
   pri?: string[];
   /** VT-d: Linux's PRQ_ORDER, the page request queue's PQA.PQS (2^(order + 7) descriptors); default 4. */
   prqOrder?: number;
+  /**
+   * VT-d: second-level paging-structure caches (VT-d spec 6.2.4; sim/vtd/psc.ts), `entries` slots
+   * (1..1024) replaced by `replacement`. Absent: none (QEMU's model: leaf translations only).
+   */
+  pagingStructureCache?: { entries: number; replacement: "fifo" | "lru" };
   range: SourceRange;
 }
 
@@ -403,6 +413,8 @@ export interface Expectation {
   deviceIotlbInvalidations?: number;
   /** Posted interrupts: whether the MSI sent a notification event (false: coalesced into an outstanding one, or suppressed by SN). */
   notification?: boolean;
+  /** IOMMU_HWPT_GET_DIRTY_BITMAP: the IOVAs of the pages the bitmap marks dirty, in order. */
+  dirty?: bigint[];
   range: SourceRange;
 }
 
@@ -503,7 +515,7 @@ export type Step =
    * iommu_sva_bind_device): a PASID table entry with the mode's PGTT, and the first-level (or
    * second-level) tables holding `maps`. docs/scalable-mode.md.
    */
-  | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[]; /** SMMUv3: iommu_sva_bind_device, the PASID shares the process's CPU page table (arm_smmu_make_sva_cd). */ sva?: boolean })
+  | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Second-level or nested: SLADE in the PASID entry (Linux: a domain with dirty tracking, intel_pasid_setup_dirty_tracking). */ dirtyTracking?: boolean; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[]; /** SMMUv3: iommu_sva_bind_device, the PASID shares the process's CPU page table (arm_smmu_make_sva_cd). */ sva?: boolean })
   /** Tears the PASID's entry down as intel_pasid_tear_down_entry() does (PASID-cache and IOTLB invalidations). */
   | (StepBase & { op: "unbind-pasid"; device: string; pasid: number })
   /**
@@ -597,13 +609,17 @@ export interface IommufdStepSpec {
   /** IOMMU_HWPT_PAGE_RESPONSE: the group's cookie (absent: the oldest queued group) and the code. */
   cookie?: number;
   code?: "success" | "invalid";
+  /** HWPT_ALLOC: IOMMU_HWPT_ALLOC_DIRTY_TRACKING (a domain that can track dirty pages). */
+  dirtyTracking?: boolean;
+  /** SET_DIRTY_TRACKING: IOMMU_HWPT_DIRTY_TRACKING_ENABLE set (true) or clear. */
+  enable?: boolean;
 }
 
 /**
  * The `iommufd:` step's operations: ioctls, and IOMMU_HWPT_PAGE_RESPONSE, the VMM's read() of a
  * fault group from a fault object's fd and write() of its struct iommu_hwpt_page_response.
  */
-export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE"] as const;
+export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE", "IOMMU_HWPT_SET_DIRTY_TRACKING", "IOMMU_HWPT_GET_DIRTY_BITMAP"] as const;
 
 /**
  * `posted-descriptor: { address, vcpu, cpu, sync }`: the vCPU's posted-interrupt descriptor as KVM

@@ -241,6 +241,8 @@ function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity
   if (st.op === "bind-pasid" && io.scalable) {
     if (st.mode === "nested" && io.nested === false) add("error", st.range, "scalable-mode-required", l10n.t("a nested bind needs nested translation, but host.iommu has nested: false (ECAP.NEST = 0)"), l10n.t("Set nested: true, or bind in first-level mode."));
     if (st.mode === "first-level" && io.firstLevel === false) add("error", st.range, "scalable-mode-required", l10n.t("a first-level bind needs first-level translation, but host.iommu has first-level: false (ECAP.FLTS = 0)"), l10n.t("Linux's SVA needs ECAP.FLTS; set first-level: true or bind in second-level mode."));
+    // Linux intel_iommu_domain_alloc_paging_flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING without ssads_supported() is -EOPNOTSUPP.
+    if (st.dirtyTracking === true && io.slads !== true) add("error", st.range, "scalable-mode-required", l10n.t("dirty-tracking sets SLADE in the PASID entry, but host.iommu has no slads: true (ECAP.SLADS = 0)"), l10n.t("Set slads: true on the unit (second-level A/D support); Linux refuses IOMMU_HWPT_ALLOC_DIRTY_TRACKING (-EOPNOTSUPP) on a unit without it."));
     if (st.mode === "second-level" && io.secondLevel === false) add("error", st.range, "scalable-mode-required", l10n.t("a second-level bind needs second-level translation, but host.iommu has second-level: false (ECAP.SLTS = 0)"), l10n.t("Set second-level: true, or bind in first-level mode."));
     if (st.guestVm !== undefined && !s.vms.some((v) => v.name === st.guestVm)) add("error", st.range, "unknown-vm", l10n.t("no VM named \"{0}\"", st.guestVm), l10n.t("Define it under vms:."));
   }

@@ -71,6 +71,18 @@ export interface HostIommu {
    */
   useIdSpace?(taken: (did: number) => boolean): void;
   freeDomain(d: HostDomain): void;
+  /**
+   * iommufd dirty tracking, where the model has it (VT-d: second-level A/D with SLADE). A domain
+   * allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING, or the reason the driver refuses it (EOPNOTSUPP).
+   */
+  allocDirtyDomain?(): HostDomain | string;
+  /** IOMMU_HWPT_SET_DIRTY_TRACKING on a domain: undefined, or why not (the domain has no dirty ops: EOPNOTSUPP). */
+  setDirtyTracking?(d: HostDomain, enable: boolean): string | undefined;
+  /**
+   * IOMMU_HWPT_GET_DIRTY_BITMAP: the driver's read_and_clear_dirty over [iova, iova + length): the
+   * 4 KiB pages the bitmap marks (D cleared in their leaves; a dirty superpage marks all its pages in the range), or why it refused (EINVAL: tracking is off).
+   */
+  readAndClearDirty?(d: HostDomain, iova: bigint, length: bigint): bigint[] | string;
   /** Attaches requester ids (a device and its DMA aliases) to a domain, leaving any previous one. */
   attach(d: HostDomain, rids: number[]): void;
   /** The live domain with this id (restore maps snapshot ids back to domains). */

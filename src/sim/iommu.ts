@@ -516,6 +516,12 @@ export interface InspectTables {
    */
   deviceTlb?: { capacity?: number; entries(): DeviceTlbEntryView[] };
   /**
+   * The non-leaf entries the unit caches (VT-d paging-structure caches), when it has such caches:
+   * walks start below them, so a table changed in memory is not seen until an invalidation drops
+   * them (a page-selective one with IH = 0).
+   */
+  pagingStructureCache?: { capacity: number; replacement: string; entries(): PagingStructureCacheEntryView[] };
+  /**
    * The queue the unit writes PCIe Page Requests into (PRI: SMMUv3's PRI queue; VT-d's page
    * request queue and AMD-Vi's PPR log would list theirs), when it has one: its entries as they are
    * in memory, decoded by the model. `name` is the model's ("PRI queue").
@@ -559,6 +565,33 @@ export interface DeviceTlbEntryView {
   perm: Perm;
   /** The tables in memory no longer give this translation (the model's own walk, now): the device still uses it. */
   stale: boolean;
+}
+
+/**
+ * A cached non-leaf page-table entry (VT-d paging-structure caches, VT-d spec 6.2.4): the region of
+ * IOVAs it translates and the next-level table it leads the walk to.
+ */
+export interface PagingStructureCacheEntryView {
+  key: string;
+  did: number;
+  /** Scalable mode: the PASID it is tagged with. */
+  pasid?: number;
+  /** The spec's name of the cached entry ("SL-PDE"). */
+  name: string;
+  level: number;
+  /** First IOVA of the region it translates, and the region's size. */
+  iova: bigint;
+  span: bigint;
+  /** HPA of the next-level table the walk continues in. */
+  table: bigint;
+  /** HPA the entry was read from. */
+  address: bigint;
+  /** R/W ANDed from the top level down to this entry. */
+  perm: Perm;
+  /** The entry in memory no longer points to `table` (cleared or changed): walks still use the cached copy. */
+  stale: boolean;
+  /** Where the cache holds it, as a text the view may show. */
+  slot: string;
 }
 
 /** An interrupt-remapping table: where it is, how big, its mode, and its present entries read from memory now. */

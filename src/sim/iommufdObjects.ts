@@ -59,6 +59,12 @@ export interface IommufdPort {
   /** A new, empty IOAS wired to the host IOMMU driver like the VM's first one. */
   newIoas(vm: string): IommufdIoas;
   allocDomain(): HostDomain;
+  /** IOMMU_HWPT_ALLOC_DIRTY_TRACKING: a domain with dirty tracking ops, or why the driver refuses (EOPNOTSUPP). */
+  allocDirtyDomain(): HostDomain | string;
+  /** IOMMU_HWPT_SET_DIRTY_TRACKING: undefined, or why not (EOPNOTSUPP). */
+  setDirtyTracking(domain: HostDomain, enable: boolean): string | undefined;
+  /** IOMMU_HWPT_GET_DIRTY_BITMAP: the dirty pages' IOVAs, or why not (EINVAL). */
+  readAndClearDirty(domain: HostDomain, iova: bigint, length: bigint): bigint[] | string;
   /** Attach the group of `device` (every DMA alias of every member) to `domain`. */
   attachGroup(device: string, domain: HostDomain): void;
   /** Record a map or unmap in the trace. */
@@ -205,7 +211,10 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
       const faultObj = st.fault === undefined ? undefined : ctx.objects.get(st.fault);
       if (st.fault !== undefined && faultObj?.type !== "fault") return enoent(`fault_id ${st.fault} is not a fault object${objectName(ctx, st.fault)}`);
       if (st.fault !== undefined && port.faultQueues === undefined) return port.error(out, `IOMMU_HWPT_ALLOC with a fault_id: fault delivery is modelled for SMMUv3 only`);
-      const domain = port.allocDomain();
+      // IOMMU_HWPT_ALLOC_DIRTY_TRACKING: the driver's domain_alloc_paging_flags decides (VT-d: -EOPNOTSUPP without ssads_supported()).
+      const dirty = st.dirtyTracking === true ? port.allocDirtyDomain() : undefined;
+      if (typeof dirty === "string") return port.fail(out, "EOPNOTSUPP", `IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_DIRTY_TRACKING failed: EOPNOTSUPP (${STRERROR.EOPNOTSUPP}): ${dirty}`);
+      const domain = dirty ?? port.allocDomain();
       ioas.addDomain(domain.did);
       const ioasObj = ctx.objects.get(st.pt!)!;
       ioasObj.users++;
@@ -215,7 +224,29 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
         faultObj.users++;
         port.faultQueues!.setFaultQueue(domain, st.fault);
       }
-      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: domain ${domain.did} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"})${faultObj !== undefined ? `; its I/O page faults go to fault object ${st.fault} (IOMMU_HWPT_FAULT_ID_VALID)` : ""}; not attached`;
+      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: domain ${domain.did}${dirty !== undefined ? " (dirty tracking capable, off)" : ""} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"})${faultObj !== undefined ? `; its I/O page faults go to fault object ${st.fault} (IOMMU_HWPT_FAULT_ID_VALID)` : ""}; not attached`;
+      return;
+    }
+    case "IOMMU_HWPT_SET_DIRTY_TRACKING":
+    case "IOMMU_HWPT_GET_DIRTY_BITMAP": {
+      // hw_pagetable.c iommufd_hwpt_set_dirty_tracking / iommufd_hwpt_get_dirty_bitmap:
+      // iommufd_get_hwpt_paging(hwpt_id) (another type or no object: -ENOENT).
+      const o = ctx.objects.get(st.id!);
+      if (o?.type !== "hwpt") return enoent(`hwpt_id ${st.id} is not an hwpt${objectName(ctx, st.id)}`);
+      if (st.ioctl === "IOMMU_HWPT_SET_DIRTY_TRACKING") {
+        // iopt_set_dirty_tracking: `if (!ops) return -EOPNOTSUPP` (the domain has no dirty_ops).
+        const enable = st.enable ?? true;
+        const why = port.setDirtyTracking(o.domain, enable);
+        if (why !== undefined) return port.fail(out, "EOPNOTSUPP", `IOMMU_HWPT_SET_DIRTY_TRACKING failed: EOPNOTSUPP (${STRERROR.EOPNOTSUPP}): ${why}`);
+        out.summary = `IOMMU_HWPT_SET_DIRTY_TRACKING: hwpt ${st.id} (domain ${o.domain.did}) dirty tracking ${enable ? "on" : "off"}`;
+        return;
+      }
+      const length = st.length!;
+      if (length === 0n || ((st.iova! | length) & 0xfffn) !== 0n) return port.fail(out, "EINVAL", `IOMMU_HWPT_GET_DIRTY_BITMAP failed: EINVAL (${STRERROR.EINVAL}): iova and length must be page-aligned and length non-zero`);
+      const r = port.readAndClearDirty(o.domain, st.iova!, length);
+      if (typeof r === "string") return port.fail(out, "EINVAL", `IOMMU_HWPT_GET_DIRTY_BITMAP failed: EINVAL (${STRERROR.EINVAL}): ${r}`);
+      out.dirty = r;
+      out.summary = `IOMMU_HWPT_GET_DIRTY_BITMAP: hwpt ${st.id} IOVA ${hex(st.iova!)}+${hex(length)}: ${r.length === 0 ? "no dirty page" : `${r.length} dirty page${r.length === 1 ? "" : "s"} (${r.map(hex).join(", ")}), D cleared`}`;
       return;
     }
     case "IOMMU_FAULT_QUEUE_ALLOC": {

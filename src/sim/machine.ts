@@ -78,6 +78,8 @@ export interface StepOutcome {
   notified?: boolean;
   /** guest-map / guest-unmap on an intel vIOMMU: the Device-TLB invalidate descriptors the guest queued. */
   deviceIotlbInvalidations?: number;
+  /** IOMMU_HWPT_GET_DIRTY_BITMAP: the IOVAs of the pages it reported dirty. */
+  dirty?: bigint[];
   /** Trace events of this step: [eventStart, eventEnd). */
   eventStart: number;
   eventEnd: number;
@@ -710,6 +712,11 @@ export function checkExpectation(step: Step, out: StepOutcome, model?: Pick<Iomm
   if (e.faults !== undefined && out.faults !== e.faults) f.push(`expected ${e.faults} faulting transactions, got ${out.faults}`);
   if (e.notification !== undefined && out.notified !== e.notification) f.push(e.notification ? `expected a notification event, got ${out.notified === false ? "none" : got}` : `expected no notification event, ${out.notified ? "one was sent" : `got ${got}`}`);
   if (e.deviceIotlbInvalidations !== undefined && (out.deviceIotlbInvalidations ?? 0) !== e.deviceIotlbInvalidations) f.push(`expected ${plural(e.deviceIotlbInvalidations, "device-IOTLB invalidation")} from the guest, got ${out.deviceIotlbInvalidations ?? 0}`);
+  if (e.dirty !== undefined) {
+    const hexs = (l: readonly bigint[]) => `[${l.map((v) => `0x${v.toString(16)}`).join(", ")}]`;
+    if (out.dirty === undefined) f.push(`expected a dirty bitmap ${hexs(e.dirty)}, got ${got}`);
+    else if (hexs(out.dirty) !== hexs(e.dirty)) f.push(`expected dirty pages ${hexs(e.dirty)}, got ${hexs(out.dirty)}`);
+  }
   if (e.recorded !== undefined && (out.recorded ?? false) !== e.recorded) f.push(`expected the fault ${e.recorded ? "" : "not "}to be recorded, it was ${out.recorded ? "" : "not "}recorded`);
   return { pass: f.length === 0, failures: f };
 }

@@ -5,10 +5,10 @@
  * of existing mappings into a newly attached domain. See ../shared/reference §6.
  */
 
-export type Errno = "EINVAL" | "EEXIST" | "ENOSPC" | "ENOMEM" | "EFAULT" | "EPERM" | "EBUSY" | "ENOENT" | "ENODEV" | "EIO" | "EOVERFLOW";
+export type Errno = "EINVAL" | "EEXIST" | "ENOSPC" | "ENOMEM" | "EFAULT" | "EPERM" | "EBUSY" | "ENOENT" | "ENODEV" | "EIO" | "EOVERFLOW" | "EOPNOTSUPP";
 
 /** Linux errno values (include/uapi/asm-generic/errno-base.h; EOVERFLOW from asm-generic/errno.h). */
-export const ERRNO_VALUE: Record<Errno, number> = { EPERM: 1, ENOENT: 2, EIO: 5, ENOMEM: 12, EFAULT: 14, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, ENOSPC: 28, EOVERFLOW: 75 };
+export const ERRNO_VALUE: Record<Errno, number> = { EPERM: 1, ENOENT: 2, EIO: 5, ENOMEM: 12, EFAULT: 14, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, ENOSPC: 28, EOVERFLOW: 75, EOPNOTSUPP: 95 };
 
 /** glibc strerror() text. */
 export const STRERROR: Record<Errno, string> = {
@@ -23,6 +23,7 @@ export const STRERROR: Record<Errno, string> = {
   EINVAL: "Invalid argument",
   ENOSPC: "No space left on device",
   EOVERFLOW: "Value too large for defined data type",
+  EOPNOTSUPP: "Operation not supported",
 };
 
 /** Implemented by the IOMMU driver model; called exactly as type1 calls iommu_map/iommu_unmap. */

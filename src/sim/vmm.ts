@@ -711,6 +711,9 @@ export class Vmm {
       },
       newIoas: (name) => this.newIoas(this.vms.get(name)!),
       allocDomain: () => this.driver.allocDomain(false),
+      allocDirtyDomain: () => this.driver.allocDirtyDomain?.() ?? "the host IOMMU driver has no dirty tracking",
+      setDirtyTracking: (domain, enable) => (this.driver.setDirtyTracking === undefined ? "the host IOMMU driver has no dirty tracking" : this.driver.setDirtyTracking(domain, enable)),
+      readAndClearDirty: (domain, iova, length) => this.driver.readAndClearDirty?.(domain, iova, length) ?? "the host IOMMU driver has no dirty tracking",
       attachGroup: (key, domain) => {
         for (const dev of this.pci.groupOf(this.pci.device(key)!).devices) {
           const rids = this.pci.dmaAliases(dev);

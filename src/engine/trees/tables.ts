@@ -147,6 +147,16 @@ function unitChildren(id: string | null, ctx: TreeContext, iommu: IommuInspectio
           tooltip: e.stale ? l10n.t("Stale: the page tables no longer map IOVA {0} to {1}, but the device still translates with this entry. The driver unmapped without a device-TLB invalidation.", hx(e.iova), hx(e.hpa)) : l10n.t("Device {0} caches IOVA page {1} -> HPA {2}, permissions {3}.", formatSid(e.sid), hx(e.iova), hx(e.hpa), permText(e.perm)),
         }),
       );
+    case "psc":
+      return (t.pagingStructureCache?.entries() ?? []).map((e) =>
+        leaf(`t/psc/${e.key}`, `${e.name} DID ${e.did}${e.pasid !== undefined ? ` PASID ${hx(e.pasid)}` : ""} IOVA ${num(e.iova, ctx.radix)}`, `→ table ${num(e.table, ctx.radix)} · ${pageSizeText(e.span)} · ${permText(e.perm)}${e.stale ? l10n.t(" · stale") : ""}`, {
+          icon: e.stale ? "warning" : "symbol-key",
+          color: e.stale ? "problemsWarningIcon.foreground" : undefined,
+          tooltip: e.stale
+            ? l10n.t("Stale: the {0} at {1} no longer points to table {2}, but walks for IOVAs {3}-{4} still start there. Only an IOTLB invalidation with IH = 0 (or a domain/global one) drops it.", e.name, hx(e.address), hx(e.table), hx(e.iova), hx(e.iova + e.span - 1n))
+            : l10n.t("{0} ({1}) cached from {2}: walks for IOVAs {3}-{4} continue in table {5} without reading the levels above.", e.name, e.slot, hx(e.address), hx(e.iova), hx(e.iova + e.span - 1n), hx(e.table)),
+        }),
+      );
     case "priq": {
       const entries = t.pageRequests?.entries() ?? [];
       if (parts.length === 3) {
@@ -198,6 +208,20 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
       label: l10n.t("Device-TLB"),
       description: (dtlb.capacity !== undefined ? l10n.t("{0} of {1} entries", entries.length, dtlb.capacity) : plural(entries.length, "entry")) + (stale ? l10n.t(" · {0} stale", stale) : ""),
       tooltip: l10n.t("Translations ATS devices cache themselves (PCIe ATS: VT-d Device-TLB, AMD-Vi device IOTLB, SMMUv3 ATC). Their translated requests skip the IOTLB and the walk; only an invalidation sent to the device drops an entry."),
+      icon: stale ? "warning" : "database",
+      color: stale ? "problemsWarningIcon.foreground" : undefined,
+      collapsible: entries.length ? 1 : 0,
+    });
+  }
+  const psc = t.pagingStructureCache;
+  if (psc) {
+    const entries = psc.entries();
+    const stale = entries.filter((e) => e.stale).length;
+    out.push({
+      id: "t/psc",
+      label: l10n.t("Paging-structure caches"),
+      description: l10n.t("{0} of {1} entries", entries.length, psc.capacity) + ` · ${psc.replacement}` + (stale ? l10n.t(" · {0} stale", stale) : ""),
+      tooltip: l10n.t("Non-leaf page-table entries the unit has cached (VT-d 6.2.4: PML4E, PDPE and PDE caches): a walk starts below the deepest one. A page-selective invalidation with IH = 1 keeps them."),
       icon: stale ? "warning" : "database",
       color: stale ? "problemsWarningIcon.foreground" : undefined,
       collapsible: entries.length ? 1 : 0,

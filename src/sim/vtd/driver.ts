@@ -41,7 +41,7 @@ import {
   GCMD_TE,
   capNdoms,
 } from "./regs.js";
-import { SL_PS, SL_R, SL_W } from "./slpt.js";
+import { SL_D, SL_PS, SL_R, SL_W } from "./slpt.js";
 import type { DmarUnit, FaultRecord } from "./unit.js";
 import type { QiErrorInput } from "./dmesg.js";
 
@@ -78,6 +78,10 @@ export interface DmarDomain {
    * neither writes nor frees it, it only invalidates its own caches (flushShared).
    */
   sharedTable?: boolean;
+  /** Allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING (Linux: domain->dirty_ops = &intel_dirty_ops). */
+  dirtyOps?: boolean;
+  /** Dirty tracking on (Linux dmar_domain->dirty_tracking): SLADE in the PASID entries of its devices. */
+  dirtyTracking?: boolean;
 }
 
 /** The range and hint of the driver's last map/unmap flush, for the other units of a shared table. */
@@ -105,7 +109,7 @@ export interface IssuedInvalidation {
 }
 
 export interface DriverSnapshot {
-  domains: { did: number; pgd: number; aw: number; levels: number; passThrough: boolean; rids: number[]; firstLevel?: boolean; sharedTable?: boolean }[];
+  domains: { did: number; pgd: number; aw: number; levels: number; passThrough: boolean; rids: number[]; firstLevel?: boolean; sharedTable?: boolean; dirtyOps?: boolean; dirtyTracking?: boolean }[];
   smContextTables?: [number, number][];
   pasidDirs?: [number, number][];
   bindings?: [number, PasidBinding][];
@@ -452,6 +456,73 @@ export class IntelIommuDriver {
     return ctx;
   }
 
+  // ------------------------------------------------------------------ dirty tracking (iommufd)
+
+  /**
+   * IOMMU_HWPT_ALLOC_DIRTY_TRACKING (intel_iommu_domain_alloc_paging_flags): a second-level domain,
+   * on a unit with ssads_supported() (scalable mode and ECAP.SLADS); otherwise -EOPNOTSUPP.
+   */
+  allocDirtyDomain(): DmarDomain | string {
+    if (!this.scalable || this.unit.spec.slads !== true) return `${this.unit.name} cannot track dirty pages: ssads_supported() needs scalable mode and ECAP.SLADS`;
+    const d = this.allocDomain(false, true);
+    d.dirtyOps = true;
+    return d;
+  }
+
+  /**
+   * intel_iommu_set_dirty_tracking -> intel_pasid_setup_dirty_tracking for each device: SLADE set or
+   * cleared in its RID_PASID entry, then (VT-d spec Table 25) a PASID-selective PASID-cache
+   * invalidation and a domain-selective IOTLB flush.
+   */
+  setDirtyTracking(d: DmarDomain, enable: boolean): string | undefined {
+    if (d.dirtyOps !== true) return `domain ${d.did} was not allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING (no dirty_ops)`;
+    if ((d.dirtyTracking === true) === enable) return undefined;
+    d.dirtyTracking = enable;
+    for (const rid of d.rids) {
+      this.setPasidEntry(rid, IOMMU_NO_PASID, PGTT_SL, d.did, d.pgd, 0, 4, { slade: enable });
+      this.submit([encodePcDesc(PC_PASID, d.did, IOMMU_NO_PASID)]);
+    }
+    if (d.rids.size > 0) this.flushIotlb(IOTLB_DSI, d.did, 0n, 0, false);
+    return undefined;
+  }
+
+  /**
+   * intel_iommu_read_and_clear_dirty: -EINVAL while tracking is off; else, page by page from `iova`
+   * (pfn_to_dma_pte: the leaf and its level, a hole skipped by its level's size), D tested and
+   * cleared (dma_sl_pte_test_and_clear_dirty) and [iova, iova + page size) recorded, as 4 KiB pages
+   * of the bitmap (a dirty 2 MiB leaf marks every page of the range it covers); then iommufd's
+   * iommu_iotlb_sync of the gathered range: a page-selective flush with IH = 1 (no table was freed),
+   * so the next write walks again and sets D.
+   */
+  readAndClearDirty(d: DmarDomain, iova: bigint, length: bigint): bigint[] | string {
+    if (d.dirtyTracking !== true) return `dirty tracking is off for domain ${d.did}`;
+    const out: bigint[] = [];
+    const end = iova + length;
+    let a = iova;
+    while (a < end) {
+      let table = d.pgd;
+      let size = 1n << 12n;
+      for (let level = d.levels; level >= 1; level--) {
+        size = 1n << BigInt(12 + VTD_STRIDE * (level - 1));
+        const at = table + Number((a >> BigInt(12 + VTD_STRIDE * (level - 1))) & 511n) * 8;
+        const v = this.mem.readU64(at) ?? 0n;
+        if ((v & 3n) === 0n) break;
+        if (level === 1 || (v & BigInt(SL_PS)) !== 0n) {
+          if ((v & BigInt(SL_D)) !== 0n) {
+            this.mem.writeU64(at, v & ~BigInt(SL_D));
+            // iommu_dirty_bitmap_record(dirty, iova, pgsize): [a, a + size) in the bitmap's 4 KiB pages.
+            for (let p = a; p < a + size && p < end; p += 0x1000n) out.push(p);
+          }
+          break;
+        }
+        table = Number(v & 0x000ffffffffff000n);
+      }
+      a += size;
+    }
+    if (out.length > 0) this.flushIotlbRange(d, iova >> PAGE_SHIFT, (length + 0xfffn) >> PAGE_SHIFT, true);
+    return out;
+  }
+
   // ------------------------------------------------------------------ map / unmap
 
   /**
@@ -747,7 +818,8 @@ export class IntelIommuDriver {
     this.mem.writeU64(at + 24, 0n);
     this.mem.writeU64(at, lo);
     const pgtt = d.passThrough ? PGTT_PT : d.firstLevel ? PGTT_FL : PGTT_SL;
-    this.setPasidEntry(rid, IOMMU_NO_PASID, pgtt, d.did, d.firstLevel ? 0 : d.pgd, d.firstLevel ? d.pgd : 0, d.firstLevel ? d.levels : 4, {});
+    // intel_pasid_setup_second_level: `if (domain->dirty_tracking) pasid_set_ssade(pte)`.
+    this.setPasidEntry(rid, IOMMU_NO_PASID, pgtt, d.did, d.firstLevel ? 0 : d.pgd, d.firstLevel ? d.pgd : 0, d.firstLevel ? d.levels : 4, { slade: d.dirtyTracking === true });
     d.rids.add(rid);
     if (this.cachingMode) {
       this.flushContext(CC_DEVICE, 0, rid);
@@ -760,7 +832,7 @@ export class IntelIommuDriver {
    * FLPTPTR and FLPM, SRE/WPE where asked), allocating the PASID table page on demand
    * (intel_pasid_get_entry). The entry is written P last, as Linux's pasid_set_present() does.
    */
-  setPasidEntry(rid: number, pasid: number, pgtt: number, did: number, slptr: number, flptr: number, flLevels: number, o: { sre?: boolean; wpe?: boolean }): void {
+  setPasidEntry(rid: number, pasid: number, pgtt: number, did: number, slptr: number, flptr: number, flLevels: number, o: { sre?: boolean; wpe?: boolean; slade?: boolean }): void {
     const dir = this.pasidDirs.get(rid);
     if (dir === undefined) throw new Error(`no PASID table for requester ${rid.toString(16)}: attach it first`);
     const dirAt = dir + (pasid >>> 6) * 8;
@@ -770,7 +842,9 @@ export class IntelIommuDriver {
       this.mem.writeU64(dirAt, de);
     }
     const at = Number(de & ~0xfffn) + (pasid & 0x3f) * 64;
-    const v0 = BigInt(pgtt === PGTT_SL || pgtt === PGTT_NESTED ? slptr : 0) | (BigInt(pgtt) << 6n) | (BigInt(this.aw) << 2n);
+    // SLADE, bit 9 (Linux pasid_set_ssade: dirty tracking on a second-level or nested PASID).
+    const slade = o.slade === true && (pgtt === PGTT_SL || pgtt === PGTT_NESTED) ? 1n << 9n : 0n;
+    const v0 = BigInt(pgtt === PGTT_SL || pgtt === PGTT_NESTED ? slptr : 0) | (BigInt(pgtt) << 6n) | (BigInt(this.aw) << 2n) | slade;
     const v2 = pgtt === PGTT_FL || pgtt === PGTT_NESTED ? BigInt(flptr) | (flLevels === 5 ? 4n : 0n) | (o.sre ? 1n : 0n) | (o.wpe ? 0x10n : 0n) : 0n;
     this.mem.writeU64(at + 8, BigInt(did & 0xffff));
     this.mem.writeU64(at + 16, v2);
@@ -985,7 +1059,7 @@ export class IntelIommuDriver {
 
   snapshot(): DriverSnapshot {
     return {
-      domains: [...this.domains.values()].map((d) => ({ did: d.did, pgd: d.pgd, aw: d.aw, levels: d.levels, passThrough: d.passThrough, rids: [...d.rids], ...(d.firstLevel ? { firstLevel: true } : {}), ...(d.sharedTable ? { sharedTable: true } : {}) })),
+      domains: [...this.domains.values()].map((d) => ({ did: d.did, pgd: d.pgd, aw: d.aw, levels: d.levels, passThrough: d.passThrough, rids: [...d.rids], ...(d.firstLevel ? { firstLevel: true } : {}), ...(d.sharedTable ? { sharedTable: true } : {}), ...(d.dirtyOps ? { dirtyOps: true } : {}), ...(d.dirtyTracking ? { dirtyTracking: true } : {}) })),
       smContextTables: [...this.smContextTables],
       pasidDirs: [...this.pasidDirs],
       bindings: [...this.bindings].map(([k, b]) => [k, { ...b }]),

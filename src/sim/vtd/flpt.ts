@@ -171,7 +171,7 @@ export class FlptWalker {
           return VTD_FR_SM_NESTED_FL_BEYOND;
         }
         const r = this.sl.walk(nest.root, nest.levels, gHi, at % TWO32, false);
-        if (record) this.pushSecondLevel(nest.levels, gHi, at % TWO32);
+        if (record) this.pushSecondLevel(gHi, at % TWO32);
         if (r !== 0) {
           this.level = level;
           this.inSecondLevel = true;
@@ -228,7 +228,7 @@ export class FlptWalker {
         // SGN.5: the second level's input (this GPA) beyond min(MGAW, AGAW); then the walk in the hardware's order.
         if (nest.width < 64 && outHi >>> (nest.width - 32) !== 0) return VTD_FR_SM_SL_ADDR_BEYOND;
         const r = this.sl.walk(nest.root, nest.levels, outHi, outLo, write, true);
-        if (record) this.pushSecondLevel(nest.levels, outHi, outLo);
+        if (record) this.pushSecondLevel(outHi, outLo);
         if (r !== 0) {
           this.inSecondLevel = true;
           this.level = this.sl.level;
@@ -247,8 +247,8 @@ export class FlptWalker {
   }
 
   /** The second-level entries the last SlptWalker.walk read, appended to the trail (nested walks). */
-  private pushSecondLevel(levels: number, gHi: number, gLo: number): void {
-    this.trail.push(...secondLevelTrail(this.sl, levels, (BigInt(gHi >>> 0) << 32n) | BigInt(gLo >>> 0)));
+  private pushSecondLevel(gHi: number, gLo: number): void {
+    this.trail.push(...secondLevelTrail(this.sl, (BigInt(gHi >>> 0) << 32n) | BigInt(gLo >>> 0)));
   }
 }
 
@@ -281,10 +281,11 @@ export function smSecondLevelReason(r: number): number {
 }
 
 /** The second-level entries of the walker's last walk (recordTrail set), as trail entries. */
-export function secondLevelTrail(w: SlptWalker, levels: number, iova: bigint): TrailEntry[] {
+export function secondLevelTrail(w: SlptWalker, iova: bigint): TrailEntry[] {
   const out: TrailEntry[] = [];
+  const top = w.trailTop;
   for (let i = 0; i < w.trailLen; i++) {
-    const level = levels - i;
+    const level = top - i;
     const v = (BigInt(w.trailHi[i]! >>> 0) << 32n) | BigInt(w.trailLo[i]! >>> 0);
     const d = decodeSlpte(w, level, v);
     const fields = slpteLayout(w, level, v).map(toTrailField);
@@ -292,7 +293,7 @@ export function secondLevelTrail(w: SlptWalker, levels: number, iova: bigint): T
     out.push({ kind: "pte", name: slEntryName(level), level, index: Number((iova >> BigInt(12 + 9 * (level - 1))) & 511n), address: BigInt(w.trailAddr[i]!), raw: [v], fields });
   }
   if (w.trailUnreadable) {
-    const level = levels - w.trailLen;
+    const level = top - w.trailLen;
     out.push({ kind: "pte", name: slEntryName(level), level, index: Number((iova >> BigInt(12 + 9 * (level - 1))) & 511n), address: BigInt(w.trailAddr[w.trailLen]!), raw: [], fields: [] });
   }
   return out;

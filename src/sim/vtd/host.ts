@@ -75,6 +75,18 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
     this.driver.freeDomain(d as DmarDomain);
   }
 
+  allocDirtyDomain(): HostDomain | string {
+    return this.driver.allocDirtyDomain();
+  }
+
+  setDirtyTracking(d: HostDomain, enable: boolean): string | undefined {
+    return this.driver.setDirtyTracking(d as DmarDomain, enable);
+  }
+
+  readAndClearDirty(d: HostDomain, iova: bigint, length: bigint): bigint[] | string {
+    return this.driver.readAndClearDirty(d as DmarDomain, iova, length);
+  }
+
   attach(d: HostDomain, rids: number[]): void {
     this.driver.attach(d as DmarDomain, rids);
   }

@@ -21,6 +21,7 @@ import type {
   IommuInspection,
   IotlbEntryNode,
   PageEntryNode,
+  PagingStructureCacheEntryView,
   RegisterView,
   RootEntryNode,
   RootTableNode,
@@ -41,7 +42,7 @@ import {
   VTD_FR_ROOT_TABLE_INV,
 } from "./reasons.js";
 import { DMAR_FRCD_REG, REGISTER_VIEWS, decodeFrcd, decodeFrcdRecord, decodeRegister, type RegisterName } from "./regs.js";
-import { SL_R, SL_W, decodeSlpte, slpteLayout, type SlptWalker } from "./slpt.js";
+import { SL_R, SL_W, decodeSlpte, slEntryName, slpteLayout, type SlptWalker } from "./slpt.js";
 import type { DmarUnit } from "./unit.js";
 import { smRootTable } from "./inspectSm.js";
 
@@ -142,7 +143,34 @@ class VtdInspector implements IommuInspection {
       root: this.rootTable(),
       iotlb: { capacity: u.iotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways}`, entries: () => this.iotlbEntries() },
       contextCache: { entries: () => this.ccEntries() },
+      ...(u.walker.psc !== null ? { pagingStructureCache: { capacity: u.walker.psc.size, replacement: u.walker.psc.replacement, entries: () => this.pscEntries() } } : {}),
     };
+  }
+
+  /** The paging-structure caches' entries (psc.ts), each checked against the entry in memory now (decodeSlpte: the walk's own decode). */
+  private pscEntries(): PagingStructureCacheEntryView[] {
+    const u = this.unit;
+    const w = u.walker;
+    const sm = u.ttm === 1 ? u.sm : undefined;
+    return (w.psc?.entries() ?? []).map((e) => {
+      const v = this.read(e.address);
+      const d = v === undefined ? undefined : decodeSlpte(w, e.level, v);
+      const info = sm?.tagInfo(e.tag);
+      return {
+        key: String(e.slot),
+        did: info?.did ?? e.tag,
+        ...(info ? { pasid: info.pasid } : {}),
+        name: slEntryName(e.level),
+        level: e.level,
+        iova: e.iova,
+        span: pageSize(e.level),
+        table: e.table,
+        address: e.address,
+        perm: e.perm,
+        stale: d === undefined || (!d.read && !d.write) || d.leaf || d.address !== e.table,
+        slot: `slot ${e.slot}`,
+      };
+    });
   }
 
   private rootTable(): RootTableNode {

@@ -349,7 +349,9 @@ export class VtdModel implements IommuUnit {
       const r = this.request(req, true);
       const verdict = this.verdict(r);
       const iecHit = u.stage === XlateStage.InterruptRemap && u.ir.cached;
-      if (!u.ccHit && !u.iotlbHit && !u.devtlbHit && !iecHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
+      // A walk that started below a paging-structure-cache entry (slpt.ts pscLevel) is a cache answer too.
+      const pscHit = u.stage === XlateStage.Walk && w.pscLevel !== 0;
+      if (!u.ccHit && !u.iotlbHit && !u.devtlbHit && !iecHit && !pscHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
       // A cache answered: the trail is the walk a miss does now (the same code, caches bypassed).
       u.bypassCaches = true;
       const r2 = this.request(req, true);
@@ -478,7 +480,8 @@ export class VtdModel implements IommuUnit {
     }
     // Second-level entries (VT-d 9.8), top level first: what the walker read.
     const w = u.walker;
-    const top = awToLevels(decodeContextEntry(tc.lo!, tc.hi!).aw);
+    // The first entry read: the top level, or the level below a paging-structure-cache entry.
+    const top = w.trailTop;
     for (let i = 0; i < w.trailLen; i++) {
       const level = top - i;
       const v = (BigInt(w.trailHi[i]! >>> 0) << 32n) | BigInt(w.trailLo[i]! >>> 0);

@@ -44,7 +44,7 @@ export function bindPasidStep(c: PasidStepContext, st: Extract<Step, { op: "bind
   // iommu_attach_device_pasid(): -EBUSY when the PASID already has a domain.
   if (d.bindings.has(sid * 1048576 + st.pasid)) return c.failErrno("EBUSY", `PASID ${hex(st.pasid)} of ${st.device} is already bound`);
   const levels = d.unit.haw >= 57 ? 5 : 4;
-  const o = { sre: st.supervisor, wpe: st.wpe };
+  const o = { sre: st.supervisor, wpe: st.wpe, slade: st.dirtyTracking === true };
   switch (st.mode) {
     case "pass-through": {
       const did = d.allocDid();

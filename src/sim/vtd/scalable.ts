@@ -209,6 +209,8 @@ export interface SmPasid {
   ere: boolean;
   wpe: boolean;
   nxe: boolean;
+  /** SLADE: the second-level walk sets A and D (slpt.ts updateAD). */
+  slade: boolean;
   /** IOTLB tag of (DID, PASID). */
   tag: number;
   /** IOTLB tag of (DID, PASID)'s supervisor-only first-level translations (0: none yet; SmState.privTag). */
@@ -410,9 +412,9 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
         const w = u.walker;
         const saved = w.recordTrail;
         w.recordTrail = record;
-        r = w.walk(pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
+        r = w.walkTagged(bypass ? 0 : pe.tag, false, pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
         w.recordTrail = saved;
-        if (record) u.smTrail.push(...secondLevelTrail(w, pe.slLevels, big(iovaHi, iovaLo)));
+        if (record) u.smTrail.push(...secondLevelTrail(w, big(iovaHi, iovaLo)));
         u.level = w.level;
         u.setPerm(r === 0 ? w.perm : 0);
         u.hpaLo = w.hpaLo >>> 0;
@@ -421,7 +423,9 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
       }
     } else {
       const t = u.translator;
+      u.walker.updateAD = pe.slade;
       r = t.translate(pe.tag, pe.slRoot, pe.slLevels, pe.slWidth, iovaHi, iovaLo, write);
+      u.walker.updateAD = false;
       u.iotlbHit = t.iotlbHit;
       u.level = t.level;
       u.setPerm(r === 0 ? t.perm : 0);
@@ -437,7 +441,7 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
           // The core checks in QEMU's legacy order (a missing bit stops the walk at once); the
           // hardware's scalable-mode answer needs the walk in its own order. Fault path only:
           // the same walker over the same tables, in the order of VT-d §7.1.3 Table 26.
-          r = u.walker.walk(pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
+          r = u.walker.walkTagged(pe.tag, false, pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
           u.level = u.walker.level;
           r = smSecondLevelReason(r);
         }
@@ -479,7 +483,9 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
       }
       const savedW = u.walker.recordTrail;
       u.walker.recordTrail = record;
+      u.walker.updateAD = pe.slade && !probe;
       r = f.walk(pe.flRoot, pe.flLevels, iovaHi, iovaLo, write, req, nest);
+      u.walker.updateAD = false;
       u.walker.recordTrail = savedW;
       f.recordTrail = false;
       if (record) u.smTrail.push(...f.trail);
@@ -490,11 +496,12 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
         u.setPerm(f.perm);
         u.hpaLo = f.hpaLo >>> 0;
         u.hpaHi = f.hpaHi >>> 0;
-        // Not a writable page whose D is still clear (the first write must walk to set it). Under
+        // Not a writable page whose D is still clear (the first write must walk to set it; with SLADE,
+        // the second-level leaf's D too). Under
         // the PASID's tag when user and supervisor requests would get the same answer from it; a
         // supervisor request's other answers under its supervisor tag, which only supervisor
         // requests look up (the IOTLB keeps a first-level translation's U/S: VT-d 6.2.1).
-        if (!probe && pe.tag !== 0 && (f.perm !== 3 || f.dirty)) {
+        if (!probe && pe.tag !== 0 && (f.perm !== 3 || (f.dirty && (!pe.slade || u.walker.dirty)))) {
           if (f.user && (f.perm === 3 || pe.wpe)) u.iotlb.fill(pe.tag, iovaHi, iovaLo, f.level, f.hpaHi, f.hpaLo, f.perm);
           else if (priv) {
             if (pe.privTag === 0) pe.privTag = u.sm.privTag(pe.did, pasid, true);
@@ -664,6 +671,8 @@ function resolvePasidEntry(u: DmarUnit, ctx: SmContext, pasid: number, record: b
     ere: (v2 & 2n) !== 0n,
     wpe: (v2 & 0x10n) !== 0n,
     nxe: (v2 & 0x20n) !== 0n,
+    // SLADE (bit 9): second-level A/D updates, on a unit with ECAP.SLADS (Linux pasid_set_ssade).
+    slade: (v0 & 0x200n) !== 0n && u.spec.slads === true && (pgtt === PGTT_SL || pgtt === PGTT_NESTED),
     tag: pgtt === PGTT_PT ? 0 : u.sm.tag(did, pasid, fl),
     privTag: fl ? u.sm.privTag(did, pasid, false) : 0,
   };

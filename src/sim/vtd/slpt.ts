@@ -14,6 +14,7 @@
  */
 import type { PhysicalMemory } from "../memory.js";
 import type { DecodedField } from "../iommu.js";
+import type { PagingStructureCache } from "./psc.js";
 import { VTD_FR_CONTEXT_ENTRY_INV, VTD_FR_PAGING_ENTRY_INV, VTD_FR_PAGING_ENTRY_RSVD, VTD_FR_READ, VTD_FR_SM_READ, VTD_FR_SM_SL_PERM, VTD_FR_SM_WRITE, VTD_FR_WRITE } from "./reasons.js";
 
 /** Second-level entry bits (VT-d spec 9.8; Linux `DMA_PTE_*`; QEMU `VTD_SL_*`). */
@@ -21,6 +22,9 @@ export const SL_R = 0x1;
 export const SL_W = 0x2;
 export const SL_PS = 0x80;
 export const SL_SNP = 0x800;
+/** Accessed (bit 8) and Dirty (bit 9) of a second-level entry, with SLADE (VT-d 9.8; Linux DMA_SL_PTE_DIRTY_BIT 9). */
+export const SL_A = 0x100;
+export const SL_D = 0x200;
 /** QEMU `VTD_SL_IGN_COM` = 0xbff0000000000000: bits 63 and 61:52 are ignored; as the high dword. */
 const SL_IGN_COM_HI = 0xbff00000 | 0;
 /** Bit 62 (TM, transient mapping), high dword. Reserved unless device-TLB (ECAP.DT) is supported. */
@@ -40,6 +44,8 @@ export interface SlptFormat {
   /** CAP.SLLPS: 2 MiB and 1 GiB superpages. */
   superpage2M: boolean;
   superpage1G: boolean;
+  /** ECAP.SLADS: entries have A (bit 8) and D (bit 9), which a PASID entry's SLADE turns on (the views show them). */
+  slads?: boolean;
 }
 
 export class SlptWalker {
@@ -52,6 +58,16 @@ export class SlptWalker {
   readonly addrHiMask: number = 0;
   /** Bit L set when PS=1 at level L is a superpage. */
   readonly largeOk: number = 0;
+  /** ECAP.SLADS: the layout shows A and D. */
+  readonly slads: boolean = false;
+  /**
+   * SLADE: walks set A in every entry they use and D in the leaf of a write, as bytes in memory
+   * (VT-d 3.6/9.8 second-level A/D; only where a PASID entry has SLADE: never in legacy mode, so the
+   * legacy walk and the benchmark write nothing). Set by the caller around one walk; off for probes.
+   */
+  updateAD = false;
+  /** Leaf D after the last walk with updateAD (set by it on a write): a read of a clean writable page is not cached. */
+  dirty = false;
 
   // ---- results of the last walk ----
   /** int32 halves of the translated address (`>>> 0` for unsigned): see SecondLevelTranslator. */
@@ -72,9 +88,26 @@ export class SlptWalker {
   trailUnreadable = false;
   /** The memory whose table pool the walk reads (the translate core reads the same memory). */
   readonly mem: PhysicalMemory;
+  /**
+   * The unit's second-level paging-structure caches (psc.ts), or null (the default: QEMU's model,
+   * leaf translations only). Used by walk() when `pscTag` is not 0.
+   */
+  psc: PagingStructureCache | null = null;
+  /** The tag the next walks look up and fill the paging-structure caches under (DID; scalable: the IOTLB tag); 0: none. */
+  pscTag = 0;
+  /** Fill the paging-structure caches with the non-leaf entries a walk reads (off for probes: look, don't touch). */
+  pscFill = true;
+  /**
+   * The last walk started below a cached non-leaf entry: its level (2..5), 0 when it read from the
+   * top. The trail's first entry is then at level pscLevel - 1 (trailTop).
+   */
+  pscLevel = 0;
+  /** Level of the last walk's first entry read (trailAddr[0]): the table's top level, or pscLevel - 1. */
+  trailTop = 0;
 
   constructor(mem: PhysicalMemory, format: SlptFormat) {
     this.mem = mem;
+    this.slads = format.slads === true;
     const haw = format.haw;
     this.addrHiMask = haw >= 64 ? -1 : ((2 ** (haw - 32) - 1) >>> 0) | 0;
     // Everything above HAW is reserved except the ignored bits (and TM when DT is supported).
@@ -95,6 +128,19 @@ export class SlptWalker {
     this.rsvdHi[2 * 2 + 1] = leafHi;
     this.rsvdLo[3 * 2 + 1] = snp | 0x3ffff000; // 1 GiB: QEMU 0x3ffff800
     this.rsvdHi[3 * 2 + 1] = leafHi;
+  }
+
+  /**
+   * walk() through the paging-structure caches under `tag` (0: without them), filling them when
+   * `fill` (off for probes and for re-walks that only work out a fault's reason).
+   */
+  walkTagged(tag: number, fill: boolean, root: number, levels: number, iovaHi: number, iovaLo: number, write: boolean, scalable = false): number {
+    this.pscTag = tag;
+    this.pscFill = fill;
+    const r = this.walk(root, levels, iovaHi, iovaLo, write, scalable);
+    this.pscTag = 0;
+    this.pscFill = true;
+    return r;
   }
 
   /**
@@ -132,7 +178,27 @@ export class SlptWalker {
     let perm = SL_R | SL_W;
     let n = 0;
     if (record) this.trailUnreadable = false;
-    for (let level = levels; level >= 1; level--) {
+    let top = levels;
+    const psc = this.psc;
+    const tag = psc === null ? 0 : this.pscTag;
+    const fill = tag !== 0 && this.pscFill;
+    this.pscLevel = 0;
+    if (this.updateAD) this.dirty = false;
+    if (tag !== 0) {
+      // VT-d 6.2.4: the walk may start from the deepest paging-structure-cache entry for the IOVA.
+      // A cached entry without the access's permission (legacy order checks each entry's own bit)
+      // is not used: the walk reads memory from the top, as without the cache.
+      const l = psc!.lookup(tag, levels, iovaHi, iovaLo);
+      if (l !== 0 && (scalable || (psc!.hitPerm & need) !== 0)) {
+        top = l - 1;
+        perm = psc!.hitPerm;
+        tHi = Math.floor(psc!.hitTable / TWO32) | 0;
+        tLo = psc!.hitTable % TWO32 | 0;
+        this.pscLevel = l;
+      }
+    }
+    this.trailTop = top;
+    for (let level = top; level >= 1; level--) {
       const shift = 3 + 9 * level; // 12 + 9 * (level - 1)
       const index =
         shift < 32 ? ((iovaLo >>> shift) | (iovaHi << (32 - shift))) & 511 : (iovaHi >>> (shift - 32)) & 511;
@@ -181,7 +247,20 @@ export class SlptWalker {
         this.trailLen = n;
         return VTD_FR_PAGING_ENTRY_RSVD;
       }
-      if (level === 1 || large === 1) {
+      const leaf = level === 1 || large === 1;
+      if (this.updateAD) {
+        // SLADE: A in every entry the walk uses, D in the leaf of a write that the permissions allow
+        // (VT-d 3.6 "Accessed, Extended Accessed, and Dirty Flags", applied to second-level entries).
+        // Only the low dword changes: no allocation.
+        const want = SL_A | (leaf && write && (perm & need) !== 0 ? SL_D : 0);
+        if ((lo & want) !== want) {
+          lo |= want;
+          mem.write32((tHi >>> 0) * TWO32 + (tLo >>> 0) + index * 8, lo);
+          if (record) this.trailLo[n - 1] = lo;
+        }
+        if (leaf) this.dirty = (lo & SL_D) !== 0;
+      }
+      if (leaf) {
         if (scalable && (perm & need) === 0) {
           this.level = level;
           this.trailLen = n;
@@ -195,6 +274,8 @@ export class SlptWalker {
         this.trailLen = n;
         return 0;
       }
+      // A present non-leaf entry that passed its checks: cached with the permissions ANDed so far.
+      if (fill) psc!.fill(tag, level, iovaHi, iovaLo, (hi & addrHiMask) * TWO32 + ((lo & 0xfffff000) >>> 0), perm & (SL_R | SL_W), (tHi >>> 0) * TWO32 + (tLo >>> 0) + index * 8);
       tHi = hi & addrHiMask;
       tLo = lo & 0xfffff000;
     }
@@ -245,7 +326,7 @@ function slAddrTop(walker: SlptWalker): number {
 
 /**
  * The field layout of a second-level entry at `level` (VT-d 9.8): R [0], W [1], PS [7] (in the
- * SL-PDE and SL-PDPE only), ADDR [HAW-1:12], with what PS and ADDR mean by the walker's rules
+ * SL-PDE and SL-PDPE only), A [8] and D [9] (leaf) on a unit with ECAP.SLADS, ADDR [HAW-1:12], with what PS and ADDR mean by the walker's rules
  * (decodeSlpte). The one layout: the walk trail (vtd/model.ts) and the tables tree read it.
  */
 export function slpteLayout(walker: SlptWalker, level: number, v: bigint): DecodedField[] {
@@ -256,6 +337,11 @@ export function slpteLayout(walker: SlptWalker, level: number, v: bigint): Decod
   };
   const out = [bit("R", 0), bit("W", 1)];
   if (level === 2 || level === 3) out.push(bit("PS", 7, (v >> 7n) & 1n ? (d.superpage ? `${level === 3 ? "1 GiB" : "2 MiB"} page` : "reserved: no superpage of this size (CAP.SLLPS)") : undefined));
+  // ECAP.SLADS: A [8] in every entry, D [9] in leaves, set by walks of PASIDs with SLADE.
+  if (walker.slads) {
+    out.push(bit("A", 8, (v >> 8n) & 1n ? "accessed" : undefined));
+    if (d.leaf) out.push(bit("D", 9, (v >> 9n) & 1n ? "dirty" : undefined));
+  }
   const top = slAddrTop(walker);
   out.push({ name: "ADDR", hi: top, lo: 12, raw: d.address >> 12n, value: `0x${d.address.toString(16)}`, meaning: d.leaf ? "page" : "next table" });
   return out;

@@ -15,6 +15,7 @@ import type { Iotlb } from "./iotlb.js";
 import type { SlptWalker } from "./slpt.js";
 import { CORE_BLOCK, CORE_FAULT_HI, CORE_INFO } from "./translateCoreLayout.js";
 import { TRANSLATE_CORE_WASM } from "./translateCoreWasm.js";
+import { VTD_FR_ADDR_BEYOND_MGAW } from "./reasons.js";
 
 
 /** The core's exports (translate-core.template.mjs). */
@@ -202,6 +203,7 @@ export class SecondLevelTranslator {
    * min(30 + 9 * AW, aw-bits)). Returns 0 or a VT-d fault reason.
    */
   translate(did: number, root: number, levels: number, widthBits: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    if (this.walker.psc !== null || this.walker.updateAD) return this.translateInTs(did, root, levels, widthBits, iovaHi, iovaLo, write);
     const r = this.core.translate(did, root, levels, widthBits, iovaHi, iovaLo, write ? 1 : 0);
     return r >= 0 ? r : this.translateOutsidePool(did, root, levels, iovaHi, iovaLo, write);
   }
@@ -220,6 +222,19 @@ export class SecondLevelTranslator {
   translateBatch(did: number, root: number, levels: number, widthBits: number, burst: DmaBurst, n: number, handBack = false): number {
     if (!(n >= 0 && n <= burst.capacity)) throw new RangeError(`burst of ${n} requests exceeds its capacity ${burst.capacity}`);
     let i = 0;
+    if (this.walker.psc !== null || this.walker.updateAD) {
+      // Paging-structure caches (psc.ts) and A/D updates live in TypeScript: request by request, as translate().
+      const req = burst.requests;
+      const res = burst.results;
+      const info = burst.info;
+      for (; i < n; i++) {
+        const r = this.translate(did, root, levels, widthBits, req[2 * i + 1]!, req[2 * i]!, burst.writes[i] === 1);
+        res[2 * i] = r === 0 ? this.hpaLo : r;
+        res[2 * i + 1] = r === 0 ? this.hpaHi : CORE_FAULT_HI;
+        info[i] = (this.level & CORE_INFO.levelMask) | (this.iotlbHit ? CORE_INFO.iotlbHit : 0);
+      }
+      return n;
+    }
     while (i < n) {
       i += this.core.translateBatch(did, root, levels, widthBits, burst.requestsOffset + 8 * i, burst.writesOffset + i, n - i, burst.resultsOffset + 8 * i, burst.infoOffset + i);
       if (i === n || handBack) break;
@@ -235,6 +250,44 @@ export class SecondLevelTranslator {
     return i;
   }
 
+  /**
+   * translate() with the walker's paging-structure caches (slpt.ts, psc.ts) or its A/D updates
+   * (SLADE, slpt.ts updateAD), which the core does not have: the same order as the
+   * core's step (QEMU vtd_do_iommu_translate: the IOTLB, on a miss the range check, the walk, the
+   * fill), the walk in TypeScript where it can start below a cached non-leaf entry. The core's
+   * IOTLB (the same slots and rules) answers the lookup and takes the fill.
+   */
+  private translateInTs(did: number, root: number, levels: number, widthBits: number, iovaHi: number, iovaLo: number, write: boolean): number {
+    const out = this.view();
+    const tlb = this.iotlb;
+    if (tlb !== null) {
+      const r = tlb.lookup(did, iovaHi, iovaLo, write);
+      if (r >= 0) {
+        out[IOTLB_HIT] = 1;
+        out[HITS] = out[HITS]! + 1;
+        out[LEVEL] = tlb.level;
+        out[PERM] = tlb.perm;
+        if (r === 0) {
+          out[HPA_LO] = tlb.hpaLo;
+          out[HPA_HI] = tlb.hpaHi;
+        }
+        return r;
+      }
+      out[MISSES] = out[MISSES]! + 1;
+    }
+    if (widthBits < 64 && iovaHi >>> (widthBits - 32) !== 0) {
+      out[IOTLB_HIT] = 0;
+      out[LEVEL] = 0;
+      return VTD_FR_ADDR_BEYOND_MGAW;
+    }
+    const w = this.walker;
+    w.pscTag = did;
+    w.pscFill = true;
+    const r = this.translateOutsidePool(did, root, levels, iovaHi, iovaLo, write);
+    w.pscTag = 0;
+    return r;
+  }
+
   /** The core left the table pool: the TypeScript walker reads sparse DRAM and reports read errors. */
   private translateOutsidePool(did: number, root: number, levels: number, iovaHi: number, iovaLo: number, write: boolean): number {
     const walker = this.walker;
@@ -248,6 +301,9 @@ export class SecondLevelTranslator {
     out[HPA_LO] = walker.hpaLo;
     out[HPA_HI] = walker.hpaHi;
     out[PERM] = walker.perm;
+    // SLADE: a writable page whose D is still clear is not cached, so the first write walks to set D
+    // (as the first-level walk's fill rule, scalable.ts).
+    if (walker.updateAD && (walker.perm & 2) !== 0 && !walker.dirty) return 0;
     this.iotlb?.fill(did, iovaHi, iovaLo, walker.level, walker.hpaHi, walker.hpaLo, walker.perm);
     return 0;
   }

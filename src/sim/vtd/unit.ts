@@ -17,6 +17,7 @@ import {
   rootEntryReserved,
 } from "./context.js";
 import { Iotlb } from "./iotlb.js";
+import { PagingStructureCache, type PscSnapshot } from "./psc.js";
 import { DeviceTlb, deviceTlbRange, type DeviceTlbSnapshot } from "./devtlb.js";
 import { LEVEL_DEVICE_TLB } from "../../trace/trace.js";
 import { CC_DEVICE, CC_DOMAIN, CC_GLOBAL, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, QI_RESP_SUCCESS, CC_RSVD_LO, IOTLB_RSVD_HI, IOTLB_RSVD_LO, decodeDesc, DIOTLB_RSVD_HI, DIOTLB_RSVD_LO, PDIOTLB_RSVD_HI, PDIOTLB_RSVD_LO, type InvDescriptor } from "./qi.js";
@@ -220,6 +221,8 @@ export interface DmarUnitSnapshot {
   nextFrcd: number;
   cc: [number, CcEntry][];
   iotlb: ReturnType<Iotlb["snapshot"]>;
+  /** The paging-structure caches, when the unit has them. */
+  psc?: PscSnapshot;
   counters: UnitCounters;
   queueLog: { lo: bigint; hi: bigint }[];
   ttm?: number;
@@ -356,8 +359,15 @@ export class DmarUnit implements DmaUnit {
       snoopControl: false,
       superpage2M: spec.superpages["2M"],
       superpage1G: spec.superpages["1G"],
+      slads: spec.scalable === true && spec.slads === true,
     });
     this.iotlb = new Iotlb(spec.iotlbSets, spec.iotlbWays, mem);
+    const psc = spec.pagingStructureCache;
+    if (psc !== undefined && psc.entries > 0) {
+      this.walker.psc = new PagingStructureCache(psc.entries, psc.replacement);
+      // Bursts run in the translate core, which has no paging-structure caches: one translate() each.
+      this.runBursts = false;
+    }
     // The unit's core vets walks into the interrupt window: translate() decides them (fault 0x0E).
     this.translator = new SecondLevelTranslator(this.walker, this.iotlb, true);
     this.burst = new DmaBurst(mem, RUN_BURST);
@@ -503,6 +513,20 @@ export class DmarUnit implements DmaUnit {
     this.setReg64(DMAR_IOTLB_REG, (v & ~(1n << 63n) & ~(3n << 57n)) | (BigInt(iirg) << 57n));
   }
 
+  /**
+   * The paging-structure caches' share of an IOTLB invalidation (psc.ts; VT-d 6.5.2.3, IVA_REG.IH
+   * in 11.4.8.2): global and domain-selective drop the entries whatever IH says; page-selective drops
+   * the tag's entries over the range only with IH = 0 - with IH = 1 software says it changed no
+   * non-leaf entry there, and the cached ones stay.
+   */
+  private invalidatePsc(granularity: number, tag: number, addr: bigint, am: number, ih: boolean): void {
+    const psc = this.walker.psc;
+    if (psc === null) return;
+    if (granularity === IOTLB_GLOBAL) psc.invalidateAll();
+    else if (granularity === IOTLB_DSI) psc.invalidateTag(tag);
+    else if (!ih) psc.invalidatePages(tag, addr, am);
+  }
+
   /** Performs one invalidation. Returns false for an invalid descriptor (IQE). */
   invalidate(d: InvDescriptor): boolean {
     this.counters.invalidations++;
@@ -542,6 +566,7 @@ export class DmarUnit implements DmaUnit {
         for (const t of this.sm.tagsOf(d.did, true, d.pasid)) {
           if (d.granularity === PIOTLB_PASID) this.iotlb.invalidateDomain(t);
           else this.iotlb.invalidatePages(t, d.addr, d.am);
+          this.invalidatePsc(d.granularity === PIOTLB_PASID ? IOTLB_DSI : IOTLB_PSI, t, d.addr, d.am, d.ih);
         }
         return true;
       }
@@ -553,6 +578,7 @@ export class DmarUnit implements DmaUnit {
           for (const t of this.sm.tagsOf(d.did, false)) {
             if (d.granularity === IOTLB_DSI) this.iotlb.invalidateDomain(t);
             else this.iotlb.invalidatePages(t, d.addr, d.am);
+            this.invalidatePsc(d.granularity, t, d.addr, d.am, d.ih);
           }
           return true;
         }
@@ -562,6 +588,7 @@ export class DmarUnit implements DmaUnit {
           if (!this.spec.pageSelectiveInvalidation || d.am > this.spec.mamv) return false;
           this.iotlb.invalidatePages(d.did, d.addr, d.am);
         } else return false;
+        this.invalidatePsc(d.granularity, d.did, d.addr, d.am, d.ih);
         return true;
       case "iec":
         // VT-d 6.5.2.7: global, or index-selective (2^IM entries from IIDX).
@@ -817,7 +844,7 @@ export class DmarUnit implements DmaUnit {
         r = VTD_FR_ADDR_BEYOND_MGAW;
       } else {
         this.stage = XlateStage.Walk;
-        r = this.walker.walk(ce.root, ce.levels, iovaHi, iovaLo, write);
+        r = this.walker.walkTagged(this.bypassCaches ? 0 : ce.did, false, ce.root, ce.levels, iovaHi, iovaLo, write);
         this.level = this.walker.level;
         this.lastPerm = r === 0 ? this.walker.perm : 0;
         this.hpaLo = this.walker.hpaLo >>> 0;
@@ -1257,6 +1284,7 @@ export class DmarUnit implements DmaUnit {
       nextFrcd: this.nextFrcd,
       cc: [...this.cc].map(([k, v]) => [k, { ...v }]),
       iotlb: this.iotlb.snapshot(),
+      ...(this.walker.psc !== null ? { psc: this.walker.psc.snapshot() } : {}),
       counters: { ...this.counters },
       queueLog: [...this.queueLog],
       ttm: this.ttm,
@@ -1274,6 +1302,7 @@ export class DmarUnit implements DmaUnit {
     this.cc.clear();
     for (const [k, v] of s.cc) this.cc.set(k, { ...v });
     this.iotlb.restore(s.iotlb);
+    if (s.psc !== undefined) this.walker.psc?.restore(s.psc);
     this.counters = { ...s.counters };
     this.queueLog = [...s.queueLog];
     this.ttm = s.ttm ?? 0;
