@@ -611,7 +611,7 @@ export type StepOp = Step["op"];
 export const POKE_STRUCTURES = ["root", "root-hi", "context-lo", "context-hi", "pte", "pasid-entry"] as const;
 export type PokeStructure = (typeof POKE_STRUCTURES)[number];
 /** DMAR registers a poke can write. */
-export const POKE_REGISTERS = ["RTADDR", "IQA"] as const;
+export const POKE_REGISTERS = ["RTADDR", "IQA", "PECTL"] as const;
 export type PokeRegister = (typeof POKE_REGISTERS)[number];
 
 export interface Scenario {

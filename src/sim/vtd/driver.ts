@@ -28,6 +28,10 @@ import {
   DMAR_PQH_REG,
   DMAR_PQT_REG,
   DMAR_PRS_REG,
+  DMAR_PECTL_REG,
+  DMAR_PEDATA_REG,
+  DMAR_PEADDR_REG,
+  DMAR_PEUADDR_REG,
   PRS_PPR,
   PRS_PRO,
   DMAR_RTADDR_REG,
@@ -55,6 +59,14 @@ const MAX_AGAW_PFN_WIDTH = 52;
  * `host.iommu.prq-order` overrides it; PRQ_RING_MASK = (0x1000 << PRQ_ORDER) - 0x20 follows.
  */
 export const PRQ_ORDER = 4;
+
+/**
+ * The page request interrupt's MSI message as dmar_msi_write() stores it: x86 MSI address 0xFEE
+ * with destination APIC id 0 in [19:12] and the vector in the data's [7:0]. The vector is the
+ * simulator's choice (Linux's vector allocator is not modelled); the format is the x86 MSI one.
+ */
+export const PRQ_MSI_ADDRESS = 0xfee00000;
+export const PRQ_MSI_DATA = 0x25;
 
 export interface DmarDomain {
   did: number;
@@ -117,6 +129,7 @@ export interface DriverSnapshot {
   qiTail: number;
   nextDid: number;
   prqPartial?: PrqRequest[];
+  prqIrqsSeen?: number;
 }
 
 export class IntelIommuDriver {
@@ -199,7 +212,26 @@ export class IntelIommuDriver {
       u.writeReg64(DMAR_PQH_REG, 0n);
       u.writeReg64(DMAR_PQT_REG, 0n);
       u.writeReg64(DMAR_PQA_REG, BigInt(this.prq) | BigInt(order));
+      // The page request interrupt (intel_svm_enable_prq / intel_iommu_enable_prq:
+      // dmar_alloc_hwirq + request_threaded_irq(prq_event_thread)): dmar_msi_write() programs
+      // PEDATA / PEADDR / PEUADDR, dmar_msi_unmask() writes 0 to PECTL.
+      u.writeReg32(DMAR_PEDATA_REG, PRQ_MSI_DATA);
+      u.writeReg32(DMAR_PEADDR_REG, PRQ_MSI_ADDRESS);
+      u.writeReg32(DMAR_PEUADDR_REG, 0);
+      u.writeReg32(DMAR_PECTL_REG, 0);
     }
+  }
+
+  /** The unit's page request interrupts (DmarUnit.prInterrupts) prq_event_thread has run for. */
+  prqIrqsSeen = 0;
+
+  /**
+   * Whether a page request interrupt came since prq_event_thread last ran: the threaded handler
+   * runs because of one (request_threaded_irq), so with PECTL.IM set - or no new event, PPR having
+   * stayed set - queued requests wait in the queue.
+   */
+  get prqInterruptPending(): boolean {
+    return this.unit.prInterrupts !== this.prqIrqsSeen;
   }
 
   /** The page request queue (scalable mode with ECAP.PRS), 0 without one. */
@@ -253,6 +285,7 @@ export class IntelIommuDriver {
     const handled: PrqHandled[] = [];
     const lines: string[] = [];
     if (this.prq === 0) return { handled, lines };
+    this.prqIrqsSeen = u.prInterrupts;
     const name = u.name;
     const mask = this.prqRingMask;
     // qi_submit_sync of the response; a descriptor the unit refuses (an IQE: QEMU takes no page
@@ -986,6 +1019,7 @@ export class IntelIommuDriver {
       qiTail: this.qiTail,
       nextDid: this.nextDid,
       prqPartial: this.prqPartial.map((r) => ({ ...r })),
+      prqIrqsSeen: this.prqIrqsSeen,
     };
   }
 
@@ -1004,6 +1038,7 @@ export class IntelIommuDriver {
     this.svaMm.clear();
     for (const [k, v] of s.svaMm ?? []) this.svaMm.set(k, v);
     this.prqPartial = (s.prqPartial ?? []).map((r) => ({ ...r }));
+    this.prqIrqsSeen = s.prqIrqsSeen ?? 0;
   }
 
   get rootTableAddress(): number {

@@ -14,7 +14,7 @@ import { vtdUnit } from "./model.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./regs.js";
 import { DmarUnit, type DmarUnitSnapshot } from "./unit.js";
 import { GCMD_CFI, IrqRemapDriver } from "./intremap.js";
-import { pokeIqa } from "./iqa.js";
+import { pokeIqa, pokePectl } from "./iqa.js";
 import { renderQiError } from "./dmesg.js";
 
 /** MMIO base of the DMAR register block of a one-unit host (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
@@ -118,7 +118,8 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
    */
   pokeRegister(name: string, value: (old: bigint) => bigint): RegisterPoke | string {
     if (name === "IQA") return pokeIqa(this.unit, value, this.registerBase);
-    if (name !== "RTADDR") return `register ${name} is not a VT-d register a poke can write (RTADDR, IQA)`;
+    if (name === "PECTL") return pokePectl(this.unit, value, this.registerBase);
+    if (name !== "RTADDR") return `register ${name} is not a VT-d register a poke can write (RTADDR, IQA, PECTL)`;
     const u = this.unit;
     const old = u.readReg64(DMAR_RTADDR_REG);
     u.writeReg64(DMAR_RTADDR_REG, value(old));

@@ -15,6 +15,7 @@ import { FL_A, FL_D, FL_P, FL_RW, FL_US } from "./flpt.js";
 import { PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL } from "./scalable.js";
 import { QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
 import { PageRequestFate } from "./unit.js";
+import { DMAR_PEADDR_REG, DMAR_PECTL_REG, DMAR_PEDATA_REG, DMAR_PQH_REG, DMAR_PQT_REG, PECTL_IM, PECTL_IP } from "./regs.js";
 import { plural } from "../plural.js";
 
 /** What the steps need from the machine. */
@@ -133,6 +134,12 @@ export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "p
   const sid = c.sidOf(st.device);
   if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
   if (d.prq === 0) return c.fail("pasid-unsupported", "the unit has no page request queue (host.iommu.pri lists no device, or the unit is in legacy mode)");
+  if (!d.prqInterruptPending) {
+    // prq_event_thread is the page request interrupt's threaded handler: without an interrupt it does not run.
+    const waiting = ((Number(d.unit.readReg64(DMAR_PQT_REG)) - Number(d.unit.readReg64(DMAR_PQH_REG))) & ((0x1000 << d.prqOrder) - 1)) >> 5;
+    const masked = (d.unit.readReg32(DMAR_PECTL_REG) & PECTL_IM) !== 0;
+    return c.summary(`no page request interrupt since Linux's handler last ran${masked ? " (PECTL.IM masks the page request event; PECTL.IP holds it)" : ""}: prq_event_thread did not run${waiting > 0 ? `; ${plural(waiting, "page request")} wait in the queue` : ""}`);
+  }
   const { handled, lines } = d.servicePrq((rid, pasid, addr, write) => {
     const mm = d.svaMm.get(rid * 1048576 + pasid);
     const m = mm?.maps.find((x) => addr >= x.va && addr < x.va + x.size);
@@ -200,6 +207,7 @@ export function pageRequestStep(c: PasidStepContext, st: Extract<Step, { op: "pa
   let queued = 0;
   let dropped = 0;
   let auto = false;
+  const irqs = u.prInterrupts;
   for (let i = 0; i < st.pages; i++) {
     const last = st.last && i === st.pages - 1;
     const f = u.pageRequest(sid, st.pasid ?? -1, st.address + BigInt(i) * 4096n, st.write, st.privileged, st.exec, prgi, last, st.read);
@@ -208,7 +216,17 @@ export function pageRequestStep(c: PasidStepContext, st: Extract<Step, { op: "pa
     else dropped++;
   }
   const lost = dropped + (auto ? 1 : 0);
-  c.summary(`${plural(st.pages, "page request")} of ${st.device} (PRG ${prgi}${st.pasid !== undefined ? `, PASID ${hex(st.pasid)}` : ", no PASID"}): ${queued} queued${lost > 0 ? `, ${lost} lost to a full page request queue (PRS.PRO set)${auto ? "; the unit answered the last one itself with Success" : ""}` : ""}`);
+  c.summary(`${plural(st.pages, "page request")} of ${st.device} (PRG ${prgi}${st.pasid !== undefined ? `, PASID ${hex(st.pasid)}` : ", no PASID"}): ${queued} queued${lost > 0 ? `, ${lost} lost to a full page request queue (PRS.PRO set)${auto ? "; the unit answered the last one itself with Success" : ""}` : ""}${pageRequestEventText(u, irqs)}`);
+}
+
+/**
+ * What the page request event did during a step (unit.ts pageRequestEvent): the interrupt sent
+ * (PEDATA to PEADDR), held in PECTL.IP because IM masks it, or nothing (PRS.PPR / PRO were set).
+ */
+function pageRequestEventText(u: PasidStepContext["driver"]["unit"], before: number): string {
+  if (u.prInterrupts !== before) return `; page request interrupt sent (PEDATA ${hex(u.readReg32(DMAR_PEDATA_REG))} to PEADDR ${hex(u.readReg32(DMAR_PEADDR_REG))})`;
+  if (u.readReg32(DMAR_PECTL_REG) & PECTL_IP) return "; the page request event is pending in PECTL.IP (PECTL.IM masks it)";
+  return "";
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   DMAR_CCMD_REG,
   DMAR_ECAP_REG,
   DMAR_FECTL_REG,
+  DMAR_PECTL_REG,
   DMAR_FRCD_REG,
   DMAR_FSTS_REG,
   DMAR_GCMD_REG,
@@ -45,6 +46,8 @@ import {
   DMAR_VER_REG,
   FECTL_IM,
   FECTL_IP,
+  PECTL_IM,
+  PECTL_IP,
   FSTS_IQE,
   FSTS_ITE,
   IQA_DW,
@@ -227,6 +230,7 @@ export interface DmarUnitSnapshot {
   ir?: ReturnType<InterruptRemapper["snapshot"]>;
   devtlb?: DeviceTlbSnapshot;
   nextPrgi?: number;
+  prInterrupts?: number;
 }
 
 export class DmarUnit implements DmaUnit {
@@ -366,6 +370,8 @@ export class DmarUnit implements DmaUnit {
     this.ir.pi = ((this.cap >> 59n) & 1n) === 1n; // CAP.PI: posted-format IRTEs (intremap.ts, posted.ts)
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
     this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0
+    // PECTL.IM is 1 after reset (VT-d 11.4.12.5, as FECTL.IM); Linux unmasks it (dmar_msi_unmask) when it enables the queue.
+    this.regs[DMAR_PECTL_REG >> 2] = PECTL_IM >>> 0;
     this.setReg64(DMAR_CAP_REG, this.cap);
     this.setReg64(DMAR_ECAP_REG, this.ecap);
   }
@@ -402,6 +408,17 @@ export class DmarUnit implements DmaUnit {
       case DMAR_FECTL_REG:
         this.regs[off >> 2] = (value & FECTL_IM) | (this.readReg32(off) & FECTL_IP);
         return;
+      case DMAR_PECTL_REG: {
+        // IM is the only writable bit; IP is read-only. Clearing IM with an event pending sends
+        // it and clears IP, as for the fault event (QEMU vtd_handle_fectl_write; VT-d 11.4.9.2 and
+        // 11.4.12.5 describe both registers alike).
+        const ip = this.readReg32(off) & PECTL_IP;
+        if (ip && !(value & PECTL_IM)) {
+          this.regs[off >> 2] = 0;
+          this.prInterrupts++;
+        } else this.regs[off >> 2] = ((value & PECTL_IM) | ip) >>> 0;
+        return;
+      }
       case DMAR_PRS_REG:
         // PPR and PRO are RW1C (VT-d 11.4.12.4; Linux writel(DMA_PRS_PPR, DMAR_PRS_REG)).
         this.regs[off >> 2] = (this.readReg32(off) & ~(value & (PRS_PPR | PRS_PRO))) >>> 0;
@@ -1006,7 +1023,12 @@ export class DmarUnit implements DmaUnit {
     const tail = Number(this.readReg64(DMAR_PQT_REG)) % size;
     const next = (tail + 32) % size;
     if (prs & PRS_PRO || next === Number(this.readReg64(DMAR_PQH_REG))) {
-      this.regs[DMAR_PRS_REG >> 2] = prs | PRS_PRO;
+      // QEMU vtd_pri_request_page: with PRO already set "no action is taken by hardware to report a
+      // fault or generate an event"; a queue found full sets PRO and raises the page request event.
+      if (!(prs & PRS_PRO)) {
+        this.regs[DMAR_PRS_REG >> 2] = prs | PRS_PRO;
+        this.pageRequestEvent(prs);
+      }
       if (!lpig) return PageRequestFate.Dropped;
       this.pageResponses.push({ sid, pasid: Math.max(pasid, 0), prgi, code: QI_RESP_SUCCESS, auto: true });
       return PageRequestFate.AutoResponded;
@@ -1018,8 +1040,33 @@ export class DmarUnit implements DmaUnit {
     this.mem.writeU64(at + 16, 0n);
     this.mem.writeU64(at + 24, 0n);
     this.setReg64(DMAR_PQT_REG, BigInt(next));
-    this.regs[DMAR_PRS_REG >> 2] = this.readReg32(DMAR_PRS_REG) | PRS_PPR;
+    // QEMU vtd_pri_request_page: PPR set, and the event raised when PPR was clear before.
+    const before = this.readReg32(DMAR_PRS_REG);
+    if (!(before & PRS_PPR)) {
+      this.regs[DMAR_PRS_REG >> 2] = before | PRS_PPR;
+      this.pageRequestEvent(before);
+    }
     return PageRequestFate.Queued;
+  }
+
+  /** Page request event interrupts the unit has sent (MSI writes of PEDATA to PEADDR): each one runs Linux's prq_event_thread. */
+  prInterrupts = 0;
+
+  /**
+   * The page request event (VT-d 7.5; QEMU vtd_generate_page_request_event): none while PRS had PPR
+   * or PRO set before this request ("Hardware evaluates PPR and PRO fields ... if any of them is
+   * set, Page Request Event is not generated"); else PECTL.IP is set, and when PECTL.IM is clear
+   * the interrupt is sent at once and IP cleared again. A masked event stays pending in IP until
+   * software clears IM (writeReg32 DMAR_PECTL_REG).
+   */
+  private pageRequestEvent(prsBefore: number): void {
+    if (prsBefore & (PRS_PPR | PRS_PRO)) return;
+    const pectl = this.readReg32(DMAR_PECTL_REG);
+    if (pectl & PECTL_IM) {
+      this.regs[DMAR_PECTL_REG >> 2] = (pectl | PECTL_IP) >>> 0;
+      return;
+    }
+    this.prInterrupts++;
   }
 
   /**
@@ -1264,6 +1311,7 @@ export class DmarUnit implements DmaUnit {
       ir: this.ir.snapshot(),
       devtlb: this.devtlb.snapshot(),
       nextPrgi: this.nextPrgi,
+      prInterrupts: this.prInterrupts,
     };
   }
 
@@ -1282,6 +1330,7 @@ export class DmarUnit implements DmaUnit {
     if (s.devtlb) this.devtlb.restore(s.devtlb);
     else this.devtlb.clear();
     this.nextPrgi = s.nextPrgi ?? 0;
+    this.prInterrupts = s.prInterrupts ?? 0;
   }
 }
 

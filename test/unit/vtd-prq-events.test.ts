@@ -1,0 +1,78 @@
+// VT-d page request event interrupt (PECTL / PEDATA / PEADDR / PEUADDR, VT-d 7.5 and 11.4.12.5-8;
+// QEMU vtd_generate_page_request_event): Linux programs and unmasks it when it enables the queue,
+// the unit sends it when a request finds PRS.PPR and PRO clear, and Linux's prq_event_thread - the
+// `page-response` step - runs only when one came (docs/vtd-scalable-device.md).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseScenario } from "../../src/scenario/index.js";
+import { runScenario } from "../../src/sim/run.js";
+import { PRQ_MSI_ADDRESS, PRQ_MSI_DATA } from "../../src/sim/vtd/driver.js";
+import type { VtdHost } from "../../src/sim/vtd/host.js";
+import { QI_RESP_SUCCESS } from "../../src/sim/vtd/qi.js";
+import { DMAR_PEADDR_REG, DMAR_PECTL_REG, DMAR_PEDATA_REG, DMAR_PEUADDR_REG, PECTL_IM, PECTL_IP, decodeRegister } from "../../src/sim/vtd/regs.js";
+import { bootedUnit } from "./helpers.js";
+
+const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "prq-overflow.passthrough.yaml"), "utf8");
+const DSA = 0x0200;
+/** The overflow example's host and bind (a 128-descriptor queue), without its requests. */
+const BASE = EXAMPLE.replace(/  # Two pages of group 300[\s\S]*$/, "");
+
+function run(text: string) {
+  const parsed = parseScenario(text, "x.passthrough.yaml");
+  expect(parsed.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+  return runScenario(parsed.scenario!).run!;
+}
+const host = (r: ReturnType<typeof run>) => r.machine.hostIommu as VtdHost;
+
+describe("the page request event interrupt (PECTL)", () => {
+  it("Linux programs PEDATA / PEADDR / PEUADDR and unmasks PECTL when it enables the queue (dmar_msi_write, dmar_msi_unmask); a unit without a queue keeps IM set", () => {
+    const { unit } = bootedUnit({ scalable: true, pri: ["02:00.0"] });
+    expect(unit.readReg32(DMAR_PEDATA_REG)).toBe(PRQ_MSI_DATA);
+    expect(unit.readReg32(DMAR_PEADDR_REG)).toBe(PRQ_MSI_ADDRESS);
+    expect(unit.readReg32(DMAR_PEUADDR_REG)).toBe(0);
+    expect(unit.readReg32(DMAR_PECTL_REG)).toBe(0);
+    expect(bootedUnit({ scalable: true }).unit.readReg32(DMAR_PECTL_REG)).toBe(PECTL_IM >>> 0);
+  });
+
+  it("one interrupt per batch: sent when PPR was clear, none while PPR or PRO is set; the handler clears PPR, so the next request sends another", () => {
+    const { unit, driver } = bootedUnit({ scalable: true, pri: ["02:00.0"], prqOrder: 0 });
+    unit.pageRequest(DSA, 5, 0x1000n, true, false, false, 1);
+    expect(unit.prInterrupts).toBe(1);
+    unit.pageRequest(DSA, 5, 0x2000n, true, false, false, 2);
+    expect(unit.prInterrupts).toBe(1);
+    expect(driver.prqInterruptPending).toBe(true);
+    driver.servicePrq(() => QI_RESP_SUCCESS, "6.5");
+    expect(driver.prqInterruptPending).toBe(false);
+    unit.pageRequest(DSA, 5, 0x3000n, true, false, false, 3);
+    expect(unit.prInterrupts).toBe(2);
+    // Fill the queue (PPR set all along): the overflow sets PRO but sends no event, nor does a request while PRO is set.
+    for (let i = 0; i < 130; i++) unit.pageRequest(DSA, 5, BigInt(0x10000 + i * 0x1000), true, false, false, i);
+    expect(unit.prInterrupts).toBe(2);
+  });
+
+  it("masked: the event waits in PECTL.IP, the page-response step does not run Linux's handler, and unmasking (poke PECTL) sends it", () => {
+    const r = run(`${BASE}  - poke: { register: PECTL, value: 0x8000_0000 }
+  - page-request: { device: "02:00.0", pasid: 5, address: 0x7f00_0000_0000, write: true, pages: 2 }
+  - page-response: { device: "02:00.0" }
+  - poke: { register: PECTL, value: 0 }
+  - page-response: { device: "02:00.0" }
+`);
+    expect(r.outcomes[1]!.summary).toBe("wrote 0x80000000 to PECTL (was 0x00000000): page request interrupts masked (an event stays pending in IP)");
+    expect(r.outcomes[2]!.summary).toMatch(/: 2 queued; the page request event is pending in PECTL.IP \(PECTL.IM masks it\)$/);
+    expect(r.outcomes[3]!.summary).toBe("no page request interrupt since Linux's handler last ran (PECTL.IM masks the page request event; PECTL.IP holds it): prq_event_thread did not run; 2 page requests wait in the queue");
+    expect(r.outcomes[4]!.summary).toBe("wrote 0x00000000 to PECTL (was 0xc0000000): unmasked: the pending page request event was sent");
+    expect(r.outcomes[5]!.summary).toMatch(/^page requests handled, page group responses queued: PRG \d+ \(PASID 0x5, write 0x7f0000001000, 2 pages\): Success/);
+    expect(host(r).unit.readReg32(DMAR_PECTL_REG) & PECTL_IP).toBe(0);
+  });
+
+  it("the page-request step says when it sent the interrupt; the registers view decodes PECTL, PEDATA and PEADDR", () => {
+    const r = run(`${BASE}  - page-request: { device: "02:00.0", pasid: 5, address: 0x7f00_0000_0000, write: true }\n`);
+    expect(r.outcomes[1]!.summary).toMatch(/: 1 queued; page request interrupt sent \(PEDATA 0x25 to PEADDR 0xfee00000\)$/);
+    const regs = Object.fromEntries(r.machine.iommu.registers().map((x) => [x.name, Object.fromEntries(x.fields.map((f) => [f.name, f.value]))]));
+    expect(regs.PECTL).toEqual({ IP: "0", IM: "0" });
+    expect(regs.PEDATA!.IMD).toBe("0x25 (vector 0x25)");
+    expect(regs.PEADDR!.MA).toBe("0xfee00000 (APIC id 0)");
+    expect(decodeRegister("PECTL", BigInt(PECTL_IM | PECTL_IP) & 0xffffffffn).map((f) => f.value)).toEqual(["1 (a page request event is pending)", "1 (masked: no page request interrupt)"]);
+  });
+});
