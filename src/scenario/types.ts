@@ -232,6 +232,8 @@ export interface IommuSpec {
   pri?: string[];
   /** VT-d: Linux's PRQ_ORDER, the page request queue's PQA.PQS (2^(order + 7) descriptors); default 4. */
   prqOrder?: number;
+  /** VT-d 3.x page request private data (PDP): the unit queues it and takes it back in the page group response (removed in VT-d 4.0). Default false. */
+  prqPrivateData?: boolean;
   range: SourceRange;
 }
 
@@ -489,7 +491,7 @@ export type Step =
    * consecutive pages from `address` in one page request group (index `prgi`, default the unit's
    * next), the last with LPIG unless `last: false`; without `pasid` the request has no PASID (PP = 0).
    */
-  | (StepBase & { op: "page-request"; device: string; address: bigint; pasid?: number; write: boolean; read: boolean; exec: boolean; privileged: boolean; pages: number; last: boolean; prgi?: number })
+  | (StepBase & { op: "page-request"; device: string; address: bigint; pasid?: number; write: boolean; read: boolean; exec: boolean; privileged: boolean; pages: number; last: boolean; prgi?: number; privateData?: bigint })
   /**
    * The host's IRQ-remapping driver programs (or clears) one IRTE for a device, as VFIO_DEVICE_SET_IRQS
    * makes it do (modify_irte / free_irte), then invalidates the interrupt entry cache unless

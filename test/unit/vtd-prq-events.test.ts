@@ -4,11 +4,13 @@
 // `page-response` step - runs only when one came (docs/vtd-scalable-device.md).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import { runScenario } from "../../src/sim/run.js";
 import { PRQ_MSI_ADDRESS, PRQ_MSI_DATA } from "../../src/sim/vtd/driver.js";
 import type { VtdHost } from "../../src/sim/vtd/host.js";
+import { decodePageRequestDesc, encodePageRequestDesc } from "../../src/sim/vtd/prq.js";
 import { QI_RESP_SUCCESS } from "../../src/sim/vtd/qi.js";
 import { DMAR_PEADDR_REG, DMAR_PECTL_REG, DMAR_PEDATA_REG, DMAR_PEUADDR_REG, PECTL_IM, PECTL_IP, decodeRegister } from "../../src/sim/vtd/regs.js";
 import { bootedUnit } from "./helpers.js";
@@ -74,5 +76,66 @@ describe("the page request event interrupt (PECTL)", () => {
     expect(regs.PEDATA!.IMD).toBe("0x25 (vector 0x25)");
     expect(regs.PEADDR!.MA).toBe("0xfee00000 (APIC id 0)");
     expect(decodeRegister("PECTL", BigInt(PECTL_IM | PECTL_IP) & 0xffffffffn).map((f) => f.value)).toEqual(["1 (a page request event is pending)", "1 (masked: no page request interrupt)"]);
+  });
+});
+
+describe("private data in page requests (PDP, VT-d 3.x)", () => {
+  const PDP = BASE.replace("prq-order: 0 }", "prq-order: 0, prq-private-data: true }");
+  const steps = `  - page-request: { device: "02:00.0", pasid: 5, address: 0x7f00_0000_0000, write: true, private-data: 0x1234_5678_9abc_def0 }
+  - page-response: { device: "02:00.0" }
+  - page-request: { device: "02:00.0", pasid: 5, address: 0x7f00_0000_4000, write: true, last: false, private-data: 0x42 }
+  - page-response: { device: "02:00.0" }
+`;
+  const withKernel = (k: string) => run(PDP.replace('kernel: "6.5"', `kernel: "${k}"`) + steps);
+
+  it("property: a page request descriptor with PDP decodes to the fields it was encoded from", () => {
+    fc.assert(
+      fc.property(fc.record({ pp: fc.boolean(), pdp: fc.boolean(), rid: fc.integer({ min: 0, max: 0xffff }), pasid: fc.integer({ min: 0, max: 0xfffff }), er: fc.boolean(), pmr: fc.boolean(), rdr: fc.boolean(), wrr: fc.boolean(), lpig: fc.boolean(), prgi: fc.integer({ min: 0, max: 511 }), addr: fc.bigInt({ min: 0n, max: (1n << 52n) - 1n }).map((a) => a << 12n) }), (d) => {
+        expect(decodePageRequestDesc(...encodePageRequestDesc(d))).toEqual({ type: 1, ...d });
+      }),
+    );
+  });
+
+  it("the unit writes PDP [9] and the data into qw2 of the descriptor", () => {
+    const { unit, driver, mem } = bootedUnit({ scalable: true, pri: ["02:00.0"], prqPrivateData: true });
+    unit.pageRequest(DSA, 5, 0x1000n, true, false, false, 7, true, false, 0xabcdn);
+    expect((mem.readU64(driver.prq)! >> 9n) & 1n).toBe(1n);
+    expect(mem.readU64(driver.prq + 16)).toBe(0xabcdn);
+    // Without prq-private-data (a VT-d 4.0 unit, as QEMU models) the field does not exist.
+    const v4 = bootedUnit({ scalable: true, pri: ["02:00.0"] });
+    v4.unit.pageRequest(DSA, 5, 0x1000n, true, false, false, 7, true, false, 0xabcdn);
+    expect((v4.mem.readU64(v4.driver.prq)! >> 9n) & 1n).toBe(0n);
+    expect(v4.mem.readU64(v4.driver.prq + 16)).toBe(0n);
+  });
+
+  it("v5.13 - v6.9: the response carries PDP and the same private data, and a PDP request without LPIG is answered too", () => {
+    const r = withKernel("6.5");
+    expect(host(r).unit.pageResponses.map((p) => [p.prgi, p.code, p.privateData])).toEqual([
+      [0, QI_RESP_SUCCESS, 0x123456789abcdef0n],
+      [1, QI_RESP_SUCCESS, 0x42n],
+    ]);
+    expect(r.outcomes[2]!.summary).toMatch(/private data 0x123456789abcdef0 echoed\): Success/);
+  });
+
+  it("v5.0 - v5.12: PDP set but the data cleared before qi_submit_sync (fixed by 1d421058c815)", () => {
+    const r = withKernel("5.10");
+    expect(host(r).unit.pageResponses.map((p) => [p.prgi, p.privateData])).toEqual([
+      [0, 0n],
+      [1, 0n],
+    ]);
+    expect(r.outcomes[2]!.summary).toMatch(/private data 0x123456789abcdef0 not echoed \(PDP set, data cleared: kernels before 1d421058c815, v5\.13\)/);
+  });
+
+  it("v6.10 on: PDP is not read (621b7e54f288): no private data in the response, and a request without LPIG waits for its group", () => {
+    const r = withKernel("6.12");
+    expect(host(r).unit.pageResponses).toEqual([{ sid: DSA, pasid: 5, prgi: 0, code: QI_RESP_SUCCESS }]);
+    expect(r.outcomes[2]!.summary).toMatch(/private data ignored \(PDP not read since v6\.10\)/);
+    expect(r.outcomes[4]!.summary).toBe("page requests handled, page group responses queued: 1 request of a group without its last page: held back");
+  });
+
+  it("without prq-private-data (a VT-d 4.0 unit) the step asks for the key", () => {
+    const r = run(`${BASE}${steps}`);
+    expect(r.outcomes[1]!.error).toBe("invalid-value");
+    expect(r.outcomes[1]!.summary).toMatch(/set host\.iommu\.prq-private-data: true/);
   });
 });

@@ -286,33 +286,40 @@ export class IntelIommuDriver {
     const lines: string[] = [];
     if (this.prq === 0) return { handled, lines };
     this.prqIrqsSeen = u.prInterrupts;
+    const pdpHandling = prqPrivateDataHandling(kernel);
     const name = u.name;
     const mask = this.prqRingMask;
     // qi_submit_sync of the response; a descriptor the unit refuses (an IQE: QEMU takes no page
     // group response without PASID) gets qi_check_fault()'s lines.
-    const respond = (desc: [bigint, bigint]): void => {
+    const respond = (desc: QiDesc): void => {
       if (!this.submit([desc]) && this.lastQiError !== undefined) lines.push(...renderQiError(this.lastQiError, kernel));
     };
     u.writeReg32(DMAR_PRS_REG, PRS_PPR);
     const tail = Number(u.readReg64(DMAR_PQT_REG)) & mask;
     let head = Number(u.readReg64(DMAR_PQH_REG)) & mask;
     while (head !== tail) {
+      const head0 = head;
       const qw0 = this.mem.readU64(this.prq + head) ?? 0n;
       const qw1 = this.mem.readU64(this.prq + head + 8) ?? 0n;
       head = (head + 32) & mask;
       const d = decodePageRequestDesc(qw0, qw1);
-      const req: PrqRequest = { rid: d.rid, pasid: d.pasid, pasidPresent: d.pp, addr: d.addr, write: d.wrr, read: d.rdr, prgi: d.prgi, lpig: d.lpig };
+      // Private data by kernel generation (prqPrivateDataHandling); a kernel that ignores PDP reads neither.
+      const pd = d.pdp && pdpHandling !== "ignored" ? (this.mem.readU64(this.prq + head0 + 16) ?? 0n) : undefined;
+      const req: PrqRequest = { rid: d.rid, pasid: d.pasid, pasidPresent: d.pp, addr: d.addr, write: d.wrr, read: d.rdr, prgi: d.prgi, lpig: d.lpig || pd !== undefined, ...(pd !== undefined ? { privateData: pd } : {}), ...(d.pdp && pd === undefined ? { pdpIgnored: true as const } : {}) };
+      // The response's PDP and private data (qw2): echoed, or cleared before qi_submit_sync (v5.0 - v5.12).
+      const withPd = (desc: [bigint, bigint]): QiDesc => (pd === undefined ? desc : [desc[0] | (1n << 5n), desc[1], pdpHandling === "echo" ? pd : 0n]);
       const why = badPageRequest(d);
       if (why !== undefined) {
         lines.push(`IOMMU: ${name}: ${why}`);
         // handle_bad_prq_event: `%08llx` of qw0 and qw1 (at least 8 hex digits).
         lines.push(`${name}: Invalid page request: ${qw0.toString(16).padStart(8, "0")} ${qw1.toString(16).padStart(8, "0")}`);
-        if (d.lpig) respond(encodePageResponseDesc(d.rid, d.pasid, QI_RESP_INVALID, d.prgi, true, d.pp));
-        handled.push({ ...req, code: d.lpig ? QI_RESP_INVALID : undefined, rejected: why, group: [req] });
+        // handle_bad_prq_event: "if (!req->lpig && !req->priv_data_present) return;" (LPIG only since v6.10).
+        if (req.lpig) respond(withPd(encodePageResponseDesc(d.rid, d.pasid, QI_RESP_INVALID, d.prgi, d.lpig, d.pp)));
+        handled.push({ ...req, code: req.lpig ? QI_RESP_INVALID : undefined, rejected: why, group: [req] });
         continue;
       }
       if (d.lpig && !d.rdr && !d.wrr) continue; // a Stop Marker: no response
-      if (!d.lpig) {
+      if (!req.lpig) {
         this.prqPartial.push(req);
         handled.push({ ...req, code: undefined, group: [] });
         continue;
@@ -325,7 +332,8 @@ export class IntelIommuDriver {
         code = handle(g.rid, g.pasid, g.addr, g.write);
         if (code !== QI_RESP_SUCCESS) break;
       }
-      respond(encodePageResponseDesc(d.rid, d.pasid, code, d.prgi, true));
+      // intel_svm_page_response: QI_PGRP_LPIG(last_page), last_page being set for a PDP request too (v5.13 - v6.9).
+      respond(withPd(encodePageResponseDesc(d.rid, d.pasid, code, d.prgi, pdpHandling === "cleared" ? d.lpig : true)));
       handled.push({ ...req, code, group });
     }
     u.writeReg64(DMAR_PQH_REG, BigInt(tail));
@@ -894,18 +902,19 @@ export class IntelIommuDriver {
   }
 
   /** qi_submit_sync: descriptors + a wait descriptor, IQT bump, poll the status word. */
-  private submit(descs: [bigint, bigint][]): boolean {
-    const all = [...descs, encodeWaitDesc(BigInt(this.statusAddr), QI_DONE)];
+  private submit(descs: QiDesc[]): boolean {
+    const all: QiDesc[] = [...descs, encodeWaitDesc(BigInt(this.statusAddr), QI_DONE)];
     const waitIndex = (this.qiTail + descs.length) % 256;
     const shift = this.qiShift;
     this.mem.write32(this.statusAddr, 0);
-    for (const [lo, hi] of all) {
-      // qi_submit_sync: memcpy(qi->desc + (index << shift), &desc[i], 1 << shift); qw2/qw3 are 0 (struct qi_desc).
+    for (const [lo, hi, qw2] of all) {
+      // qi_submit_sync: memcpy(qi->desc + (index << shift), &desc[i], 1 << shift); qw2/qw3 are 0
+      // (struct qi_desc) but for a page group response's private data (qw2; qw3 is 0 here).
       const at = this.qiBase + (this.qiTail << shift);
       this.mem.writeU64(at, lo);
       this.mem.writeU64(at + 8, hi);
       if (shift === 5) {
-        this.mem.writeU64(at + 16, 0n);
+        this.mem.writeU64(at + 16, qw2 ?? 0n);
         this.mem.writeU64(at + 24, 0n);
       }
       this.qiTail = (this.qiTail + 1) % 256;
@@ -953,7 +962,7 @@ export class IntelIommuDriver {
    * retried for ever, in every generation - the CPU spins in qi_submit_sync with the queue lock
    * held. The simulator stops after QI_ITE_RETRIES submissions and sets `iteHung`.
    */
-  private invalidationTimeout(descs: [bigint, bigint][], shift: number): boolean {
+  private invalidationTimeout(descs: QiDesc[], shift: number): boolean {
     const head = Number((this.unit.readReg64(DMAR_IQH_REG) >> BigInt(shift)) & 0xffn);
     const desc = (i: number) => ({ qw0: this.mem.readU64(this.qiBase + (i << shift)) ?? 0n, qw1: this.mem.readU64(this.qiBase + (i << shift) + 8) ?? 0n });
     this.iteErrors.push({ fault: FSTS_ITE, iqer: this.unit.readReg64(DMAR_IQER_REG), head: desc(head), prior: desc((head + 255) % 256) });
@@ -1065,6 +1074,29 @@ function ffs(n: bigint): number {
   return i;
 }
 
+/** A descriptor qi_submit_sync() copies into the queue: qw0, qw1 and, for a page group response with private data, qw2. */
+type QiDesc = [bigint, bigint] | [bigint, bigint, bigint];
+
+/**
+ * What Linux does with a page request's private data (PDP, VT-d 3.x), by kernel version:
+ * - "echo" (v5.13 - v6.9): the response sets PDP and copies the request's private data, and a PDP
+ *   request is answered even without LPIG (intel_svm_prq_report: "page response is required as it
+ *   does for LPIG", so the iopf layer treats it as the last page of its group);
+ * - "cleared" (v5.0 - v5.12): prq_event_thread answers LPIG or PDP requests with PDP set but sets
+ *   the private data, then clears qw2/qw3 before qi_submit_sync - fixed by "iommu/vt-d: Don't set
+ *   then clear private data in prq_event_thread()" (1d421058c815, v5.13: "The VT-d specification
+ *   (section 7.6) requires that the value in the Private Data field of a Page Group Response
+ *   Descriptor must match the value in the Private Data field of the respective Page Request
+ *   Descriptor");
+ * - "ignored" (v6.10 on, and without host.kernel): "iommu/vt-d: Remove private data use in fault
+ *   message" (621b7e54f288) - the response has no PDP and no data, and only LPIG gets one.
+ */
+export function prqPrivateDataHandling(kernel: string | undefined): "echo" | "cleared" | "ignored" {
+  const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
+  if (v === undefined || v.major > 6 || (v.major === 6 && v.minor >= 10)) return "ignored";
+  return v.major > 5 || v.minor >= 13 ? "echo" : "cleared";
+}
+
 /** One page request as Linux's handler reads it from the queue. */
 export interface PrqRequest {
   rid: number;
@@ -1075,6 +1107,10 @@ export interface PrqRequest {
   read: boolean;
   prgi: number;
   lpig: boolean;
+  /** Private data (PDP set, VT-d 3.x): qw2 of the descriptor. */
+  privateData?: bigint;
+  /** PDP was set, and this kernel does not read private data (v6.10 on). */
+  pdpIgnored?: true;
 }
 
 /**

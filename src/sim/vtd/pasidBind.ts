@@ -10,7 +10,7 @@
 import type { GuestMemory } from "../kvm.js";
 import type { PasidMapSpec, Step } from "../../scenario/types.js";
 import type { DiagnosticCode } from "../../protocol/diagnostics.js";
-import type { IntelIommuDriver } from "./driver.js";
+import { prqPrivateDataHandling, type IntelIommuDriver } from "./driver.js";
 import { FL_A, FL_D, FL_P, FL_RW, FL_US } from "./flpt.js";
 import { PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL } from "./scalable.js";
 import { QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
@@ -156,8 +156,10 @@ export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "p
   const u = d.unit;
   const parts: string[] = [];
   const waiting = mine.filter((h) => h.code === undefined && h.rejected === undefined).length;
+  const pdp = prqPrivateDataHandling(c.kernel);
   for (const h of mine) {
-    const what = `PRG ${h.prgi} (${h.pasidPresent ? `PASID ${hex(h.pasid)}, ` : "no PASID, "}${h.write ? "write" : "read"} ${hex(h.addr)}${h.group.length > 1 ? `, ${h.group.length} pages` : ""})`;
+    const pd = h.privateData !== undefined ? (pdp === "echo" ? `, private data ${hex(h.privateData)} echoed` : `, private data ${hex(h.privateData)} not echoed (PDP set, data cleared: kernels before 1d421058c815, v5.13)`) : h.pdpIgnored ? ", private data ignored (PDP not read since v6.10)" : "";
+    const what = `PRG ${h.prgi} (${h.pasidPresent ? `PASID ${hex(h.pasid)}, ` : "no PASID, "}${h.write ? "write" : "read"} ${hex(h.addr)}${h.group.length > 1 ? `, ${h.group.length} pages` : ""}${pd})`;
     if (h.rejected !== undefined) {
       parts.push(`${what}: rejected (${h.rejected})${h.code === undefined ? ", not the last of its group: no response" : "; Invalid Request, the device gives up"}`);
       continue;
@@ -202,6 +204,7 @@ export function pageRequestStep(c: PasidStepContext, st: Extract<Step, { op: "pa
   if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
   if (d.prq === 0) return c.fail("pasid-unsupported", "the unit has no page request queue (host.iommu.pri lists no device, or the unit is in legacy mode)");
   if (!u.priSids.has(sid)) return c.fail("pasid-unsupported", `${st.device} has no PRI capability Linux enabled (list it in host.iommu.pri)`);
+  if (st.privateData !== undefined && u.spec.prqPrivateData !== true) return c.fail("invalid-value", "private data in page requests is VT-d 3.x (removed in 4.0): set host.iommu.prq-private-data: true");
   const prgi = st.prgi ?? u.nextPrgi;
   if (st.prgi === undefined) u.nextPrgi = (u.nextPrgi + 1) & 0x1ff;
   let queued = 0;
@@ -210,7 +213,7 @@ export function pageRequestStep(c: PasidStepContext, st: Extract<Step, { op: "pa
   const irqs = u.prInterrupts;
   for (let i = 0; i < st.pages; i++) {
     const last = st.last && i === st.pages - 1;
-    const f = u.pageRequest(sid, st.pasid ?? -1, st.address + BigInt(i) * 4096n, st.write, st.privileged, st.exec, prgi, last, st.read);
+    const f = u.pageRequest(sid, st.pasid ?? -1, st.address + BigInt(i) * 4096n, st.write, st.privileged, st.exec, prgi, last, st.read, st.privateData);
     if (f === PageRequestFate.Queued) queued++;
     else if (f === PageRequestFate.AutoResponded) auto = true;
     else dropped++;

@@ -543,7 +543,9 @@ export class DmarUnit implements DmaUnit {
         // Page group response (VT-d 6.5.2.9), to the device; QEMU vtd_process_page_group_response_desc
         // refuses one without PASID ("Page group response without PASID is not supported yet").
         if (this.ttm !== 1 || !d.pasidPresent) return false;
-        this.pageResponses.push({ sid: d.rid, pasid: d.pasid, prgi: d.prgi, code: d.code });
+        // VT-d 3.x 6.5.2.9 (as Linux quotes it in 1d421058c815): with PDP the response's private
+        // data (qw2/qw3) must match the request's; the device gets it back.
+        this.pageResponses.push({ sid: d.rid, pasid: d.pasid, prgi: d.prgi, code: d.code, ...(d.pdp ? { privateData: this.descQw2 } : {}) });
         return true;
       case "pc":
         // PASID-cache invalidation (VT-d 6.5.2.2): every PASID of a domain, one PASID of it, or all.
@@ -673,17 +675,22 @@ export class DmarUnit implements DmaUnit {
       let iqei = IQEI_FETCH;
       if (!bad) {
         this.queueLog.push({ lo: lo!, hi: hi! });
-        why = descriptorWidthError(dw, lo!, hi!, qw2!, qw3!);
+        // A page group response with PDP [5] on a unit with private data (VT-d 3.x): PDP and the
+        // private data in qw2/qw3 are fields, not reserved (QEMU follows 4.0, where they are).
+        const pdp = this.spec.prqPrivateData === true && (lo! & 0xfn) === 0x9n && (lo! & 0x20n) !== 0n;
+        why = pdp && dw ? "" : descriptorWidthError(dw, lo!, hi!, qw2!, qw3!);
+        this.descQw2 = qw2!;
         // qw2/qw3 set in a 256-bit queue: reserved fields; a 256-bit-only type in a 128-bit queue:
         // in scalable mode the queue's width is wrong (IQEI 5), in legacy mode the type is invalid.
         if (why !== "") iqei = dw ? IQEI_RSVD : this.ttm === 1 ? IQEI_WIDTH : IQEI_TYPE;
         // A Device-TLB invalidation to an endpoint that never answers: ITE, the device keeps its entries.
-        if (why === "" && !descriptorReserved(lo!, hi!) && this.invalidationTimedOut(lo!, hi!)) {
+        const rlo = pdp ? lo! & ~0x20n : lo!;
+        if (why === "" && !descriptorReserved(rlo, hi!) && this.invalidationTimedOut(lo!, hi!)) {
           head = (head + 1) % entries;
           break;
         }
         // A wrong width, reserved bits, or a granularity / AM the unit does not support.
-        if (why === "" && descriptorReserved(lo!, hi!)) {
+        if (why === "" && descriptorReserved(rlo, hi!)) {
           why = `reserved bits set in a ${descName(Number(lo! & 0xfn))} descriptor: qw0 = 0x${lo!.toString(16)}, qw1 = 0x${hi!.toString(16)}`;
           iqei = IQEI_RSVD;
         }
@@ -1015,7 +1022,7 @@ export class DmarUnit implements DmaUnit {
    * device model); the spec's auto-response is modelled here. `pasid` < 0: a request without PASID
    * (PP = 0). Each answer is in `pageResponses` (auto-responses with `auto: true`).
    */
-  pageRequest(sid: number, pasid: number, addr: bigint, write: boolean, priv: boolean, exec: boolean, prgi: number, lpig = true, read = !write): PageRequestFate {
+  pageRequest(sid: number, pasid: number, addr: bigint, write: boolean, priv: boolean, exec: boolean, prgi: number, lpig = true, read = !write, privateData?: bigint): PageRequestFate {
     if (((this.ecap >> 29n) & 1n) === 0n) return PageRequestFate.Refused;
     const pqa = this.readReg64(DMAR_PQA_REG);
     const size = 32 * 2 ** (Number(pqa & 7n) + 7);
@@ -1034,10 +1041,12 @@ export class DmarUnit implements DmaUnit {
       return PageRequestFate.AutoResponded;
     }
     const at = Number(pqa & ~0xfffn) + tail;
-    const [qw0, qw1] = encodePageRequestDesc({ pp: pasid >= 0, rid: sid, pasid: Math.max(pasid, 0), er: exec, pmr: priv, rdr: read, wrr: write, lpig, prgi, addr });
+    // Private data (VT-d 3.x, host.iommu.prq-private-data): PDP and the data in qw2 (qw3 stays 0).
+    const pdp = privateData !== undefined && this.spec.prqPrivateData === true;
+    const [qw0, qw1] = encodePageRequestDesc({ pp: pasid >= 0, pdp, rid: sid, pasid: Math.max(pasid, 0), er: exec, pmr: priv, rdr: read, wrr: write, lpig, prgi, addr });
     this.mem.writeU64(at, qw0);
     this.mem.writeU64(at + 8, qw1);
-    this.mem.writeU64(at + 16, 0n);
+    this.mem.writeU64(at + 16, pdp ? BigInt.asUintN(64, privateData) : 0n);
     this.mem.writeU64(at + 24, 0n);
     this.setReg64(DMAR_PQT_REG, BigInt(next));
     // QEMU vtd_pri_request_page: PPR set, and the event raised when PPR was clear before.
@@ -1073,7 +1082,10 @@ export class DmarUnit implements DmaUnit {
    * Page group responses the device heard: from the invalidation queue (type 0x9, Linux's answer)
    * or, with `auto`, from the unit itself for a last-in-group request it could not queue.
    */
-  pageResponses: { sid: number; pasid: number; prgi: number; code: number; auto?: true }[] = [];
+  pageResponses: { sid: number; pasid: number; prgi: number; code: number; auto?: true; privateData?: bigint }[] = [];
+
+  /** qw2 of the descriptor invalidate() is processing (a 256-bit queue), for a page group response's private data. */
+  private descQw2 = 0n;
 
   // ---------------------------------------------------------------- fault recording
 
