@@ -13,6 +13,8 @@ import type { VtdHost } from "../../src/sim/vtd/host.js";
 import { decodePageRequestDesc, encodePageRequestDesc } from "../../src/sim/vtd/prq.js";
 import { QI_RESP_SUCCESS } from "../../src/sim/vtd/qi.js";
 import { DMAR_PEADDR_REG, DMAR_PECTL_REG, DMAR_PEDATA_REG, DMAR_PEUADDR_REG, PECTL_IM, PECTL_IP, decodeRegister } from "../../src/sim/vtd/regs.js";
+import { EventTags, pasidOfEvent } from "../../src/engine/traceTags.js";
+import { EventKind, F_WRITE } from "../../src/trace/trace.js";
 import { bootedUnit } from "./helpers.js";
 
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "prq-overflow.passthrough.yaml"), "utf8");
@@ -137,5 +139,52 @@ describe("private data in page requests (PDP, VT-d 3.x)", () => {
     const r = run(`${BASE}${steps}`);
     expect(r.outcomes[1]!.error).toBe("invalid-value");
     expect(r.outcomes[1]!.summary).toMatch(/set host\.iommu\.prq-private-data: true/);
+  });
+});
+
+/** The DMA rows of a step. */
+function dmaRows(r: ReturnType<typeof run>, step: number): number[] {
+  const o = r.outcomes[step]!;
+  const t = r.machine.trace;
+  const out: number[] = [];
+  for (let i = o.eventStart; i < o.eventEnd; i++) if (t.kind[i] === EventKind.Dma) out.push(i);
+  return out;
+}
+
+describe("the device's retry after a Success page response: a DMA trace row of the page-response step", () => {
+  const SVA = readFileSync(join(__dirname, "..", "..", "examples", "page-request-sva.passthrough.yaml"), "utf8");
+
+  it("examples/page-request-sva: the page-response step has one row per retried page - the Translation Request's result, with the request's PASID", () => {
+    const r = run(SVA);
+    const o = r.outcomes[3]!;
+    expect(o.summary).toMatch(/Success; the retried Translation Request got HPA (0x[0-9a-f]+)$/);
+    const hpa = BigInt(/HPA (0x[0-9a-f]+)$/.exec(o.summary)![1]!);
+    const t = r.machine.trace;
+    // The step's rows: the page group response descriptor the unit processed (an Invalidate row), and the retry.
+    const rows = dmaRows(r, 3);
+    expect(rows.length).toBe(1);
+    const i = rows[0]!;
+    expect(t.kind[i]).toBe(EventKind.Dma);
+    expect(t.step[i]).toBe(3);
+    expect(t.sid[i]).toBe(DSA);
+    expect(t.reason[i]).toBe(0);
+    expect((BigInt(t.aHi[i]!) << 32n) | BigInt(t.aLo[i]!)).toBe(0x7f0000001000n);
+    expect((BigInt(t.bHi[i]!) << 32n) | BigInt(t.bLo[i]!)).toBe(hpa);
+    expect(t.flags[i]! & F_WRITE).toBe(F_WRITE);
+    expect(o.transactions).toBe(1);
+    expect(pasidOfEvent(r, i)).toBe(5);
+    expect(new EventTags(r).pasid(i)).toBe(5);
+  });
+
+  it("an Invalid Request response has no retry row; each answered group of the overflow example is retried in its page-response step", () => {
+    const r = run(SVA);
+    const invalid = r.outcomes.find((x) => / Invalid Request; the device gives up/.test(x.summary))!;
+    expect(dmaRows(r, invalid.step)).toEqual([]);
+    // The overflow example: the 125 answered groups are retried in the page-response step, each a row.
+    const ov = run(EXAMPLE);
+    const t = ov.machine.trace;
+    const rows = dmaRows(ov, 4);
+    expect(rows.length).toBe(125);
+    for (const i of rows) expect(t.reason[i]).toBe(0);
   });
 });

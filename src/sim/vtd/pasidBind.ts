@@ -32,6 +32,12 @@ export interface PasidStepContext {
   kernel?: string;
   /** Appends a line to the host's kernel log (dmesg) at this step. */
   dmesg?(line: string): void;
+  /**
+   * The device's retry of one page after a Success page group response: a Translation Request with
+   * the PASID, through the unit's DMA path (HostIommu.translateRun), so it is a DMA trace row of
+   * this step with its result. Returns the fault reason (0: translated) and the HPA.
+   */
+  retry(sid: number, pasid: number, iova: bigint, write: boolean): { code: number; hpa: bigint };
 }
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
@@ -129,7 +135,7 @@ export function unbindPasidStep(c: PasidStepContext, st: Extract<Step, { op: "un
  * retry of each answered Translation Request (PCIe PRI: after a Success response the device
  * translates again; after Invalid Request it gives up).
  */
-export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "page-response" }>, out: { fault?: number; faults: number }): void {
+export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "page-response" }>, out: { fault?: number; faults: number; pasid?: number }): void {
   const d = c.driver;
   const sid = c.sidOf(st.device);
   if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
@@ -153,7 +159,6 @@ export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "p
   const mine = handled.filter((h) => h.rid === sid);
   const overflow = lines.filter((l) => / PRQ overflow /.test(l)).map((l) => l.replace(/^IOMMU: \S+: /, ""));
   if (mine.length === 0) return c.summary(`no page request of ${st.device} was pending${overflow.length > 0 ? `; ${overflow.join(", ")}` : ""}`);
-  const u = d.unit;
   const parts: string[] = [];
   const waiting = mine.filter((h) => h.code === undefined && h.rejected === undefined).length;
   const pdp = prqPrivateDataHandling(c.kernel);
@@ -172,10 +177,9 @@ export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "p
     // The device's retry of each page of the group: a Translation Request with the PASID (ATS; the Device-TLB fills on success).
     const got: string[] = [];
     for (const g of h.group) {
-      u.reqPasid = g.pasid;
-      const r = u.translate(g.rid, Number(g.addr >> 32n), Number(g.addr & 0xffffffffn), g.write);
-      u.reqPasid = -1;
-      if (r === 0) got.push(hex((BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0)));
+      out.pasid ??= g.pasid;
+      const { code: r, hpa } = c.retry(g.rid, g.pasid, g.addr, g.write);
+      if (r === 0) got.push(hex(hpa));
       else {
         got.push(`fault 0x${r.toString(16).padStart(2, "0")}`);
         out.faults++;
