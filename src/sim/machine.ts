@@ -503,6 +503,7 @@ export class Machine {
     if (step.ih !== undefined) req.leafOnly = step.ih;
     if (step.pasid !== undefined) req.pasid = step.pasid;
     if (step.entry !== undefined) req.index = step.entry;
+    if (this.scenario.host.kernel !== undefined) req.kernel = this.scenario.host.kernel;
     const r = this.iommu.invalidate(req);
     if (!r.ok) {
       for (const line of r.log) this.log.kernel(this.clock, line, this.currentStep);

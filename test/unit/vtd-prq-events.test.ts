@@ -188,3 +188,50 @@ describe("the device's retry after a Success page response: a DMA trace row of t
     for (const i of rows) expect(t.reason[i]).toBe(0);
   });
 });
+
+describe("invalidation queue error cause 7: a reserved RTADDR.TTM (VirtualBox VTDIQEI_INVALID_TTM)", () => {
+  const TTM = (kernel: string) => `name: ttm
+host:
+  memory: 16GiB
+  kernel: "${kernel}"
+  iommu: { model: intel-vtd, address-width: 48 }
+  pci:
+    - { bdf: "00:01.0", kind: root-port, acs: true, secondary-bus: 1 }
+    - { bdf: "01:00.0", id: "15b3:1017", name: NIC, parent: "00:01.0", driver: vfio-pci }
+vms:
+  - { name: vm1, memory: 2GiB, devices: ["01:00.0"] }
+workload:
+  - start: vm1
+  - poke: { register: RTADDR, set: 0x800 }
+  - invalidate: { granularity: global }
+`;
+
+  it("TTM = 10b latched by SRTP: the next submission stops with IQEI 7 and Linux prints 'Reason 7'; the views decode TTM and IQEI", () => {
+    const r = run(TTM("6.5"));
+    const lines = r.machine.log.lines.map((l) => l.text);
+    expect(lines.slice(-4)).toEqual([
+      "DMAR: VT-d detected Invalidation Queue Error: Reason 7",
+      "DMAR: QI HEAD: IOTLB Invalidation qw0 = 0xd2, qw1 = 0x0",
+      expect.stringMatching(/^DMAR: QI PRIOR: Invalidation Wait /),
+      "DMAR: Invalidation Queue Error (IQE) cleared",
+    ]);
+    expect(r.outcomes[2]!.summary).toBe("the unit rejected the descriptor (IQE): invalid RTADDR.TTM 10b (reserved): the unit fetches no descriptor");
+    const regs = Object.fromEntries(r.machine.iommu.registers().map((x) => [x.name, Object.fromEntries(x.fields.map((f) => [f.name, f.value]))]));
+    expect(regs.RTADDR!.TTM).toBe("2 (reserved)");
+    expect(regs.IQER!.IQEI).toBe("7 (invalid RTADDR.TTM)");
+    expect(decodeRegister("RTADDR", 3n << 10n)[0]!.value).toBe("3 (abort-DMA mode)");
+  });
+
+  it("the unit: nothing pending, no error; IQH stays on the first descriptor", () => {
+    const { unit } = bootedUnit();
+    unit.writeReg64(0x20, unit.readReg64(0x20) | 0x800n);
+    unit.writeReg32(0x18, (unit.readReg32(0x1c) | (1 << 30)) >>> 0);
+    expect(unit.ttm).toBe(2);
+    expect(Number(unit.readReg64(0xb0) & 0xfn)).toBe(0);
+  });
+
+  it("a pre-5.13 kernel prints only the rejected descriptor", () => {
+    const lines = run(TTM("5.10")).machine.log.lines.map((l) => l.text);
+    expect(lines.at(-1)).toBe("DMAR: VT-d detected invalid descriptor: qw0 = d2, qw1 = 0");
+  });
+});

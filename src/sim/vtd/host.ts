@@ -142,7 +142,7 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
   /** dmar_fault() prints the records when the fault event is pending. */
   serviceFaults(log: KernelLog, ns: bigint, step: number): void {
     // Invalidation time-outs the driver met in this step (driver.ts invalidationTimeout): qi_check_fault's lines.
-    for (const e of this.driver.takeIteErrors()) for (const l of renderQiError(e)) log.kernel(ns, l, step);
+    for (const e of this.driver.takeIteErrors()) for (const l of renderQiError(e, log.kernelVersion)) log.kernel(ns, l, step);
     if (!this.unit.faultEventPending && !(this.unit.readReg32(DMAR_FSTS_REG) & (FSTS_PFO | FSTS_PPF))) return;
     const { fsts, records } = this.driver.serviceFaults();
     log.dmarFault(ns, fsts, records, step);

@@ -245,11 +245,11 @@ export class VtdModel implements IommuUnit {
         if (!this.driver.submitRaw(d)) {
           if (this.driver.iteHung) {
             // driver.ts invalidationTimeout: qi_check_fault's ITE lines, once per (re)submission.
-            const log = this.driver.takeIteErrors().flatMap((x) => renderQiError(x));
+            const log = this.driver.takeIteErrors().flatMap((x) => renderQiError(x, req.kernel));
             return { ok: false, dropped: 0, error: `Invalidation Time-out (ITE): ${formatSid(sid)} never completed the Device-TLB invalidation; qi_submit_sync() submits it again for as long as the device is present`, log };
           }
           const e = this.driver.lastQiError;
-          return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "no device-TLB support (ECAP.DT = 0)"}`, log: e ? renderQiError(e) : [] };
+          return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "no device-TLB support (ECAP.DT = 0)"}`, log: e ? renderQiError(e, req.kernel) : [] };
         }
         return { ok: true, dropped: before - this.unit.devtlb.entries().length, log: [] };
       }
@@ -259,7 +259,7 @@ export class VtdModel implements IommuUnit {
         const before = this.unit.ir.cachedEntries().length;
         if (!this.driver.submitRaw(encodeIecDesc(req.scope === "interrupt-global", req.index ?? 0, req.order ?? 0))) {
           const e = this.driver.lastQiError;
-          return { ok: false, dropped: 0, error: "the unit rejected the descriptor (IQE)", log: e ? renderQiError(e) : [] };
+          return { ok: false, dropped: 0, error: "the unit rejected the descriptor (IQE)", log: e ? renderQiError(e, req.kernel) : [] };
         }
         return { ok: true, dropped: before - this.unit.ir.cachedEntries().length, log: [] };
       }
@@ -267,7 +267,7 @@ export class VtdModel implements IommuUnit {
     const before = this.unit.iotlb.entries().length;
     if (!this.driver.submitRaw(desc)) {
       const e = this.driver.lastQiError;
-      return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "unsupported granularity or AM above CAP.MAMV"}`, log: e ? renderQiError(e) : [] };
+      return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "unsupported granularity or AM above CAP.MAMV"}`, log: e ? renderQiError(e, req.kernel) : [] };
     }
     return { ok: true, dropped: before - this.unit.iotlb.entries().length, log: [] };
   }

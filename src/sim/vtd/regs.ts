@@ -318,7 +318,8 @@ export function decodeRegister(name: RegisterName, v: bigint, iqaDw = false): Re
       field("TES", 31, 31);
       break;
     case "RTADDR":
-      field("TTM", 11, 10, (r) => `${r} (${["legacy mode", "scalable mode", "abort-DMA mode", "reserved"][Number(r)]})`);
+      // 00b legacy, 01b scalable, 10b reserved, 11b abort-DMA mode (VirtualBox VTD_TTM_LEGACY_MODE 0 / _SCALABLE_MODE 1 / _RSVD 2 / _ABORT_DMA_MODE 3).
+      field("TTM", 11, 10, (r) => `${r} (${["legacy mode", "scalable mode", "reserved", "abort-DMA mode"][Number(r)]})`);
       field("RTA", 63, 12, (r) => hex(r << 12n));
       break;
     case "FSTS":
@@ -365,7 +366,8 @@ export function decodeRegister(name: RegisterName, v: bigint, iqaDw = false): Re
       field("IM", 31, 31, (r) => `${r}${r ? " (masked: no page request interrupt)" : ""}`);
       break;
     case "PEDATA":
-      // Interrupt message data [15:0] (x86 MSI: vector [7:0]), extended data [31:16].
+      // Interrupt message data [15:0] (x86 MSI: vector [7:0]); [31:16] extended data before the 2021
+      // spec revisions, reserved since (VirtualBox VTD_BF_PEDATA_REG_RSVD_31_16).
       field("IMD", 15, 0, (r) => `${hex(r)} (vector ${hex(r & 0xffn)})`);
       field("EIMD", 31, 16, (r) => hex(r));
       break;

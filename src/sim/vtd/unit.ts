@@ -466,7 +466,9 @@ export class DmarUnit implements DmaUnit {
       const rtaddr = this.readReg64(DMAR_RTADDR_REG);
       this.rootTable = Number(rtaddr & ~0xfffn);
       // TTM [11:10] = 01: scalable mode, honoured only where ECAP.SMTS is set (QEMU reads only SMT, bit 10).
-      this.ttm = this.spec.scalable && (rtaddr & RTADDR_SMT) !== 0n ? 1 : 0;
+      // TTM = 10b is reserved (VT-d 11.4.6; VirtualBox VTD_TTM_RSVD 2, include/VBox/iommu-intel.h): latched as 2,
+      // translations take the legacy path, and the invalidation queue stops with IQEI 7 (processQueue).
+      this.ttm = ((rtaddr >> 10n) & 3n) === 2n ? TTM_RESERVED : this.spec.scalable && (rtaddr & RTADDR_SMT) !== 0n ? 1 : 0;
       gsts |= GCMD_SRTP; // RTPS
     }
     if (cmd & GCMD_WBF) gsts &= ~GCMD_WBF; // the write buffer flush completes at once
@@ -660,6 +662,10 @@ export class DmarUnit implements DmaUnit {
     const iqt = this.readReg64(DMAR_IQT_REG);
     const tail = Number((iqt >> shift) & 0x7fffn);
     if (this.readReg32(DMAR_FSTS_REG) & (FSTS_IQE | FSTS_ITE)) return; // stalled until software clears IQE / ITE
+    // A reserved RTADDR.TTM is "not valid for any descriptor type": with descriptors pending the unit
+    // fetches none and reports IQEI 7 (VirtualBox DevIommuIntel.cpp dmarR3InvQueueThread, checked
+    // before the tail: VTDIQEI_INVALID_TTM). QEMU keeps only TTM bit 10 and has no such check.
+    if (this.ttm === TTM_RESERVED && head !== tail) return this.queueError("invalid RTADDR.TTM 10b (reserved): the unit fetches no descriptor", IQEI_TTM);
     // QEMU vtd_handle_iqt_write: with 256-bit descriptors IQT bit 4 is reserved (VTD_IQT_QT_256_RSV_BIT).
     if (dw && (iqt & 0x10n) !== 0n) return this.queueError(`vtd_handle_iqt_write: RSV bit is set: val=0x${iqt.toString(16)}`, IQEI_TAIL_ALIGN);
     if (tail >= entries) return this.queueError(`vtd_fetch_inv_desc: detected invalid QI tail (tail=0x${tail.toString(16)}, size=0x${entries.toString(16)})`, IQEI_TAIL);
@@ -1366,7 +1372,11 @@ export function descriptorWidthError(dw: boolean, lo: bigint, hi: bigint, qw2: b
 /**
  * IQERCD.IQEI (VT-d 11.4.9.9): 1 invalid tail pointer, 2 the descriptor fetch failed, 3 invalid
  * descriptor type, 4 reserved field set in a valid descriptor type, 5 descriptor width (IQA.DW = 0
- * in scalable mode), 6 queue tail not aligned to the width (IQA.DW = 1 and IQT[4] set).
+ * in scalable mode), 6 queue tail not aligned to the width (IQA.DW = 1 and IQT[4] set), 7 invalid
+ * (reserved) RTADDR.TTM. The numbering is checked against VirtualBox's `enum VTDIQEI`
+ * (include/VBox/iommu-intel.h, "in accordance with the Intel spec": INFO_NOT_AVAILABLE,
+ * INVALID_TAIL_PTR, FETCH_DESCRIPTOR_ERR, INVALID_DESCRIPTOR_TYPE, RSVD_FIELD_VIOLATION,
+ * INVALID_DESCRIPTOR_WIDTH, QUEUE_TAIL_MISALIGNED, INVALID_TTM).
  */
 export const IQEI_TAIL = 1;
 export const IQEI_FETCH = 2;
@@ -1374,6 +1384,9 @@ export const IQEI_TYPE = 3;
 export const IQEI_RSVD = 4;
 export const IQEI_WIDTH = 5;
 export const IQEI_TAIL_ALIGN = 6;
+export const IQEI_TTM = 7;
+/** DmarUnit.ttm for RTADDR.TTM = 10b, a reserved translation table mode. */
+export const TTM_RESERVED = 2;
 
 /** QEMU VTD_INV_DESC_PGRESP_RSVD_LO / _HI (vtd_process_page_group_response_desc): lo [8:5] and [63:52], hi [1:0] and [63:12]. */
 const PGRESP_RSVD_LO = 0xfff00000000001e0n;
