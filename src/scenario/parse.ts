@@ -1040,8 +1040,9 @@ function parseRmrrs(r: Reader, node: Node | null): RmrrSpec[] {
 function parseVtdAts(r: Reader, f: Fields, deviceTlb: boolean): AtsDeviceSpec[] {
   const at = f.get("ats")!;
   if (!deviceTlb) r.error(at.key, "invalid-value", l10n.t("ats needs a unit with device-TLB support (ECAP.DT)"), l10n.t("Add device-iotlb: true to host.iommu: Linux enables ATS only where ecap_dev_iotlb_support."));
-  // responds: false - an endpoint that never completes a Device-TLB invalidation (Invalidation Time-out, ITE).
-  const out = parseAts(r, at.value, ["device", "invalidate", "responds"]);
+  // responds: false - an endpoint that never completes a Device-TLB invalidation (Invalidation Time-out, ITE);
+  // present: false - a surprise-removed one (no answer either, and pci_device_is_present() is false).
+  const out = parseAts(r, at.value, ["device", "invalidate", "responds", "present"]);
   return out;
 }
 
@@ -1082,7 +1083,8 @@ function parseAts(r: Reader, node: Node | null, keys: readonly string[] = ["devi
     const responds = g.has("responds") ? (r.bool(g.get("responds")!.value, "responds") ?? true) : true;
     const invalidate = g.has("invalidate") ? r.bool(g.get("invalidate")!.value, "invalidate") : undefined;
     const pri = g.has("pri") ? r.bool(g.get("pri")!.value, "pri") : undefined;
-    if (d !== undefined) out.push({ device: d.key, responds, ...(invalidate !== undefined ? { invalidate } : {}), ...(pri === true ? { pri } : {}), range: r.range(it) });
+    const present = g.has("present") ? r.bool(g.get("present")!.value, "present") : undefined;
+    if (d !== undefined) out.push({ device: d.key, responds, ...(invalidate !== undefined ? { invalidate } : {}), ...(pri === true ? { pri } : {}), ...(present === false ? { present } : {}), range: r.range(it) });
   }
   return out;
 }

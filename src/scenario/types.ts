@@ -160,6 +160,11 @@ export interface AtsDeviceSpec {
    * translating through its stale entries. Absent: true.
    */
   invalidate?: boolean;
+  /**
+   * VT-d: false - the endpoint was surprise-removed (link down): it answers no Device-TLB
+   * invalidation, and Linux's pci_device_is_present() is false for it. Absent: true.
+   */
+  present?: boolean;
   range: SourceRange;
 }
 

@@ -951,22 +951,37 @@ export class IntelIommuDriver {
   private iteRetries = 0;
   /** The last submission ended with the kernel retrying an invalidation that times out every time (see invalidationTimeout). */
   iteHung = false;
+  /** The last submission's time-out was for an endpoint that is not present, and the kernel gave up (-ETIMEDOUT, v6.9 on). */
+  iteGaveUp = false;
+  /** The host kernel's version (host.kernel); undefined: a current kernel. */
+  kernel: string | undefined;
+  /** Requester ids of surprise-removed endpoints (host.iommu.ats `present: false`): pci_device_is_present() is false. */
+  readonly absentRids = new Set<number>();
 
   /**
    * qi_check_fault()'s ITE branch (drivers/iommu/intel/dmar.c): qi_dump_fault() ("VT-d detected
    * Invalidation Time-out Error: SID %llx", QI HEAD / QI PRIOR), clear FSTS.ITE ("Invalidation
    * Time-out Error (ITE) cleared"), mark the pending waits QI_ABORT and return -EAGAIN, on which
    * qi_submit_sync() jumps back to `restart` and submits the same descriptors again. Since "iommu/vt-d:
-   * Improve ITE fault handling if target device isn't present" (Ethan Zhao, 2024) a device that is
-   * released or not present ends it with -ETIMEDOUT; a present device that does not answer is
-   * retried for ever, in every generation - the CPU spins in qi_submit_sync with the queue lock
-   * held. The simulator stops after QI_ITE_RETRIES submissions and sets `iteHung`.
+   * Improve ITE fault handling if target device isn't present" (Ethan Zhao, 80a9b50c0b9e, v6.9) a
+   * device that is released or not present ends it: `if (ite_sid) { dev = device_rbtree_find(iommu,
+   * ite_sid); if (!dev || !dev_is_pci(dev) || !pci_device_is_present(to_pci_dev(dev))) return
+   * -ETIMEDOUT; }` after the lines and the ITE clear, so one round of lines and no retry
+   * (`iteGaveUp`); before v6.9 a surprise-removed endpoint is retried like a hung one. A present
+   * device that does not answer is retried for ever, in every generation - the CPU spins in
+   * qi_submit_sync with the queue lock held. The simulator stops after QI_ITE_RETRIES submissions
+   * and sets `iteHung`.
    */
   private invalidationTimeout(descs: QiDesc[], shift: number): boolean {
     const head = Number((this.unit.readReg64(DMAR_IQH_REG) >> BigInt(shift)) & 0xffn);
     const desc = (i: number) => ({ qw0: this.mem.readU64(this.qiBase + (i << shift)) ?? 0n, qw1: this.mem.readU64(this.qiBase + (i << shift) + 8) ?? 0n });
     this.iteErrors.push({ fault: FSTS_ITE, iqer: this.unit.readReg64(DMAR_IQER_REG), head: desc(head), prior: desc((head + 255) % 256) });
     this.unit.writeReg32(DMAR_FSTS_REG, FSTS_ITE);
+    const iteSid = Number((this.iteErrors.at(-1)!.iqer >> 32n) & 0xffffn);
+    if (iteSid !== 0 && this.absentRids.has(iteSid) && iteChecksPresence(this.kernel)) {
+      this.iteGaveUp = true;
+      return false;
+    }
     if (this.iteRetries >= QI_ITE_RETRIES) {
       this.iteHung = true;
       return false;
@@ -1072,6 +1087,12 @@ function ffs(n: bigint): number {
   let i = 0;
   while (((n >> BigInt(i)) & 1n) === 0n) i++;
   return i;
+}
+
+/** Whether qi_check_fault() gives up on an ITE for a device that is not present: v6.9 on (80a9b50c0b9e), and a current kernel. */
+export function iteChecksPresence(kernel: string | undefined): boolean {
+  const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
+  return v === undefined || v.major > 6 || (v.major === 6 && v.minor >= 9);
 }
 
 /** A descriptor qi_submit_sync() copies into the queue: qw0, qw1 and, for a page group response with private data, qw2. */

@@ -41,17 +41,20 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
   }
 
   /** `name`: the unit's name on a host of several DRHDs ("dmar1"; sim/multiHost.ts). */
-  constructor(mem: PhysicalMemory, spec: IommuSpec, pci: readonly PciDeviceSpec[] = [], name = "dmar0") {
+  constructor(mem: PhysicalMemory, spec: IommuSpec, pci: readonly PciDeviceSpec[] = [], name = "dmar0", kernel?: string) {
     super();
     this.unit = new DmarUnit(mem, spec, name);
     this.registerBase = spec.registerBase ?? DMAR_REG_BASE;
     this.driver = new IntelIommuDriver(this.unit, mem);
+    if (kernel !== undefined) this.driver.kernel = kernel;
     // ATS endpoints (host.iommu.ats; ECAP.DT): context entries with T = 01b and Device-TLB invalidations on unmap.
     if (spec.deviceTlb) {
       for (const a of spec.ats ?? []) {
         const d = pci.find((p) => p.key === a.device);
         if (d !== undefined) this.driver.atsRids.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, a.invalidate !== false);
-        if (d !== undefined && !a.responds) this.unit.silentSids.add((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
+        if (d !== undefined && (!a.responds || a.present === false)) this.unit.silentSids.add((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
+        // A surprise-removed endpoint: silent, and not present for Linux (qi_check_fault's check since v6.9).
+        if (d !== undefined && a.present === false) this.driver.absentRids.add((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
       }
     }
     // PRI devices (host.iommu.pri, scalable mode): the driver sets PRE in their context entries.
