@@ -235,3 +235,34 @@ workload:
     expect(lines.at(-1)).toBe("DMAR: VT-d detected invalid descriptor: qw0 = d2, qw1 = 0");
   });
 });
+
+describe("rejected page requests by kernel generation (prq_event_thread before and after its v5.14 refactor)", () => {
+  const bad = (kernel: string, req: string) => run(`${BASE.replace('kernel: "6.5"', `kernel: "${kernel}"`)}  - page-request: { device: "02:00.0", ${req} }\n  - page-response: { device: "02:00.0" }\n`);
+  const tail = (r: ReturnType<typeof run>, n: number) => r.machine.log.lines.map((l) => l.text).slice(-n);
+
+  it("v5.12 / v5.13: one line per rejection, without the unit name for privilege and execute ('Unexpected page request in Privilege Mode'), Invalid Request", () => {
+    const priv = bad("5.13", "pasid: 5, address: 0x7f00_0000_3000, write: true, privileged: true");
+    expect(tail(priv, 1)).toEqual(["Unexpected page request in Privilege Mode"]);
+    expect(host(priv).unit.pageResponses).toEqual([{ sid: DSA, pasid: 5, prgi: 0, code: 1 }]);
+    expect(tail(bad("5.12", "pasid: 5, address: 0x7f00_0000_3000, exec: true"), 1)).toEqual(["Execution request not supported"]);
+    // A non-canonical address: Invalid Request without a line (goto bad_req).
+    const nc = bad("5.13", "pasid: 5, address: 0x8000_0000_0000");
+    expect(nc.machine.log.lines.some((l) => /canonical|Invalid page request/.test(l.text))).toBe(false);
+    expect(host(nc).unit.pageResponses.map((p) => p.code)).toEqual([1]);
+  });
+
+  it("without PASID: '<unit>: Page request without PASID: <qw0> <qw1>' before v5.14; before v5.12 the response is Response Failure", () => {
+    const r = bad("5.13", "address: 0x7f00_0000_3000, write: true");
+    expect(r.machine.log.lines.map((l) => l.text)).toContain("dmar0: Page request without PASID: 02000001 7f0000003006");
+    const old = bad("5.10", "address: 0x7f00_0000_3000, write: true");
+    expect(old.outcomes[2]!.summary).toMatch(/rejected \(Page request without PASID\); Response Failure: the device's page request interface halts/);
+    // The response (code 0xf in qw0 [15:12]) is refused by the unit like any response without PASID: QI HEAD shows it.
+    expect(old.machine.log.lines.map((l) => l.text)).toContain("DMAR: VT-d detected invalid descriptor: qw0 = 200f009, qw1 = 4");
+  });
+
+  it("before v5.12 privileged and execute requests are not checked: they reach the fault handler", () => {
+    const r = bad("5.10", "pasid: 5, address: 0x7f00_0000_3000, write: true, privileged: true");
+    expect(r.machine.log.lines.some((l) => /Privilege/.test(l.text))).toBe(false);
+    expect(r.outcomes[2]!.summary).toMatch(/PRG 0 \(PASID 0x5, write 0x7f0000003000\): Success/);
+  });
+});

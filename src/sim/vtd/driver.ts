@@ -9,7 +9,7 @@ import type { PhysicalMemory } from "../memory.js";
 import { decodePageRequestDesc, type PageRequestDesc } from "./prq.js";
 import { parseKernelVersion, renderQiError } from "./dmesg.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
-import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
+import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_FAILURE, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
 import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
 import { FL_A, FL_D, FL_P, FL_US } from "./flpt.js";
 import { IOMMU_NO_PASID, PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL, RTADDR_SMT } from "./scalable.js";
@@ -287,6 +287,7 @@ export class IntelIommuDriver {
     if (this.prq === 0) return { handled, lines };
     this.prqIrqsSeen = u.prInterrupts;
     const pdpHandling = prqPrivateDataHandling(kernel);
+    const prqEra = prqHandlerEra(kernel);
     const name = u.name;
     const mask = this.prqRingMask;
     // qi_submit_sync of the response; a descriptor the unit refuses (an IQE: QEMU takes no page
@@ -308,14 +309,13 @@ export class IntelIommuDriver {
       const req: PrqRequest = { rid: d.rid, pasid: d.pasid, pasidPresent: d.pp, addr: d.addr, write: d.wrr, read: d.rdr, prgi: d.prgi, lpig: d.lpig || pd !== undefined, ...(pd !== undefined ? { privateData: pd } : {}), ...(d.pdp && pd === undefined ? { pdpIgnored: true as const } : {}) };
       // The response's PDP and private data (qw2): echoed, or cleared before qi_submit_sync (v5.0 - v5.12).
       const withPd = (desc: [bigint, bigint]): QiDesc => (pd === undefined ? desc : [desc[0] | (1n << 5n), desc[1], pdpHandling === "echo" ? pd : 0n]);
-      const why = badPageRequest(d);
-      if (why !== undefined) {
-        lines.push(`IOMMU: ${name}: ${why}`);
-        // handle_bad_prq_event: `%08llx` of qw0 and qw1 (at least 8 hex digits).
-        lines.push(`${name}: Invalid page request: ${qw0.toString(16).padStart(8, "0")} ${qw1.toString(16).padStart(8, "0")}`);
-        // handle_bad_prq_event: "if (!req->lpig && !req->priv_data_present) return;" (LPIG only since v6.10).
-        if (req.lpig) respond(withPd(encodePageResponseDesc(d.rid, d.pasid, QI_RESP_INVALID, d.prgi, d.lpig, d.pp)));
-        handled.push({ ...req, code: req.lpig ? QI_RESP_INVALID : undefined, rejected: why, group: [req] });
+      const bad = badPageRequest(d, prqEra);
+      if (bad !== undefined) {
+        const { why, code } = bad;
+        lines.push(...badPageRequestLines(why, prqEra, name, qw0, qw1));
+        // handle_bad_prq_event / the old no_pasid label: "if (!req->lpig && !req->priv_data_present) return;" (LPIG only since v6.10).
+        if (req.lpig) respond(withPd(encodePageResponseDesc(d.rid, d.pasid, code, d.prgi, d.lpig, d.pp)));
+        handled.push({ ...req, code: req.lpig ? code : undefined, rejected: why, group: [req] });
         continue;
       }
       if (d.lpig && !d.rdr && !d.wrr) continue; // a Stop Marker: no response
@@ -1146,12 +1146,48 @@ export interface PrqHandled extends PrqRequest {
   group: PrqRequest[];
 }
 
-/** prq_event_thread's checks before a request reaches the fault handler (v6.5; see servicePrq), or undefined. */
-function badPageRequest(d: PageRequestDesc): string | undefined {
-  if (!d.pp) return "Page request without PASID";
+/**
+ * prq_event_thread's generations for a malformed page request (drivers/iommu/intel/svm.c):
+ * - "refactored" (v5.14 on: "iommu/vt-d: Refactor prq_event_thread()", posted 2021-05-20 for
+ *   v5.14): `pr_err("IOMMU: %s: <why>\n")` then handle_bad_prq_event()'s `"%s: Invalid page
+ *   request: %08llx %08llx\n"`; the checks in order PASID, canonical address, privilege mode,
+ *   execute with read;
+ * - "invalid" (v5.12, v5.13): one line each - `"%s: Page request without PASID: %08llx %08llx\n"`,
+ *   `"Unexpected page request in Privilege Mode"` and `"Execution request not supported\n"` (no
+ *   pr_fmt, no unit name: Jacob Pan's "reject unsupported page request modes", 2021-03 fixes), a
+ *   non-canonical address is answered Invalid Request without a line (`goto bad_req`), all with
+ *   Invalid Request ("iommu/vt-d: Use INVALID response code instead of FAILURE", 2021-01-26, the
+ *   series of 28a77185f1cd);
+ * - "failure" (before v5.12): only the no-PASID line, answered with Response Failure
+ *   (QI_RESP_FAILURE: "When the device receives RESPONSE_FAILURE, it sends the device state machine
+ *   to HALT state"); privileged and execute requests are not checked and reach the fault handler.
+ */
+export type PrqHandlerEra = "refactored" | "invalid" | "failure";
+
+export function prqHandlerEra(kernel: string | undefined): PrqHandlerEra {
+  const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
+  if (v === undefined || v.major > 5 || v.minor >= 14) return "refactored";
+  return v.major === 5 && v.minor >= 12 ? "invalid" : "failure";
+}
+
+/** prq_event_thread's checks before a request reaches the fault handler, in its generation's order, or undefined; the reason text is the current kernel's. */
+function badPageRequest(d: PageRequestDesc, era: PrqHandlerEra): { why: string; code: number } | undefined {
+  if (!d.pp) return { why: "Page request without PASID", code: era === "failure" ? QI_RESP_FAILURE : QI_RESP_INVALID };
   // is_canonical_address with a 48-bit virtual address space (__VIRTUAL_MASK_SHIFT 47).
-  if (BigInt.asIntN(64, d.addr << 16n) >> 16n !== BigInt.asIntN(64, d.addr)) return "Address is not canonical";
-  if (d.pmr && (d.rdr || d.wrr)) return "Page request in Privilege Mode";
-  if (d.er && d.rdr) return "Execution request not supported";
+  const canonical = BigInt.asIntN(64, d.addr << 16n) >> 16n === BigInt.asIntN(64, d.addr);
+  if (era === "refactored" && !canonical) return { why: "Address is not canonical", code: QI_RESP_INVALID };
+  if (era !== "failure" && d.pmr && (d.rdr || d.wrr)) return { why: "Page request in Privilege Mode", code: QI_RESP_INVALID };
+  if (era !== "failure" && d.er && d.rdr) return { why: "Execution request not supported", code: QI_RESP_INVALID };
+  if (!canonical) return { why: "Address is not canonical", code: QI_RESP_INVALID };
   return undefined;
+}
+
+/** The lines of a rejected request, by generation (see PrqHandlerEra): qw0 and qw1 with `%08llx` (at least 8 hex digits). */
+function badPageRequestLines(why: string, era: PrqHandlerEra, name: string, qw0: bigint, qw1: bigint): string[] {
+  const words = `${qw0.toString(16).padStart(8, "0")} ${qw1.toString(16).padStart(8, "0")}`;
+  if (era === "refactored") return [`IOMMU: ${name}: ${why}`, `${name}: Invalid page request: ${words}`];
+  if (why === "Page request without PASID") return [`${name}: Page request without PASID: ${words}`];
+  if (why === "Page request in Privilege Mode") return ["Unexpected page request in Privilege Mode"];
+  if (why === "Execution request not supported") return ["Execution request not supported"];
+  return []; // a non-canonical address: `goto bad_req`, no line
 }

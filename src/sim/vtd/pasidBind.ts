@@ -13,7 +13,7 @@ import type { DiagnosticCode } from "../../protocol/diagnostics.js";
 import { prqPrivateDataHandling, type IntelIommuDriver } from "./driver.js";
 import { FL_A, FL_D, FL_P, FL_RW, FL_US } from "./flpt.js";
 import { PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL } from "./scalable.js";
-import { QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
+import { QI_RESP_FAILURE, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
 import { PageRequestFate } from "./unit.js";
 import { DMAR_PEADDR_REG, DMAR_PECTL_REG, DMAR_PEDATA_REG, DMAR_PQH_REG, DMAR_PQT_REG, PECTL_IM, PECTL_IP } from "./regs.js";
 import { plural } from "../plural.js";
@@ -166,7 +166,7 @@ export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "p
     const pd = h.privateData !== undefined ? (pdp === "echo" ? `, private data ${hex(h.privateData)} echoed` : `, private data ${hex(h.privateData)} not echoed (PDP set, data cleared: kernels before 1d421058c815, v5.13)`) : h.pdpIgnored ? ", private data ignored (PDP not read since v6.10)" : "";
     const what = `PRG ${h.prgi} (${h.pasidPresent ? `PASID ${hex(h.pasid)}, ` : "no PASID, "}${h.write ? "write" : "read"} ${hex(h.addr)}${h.group.length > 1 ? `, ${h.group.length} pages` : ""}${pd})`;
     if (h.rejected !== undefined) {
-      parts.push(`${what}: rejected (${h.rejected})${h.code === undefined ? ", not the last of its group: no response" : "; Invalid Request, the device gives up"}`);
+      parts.push(`${what}: rejected (${h.rejected})${h.code === undefined ? ", not the last of its group: no response" : h.code === QI_RESP_FAILURE ? "; Response Failure: the device's page request interface halts (kernels before v5.12)" : "; Invalid Request, the device gives up"}`);
       continue;
     }
     if (h.code === undefined) continue;
