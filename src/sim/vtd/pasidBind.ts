@@ -144,7 +144,7 @@ export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "p
     // prq_event_thread is the page request interrupt's threaded handler: without an interrupt it does not run.
     const waiting = ((Number(d.unit.readReg64(DMAR_PQT_REG)) - Number(d.unit.readReg64(DMAR_PQH_REG))) & ((0x1000 << d.prqOrder) - 1)) >> 5;
     const masked = (d.unit.readReg32(DMAR_PECTL_REG) & PECTL_IM) !== 0;
-    return c.summary(`no page request interrupt since Linux's handler last ran${masked ? " (PECTL.IM masks the page request event; PECTL.IP holds it)" : ""}: prq_event_thread did not run${waiting > 0 ? `; ${plural(waiting, "page request")} wait in the queue` : ""}`);
+    return c.summary(`no page request interrupt since Linux's handler last ran${masked ? " (PECTL.IM masks the page request event; PECTL.IP holds it)" : ""}: prq_event_thread did not run${waiting > 0 ? `; ${plural(waiting, "page request")} wait${waiting === 1 ? "s" : ""} in the queue` : ""}`);
   }
   const { handled, lines } = d.servicePrq((rid, pasid, addr, write) => {
     const mm = d.svaMm.get(rid * 1048576 + pasid);
