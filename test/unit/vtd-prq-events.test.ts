@@ -6,28 +6,19 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseScenario } from "../../src/scenario/index.js";
-import { runScenario } from "../../src/sim/run.js";
 import { PRQ_MSI_ADDRESS, PRQ_MSI_DATA } from "../../src/sim/vtd/driver.js";
-import type { VtdHost } from "../../src/sim/vtd/host.js";
 import { decodePageRequestDesc, encodePageRequestDesc } from "../../src/sim/vtd/prq.js";
 import { QI_RESP_SUCCESS } from "../../src/sim/vtd/qi.js";
 import { DMAR_PEADDR_REG, DMAR_PECTL_REG, DMAR_PEDATA_REG, DMAR_PEUADDR_REG, PECTL_IM, PECTL_IP, decodeRegister } from "../../src/sim/vtd/regs.js";
 import { EventTags, pasidOfEvent } from "../../src/engine/traceTags.js";
 import { EventKind, F_WRITE } from "../../src/trace/trace.js";
 import { bootedUnit } from "./helpers.js";
+import { DSA, PRQ_BASE, PRQ_EXAMPLE, runText, vtdHost } from "./prqFixture.js";
 
-const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "prq-overflow.passthrough.yaml"), "utf8");
-const DSA = 0x0200;
-/** The overflow example's host and bind (a 128-descriptor queue), without its requests. */
-const BASE = EXAMPLE.replace(/  # Two pages of group 300[\s\S]*$/, "");
-
-function run(text: string) {
-  const parsed = parseScenario(text, "x.passthrough.yaml");
-  expect(parsed.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  return runScenario(parsed.scenario!).run!;
-}
-const host = (r: ReturnType<typeof run>) => r.machine.hostIommu as VtdHost;
+const EXAMPLE = PRQ_EXAMPLE;
+const BASE = PRQ_BASE;
+const run = runText;
+const host = vtdHost;
 
 describe("the page request event interrupt (PECTL)", () => {
   it("Linux programs PEDATA / PEADDR / PEUADDR and unmasks PECTL when it enables the queue (dmar_msi_write, dmar_msi_unmask); a unit without a queue keeps IM set", () => {
