@@ -12,6 +12,7 @@ import { QI_RESP_SUCCESS } from "../../src/sim/vtd/qi.js";
 import { DMAR_PEADDR_REG, DMAR_PECTL_REG, DMAR_PEDATA_REG, DMAR_PEUADDR_REG, PECTL_IM, PECTL_IP, decodeRegister } from "../../src/sim/vtd/regs.js";
 import { EventTags, pasidOfEvent } from "../../src/engine/traceTags.js";
 import { EventKind, F_WRITE } from "../../src/trace/trace.js";
+import { parseScenario } from "../../src/scenario/index.js";
 import { bootedUnit } from "./helpers.js";
 import { DSA, PRQ_BASE, PRQ_EXAMPLE, runText, vtdHost } from "./prqFixture.js";
 
@@ -126,10 +127,13 @@ describe("private data in page requests (PDP, VT-d 3.x)", () => {
     expect(r.outcomes[4]!.summary).toBe("page requests handled, page group responses queued: 1 request of a group without its last page: held back");
   });
 
-  it("without prq-private-data (a VT-d 4.0 unit) the step asks for the key", () => {
-    const r = run(`${BASE}${steps}`);
-    expect(r.outcomes[1]!.error).toBe("invalid-value");
-    expect(r.outcomes[1]!.summary).toMatch(/set host\.iommu\.prq-private-data: true/);
+  it("without prq-private-data (a VT-d 4.0 unit): a diagnostic at the step, with the key as the hint", () => {
+    const d = parseScenario(`${BASE}${steps}`, "x.passthrough.yaml").diagnostics.filter((x) => x.severity === "error");
+    expect(d.map((x) => [x.code, x.message, x.range.line])).toEqual([
+      ["invalid-value", "private-data needs a unit with page request private data (VT-d 3.x PDP)", BASE.split("\n").length - 1],
+      ["invalid-value", "private-data needs a unit with page request private data (VT-d 3.x PDP)", BASE.split("\n").length + 1],
+    ]);
+    expect(d[0]!.hint).toMatch(/Add prq-private-data: true to host\.iommu/);
   });
 });
 
