@@ -1373,7 +1373,10 @@ export function descriptorWidthError(dw: boolean, lo: bigint, hi: bigint, qw2: b
  * IQERCD.IQEI (VT-d 11.4.9.9): 1 invalid tail pointer, 2 the descriptor fetch failed, 3 invalid
  * descriptor type, 4 reserved field set in a valid descriptor type, 5 descriptor width (IQA.DW = 0
  * in scalable mode), 6 queue tail not aligned to the width (IQA.DW = 1 and IQT[4] set), 7 invalid
- * (reserved) RTADDR.TTM. The numbering is checked against VirtualBox's `enum VTDIQEI`
+ * (reserved) RTADDR.TTM. Checked: 0 - 5 against Intel's own register reference (edc.intel.com,
+ * 14th Generation Core "IQ Error Info register (IQERCD_REG)": "1: hardware detected an invalid
+ * Tail Pointer ... 5: hardware detected an invalid descriptor width programmed in the Invalidation
+ * Queue Add[ress register]"), and 0 - 7 against VirtualBox's `enum VTDIQEI`
  * (include/VBox/iommu-intel.h, "in accordance with the Intel spec": INFO_NOT_AVAILABLE,
  * INVALID_TAIL_PTR, FETCH_DESCRIPTOR_ERR, INVALID_DESCRIPTOR_TYPE, RSVD_FIELD_VIOLATION,
  * INVALID_DESCRIPTOR_WIDTH, QUEUE_TAIL_MISALIGNED, INVALID_TTM).
