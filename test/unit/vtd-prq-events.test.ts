@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { PRQ_MSI_ADDRESS, PRQ_MSI_DATA } from "../../src/sim/vtd/driver.js";
 import { decodePageRequestDesc, encodePageRequestDesc } from "../../src/sim/vtd/prq.js";
 import { QI_RESP_SUCCESS } from "../../src/sim/vtd/qi.js";
-import { DMAR_PEADDR_REG, DMAR_PECTL_REG, DMAR_PEDATA_REG, DMAR_PEUADDR_REG, PECTL_IM, PECTL_IP, decodeRegister } from "../../src/sim/vtd/regs.js";
+import { DMAR_PEADDR_REG, DMAR_PECTL_REG, DMAR_PEDATA_REG, DMAR_PEUADDR_REG, DMAR_PRS_REG, PECTL_IM, PECTL_IP, PRS_PPR, decodeRegister } from "../../src/sim/vtd/regs.js";
 import { EventTags, pasidOfEvent } from "../../src/engine/traceTags.js";
 import { EventKind, F_WRITE } from "../../src/trace/trace.js";
 import { parseScenario } from "../../src/scenario/index.js";
@@ -60,6 +60,17 @@ describe("the page request event interrupt (PECTL)", () => {
     expect(r.outcomes[4]!.summary).toBe("wrote 0x00000000 to PECTL (was 0xc0000000): unmasked: the pending page request event was sent");
     expect(r.outcomes[5]!.summary).toMatch(/^page requests handled, page group responses queued: PRG \d+ \(PASID 0x5, write 0x7f0000001000, 2 pages\): Success/);
     expect(host(r).unit.readReg32(DMAR_PECTL_REG) & PECTL_IP).toBe(0);
+  });
+
+  it("a masked event dies when software services PPR (Intel's PECTL_REG: IP is cleared when the pending condition is serviced): unmasking then sends nothing", () => {
+    const { unit } = bootedUnit({ scalable: true, pri: ["02:00.0"] });
+    unit.writeReg32(DMAR_PECTL_REG, PECTL_IM);
+    unit.pageRequest(DSA, 5, 0x1000n, true, false, false, 1);
+    expect(unit.readReg32(DMAR_PECTL_REG)).toBe((PECTL_IM | PECTL_IP) >>> 0);
+    unit.writeReg32(DMAR_PRS_REG, PRS_PPR);
+    expect(unit.readReg32(DMAR_PECTL_REG)).toBe(PECTL_IM >>> 0);
+    unit.writeReg32(DMAR_PECTL_REG, 0);
+    expect(unit.prInterrupts).toBe(0);
   });
 
   it("the page-request step says when it sent the interrupt; the registers view decodes PECTL, PEDATA and PEADDR", () => {

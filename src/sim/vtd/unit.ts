@@ -370,7 +370,8 @@ export class DmarUnit implements DmaUnit {
     this.ir.pi = ((this.cap >> 59n) & 1n) === 1n; // CAP.PI: posted-format IRTEs (intremap.ts, posted.ts)
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
     this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0
-    // PECTL.IM is 1 after reset (VT-d 11.4.12.5, as FECTL.IM); Linux unmasks it (dmar_msi_unmask) when it enables the queue.
+    // PECTL.IM is 1 after reset ("1: This is the value on reset", Intel 12th Generation Core datasheet
+    // vol. 2, PECTL_REG); Linux unmasks it (dmar_msi_unmask) when it enables the queue.
     this.regs[DMAR_PECTL_REG >> 2] = PECTL_IM >>> 0;
     this.setReg64(DMAR_CAP_REG, this.cap);
     this.setReg64(DMAR_ECAP_REG, this.ecap);
@@ -422,6 +423,10 @@ export class DmarUnit implements DmaUnit {
       case DMAR_PRS_REG:
         // PPR and PRO are RW1C (VT-d 11.4.12.4; Linux writel(DMA_PRS_PPR, DMAR_PRS_REG)).
         this.regs[off >> 2] = (this.readReg32(off) & ~(value & (PRS_PPR | PRS_PRO))) >>> 0;
+        // PECTL.IP "is cleared by hardware as soon as the interrupt message pending condition is
+        // serviced ... Software servicing the PPR field" (Intel 12th Generation Core datasheet vol. 2,
+        // PECTL_REG): a pending event dies with PPR.
+        if (!(this.readReg32(off) & PRS_PPR)) this.regs[DMAR_PECTL_REG >> 2] = (this.readReg32(DMAR_PECTL_REG) & ~PECTL_IP) >>> 0;
         return;
       default:
         break;
@@ -1072,7 +1077,11 @@ export class DmarUnit implements DmaUnit {
    * or PRO set before this request ("Hardware evaluates PPR and PRO fields ... if any of them is
    * set, Page Request Event is not generated"); else PECTL.IP is set, and when PECTL.IM is clear
    * the interrupt is sent at once and IP cleared again. A masked event stays pending in IP until
-   * software clears IM (writeReg32 DMAR_PECTL_REG).
+   * software clears IM (writeReg32 DMAR_PECTL_REG) or services PPR (writeReg32 DMAR_PRS_REG), as
+   * Intel's PECTL_REG description has it (12th Generation Core datasheet vol. 2). That description
+   * (VT-d 2.x wording: "a page group request with Last Page in Group ... added", no overflow) names
+   * only last-in-group requests as the condition; QEMU raises it for every request that sets PPR
+   * and for an overflow, which the unit follows.
    */
   private pageRequestEvent(prsBefore: number): void {
     if (prsBefore & (PRS_PPR | PRS_PRO)) return;
