@@ -26,6 +26,7 @@ export function usesPasid(s: Scenario): boolean {
 export function pasidOfEvent(run: Run, event: number): number | undefined {
   const t = run.trace;
   const step = run.scenario.workload[t.step[event]!];
+  if (step?.op === "page-response") return retryPasid(run, t.step[event]!);
   if (step?.op !== "dma") return undefined;
   const pci = run.machine.pci; // the topology is the scenario's: any of the run's machines has it
   const sid = t.sid[event]!;
@@ -34,6 +35,16 @@ export function pasidOfEvent(run: Run, event: number): number | undefined {
     if (x.pasid !== undefined && dev !== undefined && pci.requesterId(dev) === sid) return x.pasid;
   }
   return undefined;
+}
+
+/**
+ * The PASID of a `page-response` step's rows: the device's retried Translation Requests after a
+ * Success response (vtd/pasidBind.ts pageResponseStep), whose PASID the step's outcome keeps (the
+ * first retried group's; groups of several PASIDs in one step all show the first).
+ */
+function retryPasid(run: Run, step: number): number | undefined {
+  const p = run.outcomes[step]?.pasid;
+  return p !== undefined && p >= 0 ? p : undefined;
 }
 
 /** The guest action behind a host VFIO mapping (or unmapping) that QEMU made for a guest vIOMMU. */
@@ -88,6 +99,8 @@ export class EventTags {
     if (m === undefined) {
       m = null;
       const st = this.run.scenario.workload[s];
+      const retried = st?.op === "page-response" ? retryPasid(this.run, s) : undefined;
+      if (retried !== undefined) m = new Map([[t.sid[i]!, retried]]);
       if (st?.op === "dma") {
         const pci = this.run.machine.pci;
         for (const x of st.transfers ?? [st]) {

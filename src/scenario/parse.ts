@@ -549,7 +549,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "ppr-interrupt", "paging-structure-cache", "slads"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "prq-private-data", "ppr-interrupt", "paging-structure-cache", "slads"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -633,6 +633,8 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     ...(f.has("prq-order") ? { prqOrder: r.int(f.get("prq-order")!.value, "prq-order", 0, 7) ?? 4 } : {}),
     ...(f.has("slads") ? { slads: b("slads", false) } : {}),
     ...(f.has("paging-structure-cache") ? { pagingStructureCache: parsePagingStructureCache(r, f.get("paging-structure-cache")!.value) } : {}),
+    // VT-d 3.x page request private data (PDP, qw2/qw3 of the descriptors); removed in VT-d 4.0.
+    ...(f.has("prq-private-data") ? { prqPrivateData: b("prq-private-data", false) } : {}),
     range: r.range(node),
   };
 }
@@ -1076,8 +1078,9 @@ function parseRmrrs(r: Reader, node: Node | null): RmrrSpec[] {
 function parseVtdAts(r: Reader, f: Fields, deviceTlb: boolean): AtsDeviceSpec[] {
   const at = f.get("ats")!;
   if (!deviceTlb) r.error(at.key, "invalid-value", l10n.t("ats needs a unit with device-TLB support (ECAP.DT)"), l10n.t("Add device-iotlb: true to host.iommu: Linux enables ATS only where ecap_dev_iotlb_support."));
-  // responds: false - an endpoint that never completes a Device-TLB invalidation (Invalidation Time-out, ITE).
-  const out = parseAts(r, at.value, ["device", "invalidate", "responds"]);
+  // responds: false - an endpoint that never completes a Device-TLB invalidation (Invalidation Time-out, ITE);
+  // present: false - a surprise-removed one (no answer either, and pci_device_is_present() is false).
+  const out = parseAts(r, at.value, ["device", "invalidate", "responds", "present"]);
   return out;
 }
 
@@ -1118,7 +1121,8 @@ function parseAts(r: Reader, node: Node | null, keys: readonly string[] = ["devi
     const responds = g.has("responds") ? (r.bool(g.get("responds")!.value, "responds") ?? true) : true;
     const invalidate = g.has("invalidate") ? r.bool(g.get("invalidate")!.value, "invalidate") : undefined;
     const pri = g.has("pri") ? r.bool(g.get("pri")!.value, "pri") : undefined;
-    if (d !== undefined) out.push({ device: d.key, responds, ...(invalidate !== undefined ? { invalidate } : {}), ...(pri === true ? { pri } : {}), range: r.range(it) });
+    const present = g.has("present") ? r.bool(g.get("present")!.value, "present") : undefined;
+    if (d !== undefined) out.push({ device: d.key, responds, ...(invalidate !== undefined ? { invalidate } : {}), ...(pri === true ? { pri } : {}), ...(present === false ? { present } : {}), range: r.range(it) });
   }
   return out;
 }
@@ -1733,7 +1737,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
     }
     case "page-request": {
       // A PCIe Page Request Message from a PRI device (VT-d 7.4.1.1): `pages` consecutive pages in one group.
-      const f = fields(["device", "address", "pasid", "write", "read", "exec", "privileged", "pages", "last", "prgi"]);
+      const f = fields(["device", "address", "pasid", "write", "read", "exec", "privileged", "pages", "last", "prgi", "private-data"]);
       if (!f) return undefined;
       const device = bdfReq(r, f, "device", op, item);
       const address = addrReq(r, f, "address", op, item);
@@ -1742,8 +1746,10 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       const write = flag("write", false);
       const pages = f.has("pages") ? r.int(f.get("pages")!.value, "pages", 1, 4096) ?? 1 : 1;
       const prgi = f.has("prgi") ? r.int(f.get("prgi")!.value, "prgi", 0, 511) : undefined;
-      if (device === undefined || address === undefined) return undefined;
-      return withExpect({ ...base, op, device, address, ...(pasid !== undefined ? { pasid } : {}), write, read: flag("read", !write), exec: flag("exec", false), privileged: flag("privileged", false), pages, last: flag("last", true), ...(prgi !== undefined ? { prgi } : {}) });
+      // VT-d 3.x private data: qw2 of each request's descriptor (PDP set); needs host.iommu.prq-private-data.
+      const privateData = f.has("private-data") ? r.addr(f.get("private-data")!.value, "private-data") : undefined;
+      if (device === undefined || address === undefined || (f.has("private-data") && privateData === undefined)) return undefined;
+      return withExpect({ ...base, op, device, address, ...(pasid !== undefined ? { pasid } : {}), write, read: flag("read", !write), exec: flag("exec", false), privileged: flag("privileged", false), pages, last: flag("last", true), ...(prgi !== undefined ? { prgi } : {}), ...(privateData !== undefined ? { privateData } : {}) });
     }
     case "unbind-pasid": {
       const f = fields(["device", "pasid"]);

@@ -160,6 +160,11 @@ export interface AtsDeviceSpec {
    * translating through its stale entries. Absent: true.
    */
   invalidate?: boolean;
+  /**
+   * VT-d: false - the endpoint was surprise-removed (link down): it answers no Device-TLB
+   * invalidation, and Linux's pci_device_is_present() is false for it. Absent: true.
+   */
+  present?: boolean;
   range: SourceRange;
 }
 
@@ -242,6 +247,8 @@ export interface IommuSpec {
    * (1..1024) replaced by `replacement`. Absent: none (QEMU's model: leaf translations only).
    */
   pagingStructureCache?: { entries: number; replacement: "fifo" | "lru" };
+  /** VT-d 3.x page request private data (PDP): the unit queues it and takes it back in the page group response (removed in VT-d 4.0). Default false. */
+  prqPrivateData?: boolean;
   range: SourceRange;
 }
 
@@ -529,7 +536,7 @@ export type Step =
    * consecutive pages from `address` in one page request group (index `prgi`, default the unit's
    * next), the last with LPIG unless `last: false`; without `pasid` the request has no PASID (PP = 0).
    */
-  | (StepBase & { op: "page-request"; device: string; address: bigint; pasid?: number; write: boolean; read: boolean; exec: boolean; privileged: boolean; pages: number; last: boolean; prgi?: number })
+  | (StepBase & { op: "page-request"; device: string; address: bigint; pasid?: number; write: boolean; read: boolean; exec: boolean; privileged: boolean; pages: number; last: boolean; prgi?: number; privateData?: bigint })
   /**
    * The host's IRQ-remapping driver programs (or clears) one IRTE for a device, as VFIO_DEVICE_SET_IRQS
    * makes it do (modify_irte / free_irte), then invalidates the interrupt entry cache unless
@@ -655,7 +662,7 @@ export type StepOp = Step["op"];
 export const POKE_STRUCTURES = ["root", "root-hi", "context-lo", "context-hi", "pte", "pasid-entry"] as const;
 export type PokeStructure = (typeof POKE_STRUCTURES)[number];
 /** DMAR registers a poke can write. */
-export const POKE_REGISTERS = ["RTADDR", "IQA"] as const;
+export const POKE_REGISTERS = ["RTADDR", "IQA", "PECTL"] as const;
 export type PokeRegister = (typeof POKE_REGISTERS)[number];
 
 export interface Scenario {

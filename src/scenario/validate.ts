@@ -225,6 +225,8 @@ function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity
   const io = s.host.iommu;
   if (io.smmu !== undefined) return smmuPasidChecks(io.smmu, st, add);
   if (st.op === "bind-pasid" && st.sva === true) add("error", st.range, "pasid-unsupported", l10n.t("sva: true is an SMMUv3 key"), l10n.t("On VT-d (first-level) and AMD-Vi a bind-pasid already shares the process's page table as Linux's SVA does: drop sva."));
+  // VT-d 3.x page request private data (PDP): a unit without it (VT-d 4.0 removed the field) has no place for it.
+  if (st.op === "page-request" && st.privateData !== undefined && io.prqPrivateData !== true) add("error", st.range, "invalid-value", l10n.t("private-data needs a unit with page request private data (VT-d 3.x PDP)"), l10n.t("Add prq-private-data: true to host.iommu (VT-d 4.0 removed the field, and QEMU's unit treats PDP as reserved)."));
   // AMD-Vi: PASIDs through the GCR3 table (DTE GV), 16 bits as Linux uses them (amd_iommu_types.h PASID_MASK).
   const amd = io.model === "amd-vi";
   const bits = amd ? 16 : io.scalable ? io.pasidBits ?? 20 : 0;

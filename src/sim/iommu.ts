@@ -245,6 +245,8 @@ export interface InvalidateRequest {
   pasid?: number;
   /** Interrupt-remapping table index (interrupt-entry scope; `order`: 2^order entries). */
   index?: number;
+  /** The host kernel's version (host.kernel): the driver's lines of a rejected command are its generation's. */
+  kernel?: string;
 }
 
 export interface InvalidateResult {

@@ -336,7 +336,20 @@ export class Machine {
 
   /** What the scalable-mode PASID steps (vtd/pasidBind.ts) need of the machine. */
   private pasidContext(out: StepOutcome): PasidStepContext {
-    return { ...this.pasidSeamContext(out), driver: this.driver, vm: (name) => this.vms.get(name), ...(this.scenario.host.kernel !== undefined ? { kernel: this.scenario.host.kernel } : {}), dmesg: (line) => this.log.kernel(this.clock, line, this.currentStep) };
+    return { ...this.pasidSeamContext(out), driver: this.driver, vm: (name) => this.vms.get(name), ...(this.scenario.host.kernel !== undefined ? { kernel: this.scenario.host.kernel } : {}), dmesg: (line) => this.log.kernel(this.clock, line, this.currentStep), retry: (sid, pasid, iova, write) => this.retryRequest(out, sid, pasid, iova, write) };
+  }
+
+  /**
+   * A device's retried Translation Request after a Success page response (PCIe PRI): one 4 KiB
+   * transaction through the host IOMMU's DMA path, so the trace has its row in this step.
+   */
+  private retryRequest(out: StepOutcome, sid: number, pasid: number, iova: bigint, write: boolean): { code: number; hpa: bigint } {
+    const tally = new DmaTally();
+    this.hostIommu.translateRun(dmaTransfer(sid, iova & ~0xfffn, 4096n, write, 1, pasid), 0, 1, this.trace, this.currentStep, tally);
+    this.clock += NS_PER_TRANSACTION;
+    out.transactions += 1;
+    out.iotlbHits += tally.iotlbHits;
+    return { code: tally.faults > 0 ? tally.firstFault : 0, hpa: (BigInt(tally.firstHpaHi >>> 0) << 32n) | BigInt(tally.firstHpaLo >>> 0) };
   }
 
   /** What a model's PASID steps through the seam (HostIommu.pasidStep) need of the machine. */
@@ -497,6 +510,7 @@ export class Machine {
     if (step.ih !== undefined) req.leafOnly = step.ih;
     if (step.pasid !== undefined) req.pasid = step.pasid;
     if (step.entry !== undefined) req.index = step.entry;
+    if (this.scenario.host.kernel !== undefined) req.kernel = this.scenario.host.kernel;
     const r = this.iommu.invalidate(req);
     if (!r.ok) {
       for (const line of r.log) this.log.kernel(this.clock, line, this.currentStep);

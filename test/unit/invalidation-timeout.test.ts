@@ -85,3 +85,35 @@ describe("Invalidation Time-out (ITE)", () => {
     expect(parseScenario(smmu, "s.passthrough.yaml").diagnostics.some((x) => x.message.includes("responds: false is an AMD-Vi option"))).toBe(true);
   });
 });
+
+describe("Invalidation Time-out on a surprise-removed endpoint (ats present: false)", () => {
+  const removed = (kernel: string) => example.replace('ats: [{ device: "03:00.0", responds: false }]', 'ats: [{ device: "03:00.0", present: false }]').replace('kernel: "6.8"', `kernel: "${kernel}"`);
+  const ite = (lines: string[]) => lines.filter((l) => l.startsWith("DMAR: VT-d detected Invalidation Time-out Error")).length;
+
+  it("v6.9 on (80a9b50c0b9e): qi_check_fault finds the ITESID device not present and gives up (-ETIMEDOUT) after one round of lines", () => {
+    const { outs, kernelOf } = run(removed("6.9"));
+    const unmap = outs.findIndex((o, i) => i > 0 && o.summary.startsWith("unmapped"));
+    expect(kernelOf(unmap)).toEqual([
+      "DMAR: VT-d detected Invalidation Time-out Error: SID 300",
+      "DMAR: QI HEAD: Invalidation Wait qw0 = 0x100000025, qw1 = 0x10002000",
+      "DMAR: QI PRIOR: Device-TLB Invalidation qw0 = 0x30000000003, qw1 = 0x4000007001",
+      "DMAR: Invalidation Time-out Error (ITE) cleared",
+    ]);
+    const inv = outs.at(-1)!;
+    expect(inv.summary).toMatch(/03:00\.0 is not present \(surprise removal\); qi_check_fault\(\) gives up with -ETIMEDOUT instead of submitting it again \(80a9b50c0b9e, v6\.9\)/);
+    expect(ite(kernelOf(outs.length - 1))).toBe(1);
+  });
+
+  it("before v6.9 the absent device is retried like a hung one, and the step says the kernel does not check presence", () => {
+    const { outs, kernelOf } = run(removed("6.8"));
+    const unmap = outs.findIndex((o, i) => i > 0 && o.summary.startsWith("unmapped"));
+    expect(ite(kernelOf(unmap))).toBe(QI_ITE_RETRIES + 1);
+    expect(outs.at(-1)!.summary).toMatch(/submits it again for ever: this kernel does not check pci_device_is_present\(\) \(before 80a9b50c0b9e, v6\.9\), though the device is gone/);
+  });
+
+  it("before v5.13 qi_check_fault printed nothing for an ITE (no qi_dump_fault): the time-out is silent in dmesg", () => {
+    const { outs, kernelOf } = run(example.replace('kernel: "6.8"', 'kernel: "5.10"'));
+    const unmap = outs.findIndex((o, i) => i > 0 && o.summary.startsWith("unmapped"));
+    expect(kernelOf(unmap)).toEqual([]);
+  });
+});

@@ -83,9 +83,9 @@ const SPEC: Record<Reg, Expected[]> = {
   ],
   // 11.4.5 Global Status Register.
   GSTS: [flag("CFIS", 23), flag("IRTPS", 24), flag("IRES", 25), flag("QIES", 26), flag("WBFS", 27), flag("AFLS", 28), flag("FLS", 29), flag("RTPS", 30), flag("TES", 31)],
-  // 11.4.6 Root Table Address Register: TTM [11:10], RTA [63:12] (4-KiB aligned).
+  // 11.4.6 Root Table Address Register: TTM [11:10] (00b legacy, 01b scalable, 10b reserved, 11b abort-DMA; VirtualBox VTD_TTM_*), RTA [63:12] (4-KiB aligned).
   RTADDR: [
-    { name: "TTM", hi: 11, lo: 10, value: (r) => `${r} (${["legacy mode", "scalable mode", "abort-DMA mode", "reserved"][Number(r)]})` },
+    { name: "TTM", hi: 11, lo: 10, value: (r) => `${r} (${["legacy mode", "scalable mode", "reserved", "abort-DMA mode"][Number(r)]})` },
     { name: "RTA", hi: 63, lo: 12, value: (r) => hex(r << 12n) },
   ],
   // 11.4.9.1 Fault Status Register.

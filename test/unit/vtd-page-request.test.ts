@@ -80,8 +80,8 @@ describe("VT-d page requests (PRI)", () => {
 
   it("property: Linux's page group response encoding decodes to the same fields", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xfffff }), fc.constantFrom(0, 1, 0xf), fc.integer({ min: 0, max: 511 }), fc.boolean(), (rid, pasid, code, prgi, lpig) => {
-        expect(decodePageResponseDesc(...encodePageResponseDesc(rid, pasid, code, prgi, lpig))).toEqual({ rid, pasid, pasidPresent: true, code, prgi, lpig });
+      fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xfffff }), fc.constantFrom(0, 1, 0xf), fc.integer({ min: 0, max: 511 }), fc.boolean(), fc.boolean(), (rid, pasid, code, prgi, lpig, pdp) => {
+        expect(decodePageResponseDesc(...encodePageResponseDesc(rid, pasid, code, prgi, lpig, true, pdp))).toEqual({ rid, pasid, pasidPresent: true, pdp, code, prgi, lpig });
       }),
     );
   });

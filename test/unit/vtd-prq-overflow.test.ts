@@ -1,32 +1,22 @@
 // VT-d page request queue overflow, rejected page requests and invalidation-queue error causes
 // (docs/vtd-scalable-device.md): PRS.PRO and the unit's auto-response, Linux's prq_event_thread
 // lines per kernel generation, the page-request step, IQERCD.IQEI, the PRQ registers' decode.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { simulateText } from "../../src/cli/simulate.js";
 import { parseScenario } from "../../src/scenario/index.js";
-import { runScenario } from "../../src/sim/run.js";
 import { renderQiError } from "../../src/sim/vtd/dmesg.js";
-import type { VtdHost } from "../../src/sim/vtd/host.js";
 import { QI_RESP_INVALID, QI_RESP_SUCCESS } from "../../src/sim/vtd/qi.js";
 import { DMAR_FSTS_REG, DMAR_IQER_REG, DMAR_PQA_REG, DMAR_PQH_REG, DMAR_PQT_REG, DMAR_PRS_REG, PRS_PRO, decodeRegister } from "../../src/sim/vtd/regs.js";
 import { F_FATE_SHIFT, EventKind } from "../../src/trace/trace.js";
 import { bootedUnit } from "./helpers.js";
+import { DSA, PRQ_BASE, PRQ_EXAMPLE, dmesgOf, runText, vtdHost } from "./prqFixture.js";
 
-const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "prq-overflow.passthrough.yaml"), "utf8");
-const DSA = 0x0200;
-/** The example's host and bind, without its workload's requests. */
-const BASE = EXAMPLE.replace(/  # Two pages of group 300[\s\S]*$/, "");
-
-function run(text: string) {
-  const parsed = parseScenario(text, "x.passthrough.yaml");
-  expect(parsed.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  return runScenario(parsed.scenario!).run!;
-}
-const host = (r: ReturnType<typeof run>) => r.machine.hostIommu as VtdHost;
-const dmesg = (r: ReturnType<typeof run>) => r.machine.log.lines.map((l) => l.text);
+const EXAMPLE = PRQ_EXAMPLE;
+const BASE = PRQ_BASE;
+const run = runText;
+const host = vtdHost;
+const dmesg = dmesgOf;
 
 describe("page request queue overflow (PRS.PRO)", () => {
   it("examples/prq-overflow: 127 of 128 slots fill, the rest is lost; Linux prints the overflow and clears PRO once the queue is empty", () => {

@@ -9,7 +9,7 @@ import type { PhysicalMemory } from "../memory.js";
 import { decodePageRequestDesc, type PageRequestDesc } from "./prq.js";
 import { parseKernelVersion, renderQiError } from "./dmesg.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
-import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
+import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_FAILURE, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
 import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
 import { FL_A, FL_D, FL_P, FL_US } from "./flpt.js";
 import { IOMMU_NO_PASID, PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL, RTADDR_SMT } from "./scalable.js";
@@ -28,6 +28,10 @@ import {
   DMAR_PQH_REG,
   DMAR_PQT_REG,
   DMAR_PRS_REG,
+  DMAR_PECTL_REG,
+  DMAR_PEDATA_REG,
+  DMAR_PEADDR_REG,
+  DMAR_PEUADDR_REG,
   PRS_PPR,
   PRS_PRO,
   DMAR_RTADDR_REG,
@@ -55,6 +59,14 @@ const MAX_AGAW_PFN_WIDTH = 52;
  * `host.iommu.prq-order` overrides it; PRQ_RING_MASK = (0x1000 << PRQ_ORDER) - 0x20 follows.
  */
 export const PRQ_ORDER = 4;
+
+/**
+ * The page request interrupt's MSI message as dmar_msi_write() stores it: x86 MSI address 0xFEE
+ * with destination APIC id 0 in [19:12] and the vector in the data's [7:0]. The vector is the
+ * simulator's choice (Linux's vector allocator is not modelled); the format is the x86 MSI one.
+ */
+export const PRQ_MSI_ADDRESS = 0xfee00000;
+export const PRQ_MSI_DATA = 0x25;
 
 export interface DmarDomain {
   did: number;
@@ -121,6 +133,7 @@ export interface DriverSnapshot {
   qiTail: number;
   nextDid: number;
   prqPartial?: PrqRequest[];
+  prqIrqsSeen?: number;
 }
 
 export class IntelIommuDriver {
@@ -203,7 +216,26 @@ export class IntelIommuDriver {
       u.writeReg64(DMAR_PQH_REG, 0n);
       u.writeReg64(DMAR_PQT_REG, 0n);
       u.writeReg64(DMAR_PQA_REG, BigInt(this.prq) | BigInt(order));
+      // The page request interrupt (intel_svm_enable_prq / intel_iommu_enable_prq:
+      // dmar_alloc_hwirq + request_threaded_irq(prq_event_thread)): dmar_msi_write() programs
+      // PEDATA / PEADDR / PEUADDR, dmar_msi_unmask() writes 0 to PECTL.
+      u.writeReg32(DMAR_PEDATA_REG, PRQ_MSI_DATA);
+      u.writeReg32(DMAR_PEADDR_REG, PRQ_MSI_ADDRESS);
+      u.writeReg32(DMAR_PEUADDR_REG, 0);
+      u.writeReg32(DMAR_PECTL_REG, 0);
     }
+  }
+
+  /** The unit's page request interrupts (DmarUnit.prInterrupts) prq_event_thread has run for. */
+  prqIrqsSeen = 0;
+
+  /**
+   * Whether a page request interrupt came since prq_event_thread last ran: the threaded handler
+   * runs because of one (request_threaded_irq), so with PECTL.IM set - or no new event, PPR having
+   * stayed set - queued requests wait in the queue.
+   */
+  get prqInterruptPending(): boolean {
+    return this.unit.prInterrupts !== this.prqIrqsSeen;
   }
 
   /** The page request queue (scalable mode with ECAP.PRS), 0 without one. */
@@ -257,33 +289,41 @@ export class IntelIommuDriver {
     const handled: PrqHandled[] = [];
     const lines: string[] = [];
     if (this.prq === 0) return { handled, lines };
+    this.prqIrqsSeen = u.prInterrupts;
+    const pdpHandling = prqPrivateDataHandling(kernel);
+    const prqEra = prqHandlerEra(kernel);
     const name = u.name;
     const mask = this.prqRingMask;
     // qi_submit_sync of the response; a descriptor the unit refuses (an IQE: QEMU takes no page
     // group response without PASID) gets qi_check_fault()'s lines.
-    const respond = (desc: [bigint, bigint]): void => {
+    const respond = (desc: QiDesc): void => {
       if (!this.submit([desc]) && this.lastQiError !== undefined) lines.push(...renderQiError(this.lastQiError, kernel));
     };
     u.writeReg32(DMAR_PRS_REG, PRS_PPR);
     const tail = Number(u.readReg64(DMAR_PQT_REG)) & mask;
     let head = Number(u.readReg64(DMAR_PQH_REG)) & mask;
     while (head !== tail) {
+      const head0 = head;
       const qw0 = this.mem.readU64(this.prq + head) ?? 0n;
       const qw1 = this.mem.readU64(this.prq + head + 8) ?? 0n;
       head = (head + 32) & mask;
       const d = decodePageRequestDesc(qw0, qw1);
-      const req: PrqRequest = { rid: d.rid, pasid: d.pasid, pasidPresent: d.pp, addr: d.addr, write: d.wrr, read: d.rdr, prgi: d.prgi, lpig: d.lpig };
-      const why = badPageRequest(d);
-      if (why !== undefined) {
-        lines.push(`IOMMU: ${name}: ${why}`);
-        // handle_bad_prq_event: `%08llx` of qw0 and qw1 (at least 8 hex digits).
-        lines.push(`${name}: Invalid page request: ${qw0.toString(16).padStart(8, "0")} ${qw1.toString(16).padStart(8, "0")}`);
-        if (d.lpig) respond(encodePageResponseDesc(d.rid, d.pasid, QI_RESP_INVALID, d.prgi, true, d.pp));
-        handled.push({ ...req, code: d.lpig ? QI_RESP_INVALID : undefined, rejected: why, group: [req] });
+      // Private data by kernel generation (prqPrivateDataHandling); a kernel that ignores PDP reads neither.
+      const pd = d.pdp && pdpHandling !== "ignored" ? (this.mem.readU64(this.prq + head0 + 16) ?? 0n) : undefined;
+      const req: PrqRequest = { rid: d.rid, pasid: d.pasid, pasidPresent: d.pp, addr: d.addr, write: d.wrr, read: d.rdr, prgi: d.prgi, lpig: d.lpig || pd !== undefined, ...(pd !== undefined ? { privateData: pd } : {}), ...(d.pdp && pd === undefined ? { pdpIgnored: true as const } : {}) };
+      // The response's PDP and private data (qw2): echoed, or cleared before qi_submit_sync (v5.0 - v5.12).
+      const withPd = (desc: [bigint, bigint]): QiDesc => (pd === undefined ? desc : [desc[0] | (1n << 5n), desc[1], pdpHandling === "echo" ? pd : 0n]);
+      const bad = badPageRequest(d, prqEra);
+      if (bad !== undefined) {
+        const { why, code } = bad;
+        lines.push(...badPageRequestLines(why, prqEra, name, qw0, qw1));
+        // handle_bad_prq_event / the old no_pasid label: "if (!req->lpig && !req->priv_data_present) return;" (LPIG only since v6.10).
+        if (req.lpig) respond(withPd(encodePageResponseDesc(d.rid, d.pasid, code, d.prgi, d.lpig, d.pp)));
+        handled.push({ ...req, code: req.lpig ? code : undefined, rejected: why, group: [req] });
         continue;
       }
       if (d.lpig && !d.rdr && !d.wrr) continue; // a Stop Marker: no response
-      if (!d.lpig) {
+      if (!req.lpig) {
         this.prqPartial.push(req);
         handled.push({ ...req, code: undefined, group: [] });
         continue;
@@ -296,7 +336,8 @@ export class IntelIommuDriver {
         code = handle(g.rid, g.pasid, g.addr, g.write);
         if (code !== QI_RESP_SUCCESS) break;
       }
-      respond(encodePageResponseDesc(d.rid, d.pasid, code, d.prgi, true));
+      // intel_svm_page_response: QI_PGRP_LPIG(last_page), last_page being set for a PDP request too (v5.13 - v6.9).
+      respond(withPd(encodePageResponseDesc(d.rid, d.pasid, code, d.prgi, pdpHandling === "cleared" ? d.lpig : true)));
       handled.push({ ...req, code, group });
     }
     u.writeReg64(DMAR_PQH_REG, BigInt(tail));
@@ -945,18 +986,19 @@ export class IntelIommuDriver {
   }
 
   /** qi_submit_sync: descriptors + a wait descriptor, IQT bump, poll the status word. */
-  private submit(descs: [bigint, bigint][]): boolean {
-    const all = [...descs, encodeWaitDesc(BigInt(this.statusAddr), QI_DONE)];
+  private submit(descs: QiDesc[]): boolean {
+    const all: QiDesc[] = [...descs, encodeWaitDesc(BigInt(this.statusAddr), QI_DONE)];
     const waitIndex = (this.qiTail + descs.length) % 256;
     const shift = this.qiShift;
     this.mem.write32(this.statusAddr, 0);
-    for (const [lo, hi] of all) {
-      // qi_submit_sync: memcpy(qi->desc + (index << shift), &desc[i], 1 << shift); qw2/qw3 are 0 (struct qi_desc).
+    for (const [lo, hi, qw2] of all) {
+      // qi_submit_sync: memcpy(qi->desc + (index << shift), &desc[i], 1 << shift); qw2/qw3 are 0
+      // (struct qi_desc) but for a page group response's private data (qw2; qw3 is 0 here).
       const at = this.qiBase + (this.qiTail << shift);
       this.mem.writeU64(at, lo);
       this.mem.writeU64(at + 8, hi);
       if (shift === 5) {
-        this.mem.writeU64(at + 16, 0n);
+        this.mem.writeU64(at + 16, qw2 ?? 0n);
         this.mem.writeU64(at + 24, 0n);
       }
       this.qiTail = (this.qiTail + 1) % 256;
@@ -993,22 +1035,37 @@ export class IntelIommuDriver {
   private iteRetries = 0;
   /** The last submission ended with the kernel retrying an invalidation that times out every time (see invalidationTimeout). */
   iteHung = false;
+  /** The last submission's time-out was for an endpoint that is not present, and the kernel gave up (-ETIMEDOUT, v6.9 on). */
+  iteGaveUp = false;
+  /** The host kernel's version (host.kernel); undefined: a current kernel. */
+  kernel: string | undefined;
+  /** Requester ids of surprise-removed endpoints (host.iommu.ats `present: false`): pci_device_is_present() is false. */
+  readonly absentRids = new Set<number>();
 
   /**
    * qi_check_fault()'s ITE branch (drivers/iommu/intel/dmar.c): qi_dump_fault() ("VT-d detected
    * Invalidation Time-out Error: SID %llx", QI HEAD / QI PRIOR), clear FSTS.ITE ("Invalidation
    * Time-out Error (ITE) cleared"), mark the pending waits QI_ABORT and return -EAGAIN, on which
    * qi_submit_sync() jumps back to `restart` and submits the same descriptors again. Since "iommu/vt-d:
-   * Improve ITE fault handling if target device isn't present" (Ethan Zhao, 2024) a device that is
-   * released or not present ends it with -ETIMEDOUT; a present device that does not answer is
-   * retried for ever, in every generation - the CPU spins in qi_submit_sync with the queue lock
-   * held. The simulator stops after QI_ITE_RETRIES submissions and sets `iteHung`.
+   * Improve ITE fault handling if target device isn't present" (Ethan Zhao, 80a9b50c0b9e, v6.9) a
+   * device that is released or not present ends it: `if (ite_sid) { dev = device_rbtree_find(iommu,
+   * ite_sid); if (!dev || !dev_is_pci(dev) || !pci_device_is_present(to_pci_dev(dev))) return
+   * -ETIMEDOUT; }` after the lines and the ITE clear, so one round of lines and no retry
+   * (`iteGaveUp`); before v6.9 a surprise-removed endpoint is retried like a hung one. A present
+   * device that does not answer is retried for ever, in every generation - the CPU spins in
+   * qi_submit_sync with the queue lock held. The simulator stops after QI_ITE_RETRIES submissions
+   * and sets `iteHung`.
    */
-  private invalidationTimeout(descs: [bigint, bigint][], shift: number): boolean {
+  private invalidationTimeout(descs: QiDesc[], shift: number): boolean {
     const head = Number((this.unit.readReg64(DMAR_IQH_REG) >> BigInt(shift)) & 0xffn);
     const desc = (i: number) => ({ qw0: this.mem.readU64(this.qiBase + (i << shift)) ?? 0n, qw1: this.mem.readU64(this.qiBase + (i << shift) + 8) ?? 0n });
     this.iteErrors.push({ fault: FSTS_ITE, iqer: this.unit.readReg64(DMAR_IQER_REG), head: desc(head), prior: desc((head + 255) % 256) });
     this.unit.writeReg32(DMAR_FSTS_REG, FSTS_ITE);
+    const iteSid = Number((this.iteErrors.at(-1)!.iqer >> 32n) & 0xffffn);
+    if (iteSid !== 0 && this.absentRids.has(iteSid) && iteChecksPresence(this.kernel)) {
+      this.iteGaveUp = true;
+      return false;
+    }
     if (this.iteRetries >= QI_ITE_RETRIES) {
       this.iteHung = true;
       return false;
@@ -1070,6 +1127,7 @@ export class IntelIommuDriver {
       qiTail: this.qiTail,
       nextDid: this.nextDid,
       prqPartial: this.prqPartial.map((r) => ({ ...r })),
+      prqIrqsSeen: this.prqIrqsSeen,
     };
   }
 
@@ -1088,6 +1146,7 @@ export class IntelIommuDriver {
     this.svaMm.clear();
     for (const [k, v] of s.svaMm ?? []) this.svaMm.set(k, v);
     this.prqPartial = (s.prqPartial ?? []).map((r) => ({ ...r }));
+    this.prqIrqsSeen = s.prqIrqsSeen ?? 0;
   }
 
   get rootTableAddress(): number {
@@ -1114,6 +1173,35 @@ function ffs(n: bigint): number {
   return i;
 }
 
+/** Whether qi_check_fault() gives up on an ITE for a device that is not present: v6.9 on (80a9b50c0b9e), and a current kernel. */
+export function iteChecksPresence(kernel: string | undefined): boolean {
+  const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
+  return v === undefined || v.major > 6 || (v.major === 6 && v.minor >= 9);
+}
+
+/** A descriptor qi_submit_sync() copies into the queue: qw0, qw1 and, for a page group response with private data, qw2. */
+type QiDesc = [bigint, bigint] | [bigint, bigint, bigint];
+
+/**
+ * What Linux does with a page request's private data (PDP, VT-d 3.x), by kernel version:
+ * - "echo" (v5.13 - v6.9): the response sets PDP and copies the request's private data, and a PDP
+ *   request is answered even without LPIG (intel_svm_prq_report: "page response is required as it
+ *   does for LPIG", so the iopf layer treats it as the last page of its group);
+ * - "cleared" (v5.0 - v5.12): prq_event_thread answers LPIG or PDP requests with PDP set but sets
+ *   the private data, then clears qw2/qw3 before qi_submit_sync - fixed by "iommu/vt-d: Don't set
+ *   then clear private data in prq_event_thread()" (1d421058c815, v5.13: "The VT-d specification
+ *   (section 7.6) requires that the value in the Private Data field of a Page Group Response
+ *   Descriptor must match the value in the Private Data field of the respective Page Request
+ *   Descriptor");
+ * - "ignored" (v6.10 on, and without host.kernel): "iommu/vt-d: Remove private data use in fault
+ *   message" (621b7e54f288) - the response has no PDP and no data, and only LPIG gets one.
+ */
+export function prqPrivateDataHandling(kernel: string | undefined): "echo" | "cleared" | "ignored" {
+  const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
+  if (v === undefined || v.major > 6 || (v.major === 6 && v.minor >= 10)) return "ignored";
+  return v.major > 5 || v.minor >= 13 ? "echo" : "cleared";
+}
+
 /** One page request as Linux's handler reads it from the queue. */
 export interface PrqRequest {
   rid: number;
@@ -1124,6 +1212,10 @@ export interface PrqRequest {
   read: boolean;
   prgi: number;
   lpig: boolean;
+  /** Private data (PDP set, VT-d 3.x): qw2 of the descriptor. */
+  privateData?: bigint;
+  /** PDP was set, and this kernel does not read private data (v6.10 on). */
+  pdpIgnored?: true;
 }
 
 /**
@@ -1138,12 +1230,48 @@ export interface PrqHandled extends PrqRequest {
   group: PrqRequest[];
 }
 
-/** prq_event_thread's checks before a request reaches the fault handler (v6.5; see servicePrq), or undefined. */
-function badPageRequest(d: PageRequestDesc): string | undefined {
-  if (!d.pp) return "Page request without PASID";
+/**
+ * prq_event_thread's generations for a malformed page request (drivers/iommu/intel/svm.c):
+ * - "refactored" (v5.14 on: "iommu/vt-d: Refactor prq_event_thread()", posted 2021-05-20 for
+ *   v5.14): `pr_err("IOMMU: %s: <why>\n")` then handle_bad_prq_event()'s `"%s: Invalid page
+ *   request: %08llx %08llx\n"`; the checks in order PASID, canonical address, privilege mode,
+ *   execute with read;
+ * - "invalid" (v5.12, v5.13): one line each - `"%s: Page request without PASID: %08llx %08llx\n"`,
+ *   `"Unexpected page request in Privilege Mode"` and `"Execution request not supported\n"` (no
+ *   pr_fmt, no unit name: Jacob Pan's "reject unsupported page request modes", 2021-03 fixes), a
+ *   non-canonical address is answered Invalid Request without a line (`goto bad_req`), all with
+ *   Invalid Request ("iommu/vt-d: Use INVALID response code instead of FAILURE", 2021-01-26, the
+ *   series of 28a77185f1cd);
+ * - "failure" (before v5.12): only the no-PASID line, answered with Response Failure
+ *   (QI_RESP_FAILURE: "When the device receives RESPONSE_FAILURE, it sends the device state machine
+ *   to HALT state"); privileged and execute requests are not checked and reach the fault handler.
+ */
+export type PrqHandlerEra = "refactored" | "invalid" | "failure";
+
+export function prqHandlerEra(kernel: string | undefined): PrqHandlerEra {
+  const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
+  if (v === undefined || v.major > 5 || v.minor >= 14) return "refactored";
+  return v.major === 5 && v.minor >= 12 ? "invalid" : "failure";
+}
+
+/** prq_event_thread's checks before a request reaches the fault handler, in its generation's order, or undefined; the reason text is the current kernel's. */
+function badPageRequest(d: PageRequestDesc, era: PrqHandlerEra): { why: string; code: number } | undefined {
+  if (!d.pp) return { why: "Page request without PASID", code: era === "failure" ? QI_RESP_FAILURE : QI_RESP_INVALID };
   // is_canonical_address with a 48-bit virtual address space (__VIRTUAL_MASK_SHIFT 47).
-  if (BigInt.asIntN(64, d.addr << 16n) >> 16n !== BigInt.asIntN(64, d.addr)) return "Address is not canonical";
-  if (d.pmr && (d.rdr || d.wrr)) return "Page request in Privilege Mode";
-  if (d.er && d.rdr) return "Execution request not supported";
+  const canonical = BigInt.asIntN(64, d.addr << 16n) >> 16n === BigInt.asIntN(64, d.addr);
+  if (era === "refactored" && !canonical) return { why: "Address is not canonical", code: QI_RESP_INVALID };
+  if (era !== "failure" && d.pmr && (d.rdr || d.wrr)) return { why: "Page request in Privilege Mode", code: QI_RESP_INVALID };
+  if (era !== "failure" && d.er && d.rdr) return { why: "Execution request not supported", code: QI_RESP_INVALID };
+  if (!canonical) return { why: "Address is not canonical", code: QI_RESP_INVALID };
   return undefined;
+}
+
+/** The lines of a rejected request, by generation (see PrqHandlerEra): qw0 and qw1 with `%08llx` (at least 8 hex digits). */
+function badPageRequestLines(why: string, era: PrqHandlerEra, name: string, qw0: bigint, qw1: bigint): string[] {
+  const words = `${qw0.toString(16).padStart(8, "0")} ${qw1.toString(16).padStart(8, "0")}`;
+  if (era === "refactored") return [`IOMMU: ${name}: ${why}`, `${name}: Invalid page request: ${words}`];
+  if (why === "Page request without PASID") return [`${name}: Page request without PASID: ${words}`];
+  if (why === "Page request in Privilege Mode") return ["Unexpected page request in Privilege Mode"];
+  if (why === "Execution request not supported") return ["Execution request not supported"];
+  return []; // a non-canonical address: `goto bad_req`, no line
 }

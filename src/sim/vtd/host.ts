@@ -14,7 +14,7 @@ import { vtdUnit } from "./model.js";
 import { DMAR_FSTS_REG, DMAR_GCMD_REG, DMAR_GSTS_REG, DMAR_RTADDR_REG, FSTS_PFO, FSTS_PPF, GCMD_IRE, GCMD_QIE, GCMD_SRTP, GCMD_TE } from "./regs.js";
 import { DmarUnit, type DmarUnitSnapshot } from "./unit.js";
 import { GCMD_CFI, IrqRemapDriver } from "./intremap.js";
-import { pokeIqa } from "./iqa.js";
+import { pokeIqa, pokePectl } from "./iqa.js";
 import { renderQiError } from "./dmesg.js";
 
 /** MMIO base of the DMAR register block of a one-unit host (QEMU's intel-iommu at 0xfed90000; iommu-reference §9). */
@@ -41,17 +41,20 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
   }
 
   /** `name`: the unit's name on a host of several DRHDs ("dmar1"; sim/multiHost.ts). */
-  constructor(mem: PhysicalMemory, spec: IommuSpec, pci: readonly PciDeviceSpec[] = [], name = "dmar0") {
+  constructor(mem: PhysicalMemory, spec: IommuSpec, pci: readonly PciDeviceSpec[] = [], name = "dmar0", kernel?: string) {
     super();
     this.unit = new DmarUnit(mem, spec, name);
     this.registerBase = spec.registerBase ?? DMAR_REG_BASE;
     this.driver = new IntelIommuDriver(this.unit, mem);
+    if (kernel !== undefined) this.driver.kernel = kernel;
     // ATS endpoints (host.iommu.ats; ECAP.DT): context entries with T = 01b and Device-TLB invalidations on unmap.
     if (spec.deviceTlb) {
       for (const a of spec.ats ?? []) {
         const d = pci.find((p) => p.key === a.device);
         if (d !== undefined) this.driver.atsRids.set((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn, a.invalidate !== false);
-        if (d !== undefined && !a.responds) this.unit.silentSids.add((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
+        if (d !== undefined && (!a.responds || a.present === false)) this.unit.silentSids.add((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
+        // A surprise-removed endpoint: silent, and not present for Linux (qi_check_fault's check since v6.9).
+        if (d !== undefined && a.present === false) this.driver.absentRids.add((d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
       }
     }
     // PRI devices (host.iommu.pri, scalable mode): the driver sets PRE in their context entries.
@@ -130,7 +133,8 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
    */
   pokeRegister(name: string, value: (old: bigint) => bigint): RegisterPoke | string {
     if (name === "IQA") return pokeIqa(this.unit, value, this.registerBase);
-    if (name !== "RTADDR") return `register ${name} is not a VT-d register a poke can write (RTADDR, IQA)`;
+    if (name === "PECTL") return pokePectl(this.unit, value, this.registerBase);
+    if (name !== "RTADDR") return `register ${name} is not a VT-d register a poke can write (RTADDR, IQA, PECTL)`;
     const u = this.unit;
     const old = u.readReg64(DMAR_RTADDR_REG);
     u.writeReg64(DMAR_RTADDR_REG, value(old));
@@ -153,7 +157,7 @@ export class VtdHost extends UnitHost<DmarUnitSnapshot> implements HostIommu {
   /** dmar_fault() prints the records when the fault event is pending. */
   serviceFaults(log: KernelLog, ns: bigint, step: number): void {
     // Invalidation time-outs the driver met in this step (driver.ts invalidationTimeout): qi_check_fault's lines.
-    for (const e of this.driver.takeIteErrors()) for (const l of renderQiError(e)) log.kernel(ns, l, step);
+    for (const e of this.driver.takeIteErrors()) for (const l of renderQiError(e, log.kernelVersion)) log.kernel(ns, l, step);
     if (!this.unit.faultEventPending && !(this.unit.readReg32(DMAR_FSTS_REG) & (FSTS_PFO | FSTS_PPF))) return;
     const { fsts, records } = this.driver.serviceFaults();
     log.dmarFault(ns, fsts, records, step);

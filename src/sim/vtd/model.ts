@@ -242,14 +242,20 @@ export class VtdModel implements IommuUnit {
         const order = req.iova === undefined ? 52 : req.order ?? 0;
         const d = req.pasid === undefined ? encodeDevIotlbDesc(sid, 0, 32, req.iova ?? 0n, order) : encodePdevIotlbDesc(sid, 0, req.pasid, 0, req.iova ?? 0n, order);
         this.driver.iteHung = false;
+        this.driver.iteGaveUp = false;
         if (!this.driver.submitRaw(d)) {
+          if (this.driver.iteGaveUp) {
+            // driver.ts invalidationTimeout: v6.9's qi_check_fault gives up on a device that is not present.
+            const log = this.driver.takeIteErrors().flatMap((x) => renderQiError(x, req.kernel));
+            return { ok: false, dropped: 0, error: `Invalidation Time-out (ITE): ${formatSid(sid)} is not present (surprise removal); qi_check_fault() gives up with -ETIMEDOUT instead of submitting it again (80a9b50c0b9e, v6.9)`, log };
+          }
           if (this.driver.iteHung) {
             // driver.ts invalidationTimeout: qi_check_fault's ITE lines, once per (re)submission.
-            const log = this.driver.takeIteErrors().flatMap((x) => renderQiError(x));
-            return { ok: false, dropped: 0, error: `Invalidation Time-out (ITE): ${formatSid(sid)} never completed the Device-TLB invalidation; qi_submit_sync() submits it again for as long as the device is present`, log };
+            const log = this.driver.takeIteErrors().flatMap((x) => renderQiError(x, req.kernel));
+            return { ok: false, dropped: 0, error: `Invalidation Time-out (ITE): ${formatSid(sid)} never completed the Device-TLB invalidation; qi_submit_sync() submits it again ${this.driver.absentRids.has(sid) ? "for ever: this kernel does not check pci_device_is_present() (before 80a9b50c0b9e, v6.9), though the device is gone" : "for as long as the device is present"}`, log };
           }
           const e = this.driver.lastQiError;
-          return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "no device-TLB support (ECAP.DT = 0)"}`, log: e ? renderQiError(e) : [] };
+          return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "no device-TLB support (ECAP.DT = 0)"}`, log: e ? renderQiError(e, req.kernel) : [] };
         }
         return { ok: true, dropped: before - this.unit.devtlb.entries().length, log: [] };
       }
@@ -259,7 +265,7 @@ export class VtdModel implements IommuUnit {
         const before = this.unit.ir.cachedEntries().length;
         if (!this.driver.submitRaw(encodeIecDesc(req.scope === "interrupt-global", req.index ?? 0, req.order ?? 0))) {
           const e = this.driver.lastQiError;
-          return { ok: false, dropped: 0, error: "the unit rejected the descriptor (IQE)", log: e ? renderQiError(e) : [] };
+          return { ok: false, dropped: 0, error: "the unit rejected the descriptor (IQE)", log: e ? renderQiError(e, req.kernel) : [] };
         }
         return { ok: true, dropped: before - this.unit.ir.cachedEntries().length, log: [] };
       }
@@ -267,7 +273,7 @@ export class VtdModel implements IommuUnit {
     const before = this.unit.iotlb.entries().length;
     if (!this.driver.submitRaw(desc)) {
       const e = this.driver.lastQiError;
-      return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "unsupported granularity or AM above CAP.MAMV"}`, log: e ? renderQiError(e) : [] };
+      return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "unsupported granularity or AM above CAP.MAMV"}`, log: e ? renderQiError(e, req.kernel) : [] };
     }
     return { ok: true, dropped: before - this.unit.iotlb.entries().length, log: [] };
   }

@@ -10,11 +10,12 @@
 import type { GuestMemory } from "../kvm.js";
 import type { PasidMapSpec, Step } from "../../scenario/types.js";
 import type { DiagnosticCode } from "../../protocol/diagnostics.js";
-import type { IntelIommuDriver } from "./driver.js";
+import { prqPrivateDataHandling, type IntelIommuDriver } from "./driver.js";
 import { FL_A, FL_D, FL_P, FL_RW, FL_US } from "./flpt.js";
 import { PGTT_FL, PGTT_NESTED, PGTT_PT, PGTT_SL } from "./scalable.js";
-import { QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
+import { QI_RESP_FAILURE, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
 import { PageRequestFate } from "./unit.js";
+import { DMAR_PEADDR_REG, DMAR_PECTL_REG, DMAR_PEDATA_REG, DMAR_PQH_REG, DMAR_PQT_REG, PECTL_IM, PECTL_IP } from "./regs.js";
 import { plural } from "../plural.js";
 
 /** What the steps need from the machine. */
@@ -31,6 +32,12 @@ export interface PasidStepContext {
   kernel?: string;
   /** Appends a line to the host's kernel log (dmesg) at this step. */
   dmesg?(line: string): void;
+  /**
+   * The device's retry of one page after a Success page group response: a Translation Request with
+   * the PASID, through the unit's DMA path (HostIommu.translateRun), so it is a DMA trace row of
+   * this step with its result. Returns the fault reason (0: translated) and the HPA.
+   */
+  retry(sid: number, pasid: number, iova: bigint, write: boolean): { code: number; hpa: bigint };
 }
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
@@ -128,11 +135,17 @@ export function unbindPasidStep(c: PasidStepContext, st: Extract<Step, { op: "un
  * retry of each answered Translation Request (PCIe PRI: after a Success response the device
  * translates again; after Invalid Request it gives up).
  */
-export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "page-response" }>, out: { fault?: number; faults: number }): void {
+export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "page-response" }>, out: { fault?: number; faults: number; pasid?: number }): void {
   const d = c.driver;
   const sid = c.sidOf(st.device);
   if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
   if (d.prq === 0) return c.fail("pasid-unsupported", "the unit has no page request queue (host.iommu.pri lists no device, or the unit is in legacy mode)");
+  if (!d.prqInterruptPending) {
+    // prq_event_thread is the page request interrupt's threaded handler: without an interrupt it does not run.
+    const waiting = ((Number(d.unit.readReg64(DMAR_PQT_REG)) - Number(d.unit.readReg64(DMAR_PQH_REG))) & ((0x1000 << d.prqOrder) - 1)) >> 5;
+    const masked = (d.unit.readReg32(DMAR_PECTL_REG) & PECTL_IM) !== 0;
+    return c.summary(`no page request interrupt since Linux's handler last ran${masked ? " (PECTL.IM masks the page request event; PECTL.IP holds it)" : ""}: prq_event_thread did not run${waiting > 0 ? `; ${plural(waiting, "page request")} wait${waiting === 1 ? "s" : ""} in the queue` : ""}`);
+  }
   const { handled, lines } = d.servicePrq((rid, pasid, addr, write) => {
     const mm = d.svaMm.get(rid * 1048576 + pasid);
     const m = mm?.maps.find((x) => addr >= x.va && addr < x.va + x.size);
@@ -146,13 +159,14 @@ export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "p
   const mine = handled.filter((h) => h.rid === sid);
   const overflow = lines.filter((l) => / PRQ overflow /.test(l)).map((l) => l.replace(/^IOMMU: \S+: /, ""));
   if (mine.length === 0) return c.summary(`no page request of ${st.device} was pending${overflow.length > 0 ? `; ${overflow.join(", ")}` : ""}`);
-  const u = d.unit;
   const parts: string[] = [];
   const waiting = mine.filter((h) => h.code === undefined && h.rejected === undefined).length;
+  const pdp = prqPrivateDataHandling(c.kernel);
   for (const h of mine) {
-    const what = `PRG ${h.prgi} (${h.pasidPresent ? `PASID ${hex(h.pasid)}, ` : "no PASID, "}${h.write ? "write" : "read"} ${hex(h.addr)}${h.group.length > 1 ? `, ${h.group.length} pages` : ""})`;
+    const pd = h.privateData !== undefined ? (pdp === "echo" ? `, private data ${hex(h.privateData)} echoed` : `, private data ${hex(h.privateData)} not echoed (PDP set, data cleared: kernels before 1d421058c815, v5.13)`) : h.pdpIgnored ? ", private data ignored (PDP not read since v6.10)" : "";
+    const what = `PRG ${h.prgi} (${h.pasidPresent ? `PASID ${hex(h.pasid)}, ` : "no PASID, "}${h.write ? "write" : "read"} ${hex(h.addr)}${h.group.length > 1 ? `, ${h.group.length} pages` : ""}${pd})`;
     if (h.rejected !== undefined) {
-      parts.push(`${what}: rejected (${h.rejected})${h.code === undefined ? ", not the last of its group: no response" : "; Invalid Request, the device gives up"}`);
+      parts.push(`${what}: rejected (${h.rejected})${h.code === undefined ? ", not the last of its group: no response" : h.code === QI_RESP_FAILURE ? "; Response Failure: the device's page request interface halts (kernels before v5.12)" : "; Invalid Request, the device gives up"}`);
       continue;
     }
     if (h.code === undefined) continue;
@@ -163,10 +177,9 @@ export function pageResponseStep(c: PasidStepContext, st: Extract<Step, { op: "p
     // The device's retry of each page of the group: a Translation Request with the PASID (ATS; the Device-TLB fills on success).
     const got: string[] = [];
     for (const g of h.group) {
-      u.reqPasid = g.pasid;
-      const r = u.translate(g.rid, Number(g.addr >> 32n), Number(g.addr & 0xffffffffn), g.write);
-      u.reqPasid = -1;
-      if (r === 0) got.push(hex((BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0)));
+      out.pasid ??= g.pasid;
+      const { code: r, hpa } = c.retry(g.rid, g.pasid, g.addr, g.write);
+      if (r === 0) got.push(hex(hpa));
       else {
         got.push(`fault 0x${r.toString(16).padStart(2, "0")}`);
         out.faults++;
@@ -195,20 +208,32 @@ export function pageRequestStep(c: PasidStepContext, st: Extract<Step, { op: "pa
   if (sid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
   if (d.prq === 0) return c.fail("pasid-unsupported", "the unit has no page request queue (host.iommu.pri lists no device, or the unit is in legacy mode)");
   if (!u.priSids.has(sid)) return c.fail("pasid-unsupported", `${st.device} has no PRI capability Linux enabled (list it in host.iommu.pri)`);
+  if (st.privateData !== undefined && u.spec.prqPrivateData !== true) return c.fail("invalid-value", "private data in page requests is VT-d 3.x (removed in 4.0): set host.iommu.prq-private-data: true");
   const prgi = st.prgi ?? u.nextPrgi;
   if (st.prgi === undefined) u.nextPrgi = (u.nextPrgi + 1) & 0x1ff;
   let queued = 0;
   let dropped = 0;
   let auto = false;
+  const irqs = u.prInterrupts;
   for (let i = 0; i < st.pages; i++) {
     const last = st.last && i === st.pages - 1;
-    const f = u.pageRequest(sid, st.pasid ?? -1, st.address + BigInt(i) * 4096n, st.write, st.privileged, st.exec, prgi, last, st.read);
+    const f = u.pageRequest(sid, st.pasid ?? -1, st.address + BigInt(i) * 4096n, st.write, st.privileged, st.exec, prgi, last, st.read, st.privateData);
     if (f === PageRequestFate.Queued) queued++;
     else if (f === PageRequestFate.AutoResponded) auto = true;
     else dropped++;
   }
   const lost = dropped + (auto ? 1 : 0);
-  c.summary(`${plural(st.pages, "page request")} of ${st.device} (PRG ${prgi}${st.pasid !== undefined ? `, PASID ${hex(st.pasid)}` : ", no PASID"}): ${queued} queued${lost > 0 ? `, ${lost} lost to a full page request queue (PRS.PRO set)${auto ? "; the unit answered the last one itself with Success" : ""}` : ""}`);
+  c.summary(`${plural(st.pages, "page request")} of ${st.device} (PRG ${prgi}${st.pasid !== undefined ? `, PASID ${hex(st.pasid)}` : ", no PASID"}): ${queued} queued${lost > 0 ? `, ${lost} lost to a full page request queue (PRS.PRO set)${auto ? "; the unit answered the last one itself with Success" : ""}` : ""}${pageRequestEventText(u, irqs)}`);
+}
+
+/**
+ * What the page request event did during a step (unit.ts pageRequestEvent): the interrupt sent
+ * (PEDATA to PEADDR), held in PECTL.IP because IM masks it, or nothing (PRS.PPR / PRO were set).
+ */
+function pageRequestEventText(u: PasidStepContext["driver"]["unit"], before: number): string {
+  if (u.prInterrupts !== before) return `; page request interrupt sent (PEDATA ${hex(u.readReg32(DMAR_PEDATA_REG))} to PEADDR ${hex(u.readReg32(DMAR_PEADDR_REG))})`;
+  if (u.readReg32(DMAR_PECTL_REG) & PECTL_IP) return "; the page request event is pending in PECTL.IP (PECTL.IM masks it)";
+  return "";
 }
 
 /**

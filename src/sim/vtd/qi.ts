@@ -25,14 +25,14 @@ export const QI_RESP_FAILURE = 0xf;
  * QI_PGRP_DID(rid) [31:16] | QI_PGRP_PASID_P [4] (handle_bad_prq_event: the request's PP) | QI_PGRP_PDP [5] | QI_PGRP_RESP_CODE [15:12] |
  * QI_PGRP_RESP_TYPE; qw1 = QI_PGRP_IDX(prg_index) [11:3] | QI_PGRP_LPIG [2].
  */
-export function encodePageResponseDesc(rid: number, pasid: number, code: number, prgi: number, lpig: boolean, pasidPresent = true): [bigint, bigint] {
-  const lo = BigInt(QI_PGRP_RESP_TYPE) | (pasidPresent ? 1n << 4n : 0n) | (BigInt(code & 0xf) << 12n) | (BigInt(rid & 0xffff) << 16n) | (BigInt(pasid & 0xfffff) << 32n);
+export function encodePageResponseDesc(rid: number, pasid: number, code: number, prgi: number, lpig: boolean, pasidPresent = true, pdp = false): [bigint, bigint] {
+  const lo = BigInt(QI_PGRP_RESP_TYPE) | (pasidPresent ? 1n << 4n : 0n) | (pdp ? 1n << 5n : 0n) | (BigInt(code & 0xf) << 12n) | (BigInt(rid & 0xffff) << 16n) | (BigInt(pasid & 0xfffff) << 32n);
   return [lo, (BigInt(prgi & 0x1ff) << 3n) | (lpig ? 4n : 0n)];
 }
 
 /** The fields of a page group response descriptor (type 0x9), the inverse of encodePageResponseDesc. */
-export function decodePageResponseDesc(lo: bigint, hi: bigint): { rid: number; pasid: number; pasidPresent: boolean; code: number; prgi: number; lpig: boolean } {
-  return { rid: Number((lo >> 16n) & 0xffffn), pasid: Number((lo >> 32n) & 0xfffffn), pasidPresent: ((lo >> 4n) & 1n) === 1n, code: Number((lo >> 12n) & 0xfn), prgi: Number((hi >> 3n) & 0x1ffn), lpig: ((hi >> 2n) & 1n) === 1n };
+export function decodePageResponseDesc(lo: bigint, hi: bigint): { rid: number; pasid: number; pasidPresent: boolean; pdp: boolean; code: number; prgi: number; lpig: boolean } {
+  return { rid: Number((lo >> 16n) & 0xffffn), pasid: Number((lo >> 32n) & 0xfffffn), pasidPresent: ((lo >> 4n) & 1n) === 1n, pdp: ((lo >> 5n) & 1n) === 1n, code: Number((lo >> 12n) & 0xfn), prgi: Number((hi >> 3n) & 0x1ffn), lpig: ((hi >> 2n) & 1n) === 1n };
 }
 /** Linux QI_DEV_IOTLB_MAX_INVS / QI_DEV_EIOTLB_MAX_INVS: a queue depth of 32 or more is sent as 0 (the ATS encoding of 32). */
 export const QI_DEV_IOTLB_MAX_INVS = 32;
@@ -81,7 +81,7 @@ export type InvDescriptor =
   | { type: "pdev-iotlb"; sid: number; pasid: number; addr: bigint; size: boolean; global: boolean; qdep: number; pfsid: number }
   | { type: "piotlb"; granularity: number; did: number; pasid: number; addr: bigint; ih: boolean; am: number }
   | { type: "pc"; granularity: number; did: number; pasid: number }
-  | { type: "pgrp-resp"; rid: number; pasid: number; pasidPresent: boolean; code: number; prgi: number; lpig: boolean }
+  | { type: "pgrp-resp"; rid: number; pasid: number; pasidPresent: boolean; pdp: boolean; code: number; prgi: number; lpig: boolean }
   | { type: "unknown"; code: number };
 
 /** Linux qi_flush_piotlb: QI_EIOTLB_PASID | QI_EIOTLB_DID | QI_EIOTLB_GRAN | QI_EIOTLB_TYPE; qw1 ADDR | IH | AM. */

@@ -33,6 +33,20 @@ export const DMAR_PRS_REG = 0x0dc;
 /** PRS: Pending Page Request and Page Request Overflow (Linux DMA_PRS_PPR, DMA_PRS_PRO). */
 export const PRS_PPR = 1;
 export const PRS_PRO = 2;
+/**
+ * Page request event control, data, address and upper address (VT-d 11.4.12.5 - 11.4.12.8; Linux
+ * DMAR_PECTL_REG 0xe0 / DMAR_PEDATA_REG 0xe4 / DMAR_PEADDR_REG 0xe8 / DMAR_PEUADDR_REG 0xec,
+ * drivers/iommu/intel/iommu.h). Linux programs them as it programs the fault event's: dmar_msi_reg()
+ * answers DMAR_PECTL_REG for iommu->pr_irq, dmar_msi_write() writes data at +4, address at +8 and
+ * +12, dmar_msi_unmask() writes 0 to PECTL.
+ */
+export const DMAR_PECTL_REG = 0x0e0;
+export const DMAR_PEDATA_REG = 0x0e4;
+export const DMAR_PEADDR_REG = 0x0e8;
+export const DMAR_PEUADDR_REG = 0x0ec;
+/** PECTL: interrupt mask [31] and pending [30] (QEMU VTD_PR_PECTL_IM 0x80000000, VTD_PR_PECTL_IP 0x40000000). */
+export const PECTL_IM = 1 << 31;
+export const PECTL_IP = 1 << 30;
 /** IOTLB registers at ECAP.IRO * 16: QEMU puts IVA at 0xf0 and IOTLB at 0xf8. */
 export const DMAR_IVA_REG = 0x0f0;
 export const DMAR_IOTLB_REG = 0x0f8;
@@ -218,6 +232,10 @@ export const REGISTER_VIEWS = [
   { name: "PQT", offset: DMAR_PQT_REG, width: 64, section: "11.4.12.2" },
   { name: "PQA", offset: DMAR_PQA_REG, width: 64, section: "11.4.12.3" },
   { name: "PRS", offset: DMAR_PRS_REG, width: 32, section: "11.4.12.4" },
+  { name: "PECTL", offset: DMAR_PECTL_REG, width: 32, section: "11.4.12.5" },
+  { name: "PEDATA", offset: DMAR_PEDATA_REG, width: 32, section: "11.4.12.6" },
+  { name: "PEADDR", offset: DMAR_PEADDR_REG, width: 32, section: "11.4.12.7" },
+  { name: "PEUADDR", offset: DMAR_PEUADDR_REG, width: 32, section: "11.4.12.8" },
 ] as const;
 
 /** IQERCD.IQEI meanings (VT-d 11.4.9.9; unit.ts IQEI_*). */
@@ -301,7 +319,8 @@ export function decodeRegister(name: RegisterName, v: bigint, iqaDw = false): Re
       field("TES", 31, 31);
       break;
     case "RTADDR":
-      field("TTM", 11, 10, (r) => `${r} (${["legacy mode", "scalable mode", "abort-DMA mode", "reserved"][Number(r)]})`);
+      // 00b legacy, 01b scalable, 10b reserved, 11b abort-DMA mode (VirtualBox VTD_TTM_LEGACY_MODE 0 / _SCALABLE_MODE 1 / _RSVD 2 / _ABORT_DMA_MODE 3).
+      field("TTM", 11, 10, (r) => `${r} (${["legacy mode", "scalable mode", "reserved", "abort-DMA mode"][Number(r)]})`);
       field("RTA", 63, 12, (r) => hex(r << 12n));
       break;
     case "FSTS":
@@ -341,6 +360,24 @@ export function decodeRegister(name: RegisterName, v: bigint, iqaDw = false): Re
     case "PRS":
       field("PPR", 0, 0, (r) => `${r}${r ? " (page requests pending)" : ""}`);
       field("PRO", 1, 1, (r) => `${r}${r ? " (overflow: page requests are being dropped)" : ""}`);
+      break;
+    case "PECTL":
+      // As FECTL (11.4.9.2): IP is set when an event is pending because IM masks it.
+      field("IP", 30, 30, (r) => `${r}${r ? " (a page request event is pending)" : ""}`);
+      field("IM", 31, 31, (r) => `${r}${r ? " (masked: no page request interrupt)" : ""}`);
+      break;
+    case "PEDATA":
+      // Interrupt message data [15:0] (x86 MSI: vector [7:0]); [31:16] extended data before the 2021
+      // spec revisions, reserved since (VirtualBox VTD_BF_PEDATA_REG_RSVD_31_16).
+      field("IMD", 15, 0, (r) => `${hex(r)} (vector ${hex(r & 0xffn)})`);
+      field("EIMD", 31, 16, (r) => hex(r));
+      break;
+    case "PEADDR":
+      // Message address [31:2] (x86 MSI: 0xFEE, destination APIC id [19:12]).
+      field("MA", 31, 2, (r) => `${hex(r << 2n)} (APIC id ${(r >> 10n) & 0xffn})`);
+      break;
+    case "PEUADDR":
+      field("MUA", 31, 0, (r) => hex(r));
       break;
     case "IQA": {
       const dw = bitsOf(v, 11, 11);

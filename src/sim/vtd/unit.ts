@@ -26,6 +26,7 @@ import {
   DMAR_CCMD_REG,
   DMAR_ECAP_REG,
   DMAR_FECTL_REG,
+  DMAR_PECTL_REG,
   DMAR_FRCD_REG,
   DMAR_FSTS_REG,
   DMAR_GCMD_REG,
@@ -46,6 +47,8 @@ import {
   DMAR_VER_REG,
   FECTL_IM,
   FECTL_IP,
+  PECTL_IM,
+  PECTL_IP,
   FSTS_IQE,
   FSTS_ITE,
   IQA_DW,
@@ -230,6 +233,7 @@ export interface DmarUnitSnapshot {
   ir?: ReturnType<InterruptRemapper["snapshot"]>;
   devtlb?: DeviceTlbSnapshot;
   nextPrgi?: number;
+  prInterrupts?: number;
 }
 
 export class DmarUnit implements DmaUnit {
@@ -376,6 +380,9 @@ export class DmarUnit implements DmaUnit {
     this.ir.pi = ((this.cap >> 59n) & 1n) === 1n; // CAP.PI: posted-format IRTEs (intremap.ts, posted.ts)
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
     this.regs[DMAR_VER_REG / 4] = 0x10; // QEMU: VER 1.0
+    // PECTL.IM is 1 after reset ("1: This is the value on reset", Intel 12th Generation Core datasheet
+    // vol. 2, PECTL_REG); Linux unmasks it (dmar_msi_unmask) when it enables the queue.
+    this.regs[DMAR_PECTL_REG >> 2] = PECTL_IM >>> 0;
     this.setReg64(DMAR_CAP_REG, this.cap);
     this.setReg64(DMAR_ECAP_REG, this.ecap);
   }
@@ -412,9 +419,24 @@ export class DmarUnit implements DmaUnit {
       case DMAR_FECTL_REG:
         this.regs[off >> 2] = (value & FECTL_IM) | (this.readReg32(off) & FECTL_IP);
         return;
+      case DMAR_PECTL_REG: {
+        // IM is the only writable bit; IP is read-only. Clearing IM with an event pending sends
+        // it and clears IP, as for the fault event (QEMU vtd_handle_fectl_write; VT-d 11.4.9.2 and
+        // 11.4.12.5 describe both registers alike).
+        const ip = this.readReg32(off) & PECTL_IP;
+        if (ip && !(value & PECTL_IM)) {
+          this.regs[off >> 2] = 0;
+          this.prInterrupts++;
+        } else this.regs[off >> 2] = ((value & PECTL_IM) | ip) >>> 0;
+        return;
+      }
       case DMAR_PRS_REG:
         // PPR and PRO are RW1C (VT-d 11.4.12.4; Linux writel(DMA_PRS_PPR, DMAR_PRS_REG)).
         this.regs[off >> 2] = (this.readReg32(off) & ~(value & (PRS_PPR | PRS_PRO))) >>> 0;
+        // PECTL.IP "is cleared by hardware as soon as the interrupt message pending condition is
+        // serviced ... Software servicing the PPR field" (Intel 12th Generation Core datasheet vol. 2,
+        // PECTL_REG): a pending event dies with PPR.
+        if (!(this.readReg32(off) & PRS_PPR)) this.regs[DMAR_PECTL_REG >> 2] = (this.readReg32(DMAR_PECTL_REG) & ~PECTL_IP) >>> 0;
         return;
       default:
         break;
@@ -459,7 +481,9 @@ export class DmarUnit implements DmaUnit {
       const rtaddr = this.readReg64(DMAR_RTADDR_REG);
       this.rootTable = Number(rtaddr & ~0xfffn);
       // TTM [11:10] = 01: scalable mode, honoured only where ECAP.SMTS is set (QEMU reads only SMT, bit 10).
-      this.ttm = this.spec.scalable && (rtaddr & RTADDR_SMT) !== 0n ? 1 : 0;
+      // TTM = 10b is reserved (VT-d 11.4.6; VirtualBox VTD_TTM_RSVD 2, include/VBox/iommu-intel.h): latched as 2,
+      // translations take the legacy path, and the invalidation queue stops with IQEI 7 (processQueue).
+      this.ttm = ((rtaddr >> 10n) & 3n) === 2n ? TTM_RESERVED : this.spec.scalable && (rtaddr & RTADDR_SMT) !== 0n ? 1 : 0;
       gsts |= GCMD_SRTP; // RTPS
     }
     if (cmd & GCMD_WBF) gsts &= ~GCMD_WBF; // the write buffer flush completes at once
@@ -550,7 +574,9 @@ export class DmarUnit implements DmaUnit {
         // Page group response (VT-d 6.5.2.9), to the device; QEMU vtd_process_page_group_response_desc
         // refuses one without PASID ("Page group response without PASID is not supported yet").
         if (this.ttm !== 1 || !d.pasidPresent) return false;
-        this.pageResponses.push({ sid: d.rid, pasid: d.pasid, prgi: d.prgi, code: d.code });
+        // VT-d 3.x 6.5.2.9 (as Linux quotes it in 1d421058c815): with PDP the response's private
+        // data (qw2/qw3) must match the request's; the device gets it back.
+        this.pageResponses.push({ sid: d.rid, pasid: d.pasid, prgi: d.prgi, code: d.code, ...(d.pdp ? { privateData: this.descQw2 } : {}) });
         return true;
       case "pc":
         // PASID-cache invalidation (VT-d 6.5.2.2): every PASID of a domain, one PASID of it, or all.
@@ -668,6 +694,10 @@ export class DmarUnit implements DmaUnit {
     const iqt = this.readReg64(DMAR_IQT_REG);
     const tail = Number((iqt >> shift) & 0x7fffn);
     if (this.readReg32(DMAR_FSTS_REG) & (FSTS_IQE | FSTS_ITE)) return; // stalled until software clears IQE / ITE
+    // A reserved RTADDR.TTM is "not valid for any descriptor type": with descriptors pending the unit
+    // fetches none and reports IQEI 7 (VirtualBox DevIommuIntel.cpp dmarR3InvQueueThread, checked
+    // before the tail: VTDIQEI_INVALID_TTM). QEMU keeps only TTM bit 10 and has no such check.
+    if (this.ttm === TTM_RESERVED && head !== tail) return this.queueError("invalid RTADDR.TTM 10b (reserved): the unit fetches no descriptor", IQEI_TTM);
     // QEMU vtd_handle_iqt_write: with 256-bit descriptors IQT bit 4 is reserved (VTD_IQT_QT_256_RSV_BIT).
     if (dw && (iqt & 0x10n) !== 0n) return this.queueError(`vtd_handle_iqt_write: RSV bit is set: val=0x${iqt.toString(16)}`, IQEI_TAIL_ALIGN);
     if (tail >= entries) return this.queueError(`vtd_fetch_inv_desc: detected invalid QI tail (tail=0x${tail.toString(16)}, size=0x${entries.toString(16)})`, IQEI_TAIL);
@@ -683,17 +713,22 @@ export class DmarUnit implements DmaUnit {
       let iqei = IQEI_FETCH;
       if (!bad) {
         this.queueLog.push({ lo: lo!, hi: hi! });
-        why = descriptorWidthError(dw, lo!, hi!, qw2!, qw3!);
+        // A page group response with PDP [5] on a unit with private data (VT-d 3.x): PDP and the
+        // private data in qw2/qw3 are fields, not reserved (QEMU follows 4.0, where they are).
+        const pdp = this.spec.prqPrivateData === true && (lo! & 0xfn) === 0x9n && (lo! & 0x20n) !== 0n;
+        why = pdp && dw ? "" : descriptorWidthError(dw, lo!, hi!, qw2!, qw3!);
+        this.descQw2 = qw2!;
         // qw2/qw3 set in a 256-bit queue: reserved fields; a 256-bit-only type in a 128-bit queue:
         // in scalable mode the queue's width is wrong (IQEI 5), in legacy mode the type is invalid.
         if (why !== "") iqei = dw ? IQEI_RSVD : this.ttm === 1 ? IQEI_WIDTH : IQEI_TYPE;
         // A Device-TLB invalidation to an endpoint that never answers: ITE, the device keeps its entries.
-        if (why === "" && !descriptorReserved(lo!, hi!) && this.invalidationTimedOut(lo!, hi!)) {
+        const rlo = pdp ? lo! & ~0x20n : lo!;
+        if (why === "" && !descriptorReserved(rlo, hi!) && this.invalidationTimedOut(lo!, hi!)) {
           head = (head + 1) % entries;
           break;
         }
         // A wrong width, reserved bits, or a granularity / AM the unit does not support.
-        if (why === "" && descriptorReserved(lo!, hi!)) {
+        if (why === "" && descriptorReserved(rlo, hi!)) {
           why = `reserved bits set in a ${descName(Number(lo! & 0xfn))} descriptor: qw0 = 0x${lo!.toString(16)}, qw1 = 0x${hi!.toString(16)}`;
           iqei = IQEI_RSVD;
         }
@@ -1025,7 +1060,7 @@ export class DmarUnit implements DmaUnit {
    * device model); the spec's auto-response is modelled here. `pasid` < 0: a request without PASID
    * (PP = 0). Each answer is in `pageResponses` (auto-responses with `auto: true`).
    */
-  pageRequest(sid: number, pasid: number, addr: bigint, write: boolean, priv: boolean, exec: boolean, prgi: number, lpig = true, read = !write): PageRequestFate {
+  pageRequest(sid: number, pasid: number, addr: bigint, write: boolean, priv: boolean, exec: boolean, prgi: number, lpig = true, read = !write, privateData?: bigint): PageRequestFate {
     if (((this.ecap >> 29n) & 1n) === 0n) return PageRequestFate.Refused;
     const pqa = this.readReg64(DMAR_PQA_REG);
     const size = 32 * 2 ** (Number(pqa & 7n) + 7);
@@ -1033,27 +1068,66 @@ export class DmarUnit implements DmaUnit {
     const tail = Number(this.readReg64(DMAR_PQT_REG)) % size;
     const next = (tail + 32) % size;
     if (prs & PRS_PRO || next === Number(this.readReg64(DMAR_PQH_REG))) {
-      this.regs[DMAR_PRS_REG >> 2] = prs | PRS_PRO;
+      // QEMU vtd_pri_request_page: with PRO already set "no action is taken by hardware to report a
+      // fault or generate an event"; a queue found full sets PRO and raises the page request event.
+      if (!(prs & PRS_PRO)) {
+        this.regs[DMAR_PRS_REG >> 2] = prs | PRS_PRO;
+        this.pageRequestEvent(prs);
+      }
       if (!lpig) return PageRequestFate.Dropped;
       this.pageResponses.push({ sid, pasid: Math.max(pasid, 0), prgi, code: QI_RESP_SUCCESS, auto: true });
       return PageRequestFate.AutoResponded;
     }
     const at = Number(pqa & ~0xfffn) + tail;
-    const [qw0, qw1] = encodePageRequestDesc({ pp: pasid >= 0, rid: sid, pasid: Math.max(pasid, 0), er: exec, pmr: priv, rdr: read, wrr: write, lpig, prgi, addr });
+    // Private data (VT-d 3.x, host.iommu.prq-private-data): PDP and the data in qw2 (qw3 stays 0).
+    const pdp = privateData !== undefined && this.spec.prqPrivateData === true;
+    const [qw0, qw1] = encodePageRequestDesc({ pp: pasid >= 0, pdp, rid: sid, pasid: Math.max(pasid, 0), er: exec, pmr: priv, rdr: read, wrr: write, lpig, prgi, addr });
     this.mem.writeU64(at, qw0);
     this.mem.writeU64(at + 8, qw1);
-    this.mem.writeU64(at + 16, 0n);
+    this.mem.writeU64(at + 16, pdp ? BigInt.asUintN(64, privateData) : 0n);
     this.mem.writeU64(at + 24, 0n);
     this.setReg64(DMAR_PQT_REG, BigInt(next));
-    this.regs[DMAR_PRS_REG >> 2] = this.readReg32(DMAR_PRS_REG) | PRS_PPR;
+    // QEMU vtd_pri_request_page: PPR set, and the event raised when PPR was clear before.
+    const before = this.readReg32(DMAR_PRS_REG);
+    if (!(before & PRS_PPR)) {
+      this.regs[DMAR_PRS_REG >> 2] = before | PRS_PPR;
+      this.pageRequestEvent(before);
+    }
     return PageRequestFate.Queued;
+  }
+
+  /** Page request event interrupts the unit has sent (MSI writes of PEDATA to PEADDR): each one runs Linux's prq_event_thread. */
+  prInterrupts = 0;
+
+  /**
+   * The page request event (VT-d 7.5; QEMU vtd_generate_page_request_event): none while PRS had PPR
+   * or PRO set before this request ("Hardware evaluates PPR and PRO fields ... if any of them is
+   * set, Page Request Event is not generated"); else PECTL.IP is set, and when PECTL.IM is clear
+   * the interrupt is sent at once and IP cleared again. A masked event stays pending in IP until
+   * software clears IM (writeReg32 DMAR_PECTL_REG) or services PPR (writeReg32 DMAR_PRS_REG), as
+   * Intel's PECTL_REG description has it (12th Generation Core datasheet vol. 2). That description
+   * (VT-d 2.x wording: "a page group request with Last Page in Group ... added", no overflow) names
+   * only last-in-group requests as the condition; QEMU raises it for every request that sets PPR
+   * and for an overflow, which the unit follows.
+   */
+  private pageRequestEvent(prsBefore: number): void {
+    if (prsBefore & (PRS_PPR | PRS_PRO)) return;
+    const pectl = this.readReg32(DMAR_PECTL_REG);
+    if (pectl & PECTL_IM) {
+      this.regs[DMAR_PECTL_REG >> 2] = (pectl | PECTL_IP) >>> 0;
+      return;
+    }
+    this.prInterrupts++;
   }
 
   /**
    * Page group responses the device heard: from the invalidation queue (type 0x9, Linux's answer)
    * or, with `auto`, from the unit itself for a last-in-group request it could not queue.
    */
-  pageResponses: { sid: number; pasid: number; prgi: number; code: number; auto?: true }[] = [];
+  pageResponses: { sid: number; pasid: number; prgi: number; code: number; auto?: true; privateData?: bigint }[] = [];
+
+  /** qw2 of the descriptor invalidate() is processing (a 256-bit queue), for a page group response's private data. */
+  private descQw2 = 0n;
 
   // ---------------------------------------------------------------- fault recording
 
@@ -1292,6 +1366,7 @@ export class DmarUnit implements DmaUnit {
       ir: this.ir.snapshot(),
       devtlb: this.devtlb.snapshot(),
       nextPrgi: this.nextPrgi,
+      prInterrupts: this.prInterrupts,
     };
   }
 
@@ -1311,6 +1386,7 @@ export class DmarUnit implements DmaUnit {
     if (s.devtlb) this.devtlb.restore(s.devtlb);
     else this.devtlb.clear();
     this.nextPrgi = s.nextPrgi ?? 0;
+    this.prInterrupts = s.prInterrupts ?? 0;
   }
 }
 
@@ -1334,7 +1410,14 @@ export function descriptorWidthError(dw: boolean, lo: bigint, hi: bigint, qw2: b
 /**
  * IQERCD.IQEI (VT-d 11.4.9.9): 1 invalid tail pointer, 2 the descriptor fetch failed, 3 invalid
  * descriptor type, 4 reserved field set in a valid descriptor type, 5 descriptor width (IQA.DW = 0
- * in scalable mode), 6 queue tail not aligned to the width (IQA.DW = 1 and IQT[4] set).
+ * in scalable mode), 6 queue tail not aligned to the width (IQA.DW = 1 and IQT[4] set), 7 invalid
+ * (reserved) RTADDR.TTM. Checked: 0 - 5 against Intel's own register reference (edc.intel.com,
+ * 14th Generation Core "IQ Error Info register (IQERCD_REG)": "1: hardware detected an invalid
+ * Tail Pointer ... 5: hardware detected an invalid descriptor width programmed in the Invalidation
+ * Queue Add[ress register]"), and 0 - 7 against VirtualBox's `enum VTDIQEI`
+ * (include/VBox/iommu-intel.h, "in accordance with the Intel spec": INFO_NOT_AVAILABLE,
+ * INVALID_TAIL_PTR, FETCH_DESCRIPTOR_ERR, INVALID_DESCRIPTOR_TYPE, RSVD_FIELD_VIOLATION,
+ * INVALID_DESCRIPTOR_WIDTH, QUEUE_TAIL_MISALIGNED, INVALID_TTM).
  */
 export const IQEI_TAIL = 1;
 export const IQEI_FETCH = 2;
@@ -1342,6 +1425,9 @@ export const IQEI_TYPE = 3;
 export const IQEI_RSVD = 4;
 export const IQEI_WIDTH = 5;
 export const IQEI_TAIL_ALIGN = 6;
+export const IQEI_TTM = 7;
+/** DmarUnit.ttm for RTADDR.TTM = 10b, a reserved translation table mode. */
+export const TTM_RESERVED = 2;
 
 /** QEMU VTD_INV_DESC_PGRESP_RSVD_LO / _HI (vtd_process_page_group_response_desc): lo [8:5] and [63:52], hi [1:0] and [63:12]. */
 const PGRESP_RSVD_LO = 0xfff00000000001e0n;
