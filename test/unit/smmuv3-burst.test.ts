@@ -194,7 +194,7 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
           const tally = new DmaTally();
           u.translateRun(x, 0, pages * repeat, trace, 1, tally);
           const cols = (["kind", "flags", "level", "reason", "did", "aHi", "aLo", "bHi", "bLo"] as const).map((c) => Array.from(trace[c] as ArrayLike<number>).slice(0, trace.length));
-          return { cols, tally: { ...tally }, last: verdict(u, u.kind === 2 ? 0 : -1), state: cacheState(u) };
+          return { cols, tally: { ...tally }, last: verdict(u, u.xlateKind), state: cacheState(u) };
         });
         expect(out[1]).toEqual(out[0]);
       }),

@@ -287,7 +287,8 @@ const field = (w: bigint, hi: number, lo: number) => Number((w >> BigInt(lo)) & 
 export class SmmuTlb {
   readonly size: number;
   private readonly views: { [K in keyof SmmuTlbArrays]: MemoryView<SmmuTlbArrays[K]> } | undefined;
-  private readonly own: SmmuTlbArrays | undefined;
+  private arrays: SmmuTlbArrays;
+  private epoch = 0;
   /** Slot of the last hit. */
   hitSlot = -1;
 
@@ -299,77 +300,57 @@ export class SmmuTlb {
   constructor(
     readonly sets: number,
     readonly ways: number,
-    mem?: PhysicalMemory,
+    private readonly mem?: PhysicalMemory,
   ) {
     const n = sets * ways;
     this.size = n;
     if (mem === undefined) {
-      this.own = { valid: new Uint8Array(n), kind: new Uint8Array(n), asid: new Int32Array(n), vmid: new Int32Array(n), shift: new Uint8Array(n), level: new Uint8Array(n), perm: new Uint8Array(n), vpn: new Float64Array(n), oa: new Float64Array(n), ipa: new Float64Array(n), next: new Uint8Array(sets), shiftsCell: new Int32Array(1) };
+      this.arrays = { valid: new Uint8Array(n), kind: new Uint8Array(n), asid: new Int32Array(n), vmid: new Int32Array(n), shift: new Uint8Array(n), level: new Uint8Array(n), perm: new Uint8Array(n), vpn: new Float64Array(n), oa: new Float64Array(n), ipa: new Float64Array(n), next: new Uint8Array(sets), shiftsCell: new Int32Array(1) };
       this.views = undefined;
     } else {
       const u8 = (len: number) => new MemoryView(mem, Uint8Array, mem.allocSram(len), len);
       const i32 = (len: number) => new MemoryView(mem, Int32Array, mem.allocSram(4 * len), len);
       const f64 = (len: number) => new MemoryView(mem, Float64Array, mem.allocSram(8 * len), len);
       this.views = { valid: u8(n), kind: u8(n), asid: i32(n), vmid: i32(n), shift: u8(n), level: u8(n), perm: u8(n), vpn: f64(n), oa: f64(n), ipa: f64(n), next: u8(sets), shiftsCell: i32(1) };
-      this.own = undefined;
+      this.epoch = mem.epoch;
+      this.arrays = SmmuTlb.current(this.views);
     }
     this.setBits = Number.isInteger(Math.log2(sets)) ? Math.log2(sets) : -1;
   }
 
-  private arr<K extends keyof SmmuTlbArrays>(k: K): SmmuTlbArrays[K] {
-    return this.own !== undefined ? this.own[k] : this.views![k].get();
+  private static current(v: { [K in keyof SmmuTlbArrays]: MemoryView<SmmuTlbArrays[K]> }): SmmuTlbArrays {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x.get()])) as unknown as SmmuTlbArrays;
   }
-  get valid(): Uint8Array {
-    return this.arr("valid");
+
+  /**
+   * The entries' fields, one array each (vpn: input address / 2^shift; oa: the output base;
+   * ipa: a nested entry's IPA base, what a stage-2 permission fault reports). Views of the SRAM
+   * arena are taken again after the memory grew.
+   */
+  get a(): SmmuTlbArrays {
+    const mem = this.mem;
+    if (mem !== undefined && mem.epoch !== this.epoch) {
+      this.epoch = mem.epoch;
+      this.arrays = SmmuTlb.current(this.views!);
+    }
+    return this.arrays;
   }
-  get kind(): Uint8Array {
-    return this.arr("kind");
-  }
-  get asid(): Int32Array {
-    return this.arr("asid");
-  }
-  get vmid(): Int32Array {
-    return this.arr("vmid");
-  }
-  get shift(): Uint8Array {
-    return this.arr("shift");
-  }
-  get level(): Uint8Array {
-    return this.arr("level");
-  }
-  get perm(): Uint8Array {
-    return this.arr("perm");
-  }
-  /** Input page number (input address / 2^shift) and output base address. */
-  get vpn(): Float64Array {
-    return this.arr("vpn");
-  }
-  get oa(): Float64Array {
-    return this.arr("oa");
-  }
-  /** Nested entries: the IPA of the page's base (what a stage-2 permission fault reports). */
-  get ipa(): Float64Array {
-    return this.arr("ipa");
-  }
-  private get next(): Uint8Array {
-    return this.arr("next");
-  }
+
   /**
    * Bit (shift - 12) set for every entry size ever filled (4 KiB pages: 12, 16 KiB: 14, 64 KiB:
    * 16, blocks 21/25/29/30): lookup probes only these sizes, smallest first.
    */
   get shifts(): number {
-    return this.arr("shiftsCell")[0]!;
+    return this.a.shiftsCell[0]!;
   }
   set shifts(v: number) {
-    this.arr("shiftsCell")[0] = v;
+    this.a.shiftsCell[0] = v;
   }
 
   /** Byte offsets of the arrays in the memory (a TLB in a memory's SRAM arena), for the core. */
   get offsets(): { [K in keyof SmmuTlbArrays]: number } | undefined {
     const v = this.views;
-    if (v === undefined) return undefined;
-    return { valid: v.valid.offset, kind: v.kind.offset, asid: v.asid.offset, vmid: v.vmid.offset, shift: v.shift.offset, level: v.level.offset, perm: v.perm.offset, vpn: v.vpn.offset, oa: v.oa.offset, ipa: v.ipa.offset, next: v.next.offset, shiftsCell: v.shiftsCell.offset };
+    return v === undefined ? undefined : (Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x.offset])) as unknown as { [K in keyof SmmuTlbArrays]: number });
   }
 
   /** log2(sets) when sets is a power of two (-1 otherwise): the set index without a floating-point modulo. */
@@ -381,12 +362,7 @@ export class SmmuTlb {
   }
 
   lookup(kind: number, vmid: number, asid: number, ia: number): boolean {
-    const valid = this.valid;
-    const vpns = this.vpn;
-    const shifts = this.shift;
-    const kinds = this.kind;
-    const vmids = this.vmid;
-    const asids = this.asid;
+    const { valid, vpn: vpns, shift: shifts, kind: kinds, vmid: vmids, asid: asids } = this.a;
     // The filled sizes, smallest first: one iteration per set bit of `shifts`.
     for (let m = this.shifts; m !== 0; m &= m - 1) {
       const shift = 43 - Math.clz32(m & -m);
@@ -408,28 +384,29 @@ export class SmmuTlb {
   fill(kind: number, vmid: number, asid: number, ia: number, shift: number, oaBase: number, perm: number, level: number, ipaBase: number): void {
     // A TLB of no entries (tlbWays 0: `passthrough bench --model smmuv3`'s W1) keeps nothing.
     if (this.size === 0) return;
+    const a = this.a;
     const vpn = shrPow2(ia, shift);
     const set = this.setOf(vpn);
-    const next = this.next;
+    const next = a.next;
     const i = set * this.ways + next[set]!;
     next[set] = (next[set]! + 1) % this.ways;
-    this.shifts |= 1 << (shift - 12);
-    this.valid[i] = 1;
-    this.kind[i] = kind;
-    this.vmid[i] = vmid;
-    this.asid[i] = asid;
-    this.shift[i] = shift;
-    this.vpn[i] = vpn;
-    this.oa[i] = oaBase;
-    this.ipa[i] = ipaBase;
-    this.perm[i] = perm;
-    this.level[i] = level;
+    a.shiftsCell[0] = a.shiftsCell[0]! | (1 << (shift - 12));
+    a.valid[i] = 1;
+    a.kind[i] = kind;
+    a.vmid[i] = vmid;
+    a.asid[i] = asid;
+    a.shift[i] = shift;
+    a.vpn[i] = vpn;
+    a.oa[i] = oaBase;
+    a.ipa[i] = ipaBase;
+    a.perm[i] = perm;
+    a.level[i] = level;
   }
 
   /** Drops the entries `match` selects; returns how many. */
   drop(match: (i: number) => boolean): number {
     let n = 0;
-    const valid = this.valid;
+    const valid = this.a.valid;
     for (let i = 0; i < this.size; i++) {
       if (valid[i] === 1 && match(i)) {
         valid[i] = 0;
@@ -441,18 +418,19 @@ export class SmmuTlb {
 
   /** Whether entry i covers input address `ia`. */
   covers(i: number, ia: number): boolean {
-    return this.vpn[i] === Math.floor(ia / 2 ** this.shift[i]!);
+    return this.a.vpn[i] === Math.floor(ia / 2 ** this.a.shift[i]!);
   }
 
   entries(): number[] {
     const out: number[] = [];
-    const valid = this.valid;
+    const valid = this.a.valid;
     for (let i = 0; i < this.size; i++) if (valid[i] === 1) out.push(i);
     return out;
   }
 
   private all(): (Uint8Array | Int32Array | Float64Array)[] {
-    return [this.valid, this.kind, this.asid, this.vmid, this.shift, this.level, this.perm, this.vpn, this.oa, this.ipa, this.next];
+    const a = this.a;
+    return [a.valid, a.kind, a.asid, a.vmid, a.shift, a.level, a.perm, a.vpn, a.oa, a.ipa, a.next];
   }
 
   snapshot(): ArrayBuffer[] {
@@ -465,15 +443,14 @@ export class SmmuTlb {
       if (src) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(src));
     });
     let shifts = 0;
-    const valid = this.valid;
-    const sh = this.shift;
-    for (let k = 0; k < this.size; k++) if (valid[k] === 1) shifts |= 1 << (sh[k]! - 12);
+    const { valid, shift } = this.a;
+    for (let k = 0; k < this.size; k++) if (valid[k] === 1) shifts |= 1 << (shift[k]! - 12);
     this.shifts = shifts;
   }
 }
 
 /** The TLB's arrays (SmmuTlb), in the SRAM arena or its own. */
-interface SmmuTlbArrays {
+export interface SmmuTlbArrays {
   valid: Uint8Array;
   kind: Uint8Array;
   asid: Int32Array;
@@ -810,12 +787,12 @@ export class SmmuV3Unit implements DmaUnit {
         this.dropCds((k) => Math.floor(k / 2 ** 20) === sid);
         return true;
       case CMD_TLBI_NH_ALL:
-        tlb.drop((i) => tlb.kind[i] !== 2);
+        tlb.drop((i) => tlb.a.kind[i] !== 2);
         return true;
       case CMD_TLBI_NH_ASID: {
         const asid = field(w0, 63, 48); // CMDQ_TLBI_0_ASID
         const vmid = field(w0, 47, 32); // CMDQ_TLBI_0_VMID
-        tlb.drop((i) => tlb.kind[i] !== 2 && tlb.asid[i] === asid && tlb.vmid[i] === vmid);
+        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.asid[i] === asid && tlb.a.vmid[i] === vmid);
         return true;
       }
       case CMD_TLBI_NH_VA: {
@@ -827,21 +804,21 @@ export class SmmuV3Unit implements DmaUnit {
         const tg = field(w1, 11, 10);
         const pages = tg === 0 ? 1 : (field(w0, 16, 12) + 1) * 2 ** field(w0, 24, 20);
         const end = va + pages * (tg === 2 ? 16384 : tg === 3 ? 65536 : 4096);
-        tlb.drop((i) => tlb.kind[i] !== 2 && tlb.asid[i] === asid && tlb.vmid[i] === vmid && tlb.vpn[i]! * 2 ** tlb.shift[i]! < end && (tlb.vpn[i]! + 1) * 2 ** tlb.shift[i]! > va);
+        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.asid[i] === asid && tlb.a.vmid[i] === vmid && tlb.a.vpn[i]! * 2 ** tlb.a.shift[i]! < end && (tlb.a.vpn[i]! + 1) * 2 ** tlb.a.shift[i]! > va);
         return true;
       }
       case CMD_TLBI_EL2_ALL:
         return true; // no EL2 (StreamWorld EL2) entries are made here
       case CMD_TLBI_S12_VMALL: {
         const vmid = field(w0, 47, 32);
-        tlb.drop((i) => tlb.vmid[i] === vmid);
+        tlb.drop((i) => tlb.a.vmid[i] === vmid);
         return true;
       }
       case CMD_TLBI_S2_IPA: {
         const vmid = field(w0, 47, 32);
         const ipa = Number((w1 >> 12n) & 0xffffffffffn) * 4096; // CMDQ_TLBI_1_IPA_MASK [51:12]
         // Stage-2-only entries: combined (nested) entries are tagged by VA and need CMD_TLBI_S12_VMALL.
-        tlb.drop((i) => tlb.kind[i] === 2 && tlb.vmid[i] === vmid && tlb.covers(i, ipa));
+        tlb.drop((i) => tlb.a.kind[i] === 2 && tlb.a.vmid[i] === vmid && tlb.covers(i, ipa));
         return true;
       }
       case CMD_TLBI_NSNH_ALL:
@@ -1243,15 +1220,15 @@ export class SmmuV3Unit implements DmaUnit {
       this.tlbHit = true;
       if (!probe) this.counters.tlbHits++;
       this.stage = SmmuStage.Tlb;
-      this.perm = tlb.perm[i]!;
-      this.level = tlb.level[i]!;
-      const offset = modPow2(ia, tlb.shift[i]!);
-      this.oa = tlb.oa[i]! + offset;
+      this.perm = tlb.a.perm[i]!;
+      this.level = tlb.a.level[i]!;
+      const offset = modPow2(ia, tlb.a.shift[i]!);
+      this.oa = tlb.a.oa[i]! + offset;
       if (write ? (this.perm & 2) === 0 : (this.perm & 1) === 0) {
         // A permission fault from a cached entry: stage 2 for stage-2-only entries; a nested entry
         // keeps only the combined permission and reports stage 1 (a simplification of this model).
         this.evS2 = tlbKind === 2;
-        this.evIpa = tlbKind === 2 ? ia : tlb.ipa[i]! + offset;
+        this.evIpa = tlbKind === 2 ? ia : tlb.a.ipa[i]! + offset;
         return this.fail(F_PERMISSION, sid, ssid, iovaHi, iovaLo, write, probe, tlbKind === 2 ? s.s2Record : (cd?.record ?? true), privileged, exec);
       }
       this.kind = SmmuKind.Translated;
