@@ -1113,15 +1113,7 @@ export class SmmuV3Unit implements DmaUnit {
     this.vmid = -1;
     this.level = 0;
     this.perm = 0;
-    this.evS2 = false;
-    this.evClass = 2;
-    this.evIpa = 0;
-    this.evFetch = 0;
-    this.recorded = false;
-    this.fate = 0;
-    this.why = "";
-    this.ipa = 0;
-    this.stalledLast = false;
+    this.clearFault();
     if (this.recordTrail) {
       this.trailL1 = undefined;
       this.trailSte = undefined;
@@ -1289,6 +1281,19 @@ export class SmmuV3Unit implements DmaUnit {
       tlb.fill(tlbKind, s.vmid, tlbAsid, ia, shift, out - modPow2(ia, shift), perm, level, floorPow2(this.ipa, shift));
     }
     return 0;
+  }
+
+  /** The fault fields of the last request, before a request: no fault, nothing recorded, no IPA. */
+  private clearFault(): void {
+    this.evS2 = false;
+    this.evClass = 2;
+    this.evIpa = 0;
+    this.evFetch = 0;
+    this.recorded = false;
+    this.fate = 0;
+    this.why = "";
+    this.ipa = 0;
+    this.stalledLast = false;
   }
 
   /** A fault: the event record as the SMMU writes it (SMMUv3 spec 7.3), unless suppressed or a probe. */
@@ -1510,15 +1515,7 @@ export class SmmuV3Unit implements DmaUnit {
     this.vmid = this.bSte!.vmid;
     this.level = inf & CORE_INFO.levelMask;
     this.perm = this.aux!.get()[j]!;
-    this.evS2 = false;
-    this.evClass = 2;
-    this.evIpa = 0;
-    this.evFetch = 0;
-    this.recorded = false;
-    this.fate = 0;
-    this.why = "";
-    this.ipa = 0;
-    this.stalledLast = false;
+    this.clearFault();
     this.stage = hit ? SmmuStage.Tlb : SmmuStage.S1;
     this.kind = SmmuKind.Translated;
     const res = burst.results;
