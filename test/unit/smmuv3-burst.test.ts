@@ -151,7 +151,7 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
             const res = burst.results;
             const info = burst.info;
             // The burst's results and info bytes, and the fields of its last request.
-            expect({ code: 0, oa: (res[2 * j + 1]! >>> 0) * 2 ** 32 + (res[2 * j]! >>> 0), level: info[j]! & 7, hit: (info[j]! & 8) !== 0 }).toEqual({ code: want.code, oa: want.oa, level: want.level, hit: want.tlbHit });
+            expect({ code: 0, oa: (res[2 * j + 1]! >>> 0) * 2 ** 32 + (res[2 * j]! >>> 0), level: info[j]! & 7, hit: (info[j]! & 8) !== 0 }).toEqual({ code: want.code, oa: want.oa, level: want.leafLevel, hit: want.tlbHit });
             if (j === k - 1) expect(verdict(core, 0)).toEqual(want);
           }
           if (j === n) break;
@@ -187,7 +187,8 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
         });
         expect(out[1]).toEqual(out[0]);
       }),
-      { numRuns: 200 },
+      // (The first: a TLB hit of a 4 KiB page taken by takeIotlbHits, whose trace level is 1, not the Arm level 3.)
+      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1 }, 1, 2]] },
     );
   });
 

@@ -16,7 +16,7 @@ import { floorPow2, INV_POW2, modPow2, POW2, shrPow2 } from "../pow2.js";
 import type { Trace } from "../../trace/trace.js";
 import { DmaRun, loadBurst, RUN_BURST, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { DmaBurst } from "../vtd/translate.js";
-import { CORE_INFO } from "../vtd/translateCoreLayout.js";
+import { CORE_ARM_TLB, CORE_INFO } from "../vtd/translateCoreLayout.js";
 import {
   ABORT_NO_EVENT,
   C_BAD_CD,
@@ -1513,7 +1513,7 @@ export class SmmuV3Unit implements DmaUnit {
     this.cd = this.bCd;
     this.asid = this.bCd!.asid;
     this.vmid = this.bSte!.vmid;
-    this.level = inf & CORE_INFO.levelMask;
+    this.level = CORE_ARM_TLB.traceLevelOf - (inf & CORE_INFO.levelMask);
     this.perm = this.aux!.get()[j]!;
     this.clearFault();
     this.stage = hit ? SmmuStage.Tlb : SmmuStage.S1;
@@ -1684,7 +1684,7 @@ export class SmmuV3Unit implements DmaUnit {
   get leafLevel(): number {
     // The endpoint's ATC answered (PCIe ATS Translated request): the one trace marker of a device-side cache.
     if (this.atcHit && this.kind !== SmmuKind.Fault) return this.atcLeaf | LEVEL_DEVICE_TLB;
-    return this.kind === SmmuKind.Translated || (this.kind === SmmuKind.Fault && this.level > 0) ? 4 - this.level : 0;
+    return this.kind === SmmuKind.Translated || (this.kind === SmmuKind.Fault && this.level > 0) ? CORE_ARM_TLB.traceLevelOf - this.level : 0;
   }
 
   /** The output address of the last request as uint32 halves (DmaUnit). */

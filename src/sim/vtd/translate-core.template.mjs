@@ -132,9 +132,10 @@ export const LAYOUT = {
    * fills it: one array per field in the SRAM arena, in this order of configureArmTlb's
    * parameters (valid, kind, shift, level, perm, next: u8; asid, vmid, shiftsCell: i32; vpn, oa,
    * ipa: f64), entry k at field + k * size; `shiftsCell` the mask of filled sizes. kindS1: the
-   * tag of a stage-1 entry.
+   * tag of a stage-1 entry. A burst's info byte holds the trace's level, traceLevelOf - the Arm
+   * level (SmmuV3Unit.leafLevel).
    */
-  armTlb: { fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"], kindS1: 1 },
+  armTlb: { fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"], kindS1: 1, traceLevelOf: 4 },
   /** The unrolled walks: 2 (30-bit AGAW) to 5 levels (57-bit); other level counts go to TypeScript. */
   minLevels: 2,
   maxLevels: 5,
@@ -653,7 +654,8 @@ const AT = LAYOUT.armTlb;
  * in SmmuV3Unit.translate's order: the TLB (SmmuTlb.lookup: the filled sizes smallest first, the
  * page number's set, the ways in order; tag kind 1, VMID, ASID), on a miss the walk ($armWalk,
  * unprivileged data access) and the fill of the leaf (SmmuTlb.fill: round-robin way per set).
- * Request i, result i, info byte i as in $burst; aux byte i the permission (R 1, W 2, X 4). Stops
+ * Request i, result i, info byte i as in $burst - its level the trace's, ${AT.traceLevelOf} - the Arm level
+ * (1 a 4 KiB page, as VT-d's and AMD-Vi's) -; aux byte i the permission (R 1, W 2, X 4). Stops
  * at the first request it does not answer - an input at or above 2^$inputBits, a TLB hit lacking
  * the permission, a walk fault, a descriptor outside the pool - and returns its index (n when all
  * were answered); nothing of that request was counted, cached or written, so the unit translates
@@ -718,7 +720,7 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
                     (i64.add (i64.trunc_f64_u (f64.load ${at("oa", "(local.get $k)", 8)}))
                       (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
                   (i32.store8 (i32.add (local.get $info) (local.get $i))
-                    ${infoByte(`(i32.load8_u ${at("level", "(local.get $k)", 1)})`, "(i32.const 1)")})
+                    ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
                   (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
                   (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
@@ -733,7 +735,7 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
         (local.set $level (i32.load offset=${B.level} (local.get $blk)))
         (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))
         (i64.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))) (local.get $out))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $level))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)))
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
         (if (local.get $useTlb)
           (then
