@@ -188,7 +188,7 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
         expect(out[1]).toEqual(out[0]);
       }),
       // (The first: a TLB hit of a 4 KiB page taken by takeIotlbHits, whose trace level is 1, not the Arm level 3.)
-      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1 }, 1, 2]] },
+      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1 }, 1, 2], [{ seed: 622954711, geometry: [4, 1], n: 1 }, 5, 2]] },
     );
   });
 
