@@ -72,7 +72,9 @@ function layoutModule(layout) {
     "// Where the WebAssembly translate core and the TypeScript side meet (byte offsets unless stated).",
   ];
   const literal = (v, indent) =>
-    typeof v === "object"
+    Array.isArray(v)
+      ? JSON.stringify(v).replace(/,/g, ", ")
+      : typeof v === "object"
       ? `{\n${Object.entries(v).map(([k, x]) => `${indent}  ${k}: ${literal(x, indent + "  ")},`).join("\n")}\n${indent}}`
       : String(v);
   for (const [k, v] of Object.entries(layout)) {

@@ -17,6 +17,7 @@ import { AmdViUnit } from "../sim/amdvi/unit.js";
 import { MMIO_EVT_HEAD_OFFSET, MMIO_EVT_TAIL_OFFSET, MMIO_STATUS_OFFSET, STATUS_EVT_OVERFLOW } from "../sim/amdvi/defs.js";
 import { ArmSmmuV3Driver } from "../sim/smmuv3/driver.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit } from "../sim/smmuv3/unit.js";
+import type { DmaBurst } from "../sim/vtd/translate.js";
 import { N_HOT, N_WS, TABLE_BASE, generateTables, index, requests, type Encoding, type Requests, type Tables } from "./bench.js";
 
 export type BenchModel = "amd-vi" | "smmuv3";
@@ -139,50 +140,69 @@ class AmdBench implements BenchUnit {
    */
   run(req: Requests, n: number, f: Fold): void {
     const u = this.unit;
-    const burst = u.burst!;
     const iova = req.iova;
     const wr = req.write;
-    const cap = burst.capacity;
-    let h1 = f.h1;
-    let h2 = f.h2;
-    let ok = 0;
-    for (let start = 0; start < n; start += cap) {
-      const m = Math.min(cap, n - start);
-      burst.requests.set(iova.subarray(2 * start, 2 * (start + m)));
-      burst.writes.set(wr.subarray(start, start + m));
-      for (let j = 0; j < m; ) {
-        const k = u.translateBurst(BENCH_SID, j, m);
-        // (Taken after each call: a view of the memory is replaced when the memory grows.)
-        const res = burst.results;
-        ok += k - j;
-        for (; j < k; j++) {
-          const w0 = res[2 * j]!;
-          const w1 = res[2 * j + 1]!;
-          h1 = foldH1(h1, w0, w1);
-          h2 = foldH2(h2, w0, w1);
-        }
-        if (j === m) break;
-        const i = start + j;
-        const r = u.translate(BENCH_SID, iova[2 * i + 1]!, iova[2 * i]! >>> 0, wr[i] === 1);
-        let w0: number;
-        let w1: number;
-        if (r === 0) {
-          ok++;
-          w0 = u.hpaLo;
-          w1 = u.hpaHi;
-        } else {
-          w0 = (r << 12) | (u.flags & 0xfff);
-          w1 = 0xffffffff;
-          f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
-        }
+    runBursts(u, req, n, f, (i) => {
+      const r = u.translate(BENCH_SID, iova[2 * i + 1]!, iova[2 * i]! >>> 0, wr[i] === 1);
+      if (r === 0) return fold(f, u.hpaLo, u.hpaHi);
+      fault(f, (r << 12) | (u.flags & 0xfff));
+    });
+  }
+}
+
+/** A unit whose translate core answers requests in bursts (AmdViUnit, SmmuV3Unit translateBurst). */
+interface BurstUnit {
+  readonly burst: DmaBurst | null;
+  translateBurst(sid: number, from: number, n: number): number;
+}
+
+/** One translated result (w0, w1) into the fold. */
+function fold(f: Fold, w0: number, w1: number): void {
+  f.h1 = foldH1(f.h1, w0, w1);
+  f.h2 = foldH2(f.h2, w0, w1);
+  f.ok++;
+}
+
+/** A fault with the model's fault word into the fold (SPEC section 8: high word all ones) and its count. */
+function fault(f: Fold, w0: number): void {
+  f.h1 = foldH1(f.h1, w0, 0xffffffff);
+  f.h2 = foldH2(f.h2, w0, 0xffffffff);
+  f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
+}
+
+/**
+ * The requests in bursts of the unit's translate core (the path of a `dma` step's runs), each
+ * request the core hands back (a fault, mostly) through `one` (the unit's translate(), folding its
+ * result with fold / fault).
+ */
+function runBursts(u: BurstUnit, req: Requests, n: number, f: Fold, one: (i: number) => void): void {
+  const burst = u.burst!;
+  const iova = req.iova;
+  const wr = req.write;
+  const cap = burst.capacity;
+  for (let start = 0; start < n; start += cap) {
+    const m = Math.min(cap, n - start);
+    burst.requests.set(iova.subarray(2 * start, 2 * (start + m)));
+    burst.writes.set(wr.subarray(start, start + m));
+    for (let j = 0; j < m; ) {
+      const k = u.translateBurst(BENCH_SID, j, m);
+      // (Taken after each call: a view of the memory is replaced when the memory grows.)
+      const res = burst.results;
+      let h1 = f.h1;
+      let h2 = f.h2;
+      f.ok += k - j;
+      for (; j < k; j++) {
+        const w0 = res[2 * j]!;
+        const w1 = res[2 * j + 1]!;
         h1 = foldH1(h1, w0, w1);
         h2 = foldH2(h2, w0, w1);
-        j++;
       }
+      f.h1 = h1;
+      f.h2 = h2;
+      if (j === m) break;
+      one(start + j);
+      j++;
     }
-    f.h1 = h1;
-    f.h2 = h2;
-    f.ok += ok;
   }
 }
 
@@ -220,33 +240,19 @@ class SmmuBench implements BenchUnit {
   get hits(): number {
     return this.unit.counters.tlbHits;
   }
+  /**
+   * The requests in bursts of the unit's translate core (SmmuV3Unit.translateBurst, the path of a
+   * `dma` step's runs), each request the core hands back (a fault) through translate().
+   */
   run(req: Requests, n: number, f: Fold): void {
     const u = this.unit;
     const iova = req.iova;
     const wr = req.write;
-    let h1 = f.h1;
-    let h2 = f.h2;
-    let ok = 0;
-    for (let i = 0; i < n; i++) {
+    runBursts(u, req, n, f, (i) => {
       const r = u.translate(BENCH_SID, -1, iova[2 * i + 1]!, iova[2 * i]! >>> 0, wr[i] === 1);
-      let w0: number;
-      let w1: number;
-      if (r === 0) {
-        ok++;
-        const oa = u.oa;
-        w0 = oa % TWO32 | 0;
-        w1 = (oa / TWO32) | 0;
-      } else {
-        w0 = r;
-        w1 = 0xffffffff;
-        f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
-      }
-      h1 = foldH1(h1, w0, w1);
-      h2 = foldH2(h2, w0, w1);
-    }
-    f.h1 = h1;
-    f.h2 = h2;
-    f.ok += ok;
+      if (r === 0) return fold(f, u.oa % TWO32 | 0, (u.oa / TWO32) | 0);
+      fault(f, r);
+    });
   }
 }
 

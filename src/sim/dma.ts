@@ -6,6 +6,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
+import { CORE_INFO } from "./vtd/translateCoreLayout.js";
 import { EventKind, F_CC_HIT, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, F_XLATE_SHIFT, LEVEL_DEVICE_TLB, type Trace } from "../trace/trace.js";
 
 /** 4 KiB: a PCIe request does not cross a 4 KiB boundary (PCIe Base Spec, 2.2.7), so a transfer splits at them. */
@@ -163,6 +164,70 @@ export function loadBurst(burst: { readonly requests: Int32Array; readonly write
       lo = (lo + 4096) >>> 0;
       if (lo === 0) hi = (hi + 1) >>> 0;
     }
+  }
+}
+
+/** Transactions of a DMA run a unit's translate core takes in one burst at most, and at first. */
+export const RUN_BURST = 512;
+const RUN_MIN = 8;
+
+/**
+ * A DMA run that a unit answers in bursts of its translate core (AmdViUnit, SmmuV3Unit
+ * dmaRequest): the current burst's results [next, done) not yet taken, the transaction the last
+ * burst handed back (the unit translates it alone), and the next burst's length, which starts at
+ * RUN_MIN and doubles up to RUN_BURST while bursts answer every request, so that a run of faults
+ * (each handed back) loads few requests.
+ */
+export class DmaRun {
+  next = 0;
+  done = 0;
+  private slowAt = -1;
+  private len = RUN_MIN;
+
+  /** A new run (translateRun). */
+  reset(): void {
+    this.next = this.done = 0;
+    this.slowAt = -1;
+    this.len = RUN_MIN;
+  }
+
+  /**
+   * Transaction t of a run that ends before `to`, no result left: the length of the burst to load
+   * from t, or 0 when none (t was handed back, or it is the run's last transaction).
+   */
+  wants(t: number, to: number): number {
+    this.next = this.done = 0;
+    return t === this.slowAt || to - t <= 1 ? 0 : Math.min(to - t, this.len);
+  }
+
+  /** The burst of n transactions from t answered `done` of them. */
+  ran(t: number, n: number, done: number): void {
+    this.len = done === n ? Math.min(2 * this.len, RUN_BURST) : RUN_MIN;
+    this.done = done;
+    if (done < n) this.slowAt = t + done;
+  }
+
+  /**
+   * DmaUnit.takeIotlbHits' loop: the burst's next results while they are IOTLB hits (its info
+   * bytes), at most `max`, their output addresses and levels written from index `at`; `next`
+   * moves past them. Returns how many.
+   */
+  takeHits(burst: { readonly results: Int32Array; readonly info: Uint8Array }, max: number, hpaHi: Uint32Array, hpaLo: Uint32Array, level: Uint8Array, at: number): number {
+    let j = this.next;
+    const end = Math.min(this.done, j + max);
+    const res = burst.results;
+    const info = burst.info;
+    let k = at;
+    for (; j < end; j++, k++) {
+      const inf = info[j]!;
+      if ((inf & CORE_INFO.iotlbHit) === 0) break;
+      hpaHi[k] = res[2 * j + 1]!;
+      hpaLo[k] = res[2 * j]!;
+      level[k] = inf & CORE_INFO.levelMask;
+    }
+    const n = j - this.next;
+    this.next = j;
+    return n;
   }
 }
 

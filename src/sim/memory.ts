@@ -43,7 +43,7 @@ export class MemoryLimitError extends Error {
  * A typed-array view of part of a PhysicalMemory's WebAssembly.Memory (the SRAM arena), taken
  * again after the memory grew: growth detaches every view of it (PhysicalMemory.epoch counts).
  */
-export class MemoryView<T extends Int32Array | Uint8Array> {
+export class MemoryView<T extends Int32Array | Uint8Array | Float64Array> {
   private view: T;
   private epoch: number;
 

@@ -22,7 +22,7 @@ export interface HostIommuModel {
 
 const MODELS: Record<IommuSpec["model"], HostIommuModel> = {
   "intel-vtd": { sramBytes: (spec) => VtdHost.sramBytes(spec), create: (mem, host, name) => new VtdHost(mem, host.iommu, host.pci, name, host.kernel) },
-  smmuv3: { sramBytes: () => 0, create: (mem, host) => new SmmuV3Host(mem, host.iommu, host.kernel) },
+  smmuv3: { sramBytes: (spec) => SmmuV3Host.sramBytes(spec), create: (mem, host) => new SmmuV3Host(mem, host.iommu, host.kernel) },
   "amd-vi": { sramBytes: (spec) => AmdViHost.sramBytes(spec), create: (mem, host) => new AmdViHost(mem, host.iommu, host.pci, host.kernel, host.kernelParams?.amdPgtable), requesterAliases: (host) => ivrsDevices(host.iommu).alias },
 };
 

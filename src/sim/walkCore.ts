@@ -10,7 +10,7 @@
  */
 import { MemoryView, type PhysicalMemory } from "./memory.js";
 import { translateCoreModule, type DmaBurst } from "./vtd/translate.js";
-import { CORE_AMD_V1, CORE_BLOCK } from "./vtd/translateCoreLayout.js";
+import { CORE_AMD_V1, CORE_ARM_TLB, CORE_BLOCK } from "./vtd/translateCoreLayout.js";
 
 /** The core's per-format exports. */
 interface WalkCoreExports {
@@ -19,6 +19,8 @@ interface WalkCoreExports {
   configureAmdIotlb(tag: number, words: number, victim: number, sets: number, ways: number): void;
   amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
   armWalk(ttb: number, startLevel: number, outputBits: number, s2: number, afOff: number, priv: number, exec: number, iaHi: number, iaLo: number, write: number): number;
+  configureArmTlb(...offsetsSetsWays: number[]): void;
+  armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
 }
 
 const HPA = CORE_BLOCK.hpa / 4;
@@ -92,7 +94,25 @@ export class TableWalkCore {
     );
   }
 
-  /** IOTLB hits of the last amdBurst. */
+  /** The SMMUv3 TLB arrays $armBurst probes and fills (byte offsets in the memory by field; smmuv3/unit.ts SmmuTlb). */
+  configureArmTlb(offsets: Readonly<Record<(typeof CORE_ARM_TLB.fields)[number], number>>, sets: number, ways: number): void {
+    this.core.configureArmTlb(...CORE_ARM_TLB.fields.map((f) => offsets[f]), sets, ways);
+  }
+
+  /**
+   * SMMUv3's stage-1 translate step for requests [from, n) of `burst` (translate-core.template.mjs
+   * $armBurst) with the stream's resolved configuration: the index of the first request it did
+   * not answer (n when it answered all); `burstHits` of them were TLB hits. `aux` byte i: the
+   * permission (R 1, W 2, X 4).
+   */
+  armBurst(vmid: number, asid: number, c: { ttb: number; startLevel: number; outputBits: number; afOff: boolean; inputBits: number }, useTlb: boolean, burst: DmaBurst, aux: number, from: number, n: number): number {
+    return (
+      from +
+      this.core.armBurst(vmid, asid, c.ttb, c.startLevel, c.outputBits, c.afOff ? 1 : 0, c.inputBits, useTlb ? 1 : 0, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
+    );
+  }
+
+  /** IOTLB hits of the last amdBurst / TLB hits of the last armBurst. */
   get burstHits(): number {
     return this.block.get()[HITS]!;
   }

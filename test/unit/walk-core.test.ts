@@ -12,23 +12,12 @@ import { AmdIommuDriver, type AmdDomain } from "../../src/sim/amdvi/driver.js";
 import { AmdViUnit } from "../../src/sim/amdvi/unit.js";
 import { DmaTally, type DmaTransfer } from "../../src/sim/dma.js";
 import { Trace } from "../../src/trace/trace.js";
+import { prng } from "./prng.js";
 
 const BASE = 0x10000000;
 /** 4 GiB of DRAM: a table pointer below it reads zeros (sparse), above it is unreadable (PAGE_TAB_HARDWARE_ERROR). */
 const DRAM = 2 ** 32;
 const SID = 0x100;
-
-/** A small PRNG (mulberry32) so that one fast-check integer draws a whole table tree. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random v1 tables below a root of `mode` levels; entries at indices 0..3 of each table. */
 function buildTables(mem: PhysicalMemory, r: () => number, mode: number): number {

@@ -19,7 +19,7 @@
  */
 import { MemoryView, type PhysicalMemory } from "../memory.js";
 import { LEVEL_DEVICE_TLB, type Trace } from "../../trace/trace.js";
-import { loadBurst, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
+import { DmaRun, loadBurst, RUN_BURST, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
 import { TableWalkCore } from "../walkCore.js";
 import { DmaBurst } from "../vtd/translate.js";
@@ -126,9 +126,6 @@ const DEV_IOTLB_WAYS = 4;
 /** DTE data[1] bit 32 (I, DTE_FLAG_IOTLB): the IOMMU accepts the device's ATS requests; bit 0 of the high dword. */
 const DTE1_I_HI = 1;
 
-/** Transactions of a DMA run the translate core takes in one burst at most (dmaRequest), and at first. */
-const RUN_BURST = 512;
-const RUN_MIN = 8;
 /** Interrupt address range (MSI): 0xFEE00000-0xFEEFFFFF is not translated by the page tables. */
 const MSI_FIRST = 0xfee00000;
 const MSI_LAST = 0xfeefffff;
@@ -192,11 +189,8 @@ export class AmdViUnit implements DmaUnit {
   private bRoot = 0;
   private bMode = 0;
   private bPerm = 0;
-  /** The current run's burst (dmaRequest): results [runNext, runDone); runSlowAt: handed back; runLen: the next burst's length. */
-  private runNext = 0;
-  private runDone = 0;
-  private runSlowAt = -1;
-  private runLen = RUN_MIN;
+  /** The current run's bursts (dmaRequest). */
+  private readonly run = new DmaRun();
   /** ATS devices behind the unit: whether the device at a device id completes ATS invalidations (undefined: no ATS device there). */
   atsResponds?: (devid: number) => boolean | undefined;
   /** Interrupt remapping: the DTE's interrupt fields, the IRTEs and their cache (intremap.ts). */
@@ -1097,33 +1091,25 @@ export class AmdViUnit implements DmaUnit {
    * loop every model runs, so every view reads them alike). No allocation.
    */
   translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
-    this.runNext = this.runDone = 0;
-    this.runSlowAt = -1;
-    this.runLen = RUN_MIN;
+    this.run.reset();
     translateEach(this, x, from, to, trace, step, tally);
-    this.runNext = this.runDone = 0;
+    this.run.reset();
   }
 
   /**
    * Transaction t of a run (DmaUnit): the next result of the current burst of the translate core,
-   * or a new burst when the run has two or more transactions left and the device's DTE allows one
-   * (burstDte), or else translate() with caches and the event log. A burst's length starts at
-   * RUN_MIN and doubles up to RUN_BURST while bursts answer every request, so that a run of faults
-   * (each handed back to translate()) loads few requests.
+   * or a new burst (DmaRun) when the device's DTE allows one (burstDte), or else translate() with
+   * caches and the event log.
    */
   dmaRequest(x: DmaTransfer, t: number, to: number, iovaHi: number, iovaLo: number): number {
-    if (this.runNext < this.runDone) return this.takeBurstResult(this.runNext++, x.sid, iovaHi, iovaLo, x.write);
-    this.runNext = this.runDone = 0;
-    const burst = this.burst;
-    if (burst !== null && t !== this.runSlowAt && to - t > 1 && (x.pasid === undefined || x.pasid < 0) && this.burstDte(x.sid)) {
-      const n = Math.min(to - t, this.runLen);
-      loadBurst(burst, x, t, n);
-      const done = this.runBurst(0, n);
-      this.runLen = done === n ? Math.min(2 * this.runLen, RUN_BURST) : RUN_MIN;
-      this.runDone = done;
-      if (done < n) this.runSlowAt = t + done;
+    const run = this.run;
+    if (run.next < run.done) return this.takeBurstResult(run.next++, x.sid, iovaHi, iovaLo, x.write);
+    const n = run.wants(t, to);
+    if (n > 0 && this.burst !== null && (x.pasid === undefined || x.pasid < 0) && this.burstDte(x.sid)) {
+      loadBurst(this.burst, x, t, n);
+      run.ran(t, n, this.runBurst(0, n));
     }
-    return this.runNext < this.runDone ? this.takeBurstResult(this.runNext++, x.sid, iovaHi, iovaLo, x.write) : this.translate(x.sid, iovaHi, iovaLo, x.write, false, x.pasid ?? -1);
+    return run.next < run.done ? this.takeBurstResult(run.next++, x.sid, iovaHi, iovaLo, x.write) : this.translate(x.sid, iovaHi, iovaLo, x.write, false, x.pasid ?? -1);
   }
 
   /**
@@ -1132,25 +1118,12 @@ export class AmdViUnit implements DmaUnit {
    * written for the trace; the result fields then describe the last.
    */
   takeIotlbHits(max: number, hpaHi: Uint32Array, hpaLo: Uint32Array, level: Uint8Array, at: number): number {
-    let j = this.runNext;
-    const end = Math.min(this.runDone, j + max);
-    if (j >= end) return 0;
     const burst = this.burst!;
-    const res = burst.results;
-    const info = burst.info;
-    let k = at;
-    for (; j < end; j++, k++) {
-      const inf = info[j]!;
-      if ((inf & CORE_INFO.iotlbHit) === 0) break;
-      hpaHi[k] = res[2 * j + 1]!;
-      hpaLo[k] = res[2 * j]!;
-      level[k] = inf & CORE_INFO.levelMask;
-    }
-    const n = j - this.runNext;
+    const n = this.run.takeHits(burst, max, hpaHi, hpaLo, level, at);
     if (n === 0) return 0;
+    const j = this.run.next;
     const req = burst.requests;
     this.takeBurstResult(j - 1, this.bSid, req[2 * j - 1]! >>> 0, req[2 * j - 2]! >>> 0, burst.writes[j - 1] === 1);
-    this.runNext = j;
     return n;
   }
 

@@ -17,7 +17,6 @@ import { ArmSmmuV3Driver, type IopfRecord, type SmmuDomain, type SmmuDriverSnaps
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
 import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE, STALL_MODEL_FORCE, STALL_MODEL_NONE, STALL_MODEL_STALL } from "./spec.js";
-import { TableWalkCore } from "../walkCore.js";
 
 /** host.iommu.stall-model -> SMMU_IDR0.STALL_MODEL (spec.ts STALL_MODEL_*). */
 const STALL_MODELS = { stall: STALL_MODEL_STALL, none: STALL_MODEL_NONE, force: STALL_MODEL_FORCE } as const;
@@ -43,9 +42,10 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   /** Requester ids of the devices with a PCIe PASID capability (host.iommu.pasid). */
   private readonly pasidRids = new Set<number>();
 
-  static sramBytes(): number {
-    // The unit's caches are typed arrays of its own; the arena holds its walk core's block.
-    return TableWalkCore.ARENA_BYTES;
+  /** SRAM the unit takes in the machine's memory (PhysicalMemory sramBytes): its walk core, TLB and burst. */
+  static sramBytes(spec: IommuSpec): number {
+    const smmu = smmuSpecOf(spec);
+    return SmmuV3Unit.sramBytes(smmu.tlbSets, smmu.tlbWays);
   }
 
   /** MMIO base of the SMMU's register page 0 (the IORT node's Base Address). */
@@ -59,7 +59,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     super();
     this.registerBase = spec.registerBase ?? SMMU_REG_BASE;
     const s = spec.smmu;
-    const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}), ...(s.priqShift !== undefined ? { priqShift: s.priqShift } : {}) } : {}) };
+    const smmu = smmuSpecOf(spec);
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
     this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel) });
@@ -222,4 +222,10 @@ function asHost(d: SmmuDomain): HostDomain & SmmuDomain {
   const h = d as HostDomain & SmmuDomain;
   if (!Object.getOwnPropertyDescriptor(d, "did")) Object.defineProperty(d, "did", { get: () => (d.stage === 1 ? d.asid : d.stage === 2 ? d.vmid : 0), enumerable: false });
   return h;
+}
+
+/** The unit's SmmuSpec from the scenario's host.iommu (DEFAULT_SMMU_SPEC without an smmu block). */
+function smmuSpecOf(spec: IommuSpec): SmmuSpec {
+  const s = spec.smmu;
+  return { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}), ...(s.priqShift !== undefined ? { priqShift: s.priqShift } : {}) } : {}) };
 }

@@ -862,11 +862,12 @@ export class SmmuV3Model implements IommuUnit {
   }
 
   private tlbNodes(): IotlbEntryNode[] {
-    const t = this.unit.tlb;
-    return t.entries().map((i) => {
+    const tlb = this.unit.tlb;
+    const t = tlb.a;
+    return tlb.entries().map((i) => {
       const kind = t.kind[i]!;
       const size = 2 ** t.shift[i]!;
-      const set = Math.floor(i / t.ways);
+      const set = Math.floor(i / tlb.ways);
       return {
         kind: "iotlb-entry",
         key: `tlb-${i}`,
@@ -877,7 +878,7 @@ export class SmmuV3Model implements IommuUnit {
         hpa: BigInt(t.oa[i]!),
         pageSize: BigInt(size),
         perm: t.perm[i]!,
-        slot: `set ${set} way ${i % t.ways} · ${kind === 1 ? `stage 1 ASID ${t.asid[i]}` : kind === 2 ? `stage 2 VMID ${t.vmid[i]}` : `nested ASID ${t.asid[i]} VMID ${t.vmid[i]}`}`,
+        slot: `set ${set} way ${i % tlb.ways} · ${kind === 1 ? `stage 1 ASID ${t.asid[i]}` : kind === 2 ? `stage 2 VMID ${t.vmid[i]}` : `nested ASID ${t.asid[i]} VMID ${t.vmid[i]}`}`,
         ...NO_CHILDREN,
       };
     });

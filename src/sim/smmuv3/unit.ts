@@ -11,10 +11,12 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import type { PhysicalMemory } from "../memory.js";
+import { MemoryView, type PhysicalMemory } from "../memory.js";
 import { floorPow2, INV_POW2, modPow2, POW2, shrPow2 } from "../pow2.js";
 import type { Trace } from "../../trace/trace.js";
-import { translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
+import { DmaRun, loadBurst, RUN_BURST, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
+import { DmaBurst } from "../vtd/translate.js";
+import { CORE_ARM_TLB, CORE_INFO } from "../vtd/translateCoreLayout.js";
 import {
   ABORT_NO_EVENT,
   C_BAD_CD,
@@ -277,53 +279,82 @@ const field = (w: bigint, hi: number, lo: number) => Number((w >> BigInt(lo)) & 
 
 /**
  * The TLB: sets x ways, round-robin per set; entries tagged by kind (1 stage 1, 2 stage 2,
- * 3 nested), VMID and ASID, holding one page or block (its size as a shift).
+ * 3 nested), VMID and ASID, holding one page or block (its size as a shift). Given a memory, its
+ * arrays live in that memory's SRAM arena, where the translate core's stage-1 burst ($armBurst,
+ * translate-core.template.mjs) probes and fills the same arrays by the same rule (lookup / fill
+ * below; test/unit/walk-core.test.ts holds the two to the same state).
  */
 export class SmmuTlb {
   readonly size: number;
-  readonly valid: Uint8Array;
-  readonly kind: Uint8Array;
-  readonly asid: Int32Array;
-  readonly vmid: Int32Array;
-  readonly shift: Uint8Array;
-  readonly level: Uint8Array;
-  readonly perm: Uint8Array;
-  /** Input page number (input address / 2^shift) and output base address. */
-  readonly vpn: Float64Array;
-  readonly oa: Float64Array;
-  /** Nested entries: the IPA of the page's base (what a stage-2 permission fault reports). */
-  readonly ipa: Float64Array;
-  private readonly next: Uint8Array;
+  private readonly views: { [K in keyof SmmuTlbArrays]: MemoryView<SmmuTlbArrays[K]> } | undefined;
+  private arrays: SmmuTlbArrays;
+  private epoch = 0;
   /** Slot of the last hit. */
   hitSlot = -1;
-  /**
-   * Bit (shift - 12) set for every entry size ever filled (4 KiB pages: 12, 16 KiB: 14, 64 KiB:
-   * 16, blocks 21/25/29/30): lookup probes only these sizes, smallest first.
-   */
-  shifts = 0;
+
+  /** SRAM arena bytes a TLB of this geometry takes (alignment included). */
+  static arenaBytes(sets: number, ways: number): number {
+    return sets * ways * (3 * 8 + 2 * 4 + 5) + sets + 4 + 11 * 64;
+  }
 
   constructor(
     readonly sets: number,
     readonly ways: number,
+    private readonly mem?: PhysicalMemory,
   ) {
     const n = sets * ways;
     this.size = n;
-    this.valid = new Uint8Array(n);
-    this.kind = new Uint8Array(n);
-    this.asid = new Int32Array(n);
-    this.vmid = new Int32Array(n);
-    this.shift = new Uint8Array(n);
-    this.level = new Uint8Array(n);
-    this.perm = new Uint8Array(n);
-    this.vpn = new Float64Array(n);
-    this.oa = new Float64Array(n);
-    this.ipa = new Float64Array(n);
-    this.next = new Uint8Array(sets);
+    if (mem === undefined) {
+      this.arrays = { valid: new Uint8Array(n), kind: new Uint8Array(n), asid: new Int32Array(n), vmid: new Int32Array(n), shift: new Uint8Array(n), level: new Uint8Array(n), perm: new Uint8Array(n), vpn: new Float64Array(n), oa: new Float64Array(n), ipa: new Float64Array(n), next: new Uint8Array(sets), shiftsCell: new Int32Array(1) };
+      this.views = undefined;
+    } else {
+      const u8 = (len: number) => new MemoryView(mem, Uint8Array, mem.allocSram(len), len);
+      const i32 = (len: number) => new MemoryView(mem, Int32Array, mem.allocSram(4 * len), len);
+      const f64 = (len: number) => new MemoryView(mem, Float64Array, mem.allocSram(8 * len), len);
+      this.views = { valid: u8(n), kind: u8(n), asid: i32(n), vmid: i32(n), shift: u8(n), level: u8(n), perm: u8(n), vpn: f64(n), oa: f64(n), ipa: f64(n), next: u8(sets), shiftsCell: i32(1) };
+      this.epoch = mem.epoch;
+      this.arrays = SmmuTlb.current(this.views);
+    }
     this.setBits = Number.isInteger(Math.log2(sets)) ? Math.log2(sets) : -1;
   }
 
+  private static current(v: { [K in keyof SmmuTlbArrays]: MemoryView<SmmuTlbArrays[K]> }): SmmuTlbArrays {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x.get()])) as unknown as SmmuTlbArrays;
+  }
+
+  /**
+   * The entries' fields, one array each (vpn: input address / 2^shift; oa: the output base;
+   * ipa: a nested entry's IPA base, what a stage-2 permission fault reports). Views of the SRAM
+   * arena are taken again after the memory grew.
+   */
+  get a(): SmmuTlbArrays {
+    const mem = this.mem;
+    if (mem !== undefined && mem.epoch !== this.epoch) {
+      this.epoch = mem.epoch;
+      this.arrays = SmmuTlb.current(this.views!);
+    }
+    return this.arrays;
+  }
+
+  /**
+   * Bit (shift - 12) set for every entry size ever filled (4 KiB pages: 12, 16 KiB: 14, 64 KiB:
+   * 16, blocks 21/25/29/30): lookup probes only these sizes, smallest first.
+   */
+  get shifts(): number {
+    return this.a.shiftsCell[0]!;
+  }
+  set shifts(v: number) {
+    this.a.shiftsCell[0] = v;
+  }
+
+  /** Byte offsets of the arrays in the memory (a TLB in a memory's SRAM arena), for the core. */
+  get offsets(): { [K in keyof SmmuTlbArrays]: number } | undefined {
+    const v = this.views;
+    return v === undefined ? undefined : (Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x.offset])) as unknown as { [K in keyof SmmuTlbArrays]: number });
+  }
+
   /** log2(sets) when sets is a power of two (-1 otherwise): the set index without a floating-point modulo. */
-  private readonly setBits: number;
+  readonly setBits: number;
 
   /** The set of input page number `vpn` (vpn mod sets). */
   private setOf(vpn: number): number {
@@ -331,6 +362,7 @@ export class SmmuTlb {
   }
 
   lookup(kind: number, vmid: number, asid: number, ia: number): boolean {
+    const { valid, vpn: vpns, shift: shifts, kind: kinds, vmid: vmids, asid: asids } = this.a;
     // The filled sizes, smallest first: one iteration per set bit of `shifts`.
     for (let m = this.shifts; m !== 0; m &= m - 1) {
       const shift = 43 - Math.clz32(m & -m);
@@ -340,7 +372,7 @@ export class SmmuTlb {
       const base = (sb >= 0 ? vpn - Math.floor(vpn * INV_POW2[sb]!) * POW2[sb]! : vpn % this.sets) * this.ways;
       for (let w = 0; w < this.ways; w++) {
         const i = base + w;
-        if (this.valid[i] === 1 && this.shift[i] === shift && this.vpn[i] === vpn && this.kind[i] === kind && this.vmid[i] === vmid && (kind === 2 || this.asid[i] === asid)) {
+        if (valid[i] === 1 && shifts[i] === shift && vpns[i] === vpn && kinds[i] === kind && vmids[i] === vmid && (kind === 2 || asids[i] === asid)) {
           this.hitSlot = i;
           return true;
         }
@@ -349,33 +381,35 @@ export class SmmuTlb {
     return false;
   }
 
-
   fill(kind: number, vmid: number, asid: number, ia: number, shift: number, oaBase: number, perm: number, level: number, ipaBase: number): void {
     // A TLB of no entries (tlbWays 0: `passthrough bench --model smmuv3`'s W1) keeps nothing.
     if (this.size === 0) return;
+    const a = this.a;
     const vpn = shrPow2(ia, shift);
     const set = this.setOf(vpn);
-    const i = set * this.ways + this.next[set]!;
-    this.next[set] = (this.next[set]! + 1) % this.ways;
-    this.shifts |= 1 << (shift - 12);
-    this.valid[i] = 1;
-    this.kind[i] = kind;
-    this.vmid[i] = vmid;
-    this.asid[i] = asid;
-    this.shift[i] = shift;
-    this.vpn[i] = vpn;
-    this.oa[i] = oaBase;
-    this.ipa[i] = ipaBase;
-    this.perm[i] = perm;
-    this.level[i] = level;
+    const next = a.next;
+    const i = set * this.ways + next[set]!;
+    next[set] = (next[set]! + 1) % this.ways;
+    a.shiftsCell[0] = a.shiftsCell[0]! | (1 << (shift - 12));
+    a.valid[i] = 1;
+    a.kind[i] = kind;
+    a.vmid[i] = vmid;
+    a.asid[i] = asid;
+    a.shift[i] = shift;
+    a.vpn[i] = vpn;
+    a.oa[i] = oaBase;
+    a.ipa[i] = ipaBase;
+    a.perm[i] = perm;
+    a.level[i] = level;
   }
 
   /** Drops the entries `match` selects; returns how many. */
   drop(match: (i: number) => boolean): number {
     let n = 0;
+    const valid = this.a.valid;
     for (let i = 0; i < this.size; i++) {
-      if (this.valid[i] === 1 && match(i)) {
-        this.valid[i] = 0;
+      if (valid[i] === 1 && match(i)) {
+        valid[i] = 0;
         n++;
       }
     }
@@ -384,32 +418,78 @@ export class SmmuTlb {
 
   /** Whether entry i covers input address `ia`. */
   covers(i: number, ia: number): boolean {
-    return this.vpn[i] === Math.floor(ia / 2 ** this.shift[i]!);
+    return this.a.vpn[i] === Math.floor(ia / 2 ** this.a.shift[i]!);
   }
 
   entries(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.size; i++) if (this.valid[i] === 1) out.push(i);
+    const valid = this.a.valid;
+    for (let i = 0; i < this.size; i++) if (valid[i] === 1) out.push(i);
     return out;
   }
 
+  private all(): (Uint8Array | Int32Array | Float64Array)[] {
+    const a = this.a;
+    return [a.valid, a.kind, a.asid, a.vmid, a.shift, a.level, a.perm, a.vpn, a.oa, a.ipa, a.next];
+  }
+
   snapshot(): ArrayBuffer[] {
-    return [this.valid, this.kind, this.asid, this.vmid, this.shift, this.level, this.perm, this.vpn, this.oa, this.ipa, this.next].map((a) => a.slice().buffer);
+    return this.all().map((a) => a.slice().buffer);
   }
 
   restore(s: ArrayBuffer[]): void {
-    const arrays = [this.valid, this.kind, this.asid, this.vmid, this.shift, this.level, this.perm, this.vpn, this.oa, this.ipa, this.next];
-    arrays.forEach((a, k) => {
+    this.all().forEach((a, k) => {
       const src = s[k];
       if (src) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(src));
     });
-    this.shifts = 0;
-    for (let k = 0; k < this.size; k++) if (this.valid[k] === 1) this.shifts |= 1 << (this.shift[k]! - 12);
+    let shifts = 0;
+    const { valid, shift } = this.a;
+    for (let k = 0; k < this.size; k++) if (valid[k] === 1) shifts |= 1 << (shift[k]! - 12);
+    this.shifts = shifts;
   }
+}
+
+/** The TLB's arrays (SmmuTlb), in the SRAM arena or its own. */
+export interface SmmuTlbArrays {
+  valid: Uint8Array;
+  kind: Uint8Array;
+  asid: Int32Array;
+  vmid: Int32Array;
+  shift: Uint8Array;
+  level: Uint8Array;
+  perm: Uint8Array;
+  vpn: Float64Array;
+  oa: Float64Array;
+  ipa: Float64Array;
+  next: Uint8Array;
+  /** One cell: the `shifts` mask. */
+  shiftsCell: Int32Array;
 }
 
 export class SmmuV3Unit implements DmaUnit {
   readonly tlb: SmmuTlb;
+  /** The translate core (walkCore.ts): the walkers' walk, and with `burst` the stage-1 bursts. */
+  private readonly core: TableWalkCore | null;
+  /**
+   * The requests and results of a burst of the core (translateBurst, dmaRequest; null without the
+   * TLB in the SRAM arena), and each result's permission byte.
+   */
+  readonly burst: DmaBurst | null;
+  private readonly aux: MemoryView<Uint8Array> | null;
+  /** The burst's stream, resolved by burstConfig: its STE and CD. */
+  private bSte: Ste | undefined;
+  private bCd: Cd | undefined;
+  /** The current run's bursts (dmaRequest). */
+  private readonly run = new DmaRun();
+
+  /** SRAM arena bytes a unit with this TLB takes for its translate core (walk core, TLB, burst). */
+  static sramBytes(tlbSets: number, tlbWays: number): number {
+    return TableWalkCore.ARENA_BYTES + SmmuV3Unit.burstBytes(tlbSets, tlbWays);
+  }
+
+  private static burstBytes(tlbSets: number, tlbWays: number): number {
+    return SmmuTlb.arenaBytes(tlbSets, tlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64;
+  }
   readonly s1: StageWalker;
   readonly s2: StageWalker;
   /** Walks the stage-2 translation of a nested stream's table and CD addresses (no trail). */
@@ -516,10 +596,23 @@ export class SmmuV3Unit implements DmaUnit {
     readonly mem: PhysicalMemory,
     readonly spec: SmmuSpec,
   ) {
-    this.tlb = new SmmuTlb(spec.tlbSets, spec.tlbWays);
     // One walk core for the unit's walkers: their walks never overlap (a nested stage-1 walk, whose
-    // table fetches go through s2t, walks in TypeScript).
-    const core = TableWalkCore.create(mem);
+    // table fetches go through s2t, walks in TypeScript). With room in the SRAM arena for the TLB
+    // and a burst too, the TLB lives there and DMA runs translate in bursts of the core
+    // ($armBurst); with room for the core alone, it walks; without, TypeScript does everything.
+    const sets = spec.tlbSets;
+    let core = Number.isInteger(Math.log2(sets)) ? TableWalkCore.create(mem, SmmuV3Unit.burstBytes(sets, spec.tlbWays)) : null;
+    this.tlb = new SmmuTlb(sets, spec.tlbWays, core === null ? undefined : mem);
+    if (core !== null) {
+      core.configureArmTlb(this.tlb.offsets!, sets, spec.tlbWays);
+      this.burst = new DmaBurst(mem, RUN_BURST);
+      this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
+    } else {
+      core = TableWalkCore.create(mem);
+      this.burst = null;
+      this.aux = null;
+    }
+    this.core = core;
     this.s1 = new StageWalker(mem, core);
     this.s2 = new StageWalker(mem, core);
     this.s2t = new StageWalker(mem, core);
@@ -694,12 +787,12 @@ export class SmmuV3Unit implements DmaUnit {
         this.dropCds((k) => Math.floor(k / 2 ** 20) === sid);
         return true;
       case CMD_TLBI_NH_ALL:
-        tlb.drop((i) => tlb.kind[i] !== 2);
+        tlb.drop((i) => tlb.a.kind[i] !== 2);
         return true;
       case CMD_TLBI_NH_ASID: {
         const asid = field(w0, 63, 48); // CMDQ_TLBI_0_ASID
         const vmid = field(w0, 47, 32); // CMDQ_TLBI_0_VMID
-        tlb.drop((i) => tlb.kind[i] !== 2 && tlb.asid[i] === asid && tlb.vmid[i] === vmid);
+        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.asid[i] === asid && tlb.a.vmid[i] === vmid);
         return true;
       }
       case CMD_TLBI_NH_VA: {
@@ -711,21 +804,21 @@ export class SmmuV3Unit implements DmaUnit {
         const tg = field(w1, 11, 10);
         const pages = tg === 0 ? 1 : (field(w0, 16, 12) + 1) * 2 ** field(w0, 24, 20);
         const end = va + pages * (tg === 2 ? 16384 : tg === 3 ? 65536 : 4096);
-        tlb.drop((i) => tlb.kind[i] !== 2 && tlb.asid[i] === asid && tlb.vmid[i] === vmid && tlb.vpn[i]! * 2 ** tlb.shift[i]! < end && (tlb.vpn[i]! + 1) * 2 ** tlb.shift[i]! > va);
+        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.asid[i] === asid && tlb.a.vmid[i] === vmid && tlb.a.vpn[i]! * 2 ** tlb.a.shift[i]! < end && (tlb.a.vpn[i]! + 1) * 2 ** tlb.a.shift[i]! > va);
         return true;
       }
       case CMD_TLBI_EL2_ALL:
         return true; // no EL2 (StreamWorld EL2) entries are made here
       case CMD_TLBI_S12_VMALL: {
         const vmid = field(w0, 47, 32);
-        tlb.drop((i) => tlb.vmid[i] === vmid);
+        tlb.drop((i) => tlb.a.vmid[i] === vmid);
         return true;
       }
       case CMD_TLBI_S2_IPA: {
         const vmid = field(w0, 47, 32);
         const ipa = Number((w1 >> 12n) & 0xffffffffffn) * 4096; // CMDQ_TLBI_1_IPA_MASK [51:12]
         // Stage-2-only entries: combined (nested) entries are tagged by VA and need CMD_TLBI_S12_VMALL.
-        tlb.drop((i) => tlb.kind[i] === 2 && tlb.vmid[i] === vmid && tlb.covers(i, ipa));
+        tlb.drop((i) => tlb.a.kind[i] === 2 && tlb.a.vmid[i] === vmid && tlb.covers(i, ipa));
         return true;
       }
       case CMD_TLBI_NSNH_ALL:
@@ -1020,15 +1113,7 @@ export class SmmuV3Unit implements DmaUnit {
     this.vmid = -1;
     this.level = 0;
     this.perm = 0;
-    this.evS2 = false;
-    this.evClass = 2;
-    this.evIpa = 0;
-    this.evFetch = 0;
-    this.recorded = false;
-    this.fate = 0;
-    this.why = "";
-    this.ipa = 0;
-    this.stalledLast = false;
+    this.clearFault();
     if (this.recordTrail) {
       this.trailL1 = undefined;
       this.trailSte = undefined;
@@ -1127,15 +1212,15 @@ export class SmmuV3Unit implements DmaUnit {
       this.tlbHit = true;
       if (!probe) this.counters.tlbHits++;
       this.stage = SmmuStage.Tlb;
-      this.perm = tlb.perm[i]!;
-      this.level = tlb.level[i]!;
-      const offset = modPow2(ia, tlb.shift[i]!);
-      this.oa = tlb.oa[i]! + offset;
+      this.perm = tlb.a.perm[i]!;
+      this.level = tlb.a.level[i]!;
+      const offset = modPow2(ia, tlb.a.shift[i]!);
+      this.oa = tlb.a.oa[i]! + offset;
       if (write ? (this.perm & 2) === 0 : (this.perm & 1) === 0) {
         // A permission fault from a cached entry: stage 2 for stage-2-only entries; a nested entry
         // keeps only the combined permission and reports stage 1 (a simplification of this model).
         this.evS2 = tlbKind === 2;
-        this.evIpa = tlbKind === 2 ? ia : tlb.ipa[i]! + offset;
+        this.evIpa = tlbKind === 2 ? ia : tlb.a.ipa[i]! + offset;
         return this.fail(F_PERMISSION, sid, ssid, iovaHi, iovaLo, write, probe, tlbKind === 2 ? s.s2Record : (cd?.record ?? true), privileged, exec);
       }
       this.kind = SmmuKind.Translated;
@@ -1196,6 +1281,19 @@ export class SmmuV3Unit implements DmaUnit {
       tlb.fill(tlbKind, s.vmid, tlbAsid, ia, shift, out - modPow2(ia, shift), perm, level, floorPow2(this.ipa, shift));
     }
     return 0;
+  }
+
+  /** The fault fields of the last request, before a request: no fault, nothing recorded, no IPA. */
+  private clearFault(): void {
+    this.evS2 = false;
+    this.evClass = 2;
+    this.evIpa = 0;
+    this.evFetch = 0;
+    this.recorded = false;
+    this.fate = 0;
+    this.why = "";
+    this.ipa = 0;
+    this.stalledLast = false;
   }
 
   /** A fault: the event record as the SMMU writes it (SMMUv3 spec 7.3), unless suppressed or a probe. */
@@ -1317,14 +1415,112 @@ export class SmmuV3Unit implements DmaUnit {
    * allocated per transaction.
    */
   translateRun(x: DmaTransfer, from: number, to: number, trace: Trace, step: number, tally: DmaTally): void {
+    this.run.reset();
     translateEach(this, x, from, to, trace, step, tally);
+    this.run.reset();
   }
 
-  /** One transaction of a run (DmaUnit). */
-  dmaRequest(x: DmaTransfer, _t: number, _to: number, iovaHi: number, iovaLo: number): number {
+  /**
+   * One transaction of a run (DmaUnit): the next result of the current burst of the translate
+   * core, or a new burst (DmaRun) when the stream's STE and CD allow one (burstConfig), or else
+   * translate().
+   */
+  dmaRequest(x: DmaTransfer, t: number, to: number, iovaHi: number, iovaLo: number): number {
     // x.pasid: the request's PASID TLP prefix is its SubstreamID (SMMUv3 spec 3.3.2); -1 none.
     if (x.ats === true) return this.atsDma(x.sid + this.sidOffset, iovaHi, iovaLo, x.write, x.pasid ?? -1);
-    return this.translate(x.sid + this.sidOffset, x.pasid ?? -1, iovaHi, iovaLo, x.write, false);
+    const run = this.run;
+    const sid = x.sid + this.sidOffset;
+    if (run.next < run.done) return this.takeBurstResult(run.next++);
+    const n = run.wants(t, to);
+    if (n > 0 && this.burst !== null && (x.pasid === undefined || x.pasid < 0) && this.burstConfig(sid)) {
+      loadBurst(this.burst, x, t, n);
+      run.ran(t, n, this.runBurst(0, n));
+    }
+    return run.next < run.done ? this.takeBurstResult(run.next++) : this.translate(sid, x.pasid ?? -1, iovaHi, iovaLo, x.write, false);
+  }
+
+  /**
+   * DmaUnit.takeIotlbHits: the current burst's next results while they are TLB hits (a burst's
+   * results are all translated; its counters moved when it ran), their output addresses and levels
+   * written for the trace; the result fields then describe the last.
+   */
+  takeIotlbHits(max: number, hpaHi: Uint32Array, hpaLo: Uint32Array, level: Uint8Array, at: number): number {
+    const burst = this.burst!;
+    const n = this.run.takeHits(burst, max, hpaHi, hpaLo, level, at);
+    if (n === 0) return 0;
+    this.takeBurstResult(this.run.next - 1);
+    return n;
+  }
+
+  /**
+   * The stream's configuration allows a burst of the core: the unit's burst, translation on, no
+   * trail, caches on; an STE in the STE cache that is valid and translates with stage 1 alone,
+   * one CD (S1CDMax = 0, or S1DSS = 0b10: substream 0 for a request without SubstreamID) in the
+   * CD cache, valid, not stalling under S1STALLD, TTB0 walks enabled (EPD0 = 0), the 4 KiB
+   * granule. Its STE and CD noted. (A request without SubstreamID: the caller checks.)
+   */
+  private burstConfig(sid: number): boolean {
+    if (this.burst === null || this.recordTrail || this.bypassCaches || !this.enabled) return false;
+    const s = this.steCache.get(sid);
+    if (s === undefined || s.bad !== undefined || s.config !== STE_CFG_S1 || (s.s1CdMax !== 0 && s.s1Dss !== 2)) return false;
+    const c = this.cdCache.get(sid * 2 ** 20);
+    if (c === undefined || c.bad !== undefined || (c.stall === true && s.s1Stalld === true) || c.epd0 || c.s1.granule !== 12) return false;
+    this.bSte = s;
+    this.bCd = c;
+    return true;
+  }
+
+  /** The core's burst over requests [from, n) for the stream burstConfig noted; counters moved. Returns where it stopped. */
+  private runBurst(from: number, n: number): number {
+    const core = this.core!;
+    const s = this.bSte!;
+    const c = this.bCd!;
+    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, this.burst!, this.aux!.offset, from, n);
+    const hits = core.burstHits;
+    this.counters.requests += done - from;
+    this.counters.tlbHits += hits;
+    this.counters.walks += done - from - hits;
+    return done;
+  }
+
+  /**
+   * Requests [from, n) of `burst` (its requests and write flags, loaded by the caller) from stream
+   * `sid` without SubstreamID, unprivileged data accesses, in order, as that many calls of
+   * translate() would answer them (the same results, counters and TLB), in the translate core
+   * ($armBurst) without a call per request. Returns the index of the first request it did not
+   * answer - a fault, an input beyond the stage's range, a walk outside the table pool, or every
+   * request when the stream's configuration allows no burst - which the caller translates with
+   * translate() before it continues; n when it answered all. The result fields describe the last
+   * request answered. The benchmark's timed path (`passthrough bench --model smmuv3`).
+   */
+  translateBurst(sid: number, from: number, n: number): number {
+    if (from >= n || !this.burstConfig(sid)) return from;
+    const done = this.runBurst(from, n);
+    if (done > from) this.takeBurstResult(done - 1);
+    return done;
+  }
+
+  /** Burst result j as translate() leaves the result fields for that request (its counters moved with the burst). Returns 0. */
+  private takeBurstResult(j: number): number {
+    const burst = this.burst!;
+    const inf = burst.info[j]!;
+    const hit = (inf & CORE_INFO.iotlbHit) !== 0;
+    this.tlbHit = hit;
+    this.atcHit = false;
+    this.steHit = true;
+    this.cdHit = true;
+    this.ste = this.bSte;
+    this.cd = this.bCd;
+    this.asid = this.bCd!.asid;
+    this.vmid = this.bSte!.vmid;
+    this.level = CORE_ARM_TLB.traceLevelOf - (inf & CORE_INFO.levelMask);
+    this.perm = this.aux!.get()[j]!;
+    this.clearFault();
+    this.stage = hit ? SmmuStage.Tlb : SmmuStage.S1;
+    this.kind = SmmuKind.Translated;
+    const res = burst.results;
+    this.oa = (res[2 * j + 1]! >>> 0) * TWO32 + (res[2 * j]! >>> 0);
+    return 0;
   }
 
   /** True when the last request was a Translated request answered from the endpoint's ATC (atsDma). */
@@ -1488,7 +1684,7 @@ export class SmmuV3Unit implements DmaUnit {
   get leafLevel(): number {
     // The endpoint's ATC answered (PCIe ATS Translated request): the one trace marker of a device-side cache.
     if (this.atcHit && this.kind !== SmmuKind.Fault) return this.atcLeaf | LEVEL_DEVICE_TLB;
-    return this.kind === SmmuKind.Translated || (this.kind === SmmuKind.Fault && this.level > 0) ? 4 - this.level : 0;
+    return this.kind === SmmuKind.Translated || (this.kind === SmmuKind.Fault && this.level > 0) ? CORE_ARM_TLB.traceLevelOf - this.level : 0;
   }
 
   /** The output address of the last request as uint32 halves (DmaUnit). */

@@ -127,6 +127,15 @@ export const LAYOUT = {
    * (smmuv3/spec.ts F_*), Arm ARM D8.3.1 descriptor fields.
    */
   arm: { translation: 0x10, addrSize: 0x11, access: 0x12, permission: 0x13 },
+  /**
+   * The SMMUv3 TLB (smmuv3/unit.ts SmmuTlb, where its rule is described) as $armBurst probes and
+   * fills it: one array per field in the SRAM arena, in this order of configureArmTlb's
+   * parameters (valid, kind, shift, level, perm, next: u8; asid, vmid, shiftsCell: i32; vpn, oa,
+   * ipa: f64), entry k at field + k * size; `shiftsCell` the mask of filled sizes. kindS1: the
+   * tag of a stage-1 entry. A burst's info byte holds the trace's level, traceLevelOf - the Arm
+   * level (SmmuV3Unit.leafLevel).
+   */
+  armTlb: { fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"], kindS1: 1, traceLevelOf: 4 },
   /** The unrolled walks: 2 (30-bit AGAW) to 5 levels (57-bit); other level counts go to TypeScript. */
   minLevels: 2,
   maxLevels: 5,
@@ -565,12 +574,16 @@ function armWalkFunc() {
   return `
   (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
     (param $afOff i32) (param $priv i32) (param $exec i32) (param $iaHi i32) (param $iaLo i32) (param $write i32) (result i32)
-    ${FORMAT_LOCALS} (local $ia i64) (local $table i64) (local $level i32) (local $shift i64) (local $idx i64) (local $addr i64)
+    (call $armWalk (i64.trunc_f64_u (local.get $ttb)) (local.get $startLevel) (local.get $outputBits) (local.get $s2)
+      (local.get $afOff) (local.get $priv) (local.get $exec) ${iovaOf("$iaHi", "$iaLo")} (local.get $write)))
+
+  (func $armWalk (param $ttb i64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
+    (param $afOff i32) (param $priv i32) (param $exec i32) (param $ia i64) (param $write i32) (result i32)
+    ${FORMAT_LOCALS} (local $table i64) (local $level i32) (local $shift i64) (local $idx i64) (local $addr i64)
     (local $out i64) (local $hier i32) (local $r i32) (local $w i32) (local $xn i32) (local $perm i32)
     ${FORMAT_SETUP}
-    (local.set $ia ${iovaOf("$iaHi", "$iaLo")})
     (local.set $out (i64.extend_i32_u (local.get $outputBits)))
-    (local.set $table (i64.trunc_f64_u (local.get $ttb)))
+    (local.set $table (local.get $ttb))
     (local.set $level (local.get $startLevel))
     (loop $down
       (i32.store offset=${B.faultLevel} (local.get $blk) (local.get $level))
@@ -630,6 +643,125 @@ function armWalkFunc() {
         (then (return (i32.const ${hex(ARM.permission)}))))
       (return (i32.const 0)))
     (unreachable))`;
+}
+
+const AT = LAYOUT.armTlb;
+
+/**
+ * SMMUv3's translate step for a burst of $n requests of one stream whose STE and CD the unit
+ * resolved (SmmuV3Unit.burstConfig: stage 1 only, 4 KiB granule, one CD; its VMID $vmid, ASID
+ * $asid, TTB0 $ttb, start level, output size, AFFD/HA $afOff, input size $inputBits), per request
+ * in SmmuV3Unit.translate's order: the TLB (SmmuTlb.lookup: the filled sizes smallest first, the
+ * page number's set, the ways in order; tag kind 1, VMID, ASID), on a miss the walk ($armWalk,
+ * unprivileged data access) and the fill of the leaf (SmmuTlb.fill: round-robin way per set).
+ * Request i, result i, info byte i as in $burst - its level the trace's, ${AT.traceLevelOf} - the Arm level
+ * (1 a 4 KiB page, as VT-d's and AMD-Vi's) -; aux byte i the permission (R 1, W 2, X 4). Stops
+ * at the first request it does not answer - an input at or above 2^$inputBits, a TLB hit lacking
+ * the permission, a walk fault, a descriptor outside the pool - and returns its index (n when all
+ * were answered); nothing of that request was counted, cached or written, so the unit translates
+ * it alone. The burst's TLB hits are left in block.hits.
+ */
+function armBurstFunc() {
+  const g = (f) => `(global.get $armTlb_${f})`;
+  const at = (f, k, size) => `(i32.add ${g(f)} ${size === 1 ? k : `(i32.shl ${k} (i32.const ${Math.log2(size)}))`})`;
+  return `
+${AT.fields.map((f) => `  (global $armTlb_${f} (mut i32) (i32.const 0))`).join("\n")}
+  (global $armSets (mut i32) (i32.const 1))
+  (global $armWays (mut i32) (i32.const 0))
+  (func (export "configureArmTlb") ${AT.fields.map((f) => `(param $${f} i32)`).join(" ")} (param $sets i32) (param $ways i32)
+${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("\n")}
+    (global.set $armSets (local.get $sets))
+    (global.set $armWays (local.get $ways)))
+
+  (func (export "armBurst") (param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
+    (param $afOff i32) (param $inputBits i32) (param $useTlb i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
+    (local $i i32) (local $iova i64) (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
+    (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
+    (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64)
+    (local.set $blk (global.get $blk))
+    (local.set $ttb64 (i64.trunc_f64_u (local.get $ttb)))
+    (local.set $ways (global.get $armWays))
+    (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
+    (local.set $inBits (i64.extend_i32_u (local.get $inputBits)))
+    (block $stop
+      (loop $next
+        (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        ;; An input at or above the stage's range is the unit's (the walk's range check, StageWalker.walk).
+        (br_if $stop (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0)))
+        (block $miss
+          (br_if $miss (i32.eqz (local.get $useTlb)))
+          ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell).
+          (local.set $m (i32.load ${g("shiftsCell")}))
+          (loop $size
+            (br_if $miss (i32.eqz (local.get $m)))
+            (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
+            (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
+            (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
+            (local.set $base (i32.mul (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (local.get $ways)))
+            (local.set $w (i32.const 0))
+            (loop $way
+              (br_if $size (i32.ge_u (local.get $w) (local.get $ways)))
+              (local.set $k (i32.add (local.get $base) (local.get $w)))
+              (if (i32.and
+                    (i32.and (i32.eq (i32.load8_u ${at("valid", "(local.get $k)", 1)}) (i32.const 1))
+                      (i32.eq (i32.load8_u ${at("shift", "(local.get $k)", 1)}) (local.get $shift)))
+                    (i32.and (f64.eq (f64.load ${at("vpn", "(local.get $k)", 8)}) (f64.convert_i64_u (local.get $vpn)))
+                      (i32.and (i32.eq (i32.load8_u ${at("kind", "(local.get $k)", 1)}) (i32.const ${AT.kindS1}))
+                        (i32.and (i32.eq (i32.load ${at("vmid", "(local.get $k)", 4)}) (local.get $vmid))
+                          (i32.eq (i32.load ${at("asid", "(local.get $k)", 4)}) (local.get $asid))))))
+                (then
+                  (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
+                  ;; A hit lacking the access's permission faults (F_PERMISSION): the unit's.
+                  (br_if $stop (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1)))))
+                  (i64.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))
+                    (i64.add (i64.trunc_f64_u (f64.load ${at("oa", "(local.get $k)", 8)}))
+                      (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
+                  (i32.store8 (i32.add (local.get $info) (local.get $i))
+                    ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
+                  (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+                  (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br $next)))
+              (local.set $w (i32.add (local.get $w) (i32.const 1)))
+              (br $way))))
+        ;; The walk: an unprivileged data access; a fault or a hand-back stops the burst.
+        (br_if $stop (call $armWalk (local.get $ttb64) (local.get $startLevel) (local.get $outputBits) (i32.const 0)
+          (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
+        (local.set $out (i64.load offset=${B.hpa} (local.get $blk)))
+        (local.set $perm (i32.load offset=${B.perm} (local.get $blk)))
+        (local.set $level (i32.load offset=${B.level} (local.get $blk)))
+        (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))
+        (i64.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))) (local.get $out))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)))
+        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+        (if (local.get $useTlb)
+          (then
+            ;; The fill (SmmuTlb.fill): the next way of the page number's set, round robin.
+            (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
+            (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)))
+            (local.set $w (i32.load8_u ${at("next", "(local.get $set)", 1)}))
+            (i32.store8 ${at("next", "(local.get $set)", 1)} (i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways)))
+            (local.set $k (i32.add (i32.mul (local.get $set) (local.get $ways)) (local.get $w)))
+            (i32.store ${g("shiftsCell")} (i32.or (i32.load ${g("shiftsCell")}) (i32.shl (i32.const 1) (i32.sub (local.get $shift) (i32.const 12)))))
+            (i32.store8 ${at("valid", "(local.get $k)", 1)} (i32.const 1))
+            (i32.store8 ${at("kind", "(local.get $k)", 1)} (i32.const ${AT.kindS1}))
+            (i32.store ${at("vmid", "(local.get $k)", 4)} (local.get $vmid))
+            (i32.store ${at("asid", "(local.get $k)", 4)} (local.get $asid))
+            (i32.store8 ${at("shift", "(local.get $k)", 1)} (local.get $shift))
+            (f64.store ${at("vpn", "(local.get $k)", 8)} (f64.convert_i64_u (local.get $vpn)))
+            ;; The output page's base: the address less the input's offset in the page.
+            (f64.store ${at("oa", "(local.get $k)", 8)} (f64.convert_i64_u
+              (i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))))
+            (f64.store ${at("ipa", "(local.get $k)", 8)} (f64.const 0))
+            (i32.store8 ${at("perm", "(local.get $k)", 1)} (local.get $perm))
+            (i32.store8 ${at("level", "(local.get $k)", 1)} (local.get $level))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
+    (local.get $i))`;
 }
 
 // ---- the module ------------------------------------------------------------------------------------
@@ -725,6 +857,7 @@ ${levelsRange.map(walkFunc).join("\n")}
 ${amdV1WalkFunc()}
 ${amdBurstFunc()}
 ${armWalkFunc()}
+${armBurstFunc()}
 
   ;; A walk of any number of levels into the result block: 0, a fault reason, or -1 (left the
   ;; pool, or a level count the core has no walk for: TypeScript walks it).

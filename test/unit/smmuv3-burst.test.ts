@@ -1,0 +1,203 @@
+// The SMMUv3 stage-1 bursts of the WebAssembly core (translate-core.template.mjs $armBurst:
+// SmmuV3Unit.translateBurst and the `dma` step's runs), TLB in the SRAM arena, against the unit's
+// TypeScript path (translate() with the walk loop it keeps for trails: recordTrail), on random
+// VMSAv8-64 4 KiB tables - table, block and page descriptors, reserved types, blocks at level 0,
+// AF clear, AP / APTable / XN bits, output addresses beyond the OAS, tables in sparse DRAM and
+// beyond it - with random requests (repeated ones hit the TLB; some beyond the 48-bit input
+// range): the same verdict for every request (output address, permission, level, TLB hit, stage,
+// event id), the same counters, event queue and TLB (every field of every way, every
+// round-robin pointer, the filled sizes).
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { PhysicalMemory } from "../../src/sim/memory.js";
+import { ArmSmmuV3Driver } from "../../src/sim/smmuv3/driver.js";
+import { DEFAULT_SMMU_SPEC, SmmuV3Unit } from "../../src/sim/smmuv3/unit.js";
+import { DmaTally, type DmaTransfer } from "../../src/sim/dma.js";
+import { Trace } from "../../src/trace/trace.js";
+import { prng } from "./prng.js";
+
+const BASE = 0x10000000;
+/** 4 GiB of DRAM: a table below it reads zeros (sparse), above it is unreadable (F_WALK_EABT). */
+const DRAM = 2 ** 32;
+const SID = 0x100;
+
+/** Random stage-1 tables (Arm levels 0..3, 4 KiB granule); entries at indices 0..4 of each table. */
+function buildTables(mem: PhysicalMemory, r: () => number): number {
+  const table = (level: number): number => {
+    const page = mem.allocPage();
+    for (let idx = 0; idx < 5; idx++) {
+      if (r() < 0.1) continue;
+      let addr: number;
+      let lo: number;
+      let hi = 0;
+      if (level < 3 && r() < 0.6) {
+        const where = r();
+        addr = where < 0.9 ? table(level + 1) : where < 0.95 ? 0x7fff0000 : 2 ** 40;
+        lo = 3;
+        // APTable (62:61), UXNTable (60), PXNTable (59), sometimes.
+        if (r() < 0.2) hi = Math.floor(r() * 16) << 27;
+      } else {
+        const size = 2 ** (12 + 9 * (3 - level));
+        addr = Math.floor(r() * 2 ** 20) * size;
+        if (addr >= 2 ** 44 || r() < 0.05) addr = (addr % 2 ** 44) + 2 ** 45; // beyond OAS 44: F_ADDR_SIZE
+        // Page (L3, 0b11), block (0b01), rarely the other (reserved at L3, a table elsewhere: table-sized leaf).
+        lo = level === 3 ? (r() < 0.93 ? 3 : 1) : 1;
+        if (r() < 0.9) lo |= 0x400; // AF
+        lo |= Math.floor(r() * 4) << 6; // AP[2:1]
+        lo |= 0x4 | 0x300; // AttrIndx 1, SH inner
+        hi = Math.floor(r() * 4) << 21; // PXN, UXN
+      }
+      lo = (lo | (addr % 2 ** 32 & 0xfffff000)) >>> 0;
+      hi = (hi | (Math.floor(addr / 2 ** 32) & 0xffff)) >>> 0;
+      mem.write64(page + idx * 8, lo, hi);
+    }
+    return page;
+  };
+  return table(0);
+}
+
+/** A unit with Linux's bring-up and one stage-1 domain over `root` (OAS 44, as the benchmark's). */
+function unitOver(mem: PhysicalMemory, root: number, sets: number, ways: number): SmmuV3Unit {
+  const u = new SmmuV3Unit(mem, { ...DEFAULT_SMMU_SPEC, oas: 44, tlbSets: sets, tlbWays: ways });
+  const driver = new ArmSmmuV3Driver(u, mem);
+  driver.init();
+  const d = driver.allocDomain();
+  d.pgd = root;
+  driver.attach(d, [SID]);
+  return u;
+}
+
+/** The result fields a view or the trace reads of the last request. */
+function verdict(u: SmmuV3Unit, code: number) {
+  return {
+    code,
+    oa: code === 0 ? u.oa : null,
+    level: u.level,
+    perm: u.perm,
+    tlbHit: u.tlbHit,
+    steHit: u.steHit,
+    cdHit: u.cdHit,
+    stage: u.stage,
+    kind: u.kind,
+    asid: u.asid,
+    vmid: u.vmid,
+    fate: u.fate,
+    recorded: u.recorded,
+    ev: [u.evS2, u.evClass, u.evIpa, u.evFetch],
+    ipa: u.ipa,
+    why: u.why,
+    leafLevel: u.leafLevel,
+    xlateKind: u.xlateKind,
+  };
+}
+
+function cacheState(u: SmmuV3Unit) {
+  return {
+    tlb: u.tlb.snapshot().map((b) => [...new Uint8Array(b)]),
+    shifts: u.tlb.shifts,
+    counters: { ...u.counters },
+    events: u.pendingEvents().map((e) => e.raw),
+  };
+}
+
+/** IOVAs through the populated indices (sometimes an empty one, or bits beyond the 48-bit input range). */
+function iovaOf(r: () => number): [number, number] {
+  let v = Math.floor(r() * 4096);
+  for (let l = 0; l <= 3; l++) v += Math.floor(r() * 6) * 2 ** (12 + 9 * (3 - l));
+  let hi = Math.floor(v / 2 ** 32);
+  const lo = v % 2 ** 32 >>> 0;
+  if (r() < 0.05) hi = (hi | (1 << (16 + Math.floor(r() * 16)))) >>> 0;
+  return [hi >>> 0, lo];
+}
+
+const params = fc.record({
+  seed: fc.integer(),
+  geometry: fc.constantFrom([1, 0], [4, 1], [16, 2], [64, 4]),
+  n: fc.integer({ min: 1, max: 120 }),
+});
+
+describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
+  it("answers bursts of random requests on random tables as translate() does, request by request", () => {
+    fc.assert(
+      fc.property(params, ({ seed, geometry, n }) => {
+        const [sets, ways] = geometry as [number, number];
+        const r = prng(seed);
+        const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
+        const root = buildTables(mem, r);
+        const ts = unitOver(mem, root, sets, ways);
+        const core = unitOver(mem, root, sets, ways);
+        ts.recordTrail = true; // the TypeScript walk (the views' path)
+        // Warm the STE and CD caches as a first request would.
+        expect(verdict(core, core.translate(SID, -1, 0, 0, false))).toEqual(verdict(ts, ts.translate(SID, -1, 0, 0, false)));
+        const burst = core.burst!;
+        expect(burst).not.toBeNull();
+        const reqs: [number, number, boolean][] = [];
+        for (let i = 0; i < n; i++) {
+          // Repeat some requests (or their pages) so that the TLB answers them.
+          const again = i > 0 && r() < 0.35 ? reqs[Math.floor(r() * i)]! : undefined;
+          const [hi, lo] = again !== undefined ? [again[0], (again[1] & ~0xfff) + Math.floor(r() * 4096)] : iovaOf(r);
+          reqs.push([hi, lo >>> 0, r() < 0.5]);
+        }
+        reqs.forEach(([hi, lo, w], i) => {
+          burst.requests[2 * i] = lo | 0;
+          burst.requests[2 * i + 1] = hi | 0;
+          burst.writes[i] = w ? 1 : 0;
+        });
+        for (let j = 0; j < n; ) {
+          const k = core.translateBurst(SID, j, n);
+          for (; j < k; j++) {
+            const [hi, lo, w] = reqs[j]!;
+            const want = verdict(ts, ts.translate(SID, -1, hi, lo, w));
+            const res = burst.results;
+            const info = burst.info;
+            // The burst's results and info bytes, and the fields of its last request.
+            expect({ code: 0, oa: (res[2 * j + 1]! >>> 0) * 2 ** 32 + (res[2 * j]! >>> 0), level: info[j]! & 7, hit: (info[j]! & 8) !== 0 }).toEqual({ code: want.code, oa: want.oa, level: want.leafLevel, hit: want.tlbHit });
+            if (j === k - 1) expect(verdict(core, 0)).toEqual(want);
+          }
+          if (j === n) break;
+          const [hi, lo, w] = reqs[j]!;
+          expect(verdict(core, core.translate(SID, -1, hi, lo, w))).toEqual(verdict(ts, ts.translate(SID, -1, hi, lo, w)));
+          j++;
+        }
+        expect(cacheState(core)).toEqual(cacheState(ts));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("gives a dma step's runs the trace and counters of translate() per transaction", () => {
+    fc.assert(
+      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), ({ seed, geometry }, pages, repeat) => {
+        const [sets, ways] = geometry as [number, number];
+        const r = prng(seed);
+        const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
+        const root = buildTables(mem, r);
+        const units = [unitOver(mem, root, sets, ways), unitOver(mem, root, sets, ways)] as const;
+        units[0].recordTrail = true;
+        const [hi, lo] = iovaOf(r);
+        const base = Math.floor(lo / 4096) * 4096;
+        const x: DmaTransfer = { sid: SID, baseHi: hi, baseLo: base, startOff: lo - base, pages, length: pages * 4096 - (lo - base), write: r() < 0.5 } as DmaTransfer;
+        const out = units.map((u) => {
+          u.translate(SID, -1, 0, 0, false);
+          const trace = new Trace(8);
+          const tally = new DmaTally();
+          u.translateRun(x, 0, pages * repeat, trace, 1, tally);
+          const cols = (["kind", "flags", "level", "reason", "did", "aHi", "aLo", "bHi", "bLo"] as const).map((c) => Array.from(trace[c] as ArrayLike<number>).slice(0, trace.length));
+          return { cols, tally: { ...tally }, last: verdict(u, u.xlateKind), state: cacheState(u) };
+        });
+        expect(out[1]).toEqual(out[0]);
+      }),
+      // (The first: a TLB hit of a 4 KiB page taken by takeIotlbHits, whose trace level is 1, not the Arm level 3.)
+      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1 }, 1, 2], [{ seed: 622954711, geometry: [4, 1], n: 1 }, 5, 2]] },
+    );
+  });
+
+  it("keeps the TLB in the SRAM arena only when the memory has room for it (otherwise translate() alone)", () => {
+    const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 16, dramBytes: DRAM, sramBytes: SmmuV3Unit.sramBytes(64, 4) - 64 });
+    const u = unitOver(mem, mem.allocPage(), 64, 4);
+    expect(u.burst).toBeNull();
+    expect(u.translateBurst(SID, 0, 4)).toBe(0);
+    const roomy = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 16, dramBytes: DRAM, sramBytes: SmmuV3Unit.sramBytes(64, 4) });
+    expect(unitOver(roomy, roomy.allocPage(), 64, 4).burst).not.toBeNull();
+  });
+});
