@@ -27,7 +27,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request", "munmap"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
@@ -816,7 +816,7 @@ function modelOf(node: Node | null): string | undefined {
 }
 
 /** The keys an smmuv3 host.iommu takes (docs/smmuv3.md). */
-const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules", "stall-model", "ats", "ats-invalidation", "pri", "pri-queue", "pasid"];
+const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules", "stall-model", "ats", "ats-invalidation", "sva-invalidation", "pri", "pri-queue", "pasid"];
 
 /** Translation granules by size (SMMU_IDR5.GRAN4K/16K/64K; CONFIG_ARM64_{4K,16K,64K}_PAGES), as shifts. */
 const SMMU_GRANULES: ReadonlyMap<bigint, number> = new Map([
@@ -940,8 +940,10 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   const pasid = f.has("pasid") ? parseAts(r, f.get("pasid")!.value).map((a) => a.device) : undefined;
   if (pasid !== undefined && pasid.length > 0 && ssidBits === 0) r.error(f.get("pasid")!.value, "invalid-value", l10n.t("PASID devices need SubstreamIDs, but host.iommu.substream-id-bits is 0"), l10n.t("Set substream-id-bits (SMMU_IDR1.SSIDSIZE, 1..20): Linux gives a master min(its PASID width, SSIDSIZE) bits."));
   const atsInvalidation = f.has("ats-invalidation") ? r.bool(f.get("ats-invalidation")!.value, "host.iommu.ats-invalidation") : undefined;
+  // sva-invalidation: false - the SVA mmu notifier never reaches the SMMU (a what-if knob, docs/smmuv3-pasid.md).
+  const svaInvalidation = f.has("sva-invalidation") ? r.bool(f.get("sva-invalidation")!.value, "host.iommu.sva-invalidation") : undefined;
   return smmuv3IommuSpec(
-    { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(pri !== undefined ? { pri } : {}), ...(priqShift !== undefined ? { priqShift } : {}), ...(pasid !== undefined ? { pasid } : {}) },
+    { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(svaInvalidation !== undefined ? { svaInvalidation } : {}), ...(pri !== undefined ? { pri } : {}), ...(priqShift !== undefined ? { priqShift } : {}), ...(pasid !== undefined ? { pasid } : {}) },
     { iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
   );
 }
@@ -1702,6 +1704,22 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       const pasid = pNode === undefined ? undefined : r.int(pNode, "pasid", 0, 0xfffff);
       if (device === undefined || pasid === undefined) return undefined;
       return withExpect({ ...base, op, device, pasid });
+    }
+    case "munmap": {
+      // SMMUv3 SVA: the bound process unmaps part of its address space (validate.ts: smmuv3, a PASID device).
+      const f = fields(["device", "pasid", "va", "size"]);
+      if (!f) return undefined;
+      const device = bdfReq(r, f, "device", op, item);
+      const pNode = r.required(f, "pasid", "the munmap step", item);
+      const pasid = pNode === undefined ? undefined : r.int(pNode, "pasid", 0, 0xfffff);
+      const va = addrReq(r, f, "va", op, item);
+      const size = sizeReq(r, f, "size", op, item);
+      if (device === undefined || pasid === undefined || va === undefined || size === undefined) return undefined;
+      if (va % 4096n !== 0n || size % 4096n !== 0n || size === 0n) {
+        r.error(f.get(va % 4096n !== 0n ? "va" : "size")!.value, "invalid-value", l10n.t("munmap takes whole 4 KiB pages: va and size must be multiples of 4KiB, size above 0"), l10n.t("munmap(2) fails with EINVAL for an unaligned address; give e.g. va: 0x7f12_3456_0000, size: 4KiB."));
+        return undefined;
+      }
+      return withExpect({ ...base, op, device, pasid, va, size });
     }
     case "translate": {
       const f = fields(["device", "iova", "write", "pasid"]);

@@ -108,6 +108,8 @@ export interface SmmuV3Spec {
   ats?: AtsDeviceSpec[];
   /** false: the driver omits CMD_ATC_INV after unmap (a driver bug: the endpoint's ATC stays stale). */
   atsInvalidation?: boolean;
+  /** false: the SVA mmu notifier never reaches the SMMU (no CMD_TLBI_NH_VA/ASID, no CMD_ATC_INV after a munmap): a what-if knob. */
+  svaInvalidation?: boolean;
   /** Device keys of ATS devices whose PCIe PRI is enabled; present: the SMMU has a PRI queue (SMMU_IDR0.PRI). */
   pri?: string[];
   /** Device keys of PCI devices with a PASID capability (arm_smmu_enable_pasid: SubstreamIDs, a CD per PASID; docs/smmuv3-pasid.md). */
@@ -478,6 +480,12 @@ export type Step =
   | (StepBase & { op: "bind-pasid"; device: string; pasid: number; mode: PasidMode; /** Nested: the VM whose guest RAM is the second level (the `vm:` key). */ guestVm?: string; supervisor: boolean; wpe: boolean; maps: PasidMapSpec[]; /** SMMUv3: iommu_sva_bind_device, the PASID shares the process's CPU page table (arm_smmu_make_sva_cd). */ sva?: boolean })
   /** Tears the PASID's entry down as intel_pasid_tear_down_entry() does (PASID-cache and IOTLB invalidations). */
   | (StepBase & { op: "unbind-pasid"; device: string; pasid: number })
+  /**
+   * SMMUv3 SVA: the process bound to `pasid` of `device` (bind-pasid sva: true) unmaps [va, va + size)
+   * (munmap: its PTEs cleared), and the mmu notifier invalidates the SMMU's TLB and the ATCs
+   * (arm-smmu-v3-sva.c arm_smmu_mm_arch_invalidate_secondary_tlbs). docs/smmuv3-pasid.md.
+   */
+  | (StepBase & { op: "munmap"; device: string; pasid: number; va: bigint; size: bigint })
   /**
    * VT-d scalable mode: Linux's page request handler runs (prq_event_thread: the page request
    * queue, iommu_sva_handle_iopf, a page group response descriptor per request), and the device

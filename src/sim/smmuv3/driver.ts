@@ -133,6 +133,8 @@ export interface SmmuDriverOptions {
   pageShift?: number;
   /** Kernel v6.12+ (S2S for stall_enabled masters, stage-2 stalls answered); false for older kernels. Absent: true. */
   s2Stalls?: boolean;
+  /** Kernel v6.6+: the SVA notifier sends one CMD_TLBI_NH_ASID from CMDQ_MAX_TLBI_OPS pages on (svaUnmap). Absent: true. */
+  svaTlbiThreshold?: boolean;
 }
 
 export interface SmmuLogLine {
@@ -207,6 +209,10 @@ export class ArmSmmuV3Driver {
   readonly atsMasters = new Set<number>();
   /** false: unmap skips CMD_ATC_INV (a driver bug the scenario can model: host.iommu.ats-invalidation). */
   atcInvalidation = true;
+  /** false: the SVA mmu notifier sends nothing to the SMMU (host.iommu.sva-invalidation, a what-if knob: svaUnmap). */
+  svaInvalidation = true;
+  /** The SVA notifier's CMDQ_MAX_TLBI_OPS threshold (SmmuDriverOptions.svaTlbiThreshold). */
+  readonly svaTlbiThreshold: boolean;
   /** Commands the driver issued, in order (the trace's slow-path record). */
   issued: [bigint, bigint][] = [];
   /**
@@ -227,6 +233,7 @@ export class ArmSmmuV3Driver {
     this.pageShift = opts.pageShift ?? 12;
     this.granule = pickGranule(this.pageShift, smmuGranules(unit.spec));
     this.s2Stalls = opts.s2Stalls ?? true;
+    this.svaTlbiThreshold = opts.svaTlbiThreshold ?? true;
   }
 
   /** Zeroed table memory of `bytes`, aligned to `align` (a 16/64 KiB table is aligned to its size: the pool is 4 KiB pages, so skip to the boundary). */
@@ -647,11 +654,13 @@ export class ArmSmmuV3Driver {
     }
   }
 
-  /** iommu_unmap -> arm_lpae_unmap_pages, then the TLB invalidation by address + CMD_SYNC. Returns bytes unmapped. */
-  unmap(d: SmmuDomain, iova: number, size: number): number {
+  /**
+   * Clears the leaf descriptors (pages or blocks) of [iova, iova + size) in the domain's tables and
+   * calls `cleared(va)` for each; returns the bytes they covered. Tables are kept.
+   */
+  private clearLeaves(d: SmmuDomain, iova: number, size: number, cleared: (va: number) => void): number {
     let off = 0;
     let done = 0;
-    const cmds: [bigint, bigint][] = [];
     const g = d.granule ?? 12;
     while (off < size) {
       const va = iova + off;
@@ -665,21 +674,65 @@ export class ArmSmmuV3Driver {
           this.mem.writeU64(at, 0n);
           step = 2 ** levelShift(l, g);
           done += step;
-          cmds.push(this.tlbiVa(d, va));
+          cleared(va);
           break;
         }
       }
       off += step;
     }
+    return done;
+  }
+
+  /** iommu_unmap -> arm_lpae_unmap_pages, then the TLB invalidation by address + CMD_SYNC. Returns bytes unmapped. */
+  unmap(d: SmmuDomain, iova: number, size: number): number {
+    const cmds: [bigint, bigint][] = [];
+    const done = this.clearLeaves(d, iova, size, (va) => cmds.push(this.tlbiVa(d, va)));
     if (cmds.length > 0) this.submit(cmds);
     // arm_smmu_tlb_inv_range_domain -> arm_smmu_atc_inv_domain: after the TLB, the ATCs of the
     // domain's ATS masters (one CMD_ATC_INV each, then CMD_SYNC).
     // Per attachment (arm_smmu_atc_inv_domain walks the domain's master_domain list): the RID's
     // without SSV (every SubstreamID), a PASID's with its SSID (arm_smmu_atc_inv_to_cmd: SSV when
     // ssid != IOMMU_NO_PASID; it never sets G).
-    const atc = [...d.sids.filter((sid) => this.atsMasters.has(sid)).map((sid) => atcInvCommand(sid, -1, iova, size)), ...(d.ssids ?? []).filter(([sid]) => this.atsMasters.has(sid)).map(([sid, ssid]) => atcInvCommand(sid, ssid, iova, size))];
+    const atc = this.atcInvDomain(d, iova, size);
     if (done > 0 && atc.length > 0 && this.atcInvalidation) this.submit(atc);
     return done;
+  }
+
+  /** arm_smmu_atc_inv_domain's commands: one CMD_ATC_INV per ATS attachment of the domain (size 0: the whole ATC of it). */
+  private atcInvDomain(d: SmmuDomain, iova: number, size: number): [bigint, bigint][] {
+    return [...d.sids.filter((sid) => this.atsMasters.has(sid)).map((sid) => atcInvCommand(sid, -1, iova, size)), ...(d.ssids ?? []).filter(([sid]) => this.atsMasters.has(sid)).map(([sid, ssid]) => atcInvCommand(sid, ssid, iova, size))];
+  }
+
+  /**
+   * The process of SVA domain `d` unmaps [va, va + size) (munmap: zap_pte_range clears its PTEs in
+   * mm->pgd, the CPU's TLBs are flushed), and the SVA mmu notifier runs for the range:
+   * arm-smmu-v3-sva.c arm_smmu_mm_invalidate_range (v5.11-v6.5, mmu_notifier_ops.invalidate_range)
+   * and arm_smmu_mm_arch_invalidate_secondary_tlbs (v6.6 on, .arch_invalidate_secondary_tlbs, renamed
+   * by "mmu_notifiers: rename invalidate_range notifier"; called from the arm64 TLB flush). Both:
+   * - size = end - start (mm's end is exclusive); with CMDQ_MAX_TLBI_OPS (1 << (PAGE_SHIFT - 3))
+   *   pages or more, on an SMMU without ARM_SMMU_FEAT_RANGE_INV (this model), size = 0 (v6.6 on:
+   *   `svaTlbiThreshold`);
+   * - size 0: arm_smmu_tlb_inv_asid -> CMD_TLBI_NH_ASID + CMD_SYNC; else arm_smmu_tlb_inv_range_asid
+   *   (start, size, asid, PAGE_SIZE, leaf = false): one CMD_TLBI_NH_VA per PAGE_SIZE, LEAF clear,
+   *   + CMD_SYNC (older kernels skip the TLBI with ARM_SMMU_FEAT_BTM, which Linux never enables here);
+   * - arm_smmu_atc_inv_domain(start, size): CMD_ATC_INV of each ATS attachment (SSV and the PASID
+   *   for the SVA domain's), + CMD_SYNC; none without ATS masters (nr_ats_masters == 0).
+   * `svaInvalidation` false drops all of it (a what-if: the SMMU keeps the old translations).
+   * Returns the bytes the process had mapped there and the commands sent (CMD_SYNCs not counted).
+   */
+  svaUnmap(d: SmmuDomain, va: number, size: number): { bytes: number; commands: [bigint, bigint][] } {
+    const bytes = this.clearLeaves(d, va, size, () => undefined);
+    if (!this.svaInvalidation) return { bytes, commands: [] };
+    const page = 2 ** this.pageShift;
+    const maxTlbiOps = 2 ** (this.pageShift - 3);
+    const all = this.svaTlbiThreshold && size >= maxTlbiOps * page;
+    const tlbi: [bigint, bigint][] = [];
+    if (all) tlbi.push(cmd(CMD_TLBI_NH_ASID, BigInt(d.asid) << 48n));
+    else for (let a = va; a < va + size; a += page) tlbi.push(cmd(CMD_TLBI_NH_VA, BigInt(d.asid) << 48n, BigInt(a)));
+    this.submit(tlbi);
+    const atc = this.atcInvDomain(d, va, all ? 0 : size);
+    if (atc.length > 0) this.submit(atc);
+    return { bytes, commands: [...tlbi, ...atc] };
   }
 
   /** arm_smmu_tlb_inv_range_asid / _domain: one CMD_TLBI_NH_VA (stage 1) or CMD_TLBI_S2_IPA (stage 2), leaf. */

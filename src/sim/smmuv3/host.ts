@@ -12,7 +12,7 @@ import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
 import { formatSid, parseBdf } from "../bdf.js";
-import { smmuKernelEra, smmuS2Stalls } from "./dmesg.js";
+import { smmuKernelEra, smmuS2Stalls, smmuSvaTlbiThreshold } from "./dmesg.js";
 import { ArmSmmuV3Driver, type IopfRecord, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
@@ -62,7 +62,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     const smmu: SmmuSpec = { ...DEFAULT_SMMU_SPEC, ...(s ? { name: s.name, sidBits: s.sidBits, ssidBits: s.ssidBits, oas: s.oas, stage1: s.stage1, stage2: s.stage2, twoLevelStreamTable: s.twoLevel, tlbSets: spec.iotlbSets, tlbWays: spec.iotlbWays, evtqShift: s.evtqShift, ...(s.granules ? { granules: s.granules } : {}), ...(s.stallModel !== undefined ? { stallModel: STALL_MODELS[s.stallModel] } : {}), ...(s.pri !== undefined ? { pri: true } : {}), ...(s.priqShift !== undefined ? { priqShift: s.priqShift } : {}) } : {}) };
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
-    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel) });
+    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel), svaTlbiThreshold: kernel === undefined || smmuSvaTlbiThreshold(kernel) });
     this.unit.sidOffset = this.sidOffset;
     // host.iommu.ats: Linux enables ATS for these PCI devices (arm_smmu_enable_ats) when they attach.
     for (const a of s?.ats ?? []) {
@@ -70,6 +70,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
       if (p.ok) this.atsRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
     }
     if (s?.atsInvalidation === false) this.driver.atcInvalidation = false;
+    if (s?.svaInvalidation === false) this.driver.svaInvalidation = false;
     for (const key of s?.pasid ?? []) {
       const p = parseBdf(key);
       if (p.ok) this.pasidRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
@@ -145,7 +146,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   }
 
   /** bind-pasid / unbind-pasid: a stage-1 domain's CD at the PASID's SubstreamID (pasidBind.ts). */
-  pasidStep(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" }>, c: PasidSeamContext): void {
+  pasidStep(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" }>, c: PasidSeamContext): void {
     smmuPasidStep(this.driver, this.mem, (rid) => this.sid(rid), st, c);
   }
 
