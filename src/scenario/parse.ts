@@ -2119,14 +2119,18 @@ const IOMMUFD_FIELDS: Record<(typeof IOMMUFD_IOCTLS)[number], readonly string[]>
   IOMMU_IOAS_MAP: ["ioas", "iova", "gpa", "length"],
   IOMMU_IOAS_UNMAP: ["ioas", "iova", "length"],
   IOMMU_IOAS_COPY: ["src-ioas", "src-iova", "ioas", "iova", "length"],
-  IOMMU_HWPT_ALLOC: ["device", "pt", "fault"],
+  IOMMU_HWPT_ALLOC: ["device", "pt", "fault", "nest-parent", "vste"],
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: ["device", "pt"],
   IOMMU_DESTROY: ["id"],
   IOMMU_FAULT_QUEUE_ALLOC: [],
   IOMMU_HWPT_PAGE_RESPONSE: ["fault", "cookie", "code"],
+  IOMMU_VIOMMU_ALLOC: ["device", "pt"],
+  IOMMU_VDEVICE_ALLOC: ["viommu", "device", "virt-id"],
+  IOMMU_VEVENTQ_ALLOC: ["viommu", "depth"],
+  IOMMU_VEVENTQ_READ: ["veventq"],
 };
 /** Keys an ioctl takes but does not need (HWPT_ALLOC's fault_id is only read with IOMMU_HWPT_FAULT_ID_VALID). */
-const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
+const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_ALLOC/nest-parent", "IOMMU_HWPT_ALLOC/vste", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
 
 /** `iommufd: { vm, ioctl, ... }`: an ioctl on the VM's /dev/iommu; each ioctl's keys are required. */
 function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStepSpec | undefined {
@@ -2168,11 +2172,47 @@ function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStep
       case "ioas":
       case "pt":
       case "id":
+      case "viommu":
+      case "veventq":
       case "src-ioas": {
         const v = id(k);
         if (v === undefined) ok = false;
         else if (k === "src-ioas") spec.srcIoas = v;
         else spec[k] = v;
+        break;
+      }
+      case "nest-parent": {
+        const v = r.bool(f.get(k)!.value, k);
+        if (v === undefined) ok = false;
+        else spec.nestParent = v;
+        break;
+      }
+      case "virt-id": {
+        // IOMMU_VDEVICE_ALLOC's virt_id: the vSID (an SMMUv3 StreamID, 32 bits).
+        const v = r.required(f, k, `${ioctl}`, item);
+        const n = v === undefined ? undefined : r.int(v, k, 0, 0xffffffff);
+        if (n === undefined) ok = false;
+        else spec.virtId = n;
+        break;
+      }
+      case "depth": {
+        // IOMMU_VEVENTQ_ALLOC's veventq_depth: 0 is -EINVAL in the kernel; refused here with a hint.
+        const v = r.required(f, k, `${ioctl}`, item);
+        const n = v === undefined ? undefined : r.int(v, k, 1, 0xffffffff);
+        if (n === undefined) ok = false;
+        else spec.depth = n;
+        break;
+      }
+      case "vste": {
+        // IOMMU_HWPT_DATA_ARM_SMMUV3: struct iommu_hwpt_arm_smmuv3 { __aligned_le64 ste[2]; }.
+        const node = f.get(k)!.value;
+        const items = isSeq(node) ? (node.items as Node[]) : undefined;
+        const words = items?.length === 2 ? items.map((x) => r.addr(x, k)) : undefined;
+        if (words === undefined) {
+          r.error(node, "invalid-value", l10n.t("vste is the two 64-bit words of the guest's STE"), l10n.t("Give vste: [0x..., 0x...] (words 0 and 1 of the vSTE: V, Config, S1Fmt, S1ContextPtr, S1CDMax; S1DSS, S1CIR/COR/CSH, S1STALLD, EATS)."));
+          ok = false;
+        } else if (words[0] === undefined || words[1] === undefined) ok = false;
+        else spec.vste = [words[0], words[1]];
         break;
       }
       case "iova":

@@ -577,13 +577,25 @@ export interface IommufdStepSpec {
   /** IOMMU_HWPT_PAGE_RESPONSE: the group's cookie (absent: the oldest queued group) and the code. */
   cookie?: number;
   code?: "success" | "invalid";
+  /** HWPT_ALLOC with IOMMU_HWPT_ALLOC_NEST_PARENT (`nest-parent: true`): a stage-2 domain a vIOMMU can nest over. */
+  nestParent?: boolean;
+  /** HWPT_ALLOC on a vIOMMU (`pt` = the vIOMMU): IOMMU_HWPT_DATA_ARM_SMMUV3's vSTE, two 64-bit words. */
+  vste?: [bigint, bigint];
+  /** VDEVICE_ALLOC / VEVENTQ_ALLOC: the vIOMMU object. */
+  viommu?: number;
+  /** VDEVICE_ALLOC's virt_id (the guest's StreamID of the device: vSID). */
+  virtId?: number;
+  /** VEVENTQ_ALLOC's veventq_depth. */
+  depth?: number;
+  /** IOMMU_VEVENTQ_READ: the vEVENTQ object whose fd the VMM reads. */
+  veventq?: number;
 }
 
 /**
  * The `iommufd:` step's operations: ioctls, and IOMMU_HWPT_PAGE_RESPONSE, the VMM's read() of a
  * fault group from a fault object's fd and write() of its struct iommu_hwpt_page_response.
  */
-export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE"] as const;
+export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE", "IOMMU_VIOMMU_ALLOC", "IOMMU_VDEVICE_ALLOC", "IOMMU_VEVENTQ_ALLOC", "IOMMU_VEVENTQ_READ"] as const;
 
 /**
  * `posted-descriptor: { address, vcpu, cpu, sync }`: the vCPU's posted-interrupt descriptor as KVM
