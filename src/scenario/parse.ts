@@ -2187,20 +2187,15 @@ function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStep
         else spec.nestParent = v;
         break;
       }
-      case "virt-id": {
-        // IOMMU_VDEVICE_ALLOC's virt_id: the vSID (an SMMUv3 StreamID, 32 bits).
-        const v = r.required(f, k, `${ioctl}`, item);
-        const n = v === undefined ? undefined : r.int(v, k, 0, 0xffffffff);
-        if (n === undefined) ok = false;
-        else spec.virtId = n;
-        break;
-      }
+      case "virt-id":
       case "depth": {
-        // IOMMU_VEVENTQ_ALLOC's veventq_depth: 0 is -EINVAL in the kernel; refused here with a hint.
+        // IOMMU_VDEVICE_ALLOC's virt_id (the vSID, an SMMUv3 StreamID: 32 bits); IOMMU_VEVENTQ_ALLOC's
+        // veventq_depth (0 is -EINVAL in the kernel: a range error here).
         const v = r.required(f, k, `${ioctl}`, item);
-        const n = v === undefined ? undefined : r.int(v, k, 1, 0xffffffff);
+        const n = v === undefined ? undefined : r.int(v, k, k === "depth" ? 1 : 0, 0xffffffff);
         if (n === undefined) ok = false;
-        else spec.depth = n;
+        else if (k === "depth") spec.depth = n;
+        else spec.virtId = n;
         break;
       }
       case "vste": {

@@ -50,10 +50,10 @@ describe("SMMUv3 nested domains and the vEVENTQ", () => {
   it("a vEVENT is the event record with StreamID [63:32] = the vSID and dwords 1-3 as the SMMU wrote them; header sequence counts from 0", () => {
     const { m, outs, host } = run(setup + dma("0x1000_0000") + read);
     const raw = readEvtq(m, host, 0);
-    expect(raw![0] & 0xffn).toBe(0x0an);
-    expect(raw![0] >> 32n).toBe(BigInt(SID));
+    expect(raw[0] & 0xffn).toBe(0x0an);
+    expect(raw[0] >> 32n).toBe(BigInt(SID));
     const q = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
-    const vevt = [(raw![0] & 0xffffffffn) | (8n << 32n), raw![1], raw![2], raw![3]];
+    const vevt = [(raw[0] & 0xffffffffn) | (8n << 32n), raw[1], raw[2], raw[3]];
     expect(outs.at(-1)!.summary).toBe(`read(vEVENTQ fd 8): iommufd_vevent_header { flags 0, sequence 0 } + evt { ${vevt.map(q).join(", ")} } (event 0x0a, vSID 0x8)`);
   });
 

@@ -591,6 +591,7 @@ export class ArmSmmuV3Driver {
    * rc stays 0); without one -EOPNOTSUPP, and the evtq thread prints the event as for any other.
    */
   private reportVmaster(raw: readonly [bigint, bigint, bigint, bigint]): boolean {
+    if (this.vmasters.size === 0) return false;
     const e = decodeEvent(raw);
     if (!VEVENT_IDS.includes(e.id) || e.s2 || e.stall) return false;
     const vm = this.vmasters.get(e.sid);
@@ -1005,7 +1006,7 @@ export class ArmSmmuV3Driver {
       next: [this.nextAsid, this.nextVmid, this.nextDomain],
       rs: Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, this.rs),
       iopf: [this.nextCookie, this.iopfQueue.map((r) => ({ ...r }))],
-      ...(this.vsmmus.length > 0 ? { vsmmus: structuredClone(this.vsmmus), vmasters: [...this.vmasters].map(([k, v]) => [k, { ...v }] as [number, { vsmmu: number; vsid: number }]) } : {}),
+      ...(this.vsmmus.length > 0 ? { vsmmus: this.vsmmus.map(cloneVsmmu), vmasters: [...this.vmasters].map(([k, v]) => [k, { ...v }] as [number, { vsmmu: number; vsid: number }]) } : {}),
     };
   }
 
@@ -1029,7 +1030,7 @@ export class ArmSmmuV3Driver {
     this.issued = [];
     this.nextCookie = s.iopf?.[0] ?? 1;
     this.iopfQueue = (s.iopf?.[1] ?? []).map((r) => ({ ...r }));
-    this.vsmmus = structuredClone(s.vsmmus ?? []);
+    this.vsmmus = (s.vsmmus ?? []).map(cloneVsmmu);
     this.vmasters = new Map((s.vmasters ?? []).map(([k, v]) => [k, { ...v }]));
   }
 
@@ -1052,6 +1053,12 @@ export interface SmmuDriverSnapshot {
   /** vSMMUs with their vEVENTQs, and the vmasters; absent without any. */
   vsmmus?: VSmmu[];
   vmasters?: [number, { vsmmu: number; vsid: number }][];
+}
+
+/** A deep copy of a vSMMU (checkpoints): its vDEVICEs and queued vEVENTs. */
+function cloneVsmmu(v: VSmmu): VSmmu {
+  const q = v.veventq;
+  return { ...v, vdevs: v.vdevs.map(([a, b]): [number, number] => [a, b]), ...(q !== undefined ? { veventq: { ...q, queued: q.queued.map((e) => ({ ...e, ...(e.raw !== undefined ? { raw: [...e.raw] as [bigint, bigint, bigint, bigint] } : {}) })) } } : {}) };
 }
 
 /** CD.TG0 / STE.S2TG of a domain's granule (io-pgtable-arm ARM_LPAE_TCR_TG0_4K 0, _64K 1, _16K 2). */
