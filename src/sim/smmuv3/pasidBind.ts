@@ -15,7 +15,7 @@
 import type { Step } from "../../scenario/types.js";
 import type { PasidSeamContext } from "../host-iommu.js";
 import type { PhysicalMemory } from "../memory.js";
-import { CMD_TLBI_NH_ASID, CMD_TLBI_NH_VA } from "./spec.js";
+import { COMMAND_NAMES } from "./spec.js";
 import { CPU_PA_BITS, CPU_VA_BITS, IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, type ArmSmmuV3Driver } from "./driver.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
@@ -64,12 +64,6 @@ export function smmuPasidStep(driver: ArmSmmuV3Driver, mem: PhysicalMemory, sidO
   c.summary(`PASID ${hex(st.pasid)} of ${st.device}: CD ${st.pasid} at ${hex(at)} (ASID ${d.asid}), S1 L${d.startLevel} table at ${hex(d.pgd)}, ${pages} page${pages === 1 ? "" : "s"} mapped`);
 }
 
-/** A command's name for a step summary (opcode in dword 0 [7:0]). */
-function commandName(c: [bigint, bigint]): string {
-  const op = Number(c[0] & 0xffn);
-  return op === CMD_TLBI_NH_VA ? "CMD_TLBI_NH_VA" : op === CMD_TLBI_NH_ASID ? "CMD_TLBI_NH_ASID" : "CMD_ATC_INV";
-}
-
 /**
  * `munmap`: the process bound to the PASID (bind-pasid sva: true) unmaps part of its address
  * space; its PTEs go, and the SVA mmu notifier invalidates the SMMU's TLB and the ATCs
@@ -83,7 +77,10 @@ function svaMunmap(driver: ArmSmmuV3Driver, sid: number, st: Extract<Step, { op:
   const present = `${Number(st.size) / 4096} page${st.size === 4096n ? "" : "s"} unmapped (${r.bytes / 4096} present)`;
   if (!driver.svaInvalidation) return c.summary(`munmap(${hex(st.va)}, ${hex(st.size)}) by the process of PASID ${hex(st.pasid)} (ASID ${d.asid}): ${present}; the SMMU is not told (sva-invalidation: false): its TLB and the ATCs keep the old translations`);
   const counts = new Map<string, number>();
-  for (const x of r.commands) counts.set(commandName(x), (counts.get(commandName(x)) ?? 0) + 1);
+  for (const [w0] of r.commands) {
+    const name = COMMAND_NAMES[Number(w0 & 0xffn)] ?? "?";
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
   const sent = [...counts].map(([n, k]) => (k === 1 ? n : `${k} x ${n}`)).join(", ");
   c.summary(`munmap(${hex(st.va)}, ${hex(st.size)}) by the process of PASID ${hex(st.pasid)} (ASID ${d.asid}): ${present}; the mmu notifier (arm_smmu_mm_arch_invalidate_secondary_tlbs) sent ${sent}, each batch with CMD_SYNC`);
 }
