@@ -109,6 +109,12 @@ function missingMapFix(scenario: Scenario, run: Run, step: Extract<Step, { op: "
   const w = explainWalk(m, m.pci.requesterId(dev), step.iova, step.write);
   // Only a missing entry is fixed by a map (the model's classification of where the walk stopped).
   if (w.reason === 0 || w.cause !== "not-present") return undefined;
+  // ... and only where the walk stopped at a page-table entry of the request's own walk: an invalid
+  // SMMUv3 CD or STE (C_BAD_CD, C_BAD_STE) is "not present" too, and so is a stage-2 entry a nested
+  // stream's CD or stage-1 table fetch missed; a map of the DMA's IOVA fixes none of them.
+  const stopAt = w.translation.trail.stop;
+  const last = stopAt !== undefined && stopAt.entry >= 0 ? w.translation.trail.entries[stopAt.entry] : undefined;
+  if (last !== undefined && (last.kind !== "pte" || last.nestedFor !== undefined)) return undefined;
   const vm = scenario.vms.find((v) => v.devices.includes(dev.key)) ?? scenario.vms.find((v) => m.vms.get(v.name)?.devices.includes(dev.key));
   if (!vm) return undefined;
   const start = step.iova & ~(PAGE - 1n);

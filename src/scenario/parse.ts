@@ -27,7 +27,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request", "munmap"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW", "EOPNOTSUPP"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
@@ -856,7 +856,7 @@ function modelOf(node: Node | null): string | undefined {
 }
 
 /** The keys an smmuv3 host.iommu takes (docs/smmuv3.md). */
-const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules", "stall-model", "ats", "ats-invalidation", "pri", "pri-queue", "pasid"];
+const SMMU_KEYS = ["model", "oas", "stream-id-bits", "substream-id-bits", "stages", "stage", "two-level-stream-table", "event-queue", "iotlb", "device-name", "iommu-map", "host-pass-through", "page-size", "granules", "stall-model", "ats", "ats-invalidation", "sva-invalidation", "pri", "pri-queue", "pasid"];
 
 /** Translation granules by size (SMMU_IDR5.GRAN4K/16K/64K; CONFIG_ARM64_{4K,16K,64K}_PAGES), as shifts. */
 const SMMU_GRANULES: ReadonlyMap<bigint, number> = new Map([
@@ -980,8 +980,10 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   const pasid = f.has("pasid") ? parseAts(r, f.get("pasid")!.value).map((a) => a.device) : undefined;
   if (pasid !== undefined && pasid.length > 0 && ssidBits === 0) r.error(f.get("pasid")!.value, "invalid-value", l10n.t("PASID devices need SubstreamIDs, but host.iommu.substream-id-bits is 0"), l10n.t("Set substream-id-bits (SMMU_IDR1.SSIDSIZE, 1..20): Linux gives a master min(its PASID width, SSIDSIZE) bits."));
   const atsInvalidation = f.has("ats-invalidation") ? r.bool(f.get("ats-invalidation")!.value, "host.iommu.ats-invalidation") : undefined;
+  // sva-invalidation: false - the SVA mmu notifier never reaches the SMMU (a what-if knob, docs/smmuv3-pasid.md).
+  const svaInvalidation = f.has("sva-invalidation") ? r.bool(f.get("sva-invalidation")!.value, "host.iommu.sva-invalidation") : undefined;
   return smmuv3IommuSpec(
-    { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(pri !== undefined ? { pri } : {}), ...(priqShift !== undefined ? { priqShift } : {}), ...(pasid !== undefined ? { pasid } : {}) },
+    { name, sidBits, ssidBits, oas, stage1, stage2, stage, twoLevel: f.has("two-level-stream-table") ? (r.bool(f.get("two-level-stream-table")!.value, "host.iommu.two-level-stream-table") ?? true) : true, evtqShift, ridBase, sidBase, ...(granules !== undefined && granules.length > 0 ? { granules } : {}), ...(pageShift !== undefined ? { pageShift } : {}), ...(stallModel !== undefined ? { stallModel } : {}), ...(ats !== undefined ? { ats } : {}), ...(atsInvalidation !== undefined ? { atsInvalidation } : {}), ...(svaInvalidation !== undefined ? { svaInvalidation } : {}), ...(pri !== undefined ? { pri } : {}), ...(priqShift !== undefined ? { priqShift } : {}), ...(pasid !== undefined ? { pasid } : {}) },
     { iotlbSets: sets, iotlbWays: ways, hostPassThrough: hostPt, range: r.range(node) },
   );
 }
@@ -1760,6 +1762,22 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (device === undefined || pasid === undefined) return undefined;
       return withExpect({ ...base, op, device, pasid });
     }
+    case "munmap": {
+      // SMMUv3 SVA: the bound process unmaps part of its address space (validate.ts: smmuv3, a PASID device).
+      const f = fields(["device", "pasid", "va", "size"]);
+      if (!f) return undefined;
+      const device = bdfReq(r, f, "device", op, item);
+      const pNode = r.required(f, "pasid", "the munmap step", item);
+      const pasid = pNode === undefined ? undefined : r.int(pNode, "pasid", 0, 0xfffff);
+      const va = addrReq(r, f, "va", op, item);
+      const size = sizeReq(r, f, "size", op, item);
+      if (device === undefined || pasid === undefined || va === undefined || size === undefined) return undefined;
+      if (va % 4096n !== 0n || size % 4096n !== 0n || size === 0n) {
+        r.error(f.get(va % 4096n !== 0n ? "va" : "size")!.value, "invalid-value", l10n.t("munmap takes whole 4 KiB pages: va and size must be multiples of 4KiB, size above 0"), l10n.t("munmap(2) fails with EINVAL for an unaligned address; give e.g. va: 0x7f12_3456_0000, size: 4KiB."));
+        return undefined;
+      }
+      return withExpect({ ...base, op, device, pasid, va, size });
+    }
     case "translate": {
       const f = fields(["device", "iova", "write", "pasid"]);
       if (!f) return undefined;
@@ -2171,16 +2189,20 @@ const IOMMUFD_FIELDS: Record<(typeof IOMMUFD_IOCTLS)[number], readonly string[]>
   IOMMU_IOAS_MAP: ["ioas", "iova", "gpa", "length"],
   IOMMU_IOAS_UNMAP: ["ioas", "iova", "length"],
   IOMMU_IOAS_COPY: ["src-ioas", "src-iova", "ioas", "iova", "length"],
-  IOMMU_HWPT_ALLOC: ["device", "pt", "fault", "dirty-tracking"],
+  IOMMU_HWPT_ALLOC: ["device", "pt", "fault", "dirty-tracking", "nest-parent", "vste"],
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: ["device", "pt"],
   IOMMU_DESTROY: ["id"],
   IOMMU_FAULT_QUEUE_ALLOC: [],
   IOMMU_HWPT_PAGE_RESPONSE: ["fault", "cookie", "code"],
   IOMMU_HWPT_SET_DIRTY_TRACKING: ["id", "enable"],
   IOMMU_HWPT_GET_DIRTY_BITMAP: ["id", "iova", "length"],
+  IOMMU_VIOMMU_ALLOC: ["device", "pt"],
+  IOMMU_VDEVICE_ALLOC: ["viommu", "device", "virt-id"],
+  IOMMU_VEVENTQ_ALLOC: ["viommu", "depth"],
+  IOMMU_VEVENTQ_READ: ["veventq"],
 };
 /** Keys an ioctl takes but does not need (HWPT_ALLOC's fault_id is only read with IOMMU_HWPT_FAULT_ID_VALID). */
-const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_ALLOC/dirty-tracking", "IOMMU_HWPT_SET_DIRTY_TRACKING/enable", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
+const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_ALLOC/dirty-tracking", "IOMMU_HWPT_ALLOC/nest-parent", "IOMMU_HWPT_ALLOC/vste", "IOMMU_HWPT_SET_DIRTY_TRACKING/enable", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
 
 /** `iommufd: { vm, ioctl, ... }`: an ioctl on the VM's /dev/iommu; each ioctl's keys are required. */
 function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStepSpec | undefined {
@@ -2230,11 +2252,42 @@ function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStep
       case "ioas":
       case "pt":
       case "id":
+      case "viommu":
+      case "veventq":
       case "src-ioas": {
         const v = id(k);
         if (v === undefined) ok = false;
         else if (k === "src-ioas") spec.srcIoas = v;
         else spec[k] = v;
+        break;
+      }
+      case "nest-parent": {
+        const v = r.bool(f.get(k)!.value, k);
+        if (v === undefined) ok = false;
+        else spec.nestParent = v;
+        break;
+      }
+      case "virt-id":
+      case "depth": {
+        // IOMMU_VDEVICE_ALLOC's virt_id (the vSID, an SMMUv3 StreamID: 32 bits); IOMMU_VEVENTQ_ALLOC's
+        // veventq_depth (0 is -EINVAL in the kernel: a range error here).
+        const v = r.required(f, k, `${ioctl}`, item);
+        const n = v === undefined ? undefined : r.int(v, k, k === "depth" ? 1 : 0, 0xffffffff);
+        if (n === undefined) ok = false;
+        else if (k === "depth") spec.depth = n;
+        else spec.virtId = n;
+        break;
+      }
+      case "vste": {
+        // IOMMU_HWPT_DATA_ARM_SMMUV3: struct iommu_hwpt_arm_smmuv3 { __aligned_le64 ste[2]; }.
+        const node = f.get(k)!.value;
+        const items = isSeq(node) ? (node.items as Node[]) : undefined;
+        const words = items?.length === 2 ? items.map((x) => r.addr(x, k)) : undefined;
+        if (words === undefined) {
+          r.error(node, "invalid-value", l10n.t("vste is the two 64-bit words of the guest's STE"), l10n.t("Give vste: [0x..., 0x...] (words 0 and 1 of the vSTE: V, Config, S1Fmt, S1ContextPtr, S1CDMax; S1DSS, S1CIR/COR/CSH, S1STALLD, EATS)."));
+          ok = false;
+        } else if (words[0] === undefined || words[1] === undefined) ok = false;
+        else spec.vste = [words[0], words[1]];
         break;
       }
       case "iova":

@@ -108,6 +108,8 @@ export interface SmmuV3Spec {
   ats?: AtsDeviceSpec[];
   /** false: the driver omits CMD_ATC_INV after unmap (a driver bug: the endpoint's ATC stays stale). */
   atsInvalidation?: boolean;
+  /** false: the SVA mmu notifier never reaches the SMMU (no CMD_TLBI_NH_VA/ASID, no CMD_ATC_INV after a munmap): a what-if knob. */
+  svaInvalidation?: boolean;
   /** Device keys of ATS devices whose PCIe PRI is enabled; present: the SMMU has a PRI queue (SMMU_IDR0.PRI). */
   pri?: string[];
   /** Device keys of PCI devices with a PASID capability (arm_smmu_enable_pasid: SubstreamIDs, a CD per PASID; docs/smmuv3-pasid.md). */
@@ -526,6 +528,12 @@ export type Step =
   /** Tears the PASID's entry down as intel_pasid_tear_down_entry() does (PASID-cache and IOTLB invalidations). */
   | (StepBase & { op: "unbind-pasid"; device: string; pasid: number })
   /**
+   * SMMUv3 SVA: the process bound to `pasid` of `device` (bind-pasid sva: true) unmaps [va, va + size)
+   * (munmap: its PTEs cleared), and the mmu notifier invalidates the SMMU's TLB and the ATCs
+   * (arm-smmu-v3-sva.c arm_smmu_mm_arch_invalidate_secondary_tlbs). docs/smmuv3-pasid.md.
+   */
+  | (StepBase & { op: "munmap"; device: string; pasid: number; va: bigint; size: bigint })
+  /**
    * VT-d scalable mode: Linux's page request handler runs (prq_event_thread: the page request
    * queue, iommu_sva_handle_iopf, a page group response descriptor per request), and the device
    * retries the Translation Requests that were answered (docs/vtd-scalable-device.md).
@@ -620,13 +628,25 @@ export interface IommufdStepSpec {
   dirtyTracking?: boolean;
   /** SET_DIRTY_TRACKING: IOMMU_HWPT_DIRTY_TRACKING_ENABLE set (true) or clear. */
   enable?: boolean;
+  /** HWPT_ALLOC with IOMMU_HWPT_ALLOC_NEST_PARENT (`nest-parent: true`): a stage-2 domain a vIOMMU can nest over. */
+  nestParent?: boolean;
+  /** HWPT_ALLOC on a vIOMMU (`pt` = the vIOMMU): IOMMU_HWPT_DATA_ARM_SMMUV3's vSTE, two 64-bit words. */
+  vste?: [bigint, bigint];
+  /** VDEVICE_ALLOC / VEVENTQ_ALLOC: the vIOMMU object. */
+  viommu?: number;
+  /** VDEVICE_ALLOC's virt_id (the guest's StreamID of the device: vSID). */
+  virtId?: number;
+  /** VEVENTQ_ALLOC's veventq_depth. */
+  depth?: number;
+  /** IOMMU_VEVENTQ_READ: the vEVENTQ object whose fd the VMM reads. */
+  veventq?: number;
 }
 
 /**
  * The `iommufd:` step's operations: ioctls, and IOMMU_HWPT_PAGE_RESPONSE, the VMM's read() of a
  * fault group from a fault object's fd and write() of its struct iommu_hwpt_page_response.
  */
-export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE", "IOMMU_HWPT_SET_DIRTY_TRACKING", "IOMMU_HWPT_GET_DIRTY_BITMAP"] as const;
+export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE", "IOMMU_HWPT_SET_DIRTY_TRACKING", "IOMMU_HWPT_GET_DIRTY_BITMAP", "IOMMU_VIOMMU_ALLOC", "IOMMU_VDEVICE_ALLOC", "IOMMU_VEVENTQ_ALLOC", "IOMMU_VEVENTQ_READ"] as const;
 
 /**
  * `posted-descriptor: { address, vcpu, cpu, sync }`: the vCPU's posted-interrupt descriptor as KVM

@@ -142,13 +142,47 @@ export interface HostIommu {
    * iommu_detach_device_pasid as the model's driver does them; SMMUv3: a CD per SubstreamID).
    * Absent: the steps go to VT-d's scalable-mode driver (vtd/pasidBind.ts).
    */
-  pasidStep?(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" }>, c: PasidSeamContext): void;
+  pasidStep?(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" }>, c: PasidSeamContext): void;
   /**
    * iommufd fault delivery (fault.c: IOMMU_FAULT_QUEUE_ALLOC, IOMMU_HWPT_FAULT_ID_VALID, the fault
    * fd): where the model's driver can hand a domain's I/O page faults to user space. Absent: no
    * fault delivery on this model here (SMMUv3 stalls only).
    */
   readonly faultQueues?: HostFaultQueues;
+  /**
+   * iommufd nesting through a vIOMMU (IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_VIOMMU_ALLOC,
+   * IOMMU_VDEVICE_ALLOC, a nested hwpt, IOMMU_VEVENTQ_ALLOC). Absent: not modelled (SMMUv3 only).
+   */
+  readonly nesting?: HostNesting;
+}
+
+/** One vEVENT as read() of a vEVENTQ fd returns it (uapi struct iommufd_vevent_header + the model's record). */
+export interface HostVEvent {
+  sequence: number;
+  /** IOMMU_VEVENTQ_FLAG_LOST_EVENTS: the queue was full; no record follows. */
+  lost: boolean;
+  /** The event record as the guest's vIOMMU would see it (SMMUv3: 4 dwords, StreamID = the vSID). */
+  record: bigint[];
+}
+
+/** What iommufd's vIOMMU objects need of the host IOMMU driver (HostIommu.nesting). */
+export interface HostNesting {
+  /** IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_NEST_PARENT: a paging domain that can be a nesting parent, or why not (EOPNOTSUPP). */
+  allocNestParent(): HostDomain | string;
+  /** IOMMU_VIOMMU_ALLOC on nesting parent `parent` (its iommufd object `id`), or why not (EINVAL). */
+  allocViommu(parent: HostDomain, id: number): string | undefined;
+  /** IOMMU_VDEVICE_ALLOC: the device's requester ids get virtual id `virtId` on vIOMMU `viommu`. */
+  allocVdevice(viommu: number, rids: number[], virtId: number): void;
+  /** IOMMU_HWPT_ALLOC with the model's nested data (SMMUv3: the vSTE): what the domain keeps, or the EIO reason. */
+  checkNested(data: readonly [bigint, bigint]): { data: [bigint, bigint]; ats: boolean } | string;
+  /** VFIO_DEVICE_ATTACH_IOMMUFD_PT to a nested hwpt: the physical entries written for `rids`. */
+  attachNested(viommu: number, data: readonly [bigint, bigint], ats: boolean, rids: number[]): void;
+  /** IOMMU_VEVENTQ_ALLOC of the model's type; the reason for EEXIST when the vIOMMU has one. */
+  allocVeventq(viommu: number, depth: number): string | undefined;
+  /** IOMMU_DESTROY of the vEVENTQ: its queued events go. */
+  freeVeventq(viommu: number): void;
+  /** read() of the vEVENTQ fd: everything queued, oldest first; the queue is then empty. */
+  readVeventq(viommu: number): HostVEvent[];
 }
 
 /** One fault group queued for user space, as read() of the fault fd returns it (uapi struct iommu_hwpt_pgfault). */

@@ -39,7 +39,7 @@
  * IOMMU_HWPT_ALLOC is not freed when the VM stops (its id is not reused).
  */
 import type { Step } from "../scenario/types.js";
-import type { HostDomain, HostFaultQueues, HostIopf } from "./host-iommu.js";
+import type { HostDomain, HostFaultQueues, HostIopf, HostNesting, HostVEvent } from "./host-iommu.js";
 import { IommufdIoas, ioasEnomemText } from "./iommufd.js";
 import type { StepOutcome } from "./machine.js";
 import { STRERROR, type Errno, type VfioContainer } from "./vfio.js";
@@ -49,8 +49,18 @@ export type IommufdStep = Extract<Step, { op: "iommufd" }>;
 type IommufdObject =
   | { type: "ioas"; ioas: IommufdIoas; users: number }
   | { type: "device"; key: string; users: number; hwpt: number }
-  | { type: "hwpt"; ioas: number; domain: HostDomain; auto: boolean; users: number; fault?: number }
-  | { type: "fault"; users: number };
+  | { type: "hwpt"; ioas: number; domain: HostDomain; auto: boolean; users: number; fault?: number; nestParent?: boolean }
+  | { type: "fault"; users: number }
+  | NestingObject;
+
+/** The vIOMMU objects (viommu.c, eventq.c): plain data, kept as they are in checkpoints. */
+type NestingObject =
+  | { type: "viommu"; users: number; parent: number }
+  | { type: "vdevice"; users: number; viommu: number; key: string; virtId: number }
+  | { type: "nested"; users: number; viommu: number; vste: [bigint, bigint]; ats: boolean }
+  | { type: "veventq"; users: number; viommu: number; depth: number };
+
+const isNesting = (o: IommufdObject): o is NestingObject => o.type === "viommu" || o.type === "vdevice" || o.type === "nested" || o.type === "veventq";
 
 /** What the steps need of the VMM (vmm.ts builds it). */
 export interface IommufdPort {
@@ -75,6 +85,8 @@ export interface IommufdPort {
   faultQueues?: HostFaultQueues;
   /** The requester ids (DMA aliases) of a host device. */
   rids(key: string): number[];
+  /** The host IOMMU driver's vIOMMU support (HostIommu.nesting), absent where the model has none. */
+  nesting?: HostNesting;
 }
 
 /** One VM's object table (kept on its VmRuntime, saved and restored with machine checkpoints). */
@@ -113,10 +125,10 @@ export class IommufdContext {
 }
 
 /** A checkpoint of the table: the extra IOASes' mapping lists, the hwpts' domain ids. */
-export type IommufdSnapshot = [number, { type: "ioas"; users: number; container?: ReturnType<IommufdIoas["snapshot"]> } | { type: "device"; key: string; users: number; hwpt: number } | { type: "hwpt"; ioas: number; did: number; auto: boolean; users: number; fault?: number } | { type: "fault"; users: number }][];
+export type IommufdSnapshot = [number, { type: "ioas"; users: number; container?: ReturnType<IommufdIoas["snapshot"]> } | { type: "device"; key: string; users: number; hwpt: number } | { type: "hwpt"; ioas: number; did: number; auto: boolean; users: number; fault?: number; nestParent?: boolean } | { type: "fault"; users: number } | NestingObject][];
 
 export function snapshotIommufd(ctx: IommufdContext): IommufdSnapshot {
-  return [...ctx.objects].map(([id, o]) => [id, o.type === "ioas" ? { type: "ioas", users: o.users, ...(o.ioas === ctx.first ? {} : { container: o.ioas.snapshot() }) } : o.type === "device" || o.type === "fault" ? { ...o } : { type: "hwpt", ioas: o.ioas, did: o.domain.did, auto: o.auto, users: o.users, ...(o.fault !== undefined ? { fault: o.fault } : {}) }]);
+  return [...ctx.objects].map(([id, o]) => [id, o.type === "ioas" ? { type: "ioas", users: o.users, ...(o.ioas === ctx.first ? {} : { container: o.ioas.snapshot() }) } : o.type === "device" || o.type === "fault" || isNesting(o) ? { ...o } : { type: "hwpt", ioas: o.ioas, did: o.domain.did, auto: o.auto, users: o.users, ...(o.fault !== undefined ? { fault: o.fault } : {}), ...(o.nestParent === true ? { nestParent: true } : {}) }]);
 }
 
 /** The table again, around the VM's restored container; `newIoas` and `domain` rebuild the rest. */
@@ -132,8 +144,8 @@ export function restoreIommufd(s: IommufdSnapshot, first: IommufdIoas, newIoas: 
         ioas.restore(o.container);
       }
       ctx.objects.set(id, { type: "ioas", ioas, users: o.users });
-    } else if (o.type === "device" || o.type === "fault") ctx.objects.set(id, { ...o });
-    else ctx.objects.set(id, { type: "hwpt", ioas: o.ioas, domain: domain(o.did), auto: o.auto, users: o.users, ...(o.fault !== undefined ? { fault: o.fault } : {}) });
+    } else if (o.type !== "hwpt") ctx.objects.set(id, { ...o });
+    else ctx.objects.set(id, { type: "hwpt", ioas: o.ioas, domain: domain(o.did), auto: o.auto, users: o.users, ...(o.fault !== undefined ? { fault: o.fault } : {}), ...(o.nestParent === true ? { nestParent: true } : {}) });
   }
   return ctx;
 }
@@ -205,26 +217,31 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
     case "IOMMU_HWPT_ALLOC": {
       const dev = ctx.device(st.device!);
       if (!dev) return enoent(`dev_id: ${st.device} is not bound to this iommufd`);
+      if (st.vste !== undefined) return nestedHwptAlloc(port, ctx, st, out);
+      if (st.nestParent === true && port.nesting === undefined) return port.error(out, `IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_NEST_PARENT: nesting is modelled for SMMUv3 only`);
       const ioas = ioasOr(st.pt, "pt_id");
       if (!ioas) return;
       // IOMMU_HWPT_FAULT_ID_VALID: iommufd_get_fault(fault_id) (another type or no object: -ENOENT).
       const faultObj = st.fault === undefined ? undefined : ctx.objects.get(st.fault);
       if (st.fault !== undefined && faultObj?.type !== "fault") return enoent(`fault_id ${st.fault} is not a fault object${objectName(ctx, st.fault)}`);
       if (st.fault !== undefined && port.faultQueues === undefined) return port.error(out, `IOMMU_HWPT_ALLOC with a fault_id: fault delivery is modelled for SMMUv3 only`);
-      // IOMMU_HWPT_ALLOC_DIRTY_TRACKING: the driver's domain_alloc_paging_flags decides (VT-d: -EOPNOTSUPP without ssads_supported()).
+      // IOMMU_HWPT_ALLOC_NEST_PARENT (smmuv3) / IOMMU_HWPT_ALLOC_DIRTY_TRACKING: the driver's
+      // domain_alloc_paging_flags decides (VT-d: -EOPNOTSUPP without ssads_supported()).
+      const parent = st.nestParent === true ? port.nesting!.allocNestParent() : undefined;
+      if (typeof parent === "string") return port.error(out, `IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_NEST_PARENT failed: EOPNOTSUPP: ${parent}`);
       const dirty = st.dirtyTracking === true ? port.allocDirtyDomain() : undefined;
       if (typeof dirty === "string") return port.fail(out, "EOPNOTSUPP", `IOMMU_HWPT_ALLOC with IOMMU_HWPT_ALLOC_DIRTY_TRACKING failed: EOPNOTSUPP (${STRERROR.EOPNOTSUPP}): ${dirty}`);
-      const domain = dirty ?? port.allocDomain();
+      const domain = parent ?? dirty ?? port.allocDomain();
       ioas.addDomain(domain.did);
       const ioasObj = ctx.objects.get(st.pt!)!;
       ioasObj.users++;
-      const id = ctx.alloc({ type: "hwpt", ioas: st.pt!, domain, auto: false, users: 1, ...(st.fault !== undefined ? { fault: st.fault } : {}) });
+      const id = ctx.alloc({ type: "hwpt", ioas: st.pt!, domain, auto: false, users: 1, ...(st.fault !== undefined ? { fault: st.fault } : {}), ...(parent !== undefined ? { nestParent: true } : {}) });
       if (faultObj !== undefined) {
         // hwpt->fault = fault; domain->iopf_handler = iommufd_fault_iopf_handler; refcount_inc(&fault->obj.users).
         faultObj.users++;
         port.faultQueues!.setFaultQueue(domain, st.fault);
       }
-      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: domain ${domain.did}${dirty !== undefined ? " (dirty tracking capable, off)" : ""} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"})${faultObj !== undefined ? `; its I/O page faults go to fault object ${st.fault} (IOMMU_HWPT_FAULT_ID_VALID)` : ""}; not attached`;
+      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: ${parent !== undefined ? "a stage-2 nesting parent (IOMMU_HWPT_ALLOC_NEST_PARENT), " : ""}domain ${domain.did}${dirty !== undefined ? " (dirty tracking capable, off)" : ""} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"})${faultObj !== undefined ? `; its I/O page faults go to fault object ${st.fault} (IOMMU_HWPT_FAULT_ID_VALID)` : ""}; not attached`;
       return;
     }
     case "IOMMU_HWPT_SET_DIRTY_TRACKING":
@@ -270,11 +287,17 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
       out.summary = `read(fault fd ${st.fault}): ${pgfaultText(r, ctx, port)}; write: iommu_hwpt_page_response { cookie ${cookie}, code IOMMUFD_PAGE_RESP_${code === 0 ? "SUCCESS" : "INVALID"} } -> CMD_RESUME ${code === 0 ? "RETRY (the device retries the access)" : "ABORT"}`;
       return;
     }
+    case "IOMMU_VIOMMU_ALLOC":
+    case "IOMMU_VDEVICE_ALLOC":
+    case "IOMMU_VEVENTQ_ALLOC":
+    case "IOMMU_VEVENTQ_READ":
+      return viommuStep(port, ctx, st, out);
     case "VFIO_DEVICE_ATTACH_IOMMUFD_PT": {
       const dev = ctx.device(st.device!);
       if (!dev) return port.error(out, `${st.device} is not a device of VM ${st.vm}`);
       const pt = ctx.objects.get(st.pt!);
       if (pt === undefined) return enoent(`pt_id ${st.pt} is no object`);
+      if (pt.type === "nested") return attachNested(port, ctx, st, dev, out);
       let hwptId: number;
       if (pt.type === "hwpt") hwptId = st.pt!;
       else if (pt.type === "ioas") {
@@ -287,7 +310,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
           pt.users++;
           hwptId = ctx.alloc({ type: "hwpt", ioas: st.pt!, domain, auto: true, users: 1 });
         }
-      } else return port.fail(out, "EINVAL", `VFIO_DEVICE_ATTACH_IOMMUFD_PT failed: EINVAL (${STRERROR.EINVAL}): pt_id ${st.pt} is a device object, neither an IOAS nor an hwpt`);
+      } else return port.fail(out, "EINVAL", `VFIO_DEVICE_ATTACH_IOMMUFD_PT failed: EINVAL (${STRERROR.EINVAL}): pt_id ${st.pt} is ${OBJECT_ARTICLES[pt.type]}${pt.type === "device" ? " object" : ""}, neither an IOAS nor an hwpt`);
       const hwpt = ctx.objects.get(hwptId) as Extract<IommufdObject, { type: "hwpt" }>;
       const old = dev[1].hwpt;
       if (old === hwptId) {
@@ -304,6 +327,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
       dev[1].hwpt = hwptId;
       let dropped = "";
       const prev = ctx.objects.get(old);
+      if (prev?.type === "nested") prev.users--;
       if (prev?.type === "hwpt") {
         prev.users--;
         // An automatic hwpt goes with its last device (iommufd_hw_pagetable_put of the replaced one).
@@ -324,7 +348,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
       const o = ctx.objects.get(st.id!);
       if (o === undefined) return enoent(`id ${st.id} is no object`);
       if (o.users > 1) {
-        const why = o.type === "device" ? "a bound device is destroyed by closing its VFIO cdev" : o.type === "ioas" ? "an hwpt still refers to it" : o.type === "fault" ? "an hwpt delivers its faults to it" : "a device is attached to it";
+        const why = o.type === "device" ? "a bound device is destroyed by closing its VFIO cdev" : o.type === "ioas" ? "an hwpt still refers to it" : o.type === "fault" ? "an hwpt delivers its faults to it" : o.type === "viommu" ? "a vDEVICE, a nested hwpt or a vEVENTQ refers to it" : o.type === "hwpt" && o.nestParent === true && o.users > 1 ? "a device or a vIOMMU uses it" : "a device is attached to it";
         return port.fail(out, "EBUSY", `IOMMU_DESTROY failed: EBUSY (${STRERROR.EBUSY}): ${o.type} ${st.id} is in use (${why})`);
       }
       ctx.objects.delete(st.id!);
@@ -337,15 +361,25 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
         const f = o.fault === undefined ? undefined : ctx.objects.get(o.fault);
         if (f?.type === "fault") f.users--;
       } else if (o.type === "ioas") o.ioas.unmap({ iova: 0n, size: 0n, all: true });
-      out.summary = `IOMMU_DESTROY: ${o.type === "hwpt" ? "hwpt" : o.type === "ioas" ? "IOAS" : o.type === "fault" ? "fault object" : "object"} ${st.id} destroyed`;
+      else if (isNesting(o)) {
+        // The object's reference on what it was made from goes (viommu.c / eventq.c destroy: refcount_dec).
+        const ref = ctx.objects.get(o.type === "viommu" ? o.parent : o.viommu);
+        if (ref !== undefined) ref.users--;
+        if (o.type === "veventq") port.nesting?.freeVeventq(o.viommu);
+      }
+      out.summary = `IOMMU_DESTROY: ${OBJECT_NAMES[o.type]} ${st.id} destroyed`;
       return;
     }
   }
 }
 
+/** What each object type is called in summaries, and with its article. */
+const OBJECT_NAMES: Record<IommufdObject["type"], string> = { ioas: "IOAS", device: "object", hwpt: "hwpt", fault: "fault object", viommu: "vIOMMU", vdevice: "vDEVICE", nested: "nested hwpt", veventq: "vEVENTQ" };
+const OBJECT_ARTICLES: Record<IommufdObject["type"], string> = { ioas: "an IOAS", device: "a device", hwpt: "an hwpt", fault: "a fault object", viommu: "a vIOMMU", vdevice: "a vDEVICE", nested: "a nested hwpt", veventq: "a vEVENTQ" };
+
 function objectName(ctx: IommufdContext, id: number | undefined): string {
   const o = id === undefined ? undefined : ctx.objects.get(id);
-  return o === undefined ? " (no such object)" : ` (it is ${o.type === "hwpt" ? "an hwpt" : o.type === "ioas" ? "an IOAS" : o.type === "fault" ? "a fault object" : "a device"})`;
+  return o === undefined ? " (no such object)" : ` (it is ${OBJECT_ARTICLES[o.type]})`;
 }
 
 /** A fault group as read() returns it (uapi struct iommu_hwpt_pgfault: flags, dev_id, pasid, grpid, perm, addr, cookie). */
@@ -377,4 +411,111 @@ function coveringAreas(ioas: IommufdIoas, iova: bigint, length: bigint): { vaddr
     if (cur > last) return out;
   }
   return undefined;
+}
+
+/**
+ * The vIOMMU ioctls (drivers/iommu/iommufd/viommu.c, eventq.c; v6.15) and read() of a vEVENTQ fd:
+ * - IOMMU_VIOMMU_ALLOC (iommufd_viommu_alloc_ioctl): the device (ENOENT), `pt` = hwpt_id must be a
+ *   nesting parent hwpt (iommufd_get_hwpt_paging: ENOENT otherwise; !nest_parent -> EINVAL); the
+ *   driver's vIOMMU (arm_vsmmu_alloc) holds a reference on the parent.
+ * - IOMMU_VDEVICE_ALLOC (iommufd_vdevice_alloc_ioctl): the vIOMMU and the device (ENOENT); a
+ *   virt_id the vIOMMU already has -> EEXIST (xa_cmpxchg on viommu->vdevs). Holds a reference on the vIOMMU.
+ * - IOMMU_VEVENTQ_ALLOC (iommufd_veventq_alloc): type IOMMU_VEVENTQ_TYPE_ARM_SMMUV3; the vIOMMU
+ *   (ENOENT); a second vEVENTQ of the type -> EEXIST; depth 0 -> EINVAL (the scenario refuses it).
+ * - IOMMU_VEVENTQ_READ: the VMM's read() of the vEVENTQ fd (iommufd_veventq_fops_read): every
+ *   queued vEVENT as struct iommufd_vevent_header { flags, sequence } + struct iommu_vevent_arm_smmuv3.
+ */
+function viommuStep(port: IommufdPort, ctx: IommufdContext, st: IommufdStep, out: StepOutcome): void {
+  const n = port.nesting;
+  if (n === undefined) return port.error(out, `${st.ioctl}: vIOMMUs are modelled for SMMUv3 only`);
+  const enoent = (what: string) => port.fail(out, "ENOENT", `${st.ioctl} failed: ENOENT (${STRERROR.ENOENT}): ${what}`);
+  const viommuOf = (id: number | undefined) => {
+    const o = id === undefined ? undefined : ctx.objects.get(id);
+    return o?.type === "viommu" ? o : undefined;
+  };
+  switch (st.ioctl) {
+    case "IOMMU_VIOMMU_ALLOC": {
+      if (!ctx.device(st.device!)) return enoent(`dev_id: ${st.device} is not bound to this iommufd`);
+      const p = ctx.objects.get(st.pt!);
+      if (p?.type !== "hwpt") return enoent(`hwpt_id ${st.pt} is not a paging hwpt${objectName(ctx, st.pt)}`);
+      if (p.nestParent !== true) return port.fail(out, "EINVAL", `IOMMU_VIOMMU_ALLOC failed: EINVAL (${STRERROR.EINVAL}): hwpt ${st.pt} was not allocated with IOMMU_HWPT_ALLOC_NEST_PARENT`);
+      const id = ctx.alloc({ type: "viommu", users: 1, parent: st.pt! });
+      const why = n.allocViommu(p.domain, id);
+      if (why !== undefined) {
+        ctx.objects.delete(id);
+        return port.fail(out, "EINVAL", `IOMMU_VIOMMU_ALLOC failed: EINVAL (${STRERROR.EINVAL}): ${why}`);
+      }
+      p.users++;
+      out.summary = `IOMMU_VIOMMU_ALLOC -> vIOMMU ${id} (IOMMU_VIOMMU_TYPE_ARM_SMMUV3) on nesting parent hwpt ${st.pt} (domain ${p.domain.did})`;
+      return;
+    }
+    case "IOMMU_VDEVICE_ALLOC": {
+      const v = viommuOf(st.viommu);
+      if (v === undefined) return enoent(`viommu_id ${st.viommu} is not a vIOMMU${objectName(ctx, st.viommu)}`);
+      if (!ctx.device(st.device!)) return enoent(`dev_id: ${st.device} is not bound to this iommufd`);
+      const taken = [...ctx.objects.values()].some((o) => o.type === "vdevice" && o.viommu === st.viommu && o.virtId === st.virtId);
+      if (taken) return port.fail(out, "EEXIST", `IOMMU_VDEVICE_ALLOC failed: EEXIST (${STRERROR.EEXIST}): vIOMMU ${st.viommu} already has virt_id ${hex(st.virtId!)}`);
+      const id = ctx.alloc({ type: "vdevice", users: 1, viommu: st.viommu!, key: st.device!, virtId: st.virtId! });
+      v.users++;
+      n.allocVdevice(st.viommu!, port.rids(st.device!), st.virtId!);
+      out.summary = `IOMMU_VDEVICE_ALLOC -> vDEVICE ${id}: ${st.device} is virtual StreamID ${hex(st.virtId!)} on vIOMMU ${st.viommu} (events of a nested domain reach the VMM with this vSID)`;
+      return;
+    }
+    case "IOMMU_VEVENTQ_ALLOC": {
+      const v = viommuOf(st.viommu);
+      if (v === undefined) return enoent(`viommu_id ${st.viommu} is not a vIOMMU${objectName(ctx, st.viommu)}`);
+      const why = n.allocVeventq(st.viommu!, st.depth!);
+      if (why !== undefined) return port.fail(out, "EEXIST", `IOMMU_VEVENTQ_ALLOC failed: EEXIST (${STRERROR.EEXIST}): ${why}`);
+      const id = ctx.alloc({ type: "veventq", users: 1, viommu: st.viommu!, depth: st.depth! });
+      v.users++;
+      out.summary = `IOMMU_VEVENTQ_ALLOC -> vEVENTQ ${id} and its fd: IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 events of vIOMMU ${st.viommu}, at most ${st.depth} queued`;
+      return;
+    }
+    case "IOMMU_VEVENTQ_READ": {
+      const q = st.veventq === undefined ? undefined : ctx.objects.get(st.veventq);
+      if (q?.type !== "veventq") return enoent(`${st.veventq} is not a vEVENTQ${objectName(ctx, st.veventq)}`);
+      const events = n.readVeventq(q.viommu);
+      out.summary = events.length === 0 ? `read(vEVENTQ fd ${st.veventq}): nothing queued (read() would block)` : `read(vEVENTQ fd ${st.veventq}): ${events.map(veventText).join("; ")}`;
+      return;
+    }
+  }
+}
+
+/** One vEVENT as the VMM reads it: the header, then the record (uapi struct iommu_vevent_arm_smmuv3). */
+function veventText(e: HostVEvent): string {
+  if (e.lost) return `iommufd_vevent_header { flags IOMMU_VEVENTQ_FLAG_LOST_EVENTS, sequence ${e.sequence} } (events were lost: the queue was full)`;
+  const q = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
+  return `iommufd_vevent_header { flags 0, sequence ${e.sequence} } + evt { ${e.record.map(q).join(", ")} } (event 0x${(e.record[0]! & 0xffn).toString(16).padStart(2, "0")}, vSID ${hex(e.record[0]! >> 32n)})`;
+}
+
+/**
+ * IOMMU_HWPT_ALLOC with pt_id = a vIOMMU and IOMMU_HWPT_DATA_ARM_SMMUV3 (iommufd_hwpt_nested_alloc
+ * -> arm_vsmmu_alloc_domain_nested): the vSTE is checked (arm_smmu_validate_vste: EIO for bits
+ * outside the nesting-allowed masks, a bad Config or EATS) and kept; the nested hwpt holds a
+ * reference on the vIOMMU.
+ */
+function nestedHwptAlloc(port: IommufdPort, ctx: IommufdContext, st: IommufdStep, out: StepOutcome): void {
+  if (port.nesting === undefined) return port.error(out, `IOMMU_HWPT_ALLOC with a vSTE: nesting is modelled for SMMUv3 only`);
+  const v = st.pt === undefined ? undefined : ctx.objects.get(st.pt);
+  if (v?.type !== "viommu") return port.fail(out, "EINVAL", `IOMMU_HWPT_ALLOC failed: EINVAL (${STRERROR.EINVAL}): a vSTE (IOMMU_HWPT_DATA_ARM_SMMUV3) needs pt_id = a vIOMMU; ${st.pt}${objectName(ctx, st.pt)}`);
+  const r = port.nesting.checkNested(st.vste!);
+  if (typeof r === "string") return port.fail(out, "EIO", `IOMMU_HWPT_ALLOC failed: EIO (${STRERROR.EIO}): ${r} (arm_smmu_validate_vste)`);
+  const id = ctx.alloc({ type: "nested", users: 1, viommu: st.pt!, vste: r.data, ats: r.ats });
+  v.users++;
+  const cfg = Number((r.data[0] >> 1n) & 7n);
+  const what = (r.data[0] & 1n) === 0n ? "a non-valid vSTE (zeroed: the STE will abort)" : cfg === 5 ? `S1 translate, the guest's CD table at IPA 0x${(r.data[0] & 0x000fffffffffffc0n).toString(16)}` : cfg === 4 ? "bypass (stage 2 only)" : "abort";
+  out.summary = `IOMMU_HWPT_ALLOC -> nested hwpt ${id} on vIOMMU ${st.pt}: vSTE ${what}; not attached`;
+}
+
+/** VFIO_DEVICE_ATTACH_IOMMUFD_PT to a nested hwpt: the group's STEs made from the vSTE over the vIOMMU's parent. */
+function attachNested(port: IommufdPort, ctx: IommufdContext, st: IommufdStep, dev: [number, Extract<IommufdObject, { type: "device" }>], out: StepOutcome): void {
+  const nested = ctx.objects.get(st.pt!) as Extract<IommufdObject, { type: "nested" }>;
+  const rids = port.rids(st.device!);
+  port.nesting!.attachNested(nested.viommu, nested.vste, nested.ats, rids);
+  const prev = ctx.objects.get(dev[1].hwpt);
+  if (prev !== undefined && dev[1].hwpt !== st.pt) prev.users--;
+  if (dev[1].hwpt !== st.pt) nested.users++;
+  dev[1].hwpt = st.pt!;
+  const vdev = [...ctx.objects.values()].find((o): o is Extract<IommufdObject, { type: "vdevice" }> => o.type === "vdevice" && o.viommu === nested.viommu && o.key === st.device);
+  out.summary = `VFIO_DEVICE_ATTACH_IOMMUFD_PT: ${st.device} now translates through nested hwpt ${st.pt} (its STE made from the vSTE over vIOMMU ${nested.viommu}'s stage 2)${vdev !== undefined ? `; its events go to the vIOMMU as vSID ${hex(vdev.virtId)}` : "; no vDEVICE yet: its events stay with the host"}`;
 }

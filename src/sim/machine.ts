@@ -309,6 +309,10 @@ export class Machine {
         return this.invalidateStep(step, out);
       case "poke":
         return this.poke(step, out);
+      case "munmap":
+        // SMMUv3 SVA only (validate.ts); a model without the seam has no SVA process to unmap.
+        if (this.hostIommu.pasidStep !== undefined) return this.hostIommu.pasidStep(step, this.pasidSeamContext(out));
+        return this.pasidSeamContext(out).fail("pasid-unsupported", "munmap is modelled for SMMUv3 SVA bindings only");
       case "bind-pasid":
       case "unbind-pasid":
         if (this.hostIommu.pasidStep !== undefined) return this.hostIommu.pasidStep(step, this.pasidSeamContext(out));

@@ -725,6 +725,7 @@ export class Vmm {
       fail: (o, errno, summary) => this.failErrno(o, errno, summary),
       error: (o, summary) => void this.fail(o, "vm-not-running", summary),
       ...(this.driver.faultQueues ? { faultQueues: this.driver.faultQueues } : {}),
+      ...(this.driver.nesting ? { nesting: this.driver.nesting } : {}),
       rids: (key) => {
         const dev = this.pci.device(key);
         return dev === undefined ? [] : this.pci.dmaAliases(dev);

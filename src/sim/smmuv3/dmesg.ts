@@ -45,10 +45,27 @@ export function smmuKernelEra(version: string): SmmuKernelEra | undefined {
  * 6.10.14 / 6.11.3 stable, not modelled). A text without a version: the current kernel.
  */
 export function smmuS2Stalls(version: string): boolean {
+  return kernelAtLeast(version, 6, 12);
+}
+
+/** Whether the kernel of `version` is `major.minor` or later; a text without a version: the current kernel (true). */
+export function kernelAtLeast(version: string, major: number, minor: number): boolean {
   const m = /(\d+)\.(\d+)/.exec(version);
   if (!m) return true;
-  const major = Number(m[1]);
-  return major > 6 || (major === 6 && Number(m[2]) >= 12);
+  const a = Number(m[1]);
+  return a > major || (a === major && Number(m[2]) >= minor);
+}
+
+/**
+ * Whether the SVA mmu notifier replaces per-page TLBIs by one CMD_TLBI_NH_ASID from
+ * CMDQ_MAX_TLBI_OPS pages on (arm-smmu-v3-sva.c, "Cloned from the MAX_TLBI_OPS in
+ * arch/arm64/include/asm/tlbflush.h ... otherwise result in a soft lockup"): the fix "Fix soft
+ * lockup triggered by arm_smmu_mm_invalidate_range" (Fixes: 51d113c3be09, Cc: stable), taken here
+ * as v6.6, the release that also renamed the notifier to arm_smmu_mm_arch_invalidate_secondary_tlbs.
+ * Older kernels (v5.11 on) send one CMD_TLBI_NH_VA per page whatever the size.
+ */
+export function smmuSvaTlbiThreshold(version: string): boolean {
+  return kernelAtLeast(version, 6, 6);
 }
 
 /** Linux event_class_str[] (arm-smmu-v3.c). */

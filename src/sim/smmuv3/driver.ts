@@ -47,6 +47,15 @@ import {
   STE_CFG_BYPASS,
   STE_CFG_S1,
   STE_CFG_S2,
+  STE_CFG_NESTED,
+  C_BAD_STE,
+  F_STREAM_DISABLED,
+  C_BAD_SUBSTREAMID,
+  C_BAD_CD,
+  F_TRANSLATION,
+  F_ADDR_SIZE,
+  F_ACCESS,
+  F_PERMISSION,
   STRTAB_FMT_2LVL,
   STRTAB_FMT_LINEAR,
   STRTAB_SPLIT,
@@ -95,6 +104,8 @@ export interface SmmuDomain {
    * iommufd_fault_iopf_handler) instead of the kernel's answer.
    */
   faultQueue?: number;
+  /** A stage-2 nesting parent (IOMMU_HWPT_ALLOC_NEST_PARENT): vSMMUs nest guest stage-1 tables over it. */
+  nestParent?: boolean;
 }
 
 /**
@@ -111,6 +122,31 @@ export interface IopfRecord {
   perm: number;
   addr: bigint;
 }
+
+/** A vEVENT as read() of a vEVENTQ returns it: the header's sequence; the record (absent: the lost-events header, IOMMU_VEVENTQ_FLAG_LOST_EVENTS). */
+export interface VEvent {
+  sequence: number;
+  raw?: [bigint, bigint, bigint, bigint];
+}
+
+/** A vSMMU (struct arm_vsmmu) and its vEVENTQ (struct iommufd_veventq of type IOMMU_VEVENTQ_TYPE_ARM_SMMUV3). */
+export interface VSmmu {
+  /** The iommufd object id of the vIOMMU. */
+  id: number;
+  /** The nesting parent (an SmmuDomain id). */
+  parent: number;
+  vmid: number;
+  /** vDEVICEs: (StreamID, virtual StreamID) (IOMMU_VDEVICE_ALLOC virt_id). */
+  vdevs: [number, number][];
+  veventq?: { depth: number; sequence: number; queued: VEvent[] };
+}
+
+/** The event ids uapi struct iommu_vevent_arm_smmuv3 lists as forwarded to a VM (arm_smmu_handle_event's cases). */
+export const VEVENT_IDS: readonly number[] = [C_BAD_STE, F_STREAM_DISABLED, C_BAD_SUBSTREAMID, C_BAD_CD, F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION];
+/** uapi IOMMU_VEVENTQ_FLAG_LOST_EVENTS (struct iommufd_vevent_header.flags). */
+export const IOMMU_VEVENTQ_FLAG_LOST_EVENTS = 1;
+/** STRTAB_STE_1_MEV (arm-smmu-v3.h, bit 19): merge events, set in a nested STE for DoS mitigation. */
+const STE_1_MEV = 1n << 19n;
 
 /** uapi enum iommu_hwpt_pgfault_perm. */
 export const IOMMU_PGFAULT_PERM_READ = 1;
@@ -133,6 +169,8 @@ export interface SmmuDriverOptions {
   pageShift?: number;
   /** Kernel v6.12+ (S2S for stall_enabled masters, stage-2 stalls answered); false for older kernels. Absent: true. */
   s2Stalls?: boolean;
+  /** Kernel v6.6+: the SVA notifier sends one CMD_TLBI_NH_ASID from CMDQ_MAX_TLBI_OPS pages on (svaUnmap). Absent: true. */
+  svaTlbiThreshold?: boolean;
 }
 
 export interface SmmuLogLine {
@@ -207,6 +245,10 @@ export class ArmSmmuV3Driver {
   readonly atsMasters = new Set<number>();
   /** false: unmap skips CMD_ATC_INV (a driver bug the scenario can model: host.iommu.ats-invalidation). */
   atcInvalidation = true;
+  /** false: the SVA mmu notifier sends nothing to the SMMU (host.iommu.sva-invalidation, a what-if knob: svaUnmap). */
+  svaInvalidation = true;
+  /** The SVA notifier's CMDQ_MAX_TLBI_OPS threshold (SmmuDriverOptions.svaTlbiThreshold). */
+  readonly svaTlbiThreshold: boolean;
   /** Commands the driver issued, in order (the trace's slow-path record). */
   issued: [bigint, bigint][] = [];
   /**
@@ -227,6 +269,7 @@ export class ArmSmmuV3Driver {
     this.pageShift = opts.pageShift ?? 12;
     this.granule = pickGranule(this.pageShift, smmuGranules(unit.spec));
     this.s2Stalls = opts.s2Stalls ?? true;
+    this.svaTlbiThreshold = opts.svaTlbiThreshold ?? true;
   }
 
   /** Zeroed table memory of `bytes`, aligned to `align` (a 16/64 KiB table is aligned to its size: the pool is 4 KiB pages, so skip to the boundary). */
@@ -469,6 +512,117 @@ export class ArmSmmuV3Driver {
     return r;
   }
 
+  /** vIOMMUs (IOMMU_VIOMMU_ALLOC of type IOMMU_VIOMMU_TYPE_ARM_SMMUV3: struct arm_vsmmu), by id. */
+  vsmmus: VSmmu[] = [];
+  /** master->vmaster of each StreamID attached to a nested domain with a vDEVICE (arm_smmu_attach_prepare_vmaster). */
+  vmasters = new Map<number, { vsmmu: number; vsid: number }>();
+
+  /**
+   * arm_vsmmu_alloc (arm-smmu-v3-iommufd.c, v6.13+): a vSMMU on a stage-2 nesting parent. In v6.15
+   * the vSMMU takes the parent's VMID ("vsmmu->vmid = s2_parent->s2_cfg.vmid", later kernels give
+   * each vSMMU its own). Not modelled: the S2FWB / coherency requirement (EOPNOTSUPP).
+   */
+  allocVsmmu(parent: SmmuDomain, id: number): VSmmu {
+    const v: VSmmu = { id, parent: parent.id, vmid: parent.vmid, vdevs: [] };
+    this.vsmmus.push(v);
+    return v;
+  }
+
+  /**
+   * arm_smmu_validate_vste (arm-smmu-v3-iommufd.c): the vSTE of IOMMU_HWPT_ALLOC with
+   * IOMMU_HWPT_DATA_ARM_SMMUV3. V = 0: the vSTE is zeroed (a non-valid STE); bits outside
+   * STRTAB_STE_0_NESTING_ALLOWED (V, Config, S1Fmt, S1ContextPtr, S1CDMax) or
+   * STRTAB_STE_1_NESTING_ALLOWED (S1DSS, S1CIR, S1COR, S1CSH, S1STALLD, EATS), a Config other
+   * than abort / bypass / S1 translate, or EATS other than 0b00 / 0b01 -> -EIO. Returns the vSTE
+   * as the nested domain keeps it (EATS cleared) and whether ATS stays enabled, or the EIO reason.
+   */
+  validateVste(vste: readonly [bigint, bigint]): { data: [bigint, bigint]; ats: boolean } | string {
+    if ((vste[0] & 1n) === 0n) return { data: [0n, 0n], ats: false };
+    const allowed0 = 1n | (7n << 1n) | (3n << 4n) | (((1n << 46n) - 1n) << 6n) | (0x1fn << 59n);
+    const allowed1 = 3n | (3n << 2n) | (3n << 4n) | (3n << 6n) | (1n << 27n) | (3n << 28n);
+    if ((vste[0] & ~allowed0) !== 0n) return `vSTE word 0 sets bits outside STRTAB_STE_0_NESTING_ALLOWED: 0x${(vste[0] & ~allowed0).toString(16)}`;
+    if ((vste[1] & ~allowed1) !== 0n) return `vSTE word 1 sets bits outside STRTAB_STE_1_NESTING_ALLOWED: 0x${(vste[1] & ~allowed1).toString(16)}`;
+    const cfg = Number((vste[0] >> 1n) & 7n);
+    if (cfg !== STE_CFG_ABORT && cfg !== STE_CFG_BYPASS && cfg !== STE_CFG_S1) return `vSTE Config 0b${cfg.toString(2).padStart(3, "0")} is not abort, bypass or S1 translate`;
+    const eats = Number((vste[1] >> 28n) & 3n);
+    if (eats !== 0 && eats !== EATS_TRANS) return `vSTE EATS ${eats} is neither 0b00 nor 0b01 (only full ATS or ATS UR)`;
+    return { data: [vste[0], vste[1] & ~(3n << 28n)], ats: cfg === STE_CFG_S1 && eats === EATS_TRANS };
+  }
+
+  /**
+   * arm_smmu_attach_dev_nested -> arm_smmu_make_nested_domain_ste: the physical STE of a nested
+   * domain. A non-valid vSTE or Config abort: an abort STE; bypass: the parent's stage-2 STE;
+   * S1 translate (arm_smmu_make_nested_cd_table_ste): the stage-2 STE with word 0 = V | Config
+   * nested | the vSTE's word 0 without Config, word 1 |= the vSTE's word 1 and STRTAB_STE_1_MEV
+   * ("Merge events for DoS mitigations on eventq"), EATS when the vSTE asked for ATS and the
+   * master has it. Then CMD_CFGI_STE + CMD_SYNC. The master's vmaster is the vSMMU's vDEVICE of
+   * it when one exists (arm_smmu_attach_prepare_vmaster: "Not allocated yet?" -> none).
+   */
+  attachNested(v: VSmmu, vste: readonly [bigint, bigint], ats: boolean, sids: number[]): void {
+    const parent = this.domains.find((d) => d.id === v.parent)!;
+    for (const o of this.domains) o.sids = o.sids.filter((x) => !sids.includes(x));
+    const cfg = (vste[0] & 1n) === 0n ? STE_CFG_ABORT : Number((vste[0] >> 1n) & 7n);
+    for (const sid of sids) {
+      let ste: bigint[];
+      if (cfg === STE_CFG_S1 || cfg === STE_CFG_BYPASS) {
+        ste = this.s2Ste(parent);
+        if (cfg === STE_CFG_S1) {
+          ste[0] = 1n | (BigInt(STE_CFG_NESTED) << 1n) | (vste[0] & ~(7n << 1n));
+          ste[1] = ste[1]! | vste[1] | STE_1_MEV;
+        }
+        if ((cfg === STE_CFG_BYPASS || ats) && this.atsMasters.has(sid)) ste[1] = ste[1]! | (BigInt(EATS_TRANS) << 28n);
+      } else ste = abortSte();
+      this.writeSte(this.steAddress(sid)!, ste);
+      this.submit([cmd(CMD_CFGI_STE, BigInt(sid) << 32n, 1n)]);
+      const vdev = v.vdevs.find(([s]) => s === sid);
+      if (vdev !== undefined) this.vmasters.set(sid, { vsmmu: v.id, vsid: vdev[1] });
+      else this.vmasters.delete(sid);
+    }
+  }
+
+  /**
+   * arm_smmu_handle_event (v6.15) for a record that did not stall: the event ids a guest can be
+   * told of (C_BAD_STE, F_STREAM_DISABLED, C_BAD_SUBSTREAMID, C_BAD_CD, F_TRANSLATION, F_ADDR_SIZE,
+   * F_ACCESS, F_PERMISSION: uapi struct iommu_vevent_arm_smmuv3) of a master with a vmaster, and
+   * not at stage 2 ("master->vmaster && !event->s2"), go to arm_vmaster_report_event: the record
+   * with StreamID [63:32] replaced by the vSID, to the vSMMU's vEVENTQ (iommufd_viommu_report_event).
+   * That returns 0 (the event is not printed) when the vSMMU has a vEVENTQ of type
+   * IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, also when it is full (the lost-events header is queued instead,
+   * rc stays 0); without one -EOPNOTSUPP, and the evtq thread prints the event as for any other.
+   */
+  private reportVmaster(raw: readonly [bigint, bigint, bigint, bigint]): boolean {
+    if (this.vmasters.size === 0) return false;
+    const e = decodeEvent(raw);
+    if (!VEVENT_IDS.includes(e.id) || e.s2 || e.stall) return false;
+    const vm = this.vmasters.get(e.sid);
+    if (vm === undefined) return false;
+    const q = this.vsmmus.find((x) => x.id === vm.vsmmu)?.veventq;
+    if (q === undefined) return false;
+    const rec: [bigint, bigint, bigint, bigint] = [(raw[0] & 0xffffffffn) | (BigInt(vm.vsid) << 32n), raw[1], raw[2], raw[3]];
+    // iommufd_vevent_handler: a lost-events header that is last in the list is taken out, the new
+    // node goes to the tail with the next sequence number (& INT_MAX); a full queue
+    // (num_events == depth) queues the lost-events header instead.
+    const full = q.queued.filter((x) => x.raw !== undefined).length === q.depth;
+    const last = q.queued[q.queued.length - 1];
+    if (last !== undefined && last.raw === undefined) q.queued.pop();
+    q.queued.push(full ? { sequence: q.sequence } : { sequence: q.sequence, raw: rec });
+    q.sequence = (q.sequence + 1) & 0x7fffffff;
+    return true;
+  }
+
+  /**
+   * read() of the vEVENTQ fd (iommufd_veventq_fops_read) with a large enough buffer: every queued
+   * vEVENT, oldest first, as struct iommufd_vevent_header { flags, sequence } + the record; the
+   * lost-events header carries IOMMU_VEVENTQ_FLAG_LOST_EVENTS and no record. Empties the queue.
+   */
+  readVeventq(v: VSmmu): VEvent[] {
+    const q = v.veventq;
+    if (q === undefined) return [];
+    const out = q.queued.map((x) => ({ ...x }));
+    q.queued = [];
+    return out;
+  }
+
   /** arm_smmu_probe_device: the master's StreamID (PCI: the RID, through the iommu-map). */
   addMaster(sid: number, name: string): void {
     this.masters.set(sid, name);
@@ -517,8 +671,6 @@ export class ArmSmmuV3Driver {
 
   /** arm_smmu_attach_dev: the STE (and CD) of each StreamID, then CFGI + SYNC. */
   attach(d: SmmuDomain, sids: number[]): void {
-    const u = this.unit;
-    const oasEnc = BigInt([32, 36, 40, 42, 44, 48, 52].indexOf(u.spec.oas));
     for (const sid of sids) {
       const at = this.steAddress(sid)!;
       let ste: bigint[];
@@ -539,18 +691,7 @@ export class ArmSmmuV3Driver {
         // master is not stall_enabled: "if (smmu->features & ARM_SMMU_FEAT_STALLS && !master->stall_enabled)".
         const s1stalld = this.unit.spec.stallModel === undefined || this.unit.spec.stallModel === STALL_MODEL_STALL ? 1n << 27n : 0n;
         ste = [1n | (BigInt(STE_CFG_S1) << 1n) | (BigInt(fmt.s1Fmt) << 4n) | BigInt(cdt) | (BigInt(fmt.s1CdMax) << 59n), 2n | (1n << 2n) | (1n << 4n) | (3n << 6n) | s1stalld | (1n << 44n), 0n, 0n, 0n, 0n, 0n, 0n];
-      } else {
-        // arm_smmu_make_s2_domain_ste: V, Config S2; SHCFG incoming; S2VMID, VTCR (T0SZ, SL0,
-        // IR0/OR0 WBWA, SH0 IS, TG 4K, PS), S2AA64, S2PTW, S2R; S2TTB.
-        const sl0 = BigInt(~(d.startLevel + ((d.granule ?? 12) === 12 ? 1 : 0)) & 3); // io-pgtable-arm: sl++ for 4K, vtcr->sl = ~sl & 3
-        const vtcr = BigInt(64 - d.ias) | (sl0 << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (tgOf(d) << 14n) | (oasEnc << 16n);
-        // STRTAB_STE_2_S2S (bit 57) "(master->stall_enabled ? STRTAB_STE_2_S2S : 0)": since v6.12
-        // (commit ce7cb08e22e0 "iommu/arm-smmu-v3: Match Stall behaviour for S2"); older kernels
-        // never set it, so their stage-2 STE is ILLEGAL on a STALL_MODEL 0b10 SMMU (C_BAD_STE).
-        const s2s = this.stallEnabled && this.s2Stalls ? 1n << 57n : 0n;
-        const w2 = BigInt(d.vmid) | (vtcr << 32n) | (1n << 51n) | (1n << 54n) | s2s | (1n << 58n);
-        ste = [1n | (BigInt(STE_CFG_S2) << 1n), 1n << 44n, w2, BigInt(d.pgd), 0n, 0n, 0n, 0n];
-      }
+      } else ste = this.s2Ste(d);
       // STE.EATS = STRTAB_STE_1_EATS_TRANS for an ATS master of a translating domain
       // (arm_smmu_make_cdtable_ste / arm_smmu_make_s2_domain_ste: ats_enabled).
       if (d.stage !== "bypass" && this.atsMasters.has(sid)) ste[1] = (ste[1] ?? 0n) | (BigInt(EATS_TRANS) << 28n);
@@ -558,6 +699,24 @@ export class ArmSmmuV3Driver {
       this.submit([cmd(CMD_CFGI_STE, BigInt(sid) << 32n, 1n)]);
       if (!d.sids.includes(sid)) d.sids.push(sid);
     }
+    // A master attached to a paging domain is no vIOMMU's any more (arm_smmu_master_clear_vmaster).
+    for (const sid of sids) this.vmasters.delete(sid);
+  }
+
+  /**
+   * arm_smmu_make_s2_domain_ste: V, Config S2; SHCFG incoming; S2VMID, VTCR (T0SZ, SL0, IR0/OR0
+   * WBWA, SH0 IS, TG 4K, PS), S2AA64, S2PTW, S2R; S2TTB. EATS is the caller's.
+   */
+  private s2Ste(d: SmmuDomain): bigint[] {
+    const oasEnc = BigInt([32, 36, 40, 42, 44, 48, 52].indexOf(this.unit.spec.oas));
+    const sl0 = BigInt(~(d.startLevel + ((d.granule ?? 12) === 12 ? 1 : 0)) & 3); // io-pgtable-arm: sl++ for 4K, vtcr->sl = ~sl & 3
+    const vtcr = BigInt(64 - d.ias) | (sl0 << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (tgOf(d) << 14n) | (oasEnc << 16n);
+    // STRTAB_STE_2_S2S (bit 57) "(master->stall_enabled ? STRTAB_STE_2_S2S : 0)": since v6.12
+    // (commit ce7cb08e22e0 "iommu/arm-smmu-v3: Match Stall behaviour for S2"); older kernels
+    // never set it, so their stage-2 STE is ILLEGAL on a STALL_MODEL 0b10 SMMU (C_BAD_STE).
+    const s2s = this.stallEnabled && this.s2Stalls ? 1n << 57n : 0n;
+    const w2 = BigInt(d.vmid) | (vtcr << 32n) | (1n << 51n) | (1n << 54n) | s2s | (1n << 58n);
+    return [1n | (BigInt(STE_CFG_S2) << 1n), 1n << 44n, w2, BigInt(d.pgd), 0n, 0n, 0n, 0n];
   }
 
   /** arm_smmu_attach_dev_blocked: an abort STE. */
@@ -647,11 +806,13 @@ export class ArmSmmuV3Driver {
     }
   }
 
-  /** iommu_unmap -> arm_lpae_unmap_pages, then the TLB invalidation by address + CMD_SYNC. Returns bytes unmapped. */
-  unmap(d: SmmuDomain, iova: number, size: number): number {
+  /**
+   * Clears the leaf descriptors (pages or blocks) of [iova, iova + size) in the domain's tables and
+   * calls `cleared(va)` for each; returns the bytes they covered. Tables are kept.
+   */
+  private clearLeaves(d: SmmuDomain, iova: number, size: number, cleared: (va: number) => void): number {
     let off = 0;
     let done = 0;
-    const cmds: [bigint, bigint][] = [];
     const g = d.granule ?? 12;
     while (off < size) {
       const va = iova + off;
@@ -665,21 +826,65 @@ export class ArmSmmuV3Driver {
           this.mem.writeU64(at, 0n);
           step = 2 ** levelShift(l, g);
           done += step;
-          cmds.push(this.tlbiVa(d, va));
+          cleared(va);
           break;
         }
       }
       off += step;
     }
+    return done;
+  }
+
+  /** iommu_unmap -> arm_lpae_unmap_pages, then the TLB invalidation by address + CMD_SYNC. Returns bytes unmapped. */
+  unmap(d: SmmuDomain, iova: number, size: number): number {
+    const cmds: [bigint, bigint][] = [];
+    const done = this.clearLeaves(d, iova, size, (va) => cmds.push(this.tlbiVa(d, va)));
     if (cmds.length > 0) this.submit(cmds);
     // arm_smmu_tlb_inv_range_domain -> arm_smmu_atc_inv_domain: after the TLB, the ATCs of the
     // domain's ATS masters (one CMD_ATC_INV each, then CMD_SYNC).
     // Per attachment (arm_smmu_atc_inv_domain walks the domain's master_domain list): the RID's
     // without SSV (every SubstreamID), a PASID's with its SSID (arm_smmu_atc_inv_to_cmd: SSV when
     // ssid != IOMMU_NO_PASID; it never sets G).
-    const atc = [...d.sids.filter((sid) => this.atsMasters.has(sid)).map((sid) => atcInvCommand(sid, -1, iova, size)), ...(d.ssids ?? []).filter(([sid]) => this.atsMasters.has(sid)).map(([sid, ssid]) => atcInvCommand(sid, ssid, iova, size))];
+    const atc = this.atcInvDomain(d, iova, size);
     if (done > 0 && atc.length > 0 && this.atcInvalidation) this.submit(atc);
     return done;
+  }
+
+  /** arm_smmu_atc_inv_domain's commands: one CMD_ATC_INV per ATS attachment of the domain (size 0: the whole ATC of it). */
+  private atcInvDomain(d: SmmuDomain, iova: number, size: number): [bigint, bigint][] {
+    return [...d.sids.filter((sid) => this.atsMasters.has(sid)).map((sid) => atcInvCommand(sid, -1, iova, size)), ...(d.ssids ?? []).filter(([sid]) => this.atsMasters.has(sid)).map(([sid, ssid]) => atcInvCommand(sid, ssid, iova, size))];
+  }
+
+  /**
+   * The process of SVA domain `d` unmaps [va, va + size) (munmap: zap_pte_range clears its PTEs in
+   * mm->pgd, the CPU's TLBs are flushed), and the SVA mmu notifier runs for the range:
+   * arm-smmu-v3-sva.c arm_smmu_mm_invalidate_range (v5.11-v6.5, mmu_notifier_ops.invalidate_range)
+   * and arm_smmu_mm_arch_invalidate_secondary_tlbs (v6.6 on, .arch_invalidate_secondary_tlbs, renamed
+   * by "mmu_notifiers: rename invalidate_range notifier"; called from the arm64 TLB flush). Both:
+   * - size = end - start (mm's end is exclusive); with CMDQ_MAX_TLBI_OPS (1 << (PAGE_SHIFT - 3))
+   *   pages or more, on an SMMU without ARM_SMMU_FEAT_RANGE_INV (this model), size = 0 (v6.6 on:
+   *   `svaTlbiThreshold`);
+   * - size 0: arm_smmu_tlb_inv_asid -> CMD_TLBI_NH_ASID + CMD_SYNC; else arm_smmu_tlb_inv_range_asid
+   *   (start, size, asid, PAGE_SIZE, leaf = false): one CMD_TLBI_NH_VA per PAGE_SIZE, LEAF clear,
+   *   + CMD_SYNC (older kernels skip the TLBI with ARM_SMMU_FEAT_BTM, which Linux never enables here);
+   * - arm_smmu_atc_inv_domain(start, size): CMD_ATC_INV of each ATS attachment (SSV and the PASID
+   *   for the SVA domain's), + CMD_SYNC; none without ATS masters (nr_ats_masters == 0).
+   * `svaInvalidation` false drops all of it (a what-if: the SMMU keeps the old translations).
+   * Returns the bytes the process had mapped there and the commands sent (CMD_SYNCs not counted).
+   */
+  svaUnmap(d: SmmuDomain, va: number, size: number): { bytes: number; commands: [bigint, bigint][] } {
+    const bytes = this.clearLeaves(d, va, size, () => undefined);
+    if (!this.svaInvalidation) return { bytes, commands: [] };
+    const page = 2 ** this.pageShift;
+    const maxTlbiOps = 2 ** (this.pageShift - 3);
+    const all = this.svaTlbiThreshold && size >= maxTlbiOps * page;
+    const tlbi: [bigint, bigint][] = [];
+    if (all) tlbi.push(cmd(CMD_TLBI_NH_ASID, BigInt(d.asid) << 48n));
+    else for (let a = va; a < va + size; a += page) tlbi.push(cmd(CMD_TLBI_NH_VA, BigInt(d.asid) << 48n, BigInt(a)));
+    this.submit(tlbi);
+    const atc = this.atcInvDomain(d, va, all ? 0 : size);
+    if (atc.length > 0) this.submit(atc);
+    return { bytes, commands: [...tlbi, ...atc] };
   }
 
   /** arm_smmu_tlb_inv_range_asid / _domain: one CMD_TLBI_NH_VA (stage 1) or CMD_TLBI_S2_IPA (stage 2), leaf. */
@@ -748,7 +953,7 @@ export class ArmSmmuV3Driver {
     const recs = u.pendingEvents();
     for (const r of recs) {
       // An event the fault handler consumed (queued for iommufd) is not printed (arm_smmu_handle_event returned 0).
-      if (this.answerStall(r.raw)) {
+      if (this.answerStall(r.raw) || this.reportVmaster(r.raw)) {
         out.push({ raw: r.raw, lines: [] });
         continue;
       }
@@ -801,6 +1006,7 @@ export class ArmSmmuV3Driver {
       next: [this.nextAsid, this.nextVmid, this.nextDomain],
       rs: Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, this.rs),
       iopf: [this.nextCookie, this.iopfQueue.map((r) => ({ ...r }))],
+      ...(this.vsmmus.length > 0 ? { vsmmus: this.vsmmus.map(cloneVsmmu), vmasters: [...this.vmasters].map(([k, v]) => [k, { ...v }] as [number, { vsmmu: number; vsid: number }]) } : {}),
     };
   }
 
@@ -824,6 +1030,8 @@ export class ArmSmmuV3Driver {
     this.issued = [];
     this.nextCookie = s.iopf?.[0] ?? 1;
     this.iopfQueue = (s.iopf?.[1] ?? []).map((r) => ({ ...r }));
+    this.vsmmus = (s.vsmmus ?? []).map(cloneVsmmu);
+    this.vmasters = new Map((s.vmasters ?? []).map(([k, v]) => [k, { ...v }]));
   }
 
   /** Global invalidations for the scenario's granularities. */
@@ -842,6 +1050,15 @@ export interface SmmuDriverSnapshot {
   rs: Ratelimit;
   /** The next fault cookie and the fault groups queued for iommufd; absent before fault delivery. */
   iopf?: [number, IopfRecord[]];
+  /** vSMMUs with their vEVENTQs, and the vmasters; absent without any. */
+  vsmmus?: VSmmu[];
+  vmasters?: [number, { vsmmu: number; vsid: number }][];
+}
+
+/** A deep copy of a vSMMU (checkpoints): its vDEVICEs and queued vEVENTs. */
+function cloneVsmmu(v: VSmmu): VSmmu {
+  const q = v.veventq;
+  return { ...v, vdevs: v.vdevs.map(([a, b]): [number, number] => [a, b]), ...(q !== undefined ? { veventq: { ...q, queued: q.queued.map((e) => ({ ...e, ...(e.raw !== undefined ? { raw: [...e.raw] as [bigint, bigint, bigint, bigint] } : {}) })) } } : {}) };
 }
 
 /** CD.TG0 / STE.S2TG of a domain's granule (io-pgtable-arm ARM_LPAE_TCR_TG0_4K 0, _64K 1, _16K 2). */

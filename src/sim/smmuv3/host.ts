@@ -4,7 +4,7 @@
  * as StreamID = RID - rid-base + sid-base (the root complex's iommu-map / IORT ID mapping).
  */
 import type { IommuSpec, Step } from "../../scenario/types.js";
-import type { HostDomain, HostFaultQueues, HostIommu, HostIommuSnapshot, HostIopf, PasidSeamContext, RegisterPoke, Share } from "../host-iommu.js";
+import type { HostDomain, HostFaultQueues, HostIommu, HostIommuSnapshot, HostIopf, HostNesting, PasidSeamContext, RegisterPoke, Share } from "../host-iommu.js";
 import { smmuPasidStep } from "./pasidBind.js";
 import { UnitHost } from "../unitHost.js";
 import type { IommuUnit } from "../iommu.js";
@@ -12,7 +12,7 @@ import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
 import { formatSid, parseBdf } from "../bdf.js";
-import { smmuKernelEra, smmuS2Stalls } from "./dmesg.js";
+import { smmuKernelEra, smmuS2Stalls, smmuSvaTlbiThreshold } from "./dmesg.js";
 import { ArmSmmuV3Driver, type IopfRecord, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
@@ -62,7 +62,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     const smmu = smmuSpecOf(spec);
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
-    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel) });
+    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel), svaTlbiThreshold: kernel === undefined || smmuSvaTlbiThreshold(kernel) });
     this.unit.sidOffset = this.sidOffset;
     // host.iommu.ats: Linux enables ATS for these PCI devices (arm_smmu_enable_ats) when they attach.
     for (const a of s?.ats ?? []) {
@@ -70,6 +70,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
       if (p.ok) this.atsRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
     }
     if (s?.atsInvalidation === false) this.driver.atcInvalidation = false;
+    if (s?.svaInvalidation === false) this.driver.svaInvalidation = false;
     for (const key of s?.pasid ?? []) {
       const p = parseBdf(key);
       if (p.ok) this.pasidRids.add((p.bdf.bus << 8) | (p.bdf.device << 3) | p.bdf.fn);
@@ -140,12 +141,54 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     },
   };
 
+  /** iommufd nesting on the SMMU (arm-smmu-v3-iommufd.c; driver.ts allocVsmmu, attachNested, reportVmaster). */
+  readonly nesting: HostNesting = {
+    allocNestParent: () => {
+      // arm_smmu_domain_alloc_paging_flags with IOMMU_HWPT_ALLOC_NEST_PARENT: ARM_SMMU_FEAT_NESTING (S1P and S2P) or -EOPNOTSUPP; a stage-2 domain.
+      if (!this.unit.spec.stage1 || !this.unit.spec.stage2) return "the SMMU cannot nest (ARM_SMMU_FEAT_NESTING needs SMMU_IDR0.S1P and S2P)";
+      const d = this.driver.allocDomain(false, 2);
+      d.nestParent = true;
+      return asHost(d);
+    },
+    allocViommu: (parent, id) => {
+      const d = parent as unknown as SmmuDomain;
+      if (d.stage !== 2 || d.nestParent !== true) return "the parent is not a stage-2 nesting parent (IOMMU_HWPT_ALLOC_NEST_PARENT)";
+      this.driver.allocVsmmu(d, id);
+      return undefined;
+    },
+    allocVdevice: (viommu, rids, virtId) => {
+      const v = this.driver.vsmmus.find((x) => x.id === viommu)!;
+      for (const rid of rids) v.vdevs.push([this.sid(rid), virtId]);
+    },
+    checkNested: (data) => this.driver.validateVste(data),
+    attachNested: (viommu, data, ats, rids) => {
+      const sids = rids.map((r) => this.sid(r));
+      const name = rids.length > 0 ? `0000:${formatSid(rids[0]!)}` : "";
+      for (const sid of sids) if (!this.driver.masters.has(sid)) this.driver.addMaster(sid, name);
+      this.driver.attachNested(this.driver.vsmmus.find((x) => x.id === viommu)!, data, ats, sids);
+    },
+    allocVeventq: (viommu, depth) => {
+      const v = this.driver.vsmmus.find((x) => x.id === viommu)!;
+      if (v.veventq !== undefined) return "the vIOMMU already has a vEVENTQ of type IOMMU_VEVENTQ_TYPE_ARM_SMMUV3";
+      v.veventq = { depth, sequence: 0, queued: [] };
+      return undefined;
+    },
+    freeVeventq: (viommu) => {
+      const v = this.driver.vsmmus.find((x) => x.id === viommu);
+      if (v !== undefined) delete v.veventq;
+    },
+    readVeventq: (viommu) => {
+      const v = this.driver.vsmmus.find((x) => x.id === viommu);
+      return v === undefined ? [] : this.driver.readVeventq(v).map((e) => ({ sequence: e.sequence, lost: e.raw === undefined, record: e.raw === undefined ? [] : [...e.raw] }));
+    },
+  };
+
   private iopfView(r: IopfRecord): HostIopf {
     return { cookie: r.cookie, rid: r.sid - this.sidOffset, pasid: r.ssid, grpid: r.grpid, perm: r.perm, addr: r.addr };
   }
 
   /** bind-pasid / unbind-pasid: a stage-1 domain's CD at the PASID's SubstreamID (pasidBind.ts). */
-  pasidStep(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" }>, c: PasidSeamContext): void {
+  pasidStep(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" }>, c: PasidSeamContext): void {
     smmuPasidStep(this.driver, this.mem, (rid) => this.sid(rid), st, c);
   }
 
@@ -220,7 +263,8 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
 /** A domain as the seam sees it: its hardware tag (ASID for stage 1, VMID for stage 2) as `did`. */
 function asHost(d: SmmuDomain): HostDomain & SmmuDomain {
   const h = d as HostDomain & SmmuDomain;
-  if (!Object.getOwnPropertyDescriptor(d, "did")) Object.defineProperty(d, "did", { get: () => (d.stage === 1 ? d.asid : d.stage === 2 ? d.vmid : 0), enumerable: false });
+  // A nesting parent is named 0x8000 | VMID: a stage-2 VMID and a stage-1 ASID count from 1 each, and the seam finds domains by this number.
+  if (!Object.getOwnPropertyDescriptor(d, "did")) Object.defineProperty(d, "did", { get: () => (d.stage === 1 ? d.asid : d.stage === 2 ? (d.nestParent === true ? 0x8000 | d.vmid : d.vmid) : 0), enumerable: false });
   return h;
 }
 

@@ -15,14 +15,16 @@
 import type { Step } from "../../scenario/types.js";
 import type { PasidSeamContext } from "../host-iommu.js";
 import type { PhysicalMemory } from "../memory.js";
+import { COMMAND_NAMES } from "./spec.js";
 import { CPU_PA_BITS, CPU_VA_BITS, IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, type ArmSmmuV3Driver } from "./driver.js";
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
-export function smmuPasidStep(driver: ArmSmmuV3Driver, mem: PhysicalMemory, sidOfRid: (rid: number) => number, st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" }>, c: PasidSeamContext): void {
+export function smmuPasidStep(driver: ArmSmmuV3Driver, mem: PhysicalMemory, sidOfRid: (rid: number) => number, st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" }>, c: PasidSeamContext): void {
   const rid = c.sidOf(st.device);
   if (rid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
   const sid = sidOfRid(rid);
+  if (st.op === "munmap") return svaMunmap(driver, sid, st, c);
   if (st.op === "unbind-pasid") {
     if (!driver.clearPasid(sid, st.pasid)) return c.failErrno("ENOENT", `PASID ${hex(st.pasid)} of ${st.device} is not bound`);
     return c.summary(`PASID ${hex(st.pasid)} of ${st.device} unbound: CD ${st.pasid} cleared (V = 0), CMD_CFGI_CD${driver.atsMasters.has(sid) ? " and CMD_ATC_INV" : ""} issued`);
@@ -60,4 +62,25 @@ export function smmuPasidStep(driver: ArmSmmuV3Driver, mem: PhysicalMemory, sidO
   const at = driver.cdAddress(sid, st.pasid, false) ?? 0;
   if (st.sva === true) return c.summary(`PASID ${hex(st.pasid)} of ${st.device} bound to the process (SVA): CD ${st.pasid} at ${hex(at)} as arm_smmu_make_sva_cd writes it (ASID ${d.asid}, TTB0 = mm->pgd ${hex(d.pgd)}, T0SZ ${64 - CPU_VA_BITS}, IPS and MAIR from the CPU), ${pages} page${pages === 1 ? "" : "s"} of the process present`);
   c.summary(`PASID ${hex(st.pasid)} of ${st.device}: CD ${st.pasid} at ${hex(at)} (ASID ${d.asid}), S1 L${d.startLevel} table at ${hex(d.pgd)}, ${pages} page${pages === 1 ? "" : "s"} mapped`);
+}
+
+/**
+ * `munmap`: the process bound to the PASID (bind-pasid sva: true) unmaps part of its address
+ * space; its PTEs go, and the SVA mmu notifier invalidates the SMMU's TLB and the ATCs
+ * (driver.ts svaUnmap). The PASID must hold an SVA domain (ENOENT / EINVAL otherwise).
+ */
+function svaMunmap(driver: ArmSmmuV3Driver, sid: number, st: Extract<Step, { op: "munmap" }>, c: PasidSeamContext): void {
+  const d = driver.domains.find((x) => x.ssids?.some(([a, b]) => a === sid && b === st.pasid));
+  if (d === undefined) return c.failErrno("ENOENT", `PASID ${hex(st.pasid)} of ${st.device} is not bound to a process`);
+  if (d.sva !== true) return c.failErrno("EINVAL", `PASID ${hex(st.pasid)} of ${st.device} holds a DMA domain, not a process address space (bind it with sva: true)`);
+  const r = driver.svaUnmap(d, Number(st.va), Number(st.size));
+  const present = `${Number(st.size) / 4096} page${st.size === 4096n ? "" : "s"} unmapped (${r.bytes / 4096} present)`;
+  if (!driver.svaInvalidation) return c.summary(`munmap(${hex(st.va)}, ${hex(st.size)}) by the process of PASID ${hex(st.pasid)} (ASID ${d.asid}): ${present}; the SMMU is not told (sva-invalidation: false): its TLB and the ATCs keep the old translations`);
+  const counts = new Map<string, number>();
+  for (const [w0] of r.commands) {
+    const name = COMMAND_NAMES[Number(w0 & 0xffn)] ?? "?";
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  const sent = [...counts].map(([n, k]) => (k === 1 ? n : `${k} x ${n}`)).join(", ");
+  c.summary(`munmap(${hex(st.va)}, ${hex(st.size)}) by the process of PASID ${hex(st.pasid)} (ASID ${d.asid}): ${present}; the mmu notifier (arm_smmu_mm_arch_invalidate_secondary_tlbs) sent ${sent}, each batch with CMD_SYNC`);
 }
