@@ -9,7 +9,7 @@
 // clipped at 500 px, or when a row has no words a screen reader can read (an aria-label that is
 // only a glyph, a bracket or a number). One check walks a path with the keyboard alone.
 //   E2E_PREFIX=... [E2E_GREP=regex] node test/e2e/tree-shots.mjs   (after npm run build; part of npm test)
-import { cpSync, mkdirSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -37,6 +37,10 @@ const SHOTS = [
   // A virtio-iommu VM on an Arm host: the vIOMMU row names its model; two DRHDs, each with its register block.
   { file: "virtio-iommu-arm", view: "Virtual Machines", expand: ["arm01"], shows: "virtio-iommu · granule 4 KiB" },
   { file: "server-two-drhd-per-unit", view: "Mapping Tables", expand: ["dmar1"], shows: "@ 0xfbffc000" },
+  // VT-d paging-structure caches (their non-leaf entries, by domain) and an AMD GuestMode IRTE's vAPIC fields.
+  // (cut before the IH = 0 flush: the stale SL-PDE is cached while the last DMA walks from it)
+  { file: "stale-paging-structure-cache", view: "Mapping Tables", expand: ["Paging-structure caches"], shows: "stale", cut: "  # The flush Linux issues" },
+  { file: "amd-ga-vapic-irte", view: "Mapping Tables", expand: ["Interrupt remapping table", "IRTE[0]"], shows: "GA Root Ptr" },
 ];
 const VIEWS = ["Virtual Machines", "Devices & IOMMU Groups", "Mapping Tables", "Faults"];
 const THEMES = { dark: "Default Dark Modern", light: "Default Light Modern" };
@@ -50,6 +54,11 @@ await runWorkbenchSuite("tree-shots", {
   settings: { "workbench.colorTheme": THEMES.dark, "editor.minimap.enabled": false },
   prepare(ws) {
     for (const f of new Set(SHOTS.map((s) => s.file))) cpSync(join(root, "examples", `${f}.passthrough.yaml`), join(ws, `${f}.passthrough.yaml`));
+    // A shot with `cut` shows the state an example has part-way: the copy ends before that line.
+    for (const s of SHOTS.filter((s) => s.cut)) {
+      const text = readFileSync(join(root, "examples", `${s.file}.passthrough.yaml`), "utf8");
+      writeFileSync(join(ws, `${s.file}.passthrough.yaml`), text.slice(0, text.indexOf(s.cut)));
+    }
   },
 }, async (t) => {
   const { page } = t;
