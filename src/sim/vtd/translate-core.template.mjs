@@ -23,10 +23,13 @@
 //   then level by level: permissions ANDed down the levels; a missing R/W bit faults (0x06 read /
 //   0x05 write) before reserved bits (0x0C) are looked at; superpages at L3 (1 GiB) and L2
 //   (2 MiB) where CAP.SLLPS has them. A table address outside the pool returns -1: the caller
-//   redoes the walk in TypeScript (sparse DRAM, read errors 0x03/0x07), which reads the same bytes.
+//   redoes the walk in TypeScript (sparse DRAM, the top level's read error 0x03), which reads the
+//   same bytes - except below the top level at an address no memory backs (at or above the
+//   memory's DRAM size, PhysicalMemory.read64's read error), which the core answers itself with
+//   QEMU's 0x07 (vtd_iova_to_slpte: a failed vtd_get_pte is VTD_FR_PAGING_ENTRY_INV).
 
 /** QEMU VTDFaultReason codes the core returns. */
-export const FR = { ADDR_BEYOND_MGAW: 0x04, WRITE: 0x05, READ: 0x06, PAGING_ENTRY_RSVD: 0x0c };
+export const FR = { ADDR_BEYOND_MGAW: 0x04, WRITE: 0x05, READ: 0x06, PAGING_ENTRY_INV: 0x07, PAGING_ENTRY_RSVD: 0x0c };
 // A missing permission is `FR.READ - write` (write is 0 or 1) and `FR.READ + 1 - need` (need =
 // 1 + write: R is bit 0, W bit 1).
 if (FR.READ - 1 !== FR.WRITE) throw new Error("the core computes 0x05/0x06 as READ - write");
@@ -158,7 +161,9 @@ const readEntry = (at, pool) => `(local.set $off (i64.sub ${at} (local.get $pool
  * (local $need) (i64: 1 read, 2 write). Reads locals $poolHpa $poolBytes $poolOff $addrMask $blk
  * $large2 $large3; sets $e (the entry) and, at a leaf, $offMask, then branches to `leaf` (L2/L3
  * superpages) or falls through (L1). The hooks say what the specialization does:
- *   pool(cond)      leave when the table address is outside the pool (cond: i32)
+ *   pool(cond, L, top)  when the entry of level L (top: the first level read) lies outside the
+ *                   pool (cond: i32): hand the request back, or (unbacked, below the top:
+ *                   `unbacked`) fault 0x07
  *   entry(L, top)   after the entry of level L was read (ANDing permissions, noting the level)
  *   fault(L, cond)  the access lacks permission at L
  *   rsvd(L, cond)   reserved bits set at L
@@ -171,7 +176,7 @@ export function walk(levels, leaf, h) {
     s += `
     ;; L${L} (${NAMES[L]}), IOVA bits ${11 + 9 * L}:${3 + 9 * L}
     ${readEntry(`(i64.add ${table}
-      (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8)))`, h.pool)}
+      (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8)))`, (c) => h.pool(c, L, L === levels))}
     ${h.entry(L, L === levels)}
     ${h.fault(L, "(i64.eqz (i64.and (local.get $e) (local.get $need)))")}`;
     if (L === 2 || L === 3) {
@@ -188,6 +193,15 @@ export function walk(levels, leaf, h) {
   }
   return s + "\n    (local.set $offMask (i64.const 0xfff))";
 }
+
+/**
+ * i32, for an entry outside the pool (its address minus the pool's in $off): no memory backs it
+ * either - it lies at or above the memory's DRAM size, where PhysicalMemory.read64 fails - so the
+ * walk's read fails: QEMU's vtd_iova_to_slpte returns VTD_FR_PAGING_ENTRY_INV (0x07) when
+ * vtd_get_pte cannot read a paging entry below the top level (the top level's is the context
+ * entry's SLPTPTR: 0x03, left to TypeScript). Addresses below it are sparse DRAM, walked in TypeScript.
+ */
+const unbacked = `(i64.ge_u (i64.add (local.get $off) (local.get $poolHpa)) (global.get $dramBytes))`;
 
 /** i32: the entry $e has reserved bits of level L (large: a superpage) set. */
 const rsvdSet = (L, large) =>
@@ -236,7 +250,13 @@ function walkToBlock(levels) {
     (block $rsvd
     (block $fault
     ${walk(levels, "$leaf", {
-      pool: (c) => `(if ${c} (then (br $walked (i32.const -1))))`,
+      pool: (c, L, top) =>
+        top
+          ? `(if ${c} (then (br $walked (i32.const -1))))`
+          : `(if ${c} (then
+        (br_if $walked (i32.const -1) (i32.eqz ${unbacked})) (drop)
+        (i32.store offset=${B.level} (local.get $blk) (i32.const ${L}))
+        (br $walked (i32.const ${FR.PAGING_ENTRY_INV}))))`,
       entry: (L, top) => `${andPerm(L, top)} (local.set $level (i32.const ${L}))`,
       fault: (L, c) => `(br_if $fault ${c})`,
       rsvd: (L, c) => `(if ${c} (then (br $rsvd)))`,
@@ -703,6 +723,13 @@ export function translateCoreWat() {
   (global $lastPerm (mut i32) (i32.const 0))
   ;; 1: hand back walks whose leaf page overlaps the interrupt window (LAYOUT.interruptWindow).
   (global $vet (mut i32) (i32.const 0))
+  ;; The memory's DRAM size (PhysicalMemory.dramBytes): a paging entry outside the pool and at or
+  ;; above it cannot be read (0x07: see unbacked in the template). Until configureDram: every address is DRAM
+  ;; (every walk that leaves the pool goes back to TypeScript).
+  (global $dramBytes (mut i64) (i64.const -1))
+
+  (func (export "configureDram") (param $dramBytes f64)
+    (global.set $dramBytes (i64.trunc_f64_u (local.get $dramBytes))))
 
   (func (export "configure")
     (param $blk i32) (param $poolHpa f64) (param $poolOff i32) (param $poolBytesAt i32)
@@ -1013,7 +1040,13 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
             (drop)
             (block $leaf
               ${walk(4, "$leaf", {
-                pool: (c) => `(br_if $pool ${c})`,
+                pool: (c, L, top) =>
+                  top
+                    ? `(br_if $pool ${c})`
+                    : `(if ${c} (then
+                  (br_if $pool (i32.eqz ${unbacked}))
+                  (local.set $lastLevel (i32.const ${L}))
+                  (br $word0 (i32.const ${FR.PAGING_ENTRY_INV}))))`,
                 entry: (L, top) => `${andPerm(L, top)} (local.set $lastLevel (i32.const ${L}))`,
                 fault: (L, c) => `(br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write)) ${c}) (drop)`,
                 rsvd: (L, c) => `(br_if $word0 (i32.const ${FR.PAGING_ENTRY_RSVD}) ${c}) (drop)`,
@@ -1074,7 +1107,13 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
               ;; The permission ANDed down the levels matters only for which bit is missing, so it
               ;; is tested at each level.
               ${walk(4, "$leaf", {
-                pool: (c) => `(br_if $exit ${c})`,
+                pool: (c, L, top) =>
+                  top
+                    ? `(br_if $exit ${c})`
+                    : `(if ${c} (then
+                  (br_if $exit (i32.eqz ${unbacked}))
+                  (local.set $lvl (i32.const ${L}))
+                  (br $fault (i32.const ${FR.PAGING_ENTRY_INV}))))`,
                 entry: (L) => `(local.set $lvl (i32.const ${L}))`,
                 fault: (L, c) => `(br_if $fault (i32.sub (i32.const ${FR.READ + 1}) (i32.wrap_i64 (local.get $need))) ${c}) (drop)`,
                 rsvd: (L, c) => `(br_if $fault (i32.const ${FR.PAGING_ENTRY_RSVD}) ${c}) (drop)`,
