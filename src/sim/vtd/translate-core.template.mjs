@@ -159,7 +159,7 @@ const readEntry = (at, pool) => `(local.set $off (i64.sub ${at} (local.get $pool
 /**
  * The unrolled walk of `levels` levels from the table at (local $root), for (local $iova) needing
  * (local $need) (i64: 1 read, 2 write). Reads locals $poolHpa $poolBytes $poolOff $addrMask $blk
- * $large2 $large3; sets $e (the entry) and, at a leaf, $offMask, then branches to `leaf` (L2/L3
+ * $large2 $large3 (i64: PS where that level has superpages, else 0); sets $e (the entry) and, at a leaf, $offMask, then branches to `leaf` (L2/L3
  * superpages) or falls through (L1). The hooks say what the specialization does:
  *   pool(cond, L, top)  when the entry of level L (top: the first level read) lies outside the
  *                   pool (cond: i32): hand the request back, or (unbacked, below the top:
@@ -182,7 +182,7 @@ export function walk(levels, leaf, h) {
     if (L === 2 || L === 3) {
       // PS (bit 7) makes a superpage only where CAP.SLLPS has one; elsewhere PS is in the mask.
       s += `
-    (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (local.get $large${L}))
+    (if (i64.ne (i64.and (local.get $e) (local.get $large${L})) (i64.const 0))
       (then
         ${h.rsvd(L, rsvdSet(L, 1))}
         (local.set $offMask (i64.const ${hex(pageMask(L))}))
@@ -213,12 +213,15 @@ const leafHpa = () => `(i64.or
       (i64.and (local.get $iova) (local.get $offMask)))`;
 
 /**
- * i32: the core vets walks and the leaf page of (hpa, offMask) (i64 exprs) overlaps the interrupt
- * window: the request is handed back (see LAYOUT.interruptWindow).
+ * When the core vets walks and the leaf page of (hpa, offMask) (i64 exprs) overlaps the interrupt
+ * window, `handBack` (see LAYOUT.interruptWindow). The window is looked at only when the core
+ * vets: a core that does not (the benchmark's) pays one test of $vet per walk.
  */
-const vetted = (hpa, offMask) => `(i32.and (local.get $vet)
-      (i32.and (i64.le_u (i64.and ${hpa} (i64.xor ${offMask} (i64.const -1))) (i64.const ${hex(LAYOUT.interruptWindow.last)}))
-        (i64.ge_u (i64.or ${hpa} ${offMask}) (i64.const ${hex(LAYOUT.interruptWindow.first)}))))`;
+const vetted = (hpa, offMask, handBack) => `(if (local.get $vet)
+      (then
+        (if (i32.and (i64.le_u (i64.and ${hpa} (i64.xor ${offMask} (i64.const -1))) (i64.const ${hex(LAYOUT.interruptWindow.last)}))
+              (i64.ge_u (i64.or ${hpa} ${offMask}) (i64.const ${hex(LAYOUT.interruptWindow.first)})))
+          (then ${handBack}))))`;
 
 /** The info byte of a request (i32 exprs: level, hit 0/1). */
 const infoByte = (level, hit) => `(i32.or ${level} (i32.shl ${hit} (i32.const ${Math.log2(LAYOUT.info.iotlbHit)})))`;
@@ -226,16 +229,19 @@ const infoByte = (level, hit) => `(i32.or ${level} (i32.shl ${hit} (i32.const ${
 /** Locals every walking function declares, and their values from the globals. */
 const WALK_LOCALS = `(local $e i64) (local $off i64) (local $offMask i64) (local $perm i64) (local $need i64)
     (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32) (local $addrMask i64) (local $blk i32)
-    (local $large2 i32) (local $large3 i32) (local $vet i32)`;
+    (local $large2 i64) (local $large3 i64) (local $vet i32)`;
 // Globals in locals: V8 reloads a mutable global at every use. The pool does not grow during a burst.
+// A value the hot loops use is read from a global or a parameter as it is, not computed from one
+// before the loop: V8's scheduler places such a computation (a shift, an add) inside the loop,
+// where it runs again for every request.
 const WALK_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
     (local.set $poolHpa (global.get $poolHpa))
     (local.set $poolOff (global.get $poolOff))
     (local.set $addrMask (global.get $addrMask))
     (local.set $blk (global.get $blk))
     (local.set $vet (global.get $vet))
-    (local.set $large3 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 3)) (i32.const 1)))
-    (local.set $large2 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 2)) (i32.const 1)))`;
+    (local.set $large3 (global.get $ps3))
+    (local.set $large2 (global.get $ps2))`;
 
 /** Permissions ANDed down the levels. */
 const andPerm = (L, top) => (top ? "(local.set $perm (local.get $e))" : "(local.set $perm (i64.and (local.get $perm) (local.get $e)))");
@@ -269,7 +275,7 @@ function walkToBlock(levels) {
     (i32.store offset=${B.level} (local.get $blk) (local.get $level))
     (br $walked (i32.const ${FR.PAGING_ENTRY_RSVD})))
     ;; The leaf at $level (handed back, as a walk out of the pool, when the core vets it).
-    (if ${vetted(leafHpa(), "(local.get $offMask)")} (then (br $walked (i32.const -1))))
+    ${vetted(leafHpa(), "(local.get $offMask)", "(br $walked (i32.const -1))")}
     (i64.store offset=${B.hpa} (local.get $blk) ${leafHpa()})
     (i32.store offset=${B.level} (local.get $blk) (local.get $level))
     (i32.store offset=${B.perm} (local.get $blk) (i32.wrap_i64 (i64.and (local.get $perm) (i64.const 3))))
@@ -367,11 +373,14 @@ function fill(L, hpa, perm, ways) {
 /** Locals of the IOTLB generators, and their values from the globals. */
 const TLB_LOCALS = `(local $tlb i32) (local $victim i32) (local $setMask i32) (local $setBits i64) (local $didTag i32)
     (local $shift i64) (local $set i32) (local $x i64) (local $w i32) (local $q i32) (local $base i32) (local $baseLo i32)`;
-const TLB_SETUP = `(local.set $tlb (global.get $tlb))
+const tlbSetup = (didTag = `(i32.shl (local.get $did) (i32.const ${T.tagBDidShift}))`) => `(local.set $tlb (global.get $tlb))
     (local.set $victim (global.get $victim))
     (local.set $setMask (global.get $setMask))
     (local.set $setBits (global.get $setBits))
-    (local.set $didTag (i32.shl (local.get $did) (i32.const ${T.tagBDidShift})))`;
+    (local.set $didTag ${didTag})`;
+const TLB_SETUP = tlbSetup();
+/** The domain's tag bits of tagB (the hot loops take it as a parameter: see WALK_SETUP). */
+const didTagOf = (did) => `(i32.shl ${did} (i32.const ${T.tagBDidShift}))`;
 
 // ---- the per-format walk steps ------------------------------------------------------------------------
 // The other models' table formats, walked by the same machinery (readEntry, the result block, the
@@ -683,8 +692,8 @@ const tlb4Probe = (L) => {
                   (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $q)) (i32.const 2))))
                   (local.set $baseLo (i32.load offset=${row(T.rowBaseLo, 4)} (local.get $q)))
                   (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-                  (local.set $lastHit (i32.const 1))
-                  (local.set $lastLevel (i32.const ${L}))
+                  (local.set $hit (i32.const 1))
+                  (local.set $level (i32.const ${L}))
                   (local.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
                   (br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write))
                     (i32.eqz (i32.and (local.get $baseLo) (i32.wrap_i64 (local.get $need)))))
@@ -713,11 +722,17 @@ export function translateCoreWat() {
   (global $addrMask (mut i64) (i64.const 0))
   ;; Bit L set when PS=1 at level L is a superpage (CAP.SLLPS): bits 2 and 3 only.
   (global $largeOk (mut i32) (i32.const 0))
+  ;; PS (bit 7) where level 3 / 2 has superpages, else 0: the walks test an entry against it.
+  (global $ps3 (mut i64) (i64.const 0))
+  (global $ps2 (mut i64) (i64.const 0))
   ;; IOTLB: byte offset of the sets (0: no IOTLB), of the victim bytes, sets - 1, log2(sets), ways.
   (global $tlb (mut i32) (i32.const 0))
   (global $victim (mut i32) (i32.const 0))
   (global $setMask (mut i32) (i32.const 0))
   (global $setBits (mut i64) (i64.const 0))
+  ;; $hitRun4's: (sets - 1) << 6 (a 4-way set's 64 bytes), 12 + log2(sets).
+  (global $setMask6 (mut i64) (i64.const 0))
+  (global $shift1 (mut i64) (i64.const 0))
   (global $ways (mut i32) (i32.const 0))
   ;; $hitRun4: the permission of the last hit it answered.
   (global $lastPerm (mut i32) (i32.const 0))
@@ -743,10 +758,14 @@ export function translateCoreWat() {
     (global.set $addrMask
       (i64.or (i64.shl (i64.extend_i32_u (local.get $addrMaskHi)) (i64.const 32)) (i64.const 0xfffff000)))
     (global.set $largeOk (local.get $largeOk))
+    (global.set $ps3 (i64.extend_i32_u (i32.and (i32.shl (local.get $largeOk) (i32.const 4)) (i32.const 0x80))))
+    (global.set $ps2 (i64.extend_i32_u (i32.and (i32.shl (local.get $largeOk) (i32.const 5)) (i32.const 0x80))))
     (global.set $tlb (local.get $tlb))
     (global.set $victim (local.get $victim))
     (global.set $setMask (i32.sub (local.get $sets) (i32.const 1)))
     (global.set $setBits (i64.extend_i32_u (i32.ctz (local.get $sets))))
+    (global.set $setMask6 (i64.shl (i64.extend_i32_u (global.get $setMask)) (i64.const 6)))
+    (global.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
     (global.set $ways (local.get $ways)))
 ${levelsRange.map(walkFunc).join("\n")}
 ${amdV1WalkFunc()}
@@ -922,7 +941,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
     (local $i i32) (local $j i32) (local $k i32) (local $out i32)
     (block $exit
       (loop $next
-        (local.set $j (call $hitRun4 (local.get $did) (local.get $reqs) (local.get $writes)
+        (local.set $j (call $hitRun4 ${didTagOf("(local.get $did)")} (local.get $reqs) (local.get $writes)
           (local.get $i) (local.get $n) (local.get $results)))
         ;; Every request the hit loop answered hit a 4 KiB entry: one fill of their info bytes,
         ;; not a store in that loop.
@@ -944,7 +963,8 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (if (i32.eq (local.get $levels) (i32.const 4))
           (then
             ;; Until the next run of 4 KiB hits; stops at a request whose walk left the pool.
-            (local.set $k (call $burstTlb4 (local.get $did) (local.get $root) (local.get $widthBits)
+            (local.set $k (call $burstTlb4 ${didTagOf("(local.get $did)")} (local.get $root)
+              (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $widthBits)))
               (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results) (local.get $info)))
             (if (i32.lt_s (local.get $k) (i32.const 0)) (then (return (i32.sub (i32.const -1) (local.get $k)))))
             (local.set $i (local.get $k)))
@@ -963,14 +983,13 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; index of the first that does not ($n when all did). Every request answered is one IOTLB hit
   ;; (the IOTLB comes first: the address width is not looked at). The permission of the last hit
   ;; is left in $lastPerm.
-  (func $hitRun4 (param $did i32) (param $reqs i32) (param $writes i32)
+  (func $hitRun4 (param $didTag i32) (param $reqs i32) (param $writes i32)
     (param $i i32) (param $n i32) (param $results i32) (result i32)
     (local $iova i64) (local $write i32) (local $out i32) (local $base i32) (local $x i64)
-    (local $q i32) (local $baseLo i32) (local $tlb i32) (local $setMask6 i64) (local $shift1 i64) (local $didTag i32)
+    (local $q i32) (local $baseLo i32) (local $tlb i32) (local $setMask6 i64) (local $shift1 i64)
     (local.set $tlb (global.get $tlb))
-    (local.set $setMask6 (i64.shl (i64.extend_i32_u (global.get $setMask)) (i64.const 6)))
-    (local.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
-    (local.set $didTag (i32.shl (local.get $did) (i32.const ${T.tagBDidShift})))
+    (local.set $setMask6 (global.get $setMask6))
+    (local.set $shift1 (global.get $shift1))
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
@@ -1006,15 +1025,15 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; cannot answer; it hands back at the fourth 4 KiB hit in a row (returns that request's index), at $n, or
   ;; at a request whose walk leaves the table pool (returns -1 - its index; its miss is counted).
   ;; The results' low dwords leave the block $word0 (a fault reason or the address's low dword).
-  (func $burstTlb4 (param $did i32) (param $root i64) (param $widthBits i32)
+  ;; $didTagP: the domain's tagB bits; $widthMask: the IOVA bits at or above the address width.
+  (func $burstTlb4 (param $didTagP i32) (param $root i64) (param $widthMask i64)
     (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     ${WALK_LOCALS} ${TLB_LOCALS}
     (local $start i32) (local $iova i64) (local $write i32) (local $out i32) (local $hpa i64)
-    (local $hits i32) (local $misses i32) (local $lastLevel i32) (local $lastPerm i32) (local $lastHit i32)
-    (local $width i64) (local $hitRun i32)
+    (local $hits i32) (local $misses i32) (local $level i32) (local $lastPerm i32) (local $hit i32)
+    (local $hitRun i32)
     ${WALK_SETUP}
-    ${TLB_SETUP}
-    (local.set $width (i64.extend_i32_u (local.get $widthBits)))
+    ${tlbSetup("(local.get $didTagP)")}
     (local.set $start (local.get $i))
     (block $pool
     (block $exit
@@ -1028,15 +1047,17 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))
         (i32.store (local.get $out)
           (block $word0 (result i32)
-            (local.set $lastHit (i32.const 0))
-            (local.set $lastLevel (i32.const 0))
+            ;; The request's level and hit bit (its info byte): set anew for each request, so that
+            ;; they are not live across the loop (the end of the burst reads the last info byte).
+            (local.set $hit (i32.const 0))
+            (local.set $level (i32.const 0))
             ;; IOTLB probes: 4 KiB, then 2 MiB, then 1 GiB (unrolled: each with its shift a constant).
             (block $miss
               ${[1, 2, 3].map(tlb4Probe).join("")})
             (local.set $misses (i32.add (local.get $misses) (i32.const 1)))
             (local.set $hitRun (i32.const 0))
             ;; A miss walks, range check first (vtd_iova_sl_range_check).
-            (br_if $word0 (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
+            (br_if $word0 (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.and (local.get $iova) (local.get $widthMask)) (i64.const 0)))
             (drop)
             (block $leaf
               ${walk(4, "$leaf", {
@@ -1045,21 +1066,24 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
                     ? `(br_if $pool ${c})`
                     : `(if ${c} (then
                   (br_if $pool (i32.eqz ${unbacked}))
-                  (local.set $lastLevel (i32.const ${L}))
+                  (local.set $level (i32.const ${L}))
                   (br $word0 (i32.const ${FR.PAGING_ENTRY_INV}))))`,
-                entry: (L, top) => `${andPerm(L, top)} (local.set $lastLevel (i32.const ${L}))`,
+                entry: (L, top) => `${andPerm(L, top)} (local.set $level (i32.const ${L}))`,
                 fault: (L, c) => `(br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write)) ${c}) (drop)`,
                 rsvd: (L, c) => `(br_if $word0 (i32.const ${FR.PAGING_ENTRY_RSVD}) ${c}) (drop)`,
               })})
-            ;; The leaf at $lastLevel.
+            ;; The leaf at $level.
             (local.set $lastPerm (i32.and (i32.wrap_i64 (local.get $perm)) (i32.const 3)))
             (local.set $hpa ${leafHpa()})
             ;; A leaf in the interrupt window goes back to TypeScript unfilled (LAYOUT.interruptWindow).
-            (br_if $pool ${vetted("(local.get $hpa)", "(local.get $offMask)")})
-            ${fill("(local.get $lastLevel)", "(local.get $hpa)", "(local.get $lastPerm)", 4)}
+            ${vetted("(local.get $hpa)", "(local.get $offMask)", "(br $pool)")}
+            ;; The fill, its shifts constants for the common 4 KiB leaf.
+            (if (i32.eq (local.get $level) (i32.const 1))
+              (then ${fill("(i32.const 1)", "(local.get $hpa)", "(local.get $lastPerm)", 4)})
+              (else ${fill("(local.get $level)", "(local.get $hpa)", "(local.get $lastPerm)", 4)}))
             (i32.store offset=4 (local.get $out) (i32.wrap_i64 (i64.shr_u (local.get $hpa) (i64.const 32))))
             (i32.wrap_i64 (local.get $hpa))))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(local.get $lastLevel)", "(local.get $lastHit)")})
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(local.get $level)", "(local.get $hit)")})
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     ;; Done, or stopped at a 4 KiB hit: the block describes the last request done, as after $burst.
@@ -1067,9 +1091,13 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
     (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk)) (local.get $misses)))
     (if (i32.and (i32.eq (local.get $i) (local.get $n)) (i32.gt_u (local.get $n) (local.get $start)))
       (then
-        (i32.store offset=${B.level} (local.get $blk) (local.get $lastLevel))
+        ;; The last request's level and hit bit from its info byte, its result from the results.
+        (local.set $level (i32.load8_u (i32.add (local.get $info) (i32.sub (local.get $i) (i32.const 1)))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (i32.sub (local.get $i) (i32.const 1)) (i32.const 3))))
+        (i32.store offset=${B.level} (local.get $blk) (i32.and (local.get $level) (i32.const ${LAYOUT.info.levelMask})))
         (i32.store offset=${B.perm} (local.get $blk) (local.get $lastPerm))
-        (i32.store offset=${B.iotlbHit} (local.get $blk) (local.get $lastHit))
+        (i32.store offset=${B.iotlbHit} (local.get $blk)
+          (i32.shr_u (local.get $level) (i32.const ${Math.log2(LAYOUT.info.iotlbHit)})))
         (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const ${LAYOUT.faultHi}))
           (then (i64.store offset=${B.hpa} (local.get $blk) (i64.load (local.get $out)))))))
     (return (local.get $i)))
@@ -1083,12 +1111,12 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; a unit without an IOTLB do). The level a fault was found at and the leaf's permissions are
   ;; not kept per request; the last request goes through $burst again at the end (no IOTLB: it
   ;; changes nothing but the result block) so that the block describes it.
-  (func $burstWalk4 (param $did i32) (param $root i64) (param $widthBits i32)
+  ;; $widthMask: the IOVA bits at or above the address width ($widthBits < 64).
+  (func $burstWalk4 (param $did i32) (param $root i64) (param $widthBits i32) (param $widthMask i64)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     ${WALK_LOCALS}
-    (local $i i32) (local $iova i64) (local $out i32) (local $width i64) (local $lvl i32)
+    (local $i i32) (local $iova i64) (local $out i32) (local $lvl i32)
     ${WALK_SETUP}
-    (local.set $width (i64.extend_i32_u (local.get $widthBits)))
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
@@ -1102,7 +1130,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
           (block $fault (result i32)
             (block $leaf
               ;; No IOTLB: every request is a miss; the walk starts with the range check.
-              (br_if $fault (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
+              (br_if $fault (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.and (local.get $iova) (local.get $widthMask)) (i64.const 0)))
               (drop)
               ;; The permission ANDed down the levels matters only for which bit is missing, so it
               ;; is tested at each level.
@@ -1184,7 +1212,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (if (i32.and (i32.eqz (global.get $tlb)) (i32.eq (local.get $levels) (i32.const 4)))
           (then
             (return (call $burstWalk4 (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $widthBits)
-              (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info)))))))
+              (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $widthBits))) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info)))))))
     (call $burst (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
       (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info)))
 )
