@@ -666,8 +666,8 @@ function armWalkFunc() {
 /** The core's WebAssembly text. */
 /**
  * $burstTlb4's IOTLB probe of the level-L key of $iova (L a number: 1 4 KiB, 2 2 MiB, 3 1 GiB): on
- * a match, the hit's result leaves block $word0 (the high dword already in $out); a match of an
- * IOVA no tag reaches is a miss ($miss); otherwise falls through to the next page size.
+ * a match, the hit's result is written to $out (block $done), or its fault leaves block $word0; a
+ * match of an IOVA no tag reaches is a miss ($miss); otherwise falls through to the next page size.
  */
 const tlb4Probe = (L) => {
   const shift = 12 + 9 * (L - 1);
@@ -699,7 +699,8 @@ const tlb4Probe = (L) => {
                     (i32.eqz (i32.and (local.get $baseLo) (i32.wrap_i64 (local.get $need)))))
                   (drop)
                   (i32.store offset=4 (local.get $out) (i32.load offset=${row(T.rowBaseHi, 4)} (local.get $q)))
-                  (br $word0 ${hitLo("(local.get $baseLo)", pageMask(L))})))`;
+                  (i32.store (local.get $out) ${hitLo("(local.get $baseLo)", pageMask(L))})
+                  (br $done)))`;
 };
 
 export function translateCoreWat() {
@@ -1024,7 +1025,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; keeps several walks' table reads in flight. $burstProbe4 runs it for the requests its hit loop
   ;; cannot answer; it hands back at the fourth 4 KiB hit in a row (returns that request's index), at $n, or
   ;; at a request whose walk leaves the table pool (returns -1 - its index; its miss is counted).
-  ;; The results' low dwords leave the block $word0 (a fault reason or the address's low dword).
+  ;; A fault's reason leaves the block $word0; a result is written where it is found.
   ;; $didTagP: the domain's tagB bits; $widthMask: the IOVA bits at or above the address width.
   (func $burstTlb4 (param $didTagP i32) (param $root i64) (param $widthMask i64)
     (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
@@ -1044,7 +1045,8 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         ;; The access needs R (bit 0) for a read, W (bit 1) for a write: 1 + write.
         (local.set $need (i64.extend_i32_u (i32.add (local.get $write) (i32.const 1))))
         (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
-        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))
+        ;; A result leaves block $done written; a fault's reason leaves block $word0.
+        (block $done
         (i32.store (local.get $out)
           (block $word0 (result i32)
             ;; The request's level and hit bit (its info byte): set anew for each request, so that
@@ -1081,8 +1083,9 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
             (if (i32.eq (local.get $level) (i32.const 1))
               (then ${fill("(i32.const 1)", "(local.get $hpa)", "(local.get $lastPerm)", 4)})
               (else ${fill("(local.get $level)", "(local.get $hpa)", "(local.get $lastPerm)", 4)}))
-            (i32.store offset=4 (local.get $out) (i32.wrap_i64 (i64.shr_u (local.get $hpa) (i64.const 32))))
-            (i32.wrap_i64 (local.get $hpa))))
+            (i64.store (local.get $out) (local.get $hpa))
+            (br $done)))
+        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi})))
         (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(local.get $level)", "(local.get $hit)")})
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
@@ -1125,7 +1128,6 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (local.set $need (i64.extend_i32_u (i32.add (i32.const 1) (i32.load8_u (i32.add (local.get $writes) (local.get $i))))))
         (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
         (local.set $lvl (i32.const 0))
-        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))
         (i32.store (local.get $out)
           (block $fault (result i32)
             (block $leaf
@@ -1151,6 +1153,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
             (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $lvl))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)))
+        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))
         (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $lvl))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
