@@ -600,11 +600,10 @@ describe("read errors the core answers (no memory behind a table below the top l
     mem.writeU64(Number(POOL + 3n * 4096n + 8n), 0x5000n | 3n);
     return new SecondLevelTranslator(new SlptWalker(mem, F48), ways === 0 ? null : new Iotlb(16, ways, mem), true);
   };
-  // Each configuration's loop: the walk loop (no IOTLB, 4 levels), the 4-way IOTLB's whole-step
-  // loop, and the general loop (2 ways; 3 levels).
+  // Each configuration's loop: the walk loop (no IOTLB, 4 levels) and the general loop (2 ways;
+  // 3 levels). (The 4-way IOTLB's whole-step loop hands every walk that leaves the pool back.)
   const configs = [
     { ways: 0, levels: 4 },
-    { ways: 4, levels: 4 },
     { ways: 2, levels: 4 },
     { ways: 4, levels: 3 },
   ] as const;
@@ -643,6 +642,30 @@ describe("read errors the core answers (no memory behind a table below the top l
       expect(codes).toEqual([[0, 1], [0x07, 2], [0, 1], [0x07, 2], [0x06, 2]]);
     });
   }
+
+  it("the 4-way IOTLB's whole-step loop hands the read error back; the TypeScript walker gives the same answers", () => {
+    const iovas = [C, A, C, A | 0x123n];
+    const loaded = (x: SecondLevelTranslator) => {
+      const b = new DmaBurst(x.walker.mem, 8);
+      iovas.forEach((iova, i) => {
+        b.requests[2 * i] = Number(iova & 0xffffffffn);
+        b.requests[2 * i + 1] = Number(iova >> 32n);
+        b.writes[i] = i === 3 ? 1 : 0;
+      });
+      return b;
+    };
+    const x = make(4, 4);
+    expect(x.translateBatch(1, Number(POOL), 4, 48, loaded(x), 4, true)).toBe(1);
+    const y = make(4, 4);
+    const burst = loaded(y);
+    expect(y.translateBatch(1, Number(POOL), 4, 48, burst, 4)).toBe(4);
+    expect([0, 1, 2, 3].map((i) => [burst.results[2 * i]! >>> 0, burst.results[2 * i + 1], burst.info[i]])).toEqual([
+      [0x5000, 0, 1],
+      [0x07, -1, 2],
+      [0x5000, 0, 1 | CORE_INFO.iotlbHit],
+      [0x07, -1, 2],
+    ]);
+  });
 
   it("leaves the top level's read error (0x03, the context entry's SLPTPTR) and DRAM tables to the TypeScript walker", () => {
     const x = make(4, 4);
