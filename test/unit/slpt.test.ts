@@ -581,3 +581,101 @@ describe("a vetting core (the DMAR unit's) and the interrupt window", () => {
     expect(b2.results[0]! >>> 0).toBe(0xfee01000);
   });
 });
+
+describe("read errors the core answers (no memory behind a table below the top level)", () => {
+  // IOVA A: the SL-PDPTE points past DRAM and the pool (SPEC's BAD_PTR): reading the SL-PDE fails,
+  // 0x07 at level 2. IOVA B: the SL-PDPTE points into sparse DRAM (reads as zero): walked in
+  // TypeScript, 0x06 / 0x05 at level 2. IOVA C: a 4 KiB page in pool tables.
+  const A = 0x0000_4000_0000n; // L4 index 0, L3 index 1
+  const B = 0x0000_8000_0000n; // L3 index 2
+  const C = 0x0000_0000_1000n; // L3 index 0
+  const make = (ways: number, levels: 3 | 4) => {
+    const mem = newMemory();
+    const top = levels === 4 ? POOL + 4096n : POOL; // the SL-PDPT
+    if (levels === 4) mem.writeU64(Number(POOL), top | 3n);
+    mem.writeU64(Number(top + 8n), 0x7fff_ffff_f000n | 3n);
+    mem.writeU64(Number(top + 16n), 0x1000n | 3n);
+    mem.writeU64(Number(top), (POOL + 2n * 4096n) | 3n);
+    mem.writeU64(Number(POOL + 2n * 4096n), (POOL + 3n * 4096n) | 3n);
+    mem.writeU64(Number(POOL + 3n * 4096n + 8n), 0x5000n | 3n);
+    return new SecondLevelTranslator(new SlptWalker(mem, F48), ways === 0 ? null : new Iotlb(16, ways, mem), true);
+  };
+  // Each configuration's loop: the walk loop (no IOTLB, 4 levels) and the general loop (2 ways;
+  // 3 levels). (The 4-way IOTLB's whole-step loop hands every walk that leaves the pool back.)
+  const configs = [
+    { ways: 0, levels: 4 },
+    { ways: 2, levels: 4 },
+    { ways: 4, levels: 3 },
+  ] as const;
+
+  for (const { ways, levels } of configs) {
+    const width = levels === 4 ? 48 : 39;
+    it(`answers 0x07 at the level it could not read, in the burst, without handing it back (${ways} ways, ${levels} levels)`, () => {
+      const x = make(ways, levels);
+      const burst = new DmaBurst(x.walker.mem, 8);
+      const iovas = [C, A, C, A | 0x123n, B];
+      iovas.forEach((iova, i) => {
+        burst.requests[2 * i] = Number(iova & 0xffffffffn);
+        burst.requests[2 * i + 1] = Number(iova >> 32n);
+        burst.writes[i] = i === 3 ? 1 : 0;
+      });
+      // handBack: the core answers the four, every one of them in the burst.
+      expect(x.translateBatch(1, Number(POOL), levels, width, burst, 4, true)).toBe(4);
+      // The result block describes the last request: the read error, not an IOTLB hit.
+      expect([x.level, x.iotlbHit]).toEqual([2, false]);
+      const got = [0, 1, 2, 3].map((i) => [burst.results[2 * i]! >>> 0, burst.results[2 * i + 1], burst.info[i]]);
+      const hit = ways === 0 ? 0 : CORE_INFO.iotlbHit;
+      expect(got).toEqual([
+        [0x5000, 0, 1],
+        [0x07, -1, 2],
+        [0x5000, 0, 1 | hit],
+        [0x07, -1, 2],
+      ]);
+      if (ways !== 0) expect([x.hits, x.misses]).toEqual([1, 3]);
+      // B's table is in DRAM: the burst stops there (TypeScript reads it).
+      burst.requests[0] = Number(B & 0xffffffffn);
+      burst.requests[1] = Number(B >> 32n);
+      expect(x.translateBatch(1, Number(POOL), levels, width, burst, 1, true)).toBe(0);
+      // translate() of the same requests: the same answers (B through the TypeScript walker).
+      const one = make(ways, levels);
+      const codes = iovas.map((iova, i) => [one.translate(1, Number(POOL), levels, width, Number(iova >> 32n), Number(iova & 0xffffffffn), i === 3), one.level]);
+      expect(codes).toEqual([[0, 1], [0x07, 2], [0, 1], [0x07, 2], [0x06, 2]]);
+    });
+  }
+
+  it("the 4-way IOTLB's whole-step loop hands the read error back; the TypeScript walker gives the same answers", () => {
+    const iovas = [C, A, C, A | 0x123n];
+    const loaded = (x: SecondLevelTranslator) => {
+      const b = new DmaBurst(x.walker.mem, 8);
+      iovas.forEach((iova, i) => {
+        b.requests[2 * i] = Number(iova & 0xffffffffn);
+        b.requests[2 * i + 1] = Number(iova >> 32n);
+        b.writes[i] = i === 3 ? 1 : 0;
+      });
+      return b;
+    };
+    const x = make(4, 4);
+    expect(x.translateBatch(1, Number(POOL), 4, 48, loaded(x), 4, true)).toBe(1);
+    const y = make(4, 4);
+    const burst = loaded(y);
+    expect(y.translateBatch(1, Number(POOL), 4, 48, burst, 4)).toBe(4);
+    expect([0, 1, 2, 3].map((i) => [burst.results[2 * i]! >>> 0, burst.results[2 * i + 1], burst.info[i]])).toEqual([
+      [0x5000, 0, 1],
+      [0x07, -1, 2],
+      [0x5000, 0, 1 | CORE_INFO.iotlbHit],
+      [0x07, -1, 2],
+    ]);
+  });
+
+  it("leaves the top level's read error (0x03, the context entry's SLPTPTR) and DRAM tables to the TypeScript walker", () => {
+    const x = make(4, 4);
+    const burst = new DmaBurst(x.walker.mem, 2);
+    burst.requests[0] = 0x1000;
+    burst.requests[1] = 0;
+    burst.writes[0] = 0;
+    // A root no memory backs: handed back at request 0.
+    expect(x.translateBatch(1, 0x7fff_ffff_f000, 4, 48, burst, 1, true)).toBe(0);
+    expect(x.translate(1, 0x7fff_ffff_f000, 4, 48, 0, 0x1000, false)).toBe(0x03);
+    expect(x.level).toBe(4);
+  });
+});

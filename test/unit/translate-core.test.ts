@@ -23,6 +23,6 @@ describe("the core's fault reasons", () => {
     const reasons = await import("../../src/sim/vtd/reasons.js");
     const byName = reasons as unknown as Record<string, number>;
     for (const [name, code] of Object.entries(FR)) expect(code, `VTD_FR_${name}`).toBe(byName[`VTD_FR_${name}`]);
-    expect(Object.keys(FR).sort()).toEqual(["ADDR_BEYOND_MGAW", "PAGING_ENTRY_RSVD", "READ", "WRITE"]);
+    expect(Object.keys(FR).sort()).toEqual(["ADDR_BEYOND_MGAW", "PAGING_ENTRY_INV", "PAGING_ENTRY_RSVD", "READ", "WRITE"]);
   });
 });

@@ -23,10 +23,13 @@
 //   then level by level: permissions ANDed down the levels; a missing R/W bit faults (0x06 read /
 //   0x05 write) before reserved bits (0x0C) are looked at; superpages at L3 (1 GiB) and L2
 //   (2 MiB) where CAP.SLLPS has them. A table address outside the pool returns -1: the caller
-//   redoes the walk in TypeScript (sparse DRAM, read errors 0x03/0x07), which reads the same bytes.
+//   redoes the walk in TypeScript (sparse DRAM, the top level's read error 0x03), which reads the
+//   same bytes - except below the top level at an address no memory backs (at or above the
+//   memory's DRAM size, PhysicalMemory.read64's read error), which the core answers itself with
+//   QEMU's 0x07 (vtd_iova_to_slpte: a failed vtd_get_pte is VTD_FR_PAGING_ENTRY_INV).
 
 /** QEMU VTDFaultReason codes the core returns. */
-export const FR = { ADDR_BEYOND_MGAW: 0x04, WRITE: 0x05, READ: 0x06, PAGING_ENTRY_RSVD: 0x0c };
+export const FR = { ADDR_BEYOND_MGAW: 0x04, WRITE: 0x05, READ: 0x06, PAGING_ENTRY_INV: 0x07, PAGING_ENTRY_RSVD: 0x0c };
 // A missing permission is `FR.READ - write` (write is 0 or 1) and `FR.READ + 1 - need` (need =
 // 1 + write: R is bit 0, W bit 1).
 if (FR.READ - 1 !== FR.WRITE) throw new Error("the core computes 0x05/0x06 as READ - write");
@@ -165,9 +168,11 @@ const readEntry = (at, pool) => `(local.set $off (i64.sub ${at} (local.get $pool
 /**
  * The unrolled walk of `levels` levels from the table at (local $root), for (local $iova) needing
  * (local $need) (i64: 1 read, 2 write). Reads locals $poolHpa $poolBytes $poolOff $addrMask $blk
- * $large2 $large3; sets $e (the entry) and, at a leaf, $offMask, then branches to `leaf` (L2/L3
+ * $large2 $large3 (i64: PS where that level has superpages, else 0); sets $e (the entry) and, at a leaf, $offMask, then branches to `leaf` (L2/L3
  * superpages) or falls through (L1). The hooks say what the specialization does:
- *   pool(cond)      leave when the table address is outside the pool (cond: i32)
+ *   pool(cond, L, top)  when the entry of level L (top: the first level read) lies outside the
+ *                   pool (cond: i32): hand the request back, or (unbacked, below the top:
+ *                   `unbacked`) fault 0x07
  *   entry(L, top)   after the entry of level L was read (ANDing permissions, noting the level)
  *   fault(L, cond)  the access lacks permission at L
  *   rsvd(L, cond)   reserved bits set at L
@@ -180,13 +185,13 @@ export function walk(levels, leaf, h) {
     s += `
     ;; L${L} (${NAMES[L]}), IOVA bits ${11 + 9 * L}:${3 + 9 * L}
     ${readEntry(`(i64.add ${table}
-      (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8)))`, h.pool)}
+      (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8)))`, (c) => h.pool(c, L, L === levels))}
     ${h.entry(L, L === levels)}
     ${h.fault(L, "(i64.eqz (i64.and (local.get $e) (local.get $need)))")}`;
     if (L === 2 || L === 3) {
       // PS (bit 7) makes a superpage only where CAP.SLLPS has one; elsewhere PS is in the mask.
       s += `
-    (if (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (local.get $large${L}))
+    (if (i64.ne (i64.and (local.get $e) (local.get $large${L})) (i64.const 0))
       (then
         ${h.rsvd(L, rsvdSet(L, 1))}
         (local.set $offMask (i64.const ${hex(pageMask(L))}))
@@ -198,6 +203,15 @@ export function walk(levels, leaf, h) {
   return s + "\n    (local.set $offMask (i64.const 0xfff))";
 }
 
+/**
+ * i32, for an entry outside the pool (its address minus the pool's in $off): no memory backs it
+ * either - it lies at or above the memory's DRAM size, where PhysicalMemory.read64 fails - so the
+ * walk's read fails: QEMU's vtd_iova_to_slpte returns VTD_FR_PAGING_ENTRY_INV (0x07) when
+ * vtd_get_pte cannot read a paging entry below the top level (the top level's is the context
+ * entry's SLPTPTR: 0x03, left to TypeScript). Addresses below it are sparse DRAM, walked in TypeScript.
+ */
+const unbacked = `(i64.ge_u (i64.add (local.get $off) (local.get $poolHpa)) (global.get $dramBytes))`;
+
 /** i32: the entry $e has reserved bits of level L (large: a superpage) set. */
 const rsvdSet = (L, large) =>
   `(i64.ne (i64.and (local.get $e) (i64.load offset=${B.masks + 8 * (2 * L + large)} (local.get $blk))) (i64.const 0))`;
@@ -208,12 +222,15 @@ const leafHpa = () => `(i64.or
       (i64.and (local.get $iova) (local.get $offMask)))`;
 
 /**
- * i32: the core vets walks and the leaf page of (hpa, offMask) (i64 exprs) overlaps the interrupt
- * window: the request is handed back (see LAYOUT.interruptWindow).
+ * When the core vets walks and the leaf page of (hpa, offMask) (i64 exprs) overlaps the interrupt
+ * window, `handBack` (see LAYOUT.interruptWindow). The window is looked at only when the core
+ * vets: a core that does not (the benchmark's) pays one test of $vet per walk.
  */
-const vetted = (hpa, offMask) => `(i32.and (local.get $vet)
-      (i32.and (i64.le_u (i64.and ${hpa} (i64.xor ${offMask} (i64.const -1))) (i64.const ${hex(LAYOUT.interruptWindow.last)}))
-        (i64.ge_u (i64.or ${hpa} ${offMask}) (i64.const ${hex(LAYOUT.interruptWindow.first)}))))`;
+const vetted = (hpa, offMask, handBack) => `(if (local.get $vet)
+      (then
+        (if (i32.and (i64.le_u (i64.and ${hpa} (i64.xor ${offMask} (i64.const -1))) (i64.const ${hex(LAYOUT.interruptWindow.last)}))
+              (i64.ge_u (i64.or ${hpa} ${offMask}) (i64.const ${hex(LAYOUT.interruptWindow.first)})))
+          (then ${handBack}))))`;
 
 /** The info byte of a request (i32 exprs: level, hit 0/1). */
 const infoByte = (level, hit) => `(i32.or ${level} (i32.shl ${hit} (i32.const ${Math.log2(LAYOUT.info.iotlbHit)})))`;
@@ -221,16 +238,19 @@ const infoByte = (level, hit) => `(i32.or ${level} (i32.shl ${hit} (i32.const ${
 /** Locals every walking function declares, and their values from the globals. */
 const WALK_LOCALS = `(local $e i64) (local $off i64) (local $offMask i64) (local $perm i64) (local $need i64)
     (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32) (local $addrMask i64) (local $blk i32)
-    (local $large2 i32) (local $large3 i32) (local $vet i32)`;
+    (local $large2 i64) (local $large3 i64) (local $vet i32)`;
 // Globals in locals: V8 reloads a mutable global at every use. The pool does not grow during a burst.
+// A value the hot loops use is read from a global or a parameter as it is, not computed from one
+// before the loop: V8's scheduler places such a computation (a shift, an add) inside the loop,
+// where it runs again for every request.
 const WALK_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
     (local.set $poolHpa (global.get $poolHpa))
     (local.set $poolOff (global.get $poolOff))
     (local.set $addrMask (global.get $addrMask))
     (local.set $blk (global.get $blk))
     (local.set $vet (global.get $vet))
-    (local.set $large3 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 3)) (i32.const 1)))
-    (local.set $large2 (i32.and (i32.shr_u (global.get $largeOk) (i32.const 2)) (i32.const 1)))`;
+    (local.set $large3 (global.get $ps3))
+    (local.set $large2 (global.get $ps2))`;
 
 /** Permissions ANDed down the levels. */
 const andPerm = (L, top) => (top ? "(local.set $perm (local.get $e))" : "(local.set $perm (i64.and (local.get $perm) (local.get $e)))");
@@ -245,7 +265,13 @@ function walkToBlock(levels) {
     (block $rsvd
     (block $fault
     ${walk(levels, "$leaf", {
-      pool: (c) => `(if ${c} (then (br $walked (i32.const -1))))`,
+      pool: (c, L, top) =>
+        top
+          ? `(if ${c} (then (br $walked (i32.const -1))))`
+          : `(if ${c} (then
+        (br_if $walked (i32.const -1) (i32.eqz ${unbacked})) (drop)
+        (i32.store offset=${B.level} (local.get $blk) (i32.const ${L}))
+        (br $walked (i32.const ${FR.PAGING_ENTRY_INV}))))`,
       entry: (L, top) => `${andPerm(L, top)} (local.set $level (i32.const ${L}))`,
       fault: (L, c) => `(br_if $fault ${c})`,
       rsvd: (L, c) => `(if ${c} (then (br $rsvd)))`,
@@ -258,7 +284,7 @@ function walkToBlock(levels) {
     (i32.store offset=${B.level} (local.get $blk) (local.get $level))
     (br $walked (i32.const ${FR.PAGING_ENTRY_RSVD})))
     ;; The leaf at $level (handed back, as a walk out of the pool, when the core vets it).
-    (if ${vetted(leafHpa(), "(local.get $offMask)")} (then (br $walked (i32.const -1))))
+    ${vetted(leafHpa(), "(local.get $offMask)", "(br $walked (i32.const -1))")}
     (i64.store offset=${B.hpa} (local.get $blk) ${leafHpa()})
     (i32.store offset=${B.level} (local.get $blk) (local.get $level))
     (i32.store offset=${B.perm} (local.get $blk) (i32.wrap_i64 (i64.and (local.get $perm) (i64.const 3))))
@@ -356,11 +382,14 @@ function fill(L, hpa, perm, ways) {
 /** Locals of the IOTLB generators, and their values from the globals. */
 const TLB_LOCALS = `(local $tlb i32) (local $victim i32) (local $setMask i32) (local $setBits i64) (local $didTag i32)
     (local $shift i64) (local $set i32) (local $x i64) (local $w i32) (local $q i32) (local $base i32) (local $baseLo i32)`;
-const TLB_SETUP = `(local.set $tlb (global.get $tlb))
+const tlbSetup = (didTag = `(i32.shl (local.get $did) (i32.const ${T.tagBDidShift}))`) => `(local.set $tlb (global.get $tlb))
     (local.set $victim (global.get $victim))
     (local.set $setMask (global.get $setMask))
     (local.set $setBits (global.get $setBits))
-    (local.set $didTag (i32.shl (local.get $did) (i32.const ${T.tagBDidShift})))`;
+    (local.set $didTag ${didTag})`;
+const TLB_SETUP = tlbSetup();
+/** The domain's tag bits of tagB (the hot loops take it as a parameter: see WALK_SETUP). */
+const didTagOf = (did) => `(i32.shl ${did} (i32.const ${T.tagBDidShift}))`;
 
 // ---- the per-format walk steps ------------------------------------------------------------------------
 // The other models' table formats, walked by the same machinery (readEntry, the result block, the
@@ -769,8 +798,8 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
 /** The core's WebAssembly text. */
 /**
  * $burstTlb4's IOTLB probe of the level-L key of $iova (L a number: 1 4 KiB, 2 2 MiB, 3 1 GiB): on
- * a match, the hit's result leaves block $word0 (the high dword already in $out); a match of an
- * IOVA no tag reaches is a miss ($miss); otherwise falls through to the next page size.
+ * a match, the hit's result is written to $out (block $done), or its fault leaves block $word0; a
+ * match of an IOVA no tag reaches is a miss ($miss); otherwise falls through to the next page size.
  */
 const tlb4Probe = (L) => {
   const shift = 12 + 9 * (L - 1);
@@ -795,14 +824,15 @@ const tlb4Probe = (L) => {
                   (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $q)) (i32.const 2))))
                   (local.set $baseLo (i32.load offset=${row(T.rowBaseLo, 4)} (local.get $q)))
                   (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-                  (local.set $lastHit (i32.const 1))
-                  (local.set $lastLevel (i32.const ${L}))
+                  (local.set $hit (i32.const 1))
+                  (local.set $level (i32.const ${L}))
                   (local.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
                   (br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write))
                     (i32.eqz (i32.and (local.get $baseLo) (i32.wrap_i64 (local.get $need)))))
                   (drop)
                   (i32.store offset=4 (local.get $out) (i32.load offset=${row(T.rowBaseHi, 4)} (local.get $q)))
-                  (br $word0 ${hitLo("(local.get $baseLo)", pageMask(L))})))`;
+                  (i32.store (local.get $out) ${hitLo("(local.get $baseLo)", pageMask(L))})
+                  (br $done)))`;
 };
 
 export function translateCoreWat() {
@@ -825,16 +855,29 @@ export function translateCoreWat() {
   (global $addrMask (mut i64) (i64.const 0))
   ;; Bit L set when PS=1 at level L is a superpage (CAP.SLLPS): bits 2 and 3 only.
   (global $largeOk (mut i32) (i32.const 0))
+  ;; PS (bit 7) where level 3 / 2 has superpages, else 0: the walks test an entry against it.
+  (global $ps3 (mut i64) (i64.const 0))
+  (global $ps2 (mut i64) (i64.const 0))
   ;; IOTLB: byte offset of the sets (0: no IOTLB), of the victim bytes, sets - 1, log2(sets), ways.
   (global $tlb (mut i32) (i32.const 0))
   (global $victim (mut i32) (i32.const 0))
   (global $setMask (mut i32) (i32.const 0))
   (global $setBits (mut i64) (i64.const 0))
+  ;; $hitRun4's: (sets - 1) << 6 (a 4-way set's 64 bytes), 12 + log2(sets).
+  (global $setMask6 (mut i64) (i64.const 0))
+  (global $shift1 (mut i64) (i64.const 0))
   (global $ways (mut i32) (i32.const 0))
   ;; $hitRun4: the permission of the last hit it answered.
   (global $lastPerm (mut i32) (i32.const 0))
   ;; 1: hand back walks whose leaf page overlaps the interrupt window (LAYOUT.interruptWindow).
   (global $vet (mut i32) (i32.const 0))
+  ;; The memory's DRAM size (PhysicalMemory.dramBytes): a paging entry outside the pool and at or
+  ;; above it cannot be read (0x07: see unbacked in the template). Until configureDram: every address is DRAM
+  ;; (every walk that leaves the pool goes back to TypeScript).
+  (global $dramBytes (mut i64) (i64.const -1))
+
+  (func (export "configureDram") (param $dramBytes f64)
+    (global.set $dramBytes (i64.trunc_f64_u (local.get $dramBytes))))
 
   (func (export "configure")
     (param $blk i32) (param $poolHpa f64) (param $poolOff i32) (param $poolBytesAt i32)
@@ -848,10 +891,14 @@ export function translateCoreWat() {
     (global.set $addrMask
       (i64.or (i64.shl (i64.extend_i32_u (local.get $addrMaskHi)) (i64.const 32)) (i64.const 0xfffff000)))
     (global.set $largeOk (local.get $largeOk))
+    (global.set $ps3 (i64.extend_i32_u (i32.and (i32.shl (local.get $largeOk) (i32.const 4)) (i32.const 0x80))))
+    (global.set $ps2 (i64.extend_i32_u (i32.and (i32.shl (local.get $largeOk) (i32.const 5)) (i32.const 0x80))))
     (global.set $tlb (local.get $tlb))
     (global.set $victim (local.get $victim))
     (global.set $setMask (i32.sub (local.get $sets) (i32.const 1)))
     (global.set $setBits (i64.extend_i32_u (i32.ctz (local.get $sets))))
+    (global.set $setMask6 (i64.shl (i64.extend_i32_u (global.get $setMask)) (i64.const 6)))
+    (global.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
     (global.set $ways (local.get $ways)))
 ${levelsRange.map(walkFunc).join("\n")}
 ${amdV1WalkFunc()}
@@ -1028,7 +1075,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
     (local $i i32) (local $j i32) (local $k i32) (local $out i32)
     (block $exit
       (loop $next
-        (local.set $j (call $hitRun4 (local.get $did) (local.get $reqs) (local.get $writes)
+        (local.set $j (call $hitRun4 ${didTagOf("(local.get $did)")} (local.get $reqs) (local.get $writes)
           (local.get $i) (local.get $n) (local.get $results)))
         ;; Every request the hit loop answered hit a 4 KiB entry: one fill of their info bytes,
         ;; not a store in that loop.
@@ -1050,7 +1097,8 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (if (i32.eq (local.get $levels) (i32.const 4))
           (then
             ;; Until the next run of 4 KiB hits; stops at a request whose walk left the pool.
-            (local.set $k (call $burstTlb4 (local.get $did) (local.get $root) (local.get $widthBits)
+            (local.set $k (call $burstTlb4 ${didTagOf("(local.get $did)")} (local.get $root)
+              (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $widthBits)))
               (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results) (local.get $info)))
             (if (i32.lt_s (local.get $k) (i32.const 0)) (then (return (i32.sub (i32.const -1) (local.get $k)))))
             (local.set $i (local.get $k)))
@@ -1069,14 +1117,13 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; index of the first that does not ($n when all did). Every request answered is one IOTLB hit
   ;; (the IOTLB comes first: the address width is not looked at). The permission of the last hit
   ;; is left in $lastPerm.
-  (func $hitRun4 (param $did i32) (param $reqs i32) (param $writes i32)
+  (func $hitRun4 (param $didTag i32) (param $reqs i32) (param $writes i32)
     (param $i i32) (param $n i32) (param $results i32) (result i32)
     (local $iova i64) (local $write i32) (local $out i32) (local $base i32) (local $x i64)
-    (local $q i32) (local $baseLo i32) (local $tlb i32) (local $setMask6 i64) (local $shift1 i64) (local $didTag i32)
+    (local $q i32) (local $baseLo i32) (local $tlb i32) (local $setMask6 i64) (local $shift1 i64)
     (local.set $tlb (global.get $tlb))
-    (local.set $setMask6 (i64.shl (i64.extend_i32_u (global.get $setMask)) (i64.const 6)))
-    (local.set $shift1 (i64.add (i64.const 12) (global.get $setBits)))
-    (local.set $didTag (i32.shl (local.get $did) (i32.const ${T.tagBDidShift})))
+    (local.set $setMask6 (global.get $setMask6))
+    (local.set $shift1 (global.get $shift1))
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
@@ -1111,16 +1158,16 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; keeps several walks' table reads in flight. $burstProbe4 runs it for the requests its hit loop
   ;; cannot answer; it hands back at the fourth 4 KiB hit in a row (returns that request's index), at $n, or
   ;; at a request whose walk leaves the table pool (returns -1 - its index; its miss is counted).
-  ;; The results' low dwords leave the block $word0 (a fault reason or the address's low dword).
-  (func $burstTlb4 (param $did i32) (param $root i64) (param $widthBits i32)
+  ;; A fault's reason leaves the block $word0; a result is written where it is found.
+  ;; $didTagP: the domain's tagB bits; $widthMask: the IOVA bits at or above the address width.
+  (func $burstTlb4 (param $didTagP i32) (param $root i64) (param $widthMask i64)
     (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     ${WALK_LOCALS} ${TLB_LOCALS}
     (local $start i32) (local $iova i64) (local $write i32) (local $out i32) (local $hpa i64)
-    (local $hits i32) (local $misses i32) (local $lastLevel i32) (local $lastPerm i32) (local $lastHit i32)
-    (local $width i64) (local $hitRun i32)
+    (local $hits i32) (local $misses i32) (local $level i32) (local $lastPerm i32) (local $hit i32)
+    (local $hitRun i32)
     ${WALK_SETUP}
-    ${TLB_SETUP}
-    (local.set $width (i64.extend_i32_u (local.get $widthBits)))
+    ${tlbSetup("(local.get $didTagP)")}
     (local.set $start (local.get $i))
     (block $pool
     (block $exit
@@ -1131,35 +1178,45 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         ;; The access needs R (bit 0) for a read, W (bit 1) for a write: 1 + write.
         (local.set $need (i64.extend_i32_u (i32.add (local.get $write) (i32.const 1))))
         (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
-        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))
+        ;; A result leaves block $done written; a fault's reason leaves block $word0.
+        (block $done
         (i32.store (local.get $out)
           (block $word0 (result i32)
-            (local.set $lastHit (i32.const 0))
-            (local.set $lastLevel (i32.const 0))
+            ;; The request's level and hit bit (its info byte): set anew for each request, so that
+            ;; they are not live across the loop (the end of the burst reads the last info byte).
+            (local.set $hit (i32.const 0))
+            (local.set $level (i32.const 0))
             ;; IOTLB probes: 4 KiB, then 2 MiB, then 1 GiB (unrolled: each with its shift a constant).
             (block $miss
               ${[1, 2, 3].map(tlb4Probe).join("")})
             (local.set $misses (i32.add (local.get $misses) (i32.const 1)))
             (local.set $hitRun (i32.const 0))
             ;; A miss walks, range check first (vtd_iova_sl_range_check).
-            (br_if $word0 (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
+            (br_if $word0 (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.and (local.get $iova) (local.get $widthMask)) (i64.const 0)))
             (drop)
             (block $leaf
               ${walk(4, "$leaf", {
+                // Every walk that leaves the pool goes back (read errors included): answering
+                // 0x07 here, as the other loops do, cost W3 35 instructions per request more
+                // than the trip to TypeScript (callgrind: V8 spilled more of this loop).
                 pool: (c) => `(br_if $pool ${c})`,
-                entry: (L, top) => `${andPerm(L, top)} (local.set $lastLevel (i32.const ${L}))`,
+                entry: (L, top) => `${andPerm(L, top)} (local.set $level (i32.const ${L}))`,
                 fault: (L, c) => `(br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write)) ${c}) (drop)`,
                 rsvd: (L, c) => `(br_if $word0 (i32.const ${FR.PAGING_ENTRY_RSVD}) ${c}) (drop)`,
               })})
-            ;; The leaf at $lastLevel.
+            ;; The leaf at $level.
             (local.set $lastPerm (i32.and (i32.wrap_i64 (local.get $perm)) (i32.const 3)))
             (local.set $hpa ${leafHpa()})
             ;; A leaf in the interrupt window goes back to TypeScript unfilled (LAYOUT.interruptWindow).
-            (br_if $pool ${vetted("(local.get $hpa)", "(local.get $offMask)")})
-            ${fill("(local.get $lastLevel)", "(local.get $hpa)", "(local.get $lastPerm)", 4)}
-            (i32.store offset=4 (local.get $out) (i32.wrap_i64 (i64.shr_u (local.get $hpa) (i64.const 32))))
-            (i32.wrap_i64 (local.get $hpa))))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(local.get $lastLevel)", "(local.get $lastHit)")})
+            ${vetted("(local.get $hpa)", "(local.get $offMask)", "(br $pool)")}
+            ;; The fill, its shifts constants for the common 4 KiB leaf.
+            (if (i32.eq (local.get $level) (i32.const 1))
+              (then ${fill("(i32.const 1)", "(local.get $hpa)", "(local.get $lastPerm)", 4)})
+              (else ${fill("(local.get $level)", "(local.get $hpa)", "(local.get $lastPerm)", 4)}))
+            (i64.store (local.get $out) (local.get $hpa))
+            (br $done)))
+        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi})))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(local.get $level)", "(local.get $hit)")})
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     ;; Done, or stopped at a 4 KiB hit: the block describes the last request done, as after $burst.
@@ -1167,9 +1224,13 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
     (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk)) (local.get $misses)))
     (if (i32.and (i32.eq (local.get $i) (local.get $n)) (i32.gt_u (local.get $n) (local.get $start)))
       (then
-        (i32.store offset=${B.level} (local.get $blk) (local.get $lastLevel))
+        ;; The last request's level and hit bit from its info byte, its result from the results.
+        (local.set $level (i32.load8_u (i32.add (local.get $info) (i32.sub (local.get $i) (i32.const 1)))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (i32.sub (local.get $i) (i32.const 1)) (i32.const 3))))
+        (i32.store offset=${B.level} (local.get $blk) (i32.and (local.get $level) (i32.const ${LAYOUT.info.levelMask})))
         (i32.store offset=${B.perm} (local.get $blk) (local.get $lastPerm))
-        (i32.store offset=${B.iotlbHit} (local.get $blk) (local.get $lastHit))
+        (i32.store offset=${B.iotlbHit} (local.get $blk)
+          (i32.shr_u (local.get $level) (i32.const ${Math.log2(LAYOUT.info.iotlbHit)})))
         (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const ${LAYOUT.faultHi}))
           (then (i64.store offset=${B.hpa} (local.get $blk) (i64.load (local.get $out)))))))
     (return (local.get $i)))
@@ -1183,12 +1244,12 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; a unit without an IOTLB do). The level a fault was found at and the leaf's permissions are
   ;; not kept per request; the last request goes through $burst again at the end (no IOTLB: it
   ;; changes nothing but the result block) so that the block describes it.
-  (func $burstWalk4 (param $did i32) (param $root i64) (param $widthBits i32)
+  ;; $widthMask: the IOVA bits at or above the address width ($widthBits < 64).
+  (func $burstWalk4 (param $did i32) (param $root i64) (param $widthBits i32) (param $widthMask i64)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     ${WALK_LOCALS}
-    (local $i i32) (local $iova i64) (local $out i32) (local $width i64) (local $lvl i32)
+    (local $i i32) (local $iova i64) (local $out i32) (local $lvl i32)
     ${WALK_SETUP}
-    (local.set $width (i64.extend_i32_u (local.get $widthBits)))
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
@@ -1197,17 +1258,22 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (local.set $need (i64.extend_i32_u (i32.add (i32.const 1) (i32.load8_u (i32.add (local.get $writes) (local.get $i))))))
         (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
         (local.set $lvl (i32.const 0))
-        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))
         (i32.store (local.get $out)
           (block $fault (result i32)
             (block $leaf
               ;; No IOTLB: every request is a miss; the walk starts with the range check.
-              (br_if $fault (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.shr_u (local.get $iova) (local.get $width)) (i64.const 0)))
+              (br_if $fault (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.and (local.get $iova) (local.get $widthMask)) (i64.const 0)))
               (drop)
               ;; The permission ANDed down the levels matters only for which bit is missing, so it
               ;; is tested at each level.
               ${walk(4, "$leaf", {
-                pool: (c) => `(br_if $exit ${c})`,
+                pool: (c, L, top) =>
+                  top
+                    ? `(br_if $exit ${c})`
+                    : `(if ${c} (then
+                  (br_if $exit (i32.eqz ${unbacked}))
+                  (local.set $lvl (i32.const ${L}))
+                  (br $fault (i32.const ${FR.PAGING_ENTRY_INV}))))`,
                 entry: (L) => `(local.set $lvl (i32.const ${L}))`,
                 fault: (L, c) => `(br_if $fault (i32.sub (i32.const ${FR.READ + 1}) (i32.wrap_i64 (local.get $need))) ${c}) (drop)`,
                 rsvd: (L, c) => `(br_if $fault (i32.const ${FR.PAGING_ENTRY_RSVD}) ${c}) (drop)`,
@@ -1217,6 +1283,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
             (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $lvl))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)))
+        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi}))
         (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $lvl))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
@@ -1278,7 +1345,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (if (i32.and (i32.eqz (global.get $tlb)) (i32.eq (local.get $levels) (i32.const 4)))
           (then
             (return (call $burstWalk4 (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $widthBits)
-              (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info)))))))
+              (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $widthBits))) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info)))))))
     (call $burst (local.get $did) (i64.trunc_f64_u (local.get $root)) (local.get $levels) (local.get $widthBits)
       (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info)))
 )

@@ -7,8 +7,10 @@
  *
  * The step runs in the WebAssembly translate core (generated from translate-core.template.mjs), which reads the table
  * pool and the IOTLB where they live, in the PhysicalMemory's WebAssembly.Memory. A walk whose
- * tables leave the pool (a corrupted pointer into sparse DRAM, a read error) comes back to the
- * TypeScript SlptWalker, which reads the same bytes by the same rules.
+ * tables leave the pool (a corrupted pointer into sparse DRAM, the top level's read error) comes
+ * back to the TypeScript SlptWalker, which reads the same bytes by the same rules; a paging entry
+ * below the top level that no memory backs (at or above the memory's DRAM size) is a read error
+ * (0x07) the core answers itself, as the walker would.
  */
 import { MemoryView, type PhysicalMemory } from "../memory.js";
 import type { Iotlb } from "./iotlb.js";
@@ -21,6 +23,8 @@ import { VTD_FR_ADDR_BEYOND_MGAW } from "./reasons.js";
 /** The core's exports (translate-core.template.mjs). */
 interface TranslateCore {
   configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number, vet: number): void;
+  /** The memory's DRAM size: a paging entry outside the pool and at or above it is a read error the core answers (0x07). */
+  configureDram(dramBytes: number): void;
   translate(did: number, root: number, levels: number, widthBits: number, iovaHi: number, iovaLo: number, write: number): number;
   translateBatch(did: number, root: number, levels: number, widthBits: number, reqs: number, writes: number, n: number, results: number, info: number): number;
 }
@@ -156,6 +160,7 @@ export class SecondLevelTranslator {
       iotlb?.ways ?? 1,
       vetInterruptWindow ? 1 : 0,
     );
+    this.core.configureDram(mem.dramBytes);
   }
 
   private view(): Int32Array {
@@ -214,7 +219,8 @@ export class SecondLevelTranslator {
    * result into burst.results. After it, the result fields describe the last request. With a
    * 4-way IOTLB, or with no IOTLB and 4 levels, the core runs a loop made for that configuration
    * (translate-core.template.mjs: $burstProbe4, $burstWalk4). Each result has its info byte
-   * (DmaBurst.info). A request the core hands back (its walk left the table pool, or a vetting
+   * (DmaBurst.info). A request the core hands back (its walk left the table pool for sparse DRAM
+   * or at the top level, or a vetting
    * core's walk reached the interrupt window) is walked here in TypeScript; with `handBack` the
    * burst stops there instead and the call returns that request's index (the caller translates
    * it on its own path). Returns the number of requests done.
