@@ -25,7 +25,7 @@ export const ALLOWED = [
 ];
 
 /** Files the code loads at run time, which the manifest does not name. */
-export const RUNTIME_FILES = ["dist/worker.cjs", "dist/webview.js", "media/trace.css"];
+export const RUNTIME_FILES = ["dist/worker.cjs", "dist/web/worker.js", "dist/webview.js", "media/trace.css"];
 
 /** Never shipped, whatever ALLOWED says. */
 export const FORBIDDEN = [/\.map$/, /(^|\/)(node_modules|src|test|docs|scripts|\.e2e|\.git|\.vscode)\//, /\.ts$/];

@@ -1,16 +1,24 @@
 /**
- * The engine's Web Worker entry (VS Code for the Web, dist/web/worker.js). Without shared memory the
- * worker cannot see a newer version mid-run: the host's supervisor recycles it instead
- * (engineClient.ts SUPERSEDE_AFTER_MS).
+ * The engine's worker entry, dist/web/worker.js: a Web Worker in VS Code for the Web, and the same
+ * bundle in a worker thread on the desktop (node.ts gives it this scope there). Without shared
+ * memory (the web) the worker cannot see a newer version mid-run: the host's supervisor recycles
+ * it instead (engineClient.ts SUPERSEDE_AFTER_MS).
  */
-import { serveEngine } from "../engine/server.js";
+import type { AsciiFastPath } from "../import/decode.js";
+import { EngineServer, serveEngine } from "../engine/server.js";
 
-interface WorkerScope {
+/** What the engine needs of its worker's global scope. */
+export interface WorkerScope {
   postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   addEventListener(type: "message", listener: (e: { data: unknown }) => void): void;
+  /** Node's Buffer helpers for imports, set by the desktop loader (node.ts); absent in a browser. */
+  passthroughAsciiFast?: AsciiFastPath;
 }
 const scope = globalThis as unknown as WorkerScope;
-serveEngine({
-  post: (message, transfer) => scope.postMessage(message, transfer ?? []),
-  onMessage: (listener) => scope.addEventListener("message", (e) => listener(e.data)),
-});
+serveEngine(
+  {
+    post: (message, transfer) => scope.postMessage(message, transfer ?? []),
+    onMessage: (listener) => scope.addEventListener("message", (e) => listener(e.data)),
+  },
+  new EngineServer(undefined, scope.passthroughAsciiFast ? { asciiFast: scope.passthroughAsciiFast } : {}),
+);
