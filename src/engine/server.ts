@@ -29,6 +29,8 @@ import type { Run } from "../sim/run.js";
 import type { TableNode } from "../sim/iommu.js";
 import { explainRecords, rankingContext, synthesizeScenario } from "../import/index.js";
 import { EvidenceReader, decodeEvidenceText, type AsciiFastPath } from "../import/decode.js";
+/** The importers' ASCII fast path, for the worker entries (they may import only engine/ and protocol/). */
+export type { AsciiFastPath };
 import { renderEvidenceDocument } from "../import/document.js";
 import { DEEP_OUTLINE_RECORDS } from "../protocol/evidence.js";
 import { hasHostTables, hostTableUnits } from "../import/hostTables.js";

@@ -4,8 +4,7 @@
  * memory (the web) the worker cannot see a newer version mid-run: the host's supervisor recycles
  * it instead (engineClient.ts SUPERSEDE_AFTER_MS).
  */
-import type { AsciiFastPath } from "../import/decode.js";
-import { EngineServer, serveEngine } from "../engine/server.js";
+import { EngineServer, serveEngine, type AsciiFastPath } from "../engine/server.js";
 
 /** What the engine needs of its worker's global scope. */
 export interface WorkerScope {

@@ -13,7 +13,7 @@ const readme = "# Passthrough Debugger\n\n![The sidebar](https://example.org/sid
 
 /** A listing shaped like the real VSIX's: every file the manifest names, the bundles, an example. */
 function goodEntries(): Map<string, number> {
-  const files = ["[Content_Types].xml", "extension.vsixmanifest", "extension/readme.md", "extension/changelog.md", "extension/LICENSE.txt", "extension/package.json", "extension/dist/worker.cjs", "extension/dist/webview.js", "extension/media/trace.css", "extension/examples/healthy-nic.passthrough.yaml", "extension/package.nls.json"];
+  const files = ["[Content_Types].xml", "extension.vsixmanifest", "extension/readme.md", "extension/changelog.md", "extension/LICENSE.txt", "extension/package.json", "extension/dist/worker.cjs", "extension/dist/web/worker.js", "extension/dist/webview.js", "extension/media/trace.css", "extension/examples/healthy-nic.passthrough.yaml", "extension/package.nls.json"];
   for (const f of manifestFiles(pkg)) files.push(`extension/${f}`);
   return new Map(files.map((f) => [f, 1000]));
 }
@@ -48,8 +48,8 @@ describe("VSIX checks", () => {
     }
   });
 
-  it("name a file the code loads that is missing (the worker, the webview's script and style)", () => {
-    for (const f of ["dist/worker.cjs", "dist/webview.js", "media/trace.css"]) {
+  it("name a file the code loads that is missing (the worker loader, the engine bundle it runs, the webview's script and style)", () => {
+    for (const f of ["dist/worker.cjs", "dist/web/worker.js", "dist/webview.js", "media/trace.css"]) {
       const entries = goodEntries();
       entries.delete(`extension/${f}`);
       expect(check({ entries }), f).toEqual([`extension/${f} is missing (the extension loads it)`]);
