@@ -426,6 +426,29 @@ const VTD_RECIPES: ReadonlyMap<number, Recipe> = new Map([
   [0x06, "absent"],
   [0x07, "pointer"],
 ]);
+/**
+ * Scalable-mode reasons (the same tables, 0x30 and up): a unit in scalable mode with Linux's
+ * first-level tables for its DMA domains (sim/vtd/scalable.ts) answers 0x39 / 0x41 for a root /
+ * context entry without its present bit, 0x71 for a missing first-level entry and 0x85 for a
+ * write to a present read-only page (SGN.6).
+ */
+const VTD_SM_RECIPES: ReadonlyMap<number, Recipe> = new Map([
+  [0x39, "root"],
+  [0x41, "context"],
+  [0x71, "absent"],
+  [0x85, "read-only"],
+]);
+
+/**
+ * Whether the reproduction's VT-d unit runs in scalable mode: the log's DMAR faults include
+ * scalable-mode reasons it reproduces and none of legacy mode's (a unit is in one mode; a log with
+ * both keeps legacy mode and notes the others).
+ */
+function scalableEvidence(records: readonly EvidenceRecord[]): boolean {
+  const reasons = records.filter((r) => r.kind === "dmar-fault" && typeof r.fields.reason === "number").map((r) => r.fields.reason as number);
+  return reasons.some((x) => VTD_SM_RECIPES.has(x)) && !reasons.some((x) => VTD_RECIPES.has(x));
+}
+
 /** VT-d interrupt-remapping fault reasons (intr_remap_fault_reasons[]): 0x22 IRTE not present, 0x25 compatibility format blocked. */
 const IR_RECIPES: ReadonlyMap<number, Recipe> = new Map([
   [0x22, "irte"],
@@ -438,7 +461,7 @@ const SMMU_C_BAD_STE = 0x04;
 const SMMU_F_TRANSLATION = 0x10;
 const SMMU_F_PERMISSION = 0x13;
 
-function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel-vtd" | "amd-vi" = "intel-vtd", arm?: ArmHost): Fault[] {
+function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel-vtd" | "amd-vi" = "intel-vtd", arm?: ArmHost, scalable = false): Fault[] {
   const faults: Fault[] = [];
   const note = (r: EvidenceRecord, why: string) => notes.push(`line ${r.line + 1}: ${stripAnsi(r.summary)} (${why})`);
   records.forEach((r, i) => {
@@ -447,12 +470,15 @@ function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel
       const key = pciKey(dev);
       if (!key) return note(r, `not reproduced: ${typeof dev === "string" ? `"${clean(dev)}" is not a PCI address` : "no device"}`);
       if (typeof address !== "string" || !/^0x[0-9a-f]+$/i.test(address) || BigInt(address) >= 1n << 64n) return note(r, "not reproduced: no fault address");
-      faults.push({ records: [i], dev: key, iova: exact ? BigInt(address) : BigInt(address) & ~0xfffn, write, reason, recipe });
+      // On a scalable-mode unit a missing translation is the first level's 0x71 (a read or a write).
+      const sm = scalable && (reason === 5 || reason === 6) ? 0x71 : reason;
+      faults.push({ records: [i], dev: key, iova: exact ? BigInt(address) : BigInt(address) & ~0xfffn, write, reason: sm, recipe });
     };
     if (r.kind === "dmar-fault") {
-      const recipe = typeof f.reason === "number" ? VTD_RECIPES.get(f.reason) : undefined;
+      const recipe = typeof f.reason === "number" ? (scalable ? VTD_SM_RECIPES : VTD_RECIPES).get(f.reason) : undefined;
       if (recipe) add(f.device, f.address, f.write === true, f.reason as number, recipe);
-      else note(r, "not reproduced: the model reproduces the faults 0x01, 0x02 and 0x05-0x07");
+      else if (typeof f.reason === "number" && (scalable ? VTD_RECIPES : VTD_SM_RECIPES).has(f.reason)) note(r, `not reproduced: the log's other faults put the unit in ${scalable ? "scalable" : "legacy"} mode, and this reason is ${scalable ? "legacy" : "scalable"} mode's`);
+      else note(r, "not reproduced: the model reproduces the faults 0x01, 0x02 and 0x05-0x07 (legacy mode) and 0x39, 0x41, 0x71 and 0x85 (scalable mode)");
     } else if (r.kind === "amdvi-event") {
       // An amd-vi reproduction keeps the event's exact address (the unit logs the request's address).
       if (f.event === "IO_PAGE_FAULT" && !f.interrupt) add(f.device, f.address, f.write === true, model === "amd-vi" ? AMD_IO_PAGE_FAULT : f.write ? 5 : 6, model === "amd-vi" && f.present === true && f.write === true ? "read-only" : "absent", model === "amd-vi");
@@ -571,7 +597,8 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   const arms = armHosts(records);
   const arm = arms?.[0] ?? armHost(records);
   const model = evidenceModel(records);
-  const faults = foldFaults(collectFaults(records, notes, model, arm), history.length > 0);
+  const scalable = model === "intel-vtd" && !arm && scalableEvidence(records);
+  const faults = foldFaults(collectFaults(records, notes, model, arm, scalable), history.length > 0);
   for (const f of faults) {
     const d = devOf(f.dev);
     d.assigned = true;
@@ -751,6 +778,8 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
       ste: { target: [["structure", "context-lo"]], op: "clear", bits: 1n, why: "The device's STE made invalid (V = 0) and invalidated (C_BAD_STE), for this DMA only." },
     };
     const e = entry[f.recipe];
+    // A scalable-mode root entry has a present bit per half: the upper 64 bits serve devfn 0x80-0xff (VT-d 9.2).
+    if (e && f.recipe === "root" && scalable && parseInt(f.dev.slice(-4, -2), 16) * 8 + Number(f.dev.slice(-1)) >= 0x80) e.target = [["structure", "root-hi"]];
     if (f.recipe === "read-only") guestMap("r");
     if (f.recipe === "pointer") guestMap("rw");
     if (e) {
@@ -797,8 +826,11 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
       for (const g of guessed) header.push(` Guessed: ${g}.`);
       doc.commentBefore = header.join("\n");
     } else host.set("iommu", flow([["model", model], ["address-width", 48]]));
-    // An interrupt-remapping fault to reproduce: the host's units remap interrupts (Linux's default with x2APIC).
-    if (intremap) for (const unit of host.has("iommu") ? [host.get("iommu") as YAMLMap] : ((host.get("iommus") as YAMLSeq).items as YAMLMap[])) unit.set("intremap", true);
+    for (const unit of host.has("iommu") ? [host.get("iommu") as YAMLMap] : ((host.get("iommus") as YAMLSeq).items as YAMLMap[])) {
+      if (scalable) unit.set("scalable", true);
+      // An interrupt-remapping fault to reproduce: the host's units remap interrupts (Linux's default with x2APIC).
+      if (intremap) unit.set("intremap", true);
+    }
   }
   host.set("pci", pci);
   const root = new YAMLMap();

@@ -92,6 +92,30 @@ describe("synthesize", () => {
     // Each entry is put back after its step: the last fault of 00:02.0 is not a root-entry fault again.
     expect(s.text).toMatch(/poke: \{ target: \{ device: "00:02.0", structure: root \}, set: 0x1 \}/);
     expect(s.text).toMatch(/intremap: true/);
+    expect(s.text).not.toMatch(/scalable: true/);
+  });
+
+  it("a log of scalable-mode faults (a 6.x host with first-level DMA tables) gives a scalable-mode unit that prints each line again", () => {
+    const want = [
+      // test/fixtures/evidence/real-world.txt
+      "DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x100000 [fault reason 0x71] SM: Present bit in first-level paging entry is clear",
+      "DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x200000 [fault reason 0x85] SM: No write permission for Write/AtomicOp request",
+      "DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x300000 [fault reason 0x41] SM: Present bit in Context Entry is clear",
+      // devfn 0x81: the upper half of the scalable root entry.
+      "DMAR: [DMA Read NO_PASID] Request device [04:10.1] fault addr 0x300000 [fault reason 0x39] SM: Present bit in Root Entry is clear",
+      "DMAR: [DMA Read NO_PASID] Request device [04:10.1] fault addr 0x300000 [fault reason 0x71] SM: Present bit in first-level paging entry is clear",
+    ];
+    const records = importText(want.map((l, i) => `[  ${i + 5}.0] ${l}`).join("\n")).records;
+    const { s, run } = roundTrip(records);
+    expect(s.text).toMatch(/iommu: \{ model: intel-vtd, address-width: 48, scalable: true \}/);
+    expect(s.text).toMatch(/structure: root-hi \}, clear: 0x1/);
+    expect(s.reproduced).toEqual([0, 1, 2, 3, 4]);
+    const kernel = run.log.filter((l) => l.source === "kernel").map((l) => l.text.replace(/^\[\s*\d+\.\d+\] /, ""));
+    for (const line of want) expect(kernel).toContain(line);
+    // With a legacy-mode reason in the same log the unit stays in legacy mode and the others are noted.
+    const mixed = synthesizeScenario(importText(`${want[0]}\n[  9.0] DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x9000 [fault reason 0x06] PTE Read access is not set`).records);
+    expect(mixed.text).not.toMatch(/scalable: true/);
+    expect(mixed.notes).toEqual([expect.stringMatching(/^line 1: .*not reproduced: the log's other faults put the unit in legacy mode, and this reason is scalable mode's/)]);
   });
 
   it("130 000 identical and repeated faults: no stack overflow, folded into `repeat`, small enough for simulate", () => {

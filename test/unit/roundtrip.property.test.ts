@@ -126,6 +126,26 @@ describe("round trip: import -> synthesize -> simulate", () => {
     );
   });
 
+  it("property: a log of scalable-mode faults only gives a scalable-mode unit that prints them again (0x39, 0x41, 0x71, 0x85)", () => {
+    // dma_remap_sm_fault_reasons[] (drivers/iommu/intel/dmar.c), 0x30 on.
+    const text: Record<number, string> = { 0x39: "SM: Present bit in Root Entry is clear", 0x41: "SM: Present bit in Context Entry is clear", 0x71: "SM: Present bit in first-level paging entry is clear", 0x85: "SM: No write permission for Write/AtomicOp request" };
+    const dev = fc.record({ bus: fc.integer({ min: 0, max: 255 }), dev: fc.integer({ min: 0, max: 31 }), fn: fc.integer({ min: 0, max: 7 }) }).map((d) => `${hex2(d.bus)}:${hex2(d.dev)}.${d.fn}`);
+    const fault = fc.record({ dev, page: fc.integer({ min: 1, max: 0xfffff }), write: fc.boolean(), reason: fc.constantFrom(0x39, 0x41, 0x71, 0x85) }).map((f) => {
+      const write = f.write || f.reason === 0x85;
+      return `[  5.0] DMAR: [DMA ${write ? "Write" : "Read"} NO_PASID] Request device [${f.dev}] fault addr 0x${(f.page * 0x1000).toString(16)} [fault reason 0x${f.reason.toString(16)}] ${text[f.reason]}`;
+    });
+    fc.assert(
+      fc.property(fc.array(fault, { minLength: 1, maxLength: 8 }), (lines) => {
+        const records = importText(lines.join("\n"), "log").records;
+        expect(synthesizeScenario(records).text).toMatch(/scalable: true/);
+        const { reproduced, noted } = roundTrip(records, "scalable mode");
+        expect(noted).toBe(0);
+        expect(reproduced).toBe(lines.length);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it("property: AMD-Vi-only and SMMUv3-only evidence round-trips in its own model, every event at its exact address", () => {
     const dev = fc.record({ bus: fc.integer({ min: 1, max: 255 }), dev: fc.integer({ min: 0, max: 31 }), fn: fc.integer({ min: 0, max: 7 }) }).map((d) => `${hex2(d.bus)}:${hex2(d.dev)}.${d.fn}`);
     const address = fc.integer({ min: 1, max: 0xfffffff }).map((a) => a * 0x10);
