@@ -60,12 +60,14 @@ interface Dev {
  *   bit 0 of each, VT-d spec 9.1 and 9.3) cleared, and the context cache flushed.
  * - "pointer": the guest maps the page, and the top-level entry's address is moved above the host's
  *   memory, so reading the next table fails (VT-d 0x07).
+ * - "root-rsvd" / "context-rsvd" / "pte-rsvd": a reserved bit set in the root entry, the context
+ *   entry or the page's leaf (VT-d 0x0a / 0x0b / 0x0c).
  * - "dte" / "ste": a reserved bit set in the DTE (AMD-Vi ILLEGAL_DEV_TABLE_ENTRY) / the STE's V
  *   bit cleared (SMMUv3 C_BAD_STE), and the entry invalidated.
  * - "irte" / "compat": an MSI through an IRTE the host never programmed (VT-d 0x22) / an MSI in
  *   compatibility format, which Linux blocks (0x25).
  */
-type Recipe = "absent" | "read-only" | "root" | "context" | "pointer" | "dte" | "ste" | "irte" | "compat";
+type Recipe = "absent" | "read-only" | "root" | "context" | "pointer" | "root-rsvd" | "context-rsvd" | "pte-rsvd" | "dte" | "ste" | "irte" | "compat";
 
 interface Fault {
   records: number[];
@@ -425,6 +427,9 @@ const VTD_RECIPES: ReadonlyMap<number, Recipe> = new Map([
   [0x05, "absent"],
   [0x06, "absent"],
   [0x07, "pointer"],
+  [0x0a, "root-rsvd"],
+  [0x0b, "context-rsvd"],
+  [0x0c, "pte-rsvd"],
 ]);
 /**
  * Scalable-mode reasons (the same tables, 0x30 and up): a unit in scalable mode with Linux's
@@ -478,7 +483,7 @@ function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel
       const recipe = typeof f.reason === "number" ? (scalable ? VTD_SM_RECIPES : VTD_RECIPES).get(f.reason) : undefined;
       if (recipe) add(f.device, f.address, f.write === true, f.reason as number, recipe);
       else if (typeof f.reason === "number" && (scalable ? VTD_RECIPES : VTD_SM_RECIPES).has(f.reason)) note(r, `not reproduced: the log's other faults put the unit in ${scalable ? "scalable" : "legacy"} mode, and this reason is ${scalable ? "legacy" : "scalable"} mode's`);
-      else note(r, "not reproduced: the model reproduces the faults 0x01, 0x02 and 0x05-0x07 (legacy mode) and 0x39, 0x41, 0x71 and 0x85 (scalable mode)");
+      else note(r, "not reproduced: the model reproduces the faults 0x01, 0x02, 0x05-0x07 and 0x0a-0x0c (legacy mode) and 0x39, 0x41, 0x71 and 0x85 (scalable mode)");
     } else if (r.kind === "amdvi-event") {
       // An amd-vi reproduction keeps the event's exact address (the unit logs the request's address).
       if (f.event === "IO_PAGE_FAULT" && !f.interrupt) add(f.device, f.address, f.write === true, model === "amd-vi" ? AMD_IO_PAGE_FAULT : f.write ? 5 : 6, model === "amd-vi" && f.present === true && f.write === true ? "read-only" : "absent", model === "amd-vi");
@@ -767,11 +772,16 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
       if (gpa >= ramBase + vmMemory) gpa = firstGpa;
     };
     const guestUnmap = () => steps.items.push(doc.createNode({ "guest-unmap": flow([["vm", quoted(vmName)], ["device", dev], ["iova", hex(page)], ["size", 4096]]) }));
-    const entry: Partial<Record<Recipe, { target: [string, unknown][]; op: "set" | "clear"; bits: bigint; why: string }>> = {
+    const entry: Partial<Record<Recipe, { target: [string, unknown][]; op: "set" | "clear"; bits: bigint; why: string; map?: "rw" }>> = {
       root: { target: [["structure", "root"]], op: "clear", bits: 1n, why: "The root entry of the device's bus loses its present bit (what a 0x01 fault reports), for this DMA only." },
       context: { target: [["structure", "context-lo"]], op: "clear", bits: 1n, why: "The device's context entry loses its present bit (what a 0x02 fault reports: no domain for this requester id), for this DMA only." },
       // Bit 46 is below the 48-bit address width (not reserved) and far above the host's memory.
-      pointer: { target: [["structure", "pte"], ["iova", hex(page)], ["level", 4]], op: "set", bits: 1n << 46n, why: "The top-level entry points above the host's memory, so the next table cannot be read (0x07), for this DMA only." },
+      pointer: { target: [["structure", "pte"], ["iova", hex(page)], ["level", 4]], op: "set", bits: 1n << 46n, why: "The top-level entry points above the host's memory, so the next table cannot be read (0x07), for this DMA only.", map: "rw" },
+      // Legacy root entry bits 11:1 and context entry (upper qword) bit 7 are reserved (VT-d 9.1, 9.3);
+      // a second-level leaf's bits 51:48 lie above the 48-bit address width (9.8; QEMU vtd_spte_rsvd).
+      "root-rsvd": { target: [["structure", "root"]], op: "set", bits: 0x2n, why: "A reserved bit of the root entry set (0x0a), for this DMA only." },
+      "context-rsvd": { target: [["structure", "context-hi"]], op: "set", bits: 0x80n, why: "A reserved bit of the device's context entry set (0x0b), for this DMA only." },
+      "pte-rsvd": { target: [["structure", "pte"], ["iova", hex(page)], ["level", 1]], op: "set", bits: 1n << 48n, why: "A reserved bit of the page's leaf entry set (0x0c: a stale or corrupted entry), for this DMA only.", map: "rw" },
       // DTE bits 6:2 are reserved (AMD IOMMU spec 2.2.2.1): ILLEGAL_DEV_TABLE_ENTRY once the unit reads the entry again.
       dte: { target: [["structure", "context-lo"]], op: "set", bits: 0x4n, why: "A reserved bit of the device's DTE set and the DTE invalidated (ILLEGAL_DEV_TABLE_ENTRY), for this DMA only." },
       // STE.V is bit 0 of STE word 0 (SMMUv3 spec 5.2): an STE with V = 0 is C_BAD_STE.
@@ -781,17 +791,17 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     // A scalable-mode root entry has a present bit per half: the upper 64 bits serve devfn 0x80-0xff (VT-d 9.2).
     if (e && f.recipe === "root" && scalable && parseInt(f.dev.slice(-4, -2), 16) * 8 + Number(f.dev.slice(-1)) >= 0x80) e.target = [["structure", "root-hi"]];
     if (f.recipe === "read-only") guestMap("r");
-    if (f.recipe === "pointer") guestMap("rw");
+    if (e?.map) guestMap(e.map);
     if (e) {
       poke(e.target, e.op, e.bits, e.why);
-      if (f.recipe !== "pointer") flush();
+      if (!e.map) flush();
     }
     step(where, [["dma", dma], expectFault]);
     if (e) {
       poke(e.target, e.op === "set" ? "clear" : "set", e.bits);
-      if (f.recipe !== "pointer") flush();
+      if (!e.map) flush();
     }
-    if (f.recipe === "read-only" || f.recipe === "pointer") guestUnmap();
+    if (f.recipe === "read-only" || e?.map) guestUnmap();
     reproduced.push(...f.records);
   }
   const vm = new YAMLMap();

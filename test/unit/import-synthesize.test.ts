@@ -72,12 +72,14 @@ describe("synthesize", () => {
     expect(s.text).toMatch(/dma: \{ device: "05:00.0", iova: 0xdead0000, length: 4KiB, write: true \}/);
   });
 
-  it("faults beyond missing translations, from public reports, come back as the same kernel lines: root/context not present, a bad table pointer, IRTE not present, a blocked compatibility MSI", () => {
+  it("faults beyond missing translations, from public reports, come back as the same kernel lines: root/context not present, a bad table pointer, reserved bits in a PTE, IRTE not present, a blocked compatibility MSI", () => {
     const want = [
       // test/fixtures/evidence/mixed-dmesg.txt and real-world.txt (an i915 boot log).
       "DMAR: [DMA Write NO_PASID] Request device [03:00.1] fault addr 0xfffc0000 [fault reason 0x02] Present bit in context entry is clear",
       "DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7cd80000 [fault reason 0x01] Present bit in root entry is clear",
       "DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x70ad5000 [fault reason 0x07] Next page table ptr is invalid",
+      // A Dell WD19TB dock's xHCI on 6.11-rc4 (lkml regression report, 28 Aug 2024, kernel bugzilla 219198).
+      "DMAR: [DMA Read NO_PASID] Request device [04:00.0] fault addr 0xffffe000 [fault reason 0x0c] non-zero reserved fields in PTE",
       // lkml, 2 Mar 2022, "IRTE entry not present errors for serial driver" (ptp_ocp, 5.17-rc4).
       "DMAR: [INTR-REMAP] Request device [65:00.0] fault index 0x25 [fault reason 0x22] Present field in the IRTE entry is clear",
       // linux-pci, Feb 2022, "PCI: vmd: Check EIME mode before MSI remapping" (there in the 5.14-5.17 "[0xc9:0x05.0]" form).
@@ -85,7 +87,7 @@ describe("synthesize", () => {
     ];
     const records = importText(want.map((l, i) => `[  ${i + 5}.0] ${l}`).join("\n")).records;
     const { s, run } = roundTrip(records);
-    expect(s.reproduced).toEqual([0, 1, 2, 3, 4]);
+    expect(s.reproduced).toEqual([0, 1, 2, 3, 4, 5]);
     expect(s.notes).toEqual([]);
     const kernel = run.log.filter((l) => l.source === "kernel").map((l) => l.text.replace(/^\[\s*\d+\.\d+\] /, ""));
     for (const line of want) expect(kernel).toContain(line);

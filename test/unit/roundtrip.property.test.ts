@@ -78,8 +78,8 @@ function roundTrip(records: EvidenceRecord[], label: string): { reproduced: numb
 }
 
 /** Linux's dma_remap_fault_reasons[] for the legacy reasons the synthesis reproduces. */
-const REASON_TEXT: Record<number, string> = { 1: "Present bit in root entry is clear", 2: "Present bit in context entry is clear", 5: "PTE Write access is not set", 6: "PTE Read access is not set", 7: "Next page table ptr is invalid" };
-const dmar = (dev: string, iova: number, write: boolean, reason = write ? 5 : 6) => `[  5.0] DMAR: [DMA ${write ? "Write" : "Read"} NO_PASID] Request device [${dev}] fault addr 0x${iova.toString(16)} [fault reason 0x0${reason}] ${REASON_TEXT[reason]}`;
+const REASON_TEXT: Record<number, string> = { 1: "Present bit in root entry is clear", 2: "Present bit in context entry is clear", 5: "PTE Write access is not set", 6: "PTE Read access is not set", 7: "Next page table ptr is invalid", 0xa: "non-zero reserved fields in RTP", 0xb: "non-zero reserved fields in CTP", 0xc: "non-zero reserved fields in PTE" };
+const dmar = (dev: string, iova: number, write: boolean, reason = write ? 5 : 6) => `[  5.0] DMAR: [DMA ${write ? "Write" : "Read"} NO_PASID] Request device [${dev}] fault addr 0x${iova.toString(16)} [fault reason 0x0${reason.toString(16)}] ${REASON_TEXT[reason]}`;
 const ir = (dev: string, index: number, reason: number) => `[  7.0] DMAR: [INTR-REMAP] Request device [${dev}] fault index 0x${index.toString(16)} [fault reason 0x${reason.toString(16)}] ${reason === 0x22 ? "Present field in the IRTE entry is clear" : "Blocked a compatibility format interrupt request"}`;
 const amd = (dev: string, iova: number, write: boolean) => `[  6.0] vfio-pci 0000:${dev}: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000d address=0x${iova.toString(16)} flags=${write ? "0x0020" : "0x0000"}]`;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -103,7 +103,7 @@ describe("round trip: import -> synthesize -> simulate", () => {
       fc.record({ kind: fc.constant("drop" as const), at: fc.nat() }),
       fc.record({ kind: fc.constant("dup" as const), at: fc.nat() }),
       fc.record({ kind: fc.constant("dmar" as const), dev, page: fc.integer({ min: 1, max: 0xfffff }), write: fc.boolean() }),
-      fc.record({ kind: fc.constant("dmar-other" as const), dev, page: fc.integer({ min: 1, max: 0xfffff }), write: fc.boolean(), reason: fc.constantFrom(1, 2, 7) }),
+      fc.record({ kind: fc.constant("dmar-other" as const), dev, page: fc.integer({ min: 1, max: 0xfffff }), write: fc.boolean(), reason: fc.constantFrom(1, 2, 7, 0xa, 0xb, 0xc) }),
       fc.record({ kind: fc.constant("ir" as const), dev, index: fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xff }).map((d) => d << 8)), reason: fc.constantFrom(0x22, 0x25) }),
       fc.record({ kind: fc.constant("amd" as const), dev, page: fc.integer({ min: 1, max: 0xfffff }), write: fc.boolean() }),
       fc.record({ kind: fc.constant("junk" as const), at: fc.nat(), text: fc.string({ maxLength: 60 }) }),
