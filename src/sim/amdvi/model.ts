@@ -369,7 +369,7 @@ export class AmdViModel implements IommuUnit {
         faultsTooltip: "The event log at the Event Log Base register (AMD IOMMU spec 2.5): 16-byte entries the IOMMU writes at the tail. Linux's iommu_poll_events prints each entry from head to tail and zeroes it, so serviced entries disappear.",
         spec: "AMD IOMMU spec",
       },
-      iotlb: { capacity: u.iotlb.size + u.guestIotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways} + ${u.guestIotlb.sets}×${u.guestIotlb.ways} guest (v2)`, entries: () => this.iotlbEntries() },
+      iotlb: { capacity: u.iotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways} (v1 and guest (v2) entries share the ways)`, entries: () => this.iotlbEntries() },
       ...(this.driver !== undefined && this.driver.atsDevids.size > 0 ? { deviceTlb: { capacity: u.devIotlb.size, entries: () => this.deviceTlbEntries() } } : {}),
       contextCache: { entries: () => this.dtcEntries() },
       ...(this.driver !== undefined && this.driver.irqTables().length > 0 ? { interruptRemapping: this.interruptRemapView(this.driver) } : {}),

@@ -157,7 +157,10 @@ export interface AmdUnitSnapshot {
   irteCache?: [number, [number, [bigint, bigint]][]][];
   /** The ATS devices' IOTLBs (absent in snapshots from before they existed). */
   devIotlb?: AmdIotlbSnapshot;
-  /** The IOTLB's guest (v2) translations (absent in snapshots from before they were cached). */
+  /**
+   * The guest (v2) translations of snapshots from before they shared the IOTLB's ways (ignored:
+   * they are now in `iotlb`, tagged apart; see AmdIotlb.guestView).
+   */
   guestIotlb?: AmdIotlbSnapshot;
 }
 
@@ -201,9 +204,9 @@ export class AmdViUnit implements DmaUnit {
    * The IOTLB's guest translations: what the GCR3 table and a v2 (guest) page table gave a request
    * with PASID, or one without on a DTE with GIoV (PASID 0), tagged by the DTE's DomainID and that
    * PASID (spec 2.2.6/2.4.3: a guest translation is cached per DomainID and PASID, and
-   * INVALIDATE_IOMMU_PAGES with GN = 1 names both). The same AmdIotlb rules as the v1 entries, in
-   * arrays of its own: the translate core's v1 IOTLB is probed by DomainID and page alone, so a
-   * PASID-tagged entry cannot live there (AmdIotlb.fill refuses it). Same geometry as `iotlb`.
+   * INVALIDATE_IOMMU_PAGES with GN = 1 names both). The same ways as the v1 entries (AmdIotlb.guestView:
+   * one IOTLB of the configured size holds both kinds), tagged apart so the translate core's probe
+   * by DomainID and page never answers a request with a guest entry.
    */
   readonly guestIotlb: AmdIotlb;
   private regs = new Map<number, bigint>();
@@ -302,7 +305,7 @@ export class AmdViUnit implements DmaUnit {
       this.burst = null;
       this.aux = null;
     }
-    this.guestIotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays);
+    this.guestIotlb = AmdIotlb.guestView(this.iotlb);
     this.maxLevels = opts.maxLevels;
     this.intr = new AmdIntRemap(this);
     // Extended Feature Register: HATS (bits 11:10) = max levels - 4 (spec §3.4.3; Linux amd_iommu_hpt_level).
@@ -1271,7 +1274,6 @@ export class AmdViUnit implements DmaUnit {
       commandLog: this.commandLog.map((c) => [...c]),
       irteCache: this.intr.snapshot(),
       devIotlb: this.devIotlb.snapshot(),
-      guestIotlb: this.guestIotlb.snapshot(),
     };
   }
 
@@ -1284,7 +1286,6 @@ export class AmdViUnit implements DmaUnit {
     this.commandLog = s.commandLog.map((c) => [c[0]!, c[1]!]);
     this.intr.restore(s.irteCache);
     this.devIotlb.restore(s.devIotlb ?? new AmdIotlb(DEV_IOTLB_SETS, DEV_IOTLB_WAYS).snapshot());
-    this.guestIotlb.restore(s.guestIotlb ?? new AmdIotlb(this.guestIotlb.sets, this.guestIotlb.ways).snapshot());
     const dt = this.readReg(MMIO_DEV_TABLE_OFFSET);
     this.devTableBase = Number(dt & 0x000ffffffffff000n);
     this.devTableBytes = dt === 0n ? 0 : (Number(dt & 0x1ffn) + 1) * 4096;
