@@ -603,6 +603,11 @@ export interface InterruptRemapView {
   size: number;
   /** 32-bit (x2APIC) destination ids. */
   x2apic: boolean;
+  /**
+   * The model's name of its entries' format, when the APIC mode does not name it (AMD-Vi: "128-bit
+   * GA-mode IRTEs" with Control.GAEn, "32-bit IRTEs" without); views show it instead of x2APIC/xAPIC.
+   */
+  entryFormat?: string;
   /** Interrupt requests are remapped now (VT-d GSTS.IRES). */
   enabled: boolean;
   /** Compatibility-format requests pass through unremapped (VT-d GSTS.CFIS); blocked otherwise. */

@@ -192,7 +192,7 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
     out.push({
       id: "t/ir",
       label: l10n.t("Interrupt remapping table"),
-      description: l10n.t("@ {0} · {1} of {2} present · {3}{4}", num(ir.address, ctx.radix), n, ir.size, ir.x2apic ? "x2APIC" : "xAPIC", ir.enabled ? "" : l10n.t(" · off")),
+      description: l10n.t("@ {0} · {1} of {2} present · {3}{4}", num(ir.address, ctx.radix), n, ir.size, ir.entryFormat ?? (ir.x2apic ? "x2APIC" : "xAPIC"), ir.enabled ? "" : l10n.t(" · off")),
       tooltip: ir.perDevice ? l10n.t("The interrupt remapping tables of every device (one per device id, from its DTE): an MSI's data names an entry of its device's table.") : l10n.t("Every MSI in remappable format names an entry here; compatibility-format MSIs are {0}.", ir.compatibilityAllowed ? l10n.t("passed through unremapped") : l10n.t("blocked (fault 0x25)")),
       icon: "bell",
       collapsible: n ? 1 : 0,

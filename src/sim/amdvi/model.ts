@@ -407,6 +407,10 @@ export class AmdViModel implements IommuUnit {
       address: BigInt(tables[0]![1]),
       size: tables.length * IRQS_PER_TABLE,
       x2apic: ga,
+      // The IRTE format Control.GAEn selects (spec 48882 2.2.5, "Interrupt Remapping Tables": 32-bit
+      // IRTEs, or 128-bit IRTEs with GAEn = 1; Linux irq_remap_table, AMD_IOMMU_GUEST_IR_GA(mode):
+      // 128-bit IRTEs for both the vAPIC and the legacy GA modes), not an APIC mode.
+      entryFormat: ga ? "128-bit GA-mode IRTEs" : "32-bit IRTEs",
       enabled: u.translationEnabled,
       compatibilityAllowed: false,
       perDevice: true,
