@@ -116,8 +116,31 @@ export function eventOverflowHandling(version: string): "none" | "restart" | "re
  * when the log's Run bit is 0). Before: the event log's pr_info_ratelimited("IOMMU event log
  * overflow\n") in amd_iommu_int_thread (reference §4.2); no PPR line.
  */
-export function logOverflowLine(log: "Event" | "PPR", version: string): string {
+export function logOverflowLine(log: "Event" | "PPR" | "GA", version: string): string {
   return handlesPprOverflow(version) ? `AMD-Vi: IOMMU ${log} log restarting` : "AMD-Vi: IOMMU event log overflow";
+}
+
+/**
+ * What the kernel's AMD-Vi interrupt thread does when the GA log overflowed (Status.GALogOverflow):
+ *   "none": before af47b0a24058 "iommu/amd: Handle GALog overflows" - AMD_IOMMU_INT_MASK has
+ *     GALOG_INT but not GALOG_OVERFLOW, so the overflow bit is never cleared and the log stays
+ *     stopped, silently: every later GA log entry is lost (no vCPU wake-up through the GA log);
+ *   "restart-ga": that commit (applied for v6.4 - Joerg Roedel's IOMMU fixes pull, "Guest IRQ
+ *     handling fixes and GALOG overflow fix" - and stable 6.3.7, in the "[PATCH 6.3 000/286]
+ *     6.3.7-rc1 review" list; other stable backports were not verified and are treated as "none"):
+ *     GALOG_OVERFLOW joins AMD_IOMMU_INT_MASK, the log is polled, then
+ *     pr_info_ratelimited("IOMMU GA Log overflow\n") and amd_iommu_restart_ga_log: nothing while
+ *     GALogRun is 1, else pr_info_ratelimited("IOMMU GA Log restarting\n") and the restart;
+ *   "restart-log": v6.6 on (amd_iommu_int_thread_galog -> amd_iommu_handle_irq("GA",
+ *     MMIO_STATUS_GALOG_INT_MASK, MMIO_STATUS_GALOG_OVERFLOW_MASK, iommu_poll_ga_log,
+ *     amd_iommu_restart_ga_log) -> amd_iommu_restart_log(iommu, "GA", ...): "IOMMU GA log restarting").
+ */
+export function gaOverflowHandling(version: string): "none" | "restart-ga" | "restart-log" {
+  if (handlesPprOverflow(version)) return "restart-log";
+  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  if (v.major > 6 || (v.major === 6 && v.minor >= 4)) return "restart-ga";
+  const sub = /^\D*\d+\.\d+\.(\d+)/.exec(version);
+  return v.major === 6 && v.minor === 3 && sub !== null && Number(sub[1]) >= 7 ? "restart-ga" : "none";
 }
 
 /** One event as iommu_print_event decodes it (EVENT_* shifts and masks, reference §4.1). */

@@ -11,6 +11,7 @@ import type { HostDomain } from "../host-iommu.js";
 import type { AmdViUnit } from "./unit.js";
 import { ivhdDte, type IvrsDevices } from "./ivrs.js";
 import { CMD_INV_IRT, CONTROL_GA_EN } from "./intremap.js";
+import { CONTROL_GAINT_EN, CONTROL_GALOG_EN, GA_ENTRY_SIZE, GA_LOG_ENTRIES, GA_LOG_LEN_512, MMIO_GA_HEAD_OFFSET, MMIO_GA_LOG_BASE_OFFSET, MMIO_GA_LOG_TAIL_OFFSET, MMIO_GA_TAIL_OFFSET, STATUS_GALOG_OVERFLOW, STATUS_GALOG_RUN } from "./defs.js";
 import {
   CMD_BUFFER_SIZE,
   CMD_COMPL_WAIT,
@@ -70,6 +71,15 @@ import {
 } from "./defs.js";
 
 /** One page request amd_iommu_poll_ppr_log read, and the COMPLETE_PPR status it was answered with. */
+/** One GA log entry as iommu_poll_ga_log reads it (GA_TAG, GA_DEVID, GA_REQ_TYPE). */
+export interface GaLogEntry {
+  at: number;
+  raw: bigint;
+  tag: number;
+  devid: number;
+  type: number;
+}
+
 export interface PprAnswer {
   devid: number;
   pasid: number;
@@ -259,6 +269,41 @@ export class AmdIommuDriver {
     u.writeReg(MMIO_CONTROL_OFFSET, ctrl);
     this.queue([BigInt(CMD_INV_ALL) << 60n, 0n]);
     this.completionWait();
+    if (this.intremap === "ga") this.enableGaLog();
+  }
+
+  /**
+   * iommu_init_ga_log + iommu_ga_log_enable (init.c; with AMD_IOMMU_GUEST_IR_VAPIC, the GA mode this
+   * model's "ga" is): a 4 KiB log of GA_LOG_ENTRIES 8-byte entries and a page for the tail copy;
+   * GA Log Base = log | GA_LOG_SIZE_512, GA Log Tail Address = the tail page (bits 51:3), head and
+   * tail 0, then CONTROL_GAINT_EN and CONTROL_GALOG_EN.
+   */
+  private enableGaLog(): void {
+    const u = this.unit;
+    const log = this.mem.allocPage();
+    const tail = this.mem.allocPage();
+    u.writeReg(MMIO_GA_LOG_BASE_OFFSET, BigInt(log) | (BigInt(GA_LOG_LEN_512) << 56n));
+    u.writeReg(MMIO_GA_LOG_TAIL_OFFSET, BigInt(tail) & 0x000f_ffff_ffff_fff8n);
+    u.writeReg(MMIO_GA_HEAD_OFFSET, 0n);
+    u.writeReg(MMIO_GA_TAIL_OFFSET, 0n);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | (1n << BigInt(CONTROL_GAINT_EN)));
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | (1n << BigInt(CONTROL_GALOG_EN)));
+  }
+
+  /**
+   * iommu_poll_ga_log (iommu.c): each entry from head to tail read (not zeroed), the head written
+   * back ((head + GA_ENTRY_SIZE) % GA_LOG_SIZE); the caller hands a GA_GUEST_NR entry's tag to the
+   * notifier (KVM's avic_ga_log_notifier) and ignores other types, as Linux does without a line.
+   */
+  pollGaLog(): GaLogEntry[] {
+    const u = this.unit;
+    const out: GaLogEntry[] = [];
+    for (const e of u.pendingGaEntries()) {
+      const head = (Number(u.readReg(MMIO_GA_HEAD_OFFSET)) + GA_ENTRY_SIZE) % (GA_LOG_ENTRIES * GA_ENTRY_SIZE);
+      u.writeReg(MMIO_GA_HEAD_OFFSET, BigInt(head));
+      out.push({ at: e.at, raw: e.raw, tag: Number(e.raw & 0xffffffffn), devid: Number((e.raw >> 32n) & 0xffffn), type: Number(e.raw >> 60n) });
+    }
+    return out;
   }
 
   get deviceTable(): number {
@@ -652,9 +697,12 @@ export class AmdIommuDriver {
    * else its LogEn and IntEn off, its overflow bit cleared (W1C), IntEn and LogEn on again. True
    * when it restarted (the caller prints "IOMMU %s log restarting").
    */
-  restartLog(log: "Event" | "PPR"): boolean {
+  restartLog(log: "Event" | "PPR" | "GA"): boolean {
     const u = this.unit;
-    const [run, overflow, logEn, intEn] = log === "PPR" ? [STATUS_PPR_RUN, STATUS_PPR_OVERFLOW, CONTROL_PPRLOG_EN, CONTROL_PPRINT_EN] : [STATUS_EVT_RUN, STATUS_EVT_OVERFLOW, CONTROL_EVT_LOG_EN, CONTROL_EVT_INT_EN];
+    // "GA": amd_iommu_restart_ga_log (af47b0a24058, v6.4: the same sequence, GALogEn then GAIntEn off,
+    // GALogOverflow W1C, GAIntEn then GALogEn on), from v6.6 amd_iommu_restart_log(iommu, "GA", ...).
+    const [run, overflow, logEn, intEn] =
+      log === "PPR" ? [STATUS_PPR_RUN, STATUS_PPR_OVERFLOW, CONTROL_PPRLOG_EN, CONTROL_PPRINT_EN] : log === "GA" ? [STATUS_GALOG_RUN, STATUS_GALOG_OVERFLOW, CONTROL_GALOG_EN, CONTROL_GAINT_EN] : [STATUS_EVT_RUN, STATUS_EVT_OVERFLOW, CONTROL_EVT_LOG_EN, CONTROL_EVT_INT_EN];
     if ((Number(u.readReg(MMIO_STATUS_OFFSET)) & run) !== 0) return false;
     const l = 1n << BigInt(logEn);
     const i = 1n << BigInt(intEn);
