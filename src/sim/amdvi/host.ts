@@ -15,7 +15,7 @@ import { AmdIommuDriver, type AmdDomain, type AmdDriverSnapshot, type PprAnswer 
 import { AmdViModel } from "./model.js";
 import { AmdViUnit, type AmdUnitSnapshot } from "./unit.js";
 import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET, MMIO_STATUS_OFFSET, STATUS_EVT_INT, STATUS_EVT_OVERFLOW, STATUS_PPR_INT, STATUS_PPR_OVERFLOW, GA_GUEST_NR, STATUS_GALOG_INT, STATUS_GALOG_OVERFLOW } from "./defs.js";
-import { decodeEvent, eventOverflowHandling, gaOverflowHandling, handlesPprOverflow, hasPgtblV2, logOverflowLine, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
+import { decodeEvent, eventOverflowHandling, gaOverflowHandling, v2DomainLayout, handlesPprOverflow, hasPgtblV2, logOverflowLine, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AMD_REGISTERS } from "./decode.js";
 import { ivrsDevices } from "./ivrs.js";
 import { AmdInterrupts } from "./irq.js";
@@ -75,6 +75,8 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     const ivrs = ivrsDevices(spec);
     const lastBdf = Math.max((lastBus << 8) | 0xff, ivrs.lastDevid, ...ivrs.alias.values());
     this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs, spec.amd?.intremap === false ? "off" : spec.amd?.ga === false ? "legacy" : "ga", pgtable === "v2" && hasPgtblV2(kernel) ? "v2" : "v1");
+    // Linux 6.1-6.8 built a v2 DMA domain with one GCR3 table of its own (dmesg.ts v2DomainLayout).
+    this.driver.v2Layout = v2DomainLayout(kernel);
     this.interrupts = new AmdInterrupts(this.unit, this.driver, (log, ns, step) => this.serviceGaLog(log, ns, step));
     // ATS devices (host.iommu.ats): Linux enables ATS, so their DTEs get I and their unmaps INVALIDATE_IOTLB_PAGES.
     const ats = new Map<number, boolean>();

@@ -529,14 +529,18 @@ export class AmdViUnit implements DmaUnit {
         return true;
       case CMD_INV_IOMMU_PAGES: {
         // data[1] 15:0 DomainID; data[0] 19:0 PASID and data[2] bit 1 GN (build_inv_iommu_pages).
-        // GN = 1: the guest translations of that DomainID and PASID; GN = 0: its translations
-        // without PASID (the v1 entries). That GN = 0 leaves the PASID-tagged entries alone is
-        // assumed (the spec's "PASID is ignored" for GN = 0 read as "guest entries not named");
-        // Linux never sends GN = 0 for a GCR3 table's domain id.
+        // GN = 1: the guest translations of that DomainID and PASID; GN = 0: its translations of
+        // requests without PASID - the v1 entries and the guest entries a GIoV request made through
+        // GCR3[0] (tagged PASID 0), not those of a request with a PASID. That reading is assumed (the
+        // spec's "PASID is ignored" for GN = 0); Linux 6.1-6.6 flushes its v2 DMA domains with GN = 0
+        // (dmesg.ts v2DomainLayout), from v6.7 with GN = 1 and PASID 0 - both drop those entries.
         const did = Number((lo >> 32n) & 0xffffn);
         const [first, last] = invalidationRange(hi);
         if ((hi & BigInt(CMD_INV_PAGES_GN)) !== 0n) this.guestIotlb.invalidate(did, first, last, Number(lo & 0xfffffn));
-        else this.iotlb.invalidate(did, first, last);
+        else {
+          this.iotlb.invalidate(did, first, last);
+          this.guestIotlb.invalidate(did, first, last, 0);
+        }
         return true;
       }
       case CMD_INV_IOTLB_PAGES: {
