@@ -601,6 +601,13 @@ export interface IrteStepSpec {
   sq: number;
   /** Issue the IEC invalidation (qi_flush_iec) after the write. */
   invalidate: boolean;
+  /**
+   * AMD-Vi guest virtual APIC IRTE (with `posted`): IsRun, the vCPU runs now (default true; false is
+   * KVM's amd_iommu_update_ga for a vCPU put or blocked: interrupts go to the GA log).
+   */
+  running?: boolean;
+  /** AMD-Vi guest virtual APIC IRTE: GATag, the tag a GA log entry carries (KVM's AVIC_GATAG(vm, vcpu)); default 0. */
+  gaTag?: number;
 }
 
 /** `iommufd: { vm, ioctl, ... }`: which fields an ioctl takes is in scenario/parse.ts IOMMUFD_FIELDS. */
@@ -674,6 +681,8 @@ export interface MsiStepSpec {
   data?: number;
   /** Compatibility format: APIC destination in address bits 19:12. */
   destination: number;
+  /** MSIs written back to back before the host's interrupt threads run (default 1). */
+  count?: number;
 }
 
 export type StepOp = Step["op"];

@@ -24,7 +24,7 @@ import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
 import { TableWalkCore } from "../walkCore.js";
 import { DmaBurst } from "../vtd/translate.js";
 import { CORE_AMD_IOTLB, CORE_INFO, CORE_INTERRUPT_WINDOW } from "../vtd/translateCoreLayout.js";
-import { AmdIntRemap, CONTROL_GA_EN } from "./intremap.js";
+import { AmdIntRemap, CONTROL_GA_EN, GaLogFate } from "./intremap.js";
 import {
   CMD_COMPL_WAIT,
   CMD_COMPL_WAIT_STORE,
@@ -80,6 +80,15 @@ import {
   STATUS_PPR_INT,
   STATUS_PPR_OVERFLOW,
   STATUS_PPR_RUN,
+  CONTROL_GALOG_EN,
+  GA_ENTRY_SIZE,
+  GA_GUEST_NR,
+  MMIO_GA_HEAD_OFFSET,
+  MMIO_GA_LOG_BASE_OFFSET,
+  MMIO_GA_TAIL_OFFSET,
+  STATUS_GALOG_INT,
+  STATUS_GALOG_OVERFLOW,
+  STATUS_GALOG_RUN,
   V2_LEVELS,
   V2_P,
   V2_PS,
@@ -145,6 +154,10 @@ export interface AmdUnitCounters {
   pageRequests?: number;
   /** Page requests discarded because the PPR log was full or stopped (PPROverflow). */
   pprLost?: number;
+  /** GA log entries written (interrupts for vCPUs not running; absent in snapshots from before). */
+  gaLogged?: number;
+  /** GA log entries discarded because the GA log was full or stopped (GALogOverflow). */
+  gaLost?: number;
 }
 
 export interface AmdUnitSnapshot {
@@ -157,7 +170,10 @@ export interface AmdUnitSnapshot {
   irteCache?: [number, [number, [bigint, bigint]][]][];
   /** The ATS devices' IOTLBs (absent in snapshots from before they existed). */
   devIotlb?: AmdIotlbSnapshot;
-  /** The IOTLB's guest (v2) translations (absent in snapshots from before they were cached). */
+  /**
+   * The guest (v2) translations of snapshots from before they shared the IOTLB's ways (ignored:
+   * they are now in `iotlb`, tagged apart; see AmdIotlb.guestView).
+   */
   guestIotlb?: AmdIotlbSnapshot;
 }
 
@@ -201,9 +217,9 @@ export class AmdViUnit implements DmaUnit {
    * The IOTLB's guest translations: what the GCR3 table and a v2 (guest) page table gave a request
    * with PASID, or one without on a DTE with GIoV (PASID 0), tagged by the DTE's DomainID and that
    * PASID (spec 2.2.6/2.4.3: a guest translation is cached per DomainID and PASID, and
-   * INVALIDATE_IOMMU_PAGES with GN = 1 names both). The same AmdIotlb rules as the v1 entries, in
-   * arrays of its own: the translate core's v1 IOTLB is probed by DomainID and page alone, so a
-   * PASID-tagged entry cannot live there (AmdIotlb.fill refuses it). Same geometry as `iotlb`.
+   * INVALIDATE_IOMMU_PAGES with GN = 1 names both). The same ways as the v1 entries (AmdIotlb.guestView:
+   * one IOTLB of the configured size holds both kinds), tagged apart so the translate core's probe
+   * by DomainID and page never answers a request with a guest entry.
    */
   readonly guestIotlb: AmdIotlb;
   private regs = new Map<number, bigint>();
@@ -302,7 +318,7 @@ export class AmdViUnit implements DmaUnit {
       this.burst = null;
       this.aux = null;
     }
-    this.guestIotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays);
+    this.guestIotlb = AmdIotlb.guestView(this.iotlb);
     this.maxLevels = opts.maxLevels;
     this.intr = new AmdIntRemap(this);
     // Extended Feature Register: HATS (bits 11:10) = max levels - 4 (spec §3.4.3; Linux amd_iommu_hpt_level).
@@ -321,7 +337,8 @@ export class AmdViUnit implements DmaUnit {
     if (off === MMIO_STATUS_OFFSET) {
       // RW1C: EventOverflow, EventLogInt, ComWaitInt, PPROverflow, PPRInt (spec §3.4.13; Linux clears
       // them by writing the mask: amd_iommu_handle_irq, amd_iommu_restart_log).
-      this.regs.set(off, this.readReg(off) & ~(v & BigInt(STATUS_EVT_OVERFLOW | STATUS_EVT_INT | STATUS_COM_WAIT_INT | STATUS_PPR_OVERFLOW | STATUS_PPR_INT)));
+      // GALogOverflow and GAInt likewise (amd_iommu_handle_irq "GA", amd_iommu_restart_ga_log).
+      this.regs.set(off, this.readReg(off) & ~(v & BigInt(STATUS_EVT_OVERFLOW | STATUS_EVT_INT | STATUS_COM_WAIT_INT | STATUS_PPR_OVERFLOW | STATUS_PPR_INT | STATUS_GALOG_OVERFLOW | STATUS_GALOG_INT)));
       return;
     }
     if (off === MMIO_EXT_FEATURES) return; // read-only
@@ -379,6 +396,11 @@ export class AmdViUnit implements DmaUnit {
     const pprWas = ((was >>> CONTROL_PPRLOG_EN) & 1) === 1;
     if (!this.control(CONTROL_PPRLOG_EN)) this.setStatus(STATUS_PPR_RUN, false);
     else if (!pprWas) this.setStatus(STATUS_PPR_RUN, true);
+    // GALogRun follows GALogEn the same way (Linux's amd_iommu_restart_ga_log / amd_iommu_restart_log
+    // "GA" return early while it is 1, and rewrite GALogEn 0 then 1 to restart the log).
+    const gaWas = ((was >>> CONTROL_GALOG_EN) & 1) === 1;
+    if (!this.control(CONTROL_GALOG_EN)) this.setStatus(STATUS_GALOG_RUN, false);
+    else if (!gaWas) this.setStatus(STATUS_GALOG_RUN, true);
     this.setStatus(STATUS_CMDBUF_RUN, this.control(CONTROL_CMDBUF_EN));
   }
 
@@ -394,6 +416,72 @@ export class AmdViUnit implements DmaUnit {
   /** An interrupt request's event (intremap.ts), through the same event log as a DMA's. */
   logIntrEvent(devid: number, code: number, did: number, flags: number, addrHi: number, addrLo: number, suppress: boolean): number {
     return this.logEvent(devid, code, did, flags, addrHi, addrLo, suppress);
+  }
+
+  /**
+   * The GA log entry of an interrupt posted to a vCPU that is not running (intremap.ts: a GuestMode
+   * IRTE with IsRun = 0 and GALogIntr = 1; spec 48882 2.2.5.3): one qword at the GA log tail -
+   * GATag 31:0, DeviceID 47:32, type GA_GUEST_NR in 63:60 (Linux's GA_TAG, GA_DEVID, GA_REQ_TYPE) -,
+   * the tail advanced and GAInt set. Off when GALogEn is 0 or no log is programmed. Lost when the log
+   * is stopped by an earlier overflow (GALogRun = 0 or GALogOverflow still set) or full now
+   * (tail + 8 = head): GALogOverflow is set, GALogRun cleared and the entry discarded - as the event
+   * and PPR logs do (EventOverflow: "No new event log entries are written while this bit is set";
+   * that the GA log follows the same rule is assumed, as Linux's amd_iommu_restart_ga_log treats it alike).
+   */
+  /** HPA of the GA log entry logGaEntry wrote last. */
+  gaEntryAt = 0;
+
+  logGaEntry(devid: number, gaTag: number): number {
+    const reg = this.readReg(MMIO_GA_LOG_BASE_OFFSET);
+    if (!this.control(CONTROL_GALOG_EN) || reg === 0n) return GaLogFate.Off;
+    const status = Number(this.readReg(MMIO_STATUS_OFFSET));
+    const lost = (): number => {
+      this.counters.gaLost = (this.counters.gaLost ?? 0) + 1;
+      return GaLogFate.Lost;
+    };
+    if ((status & STATUS_GALOG_OVERFLOW) !== 0 || (status & STATUS_GALOG_RUN) === 0) return lost();
+    const base = Number(reg & 0x000ffffffffff000n);
+    const bytes = this.gaLogBytes;
+    const head = Number(this.readReg(MMIO_GA_HEAD_OFFSET)) % bytes;
+    const tail = Number(this.readReg(MMIO_GA_TAIL_OFFSET)) % bytes;
+    const next = (tail + GA_ENTRY_SIZE) % bytes;
+    if (next === head) {
+      this.setStatus(STATUS_GALOG_OVERFLOW, true);
+      this.setStatus(STATUS_GALOG_RUN, false);
+      return lost();
+    }
+    this.mem.write64(base + tail, gaTag >>> 0, ((devid & 0xffff) | (GA_GUEST_NR << 28)) >>> 0);
+    this.gaEntryAt = base + tail;
+    this.regs.set(MMIO_GA_TAIL_OFFSET, BigInt(next));
+    this.setStatus(STATUS_GALOG_INT, true);
+    this.counters.gaLogged = (this.counters.gaLogged ?? 0) + 1;
+    return GaLogFate.Logged;
+  }
+
+  /** Bytes of the GA log the GA Log Base register programs: 8-byte entries, 2^(GALogLen + 1) of them (defs.ts GA_LOG_LEN_512). */
+  get gaLogBytes(): number {
+    const reg = this.readReg(MMIO_GA_LOG_BASE_OFFSET);
+    return reg === 0n ? 0 : GA_ENTRY_SIZE * 2 ** (Number((reg >> 56n) & 0xfn) + 1);
+  }
+
+  /** The GA log's base address (0: none programmed). */
+  get gaLogBase(): number {
+    return Number(this.readReg(MMIO_GA_LOG_BASE_OFFSET) & 0x000ffffffffff000n);
+  }
+
+  /** GA log entries between head and tail (what the driver has not read), oldest first. */
+  pendingGaEntries(): { at: number; raw: bigint }[] {
+    const out: { at: number; raw: bigint }[] = [];
+    const bytes = this.gaLogBytes;
+    if (bytes === 0) return out;
+    const base = this.gaLogBase;
+    let head = Number(this.readReg(MMIO_GA_HEAD_OFFSET)) % bytes;
+    const tail = Number(this.readReg(MMIO_GA_TAIL_OFFSET)) % bytes;
+    while (head !== tail) {
+      out.push({ at: base + head, raw: this.mem.readU64(base + head) ?? 0n });
+      head = (head + GA_ENTRY_SIZE) % bytes;
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------ the command buffer
@@ -441,14 +529,18 @@ export class AmdViUnit implements DmaUnit {
         return true;
       case CMD_INV_IOMMU_PAGES: {
         // data[1] 15:0 DomainID; data[0] 19:0 PASID and data[2] bit 1 GN (build_inv_iommu_pages).
-        // GN = 1: the guest translations of that DomainID and PASID; GN = 0: its translations
-        // without PASID (the v1 entries). That GN = 0 leaves the PASID-tagged entries alone is
-        // assumed (the spec's "PASID is ignored" for GN = 0 read as "guest entries not named");
-        // Linux never sends GN = 0 for a GCR3 table's domain id.
+        // GN = 1: the guest translations of that DomainID and PASID; GN = 0: its translations of
+        // requests without PASID - the v1 entries and the guest entries a GIoV request made through
+        // GCR3[0] (tagged PASID 0), not those of a request with a PASID. That reading is assumed (the
+        // spec's "PASID is ignored" for GN = 0); Linux 6.1-6.6 flushes its v2 DMA domains with GN = 0
+        // (dmesg.ts v2DomainLayout), from v6.7 with GN = 1 and PASID 0 - both drop those entries.
         const did = Number((lo >> 32n) & 0xffffn);
         const [first, last] = invalidationRange(hi);
         if ((hi & BigInt(CMD_INV_PAGES_GN)) !== 0n) this.guestIotlb.invalidate(did, first, last, Number(lo & 0xfffffn));
-        else this.iotlb.invalidate(did, first, last);
+        else {
+          this.iotlb.invalidate(did, first, last);
+          this.guestIotlb.invalidate(did, first, last, 0);
+        }
         return true;
       }
       case CMD_INV_IOTLB_PAGES: {
@@ -1271,7 +1363,6 @@ export class AmdViUnit implements DmaUnit {
       commandLog: this.commandLog.map((c) => [...c]),
       irteCache: this.intr.snapshot(),
       devIotlb: this.devIotlb.snapshot(),
-      guestIotlb: this.guestIotlb.snapshot(),
     };
   }
 
@@ -1284,7 +1375,6 @@ export class AmdViUnit implements DmaUnit {
     this.commandLog = s.commandLog.map((c) => [c[0]!, c[1]!]);
     this.intr.restore(s.irteCache);
     this.devIotlb.restore(s.devIotlb ?? new AmdIotlb(DEV_IOTLB_SETS, DEV_IOTLB_WAYS).snapshot());
-    this.guestIotlb.restore(s.guestIotlb ?? new AmdIotlb(this.guestIotlb.sets, this.guestIotlb.ways).snapshot());
     const dt = this.readReg(MMIO_DEV_TABLE_OFFSET);
     this.devTableBase = Number(dt & 0x000ffffffffff000n);
     this.devTableBytes = dt === 0n ? 0 : (Number(dt & 0x1ffn) + 1) * 4096;
