@@ -17,7 +17,7 @@ interface WalkCoreExports {
   configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number, vet: number): void;
   amdV1Walk(root: number, mode: number, iovaHi: number, iovaLo: number, perm: number, write: number): number;
   configureAmdIotlb(tag: number, words: number, victim: number, sets: number, ways: number): void;
-  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
+  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, evt: number, evtBytes: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
   armWalk(ttb: number, startLevel: number, outputBits: number, s2: number, afOff: number, priv: number, exec: number, iaHi: number, iaLo: number, write: number): number;
   configureArmTlb(...offsetsSetsWays: number[]): void;
   armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
@@ -31,6 +31,8 @@ const PAGE_SHIFT = CORE_BLOCK.pageShift / 4;
 const FAULT_LEVEL = CORE_BLOCK.faultLevel / 4;
 const FLAGS = CORE_BLOCK.flags / 4;
 const HITS = CORE_BLOCK.hits / 4;
+const MISSES = CORE_BLOCK.misses / 4;
+const BURST_FAULTS = CORE_BLOCK.burstFaults / 4;
 
 /** amdV1Walk's result for a fault (its event flags in `flags`). */
 export const AMD_V1_FAULT = CORE_AMD_V1.fault;
@@ -84,13 +86,15 @@ export class TableWalkCore {
 
   /**
    * AMD-Vi's translate step for requests [from, n) of `burst` (translate-core.template.mjs
-   * $amdBurst): the index of the first request it did not answer (n when it answered all);
-   * `burstHits` of them were IOTLB hits. `aux` byte i: perm | pageShift << CORE_AMD_IOTLB.auxShiftShift.
+   * $amdBurst) with the event log at `evt` (`evtBytes`; 0: none), which no walk of the burst may
+   * read: the index of the first request it did not answer (n when it answered all); `burstHits`
+   * of them were IOTLB hits, `burstWalks` walked, `burstFaults` are IO_PAGE_FAULTs (result
+   * (event[1] 31:16, -1), not yet logged). `aux` byte i: perm | pageShift << CORE_AMD_IOTLB.auxShiftShift.
    */
-  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: boolean, burst: DmaBurst, aux: number, from: number, n: number): number {
+  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: boolean, evt: number, evtBytes: number, burst: DmaBurst, aux: number, from: number, n: number): number {
     return (
       from +
-      this.core.amdBurst(did, root, mode, perm, useTlb ? 1 : 0, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
+      this.core.amdBurst(did, root, mode, perm, useTlb ? 1 : 0, evt, evtBytes, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
     );
   }
 
@@ -115,6 +119,16 @@ export class TableWalkCore {
   /** IOTLB hits of the last amdBurst / TLB hits of the last armBurst. */
   get burstHits(): number {
     return this.block.get()[HITS]!;
+  }
+
+  /** The requests the last amdBurst walked (its misses within the Mode's range). */
+  get burstWalks(): number {
+    return this.block.get()[MISSES]!;
+  }
+
+  /** The IO_PAGE_FAULTs among the last amdBurst's results. */
+  get burstFaults(): number {
+    return this.block.get()[BURST_FAULTS]!;
   }
 
   // ---- results of the last walk (uint32 halves as int32: `>>> 0` for the unsigned value)

@@ -23,7 +23,7 @@ import { DmaRun, loadBurst, RUN_BURST, translateEach, type DmaTally, type DmaTra
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
 import { TableWalkCore } from "../walkCore.js";
 import { DmaBurst } from "../vtd/translate.js";
-import { CORE_AMD_IOTLB, CORE_INFO, CORE_INTERRUPT_WINDOW } from "../vtd/translateCoreLayout.js";
+import { CORE_AMD_IOTLB, CORE_AMD_V1, CORE_FAULT_HI, CORE_INFO, CORE_INTERRUPT_WINDOW } from "../vtd/translateCoreLayout.js";
 import { AmdIntRemap, CONTROL_GA_EN } from "./intremap.js";
 import {
   CMD_COMPL_WAIT,
@@ -131,6 +131,8 @@ const MSI_FIRST = 0xfee00000;
 const MSI_LAST = 0xfeefffff;
 // The core's bursts hand interrupt writes back by its window: the same range.
 if (CORE_INTERRUPT_WINDOW.first !== MSI_FIRST || CORE_INTERRUPT_WINDOW.last !== MSI_LAST) throw new Error("the translate core's interrupt window is not AMD-Vi's MSI range");
+// The core's fault results are event[1] 31:16 of an IO_PAGE_FAULT (takeBurstResult logs them).
+if (CORE_AMD_V1.ioPageFault !== EVENT_TYPE_IO_FAULT || CORE_AMD_V1.flagRw !== EVENT_FLAG_RW || CORE_AMD_V1.flagPr !== EVENT_FLAG_PR || CORE_AMD_V1.flagPe !== EVENT_FLAG_PE) throw new Error("the translate core's AMD-Vi fault word is not the event's");
 
 export interface AmdUnitCounters {
   requests: number;
@@ -189,6 +191,8 @@ export class AmdViUnit implements DmaUnit {
   private bRoot = 0;
   private bMode = 0;
   private bPerm = 0;
+  /** The DTE's SA: the burst's IO_PAGE_FAULTs are suppressed, not logged. */
+  private bSuppress = false;
   /** The current run's bursts (dmaRequest). */
   private readonly run = new DmaRun();
   /** ATS devices behind the unit: whether the device at a device id completes ATS invalidations (undefined: no ATS device there). */
@@ -1159,7 +1163,14 @@ export class AmdViUnit implements DmaUnit {
     if ((q0lo & DTE_V) === 0 || (q0lo & DTE_TV) === 0 || (q0lo & DTE0_RESERVED_LO) !== 0 || mode === 0 || mode === 7) return false;
     if ((q0hi & (DTE_GV_HI | DTE_GIOV_HI)) === (DTE_GV_HI | DTE_GIOV_HI)) return false;
     if ((q1hi & DTE1_I_HI) !== 0 && this.atsResponds?.(sid) !== undefined) return false;
+    // The burst's faults are logged after it ran: a DTE read each request (bypassCaches) must not
+    // lie where those events go.
+    if (this.bypassCaches && this.evtBytes > 0) {
+      const at = this.devTableBase + sid * DTE_SIZE;
+      if (at < this.evtBase + this.evtBytes && this.evtBase < at + 16) return false;
+    }
     this.bSid = sid;
+    this.bSuppress = (q1hi & DTE_SA_HI) !== 0;
     this.bDid = q1lo & 0xffff;
     this.bPerm = (q0hi >>> 29) & 3;
     this.bMode = mode;
@@ -1170,39 +1181,55 @@ export class AmdViUnit implements DmaUnit {
   /** The core's burst over requests [from, n) for the device burstDte noted; counters moved. Returns where it stopped. */
   private runBurst(from: number, n: number): number {
     const core = this.core!;
-    const done = core.amdBurst(this.bDid, this.bRoot, this.bMode, this.bPerm, !this.bypassCaches, this.burst!, this.aux!.offset, from, n);
-    const hits = core.burstHits;
+    const done = core.amdBurst(this.bDid, this.bRoot, this.bMode, this.bPerm, !this.bypassCaches, this.evtBase, this.evtBytes, this.burst!, this.aux!.offset, from, n);
     this.counters.requests += done - from;
-    this.counters.iotlbHits += hits;
-    this.counters.walks += done - from - hits;
+    this.counters.iotlbHits += core.burstHits;
+    this.counters.walks += core.burstWalks;
     return done;
   }
 
   /**
    * Requests [from, n) of `burst` (its requests and write flags, loaded by the caller) from device
    * `sid`, in order, as that many calls of translate() would answer them (the same results,
-   * counters and IOTLB), in the translate core ($amdBurst) without a call per request. Returns the
-   * index of the first request it did not answer - a fault, an interrupt write, a walk outside the
-   * table pool, or every request when the device's DTE allows no burst - which the caller
-   * translates with translate() before it continues; n when it answered all. The result fields
-   * describe the last request answered. The benchmark's timed path (`passthrough bench --model amd-vi`).
+   * counters, IOTLB and event log), in the translate core ($amdBurst) without a call per request.
+   * A result is an address, or for an IO_PAGE_FAULT (event[1] 31:16, CORE_FAULT_HI): the unit logs
+   * its event here, in order. Returns the index of the first request it did not answer - an
+   * interrupt write, a walk outside the table pool or into the event log, or every request when the
+   * device's DTE allows no burst - which the caller translates with translate() before it
+   * continues; n when it answered all. The result fields describe the last request answered. The
+   * benchmark's timed path (`passthrough bench --model amd-vi`).
    */
   translateBurst(sid: number, from: number, n: number): number {
     if (from >= n || !this.burstDte(sid)) return from;
     const done = this.runBurst(from, n);
     if (done > from) {
-      const req = this.burst!.requests;
-      this.takeBurstResult(done - 1, sid, req[2 * done - 1]! >>> 0, req[2 * done - 2]! >>> 0, this.burst!.writes[done - 1] === 1);
+      const burst = this.burst!;
+      const req = burst.requests;
+      if (this.core!.burstFaults > 0) {
+        const res = burst.results;
+        for (let j = from; j < done - 1; j++) if (res[2 * j + 1] === CORE_FAULT_HI) this.logBurstFault(res[2 * j]!, req[2 * j + 1]! >>> 0, req[2 * j]! >>> 0);
+      }
+      this.takeBurstResult(done - 1, sid, req[2 * done - 1]! >>> 0, req[2 * done - 2]! >>> 0, burst.writes[done - 1] === 1);
     }
     return done;
   }
 
-  /** Burst result j as translate() leaves the result fields for that request (its counters moved with the burst). Returns 0. */
+  /** The event of a burst's IO_PAGE_FAULT (its result: event[1] 31:16) at IOVA hi:lo, as translate()'s fault() logs it. Returns the fate. */
+  private logBurstFault(word: number, hi: number, lo: number): number {
+    return this.logEvent(this.bSid, word >>> 12, this.bDid, word & 0xfff, hi, lo, this.bSuppress);
+  }
+
+  /**
+   * Burst result j as translate() leaves the result fields for that request (its counters moved
+   * with the burst), its event logged for a fault. Returns 0, or the fault's event code.
+   */
   private takeBurstResult(j: number, sid: number, hi: number, lo: number, write: boolean): number {
     const burst = this.burst!;
     const inf = burst.info[j]!;
     const a = this.aux!.get()[j]!;
-    const hit = (inf & CORE_INFO.iotlbHit) !== 0;
+    const res = burst.results;
+    const fault = res[2 * j + 1] === CORE_FAULT_HI;
+    const hit = (inf & (fault ? CORE_AMD_IOTLB.infoHitFault : CORE_INFO.iotlbHit)) !== 0;
     this.guest = false;
     this.guestPasid = -1;
     if (!this.inPageRequest) this.pageRequested = false;
@@ -1212,7 +1239,7 @@ export class AmdViUnit implements DmaUnit {
     this.level = inf & CORE_INFO.levelMask;
     this.did = this.bDid;
     this.fate = AmdFate.None;
-    this.stage = hit ? AmdStage.Iotlb : AmdStage.Walk;
+    this.stage = hit ? AmdStage.Iotlb : fault && this.level === 0 ? AmdStage.Range : AmdStage.Walk;
     this.iotlbHit = hit;
     this.devIotlbHit = false;
     this.atsRequest = false;
@@ -1226,12 +1253,18 @@ export class AmdViUnit implements DmaUnit {
     this.eventAddrHi = hi;
     this.eventAddrLo = lo;
     this.kind = AmdKind.Translated;
-    const res = burst.results;
+    if (fault) {
+      // translate()'s fault(): the output address fields keep the last translation's.
+      const word = res[2 * j]!;
+      this.code = word >>> 12;
+      this.flags = word & 0xfff;
+      this.fate = this.logBurstFault(word, hi, lo);
+      return this.code;
+    }
     this.hpaLo = res[2 * j]! >>> 0;
     this.hpaHi = res[2 * j + 1]! >>> 0;
     return 0;
   }
-
 
   /** One request from requester `rid` (HostUnit): translate(); `probe` logs no event. */
   request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean, pasid?: number): number {
