@@ -84,6 +84,7 @@ function verdict(u: AmdViUnit, code: number) {
     perm: u.perm,
     pageShift: u.pageShift,
     event: [u.eventAddrHi >>> 0, u.eventAddrLo >>> 0],
+    unreadable: u.trailUnreadable,
   };
 }
 

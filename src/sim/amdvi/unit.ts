@@ -21,7 +21,7 @@ import { MemoryView, type PhysicalMemory } from "../memory.js";
 import { LEVEL_DEVICE_TLB, type Trace } from "../../trace/trace.js";
 import { DmaRun, loadBurst, RUN_BURST, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
-import { TableWalkCore } from "../walkCore.js";
+import { AMD_V1_READ_ERROR, TableWalkCore } from "../walkCore.js";
 import { DmaBurst } from "../vtd/translate.js";
 import { CORE_AMD_IOTLB, CORE_AMD_V1, CORE_FAULT_HI, CORE_INFO, CORE_INTERRUPT_WINDOW } from "../vtd/translateCoreLayout.js";
 import { AmdIntRemap, CONTROL_GA_EN } from "./intremap.js";
@@ -131,8 +131,8 @@ const MSI_FIRST = 0xfee00000;
 const MSI_LAST = 0xfeefffff;
 // The core's bursts hand interrupt writes back by its window: the same range.
 if (CORE_INTERRUPT_WINDOW.first !== MSI_FIRST || CORE_INTERRUPT_WINDOW.last !== MSI_LAST) throw new Error("the translate core's interrupt window is not AMD-Vi's MSI range");
-// The core's fault results are event[1] 31:16 of an IO_PAGE_FAULT (takeBurstResult logs them).
-if (CORE_AMD_V1.ioPageFault !== EVENT_TYPE_IO_FAULT || CORE_AMD_V1.flagRw !== EVENT_FLAG_RW || CORE_AMD_V1.flagPr !== EVENT_FLAG_PR || CORE_AMD_V1.flagPe !== EVENT_FLAG_PE) throw new Error("the translate core's AMD-Vi fault word is not the event's");
+// The core's fault results are event[1] 31:16 of the event (takeBurstResult logs them).
+if (CORE_AMD_V1.ioPageFault !== EVENT_TYPE_IO_FAULT || CORE_AMD_V1.pageTabHardwareError !== EVENT_TYPE_PAGE_TAB_ERR || CORE_AMD_V1.flagRw !== EVENT_FLAG_RW || CORE_AMD_V1.flagPr !== EVENT_FLAG_PR || CORE_AMD_V1.flagPe !== EVENT_FLAG_PE) throw new Error("the translate core's AMD-Vi fault word is not the event's");
 
 export interface AmdUnitCounters {
   requests: number;
@@ -185,6 +185,11 @@ export class AmdViUnit implements DmaUnit {
    */
   readonly burst: DmaBurst | null;
   private readonly aux: MemoryView<Uint8Array> | null;
+  /** The burst's faults in order (CORE_AMD_IOTLB.faultBytes each): request index, 0, event address low, high. */
+  private readonly faultList: MemoryView<Int32Array> | null;
+  /** The burst's faults: how many, and how many the unit has taken (logged). */
+  private bFaults = 0;
+  private bFaultNext = 0;
   /** The burst's device, resolved by burstDte: domain, root, Mode, DTE IR/IW. */
   private bSid = 0;
   private bDid = 0;
@@ -289,7 +294,7 @@ export class AmdViUnit implements DmaUnit {
   }
 
   private static burstBytes(iotlbSets: number, iotlbWays: number): number {
-    return AmdIotlb.arenaBytes(iotlbSets, iotlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64;
+    return AmdIotlb.arenaBytes(iotlbSets, iotlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64 + RUN_BURST * CORE_AMD_IOTLB.faultBytes + 64;
   }
 
   constructor(mem: PhysicalMemory, opts: AmdUnitOptions) {
@@ -302,9 +307,11 @@ export class AmdViUnit implements DmaUnit {
       this.core.configureAmdIotlb(o.tag, o.words, o.victim, opts.iotlbSets, opts.iotlbWays);
       this.burst = new DmaBurst(mem, RUN_BURST);
       this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
+      this.faultList = new MemoryView(mem, Int32Array, mem.allocSram(RUN_BURST * CORE_AMD_IOTLB.faultBytes, 8), (RUN_BURST * CORE_AMD_IOTLB.faultBytes) / 4);
     } else {
       this.burst = null;
       this.aux = null;
+      this.faultList = null;
     }
     this.guestIotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays);
     this.maxLevels = opts.maxLevels;
@@ -721,6 +728,11 @@ export class AmdViUnit implements DmaUnit {
       if (r >= 0) {
         this.level = core.level;
         if (r === 0) return this.walkLeaf(sid, hi, lo, core.hpaHi, core.hpaLo >>> 0, core.pageShift, core.perm, vpnLo, vpnHi, probe);
+        if (r === AMD_V1_READ_ERROR) {
+          // The loop's read64 failure below: the entry's address in the event.
+          this.trailUnreadable = true;
+          return this.fault(sid, EVENT_TYPE_PAGE_TAB_ERR, this.did, core.hpaHi >>> 0, core.hpaLo >>> 0, probe, false);
+        }
         this.flags |= core.flags;
         return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
       }
@@ -1181,7 +1193,9 @@ export class AmdViUnit implements DmaUnit {
   /** The core's burst over requests [from, n) for the device burstDte noted; counters moved. Returns where it stopped. */
   private runBurst(from: number, n: number): number {
     const core = this.core!;
-    const done = core.amdBurst(this.bDid, this.bRoot, this.bMode, this.bPerm, !this.bypassCaches, this.evtBase, this.evtBytes, this.burst!, this.aux!.offset, from, n);
+    const done = core.amdBurst(this.bDid, this.bRoot, this.bMode, this.bPerm, !this.bypassCaches, this.evtBase, this.evtBytes, this.burst!, this.aux!.offset, this.faultList!.offset, from, n);
+    this.bFaults = core.burstFaults;
+    this.bFaultNext = 0;
     this.counters.requests += done - from;
     this.counters.iotlbHits += core.burstHits;
     this.counters.walks += core.burstWalks;
@@ -1205,18 +1219,27 @@ export class AmdViUnit implements DmaUnit {
     if (done > from) {
       const burst = this.burst!;
       const req = burst.requests;
-      if (this.core!.burstFaults > 0) {
+      // The faults before the last result, in order (takeBurstResult logs the last one's).
+      const nf = this.bFaults;
+      if (nf > 0) {
         const res = burst.results;
-        for (let j = from; j < done - 1; j++) if (res[2 * j + 1] === CORE_FAULT_HI) this.logBurstFault(res[2 * j]!, req[2 * j + 1]! >>> 0, req[2 * j]! >>> 0);
+        const list = this.faultList!.get();
+        for (let k = 0; k < nf && list[4 * k]! + from < done - 1; k++) this.logBurstFault(res[2 * (list[4 * k]! + from)]!);
       }
       this.takeBurstResult(done - 1, sid, req[2 * done - 1]! >>> 0, req[2 * done - 2]! >>> 0, burst.writes[done - 1] === 1);
     }
     return done;
   }
 
-  /** The event of a burst's IO_PAGE_FAULT (its result: event[1] 31:16) at IOVA hi:lo, as translate()'s fault() logs it. Returns the fate. */
-  private logBurstFault(word: number, hi: number, lo: number): number {
-    return this.logEvent(this.bSid, word >>> 12, this.bDid, word & 0xfff, hi, lo, this.bSuppress);
+  /**
+   * The event of the burst's next fault (its result `word`: event[1] 31:16; its address from the
+   * fault list), as translate()'s fault() logs it. Returns the fate.
+   */
+  private logBurstFault(word: number): number {
+    const k = this.bFaultNext++;
+    const list = this.faultList!.get();
+    const code = word >>> 12;
+    return this.logEvent(this.bSid, code, this.bDid, word & 0xfff, list[4 * k + 3]! >>> 0, list[4 * k + 2]! >>> 0, this.bSuppress && code === EVENT_TYPE_IO_FAULT);
   }
 
   /**
@@ -1254,11 +1277,17 @@ export class AmdViUnit implements DmaUnit {
     this.eventAddrLo = lo;
     this.kind = AmdKind.Translated;
     if (fault) {
-      // translate()'s fault(): the output address fields keep the last translation's.
+      // translate()'s fault(): the output address fields keep the last translation's; an
+      // unreadable entry's address is the event's.
       const word = res[2 * j]!;
+      const k = this.bFaultNext;
+      const list = this.faultList!.get();
       this.code = word >>> 12;
       this.flags = word & 0xfff;
-      this.fate = this.logBurstFault(word, hi, lo);
+      this.eventAddrHi = list[4 * k + 3]! >>> 0;
+      this.eventAddrLo = list[4 * k + 2]! >>> 0;
+      this.trailUnreadable = this.code === EVENT_TYPE_PAGE_TAB_ERR;
+      this.fate = this.logBurstFault(word);
       return this.code;
     }
     this.hpaLo = res[2 * j]! >>> 0;

@@ -117,16 +117,21 @@ export const LAYOUT = {
    * "I/O Page Table Entry" / "PDE"; Linux amd_iommu_types.h IOMMU_PTE_PR, PM_PTE_LEVEL,
    * IOMMU_PTE_IR/IW; the model's defs.ts PTE_*): PR bit 0, Next Level 11:9 (7: a large page),
    * address 51:12, IR bit 61, IW bit 62. The walk's result: 0 a leaf, `fault` with the event
-   * flags (EVENT_FLAG_* of defs.ts: PR 0x010, PE 0x040, RZ 0x080) in block.flags.
+   * flags (EVENT_FLAG_* of defs.ts: PR 0x010, PE 0x040, RZ 0x080) in block.flags, `readError` an
+   * entry no memory backs (its address in block.hpa). A burst's fault word is event[1] 31:16,
+   * event code << codeShift | flags (spec 2.5.2: IO_PAGE_FAULT 2, PAGE_TAB_HARDWARE_ERROR 4;
+   * Linux amd_iommu_types.h EVENT_TYPE_IO_FAULT, EVENT_TYPE_PAGE_TAB_ERR; RW 0x020).
    */
-  amdV1: { fault: 1, flagPr: 0x010, flagPe: 0x040, flagRz: 0x080, flagRw: 0x020, ioPageFault: 2, codeShift: 12, nextLevelLarge: 7, irBit: 61 },
+  amdV1: { fault: 1, readError: 2, flagPr: 0x010, flagPe: 0x040, flagRz: 0x080, flagRw: 0x020, ioPageFault: 2, pageTabHardwareError: 4, codeShift: 12, nextLevelLarge: 7, irBit: 61 },
   /**
    * The AMD-Vi IOTLB (amdvi/iotlb.ts, where its layout is described) as $amdBurst reads and fills
    * it: per way an i32 tag (domain id + 1, 0 invalid) and `words` i32: 4 KiB frame number low,
    * high; the page's address low, high (4 KiB aligned); perm | pageShift << 8. FIFO victim byte
-   * per set. A burst's `aux` byte of a result: perm | pageShift << auxShiftShift.
+   * per set. A burst's `aux` byte of a result: perm | pageShift << auxShiftShift; its info byte of
+   * an IOTLB hit that faulted: infoHitFault in place of the hit bit; its fault list: per fault
+   * `faultBytes`, the request's index (i32) and at 8 the event's address (i64).
    */
-  amdIotlb: { words: 5, vpnLo: 0, vpnHi: 1, hpaLo: 2, hpaHi: 3, permShift: 4, auxShiftShift: 2, infoHitFault: 0x10 },
+  amdIotlb: { words: 5, vpnLo: 0, vpnHi: 1, hpaLo: 2, hpaHi: 3, permShift: 4, auxShiftShift: 2, infoHitFault: 0x10, faultBytes: 16 },
   /**
    * SMMUv3 VMSAv8-64 4 KiB-granule walk ($armWalk), event ids of SMMUv3 spec IHI 0070 7.3
    * (smmuv3/spec.ts F_*), Arm ARM D8.3.1 descriptor fields.
@@ -428,11 +433,14 @@ const amdNextLevel = "(i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.cons
 /** i32: the leaf's permission $p lacks the access ($write 0/1: need R = 1 or W = 2). */
 const amdLacks = (p) => `(i32.eqz (i32.and (local.get ${p}) (i32.add (local.get $write) (i32.const 1))))`;
 /**
- * Reads the v1 entry at `at` (i64 expr) into $e (readEntry) - or, when it lies outside the pool or
- * in the event log ($evtOff: the log's offset from the pool, $evtBytes its size, 0 for none: a
- * burst logs its faults after it ran, so a walk must not read what they will write), `back`.
+ * Reads the v1 entry at `at` (i64 expr) into $e (readEntry). Outside the pool: where no memory
+ * backs it (`unbacked`: PhysicalMemory.read64 fails, the unit's PAGE_TAB_HARDWARE_ERROR at that
+ * entry's address, AmdViUnit.translate) `readError` (its address in $off + $poolHpa), else
+ * (sparse DRAM) `back`; in the event log ($evtOff: the log's offset from the pool, $evtBytes its
+ * size, 0 for none: a burst logs its faults after it ran, so a walk must not read what they will
+ * write) `back`.
  */
-const amdRead = (at, back) => `${readEntry(at, (c) => `(if ${c} (then ${back}))`)}
+const amdRead = (at, back, readError) => `${readEntry(at, (c) => `(if ${c} (then (if ${unbacked} (then ${readError})) ${back}))`)}
     (if (i64.lt_u (i64.sub (local.get $off) (local.get $evtOff)) (local.get $evtBytes)) (then ${back}))`;
 
 /**
@@ -445,8 +453,9 @@ const amdRead = (at, back) => `${readEntry(at, (c) => `(if ${c} (then ${back}))`
  * access's permission is PR | PE; a Next Level at or above the current one is an invalid encoding
  * (PR | RZ); the levels a PDE skips need zero IOVA index bits (a fault without flags).
  * 0: a leaf (entry address, level, permission, page shift in the block); LAYOUT.amdV1.fault: a
- * fault (level, flags in the block); -1: an entry outside the pool or in the event log (see
- * amdRead; the export: no event log), which TypeScript walks. From a table of any level with the
+ * fault (level, flags in the block); LAYOUT.amdV1.readError: an entry no memory backs (level, the
+ * entry's address in block.hpa); -1: an entry in sparse DRAM or in the event log (see amdRead;
+ * the export: no event log), which TypeScript walks. From a table of any level with the
  * permissions so far: the unrolled walks of the bursts continue here for what they do not unroll.
  */
 function amdV1WalkFunc() {
@@ -464,7 +473,8 @@ function amdV1WalkFunc() {
     (local.set $level (local.get $mode))
     (loop $down
       (i32.store offset=${B.level} (local.get $blk) (local.get $level))
-      ${amdRead(`(i64.add (local.get $table) (i64.shl ${amdIndex("(local.get $level)")} (i64.const 3)))`, "(return (i32.const -1))")}
+      ${amdRead(`(i64.add (local.get $table) (i64.shl ${amdIndex("(local.get $level)")} (i64.const 3)))`, "(return (i32.const -1))",
+        `(i64.store offset=${B.hpa} (local.get $blk) (i64.add (local.get $off) (local.get $poolHpa))) (return (i32.const ${A.readError}))`)}
       (if ${amdAbsent} (then ${fault(0)}))
       ${amdAndPerm("$perm")}
       (local.set $next ${amdNextLevel})
@@ -512,10 +522,15 @@ const AMD_UNROLLED = [4];
  * level's table with the permissions so far (ANDing them again changes nothing).
  */
 function amdBurstWalk(levels) {
+  /** PAGE_TAB_HARDWARE_ERROR at level L (i32 expr), the entry's address `at` (i64 expr): no flags but RW. */
+  const readErrorAt = (L, at) => `(local.set $code (i32.const ${A.pageTabHardwareError})) (local.set $evtAddr ${at})
+            (local.set $flags (i32.const 0)) (local.set $infoF ${L}) (br $fault)`;
   const general = (table, level) => `(local.set $r (call $amdV1Walk ${table} ${level} (local.get $iova) (local.get $p) (local.get $write)
           (local.get $evtOff) (local.get $evtBytes)))
         (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
         (local.set $lvl (i32.load offset=${B.level} (local.get $blk)))
+        (if (i32.eq (local.get $r) (i32.const ${A.readError}))
+          (then ${readErrorAt("(local.get $lvl)", `(i64.load offset=${B.hpa} (local.get $blk))`)}))
         (if (local.get $r)
           (then
             (local.set $flags (i32.load offset=${B.flags} (local.get $blk)))
@@ -539,7 +554,8 @@ function amdBurstWalk(levels) {
     s += `
         ;; Level ${L}: IOVA bits ${Math.min(63, 11 + 9 * L)}:${3 + 9 * L}
         ${L === levels ? "" : `(local.set $table (i64.and (local.get $e) (i64.const ${ADDR_51_12})))`}
-        ${amdRead(`(i64.add (local.get $table) (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8)))`, "(br $stop)")}
+        ${amdRead(`(i64.add (local.get $table) (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8)))`, "(br $stop)",
+          readErrorAt(`(i32.const ${L})`, "(i64.add (local.get $off) (local.get $poolHpa))"))}
         (if ${amdAbsent} (then ${faultAt(L, 0)}))
         ${amdAndPerm("$p")}
         (local.set $next ${amdNextLevel})
@@ -558,11 +574,13 @@ function amdBurstWalk(levels) {
  * AmdViUnit.translate's order - a write to the interrupt range is not DMA; the IOTLB (4 KiB frame
  * tag, $useTlb); on a miss the Mode's address range, the walk (amdBurstWalk), the IOTLB fill of
  * the leaf. Request i, result i and info byte i as in $burst, aux byte i: perm | pageShift <<
- * ${AI.auxShiftShift}. An IO_PAGE_FAULT - an IOTLB hit lacking the permission (PR | PE, level 1, info
- * bit ${hex(AI.infoHitFault)} in place of the hit bit, aux from the entry), a range fault (level 0), a walk
- * fault (its level; aux perm 0, 4 KiB) - is a result too: (event code << ${A.codeShift} | flags with RW,
- * LAYOUT.faultHi), the word of event[1] 31:16 that the unit logs when it takes the result.
- * Stops at the first request it does not answer - an interrupt write, an entry outside the pool
+ * ${AI.auxShiftShift}. A fault is a result too: (event code << ${A.codeShift} | flags with RW, LAYOUT.faultHi), the
+ * word of event[1] 31:16 that the unit logs when it takes the result, and an entry of the fault
+ * list ($faultList: the request's index, the event's address) - an IO_PAGE_FAULT: an IOTLB hit
+ * lacking the permission (PR | PE, level 1, info bit ${hex(AI.infoHitFault)} in place of the hit bit, aux from
+ * the entry), a range fault (level 0), a walk fault (its level; aux perm 0, 4 KiB); a
+ * PAGE_TAB_HARDWARE_ERROR: an entry no memory backs (its level, its address the event's).
+ * Stops at the first request it does not answer - an interrupt write, an entry in sparse DRAM
  * or in the event log ($evtOff, $evtBytes: see amdRead) - and returns its index (n when all were
  * answered); nothing of that request was counted, cached or written, so the unit translates it
  * alone. block.hits: the burst's IOTLB hits; block.misses: its walks (the misses in range);
@@ -574,13 +592,14 @@ function amdBurstFunc(levels) {
   return `
   (func $amdBurst${levels === 0 ? "Any" : levels} (param $did i32) (param $root i64) (param $mode i32) (param $perm i32) (param $useTlb i32)
     (param $evtOff i64) (param $evtBytes i64)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
-    ${FORMAT_LOCALS}
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
+    ${FORMAT_LOCALS} (local $code i32) (local $evtAddr i64)
     (local $i i32) (local $iova i64) (local $write i32) (local $vpnLo i32) (local $vpnHi i32) (local $set i32) (local $w i32)
     (local $way i32) (local $o i32) (local $pw i32) (local $out i64) (local $shift i32) (local $hits i32) (local $tagV i32)
     (local $range i64) (local $p i32) (local $r i32) (local $table i64) (local $next i32) (local $addr i64) (local $lvl i32)
     (local $flags i32) (local $infoF i32) (local $auxF i32) (local $faults i32) (local $outOfRange i32)
     ${FORMAT_SETUP}
+    (local.set $code (i32.const ${A.ioPageFault}))
     (local.set $tagV (i32.add (local.get $did) (i32.const 1)))
     ;; The IOVA bits a Mode below 6 does not reach (bits 12 + 9 Mode up) must be zero; Mode 6 reaches all.
     (local.set $range ${levels === 0 ? `(select (i64.const 0)
@@ -639,12 +658,18 @@ function amdBurstFunc(levels) {
             (local.set $infoF (i32.const 0))
             (br $fault)))
         ${amdBurstWalk(levels)})
-        ;; A fault: its event word as the result (the unit logs the event when it takes it).
-        (i32.store ${resultAt} (i32.or (i32.const ${hex(A.ioPageFault << A.codeShift)})
+        ;; A fault: its event word as the result (the unit logs the event when it takes it), and in
+        ;; the fault list its index and the event's address (the IOVA; an unreadable entry's own).
+        (i32.store ${resultAt} (i32.or (i32.shl (local.get $code) (i32.const ${A.codeShift}))
           (i32.or (i32.shl (local.get $write) (i32.const ${Math.log2(A.flagRw)})) (local.get $flags))))
         (i32.store offset=4 ${resultAt} (i32.const ${LAYOUT.faultHi}))
         (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $infoF))
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $auxF))
+        (local.set $o (i32.add (local.get $faultList) (i32.shl (local.get $faults) (i32.const ${Math.log2(AI.faultBytes)}))))
+        (i32.store (local.get $o) (local.get $i))
+        (i64.store offset=8 (local.get $o)
+          (select (local.get $evtAddr) (local.get $iova) (i32.eq (local.get $code) (i32.const ${A.pageTabHardwareError}))))
+        (local.set $code (i32.const ${A.ioPageFault}))
         (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next))
@@ -697,16 +722,16 @@ ${[0, ...AMD_UNROLLED].map(amdBurstFunc).join("\n")}
   ;; $evt, $evtBytes: the event log (its address and size; 0 bytes: none).
   (func (export "amdBurst") (param $did i32) (param $root f64) (param $mode i32) (param $perm i32) (param $useTlb i32)
     (param $evt f64) (param $evtBytes i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
     (local $root64 i64) (local $evtOff i64) (local $bytes i64)
     (local.set $root64 (i64.trunc_f64_u (local.get $root)))
     (local.set $evtOff (i64.sub (i64.trunc_f64_u (local.get $evt)) (global.get $poolHpa)))
     (local.set $bytes (i64.extend_i32_u (local.get $evtBytes)))
 ${AMD_UNROLLED.map((L) => `    (if (i32.eq (local.get $mode) (i32.const ${L}))
       (then (return (call $amdBurst${L} (local.get $did) (local.get $root64) (local.get $mode) (local.get $perm) (local.get $useTlb)
-        (local.get $evtOff) (local.get $bytes) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info) (local.get $aux)))))`).join("\n")}
+        (local.get $evtOff) (local.get $bytes) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))))`).join("\n")}
     (call $amdBurstAny (local.get $did) (local.get $root64) (local.get $mode) (local.get $perm) (local.get $useTlb)
-      (local.get $evtOff) (local.get $bytes) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info) (local.get $aux)))`;
+      (local.get $evtOff) (local.get $bytes) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))`;
 }
 
 /**

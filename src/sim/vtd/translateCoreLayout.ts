@@ -44,11 +44,13 @@ export const CORE_IOTLB = {
 } as const;
 export const CORE_AMD_V1 = {
   fault: 1,
+  readError: 2,
   flagPr: 16,
   flagPe: 64,
   flagRz: 128,
   flagRw: 32,
   ioPageFault: 2,
+  pageTabHardwareError: 4,
   codeShift: 12,
   nextLevelLarge: 7,
   irBit: 61,
@@ -62,6 +64,7 @@ export const CORE_AMD_IOTLB = {
   permShift: 4,
   auxShiftShift: 2,
   infoHitFault: 16,
+  faultBytes: 16,
 } as const;
 export const CORE_ARM = {
   translation: 16,
