@@ -589,6 +589,26 @@ function amdBurstWalk(levels) {
 function amdBurstFunc(levels) {
   const word = (f) => `(i32.load offset=${4 * f} (local.get $o))`;
   const resultAt = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
+  // The probe (AmdIotlb.lookup): the set of the 4 KiB frame (its low bits), its ways in order; a
+  // way matches with its tag (domain + 1) and frame number. Sets $o to the matching way's words
+  // and branches to $hit, or falls through (a miss).
+  const probeAny = `(local.set $set (i32.and (local.get $vpnLo) (i32.sub (global.get $amdSets) (i32.const 1))))
+            (local.set $way (i32.mul (local.get $set) (global.get $amdWays)))
+            (local.set $w (i32.const 0))
+            (loop $probe
+              (br_if $miss (i32.ge_u (local.get $w) (global.get $amdWays)))
+              (local.set $o (i32.add (global.get $amdWords) (i32.mul (i32.add (local.get $way) (local.get $w)) (i32.const ${4 * AI.words}))))
+              (br_if $hit (i32.and (i32.eq (i32.load (i32.add (global.get $amdTag) (i32.shl (i32.add (local.get $way) (local.get $w)) (i32.const 2)))) (local.get $tagV))
+                (i32.and (i32.eq ${word(AI.vpnLo)} (local.get $vpnLo)) (i32.eq ${word(AI.vpnHi)} (local.get $vpnHi)))))
+              (local.set $w (i32.add (local.get $w) (i32.const 1)))
+              (br $probe))`;
+  // 4 ways, unrolled: the set's words and tags at constant offsets.
+  const probe4 = `(local.set $set (i32.and (local.get $vpnLo) (local.get $setMask)))
+            (local.set $o (i32.add (local.get $wordsAt) (i32.mul (local.get $set) (i32.const ${4 * 4 * AI.words}))))
+            (local.set $t (i32.add (local.get $tagsAt) (i32.shl (local.get $set) (i32.const 4))))
+            ${[0, 1, 2, 3].map((w) => `(if (i32.and (i32.eq (i32.load offset=${4 * (w * AI.words + AI.vpnLo)} (local.get $o)) (local.get $vpnLo))
+              (i32.and (i32.eq (i32.load offset=${4 * w} (local.get $t)) (local.get $tagV)) (i32.eq (i32.load offset=${4 * (w * AI.words + AI.vpnHi)} (local.get $o)) (local.get $vpnHi))))
+              (then ${w === 0 ? "" : `(local.set $o (i32.add (local.get $o) (i32.const ${4 * w * AI.words})))`} (br $hit)))`).join("\n            ")}`;
   return `
   (func $amdBurst${levels === 0 ? "Any" : levels} (param $did i32) (param $root i64) (param $mode i32) (param $perm i32) (param $useTlb i32)
     (param $evtOff i64) (param $evtBytes i64)
@@ -598,7 +618,11 @@ function amdBurstFunc(levels) {
     (local $way i32) (local $o i32) (local $pw i32) (local $out i64) (local $shift i32) (local $hits i32) (local $tagV i32)
     (local $range i64) (local $p i32) (local $r i32) (local $table i64) (local $next i32) (local $addr i64) (local $lvl i32)
     (local $flags i32) (local $infoF i32) (local $auxF i32) (local $faults i32) (local $outOfRange i32)
+    (local $setMask i32) (local $wordsAt i32) (local $tagsAt i32) (local $t i32)
     ${FORMAT_SETUP}
+    (local.set $setMask (global.get $amdSetMask))
+    (local.set $wordsAt (global.get $amdWords))
+    (local.set $tagsAt (global.get $amdTag))
     (local.set $code (i32.const ${A.ioPageFault}))
     (local.set $tagV (i32.add (local.get $did) (i32.const 1)))
     ;; The IOVA bits a Mode below 6 does not reach (bits 12 + 9 Mode up) must be zero; Mode 6 reaches all.
@@ -619,35 +643,27 @@ function amdBurstFunc(levels) {
         (block $fault
         (block $miss
           (br_if $miss (i32.eqz (local.get $useTlb)))
-          ;; The set of the 4 KiB frame: its low bits; ways in order (AmdIotlb.lookup).
-          (local.set $set (i32.and (local.get $vpnLo) (i32.sub (global.get $amdSets) (i32.const 1))))
-          (local.set $way (i32.mul (local.get $set) (global.get $amdWays)))
-          (local.set $w (i32.const 0))
-          (loop $probe
-            (br_if $miss (i32.ge_u (local.get $w) (global.get $amdWays)))
-            (local.set $o (i32.add (global.get $amdWords) (i32.mul (i32.add (local.get $way) (local.get $w)) (i32.const ${4 * AI.words}))))
-            (if (i32.and (i32.eq (i32.load (i32.add (global.get $amdTag) (i32.shl (i32.add (local.get $way) (local.get $w)) (i32.const 2)))) (local.get $tagV))
-                  (i32.and (i32.eq ${word(AI.vpnLo)} (local.get $vpnLo)) (i32.eq ${word(AI.vpnHi)} (local.get $vpnHi))))
-              (then
-                (local.set $pw ${word(AI.permShift)})
-                (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-                ;; A hit lacking the access's permission faults (PR | PE) at level 1: the unit's.
-                (if ${amdLacks("$pw")}
-                  (then
-                    (local.set $flags (i32.const ${hex(A.flagPr | A.flagPe)}))
-                    (local.set $infoF (i32.const ${1 | AI.infoHitFault}))
-                    (local.set $auxF (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
-                    (br $fault)))
-                (i32.store ${resultAt}
-                  (i32.or ${word(AI.hpaLo)} (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
-                (i32.store offset=4 ${resultAt} ${word(AI.hpaHi)})
-                (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
-                (i32.store8 (i32.add (local.get $aux) (local.get $i))
-                  (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
-                (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                (br $next)))
-            (local.set $w (i32.add (local.get $w) (i32.const 1)))
-            (br $probe)))
+          (block $hit
+            ${levels === 0 ? probeAny : probe4}
+            (br $miss))
+          ;; A hit at $o (the way's words).
+          (local.set $pw ${word(AI.permShift)})
+          (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+          ;; A hit lacking the access's permission faults (PR | PE) at level 1: the unit's.
+          (if ${amdLacks("$pw")}
+            (then
+              (local.set $flags (i32.const ${hex(A.flagPr | A.flagPe)}))
+              (local.set $infoF (i32.const ${1 | AI.infoHitFault}))
+              (local.set $auxF (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
+              (br $fault)))
+          (i32.store ${resultAt}
+            (i32.or ${word(AI.hpaLo)} (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+          (i32.store offset=4 ${resultAt} ${word(AI.hpaHi)})
+          (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
+          (i32.store8 (i32.add (local.get $aux) (local.get $i))
+            (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $next))
         ;; A walk fault: permission 0, a 4 KiB page (translate()'s result fields at a fault).
         (local.set $auxF (i32.const ${12 << AI.auxShiftShift}))
         ;; The Mode's address range (an IO_PAGE_FAULT without flags at level 0; no walk), then the walk.
@@ -711,12 +727,14 @@ function amdBurstFuncs() {
   (global $amdVictim (mut i32) (i32.const 0))
   (global $amdSets (mut i32) (i32.const 1))
   (global $amdWays (mut i32) (i32.const 1))
+  (global $amdSetMask (mut i32) (i32.const 0))
   (func (export "configureAmdIotlb") (param $tag i32) (param $words i32) (param $victim i32) (param $sets i32) (param $ways i32)
     (global.set $amdTag (local.get $tag))
     (global.set $amdWords (local.get $words))
     (global.set $amdVictim (local.get $victim))
     (global.set $amdSets (local.get $sets))
-    (global.set $amdWays (local.get $ways)))
+    (global.set $amdWays (local.get $ways))
+    (global.set $amdSetMask (i32.sub (local.get $sets) (i32.const 1))))
 ${[0, ...AMD_UNROLLED].map(amdBurstFunc).join("\n")}
 
   ;; $evt, $evtBytes: the event log (its address and size; 0 bytes: none).
@@ -727,7 +745,7 @@ ${[0, ...AMD_UNROLLED].map(amdBurstFunc).join("\n")}
     (local.set $root64 (i64.trunc_f64_u (local.get $root)))
     (local.set $evtOff (i64.sub (i64.trunc_f64_u (local.get $evt)) (global.get $poolHpa)))
     (local.set $bytes (i64.extend_i32_u (local.get $evtBytes)))
-${AMD_UNROLLED.map((L) => `    (if (i32.eq (local.get $mode) (i32.const ${L}))
+${AMD_UNROLLED.map((L) => `    (if (i32.and (i32.eq (local.get $mode) (i32.const ${L})) (i32.or (i32.eqz (local.get $useTlb)) (i32.eq (global.get $amdWays) (i32.const 4))))
       (then (return (call $amdBurst${L} (local.get $did) (local.get $root64) (local.get $mode) (local.get $perm) (local.get $useTlb)
         (local.get $evtOff) (local.get $bytes) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))))`).join("\n")}
     (call $amdBurstAny (local.get $did) (local.get $root64) (local.get $mode) (local.get $perm) (local.get $useTlb)
