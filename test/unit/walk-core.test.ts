@@ -159,6 +159,59 @@ const params = fc.record({
 });
 
 describe("AMD-Vi translate core vs the unit's TypeScript walk", () => {
+  it("answers a burst's faults without leaving it, and logs their events in order when the unit takes them", () => {
+    const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 64, dramBytes: DRAM });
+    const IR = 1 << 29;
+    const IW = 1 << 30;
+    // Mode 4: L4[0] -> L3[0] -> L2[0] -> L1: [1] a read-only 4 KiB page, [2] not present; L2[1] a PDE to where no memory is.
+    const [l4, l3, l2, l1] = [mem.allocPage(), mem.allocPage(), mem.allocPage(), mem.allocPage()];
+    const pde = (at: number, next: number, level: number) => mem.write64(at, (1 | (level << 9) | next % 2 ** 32) >>> 0, (IR | IW | Math.floor(next / 2 ** 32)) >>> 0);
+    pde(l4, l3, 3);
+    pde(l3, l2, 2);
+    pde(l2, l1, 1);
+    pde(l2 + 8, 0x7fff00000000, 1);
+    mem.write64(l1 + 8, (1 | 0x50000000) >>> 0, IR);
+    const u = unitOver(mem, l4, 4, 64, 4);
+    u.translate(SID, 0, 0, false);
+    const reqs: [number, number, boolean][] = [
+      [0, 0x1008, true], // walk: a write to a read-only page, PR | PE | RW
+      [0, 0x1000, false], // walk: translated, the IOTLB filled
+      [0, 0x1010, false], // IOTLB hit
+      [0, 0x1018, true], // IOTLB hit lacking W
+      [0, 0x2000, false], // not present
+      [0, 0x200000, true], // PAGE_TAB_HARDWARE_ERROR at the L1 entry's address
+      [0x10000, 0, false], // beyond Mode 4's 48 bits
+      [0, 0x1020, false], // IOTLB hit
+    ];
+    const burst = u.burst!;
+    reqs.forEach(([hi, lo, w], i) => {
+      burst.requests[2 * i] = lo | 0;
+      burst.requests[2 * i + 1] = hi;
+      burst.writes[i] = w ? 1 : 0;
+    });
+    expect(u.translateBurst(SID, 0, reqs.length)).toBe(reqs.length);
+    const res = Array.from(burst.results.subarray(0, 2 * reqs.length));
+    expect(res).toEqual([0x2070, -1, 0x50000000, 0, 0x50000010, 0, 0x2070, -1, 0x2000, -1, 0x4020, -1, 0x2000, -1, 0x50000020, 0]);
+    expect(Array.from(burst.info.subarray(0, reqs.length))).toEqual([1, 1, 9, 0x11, 1, 1, 0, 9]);
+    // event[0] device id; event[1] code << 28 | flags << 16 | domain; event[2..3] the address.
+    const at = 0x7fff00000000 + 8 * 0; // the unreadable L1 entry of IOVA 0x200000 (index 0)
+    expect(u.pendingEvents().map((e) => e.words.map((x) => x >>> 0))).toEqual([
+      [SID, 0x20000005, 0, 0], // the first request's (IOVA 0: not present)
+      [SID, 0x20700005, 0x1008, 0],
+      [SID, 0x20700005, 0x1018, 0],
+      [SID, 0x20000005, 0x2000, 0],
+      [SID, 0x40200005, at % 2 ** 32, Math.floor(at / 2 ** 32)],
+      [SID, 0x20000005, 0, 0x10000],
+    ]);
+    expect({ requests: u.counters.requests, hits: u.counters.iotlbHits, walks: u.counters.walks, faults: u.counters.faults, logged: u.counters.logged }).toEqual({
+      requests: 9,
+      hits: 3,
+      walks: 5,
+      faults: 6,
+      logged: 6,
+    });
+  });
+
   it("answers bursts of random requests on random tables as translate() does, request by request", () => {
     fc.assert(
       fc.property(params, ({ seed, mode, geometry, bypass, n }) => {
