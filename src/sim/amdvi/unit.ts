@@ -1206,10 +1206,10 @@ export class AmdViUnit implements DmaUnit {
    * Requests [from, n) of `burst` (its requests and write flags, loaded by the caller) from device
    * `sid`, in order, as that many calls of translate() would answer them (the same results,
    * counters, IOTLB and event log), in the translate core ($amdBurst) without a call per request.
-   * A result is an address, or for an IO_PAGE_FAULT (event[1] 31:16, CORE_FAULT_HI): the unit logs
-   * its event here, in order. Returns the index of the first request it did not answer - an
-   * interrupt write, a walk outside the table pool or into the event log, or every request when the
-   * device's DTE allows no burst - which the caller translates with translate() before it
+   * A result is an address, or for a fault - IO_PAGE_FAULT, PAGE_TAB_HARDWARE_ERROR - (event[1]
+   * 31:16, CORE_FAULT_HI): the unit logs its event here, in order. Returns the index of the first
+   * request it did not answer - an interrupt write, a walk into sparse DRAM or into the event log,
+   * or every request when the device's DTE allows no burst - which the caller translates with translate() before it
    * continues; n when it answered all. The result fields describe the last request answered. The
    * benchmark's timed path (`passthrough bench --model amd-vi`).
    */
