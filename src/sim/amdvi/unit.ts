@@ -21,9 +21,9 @@ import { MemoryView, type PhysicalMemory } from "../memory.js";
 import { LEVEL_DEVICE_TLB, type Trace } from "../../trace/trace.js";
 import { DmaRun, loadBurst, RUN_BURST, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
-import { TableWalkCore } from "../walkCore.js";
+import { AMD_V1_READ_ERROR, TableWalkCore } from "../walkCore.js";
 import { DmaBurst } from "../vtd/translate.js";
-import { CORE_AMD_IOTLB, CORE_INFO, CORE_INTERRUPT_WINDOW } from "../vtd/translateCoreLayout.js";
+import { CORE_AMD_IOTLB, CORE_AMD_V1, CORE_FAULT_HI, CORE_INFO, CORE_INTERRUPT_WINDOW } from "../vtd/translateCoreLayout.js";
 import { AmdIntRemap, CONTROL_GA_EN, GaLogFate } from "./intremap.js";
 import {
   CMD_COMPL_WAIT,
@@ -140,6 +140,8 @@ const MSI_FIRST = 0xfee00000;
 const MSI_LAST = 0xfeefffff;
 // The core's bursts hand interrupt writes back by its window: the same range.
 if (CORE_INTERRUPT_WINDOW.first !== MSI_FIRST || CORE_INTERRUPT_WINDOW.last !== MSI_LAST) throw new Error("the translate core's interrupt window is not AMD-Vi's MSI range");
+// The core's fault results are event[1] 31:16 of the event (takeBurstResult logs them).
+if (CORE_AMD_V1.ioPageFault !== EVENT_TYPE_IO_FAULT || CORE_AMD_V1.pageTabHardwareError !== EVENT_TYPE_PAGE_TAB_ERR || CORE_AMD_V1.flagRw !== EVENT_FLAG_RW || CORE_AMD_V1.flagPr !== EVENT_FLAG_PR || CORE_AMD_V1.flagPe !== EVENT_FLAG_PE) throw new Error("the translate core's AMD-Vi fault word is not the event's");
 
 export interface AmdUnitCounters {
   requests: number;
@@ -199,12 +201,19 @@ export class AmdViUnit implements DmaUnit {
    */
   readonly burst: DmaBurst | null;
   private readonly aux: MemoryView<Uint8Array> | null;
+  /** The burst's faults in order (CORE_AMD_IOTLB.faultBytes each): request index, 0, event address low, high. */
+  private readonly faultList: MemoryView<Int32Array> | null;
+  /** The burst's faults: how many, and how many the unit has taken (logged). */
+  private bFaults = 0;
+  private bFaultNext = 0;
   /** The burst's device, resolved by burstDte: domain, root, Mode, DTE IR/IW. */
   private bSid = 0;
   private bDid = 0;
   private bRoot = 0;
   private bMode = 0;
   private bPerm = 0;
+  /** The DTE's SA: the burst's IO_PAGE_FAULTs are suppressed, not logged. */
+  private bSuppress = false;
   /** The current run's bursts (dmaRequest). */
   private readonly run = new DmaRun();
   /** ATS devices behind the unit: whether the device at a device id completes ATS invalidations (undefined: no ATS device there). */
@@ -301,7 +310,7 @@ export class AmdViUnit implements DmaUnit {
   }
 
   private static burstBytes(iotlbSets: number, iotlbWays: number): number {
-    return AmdIotlb.arenaBytes(iotlbSets, iotlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64;
+    return AmdIotlb.arenaBytes(iotlbSets, iotlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64 + RUN_BURST * CORE_AMD_IOTLB.faultBytes + 64;
   }
 
   constructor(mem: PhysicalMemory, opts: AmdUnitOptions) {
@@ -314,9 +323,11 @@ export class AmdViUnit implements DmaUnit {
       this.core.configureAmdIotlb(o.tag, o.words, o.victim, opts.iotlbSets, opts.iotlbWays);
       this.burst = new DmaBurst(mem, RUN_BURST);
       this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
+      this.faultList = new MemoryView(mem, Int32Array, mem.allocSram(RUN_BURST * CORE_AMD_IOTLB.faultBytes, 8), (RUN_BURST * CORE_AMD_IOTLB.faultBytes) / 4);
     } else {
       this.burst = null;
       this.aux = null;
+      this.faultList = null;
     }
     this.guestIotlb = AmdIotlb.guestView(this.iotlb);
     this.maxLevels = opts.maxLevels;
@@ -809,6 +820,11 @@ export class AmdViUnit implements DmaUnit {
       if (r >= 0) {
         this.level = core.level;
         if (r === 0) return this.walkLeaf(sid, hi, lo, core.hpaHi, core.hpaLo >>> 0, core.pageShift, core.perm, vpnLo, vpnHi, probe);
+        if (r === AMD_V1_READ_ERROR) {
+          // The loop's read64 failure below: the entry's address in the event.
+          this.trailUnreadable = true;
+          return this.fault(sid, EVENT_TYPE_PAGE_TAB_ERR, this.did, core.hpaHi >>> 0, core.hpaLo >>> 0, probe, false);
+        }
         this.flags |= core.flags;
         return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
       }
@@ -1251,7 +1267,14 @@ export class AmdViUnit implements DmaUnit {
     if ((q0lo & DTE_V) === 0 || (q0lo & DTE_TV) === 0 || (q0lo & DTE0_RESERVED_LO) !== 0 || mode === 0 || mode === 7) return false;
     if ((q0hi & (DTE_GV_HI | DTE_GIOV_HI)) === (DTE_GV_HI | DTE_GIOV_HI)) return false;
     if ((q1hi & DTE1_I_HI) !== 0 && this.atsResponds?.(sid) !== undefined) return false;
+    // The burst's faults are logged after it ran: a DTE read each request (bypassCaches) must not
+    // lie where those events go.
+    if (this.bypassCaches && this.evtBytes > 0) {
+      const at = this.devTableBase + sid * DTE_SIZE;
+      if (at < this.evtBase + this.evtBytes && this.evtBase < at + 16) return false;
+    }
     this.bSid = sid;
+    this.bSuppress = (q1hi & DTE_SA_HI) !== 0;
     this.bDid = q1lo & 0xffff;
     this.bPerm = (q0hi >>> 29) & 3;
     this.bMode = mode;
@@ -1262,39 +1285,66 @@ export class AmdViUnit implements DmaUnit {
   /** The core's burst over requests [from, n) for the device burstDte noted; counters moved. Returns where it stopped. */
   private runBurst(from: number, n: number): number {
     const core = this.core!;
-    const done = core.amdBurst(this.bDid, this.bRoot, this.bMode, this.bPerm, !this.bypassCaches, this.burst!, this.aux!.offset, from, n);
-    const hits = core.burstHits;
+    const done = core.amdBurst(this.bDid, this.bRoot, this.bMode, this.bPerm, !this.bypassCaches, this.evtBase, this.evtBytes, this.burst!, this.aux!.offset, this.faultList!.offset, from, n);
+    this.bFaults = core.burstFaults;
+    this.bFaultNext = 0;
     this.counters.requests += done - from;
-    this.counters.iotlbHits += hits;
-    this.counters.walks += done - from - hits;
+    this.counters.iotlbHits += core.burstHits;
+    this.counters.walks += core.burstWalks;
     return done;
   }
 
   /**
    * Requests [from, n) of `burst` (its requests and write flags, loaded by the caller) from device
    * `sid`, in order, as that many calls of translate() would answer them (the same results,
-   * counters and IOTLB), in the translate core ($amdBurst) without a call per request. Returns the
-   * index of the first request it did not answer - a fault, an interrupt write, a walk outside the
-   * table pool, or every request when the device's DTE allows no burst - which the caller
-   * translates with translate() before it continues; n when it answered all. The result fields
-   * describe the last request answered. The benchmark's timed path (`passthrough bench --model amd-vi`).
+   * counters, IOTLB and event log), in the translate core ($amdBurst) without a call per request.
+   * A result is an address, or for a fault - IO_PAGE_FAULT, PAGE_TAB_HARDWARE_ERROR - (event[1]
+   * 31:16, CORE_FAULT_HI): the unit logs its event here, in order. Returns the index of the first
+   * request it did not answer - an interrupt write, a walk into sparse DRAM or into the event log,
+   * or every request when the device's DTE allows no burst - which the caller translates with translate() before it
+   * continues; n when it answered all. The result fields describe the last request answered. The
+   * benchmark's timed path (`passthrough bench --model amd-vi`).
    */
   translateBurst(sid: number, from: number, n: number): number {
     if (from >= n || !this.burstDte(sid)) return from;
     const done = this.runBurst(from, n);
     if (done > from) {
-      const req = this.burst!.requests;
-      this.takeBurstResult(done - 1, sid, req[2 * done - 1]! >>> 0, req[2 * done - 2]! >>> 0, this.burst!.writes[done - 1] === 1);
+      const burst = this.burst!;
+      const req = burst.requests;
+      // The faults before the last result, in order (takeBurstResult logs the last one's).
+      const nf = this.bFaults;
+      if (nf > 0) {
+        const res = burst.results;
+        const list = this.faultList!.get();
+        for (let k = 0; k < nf && list[4 * k]! + from < done - 1; k++) this.logBurstFault(res[2 * (list[4 * k]! + from)]!);
+      }
+      this.takeBurstResult(done - 1, sid, req[2 * done - 1]! >>> 0, req[2 * done - 2]! >>> 0, burst.writes[done - 1] === 1);
     }
     return done;
   }
 
-  /** Burst result j as translate() leaves the result fields for that request (its counters moved with the burst). Returns 0. */
+  /**
+   * The event of the burst's next fault (its result `word`: event[1] 31:16; its address from the
+   * fault list), as translate()'s fault() logs it. Returns the fate.
+   */
+  private logBurstFault(word: number): number {
+    const k = this.bFaultNext++;
+    const list = this.faultList!.get();
+    const code = word >>> 12;
+    return this.logEvent(this.bSid, code, this.bDid, word & 0xfff, list[4 * k + 3]! >>> 0, list[4 * k + 2]! >>> 0, this.bSuppress && code === EVENT_TYPE_IO_FAULT);
+  }
+
+  /**
+   * Burst result j as translate() leaves the result fields for that request (its counters moved
+   * with the burst), its event logged for a fault. Returns 0, or the fault's event code.
+   */
   private takeBurstResult(j: number, sid: number, hi: number, lo: number, write: boolean): number {
     const burst = this.burst!;
     const inf = burst.info[j]!;
     const a = this.aux!.get()[j]!;
-    const hit = (inf & CORE_INFO.iotlbHit) !== 0;
+    const res = burst.results;
+    const fault = res[2 * j + 1] === CORE_FAULT_HI;
+    const hit = (inf & (fault ? CORE_AMD_IOTLB.infoHitFault : CORE_INFO.iotlbHit)) !== 0;
     this.guest = false;
     this.guestPasid = -1;
     if (!this.inPageRequest) this.pageRequested = false;
@@ -1304,7 +1354,7 @@ export class AmdViUnit implements DmaUnit {
     this.level = inf & CORE_INFO.levelMask;
     this.did = this.bDid;
     this.fate = AmdFate.None;
-    this.stage = hit ? AmdStage.Iotlb : AmdStage.Walk;
+    this.stage = hit ? AmdStage.Iotlb : fault && this.level === 0 ? AmdStage.Range : AmdStage.Walk;
     this.iotlbHit = hit;
     this.devIotlbHit = false;
     this.atsRequest = false;
@@ -1318,12 +1368,24 @@ export class AmdViUnit implements DmaUnit {
     this.eventAddrHi = hi;
     this.eventAddrLo = lo;
     this.kind = AmdKind.Translated;
-    const res = burst.results;
+    if (fault) {
+      // translate()'s fault(): the output address fields keep the last translation's; an
+      // unreadable entry's address is the event's.
+      const word = res[2 * j]!;
+      const k = this.bFaultNext;
+      const list = this.faultList!.get();
+      this.code = word >>> 12;
+      this.flags = word & 0xfff;
+      this.eventAddrHi = list[4 * k + 3]! >>> 0;
+      this.eventAddrLo = list[4 * k + 2]! >>> 0;
+      this.trailUnreadable = this.code === EVENT_TYPE_PAGE_TAB_ERR;
+      this.fate = this.logBurstFault(word);
+      return this.code;
+    }
     this.hpaLo = res[2 * j]! >>> 0;
     this.hpaHi = res[2 * j + 1]! >>> 0;
     return 0;
   }
-
 
   /** One request from requester `rid` (HostUnit): translate(); `probe` logs no event. */
   request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean, pasid?: number): number {
