@@ -419,8 +419,9 @@ export class IntelIommuDriver {
   /** The last map's or unmap's range (what a unit sharing the table flushes). */
   lastFlush: TableFlush | undefined;
 
+  /** domain_exit: domain_unmap of the whole range onto a freelist, then iommu_put_pages_list: the pages keep their entries. */
   freeDomain(d: DmarDomain): void {
-    if (!d.passThrough && !d.sharedTable) this.freeTableTree(d.pgd, d.levels);
+    if (!d.passThrough && !d.sharedTable) this.freeTableTree(d.pgd, d.levels, false);
     this.domains.delete(d.did);
   }
 
@@ -641,13 +642,20 @@ export class IntelIommuDriver {
         continue;
       }
       const child = Number(v & 0x000ffffffffff000n);
-      this.clearLevel(child, level - 1, entryBase, start, last, freed);
       if (start <= entryBase && last >= entryLast) {
-        // "If range covers entire pagetable, free it" (dma_pte_clear_level)
+        // "If range covers entire pagetable, free it" (dma_pte_clear_level, drivers/iommu/intel/iommu.c
+        // v5.x-v6.x): "These subordinate page tables are going away entirely. Don't bother to clear
+        // them; we're just going to *free* them." Only the entry that points at the table is cleared;
+        // the table pages go on the freelist (dma_pte_list_pagetables) with their old entries, and
+        // intel_iommu_tlb_sync hands them back (iommu_put_pages_list) after the IOTLB flush. A walk
+        // that still reaches a freed page (a paging-structure cache kept by a flush with IH = 1)
+        // reads its old entries until the page is allocated again (allocTable zeroes it then).
         this.mem.writeU64(at, 0n);
-        this.freeTableTree(child, level - 1);
+        this.freeTableTree(child, level - 1, false);
         freed.tables++;
+        continue;
       }
+      this.clearLevel(child, level - 1, entryBase, start, last, freed);
     }
   }
 
@@ -710,14 +718,19 @@ export class IntelIommuDriver {
     return this.mem.allocPage();
   }
 
-  private freeTableTree(table: number, level: number): void {
+  /**
+   * Returns a table tree to the allocator. `clear`: its entries were cleared first, as
+   * dma_pte_free_pagetable (dma_pte_clear_range, then dma_pte_free_level) does when a superpage
+   * replaces smaller tables; an unmap's freelist (dma_pte_list_pagetables) keeps them as they were.
+   */
+  private freeTableTree(table: number, level: number, clear = true): void {
     if (level > 1) {
       for (let i = 0; i < 512; i++) {
         const v = this.mem.readU64(table + i * 8) ?? 0n;
-        if ((v & 3n) !== 0n && (v & BigInt(SL_PS)) === 0n) this.freeTableTree(Number(v & 0x000ffffffffff000n), level - 1);
+        if ((v & 3n) !== 0n && (v & BigInt(SL_PS)) === 0n) this.freeTableTree(Number(v & 0x000ffffffffff000n), level - 1, clear);
       }
     }
-    this.mem.zeroPage(table);
+    if (clear) this.mem.zeroPage(table);
     this.freePages.push(table);
   }
 
