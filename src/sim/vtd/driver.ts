@@ -8,6 +8,7 @@ import type { PasidMapSpec } from "../../scenario/types.js";
 import type { PhysicalMemory } from "../memory.js";
 import { decodePageRequestDesc, type PageRequestDesc } from "./prq.js";
 import { parseKernelVersion, renderQiError } from "./dmesg.js";
+import { dirtyTrackingNeedsSmpwc } from "../../scenario/kernelGates.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
 import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_FAILURE, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
 import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
@@ -506,6 +507,7 @@ export class IntelIommuDriver {
    */
   allocDirtyDomain(): DmarDomain | string {
     if (!this.scalable || this.unit.spec.slads !== true) return `${this.unit.name} cannot track dirty pages: ssads_supported() needs scalable mode and ECAP.SLADS`;
+    if (((this.unit.ecap >> 48n) & 1n) === 0n && dirtyTrackingNeedsSmpwc(this.kernel)) return `${this.unit.name} cannot track dirty pages: ssads_supported() needs ECAP.SMPWC as well (page walks not snooped; v6.18 on)`;
     const d = this.allocDomain(false, true);
     d.dirtyOps = true;
     return d;
@@ -900,7 +902,9 @@ export class IntelIommuDriver {
     const slade = o.slade === true && (pgtt === PGTT_SL || pgtt === PGTT_NESTED) ? 1n << 9n : 0n;
     const v0 = BigInt(pgtt === PGTT_SL || pgtt === PGTT_NESTED ? slptr : 0) | (BigInt(pgtt) << 6n) | (BigInt(this.aw) << 2n) | slade;
     const v2 = pgtt === PGTT_FL || pgtt === PGTT_NESTED ? BigInt(flptr) | (flLevels === 5 ? 4n : 0n) | (o.sre ? 1n : 0n) | (o.wpe ? 0x10n : 0n) : 0n;
-    this.mem.writeU64(at + 8, BigInt(did & 0xffff));
+    // PWSNP, bit 87: "pasid_set_page_snoop(pte, !!ecap_smpwc(iommu->ecap))" in every pasid_pte_config_* / intel_pasid_setup_*.
+    const pwsnp = ((this.unit.ecap >> 48n) & 1n) === 1n ? 1n << 23n : 0n;
+    this.mem.writeU64(at + 8, BigInt(did & 0xffff) | pwsnp);
     this.mem.writeU64(at + 16, v2);
     for (let i = 3; i < 8; i++) this.mem.writeU64(at + 8 * i, 0n);
     this.mem.writeU64(at, v0 | 1n);
