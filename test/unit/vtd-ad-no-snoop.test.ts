@@ -74,3 +74,16 @@ describe("A/D updates without snooped page walks", () => {
     expect(failures(run(withKernel("6.8") + "    expect: { ok: true }\n"))).toEqual([]);
   });
 });
+
+describe("explain: the no-snoop A/D faults from a log", () => {
+  it("0x90 names the missing preset A bit, the kernel fix and ECAP.SMPWC; 0x7c names dirty tracking", async () => {
+    const { decodeEvidenceText } = await import("../../src/import/decode.js");
+    const { explainRecords } = await import("../../src/import/index.js");
+    const explainText = (t: string) => JSON.stringify(explainRecords(decodeEvidenceText(t).records));
+    const fl = explainText("DMAR: DRHD: handling fault status reg 2\nDMAR: [DMA Read PASID 0x7] Request device [02:00.0] fault addr 0x7f0000100000 [fault reason 0x90] SM: A/D bit update needed in first-level entry when set up in no snoop\n");
+    expect(fl).toMatch(/242b0aaeabbe/);
+    expect(fl).toMatch(/bit 48 is SMPWC/);
+    const sl = explainText("DMAR: DRHD: handling fault status reg 2\nDMAR: [DMA Read PASID 0x9] Request device [02:00.0] fault addr 0x10000000 [fault reason 0x7c] SM: A/D bit update needed in second-level entry when set up in no snoop\n");
+    expect(sl).toMatch(/57f55048e564/);
+  });
+});
