@@ -549,7 +549,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "prq-private-data", "ppr-interrupt", "paging-structure-cache", "slads"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "prq-private-data", "ppr-interrupt", "paging-structure-cache", "slads", "smpwc"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -632,6 +632,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     // Linux's PRQ_ORDER, the page request queue's PQA.PQS (3 bits: 2^(PQS + 7) descriptors; driver.ts PRQ_ORDER).
     ...(f.has("prq-order") ? { prqOrder: r.int(f.get("prq-order")!.value, "prq-order", 0, 7) ?? 4 } : {}),
     ...(f.has("slads") ? { slads: b("slads", false) } : {}),
+    ...(f.has("smpwc") ? { smpwc: b("smpwc", true) } : {}),
     ...(f.has("paging-structure-cache") ? { pagingStructureCache: parsePagingStructureCache(r, f.get("paging-structure-cache")!.value) } : {}),
     // VT-d 3.x page request private data (PDP, qw2/qw3 of the descriptors); removed in VT-d 4.0.
     ...(f.has("prq-private-data") ? { prqPrivateData: b("prq-private-data", false) } : {}),
@@ -996,7 +997,7 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
 function parseScalable(r: Reader, f: Fields): Partial<IommuSpec> {
   const out: Partial<IommuSpec> = {};
   const scalable = f.has("scalable") ? r.bool(f.get("scalable")!.value, "host.iommu.scalable") : undefined;
-  const smOnly = ["first-level", "second-level", "nested", "pasid-bits", "slads"].filter((k) => f.has(k));
+  const smOnly = ["first-level", "second-level", "nested", "pasid-bits", "slads", "smpwc"].filter((k) => f.has(k));
   if (scalable !== true) {
     for (const k of smOnly) r.error(f.get(k)!.key, "scalable-mode-required", l10n.t("host.iommu.{0} is a scalable-mode capability, but this unit has no scalable mode (ECAP.SMTS = 0)", k), l10n.t("Add scalable: true to host.iommu (a unit with ECAP.SMTS), or remove {0}.", k));
     return out;

@@ -226,6 +226,12 @@ export interface IommuSpec {
    * for iommufd dirty tracking only). Scalable mode only; default false.
    */
   slads?: boolean;
+  /**
+   * ECAP.SMPWC: scalable-mode page walks snoop the CPU caches. Linux copies it into each PASID
+   * entry's PWSNP (pasid_set_page_snoop); with PWSNP = 0 a walk that must set an Accessed/Dirty bit
+   * faults (0x90 first level, 0x7c second level with SLADE; VT-d 3.10). Scalable mode only; default true.
+   */
+  smpwc?: boolean;
   /** ECAP.NEST (nested translation). Default: true with `scalable`. */
   nested?: boolean;
   /** ECAP.PSS + 1: PASID width in bits (ECAP.PASID when above 0). Default: 20 with `scalable`. */
