@@ -17,7 +17,15 @@ import type { DiagnosticCode } from "../protocol/diagnostics.js";
 /** A domain of the host driver: one set of I/O page tables, with its hardware domain id. */
 export interface HostDomain {
   readonly did: number;
+  /**
+   * What the user calls the domain where `did` is only the seam's key for it (an SMMUv3 nesting
+   * parent is did 0x8000 | VMID: "S2 VMID 1"); absent where the number is the one Linux shows.
+   */
+  readonly label?: string;
 }
+
+/** A domain as summaries and the DMA Trace name it: its label, else its number. */
+export const domainName = (d: HostDomain): string => d.label ?? String(d.did);
 
 /** The answer to one side-effect-free probe (a `translate` step). */
 export interface ProbeResult {

@@ -39,7 +39,7 @@
  * IOMMU_HWPT_ALLOC is not freed when the VM stops (its id is not reused).
  */
 import type { Step } from "../scenario/types.js";
-import type { HostDomain, HostFaultQueues, HostIopf, HostNesting, HostVEvent } from "./host-iommu.js";
+import { domainName, type HostDomain, type HostFaultQueues, type HostIopf, type HostNesting, type HostVEvent } from "./host-iommu.js";
 import { IommufdIoas, ioasEnomemText } from "./iommufd.js";
 import type { StepOutcome } from "./machine.js";
 import { STRERROR, type Errno, type VfioContainer } from "./vfio.js";
@@ -241,7 +241,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
         faultObj.users++;
         port.faultQueues!.setFaultQueue(domain, st.fault);
       }
-      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: ${parent !== undefined ? "a stage-2 nesting parent (IOMMU_HWPT_ALLOC_NEST_PARENT), " : ""}domain ${domain.did}${dirty !== undefined ? " (dirty tracking capable, off)" : ""} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"})${faultObj !== undefined ? `; its I/O page faults go to fault object ${st.fault} (IOMMU_HWPT_FAULT_ID_VALID)` : ""}; not attached`;
+      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: ${parent !== undefined ? "a stage-2 nesting parent (IOMMU_HWPT_ALLOC_NEST_PARENT), " : ""}domain ${domainName(domain)}${dirty !== undefined ? " (dirty tracking capable, off)" : ""} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"})${faultObj !== undefined ? `; its I/O page faults go to fault object ${st.fault} (IOMMU_HWPT_FAULT_ID_VALID)` : ""}; not attached`;
       return;
     }
     case "IOMMU_HWPT_SET_DIRTY_TRACKING":
@@ -255,7 +255,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
         const enable = st.enable ?? true;
         const why = port.setDirtyTracking(o.domain, enable);
         if (why !== undefined) return port.fail(out, "EOPNOTSUPP", `IOMMU_HWPT_SET_DIRTY_TRACKING failed: EOPNOTSUPP (${STRERROR.EOPNOTSUPP}): ${why}`);
-        out.summary = `IOMMU_HWPT_SET_DIRTY_TRACKING: hwpt ${st.id} (domain ${o.domain.did}) dirty tracking ${enable ? "on" : "off"}`;
+        out.summary = `IOMMU_HWPT_SET_DIRTY_TRACKING: hwpt ${st.id} (domain ${domainName(o.domain)}) dirty tracking ${enable ? "on" : "off"}`;
         return;
       }
       const length = st.length!;
@@ -314,7 +314,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
       const hwpt = ctx.objects.get(hwptId) as Extract<IommufdObject, { type: "hwpt" }>;
       const old = dev[1].hwpt;
       if (old === hwptId) {
-        out.summary = `${st.device} is already attached to hwpt ${hwptId} (domain ${hwpt.domain.did})`;
+        out.summary = `${st.device} is already attached to hwpt ${hwptId} (domain ${domainName(hwpt.domain)})`;
         return;
       }
       if (hwpt.fault !== undefined) {
@@ -338,10 +338,10 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
             o.users--;
             o.ioas.removeDomain(prev.domain.did);
           }
-          dropped = `; automatic hwpt ${old} (domain ${prev.domain.did}) destroyed`;
+          dropped = `; automatic hwpt ${old} (domain ${domainName(prev.domain)}) destroyed`;
         }
       }
-      out.summary = `VFIO_DEVICE_ATTACH_IOMMUFD_PT: ${st.device} (and its group) now translates through hwpt ${hwptId} = domain ${hwpt.domain.did} of IOAS ${hwpt.ioas}${dropped}`;
+      out.summary = `VFIO_DEVICE_ATTACH_IOMMUFD_PT: ${st.device} (and its group) now translates through hwpt ${hwptId} = domain ${domainName(hwpt.domain)} of IOAS ${hwpt.ioas}${dropped}`;
       return;
     }
     case "IOMMU_DESTROY": {
@@ -446,7 +446,7 @@ function viommuStep(port: IommufdPort, ctx: IommufdContext, st: IommufdStep, out
         return port.fail(out, "EINVAL", `IOMMU_VIOMMU_ALLOC failed: EINVAL (${STRERROR.EINVAL}): ${why}`);
       }
       p.users++;
-      out.summary = `IOMMU_VIOMMU_ALLOC -> vIOMMU ${id} (IOMMU_VIOMMU_TYPE_ARM_SMMUV3) on nesting parent hwpt ${st.pt} (domain ${p.domain.did})`;
+      out.summary = `IOMMU_VIOMMU_ALLOC -> vIOMMU ${id} (IOMMU_VIOMMU_TYPE_ARM_SMMUV3) on nesting parent hwpt ${st.pt} (domain ${domainName(p.domain)})`;
       return;
     }
     case "IOMMU_VDEVICE_ALLOC": {

@@ -6,6 +6,7 @@
 import type { IommuSpec, Step } from "../../scenario/types.js";
 import type { HostDomain, HostFaultQueues, HostIommu, HostIommuSnapshot, HostIopf, HostNesting, PasidSeamContext, RegisterPoke, Share } from "../host-iommu.js";
 import { smmuPasidStep } from "./pasidBind.js";
+import { nestParentDid, nestParentLabel } from "./nested.js";
 import { UnitHost } from "../unitHost.js";
 import type { IommuUnit } from "../iommu.js";
 import type { KernelLog } from "../klog.js";
@@ -264,7 +265,11 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
 function asHost(d: SmmuDomain): HostDomain & SmmuDomain {
   const h = d as HostDomain & SmmuDomain;
   // A nesting parent is named 0x8000 | VMID: a stage-2 VMID and a stage-1 ASID count from 1 each, and the seam finds domains by this number.
-  if (!Object.getOwnPropertyDescriptor(d, "did")) Object.defineProperty(d, "did", { get: () => (d.stage === 1 ? d.asid : d.stage === 2 ? (d.nestParent === true ? 0x8000 | d.vmid : d.vmid) : 0), enumerable: false });
+  // Its label is what the user knows it by (the VMID in its STEs and in CMD_TLBI_S2_IPA / CMD_TLBI_S12_VMALL).
+  if (!Object.getOwnPropertyDescriptor(d, "did")) {
+    Object.defineProperty(d, "did", { get: () => (d.stage === 1 ? d.asid : d.stage === 2 ? (d.nestParent === true ? nestParentDid(d.vmid) : d.vmid) : 0), enumerable: false });
+    Object.defineProperty(d, "label", { get: () => (d.stage === 2 && d.nestParent === true ? nestParentLabel(d.vmid) : undefined), enumerable: false });
+  }
   return h;
 }
 
