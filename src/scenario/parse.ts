@@ -27,7 +27,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request", "munmap"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request", "munmap", "process-exit"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW", "EOPNOTSUPP"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
@@ -1777,6 +1777,16 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
         return undefined;
       }
       return withExpect({ ...base, op, device, pasid, va, size });
+    }
+    case "process-exit": {
+      // SMMUv3 SVA: the process bound to the PASID exits (validate.ts: smmuv3, a PASID device); the mmu notifier's release.
+      const f = fields(["device", "pasid"]);
+      if (!f) return undefined;
+      const device = bdfReq(r, f, "device", op, item);
+      const pNode = r.required(f, "pasid", "the process-exit step", item);
+      const pasid = pNode === undefined ? undefined : r.int(pNode, "pasid", 0, 0xfffff);
+      if (device === undefined || pasid === undefined) return undefined;
+      return withExpect({ ...base, op, device, pasid });
     }
     case "translate": {
       const f = fields(["device", "iova", "write", "pasid"]);

@@ -534,6 +534,12 @@ export type Step =
    */
   | (StepBase & { op: "munmap"; device: string; pasid: number; va: bigint; size: bigint })
   /**
+   * SMMUv3 SVA: the process bound to `pasid` of `device` (bind-pasid sva: true) exits: exit_mmap
+   * runs the mmu notifiers' release (arm_smmu_mm_release), which makes the PASID's CD fault
+   * everything while the device may still do DMA (smmuv3/pasidBind.ts svaRelease).
+   */
+  | (StepBase & { op: "process-exit"; device: string; pasid: number })
+  /**
    * VT-d scalable mode: Linux's page request handler runs (prq_event_thread: the page request
    * queue, iommu_sva_handle_iopf, a page group response descriptor per request), and the device
    * retries the Translation Requests that were answered (docs/vtd-scalable-device.md).

@@ -220,12 +220,14 @@ function smmuPasidChecks(smmu: NonNullable<Scenario["host"]["iommu"]["smmu"]>, s
   if (st.op === "translate" && st.pasid !== undefined) check(st.device, st.pasid, st.range, l10n.t("translate with"));
   if (st.op === "bind-pasid" || st.op === "unbind-pasid") check(st.device, st.pasid, st.range, st.op === "bind-pasid" ? l10n.t("bind-pasid of") : l10n.t("unbind-pasid of"));
   if (st.op === "munmap") check(st.device, st.pasid, st.range, l10n.t("munmap through"));
+  if (st.op === "process-exit") check(st.device, st.pasid, st.range, l10n.t("process-exit of"));
 }
 
 function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => void): void {
   const io = s.host.iommu;
   if (io.smmu !== undefined) return smmuPasidChecks(io.smmu, st, add);
   if (st.op === "munmap") add("error", st.range, "pasid-unsupported", l10n.t("munmap is an SMMUv3 SVA step"), l10n.t("It unmaps part of the process bound with bind-pasid sva: true on an smmuv3 host (the mmu notifier's CMD_TLBI_NH_VA / CMD_ATC_INV); on VT-d and AMD-Vi use guest-unmap or unbind-pasid."));
+  if (st.op === "process-exit") add("error", st.range, "pasid-unsupported", l10n.t("process-exit is an SMMUv3 SVA step"), l10n.t("It ends the process bound with bind-pasid sva: true on an smmuv3 host (arm_smmu_mm_release makes its CD fault); on VT-d and AMD-Vi use unbind-pasid."));
   if (st.op === "bind-pasid" && st.sva === true) add("error", st.range, "pasid-unsupported", l10n.t("sva: true is an SMMUv3 key"), l10n.t("On VT-d (first-level) and AMD-Vi a bind-pasid already shares the process's page table as Linux's SVA does: drop sva."));
   // VT-d 3.x page request private data (PDP): a unit without it (VT-d 4.0 removed the field) has no place for it.
   if (st.op === "page-request" && st.privateData !== undefined && io.prqPrivateData !== true) add("error", st.range, "invalid-value", l10n.t("private-data needs a unit with page request private data (VT-d 3.x PDP)"), l10n.t("Add prq-private-data: true to host.iommu (VT-d 4.0 removed the field, and QEMU's unit treats PDP as reserved)."));

@@ -150,7 +150,7 @@ export interface HostIommu {
    * iommu_detach_device_pasid as the model's driver does them; SMMUv3: a CD per SubstreamID).
    * Absent: the steps go to VT-d's scalable-mode driver (vtd/pasidBind.ts).
    */
-  pasidStep?(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" }>, c: PasidSeamContext): void;
+  pasidStep?(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" | "process-exit" }>, c: PasidSeamContext): void;
   /**
    * iommufd fault delivery (fault.c: IOMMU_FAULT_QUEUE_ALLOC, IOMMU_HWPT_FAULT_ID_VALID, the fault
    * fd): where the model's driver can hand a domain's I/O page faults to user space. Absent: no

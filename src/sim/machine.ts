@@ -310,9 +310,10 @@ export class Machine {
       case "poke":
         return this.poke(step, out);
       case "munmap":
-        // SMMUv3 SVA only (validate.ts); a model without the seam has no SVA process to unmap.
+      case "process-exit":
+        // SMMUv3 SVA only (validate.ts); a model without the seam has no SVA process to unmap or end.
         if (this.hostIommu.pasidStep !== undefined) return this.hostIommu.pasidStep(step, this.pasidSeamContext(out));
-        return this.pasidSeamContext(out).fail("pasid-unsupported", "munmap is modelled for SMMUv3 SVA bindings only");
+        return this.pasidSeamContext(out).fail("pasid-unsupported", `${step.op} is modelled for SMMUv3 SVA bindings only`);
       case "bind-pasid":
       case "unbind-pasid":
         if (this.hostIommu.pasidStep !== undefined) return this.hostIommu.pasidStep(step, this.pasidSeamContext(out));

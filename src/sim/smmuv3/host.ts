@@ -13,7 +13,7 @@ import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
 import { formatSid, parseBdf } from "../bdf.js";
-import { smmuKernelEra, smmuS2Stalls, smmuSvaTlbiThreshold } from "./dmesg.js";
+import { smmuKernelEra, smmuS2Stalls, smmuSvaReleaseCd, smmuSvaTlbiThreshold } from "./dmesg.js";
 import { ArmSmmuV3Driver, type IopfRecord, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
@@ -63,7 +63,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     const smmu = smmuSpecOf(spec);
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
-    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel), svaTlbiThreshold: kernel === undefined || smmuSvaTlbiThreshold(kernel) });
+    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel), svaTlbiThreshold: kernel === undefined || smmuSvaTlbiThreshold(kernel), svaReleaseCd: kernel === undefined ? "sva-cd" : smmuSvaReleaseCd(kernel) });
     this.unit.sidOffset = this.sidOffset;
     // host.iommu.ats: Linux enables ATS for these PCI devices (arm_smmu_enable_ats) when they attach.
     for (const a of s?.ats ?? []) {
@@ -189,7 +189,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   }
 
   /** bind-pasid / unbind-pasid: a stage-1 domain's CD at the PASID's SubstreamID (pasidBind.ts). */
-  pasidStep(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" }>, c: PasidSeamContext): void {
+  pasidStep(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" | "process-exit" }>, c: PasidSeamContext): void {
     smmuPasidStep(this.driver, this.mem, (rid) => this.sid(rid), st, c);
   }
 
