@@ -2210,6 +2210,7 @@ const IOMMUFD_FIELDS: Record<(typeof IOMMUFD_IOCTLS)[number], readonly string[]>
   IOMMU_VDEVICE_ALLOC: ["viommu", "device", "virt-id"],
   IOMMU_VEVENTQ_ALLOC: ["viommu", "depth"],
   IOMMU_VEVENTQ_READ: ["veventq"],
+  IOMMU_HWPT_INVALIDATE: ["id", "cmds"],
 };
 /** Keys an ioctl takes but does not need (HWPT_ALLOC's fault_id is only read with IOMMU_HWPT_FAULT_ID_VALID). */
 const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_ALLOC/dirty-tracking", "IOMMU_HWPT_ALLOC/nest-parent", "IOMMU_HWPT_ALLOC/vste", "IOMMU_HWPT_SET_DIRTY_TRACKING/enable", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
@@ -2298,6 +2299,22 @@ function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStep
           ok = false;
         } else if (words[0] === undefined || words[1] === undefined) ok = false;
         else spec.vste = [words[0], words[1]];
+        break;
+      }
+      case "cmds": {
+        // IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3: struct iommu_viommu_arm_smmuv3_invalidate { __aligned_le64 cmd[2]; } per entry.
+        const v = r.required(f, k, `${ioctl}`, item);
+        if (v === undefined) {
+          ok = false;
+          break;
+        }
+        const items = isSeq(v) ? (v.items as Node[]) : undefined;
+        const pairs = items?.map((x) => (isSeq(x) && x.items.length === 2 ? (x.items as Node[]).map((w) => r.addr(w, k)) : undefined));
+        if (pairs === undefined || pairs.length === 0 || pairs.some((p) => p === undefined)) {
+          r.error(v, "invalid-value", l10n.t("cmds is a list of SMMUv3 commands, two 64-bit words each"), l10n.t("Give cmds: [[0x..., 0x...], ...] (struct iommu_viommu_arm_smmuv3_invalidate: the guest's command as it wrote it in its command queue, e.g. [0x0001_0000_0000_0012, 0x1000_0001] for CMD_TLBI_NH_VA)."));
+          ok = false;
+        } else if (pairs.some((p) => p!.some((w) => w === undefined))) ok = false;
+        else spec.cmds = pairs.map((p) => [p![0]!, p![1]!]);
         break;
       }
       case "iova":

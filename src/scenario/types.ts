@@ -646,13 +646,18 @@ export interface IommufdStepSpec {
   depth?: number;
   /** IOMMU_VEVENTQ_READ: the vEVENTQ object whose fd the VMM reads. */
   veventq?: number;
+  /**
+   * IOMMU_HWPT_INVALIDATE (`id`: hwpt_id, a vIOMMU): the guest's commands the VMM trapped, as
+   * IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 entries (struct iommu_viommu_arm_smmuv3_invalidate: two 64-bit words each).
+   */
+  cmds?: [bigint, bigint][];
 }
 
 /**
  * The `iommufd:` step's operations: ioctls, and IOMMU_HWPT_PAGE_RESPONSE, the VMM's read() of a
  * fault group from a fault object's fd and write() of its struct iommu_hwpt_page_response.
  */
-export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE", "IOMMU_HWPT_SET_DIRTY_TRACKING", "IOMMU_HWPT_GET_DIRTY_BITMAP", "IOMMU_VIOMMU_ALLOC", "IOMMU_VDEVICE_ALLOC", "IOMMU_VEVENTQ_ALLOC", "IOMMU_VEVENTQ_READ"] as const;
+export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE", "IOMMU_HWPT_SET_DIRTY_TRACKING", "IOMMU_HWPT_GET_DIRTY_BITMAP", "IOMMU_VIOMMU_ALLOC", "IOMMU_VDEVICE_ALLOC", "IOMMU_VEVENTQ_ALLOC", "IOMMU_VEVENTQ_READ", "IOMMU_HWPT_INVALIDATE"] as const;
 
 /**
  * `posted-descriptor: { address, vcpu, cpu, sync }`: the vCPU's posted-interrupt descriptor as KVM

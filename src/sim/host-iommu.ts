@@ -191,6 +191,15 @@ export interface HostNesting {
   freeVeventq(viommu: number): void;
   /** read() of the vEVENTQ fd: everything queued, oldest first; the queue is then empty. */
   readVeventq(viommu: number): HostVEvent[];
+  /**
+   * IOMMU_HWPT_INVALIDATE on the vIOMMU: the guest's commands converted and issued (the commands as
+   * the host's queue got them), how many were handled (entry_num), and the first refused one (EIO).
+   */
+  invalidate(viommu: number, cmds: readonly (readonly [bigint, bigint])[]): { issued: [bigint, bigint][]; handled: number; refused?: { index: number; why: string } };
+  /** A command's name in the model's words (CMD_TLBI_NH_VA). */
+  commandName(lo: bigint): string;
+  /** The lines the guest's driver prints for a vEVENT record the VMM put in the guest vIOMMU's event queue. */
+  guestEvent(record: readonly bigint[]): string[];
 }
 
 /** One fault group queued for user space, as read() of the fault fd returns it (uapi struct iommu_hwpt_pgfault). */

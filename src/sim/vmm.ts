@@ -730,6 +730,8 @@ export class Vmm {
         const dev = this.pci.device(key);
         return dev === undefined ? [] : this.pci.dmaAliases(dev);
       },
+      vmmLog: (vm, text) => this.log.vmm(this.clock, vm, `${VMM}: ${text}`, this.currentStep),
+      guestLog: (vm, text) => this.log.guest(this.clock, vm, text, this.currentStep),
     };
     runIommufdStep(port, st, out);
   }

@@ -27,6 +27,10 @@ import {
   CMD_SYNC,
   CMD_TLBI_NH_ASID,
   CMD_TLBI_NH_VA,
+  CMD_TLBI_NH_VAA,
+  CMD_TLBI_NH_ALL,
+  CMD_CFGI_CD_ALL,
+  COMMAND_NAMES,
   CMD_TLBI_NSNH_ALL,
   CMD_TLBI_S12_VMALL,
   CMD_TLBI_S2_IPA,
@@ -65,7 +69,7 @@ import {
   S1FMT_LINEAR,
 } from "./spec.js";
 import { blockAllowed, levelShift, s1StartLevel } from "./walk.js";
-import { atcInvCommand, EATS_TRANS } from "./ats.js";
+import { atcInvCommand, CMD_ATC_INV, EATS_TRANS } from "./ats.js";
 import { smmuGranules, smmuPriqShift, type SmmuV3Unit } from "./unit.js";
 
 const PAGE = 4096;
@@ -615,6 +619,65 @@ export class ArmSmmuV3Driver {
     q.queued.push(full ? { sequence: q.sequence } : { sequence: q.sequence, raw: rec });
     q.sequence = (q.sequence + 1) & 0x7fffffff;
     return true;
+  }
+
+  /**
+   * IOMMU_HWPT_INVALIDATE (alias IOMMU_VIOMMU_INVALIDATE) on vIOMMU `v` with
+   * IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3: the guest's commands, trapped by the VMM, as the kernel
+   * takes them (arm-smmu-v3-iommufd.c arm_vsmmu_cache_invalidate -> arm_vsmmu_convert_user_cmd):
+   * - CMD_TLBI_NSNH_ALL becomes CMD_TLBI_NH_ALL of the vSMMU's VMID (dword 1 zero): a guest's
+   *   "invalidate everything" reaches only its own stage-1 entries;
+   * - CMD_TLBI_NH_VA, _NH_VAA, _NH_ALL, _NH_ASID: the VMID field [47:32] is replaced by the vSMMU's
+   *   (CMDQ_TLBI_0_VMID), whatever the guest wrote;
+   * - CMD_ATC_INV, CMD_CFGI_CD, CMD_CFGI_CD_ALL: the StreamID [63:32] is a vSID, replaced by the
+   *   physical StreamID of the vDEVICE (arm_vsmmu_vsid_to_sid); a vSID without a vDEVICE -> -EIO;
+   * - any other opcode (CMD_CFGI_STE, CMD_TLBI_S2_IPA, CMD_TLBI_S12_VMALL, CMD_SYNC, ...) -> -EIO.
+   * Converted commands are issued in batches of up to CMDQ_BATCH_ENTRIES - 1 (63) with a CMD_SYNC
+   * each; the first refused command stops the loop, the commands before it in its batch are not
+   * issued, and entry_num is returned as the number handled (array->entry_num = cur - cmds).
+   */
+  vsmmuInvalidate(v: VSmmu, cmds: readonly (readonly [bigint, bigint])[]): { issued: [bigint, bigint][]; handled: number; refused?: { index: number; why: string } } {
+    const BATCH = 63; // CMDQ_BATCH_ENTRIES (BITS_PER_LONG) - 1 commands before the batch is issued
+    const issued: [bigint, bigint][] = [];
+    let batch: [bigint, bigint][] = [];
+    const VMID_MASK = 0xffffn << 32n;
+    const SID_MASK = 0xffffffffn << 32n;
+    for (let i = 0; i < cmds.length; i++) {
+      const [w0, w1] = cmds[i]!;
+      const op = Number(w0 & 0xffn);
+      let c: [bigint, bigint] | undefined;
+      let why: string | undefined;
+      switch (op) {
+        case CMD_TLBI_NSNH_ALL:
+          c = [BigInt(CMD_TLBI_NH_ALL) | (BigInt(v.vmid) << 32n), 0n];
+          break;
+        case CMD_TLBI_NH_VA:
+        case CMD_TLBI_NH_VAA:
+        case CMD_TLBI_NH_ALL:
+        case CMD_TLBI_NH_ASID:
+          c = [(w0 & ~VMID_MASK) | (BigInt(v.vmid) << 32n), w1];
+          break;
+        case CMD_ATC_INV:
+        case CMD_CFGI_CD:
+        case CMD_CFGI_CD_ALL: {
+          const vsid = Number(w0 >> 32n);
+          const sid = v.vdevs.find(([, vs]) => vs === vsid)?.[0];
+          if (sid === undefined) why = `vSID 0x${vsid.toString(16)} has no vDEVICE on the vIOMMU (arm_vsmmu_vsid_to_sid)`;
+          else c = [(w0 & ~SID_MASK) | (BigInt(sid) << 32n), w1];
+          break;
+        }
+        default:
+          why = `${COMMAND_NAMES[op] ?? `opcode 0x${op.toString(16)}`} is not a command a guest may send (arm_vsmmu_convert_user_cmd takes CMD_TLBI_NSNH_ALL, CMD_TLBI_NH_VA, CMD_TLBI_NH_VAA, CMD_TLBI_NH_ALL, CMD_TLBI_NH_ASID, CMD_ATC_INV, CMD_CFGI_CD, CMD_CFGI_CD_ALL)`;
+      }
+      if (c === undefined) return { issued, handled: i, refused: { index: i, why: why! } };
+      batch.push(c);
+      if (i + 1 === cmds.length || batch.length === BATCH) {
+        this.submit(batch);
+        issued.push(...batch);
+        batch = [];
+      }
+    }
+    return { issued, handled: cmds.length };
   }
 
   /**

@@ -13,11 +13,11 @@ import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
 import { formatSid, parseBdf } from "../bdf.js";
-import { smmuKernelEra, smmuS2Stalls, smmuSvaReleaseCd, smmuSvaTlbiThreshold } from "./dmesg.js";
+import { renderEvent, smmuKernelEra, smmuS2Stalls, smmuSvaReleaseCd, smmuSvaTlbiThreshold } from "./dmesg.js";
 import { ArmSmmuV3Driver, type IopfRecord, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
-import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE, STALL_MODEL_FORCE, STALL_MODEL_NONE, STALL_MODEL_STALL } from "./spec.js";
+import { COMMAND_NAMES, MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE, STALL_MODEL_FORCE, STALL_MODEL_NONE, STALL_MODEL_STALL } from "./spec.js";
 
 /** host.iommu.stall-model -> SMMU_IDR0.STALL_MODEL (spec.ts STALL_MODEL_*). */
 const STALL_MODELS = { stall: STALL_MODEL_STALL, none: STALL_MODEL_NONE, force: STALL_MODEL_FORCE } as const;
@@ -178,6 +178,15 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
       const v = this.driver.vsmmus.find((x) => x.id === viommu);
       if (v !== undefined) delete v.veventq;
     },
+    invalidate: (viommu, cmds) => this.driver.vsmmuInvalidate(this.driver.vsmmus.find((x) => x.id === viommu)!, cmds),
+    // QEMU's accelerated vSMMUv3 (hw/arm/smmuv3-accel.c smmuv3_accel_event_read -> smmuv3_propagate_event)
+    // writes the record, StreamID = the vSID, into the guest's event queue; the guest's arm-smmu-v3
+    // (a QEMU virt guest booted with ACPI: the IORT node's platform device "arm-smmu-v3.0.auto")
+    // prints it from arm_smmu_evtq_thread as any event, naming the master whose StreamID is the vSID:
+    // QEMU's virt machine maps RIDs to StreamIDs 1:1 (iommu-map / IORT ID mapping), so the vSID
+    // the VMM gave the vDEVICE is the device's guest BDF. Current kernel's format (dmesg.ts renderEvent).
+    guestEvent: (record) => renderEvent([record[0]!, record[1]!, record[2]!, record[3]!], GUEST_SMMU_DEVICE, `0000:${formatSid(Number(record[0]! >> 32n))}`),
+    commandName: (lo) => COMMAND_NAMES[Number(lo & 0xffn)] ?? `opcode 0x${(lo & 0xffn).toString(16)}`,
     readVeventq: (viommu) => {
       const v = this.driver.vsmmus.find((x) => x.id === viommu);
       return v === undefined ? [] : this.driver.readVeventq(v).map((e) => ({ sequence: e.sequence, lost: e.raw === undefined, record: e.raw === undefined ? [] : [...e.raw] }));
@@ -260,6 +269,9 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     this.driver.restore(v.driver);
   }
 }
+
+/** The guest's SMMUv3 as Linux names it: QEMU virt with ACPI, IORT SMMUv3 node -> platform device "arm-smmu-v3.<n>.auto" (acpi_iort.c iort_add_platform_device: PLATFORM_DEVID_AUTO). */
+const GUEST_SMMU_DEVICE = "arm-smmu-v3.0.auto";
 
 /** A domain as the seam sees it: its hardware tag (ASID for stage 1, VMID for stage 2) as `did`. */
 function asHost(d: SmmuDomain): HostDomain & SmmuDomain {

@@ -35,6 +35,7 @@ import {
   CMD_TLBI_EL2_ALL,
   CMD_TLBI_NH_ALL,
   CMD_TLBI_NH_ASID,
+  CMD_TLBI_NH_VAA,
   CMD_TLBI_NH_VA,
   CMD_TLBI_NSNH_ALL,
   CMD_TLBI_S12_VMALL,
@@ -786,9 +787,20 @@ export class SmmuV3Unit implements DmaUnit {
       case CMD_CFGI_CD_ALL:
         this.dropCds((k) => Math.floor(k / 2 ** 20) === sid);
         return true;
-      case CMD_TLBI_NH_ALL:
-        tlb.drop((i) => tlb.a.kind[i] !== 2);
+      case CMD_TLBI_NH_ALL: {
+        // All stage-1 entries of the command's VMID [47:32] (SMMUv3 spec 4.4.2.1; QEMU smmuv3_cmdq_consume
+        // SMMU_CMD_TLBI_NH_ALL: smmu_inv_notifiers_all / smmu_iotlb_inv_vmid_s1). A host's stage-1 entries have VMID 0.
+        const vmid = field(w0, 47, 32);
+        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.vmid[i] === vmid);
         return true;
+      }
+      case CMD_TLBI_NH_VAA: {
+        // CMD_TLBI_NH_VA for every ASID of the VMID (SMMUv3 spec 4.4.2.4): one address, VA [63:12] of dword 1.
+        const vmid = field(w0, 47, 32);
+        const va = Number((w1 >> 12n) & 0xfffffffffffffn) * 4096;
+        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.vmid[i] === vmid && tlb.a.vpn[i]! * 2 ** tlb.a.shift[i]! <= va && (tlb.a.vpn[i]! + 1) * 2 ** tlb.a.shift[i]! > va);
+        return true;
+      }
       case CMD_TLBI_NH_ASID: {
         const asid = field(w0, 63, 48); // CMDQ_TLBI_0_ASID
         const vmid = field(w0, 47, 32); // CMDQ_TLBI_0_VMID
