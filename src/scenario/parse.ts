@@ -1835,11 +1835,15 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       return withExpect(s);
     }
     case "poke": {
-      const f = fields(["address", "target", "register", "unit", "value", "set", "clear"]);
+      const f = fields(["address", "target", "register", "unit", "value", "set", "clear", "vm", "gpa"]);
       if (!f) return undefined;
-      const where = ["address", "target", "register"].filter((k) => f.has(k));
+      const where = ["address", "target", "register", "gpa"].filter((k) => f.has(k));
       if (where.length !== 1) {
-        r.error(item, "poke-target", l10n.t("a poke needs exactly one of address, target or register"), l10n.t("address: 0x... writes a host physical address; target: { device, structure } finds a table entry; register: RTADDR writes the root table address."));
+        r.error(item, "poke-target", l10n.t("a poke needs exactly one of address, target, register or gpa"), l10n.t("address: 0x... writes a host physical address; target: { device, structure } finds a table entry; register: RTADDR writes the root table address; vm and gpa: a word of a VM's RAM (what its guest kernel wrote)."));
+        return undefined;
+      }
+      if (f.has("gpa") !== f.has("vm")) {
+        r.error(f.get("gpa")?.key ?? f.get("vm")!.key, "poke-target", l10n.t("a poke of guest memory needs both vm and gpa"), l10n.t("Give vm: NAME and gpa: 0x... (a guest-physical address in that VM's RAM)."));
         return undefined;
       }
       // value: the new 64-bit word; set/clear: a read-modify-write of the current one.
@@ -1863,6 +1867,12 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (f.has("address")) {
         const address = r.addr(f.get("address")!.value, "address");
         return address === undefined ? undefined : withExpect({ ...base, op, address, ...rmw });
+      }
+      if (f.has("gpa")) {
+        const gpa = r.addr(f.get("gpa")!.value, "gpa");
+        const vm = r.str(f.get("vm")!.value, "vm");
+        if (gpa !== undefined && gpa % 8n !== 0n) r.error(f.get("gpa")!.value, "invalid-value", l10n.t("a poke writes an aligned 64-bit word: gpa must be a multiple of 8"), l10n.t("Round gpa down to a multiple of 8."));
+        return gpa === undefined || vm === undefined || gpa % 8n !== 0n ? undefined : withExpect({ ...base, op, vm, gpa, ...rmw });
       }
       if (f.has("register")) {
         const register = r.enumOf(f.get("register")!.value, "register", POKE_REGISTERS);

@@ -504,8 +504,11 @@ export type Step =
       address?: bigint;
       /** ... or a structure located through the device's tables ... */
       target?: { device: string; structure: PokeStructure; iova?: bigint; level?: number; /** pasid-entry: the PASID and the entry's 64-bit word. */ pasid?: number; word?: number };
-      /** ... or a DMAR register: RTADDR is written, then latched with GCMD.SRTP. */
+      /** ... or a DMAR register: RTADDR is written, then latched with GCMD.SRTP ... */
       register?: PokeRegister;
+      /** ... or a word of VM `vm`'s RAM at this guest-physical address (what its guest kernel wrote: a nested guest's CD or page table). */
+      gpa?: bigint;
+      vm?: string;
       /** The unit whose register (a host of several units, host.iommus: "dmar1"); absent: the first unit. */
       unit?: string;
       /** The new value; absent for a read-modify-write ... */

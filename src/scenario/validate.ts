@@ -38,7 +38,7 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
   }
   for (const st of s.workload) {
     ticker.tick();
-    if ("vm" in st) {
+    if ("vm" in st && st.vm !== undefined) {
       const vm = vms.get(st.vm);
       if (vm === undefined) add("error", st.range, "unknown-vm", l10n.t("no VM named \"{0}\"", st.vm), s.vms.length ? l10n.t("Defined VMs: {0}.", s.vms.map((v) => v.name).join(", ")) : l10n.t("Define it under vms:."));
       else if ((st.op === "guest-map" || st.op === "guest-unmap") && !vm.viommu) add("error", st.range, "no-viommu", l10n.t("VM {0} has no vIOMMU, so the guest cannot map IOVAs", vm.name), l10n.t("Add viommu: { model: intel, caching-mode: true } to the VM, or use map: (the VMM's VFIO_IOMMU_MAP_DMA)."));

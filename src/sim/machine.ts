@@ -547,8 +547,18 @@ export class Machine {
   private poke(step: Extract<Step, { op: "poke" }>, out: StepOutcome): void {
     if (step.register !== undefined) return this.pokeRegister(step, out);
     let addr: number;
+    let where = "";
     if (step.address !== undefined) addr = Number(step.address);
-    else {
+    else if (step.gpa !== undefined) {
+      const vm = this.vms.get(step.vm ?? "");
+      const hpa = vm?.running === true ? vm.guest.gpaToHpa(step.gpa) : undefined;
+      if (hpa === undefined) {
+        this.fail(out, "poke-target-missing", vm === undefined ? `no VM ${step.vm}` : vm.running !== true ? `VM ${step.vm} is not running: it has no RAM to write` : `GPA 0x${step.gpa.toString(16)} is not RAM of VM ${step.vm}`);
+        return;
+      }
+      addr = Number(hpa);
+      where = `GPA 0x${step.gpa.toString(16)} of VM ${step.vm}, `;
+    } else {
       const r = this.resolveEntry(step.target!);
       if (typeof r === "string") {
         this.fail(out, "poke-target-missing", r);
@@ -563,7 +573,7 @@ export class Machine {
       return;
     }
     this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, BigInt(addr), value);
-    out.summary = `${pokeVerb(step)}wrote ${hex16(value)} at HPA 0x${addr.toString(16)} (was ${hex16(old ?? 0n)}); no invalidation issued`;
+    out.summary = `${pokeVerb(step)}wrote ${hex16(value)} at ${where}HPA 0x${addr.toString(16)} (was ${hex16(old ?? 0n)}); no invalidation issued`;
   }
 
   /** A poke of a register: the model writes it as its driver would (VT-d: RTADDR, then GCMD.SRTP; sim/vtd/host.ts). */
