@@ -184,4 +184,18 @@ describe("the guest side of a nested SMMUv3 domain", () => {
     // Sequences 0 (event), 2 (lost header: events 1 and 2 lost), then 3: last whole event 0 -> 3 is 2 lost.
     expect(vmm).toEqual(["vEVENTQ: incomplete read (8/40 bytes)", "vEVENTQ: detected lost 2 event(s)"]);
   });
+
+  it("poke { vm, gpa }: the word of the VM's RAM at that GPA (the HPA behind it named); both keys needed, 8-byte aligned, a known VM, RAM of a running VM", () => {
+    const { m, outs } = run("  - poke: { vm: arm01, gpa: 0x4800_0010, value: 0x1234 }\n");
+    const hpa = m.vms.get("arm01")!.guest.gpaToHpa(0x4800_0010n)!;
+    expect(outs.at(-1)!.summary).toBe(`wrote 0x0000000000001234 at GPA 0x48000010 of VM arm01, HPA 0x${hpa.toString(16)} (was 0x0000000000000000); no invalidation issued`);
+    expect(m.mem.readU64(Number(hpa))).toBe(0x1234n);
+    const errs = (line: string) => parseScenario(setup + line, FILE).diagnostics.filter((d) => d.severity === "error").map((d) => d.message);
+    expect(errs("  - poke: { gpa: 0x4800_0000, value: 1 }\n")).toEqual(["a poke of guest memory needs both vm and gpa"]);
+    expect(errs("  - poke: { vm: arm01, gpa: 0x4800_0004, value: 1 }\n")).toEqual(["a poke writes an aligned 64-bit word: gpa must be a multiple of 8"]);
+    expect(errs("  - poke: { vm: nope, gpa: 0x4800_0000, value: 1 }\n")).toEqual(['no VM named "nope"']);
+    expect(errs("  - poke: { vm: arm01, gpa: 0x4800_0000, address: 0x1000, value: 1 }\n")).toEqual(["a poke needs exactly one of address, target, register or gpa"]);
+    const outside = run("  - poke: { vm: arm01, gpa: 0x1_0000_0000, value: 1 }\n").outs.at(-1)!;
+    expect(outside.summary).toBe("GPA 0x100000000 is not RAM of VM arm01");
+  });
 });
