@@ -27,7 +27,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request", "munmap", "process-exit"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request", "munmap", "process-exit", "emulated-dma"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW", "EOPNOTSUPP"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
@@ -1777,6 +1777,28 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
         return undefined;
       }
       return withExpect({ ...base, op, device, pasid, va, size });
+    }
+    case "emulated-dma": {
+      // A device QEMU emulates in the VM (virtio-net, e1000e, ...) at guest BDF `bdf`, its DMA through the VM's virtio-iommu (validate.ts).
+      const f = fields(["vm", "bdf", "iova", "length", "write", "endpoint"]);
+      if (!f) return undefined;
+      const vm = strReq(r, f, "vm", op, item);
+      const bdfNode = r.required(f, "bdf", "the emulated-dma step", item);
+      const bdf = bdfNode === undefined ? undefined : r.str(bdfNode, "bdf");
+      const iova = addrReq(r, f, "iova", op, item);
+      const length = f.has("length") ? sizeReq(r, f, "length", op, item) : 4096n;
+      const write = f.has("write") ? r.bool(f.get("write")!.value, "write") : false;
+      const endpoint = f.has("endpoint") ? r.enumOf(f.get("endpoint")!.value, "endpoint", ["attached", "detached", "unknown"] as const) : "attached";
+      if (bdf !== undefined && !/^[0-9a-fA-F]{1,2}:[0-1]?[0-9a-fA-F]\.[0-7]$/.test(bdf)) {
+        r.error(bdfNode!, "invalid-value", l10n.t("bdf is the emulated device's guest PCI address, BB:DD.F"), l10n.t("Give e.g. bdf: \"00:02.0\" (the guest's bus, device and function of the virtio-net or e1000e QEMU emulates)."));
+        return undefined;
+      }
+      if (vm === undefined || bdf === undefined || iova === undefined || length === undefined || write === undefined || endpoint === undefined) return undefined;
+      if (length === 0n) {
+        r.error(f.get("length")!.value, "invalid-value", l10n.t("length must be above 0"), l10n.t("Give the bytes the device reads or writes, e.g. length: 4KiB."));
+        return undefined;
+      }
+      return withExpect({ ...base, op, vm, bdf, iova, length, write, endpoint });
     }
     case "process-exit": {
       // SMMUv3 SVA: the process bound to the PASID exits (validate.ts: smmuv3, a PASID device); the mmu notifier's release.

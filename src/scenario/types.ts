@@ -543,6 +543,13 @@ export type Step =
    */
   | (StepBase & { op: "process-exit"; device: string; pasid: number })
   /**
+   * DMA by a device QEMU emulates in VM `vm` (virtio-net, e1000e, ...) at guest BDF `bdf`, through
+   * the VM's virtio-iommu: QEMU's virtio_iommu_translate, which reports faults on the event queue
+   * (an assigned device's DMA never goes through it). `endpoint`: what the guest's driver did with
+   * the endpoint (attached to the VM's domain; detached; never attached: unknown to QEMU).
+   */
+  | (StepBase & { op: "emulated-dma"; vm: string; bdf: string; iova: bigint; length: bigint; write: boolean; endpoint: "attached" | "detached" | "unknown" })
+  /**
    * VT-d scalable mode: Linux's page request handler runs (prq_event_thread: the page request
    * queue, iommu_sva_handle_iopf, a page group response descriptor per request), and the device
    * retries the Translation Requests that were answered (docs/vtd-scalable-device.md).

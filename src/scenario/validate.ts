@@ -43,6 +43,7 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
       if (vm === undefined) add("error", st.range, "unknown-vm", l10n.t("no VM named \"{0}\"", st.vm), s.vms.length ? l10n.t("Defined VMs: {0}.", s.vms.map((v) => v.name).join(", ")) : l10n.t("Define it under vms:."));
       else if ((st.op === "guest-map" || st.op === "guest-unmap") && !vm.viommu) add("error", st.range, "no-viommu", l10n.t("VM {0} has no vIOMMU, so the guest cannot map IOVAs", vm.name), l10n.t("Add viommu: { model: intel, caching-mode: true } to the VM, or use map: (the VMM's VFIO_IOMMU_MAP_DMA)."));
       else if (st.op === "guest-unmap" && st.deviceIotlbInvalidate === false) guestDeviceIotlbChecks(s, st, vm, add);
+      else if (st.op === "emulated-dma" && vm.viommu?.model !== "virtio-iommu") add("error", st.range, "no-viommu", l10n.t("emulated-dma goes through QEMU's virtio-iommu, and VM {0} has none", vm.name), l10n.t("Give the VM viommu: { model: virtio-iommu } (QEMU reports an emulated device's faults on virtio-iommu's event queue; intel-iommu's emulated-device faults are not modelled)."));
     }
     if (st.expect?.deviceIotlbInvalidations !== undefined && st.op !== "guest-map" && st.op !== "guest-unmap") {
       add("error", st.expect.range, "invalid-value", l10n.t("expect.device-iotlb-invalidations is about a guest-map or guest-unmap step, not {0}", st.op), l10n.t("It counts the Device-TLB invalidations the guest's intel-iommu driver sends to its vIOMMU (viommu device-iotlb: true); drop it here."));

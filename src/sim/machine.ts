@@ -309,6 +309,8 @@ export class Machine {
         return this.invalidateStep(step, out);
       case "poke":
         return this.poke(step, out);
+      case "emulated-dma":
+        return this.vmm.emulatedDma(step, out);
       case "munmap":
       case "process-exit":
         // SMMUv3 SVA only (validate.ts); a model without the seam has no SVA process to unmap or end.
@@ -476,6 +478,10 @@ export class Machine {
       out.recorded = tally.firstRecorded;
       out.status = "fault";
       out.summary = `${out.faults} of ${plural(out.transactions, "transaction")} faulted: ${faultLabel(out.fault, this.iommu)}`;
+      // QEMU's virtio-iommu reports faults (virtio_iommu_report_fault) only from virtio_iommu_translate,
+      // which an assigned device's DMA never reaches: the host IOMMU faulted, the guest hears nothing.
+      const vms = [...this.vms.values()].filter((v) => v.spec.viommu?.model === "virtio-iommu" && specs.some((t) => v.devices.includes(t.device)));
+      if (vms.length > 0) out.summary += `; QEMU's virtio-iommu is not told (an assigned device's DMA does not go through virtio_iommu_translate): nothing reaches ${vms.map((v) => v.spec.name).join(", ")}'s event queue`;
     } else {
       const dir = specs.every((t) => t.write) ? "written" : specs.every((t) => !t.write) ? "read" : "transferred";
       const by = specs.length > 1 ? ` by ${plural(new Set(specs.map((t) => t.device)).size, "device")}` : "";
