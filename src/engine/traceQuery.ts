@@ -138,7 +138,7 @@ export class TraceQuery {
       const out: Record<number, string> = {};
       const seen = new Set<number>();
       for (let i = 0; i < t.length; i++) {
-        const k = t.kind[i]!;
+        const k: EventKind = t.kind[i]!;
         if (k !== EventKind.Map && k !== EventKind.Unmap) continue;
         const did = t.did[i]!;
         if (seen.has(did)) continue;

@@ -1790,7 +1790,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       const write = f.has("write") ? r.bool(f.get("write")!.value, "write") : false;
       const endpoint = f.has("endpoint") ? r.enumOf(f.get("endpoint")!.value, "endpoint", ["attached", "detached", "unknown"] as const) : "attached";
       if (bdf !== undefined && !/^[0-9a-fA-F]{1,2}:[0-1]?[0-9a-fA-F]\.[0-7]$/.test(bdf)) {
-        r.error(bdfNode!, "invalid-value", l10n.t("bdf is the emulated device's guest PCI address, BB:DD.F"), l10n.t("Give e.g. bdf: \"00:02.0\" (the guest's bus, device and function of the virtio-net or e1000e QEMU emulates)."));
+        r.error(bdfNode, "invalid-value", l10n.t("bdf is the emulated device's guest PCI address, BB:DD.F"), l10n.t("Give e.g. bdf: \"00:02.0\" (the guest's bus, device and function of the virtio-net or e1000e QEMU emulates)."));
         return undefined;
       }
       if (vm === undefined || bdf === undefined || iova === undefined || length === undefined || write === undefined || endpoint === undefined) return undefined;

@@ -178,7 +178,8 @@ export class Vmm {
     out.fault = first.reason;
     out.recorded = true;
     const reason = ["VIRTIO_IOMMU_FAULT_R_UNKNOWN", "VIRTIO_IOMMU_FAULT_R_DOMAIN", "VIRTIO_IOMMU_FAULT_R_MAPPING"][first.reason]!;
-    const flags = ["READ", "WRITE", "EXEC"].filter((_, i) => first!.flags & (1 << i)).map((f) => `VIRTIO_IOMMU_FAULT_F_${f}`);
+    const firstFlags = first.flags;
+    const flags = ["READ", "WRITE", "EXEC"].filter((_, i) => firstFlags & (1 << i)).map((f) => `VIRTIO_IOMMU_FAULT_F_${f}`);
     out.summary = `${faults} of ${plural(n, "access", "accesses")} ${what} faulted in QEMU's virtio-iommu: ${reason} (flags ${[...flags, "VIRTIO_IOMMU_FAULT_F_ADDRESS"].join(" | ")}), reported on the event queue (VIRTIO_IOMMU_T_FAULT); the guest's driver prints it`;
   }
 
