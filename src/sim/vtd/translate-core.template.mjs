@@ -166,6 +166,72 @@ const readEntry = (at, pool) => `(local.set $off (i64.sub ${at} (local.get $pool
     (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))`;
 
 /**
+ * i64: the HPA of the level-L entry for the IOVA in (local `iova`) of the table at `table` (i64 expr):
+ * index(iova, L) * 8 = (iova >> (12 + 9 (L - 1)) & 511) << 3 = (iova >> 9L) & 0xff8.
+ */
+const entryAt = (table, iova, L) => `(i64.add ${table}
+      (i64.and (i64.shr_u (local.get ${iova}) (i64.const ${9 * L})) (i64.const 0xff8)))`;
+
+/**
+ * Software memory-level parallelism ("group prefetching", as in hash joins): the table reads of
+ * the walks of requests `from` .. `from + count - 1` (i32 expr; all below the burst's end), done
+ * ahead of the walks themselves, so that their SL-PT reads - W1's and W3's cache misses - are in
+ * flight together while the loop answers the requests before them. Pure reads: nothing is
+ * decided from them and nothing is written but the (local $sink), which keeps the reads from
+ * being dropped as unused; the walk of each request later reads the same entries (then cached)
+ * and decides everything as before. Each level's table comes from the entry just read, as the
+ * walk's (entryAt); an address outside the pool - a not-present entry's 0, a bad pointer, a
+ * superpage's page, a table in DRAM - is read at the pool's start instead (a select, not a
+ * branch: a mispredicted branch would cancel the later requests' reads). Branch-free and
+ * request after request (two values live per request), so the CPU overlaps the chains.
+ * Uses locals $pfReq $pfIova $pfT $pfOff $sink, $reqs $root $poolHpa $poolBytes $poolOff $addrMask.
+ */
+function prefetchWalks(levels, count, from) {
+  let s = `(local.set $pfReq (i32.add (local.get $reqs) (i32.shl ${from} (i32.const 3))))`;
+  for (let k = 0; k < count; k++) {
+    s += `
+    (local.set $pfIova (i64.load offset=${8 * k} (local.get $pfReq)))
+    (local.set $pfT (local.get $root))`;
+    for (let L = levels; L >= 1; L--) {
+      s += `
+    (local.set $pfOff (i64.sub ${entryAt("(local.get $pfT)", "$pfIova", L)} (local.get $poolHpa)))
+    (local.set $pfT (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64
+      (select (local.get $pfOff) (i64.const 0) (i64.lt_u (local.get $pfOff) (local.get $poolBytes)))))))${
+      L > 1 ? `
+    (local.set $pfT (i64.and (local.get $pfT) (local.get $addrMask)))` : `
+    (local.set $sink (i64.xor (local.get $sink) (local.get $pfT)))`}`;
+    }
+  }
+  return s;
+}
+
+const PF_LOCALS = `(local $pfAt i32) (local $pfReq i32) (local $pfIova i64) (local $pfT i64) (local $pfOff i64) (local $sink i64)`;
+
+/**
+ * In a loop over requests $i < $n: each time $i reaches $pfAt, the reads of the next group of
+ * `count` requests after the current group (prefetchWalks), when the burst has them; the first
+ * group of a call is read on entry (`prefetchEntry`). The walk of request j thus finds its
+ * entries read while the `count` requests before it were answered.
+ */
+const prefetchStep = (levels, count) =>
+  count === 0
+    ? ""
+    : `(if (i32.ge_u (local.get $i) (local.get $pfAt))
+          (then
+            (local.set $pfAt (i32.add (local.get $i) (i32.const ${count})))
+            (if (i32.le_u (i32.add (local.get $i) (i32.const ${2 * count})) (local.get $n))
+              (then ${prefetchWalks(levels, count, `(local.get $pfAt)`)}))))`;
+const prefetchEntry = (levels, count) =>
+  count === 0
+    ? ""
+    : `(local.set $pfAt (local.get $i))
+    (if (i32.le_u (i32.add (local.get $i) (i32.const ${count})) (local.get $n))
+      (then ${prefetchWalks(levels, count, `(local.get $i)`)}))`;
+/** Requests per group of prefetchWalks in the walk loop ($burstWalk4) and the IOTLB loop ($burstTlb4). */
+const PREFETCH_WALK = Number(process.env.VTD_PF_W1 ?? 8);
+const PREFETCH_TLB = Number(process.env.VTD_PF_W3 ?? 0);
+
+/**
  * The unrolled walk of `levels` levels from the table at (local $root), for (local $iova) needing
  * (local $need) (i64: 1 read, 2 write). Reads locals $poolHpa $poolBytes $poolOff $addrMask $blk
  * $large2 $large3 (i64: PS where that level has superpages, else 0); sets $e (the entry) and, at a leaf, $offMask, then branches to `leaf` (L2/L3
@@ -181,11 +247,9 @@ export function walk(levels, leaf, h) {
   let s = "";
   for (let L = levels; L >= 1; L--) {
     const table = L === levels ? "(local.get $root)" : "(i64.and (local.get $e) (local.get $addrMask))";
-    // index(iova, L) * 8 = (iova >> (12 + 9 (L - 1)) & 511) << 3 = (iova >> 9L) & 0xff8
     s += `
     ;; L${L} (${NAMES[L]}), IOVA bits ${11 + 9 * L}:${3 + 9 * L}
-    ${readEntry(`(i64.add ${table}
-      (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8)))`, (c) => h.pool(c, L, L === levels))}
+    ${readEntry(entryAt(table, "$iova", L), (c) => h.pool(c, L, L === levels))}
     ${h.entry(L, L === levels)}
     ${h.fault(L, "(i64.eqz (i64.and (local.get $e) (local.get $need)))")}`;
     if (L === 2 || L === 3) {
@@ -875,6 +939,8 @@ export function translateCoreWat() {
   ;; above it cannot be read (0x07: see unbacked in the template). Until configureDram: every address is DRAM
   ;; (every walk that leaves the pool goes back to TypeScript).
   (global $dramBytes (mut i64) (i64.const -1))
+  ;; What the read-ahead of the walk loops read (prefetchWalks in the template): never read.
+  (global $sink (mut i64) (i64.const 0))
 
   (func (export "configureDram") (param $dramBytes f64)
     (global.set $dramBytes (i64.trunc_f64_u (local.get $dramBytes))))
@@ -1165,14 +1231,16 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
     ${WALK_LOCALS} ${TLB_LOCALS}
     (local $start i32) (local $iova i64) (local $write i32) (local $out i32) (local $hpa i64)
     (local $hits i32) (local $misses i32) (local $level i32) (local $lastPerm i32) (local $hit i32)
-    (local $hitRun i32)
+    (local $hitRun i32) ${PF_LOCALS}
     ${WALK_SETUP}
     ${tlbSetup("(local.get $didTagP)")}
     (local.set $start (local.get $i))
+    ${prefetchEntry(4, PREFETCH_TLB)}
     (block $pool
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        ${prefetchStep(4, PREFETCH_TLB)}
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
         ;; The access needs R (bit 0) for a read, W (bit 1) for a write: 1 + write.
@@ -1219,6 +1287,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(local.get $level)", "(local.get $hit)")})
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
+    ${PREFETCH_TLB ? "(global.set $sink (local.get $sink))" : ""}
     ;; Done, or stopped at a 4 KiB hit: the block describes the last request done, as after $burst.
     (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
     (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk)) (local.get $misses)))
@@ -1248,11 +1317,13 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   (func $burstWalk4 (param $did i32) (param $root i64) (param $widthBits i32) (param $widthMask i64)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     ${WALK_LOCALS}
-    (local $i i32) (local $iova i64) (local $out i32) (local $lvl i32)
+    (local $i i32) (local $iova i64) (local $out i32) (local $lvl i32) ${PF_LOCALS}
     ${WALK_SETUP}
+    ${prefetchEntry(4, PREFETCH_WALK)}
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        ${prefetchStep(4, PREFETCH_WALK)}
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         ;; need = 1 + write: R (bit 0) for a read, W (bit 1) for a write.
         (local.set $need (i64.extend_i32_u (i32.add (i32.const 1) (i32.load8_u (i32.add (local.get $writes) (local.get $i))))))
@@ -1287,6 +1358,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $lvl))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
+    ${PREFETCH_WALK ? "(global.set $sink (local.get $sink))" : ""}
     ;; Stopped early at request $i (its walk left the pool): the caller walks it, and $burst does
     ;; not describe it. Otherwise the last request again, through $burst, for the result block.
     (if (i32.and (i32.eq (local.get $i) (local.get $n)) (i32.gt_u (local.get $n) (i32.const 0)))
