@@ -282,7 +282,7 @@ describe("translateBatch (bursts in the WebAssembly core)", () => {
     burstsMatchTranslate(fc.integer({ min: 1, max: 7 }), 8, 3, 400);
   });
 
-  it("bursts long enough for the walk loops' read-ahead of later requests' table entries (groups of 8): the same results", () => {
+  it("bursts long enough for the burst loops' read-ahead of later requests' table entries (groups of 16 without an IOTLB, 8 with one): the same results", () => {
     // The read-ahead reads entries of requests the loop has not reached (pure reads, whatever the
     // entries hold: not present, bad pointers, DRAM tables, superpages); a burst stopped early (a
     // walk handed back to TypeScript) resumes after it.

@@ -227,9 +227,15 @@ const prefetchEntry = (levels, count) =>
     : `(local.set $pfAt (local.get $i))
     (if (i32.le_u (i32.add (local.get $i) (i32.const ${count})) (local.get $n))
       (then ${prefetchWalks(levels, count, `(local.get $i)`)}))`;
-/** Requests per group of prefetchWalks in the walk loop ($burstWalk4) and the IOTLB loop ($burstTlb4). */
-const PREFETCH_WALK = Number(process.env.VTD_PF_W1 ?? 8);
-const PREFETCH_TLB = Number(process.env.VTD_PF_W3 ?? 0);
+/**
+ * Requests per group of prefetchWalks in the walk loop ($burstWalk4) and the IOTLB loop
+ * ($burstTlb4), as measured (docs/performance.md, 2026-12-06 session 29): W1 4 / 8 / 16 / 32,
+ * W3 2 / 4 / 8 / 16 were tried; 16 and 32 gave W1 the same, 8 and 16 W3. In $burstTlb4 the reads
+ * of a request the IOTLB then answers (about 40 % of W3's) are wasted, and are cheap: a hit's
+ * entries were read when it was filled.
+ */
+const PREFETCH_WALK = 16;
+const PREFETCH_TLB = 8;
 
 /**
  * The unrolled walk of `levels` levels from the table at (local $root), for (local $iova) needing
