@@ -520,6 +520,51 @@ describe("translateBatch's loops of the common configurations", () => {
   }
 });
 
+describe("translateBatch's IOTLB loop with reads ahead (a stream that misses often)", () => {
+  // 4 KiB pages 0..63 mapped through pool tables (every fifth read-only, every seventh not
+  // present); IOVAs under SL-PML4E 1..3 find a not-present entry at the top, whose address 0 the
+  // reads ahead must not follow out of the pool. Faults are never cached, so a stream of them
+  // keeps missing: after a call of the IOTLB loop that walked four misses or more, the next call
+  // reads ahead ($burstTlb4Ahead).
+  const make = () => {
+    const mem = newMemory();
+    mem.writeU64(Number(POOL), (POOL + 4096n) | 3n);
+    mem.writeU64(Number(POOL + 4096n), (POOL + 2n * 4096n) | 3n);
+    mem.writeU64(Number(POOL + 2n * 4096n), (POOL + 3n * 4096n) | 3n);
+    for (let k = 0n; k < 64n; k++) if (k % 7n !== 3n) mem.writeU64(Number(POOL + 3n * 4096n + 8n * k), ((0x5_0000n + k) << 12n) | (k % 5n === 0n ? 1n : 3n));
+    return new SecondLevelTranslator(new SlptWalker(mem, F48), new Iotlb(256, 4, mem));
+  };
+  it("gives the results, info bytes and counters of translate() one request at a time", () => {
+    fc.assert(
+      fc.property(
+        // Mostly pages 0..63 (runs of hits end the IOTLB loop's calls), some not present at L1 or at the top.
+        fc.array(fc.tuple(fc.constantFrom(0, 0, 0, 0, 0, 1, 2, 3), fc.nat(79), fc.nat(0xfff), fc.boolean()), { minLength: 40, maxLength: 300 }),
+        (reqs) => {
+          const one = make();
+          const many = make();
+          const iovas = reqs.map(([top, page, off, write]) => [(BigInt(top) << 39n) | (BigInt(page) << 12n) | BigInt(off), write] as const);
+          const burst = new DmaBurst(many.walker.mem, iovas.length);
+          iovas.forEach(([iova, write], i) => {
+            burst.requests[2 * i] = Number(iova & 0xffffffffn) | 0;
+            burst.requests[2 * i + 1] = Number(iova >> 32n);
+            burst.writes[i] = write ? 1 : 0;
+          });
+          expect(many.translateBatch(1, Number(POOL), 4, 48, burst, iovas.length)).toBe(iovas.length);
+          iovas.forEach(([iova, write], i) => {
+            const code = one.translate(1, Number(POOL), 4, 48, Number(iova >> 32n), Number(iova & 0xffffffffn), write);
+            const want = code === 0 ? [one.hpaLo | 0, one.hpaHi | 0] : [code, -1];
+            expect([burst.results[2 * i], burst.results[2 * i + 1]], `request ${i}: 0x${iova.toString(16)}`).toEqual(want);
+            expect(burst.info[i], `request ${i}: level and IOTLB hit`).toBe(one.level | (one.iotlbHit ? CORE_INFO.iotlbHit : 0));
+          });
+          expect([many.hits, many.misses]).toEqual([one.hits, one.misses]);
+          expect(many.iotlb!.entries()).toEqual(one.iotlb!.entries());
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
+
 describe("translateBatch's result block", () => {
   it("a request whose walk leaves the table pool, right after an IOTLB hit, is not reported as a hit", () => {
     // IOVA 0x1000 maps through pool tables; IOVA 2^39's SL-PML4E points at address 0, outside the
