@@ -520,6 +520,11 @@ describe("translateBatch's loops of the common configurations", () => {
   }
 });
 
+/** Pool pages 0 -> 1 -> 2 -> 3 along IOVA 0's path (entry 0 of each): page 3 is the SL-PT of IOVAs below 2 MiB. */
+function poolPath(mem: PhysicalMemory): void {
+  for (let page = 0n; page < 3n; page++) mem.writeU64(Number(POOL + page * 4096n), (POOL + (page + 1n) * 4096n) | 3n);
+}
+
 describe("translateBatch's IOTLB loop with reads ahead (a stream that misses often)", () => {
   // 4 KiB pages 0..63 mapped through pool tables (every fifth read-only, every seventh not
   // present); IOVAs under SL-PML4E 1..3 find a not-present entry at the top, whose address 0 the
@@ -528,9 +533,7 @@ describe("translateBatch's IOTLB loop with reads ahead (a stream that misses oft
   // reads ahead ($burstTlb4Ahead).
   const make = () => {
     const mem = newMemory();
-    mem.writeU64(Number(POOL), (POOL + 4096n) | 3n);
-    mem.writeU64(Number(POOL + 4096n), (POOL + 2n * 4096n) | 3n);
-    mem.writeU64(Number(POOL + 2n * 4096n), (POOL + 3n * 4096n) | 3n);
+    poolPath(mem);
     for (let k = 0n; k < 64n; k++) if (k % 7n !== 3n) mem.writeU64(Number(POOL + 3n * 4096n + 8n * k), ((0x5_0000n + k) << 12n) | (k % 5n === 0n ? 1n : 3n));
     return new SecondLevelTranslator(new SlptWalker(mem, F48), new Iotlb(256, 4, mem));
   };
@@ -571,9 +574,7 @@ describe("translateBatch's result block", () => {
     // pool (walked in TypeScript: DRAM there reads as zeros, a not-present SL-PDPTE).
     const make = () => {
       const mem = newMemory();
-      mem.writeU64(Number(POOL), (POOL + 4096n) | 3n);
-      mem.writeU64(Number(POOL + 4096n), (POOL + 2n * 4096n) | 3n);
-      mem.writeU64(Number(POOL + 2n * 4096n), (POOL + 3n * 4096n) | 3n);
+      poolPath(mem);
       mem.writeU64(Number(POOL + 3n * 4096n + 8n), 0x5000n | 3n);
       mem.writeU64(Number(POOL + 8n), 3n);
       return new SecondLevelTranslator(new SlptWalker(mem, F48), new Iotlb(16, 4, mem));
