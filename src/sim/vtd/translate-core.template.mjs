@@ -173,6 +173,82 @@ const readEntry = (at, pool) => `(local.set $off (i64.sub ${at} (local.get $pool
     (local.set $e (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64 (local.get $off)))))`;
 
 /**
+ * i64: the HPA of the level-L entry for the IOVA in (local `iova`) of the table at `table` (i64 expr):
+ * index(iova, L) * 8 = (iova >> (12 + 9 (L - 1)) & 511) << 3 = (iova >> 9L) & 0xff8.
+ */
+const entryAt = (table, iova, L) => `(i64.add ${table}
+      (i64.and (i64.shr_u (local.get ${iova}) (i64.const ${9 * L})) (i64.const 0xff8)))`;
+
+/**
+ * Software memory-level parallelism ("group prefetching", as in hash joins): the table reads of
+ * the walks of requests `from` .. `from + count - 1` (i32 expr; all below the burst's end), done
+ * ahead of the walks themselves, so that their SL-PT reads - W1's and W3's cache misses - are in
+ * flight together while the loop answers the requests before them. Pure reads: nothing is
+ * decided from them and nothing is written but the (local $sink), which keeps the reads from
+ * being dropped as unused; the walk of each request later reads the same entries (then cached)
+ * and decides everything as before. Each level's table comes from the entry just read, as the
+ * walk's (entryAt); an address outside the pool - a not-present entry's 0, a bad pointer, a
+ * superpage's page, a table in DRAM - is read at the pool's start instead (a select, not a
+ * branch: a mispredicted branch would cancel the later requests' reads). Branch-free and
+ * request after request (two values live per request), so the CPU overlaps the chains.
+ * Uses locals $pfReq $pfIova $pfT $pfOff $sink, $reqs $root $poolHpa $poolBytes $poolOff $addrMask.
+ */
+function prefetchWalks(levels, count, from) {
+  let s = `(local.set $pfReq (i32.add (local.get $reqs) (i32.shl ${from} (i32.const 3))))`;
+  for (let k = 0; k < count; k++) {
+    s += `
+    (local.set $pfIova (i64.load offset=${8 * k} (local.get $pfReq)))
+    (local.set $pfT (local.get $root))`;
+    for (let L = levels; L >= 1; L--) {
+      s += `
+    (local.set $pfOff (i64.sub ${entryAt("(local.get $pfT)", "$pfIova", L)} (local.get $poolHpa)))
+    (local.set $pfT (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64
+      (select (local.get $pfOff) (i64.const 0) (i64.lt_u (local.get $pfOff) (local.get $poolBytes)))))))${
+      L > 1 ? `
+    (local.set $pfT (i64.and (local.get $pfT) (local.get $addrMask)))` : `
+    (local.set $sink (i64.xor (local.get $sink) (local.get $pfT)))`}`;
+    }
+  }
+  return s;
+}
+
+const PF_LOCALS = `(local $pfAt i32) (local $pfReq i32) (local $pfIova i64) (local $pfT i64) (local $pfOff i64) (local $sink i64)`;
+
+/**
+ * In a loop over requests $i < $n: each time $i reaches $pfAt (and `when`, an i32 expr, holds),
+ * the reads of the next group of `count` requests after the current group (prefetchWalks), when
+ * the burst has them; the first group of a call is read on entry (`prefetchEntry`). The walk of
+ * request j thus finds its entries read while the `count` requests before it were answered.
+ */
+const prefetchStep = (levels, count, when) =>
+  count === 0
+    ? ""
+    : `(if ${when ? `(i32.and (i32.ge_u (local.get $i) (local.get $pfAt)) ${when})` : "(i32.ge_u (local.get $i) (local.get $pfAt))"}
+          (then
+            (local.set $pfAt (i32.add (local.get $i) (i32.const ${count})))
+            (if (i32.le_u (i32.add (local.get $i) (i32.const ${2 * count})) (local.get $n))
+              (then ${prefetchWalks(levels, count, `(local.get $pfAt)`)}))))`;
+const prefetchEntry = (levels, count) =>
+  count === 0
+    ? ""
+    : `(local.set $pfAt (local.get $i))
+    (if (i32.le_u (i32.add (local.get $i) (i32.const ${count})) (local.get $n))
+      (then ${prefetchWalks(levels, count, `(local.get $i)`)}))`;
+/**
+ * Requests per group of prefetchWalks in the walk loop ($burstWalk4) and the IOTLB loop
+ * ($burstTlb4Ahead), as measured (docs/performance.md, 2026-12-06 session 29): W1 4 / 8 / 16 /
+ * 32, W3 2 / 4 / 8 / 16 were tried; 16 and 32 gave W1 the same, 8 and 16 W3. A stream that mostly
+ * hits (W2: 95 %) enters the IOTLB loop at each miss and leaves it at the fourth 4 KiB hit in a
+ * row; reading ahead there cost W2 a quarter of its speed (the reads of requests the IOTLB then
+ * answers are wasted: nearly all of W2's, about 40 % of W3's), and even the loop's two more live
+ * values cost it some. So $burstProbe4 calls the loop with the reads ahead ($burstTlb4Ahead) only
+ * after a call of it that walked TLB_PREFETCH_AFTER misses or more.
+ */
+const PREFETCH_WALK = 16;
+const PREFETCH_TLB = 8;
+const TLB_PREFETCH_AFTER = 4;
+
+/**
  * The unrolled walk of `levels` levels from the table at (local $root), for (local $iova) needing
  * (local $need) (i64: 1 read, 2 write). Reads locals $poolHpa $poolBytes $poolOff $addrMask $blk
  * $large2 $large3 (i64: PS where that level has superpages, else 0); sets $e (the entry) and, at a leaf, $offMask, then branches to `leaf` (L2/L3
@@ -188,11 +264,9 @@ export function walk(levels, leaf, h) {
   let s = "";
   for (let L = levels; L >= 1; L--) {
     const table = L === levels ? "(local.get $root)" : "(i64.and (local.get $e) (local.get $addrMask))";
-    // index(iova, L) * 8 = (iova >> (12 + 9 (L - 1)) & 511) << 3 = (iova >> 9L) & 0xff8
     s += `
     ;; L${L} (${NAMES[L]}), IOVA bits ${11 + 9 * L}:${3 + 9 * L}
-    ${readEntry(`(i64.add ${table}
-      (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8)))`, (c) => h.pool(c, L, L === levels))}
+    ${readEntry(entryAt(table, "$iova", L), (c) => h.pool(c, L, L === levels))}
     ${h.entry(L, L === levels)}
     ${h.fault(L, "(i64.eqz (i64.and (local.get $e) (local.get $need)))")}`;
     if (L === 2 || L === 3) {
@@ -1002,6 +1076,115 @@ const tlb4Probe = (L) => {
                   (br $done)))`;
 };
 
+/**
+ * $burstTlb4 (`ahead` 0) and $burstTlb4Ahead (`ahead` requests per group of reads ahead:
+ * prefetchWalks): the same step, generated twice so that a stream that mostly hits runs the loop
+ * without the reads ahead and the two values they keep live.
+ */
+function burstTlb4Func(name, ahead) {
+  return `  ;; A 4-way IOTLB and 4 levels (the DMAR unit's 48-bit domains), from request $i: the whole step
+  ;; in one loop with no call — probes of the three page sizes with one SIMD compare each, the
+  ;; unrolled walk, the fill — so that nothing is spilled across a call and a walk-bound stream
+  ;; keeps several walks' table reads in flight. $burstProbe4 runs it for the requests its hit loop
+  ;; cannot answer; it hands back at the fourth 4 KiB hit in a row (returns that request's index), at $n, or
+  ;; at a request whose walk leaves the table pool (returns -1 - its index; its miss is counted).
+  ;; A fault's reason leaves the block $word0; a result is written where it is found.
+  ;; $didTagP: the domain's tagB bits; $widthMask: the IOVA bits at or above the address width.${
+    ahead
+      ? `
+  ;; This one reads the table entries of later requests' walks ahead, in groups of ${ahead}
+  ;; (prefetchWalks), for streams that miss often (see PREFETCH_TLB).`
+      : ""
+  }
+  (func ${name} (param $didTagP i32) (param $root i64) (param $widthMask i64)
+    (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
+    ${WALK_LOCALS} ${TLB_LOCALS}
+    (local $start i32) (local $iova i64) (local $write i32) (local $out i32) (local $hpa i64)
+    (local $hits i32) (local $misses i32) (local $level i32) (local $lastPerm i32) (local $hit i32)
+    (local $hitRun i32) ${ahead ? PF_LOCALS : ""}
+    ${WALK_SETUP}
+    ${tlbSetup("(local.get $didTagP)")}
+    (local.set $start (local.get $i))
+    ${prefetchEntry(4, ahead)}
+    (block $pool
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        ${prefetchStep(4, ahead)}
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        ;; The access needs R (bit 0) for a read, W (bit 1) for a write: 1 + write.
+        (local.set $need (i64.extend_i32_u (i32.add (local.get $write) (i32.const 1))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        ;; A result leaves block $done written; a fault's reason leaves block $word0.
+        (block $done
+        (i32.store (local.get $out)
+          (block $word0 (result i32)
+            ;; The request's level and hit bit (its info byte): set anew for each request, so that
+            ;; they are not live across the loop (the end of the burst reads the last info byte).
+            (local.set $hit (i32.const 0))
+            (local.set $level (i32.const 0))
+            ;; IOTLB probes: 4 KiB, then 2 MiB, then 1 GiB (unrolled: each with its shift a constant).
+            (block $miss
+              ${[1, 2, 3].map(tlb4Probe).join("")})
+            (local.set $misses (i32.add (local.get $misses) (i32.const 1)))
+            (local.set $hitRun (i32.const 0))
+            ;; A miss walks, range check first (vtd_iova_sl_range_check).
+            (br_if $word0 (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.and (local.get $iova) (local.get $widthMask)) (i64.const 0)))
+            (drop)
+            (block $leaf
+              ${walk(4, "$leaf", {
+                // Every walk that leaves the pool goes back (read errors included): answering
+                // 0x07 here, as the other loops do, cost W3 35 instructions per request more
+                // than the trip to TypeScript (callgrind: V8 spilled more of this loop).
+                pool: (c) => `(br_if $pool ${c})`,
+                entry: (L, top) => `${andPerm(L, top)} (local.set $level (i32.const ${L}))`,
+                fault: (L, c) => `(br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write)) ${c}) (drop)`,
+                rsvd: (L, c) => `(br_if $word0 (i32.const ${FR.PAGING_ENTRY_RSVD}) ${c}) (drop)`,
+              })})
+            ;; The leaf at $level.
+            (local.set $lastPerm (i32.and (i32.wrap_i64 (local.get $perm)) (i32.const 3)))
+            (local.set $hpa ${leafHpa()})
+            ;; A leaf in the interrupt window goes back to TypeScript unfilled (LAYOUT.interruptWindow).
+            ${vetted("(local.get $hpa)", "(local.get $offMask)", "(br $pool)")}
+            ;; The fill, its shifts constants for the common 4 KiB leaf.
+            (if (i32.eq (local.get $level) (i32.const 1))
+              (then ${fill("(i32.const 1)", "(local.get $hpa)", "(local.get $lastPerm)", 4)})
+              (else ${fill("(local.get $level)", "(local.get $hpa)", "(local.get $lastPerm)", 4)}))
+            (i64.store (local.get $out) (local.get $hpa))
+            (br $done)))
+        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi})))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(local.get $level)", "(local.get $hit)")})
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    ${ahead ? "(global.set $sink (local.get $sink))" : ""}
+    ;; Done, or stopped at a 4 KiB hit: the block describes the last request done, as after $burst.
+    (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
+    (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk)) (local.get $misses)))
+    (if (i32.and (i32.eq (local.get $i) (local.get $n)) (i32.gt_u (local.get $n) (local.get $start)))
+      (then
+        ;; The last request's level and hit bit from its info byte, its result from the results.
+        (local.set $level (i32.load8_u (i32.add (local.get $info) (i32.sub (local.get $i) (i32.const 1)))))
+        (local.set $out (i32.add (local.get $results) (i32.shl (i32.sub (local.get $i) (i32.const 1)) (i32.const 3))))
+        (i32.store offset=${B.level} (local.get $blk) (i32.and (local.get $level) (i32.const ${LAYOUT.info.levelMask})))
+        (i32.store offset=${B.perm} (local.get $blk) (local.get $lastPerm))
+        (i32.store offset=${B.iotlbHit} (local.get $blk)
+          (i32.shr_u (local.get $level) (i32.const ${Math.log2(LAYOUT.info.iotlbHit)})))
+        (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const ${LAYOUT.faultHi}))
+          (then (i64.store offset=${B.hpa} (local.get $blk) (i64.load (local.get $out)))))))
+    (return (local.get $i)))
+    ;; Stopped at request $i, whose walk left the table pool (its miss counted): the caller walks it
+    ;; and fills the result block.
+    (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
+    (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk)) (local.get $misses)))
+    (i32.sub (i32.const -1) (local.get $i)))`;
+}
+
+/** $burstProbe4's call of $burstTlb4 / $burstTlb4Ahead from request $j. */
+const burstTlb4Args = `${didTagOf("(local.get $did)")} (local.get $root)
+                  (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $widthBits)))
+                  (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results) (local.get $info)`;
+
 export function translateCoreWat() {
   const levelsRange = [];
   for (let n = LAYOUT.minLevels; n <= LAYOUT.maxLevels; n++) levelsRange.push(n);
@@ -1042,6 +1225,8 @@ export function translateCoreWat() {
   ;; above it cannot be read (0x07: see unbacked in the template). Until configureDram: every address is DRAM
   ;; (every walk that leaves the pool goes back to TypeScript).
   (global $dramBytes (mut i64) (i64.const -1))
+  ;; What the read-ahead of the walk loops read (prefetchWalks in the template): never read.
+  (global $sink (mut i64) (i64.const 0))
 
   (func (export "configureDram") (param $dramBytes f64)
     (global.set $dramBytes (i64.trunc_f64_u (local.get $dramBytes))))
@@ -1239,7 +1424,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   ;; hit loop would cost it a dozen stack loads and stores per request.
   (func $burstProbe4 (param $did i32) (param $root i64) (param $levels i32) (param $widthBits i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
-    (local $i i32) (local $j i32) (local $k i32) (local $out i32)
+    (local $i i32) (local $j i32) (local $k i32) (local $out i32) (local $m i32) (local $ahead i32)
     (block $exit
       (loop $next
         (local.set $j (call $hitRun4 ${didTagOf("(local.get $did)")} (local.get $reqs) (local.get $writes)
@@ -1263,10 +1448,15 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
             (return (local.get $j))))
         (if (i32.eq (local.get $levels) (i32.const 4))
           (then
-            ;; Until the next run of 4 KiB hits; stops at a request whose walk left the pool.
-            (local.set $k (call $burstTlb4 ${didTagOf("(local.get $did)")} (local.get $root)
-              (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $widthBits)))
-              (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results) (local.get $info)))
+            ;; Until the next run of 4 KiB hits; stops at a request whose walk left the pool. With
+            ;; the reads ahead when the call before walked ${TLB_PREFETCH_AFTER} misses or more (see PREFETCH_TLB).
+            (local.set $m (i32.load offset=${B.misses} (global.get $blk)))
+            (local.set $k
+              (if (result i32) (local.get $ahead)
+                (then (call $burstTlb4Ahead ${burstTlb4Args}))
+                (else (call $burstTlb4 ${burstTlb4Args}))))
+            (local.set $ahead
+              (i32.ge_u (i32.sub (i32.load offset=${B.misses} (global.get $blk)) (local.get $m)) (i32.const ${TLB_PREFETCH_AFTER})))
             (if (i32.lt_s (local.get $k) (i32.const 0)) (then (return (i32.sub (i32.const -1) (local.get $k)))))
             (local.set $i (local.get $k)))
           (else
@@ -1319,93 +1509,8 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
     (global.set $lastPerm (i32.and (local.get $baseLo) (i32.const 3)))
     (local.get $i))
 
-  ;; A 4-way IOTLB and 4 levels (the DMAR unit's 48-bit domains), from request $i: the whole step
-  ;; in one loop with no call — probes of the three page sizes with one SIMD compare each, the
-  ;; unrolled walk, the fill — so that nothing is spilled across a call and a walk-bound stream
-  ;; keeps several walks' table reads in flight. $burstProbe4 runs it for the requests its hit loop
-  ;; cannot answer; it hands back at the fourth 4 KiB hit in a row (returns that request's index), at $n, or
-  ;; at a request whose walk leaves the table pool (returns -1 - its index; its miss is counted).
-  ;; A fault's reason leaves the block $word0; a result is written where it is found.
-  ;; $didTagP: the domain's tagB bits; $widthMask: the IOVA bits at or above the address width.
-  (func $burstTlb4 (param $didTagP i32) (param $root i64) (param $widthMask i64)
-    (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
-    ${WALK_LOCALS} ${TLB_LOCALS}
-    (local $start i32) (local $iova i64) (local $write i32) (local $out i32) (local $hpa i64)
-    (local $hits i32) (local $misses i32) (local $level i32) (local $lastPerm i32) (local $hit i32)
-    (local $hitRun i32)
-    ${WALK_SETUP}
-    ${tlbSetup("(local.get $didTagP)")}
-    (local.set $start (local.get $i))
-    (block $pool
-    (block $exit
-      (loop $next
-        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
-        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
-        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
-        ;; The access needs R (bit 0) for a read, W (bit 1) for a write: 1 + write.
-        (local.set $need (i64.extend_i32_u (i32.add (local.get $write) (i32.const 1))))
-        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
-        ;; A result leaves block $done written; a fault's reason leaves block $word0.
-        (block $done
-        (i32.store (local.get $out)
-          (block $word0 (result i32)
-            ;; The request's level and hit bit (its info byte): set anew for each request, so that
-            ;; they are not live across the loop (the end of the burst reads the last info byte).
-            (local.set $hit (i32.const 0))
-            (local.set $level (i32.const 0))
-            ;; IOTLB probes: 4 KiB, then 2 MiB, then 1 GiB (unrolled: each with its shift a constant).
-            (block $miss
-              ${[1, 2, 3].map(tlb4Probe).join("")})
-            (local.set $misses (i32.add (local.get $misses) (i32.const 1)))
-            (local.set $hitRun (i32.const 0))
-            ;; A miss walks, range check first (vtd_iova_sl_range_check).
-            (br_if $word0 (i32.const ${FR.ADDR_BEYOND_MGAW}) (i64.ne (i64.and (local.get $iova) (local.get $widthMask)) (i64.const 0)))
-            (drop)
-            (block $leaf
-              ${walk(4, "$leaf", {
-                // Every walk that leaves the pool goes back (read errors included): answering
-                // 0x07 here, as the other loops do, cost W3 35 instructions per request more
-                // than the trip to TypeScript (callgrind: V8 spilled more of this loop).
-                pool: (c) => `(br_if $pool ${c})`,
-                entry: (L, top) => `${andPerm(L, top)} (local.set $level (i32.const ${L}))`,
-                fault: (L, c) => `(br_if $word0 (i32.sub (i32.const ${FR.READ}) (local.get $write)) ${c}) (drop)`,
-                rsvd: (L, c) => `(br_if $word0 (i32.const ${FR.PAGING_ENTRY_RSVD}) ${c}) (drop)`,
-              })})
-            ;; The leaf at $level.
-            (local.set $lastPerm (i32.and (i32.wrap_i64 (local.get $perm)) (i32.const 3)))
-            (local.set $hpa ${leafHpa()})
-            ;; A leaf in the interrupt window goes back to TypeScript unfilled (LAYOUT.interruptWindow).
-            ${vetted("(local.get $hpa)", "(local.get $offMask)", "(br $pool)")}
-            ;; The fill, its shifts constants for the common 4 KiB leaf.
-            (if (i32.eq (local.get $level) (i32.const 1))
-              (then ${fill("(i32.const 1)", "(local.get $hpa)", "(local.get $lastPerm)", 4)})
-              (else ${fill("(local.get $level)", "(local.get $hpa)", "(local.get $lastPerm)", 4)}))
-            (i64.store (local.get $out) (local.get $hpa))
-            (br $done)))
-        (i32.store offset=4 (local.get $out) (i32.const ${LAYOUT.faultHi})))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(local.get $level)", "(local.get $hit)")})
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $next)))
-    ;; Done, or stopped at a 4 KiB hit: the block describes the last request done, as after $burst.
-    (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
-    (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk)) (local.get $misses)))
-    (if (i32.and (i32.eq (local.get $i) (local.get $n)) (i32.gt_u (local.get $n) (local.get $start)))
-      (then
-        ;; The last request's level and hit bit from its info byte, its result from the results.
-        (local.set $level (i32.load8_u (i32.add (local.get $info) (i32.sub (local.get $i) (i32.const 1)))))
-        (local.set $out (i32.add (local.get $results) (i32.shl (i32.sub (local.get $i) (i32.const 1)) (i32.const 3))))
-        (i32.store offset=${B.level} (local.get $blk) (i32.and (local.get $level) (i32.const ${LAYOUT.info.levelMask})))
-        (i32.store offset=${B.perm} (local.get $blk) (local.get $lastPerm))
-        (i32.store offset=${B.iotlbHit} (local.get $blk)
-          (i32.shr_u (local.get $level) (i32.const ${Math.log2(LAYOUT.info.iotlbHit)})))
-        (if (i32.ne (i32.load offset=4 (local.get $out)) (i32.const ${LAYOUT.faultHi}))
-          (then (i64.store offset=${B.hpa} (local.get $blk) (i64.load (local.get $out)))))))
-    (return (local.get $i)))
-    ;; Stopped at request $i, whose walk left the table pool (its miss counted): the caller walks it
-    ;; and fills the result block.
-    (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
-    (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk)) (local.get $misses)))
-    (i32.sub (i32.const -1) (local.get $i)))
+${burstTlb4Func("$burstTlb4", 0)}
+${burstTlb4Func("$burstTlb4Ahead", PREFETCH_TLB)}
 
   ;; No IOTLB, 4 levels: the unrolled walk alone (every request walks, as W1 of the benchmark and
   ;; a unit without an IOTLB do). The level a fault was found at and the leaf's permissions are
@@ -1415,11 +1520,13 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
   (func $burstWalk4 (param $did i32) (param $root i64) (param $widthBits i32) (param $widthMask i64)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     ${WALK_LOCALS}
-    (local $i i32) (local $iova i64) (local $out i32) (local $lvl i32)
+    (local $i i32) (local $iova i64) (local $out i32) (local $lvl i32) ${PF_LOCALS}
     ${WALK_SETUP}
+    ${prefetchEntry(4, PREFETCH_WALK)}
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        ${prefetchStep(4, PREFETCH_WALK)}
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         ;; need = 1 + write: R (bit 0) for a read, W (bit 1) for a write.
         (local.set $need (i64.extend_i32_u (i32.add (i32.const 1) (i32.load8_u (i32.add (local.get $writes) (local.get $i))))))
@@ -1454,6 +1561,7 @@ ${levelsRange.map((n) => `    (if (i32.eq (local.get $levels) (i32.const ${n})) 
         (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $lvl))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
+    ${PREFETCH_WALK ? "(global.set $sink (local.get $sink))" : ""}
     ;; Stopped early at request $i (its walk left the pool): the caller walks it, and $burst does
     ;; not describe it. Otherwise the last request again, through $burst, for the result block.
     (if (i32.and (i32.eq (local.get $i) (local.get $n)) (i32.gt_u (local.get $n) (i32.const 0)))
