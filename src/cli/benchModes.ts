@@ -23,8 +23,14 @@ export const BENCH_MODES: readonly BenchMode[] = ["legacy", "scalable", "nested"
 
 const SID = 0x0100;
 
-export function runModeBench(mode: BenchMode, n: number, reps: number, log: (line: string) => void = () => {}): string {
-  const sp = vtdIommuSpec(mode !== "legacy" ? { scalable: true, firstLevel: false } : {});
+/**
+ * The unit, tables and driver of one mode's benchmark (runModeBench; bench/nested-ir.ts measures
+ * `translate()` alone by instruction count on the same set-up). `psc`: the unit's
+ * paging-structure caches (scenario `paging-structure-cache`), off by default as in scenarios.
+ */
+export function setupModeBench(mode: BenchMode, psc?: { entries: number; replacement?: "fifo" | "lru" }): { unit: DmarUnit; t: ReturnType<typeof generate>; sid: number } {
+  const base = vtdIommuSpec(mode !== "legacy" ? { scalable: true, firstLevel: false } : {});
+  const sp = psc !== undefined ? { ...base, pagingStructureCache: { entries: psc.entries, replacement: psc.replacement ?? "fifo" } } : base;
   const t = generate(DmarUnit.sramBytes(sp));
   const unit = new DmarUnit(t.mem, sp);
   const driver = new IntelIommuDriver(unit, t.mem);
@@ -41,6 +47,11 @@ export function runModeBench(mode: BenchMode, n: number, reps: number, log: (lin
     const ce = driver.smContextEntry(SID);
     t.mem.writeU64(ce + 8, (t.mem.readU64(ce + 8) ?? 0n) | (1n << 20n));
   }
+  return { unit, t, sid: SID };
+}
+
+export function runModeBench(mode: BenchMode, n: number, reps: number, log: (line: string) => void = () => {}): string {
+  const { unit, t } = setupModeBench(mode);
   const parts: string[] = [`"impl":"ts-unit"`, `"mode":"${mode}"`, `"n":${n}`, `"reps":${reps}`];
   for (const w of [1, 2, 3] as const) {
     const req = requests(t, w, n);

@@ -55,6 +55,8 @@ export interface PscSnapshot {
 }
 
 const TWO20 = 1048576;
+/** 4 KiB pages an entry at a level covers: 2^(9 * (level - 1)) (a table, not `2 **`: Math.pow is a call). */
+const PAGES = [0, 1, 512, 262144, 134217728, 68719476736];
 
 export class PagingStructureCache {
   readonly size: number;
@@ -108,7 +110,7 @@ export class PagingStructureCache {
       if (this.tag[i] !== tag) continue;
       const l = this.level[i]!;
       if (l > levels || l >= bestLevel) continue;
-      if (Math.floor(pfn / 2 ** (9 * (l - 1))) !== this.key[i]) continue;
+      if (Math.floor(pfn / PAGES[l]!) !== this.key[i]) continue;
       best = i;
       bestLevel = l;
     }
@@ -124,7 +126,7 @@ export class PagingStructureCache {
   /** Caches the non-leaf entry at `level` (at HPA `address`) for the IOVA: next table `table`, permissions `perm` ANDed so far. */
   fill(tag: number, level: number, iovaHi: number, iovaLo: number, table: number, perm: number, address: number): void {
     if (tag === 0) return;
-    const key = Math.floor(((iovaHi >>> 0) * TWO20 + (iovaLo >>> 12)) / 2 ** (9 * (level - 1)));
+    const key = Math.floor(((iovaHi >>> 0) * TWO20 + (iovaLo >>> 12)) / PAGES[level]!);
     const n = this.size;
     let slot = -1;
     let free = -1;
@@ -181,7 +183,7 @@ export class PagingStructureCache {
     let n = 0;
     for (let i = 0; i < this.size; i++) {
       if (this.tag[i] !== tag) continue;
-      const pages = 2 ** (9 * (this.level[i]! - 1));
+      const pages = PAGES[this.level[i]!]!;
       const pfn = this.key[i]! * pages;
       if (pfn < last && pfn + pages > first) {
         this.tag[i] = 0;

@@ -164,8 +164,10 @@ export class SlptWalker {
     const mem = this.mem;
     const words = mem.words;
     // Table addresses stay in uint32 halves: the in-pool test and the index are integer math.
+    // `x >>> 0` is x mod 2^32 for an integral double (ToUint32): the low half without `%`, which on a
+    // double is a call to fmod (about a hundred instructions; nested walks make five walks a request).
     const poolHi = Math.floor(mem.poolBase / TWO32);
-    const poolLo = mem.poolBase % TWO32;
+    const poolLo = mem.poolBase >>> 0;
     const poolBytes = mem.poolBytes;
     const need = write ? SL_W : SL_R;
     const rsvdLo = this.rsvdLo;
@@ -174,7 +176,7 @@ export class SlptWalker {
     const addrHiMask = this.addrHiMask;
     const record = this.recordTrail;
     let tHi = Math.floor(root / TWO32);
-    let tLo = root % TWO32;
+    let tLo = root >>> 0;
     let perm = SL_R | SL_W;
     let n = 0;
     if (record) this.trailUnreadable = false;
@@ -193,7 +195,7 @@ export class SlptWalker {
         top = l - 1;
         perm = psc!.hitPerm;
         tHi = Math.floor(psc!.hitTable / TWO32) | 0;
-        tLo = psc!.hitTable % TWO32 | 0;
+        tLo = psc!.hitTable | 0;
         this.pscLevel = l;
       }
     }
