@@ -161,7 +161,7 @@ function request(u: DmarUnit, pasid: number, va: bigint, write: boolean, priv: b
   u.reqPasid = -1;
   u.reqPriv = false;
   u.reqExec = false;
-  return r === 0 ? `ok 0x${((BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0)).toString(16)} perm ${u.lastPerm}` : `fault 0x${r.toString(16)}`;
+  return r === 0 ? `ok 0x${((BigInt(u.hpaHi >>> 0) << 32n) | BigInt(u.hpaLo >>> 0)).toString(16)} perm ${u.perm}` : `fault 0x${r.toString(16)}`;
 }
 
 /** Flip bits worth flipping in a first-level entry: P, R/W, U/S, A, PS, a reserved address bit (51), XD. */

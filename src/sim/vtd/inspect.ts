@@ -192,7 +192,7 @@ class VtdInspector implements IommuInspection {
       if (v !== undefined) {
         const fields = flpteLayout(v, e.level, u.haw);
         const bit = (name: string) => fields.find((f) => f.name === name)?.raw ?? 0n;
-        const addr = (bit("ADDR") << 12n) as bigint;
+        const addr = bit("ADDR") << 12n;
         if (bit("P") === 1n && bit("PS") === 0n) {
           if (!nested) stale = addr !== e.table;
           else {
