@@ -216,6 +216,14 @@ export class FlptWalker {
         this.pscLevel = psc!.hitLevel;
       }
     }
+    // Nested: the second-level leaf page of the last table fetch this walk translated (mHi = -1: none),
+    // its offset mask, host-physical base and W.
+    let mHi = -1;
+    let mLo = 0;
+    let mOff = 0;
+    let mHpaHi = 0;
+    let mHpaLo = 0;
+    let mW = 0;
     // Nested: an entry read at level pendLevel is cached once the next table's GPA has gone through the second level.
     let pendLevel = 0;
     let pendPerm = 0;
@@ -232,16 +240,34 @@ export class FlptWalker {
           this.level = level;
           return VTD_FR_SM_NESTED_FL_BEYOND;
         }
-        const r = this.sl.walk(n.root, n.levels, atHi, atLo >>> 0, false);
-        if (record) this.pushSecondLevel(atHi, atLo >>> 0);
-        if (r !== 0) {
-          this.level = level;
-          this.inSecondLevel = true;
-          return level === levels ? VTD_FR_SM_NESTED_FL_TOP_READ : VTD_FR_SM_NESTED_FL_READ;
+        if (atHi === mHi && (atLo & ~mOff) === mLo) {
+          // In the second-level page an earlier fetch of this walk translated: the walk would read
+          // the same second-level entries, unchanged since (nothing was written), and give the same
+          // answer - its page, offset within it. One walk, not a cache: nothing outlives this call.
+          atHi = mHpaHi;
+          atLo = mHpaLo | (atLo & mOff);
+          slW = mW;
+        } else {
+          const r = this.sl.walk(n.root, n.levels, atHi, atLo >>> 0, false);
+          if (record) this.pushSecondLevel(atHi, atLo >>> 0);
+          if (r !== 0) {
+            this.level = level;
+            this.inSecondLevel = true;
+            return level === levels ? VTD_FR_SM_NESTED_FL_TOP_READ : VTD_FR_SM_NESTED_FL_READ;
+          }
+          if (!record) {
+            // (A recorded walk lists every second-level walk: the trail shows each fetch's.)
+            mOff = OFFSET_MASK_LO[this.sl.level]!;
+            mHi = atHi;
+            mLo = atLo & ~mOff;
+            mHpaHi = this.sl.hpaHi | 0;
+            mHpaLo = this.sl.hpaLo & ~mOff;
+            mW = this.sl.perm & 2;
+          }
+          atHi = this.sl.hpaHi | 0;
+          atLo = this.sl.hpaLo | 0;
+          slW = this.sl.perm & 2;
         }
-        atHi = this.sl.hpaHi | 0;
-        atLo = this.sl.hpaLo | 0;
-        slW = this.sl.perm & 2;
         if (pendLevel !== 0) {
           // The nested entry: the host-physical address of this table (VT-d 6.2.4, nested translation).
           psc!.fill(tag, pendLevel, iovaHi, iovaLo, (atHi >>> 0) * TWO32 + ((atLo & 0xfffff000) >>> 0), pendPerm | (slW !== 0 ? PSC_FL_SLW : 0), pendAt);
@@ -279,6 +305,7 @@ export class FlptWalker {
         if ((lo & want) !== want) {
           if (nest !== null && slW === 0) return VTD_FR_SM_NESTED_FL_WRITE;
           if (!mem.write32(at, lo | want)) return VTD_FR_FS_BIT_UPDATE_FAILED;
+          mHi = -1; // memory changed: the next fetch walks the second level again
           if (record) this.trail[this.trail.length - 1] = flTrailEntry(level, index, at, lo | want, hi, this.haw, req.nxe);
         }
       }
