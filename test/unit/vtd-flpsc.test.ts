@@ -8,22 +8,18 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseScenario } from "../../src/scenario/index.js";
 import { runScenario } from "../../src/sim/run.js";
 import { PGTT_FL, PGTT_NESTED } from "../../src/sim/vtd/scalable.js";
 import { IOTLB_DSI, IOTLB_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI } from "../../src/sim/vtd/qi.js";
 import type { VtdHost } from "../../src/sim/vtd/host.js";
 import type { DmarUnit } from "../../src/sim/vtd/unit.js";
-import { bootedUnit, split } from "./helpers.js";
+import { bootedUnit, loadScenario, split } from "./helpers.js";
 
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "stale-nested-paging-structure-cache.passthrough.yaml"), "utf8");
 const STALE_OK = "expect: { ok: true, iotlb: miss, hpa: 0x6_3254_6000 }";
 
-function run(text: string) {
-  const parsed = parseScenario(text, "x.passthrough.yaml");
-  expect(parsed.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
-  return runScenario(parsed.scenario!).run!;
-}
+const run = (text: string) => runScenario(loadScenario(text)).run!;
+/** The expectations that failed, over all steps. */
 const failures = (r: ReturnType<typeof run>) => r.outcomes.flatMap((o) => o.expect?.failures ?? []);
 /** The example up to (not including) the line that starts with `marker`. */
 const upTo = (marker: string) => EXAMPLE.slice(0, EXAMPLE.indexOf(marker));
