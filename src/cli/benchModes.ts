@@ -23,8 +23,14 @@ export const BENCH_MODES: readonly BenchMode[] = ["legacy", "scalable", "nested"
 
 const SID = 0x0100;
 
-export function runModeBench(mode: BenchMode, n: number, reps: number, log: (line: string) => void = () => {}): string {
-  const sp = vtdIommuSpec(mode !== "legacy" ? { scalable: true, firstLevel: false } : {});
+/**
+ * The unit, tables and driver of one mode's benchmark (runModeBench; bench/nested-ir.ts measures
+ * `translate()` alone by instruction count on the same set-up). `psc`: the unit's
+ * paging-structure caches (scenario `paging-structure-cache`), off by default as in scenarios.
+ */
+export function setupModeBench(mode: BenchMode, psc?: { entries: number; replacement?: "fifo" | "lru" }): { unit: DmarUnit; t: ReturnType<typeof generate>; sid: number } {
+  const base = vtdIommuSpec(mode !== "legacy" ? { scalable: true, firstLevel: false } : {});
+  const sp = psc !== undefined ? { ...base, pagingStructureCache: { entries: psc.entries, replacement: psc.replacement ?? "fifo" } } : base;
   const t = generate(DmarUnit.sramBytes(sp));
   const unit = new DmarUnit(t.mem, sp);
   const driver = new IntelIommuDriver(unit, t.mem);
@@ -41,6 +47,29 @@ export function runModeBench(mode: BenchMode, n: number, reps: number, log: (lin
     const ce = driver.smContextEntry(SID);
     t.mem.writeU64(ce + 8, (t.mem.readU64(ce + 8) ?? 0n) | (1n << 20n));
   }
+  return { unit, t, sid: SID };
+}
+
+/**
+ * The timed loop: `n` requests through the unit's translate() (`faults` cleared, then tallied per
+ * reason); the count of translations and a hash of their outputs.
+ */
+export function translateAll(unit: DmarUnit, req: ReturnType<typeof requests>, n: number, faults: Map<number, number>): { ok: number; hash: number } {
+  let ok = 0;
+  let hash = 0;
+  faults.clear();
+  for (let i = 0; i < n; i++) {
+    const r = unit.translate(SID, req.iova[2 * i + 1]!, req.iova[2 * i]!, req.write[i] === 1);
+    if (r === 0) {
+      ok++;
+      hash = (Math.imul(hash, 31) + (unit.hpaLo ^ unit.hpaHi)) | 0;
+    } else faults.set(r, (faults.get(r) ?? 0) + 1);
+  }
+  return { ok, hash };
+}
+
+export function runModeBench(mode: BenchMode, n: number, reps: number, log: (line: string) => void = () => {}): string {
+  const { unit, t } = setupModeBench(mode);
   const parts: string[] = [`"impl":"ts-unit"`, `"mode":"${mode}"`, `"n":${n}`, `"reps":${reps}`];
   for (const w of [1, 2, 3] as const) {
     const req = requests(t, w, n);
@@ -51,17 +80,8 @@ export function runModeBench(mode: BenchMode, n: number, reps: number, log: (lin
     for (let rep = 0; rep < reps; rep++) {
       unit.iotlb.invalidateAll();
       // Fault recording stays off the timed path: every record slot is busy after the first few.
-      ok = 0;
-      hash = 0;
-      faults.clear();
       const t0 = process.hrtime.bigint();
-      for (let i = 0; i < n; i++) {
-        const r = unit.translate(SID, req.iova[2 * i + 1]!, req.iova[2 * i]!, req.write[i] === 1);
-        if (r === 0) {
-          ok++;
-          hash = (Math.imul(hash, 31) + (unit.hpaLo ^ unit.hpaHi)) | 0;
-        } else faults.set(r, (faults.get(r) ?? 0) + 1);
-      }
+      ({ ok, hash } = translateAll(unit, req, n, faults));
       const t1 = process.hrtime.bigint();
       runs.push(n / (Number(t1 - t0) / 1e9) / 1e6);
       log(`${mode} w${w} rep ${rep + 1}: ${runs[rep]!.toFixed(2)} Mtps`);

@@ -254,6 +254,8 @@ export interface InvalidateResult {
   ok: boolean;
   /** Cached translations the invalidation dropped. */
   dropped: number;
+  /** VT-d with paging-structure caches: the cached non-leaf entries (second-level and first-level / nested) it dropped. */
+  pscDropped?: number;
   /** Why the unit rejected it, for the user. */
   error?: string;
   /** The kernel lines the driver prints for a rejected command (pr_fmt prefix, no timestamp). */
@@ -523,6 +525,12 @@ export interface InspectTables {
    * them (a page-selective one with IH = 0).
    */
   pagingStructureCache?: { capacity: number; replacement: string; entries(): PagingStructureCacheEntryView[] };
+  /**
+   * VT-d scalable mode: the first-level / nested paging-structure caches (FL-PML5E ... FL-PDE),
+   * when the unit has paging-structure caches. A nested entry's `table` is the host-physical address
+   * of the next first-level table (its guest-physical address after the second level).
+   */
+  firstLevelPagingStructureCache?: { capacity: number; replacement: string; entries(): PagingStructureCacheEntryView[] };
   /**
    * The queue the unit writes PCIe Page Requests into (PRI: SMMUv3's PRI queue; VT-d's page
    * request queue and AMD-Vi's PPR log would list theirs), when it has one: its entries as they are

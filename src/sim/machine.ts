@@ -530,7 +530,7 @@ export class Machine {
     }
     const ir = step.granularity.startsWith("interrupt");
     const dev = step.granularity === "device-tlb";
-    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") || step.granularity === "pasid-cache" ? "" : `: ${plural(r.dropped, ir ? "interrupt entry cache entry" : dev ? "Device-TLB entry" : "IOTLB entry", ir ? "interrupt entry cache entries" : dev ? "Device-TLB entries" : "IOTLB entries")} dropped`}`;
+    out.summary = `${step.granularity} invalidation${step.granularity.startsWith("context") || step.granularity === "pasid-cache" ? "" : `: ${plural(r.dropped, ir ? "interrupt entry cache entry" : dev ? "Device-TLB entry" : "IOTLB entry", ir ? "interrupt entry cache entries" : dev ? "Device-TLB entries" : "IOTLB entries")}${r.pscDropped !== undefined ? ` and ${plural(r.pscDropped, "paging-structure-cache entry", "paging-structure-cache entries")}` : ""} dropped`}`;
   }
 
   private sidOf(key: string): number {

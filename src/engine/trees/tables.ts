@@ -9,7 +9,7 @@
  * domain, entry 0 of the top level, entry 3 of the next; a node's id alone re-finds it after an edit.
  */
 import type { TreeNode } from "../../protocol/engine.js";
-import { fieldText, type DecodedField, type FaultRecordView, type InspectTables, type IommuInspection, type PostedDescriptorView, type StructureNames, type TableNode } from "../../sim/iommu.js";
+import { fieldText, type DecodedField, type FaultRecordView, type InspectTables, type IommuInspection, type PagingStructureCacheEntryView, type PostedDescriptorView, type StructureNames, type TableNode } from "../../sim/iommu.js";
 import { plural } from "../../sim/plural.js";
 import { formatDevfn, formatSid } from "../../sim/bdf.js";
 import { hex2, hx, inspectionOf, leaf, num, pageSizeText, permText, permWords, qword, type TreeContext } from "./common.js";
@@ -166,15 +166,9 @@ function unitChildren(id: string | null, ctx: TreeContext, iommu: IommuInspectio
         }),
       );
     case "psc":
-      return (t.pagingStructureCache?.entries() ?? []).map((e) =>
-        leaf(`t/psc/${e.key}`, `${e.name} DID ${e.did}${e.pasid !== undefined ? ` PASID ${hx(e.pasid)}` : ""} IOVA ${num(e.iova, ctx.radix)}`, `→ table ${num(e.table, ctx.radix)} · ${pageSizeText(e.span)} · ${permText(e.perm)}${e.stale ? l10n.t(" · stale") : ""}`, {
-          icon: e.stale ? "warning" : "symbol-key",
-          color: e.stale ? "problemsWarningIcon.foreground" : undefined,
-          tooltip: e.stale
-            ? l10n.t("Stale: the {0} at {1} no longer points to table {2}, but walks for IOVAs {3}-{4} still start there. Only an IOTLB invalidation with IH = 0 (or a domain/global one) drops it.", e.name, hx(e.address), hx(e.table), hx(e.iova), hx(e.iova + e.span - 1n))
-            : l10n.t("{0} ({1}) cached from {2}: walks for IOVAs {3}-{4} continue in table {5} without reading the levels above.", e.name, e.slot, hx(e.address), hx(e.iova), hx(e.iova + e.span - 1n), hx(e.table)),
-        }),
-      );
+      return (t.pagingStructureCache?.entries() ?? []).map((e) => pscLeaf("t/psc", e, ctx));
+    case "flpsc":
+      return (t.firstLevelPagingStructureCache?.entries() ?? []).map((e) => pscLeaf("t/flpsc", e, ctx));
     case "priq": {
       const entries = t.pageRequests?.entries() ?? [];
       if (parts.length === 3) {
@@ -232,19 +226,9 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
     });
   }
   const psc = t.pagingStructureCache;
-  if (psc) {
-    const entries = psc.entries();
-    const stale = entries.filter((e) => e.stale).length;
-    out.push({
-      id: "t/psc",
-      label: l10n.t("Paging-structure caches"),
-      description: l10n.t("{0} of {1} entries", entries.length, psc.capacity) + ` · ${psc.replacement}` + (stale ? l10n.t(" · {0} stale", stale) : ""),
-      tooltip: l10n.t("Non-leaf page-table entries the unit has cached (VT-d 6.2.4: PML4E, PDPE and PDE caches): a walk starts below the deepest one. A page-selective invalidation with IH = 1 keeps them."),
-      icon: stale ? "warning" : "database",
-      color: stale ? "problemsWarningIcon.foreground" : undefined,
-      collapsible: entries.length ? 1 : 0,
-    });
-  }
+  if (psc) out.push(pscNode("t/psc", l10n.t("Paging-structure caches"), psc, l10n.t("Non-leaf page-table entries the unit has cached (VT-d 6.2.4: PML4E, PDPE and PDE caches): a walk starts below the deepest one. A page-selective invalidation with IH = 1 keeps them.")));
+  const flpsc = t.firstLevelPagingStructureCache;
+  if (flpsc) out.push(pscNode("t/flpsc", l10n.t("First-level paging-structure caches"), flpsc, l10n.t("Non-leaf first-level entries the unit has cached per PASID (VT-d 6.2.4: FL-PML4E, FL-PDPE and FL-PDE caches; nested: the host-physical address of the next first-level table, after the second level): a first-level walk starts below the deepest one. A PASID-based IOTLB invalidation drops them, a page-selective one only with IH = 0.")));
   const prq = t.pageRequests;
   if (prq) {
     const entries = prq.entries();
@@ -541,4 +525,32 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
     default:
       return leaf(id, n.key);
   }
+}
+
+/** A cached non-leaf entry (second-level or first-level paging-structure caches) as a tree leaf. */
+function pscLeaf(prefix: string, e: PagingStructureCacheEntryView, ctx: TreeContext): TreeNode {
+  return leaf(`${prefix}/${e.key}`, `${e.name} DID ${e.did}${e.pasid !== undefined ? ` PASID ${hx(e.pasid)}` : ""} IOVA ${num(e.iova, ctx.radix)}`, `→ table ${num(e.table, ctx.radix)} · ${pageSizeText(e.span)} · ${permText(e.perm)}${e.stale ? l10n.t(" · stale") : ""}`, {
+    icon: e.stale ? "warning" : "symbol-key",
+    color: e.stale ? "problemsWarningIcon.foreground" : undefined,
+    tooltip: e.stale
+      ? prefix === "t/flpsc"
+        ? l10n.t("Stale: the {0} at {1} no longer leads to table {2}, but first-level walks for IOVAs {3}-{4} still start there. Only a PASID-based IOTLB invalidation with IH = 0 (or a PASID-selective or global one) drops it.", e.name, hx(e.address), hx(e.table), hx(e.iova), hx(e.iova + e.span - 1n))
+        : l10n.t("Stale: the {0} at {1} no longer points to table {2}, but walks for IOVAs {3}-{4} still start there. Only an IOTLB invalidation with IH = 0 (or a domain/global one) drops it.", e.name, hx(e.address), hx(e.table), hx(e.iova), hx(e.iova + e.span - 1n))
+      : l10n.t("{0} ({1}) cached from {2}: walks for IOVAs {3}-{4} continue in table {5} without reading the levels above.", e.name, e.slot, hx(e.address), hx(e.iova), hx(e.iova + e.span - 1n), hx(e.table)),
+  });
+}
+
+/** The node of one family of paging-structure caches: how full, the replacement, how many stale. */
+function pscNode(id: string, label: string, c: NonNullable<InspectTables["pagingStructureCache"]>, tooltip: string): TreeNode {
+  const entries = c.entries();
+  const stale = entries.filter((e) => e.stale).length;
+  return {
+    id,
+    label,
+    description: l10n.t("{0} of {1} entries", entries.length, c.capacity) + ` · ${c.replacement}` + (stale ? l10n.t(" · {0} stale", stale) : ""),
+    tooltip,
+    icon: stale ? "warning" : "database",
+    color: stale ? "problemsWarningIcon.foreground" : undefined,
+    collapsible: entries.length ? 1 : 0,
+  };
 }

@@ -44,6 +44,7 @@ import {
   VTD_FR_SM_SL_RSVD,
   VTD_FR_SM_WRITE,
 } from "./reasons.js";
+import type { PagingStructureCache } from "./psc.js";
 import { decodeSlpte, slEntryName, slpteLayout, type SlptWalker } from "./slpt.js";
 
 /** First-level entry bits (VT-d 9.9; Linux DMA_FL_PTE_PRESENT/US/ACCESS/DIRTY/XD; QEMU VTD_FL_P/RW/US/A/D). */
@@ -55,6 +56,16 @@ export const FL_D = 0x40;
 export const FL_PS = 0x80;
 /** XD is bit 63: bit 31 of the high dword. */
 const FL_XD_HI = 0x80000000 | 0;
+
+/**
+ * The bits of a first-level paging-structure-cache entry's perm (psc.ts PscEntry.perm): R (1) and
+ * R/W (FL_RW, 2) ANDed, U/S (FL_US, 4) ANDed, XD ORed (8, with NXE), the next table's page writable
+ * in the second level (16: its A/D updates need it, 0x77), and a nested entry (32: its table
+ * address went through the second level).
+ */
+export const PSC_FL_XD = 0x8;
+export const PSC_FL_SLW = 0x10;
+export const PSC_FL_NESTED = 0x20;
 
 const TWO32 = 4294967296;
 /** Offset-within-page masks of the low dword for leaf levels 1 (4 KiB), 2 (2 MiB), 3 (1 GiB). */
@@ -125,6 +136,24 @@ export class FlptWalker {
    */
   adNoSnoop = false;
 
+  /**
+   * The unit's first-level / nested paging-structure caches (psc.ts: the FL-PML5E, FL-PML4E,
+   * FL-PDPE and FL-PDE caches of VT-d 6.2.4), or null (the default, QEMU's model: leaf translations
+   * only). An entry maps the IOVA bits above its level to the host-physical address of the next
+   * first-level table - nested: after the second-level translation of that table's guest-physical
+   * address - with R/W and U/S ANDed and XD ORed down to it (PSC_FL_* bits of its perm). Tagged
+   * like the IOTLB, per (DID, PASID) (the unit's IOTLB tag): a PASID-based IOTLB invalidation drops
+   * them (PASID-selective all, page-selective with IH = 0 those over the range), as does a global
+   * IOTLB invalidation (unit.ts invalidatePsc).
+   */
+  psc: PagingStructureCache | null = null;
+  /** The tag walks look up and fill the caches under (the PASID's IOTLB tag); 0: none. */
+  pscTag = 0;
+  /** Fill the caches (off for probes: look, don't touch). */
+  pscFill = true;
+  /** The last walk started below a cached entry: its level (2..5); 0 when it read from the top. */
+  pscLevel = 0;
+
   /** Record every entry read into `trail` (probes only). */
   recordTrail = false;
   trail: TrailEntry[] = [];
@@ -151,6 +180,7 @@ export class FlptWalker {
     const mem = this.mem;
     const record = this.recordTrail;
     this.inSecondLevel = false;
+    this.pscLevel = 0;
     if (record) {
       this.trail = [];
       this.trailUnreadable = -1;
@@ -162,32 +192,99 @@ export class FlptWalker {
       this.level = levels;
       return VTD_FR_FS_NON_CANONICAL;
     }
-    let tHi = Math.floor(root / TWO32);
-    let tLo = root % TWO32;
+    // Table addresses as int32 halves (a table is 4 KiB aligned: an entry's address is tLo | index * 8).
+    let tHi = Math.floor(root / TWO32) | 0;
+    let tLo = root | 0;
     let rw = FL_RW;
     let us = FL_US;
+    let xd = 0;
     const xdRsvd = req.nxe ? 0 : FL_XD_HI;
-    for (let level = levels; level >= 1; level--) {
+    let first = levels;
+    // The table at tHi:tLo is host-physical: always without nesting; nested, only below a cached entry.
+    let hpaTable = nest === null;
+    // Nested: the current table's page is writable in the second level (the A/D update's check, 0x77).
+    let slW = 2;
+    const psc = this.psc;
+    const tag = psc === null ? 0 : this.pscTag;
+    const fill = tag !== 0 && this.pscFill;
+    if (tag !== 0 && psc!.lookup(tag, levels, iovaHi, iovaLo) !== 0) {
+      // The walk may start below the deepest cached entry for the IOVA (VT-d 6.2.4). One whose
+      // accumulated permissions would fail this request is not used: the walk reads memory from the
+      // top and faults where a walk without the caches faults.
+      const p = psc!.hitPerm;
+      if ((req.priv || (p & FL_US) !== 0) && (!write || (p & FL_RW) !== 0 || (req.priv && !req.wpe)) && !(req.exec && req.nxe && (p & PSC_FL_XD) !== 0)) {
+        first = psc!.hitLevel - 1;
+        tHi = Math.floor(psc!.hitTable / TWO32) | 0;
+        tLo = psc!.hitTable | 0;
+        rw = p & FL_RW;
+        us = p & FL_US;
+        xd = p & PSC_FL_XD;
+        slW = (p & PSC_FL_SLW) !== 0 ? 2 : 0;
+        hpaTable = true;
+        this.pscLevel = psc!.hitLevel;
+      }
+    }
+    // Nested: the second-level leaf page of the last table fetch this walk translated (mHi = -1: none),
+    // its offset mask, host-physical base and W.
+    let mHi = -1;
+    let mLo = 0;
+    let mOff = 0;
+    let mHpaHi = 0;
+    let mHpaLo = 0;
+    let mW = 0;
+    // Nested: an entry read at level pendLevel is cached once the next table's GPA has gone through the second level.
+    let pendLevel = 0;
+    let pendPerm = 0;
+    let pendAt = 0;
+    for (let level = first; level >= 1; level--) {
       const shift = 3 + 9 * level;
       const index = shift < 32 ? ((iovaLo >>> shift) | (iovaHi << (32 - shift))) & 511 : (iovaHi >>> (shift - 32)) & 511;
-      let at = (tHi >>> 0) * TWO32 + (tLo >>> 0) + index * 8;
-      if (nest !== null) {
+      let atHi = tHi;
+      let atLo = tLo | (index << 3);
+      if (!hpaTable) {
         // The table is guest-physical: its entry's address goes through the second level (read).
-        const gHi = Math.floor(at / TWO32);
-        if (nest.width < 64 && gHi >>> (nest.width - 32) !== 0) {
+        const n = nest!;
+        if (n.width < 64 && atHi >>> (n.width - 32) !== 0) {
           this.level = level;
           return VTD_FR_SM_NESTED_FL_BEYOND;
         }
-        const r = this.sl.walk(nest.root, nest.levels, gHi, at % TWO32, false);
-        if (record) this.pushSecondLevel(gHi, at % TWO32);
-        if (r !== 0) {
-          this.level = level;
-          this.inSecondLevel = true;
-          if (r === VTD_FR_SM_SL_AD_NO_SNOOP) return r;
-          return level === levels ? VTD_FR_SM_NESTED_FL_TOP_READ : VTD_FR_SM_NESTED_FL_READ;
+        if (atHi === mHi && (atLo & ~mOff) === mLo) {
+          // In the second-level page an earlier fetch of this walk translated: the walk would read
+          // the same second-level entries, unchanged since (nothing was written), and give the same
+          // answer - its page, offset within it. One walk, not a cache: nothing outlives this call.
+          atHi = mHpaHi;
+          atLo = mHpaLo | (atLo & mOff);
+          slW = mW;
+        } else {
+          const r = this.sl.walk(n.root, n.levels, atHi, atLo >>> 0, false);
+          if (record) this.pushSecondLevel(atHi, atLo >>> 0);
+          if (r !== 0) {
+            this.level = level;
+            this.inSecondLevel = true;
+            if (r === VTD_FR_SM_SL_AD_NO_SNOOP) return r;
+            return level === levels ? VTD_FR_SM_NESTED_FL_TOP_READ : VTD_FR_SM_NESTED_FL_READ;
+          }
+          if (!record) {
+            // (A recorded walk lists every second-level walk: the trail shows each fetch's.)
+            mOff = OFFSET_MASK_LO[this.sl.level]!;
+            mHi = atHi;
+            mLo = atLo & ~mOff;
+            mHpaHi = this.sl.hpaHi | 0;
+            mHpaLo = this.sl.hpaLo & ~mOff;
+            mW = this.sl.perm & 2;
+          }
+          atHi = this.sl.hpaHi | 0;
+          atLo = this.sl.hpaLo | 0;
+          slW = this.sl.perm & 2;
         }
-        at = (this.sl.hpaHi >>> 0) * TWO32 + (this.sl.hpaLo >>> 0);
+        if (pendLevel !== 0) {
+          // The nested entry: the host-physical address of this table (VT-d 6.2.4, nested translation).
+          psc!.fill(tag, pendLevel, iovaHi, iovaLo, (atHi >>> 0) * TWO32 + ((atLo & 0xfffff000) >>> 0), pendPerm | (slW !== 0 ? PSC_FL_SLW : 0), pendAt);
+          pendLevel = 0;
+        }
       }
+      hpaTable = nest === null;
+      const at = (atHi >>> 0) * TWO32 + (atLo >>> 0);
       if (!mem.read64(at)) {
         this.level = level;
         if (record) this.trailUnreadable = this.trail.push({ kind: "pte", name: flEntryName(level), level, index, address: BigInt(at), raw: [], fields: [] }) - 1;
@@ -206,6 +303,7 @@ export class FlptWalker {
       const rsvdLo = level >= 4 ? FL_PS : large ? LARGE_RSVD_LO[level]! : 0;
       if ((lo & rsvdLo) !== 0 || (hi & (this.rsvdHi | xdRsvd)) !== 0) return VTD_FR_FS_PAGING_ENTRY_RSVD;
       if (req.exec && req.nxe && (hi & FL_XD_HI) !== 0) return VTD_FR_SM_EXECUTE;
+      if ((hi & FL_XD_HI) !== 0) xd = PSC_FL_XD;
       const leaf = level === 1 || large;
       if (this.updateAD || this.adNoSnoop) {
         // VT-d 3.6 "Accessed, Extended Accessed, and Dirty Flags" as QEMU does it (vtd_iova_to_fspte:
@@ -215,8 +313,9 @@ export class FlptWalker {
         const want = FL_A | (leaf && write ? FL_D : 0);
         if ((lo & want) !== want) {
           if (this.adNoSnoop) return VTD_FR_SM_FL_AD_NO_SNOOP;
-          if (nest !== null && (this.sl.perm & 2) === 0) return VTD_FR_SM_NESTED_FL_WRITE;
+          if (nest !== null && slW === 0) return VTD_FR_SM_NESTED_FL_WRITE;
           if (!mem.write32(at, lo | want)) return VTD_FR_FS_BIT_UPDATE_FAILED;
+          mHi = -1; // memory changed: the next fetch walks the second level again
           if (record) this.trail[this.trail.length - 1] = flTrailEntry(level, index, at, lo | want, hi, this.haw, req.nxe);
         }
       }
@@ -252,6 +351,17 @@ export class FlptWalker {
       }
       tHi = hi & this.addrHiMask;
       tLo = lo & 0xfffff000;
+      if (fill) {
+        // A present non-leaf entry that passed its checks, A set (VT-d 6.2.4: what the FL-PML5E ...
+        // FL-PDE caches hold: the next table's address, R/W and U/S ANDed, XD ORed down to here).
+        const perm = 1 | rw | us | xd;
+        if (nest === null) psc!.fill(tag, level, iovaHi, iovaLo, (tHi >>> 0) * TWO32 + (tLo >>> 0), perm, at);
+        else {
+          pendLevel = level;
+          pendPerm = perm | PSC_FL_NESTED;
+          pendAt = at;
+        }
+      }
     }
     return VTD_FR_FS_PAGING_ENTRY_INV;
   }

@@ -30,6 +30,7 @@ import type {
 import { NO_CHILDREN, notPresentNode, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
 import { domainNode, qwordFields } from "../decodedFields.js";
 import type { PhysicalMemory } from "../memory.js";
+import { flEntryName, flpteLayout, PSC_FL_NESTED } from "./flpt.js";
 import { CONTEXT_P, awToLevels, contextEntryLayout, contextEntryReservedBits, decodeContextEntry, decodeRootEntry, rootEntryLayout, rootEntryReserved, rootEntryReservedBits } from "./context.js";
 import { CURRENT_ERA, kernelEra, renderDmarFault, type KernelEra } from "./dmesg.js";
 import {
@@ -144,6 +145,7 @@ class VtdInspector implements IommuInspection {
       iotlb: { capacity: u.iotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways}`, entries: () => this.iotlbEntries() },
       contextCache: { entries: () => this.ccEntries() },
       ...(u.walker.psc !== null ? { pagingStructureCache: { capacity: u.walker.psc.size, replacement: u.walker.psc.replacement, entries: () => this.pscEntries() } } : {}),
+      ...(u.flWalker.psc !== null && u.ttm === 1 ? { firstLevelPagingStructureCache: { capacity: u.flWalker.psc.size, replacement: u.flWalker.psc.replacement, entries: () => this.flPscEntries() } } : {}),
     };
   }
 
@@ -168,6 +170,55 @@ class VtdInspector implements IommuInspection {
         address: e.address,
         perm: e.perm,
         stale: d === undefined || (!d.read && !d.write) || d.leaf || d.address !== e.table,
+        slot: `slot ${e.slot}`,
+      };
+    });
+  }
+
+  /**
+   * The first-level / nested paging-structure caches' entries (flpt.ts), each checked against the
+   * entry in memory now by the first-level layout (flpteLayout): present, not a leaf, and pointing
+   * to the cached table - for a nested entry, its guest-physical ADDR through the PASID's second
+   * level now (the unit's SlptWalker.walk).
+   */
+  private flPscEntries(): PagingStructureCacheEntryView[] {
+    const u = this.unit;
+    const w = u.walker;
+    return (u.flWalker.psc?.entries() ?? []).map((e) => {
+      const info = u.sm.tagInfo(e.tag);
+      const nested = (e.perm & PSC_FL_NESTED) !== 0;
+      const v = this.read(e.address);
+      let stale = true;
+      if (v !== undefined) {
+        const fields = flpteLayout(v, e.level, u.haw);
+        const bit = (name: string) => fields.find((f) => f.name === name)?.raw ?? 0n;
+        const addr = bit("ADDR") << 12n;
+        if (bit("P") === 1n && bit("PS") === 0n) {
+          if (!nested) stale = addr !== e.table;
+          else {
+            const pe = [...u.sm.pc.values()].find((p) => p.tag === e.tag);
+            if (pe !== undefined) {
+              const saved = w.recordTrail;
+              w.recordTrail = false;
+              const r = w.walk(pe.slRoot, pe.slLevels, Number(addr >> 32n), Number(addr & 0xffffffffn), false);
+              w.recordTrail = saved;
+              stale = r !== 0 || ((BigInt(w.hpaHi >>> 0) << 32n) | BigInt(w.hpaLo >>> 0)) !== e.table;
+            }
+          }
+        }
+      }
+      return {
+        key: String(e.slot),
+        did: info?.did ?? e.tag,
+        ...(info ? { pasid: info.pasid } : {}),
+        name: `${flEntryName(e.level)}${nested ? " (nested)" : ""}`,
+        level: e.level,
+        iova: e.iova,
+        span: pageSize(e.level),
+        table: e.table,
+        address: e.address,
+        perm: e.perm & 3,
+        stale,
         slot: `slot ${e.slot}`,
       };
     });

@@ -271,11 +271,14 @@ export class VtdModel implements IommuUnit {
       }
     }
     const before = this.unit.iotlb.entries().length;
+    const pscBefore = this.unit.pscDropped;
     if (!this.driver.submitRaw(desc)) {
       const e = this.driver.lastQiError;
       return { ok: false, dropped: 0, error: `the unit rejected the descriptor (IQE): ${this.driver.lastQiWhy || "unsupported granularity or AM above CAP.MAMV"}`, log: e ? renderQiError(e, req.kernel) : [] };
     }
-    return { ok: true, dropped: before - this.unit.iotlb.entries().length, log: [] };
+    // With paging-structure caches (host.iommu.paging-structure-cache) the IOTLB-family descriptors count what they dropped of them too.
+    const psc = this.unit.walker.psc !== null && req.scope !== "pasid-cache" && !req.scope.startsWith("context") ? { pscDropped: this.unit.pscDropped - pscBefore } : {};
+    return { ok: true, dropped: before - this.unit.iotlb.entries().length, ...psc, log: [] };
   }
 
   /**
@@ -356,7 +359,8 @@ export class VtdModel implements IommuUnit {
       const verdict = this.verdict(r);
       const iecHit = u.stage === XlateStage.InterruptRemap && u.ir.cached;
       // A walk that started below a paging-structure-cache entry (slpt.ts pscLevel) is a cache answer too.
-      const pscHit = u.stage === XlateStage.Walk && w.pscLevel !== 0;
+      // The first-level / nested caches likewise (flpt.ts pscLevel).
+      const pscHit = u.stage === XlateStage.Walk && (w.pscLevel !== 0 || u.flWalker.pscLevel !== 0);
       if (!u.ccHit && !u.iotlbHit && !u.devtlbHit && !iecHit && !pscHit) return { request: req, verdict, trail: this.trail(r, req), stale: false };
       // A cache answered: the trail is the walk a miss does now (the same code, caches bypassed).
       u.bypassCaches = true;

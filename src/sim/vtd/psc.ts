@@ -55,6 +55,8 @@ export interface PscSnapshot {
 }
 
 const TWO20 = 1048576;
+/** 4 KiB pages an entry at a level covers: 2^(9 * (level - 1)) (a table, not `2 **`: Math.pow is a call). */
+const PAGES = [0, 1, 512, 262144, 134217728, 68719476736];
 
 export class PagingStructureCache {
   readonly size: number;
@@ -101,16 +103,25 @@ export class PagingStructureCache {
   lookup(tag: number, levels: number, iovaHi: number, iovaLo: number): number {
     // 4 KiB page number: below 2^52, exact in a double.
     const pfn = (iovaHi >>> 0) * TWO20 + (iovaLo >>> 12);
+    // The IOVA's key at each level, once: the scan compares, it does not divide.
+    const k2 = Math.floor(pfn / PAGES[2]!);
+    const k3 = Math.floor(pfn / PAGES[3]!);
+    const k4 = Math.floor(pfn / PAGES[4]!);
+    const k5 = Math.floor(pfn / PAGES[5]!);
     let best = -1;
     let bestLevel = 99;
     const n = this.size;
+    const tags = this.tag;
+    const lv = this.level;
+    const keys = this.key;
     for (let i = 0; i < n; i++) {
-      if (this.tag[i] !== tag) continue;
-      const l = this.level[i]!;
+      if (tags[i] !== tag) continue;
+      const l = lv[i]!;
       if (l > levels || l >= bestLevel) continue;
-      if (Math.floor(pfn / 2 ** (9 * (l - 1))) !== this.key[i]) continue;
+      if (keys[i] !== (l === 2 ? k2 : l === 3 ? k3 : l === 4 ? k4 : k5)) continue;
       best = i;
       bestLevel = l;
+      if (l === 2) break; // nothing deeper than an SL-PDE / FL-PDE is cached
     }
     if (best < 0) return 0;
     if (this.lru) this.stamp[best] = ++this.clock;
@@ -124,21 +135,24 @@ export class PagingStructureCache {
   /** Caches the non-leaf entry at `level` (at HPA `address`) for the IOVA: next table `table`, permissions `perm` ANDed so far. */
   fill(tag: number, level: number, iovaHi: number, iovaLo: number, table: number, perm: number, address: number): void {
     if (tag === 0) return;
-    const key = Math.floor(((iovaHi >>> 0) * TWO20 + (iovaLo >>> 12)) / 2 ** (9 * (level - 1)));
+    const key = Math.floor(((iovaHi >>> 0) * TWO20 + (iovaLo >>> 12)) / PAGES[level]!);
     const n = this.size;
+    const tags = this.tag;
+    const stamp = this.stamp;
     let slot = -1;
     let free = -1;
     let victim = 0;
     for (let i = 0; i < n; i++) {
-      if (this.tag[i] === 0) {
+      const t = tags[i]!;
+      if (t === 0) {
         if (free < 0) free = i;
         continue;
       }
-      if (this.tag[i] === tag && this.level[i] === level && this.key[i] === key) {
+      if (t === tag && this.key[i] === key && this.level[i] === level) {
         slot = i;
         break;
       }
-      if (this.stamp[i]! < this.stamp[victim]! || this.tag[victim] === 0) victim = i;
+      if (stamp[i]! < stamp[victim]! || tags[victim] === 0) victim = i;
     }
     if (slot < 0) slot = free >= 0 ? free : victim;
     this.tag[slot] = tag;
@@ -181,7 +195,7 @@ export class PagingStructureCache {
     let n = 0;
     for (let i = 0; i < this.size; i++) {
       if (this.tag[i] !== tag) continue;
-      const pages = 2 ** (9 * (this.level[i]! - 1));
+      const pages = PAGES[this.level[i]!]!;
       const pfn = this.key[i]! * pages;
       if (pfn < last && pfn + pages > first) {
         this.tag[i] = 0;

@@ -335,6 +335,7 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
     u.smTrail = [];
     u.smStop = undefined;
   }
+  u.flWalker.pscLevel = 0;
   // ---- context entry (root entry -> lower/upper context table)
   u.stage = XlateStage.Context;
   let ctx = bypass ? undefined : sm.ctx.get(sid);
@@ -493,7 +494,12 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
       u.walker.updateAD = pe.slade && !probe;
       u.walker.adNoSnoop = pe.slade && !pe.pwsnp;
       f.adNoSnoop = !pe.pwsnp;
+      // First-level / nested paging-structure caches (flpt.ts; off unless the scenario asks): under
+      // the PASID's tag; a probe looks (unless it bypasses the caches) and never fills.
+      f.pscTag = bypass ? 0 : pe.tag;
+      f.pscFill = !probe;
       r = f.walk(pe.flRoot, pe.flLevels, iovaHi, iovaLo, write, req, nest);
+      f.pscTag = 0;
       u.walker.updateAD = false;
       u.walker.adNoSnoop = false;
       f.adNoSnoop = false;

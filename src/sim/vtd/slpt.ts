@@ -111,8 +111,14 @@ export class SlptWalker {
   /** Level of the last walk's first entry read (trailAddr[0]): the table's top level, or pscLevel - 1. */
   trailTop = 0;
 
+  /** The pool's base (fixed for the memory's life) as halves, once: a nested walk makes five walks a request. */
+  private readonly poolHi: number;
+  private readonly poolLo: number;
+
   constructor(mem: PhysicalMemory, format: SlptFormat) {
     this.mem = mem;
+    this.poolHi = Math.floor(mem.poolBase / TWO32);
+    this.poolLo = mem.poolBase >>> 0;
     this.slads = format.slads === true;
     const haw = format.haw;
     this.addrHiMask = haw >= 64 ? -1 : ((2 ** (haw - 32) - 1) >>> 0) | 0;
@@ -170,8 +176,8 @@ export class SlptWalker {
     const mem = this.mem;
     const words = mem.words;
     // Table addresses stay in uint32 halves: the in-pool test and the index are integer math.
-    const poolHi = Math.floor(mem.poolBase / TWO32);
-    const poolLo = mem.poolBase % TWO32;
+    const poolHi = this.poolHi;
+    const poolLo = this.poolLo;
     const poolBytes = mem.poolBytes;
     const need = write ? SL_W : SL_R;
     const rsvdLo = this.rsvdLo;
@@ -180,7 +186,7 @@ export class SlptWalker {
     const addrHiMask = this.addrHiMask;
     const record = this.recordTrail;
     let tHi = Math.floor(root / TWO32);
-    let tLo = root % TWO32;
+    let tLo = root >>> 0; // root mod 2^32 (ToUint32 of an integral double), without `%` (fmod on a double)
     let perm = SL_R | SL_W;
     let n = 0;
     if (record) this.trailUnreadable = false;
@@ -199,7 +205,7 @@ export class SlptWalker {
         top = l - 1;
         perm = psc!.hitPerm;
         tHi = Math.floor(psc!.hitTable / TWO32) | 0;
-        tLo = psc!.hitTable % TWO32 | 0;
+        tLo = psc!.hitTable | 0;
         this.pscLevel = l;
       }
     }

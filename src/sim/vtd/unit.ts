@@ -226,6 +226,8 @@ export interface DmarUnitSnapshot {
   iotlb: ReturnType<Iotlb["snapshot"]>;
   /** The paging-structure caches, when the unit has them. */
   psc?: PscSnapshot;
+  /** The first-level / nested paging-structure caches (scalable mode), when the unit has them. */
+  flPsc?: PscSnapshot;
   counters: UnitCounters;
   queueLog: { lo: bigint; hi: bigint }[];
   ttm?: number;
@@ -376,6 +378,8 @@ export class DmarUnit implements DmaUnit {
     this.translator = new SecondLevelTranslator(this.walker, this.iotlb, true);
     this.burst = new DmaBurst(mem, RUN_BURST);
     this.flWalker = new FlptWalker(mem, spec.addressWidth, this.walker);
+    // The first-level / nested paging-structure caches (flpt.ts): an array of their own, as large.
+    if (psc !== undefined && psc.entries > 0) this.flWalker.psc = new PagingStructureCache(psc.entries, psc.replacement);
     this.ir = new InterruptRemapper(mem);
     this.ir.pi = ((this.cap >> 59n) & 1n) === 1n; // CAP.PI: posted-format IRTEs (intremap.ts, posted.ts)
     this.regs = new Uint32Array((DMAR_FRCD_REG + 16 * this.nfr) / 4);
@@ -541,15 +545,27 @@ export class DmarUnit implements DmaUnit {
    * The paging-structure caches' share of an IOTLB invalidation (psc.ts; VT-d 6.5.2.3, IVA_REG.IH
    * in 11.4.8.2): global and domain-selective drop the entries whatever IH says; page-selective drops
    * the tag's entries over the range only with IH = 0 - with IH = 1 software says it changed no
-   * non-leaf entry there, and the cached ones stay.
+   * non-leaf entry there, and the cached ones stay. The same rule for the first-level / nested
+   * caches (flpt.ts) under a PASID-based IOTLB invalidation (VT-d 6.5.2.4: PASID-selective, or
+   * page-selective-within-PASID with the descriptor's IH): Linux passes IH there as for second-level
+   * domains (drivers/iommu/intel/cache.c cache_tag_flush_iotlb: qi_batch_add_piotlb(..., ih) for
+   * first-level and nested domains). Both families are tagged per (DID, PASID) in scalable mode, so
+   * a tag selects the entries of either. Returns the entries dropped.
    */
-  private invalidatePsc(granularity: number, tag: number, addr: bigint, am: number, ih: boolean): void {
-    const psc = this.walker.psc;
-    if (psc === null) return;
-    if (granularity === IOTLB_GLOBAL) psc.invalidateAll();
-    else if (granularity === IOTLB_DSI) psc.invalidateTag(tag);
-    else if (!ih) psc.invalidatePages(tag, addr, am);
+  private invalidatePsc(granularity: number, tag: number, addr: bigint, am: number, ih: boolean): number {
+    let n = 0;
+    for (const psc of [this.walker.psc, this.flWalker.psc]) {
+      if (psc === null) continue;
+      if (granularity === IOTLB_GLOBAL) n += psc.invalidateAll();
+      else if (granularity === IOTLB_DSI) n += psc.invalidateTag(tag);
+      else if (!ih) n += psc.invalidatePages(tag, addr, am);
+    }
+    this.pscDropped += n;
+    return n;
   }
+
+  /** Paging-structure-cache entries (both families) the invalidations dropped so far: the invalidate step's summary counts them (model.ts). */
+  pscDropped = 0;
 
   /** Performs one invalidation. Returns false for an invalid descriptor (IQE). */
   invalidate(d: InvDescriptor): boolean {
@@ -1369,6 +1385,7 @@ export class DmarUnit implements DmaUnit {
       cc: [...this.cc].map(([k, v]) => [k, { ...v }]),
       iotlb: this.iotlb.snapshot(),
       ...(this.walker.psc !== null ? { psc: this.walker.psc.snapshot() } : {}),
+      ...(this.flWalker.psc !== null ? { flPsc: this.flWalker.psc.snapshot() } : {}),
       counters: { ...this.counters },
       queueLog: [...this.queueLog],
       ttm: this.ttm,
@@ -1388,6 +1405,7 @@ export class DmarUnit implements DmaUnit {
     for (const [k, v] of s.cc) this.cc.set(k, { ...v });
     this.iotlb.restore(s.iotlb);
     if (s.psc !== undefined) this.walker.psc?.restore(s.psc);
+    if (s.flPsc !== undefined) this.flWalker.psc?.restore(s.flPsc);
     this.counters = { ...s.counters };
     this.queueLog = [...s.queueLog];
     this.ttm = s.ttm ?? 0;
