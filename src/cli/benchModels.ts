@@ -172,8 +172,9 @@ function fault(f: Fold, w0: number): void {
 
 /**
  * The requests in bursts of the unit's translate core (the path of a `dma` step's runs), each
- * request the core hands back (a fault, mostly) through `one` (the unit's translate(), folding its
- * result with fold / fault).
+ * request the core hands back through `one` (the unit's translate(), folding its result with
+ * fold / fault). A fault the burst answered is a result (fault word, -1) (SMMUv3: the event id),
+ * folded as `fault` folds it (SPEC section 8: high word all ones).
  */
 function runBursts(u: BurstUnit, req: Requests, n: number, f: Fold, one: (i: number) => void): void {
   const burst = u.burst!;
@@ -196,6 +197,10 @@ function runBursts(u: BurstUnit, req: Requests, n: number, f: Fold, one: (i: num
         const w1 = res[2 * j + 1]!;
         h1 = foldH1(h1, w0, w1);
         h2 = foldH2(h2, w0, w1);
+        if (w1 === -1) {
+          f.ok--;
+          f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
+        }
       }
       f.h1 = h1;
       f.h2 = h2;

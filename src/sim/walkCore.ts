@@ -20,7 +20,7 @@ interface WalkCoreExports {
   amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
   armWalk(ttb: number, startLevel: number, outputBits: number, s2: number, afOff: number, priv: number, exec: number, iaHi: number, iaLo: number, write: number): number;
   configureArmTlb(...offsetsSetsWays: number[]): void;
-  armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
+  armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, evq: number, evqBytes: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
 }
 
 const HPA = CORE_BLOCK.hpa / 4;
@@ -31,6 +31,7 @@ const PAGE_SHIFT = CORE_BLOCK.pageShift / 4;
 const FAULT_LEVEL = CORE_BLOCK.faultLevel / 4;
 const FLAGS = CORE_BLOCK.flags / 4;
 const HITS = CORE_BLOCK.hits / 4;
+const FAULTS = CORE_BLOCK.faults / 4;
 
 /** amdV1Walk's result for a fault (its event flags in `flags`). */
 export const AMD_V1_FAULT = CORE_AMD_V1.fault;
@@ -102,14 +103,21 @@ export class TableWalkCore {
   /**
    * SMMUv3's stage-1 translate step for requests [from, n) of `burst` (translate-core.template.mjs
    * $armBurst) with the stream's resolved configuration: the index of the first request it did
-   * not answer (n when it answered all); `burstHits` of them were TLB hits. `aux` byte i: the
-   * permission (R 1, W 2, X 4).
+   * not answer (n when it answered all); `burstHits` of them were TLB hits, `burstFaults` faults
+   * (results (event id, CORE_FAULT_HI) whose events the caller writes). `aux` byte i: the
+   * permission (R 1, W 2, X 4; a fault's: see $armBurst). [evq, evq + evqBytes): the event queue
+   * (a walk reading it is handed back; 0 bytes: no queue is written).
    */
-  armBurst(vmid: number, asid: number, c: { ttb: number; startLevel: number; outputBits: number; afOff: boolean; inputBits: number }, useTlb: boolean, burst: DmaBurst, aux: number, from: number, n: number): number {
+  armBurst(vmid: number, asid: number, c: { ttb: number; startLevel: number; outputBits: number; afOff: boolean; inputBits: number }, useTlb: boolean, evq: number, evqBytes: number, burst: DmaBurst, aux: number, from: number, n: number): number {
     return (
       from +
-      this.core.armBurst(vmid, asid, c.ttb, c.startLevel, c.outputBits, c.afOff ? 1 : 0, c.inputBits, useTlb ? 1 : 0, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
+      this.core.armBurst(vmid, asid, c.ttb, c.startLevel, c.outputBits, c.afOff ? 1 : 0, c.inputBits, useTlb ? 1 : 0, evq, evqBytes, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
     );
+  }
+
+  /** Faults the last armBurst answered. */
+  get burstFaults(): number {
+    return this.block.get()[FAULTS]!;
   }
 
   /** IOTLB hits of the last amdBurst / TLB hits of the last armBurst. */

@@ -6,7 +6,9 @@
 // beyond it - with random requests (repeated ones hit the TLB; some beyond the 48-bit input
 // range): the same verdict for every request (output address, permission, level, TLB hit, stage,
 // event id), the same counters, event queue and TLB (every field of every way, every
-// round-robin pointer, the filled sizes).
+// round-robin pointer, the filled sizes). The bursts answer faults (their events written as the
+// unit takes the results); some tables point into the event queue, whose records a later walk of
+// the same burst would read before they are written (such a walk goes back to translate()).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PhysicalMemory } from "../../src/sim/memory.js";
@@ -116,16 +118,50 @@ const params = fc.record({
   n: fc.integer({ min: 1, max: 120 }),
 });
 
+/**
+ * Two memories with the same random tables and a unit each (their event queues at the same
+ * address); with `intoQueue`, the root's entry 5 is a table descriptor pointing at the event
+ * queue (IOVAs with level-0 index 5 walk through the records written so far).
+ */
+function twoUnits(seed: number, sets: number, ways: number, intoQueue: boolean): { r: () => number; ts: SmmuV3Unit; core: SmmuV3Unit } {
+  const make = () => {
+    const r = prng(seed);
+    const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
+    const root = buildTables(mem, r);
+    const u = unitOver(mem, root, sets, ways);
+    const evq = u.evtqBase - (u.evtqBase % 32);
+    if (intoQueue) mem.write64(root + 5 * 8, (evq | 3) >>> 0, Math.floor(evq / 2 ** 32));
+    return { r, u };
+  };
+  const a = make();
+  const b = make();
+  expect(b.u.evtqBase).toBe(a.u.evtqBase);
+  return { r: a.r, ts: a.u, core: b.u };
+}
+
+/** Burst result j as (code, oa, trace level, TLB hit bit) beside what translate() said of the request. */
+function burstResult(u: SmmuV3Unit, j: number) {
+  const res = u.burst!.results;
+  const info = u.burst!.info[j]!;
+  const code = res[2 * j + 1] === -1 ? res[2 * j]! : 0;
+  return { code, oa: code === 0 ? (res[2 * j + 1]! >>> 0) * 2 ** 32 + (res[2 * j]! >>> 0) : null, level: info & 7, hit: (info & 8) !== 0 };
+}
+
+/** The last translate() of `u` (recordTrail) walked and read a descriptor outside the table pool or in the event queue. */
+function readsOutside(u: SmmuV3Unit): boolean {
+  const w = u.s1;
+  const reads = Array.from(w.trailAddr.subarray(0, w.trailLen + (w.trailUnreadable ? 1 : 0)));
+  const evq = u.evtqBase - (u.evtqBase % 32);
+  const evqEnd = evq + 32 * 2 ** (u.evtqBase % 32);
+  return !u.tlbHit && reads.some((a) => a < u.mem.poolBase || a >= u.mem.poolBase + u.mem.poolBytes || (a >= evq && a < evqEnd));
+}
+
 describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
-  it("answers bursts of random requests on random tables as translate() does, request by request", () => {
+  it("answers bursts of random requests on random tables as translate() does, request by request, faults included", () => {
     fc.assert(
-      fc.property(params, ({ seed, geometry, n }) => {
+      fc.property(params, fc.boolean(), ({ seed, geometry, n }, intoQueue) => {
         const [sets, ways] = geometry as [number, number];
-        const r = prng(seed);
-        const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
-        const root = buildTables(mem, r);
-        const ts = unitOver(mem, root, sets, ways);
-        const core = unitOver(mem, root, sets, ways);
+        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue);
         ts.recordTrail = true; // the TypeScript walk (the views' path)
         // Warm the STE and CD caches as a first request would.
         expect(verdict(core, core.translate(SID, -1, 0, 0, false))).toEqual(verdict(ts, ts.translate(SID, -1, 0, 0, false)));
@@ -148,15 +184,17 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
           for (; j < k; j++) {
             const [hi, lo, w] = reqs[j]!;
             const want = verdict(ts, ts.translate(SID, -1, hi, lo, w));
-            const res = burst.results;
-            const info = burst.info;
-            // The burst's results and info bytes, and the fields of its last request.
-            expect({ code: 0, oa: (res[2 * j + 1]! >>> 0) * 2 ** 32 + (res[2 * j]! >>> 0), level: info[j]! & 7, hit: (info[j]! & 8) !== 0 }).toEqual({ code: want.code, oa: want.oa, level: want.leafLevel, hit: want.tlbHit });
-            if (j === k - 1) expect(verdict(core, 0)).toEqual(want);
+            // The burst's results and info bytes (a fault's without the hit bit), and the fields of its last request.
+            const got = burstResult(core, j);
+            expect(got).toEqual({ code: want.code, oa: want.oa, level: want.leafLevel, hit: want.code === 0 && want.tlbHit });
+            if (j === k - 1) expect(verdict(core, got.code)).toEqual(want);
           }
           if (j === n) break;
           const [hi, lo, w] = reqs[j]!;
           expect(verdict(core, core.translate(SID, -1, hi, lo, w))).toEqual(verdict(ts, ts.translate(SID, -1, hi, lo, w)));
+          // The burst stops only where the core cannot decide: a walk that reads outside the table
+          // pool, or reads the event queue (faults, TLB hits and the input range are its own).
+          expect(readsOutside(ts)).toBe(true);
           j++;
         }
         expect(cacheState(core)).toEqual(cacheState(ts));
@@ -167,12 +205,10 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
 
   it("gives a dma step's runs the trace and counters of translate() per transaction", () => {
     fc.assert(
-      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), ({ seed, geometry }, pages, repeat) => {
+      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), ({ seed, geometry }, pages, repeat, intoQueue) => {
         const [sets, ways] = geometry as [number, number];
-        const r = prng(seed);
-        const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
-        const root = buildTables(mem, r);
-        const units = [unitOver(mem, root, sets, ways), unitOver(mem, root, sets, ways)] as const;
+        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue);
+        const units = [ts, core] as const;
         units[0].recordTrail = true;
         const [hi, lo] = iovaOf(r);
         const base = Math.floor(lo / 4096) * 4096;
@@ -188,7 +224,7 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
         expect(out[1]).toEqual(out[0]);
       }),
       // (The first: a TLB hit of a 4 KiB page taken by takeIotlbHits, whose trace level is 1, not the Arm level 3.)
-      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1 }, 1, 2], [{ seed: 622954711, geometry: [4, 1], n: 1 }, 5, 2]] },
+      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1 }, 1, 2, false], [{ seed: 622954711, geometry: [4, 1], n: 1 }, 5, 2, false]] },
     );
   });
 

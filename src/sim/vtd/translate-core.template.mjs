@@ -71,6 +71,8 @@ export const LAYOUT = {
     faultLevel: 180,
     /** The event flags a fault of $amdV1Walk adds (i32). */
     flags: 184,
+    /** The faults the last $armBurst answered (i32): the unit writes their events when it takes them. */
+    faults: 188,
     bytes: 192,
   },
   /**
@@ -138,7 +140,7 @@ export const LAYOUT = {
    * tag of a stage-1 entry. A burst's info byte holds the trace's level, traceLevelOf - the Arm
    * level (SmmuV3Unit.leafLevel).
    */
-  armTlb: { fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"], kindS1: 1, traceLevelOf: 4 },
+  armTlb: { fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"], kindS1: 1, traceLevelOf: 4, auxHit: 0x80 },
   /** The unrolled walks: 2 (30-bit AGAW) to 5 levels (57-bit); other level counts go to TypeScript. */
   minLevels: 2,
   maxLevels: 5,
@@ -601,6 +603,9 @@ function amdBurstFunc() {
  */
 function armWalkFunc() {
   return `
+  ;; A burst's event queue (pool offset, bytes; 0 bytes outside a burst): see armGuarded.
+  (global $armGuardOff (mut i64) (i64.const 0))
+  (global $armGuardBytes (mut i64) (i64.const 0))
   (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
     (param $afOff i32) (param $priv i32) (param $exec i32) (param $iaHi i32) (param $iaLo i32) (param $write i32) (result i32)
     (call $armWalk (i64.trunc_f64_u (local.get $ttb)) (local.get $startLevel) (local.get $outputBits) (local.get $s2)
@@ -619,7 +624,7 @@ function armWalkFunc() {
       (local.set $shift (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (i32.sub (i32.const 3) (local.get $level))))))
       (local.set $idx (i64.shr_u (local.get $ia) (local.get $shift)))
       (if (i32.ne (local.get $level) (local.get $startLevel)) (then (local.set $idx (i64.and (local.get $idx) (i64.const 511)))))
-      ${readEntry("(i64.add (local.get $table) (i64.shl (local.get $idx) (i64.const 3)))", handBack)}
+      ${readEntry("(i64.add (local.get $table) (i64.shl (local.get $idx) (i64.const 3)))", (c) => handBack(`(i32.or ${c} ${armGuarded})`))}
       (if (i64.eqz (i64.and (local.get $e) (i64.const 1))) (then (return (i32.const ${hex(ARM.translation)}))))
       (local.set $addr (i64.and (local.get $e) (i64.const ${ADDR_47_12})))
       (if (i32.and (i32.lt_u (local.get $level) (i32.const 3)) (i32.wrap_i64 (i64.and (i64.shr_u (local.get $e) (i64.const 1)) (i64.const 1))))
@@ -677,22 +682,48 @@ function armWalkFunc() {
 const AT = LAYOUT.armTlb;
 
 /**
+ * i32, after readEntry: the descriptor lies in the event queue of the burst running ($armBurst
+ * sets the range, pool offsets in $armGuardOff/$armGuardBytes). A burst answers faults without
+ * writing their events - the unit writes them when it takes the results, after the burst - so a
+ * later walk of the same burst reading the queue would read it as it was before those events:
+ * such a walk is handed back (the unit writes the events before it translates the request).
+ */
+const armGuarded = `(i64.lt_u (i64.sub (local.get $off) (global.get $armGuardOff)) (global.get $armGuardBytes))`;
+
+/**
  * SMMUv3's translate step for a burst of $n requests of one stream whose STE and CD the unit
  * resolved (SmmuV3Unit.burstConfig: stage 1 only, 4 KiB granule, one CD; its VMID $vmid, ASID
  * $asid, TTB0 $ttb, start level, output size, AFFD/HA $afOff, input size $inputBits), per request
  * in SmmuV3Unit.translate's order: the TLB (SmmuTlb.lookup: the filled sizes smallest first, the
- * page number's set, the ways in order; tag kind 1, VMID, ASID), on a miss the walk ($armWalk,
- * unprivileged data access) and the fill of the leaf (SmmuTlb.fill: round-robin way per set).
- * Request i, result i, info byte i as in $burst - its level the trace's, ${AT.traceLevelOf} - the Arm level
- * (1 a 4 KiB page, as VT-d's and AMD-Vi's) -; aux byte i the permission (R 1, W 2, X 4). Stops
- * at the first request it does not answer - an input at or above 2^$inputBits, a TLB hit lacking
- * the permission, a walk fault, a descriptor outside the pool - and returns its index (n when all
- * were answered); nothing of that request was counted, cached or written, so the unit translates
- * it alone. The burst's TLB hits are left in block.hits.
+ * page number's set, the ways in order; tag kind 1, VMID, ASID), on a miss the walk (StageWalker.walk:
+ * the input range check, then $armWalk, unprivileged data access) and the fill of the leaf
+ * (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
+ * level the trace's (SmmuV3Unit.leafLevel), ${AT.traceLevelOf} - the Arm level (1 a 4 KiB page, as
+ * VT-d's and AMD-Vi's; a fault's: 0 at Arm level 0, its hit bit clear) -; aux byte i the permission (R 1,
+ * W 2, X 4; a fault's: the TLB entry's permission | ${hex(AT.auxHit)} when the TLB answered, 0
+ * when a walk did). A fault - F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION, from the TLB or
+ * the walk - is a result (event id, ${LAYOUT.faultHi}) like $burst's; its event is not written
+ * here (block.faults counts them: the unit writes their events, in order, as it takes the results).
+ * Stops at the first request it cannot decide - a descriptor outside the pool or in the event
+ * queue ($evq, $evqBytes: see armGuarded) - and returns its index (n when all were answered);
+ * nothing of that request was counted, cached or written, so the unit translates it alone. The
+ * burst's TLB hits are left in block.hits.
  */
 function armBurstFunc() {
   const g = (f) => `(global.get $armTlb_${f})`;
   const at = (f, k, size) => `(i32.add ${g(f)} ${size === 1 ? k : `(i32.shl ${k} (i32.const ${Math.log2(size)}))`})`;
+  const result = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
+  /** Request $i faults with event id `id` (i32 expr) found at Arm level `level` (i32 expr), aux byte `aux`. */
+  const fault = (id, level, aux) => `(i32.store ${result} ${id})
+          (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
+          (local.set $level ${level})
+          ;; (SmmuV3Unit.leafLevel: a fault at Arm level 0 is the trace's level 0.)
+          (i32.store8 (i32.add (local.get $info) (local.get $i))
+            (select (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)) (i32.const 0) (local.get $level)))
+          (i32.store8 (i32.add (local.get $aux) (local.get $i)) ${aux})
+          (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $next)`;
   return `
 ${AT.fields.map((f) => `  (global $armTlb_${f} (mut i32) (i32.const 0))`).join("\n")}
   (global $armSets (mut i32) (i32.const 1))
@@ -703,23 +734,23 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
     (global.set $armWays (local.get $ways)))
 
   (func (export "armBurst") (param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
-    (param $afOff i32) (param $inputBits i32) (param $useTlb i32)
+    (param $afOff i32) (param $inputBits i32) (param $useTlb i32) (param $evq f64) (param $evqBytes i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
     (local $i i32) (local $iova i64) (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
-    (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64)
+    (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
     (local.set $blk (global.get $blk))
     (local.set $ttb64 (i64.trunc_f64_u (local.get $ttb)))
     (local.set $ways (global.get $armWays))
     (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
     (local.set $inBits (i64.extend_i32_u (local.get $inputBits)))
+    (global.set $armGuardOff (i64.sub (i64.trunc_f64_u (local.get $evq)) (global.get $poolHpa)))
+    (global.set $armGuardBytes (i64.extend_i32_u (local.get $evqBytes)))
     (block $stop
       (loop $next
         (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
-        ;; An input at or above the stage's range is the unit's (the walk's range check, StageWalker.walk).
-        (br_if $stop (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0)))
         (block $miss
           (br_if $miss (i32.eqz (local.get $useTlb)))
           ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell).
@@ -743,27 +774,36 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
                           (i32.eq (i32.load ${at("asid", "(local.get $k)", 4)}) (local.get $asid))))))
                 (then
                   (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
-                  ;; A hit lacking the access's permission faults (F_PERMISSION): the unit's.
-                  (br_if $stop (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1)))))
-                  (i64.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))
+                  (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+                  ;; A hit lacking the access's permission faults (F_PERMISSION), at the entry's level.
+                  (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
+                    (then ${fault(`(i32.const ${hex(ARM.permission)})`, `(i32.load8_u ${at("level", "(local.get $k)", 1)})`, `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
+                  (i64.store ${result}
                     (i64.add (i64.trunc_f64_u (f64.load ${at("oa", "(local.get $k)", 8)}))
                       (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
                   (i32.store8 (i32.add (local.get $info) (local.get $i))
                     ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
                   (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
-                  (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
                   (br $next)))
               (local.set $w (i32.add (local.get $w) (i32.const 1)))
               (br $way))))
-        ;; The walk: an unprivileged data access; a fault or a hand-back stops the burst.
-        (br_if $stop (call $armWalk (local.get $ttb64) (local.get $startLevel) (local.get $outputBits) (i32.const 0)
+        ;; A miss walks: an input at or above the stage's range is F_TRANSLATION at the start level
+        ;; (StageWalker.walk's range check: SMMUv3 spec 3.4.1), no descriptor read.
+        (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
+          (then ${fault(`(i32.const ${hex(ARM.translation)})`, "(local.get $startLevel)", "(i32.const 0)")}))
+        ;; The walk: an unprivileged data access; a fault is the request's result (at the level the
+        ;; walk decided it), a hand-back stops the burst.
+        (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (local.get $outputBits) (i32.const 0)
           (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
+        (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
+        (if (local.get $r)
+          (then ${fault("(local.get $r)", `(i32.load offset=${B.faultLevel} (local.get $blk))`, "(i32.const 0)")}))
         (local.set $out (i64.load offset=${B.hpa} (local.get $blk)))
         (local.set $perm (i32.load offset=${B.perm} (local.get $blk)))
         (local.set $level (i32.load offset=${B.level} (local.get $blk)))
         (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))
-        (i64.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))) (local.get $out))
+        (i64.store ${result} (local.get $out))
         (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)))
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
         (if (local.get $useTlb)
@@ -789,7 +829,9 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
             (i32.store8 ${at("level", "(local.get $k)", 1)} (local.get $level))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
+    (global.set $armGuardBytes (i64.const 0))
     (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
+    (i32.store offset=${B.faults} (local.get $blk) (local.get $faults))
     (local.get $i))`;
 }
 

@@ -18,6 +18,7 @@ export const CORE_BLOCK = {
   pageShift: 176,
   faultLevel: 180,
   flags: 184,
+  faults: 188,
   bytes: 192,
 } as const;
 export const CORE_INFO = {
@@ -68,6 +69,7 @@ export const CORE_ARM_TLB = {
   fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"],
   kindS1: 1,
   traceLevelOf: 4,
+  auxHit: 128,
 } as const;
 export const CORE_MIN_LEVELS = 2;
 export const CORE_MAX_LEVELS = 5;
