@@ -713,6 +713,25 @@ function armBurstFunc() {
   const g = (f) => `(global.get $armTlb_${f})`;
   const at = (f, k, size) => `(i32.add ${g(f)} ${size === 1 ? k : `(i32.shl ${k} (i32.const ${Math.log2(size)}))`})`;
   const result = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
+  /**
+   * i32: bit w set when way w of the 4-way set whose first entry is k (i32 expr) holds a valid
+   * stage-1 entry of $vmid / $asid for page number $vpn of size 2^$shift (SmmuTlb.lookup's test,
+   * way by way): each field of the four ways is one load - the vpns two - compared at once.
+   */
+  const armMatch4 = (k) => `(i32.and
+                    (i32x4.bitmask (v128.and
+                      (v128.and
+                        (i32x4.eq (v128.load ${at("asid", k, 4)}) (local.get $vAsid))
+                        (i32x4.eq (v128.load ${at("vmid", k, 4)}) (local.get $vVmid)))
+                      ;; The two f64x2 compares' 64-bit lanes as four 32-bit ones.
+                      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
+                        (f64x2.eq (v128.load ${at("vpn", k, 8)}) (f64x2.splat (f64.convert_i64_u (local.get $vpn))))
+                        (f64x2.eq (v128.load offset=16 ${at("vpn", k, 8)}) (f64x2.splat (f64.convert_i64_u (local.get $vpn)))))))
+                    (i8x16.bitmask (v128.and
+                      (v128.and
+                        (i8x16.eq (v128.load32_zero ${at("valid", k, 1)}) (local.get $vOne))
+                        (i8x16.eq (v128.load32_zero ${at("kind", k, 1)}) (local.get $vKind)))
+                      (i8x16.eq (v128.load32_zero ${at("shift", k, 1)}) (i8x16.splat (local.get $shift))))))`;
   /** Request $i faults with event id `id` (i32 expr) found at Arm level `level` (i32 expr), aux byte `aux`. */
   const fault = (id, level, aux) => `(i32.store ${result} ${id})
           (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
@@ -739,6 +758,11 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
     (local $i i32) (local $iova i64) (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
+    (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128)
+    (local.set $vAsid (i32x4.splat (local.get $asid)))
+    (local.set $vVmid (i32x4.splat (local.get $vmid)))
+    (local.set $vOne (i8x16.splat (i32.const 1)))
+    (local.set $vKind (i8x16.splat (i32.const ${AT.kindS1})))
     (local.set $blk (global.get $blk))
     (local.set $ttb64 (i64.trunc_f64_u (local.get $ttb)))
     (local.set $ways (global.get $armWays))
@@ -761,33 +785,42 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
             (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
             (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
             (local.set $base (i32.mul (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (local.get $ways)))
-            (local.set $w (i32.const 0))
-            (loop $way
-              (br_if $size (i32.ge_u (local.get $w) (local.get $ways)))
-              (local.set $k (i32.add (local.get $base) (local.get $w)))
-              (if (i32.and
+            (block $found
+              (if (i32.eq (local.get $ways) (i32.const 4))
+                (then
+                  ;; Four ways: the set's ways of each field side by side (entry k = set * 4 + way),
+                  ;; every way compared at once (armMatch4); the first matching way, as the loop below.
+                  (local.set $w ${armMatch4("(local.get $base)")})
+                  (br_if $size (i32.eqz (local.get $w)))
+                  (local.set $k (i32.add (local.get $base) (i32.ctz (local.get $w))))
+                  (br $found)))
+              (local.set $w (i32.const 0))
+              (loop $way
+                (br_if $size (i32.ge_u (local.get $w) (local.get $ways)))
+                (local.set $k (i32.add (local.get $base) (local.get $w)))
+                (br_if $found (i32.and
                     (i32.and (i32.eq (i32.load8_u ${at("valid", "(local.get $k)", 1)}) (i32.const 1))
                       (i32.eq (i32.load8_u ${at("shift", "(local.get $k)", 1)}) (local.get $shift)))
                     (i32.and (f64.eq (f64.load ${at("vpn", "(local.get $k)", 8)}) (f64.convert_i64_u (local.get $vpn)))
                       (i32.and (i32.eq (i32.load8_u ${at("kind", "(local.get $k)", 1)}) (i32.const ${AT.kindS1}))
                         (i32.and (i32.eq (i32.load ${at("vmid", "(local.get $k)", 4)}) (local.get $vmid))
-                          (i32.eq (i32.load ${at("asid", "(local.get $k)", 4)}) (local.get $asid))))))
-                (then
-                  (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
-                  (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-                  ;; A hit lacking the access's permission faults (F_PERMISSION), at the entry's level.
-                  (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
-                    (then ${fault(`(i32.const ${hex(ARM.permission)})`, `(i32.load8_u ${at("level", "(local.get $k)", 1)})`, `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
-                  (i64.store ${result}
-                    (i64.add (i64.trunc_f64_u (f64.load ${at("oa", "(local.get $k)", 8)}))
-                      (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
-                  (i32.store8 (i32.add (local.get $info) (local.get $i))
-                    ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
-                  (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
-                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                  (br $next)))
-              (local.set $w (i32.add (local.get $w) (i32.const 1)))
-              (br $way))))
+                          (i32.eq (i32.load ${at("asid", "(local.get $k)", 4)}) (local.get $asid)))))))
+                (local.set $w (i32.add (local.get $w) (i32.const 1)))
+                (br $way)))
+            ;; A hit: entry $k.
+            (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
+            (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+            ;; A hit lacking the access's permission faults (F_PERMISSION), at the entry's level.
+            (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
+              (then ${fault(`(i32.const ${hex(ARM.permission)})`, `(i32.load8_u ${at("level", "(local.get $k)", 1)})`, `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
+            (i64.store ${result}
+              (i64.add (i64.trunc_f64_u (f64.load ${at("oa", "(local.get $k)", 8)}))
+                (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
+            (i32.store8 (i32.add (local.get $info) (local.get $i))
+              ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
+            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next)))
         ;; A miss walks: an input at or above the stage's range is F_TRANSLATION at the start level
         ;; (StageWalker.walk's range check: SMMUv3 spec 3.4.1), no descriptor read.
         (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
