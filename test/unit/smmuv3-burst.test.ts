@@ -58,13 +58,17 @@ function buildTables(mem: PhysicalMemory, r: () => number): number {
   return table(0);
 }
 
-/** A unit with Linux's bring-up and one stage-1 domain over `root` (OAS 44, as the benchmark's). */
-function unitOver(mem: PhysicalMemory, root: number, sets: number, ways: number): SmmuV3Unit {
+/**
+ * A unit with Linux's bring-up and one stage-1 domain over `root` (OAS 44, as the benchmark's), of
+ * `ias` input bits (48: the walk starts at level 0, the burst's unrolled walk; 39: level 1, $armWalk).
+ */
+function unitOver(mem: PhysicalMemory, root: number, sets: number, ways: number, ias = 48): SmmuV3Unit {
   const u = new SmmuV3Unit(mem, { ...DEFAULT_SMMU_SPEC, oas: 44, tlbSets: sets, tlbWays: ways });
   const driver = new ArmSmmuV3Driver(u, mem);
   driver.init();
   const d = driver.allocDomain();
   d.pgd = root;
+  d.ias = ias;
   driver.attach(d, [SID]);
   return u;
 }
@@ -102,10 +106,11 @@ function cacheState(u: SmmuV3Unit) {
   };
 }
 
-/** IOVAs through the populated indices (sometimes an empty one, or bits beyond the 48-bit input range). */
-function iovaOf(r: () => number): [number, number] {
+/** IOVAs through the populated indices (sometimes an empty one, or bits beyond the input range). */
+function iovaOf(r: () => number, ias = 48): [number, number] {
   let v = Math.floor(r() * 4096);
   for (let l = 0; l <= 3; l++) v += Math.floor(r() * 6) * 2 ** (12 + 9 * (3 - l));
+  if (ias < 48 && r() < 0.9) v %= 2 ** ias;
   let hi = Math.floor(v / 2 ** 32);
   const lo = v % 2 ** 32 >>> 0;
   if (r() < 0.05) hi = (hi | (1 << (16 + Math.floor(r() * 16)))) >>> 0;
@@ -116,6 +121,7 @@ const params = fc.record({
   seed: fc.integer(),
   geometry: fc.constantFrom([1, 0], [4, 1], [16, 2], [64, 4]),
   n: fc.integer({ min: 1, max: 120 }),
+  ias: fc.constantFrom(48, 48, 39),
 });
 
 /**
@@ -123,12 +129,12 @@ const params = fc.record({
  * address); with `intoQueue`, the root's entry 5 is a table descriptor pointing at the event
  * queue (IOVAs with level-0 index 5 walk through the records written so far).
  */
-function twoUnits(seed: number, sets: number, ways: number, intoQueue: boolean): { r: () => number; ts: SmmuV3Unit; core: SmmuV3Unit } {
+function twoUnits(seed: number, sets: number, ways: number, intoQueue: boolean, ias: number): { r: () => number; ts: SmmuV3Unit; core: SmmuV3Unit } {
   const make = () => {
     const r = prng(seed);
     const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
     const root = buildTables(mem, r);
-    const u = unitOver(mem, root, sets, ways);
+    const u = unitOver(mem, root, sets, ways, ias);
     const evq = u.evtqBase - (u.evtqBase % 32);
     if (intoQueue) mem.write64(root + 5 * 8, (evq | 3) >>> 0, Math.floor(evq / 2 ** 32));
     return { r, u };
@@ -159,9 +165,9 @@ function readsOutside(u: SmmuV3Unit): boolean {
 describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
   it("answers bursts of random requests on random tables as translate() does, request by request, faults included", () => {
     fc.assert(
-      fc.property(params, fc.boolean(), ({ seed, geometry, n }, intoQueue) => {
+      fc.property(params, fc.boolean(), ({ seed, geometry, n, ias }, intoQueue) => {
         const [sets, ways] = geometry as [number, number];
-        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue);
+        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue, ias);
         ts.recordTrail = true; // the TypeScript walk (the views' path)
         // Warm the STE and CD caches as a first request would.
         expect(verdict(core, core.translate(SID, -1, 0, 0, false))).toEqual(verdict(ts, ts.translate(SID, -1, 0, 0, false)));
@@ -171,7 +177,7 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
         for (let i = 0; i < n; i++) {
           // Repeat some requests (or their pages) so that the TLB answers them.
           const again = i > 0 && r() < 0.35 ? reqs[Math.floor(r() * i)]! : undefined;
-          const [hi, lo] = again !== undefined ? [again[0], (again[1] & ~0xfff) + Math.floor(r() * 4096)] : iovaOf(r);
+          const [hi, lo] = again !== undefined ? [again[0], (again[1] & ~0xfff) + Math.floor(r() * 4096)] : iovaOf(r, ias);
           reqs.push([hi, lo >>> 0, r() < 0.5]);
         }
         reqs.forEach(([hi, lo, w], i) => {
@@ -205,12 +211,12 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
 
   it("gives a dma step's runs the trace and counters of translate() per transaction", () => {
     fc.assert(
-      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), ({ seed, geometry }, pages, repeat, intoQueue) => {
+      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), ({ seed, geometry, ias }, pages, repeat, intoQueue) => {
         const [sets, ways] = geometry as [number, number];
-        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue);
+        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue, ias);
         const units = [ts, core] as const;
         units[0].recordTrail = true;
-        const [hi, lo] = iovaOf(r);
+        const [hi, lo] = iovaOf(r, ias);
         const base = Math.floor(lo / 4096) * 4096;
         const x: DmaTransfer = { sid: SID, baseHi: hi, baseLo: base, startOff: lo - base, pages, length: pages * 4096 - (lo - base), write: r() < 0.5 } as DmaTransfer;
         const out = units.map((u) => {
@@ -224,7 +230,7 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
         expect(out[1]).toEqual(out[0]);
       }),
       // (The first: a TLB hit of a 4 KiB page taken by takeIotlbHits, whose trace level is 1, not the Arm level 3.)
-      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1 }, 1, 2, false], [{ seed: 622954711, geometry: [4, 1], n: 1 }, 5, 2, false]] },
+      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1, ias: 48 }, 1, 2, false], [{ seed: 622954711, geometry: [4, 1], n: 1, ias: 48 }, 5, 2, false]] },
     );
   });
 

@@ -587,21 +587,99 @@ function amdBurstFunc() {
     (local.get $i))`;
 }
 
+// ---- SMMUv3: the VMSAv8-64 descriptor rules, once, for the loop ($armWalk) and the unrolled walk of $armBurst
+// Locals the rules use: $e (the descriptor), $off $poolHpa $poolBytes $poolOff (readEntry), $addr
+// (i64: the descriptor's address field, then the leaf's output page), $oBits (i64: the output
+// size), $hier (i32: APTable[1:0] UXNTable PXNTable accumulated, bits 3:0), $pshift (i64: the
+// leaf's page shift), $rd $wr $xn $perm (i32). A level or a flag given as a number is folded in.
+
+/** An i32 flag: a number (0/1, folded) or an i32 expression. */
+const armIf = (flag, then, otherwise = "") =>
+  typeof flag === "number" ? (flag ? then : otherwise) : `(if ${flag} (then ${then})${otherwise ? ` (else ${otherwise})` : ""})`;
+
+/**
+ * One level of a VMSAv8-64 4 KiB-granule walk (Arm ARM D8.3.1; StageWalker.walk's order): the
+ * descriptor at `at` (i64 expr) read into $e, its address field into $addr; invalid (bit 0 clear)
+ * is F_TRANSLATION; below level 3 bit 1 makes a table descriptor - its address at or above
+ * 2^$oBits F_ADDR_SIZE, at stage 1 (`s2` 0) APTable / UXNTable / PXNTable (bits 62:59) ANDed into
+ * $hier - then `h.next`; otherwise a page (level 3, bits 1:0 = 0b11) or a block (levels 1-2,
+ * 0b01) - a level-3 descriptor with bit 1 clear or a block at level 0 is F_TRANSLATION - then
+ * `h.leaf` (the leaf's rules: armLeaf). L: the Arm level (a number, or an i32 expr); h.pool(cond):
+ * the descriptor lies outside the pool or in a burst's event queue; h.fault(id): the walk faults
+ * at this level with event id `id` (a number).
+ */
+function armLevel(L, at, s2, h) {
+  const num = typeof L === "number";
+  const bit1 = "(i64.ne (i64.and (local.get $e) (i64.const 2)) (i64.const 0))";
+  const table = `(if (i64.ne (i64.shr_u (local.get $addr) (local.get $oBits)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
+      ${armIf(typeof s2 === "number" ? 1 - s2 : `(i32.eqz ${s2})`, `(local.set $hier (i32.or (local.get $hier) (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 59))) (i32.const 15))))`)}
+      ${h.next}`;
+  // A reserved level-3 type, or a block at level 0.
+  const badLeaf = num ? (L === 3 ? `(i64.eqz (i64.and (local.get $e) (i64.const 2)))` : L === 0 ? 1 : 0) : `(if (result i32) (i32.eq ${L} (i32.const 3)) (then (i64.eqz (i64.and (local.get $e) (i64.const 2)))) (else (i32.eqz ${L})))`;
+  const leaf = badLeaf === 1 ? h.fault(ARM.translation) : `${armIf(badLeaf, h.fault(ARM.translation))} ${h.leaf}`;
+  const isTable = num ? (L < 3 ? bit1 : 0) : `(i32.and (i32.lt_u ${L} (i32.const 3)) ${bit1})`;
+  return `${readEntry(at, h.pool)}
+      (if (i64.eqz (i64.and (local.get $e) (i64.const 1))) (then ${h.fault(ARM.translation)}))
+      (local.set $addr (i64.and (local.get $e) (i64.const ${ADDR_47_12})))
+      ${isTable === 0 ? leaf : `(if ${isTable} (then ${table}) (else ${leaf}))`}`;
+}
+
+/**
+ * The leaf descriptor $e (Arm ARM D8.3-D8.4; StageWalker.walk), its address field in $addr and its
+ * page shift in $pshift: the output page ($addr) at or above 2^$oBits is F_ADDR_SIZE; then
+ * `h.found`; AF (bit 10) clear without `afOff` F_ACCESS; the permission $perm (R 1, W 2, X 4) from
+ * AP[2:1] (bits 7:6) and UXN/PXN (54/53) with $hier's APTable/XNTable at stage 1 (`priv` selecting
+ * the privileged view), S2AP (7:6) and XN (54:53) at stage 2; then `h.perm`; a missing R (read),
+ * W (`write`) or X (`exec`) F_PERMISSION. s2, priv, exec, afOff, write: numbers or i32 exprs.
+ * h.fault(id): the walk faults with event id `id` at the leaf's level.
+ */
+function armLeaf(o, h) {
+  const bit = (n) => `(i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const ${n}))) (i32.const 1))`;
+  // AP[1] (bit 6) unprivileged access unless APTable[0] (hier bit 2); AP[2] (bit 7) read-only;
+  // APTable[1] (hier bit 3) no write; UXN (54) / UXNTable (hier bit 1) for the unprivileged,
+  // PXN (53) / PXNTable (hier bit 0) for the privileged.
+  const unpriv = `(i32.and (local.get $rd) (i32.eqz (i32.and (local.get $hier) (i32.const 4))))`;
+  const pxn = `(i32.or ${bit(53)} (i32.and (local.get $hier) (i32.const 1)))`;
+  const uxn = `(i32.or ${bit(54)} (i32.and (i32.shr_u (local.get $hier) (i32.const 1)) (i32.const 1)))`;
+  const s1 = `(local.set $rd ${typeof o.priv === "number" ? (o.priv ? "(i32.const 1)" : unpriv) : `(select (i32.const 1) ${unpriv} ${o.priv})`})
+        (local.set $wr (i32.and (local.get $rd)
+          (i32.and (i32.eqz (local.get $wr)) (i32.eqz (i32.and (local.get $hier) (i32.const 8))))))
+        (local.set $xn (i32.or ${typeof o.priv === "number" ? (o.priv ? pxn : uxn) : `(select ${pxn} ${uxn} ${o.priv})`} (i32.eqz (local.get $rd))))`;
+  // S2AP[0] read, S2AP[1] write, XN[1:0] (bits 54:53) 0b00 executable.
+  const s2 = `(local.set $xn (i32.ne (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 3)) (i32.const 0)))`;
+  const need = typeof o.write === "number" ? `(i32.const ${o.write ? 2 : 1})` : `(select (i32.const 2) (i32.const 1) ${o.write})`;
+  return `(local.set $addr (i64.and (local.get $addr) (i64.shl (i64.const -1) (local.get $pshift))))
+      (if (i64.ne (i64.shr_u (local.get $addr) (local.get $oBits)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
+      ${h.found}
+      ${armIf(typeof o.afOff === "number" ? 1 - o.afOff : `(i32.eqz ${o.afOff})`, `(if (i64.eqz (i64.and (local.get $e) (i64.const 0x400))) (then ${h.fault(ARM.access)}))`)}
+      (local.set $rd ${bit(6)})
+      (local.set $wr ${bit(7)})
+      ${typeof o.s2 === "number" ? (o.s2 ? s2 : s1) : `(if ${o.s2} (then ${s2}) (else ${s1}))`}
+      ;; R = 1, W = 2, X = 4 (sim/iommu.ts PERM_*).
+      (local.set $perm (i32.or (local.get $rd) (i32.or (i32.shl (local.get $wr) (i32.const 1)) (i32.shl (i32.eqz (local.get $xn)) (i32.const 2)))))
+      ${h.perm}
+      (if (i32.eqz (i32.and (local.get $perm) ${need})) (then ${h.fault(ARM.permission)}))
+      ${armIf(o.exec, `(if (i32.eqz (i32.and (local.get $perm) (i32.const 4))) (then ${h.fault(ARM.permission)}))`)}`;
+}
+
+/** Locals of armLevel / armLeaf, and the pool's from the globals (FORMAT_SETUP less $blk). */
+const ARM_WALK_LOCALS = `(local $e i64) (local $off i64) (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32)
+    (local $addr i64) (local $oBits i64) (local $hier i32) (local $pshift i64) (local $rd i32) (local $wr i32) (local $xn i32)`;
+const ARM_WALK_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
+    (local.set $poolHpa (global.get $poolHpa))
+    (local.set $poolOff (global.get $poolOff))`;
+
 /**
  * SMMUv3, one stage of a VMSAv8-64 walk with the 4 KiB granule (Arm ARM D8.2-D8.4 and the
  * AArch64 walk pseudocode's order; SMMUv3 spec IHI 0070 3.4, 5.2, 5.4; StageWalker.walk): from
  * $startLevel to 3, 9 index bits per level below the start level (the start level takes every
- * remaining input bit); per descriptor: invalid (bit 0 clear), a level-3 descriptor with bit 1
- * clear, or a block at level 0 is F_TRANSLATION; a table address or a leaf's output page at or
- * above 2^$outputBits F_ADDR_SIZE; stage 1 table descriptors accumulate APTable[1:0] (bits
- * 62:61), UXNTable (60), PXNTable (59). At the leaf: AF (bit 10) clear without $afOff F_ACCESS;
- * permissions from AP[2:1] (bits 7:6) and UXN/PXN (54/53) (stage 1, $priv selecting the
- * privileged view) or S2AP (7:6) and XN (54:53) (stage 2); a missing R (read), W (write) or X
- * ($exec) F_PERMISSION. The caller checked the input range. 0 or the event id; the block holds
- * the deciding level (faultLevel) and, once a leaf's output is in range, the leaf (entry, level),
- * then its permission and output address (hpa); -1: a descriptor outside the pool.
+ * remaining input bit), each level's descriptor by armLevel, the leaf's by armLeaf. The caller
+ * checked the input range. 0 or the event id; the block holds the deciding level (faultLevel)
+ * and, once a leaf's output is in range, the leaf (entry, level), then its permission and output
+ * address (hpa); -1: a descriptor outside the pool (or in a running burst's event queue).
  */
 function armWalkFunc() {
+  const fault = (id) => `(return (i32.const ${hex(id)}))`;
   return `
   ;; A burst's event queue (pool offset, bytes; 0 bytes outside a burst): see armGuarded.
   (global $armGuardOff (mut i64) (i64.const 0))
@@ -613,68 +691,37 @@ function armWalkFunc() {
 
   (func $armWalk (param $ttb i64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
     (param $afOff i32) (param $priv i32) (param $exec i32) (param $ia i64) (param $write i32) (result i32)
-    ${FORMAT_LOCALS} (local $table i64) (local $level i32) (local $shift i64) (local $idx i64) (local $addr i64)
-    (local $out i64) (local $hier i32) (local $r i32) (local $w i32) (local $xn i32) (local $perm i32)
-    ${FORMAT_SETUP}
-    (local.set $out (i64.extend_i32_u (local.get $outputBits)))
+    ${ARM_WALK_LOCALS} (local $blk i32) (local $table i64) (local $level i32) (local $idx i64) (local $perm i32)
+    ${ARM_WALK_SETUP}
+    (local.set $blk (global.get $blk))
+    (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
     (local.set $table (local.get $ttb))
     (local.set $level (local.get $startLevel))
     (loop $down
       (i32.store offset=${B.faultLevel} (local.get $blk) (local.get $level))
-      (local.set $shift (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (i32.sub (i32.const 3) (local.get $level))))))
-      (local.set $idx (i64.shr_u (local.get $ia) (local.get $shift)))
+      (local.set $pshift (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (i32.sub (i32.const 3) (local.get $level))))))
+      (local.set $idx (i64.shr_u (local.get $ia) (local.get $pshift)))
       (if (i32.ne (local.get $level) (local.get $startLevel)) (then (local.set $idx (i64.and (local.get $idx) (i64.const 511)))))
-      ${readEntry("(i64.add (local.get $table) (i64.shl (local.get $idx) (i64.const 3)))", (c) => handBack(`(i32.or ${c} ${armGuarded})`))}
-      (if (i64.eqz (i64.and (local.get $e) (i64.const 1))) (then (return (i32.const ${hex(ARM.translation)}))))
-      (local.set $addr (i64.and (local.get $e) (i64.const ${ADDR_47_12})))
-      (if (i32.and (i32.lt_u (local.get $level) (i32.const 3)) (i32.wrap_i64 (i64.and (i64.shr_u (local.get $e) (i64.const 1)) (i64.const 1))))
-        (then
-          ;; A table descriptor.
-          (if (i64.ne (i64.shr_u (local.get $addr) (local.get $out)) (i64.const 0)) (then (return (i32.const ${hex(ARM.addrSize)}))))
-          (if (i32.eqz (local.get $s2))
-            (then (local.set $hier (i32.or (local.get $hier) (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 59))) (i32.const 15))))))
-          (local.set $table (local.get $addr))
-          (local.set $level (i32.add (local.get $level) (i32.const 1)))
-          (br $down)))
-      ;; A page (level 3, bits 1:0 = 0b11) or a block (levels 1-2, 0b01); anything else is invalid.
-      (if (i32.eq (local.get $level) (i32.const 3))
-        (then (if (i64.eqz (i64.and (local.get $e) (i64.const 2))) (then (return (i32.const ${hex(ARM.translation)})))))
-        (else (if (i32.eqz (local.get $level)) (then (return (i32.const ${hex(ARM.translation)}))))))
-      (local.set $addr (i64.and (local.get $addr) (i64.shl (i64.const -1) (local.get $shift))))
-      (if (i64.ne (i64.shr_u (local.get $addr) (local.get $out)) (i64.const 0)) (then (return (i32.const ${hex(ARM.addrSize)}))))
-      (i64.store offset=${B.entry} (local.get $blk) (local.get $e))
-      (i32.store offset=${B.level} (local.get $blk) (local.get $level))
-      (if (i32.and (i64.eqz (i64.and (local.get $e) (i64.const 0x400))) (i32.eqz (local.get $afOff)))
-        (then (return (i32.const ${hex(ARM.access)}))))
-      (local.set $r (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 6))) (i32.const 1)))
-      (local.set $w (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.const 1)))
-      (if (local.get $s2)
-        (then
-          ;; S2AP[0] read, S2AP[1] write, XN[1:0] (bits 54:53) 0b00 executable.
-          (local.set $xn (i32.ne (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 3)) (i32.const 0))))
-        (else
-          ;; AP[1] (bit 6) unprivileged access unless APTable[0] (hier bit 2); AP[2] (bit 7) read-only;
-          ;; APTable[1] (hier bit 3) no write; UXN (54) / UXNTable (hier bit 1) for the unprivileged,
-          ;; PXN (53) / PXNTable (hier bit 0) for the privileged.
-          (local.set $r (select (i32.const 1)
-            (i32.and (local.get $r) (i32.eqz (i32.and (local.get $hier) (i32.const 4)))) (local.get $priv)))
-          (local.set $w (i32.and (local.get $r)
-            (i32.and (i32.eqz (local.get $w)) (i32.eqz (i32.and (local.get $hier) (i32.const 8))))))
-          (local.set $xn (select
-            (i32.or (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 1)) (i32.and (local.get $hier) (i32.const 1)))
-            (i32.or (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 54))) (i32.const 1)) (i32.and (i32.shr_u (local.get $hier) (i32.const 1)) (i32.const 1)))
-            (local.get $priv)))
-          (local.set $xn (i32.or (local.get $xn) (i32.eqz (local.get $r))))))
-      ;; R = 1, W = 2, X = 4 (sim/iommu.ts PERM_*).
-      (local.set $perm (i32.or (local.get $r) (i32.or (i32.shl (local.get $w) (i32.const 1)) (i32.shl (i32.eqz (local.get $xn)) (i32.const 2)))))
-      (i32.store offset=${B.perm} (local.get $blk) (local.get $perm))
+      ${armLevel("(local.get $level)", "(i64.add (local.get $table) (i64.shl (local.get $idx) (i64.const 3)))", "(local.get $s2)", {
+        pool: (c) => handBack(`(i32.or ${c} ${armGuarded})`),
+        fault,
+        next: `(local.set $table (local.get $addr))
+      (local.set $level (i32.add (local.get $level) (i32.const 1)))
+      (br $down)`,
+        leaf: "",
+      })}
+      ${armLeaf(
+        { s2: "(local.get $s2)", priv: "(local.get $priv)", exec: "(local.get $exec)", afOff: "(local.get $afOff)", write: "(local.get $write)" },
+        {
+          fault,
+          found: `(i64.store offset=${B.entry} (local.get $blk) (local.get $e))
+      (i32.store offset=${B.level} (local.get $blk) (local.get $level))`,
+          perm: `(i32.store offset=${B.perm} (local.get $blk) (local.get $perm))
       (i64.store offset=${B.hpa} (local.get $blk)
-        (i64.or (local.get $addr) (i64.and (local.get $ia) (i64.sub (i64.shl (i64.const 1) (local.get $shift)) (i64.const 1)))))
-      (i32.store offset=${B.pageShift} (local.get $blk) (i32.wrap_i64 (local.get $shift)))
-      (if (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))
-        (then (return (i32.const ${hex(ARM.permission)}))))
-      (if (i32.and (local.get $exec) (i32.eqz (i32.and (local.get $perm) (i32.const 4))))
-        (then (return (i32.const ${hex(ARM.permission)}))))
+        (i64.or (local.get $addr) (i64.and (local.get $ia) (i64.sub (i64.shl (i64.const 1) (local.get $pshift)) (i64.const 1)))))
+      (i32.store offset=${B.pageShift} (local.get $blk) (i32.wrap_i64 (local.get $pshift)))`,
+        },
+      )}
       (return (i32.const 0)))
     (unreachable))`;
 }
@@ -759,6 +806,9 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
     (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128)
+    ${ARM_WALK_LOCALS}
+    ${ARM_WALK_SETUP}
+    (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
     (local.set $vAsid (i32x4.splat (local.get $asid)))
     (local.set $vVmid (i32x4.splat (local.get $vmid)))
     (local.set $vOne (i8x16.splat (i32.const 1)))
@@ -826,16 +876,46 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
         (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
           (then ${fault(`(i32.const ${hex(ARM.translation)})`, "(local.get $startLevel)", "(i32.const 0)")}))
         ;; The walk: an unprivileged data access; a fault is the request's result (at the level the
-        ;; walk decided it), a hand-back stops the burst.
-        (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (local.get $outputBits) (i32.const 0)
-          (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
-        (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
-        (if (local.get $r)
-          (then ${fault("(local.get $r)", `(i32.load offset=${B.faultLevel} (local.get $blk))`, "(i32.const 0)")}))
-        (local.set $out (i64.load offset=${B.hpa} (local.get $blk)))
-        (local.set $perm (i32.load offset=${B.perm} (local.get $blk)))
-        (local.set $level (i32.load offset=${B.level} (local.get $blk)))
-        (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))
+        ;; walk decided it), a hand-back stops the burst. Into $out, $perm, $level, $shift.
+        (block $walked
+          (if (i32.eqz (local.get $startLevel))
+            (then
+              ;; Four levels from level 0 (an input of 40 to 48 bits): unrolled, no call.
+              (local.set $r
+                (block $wfault (result i32)
+                  (block $leaf
+                    (local.set $hier (i32.const 0))
+                    ${[0, 1, 2, 3]
+                      .map((L) =>
+                        armLevel(
+                          L,
+                          // Index bits 47:39 (level 0: the range check left no others), 38:30, 29:21, 20:12, times 8.
+                          `(i64.add (local.get ${L === 0 ? "$ttb64" : "$addr"}) (i64.and (i64.shr_u (local.get $iova) (i64.const ${36 - 9 * L})) (i64.const 0xff8)))`,
+                          0,
+                          {
+                            pool: (c) => `(br_if $stop (i32.or ${c} ${armGuarded}))`,
+                            fault: (id) => `(local.set $level (i32.const ${L})) (br $wfault (i32.const ${hex(id)}))`,
+                            next: "",
+                            leaf: `(local.set $level (i32.const ${L})) (local.set $pshift (i64.const ${12 + 9 * (3 - L)}))${L < 3 ? " (br $leaf)" : ""}`,
+                          },
+                        ),
+                      )
+                      .join("\n    ;; the next level\n    ")})
+                  ${armLeaf({ s2: 0, priv: 0, exec: 0, afOff: "(local.get $afOff)", write: "(local.get $write)" }, { fault: (id) => `(br $wfault (i32.const ${hex(id)}))`, found: "", perm: "" })}
+                  (local.set $out (i64.or (local.get $addr) (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (local.get $pshift)) (i64.const 1)))))
+                  (local.set $shift (i32.wrap_i64 (local.get $pshift)))
+                  (br $walked)))
+              ${fault("(local.get $r)", "(local.get $level)", "(i32.const 0)")}))
+          ;; Other start levels: $armWalk.
+          (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (local.get $outputBits) (i32.const 0)
+            (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
+          (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
+          (if (local.get $r)
+            (then ${fault("(local.get $r)", `(i32.load offset=${B.faultLevel} (local.get $blk))`, "(i32.const 0)")}))
+          (local.set $out (i64.load offset=${B.hpa} (local.get $blk)))
+          (local.set $perm (i32.load offset=${B.perm} (local.get $blk)))
+          (local.set $level (i32.load offset=${B.level} (local.get $blk)))
+          (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk))))
         (i64.store ${result} (local.get $out))
         (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)))
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
