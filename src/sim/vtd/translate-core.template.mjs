@@ -754,7 +754,8 @@ const armGuarded = `(i64.lt_u (i64.sub (local.get $off) (global.get $armGuardOff
  * Stops at the first request it cannot decide - a descriptor outside the pool or in the event
  * queue ($evq, $evqBytes: see armGuarded) - and returns its index (n when all were answered);
  * nothing of that request was counted, cached or written, so the unit translates it alone. The
- * burst's TLB hits are left in block.hits.
+ * burst's TLB hits are left in block.hits. (The TLB's page numbers and output bases are doubles
+ * below 2^52: converted signed, one instruction where the unsigned conversion takes several.)
  */
 function armBurstFunc() {
   const g = (f) => `(global.get $armTlb_${f})`;
@@ -772,8 +773,8 @@ function armBurstFunc() {
                         (i32x4.eq (v128.load ${at("vmid", k, 4)}) (local.get $vVmid)))
                       ;; The two f64x2 compares' 64-bit lanes as four 32-bit ones.
                       (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
-                        (f64x2.eq (v128.load ${at("vpn", k, 8)}) (f64x2.splat (f64.convert_i64_u (local.get $vpn))))
-                        (f64x2.eq (v128.load offset=16 ${at("vpn", k, 8)}) (f64x2.splat (f64.convert_i64_u (local.get $vpn)))))))
+                        (f64x2.eq (v128.load ${at("vpn", k, 8)}) (local.tee $vVpn (f64x2.splat (f64.convert_i64_s (local.get $vpn)))))
+                        (f64x2.eq (v128.load offset=16 ${at("vpn", k, 8)}) (local.get $vVpn)))))
                     (i8x16.bitmask (v128.and
                       (v128.and
                         (i8x16.eq (v128.load32_zero ${at("valid", k, 1)}) (local.get $vOne))
@@ -805,7 +806,7 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
     (local $i i32) (local $iova i64) (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
-    (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128)
+    (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128) (local $vVpn v128)
     ${ARM_WALK_LOCALS}
     ${ARM_WALK_SETUP}
     (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
@@ -851,7 +852,7 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
                 (br_if $found (i32.and
                     (i32.and (i32.eq (i32.load8_u ${at("valid", "(local.get $k)", 1)}) (i32.const 1))
                       (i32.eq (i32.load8_u ${at("shift", "(local.get $k)", 1)}) (local.get $shift)))
-                    (i32.and (f64.eq (f64.load ${at("vpn", "(local.get $k)", 8)}) (f64.convert_i64_u (local.get $vpn)))
+                    (i32.and (f64.eq (f64.load ${at("vpn", "(local.get $k)", 8)}) (f64.convert_i64_s (local.get $vpn)))
                       (i32.and (i32.eq (i32.load8_u ${at("kind", "(local.get $k)", 1)}) (i32.const ${AT.kindS1}))
                         (i32.and (i32.eq (i32.load ${at("vmid", "(local.get $k)", 4)}) (local.get $vmid))
                           (i32.eq (i32.load ${at("asid", "(local.get $k)", 4)}) (local.get $asid)))))))
@@ -864,7 +865,7 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
             (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
               (then ${fault(`(i32.const ${hex(ARM.permission)})`, `(i32.load8_u ${at("level", "(local.get $k)", 1)})`, `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
             (i64.store ${result}
-              (i64.add (i64.trunc_f64_u (f64.load ${at("oa", "(local.get $k)", 8)}))
+              (i64.add (i64.trunc_f64_s (f64.load ${at("oa", "(local.get $k)", 8)}))
                 (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
             (i32.store8 (i32.add (local.get $info) (local.get $i))
               ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
@@ -933,9 +934,9 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
             (i32.store ${at("vmid", "(local.get $k)", 4)} (local.get $vmid))
             (i32.store ${at("asid", "(local.get $k)", 4)} (local.get $asid))
             (i32.store8 ${at("shift", "(local.get $k)", 1)} (local.get $shift))
-            (f64.store ${at("vpn", "(local.get $k)", 8)} (f64.convert_i64_u (local.get $vpn)))
+            (f64.store ${at("vpn", "(local.get $k)", 8)} (f64.convert_i64_s (local.get $vpn)))
             ;; The output page's base: the address less the input's offset in the page.
-            (f64.store ${at("oa", "(local.get $k)", 8)} (f64.convert_i64_u
+            (f64.store ${at("oa", "(local.get $k)", 8)} (f64.convert_i64_s
               (i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))))
             (f64.store ${at("ipa", "(local.get $k)", 8)} (f64.const 0))
             (i32.store8 ${at("perm", "(local.get $k)", 1)} (local.get $perm))
