@@ -791,43 +791,10 @@ function armBurstFunc() {
           (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br $next)`;
-  return `
-${AT.fields.map((f) => `  (global $armTlb_${f} (mut i32) (i32.const 0))`).join("\n")}
-  (global $armSets (mut i32) (i32.const 1))
-  (global $armWays (mut i32) (i32.const 0))
-  (func (export "configureArmTlb") ${AT.fields.map((f) => `(param $${f} i32)`).join(" ")} (param $sets i32) (param $ways i32)
-${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("\n")}
-    (global.set $armSets (local.get $sets))
-    (global.set $armWays (local.get $ways)))
 
-  (func (export "armBurst") (param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
-    (param $afOff i32) (param $inputBits i32) (param $useTlb i32) (param $evq f64) (param $evqBytes i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
-    (local $i i32) (local $iova i64) (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
-    (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
-    (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
-    (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128) (local $vVpn v128)
-    ${ARM_WALK_LOCALS}
-    ${ARM_WALK_SETUP}
-    (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
-    (local.set $vAsid (i32x4.splat (local.get $asid)))
-    (local.set $vVmid (i32x4.splat (local.get $vmid)))
-    (local.set $vOne (i8x16.splat (i32.const 1)))
-    (local.set $vKind (i8x16.splat (i32.const ${AT.kindS1})))
-    (local.set $blk (global.get $blk))
-    (local.set $ttb64 (i64.trunc_f64_u (local.get $ttb)))
-    (local.set $ways (global.get $armWays))
-    (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
-    (local.set $inBits (i64.extend_i32_u (local.get $inputBits)))
-    (global.set $armGuardOff (i64.sub (i64.trunc_f64_u (local.get $evq)) (global.get $poolHpa)))
-    (global.set $armGuardBytes (i64.extend_i32_u (local.get $evqBytes)))
-    (block $stop
-      (loop $next
-        (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
-        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
-        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
-        (block $miss
-          (br_if $miss (i32.eqz (local.get $useTlb)))
+  /** The TLB probe (ways: 4, folded in, or "any": $ways, $useTlb); a hit answers request $i (br $next), a miss leaves block $miss. */
+  const probe = (ways) => `(block $miss
+          ${ways === 4 ? "" : "(br_if $miss (i32.eqz (local.get $useTlb)))"}
           ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell).
           (local.set $m (i32.load ${g("shiftsCell")}))
           (loop $size
@@ -835,16 +802,16 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
             (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
             (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
             (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
-            (local.set $base (i32.mul (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (local.get $ways)))
             (block $found
-              (if (i32.eq (local.get $ways) (i32.const 4))
-                (then
-                  ;; Four ways: the set's ways of each field side by side (entry k = set * 4 + way),
-                  ;; every way compared at once (armMatch4); the first matching way, as the loop below.
-                  (local.set $w ${armMatch4("(local.get $base)")})
-                  (br_if $size (i32.eqz (local.get $w)))
-                  (local.set $k (i32.add (local.get $base) (i32.ctz (local.get $w))))
-                  (br $found)))
+              ${
+                ways === 4
+                  ? `;; Four ways: the set's ways of each field side by side (entry k = set * 4 + way), every
+              ;; way compared at once (armMatch4); the first matching way, as SmmuTlb.lookup's loop.
+              (local.set $base (i32.shl (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (i32.const 2)))
+              (local.set $w ${armMatch4("(local.get $base)")})
+              (br_if $size (i32.eqz (local.get $w)))
+              (local.set $k (i32.add (local.get $base) (i32.ctz (local.get $w))))`
+                  : `(local.set $base (i32.mul (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (local.get $ways)))
               (local.set $w (i32.const 0))
               (loop $way
                 (br_if $size (i32.ge_u (local.get $w) (local.get $ways)))
@@ -857,7 +824,8 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
                         (i32.and (i32.eq (i32.load ${at("vmid", "(local.get $k)", 4)}) (local.get $vmid))
                           (i32.eq (i32.load ${at("asid", "(local.get $k)", 4)}) (local.get $asid)))))))
                 (local.set $w (i32.add (local.get $w) (i32.const 1)))
-                (br $way)))
+                (br $way))`
+              })
             ;; A hit: entry $k.
             (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
             (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
@@ -871,18 +839,10 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
               ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
             (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $next)))
-        ;; A miss walks: an input at or above the stage's range is F_TRANSLATION at the start level
-        ;; (StageWalker.walk's range check: SMMUv3 spec 3.4.1), no descriptor read.
-        (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
-          (then ${fault(`(i32.const ${hex(ARM.translation)})`, "(local.get $startLevel)", "(i32.const 0)")}))
-        ;; The walk: an unprivileged data access; a fault is the request's result (at the level the
-        ;; walk decided it), a hand-back stops the burst. Into $out, $perm, $level, $shift.
-        (block $walked
-          (if (i32.eqz (local.get $startLevel))
-            (then
-              ;; Four levels from level 0 (an input of 40 to 48 bits): unrolled, no call.
-              (local.set $r
+            (br $next)))`;
+
+  /** The unrolled walk of four levels from level 0 (an input of 40 to 48 bits), no call: into $out, $perm, $level, $shift (br $walked), or a fault. */
+  const unrolled = `(local.set $r
                 (block $wfault (result i32)
                   (block $leaf
                     (local.set $hier (i32.const 0))
@@ -906,7 +866,16 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
                   (local.set $out (i64.or (local.get $addr) (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (local.get $pshift)) (i64.const 1)))))
                   (local.set $shift (i32.wrap_i64 (local.get $pshift)))
                   (br $walked)))
-              ${fault("(local.get $r)", "(local.get $level)", "(i32.const 0)")}))
+              ${fault("(local.get $r)", "(local.get $level)", "(i32.const 0)")}`;
+
+  /** The walk (unrolledOnly: the start level is 0): into $out, $perm, $level, $shift, or a fault, or a hand-back (br $stop). */
+  const walk = (unrolledOnly) => `(block $walked
+          ${
+            unrolledOnly
+              ? unrolled
+              : `(if (i32.eqz (local.get $startLevel))
+            (then
+              ${unrolled}))
           ;; Other start levels: $armWalk.
           (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (local.get $outputBits) (i32.const 0)
             (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
@@ -916,18 +885,16 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
           (local.set $out (i64.load offset=${B.hpa} (local.get $blk)))
           (local.set $perm (i32.load offset=${B.perm} (local.get $blk)))
           (local.set $level (i32.load offset=${B.level} (local.get $blk)))
-          (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk))))
-        (i64.store ${result} (local.get $out))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)))
-        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
-        (if (local.get $useTlb)
-          (then
-            ;; The fill (SmmuTlb.fill): the next way of the page number's set, round robin.
+          (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))`
+          })`;
+
+  /** The fill (SmmuTlb.fill): the next way of the page number's set, round robin (ways: 4, folded in, or "any": $ways). */
+  const fillArm = (ways) => `;; The fill (SmmuTlb.fill): the next way of the page number's set, round robin.
             (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
             (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)))
             (local.set $w (i32.load8_u ${at("next", "(local.get $set)", 1)}))
-            (i32.store8 ${at("next", "(local.get $set)", 1)} (i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways)))
-            (local.set $k (i32.add (i32.mul (local.get $set) (local.get $ways)) (local.get $w)))
+            (i32.store8 ${at("next", "(local.get $set)", 1)} ${ways === 4 ? "(i32.and (i32.add (local.get $w) (i32.const 1)) (i32.const 3))" : "(i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways))"})
+            (local.set $k (i32.add ${ways === 4 ? "(i32.shl (local.get $set) (i32.const 2))" : "(i32.mul (local.get $set) (local.get $ways))"} (local.get $w)))
             (i32.store ${g("shiftsCell")} (i32.or (i32.load ${g("shiftsCell")}) (i32.shl (i32.const 1) (i32.sub (local.get $shift) (i32.const 12)))))
             (i32.store8 ${at("valid", "(local.get $k)", 1)} (i32.const 1))
             (i32.store8 ${at("kind", "(local.get $k)", 1)} (i32.const ${AT.kindS1}))
@@ -940,13 +907,92 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
               (i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))))
             (f64.store ${at("ipa", "(local.get $k)", 8)} (f64.const 0))
             (i32.store8 ${at("perm", "(local.get $k)", 1)} (local.get $perm))
-            (i32.store8 ${at("level", "(local.get $k)", 1)} (local.get $level))))
+            (i32.store8 ${at("level", "(local.get $k)", 1)} (local.get $level))`;
+
+  const PARAMS = `(param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
+    (param $afOff i32) (param $inputBits i32) (param $useTlb i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32)`;
+  const ARGS = ["vmid", "asid", "ttb", "startLevel", "outputBits", "afOff", "inputBits", "useTlb", "reqs", "writes", "n", "results", "info", "aux"].map((p) => `(local.get $${p})`).join(" ");
+
+  /**
+   * The loop of one configuration (tlb: 0 none, 4 a 4-way TLB, "any" $useTlb with $armWays ways;
+   * unrolledOnly: the start level is 0), so that V8 keeps a loop's few values in registers (as
+   * VT-d's $burstWalk4 / $burstTlb4 beside $burst): each expanded from the same pieces.
+   */
+  const loop = (name, tlb, unrolledOnly) => `
+  (func ${name} ${PARAMS} (result i32)
+    (local $i i32) (local $iova i64) (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
+    (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
+    (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
+    (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128) (local $vVpn v128)
+    ${ARM_WALK_LOCALS}
+    ${ARM_WALK_SETUP}
+    (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
+    ${
+      tlb === 0
+        ? ""
+        : `(local.set $vAsid (i32x4.splat (local.get $asid)))
+    (local.set $vVmid (i32x4.splat (local.get $vmid)))
+    (local.set $vOne (i8x16.splat (i32.const 1)))
+    (local.set $vKind (i8x16.splat (i32.const ${AT.kindS1})))`
+    }
+    (local.set $blk (global.get $blk))
+    (local.set $ttb64 (i64.trunc_f64_u (local.get $ttb)))
+    (local.set $ways (global.get $armWays))
+    (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
+    (local.set $inBits (i64.extend_i32_u (local.get $inputBits)))
+    (block $stop
+      (loop $next
+        (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        ${tlb === 0 ? "" : probe(tlb)}
+        ;; A miss walks: an input at or above the stage's range is F_TRANSLATION at the start level
+        ;; (StageWalker.walk's range check: SMMUv3 spec 3.4.1), no descriptor read.
+        (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
+          (then ${fault(`(i32.const ${hex(ARM.translation)})`, "(local.get $startLevel)", "(i32.const 0)")}))
+        ;; The walk: an unprivileged data access; a fault is the request's result (at the level the
+        ;; walk decided it), a hand-back stops the burst. Into $out, $perm, $level, $shift.
+        ${walk(unrolledOnly)}
+        (i64.store ${result} (local.get $out))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)))
+        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+        ${tlb === 0 ? "" : tlb === 4 ? fillArm(4) : `(if (local.get $useTlb) (then ${fillArm("any")}))`}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
-    (global.set $armGuardBytes (i64.const 0))
     (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
     (i32.store offset=${B.faults} (local.get $blk) (local.get $faults))
     (local.get $i))`;
+
+  return `
+${AT.fields.map((f) => `  (global $armTlb_${f} (mut i32) (i32.const 0))`).join("\n")}
+  (global $armSets (mut i32) (i32.const 1))
+  (global $armWays (mut i32) (i32.const 0))
+  (func (export "configureArmTlb") ${AT.fields.map((f) => `(param $${f} i32)`).join(" ")} (param $sets i32) (param $ways i32)
+${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("\n")}
+    (global.set $armSets (local.get $sets))
+    (global.set $armWays (local.get $ways)))
+
+  ;; The burst through the loop of its configuration; the event queue's range set for its walks.
+  (func (export "armBurst") ${PARAMS.replace("(param $useTlb i32)", "(param $useTlb i32) (param $evq f64) (param $evqBytes i32)")} (result i32)
+    (local $r i32)
+    (global.set $armGuardOff (i64.sub (i64.trunc_f64_u (local.get $evq)) (global.get $poolHpa)))
+    (global.set $armGuardBytes (i64.extend_i32_u (local.get $evqBytes)))
+    (local.set $r
+      (if (result i32) (i32.eqz (local.get $startLevel))
+        (then
+          (if (result i32) (i32.eqz (local.get $useTlb))
+            (then (call $armBurstWalk ${ARGS}))
+            (else
+              (if (result i32) (i32.eq (global.get $armWays) (i32.const 4))
+                (then (call $armBurstTlb4 ${ARGS}))
+                (else (call $armBurstAny ${ARGS}))))))
+        (else (call $armBurstAny ${ARGS}))))
+    (global.set $armGuardBytes (i64.const 0))
+    (local.get $r))
+${loop("$armBurstWalk", 0, true)}
+${loop("$armBurstTlb4", 4, true)}
+${loop("$armBurstAny", "any", false)}`;
 }
 
 // ---- the module ------------------------------------------------------------------------------------
