@@ -742,9 +742,10 @@ const armGuarded = `(i64.lt_u (i64.sub (local.get $off) (global.get $armGuardOff
  * resolved (SmmuV3Unit.burstConfig: stage 1 only, 4 KiB granule, one CD; its VMID $vmid, ASID
  * $asid, TTB0 $ttb, start level, output size, AFFD/HA $afOff, input size $inputBits), per request
  * in SmmuV3Unit.translate's order: the TLB (SmmuTlb.lookup: the filled sizes smallest first, the
- * page number's set, the ways in order; tag kind 1, VMID, ASID), on a miss the walk (StageWalker.walk:
- * the input range check, then $armWalk, unprivileged data access) and the fill of the leaf
- * (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
+ * page number's set, the ways in order - a 4-way set in one SIMD compare per field; tag kind 1,
+ * VMID, ASID), on a miss the walk (StageWalker.walk: the input range check, then the descriptors
+ * by armLevel / armLeaf - unrolled for a walk from level 0, $armWalk otherwise -, unprivileged
+ * data access) and the fill of the leaf (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
  * level the trace's (SmmuV3Unit.leafLevel), ${AT.traceLevelOf} - the Arm level (1 a 4 KiB page, as
  * VT-d's and AMD-Vi's; a fault's: 0 at Arm level 0, its hit bit clear) -; aux byte i the permission (R 1,
  * W 2, X 4; a fault's: the TLB entry's permission | ${hex(AT.auxHit)} when the TLB answered, 0
