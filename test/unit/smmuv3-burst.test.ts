@@ -13,7 +13,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PhysicalMemory } from "../../src/sim/memory.js";
 import { ArmSmmuV3Driver } from "../../src/sim/smmuv3/driver.js";
-import { DEFAULT_SMMU_SPEC, SmmuV3Unit } from "../../src/sim/smmuv3/unit.js";
+import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSpec } from "../../src/sim/smmuv3/unit.js";
+import { STALL_MODEL_FORCE } from "../../src/sim/smmuv3/spec.js";
 import { DmaTally, type DmaTransfer } from "../../src/sim/dma.js";
 import { Trace } from "../../src/trace/trace.js";
 import { prng } from "./prng.js";
@@ -62,8 +63,8 @@ function buildTables(mem: PhysicalMemory, r: () => number): number {
  * A unit with Linux's bring-up and one stage-1 domain over `root` (OAS 44, as the benchmark's), of
  * `ias` input bits (48: the walk starts at level 0, the burst's unrolled walk; 39: level 1, $armWalk).
  */
-function unitOver(mem: PhysicalMemory, root: number, sets: number, ways: number, ias = 48): SmmuV3Unit {
-  const u = new SmmuV3Unit(mem, { ...DEFAULT_SMMU_SPEC, oas: 44, tlbSets: sets, tlbWays: ways });
+function unitOver(mem: PhysicalMemory, root: number, sets: number, ways: number, ias = 48, queue: Partial<SmmuSpec> = {}): SmmuV3Unit {
+  const u = new SmmuV3Unit(mem, { ...DEFAULT_SMMU_SPEC, oas: 44, tlbSets: sets, tlbWays: ways, ...queue });
   const driver = new ArmSmmuV3Driver(u, mem);
   driver.init();
   const d = driver.allocDomain();
@@ -103,6 +104,9 @@ function cacheState(u: SmmuV3Unit) {
     shifts: u.tlb.shifts,
     counters: { ...u.counters },
     events: u.pendingEvents().map((e) => e.raw),
+    // PROD with its overflow flag (a full queue loses records and toggles OVFLG).
+    prod: u.evtqProd,
+    stalled: u.stalled.length,
   };
 }
 
@@ -122,6 +126,9 @@ const params = fc.record({
   geometry: fc.constantFrom([1, 0], [4, 1], [16, 2], [64, 4]),
   n: fc.integer({ min: 1, max: 120 }),
   ias: fc.constantFrom(48, 48, 39),
+  // The event queue: 128 records, 4 (it overflows: OVFLG, lost records), or 4 with every fault
+  // stalling (STALL_MODEL forced: CD.S = 1, each recorded fault held with its STAG).
+  queue: fc.constantFrom<Partial<SmmuSpec>>({}, { evtqShift: 2 }, { evtqShift: 2, stallModel: STALL_MODEL_FORCE }),
 });
 
 /**
@@ -129,12 +136,12 @@ const params = fc.record({
  * address); with `intoQueue`, the root's entry 5 is a table descriptor pointing at the event
  * queue (IOVAs with level-0 index 5 walk through the records written so far).
  */
-function twoUnits(seed: number, sets: number, ways: number, intoQueue: boolean, ias: number): { r: () => number; ts: SmmuV3Unit; core: SmmuV3Unit } {
+function twoUnits(seed: number, sets: number, ways: number, intoQueue: boolean, ias: number, queue: Partial<SmmuSpec>): { r: () => number; ts: SmmuV3Unit; core: SmmuV3Unit } {
   const make = () => {
     const r = prng(seed);
     const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
     const root = buildTables(mem, r);
-    const u = unitOver(mem, root, sets, ways, ias);
+    const u = unitOver(mem, root, sets, ways, ias, queue);
     const evq = u.evtqBase - (u.evtqBase % 32);
     if (intoQueue) mem.write64(root + 5 * 8, (evq | 3) >>> 0, Math.floor(evq / 2 ** 32));
     return { r, u };
@@ -165,9 +172,9 @@ function readsOutside(u: SmmuV3Unit): boolean {
 describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
   it("answers bursts of random requests on random tables as translate() does, request by request, faults included", () => {
     fc.assert(
-      fc.property(params, fc.boolean(), ({ seed, geometry, n, ias }, intoQueue) => {
+      fc.property(params, fc.boolean(), ({ seed, geometry, n, ias, queue }, intoQueue) => {
         const [sets, ways] = geometry as [number, number];
-        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue, ias);
+        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue, ias, queue);
         ts.recordTrail = true; // the TypeScript walk (the views' path)
         // Warm the STE and CD caches as a first request would.
         expect(verdict(core, core.translate(SID, -1, 0, 0, false))).toEqual(verdict(ts, ts.translate(SID, -1, 0, 0, false)));
@@ -211,9 +218,9 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
 
   it("gives a dma step's runs the trace and counters of translate() per transaction", () => {
     fc.assert(
-      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), ({ seed, geometry, ias }, pages, repeat, intoQueue) => {
+      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), ({ seed, geometry, ias, queue }, pages, repeat, intoQueue) => {
         const [sets, ways] = geometry as [number, number];
-        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue, ias);
+        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue, ias, queue);
         const units = [ts, core] as const;
         units[0].recordTrail = true;
         const [hi, lo] = iovaOf(r, ias);
@@ -230,7 +237,7 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
         expect(out[1]).toEqual(out[0]);
       }),
       // (The first: a TLB hit of a 4 KiB page taken by takeIotlbHits, whose trace level is 1, not the Arm level 3.)
-      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1, ias: 48 }, 1, 2, false], [{ seed: 622954711, geometry: [4, 1], n: 1, ias: 48 }, 5, 2, false]] },
+      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1, ias: 48, queue: {} }, 1, 2, false], [{ seed: 622954711, geometry: [4, 1], n: 1, ias: 48, queue: {} }, 5, 2, false]] },
     );
   });
 
