@@ -18,6 +18,7 @@ import { MMIO_EVT_HEAD_OFFSET, MMIO_EVT_TAIL_OFFSET, MMIO_STATUS_OFFSET, STATUS_
 import { ArmSmmuV3Driver } from "../sim/smmuv3/driver.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit } from "../sim/smmuv3/unit.js";
 import type { DmaBurst } from "../sim/vtd/translate.js";
+import { CORE_FAULT_HI } from "../sim/vtd/translateCoreLayout.js";
 import { N_HOT, N_WS, TABLE_BASE, generateTables, index, requests, type Encoding, type Requests, type Tables } from "./bench.js";
 
 export type BenchModel = "amd-vi" | "smmuv3";
@@ -171,10 +172,10 @@ function fault(f: Fold, w0: number): void {
 }
 
 /**
- * The requests in bursts of the unit's translate core (the path of a `dma` step's runs), each
- * request the core hands back through `one` (the unit's translate(), folding its result with
- * fold / fault). A fault the burst answered is a result (fault word, -1) (SMMUv3: the event id),
- * folded as `fault` folds it (SPEC section 8: high word all ones).
+ * The requests in bursts of the unit's translate core (the path of a `dma` step's runs): its
+ * results, translations and the faults it answered (AMD-Vi's IO_PAGE_FAULTs, SMMUv3's event ids), folded in order;
+ * each request the core hands back through `one` (the unit's translate(), folding its result with
+ * fold / fault).
  */
 function runBursts(u: BurstUnit, req: Requests, n: number, f: Fold, one: (i: number) => void): void {
   const burst = u.burst!;
@@ -195,12 +196,13 @@ function runBursts(u: BurstUnit, req: Requests, n: number, f: Fold, one: (i: num
       for (; j < k; j++) {
         const w0 = res[2 * j]!;
         const w1 = res[2 * j + 1]!;
-        h1 = foldH1(h1, w0, w1);
-        h2 = foldH2(h2, w0, w1);
-        if (w1 === -1) {
+        // A fault the core answered: (fault word, CORE_FAULT_HI), folded as SPEC 8's fault (high word all ones).
+        if (w1 === CORE_FAULT_HI) {
           f.ok--;
           f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
         }
+        h1 = foldH1(h1, w0, w1);
+        h2 = foldH2(h2, w0, w1);
       }
       f.h1 = h1;
       f.h2 = h2;

@@ -637,6 +637,15 @@ function explainDmar(r: EvidenceRecord, i: number, history: EvidenceRecord[], ar
     specific += ` ${pasid !== undefined ? `PASID ${pasid}` : "The request's PASID (RID_PASID for a request without one)"} has no usable PASID entry for ${device}: the PASID is not bound to an address space.`;
     causes.push(`${pasid !== undefined ? `PASID ${pasid}` : "The PASID"} was never bound for ${device}, or was unbound (the process exited, the mm was released) while the device still used it.`, CAUSES.corrupted);
     checks.push(`The driver's PASID/SVA binding for ${device} (iommu_sva_bind_device) and its lifetime.`);
+  } else if (code === 0x7c || code === 0x90) {
+    // VT-d 3.10 "Snoop Behavior": an A/D update of an entry the unit walks without snooping is a
+    // non-recoverable fault (the model: sim/vtd/reasons.ts VTD_FR_SM_FL_AD_NO_SNOOP / VTD_FR_SM_SL_AD_NO_SNOOP).
+    const fl = code === 0x90;
+    specific += ` The mapping of page ${page} itself can be fine: what is missing is a preset ${fl ? "A (or D)" : "A/D"} bit in the ${fl ? "first" : "second"}-level entry, or a unit that snoops its page walks.`;
+    if (fl) causes.push("A host kernel before \"iommu/vt-d: Preset Access bit for IOVA in FL non-leaf paging entries\" (242b0aaeabbe, v6.1; taken into 5.15.y stable) left A clear in the first-level non-leaf entries of VFIO/user domains; that commit quotes exactly this fault from a unit with ECAP_REG.SMPWC == 0.", `With SVA, a page of the process's own page table whose A/D bits the CPU has not set yet (a page the process never touched).`);
+    else causes.push("Dirty tracking (SLADE, iommufd IOMMU_HWPT_ALLOC_DIRTY_TRACKING) on a unit without ECAP.SMPWC: kernels before \"iommu/vt-d: Disallow dirty tracking if incoherent page walk\" (57f55048e564, v6.18) allowed it, and Linux's second-level entries carry no preset A bit.");
+    causes.push(CAUSES.corrupted);
+    checks.push("cat /sys/class/iommu/dmar*/intel-iommu/ecap: bit 48 is SMPWC (page walks snooped); 0 here explains the fault.", `The host kernel version against ${fl ? "242b0aaeabbe (v6.1)" : "57f55048e564 (v6.18)"}.`);
   } else if (FIRST_STAGE_CODES.has(code)) {
     const space = pasid !== undefined ? `PASID ${pasid}'s first-level table (with SVA: the bound process's page table)` : "the first-level table of the device's RID_PASID entry";
     specific += ` The walk of ${space} found no usable entry for page ${page}${code === VTD_FR_FS_NON_CANONICAL ? ": the address is not canonical (bits 63:47 must equal bit 47 with 4-level paging)" : code === VTD_FR_FS_PAGING_ENTRY_US ? ": a user-privilege request reached a supervisor-only page (U/S = 0)" : code === 0x82 ? ": an execute request to a page without execute permission" : ""}.`;

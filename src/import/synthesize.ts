@@ -9,7 +9,9 @@
  * Every record that reports a fault or a refusal is either reproduced (its index is in
  * `reproduced`) or named in `notes` with the reason. Faults the model reproduces: VT-d 0x05/0x06,
  * AMD-Vi IO_PAGE_FAULT, SMMU F_TRANSLATION and ftrace io_page_fault (all become VT-d 0x05/0x06 in
- * the Intel model). Evidence whose faults all come from an Arm SMMUv3 gets an smmuv3 host instead
+ * the Intel model); and, with a set-up around their step (Recipe below), VT-d 0x01/0x02/0x07,
+ * interrupt-remapping 0x22/0x25, AMD-Vi writes to present pages and ILLEGAL_DEV_TABLE_ENTRY, SMMUv3
+ * F_PERMISSION and C_BAD_STE. Evidence whose faults all come from an Arm SMMUv3 gets an smmuv3 host instead
  * (docs/smmuv3.md): F_TRANSLATION stays event 0x10 at its exact input address, the SMMU keeps its
  * device name, a StreamID that is not the requester id becomes the host's iommu-map, and kernels
  * that print the decoded lines get them.
@@ -48,12 +50,34 @@ interface Dev {
   assigned: boolean;
 }
 
+/**
+ * How a fault is brought about. "absent": nothing is mapped at the page (VT-d 0x05/0x06, AMD-Vi
+ * IO_PAGE_FAULT without PR, SMMU F_TRANSLATION). The others set the host up for the one step and
+ * put it back after it, so later steps see the host as before:
+ * - "read-only": the guest maps the page read-only and the device writes (AMD-Vi IO_PAGE_FAULT with
+ *   PR and PE, SMMU F_PERMISSION).
+ * - "root" / "context": the present bit of the device's root or context entry (VT-d 0x01 / 0x02;
+ *   bit 0 of each, VT-d spec 9.1 and 9.3) cleared, and the context cache flushed.
+ * - "pointer": the guest maps the page, and the top-level entry's address is moved above the host's
+ *   memory, so reading the next table fails (VT-d 0x07).
+ * - "root-rsvd" / "context-rsvd" / "pte-rsvd": a reserved bit set in the root entry, the context
+ *   entry or the page's leaf (VT-d 0x0a / 0x0b / 0x0c).
+ * - "dte" / "ste": a reserved bit set in the DTE (AMD-Vi ILLEGAL_DEV_TABLE_ENTRY) / the STE's V
+ *   bit cleared (SMMUv3 C_BAD_STE), and the entry invalidated.
+ * - "irte" / "compat": an MSI through an IRTE the host never programmed (VT-d 0x22) / an MSI in
+ *   compatibility format, which Linux blocks (0x25).
+ */
+type Recipe = "absent" | "read-only" | "root" | "context" | "pointer" | "root-rsvd" | "context-rsvd" | "pte-rsvd" | "dte" | "ste" | "irte" | "compat";
+
 interface Fault {
   records: number[];
   dev: string;
   iova: bigint;
   write: boolean;
   reason: number;
+  recipe: Recipe;
+  /** An interrupt-remapping fault's IRTE index. */
+  index?: number;
 }
 
 /** An Arm host: the SMMU's device name, its requester-id -> StreamID offset, the decoded lines' era. */
@@ -396,29 +420,83 @@ function logUnitsYaml(units: LogUnit[], model: "intel-vtd" | "amd-vi", pci: YAML
 /** AMD-Vi IO_PAGE_FAULT (amd_iommu_types.h EVENT_TYPE_IO_FAULT): the code an amd-vi scenario expects. */
 const AMD_IO_PAGE_FAULT = 0x2;
 
-function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel-vtd" | "amd-vi" = "intel-vtd", arm?: ArmHost): Fault[] {
+/** VT-d legacy fault reasons (spec 7.2.3 / Appendix A; drivers/iommu/intel/dmar.c dma_remap_fault_reasons[]) the reproduction brings about. */
+const VTD_RECIPES: ReadonlyMap<number, Recipe> = new Map([
+  [0x01, "root"],
+  [0x02, "context"],
+  [0x05, "absent"],
+  [0x06, "absent"],
+  [0x07, "pointer"],
+  [0x0a, "root-rsvd"],
+  [0x0b, "context-rsvd"],
+  [0x0c, "pte-rsvd"],
+]);
+/**
+ * Scalable-mode reasons (the same tables, 0x30 and up): a unit in scalable mode with Linux's
+ * first-level tables for its DMA domains (sim/vtd/scalable.ts) answers 0x39 / 0x41 for a root /
+ * context entry without its present bit, 0x71 for a missing first-level entry and 0x85 for a
+ * write to a present read-only page (SGN.6).
+ */
+const VTD_SM_RECIPES: ReadonlyMap<number, Recipe> = new Map([
+  [0x39, "root"],
+  [0x41, "context"],
+  [0x71, "absent"],
+  [0x85, "read-only"],
+]);
+
+/**
+ * Whether the reproduction's VT-d unit runs in scalable mode: the log's DMAR faults include
+ * scalable-mode reasons it reproduces and none of legacy mode's (a unit is in one mode; a log with
+ * both keeps legacy mode and notes the others).
+ */
+function scalableEvidence(records: readonly EvidenceRecord[]): boolean {
+  const reasons = records.filter((r) => r.kind === "dmar-fault" && typeof r.fields.reason === "number").map((r) => r.fields.reason as number);
+  return reasons.some((x) => VTD_SM_RECIPES.has(x)) && !reasons.some((x) => VTD_RECIPES.has(x));
+}
+
+/** VT-d interrupt-remapping fault reasons (intr_remap_fault_reasons[]): 0x22 IRTE not present, 0x25 compatibility format blocked. */
+const IR_RECIPES: ReadonlyMap<number, Recipe> = new Map([
+  [0x22, "irte"],
+  [0x25, "compat"],
+]);
+/** AMD-Vi event codes (amd_iommu_types.h EVENT_TYPE_*). */
+const AMD_ILLEGAL_DEV_TABLE_ENTRY = 0x1;
+/** SMMUv3 event ids (arm-smmu-v3.h EVT_ID_*). */
+const SMMU_C_BAD_STE = 0x04;
+const SMMU_F_TRANSLATION = 0x10;
+const SMMU_F_PERMISSION = 0x13;
+
+function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel-vtd" | "amd-vi" = "intel-vtd", arm?: ArmHost, scalable = false): Fault[] {
   const faults: Fault[] = [];
   const note = (r: EvidenceRecord, why: string) => notes.push(`line ${r.line + 1}: ${stripAnsi(r.summary)} (${why})`);
   records.forEach((r, i) => {
     const f = r.fields;
-    const add = (dev: unknown, address: unknown, write: boolean, reason: number, exact = false) => {
+    const add = (dev: unknown, address: unknown, write: boolean, reason: number, recipe: Recipe = "absent", exact = false) => {
       const key = pciKey(dev);
       if (!key) return note(r, `not reproduced: ${typeof dev === "string" ? `"${clean(dev)}" is not a PCI address` : "no device"}`);
-      if (typeof address !== "string" || !/^0x[0-9a-f]+$/i.test(address)) return note(r, "not reproduced: no fault address");
-      faults.push({ records: [i], dev: key, iova: exact ? BigInt(address) : BigInt(address) & ~0xfffn, write, reason });
+      if (typeof address !== "string" || !/^0x[0-9a-f]+$/i.test(address) || BigInt(address) >= 1n << 64n) return note(r, "not reproduced: no fault address");
+      // On a scalable-mode unit a missing translation is the first level's 0x71 (a read or a write).
+      const sm = scalable && (reason === 5 || reason === 6) ? 0x71 : reason;
+      faults.push({ records: [i], dev: key, iova: exact ? BigInt(address) : BigInt(address) & ~0xfffn, write, reason: sm, recipe });
     };
     if (r.kind === "dmar-fault") {
-      if (f.reason === 5 || f.reason === 6) add(f.device, f.address, f.write === true, f.reason);
-      else note(r, "not reproduced: the model reproduces missing and read-only translations (0x05/0x06)");
+      const recipe = typeof f.reason === "number" ? (scalable ? VTD_SM_RECIPES : VTD_RECIPES).get(f.reason) : undefined;
+      if (recipe) add(f.device, f.address, f.write === true, f.reason as number, recipe);
+      else if (typeof f.reason === "number" && (scalable ? VTD_RECIPES : VTD_SM_RECIPES).has(f.reason)) note(r, `not reproduced: the log's other faults put the unit in ${scalable ? "scalable" : "legacy"} mode, and this reason is ${scalable ? "legacy" : "scalable"} mode's`);
+      else note(r, "not reproduced: the model reproduces the faults 0x01, 0x02, 0x05-0x07 and 0x0a-0x0c (legacy mode) and 0x39, 0x41, 0x71 and 0x85 (scalable mode)");
     } else if (r.kind === "amdvi-event") {
-      if (f.event === "IO_PAGE_FAULT" && !f.interrupt) add(f.device, f.address, f.write === true, model === "amd-vi" ? AMD_IO_PAGE_FAULT : f.write ? 5 : 6);
-      else note(r, model === "amd-vi" ? `not reproduced: the amd-vi model reproduces the IO_PAGE_FAULTs of DMA requests, not ${String(f.event)}` : `not reproduced: AMD-Vi ${String(f.event)} has no VT-d equivalent in this model`);
+      // An amd-vi reproduction keeps the event's exact address (the unit logs the request's address).
+      if (f.event === "IO_PAGE_FAULT" && !f.interrupt) add(f.device, f.address, f.write === true, model === "amd-vi" ? AMD_IO_PAGE_FAULT : f.write ? 5 : 6, model === "amd-vi" && f.present === true && f.write === true ? "read-only" : "absent", model === "amd-vi");
+      else if (f.event === "ILLEGAL_DEV_TABLE_ENTRY" && model === "amd-vi") add(f.device, typeof f.address === "string" && BigInt(f.address) < 1n << 48n ? f.address : "0x0", f.write === true, AMD_ILLEGAL_DEV_TABLE_ENTRY, "dte");
+      else note(r, model === "amd-vi" ? `not reproduced: the amd-vi model reproduces IO_PAGE_FAULTs of DMA requests and ILLEGAL_DEV_TABLE_ENTRY, not ${String(f.event)}` : `not reproduced: AMD-Vi ${String(f.event)} has no VT-d equivalent in this model`);
     } else if (r.kind === "smmuv3-event" && arm) {
       // The raw dump alone names no client: the StreamID through the host's iommu-map is the requester id.
       const rid = typeof f.sid === "number" ? f.sid - arm.sid + arm.rid : -1;
       const client = f.client ?? (rid >= 0 && rid <= 0xffff ? `${(rid >> 8).toString(16).padStart(2, "0")}:${((rid >> 3) & 31).toString(16).padStart(2, "0")}.${rid & 7}` : undefined);
-      if (f.event === "F_TRANSLATION") add(client, f.iova, f.write === true, 0x10, true);
-      else note(r, `not reproduced: SMMU ${String(f.event)} (the reproduction maps nothing for the device, so only F_TRANSLATION follows from it)`);
+      if (f.event === "F_TRANSLATION") add(client, f.iova, f.write === true, SMMU_F_TRANSLATION, "absent", true);
+      else if (f.event === "F_PERMISSION" && f.write === true) add(client, f.iova, true, SMMU_F_PERMISSION, "read-only", true);
+      else if (f.event === "C_BAD_STE") add(client, f.iova ?? "0x0", f.write === true, SMMU_C_BAD_STE, "ste");
+      else note(r, `not reproduced: SMMU ${String(f.event)} (the reproduction brings about F_TRANSLATION, a write's F_PERMISSION and C_BAD_STE)`);
     } else if (r.kind === "smmuv3-event") {
       if (f.event === "F_TRANSLATION") add(f.client, f.iova, f.write === true, f.write ? 5 : 6);
       else note(r, `not reproduced: SMMU ${String(f.event)} has no VT-d equivalent in this model`);
@@ -428,8 +506,16 @@ function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel
       add(f.device, f.iova, write, write ? 5 : 6);
     } else if (r.kind === "viommu-fault") {
       note(r, "not reproduced: QEMU's vIOMMU walks the guest's own page tables, which the simulator does not model (a guest-map step is a mapping QEMU shadows, not a guest table)");
-    } else if (r.kind === "intr-remap-fault" || r.kind === "smmuv2-fault") {
-      note(r, "not reproduced: interrupt-remapping and SMMUv2 faults are not modelled");
+    } else if (r.kind === "intr-remap-fault") {
+      const recipe = model === "intel-vtd" && !arm && typeof f.reason === "number" ? IR_RECIPES.get(f.reason) : undefined;
+      const key = pciKey(f.device);
+      // A compatibility-format request's index is its address bits 19:4 (sim/vtd/intremap.ts): the
+      // step's APIC destination times 0x100; other bits there the `msi` step cannot write.
+      const compatOk = recipe !== "compat" || (typeof f.index === "number" && (f.index & 0xff) === 0);
+      if (recipe && key && typeof f.index === "number" && compatOk) faults.push({ records: [i], dev: key, iova: 0n, write: true, reason: f.reason as number, recipe, index: f.index });
+      else note(r, recipe === "compat" && !compatOk ? `not reproduced: fault index 0x${Number(f.index).toString(16)} has address bits 11:4 set (the x2APIC extended destination id), which an msi step does not write` : "not reproduced: the model reproduces interrupt-remapping faults 0x22 (IRTE not present) and 0x25 (compatibility format) of a VT-d host");
+    } else if (r.kind === "smmuv2-fault") {
+      note(r, "not reproduced: SMMUv2 faults are not modelled");
     } else if (r.kind === "vfio-message" || r.kind === "rmrr") {
       if (f.problem !== "rmrr-region") note(r, "noted: a configuration problem, not a DMA step");
     }
@@ -442,9 +528,10 @@ function foldFaults(faults: Fault[], ordered: boolean): (Fault & { count: number
   const out: (Fault & { count: number })[] = [];
   const index = new Map<string, number>();
   for (const f of faults) {
-    const key = `${f.dev}|${f.iova}|${f.write}|${f.reason}`;
+    const keyOf = (x: Fault) => `${x.dev}|${x.iova}|${x.write}|${x.reason}|${x.recipe}|${x.index}`;
+    const key = keyOf(f);
     const last = out[out.length - 1];
-    const at = ordered ? (last && `${last.dev}|${last.iova}|${last.write}|${last.reason}` === key ? out.length - 1 : -1) : (index.get(key) ?? -1);
+    const at = ordered ? (last && keyOf(last) === key ? out.length - 1 : -1) : (index.get(key) ?? -1);
     if (at >= 0) {
       out[at]!.count++;
       out[at]!.records.push(...f.records);
@@ -515,7 +602,8 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   const arms = armHosts(records);
   const arm = arms?.[0] ?? armHost(records);
   const model = evidenceModel(records);
-  const faults = foldFaults(collectFaults(records, notes, model, arm), history.length > 0);
+  const scalable = model === "intel-vtd" && !arm && scalableEvidence(records);
+  const faults = foldFaults(collectFaults(records, notes, model, arm, scalable), history.length > 0);
   for (const f of faults) {
     const d = devOf(f.dev);
     d.assigned = true;
@@ -645,6 +733,7 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
   // a burst out of the simulated dmesg: simulated time passes before a fault that would not be
   // printed, so every reproduced record shows in the simulated log as it did in the evidence.
   let printed = 0;
+  let intremap = false;
   for (const f of kept) {
     if (printed > DMAR_RATELIMIT_BURST - 2) {
       steps.items.push(doc.createNode({ wait: DMAR_RATELIMIT_WAIT }));
@@ -654,12 +743,65 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
     const first = records[f.records[0]!]!;
     const lines = f.records.slice(0, 8).map((i) => records[i]!.line + 1);
     const where = f.count === 1 ? `log line ${first.line + 1}: ${first.summary}` : `log lines ${lines.join(", ")}${f.count > lines.length ? ", ..." : ""} (${f.count} faults): ${first.summary}`;
-    // An SMMU event has the exact input address: one transaction from there to the page's end.
+    const dev = quoted(f.dev);
+    const repeat = f.count > 1 ? ([["repeat", f.count]] as [string, unknown][]) : [];
+    const expectFault: [string, unknown] = ["expect", flow([["fault", hex(f.reason)]])];
+    if (f.recipe === "irte" || f.recipe === "compat") {
+      intremap = true;
+      // An MSI through an IRTE the host never programmed (no `irte` step wrote it), or in the
+      // compatibility format Linux's intel_setup_irq_remapping leaves blocked (GCMD.CFI clear).
+      step(where, [["msi", flow(f.recipe === "irte" ? [["device", dev], ["index", f.index]] : [["device", dev], ["format", "compatibility"], ["destination", hex(f.index! >> 8)]])], expectFault]);
+      reproduced.push(...f.records);
+      continue;
+    }
+    // An SMMU or AMD-Vi event has the exact input address: one transaction from there to the page's end.
     const length = f.iova & 0xfffn ? Number(0x1000n - (f.iova & 0xfffn)) : "4KiB";
-    step(where, [
-      ["dma", flow([["device", quoted(f.dev)], ["iova", hex(f.iova)], ["length", length], ["write", f.write], ...(f.count > 1 ? ([["repeat", f.count]] as [string, unknown][]) : [])])],
-      ["expect", flow([["fault", hex(f.reason)]])],
-    ]);
+    const page = f.iova & ~0xfffn;
+    const dma = flow([["device", dev], ["iova", hex(f.iova)], ["length", length], ["write", f.write], ...repeat]);
+    const poke = (target: [string, unknown][], op: "set" | "clear", bits: bigint, why?: string) => {
+      const m = flow([["target", flow([["device", dev], ...target])], [op, hex(bits)]]);
+      const item = new YAMLMap();
+      item.set("poke", m);
+      if (why) item.commentBefore = ` ${why}`;
+      steps.items.push(item);
+    };
+    const flush = () => steps.items.push(doc.createNode({ invalidate: flow(model === "intel-vtd" && !arm ? [["granularity", "context-global"]] : [["granularity", "context-device"], ["device", dev]]) }));
+    const guestMap = (perm: string) => {
+      steps.items.push(doc.createNode({ "guest-map": flow([["vm", quoted(vmName)], ["device", dev], ["iova", hex(page)], ["size", 4096], ["perm", perm], ["gpa", hex(gpa)]]) }));
+      gpa += 0x1000n;
+      if (gpa >= ramBase + vmMemory) gpa = firstGpa;
+    };
+    const guestUnmap = () => steps.items.push(doc.createNode({ "guest-unmap": flow([["vm", quoted(vmName)], ["device", dev], ["iova", hex(page)], ["size", 4096]]) }));
+    const entry: Partial<Record<Recipe, { target: [string, unknown][]; op: "set" | "clear"; bits: bigint; why: string; map?: "rw" }>> = {
+      root: { target: [["structure", "root"]], op: "clear", bits: 1n, why: "The root entry of the device's bus loses its present bit (what a 0x01 fault reports), for this DMA only." },
+      context: { target: [["structure", "context-lo"]], op: "clear", bits: 1n, why: "The device's context entry loses its present bit (what a 0x02 fault reports: no domain for this requester id), for this DMA only." },
+      // Bit 46 is below the 48-bit address width (not reserved) and far above the host's memory.
+      pointer: { target: [["structure", "pte"], ["iova", hex(page)], ["level", 4]], op: "set", bits: 1n << 46n, why: "The top-level entry points above the host's memory, so the next table cannot be read (0x07), for this DMA only.", map: "rw" },
+      // Legacy root entry bits 11:1 and context entry (upper qword) bit 7 are reserved (VT-d 9.1, 9.3);
+      // a second-level leaf's bits 51:48 lie above the 48-bit address width (9.8; QEMU vtd_spte_rsvd).
+      "root-rsvd": { target: [["structure", "root"]], op: "set", bits: 0x2n, why: "A reserved bit of the root entry set (0x0a), for this DMA only." },
+      "context-rsvd": { target: [["structure", "context-hi"]], op: "set", bits: 0x80n, why: "A reserved bit of the device's context entry set (0x0b), for this DMA only." },
+      "pte-rsvd": { target: [["structure", "pte"], ["iova", hex(page)], ["level", 1]], op: "set", bits: 1n << 48n, why: "A reserved bit of the page's leaf entry set (0x0c: a stale or corrupted entry), for this DMA only.", map: "rw" },
+      // DTE bits 6:2 are reserved (AMD IOMMU spec 2.2.2.1): ILLEGAL_DEV_TABLE_ENTRY once the unit reads the entry again.
+      dte: { target: [["structure", "context-lo"]], op: "set", bits: 0x4n, why: "A reserved bit of the device's DTE set and the DTE invalidated (ILLEGAL_DEV_TABLE_ENTRY), for this DMA only." },
+      // STE.V is bit 0 of STE word 0 (SMMUv3 spec 5.2): an STE with V = 0 is C_BAD_STE.
+      ste: { target: [["structure", "context-lo"]], op: "clear", bits: 1n, why: "The device's STE made invalid (V = 0) and invalidated (C_BAD_STE), for this DMA only." },
+    };
+    const e = entry[f.recipe];
+    // A scalable-mode root entry has a present bit per half: the upper 64 bits serve devfn 0x80-0xff (VT-d 9.2).
+    if (e && f.recipe === "root" && scalable && parseInt(f.dev.slice(-4, -2), 16) * 8 + Number(f.dev.slice(-1)) >= 0x80) e.target = [["structure", "root-hi"]];
+    if (f.recipe === "read-only") guestMap("r");
+    if (e?.map) guestMap(e.map);
+    if (e) {
+      poke(e.target, e.op, e.bits, e.why);
+      if (!e.map) flush();
+    }
+    step(where, [["dma", dma], expectFault]);
+    if (e) {
+      poke(e.target, e.op === "set" ? "clear" : "set", e.bits);
+      if (!e.map) flush();
+    }
+    if (f.recipe === "read-only" || e?.map) guestUnmap();
     reproduced.push(...f.records);
   }
   const vm = new YAMLMap();
@@ -694,6 +836,11 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
       for (const g of guessed) header.push(` Guessed: ${g}.`);
       doc.commentBefore = header.join("\n");
     } else host.set("iommu", flow([["model", model], ["address-width", 48]]));
+    for (const unit of host.has("iommu") ? [host.get("iommu") as YAMLMap] : ((host.get("iommus") as YAMLSeq).items as YAMLMap[])) {
+      if (scalable) unit.set("scalable", true);
+      // An interrupt-remapping fault to reproduce: the host's units remap interrupts (Linux's default with x2APIC).
+      if (intremap) unit.set("intremap", true);
+    }
   }
   host.set("pci", pci);
   const root = new YAMLMap();

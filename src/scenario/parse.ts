@@ -549,7 +549,7 @@ function parseIotlbGeometry(r: Reader, tlb: Node | null, defaultSets: number): {
 
 function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
   if (modelOf(r.deref(node)) === "smmuv3") return parseSmmuIommu(r, node);
-  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "prq-private-data", "ppr-interrupt", "paging-structure-cache", "slads"];
+  const keys = ["model", "address-width", "sagaw", "caching-mode", "fault-records", "nd", "iotlb", "superpages", "pass-through", "queued-invalidation", "device-iotlb", "page-selective-invalidation", "mamv", "host-pass-through", "scalable", "first-level", "second-level", "nested", "pasid-bits", "intremap", "eim", "posted-interrupts", "rmrr", "unity-maps", "ivhd", "ga", "ats", "pri", "prq-order", "prq-private-data", "ppr-interrupt", "paging-structure-cache", "slads", "smpwc"];
   const f = r.fields(node, keys, "host.iommu");
   if (!f) return undefined;
   const modelNode = r.required(f, "model", "host.iommu", node);
@@ -632,6 +632,7 @@ function parseIommu(r: Reader, node: Node | null): IommuSpec | undefined {
     // Linux's PRQ_ORDER, the page request queue's PQA.PQS (3 bits: 2^(PQS + 7) descriptors; driver.ts PRQ_ORDER).
     ...(f.has("prq-order") ? { prqOrder: r.int(f.get("prq-order")!.value, "prq-order", 0, 7) ?? 4 } : {}),
     ...(f.has("slads") ? { slads: b("slads", false) } : {}),
+    ...(f.has("smpwc") ? { smpwc: b("smpwc", true) } : {}),
     ...(f.has("paging-structure-cache") ? { pagingStructureCache: parsePagingStructureCache(r, f.get("paging-structure-cache")!.value) } : {}),
     // VT-d 3.x page request private data (PDP, qw2/qw3 of the descriptors); removed in VT-d 4.0.
     ...(f.has("prq-private-data") ? { prqPrivateData: b("prq-private-data", false) } : {}),
@@ -996,7 +997,7 @@ function parseSmmuIommu(r: Reader, node: Node | null): IommuSpec | undefined {
 function parseScalable(r: Reader, f: Fields): Partial<IommuSpec> {
   const out: Partial<IommuSpec> = {};
   const scalable = f.has("scalable") ? r.bool(f.get("scalable")!.value, "host.iommu.scalable") : undefined;
-  const smOnly = ["first-level", "second-level", "nested", "pasid-bits", "slads"].filter((k) => f.has(k));
+  const smOnly = ["first-level", "second-level", "nested", "pasid-bits", "slads", "smpwc"].filter((k) => f.has(k));
   if (scalable !== true) {
     for (const k of smOnly) r.error(f.get(k)!.key, "scalable-mode-required", l10n.t("host.iommu.{0} is a scalable-mode capability, but this unit has no scalable mode (ECAP.SMTS = 0)", k), l10n.t("Add scalable: true to host.iommu (a unit with ECAP.SMTS), or remove {0}.", k));
     return out;
@@ -1796,7 +1797,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
     }
     case "irte":
     case "msi": {
-      const spec = op === "irte" ? parseIrteStep(r, fields(["device", "index", "present", "vector", "destination", "posted", "urgent", "fpd", "svt", "sq", "invalidate"]), item) : parseMsiStep(r, fields(["device", "format", "index", "subhandle", "data", "destination"]), item);
+      const spec = op === "irte" ? parseIrteStep(r, fields(["device", "index", "present", "vector", "destination", "posted", "urgent", "fpd", "svt", "sq", "invalidate", "running", "ga-tag"]), item) : parseMsiStep(r, fields(["device", "format", "index", "subhandle", "data", "destination", "count"]), item);
       return spec === undefined ? undefined : withExpect({ ...base, op, ...spec } as Step);
     }
     case "posted-descriptor": {
@@ -2152,8 +2153,12 @@ function parseIrteStep(r: Reader, f: Fields | undefined, item: Node): IrteStepSp
   const svt = f.has("svt") ? r.enumOf(f.get("svt")!.value, "svt", ["requester", "bus", "none"] as const) : undefined;
   const sq = f.has("sq") ? r.int(f.get("sq")!.value, "sq", 0, 3) ?? 0 : 0;
   const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, k) ?? d : d);
+  // AMD-Vi guest virtual APIC fields (IsRun, GATag) belong to a posted (GuestMode) IRTE.
+  for (const k of ["running", "ga-tag"]) if (f.has(k) && posted === undefined) r.error(f.get(k)!.key, "invalid-value", l10n.t("\"{0}\" is a field of an AMD-Vi guest virtual APIC IRTE: it needs \"posted\"", k), l10n.t("Add posted: ADDR (the vCPU's vAPIC backing page) on a model: amd-vi host, or remove {0}.", k));
+  const running = f.has("running") ? r.bool(f.get("running")!.value, "running") : undefined;
+  const gaTag = f.has("ga-tag") ? r.int(f.get("ga-tag")!.value, "ga-tag", 0, 0xffffffff) : undefined;
   if (device === undefined || index === undefined || vector === undefined || destination === undefined) return undefined;
-  return { device, entry: index, present, vector, destination, ...(posted !== undefined ? { posted } : {}), urgent: b("urgent", false), fpd: b("fpd", false), ...(svt !== undefined ? { svt } : {}), sq, invalidate: b("invalidate", true) };
+  return { device, entry: index, present, vector, destination, ...(posted !== undefined ? { posted } : {}), urgent: b("urgent", false), fpd: b("fpd", false), ...(svt !== undefined ? { svt } : {}), sq, invalidate: b("invalidate", true), ...(running !== undefined ? { running } : {}), ...(gaTag !== undefined ? { gaTag } : {}) };
 }
 
 /** `posted-descriptor: { address, vcpu, cpu, sync }` (types.ts PostedDescriptorStepSpec). */
@@ -2179,8 +2184,10 @@ function parseMsiStep(r: Reader, f: Fields | undefined, item: Node): MsiStepSpec
   const subhandle = f.has("subhandle") ? r.int(f.get("subhandle")!.value, "subhandle", 0, 65535) : undefined;
   const data = f.has("data") ? r.int(f.get("data")!.value, "data", 0, 0xffffffff) : undefined;
   const destination = f.has("destination") ? r.int(f.get("destination")!.value, "destination", 0, 255) ?? 0 : 0;
+  // Back-to-back MSIs (the host's interrupt threads run once, after the last): at most 65536.
+  const count = f.has("count") ? r.int(f.get("count")!.value, "count", 1, 65536) : undefined;
   if (device === undefined || format === undefined || index === undefined) return undefined;
-  return { device, format, handle: index, ...(subhandle !== undefined ? { subhandle } : {}), ...(data !== undefined ? { data } : {}), destination };
+  return { device, format, handle: index, ...(subhandle !== undefined ? { subhandle } : {}), ...(data !== undefined ? { data } : {}), destination, ...(count !== undefined ? { count } : {}) };
 }
 
 /** The keys each iommufd ioctl takes, besides vm and ioctl (sim/iommufdObjects.ts has the rules). */

@@ -226,6 +226,12 @@ export interface IommuSpec {
    * for iommufd dirty tracking only). Scalable mode only; default false.
    */
   slads?: boolean;
+  /**
+   * ECAP.SMPWC: scalable-mode page walks snoop the CPU caches. Linux copies it into each PASID
+   * entry's PWSNP (pasid_set_page_snoop); with PWSNP = 0 a walk that must set an Accessed/Dirty bit
+   * faults (0x90 first level, 0x7c second level with SLADE; VT-d 3.10). Scalable mode only; default true.
+   */
+  smpwc?: boolean;
   /** ECAP.NEST (nested translation). Default: true with `scalable`. */
   nested?: boolean;
   /** ECAP.PSS + 1: PASID width in bits (ECAP.PASID when above 0). Default: 20 with `scalable`. */
@@ -601,6 +607,13 @@ export interface IrteStepSpec {
   sq: number;
   /** Issue the IEC invalidation (qi_flush_iec) after the write. */
   invalidate: boolean;
+  /**
+   * AMD-Vi guest virtual APIC IRTE (with `posted`): IsRun, the vCPU runs now (default true; false is
+   * KVM's amd_iommu_update_ga for a vCPU put or blocked: interrupts go to the GA log).
+   */
+  running?: boolean;
+  /** AMD-Vi guest virtual APIC IRTE: GATag, the tag a GA log entry carries (KVM's AVIC_GATAG(vm, vcpu)); default 0. */
+  gaTag?: number;
 }
 
 /** `iommufd: { vm, ioctl, ... }`: which fields an ioctl takes is in scenario/parse.ts IOMMUFD_FIELDS. */
@@ -674,6 +687,8 @@ export interface MsiStepSpec {
   data?: number;
   /** Compatibility format: APIC destination in address bits 19:12. */
   destination: number;
+  /** MSIs written back to back before the host's interrupt threads run (default 1). */
+  count?: number;
 }
 
 export type StepOp = Step["op"];

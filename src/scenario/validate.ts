@@ -10,6 +10,7 @@ import type { Diagnostic, DiagnosticCode, Scenario, SourceRange, Step, VmSpec } 
 import { atsDeviceKeys } from "./iommuUnits.js";
 import * as l10n from "@vscode/l10n";
 import { validateReserved } from "./validate-reserved.js";
+import { dirtyTrackingNeedsSmpwc } from "./kernelGates.js";
 
 const PAGE = 4096n;
 const MSI_FIRST = 0xfee00000n;
@@ -247,6 +248,8 @@ function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity
     if (st.mode === "first-level" && io.firstLevel === false) add("error", st.range, "scalable-mode-required", l10n.t("a first-level bind needs first-level translation, but host.iommu has first-level: false (ECAP.FLTS = 0)"), l10n.t("Linux's SVA needs ECAP.FLTS; set first-level: true or bind in second-level mode."));
     // Linux intel_iommu_domain_alloc_paging_flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING without ssads_supported() is -EOPNOTSUPP.
     if (st.dirtyTracking === true && io.slads !== true) add("error", st.range, "scalable-mode-required", l10n.t("dirty-tracking sets SLADE in the PASID entry, but host.iommu has no slads: true (ECAP.SLADS = 0)"), l10n.t("Set slads: true on the unit (second-level A/D support); Linux refuses IOMMU_HWPT_ALLOC_DIRTY_TRACKING (-EOPNOTSUPP) on a unit without it."));
+    // Linux v6.18 on (57f55048e564): ssads_supported() needs ecap_smpwc too; older kernels set SLADE and the walks fault 0x7c.
+    if (st.dirtyTracking === true && io.slads === true && io.smpwc === false && dirtyTrackingNeedsSmpwc(s.host.kernel)) add("error", st.range, "scalable-mode-required", l10n.t("dirty-tracking needs page walks that snoop (ECAP.SMPWC), but host.iommu has smpwc: false"), l10n.t("Linux (v6.18 on) refuses dirty tracking on a unit without ECAP.SMPWC: the unit could not set Accessed/Dirty bits in tables it does not snoop. Set smpwc: true, or host.kernel below 6.18 to see the 0x7c faults it gave."));
     if (st.mode === "second-level" && io.secondLevel === false) add("error", st.range, "scalable-mode-required", l10n.t("a second-level bind needs second-level translation, but host.iommu has second-level: false (ECAP.SLTS = 0)"), l10n.t("Set second-level: true, or bind in first-level mode."));
     if (st.guestVm !== undefined && !s.vms.some((v) => v.name === st.guestVm)) add("error", st.range, "unknown-vm", l10n.t("no VM named \"{0}\"", st.guestVm), l10n.t("Define it under vms:."));
   }

@@ -230,6 +230,10 @@ export interface IrteRequest {
   suppressFaults: boolean;
   /** AMD-Vi (GA mode): a guest virtual APIC IRTE posting into the vAPIC backing page at this address (GuestMode = 1). */
   posted?: bigint;
+  /** AMD-Vi guest virtual APIC IRTE: IsRun (default true); false sends its interrupts to the GA log. */
+  running?: boolean;
+  /** AMD-Vi guest virtual APIC IRTE: GATag (default 0). */
+  gaTag?: number;
 }
 
 /** The answer to one MSI write (an `msi` step). */
@@ -244,6 +248,10 @@ export interface MsiAnswer {
   delivered: boolean;
   /** The step's summary. */
   summary: string;
+  /** A posted interrupt: whether it notified (AMD-Vi: the doorbell, or a GA log entry for a vCPU not running); absent otherwise. */
+  notified?: boolean;
+  /** A posted interrupt: the host address it wrote last (AMD-Vi: its GA log entry, else the vAPIC backing page), the trace row's target. */
+  target?: bigint;
 }
 
 /**
@@ -256,6 +264,12 @@ export interface HostInterruptRemap {
   program(rid: number, index: number, e: IrteRequest, invalidate: boolean): { address: bigint; value: bigint; summary: string } | string;
   /** An MSI write of `data` to `address` from requester `rid`, as the unit answers it (events logged). */
   msi(rid: number, address: number, data: number): MsiAnswer;
+  /**
+   * The host's interrupt threads the step's MSIs raised, run after them (AMD-Vi: the GA log's,
+   * amd_iommu_int_thread_galog): their lines into `log`; returns what they did, for the step's
+   * summary ("" when nothing ran).
+   */
+  afterMsi?(log: KernelLog, ns: bigint, step: number): string;
 }
 
 /** Opaque to the machine: each model knows its own. */

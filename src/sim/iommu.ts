@@ -529,6 +529,40 @@ export interface InspectTables {
    * in memory, decoded by the model. `name` is the model's ("PRI queue").
    */
   pageRequests?: { name: string; address: bigint; capacity: number; entries(): PageRequestView[] };
+  /**
+   * Other logs the unit writes into memory besides its fault records (AMD-Vi's GA log: interrupts
+   * for vCPUs that are not running), when it has them set up: entries as they are in memory,
+   * decoded by the model. `name` is the model's ("GA log"), `tooltip` what the log is for.
+   */
+  logs?: readonly UnitLogView[];
+}
+
+/** A log the unit writes (InspectTables.logs). */
+export interface UnitLogView {
+  /** Short stable id for views' node ids ("ga"). */
+  id: string;
+  name: string;
+  tooltip: string;
+  address: bigint;
+  /** Entries the log holds. */
+  capacity: number;
+  /** The log is stopped (an overflow the driver has not recovered from). */
+  stopped: boolean;
+  /** Entries with contents, in slot order. */
+  entries(): UnitLogEntryView[];
+}
+
+/** One entry of a unit's log, decoded by the model. */
+export interface UnitLogEntryView {
+  key: string;
+  index: number;
+  address: bigint;
+  raw: readonly bigint[];
+  fields: readonly DecodedField[];
+  /** The model's one-line decode ("GA_GUEST_NR 03:00.0 GATag 0x102"). */
+  summary: string;
+  /** Written but not yet read by software (between head and tail). */
+  pending: boolean;
 }
 
 /** One Page Request entry of the unit's page request queue, as in memory. */
@@ -603,6 +637,11 @@ export interface InterruptRemapView {
   size: number;
   /** 32-bit (x2APIC) destination ids. */
   x2apic: boolean;
+  /**
+   * The model's name of its entries' format, when the APIC mode does not name it (AMD-Vi: "128-bit
+   * GA-mode IRTEs" with Control.GAEn, "32-bit IRTEs" without); views show it instead of x2APIC/xAPIC.
+   */
+  entryFormat?: string;
   /** Interrupt requests are remapped now (VT-d GSTS.IRES). */
   enabled: boolean;
   /** Compatibility-format requests pass through unremapped (VT-d GSTS.CFIS); blocked otherwise. */

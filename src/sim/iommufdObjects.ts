@@ -519,3 +519,80 @@ function attachNested(port: IommufdPort, ctx: IommufdContext, st: IommufdStep, d
   const vdev = [...ctx.objects.values()].find((o): o is Extract<IommufdObject, { type: "vdevice" }> => o.type === "vdevice" && o.viommu === nested.viommu && o.key === st.device);
   out.summary = `VFIO_DEVICE_ATTACH_IOMMUFD_PT: ${st.device} now translates through nested hwpt ${st.pt} (its STE made from the vSTE over vIOMMU ${nested.viommu}'s stage 2)${vdev !== undefined ? `; its events go to the vIOMMU as vSID ${hex(vdev.virtId)}` : "; no vDEVICE yet: its events stay with the host"}`;
 }
+
+/**
+ * One iommufd object as the views show it: the object graph of a VM's iommufd context, each object
+ * under the one it refers to (iommufd's own references: an hwpt to its IOAS, a vIOMMU to its
+ * nesting parent hwpt, a nested hwpt / vDEVICE / vEVENTQ to its vIOMMU, a device to the hwpt it is
+ * attached to). So a nested configuration reads parent (stage-2) hwpt -> vIOMMU -> nested
+ * (stage-1) hwpt -> the devices attached to it. Built here from the model's table, never in a view.
+ */
+export interface IommufdObjectNode {
+  /** The object id (iommufd's xarray index). */
+  id: number;
+  type: IommufdObject["type"];
+  /** "IOAS 1", "hwpt 4", "vIOMMU 5", "nested hwpt 7", "device 01:00.0", ... */
+  label: string;
+  /** What the object is and holds: its domain, mappings, the vSTE, the virtual id. */
+  description: string;
+  children: IommufdObjectNode[];
+}
+
+/** The VM's iommufd objects as a forest: IOASes (with what refers to them) and fault objects at the top. */
+export function iommufdObjectTree(ctx: IommufdContext): IommufdObjectNode[] {
+  const all = [...ctx.objects.entries()].sort((a, b) => a[0] - b[0]);
+  const node = (id: number, o: IommufdObject): IommufdObjectNode => ({ id, type: o.type, label: objectLabel(id, o), description: objectDescription(o), children: childrenOf(id, o) });
+  const childrenOf = (id: number, o: IommufdObject): IommufdObjectNode[] => {
+    const under = (pred: (c: IommufdObject) => boolean) => all.filter(([, c]) => pred(c)).map(([cid, c]) => node(cid, c));
+    switch (o.type) {
+      case "ioas":
+        return under((c) => c.type === "hwpt" && c.ioas === id);
+      case "hwpt":
+      case "nested":
+        // Devices attached here; a nesting parent also carries the vIOMMUs built on it.
+        return [...under((c) => c.type === "device" && c.hwpt === id), ...under((c) => c.type === "viommu" && c.parent === id)];
+      case "viommu":
+        return under((c) => (c.type === "nested" || c.type === "vdevice" || c.type === "veventq") && c.viommu === id);
+      default:
+        return [];
+    }
+  };
+  const attached = new Set(all.filter(([, o]) => o.type === "hwpt" || o.type === "nested").map(([id]) => id));
+  return all.filter(([, o]) => o.type === "ioas" || o.type === "fault" || (o.type === "device" && !attached.has(o.hwpt))).map(([id, o]) => node(id, o));
+}
+
+/**
+ * The object table of a running iommufd VM: its context, or - before any `iommufd:` step made one -
+ * the objects QEMU's start created (IOAS 1, the devices, the automatic hwpt), as runIommufdStep
+ * would build them. Undefined: not an iommufd VM with an IOAS.
+ */
+export function iommufdObjectsOf(vm: { iommufd?: IommufdContext; container?: unknown; devices: string[]; domain?: HostDomain }): IommufdContext | undefined {
+  if (!(vm.container instanceof IommufdIoas)) return undefined;
+  if (vm.iommufd !== undefined && vm.iommufd.first === vm.container) return vm.iommufd;
+  return new IommufdContext(vm.container, vm.devices, vm.domain);
+}
+
+function objectLabel(id: number, o: IommufdObject): string {
+  return o.type === "device" ? `device ${id} (${o.key})` : o.type === "vdevice" ? `vDEVICE ${id} (${o.key})` : `${OBJECT_NAMES[o.type]} ${id}`;
+}
+
+function objectDescription(o: IommufdObject): string {
+  switch (o.type) {
+    case "ioas":
+      return `${o.ioas.dmas.length} mapping${o.ioas.dmas.length === 1 ? "" : "s"}`;
+    case "hwpt":
+      return `${o.nestParent === true ? "nesting parent (stage 2), " : ""}domain ${o.domain.did}${o.auto ? ", automatic" : ""}${o.fault !== undefined ? `, faults to object ${o.fault}` : ""}`;
+    case "nested":
+      return `stage 1 over the vIOMMU's parent: vSTE ${hex(o.vste[0])} ${hex(o.vste[1])}${o.ats ? ", ATS" : ""}`;
+    case "viommu":
+      return `on nesting parent hwpt ${o.parent}`;
+    case "vdevice":
+      return `virtual id ${hex(o.virtId)}`;
+    case "veventq":
+      return `depth ${o.depth}`;
+    case "device":
+      return o.hwpt === 0 ? "bound, not attached" : `bound, attached to hwpt ${o.hwpt}`;
+    case "fault":
+      return "fault object (IOMMU_FAULT_QUEUE_ALLOC)";
+  }
+}

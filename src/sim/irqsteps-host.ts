@@ -27,7 +27,7 @@ export function hostIrteStep(m: Machine, ir: HostInterruptRemap, st: Extract<Ste
     failStep(m.trace, st.index, out, "intremap-config", `"${vtdOnly}" is a field of Intel's IRTE; this host's IOMMU has no such field`);
     return;
   }
-  const r = ir.program(m.pci.requesterId(dev), st.entry, { present: st.present, vector: st.vector, destination: st.destination, suppressFaults: st.fpd, ...(st.posted !== undefined ? { posted: st.posted } : {}) }, st.invalidate);
+  const r = ir.program(m.pci.requesterId(dev), st.entry, { present: st.present, vector: st.vector, destination: st.destination, suppressFaults: st.fpd, ...(st.posted !== undefined ? { posted: st.posted } : {}), ...(st.running !== undefined ? { running: st.running } : {}), ...(st.gaTag !== undefined ? { gaTag: st.gaTag } : {}) }, st.invalidate);
   if (typeof r === "string") {
     failStep(m.trace, st.index, out, "intremap-config", r);
     return;
@@ -47,16 +47,32 @@ export function hostMsiStep(m: Machine, ir: HostInterruptRemap, st: Extract<Step
   // programmed (fill_msi_msg: msg->data = index) unless the step gives the data.
   const address = (0xfee00000 | ((st.destination & 0xff) << 12)) >>> 0;
   const data = st.data ?? st.handle;
-  const a = ir.msi(sid, address, data);
+  // `count` MSIs back to back, one trace event each; the summary tells the last (and how many were alike).
+  const count = st.count ?? 1;
   const t = m.trace;
-  t.reserve(t.length + 1);
-  t.push(EventKind.Interrupt, st.index, sid, 0, F_WRITE | (a.fate << F_FATE_SHIFT) | (XLATE_INTERRUPT << F_XLATE_SHIFT), 0, a.code, 0, address, 0, a.delivered ? address : 0);
-  out.transactions = 1;
-  out.summary = `MSI ${hex(address)} data ${hex(data)}: ${a.summary}`;
-  if (a.code !== 0) {
+  t.reserve(t.length + count);
+  let a = ir.msi(sid, address, data);
+  let faults = 0;
+  let firstFault = 0;
+  let recorded = false;
+  for (let i = 0; ; i++) {
+    // The row's target: where the interrupt went (a posted one: its GA log entry or backing page).
+    const to = a.target ?? (a.delivered ? BigInt(address) : 0n);
+    t.push(EventKind.Interrupt, st.index, sid, 0, F_WRITE | (a.fate << F_FATE_SHIFT) | (XLATE_INTERRUPT << F_XLATE_SHIFT), 0, a.code, 0, address, Number(to >> 32n), Number(to & 0xffffffffn));
+    if (a.code !== 0 && faults++ === 0) firstFault = a.code;
+    recorded ||= a.recorded;
+    if (i + 1 >= count) break;
+    a = ir.msi(sid, address, data);
+  }
+  out.transactions = count;
+  if (a.notified !== undefined) out.notified = a.notified;
+  out.summary = `${count > 1 ? `${count} MSIs ` : "MSI "}${hex(address)} data ${hex(data)}: ${count > 1 ? "the last: " : ""}${a.summary}`;
+  const after = ir.afterMsi?.(m.log, m.clock, st.index) ?? "";
+  if (after) out.summary += `; ${after}`;
+  if (faults !== 0) {
     out.status = "fault";
-    out.fault = a.code;
-    out.faults = 1;
-    out.recorded = a.recorded;
+    out.fault = firstFault;
+    out.faults = faults;
+    out.recorded = recorded;
   }
 }

@@ -47,6 +47,10 @@ export function mapRmrrs(m: Machine, dev: PciDevice, dom: HostDomain, done: Set<
 /** `irte:` the host's IRQ-remapping driver writes one IRTE for the device (modify_irte / free_irte). */
 export function irteStep(m: Machine, st: Extract<Step, { op: "irte" }>, out: StepOutcome): void {
   if (m.hostIommu.interrupts) return hostIrteStep(m, m.hostIommu.interrupts, st, out);
+  if (st.running !== undefined || st.gaTag !== undefined) {
+    failStep(m.trace, st.index, out, "intremap-config", `"${st.running !== undefined ? "running" : "ga-tag"}" is a field of AMD-Vi's guest virtual APIC IRTE; a VT-d posted IRTE's vCPU state is in its posted-interrupt descriptor (posted-descriptor step)`);
+    return;
+  }
   const dev = m.pci.device(st.device);
   if (dev === undefined) {
     failStep(m.trace, st.index, out, "unknown-device", `no host device ${st.device}`);
@@ -84,6 +88,10 @@ export function irteStep(m: Machine, st: Extract<Step, { op: "irte" }>, out: Ste
 /** `msi:` the device's MSI write, through the unit (DmarUnit.translateMsi): remapped, blocked or faulted. */
 export function msiStep(m: Machine, st: Extract<Step, { op: "msi" }>, out: StepOutcome): void {
   if (m.hostIommu.interrupts) return hostMsiStep(m, m.hostIommu.interrupts, st, out);
+  if (st.count !== undefined && st.count !== 1) {
+    failStep(m.trace, st.index, out, "intremap-config", "count (back-to-back MSIs) is supported on AMD-Vi hosts (the GA log); on VT-d write one msi step per interrupt");
+    return;
+  }
   const dev = m.pci.device(st.device);
   if (dev === undefined) {
     failStep(m.trace, st.index, out, "unknown-device", `no host device ${st.device}`);

@@ -430,7 +430,7 @@ export class PhysicalMemory {
     return this.write64(hpa, Number(value & 0xffffffffn), Number((value >> 32n) & 0xffffffffn));
   }
 
-  /** Zeroes a whole 4 KiB page (page tables are freed as zero pages; the pool never shrinks). */
+  /** Zeroes a whole 4 KiB page (a page table handed out again, or one cleared before it is freed; the pool never shrinks). */
   zeroPage(hpa: number): void {
     const off = hpa - this.poolBase;
     if (off >= 0 && off < this.poolBytes) {

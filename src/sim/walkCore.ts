@@ -17,7 +17,8 @@ interface WalkCoreExports {
   configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number, vet: number): void;
   amdV1Walk(root: number, mode: number, iovaHi: number, iovaLo: number, perm: number, write: number): number;
   configureAmdIotlb(tag: number, words: number, victim: number, sets: number, ways: number): void;
-  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
+  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, evt: number, evtBytes: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number, faultList: number): number;
+  configureDram(dramBytes: number): void;
   armWalk(ttb: number, startLevel: number, outputBits: number, s2: number, afOff: number, priv: number, exec: number, iaHi: number, iaLo: number, write: number): number;
   configureArmTlb(...offsetsSetsWays: number[]): void;
   armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, evq: number, evqBytes: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
@@ -31,10 +32,13 @@ const PAGE_SHIFT = CORE_BLOCK.pageShift / 4;
 const FAULT_LEVEL = CORE_BLOCK.faultLevel / 4;
 const FLAGS = CORE_BLOCK.flags / 4;
 const HITS = CORE_BLOCK.hits / 4;
-const FAULTS = CORE_BLOCK.faults / 4;
+const MISSES = CORE_BLOCK.misses / 4;
+const BURST_FAULTS = CORE_BLOCK.burstFaults / 4;
 
 /** amdV1Walk's result for a fault (its event flags in `flags`). */
 export const AMD_V1_FAULT = CORE_AMD_V1.fault;
+/** amdV1Walk's result for an entry no memory backs (its address in hpaHi:hpaLo). */
+export const AMD_V1_READ_ERROR = CORE_AMD_V1.readError;
 
 export class TableWalkCore {
   /** Bytes of a memory's SRAM arena one core takes (its block, aligned). */
@@ -58,12 +62,15 @@ export class TableWalkCore {
     this.core = new WebAssembly.Instance(translateCoreModule(), { sim: { memory: mem.memory } }).exports as unknown as WalkCoreExports;
     // Only the pool and the block: no IOTLB (sets = ways = 1 keep the unused globals sane).
     this.core.configure(this.block.offset, mem.poolBase, mem.poolOffset, mem.poolBytesCell, 0, 0, 0, 0, 1, 1, 0);
+    // An entry outside the pool and at or above the DRAM size is a read error (amdV1Walk's readError).
+    this.core.configureDram(mem.dramBytes);
   }
 
   /**
    * AMD-Vi v1 walk of `mode` levels from `root` for IOVA iovaHi:iovaLo, `perm` the DTE's IR/IW.
    * 0: a leaf (hpaHi:hpaLo the entry's address field, level, perm, pageShift); AMD_V1_FAULT: an
-   * IO_PAGE_FAULT at `level` with event flags `flags`; -1: walk it in TypeScript.
+   * IO_PAGE_FAULT at `level` with event flags `flags`; AMD_V1_READ_ERROR: the entry at `level`,
+   * at hpaHi:hpaLo, lies where no memory is; -1: walk it in TypeScript.
    */
   amdV1Walk(root: number, mode: number, iovaHi: number, iovaLo: number, perm: number, write: boolean): number {
     return this.core.amdV1Walk(root, mode, iovaHi, iovaLo, perm, write ? 1 : 0);
@@ -85,13 +92,16 @@ export class TableWalkCore {
 
   /**
    * AMD-Vi's translate step for requests [from, n) of `burst` (translate-core.template.mjs
-   * $amdBurst): the index of the first request it did not answer (n when it answered all);
-   * `burstHits` of them were IOTLB hits. `aux` byte i: perm | pageShift << CORE_AMD_IOTLB.auxShiftShift.
+   * $amdBurst) with the event log at `evt` (`evtBytes`; 0: none), which no walk of the burst may
+   * read: the index of the first request it did not answer (n when it answered all); `burstHits`
+   * of them were IOTLB hits, `burstWalks` walked, `burstFaults` are faults - result (event[1]
+   * 31:16, -1), not yet logged; in `faultList` (CORE_AMD_IOTLB.faultBytes each) the request's
+   * index from `from` and the event's address. `aux` byte i: perm | pageShift << CORE_AMD_IOTLB.auxShiftShift.
    */
-  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: boolean, burst: DmaBurst, aux: number, from: number, n: number): number {
+  amdBurst(did: number, root: number, mode: number, perm: number, useTlb: boolean, evt: number, evtBytes: number, burst: DmaBurst, aux: number, faultList: number, from: number, n: number): number {
     return (
       from +
-      this.core.amdBurst(did, root, mode, perm, useTlb ? 1 : 0, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
+      this.core.amdBurst(did, root, mode, perm, useTlb ? 1 : 0, evt, evtBytes, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from, faultList)
     );
   }
 
@@ -115,14 +125,19 @@ export class TableWalkCore {
     );
   }
 
-  /** Faults the last armBurst answered. */
-  get burstFaults(): number {
-    return this.block.get()[FAULTS]!;
-  }
-
   /** IOTLB hits of the last amdBurst / TLB hits of the last armBurst. */
   get burstHits(): number {
     return this.block.get()[HITS]!;
+  }
+
+  /** The requests the last amdBurst walked (its misses within the Mode's range). */
+  get burstWalks(): number {
+    return this.block.get()[MISSES]!;
+  }
+
+  /** The IO_PAGE_FAULTs among the last amdBurst's results. */
+  get burstFaults(): number {
+    return this.block.get()[BURST_FAULTS]!;
   }
 
   // ---- results of the last walk (uint32 halves as int32: `>>> 0` for the unsigned value)

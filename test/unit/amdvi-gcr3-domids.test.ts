@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { runAmd as run } from "./amdvi-helpers.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
 
-const TWO = readFileSync(join(__dirname, "..", "..", "examples", "amd-two-ivhd-units.passthrough.yaml"), "utf8").replace('  kernel: "6.8"\n', '  kernel: "6.8"\n  kernel-params: "amd_iommu=pgtbl_v2"\n');
+const TWO = readFileSync(join(__dirname, "..", "..", "examples", "amd-two-ivhd-units.passthrough.yaml"), "utf8").replace('  kernel: "6.8"\n', '  kernel: "6.12"\n  kernel-params: "amd_iommu=pgtbl_v2"\n');
 
 describe("AMD-Vi GCR3 table domain ids: one allocator for every unit", () => {
   it("two IVHDs with v2 DMA domains: GCR3 domids are distinct host-wide and from every domain id", () => {

@@ -242,7 +242,7 @@ describe("irte / msi steps on an AMD-Vi host", () => {
     expect(ir.cache().map((x) => x.key)).toEqual(["768.0"]);
   });
 
-  it("IsRun = 0: the vector still lands in the IRR, the notification would be a GA log entry (not modelled), no event", () => {
+  it("IsRun = 0: the vector still lands in the IRR, the notification is a GA log entry, no event", () => {
     const text = readFileSync(join(__dirname, "..", "..", "examples", "amd-ga-vapic-irte.passthrough.yaml"), "utf8");
     const { run } = runScenario(parseScenario(text, "x").scenario!);
     const r = run!;
@@ -255,7 +255,7 @@ describe("irte / msi steps on an AMD-Vi host", () => {
     u.intr.invalidateAll();
     const a = r.machine.hostIommu.interrupts!.msi(0x0300, 0xfee00000, 0);
     expect(a.code).toBe(0);
-    expect(a.summary).toMatch(/the vCPU is not running: a GA log entry with GATag 0x0 \(not modelled\)$/);
+    expect(a.summary).toMatch(/the vCPU is not running: GA log entry GA_GUEST_NR with GATag 0x0 written, GAInt set$/);
     expect(r.machine.mem.readU64(0x3_0000_0000 + 0x230)! & 0xffff_ffffn).toBe(2n);
   });
 
@@ -267,9 +267,21 @@ describe("irte / msi steps on an AMD-Vi host", () => {
     const children = (id: string | null) => server.handle("children", { uri, view: "tables", ids: [id], radix: "hex" })[0]!;
     const ir = children("t").find((n) => n.id === "t/ir")!;
     expect(ir.tooltip).toMatch(/one per device id/);
+    // Labelled by its IRTE format (Control.GAEn: 128-bit GA-mode IRTEs), not "x2APIC".
+    expect(ir.description).toMatch(/^@ 0x[0-9a-f]+ · 1 of \d+ present · 128-bit GA-mode IRTEs$/);
     const [irte] = children("t/ir");
     expect([irte!.label, irte!.description]).toEqual(["IRTE[0]", "posted → 0x300000000 · from 03:00.0"]);
     expect(children("t/ir/768.0").map((f) => f.label)).toEqual(["RemapEn", "SupIOPF", "GALogIntr", "IsRun", "GuestMode", "Destination[23:0]", "GATag", "Vector", "GA Root Ptr", "Destination[31:24]"]);
+  });
+
+  it("Mapping Tables labels a table of 32-bit IRTEs (ga: false) by that format, not xAPIC", () => {
+    const server = new EngineServer();
+    const uri = "file:///x/ga32.passthrough.yaml";
+    const text = readFileSync(join(__dirname, "..", "..", "examples", "amd-ga-vapic-irte.passthrough.yaml"), "utf8").replace("ga: true", "ga: false").replace(", posted: 0x3_0000_0000", "");
+    server.handle("update", { uri, version: 1, text });
+    server.handle("setCursor", { uri, step: 2 });
+    const ir = server.handle("children", { uri, view: "tables", ids: ["t"], radix: "hex" })[0]!.find((n) => n.id === "t/ir")!;
+    expect(ir.description).toMatch(/^@ 0x[0-9a-f]+ · 1 of \d+ present · 32-bit IRTEs$/);
   });
 });
 

@@ -77,7 +77,7 @@ describe("AMD-Vi v2 DMA domains (amd_iommu=pgtbl_v2)", () => {
   });
 
   it("a kernel before v6.1 does not know the option: the DMA domain is v1 (Mode 3, no GV)", () => {
-    const r = run(firstSteps(EXAMPLE.replace('kernel: "6.8"', 'kernel: "6.0"'), 1));
+    const r = run(firstSteps(EXAMPLE.replace('kernel: "6.12"', 'kernel: "6.0"'), 1));
     const [d0] = dte(r, NVME);
     expect((d0 >> 9n) & 7n).toBe(3n);
     expect((d0 >> 55n) & 1n).toBe(0n);

@@ -335,7 +335,7 @@ describe("the views read AMD-Vi through the contract", () => {
   it("Mapping Tables: the device table, the DTE by requester id, its domain and the v1 levels, the event log", () => {
     const ctx = { machine: run.machine, run, scenario, cursor: run.outcomes.length, radix: "hex" as const };
     const top = tableChildren("t", ctx)!;
-    expect(top.map((n) => n.label)).toEqual(["Registers", "Device table", "IOTLB", "Device table cache", "Event log", "Interrupt remapping table"]);
+    expect(top.map((n) => n.label)).toEqual(["Registers", "Device table", "IOTLB", "Device table cache", "Event log", "Interrupt remapping table", "GA log"]);
     const dtes = tableChildren("t/root", ctx)!;
     const dte = dtes.find((n) => n.label.startsWith("03:00.0"))!;
     expect(dte.description).toMatch(/^DID 3 · 3-level · Page Table Root Pointer 0x/);

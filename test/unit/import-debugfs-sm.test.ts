@@ -92,8 +92,9 @@ describe("scalable-mode tables from dmar_translation_struct", () => {
     const text = [
       "IOMMU dmar0: Root Table Address: 0x200000000",
       HEADER,
-      // 00:1f.3 = devfn 0xfb: UCTP 0x200002000 + 32 * 0x7b; PASID 0: PGTT 001, DID 5, FLPTPTR 0x200005000, FLPM 0 (4-level).
-      smRow("00:1f.3", [0x200001001, 0x200002001], [0x200003209, 0], 0, [0x41, 0x5, 0x200005000]),
+      // 00:1f.3 = devfn 0xfb: UCTP 0x200002000 + 32 * 0x7b; PASID 0: PGTT 001, DID 5, PWSNP (bit 87, as Linux
+      // writes it on a unit with ECAP.SMPWC), FLPTPTR 0x200005000, FLPM 0 (4-level).
+      smRow("00:1f.3", [0x200001001, 0x200002001], [0x200003209, 0], 0, [0x41, 0x800005, 0x200005000]),
       "Device 0000:00:1f.3 @0x200005000",
       PTE_HEADER,
       // First-level entries: P | R/W | U/S (Linux's __domain_mapping for first-level domains).
@@ -110,6 +111,10 @@ describe("scalable-mode tables from dmar_translation_struct", () => {
     const x = r.machine.iommu.explain({ sid: 0xfb, iova: 0x40123n, write: true });
     expect(x.verdict).toMatchObject({ kind: "translated", hpa: 0x300040123n });
     expect(x.trail.entries.slice(4).map((e) => e.name)).toEqual(["FL-PML4E", "FL-PDPE", "FL-PDE", "FL-PTE"]);
+    // The same row with PWSNP = 0 (a unit without SMPWC): the entries' A bits are clear, so the walk
+    // that must set them faults 0x90 (VT-d 3.10), as a dump from such a unit would.
+    const noSnoop = hostTablesScenario(decodeEvidenceText(text.replace("0x0000000000800005", "0x0000000000000005")).records);
+    expect(run(noSnoop.text).machine.iommu.explain({ sid: 0xfb, iova: 0x40123n, write: true }).verdict).toMatchObject({ kind: "fault", reason: 0x90 });
   });
 
   it("a scalable-mode row with a PASID entry not present (Baolu Lu's row) is imported; the model answers the fault", () => {

@@ -72,6 +72,54 @@ describe("synthesize", () => {
     expect(s.text).toMatch(/dma: \{ device: "05:00.0", iova: 0xdead0000, length: 4KiB, write: true \}/);
   });
 
+  it("faults beyond missing translations, from public reports, come back as the same kernel lines: root/context not present, a bad table pointer, reserved bits in a PTE, IRTE not present, a blocked compatibility MSI", () => {
+    const want = [
+      // test/fixtures/evidence/mixed-dmesg.txt and real-world.txt (an i915 boot log).
+      "DMAR: [DMA Write NO_PASID] Request device [03:00.1] fault addr 0xfffc0000 [fault reason 0x02] Present bit in context entry is clear",
+      "DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7cd80000 [fault reason 0x01] Present bit in root entry is clear",
+      "DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x70ad5000 [fault reason 0x07] Next page table ptr is invalid",
+      // A Dell WD19TB dock's xHCI on 6.11-rc4 (lkml regression report, 28 Aug 2024, kernel bugzilla 219198).
+      "DMAR: [DMA Read NO_PASID] Request device [04:00.0] fault addr 0xffffe000 [fault reason 0x0c] non-zero reserved fields in PTE",
+      // lkml, 2 Mar 2022, "IRTE entry not present errors for serial driver" (ptp_ocp, 5.17-rc4).
+      "DMAR: [INTR-REMAP] Request device [65:00.0] fault index 0x25 [fault reason 0x22] Present field in the IRTE entry is clear",
+      // linux-pci, Feb 2022, "PCI: vmd: Check EIME mode before MSI remapping" (there in the 5.14-5.17 "[0xc9:0x05.0]" form).
+      "DMAR: [INTR-REMAP] Request device [c9:05.0] fault index 0xa00 [fault reason 0x25] Blocked a compatibility format interrupt request",
+    ];
+    const records = importText(want.map((l, i) => `[  ${i + 5}.0] ${l}`).join("\n")).records;
+    const { s, run } = roundTrip(records);
+    expect(s.reproduced).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(s.notes).toEqual([]);
+    const kernel = run.log.filter((l) => l.source === "kernel").map((l) => l.text.replace(/^\[\s*\d+\.\d+\] /, ""));
+    for (const line of want) expect(kernel).toContain(line);
+    // Each entry is put back after its step: the last fault of 00:02.0 is not a root-entry fault again.
+    expect(s.text).toMatch(/poke: \{ target: \{ device: "00:02.0", structure: root \}, set: 0x1 \}/);
+    expect(s.text).toMatch(/intremap: true/);
+    expect(s.text).not.toMatch(/scalable: true/);
+  });
+
+  it("a log of scalable-mode faults (a 6.x host with first-level DMA tables) gives a scalable-mode unit that prints each line again", () => {
+    const want = [
+      // test/fixtures/evidence/real-world.txt
+      "DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x100000 [fault reason 0x71] SM: Present bit in first-level paging entry is clear",
+      "DMAR: [DMA Write NO_PASID] Request device [03:00.0] fault addr 0x200000 [fault reason 0x85] SM: No write permission for Write/AtomicOp request",
+      "DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x300000 [fault reason 0x41] SM: Present bit in Context Entry is clear",
+      // devfn 0x81: the upper half of the scalable root entry.
+      "DMAR: [DMA Read NO_PASID] Request device [04:10.1] fault addr 0x300000 [fault reason 0x39] SM: Present bit in Root Entry is clear",
+      "DMAR: [DMA Read NO_PASID] Request device [04:10.1] fault addr 0x300000 [fault reason 0x71] SM: Present bit in first-level paging entry is clear",
+    ];
+    const records = importText(want.map((l, i) => `[  ${i + 5}.0] ${l}`).join("\n")).records;
+    const { s, run } = roundTrip(records);
+    expect(s.text).toMatch(/iommu: \{ model: intel-vtd, address-width: 48, scalable: true \}/);
+    expect(s.text).toMatch(/structure: root-hi \}, clear: 0x1/);
+    expect(s.reproduced).toEqual([0, 1, 2, 3, 4]);
+    const kernel = run.log.filter((l) => l.source === "kernel").map((l) => l.text.replace(/^\[\s*\d+\.\d+\] /, ""));
+    for (const line of want) expect(kernel).toContain(line);
+    // With a legacy-mode reason in the same log the unit stays in legacy mode and the others are noted.
+    const mixed = synthesizeScenario(importText(`${want[0]}\n[  9.0] DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x9000 [fault reason 0x06] PTE Read access is not set`).records);
+    expect(mixed.text).not.toMatch(/scalable: true/);
+    expect(mixed.notes).toEqual([expect.stringMatching(/^line 1: .*not reproduced: the log's other faults put the unit in legacy mode, and this reason is scalable mode's/)]);
+  });
+
   it("130 000 identical and repeated faults: no stack overflow, folded into `repeat`, small enough for simulate", () => {
     const lines: string[] = [];
     for (let k = 0; k < 130_000; k++) lines.push(dmar("03:00.0", 0x10000 + (k % 50) * 0x1000, k % 2 === 0));

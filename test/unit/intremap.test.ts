@@ -179,6 +179,13 @@ describe("interrupt remapping in a scenario", () => {
     }
   });
 
+  it("a blocked compatibility-format MSI records the address's bits 19:4 as its index, as real units do (lkml: \"[0xc9:0x05.0] fault index 0xa00 [fault reason 0x25]\")", () => {
+    const { outs, kernel, m } = run(irHost("6.8") + `  - msi: { device: "01:00.0", format: compatibility, destination: 0xa }\n  - msi: { device: "01:00.0", format: compatibility, destination: 0 }\n`);
+    expect(outs.map((o) => o.fault)).toEqual([0x25, 0x25]);
+    expect(kernel).toContain("DMAR: [INTR-REMAP] Request device [01:00.0] fault index 0xa00 [fault reason 0x25] Blocked a compatibility format interrupt request");
+    expect(m.iommu.faults("6.8")[0]?.address).toBe(0xa00n << 48n);
+  });
+
   it("remaps, checks the source id, blocks compatibility format, and an IRTE written without IEC invalidation stays stale until the IEC is invalidated", () => {
     const { outs } = run(
       irHost("6.8", ", eim: true") +

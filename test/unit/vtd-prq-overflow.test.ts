@@ -50,6 +50,28 @@ describe("page request queue overflow (PRS.PRO)", () => {
     expect(dma.faults.at(-1)).toMatchObject({ iova: "0x7f0000081000", fate: "page-request-overflow", recorded: false });
   });
 
+  it("VT-d 3.x: a lost request with private data is answered Success with its private data even without LPIG; without PDP it is dropped", () => {
+    const { unit } = bootedUnit({ scalable: true, pri: ["02:00.0"], prqOrder: 0, prqPrivateData: true });
+    for (let i = 0; i < 127; i++) expect(unit.pageRequest(DSA, 5, BigInt(i) << 12n, true, false, false, i)).toBe(0);
+    expect(unit.pageRequest(DSA, 5, 0x100000n, true, false, false, 200, false)).toBe(1); // no PDP, not last: dropped
+    expect(unit.pageRequest(DSA, 5, 0x101000n, true, false, false, 201, false, false, 0x42n)).toBe(2); // PDP: answered
+    expect(unit.pageResponses).toEqual([{ sid: DSA, pasid: 5, prgi: 201, code: QI_RESP_SUCCESS, auto: true, privateData: 0x42n }]);
+    // A VT-d 4.0 unit (no prq-private-data) has no PDP: the same request is dropped.
+    const v4 = bootedUnit({ scalable: true, pri: ["02:00.0"], prqOrder: 0 }).unit;
+    for (let i = 0; i < 127; i++) v4.pageRequest(DSA, 5, BigInt(i) << 12n, true, false, false, i);
+    expect(v4.pageRequest(DSA, 5, 0x101000n, true, false, false, 201, false, false, 0x42n)).toBe(1);
+    expect(v4.pageResponses).toEqual([]);
+  });
+
+  it("the page-request step says how many lost requests with private data the unit answered", () => {
+    const text = BASE.replace("prq-order: 0 }", "prq-order: 0, prq-private-data: true }") +
+      '  - dma: { device: "02:00.0", pasid: 5, iova: 0x7f00_0000_0000, length: 508KiB, write: true }\n' +
+      '  - page-request: { device: "02:00.0", pasid: 5, address: 0x7f00_000f_0000, write: true, pages: 2, last: false, prgi: 300, private-data: 0x7 }\n';
+    const r = run(text);
+    expect(r.outcomes.at(-1)!.summary).toBe("2 page requests of 02:00.0 (PRG 300, PASID 0x5): 0 queued, 2 lost to a full page request queue (PRS.PRO set); the unit answered all 2 itself with Success (private data needs a response, VT-d 3.x)");
+    expect(host(r).unit.pageResponses.filter((p) => p.prgi === 300)).toEqual([0, 1].map(() => ({ sid: DSA, pasid: 5, prgi: 300, code: QI_RESP_SUCCESS, auto: true, privateData: 7n })));
+  });
+
   it("a request that comes while PRO is set is lost even when the queue has room again (PRO is sticky until software clears it)", () => {
     const { unit } = bootedUnit({ scalable: true, pri: ["02:00.0"], prqOrder: 0 });
     for (let i = 0; i < 127; i++) expect(unit.pageRequest(DSA, 5, BigInt(i) << 12n, true, false, false, i)).toBe(0);

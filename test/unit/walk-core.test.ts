@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { PhysicalMemory } from "../../src/sim/memory.js";
 import { AmdIommuDriver, type AmdDomain } from "../../src/sim/amdvi/driver.js";
 import { AmdViUnit } from "../../src/sim/amdvi/unit.js";
+import { DTE_SA_HI, MMIO_EVT_HEAD_OFFSET, MMIO_EVT_TAIL_OFFSET, MMIO_STATUS_OFFSET } from "../../src/sim/amdvi/defs.js";
 import { DmaTally, type DmaTransfer } from "../../src/sim/dma.js";
 import { Trace } from "../../src/trace/trace.js";
 import { prng } from "./prng.js";
@@ -19,10 +20,11 @@ const BASE = 0x10000000;
 const DRAM = 2 ** 32;
 const SID = 0x100;
 
-/** Random v1 tables below a root of `mode` levels; entries at indices 0..3 of each table. */
-function buildTables(mem: PhysicalMemory, r: () => number, mode: number): number {
+/** Random v1 tables below a root of `mode` levels; entries at indices 0..3 of each table (each table's page and level into `pages`). */
+function buildTables(mem: PhysicalMemory, r: () => number, mode: number, pages: [number, number][] = []): number {
   const table = (level: number, depth: number): number => {
     const page = mem.allocPage();
+    pages.push([page, level]);
     for (let idx = 0; idx < 4; idx++) {
       if (r() < 0.15) continue;
       let lo = r() < 0.92 ? 1 : 0; // PR
@@ -82,6 +84,7 @@ function verdict(u: AmdViUnit, code: number) {
     perm: u.perm,
     pageShift: u.pageShift,
     event: [u.eventAddrHi >>> 0, u.eventAddrLo >>> 0],
+    unreadable: u.trailUnreadable,
   };
 }
 
@@ -100,6 +103,53 @@ function iovaOf(r: () => number, mode: number): [number, number] {
   return [hi >>> 0, lo];
 }
 
+/**
+ * n random requests (some repeated, some interrupt writes) through `core`'s bursts - the requests
+ * it hands back through its translate() - and one by one through `ts`'s translate(): the same
+ * result, fault word, level and IOTLB hit per request, the same result fields after each burst.
+ * Returns how many the bursts answered.
+ */
+function burstsAgainstTranslate(ts: AmdViUnit, core: AmdViUnit, r: () => number, mode: number, n: number): number {
+  const burst = core.burst!;
+  const reqs: [number, number, boolean][] = [];
+  for (let i = 0; i < n; i++) {
+    // Repeat some requests so that the IOTLB answers them.
+    const [hi, lo] = i > 0 && r() < 0.3 ? reqs[Math.floor(r() * i)]!.slice(0, 2) as [number, number] : r() < 0.02 ? [0, 0xfee00000 + Math.floor(r() * 0x100000)] : iovaOf(r, mode);
+    reqs.push([hi, lo, r() < 0.5]);
+  }
+  reqs.forEach(([hi, lo, w], i) => {
+    burst.requests[2 * i] = lo | 0;
+    burst.requests[2 * i + 1] = hi | 0;
+    burst.writes[i] = w ? 1 : 0;
+  });
+  let answered = 0;
+  for (let j = 0; j < n; ) {
+    const k = core.translateBurst(SID, j, n);
+    answered += k - j;
+    for (; j < k; j++) {
+      const [hi, lo, w] = reqs[j]!;
+      const want = verdict(ts, ts.translate(SID, hi, lo, w));
+      const res = burst.results;
+      const info = burst.info;
+      // The burst's results and info bytes, and the fields of its last request: an address,
+      // or a fault's event word (event[1] 31:16) with the high word all ones.
+      const fault = res[2 * j + 1] === -1;
+      expect({
+        hpa: fault ? null : [res[2 * j + 1]! >>> 0, res[2 * j]! >>> 0],
+        word: fault ? res[2 * j]! : 0,
+        level: info[j]! & 7,
+        hit: (info[j]! & (fault ? 0x10 : 8)) !== 0,
+      }).toEqual({ hpa: want.hpa, word: want.code === 0 ? 0 : (want.code << 12) | want.flags, level: want.level, hit: want.iotlbHit });
+      if (j === k - 1) expect(verdict(core, core.code)).toEqual(want);
+    }
+    if (j === n) break;
+    const [hi, lo, w] = reqs[j]!;
+    expect(verdict(core, core.translate(SID, hi, lo, w))).toEqual(verdict(ts, ts.translate(SID, hi, lo, w)));
+    j++;
+  }
+  return answered;
+}
+
 const params = fc.record({
   seed: fc.integer(),
   mode: fc.integer({ min: 1, max: 6 }),
@@ -109,6 +159,59 @@ const params = fc.record({
 });
 
 describe("AMD-Vi translate core vs the unit's TypeScript walk", () => {
+  it("answers a burst's faults without leaving it, and logs their events in order when the unit takes them", () => {
+    const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 64, dramBytes: DRAM });
+    const IR = 1 << 29;
+    const IW = 1 << 30;
+    // Mode 4: L4[0] -> L3[0] -> L2[0] -> L1: [1] a read-only 4 KiB page, [2] not present; L2[1] a PDE to where no memory is.
+    const [l4, l3, l2, l1] = [mem.allocPage(), mem.allocPage(), mem.allocPage(), mem.allocPage()];
+    const pde = (at: number, next: number, level: number) => mem.write64(at, (1 | (level << 9) | next % 2 ** 32) >>> 0, (IR | IW | Math.floor(next / 2 ** 32)) >>> 0);
+    pde(l4, l3, 3);
+    pde(l3, l2, 2);
+    pde(l2, l1, 1);
+    pde(l2 + 8, 0x7fff00000000, 1);
+    mem.write64(l1 + 8, (1 | 0x50000000) >>> 0, IR);
+    const u = unitOver(mem, l4, 4, 64, 4);
+    u.translate(SID, 0, 0, false);
+    const reqs: [number, number, boolean][] = [
+      [0, 0x1008, true], // walk: a write to a read-only page, PR | PE | RW
+      [0, 0x1000, false], // walk: translated, the IOTLB filled
+      [0, 0x1010, false], // IOTLB hit
+      [0, 0x1018, true], // IOTLB hit lacking W
+      [0, 0x2000, false], // not present
+      [0, 0x200000, true], // PAGE_TAB_HARDWARE_ERROR at the L1 entry's address
+      [0x10000, 0, false], // beyond Mode 4's 48 bits
+      [0, 0x1020, false], // IOTLB hit
+    ];
+    const burst = u.burst!;
+    reqs.forEach(([hi, lo, w], i) => {
+      burst.requests[2 * i] = lo | 0;
+      burst.requests[2 * i + 1] = hi;
+      burst.writes[i] = w ? 1 : 0;
+    });
+    expect(u.translateBurst(SID, 0, reqs.length)).toBe(reqs.length);
+    const res = Array.from(burst.results.subarray(0, 2 * reqs.length));
+    expect(res).toEqual([0x2070, -1, 0x50000000, 0, 0x50000010, 0, 0x2070, -1, 0x2000, -1, 0x4020, -1, 0x2000, -1, 0x50000020, 0]);
+    expect(Array.from(burst.info.subarray(0, reqs.length))).toEqual([1, 1, 9, 0x11, 1, 1, 0, 9]);
+    // event[0] device id; event[1] code << 28 | flags << 16 | domain; event[2..3] the address.
+    const at = 0x7fff00000000 + 8 * 0; // the unreadable L1 entry of IOVA 0x200000 (index 0)
+    expect(u.pendingEvents().map((e) => e.words.map((x) => x >>> 0))).toEqual([
+      [SID, 0x20000005, 0, 0], // the first request's (IOVA 0: not present)
+      [SID, 0x20700005, 0x1008, 0],
+      [SID, 0x20700005, 0x1018, 0],
+      [SID, 0x20000005, 0x2000, 0],
+      [SID, 0x40200005, at % 2 ** 32, Math.floor(at / 2 ** 32)],
+      [SID, 0x20000005, 0, 0x10000],
+    ]);
+    expect({ requests: u.counters.requests, hits: u.counters.iotlbHits, walks: u.counters.walks, faults: u.counters.faults, logged: u.counters.logged }).toEqual({
+      requests: 9,
+      hits: 3,
+      walks: 5,
+      faults: 6,
+      logged: 6,
+    });
+  });
+
   it("answers bursts of random requests on random tables as translate() does, request by request", () => {
     fc.assert(
       fc.property(params, ({ seed, mode, geometry, bypass, n }) => {
@@ -123,38 +226,53 @@ describe("AMD-Vi translate core vs the unit's TypeScript walk", () => {
         // Warm the device-table cache as a first request would.
         ts.translate(SID, 0, 0, false);
         core.translate(SID, 0, 0, false);
-        const burst = core.burst!;
-        const reqs: [number, number, boolean][] = [];
-        for (let i = 0; i < n; i++) {
-          // Repeat some requests so that the IOTLB answers them.
-          const [hi, lo] = i > 0 && r() < 0.3 ? reqs[Math.floor(r() * i)]!.slice(0, 2) as [number, number] : r() < 0.02 ? [0, 0xfee00000 + Math.floor(r() * 0x100000)] : iovaOf(r, mode);
-          reqs.push([hi, lo, r() < 0.5]);
-        }
-        reqs.forEach(([hi, lo, w], i) => {
-          burst.requests[2 * i] = lo | 0;
-          burst.requests[2 * i + 1] = hi | 0;
-          burst.writes[i] = w ? 1 : 0;
-        });
-        let answered = 0;
-        for (let j = 0; j < n; ) {
-          const k = core.translateBurst(SID, j, n);
-          answered += k - j;
-          for (; j < k; j++) {
-            const [hi, lo, w] = reqs[j]!;
-            const want = verdict(ts, ts.translate(SID, hi, lo, w));
-            const res = burst.results;
-            const info = burst.info;
-            // The burst's results and info bytes, and the fields of its last request.
-            expect({ hpa: [res[2 * j + 1]! >>> 0, res[2 * j]! >>> 0], level: info[j]! & 7, hit: (info[j]! & 8) !== 0 }).toEqual({ hpa: want.hpa, level: want.level, hit: want.iotlbHit });
-            if (j === k - 1) expect(verdict(core, 0)).toEqual(want);
-          }
-          if (j === n) break;
-          const [hi, lo, w] = reqs[j]!;
-          expect(verdict(core, core.translate(SID, hi, lo, w))).toEqual(verdict(ts, ts.translate(SID, hi, lo, w)));
-          j++;
-        }
+        const answered = burstsAgainstTranslate(ts, core, r, mode, n);
         expect(cacheState(core)).toEqual(cacheState(ts));
         return answered >= 0;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("logs the faults it answers in a burst as translate() does: order, overflow, SA, walks into the event log handed back", () => {
+    fc.assert(
+      fc.property(params, fc.integer({ min: 0, max: 40 }), fc.boolean(), fc.integer({ min: 0, max: 3 }), ({ seed, mode, geometry, bypass, n }, room, sa, intoLog) => {
+        const [sets, ways] = geometry as [number, number];
+        // Two memories built alike (the same tables, event log and device table at the same
+        // addresses): a walk that reads the event log reads what its own unit logged before.
+        const both = [0, 1].map(() => {
+          const r = prng(seed);
+          const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
+          const pages: [number, number][] = [];
+          const root = buildTables(mem, r, mode, pages);
+          const u = unitOver(mem, root, mode, sets, ways);
+          // Some PDEs point at the event log as their next table (the log's first entries are read as entries).
+          const tables = pages.filter(([, level]) => level > 1);
+          for (let k = 0; k < intoLog && tables.length > 0; k++) {
+            const [page, level] = tables[Math.floor(r() * tables.length)]!;
+            const at = u.eventLogBase;
+            mem.write64(page + 8 * Math.floor(r() * 4), (1 | ((level - 1) << 9) | (at % 2 ** 32)) >>> 0, ((3 << 29) | Math.floor(at / 2 ** 32)) >>> 0);
+          }
+          // SA: the DTE's IO_PAGE_FAULTs suppressed (counted, not logged).
+          if (sa) {
+            const dte = u.devTableBase + SID * 32 + 8;
+            mem.read64(dte);
+            mem.write64(dte, mem.lo, (mem.hi | DTE_SA_HI) >>> 0);
+          }
+          // Room for `room` events before the log overflows (the driver's head: nobody reads).
+          u.writeReg(MMIO_EVT_HEAD_OFFSET, BigInt(((room + 1) * 16) % u.eventLogBytes));
+          u.bypassCaches = bypass;
+          u.translate(SID, 0, 0, false);
+          return { mem, u, r };
+        });
+        const [ts, core] = [both[0]!.u, both[1]!.u];
+        ts.recordTrail = true;
+        const r = prng(seed ^ 0x5a5a);
+        burstsAgainstTranslate(ts, core, r, mode, n);
+        expect(cacheState(core)).toEqual(cacheState(ts));
+        const log = (x: (typeof both)[number]) => Array.from({ length: x.u.eventLogBytes / 8 }, (_, i) => x.mem.readU64(x.u.eventLogBase + 8 * i));
+        expect(log(both[1]!)).toEqual(log(both[0]!));
+        expect([core.readReg(MMIO_STATUS_OFFSET), core.readReg(MMIO_EVT_TAIL_OFFSET)]).toEqual([ts.readReg(MMIO_STATUS_OFFSET), ts.readReg(MMIO_EVT_TAIL_OFFSET)]);
       }),
       { numRuns: 300 },
     );

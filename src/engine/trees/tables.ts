@@ -139,6 +139,24 @@ function unitChildren(id: string | null, ctx: TreeContext, iommu: IommuInspectio
     case "ir":
     case "resv":
       return extraTableChildren(t, parts, ctx);
+    case "log": {
+      const lg = (t.logs ?? []).find((l) => l.id === parts[2]);
+      if (lg === undefined || parts.length > 4) return null;
+      const entries = lg.entries();
+      if (parts.length === 4) {
+        const e = entries.find((x) => x.key === parts[3]);
+        return e === undefined ? null : fieldNodes(`t/log/${lg.id}/${e.key}`, e.fields);
+      }
+      return entries.map((e) => ({
+        ...leaf(`t/log/${lg.id}/${e.key}`, `[${e.index}] ${e.summary}`, e.pending ? l10n.t("pending") : l10n.t("read"), {
+          icon: e.pending ? "warning" : "mail",
+          color: e.pending ? "problemsWarningIcon.foreground" : undefined,
+          tooltip: l10n.t("{0} entry {1} at {2}: {3}", lg.name, e.index, hx(e.address), e.summary) + "\n" + e.raw.map((w) => qword(w)).join(" ") + (e.pending ? "\n" + l10n.t("Not yet read by the driver (between head and tail).") : ""),
+          copy: hx(e.address),
+        }),
+        collapsible: e.fields.length ? 1 : 0,
+      }));
+    }
     case "devtlb":
       return (t.deviceTlb?.entries() ?? []).map((e) =>
         leaf(`t/devtlb/${e.key}`, `${formatSid(e.sid)}${e.pasid !== undefined ? ` PASID ${hx(e.pasid)}` : ""} IOVA ${num(e.iova, ctx.radix)}`, `→ HPA ${num(e.hpa, ctx.radix)} · ${pageSizeText(e.pageSize)} · ${permText(e.perm)}${e.stale ? l10n.t(" · stale") : ""}`, {
@@ -192,7 +210,7 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
     out.push({
       id: "t/ir",
       label: l10n.t("Interrupt remapping table"),
-      description: l10n.t("@ {0} · {1} of {2} present · {3}{4}", num(ir.address, ctx.radix), n, ir.size, ir.x2apic ? "x2APIC" : "xAPIC", ir.enabled ? "" : l10n.t(" · off")),
+      description: l10n.t("@ {0} · {1} of {2} present · {3}{4}", num(ir.address, ctx.radix), n, ir.size, ir.entryFormat ?? (ir.x2apic ? "x2APIC" : "xAPIC"), ir.enabled ? "" : l10n.t(" · off")),
       tooltip: ir.perDevice ? l10n.t("The interrupt remapping tables of every device (one per device id, from its DTE): an MSI's data names an entry of its device's table.") : l10n.t("Every MSI in remappable format names an entry here; compatibility-format MSIs are {0}.", ir.compatibilityAllowed ? l10n.t("passed through unremapped") : l10n.t("blocked (fault 0x25)")),
       icon: "bell",
       collapsible: n ? 1 : 0,
@@ -239,6 +257,20 @@ function extraTableNodes(t: InspectTables, ctx: TreeContext): TreeNode[] {
       icon: "mail",
       collapsible: entries.length ? 1 : 0,
       copy: hx(prq.address),
+    });
+  }
+  for (const lg of t.logs ?? []) {
+    const entries = lg.entries();
+    const pending = entries.filter((e) => e.pending).length;
+    out.push({
+      id: `t/log/${lg.id}`,
+      label: lg.name,
+      description: l10n.t("{0} of {1} slots used{2} @ {3}", entries.length, lg.capacity, pending ? l10n.t(" · {0} pending", pending) : "", num(lg.address, ctx.radix)) + (lg.stopped ? l10n.t(" · stopped") : ""),
+      tooltip: lg.tooltip + (lg.stopped ? "\n" + l10n.t("Stopped: the log overflowed and the driver has not restarted it; new entries are lost.") : ""),
+      icon: lg.stopped ? "warning" : "output",
+      color: lg.stopped ? "problemsWarningIcon.foreground" : undefined,
+      collapsible: entries.length ? 1 : 0,
+      copy: hx(lg.address),
     });
   }
   const resv = t.reservedRegions ?? [];

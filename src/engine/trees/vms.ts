@@ -6,7 +6,11 @@ import { plural } from "../../sim/plural.js";
 import { deviceNode, hx, leaf, num, permText, type TreeContext } from "./common.js";
 import { rootTableChildren } from "./tables.js";
 import type { Viommu } from "../../sim/viommu.js";
+import { iommufdObjectsOf, iommufdObjectTree, type IommufdObjectNode } from "../../sim/iommufdObjects.js";
 import * as l10n from "@vscode/l10n";
+
+/** Codicons of the iommufd object types. */
+const IOMMUFD_ICONS: Record<IommufdObjectNode["type"], string> = { ioas: "package", hwpt: "layers", nested: "layers-active", viommu: "shield", vdevice: "symbol-reference", veventq: "bell", device: "circuit-board", fault: "warning" };
 
 /** How many HPA runs a memory slot lists before "… N more". */
 export const RUNS_PER_SLOT = 256;
@@ -51,6 +55,17 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
         collapsible: vm.container && vm.container.dmas.length ? 1 : 0,
       },
     ];
+    const objects = vm.running ? iommufdObjectsOf(vm) : undefined;
+    if (objects !== undefined) {
+      out.push({
+        id: `${base}/iommufd`,
+        label: l10n.t("iommufd objects"),
+        description: plural(objects.objects.size, "object"),
+        tooltip: l10n.t("The VM's iommufd objects, each under the one it refers to: IOAS, hwpt, vIOMMU, nested hwpt, the devices attached"),
+        icon: "type-hierarchy",
+        collapsible: 1,
+      });
+    }
     return out;
   }
   switch (parts[2]) {
@@ -62,6 +77,18 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
       return vm.devices.map((key) => deviceNode(`${base}/devices/${key}`, m.pci.device(key), key, ctx));
     case "viommu":
       return vm.viommu && vm.running ? viommuChildren(vm, vm.viommu, parts.slice(3), ctx) : null;
+    case "iommufd": {
+      const objects = vm.running ? iommufdObjectsOf(vm) : undefined;
+      if (objects === undefined) return null;
+      // Down the object forest (sim/iommufdObjects.ts iommufdObjectTree) by the ids in the path.
+      let level: IommufdObjectNode[] = iommufdObjectTree(objects);
+      for (const key of parts.slice(3)) {
+        const next = level.find((n) => String(n.id) === key);
+        if (next === undefined) return null;
+        level = next.children;
+      }
+      return level.map((n) => ({ ...leaf(`${id}/${n.id}`, n.label, n.description, { icon: IOMMUFD_ICONS[n.type], tooltip: `${n.label}: ${n.description}` }), collapsible: n.children.length > 0 ? 1 : 0 }));
+    }
     case "vfio": {
       const c = vm.container;
       if (!c) return [];

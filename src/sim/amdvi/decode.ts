@@ -115,10 +115,14 @@ export const AMD_REGISTERS: readonly AmdRegisterDef[] = [
     name: "Control",
     offset: 0x0018,
     section: "3.4.4",
-    fields: (v) => [field(v, 0, "IommuEn", 0, 0), field(v, 0, "HtTunEn", 1, 1), field(v, 0, "EventLogEn", 2, 2), field(v, 0, "EventIntEn", 3, 3), field(v, 0, "ComWaitIntEn", 4, 4), field(v, 0, "InvTimeOut", 7, 5), field(v, 0, "CmdBufEn", 12, 12), field(v, 0, "PPRLogEn", 13, 13), field(v, 0, "PPRIntEn", 14, 14), field(v, 0, "PPREn", 15, 15)],
+    fields: (v) => [field(v, 0, "IommuEn", 0, 0), field(v, 0, "HtTunEn", 1, 1), field(v, 0, "EventLogEn", 2, 2), field(v, 0, "EventIntEn", 3, 3), field(v, 0, "ComWaitIntEn", 4, 4), field(v, 0, "InvTimeOut", 7, 5), field(v, 0, "CmdBufEn", 12, 12), field(v, 0, "PPRLogEn", 13, 13), field(v, 0, "PPRIntEn", 14, 14), field(v, 0, "PPREn", 15, 15), field(v, 0, "GAEn", 17, 17), field(v, 0, "GALogEn", 28, 28), field(v, 0, "GAIntEn", 29, 29)],
   },
   { name: "Extended Feature", offset: 0x0030, section: "3.4.7", fields: (v) => [field(v, 0, "HATS", 11, 10, { meaning: (x) => `${Number(x) + 4}-level tables supported` })] },
   { name: "PPR Log Base", offset: 0x0038, section: "3.4.8", fields: base("PPRLogBase", "PPRLogLen") },
+  // The GA log's registers as Linux's iommu_ga_log_enable programs them (amd_iommu_types.h
+  // MMIO_GA_LOG_BASE_OFFSET / _TAIL_OFFSET, GA_LOG_SIZE_512 = 8 << 56 for 512 entries).
+  { name: "GA Log Base", offset: 0x00e0, section: "3.4", fields: (v) => [field(v, 0, "GALogBase", 51, 12, { addr: true }), field(v, 0, "GALogLen", 59, 56, { meaning: (x) => `${2 ** (Number(x) + 1)} entries` })] },
+  { name: "GA Log Tail Address", offset: 0x00e8, section: "3.4", fields: (v) => [field(v, 0, "GALogTailAddr", 51, 3, { addr: true })] },
   { name: "Command Buffer Head", offset: 0x2000, section: "3.4.10", fields: (v) => [field(v, 0, "CmdHdPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
   { name: "Command Buffer Tail", offset: 0x2008, section: "3.4.10", fields: (v) => [field(v, 0, "CmdTailPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
   { name: "Event Log Head", offset: 0x2010, section: "3.4.11", fields: (v) => [field(v, 0, "EventHdPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
@@ -127,11 +131,23 @@ export const AMD_REGISTERS: readonly AmdRegisterDef[] = [
     name: "Status",
     offset: 0x2020,
     section: "3.4.12",
-    fields: (v) => [field(v, 0, "EventOverflow", 0, 0), field(v, 0, "EventLogInt", 1, 1), field(v, 0, "ComWaitInt", 2, 2), field(v, 0, "EventLogRun", 3, 3), field(v, 0, "CmdBufRun", 4, 4), field(v, 0, "PPROverflow", 5, 5), field(v, 0, "PPRInt", 6, 6), field(v, 0, "PPRLogRun", 7, 7)],
+    fields: (v) => [field(v, 0, "EventOverflow", 0, 0), field(v, 0, "EventLogInt", 1, 1), field(v, 0, "ComWaitInt", 2, 2), field(v, 0, "EventLogRun", 3, 3), field(v, 0, "CmdBufRun", 4, 4), field(v, 0, "PPROverflow", 5, 5), field(v, 0, "PPRInt", 6, 6), field(v, 0, "PPRLogRun", 7, 7), field(v, 0, "GALogRun", 8, 8), field(v, 0, "GALogOverflow", 9, 9), field(v, 0, "GAInt", 10, 10)],
   },
   { name: "PPR Log Head", offset: 0x2030, section: "3.4.13", fields: (v) => [field(v, 0, "PPRHdPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
   { name: "PPR Log Tail", offset: 0x2038, section: "3.4.13", fields: (v) => [field(v, 0, "PPRTailPtr", 18, 4, { meaning: (x) => `entry ${x}` })] },
+  // Byte offsets into the GA log (iommu_poll_ga_log steps the head by GA_ENTRY_SIZE 8).
+  { name: "GA Log Head", offset: 0x2040, section: "3.4", fields: (v) => [field(v, 0, "GAHdPtr", 18, 3, { meaning: (x) => `entry ${x}` })] },
+  { name: "GA Log Tail", offset: 0x2048, section: "3.4", fields: (v) => [field(v, 0, "GATailPtr", 18, 3, { meaning: (x) => `entry ${x}` })] },
 ];
+
+/** A GA log entry's fields (one qword: Linux's GA_TAG 31:0, GA_DEVID 47:32, GA_REQ_TYPE 63:60). */
+export function gaLogFields(v: bigint): DecodedField[] {
+  return [
+    field(v, 0, "GATag", 31, 0),
+    field(v, 0, "DeviceID", 47, 32, { meaning: (d) => `${(d >> 8n).toString(16).padStart(2, "0")}:${((d >> 3n) & 0x1fn).toString(16).padStart(2, "0")}.${d & 7n}` }),
+    field(v, 0, "Type", 63, 60, { meaning: (t) => (t === 1n ? "GA_GUEST_NR: an interrupt for a vCPU that is not running" : "not a type Linux handles (ignored)") }),
+  ];
+}
 
 /** An event-log entry's fields (event[0..3] as two qwords, low first). */
 export function eventFields(lo: bigint, hi: bigint): DecodedField[] {

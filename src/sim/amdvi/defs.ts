@@ -237,3 +237,36 @@ export const PPR_TAG_LAST = 0x200;
 /** COMPLETE_PPR status (data[3] 15:12, PPR_STATUS_SHIFT 12): the iommu core's IOMMU_PAGE_RESP_SUCCESS 0, INVALID 1, FAILURE 2. */
 export const PPR_STATUS_SUCCESS = 0;
 export const PPR_STATUS_INVALID = 1;
+
+// ---- GA log (guest virtual APIC log; AMD IOMMU spec 48882 2.2.5.3 "Guest Virtual APIC Log" and 3.4
+// MMIO registers; Linux amd_iommu_types.h MMIO_GA_*, CONTROL_GA*, MMIO_STATUS_GALOG_*, GA_*; read in
+// init.c iommu_ga_log_enable and iommu.c iommu_poll_ga_log)
+/** GA Log Base Address (0xE0: base | GALogLen 59:56) and GA Log Tail Address (0xE8, where the IOMMU keeps a copy of the tail). */
+export const MMIO_GA_LOG_BASE_OFFSET = 0x00e0;
+export const MMIO_GA_LOG_TAIL_OFFSET = 0x00e8;
+/** GA Log Head / Tail pointer registers (byte offsets into the log). */
+export const MMIO_GA_HEAD_OFFSET = 0x2040;
+export const MMIO_GA_TAIL_OFFSET = 0x2048;
+/** Control GALogEn 28, GAIntEn 29 (CONTROL_GALOG_EN 0x1C, CONTROL_GAINT_EN 0x1D). */
+export const CONTROL_GALOG_EN = 28;
+export const CONTROL_GAINT_EN = 29;
+/** Status GALogRun 8, GALogOverflow 9, GAInt 10 (MMIO_STATUS_GALOG_RUN_MASK, _OVERFLOW_MASK, _INT_MASK). */
+export const STATUS_GALOG_RUN = 1 << 8;
+export const STATUS_GALOG_OVERFLOW = 1 << 9;
+export const STATUS_GALOG_INT = 1 << 10;
+/**
+ * Linux's GA log: GA_LOG_ENTRIES 512 of GA_ENTRY_SIZE 8 bytes (GA_LOG_SIZE 4096), programmed with
+ * GA_LOG_SIZE_512 = 0x8 << 56; iommu_poll_ga_log wraps the head at GA_LOG_SIZE. So a GALogLen of 8
+ * is 512 entries: entries = 2^(GALogLen + 1) (the encoding as Linux's constant names it; the spec's
+ * table of the field was not read).
+ */
+export const GA_LOG_ENTRIES = 512;
+export const GA_ENTRY_SIZE = 8;
+export const GA_LOG_LEN_512 = 0x8;
+/**
+ * A GA log entry (one qword): GA_TAG 31:0 (the IRTE's GATag), GA_DEVID 47:32 (the requester),
+ * GA_REQ_TYPE 63:60; GA_GUEST_NR 0x1 - an interrupt for a guest whose vCPU is not running. Linux
+ * hands a GA_GUEST_NR entry's tag to the notifier KVM registered (avic_ga_log_notifier) and ignores
+ * every other type without a line (iommu_poll_ga_log's `default: break`).
+ */
+export const GA_GUEST_NR = 0x1;

@@ -85,6 +85,27 @@ export function hasPgtblV2(version: string): boolean {
 }
 
 /**
+ * How the kernel builds a v2 DMA domain (amd_iommu=pgtbl_v2) and flushes it:
+ *   "domain": v6.1-v6.6 - one GCR3 table per protection domain with the domain's own id
+ *     (protection_domain_init_v2 -> domain_enable_v2(domain, 1): a zeroed page, GLX 0; v2_alloc_pgtable
+ *     -> amd_iommu_domain_set_gcr3(0, pgd)), every device's DTE pointing at it with DomainID =
+ *     domain->id; unmaps flush with __domain_flush_pages(domain, address, size, pde) ->
+ *     build_inv_iommu_pages(domain->id, pde): INVALIDATE_IOMMU_PAGES without GN (read in a tree of
+ *     that time), and device_flush_iotlb without GN for ATS devices;
+ *   "domain-gn": v6.7-v6.8 - the same table, but __domain_flush_pages sets gn for a v2 domain
+ *     (pdom_is_v2_pgtbl_mode: build_inv_iommu_pages(domain->id, IOMMU_NO_PASID, gn = true), seen in a
+ *     tree of Feb 2024, before the per-device table; v6.7 as the first is assumed, with the SVA
+ *     part-1 rework that brought pdom_is_v2_pgtbl_mode - not pinned to a commit);
+ *   "device": v6.9 on - each device's own GCR3 table with its own id (setup_gcr3_table,
+ *     gcr3_info.domid) and domain_flush_pages_v2 per device (the model's driver.ts default).
+ */
+export function v2DomainLayout(version: string): "domain" | "domain-gn" | "device" {
+  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  const at = (minor: number) => v.major > 6 || (v.major === 6 && v.minor >= minor);
+  return at(9) ? "device" : at(7) ? "domain-gn" : "domain";
+}
+
+/**
  * What the kernel's AMD-Vi interrupt thread does when the event log overflowed (Status.EventOverflow):
  *   "none": before 5ce97f4ec5e0 "iommu/amd: Recover from event log overflow" - AMD_IOMMU_INT_MASK is
  *     EVT_INT | PPR_INT | GALOG_INT, so amd_iommu_int_thread polls the log but never clears
@@ -116,8 +137,31 @@ export function eventOverflowHandling(version: string): "none" | "restart" | "re
  * when the log's Run bit is 0). Before: the event log's pr_info_ratelimited("IOMMU event log
  * overflow\n") in amd_iommu_int_thread (reference §4.2); no PPR line.
  */
-export function logOverflowLine(log: "Event" | "PPR", version: string): string {
+export function logOverflowLine(log: "Event" | "PPR" | "GA", version: string): string {
   return handlesPprOverflow(version) ? `AMD-Vi: IOMMU ${log} log restarting` : "AMD-Vi: IOMMU event log overflow";
+}
+
+/**
+ * What the kernel's AMD-Vi interrupt thread does when the GA log overflowed (Status.GALogOverflow):
+ *   "none": before af47b0a24058 "iommu/amd: Handle GALog overflows" - AMD_IOMMU_INT_MASK has
+ *     GALOG_INT but not GALOG_OVERFLOW, so the overflow bit is never cleared and the log stays
+ *     stopped, silently: every later GA log entry is lost (no vCPU wake-up through the GA log);
+ *   "restart-ga": that commit (applied for v6.4 - Joerg Roedel's IOMMU fixes pull, "Guest IRQ
+ *     handling fixes and GALOG overflow fix" - and stable 6.3.7, in the "[PATCH 6.3 000/286]
+ *     6.3.7-rc1 review" list; other stable backports were not verified and are treated as "none"):
+ *     GALOG_OVERFLOW joins AMD_IOMMU_INT_MASK, the log is polled, then
+ *     pr_info_ratelimited("IOMMU GA Log overflow\n") and amd_iommu_restart_ga_log: nothing while
+ *     GALogRun is 1, else pr_info_ratelimited("IOMMU GA Log restarting\n") and the restart;
+ *   "restart-log": v6.6 on (amd_iommu_int_thread_galog -> amd_iommu_handle_irq("GA",
+ *     MMIO_STATUS_GALOG_INT_MASK, MMIO_STATUS_GALOG_OVERFLOW_MASK, iommu_poll_ga_log,
+ *     amd_iommu_restart_ga_log) -> amd_iommu_restart_log(iommu, "GA", ...): "IOMMU GA log restarting").
+ */
+export function gaOverflowHandling(version: string): "none" | "restart-ga" | "restart-log" {
+  if (handlesPprOverflow(version)) return "restart-log";
+  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  if (v.major > 6 || (v.major === 6 && v.minor >= 4)) return "restart-ga";
+  const sub = /^\D*\d+\.\d+\.(\d+)/.exec(version);
+  return v.major === 6 && v.minor === 3 && sub !== null && Number(sub[1]) >= 7 ? "restart-ga" : "none";
 }
 
 /** One event as iommu_print_event decodes it (EVENT_* shifts and masks, reference §4.1). */

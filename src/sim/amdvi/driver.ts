@@ -11,6 +11,7 @@ import type { HostDomain } from "../host-iommu.js";
 import type { AmdViUnit } from "./unit.js";
 import { ivhdDte, type IvrsDevices } from "./ivrs.js";
 import { CMD_INV_IRT, CONTROL_GA_EN } from "./intremap.js";
+import { CONTROL_GAINT_EN, CONTROL_GALOG_EN, GA_ENTRY_SIZE, GA_LOG_ENTRIES, GA_LOG_LEN_512, MMIO_GA_HEAD_OFFSET, MMIO_GA_LOG_BASE_OFFSET, MMIO_GA_LOG_TAIL_OFFSET, MMIO_GA_TAIL_OFFSET, STATUS_GALOG_OVERFLOW, STATUS_GALOG_RUN } from "./defs.js";
 import {
   CMD_BUFFER_SIZE,
   CMD_COMPL_WAIT,
@@ -70,6 +71,15 @@ import {
 } from "./defs.js";
 
 /** One page request amd_iommu_poll_ppr_log read, and the COMPLETE_PPR status it was answered with. */
+/** One GA log entry as iommu_poll_ga_log reads it (GA_TAG, GA_DEVID, GA_REQ_TYPE). */
+export interface GaLogEntry {
+  at: number;
+  raw: bigint;
+  tag: number;
+  devid: number;
+  type: number;
+}
+
 export interface PprAnswer {
   devid: number;
   pasid: number;
@@ -117,6 +127,8 @@ export interface AmdDriverSnapshot {
   irt: [number, number][];
   /** The devices' GCR3 tables (absent in snapshots from before they existed). */
   gcr3?: [number, Gcr3Info][];
+  /** Linux 6.1-6.8's per-domain GCR3 tables (absent in snapshots from before). */
+  domainGcr3?: [number, Gcr3Info][];
   lazyPages?: [number, LazyPage[]][];
   pprLog?: number;
 }
@@ -193,6 +205,14 @@ export class AmdIommuDriver {
   private devTable = 0;
   /** GCR3 tables by device id (dev_data->gcr3_info), set up at the first PASID bind of a device in an identity domain. */
   gcr3 = new Map<number, Gcr3Info>();
+  /**
+   * How this kernel builds v2 DMA domains (dmesg.ts v2DomainLayout): "device" (v6.9 on) a GCR3 table
+   * per device in `gcr3`; "domain" / "domain-gn" (v6.1-v6.8) one table per protection domain in
+   * `domainGcr3`, its id the domain's, flushed without / with GN.
+   */
+  v2Layout: "domain" | "domain-gn" | "device" = "device";
+  /** Linux 6.1-6.8: the GCR3 table of each v2 protection domain (domain->gcr3_tbl, domain->glx), by domain id. */
+  domainGcr3 = new Map<number, Gcr3Info>();
   /** Devices with PRI that Linux added to the IOPF queue (dev_data->ppr: DTE PPR with their GCR3 table). */
   readonly priDevids = new Set<number>();
   /**
@@ -259,6 +279,41 @@ export class AmdIommuDriver {
     u.writeReg(MMIO_CONTROL_OFFSET, ctrl);
     this.queue([BigInt(CMD_INV_ALL) << 60n, 0n]);
     this.completionWait();
+    if (this.intremap === "ga") this.enableGaLog();
+  }
+
+  /**
+   * iommu_init_ga_log + iommu_ga_log_enable (init.c; with AMD_IOMMU_GUEST_IR_VAPIC, the GA mode this
+   * model's "ga" is): a 4 KiB log of GA_LOG_ENTRIES 8-byte entries and a page for the tail copy;
+   * GA Log Base = log | GA_LOG_SIZE_512, GA Log Tail Address = the tail page (bits 51:3), head and
+   * tail 0, then CONTROL_GAINT_EN and CONTROL_GALOG_EN.
+   */
+  private enableGaLog(): void {
+    const u = this.unit;
+    const log = this.mem.allocPage();
+    const tail = this.mem.allocPage();
+    u.writeReg(MMIO_GA_LOG_BASE_OFFSET, BigInt(log) | (BigInt(GA_LOG_LEN_512) << 56n));
+    u.writeReg(MMIO_GA_LOG_TAIL_OFFSET, BigInt(tail) & 0x000f_ffff_ffff_fff8n);
+    u.writeReg(MMIO_GA_HEAD_OFFSET, 0n);
+    u.writeReg(MMIO_GA_TAIL_OFFSET, 0n);
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | (1n << BigInt(CONTROL_GAINT_EN)));
+    u.writeReg(MMIO_CONTROL_OFFSET, u.readReg(MMIO_CONTROL_OFFSET) | (1n << BigInt(CONTROL_GALOG_EN)));
+  }
+
+  /**
+   * iommu_poll_ga_log (iommu.c): each entry from head to tail read (not zeroed), the head written
+   * back ((head + GA_ENTRY_SIZE) % GA_LOG_SIZE); the caller hands a GA_GUEST_NR entry's tag to the
+   * notifier (KVM's avic_ga_log_notifier) and ignores other types, as Linux does without a line.
+   */
+  pollGaLog(): GaLogEntry[] {
+    const u = this.unit;
+    const out: GaLogEntry[] = [];
+    for (const e of u.pendingGaEntries()) {
+      const head = (Number(u.readReg(MMIO_GA_HEAD_OFFSET)) + GA_ENTRY_SIZE) % (GA_LOG_ENTRIES * GA_ENTRY_SIZE);
+      u.writeReg(MMIO_GA_HEAD_OFFSET, BigInt(head));
+      out.push({ at: e.at, raw: e.raw, tag: Number(e.raw & 0xffffffffn), devid: Number((e.raw >> 32n) & 0xffffn), type: Number(e.raw >> 60n) });
+    }
+    return out;
   }
 
   get deviceTable(): number {
@@ -312,6 +367,18 @@ export class AmdIommuDriver {
    * ATS device: INVALIDATE_IOTLB_PAGES with GN and PASID 0.
    */
   private flushPagesV2(d: AmdDomain, address: bigint, size: bigint): void {
+    if (this.v2Layout !== "device") {
+      // v6.1-v6.8 __domain_flush_pages: one INVALIDATE_IOMMU_PAGES for the domain's own id (PDE set),
+      // GN with PASID 0 from v6.7, none before; ATS devices: device_flush_iotlb with the same GN.
+      const gn = this.v2Layout === "domain-gn";
+      this.queue(gn ? invIommuPagesGn(d.did, address, size, 0) : invIommuPages(d.did, address, size));
+      for (const devid of d.devids) {
+        if (!this.atsDevids.has(devid) || this.atsFlushForgotten.has(devid)) continue;
+        const [i0, i1] = invIotlbPages(devid, ATS_QDEP, address, size);
+        this.queue([i0, gn ? i1 | BigInt(CMD_INV_PAGES_GN) : i1]);
+      }
+      return;
+    }
     for (const devid of d.devids) {
       const g = this.gcr3.get(devid);
       if (g === undefined) continue;
@@ -335,6 +402,14 @@ export class AmdIommuDriver {
     const v2 = !passThrough && this.pgtable === "v2";
     const d: AmdDomain = { did, passThrough, ...(v2 ? { v2 } : {}), root: passThrough ? 0 : this.mem.allocPage(), mode: passThrough || v2 ? 0 : this.startMode, devids: new Set() };
     this.domains.set(did, d);
+    if (v2 && this.v2Layout !== "device") {
+      // v6.1-v6.8: domain_enable_v2(domain, 1) - the domain's GCR3 table, one zeroed page, GLX 0 (one
+      // PASID); v2_alloc_pgtable -> amd_iommu_domain_set_gcr3(0, pgd): GCR3[0] = pgd | GCR3_VALID. Its
+      // flush reaches no IOMMU yet (no device attached: dev_iommu[] all 0).
+      const g: Gcr3Info = { table: this.mem.allocPage(), glx: 0, domid: did, pasids: [[0, d.root]] };
+      this.mem.writeU64(g.table, (BigInt(d.root) & 0x000ffffffffff000n) | BigInt(GCR3_VALID));
+      this.domainGcr3.set(did, g);
+    }
     return d;
   }
 
@@ -353,6 +428,12 @@ export class AmdIommuDriver {
     d.root = owner.root;
     d.mode = owner.mode;
     d.sharedTable = true;
+    // v6.1-v6.8: the domain's GCR3[0] points at the shared table.
+    const g = this.domainGcr3.get(d.did);
+    if (g !== undefined) {
+      this.mem.writeU64(g.table, (BigInt(owner.root) & 0x000ffffffffff000n) | BigInt(GCR3_VALID));
+      g.pasids = [[0, owner.root]];
+    }
     return true;
   }
 
@@ -386,6 +467,12 @@ export class AmdIommuDriver {
     if (!d.sharedTable) {
       if (d.v2) this.freeV2Table(d.root, V2_LEVELS);
       else if (!d.passThrough) this.freeTable(d.root, d.mode);
+    }
+    // v6.1-v6.8 protection_domain_free -> free_gcr3_table.
+    const g = this.domainGcr3.get(d.did);
+    if (g !== undefined) {
+      this.mem.zeroPage(g.table);
+      this.domainGcr3.delete(d.did);
     }
     this.domains.delete(d.did);
   }
@@ -441,14 +528,18 @@ export class AmdIommuDriver {
       for (const o of this.domains.values()) {
         if (o === d || !o.devids.delete(devid)) continue;
         old.add(o.did);
-        // detach_device -> destroy_gcr3_table: a v2 domain's device loses its GCR3 table.
-        if (o.v2) this.destroyGcr3(devid);
+        // detach_device -> destroy_gcr3_table: a v2 domain's device loses its GCR3 table (v6.9 on;
+        // before, the table is the domain's and stays).
+        if (o.v2 && this.v2Layout === "device") this.destroyGcr3(devid);
       }
       d.devids.add(devid);
-      if (d.v2 && this.initGcr3(devid, d)) gcr3Set.push(devid);
+      if (d.v2 && this.v2Layout === "device" && this.initGcr3(devid, d)) gcr3Set.push(devid);
       this.writeDte(devid, d);
     }
     for (const devid of devids) this.flushDte(devid);
+    // v6.1-v6.8 attach_device: amd_iommu_domain_flush_tlb_pde(domain) after do_attach - every page
+    // of the domain's id (with GN from v6.7, as its other flushes).
+    if (d.v2 && this.v2Layout !== "device") this.flushPages(d.did, 0n, 1n << 64n);
     // update_gcr3(dev_data, 0, pgd, true) -> dev_flush_pasid_all(dev_data, 0).
     for (const devid of gcr3Set) this.flushPasid(devid, this.gcr3.get(devid)!.domid, 0);
     for (const did of old) this.flushPages(did, 0n, 1n << 64n);
@@ -460,7 +551,8 @@ export class AmdIommuDriver {
     // set_dte_entry ORs in the IVHD settings (amd_iommu_get_ivhd_dte_flags -> initial_dte).
     const flags = this.ivrs?.flags.get(devid);
     const init = flags === undefined ? undefined : ivhdDte(flags);
-    const g = d.passThrough || d.v2 ? this.gcr3.get(devid) : undefined;
+    // v6.1-v6.8: a v2 domain's DTE points at the domain's GCR3 table, DomainID the domain's id.
+    const g = d.v2 && this.v2Layout !== "device" ? this.domainGcr3.get(d.did) : d.passThrough || d.v2 ? this.gcr3.get(devid) : undefined;
     if (g !== undefined) {
       // set_entry + set_dte_gcr3_table: TV | GV | GLX | GCR3[14:12] | IR | IW in data[0], GIoV for a
       // v2 domain (pdom_is_v2_pgtbl_mode: requests without PASID use GCR3[0]; Mode 0, no v1 root),
@@ -552,6 +644,7 @@ export class AmdIommuDriver {
     if (pasid <= 0 || pasid >= 2 ** AMD_PASID_BITS) return { error: `PASID 0x${pasid.toString(16)} is not in 1..0x${(2 ** AMD_PASID_BITS - 1).toString(16)} (is_pasid_valid: PASID 0 is for requests without PASID)` };
     const d = this.domainOf(devid);
     if (d === undefined || (!d.passThrough && !d.v2)) return { error: `the device's DMA domain has v1 page tables, so it has no GCR3 table (init_gcr3_table runs only for an identity or v2 domain, pdom_is_sva_capable)` };
+    if (d.v2 && this.v2Layout !== "device") return { error: `a v2 DMA domain of Linux 6.1-6.8 has one GCR3 table per protection domain for PASID 0 only (domain_enable_v2(domain, 1)): binding a PASID on it is not modelled` };
     let g = this.gcr3.get(devid);
     if (g === undefined) {
       // get_gcr3_levels(max_pasids): get_count_order(2^16) = 16 -> DIV_ROUND_UP(16, 9) - 1 = 1 (two levels).
@@ -652,9 +745,12 @@ export class AmdIommuDriver {
    * else its LogEn and IntEn off, its overflow bit cleared (W1C), IntEn and LogEn on again. True
    * when it restarted (the caller prints "IOMMU %s log restarting").
    */
-  restartLog(log: "Event" | "PPR"): boolean {
+  restartLog(log: "Event" | "PPR" | "GA"): boolean {
     const u = this.unit;
-    const [run, overflow, logEn, intEn] = log === "PPR" ? [STATUS_PPR_RUN, STATUS_PPR_OVERFLOW, CONTROL_PPRLOG_EN, CONTROL_PPRINT_EN] : [STATUS_EVT_RUN, STATUS_EVT_OVERFLOW, CONTROL_EVT_LOG_EN, CONTROL_EVT_INT_EN];
+    // "GA": amd_iommu_restart_ga_log (af47b0a24058, v6.4: the same sequence, GALogEn then GAIntEn off,
+    // GALogOverflow W1C, GAIntEn then GALogEn on), from v6.6 amd_iommu_restart_log(iommu, "GA", ...).
+    const [run, overflow, logEn, intEn] =
+      log === "PPR" ? [STATUS_PPR_RUN, STATUS_PPR_OVERFLOW, CONTROL_PPRLOG_EN, CONTROL_PPRINT_EN] : log === "GA" ? [STATUS_GALOG_RUN, STATUS_GALOG_OVERFLOW, CONTROL_GALOG_EN, CONTROL_GAINT_EN] : [STATUS_EVT_RUN, STATUS_EVT_OVERFLOW, CONTROL_EVT_LOG_EN, CONTROL_EVT_INT_EN];
     if ((Number(u.readReg(MMIO_STATUS_OFFSET)) & run) !== 0) return false;
     const l = 1n << BigInt(logEn);
     const i = 1n << BigInt(intEn);
@@ -958,6 +1054,7 @@ export class AmdIommuDriver {
       sem: this.sem,
       irt: [...this.irt],
       gcr3: [...this.gcr3].map(([k, g]) => [k, { ...g, pasids: g.pasids.map(([p, c]) => [p, c] as [number, number]) }]),
+      domainGcr3: [...this.domainGcr3].map(([k, g]) => [k, { ...g, pasids: g.pasids.map(([p, c]) => [p, c] as [number, number]) }]),
       lazyPages: [...this.lazyPages].map(([k, v]) => [k, v.map((p) => ({ ...p }))]),
       pprLog: this.pprLog,
     };
@@ -970,6 +1067,7 @@ export class AmdIommuDriver {
     this.sem = s.sem;
     this.irt = new Map(s.irt);
     this.gcr3 = new Map((s.gcr3 ?? []).map(([k, g]) => [k, { ...g, pasids: g.pasids.map(([p, c]) => [p, c] as [number, number]) }]));
+    this.domainGcr3 = new Map((s.domainGcr3 ?? []).map(([k, g]) => [k, { ...g, pasids: g.pasids.map(([p, c]) => [p, c] as [number, number]) }]));
     this.lazyPages = new Map((s.lazyPages ?? []).map(([k, v]) => [k, v.map((p) => ({ ...p }))]));
     this.pprLog = s.pprLog ?? 0;
   }

@@ -14,8 +14,8 @@ import { EventKind, type Trace } from "../../trace/trace.js";
 import { AmdIommuDriver, type AmdDomain, type AmdDriverSnapshot, type PprAnswer } from "./driver.js";
 import { AmdViModel } from "./model.js";
 import { AmdViUnit, type AmdUnitSnapshot } from "./unit.js";
-import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET, MMIO_STATUS_OFFSET, STATUS_EVT_INT, STATUS_EVT_OVERFLOW, STATUS_PPR_INT, STATUS_PPR_OVERFLOW } from "./defs.js";
-import { decodeEvent, eventOverflowHandling, handlesPprOverflow, hasPgtblV2, logOverflowLine, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
+import { AMDVI_MMIO_BASE, DTE_SIZE, EVENT_TYPE_ILL_CMD, EVENT_TYPE_ILL_DEV, MMIO_CONTROL_OFFSET, MMIO_DEV_TABLE_OFFSET, MMIO_STATUS_OFFSET, STATUS_EVT_INT, STATUS_EVT_OVERFLOW, STATUS_PPR_INT, STATUS_PPR_OVERFLOW, GA_GUEST_NR, STATUS_GALOG_INT, STATUS_GALOG_OVERFLOW } from "./defs.js";
+import { decodeEvent, eventOverflowHandling, gaOverflowHandling, v2DomainLayout, handlesPprOverflow, hasPgtblV2, logOverflowLine, ratelimitedPerDevice, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AMD_REGISTERS } from "./decode.js";
 import { ivrsDevices } from "./ivrs.js";
 import { AmdInterrupts } from "./irq.js";
@@ -26,6 +26,8 @@ export interface AmdHostSnapshot extends HostIommuSnapshot {
   driver: AmdDriverSnapshot;
   ratelimits: [number, unknown][];
   overflowLimit: unknown;
+  /** The GA log lines' ratelimits ("IOMMU GA Log overflow", "IOMMU GA Log restarting"); absent in snapshots from before. */
+  gaLimits?: [unknown, unknown];
 }
 
 /** Levels of the v1 table the unit supports for a scenario address width (39: 3, 48: 4, 57: 5). */
@@ -43,6 +45,9 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   /** amd_iommu_report_page_fault's per-device ratelimit (dev_data->rs, 5 s / 10). */
   private ratelimits = new Map<number, Ratelimit>();
   private overflowLimit = new Ratelimit();
+  /** pr_info_ratelimited's state per call site of the GA log's lines (v6.4-6.5: the overflow line, the restart line). */
+  private gaOverflowLimit = new Ratelimit();
+  private gaRestartLimit = new Ratelimit();
   private readonly rids = new Map<string, number>();
   /** MMIO base of the IOMMU's registers (the IVHD's IOMMU Base Address). */
   readonly registerBase: bigint;
@@ -70,7 +75,9 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     const ivrs = ivrsDevices(spec);
     const lastBdf = Math.max((lastBus << 8) | 0xff, ivrs.lastDevid, ...ivrs.alias.values());
     this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs, spec.amd?.intremap === false ? "off" : spec.amd?.ga === false ? "legacy" : "ga", pgtable === "v2" && hasPgtblV2(kernel) ? "v2" : "v1");
-    this.interrupts = new AmdInterrupts(this.unit, this.driver);
+    // Linux 6.1-6.8 built a v2 DMA domain with one GCR3 table of its own (dmesg.ts v2DomainLayout).
+    this.driver.v2Layout = v2DomainLayout(kernel);
+    this.interrupts = new AmdInterrupts(this.unit, this.driver, (log, ns, step) => this.serviceGaLog(log, ns, step));
     // ATS devices (host.iommu.ats): Linux enables ATS, so their DTEs get I and their unmaps INVALIDATE_IOTLB_PAGES.
     const ats = new Map<number, boolean>();
     for (const a of spec.amd?.ats ?? []) {
@@ -257,13 +264,61 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     return { answers, overflow, restarted };
   }
 
+  /**
+   * The GA log interrupt thread after a step's MSIs (v6.6 on amd_iommu_int_thread_galog ->
+   * amd_iommu_handle_irq("GA", ...); before, the GA part of amd_iommu_int_thread): the Status bits
+   * acknowledged (W1C: GAInt, with GALogOverflow from af47b0a24058 on), iommu_poll_ga_log - each
+   * entry read and the head advanced; a GA_GUEST_NR entry's GATag handed to the notifier KVM
+   * registered (avic_ga_log_notifier: the VM and vCPU from the tag, kvm_vcpu_wake_up; it returns 0,
+   * so Linux's "GA log notifier failed." is not printed; the pr_debug of devid and tag is off by
+   * default), another type ignored without a line - then the overflow as the generation handles
+   * it (dmesg.ts gaOverflowHandling). Returns what it did for the step's summary ("" when Status
+   * asked for nothing).
+   */
+  serviceGaLog(log: KernelLog, ns: bigint, step: number): string {
+    const u = this.unit;
+    const handling = gaOverflowHandling(this.kernel);
+    const status = Number(u.readReg(MMIO_STATUS_OFFSET));
+    const overflow = (status & STATUS_GALOG_OVERFLOW) !== 0;
+    // Before af47b0a24058 only GAInt is in AMD_IOMMU_INT_MASK: an overflow alone wakes no thread.
+    const wake = (status & STATUS_GALOG_INT) !== 0 || (overflow && handling !== "none");
+    if (!wake) return overflow ? "the GA log is stopped (GALogOverflow; this kernel never clears it): interrupts for vCPUs not running are lost" : "";
+    u.writeReg(MMIO_STATUS_OFFSET, BigInt(STATUS_GALOG_INT | (handling === "none" ? 0 : STATUS_GALOG_OVERFLOW)));
+    const entries = this.driver.pollGaLog();
+    const parts: string[] = [];
+    if (entries.length > 0) {
+      const nr = entries.filter((e) => e.type === GA_GUEST_NR);
+      const tags = [...new Set(nr.map((e) => `0x${e.tag.toString(16)}`))];
+      const other = entries.length - nr.length;
+      parts.push(
+        `GA log interrupt: iommu_poll_ga_log read ${entries.length === 1 ? "1 entry" : `${entries.length} entries`}` +
+          (nr.length > 0 ? `, GA_GUEST_NR GATag ${tags.join(", ")} handed to KVM's avic_ga_log_notifier (wakes the vCPU)` : "") +
+          (other > 0 ? `, ${other} of another type ignored (no line)` : ""),
+      );
+    }
+    if (overflow && handling !== "none") {
+      const say = (limit: Ratelimit, fn: string, line: string) => {
+        const r = limit.check(ns, fn);
+        if (r.suppressedLine) log.kernel(ns, r.suppressedLine, step);
+        if (r.allowed) log.kernel(ns, line, step);
+      };
+      // v6.4-6.5: amd_iommu_int_thread prints the overflow, then amd_iommu_restart_ga_log (nothing while GALogRun is 1).
+      if (handling === "restart-ga") say(this.gaOverflowLimit, "amd_iommu_int_thread", "AMD-Vi: IOMMU GA Log overflow");
+      if (this.driver.restartLog("GA")) {
+        say(this.gaRestartLimit, handling === "restart-ga" ? "amd_iommu_restart_ga_log" : "amd_iommu_restart_log", handling === "restart-ga" ? "AMD-Vi: IOMMU GA Log restarting" : logOverflowLine("GA", this.kernel));
+        parts.push("GA log overflow: the log restarted (GALogEn 0 then 1)");
+      } else parts.push("GA log overflow: GALogRun still 1, no restart");
+    }
+    return parts.join("; ");
+  }
+
   snapshot(prevSnap: HostIommuSnapshot | undefined, share: Share): { snap: HostIommuSnapshot; bytes: number } {
     const prev = prevSnap as AmdHostSnapshot | undefined;
     const unit = this.unit.snapshot();
     unit.iotlb = { tag: share(prev?.unit.iotlb.tag, unit.iotlb.tag, 4), words: share(prev?.unit.iotlb.words, unit.iotlb.words, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1) };
     const driver = this.driver.snapshot();
     const bytes = unit.regs.length * 16 + unit.dtc.length * 48 + driver.domains.length * 48 + driver.irt.length * 16;
-    const snap: AmdHostSnapshot = { model: "amd-vi", unit, driver, ratelimits: [...this.ratelimits].map(([k, r]) => [k, r.snapshot()]), overflowLimit: this.overflowLimit.snapshot() };
+    const snap: AmdHostSnapshot = { model: "amd-vi", unit, driver, ratelimits: [...this.ratelimits].map(([k, r]) => [k, r.snapshot()]), overflowLimit: this.overflowLimit.snapshot(), gaLimits: [this.gaOverflowLimit.snapshot(), this.gaRestartLimit.snapshot()] };
     return { snap, bytes };
   }
 
@@ -279,6 +334,12 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
       }),
     );
     this.overflowLimit.restore(a.overflowLimit as never);
+    this.gaOverflowLimit = new Ratelimit();
+    this.gaRestartLimit = new Ratelimit();
+    if (a.gaLimits !== undefined) {
+      this.gaOverflowLimit.restore(a.gaLimits[0] as never);
+      this.gaRestartLimit.restore(a.gaLimits[1] as never);
+    }
   }
 
   /** The register names a poke may write on this model. */

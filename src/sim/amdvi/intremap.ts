@@ -54,6 +54,9 @@ export const INV_DEV_REQ_TYPE_INTCTL0 = 5;
 /** MSI data 10:8: the message type (x86 delivery mode). */
 export const MsiType = { Fixed: 0, Arbitrated: 1, Smi: 2, Nmi: 4, Init: 5, ExtInt: 7 } as const;
 
+/** What the unit did with the GA log entry of an interrupt for a vCPU that is not running (AmdViUnit.logGaEntry). */
+export const GaLogFate = { Off: 0, Logged: 1, Lost: 2 } as const;
+
 /** How the unit handled an interrupt request. */
 export const IntrOutcome = { Remapped: 0, Forwarded: 1, Aborted: 2, Fault: 3, Posted: 4 } as const;
 
@@ -125,6 +128,10 @@ export interface IntrHost {
   readonly devTableBytes: number;
   readonly translationEnabled: boolean;
   readonly gaEnabled: boolean;
+  /** Writes a GA log entry (GA_GUEST_NR with the IRTE's GATag); returns its GaLogFate. */
+  logGaEntry(devid: number, gaTag: number): number;
+  /** Where the last logged GA log entry was written (HPA). */
+  readonly gaEntryAt: number;
   /** Logs an event (suppressed: counted, not written); returns the fate (AmdFate). */
   logIntrEvent(devid: number, code: number, did: number, flags: number, addrHi: number, addrLo: number, suppress: boolean): number;
 }
@@ -151,6 +158,14 @@ export class AmdIntRemap {
   dm = false;
   /** Why, for the summary: the rule that decided. */
   why = "";
+  /** A posted interrupt for a vCPU not running with GALogIntr = 1: what became of its GA log entry (GaLogFate; Off otherwise). */
+  gaLog = 0;
+  /** That entry's GATag. */
+  gaTag = 0;
+  /** A posted interrupt notified someone: the doorbell rang (IsRun = 1) or its GA log entry was written. */
+  notified = false;
+  /** A posted interrupt: the HPA it wrote last - its GA log entry when one was logged, else the vAPIC backing page (0 otherwise). */
+  postedTo = 0;
   irteAddress = 0;
 
   constructor(private readonly u: IntrHost) {}
@@ -172,6 +187,10 @@ export class AmdIntRemap {
     this.index = -1;
     this.cached = false;
     this.irteAddress = 0;
+    this.gaLog = GaLogFate.Off;
+    this.gaTag = 0;
+    this.notified = false;
+    this.postedTo = 0;
     this.vector = data & 0xff;
     this.destination = (address >>> 12) & 0xff;
     this.intType = (data >>> 8) & 7;
@@ -248,8 +267,9 @@ export class AmdIntRemap {
       // Guest virtual APIC (AVIC; Linux amd_iommu_activate_guest_mode, KVM avic.c): the IOMMU sets the
       // vector's bit in the vAPIC backing page's IRR, then rings the doorbell of the CPU whose APIC
       // id is Destination when IsRun = 1; when the vCPU is not running, GALogIntr = 1 asks for a GA
-      // log entry (GATag, device id) that Linux's iommu_poll_ga_log hands to KVM's
-      // avic_ga_log_notifier to wake the vCPU - the GA log itself is not modelled.
+      // log entry (GATag, device id: AmdViUnit.logGaEntry) that Linux's iommu_poll_ga_log hands to
+      // KVM's avic_ga_log_notifier to wake the vCPU; GALogIntr = 0, nothing (the vector waits in
+      // the IRR for the vCPU's next run).
       this.vector = irte.vector;
       this.destination = irte.destination;
       this.index = index;
@@ -262,7 +282,21 @@ export class AmdIntRemap {
         mem.write64(q, upper ? mem.lo : set, upper ? set : mem.hi);
       }
       this.outcome = IntrOutcome.Posted;
-      const then = v.isRun ? `doorbell to APIC ${irte.destination} (IsRun = 1)` : v.gaLogIntr ? `the vCPU is not running: a GA log entry with GATag 0x${v.gaTag.toString(16)} (not modelled)` : "the vCPU is not running and GALogIntr = 0: no notification";
+      const tag = `0x${v.gaTag.toString(16)}`;
+      let then: string;
+      if (v.isRun) then = `doorbell to APIC ${irte.destination} (IsRun = 1)`;
+      else if (!v.gaLogIntr) then = "the vCPU is not running and GALogIntr = 0: no notification";
+      else {
+        this.gaTag = v.gaTag;
+        this.gaLog = probe ? GaLogFate.Off : u.logGaEntry(devid, v.gaTag);
+        then =
+          probe ? `the vCPU is not running: a GA log entry with GATag ${tag}`
+          : this.gaLog === GaLogFate.Logged ? `the vCPU is not running: GA log entry GA_GUEST_NR with GATag ${tag} written, GAInt set`
+          : this.gaLog === GaLogFate.Lost ? `the vCPU is not running: the GA log entry with GATag ${tag} is lost (GA log overflow: GALogOverflow set, the log stopped)`
+          : `the vCPU is not running: no GA log (Control.GALogEn = 0), GATag ${tag} is not reported`;
+      }
+      this.notified = v.isRun || this.gaLog === GaLogFate.Logged;
+      this.postedTo = this.gaLog === GaLogFate.Logged ? u.gaEntryAt : Number(v.gaRootPtr);
       this.why = `IRTE ${index} (GuestMode = 1) posted vector 0x${irte.vector.toString(16)} into the IRR of the vAPIC backing page at 0x${v.gaRootPtr.toString(16)}; ${then}`;
       return 0;
     }

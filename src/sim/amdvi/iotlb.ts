@@ -7,6 +7,12 @@
  * (tag: device id), whose entries also carry the PASID of the translation request (-1: none), as
  * a PCIe ATC tags them; the unit's own IOTLB always fills -1.
  *
+ * The unit's guest (v2) translations (DomainID and PASID) live in the same ways as its v1 ones
+ * (AmdIotlb.guestView): one IOTLB of the configured sets x ways, whose FIFO victim per set is
+ * shared, so the configured capacity holds for both kinds together. A guest entry's tag is
+ * did + 1 + GUEST_TAG, which the translate core's probe (tag = did + 1) never matches, and the
+ * core's fills may take its way like any other.
+ *
  * Pure module: no vscode, no Node built-ins.
  */
 import { MemoryView, type PhysicalMemory } from "../memory.js";
@@ -43,9 +49,21 @@ if (CORE_AMD_IOTLB.vpnLo !== 0 || CORE_AMD_IOTLB.vpnHi !== 1 || CORE_AMD_IOTLB.h
   throw new Error("amdvi/iotlb.ts reads a way's words in the order vpn low, vpn high, hpa low, hpa high, perm | pageShift << 8");
 }
 
+/** Tag offset of the guest (v2) entries in a shared IOTLB: above every did + 1 (DomainIDs are 16 bits). */
+const GUEST_TAG = 0x20000;
+/** Tags one view owns: tagBase + 1 .. tagBase + 0x10000. */
+const DID_TAGS = 0x10000;
+
 export class AmdIotlb {
   readonly sets: number;
   readonly ways: number;
+  /** Added to did + 1 in this view's tags (0, or GUEST_TAG for the guest view of a unit's IOTLB). */
+  private tagBase = 0;
+  /**
+   * The entries of this view carry no PASID (an IOTLB the translate core fills: the core writes no
+   * PASID, so a way it took over from a guest entry keeps a stale one, which this view ignores).
+   */
+  private noPasid = false;
   private readonly tagIn: MemoryView<Int32Array> | Int32Array;
   private readonly wordsIn: MemoryView<Int32Array> | Int32Array;
   private readonly victimIn: MemoryView<Uint8Array> | Uint8Array;
@@ -96,6 +114,23 @@ export class AmdIotlb {
       this.victimIn = new MemoryView(mem, Uint8Array, mem.allocSram(sets, 1), sets);
     }
     this.pasid = new Int32Array(sets * ways).fill(-1);
+    this.noPasid = mem !== undefined;
+  }
+
+  /**
+   * The guest (v2) view of `host`: the same ways, FIFO victims and PASIDs, its own tags
+   * (did + 1 + GUEST_TAG). Entries of one view are invisible to the other's lookups,
+   * invalidations and entries(); a fill of either may evict an entry of the other.
+   */
+  static guestView(host: AmdIotlb): AmdIotlb {
+    const g: AmdIotlb = Object.create(AmdIotlb.prototype) as AmdIotlb;
+    Object.assign(g, { sets: host.sets, ways: host.ways, tagIn: host.tagIn, wordsIn: host.wordsIn, victimIn: host.victimIn, pasid: host.pasid, tagBase: GUEST_TAG, noPasid: false, hpaLo: 0, hpaHi: 0, perm: 0, pageShift: 12 });
+    return g;
+  }
+
+  /** Tag t belongs to this view. */
+  private owns(t: number): boolean {
+    return t > this.tagBase && t <= this.tagBase + DID_TAGS;
   }
 
   /** Byte offsets of the arrays in the memory (an IOTLB in a memory's SRAM arena), for the core. */
@@ -118,12 +153,12 @@ export class AmdIotlb {
   /** A hit: true, with hpaLo/hpaHi (of the byte's 4 KiB page), perm and pageShift set. `pasid` -1: an entry without PASID. */
   lookup(did: number, vpnLo: number, vpnHi: number, pasid = -1): boolean {
     const base = this.setOf(vpnLo) * this.ways;
-    const t = did + 1;
+    const t = did + 1 + this.tagBase;
     const tag = this.tag;
     const words = this.words;
     for (let w = 0; w < this.ways; w++) {
       const i = base + w;
-      if (tag[i] !== t || this.pasid[i] !== pasid) continue;
+      if (tag[i] !== t || (!this.noPasid && this.pasid[i] !== pasid)) continue;
       const o = i * W;
       if (words[o] !== (vpnLo | 0) || words[o + 1] !== (vpnHi | 0)) continue;
       this.hpaLo = words[o + 2]! >>> 0;
@@ -138,14 +173,14 @@ export class AmdIotlb {
 
   fill(did: number, vpnLo: number, vpnHi: number, hpaLo: number, hpaHi: number, perm: number, pageShift: number, pasid = -1): void {
     // The core probes and fills an IOTLB in the SRAM arena by DID and page alone.
-    if (pasid !== -1 && !(this.tagIn instanceof Int32Array)) throw new Error("a PASID-tagged entry in an IOTLB the translate core shares");
+    if (pasid !== -1 && this.noPasid) throw new Error("a PASID-tagged entry in an IOTLB the translate core shares");
     const set = this.setOf(vpnLo);
     const victim = this.victim;
     const words = this.words;
     const w = victim[set]!;
     victim[set] = (w + 1) % this.ways;
     const i = set * this.ways + w;
-    this.tag[i] = did + 1;
+    this.tag[i] = did + 1 + this.tagBase;
     this.pasid[i] = pasid;
     const o = i * W;
     words[o] = vpnLo | 0;
@@ -164,8 +199,8 @@ export class AmdIotlb {
     const tag = this.tag;
     for (let i = 0; i < tag.length; i++) {
       const t = tag[i]!;
-      if (t === 0 || (did >= 0 && t !== did + 1)) continue;
-      if (pasid !== undefined && this.pasid[i] !== pasid) continue;
+      if (!this.owns(t) || (did >= 0 && t !== did + 1 + this.tagBase)) continue;
+      if (pasid !== undefined && !this.noPasid && this.pasid[i] !== pasid) continue;
       const iova = this.iovaAt(i);
       if (iova < first || iova > last) continue;
       tag[i] = 0;
@@ -183,12 +218,12 @@ export class AmdIotlb {
     const out: AmdIotlbEntry[] = [];
     for (let i = 0; i < this.tag.length; i++) {
       const t = this.tag[i]!;
-      if (t === 0) continue;
+      if (!this.owns(t)) continue;
       const o = i * W;
       const pw = this.words[o + 4]!;
       out.push({
-        did: t - 1,
-        pasid: this.pasid[i]!,
+        did: t - 1 - this.tagBase,
+        pasid: this.noPasid ? -1 : this.pasid[i]!,
         iova: this.iovaAt(i),
         hpa: (BigInt(this.words[o + 3]! >>> 0) << 32n) | BigInt(this.words[o + 2]! >>> 0),
         pageShift: pw >>> 8,

@@ -6,6 +6,7 @@
  * Pure module: no vscode, no Node built-ins.
  */
 import type { HostInterruptRemap, IrteRequest, MsiAnswer } from "../host-iommu.js";
+import type { KernelLog } from "../klog.js";
 import type { AmdIommuDriver } from "./driver.js";
 import type { AmdViUnit } from "./unit.js";
 import { AmdFate } from "./unit.js";
@@ -19,7 +20,13 @@ export class AmdInterrupts implements HostInterruptRemap {
   constructor(
     private readonly unit: AmdViUnit,
     private readonly driver: AmdIommuDriver,
+    /** The GA log interrupt thread (AmdViHost.serviceGaLog): runs after a step's MSIs. */
+    private readonly gaThread?: (log: KernelLog, ns: bigint, step: number) => string,
   ) {}
+
+  afterMsi(log: KernelLog, ns: bigint, step: number): string {
+    return this.gaThread?.(log, ns, step) ?? "";
+  }
 
   program(rid: number, index: number, e: IrteRequest, invalidate: boolean): { address: bigint; value: bigint; summary: string } | string {
     if (this.driver.intremap === "off") return "interrupt remapping is off on this AMD-Vi host (host.iommu.intremap: false): there is no IRTE to program";
@@ -31,13 +38,15 @@ export class AmdInterrupts implements HostInterruptRemap {
     if (e.posted !== undefined && (e.posted & 0xfffn) !== 0n) return `the vAPIC backing page ${hex(e.posted)} is not 4 KiB aligned (GA Root Ptr holds bits 51:12)`;
     // amd_iommu_activate_guest_mode (iommu.c): the entry rewritten with GuestMode = 1, GALogIntr = 1,
     // GA Root Ptr = the vCPU's backing page, the guest's vector; amd_iommu_update_ga with the CPU the
-    // vCPU is loaded on: IsRun = 1 and Destination = that CPU's APIC id (here the step's destination).
-    // GATag (KVM's AVIC_GATAG(vm_id, vcpu_id)) is left 0: KVM's ids are not modelled.
-    const vapic = e.posted === undefined ? undefined : { gaLogIntr: true, isRun: true, gaTag: 0, gaRootPtr: e.posted };
+    // vCPU is loaded on: IsRun = 1 and Destination = that CPU's APIC id (here the step's destination);
+    // `running: false` is amd_iommu_update_ga for a vCPU put or blocked (IsRun = 0: the IOMMU writes
+    // a GA log entry for its interrupts). GATag is KVM's AVIC_GATAG(vm_id, vcpu): the step's ga-tag
+    // (KVM's ids and the tag's layout, which changed across KVM versions, are not modelled).
+    const vapic = e.posted === undefined ? undefined : { gaLogIntr: true, isRun: e.running ?? true, gaTag: (e.gaTag ?? 0) >>> 0, gaRootPtr: e.posted };
     const words: [bigint, bigint] = e.present ? encodeIrte({ remapEn: true, supIopf: e.suppressFaults, intType: 0, dm: false, guestMode: vapic !== undefined, destination: e.destination, vector: e.vector, ...(vapic !== undefined ? { vapic } : {}) }, ga) : [0n, 0n];
     const at = this.driver.writeIrte(rid, index, words, invalidate);
     if (at === undefined) return `device id ${bdf(rid)} has no interrupt remapping table (its DTE's IntTableRootPtr is not set: the device is not attached)`;
-    const what = !e.present ? "cleared (RemapEn = 0)" : e.posted !== undefined ? `guest virtual APIC: vector ${hex(e.vector)} posted to the vAPIC backing page at ${hex(e.posted)}, vCPU running on APIC ${e.destination} (GuestMode = 1, IsRun = 1, GALogIntr = 1)` : `vector ${hex(e.vector)} -> APIC ${e.destination}${e.suppressFaults ? " (SupIOPF)" : ""}`;
+    const what = !e.present ? "cleared (RemapEn = 0)" : vapic !== undefined ? `guest virtual APIC: vector ${hex(e.vector)} posted to the vAPIC backing page at ${hex(vapic.gaRootPtr)}, ${vapic.isRun ? `vCPU running on APIC ${e.destination} (GuestMode = 1, IsRun = 1, GALogIntr = 1)` : `vCPU not running (GuestMode = 1, IsRun = 0, GALogIntr = 1): its interrupts go to the GA log with GATag ${hex(vapic.gaTag)}`}` : `vector ${hex(e.vector)} -> APIC ${e.destination}${e.suppressFaults ? " (SupIOPF)" : ""}`;
     const size = ga ? "128-bit" : "32-bit";
     return { address: BigInt(at), value: words[0], summary: `${size} IRTE ${index} of devid ${bdf(rid)} at HPA ${hex(at)}: ${what}${invalidate ? "; INVALIDATE_INTERRUPT_TABLE issued" : "; no INVALIDATE_INTERRUPT_TABLE"}` };
   }
@@ -53,7 +62,7 @@ export class AmdInterrupts implements HostInterruptRemap {
       return { code, fate: ir.fate, recorded: ir.fate === AmdFate.Logged, delivered: false, summary: `blocked: ${hex(code)} ${name} [${flags}] - ${ir.why}${via}; ${fate}` };
     }
     if (ir.outcome === IntrOutcome.Aborted) return { code: 0, fate: 0, recorded: false, delivered: false, summary: `target-aborted without an event: ${ir.why}` };
-    if (ir.outcome === IntrOutcome.Posted) return { code: 0, fate: 0, recorded: false, delivered: true, summary: `${ir.why}${via}` };
+    if (ir.outcome === IntrOutcome.Posted) return { code: 0, fate: 0, recorded: false, delivered: true, notified: ir.notified, target: BigInt(ir.postedTo), summary: `${ir.why}${via}` };
     if (ir.outcome === IntrOutcome.Forwarded) return { code: 0, fate: 0, recorded: false, delivered: true, summary: `delivered as written: ${ir.why}` };
     return { code: 0, fate: 0, recorded: false, delivered: true, summary: `${ir.why} remapped to vector ${hex(ir.vector)}, APIC ${ir.destination}${via}` };
   }

@@ -40,6 +40,8 @@ import {
   type Verdict,
   InterruptEntryView,
   InterruptRemapView,
+  UnitLogEntryView,
+  UnitLogView,
 } from "../iommu.js";
 import type { PhysicalMemory } from "../memory.js";
 import { NO_CHILDREN, tableLevelNodes, unreadableNode } from "../inspectNodes.js";
@@ -47,7 +49,7 @@ import { domainNode, hexText, qwordFields } from "../decodedFields.js";
 import { formatSid } from "../bdf.js";
 import type { AmdIommuDriver } from "./driver.js";
 import { invIommuPages, invIommuPagesGn } from "./driver.js";
-import { AMD_REGISTERS, irteFields, dteFields, dteGcr3Root, entryName, eventFields, gcr3Fields, largeShiftOf, pteFields, v2EntryName, v2Fields } from "./decode.js";
+import { AMD_REGISTERS, irteFields, dteFields, dteGcr3Root, entryName, eventFields, gaLogFields, gcr3Fields, largeShiftOf, pteFields, v2EntryName, v2Fields } from "./decode.js";
 import {
   CMD_INV_ALL,
   CMD_INV_DEV_ENTRY,
@@ -61,6 +63,11 @@ import {
   EVENT_TYPE_PAGE_TAB_ERR,
   V2_LEVELS,
   COMMAND_NAMES,
+  GA_ENTRY_SIZE,
+  GA_GUEST_NR,
+  MMIO_STATUS_OFFSET,
+  STATUS_GALOG_OVERFLOW,
+  STATUS_GALOG_RUN,
   eventInfo,
   flagNames,
 } from "./defs.js";
@@ -369,10 +376,44 @@ export class AmdViModel implements IommuUnit {
         faultsTooltip: "The event log at the Event Log Base register (AMD IOMMU spec 2.5): 16-byte entries the IOMMU writes at the tail. Linux's iommu_poll_events prints each entry from head to tail and zeroes it, so serviced entries disappear.",
         spec: "AMD IOMMU spec",
       },
-      iotlb: { capacity: u.iotlb.size + u.guestIotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways} + ${u.guestIotlb.sets}×${u.guestIotlb.ways} guest (v2)`, entries: () => this.iotlbEntries() },
+      iotlb: { capacity: u.iotlb.size, geometry: `${u.iotlb.sets}×${u.iotlb.ways} (v1 and guest (v2) entries share the ways)`, entries: () => this.iotlbEntries() },
       ...(this.driver !== undefined && this.driver.atsDevids.size > 0 ? { deviceTlb: { capacity: u.devIotlb.size, entries: () => this.deviceTlbEntries() } } : {}),
       contextCache: { entries: () => this.dtcEntries() },
       ...(this.driver !== undefined && this.driver.irqTables().length > 0 ? { interruptRemapping: this.interruptRemapView(this.driver) } : {}),
+      ...(u.gaLogBytes > 0 ? { logs: [this.gaLogView()] } : {}),
+    };
+  }
+
+  /**
+   * The GA log (guest virtual APIC log) at the GA Log Base register: 8-byte entries the IOMMU
+   * writes for interrupts to GuestMode IRTEs whose vCPU is not running (unit.ts logGaEntry).
+   * Linux's iommu_poll_ga_log reads them without zeroing, so read entries stay, not pending.
+   */
+  private gaLogView(): UnitLogView {
+    const u = this.unit;
+    const mem = this.mem;
+    const status = Number(u.readReg(MMIO_STATUS_OFFSET));
+    return {
+      id: "ga",
+      name: "GA log",
+      tooltip: "The guest virtual APIC log at the GA Log Base register (AMD IOMMU spec 48882, guest virtual APIC): an interrupt to a GuestMode IRTE whose vCPU is not running (IsRun = 0, GALogIntr = 1) is an entry with the IRTE's GATag; Linux's iommu_poll_ga_log hands the tag to KVM's avic_ga_log_notifier, which wakes the vCPU.",
+      address: BigInt(u.gaLogBase),
+      capacity: u.gaLogBytes / GA_ENTRY_SIZE,
+      stopped: (status & STATUS_GALOG_OVERFLOW) !== 0 || (status & STATUS_GALOG_RUN) === 0,
+      entries() {
+        const pending = new Set(u.pendingGaEntries().map((e) => e.at));
+        const out: UnitLogEntryView[] = [];
+        for (let i = 0; i < u.gaLogBytes / GA_ENTRY_SIZE; i++) {
+          const at = u.gaLogBase + i * GA_ENTRY_SIZE;
+          const raw = mem.readU64(at) ?? 0n;
+          if (raw === 0n) continue;
+          const type = Number(raw >> 60n);
+          const devid = Number((raw >> 32n) & 0xffffn);
+          const name = type === GA_GUEST_NR ? "GA_GUEST_NR" : `type ${type}`;
+          out.push({ key: String(i), index: i, address: BigInt(at), raw: [raw], fields: gaLogFields(raw), summary: `${name} ${formatSid(devid)} GATag 0x${(raw & 0xffffffffn).toString(16)}`, pending: pending.has(at) });
+        }
+        return out;
+      },
     };
   }
 
@@ -407,6 +448,10 @@ export class AmdViModel implements IommuUnit {
       address: BigInt(tables[0]![1]),
       size: tables.length * IRQS_PER_TABLE,
       x2apic: ga,
+      // The IRTE format Control.GAEn selects (spec 48882 2.2.5, "Interrupt Remapping Tables": 32-bit
+      // IRTEs, or 128-bit IRTEs with GAEn = 1; Linux irq_remap_table, AMD_IOMMU_GUEST_IR_GA(mode):
+      // 128-bit IRTEs for both the vAPIC and the legacy GA modes), not an APIC mode.
+      entryFormat: ga ? "128-bit GA-mode IRTEs" : "32-bit IRTEs",
       enabled: u.translationEnabled,
       compatibilityAllowed: false,
       perDevice: true,

@@ -21,10 +21,10 @@ import { MemoryView, type PhysicalMemory } from "../memory.js";
 import { LEVEL_DEVICE_TLB, type Trace } from "../../trace/trace.js";
 import { DmaRun, loadBurst, RUN_BURST, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { AmdIotlb, type AmdIotlbSnapshot } from "./iotlb.js";
-import { TableWalkCore } from "../walkCore.js";
+import { AMD_V1_READ_ERROR, TableWalkCore } from "../walkCore.js";
 import { DmaBurst } from "../vtd/translate.js";
-import { CORE_AMD_IOTLB, CORE_INFO, CORE_INTERRUPT_WINDOW } from "../vtd/translateCoreLayout.js";
-import { AmdIntRemap, CONTROL_GA_EN } from "./intremap.js";
+import { CORE_AMD_IOTLB, CORE_AMD_V1, CORE_FAULT_HI, CORE_INFO, CORE_INTERRUPT_WINDOW } from "../vtd/translateCoreLayout.js";
+import { AmdIntRemap, CONTROL_GA_EN, GaLogFate } from "./intremap.js";
 import {
   CMD_COMPL_WAIT,
   CMD_COMPL_WAIT_STORE,
@@ -80,6 +80,15 @@ import {
   STATUS_PPR_INT,
   STATUS_PPR_OVERFLOW,
   STATUS_PPR_RUN,
+  CONTROL_GALOG_EN,
+  GA_ENTRY_SIZE,
+  GA_GUEST_NR,
+  MMIO_GA_HEAD_OFFSET,
+  MMIO_GA_LOG_BASE_OFFSET,
+  MMIO_GA_TAIL_OFFSET,
+  STATUS_GALOG_INT,
+  STATUS_GALOG_OVERFLOW,
+  STATUS_GALOG_RUN,
   V2_LEVELS,
   V2_P,
   V2_PS,
@@ -131,6 +140,8 @@ const MSI_FIRST = 0xfee00000;
 const MSI_LAST = 0xfeefffff;
 // The core's bursts hand interrupt writes back by its window: the same range.
 if (CORE_INTERRUPT_WINDOW.first !== MSI_FIRST || CORE_INTERRUPT_WINDOW.last !== MSI_LAST) throw new Error("the translate core's interrupt window is not AMD-Vi's MSI range");
+// The core's fault results are event[1] 31:16 of the event (takeBurstResult logs them).
+if (CORE_AMD_V1.ioPageFault !== EVENT_TYPE_IO_FAULT || CORE_AMD_V1.pageTabHardwareError !== EVENT_TYPE_PAGE_TAB_ERR || CORE_AMD_V1.flagRw !== EVENT_FLAG_RW || CORE_AMD_V1.flagPr !== EVENT_FLAG_PR || CORE_AMD_V1.flagPe !== EVENT_FLAG_PE) throw new Error("the translate core's AMD-Vi fault word is not the event's");
 
 export interface AmdUnitCounters {
   requests: number;
@@ -145,6 +156,10 @@ export interface AmdUnitCounters {
   pageRequests?: number;
   /** Page requests discarded because the PPR log was full or stopped (PPROverflow). */
   pprLost?: number;
+  /** GA log entries written (interrupts for vCPUs not running; absent in snapshots from before). */
+  gaLogged?: number;
+  /** GA log entries discarded because the GA log was full or stopped (GALogOverflow). */
+  gaLost?: number;
 }
 
 export interface AmdUnitSnapshot {
@@ -157,7 +172,10 @@ export interface AmdUnitSnapshot {
   irteCache?: [number, [number, [bigint, bigint]][]][];
   /** The ATS devices' IOTLBs (absent in snapshots from before they existed). */
   devIotlb?: AmdIotlbSnapshot;
-  /** The IOTLB's guest (v2) translations (absent in snapshots from before they were cached). */
+  /**
+   * The guest (v2) translations of snapshots from before they shared the IOTLB's ways (ignored:
+   * they are now in `iotlb`, tagged apart; see AmdIotlb.guestView).
+   */
   guestIotlb?: AmdIotlbSnapshot;
 }
 
@@ -183,12 +201,19 @@ export class AmdViUnit implements DmaUnit {
    */
   readonly burst: DmaBurst | null;
   private readonly aux: MemoryView<Uint8Array> | null;
+  /** The burst's faults in order (CORE_AMD_IOTLB.faultBytes each): request index, 0, event address low, high. */
+  private readonly faultList: MemoryView<Int32Array> | null;
+  /** The burst's faults: how many, and how many the unit has taken (logged). */
+  private bFaults = 0;
+  private bFaultNext = 0;
   /** The burst's device, resolved by burstDte: domain, root, Mode, DTE IR/IW. */
   private bSid = 0;
   private bDid = 0;
   private bRoot = 0;
   private bMode = 0;
   private bPerm = 0;
+  /** The DTE's SA: the burst's IO_PAGE_FAULTs are suppressed, not logged. */
+  private bSuppress = false;
   /** The current run's bursts (dmaRequest). */
   private readonly run = new DmaRun();
   /** ATS devices behind the unit: whether the device at a device id completes ATS invalidations (undefined: no ATS device there). */
@@ -201,9 +226,9 @@ export class AmdViUnit implements DmaUnit {
    * The IOTLB's guest translations: what the GCR3 table and a v2 (guest) page table gave a request
    * with PASID, or one without on a DTE with GIoV (PASID 0), tagged by the DTE's DomainID and that
    * PASID (spec 2.2.6/2.4.3: a guest translation is cached per DomainID and PASID, and
-   * INVALIDATE_IOMMU_PAGES with GN = 1 names both). The same AmdIotlb rules as the v1 entries, in
-   * arrays of its own: the translate core's v1 IOTLB is probed by DomainID and page alone, so a
-   * PASID-tagged entry cannot live there (AmdIotlb.fill refuses it). Same geometry as `iotlb`.
+   * INVALIDATE_IOMMU_PAGES with GN = 1 names both). The same ways as the v1 entries (AmdIotlb.guestView:
+   * one IOTLB of the configured size holds both kinds), tagged apart so the translate core's probe
+   * by DomainID and page never answers a request with a guest entry.
    */
   readonly guestIotlb: AmdIotlb;
   private regs = new Map<number, bigint>();
@@ -285,7 +310,7 @@ export class AmdViUnit implements DmaUnit {
   }
 
   private static burstBytes(iotlbSets: number, iotlbWays: number): number {
-    return AmdIotlb.arenaBytes(iotlbSets, iotlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64;
+    return AmdIotlb.arenaBytes(iotlbSets, iotlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64 + RUN_BURST * CORE_AMD_IOTLB.faultBytes + 64;
   }
 
   constructor(mem: PhysicalMemory, opts: AmdUnitOptions) {
@@ -298,11 +323,13 @@ export class AmdViUnit implements DmaUnit {
       this.core.configureAmdIotlb(o.tag, o.words, o.victim, opts.iotlbSets, opts.iotlbWays);
       this.burst = new DmaBurst(mem, RUN_BURST);
       this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
+      this.faultList = new MemoryView(mem, Int32Array, mem.allocSram(RUN_BURST * CORE_AMD_IOTLB.faultBytes, 8), (RUN_BURST * CORE_AMD_IOTLB.faultBytes) / 4);
     } else {
       this.burst = null;
       this.aux = null;
+      this.faultList = null;
     }
-    this.guestIotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays);
+    this.guestIotlb = AmdIotlb.guestView(this.iotlb);
     this.maxLevels = opts.maxLevels;
     this.intr = new AmdIntRemap(this);
     // Extended Feature Register: HATS (bits 11:10) = max levels - 4 (spec §3.4.3; Linux amd_iommu_hpt_level).
@@ -321,7 +348,8 @@ export class AmdViUnit implements DmaUnit {
     if (off === MMIO_STATUS_OFFSET) {
       // RW1C: EventOverflow, EventLogInt, ComWaitInt, PPROverflow, PPRInt (spec §3.4.13; Linux clears
       // them by writing the mask: amd_iommu_handle_irq, amd_iommu_restart_log).
-      this.regs.set(off, this.readReg(off) & ~(v & BigInt(STATUS_EVT_OVERFLOW | STATUS_EVT_INT | STATUS_COM_WAIT_INT | STATUS_PPR_OVERFLOW | STATUS_PPR_INT)));
+      // GALogOverflow and GAInt likewise (amd_iommu_handle_irq "GA", amd_iommu_restart_ga_log).
+      this.regs.set(off, this.readReg(off) & ~(v & BigInt(STATUS_EVT_OVERFLOW | STATUS_EVT_INT | STATUS_COM_WAIT_INT | STATUS_PPR_OVERFLOW | STATUS_PPR_INT | STATUS_GALOG_OVERFLOW | STATUS_GALOG_INT)));
       return;
     }
     if (off === MMIO_EXT_FEATURES) return; // read-only
@@ -379,6 +407,11 @@ export class AmdViUnit implements DmaUnit {
     const pprWas = ((was >>> CONTROL_PPRLOG_EN) & 1) === 1;
     if (!this.control(CONTROL_PPRLOG_EN)) this.setStatus(STATUS_PPR_RUN, false);
     else if (!pprWas) this.setStatus(STATUS_PPR_RUN, true);
+    // GALogRun follows GALogEn the same way (Linux's amd_iommu_restart_ga_log / amd_iommu_restart_log
+    // "GA" return early while it is 1, and rewrite GALogEn 0 then 1 to restart the log).
+    const gaWas = ((was >>> CONTROL_GALOG_EN) & 1) === 1;
+    if (!this.control(CONTROL_GALOG_EN)) this.setStatus(STATUS_GALOG_RUN, false);
+    else if (!gaWas) this.setStatus(STATUS_GALOG_RUN, true);
     this.setStatus(STATUS_CMDBUF_RUN, this.control(CONTROL_CMDBUF_EN));
   }
 
@@ -394,6 +427,72 @@ export class AmdViUnit implements DmaUnit {
   /** An interrupt request's event (intremap.ts), through the same event log as a DMA's. */
   logIntrEvent(devid: number, code: number, did: number, flags: number, addrHi: number, addrLo: number, suppress: boolean): number {
     return this.logEvent(devid, code, did, flags, addrHi, addrLo, suppress);
+  }
+
+  /**
+   * The GA log entry of an interrupt posted to a vCPU that is not running (intremap.ts: a GuestMode
+   * IRTE with IsRun = 0 and GALogIntr = 1; spec 48882 2.2.5.3): one qword at the GA log tail -
+   * GATag 31:0, DeviceID 47:32, type GA_GUEST_NR in 63:60 (Linux's GA_TAG, GA_DEVID, GA_REQ_TYPE) -,
+   * the tail advanced and GAInt set. Off when GALogEn is 0 or no log is programmed. Lost when the log
+   * is stopped by an earlier overflow (GALogRun = 0 or GALogOverflow still set) or full now
+   * (tail + 8 = head): GALogOverflow is set, GALogRun cleared and the entry discarded - as the event
+   * and PPR logs do (EventOverflow: "No new event log entries are written while this bit is set";
+   * that the GA log follows the same rule is assumed, as Linux's amd_iommu_restart_ga_log treats it alike).
+   */
+  /** HPA of the GA log entry logGaEntry wrote last. */
+  gaEntryAt = 0;
+
+  logGaEntry(devid: number, gaTag: number): number {
+    const reg = this.readReg(MMIO_GA_LOG_BASE_OFFSET);
+    if (!this.control(CONTROL_GALOG_EN) || reg === 0n) return GaLogFate.Off;
+    const status = Number(this.readReg(MMIO_STATUS_OFFSET));
+    const lost = (): number => {
+      this.counters.gaLost = (this.counters.gaLost ?? 0) + 1;
+      return GaLogFate.Lost;
+    };
+    if ((status & STATUS_GALOG_OVERFLOW) !== 0 || (status & STATUS_GALOG_RUN) === 0) return lost();
+    const base = Number(reg & 0x000ffffffffff000n);
+    const bytes = this.gaLogBytes;
+    const head = Number(this.readReg(MMIO_GA_HEAD_OFFSET)) % bytes;
+    const tail = Number(this.readReg(MMIO_GA_TAIL_OFFSET)) % bytes;
+    const next = (tail + GA_ENTRY_SIZE) % bytes;
+    if (next === head) {
+      this.setStatus(STATUS_GALOG_OVERFLOW, true);
+      this.setStatus(STATUS_GALOG_RUN, false);
+      return lost();
+    }
+    this.mem.write64(base + tail, gaTag >>> 0, ((devid & 0xffff) | (GA_GUEST_NR << 28)) >>> 0);
+    this.gaEntryAt = base + tail;
+    this.regs.set(MMIO_GA_TAIL_OFFSET, BigInt(next));
+    this.setStatus(STATUS_GALOG_INT, true);
+    this.counters.gaLogged = (this.counters.gaLogged ?? 0) + 1;
+    return GaLogFate.Logged;
+  }
+
+  /** Bytes of the GA log the GA Log Base register programs: 8-byte entries, 2^(GALogLen + 1) of them (defs.ts GA_LOG_LEN_512). */
+  get gaLogBytes(): number {
+    const reg = this.readReg(MMIO_GA_LOG_BASE_OFFSET);
+    return reg === 0n ? 0 : GA_ENTRY_SIZE * 2 ** (Number((reg >> 56n) & 0xfn) + 1);
+  }
+
+  /** The GA log's base address (0: none programmed). */
+  get gaLogBase(): number {
+    return Number(this.readReg(MMIO_GA_LOG_BASE_OFFSET) & 0x000ffffffffff000n);
+  }
+
+  /** GA log entries between head and tail (what the driver has not read), oldest first. */
+  pendingGaEntries(): { at: number; raw: bigint }[] {
+    const out: { at: number; raw: bigint }[] = [];
+    const bytes = this.gaLogBytes;
+    if (bytes === 0) return out;
+    const base = this.gaLogBase;
+    let head = Number(this.readReg(MMIO_GA_HEAD_OFFSET)) % bytes;
+    const tail = Number(this.readReg(MMIO_GA_TAIL_OFFSET)) % bytes;
+    while (head !== tail) {
+      out.push({ at: base + head, raw: this.mem.readU64(base + head) ?? 0n });
+      head = (head + GA_ENTRY_SIZE) % bytes;
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------ the command buffer
@@ -441,14 +540,18 @@ export class AmdViUnit implements DmaUnit {
         return true;
       case CMD_INV_IOMMU_PAGES: {
         // data[1] 15:0 DomainID; data[0] 19:0 PASID and data[2] bit 1 GN (build_inv_iommu_pages).
-        // GN = 1: the guest translations of that DomainID and PASID; GN = 0: its translations
-        // without PASID (the v1 entries). That GN = 0 leaves the PASID-tagged entries alone is
-        // assumed (the spec's "PASID is ignored" for GN = 0 read as "guest entries not named");
-        // Linux never sends GN = 0 for a GCR3 table's domain id.
+        // GN = 1: the guest translations of that DomainID and PASID; GN = 0: its translations of
+        // requests without PASID - the v1 entries and the guest entries a GIoV request made through
+        // GCR3[0] (tagged PASID 0), not those of a request with a PASID. That reading is assumed (the
+        // spec's "PASID is ignored" for GN = 0); Linux 6.1-6.6 flushes its v2 DMA domains with GN = 0
+        // (dmesg.ts v2DomainLayout), from v6.7 with GN = 1 and PASID 0 - both drop those entries.
         const did = Number((lo >> 32n) & 0xffffn);
         const [first, last] = invalidationRange(hi);
         if ((hi & BigInt(CMD_INV_PAGES_GN)) !== 0n) this.guestIotlb.invalidate(did, first, last, Number(lo & 0xfffffn));
-        else this.iotlb.invalidate(did, first, last);
+        else {
+          this.iotlb.invalidate(did, first, last);
+          this.guestIotlb.invalidate(did, first, last, 0);
+        }
         return true;
       }
       case CMD_INV_IOTLB_PAGES: {
@@ -717,6 +820,11 @@ export class AmdViUnit implements DmaUnit {
       if (r >= 0) {
         this.level = core.level;
         if (r === 0) return this.walkLeaf(sid, hi, lo, core.hpaHi, core.hpaLo >>> 0, core.pageShift, core.perm, vpnLo, vpnHi, probe);
+        if (r === AMD_V1_READ_ERROR) {
+          // The loop's read64 failure below: the entry's address in the event.
+          this.trailUnreadable = true;
+          return this.fault(sid, EVENT_TYPE_PAGE_TAB_ERR, this.did, core.hpaHi >>> 0, core.hpaLo >>> 0, probe, false);
+        }
         this.flags |= core.flags;
         return this.fault(sid, EVENT_TYPE_IO_FAULT, this.did, hi, lo, probe, suppress);
       }
@@ -1159,7 +1267,14 @@ export class AmdViUnit implements DmaUnit {
     if ((q0lo & DTE_V) === 0 || (q0lo & DTE_TV) === 0 || (q0lo & DTE0_RESERVED_LO) !== 0 || mode === 0 || mode === 7) return false;
     if ((q0hi & (DTE_GV_HI | DTE_GIOV_HI)) === (DTE_GV_HI | DTE_GIOV_HI)) return false;
     if ((q1hi & DTE1_I_HI) !== 0 && this.atsResponds?.(sid) !== undefined) return false;
+    // The burst's faults are logged after it ran: a DTE read each request (bypassCaches) must not
+    // lie where those events go.
+    if (this.bypassCaches && this.evtBytes > 0) {
+      const at = this.devTableBase + sid * DTE_SIZE;
+      if (at < this.evtBase + this.evtBytes && this.evtBase < at + 16) return false;
+    }
     this.bSid = sid;
+    this.bSuppress = (q1hi & DTE_SA_HI) !== 0;
     this.bDid = q1lo & 0xffff;
     this.bPerm = (q0hi >>> 29) & 3;
     this.bMode = mode;
@@ -1170,39 +1285,66 @@ export class AmdViUnit implements DmaUnit {
   /** The core's burst over requests [from, n) for the device burstDte noted; counters moved. Returns where it stopped. */
   private runBurst(from: number, n: number): number {
     const core = this.core!;
-    const done = core.amdBurst(this.bDid, this.bRoot, this.bMode, this.bPerm, !this.bypassCaches, this.burst!, this.aux!.offset, from, n);
-    const hits = core.burstHits;
+    const done = core.amdBurst(this.bDid, this.bRoot, this.bMode, this.bPerm, !this.bypassCaches, this.evtBase, this.evtBytes, this.burst!, this.aux!.offset, this.faultList!.offset, from, n);
+    this.bFaults = core.burstFaults;
+    this.bFaultNext = 0;
     this.counters.requests += done - from;
-    this.counters.iotlbHits += hits;
-    this.counters.walks += done - from - hits;
+    this.counters.iotlbHits += core.burstHits;
+    this.counters.walks += core.burstWalks;
     return done;
   }
 
   /**
    * Requests [from, n) of `burst` (its requests and write flags, loaded by the caller) from device
    * `sid`, in order, as that many calls of translate() would answer them (the same results,
-   * counters and IOTLB), in the translate core ($amdBurst) without a call per request. Returns the
-   * index of the first request it did not answer - a fault, an interrupt write, a walk outside the
-   * table pool, or every request when the device's DTE allows no burst - which the caller
-   * translates with translate() before it continues; n when it answered all. The result fields
-   * describe the last request answered. The benchmark's timed path (`passthrough bench --model amd-vi`).
+   * counters, IOTLB and event log), in the translate core ($amdBurst) without a call per request.
+   * A result is an address, or for a fault - IO_PAGE_FAULT, PAGE_TAB_HARDWARE_ERROR - (event[1]
+   * 31:16, CORE_FAULT_HI): the unit logs its event here, in order. Returns the index of the first
+   * request it did not answer - an interrupt write, a walk into sparse DRAM or into the event log,
+   * or every request when the device's DTE allows no burst - which the caller translates with translate() before it
+   * continues; n when it answered all. The result fields describe the last request answered. The
+   * benchmark's timed path (`passthrough bench --model amd-vi`).
    */
   translateBurst(sid: number, from: number, n: number): number {
     if (from >= n || !this.burstDte(sid)) return from;
     const done = this.runBurst(from, n);
     if (done > from) {
-      const req = this.burst!.requests;
-      this.takeBurstResult(done - 1, sid, req[2 * done - 1]! >>> 0, req[2 * done - 2]! >>> 0, this.burst!.writes[done - 1] === 1);
+      const burst = this.burst!;
+      const req = burst.requests;
+      // The faults before the last result, in order (takeBurstResult logs the last one's).
+      const nf = this.bFaults;
+      if (nf > 0) {
+        const res = burst.results;
+        const list = this.faultList!.get();
+        for (let k = 0; k < nf && list[4 * k]! + from < done - 1; k++) this.logBurstFault(res[2 * (list[4 * k]! + from)]!);
+      }
+      this.takeBurstResult(done - 1, sid, req[2 * done - 1]! >>> 0, req[2 * done - 2]! >>> 0, burst.writes[done - 1] === 1);
     }
     return done;
   }
 
-  /** Burst result j as translate() leaves the result fields for that request (its counters moved with the burst). Returns 0. */
+  /**
+   * The event of the burst's next fault (its result `word`: event[1] 31:16; its address from the
+   * fault list), as translate()'s fault() logs it. Returns the fate.
+   */
+  private logBurstFault(word: number): number {
+    const k = this.bFaultNext++;
+    const list = this.faultList!.get();
+    const code = word >>> 12;
+    return this.logEvent(this.bSid, code, this.bDid, word & 0xfff, list[4 * k + 3]! >>> 0, list[4 * k + 2]! >>> 0, this.bSuppress && code === EVENT_TYPE_IO_FAULT);
+  }
+
+  /**
+   * Burst result j as translate() leaves the result fields for that request (its counters moved
+   * with the burst), its event logged for a fault. Returns 0, or the fault's event code.
+   */
   private takeBurstResult(j: number, sid: number, hi: number, lo: number, write: boolean): number {
     const burst = this.burst!;
     const inf = burst.info[j]!;
     const a = this.aux!.get()[j]!;
-    const hit = (inf & CORE_INFO.iotlbHit) !== 0;
+    const res = burst.results;
+    const fault = res[2 * j + 1] === CORE_FAULT_HI;
+    const hit = (inf & (fault ? CORE_AMD_IOTLB.infoHitFault : CORE_INFO.iotlbHit)) !== 0;
     this.guest = false;
     this.guestPasid = -1;
     if (!this.inPageRequest) this.pageRequested = false;
@@ -1212,7 +1354,7 @@ export class AmdViUnit implements DmaUnit {
     this.level = inf & CORE_INFO.levelMask;
     this.did = this.bDid;
     this.fate = AmdFate.None;
-    this.stage = hit ? AmdStage.Iotlb : AmdStage.Walk;
+    this.stage = hit ? AmdStage.Iotlb : fault && this.level === 0 ? AmdStage.Range : AmdStage.Walk;
     this.iotlbHit = hit;
     this.devIotlbHit = false;
     this.atsRequest = false;
@@ -1226,12 +1368,24 @@ export class AmdViUnit implements DmaUnit {
     this.eventAddrHi = hi;
     this.eventAddrLo = lo;
     this.kind = AmdKind.Translated;
-    const res = burst.results;
+    if (fault) {
+      // translate()'s fault(): the output address fields keep the last translation's; an
+      // unreadable entry's address is the event's.
+      const word = res[2 * j]!;
+      const k = this.bFaultNext;
+      const list = this.faultList!.get();
+      this.code = word >>> 12;
+      this.flags = word & 0xfff;
+      this.eventAddrHi = list[4 * k + 3]! >>> 0;
+      this.eventAddrLo = list[4 * k + 2]! >>> 0;
+      this.trailUnreadable = this.code === EVENT_TYPE_PAGE_TAB_ERR;
+      this.fate = this.logBurstFault(word);
+      return this.code;
+    }
     this.hpaLo = res[2 * j]! >>> 0;
     this.hpaHi = res[2 * j + 1]! >>> 0;
     return 0;
   }
-
 
   /** One request from requester `rid` (HostUnit): translate(); `probe` logs no event. */
   request(rid: number, iovaHi: number, iovaLo: number, write: boolean, probe: boolean, pasid?: number): number {
@@ -1271,7 +1425,6 @@ export class AmdViUnit implements DmaUnit {
       commandLog: this.commandLog.map((c) => [...c]),
       irteCache: this.intr.snapshot(),
       devIotlb: this.devIotlb.snapshot(),
-      guestIotlb: this.guestIotlb.snapshot(),
     };
   }
 
@@ -1284,7 +1437,6 @@ export class AmdViUnit implements DmaUnit {
     this.commandLog = s.commandLog.map((c) => [c[0]!, c[1]!]);
     this.intr.restore(s.irteCache);
     this.devIotlb.restore(s.devIotlb ?? new AmdIotlb(DEV_IOTLB_SETS, DEV_IOTLB_WAYS).snapshot());
-    this.guestIotlb.restore(s.guestIotlb ?? new AmdIotlb(this.guestIotlb.sets, this.guestIotlb.ways).snapshot());
     const dt = this.readReg(MMIO_DEV_TABLE_OFFSET);
     this.devTableBase = Number(dt & 0x000ffffffffff000n);
     this.devTableBytes = dt === 0n ? 0 : (Number(dt & 0x1ffn) + 1) * 4096;

@@ -8,6 +8,7 @@ import type { PasidMapSpec } from "../../scenario/types.js";
 import type { PhysicalMemory } from "../memory.js";
 import { decodePageRequestDesc, type PageRequestDesc } from "./prq.js";
 import { parseKernelVersion, renderQiError } from "./dmesg.js";
+import { dirtyTrackingNeedsSmpwc } from "../../scenario/kernelGates.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
 import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_FAILURE, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
 import { CC_DEVICE, IOTLB_DSI, IOTLB_GLOBAL, IOTLB_PSI, CC_GLOBAL, PC_DOMAIN, PC_GLOBAL, PC_PASID, PIOTLB_PASID, PIOTLB_PSI, encodeCcDesc, encodeIotlbDesc, encodePcDesc, encodePiotlbDesc, encodeWaitDesc, QI_DONE } from "./qi.js";
@@ -419,8 +420,9 @@ export class IntelIommuDriver {
   /** The last map's or unmap's range (what a unit sharing the table flushes). */
   lastFlush: TableFlush | undefined;
 
+  /** domain_exit: domain_unmap of the whole range onto a freelist, then iommu_put_pages_list: the pages keep their entries. */
   freeDomain(d: DmarDomain): void {
-    if (!d.passThrough && !d.sharedTable) this.freeTableTree(d.pgd, d.levels);
+    if (!d.passThrough && !d.sharedTable) this.freeTableTree(d.pgd, d.levels, false);
     this.domains.delete(d.did);
   }
 
@@ -505,6 +507,7 @@ export class IntelIommuDriver {
    */
   allocDirtyDomain(): DmarDomain | string {
     if (!this.scalable || this.unit.spec.slads !== true) return `${this.unit.name} cannot track dirty pages: ssads_supported() needs scalable mode and ECAP.SLADS`;
+    if (((this.unit.ecap >> 48n) & 1n) === 0n && dirtyTrackingNeedsSmpwc(this.kernel)) return `${this.unit.name} cannot track dirty pages: ssads_supported() needs ECAP.SMPWC as well (page walks not snooped; v6.18 on)`;
     const d = this.allocDomain(false, true);
     d.dirtyOps = true;
     return d;
@@ -641,13 +644,20 @@ export class IntelIommuDriver {
         continue;
       }
       const child = Number(v & 0x000ffffffffff000n);
-      this.clearLevel(child, level - 1, entryBase, start, last, freed);
       if (start <= entryBase && last >= entryLast) {
-        // "If range covers entire pagetable, free it" (dma_pte_clear_level)
+        // "If range covers entire pagetable, free it" (dma_pte_clear_level, drivers/iommu/intel/iommu.c
+        // v5.x-v6.x): "These subordinate page tables are going away entirely. Don't bother to clear
+        // them; we're just going to *free* them." Only the entry that points at the table is cleared;
+        // the table pages go on the freelist (dma_pte_list_pagetables) with their old entries, and
+        // intel_iommu_tlb_sync hands them back (iommu_put_pages_list) after the IOTLB flush. A walk
+        // that still reaches a freed page (a paging-structure cache kept by a flush with IH = 1)
+        // reads its old entries until the page is allocated again (allocTable zeroes it then).
         this.mem.writeU64(at, 0n);
-        this.freeTableTree(child, level - 1);
+        this.freeTableTree(child, level - 1, false);
         freed.tables++;
+        continue;
       }
+      this.clearLevel(child, level - 1, entryBase, start, last, freed);
     }
   }
 
@@ -710,14 +720,19 @@ export class IntelIommuDriver {
     return this.mem.allocPage();
   }
 
-  private freeTableTree(table: number, level: number): void {
+  /**
+   * Returns a table tree to the allocator. `clear`: its entries were cleared first, as
+   * dma_pte_free_pagetable (dma_pte_clear_range, then dma_pte_free_level) does when a superpage
+   * replaces smaller tables; an unmap's freelist (dma_pte_list_pagetables) keeps them as they were.
+   */
+  private freeTableTree(table: number, level: number, clear = true): void {
     if (level > 1) {
       for (let i = 0; i < 512; i++) {
         const v = this.mem.readU64(table + i * 8) ?? 0n;
-        if ((v & 3n) !== 0n && (v & BigInt(SL_PS)) === 0n) this.freeTableTree(Number(v & 0x000ffffffffff000n), level - 1);
+        if ((v & 3n) !== 0n && (v & BigInt(SL_PS)) === 0n) this.freeTableTree(Number(v & 0x000ffffffffff000n), level - 1, clear);
       }
     }
-    this.mem.zeroPage(table);
+    if (clear) this.mem.zeroPage(table);
     this.freePages.push(table);
   }
 
@@ -887,7 +902,9 @@ export class IntelIommuDriver {
     const slade = o.slade === true && (pgtt === PGTT_SL || pgtt === PGTT_NESTED) ? 1n << 9n : 0n;
     const v0 = BigInt(pgtt === PGTT_SL || pgtt === PGTT_NESTED ? slptr : 0) | (BigInt(pgtt) << 6n) | (BigInt(this.aw) << 2n) | slade;
     const v2 = pgtt === PGTT_FL || pgtt === PGTT_NESTED ? BigInt(flptr) | (flLevels === 5 ? 4n : 0n) | (o.sre ? 1n : 0n) | (o.wpe ? 0x10n : 0n) : 0n;
-    this.mem.writeU64(at + 8, BigInt(did & 0xffff));
+    // PWSNP, bit 87: "pasid_set_page_snoop(pte, !!ecap_smpwc(iommu->ecap))" in every pasid_pte_config_* / intel_pasid_setup_*.
+    const pwsnp = ((this.unit.ecap >> 48n) & 1n) === 1n ? 1n << 23n : 0n;
+    this.mem.writeU64(at + 8, BigInt(did & 0xffff) | pwsnp);
     this.mem.writeU64(at + 16, v2);
     for (let i = 3; i < 8; i++) this.mem.writeU64(at + 8 * i, 0n);
     this.mem.writeU64(at, v0 | 1n);

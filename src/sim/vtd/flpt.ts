@@ -36,6 +36,8 @@ import {
   VTD_FR_SM_NESTED_FL_READ,
   VTD_FR_SM_NESTED_FL_WRITE,
   VTD_FR_FS_BIT_UPDATE_FAILED,
+  VTD_FR_SM_FL_AD_NO_SNOOP,
+  VTD_FR_SM_SL_AD_NO_SNOOP,
   VTD_FR_SM_NESTED_FL_TOP_READ,
   VTD_FR_SM_SLPTPTR_INV,
   VTD_FR_SM_SL_ACCESS_ERR,
@@ -116,6 +118,12 @@ export class FlptWalker {
    * or an explanation never writes). QEMU vtd_iova_to_fspte / vtd_set_flag_in_pte.
    */
   updateAD = true;
+  /**
+   * The PASID entry has PWSNP = 0 (walks not snooped): an entry whose A (or D, for the leaf of a
+   * write) is still clear is fault 0x90 instead of an update (VT-d 3.10; reasons.ts
+   * VTD_FR_SM_FL_AD_NO_SNOOP). Set by the caller around one walk, probes included.
+   */
+  adNoSnoop = false;
 
   /** Record every entry read into `trail` (probes only). */
   recordTrail = false;
@@ -175,6 +183,7 @@ export class FlptWalker {
         if (r !== 0) {
           this.level = level;
           this.inSecondLevel = true;
+          if (r === VTD_FR_SM_SL_AD_NO_SNOOP) return r;
           return level === levels ? VTD_FR_SM_NESTED_FL_TOP_READ : VTD_FR_SM_NESTED_FL_READ;
         }
         at = (this.sl.hpaHi >>> 0) * TWO32 + (this.sl.hpaLo >>> 0);
@@ -198,13 +207,14 @@ export class FlptWalker {
       if ((lo & rsvdLo) !== 0 || (hi & (this.rsvdHi | xdRsvd)) !== 0) return VTD_FR_FS_PAGING_ENTRY_RSVD;
       if (req.exec && req.nxe && (hi & FL_XD_HI) !== 0) return VTD_FR_SM_EXECUTE;
       const leaf = level === 1 || large;
-      if (this.updateAD) {
+      if (this.updateAD || this.adNoSnoop) {
         // VT-d 3.6 "Accessed, Extended Accessed, and Dirty Flags" as QEMU does it (vtd_iova_to_fspte:
         // vtd_set_flag_in_pte(VTD_FL_A) on every level, VTD_FL_D on the leaf of a write; a failed
         // write is VTD_FR_FS_BIT_UPDATE_FAILED). Nested: the entry's GPA must be writable in the
         // second level (0x77). Only the low dword changes: no allocation.
         const want = FL_A | (leaf && write ? FL_D : 0);
         if ((lo & want) !== want) {
+          if (this.adNoSnoop) return VTD_FR_SM_FL_AD_NO_SNOOP;
           if (nest !== null && (this.sl.perm & 2) === 0) return VTD_FR_SM_NESTED_FL_WRITE;
           if (!mem.write32(at, lo | want)) return VTD_FR_FS_BIT_UPDATE_FAILED;
           if (record) this.trail[this.trail.length - 1] = flTrailEntry(level, index, at, lo | want, hi, this.haw, req.nxe);

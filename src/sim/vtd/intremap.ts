@@ -229,6 +229,14 @@ export class InterruptRemapper {
       this.format = MsiFormat.Compatibility;
       this.vector = data & 0xff;
       this.destination = (address >>> 12) & 0xff;
+      // The fault record's FI for a compatibility-format request is undefined (VT-d spec 10.4.14,
+      // Fault Recording Registers: FI holds the interrupt_index of remappable requests only); units
+      // report the address's bits 19:4 there - the destination ID times 0x100 - as public logs show:
+      // "[0xc9:0x05.0] fault index 0xa00 [fault reason 0x25]" (linux-pci, Feb 2022, "PCI: vmd:
+      // Check EIME mode before MSI remapping"), "[09:00.0] fault index 0x8080" (iommu list, the
+      // revert of 9cd4f1434479f; bit 11 is the x2APIC extended destination id), "[f0:1f.0] fault
+      // index 0x0" (an HPET MSI to APIC 0).
+      this.index = (address >>> 4) & 0xffff;
       return cfis ? 0 : VTD_FR_IR_REQ_COMPAT;
     }
     this.format = MsiFormat.Remappable;

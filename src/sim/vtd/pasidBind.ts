@@ -213,17 +213,19 @@ export function pageRequestStep(c: PasidStepContext, st: Extract<Step, { op: "pa
   if (st.prgi === undefined) u.nextPrgi = (u.nextPrgi + 1) & 0x1ff;
   let queued = 0;
   let dropped = 0;
-  let auto = false;
+  let auto = 0;
   const irqs = u.prInterrupts;
   for (let i = 0; i < st.pages; i++) {
     const last = st.last && i === st.pages - 1;
     const f = u.pageRequest(sid, st.pasid ?? -1, st.address + BigInt(i) * 4096n, st.write, st.privileged, st.exec, prgi, last, st.read, st.privateData);
     if (f === PageRequestFate.Queued) queued++;
-    else if (f === PageRequestFate.AutoResponded) auto = true;
+    else if (f === PageRequestFate.AutoResponded) auto++;
     else dropped++;
   }
-  const lost = dropped + (auto ? 1 : 0);
-  c.summary(`${plural(st.pages, "page request")} of ${st.device} (PRG ${prgi}${st.pasid !== undefined ? `, PASID ${hex(st.pasid)}` : ", no PASID"}): ${queued} queued${lost > 0 ? `, ${lost} lost to a full page request queue (PRS.PRO set)${auto ? "; the unit answered the last one itself with Success" : ""}` : ""}${pageRequestEventText(u, irqs)}`);
+  const lost = dropped + auto;
+  // A lost request with private data needs an answer too (unit.ts pageRequest): each one is answered.
+  const answered = auto === 0 ? "" : st.privateData !== undefined ? `; the unit answered ${auto === 1 ? "it" : `all ${auto}`} itself with Success (private data needs a response, VT-d 3.x)` : "; the unit answered the last one itself with Success";
+  c.summary(`${plural(st.pages, "page request")} of ${st.device} (PRG ${prgi}${st.pasid !== undefined ? `, PASID ${hex(st.pasid)}` : ", no PASID"}): ${queued} queued${lost > 0 ? `, ${lost} lost to a full page request queue (PRS.PRO set)${answered}` : ""}${pageRequestEventText(u, irqs)}`);
 }
 
 /**

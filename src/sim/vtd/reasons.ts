@@ -101,6 +101,18 @@ export const VTD_FR_SM_SL_ACCESS_ERR = 0x78;
 export const VTD_FR_SM_SL_PERM = 0x79;
 export const VTD_FR_SM_SL_RSVD = 0x7a;
 export const VTD_FR_SM_SLPTPTR_INV = 0x7b;
+/**
+ * An A/D update of a paging entry the unit walks without snooping (the PASID entry's PWSNP, bit 87,
+ * is 0; Linux sets it from ECAP.SMPWC, pasid_set_page_snoop). VT-d spec 3.10 "Snoop Behavior":
+ * "Remapping hardware encountering the need to atomically update A/EA/D bits in a paging-structure
+ * entry that is not snooped will result in a non-recoverable fault" (quoted in Linux 57f55048e564,
+ * "iommu/vt-d: Disallow dirty tracking if incoherent page walk"). Second level (with SLADE): 0x7c,
+ * Linux "SM: A/D bit update needed in second-level entry when set up in no snoop"; first level:
+ * 0x90, "... in first-level entry ..." (Linux 242b0aaeabbe shows a real 0x90 line on a unit with
+ * ECAP.SMPWC = 0). QEMU never reports either: its PASID entries are always walked snooped.
+ */
+export const VTD_FR_SM_SL_AD_NO_SNOOP = 0x7c;
+export const VTD_FR_SM_FL_AD_NO_SNOOP = 0x90;
 export const VTD_FR_SM_EXECUTE = 0x82;
 /** Table 26 "SGN.4": the input address of a request is above 2^HAW - 1 (pass-through PASIDs: the input is the output). */
 export const VTD_FR_SM_ADDR_BEYOND_MAX = 0x83;
@@ -173,6 +185,7 @@ const REASON_NAMES: readonly (readonly [code: number, qemu: string, short?: stri
   [VTD_FR_SM_SL_PERM, "", "SL R/W not set"],
   [VTD_FR_SM_SL_RSVD, "", "SL rsvd"],
   [VTD_FR_SM_SLPTPTR_INV, "", "SLPTPTR bad"],
+  [VTD_FR_SM_SL_AD_NO_SNOOP, "", "SL A/D update, no snoop"],
   [VTD_FR_FS_NON_CANONICAL, "VTD_FR_FS_NON_CANONICAL", "non-canonical"],
   [VTD_FR_FS_PAGING_ENTRY_US, "VTD_FR_FS_PAGING_ENTRY_US", "U/S = 0"],
   [VTD_FR_SM_EXECUTE, "", "no execute"],
@@ -181,6 +194,7 @@ const REASON_NAMES: readonly (readonly [code: number, qemu: string, short?: stri
   [VTD_FR_SM_WRITE, "VTD_FR_SM_WRITE", "no write permission"],
   [VTD_FR_SM_READ, "", "no read permission"],
   [VTD_FR_SM_INTERRUPT_ADDR, "VTD_FR_SM_INTERRUPT_ADDR", "interrupt range"],
+  [VTD_FR_SM_FL_AD_NO_SNOOP, "", "FL A/D update, no snoop"],
   [VTD_FR_FS_BIT_UPDATE_FAILED, "VTD_FR_FS_BIT_UPDATE_FAILED", "FL A/D update failed"],
 ];
 
@@ -370,7 +384,7 @@ const EXPLANATIONS: ReadonlyMap<number, string> = /* @__PURE__ */ new Map([
   [0x79, "Scalable mode: a second-level paging entry on the walk is not present (R = W = 0), or R and W ANDed down the second-level entries are both 0: the address is not mapped in the second level."],
   [0x7a, "Scalable mode: a second-level paging entry has non-zero reserved bits."],
   [0x7b, "Scalable mode: the second-level page-table pointer is invalid."],
-  [0x7c, "Scalable mode: a second-level Accessed/Dirty update was needed on an entry set up for no-snoop access."],
+  [0x7c, "Scalable mode: the second-level walk had to set an Accessed/Dirty bit (SLADE), but the PASID entry has PWSNP = 0 (page walks not snooped; Linux sets PWSNP only when ECAP.SMPWC = 1), and an A/D update of an entry that is not snooped is a fault (VT-d 3.10)."],
   [0x80, "Scalable mode: the address is not canonical for the first-level paging mode (bits above the table width are not a sign extension)."],
   [0x81, "Scalable mode: a first-level entry has U/S = 0 but the request was a user-privilege request."],
   [0x82, "Scalable mode: an execute request hit a page without execute permission."],
@@ -379,7 +393,7 @@ const EXPLANATIONS: ReadonlyMap<number, string> = /* @__PURE__ */ new Map([
   [0x85, "Scalable mode: a write (or atomic) request hit a page whose translation is read-only (R/W = 0 in a first-level entry, or W = 0 in a present second-level entry)."],
   [0x86, "Scalable mode: a read (or atomic) request hit a page whose translation is write-only (R = 0 in a present second-level entry)."],
   [0x87, "Scalable mode: the translated address falls in the interrupt address range 0xFEE00000-0xFEEFFFFF."],
-  [0x90, "Scalable mode: a first-level Accessed/Dirty update was needed on an entry set up for no-snoop access."],
+  [0x90, "Scalable mode: the first-level walk had to set an Accessed/Dirty bit (an entry with A clear, or D clear on a write), but the PASID entry has PWSNP = 0 (page walks not snooped; Linux sets PWSNP only when ECAP.SMPWC = 1), and an A/D update of an entry that is not snooped is a fault (VT-d 3.10)."],
   [0x91, "QEMU's code for a failed Accessed/Dirty bit update of a first-stage entry; Linux's table ends at 0x90 and prints \"Unknown\"."],
 ]);
 

@@ -153,6 +153,7 @@ export function composeEcap(spec: IommuSpec): bigint {
     if (spec.secondLevel ?? true) ecap |= 1n << 46n; // SLTS
     if (spec.nested ?? true) ecap |= 1n << 26n; // NEST
     if (spec.slads === true) ecap |= 1n << 45n; // SLADS: second-level A/D (Linux ecap_slads, VT-d 11.4.3)
+    if (spec.smpwc !== false) ecap |= 1n << 48n; // SMPWC: scalable-mode page walks snooped (Linux ecap_smpwc)
     const bits = spec.pasidBits ?? 20;
     if (bits > 0) ecap |= (1n << 40n) | (BigInt(bits - 1) << 35n); // PASID, PSS [39:35]
   }

@@ -161,6 +161,7 @@ export function pasidEntryLayout(v: readonly bigint[]): DecodedField[] {
     field("SLADE", v0, 9, 9, 0),
     field("SLPTPTR", v0, 63, 12, 0, addr),
     field("DID", v1, 15, 0, 64),
+    field("PWSNP", v1, 23, 23, 64, undefined, (r) => (r ? "page walks snooped" : "page walks not snooped: an A/D update faults")),
     field("SRE", v2, 0, 0, 128, undefined, (r) => (r ? "supervisor requests allowed" : "supervisor requests blocked")),
     field("ERE", v2, 1, 1, 128),
     field("FLPM", v2, 3, 2, 128, undefined, (r) => (r === 0n ? "4-level" : r === 1n ? "5-level" : "reserved")),
@@ -211,6 +212,8 @@ export interface SmPasid {
   nxe: boolean;
   /** SLADE: the second-level walk sets A and D (slpt.ts updateAD). */
   slade: boolean;
+  /** PWSNP (bit 87): page walks snooped; 0: an A/D update is fault 0x7c / 0x90 (slpt.ts / flpt.ts adNoSnoop). */
+  pwsnp: boolean;
   /** IOTLB tag of (DID, PASID). */
   tag: number;
   /** IOTLB tag of (DID, PASID)'s supervisor-only first-level translations (0: none yet; SmState.privTag). */
@@ -412,7 +415,9 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
         const w = u.walker;
         const saved = w.recordTrail;
         w.recordTrail = record;
+        w.adNoSnoop = pe.slade && !pe.pwsnp;
         r = w.walkTagged(bypass ? 0 : pe.tag, false, pe.slRoot, pe.slLevels, iovaHi, iovaLo, write, true);
+        w.adNoSnoop = false;
         w.recordTrail = saved;
         if (record) u.smTrail.push(...secondLevelTrail(w, big(iovaHi, iovaLo)));
         u.level = w.level;
@@ -424,8 +429,10 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
     } else {
       const t = u.translator;
       u.walker.updateAD = pe.slade;
+      u.walker.adNoSnoop = pe.slade && !pe.pwsnp;
       r = t.translate(pe.tag, pe.slRoot, pe.slLevels, pe.slWidth, iovaHi, iovaLo, write);
       u.walker.updateAD = false;
+      u.walker.adNoSnoop = false;
       u.iotlbHit = t.iotlbHit;
       u.level = t.level;
       u.setPerm(r === 0 ? t.perm : 0);
@@ -484,8 +491,12 @@ export function translateScalable(u: DmarUnit, sid: number, iovaHi: number, iova
       const savedW = u.walker.recordTrail;
       u.walker.recordTrail = record;
       u.walker.updateAD = pe.slade && !probe;
+      u.walker.adNoSnoop = pe.slade && !pe.pwsnp;
+      f.adNoSnoop = !pe.pwsnp;
       r = f.walk(pe.flRoot, pe.flLevels, iovaHi, iovaLo, write, req, nest);
       u.walker.updateAD = false;
+      u.walker.adNoSnoop = false;
+      f.adNoSnoop = false;
       u.walker.recordTrail = savedW;
       f.recordTrail = false;
       if (record) u.smTrail.push(...f.trail);
@@ -673,6 +684,8 @@ function resolvePasidEntry(u: DmarUnit, ctx: SmContext, pasid: number, record: b
     nxe: (v2 & 0x20n) !== 0n,
     // SLADE (bit 9): second-level A/D updates, on a unit with ECAP.SLADS (Linux pasid_set_ssade).
     slade: (v0 & 0x200n) !== 0n && u.spec.slads === true && (pgtt === PGTT_SL || pgtt === PGTT_NESTED),
+    // PWSNP (bit 87; Linux pasid_set_page_snoop, "Setup Page Walk Snoop bit (Bit 87)").
+    pwsnp: (v1 & 0x80_0000n) !== 0n,
     tag: pgtt === PGTT_PT ? 0 : u.sm.tag(did, pasid, fl),
     privTag: fl ? u.sm.privTag(did, pasid, false) : 0,
   };

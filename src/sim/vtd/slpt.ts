@@ -15,7 +15,7 @@
 import type { PhysicalMemory } from "../memory.js";
 import type { DecodedField } from "../iommu.js";
 import type { PagingStructureCache } from "./psc.js";
-import { VTD_FR_CONTEXT_ENTRY_INV, VTD_FR_PAGING_ENTRY_INV, VTD_FR_PAGING_ENTRY_RSVD, VTD_FR_READ, VTD_FR_SM_READ, VTD_FR_SM_SL_PERM, VTD_FR_SM_WRITE, VTD_FR_WRITE } from "./reasons.js";
+import { VTD_FR_CONTEXT_ENTRY_INV, VTD_FR_PAGING_ENTRY_INV, VTD_FR_PAGING_ENTRY_RSVD, VTD_FR_READ, VTD_FR_SM_READ, VTD_FR_SM_SL_AD_NO_SNOOP, VTD_FR_SM_SL_PERM, VTD_FR_SM_WRITE, VTD_FR_WRITE } from "./reasons.js";
 
 /** Second-level entry bits (VT-d spec 9.8; Linux `DMA_PTE_*`; QEMU `VTD_SL_*`). */
 export const SL_R = 0x1;
@@ -66,6 +66,12 @@ export class SlptWalker {
    * legacy walk and the benchmark write nothing). Set by the caller around one walk; off for probes.
    */
   updateAD = false;
+  /**
+   * SLADE on a PASID entry with PWSNP = 0 (walks not snooped): an entry whose A (or, for the leaf
+   * of a write, D) is still clear is fault 0x7c instead of an update (VT-d 3.10; reasons.ts
+   * VTD_FR_SM_SL_AD_NO_SNOOP). Set by the caller around one walk, probes included.
+   */
+  adNoSnoop = false;
   /** Leaf D after the last walk with updateAD (set by it on a write): a read of a clean writable page is not cached. */
   dirty = false;
 
@@ -248,17 +254,22 @@ export class SlptWalker {
         return VTD_FR_PAGING_ENTRY_RSVD;
       }
       const leaf = level === 1 || large === 1;
-      if (this.updateAD) {
+      if (this.updateAD || this.adNoSnoop) {
         // SLADE: A in every entry the walk uses, D in the leaf of a write that the permissions allow
         // (VT-d 3.6 "Accessed, Extended Accessed, and Dirty Flags", applied to second-level entries).
         // Only the low dword changes: no allocation.
         const want = SL_A | (leaf && write && (perm & need) !== 0 ? SL_D : 0);
         if ((lo & want) !== want) {
+          if (this.adNoSnoop) {
+            this.level = level;
+            this.trailLen = n;
+            return VTD_FR_SM_SL_AD_NO_SNOOP;
+          }
           lo |= want;
           mem.write32((tHi >>> 0) * TWO32 + (tLo >>> 0) + index * 8, lo);
           if (record) this.trailLo[n - 1] = lo;
         }
-        if (leaf) this.dirty = (lo & SL_D) !== 0;
+        if (leaf && this.updateAD) this.dirty = (lo & SL_D) !== 0;
       }
       if (leaf) {
         if (scalable && (perm & need) === 0) {

@@ -52,7 +52,7 @@ export const LAYOUT = {
     perm: 108,
     /** 1 when the last request was answered by the IOTLB (i32). */
     iotlbHit: 112,
-    /** IOTLB hit and miss counters (i32). */
+    /** IOTLB hit and miss counters (i32; an AMD-Vi burst's misses: the requests it walked). */
     hits: 116,
     misses: 120,
     /** translate()'s scratch request: IOVA (i64), write flag (u8), result (i64). */
@@ -71,8 +71,8 @@ export const LAYOUT = {
     faultLevel: 180,
     /** The event flags a fault of $amdV1Walk adds (i32). */
     flags: 184,
-    /** The faults the last $armBurst answered (i32): the unit writes their events when it takes them. */
-    faults: 188,
+    /** The faults the last $amdBurst or $armBurst answered (i32): the unit writes their events when it takes them. */
+    burstFaults: 188,
     bytes: 192,
   },
   /**
@@ -117,16 +117,21 @@ export const LAYOUT = {
    * "I/O Page Table Entry" / "PDE"; Linux amd_iommu_types.h IOMMU_PTE_PR, PM_PTE_LEVEL,
    * IOMMU_PTE_IR/IW; the model's defs.ts PTE_*): PR bit 0, Next Level 11:9 (7: a large page),
    * address 51:12, IR bit 61, IW bit 62. The walk's result: 0 a leaf, `fault` with the event
-   * flags (EVENT_FLAG_* of defs.ts: PR 0x010, PE 0x040, RZ 0x080) in block.flags.
+   * flags (EVENT_FLAG_* of defs.ts: PR 0x010, PE 0x040, RZ 0x080) in block.flags, `readError` an
+   * entry no memory backs (its address in block.hpa). A burst's fault word is event[1] 31:16,
+   * event code << codeShift | flags (spec 2.5.2: IO_PAGE_FAULT 2, PAGE_TAB_HARDWARE_ERROR 4;
+   * Linux amd_iommu_types.h EVENT_TYPE_IO_FAULT, EVENT_TYPE_PAGE_TAB_ERR; RW 0x020).
    */
-  amdV1: { fault: 1, flagPr: 0x010, flagPe: 0x040, flagRz: 0x080, nextLevelLarge: 7, irBit: 61 },
+  amdV1: { fault: 1, readError: 2, flagPr: 0x010, flagPe: 0x040, flagRz: 0x080, flagRw: 0x020, ioPageFault: 2, pageTabHardwareError: 4, codeShift: 12, nextLevelLarge: 7, irBit: 61 },
   /**
    * The AMD-Vi IOTLB (amdvi/iotlb.ts, where its layout is described) as $amdBurst reads and fills
    * it: per way an i32 tag (domain id + 1, 0 invalid) and `words` i32: 4 KiB frame number low,
    * high; the page's address low, high (4 KiB aligned); perm | pageShift << 8. FIFO victim byte
-   * per set. A burst's `aux` byte of a result: perm | pageShift << auxShiftShift.
+   * per set. A burst's `aux` byte of a result: perm | pageShift << auxShiftShift; its info byte of
+   * an IOTLB hit that faulted: infoHitFault in place of the hit bit; its fault list: per fault
+   * `faultBytes`, the request's index (i32) and at 8 the event's address (i64).
    */
-  amdIotlb: { words: 5, vpnLo: 0, vpnHi: 1, hpaLo: 2, hpaHi: 3, permShift: 4, auxShiftShift: 2 },
+  amdIotlb: { words: 5, vpnLo: 0, vpnHi: 1, hpaLo: 2, hpaHi: 3, permShift: 4, auxShiftShift: 2, infoHitFault: 0x10, faultBytes: 16 },
   /**
    * SMMUv3 VMSAv8-64 4 KiB-granule walk ($armWalk), event ids of SMMUv3 spec IHI 0070 7.3
    * (smmuv3/spec.ts F_*), Arm ARM D8.3.1 descriptor fields.
@@ -418,6 +423,27 @@ const FORMAT_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (global.
 const handBack = (c) => `(if ${c} (then (return (i32.const -1))))`;
 
 /**
+ * The rules of a v1 entry (AMD IOMMU spec 48882 section 2.2.3; QEMU hw/i386/amd_iommu.c fetch_pte;
+ * Linux amd/io_pgtable.c), stated once for the loop ($amdV1Walk) and the unrolled walks of the
+ * bursts: PR (bit 0) clear; IR/IW (bits 61/62) as R = 1, W = 2 ANDed into $p; Next Level (11:9).
+ */
+const amdAbsent = "(i64.eqz (i64.and (local.get $e) (i64.const 1)))";
+const amdAndPerm = (p) => `(local.set ${p} (i32.and (local.get ${p}) (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const ${A.irBit})))))`;
+const amdNextLevel = "(i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 9))) (i32.const 7))";
+/** i32: the leaf's permission $p lacks the access ($write 0/1: need R = 1 or W = 2). */
+const amdLacks = (p) => `(i32.eqz (i32.and (local.get ${p}) (i32.add (local.get $write) (i32.const 1))))`;
+/**
+ * Reads the v1 entry at `at` (i64 expr) into $e (readEntry). Outside the pool: where no memory
+ * backs it (`unbacked`: PhysicalMemory.read64 fails, the unit's PAGE_TAB_HARDWARE_ERROR at that
+ * entry's address, AmdViUnit.translate) `readError` (its address in $off + $poolHpa), else
+ * (sparse DRAM) `back`; in the event log ($evtOff: the log's offset from the pool, $evtBytes its
+ * size, 0 for none: a burst logs its faults after it ran, so a walk must not read what they will
+ * write) `back`.
+ */
+const amdRead = (at, back, readError) => `${readEntry(at, (c) => `(if ${c} (then (if ${unbacked} (then ${readError})) ${back}))`)}
+    (if (i64.lt_u (i64.sub (local.get $off) (local.get $evtOff)) (local.get $evtBytes)) (then ${back}))`;
+
+/**
  * AMD-Vi v1 (AMD IOMMU spec 48882 section 2.2.3; QEMU hw/i386/amd_iommu.c fetch_pte; Linux
  * amd/io_pgtable.c): the walk of DTE Mode levels from the Page Table Root Pointer. Per level: PR
  * (bit 0) clear is an IO_PAGE_FAULT without flags; IR/IW (bits 61/62) ANDed into the DTE's
@@ -427,26 +453,31 @@ const handBack = (c) => `(if ${c} (then (return (i32.const -1))))`;
  * access's permission is PR | PE; a Next Level at or above the current one is an invalid encoding
  * (PR | RZ); the levels a PDE skips need zero IOVA index bits (a fault without flags).
  * 0: a leaf (entry address, level, permission, page shift in the block); LAYOUT.amdV1.fault: a
- * fault (level, flags in the block); -1: an entry outside the pool (TypeScript walks).
+ * fault (level, flags in the block); LAYOUT.amdV1.readError: an entry no memory backs (level, the
+ * entry's address in block.hpa); -1: an entry in sparse DRAM or in the event log (see amdRead;
+ * the export: no event log), which TypeScript walks. From a table of any level with the
+ * permissions so far: the unrolled walks of the bursts continue here for what they do not unroll.
  */
 function amdV1WalkFunc() {
   const fault = (flags) => `(i32.store offset=${B.flags} (local.get $blk) (i32.const ${hex(flags)})) (return (i32.const ${A.fault}))`;
   return `
   (func (export "amdV1Walk") (param $root f64) (param $mode i32) (param $iovaHi i32) (param $iovaLo i32) (param $perm i32) (param $write i32) (result i32)
-    (call $amdV1Walk (i64.trunc_f64_u (local.get $root)) (local.get $mode) ${iovaOf("$iovaHi", "$iovaLo")} (local.get $perm) (local.get $write)))
+    (call $amdV1Walk (i64.trunc_f64_u (local.get $root)) (local.get $mode) ${iovaOf("$iovaHi", "$iovaLo")} (local.get $perm) (local.get $write)
+      (i64.const 0) (i64.const 0)))
 
-  (func $amdV1Walk (param $root i64) (param $mode i32) (param $iova i64) (param $perm i32) (param $write i32) (result i32)
+  (func $amdV1Walk (param $root i64) (param $mode i32) (param $iova i64) (param $perm i32) (param $write i32)
+    (param $evtOff i64) (param $evtBytes i64) (result i32)
     ${FORMAT_LOCALS} (local $table i64) (local $level i32) (local $next i32) (local $shift i32) (local $l i32)
     ${FORMAT_SETUP}
     (local.set $table (local.get $root))
     (local.set $level (local.get $mode))
     (loop $down
       (i32.store offset=${B.level} (local.get $blk) (local.get $level))
-      ${readEntry(`(i64.add (local.get $table) (i64.shl ${amdIndex("(local.get $level)")} (i64.const 3)))`, handBack)}
-      (if (i64.eqz (i64.and (local.get $e) (i64.const 1))) (then ${fault(0)}))
-      ;; IR (bit ${A.irBit}) is R = 1, IW (bit ${A.irBit + 1}) W = 2.
-      (local.set $perm (i32.and (local.get $perm) (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const ${A.irBit})))))
-      (local.set $next (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 9))) (i32.const 7)))
+      ${amdRead(`(i64.add (local.get $table) (i64.shl ${amdIndex("(local.get $level)")} (i64.const 3)))`, "(return (i32.const -1))",
+        `(i64.store offset=${B.hpa} (local.get $blk) (i64.add (local.get $off) (local.get $poolHpa))) (return (i32.const ${A.readError}))`)}
+      (if ${amdAbsent} (then ${fault(0)}))
+      ${amdAndPerm("$perm")}
+      (local.set $next ${amdNextLevel})
       (if (i32.or (i32.eqz (local.get $next)) (i32.eq (local.get $next) (i32.const ${A.nextLevelLarge})))
         (then
           (local.set $shift (i32.add (i32.const 3) (i32.mul (i32.const 9) (local.get $level))))
@@ -457,7 +488,7 @@ function amdV1WalkFunc() {
                 (i64.and (i64.shr_u (local.get $e) (i64.const 12)) (i64.const 0xffffffffff)) (i64.const -1))))))
               (if (i32.gt_u (local.get $shift) (i32.add (i32.const 12) (i32.mul (i32.const 9) (local.get $level))))
                 (then ${fault(A.flagPr | A.flagRz)}))))
-          (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1)))) (then ${fault(A.flagPr | A.flagPe)}))
+          (if ${amdLacks("$perm")} (then ${fault(A.flagPr | A.flagPe)}))
           (i64.store offset=${B.hpa} (local.get $blk) (i64.and (local.get $e) (i64.const ${ADDR_51_12})))
           (i32.store offset=${B.perm} (local.get $blk) (local.get $perm))
           (i32.store offset=${B.pageShift} (local.get $blk) (local.get $shift))
@@ -479,45 +510,125 @@ function amdV1WalkFunc() {
 
 const AI = LAYOUT.amdIotlb;
 const IW = LAYOUT.interruptWindow;
+/** The Modes whose bursts walk unrolled ($amdBurst4); the others call $amdV1Walk per miss ($amdBurstAny). */
+const AMD_UNROLLED = [4];
+
+/**
+ * The walk of a burst's miss: `levels` unrolled levels from $root (Mode = levels), or 0: the loop
+ * ($amdV1Walk). Ends in br $leaf ($addr the leaf entry's address field, $shift, $p, $lvl), br
+ * $fault ($flags, $infoF), or br $stop (hand the request back). Unrolled, a level takes the common
+ * entries - a PDE of the next level, a leaf (Next Level 0) of the level's size, PR clear - and
+ * leaves the rest (skipped levels, Next Level 7, invalid encodings) to $amdV1Walk from that
+ * level's table with the permissions so far (ANDing them again changes nothing).
+ */
+function amdBurstWalk(levels) {
+  /** PAGE_TAB_HARDWARE_ERROR at level L (i32 expr), the entry's address `at` (i64 expr): no flags but RW. */
+  const readErrorAt = (L, at) => `(local.set $code (i32.const ${A.pageTabHardwareError})) (local.set $evtAddr ${at})
+            (local.set $flags (i32.const 0)) (local.set $infoF ${L}) (br $fault)`;
+  const general = (table, level) => `(local.set $r (call $amdV1Walk ${table} ${level} (local.get $iova) (local.get $p) (local.get $write)
+          (local.get $evtOff) (local.get $evtBytes)))
+        (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
+        (local.set $lvl (i32.load offset=${B.level} (local.get $blk)))
+        (if (i32.eq (local.get $r) (i32.const ${A.readError}))
+          (then ${readErrorAt("(local.get $lvl)", `(i64.load offset=${B.hpa} (local.get $blk))`)}))
+        (if (local.get $r)
+          (then
+            (local.set $flags (i32.load offset=${B.flags} (local.get $blk)))
+            (local.set $infoF (local.get $lvl))
+            (br $fault)))
+        (local.set $addr (i64.load offset=${B.hpa} (local.get $blk)))
+        (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))
+        (local.set $p (i32.load offset=${B.perm} (local.get $blk)))
+        (br $leaf)`;
+  if (levels === 0) return `(local.set $p (local.get $perm))
+        ${general("(local.get $root)", "(local.get $mode)")}`;
+  const faultAt = (L, flags) => `(local.set $flags (i32.const ${hex(flags)})) (local.set $infoF (i32.const ${L})) (br $fault)`;
+  const leafAt = (L) => `(local.set $shift (i32.const ${12 + 9 * (L - 1)}))
+            (local.set $addr (i64.and (local.get $e) (i64.const ${ADDR_51_12})))
+            (local.set $lvl (i32.const ${L}))
+            (if ${amdLacks("$p")} (then ${faultAt(L, A.flagPr | A.flagPe)}))
+            (br $leaf)`;
+  let s = "(local.set $p (local.get $perm))\n        (local.set $table (local.get $root))";
+  for (let L = levels; L >= 1; L--) {
+    // index(iova, L) * 8 = (iova >> (12 + 9 (L - 1)) & 511) << 3 = (iova >> 9L) & 0xff8
+    s += `
+        ;; Level ${L}: IOVA bits ${Math.min(63, 11 + 9 * L)}:${3 + 9 * L}
+        ${L === levels ? "" : `(local.set $table (i64.and (local.get $e) (i64.const ${ADDR_51_12})))`}
+        ${amdRead(`(i64.add (local.get $table) (i64.and (i64.shr_u (local.get $iova) (i64.const ${9 * L})) (i64.const 0xff8)))`, "(br $stop)",
+          readErrorAt(`(i32.const ${L})`, "(i64.add (local.get $off) (local.get $poolHpa))"))}
+        (if ${amdAbsent} (then ${faultAt(L, 0)}))
+        ${amdAndPerm("$p")}
+        (local.set $next ${amdNextLevel})
+        (if (i32.ne (local.get $next) (i32.const ${L - 1}))
+          (then
+            ${L > 1 ? `(if (i32.eqz (local.get $next)) (then ${leafAt(L)}))` : ""}
+            ${general("(local.get $table)", `(i32.const ${L})`)}))`;
+  }
+  return s + `
+        ${leafAt(1)}`;
+}
 
 /**
  * AMD-Vi's translate step for a burst of $n requests of one device whose DTE the unit resolved
  * (domain $did, Mode $mode levels from $root, the DTE's IR/IW $perm): per request, in
  * AmdViUnit.translate's order - a write to the interrupt range is not DMA; the IOTLB (4 KiB frame
- * tag, $useTlb); on a miss the Mode's address range, the walk ($amdV1Walk), the IOTLB fill of the
- * leaf. Request i, result i and info byte i as in $burst (a result is always an address), aux
- * byte i: perm | pageShift << ${AI.auxShiftShift}. Stops at the first request it does not answer -
- * an interrupt write, an IOTLB hit lacking the permission, a fault, an entry outside the pool - and
- * returns its index (n when all were answered); nothing of that request was counted, cached or
- * written, so the unit translates it alone. The burst's IOTLB hits are left in block.hits.
+ * tag, $useTlb); on a miss the Mode's address range, the walk (amdBurstWalk), the IOTLB fill of
+ * the leaf. Request i, result i and info byte i as in $burst, aux byte i: perm | pageShift <<
+ * ${AI.auxShiftShift}. A fault is a result too: (event code << ${A.codeShift} | flags with RW, LAYOUT.faultHi), the
+ * word of event[1] 31:16 that the unit logs when it takes the result, and an entry of the fault
+ * list ($faultList: the request's index, the event's address) - an IO_PAGE_FAULT: an IOTLB hit
+ * lacking the permission (PR | PE, level 1, info bit ${hex(AI.infoHitFault)} in place of the hit bit, aux from
+ * the entry), a range fault (level 0), a walk fault (its level; aux perm 0, 4 KiB); a
+ * PAGE_TAB_HARDWARE_ERROR: an entry no memory backs (its level, its address the event's).
+ * Stops at the first request it does not answer - an interrupt write, an entry in sparse DRAM
+ * or in the event log ($evtOff, $evtBytes: see amdRead) - and returns its index (n when all were
+ * answered); nothing of that request was counted, cached or written, so the unit translates it
+ * alone. block.hits: the burst's IOTLB hits; block.misses: its walks (the misses in range);
+ * block.burstFaults: its faults.
  */
-function amdBurstFunc() {
+function amdBurstFunc(levels) {
   const word = (f) => `(i32.load offset=${4 * f} (local.get $o))`;
+  const resultAt = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
+  // The probe (AmdIotlb.lookup): the set of the 4 KiB frame (its low bits), its ways in order; a
+  // way matches with its tag (domain + 1) and frame number. Sets $o to the matching way's words
+  // and branches to $hit, or falls through (a miss).
+  const probeAny = `(local.set $set (i32.and (local.get $vpnLo) (i32.sub (global.get $amdSets) (i32.const 1))))
+            (local.set $way (i32.mul (local.get $set) (global.get $amdWays)))
+            (local.set $w (i32.const 0))
+            (loop $probe
+              (br_if $miss (i32.ge_u (local.get $w) (global.get $amdWays)))
+              (local.set $o (i32.add (global.get $amdWords) (i32.mul (i32.add (local.get $way) (local.get $w)) (i32.const ${4 * AI.words}))))
+              (br_if $hit (i32.and (i32.eq (i32.load (i32.add (global.get $amdTag) (i32.shl (i32.add (local.get $way) (local.get $w)) (i32.const 2)))) (local.get $tagV))
+                (i32.and (i32.eq ${word(AI.vpnLo)} (local.get $vpnLo)) (i32.eq ${word(AI.vpnHi)} (local.get $vpnHi)))))
+              (local.set $w (i32.add (local.get $w) (i32.const 1)))
+              (br $probe))`;
+  // 4 ways, unrolled: the set's words and tags at constant offsets.
+  const probe4 = `(local.set $set (i32.and (local.get $vpnLo) (local.get $setMask)))
+            (local.set $o (i32.add (local.get $wordsAt) (i32.mul (local.get $set) (i32.const ${4 * 4 * AI.words}))))
+            (local.set $t (i32.add (local.get $tagsAt) (i32.shl (local.get $set) (i32.const 4))))
+            ${[0, 1, 2, 3].map((w) => `(if (i32.and (i32.eq (i32.load offset=${4 * (w * AI.words + AI.vpnLo)} (local.get $o)) (local.get $vpnLo))
+              (i32.and (i32.eq (i32.load offset=${4 * w} (local.get $t)) (local.get $tagV)) (i32.eq (i32.load offset=${4 * (w * AI.words + AI.vpnHi)} (local.get $o)) (local.get $vpnHi))))
+              (then ${w === 0 ? "" : `(local.set $o (i32.add (local.get $o) (i32.const ${4 * w * AI.words})))`} (br $hit)))`).join("\n            ")}`;
   return `
-  (global $amdTag (mut i32) (i32.const 0))
-  (global $amdWords (mut i32) (i32.const 0))
-  (global $amdVictim (mut i32) (i32.const 0))
-  (global $amdSets (mut i32) (i32.const 1))
-  (global $amdWays (mut i32) (i32.const 1))
-  (func (export "configureAmdIotlb") (param $tag i32) (param $words i32) (param $victim i32) (param $sets i32) (param $ways i32)
-    (global.set $amdTag (local.get $tag))
-    (global.set $amdWords (local.get $words))
-    (global.set $amdVictim (local.get $victim))
-    (global.set $amdSets (local.get $sets))
-    (global.set $amdWays (local.get $ways)))
-
-  (func (export "amdBurst") (param $did i32) (param $root f64) (param $mode i32) (param $perm i32) (param $useTlb i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
+  (func $amdBurst${levels === 0 ? "Any" : levels} (param $did i32) (param $root i64) (param $mode i32) (param $perm i32) (param $useTlb i32)
+    (param $evtOff i64) (param $evtBytes i64)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
+    ${FORMAT_LOCALS} (local $code i32) (local $evtAddr i64)
     (local $i i32) (local $iova i64) (local $write i32) (local $vpnLo i32) (local $vpnHi i32) (local $set i32) (local $w i32)
     (local $way i32) (local $o i32) (local $pw i32) (local $out i64) (local $shift i32) (local $hits i32) (local $tagV i32)
-    (local $root64 i64) (local $blk i32) (local $range i64) (local $p i32)
-    (local.set $blk (global.get $blk))
-    (local.set $root64 (i64.trunc_f64_u (local.get $root)))
+    (local $range i64) (local $p i32) (local $r i32) (local $table i64) (local $next i32) (local $addr i64) (local $lvl i32)
+    (local $flags i32) (local $infoF i32) (local $auxF i32) (local $faults i32) (local $outOfRange i32)
+    (local $setMask i32) (local $wordsAt i32) (local $tagsAt i32) (local $t i32)
+    ${FORMAT_SETUP}
+    (local.set $setMask (global.get $amdSetMask))
+    (local.set $wordsAt (global.get $amdWords))
+    (local.set $tagsAt (global.get $amdTag))
+    (local.set $code (i32.const ${A.ioPageFault}))
     (local.set $tagV (i32.add (local.get $did) (i32.const 1)))
     ;; The IOVA bits a Mode below 6 does not reach (bits 12 + 9 Mode up) must be zero; Mode 6 reaches all.
-    (local.set $range (select (i64.const 0)
+    (local.set $range ${levels === 0 ? `(select (i64.const 0)
       (i64.shl (i64.const -1) (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (local.get $mode)))))
-      (i32.ge_u (local.get $mode) (i32.const 6))))
+      (i32.ge_u (local.get $mode) (i32.const 6)))` : levels >= 6 ? "(i64.const 0)" : `(i64.const ${hex(2n ** 64n - 2n ** BigInt(12 + 9 * levels))})`})
     (block $stop
       (loop $next
         (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
@@ -528,43 +639,62 @@ function amdBurstFunc() {
           (i32.and (i64.ge_u (local.get $iova) (i64.const ${hex(IW.first)})) (i64.le_u (local.get $iova) (i64.const ${hex(IW.last)})))))
         (local.set $vpnLo (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))))
         (local.set $vpnHi (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 44))))
+        (block $leaf
+        (block $fault
         (block $miss
           (br_if $miss (i32.eqz (local.get $useTlb)))
-          ;; The set of the 4 KiB frame: its low bits; ways in order (AmdIotlb.lookup).
-          (local.set $set (i32.and (local.get $vpnLo) (i32.sub (global.get $amdSets) (i32.const 1))))
-          (local.set $way (i32.mul (local.get $set) (global.get $amdWays)))
-          (local.set $w (i32.const 0))
-          (loop $probe
-            (br_if $miss (i32.ge_u (local.get $w) (global.get $amdWays)))
-            (local.set $o (i32.add (global.get $amdWords) (i32.mul (i32.add (local.get $way) (local.get $w)) (i32.const ${4 * AI.words}))))
-            (if (i32.and (i32.eq (i32.load (i32.add (global.get $amdTag) (i32.shl (i32.add (local.get $way) (local.get $w)) (i32.const 2)))) (local.get $tagV))
-                  (i32.and (i32.eq ${word(AI.vpnLo)} (local.get $vpnLo)) (i32.eq ${word(AI.vpnHi)} (local.get $vpnHi))))
-              (then
-                (local.set $pw ${word(AI.permShift)})
-                ;; A hit lacking the access's permission faults (PR | PE): the unit's.
-                (br_if $stop (i32.eqz (i32.and (local.get $pw) (i32.add (local.get $write) (i32.const 1)))))
-                (i32.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))
-                  (i32.or ${word(AI.hpaLo)} (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
-                (i32.store offset=4 (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))) ${word(AI.hpaHi)})
-                (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
-                (i32.store8 (i32.add (local.get $aux) (local.get $i))
-                  (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
-                (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-                (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                (br $next)))
-            (local.set $w (i32.add (local.get $w) (i32.const 1)))
-            (br $probe)))
-        ;; The Mode's address range, then the walk; a fault or a hand-back stops the burst.
-        (br_if $stop (i64.ne (i64.and (local.get $iova) (local.get $range)) (i64.const 0)))
-        (br_if $stop (call $amdV1Walk (local.get $root64) (local.get $mode) (local.get $iova) (local.get $perm) (local.get $write)))
+          (block $hit
+            ${levels === 0 ? probeAny : probe4}
+            (br $miss))
+          ;; A hit at $o (the way's words).
+          (local.set $pw ${word(AI.permShift)})
+          (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+          ;; A hit lacking the access's permission faults (PR | PE) at level 1: the unit's.
+          (if ${amdLacks("$pw")}
+            (then
+              (local.set $flags (i32.const ${hex(A.flagPr | A.flagPe)}))
+              (local.set $infoF (i32.const ${1 | AI.infoHitFault}))
+              (local.set $auxF (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
+              (br $fault)))
+          (i32.store ${resultAt}
+            (i32.or ${word(AI.hpaLo)} (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+          (i32.store offset=4 ${resultAt} ${word(AI.hpaHi)})
+          (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
+          (i32.store8 (i32.add (local.get $aux) (local.get $i))
+            (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $next))
+        ;; A walk fault: permission 0, a 4 KiB page (translate()'s result fields at a fault).
+        (local.set $auxF (i32.const ${12 << AI.auxShiftShift}))
+        ;; The Mode's address range (an IO_PAGE_FAULT without flags at level 0; no walk), then the walk.
+        (if (i64.ne (i64.and (local.get $iova) (local.get $range)) (i64.const 0))
+          (then
+            (local.set $outOfRange (i32.add (local.get $outOfRange) (i32.const 1)))
+            (local.set $flags (i32.const 0))
+            (local.set $infoF (i32.const 0))
+            (br $fault)))
+        ${amdBurstWalk(levels)})
+        ;; A fault: its event word as the result (the unit logs the event when it takes it), and in
+        ;; the fault list its index and the event's address (the IOVA; an unreadable entry's own).
+        (i32.store ${resultAt} (i32.or (i32.shl (local.get $code) (i32.const ${A.codeShift}))
+          (i32.or (i32.shl (local.get $write) (i32.const ${Math.log2(A.flagRw)})) (local.get $flags))))
+        (i32.store offset=4 ${resultAt} (i32.const ${LAYOUT.faultHi}))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $infoF))
+        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $auxF))
+        (local.set $o (i32.add (local.get $faultList) (i32.shl (local.get $faults) (i32.const ${Math.log2(AI.faultBytes)}))))
+        (i32.store (local.get $o) (local.get $i))
+        (i64.store offset=8 (local.get $o)
+          (select (local.get $evtAddr) (local.get $iova) (i32.eq (local.get $code) (i32.const ${A.pageTabHardwareError}))))
+        (local.set $code (i32.const ${A.ioPageFault}))
+        (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next))
         ;; The leaf: page base from the entry, offset from the IOVA (AmdViUnit.leaf).
-        (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))
-        (local.set $p (i32.load offset=${B.perm} (local.get $blk)))
         (local.set $out (i64.or
-          (i64.and (i64.load offset=${B.hpa} (local.get $blk)) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))
+          (i64.and (local.get $addr) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))
           (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
-        (i64.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))) (local.get $out))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.load offset=${B.level} (local.get $blk)))
+        (i64.store ${resultAt} (local.get $out))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $lvl))
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (i32.or (local.get $p) (i32.shl (local.get $shift) (i32.const ${AI.auxShiftShift}))))
         (if (local.get $useTlb)
           (then
@@ -584,6 +714,8 @@ function amdBurstFunc() {
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
+    (i32.store offset=${B.misses} (local.get $blk) (i32.sub (i32.sub (local.get $i) (local.get $hits)) (local.get $outOfRange)))
+    (i32.store offset=${B.burstFaults} (local.get $blk) (local.get $faults))
     (local.get $i))`;
 }
 
@@ -669,6 +801,39 @@ const ARM_WALK_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (globa
     (local.set $poolHpa (global.get $poolHpa))
     (local.set $poolOff (global.get $poolOff))`;
 
+/** The AMD-Vi IOTLB's arrays, and the burst's entry: the unrolled Mode's specialization or the any-Mode one. */
+function amdBurstFuncs() {
+  return `
+  (global $amdTag (mut i32) (i32.const 0))
+  (global $amdWords (mut i32) (i32.const 0))
+  (global $amdVictim (mut i32) (i32.const 0))
+  (global $amdSets (mut i32) (i32.const 1))
+  (global $amdWays (mut i32) (i32.const 1))
+  (global $amdSetMask (mut i32) (i32.const 0))
+  (func (export "configureAmdIotlb") (param $tag i32) (param $words i32) (param $victim i32) (param $sets i32) (param $ways i32)
+    (global.set $amdTag (local.get $tag))
+    (global.set $amdWords (local.get $words))
+    (global.set $amdVictim (local.get $victim))
+    (global.set $amdSets (local.get $sets))
+    (global.set $amdWays (local.get $ways))
+    (global.set $amdSetMask (i32.sub (local.get $sets) (i32.const 1))))
+${[0, ...AMD_UNROLLED].map(amdBurstFunc).join("\n")}
+
+  ;; $evt, $evtBytes: the event log (its address and size; 0 bytes: none).
+  (func (export "amdBurst") (param $did i32) (param $root f64) (param $mode i32) (param $perm i32) (param $useTlb i32)
+    (param $evt f64) (param $evtBytes i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
+    (local $root64 i64) (local $evtOff i64) (local $bytes i64)
+    (local.set $root64 (i64.trunc_f64_u (local.get $root)))
+    (local.set $evtOff (i64.sub (i64.trunc_f64_u (local.get $evt)) (global.get $poolHpa)))
+    (local.set $bytes (i64.extend_i32_u (local.get $evtBytes)))
+${AMD_UNROLLED.map((L) => `    (if (i32.and (i32.eq (local.get $mode) (i32.const ${L})) (i32.or (i32.eqz (local.get $useTlb)) (i32.eq (global.get $amdWays) (i32.const 4))))
+      (then (return (call $amdBurst${L} (local.get $did) (local.get $root64) (local.get $mode) (local.get $perm) (local.get $useTlb)
+        (local.get $evtOff) (local.get $bytes) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))))`).join("\n")}
+    (call $amdBurstAny (local.get $did) (local.get $root64) (local.get $mode) (local.get $perm) (local.get $useTlb)
+      (local.get $evtOff) (local.get $bytes) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))`;
+}
+
 /**
  * SMMUv3, one stage of a VMSAv8-64 walk with the 4 KiB granule (Arm ARM D8.2-D8.4 and the
  * AArch64 walk pseudocode's order; SMMUv3 spec IHI 0070 3.4, 5.2, 5.4; StageWalker.walk): from
@@ -751,7 +916,7 @@ const armGuarded = `(i64.lt_u (i64.sub (local.get $off) (global.get $armGuardOff
  * W 2, X 4; a fault's: the TLB entry's permission | ${hex(AT.auxHit)} when the TLB answered, 0
  * when a walk did). A fault - F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION, from the TLB or
  * the walk - is a result (event id, ${LAYOUT.faultHi}) like $burst's; its event is not written
- * here (block.faults counts them: the unit writes their events, in order, as it takes the results).
+ * here (block.burstFaults counts them: the unit writes their events, in order, as it takes the results).
  * Stops at the first request it cannot decide - a descriptor outside the pool or in the event
  * queue ($evq, $evqBytes: see armGuarded) - and returns its index (n when all were answered);
  * nothing of that request was counted, cached or written, so the unit translates it alone. The
@@ -962,7 +1127,7 @@ function armBurstFunc() {
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
-    (i32.store offset=${B.faults} (local.get $blk) (local.get $faults))
+    (i32.store offset=${B.burstFaults} (local.get $blk) (local.get $faults))
     (local.get $i))`;
 
   return `
@@ -1105,7 +1270,7 @@ export function translateCoreWat() {
     (global.set $ways (local.get $ways)))
 ${levelsRange.map(walkFunc).join("\n")}
 ${amdV1WalkFunc()}
-${amdBurstFunc()}
+${amdBurstFuncs()}
 ${armWalkFunc()}
 ${armBurstFunc()}
 

@@ -18,7 +18,7 @@ export const CORE_BLOCK = {
   pageShift: 176,
   faultLevel: 180,
   flags: 184,
-  faults: 188,
+  burstFaults: 188,
   bytes: 192,
 } as const;
 export const CORE_INFO = {
@@ -44,9 +44,14 @@ export const CORE_IOTLB = {
 } as const;
 export const CORE_AMD_V1 = {
   fault: 1,
+  readError: 2,
   flagPr: 16,
   flagPe: 64,
   flagRz: 128,
+  flagRw: 32,
+  ioPageFault: 2,
+  pageTabHardwareError: 4,
+  codeShift: 12,
   nextLevelLarge: 7,
   irBit: 61,
 } as const;
@@ -58,6 +63,8 @@ export const CORE_AMD_IOTLB = {
   hpaHi: 3,
   permShift: 4,
   auxShiftShift: 2,
+  infoHitFault: 16,
+  faultBytes: 16,
 } as const;
 export const CORE_ARM = {
   translation: 16,

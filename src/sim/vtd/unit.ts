@@ -1059,6 +1059,15 @@ export class DmarUnit implements DmaUnit {
    * group, drivers/iommu/io-pgfault.c). QEMU does not auto-respond (it returns -ENOSPC to the
    * device model); the spec's auto-response is modelled here. `pasid` < 0: a request without PASID
    * (PP = 0). Each answer is in `pageResponses` (auto-responses with `auto: true`).
+   *
+   * A VT-d 3.x unit (prq-private-data) also owes a response to a request with private data that is
+   * not the last of its group: "VT-d Rev3.0 ... introduced private data that requires page
+   * response even the request is not last request in group (LPIG)" (Linux 5b438f4ba315, v5.0; and
+   * 5f75585e19cc: "Page responses should only be sent when last page in group (LPIG) or private
+   * data is present"). So a lost PDP request is answered like a lost LPIG one: Success, with its
+   * private data (the response's qw2, as Linux's own responses echo it). The spec's overflow text
+   * itself was not available to check this against; the rule "the unit answers a lost request that
+   * needs an answer" is read from the two commits.
    */
   pageRequest(sid: number, pasid: number, addr: bigint, write: boolean, priv: boolean, exec: boolean, prgi: number, lpig = true, read = !write, privateData?: bigint): PageRequestFate {
     if (((this.ecap >> 29n) & 1n) === 0n) return PageRequestFate.Refused;
@@ -1074,8 +1083,9 @@ export class DmarUnit implements DmaUnit {
         this.regs[DMAR_PRS_REG >> 2] = prs | PRS_PRO;
         this.pageRequestEvent(prs);
       }
-      if (!lpig) return PageRequestFate.Dropped;
-      this.pageResponses.push({ sid, pasid: Math.max(pasid, 0), prgi, code: QI_RESP_SUCCESS, auto: true });
+      const pdpLost = privateData !== undefined && this.spec.prqPrivateData === true;
+      if (!lpig && !pdpLost) return PageRequestFate.Dropped;
+      this.pageResponses.push({ sid, pasid: Math.max(pasid, 0), prgi, code: QI_RESP_SUCCESS, auto: true, ...(pdpLost ? { privateData: BigInt.asUintN(64, privateData) } : {}) });
       return PageRequestFate.AutoResponded;
     }
     const at = Number(pqa & ~0xfffn) + tail;
