@@ -363,7 +363,7 @@ export class RowList {
     const col = page.cols;
     readRow(col as RowColumns, k, col.index![k]!, fields);
     const names = store.info?.reasonNames;
-    rowCells(fields, store.deviceBySid.get(fields.sid), store.radix, cellText, names);
+    rowCells(fields, store.deviceBySid.get(fields.sid), store.radix, cellText, names, store.info?.domainNames);
     const cls = rowResult(fields, names).cls;
     const diff = store.state.compare ? col.diff?.[k] ?? 0 : 0;
     const change = diff & DIFF_KIND_MASK;

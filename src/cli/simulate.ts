@@ -49,6 +49,8 @@ export interface ReportStep {
   dmesg: string[];
   /** The VMM's stderr lines of this step, when it printed any. */
   vmm?: { vm: string; text: string }[];
+  /** The guest kernels' lines of this step (a guest vIOMMU driver's), when any printed. */
+  guest?: { vm: string; text: string }[];
 }
 
 /** Ranges and faults listed per step at most (the counts are always complete). */
@@ -99,6 +101,8 @@ export interface SimulateReport {
   host?: { iommu: string; devices: number; groups: number; vms: number };
   dmesg: string[];
   vmm: { vm: string; text: string }[];
+  /** The guest kernels' lines (each VM's dmesg), when any printed. */
+  guest?: { vm: string; text: string }[];
   /** notReached: `expect`s of steps after an early stop, never evaluated (each also in `steps`, status "not-reached"). */
   expectations: { passed: number; failed: number; notReached: number };
   stoppedEarly?: string;
@@ -155,6 +159,7 @@ export function simulateText(text: string, file: string, opts: { detail?: boolea
     for (let i = o.logStart; i < o.logEnd; i++) {
       const l = run.log[i]!;
       if (l.source === "kernel") s.dmesg.push(`${formatTimestamp(l.ns)}${l.text}`);
+      else if (l.source === "guest") (s.guest ??= []).push({ vm: l.vm ?? "", text: l.text });
       else (s.vmm ??= []).push({ vm: l.vm ?? "", text: l.text });
     }
     if (o.error) s.error = o.error;
@@ -170,6 +175,7 @@ export function simulateText(text: string, file: string, opts: { detail?: boolea
   report.trace = { events: t.length, dma, faults, bytes: t.length * Trace.BYTES_PER_EVENT, bytesPerEvent: Trace.BYTES_PER_EVENT };
   for (const l of run.log) {
     if (l.source === "kernel") report.dmesg.push(`${formatTimestamp(l.ns)}${l.text}`);
+    else if (l.source === "guest") (report.guest ??= []).push({ vm: l.vm ?? "", text: l.text });
     else report.vmm.push({ vm: l.vm ?? "", text: l.text });
   }
   // A run that stopped early did not check what came after: each later expect is "not reached".
@@ -283,6 +289,10 @@ export function formatReport(r: SimulateReport, opts: { quiet?: boolean } = {}):
     if (r.vmm.length > 0) {
       out.push("VMM stderr:");
       for (const l of r.vmm) out.push(`  [${l.vm}] ${l.text}`);
+    }
+    if (r.guest !== undefined) {
+      out.push("guest dmesg:");
+      for (const l of r.guest) out.push(`  [${l.vm}] ${l.text}`);
     }
   }
   if (r.stoppedEarly) out.push(`stopped early: ${r.stoppedEarly}`);

@@ -267,7 +267,7 @@ export class DebugInspector {
     const virtio = c.viommu === "virtio-iommu";
     const vars: VarNode[] = [
       { name: "event", value: `#${e} ${EVENT_KIND_NAMES[t.kind[e]!] ?? ""}` },
-      { name: "call", value: `${call} in domain ${t.did[e]}`, type: "string" },
+      { name: "call", value: `${call} in domain ${this.run.machine.hostIommu.domain(t.did[e]!)?.label ?? t.did[e]}`, type: "string" },
       numVar("iova", a),
       { name: "size", value: formatSize(b), num: b.toString(10) },
       { name: "vm", value: c.vm, type: "string" },

@@ -44,7 +44,9 @@ export function runDiagnostics(scenario: Scenario, run: Run, text: string): Engi
     if (diagnosis === "expectation-failed") {
       out.push({ severity: "error", code: "expectation-failed", message: l10n.t("Expectation failed: {0}. The step did: {1}", o.expect!.failures.join("; "), o.summary), hint: l10n.t("Fix the scenario, or update `expect:` if this outcome is the intended one."), range: step.expect?.range ?? range });
     } else if (diagnosis === "dma-fault") {
-      const d: EngineDiagnostic = { severity: "warning", code: "dma-fault", message: l10n.t("DMA fault: {0}", o.summary), hint: run.machine.iommu.reason(o.fault ?? 0).explanation, range };
+      // An emulated device's fault is virtio-iommu's (VIRTIO_IOMMU_FAULT_R_*), not the host IOMMU's reason code.
+      const hint = step.op === "emulated-dma" ? l10n.t("QEMU's virtio-iommu reported it on the event queue; the guest's driver printed it (the step's log in the Faults view).") : run.machine.iommu.reason(o.fault ?? 0).explanation;
+      const d: EngineDiagnostic = { severity: "warning", code: "dma-fault", message: l10n.t("DMA fault: {0}", o.summary), hint, range };
       const fix = step.op === "dma" ? missingMapFix(scenario, run, step, text) : undefined;
       if (fix) d.fixes = [fix];
       out.push(d);
@@ -115,6 +117,9 @@ function missingMapFix(scenario: Scenario, run: Run, step: Extract<Step, { op: "
   const stopAt = w.translation.trail.stop;
   const last = stopAt !== undefined && stopAt.entry >= 0 ? w.translation.trail.entries[stopAt.entry] : undefined;
   if (last !== undefined && (last.kind !== "pte" || last.nestedFor !== undefined)) return undefined;
+  // A nested stream's stage-1 table is the guest's own (its CD and tables in guest RAM): its missing
+  // entry is the guest's to write, and a VFIO map (the parent's stage 2) does not fill it.
+  if (w.translation.trail.entries.some((e) => e.nestedFor !== undefined)) return undefined;
   const vm = scenario.vms.find((v) => v.devices.includes(dev.key)) ?? scenario.vms.find((v) => m.vms.get(v.name)?.devices.includes(dev.key));
   if (!vm) return undefined;
   const start = step.iova & ~(PAGE - 1n);

@@ -141,7 +141,7 @@ function numberHover(h: HoverInput, key: string | undefined, value: bigint): str
       break;
     }
     case "gpa": {
-      const vm = step && "vm" in step ? m.vms.get(step.vm) : undefined;
+      const vm = step && "vm" in step && step.vm !== undefined ? m.vms.get(step.vm) : undefined;
       if (vm) {
         const slot = vm.guest.memslots.find((s) => value >= s.gpa && value < s.gpa + s.size);
         const hpa = vm.guest.gpaToHpa(value);
@@ -272,7 +272,10 @@ function stepDevices(m: Machine, step: Step | undefined): string[] {
   if (!step) return [];
   if ("device" in step && typeof step.device === "string") return [step.device];
   if (step.op === "poke" && step.target) return [step.target.device];
-  if ("vm" in step) return m.vms.get(step.vm)?.devices ?? m.scenario.vms.find((v) => v.name === step.vm)?.devices ?? [];
+  if ("vm" in step && step.vm !== undefined) {
+    const name = step.vm;
+    return m.vms.get(name)?.devices ?? m.scenario.vms.find((v) => v.name === name)?.devices ?? [];
+  }
   return [];
 }
 
@@ -281,7 +284,7 @@ function stepDevices(m: Machine, step: Step | undefined): string[] {
  * whose host range holds it -> GPA), for the step's VM or the VM its device is assigned to.
  */
 function vfioMappingOf(m: Machine, step: Step | undefined, iova: bigint, devices: string[], radix: Radix): string | undefined {
-  const vm = step && "vm" in step ? m.vms.get(step.vm) : [...m.vms.values()].find((v) => devices.some((d) => v.devices.includes(d)));
+  const vm = step && "vm" in step && step.vm !== undefined ? m.vms.get(step.vm) : [...m.vms.values()].find((v) => devices.some((d) => v.devices.includes(d)));
   const c = vm?.container;
   if (!vm || !c) return undefined;
   const d = c.dmas.find((x) => iova >= x.iova && iova < x.iova + x.size);

@@ -451,7 +451,7 @@ export class EngineServer {
       const prev = e.session.previous;
       let removed = 0;
       if (p.compare && prev) for (const r of this.diffFor(e).removed) removed += r;
-      return { runVersion: e.runVersion, summary: q.summary(p.filter), devices, vms: e.session.scenario!.vms.map((v) => v.name), canCompare: prev !== undefined, removed, reasonNames: q.reasonNames(), usesPasid: q.tags.usesPasid };
+      return { runVersion: e.runVersion, summary: q.summary(p.filter), devices, vms: e.session.scenario!.vms.map((v) => v.name), canCompare: prev !== undefined, removed, reasonNames: q.reasonNames(), domainNames: q.domainNames(), usesPasid: q.tags.usesPasid };
     },
     tracePage: (p) => {
       const { q, e } = this.traceQuery(p.uri);

@@ -57,7 +57,8 @@ export function exportRows(q: TraceQuery, run: Run, filter: TraceFilter, format:
       vm: vmOf.get(dev) ?? null,
       // The request's PASID (traceTags.ts), null without.
       pasid: pasid >= 0 ? pasid : null,
-      domain: t.did[i]!,
+      // A domain whose number is only the simulator's key by its name (TraceQuery.domainNames: "S2 VMID 1").
+      domain: q.domainNames()[t.did[i]!] ?? t.did[i]!,
       direction: t.flags[i]! & F_WRITE ? "write" : "read",
       iova: `0x${a.toString(16)}`,
       hpa: r === ResultKind.Hit || r === ResultKind.Walk ? `0x${b.toString(16)}` : "",

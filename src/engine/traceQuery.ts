@@ -122,6 +122,34 @@ export class TraceQuery {
     }
     return this.names;
   }
+  private domainLabels: Record<number, string> | undefined;
+  private domainLabelsLength = -1;
+
+  /**
+   * The host's names of the domains of the trace's map and unmap rows that have one (HostDomain.label):
+   * what the domain column shows instead of the number. A DMA row's domain is the tag the request used
+   * (ASID, VMID, domain id), a number the user knows: not looked up.
+   */
+  domainNames(): Record<number, string> {
+    if (!this.domainLabels || this.domainLabelsLength !== this.trace.length) {
+      this.domainLabelsLength = this.trace.length;
+      const host = this.run.machine.hostIommu;
+      const t = this.trace;
+      const out: Record<number, string> = {};
+      const seen = new Set<number>();
+      for (let i = 0; i < t.length; i++) {
+        const k: EventKind = t.kind[i]!;
+        if (k !== EventKind.Map && k !== EventKind.Unmap) continue;
+        const did = t.did[i]!;
+        if (seen.has(did)) continue;
+        seen.add(did);
+        const label = host.domain(did)?.label;
+        if (label !== undefined) out[did] = label;
+      }
+      this.domainLabels = out;
+    }
+    return this.domainLabels;
+  }
   private deviceMap: Map<number, TraceDevice> | undefined;
 
   /** The run's devices (bridges left out) by requester id: what the rows' device and VM cells show. */
@@ -148,7 +176,7 @@ export class TraceQuery {
     r.pasid = this.tags.pasid(i);
     r.cause = this.tags.cause(i);
     if (!this.deviceMap) this.devices();
-    return rowSearchText(rowCells(r, this.deviceMap!.get(r.sid), radix, this.cells, this.reasonNames()));
+    return rowSearchText(rowCells(r, this.deviceMap!.get(r.sid), radix, this.cells, this.reasonNames(), this.domainNames()));
   }
 
   summary(filter: TraceFilter): TraceSummary {

@@ -72,7 +72,7 @@ export function causeOfEvent(run: Run, event: number): MappingCause | undefined 
   if (kind !== EventKind.Map && kind !== EventKind.Unmap) return undefined;
   const own = t.step[event]!;
   const st = run.scenario.workload[own];
-  if (!st || !GUEST_OPS.has(st.op) || !("vm" in st)) return undefined;
+  if (!st || !GUEST_OPS.has(st.op) || !("vm" in st) || st.vm === undefined) return undefined;
   const viommu = run.machine.vmState(st.vm)?.viommu;
   if (!viommu) return undefined;
   const noted = kind === EventKind.Map ? viommu.causeOf(event) : undefined;

@@ -26,6 +26,8 @@ import type { EvidenceRecord } from "./records.js";
 import { stripAnsi } from "./lines.js";
 import { bdfKey } from "../sim/bdf.js";
 import { VIRT_RAM_BASE } from "../sim/kvm.js";
+import { MSI_WINDOW } from "../sim/reserved.js";
+import { VIRTIO_IOMMU_SW_MSI } from "../sim/viommu.js";
 import { hasHostTables, hostTablesScenario, type HostTablesOptions } from "./hostTables.js";
 
 export interface SynthesisResult {
@@ -475,6 +477,12 @@ function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel
       const key = pciKey(dev);
       if (!key) return note(r, `not reproduced: ${typeof dev === "string" ? `"${clean(dev)}" is not a PCI address` : "no device"}`);
       if (typeof address !== "string" || !/^0x[0-9a-f]+$/i.test(address) || BigInt(address) >= 1n << 64n) return note(r, "not reproduced: no fault address");
+      // On x86 a write into 0xFEEx_xxxx is an interrupt request (an MSI), not a DMA; no host maps
+      // that window, nor an Arm guest its reserved MSI window (a set-up that maps the page).
+      const at = BigInt(address);
+      const maps = recipe === "read-only" || recipe === "pointer" || recipe === "pte-rsvd";
+      if (!arm && at >= MSI_WINDOW[0] && at <= MSI_WINDOW[1] && (write || maps)) return note(r, `not reproduced: ${write ? "a write to 0xfee00000-0xfeefffff is an interrupt request, not a DMA" : "the interrupt window 0xfee00000-0xfeefffff cannot be mapped"}`);
+      if (arm && maps && at >= VIRTIO_IOMMU_SW_MSI.base && at < VIRTIO_IOMMU_SW_MSI.base + VIRTIO_IOMMU_SW_MSI.size) return note(r, "not reproduced: the guest never maps its reserved MSI window 0x8000000-0x80fffff");
       // On a scalable-mode unit a missing translation is the first level's 0x71 (a read or a write).
       const sm = scalable && (reason === 5 || reason === 6) ? 0x71 : reason;
       faults.push({ records: [i], dev: key, iova: exact ? BigInt(address) : BigInt(address) & ~0xfffn, write, reason: sm, recipe });

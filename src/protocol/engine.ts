@@ -23,6 +23,8 @@ export interface TraceInfo {
   removed: number;
   /** The host IOMMU model's short name of each fault code (ReasonInfo.short): what the result column shows. */
   reasonNames?: Record<number, string>;
+  /** Domains the domain column names instead of numbering (HostDomain.label: an SMMUv3 nesting parent's "S2 VMID 1"), by the rows' domain number. */
+  domainNames?: Record<number, string>;
   /** The scenario sends requests with PASID (or binds one): the rows show the PASID column. */
   usesPasid?: boolean;
 }

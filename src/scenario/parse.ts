@@ -27,7 +27,7 @@ const INVISIBLE = /[\ufeff\u200b-\u200d\u2060\u00ad]/;
 const MAX_FRAMES_PER_VM = 1n << 18n;
 const PCI_KINDS: PciKind[] = ["host-bridge", "root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge", "endpoint", "integrated"];
 const BRIDGE_KINDS = new Set<PciKind>(["root-port", "switch-upstream", "switch-downstream", "pcie-pci-bridge"]);
-export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request", "munmap"] as const;
+export const STEP_OPS = ["start", "stop", "assign", "detach", "map", "unmap", "guest-map", "guest-unmap", "dma", "invalidate", "poke", "translate", "wait", "bind-pasid", "unbind-pasid", "irte", "msi", "iommufd", "posted-descriptor", "page-response", "page-request", "munmap", "process-exit", "emulated-dma"] as const;
 export const ERRNOS = ["EINVAL", "EEXIST", "ENOSPC", "ENOMEM", "EFAULT", "EPERM", "EBUSY", "ENOENT", "ENODEV", "EIO", "EOVERFLOW", "EOPNOTSUPP"];
 const GRANULARITIES = ["global", "domain", "page", "context-global", "context-domain", "context-device", "pasid-cache", "pasid", "pasid-page", "interrupt-global", "interrupt-entry", "device-tlb"] as const;
 
@@ -1779,6 +1779,38 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       }
       return withExpect({ ...base, op, device, pasid, va, size });
     }
+    case "emulated-dma": {
+      // A device QEMU emulates in the VM (virtio-net, e1000e, ...) at guest BDF `bdf`, its DMA through the VM's virtio-iommu (validate.ts).
+      const f = fields(["vm", "bdf", "iova", "length", "write", "endpoint"]);
+      if (!f) return undefined;
+      const vm = strReq(r, f, "vm", op, item);
+      const bdfNode = r.required(f, "bdf", "the emulated-dma step", item);
+      const bdf = bdfNode === undefined ? undefined : r.str(bdfNode, "bdf");
+      const iova = addrReq(r, f, "iova", op, item);
+      const length = f.has("length") ? sizeReq(r, f, "length", op, item) : 4096n;
+      const write = f.has("write") ? r.bool(f.get("write")!.value, "write") : false;
+      const endpoint = f.has("endpoint") ? r.enumOf(f.get("endpoint")!.value, "endpoint", ["attached", "detached", "unknown"] as const) : "attached";
+      if (bdf !== undefined && !/^[0-9a-fA-F]{1,2}:[0-1]?[0-9a-fA-F]\.[0-7]$/.test(bdf)) {
+        r.error(bdfNode, "invalid-value", l10n.t("bdf is the emulated device's guest PCI address, BB:DD.F"), l10n.t("Give e.g. bdf: \"00:02.0\" (the guest's bus, device and function of the virtio-net or e1000e QEMU emulates)."));
+        return undefined;
+      }
+      if (vm === undefined || bdf === undefined || iova === undefined || length === undefined || write === undefined || endpoint === undefined) return undefined;
+      if (length === 0n) {
+        r.error(f.get("length")!.value, "invalid-value", l10n.t("length must be above 0"), l10n.t("Give the bytes the device reads or writes, e.g. length: 4KiB."));
+        return undefined;
+      }
+      return withExpect({ ...base, op, vm, bdf, iova, length, write, endpoint });
+    }
+    case "process-exit": {
+      // SMMUv3 SVA: the process bound to the PASID exits (validate.ts: smmuv3, a PASID device); the mmu notifier's release.
+      const f = fields(["device", "pasid"]);
+      if (!f) return undefined;
+      const device = bdfReq(r, f, "device", op, item);
+      const pNode = r.required(f, "pasid", "the process-exit step", item);
+      const pasid = pNode === undefined ? undefined : r.int(pNode, "pasid", 0, 0xfffff);
+      if (device === undefined || pasid === undefined) return undefined;
+      return withExpect({ ...base, op, device, pasid });
+    }
     case "translate": {
       const f = fields(["device", "iova", "write", "pasid"]);
       if (!f) return undefined;
@@ -1826,11 +1858,15 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       return withExpect(s);
     }
     case "poke": {
-      const f = fields(["address", "target", "register", "unit", "value", "set", "clear"]);
+      const f = fields(["address", "target", "register", "unit", "value", "set", "clear", "vm", "gpa"]);
       if (!f) return undefined;
-      const where = ["address", "target", "register"].filter((k) => f.has(k));
+      const where = ["address", "target", "register", "gpa"].filter((k) => f.has(k));
       if (where.length !== 1) {
-        r.error(item, "poke-target", l10n.t("a poke needs exactly one of address, target or register"), l10n.t("address: 0x... writes a host physical address; target: { device, structure } finds a table entry; register: RTADDR writes the root table address."));
+        r.error(item, "poke-target", l10n.t("a poke needs exactly one of address, target, register or gpa"), l10n.t("address: 0x... writes a host physical address; target: { device, structure } finds a table entry; register: RTADDR writes the root table address; vm and gpa: a word of a VM's RAM (what its guest kernel wrote)."));
+        return undefined;
+      }
+      if (f.has("gpa") !== f.has("vm")) {
+        r.error(f.get("gpa")?.key ?? f.get("vm")!.key, "poke-target", l10n.t("a poke of guest memory needs both vm and gpa"), l10n.t("Give vm: NAME and gpa: 0x... (a guest-physical address in that VM's RAM)."));
         return undefined;
       }
       // value: the new 64-bit word; set/clear: a read-modify-write of the current one.
@@ -1854,6 +1890,12 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
       if (f.has("address")) {
         const address = r.addr(f.get("address")!.value, "address");
         return address === undefined ? undefined : withExpect({ ...base, op, address, ...rmw });
+      }
+      if (f.has("gpa")) {
+        const gpa = r.addr(f.get("gpa")!.value, "gpa");
+        const vm = r.str(f.get("vm")!.value, "vm");
+        if (gpa !== undefined && gpa % 8n !== 0n) r.error(f.get("gpa")!.value, "invalid-value", l10n.t("a poke writes an aligned 64-bit word: gpa must be a multiple of 8"), l10n.t("Round gpa down to a multiple of 8."));
+        return gpa === undefined || vm === undefined || gpa % 8n !== 0n ? undefined : withExpect({ ...base, op, vm, gpa, ...rmw });
       }
       if (f.has("register")) {
         const register = r.enumOf(f.get("register")!.value, "register", POKE_REGISTERS);
@@ -2207,6 +2249,7 @@ const IOMMUFD_FIELDS: Record<(typeof IOMMUFD_IOCTLS)[number], readonly string[]>
   IOMMU_VDEVICE_ALLOC: ["viommu", "device", "virt-id"],
   IOMMU_VEVENTQ_ALLOC: ["viommu", "depth"],
   IOMMU_VEVENTQ_READ: ["veventq"],
+  IOMMU_HWPT_INVALIDATE: ["id", "cmds"],
 };
 /** Keys an ioctl takes but does not need (HWPT_ALLOC's fault_id is only read with IOMMU_HWPT_FAULT_ID_VALID). */
 const IOMMUFD_OPTIONAL = new Set(["IOMMU_HWPT_ALLOC/fault", "IOMMU_HWPT_ALLOC/dirty-tracking", "IOMMU_HWPT_ALLOC/nest-parent", "IOMMU_HWPT_ALLOC/vste", "IOMMU_HWPT_SET_DIRTY_TRACKING/enable", "IOMMU_HWPT_PAGE_RESPONSE/cookie", "IOMMU_HWPT_PAGE_RESPONSE/code"]);
@@ -2295,6 +2338,22 @@ function parseIommufdStep(r: Reader, node: Node | null, item: Node): IommufdStep
           ok = false;
         } else if (words[0] === undefined || words[1] === undefined) ok = false;
         else spec.vste = [words[0], words[1]];
+        break;
+      }
+      case "cmds": {
+        // IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3: struct iommu_viommu_arm_smmuv3_invalidate { __aligned_le64 cmd[2]; } per entry.
+        const v = r.required(f, k, `${ioctl}`, item);
+        if (v === undefined) {
+          ok = false;
+          break;
+        }
+        const items = isSeq(v) ? (v.items as Node[]) : undefined;
+        const pairs = items?.map((x) => (isSeq(x) && x.items.length === 2 ? (x.items as Node[]).map((w) => r.addr(w, k)) : undefined));
+        if (pairs === undefined || pairs.length === 0 || pairs.some((p) => p === undefined)) {
+          r.error(v, "invalid-value", l10n.t("cmds is a list of SMMUv3 commands, two 64-bit words each"), l10n.t("Give cmds: [[0x..., 0x...], ...] (struct iommu_viommu_arm_smmuv3_invalidate: the guest's command as it wrote it in its command queue, e.g. [0x0001_0000_0000_0012, 0x1000_0001] for CMD_TLBI_NH_VA)."));
+          ok = false;
+        } else if (pairs.some((p) => p!.some((w) => w === undefined))) ok = false;
+        else spec.cmds = pairs.map((p) => [p![0]!, p![1]!]);
         break;
       }
       case "iova":

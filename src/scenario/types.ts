@@ -510,8 +510,11 @@ export type Step =
       address?: bigint;
       /** ... or a structure located through the device's tables ... */
       target?: { device: string; structure: PokeStructure; iova?: bigint; level?: number; /** pasid-entry: the PASID and the entry's 64-bit word. */ pasid?: number; word?: number };
-      /** ... or a DMAR register: RTADDR is written, then latched with GCMD.SRTP. */
+      /** ... or a DMAR register: RTADDR is written, then latched with GCMD.SRTP ... */
       register?: PokeRegister;
+      /** ... or a word of VM `vm`'s RAM at this guest-physical address (what its guest kernel wrote: a nested guest's CD or page table). */
+      gpa?: bigint;
+      vm?: string;
       /** The unit whose register (a host of several units, host.iommus: "dmar1"); absent: the first unit. */
       unit?: string;
       /** The new value; absent for a read-modify-write ... */
@@ -539,6 +542,19 @@ export type Step =
    * (arm-smmu-v3-sva.c arm_smmu_mm_arch_invalidate_secondary_tlbs). docs/smmuv3-pasid.md.
    */
   | (StepBase & { op: "munmap"; device: string; pasid: number; va: bigint; size: bigint })
+  /**
+   * SMMUv3 SVA: the process bound to `pasid` of `device` (bind-pasid sva: true) exits: exit_mmap
+   * runs the mmu notifiers' release (arm_smmu_mm_release), which makes the PASID's CD fault
+   * everything while the device may still do DMA (smmuv3/pasidBind.ts svaRelease).
+   */
+  | (StepBase & { op: "process-exit"; device: string; pasid: number })
+  /**
+   * DMA by a device QEMU emulates in VM `vm` (virtio-net, e1000e, ...) at guest BDF `bdf`, through
+   * the VM's virtio-iommu: QEMU's virtio_iommu_translate, which reports faults on the event queue
+   * (an assigned device's DMA never goes through it). `endpoint`: what the guest's driver did with
+   * the endpoint (attached to the VM's domain; detached; never attached: unknown to QEMU).
+   */
+  | (StepBase & { op: "emulated-dma"; vm: string; bdf: string; iova: bigint; length: bigint; write: boolean; endpoint: "attached" | "detached" | "unknown" })
   /**
    * VT-d scalable mode: Linux's page request handler runs (prq_event_thread: the page request
    * queue, iommu_sva_handle_iopf, a page group response descriptor per request), and the device
@@ -653,13 +669,18 @@ export interface IommufdStepSpec {
   depth?: number;
   /** IOMMU_VEVENTQ_READ: the vEVENTQ object whose fd the VMM reads. */
   veventq?: number;
+  /**
+   * IOMMU_HWPT_INVALIDATE (`id`: hwpt_id, a vIOMMU): the guest's commands the VMM trapped, as
+   * IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 entries (struct iommu_viommu_arm_smmuv3_invalidate: two 64-bit words each).
+   */
+  cmds?: [bigint, bigint][];
 }
 
 /**
  * The `iommufd:` step's operations: ioctls, and IOMMU_HWPT_PAGE_RESPONSE, the VMM's read() of a
  * fault group from a fault object's fd and write() of its struct iommu_hwpt_page_response.
  */
-export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE", "IOMMU_HWPT_SET_DIRTY_TRACKING", "IOMMU_HWPT_GET_DIRTY_BITMAP", "IOMMU_VIOMMU_ALLOC", "IOMMU_VDEVICE_ALLOC", "IOMMU_VEVENTQ_ALLOC", "IOMMU_VEVENTQ_READ"] as const;
+export const IOMMUFD_IOCTLS = ["IOMMU_IOAS_ALLOC", "IOMMU_IOAS_MAP", "IOMMU_IOAS_UNMAP", "IOMMU_IOAS_COPY", "IOMMU_HWPT_ALLOC", "VFIO_DEVICE_ATTACH_IOMMUFD_PT", "IOMMU_DESTROY", "IOMMU_FAULT_QUEUE_ALLOC", "IOMMU_HWPT_PAGE_RESPONSE", "IOMMU_HWPT_SET_DIRTY_TRACKING", "IOMMU_HWPT_GET_DIRTY_BITMAP", "IOMMU_VIOMMU_ALLOC", "IOMMU_VDEVICE_ALLOC", "IOMMU_VEVENTQ_ALLOC", "IOMMU_VEVENTQ_READ", "IOMMU_HWPT_INVALIDATE"] as const;
 
 /**
  * `posted-descriptor: { address, vcpu, cpu, sync }`: the vCPU's posted-interrupt descriptor as KVM

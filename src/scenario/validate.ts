@@ -39,11 +39,12 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
   }
   for (const st of s.workload) {
     ticker.tick();
-    if ("vm" in st) {
+    if ("vm" in st && st.vm !== undefined) {
       const vm = vms.get(st.vm);
       if (vm === undefined) add("error", st.range, "unknown-vm", l10n.t("no VM named \"{0}\"", st.vm), s.vms.length ? l10n.t("Defined VMs: {0}.", s.vms.map((v) => v.name).join(", ")) : l10n.t("Define it under vms:."));
       else if ((st.op === "guest-map" || st.op === "guest-unmap") && !vm.viommu) add("error", st.range, "no-viommu", l10n.t("VM {0} has no vIOMMU, so the guest cannot map IOVAs", vm.name), l10n.t("Add viommu: { model: intel, caching-mode: true } to the VM, or use map: (the VMM's VFIO_IOMMU_MAP_DMA)."));
       else if (st.op === "guest-unmap" && st.deviceIotlbInvalidate === false) guestDeviceIotlbChecks(s, st, vm, add);
+      else if (st.op === "emulated-dma" && vm.viommu?.model !== "virtio-iommu") add("error", st.range, "no-viommu", l10n.t("emulated-dma goes through QEMU's virtio-iommu, and VM {0} has none", vm.name), l10n.t("Give the VM viommu: { model: virtio-iommu } (QEMU reports an emulated device's faults on virtio-iommu's event queue; intel-iommu's emulated-device faults are not modelled)."));
     }
     if (st.expect?.deviceIotlbInvalidations !== undefined && st.op !== "guest-map" && st.op !== "guest-unmap") {
       add("error", st.expect.range, "invalid-value", l10n.t("expect.device-iotlb-invalidations is about a guest-map or guest-unmap step, not {0}", st.op), l10n.t("It counts the Device-TLB invalidations the guest's intel-iommu driver sends to its vIOMMU (viommu device-iotlb: true); drop it here."));
@@ -221,12 +222,14 @@ function smmuPasidChecks(smmu: NonNullable<Scenario["host"]["iommu"]["smmu"]>, s
   if (st.op === "translate" && st.pasid !== undefined) check(st.device, st.pasid, st.range, l10n.t("translate with"));
   if (st.op === "bind-pasid" || st.op === "unbind-pasid") check(st.device, st.pasid, st.range, st.op === "bind-pasid" ? l10n.t("bind-pasid of") : l10n.t("unbind-pasid of"));
   if (st.op === "munmap") check(st.device, st.pasid, st.range, l10n.t("munmap through"));
+  if (st.op === "process-exit") check(st.device, st.pasid, st.range, l10n.t("process-exit of"));
 }
 
 function pasidChecks(s: Scenario, st: Step, add: (severity: Diagnostic["severity"], range: SourceRange, code: DiagnosticCode, message: string, hint: string) => void): void {
   const io = s.host.iommu;
   if (io.smmu !== undefined) return smmuPasidChecks(io.smmu, st, add);
   if (st.op === "munmap") add("error", st.range, "pasid-unsupported", l10n.t("munmap is an SMMUv3 SVA step"), l10n.t("It unmaps part of the process bound with bind-pasid sva: true on an smmuv3 host (the mmu notifier's CMD_TLBI_NH_VA / CMD_ATC_INV); on VT-d and AMD-Vi use guest-unmap or unbind-pasid."));
+  if (st.op === "process-exit") add("error", st.range, "pasid-unsupported", l10n.t("process-exit is an SMMUv3 SVA step"), l10n.t("It ends the process bound with bind-pasid sva: true on an smmuv3 host (arm_smmu_mm_release makes its CD fault); on VT-d and AMD-Vi use unbind-pasid."));
   if (st.op === "bind-pasid" && st.sva === true) add("error", st.range, "pasid-unsupported", l10n.t("sva: true is an SMMUv3 key"), l10n.t("On VT-d (first-level) and AMD-Vi a bind-pasid already shares the process's page table as Linux's SVA does: drop sva."));
   // VT-d 3.x page request private data (PDP): a unit without it (VT-d 4.0 removed the field) has no place for it.
   if (st.op === "page-request" && st.privateData !== undefined && io.prqPrivateData !== true) add("error", st.range, "invalid-value", l10n.t("private-data needs a unit with page request private data (VT-d 3.x PDP)"), l10n.t("Add prq-private-data: true to host.iommu (VT-d 4.0 removed the field, and QEMU's unit treats PDP as reserved)."));

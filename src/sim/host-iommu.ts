@@ -17,7 +17,15 @@ import type { DiagnosticCode } from "../protocol/diagnostics.js";
 /** A domain of the host driver: one set of I/O page tables, with its hardware domain id. */
 export interface HostDomain {
   readonly did: number;
+  /**
+   * What the user calls the domain where `did` is only the seam's key for it (an SMMUv3 nesting
+   * parent is did 0x8000 | VMID: "S2 VMID 1"); absent where the number is the one Linux shows.
+   */
+  readonly label?: string;
 }
+
+/** A domain as summaries and the DMA Trace name it: its label, else its number. */
+export const domainName = (d: HostDomain): string => d.label ?? String(d.did);
 
 /** The answer to one side-effect-free probe (a `translate` step). */
 export interface ProbeResult {
@@ -142,7 +150,7 @@ export interface HostIommu {
    * iommu_detach_device_pasid as the model's driver does them; SMMUv3: a CD per SubstreamID).
    * Absent: the steps go to VT-d's scalable-mode driver (vtd/pasidBind.ts).
    */
-  pasidStep?(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" }>, c: PasidSeamContext): void;
+  pasidStep?(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" | "process-exit" }>, c: PasidSeamContext): void;
   /**
    * iommufd fault delivery (fault.c: IOMMU_FAULT_QUEUE_ALLOC, IOMMU_HWPT_FAULT_ID_VALID, the fault
    * fd): where the model's driver can hand a domain's I/O page faults to user space. Absent: no
@@ -183,6 +191,15 @@ export interface HostNesting {
   freeVeventq(viommu: number): void;
   /** read() of the vEVENTQ fd: everything queued, oldest first; the queue is then empty. */
   readVeventq(viommu: number): HostVEvent[];
+  /**
+   * IOMMU_HWPT_INVALIDATE on the vIOMMU: the guest's commands converted and issued (the commands as
+   * the host's queue got them), how many were handled (entry_num), and the first refused one (EIO).
+   */
+  invalidate(viommu: number, cmds: readonly (readonly [bigint, bigint])[]): { issued: [bigint, bigint][]; handled: number; refused?: { index: number; why: string } };
+  /** A command's name in the model's words (CMD_TLBI_NH_VA). */
+  commandName(lo: bigint): string;
+  /** The lines the guest's driver prints for a vEVENT record the VMM put in the guest vIOMMU's event queue. */
+  guestEvent(record: readonly bigint[]): string[];
 }
 
 /** One fault group queued for user space, as read() of the fault fd returns it (uapi struct iommu_hwpt_pgfault). */

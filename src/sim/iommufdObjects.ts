@@ -39,7 +39,7 @@
  * IOMMU_HWPT_ALLOC is not freed when the VM stops (its id is not reused).
  */
 import type { Step } from "../scenario/types.js";
-import type { HostDomain, HostFaultQueues, HostIopf, HostNesting, HostVEvent } from "./host-iommu.js";
+import { domainName, type HostDomain, type HostFaultQueues, type HostIopf, type HostNesting, type HostVEvent } from "./host-iommu.js";
 import { IommufdIoas, ioasEnomemText } from "./iommufd.js";
 import type { StepOutcome } from "./machine.js";
 import { STRERROR, type Errno, type VfioContainer } from "./vfio.js";
@@ -58,7 +58,7 @@ type NestingObject =
   | { type: "viommu"; users: number; parent: number }
   | { type: "vdevice"; users: number; viommu: number; key: string; virtId: number }
   | { type: "nested"; users: number; viommu: number; vste: [bigint, bigint]; ats: boolean }
-  | { type: "veventq"; users: number; viommu: number; depth: number };
+  | { type: "veventq"; users: number; viommu: number; depth: number; lastSeq?: number };
 
 const isNesting = (o: IommufdObject): o is NestingObject => o.type === "viommu" || o.type === "vdevice" || o.type === "nested" || o.type === "veventq";
 
@@ -87,6 +87,10 @@ export interface IommufdPort {
   rids(key: string): number[];
   /** The host IOMMU driver's vIOMMU support (HostIommu.nesting), absent where the model has none. */
   nesting?: HostNesting;
+  /** A line on the VM's VMM stderr (QEMU's error_report). */
+  vmmLog(vm: string, text: string): void;
+  /** A line in the VM's own kernel log (the guest's dmesg). */
+  guestLog(vm: string, text: string): void;
 }
 
 /** One VM's object table (kept on its VmRuntime, saved and restored with machine checkpoints). */
@@ -241,7 +245,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
         faultObj.users++;
         port.faultQueues!.setFaultQueue(domain, st.fault);
       }
-      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: ${parent !== undefined ? "a stage-2 nesting parent (IOMMU_HWPT_ALLOC_NEST_PARENT), " : ""}domain ${domain.did}${dirty !== undefined ? " (dirty tracking capable, off)" : ""} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"})${faultObj !== undefined ? `; its I/O page faults go to fault object ${st.fault} (IOMMU_HWPT_FAULT_ID_VALID)` : ""}; not attached`;
+      out.summary = `IOMMU_HWPT_ALLOC -> hwpt ${id}: ${parent !== undefined ? "a stage-2 nesting parent (IOMMU_HWPT_ALLOC_NEST_PARENT), " : ""}domain ${domainName(domain)}${dirty !== undefined ? " (dirty tracking capable, off)" : ""} for ${st.device}'s IOMMU, filled from IOAS ${st.pt} (${ioas.dmas.length} mapping${ioas.dmas.length === 1 ? "" : "s"})${faultObj !== undefined ? `; its I/O page faults go to fault object ${st.fault} (IOMMU_HWPT_FAULT_ID_VALID)` : ""}; not attached`;
       return;
     }
     case "IOMMU_HWPT_SET_DIRTY_TRACKING":
@@ -255,7 +259,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
         const enable = st.enable ?? true;
         const why = port.setDirtyTracking(o.domain, enable);
         if (why !== undefined) return port.fail(out, "EOPNOTSUPP", `IOMMU_HWPT_SET_DIRTY_TRACKING failed: EOPNOTSUPP (${STRERROR.EOPNOTSUPP}): ${why}`);
-        out.summary = `IOMMU_HWPT_SET_DIRTY_TRACKING: hwpt ${st.id} (domain ${o.domain.did}) dirty tracking ${enable ? "on" : "off"}`;
+        out.summary = `IOMMU_HWPT_SET_DIRTY_TRACKING: hwpt ${st.id} (domain ${domainName(o.domain)}) dirty tracking ${enable ? "on" : "off"}`;
         return;
       }
       const length = st.length!;
@@ -291,6 +295,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
     case "IOMMU_VDEVICE_ALLOC":
     case "IOMMU_VEVENTQ_ALLOC":
     case "IOMMU_VEVENTQ_READ":
+    case "IOMMU_HWPT_INVALIDATE":
       return viommuStep(port, ctx, st, out);
     case "VFIO_DEVICE_ATTACH_IOMMUFD_PT": {
       const dev = ctx.device(st.device!);
@@ -314,7 +319,7 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
       const hwpt = ctx.objects.get(hwptId) as Extract<IommufdObject, { type: "hwpt" }>;
       const old = dev[1].hwpt;
       if (old === hwptId) {
-        out.summary = `${st.device} is already attached to hwpt ${hwptId} (domain ${hwpt.domain.did})`;
+        out.summary = `${st.device} is already attached to hwpt ${hwptId} (domain ${domainName(hwpt.domain)})`;
         return;
       }
       if (hwpt.fault !== undefined) {
@@ -338,10 +343,10 @@ export function runIommufdStep(port: IommufdPort, st: IommufdStep, out: StepOutc
             o.users--;
             o.ioas.removeDomain(prev.domain.did);
           }
-          dropped = `; automatic hwpt ${old} (domain ${prev.domain.did}) destroyed`;
+          dropped = `; automatic hwpt ${old} (domain ${domainName(prev.domain)}) destroyed`;
         }
       }
-      out.summary = `VFIO_DEVICE_ATTACH_IOMMUFD_PT: ${st.device} (and its group) now translates through hwpt ${hwptId} = domain ${hwpt.domain.did} of IOAS ${hwpt.ioas}${dropped}`;
+      out.summary = `VFIO_DEVICE_ATTACH_IOMMUFD_PT: ${st.device} (and its group) now translates through hwpt ${hwptId} = domain ${domainName(hwpt.domain)} of IOAS ${hwpt.ioas}${dropped}`;
       return;
     }
     case "IOMMU_DESTROY": {
@@ -446,7 +451,7 @@ function viommuStep(port: IommufdPort, ctx: IommufdContext, st: IommufdStep, out
         return port.fail(out, "EINVAL", `IOMMU_VIOMMU_ALLOC failed: EINVAL (${STRERROR.EINVAL}): ${why}`);
       }
       p.users++;
-      out.summary = `IOMMU_VIOMMU_ALLOC -> vIOMMU ${id} (IOMMU_VIOMMU_TYPE_ARM_SMMUV3) on nesting parent hwpt ${st.pt} (domain ${p.domain.did})`;
+      out.summary = `IOMMU_VIOMMU_ALLOC -> vIOMMU ${id} (IOMMU_VIOMMU_TYPE_ARM_SMMUV3) on nesting parent hwpt ${st.pt} (domain ${domainName(p.domain)})`;
       return;
     }
     case "IOMMU_VDEVICE_ALLOC": {
@@ -471,11 +476,54 @@ function viommuStep(port: IommufdPort, ctx: IommufdContext, st: IommufdStep, out
       out.summary = `IOMMU_VEVENTQ_ALLOC -> vEVENTQ ${id} and its fd: IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 events of vIOMMU ${st.viommu}, at most ${st.depth} queued`;
       return;
     }
+    case "IOMMU_HWPT_INVALIDATE": {
+      // iommufd_hwpt_invalidate (hw_pagetable.c): hwpt_id a vIOMMU -> viommu->ops->cache_invalidate
+      // (arm_vsmmu_cache_invalidate, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3); a nested hwpt ->
+      // domain->ops->cache_invalidate_user, which arm-smmu-v3's nested domain does not have
+      // (arm_smmu_nested_ops: attach_dev and free only) -> -EOPNOTSUPP; any other object -> -EINVAL.
+      const o = st.id === undefined ? undefined : ctx.objects.get(st.id);
+      if (o === undefined) return enoent(`hwpt_id ${st.id} is no object`);
+      if (o.type === "nested") return port.fail(out, "EOPNOTSUPP", `IOMMU_HWPT_INVALIDATE failed: EOPNOTSUPP (${STRERROR.EOPNOTSUPP}): nested hwpt ${st.id} has no cache_invalidate_user on SMMUv3: give the vIOMMU (${o.viommu}) as hwpt_id (IOMMU_VIOMMU_INVALIDATE)`);
+      if (o.type !== "viommu") return port.fail(out, "EINVAL", `IOMMU_HWPT_INVALIDATE failed: EINVAL (${STRERROR.EINVAL}): hwpt_id ${st.id}${objectName(ctx, st.id)} is neither a nested hwpt nor a vIOMMU`);
+      const cmds = st.cmds ?? [];
+      const r = n.invalidate(st.id!, cmds);
+      const word = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
+      const sent = r.issued.map(([w0, w1]) => `${n.commandName(w0)} { ${word(w0)}, ${word(w1)} }`).join(", ");
+      if (r.refused !== undefined) {
+        return port.fail(out, "EIO", `IOMMU_HWPT_INVALIDATE failed: EIO (${STRERROR.EIO}): entry ${r.refused.index} (${n.commandName(cmds[r.refused.index]![0])}): ${r.refused.why}; entry_num ${r.handled} of ${cmds.length}${sent ? `; issued before it: ${sent}` : "; nothing issued"}`);
+      }
+      out.summary = `IOMMU_HWPT_INVALIDATE on vIOMMU ${st.id} (IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, entry_num ${r.handled}): the host's command queue got ${sent}, with CMD_SYNC`;
+      return;
+    }
     case "IOMMU_VEVENTQ_READ": {
       const q = st.veventq === undefined ? undefined : ctx.objects.get(st.veventq);
       if (q?.type !== "veventq") return enoent(`${st.veventq} is not a vEVENTQ${objectName(ctx, st.veventq)}`);
       const events = n.readVeventq(q.viommu);
       out.summary = events.length === 0 ? `read(vEVENTQ fd ${st.veventq}): nothing queued (read() would block)` : `read(vEVENTQ fd ${st.veventq}): ${events.map(veventText).join("; ")}`;
+      // QEMU's accelerated vSMMUv3 (hw/arm/smmuv3-accel.c smmuv3_accel_event_read, Shameer Kolothum's
+      // vEVENTQ patch): one read() of header + struct iommu_vevent_arm_smmuv3 (40 bytes) per event;
+      // a lone lost-events header reads 8 bytes: "vEVENTQ: incomplete read (%zd/%zd bytes)"; an
+      // event whose sequence is not the last + 1 (0 after INT_MAX): "vEVENTQ: detected lost %u
+      // event(s)"; each whole event goes to the guest's event queue (smmuv3_propagate_event),
+      // whose driver prints it (HostNesting.guestEvent).
+      let injected = 0;
+      for (const e of events) {
+        if (e.lost) {
+          port.vmmLog(st.vm, "vEVENTQ: incomplete read (8/40 bytes)");
+          continue;
+        }
+        if (q.lastSeq !== undefined) {
+          const expected = q.lastSeq === 0x7fffffff ? 0 : q.lastSeq + 1;
+          if (e.sequence !== expected) {
+            const delta = e.sequence >= q.lastSeq ? e.sequence - q.lastSeq : 0x7fffffff - q.lastSeq + e.sequence + 1;
+            port.vmmLog(st.vm, `vEVENTQ: detected lost ${delta - 1} event(s)`);
+          }
+        }
+        q.lastSeq = e.sequence;
+        for (const line of n.guestEvent(e.record)) port.guestLog(st.vm, line);
+        injected++;
+      }
+      if (injected > 0) out.summary += `; QEMU put ${injected === 1 ? "the event" : `${injected} events`} in the guest's event queue (smmuv3_propagate_event): the guest's arm-smmu-v3 prints ${injected === 1 ? "it" : "them"}`;
       return;
     }
   }

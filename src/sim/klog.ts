@@ -9,8 +9,8 @@ import type { FaultRecord } from "./vtd/unit.js";
 
 export interface LogLine {
   ns: bigint;
-  /** "kernel" for dmesg, otherwise the VM whose VMM printed it. */
-  source: "kernel" | "vmm";
+  /** "kernel" for the host's dmesg; "vmm": the VM whose VMM printed it; "guest": the VM's own kernel log (its dmesg). */
+  source: "kernel" | "vmm" | "guest";
   vm?: string;
   text: string;
   /** Workload step that produced it; -1 during host boot. */
@@ -39,6 +39,11 @@ export class KernelLog {
 
   vmm(ns: bigint, vm: string, text: string, step: number): void {
     this.lines.push({ ns, source: "vmm", vm, text, step });
+  }
+
+  /** A line the guest kernel of `vm` printed (its driver of an emulated or accelerated vIOMMU). */
+  guest(ns: bigint, vm: string, text: string, step: number): void {
+    this.lines.push({ ns, source: "guest", vm, text, step });
   }
 
   /**

@@ -309,10 +309,13 @@ export class Machine {
         return this.invalidateStep(step, out);
       case "poke":
         return this.poke(step, out);
+      case "emulated-dma":
+        return this.vmm.emulatedDma(step, out);
       case "munmap":
-        // SMMUv3 SVA only (validate.ts); a model without the seam has no SVA process to unmap.
+      case "process-exit":
+        // SMMUv3 SVA only (validate.ts); a model without the seam has no SVA process to unmap or end.
         if (this.hostIommu.pasidStep !== undefined) return this.hostIommu.pasidStep(step, this.pasidSeamContext(out));
-        return this.pasidSeamContext(out).fail("pasid-unsupported", "munmap is modelled for SMMUv3 SVA bindings only");
+        return this.pasidSeamContext(out).fail("pasid-unsupported", `${step.op} is modelled for SMMUv3 SVA bindings only`);
       case "bind-pasid":
       case "unbind-pasid":
         if (this.hostIommu.pasidStep !== undefined) return this.hostIommu.pasidStep(step, this.pasidSeamContext(out));
@@ -475,6 +478,10 @@ export class Machine {
       out.recorded = tally.firstRecorded;
       out.status = "fault";
       out.summary = `${out.faults} of ${plural(out.transactions, "transaction")} faulted: ${faultLabel(out.fault, this.iommu)}`;
+      // QEMU's virtio-iommu reports faults (virtio_iommu_report_fault) only from virtio_iommu_translate,
+      // which an assigned device's DMA never reaches: the host IOMMU faulted, the guest hears nothing.
+      const vms = [...this.vms.values()].filter((v) => v.spec.viommu?.model === "virtio-iommu" && specs.some((t) => v.devices.includes(t.device)));
+      if (vms.length > 0) out.summary += `; QEMU's virtio-iommu is not told (an assigned device's DMA does not go through virtio_iommu_translate): nothing reaches ${vms.map((v) => v.spec.name).join(", ")}'s event queue`;
     } else {
       const dir = specs.every((t) => t.write) ? "written" : specs.every((t) => !t.write) ? "read" : "transferred";
       const by = specs.length > 1 ? ` by ${plural(new Set(specs.map((t) => t.device)).size, "device")}` : "";
@@ -546,8 +553,18 @@ export class Machine {
   private poke(step: Extract<Step, { op: "poke" }>, out: StepOutcome): void {
     if (step.register !== undefined) return this.pokeRegister(step, out);
     let addr: number;
+    let where = "";
     if (step.address !== undefined) addr = Number(step.address);
-    else {
+    else if (step.gpa !== undefined) {
+      const vm = this.vms.get(step.vm ?? "");
+      const hpa = vm?.running === true ? vm.guest.gpaToHpa(step.gpa) : undefined;
+      if (hpa === undefined) {
+        this.fail(out, "poke-target-missing", vm === undefined ? `no VM ${step.vm}` : vm.running !== true ? `VM ${step.vm} is not running: it has no RAM to write` : `GPA 0x${step.gpa.toString(16)} is not RAM of VM ${step.vm}`);
+        return;
+      }
+      addr = Number(hpa);
+      where = `GPA 0x${step.gpa.toString(16)} of VM ${step.vm}, `;
+    } else {
       const r = this.resolveEntry(step.target!);
       if (typeof r === "string") {
         this.fail(out, "poke-target-missing", r);
@@ -562,7 +579,7 @@ export class Machine {
       return;
     }
     this.trace.pushBig(EventKind.Poke, this.currentStep, 0, 0, 0, 0, 0, BigInt(addr), value);
-    out.summary = `${pokeVerb(step)}wrote ${hex16(value)} at HPA 0x${addr.toString(16)} (was ${hex16(old ?? 0n)}); no invalidation issued`;
+    out.summary = `${pokeVerb(step)}wrote ${hex16(value)} at ${where}HPA 0x${addr.toString(16)} (was ${hex16(old ?? 0n)}); no invalidation issued`;
   }
 
   /** A poke of a register: the model writes it as its driver would (VT-d: RTADDR, then GCMD.SRTP; sim/vtd/host.ts). */

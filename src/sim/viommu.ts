@@ -28,6 +28,7 @@ import type { IommuSpec, ViommuSpec } from "../scenario/types.js";
 import type { IommuUnit } from "./iommu.js";
 import { q35Memslots } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
+import { Ratelimit } from "./printk.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
 import { vtdUnit } from "./vtd/model.js";
 import { deviceTlbRange } from "./vtd/devtlb.js";
@@ -630,6 +631,49 @@ export interface VirtioIommuSnapshot {
   shadow: ShadowEntry[];
   rids: [string, number][];
   notes: [number, number][];
+  /** QEMU's error_report_once sites that printed; the guest's fault-line ratelimit. */
+  reported?: string[];
+  rs?: Ratelimit;
+}
+
+/**
+ * struct virtio_iommu_fault's reason and flags (include/uapi/linux/virtio_iommu.h; virtio spec
+ * 5.13.6.9 "Fault reporting", VIRTIO_IOMMU_T_FAULT): reason UNKNOWN 0, DOMAIN 1, MAPPING 2; flags
+ * READ 1, WRITE 2, EXEC 4, ADDRESS 0x100 (the address field is valid).
+ */
+export const VIRTIO_IOMMU_FAULT_R_UNKNOWN = 0;
+export const VIRTIO_IOMMU_FAULT_R_DOMAIN = 1;
+export const VIRTIO_IOMMU_FAULT_R_MAPPING = 2;
+export const VIRTIO_IOMMU_FAULT_F_READ = 1;
+export const VIRTIO_IOMMU_FAULT_F_WRITE = 2;
+export const VIRTIO_IOMMU_FAULT_F_EXEC = 4;
+export const VIRTIO_IOMMU_FAULT_F_ADDRESS = 0x100;
+
+/** What virtio_iommu_translate answered one access of an emulated endpoint. */
+export type VirtioTranslation =
+  | { gpa: bigint }
+  | {
+      /** The struct virtio_iommu_fault QEMU queued (virtio_iommu_report_fault). */
+      fault: { reason: number; flags: number; endpoint: number; address: bigint };
+      /** QEMU's error_report_once site and its line (printed once per QEMU process and site). */
+      site: string;
+      qemu: string;
+    };
+
+/**
+ * The line the guest's driver prints for a fault it takes from the event queue
+ * (drivers/iommu/virtio-iommu.c viommu_fault_handler, dev_err_ratelimited on the virtio device):
+ * "%s fault from EP %u at %#llx [%s%s%s]" with reason "domain" / "page" / "unknown" and R, W, X
+ * from the flags, or "%s fault from EP %u" without VIRTIO_IOMMU_FAULT_F_ADDRESS. The device is the
+ * virtio device the driver binds ("virtio_iommu virtio0": the first virtio device the guest probes).
+ */
+export function virtioFaultLine(f: { reason: number; flags: number; endpoint: number; address: bigint }, device = "virtio0"): string {
+  const reason = f.reason === VIRTIO_IOMMU_FAULT_R_DOMAIN ? "domain" : f.reason === VIRTIO_IOMMU_FAULT_R_MAPPING ? "page" : "unknown";
+  const p = `virtio_iommu ${device}: `;
+  if ((f.flags & VIRTIO_IOMMU_FAULT_F_ADDRESS) === 0) return `${p}${reason} fault from EP ${f.endpoint}`;
+  const rwx = `${f.flags & VIRTIO_IOMMU_FAULT_F_READ ? "R" : ""}${f.flags & VIRTIO_IOMMU_FAULT_F_WRITE ? "W" : ""}${f.flags & VIRTIO_IOMMU_FAULT_F_EXEC ? "X" : ""}`;
+  // %#llx: Linux's vsprintf puts "0x" before any value, 0 too (lib/vsprintf.c number(): need_pfx).
+  return `${p}${reason} fault from EP ${f.endpoint} at 0x${f.address.toString(16)} [${rwx}]`;
 }
 
 /** Why QEMU refuses a MAP or UNMAP on a bypass domain (hw/virtio/virtio-iommu.c virtio_iommu_map / _unmap: "if (domain->bypass) return VIRTIO_IOMMU_S_INVAL"). */
@@ -773,6 +817,36 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
     return { syncs };
   }
 
+  /**
+   * hw/virtio/virtio-iommu.c virtio_iommu_translate for one access by a device QEMU emulates
+   * behind the virtio-iommu (an emulated endpoint's DMA goes through QEMU's IOMMU memory region;
+   * an assigned device's never does: the host IOMMU translates it from what QEMU mapped into VFIO,
+   * and its faults are the host's). In QEMU's order: an endpoint the guest never attached ("sid=%d is
+   * not known!!": R_UNKNOWN); one not attached to a domain ("not attached to any domain": R_DOMAIN);
+   * QEMU's reserved regions (an MSI region passes untranslated: the q35 APIC range); a bypass
+   * domain passes (IOVA = GPA); no mapping ("no mapping for 0x%lx for sid=%d": R_MAPPING); a
+   * read of a mapping without VIRTIO_IOMMU_MAP_F_READ or a write without _F_WRITE ("permission
+   * error on ...": R_MAPPING with the READ / WRITE flag). Every fault has VIRTIO_IOMMU_FAULT_F_ADDRESS
+   * and the endpoint id is the guest RID (virtio_iommu_get_bdf). `sid` is the guest RID; `endpoint`
+   * the state the guest's driver left it in. The domain is the VM's one domain (its mappings).
+   */
+  translateEmulated(sid: number, addr: bigint, write: boolean, endpoint: "attached" | "detached" | "unknown"): VirtioTranslation {
+    const flag = write ? 2 : 1; // IOMMU_RO 1, IOMMU_WO 2
+    const fault = (reason: number, flags: number, site: string, qemu: string): VirtioTranslation => ({ fault: { reason, flags: flags | VIRTIO_IOMMU_FAULT_F_ADDRESS, endpoint: sid, address: addr }, site, qemu });
+    const bdf = `${(sid >> 8).toString(16).padStart(2, "0")}:${((sid >> 3) & 0x1f).toString(16).padStart(2, "0")}.${sid & 7}`;
+    // bypass_allowed (config.bypass) is off: the guest's driver negotiates VIRTIO_IOMMU_F_BYPASS_CONFIG and clears it.
+    if (endpoint === "unknown") return fault(VIRTIO_IOMMU_FAULT_R_UNKNOWN, 0, "unknown", `virtio_iommu_translate sid=${sid} is not known!!`);
+    // QEMU's reserved regions: only the x86 machine's MSI region (VIRTIO_IOMMU_RESV_MEM_T_MSI) is one here.
+    if (this.machine === "q35" && addr >= VIRTIO_IOMMU_X86_MSI.base && addr < VIRTIO_IOMMU_X86_MSI.base + VIRTIO_IOMMU_X86_MSI.size) return { gpa: addr };
+    if (endpoint === "detached") return fault(VIRTIO_IOMMU_FAULT_R_DOMAIN, 0, "domain", `virtio_iommu_translate ${bdf} not attached to any domain`);
+    if (this.bypass) return { gpa: addr };
+    const m = this.shadow.find((e) => addr >= e.iova && addr < e.iova + e.size);
+    if (m === undefined) return fault(VIRTIO_IOMMU_FAULT_R_MAPPING, 0, "mapping", `virtio_iommu_translate no mapping for 0x${addr.toString(16)} for sid=${sid}`);
+    const flags = (flag & 1 && !(m.perm & 1) ? VIRTIO_IOMMU_FAULT_F_READ : 0) | (flag & 2 && !(m.perm & 2) ? VIRTIO_IOMMU_FAULT_F_WRITE : 0);
+    if (flags !== 0) return fault(VIRTIO_IOMMU_FAULT_R_MAPPING, flags, "permission", `virtio_iommu_translate permission error on 0x${addr.toString(16)}(${flag}): allowed=${m.perm}`);
+    return { gpa: addr - m.iova + m.gpa };
+  }
+
   /** virtio_iommu_map(): S_INVAL on an overlap, else insert and notify (split in aligned blocks). */
   private request(iova: bigint, size: bigint, gpa: bigint, perm: number, step: number, hooks: ShadowHooks): { status: VirtioIommuStatus; why: string } | undefined {
     const [from, to] = this.overlapping(iova, size);
@@ -832,7 +906,7 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
   }
 
   snapshot(): VirtioIommuSnapshot {
-    return { model: "virtio-iommu", shadow: [...this.shadow], rids: [...this.rids], notes: [...this.notes] };
+    return { model: "virtio-iommu", shadow: [...this.shadow], rids: [...this.rids], notes: [...this.notes], reported: [...this.reported], rs: Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, this.faultRs) };
   }
 
   restore(snap: ViommuSnapshot): void {
@@ -840,6 +914,26 @@ export class VirtioIommu extends ViommuCommon implements Viommu {
     this.shadow = [...s.shadow];
     this.rids = new Map(s.rids);
     this.notes = new Map(s.notes);
+    this.reported = new Set(s.reported ?? []);
+    this.faultRs = s.rs === undefined ? new Ratelimit() : Object.assign(Object.create(Ratelimit.prototype) as Ratelimit, s.rs);
+  }
+
+  /** QEMU's error_report_once sites of virtio_iommu_translate that have printed (once per QEMU process). */
+  private reported = new Set<string>();
+  /** The guest driver's dev_err_ratelimited in viommu_fault_handler (DEFAULT_RATELIMIT_INTERVAL / _BURST). */
+  private faultRs = new Ratelimit();
+
+  /**
+   * One fault QEMU reported: its error_report_once line if that site has not printed yet, and the
+   * guest's lines for the event (the ratelimit's "callbacks suppressed" line first when it ends a
+   * suppression; nothing while it suppresses).
+   */
+  reportFault(t: Extract<VirtioTranslation, { fault: unknown }>, nowNs: bigint): { qemu?: string; guest: string[] } {
+    const first = !this.reported.has(t.site);
+    this.reported.add(t.site);
+    const rl = this.faultRs.check(nowNs, "viommu_fault_handler");
+    const guest = [...(rl.suppressedLine ? [rl.suppressedLine] : []), ...(rl.allowed ? [virtioFaultLine(t.fault)] : [])];
+    return { ...(first ? { qemu: t.qemu } : {}), guest };
   }
 }
 

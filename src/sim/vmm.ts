@@ -18,13 +18,15 @@ import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type Vf
 import type { HostDomain, HostIommu } from "./host-iommu.js";
 import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
-import type { GuestDeviceIotlbInvalidation, ShadowHooks, Viommu } from "./viommu.js";
+import { VirtioIommu, type GuestDeviceIotlbInvalidation, type ShadowHooks, type Viommu } from "./viommu.js";
 import { effectiveMemlock, rmrrRefusal } from "./reserved.js";
 
 const KiB = 1024n;
 const MiB = 1024n * KiB;
 const GiB = 1024n * MiB;
 const VMM = "qemu-system-x86_64";
+/** Simulated time between the accesses QEMU translates for an emulated device (their log lines' timestamps): 1 µs. */
+const NS_PER_EMULATED_ACCESS = 1000n;
 const PAGE = 4096n;
 
 export interface VmRuntime {
@@ -126,6 +128,59 @@ export class Vmm {
     if (!vm.running) return this.fail(out, "vm-not-running", `VM ${vm.spec.name} is not running`);
     if (!vm.spec.viommu) return this.fail(out, "no-viommu", `VM ${vm.spec.name} has no vIOMMU: its devices see guest-physical addresses`);
     return true;
+  }
+
+  /**
+   * `emulated-dma`: a device QEMU emulates in the VM, at guest BDF `bdf`, reads or writes
+   * [iova, iova + length) through the VM's virtio-iommu. QEMU translates each granule-sized access
+   * (VirtioIommu.translateEmulated); a fault is reported on the event queue
+   * (virtio_iommu_report_fault: one struct virtio_iommu_fault per access, in a buffer the guest's
+   * driver keeps posted: viommu_fill_evtq refills each one it takes), QEMU's error_report_once line
+   * goes to its stderr the first time a site fires, and the guest's viommu_fault_handler prints the
+   * fault (ratelimited). The outcome's fault is the VIRTIO_IOMMU_FAULT_R_* reason of the first.
+   */
+  emulatedDma(step: Extract<Step, { op: "emulated-dma" }>, out: StepOutcome): void {
+    const vm = this.vm(step.vm);
+    if (!this.requireViommu(vm, out)) return;
+    const v = vm.viommu!;
+    if (!(v instanceof VirtioIommu)) return void this.fail(out, "no-viommu", `VM ${vm.spec.name}'s vIOMMU is ${v.model}: emulated-dma is DMA through QEMU's virtio-iommu`);
+    const [bus, rest] = step.bdf.split(":") as [string, string];
+    const [dev, fn] = rest.split(".") as [string, string];
+    const sid = (parseInt(bus, 16) << 8) | (parseInt(dev, 16) << 3) | parseInt(fn, 10);
+    const g = v.granule;
+    let bytes = 0n;
+    let faults = 0;
+    let n = 0;
+    let first: { reason: number; flags: number } | undefined;
+    for (let a = step.iova; a < step.iova + step.length; a = a - (a % g) + g) {
+      n++;
+      const len = (a - (a % g) + g < step.iova + step.length ? a - (a % g) + g : step.iova + step.length) - a;
+      const now = this.clock + BigInt(n) * NS_PER_EMULATED_ACCESS;
+      const r = v.translateEmulated(sid, a, step.write, step.endpoint);
+      if ("gpa" in r) {
+        bytes += len;
+        continue;
+      }
+      faults++;
+      first ??= r.fault;
+      const rep = v.reportFault(r, now);
+      if (rep.qemu !== undefined) this.log.vmm(now, vm.spec.name, `${VMM}: ${rep.qemu}`, this.currentStep);
+      for (const line of rep.guest) this.log.guest(now, vm.spec.name, line, this.currentStep);
+    }
+    out.transactions = n;
+    out.faults = faults;
+    const what = `(${step.write ? "writes" : "reads"} by the emulated device ${step.bdf}, endpoint ${sid})`;
+    if (first === undefined) {
+      out.summary = `${plural(Number(bytes), "byte")} ${step.write ? "written" : "read"} by the emulated device ${step.bdf} through virtio-iommu (QEMU's virtio_iommu_translate)`;
+      return;
+    }
+    out.status = "fault";
+    out.fault = first.reason;
+    out.recorded = true;
+    const reason = ["VIRTIO_IOMMU_FAULT_R_UNKNOWN", "VIRTIO_IOMMU_FAULT_R_DOMAIN", "VIRTIO_IOMMU_FAULT_R_MAPPING"][first.reason]!;
+    const firstFlags = first.flags;
+    const flags = ["READ", "WRITE", "EXEC"].filter((_, i) => firstFlags & (1 << i)).map((f) => `VIRTIO_IOMMU_FAULT_F_${f}`);
+    out.summary = `${faults} of ${plural(n, "access", "accesses")} ${what} faulted in QEMU's virtio-iommu: ${reason} (flags ${[...flags, "VIRTIO_IOMMU_FAULT_F_ADDRESS"].join(" | ")}), reported on the event queue (VIRTIO_IOMMU_T_FAULT); the guest's driver prints it`;
   }
 
   /**
@@ -730,6 +785,8 @@ export class Vmm {
         const dev = this.pci.device(key);
         return dev === undefined ? [] : this.pci.dmaAliases(dev);
       },
+      vmmLog: (vm, text) => this.log.vmm(this.clock, vm, `${VMM}: ${text}`, this.currentStep),
+      guestLog: (vm, text) => this.log.guest(this.clock, vm, text, this.currentStep),
     };
     runIommufdStep(port, st, out);
   }

@@ -101,8 +101,12 @@ export function rowResult(r: Pick<RowFields, "kind" | "flags" | "reason" | "leve
  * The cells of a row, in TRACE_COLUMNS order. `out` (optional) is filled and returned, so the
  * webview's refill allocates no array per row.
  */
-/** `names`: the host IOMMU model's short fault names (TraceInfo.reasonNames); VT-d's when absent. */
-export function rowCells(r: RowFields, device: RowDevice | undefined, radix: Radix, out: string[] = new Array<string>(TRACE_COLUMNS.length), names: Readonly<Record<number, string>> = SHORT_REASONS): string[] {
+/**
+ * `names`: the host IOMMU model's short fault names (TraceInfo.reasonNames); VT-d's when absent.
+ * `domains`: the names of domains whose number is only the simulator's key (TraceInfo.domainNames:
+ * an SMMUv3 nesting parent's "S2 VMID 1"); the number itself for the others.
+ */
+export function rowCells(r: RowFields, device: RowDevice | undefined, radix: Radix, out: string[] = new Array<string>(TRACE_COLUMNS.length), names: Readonly<Record<number, string>> = SHORT_REASONS, domains?: Readonly<Record<number, string>>): string[] {
   const kind: EventKind = r.kind;
   const isDma = kind === EventKind.Dma || kind === EventKind.Interrupt;
   const shows = isDma || kind === EventKind.Map || kind === EventKind.Unmap || kind === EventKind.Poke;
@@ -118,7 +122,7 @@ export function rowCells(r: RowFields, device: RowDevice | undefined, radix: Rad
   out[5] = isDma ? ((r.flags & F_WRITE) !== 0 ? "W" : "R") : "";
   out[6] = isDma ? (r.reason === 0 ? `${a} → ${b}` : a) : kind === EventKind.Map || kind === EventKind.Unmap ? `${a} +${b}` : kind === EventKind.Poke ? `${a} ← ${b}` : "";
   out[7] = rowResult(r, names).text;
-  out[8] = isDma || kind === EventKind.Map || kind === EventKind.Unmap ? String(r.did) : "";
+  out[8] = isDma || kind === EventKind.Map || kind === EventKind.Unmap ? domains?.[r.did] ?? String(r.did) : "";
   return out;
 }
 

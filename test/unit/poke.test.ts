@@ -91,7 +91,7 @@ describe("poke", () => {
     const diag = (step: string) => parseScenario(HEAD + step, "t.passthrough.yaml").diagnostics.filter((d) => d.severity === "error");
     const both = diag(`  - poke: { register: RTADDR, address: 0x1000, value: 0 }\n`);
     expect(both.map((d) => d.code)).toEqual(["poke-target"]);
-    expect(both[0]!.message).toBe("a poke needs exactly one of address, target or register");
+    expect(both[0]!.message).toBe("a poke needs exactly one of address, target, register or gpa");
     expect(both[0]!.range.line).toBe((HEAD + "  - poke").split("\n").length - 1);
     const mixed = diag(`  - poke: { address: 0x1000, value: 0, set: 1 }\n`);
     expect(mixed.map((d) => d.code)).toEqual(["poke-value"]);

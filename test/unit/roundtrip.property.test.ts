@@ -148,7 +148,15 @@ describe("round trip: import -> synthesize -> simulate", () => {
 
   it("property: AMD-Vi-only and SMMUv3-only evidence round-trips in its own model, every event at its exact address", () => {
     const dev = fc.record({ bus: fc.integer({ min: 1, max: 255 }), dev: fc.integer({ min: 0, max: 31 }), fn: fc.integer({ min: 0, max: 7 }) }).map((d) => `${hex2(d.bus)}:${hex2(d.dev)}.${d.fn}`);
-    const address = fc.integer({ min: 1, max: 0xfffffff }).map((a) => a * 0x10);
+    // Also inside x86's interrupt window and the Arm guest's reserved MSI window, where a write is
+    // an MSI (x86) or the page cannot be mapped: those records are noted, not reproduced.
+    const address = fc.oneof(fc.integer({ min: 1, max: 0xfffffff }).map((a) => a * 0x10), fc.integer({ min: 0xfee0000, max: 0xfeeffff }).map((a) => a * 0x10), fc.integer({ min: 0x800000, max: 0x80ffff }).map((a) => a * 0x10));
+    const inWindow = (line: string) => {
+      const m = /(?:address=|iova: )(0x[0-9a-f]+)/.exec(line);
+      const a = m ? Number(m[1]) : 0;
+      if (/AMD-Vi/.test(line)) return a >= 0xfee00000 && a <= 0xfeefffff && /flags=0x00[27]0\]/.test(line);
+      return a >= 0x8000000 && a < 0x8100000 && /F_PERMISSION/.test(line);
+    };
     // drivers/iommu/amd/iommu.c amd_iommu_report_page_fault / iommu_print_event (flags: PR 0x10, RW 0x20, PE 0x40).
     const amdEvent = fc.oneof(
       fc.record({ dev, address, write: fc.boolean(), present: fc.boolean() }).map((e) => `[  6.0] vfio-pci 0000:${e.dev}: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0007 address=0x${e.address.toString(16)} flags=0x00${((e.write ? 0x20 : 0) | (e.present ? 0x50 : 0)).toString(16).padStart(2, "0")}]`),
@@ -165,8 +173,9 @@ describe("round trip: import -> synthesize -> simulate", () => {
       fc.property(fc.oneof(fc.array(amdEvent, { minLength: 1, maxLength: 8 }), fc.array(smmuEvent, { minLength: 1, maxLength: 8 })), (lines) => {
         const records = importText(lines.join("\n"), "log").records;
         const { reproduced, noted } = roundTrip(records, "one model");
-        expect(noted).toBe(0);
-        expect(reproduced).toBe(lines.length);
+        const windowed = lines.filter(inWindow).length;
+        expect(noted).toBe(windowed);
+        expect(reproduced).toBe(lines.length - windowed);
       }),
       { numRuns: 40 },
     );

@@ -71,7 +71,7 @@ export function faultChildren(id: string | null, ctx: TreeContext): TreeNode[] |
     return out;
   }
   if (parts[2] === "log") {
-    return run.log.filter((l) => l.step === o.step).map((l, k) => leaf(`f/${o.step}/log/${k}`, l.text, l.source === "vmm" ? l.vm : "dmesg", { icon: l.source === "vmm" ? "terminal" : "output", tooltip: l.text }));
+    return run.log.filter((l) => l.step === o.step).map((l, k) => leaf(`f/${o.step}/log/${k}`, l.text, l.source === "vmm" ? l.vm : l.source === "guest" ? l10n.t("{0} guest dmesg", l.vm ?? "") : "dmesg", { icon: l.source === "vmm" ? "terminal" : "output", tooltip: l.text }));
   }
   return null;
 }

@@ -492,7 +492,8 @@ function kindNode(id: string, n: TableNode, ctx: TreeContext, guest?: GuestSpace
           : l10n.t("Domain {0} (DID): page tables of {1}, top table {2} at HPA {3}.{4} IOTLB entries are tagged with this DID.", n.did, plural(n.levels, "level"), n.topName, hx(n.pageTable), sharing.length ? ` The same tables translate ${sharing.map(formatSid).join(", ")}.` : ""),
         icon: "symbol-class",
         contextValue: "domain",
-        collapsible: 1,
+        // A domain without tables to show (an SMMUv3 CD with EPD0 = 1: TTB0 walks disabled) does not expand.
+        collapsible: n.hasChildren ? 1 : 0,
         copy: String(n.did),
       };
     }

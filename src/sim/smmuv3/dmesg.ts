@@ -68,6 +68,32 @@ export function smmuSvaTlbiThreshold(version: string): boolean {
   return kernelAtLeast(version, 6, 6);
 }
 
+/**
+ * What arm_smmu_mm_release (arm-smmu-v3-sva.c, the SVA mmu notifier's .release, run by exit_mmap
+ * when a bound process exits) writes in the process's CD: "DMA may still be running. Keep the cd
+ * valid to avoid C_BAD_CD events, but disable translation."
+ * - "quiet" (v5.11 - v6.7): arm_smmu_write_ctx_desc(..., &quiet_cd): CD word 0 | TCR.EPD0, the rest
+ *   kept ("(4) Quiesce the context without clearing the valid bit"); R stays 1, so the faults are
+ *   recorded: F_TRANSLATION events printed by the evtq thread.
+ * - "quiet-abort" (v6.8 - v6.9): the same with CD.S and CD.R cleared unless the SMMU forces stalls
+ *   (ARM_SMMU_FEAT_STALL_FORCE): commit "iommu/arm-smmu-v3: disable stall for quiet_cd" (posted
+ *   2023-12-06, "the kill may take a long time, about 10 seconds with numerous iopf interrupts"):
+ *   the faults terminate without an event.
+ * - "sva-cd" (v6.10 on, the SVA rework that put the mmu notifier in the smmu_domain):
+ *   arm_smmu_make_sva_cd(&target, master, NULL, asid) writes a whole new CD: EPD0 and EPD1, V,
+ *   IPS, AA64, R, A, ASET, the ASID, MAIR; T0SZ, TG0, the walk attributes and TTB0 zero ("If no MM
+ *   is passed then this creates a SVA entry that faults everything"); S and R cleared unless
+ *   STALL_FORCE ("Disable stall and immediately generate an abort if stall disable is permitted").
+ * Then, in all three, arm_smmu_tlb_inv_asid (CMD_TLBI_NH_ASID) and arm_smmu_atc_inv_domain(.., 0, 0)
+ * (CMD_ATC_INV of the whole SubstreamID on ATS masters).
+ */
+export type SvaReleaseCd = "quiet" | "quiet-abort" | "sva-cd";
+
+/** The kernel of `version`'s SvaReleaseCd; a text without a version: the current kernel ("sva-cd"). */
+export function smmuSvaReleaseCd(version: string): SvaReleaseCd {
+  return kernelAtLeast(version, 6, 10) ? "sva-cd" : kernelAtLeast(version, 6, 8) ? "quiet-abort" : "quiet";
+}
+
 /** Linux event_class_str[] (arm-smmu-v3.c). */
 const EVENT_CLASS_STR = ["CD fetch", "Stage 1 translation table fetch", "Input address caused fault", "Reserved"] as const;
 

@@ -18,7 +18,7 @@
  */
 import type { PhysicalMemory } from "../memory.js";
 import { Ratelimit } from "../printk.js";
-import { renderCmdqError, renderEvent, renderPageRequest, renderEvtqOverflow, renderPriqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra } from "./dmesg.js";
+import { renderCmdqError, renderEvent, renderPageRequest, renderEvtqOverflow, renderPriqOverflow, SMMU_CURRENT_ERA, type SmmuKernelEra, type SvaReleaseCd } from "./dmesg.js";
 import {
   CMD_CFGI_ALL,
   CMD_CFGI_CD,
@@ -27,6 +27,10 @@ import {
   CMD_SYNC,
   CMD_TLBI_NH_ASID,
   CMD_TLBI_NH_VA,
+  CMD_TLBI_NH_VAA,
+  CMD_TLBI_NH_ALL,
+  CMD_CFGI_CD_ALL,
+  COMMAND_NAMES,
   CMD_TLBI_NSNH_ALL,
   CMD_TLBI_S12_VMALL,
   CMD_TLBI_S2_IPA,
@@ -65,7 +69,7 @@ import {
   S1FMT_LINEAR,
 } from "./spec.js";
 import { blockAllowed, levelShift, s1StartLevel } from "./walk.js";
-import { atcInvCommand, EATS_TRANS } from "./ats.js";
+import { atcInvCommand, CMD_ATC_INV, EATS_TRANS } from "./ats.js";
 import { smmuGranules, smmuPriqShift, type SmmuV3Unit } from "./unit.js";
 
 const PAGE = 4096;
@@ -98,6 +102,8 @@ export interface SmmuDomain {
    * (mm->pgd, written as the CPU's page tables are: leafDescriptor), its CD is arm_smmu_make_sva_cd's.
    */
   sva?: boolean;
+  /** An SVA domain whose process exited: arm_smmu_mm_release quiesced its CDs (svaRelease); the binding stays until unbind. */
+  released?: boolean;
   /**
    * iommufd fault delivery (IOMMU_HWPT_ALLOC with IOMMU_HWPT_FAULT_ID_VALID): the id of the fault
    * object whose queue takes this domain's I/O page faults (hwpt->domain->iopf_handler =
@@ -171,6 +177,8 @@ export interface SmmuDriverOptions {
   s2Stalls?: boolean;
   /** Kernel v6.6+: the SVA notifier sends one CMD_TLBI_NH_ASID from CMDQ_MAX_TLBI_OPS pages on (svaUnmap). Absent: true. */
   svaTlbiThreshold?: boolean;
+  /** What arm_smmu_mm_release writes in an exiting process's CD (dmesg.ts SvaReleaseCd). Absent: "sva-cd". */
+  svaReleaseCd?: SvaReleaseCd;
 }
 
 export interface SmmuLogLine {
@@ -249,6 +257,8 @@ export class ArmSmmuV3Driver {
   svaInvalidation = true;
   /** The SVA notifier's CMDQ_MAX_TLBI_OPS threshold (SmmuDriverOptions.svaTlbiThreshold). */
   readonly svaTlbiThreshold: boolean;
+  /** What arm_smmu_mm_release writes in the CD (SmmuDriverOptions.svaReleaseCd). */
+  readonly svaReleaseCd: SvaReleaseCd;
   /** Commands the driver issued, in order (the trace's slow-path record). */
   issued: [bigint, bigint][] = [];
   /**
@@ -270,6 +280,7 @@ export class ArmSmmuV3Driver {
     this.granule = pickGranule(this.pageShift, smmuGranules(unit.spec));
     this.s2Stalls = opts.s2Stalls ?? true;
     this.svaTlbiThreshold = opts.svaTlbiThreshold ?? true;
+    this.svaReleaseCd = opts.svaReleaseCd ?? "sva-cd";
   }
 
   /** Zeroed table memory of `bytes`, aligned to `align` (a 16/64 KiB table is aligned to its size: the pool is 4 KiB pages, so skip to the boundary). */
@@ -611,6 +622,65 @@ export class ArmSmmuV3Driver {
   }
 
   /**
+   * IOMMU_HWPT_INVALIDATE (alias IOMMU_VIOMMU_INVALIDATE) on vIOMMU `v` with
+   * IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3: the guest's commands, trapped by the VMM, as the kernel
+   * takes them (arm-smmu-v3-iommufd.c arm_vsmmu_cache_invalidate -> arm_vsmmu_convert_user_cmd):
+   * - CMD_TLBI_NSNH_ALL becomes CMD_TLBI_NH_ALL of the vSMMU's VMID (dword 1 zero): a guest's
+   *   "invalidate everything" reaches only its own stage-1 entries;
+   * - CMD_TLBI_NH_VA, _NH_VAA, _NH_ALL, _NH_ASID: the VMID field [47:32] is replaced by the vSMMU's
+   *   (CMDQ_TLBI_0_VMID), whatever the guest wrote;
+   * - CMD_ATC_INV, CMD_CFGI_CD, CMD_CFGI_CD_ALL: the StreamID [63:32] is a vSID, replaced by the
+   *   physical StreamID of the vDEVICE (arm_vsmmu_vsid_to_sid); a vSID without a vDEVICE -> -EIO;
+   * - any other opcode (CMD_CFGI_STE, CMD_TLBI_S2_IPA, CMD_TLBI_S12_VMALL, CMD_SYNC, ...) -> -EIO.
+   * Converted commands are issued in batches of up to CMDQ_BATCH_ENTRIES - 1 (63) with a CMD_SYNC
+   * each; the first refused command stops the loop, the commands before it in its batch are not
+   * issued, and entry_num is returned as the number handled (array->entry_num = cur - cmds).
+   */
+  vsmmuInvalidate(v: VSmmu, cmds: readonly (readonly [bigint, bigint])[]): { issued: [bigint, bigint][]; handled: number; refused?: { index: number; why: string } } {
+    const BATCH = 63; // CMDQ_BATCH_ENTRIES (BITS_PER_LONG) - 1 commands before the batch is issued
+    const issued: [bigint, bigint][] = [];
+    let batch: [bigint, bigint][] = [];
+    const VMID_MASK = 0xffffn << 32n;
+    const SID_MASK = 0xffffffffn << 32n;
+    for (let i = 0; i < cmds.length; i++) {
+      const [w0, w1] = cmds[i]!;
+      const op = Number(w0 & 0xffn);
+      let c: [bigint, bigint] | undefined;
+      let why: string | undefined;
+      switch (op) {
+        case CMD_TLBI_NSNH_ALL:
+          c = [BigInt(CMD_TLBI_NH_ALL) | (BigInt(v.vmid) << 32n), 0n];
+          break;
+        case CMD_TLBI_NH_VA:
+        case CMD_TLBI_NH_VAA:
+        case CMD_TLBI_NH_ALL:
+        case CMD_TLBI_NH_ASID:
+          c = [(w0 & ~VMID_MASK) | (BigInt(v.vmid) << 32n), w1];
+          break;
+        case CMD_ATC_INV:
+        case CMD_CFGI_CD:
+        case CMD_CFGI_CD_ALL: {
+          const vsid = Number(w0 >> 32n);
+          const sid = v.vdevs.find(([, vs]) => vs === vsid)?.[0];
+          if (sid === undefined) why = `vSID 0x${vsid.toString(16)} has no vDEVICE on the vIOMMU (arm_vsmmu_vsid_to_sid)`;
+          else c = [(w0 & ~SID_MASK) | (BigInt(sid) << 32n), w1];
+          break;
+        }
+        default:
+          why = `${COMMAND_NAMES[op] ?? `opcode 0x${op.toString(16)}`} is not a command a guest may send (arm_vsmmu_convert_user_cmd takes CMD_TLBI_NSNH_ALL, CMD_TLBI_NH_VA, CMD_TLBI_NH_VAA, CMD_TLBI_NH_ALL, CMD_TLBI_NH_ASID, CMD_ATC_INV, CMD_CFGI_CD, CMD_CFGI_CD_ALL)`;
+      }
+      if (c === undefined) return { issued, handled: i, refused: { index: i, why: why! } };
+      batch.push(c);
+      if (i + 1 === cmds.length || batch.length === BATCH) {
+        this.submit(batch);
+        issued.push(...batch);
+        batch = [];
+      }
+    }
+    return { issued, handled: cmds.length };
+  }
+
+  /**
    * read() of the vEVENTQ fd (iommufd_veventq_fops_read) with a large enough buffer: every queued
    * vEVENT, oldest first, as struct iommufd_vevent_header { flags, sequence } + the record; the
    * lost-events header carries IOMMU_VEVENTQ_FLAG_LOST_EVENTS and no record. Empties the queue.
@@ -887,6 +957,55 @@ export class ArmSmmuV3Driver {
     return { bytes, commands: [...tlbi, ...atc] };
   }
 
+  /**
+   * The process of SVA domain `d` exits: arm_smmu_mm_release (dmesg.ts SvaReleaseCd, by kernel
+   * version) rewrites the CD of every (StreamID, SubstreamID) the domain is bound to, each write
+   * followed by CMD_CFGI_CD (leaf) + CMD_SYNC (arm_smmu_write_cd_entry / arm_smmu_sync_cd); then
+   * CMD_TLBI_NH_ASID of the domain's ASID (arm_smmu_tlb_inv_asid) and, for ATS masters, CMD_ATC_INV
+   * of the whole SubstreamID (arm_smmu_atc_inv_domain(smmu_domain, 0, 0)), each + CMD_SYNC. The
+   * CDs stay valid (V = 1: no C_BAD_CD) with EPD0 set, so every later transaction on the PASID is a
+   * translation fault; `recorded` says whether CD.R still records it. svaInvalidation false (the
+   * what-if knob) drops the TLBI and the ATC invalidation, not the CD write.
+   */
+  svaRelease(d: SmmuDomain): { cds: { sid: number; ssid: number; address: number; words: bigint[] }[]; commands: [bigint, bigint][]; recorded: boolean } {
+    // CTXDESC_CD_0_TCR_EPD0 [14], _TCR_EPD1 [30], _V [31], _AA64 [41], _S [44], _R [45], _A [46], _ASET [47] (arm-smmu-v3.h).
+    const EPD0 = 1n << 14n;
+    const S_R = (1n << 44n) | (1n << 45n);
+    // "if (!(smmu->features & ARM_SMMU_FEAT_STALL_FORCE))": stall_enabled is exactly STALL_FORCE here (stallEnabled).
+    const abort = this.svaReleaseCd !== "quiet" && !this.stallEnabled;
+    const cds: { sid: number; ssid: number; address: number; words: bigint[] }[] = [];
+    const commands: [bigint, bigint][] = [];
+    for (const [sid, ssid] of d.ssids ?? []) {
+      const at = this.cdAddress(sid, ssid, false);
+      if (at === undefined) continue;
+      let words: bigint[];
+      if (this.svaReleaseCd === "sva-cd") {
+        // arm_smmu_make_sva_cd(target, master, NULL, asid): EPD1 | V | IPS | AA64 | S (stall_enabled) | R | A | ASET | ASID, then EPD0 (svaCd without the mm's fields).
+        const w0 = (1n << 30n) | (1n << 31n) | (CPU_PARANGE << 32n) | (1n << 41n) | (this.stallEnabled ? 1n << 44n : 0n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n) | EPD0;
+        words = [abort ? w0 & ~S_R : w0, 0n, 0n, CPU_MAIR_EL1, 0n, 0n, 0n, 0n];
+      } else {
+        // quiet_cd: "val |= CTXDESC_CD_0_TCR_EPD0" on the live word 0 (v6.8: "val &= ~(CTXDESC_CD_0_S | CTXDESC_CD_0_R)" first).
+        const w0 = (this.mem.readU64(at) ?? 0n) | EPD0;
+        words = [abort ? w0 & ~S_R : w0, ...[1, 2, 3, 4, 5, 6, 7].map((i) => this.mem.readU64(at + i * 8) ?? 0n)];
+      }
+      this.writeSte(at, words);
+      const c = cmd(CMD_CFGI_CD, (BigInt(sid) << 32n) | (BigInt(ssid) << 12n), 1n);
+      this.submit([c]);
+      commands.push(c);
+      cds.push({ sid, ssid, address: at, words });
+    }
+    d.released = true;
+    if (this.svaInvalidation) {
+      const tlbi = cmd(CMD_TLBI_NH_ASID, BigInt(d.asid) << 48n);
+      this.submit([tlbi]);
+      commands.push(tlbi);
+      const atc = this.atcInvDomain(d, 0, 0);
+      if (atc.length > 0) this.submit(atc);
+      commands.push(...atc);
+    }
+    return { cds, commands, recorded: !abort };
+  }
+
   /** arm_smmu_tlb_inv_range_asid / _domain: one CMD_TLBI_NH_VA (stage 1) or CMD_TLBI_S2_IPA (stage 2), leaf. */
   tlbiVa(d: SmmuDomain, va: number): [bigint, bigint] {
     const granule = 2 ** (d.granule ?? 12);
@@ -1017,6 +1136,7 @@ export class ArmSmmuV3Driver {
     for (const d of s.domains) {
       const cur = byId.get(d.id);
       if (cur && d.ssids === undefined) delete cur.ssids;
+      if (cur && d.released === undefined) delete cur.released;
       this.domains.push(cur ? Object.assign(cur, { ...d, sids: [...d.sids] }) : { ...d, sids: [...d.sids] });
     }
     this.masters.clear();

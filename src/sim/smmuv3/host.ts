@@ -6,17 +6,18 @@
 import type { IommuSpec, Step } from "../../scenario/types.js";
 import type { HostDomain, HostFaultQueues, HostIommu, HostIommuSnapshot, HostIopf, HostNesting, PasidSeamContext, RegisterPoke, Share } from "../host-iommu.js";
 import { smmuPasidStep } from "./pasidBind.js";
+import { nestParentDid, nestParentLabel } from "./nested.js";
 import { UnitHost } from "../unitHost.js";
 import type { IommuUnit } from "../iommu.js";
 import type { KernelLog } from "../klog.js";
 import type { PhysicalMemory } from "../memory.js";
 import { EventKind, type Trace } from "../../trace/trace.js";
 import { formatSid, parseBdf } from "../bdf.js";
-import { smmuKernelEra, smmuS2Stalls, smmuSvaTlbiThreshold } from "./dmesg.js";
+import { renderEvent, smmuKernelEra, smmuS2Stalls, smmuSvaReleaseCd, smmuSvaTlbiThreshold } from "./dmesg.js";
 import { ArmSmmuV3Driver, type IopfRecord, type SmmuDomain, type SmmuDriverSnapshot } from "./driver.js";
 import { smmuV3Unit } from "./model.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSnapshot, type SmmuSpec } from "./unit.js";
-import { MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE, STALL_MODEL_FORCE, STALL_MODEL_NONE, STALL_MODEL_STALL } from "./spec.js";
+import { COMMAND_NAMES, MSI_IOVA_BASE, MSI_IOVA_LENGTH, SMMU_STRTAB_BASE, STALL_MODEL_FORCE, STALL_MODEL_NONE, STALL_MODEL_STALL } from "./spec.js";
 
 /** host.iommu.stall-model -> SMMU_IDR0.STALL_MODEL (spec.ts STALL_MODEL_*). */
 const STALL_MODELS = { stall: STALL_MODEL_STALL, none: STALL_MODEL_NONE, force: STALL_MODEL_FORCE } as const;
@@ -62,7 +63,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
     const smmu = smmuSpecOf(spec);
     this.sidOffset = s ? s.sidBase - s.ridBase : 0;
     this.unit = new SmmuV3Unit(mem, smmu);
-    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel), svaTlbiThreshold: kernel === undefined || smmuSvaTlbiThreshold(kernel) });
+    this.driver = new ArmSmmuV3Driver(this.unit, mem, { ...(s ? { stage: s.stage } : {}), ...(s?.pageShift !== undefined ? { pageShift: s.pageShift } : {}), era: (kernel === undefined ? undefined : smmuKernelEra(kernel)) ?? "6.15", s2Stalls: kernel === undefined || smmuS2Stalls(kernel), svaTlbiThreshold: kernel === undefined || smmuSvaTlbiThreshold(kernel), svaReleaseCd: kernel === undefined ? "sva-cd" : smmuSvaReleaseCd(kernel) });
     this.unit.sidOffset = this.sidOffset;
     // host.iommu.ats: Linux enables ATS for these PCI devices (arm_smmu_enable_ats) when they attach.
     for (const a of s?.ats ?? []) {
@@ -177,6 +178,15 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
       const v = this.driver.vsmmus.find((x) => x.id === viommu);
       if (v !== undefined) delete v.veventq;
     },
+    invalidate: (viommu, cmds) => this.driver.vsmmuInvalidate(this.driver.vsmmus.find((x) => x.id === viommu)!, cmds),
+    // QEMU's accelerated vSMMUv3 (hw/arm/smmuv3-accel.c smmuv3_accel_event_read -> smmuv3_propagate_event)
+    // writes the record, StreamID = the vSID, into the guest's event queue; the guest's arm-smmu-v3
+    // (a QEMU virt guest booted with ACPI: the IORT node's platform device "arm-smmu-v3.0.auto")
+    // prints it from arm_smmu_evtq_thread as any event, naming the master whose StreamID is the vSID:
+    // QEMU's virt machine maps RIDs to StreamIDs 1:1 (iommu-map / IORT ID mapping), so the vSID
+    // the VMM gave the vDEVICE is the device's guest BDF. Current kernel's format (dmesg.ts renderEvent).
+    guestEvent: (record) => renderEvent([record[0]!, record[1]!, record[2]!, record[3]!], GUEST_SMMU_DEVICE, `0000:${formatSid(Number(record[0]! >> 32n))}`),
+    commandName: (lo) => COMMAND_NAMES[Number(lo & 0xffn)] ?? `opcode 0x${(lo & 0xffn).toString(16)}`,
     readVeventq: (viommu) => {
       const v = this.driver.vsmmus.find((x) => x.id === viommu);
       return v === undefined ? [] : this.driver.readVeventq(v).map((e) => ({ sequence: e.sequence, lost: e.raw === undefined, record: e.raw === undefined ? [] : [...e.raw] }));
@@ -188,7 +198,7 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   }
 
   /** bind-pasid / unbind-pasid: a stage-1 domain's CD at the PASID's SubstreamID (pasidBind.ts). */
-  pasidStep(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" }>, c: PasidSeamContext): void {
+  pasidStep(st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" | "process-exit" }>, c: PasidSeamContext): void {
     smmuPasidStep(this.driver, this.mem, (rid) => this.sid(rid), st, c);
   }
 
@@ -260,11 +270,18 @@ export class SmmuV3Host extends UnitHost<SmmuSnapshot> implements HostIommu {
   }
 }
 
+/** The guest's SMMUv3 as Linux names it: QEMU virt with ACPI, IORT SMMUv3 node -> platform device "arm-smmu-v3.<n>.auto" (acpi_iort.c iort_add_platform_device: PLATFORM_DEVID_AUTO). */
+const GUEST_SMMU_DEVICE = "arm-smmu-v3.0.auto";
+
 /** A domain as the seam sees it: its hardware tag (ASID for stage 1, VMID for stage 2) as `did`. */
 function asHost(d: SmmuDomain): HostDomain & SmmuDomain {
   const h = d as HostDomain & SmmuDomain;
   // A nesting parent is named 0x8000 | VMID: a stage-2 VMID and a stage-1 ASID count from 1 each, and the seam finds domains by this number.
-  if (!Object.getOwnPropertyDescriptor(d, "did")) Object.defineProperty(d, "did", { get: () => (d.stage === 1 ? d.asid : d.stage === 2 ? (d.nestParent === true ? 0x8000 | d.vmid : d.vmid) : 0), enumerable: false });
+  // Its label is what the user knows it by (the VMID in its STEs and in CMD_TLBI_S2_IPA / CMD_TLBI_S12_VMALL).
+  if (!Object.getOwnPropertyDescriptor(d, "did")) {
+    Object.defineProperty(d, "did", { get: () => (d.stage === 1 ? d.asid : d.stage === 2 ? (d.nestParent === true ? nestParentDid(d.vmid) : d.vmid) : 0), enumerable: false });
+    Object.defineProperty(d, "label", { get: () => (d.stage === 2 && d.nestParent === true ? nestParentLabel(d.vmid) : undefined), enumerable: false });
+  }
   return h;
 }
 

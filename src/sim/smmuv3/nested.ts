@@ -11,6 +11,16 @@ import { toTrailField, type TrailEntry } from "../iommu.js";
 import { descriptorFields, descriptorName } from "./spec.js";
 import { levelShift, type StageWalker } from "./walk.js";
 
+/**
+ * The seam's number of a stage-2 nesting parent (IOMMU_HWPT_ALLOC_NEST_PARENT): 0x8000 | VMID, so
+ * it never equals a stage-1 domain's ASID or a plain stage-2 domain's VMID (both count from 1;
+ * host.ts asHost). Only the seam uses this number; what the user sees is nestParentLabel.
+ */
+export const NEST_PARENT_TAG = 0x8000;
+export const nestParentDid = (vmid: number): number => NEST_PARENT_TAG | vmid;
+/** A nesting parent as the user knows it: by the VMID its STEs and TLB invalidations carry (STE.S2VMID). */
+export const nestParentLabel = (vmid: number): string => `S2 VMID ${vmid}`;
+
 /** One stage-2 walk of a nested stream's fetch address. */
 export interface NestedFetch {
   /** What was being fetched: the CD, or the stage-1 descriptor the stage-1 walk reads next (its trail index). */

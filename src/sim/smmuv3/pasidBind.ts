@@ -20,11 +20,12 @@ import { CPU_PA_BITS, CPU_VA_BITS, IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, type Arm
 
 const hex = (v: bigint | number) => `0x${v.toString(16)}`;
 
-export function smmuPasidStep(driver: ArmSmmuV3Driver, mem: PhysicalMemory, sidOfRid: (rid: number) => number, st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" }>, c: PasidSeamContext): void {
+export function smmuPasidStep(driver: ArmSmmuV3Driver, mem: PhysicalMemory, sidOfRid: (rid: number) => number, st: Extract<Step, { op: "bind-pasid" | "unbind-pasid" | "munmap" | "process-exit" }>, c: PasidSeamContext): void {
   const rid = c.sidOf(st.device);
   if (rid === undefined) return c.fail("unknown-device", `no host device ${st.device}`);
   const sid = sidOfRid(rid);
   if (st.op === "munmap") return svaMunmap(driver, sid, st, c);
+  if (st.op === "process-exit") return svaExit(driver, sid, st, c);
   if (st.op === "unbind-pasid") {
     if (!driver.clearPasid(sid, st.pasid)) return c.failErrno("ENOENT", `PASID ${hex(st.pasid)} of ${st.device} is not bound`);
     return c.summary(`PASID ${hex(st.pasid)} of ${st.device} unbound: CD ${st.pasid} cleared (V = 0), CMD_CFGI_CD${driver.atsMasters.has(sid) ? " and CMD_ATC_INV" : ""} issued`);
@@ -62,6 +63,30 @@ export function smmuPasidStep(driver: ArmSmmuV3Driver, mem: PhysicalMemory, sidO
   const at = driver.cdAddress(sid, st.pasid, false) ?? 0;
   if (st.sva === true) return c.summary(`PASID ${hex(st.pasid)} of ${st.device} bound to the process (SVA): CD ${st.pasid} at ${hex(at)} as arm_smmu_make_sva_cd writes it (ASID ${d.asid}, TTB0 = mm->pgd ${hex(d.pgd)}, T0SZ ${64 - CPU_VA_BITS}, IPS and MAIR from the CPU), ${pages} page${pages === 1 ? "" : "s"} of the process present`);
   c.summary(`PASID ${hex(st.pasid)} of ${st.device}: CD ${st.pasid} at ${hex(at)} (ASID ${d.asid}), S1 L${d.startLevel} table at ${hex(d.pgd)}, ${pages} page${pages === 1 ? "" : "s"} mapped`);
+}
+
+/**
+ * `process-exit`: the process bound to the PASID (bind-pasid sva: true) exits. exit_mmap ->
+ * mmu_notifier_release runs the SVA notifier's .release, arm_smmu_mm_release (driver.ts svaRelease):
+ * the CD is made to fault everything, the TLB and the ATCs are emptied of the ASID. The device
+ * driver's unbind (iommu_sva_unbind_device) comes later, so the CD stays, valid, until then.
+ */
+function svaExit(driver: ArmSmmuV3Driver, sid: number, st: Extract<Step, { op: "process-exit" }>, c: PasidSeamContext): void {
+  const d = driver.domains.find((x) => x.ssids?.some(([a, b]) => a === sid && b === st.pasid));
+  if (d === undefined) return c.failErrno("ENOENT", `PASID ${hex(st.pasid)} of ${st.device} is not bound to a process`);
+  if (d.sva !== true) return c.failErrno("EINVAL", `PASID ${hex(st.pasid)} of ${st.device} holds a DMA domain, not a process address space (bind it with sva: true)`);
+  if (d.released === true) return c.failErrno("EINVAL", `the process of PASID ${hex(st.pasid)} of ${st.device} has already exited`);
+  const r = driver.svaRelease(d);
+  const how =
+    driver.svaReleaseCd === "sva-cd"
+      ? "arm_smmu_make_sva_cd(.., mm = NULL): EPD0 and EPD1 set, TTB0 and T0SZ cleared"
+      : driver.svaReleaseCd === "quiet-abort"
+        ? "quiet_cd: EPD0 set in the live CD, S and R cleared"
+        : "quiet_cd: EPD0 set in the live CD";
+  const cds = r.cds.map((x) => `CD ${x.ssid} of StreamID ${hex(x.sid)} at ${hex(x.address)} = ${hex(x.words[0]!)}`).join(", ");
+  const names = r.commands.map(([w0]) => COMMAND_NAMES[Number(w0 & 0xffn)] ?? "?");
+  const fate = r.recorded ? "F_TRANSLATION, recorded (CD.R = 1) and printed" : "F_TRANSLATION, not recorded (CD.R = 0): the transaction is aborted without an event";
+  c.summary(`the process of PASID ${hex(st.pasid)} of ${st.device} (ASID ${d.asid}) exited: arm_smmu_mm_release wrote ${how} (${cds}); sent ${names.join(", ")}, each with CMD_SYNC; the device's DMA on PASID ${hex(st.pasid)} now faults: ${fate}`);
 }
 
 /**

@@ -116,6 +116,7 @@ export const CMD_CFGI_CD_ALL = 0x06;
 export const CMD_TLBI_NH_ALL = 0x10;
 export const CMD_TLBI_NH_ASID = 0x11;
 export const CMD_TLBI_NH_VA = 0x12;
+export const CMD_TLBI_NH_VAA = 0x13;
 export const CMD_TLBI_EL2_ALL = 0x20;
 export const CMD_TLBI_S12_VMALL = 0x28;
 export const CMD_TLBI_S2_IPA = 0x2a;

@@ -35,6 +35,7 @@ import {
   CMD_TLBI_EL2_ALL,
   CMD_TLBI_NH_ALL,
   CMD_TLBI_NH_ASID,
+  CMD_TLBI_NH_VAA,
   CMD_TLBI_NH_VA,
   CMD_TLBI_NSNH_ALL,
   CMD_TLBI_S12_VMALL,
@@ -787,9 +788,20 @@ export class SmmuV3Unit implements DmaUnit {
       case CMD_CFGI_CD_ALL:
         this.dropCds((k) => Math.floor(k / 2 ** 20) === sid);
         return true;
-      case CMD_TLBI_NH_ALL:
-        tlb.drop((i) => tlb.a.kind[i] !== 2);
+      case CMD_TLBI_NH_ALL: {
+        // All stage-1 entries of the command's VMID [47:32] (SMMUv3 spec 4.4.2.1; QEMU smmuv3_cmdq_consume
+        // SMMU_CMD_TLBI_NH_ALL: smmu_inv_notifiers_all / smmu_iotlb_inv_vmid_s1). A host's stage-1 entries have VMID 0.
+        const vmid = field(w0, 47, 32);
+        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.vmid[i] === vmid);
         return true;
+      }
+      case CMD_TLBI_NH_VAA: {
+        // CMD_TLBI_NH_VA for every ASID of the VMID (SMMUv3 spec 4.4.2.4): one address, VA [63:12] of dword 1.
+        const vmid = field(w0, 47, 32);
+        const va = Number((w1 >> 12n) & 0xfffffffffffffn) * 4096;
+        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.vmid[i] === vmid && tlb.a.vpn[i]! * 2 ** tlb.a.shift[i]! <= va && (tlb.a.vpn[i]! + 1) * 2 ** tlb.a.shift[i]! > va);
+        return true;
+      }
       case CMD_TLBI_NH_ASID: {
         const asid = field(w0, 63, 48); // CMDQ_TLBI_0_ASID
         const vmid = field(w0, 47, 32); // CMDQ_TLBI_0_VMID
@@ -939,6 +951,7 @@ export class SmmuV3Unit implements DmaUnit {
     const t0sz = field(w0, 5, 0);
     const tg0 = field(w0, 7, 6);
     const inputBits = 64 - t0sz;
+    const epd0 = field(w0, 14, 14) === 1;
     let bad: string | undefined;
     if (!valid) bad = "V = 0";
     else if (field(w0, 41, 41) === 0) bad = "AA64 = 0: AArch32 stage-1 tables are not supported (SMMU_IDR0.TTF = AArch64)";
@@ -949,14 +962,18 @@ export class SmmuV3Unit implements DmaUnit {
     else if (field(w0, 44, 44) === 1 && this.spec.stallModel === STALL_MODEL_NONE) bad = "S = 1 (stall) but the SMMU cannot stall (SMMU_IDR0.STALL_MODEL = 0b01)";
     else if (field(w0, 44, 44) === 0 && this.spec.stallModel === STALL_MODEL_FORCE) bad = "S = 0 but the SMMU forces stalls (SMMU_IDR0.STALL_MODEL = 0b10)";
     // T0SZ 16..39 for every granule (SMMUv3 spec 5.4: out of range is ILLEGAL without
-    // SMMU_IDR3.STT; QEMU decode_cd checks it before TG0).
+    // SMMU_IDR3.STT; QEMU decode_cd checks it before TG0). Only for an enabled TTB0: with EPD0 = 1
+    // T0SZ, TG0 and TTB0 are ignored (QEMU decode_cd: "cfg->tt[i].disabled = CD_EPD(cd, i); if
+    // (cfg->tt[i].disabled) continue;"; Linux arm_smmu_make_sva_cd relies on it: "TTB0 is ignored
+    // by HW when EPD0 is set", and writes T0SZ = 0 in the CD of an exited process).
+    else if (epd0) bad = undefined;
     else if (t0sz < 16 || t0sz > 39) bad = `T0SZ ${t0sz} is out of range (16..39)`;
     // TG0: 0b11 reserved, or a granule SMMU_IDR5 does not implement (QEMU decode_cd: tg2granule).
     else if (granuleOfTg(tg0) < 0) bad = `TG0 ${tg0} is reserved`;
     else if (!smmuGranules(this.spec).includes(granuleOfTg(tg0))) bad = `TG0 ${tg0}: the ${GRANULE_NAME[granuleOfTg(tg0)]} granule is not implemented (SMMU_IDR5.GRAN*)`;
     const granule = granuleOfTg(tg0) < 0 ? 12 : granuleOfTg(tg0);
     const s1: StageConfig = { ttb: Number((w1 >> 4n) & 0xfffffffffffn) * 16, inputBits, startLevel: s1StartLevel(Math.max(25, Math.min(48, inputBits)), granule), outputBits: Math.min(paSizeBits(field(w0, 34, 32)), this.spec.oas), s2: false, afOff: field(w0, 35, 35) === 1 || field(w0, 43, 43) === 1, granule };
-    return { address, words, valid, asid: field(w0, 63, 48), s1, epd0: field(w0, 14, 14) === 1, record: field(w0, 45, 45) === 1, stall: field(w0, 44, 44) === 1, bad };
+    return { address, words, valid, asid: field(w0, 63, 48), s1, epd0, record: field(w0, 45, 45) === 1, stall: field(w0, 44, 44) === 1, bad };
   }
 
   /** STRTAB_BASE_CFG: LOG2SIZE [5:0], SPLIT [10:6], FMT [17:16]. */
