@@ -173,7 +173,7 @@ function fault(f: Fold, w0: number): void {
 
 /**
  * The requests in bursts of the unit's translate core (the path of a `dma` step's runs): its
- * results, translations and the faults it answered (AMD-Vi's IO_PAGE_FAULTs), folded in order;
+ * results, translations and the faults it answered (AMD-Vi's IO_PAGE_FAULTs, SMMUv3's event ids), folded in order;
  * each request the core hands back through `one` (the unit's translate(), folding its result with
  * fold / fault).
  */

@@ -6,12 +6,15 @@
 // beyond it - with random requests (repeated ones hit the TLB; some beyond the 48-bit input
 // range): the same verdict for every request (output address, permission, level, TLB hit, stage,
 // event id), the same counters, event queue and TLB (every field of every way, every
-// round-robin pointer, the filled sizes).
+// round-robin pointer, the filled sizes). The bursts answer faults (their events written as the
+// unit takes the results); some tables point into the event queue, whose records a later walk of
+// the same burst would read before they are written (such a walk goes back to translate()).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PhysicalMemory } from "../../src/sim/memory.js";
 import { ArmSmmuV3Driver } from "../../src/sim/smmuv3/driver.js";
-import { DEFAULT_SMMU_SPEC, SmmuV3Unit } from "../../src/sim/smmuv3/unit.js";
+import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSpec } from "../../src/sim/smmuv3/unit.js";
+import { STALL_MODEL_FORCE } from "../../src/sim/smmuv3/spec.js";
 import { DmaTally, type DmaTransfer } from "../../src/sim/dma.js";
 import { Trace } from "../../src/trace/trace.js";
 import { prng } from "./prng.js";
@@ -56,13 +59,17 @@ function buildTables(mem: PhysicalMemory, r: () => number): number {
   return table(0);
 }
 
-/** A unit with Linux's bring-up and one stage-1 domain over `root` (OAS 44, as the benchmark's). */
-function unitOver(mem: PhysicalMemory, root: number, sets: number, ways: number): SmmuV3Unit {
-  const u = new SmmuV3Unit(mem, { ...DEFAULT_SMMU_SPEC, oas: 44, tlbSets: sets, tlbWays: ways });
+/**
+ * A unit with Linux's bring-up and one stage-1 domain over `root` (OAS 44, as the benchmark's), of
+ * `ias` input bits (48: the walk starts at level 0, the burst's unrolled walk; 39: level 1, $armWalk).
+ */
+function unitOver(mem: PhysicalMemory, root: number, sets: number, ways: number, ias = 48, queue: Partial<SmmuSpec> = {}): SmmuV3Unit {
+  const u = new SmmuV3Unit(mem, { ...DEFAULT_SMMU_SPEC, oas: 44, tlbSets: sets, tlbWays: ways, ...queue });
   const driver = new ArmSmmuV3Driver(u, mem);
   driver.init();
   const d = driver.allocDomain();
   d.pgd = root;
+  d.ias = ias;
   driver.attach(d, [SID]);
   return u;
 }
@@ -97,13 +104,17 @@ function cacheState(u: SmmuV3Unit) {
     shifts: u.tlb.shifts,
     counters: { ...u.counters },
     events: u.pendingEvents().map((e) => e.raw),
+    // PROD with its overflow flag (a full queue loses records and toggles OVFLG).
+    prod: u.evtqProd,
+    stalled: u.stalled.length,
   };
 }
 
-/** IOVAs through the populated indices (sometimes an empty one, or bits beyond the 48-bit input range). */
-function iovaOf(r: () => number): [number, number] {
+/** IOVAs through the populated indices (sometimes an empty one, or bits beyond the input range). */
+function iovaOf(r: () => number, ias = 48): [number, number] {
   let v = Math.floor(r() * 4096);
   for (let l = 0; l <= 3; l++) v += Math.floor(r() * 6) * 2 ** (12 + 9 * (3 - l));
+  if (ias < 48 && r() < 0.9) v %= 2 ** ias;
   let hi = Math.floor(v / 2 ** 32);
   const lo = v % 2 ** 32 >>> 0;
   if (r() < 0.05) hi = (hi | (1 << (16 + Math.floor(r() * 16)))) >>> 0;
@@ -114,18 +125,56 @@ const params = fc.record({
   seed: fc.integer(),
   geometry: fc.constantFrom([1, 0], [4, 1], [16, 2], [64, 4]),
   n: fc.integer({ min: 1, max: 120 }),
+  ias: fc.constantFrom(48, 48, 39),
+  // The event queue: 128 records, 4 (it overflows: OVFLG, lost records), or 4 with every fault
+  // stalling (STALL_MODEL forced: CD.S = 1, each recorded fault held with its STAG).
+  queue: fc.constantFrom<Partial<SmmuSpec>>({}, { evtqShift: 2 }, { evtqShift: 2, stallModel: STALL_MODEL_FORCE }),
 });
 
+/**
+ * Two memories with the same random tables and a unit each (their event queues at the same
+ * address); with `intoQueue`, the root's entry 5 is a table descriptor pointing at the event
+ * queue (IOVAs with level-0 index 5 walk through the records written so far).
+ */
+function twoUnits(seed: number, sets: number, ways: number, intoQueue: boolean, ias: number, queue: Partial<SmmuSpec>): { r: () => number; ts: SmmuV3Unit; core: SmmuV3Unit } {
+  const make = () => {
+    const r = prng(seed);
+    const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
+    const root = buildTables(mem, r);
+    const u = unitOver(mem, root, sets, ways, ias, queue);
+    const evq = u.evtqBase - (u.evtqBase % 32);
+    if (intoQueue) mem.write64(root + 5 * 8, (evq | 3) >>> 0, Math.floor(evq / 2 ** 32));
+    return { r, u };
+  };
+  const a = make();
+  const b = make();
+  expect(b.u.evtqBase).toBe(a.u.evtqBase);
+  return { r: a.r, ts: a.u, core: b.u };
+}
+
+/** Burst result j as (code, oa, trace level, TLB hit bit) beside what translate() said of the request. */
+function burstResult(u: SmmuV3Unit, j: number) {
+  const res = u.burst!.results;
+  const info = u.burst!.info[j]!;
+  const code = res[2 * j + 1] === -1 ? res[2 * j]! : 0;
+  return { code, oa: code === 0 ? (res[2 * j + 1]! >>> 0) * 2 ** 32 + (res[2 * j]! >>> 0) : null, level: info & 7, hit: (info & 8) !== 0 };
+}
+
+/** The last translate() of `u` (recordTrail) walked and read a descriptor outside the table pool or in the event queue. */
+function readsOutside(u: SmmuV3Unit): boolean {
+  const w = u.s1;
+  const reads = Array.from(w.trailAddr.subarray(0, w.trailLen + (w.trailUnreadable ? 1 : 0)));
+  const evq = u.evtqBase - (u.evtqBase % 32);
+  const evqEnd = evq + 32 * 2 ** (u.evtqBase % 32);
+  return !u.tlbHit && reads.some((a) => a < u.mem.poolBase || a >= u.mem.poolBase + u.mem.poolBytes || (a >= evq && a < evqEnd));
+}
+
 describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
-  it("answers bursts of random requests on random tables as translate() does, request by request", () => {
+  it("answers bursts of random requests on random tables as translate() does, request by request, faults included", () => {
     fc.assert(
-      fc.property(params, ({ seed, geometry, n }) => {
+      fc.property(params, fc.boolean(), ({ seed, geometry, n, ias, queue }, intoQueue) => {
         const [sets, ways] = geometry as [number, number];
-        const r = prng(seed);
-        const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
-        const root = buildTables(mem, r);
-        const ts = unitOver(mem, root, sets, ways);
-        const core = unitOver(mem, root, sets, ways);
+        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue, ias, queue);
         ts.recordTrail = true; // the TypeScript walk (the views' path)
         // Warm the STE and CD caches as a first request would.
         expect(verdict(core, core.translate(SID, -1, 0, 0, false))).toEqual(verdict(ts, ts.translate(SID, -1, 0, 0, false)));
@@ -135,7 +184,7 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
         for (let i = 0; i < n; i++) {
           // Repeat some requests (or their pages) so that the TLB answers them.
           const again = i > 0 && r() < 0.35 ? reqs[Math.floor(r() * i)]! : undefined;
-          const [hi, lo] = again !== undefined ? [again[0], (again[1] & ~0xfff) + Math.floor(r() * 4096)] : iovaOf(r);
+          const [hi, lo] = again !== undefined ? [again[0], (again[1] & ~0xfff) + Math.floor(r() * 4096)] : iovaOf(r, ias);
           reqs.push([hi, lo >>> 0, r() < 0.5]);
         }
         reqs.forEach(([hi, lo, w], i) => {
@@ -148,15 +197,17 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
           for (; j < k; j++) {
             const [hi, lo, w] = reqs[j]!;
             const want = verdict(ts, ts.translate(SID, -1, hi, lo, w));
-            const res = burst.results;
-            const info = burst.info;
-            // The burst's results and info bytes, and the fields of its last request.
-            expect({ code: 0, oa: (res[2 * j + 1]! >>> 0) * 2 ** 32 + (res[2 * j]! >>> 0), level: info[j]! & 7, hit: (info[j]! & 8) !== 0 }).toEqual({ code: want.code, oa: want.oa, level: want.leafLevel, hit: want.tlbHit });
-            if (j === k - 1) expect(verdict(core, 0)).toEqual(want);
+            // The burst's results and info bytes (a fault's without the hit bit), and the fields of its last request.
+            const got = burstResult(core, j);
+            expect(got).toEqual({ code: want.code, oa: want.oa, level: want.leafLevel, hit: want.code === 0 && want.tlbHit });
+            if (j === k - 1) expect(verdict(core, got.code)).toEqual(want);
           }
           if (j === n) break;
           const [hi, lo, w] = reqs[j]!;
           expect(verdict(core, core.translate(SID, -1, hi, lo, w))).toEqual(verdict(ts, ts.translate(SID, -1, hi, lo, w)));
+          // The burst stops only where the core cannot decide: a walk that reads outside the table
+          // pool, or reads the event queue (faults, TLB hits and the input range are its own).
+          expect(readsOutside(ts)).toBe(true);
           j++;
         }
         expect(cacheState(core)).toEqual(cacheState(ts));
@@ -167,14 +218,12 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
 
   it("gives a dma step's runs the trace and counters of translate() per transaction", () => {
     fc.assert(
-      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), ({ seed, geometry }, pages, repeat) => {
+      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), ({ seed, geometry, ias, queue }, pages, repeat, intoQueue) => {
         const [sets, ways] = geometry as [number, number];
-        const r = prng(seed);
-        const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
-        const root = buildTables(mem, r);
-        const units = [unitOver(mem, root, sets, ways), unitOver(mem, root, sets, ways)] as const;
+        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue, ias, queue);
+        const units = [ts, core] as const;
         units[0].recordTrail = true;
-        const [hi, lo] = iovaOf(r);
+        const [hi, lo] = iovaOf(r, ias);
         const base = Math.floor(lo / 4096) * 4096;
         const x: DmaTransfer = { sid: SID, baseHi: hi, baseLo: base, startOff: lo - base, pages, length: pages * 4096 - (lo - base), write: r() < 0.5 } as DmaTransfer;
         const out = units.map((u) => {
@@ -188,7 +237,7 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
         expect(out[1]).toEqual(out[0]);
       }),
       // (The first: a TLB hit of a 4 KiB page taken by takeIotlbHits, whose trace level is 1, not the Arm level 3.)
-      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1 }, 1, 2], [{ seed: 622954711, geometry: [4, 1], n: 1 }, 5, 2]] },
+      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1, ias: 48, queue: {} }, 1, 2, false], [{ seed: 622954711, geometry: [4, 1], n: 1, ias: 48, queue: {} }, 5, 2, false]] },
     );
   });
 

@@ -16,7 +16,7 @@ import { floorPow2, INV_POW2, modPow2, POW2, shrPow2 } from "../pow2.js";
 import type { Trace } from "../../trace/trace.js";
 import { DmaRun, loadBurst, RUN_BURST, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
 import { DmaBurst } from "../vtd/translate.js";
-import { CORE_ARM_TLB, CORE_INFO } from "../vtd/translateCoreLayout.js";
+import { CORE_ARM_TLB, CORE_FAULT_HI, CORE_INFO } from "../vtd/translateCoreLayout.js";
 import {
   ABORT_NO_EVENT,
   C_BAD_CD,
@@ -477,7 +477,8 @@ export class SmmuV3Unit implements DmaUnit {
    */
   readonly burst: DmaBurst | null;
   private readonly aux: MemoryView<Uint8Array> | null;
-  /** The burst's stream, resolved by burstConfig: its STE and CD. */
+  /** The burst's stream, resolved by burstConfig: its StreamID, STE and CD. */
+  private bSid = 0;
   private bSte: Ste | undefined;
   private bCd: Cd | undefined;
   /** The current run's bursts (dmaRequest). */
@@ -1482,6 +1483,7 @@ export class SmmuV3Unit implements DmaUnit {
     if (s === undefined || s.bad !== undefined || s.config !== STE_CFG_S1 || (s.s1CdMax !== 0 && s.s1Dss !== 2)) return false;
     const c = this.cdCache.get(sid * 2 ** 20);
     if (c === undefined || c.bad !== undefined || (c.stall === true && s.s1Stalld === true) || c.epd0 || c.s1.granule !== 12) return false;
+    this.bSid = sid;
     this.bSte = s;
     this.bCd = c;
     return true;
@@ -1492,7 +1494,9 @@ export class SmmuV3Unit implements DmaUnit {
     const core = this.core!;
     const s = this.bSte!;
     const c = this.bCd!;
-    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, this.burst!, this.aux!.offset, from, n);
+    // The event queue, where the records of the burst's faults will go (writeEvent: nowhere when it is off).
+    const evq = (this.cr0 & CR0_EVTQEN) === 0 || this.evtqBase === 0 ? 0 : this.queueAddr(this.evtqBase);
+    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, evq, evq === 0 ? 0 : 32 * 2 ** this.queueShift(this.evtqBase), this.burst!, this.aux!.offset, from, n);
     const hits = core.burstHits;
     this.counters.requests += done - from;
     this.counters.tlbHits += hits;
@@ -1503,9 +1507,10 @@ export class SmmuV3Unit implements DmaUnit {
   /**
    * Requests [from, n) of `burst` (its requests and write flags, loaded by the caller) from stream
    * `sid` without SubstreamID, unprivileged data accesses, in order, as that many calls of
-   * translate() would answer them (the same results, counters and TLB), in the translate core
-   * ($armBurst) without a call per request. Returns the index of the first request it did not
-   * answer - a fault, an input beyond the stage's range, a walk outside the table pool, or every
+   * translate() would answer them (the same results, counters, TLB and event queue), in the
+   * translate core ($armBurst) without a call per request: result j is the output address, or a
+   * fault (event id, CORE_FAULT_HI) whose event record this writes. Returns the index of the first
+   * request it did not answer - a walk outside the table pool or into the event queue, or every
    * request when the stream's configuration allows no burst - which the caller translates with
    * translate() before it continues; n when it answered all. The result fields describe the last
    * request answered. The benchmark's timed path (`passthrough bench --model smmuv3`).
@@ -1513,15 +1518,34 @@ export class SmmuV3Unit implements DmaUnit {
   translateBurst(sid: number, from: number, n: number): number {
     if (from >= n || !this.burstConfig(sid)) return from;
     const done = this.runBurst(from, n);
-    if (done > from) this.takeBurstResult(done - 1);
+    if (done === from) return done;
+    // The faults' events, in order (the last result's below).
+    let faults = this.core!.burstFaults;
+    if (faults > 0) {
+      const res = this.burst!.results;
+      for (let j = from; j < done - 1 && faults > 0; j++) {
+        if (res[2 * j + 1] === CORE_FAULT_HI) {
+          this.takeBurstResult(j);
+          faults--;
+        }
+      }
+    }
+    this.takeBurstResult(done - 1);
     return done;
   }
 
-  /** Burst result j as translate() leaves the result fields for that request (its counters moved with the burst). Returns 0. */
+  /**
+   * Burst result j as translate() leaves the result fields for that request (its counters moved
+   * with the burst), a fault's event record written as translate() writes it (fail). Returns 0 or
+   * the fault's event id.
+   */
   private takeBurstResult(j: number): number {
     const burst = this.burst!;
     const inf = burst.info[j]!;
-    const hit = (inf & CORE_INFO.iotlbHit) !== 0;
+    const res = burst.results;
+    const aux = this.aux!.get()[j]!;
+    const faulted = res[2 * j + 1] === CORE_FAULT_HI;
+    const hit = faulted ? (aux & CORE_ARM_TLB.auxHit) !== 0 : (inf & CORE_INFO.iotlbHit) !== 0;
     this.tlbHit = hit;
     this.atcHit = false;
     this.steHit = true;
@@ -1530,12 +1554,22 @@ export class SmmuV3Unit implements DmaUnit {
     this.cd = this.bCd;
     this.asid = this.bCd!.asid;
     this.vmid = this.bSte!.vmid;
-    this.level = CORE_ARM_TLB.traceLevelOf - (inf & CORE_INFO.levelMask);
-    this.perm = this.aux!.get()[j]!;
+    // The trace's level (leafLevel): 0 only for a fault at Arm level 0.
+    const level = inf & CORE_INFO.levelMask;
+    this.level = level === 0 ? 0 : CORE_ARM_TLB.traceLevelOf - level;
+    this.perm = aux & ~CORE_ARM_TLB.auxHit;
     this.clearFault();
     this.stage = hit ? SmmuStage.Tlb : SmmuStage.S1;
+    if (faulted) {
+      const reqs = burst.requests;
+      const hi = reqs[2 * j + 1]! >>> 0;
+      const lo = reqs[2 * j]! >>> 0;
+      // A TLB entry's permission fault reports the input's offset in the entry's page as its IPA
+      // (translate(): a stage-1 entry's IPA base is 0); the output address is not defined after a fault.
+      if (hit) this.evIpa = modPow2(hi * TWO32 + lo, levelShift(this.level, 12));
+      return this.fail(res[2 * j]!, this.bSid, -1, hi, lo, burst.writes[j] === 1, false, this.bCd!.record, false, false);
+    }
     this.kind = SmmuKind.Translated;
-    const res = burst.results;
     this.oa = (res[2 * j + 1]! >>> 0) * TWO32 + (res[2 * j]! >>> 0);
     return 0;
   }

@@ -71,7 +71,7 @@ export const LAYOUT = {
     faultLevel: 180,
     /** The event flags a fault of $amdV1Walk adds (i32). */
     flags: 184,
-    /** The faults an AMD-Vi burst answered (i32; $amdBurst). */
+    /** The faults the last $amdBurst or $armBurst answered (i32): the unit writes their events when it takes them. */
     burstFaults: 188,
     bytes: 192,
   },
@@ -145,7 +145,7 @@ export const LAYOUT = {
    * tag of a stage-1 entry. A burst's info byte holds the trace's level, traceLevelOf - the Arm
    * level (SmmuV3Unit.leafLevel).
    */
-  armTlb: { fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"], kindS1: 1, traceLevelOf: 4 },
+  armTlb: { fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"], kindS1: 1, traceLevelOf: 4, auxHit: 0x80 },
   /** The unrolled walks: 2 (30-bit AGAW) to 5 levels (57-bit); other level counts go to TypeScript. */
   minLevels: 2,
   maxLevels: 5,
@@ -793,6 +793,88 @@ function amdBurstFunc(levels) {
     (local.get $i))`;
 }
 
+// ---- SMMUv3: the VMSAv8-64 descriptor rules, once, for the loop ($armWalk) and the unrolled walk of $armBurst
+// Locals the rules use: $e (the descriptor), $off $poolHpa $poolBytes $poolOff (readEntry), $addr
+// (i64: the descriptor's address field, then the leaf's output page), $oBits (i64: the output
+// size), $hier (i32: APTable[1:0] UXNTable PXNTable accumulated, bits 3:0), $pshift (i64: the
+// leaf's page shift), $rd $wr $xn $perm (i32). A level or a flag given as a number is folded in.
+
+/** An i32 flag: a number (0/1, folded) or an i32 expression. */
+const armIf = (flag, then, otherwise = "") =>
+  typeof flag === "number" ? (flag ? then : otherwise) : `(if ${flag} (then ${then})${otherwise ? ` (else ${otherwise})` : ""})`;
+
+/**
+ * One level of a VMSAv8-64 4 KiB-granule walk (Arm ARM D8.3.1; StageWalker.walk's order): the
+ * descriptor at `at` (i64 expr) read into $e, its address field into $addr; invalid (bit 0 clear)
+ * is F_TRANSLATION; below level 3 bit 1 makes a table descriptor - its address at or above
+ * 2^$oBits F_ADDR_SIZE, at stage 1 (`s2` 0) APTable / UXNTable / PXNTable (bits 62:59) ANDed into
+ * $hier - then `h.next`; otherwise a page (level 3, bits 1:0 = 0b11) or a block (levels 1-2,
+ * 0b01) - a level-3 descriptor with bit 1 clear or a block at level 0 is F_TRANSLATION - then
+ * `h.leaf` (the leaf's rules: armLeaf). L: the Arm level (a number, or an i32 expr); h.pool(cond):
+ * the descriptor lies outside the pool or in a burst's event queue; h.fault(id): the walk faults
+ * at this level with event id `id` (a number).
+ */
+function armLevel(L, at, s2, h) {
+  const num = typeof L === "number";
+  const bit1 = "(i64.ne (i64.and (local.get $e) (i64.const 2)) (i64.const 0))";
+  const table = `(if (i64.ne (i64.shr_u (local.get $addr) (local.get $oBits)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
+      ${armIf(typeof s2 === "number" ? 1 - s2 : `(i32.eqz ${s2})`, `(local.set $hier (i32.or (local.get $hier) (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 59))) (i32.const 15))))`)}
+      ${h.next}`;
+  // A reserved level-3 type, or a block at level 0.
+  const badLeaf = num ? (L === 3 ? `(i64.eqz (i64.and (local.get $e) (i64.const 2)))` : L === 0 ? 1 : 0) : `(if (result i32) (i32.eq ${L} (i32.const 3)) (then (i64.eqz (i64.and (local.get $e) (i64.const 2)))) (else (i32.eqz ${L})))`;
+  const leaf = badLeaf === 1 ? h.fault(ARM.translation) : `${armIf(badLeaf, h.fault(ARM.translation))} ${h.leaf}`;
+  const isTable = num ? (L < 3 ? bit1 : 0) : `(i32.and (i32.lt_u ${L} (i32.const 3)) ${bit1})`;
+  return `${readEntry(at, h.pool)}
+      (if (i64.eqz (i64.and (local.get $e) (i64.const 1))) (then ${h.fault(ARM.translation)}))
+      (local.set $addr (i64.and (local.get $e) (i64.const ${ADDR_47_12})))
+      ${isTable === 0 ? leaf : `(if ${isTable} (then ${table}) (else ${leaf}))`}`;
+}
+
+/**
+ * The leaf descriptor $e (Arm ARM D8.3-D8.4; StageWalker.walk), its address field in $addr and its
+ * page shift in $pshift: the output page ($addr) at or above 2^$oBits is F_ADDR_SIZE; then
+ * `h.found`; AF (bit 10) clear without `afOff` F_ACCESS; the permission $perm (R 1, W 2, X 4) from
+ * AP[2:1] (bits 7:6) and UXN/PXN (54/53) with $hier's APTable/XNTable at stage 1 (`priv` selecting
+ * the privileged view), S2AP (7:6) and XN (54:53) at stage 2; then `h.perm`; a missing R (read),
+ * W (`write`) or X (`exec`) F_PERMISSION. s2, priv, exec, afOff, write: numbers or i32 exprs.
+ * h.fault(id): the walk faults with event id `id` at the leaf's level.
+ */
+function armLeaf(o, h) {
+  const bit = (n) => `(i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const ${n}))) (i32.const 1))`;
+  // AP[1] (bit 6) unprivileged access unless APTable[0] (hier bit 2); AP[2] (bit 7) read-only;
+  // APTable[1] (hier bit 3) no write; UXN (54) / UXNTable (hier bit 1) for the unprivileged,
+  // PXN (53) / PXNTable (hier bit 0) for the privileged.
+  const unpriv = `(i32.and (local.get $rd) (i32.eqz (i32.and (local.get $hier) (i32.const 4))))`;
+  const pxn = `(i32.or ${bit(53)} (i32.and (local.get $hier) (i32.const 1)))`;
+  const uxn = `(i32.or ${bit(54)} (i32.and (i32.shr_u (local.get $hier) (i32.const 1)) (i32.const 1)))`;
+  const s1 = `(local.set $rd ${typeof o.priv === "number" ? (o.priv ? "(i32.const 1)" : unpriv) : `(select (i32.const 1) ${unpriv} ${o.priv})`})
+        (local.set $wr (i32.and (local.get $rd)
+          (i32.and (i32.eqz (local.get $wr)) (i32.eqz (i32.and (local.get $hier) (i32.const 8))))))
+        (local.set $xn (i32.or ${typeof o.priv === "number" ? (o.priv ? pxn : uxn) : `(select ${pxn} ${uxn} ${o.priv})`} (i32.eqz (local.get $rd))))`;
+  // S2AP[0] read, S2AP[1] write, XN[1:0] (bits 54:53) 0b00 executable.
+  const s2 = `(local.set $xn (i32.ne (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 3)) (i32.const 0)))`;
+  const need = typeof o.write === "number" ? `(i32.const ${o.write ? 2 : 1})` : `(select (i32.const 2) (i32.const 1) ${o.write})`;
+  return `(local.set $addr (i64.and (local.get $addr) (i64.shl (i64.const -1) (local.get $pshift))))
+      (if (i64.ne (i64.shr_u (local.get $addr) (local.get $oBits)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
+      ${h.found}
+      ${armIf(typeof o.afOff === "number" ? 1 - o.afOff : `(i32.eqz ${o.afOff})`, `(if (i64.eqz (i64.and (local.get $e) (i64.const 0x400))) (then ${h.fault(ARM.access)}))`)}
+      (local.set $rd ${bit(6)})
+      (local.set $wr ${bit(7)})
+      ${typeof o.s2 === "number" ? (o.s2 ? s2 : s1) : `(if ${o.s2} (then ${s2}) (else ${s1}))`}
+      ;; R = 1, W = 2, X = 4 (sim/iommu.ts PERM_*).
+      (local.set $perm (i32.or (local.get $rd) (i32.or (i32.shl (local.get $wr) (i32.const 1)) (i32.shl (i32.eqz (local.get $xn)) (i32.const 2)))))
+      ${h.perm}
+      (if (i32.eqz (i32.and (local.get $perm) ${need})) (then ${h.fault(ARM.permission)}))
+      ${armIf(o.exec, `(if (i32.eqz (i32.and (local.get $perm) (i32.const 4))) (then ${h.fault(ARM.permission)}))`)}`;
+}
+
+/** Locals of armLevel / armLeaf, and the pool's from the globals (FORMAT_SETUP less $blk). */
+const ARM_WALK_LOCALS = `(local $e i64) (local $off i64) (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32)
+    (local $addr i64) (local $oBits i64) (local $hier i32) (local $pshift i64) (local $rd i32) (local $wr i32) (local $xn i32)`;
+const ARM_WALK_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
+    (local.set $poolHpa (global.get $poolHpa))
+    (local.set $poolOff (global.get $poolOff))`;
+
 /** The AMD-Vi IOTLB's arrays, and the burst's entry: the unrolled Mode's specialization or the any-Mode one. */
 function amdBurstFuncs() {
   return `
@@ -830,18 +912,17 @@ ${AMD_UNROLLED.map((L) => `    (if (i32.and (i32.eq (local.get $mode) (i32.const
  * SMMUv3, one stage of a VMSAv8-64 walk with the 4 KiB granule (Arm ARM D8.2-D8.4 and the
  * AArch64 walk pseudocode's order; SMMUv3 spec IHI 0070 3.4, 5.2, 5.4; StageWalker.walk): from
  * $startLevel to 3, 9 index bits per level below the start level (the start level takes every
- * remaining input bit); per descriptor: invalid (bit 0 clear), a level-3 descriptor with bit 1
- * clear, or a block at level 0 is F_TRANSLATION; a table address or a leaf's output page at or
- * above 2^$outputBits F_ADDR_SIZE; stage 1 table descriptors accumulate APTable[1:0] (bits
- * 62:61), UXNTable (60), PXNTable (59). At the leaf: AF (bit 10) clear without $afOff F_ACCESS;
- * permissions from AP[2:1] (bits 7:6) and UXN/PXN (54/53) (stage 1, $priv selecting the
- * privileged view) or S2AP (7:6) and XN (54:53) (stage 2); a missing R (read), W (write) or X
- * ($exec) F_PERMISSION. The caller checked the input range. 0 or the event id; the block holds
- * the deciding level (faultLevel) and, once a leaf's output is in range, the leaf (entry, level),
- * then its permission and output address (hpa); -1: a descriptor outside the pool.
+ * remaining input bit), each level's descriptor by armLevel, the leaf's by armLeaf. The caller
+ * checked the input range. 0 or the event id; the block holds the deciding level (faultLevel)
+ * and, once a leaf's output is in range, the leaf (entry, level), then its permission and output
+ * address (hpa); -1: a descriptor outside the pool (or in a running burst's event queue).
  */
 function armWalkFunc() {
+  const fault = (id) => `(return (i32.const ${hex(id)}))`;
   return `
+  ;; A burst's event queue (pool offset, bytes; 0 bytes outside a burst): see armGuarded.
+  (global $armGuardOff (mut i64) (i64.const 0))
+  (global $armGuardBytes (mut i64) (i64.const 0))
   (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
     (param $afOff i32) (param $priv i32) (param $exec i32) (param $iaHi i32) (param $iaLo i32) (param $write i32) (result i32)
     (call $armWalk (i64.trunc_f64_u (local.get $ttb)) (local.get $startLevel) (local.get $outputBits) (local.get $s2)
@@ -849,68 +930,37 @@ function armWalkFunc() {
 
   (func $armWalk (param $ttb i64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
     (param $afOff i32) (param $priv i32) (param $exec i32) (param $ia i64) (param $write i32) (result i32)
-    ${FORMAT_LOCALS} (local $table i64) (local $level i32) (local $shift i64) (local $idx i64) (local $addr i64)
-    (local $out i64) (local $hier i32) (local $r i32) (local $w i32) (local $xn i32) (local $perm i32)
-    ${FORMAT_SETUP}
-    (local.set $out (i64.extend_i32_u (local.get $outputBits)))
+    ${ARM_WALK_LOCALS} (local $blk i32) (local $table i64) (local $level i32) (local $idx i64) (local $perm i32)
+    ${ARM_WALK_SETUP}
+    (local.set $blk (global.get $blk))
+    (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
     (local.set $table (local.get $ttb))
     (local.set $level (local.get $startLevel))
     (loop $down
       (i32.store offset=${B.faultLevel} (local.get $blk) (local.get $level))
-      (local.set $shift (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (i32.sub (i32.const 3) (local.get $level))))))
-      (local.set $idx (i64.shr_u (local.get $ia) (local.get $shift)))
+      (local.set $pshift (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (i32.sub (i32.const 3) (local.get $level))))))
+      (local.set $idx (i64.shr_u (local.get $ia) (local.get $pshift)))
       (if (i32.ne (local.get $level) (local.get $startLevel)) (then (local.set $idx (i64.and (local.get $idx) (i64.const 511)))))
-      ${readEntry("(i64.add (local.get $table) (i64.shl (local.get $idx) (i64.const 3)))", handBack)}
-      (if (i64.eqz (i64.and (local.get $e) (i64.const 1))) (then (return (i32.const ${hex(ARM.translation)}))))
-      (local.set $addr (i64.and (local.get $e) (i64.const ${ADDR_47_12})))
-      (if (i32.and (i32.lt_u (local.get $level) (i32.const 3)) (i32.wrap_i64 (i64.and (i64.shr_u (local.get $e) (i64.const 1)) (i64.const 1))))
-        (then
-          ;; A table descriptor.
-          (if (i64.ne (i64.shr_u (local.get $addr) (local.get $out)) (i64.const 0)) (then (return (i32.const ${hex(ARM.addrSize)}))))
-          (if (i32.eqz (local.get $s2))
-            (then (local.set $hier (i32.or (local.get $hier) (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 59))) (i32.const 15))))))
-          (local.set $table (local.get $addr))
-          (local.set $level (i32.add (local.get $level) (i32.const 1)))
-          (br $down)))
-      ;; A page (level 3, bits 1:0 = 0b11) or a block (levels 1-2, 0b01); anything else is invalid.
-      (if (i32.eq (local.get $level) (i32.const 3))
-        (then (if (i64.eqz (i64.and (local.get $e) (i64.const 2))) (then (return (i32.const ${hex(ARM.translation)})))))
-        (else (if (i32.eqz (local.get $level)) (then (return (i32.const ${hex(ARM.translation)}))))))
-      (local.set $addr (i64.and (local.get $addr) (i64.shl (i64.const -1) (local.get $shift))))
-      (if (i64.ne (i64.shr_u (local.get $addr) (local.get $out)) (i64.const 0)) (then (return (i32.const ${hex(ARM.addrSize)}))))
-      (i64.store offset=${B.entry} (local.get $blk) (local.get $e))
-      (i32.store offset=${B.level} (local.get $blk) (local.get $level))
-      (if (i32.and (i64.eqz (i64.and (local.get $e) (i64.const 0x400))) (i32.eqz (local.get $afOff)))
-        (then (return (i32.const ${hex(ARM.access)}))))
-      (local.set $r (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 6))) (i32.const 1)))
-      (local.set $w (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 7))) (i32.const 1)))
-      (if (local.get $s2)
-        (then
-          ;; S2AP[0] read, S2AP[1] write, XN[1:0] (bits 54:53) 0b00 executable.
-          (local.set $xn (i32.ne (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 3)) (i32.const 0))))
-        (else
-          ;; AP[1] (bit 6) unprivileged access unless APTable[0] (hier bit 2); AP[2] (bit 7) read-only;
-          ;; APTable[1] (hier bit 3) no write; UXN (54) / UXNTable (hier bit 1) for the unprivileged,
-          ;; PXN (53) / PXNTable (hier bit 0) for the privileged.
-          (local.set $r (select (i32.const 1)
-            (i32.and (local.get $r) (i32.eqz (i32.and (local.get $hier) (i32.const 4)))) (local.get $priv)))
-          (local.set $w (i32.and (local.get $r)
-            (i32.and (i32.eqz (local.get $w)) (i32.eqz (i32.and (local.get $hier) (i32.const 8))))))
-          (local.set $xn (select
-            (i32.or (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 1)) (i32.and (local.get $hier) (i32.const 1)))
-            (i32.or (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 54))) (i32.const 1)) (i32.and (i32.shr_u (local.get $hier) (i32.const 1)) (i32.const 1)))
-            (local.get $priv)))
-          (local.set $xn (i32.or (local.get $xn) (i32.eqz (local.get $r))))))
-      ;; R = 1, W = 2, X = 4 (sim/iommu.ts PERM_*).
-      (local.set $perm (i32.or (local.get $r) (i32.or (i32.shl (local.get $w) (i32.const 1)) (i32.shl (i32.eqz (local.get $xn)) (i32.const 2)))))
-      (i32.store offset=${B.perm} (local.get $blk) (local.get $perm))
+      ${armLevel("(local.get $level)", "(i64.add (local.get $table) (i64.shl (local.get $idx) (i64.const 3)))", "(local.get $s2)", {
+        pool: (c) => handBack(`(i32.or ${c} ${armGuarded})`),
+        fault,
+        next: `(local.set $table (local.get $addr))
+      (local.set $level (i32.add (local.get $level) (i32.const 1)))
+      (br $down)`,
+        leaf: "",
+      })}
+      ${armLeaf(
+        { s2: "(local.get $s2)", priv: "(local.get $priv)", exec: "(local.get $exec)", afOff: "(local.get $afOff)", write: "(local.get $write)" },
+        {
+          fault,
+          found: `(i64.store offset=${B.entry} (local.get $blk) (local.get $e))
+      (i32.store offset=${B.level} (local.get $blk) (local.get $level))`,
+          perm: `(i32.store offset=${B.perm} (local.get $blk) (local.get $perm))
       (i64.store offset=${B.hpa} (local.get $blk)
-        (i64.or (local.get $addr) (i64.and (local.get $ia) (i64.sub (i64.shl (i64.const 1) (local.get $shift)) (i64.const 1)))))
-      (i32.store offset=${B.pageShift} (local.get $blk) (i32.wrap_i64 (local.get $shift)))
-      (if (i32.eqz (i32.and (local.get $perm) (select (i32.const 2) (i32.const 1) (local.get $write))))
-        (then (return (i32.const ${hex(ARM.permission)}))))
-      (if (i32.and (local.get $exec) (i32.eqz (i32.and (local.get $perm) (i32.const 4))))
-        (then (return (i32.const ${hex(ARM.permission)}))))
+        (i64.or (local.get $addr) (i64.and (local.get $ia) (i64.sub (i64.shl (i64.const 1) (local.get $pshift)) (i64.const 1)))))
+      (i32.store offset=${B.pageShift} (local.get $blk) (i32.wrap_i64 (local.get $pshift)))`,
+        },
+      )}
       (return (i32.const 0)))
     (unreachable))`;
 }
@@ -918,37 +968,214 @@ function armWalkFunc() {
 const AT = LAYOUT.armTlb;
 
 /**
+ * i32, after readEntry: the descriptor lies in the event queue of the burst running ($armBurst
+ * sets the range, pool offsets in $armGuardOff/$armGuardBytes). A burst answers faults without
+ * writing their events - the unit writes them when it takes the results, after the burst - so a
+ * later walk of the same burst reading the queue would read it as it was before those events:
+ * such a walk is handed back (the unit writes the events before it translates the request).
+ */
+const armGuarded = `(i64.lt_u (i64.sub (local.get $off) (global.get $armGuardOff)) (global.get $armGuardBytes))`;
+
+/**
  * SMMUv3's translate step for a burst of $n requests of one stream whose STE and CD the unit
  * resolved (SmmuV3Unit.burstConfig: stage 1 only, 4 KiB granule, one CD; its VMID $vmid, ASID
  * $asid, TTB0 $ttb, start level, output size, AFFD/HA $afOff, input size $inputBits), per request
  * in SmmuV3Unit.translate's order: the TLB (SmmuTlb.lookup: the filled sizes smallest first, the
- * page number's set, the ways in order; tag kind 1, VMID, ASID), on a miss the walk ($armWalk,
- * unprivileged data access) and the fill of the leaf (SmmuTlb.fill: round-robin way per set).
- * Request i, result i, info byte i as in $burst - its level the trace's, ${AT.traceLevelOf} - the Arm level
- * (1 a 4 KiB page, as VT-d's and AMD-Vi's) -; aux byte i the permission (R 1, W 2, X 4). Stops
- * at the first request it does not answer - an input at or above 2^$inputBits, a TLB hit lacking
- * the permission, a walk fault, a descriptor outside the pool - and returns its index (n when all
- * were answered); nothing of that request was counted, cached or written, so the unit translates
- * it alone. The burst's TLB hits are left in block.hits.
+ * page number's set, the ways in order - a 4-way set in one SIMD compare per field; tag kind 1,
+ * VMID, ASID), on a miss the walk (StageWalker.walk: the input range check, then the descriptors
+ * by armLevel / armLeaf - unrolled for a walk from level 0, $armWalk otherwise -, unprivileged
+ * data access) and the fill of the leaf (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
+ * level the trace's (SmmuV3Unit.leafLevel), ${AT.traceLevelOf} - the Arm level (1 a 4 KiB page, as
+ * VT-d's and AMD-Vi's; a fault's: 0 at Arm level 0, its hit bit clear) -; aux byte i the permission (R 1,
+ * W 2, X 4; a fault's: the TLB entry's permission | ${hex(AT.auxHit)} when the TLB answered, 0
+ * when a walk did). A fault - F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION, from the TLB or
+ * the walk - is a result (event id, ${LAYOUT.faultHi}) like $burst's; its event is not written
+ * here (block.burstFaults counts them: the unit writes their events, in order, as it takes the results).
+ * Stops at the first request it cannot decide - a descriptor outside the pool or in the event
+ * queue ($evq, $evqBytes: see armGuarded) - and returns its index (n when all were answered);
+ * nothing of that request was counted, cached or written, so the unit translates it alone. The
+ * burst's TLB hits are left in block.hits. (The TLB's page numbers and output bases are doubles
+ * below 2^52: converted signed, one instruction where the unsigned conversion takes several.)
  */
 function armBurstFunc() {
   const g = (f) => `(global.get $armTlb_${f})`;
   const at = (f, k, size) => `(i32.add ${g(f)} ${size === 1 ? k : `(i32.shl ${k} (i32.const ${Math.log2(size)}))`})`;
-  return `
-${AT.fields.map((f) => `  (global $armTlb_${f} (mut i32) (i32.const 0))`).join("\n")}
-  (global $armSets (mut i32) (i32.const 1))
-  (global $armWays (mut i32) (i32.const 0))
-  (func (export "configureArmTlb") ${AT.fields.map((f) => `(param $${f} i32)`).join(" ")} (param $sets i32) (param $ways i32)
-${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("\n")}
-    (global.set $armSets (local.get $sets))
-    (global.set $armWays (local.get $ways)))
+  const result = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
+  /**
+   * i32: bit w set when way w of the 4-way set whose first entry is k (i32 expr) holds a valid
+   * stage-1 entry of $vmid / $asid for page number $vpn of size 2^$shift (SmmuTlb.lookup's test,
+   * way by way): each field of the four ways is one load - the vpns two - compared at once.
+   */
+  const armMatch4 = (k) => `(i32.and
+                    (i32x4.bitmask (v128.and
+                      (v128.and
+                        (i32x4.eq (v128.load ${at("asid", k, 4)}) (local.get $vAsid))
+                        (i32x4.eq (v128.load ${at("vmid", k, 4)}) (local.get $vVmid)))
+                      ;; The two f64x2 compares' 64-bit lanes as four 32-bit ones.
+                      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
+                        (f64x2.eq (v128.load ${at("vpn", k, 8)}) (local.tee $vVpn (f64x2.splat (f64.convert_i64_s (local.get $vpn)))))
+                        (f64x2.eq (v128.load offset=16 ${at("vpn", k, 8)}) (local.get $vVpn)))))
+                    (i8x16.bitmask (v128.and
+                      (v128.and
+                        (i8x16.eq (v128.load32_zero ${at("valid", k, 1)}) (local.get $vOne))
+                        (i8x16.eq (v128.load32_zero ${at("kind", k, 1)}) (local.get $vKind)))
+                      (i8x16.eq (v128.load32_zero ${at("shift", k, 1)}) (i8x16.splat (local.get $shift))))))`;
+  /** Request $i faults with event id `id` (i32 expr) found at Arm level `level` (i32 expr), aux byte `aux`. */
+  const fault = (id, level, aux) => `(i32.store ${result} ${id})
+          (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
+          (local.set $level ${level})
+          ;; (SmmuV3Unit.leafLevel: a fault at Arm level 0 is the trace's level 0.)
+          (i32.store8 (i32.add (local.get $info) (local.get $i))
+            (select (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)) (i32.const 0) (local.get $level)))
+          (i32.store8 (i32.add (local.get $aux) (local.get $i)) ${aux})
+          (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $next)`;
 
-  (func (export "armBurst") (param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
+  /** The TLB probe (ways: 4, folded in, or "any": $ways, $useTlb); a hit answers request $i (br $next), a miss leaves block $miss. */
+  const probe = (ways) => `(block $miss
+          ${ways === 4 ? "" : "(br_if $miss (i32.eqz (local.get $useTlb)))"}
+          ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell).
+          (local.set $m (i32.load ${g("shiftsCell")}))
+          (loop $size
+            (br_if $miss (i32.eqz (local.get $m)))
+            (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
+            (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
+            (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
+            (block $found
+              ${
+                ways === 4
+                  ? `;; Four ways: the set's ways of each field side by side (entry k = set * 4 + way), every
+              ;; way compared at once (armMatch4); the first matching way, as SmmuTlb.lookup's loop.
+              (local.set $base (i32.shl (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (i32.const 2)))
+              (local.set $w ${armMatch4("(local.get $base)")})
+              (br_if $size (i32.eqz (local.get $w)))
+              (local.set $k (i32.add (local.get $base) (i32.ctz (local.get $w))))`
+                  : `(local.set $base (i32.mul (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (local.get $ways)))
+              (local.set $w (i32.const 0))
+              (loop $way
+                (br_if $size (i32.ge_u (local.get $w) (local.get $ways)))
+                (local.set $k (i32.add (local.get $base) (local.get $w)))
+                (br_if $found (i32.and
+                    (i32.and (i32.eq (i32.load8_u ${at("valid", "(local.get $k)", 1)}) (i32.const 1))
+                      (i32.eq (i32.load8_u ${at("shift", "(local.get $k)", 1)}) (local.get $shift)))
+                    (i32.and (f64.eq (f64.load ${at("vpn", "(local.get $k)", 8)}) (f64.convert_i64_s (local.get $vpn)))
+                      (i32.and (i32.eq (i32.load8_u ${at("kind", "(local.get $k)", 1)}) (i32.const ${AT.kindS1}))
+                        (i32.and (i32.eq (i32.load ${at("vmid", "(local.get $k)", 4)}) (local.get $vmid))
+                          (i32.eq (i32.load ${at("asid", "(local.get $k)", 4)}) (local.get $asid)))))))
+                (local.set $w (i32.add (local.get $w) (i32.const 1)))
+                (br $way))`
+              })
+            ;; A hit: entry $k.
+            (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
+            (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+            ;; A hit lacking the access's permission faults (F_PERMISSION), at the entry's level.
+            (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
+              (then ${fault(`(i32.const ${hex(ARM.permission)})`, `(i32.load8_u ${at("level", "(local.get $k)", 1)})`, `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
+            (i64.store ${result}
+              (i64.add (i64.trunc_f64_s (f64.load ${at("oa", "(local.get $k)", 8)}))
+                (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
+            (i32.store8 (i32.add (local.get $info) (local.get $i))
+              ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
+            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next)))`;
+
+  /** The unrolled walk of four levels from level 0 (an input of 40 to 48 bits), no call: into $out, $perm, $level, $shift (br $walked), or a fault. */
+  const unrolled = `(local.set $r
+                (block $wfault (result i32)
+                  (block $leaf
+                    (local.set $hier (i32.const 0))
+                    ${[0, 1, 2, 3]
+                      .map((L) =>
+                        armLevel(
+                          L,
+                          // Index bits 47:39 (level 0: the range check left no others), 38:30, 29:21, 20:12, times 8.
+                          `(i64.add (local.get ${L === 0 ? "$ttb64" : "$addr"}) (i64.and (i64.shr_u (local.get $iova) (i64.const ${36 - 9 * L})) (i64.const 0xff8)))`,
+                          0,
+                          {
+                            pool: (c) => `(br_if $stop (i32.or ${c} ${armGuarded}))`,
+                            fault: (id) => `(local.set $level (i32.const ${L})) (br $wfault (i32.const ${hex(id)}))`,
+                            next: "",
+                            leaf: `(local.set $level (i32.const ${L})) (local.set $pshift (i64.const ${12 + 9 * (3 - L)}))${L < 3 ? " (br $leaf)" : ""}`,
+                          },
+                        ),
+                      )
+                      .join("\n    ;; the next level\n    ")})
+                  ${armLeaf({ s2: 0, priv: 0, exec: 0, afOff: "(local.get $afOff)", write: "(local.get $write)" }, { fault: (id) => `(br $wfault (i32.const ${hex(id)}))`, found: "", perm: "" })}
+                  (local.set $out (i64.or (local.get $addr) (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (local.get $pshift)) (i64.const 1)))))
+                  (local.set $shift (i32.wrap_i64 (local.get $pshift)))
+                  (br $walked)))
+              ${fault("(local.get $r)", "(local.get $level)", "(i32.const 0)")}`;
+
+  /** The walk (unrolledOnly: the start level is 0): into $out, $perm, $level, $shift, or a fault, or a hand-back (br $stop). */
+  const walk = (unrolledOnly) => `(block $walked
+          ${
+            unrolledOnly
+              ? unrolled
+              : `(if (i32.eqz (local.get $startLevel))
+            (then
+              ${unrolled}))
+          ;; Other start levels: $armWalk.
+          (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (local.get $outputBits) (i32.const 0)
+            (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
+          (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
+          (if (local.get $r)
+            (then ${fault("(local.get $r)", `(i32.load offset=${B.faultLevel} (local.get $blk))`, "(i32.const 0)")}))
+          (local.set $out (i64.load offset=${B.hpa} (local.get $blk)))
+          (local.set $perm (i32.load offset=${B.perm} (local.get $blk)))
+          (local.set $level (i32.load offset=${B.level} (local.get $blk)))
+          (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))`
+          })`;
+
+  /** The fill (SmmuTlb.fill): the next way of the page number's set, round robin (ways: 4, folded in, or "any": $ways). */
+  const fillArm = (ways) => `;; The fill (SmmuTlb.fill): the next way of the page number's set, round robin.
+            (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
+            (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)))
+            (local.set $w (i32.load8_u ${at("next", "(local.get $set)", 1)}))
+            (i32.store8 ${at("next", "(local.get $set)", 1)} ${ways === 4 ? "(i32.and (i32.add (local.get $w) (i32.const 1)) (i32.const 3))" : "(i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways))"})
+            (local.set $k (i32.add ${ways === 4 ? "(i32.shl (local.get $set) (i32.const 2))" : "(i32.mul (local.get $set) (local.get $ways))"} (local.get $w)))
+            (i32.store ${g("shiftsCell")} (i32.or (i32.load ${g("shiftsCell")}) (i32.shl (i32.const 1) (i32.sub (local.get $shift) (i32.const 12)))))
+            (i32.store8 ${at("valid", "(local.get $k)", 1)} (i32.const 1))
+            (i32.store8 ${at("kind", "(local.get $k)", 1)} (i32.const ${AT.kindS1}))
+            (i32.store ${at("vmid", "(local.get $k)", 4)} (local.get $vmid))
+            (i32.store ${at("asid", "(local.get $k)", 4)} (local.get $asid))
+            (i32.store8 ${at("shift", "(local.get $k)", 1)} (local.get $shift))
+            (f64.store ${at("vpn", "(local.get $k)", 8)} (f64.convert_i64_s (local.get $vpn)))
+            ;; The output page's base: the address less the input's offset in the page.
+            (f64.store ${at("oa", "(local.get $k)", 8)} (f64.convert_i64_s
+              (i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))))
+            (f64.store ${at("ipa", "(local.get $k)", 8)} (f64.const 0))
+            (i32.store8 ${at("perm", "(local.get $k)", 1)} (local.get $perm))
+            (i32.store8 ${at("level", "(local.get $k)", 1)} (local.get $level))`;
+
+  const PARAMS = `(param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
     (param $afOff i32) (param $inputBits i32) (param $useTlb i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32)`;
+  const ARGS = ["vmid", "asid", "ttb", "startLevel", "outputBits", "afOff", "inputBits", "useTlb", "reqs", "writes", "n", "results", "info", "aux"].map((p) => `(local.get $${p})`).join(" ");
+
+  /**
+   * The loop of one configuration (tlb: 0 none, 4 a 4-way TLB, "any" $useTlb with $armWays ways;
+   * unrolledOnly: the start level is 0), so that V8 keeps a loop's few values in registers (as
+   * VT-d's $burstWalk4 / $burstTlb4 beside $burst): each expanded from the same pieces.
+   */
+  const loop = (name, tlb, unrolledOnly) => `
+  (func ${name} ${PARAMS} (result i32)
     (local $i i32) (local $iova i64) (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
-    (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64)
+    (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
+    (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128) (local $vVpn v128)
+    ${ARM_WALK_LOCALS}
+    ${ARM_WALK_SETUP}
+    (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
+    ${
+      tlb === 0
+        ? ""
+        : `(local.set $vAsid (i32x4.splat (local.get $asid)))
+    (local.set $vVmid (i32x4.splat (local.get $vmid)))
+    (local.set $vOne (i8x16.splat (i32.const 1)))
+    (local.set $vKind (i8x16.splat (i32.const ${AT.kindS1})))`
+    }
     (local.set $blk (global.get $blk))
     (local.set $ttb64 (i64.trunc_f64_u (local.get $ttb)))
     (local.set $ways (global.get $armWays))
@@ -959,79 +1186,53 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
         (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
-        ;; An input at or above the stage's range is the unit's (the walk's range check, StageWalker.walk).
-        (br_if $stop (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0)))
-        (block $miss
-          (br_if $miss (i32.eqz (local.get $useTlb)))
-          ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell).
-          (local.set $m (i32.load ${g("shiftsCell")}))
-          (loop $size
-            (br_if $miss (i32.eqz (local.get $m)))
-            (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
-            (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
-            (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
-            (local.set $base (i32.mul (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (local.get $ways)))
-            (local.set $w (i32.const 0))
-            (loop $way
-              (br_if $size (i32.ge_u (local.get $w) (local.get $ways)))
-              (local.set $k (i32.add (local.get $base) (local.get $w)))
-              (if (i32.and
-                    (i32.and (i32.eq (i32.load8_u ${at("valid", "(local.get $k)", 1)}) (i32.const 1))
-                      (i32.eq (i32.load8_u ${at("shift", "(local.get $k)", 1)}) (local.get $shift)))
-                    (i32.and (f64.eq (f64.load ${at("vpn", "(local.get $k)", 8)}) (f64.convert_i64_u (local.get $vpn)))
-                      (i32.and (i32.eq (i32.load8_u ${at("kind", "(local.get $k)", 1)}) (i32.const ${AT.kindS1}))
-                        (i32.and (i32.eq (i32.load ${at("vmid", "(local.get $k)", 4)}) (local.get $vmid))
-                          (i32.eq (i32.load ${at("asid", "(local.get $k)", 4)}) (local.get $asid))))))
-                (then
-                  (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
-                  ;; A hit lacking the access's permission faults (F_PERMISSION): the unit's.
-                  (br_if $stop (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1)))))
-                  (i64.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))
-                    (i64.add (i64.trunc_f64_u (f64.load ${at("oa", "(local.get $k)", 8)}))
-                      (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
-                  (i32.store8 (i32.add (local.get $info) (local.get $i))
-                    ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
-                  (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
-                  (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                  (br $next)))
-              (local.set $w (i32.add (local.get $w) (i32.const 1)))
-              (br $way))))
-        ;; The walk: an unprivileged data access; a fault or a hand-back stops the burst.
-        (br_if $stop (call $armWalk (local.get $ttb64) (local.get $startLevel) (local.get $outputBits) (i32.const 0)
-          (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
-        (local.set $out (i64.load offset=${B.hpa} (local.get $blk)))
-        (local.set $perm (i32.load offset=${B.perm} (local.get $blk)))
-        (local.set $level (i32.load offset=${B.level} (local.get $blk)))
-        (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))
-        (i64.store (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))) (local.get $out))
+        ${tlb === 0 ? "" : probe(tlb)}
+        ;; A miss walks: an input at or above the stage's range is F_TRANSLATION at the start level
+        ;; (StageWalker.walk's range check: SMMUv3 spec 3.4.1), no descriptor read.
+        (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
+          (then ${fault(`(i32.const ${hex(ARM.translation)})`, "(local.get $startLevel)", "(i32.const 0)")}))
+        ;; The walk: an unprivileged data access; a fault is the request's result (at the level the
+        ;; walk decided it), a hand-back stops the burst. Into $out, $perm, $level, $shift.
+        ${walk(unrolledOnly)}
+        (i64.store ${result} (local.get $out))
         (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)))
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
-        (if (local.get $useTlb)
-          (then
-            ;; The fill (SmmuTlb.fill): the next way of the page number's set, round robin.
-            (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
-            (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)))
-            (local.set $w (i32.load8_u ${at("next", "(local.get $set)", 1)}))
-            (i32.store8 ${at("next", "(local.get $set)", 1)} (i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways)))
-            (local.set $k (i32.add (i32.mul (local.get $set) (local.get $ways)) (local.get $w)))
-            (i32.store ${g("shiftsCell")} (i32.or (i32.load ${g("shiftsCell")}) (i32.shl (i32.const 1) (i32.sub (local.get $shift) (i32.const 12)))))
-            (i32.store8 ${at("valid", "(local.get $k)", 1)} (i32.const 1))
-            (i32.store8 ${at("kind", "(local.get $k)", 1)} (i32.const ${AT.kindS1}))
-            (i32.store ${at("vmid", "(local.get $k)", 4)} (local.get $vmid))
-            (i32.store ${at("asid", "(local.get $k)", 4)} (local.get $asid))
-            (i32.store8 ${at("shift", "(local.get $k)", 1)} (local.get $shift))
-            (f64.store ${at("vpn", "(local.get $k)", 8)} (f64.convert_i64_u (local.get $vpn)))
-            ;; The output page's base: the address less the input's offset in the page.
-            (f64.store ${at("oa", "(local.get $k)", 8)} (f64.convert_i64_u
-              (i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))))
-            (f64.store ${at("ipa", "(local.get $k)", 8)} (f64.const 0))
-            (i32.store8 ${at("perm", "(local.get $k)", 1)} (local.get $perm))
-            (i32.store8 ${at("level", "(local.get $k)", 1)} (local.get $level))))
+        ${tlb === 0 ? "" : tlb === 4 ? fillArm(4) : `(if (local.get $useTlb) (then ${fillArm("any")}))`}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
+    (i32.store offset=${B.burstFaults} (local.get $blk) (local.get $faults))
     (local.get $i))`;
+
+  return `
+${AT.fields.map((f) => `  (global $armTlb_${f} (mut i32) (i32.const 0))`).join("\n")}
+  (global $armSets (mut i32) (i32.const 1))
+  (global $armWays (mut i32) (i32.const 0))
+  (func (export "configureArmTlb") ${AT.fields.map((f) => `(param $${f} i32)`).join(" ")} (param $sets i32) (param $ways i32)
+${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("\n")}
+    (global.set $armSets (local.get $sets))
+    (global.set $armWays (local.get $ways)))
+
+  ;; The burst through the loop of its configuration; the event queue's range set for its walks.
+  (func (export "armBurst") ${PARAMS.replace("(param $useTlb i32)", "(param $useTlb i32) (param $evq f64) (param $evqBytes i32)")} (result i32)
+    (local $r i32)
+    (global.set $armGuardOff (i64.sub (i64.trunc_f64_u (local.get $evq)) (global.get $poolHpa)))
+    (global.set $armGuardBytes (i64.extend_i32_u (local.get $evqBytes)))
+    (local.set $r
+      (if (result i32) (i32.eqz (local.get $startLevel))
+        (then
+          (if (result i32) (i32.eqz (local.get $useTlb))
+            (then (call $armBurstWalk ${ARGS}))
+            (else
+              (if (result i32) (i32.eq (global.get $armWays) (i32.const 4))
+                (then (call $armBurstTlb4 ${ARGS}))
+                (else (call $armBurstAny ${ARGS}))))))
+        (else (call $armBurstAny ${ARGS}))))
+    (global.set $armGuardBytes (i64.const 0))
+    (local.get $r))
+${loop("$armBurstWalk", 0, true)}
+${loop("$armBurstTlb4", 4, true)}
+${loop("$armBurstAny", "any", false)}`;
 }
 
 // ---- the module ------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ export const CORE_ARM_TLB = {
   fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"],
   kindS1: 1,
   traceLevelOf: 4,
+  auxHit: 128,
 } as const;
 export const CORE_MIN_LEVELS = 2;
 export const CORE_MAX_LEVELS = 5;
