@@ -629,7 +629,7 @@ function objectDescription(o: IommufdObject): string {
     case "ioas":
       return `${o.ioas.dmas.length} mapping${o.ioas.dmas.length === 1 ? "" : "s"}`;
     case "hwpt":
-      return `${o.nestParent === true ? "nesting parent (stage 2), " : ""}domain ${o.domain.did}${o.auto ? ", automatic" : ""}${o.fault !== undefined ? `, faults to object ${o.fault}` : ""}`;
+      return `${o.nestParent === true ? "nesting parent (stage 2), " : ""}domain ${domainName(o.domain)}${o.auto ? ", automatic" : ""}${o.fault !== undefined ? `, faults to object ${o.fault}` : ""}`;
     case "nested":
       return `stage 1 over the vIOMMU's parent: vSTE ${hex(o.vste[0])} ${hex(o.vste[1])}${o.ats ? ", ATS" : ""}`;
     case "viommu":

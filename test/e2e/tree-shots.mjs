@@ -41,6 +41,11 @@ const SHOTS = [
   // (cut before the IH = 0 flush: the stale SL-PDE is cached while the last DMA walks from it)
   { file: "stale-paging-structure-cache", view: "Mapping Tables", expand: ["Paging-structure caches"], shows: "stale", cut: "  # The flush Linux issues" },
   { file: "amd-ga-vapic-irte", view: "Mapping Tables", expand: ["Interrupt remapping table", "IRTE[0]"], shows: "GA Root Ptr" },
+  // The AMD-Vi GA log's entries; VT-d's first-level (nested) paging-structure caches with the stale
+  // FL-PDE (cut before the IH = 0 flush); an SMMUv3 VM's iommufd objects down to the nested hwpt.
+  { file: "amd-ga-log", view: "Mapping Tables", expand: ["GA log"], shows: "GA_GUEST_NR" },
+  { file: "stale-nested-paging-structure-cache", view: "Mapping Tables", expand: ["First-level paging-structure caches"], shows: "stale", cut: "  # The flush with IH = 0" },
+  { file: "smmuv3-veventq", view: "Virtual Machines", expand: ["arm01", "iommufd objects", "IOAS 1", "hwpt 4", "vIOMMU 5"], shows: "nested hwpt 7" },
 ];
 const VIEWS = ["Virtual Machines", "Devices & IOMMU Groups", "Mapping Tables", "Faults"];
 const THEMES = { dark: "Default Dark Modern", light: "Default Light Modern" };

@@ -31,7 +31,7 @@ describe("iommufd object nodes", () => {
     expect(flat(iommufdObjectTree(ctx))).toEqual([
       "IOAS 1: 1 mapping",
       "  hwpt 3: domain 3, automatic",
-      "  hwpt 4: nesting parent (stage 2), domain 32769",
+      "  hwpt 4: nesting parent (stage 2), domain S2 VMID 1",
       "    vIOMMU 5: on nesting parent hwpt 4",
       "      vDEVICE 6 (01:00.0): virtual id 0x8",
       "      nested hwpt 7: stage 1 over the vIOMMU's parent: vSTE 0x4800000b 0xd6",
