@@ -153,6 +153,8 @@ function unitChildren(id: string | null, ctx: TreeContext, iommu: IommuInspectio
           color: e.pending ? "problemsWarningIcon.foreground" : undefined,
           tooltip: l10n.t("{0} entry {1} at {2}: {3}", lg.name, e.index, hx(e.address), e.summary) + "\n" + e.raw.map((w) => qword(w)).join(" ") + (e.pending ? "\n" + l10n.t("Not yet read by the driver (between head and tail).") : ""),
           copy: hx(e.address),
+          // Words first for a screen reader (the label starts with "[index]").
+          accessibilityLabel: l10n.t("{0} entry {1}, {2}, {3}", lg.name, e.index, e.summary, e.pending ? l10n.t("pending") : l10n.t("read")),
         }),
         collapsible: e.fields.length ? 1 : 0,
       }));
