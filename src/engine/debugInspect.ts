@@ -174,12 +174,18 @@ export class DebugInspector {
         else out.push({ name: `IOMMU registers ${name}${when}`, vars: registerVars(u) });
       });
       hu.units.forEach((u, i) => out.push({ name: `IOTLB ${hu.names[i] ?? String(i)}${when}`, vars: iotlbVars(u), expensive: true }));
+      hu.units.forEach((u, i) => {
+        const psc = pscVars(u);
+        if (psc) out.push({ name: `Paging-structure caches ${hu.names[i] ?? String(i)}${when}`, vars: psc, expensive: true });
+      });
       out.push({ name: `VM memory slots${when}`, vars: slotVars(m) });
       return out;
     }
     if (atEvent) out.push({ name: "IOMMU registers (at this event, before the driver's fault handler)", vars: atEvent });
     else out.push({ name: `IOMMU registers${when}`, vars: registerVars(m.iommu) });
     out.push({ name: `IOTLB${when}`, vars: iotlbVars(m.iommu), expensive: true });
+    const psc = pscVars(m.iommu);
+    if (psc) out.push({ name: `Paging-structure caches${when}`, vars: psc, expensive: true });
     out.push({ name: `VM memory slots${when}`, vars: slotVars(m) });
     return out;
   }
@@ -406,6 +412,23 @@ function iotlbVars(iommu: IommuUnit): VarNode[] {
     .tables()
     .iotlb.entries()
     .map((e) => ({ name: `DID ${e.did} ${hx(e.iova)}`, value: `→ ${hx(e.hpa)} ${e.pageSize === 1n << 30n ? "1 GiB" : e.pageSize === 1n << 21n ? "2 MiB" : "4 KiB"} ${e.perm & 1 ? "R" : "-"}${e.perm & 2 ? "W" : "-"}` }));
+}
+
+/**
+ * The unit's paging-structure caches (second-level, and in scalable mode first-level / nested),
+ * when it has them (`paging-structure-cache`): the cached non-leaf entries walks start below, a
+ * stale one marked - what the Mapping Tables view lists, through the same contract.
+ */
+function pscVars(iommu: IommuUnit): VarNode[] | undefined {
+  const t = iommu.tables();
+  const caches = [t.pagingStructureCache, t.firstLevelPagingStructureCache].filter((c) => c !== undefined);
+  if (caches.length === 0) return undefined;
+  return caches.flatMap((c) =>
+    c.entries().map((e) => ({
+      name: `${e.name} DID ${e.did}${e.pasid !== undefined ? ` PASID 0x${e.pasid.toString(16)}` : ""} ${hx(e.iova)}`,
+      value: `→ table ${hx(e.table)} ${e.perm & 1 ? "R" : "-"}${e.perm & 2 ? "W" : "-"}${e.stale ? " · stale: the entry in memory no longer points there" : ""}`,
+    })),
+  );
 }
 
 function slotVars(m: Machine): VarNode[] {
