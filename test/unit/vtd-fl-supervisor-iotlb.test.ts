@@ -61,7 +61,7 @@ describe("supervisor-only first-level translations in the IOTLB", () => {
     iommu.translate({ sid: SID, pasid: 7, iova: 0x1000n, write: true, privileged: true });
     const tag = unit.sm.privTag(did, 7, false);
     expect(tag).toBeGreaterThan(0);
-    expect(unit.sm.tagInfo(tag)).toEqual({ did, pasid: 7, fl: true });
+    expect(unit.sm.tagInfo(tag)).toEqual({ did, pasid: 7, fl: true, nested: false });
     expect(unit.sm.tagsOf(did, true, 7)).toContain(tag);
   });
 });

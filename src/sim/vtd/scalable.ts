@@ -237,20 +237,21 @@ export class SmState {
   readonly pc = new Map<number, SmPasid>();
   /** IOTLB tag of DID * 2^20 + PASID (tags 1..65535 take the place of the legacy IOTLB's DID). */
   readonly tags = new Map<number, number>();
-  /** Per tag: DID, PASID and whether it caches first-level/nested translations. */
-  private info: { did: number; pasid: number; fl: boolean }[] = [];
+  /** Per tag: DID, PASID, whether it caches first-level/nested translations, and whether nested ones. */
+  private info: { did: number; pasid: number; fl: boolean; nested?: boolean }[] = [];
 
-  tag(did: number, pasid: number, fl: boolean): number {
+  tag(did: number, pasid: number, fl: boolean, nested = false): number {
     const key = did * 1048576 + pasid;
     let t = this.tags.get(key);
     if (t === undefined) {
       t = this.tags.size + 1;
       if (t > 0xffff) return 0; // out of tags: the translation is not cached
       this.tags.set(key, t);
-      this.info[t] = { did, pasid, fl };
+      this.info[t] = { did, pasid, fl, nested };
     }
     const i = this.info[t]!;
     if (i.fl !== fl) i.fl = fl;
+    if ((i.nested ?? false) !== nested) i.nested = nested;
     return t;
   }
 
@@ -267,7 +268,7 @@ export class SmState {
       t = this.tags.size + 1;
       if (t > 0xffff) return 0; // out of tags: not cached
       this.tags.set(key, t);
-      this.info[t] = { did, pasid, fl: true };
+      this.info[t] = { did, pasid, fl: true, nested: this.info[this.tags.get(did * 1048576 + pasid) ?? 0]?.nested ?? false };
     }
     return t;
   }
@@ -290,6 +291,23 @@ export class SmState {
     return out;
   }
 
+  /**
+   * Tags the IOTLB descriptor (VT-d 6.5.2.3, DID-tagged) invalidates in scalable mode: the
+   * domain's second-level and pass-through PASIDs, and its nested ones - a nested translation
+   * combines the second level, and Linux flushes a nesting parent's changes with this descriptor
+   * under each nested domain's DID (drivers/iommu/intel/cache.c cache_tag_flush_range:
+   * CACHE_TAG_NESTING_IOTLB on the parent, which does not use the first level -> flush_iotlb).
+   * First-level-only PASIDs answer to PASID-based invalidations alone.
+   */
+  stageTwoTags(did: number): number[] {
+    const out: number[] = [];
+    for (const t of this.tags.values()) {
+      const i = this.info[t]!;
+      if (i.did === did && (!i.fl || i.nested === true)) out.push(t);
+    }
+    return out;
+  }
+
   snapshot(): SmSnapshot {
     return { ctx: [...this.ctx].map(([k, v]) => [k, { ...v }]), pc: [...this.pc].map(([k, v]) => [k, { ...v }]), tags: [...this.tags] };
   }
@@ -300,13 +318,17 @@ export class SmState {
     this.pc.clear();
     for (const [k, v] of s.pc) this.pc.set(k, { ...v });
     this.tags.clear();
-    const info: { did: number; pasid: number; fl: boolean }[] = [];
+    const info: { did: number; pasid: number; fl: boolean; nested?: boolean }[] = [];
     for (const [key, t] of s.tags) {
       this.tags.set(key, t);
       const priv = key >= PRIV_KEY;
-      info[t] = { did: Math.floor((key % PRIV_KEY) / 1048576), pasid: key % 1048576, fl: priv || (this.info[t]?.fl ?? fl(t)) };
+      info[t] = { did: Math.floor((key % PRIV_KEY) / 1048576), pasid: key % 1048576, fl: priv || (this.info[t]?.fl ?? fl(t)), nested: this.info[t]?.nested ?? false };
     }
-    for (const v of this.pc.values()) if (info[v.tag]) info[v.tag]!.fl = v.pgtt === PGTT_FL || v.pgtt === PGTT_NESTED;
+    for (const v of this.pc.values())
+      if (info[v.tag]) {
+        info[v.tag]!.fl = v.pgtt === PGTT_FL || v.pgtt === PGTT_NESTED;
+        info[v.tag]!.nested = v.pgtt === PGTT_NESTED;
+      }
     this.info = info;
   }
 }
@@ -692,7 +714,7 @@ function resolvePasidEntry(u: DmarUnit, ctx: SmContext, pasid: number, record: b
     slade: (v0 & 0x200n) !== 0n && u.spec.slads === true && (pgtt === PGTT_SL || pgtt === PGTT_NESTED),
     // PWSNP (bit 87; Linux pasid_set_page_snoop, "Setup Page Walk Snoop bit (Bit 87)").
     pwsnp: (v1 & 0x80_0000n) !== 0n,
-    tag: pgtt === PGTT_PT ? 0 : u.sm.tag(did, pasid, fl),
+    tag: pgtt === PGTT_PT ? 0 : u.sm.tag(did, pasid, fl, pgtt === PGTT_NESTED),
     privTag: fl ? u.sm.privTag(did, pasid, false) : 0,
   };
 }

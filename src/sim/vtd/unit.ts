@@ -614,10 +614,10 @@ export class DmarUnit implements DmaUnit {
       }
       case "iotlb":
         if (this.ttm === 1 && d.granularity !== IOTLB_GLOBAL) {
-          // Scalable mode: the IOTLB descriptor covers the domain's second-level and pass-through PASIDs (VT-d 6.5.2.3).
+          // Scalable mode: the IOTLB descriptor covers the domain's second-level, pass-through and nested PASIDs (VT-d 6.5.2.3; SmState.stageTwoTags).
           if (d.granularity === IOTLB_PSI && (!this.spec.pageSelectiveInvalidation || d.am > this.spec.mamv)) return false;
           if (d.granularity !== IOTLB_DSI && d.granularity !== IOTLB_PSI) return false;
-          for (const t of this.sm.tagsOf(d.did, false)) {
+          for (const t of this.sm.stageTwoTags(d.did)) {
             if (d.granularity === IOTLB_DSI) this.iotlb.invalidateDomain(t);
             else this.iotlb.invalidatePages(t, d.addr, d.am);
             this.invalidatePsc(d.granularity, t, d.addr, d.am, d.ih);
