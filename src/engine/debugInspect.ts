@@ -17,6 +17,7 @@ import { EventKind, EVENT_KIND_NAMES, F_FATE_SHIFT, F_IOTLB_HIT, F_WRITE, LEVEL_
 import { evalExpr, formatValue, parseExpr, type Value } from "./expr.js";
 import { explainEvent, explainWalk, type WalkExplanation } from "./walk.js";
 import { causeOfEvent, pasidOfEvent } from "./traceTags.js";
+import { permText } from "./trees/common.js";
 import type { DebugPos, VarNode, Scope } from "../protocol/debug.js";
 export type { DebugPos, VarNode, Scope };
 
@@ -411,7 +412,7 @@ function iotlbVars(iommu: IommuUnit): VarNode[] {
   return iommu
     .tables()
     .iotlb.entries()
-    .map((e) => ({ name: `DID ${e.did} ${hx(e.iova)}`, value: `→ ${hx(e.hpa)} ${e.pageSize === 1n << 30n ? "1 GiB" : e.pageSize === 1n << 21n ? "2 MiB" : "4 KiB"} ${e.perm & 1 ? "R" : "-"}${e.perm & 2 ? "W" : "-"}` }));
+    .map((e) => ({ name: `DID ${e.did} ${hx(e.iova)}`, value: `→ ${hx(e.hpa)} ${e.pageSize === 1n << 30n ? "1 GiB" : e.pageSize === 1n << 21n ? "2 MiB" : "4 KiB"} ${permText(e.perm)}` }));
 }
 
 /**
@@ -426,7 +427,7 @@ function pscVars(iommu: IommuUnit): VarNode[] | undefined {
   return caches.flatMap((c) =>
     c.entries().map((e) => ({
       name: `${e.name} DID ${e.did}${e.pasid !== undefined ? ` PASID 0x${e.pasid.toString(16)}` : ""} ${hx(e.iova)}`,
-      value: `→ table ${hx(e.table)} ${e.perm & 1 ? "R" : "-"}${e.perm & 2 ? "W" : "-"}${e.stale ? " · stale: the entry in memory no longer points there" : ""}`,
+      value: `→ table ${hx(e.table)} ${permText(e.perm)}${e.stale ? " · stale: the entry in memory no longer points there" : ""}`,
     })),
   );
 }

@@ -24,7 +24,7 @@
 import { Document, Scalar, YAMLMap, YAMLSeq } from "yaml";
 import type { EvidenceRecord } from "./records.js";
 import { stripAnsi } from "./lines.js";
-import { bdfKey } from "../sim/bdf.js";
+import { bdfKey, parseBdf } from "../sim/bdf.js";
 import { VIRT_RAM_BASE } from "../sim/kvm.js";
 import { MSI_WINDOW } from "../sim/reserved.js";
 import { VIRTIO_IOMMU_SW_MSI } from "../sim/viommu.js";
@@ -70,6 +70,50 @@ interface Dev {
  *   compatibility format, which Linux blocks (0x25).
  */
 type Recipe = "absent" | "read-only" | "root" | "context" | "pointer" | "root-rsvd" | "context-rsvd" | "pte-rsvd" | "dte" | "ste" | "irte" | "compat";
+
+/** The recipes whose step needs the page mapped (a `guest-map` before it, a `guest-unmap` after), with the permissions. */
+const PAGE_MAP: Partial<Record<Recipe, "r" | "rw">> = { "read-only": "r", pointer: "rw", "pte-rsvd": "rw" };
+
+/** A poke of the faulting device's entry: the target (without the device), the bits set or cleared, and the step's comment. */
+interface EntryPoke {
+  target: [string, unknown][];
+  op: "set" | "clear";
+  bits: bigint;
+  why: string;
+}
+
+/**
+ * The entry a recipe changes for its one step (undone by the opposite op after it), or undefined.
+ * `page`: the faulting page; `rootHi`: a scalable-mode root entry's upper half serves the devfn.
+ */
+function entryPoke(recipe: Recipe, page: Scalar, rootHi: boolean): EntryPoke | undefined {
+  switch (recipe) {
+    case "root":
+      // A scalable-mode root entry has a present bit per half: the upper 64 bits serve devfn 0x80-0xff (VT-d 9.2).
+      return { target: [["structure", rootHi ? "root-hi" : "root"]], op: "clear", bits: 1n, why: "The root entry of the device's bus loses its present bit (what a 0x01 fault reports), for this DMA only." };
+    case "context":
+      return { target: [["structure", "context-lo"]], op: "clear", bits: 1n, why: "The device's context entry loses its present bit (what a 0x02 fault reports: no domain for this requester id), for this DMA only." };
+    case "pointer":
+      // Bit 46 is below the 48-bit address width (not reserved) and far above the host's memory.
+      return { target: [["structure", "pte"], ["iova", page], ["level", 4]], op: "set", bits: 1n << 46n, why: "The top-level entry points above the host's memory, so the next table cannot be read (0x07), for this DMA only." };
+    // Legacy root entry bits 11:1 and context entry (upper qword) bit 7 are reserved (VT-d 9.1, 9.3);
+    // a second-level leaf's bits 51:48 lie above the 48-bit address width (9.8; QEMU vtd_spte_rsvd).
+    case "root-rsvd":
+      return { target: [["structure", "root"]], op: "set", bits: 0x2n, why: "A reserved bit of the root entry set (0x0a), for this DMA only." };
+    case "context-rsvd":
+      return { target: [["structure", "context-hi"]], op: "set", bits: 0x80n, why: "A reserved bit of the device's context entry set (0x0b), for this DMA only." };
+    case "pte-rsvd":
+      return { target: [["structure", "pte"], ["iova", page], ["level", 1]], op: "set", bits: 1n << 48n, why: "A reserved bit of the page's leaf entry set (0x0c: a stale or corrupted entry), for this DMA only." };
+    case "dte":
+      // DTE bits 6:2 are reserved (AMD IOMMU spec 2.2.2.1): ILLEGAL_DEV_TABLE_ENTRY once the unit reads the entry again.
+      return { target: [["structure", "context-lo"]], op: "set", bits: 0x4n, why: "A reserved bit of the device's DTE set and the DTE invalidated (ILLEGAL_DEV_TABLE_ENTRY), for this DMA only." };
+    case "ste":
+      // STE.V is bit 0 of STE word 0 (SMMUv3 spec 5.2): an STE with V = 0 is C_BAD_STE.
+      return { target: [["structure", "context-lo"]], op: "clear", bits: 1n, why: "The device's STE made invalid (V = 0) and invalidated (C_BAD_STE), for this DMA only." };
+    default:
+      return undefined;
+  }
+}
 
 interface Fault {
   records: number[];
@@ -480,7 +524,7 @@ function collectFaults(records: EvidenceRecord[], notes: string[], model: "intel
       // On x86 a write into 0xFEEx_xxxx is an interrupt request (an MSI), not a DMA; no host maps
       // that window, nor an Arm guest its reserved MSI window (a set-up that maps the page).
       const at = BigInt(address);
-      const maps = recipe === "read-only" || recipe === "pointer" || recipe === "pte-rsvd";
+      const maps = PAGE_MAP[recipe] !== undefined;
       if (!arm && at >= MSI_WINDOW[0] && at <= MSI_WINDOW[1] && (write || maps)) return note(r, `not reproduced: ${write ? "a write to 0xfee00000-0xfeefffff is an interrupt request, not a DMA" : "the interrupt window 0xfee00000-0xfeefffff cannot be mapped"}`);
       if (arm && maps && at >= VIRTIO_IOMMU_SW_MSI.base && at < VIRTIO_IOMMU_SW_MSI.base + VIRTIO_IOMMU_SW_MSI.size) return note(r, "not reproduced: the guest never maps its reserved MSI window 0x8000000-0x80fffff");
       // On a scalable-mode unit a missing translation is the first level's 0x71 (a read or a write).
@@ -780,36 +824,21 @@ export function synthesizeScenario(records: EvidenceRecord[], title = "Reproduce
       if (gpa >= ramBase + vmMemory) gpa = firstGpa;
     };
     const guestUnmap = () => steps.items.push(doc.createNode({ "guest-unmap": flow([["vm", quoted(vmName)], ["device", dev], ["iova", hex(page)], ["size", 4096]]) }));
-    const entry: Partial<Record<Recipe, { target: [string, unknown][]; op: "set" | "clear"; bits: bigint; why: string; map?: "rw" }>> = {
-      root: { target: [["structure", "root"]], op: "clear", bits: 1n, why: "The root entry of the device's bus loses its present bit (what a 0x01 fault reports), for this DMA only." },
-      context: { target: [["structure", "context-lo"]], op: "clear", bits: 1n, why: "The device's context entry loses its present bit (what a 0x02 fault reports: no domain for this requester id), for this DMA only." },
-      // Bit 46 is below the 48-bit address width (not reserved) and far above the host's memory.
-      pointer: { target: [["structure", "pte"], ["iova", hex(page)], ["level", 4]], op: "set", bits: 1n << 46n, why: "The top-level entry points above the host's memory, so the next table cannot be read (0x07), for this DMA only.", map: "rw" },
-      // Legacy root entry bits 11:1 and context entry (upper qword) bit 7 are reserved (VT-d 9.1, 9.3);
-      // a second-level leaf's bits 51:48 lie above the 48-bit address width (9.8; QEMU vtd_spte_rsvd).
-      "root-rsvd": { target: [["structure", "root"]], op: "set", bits: 0x2n, why: "A reserved bit of the root entry set (0x0a), for this DMA only." },
-      "context-rsvd": { target: [["structure", "context-hi"]], op: "set", bits: 0x80n, why: "A reserved bit of the device's context entry set (0x0b), for this DMA only." },
-      "pte-rsvd": { target: [["structure", "pte"], ["iova", hex(page)], ["level", 1]], op: "set", bits: 1n << 48n, why: "A reserved bit of the page's leaf entry set (0x0c: a stale or corrupted entry), for this DMA only.", map: "rw" },
-      // DTE bits 6:2 are reserved (AMD IOMMU spec 2.2.2.1): ILLEGAL_DEV_TABLE_ENTRY once the unit reads the entry again.
-      dte: { target: [["structure", "context-lo"]], op: "set", bits: 0x4n, why: "A reserved bit of the device's DTE set and the DTE invalidated (ILLEGAL_DEV_TABLE_ENTRY), for this DMA only." },
-      // STE.V is bit 0 of STE word 0 (SMMUv3 spec 5.2): an STE with V = 0 is C_BAD_STE.
-      ste: { target: [["structure", "context-lo"]], op: "clear", bits: 1n, why: "The device's STE made invalid (V = 0) and invalidated (C_BAD_STE), for this DMA only." },
-    };
-    const e = entry[f.recipe];
-    // A scalable-mode root entry has a present bit per half: the upper 64 bits serve devfn 0x80-0xff (VT-d 9.2).
-    if (e && f.recipe === "root" && scalable && parseInt(f.dev.slice(-4, -2), 16) * 8 + Number(f.dev.slice(-1)) >= 0x80) e.target = [["structure", "root-hi"]];
-    if (f.recipe === "read-only") guestMap("r");
-    if (e?.map) guestMap(e.map);
+    const map = PAGE_MAP[f.recipe];
+    const b = parseBdf(f.dev);
+    const e = entryPoke(f.recipe, hex(page), scalable && b.ok && ((b.bdf.device << 3) | b.bdf.fn) >= 0x80);
+    if (map) guestMap(map);
     if (e) {
       poke(e.target, e.op, e.bits, e.why);
-      if (!e.map) flush();
+      // An entry the unit caches (root, context, DTE, STE) is read again only after its invalidation.
+      if (!map) flush();
     }
     step(where, [["dma", dma], expectFault]);
     if (e) {
       poke(e.target, e.op === "set" ? "clear" : "set", e.bits);
-      if (!e.map) flush();
+      if (!map) flush();
     }
-    if (f.recipe === "read-only" || e?.map) guestUnmap();
+    if (map) guestUnmap();
     reproduced.push(...f.records);
   }
   const vm = new YAMLMap();

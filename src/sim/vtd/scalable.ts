@@ -238,7 +238,7 @@ export class SmState {
   /** IOTLB tag of DID * 2^20 + PASID (tags 1..65535 take the place of the legacy IOTLB's DID). */
   readonly tags = new Map<number, number>();
   /** Per tag: DID, PASID, whether it caches first-level/nested translations, and whether nested ones. */
-  private info: { did: number; pasid: number; fl: boolean; nested?: boolean }[] = [];
+  private info: { did: number; pasid: number; fl: boolean; nested: boolean }[] = [];
 
   tag(did: number, pasid: number, fl: boolean, nested = false): number {
     const key = did * 1048576 + pasid;
@@ -251,7 +251,7 @@ export class SmState {
     }
     const i = this.info[t]!;
     if (i.fl !== fl) i.fl = fl;
-    if ((i.nested ?? false) !== nested) i.nested = nested;
+    if (i.nested !== nested) i.nested = nested;
     return t;
   }
 
@@ -273,8 +273,8 @@ export class SmState {
     return t;
   }
 
-  /** DID and PASID a tag stands for. */
-  tagInfo(tag: number): { did: number; pasid: number; fl: boolean } | undefined {
+  /** DID and PASID a tag stands for, and whether it caches first-level / nested translations. */
+  tagInfo(tag: number): { did: number; pasid: number; fl: boolean; nested: boolean } | undefined {
     return this.info[tag];
   }
 
@@ -300,12 +300,7 @@ export class SmState {
    * First-level-only PASIDs answer to PASID-based invalidations alone.
    */
   stageTwoTags(did: number): number[] {
-    const out: number[] = [];
-    for (const t of this.tags.values()) {
-      const i = this.info[t]!;
-      if (i.did === did && (!i.fl || i.nested === true)) out.push(t);
-    }
-    return out;
+    return this.tagsOf(did).filter((t) => !this.info[t]!.fl || this.info[t]!.nested);
   }
 
   snapshot(): SmSnapshot {
@@ -318,7 +313,7 @@ export class SmState {
     this.pc.clear();
     for (const [k, v] of s.pc) this.pc.set(k, { ...v });
     this.tags.clear();
-    const info: { did: number; pasid: number; fl: boolean; nested?: boolean }[] = [];
+    const info: { did: number; pasid: number; fl: boolean; nested: boolean }[] = [];
     for (const [key, t] of s.tags) {
       this.tags.set(key, t);
       const priv = key >= PRIV_KEY;
