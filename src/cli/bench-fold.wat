@@ -5,7 +5,9 @@
 ;; timed loop on W2, and its speed changed with V8's optimisation decisions from run to run.
 ;;
 ;; State, in the imported memory at $state (set by `reset`): [0] h1, [4] h2, [8] successes,
-;; [64 + 4*reason] faults with that reason (a reason is a byte).
+;; [64 + 4*slot] faults in that slot: slot = (word ^ word >> 8) & 0xff of the fault word. A VT-d
+;; reason is a byte (its own slot), an SMMUv3 event id too; AMD-Vi's words (event[1] 31:16,
+;; code << 12 | flags) land in distinct slots (src/cli/benchModels.ts checks its keys' slots).
 (module
   (import "sim" "memory" (memory 1))
   (global $state (mut i32) (i32.const 0))
@@ -38,7 +40,7 @@
         (local.set $w1 (i32.load offset=4 (i32.add (local.get $results) (i32.shl (local.get $k) (i32.const 3)))))
         (if (i32.eq (local.get $w1) (i32.const -1))
           (then
-            (local.set $c (i32.add (local.get $s) (i32.shl (i32.and (local.get $w0) (i32.const 0xff)) (i32.const 2))))
+            (local.set $c (i32.add (local.get $s) (i32.shl (i32.and (i32.xor (local.get $w0) (i32.shr_u (local.get $w0) (i32.const 8))) (i32.const 0xff)) (i32.const 2))))
             (i32.store offset=64 (local.get $c) (i32.add (i32.load offset=64 (local.get $c)) (i32.const 1))))
           (else (local.set $ok (i32.add (local.get $ok) (i32.const 1)))))
         ;; FNV-1a-style h1 and a golden-ratio h2, each word in the SPEC's order.

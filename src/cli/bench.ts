@@ -318,24 +318,51 @@ interface Result {
 const CHUNK = 4096;
 
 /** The result fold (bench-fold.wat) on the simulated memory, its state in the SRAM arena. */
-interface Fold {
+export interface Fold {
   reset(state: number): void;
   /** Folds n results at `results`, and copies the next burst's m requests from src/srcW to dst/dstW. */
   fold(results: number, n: number, src: number, dst: number, srcW: number, dstW: number, m: number): void;
 }
 
-function resultFold(mem: PhysicalMemory): { fold: Fold; state: number } {
+export function resultFold(mem: PhysicalMemory): { fold: Fold; state: number } {
   const fold = new WebAssembly.Instance(compileWasm(BENCH_FOLD_WASM), { sim: { memory: mem.memory } }).exports as unknown as Fold;
   return { fold, state: mem.allocSram(64 + 4 * 256, 64) };
 }
 
 /** SRAM arena bytes the request stream of `n` requests takes in simulated memory (StreamAt). */
-const streamBytes = (n: number) => (n + CHUNK) * 9 + 16;
+export const streamBytes = (n: number) => (n + CHUNK) * 9 + 16;
 
 /** Where a workload's request stream lies in the simulated memory: IOVAs (8 bytes each, a DmaBurst's layout) and write flags. */
-interface StreamAt {
+export interface StreamAt {
   iova: number;
   write: number;
+}
+
+/** The fold's counter slot of a fault word (bench-fold.wat): a byte is its own slot. */
+export const foldSlot = (word: number) => (word ^ (word >>> 8)) & 0xff;
+
+/**
+ * The fold's state after a run: the hash words, the successes and the count of each fault word of
+ * `keys`; a fault counted in any other slot (a word the benchmark does not expect) throws.
+ */
+export function readFold(mem: PhysicalMemory, state: number, keys: readonly number[], what: string): { ok: number; faults: number[]; h1: number; h2: number } {
+  // [0] h1, [1] h2, [2] successes, [16 + slot] faults in that slot
+  const s = new Int32Array(mem.memory.buffer, state, 16 + 256);
+  const faults = keys.map((c) => s[16 + foldSlot(c)]!);
+  const sum = (a: Iterable<number>) => [...a].reduce((x, v) => x + v, 0);
+  if (sum(s.subarray(16)) !== sum(faults)) throw new Error(`${what}: unexpected fault word`);
+  return { ok: s[2]!, faults, h1: s[0]! >>> 0, h2: s[1]! >>> 0 };
+}
+
+/** A stream of `n` requests in the SRAM arena (streamBytes(n) of it), with a burst's worth of slack after it for the fold's copy. */
+export function allocStream(mem: PhysicalMemory, n: number): StreamAt {
+  return { iova: mem.allocSram(8 * (n + CHUNK), 8), write: mem.allocSram(n + CHUNK, 1) };
+}
+
+/** A workload's requests into the stream (untimed). */
+export function loadStream(mem: PhysicalMemory, s: StreamAt, r: Requests): void {
+  new Int32Array(mem.memory.buffer, s.iova, r.write.length * 2).set(r.iova);
+  new Uint8Array(mem.memory.buffer, s.write, r.write.length).set(r.write);
 }
 
 /**
@@ -377,15 +404,10 @@ export function runBench(n: number, reps: number, opts: BenchOptions = {}): stri
   const walker = new SlptWalker(t.mem, { haw: 48, deviceTlb: false, snoopControl: false, superpage2M: true, superpage1G: true });
   const burst = new DmaBurst(t.mem, CHUNK);
   const { fold, state } = resultFold(t.mem);
-  const stream: StreamAt = { iova: t.mem.allocSram(8 * (n + CHUNK), 8), write: t.mem.allocSram(n + CHUNK, 1) };
+  const stream = allocStream(t.mem, n);
   const parts: string[] = [`"impl":"ts"`, `"n":${n}`, `"reps":${reps}`, `"table_pages":${t.mem.poolPages}`];
   for (const w of [1, 2, 3] as const) {
-    {
-      // Untimed (SPEC section 10): the stream into the simulated memory.
-      const r = requests(t, w, n);
-      new Int32Array(t.mem.memory.buffer, stream.iova, 2 * n).set(r.iova);
-      new Uint8Array(t.mem.memory.buffer, stream.write, n).set(r.write);
-    }
+    loadStream(t.mem, stream, requests(t, w, n)); // untimed (SPEC section 10)
     const iotlb = w === 1 ? null : new Iotlb(256, 4, t.mem);
     const x = new SecondLevelTranslator(walker, iotlb);
     const runs: number[] = [];
@@ -398,17 +420,7 @@ export function runBench(n: number, reps: number, opts: BenchOptions = {}): stri
       const t0 = process.hrtime.bigint();
       translateAll(x, burst, fold, stream, n);
       const t1 = process.hrtime.bigint();
-      // [0] h1, [1] h2, [2] successes, [16 + reason] faults with that reason
-      const s = new Int32Array(t.mem.memory.buffer, state, 16 + 256);
-      const res: Result = {
-        ok: s[2]!,
-        faults: FAULT_CODES.map((c) => s[16 + c]!),
-        h1: s[0]! >>> 0,
-        h2: s[1]! >>> 0,
-        hits: x.hits,
-        misses: x.misses,
-      };
-      if (s.subarray(16).reduce((a, v) => a + v, 0) !== res.faults.reduce((a, v) => a + v, 0)) throw new Error(`W${w}: unexpected fault reason`);
+      const res: Result = { ...readFold(t.mem, state, FAULT_CODES, `W${w}`), hits: x.hits, misses: x.misses };
       runs.push(n / (Number(t1 - t0) / 1e9) / 1e6);
       if (first === undefined) first = res;
       else if (JSON.stringify(res) !== JSON.stringify(first)) throw new Error(`W${w}: repetition ${rep + 1} disagrees with repetition 1`);

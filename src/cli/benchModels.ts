@@ -19,7 +19,7 @@ import { ArmSmmuV3Driver } from "../sim/smmuv3/driver.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit } from "../sim/smmuv3/unit.js";
 import type { DmaBurst } from "../sim/vtd/translate.js";
 import { CORE_FAULT_HI } from "../sim/vtd/translateCoreLayout.js";
-import { N_HOT, N_WS, TABLE_BASE, generateTables, index, requests, type Encoding, type Requests, type Tables } from "./bench.js";
+import { N_HOT, N_WS, TABLE_BASE, allocStream, foldSlot, generateTables, index, loadStream, readFold, requests, resultFold, streamBytes, type Encoding, type Fold, type StreamAt, type Tables } from "./bench.js";
 
 export type BenchModel = "amd-vi" | "smmuv3";
 export const BENCH_MODELS: readonly BenchModel[] = ["amd-vi", "smmuv3"];
@@ -75,9 +75,9 @@ const smmuEncoding: Encoding = {
 
 const ENCODINGS: Record<BenchModel, Encoding> = { "amd-vi": amdEncoding, smmuv3: smmuEncoding };
 
-/** SPEC section 4 with the model's entry encoding (bench.ts generateTables: the same draws, the same page order). */
-export function generateModel(model: BenchModel): Tables {
-  return generateTables(ENCODINGS[model]);
+/** SPEC section 4 with the model's entry encoding (bench.ts generateTables: the same draws, the same page order); `extraSram` for a request stream. */
+export function generateModel(model: BenchModel, extraSram = 0): Tables {
+  return generateTables(ENCODINGS[model], extraSram);
 }
 
 /** The requester: device 01:00.0 (AMD device id / SMMU StreamID 0x100). */
@@ -89,23 +89,10 @@ interface BenchUnit {
   readonly faultKeys: readonly number[];
   /** Empty caches, event log and counters (untimed, before each repetition); `tlb`: W2/W3. */
   reset(tlb: boolean): void;
-  run(req: Requests, n: number, out: Fold): void;
+  /** The n requests of stream `s` through the unit, each result folded by `fold` (SPEC sections 6-8). */
+  run(s: StreamAt, n: number, fold: Fold): void;
   readonly hits: number;
 }
-
-/** SPEC section 8's fold and counters. */
-export interface Fold {
-  h1: number;
-  h2: number;
-  ok: number;
-  faults: Map<number, number>;
-}
-
-const H1 = 0x811c9dc5;
-const H2 = 0x6a09e667;
-/** SPEC section 8's fold of one result (w0, w1) into h1 (FNV-1a style) and h2 (in the other order). */
-const foldH1 = (h1: number, w0: number, w1: number) => Math.imul(Math.imul(h1 ^ w0, 0x01000193) ^ w1, 0x01000193);
-const foldH2 = (h2: number, w0: number, w1: number) => Math.imul(Math.imul(h2 ^ w1, 0x9e3779b1) ^ w0, 0x9e3779b1);
 
 class AmdBench implements BenchUnit {
   // IO_PAGE_FAULT (code 2) and PAGE_TAB_HARDWARE_ERROR (code 4) as event[1] 31:16: code << 12 | flags (RW 0x020, PR 0x010, PE 0x040, RZ 0x080).
@@ -139,14 +126,17 @@ class AmdBench implements BenchUnit {
    * The requests in bursts of the unit's translate core (AmdViUnit.translateBurst, the path of a
    * `dma` step's runs), each request the core hands back (a fault) through translate().
    */
-  run(req: Requests, n: number, f: Fold): void {
+  run(s: StreamAt, n: number, fold: Fold): void {
     const u = this.unit;
-    const iova = req.iova;
-    const wr = req.write;
-    runBursts(u, req, n, f, (i) => {
-      const r = u.translate(BENCH_SID, iova[2 * i + 1]!, iova[2 * i]! >>> 0, wr[i] === 1);
-      if (r === 0) return fold(f, u.hpaLo, u.hpaHi);
-      fault(f, (r << 12) | (u.flags & 0xfff));
+    runBursts(u, s, n, fold, (hi, lo, write, out, j) => {
+      const r = u.translate(BENCH_SID, hi, lo, write);
+      if (r === 0) {
+        out[2 * j] = u.hpaLo;
+        out[2 * j + 1] = u.hpaHi;
+      } else {
+        out[2 * j] = (r << 12) | (u.flags & 0xfff);
+        out[2 * j + 1] = CORE_FAULT_HI;
+      }
     });
   }
 }
@@ -157,59 +147,31 @@ interface BurstUnit {
   translateBurst(sid: number, from: number, n: number): number;
 }
 
-/** One translated result (w0, w1) into the fold. */
-function fold(f: Fold, w0: number, w1: number): void {
-  f.h1 = foldH1(f.h1, w0, w1);
-  f.h2 = foldH2(f.h2, w0, w1);
-  f.ok++;
-}
-
-/** A fault with the model's fault word into the fold (SPEC section 8: high word all ones) and its count. */
-function fault(f: Fold, w0: number): void {
-  f.h1 = foldH1(f.h1, w0, 0xffffffff);
-  f.h2 = foldH2(f.h2, w0, 0xffffffff);
-  f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
-}
-
 /**
- * The requests in bursts of the unit's translate core (the path of a `dma` step's runs): its
- * results, translations and the faults it answered (AMD-Vi's IO_PAGE_FAULTs, SMMUv3's event ids), folded in order;
- * each request the core hands back through `one` (the unit's translate(), folding its result with
- * fold / fault).
+ * The n requests of stream `s` in bursts of the unit's translate core (the path of a `dma` step's
+ * runs), as bench.ts's translateAll: each burst's requests copied into the unit's DmaBurst by the
+ * fold of the burst before (bench-fold.wat), translated, folded in order. A request the core hands
+ * back goes through `one` (the unit's translate()), which writes its result (an address, or the
+ * model's fault word with CORE_FAULT_HI) into the burst's results for the fold.
  */
-function runBursts(u: BurstUnit, req: Requests, n: number, f: Fold, one: (i: number) => void): void {
+function runBursts(u: BurstUnit, s: StreamAt, n: number, fold: Fold, one: (hi: number, lo: number, write: boolean, out: Int32Array, j: number) => void): void {
   const burst = u.burst!;
-  const iova = req.iova;
-  const wr = req.write;
   const cap = burst.capacity;
+  const results = burst.resultsOffset;
+  const dst = burst.requestsOffset;
+  const dstW = burst.writesOffset;
+  fold.fold(results, 0, s.iova, dst, s.write, dstW, Math.min(cap, n));
   for (let start = 0; start < n; start += cap) {
     const m = Math.min(cap, n - start);
-    burst.requests.set(iova.subarray(2 * start, 2 * (start + m)));
-    burst.writes.set(wr.subarray(start, start + m));
-    for (let j = 0; j < m; ) {
-      const k = u.translateBurst(BENCH_SID, j, m);
-      // (Taken after each call: a view of the memory is replaced when the memory grows.)
-      const res = burst.results;
-      let h1 = f.h1;
-      let h2 = f.h2;
-      f.ok += k - j;
-      for (; j < k; j++) {
-        const w0 = res[2 * j]!;
-        const w1 = res[2 * j + 1]!;
-        // A fault the core answered: (fault word, CORE_FAULT_HI), folded as SPEC 8's fault (high word all ones).
-        if (w1 === CORE_FAULT_HI) {
-          f.ok--;
-          f.faults.set(w0, (f.faults.get(w0) ?? 0) + 1);
-        }
-        h1 = foldH1(h1, w0, w1);
-        h2 = foldH2(h2, w0, w1);
-      }
-      f.h1 = h1;
-      f.h2 = h2;
+    for (let j = 0; ; j++) {
+      j = u.translateBurst(BENCH_SID, j, m);
       if (j === m) break;
-      one(start + j);
-      j++;
+      // (Views taken here: one is replaced when the memory grows.)
+      const req = burst.requests;
+      one(req[2 * j + 1]! >>> 0, req[2 * j]! >>> 0, burst.writes[j] === 1, burst.results, j);
     }
+    const next = start + m;
+    fold.fold(results, m, s.iova + 8 * next, dst, s.write + next, dstW, Math.min(cap, n - next));
   }
 }
 
@@ -251,14 +213,12 @@ class SmmuBench implements BenchUnit {
    * The requests in bursts of the unit's translate core (SmmuV3Unit.translateBurst, the path of a
    * `dma` step's runs), each request the core hands back (a fault) through translate().
    */
-  run(req: Requests, n: number, f: Fold): void {
+  run(s: StreamAt, n: number, fold: Fold): void {
     const u = this.unit;
-    const iova = req.iova;
-    const wr = req.write;
-    runBursts(u, req, n, f, (i) => {
-      const r = u.translate(BENCH_SID, -1, iova[2 * i + 1]!, iova[2 * i]! >>> 0, wr[i] === 1);
-      if (r === 0) return fold(f, u.oa % TWO32 | 0, (u.oa / TWO32) | 0);
-      fault(f, r);
+    runBursts(u, s, n, fold, (hi, lo, write, out, j) => {
+      const r = u.translate(BENCH_SID, -1, hi, lo, write);
+      out[2 * j] = r === 0 ? u.oa % TWO32 | 0 : r;
+      out[2 * j + 1] = r === 0 ? (u.oa / TWO32) | 0 : CORE_FAULT_HI;
     });
   }
 }
@@ -274,32 +234,37 @@ export interface ModelBenchOptions {
 export function runModelBench(model: BenchModel, n: number, reps: number, opts: ModelBenchOptions = {}): string {
   if (!(Number.isInteger(n) && n >= 1 && Number.isInteger(reps) && reps >= 1 && reps <= 16)) throw new RangeError("bench: N must be >= 1 and REPS 1..16");
   const log = opts.log ?? (() => {});
-  const t = generateModel(model);
+  const t = generateModel(model, streamBytes(n));
   const tablePages = t.mem.poolPages;
   log(`${model}: generated ${tablePages} table pages`);
   const b: BenchUnit = model === "amd-vi" ? new AmdBench(t.mem) : new SmmuBench(t.mem);
+  // The fold's counters are per slot: the model's fault words must not share one.
+  if (new Set(b.faultKeys.map(foldSlot)).size !== b.faultKeys.length) throw new Error(`bench: ${model}'s fault words share a fold slot`);
+  const { fold, state } = resultFold(t.mem);
+  const stream = allocStream(t.mem, n);
   const parts: string[] = [`"impl":"ts-${model}"`, `"n":${n}`, `"reps":${reps}`, `"table_pages":${tablePages}`];
   for (const w of [1, 2, 3] as const) {
-    const req = requests(t, w, n);
+    loadStream(t.mem, stream, requests(t, w, n)); // untimed (SPEC section 10)
     const runs: number[] = [];
     let first: string | undefined;
-    let f: Fold = { h1: H1, h2: H2, ok: 0, faults: new Map() };
+    let r: ReturnType<typeof readFold> | undefined;
     let hits = 0;
     for (let rep = 0; rep < reps; rep++) {
       b.reset(w !== 1);
-      f = { h1: H1, h2: H2, ok: 0, faults: new Map() };
+      fold.reset(state);
       const t0 = process.hrtime.bigint();
-      b.run(req, n, f);
+      b.run(stream, n, fold);
       const t1 = process.hrtime.bigint();
       hits = b.hits;
-      for (const c of f.faults.keys()) if (!b.faultKeys.includes(c)) throw new Error(`W${w}: unexpected fault word 0x${c.toString(16)}`);
-      const key = JSON.stringify([f.h1, f.h2, f.ok, [...f.faults].sort((x, y) => x[0] - y[0]), hits]);
+      r = readFold(t.mem, state, b.faultKeys, `W${w}`);
+      const key = JSON.stringify([r, hits]);
       runs.push(n / (Number(t1 - t0) / 1e9) / 1e6);
       if (first === undefined) first = key;
       else if (key !== first) throw new Error(`W${w}: repetition ${rep + 1} disagrees with repetition 1`);
       log(`${model} w${w} rep ${rep + 1}: ${runs[rep]!.toFixed(2)} Mtps`);
     }
-    const faults = b.faultKeys.map((c) => `"${faultKey(model, c)}":${f.faults.get(c) ?? 0}`).join(",");
+    const f = r!;
+    const faults = b.faultKeys.map((c, i) => `"${faultKey(model, c)}":${f.faults[i]}`).join(",");
     parts.push(`"w${w}_mtps":${Math.max(...runs).toFixed(3)}`, `"w${w}_runs":[${runs.map((v) => v.toFixed(3)).join(",")}]`, `"w${w}_ok":${f.ok}`, `"w${w}_faults":{${faults}}`, `"w${w}_hash":"0x${hex8(f.h2)}${hex8(f.h1)}"`);
     if (w !== 1) parts.push(`"w${w}_hits":${hits}`, `"w${w}_misses":${n - hits}`);
   }
