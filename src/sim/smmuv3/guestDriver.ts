@@ -25,8 +25,8 @@
  *
  * Table pages come from a pool at the top of the VM's RAM (GUEST_SMMU_POOL_BYTES below its end),
  * handed out upwards one 4 KiB page at a time and zeroed; nothing is freed (the guest's freed
- * tables are not modelled). The scenario's own GPAs (guest-map targets, pokes) are validated not
- * to fall there.
+ * tables are not modelled). A real guest never hands its table pages to a device; a scenario whose
+ * guest-map targets or pokes fall in the pool can overwrite them (not checked).
  *
  * Pure module: no vscode, no Node built-ins.
  */
