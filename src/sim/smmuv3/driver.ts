@@ -68,7 +68,7 @@ import {
   S1FMT_LINEAR,
 } from "./spec.js";
 import { levelShift, s1StartLevel } from "./walk.js";
-import { lpaeClearLeaves, lpaeEntryAddress, lpaeLeaf, lpaeMap, psOf, s1ContextDescriptor, tgOfGranule, tlbiVaCommand, type LpaeTables } from "./ioPgtable.js";
+import { lpaeClearLeaves, lpaeEntryAddress, lpaeLeaf, lpaeMap, psOf, s1ContextDescriptor, tgOfGranule, tlbiVaCommand, type LpaeDomain, type LpaeTables } from "./ioPgtable.js";
 import { atcInvCommand, CMD_ATC_INV, EATS_TRANS } from "./ats.js";
 import { smmuGranules, smmuPriqShift, type SmmuV3Unit } from "./unit.js";
 
@@ -76,28 +76,13 @@ const PAGE = 4096;
 
 export { IOMMU_READ, IOMMU_WRITE, IOMMU_NOEXEC, IOMMU_PRIV } from "./ioPgtable.js";
 
-export interface SmmuDomain {
+/** A domain of the host driver: its tables' shape (ioPgtable.ts LpaeDomain) and its attachments. */
+export interface SmmuDomain extends LpaeDomain {
   id: number;
-  stage: 1 | 2 | "bypass";
-  /** Stage 1: ASID; stage 2: VMID. */
-  asid: number;
-  vmid: number;
-  /** Top table (the pgd): TTB0 or S2TTB. */
-  pgd: number;
-  /** Input address size, start level (io-pgtable-arm's ias, start_level after concatenation). */
-  ias: number;
-  startLevel: number;
-  /** io-pgtable-arm's granule as a shift (12, 14, 16): the kernel's PAGE_SIZE (arm_lpae_restrict_pgsizes). Absent: 12. */
-  granule?: number;
   /** StreamIDs attached. */
   sids: number[];
   /** (StreamID, SubstreamID) pairs whose CD this domain fills (iommu_attach_device_pasid: arm_smmu_set_pasid). */
   ssids?: [number, number][];
-  /**
-   * An SVA domain (IOMMU_DOMAIN_SVA, arm_smmu_sva_domain_alloc): `pgd` is the process's page table
-   * (mm->pgd, written as the CPU's page tables are: leafDescriptor), its CD is arm_smmu_make_sva_cd's.
-   */
-  sva?: boolean;
   /** An SVA domain whose process exited: arm_smmu_mm_release quiesced its CDs (svaRelease); the binding stays until unbind. */
   released?: boolean;
   /**

@@ -31,16 +31,23 @@ export interface LpaeTables {
   alloc(bytes: number, align: number): number;
 }
 
-/** What the rules need of a domain (driver.ts SmmuDomain has these fields). */
+/** What the rules need of a domain (driver.ts SmmuDomain extends it). */
 export interface LpaeDomain {
   stage: 1 | 2 | "bypass";
-  /** Stage 1: ASID; stage 2: VMID (SmmuDomain). */
+  /** Stage 1: ASID; stage 2: VMID. */
   asid: number;
   vmid: number;
+  /** Top table (the pgd): TTB0 or S2TTB. */
   pgd: number;
+  /** Input address size, start level (io-pgtable-arm's ias, start_level after concatenation). */
   ias: number;
   startLevel: number;
+  /** io-pgtable-arm's granule as a shift (12, 14, 16): the kernel's PAGE_SIZE (arm_lpae_restrict_pgsizes). Absent: 12. */
   granule?: number;
+  /**
+   * An SVA domain (IOMMU_DOMAIN_SVA, arm_smmu_sva_domain_alloc): `pgd` is the process's page table
+   * (mm->pgd, written as the CPU's page tables are: lpaeLeaf), its CD is arm_smmu_make_sva_cd's.
+   */
   sva?: boolean;
 }
 
