@@ -37,12 +37,23 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
       add("error", vm.viommu.range, "viommu-aw-bits-host", l10n.t("vfio {0}: Failed to set vIOMMU: aw-bits {1} > host aw-bits {2}", vm.devices[0]!, String(awBits), String(s.host.iommu.addressWidth)), l10n.t("Give the vIOMMU aw-bits: {0} (the guest's IOVAs must fit the host IOMMU's address width), or use a host with a wider IOMMU.", String(s.host.iommu.addressWidth >= 48 ? 48 : 39)));
     }
   }
+  // A VM's nested hwpts (IOMMU_HWPT_ALLOC with a vste) and the devices attached to one (any VFIO_DEVICE_ATTACH_IOMMUFD_PT after it): where a guest-map drives the guest's arm-smmu-v3.
+  const nestedAllocs = new Set<string>();
+  const nestedAttaches = new Set<string>();
   for (const st of s.workload) {
     ticker.tick();
+    if (st.op === "iommufd" && st.ioctl === "IOMMU_HWPT_ALLOC" && st.vste !== undefined) nestedAllocs.add(st.vm);
+    if (st.op === "iommufd" && st.ioctl === "VFIO_DEVICE_ATTACH_IOMMUFD_PT" && nestedAllocs.has(st.vm) && st.device !== undefined) nestedAttaches.add(`${st.vm}\n${st.device}`);
     if ("vm" in st && st.vm !== undefined) {
       const vm = vms.get(st.vm);
       if (vm === undefined) add("error", st.range, "unknown-vm", l10n.t("no VM named \"{0}\"", st.vm), s.vms.length ? l10n.t("Defined VMs: {0}.", s.vms.map((v) => v.name).join(", ")) : l10n.t("Define it under vms:."));
-      else if ((st.op === "guest-map" || st.op === "guest-unmap") && !vm.viommu) add("error", st.range, "no-viommu", l10n.t("VM {0} has no vIOMMU, so the guest cannot map IOVAs", vm.name), l10n.t("Add viommu: { model: intel, caching-mode: true } to the VM, or use map: (the VMM's VFIO_IOMMU_MAP_DMA)."));
+      else if ((st.op === "guest-map" || st.op === "guest-unmap") && !vm.viommu) {
+        // A nested SMMUv3 guest (smmuv3/guestDriver.ts): its arm-smmu-v3 maps once the device is attached to a nested hwpt.
+        const nestedWhy = s.host.iommu.model !== "smmuv3" || vm.backend !== "iommufd" ? undefined : !nestedAllocs.has(vm.name) ? "nested-hwpt" : !nestedAttaches.has(`${vm.name}\n${st.device}`) ? "attach" : "";
+        if (nestedWhy === undefined) add("error", st.range, "no-viommu", l10n.t("VM {0} has no vIOMMU, so the guest cannot map IOVAs", vm.name), l10n.t("Add viommu: { model: intel, caching-mode: true } to the VM, or use map: (the VMM's VFIO_IOMMU_MAP_DMA). On an smmuv3 host a VM with backend: iommufd can run a nested domain: the guest's arm-smmu-v3 maps through it."));
+        else if (nestedWhy === "nested-hwpt") add("error", st.range, "no-viommu", l10n.t("VM {0} has no vIOMMU and no nested hwpt before this step, so its guest's arm-smmu-v3 has no stage-1 domain to map in", vm.name), l10n.t("Allocate the nesting objects first (IOMMU_HWPT_ALLOC nest-parent: true, IOMMU_VIOMMU_ALLOC, IOMMU_HWPT_ALLOC with a vste whose Config is S1 translate) and attach {0} to the nested hwpt (VFIO_DEVICE_ATTACH_IOMMUFD_PT), as examples/smmuv3-nested-guest-map does.", st.device));
+        else if (nestedWhy === "attach") add("error", st.range, "no-viommu", l10n.t("{0} is not attached to a nested hwpt before this step, so the guest's arm-smmu-v3 has no stage-1 domain for it", st.device), l10n.t("Attach it first: iommufd: { vm: {0}, ioctl: VFIO_DEVICE_ATTACH_IOMMUFD_PT, device: \"{1}\", pt: <the nested hwpt> }.", vm.name, st.device));
+      }
       else if (st.op === "guest-unmap" && st.deviceIotlbInvalidate === false) guestDeviceIotlbChecks(s, st, vm, add);
       else if (st.op === "emulated-dma" && vm.viommu?.model !== "virtio-iommu") add("error", st.range, "no-viommu", l10n.t("emulated-dma goes through QEMU's virtio-iommu, and VM {0} has none", vm.name), l10n.t("Give the VM viommu: { model: virtio-iommu } (QEMU reports an emulated device's faults on virtio-iommu's event queue; intel-iommu's emulated-device faults are not modelled)."));
     }
@@ -52,7 +63,10 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
     if ("device" in st && st.device !== undefined && !devices.has(st.device)) add("error", st.range, "unknown-device", l10n.t("{0} is not a device in host.pci", st.device), l10n.t("Add it to host.pci or fix the BDF."));
     if (st.op === "poke" && st.target && !devices.has(st.target.device)) add("error", st.range, "unknown-device", l10n.t("{0} is not a device in host.pci", st.target.device), l10n.t("Add it to host.pci or fix the BDF."));
 
-    if (st.op === "map" || st.op === "guest-map") {
+    const nestedGuest = (st.op === "guest-map" || st.op === "guest-unmap") && vms.get(st.vm) !== undefined && !vms.get(st.vm)!.viommu && nestedAttaches.has(`${st.vm}\n${st.device}`);
+    if (st.op === "guest-map" && nestedGuest) nestedGuestMapChecks(st, mapped, add, expects(st, "EINVAL"), expects(st, "EEXIST"), seq++);
+    else if (st.op === "guest-unmap" && nestedGuest) nestedGuestUnmapChecks(st, mapped, add);
+    else if (st.op === "map" || st.op === "guest-map") {
       const gpa = st.op === "map" ? st.gpa : st.gpa;
       if (((st.iova | st.size | (gpa ?? 0n)) % PAGE !== 0n || st.size === 0n) && !expects(st, "EINVAL")) {
         const down = st.iova - (st.iova % PAGE);
@@ -74,7 +88,7 @@ export function validateScenario(s: Scenario, opts: ParseOptions = {}): Diagnost
       } else if (hit && !expects(st, "EEXIST")) add("warning", st.range, "map-overlap", l10n.t("overlaps the mapping made at line {0}; VFIO returns EEXIST", hit.line), l10n.t("Unmap the earlier range first, or map a range that does not overlap it."));
       list.add({ iova: st.iova, size: st.size, line: st.range.line + 1, seq: seq++ });
     }
-    if (st.op === "unmap" || (st.op === "guest-unmap" && st.invalidate)) mapped.get(st.vm)?.removeWithin(st.iova, st.size);
+    if (st.op === "unmap" || (st.op === "guest-unmap" && st.invalidate && !nestedGuest)) mapped.get(st.vm)?.removeWithin(st.iova, st.size);
     if (st.op === "stop") mapped.delete(st.vm);
     pasidChecks(s, st, add);
     if (st.op === "dma" && st.transfers) {
@@ -272,4 +286,31 @@ function guestDeviceIotlbChecks(s: Scenario, st: Extract<Step, { op: "guest-unma
   if (!atsDeviceKeys(s.host).has(st.device)) {
     add("warning", st.range, "invalid-value", l10n.t("device-iotlb-invalidate: false changes nothing: {0} has no ATS capability here", st.device), l10n.t("The guest enables ATS only for a device with an ATS capability: list it in host.iommu.ats."));
   }
+}
+
+/** The guest's 48-bit input range (arm_smmu_domain_finalise_s1: ias = min(48, VA_BITS)); beyond it arm_lpae_map_pages WARNs and returns -ERANGE. */
+const GUEST_S1_LIMIT = 1n << 48n;
+
+/**
+ * A guest-map of a nested SMMUv3 guest (smmuv3/guestDriver.ts): iommu_map's alignment (EINVAL,
+ * "iommu: unaligned: ..."), io-pgtable-arm's refusal of an IOVA already mapped (arm_lpae_init_pte:
+ * -EEXIST), the guest's 48-bit input range. The mapping is remembered for later overlaps.
+ */
+function nestedGuestMapChecks(st: Extract<Step, { op: "guest-map" }>, mapped: Map<string, MapList>, add: (severity: "error" | "warning", range: SourceRange, code: DiagnosticCode, message: string, hint: string) => void, expectsEinval: boolean, expectsEexist: boolean, seq: number): void {
+  const unaligned = (st.iova | st.size | st.gpa) % PAGE !== 0n;
+  if (unaligned && !expectsEinval) {
+    add("warning", st.range, "map-unaligned", l10n.t("iova 0x{0} / size 0x{1} / gpa 0x{2} is not 4 KiB aligned; the guest's iommu_map refuses it with EINVAL (iommu: unaligned)", st.iova.toString(16), st.size.toString(16), st.gpa.toString(16)), l10n.t("The guest's io-pgtable-arm maps whole 4 KiB pages: use iova 0x{0} and a size that is a multiple of 4KiB.", (st.iova - (st.iova % PAGE)).toString(16)));
+  }
+  if (st.iova + st.size > GUEST_S1_LIMIT) add("error", st.range, "address-beyond-aw", l10n.t("the range ends beyond 2^48, the guest's stage-1 input size; arm_lpae_map_pages refuses it (-ERANGE)"), l10n.t("Keep guest IOVAs below 0x{0}.", GUEST_S1_LIMIT.toString(16)));
+  let list = mapped.get(st.vm);
+  if (list === undefined) mapped.set(st.vm, (list = new MapList()));
+  const hit = list.firstOverlap(st.iova, st.size);
+  if (hit && !expectsEexist) add("warning", st.range, "map-overlap", l10n.t("overlaps the mapping made at line {0}; the guest's io-pgtable-arm refuses it (arm_lpae_init_pte: EEXIST)", hit.line), l10n.t("Unmap the earlier range first (guest-unmap), or map a range that does not overlap it."));
+  if (!unaligned && !hit) list.add({ iova: st.iova, size: st.size, line: st.range.line + 1, seq });
+}
+
+/** A guest-unmap of a nested SMMUv3 guest: the guest's page tables forget the range whether or not it invalidates. */
+function nestedGuestUnmapChecks(st: Extract<Step, { op: "guest-unmap" }>, mapped: Map<string, MapList>, add: (severity: "error" | "warning", range: SourceRange, code: DiagnosticCode, message: string, hint: string) => void): void {
+  if ((st.iova | st.size) % PAGE !== 0n) add("warning", st.range, "map-unaligned", l10n.t("iova 0x{0} / size 0x{1} is not 4 KiB aligned; the guest's iommu_unmap works on whole pages", st.iova.toString(16), st.size.toString(16)), l10n.t("Unmap whole 4 KiB pages, as the guest's io-pgtable-arm mapped them."));
+  mapped.get(st.vm)?.removeWithin(st.iova, st.size);
 }

@@ -91,6 +91,12 @@ export interface IommufdPort {
   vmmLog(vm: string, text: string): void;
   /** A line in the VM's own kernel log (the guest's dmesg). */
   guestLog(vm: string, text: string): void;
+  /**
+   * A device of VM `vm` was attached to a nested hwpt with vSTE `vste`: the guest's side of it
+   * (the guest's arm-smmu-v3 writes its CD where the scenario drives it: smmuv3/guestDriver.ts);
+   * what to add to the step's summary.
+   */
+  nestedAttached?(vm: string, device: string, vste: readonly [bigint, bigint]): string | undefined;
 }
 
 /** One VM's object table (kept on its VmRuntime, saved and restored with machine checkpoints). */
@@ -566,6 +572,17 @@ function attachNested(port: IommufdPort, ctx: IommufdContext, st: IommufdStep, d
   dev[1].hwpt = st.pt!;
   const vdev = [...ctx.objects.values()].find((o): o is Extract<IommufdObject, { type: "vdevice" }> => o.type === "vdevice" && o.viommu === nested.viommu && o.key === st.device);
   out.summary = `VFIO_DEVICE_ATTACH_IOMMUFD_PT: ${st.device} now translates through nested hwpt ${st.pt} (its STE made from the vSTE over vIOMMU ${nested.viommu}'s stage 2)${vdev !== undefined ? `; its events go to the vIOMMU as vSID ${hex(vdev.virtId)}` : "; no vDEVICE yet: its events stay with the host"}`;
+  out.summary += port.nestedAttached?.(st.vm, st.device!, nested.vste) ?? "";
+}
+
+/** The nested hwpt `key` is attached to, its vIOMMU and vSTE, and the device's vSID there (a vDEVICE), or undefined. */
+export function nestedAttachment(ctx: IommufdContext | undefined, key: string): { hwpt: number; viommu: number; vste: readonly [bigint, bigint]; vsid?: number } | undefined {
+  const dev = ctx?.device(key);
+  if (ctx === undefined || dev === undefined) return undefined;
+  const o = ctx.objects.get(dev[1].hwpt);
+  if (o?.type !== "nested") return undefined;
+  const vdev = [...ctx.objects.values()].find((x): x is Extract<IommufdObject, { type: "vdevice" }> => x.type === "vdevice" && x.viommu === o.viommu && x.key === key);
+  return { hwpt: dev[1].hwpt, viommu: o.viommu, vste: o.vste, ...(vdev !== undefined ? { vsid: vdev.virtId } : {}) };
 }
 
 /**

@@ -32,6 +32,7 @@ import type { IrqRemapDriver } from "./vtd/intremap.js";
 import { bootIommuExtras, irteStep, mapRmrrs, msiStep, postedDescriptorStep } from "./irqsteps.js";
 import { memlockDiagnostics } from "./reserved.js";
 import { restoreIommufd, snapshotIommufd, type IommufdSnapshot } from "./iommufdObjects.js";
+import type { GuestSmmuState } from "./smmuv3/guestDriver.js";
 import { IommufdIoas } from "./iommufd.js";
 
 const KiB = 1024n;
@@ -99,7 +100,7 @@ export interface MachineSnapshot {
   frames: ReturnType<HostFrameAllocator["snapshot"]>;
   log: LogSnapshot;
   groupDomain: [number, number][];
-  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[]; viommu?: ViommuSnapshot; iommufd?: IommufdSnapshot }[];
+  vms: { name: string; running: boolean; frames: bigint[]; container?: ContainerSnapshot; domain?: number; devices: string[]; groups: number[]; viommu?: ViommuSnapshot; iommufd?: IommufdSnapshot; guestSmmu?: GuestSmmuState }[];
   traceLength: number;
   stepStartLength: number;
   /**
@@ -212,6 +213,7 @@ export class Machine {
       trace: this.trace,
       vms: this.vms,
       groupDomain: this.groupDomain,
+      mem: this.mem,
       now: () => this.clock,
       step: () => this.currentStep,
     });
@@ -653,6 +655,7 @@ export class Machine {
         groups: [...vm.groups],
         ...(vm.viommu ? { viommu: vm.viommu.snapshot() } : {}),
         ...(vm.iommufd ? { iommufd: snapshotIommufd(vm.iommufd) } : {}),
+        ...(vm.guestSmmu ? { guestSmmu: vm.guestSmmu.snapshot() } : {}),
       })),
       traceLength: this.trace.length,
       stepStartLength: this.trace.stepStart.length,
@@ -694,6 +697,8 @@ export class Machine {
       } else delete vm.container;
       if (v.iommufd !== undefined && vm.container instanceof IommufdIoas) vm.iommufd = restoreIommufd(v.iommufd, vm.container, () => this.vmm.newIoas(vm), (did) => this.hostIommu.domain(did)!);
       else delete vm.iommufd;
+      if (v.guestSmmu !== undefined) this.vmm.guestSmmuOf(vm, v.guestSmmu);
+      else delete vm.guestSmmu;
     }
     this.trace.length = s.traceLength;
     this.trace.stepStart.length = s.stepStartLength;

@@ -12,7 +12,7 @@ import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
 import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
 import { pfBindRefused } from "./hostTopology.js";
-import { runIommufdStep, type IommufdContext, type IommufdPort, type IommufdStep } from "./iommufdObjects.js";
+import { nestedAttachment, runIommufdStep, type IommufdContext, type IommufdPort, type IommufdStep } from "./iommufdObjects.js";
 import { IommufdIoas, ioasEnomemText, iommufdBindFailedText, iommufdStartText, ioasMapFailedLine, mapIoctl, rlimitMode, unmapIoctl, type RlimitMode } from "./iommufd.js";
 import { VfioContainer, STRERROR, ERRNO_VALUE, type Errno, type VfioDma, type VfioResult } from "./vfio.js";
 import type { HostDomain, HostIommu } from "./host-iommu.js";
@@ -20,6 +20,10 @@ import { EventKind, type Trace } from "../trace/trace.js";
 import type { StepOutcome } from "./machine.js";
 import { VirtioIommu, type GuestDeviceIotlbInvalidation, type ShadowHooks, type Viommu } from "./viommu.js";
 import { effectiveMemlock, rmrrRefusal } from "./reserved.js";
+import type { PhysicalMemory } from "./memory.js";
+import { GUEST_SMMU_POOL_BYTES, GuestArmSmmuV3, type GuestSmmuState } from "./smmuv3/guestDriver.js";
+import { IOMMU_READ, IOMMU_WRITE, type TableMemory } from "./smmuv3/ioPgtable.js";
+import { DEFAULT_SMMU_SPEC } from "./smmuv3/unit.js";
 
 const KiB = 1024n;
 const MiB = 1024n * KiB;
@@ -44,6 +48,8 @@ export interface VmRuntime {
   viommu?: Viommu;
   /** The VM's iommufd objects beyond its first IOAS, once an `iommufd:` step ran (sim/iommufdObjects.ts). */
   iommufd?: IommufdContext;
+  /** The guest's arm-smmu-v3 of a nested SMMUv3 domain the scenario drives with guest-map / guest-unmap (smmuv3/guestDriver.ts). */
+  guestSmmu?: GuestArmSmmuV3;
 }
 
 /** What the VMM needs from the machine it runs on. */
@@ -58,6 +64,8 @@ export interface VmmHost {
   vms: Map<string, VmRuntime>;
   /** Each group's default (host DMA API) domain. */
   groupDomain: Map<number, HostDomain>;
+  /** Host physical memory (a nested guest's tables live in its RAM there). */
+  mem: PhysicalMemory;
   /** The machine's clock and the index of the step being executed. */
   now(): bigint;
   step(): number;
@@ -201,6 +209,7 @@ export class Vmm {
    */
   guestMap(step: Extract<Step, { op: "guest-map" }>, out: StepOutcome): void {
     const vm = this.vm(step.vm);
+    if (!vm.spec.viommu && this.drivesNestedGuest(vm.spec.name, step.device)) return this.nestedGuestMap(vm, step, out);
     if (!this.requireViommu(vm, out)) return;
     const { iova, size, gpa, perm } = step;
     const v = vm.viommu!;
@@ -255,6 +264,7 @@ export class Vmm {
   /** `guest-unmap`: the guest clears its entries; QEMU only hears of it through the guest's invalidation. */
   guestUnmap(step: Extract<Step, { op: "guest-unmap" }>, out: StepOutcome): void {
     const vm = this.vm(step.vm);
+    if (!vm.spec.viommu && this.drivesNestedGuest(vm.spec.name, step.device)) return this.nestedGuestUnmap(vm, step, out);
     if (!this.requireViommu(vm, out)) return;
     if (!vm.running || !vm.container) {
       this.fail(out, "vm-not-running", `VM ${vm.spec.name} has no VFIO container`);
@@ -283,6 +293,118 @@ export class Vmm {
     }
     const whole = r.unmapped !== undefined && r.unmapped > step.size ? ` (whole mappings: the guest's virtio-iommu driver never splits one, viommu_del_mappings)` : "";
     out.summary = (s.unmapped === 0n ? "nothing was mapped there (0 bytes unmapped)" : `unmapped ${formatSize(s.unmapped)} at IOVA 0x${step.iova.toString(16)}${whole}`) + deviceIotlbText(r.deviceIotlb, v.guestAts?.(step.device) === true, step.deviceIotlbInvalidate === false);
+  }
+
+  /** `${vm}\n${device}` of each guest-map / guest-unmap on a VM without `viommu:`: a nested SMMUv3 guest the scenario drives (smmuv3/guestDriver.ts). */
+  private nestedGuests?: Set<string>;
+
+  /** Whether the scenario drives the guest's arm-smmu-v3 for `device` of VM `vm` (its guest-map / guest-unmap steps; a VM without them writes its own words with pokes). */
+  drivesNestedGuest(vm: string, device: string): boolean {
+    this.nestedGuests ??= new Set(this.scenario.workload.flatMap((s) => ((s.op === "guest-map" || s.op === "guest-unmap") && this.vms.get(s.vm)?.spec.viommu === undefined ? [`${s.vm}\n${s.device}`] : [])));
+    return this.nestedGuests.has(`${vm}\n${device}`);
+  }
+
+  /** The VM's guest arm-smmu-v3 (made on first use, or from a checkpoint's `state`): its RAM by GPA, a table pool at the top of it. */
+  guestSmmuOf(vm: VmRuntime, state?: GuestSmmuState): GuestArmSmmuV3 {
+    if (vm.guestSmmu !== undefined && state === undefined) return vm.guestSmmu;
+    const mem = this.host.mem;
+    const hpa = (gpa: number) => vm.guest.gpaToHpa(BigInt(gpa));
+    const ram: TableMemory = {
+      readU64: (a) => {
+        const h = hpa(a);
+        return h === undefined ? undefined : mem.readU64(Number(h));
+      },
+      writeU64: (a, v) => {
+        const h = hpa(a);
+        return h !== undefined && mem.writeU64(Number(h), v);
+      },
+    };
+    const end = Number(vm.guest.memslots.reduce((m, x) => (x.gpa + x.size > m ? x.gpa + x.size : m), 0n));
+    const base = end - Math.min(GUEST_SMMU_POOL_BYTES, Number(vm.spec.memory) / 4);
+    const oas = this.scenario.host.iommu.smmu?.oas ?? DEFAULT_SMMU_SPEC.oas;
+    vm.guestSmmu = new GuestArmSmmuV3(ram, oas, { base: base - (base % 4096), end }, state);
+    return vm.guestSmmu;
+  }
+
+  /**
+   * VFIO_DEVICE_ATTACH_IOMMUFD_PT of a device the scenario's guest drives to a nested hwpt: the
+   * guest's arm-smmu-v3 attached it to its DMA domain and wrote the CD at the vSTE's S1ContextPtr
+   * (in the real order the guest writes CD and STE first and QEMU attaches on its CMD_CFGI_STE).
+   */
+  private nestedAttached(vmName: string, device: string, vste: readonly [bigint, bigint]): string | undefined {
+    if (!this.drivesNestedGuest(vmName, device)) return undefined;
+    const vm = this.vm(vmName);
+    const cfg = Number((vste[0] >> 1n) & 7n);
+    if ((vste[0] & 1n) === 0n || cfg !== 5) return "; the guest's STE is not S1 translate: its arm-smmu-v3 writes no CD";
+    // S1Fmt (STRTAB_STE_0_S1FMT [5:4]): the guest's driver model writes a linear CD table's CD 0 (SubstreamID 0).
+    if (((vste[0] >> 4n) & 3n) !== 0n) return "; the guest's STE has a 2-level CD table (S1Fmt != 0), which the guest driver model does not write";
+    const cd = Number(vste[0] & 0x000fffffffffffc0n);
+    const r = this.guestSmmuOf(vm).attach(device, cd);
+    return `; the guest's arm-smmu-v3 wrote its CD at IPA 0x${cd.toString(16)} (arm_smmu_make_s1_cd: ASID ${r.domain.asid}, TTB0 IPA 0x${r.domain.pgd.toString(16)}; word 0 0x${r.words[0]!.toString(16).padStart(16, "0")})`;
+  }
+
+  /** The nested attachment of a device the guest drives, or a failed step. */
+  private nestedGuest(vm: VmRuntime, device: string, out: StepOutcome): { g: GuestArmSmmuV3; viommu: number; asid: number } | undefined {
+    if (!vm.running) return void this.fail(out, "vm-not-running", `VM ${vm.spec.name} is not running`);
+    const n = nestedAttachment(vm.iommufd, device);
+    const g = vm.guestSmmu;
+    const d = g?.domainOf(device);
+    if (n === undefined || g === undefined || d === undefined) {
+      return void this.fail(out, "no-viommu", `${device} of VM ${vm.spec.name} is not attached to a nested hwpt whose guest STE is S1 translate: the guest's arm-smmu-v3 has no stage-1 domain for it (IOMMU_HWPT_ALLOC with a vste, then VFIO_DEVICE_ATTACH_IOMMUFD_PT)`);
+    }
+    return { g, viommu: n.viommu, asid: d.asid };
+  }
+
+  /** `guest-map` on a nested SMMUv3 guest: its io-pgtable-arm writes stage-1 descriptors in guest RAM; nothing reaches QEMU or the host (smmuv3/guestDriver.ts). */
+  private nestedGuestMap(vm: VmRuntime, step: Extract<Step, { op: "guest-map" }>, out: StepOutcome): void {
+    const n = this.nestedGuest(vm, step.device, out);
+    if (n === undefined) return;
+    const prot = step.perm === "r" ? IOMMU_READ : step.perm === "w" ? IOMMU_WRITE : IOMMU_READ | IOMMU_WRITE;
+    const r = n.g.map(step.device, Number(step.iova), Number(step.gpa), Number(step.size), prot);
+    if (!r.ok) {
+      if (r.errno === "ERANGE") return void this.fail(out, "address-beyond-aw", `the guest's iommu_map refused: ${r.line}`);
+      if (r.errno === "EINVAL") this.log.guest(this.clock, vm.spec.name, r.line, this.currentStep);
+      this.failErrno(out, r.errno, `the guest's iommu_map refused: ${r.line} (-${ERRNO_VALUE[r.errno]}, ${r.errno})`);
+      return;
+    }
+    const what = `${plural(r.leaves, "descriptor")}${r.tables ? ` and ${plural(r.tables, "new table")}` : ""}`;
+    out.summary = `the guest's arm-smmu-v3 mapped IOVA 0x${step.iova.toString(16)}+${formatSize(step.size)} -> IPA 0x${step.gpa.toString(16)} in its stage-1 tables (ASID ${n.asid}): ${what} written in guest RAM; arm-smmu-v3 invalidates nothing after a map, and nothing reaches QEMU or the host`;
+  }
+
+  /**
+   * `guest-unmap` on a nested SMMUv3 guest: its PTEs cleared, then CMD_TLBI_NH_VA per leaf and
+   * CMD_SYNC in its vSMMU's command queue, which QEMU forwards with IOMMU_HWPT_INVALIDATE on the
+   * vIOMMU (the host driver converts them: HostNesting.invalidate); `invalidate: false`: the guest
+   * forgets them, so the host SMMU's TLB keeps the translation.
+   */
+  private nestedGuestUnmap(vm: VmRuntime, step: Extract<Step, { op: "guest-unmap" }>, out: StepOutcome): void {
+    const n = this.nestedGuest(vm, step.device, out);
+    if (n === undefined) return;
+    const r = n.g.unmap(step.device, Number(step.iova), Number(step.size));
+    const where = `at IOVA 0x${step.iova.toString(16)}`;
+    if (r.bytes === 0) {
+      out.summary = `nothing was mapped ${where} (0 bytes unmapped): the guest queues no invalidation`;
+      return;
+    }
+    const cmds = r.batches.flat();
+    const queued = `${plural(cmds.length, "CMD_TLBI_NH_VA")} (ASID ${n.asid}, LEAF) + ${plural(r.batches.length, "CMD_SYNC")}`;
+    const cleared = `the guest's arm-smmu-v3 unmapped ${formatSize(BigInt(r.bytes))} ${where} (${plural(cmds.length, "descriptor")} cleared)`;
+    if (!step.invalidate) {
+      out.summary = `${cleared} and forgot its ${queued}: QEMU forwards nothing, and the host SMMU's TLB keeps the old translation`;
+      return;
+    }
+    const nesting = this.driver.nesting!;
+    const word = (v: bigint) => `0x${v.toString(16).padStart(16, "0")}`;
+    const sent: string[] = [];
+    for (const batch of r.batches) {
+      const res = nesting.invalidate(n.viommu, batch);
+      sent.push(...res.issued.map(([w0, w1]) => `${nesting.commandName(w0)} { ${word(w0)}, ${word(w1)} }`));
+      if (res.refused !== undefined) {
+        this.failErrno(out, "EIO", `${cleared}; QEMU's IOMMU_HWPT_INVALIDATE on vIOMMU ${n.viommu} failed: EIO: entry ${res.refused.index}: ${res.refused.why}`);
+        return;
+      }
+    }
+    out.summary = `${cleared}, queued ${queued} in its vSMMU's command queue; QEMU forwarded ${cmds.length === 1 ? "the TLBI" : "the TLBIs"} with IOMMU_HWPT_INVALIDATE on vIOMMU ${n.viommu}: the host's queue got ${sent.join(", ")}, with CMD_SYNC`;
   }
 
   /**
@@ -558,6 +680,8 @@ export class Vmm {
     this.destroyContainer(vm);
     vm.guest.release(this.frames);
     vm.running = false;
+    // A new boot's guest kernel starts its arm-smmu-v3 afresh.
+    delete vm.guestSmmu;
   }
 
   stopVm(vm: VmRuntime, out: StepOutcome): void {
@@ -787,6 +911,7 @@ export class Vmm {
       },
       vmmLog: (vm, text) => this.log.vmm(this.clock, vm, `${VMM}: ${text}`, this.currentStep),
       guestLog: (vm, text) => this.log.guest(this.clock, vm, text, this.currentStep),
+      nestedAttached: (vm, device, vste) => this.nestedAttached(vm, device, vste),
     };
     runIommufdStep(port, st, out);
   }

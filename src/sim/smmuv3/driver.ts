@@ -33,7 +33,6 @@ import {
   COMMAND_NAMES,
   CMD_TLBI_NSNH_ALL,
   CMD_TLBI_S12_VMALL,
-  CMD_TLBI_S2_IPA,
   CR0_CMDQEN,
   CR0_EVTQEN,
   CR0_PRIQEN,
@@ -68,40 +67,22 @@ import {
   S1FMT_64K_L2,
   S1FMT_LINEAR,
 } from "./spec.js";
-import { blockAllowed, levelShift, s1StartLevel } from "./walk.js";
+import { levelShift, s1StartLevel } from "./walk.js";
+import { lpaeClearLeaves, lpaeEntryAddress, lpaeLeaf, lpaeMap, psOf, s1ContextDescriptor, tgOfGranule, tlbiVaCommand, type LpaeDomain, type LpaeTables } from "./ioPgtable.js";
 import { atcInvCommand, CMD_ATC_INV, EATS_TRANS } from "./ats.js";
 import { smmuGranules, smmuPriqShift, type SmmuV3Unit } from "./unit.js";
 
 const PAGE = 4096;
 
-/** IOMMU_READ / IOMMU_WRITE / IOMMU_NOEXEC / IOMMU_PRIV (include/linux/iommu.h). */
-export const IOMMU_READ = 1;
-export const IOMMU_WRITE = 2;
-export const IOMMU_NOEXEC = 8;
-export const IOMMU_PRIV = 32;
+export { IOMMU_READ, IOMMU_WRITE, IOMMU_NOEXEC, IOMMU_PRIV } from "./ioPgtable.js";
 
-export interface SmmuDomain {
+/** A domain of the host driver: its tables' shape (ioPgtable.ts LpaeDomain) and its attachments. */
+export interface SmmuDomain extends LpaeDomain {
   id: number;
-  stage: 1 | 2 | "bypass";
-  /** Stage 1: ASID; stage 2: VMID. */
-  asid: number;
-  vmid: number;
-  /** Top table (the pgd): TTB0 or S2TTB. */
-  pgd: number;
-  /** Input address size, start level (io-pgtable-arm's ias, start_level after concatenation). */
-  ias: number;
-  startLevel: number;
-  /** io-pgtable-arm's granule as a shift (12, 14, 16): the kernel's PAGE_SIZE (arm_lpae_restrict_pgsizes). Absent: 12. */
-  granule?: number;
   /** StreamIDs attached. */
   sids: number[];
   /** (StreamID, SubstreamID) pairs whose CD this domain fills (iommu_attach_device_pasid: arm_smmu_set_pasid). */
   ssids?: [number, number][];
-  /**
-   * An SVA domain (IOMMU_DOMAIN_SVA, arm_smmu_sva_domain_alloc): `pgd` is the process's page table
-   * (mm->pgd, written as the CPU's page tables are: leafDescriptor), its CD is arm_smmu_make_sva_cd's.
-   */
-  sva?: boolean;
   /** An SVA domain whose process exited: arm_smmu_mm_release quiesced its CDs (svaRelease); the binding stays until unbind. */
   released?: boolean;
   /**
@@ -186,29 +167,6 @@ export interface SmmuLogLine {
   level: "err" | "warn" | "info";
 }
 
-/** io-pgtable-arm descriptor bits (ARM_LPAE_PTE_*). */
-const PTE_TYPE_TABLE = 3n;
-const PTE_TYPE_PAGE = 3n;
-const PTE_TYPE_BLOCK = 1n;
-const PTE_AF = 1n << 10n;
-const PTE_SH_IS = 3n << 8n;
-const PTE_NG = 1n << 11n;
-const PTE_AP_UNPRIV = 1n << 6n;
-const PTE_AP_RDONLY = 2n << 6n;
-const PTE_XN = 3n << 53n;
-const PTE_HAP_READ = 1n << 6n;
-const PTE_HAP_WRITE = 2n << 6n;
-/** ARM_LPAE_PTE_MEMATTR_OIWB (stage 2, cacheable) and ARM_LPAE_MAIR_ATTR_IDX_CACHE << 2 (stage 1). */
-const PTE_MEMATTR_OIWB = 0xfn << 2n;
-const PTE_ATTRINDX_CACHE = 1n << 2n;
-/**
- * arm64 user page bits of a process page table (arch/arm64/include/asm/pgtable-prot.h _PAGE_SHARED /
- * _PAGE_READONLY: PTE_USER, PTE_RDONLY, PTE_NG, PTE_PXN, PTE_UXN, PTE_WRITE = PTE_DBM bit 51; AttrIndx
- * MT_NORMAL = 0, asm/memory.h). A written (dirty) writable page has PTE_RDONLY clear (pte_mkdirty).
- */
-const CPU_PTE_DBM = 1n << 51n;
-const CPU_PTE_PXN = 1n << 53n;
-const CPU_PTE_UXN = 1n << 54n;
 /**
  * The CPU's MAIR_EL1 that arm_smmu_make_sva_cd copies into CD word 3 (read_sysreg(mair_el1)):
  * arch/arm64 MAIR_EL1_SET with MT_NORMAL 0 (0xff), MT_NORMAL_TAGGED 1 (0xff without MTE),
@@ -273,6 +231,7 @@ export class ArmSmmuV3Driver {
     readonly mem: PhysicalMemory,
     opts: SmmuDriverOptions = {},
   ) {
+    this.tables = { mem, alloc: (bytes, align) => this.alloc(bytes, align) };
     this.era = opts.era ?? SMMU_CURRENT_ERA;
     this.stage = opts.stage ?? (unit.spec.stage1 ? 1 : 2);
     this.blocks = opts.blocks ?? true;
@@ -282,6 +241,9 @@ export class ArmSmmuV3Driver {
     this.svaTlbiThreshold = opts.svaTlbiThreshold ?? true;
     this.svaReleaseCd = opts.svaReleaseCd ?? "sva-cd";
   }
+
+  /** The driver's tables: host memory, pages from its pool (alloc). */
+  private readonly tables: LpaeTables;
 
   /** Zeroed table memory of `bytes`, aligned to `align` (a 16/64 KiB table is aligned to its size: the pool is 4 KiB pages, so skip to the boundary). */
   private alloc(bytes: number, align = PAGE): number {
@@ -397,14 +359,9 @@ export class ArmSmmuV3Driver {
     return Number(d & 0x000ffffffffff000n) + (ssid % CTXDESC_L2_ENTRIES) * 64;
   }
 
-  /** arm_smmu_make_s1_cd for a stage-1 domain: the CD's eight dwords. */
+  /** arm_smmu_make_s1_cd for a stage-1 domain: the CD's eight dwords (ioPgtable.ts s1ContextDescriptor). */
   private s1Cd(d: SmmuDomain): bigint[] {
-    const oasEnc = BigInt([32, 36, 40, 42, 44, 48, 52].indexOf(this.unit.spec.oas));
-    // T0SZ = 64 - ias, TG0, IRGN0/ORGN0 WBWA (1), SH0 IS (3), EPD1, V, IPS = oas, AA64, S (when
-    // the master is stall_enabled), R, A, ASET, ASID; TTB0; MAIR (io-pgtable-arm: idx0 NC 0x44,
-    // idx1 WBRWA 0xff, idx2 DEVICE 0x04, idx3 INC_OWBRWA 0xf4).
-    const w0 = BigInt(64 - d.ias) | (tgOf(d) << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 30n) | (1n << 31n) | (oasEnc << 32n) | (1n << 41n) | (this.stallEnabled ? 1n << 44n : 0n) | (1n << 45n) | (1n << 46n) | (1n << 47n) | (BigInt(d.asid) << 48n);
-    return [w0, BigInt(d.pgd), 0n, 0xf404ff44n, 0n, 0n, 0n, 0n];
+    return s1ContextDescriptor({ ias: d.ias, granule: d.granule ?? 12, oas: this.unit.spec.oas, asid: d.asid, ttb0: d.pgd, stall: this.stallEnabled });
   }
 
   /**
@@ -778,9 +735,9 @@ export class ArmSmmuV3Driver {
    * WBWA, SH0 IS, TG 4K, PS), S2AA64, S2PTW, S2R; S2TTB. EATS is the caller's.
    */
   private s2Ste(d: SmmuDomain): bigint[] {
-    const oasEnc = BigInt([32, 36, 40, 42, 44, 48, 52].indexOf(this.unit.spec.oas));
+    const oasEnc = psOf(this.unit.spec.oas);
     const sl0 = BigInt(~(d.startLevel + ((d.granule ?? 12) === 12 ? 1 : 0)) & 3); // io-pgtable-arm: sl++ for 4K, vtcr->sl = ~sl & 3
-    const vtcr = BigInt(64 - d.ias) | (sl0 << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (tgOf(d) << 14n) | (oasEnc << 16n);
+    const vtcr = BigInt(64 - d.ias) | (sl0 << 6n) | (1n << 8n) | (1n << 10n) | (3n << 12n) | (tgOfGranule(d.granule ?? 12) << 14n) | (oasEnc << 16n);
     // STRTAB_STE_2_S2S (bit 57) "(master->stall_enabled ? STRTAB_STE_2_S2S : 0)": since v6.12
     // (commit ce7cb08e22e0 "iommu/arm-smmu-v3: Match Stall behaviour for S2"); older kernels
     // never set it, so their stage-2 STE is ILLEGAL on a STALL_MODEL 0b10 SMMU (C_BAD_STE).
@@ -800,109 +757,24 @@ export class ArmSmmuV3Driver {
     this.flushDomain(d);
   }
 
-  /** The descriptor address of `iova` at `level` in the domain's tables (allocating tables when `create`). */
+  /** The descriptor address of `iova` at `level` in the domain's tables (allocating tables when `create`): ioPgtable.ts lpaeEntryAddress. */
   entryAddress(d: SmmuDomain, iova: number, level: number, create: boolean): number | undefined {
-    const g = d.granule ?? 12;
-    let table = d.pgd;
-    for (let l = d.startLevel; l <= 3; l++) {
-      const shift = levelShift(l, g);
-      const bits = l === d.startLevel ? d.ias - shift : g - 3;
-      const at = table + (Math.floor(iova / 2 ** shift) % 2 ** bits) * 8;
-      if (l === level) return at;
-      const v = this.mem.readU64(at) ?? 0n;
-      if ((v & 3n) === 3n) {
-        table = Number(v & 0x0000ffffffffffffn & ~((1n << BigInt(g)) - 1n));
-        continue;
-      }
-      if ((v & 1n) === 1n) return undefined; // a block covers it
-      if (!create) return undefined;
-      const next = this.alloc(2 ** g, 2 ** g);
-      this.mem.writeU64(at, BigInt(next) | PTE_TYPE_TABLE);
-      table = next;
-    }
-    return undefined;
+    return lpaeEntryAddress(this.tables, d, iova, level, create);
   }
 
-  /** io-pgtable-arm arm_lpae_prot_to_pte + the type bits of a leaf at `level`. */
+  /** io-pgtable-arm arm_lpae_prot_to_pte + the type bits of a leaf at `level` (ioPgtable.ts lpaeLeaf). */
   leafDescriptor(d: SmmuDomain, pa: number, prot: number, level: number): bigint {
-    let pte = level === 3 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK;
-    pte |= PTE_AF | PTE_SH_IS;
-    if (d.sva === true) {
-      // A process page (the CPU's table behind an SVA CD): MT_NORMAL, nG, never executable here.
-      pte |= PTE_NG | CPU_PTE_PXN | CPU_PTE_UXN;
-      if (!(prot & IOMMU_PRIV)) pte |= PTE_AP_UNPRIV;
-      if (prot & IOMMU_WRITE) pte |= CPU_PTE_DBM;
-      else pte |= PTE_AP_RDONLY;
-    } else if (d.stage === 1) {
-      pte |= PTE_NG | PTE_ATTRINDX_CACHE;
-      if (!(prot & IOMMU_PRIV)) pte |= PTE_AP_UNPRIV;
-      if (!(prot & IOMMU_WRITE) && prot & IOMMU_READ) pte |= PTE_AP_RDONLY;
-    } else {
-      pte |= PTE_MEMATTR_OIWB;
-      if (prot & IOMMU_READ) pte |= PTE_HAP_READ;
-      if (prot & IOMMU_WRITE) pte |= PTE_HAP_WRITE;
-    }
-    if (prot & IOMMU_NOEXEC) pte |= PTE_XN;
-    return pte | BigInt(pa);
+    return lpaeLeaf(d, pa, prot, level);
   }
 
-  /** iommu_map -> arm_lpae_map_pages: the largest block that size and alignment allow. */
+  /** iommu_map -> arm_lpae_map_pages: the largest block that size and alignment allow (ioPgtable.ts lpaeMap). */
   map(d: SmmuDomain, iova: number, pa: number, size: number, prot: number): void {
-    const g = d.granule ?? 12;
-    // iommu_map: iova, paddr and size aligned to the smallest page size (drivers/iommu/iommu.c
-    // __iommu_map: pr_err("unaligned: iova 0x%lx pa %pa size 0x%zx min_pagesz 0x%x\n", ...), -EINVAL).
-    if (iova % 2 ** g !== 0 || pa % 2 ** g !== 0 || size % 2 ** g !== 0) {
-      throw new RangeError(`unaligned: iova 0x${iova.toString(16)} pa 0x${pa.toString(16).padStart(16, "0")} size 0x${size.toString(16)} min_pagesz 0x${(2 ** g).toString(16)}`);
-    }
-    let off = 0;
-    while (off < size) {
-      const va = iova + off;
-      const p = pa + off;
-      let level = 3;
-      if (this.blocks) {
-        for (const l of [1, 2]) {
-          if (!blockAllowed(l, g)) continue;
-          const span = 2 ** levelShift(l, g);
-          if (l >= d.startLevel && va % span === 0 && p % span === 0 && size - off >= span) {
-            level = l;
-            break;
-          }
-        }
-      }
-      const at = this.entryAddress(d, va, level, true);
-      if (at === undefined) throw new RangeError(`IOVA 0x${va.toString(16)} is already mapped by a block`);
-      this.mem.writeU64(at, this.leafDescriptor(d, p, prot, level));
-      off += 2 ** levelShift(level, g);
-    }
+    lpaeMap(this.tables, d, iova, pa, size, prot, this.blocks);
   }
 
-  /**
-   * Clears the leaf descriptors (pages or blocks) of [iova, iova + size) in the domain's tables and
-   * calls `cleared(va)` for each; returns the bytes they covered. Tables are kept.
-   */
+  /** Clears the leaf descriptors of [iova, iova + size), holes skipped (ioPgtable.ts lpaeClearLeaves); returns the bytes they covered. */
   private clearLeaves(d: SmmuDomain, iova: number, size: number, cleared: (va: number) => void): number {
-    let off = 0;
-    let done = 0;
-    const g = d.granule ?? 12;
-    while (off < size) {
-      const va = iova + off;
-      let step = 2 ** g;
-      for (let l = d.startLevel; l <= 3; l++) {
-        const at = this.entryAddress(d, va, l, false);
-        if (at === undefined) break;
-        const v = this.mem.readU64(at) ?? 0n;
-        if ((v & 1n) === 0n) break;
-        if (l === 3 || (v & 2n) === 0n) {
-          this.mem.writeU64(at, 0n);
-          step = 2 ** levelShift(l, g);
-          done += step;
-          cleared(va);
-          break;
-        }
-      }
-      off += step;
-    }
-    return done;
+    return lpaeClearLeaves(this.tables, d, iova, size, cleared);
   }
 
   /** iommu_unmap -> arm_lpae_unmap_pages, then the TLB invalidation by address + CMD_SYNC. Returns bytes unmapped. */
@@ -1006,11 +878,9 @@ export class ArmSmmuV3Driver {
     return { cds, commands, recorded: !abort };
   }
 
-  /** arm_smmu_tlb_inv_range_asid / _domain: one CMD_TLBI_NH_VA (stage 1) or CMD_TLBI_S2_IPA (stage 2), leaf. */
+  /** arm_smmu_tlb_inv_range_asid / _domain: one CMD_TLBI_NH_VA (stage 1) or CMD_TLBI_S2_IPA (stage 2), leaf (ioPgtable.ts tlbiVaCommand). */
   tlbiVa(d: SmmuDomain, va: number): [bigint, bigint] {
-    const granule = 2 ** (d.granule ?? 12);
-    const addr = BigInt(va - (va % granule));
-    return d.stage === 1 ? cmd(CMD_TLBI_NH_VA, BigInt(d.asid) << 48n, addr | 1n) : cmd(CMD_TLBI_S2_IPA, BigInt(d.vmid) << 32n, addr | 1n);
+    return tlbiVaCommand(d, va);
   }
 
   /** arm_smmu_tlb_inv_context: CMD_TLBI_NH_ASID or CMD_TLBI_S12_VMALL, + CMD_SYNC. */
@@ -1179,12 +1049,6 @@ export interface SmmuDriverSnapshot {
 function cloneVsmmu(v: VSmmu): VSmmu {
   const q = v.veventq;
   return { ...v, vdevs: v.vdevs.map(([a, b]): [number, number] => [a, b]), ...(q !== undefined ? { veventq: { ...q, queued: q.queued.map((e) => ({ ...e, ...(e.raw !== undefined ? { raw: [...e.raw] as [bigint, bigint, bigint, bigint] } : {}) })) } } : {}) };
-}
-
-/** CD.TG0 / STE.S2TG of a domain's granule (io-pgtable-arm ARM_LPAE_TCR_TG0_4K 0, _64K 1, _16K 2). */
-function tgOf(d: SmmuDomain): bigint {
-  const g = d.granule ?? 12;
-  return g === 16 ? 1n : g === 14 ? 2n : 0n;
 }
 
 /**
