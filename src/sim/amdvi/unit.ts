@@ -1347,7 +1347,12 @@ export class AmdViUnit implements DmaUnit {
     const hit = (inf & (fault ? CORE_AMD_IOTLB.infoHitFault : CORE_INFO.iotlbHit)) !== 0;
     this.guest = false;
     this.guestPasid = -1;
-    if (!this.inPageRequest) this.pageRequested = false;
+    // As translate()'s prologue: a request the burst answers raised no page request, so a lost one
+    // of an earlier request (pprLost) is not this one's.
+    if (!this.inPageRequest) {
+      this.pageRequested = false;
+      this.pprLost = false;
+    }
     this.trailGcr3Len = 0;
     this.code = 0;
     this.flags = write ? EVENT_FLAG_RW : 0;
