@@ -45,10 +45,10 @@ describe("AMD-Vi GA log", () => {
   it("the entry's bytes: GATag 31:0, DeviceID 47:32, GA_GUEST_NR in 63:60; the thread read it (head = tail) and KVM's notifier got the tag", () => {
     const r = runAmd(firstSteps(EXAMPLE, 5));
     const u = host(r).unit;
-    expect(r.machine.mem.readU64(u.gaLogBase)).toBe(0x102n | (0x0300n << 32n) | (1n << 60n));
+    expect(r.machine.mem.readU64(u.gaLogBase)).toBe(0x202n | (0x0300n << 32n) | (1n << 60n));
     expect(u.readReg(MMIO_GA_TAIL_OFFSET)).toBe(8n);
     expect(u.readReg(MMIO_GA_HEAD_OFFSET)).toBe(8n);
-    expect(r.outcomes[4]!.summary).toContain("GA log interrupt: iommu_poll_ga_log read 1 entry, GA_GUEST_NR GATag 0x102 handed to KVM's avic_ga_log_notifier (wakes the vCPU)");
+    expect(r.outcomes[4]!.summary).toContain("GA log interrupt: iommu_poll_ga_log read 1 entry, GA_GUEST_NR GATag 0x202 (vm_id=0x1, vcpu_id=0x2: wakes vCPU id 2 of the VM with AVIC id 1) handed to KVM's avic_ga_log_notifier");
     // No line for it: the GA_GUEST_NR path prints only pr_debug.
     expect(lines(r)).toEqual([]);
   });
@@ -72,10 +72,10 @@ describe("AMD-Vi GA log", () => {
     expect(node.description).toMatch(/^2 of 512 slots used · 1 pending @ 0x[0-9a-f]+$/);
     const entries = tableChildren("t/log/ga", ctx)!;
     expect(entries.map((e) => [e.label, e.description])).toEqual([
-      ["[0] GA_GUEST_NR 03:00.0 GATag 0x102", "read"],
-      ["[1] GA_GUEST_NR 03:00.0 GATag 0x102", "pending"],
+      ["[0] GA_GUEST_NR 03:00.0 GATag 0x202", "read"],
+      ["[1] GA_GUEST_NR 03:00.0 GATag 0x202", "pending"],
     ]);
-    expect(tableChildren("t/log/ga/0", ctx)!.map((f) => `${f.label}=${f.description}`)).toEqual(["GATag=0x102 · [31:0] = 0x102", "DeviceID=0x300 (03:00.0) · [47:32] = 0x300", "Type=1 (GA_GUEST_NR: an interrupt for a vCPU that is not running)"]);
+    expect(tableChildren("t/log/ga/0", ctx)!.map((f) => `${f.label}=${f.description}`)).toEqual(["GATag=0x202 · [31:0] = 0x202", "DeviceID=0x300 (03:00.0) · [47:32] = 0x300", "Type=1 (GA_GUEST_NR: an interrupt for a vCPU that is not running)"]);
   });
 
   it("Linux before af47b0a24058 (6.1): the overflow is never cleared - no line, the log stays stopped, later interrupts are lost", () => {
@@ -116,7 +116,7 @@ describe("AMD-Vi GA log", () => {
   });
 
   it("scenario input: running / ga-tag need posted; on a VT-d host they are refused, and so is count", () => {
-    const bad = parseScenario(EXAMPLE.replace("ga-tag: 0x102, running: false }", "running: false }").replace(", posted: 0x3_0000_0000, running: false", ", running: false"), "x.passthrough.yaml");
+    const bad = parseScenario(EXAMPLE.replace("vcpu: 2, running: false }", "running: false }").replace(", posted: 0x3_0000_0000, running: false", ", running: false"), "x.passthrough.yaml");
     const d = bad.diagnostics.find((x) => x.message.includes('"running" is a field of an AMD-Vi guest virtual APIC IRTE'));
     expect(d?.severity).toBe("error");
     expect(d?.hint).toMatch(/posted: ADDR/);
