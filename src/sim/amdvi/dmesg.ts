@@ -94,8 +94,12 @@ export function hasPgtblV2(version: string): boolean {
  *     that time), and device_flush_iotlb without GN for ATS devices;
  *   "domain-gn": v6.7-v6.8 - the same table, but __domain_flush_pages sets gn for a v2 domain
  *     (pdom_is_v2_pgtbl_mode: build_inv_iommu_pages(domain->id, IOMMU_NO_PASID, gn = true), seen in a
- *     tree of Feb 2024, before the per-device table; v6.7 as the first is assumed, with the SVA
- *     part-1 rework that brought pdom_is_v2_pgtbl_mode - not pinned to a commit);
+ *     tree of Feb 2024, before the per-device table; v6.7 as the first is assumed, not pinned to a
+ *     commit. Against it: that tree's __domain_flush_pages(domain, address, size) has no `pde`, and
+ *     a976da66e8e5 "iommu/amd: Remove redundant passing of PDE bit", cf62924daf9f "Add support to
+ *     invalidate multiple guest pages" and 4f0a60079923 "Refactor IOMMU tlb invalidation code" are
+ *     in "IOMMU Updates for Linux v6.8", so the GN form may be v6.8's; a tree of v6.7 with
+ *     `build_inv_iommu_pages(.., domain->id, pde)` and gn was not found either way);
  *   "device": v6.9 on - each device's own GCR3 table with its own id (setup_gcr3_table,
  *     gcr3_info.domid) and domain_flush_pages_v2 per device (the model's driver.ts default).
  */

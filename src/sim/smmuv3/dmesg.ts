@@ -76,10 +76,16 @@ export function smmuSvaTlbiThreshold(version: string): boolean {
  *   kept ("(4) Quiesce the context without clearing the valid bit"); R stays 1, so the faults are
  *   recorded: F_TRANSLATION events printed by the evtq thread.
  * - "quiet-abort" (v6.8 - v6.9): the same with CD.S and CD.R cleared unless the SMMU forces stalls
- *   (ARM_SMMU_FEAT_STALL_FORCE): commit "iommu/arm-smmu-v3: disable stall for quiet_cd" (posted
- *   2023-12-06, "the kill may take a long time, about 10 seconds with numerous iopf interrupts"):
- *   the faults terminate without an event.
- * - "sva-cd" (v6.10 on, the SVA rework that put the mmu notifier in the smmu_domain):
+ *   (ARM_SMMU_FEAT_STALL_FORCE): b41932f54458 "iommu/arm-smmu-v3: disable stall for quiet_cd" (posted
+ *   2023-12-06, "the kill may take a long time, about 10 seconds with numerous iopf interrupts"),
+ *   in "IOMMU Updates for Linux v6.8" (the iommu pull of 2024-01-10: "SMMUv3: Disable stalling mode
+ *   for the "quiet" context descriptor"): the faults terminate without an event.
+ * - "sva-cd" (v6.10 on): 7b87c93c8b86 "iommu/arm-smmu-v3: Move the CD generation for SVA into a
+ *   function", merged in the v6.10 merge window (the mainline revlist has it next to "Merge tag
+ *   'clk-imx-6.10'"); that mm_release's loop over the domain's devices is from d38c28dbefee "Put the
+ *   SVA mmu notifier in the smmu_domain", v6.11 ("IOMMU Updates for Linux v6.11") - the CD written is
+ *   the same. That 7b87c93c8b86 itself moved the release path to arm_smmu_make_sva_cd(NULL) is read
+ *   from its title, not from its diff (not found in the sources searched):
  *   arm_smmu_make_sva_cd(&target, master, NULL, asid) writes a whole new CD: EPD0 and EPD1, V,
  *   IPS, AA64, R, A, ASET, the ASID, MAIR; T0SZ, TG0, the walk attributes and TTB0 zero ("If no MM
  *   is passed then this creates a SVA entry that faults everything"); S and R cleared unless
