@@ -86,27 +86,30 @@ export function hasPgtblV2(version: string): boolean {
 
 /**
  * How the kernel builds a v2 DMA domain (amd_iommu=pgtbl_v2) and flushes it:
- *   "domain": v6.1-v6.6 - one GCR3 table per protection domain with the domain's own id
+ *   "domain": v6.1-v6.7 - one GCR3 table per protection domain with the domain's own id
  *     (protection_domain_init_v2 -> domain_enable_v2(domain, 1): a zeroed page, GLX 0; v2_alloc_pgtable
  *     -> amd_iommu_domain_set_gcr3(0, pgd)), every device's DTE pointing at it with DomainID =
  *     domain->id; unmaps flush with __domain_flush_pages(domain, address, size, pde) ->
  *     build_inv_iommu_pages(domain->id, pde): INVALIDATE_IOMMU_PAGES without GN (read in a tree of
  *     that time), and device_flush_iotlb without GN for ATS devices;
- *   "domain-gn": v6.7-v6.8 - the same table, but __domain_flush_pages sets gn for a v2 domain
- *     (pdom_is_v2_pgtbl_mode: build_inv_iommu_pages(domain->id, IOMMU_NO_PASID, gn = true), seen in a
- *     tree of Feb 2024, before the per-device table; v6.7 as the first is assumed, not pinned to a
- *     commit. Against it: that tree's __domain_flush_pages(domain, address, size) has no `pde`, and
- *     a976da66e8e5 "iommu/amd: Remove redundant passing of PDE bit", cf62924daf9f "Add support to
- *     invalidate multiple guest pages" and 4f0a60079923 "Refactor IOMMU tlb invalidation code" are
- *     in "IOMMU Updates for Linux v6.8", so the GN form may be v6.8's; a tree of v6.7 with
- *     `build_inv_iommu_pages(.., domain->id, pde)` and gn was not found either way);
+ *   "domain-gn": v6.8 - the same table, but __domain_flush_pages(domain, address, size) sets gn
+ *     for a v2 domain (pdom_is_v2_pgtbl_mode: build_inv_iommu_pages(domain->id, IOMMU_NO_PASID,
+ *     gn = true); the form a patch against the tree of 2024-02-23 shows, "iommu/vt-d: Replace
+ *     ioasid_t with unsigned int", before the per-device table). v6.8, not v6.7: that form has no
+ *     `pde`, and the flush rework - a976da66e8e5 "iommu/amd: Remove redundant passing of PDE bit",
+ *     cf62924daf9f "iommu/amd: Add support to invalidate multiple guest pages", 4f0a60079923
+ *     "iommu/amd: Refactor IOMMU tlb invalidation code" - came with "IOMMU Updates for Linux v6.8"
+ *     (the pull of 2024-01-10), while the AMD commits of "IOMMU Updates for Linux v6.7" (SVA part
+ *     1: domain allocation, GCR3 helpers, iommu_v2 and PPR removal, ATS/PASID/PRI flags) change no
+ *     flush, and v6.7's set_dte_entry still tests PD_IOMMUV2_MASK (the merge resolution in that
+ *     pull). Which of the three v6.8 commits set gn was not read (their diffs were not found);
  *   "device": v6.9 on - each device's own GCR3 table with its own id (setup_gcr3_table,
  *     gcr3_info.domid) and domain_flush_pages_v2 per device (the model's driver.ts default).
  */
 export function v2DomainLayout(version: string): "domain" | "domain-gn" | "device" {
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
   const at = (minor: number) => v.major > 6 || (v.major === 6 && v.minor >= minor);
-  return at(9) ? "device" : at(7) ? "domain-gn" : "domain";
+  return at(9) ? "device" : at(8) ? "domain-gn" : "domain";
 }
 
 /**

@@ -543,8 +543,8 @@ export class AmdViUnit implements DmaUnit {
         // GN = 1: the guest translations of that DomainID and PASID; GN = 0: its translations of
         // requests without PASID - the v1 entries and the guest entries a GIoV request made through
         // GCR3[0] (tagged PASID 0), not those of a request with a PASID. That reading is assumed (the
-        // spec's "PASID is ignored" for GN = 0); Linux 6.1-6.6 flushes its v2 DMA domains with GN = 0
-        // (dmesg.ts v2DomainLayout), from v6.7 with GN = 1 and PASID 0 - both drop those entries.
+        // spec's "PASID is ignored" for GN = 0); Linux 6.1-6.7 flushes its v2 DMA domains with GN = 0
+        // (dmesg.ts v2DomainLayout), in v6.8 with GN = 1 and PASID 0 - both drop those entries.
         const did = Number((lo >> 32n) & 0xffffn);
         const [first, last] = invalidationRange(hi);
         if ((hi & BigInt(CMD_INV_PAGES_GN)) !== 0n) this.guestIotlb.invalidate(did, first, last, Number(lo & 0xfffffn));
