@@ -89,7 +89,7 @@ describe("AMD-Vi GA log", () => {
     expect(tableChildren("t", ctx)!.find((n) => n.id === "t/log/ga")!.description).toMatch(/ · stopped$/);
   });
 
-  for (const k of ["6.4", "6.5", "6.3.7"]) {
+  for (const k of ["6.4", "6.5", "6.3.7", "6.1.33"]) {
     it(`Linux ${k} (af47b0a24058): "IOMMU GA Log overflow" then amd_iommu_restart_ga_log's "IOMMU GA Log restarting"; the next interrupt is logged`, () => {
       const r = runAmd(bursts([600, 1], k));
       expect(lines(r)).toEqual(["AMD-Vi: IOMMU GA Log overflow", "AMD-Vi: IOMMU GA Log restarting"]);
@@ -97,8 +97,8 @@ describe("AMD-Vi GA log", () => {
     });
   }
 
-  it("generations: 6.3 none, 6.3.7 and 6.4-6.5 restart-ga, 6.6 on restart-log", () => {
-    expect(["5.15", "6.1", "6.3", "6.3.6", "6.3.7", "6.4", "6.5", "6.6", "6.8", "6.12"].map(gaOverflowHandling)).toEqual(["none", "none", "none", "none", "restart-ga", "restart-ga", "restart-ga", "restart-log", "restart-log", "restart-log"]);
+  it("generations: 6.3 none, 6.3.7, 6.1.33 and 6.4-6.5 restart-ga (5.15.116 none: its stable queue took only the GATag fix), 6.6 on restart-log", () => {
+    expect(["5.15", "5.15.116", "6.1", "6.1.32", "6.1.33", "6.3", "6.3.6", "6.3.7", "6.4", "6.5", "6.6", "6.8", "6.12"].map(gaOverflowHandling)).toEqual(["none", "none", "none", "none", "restart-ga", "none", "none", "restart-ga", "restart-ga", "restart-ga", "restart-log", "restart-log", "restart-log"]);
   });
 
   it("property: n back-to-back MSIs to a vCPU not running log min(n, 511) entries; a notification iff n <= 511; v6.6's restart line iff the log overflowed", () => {

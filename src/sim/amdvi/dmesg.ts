@@ -118,8 +118,9 @@ export function v2DomainLayout(version: string): "domain" | "domain-gn" | "devic
  *     EVT_INT | PPR_INT | GALOG_INT, so amd_iommu_int_thread polls the log but never clears
  *     EventOverflow nor restarts the log: "logging of EVT/PPR/GA events will cease entirely" (the
  *     commit message), silently;
- *   "restart": that commit (mainline v5.17; stable 5.15.27 and 5.10.104 - the "[PATCH 5.10 030/105]"
- *     and 5.15.27-rc1 review rounds of 2022-03-07 - and 5.16.13 of the same round, assumed):
+ *   "restart": that commit (mainline v5.17; stable 5.15.27, 5.10.104 and 5.16.13 - the "[PATCH 5.10
+ *     030/105]", 5.15.27-rc1 and "[PATCH 5.16 000/186] 5.16.13-rc1" review rounds of 2022-03-07 each
+ *     list "iommu/amd: Recover from event log overflow"):
  *     MMIO_STATUS_EVT_OVERFLOW_INT_MASK joins AMD_IOMMU_INT_MASK (cleared W1C with the other bits at
  *     the loop's top), then pr_info_ratelimited("IOMMU event log overflow\n") and
  *     amd_iommu_restart_event_logging: iommu_feature_disable(CONTROL_EVT_LOG_EN), then enable;
@@ -155,7 +156,10 @@ export function logOverflowLine(log: "Event" | "PPR" | "GA", version: string): s
  *     stopped, silently: every later GA log entry is lost (no vCPU wake-up through the GA log);
  *   "restart-ga": that commit (applied for v6.4 - Joerg Roedel's IOMMU fixes pull, "Guest IRQ
  *     handling fixes and GALOG overflow fix" - and stable 6.3.7, in the "[PATCH 6.3 000/286]
- *     6.3.7-rc1 review" list; other stable backports were not verified and are treated as "none"):
+ *     6.3.7-rc1 review" list, and 6.1.33: Sasha Levin's pending-6.1 of 2023-06-06 has it, as
+ *     0ede40165339, after "Linux 6.1.32", and the linux-rolling-lts push of 2023-06-09 (then 6.1.y)
+ *     as 817ce9b1d27e; not 5.15 - its pending-5.15 of that day, after "Linux 5.15.115", took only
+ *     "Don't block updates to GATag if guest mode is on" - nor 5.4; a 6.2.y had ended by then):
  *     GALOG_OVERFLOW joins AMD_IOMMU_INT_MASK, the log is polled, then
  *     pr_info_ratelimited("IOMMU GA Log overflow\n") and amd_iommu_restart_ga_log: nothing while
  *     GALogRun is 1, else pr_info_ratelimited("IOMMU GA Log restarting\n") and the restart;
@@ -168,7 +172,8 @@ export function gaOverflowHandling(version: string): "none" | "restart-ga" | "re
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
   if (v.major > 6 || (v.major === 6 && v.minor >= 4)) return "restart-ga";
   const sub = /^\D*\d+\.\d+\.(\d+)/.exec(version);
-  return v.major === 6 && v.minor === 3 && sub !== null && Number(sub[1]) >= 7 ? "restart-ga" : "none";
+  const patch = sub === null ? 0 : Number(sub[1]);
+  return v.major === 6 && ((v.minor === 3 && patch >= 7) || (v.minor === 1 && patch >= 33)) ? "restart-ga" : "none";
 }
 
 /** One event as iommu_print_event decodes it (EVENT_* shifts and masks, reference §4.1). */
