@@ -11,8 +11,9 @@
  *     HWEIGHT32(AVIC_PHYSICAL_MAX_INDEX_MASK)): 5999715922c5 "KVM: SVM: Modify AVIC GATag to support
  *     max number of 512 vCPUs" with 3ec7a1b2743c "KVM: SVM: Fix a benign off-by-one bug in AVIC
  *     physical table mask", both in mainline during v6.3-rc (the revlist of 2023-03-20 next to
- *     "Merge tag 'asoc-fix-v6.3-rc1'"), and backported to linux-6.2.y (the push of 2023-03-22:
- *     6.2.8), not to 6.1.y (the queue/6.1 of 2023-03-20 lacks them);
+ *     "Merge tag 'asoc-fix-v6.3-rc1'"), and backported to linux-6.2.y (listed in the "[PATCH 6.2
+ *     000/213] 6.2.8-rc2 review" of 2023-03-21; pushed 2023-03-22). The stable queue/6.1 of
+ *     2023-03-20 lacks them; later 6.1.y releases were not checked, so 6.1.y keeps the 8-bit layout;
  *   - 6.17 - 6.18: the same bits, but the low field is the vCPU's index, not its id
  *     (AVIC_GATAG_TO_VCPUIDX; the notifier calls kvm_get_vcpu): 11a60455d4c9 "KVM: SVM: Use
  *     vcpu_idx, not vcpu_id, for GA log tag/metadata", merged with tag kvm-x86-irqs-6.17;
