@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
 import { avicGaTag, decodeGaTag, gaTagLayout, gaTagWakes } from "../../src/sim/amdvi/avic.js";
+import { hasStableBackport } from "../../src/sim/vtd/dmesg.js";
 import { firstSteps, runAmd } from "./amdvi-helpers.js";
 
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "amd-ga-log.passthrough.yaml"), "utf8");
@@ -26,6 +27,11 @@ describe("KVM's GATag by kernel version", () => {
     expect(at("6.17")).toEqual([0x202, (5 << 9) | 300]);
     expect(at("6.19")).toEqual([0x1002, (5 << 12) | 300]);
     expect(at("7.0")).toEqual([0x1002, (5 << 12) | 300]);
+  });
+
+  it("stable backports are matched by major.minor.patch: 6.2.8-generic yes, 6.2 and 6.20.8 no", () => {
+    const b = [[6, 2, 8]] as const;
+    expect(["6.2.8", "6.2.8-generic", "6.2.30", "6.2", "6.2.7", "6.20.8", "v6.3"].map((k) => hasStableBackport(k, b))).toEqual([true, true, true, false, false, false, false]);
   });
 
   it("the notifier's field: vcpu_id before 6.17, vcpu_idx from 6.17 (kvm_get_vcpu)", () => {

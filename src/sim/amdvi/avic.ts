@@ -25,7 +25,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { parseKernelVersion } from "../vtd/dmesg.js";
+import { hasStableBackport, parseKernelVersion } from "../vtd/dmesg.js";
 
 export interface GaTagLayout {
   /** Bits of the vCPU field (the low bits); the VM id takes the 32 - vcpuBits above. */
@@ -42,8 +42,7 @@ export function gaTagLayout(version: string): GaTagLayout {
   if (at(6, 17)) return { vcpuBits: 9, byIndex: true };
   if (at(6, 3)) return { vcpuBits: 9, byIndex: false };
   // linux-6.2.y from 6.2.8 has the 9-bit layout (see above).
-  const sub = /^\D*\d+\.\d+\.(\d+)/.exec(version);
-  if (v.major === 6 && v.minor === 2 && sub !== null && Number(sub[1]) >= 8) return { vcpuBits: 9, byIndex: false };
+  if (hasStableBackport(version, [[6, 2, 8]])) return { vcpuBits: 9, byIndex: false };
   return { vcpuBits: 8, byIndex: false };
 }
 

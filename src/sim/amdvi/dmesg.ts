@@ -31,7 +31,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { parseKernelVersion } from "../vtd/dmesg.js";
+import { hasStableBackport, parseKernelVersion } from "../vtd/dmesg.js";
 import {
   EVENT_TYPE_CMD_HARD_ERR,
   EVENT_TYPE_DEV_TAB_ERR,
@@ -133,10 +133,7 @@ export function eventOverflowHandling(version: string): "none" | "restart" | "re
   if (handlesPprOverflow(version)) return "restart-log";
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
   if (v.major > 5 || (v.major === 5 && v.minor >= 17)) return "restart";
-  const sub = /^\D*\d+\.\d+\.(\d+)/.exec(version);
-  const patch = sub ? Number(sub[1]) : 0;
-  const stable = v.major === 5 && ((v.minor === 16 && patch >= 13) || (v.minor === 15 && patch >= 27) || (v.minor === 10 && patch >= 104));
-  return stable ? "restart" : "none";
+  return hasStableBackport(version, [[5, 16, 13], [5, 15, 27], [5, 10, 104]]) ? "restart" : "none";
 }
 
 /**
@@ -171,9 +168,7 @@ export function gaOverflowHandling(version: string): "none" | "restart-ga" | "re
   if (handlesPprOverflow(version)) return "restart-log";
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
   if (v.major > 6 || (v.major === 6 && v.minor >= 4)) return "restart-ga";
-  const sub = /^\D*\d+\.\d+\.(\d+)/.exec(version);
-  const patch = sub === null ? 0 : Number(sub[1]);
-  return v.major === 6 && ((v.minor === 3 && patch >= 7) || (v.minor === 1 && patch >= 33)) ? "restart-ga" : "none";
+  return hasStableBackport(version, [[6, 3, 7], [6, 1, 33]]) ? "restart-ga" : "none";
 }
 
 /** One event as iommu_print_event decodes it (EVENT_* shifts and masks, reference §4.1). */

@@ -24,6 +24,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
+import { hasStableBackport } from "../vtd/dmesg.js";
 import { decodeEvent, F_ACCESS, F_ADDR_SIZE, F_CD_FETCH, F_PERMISSION, F_STE_FETCH, F_TRANSLATION, F_VMS_FETCH, eventInfo } from "./spec.js";
 
 /** Format generations of the event message. */
@@ -60,12 +61,15 @@ export function kernelAtLeast(version: string, major: number, minor: number): bo
  * Whether the SVA mmu notifier replaces per-page TLBIs by one CMD_TLBI_NH_ASID from
  * CMDQ_MAX_TLBI_OPS pages on (arm-smmu-v3-sva.c, "Cloned from the MAX_TLBI_OPS in
  * arch/arm64/include/asm/tlbflush.h ... otherwise result in a soft lockup"): the fix "Fix soft
- * lockup triggered by arm_smmu_mm_invalidate_range" (Fixes: 51d113c3be09, Cc: stable), taken here
- * as v6.6, the release that also renamed the notifier to arm_smmu_mm_arch_invalidate_secondary_tlbs.
+ * lockup triggered by arm_smmu_mm_invalidate_range" (d5afb4b47e13, Fixes: 51d113c3be09, Cc: stable),
+ * v6.6 (merged with the arm-smmu fixes of the v6.6-rc cycle; the release that also renamed the
+ * notifier to arm_smmu_mm_arch_invalidate_secondary_tlbs), and backported ("[PATCH v2][6.5, 6.1,
+ * 5.15]", 2023-10-03) to 6.5.6, 6.1.56 and 5.15.134: the linux-6.5.y push of 2023-10-06 and the
+ * linux-stable-rc 6.1.y and 5.15.y pushes of 2023-10-04 (the 5.15.134-rc1 review round) carry it.
  * Older kernels (v5.11 on) send one CMD_TLBI_NH_VA per page whatever the size.
  */
 export function smmuSvaTlbiThreshold(version: string): boolean {
-  return kernelAtLeast(version, 6, 6);
+  return kernelAtLeast(version, 6, 6) || hasStableBackport(version, [[6, 5, 6], [6, 1, 56], [5, 15, 134]]);
 }
 
 /**
