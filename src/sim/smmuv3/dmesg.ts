@@ -42,11 +42,13 @@ export function smmuKernelEra(version: string): SmmuKernelEra | undefined {
 
 /**
  * Whether a kernel sets STE.S2S for stall_enabled masters and answers stage-2 stalls: v6.12 and
- * later (commit ce7cb08e22e0 "iommu/arm-smmu-v3: Match Stall behaviour for S2", v6.12-rc1; also in
- * 6.10.14 / 6.11.3 stable, not modelled). A text without a version: the current kernel.
+ * later (commit ce7cb08e22e0 "iommu/arm-smmu-v3: Match Stall behaviour for S2", v6.12-rc1), and the
+ * stable 6.10.14 and 6.11.3 (the linux-stable-rc 6.11.y push of 2024-10-08 carries it as
+ * 224eb2d12e37, the 6.10.y one of that day as a29f94ebac50: the "[PATCH 6.10 000/482] 6.10.14-rc1"
+ * review round). A text without a version: the current kernel.
  */
 export function smmuS2Stalls(version: string): boolean {
-  return kernelAtLeast(version, 6, 12);
+  return kernelAtLeast(version, 6, 12) || hasStableBackport(version, [[6, 10, 14], [6, 11, 3]]);
 }
 
 /** Whether the kernel of `version` is `major.minor` or later; a text without a version: the current kernel (true). */
