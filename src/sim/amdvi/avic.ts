@@ -70,9 +70,15 @@ export function decodeGaTag(version: string, tag: number): { vmId: number; vcpu:
   return { vmId: Math.floor(t / 2 ** layout.vcpuBits), vcpu: t % 2 ** layout.vcpuBits, layout };
 }
 
-/** The notifier's reading of `tag`, for a step's summary: "vm_id=0x1, vcpu_id=0x2: wakes that vCPU". */
+/** The notifier's fields of `tag` as its pr_debug names them: "vm_id=0x1, vcpu_id=0x2". */
+export function gaTagFields(version: string, tag: number): string {
+  const { vmId, vcpu, layout } = decodeGaTag(version, tag);
+  return `vm_id=0x${vmId.toString(16)}, ${gaTagVcpuName(layout)}=0x${vcpu.toString(16)}`;
+}
+
+/** The notifier's reading of `tag`, for a step's summary: "vm_id=0x1, vcpu_id=0x2: wakes vCPU id 2 of the VM with AVIC id 1". */
 export function gaTagWakes(version: string, tag: number): string {
   const { vmId, vcpu, layout } = decodeGaTag(version, tag);
-  const fields = `vm_id=0x${vmId.toString(16)}, ${gaTagVcpuName(layout)}=0x${vcpu.toString(16)}`;
+  const fields = gaTagFields(version, tag);
   return vmId === 0 ? `${fields}: no VM has AVIC id 0 (KVM's ids are 1-based), no vCPU is woken` : `${fields}: wakes vCPU ${layout.byIndex ? "index" : "id"} ${vcpu} of the VM with AVIC id ${vmId}`;
 }

@@ -101,7 +101,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
       const drv = drivers.get(devid);
       return drv === undefined ? undefined : { driver: drv };
     };
-    this.iommu = new AmdViModel(this.unit, this.driver, mem, this.known);
+    this.iommu = new AmdViModel(this.unit, this.driver, mem, this.known, kernel);
     for (const d of pci) this.rids.set(d.key, (d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
   }
 
