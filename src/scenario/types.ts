@@ -630,6 +630,10 @@ export interface IrteStepSpec {
   running?: boolean;
   /** AMD-Vi guest virtual APIC IRTE: GATag, the tag a GA log entry carries (KVM's AVIC_GATAG(vm, vcpu)); default 0. */
   gaTag?: number;
+  /** AMD-Vi guest virtual APIC IRTE: the vCPU (id; from Linux 6.17 index) whose tag KVM writes: GATag = AVIC_GATAG(vmId, vcpu) in the host kernel's layout. */
+  vcpu?: number;
+  /** With vcpu: KVM's AVIC VM id (1-based, in VM creation order; default 1). */
+  vmId?: number;
 }
 
 /** `iommufd: { vm, ioctl, ... }`: which fields an ioctl takes is in scenario/parse.ts IOMMUFD_FIELDS. */

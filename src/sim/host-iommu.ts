@@ -249,8 +249,12 @@ export interface IrteRequest {
   posted?: bigint;
   /** AMD-Vi guest virtual APIC IRTE: IsRun (default true); false sends its interrupts to the GA log. */
   running?: boolean;
-  /** AMD-Vi guest virtual APIC IRTE: GATag (default 0). */
+  /** AMD-Vi guest virtual APIC IRTE: GATag (default 0, or KVM's AVIC_GATAG(vmId, vcpu) when vcpu is given). */
   gaTag?: number;
+  /** AMD-Vi guest virtual APIC IRTE: the vCPU (id, from v6.17 index) KVM tags the entry with (amdvi/avic.ts). */
+  vcpu?: number;
+  /** AMD-Vi guest virtual APIC IRTE: KVM's AVIC VM id of the tag (default 1: the first VM created). */
+  vmId?: number;
 }
 
 /** The answer to one MSI write (an `msi` step). */

@@ -45,10 +45,10 @@ describe("AMD-Vi GA log", () => {
   it("the entry's bytes: GATag 31:0, DeviceID 47:32, GA_GUEST_NR in 63:60; the thread read it (head = tail) and KVM's notifier got the tag", () => {
     const r = runAmd(firstSteps(EXAMPLE, 5));
     const u = host(r).unit;
-    expect(r.machine.mem.readU64(u.gaLogBase)).toBe(0x102n | (0x0300n << 32n) | (1n << 60n));
+    expect(r.machine.mem.readU64(u.gaLogBase)).toBe(0x202n | (0x0300n << 32n) | (1n << 60n));
     expect(u.readReg(MMIO_GA_TAIL_OFFSET)).toBe(8n);
     expect(u.readReg(MMIO_GA_HEAD_OFFSET)).toBe(8n);
-    expect(r.outcomes[4]!.summary).toContain("GA log interrupt: iommu_poll_ga_log read 1 entry, GA_GUEST_NR GATag 0x102 handed to KVM's avic_ga_log_notifier (wakes the vCPU)");
+    expect(r.outcomes[4]!.summary).toContain("GA log interrupt: iommu_poll_ga_log read 1 entry, GA_GUEST_NR GATag 0x202 (vm_id=0x1, vcpu_id=0x2: wakes vCPU id 2 of the VM with AVIC id 1) handed to KVM's avic_ga_log_notifier");
     // No line for it: the GA_GUEST_NR path prints only pr_debug.
     expect(lines(r)).toEqual([]);
   });
@@ -72,10 +72,10 @@ describe("AMD-Vi GA log", () => {
     expect(node.description).toMatch(/^2 of 512 slots used · 1 pending @ 0x[0-9a-f]+$/);
     const entries = tableChildren("t/log/ga", ctx)!;
     expect(entries.map((e) => [e.label, e.description])).toEqual([
-      ["[0] GA_GUEST_NR 03:00.0 GATag 0x102", "read"],
-      ["[1] GA_GUEST_NR 03:00.0 GATag 0x102", "pending"],
+      ["[0] GA_GUEST_NR 03:00.0 GATag 0x202 (vm_id=0x1, vcpu_id=0x2)", "read"],
+      ["[1] GA_GUEST_NR 03:00.0 GATag 0x202 (vm_id=0x1, vcpu_id=0x2)", "pending"],
     ]);
-    expect(tableChildren("t/log/ga/0", ctx)!.map((f) => `${f.label}=${f.description}`)).toEqual(["GATag=0x102 · [31:0] = 0x102", "DeviceID=0x300 (03:00.0) · [47:32] = 0x300", "Type=1 (GA_GUEST_NR: an interrupt for a vCPU that is not running)"]);
+    expect(tableChildren("t/log/ga/0", ctx)!.map((f) => `${f.label}=${f.description}`)).toEqual(["GATag=0x202 · [31:0] = 0x202", "DeviceID=0x300 (03:00.0) · [47:32] = 0x300", "Type=1 (GA_GUEST_NR: an interrupt for a vCPU that is not running)"]);
   });
 
   it("Linux before af47b0a24058 (6.1): the overflow is never cleared - no line, the log stays stopped, later interrupts are lost", () => {
@@ -89,7 +89,7 @@ describe("AMD-Vi GA log", () => {
     expect(tableChildren("t", ctx)!.find((n) => n.id === "t/log/ga")!.description).toMatch(/ · stopped$/);
   });
 
-  for (const k of ["6.4", "6.5", "6.3.7"]) {
+  for (const k of ["6.4", "6.5", "6.3.7", "6.1.33"]) {
     it(`Linux ${k} (af47b0a24058): "IOMMU GA Log overflow" then amd_iommu_restart_ga_log's "IOMMU GA Log restarting"; the next interrupt is logged`, () => {
       const r = runAmd(bursts([600, 1], k));
       expect(lines(r)).toEqual(["AMD-Vi: IOMMU GA Log overflow", "AMD-Vi: IOMMU GA Log restarting"]);
@@ -97,8 +97,8 @@ describe("AMD-Vi GA log", () => {
     });
   }
 
-  it("generations: 6.3 none, 6.3.7 and 6.4-6.5 restart-ga, 6.6 on restart-log", () => {
-    expect(["5.15", "6.1", "6.3", "6.3.6", "6.3.7", "6.4", "6.5", "6.6", "6.8", "6.12"].map(gaOverflowHandling)).toEqual(["none", "none", "none", "none", "restart-ga", "restart-ga", "restart-ga", "restart-log", "restart-log", "restart-log"]);
+  it("generations: 6.3 none, 6.3.7, 6.1.33 and 6.4-6.5 restart-ga (5.15.116 none: its stable queue took only the GATag fix), 6.6 on restart-log", () => {
+    expect(["5.15", "5.15.116", "6.1", "6.1.32", "6.1.33", "6.3", "6.3.6", "6.3.7", "6.4", "6.5", "6.6", "6.8", "6.12"].map(gaOverflowHandling)).toEqual(["none", "none", "none", "none", "restart-ga", "none", "none", "restart-ga", "restart-ga", "restart-ga", "restart-log", "restart-log", "restart-log"]);
   });
 
   it("property: n back-to-back MSIs to a vCPU not running log min(n, 511) entries; a notification iff n <= 511; v6.6's restart line iff the log overflowed", () => {
@@ -116,7 +116,7 @@ describe("AMD-Vi GA log", () => {
   });
 
   it("scenario input: running / ga-tag need posted; on a VT-d host they are refused, and so is count", () => {
-    const bad = parseScenario(EXAMPLE.replace("ga-tag: 0x102, running: false }", "running: false }").replace(", posted: 0x3_0000_0000, running: false", ", running: false"), "x.passthrough.yaml");
+    const bad = parseScenario(EXAMPLE.replace("vcpu: 2, running: false }", "running: false }").replace(", posted: 0x3_0000_0000, running: false", ", running: false"), "x.passthrough.yaml");
     const d = bad.diagnostics.find((x) => x.message.includes('"running" is a field of an AMD-Vi guest virtual APIC IRTE'));
     expect(d?.severity).toBe("error");
     expect(d?.hint).toMatch(/posted: ADDR/);

@@ -1,8 +1,8 @@
 // AMD-Vi v2 DMA domains (amd_iommu=pgtbl_v2) per kernel generation (dmesg.ts v2DomainLayout):
 // Linux 6.1-6.8 kept one GCR3 table per protection domain with the domain's own id
 // (protection_domain_init_v2 -> domain_enable_v2(domain, 1), GLX 0) and flushed it with one
-// INVALIDATE_IOMMU_PAGES for that id - without GN up to 6.6 (__domain_flush_pages(..., pde)), with
-// GN and PASID 0 in 6.7-6.8 (pdom_is_v2_pgtbl_mode) -; from v6.9 each device has its own table and
+// INVALIDATE_IOMMU_PAGES for that id - without GN up to 6.7 (__domain_flush_pages(..., pde)), with
+// GN and PASID 0 in 6.8 (pdom_is_v2_pgtbl_mode; the v6.8 flush rework) -; from v6.9 each device has its own table and
 // id (setup_gcr3_table) and domain_flush_pages_v2 flushes per device.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -29,8 +29,8 @@ const faultLines = (r: ReturnType<typeof run>) => r.machine.log.dmesg().filter((
 const invPages = (r: ReturnType<typeof run>) => amdCommands(r).filter(([lo]) => lo >> 60n === 3n).map(([lo, hi]) => [Number((lo >> 32n) & 0xffffn), Number((hi >> 2n) & 1n), Number(lo & 0xfffffn)]);
 
 describe("AMD-Vi v2 DMA domains by kernel generation", () => {
-  it("generations: before 6.7 no GN, 6.7-6.8 GN, 6.9 on per device", () => {
-    expect(["6.1", "6.6", "6.7", "6.8", "6.9", "6.12"].map(v2DomainLayout)).toEqual(["domain", "domain", "domain-gn", "domain-gn", "device", "device"]);
+  it("generations: before 6.8 no GN (6.7 too: the flush rework is in the v6.8 pull), 6.8 GN, 6.9 on per device", () => {
+    expect(["6.1", "6.6", "6.7", "6.7.12", "6.8", "6.9", "6.12"].map(v2DomainLayout)).toEqual(["domain", "domain", "domain", "domain", "domain-gn", "device", "device"]);
   });
 
   for (const k of ["6.1", "6.8"]) {
@@ -60,7 +60,7 @@ describe("AMD-Vi v2 DMA domains by kernel generation", () => {
     expect(new Set([Number(a1 & 0xffffn), Number(b1 & 0xffffn), dom.did]).size).toBe(3);
   });
 
-  it("the unmap's flushes: 6.1 one command for the domain id without GN, 6.8 with GN and PASID 0, 6.12 one per device's GCR3 id with GN", () => {
+  it("the unmap's flushes: 6.1 and 6.7 one command for the domain id without GN, 6.8 with GN and PASID 0, 6.12 one per device's GCR3 id with GN", () => {
     const unmapCmds = (k: string) => {
       const before = run(firstSteps(two(k), 6));
       const after = run(firstSteps(two(k), 7));
@@ -68,6 +68,8 @@ describe("AMD-Vi v2 DMA domains by kernel generation", () => {
     };
     const a = unmapCmds("6.1");
     expect(a.cmds).toEqual([[a.did, 0, 0]]);
+    const a7 = unmapCmds("6.7");
+    expect(a7.cmds).toEqual([[a7.did, 0, 0]]);
     const b = unmapCmds("6.8");
     expect(b.cmds).toEqual([[b.did, 1, 0]]);
     const c = unmapCmds("6.12");

@@ -45,6 +45,10 @@ describe("SMMUv3 stage-2 stalls", () => {
 
   it("a kernel before 6.12 leaves S2S = 0: under STALL_MODEL 0b10 the stage-2 STE is ILLEGAL and every DMA gets C_BAD_STE", () => {
     expect([smmuS2Stalls("6.11"), smmuS2Stalls("6.12"), smmuS2Stalls("5.15.0-91-generic"), smmuS2Stalls("")]).toEqual([false, true, false, true]);
+    // The stable backports of ce7cb08e22e0: 6.10.14 and 6.11.3 set S2S; the patch before does not.
+    expect(["6.10.13", "6.10.14", "6.11.2", "6.11.3"].map(smmuS2Stalls)).toEqual([false, true, false, true]);
+    expect(run(example.replace('kernel: "6.15"', 'kernel: "6.11.3"')).outs[1]!.fault).not.toBe(C_BAD_STE);
+    expect(run(example.replace('kernel: "6.15"', 'kernel: "6.11.2"')).outs[1]!.fault).toBe(C_BAD_STE);
     const { m, outs } = run(example.replace('kernel: "6.15"', 'kernel: "6.8"'));
     expect(outs[1]!.fault).toBe(C_BAD_STE);
     const w = explainWalk(m, 0x100, 0x5000_0000n, false);

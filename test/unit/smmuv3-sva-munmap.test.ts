@@ -64,7 +64,7 @@ describe("SMMUv3 SVA munmap and the mmu notifier", () => {
     expect(field(sent[4]![1], 5, 0)).toBe(2); // 4 pages cover 0..2, aligned
   });
 
-  it("512 pages (CMDQ_MAX_TLBI_OPS on 4 KiB pages) or more: one CMD_TLBI_NH_ASID and a whole-ATC CMD_ATC_INV on v6.6+; v6.5 sends 512 CMD_TLBI_NH_VA", () => {
+  it("512 pages (CMDQ_MAX_TLBI_OPS on 4 KiB pages) or more: one CMD_TLBI_NH_ASID and a whole-ATC CMD_ATC_INV on v6.6+ and the stable backports (6.5.6, 6.1.56, 5.15.134); v6.5 sends 512 CMD_TLBI_NH_VA", () => {
     const big = example.replace("size: 16KiB, perm: rw", "size: 2MiB, perm: rw").replace("size: 4KiB }\n    expect: ok", "size: 2MiB }\n    expect: ok");
     const now = munmapCommands(big);
     expect(now.sent.map(([w0]) => field(w0, 7, 0))).toEqual([CMD_TLBI_NH_ASID, CMD_SYNC, CMD_ATC_INV, CMD_SYNC]);
@@ -73,6 +73,9 @@ describe("SMMUv3 SVA munmap and the mmu notifier", () => {
     const old = munmapCommands(big.replace('kernel: "6.15"', 'kernel: "6.5"'));
     expect(old.sent.filter(([w0]) => field(w0, 7, 0) === CMD_TLBI_NH_VA)).toHaveLength(512);
     expect(old.sent.some(([w0]) => field(w0, 7, 0) === CMD_TLBI_NH_ASID)).toBe(false);
+    // The stable backports of d5afb4b47e13: 6.5.6, 6.1.56, 5.15.134 switch to the ASID; the patch before does not.
+    for (const k of ["6.5.6", "6.1.56", "5.15.134"]) expect(munmapCommands(big.replace('kernel: "6.15"', `kernel: "${k}"`)).sent.map(([w0]) => field(w0, 7, 0))).toEqual([CMD_TLBI_NH_ASID, CMD_SYNC, CMD_ATC_INV, CMD_SYNC]);
+    for (const k of ["6.5.5", "6.1.55", "5.15.133"]) expect(munmapCommands(big.replace('kernel: "6.15"', `kernel: "${k}"`)).sent.filter(([w0]) => field(w0, 7, 0) === CMD_TLBI_NH_VA)).toHaveLength(512);
     // 511 pages stay per page on every kernel.
     const under = munmapCommands(big.replace("size: 2MiB }\n    expect: ok", "size: 0x1ff000 }\n    expect: ok"));
     expect(under.sent.filter(([w0]) => field(w0, 7, 0) === CMD_TLBI_NH_VA)).toHaveLength(511);

@@ -85,7 +85,14 @@ function verdict(u: AmdViUnit, code: number) {
     pageShift: u.pageShift,
     event: [u.eventAddrHi >>> 0, u.eventAddrLo >>> 0],
     unreadable: u.trailUnreadable,
+    pageRequested: u.pageRequested,
+    pprLost: u.pprLost,
   };
+}
+
+/** The state a request that lost its page request (a full PPR log) leaves: the next request's result must not carry it. */
+function afterLostPageRequest(...units: AmdViUnit[]): void {
+  for (const u of units) u.pageRequested = u.pprLost = true;
 }
 
 function cacheState(u: AmdViUnit) {
@@ -106,7 +113,8 @@ function iovaOf(r: () => number, mode: number): [number, number] {
 /**
  * n random requests (some repeated, some interrupt writes) through `core`'s bursts - the requests
  * it hands back through its translate() - and one by one through `ts`'s translate(): the same
- * result, fault word, level and IOTLB hit per request, the same result fields after each burst.
+ * result, fault word, level and IOTLB hit per request, the same result fields after each burst
+ * (each burst and each translate() starting after a request that lost its page request).
  * Returns how many the bursts answered.
  */
 function burstsAgainstTranslate(ts: AmdViUnit, core: AmdViUnit, r: () => number, mode: number, n: number): number {
@@ -124,10 +132,12 @@ function burstsAgainstTranslate(ts: AmdViUnit, core: AmdViUnit, r: () => number,
   });
   let answered = 0;
   for (let j = 0; j < n; ) {
+    afterLostPageRequest(core);
     const k = core.translateBurst(SID, j, n);
     answered += k - j;
     for (; j < k; j++) {
       const [hi, lo, w] = reqs[j]!;
+      afterLostPageRequest(ts);
       const want = verdict(ts, ts.translate(SID, hi, lo, w));
       const res = burst.results;
       const info = burst.info;

@@ -258,7 +258,9 @@ export const STATUS_GALOG_INT = 1 << 10;
  * Linux's GA log: GA_LOG_ENTRIES 512 of GA_ENTRY_SIZE 8 bytes (GA_LOG_SIZE 4096), programmed with
  * GA_LOG_SIZE_512 = 0x8 << 56; iommu_poll_ga_log wraps the head at GA_LOG_SIZE. So a GALogLen of 8
  * is 512 entries: entries = 2^(GALogLen + 1) (the encoding as Linux's constant names it; the spec's
- * table of the field was not read).
+ * table of the field was not found in the sources searched - the public-code index holds only
+ * VirtualBox's GALOG_BAR_T, which names bits 59:56 GALogLen without their values - so only the
+ * value 8 = 512 entries that Linux programs is confirmed).
  */
 export const GA_LOG_ENTRIES = 512;
 export const GA_ENTRY_SIZE = 8;

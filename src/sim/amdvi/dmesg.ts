@@ -31,7 +31,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { parseKernelVersion } from "../vtd/dmesg.js";
+import { hasStableBackport, parseKernelVersion } from "../vtd/dmesg.js";
 import {
   EVENT_TYPE_CMD_HARD_ERR,
   EVENT_TYPE_DEV_TAB_ERR,
@@ -86,23 +86,30 @@ export function hasPgtblV2(version: string): boolean {
 
 /**
  * How the kernel builds a v2 DMA domain (amd_iommu=pgtbl_v2) and flushes it:
- *   "domain": v6.1-v6.6 - one GCR3 table per protection domain with the domain's own id
+ *   "domain": v6.1-v6.7 - one GCR3 table per protection domain with the domain's own id
  *     (protection_domain_init_v2 -> domain_enable_v2(domain, 1): a zeroed page, GLX 0; v2_alloc_pgtable
  *     -> amd_iommu_domain_set_gcr3(0, pgd)), every device's DTE pointing at it with DomainID =
  *     domain->id; unmaps flush with __domain_flush_pages(domain, address, size, pde) ->
  *     build_inv_iommu_pages(domain->id, pde): INVALIDATE_IOMMU_PAGES without GN (read in a tree of
  *     that time), and device_flush_iotlb without GN for ATS devices;
- *   "domain-gn": v6.7-v6.8 - the same table, but __domain_flush_pages sets gn for a v2 domain
- *     (pdom_is_v2_pgtbl_mode: build_inv_iommu_pages(domain->id, IOMMU_NO_PASID, gn = true), seen in a
- *     tree of Feb 2024, before the per-device table; v6.7 as the first is assumed, with the SVA
- *     part-1 rework that brought pdom_is_v2_pgtbl_mode - not pinned to a commit);
+ *   "domain-gn": v6.8 - the same table, but __domain_flush_pages(domain, address, size) sets gn
+ *     for a v2 domain (pdom_is_v2_pgtbl_mode: build_inv_iommu_pages(domain->id, IOMMU_NO_PASID,
+ *     gn = true); the form a patch against the tree of 2024-02-23 shows, "iommu/vt-d: Replace
+ *     ioasid_t with unsigned int", before the per-device table). v6.8, not v6.7: that form has no
+ *     `pde`, and the flush rework - a976da66e8e5 "iommu/amd: Remove redundant passing of PDE bit",
+ *     cf62924daf9f "iommu/amd: Add support to invalidate multiple guest pages", 4f0a60079923
+ *     "iommu/amd: Refactor IOMMU tlb invalidation code" - came with "IOMMU Updates for Linux v6.8"
+ *     (the pull of 2024-01-10), while the AMD commits of "IOMMU Updates for Linux v6.7" (SVA part
+ *     1: domain allocation, GCR3 helpers, iommu_v2 and PPR removal, ATS/PASID/PRI flags) change no
+ *     flush, and v6.7's set_dte_entry still tests PD_IOMMUV2_MASK (the merge resolution in that
+ *     pull). Which of the three v6.8 commits set gn was not read (their diffs were not found);
  *   "device": v6.9 on - each device's own GCR3 table with its own id (setup_gcr3_table,
  *     gcr3_info.domid) and domain_flush_pages_v2 per device (the model's driver.ts default).
  */
 export function v2DomainLayout(version: string): "domain" | "domain-gn" | "device" {
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
   const at = (minor: number) => v.major > 6 || (v.major === 6 && v.minor >= minor);
-  return at(9) ? "device" : at(7) ? "domain-gn" : "domain";
+  return at(9) ? "device" : at(8) ? "domain-gn" : "domain";
 }
 
 /**
@@ -111,8 +118,9 @@ export function v2DomainLayout(version: string): "domain" | "domain-gn" | "devic
  *     EVT_INT | PPR_INT | GALOG_INT, so amd_iommu_int_thread polls the log but never clears
  *     EventOverflow nor restarts the log: "logging of EVT/PPR/GA events will cease entirely" (the
  *     commit message), silently;
- *   "restart": that commit (mainline v5.17; stable 5.15.27 and 5.10.104 - the "[PATCH 5.10 030/105]"
- *     and 5.15.27-rc1 review rounds of 2022-03-07 - and 5.16.13 of the same round, assumed):
+ *   "restart": that commit (mainline v5.17; stable 5.15.27, 5.10.104 and 5.16.13 - the "[PATCH 5.10
+ *     030/105]", 5.15.27-rc1 and "[PATCH 5.16 000/186] 5.16.13-rc1" review rounds of 2022-03-07 each
+ *     list "iommu/amd: Recover from event log overflow"):
  *     MMIO_STATUS_EVT_OVERFLOW_INT_MASK joins AMD_IOMMU_INT_MASK (cleared W1C with the other bits at
  *     the loop's top), then pr_info_ratelimited("IOMMU event log overflow\n") and
  *     amd_iommu_restart_event_logging: iommu_feature_disable(CONTROL_EVT_LOG_EN), then enable;
@@ -125,10 +133,7 @@ export function eventOverflowHandling(version: string): "none" | "restart" | "re
   if (handlesPprOverflow(version)) return "restart-log";
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
   if (v.major > 5 || (v.major === 5 && v.minor >= 17)) return "restart";
-  const sub = /^\D*\d+\.\d+\.(\d+)/.exec(version);
-  const patch = sub ? Number(sub[1]) : 0;
-  const stable = v.major === 5 && ((v.minor === 16 && patch >= 13) || (v.minor === 15 && patch >= 27) || (v.minor === 10 && patch >= 104));
-  return stable ? "restart" : "none";
+  return hasStableBackport(version, [[5, 16, 13], [5, 15, 27], [5, 10, 104]]) ? "restart" : "none";
 }
 
 /**
@@ -148,7 +153,10 @@ export function logOverflowLine(log: "Event" | "PPR" | "GA", version: string): s
  *     stopped, silently: every later GA log entry is lost (no vCPU wake-up through the GA log);
  *   "restart-ga": that commit (applied for v6.4 - Joerg Roedel's IOMMU fixes pull, "Guest IRQ
  *     handling fixes and GALOG overflow fix" - and stable 6.3.7, in the "[PATCH 6.3 000/286]
- *     6.3.7-rc1 review" list; other stable backports were not verified and are treated as "none"):
+ *     6.3.7-rc1 review" list, and 6.1.33: Sasha Levin's pending-6.1 of 2023-06-06 has it, as
+ *     0ede40165339, after "Linux 6.1.32", and the linux-rolling-lts push of 2023-06-09 (then 6.1.y)
+ *     as 817ce9b1d27e; not 5.15 - its pending-5.15 of that day, after "Linux 5.15.115", took only
+ *     "Don't block updates to GATag if guest mode is on" - nor 5.4; a 6.2.y had ended by then):
  *     GALOG_OVERFLOW joins AMD_IOMMU_INT_MASK, the log is polled, then
  *     pr_info_ratelimited("IOMMU GA Log overflow\n") and amd_iommu_restart_ga_log: nothing while
  *     GALogRun is 1, else pr_info_ratelimited("IOMMU GA Log restarting\n") and the restart;
@@ -160,8 +168,7 @@ export function gaOverflowHandling(version: string): "none" | "restart-ga" | "re
   if (handlesPprOverflow(version)) return "restart-log";
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
   if (v.major > 6 || (v.major === 6 && v.minor >= 4)) return "restart-ga";
-  const sub = /^\D*\d+\.\d+\.(\d+)/.exec(version);
-  return v.major === 6 && v.minor === 3 && sub !== null && Number(sub[1]) >= 7 ? "restart-ga" : "none";
+  return hasStableBackport(version, [[6, 3, 7], [6, 1, 33]]) ? "restart-ga" : "none";
 }
 
 /** One event as iommu_print_event decodes it (EVENT_* shifts and masks, reference §4.1). */

@@ -369,7 +369,7 @@ export class AmdIommuDriver {
   private flushPagesV2(d: AmdDomain, address: bigint, size: bigint): void {
     if (this.v2Layout !== "device") {
       // v6.1-v6.8 __domain_flush_pages: one INVALIDATE_IOMMU_PAGES for the domain's own id (PDE set),
-      // GN with PASID 0 from v6.7, none before; ATS devices: device_flush_iotlb with the same GN.
+      // GN with PASID 0 in v6.8, none before; ATS devices: device_flush_iotlb with the same GN.
       const gn = this.v2Layout === "domain-gn";
       this.queue(gn ? invIommuPagesGn(d.did, address, size, 0) : invIommuPages(d.did, address, size));
       for (const devid of d.devids) {
@@ -538,7 +538,7 @@ export class AmdIommuDriver {
     }
     for (const devid of devids) this.flushDte(devid);
     // v6.1-v6.8 attach_device: amd_iommu_domain_flush_tlb_pde(domain) after do_attach - every page
-    // of the domain's id (with GN from v6.7, as its other flushes).
+    // of the domain's id (with GN in v6.8, as its other flushes).
     if (d.v2 && this.v2Layout !== "device") this.flushPages(d.did, 0n, 1n << 64n);
     // update_gcr3(dev_data, 0, pgd, true) -> dev_flush_pasid_all(dev_data, 0).
     for (const devid of gcr3Set) this.flushPasid(devid, this.gcr3.get(devid)!.domid, 0);

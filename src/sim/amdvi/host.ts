@@ -19,6 +19,7 @@ import { decodeEvent, eventOverflowHandling, gaOverflowHandling, v2DomainLayout,
 import { AMD_REGISTERS } from "./decode.js";
 import { ivrsDevices } from "./ivrs.js";
 import { AmdInterrupts } from "./irq.js";
+import { gaTagWakes } from "./avic.js";
 
 export interface AmdHostSnapshot extends HostIommuSnapshot {
   readonly model: "amd-vi";
@@ -77,7 +78,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     this.driver = new AmdIommuDriver(this.unit, mem, lastBdf, Math.min(3, maxLevels), maxLevels, ivrs, spec.amd?.intremap === false ? "off" : spec.amd?.ga === false ? "legacy" : "ga", pgtable === "v2" && hasPgtblV2(kernel) ? "v2" : "v1");
     // Linux 6.1-6.8 built a v2 DMA domain with one GCR3 table of its own (dmesg.ts v2DomainLayout).
     this.driver.v2Layout = v2DomainLayout(kernel);
-    this.interrupts = new AmdInterrupts(this.unit, this.driver, (log, ns, step) => this.serviceGaLog(log, ns, step));
+    this.interrupts = new AmdInterrupts(this.unit, this.driver, (log, ns, step) => this.serviceGaLog(log, ns, step), kernel);
     // ATS devices (host.iommu.ats): Linux enables ATS, so their DTEs get I and their unmaps INVALIDATE_IOTLB_PAGES.
     const ats = new Map<number, boolean>();
     for (const a of spec.amd?.ats ?? []) {
@@ -100,7 +101,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
       const drv = drivers.get(devid);
       return drv === undefined ? undefined : { driver: drv };
     };
-    this.iommu = new AmdViModel(this.unit, this.driver, mem, this.known);
+    this.iommu = new AmdViModel(this.unit, this.driver, mem, this.known, kernel);
     for (const d of pci) this.rids.set(d.key, (d.bdf.bus << 8) | (d.bdf.device << 3) | d.bdf.fn);
   }
 
@@ -288,11 +289,12 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
     const parts: string[] = [];
     if (entries.length > 0) {
       const nr = entries.filter((e) => e.type === GA_GUEST_NR);
-      const tags = [...new Set(nr.map((e) => `0x${e.tag.toString(16)}`))];
+      // avic_ga_log_notifier reads the VM and the vCPU from each tag in the kernel's layout (avic.ts).
+      const tags = [...new Set(nr.map((e) => e.tag >>> 0))].map((t) => `0x${t.toString(16)} (${gaTagWakes(this.kernel, t)})`);
       const other = entries.length - nr.length;
       parts.push(
         `GA log interrupt: iommu_poll_ga_log read ${entries.length === 1 ? "1 entry" : `${entries.length} entries`}` +
-          (nr.length > 0 ? `, GA_GUEST_NR GATag ${tags.join(", ")} handed to KVM's avic_ga_log_notifier (wakes the vCPU)` : "") +
+          (nr.length > 0 ? `, GA_GUEST_NR GATag ${tags.join(", ")} handed to KVM's avic_ga_log_notifier` : "") +
           (other > 0 ? `, ${other} of another type ignored (no line)` : ""),
       );
     }

@@ -12,6 +12,7 @@ import type { AmdViUnit } from "./unit.js";
 import { AmdFate } from "./unit.js";
 import { encodeIrte, IntrOutcome } from "./intremap.js";
 import { eventInfo, flagNames } from "./defs.js";
+import { avicGaTag, gaTagLayout, gaTagVcpuName } from "./avic.js";
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 const bdf = (devid: number) => `${(devid >> 8).toString(16).padStart(2, "0")}:${((devid >> 3) & 0x1f).toString(16).padStart(2, "0")}.${devid & 7}`;
@@ -22,6 +23,8 @@ export class AmdInterrupts implements HostInterruptRemap {
     private readonly driver: AmdIommuDriver,
     /** The GA log interrupt thread (AmdViHost.serviceGaLog): runs after a step's MSIs. */
     private readonly gaThread?: (log: KernelLog, ns: bigint, step: number) => string,
+    /** The host kernel (KVM's GATag layout: avic.ts). */
+    private readonly kernel = "",
   ) {}
 
   afterMsi(log: KernelLog, ns: bigint, step: number): string {
@@ -40,13 +43,16 @@ export class AmdInterrupts implements HostInterruptRemap {
     // GA Root Ptr = the vCPU's backing page, the guest's vector; amd_iommu_update_ga with the CPU the
     // vCPU is loaded on: IsRun = 1 and Destination = that CPU's APIC id (here the step's destination);
     // `running: false` is amd_iommu_update_ga for a vCPU put or blocked (IsRun = 0: the IOMMU writes
-    // a GA log entry for its interrupts). GATag is KVM's AVIC_GATAG(vm_id, vcpu): the step's ga-tag
-    // (KVM's ids and the tag's layout, which changed across KVM versions, are not modelled).
-    const vapic = e.posted === undefined ? undefined : { gaLogIntr: true, isRun: e.running ?? true, gaTag: (e.gaTag ?? 0) >>> 0, gaRootPtr: e.posted };
+    // a GA log entry for its interrupts). GATag is KVM's AVIC_GATAG(vm_id, vcpu) in the kernel's
+    // layout (avic.ts) when the step names the vCPU, else the step's ga-tag as written.
+    const tag = e.vcpu === undefined ? (e.gaTag ?? 0) >>> 0 : avicGaTag(this.kernel, e.vmId ?? 1, e.vcpu);
+    if (typeof tag === "string") return tag;
+    const vapic = e.posted === undefined ? undefined : { gaLogIntr: true, isRun: e.running ?? true, gaTag: tag, gaRootPtr: e.posted };
+    const tagged = e.vcpu === undefined ? "" : ` = AVIC_GATAG(vm_id ${e.vmId ?? 1}, ${gaTagVcpuName(gaTagLayout(this.kernel))} ${e.vcpu})`;
     const words: [bigint, bigint] = e.present ? encodeIrte({ remapEn: true, supIopf: e.suppressFaults, intType: 0, dm: false, guestMode: vapic !== undefined, destination: e.destination, vector: e.vector, ...(vapic !== undefined ? { vapic } : {}) }, ga) : [0n, 0n];
     const at = this.driver.writeIrte(rid, index, words, invalidate);
     if (at === undefined) return `device id ${bdf(rid)} has no interrupt remapping table (its DTE's IntTableRootPtr is not set: the device is not attached)`;
-    const what = !e.present ? "cleared (RemapEn = 0)" : vapic !== undefined ? `guest virtual APIC: vector ${hex(e.vector)} posted to the vAPIC backing page at ${hex(vapic.gaRootPtr)}, ${vapic.isRun ? `vCPU running on APIC ${e.destination} (GuestMode = 1, IsRun = 1, GALogIntr = 1)` : `vCPU not running (GuestMode = 1, IsRun = 0, GALogIntr = 1): its interrupts go to the GA log with GATag ${hex(vapic.gaTag)}`}` : `vector ${hex(e.vector)} -> APIC ${e.destination}${e.suppressFaults ? " (SupIOPF)" : ""}`;
+    const what = !e.present ? "cleared (RemapEn = 0)" : vapic !== undefined ? `guest virtual APIC: vector ${hex(e.vector)} posted to the vAPIC backing page at ${hex(vapic.gaRootPtr)}, ${vapic.isRun ? `vCPU running on APIC ${e.destination} (GuestMode = 1, IsRun = 1, GALogIntr = 1)` : `vCPU not running (GuestMode = 1, IsRun = 0, GALogIntr = 1): its interrupts go to the GA log with GATag ${hex(vapic.gaTag)}${tagged}`}` : `vector ${hex(e.vector)} -> APIC ${e.destination}${e.suppressFaults ? " (SupIOPF)" : ""}`;
     const size = ga ? "128-bit" : "32-bit";
     return { address: BigInt(at), value: words[0], summary: `${size} IRTE ${index} of devid ${bdf(rid)} at HPA ${hex(at)}: ${what}${invalidate ? "; INVALIDATE_INTERRUPT_TABLE issued" : "; no INVALIDATE_INTERRUPT_TABLE"}` };
   }

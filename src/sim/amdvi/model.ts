@@ -75,6 +75,7 @@ import { decodeEvent, renderEvent, type DeviceLookup } from "./dmesg.js";
 import { AmdKind, AmdStage, type AmdViUnit } from "./unit.js";
 import type { AmdIotlbEntry } from "./iotlb.js";
 import { decodeIrte } from "./intremap.js";
+import { gaTagFields } from "./avic.js";
 
 /** MAX_IRQS_PER_TABLE: Linux's per-device interrupt remapping tables hold 512 entries (DTE IntTabLen 9). */
 const IRQS_PER_TABLE = 512;
@@ -91,6 +92,8 @@ export class AmdViModel implements IommuUnit {
     private readonly mem: PhysicalMemory,
     /** Which device ids the kernel knows, with their bound driver (the IO_PAGE_FAULT line's prefix). */
     private readonly known: DeviceLookup = () => undefined,
+    /** The host kernel, when known: a GA log entry's tag is read in its KVM's GATag layout (avic.ts). */
+    private readonly kernel?: string,
   ) {}
 
   // ------------------------------------------------------------------ decoders
@@ -392,6 +395,7 @@ export class AmdViModel implements IommuUnit {
   private gaLogView(): UnitLogView {
     const u = this.unit;
     const mem = this.mem;
+    const kernel = this.kernel;
     const status = Number(u.readReg(MMIO_STATUS_OFFSET));
     return {
       id: "ga",
@@ -410,7 +414,10 @@ export class AmdViModel implements IommuUnit {
           const type = Number(raw >> 60n);
           const devid = Number((raw >> 32n) & 0xffffn);
           const name = type === GA_GUEST_NR ? "GA_GUEST_NR" : `type ${type}`;
-          out.push({ key: String(i), index: i, address: BigInt(at), raw: [raw], fields: gaLogFields(raw), summary: `${name} ${formatSid(devid)} GATag 0x${(raw & 0xffffffffn).toString(16)}`, pending: pending.has(at) });
+          // KVM's reading of the tag (avic_ga_log_notifier), in the host kernel's layout.
+          const tag = Number(raw & 0xffffffffn);
+          const kvm = kernel === undefined || type !== GA_GUEST_NR ? "" : ` (${gaTagFields(kernel, tag)})`;
+          out.push({ key: String(i), index: i, address: BigInt(at), raw: [raw], fields: gaLogFields(raw), summary: `${name} ${formatSid(devid)} GATag 0x${tag.toString(16)}${kvm}`, pending: pending.has(at) });
         }
         return out;
       },

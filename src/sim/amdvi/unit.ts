@@ -543,8 +543,8 @@ export class AmdViUnit implements DmaUnit {
         // GN = 1: the guest translations of that DomainID and PASID; GN = 0: its translations of
         // requests without PASID - the v1 entries and the guest entries a GIoV request made through
         // GCR3[0] (tagged PASID 0), not those of a request with a PASID. That reading is assumed (the
-        // spec's "PASID is ignored" for GN = 0); Linux 6.1-6.6 flushes its v2 DMA domains with GN = 0
-        // (dmesg.ts v2DomainLayout), from v6.7 with GN = 1 and PASID 0 - both drop those entries.
+        // spec's "PASID is ignored" for GN = 0); Linux 6.1-6.7 flushes its v2 DMA domains with GN = 0
+        // (dmesg.ts v2DomainLayout), in v6.8 with GN = 1 and PASID 0 - both drop those entries.
         const did = Number((lo >> 32n) & 0xffffn);
         const [first, last] = invalidationRange(hi);
         if ((hi & BigInt(CMD_INV_PAGES_GN)) !== 0n) this.guestIotlb.invalidate(did, first, last, Number(lo & 0xfffffn));
@@ -1347,7 +1347,12 @@ export class AmdViUnit implements DmaUnit {
     const hit = (inf & (fault ? CORE_AMD_IOTLB.infoHitFault : CORE_INFO.iotlbHit)) !== 0;
     this.guest = false;
     this.guestPasid = -1;
-    if (!this.inPageRequest) this.pageRequested = false;
+    // As translate()'s prologue: a request the burst answers raised no page request, so a lost one
+    // of an earlier request (pprLost) is not this one's.
+    if (!this.inPageRequest) {
+      this.pageRequested = false;
+      this.pprLost = false;
+    }
     this.trailGcr3Len = 0;
     this.code = 0;
     this.flags = write ? EVENT_FLAG_RW : 0;

@@ -24,6 +24,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
+import { hasStableBackport } from "../vtd/dmesg.js";
 import { decodeEvent, F_ACCESS, F_ADDR_SIZE, F_CD_FETCH, F_PERMISSION, F_STE_FETCH, F_TRANSLATION, F_VMS_FETCH, eventInfo } from "./spec.js";
 
 /** Format generations of the event message. */
@@ -41,11 +42,13 @@ export function smmuKernelEra(version: string): SmmuKernelEra | undefined {
 
 /**
  * Whether a kernel sets STE.S2S for stall_enabled masters and answers stage-2 stalls: v6.12 and
- * later (commit ce7cb08e22e0 "iommu/arm-smmu-v3: Match Stall behaviour for S2", v6.12-rc1; also in
- * 6.10.14 / 6.11.3 stable, not modelled). A text without a version: the current kernel.
+ * later (commit ce7cb08e22e0 "iommu/arm-smmu-v3: Match Stall behaviour for S2", v6.12-rc1), and the
+ * stable 6.10.14 and 6.11.3 (the linux-stable-rc 6.11.y push of 2024-10-08 carries it as
+ * 224eb2d12e37, the 6.10.y one of that day as a29f94ebac50: the "[PATCH 6.10 000/482] 6.10.14-rc1"
+ * review round). A text without a version: the current kernel.
  */
 export function smmuS2Stalls(version: string): boolean {
-  return kernelAtLeast(version, 6, 12);
+  return kernelAtLeast(version, 6, 12) || hasStableBackport(version, [[6, 10, 14], [6, 11, 3]]);
 }
 
 /** Whether the kernel of `version` is `major.minor` or later; a text without a version: the current kernel (true). */
@@ -60,12 +63,15 @@ export function kernelAtLeast(version: string, major: number, minor: number): bo
  * Whether the SVA mmu notifier replaces per-page TLBIs by one CMD_TLBI_NH_ASID from
  * CMDQ_MAX_TLBI_OPS pages on (arm-smmu-v3-sva.c, "Cloned from the MAX_TLBI_OPS in
  * arch/arm64/include/asm/tlbflush.h ... otherwise result in a soft lockup"): the fix "Fix soft
- * lockup triggered by arm_smmu_mm_invalidate_range" (Fixes: 51d113c3be09, Cc: stable), taken here
- * as v6.6, the release that also renamed the notifier to arm_smmu_mm_arch_invalidate_secondary_tlbs.
+ * lockup triggered by arm_smmu_mm_invalidate_range" (d5afb4b47e13, Fixes: 51d113c3be09, Cc: stable),
+ * v6.6 (merged with the arm-smmu fixes of the v6.6-rc cycle; the release that also renamed the
+ * notifier to arm_smmu_mm_arch_invalidate_secondary_tlbs), and backported ("[PATCH v2][6.5, 6.1,
+ * 5.15]", 2023-10-03) to 6.5.6, 6.1.56 and 5.15.134: the linux-6.5.y push of 2023-10-06 and the
+ * linux-stable-rc 6.1.y and 5.15.y pushes of 2023-10-04 (the 5.15.134-rc1 review round) carry it.
  * Older kernels (v5.11 on) send one CMD_TLBI_NH_VA per page whatever the size.
  */
 export function smmuSvaTlbiThreshold(version: string): boolean {
-  return kernelAtLeast(version, 6, 6);
+  return kernelAtLeast(version, 6, 6) || hasStableBackport(version, [[6, 5, 6], [6, 1, 56], [5, 15, 134]]);
 }
 
 /**
@@ -76,10 +82,16 @@ export function smmuSvaTlbiThreshold(version: string): boolean {
  *   kept ("(4) Quiesce the context without clearing the valid bit"); R stays 1, so the faults are
  *   recorded: F_TRANSLATION events printed by the evtq thread.
  * - "quiet-abort" (v6.8 - v6.9): the same with CD.S and CD.R cleared unless the SMMU forces stalls
- *   (ARM_SMMU_FEAT_STALL_FORCE): commit "iommu/arm-smmu-v3: disable stall for quiet_cd" (posted
- *   2023-12-06, "the kill may take a long time, about 10 seconds with numerous iopf interrupts"):
- *   the faults terminate without an event.
- * - "sva-cd" (v6.10 on, the SVA rework that put the mmu notifier in the smmu_domain):
+ *   (ARM_SMMU_FEAT_STALL_FORCE): b41932f54458 "iommu/arm-smmu-v3: disable stall for quiet_cd" (posted
+ *   2023-12-06, "the kill may take a long time, about 10 seconds with numerous iopf interrupts"),
+ *   in "IOMMU Updates for Linux v6.8" (the iommu pull of 2024-01-10: "SMMUv3: Disable stalling mode
+ *   for the "quiet" context descriptor"): the faults terminate without an event.
+ * - "sva-cd" (v6.10 on): 7b87c93c8b86 "iommu/arm-smmu-v3: Move the CD generation for SVA into a
+ *   function", merged in the v6.10 merge window (the mainline revlist has it next to "Merge tag
+ *   'clk-imx-6.10'"); that mm_release's loop over the domain's devices is from d38c28dbefee "Put the
+ *   SVA mmu notifier in the smmu_domain", v6.11 ("IOMMU Updates for Linux v6.11") - the CD written is
+ *   the same. That 7b87c93c8b86 itself moved the release path to arm_smmu_make_sva_cd(NULL) is read
+ *   from its title, not from its diff (not found in the sources searched):
  *   arm_smmu_make_sva_cd(&target, master, NULL, asid) writes a whole new CD: EPD0 and EPD1, V,
  *   IPS, AA64, R, A, ASET, the ASID, MAIR; T0SZ, TG0, the walk attributes and TTB0 zero ("If no MM
  *   is passed then this creates a SVA entry that faults everything"); S and R cleared unless

@@ -32,6 +32,17 @@ export function parseKernelVersion(version: string): KernelVersion | undefined {
   return { major: Number(m[1]), minor: m[2] === undefined ? 0 : Number(m[2]) };
 }
 
+/**
+ * Whether `version` is a stable release that has a backport: its major.minor is one of `backports`'
+ * [major, minor, first patch] and its patch level ("6.1.33", "6.1.33-generic") at least that patch.
+ */
+export function hasStableBackport(version: string, backports: readonly (readonly [number, number, number])[]): boolean {
+  const m = /(\d+)\.(\d+)\.(\d+)/.exec(version);
+  if (!m) return false;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return backports.some(([a, b, p]) => a === major && b === minor && patch >= p);
+}
+
 function atLeast(v: KernelVersion, major: number, minor: number): boolean {
   return v.major > major || (v.major === major && v.minor >= minor);
 }
