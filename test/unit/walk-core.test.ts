@@ -90,7 +90,7 @@ function verdict(u: AmdViUnit, code: number) {
 
 function cacheState(u: AmdViUnit) {
   const s = u.iotlb.snapshot();
-  return { tag: [...s.tag], words: [...s.words], victim: [...s.victim], counters: { ...u.counters }, events: u.pendingEvents().map((e) => e.words) };
+  return { slots: [...s.slots], victim: [...s.victim], counters: { ...u.counters }, events: u.pendingEvents().map((e) => e.words) };
 }
 
 /** IOVAs through the populated indices (sometimes an empty one, or bits beyond the Mode's range). */

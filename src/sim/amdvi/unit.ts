@@ -317,10 +317,8 @@ export class AmdViUnit implements DmaUnit {
     this.mem = mem;
     this.core = TableWalkCore.create(mem, AmdViUnit.burstBytes(opts.iotlbSets, opts.iotlbWays));
     // With the core, the IOTLB lives in the SRAM arena, where the core's bursts probe and fill it.
-    this.iotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays, this.core === null ? undefined : mem);
+    this.iotlb = this.core === null ? new AmdIotlb(opts.iotlbSets, opts.iotlbWays) : new AmdIotlb(opts.iotlbSets, opts.iotlbWays, mem, this.core);
     if (this.core !== null) {
-      const o = this.iotlb.offsets!;
-      this.core.configureAmdIotlb(o.tag, o.words, o.victim, opts.iotlbSets, opts.iotlbWays);
       this.burst = new DmaBurst(mem, RUN_BURST);
       this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
       this.faultList = new MemoryView(mem, Int32Array, mem.allocSram(RUN_BURST * CORE_AMD_IOTLB.faultBytes, 8), (RUN_BURST * CORE_AMD_IOTLB.faultBytes) / 4);
