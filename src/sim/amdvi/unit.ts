@@ -639,7 +639,8 @@ export class AmdViUnit implements DmaUnit {
     this.mem.write64(at, e0, e1 >>> 0);
     this.mem.write64(at + 8, addrLo >>> 0, addrHi >>> 0);
     this.regs.set(MMIO_EVT_TAIL_OFFSET, BigInt(next));
-    this.setStatus(STATUS_EVT_INT, true);
+    // (Already set after the first event until the driver clears it: no new Status then.)
+    if ((status & STATUS_EVT_INT) === 0) this.setStatus(STATUS_EVT_INT, true);
     this.counters.logged++;
     return AmdFate.Logged;
   }

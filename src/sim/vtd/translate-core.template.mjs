@@ -714,11 +714,42 @@ const AMD_TLB_SETUP = `(local.set $tlb (global.get $amdTlb))
 /** i32: the request ($iova, $write) is a write to the interrupt range, an interrupt, not DMA (AmdViUnit.translate: MSI_FIRST..MSI_LAST). */
 const amdInterruptWrite = `(i32.and (local.get $write) (i64.lt_u (i64.sub (local.get $iova) (i64.const ${hex(IW.first)})) (i64.const ${hex(IW.last - IW.first + 1)})))`;
 
+/** An IOTLB hit lacking the access's permission is an IO_PAGE_FAULT (PR | PE) at level 1, info bit infoHitFault in place of the hit bit, aux from the way: the unit's. */
+const AMD_HIT_FAULT = { flags: A.flagPr | A.flagPe, info: 1 | AI.infoHitFault };
+
+/**
+ * A permitted hit's result - page address from the way's lo word $lo and hi row (the way at $q),
+ * offset from $iova -, its info byte (level 1, hit) and aux byte (the way's). `resultAt`: i32 expr.
+ */
+const amdHitOut = (resultAt, four) => `(i32.store ${resultAt}
+            (i32.or (i32.and (local.get $lo) (i32.const ${hex(AI.pageLoMask)})) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+          (i32.store offset=4 ${resultAt} (i32.load ${amdAt(AI.rowHi, four)}))
+          (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
+          (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $lo))`;
+
+/**
+ * A fault of request $i: its event word (event code << ${A.codeShift} | flags with RW: event[1] 31:16, which
+ * the unit logs when it takes the result) and LAYOUT.faultHi as its result, its info and aux
+ * bytes, and its entry in the fault list ($faultList: the index, the event's address `addr`);
+ * $faults counts it. code, flags, info, aux: i32 exprs; addr i64. Uses $o.
+ */
+const amdFaultOut = (resultAt, code, flags, info, aux, addr) => `(i32.store ${resultAt} (i32.or (i32.shl ${code} (i32.const ${A.codeShift}))
+          (i32.or (i32.shl (local.get $write) (i32.const ${Math.log2(A.flagRw)})) ${flags})))
+        (i32.store offset=4 ${resultAt} (i32.const ${LAYOUT.faultHi}))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${info})
+        (i32.store8 (i32.add (local.get $aux) (local.get $i)) ${aux})
+        (local.set $o (i32.add (local.get $faultList) (i32.shl (local.get $faults) (i32.const ${Math.log2(AI.faultBytes)}))))
+        (i32.store (local.get $o) (local.get $i))
+        (i64.store offset=8 (local.get $o) ${addr})
+        (local.set $faults (i32.add (local.get $faults) (i32.const 1)))`;
+
 /**
  * How many IOTLB hits in a row $amdBurstTlb4 answers before it hands the stream back to
- * $amdHitRun4 (as VT-d's $burstTlb4 hands back at the fourth 4 KiB hit in a row).
+ * $amdHitRun4 at the next (VT-d's $burstTlb4 hands back at the fourth 4 KiB hit in a row). 0:
+ * at the first hit - $amdHitRun4 answers hits lacking the permission too, so $amdBurstTlb4
+ * walks the misses alone (docs/benchmarks-amd-smmu.md, 2026-12-06 issue 17 AMD-Vi section).
  */
-const AMD_HIT_RUN = 2;
+const AMD_HIT_RUN = 0;
 
 /**
  * AMD-Vi's translate step for a burst of $n requests of one device whose DTE the unit resolved
@@ -739,7 +770,7 @@ const AMD_HIT_RUN = 2;
  * misses in range) to block.misses, its faults to block.burstFaults (the fault list's length).
  * Specializations (`tlb`): "any" (any Mode, any IOTLB geometry, or none: $useTlb), "none" (no
  * IOTLB: `levels` unrolled), 4 (a 4-way IOTLB, `levels` unrolled; hands back to $amdHitRun4 - returns
- * the request's index - at the ${AMD_HIT_RUN + 1}th permitted hit in a row).
+ * the request's index - at a hit after ${AMD_HIT_RUN} hits in a row).
  */
 function amdBurstFunc(name, levels, tlb) {
   const resultAt = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
@@ -757,31 +788,24 @@ function amdBurstFunc(name, levels, tlb) {
             ${tlb === "any" ? "(br_if $miss (i32.eqz (local.get $useTlb)))" : ""}
             ${probe}
             (br_if $miss (i32.eqz (local.get $m))))
-          ;; A hit: the way's lo word (page address low | aux byte).
-          (local.set $q ${amdWayOf})
-          (local.set $lo (i32.load ${amdAt(AI.rowLo, four)}))
-          ;; A hit lacking the access's permission faults (PR | PE) at level 1: the unit's.
-          (if ${amdLacks("$lo")}
-            (then
-              (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-              (local.set $flags (i32.const ${hex(A.flagPr | A.flagPe)}))
-              (local.set $infoF (i32.const ${1 | AI.infoHitFault}))
-              (local.set $auxF (i32.and (local.get $lo) (i32.const ${AI.auxMask})))
-              ${four ? "(local.set $hitRun (i32.const 0))" : ""}
-              (br $fault)))${
-                four
-                  ? `
-          ;; The ${AMD_HIT_RUN + 1}th permitted hit in a row: back to $amdHitRun4, whose loop answers runs of hits.
+          ;; A hit: the way's lo word (page address low | aux byte).${
+            four
+              ? `
+          ;; A hit after ${AMD_HIT_RUN} hits in a row: back to $amdHitRun4, whose loop answers runs of hits.
           (br_if $exit (i32.ge_u (local.get $hitRun) (i32.const ${AMD_HIT_RUN})))
           (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))`
-                  : ""
-              }
+              : ""
+          }
+          (local.set $q ${amdWayOf})
+          (local.set $lo (i32.load ${amdAt(AI.rowLo, four)}))
           (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-          (i32.store ${resultAt}
-            (i32.or (i32.and (local.get $lo) (i32.const ${hex(AI.pageLoMask)})) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
-          (i32.store offset=4 ${resultAt} (i32.load ${amdAt(AI.rowHi, four)}))
-          (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
-          (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $lo))
+          (if ${amdLacks("$lo")}
+            (then
+              (local.set $flags (i32.const ${hex(AMD_HIT_FAULT.flags)}))
+              (local.set $infoF (i32.const ${hex(AMD_HIT_FAULT.info)}))
+              (local.set $auxF (i32.and (local.get $lo) (i32.const ${AI.auxMask})))
+              (br $fault)))
+          ${amdHitOut(resultAt, four)}
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br $next)`;
   const fill = amdFill(
@@ -837,17 +861,9 @@ function amdBurstFunc(name, levels, tlb) {
         ${amdBurstWalk(levels)})
         ;; A fault: its event word as the result (the unit logs the event when it takes it), and in
         ;; the fault list its index and the event's address (the IOVA; an unreadable entry's own).
-        (i32.store ${resultAt} (i32.or (i32.shl (local.get $code) (i32.const ${A.codeShift}))
-          (i32.or (i32.shl (local.get $write) (i32.const ${Math.log2(A.flagRw)})) (local.get $flags))))
-        (i32.store offset=4 ${resultAt} (i32.const ${LAYOUT.faultHi}))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $infoF))
-        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $auxF))
-        (local.set $o (i32.add (local.get $faultList) (i32.shl (local.get $faults) (i32.const ${Math.log2(AI.faultBytes)}))))
-        (i32.store (local.get $o) (local.get $i))
-        (i64.store offset=8 (local.get $o)
-          (select (local.get $evtAddr) (local.get $iova) (i32.eq (local.get $code) (i32.const ${A.pageTabHardwareError}))))
+        ${amdFaultOut(resultAt, "(local.get $code)", "(local.get $flags)", "(local.get $infoF)", "(local.get $auxF)",
+          `(select (local.get $evtAddr) (local.get $iova) (i32.eq (local.get $code) (i32.const ${A.pageTabHardwareError})))`)}
         (local.set $code (i32.const ${A.ioPageFault}))
-        (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next))
         ;; The leaf: page base from the entry, offset from the IOVA (AmdViUnit.leaf).
@@ -869,20 +885,23 @@ function amdBurstFunc(name, levels, tlb) {
 }
 
 /**
- * Answers requests $i, $i + 1, ... while the 4-way IOTLB answers them with their permission
- * (tag $tags in every lane, as in amdBurstFunc); returns the index of the first it does not -
- * a miss, a hit lacking the permission, a write to the interrupt range - ($n when it answered
- * all): their results and aux bytes written (the caller writes their info bytes and counts
- * them as hits). The probe and the result are amdBurstFunc's, with no more values live than
- * those (VT-d's $hitRun4).
+ * Answers requests $i, $i + 1, ... while the 4-way IOTLB answers them (tag $tags in every lane,
+ * as in amdBurstFunc) - a permitted hit with its address, a hit lacking the permission with its
+ * fault (AMD_HIT_FAULT; in the fault list, block.burstFaults its length) -; returns the index of
+ * the first it does not - a miss, a write to the interrupt range - ($n when it answered all): the
+ * caller counts them as hits. The probe and the results are amdBurstFunc's, with no more values
+ * live than those (VT-d's $hitRun4).
  */
 function amdHitRunFunc() {
+  const out = "(local.get $out)";
   return `
-  (func $amdHitRun4 (param $tags v128) (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (param $aux i32) (result i32)
-    (local $tlb i32) (local $setMask i32) (local $base i32) (local $m i32) (local $q i32)
+  (func $amdHitRun4 (param $tags v128) (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32)
+    (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
+    (local $tlb i32) (local $setMask i32) (local $base i32) (local $m i32) (local $q i32) (local $o i32) (local $faults i32)
     (local $iova i64) (local $write i32) (local $vpnLo i32) (local $lo i32) (local $out i32)
     (local.set $tlb (global.get $amdTlb))
     (local.set $setMask (global.get $amdSetMask))
+    (local.set $faults (i32.load offset=${B.burstFaults} (global.get $blk)))
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
@@ -895,14 +914,15 @@ function amdHitRunFunc() {
         (br_if $exit (i32.eqz (local.get $m)))
         (local.set $q ${amdWayOf})
         (local.set $lo (i32.load ${amdAt(AI.rowLo, true)}))
-        (br_if $exit ${amdLacks("$lo")})
         (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
-        (i32.store (local.get $out)
-          (i32.or (i32.and (local.get $lo) (i32.const ${hex(AI.pageLoMask)})) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
-        (i32.store offset=4 (local.get $out) (i32.load ${amdAt(AI.rowHi, true)}))
-        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $lo))
+        (if ${amdLacks("$lo")}
+          (then
+            ${amdFaultOut(out, `(i32.const ${A.ioPageFault})`, `(i32.const ${hex(AMD_HIT_FAULT.flags)})`, `(i32.const ${hex(AMD_HIT_FAULT.info)})`, "(local.get $lo)", "(local.get $iova)")})
+          (else
+            ${amdHitOut(out, true)}))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
+    (i32.store offset=${B.burstFaults} (global.get $blk) (local.get $faults))
     (local.get $i))
 ${AMD_UNROLLED.map(amdProbeFunc).join("\n")}`;
 }
@@ -910,15 +930,15 @@ ${AMD_UNROLLED.map(amdProbeFunc).join("\n")}`;
 /** Mode L with a 4-way IOTLB: $amdHitRun4 and $amdBurstTlbL in turn. */
 function amdProbeFunc(L) {
   return `
-  ;; Mode ${L} with a 4-way IOTLB: runs of permitted hits by $amdHitRun4 (info bytes filled after,
-  ;; hits counted), the rest by $amdBurstTlb${L} until its next run of hits. Returns as amdBurstFunc.
+  ;; Mode ${L} with a 4-way IOTLB: runs of hits by $amdHitRun4 (counted here), the rest by
+  ;; $amdBurstTlb${L} until its next run of hits. Returns as amdBurstFunc.
   (func $amdProbe${L} (param $did i32) (param $root i64) (param $perm i32) (param $evtOff i64) (param $evtBytes i64)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
     (local $i i32) (local $j i32) (local $tags v128)
     (local.set $tags (i32x4.splat (i32.add (local.get $did) (i32.const 1))))
     (loop $next
-      (local.set $j (call $amdHitRun4 (local.get $tags) (local.get $reqs) (local.get $writes) (local.get $i) (local.get $n) (local.get $results) (local.get $aux)))
-      (memory.fill (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
+      (local.set $j (call $amdHitRun4 (local.get $tags) (local.get $reqs) (local.get $writes) (local.get $i) (local.get $n)
+        (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))
       (i32.store offset=${B.hits} (global.get $blk) (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
       (if (i32.ge_u (local.get $j) (local.get $n)) (then (return (local.get $j))))
       (local.set $i (call $amdBurstTlb${L} (local.get $did) (local.get $root) (i32.const ${L}) (local.get $perm) (i32.const 1) (local.get $evtOff) (local.get $evtBytes)
