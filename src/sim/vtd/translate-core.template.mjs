@@ -745,11 +745,14 @@ const amdFaultOut = (resultAt, code, flags, info, aux, addr) => `(i32.store ${re
 
 /**
  * How many IOTLB hits in a row $amdBurstTlb4 answers before it hands the stream back to
- * $amdHitRun4 at the next (VT-d's $burstTlb4 hands back at the fourth 4 KiB hit in a row). 0:
- * at the first hit - $amdHitRun4 answers hits lacking the permission too, so $amdBurstTlb4
- * walks the misses alone (docs/benchmarks-amd-smmu.md, 2026-12-06 issue 17 AMD-Vi section).
+ * $amdHitRun4 at the next, as VT-d's $burstTlb4 hands back at the fourth 4 KiB hit in a row.
+ * Measured (callgrind, docs/benchmarks-amd-smmu.md): 0 and 3 the same for W2 (95 % hits), 3
+ * about 40 instructions a request fewer for W3 (35 % hits among walks: fewer switches).
  */
-const AMD_HIT_RUN = 0;
+const AMD_HIT_RUN = 3;
+
+/** Requests per group of reads ahead (prefetchWalks) in $amdBurstWalk4 (W1: every request walks), VT-d's PREFETCH_WALK. */
+const AMD_PREFETCH_WALK = 16;
 
 /**
  * AMD-Vi's translate step for a burst of $n requests of one device whose DTE the unit resolved
@@ -772,7 +775,7 @@ const AMD_HIT_RUN = 0;
  * IOTLB: `levels` unrolled), 4 (a 4-way IOTLB, `levels` unrolled; hands back to $amdHitRun4 - returns
  * the request's index - at a hit after ${AMD_HIT_RUN} hits in a row).
  */
-function amdBurstFunc(name, levels, tlb) {
+function amdBurstFunc(name, levels, tlb, ahead = 0) {
   const resultAt = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
   const four = tlb === 4;
   const probe = four
@@ -824,6 +827,7 @@ function amdBurstFunc(name, levels, tlb) {
     (local $iova i64) (local $write i32) (local $vpnLo i32) (local $vpnHi i32) (local $o i32) (local $out i64) (local $shift i32) (local $hits i32) (local $tagV i32)
     (local $range i64) (local $p i32) (local $r i32) (local $table i64) (local $next i32) (local $addr i64) (local $lvl i32)
     (local $flags i32) (local $infoF i32) (local $auxF i32) (local $faults i32) (local $outOfRange i32)
+    ${ahead ? `${PF_LOCALS} (local $addrMask i64)` : ""}
     ${FORMAT_SETUP}
     ${AMD_TLB_SETUP}
     (local.set $start (local.get $i))
@@ -834,11 +838,19 @@ function amdBurstFunc(name, levels, tlb) {
     ;; The IOVA bits a Mode below 6 does not reach (bits 12 + 9 Mode up) must be zero; Mode 6 reaches all.
     (local.set $range ${levels === 0 ? `(select (i64.const 0)
       (i64.shl (i64.const -1) (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (local.get $mode)))))
-      (i32.ge_u (local.get $mode) (i32.const 6)))` : levels >= 6 ? "(i64.const 0)" : `(i64.const ${hex(2n ** 64n - 2n ** BigInt(12 + 9 * levels))})`})
+      (i32.ge_u (local.get $mode) (i32.const 6)))` : levels >= 6 ? "(i64.const 0)" : `(i64.const ${hex(2n ** 64n - 2n ** BigInt(12 + 9 * levels))})`})${
+      ahead
+        ? `
+    ;; The reads ahead of later requests' walks (prefetchWalks: a v1 table's index bits are VT-d's, the next table's address bits 51:12).
+    (local.set $addrMask (i64.const ${ADDR_51_12}))
+    ${prefetchEntry(levels, ahead)}`
+        : ""
+    }
     (block $stop
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        ${prefetchStep(levels, ahead)}
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
         (br_if $stop ${amdInterruptWrite})
@@ -877,6 +889,7 @@ function amdBurstFunc(name, levels, tlb) {
         ${tlb === "any" ? `(if (local.get $useTlb) (then ${fill}))` : fill}`}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
+    ${ahead ? "(global.set $sink (local.get $sink))" : ""}
     ${counters}
     (return (local.get $i)))
     ;; Stopped at request $i (handed back).
@@ -927,22 +940,29 @@ function amdHitRunFunc() {
 ${AMD_UNROLLED.map(amdProbeFunc).join("\n")}`;
 }
 
-/** Mode L with a 4-way IOTLB: $amdHitRun4 and $amdBurstTlbL in turn. */
+/** Mode L with a 4-way IOTLB: $amdHitRun4 and $amdBurstTlbL (or its read-ahead twin) in turn. */
 function amdProbeFunc(L) {
+  const args = `(local.get $did) (local.get $root) (i32.const ${L}) (local.get $perm) (i32.const 1) (local.get $evtOff) (local.get $evtBytes)
+            (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)`;
   return `
   ;; Mode ${L} with a 4-way IOTLB: runs of hits by $amdHitRun4 (counted here), the rest by
   ;; $amdBurstTlb${L} until its next run of hits. Returns as amdBurstFunc.
   (func $amdProbe${L} (param $did i32) (param $root i64) (param $perm i32) (param $evtOff i64) (param $evtBytes i64)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
-    (local $i i32) (local $j i32) (local $tags v128)
+    (local $i i32) (local $j i32) (local $tags v128) (local $m i32) (local $ahead i32)
     (local.set $tags (i32x4.splat (i32.add (local.get $did) (i32.const 1))))
     (loop $next
       (local.set $j (call $amdHitRun4 (local.get $tags) (local.get $reqs) (local.get $writes) (local.get $i) (local.get $n)
         (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))
       (i32.store offset=${B.hits} (global.get $blk) (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
       (if (i32.ge_u (local.get $j) (local.get $n)) (then (return (local.get $j))))
-      (local.set $i (call $amdBurstTlb${L} (local.get $did) (local.get $root) (i32.const ${L}) (local.get $perm) (i32.const 1) (local.get $evtOff) (local.get $evtBytes)
-        (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))
+      ;; With the reads ahead when the call before walked ${TLB_PREFETCH_AFTER} misses or more (VT-d's rule: see PREFETCH_TLB).
+      (local.set $m (i32.load offset=${B.misses} (global.get $blk)))
+      (local.set $i
+        (if (result i32) (local.get $ahead)
+          (then (call $amdBurstTlb${L}Ahead ${args}))
+          (else (call $amdBurstTlb${L} ${args}))))
+      (local.set $ahead (i32.ge_u (i32.sub (i32.load offset=${B.misses} (global.get $blk)) (local.get $m)) (i32.const ${TLB_PREFETCH_AFTER})))
       (if (i32.lt_s (local.get $i) (i32.const 0)) (then (return (i32.sub (i32.const -1) (local.get $i)))))
       (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
     (local.get $i))`;
@@ -1061,7 +1081,7 @@ function amdBurstFuncs() {
     ${amdFill(false, "(local.get $tag)", "(local.get $vpnLo)", "(local.get $vpnHi)", amdLoWord("(local.get $hpaLo)", "(local.get $perm)", "(local.get $shift)"), "(local.get $hpaHi)")}
     (i32.add (i32.mul (local.get $set) (local.get $ways)) (local.get $w)))
 ${amdBurstFunc("$amdBurstAny", 0, "any")}
-${AMD_UNROLLED.map((L) => `${amdBurstFunc(`$amdBurstWalk${L}`, L, "none")}\n${amdBurstFunc(`$amdBurstTlb${L}`, L, 4)}`).join("\n")}
+${AMD_UNROLLED.map((L) => `${amdBurstFunc(`$amdBurstWalk${L}`, L, "none", AMD_PREFETCH_WALK)}\n${amdBurstFunc(`$amdBurstTlb${L}`, L, 4)}\n${amdBurstFunc(`$amdBurstTlb${L}Ahead`, L, 4, PREFETCH_TLB)}`).join("\n")}
 ${amdHitRunFunc()}
 
   ;; $evt, $evtBytes: the event log (its address and size; 0 bytes: none).
