@@ -16,7 +16,9 @@ import { CORE_AMD_V1, CORE_ARM_TLB, CORE_BLOCK } from "./vtd/translateCoreLayout
 interface WalkCoreExports {
   configure(blk: number, poolHpa: number, poolOff: number, poolBytesAt: number, addrMaskHi: number, largeOk: number, tlb: number, victim: number, sets: number, ways: number, vet: number): void;
   amdV1Walk(root: number, mode: number, iovaHi: number, iovaLo: number, perm: number, write: number): number;
-  configureAmdIotlb(tag: number, words: number, victim: number, sets: number, ways: number): void;
+  configureAmdIotlb(tlb: number, victim: number, sets: number, ways: number): void;
+  amdIotlbMatch(tag: number, vpnLo: number, vpnHi: number): number;
+  amdIotlbFill(tag: number, vpnLo: number, vpnHi: number, hpaLo: number, hpaHi: number, perm: number, pageShift: number): number;
   amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, evt: number, evtBytes: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number, faultList: number): number;
   configureDram(dramBytes: number): void;
   armWalk(ttb: number, startLevel: number, outputBits: number, s2: number, afOff: number, priv: number, exec: number, iaHi: number, iaLo: number, write: number): number;
@@ -85,9 +87,19 @@ export class TableWalkCore {
     return this.core.armWalk(ttb, startLevel, outputBits, s2 ? 1 : 0, afOff ? 1 : 0, privileged ? 1 : 0, exec ? 1 : 0, iaHi, iaLo, write ? 1 : 0);
   }
 
-  /** The AMD-Vi IOTLB arrays $amdBurst probes and fills (byte offsets in the memory; amdvi/iotlb.ts). */
-  configureAmdIotlb(tag: number, words: number, victim: number, sets: number, ways: number): void {
-    this.core.configureAmdIotlb(tag, words, victim, sets, ways);
+  /** The AMD-Vi IOTLB the core's bursts, amdIotlbMatch and amdIotlbFill probe and fill (byte offsets of its sets and victim bytes in the memory; amdvi/iotlb.ts). */
+  configureAmdIotlb(tlb: number, victim: number, sets: number, ways: number): void {
+    this.core.configureAmdIotlb(tlb, victim, sets, ways);
+  }
+
+  /** The ways of the AMD-Vi IOTLB set of frame (vpnLo, vpnHi) whose tag is `tag` and frame that one: bit w for way w. */
+  amdIotlbMatch(tag: number, vpnLo: number, vpnHi: number): number {
+    return this.core.amdIotlbMatch(tag, vpnLo, vpnHi);
+  }
+
+  /** The AMD-Vi IOTLB's FIFO fill of frame (vpnLo, vpnHi) with `tag`: the way it took (set x ways + way). */
+  amdIotlbFill(tag: number, vpnLo: number, vpnHi: number, hpaLo: number, hpaHi: number, perm: number, pageShift: number): number {
+    return this.core.amdIotlbFill(tag, vpnLo, vpnHi, hpaLo, hpaHi, perm, pageShift);
   }
 
   /**

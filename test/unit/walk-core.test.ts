@@ -97,7 +97,7 @@ function afterLostPageRequest(...units: AmdViUnit[]): void {
 
 function cacheState(u: AmdViUnit) {
   const s = u.iotlb.snapshot();
-  return { tag: [...s.tag], words: [...s.words], victim: [...s.victim], counters: { ...u.counters }, events: u.pendingEvents().map((e) => e.words) };
+  return { slots: [...s.slots], victim: [...s.victim], counters: { ...u.counters }, events: u.pendingEvents().map((e) => e.words) };
 }
 
 /** IOVAs through the populated indices (sometimes an empty one, or bits beyond the Mode's range). */
@@ -117,12 +117,12 @@ function iovaOf(r: () => number, mode: number): [number, number] {
  * (each burst and each translate() starting after a request that lost its page request).
  * Returns how many the bursts answered.
  */
-function burstsAgainstTranslate(ts: AmdViUnit, core: AmdViUnit, r: () => number, mode: number, n: number): number {
+function burstsAgainstTranslate(ts: AmdViUnit, core: AmdViUnit, r: () => number, mode: number, n: number, repeat = 0.3): number {
   const burst = core.burst!;
   const reqs: [number, number, boolean][] = [];
   for (let i = 0; i < n; i++) {
     // Repeat some requests so that the IOTLB answers them.
-    const [hi, lo] = i > 0 && r() < 0.3 ? reqs[Math.floor(r() * i)]!.slice(0, 2) as [number, number] : r() < 0.02 ? [0, 0xfee00000 + Math.floor(r() * 0x100000)] : iovaOf(r, mode);
+    const [hi, lo] = i > 0 && r() < repeat ? reqs[Math.floor(r() * i)]!.slice(0, 2) as [number, number] : r() < 0.02 ? [0, 0xfee00000 + Math.floor(r() * 0x100000)] : iovaOf(r, mode);
     reqs.push([hi, lo, r() < 0.5]);
   }
   reqs.forEach(([hi, lo, w], i) => {
@@ -241,6 +241,27 @@ describe("AMD-Vi translate core vs the unit's TypeScript walk", () => {
         return answered >= 0;
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("Mode 4 with a 4-way IOTLB: runs of hits, hits lacking the permission, misses and interrupt writes interleaved, as translate() answers them", () => {
+    // The specializations of that configuration ($amdHitRun4 for runs of hits, $amdBurstTlb4 for
+    // the rest, switching at every hit or miss), with streams that mostly repeat earlier requests.
+    fc.assert(
+      fc.property(fc.integer(), fc.integer({ min: 1, max: 400 }), fc.constantFrom(0.5, 0.8, 0.95), fc.constantFrom(1, 4, 64), (seed, n, repeat, sets) => {
+        const r = prng(seed);
+        const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
+        const root = buildTables(mem, r, 4);
+        const ts = unitOver(mem, root, 4, sets, 4);
+        const core = unitOver(mem, root, 4, sets, 4);
+        ts.recordTrail = true;
+        ts.translate(SID, 0, 0, false);
+        core.translate(SID, 0, 0, false);
+        burstsAgainstTranslate(ts, core, r, 4, n, repeat);
+        expect(cacheState(core)).toEqual(cacheState(ts));
+        expect(core.iotlb.entries()).toEqual(ts.iotlb.entries());
+      }),
+      { numRuns: 200 },
     );
   });
 

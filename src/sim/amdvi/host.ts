@@ -317,7 +317,7 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   snapshot(prevSnap: HostIommuSnapshot | undefined, share: Share): { snap: HostIommuSnapshot; bytes: number } {
     const prev = prevSnap as AmdHostSnapshot | undefined;
     const unit = this.unit.snapshot();
-    unit.iotlb = { tag: share(prev?.unit.iotlb.tag, unit.iotlb.tag, 4), words: share(prev?.unit.iotlb.words, unit.iotlb.words, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1) };
+    unit.iotlb = { slots: share(prev?.unit.iotlb.slots, unit.iotlb.slots, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1) };
     const driver = this.driver.snapshot();
     const bytes = unit.regs.length * 16 + unit.dtc.length * 48 + driver.domains.length * 48 + driver.irt.length * 16;
     const snap: AmdHostSnapshot = { model: "amd-vi", unit, driver, ratelimits: [...this.ratelimits].map(([k, r]) => [k, r.snapshot()]), overflowLimit: this.overflowLimit.snapshot(), gaLimits: [this.gaOverflowLimit.snapshot(), this.gaRestartLimit.snapshot()] };

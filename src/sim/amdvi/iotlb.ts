@@ -3,7 +3,13 @@
  * names), one entry per 4 KiB request page - QEMU's AMD IOMMU keys its IOTLB by the 4 KiB frame
  * number too (hw/i386/amd_iommu.c amdvi_iotlb_lookup: key = addr >> AMDVI_PAGE_SHIFT_4K), and
  * keeps the leaf's page size with the entry. Set-associative (`sets` x `ways`, FIFO victim per set)
- * in typed arrays: lookups and fills allocate nothing. The device IOTLB of ATS devices is one too
+ * in a memory's SRAM arena, laid out for the translate core (LAYOUT.amdIotlb: a set's tags, frame
+ * numbers and page addresses each side by side, one 128-bit compare per field for 4 ways). The
+ * rules of a lookup and a fill are the core's alone: this class calls its amdIotlbMatch and
+ * amdIotlbFill (the same generators as the bursts' probes and fills), the unit's IOTLB through
+ * the unit's core, any other (a device IOTLB, a unit without a core) through a core of its own
+ * over a small memory of its own. It lists, invalidates, snapshots and restores the ways.
+ * Lookups and fills allocate nothing. The device IOTLB of ATS devices is one too
  * (tag: device id), whose entries also carry the PASID of the translation request (-1: none), as
  * a PCIe ATC tags them; the unit's own IOTLB always fills -1.
  *
@@ -15,7 +21,8 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { MemoryView, type PhysicalMemory } from "../memory.js";
+import { MemoryView, PhysicalMemory } from "../memory.js";
+import { TableWalkCore } from "../walkCore.js";
 import { CORE_AMD_IOTLB } from "../vtd/translateCoreLayout.js";
 
 export interface AmdIotlbEntry {
@@ -33,26 +40,27 @@ export interface AmdIotlbEntry {
 }
 
 export interface AmdIotlbSnapshot {
-  tag: Int32Array;
-  words: Int32Array;
+  /** The sets as the core lays them out (CORE_AMD_IOTLB: rows of `ways` i32 per set). */
+  slots: Int32Array;
   victim: Uint8Array;
-  /** Per way: the PASID (-1: none); absent in snapshots from before PASID-tagged entries. */
+  /** Per way (set x ways + way): the PASID (-1: none); absent in snapshots from before PASID-tagged entries. */
   pasid?: Int32Array;
 }
 
-/**
- * Fields per way in `words`: vpn low, vpn high, hpa page low, hpa page high, perm | pageShift << 8
- * (the translate core's layout, CORE_AMD_IOTLB: $amdBurst probes and fills these arrays).
- */
-const W = CORE_AMD_IOTLB.words;
-if (CORE_AMD_IOTLB.vpnLo !== 0 || CORE_AMD_IOTLB.vpnHi !== 1 || CORE_AMD_IOTLB.hpaLo !== 2 || CORE_AMD_IOTLB.hpaHi !== 3 || CORE_AMD_IOTLB.permShift !== 4) {
-  throw new Error("amdvi/iotlb.ts reads a way's words in the order vpn low, vpn high, hpa low, hpa high, perm | pageShift << 8");
-}
+const ROWS = CORE_AMD_IOTLB.rows;
+const { rowTag: TAG, rowVpnLo: VPN_LO, rowVpnHi: VPN_HI, rowLo: LO, rowHi: HI } = CORE_AMD_IOTLB;
+const AUX_SHIFT = CORE_AMD_IOTLB.auxShiftShift;
 
 /** Tag offset of the guest (v2) entries in a shared IOTLB: above every did + 1 (DomainIDs are 16 bits). */
 const GUEST_TAG = 0x20000;
 /** Tags one view owns: tagBase + 1 .. tagBase + 0x10000. */
 const DID_TAGS = 0x10000;
+
+/** The core's IOTLB exports (TableWalkCore). */
+type AmdIotlbCore = Pick<TableWalkCore, "configureAmdIotlb" | "amdIotlbMatch" | "amdIotlbFill">;
+
+/** Index of the lowest set bit of a non-zero 32-bit mask. */
+const lowestBit = (m: number) => 31 - Math.clz32(m & -m);
 
 export class AmdIotlb {
   readonly sets: number;
@@ -60,30 +68,17 @@ export class AmdIotlb {
   /** Added to did + 1 in this view's tags (0, or GUEST_TAG for the guest view of a unit's IOTLB). */
   private tagBase = 0;
   /**
-   * The entries of this view carry no PASID (an IOTLB the translate core fills: the core writes no
-   * PASID, so a way it took over from a guest entry keeps a stale one, which this view ignores).
+   * The entries of this view carry no PASID (an IOTLB the translate core's bursts fill: they write
+   * no PASID, so a way they took over from a guest entry keeps a stale one, which this view ignores).
    */
   private noPasid = false;
-  private readonly tagIn: MemoryView<Int32Array> | Int32Array;
-  private readonly wordsIn: MemoryView<Int32Array> | Int32Array;
-  private readonly victimIn: MemoryView<Uint8Array> | Uint8Array;
-  /** Per way: did + 1 (0 = invalid). */
-  get tag(): Int32Array {
-    const t = this.tagIn;
-    return t instanceof Int32Array ? t : t.get();
-  }
-  get words(): Int32Array {
-    const t = this.wordsIn;
-    return t instanceof Int32Array ? t : t.get();
-  }
-  get victim(): Uint8Array {
-    const t = this.victimIn;
-    return t instanceof Uint8Array ? t : t.get();
-  }
+  private readonly slotsIn: MemoryView<Int32Array>;
+  private readonly victimIn: MemoryView<Uint8Array>;
+  private readonly core: AmdIotlbCore;
   /**
    * Per way: the PASID of the entry's request, -1 without (a device IOTLB's PASID-tagged entries).
-   * Not in the SRAM arena: the translate core does not tag by PASID, so an IOTLB the core fills
-   * (the unit's own, which caches no PASID translation) only ever holds -1 here (fill() checks).
+   * Not in the SRAM arena: the translate core does not tag by PASID, so an IOTLB the core's bursts
+   * fill (the unit's own, which caches no PASID translation) only ever holds -1 here (fill() checks).
    */
   readonly pasid: Int32Array;
   // ---- results of the last hit
@@ -94,27 +89,29 @@ export class AmdIotlb {
 
   /** Bytes of a memory's SRAM arena an IOTLB of this geometry takes (alignment included). */
   static arenaBytes(sets: number, ways: number): number {
-    return sets * ways * 4 * (1 + W) + sets + 3 * 64;
+    return sets * ways * 4 * ROWS + sets + 2 * 64;
   }
 
   /**
-   * With `mem`, the arrays live in its SRAM arena, where the translate core's AMD-Vi burst
-   * ($amdBurst) probes and fills them; otherwise they are the IOTLB's own.
+   * With `mem`, the ways live in its SRAM arena and are probed and filled by `core` (the unit's
+   * translate core over `mem`, whose bursts probe and fill them too) or by a core of their own
+   * over `mem`; without (or without room for a core in `mem`'s arena), in a small memory of their
+   * own with a core of their own.
    */
-  constructor(sets: number, ways: number, mem?: PhysicalMemory) {
+  constructor(sets: number, ways: number, mem?: PhysicalMemory, core?: TableWalkCore) {
     this.sets = sets;
     this.ways = ways;
-    if (mem === undefined) {
-      this.tagIn = new Int32Array(sets * ways);
-      this.wordsIn = new Int32Array(sets * ways * W);
-      this.victimIn = new Uint8Array(sets);
-    } else {
-      this.tagIn = new MemoryView(mem, Int32Array, mem.allocSram(sets * ways * 4), sets * ways);
-      this.wordsIn = new MemoryView(mem, Int32Array, mem.allocSram(sets * ways * 4 * W), sets * ways * W);
-      this.victimIn = new MemoryView(mem, Uint8Array, mem.allocSram(sets, 1), sets);
-    }
-    this.pasid = new Int32Array(sets * ways).fill(-1);
     this.noPasid = mem !== undefined;
+    let c = core ?? (mem === undefined ? null : TableWalkCore.create(mem, AmdIotlb.arenaBytes(sets, ways)));
+    if (mem === undefined || c === null) {
+      mem = new PhysicalMemory({ poolBase: 0, poolMaxPages: 1, poolInitialPages: 1, dramBytes: 0, sramBytes: TableWalkCore.ARENA_BYTES + AmdIotlb.arenaBytes(sets, ways) });
+      c = TableWalkCore.create(mem)!;
+    }
+    this.core = c;
+    this.slotsIn = new MemoryView(mem, Int32Array, mem.allocSram(sets * ways * 4 * ROWS, 64), sets * ways * ROWS);
+    this.victimIn = new MemoryView(mem, Uint8Array, mem.allocSram(sets, 1), sets);
+    c.configureAmdIotlb(this.slotsIn.offset, this.victimIn.offset, sets, ways);
+    this.pasid = new Int32Array(sets * ways).fill(-1);
   }
 
   /**
@@ -124,8 +121,18 @@ export class AmdIotlb {
    */
   static guestView(host: AmdIotlb): AmdIotlb {
     const g: AmdIotlb = Object.create(AmdIotlb.prototype) as AmdIotlb;
-    Object.assign(g, { sets: host.sets, ways: host.ways, tagIn: host.tagIn, wordsIn: host.wordsIn, victimIn: host.victimIn, pasid: host.pasid, tagBase: GUEST_TAG, noPasid: false, hpaLo: 0, hpaHi: 0, perm: 0, pageShift: 12 });
+    Object.assign(g, { sets: host.sets, ways: host.ways, slotsIn: host.slotsIn, victimIn: host.victimIn, core: host.core, pasid: host.pasid, tagBase: GUEST_TAG, noPasid: false, hpaLo: 0, hpaHi: 0, perm: 0, pageShift: 12 });
     return g;
+  }
+
+  /** The sets (CORE_AMD_IOTLB's layout: set s, way w, row r at (s x rows + r) x ways + w). */
+  get slots(): Int32Array {
+    return this.slotsIn.get();
+  }
+
+  /** FIFO victim way per set. */
+  get victim(): Uint8Array {
+    return this.victimIn.get();
   }
 
   /** Tag t belongs to this view. */
@@ -133,61 +140,42 @@ export class AmdIotlb {
     return t > this.tagBase && t <= this.tagBase + DID_TAGS;
   }
 
-  /** Byte offsets of the arrays in the memory (an IOTLB in a memory's SRAM arena), for the core. */
-  get offsets(): { tag: number; words: number; victim: number } | undefined {
-    const t = this.tagIn;
-    const w = this.wordsIn;
-    const v = this.victimIn;
-    return t instanceof Int32Array || w instanceof Int32Array || v instanceof Uint8Array ? undefined : { tag: t.offset, words: w.offset, victim: v.offset };
-  }
-
   get size(): number {
     return this.sets * this.ways;
   }
 
-  /** The set of a 4 KiB frame: its low bits. */
-  private setOf(vpnLo: number): number {
-    return vpnLo & (this.sets - 1);
+  /** Index in `slots` of row r of way i (set x ways + way). */
+  private at(i: number, r: number): number {
+    const w = i % this.ways;
+    return (i - w) * ROWS + r * this.ways + w;
   }
 
   /** A hit: true, with hpaLo/hpaHi (of the byte's 4 KiB page), perm and pageShift set. `pasid` -1: an entry without PASID. */
   lookup(did: number, vpnLo: number, vpnHi: number, pasid = -1): boolean {
-    const base = this.setOf(vpnLo) * this.ways;
-    const t = did + 1 + this.tagBase;
-    const tag = this.tag;
-    const words = this.words;
-    for (let w = 0; w < this.ways; w++) {
-      const i = base + w;
-      if (tag[i] !== t || (!this.noPasid && this.pasid[i] !== pasid)) continue;
-      const o = i * W;
-      if (words[o] !== (vpnLo | 0) || words[o + 1] !== (vpnHi | 0)) continue;
-      this.hpaLo = words[o + 2]! >>> 0;
-      this.hpaHi = words[o + 3]! >>> 0;
-      const pw = words[o + 4]!;
-      this.perm = pw & 0xff;
-      this.pageShift = pw >>> 8;
-      return true;
+    let m = this.core.amdIotlbMatch(did + 1 + this.tagBase, vpnLo | 0, vpnHi | 0);
+    if (m === 0) return false;
+    const first = (vpnLo & (this.sets - 1)) * this.ways;
+    let w = lowestBit(m);
+    if (!this.noPasid) {
+      // A guest view's or a device IOTLB's ways of the same tag and frame may differ in PASID.
+      while (m !== 0 && this.pasid[first + (w = lowestBit(m))] !== pasid) m &= m - 1;
+      if (m === 0) return false;
     }
-    return false;
+    const slots = this.slots;
+    const i = first + w;
+    const lo = slots[this.at(i, LO)]!;
+    this.hpaLo = (lo & CORE_AMD_IOTLB.pageLoMask) >>> 0;
+    this.hpaHi = slots[this.at(i, HI)]! >>> 0;
+    this.perm = lo & 3;
+    this.pageShift = (lo & CORE_AMD_IOTLB.auxMask) >>> AUX_SHIFT;
+    return true;
   }
 
   fill(did: number, vpnLo: number, vpnHi: number, hpaLo: number, hpaHi: number, perm: number, pageShift: number, pasid = -1): void {
-    // The core probes and fills an IOTLB in the SRAM arena by DID and page alone.
+    // The core's bursts probe and fill an IOTLB they share by DID and page alone.
     if (pasid !== -1 && this.noPasid) throw new Error("a PASID-tagged entry in an IOTLB the translate core shares");
-    const set = this.setOf(vpnLo);
-    const victim = this.victim;
-    const words = this.words;
-    const w = victim[set]!;
-    victim[set] = (w + 1) % this.ways;
-    const i = set * this.ways + w;
-    this.tag[i] = did + 1 + this.tagBase;
+    const i = this.core.amdIotlbFill(did + 1 + this.tagBase, vpnLo | 0, vpnHi | 0, hpaLo | 0, hpaHi | 0, perm, pageShift);
     this.pasid[i] = pasid;
-    const o = i * W;
-    words[o] = vpnLo | 0;
-    words[o + 1] = vpnHi | 0;
-    words[o + 2] = hpaLo | 0;
-    words[o + 3] = hpaHi | 0;
-    words[o + 4] = perm | (pageShift << 8);
   }
 
   /**
@@ -196,38 +184,38 @@ export class AmdIotlb {
    */
   invalidate(did: number, first: bigint, last: bigint, pasid?: number): number {
     let n = 0;
-    const tag = this.tag;
-    for (let i = 0; i < tag.length; i++) {
-      const t = tag[i]!;
+    const slots = this.slots;
+    for (let i = 0; i < this.size; i++) {
+      const q = this.at(i, TAG);
+      const t = slots[q]!;
       if (!this.owns(t) || (did >= 0 && t !== did + 1 + this.tagBase)) continue;
       if (pasid !== undefined && !this.noPasid && this.pasid[i] !== pasid) continue;
-      const iova = this.iovaAt(i);
+      const iova = this.iovaAt(slots, i);
       if (iova < first || iova > last) continue;
-      tag[i] = 0;
+      slots[q] = 0;
       n++;
     }
     return n;
   }
 
-  private iovaAt(i: number): bigint {
-    const o = i * W;
-    return ((BigInt(this.words[o + 1]! >>> 0) << 32n) | BigInt(this.words[o]! >>> 0)) << 12n;
+  private iovaAt(slots: Int32Array, i: number): bigint {
+    return ((BigInt(slots[this.at(i, VPN_HI)]! >>> 0) << 32n) | BigInt(slots[this.at(i, VPN_LO)]! >>> 0)) << 12n;
   }
 
   entries(): AmdIotlbEntry[] {
     const out: AmdIotlbEntry[] = [];
-    for (let i = 0; i < this.tag.length; i++) {
-      const t = this.tag[i]!;
+    const slots = this.slots;
+    for (let i = 0; i < this.size; i++) {
+      const t = slots[this.at(i, TAG)]!;
       if (!this.owns(t)) continue;
-      const o = i * W;
-      const pw = this.words[o + 4]!;
+      const lo = slots[this.at(i, LO)]!;
       out.push({
         did: t - 1 - this.tagBase,
         pasid: this.noPasid ? -1 : this.pasid[i]!,
-        iova: this.iovaAt(i),
-        hpa: (BigInt(this.words[o + 3]! >>> 0) << 32n) | BigInt(this.words[o + 2]! >>> 0),
-        pageShift: pw >>> 8,
-        perm: pw & 0xff,
+        iova: this.iovaAt(slots, i),
+        hpa: (BigInt(slots[this.at(i, HI)]! >>> 0) << 32n) | BigInt((lo & CORE_AMD_IOTLB.pageLoMask) >>> 0),
+        pageShift: (lo & CORE_AMD_IOTLB.auxMask) >>> AUX_SHIFT,
+        perm: lo & 3,
         set: Math.floor(i / this.ways),
         way: i % this.ways,
       });
@@ -236,12 +224,11 @@ export class AmdIotlb {
   }
 
   snapshot(): AmdIotlbSnapshot {
-    return { tag: this.tag.slice(), words: this.words.slice(), victim: this.victim.slice(), pasid: this.pasid.slice() };
+    return { slots: this.slots.slice(), victim: this.victim.slice(), pasid: this.pasid.slice() };
   }
 
   restore(s: AmdIotlbSnapshot): void {
-    this.tag.set(s.tag);
-    this.words.set(s.words);
+    this.slots.set(s.slots);
     this.victim.set(s.victim);
     if (s.pasid !== undefined) this.pasid.set(s.pasid);
     else this.pasid.fill(-1);

@@ -317,10 +317,8 @@ export class AmdViUnit implements DmaUnit {
     this.mem = mem;
     this.core = TableWalkCore.create(mem, AmdViUnit.burstBytes(opts.iotlbSets, opts.iotlbWays));
     // With the core, the IOTLB lives in the SRAM arena, where the core's bursts probe and fill it.
-    this.iotlb = new AmdIotlb(opts.iotlbSets, opts.iotlbWays, this.core === null ? undefined : mem);
+    this.iotlb = this.core === null ? new AmdIotlb(opts.iotlbSets, opts.iotlbWays) : new AmdIotlb(opts.iotlbSets, opts.iotlbWays, mem, this.core);
     if (this.core !== null) {
-      const o = this.iotlb.offsets!;
-      this.core.configureAmdIotlb(o.tag, o.words, o.victim, opts.iotlbSets, opts.iotlbWays);
       this.burst = new DmaBurst(mem, RUN_BURST);
       this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
       this.faultList = new MemoryView(mem, Int32Array, mem.allocSram(RUN_BURST * CORE_AMD_IOTLB.faultBytes, 8), (RUN_BURST * CORE_AMD_IOTLB.faultBytes) / 4);
@@ -641,7 +639,8 @@ export class AmdViUnit implements DmaUnit {
     this.mem.write64(at, e0, e1 >>> 0);
     this.mem.write64(at + 8, addrLo >>> 0, addrHi >>> 0);
     this.regs.set(MMIO_EVT_TAIL_OFFSET, BigInt(next));
-    this.setStatus(STATUS_EVT_INT, true);
+    // (Already set after the first event until the driver clears it: no new Status then.)
+    if ((status & STATUS_EVT_INT) === 0) this.setStatus(STATUS_EVT_INT, true);
     this.counters.logged++;
     return AmdFate.Logged;
   }

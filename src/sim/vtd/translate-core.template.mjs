@@ -124,14 +124,17 @@ export const LAYOUT = {
    */
   amdV1: { fault: 1, readError: 2, flagPr: 0x010, flagPe: 0x040, flagRz: 0x080, flagRw: 0x020, ioPageFault: 2, pageTabHardwareError: 4, codeShift: 12, nextLevelLarge: 7, irBit: 61 },
   /**
-   * The AMD-Vi IOTLB (amdvi/iotlb.ts, where its layout is described) as $amdBurst reads and fills
-   * it: per way an i32 tag (domain id + 1, 0 invalid) and `words` i32: 4 KiB frame number low,
-   * high; the page's address low, high (4 KiB aligned); perm | pageShift << 8. FIFO victim byte
-   * per set. A burst's `aux` byte of a result: perm | pageShift << auxShiftShift; its info byte of
-   * an IOTLB hit that faulted: infoHitFault in place of the hit bit; its fault list: per fault
+   * The AMD-Vi IOTLB (amdvi/iotlb.ts AmdIotlb; the template's amdMatch4 / amdFill) as the core
+   * probes and fills it: a set of `ways` ways is `rows` rows of `ways` i32, one row per field, so
+   * that a field of a 4-way set is one 128-bit load (as VT-d's `iotlb`): the tag (domain id + 1,
+   * 0 invalid; a guest view's tags lie above: AmdIotlb), the 4 KiB frame number low and high, the
+   * page's address low (4 KiB aligned, `pageLoMask`) with the aux byte in its low bits, the page's
+   * address high. FIFO victim byte per set. The aux byte - of a way and of a burst's result -
+   * is perm (R 1, W 2) | pageShift << auxShiftShift (auxMask); a burst's info byte of an IOTLB
+   * hit that faulted: infoHitFault in place of the hit bit; its fault list: per fault
    * `faultBytes`, the request's index (i32) and at 8 the event's address (i64).
    */
-  amdIotlb: { words: 5, vpnLo: 0, vpnHi: 1, hpaLo: 2, hpaHi: 3, permShift: 4, auxShiftShift: 2, infoHitFault: 0x10, faultBytes: 16 },
+  amdIotlb: { rows: 5, rowTag: 0, rowVpnLo: 1, rowVpnHi: 2, rowLo: 3, rowHi: 4, pageLoMask: 0xfffff000, auxMask: 0xff, auxShiftShift: 2, infoHitFault: 0x10, faultBytes: 16 },
   /**
    * SMMUv3 VMSAv8-64 4 KiB-granule walk ($armWalk), event ids of SMMUv3 spec IHI 0070 7.3
    * (smmuv3/spec.ts F_*), Arm ARM D8.3.1 descriptor fields.
@@ -584,7 +587,7 @@ function amdV1WalkFunc() {
 
 const AI = LAYOUT.amdIotlb;
 const IW = LAYOUT.interruptWindow;
-/** The Modes whose bursts walk unrolled ($amdBurst4); the others call $amdV1Walk per miss ($amdBurstAny). */
+/** The Modes whose bursts walk unrolled ($amdBurstWalk4, $amdBurstTlb4 with $amdProbe4); the others call $amdV1Walk per miss ($amdBurstAny). */
 const AMD_UNROLLED = [4];
 
 /**
@@ -642,9 +645,118 @@ function amdBurstWalk(levels) {
         ${leafAt(1)}`;
 }
 
+// ---- The AMD-Vi IOTLB (amdvi/iotlb.ts AmdIotlb; LAYOUT.amdIotlb): its rules, once, for the bursts
+// and for AmdIotlb's lookups and fills (amdIotlbMatch, amdIotlbFill). Locals: $tlb $setMask
+// $victim $ways (the geometry, from the globals), $base $m $q $set $w.
+
+/** i32: the address of the set of 4 KiB frame `vpnLo` (i32 expr): its low bits. `four`: a 4-way IOTLB. */
+const amdSetAt = (vpnLo, four) =>
+  `(i32.add (local.get $tlb) (i32.mul (i32.and ${vpnLo} (local.get $setMask)) ${four ? `(i32.const ${AI.rows * 16})` : `(i32.mul (local.get $ways) (i32.const ${AI.rows * 4}))`}))`;
+
+/**
+ * i32: bit w set when way w of the 4-way set at `base` (i32 expr) holds tag (`tags`: a v128 of it
+ * in every lane) and frame (vpnLo, vpnHi): one 128-bit load and compare per field, as match4. At
+ * most one way of a view matches (a fill follows a miss of the same tag and frame); a guest
+ * view's ways may share tag and frame with other PASIDs (AmdIotlb.lookup picks among them).
+ */
+const amdMatch4 = (base, tags, vpnLo, vpnHi) => `(i32x4.bitmask (v128.and (v128.and
+        (i32x4.eq (v128.load offset=${row(AI.rowTag, 4)} ${base}) ${tags})
+        (i32x4.eq (v128.load offset=${row(AI.rowVpnLo, 4)} ${base}) (i32x4.splat ${vpnLo})))
+        (i32x4.eq (v128.load offset=${row(AI.rowVpnHi, 4)} ${base}) (i32x4.splat ${vpnHi}))))`;
+
+/** The same mask for any number of ways ($ways), a way at a time, into $m (the set at $base). */
+const amdMatchAny = (tag, vpnLo, vpnHi) => `(local.set $m (i32.const 0))
+            (local.set $w (i32.const 0))
+            (block $matched
+              (loop $way
+                (br_if $matched (i32.ge_u (local.get $w) (local.get $ways)))
+                (local.set $q (i32.add (local.get $base) (i32.shl (local.get $w) (i32.const 2))))
+                (local.set $m (i32.or (local.get $m) (i32.shl
+                  (i32.and (i32.eq (i32.load (local.get $q)) ${tag})
+                    (i32.and (i32.eq (i32.load (i32.add (local.get $q) ${row(AI.rowVpnLo, "(local.get $ways)")})) ${vpnLo})
+                      (i32.eq (i32.load (i32.add (local.get $q) ${row(AI.rowVpnHi, "(local.get $ways)")})) ${vpnHi})))
+                  (local.get $w))))
+                (local.set $w (i32.add (local.get $w) (i32.const 1)))
+                (br $way)))`;
+
+/** i32: the address of the lowest matching way's tag in the set at $base (mask $m, not 0). */
+const amdWayOf = "(i32.add (local.get $base) (i32.shl (i32.ctz (local.get $m)) (i32.const 2)))";
+
+/** Row r of the way whose tag is at $q (`four`: a 4-way set). A load/store's address operand. */
+const amdAt = (r, four) => (four ? `offset=${row(r, 4)} (local.get $q)` : `(i32.add (local.get $q) ${r === 0 ? "(i32.const 0)" : row(r, "(local.get $ways)")})`);
+
+/** i32: a way's lo word: the 4 KiB page's address low `hpaLo` (i32 expr) | perm | pageShift << auxShiftShift (the aux byte). */
+const amdLoWord = (hpaLo, perm, shift) =>
+  `(i32.or (i32.and ${hpaLo} (i32.const ${hex(AI.pageLoMask)})) (i32.or ${perm} (i32.shl ${shift} (i32.const ${AI.auxShiftShift}))))`;
+
+/**
+ * The FIFO fill (AmdIotlb.fill, the bursts' fills): the frame's set's victim way takes tag,
+ * (vpnLo, vpnHi), lo word and hi (i32 exprs), the victim moves to the next way. Leaves $set, $w.
+ */
+const amdFill = (four, tag, vpnLo, vpnHi, lo, hi) => `(local.set $set (i32.and ${vpnLo} (local.get $setMask)))
+            (local.set $w (i32.load8_u (i32.add (local.get $victim) (local.get $set))))
+            (i32.store8 (i32.add (local.get $victim) (local.get $set))
+              ${four ? "(i32.and (i32.add (local.get $w) (i32.const 1)) (i32.const 3))" : "(i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways))"})
+            (local.set $q (i32.add (i32.add (local.get $tlb) (i32.mul (local.get $set) ${four ? `(i32.const ${AI.rows * 16})` : `(i32.mul (local.get $ways) (i32.const ${AI.rows * 4}))`}))
+              (i32.shl (local.get $w) (i32.const 2))))
+            (i32.store ${amdAt(AI.rowTag, four)} ${tag})
+            (i32.store ${amdAt(AI.rowVpnLo, four)} ${vpnLo})
+            (i32.store ${amdAt(AI.rowVpnHi, four)} ${vpnHi})
+            (i32.store ${amdAt(AI.rowLo, four)} ${lo})
+            (i32.store ${amdAt(AI.rowHi, four)} ${hi})`;
+
+const AMD_TLB_LOCALS = "(local $tlb i32) (local $setMask i32) (local $victim i32) (local $ways i32) (local $base i32) (local $m i32) (local $q i32) (local $set i32) (local $w i32)";
+const AMD_TLB_SETUP = `(local.set $tlb (global.get $amdTlb))
+    (local.set $setMask (global.get $amdSetMask))
+    (local.set $victim (global.get $amdVictim))
+    (local.set $ways (global.get $amdWays))`;
+
+/** i32: the request ($iova, $write) is a write to the interrupt range, an interrupt, not DMA (AmdViUnit.translate: MSI_FIRST..MSI_LAST). */
+const amdInterruptWrite = `(i32.and (local.get $write) (i64.lt_u (i64.sub (local.get $iova) (i64.const ${hex(IW.first)})) (i64.const ${hex(IW.last - IW.first + 1)})))`;
+
+/** An IOTLB hit lacking the access's permission is an IO_PAGE_FAULT (PR | PE) at level 1, info bit infoHitFault in place of the hit bit, aux from the way: the unit's. */
+const AMD_HIT_FAULT = { flags: A.flagPr | A.flagPe, info: 1 | AI.infoHitFault };
+
+/**
+ * A permitted hit's result - page address from the way's lo word $lo and hi row (the way at $q),
+ * offset from $iova -, its info byte (level 1, hit) and aux byte (the way's). `resultAt`: i32 expr.
+ */
+const amdHitOut = (resultAt, four) => `(i32.store ${resultAt}
+            (i32.or (i32.and (local.get $lo) (i32.const ${hex(AI.pageLoMask)})) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+          (i32.store offset=4 ${resultAt} (i32.load ${amdAt(AI.rowHi, four)}))
+          (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
+          (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $lo))`;
+
+/**
+ * A fault of request $i: its event word (event code << ${A.codeShift} | flags with RW: event[1] 31:16, which
+ * the unit logs when it takes the result) and LAYOUT.faultHi as its result, its info and aux
+ * bytes, and its entry in the fault list ($faultList: the index, the event's address `addr`);
+ * $faults counts it. code, flags, info, aux: i32 exprs; addr i64. Uses $o.
+ */
+const amdFaultOut = (resultAt, code, flags, info, aux, addr) => `(i32.store ${resultAt} (i32.or (i32.shl ${code} (i32.const ${A.codeShift}))
+          (i32.or (i32.shl (local.get $write) (i32.const ${Math.log2(A.flagRw)})) ${flags})))
+        (i32.store offset=4 ${resultAt} (i32.const ${LAYOUT.faultHi}))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${info})
+        (i32.store8 (i32.add (local.get $aux) (local.get $i)) ${aux})
+        (local.set $o (i32.add (local.get $faultList) (i32.shl (local.get $faults) (i32.const ${Math.log2(AI.faultBytes)}))))
+        (i32.store (local.get $o) (local.get $i))
+        (i64.store offset=8 (local.get $o) ${addr})
+        (local.set $faults (i32.add (local.get $faults) (i32.const 1)))`;
+
+/**
+ * How many IOTLB hits in a row $amdBurstTlb4 answers before it hands the stream back to
+ * $amdHitRun4 at the next, as VT-d's $burstTlb4 hands back at the fourth 4 KiB hit in a row.
+ * Measured (callgrind, docs/benchmarks-amd-smmu.md): 0 and 3 the same for W2 (95 % hits), 3
+ * about 40 instructions a request fewer for W3 (35 % hits among walks: fewer switches).
+ */
+const AMD_HIT_RUN = 3;
+
+/** Requests per group of reads ahead (prefetchWalks) in $amdBurstWalk4 (W1: every request walks), VT-d's PREFETCH_WALK. */
+const AMD_PREFETCH_WALK = 16;
+
 /**
  * AMD-Vi's translate step for a burst of $n requests of one device whose DTE the unit resolved
- * (domain $did, Mode $mode levels from $root, the DTE's IR/IW $perm): per request, in
+ * (domain $did, Mode $mode levels from $root, the DTE's IR/IW $perm), from request $i: per request, in
  * AmdViUnit.translate's order - a write to the interrupt range is not DMA; the IOTLB (4 KiB frame
  * tag, $useTlb); on a miss the Mode's address range, the walk (amdBurstWalk), the IOTLB fill of
  * the leaf. Request i, result i and info byte i as in $burst, aux byte i: perm | pageShift <<
@@ -656,88 +768,99 @@ function amdBurstWalk(levels) {
  * PAGE_TAB_HARDWARE_ERROR: an entry no memory backs (its level, its address the event's).
  * Stops at the first request it does not answer - an interrupt write, an entry in sparse DRAM
  * or in the event log ($evtOff, $evtBytes: see amdRead) - and returns its index (n when all were
- * answered); nothing of that request was counted, cached or written, so the unit translates it
- * alone. block.hits: the burst's IOTLB hits; block.misses: its walks (the misses in range);
- * block.burstFaults: its faults.
+ * answered; -1 - index from $amdBurstTlb4); nothing of that request was counted, cached or
+ * written, so the unit translates it alone. Adds its IOTLB hits to block.hits, its walks (the
+ * misses in range) to block.misses, its faults to block.burstFaults (the fault list's length).
+ * Specializations (`tlb`): "any" (any Mode, any IOTLB geometry, or none: $useTlb), "none" (no
+ * IOTLB: `levels` unrolled), 4 (a 4-way IOTLB, `levels` unrolled; hands back to $amdHitRun4 - returns
+ * the request's index - at a hit after ${AMD_HIT_RUN} hits in a row).
  */
-function amdBurstFunc(levels) {
-  const word = (f) => `(i32.load offset=${4 * f} (local.get $o))`;
+function amdBurstFunc(name, levels, tlb, ahead = 0) {
   const resultAt = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
-  // The probe (AmdIotlb.lookup): the set of the 4 KiB frame (its low bits), its ways in order; a
-  // way matches with its tag (domain + 1) and frame number. Sets $o to the matching way's words
-  // and branches to $hit, or falls through (a miss).
-  const probeAny = `(local.set $set (i32.and (local.get $vpnLo) (i32.sub (global.get $amdSets) (i32.const 1))))
-            (local.set $way (i32.mul (local.get $set) (global.get $amdWays)))
-            (local.set $w (i32.const 0))
-            (loop $probe
-              (br_if $miss (i32.ge_u (local.get $w) (global.get $amdWays)))
-              (local.set $o (i32.add (global.get $amdWords) (i32.mul (i32.add (local.get $way) (local.get $w)) (i32.const ${4 * AI.words}))))
-              (br_if $hit (i32.and (i32.eq (i32.load (i32.add (global.get $amdTag) (i32.shl (i32.add (local.get $way) (local.get $w)) (i32.const 2)))) (local.get $tagV))
-                (i32.and (i32.eq ${word(AI.vpnLo)} (local.get $vpnLo)) (i32.eq ${word(AI.vpnHi)} (local.get $vpnHi)))))
-              (local.set $w (i32.add (local.get $w) (i32.const 1)))
-              (br $probe))`;
-  // 4 ways, unrolled: the set's words and tags at constant offsets.
-  const probe4 = `(local.set $set (i32.and (local.get $vpnLo) (local.get $setMask)))
-            (local.set $o (i32.add (local.get $wordsAt) (i32.mul (local.get $set) (i32.const ${4 * 4 * AI.words}))))
-            (local.set $t (i32.add (local.get $tagsAt) (i32.shl (local.get $set) (i32.const 4))))
-            ${[0, 1, 2, 3].map((w) => `(if (i32.and (i32.eq (i32.load offset=${4 * (w * AI.words + AI.vpnLo)} (local.get $o)) (local.get $vpnLo))
-              (i32.and (i32.eq (i32.load offset=${4 * w} (local.get $t)) (local.get $tagV)) (i32.eq (i32.load offset=${4 * (w * AI.words + AI.vpnHi)} (local.get $o)) (local.get $vpnHi))))
-              (then ${w === 0 ? "" : `(local.set $o (i32.add (local.get $o) (i32.const ${4 * w * AI.words})))`} (br $hit)))`).join("\n            ")}`;
+  const four = tlb === 4;
+  const probe = four
+    ? `(local.set $base ${amdSetAt("(local.get $vpnLo)", true)})
+            (local.set $m ${amdMatch4("(local.get $base)", "(local.get $tags)", "(local.get $vpnLo)", "(local.get $vpnHi)")})`
+    : `(local.set $base ${amdSetAt("(local.get $vpnLo)", false)})
+            ${amdMatchAny("(local.get $tagV)", "(local.get $vpnLo)", "(local.get $vpnHi)")}`;
+  const counters = `(i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
+    (i32.store offset=${B.misses} (local.get $blk) (i32.add (i32.load offset=${B.misses} (local.get $blk))
+      (i32.sub (i32.sub (i32.sub (local.get $i) (local.get $start)) (local.get $hits)) (local.get $outOfRange))))
+    (i32.store offset=${B.burstFaults} (local.get $blk) (local.get $faults))`;
+  const hit = tlb === "none" ? "" : `(block $hit
+            ${tlb === "any" ? "(br_if $miss (i32.eqz (local.get $useTlb)))" : ""}
+            ${probe}
+            (br_if $miss (i32.eqz (local.get $m))))
+          ;; A hit: the way's lo word (page address low | aux byte).${
+            four
+              ? `
+          ;; A hit after ${AMD_HIT_RUN} hits in a row: back to $amdHitRun4, whose loop answers runs of hits.
+          (br_if $exit (i32.ge_u (local.get $hitRun) (i32.const ${AMD_HIT_RUN})))
+          (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))`
+              : ""
+          }
+          (local.set $q ${amdWayOf})
+          (local.set $lo (i32.load ${amdAt(AI.rowLo, four)}))
+          (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+          (if ${amdLacks("$lo")}
+            (then
+              (local.set $flags (i32.const ${hex(AMD_HIT_FAULT.flags)}))
+              (local.set $infoF (i32.const ${hex(AMD_HIT_FAULT.info)}))
+              (local.set $auxF (i32.and (local.get $lo) (i32.const ${AI.auxMask})))
+              (br $fault)))
+          ${amdHitOut(resultAt, four)}
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $next)`;
+  const fill = amdFill(
+    four,
+    "(local.get $tagV)",
+    "(local.get $vpnLo)",
+    "(local.get $vpnHi)",
+    amdLoWord("(i32.wrap_i64 (local.get $out))", "(local.get $p)", "(local.get $shift)"),
+    "(i32.wrap_i64 (i64.shr_u (local.get $out) (i64.const 32)))",
+  );
   return `
-  (func $amdBurst${levels === 0 ? "Any" : levels} (param $did i32) (param $root i64) (param $mode i32) (param $perm i32) (param $useTlb i32)
+  (func ${name} (param $did i32) (param $root i64) (param $mode i32) (param $perm i32) (param $useTlb i32)
     (param $evtOff i64) (param $evtBytes i64)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
-    ${FORMAT_LOCALS} (local $code i32) (local $evtAddr i64)
-    (local $i i32) (local $iova i64) (local $write i32) (local $vpnLo i32) (local $vpnHi i32) (local $set i32) (local $w i32)
-    (local $way i32) (local $o i32) (local $pw i32) (local $out i64) (local $shift i32) (local $hits i32) (local $tagV i32)
+    (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
+    ${FORMAT_LOCALS} ${AMD_TLB_LOCALS} (local $code i32) (local $evtAddr i64) (local $start i32) (local $tags v128) (local $lo i32) (local $hitRun i32)
+    (local $iova i64) (local $write i32) (local $vpnLo i32) (local $vpnHi i32) (local $o i32) (local $out i64) (local $shift i32) (local $hits i32) (local $tagV i32)
     (local $range i64) (local $p i32) (local $r i32) (local $table i64) (local $next i32) (local $addr i64) (local $lvl i32)
     (local $flags i32) (local $infoF i32) (local $auxF i32) (local $faults i32) (local $outOfRange i32)
-    (local $setMask i32) (local $wordsAt i32) (local $tagsAt i32) (local $t i32)
+    ${ahead ? `${PF_LOCALS} (local $addrMask i64)` : ""}
     ${FORMAT_SETUP}
-    (local.set $setMask (global.get $amdSetMask))
-    (local.set $wordsAt (global.get $amdWords))
-    (local.set $tagsAt (global.get $amdTag))
+    ${AMD_TLB_SETUP}
+    (local.set $start (local.get $i))
+    (local.set $faults (i32.load offset=${B.burstFaults} (local.get $blk)))
     (local.set $code (i32.const ${A.ioPageFault}))
     (local.set $tagV (i32.add (local.get $did) (i32.const 1)))
+    (local.set $tags (i32x4.splat (local.get $tagV)))
     ;; The IOVA bits a Mode below 6 does not reach (bits 12 + 9 Mode up) must be zero; Mode 6 reaches all.
     (local.set $range ${levels === 0 ? `(select (i64.const 0)
       (i64.shl (i64.const -1) (i64.extend_i32_u (i32.add (i32.const 12) (i32.mul (i32.const 9) (local.get $mode)))))
-      (i32.ge_u (local.get $mode) (i32.const 6)))` : levels >= 6 ? "(i64.const 0)" : `(i64.const ${hex(2n ** 64n - 2n ** BigInt(12 + 9 * levels))})`})
+      (i32.ge_u (local.get $mode) (i32.const 6)))` : levels >= 6 ? "(i64.const 0)" : `(i64.const ${hex(2n ** 64n - 2n ** BigInt(12 + 9 * levels))})`})${
+      ahead
+        ? `
+    ;; The reads ahead of later requests' walks (prefetchWalks: a v1 table's index bits are VT-d's, the next table's address bits 51:12).
+    (local.set $addrMask (i64.const ${ADDR_51_12}))
+    ${prefetchEntry(levels, ahead)}`
+        : ""
+    }
     (block $stop
+    (block $exit
       (loop $next
-        (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        ${prefetchStep(levels, ahead)}
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
-        ;; A write to the interrupt range is an interrupt request (AmdViUnit.translate: MSI_FIRST..MSI_LAST).
-        (br_if $stop (i32.and (local.get $write)
-          (i32.and (i64.ge_u (local.get $iova) (i64.const ${hex(IW.first)})) (i64.le_u (local.get $iova) (i64.const ${hex(IW.last)})))))
+        (br_if $stop ${amdInterruptWrite})
         (local.set $vpnLo (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))))
         (local.set $vpnHi (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 44))))
         (block $leaf
         (block $fault
         (block $miss
-          (br_if $miss (i32.eqz (local.get $useTlb)))
-          (block $hit
-            ${levels === 0 ? probeAny : probe4}
-            (br $miss))
-          ;; A hit at $o (the way's words).
-          (local.set $pw ${word(AI.permShift)})
-          (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-          ;; A hit lacking the access's permission faults (PR | PE) at level 1: the unit's.
-          (if ${amdLacks("$pw")}
-            (then
-              (local.set $flags (i32.const ${hex(A.flagPr | A.flagPe)}))
-              (local.set $infoF (i32.const ${1 | AI.infoHitFault}))
-              (local.set $auxF (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
-              (br $fault)))
-          (i32.store ${resultAt}
-            (i32.or ${word(AI.hpaLo)} (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
-          (i32.store offset=4 ${resultAt} ${word(AI.hpaHi)})
-          (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte("(i32.const 1)", "(i32.const 1)")})
-          (i32.store8 (i32.add (local.get $aux) (local.get $i))
-            (i32.or (i32.and (local.get $pw) (i32.const 3)) (i32.shl (i32.shr_u (local.get $pw) (i32.const 8)) (i32.const ${AI.auxShiftShift}))))
-          (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br $next))
+          ${hit})
+        ${four ? "(local.set $hitRun (i32.const 0))" : ""}
         ;; A walk fault: permission 0, a 4 KiB page (translate()'s result fields at a fault).
         (local.set $auxF (i32.const ${12 << AI.auxShiftShift}))
         ;; The Mode's address range (an IO_PAGE_FAULT without flags at level 0; no walk), then the walk.
@@ -750,17 +873,9 @@ function amdBurstFunc(levels) {
         ${amdBurstWalk(levels)})
         ;; A fault: its event word as the result (the unit logs the event when it takes it), and in
         ;; the fault list its index and the event's address (the IOVA; an unreadable entry's own).
-        (i32.store ${resultAt} (i32.or (i32.shl (local.get $code) (i32.const ${A.codeShift}))
-          (i32.or (i32.shl (local.get $write) (i32.const ${Math.log2(A.flagRw)})) (local.get $flags))))
-        (i32.store offset=4 ${resultAt} (i32.const ${LAYOUT.faultHi}))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $infoF))
-        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $auxF))
-        (local.set $o (i32.add (local.get $faultList) (i32.shl (local.get $faults) (i32.const ${Math.log2(AI.faultBytes)}))))
-        (i32.store (local.get $o) (local.get $i))
-        (i64.store offset=8 (local.get $o)
-          (select (local.get $evtAddr) (local.get $iova) (i32.eq (local.get $code) (i32.const ${A.pageTabHardwareError}))))
+        ${amdFaultOut(resultAt, "(local.get $code)", "(local.get $flags)", "(local.get $infoF)", "(local.get $auxF)",
+          `(select (local.get $evtAddr) (local.get $iova) (i32.eq (local.get $code) (i32.const ${A.pageTabHardwareError})))`)}
         (local.set $code (i32.const ${A.ioPageFault}))
-        (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next))
         ;; The leaf: page base from the entry, offset from the IOVA (AmdViUnit.leaf).
@@ -770,26 +885,86 @@ function amdBurstFunc(levels) {
         (i64.store ${resultAt} (local.get $out))
         (i32.store8 (i32.add (local.get $info) (local.get $i)) (local.get $lvl))
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (i32.or (local.get $p) (i32.shl (local.get $shift) (i32.const ${AI.auxShiftShift}))))
-        (if (local.get $useTlb)
-          (then
-            ;; The fill (AmdIotlb.fill): FIFO victim of the frame's set.
-            (local.set $set (i32.and (local.get $vpnLo) (i32.sub (global.get $amdSets) (i32.const 1))))
-            (local.set $w (i32.load8_u (i32.add (global.get $amdVictim) (local.get $set))))
-            (i32.store8 (i32.add (global.get $amdVictim) (local.get $set))
-              (i32.rem_u (i32.add (local.get $w) (i32.const 1)) (global.get $amdWays)))
-            (local.set $way (i32.add (i32.mul (local.get $set) (global.get $amdWays)) (local.get $w)))
-            (i32.store (i32.add (global.get $amdTag) (i32.shl (local.get $way) (i32.const 2))) (local.get $tagV))
-            (local.set $o (i32.add (global.get $amdWords) (i32.mul (local.get $way) (i32.const ${4 * AI.words}))))
-            (i32.store offset=${4 * AI.vpnLo} (local.get $o) (local.get $vpnLo))
-            (i32.store offset=${4 * AI.vpnHi} (local.get $o) (local.get $vpnHi))
-            (i32.store offset=${4 * AI.hpaLo} (local.get $o) (i32.and (i32.wrap_i64 (local.get $out)) (i32.const 0xfffff000)))
-            (i32.store offset=${4 * AI.hpaHi} (local.get $o) (i32.wrap_i64 (i64.shr_u (local.get $out) (i64.const 32))))
-            (i32.store offset=${4 * AI.permShift} (local.get $o) (i32.or (local.get $p) (i32.shl (local.get $shift) (i32.const 8))))))
+        ${tlb === "none" ? "" : `;; The fill (AmdIotlb.fill): FIFO victim of the frame's set.
+        ${tlb === "any" ? `(if (local.get $useTlb) (then ${fill}))` : fill}`}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
-    (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
-    (i32.store offset=${B.misses} (local.get $blk) (i32.sub (i32.sub (local.get $i) (local.get $hits)) (local.get $outOfRange)))
-    (i32.store offset=${B.burstFaults} (local.get $blk) (local.get $faults))
+    ${ahead ? "(global.set $sink (local.get $sink))" : ""}
+    ${counters}
+    (return (local.get $i)))
+    ;; Stopped at request $i (handed back).
+    ${counters}
+    ${four ? "(i32.sub (i32.const -1) (local.get $i))" : "(local.get $i)"})`;
+}
+
+/**
+ * Answers requests $i, $i + 1, ... while the 4-way IOTLB answers them (tag $tags in every lane,
+ * as in amdBurstFunc) - a permitted hit with its address, a hit lacking the permission with its
+ * fault (AMD_HIT_FAULT; in the fault list, block.burstFaults its length) -; returns the index of
+ * the first it does not - a miss, a write to the interrupt range - ($n when it answered all): the
+ * caller counts them as hits. The probe and the results are amdBurstFunc's, with no more values
+ * live than those (VT-d's $hitRun4).
+ */
+function amdHitRunFunc() {
+  const out = "(local.get $out)";
+  return `
+  (func $amdHitRun4 (param $tags v128) (param $reqs i32) (param $writes i32) (param $i i32) (param $n i32)
+    (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
+    (local $tlb i32) (local $setMask i32) (local $base i32) (local $m i32) (local $q i32) (local $o i32) (local $faults i32)
+    (local $iova i64) (local $write i32) (local $vpnLo i32) (local $lo i32) (local $out i32)
+    (local.set $tlb (global.get $amdTlb))
+    (local.set $setMask (global.get $amdSetMask))
+    (local.set $faults (i32.load offset=${B.burstFaults} (global.get $blk)))
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
+        (br_if $exit ${amdInterruptWrite})
+        (local.set $vpnLo (i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12))))
+        (local.set $base ${amdSetAt("(local.get $vpnLo)", true)})
+        (local.set $m ${amdMatch4("(local.get $base)", "(local.get $tags)", "(local.get $vpnLo)", "(i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 44)))")})
+        (br_if $exit (i32.eqz (local.get $m)))
+        (local.set $q ${amdWayOf})
+        (local.set $lo (i32.load ${amdAt(AI.rowLo, true)}))
+        (local.set $out (i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3))))
+        (if ${amdLacks("$lo")}
+          (then
+            ${amdFaultOut(out, `(i32.const ${A.ioPageFault})`, `(i32.const ${hex(AMD_HIT_FAULT.flags)})`, `(i32.const ${hex(AMD_HIT_FAULT.info)})`, "(local.get $lo)", "(local.get $iova)")})
+          (else
+            ${amdHitOut(out, true)}))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (i32.store offset=${B.burstFaults} (global.get $blk) (local.get $faults))
+    (local.get $i))
+${AMD_UNROLLED.map(amdProbeFunc).join("\n")}`;
+}
+
+/** Mode L with a 4-way IOTLB: $amdHitRun4 and $amdBurstTlbL (or its read-ahead twin) in turn. */
+function amdProbeFunc(L) {
+  const args = `(local.get $did) (local.get $root) (i32.const ${L}) (local.get $perm) (i32.const 1) (local.get $evtOff) (local.get $evtBytes)
+            (local.get $reqs) (local.get $writes) (local.get $j) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)`;
+  return `
+  ;; Mode ${L} with a 4-way IOTLB: runs of hits by $amdHitRun4 (counted here), the rest by
+  ;; $amdBurstTlb${L} until its next run of hits. Returns as amdBurstFunc.
+  (func $amdProbe${L} (param $did i32) (param $root i64) (param $perm i32) (param $evtOff i64) (param $evtBytes i64)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (param $faultList i32) (result i32)
+    (local $i i32) (local $j i32) (local $tags v128) (local $m i32) (local $ahead i32)
+    (local.set $tags (i32x4.splat (i32.add (local.get $did) (i32.const 1))))
+    (loop $next
+      (local.set $j (call $amdHitRun4 (local.get $tags) (local.get $reqs) (local.get $writes) (local.get $i) (local.get $n)
+        (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))
+      (i32.store offset=${B.hits} (global.get $blk) (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
+      (if (i32.ge_u (local.get $j) (local.get $n)) (then (return (local.get $j))))
+      ;; With the reads ahead when the call before walked ${TLB_PREFETCH_AFTER} misses or more (VT-d's rule: see PREFETCH_TLB).
+      (local.set $m (i32.load offset=${B.misses} (global.get $blk)))
+      (local.set $i
+        (if (result i32) (local.get $ahead)
+          (then (call $amdBurstTlb${L}Ahead ${args}))
+          (else (call $amdBurstTlb${L} ${args}))))
+      (local.set $ahead (i32.ge_u (i32.sub (i32.load offset=${B.misses} (global.get $blk)) (local.get $m)) (i32.const ${TLB_PREFETCH_AFTER})))
+      (if (i32.lt_s (local.get $i) (i32.const 0)) (then (return (i32.sub (i32.const -1) (local.get $i)))))
+      (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
     (local.get $i))`;
 }
 
@@ -875,23 +1050,39 @@ const ARM_WALK_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (globa
     (local.set $poolHpa (global.get $poolHpa))
     (local.set $poolOff (global.get $poolOff))`;
 
-/** The AMD-Vi IOTLB's arrays, and the burst's entry: the unrolled Mode's specialization or the any-Mode one. */
+/** The AMD-Vi IOTLB's geometry, its lookups and fills for AmdIotlb, and the burst's entry: the unrolled Mode's specializations or the any-Mode one. */
 function amdBurstFuncs() {
+  const ARGS = `(local.get $did) (local.get $root64) (local.get $mode) (local.get $perm) (local.get $useTlb)
+        (local.get $evtOff) (local.get $bytes) (local.get $reqs) (local.get $writes) (i32.const 0) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)`;
   return `
-  (global $amdTag (mut i32) (i32.const 0))
-  (global $amdWords (mut i32) (i32.const 0))
+  ;; The AMD-Vi IOTLB (LAYOUT.amdIotlb): its sets, victim bytes, sets - 1, ways.
+  (global $amdTlb (mut i32) (i32.const 0))
   (global $amdVictim (mut i32) (i32.const 0))
-  (global $amdSets (mut i32) (i32.const 1))
-  (global $amdWays (mut i32) (i32.const 1))
   (global $amdSetMask (mut i32) (i32.const 0))
-  (func (export "configureAmdIotlb") (param $tag i32) (param $words i32) (param $victim i32) (param $sets i32) (param $ways i32)
-    (global.set $amdTag (local.get $tag))
-    (global.set $amdWords (local.get $words))
+  (global $amdWays (mut i32) (i32.const 1))
+  (func (export "configureAmdIotlb") (param $tlb i32) (param $victim i32) (param $sets i32) (param $ways i32)
+    (global.set $amdTlb (local.get $tlb))
     (global.set $amdVictim (local.get $victim))
-    (global.set $amdSets (local.get $sets))
-    (global.set $amdWays (local.get $ways))
-    (global.set $amdSetMask (i32.sub (local.get $sets) (i32.const 1))))
-${[0, ...AMD_UNROLLED].map(amdBurstFunc).join("\n")}
+    (global.set $amdSetMask (i32.sub (local.get $sets) (i32.const 1)))
+    (global.set $amdWays (local.get $ways)))
+
+  ;; AmdIotlb.lookup: the ways of frame (vpnLo, vpnHi)'s set that hold tag $tag (bit w: way w).
+  (func (export "amdIotlbMatch") (param $tag i32) (param $vpnLo i32) (param $vpnHi i32) (result i32)
+    ${AMD_TLB_LOCALS}
+    ${AMD_TLB_SETUP}
+    (local.set $base ${amdSetAt("(local.get $vpnLo)", false)})
+    ${amdMatchAny("(local.get $tag)", "(local.get $vpnLo)", "(local.get $vpnHi)")}
+    (local.get $m))
+
+  ;; AmdIotlb.fill: the FIFO fill of frame (vpnLo, vpnHi) with tag $tag; returns the way's index (set x ways + way).
+  (func (export "amdIotlbFill") (param $tag i32) (param $vpnLo i32) (param $vpnHi i32) (param $hpaLo i32) (param $hpaHi i32) (param $perm i32) (param $shift i32) (result i32)
+    ${AMD_TLB_LOCALS}
+    ${AMD_TLB_SETUP}
+    ${amdFill(false, "(local.get $tag)", "(local.get $vpnLo)", "(local.get $vpnHi)", amdLoWord("(local.get $hpaLo)", "(local.get $perm)", "(local.get $shift)"), "(local.get $hpaHi)")}
+    (i32.add (i32.mul (local.get $set) (local.get $ways)) (local.get $w)))
+${amdBurstFunc("$amdBurstAny", 0, "any")}
+${AMD_UNROLLED.map((L) => `${amdBurstFunc(`$amdBurstWalk${L}`, L, "none", AMD_PREFETCH_WALK)}\n${amdBurstFunc(`$amdBurstTlb${L}`, L, 4)}\n${amdBurstFunc(`$amdBurstTlb${L}Ahead`, L, 4, PREFETCH_TLB)}`).join("\n")}
+${amdHitRunFunc()}
 
   ;; $evt, $evtBytes: the event log (its address and size; 0 bytes: none).
   (func (export "amdBurst") (param $did i32) (param $root f64) (param $mode i32) (param $perm i32) (param $useTlb i32)
@@ -901,11 +1092,16 @@ ${[0, ...AMD_UNROLLED].map(amdBurstFunc).join("\n")}
     (local.set $root64 (i64.trunc_f64_u (local.get $root)))
     (local.set $evtOff (i64.sub (i64.trunc_f64_u (local.get $evt)) (global.get $poolHpa)))
     (local.set $bytes (i64.extend_i32_u (local.get $evtBytes)))
-${AMD_UNROLLED.map((L) => `    (if (i32.and (i32.eq (local.get $mode) (i32.const ${L})) (i32.or (i32.eqz (local.get $useTlb)) (i32.eq (global.get $amdWays) (i32.const 4))))
-      (then (return (call $amdBurst${L} (local.get $did) (local.get $root64) (local.get $mode) (local.get $perm) (local.get $useTlb)
-        (local.get $evtOff) (local.get $bytes) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))))`).join("\n")}
-    (call $amdBurstAny (local.get $did) (local.get $root64) (local.get $mode) (local.get $perm) (local.get $useTlb)
-      (local.get $evtOff) (local.get $bytes) (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))`;
+    (i32.store offset=${B.hits} (global.get $blk) (i32.const 0))
+    (i32.store offset=${B.misses} (global.get $blk) (i32.const 0))
+    (i32.store offset=${B.burstFaults} (global.get $blk) (i32.const 0))
+${AMD_UNROLLED.map((L) => `    (if (i32.eq (local.get $mode) (i32.const ${L}))
+      (then
+        (if (i32.eqz (local.get $useTlb)) (then (return (call $amdBurstWalk${L} ${ARGS}))))
+        (if (i32.eq (global.get $amdWays) (i32.const 4))
+          (then (return (call $amdProbe${L} (local.get $did) (local.get $root64) (local.get $perm) (local.get $evtOff) (local.get $bytes)
+            (local.get $reqs) (local.get $writes) (local.get $n) (local.get $results) (local.get $info) (local.get $aux) (local.get $faultList)))))))`).join("\n")}
+    (call $amdBurstAny ${ARGS}))`;
 }
 
 /**
