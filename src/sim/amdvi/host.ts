@@ -317,7 +317,8 @@ export class AmdViHost extends UnitHost<AmdUnitSnapshot> implements HostIommu {
   snapshot(prevSnap: HostIommuSnapshot | undefined, share: Share): { snap: HostIommuSnapshot; bytes: number } {
     const prev = prevSnap as AmdHostSnapshot | undefined;
     const unit = this.unit.snapshot();
-    unit.iotlb = { slots: share(prev?.unit.iotlb.slots, unit.iotlb.slots, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1) };
+    // The PASIDs of the guest-format (v2) entries are part of the IOTLB's state (AmdIotlb.guestView).
+    unit.iotlb = { slots: share(prev?.unit.iotlb.slots, unit.iotlb.slots, 4), victim: share(prev?.unit.iotlb.victim, unit.iotlb.victim, 1), pasid: share(prev?.unit.iotlb.pasid, unit.iotlb.pasid!, 4) };
     const driver = this.driver.snapshot();
     const bytes = unit.regs.length * 16 + unit.dtc.length * 48 + driver.domains.length * 48 + driver.irt.length * 16;
     const snap: AmdHostSnapshot = { model: "amd-vi", unit, driver, ratelimits: [...this.ratelimits].map(([k, r]) => [k, r.snapshot()]), overflowLimit: this.overflowLimit.snapshot(), gaLimits: [this.gaOverflowLimit.snapshot(), this.gaRestartLimit.snapshot()] };
