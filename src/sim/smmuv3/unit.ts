@@ -477,6 +477,8 @@ export class SmmuV3Unit implements DmaUnit {
    */
   readonly burst: DmaBurst | null;
   private readonly aux: MemoryView<Uint8Array> | null;
+  /** Per burst result, the fetch address of an F_WALK_EABT the core answered (uint32 halves, low first). */
+  private readonly fetch: MemoryView<Int32Array> | null;
   /** The burst's stream, resolved by burstConfig: its StreamID, STE and CD. */
   private bSid = 0;
   private bSte: Ste | undefined;
@@ -490,7 +492,7 @@ export class SmmuV3Unit implements DmaUnit {
   }
 
   private static burstBytes(tlbSets: number, tlbWays: number): number {
-    return SmmuTlb.arenaBytes(tlbSets, tlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64;
+    return SmmuTlb.arenaBytes(tlbSets, tlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64 + 8 * RUN_BURST + 64;
   }
   readonly s1: StageWalker;
   readonly s2: StageWalker;
@@ -609,10 +611,12 @@ export class SmmuV3Unit implements DmaUnit {
       core.configureArmTlb(this.tlb.offsets!, sets, spec.tlbWays);
       this.burst = new DmaBurst(mem, RUN_BURST);
       this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
+      this.fetch = new MemoryView(mem, Int32Array, mem.allocSram(8 * RUN_BURST), 2 * RUN_BURST);
     } else {
       core = TableWalkCore.create(mem);
       this.burst = null;
       this.aux = null;
+      this.fetch = null;
     }
     this.core = core;
     this.s1 = new StageWalker(mem, core);
@@ -1496,7 +1500,7 @@ export class SmmuV3Unit implements DmaUnit {
     const c = this.bCd!;
     // The event queue, where the records of the burst's faults will go (writeEvent: nowhere when it is off).
     const evq = (this.cr0 & CR0_EVTQEN) === 0 || this.evtqBase === 0 ? 0 : this.queueAddr(this.evtqBase);
-    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, evq, evq === 0 ? 0 : 32 * 2 ** this.queueShift(this.evtqBase), this.burst!, this.aux!.offset, from, n);
+    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, evq, evq === 0 ? 0 : 32 * 2 ** this.queueShift(this.evtqBase), this.burst!, this.aux!.offset, this.fetch!.offset, from, n);
     const hits = core.burstHits;
     this.counters.requests += done - from;
     this.counters.tlbHits += hits;
@@ -1567,7 +1571,13 @@ export class SmmuV3Unit implements DmaUnit {
       // A TLB entry's permission fault reports the input's offset in the entry's page as its IPA
       // (translate(): a stage-1 entry's IPA base is 0); the output address is not defined after a fault.
       if (hit) this.evIpa = modPow2(hi * TWO32 + lo, levelShift(this.level, 12));
-      return this.fail(res[2 * j]!, this.bSid, -1, hi, lo, burst.writes[j] === 1, false, this.bCd!.record, false, false);
+      const id = res[2 * j]!;
+      if (id === F_WALK_EABT) {
+        // A descriptor where no memory is: the core noted the address it could not read.
+        const fetch = this.fetch!.get();
+        this.evFetch = (fetch[2 * j + 1]! >>> 0) * TWO32 + (fetch[2 * j]! >>> 0);
+      }
+      return this.fail(id, this.bSid, -1, hi, lo, burst.writes[j] === 1, false, this.bCd!.record, false, false);
     }
     this.kind = SmmuKind.Translated;
     this.oa = (res[2 * j + 1]! >>> 0) * TWO32 + (res[2 * j]! >>> 0);

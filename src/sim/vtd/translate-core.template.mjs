@@ -136,7 +136,7 @@ export const LAYOUT = {
    * SMMUv3 VMSAv8-64 4 KiB-granule walk ($armWalk), event ids of SMMUv3 spec IHI 0070 7.3
    * (smmuv3/spec.ts F_*), Arm ARM D8.3.1 descriptor fields.
    */
-  arm: { translation: 0x10, addrSize: 0x11, access: 0x12, permission: 0x13 },
+  arm: { walkEabt: 0x0b, translation: 0x10, addrSize: 0x11, access: 0x12, permission: 0x13 },
   /**
    * The SMMUv3 TLB (smmuv3/unit.ts SmmuTlb, where its rule is described) as $armBurst probes and
    * fills it: one array per field in the SRAM arena, in this order of configureArmTlb's
@@ -191,27 +191,30 @@ const entryAt = (table, iova, L) => `(i64.add ${table}
  * superpage's page, a table in DRAM - is read at the pool's start instead (a select, not a
  * branch: a mispredicted branch would cancel the later requests' reads). Branch-free and
  * request after request (two values live per request), so the CPU overlaps the chains.
- * Uses locals $pfReq $pfIova $pfT $pfOff $sink, $reqs $root $poolHpa $poolBytes $poolOff $addrMask.
+ * Uses locals $pfReq $pfIova $pfT $pfOff $sink, $reqs $poolHpa $poolBytes $poolOff, and the
+ * walk's root table and entry address mask (i64 exprs; `tables`: VT-d's $root and $addrMask unless given).
  */
-function prefetchWalks(levels, count, from) {
+function prefetchWalks(levels, count, from, tables = PF_TABLES) {
   let s = `(local.set $pfReq (i32.add (local.get $reqs) (i32.shl ${from} (i32.const 3))))`;
   for (let k = 0; k < count; k++) {
     s += `
     (local.set $pfIova (i64.load offset=${8 * k} (local.get $pfReq)))
-    (local.set $pfT (local.get $root))`;
+    (local.set $pfT ${tables.root})`;
     for (let L = levels; L >= 1; L--) {
       s += `
     (local.set $pfOff (i64.sub ${entryAt("(local.get $pfT)", "$pfIova", L)} (local.get $poolHpa)))
     (local.set $pfT (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64
       (select (local.get $pfOff) (i64.const 0) (i64.lt_u (local.get $pfOff) (local.get $poolBytes)))))))${
       L > 1 ? `
-    (local.set $pfT (i64.and (local.get $pfT) (local.get $addrMask)))` : `
+    (local.set $pfT (i64.and (local.get $pfT) ${tables.addrMask}))` : `
     (local.set $sink (i64.xor (local.get $sink) (local.get $pfT)))`}`;
     }
   }
   return s;
 }
 
+/** The walks' root table and entry address mask prefetchWalks reads with: VT-d's loops' locals. */
+const PF_TABLES = { root: "(local.get $root)", addrMask: "(local.get $addrMask)" };
 const PF_LOCALS = `(local $pfAt i32) (local $pfReq i32) (local $pfIova i64) (local $pfT i64) (local $pfOff i64) (local $sink i64)`;
 
 /**
@@ -220,20 +223,20 @@ const PF_LOCALS = `(local $pfAt i32) (local $pfReq i32) (local $pfIova i64) (loc
  * the burst has them; the first group of a call is read on entry (`prefetchEntry`). The walk of
  * request j thus finds its entries read while the `count` requests before it were answered.
  */
-const prefetchStep = (levels, count, when) =>
+const prefetchStep = (levels, count, when, tables = PF_TABLES) =>
   count === 0
     ? ""
     : `(if ${when ? `(i32.and (i32.ge_u (local.get $i) (local.get $pfAt)) ${when})` : "(i32.ge_u (local.get $i) (local.get $pfAt))"}
           (then
             (local.set $pfAt (i32.add (local.get $i) (i32.const ${count})))
             (if (i32.le_u (i32.add (local.get $i) (i32.const ${2 * count})) (local.get $n))
-              (then ${prefetchWalks(levels, count, `(local.get $pfAt)`)}))))`;
-const prefetchEntry = (levels, count) =>
+              (then ${prefetchWalks(levels, count, `(local.get $pfAt)`, tables)}))))`;
+const prefetchEntry = (levels, count, tables = PF_TABLES) =>
   count === 0
     ? ""
     : `(local.set $pfAt (local.get $i))
     (if (i32.le_u (i32.add (local.get $i) (i32.const ${count})) (local.get $n))
-      (then ${prefetchWalks(levels, count, `(local.get $i)`)}))`;
+      (then ${prefetchWalks(levels, count, `(local.get $i)`, tables)}))`;
 /**
  * Requests per group of prefetchWalks in the walk loop ($burstWalk4) and the IOTLB loop
  * ($burstTlb4Ahead), as measured (docs/performance.md, 2026-12-06 session 29): W1 4 / 8 / 16 /
@@ -923,6 +926,8 @@ function armWalkFunc() {
   ;; A burst's event queue (pool offset, bytes; 0 bytes outside a burst): see armGuarded.
   (global $armGuardOff (mut i64) (i64.const 0))
   (global $armGuardBytes (mut i64) (i64.const 0))
+  ;; A burst's fetch addresses of F_WALK_EABT (armFetchAt).
+  (global $armFetch (mut i32) (i32.const 0))
   (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
     (param $afOff i32) (param $priv i32) (param $exec i32) (param $iaHi i32) (param $iaLo i32) (param $write i32) (result i32)
     (call $armWalk (i64.trunc_f64_u (local.get $ttb)) (local.get $startLevel) (local.get $outputBits) (local.get $s2)
@@ -966,6 +971,10 @@ function armWalkFunc() {
 }
 
 const AT = LAYOUT.armTlb;
+/** prefetchWalks of a 4-level stage-1 walk from level 0: the CD's TTB0, the descriptors' address field 47:12. */
+const ARM_PF_TABLES = { root: "(local.get $ttb64)", addrMask: `(i64.const ${ADDR_47_12})` };
+/** Requests per group of reads ahead in $armBurstWalk (no TLB: every request walks), as PREFETCH_WALK. */
+const ARM_PREFETCH_WALK = 16;
 
 /**
  * i32, after readEntry: the descriptor lies in the event queue of the burst running ($armBurst
@@ -975,6 +984,13 @@ const AT = LAYOUT.armTlb;
  * such a walk is handed back (the unit writes the events before it translates the request).
  */
 const armGuarded = `(i64.lt_u (i64.sub (local.get $off) (global.get $armGuardOff)) (global.get $armGuardBytes))`;
+
+/**
+ * i32: where $armBurst's loops note the fetch address of request $i's F_WALK_EABT (an i64 per
+ * request at $armFetch, set by the burst's caller): the unit's event record carries it
+ * (SMMUv3 spec 7.3.9 FetchAddr). Written only for that fault, read only by the unit for it.
+ */
+const armFetchAt = `(i32.add (global.get $armFetch) (i32.shl (local.get $i) (i32.const 3)))`;
 
 /**
  * SMMUv3's translate step for a burst of $n requests of one stream whose STE and CD the unit
@@ -1094,7 +1110,15 @@ function armBurstFunc() {
                           `(i64.add (local.get ${L === 0 ? "$ttb64" : "$addr"}) (i64.and (i64.shr_u (local.get $iova) (i64.const ${36 - 9 * L})) (i64.const 0xff8)))`,
                           0,
                           {
-                            pool: (c) => `(br_if $stop (i32.or ${c} ${armGuarded}))`,
+                            // Outside the pool: where no memory is (unbacked), the read fails - F_WALK_EABT at
+                            // this level, its fetch address noted for the event (armFetchAt) -; a descriptor
+                            // in sparse DRAM or in the event queue goes back to translate().
+                            pool: (c) => `(if (i32.or ${c} ${armGuarded})
+                      (then
+                        (br_if $stop (i32.or ${armGuarded} (i32.eqz ${unbacked})))
+                        (i64.store ${armFetchAt} (i64.add (local.get $off) (local.get $poolHpa)))
+                        (local.set $level (i32.const ${L}))
+                        (br $wfault (i32.const ${hex(ARM.walkEabt)}))))`,
                             fault: (id) => `(local.set $level (i32.const ${L})) (br $wfault (i32.const ${hex(id)}))`,
                             next: "",
                             leaf: `(local.set $level (i32.const ${L})) (local.set $pshift (i64.const ${12 + 9 * (3 - L)}))${L < 3 ? " (br $leaf)" : ""}`,
@@ -1159,13 +1183,13 @@ function armBurstFunc() {
    * unrolledOnly: the start level is 0), so that V8 keeps a loop's few values in registers (as
    * VT-d's $burstWalk4 / $burstTlb4 beside $burst): each expanded from the same pieces.
    */
-  const loop = (name, tlb, unrolledOnly) => `
+  const loop = (name, tlb, unrolledOnly, ahead = 0) => `
   (func ${name} ${PARAMS} (result i32)
     (local $i i32) (local $iova i64) (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
     (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128) (local $vVpn v128)
-    ${ARM_WALK_LOCALS}
+    ${ARM_WALK_LOCALS} ${ahead ? PF_LOCALS : ""}
     ${ARM_WALK_SETUP}
     (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
     ${
@@ -1181,9 +1205,11 @@ function armBurstFunc() {
     (local.set $ways (global.get $armWays))
     (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
     (local.set $inBits (i64.extend_i32_u (local.get $inputBits)))
+    ${prefetchEntry(4, ahead, ARM_PF_TABLES)}
     (block $stop
       (loop $next
         (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+        ${prefetchStep(4, ahead, undefined, ARM_PF_TABLES)}
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
         ${tlb === 0 ? "" : probe(tlb)}
@@ -1200,6 +1226,7 @@ function armBurstFunc() {
         ${tlb === 0 ? "" : tlb === 4 ? fillArm(4) : `(if (local.get $useTlb) (then ${fillArm("any")}))`}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
+    ${ahead ? "(global.set $sink (local.get $sink))" : ""}
     (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
     (i32.store offset=${B.burstFaults} (local.get $blk) (local.get $faults))
     (local.get $i))`;
@@ -1214,8 +1241,10 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
     (global.set $armWays (local.get $ways)))
 
   ;; The burst through the loop of its configuration; the event queue's range set for its walks.
-  (func (export "armBurst") ${PARAMS.replace("(param $useTlb i32)", "(param $useTlb i32) (param $evq f64) (param $evqBytes i32)")} (result i32)
+  ;; $fetch: an i64 per request, where a request's F_WALK_EABT notes its fetch address (armFetchAt).
+  (func (export "armBurst") ${PARAMS.replace("(param $useTlb i32)", "(param $useTlb i32) (param $evq f64) (param $evqBytes i32) (param $fetch i32)")} (result i32)
     (local $r i32)
+    (global.set $armFetch (local.get $fetch))
     (global.set $armGuardOff (i64.sub (i64.trunc_f64_u (local.get $evq)) (global.get $poolHpa)))
     (global.set $armGuardBytes (i64.extend_i32_u (local.get $evqBytes)))
     (local.set $r
@@ -1230,7 +1259,7 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
         (else (call $armBurstAny ${ARGS}))))
     (global.set $armGuardBytes (i64.const 0))
     (local.get $r))
-${loop("$armBurstWalk", 0, true)}
+${loop("$armBurstWalk", 0, true, ARM_PREFETCH_WALK)}
 ${loop("$armBurstTlb4", 4, true)}
 ${loop("$armBurstAny", "any", false)}`;
 }

@@ -67,6 +67,7 @@ export const CORE_AMD_IOTLB = {
   faultBytes: 16,
 } as const;
 export const CORE_ARM = {
+  walkEabt: 11,
   translation: 16,
   addrSize: 17,
   access: 18,
