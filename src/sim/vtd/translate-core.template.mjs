@@ -1049,7 +1049,7 @@ function armBurstFunc() {
           (br $next)`;
 
   /** The TLB probe (ways: 4, folded in, or "any": $ways, $useTlb); a hit answers request $i (br $next), a miss leaves block $miss. */
-  const probe = (ways) => `(block $miss
+  const probe = (ways, run) => `(block $miss
           ${ways === 4 ? "" : "(br_if $miss (i32.eqz (local.get $useTlb)))"}
           ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell).
           (local.set $m (i32.load ${g("shiftsCell")}))
@@ -1066,7 +1066,17 @@ function armBurstFunc() {
               (local.set $base (i32.shl (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (i32.const 2)))
               (local.set $w ${armMatch4("(local.get $base)")})
               (br_if $size (i32.eqz (local.get $w)))
-              (local.set $k (i32.add (local.get $base) (i32.ctz (local.get $w))))`
+              (local.set $k (i32.add (local.get $base) (i32.ctz (local.get $w))))${
+                run
+                  ? `
+              ;; The fourth 4 KiB hit in a row: back to $armHitRun4, whose loop answers runs of them
+              ;; with fewer values live (as VT-d's $burstTlb4 hands back to $hitRun4).
+              (if (i32.eq (local.get $shift) (i32.const 12))
+                (then
+                  (br_if $toRun (i32.and (i32.ge_u (local.get $hitRun) (i32.const 3)) (i32.ne (local.get $i) (local.get $start))))
+                  (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))))`
+                  : ""
+              }`
                   : `(local.set $base (i32.mul (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (local.get $ways)))
               (local.set $w (i32.const 0))
               (loop $way
@@ -1177,15 +1187,17 @@ function armBurstFunc() {
     (param $afOff i32) (param $inputBits i32) (param $useTlb i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32)`;
   const ARGS = ["vmid", "asid", "ttb", "startLevel", "outputBits", "afOff", "inputBits", "useTlb", "reqs", "writes", "n", "results", "info", "aux"].map((p) => `(local.get $${p})`).join(" ");
+  /** The loops take the request to start at ($i) after the burst's parameters. */
+  const LOOP_PARAMS = `${PARAMS} (param $i i32)`;
 
   /**
    * The loop of one configuration (tlb: 0 none, 4 a 4-way TLB, "any" $useTlb with $armWays ways;
    * unrolledOnly: the start level is 0), so that V8 keeps a loop's few values in registers (as
    * VT-d's $burstWalk4 / $burstTlb4 beside $burst): each expanded from the same pieces.
    */
-  const loop = (name, tlb, unrolledOnly, ahead = 0) => `
-  (func ${name} ${PARAMS} (result i32)
-    (local $i i32) (local $iova i64) (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
+  const loop = (name, tlb, unrolledOnly, ahead = 0, run = false) => `
+  (func ${name} ${LOOP_PARAMS} (result i32)
+    (local $iova i64)${run ? " (local $start i32) (local $hitRun i32) (local $toRunAt i32)" : ""} (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
     (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128) (local $vVpn v128)
@@ -1206,13 +1218,16 @@ function armBurstFunc() {
     (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
     (local.set $inBits (i64.extend_i32_u (local.get $inputBits)))
     ${prefetchEntry(4, ahead, ARM_PF_TABLES)}
+    ${run ? "(local.set $start (local.get $i))" : ""}
     (block $stop
+      ${run ? "(block $toRun" : ""}
       (loop $next
         (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
         ${prefetchStep(4, ahead, undefined, ARM_PF_TABLES)}
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
-        ${tlb === 0 ? "" : probe(tlb)}
+        ${tlb === 0 ? "" : probe(tlb, run)}
+        ${run ? "(local.set $hitRun (i32.const 0))" : ""}
         ;; A miss walks: an input at or above the stage's range is F_TRANSLATION at the start level
         ;; (StageWalker.walk's range check: SMMUv3 spec 3.4.1), no descriptor read.
         (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
@@ -1225,11 +1240,14 @@ function armBurstFunc() {
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
         ${tlb === 0 ? "" : tlb === 4 ? fillArm(4) : `(if (local.get $useTlb) (then ${fillArm("any")}))`}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $next)))
+        (br $next))${run ? `)
+      ;; Request $i starts a run of 4 KiB hits.
+      (local.set $toRunAt (i32.const 1))` : ""})
     ${ahead ? "(global.set $sink (local.get $sink))" : ""}
-    (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
-    (i32.store offset=${B.burstFaults} (local.get $blk) (local.get $faults))
-    (local.get $i))`;
+    ;; The burst's counts (armBurst zeroes them; a burst may run the loops several times).
+    (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
+    (i32.store offset=${B.burstFaults} (local.get $blk) (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)))
+    ${run ? "(select (i32.sub (i32.const -1) (local.get $i)) (local.get $i) (local.get $toRunAt))" : "(local.get $i)"})`;
 
   return `
 ${AT.fields.map((f) => `  (global $armTlb_${f} (mut i32) (i32.const 0))`).join("\n")}
@@ -1245,22 +1263,80 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
   (func (export "armBurst") ${PARAMS.replace("(param $useTlb i32)", "(param $useTlb i32) (param $evq f64) (param $evqBytes i32) (param $fetch i32)")} (result i32)
     (local $r i32)
     (global.set $armFetch (local.get $fetch))
+    (i32.store offset=${B.hits} (global.get $blk) (i32.const 0))
+    (i32.store offset=${B.burstFaults} (global.get $blk) (i32.const 0))
     (global.set $armGuardOff (i64.sub (i64.trunc_f64_u (local.get $evq)) (global.get $poolHpa)))
     (global.set $armGuardBytes (i64.extend_i32_u (local.get $evqBytes)))
     (local.set $r
       (if (result i32) (i32.eqz (local.get $startLevel))
         (then
           (if (result i32) (i32.eqz (local.get $useTlb))
-            (then (call $armBurstWalk ${ARGS}))
+            (then (call $armBurstWalk ${ARGS} (i32.const 0)))
             (else
               (if (result i32) (i32.eq (global.get $armWays) (i32.const 4))
-                (then (call $armBurstTlb4 ${ARGS}))
-                (else (call $armBurstAny ${ARGS}))))))
-        (else (call $armBurstAny ${ARGS}))))
+                (then (call $armProbe4 ${ARGS}))
+                (else (call $armBurstAny ${ARGS} (i32.const 0)))))))
+        (else (call $armBurstAny ${ARGS} (i32.const 0)))))
     (global.set $armGuardBytes (i64.const 0))
     (local.get $r))
 ${loop("$armBurstWalk", 0, true, ARM_PREFETCH_WALK)}
-${loop("$armBurstTlb4", 4, true)}
+${loop("$armBurstTlb4", 4, true, 0, true)}
+
+  ;; A 4-way TLB and a walk from level 0: runs of 4 KiB hits in $armHitRun4, the rest in
+  ;; $armBurstTlb4 until its next run of 4 KiB hits (the loops are separate functions: V8 spills
+  ;; every value live across a call). Returns as $armBurstTlb4: the first request not answered.
+  (func $armProbe4 ${PARAMS} (result i32)
+    (local $i i32) (local $j i32) (local $r i32)
+    (loop $next
+      (local.set $j (call $armHitRun4 (local.get $vmid) (local.get $asid) (local.get $reqs) (local.get $writes)
+        (local.get $i) (local.get $n) (local.get $results) (local.get $aux)))
+      ;; Every request the hit loop answered hit a stage-1 4 KiB page: the trace's level 1
+      ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit.
+      (memory.fill (i32.add (local.get $info) (local.get $i))
+        ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
+      (if (i32.ge_u (local.get $j) (local.get $n)) (then (return (local.get $j))))
+      (local.set $r (call $armBurstTlb4 ${ARGS} (local.get $j)))
+      (if (i32.ge_s (local.get $r) (i32.const 0)) (then (return (local.get $r))))
+      (local.set $i (i32.sub (i32.const -1) (local.get $r)))
+      (br $next))
+    (unreachable))
+
+  ;; Answers requests $i, $i + 1, ... while the TLB answers them with a stage-1 4 KiB page that
+  ;; permits the access (SmmuTlb.lookup's first probe, the smallest size: a hit there is its
+  ;; answer); returns the index of the first it does not ($n when all). A hit lacking the
+  ;; permission, or any other, is left to $armBurstTlb4. Counts its hits into the block.
+  (func $armHitRun4 (param $vmid i32) (param $asid i32) (param $reqs i32) (param $writes i32)
+    (param $i i32) (param $n i32) (param $results i32) (param $aux i32) (result i32)
+    (local $iova i64) (local $vpn i64) (local $base i32) (local $w i32) (local $k i32) (local $perm i32)
+    (local $shift i32) (local $setMask i32) (local $start i32)
+    (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128) (local $vVpn v128)
+    (local.set $vAsid (i32x4.splat (local.get $asid)))
+    (local.set $vVmid (i32x4.splat (local.get $vmid)))
+    (local.set $vOne (i8x16.splat (i32.const 1)))
+    (local.set $vKind (i8x16.splat (i32.const ${AT.kindS1})))
+    (local.set $shift (i32.const 12))
+    (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
+    (local.set $start (local.get $i))
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $vpn (i64.shr_u (local.get $iova) (i64.const 12)))
+        (local.set $base (i32.shl (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (i32.const 2)))
+        (local.set $w ${armMatch4("(local.get $base)")})
+        (br_if $exit (i32.eqz (local.get $w)))
+        (local.set $k (i32.add (local.get $base) (i32.ctz (local.get $w))))
+        (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
+        (br_if $exit (i32.eqz (i32.and (local.get $perm)
+          (i32.add (i32.load8_u (i32.add (local.get $writes) (local.get $i))) (i32.const 1)))))
+        (i64.store ${result}
+          (i64.add (i64.trunc_f64_s (f64.load ${at("oa", "(local.get $k)", 8)})) (i64.and (local.get $iova) (i64.const 0xfff))))
+        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (i32.store offset=${B.hits} (global.get $blk)
+      (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $i) (local.get $start))))
+    (local.get $i))
 ${loop("$armBurstAny", "any", false)}`;
 }
 
