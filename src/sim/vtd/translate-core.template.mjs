@@ -975,6 +975,12 @@ const AT = LAYOUT.armTlb;
 const ARM_PF_TABLES = { root: "(local.get $ttb64)", addrMask: `(i64.const ${ADDR_47_12})` };
 /** Requests per group of reads ahead in $armBurstWalk (no TLB: every request walks), as PREFETCH_WALK. */
 const ARM_PREFETCH_WALK = 16;
+/**
+ * $armProbe4 runs the TLB loop with reads ahead ($armBurstTlb4Ahead, groups of PREFETCH_TLB) after
+ * a call of it that answered this many requests or more: it leaves at the fourth 4 KiB hit in a
+ * row, so a stream that mostly hits (W2) calls it for about four requests at a time.
+ */
+const ARM_TLB_PREFETCH_AFTER = 8;
 
 /**
  * i32, after readEntry: the descriptor lies in the event queue of the burst running ($armBurst
@@ -1281,12 +1287,15 @@ ${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("
     (local.get $r))
 ${loop("$armBurstWalk", 0, true, ARM_PREFETCH_WALK)}
 ${loop("$armBurstTlb4", 4, true, 0, true)}
+${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, true)}
 
   ;; A 4-way TLB and a walk from level 0: runs of 4 KiB hits in $armHitRun4, the rest in
   ;; $armBurstTlb4 until its next run of 4 KiB hits (the loops are separate functions: V8 spills
   ;; every value live across a call). Returns as $armBurstTlb4: the first request not answered.
+  ;; With the reads ahead ($armBurstTlb4Ahead) after a call of the loop that answered
+  ;; ${ARM_TLB_PREFETCH_AFTER} requests or more before its run of hits (a stream that misses often; see PREFETCH_TLB).
   (func $armProbe4 ${PARAMS} (result i32)
-    (local $i i32) (local $j i32) (local $r i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $ahead i32)
     (loop $next
       (local.set $j (call $armHitRun4 (local.get $vmid) (local.get $asid) (local.get $reqs) (local.get $writes)
         (local.get $i) (local.get $n) (local.get $results) (local.get $aux)))
@@ -1295,9 +1304,13 @@ ${loop("$armBurstTlb4", 4, true, 0, true)}
       (memory.fill (i32.add (local.get $info) (local.get $i))
         ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
       (if (i32.ge_u (local.get $j) (local.get $n)) (then (return (local.get $j))))
-      (local.set $r (call $armBurstTlb4 ${ARGS} (local.get $j)))
+      (local.set $r
+        (if (result i32) (local.get $ahead)
+          (then (call $armBurstTlb4Ahead ${ARGS} (local.get $j)))
+          (else (call $armBurstTlb4 ${ARGS} (local.get $j)))))
       (if (i32.ge_s (local.get $r) (i32.const 0)) (then (return (local.get $r))))
       (local.set $i (i32.sub (i32.const -1) (local.get $r)))
+      (local.set $ahead (i32.ge_u (i32.sub (local.get $i) (local.get $j)) (i32.const ${ARM_TLB_PREFETCH_AFTER})))
       (br $next))
     (unreachable))
 
