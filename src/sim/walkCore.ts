@@ -10,7 +10,7 @@
  */
 import { MemoryView, type PhysicalMemory } from "./memory.js";
 import { translateCoreModule, type DmaBurst } from "./vtd/translate.js";
-import { CORE_AMD_V1, CORE_ARM_TLB, CORE_BLOCK } from "./vtd/translateCoreLayout.js";
+import { CORE_AMD_V1, CORE_BLOCK } from "./vtd/translateCoreLayout.js";
 
 /** The core's per-format exports. */
 interface WalkCoreExports {
@@ -20,7 +20,7 @@ interface WalkCoreExports {
   amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, evt: number, evtBytes: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number, faultList: number): number;
   configureDram(dramBytes: number): void;
   armWalk(ttb: number, startLevel: number, outputBits: number, s2: number, afOff: number, priv: number, exec: number, iaHi: number, iaLo: number, write: number): number;
-  configureArmTlb(...offsetsSetsWays: number[]): void;
+  configureArmTlb(tlb: number, next: number, shifts: number, sets: number, ways: number): void;
   armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, evq: number, evqBytes: number, fetch: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
 }
 
@@ -105,9 +105,9 @@ export class TableWalkCore {
     );
   }
 
-  /** The SMMUv3 TLB arrays $armBurst probes and fills (byte offsets in the memory by field; smmuv3/unit.ts SmmuTlb). */
-  configureArmTlb(offsets: Readonly<Record<(typeof CORE_ARM_TLB.fields)[number], number>>, sets: number, ways: number): void {
-    this.core.configureArmTlb(...CORE_ARM_TLB.fields.map((f) => offsets[f]), sets, ways);
+  /** The SMMUv3 TLB $armBurst probes and fills (byte offsets in the memory: its rows, victim bytes, filled-sizes cell; smmuv3/unit.ts SmmuTlb). */
+  configureArmTlb(o: { tlb: number; next: number; shifts: number }, sets: number, ways: number): void {
+    this.core.configureArmTlb(o.tlb, o.next, o.shifts, sets, ways);
   }
 
   /**

@@ -138,14 +138,43 @@ export const LAYOUT = {
    */
   arm: { walkEabt: 0x0b, translation: 0x10, addrSize: 0x11, access: 0x12, permission: 0x13 },
   /**
-   * The SMMUv3 TLB (smmuv3/unit.ts SmmuTlb, where its rule is described) as $armBurst probes and
-   * fills it: one array per field in the SRAM arena, in this order of configureArmTlb's
-   * parameters (valid, kind, shift, level, perm, next: u8; asid, vmid, shiftsCell: i32; vpn, oa,
-   * ipa: f64), entry k at field + k * size; `shiftsCell` the mask of filled sizes. kindS1: the
-   * tag of a stage-1 entry. A burst's info byte holds the trace's level, traceLevelOf - the Arm
-   * level (SmmuV3Unit.leafLevel).
+   * The SMMUv3 TLB (smmuv3/unit.ts SmmuTlb, where its rule is described): the core's layout alone
+   * (SmmuTlb looks up and fills through the core's armTlbLookup / armTlbFill, the bursts inline
+   * the same generators). A set of `ways` ways is `rows` rows of `ways` i32, one row per field,
+   * so that a field of a 4-way set's ways is one 128-bit load (as VT-d's IOTLB); entry k = set *
+   * ways + way. Rows: vpnLo, the page number's bits 31:0 (vpn = input >> shift); tag: valid (bit
+   * 31) | kind (bits 18:17: 1 stage 1, 2 stage 2, 3 nested) | shift - tagShiftBase (16:12) | the
+   * page number's bits 43:32 (11:0), 0 for a way never filled; ids: ASID | VMID << 16 (both 16
+   * bits; a stage-2 entry's ASID 0); oaLo: the output base's low dword (2^shift aligned, so bits
+   * 11:0 are free) | perm (R 1, W 2, X 4) | Arm level << oaLevelAt; oaHi; ipaLo, ipaHi: a nested
+   * entry's IPA base (what a stage-2 permission fault reports), 0 otherwise; one row unused (a
+   * 4-way set is 128 bytes). Inputs reach 2^iaBits (52: Arm's largest input size); a probe of an
+   * input beyond misses. Besides: a victim byte per set (round robin) and an i32 cell, the mask
+   * of filled sizes (bit shift - 12). kindS1: the kind of a stage-1 entry. A burst's info byte
+   * holds the trace's level, traceLevelOf - the Arm level (SmmuV3Unit.leafLevel).
    */
-  armTlb: { fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"], kindS1: 1, traceLevelOf: 4, auxHit: 0x80 },
+  armTlb: {
+    rows: 8,
+    rowVpnLo: 0,
+    rowTag: 1,
+    rowIds: 2,
+    rowOaLo: 3,
+    rowOaHi: 4,
+    rowIpaLo: 5,
+    rowIpaHi: 6,
+    tagValid: 0x80000000,
+    tagKindAt: 17,
+    tagShiftAt: 12,
+    tagShiftBase: 11,
+    tagVpnHiBits: 12,
+    idsVmidAt: 16,
+    oaPermMask: 7,
+    oaLevelAt: 3,
+    iaBits: 52,
+    kindS1: 1,
+    traceLevelOf: 4,
+    auxHit: 0x80,
+  },
   /** The unrolled walks: 2 (30-bit AGAW) to 5 levels (57-bit); other level counts go to TypeScript. */
   minLevels: 2,
   maxLevels: 5,
@@ -971,6 +1000,130 @@ function armWalkFunc() {
 }
 
 const AT = LAYOUT.armTlb;
+if (AT.tagVpnHiBits + 12 + 32 < AT.iaBits) throw new Error("the SMMUv3 TLB's tag must hold a 4 KiB page number of every input");
+
+// ---- the SMMUv3 TLB (LAYOUT.armTlb): its rules once, for SmmuTlb (armTlbLookup, armTlbFill) and the bursts
+/** i32: the tag row of a valid entry of kind, shift (i32 exprs) for page number vpn (i64 expr). */
+const armTag = (kind, shift, vpn) => `(i32.or
+      (i32.or (i32.const ${hex(AT.tagValid)}) (i32.shl ${kind} (i32.const ${AT.tagKindAt})))
+      (i32.or (i32.shl (i32.sub ${shift} (i32.const ${AT.tagShiftBase})) (i32.const ${AT.tagShiftAt}))
+        (i32.and (i32.wrap_i64 (i64.shr_u ${vpn} (i64.const 32))) (i32.const ${hex(2 ** AT.tagVpnHiBits - 1)}))))`;
+/** i32: the ids row of VMID, ASID (i32 exprs). */
+const armIds = (vmid, asid) => `(i32.or (i32.and ${asid} (i32.const 0xffff)) (i32.shl ${vmid} (i32.const ${AT.idsVmidAt})))`;
+/** i32: the input $iova lies beyond every tag (a probe of it misses). */
+const armUntaggable = `(i64.ne (i64.shr_u (local.get $iova) (i64.const ${AT.iaBits})) (i64.const 0))`;
+/** The memory argument of row r of the way whose row-0 cell is at q (i32 expr), `ways` ways (i32 expr). */
+const armRowAt = (q, ways, r) => (r === 0 ? q : `(i32.add ${q} (i32.mul ${ways} (i32.const ${4 * r})))`);
+/** i32: the byte address of the 4-way set of page number vpn (i64 expr); locals $tlb $setMask. */
+const armSet4 = (vpn) => `(i32.add (local.get $tlb) (i32.shl (i32.and (i32.wrap_i64 ${vpn}) (local.get $setMask)) (i32.const ${Math.log2(AT.rows * 16)})))`;
+/**
+ * i32: bit w set when way w of the 4-way set at `base` (a local's name) holds page number
+ * low dword `lo` with tag `tag` (i32 exprs) and the ids of (local $vIds): three rows, each one
+ * 128-bit compare, as the hardware's CAM compares all ways at once.
+ */
+const armMatch4 = (base, lo, tag) => `(i32x4.bitmask
+      (v128.and
+        (v128.and
+          (i32x4.eq (v128.load offset=${16 * AT.rowVpnLo} (local.get ${base})) (i32x4.splat ${lo}))
+          (i32x4.eq (v128.load offset=${16 * AT.rowTag} (local.get ${base})) (i32x4.splat ${tag})))
+        (i32x4.eq (v128.load offset=${16 * AT.rowIds} (local.get ${base})) (local.get $vIds))))`;
+/** i32: the Arm level of an entry from its oaLo row (i32 expr). */
+const armEntryLevel = (oaLo) => `(i32.and (i32.shr_u ${oaLo} (i32.const ${AT.oaLevelAt})) (i32.const 3))`;
+/** i64: an entry's output base from its rows (i32 exprs). */
+const armOa = (oaHi, oaLo) => `(i64.or (i64.shl (i64.extend_i32_u ${oaHi}) (i64.const 32)) (i64.extend_i32_u (i32.and ${oaLo} (i32.const -4096))))`;
+/**
+ * The stores of a fill into the way whose row r is at rowAt(r) (a memory argument); kind, ids,
+ * shift, perm, level: i32 exprs; vpn, oa (the output base), ipa (base): i64 exprs.
+ */
+const armFillRows = (rowAt, kind, ids, shift, vpn, oa, perm, level, ipa) => `(i32.store ${rowAt(AT.rowVpnLo)} (i32.wrap_i64 ${vpn}))
+    (i32.store ${rowAt(AT.rowTag)} ${armTag(kind, shift, vpn)})
+    (i32.store ${rowAt(AT.rowIds)} ${ids})
+    (i32.store ${rowAt(AT.rowOaLo)} (i32.or (i32.wrap_i64 ${oa}) (i32.or ${perm} (i32.shl ${level} (i32.const ${AT.oaLevelAt})))))
+    (i32.store ${rowAt(AT.rowOaHi)} (i32.wrap_i64 (i64.shr_u ${oa} (i64.const 32))))
+    (i32.store ${rowAt(AT.rowIpaLo)} (i32.wrap_i64 ${ipa}))
+    (i32.store ${rowAt(AT.rowIpaHi)} (i32.wrap_i64 (i64.shr_u ${ipa} (i64.const 32))))
+    ;; The filled sizes.
+    (i32.store (global.get $armShifts) (i32.or (i32.load (global.get $armShifts)) (i32.shl (i32.const 1) (i32.sub ${shift} (i32.const 12)))))`;
+
+/**
+ * SmmuTlb.lookup and SmmuTlb.fill: the TLB's rule for any geometry and every entry kind
+ * (translate()'s lookups and fills, and $armBurstAny's): the filled sizes smallest first, the
+ * page number's set, its ways in order; the fill round robin per set.
+ */
+function armTlbFuncs() {
+  return `
+  (global $armTlb (mut i32) (i32.const 0))
+  (global $armNext (mut i32) (i32.const 0))
+  (global $armShifts (mut i32) (i32.const 0))
+  (global $armSets (mut i32) (i32.const 1))
+  (global $armWays (mut i32) (i32.const 0))
+  ;; The last hit of $armTlbFind: its way's row-0 cell, its shift.
+  (global $armHitAt (mut i32) (i32.const 0))
+  (global $armHitShift (mut i32) (i32.const 0))
+  ;; The TLB's sets (LAYOUT.armTlb), victim bytes and filled-sizes cell; sets a power of two.
+  (func (export "configureArmTlb") (param $tlb i32) (param $next i32) (param $shifts i32) (param $sets i32) (param $ways i32)
+    (global.set $armTlb (local.get $tlb))
+    (global.set $armNext (local.get $next))
+    (global.set $armShifts (local.get $shifts))
+    (global.set $armSets (local.get $sets))
+    (global.set $armWays (local.get $ways)))
+
+  ;; The entry (set * ways + way) of kind $kind with ids $ids holding $iova, or -1.
+  (func $armTlbFind (param $kind i32) (param $ids i32) (param $iova i64) (result i32)
+    (local $m i32) (local $shift i32) (local $vpn i64) (local $set i32) (local $base i32) (local $w i32) (local $ways i32)
+    (local $tag i32) (local $lo i32) (local $q i32)
+    (if ${armUntaggable} (then (return (i32.const -1))))
+    (local.set $ways (global.get $armWays))
+    (local.set $m (i32.load (global.get $armShifts)))
+    (block $none
+      (loop $size
+        (br_if $none (i32.eqz (local.get $m)))
+        (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
+        (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
+        (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
+        (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (i32.sub (global.get $armSets) (i32.const 1))))
+        (local.set $base (i32.add (global.get $armTlb) (i32.mul (i32.mul (local.get $set) (local.get $ways)) (i32.const ${4 * AT.rows}))))
+        (local.set $tag ${armTag("(local.get $kind)", "(local.get $shift)", "(local.get $vpn)")})
+        (local.set $lo (i32.wrap_i64 (local.get $vpn)))
+        (local.set $w (i32.const 0))
+        (loop $way
+          (br_if $size (i32.ge_u (local.get $w) (local.get $ways)))
+          (local.set $q (i32.add (local.get $base) (i32.shl (local.get $w) (i32.const 2))))
+          (if (i32.and
+                (i32.and (i32.eq (i32.load ${armRowAt("(local.get $q)", "(local.get $ways)", AT.rowVpnLo)}) (local.get $lo))
+                  (i32.eq (i32.load ${armRowAt("(local.get $q)", "(local.get $ways)", AT.rowTag)}) (local.get $tag)))
+                (i32.eq (i32.load ${armRowAt("(local.get $q)", "(local.get $ways)", AT.rowIds)}) (local.get $ids)))
+            (then
+              (global.set $armHitAt (local.get $q))
+              (global.set $armHitShift (local.get $shift))
+              (return (i32.add (i32.mul (local.get $set) (local.get $ways)) (local.get $w)))))
+          (local.set $w (i32.add (local.get $w) (i32.const 1)))
+          (br $way))))
+    (i32.const -1))
+
+  ;; Caches the leaf of 2^$shift bytes at output base $oa (IPA base $ipa) for $iova.
+  (func $armTlbFill (param $kind i32) (param $ids i32) (param $iova i64) (param $shift i32) (param $oa i64)
+    (param $perm i32) (param $level i32) (param $ipa i64)
+    (local $vpn i64) (local $set i32) (local $w i32) (local $ways i32) (local $q i32)
+    (local.set $ways (global.get $armWays))
+    (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
+    (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (i32.sub (global.get $armSets) (i32.const 1))))
+    (local.set $w (i32.load8_u (i32.add (global.get $armNext) (local.get $set))))
+    (i32.store8 (i32.add (global.get $armNext) (local.get $set)) (i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways)))
+    (local.set $q (i32.add (global.get $armTlb)
+      (i32.shl (i32.add (i32.mul (i32.mul (local.get $set) (local.get $ways)) (i32.const ${AT.rows})) (local.get $w)) (i32.const 2))))
+    ${armFillRows((r) => armRowAt("(local.get $q)", "(local.get $ways)", r), "(local.get $kind)", "(local.get $ids)", "(local.get $shift)", "(local.get $vpn)", "(local.get $oa)", "(local.get $perm)", "(local.get $level)", "(local.get $ipa)")})
+
+  (func (export "armTlbLookup") (param $kind i32) (param $vmid i32) (param $asid i32) (param $iaHi i32) (param $iaLo i32) (result i32)
+    (call $armTlbFind (local.get $kind) ${armIds("(local.get $vmid)", "(local.get $asid)")} ${iovaOf("$iaHi", "$iaLo")}))
+  ;; The hit's shift (after armTlbLookup).
+  (func (export "armTlbHitShift") (result i32) (global.get $armHitShift))
+
+  (func (export "armTlbFill") (param $kind i32) (param $vmid i32) (param $asid i32) (param $iaHi i32) (param $iaLo i32) (param $shift i32)
+    (param $oa f64) (param $perm i32) (param $level i32) (param $ipa f64)
+    (call $armTlbFill (local.get $kind) ${armIds("(local.get $vmid)", "(local.get $asid)")} ${iovaOf("$iaHi", "$iaLo")} (local.get $shift)
+      (i64.trunc_f64_u (local.get $oa)) (local.get $perm) (local.get $level) (i64.trunc_f64_u (local.get $ipa))))`;
+}
 /** prefetchWalks of a 4-level stage-1 walk from level 0: the CD's TTB0, the descriptors' address field 47:12. */
 const ARM_PF_TABLES = { root: "(local.get $ttb64)", addrMask: `(i64.const ${ADDR_47_12})` };
 /** Requests per group of reads ahead in $armBurstWalk (no TLB: every request walks), as PREFETCH_WALK. */
@@ -1020,28 +1173,7 @@ const armFetchAt = `(i32.add (global.get $armFetch) (i32.shl (local.get $i) (i32
  * below 2^52: converted signed, one instruction where the unsigned conversion takes several.)
  */
 function armBurstFunc() {
-  const g = (f) => `(global.get $armTlb_${f})`;
-  const at = (f, k, size) => `(i32.add ${g(f)} ${size === 1 ? k : `(i32.shl ${k} (i32.const ${Math.log2(size)}))`})`;
   const result = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
-  /**
-   * i32: bit w set when way w of the 4-way set whose first entry is k (i32 expr) holds a valid
-   * stage-1 entry of $vmid / $asid for page number $vpn of size 2^$shift (SmmuTlb.lookup's test,
-   * way by way): each field of the four ways is one load - the vpns two - compared at once.
-   */
-  const armMatch4 = (k) => `(i32.and
-                    (i32x4.bitmask (v128.and
-                      (v128.and
-                        (i32x4.eq (v128.load ${at("asid", k, 4)}) (local.get $vAsid))
-                        (i32x4.eq (v128.load ${at("vmid", k, 4)}) (local.get $vVmid)))
-                      ;; The two f64x2 compares' 64-bit lanes as four 32-bit ones.
-                      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
-                        (f64x2.eq (v128.load ${at("vpn", k, 8)}) (local.tee $vVpn (f64x2.splat (f64.convert_i64_s (local.get $vpn)))))
-                        (f64x2.eq (v128.load offset=16 ${at("vpn", k, 8)}) (local.get $vVpn)))))
-                    (i8x16.bitmask (v128.and
-                      (v128.and
-                        (i8x16.eq (v128.load32_zero ${at("valid", k, 1)}) (local.get $vOne))
-                        (i8x16.eq (v128.load32_zero ${at("kind", k, 1)}) (local.get $vKind)))
-                      (i8x16.eq (v128.load32_zero ${at("shift", k, 1)}) (i8x16.splat (local.get $shift))))))`;
   /** Request $i faults with event id `id` (i32 expr) found at Arm level `level` (i32 expr), aux byte `aux`. */
   const fault = (id, level, aux) => `(i32.store ${result} ${id})
           (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
@@ -1054,64 +1186,65 @@ function armBurstFunc() {
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br $next)`;
 
-  /** The TLB probe (ways: 4, folded in, or "any": $ways, $useTlb); a hit answers request $i (br $next), a miss leaves block $miss. */
-  const probe = (ways, run) => `(block $miss
-          ${ways === 4 ? "" : "(br_if $miss (i32.eqz (local.get $useTlb)))"}
-          ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell).
-          (local.set $m (i32.load ${g("shiftsCell")}))
+  /**
+   * A TLB hit on the way whose row-0 cell is at `q` (i32 expr; `rowAt(r)` its row r: armRowAt):
+   * a hit lacking the access's permission faults (F_PERMISSION) at the entry's level; otherwise
+   * request $i's result is the entry's output page and the input's offset in the entry's
+   * 2^$shift bytes. Answers request $i (br $next).
+   */
+  const hit = (rowAt) => `(local.set $oaLo (i32.load ${rowAt(AT.rowOaLo)}))
+            (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
+            (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
+            (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
+              (then ${fault(`(i32.const ${hex(ARM.permission)})`, armEntryLevel("(local.get $oaLo)"), `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
+            (i64.store ${result}
+              (i64.or ${armOa(`(i32.load ${rowAt(AT.rowOaHi)})`, "(local.get $oaLo)")}
+                (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
+            (i32.store8 (i32.add (local.get $info) (local.get $i))
+              ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) ${armEntryLevel("(local.get $oaLo)")})`, "(i32.const 1)")})
+            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next)`;
+
+  /**
+   * The TLB probe (ways: 4, folded in; or "any": $armTlbFind, under $useTlb); a hit answers
+   * request $i (br $next), a miss leaves block $miss.
+   */
+  const probe = (ways, run) =>
+    ways === 4
+      ? `(block $miss
+          ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell), as SmmuTlb.lookup.
+          (local.set $m (i32.load (global.get $armShifts)))
           (loop $size
             (br_if $miss (i32.eqz (local.get $m)))
             (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
             (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
             (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
-            (block $found
-              ${
-                ways === 4
-                  ? `;; Four ways: the set's ways of each field side by side (entry k = set * 4 + way), every
-              ;; way compared at once (armMatch4); the first matching way, as SmmuTlb.lookup's loop.
-              (local.set $base (i32.shl (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (i32.const 2)))
-              (local.set $w ${armMatch4("(local.get $base)")})
-              (br_if $size (i32.eqz (local.get $w)))
-              (local.set $k (i32.add (local.get $base) (i32.ctz (local.get $w))))${
-                run
-                  ? `
-              ;; The fourth 4 KiB hit in a row: back to $armHitRun4, whose loop answers runs of them
-              ;; with fewer values live (as VT-d's $burstTlb4 hands back to $hitRun4).
-              (if (i32.eq (local.get $shift) (i32.const 12))
-                (then
-                  (br_if $toRun (i32.and (i32.ge_u (local.get $hitRun) (i32.const 3)) (i32.ne (local.get $i) (local.get $start))))
-                  (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))))`
-                  : ""
-              }`
-                  : `(local.set $base (i32.mul (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (local.get $ways)))
-              (local.set $w (i32.const 0))
-              (loop $way
-                (br_if $size (i32.ge_u (local.get $w) (local.get $ways)))
-                (local.set $k (i32.add (local.get $base) (local.get $w)))
-                (br_if $found (i32.and
-                    (i32.and (i32.eq (i32.load8_u ${at("valid", "(local.get $k)", 1)}) (i32.const 1))
-                      (i32.eq (i32.load8_u ${at("shift", "(local.get $k)", 1)}) (local.get $shift)))
-                    (i32.and (f64.eq (f64.load ${at("vpn", "(local.get $k)", 8)}) (f64.convert_i64_s (local.get $vpn)))
-                      (i32.and (i32.eq (i32.load8_u ${at("kind", "(local.get $k)", 1)}) (i32.const ${AT.kindS1}))
-                        (i32.and (i32.eq (i32.load ${at("vmid", "(local.get $k)", 4)}) (local.get $vmid))
-                          (i32.eq (i32.load ${at("asid", "(local.get $k)", 4)}) (local.get $asid)))))))
-                (local.set $w (i32.add (local.get $w) (i32.const 1)))
-                (br $way))`
-              })
-            ;; A hit: entry $k.
-            (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
-            (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-            ;; A hit lacking the access's permission faults (F_PERMISSION), at the entry's level.
-            (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
-              (then ${fault(`(i32.const ${hex(ARM.permission)})`, `(i32.load8_u ${at("level", "(local.get $k)", 1)})`, `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
-            (i64.store ${result}
-              (i64.add (i64.trunc_f64_s (f64.load ${at("oa", "(local.get $k)", 8)}))
-                (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
-            (i32.store8 (i32.add (local.get $info) (local.get $i))
-              ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
-            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $next)))`;
+            ;; The set's four ways compared at once (armMatch4); the first matching way, as SmmuTlb.lookup.
+            (local.set $base ${armSet4("(local.get $vpn)")})
+            (local.set $w ${armMatch4("$base", "(i32.wrap_i64 (local.get $vpn))", armTag(`(i32.const ${AT.kindS1})`, "(local.get $shift)", "(local.get $vpn)"))})
+            (br_if $size (i32.eqz (local.get $w)))
+            ;; (Checked only on a match: an input no tag holds misses.)
+            (br_if $miss ${armUntaggable})
+            (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $w)) (i32.const 2))))${
+              run
+                ? `
+            ;; The fourth 4 KiB hit in a row: back to $armHitRun4, whose loop answers runs of them
+            ;; with fewer values live (as VT-d's $burstTlb4 hands back to $hitRun4).
+            (if (i32.eq (local.get $shift) (i32.const 12))
+              (then
+                (br_if $toRun (i32.and (i32.ge_u (local.get $hitRun) (i32.const 3)) (i32.ne (local.get $i) (local.get $start))))
+                (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))))`
+                : ""
+            }
+            ${hit((r) => `offset=${16 * r} (local.get $q)`)}))`
+      : `(block $miss
+          (br_if $miss (i32.eqz (local.get $useTlb)))
+          (local.set $k (call $armTlbFind (i32.const ${AT.kindS1}) (local.get $ids) (local.get $iova)))
+          (br_if $miss (i32.lt_s (local.get $k) (i32.const 0)))
+          (local.set $q (global.get $armHitAt))
+          (local.set $shift (global.get $armHitShift))
+          ${hit((r) => armRowAt("(local.get $q)", "(local.get $ways)", r))})`;
 
   /** The unrolled walk of four levels from level 0 (an input of 40 to 48 bits), no call: into $out, $perm, $level, $shift (br $walked), or a fault. */
   const unrolled = `(local.set $r
@@ -1168,26 +1301,19 @@ function armBurstFunc() {
           (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))`
           })`;
 
-  /** The fill (SmmuTlb.fill): the next way of the page number's set, round robin (ways: 4, folded in, or "any": $ways). */
-  const fillArm = (ways) => `;; The fill (SmmuTlb.fill): the next way of the page number's set, round robin.
+  /** The fill of the walk's leaf (SmmuTlb.fill; ways: 4, folded in, or "any": $armTlbFill). */
+  const fillArm = (ways) =>
+    ways === 4
+      ? `;; The fill (SmmuTlb.fill): the next way of the page number's set, round robin.
             (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
             (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)))
-            (local.set $w (i32.load8_u ${at("next", "(local.get $set)", 1)}))
-            (i32.store8 ${at("next", "(local.get $set)", 1)} ${ways === 4 ? "(i32.and (i32.add (local.get $w) (i32.const 1)) (i32.const 3))" : "(i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways))"})
-            (local.set $k (i32.add ${ways === 4 ? "(i32.shl (local.get $set) (i32.const 2))" : "(i32.mul (local.get $set) (local.get $ways))"} (local.get $w)))
-            (i32.store ${g("shiftsCell")} (i32.or (i32.load ${g("shiftsCell")}) (i32.shl (i32.const 1) (i32.sub (local.get $shift) (i32.const 12)))))
-            (i32.store8 ${at("valid", "(local.get $k)", 1)} (i32.const 1))
-            (i32.store8 ${at("kind", "(local.get $k)", 1)} (i32.const ${AT.kindS1}))
-            (i32.store ${at("vmid", "(local.get $k)", 4)} (local.get $vmid))
-            (i32.store ${at("asid", "(local.get $k)", 4)} (local.get $asid))
-            (i32.store8 ${at("shift", "(local.get $k)", 1)} (local.get $shift))
-            (f64.store ${at("vpn", "(local.get $k)", 8)} (f64.convert_i64_s (local.get $vpn)))
-            ;; The output page's base: the address less the input's offset in the page.
-            (f64.store ${at("oa", "(local.get $k)", 8)} (f64.convert_i64_s
-              (i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))))
-            (f64.store ${at("ipa", "(local.get $k)", 8)} (f64.const 0))
-            (i32.store8 ${at("perm", "(local.get $k)", 1)} (local.get $perm))
-            (i32.store8 ${at("level", "(local.get $k)", 1)} (local.get $level))`;
+            (local.set $w (i32.load8_u (i32.add (global.get $armNext) (local.get $set))))
+            (i32.store8 (i32.add (global.get $armNext) (local.get $set)) (i32.and (i32.add (local.get $w) (i32.const 1)) (i32.const 3)))
+            (local.set $q (i32.add ${armSet4("(local.get $vpn)")} (i32.shl (local.get $w) (i32.const 2))))
+            ${armFillRows((r) => `offset=${16 * r} (local.get $q)`, `(i32.const ${AT.kindS1})`, "(local.get $ids)", "(local.get $shift)", "(local.get $vpn)",
+              "(i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))", "(local.get $perm)", "(local.get $level)", "(i64.const 0)")}`
+      : `(call $armTlbFill (i32.const ${AT.kindS1}) (local.get $ids) (local.get $iova) (local.get $shift)
+              (i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift)))) (local.get $perm) (local.get $level) (i64.const 0))`;
 
   const PARAMS = `(param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
     (param $afOff i32) (param $inputBits i32) (param $useTlb i32)
@@ -1206,18 +1332,13 @@ function armBurstFunc() {
     (local $iova i64)${run ? " (local $start i32) (local $hitRun i32) (local $toRunAt i32)" : ""} (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
-    (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128) (local $vVpn v128)
+    (local $tlb i32) (local $q i32) (local $oaLo i32) (local $ids i32) (local $vIds v128)
     ${ARM_WALK_LOCALS} ${ahead ? PF_LOCALS : ""}
     ${ARM_WALK_SETUP}
     (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
-    ${
-      tlb === 0
-        ? ""
-        : `(local.set $vAsid (i32x4.splat (local.get $asid)))
-    (local.set $vVmid (i32x4.splat (local.get $vmid)))
-    (local.set $vOne (i8x16.splat (i32.const 1)))
-    (local.set $vKind (i8x16.splat (i32.const ${AT.kindS1})))`
-    }
+    (local.set $tlb (global.get $armTlb))
+    (local.set $ids ${armIds("(local.get $vmid)", "(local.get $asid)")})
+    (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $blk (global.get $blk))
     (local.set $ttb64 (i64.trunc_f64_u (local.get $ttb)))
     (local.set $ways (global.get $armWays))
@@ -1255,14 +1376,7 @@ function armBurstFunc() {
     (i32.store offset=${B.burstFaults} (local.get $blk) (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)))
     ${run ? "(select (i32.sub (i32.const -1) (local.get $i)) (local.get $i) (local.get $toRunAt))" : "(local.get $i)"})`;
 
-  return `
-${AT.fields.map((f) => `  (global $armTlb_${f} (mut i32) (i32.const 0))`).join("\n")}
-  (global $armSets (mut i32) (i32.const 1))
-  (global $armWays (mut i32) (i32.const 0))
-  (func (export "configureArmTlb") ${AT.fields.map((f) => `(param $${f} i32)`).join(" ")} (param $sets i32) (param $ways i32)
-${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("\n")}
-    (global.set $armSets (local.get $sets))
-    (global.set $armWays (local.get $ways)))
+  return `${armTlbFuncs()}
 
   ;; The burst through the loop of its configuration; the event queue's range set for its walks.
   ;; $fetch: an i64 per request, where a request's F_WALK_EABT notes its fetch address (armFetchAt).
@@ -1320,30 +1434,27 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, true)}
   ;; permission, or any other, is left to $armBurstTlb4. Counts its hits into the block.
   (func $armHitRun4 (param $vmid i32) (param $asid i32) (param $reqs i32) (param $writes i32)
     (param $i i32) (param $n i32) (param $results i32) (param $aux i32) (result i32)
-    (local $iova i64) (local $vpn i64) (local $base i32) (local $w i32) (local $k i32) (local $perm i32)
-    (local $shift i32) (local $setMask i32) (local $start i32)
-    (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128) (local $vVpn v128)
-    (local.set $vAsid (i32x4.splat (local.get $asid)))
-    (local.set $vVmid (i32x4.splat (local.get $vmid)))
-    (local.set $vOne (i8x16.splat (i32.const 1)))
-    (local.set $vKind (i8x16.splat (i32.const ${AT.kindS1})))
-    (local.set $shift (i32.const 12))
+    (local $iova i64) (local $base i32) (local $w i32) (local $q i32) (local $perm i32) (local $oaLo i32)
+    (local $tlb i32) (local $setMask i32) (local $start i32) (local $vIds v128)
+    (local.set $vIds (i32x4.splat ${armIds("(local.get $vmid)", "(local.get $asid)")}))
+    (local.set $tlb (global.get $armTlb))
     (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
     (local.set $start (local.get $i))
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
-        (local.set $vpn (i64.shr_u (local.get $iova) (i64.const 12)))
-        (local.set $base (i32.shl (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (i32.const 2)))
-        (local.set $w ${armMatch4("(local.get $base)")})
+        (local.set $base ${armSet4("(i64.shr_u (local.get $iova) (i64.const 12))")})
+        (local.set $w ${armMatch4("$base", "(i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12)))", armTag(`(i32.const ${AT.kindS1})`, "(i32.const 12)", "(i64.shr_u (local.get $iova) (i64.const 12))"))})
         (br_if $exit (i32.eqz (local.get $w)))
-        (local.set $k (i32.add (local.get $base) (i32.ctz (local.get $w))))
-        (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
+        (br_if $exit ${armUntaggable})
+        (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $w)) (i32.const 2))))
+        (local.set $oaLo (i32.load offset=${16 * AT.rowOaLo} (local.get $q)))
+        (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
         (br_if $exit (i32.eqz (i32.and (local.get $perm)
           (i32.add (i32.load8_u (i32.add (local.get $writes) (local.get $i))) (i32.const 1)))))
         (i64.store ${result}
-          (i64.add (i64.trunc_f64_s (f64.load ${at("oa", "(local.get $k)", 8)})) (i64.and (local.get $iova) (i64.const 0xfff))))
+          (i64.or ${armOa(`(i32.load offset=${16 * AT.rowOaHi} (local.get $q))`, "(local.get $oaLo)")} (i64.and (local.get $iova) (i64.const 0xfff))))
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
