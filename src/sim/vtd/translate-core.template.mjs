@@ -1056,6 +1056,7 @@ function armTlbFuncs() {
   (global $armNext (mut i32) (i32.const 0))
   (global $armShifts (mut i32) (i32.const 0))
   (global $armSets (mut i32) (i32.const 1))
+  (global $armSetMask (mut i32) (i32.const 0))
   (global $armWays (mut i32) (i32.const 0))
   ;; The last hit of $armTlbFind: its way's row-0 cell, its shift.
   (global $armHitAt (mut i32) (i32.const 0))
@@ -1066,6 +1067,7 @@ function armTlbFuncs() {
     (global.set $armNext (local.get $next))
     (global.set $armShifts (local.get $shifts))
     (global.set $armSets (local.get $sets))
+    (global.set $armSetMask (i32.sub (local.get $sets) (i32.const 1)))
     (global.set $armWays (local.get $ways)))
 
   ;; The entry (set * ways + way) of kind $kind with ids $ids holding $iova, or -1.
@@ -1081,7 +1083,7 @@ function armTlbFuncs() {
         (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
         (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
         (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
-        (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (i32.sub (global.get $armSets) (i32.const 1))))
+        (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (global.get $armSetMask)))
         (local.set $base (i32.add (global.get $armTlb) (i32.mul (i32.mul (local.get $set) (local.get $ways)) (i32.const ${4 * AT.rows}))))
         (local.set $tag ${armTag("(local.get $kind)", "(local.get $shift)", "(local.get $vpn)")})
         (local.set $lo (i32.wrap_i64 (local.get $vpn)))
@@ -1107,7 +1109,7 @@ function armTlbFuncs() {
     (local $vpn i64) (local $set i32) (local $w i32) (local $ways i32) (local $q i32)
     (local.set $ways (global.get $armWays))
     (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
-    (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (i32.sub (global.get $armSets) (i32.const 1))))
+    (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (global.get $armSetMask)))
     (local.set $w (i32.load8_u (i32.add (global.get $armNext) (local.get $set))))
     (i32.store8 (i32.add (global.get $armNext) (local.get $set)) (i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways)))
     (local.set $q (i32.add (global.get $armTlb)
@@ -1262,12 +1264,16 @@ function armBurstFunc() {
                             // Outside the pool: where no memory is (unbacked), the read fails - F_WALK_EABT at
                             // this level, its fetch address noted for the event (armFetchAt) -; a descriptor
                             // in sparse DRAM or in the event queue goes back to translate().
-                            pool: (c) => `(if (i32.or ${c} ${armGuarded})
+                            // (Two tests, each a branch: V8 computes an i32.or of the two with flag
+                            // moves. A queue where no memory is can be neither written nor read: the
+                            // order of the tests changes no answer.)
+                            pool: (c) => `(if ${c}
                       (then
-                        (br_if $stop (i32.or ${armGuarded} (i32.eqz ${unbacked})))
+                        (br_if $stop (i32.eqz ${unbacked}))
                         (i64.store ${armFetchAt} (i64.add (local.get $off) (local.get $poolHpa)))
                         (local.set $level (i32.const ${L}))
-                        (br $wfault (i32.const ${hex(ARM.walkEabt)}))))`,
+                        (br $wfault (i32.const ${hex(ARM.walkEabt)}))))
+                    (br_if $stop ${armGuarded})`,
                             fault: (id) => `(local.set $level (i32.const ${L})) (br $wfault (i32.const ${hex(id)}))`,
                             next: "",
                             leaf: `(local.set $level (i32.const ${L})) (local.set $pshift (i64.const ${12 + 9 * (3 - L)}))${L < 3 ? " (br $leaf)" : ""}`,
@@ -1290,7 +1296,7 @@ function armBurstFunc() {
             (then
               ${unrolled}))
           ;; Other start levels: $armWalk.
-          (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (local.get $outputBits) (i32.const 0)
+          (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (i32.wrap_i64 (local.get $oBits)) (i32.const 0)
             (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
           (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
           (if (local.get $r)
@@ -1315,10 +1321,15 @@ function armBurstFunc() {
       : `(call $armTlbFill (i32.const ${AT.kindS1}) (local.get $ids) (local.get $iova) (local.get $shift)
               (i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift)))) (local.get $perm) (local.get $level) (i64.const 0))`;
 
-  const PARAMS = `(param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
-    (param $afOff i32) (param $inputBits i32) (param $useTlb i32)
+  /**
+   * The loops' parameters: the burst's, converted once by armBurst (the TLB's ids row, TTB0, the
+   * output and input sizes as i64): a value a loop uses is a parameter as it is, not computed
+   * from one before the loop, where V8's scheduler would sink the computation into the loop.
+   */
+  const PARAMS = `(param $ids i32) (param $ttbP i64) (param $startLevel i32) (param $oBitsP i64)
+    (param $afOff i32) (param $inBitsP i64) (param $useTlb i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32)`;
-  const ARGS = ["vmid", "asid", "ttb", "startLevel", "outputBits", "afOff", "inputBits", "useTlb", "reqs", "writes", "n", "results", "info", "aux"].map((p) => `(local.get $${p})`).join(" ");
+  const ARGS = ["ids", "ttbP", "startLevel", "oBitsP", "afOff", "inBitsP", "useTlb", "reqs", "writes", "n", "results", "info", "aux"].map((p) => `(local.get $${p})`).join(" ");
   /** The loops take the request to start at ($i) after the burst's parameters. */
   const LOOP_PARAMS = `${PARAMS} (param $i i32)`;
 
@@ -1332,18 +1343,17 @@ function armBurstFunc() {
     (local $iova i64)${run ? " (local $start i32) (local $hitRun i32) (local $toRunAt i32)" : ""} (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
-    (local $tlb i32) (local $q i32) (local $oaLo i32) (local $ids i32) (local $vIds v128)
+    (local $tlb i32) (local $q i32) (local $oaLo i32) (local $vIds v128)
     ${ARM_WALK_LOCALS} ${ahead ? PF_LOCALS : ""}
     ${ARM_WALK_SETUP}
-    (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
+    (local.set $oBits (local.get $oBitsP))
     (local.set $tlb (global.get $armTlb))
-    (local.set $ids ${armIds("(local.get $vmid)", "(local.get $asid)")})
     (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $blk (global.get $blk))
-    (local.set $ttb64 (i64.trunc_f64_u (local.get $ttb)))
+    (local.set $ttb64 (local.get $ttbP))
     (local.set $ways (global.get $armWays))
-    (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
-    (local.set $inBits (i64.extend_i32_u (local.get $inputBits)))
+    (local.set $setMask (global.get $armSetMask))
+    (local.set $inBits (local.get $inBitsP))
     ${prefetchEntry(4, ahead, ARM_PF_TABLES)}
     ${run ? "(local.set $start (local.get $i))" : ""}
     (block $stop
@@ -1380,8 +1390,14 @@ function armBurstFunc() {
 
   ;; The burst through the loop of its configuration; the event queue's range set for its walks.
   ;; $fetch: an i64 per request, where a request's F_WALK_EABT notes its fetch address (armFetchAt).
-  (func (export "armBurst") ${PARAMS.replace("(param $useTlb i32)", "(param $useTlb i32) (param $evq f64) (param $evqBytes i32) (param $fetch i32)")} (result i32)
-    (local $r i32)
+  (func (export "armBurst") (param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
+    (param $afOff i32) (param $inputBits i32) (param $useTlb i32) (param $evq f64) (param $evqBytes i32) (param $fetch i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
+    (local $r i32) (local $ids i32) (local $ttbP i64) (local $oBitsP i64) (local $inBitsP i64)
+    (local.set $ids ${armIds("(local.get $vmid)", "(local.get $asid)")})
+    (local.set $ttbP (i64.trunc_f64_u (local.get $ttb)))
+    (local.set $oBitsP (i64.extend_i32_u (local.get $outputBits)))
+    (local.set $inBitsP (i64.extend_i32_u (local.get $inputBits)))
     (global.set $armFetch (local.get $fetch))
     (i32.store offset=${B.hits} (global.get $blk) (i32.const 0))
     (i32.store offset=${B.burstFaults} (global.get $blk) (i32.const 0))
@@ -1411,7 +1427,7 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, true)}
   (func $armProbe4 ${PARAMS} (result i32)
     (local $i i32) (local $j i32) (local $r i32) (local $ahead i32)
     (loop $next
-      (local.set $j (call $armHitRun4 (local.get $vmid) (local.get $asid) (local.get $reqs) (local.get $writes)
+      (local.set $j (call $armHitRun4 (local.get $ids) (local.get $reqs) (local.get $writes)
         (local.get $i) (local.get $n) (local.get $results) (local.get $aux)))
       ;; Every request the hit loop answered hit a stage-1 4 KiB page: the trace's level 1
       ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit.
@@ -1432,13 +1448,13 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, true)}
   ;; permits the access (SmmuTlb.lookup's first probe, the smallest size: a hit there is its
   ;; answer); returns the index of the first it does not ($n when all). A hit lacking the
   ;; permission, or any other, is left to $armBurstTlb4. Counts its hits into the block.
-  (func $armHitRun4 (param $vmid i32) (param $asid i32) (param $reqs i32) (param $writes i32)
+  (func $armHitRun4 (param $ids i32) (param $reqs i32) (param $writes i32)
     (param $i i32) (param $n i32) (param $results i32) (param $aux i32) (result i32)
     (local $iova i64) (local $base i32) (local $w i32) (local $q i32) (local $perm i32) (local $oaLo i32)
     (local $tlb i32) (local $setMask i32) (local $start i32) (local $vIds v128)
-    (local.set $vIds (i32x4.splat ${armIds("(local.get $vmid)", "(local.get $asid)")}))
+    (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $tlb (global.get $armTlb))
-    (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
+    (local.set $setMask (global.get $armSetMask))
     (local.set $start (local.get $i))
     (block $exit
       (loop $next
