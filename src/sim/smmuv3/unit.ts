@@ -287,6 +287,8 @@ interface SmmuTlbCore {
 }
 
 const ROWS = CORE_ARM_TLB.rows;
+/** i32 words of a burst's fault list entry. */
+const FAULT_WORDS = CORE_ARM_TLB.faultBytes / 4;
 const VPN_HI_MASK = 2 ** CORE_ARM_TLB.tagVpnHiBits - 1;
 
 /**
@@ -455,8 +457,13 @@ export class SmmuV3Unit implements DmaUnit {
    */
   readonly burst: DmaBurst | null;
   private readonly aux: MemoryView<Uint8Array> | null;
-  /** Per burst result, the fetch address of an F_WALK_EABT the core answered (uint32 halves, low first). */
-  private readonly fetch: MemoryView<Int32Array> | null;
+  /**
+   * The faults of the core's last burst, in order (CORE_ARM_TLB.faultBytes each, as i32: the
+   * request's index from the burst's start, and an F_WALK_EABT's fetch address as uint32 halves
+   * at faultFetch), and the next one takeBurstResult takes.
+   */
+  private readonly faultList: MemoryView<Int32Array> | null;
+  private bFault = 0;
   /** The burst's stream, resolved by burstConfig: its StreamID, STE and CD. */
   private bSid = 0;
   private bSte: Ste | undefined;
@@ -470,7 +477,7 @@ export class SmmuV3Unit implements DmaUnit {
   }
 
   private static burstBytes(tlbSets: number, tlbWays: number): number {
-    return SmmuTlb.arenaBytes(tlbSets, tlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64 + 8 * RUN_BURST + 64;
+    return SmmuTlb.arenaBytes(tlbSets, tlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64 + CORE_ARM_TLB.faultBytes * RUN_BURST + 64;
   }
   readonly s1: StageWalker;
   readonly s2: StageWalker;
@@ -589,12 +596,12 @@ export class SmmuV3Unit implements DmaUnit {
       core.configureArmTlb(this.tlb.offsets, sets, spec.tlbWays);
       this.burst = new DmaBurst(mem, RUN_BURST);
       this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
-      this.fetch = new MemoryView(mem, Int32Array, mem.allocSram(8 * RUN_BURST), 2 * RUN_BURST);
+      this.faultList = new MemoryView(mem, Int32Array, mem.allocSram(CORE_ARM_TLB.faultBytes * RUN_BURST), (CORE_ARM_TLB.faultBytes / 4) * RUN_BURST);
     } else {
       core = TableWalkCore.create(mem);
       this.burst = null;
       this.aux = null;
-      this.fetch = null;
+      this.faultList = null;
     }
     this.core = core;
     this.s1 = new StageWalker(mem, core);
@@ -1478,7 +1485,8 @@ export class SmmuV3Unit implements DmaUnit {
     const c = this.bCd!;
     // The event queue, where the records of the burst's faults will go (writeEvent: nowhere when it is off).
     const evq = (this.cr0 & CR0_EVTQEN) === 0 || this.evtqBase === 0 ? 0 : this.queueAddr(this.evtqBase);
-    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, evq, evq === 0 ? 0 : 32 * 2 ** this.queueShift(this.evtqBase), this.burst!, this.aux!.offset, this.fetch!.offset, from, n);
+    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, evq, evq === 0 ? 0 : 32 * 2 ** this.queueShift(this.evtqBase), this.burst!, this.aux!.offset, this.faultList!.offset, from, n);
+    this.bFault = 0;
     const hits = core.burstHits;
     this.counters.requests += done - from;
     this.counters.tlbHits += hits;
@@ -1501,15 +1509,13 @@ export class SmmuV3Unit implements DmaUnit {
     if (from >= n || !this.burstConfig(sid)) return from;
     const done = this.runBurst(from, n);
     if (done === from) return done;
-    // The faults' events, in order (the last result's below).
-    let faults = this.core!.burstFaults;
+    // The faults' events, in order (the core's fault list; the last result's below).
+    const faults = this.core!.burstFaults;
     if (faults > 0) {
-      const res = this.burst!.results;
-      for (let j = from; j < done - 1 && faults > 0; j++) {
-        if (res[2 * j + 1] === CORE_FAULT_HI) {
-          this.takeBurstResult(j);
-          faults--;
-        }
+      const list = this.faultList!.get();
+      for (let k = 0; k < faults; k++) {
+        const j = from + list[k * FAULT_WORDS]!;
+        if (j < done - 1) this.takeBurstResult(j);
       }
     }
     this.takeBurstResult(done - 1);
@@ -1550,10 +1556,12 @@ export class SmmuV3Unit implements DmaUnit {
       // (translate(): a stage-1 entry's IPA base is 0); the output address is not defined after a fault.
       if (hit) this.evIpa = modPow2(hi * TWO32 + lo, levelShift(this.level, 12));
       const id = res[2 * j]!;
+      // The burst's faults are taken in order: this is the next of its fault list.
+      const at = this.bFault++ * FAULT_WORDS + CORE_ARM_TLB.faultFetch / 4;
       if (id === F_WALK_EABT) {
         // A descriptor where no memory is: the core noted the address it could not read.
-        const fetch = this.fetch!.get();
-        this.evFetch = (fetch[2 * j + 1]! >>> 0) * TWO32 + (fetch[2 * j]! >>> 0);
+        const list = this.faultList!.get();
+        this.evFetch = (list[at + 1]! >>> 0) * TWO32 + (list[at]! >>> 0);
       }
       return this.fail(id, this.bSid, -1, hi, lo, burst.writes[j] === 1, false, this.bCd!.record, false, false);
     }

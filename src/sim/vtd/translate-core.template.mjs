@@ -171,6 +171,9 @@ export const LAYOUT = {
     oaPermMask: 7,
     oaLevelAt: 3,
     iaBits: 52,
+    /** A burst's fault list entry: the request's index (i32), at faultFetch an F_WALK_EABT's fetch address (i64). */
+    faultBytes: 16,
+    faultFetch: 8,
     kindS1: 1,
     traceLevelOf: 4,
     auxHit: 0x80,
@@ -955,8 +958,8 @@ function armWalkFunc() {
   ;; A burst's event queue (pool offset, bytes; 0 bytes outside a burst): see armGuarded.
   (global $armGuardOff (mut i64) (i64.const 0))
   (global $armGuardBytes (mut i64) (i64.const 0))
-  ;; A burst's fetch addresses of F_WALK_EABT (armFetchAt).
-  (global $armFetch (mut i32) (i32.const 0))
+  ;; A burst's fault list (armFaultAt).
+  (global $armFaultList (mut i32) (i32.const 0))
   (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
     (param $afOff i32) (param $priv i32) (param $exec i32) (param $iaHi i32) (param $iaLo i32) (param $write i32) (result i32)
     (call $armWalk (i64.trunc_f64_u (local.get $ttb)) (local.get $startLevel) (local.get $outputBits) (local.get $s2)
@@ -1147,11 +1150,14 @@ const ARM_TLB_PREFETCH_AFTER = 8;
 const armGuarded = `(i64.lt_u (i64.sub (local.get $off) (global.get $armGuardOff)) (global.get $armGuardBytes))`;
 
 /**
- * i32: where $armBurst's loops note the fetch address of request $i's F_WALK_EABT (an i64 per
- * request at $armFetch, set by the burst's caller): the unit's event record carries it
- * (SMMUv3 spec 7.3.9 FetchAddr). Written only for that fault, read only by the unit for it.
+ * i32: the burst's fault list entry of the fault request $i is about to be (LAYOUT.armTlb
+ * faultBytes each, at $armFaultList, set by the burst's caller: the request's index, and for
+ * F_WALK_EABT at faultFetch the fetch address the unit's event record carries, SMMUv3 spec 7.3.9
+ * FetchAddr): the faults of the burst so far (the block's count and the loop's). Written only for
+ * faults, so that the unit takes them without looking at every result.
  */
-const armFetchAt = `(i32.add (global.get $armFetch) (i32.shl (local.get $i) (i32.const 3)))`;
+const armFaultAt = `(i32.add (global.get $armFaultList)
+      (i32.shl (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)) (i32.const ${Math.log2(AT.faultBytes)})))`;
 
 /**
  * SMMUv3's translate step for a burst of $n requests of one stream whose STE and CD the unit
@@ -1184,6 +1190,7 @@ function armBurstFunc() {
           (i32.store8 (i32.add (local.get $info) (local.get $i))
             (select (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)) (i32.const 0) (local.get $level)))
           (i32.store8 (i32.add (local.get $aux) (local.get $i)) ${aux})
+          (i32.store ${armFaultAt} (local.get $i))
           (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br $next)`;
@@ -1262,7 +1269,7 @@ function armBurstFunc() {
                           0,
                           {
                             // Outside the pool: where no memory is (unbacked), the read fails - F_WALK_EABT at
-                            // this level, its fetch address noted for the event (armFetchAt) -; a descriptor
+                            // this level, its fetch address noted for the event (armFaultAt) -; a descriptor
                             // in sparse DRAM or in the event queue goes back to translate().
                             // (Two tests, each a branch: V8 computes an i32.or of the two with flag
                             // moves. A queue where no memory is can be neither written nor read: the
@@ -1270,7 +1277,7 @@ function armBurstFunc() {
                             pool: (c) => `(if ${c}
                       (then
                         (br_if $stop (i32.eqz ${unbacked}))
-                        (i64.store ${armFetchAt} (i64.add (local.get $off) (local.get $poolHpa)))
+                        (i64.store offset=${AT.faultFetch} ${armFaultAt} (i64.add (local.get $off) (local.get $poolHpa)))
                         (local.set $level (i32.const ${L}))
                         (br $wfault (i32.const ${hex(ARM.walkEabt)}))))
                     (br_if $stop ${armGuarded})`,
@@ -1389,16 +1396,16 @@ function armBurstFunc() {
   return `${armTlbFuncs()}
 
   ;; The burst through the loop of its configuration; the event queue's range set for its walks.
-  ;; $fetch: an i64 per request, where a request's F_WALK_EABT notes its fetch address (armFetchAt).
+  ;; $faultList: the burst's fault list (armFaultAt).
   (func (export "armBurst") (param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
-    (param $afOff i32) (param $inputBits i32) (param $useTlb i32) (param $evq f64) (param $evqBytes i32) (param $fetch i32)
+    (param $afOff i32) (param $inputBits i32) (param $useTlb i32) (param $evq f64) (param $evqBytes i32) (param $faultList i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
     (local $r i32) (local $ids i32) (local $ttbP i64) (local $oBitsP i64) (local $inBitsP i64)
     (local.set $ids ${armIds("(local.get $vmid)", "(local.get $asid)")})
     (local.set $ttbP (i64.trunc_f64_u (local.get $ttb)))
     (local.set $oBitsP (i64.extend_i32_u (local.get $outputBits)))
     (local.set $inBitsP (i64.extend_i32_u (local.get $inputBits)))
-    (global.set $armFetch (local.get $fetch))
+    (global.set $armFaultList (local.get $faultList))
     (i32.store offset=${B.hits} (global.get $blk) (i32.const 0))
     (i32.store offset=${B.burstFaults} (global.get $blk) (i32.const 0))
     (global.set $armGuardOff (i64.sub (i64.trunc_f64_u (local.get $evq)) (global.get $poolHpa)))

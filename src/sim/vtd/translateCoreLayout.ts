@@ -91,6 +91,8 @@ export const CORE_ARM_TLB = {
   oaPermMask: 7,
   oaLevelAt: 3,
   iaBits: 52,
+  faultBytes: 16,
+  faultFetch: 8,
   kindS1: 1,
   traceLevelOf: 4,
   auxHit: 128,
