@@ -1500,7 +1500,8 @@ export class SmmuV3Unit implements DmaUnit {
    * translate() would answer them (the same results, counters, TLB and event queue), in the
    * translate core ($armBurst) without a call per request: result j is the output address, or a
    * fault (event id, CORE_FAULT_HI) whose event record this writes. Returns the index of the first
-   * request it did not answer - a walk outside the table pool or into the event queue, or every
+   * request it did not answer - a walk reading a descriptor in DRAM outside the table pool (one
+   * where no memory is is F_WALK_EABT, answered) or in the event queue, or every
    * request when the stream's configuration allows no burst - which the caller translates with
    * translate() before it continues; n when it answered all. The result fields describe the last
    * request answered. The benchmark's timed path (`passthrough bench --model smmuv3`).

@@ -1164,21 +1164,23 @@ const armFaultAt = `(i32.add (global.get $armFaultList)
  * resolved (SmmuV3Unit.burstConfig: stage 1 only, 4 KiB granule, one CD; its VMID $vmid, ASID
  * $asid, TTB0 $ttb, start level, output size, AFFD/HA $afOff, input size $inputBits), per request
  * in SmmuV3Unit.translate's order: the TLB (SmmuTlb.lookup: the filled sizes smallest first, the
- * page number's set, the ways in order - a 4-way set in one SIMD compare per field; tag kind 1,
- * VMID, ASID), on a miss the walk (StageWalker.walk: the input range check, then the descriptors
+ * page number's set, the ways in order - a 4-way set in one SIMD compare per row: page number,
+ * tag (kind 1, size), ids (VMID, ASID); runs of 4 KiB hits in $armHitRun4), on a miss the walk (StageWalker.walk: the input range check, then the descriptors
  * by armLevel / armLeaf - unrolled for a walk from level 0, $armWalk otherwise -, unprivileged
- * data access) and the fill of the leaf (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
+ * data access; the table reads of later requests read ahead where most requests walk) and the fill
+ * of the leaf (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
  * level the trace's (SmmuV3Unit.leafLevel), ${AT.traceLevelOf} - the Arm level (1 a 4 KiB page, as
  * VT-d's and AMD-Vi's; a fault's: 0 at Arm level 0, its hit bit clear) -; aux byte i the permission (R 1,
  * W 2, X 4; a fault's: the TLB entry's permission | ${hex(AT.auxHit)} when the TLB answered, 0
  * when a walk did). A fault - F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION, from the TLB or
- * the walk - is a result (event id, ${LAYOUT.faultHi}) like $burst's; its event is not written
- * here (block.burstFaults counts them: the unit writes their events, in order, as it takes the results).
- * Stops at the first request it cannot decide - a descriptor outside the pool or in the event
- * queue ($evq, $evqBytes: see armGuarded) - and returns its index (n when all were answered);
- * nothing of that request was counted, cached or written, so the unit translates it alone. The
- * burst's TLB hits are left in block.hits. (The TLB's page numbers and output bases are doubles
- * below 2^52: converted signed, one instruction where the unsigned conversion takes several.)
+ * the walk, and from the unrolled walk F_WALK_EABT (a descriptor where no memory is) - is a result
+ * (event id, ${LAYOUT.faultHi}) like $burst's; its event is not written here (block.burstFaults
+ * counts them, the fault list holds them: the unit writes their events, in order, as it takes the
+ * results). Stops at the first request it cannot decide - a descriptor outside the pool in DRAM
+ * (or, from $armWalk, anywhere outside the pool) or in the event queue ($evq, $evqBytes: see
+ * armGuarded) - and returns its index (n when all were answered); nothing of that request was
+ * counted, cached or written, so the unit translates it alone. The burst's TLB hits are left in
+ * block.hits.
  */
 function armBurstFunc() {
   const result = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
