@@ -958,6 +958,8 @@ function armWalkFunc() {
   ;; A burst's event queue (pool offset, bytes; 0 bytes outside a burst): see armGuarded.
   (global $armGuardOff (mut i64) (i64.const 0))
   (global $armGuardBytes (mut i64) (i64.const 0))
+  ;; $armProbe4's choice of TLB loop at the start of a burst (see ARM_TLB_PREFETCH_AFTER).
+  (global $armAhead (mut i32) (i32.const 0))
   ;; A burst's fault list (armFaultAt).
   (global $armFaultList (mut i32) (i32.const 0))
   (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
@@ -1433,8 +1435,11 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, true)}
   ;; every value live across a call). Returns as $armBurstTlb4: the first request not answered.
   ;; With the reads ahead ($armBurstTlb4Ahead) after a call of the loop that answered
   ;; ${ARM_TLB_PREFETCH_AFTER} requests or more before its run of hits (a stream that misses often; see PREFETCH_TLB).
+  ;; (Whether to read ahead carries over from one burst to the next: a unit's bursts are of a few hundred
+  ;; requests, and a stream that misses often may never reach a run of hits within one.)
   (func $armProbe4 ${PARAMS} (result i32)
     (local $i i32) (local $j i32) (local $r i32) (local $ahead i32)
+    (local.set $ahead (global.get $armAhead))
     (loop $next
       (local.set $j (call $armHitRun4 (local.get $ids) (local.get $reqs) (local.get $writes)
         (local.get $i) (local.get $n) (local.get $results) (local.get $aux)))
@@ -1442,12 +1447,19 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, true)}
       ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit.
       (memory.fill (i32.add (local.get $info) (local.get $i))
         ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
-      (if (i32.ge_u (local.get $j) (local.get $n)) (then (return (local.get $j))))
+      (if (i32.ge_u (local.get $j) (local.get $n))
+        (then
+          (global.set $armAhead (local.get $ahead))
+          (return (local.get $j))))
       (local.set $r
         (if (result i32) (local.get $ahead)
           (then (call $armBurstTlb4Ahead ${ARGS} (local.get $j)))
           (else (call $armBurstTlb4 ${ARGS} (local.get $j)))))
-      (if (i32.ge_s (local.get $r) (i32.const 0)) (then (return (local.get $r))))
+      (if (i32.ge_s (local.get $r) (i32.const 0))
+        (then
+          ;; The burst's end, or a hand-back: a call that answered that many requests.
+          (global.set $armAhead (i32.ge_u (i32.sub (local.get $r) (local.get $j)) (i32.const ${ARM_TLB_PREFETCH_AFTER})))
+          (return (local.get $r))))
       (local.set $i (i32.sub (i32.const -1) (local.get $r)))
       (local.set $ahead (i32.ge_u (i32.sub (local.get $i) (local.get $j)) (i32.const ${ARM_TLB_PREFETCH_AFTER})))
       (br $next))
