@@ -958,7 +958,7 @@ function armWalkFunc() {
   ;; A burst's event queue (pool offset, bytes; 0 bytes outside a burst): see armGuarded.
   (global $armGuardOff (mut i64) (i64.const 0))
   (global $armGuardBytes (mut i64) (i64.const 0))
-  ;; $armProbe4's choice of TLB loop at the start of a burst (see ARM_TLB_PREFETCH_AFTER).
+  ;; $armProbe4's choice of TLB loop for the next burst (see ARM_TLB_AHEAD_BELOW).
   (global $armAhead (mut i32) (i32.const 0))
   ;; A burst's fault list (armFaultAt).
   (global $armFaultList (mut i32) (i32.const 0))
@@ -1136,11 +1136,11 @@ const ARM_PF_TABLES = { root: "(local.get $ttb64)", addrMask: `(i64.const ${ADDR
 /** Requests per group of reads ahead in $armBurstWalk (no TLB: every request walks), as PREFETCH_WALK. */
 const ARM_PREFETCH_WALK = 16;
 /**
- * $armProbe4 runs the TLB loop with reads ahead ($armBurstTlb4Ahead, groups of PREFETCH_TLB) after
- * a call of it that answered this many requests or more: it leaves at the fourth 4 KiB hit in a
- * row, so a stream that mostly hits (W2) calls it for about four requests at a time.
+ * $armProbe4 runs the TLB loop with reads ahead ($armBurstTlb4Ahead, groups of PREFETCH_TLB) in a
+ * burst after one in which fewer than this many in 4 requests hit the TLB (W2 of the benchmark:
+ * 95 % hits, W3: 39 %); otherwise $armBurstTlb4, without the reads and their two live values.
  */
-const ARM_TLB_PREFETCH_AFTER = 8;
+const ARM_TLB_AHEAD_BELOW = 3;
 
 /**
  * i32, after readEntry: the descriptor lies in the event queue of the burst running ($armBurst
@@ -1242,12 +1242,16 @@ function armBurstFunc() {
             (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $w)) (i32.const 2))))${
               run
                 ? `
-            ;; The fourth 4 KiB hit in a row: back to $armHitRun4, whose loop answers runs of them
+            ;; The run-th 4 KiB hit in a row: back to $armHitRun4, whose loop answers runs of them
             ;; with fewer values live (as VT-d's $burstTlb4 hands back to $hitRun4).
             (if (i32.eq (local.get $shift) (i32.const 12))
               (then
-                (br_if $toRun (i32.and (i32.ge_u (local.get $hitRun) (i32.const 3)) (i32.ne (local.get $i) (local.get $start))))
-                (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))))`
+                ${
+                  run === 1
+                    ? "(br_if $toRun (i32.ne (local.get $i) (local.get $start)))"
+                    : `(br_if $toRun (i32.and (i32.ge_u (local.get $hitRun) (i32.const ${run - 1})) (i32.ne (local.get $i) (local.get $start))))
+                (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))`
+                }))`
                 : ""
             }
             ${hit((r) => `offset=${16 * r} (local.get $q)`)}))`
@@ -1349,7 +1353,7 @@ function armBurstFunc() {
    * unrolledOnly: the start level is 0), so that V8 keeps a loop's few values in registers (as
    * VT-d's $burstWalk4 / $burstTlb4 beside $burst): each expanded from the same pieces.
    */
-  const loop = (name, tlb, unrolledOnly, ahead = 0, run = false) => `
+  const loop = (name, tlb, unrolledOnly, ahead = 0, run = 0) => `
   (func ${name} ${LOOP_PARAMS} (result i32)
     (local $iova i64)${run ? " (local $start i32) (local $hitRun i32) (local $toRunAt i32)" : ""} (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
@@ -1427,43 +1431,41 @@ function armBurstFunc() {
     (global.set $armGuardBytes (i64.const 0))
     (local.get $r))
 ${loop("$armBurstWalk", 0, true, ARM_PREFETCH_WALK)}
-${loop("$armBurstTlb4", 4, true, 0, true)}
-${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, true)}
+${loop("$armBurstTlb4", 4, true, 0, 1)}
+${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
 
-  ;; A 4-way TLB and a walk from level 0: runs of 4 KiB hits in $armHitRun4, the rest in
-  ;; $armBurstTlb4 until its next run of 4 KiB hits (the loops are separate functions: V8 spills
-  ;; every value live across a call). Returns as $armBurstTlb4: the first request not answered.
-  ;; With the reads ahead ($armBurstTlb4Ahead) after a call of the loop that answered
-  ;; ${ARM_TLB_PREFETCH_AFTER} requests or more before its run of hits (a stream that misses often; see PREFETCH_TLB).
-  ;; (Whether to read ahead carries over from one burst to the next: a unit's bursts are of a few hundred
-  ;; requests, and a stream that misses often may never reach a run of hits within one.)
+  ;; A 4-way TLB and a walk from level 0: runs of 4 KiB hits in $armHitRun4, the rest in a TLB
+  ;; loop until its next run of 4 KiB hits (the loops are separate functions: V8 spills every
+  ;; value live across a call). Which TLB loop is the burst's is chosen by the TLB hits of the
+  ;; burst before (see ARM_TLB_AHEAD_BELOW): one that mostly hits (W2) runs $armBurstTlb4, which
+  ;; goes back to the hit loop at the first 4 KiB hit; one that misses often (W3) runs
+  ;; $armBurstTlb4Ahead, which reads later walks ahead and goes back at the fourth 4 KiB hit in a
+  ;; row (a switch per hit would cost it two calls every few requests). Returns as the TLB loop:
+  ;; the first request not answered.
   (func $armProbe4 ${PARAMS} (result i32)
     (local $i i32) (local $j i32) (local $r i32) (local $ahead i32)
     (local.set $ahead (global.get $armAhead))
-    (loop $next
-      (local.set $j (call $armHitRun4 (local.get $ids) (local.get $reqs) (local.get $writes)
-        (local.get $i) (local.get $n) (local.get $results) (local.get $aux)))
-      ;; Every request the hit loop answered hit a stage-1 4 KiB page: the trace's level 1
-      ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit.
-      (memory.fill (i32.add (local.get $info) (local.get $i))
-        ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
-      (if (i32.ge_u (local.get $j) (local.get $n))
-        (then
-          (global.set $armAhead (local.get $ahead))
-          (return (local.get $j))))
-      (local.set $r
-        (if (result i32) (local.get $ahead)
-          (then (call $armBurstTlb4Ahead ${ARGS} (local.get $j)))
-          (else (call $armBurstTlb4 ${ARGS} (local.get $j)))))
-      (if (i32.ge_s (local.get $r) (i32.const 0))
-        (then
-          ;; The burst's end, or a hand-back: a call that answered that many requests.
-          (global.set $armAhead (i32.ge_u (i32.sub (local.get $r) (local.get $j)) (i32.const ${ARM_TLB_PREFETCH_AFTER})))
-          (return (local.get $r))))
-      (local.set $i (i32.sub (i32.const -1) (local.get $r)))
-      (local.set $ahead (i32.ge_u (i32.sub (local.get $i) (local.get $j)) (i32.const ${ARM_TLB_PREFETCH_AFTER})))
-      (br $next))
-    (unreachable))
+    (block $done
+      (loop $next
+        (local.set $j (call $armHitRun4 (local.get $ids) (local.get $reqs) (local.get $writes)
+          (local.get $i) (local.get $n) (local.get $results) (local.get $aux)))
+        ;; Every request the hit loop answered hit a stage-1 4 KiB page: the trace's level 1
+        ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit.
+        (memory.fill (i32.add (local.get $info) (local.get $i))
+          ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
+        (local.set $r (local.get $j))
+        (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $r
+          (if (result i32) (local.get $ahead)
+            (then (call $armBurstTlb4Ahead ${ARGS} (local.get $j)))
+            (else (call $armBurstTlb4 ${ARGS} (local.get $j)))))
+        (br_if $done (i32.ge_s (local.get $r) (i32.const 0)))
+        (local.set $i (i32.sub (i32.const -1) (local.get $r)))
+        (br $next)))
+    ;; The next burst's loop: reads ahead when fewer than ${ARM_TLB_AHEAD_BELOW} in 4 of this one's requests hit.
+    (global.set $armAhead (i32.lt_u (i32.mul (i32.load offset=${B.hits} (global.get $blk)) (i32.const 4))
+      (i32.mul (local.get $r) (i32.const ${ARM_TLB_AHEAD_BELOW}))))
+    (local.get $r))
 
   ;; Answers requests $i, $i + 1, ... while the TLB answers them with a stage-1 4 KiB page that
   ;; permits the access (SmmuTlb.lookup's first probe, the smallest size: a hit there is its
