@@ -1516,11 +1516,35 @@ export class SmmuV3Unit implements DmaUnit {
       const list = this.faultList!.get();
       for (let k = 0; k < faults; k++) {
         const j = from + list[k * FAULT_WORDS]!;
-        if (j < done - 1) this.takeBurstResult(j);
+        if (j < done - 1) this.burstFault(j);
       }
     }
     this.takeBurstResult(done - 1);
     return done;
+  }
+
+  /**
+   * Burst result j, a fault: its event record written as translate() writes it (fail), with the
+   * fields fail() reads set as translate() sets them. Of a fault before a burst's last result
+   * (translateBurst) nothing else is set: the other result fields are the last request's
+   * (takeBurstResult), as a run of translate() calls leaves only the last one's. Returns its event id.
+   */
+  private burstFault(j: number): number {
+    const burst = this.burst!;
+    const reqs = burst.requests;
+    const id = burst.results[2 * j]!;
+    // The burst's faults are taken in order: this is the next of its fault list.
+    const at = this.bFault++ * FAULT_WORDS + CORE_ARM_TLB.faultFetch / 4;
+    this.ste = this.bSte;
+    this.cd = this.bCd;
+    this.evS2 = false;
+    this.evClass = 2;
+    if (id === F_WALK_EABT) {
+      // A descriptor where no memory is: the core noted the address it could not read.
+      const list = this.faultList!.get();
+      this.evFetch = (list[at + 1]! >>> 0) * TWO32 + (list[at]! >>> 0);
+    }
+    return this.fail(id, this.bSid, -1, reqs[2 * j + 1]! >>> 0, reqs[2 * j]! >>> 0, burst.writes[j] === 1, false, this.bCd!.record, false, false);
   }
 
   /**
@@ -1551,20 +1575,10 @@ export class SmmuV3Unit implements DmaUnit {
     this.stage = hit ? SmmuStage.Tlb : SmmuStage.S1;
     if (faulted) {
       const reqs = burst.requests;
-      const hi = reqs[2 * j + 1]! >>> 0;
-      const lo = reqs[2 * j]! >>> 0;
       // A TLB entry's permission fault reports the input's offset in the entry's page as its IPA
       // (translate(): a stage-1 entry's IPA base is 0); the output address is not defined after a fault.
-      if (hit) this.evIpa = modPow2(hi * TWO32 + lo, levelShift(this.level, 12));
-      const id = res[2 * j]!;
-      // The burst's faults are taken in order: this is the next of its fault list.
-      const at = this.bFault++ * FAULT_WORDS + CORE_ARM_TLB.faultFetch / 4;
-      if (id === F_WALK_EABT) {
-        // A descriptor where no memory is: the core noted the address it could not read.
-        const list = this.faultList!.get();
-        this.evFetch = (list[at + 1]! >>> 0) * TWO32 + (list[at]! >>> 0);
-      }
-      return this.fail(id, this.bSid, -1, hi, lo, burst.writes[j] === 1, false, this.bCd!.record, false, false);
+      if (hit) this.evIpa = modPow2((reqs[2 * j + 1]! >>> 0) * TWO32 + (reqs[2 * j]! >>> 0), levelShift(this.level, 12));
+      return this.burstFault(j);
     }
     this.kind = SmmuKind.Translated;
     this.oa = (res[2 * j + 1]! >>> 0) * TWO32 + (res[2 * j]! >>> 0);
