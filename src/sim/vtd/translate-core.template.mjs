@@ -1492,8 +1492,9 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
         (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
         (br_if $exit (i32.eqz (i32.and (local.get $perm)
           (i32.add (i32.load8_u (i32.add (local.get $writes) (local.get $i))) (i32.const 1)))))
-        (i64.store ${result}
-          (i64.or ${armOa(`(i32.load offset=${16 * AT.rowOaHi} (local.get $q))`, "(local.get $oaLo)")} (i64.and (local.get $iova) (i64.const 0xfff))))
+        ;; The output page and the input's offset in it, a dword at a time.
+        (i32.store ${result} (i32.or (i32.and (local.get $oaLo) (i32.const -4096)) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+        (i32.store offset=4 ${result} (i32.load offset=${16 * AT.rowOaHi} (local.get $q)))
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
