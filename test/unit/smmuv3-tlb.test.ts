@@ -95,7 +95,12 @@ describe("SMMUv3 TLB (the translate core's layout and rule)", () => {
             const { vmid, asid } = ids();
             const n = t.drop((i) => t.kind(i) !== 2 && t.vmid(i) === vmid && t.asid(i) === asid);
             let k = 0;
-            for (const e of m.e) if (e.valid && e.kind !== 2 && e.vmid === vmid && e.asid === asid) (e.valid = false), k++;
+            for (const e of m.e) {
+              if (e.valid && e.kind !== 2 && e.vmid === vmid && e.asid === asid) {
+                e.valid = false;
+                k++;
+              }
+            }
             expect(n).toBe(k);
           } else {
             const s = t.snapshot();
