@@ -1443,16 +1443,25 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
   ;; row (a switch per hit would cost it two calls every few requests). Returns as the TLB loop:
   ;; the first request not answered.
   (func $armProbe4 ${PARAMS} (result i32)
-    (local $i i32) (local $j i32) (local $r i32) (local $ahead i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $ahead i32) (local $f i32)
     (local.set $ahead (global.get $armAhead))
     (block $done
       (loop $next
+        (local.set $f (i32.load offset=${B.burstFaults} (global.get $blk)))
         (local.set $j (call $armHitRun4 (local.get $ids) (local.get $reqs) (local.get $writes)
           (local.get $i) (local.get $n) (local.get $results) (local.get $aux)))
         ;; Every request the hit loop answered hit a stage-1 4 KiB page: the trace's level 1
-        ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit.
+        ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit;
+        ;; its faults (the fault list's new entries) the level alone, as the TLB loop's.
         (memory.fill (i32.add (local.get $info) (local.get $i))
           ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
+        (block $faultsDone
+          (loop $fault
+            (br_if $faultsDone (i32.ge_u (local.get $f) (i32.load offset=${B.burstFaults} (global.get $blk))))
+            (i32.store8 (i32.add (local.get $info) (i32.load (i32.add (global.get $armFaultList) (i32.shl (local.get $f) (i32.const ${Math.log2(AT.faultBytes)})))))
+              (i32.const ${AT.traceLevelOf - 3}))
+            (local.set $f (i32.add (local.get $f) (i32.const 1)))
+            (br $fault)))
         (local.set $r (local.get $j))
         (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
         (local.set $r
@@ -1467,14 +1476,15 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
       (i32.mul (local.get $r) (i32.const ${ARM_TLB_AHEAD_BELOW}))))
     (local.get $r))
 
-  ;; Answers requests $i, $i + 1, ... while the TLB answers them with a stage-1 4 KiB page that
-  ;; permits the access (SmmuTlb.lookup's first probe, the smallest size: a hit there is its
-  ;; answer); returns the index of the first it does not ($n when all). A hit lacking the
-  ;; permission, or any other, is left to $armBurstTlb4. Counts its hits into the block.
+  ;; Answers requests $i, $i + 1, ... while the TLB answers them with a stage-1 4 KiB page
+  ;; (SmmuTlb.lookup's first probe, the smallest size: a hit there is its answer); returns the
+  ;; index of the first it does not ($n when all). A hit lacking the permission is its fault
+  ;; (F_PERMISSION, in the fault list); any other request is left to the TLB loops. Counts its
+  ;; hits into the block.
   (func $armHitRun4 (param $ids i32) (param $reqs i32) (param $writes i32)
     (param $i i32) (param $n i32) (param $results i32) (param $aux i32) (result i32)
     (local $iova i64) (local $base i32) (local $w i32) (local $q i32) (local $perm i32) (local $oaLo i32)
-    (local $tlb i32) (local $setMask i32) (local $start i32) (local $vIds v128)
+    (local $tlb i32) (local $setMask i32) (local $start i32) (local $k i32) (local $vIds v128)
     (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $tlb (global.get $armTlb))
     (local.set $setMask (global.get $armSetMask))
@@ -1490,8 +1500,20 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
         (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $w)) (i32.const 2))))
         (local.set $oaLo (i32.load offset=${16 * AT.rowOaLo} (local.get $q)))
         (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
-        (br_if $exit (i32.eqz (i32.and (local.get $perm)
-          (i32.add (i32.load8_u (i32.add (local.get $writes) (local.get $i))) (i32.const 1)))))
+        (if (i32.eqz (i32.and (local.get $perm)
+              (i32.add (i32.load8_u (i32.add (local.get $writes) (local.get $i))) (i32.const 1))))
+          (then
+            ;; A hit lacking the access's permission: F_PERMISSION at the page's level (3), as the
+            ;; TLB loop answers it, into the fault list and the block's count (its info byte is
+            ;; set by $armProbe4 after its fill of the run's).
+            (local.set $k (i32.load offset=${B.burstFaults} (global.get $blk)))
+            (i32.store (i32.add (global.get $armFaultList) (i32.shl (local.get $k) (i32.const ${Math.log2(AT.faultBytes)}))) (local.get $i))
+            (i32.store offset=${B.burstFaults} (global.get $blk) (i32.add (local.get $k) (i32.const 1)))
+            (i32.store ${result} (i32.const ${hex(ARM.permission)}))
+            (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
+            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)})))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next)))
         ;; The output page and the input's offset in it, a dword at a time.
         (i32.store ${result} (i32.or (i32.and (local.get $oaLo) (i32.const -4096)) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
         (i32.store offset=4 ${result} (i32.load offset=${16 * AT.rowOaHi} (local.get $q)))
