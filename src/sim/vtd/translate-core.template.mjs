@@ -1455,6 +1455,8 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
         ;; its faults (the fault list's new entries) the level alone, as the TLB loop's.
         (memory.fill (i32.add (local.get $info) (local.get $i))
           ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
+        (i32.store offset=${B.hits} (global.get $blk)
+          (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
         (block $faultsDone
           (loop $fault
             (br_if $faultsDone (i32.ge_u (local.get $f) (i32.load offset=${B.burstFaults} (global.get $blk))))
@@ -1479,16 +1481,15 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
   ;; Answers requests $i, $i + 1, ... while the TLB answers them with a stage-1 4 KiB page
   ;; (SmmuTlb.lookup's first probe, the smallest size: a hit there is its answer); returns the
   ;; index of the first it does not ($n when all). A hit lacking the permission is its fault
-  ;; (F_PERMISSION, in the fault list); any other request is left to the TLB loops. Counts its
-  ;; hits into the block.
+  ;; (F_PERMISSION, in the fault list); any other request is left to the TLB loops. (Every
+  ;; request it answered is a TLB hit: $armProbe4 counts them.)
   (func $armHitRun4 (param $ids i32) (param $reqs i32) (param $writes i32)
     (param $i i32) (param $n i32) (param $results i32) (param $aux i32) (result i32)
     (local $iova i64) (local $base i32) (local $w i32) (local $q i32) (local $perm i32) (local $oaLo i32)
-    (local $tlb i32) (local $setMask i32) (local $start i32) (local $k i32) (local $vIds v128)
+    (local $tlb i32) (local $setMask i32) (local $k i32) (local $vIds v128)
     (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $tlb (global.get $armTlb))
     (local.set $setMask (global.get $armSetMask))
-    (local.set $start (local.get $i))
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
@@ -1520,8 +1521,6 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
-    (i32.store offset=${B.hits} (global.get $blk)
-      (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $i) (local.get $start))))
     (local.get $i))
 ${loop("$armBurstAny", "any", false)}`;
 }
