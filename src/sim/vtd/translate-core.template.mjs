@@ -1133,6 +1133,8 @@ function armTlbFuncs() {
 }
 /** prefetchWalks of a 4-level stage-1 walk from level 0: the CD's TTB0, the descriptors' address field 47:12. */
 const ARM_PF_TABLES = { root: "(local.get $ttb64)", addrMask: `(i64.const ${ADDR_47_12})` };
+/** The filled-sizes mask of 4 KiB pages, 2 MiB and 1 GiB blocks (bits shift - 12), which the 4-way loops probe unrolled. */
+const ARM_PROBE3 = (1 << 0) | (1 << 9) | (1 << 18);
 /** Requests per group of reads ahead in $armBurstWalk (no TLB: every request walks), as PREFETCH_WALK. */
 const ARM_PREFETCH_WALK = 16;
 /**
@@ -1219,6 +1221,14 @@ function armBurstFunc() {
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)`;
 
+  /** i32: armMatch4 of the size 2^sh (a number) for $iova. */
+  const armMatch4p = (sh) => {
+    const vpn = `(i64.shr_u (local.get $iova) (i64.const ${sh}))`;
+    return armMatch4(`$b${sh}`, `(i32.wrap_i64 ${vpn})`, armTag(`(i32.const ${AT.kindS1})`, `(i32.const ${sh})`, vpn)).replace(
+      "(i32x4.bitmask",
+      `(i32x4.bitmask (local.set $b${sh} ${armSet4(vpn)})`,
+    );
+  };
   /**
    * The TLB probe (ways: 4, folded in; or "any": $armTlbFind, under $useTlb); a hit answers
    * request $i (br $next), a miss leaves block $miss.
@@ -1226,17 +1236,33 @@ function armBurstFunc() {
   const probe = (ways, run) =>
     ways === 4
       ? `(block $miss
-          ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell), as SmmuTlb.lookup.
-          (local.set $m (i32.load (global.get $armShifts)))
-          (loop $size
-            (br_if $miss (i32.eqz (local.get $m)))
-            (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
-            (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
-            (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
-            ;; The set's four ways compared at once (armMatch4); the first matching way, as SmmuTlb.lookup.
-            (local.set $base ${armSet4("(local.get $vpn)")})
-            (local.set $w ${armMatch4("$base", "(i32.wrap_i64 (local.get $vpn))", armTag(`(i32.const ${AT.kindS1})`, "(local.get $shift)", "(local.get $vpn)"))})
-            (br_if $size (i32.eqz (local.get $w)))
+          (block $found
+            ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell), as SmmuTlb.lookup.
+            (local.set $m (i32.load (global.get $armShifts)))
+            (if (i32.eq (local.get $m) (i32.const ${hex(ARM_PROBE3)}))
+              (then
+                ;; 4 KiB pages, 2 MiB and 1 GiB blocks, the sizes of a 4 KiB-granule stage 1: the
+                ;; three sets compared before one branch (the first size that matches answers).
+                ${[12, 21, 30]
+                  .map(
+                    (sh) => `(local.set $w${sh} ${armMatch4p(sh)})`,
+                  )
+                  .join("\n                ")}
+                (br_if $miss (i32.eqz (i32.or (local.get $w12) (i32.or (local.get $w21) (local.get $w30)))))
+                (local.set $shift (select (i32.const 12) (select (i32.const 21) (i32.const 30) (local.get $w21)) (local.get $w12)))
+                (local.set $w (select (local.get $w12) (select (local.get $w21) (local.get $w30) (local.get $w21)) (local.get $w12)))
+                (local.set $base (select (local.get $b12) (select (local.get $b21) (local.get $b30) (local.get $w21)) (local.get $w12)))
+                (br $found)))
+            (loop $size
+              (br_if $miss (i32.eqz (local.get $m)))
+              (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
+              (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
+              (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
+              ;; The set's four ways compared at once (armMatch4); the first matching way, as SmmuTlb.lookup.
+              (local.set $base ${armSet4("(local.get $vpn)")})
+              (local.set $w ${armMatch4("$base", "(i32.wrap_i64 (local.get $vpn))", armTag(`(i32.const ${AT.kindS1})`, "(local.get $shift)", "(local.get $vpn)"))})
+              (br_if $found (local.get $w))
+              (br $size)))
             ;; (Checked only on a match: an input no tag holds misses.)
             (br_if $miss ${armUntaggable})
             (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $w)) (i32.const 2))))${
@@ -1254,7 +1280,7 @@ function armBurstFunc() {
                 }))`
                 : ""
             }
-            ${hit((r) => `offset=${16 * r} (local.get $q)`)}))`
+            ${hit((r) => `offset=${16 * r} (local.get $q)`)})`
       : `(block $miss
           (br_if $miss (i32.eqz (local.get $useTlb)))
           (local.set $k (call $armTlbFind (i32.const ${AT.kindS1}) (local.get $ids) (local.get $iova)))
@@ -1359,6 +1385,7 @@ function armBurstFunc() {
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
     (local $tlb i32) (local $q i32) (local $oaLo i32) (local $vIds v128)
+    (local $w12 i32) (local $w21 i32) (local $w30 i32) (local $b12 i32) (local $b21 i32) (local $b30 i32)
     ${ARM_WALK_LOCALS} ${ahead ? PF_LOCALS : ""}
     ${ARM_WALK_SETUP}
     (local.set $oBits (local.get $oBitsP))
