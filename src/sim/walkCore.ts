@@ -10,7 +10,7 @@
  */
 import { MemoryView, type PhysicalMemory } from "./memory.js";
 import { translateCoreModule, type DmaBurst } from "./vtd/translate.js";
-import { CORE_AMD_V1, CORE_ARM_TLB, CORE_BLOCK } from "./vtd/translateCoreLayout.js";
+import { CORE_AMD_V1, CORE_BLOCK } from "./vtd/translateCoreLayout.js";
 
 /** The core's per-format exports. */
 interface WalkCoreExports {
@@ -22,8 +22,8 @@ interface WalkCoreExports {
   amdBurst(did: number, root: number, mode: number, perm: number, useTlb: number, evt: number, evtBytes: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number, faultList: number): number;
   configureDram(dramBytes: number): void;
   armWalk(ttb: number, startLevel: number, outputBits: number, s2: number, afOff: number, priv: number, exec: number, iaHi: number, iaLo: number, write: number): number;
-  configureArmTlb(...offsetsSetsWays: number[]): void;
-  armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, evq: number, evqBytes: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
+  configureArmTlb(tlb: number, next: number, shifts: number, sets: number, ways: number): void;
+  armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, evq: number, evqBytes: number, faultList: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
 }
 
 const HPA = CORE_BLOCK.hpa / 4;
@@ -117,9 +117,9 @@ export class TableWalkCore {
     );
   }
 
-  /** The SMMUv3 TLB arrays $armBurst probes and fills (byte offsets in the memory by field; smmuv3/unit.ts SmmuTlb). */
-  configureArmTlb(offsets: Readonly<Record<(typeof CORE_ARM_TLB.fields)[number], number>>, sets: number, ways: number): void {
-    this.core.configureArmTlb(...CORE_ARM_TLB.fields.map((f) => offsets[f]), sets, ways);
+  /** The SMMUv3 TLB $armBurst probes and fills (byte offsets in the memory: its rows, victim bytes, filled-sizes cell; smmuv3/unit.ts SmmuTlb). */
+  configureArmTlb(o: { tlb: number; next: number; shifts: number }, sets: number, ways: number): void {
+    this.core.configureArmTlb(o.tlb, o.next, o.shifts, sets, ways);
   }
 
   /**
@@ -128,12 +128,14 @@ export class TableWalkCore {
    * not answer (n when it answered all); `burstHits` of them were TLB hits, `burstFaults` faults
    * (results (event id, CORE_FAULT_HI) whose events the caller writes). `aux` byte i: the
    * permission (R 1, W 2, X 4; a fault's: see $armBurst). [evq, evq + evqBytes): the event queue
-   * (a walk reading it is handed back; 0 bytes: no queue is written).
+   * (a walk reading it is handed back; 0 bytes: no queue is written). `faultList`: the burst's
+   * faults, in order (CORE_ARM_TLB.faultBytes each: the request's index from `from`, and an
+   * F_WALK_EABT's fetch address at faultFetch).
    */
-  armBurst(vmid: number, asid: number, c: { ttb: number; startLevel: number; outputBits: number; afOff: boolean; inputBits: number }, useTlb: boolean, evq: number, evqBytes: number, burst: DmaBurst, aux: number, from: number, n: number): number {
+  armBurst(vmid: number, asid: number, c: { ttb: number; startLevel: number; outputBits: number; afOff: boolean; inputBits: number }, useTlb: boolean, evq: number, evqBytes: number, burst: DmaBurst, aux: number, faultList: number, from: number, n: number): number {
     return (
       from +
-      this.core.armBurst(vmid, asid, c.ttb, c.startLevel, c.outputBits, c.afOff ? 1 : 0, c.inputBits, useTlb ? 1 : 0, evq, evqBytes, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
+      this.core.armBurst(vmid, asid, c.ttb, c.startLevel, c.outputBits, c.afOff ? 1 : 0, c.inputBits, useTlb ? 1 : 0, evq, evqBytes, faultList, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
     );
   }
 

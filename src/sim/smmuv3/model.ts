@@ -863,22 +863,21 @@ export class SmmuV3Model implements IommuUnit {
 
   private tlbNodes(): IotlbEntryNode[] {
     const tlb = this.unit.tlb;
-    const t = tlb.a;
     return tlb.entries().map((i) => {
-      const kind = t.kind[i]!;
-      const size = 2 ** t.shift[i]!;
+      const kind = tlb.kind(i);
+      const size = 2 ** tlb.shift(i);
       const set = Math.floor(i / tlb.ways);
       return {
         kind: "iotlb-entry",
         key: `tlb-${i}`,
         raw: [],
         fields: [],
-        did: kind === 2 ? t.vmid[i]! : t.asid[i]!,
-        iova: BigInt(t.vpn[i]! * size),
-        hpa: BigInt(t.oa[i]!),
+        did: kind === 2 ? tlb.vmid(i) : tlb.asid(i),
+        iova: BigInt(tlb.vpn(i) * size),
+        hpa: BigInt(tlb.oa(i)),
         pageSize: BigInt(size),
-        perm: t.perm[i]!,
-        slot: `set ${set} way ${i % tlb.ways} · ${kind === 1 ? `stage 1 ASID ${t.asid[i]}` : kind === 2 ? `stage 2 VMID ${t.vmid[i]}` : `nested ASID ${t.asid[i]} VMID ${t.vmid[i]}`}`,
+        perm: tlb.perm(i),
+        slot: `set ${set} way ${i % tlb.ways} · ${kind === 1 ? `stage 1 ASID ${tlb.asid(i)}` : kind === 2 ? `stage 2 VMID ${tlb.vmid(i)}` : `nested ASID ${tlb.asid(i)} VMID ${tlb.vmid(i)}`}`,
         ...NO_CHILDREN,
       };
     });

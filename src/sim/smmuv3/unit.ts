@@ -11,11 +11,11 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { MemoryView, type PhysicalMemory } from "../memory.js";
-import { floorPow2, INV_POW2, modPow2, POW2, shrPow2 } from "../pow2.js";
+import { MemoryView, PhysicalMemory } from "../memory.js";
+import { floorPow2, modPow2 } from "../pow2.js";
 import type { Trace } from "../../trace/trace.js";
 import { DmaRun, loadBurst, RUN_BURST, translateEach, type DmaTally, type DmaTransfer, type DmaUnit } from "../dma.js";
-import { DmaBurst } from "../vtd/translate.js";
+import { DmaBurst, translateCoreModule } from "../vtd/translate.js";
 import { CORE_ARM_TLB, CORE_FAULT_HI, CORE_INFO } from "../vtd/translateCoreLayout.js";
 import {
   ABORT_NO_EVENT,
@@ -278,139 +278,147 @@ function readWords(mem: PhysicalMemory, addr: number, n: number): bigint[] | und
 
 const field = (w: bigint, hi: number, lo: number) => Number((w >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n));
 
+/** The translate core's SMMUv3 TLB exports (translate-core.template.mjs armTlbFuncs). */
+interface SmmuTlbCore {
+  configureArmTlb(tlb: number, next: number, shifts: number, sets: number, ways: number): void;
+  armTlbLookup(kind: number, vmid: number, asid: number, iaHi: number, iaLo: number): number;
+  armTlbHitShift(): number;
+  armTlbFill(kind: number, vmid: number, asid: number, iaHi: number, iaLo: number, shift: number, oa: number, perm: number, level: number, ipa: number): void;
+}
+
+const ROWS = CORE_ARM_TLB.rows;
+/** i32 words of a burst's fault list entry. */
+const FAULT_WORDS = CORE_ARM_TLB.faultBytes / 4;
+const VPN_HI_MASK = 2 ** CORE_ARM_TLB.tagVpnHiBits - 1;
+
 /**
- * The TLB: sets x ways, round-robin per set; entries tagged by kind (1 stage 1, 2 stage 2,
- * 3 nested), VMID and ASID, holding one page or block (its size as a shift). Given a memory, its
- * arrays live in that memory's SRAM arena, where the translate core's stage-1 burst ($armBurst,
- * translate-core.template.mjs) probes and fills the same arrays by the same rule (lookup / fill
- * below; test/unit/walk-core.test.ts holds the two to the same state).
+ * The TLB: sets (a power of two) x ways, round-robin per set; entries tagged by kind (1 stage 1,
+ * 2 stage 2, 3 nested), VMID and ASID, holding one page or block (its size as a shift). Its
+ * layout and its rule are the translate core's alone (LAYOUT.armTlb in
+ * translate-core.template.mjs; CORE_ARM_TLB): lookup and fill call the core's armTlbLookup /
+ * armTlbFill, and the core's stage-1 bursts ($armBurst) probe and fill the same rows inline
+ * from the same generators. The rows live in a memory's SRAM arena (the unit's, where its bursts
+ * run; or, without one, a small memory of the TLB's own). This class reads entries for the views
+ * and the invalidation commands, drops, snapshots and restores them.
  */
 export class SmmuTlb {
   readonly size: number;
-  private readonly views: { [K in keyof SmmuTlbArrays]: MemoryView<SmmuTlbArrays[K]> } | undefined;
-  private arrays: SmmuTlbArrays;
-  private epoch = 0;
-  /** Slot of the last hit. */
+  /** The sets' rows (LAYOUT.armTlb), victim bytes, the filled-sizes cell. */
+  private readonly slotsIn: MemoryView<Int32Array>;
+  private readonly nextIn: MemoryView<Uint8Array>;
+  private readonly shiftsIn: MemoryView<Int32Array>;
+  private readonly core: SmmuTlbCore;
+  /** Slot of the last hit, and its shift. */
   hitSlot = -1;
+  hitShift = 0;
+  /** Byte offsets of the rows, victim bytes and filled-sizes cell in the memory (for the bursts' core). */
+  readonly offsets: { tlb: number; next: number; shifts: number };
 
   /** SRAM arena bytes a TLB of this geometry takes (alignment included). */
   static arenaBytes(sets: number, ways: number): number {
-    return sets * ways * (3 * 8 + 2 * 4 + 5) + sets + 4 + 11 * 64;
+    return sets * ways * ROWS * 4 + 64 + sets + 64 + 4 + 64;
   }
 
   constructor(
     readonly sets: number,
     readonly ways: number,
-    private readonly mem?: PhysicalMemory,
+    mem?: PhysicalMemory,
   ) {
+    if (!(sets >= 1 && (sets & (sets - 1)) === 0)) throw new RangeError("TLB sets must be a power of two");
     const n = sets * ways;
     this.size = n;
-    if (mem === undefined) {
-      this.arrays = { valid: new Uint8Array(n), kind: new Uint8Array(n), asid: new Int32Array(n), vmid: new Int32Array(n), shift: new Uint8Array(n), level: new Uint8Array(n), perm: new Uint8Array(n), vpn: new Float64Array(n), oa: new Float64Array(n), ipa: new Float64Array(n), next: new Uint8Array(sets), shiftsCell: new Int32Array(1) };
-      this.views = undefined;
-    } else {
-      const u8 = (len: number) => new MemoryView(mem, Uint8Array, mem.allocSram(len), len);
-      const i32 = (len: number) => new MemoryView(mem, Int32Array, mem.allocSram(4 * len), len);
-      const f64 = (len: number) => new MemoryView(mem, Float64Array, mem.allocSram(8 * len), len);
-      this.views = { valid: u8(n), kind: u8(n), asid: i32(n), vmid: i32(n), shift: u8(n), level: u8(n), perm: u8(n), vpn: f64(n), oa: f64(n), ipa: f64(n), next: u8(sets), shiftsCell: i32(1) };
-      this.epoch = mem.epoch;
-      this.arrays = SmmuTlb.current(this.views);
-    }
-    this.setBits = Number.isInteger(Math.log2(sets)) ? Math.log2(sets) : -1;
-  }
-
-  private static current(v: { [K in keyof SmmuTlbArrays]: MemoryView<SmmuTlbArrays[K]> }): SmmuTlbArrays {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x.get()])) as unknown as SmmuTlbArrays;
-  }
-
-  /**
-   * The entries' fields, one array each (vpn: input address / 2^shift; oa: the output base;
-   * ipa: a nested entry's IPA base, what a stage-2 permission fault reports). Views of the SRAM
-   * arena are taken again after the memory grew.
-   */
-  get a(): SmmuTlbArrays {
-    const mem = this.mem;
-    if (mem !== undefined && mem.epoch !== this.epoch) {
-      this.epoch = mem.epoch;
-      this.arrays = SmmuTlb.current(this.views!);
-    }
-    return this.arrays;
+    mem ??= new PhysicalMemory({ poolBase: 0, poolMaxPages: 1, poolInitialPages: 1, dramBytes: 0, sramBytes: SmmuTlb.arenaBytes(sets, ways) });
+    const tlb = mem.allocSram(n * ROWS * 4);
+    const next = mem.allocSram(sets);
+    const shifts = mem.allocSram(4);
+    this.slotsIn = new MemoryView(mem, Int32Array, tlb, n * ROWS);
+    this.nextIn = new MemoryView(mem, Uint8Array, next, sets);
+    this.shiftsIn = new MemoryView(mem, Int32Array, shifts, 1);
+    this.offsets = { tlb, next, shifts };
+    this.core = new WebAssembly.Instance(translateCoreModule(), { sim: { memory: mem.memory } }).exports as unknown as SmmuTlbCore;
+    this.core.configureArmTlb(tlb, next, shifts, sets, ways);
   }
 
   /**
    * Bit (shift - 12) set for every entry size ever filled (4 KiB pages: 12, 16 KiB: 14, 64 KiB:
-   * 16, blocks 21/25/29/30): lookup probes only these sizes, smallest first.
+   * 16, blocks 21/25/29/30...): lookups probe only these sizes, smallest first.
    */
   get shifts(): number {
-    return this.a.shiftsCell[0]!;
+    return this.shiftsIn.get()[0]!;
   }
   set shifts(v: number) {
-    this.a.shiftsCell[0] = v;
+    this.shiftsIn.get()[0] = v;
   }
 
-  /** Byte offsets of the arrays in the memory (a TLB in a memory's SRAM arena), for the core. */
-  get offsets(): { [K in keyof SmmuTlbArrays]: number } | undefined {
-    const v = this.views;
-    return v === undefined ? undefined : (Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x.offset])) as unknown as { [K in keyof SmmuTlbArrays]: number });
-  }
-
-  /** log2(sets) when sets is a power of two (-1 otherwise): the set index without a floating-point modulo. */
-  readonly setBits: number;
-
-  /** The set of input page number `vpn` (vpn mod sets). */
-  private setOf(vpn: number): number {
-    return this.setBits >= 0 ? modPow2(vpn, this.setBits) : vpn % this.sets;
-  }
-
+  /** Finds an entry of `kind` / VMID / ASID (a stage-2 entry's: 0) holding input address `ia`; its slot in hitSlot. */
   lookup(kind: number, vmid: number, asid: number, ia: number): boolean {
-    const { valid, vpn: vpns, shift: shifts, kind: kinds, vmid: vmids, asid: asids } = this.a;
-    // The filled sizes, smallest first: one iteration per set bit of `shifts`.
-    for (let m = this.shifts; m !== 0; m &= m - 1) {
-      const shift = 43 - Math.clz32(m & -m);
-      // floor(ia / 2^shift) and its set, written out (src/sim/pow2.ts: no pow/fmod, no call).
-      const vpn = Math.floor(ia * INV_POW2[shift]!);
-      const sb = this.setBits;
-      const base = (sb >= 0 ? vpn - Math.floor(vpn * INV_POW2[sb]!) * POW2[sb]! : vpn % this.sets) * this.ways;
-      for (let w = 0; w < this.ways; w++) {
-        const i = base + w;
-        if (valid[i] === 1 && shifts[i] === shift && vpns[i] === vpn && kinds[i] === kind && vmids[i] === vmid && (kind === 2 || asids[i] === asid)) {
-          this.hitSlot = i;
-          return true;
-        }
-      }
-    }
-    return false;
+    const hi = Math.floor(ia / TWO32);
+    // An input at or above 2^64 cannot come (translate()'s halves); a hi word beyond 32 bits would.
+    const k = this.core.armTlbLookup(kind, vmid, asid, hi >>> 0, (ia - hi * TWO32) >>> 0);
+    if (k < 0) return false;
+    this.hitSlot = k;
+    this.hitShift = this.core.armTlbHitShift();
+    return true;
   }
 
   fill(kind: number, vmid: number, asid: number, ia: number, shift: number, oaBase: number, perm: number, level: number, ipaBase: number): void {
     // A TLB of no entries (tlbWays 0: `passthrough bench --model smmuv3`'s W1) keeps nothing.
     if (this.size === 0) return;
-    const a = this.a;
-    const vpn = shrPow2(ia, shift);
-    const set = this.setOf(vpn);
-    const next = a.next;
-    const i = set * this.ways + next[set]!;
-    next[set] = (next[set]! + 1) % this.ways;
-    a.shiftsCell[0] = a.shiftsCell[0]! | (1 << (shift - 12));
-    a.valid[i] = 1;
-    a.kind[i] = kind;
-    a.vmid[i] = vmid;
-    a.asid[i] = asid;
-    a.shift[i] = shift;
-    a.vpn[i] = vpn;
-    a.oa[i] = oaBase;
-    a.ipa[i] = ipaBase;
-    a.perm[i] = perm;
-    a.level[i] = level;
+    const hi = Math.floor(ia / TWO32);
+    this.core.armTlbFill(kind, vmid, asid, hi, ia - hi * TWO32, shift, oaBase, perm, level, ipaBase);
   }
 
-  /** Drops the entries `match` selects; returns how many. */
+  /** Row r's cell of entry i. */
+  private cell(i: number, r: number): number {
+    const w = i % this.ways;
+    return this.slotsIn.get()[(i - w) * ROWS + r * this.ways + w]!;
+  }
+
+  valid(i: number): boolean {
+    return this.cell(i, CORE_ARM_TLB.rowTag) < 0;
+  }
+  kind(i: number): number {
+    return (this.cell(i, CORE_ARM_TLB.rowTag) >>> CORE_ARM_TLB.tagKindAt) & 3;
+  }
+  /** log2 of the entry's size. */
+  shift(i: number): number {
+    return ((this.cell(i, CORE_ARM_TLB.rowTag) >>> CORE_ARM_TLB.tagShiftAt) & 31) + CORE_ARM_TLB.tagShiftBase;
+  }
+  /** The entry's page number: its input base / 2^shift. */
+  vpn(i: number): number {
+    return (this.cell(i, CORE_ARM_TLB.rowTag) & VPN_HI_MASK) * TWO32 + (this.cell(i, CORE_ARM_TLB.rowVpnLo) >>> 0);
+  }
+  asid(i: number): number {
+    return this.cell(i, CORE_ARM_TLB.rowIds) & 0xffff;
+  }
+  vmid(i: number): number {
+    return this.cell(i, CORE_ARM_TLB.rowIds) >>> CORE_ARM_TLB.idsVmidAt;
+  }
+  /** The output base. */
+  oa(i: number): number {
+    return (this.cell(i, CORE_ARM_TLB.rowOaHi) >>> 0) * TWO32 + ((this.cell(i, CORE_ARM_TLB.rowOaLo) & -4096) >>> 0);
+  }
+  /** A nested entry's IPA base (0 for the others). */
+  ipa(i: number): number {
+    return (this.cell(i, CORE_ARM_TLB.rowIpaHi) >>> 0) * TWO32 + (this.cell(i, CORE_ARM_TLB.rowIpaLo) >>> 0);
+  }
+  perm(i: number): number {
+    return this.cell(i, CORE_ARM_TLB.rowOaLo) & CORE_ARM_TLB.oaPermMask;
+  }
+  /** The Arm level of the entry's leaf. */
+  level(i: number): number {
+    return (this.cell(i, CORE_ARM_TLB.rowOaLo) >>> CORE_ARM_TLB.oaLevelAt) & 3;
+  }
+
+  /** Drops the valid entries `match` selects; returns how many. */
   drop(match: (i: number) => boolean): number {
     let n = 0;
-    const valid = this.a.valid;
     for (let i = 0; i < this.size; i++) {
-      if (valid[i] === 1 && match(i)) {
-        valid[i] = 0;
+      if (this.valid(i) && match(i)) {
+        const w = i % this.ways;
+        const at = (i - w) * ROWS + CORE_ARM_TLB.rowTag * this.ways + w;
+        const slots = this.slotsIn.get();
+        slots[at] = slots[at]! & ~CORE_ARM_TLB.tagValid;
         n++;
       }
     }
@@ -419,52 +427,24 @@ export class SmmuTlb {
 
   /** Whether entry i covers input address `ia`. */
   covers(i: number, ia: number): boolean {
-    return this.a.vpn[i] === Math.floor(ia / 2 ** this.a.shift[i]!);
+    return this.vpn(i) === Math.floor(ia / 2 ** this.shift(i));
   }
 
   entries(): number[] {
     const out: number[] = [];
-    const valid = this.a.valid;
-    for (let i = 0; i < this.size; i++) if (valid[i] === 1) out.push(i);
+    for (let i = 0; i < this.size; i++) if (this.valid(i)) out.push(i);
     return out;
   }
 
-  private all(): (Uint8Array | Int32Array | Float64Array)[] {
-    const a = this.a;
-    return [a.valid, a.kind, a.asid, a.vmid, a.shift, a.level, a.perm, a.vpn, a.oa, a.ipa, a.next];
-  }
-
   snapshot(): ArrayBuffer[] {
-    return this.all().map((a) => a.slice().buffer);
+    return [this.slotsIn.get().slice().buffer, this.nextIn.get().slice().buffer, this.shiftsIn.get().slice().buffer];
   }
 
   restore(s: ArrayBuffer[]): void {
-    this.all().forEach((a, k) => {
-      const src = s[k];
-      if (src) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(new Uint8Array(src));
-    });
-    let shifts = 0;
-    const { valid, shift } = this.a;
-    for (let k = 0; k < this.size; k++) if (valid[k] === 1) shifts |= 1 << (shift[k]! - 12);
-    this.shifts = shifts;
+    this.slotsIn.get().set(new Int32Array(s[0]!));
+    this.nextIn.get().set(new Uint8Array(s[1]!));
+    this.shiftsIn.get().set(new Int32Array(s[2]!));
   }
-}
-
-/** The TLB's arrays (SmmuTlb), in the SRAM arena or its own. */
-export interface SmmuTlbArrays {
-  valid: Uint8Array;
-  kind: Uint8Array;
-  asid: Int32Array;
-  vmid: Int32Array;
-  shift: Uint8Array;
-  level: Uint8Array;
-  perm: Uint8Array;
-  vpn: Float64Array;
-  oa: Float64Array;
-  ipa: Float64Array;
-  next: Uint8Array;
-  /** One cell: the `shifts` mask. */
-  shiftsCell: Int32Array;
 }
 
 export class SmmuV3Unit implements DmaUnit {
@@ -477,6 +457,13 @@ export class SmmuV3Unit implements DmaUnit {
    */
   readonly burst: DmaBurst | null;
   private readonly aux: MemoryView<Uint8Array> | null;
+  /**
+   * The faults of the core's last burst, in order (CORE_ARM_TLB.faultBytes each, as i32: the
+   * request's index from the burst's start, and an F_WALK_EABT's fetch address as uint32 halves
+   * at faultFetch), and the next one takeBurstResult takes.
+   */
+  private readonly faultList: MemoryView<Int32Array> | null;
+  private bFault = 0;
   /** The burst's stream, resolved by burstConfig: its StreamID, STE and CD. */
   private bSid = 0;
   private bSte: Ste | undefined;
@@ -490,7 +477,7 @@ export class SmmuV3Unit implements DmaUnit {
   }
 
   private static burstBytes(tlbSets: number, tlbWays: number): number {
-    return SmmuTlb.arenaBytes(tlbSets, tlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64;
+    return SmmuTlb.arenaBytes(tlbSets, tlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64 + CORE_ARM_TLB.faultBytes * RUN_BURST + 64;
   }
   readonly s1: StageWalker;
   readonly s2: StageWalker;
@@ -606,13 +593,15 @@ export class SmmuV3Unit implements DmaUnit {
     let core = Number.isInteger(Math.log2(sets)) ? TableWalkCore.create(mem, SmmuV3Unit.burstBytes(sets, spec.tlbWays)) : null;
     this.tlb = new SmmuTlb(sets, spec.tlbWays, core === null ? undefined : mem);
     if (core !== null) {
-      core.configureArmTlb(this.tlb.offsets!, sets, spec.tlbWays);
+      core.configureArmTlb(this.tlb.offsets, sets, spec.tlbWays);
       this.burst = new DmaBurst(mem, RUN_BURST);
       this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
+      this.faultList = new MemoryView(mem, Int32Array, mem.allocSram(CORE_ARM_TLB.faultBytes * RUN_BURST), (CORE_ARM_TLB.faultBytes / 4) * RUN_BURST);
     } else {
       core = TableWalkCore.create(mem);
       this.burst = null;
       this.aux = null;
+      this.faultList = null;
     }
     this.core = core;
     this.s1 = new StageWalker(mem, core);
@@ -792,20 +781,20 @@ export class SmmuV3Unit implements DmaUnit {
         // All stage-1 entries of the command's VMID [47:32] (SMMUv3 spec 4.4.2.1; QEMU smmuv3_cmdq_consume
         // SMMU_CMD_TLBI_NH_ALL: smmu_inv_notifiers_all / smmu_iotlb_inv_vmid_s1). A host's stage-1 entries have VMID 0.
         const vmid = field(w0, 47, 32);
-        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.vmid[i] === vmid);
+        tlb.drop((i) => tlb.kind(i) !== 2 && tlb.vmid(i) === vmid);
         return true;
       }
       case CMD_TLBI_NH_VAA: {
         // CMD_TLBI_NH_VA for every ASID of the VMID (SMMUv3 spec 4.4.2.4): one address, VA [63:12] of dword 1.
         const vmid = field(w0, 47, 32);
         const va = Number((w1 >> 12n) & 0xfffffffffffffn) * 4096;
-        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.vmid[i] === vmid && tlb.a.vpn[i]! * 2 ** tlb.a.shift[i]! <= va && (tlb.a.vpn[i]! + 1) * 2 ** tlb.a.shift[i]! > va);
+        tlb.drop((i) => tlb.kind(i) !== 2 && tlb.vmid(i) === vmid && tlb.vpn(i) * 2 ** tlb.shift(i) <= va && (tlb.vpn(i) + 1) * 2 ** tlb.shift(i) > va);
         return true;
       }
       case CMD_TLBI_NH_ASID: {
         const asid = field(w0, 63, 48); // CMDQ_TLBI_0_ASID
         const vmid = field(w0, 47, 32); // CMDQ_TLBI_0_VMID
-        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.asid[i] === asid && tlb.a.vmid[i] === vmid);
+        tlb.drop((i) => tlb.kind(i) !== 2 && tlb.asid(i) === asid && tlb.vmid(i) === vmid);
         return true;
       }
       case CMD_TLBI_NH_VA: {
@@ -817,21 +806,21 @@ export class SmmuV3Unit implements DmaUnit {
         const tg = field(w1, 11, 10);
         const pages = tg === 0 ? 1 : (field(w0, 16, 12) + 1) * 2 ** field(w0, 24, 20);
         const end = va + pages * (tg === 2 ? 16384 : tg === 3 ? 65536 : 4096);
-        tlb.drop((i) => tlb.a.kind[i] !== 2 && tlb.a.asid[i] === asid && tlb.a.vmid[i] === vmid && tlb.a.vpn[i]! * 2 ** tlb.a.shift[i]! < end && (tlb.a.vpn[i]! + 1) * 2 ** tlb.a.shift[i]! > va);
+        tlb.drop((i) => tlb.kind(i) !== 2 && tlb.asid(i) === asid && tlb.vmid(i) === vmid && tlb.vpn(i) * 2 ** tlb.shift(i) < end && (tlb.vpn(i) + 1) * 2 ** tlb.shift(i) > va);
         return true;
       }
       case CMD_TLBI_EL2_ALL:
         return true; // no EL2 (StreamWorld EL2) entries are made here
       case CMD_TLBI_S12_VMALL: {
         const vmid = field(w0, 47, 32);
-        tlb.drop((i) => tlb.a.vmid[i] === vmid);
+        tlb.drop((i) => tlb.vmid(i) === vmid);
         return true;
       }
       case CMD_TLBI_S2_IPA: {
         const vmid = field(w0, 47, 32);
         const ipa = Number((w1 >> 12n) & 0xffffffffffn) * 4096; // CMDQ_TLBI_1_IPA_MASK [51:12]
         // Stage-2-only entries: combined (nested) entries are tagged by VA and need CMD_TLBI_S12_VMALL.
-        tlb.drop((i) => tlb.a.kind[i] === 2 && tlb.a.vmid[i] === vmid && tlb.covers(i, ipa));
+        tlb.drop((i) => tlb.kind(i) === 2 && tlb.vmid(i) === vmid && tlb.covers(i, ipa));
         return true;
       }
       case CMD_TLBI_NSNH_ALL:
@@ -1230,15 +1219,15 @@ export class SmmuV3Unit implements DmaUnit {
       this.tlbHit = true;
       if (!probe) this.counters.tlbHits++;
       this.stage = SmmuStage.Tlb;
-      this.perm = tlb.a.perm[i]!;
-      this.level = tlb.a.level[i]!;
-      const offset = modPow2(ia, tlb.a.shift[i]!);
-      this.oa = tlb.a.oa[i]! + offset;
+      this.perm = tlb.perm(i);
+      this.level = tlb.level(i);
+      const offset = modPow2(ia, tlb.hitShift);
+      this.oa = tlb.oa(i) + offset;
       if (write ? (this.perm & 2) === 0 : (this.perm & 1) === 0) {
         // A permission fault from a cached entry: stage 2 for stage-2-only entries; a nested entry
         // keeps only the combined permission and reports stage 1 (a simplification of this model).
         this.evS2 = tlbKind === 2;
-        this.evIpa = tlbKind === 2 ? ia : tlb.a.ipa[i]! + offset;
+        this.evIpa = tlbKind === 2 ? ia : tlb.ipa(i) + offset;
         return this.fail(F_PERMISSION, sid, ssid, iovaHi, iovaLo, write, probe, tlbKind === 2 ? s.s2Record : (cd?.record ?? true), privileged, exec);
       }
       this.kind = SmmuKind.Translated;
@@ -1496,7 +1485,8 @@ export class SmmuV3Unit implements DmaUnit {
     const c = this.bCd!;
     // The event queue, where the records of the burst's faults will go (writeEvent: nowhere when it is off).
     const evq = (this.cr0 & CR0_EVTQEN) === 0 || this.evtqBase === 0 ? 0 : this.queueAddr(this.evtqBase);
-    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, evq, evq === 0 ? 0 : 32 * 2 ** this.queueShift(this.evtqBase), this.burst!, this.aux!.offset, from, n);
+    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, evq, evq === 0 ? 0 : 32 * 2 ** this.queueShift(this.evtqBase), this.burst!, this.aux!.offset, this.faultList!.offset, from, n);
+    this.bFault = 0;
     const hits = core.burstHits;
     this.counters.requests += done - from;
     this.counters.tlbHits += hits;
@@ -1510,7 +1500,8 @@ export class SmmuV3Unit implements DmaUnit {
    * translate() would answer them (the same results, counters, TLB and event queue), in the
    * translate core ($armBurst) without a call per request: result j is the output address, or a
    * fault (event id, CORE_FAULT_HI) whose event record this writes. Returns the index of the first
-   * request it did not answer - a walk outside the table pool or into the event queue, or every
+   * request it did not answer - a walk reading a descriptor in DRAM outside the table pool (one
+   * where no memory is is F_WALK_EABT, answered) or in the event queue, or every
    * request when the stream's configuration allows no burst - which the caller translates with
    * translate() before it continues; n when it answered all. The result fields describe the last
    * request answered. The benchmark's timed path (`passthrough bench --model smmuv3`).
@@ -1519,19 +1510,41 @@ export class SmmuV3Unit implements DmaUnit {
     if (from >= n || !this.burstConfig(sid)) return from;
     const done = this.runBurst(from, n);
     if (done === from) return done;
-    // The faults' events, in order (the last result's below).
-    let faults = this.core!.burstFaults;
+    // The faults' events, in order (the core's fault list; the last result's below).
+    const faults = this.core!.burstFaults;
     if (faults > 0) {
-      const res = this.burst!.results;
-      for (let j = from; j < done - 1 && faults > 0; j++) {
-        if (res[2 * j + 1] === CORE_FAULT_HI) {
-          this.takeBurstResult(j);
-          faults--;
-        }
+      const list = this.faultList!.get();
+      for (let k = 0; k < faults; k++) {
+        const j = from + list[k * FAULT_WORDS]!;
+        if (j < done - 1) this.burstFault(j);
       }
     }
     this.takeBurstResult(done - 1);
     return done;
+  }
+
+  /**
+   * Burst result j, a fault: its event record written as translate() writes it (fail), with the
+   * fields fail() reads set as translate() sets them. Of a fault before a burst's last result
+   * (translateBurst) nothing else is set: the other result fields are the last request's
+   * (takeBurstResult), as a run of translate() calls leaves only the last one's. Returns its event id.
+   */
+  private burstFault(j: number): number {
+    const burst = this.burst!;
+    const reqs = burst.requests;
+    const id = burst.results[2 * j]!;
+    // The burst's faults are taken in order: this is the next of its fault list.
+    const at = this.bFault++ * FAULT_WORDS + CORE_ARM_TLB.faultFetch / 4;
+    this.ste = this.bSte;
+    this.cd = this.bCd;
+    this.evS2 = false;
+    this.evClass = 2;
+    if (id === F_WALK_EABT) {
+      // A descriptor where no memory is: the core noted the address it could not read.
+      const list = this.faultList!.get();
+      this.evFetch = (list[at + 1]! >>> 0) * TWO32 + (list[at]! >>> 0);
+    }
+    return this.fail(id, this.bSid, -1, reqs[2 * j + 1]! >>> 0, reqs[2 * j]! >>> 0, burst.writes[j] === 1, false, this.bCd!.record, false, false);
   }
 
   /**
@@ -1562,12 +1575,10 @@ export class SmmuV3Unit implements DmaUnit {
     this.stage = hit ? SmmuStage.Tlb : SmmuStage.S1;
     if (faulted) {
       const reqs = burst.requests;
-      const hi = reqs[2 * j + 1]! >>> 0;
-      const lo = reqs[2 * j]! >>> 0;
       // A TLB entry's permission fault reports the input's offset in the entry's page as its IPA
       // (translate(): a stage-1 entry's IPA base is 0); the output address is not defined after a fault.
-      if (hit) this.evIpa = modPow2(hi * TWO32 + lo, levelShift(this.level, 12));
-      return this.fail(res[2 * j]!, this.bSid, -1, hi, lo, burst.writes[j] === 1, false, this.bCd!.record, false, false);
+      if (hit) this.evIpa = modPow2((reqs[2 * j + 1]! >>> 0) * TWO32 + (reqs[2 * j]! >>> 0), levelShift(this.level, 12));
+      return this.burstFault(j);
     }
     this.kind = SmmuKind.Translated;
     this.oa = (res[2 * j + 1]! >>> 0) * TWO32 + (res[2 * j]! >>> 0);

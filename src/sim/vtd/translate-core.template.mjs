@@ -139,16 +139,48 @@ export const LAYOUT = {
    * SMMUv3 VMSAv8-64 4 KiB-granule walk ($armWalk), event ids of SMMUv3 spec IHI 0070 7.3
    * (smmuv3/spec.ts F_*), Arm ARM D8.3.1 descriptor fields.
    */
-  arm: { translation: 0x10, addrSize: 0x11, access: 0x12, permission: 0x13 },
+  arm: { walkEabt: 0x0b, translation: 0x10, addrSize: 0x11, access: 0x12, permission: 0x13 },
   /**
-   * The SMMUv3 TLB (smmuv3/unit.ts SmmuTlb, where its rule is described) as $armBurst probes and
-   * fills it: one array per field in the SRAM arena, in this order of configureArmTlb's
-   * parameters (valid, kind, shift, level, perm, next: u8; asid, vmid, shiftsCell: i32; vpn, oa,
-   * ipa: f64), entry k at field + k * size; `shiftsCell` the mask of filled sizes. kindS1: the
-   * tag of a stage-1 entry. A burst's info byte holds the trace's level, traceLevelOf - the Arm
-   * level (SmmuV3Unit.leafLevel).
+   * The SMMUv3 TLB (smmuv3/unit.ts SmmuTlb, where its rule is described): the core's layout alone
+   * (SmmuTlb looks up and fills through the core's armTlbLookup / armTlbFill, the bursts inline
+   * the same generators). A set of `ways` ways is `rows` rows of `ways` i32, one row per field,
+   * so that a field of a 4-way set's ways is one 128-bit load (as VT-d's IOTLB); entry k = set *
+   * ways + way. Rows: vpnLo, the page number's bits 31:0 (vpn = input >> shift); tag: valid (bit
+   * 31) | kind (bits 18:17: 1 stage 1, 2 stage 2, 3 nested) | shift - tagShiftBase (16:12) | the
+   * page number's bits 43:32 (11:0), 0 for a way never filled; ids: ASID | VMID << 16 (both 16
+   * bits; a stage-2 entry's ASID 0); oaLo: the output base's low dword (2^shift aligned, so bits
+   * 11:0 are free) | perm (R 1, W 2, X 4) | Arm level << oaLevelAt; oaHi; ipaLo, ipaHi: a nested
+   * entry's IPA base (what a stage-2 permission fault reports), 0 otherwise; one row unused (a
+   * 4-way set is 128 bytes). Inputs reach 2^iaBits (52: Arm's largest input size); a probe of an
+   * input beyond misses. Besides: a victim byte per set (round robin) and an i32 cell, the mask
+   * of filled sizes (bit shift - 12). kindS1: the kind of a stage-1 entry. A burst's info byte
+   * holds the trace's level, traceLevelOf - the Arm level (SmmuV3Unit.leafLevel).
    */
-  armTlb: { fields: ["valid", "kind", "asid", "vmid", "shift", "level", "perm", "vpn", "oa", "ipa", "next", "shiftsCell"], kindS1: 1, traceLevelOf: 4, auxHit: 0x80 },
+  armTlb: {
+    rows: 8,
+    rowVpnLo: 0,
+    rowTag: 1,
+    rowIds: 2,
+    rowOaLo: 3,
+    rowOaHi: 4,
+    rowIpaLo: 5,
+    rowIpaHi: 6,
+    tagValid: 0x80000000,
+    tagKindAt: 17,
+    tagShiftAt: 12,
+    tagShiftBase: 11,
+    tagVpnHiBits: 12,
+    idsVmidAt: 16,
+    oaPermMask: 7,
+    oaLevelAt: 3,
+    iaBits: 52,
+    /** A burst's fault list entry: the request's index (i32), at faultFetch an F_WALK_EABT's fetch address (i64). */
+    faultBytes: 16,
+    faultFetch: 8,
+    kindS1: 1,
+    traceLevelOf: 4,
+    auxHit: 0x80,
+  },
   /** The unrolled walks: 2 (30-bit AGAW) to 5 levels (57-bit); other level counts go to TypeScript. */
   minLevels: 2,
   maxLevels: 5,
@@ -194,27 +226,30 @@ const entryAt = (table, iova, L) => `(i64.add ${table}
  * superpage's page, a table in DRAM - is read at the pool's start instead (a select, not a
  * branch: a mispredicted branch would cancel the later requests' reads). Branch-free and
  * request after request (two values live per request), so the CPU overlaps the chains.
- * Uses locals $pfReq $pfIova $pfT $pfOff $sink, $reqs $root $poolHpa $poolBytes $poolOff $addrMask.
+ * Uses locals $pfReq $pfIova $pfT $pfOff $sink, $reqs $poolHpa $poolBytes $poolOff, and the
+ * walk's root table and entry address mask (i64 exprs; `tables`: VT-d's $root and $addrMask unless given).
  */
-function prefetchWalks(levels, count, from) {
+function prefetchWalks(levels, count, from, tables = PF_TABLES) {
   let s = `(local.set $pfReq (i32.add (local.get $reqs) (i32.shl ${from} (i32.const 3))))`;
   for (let k = 0; k < count; k++) {
     s += `
     (local.set $pfIova (i64.load offset=${8 * k} (local.get $pfReq)))
-    (local.set $pfT (local.get $root))`;
+    (local.set $pfT ${tables.root})`;
     for (let L = levels; L >= 1; L--) {
       s += `
     (local.set $pfOff (i64.sub ${entryAt("(local.get $pfT)", "$pfIova", L)} (local.get $poolHpa)))
     (local.set $pfT (i64.load (i32.add (local.get $poolOff) (i32.wrap_i64
       (select (local.get $pfOff) (i64.const 0) (i64.lt_u (local.get $pfOff) (local.get $poolBytes)))))))${
       L > 1 ? `
-    (local.set $pfT (i64.and (local.get $pfT) (local.get $addrMask)))` : `
+    (local.set $pfT (i64.and (local.get $pfT) ${tables.addrMask}))` : `
     (local.set $sink (i64.xor (local.get $sink) (local.get $pfT)))`}`;
     }
   }
   return s;
 }
 
+/** The walks' root table and entry address mask prefetchWalks reads with: VT-d's loops' locals. */
+const PF_TABLES = { root: "(local.get $root)", addrMask: "(local.get $addrMask)" };
 const PF_LOCALS = `(local $pfAt i32) (local $pfReq i32) (local $pfIova i64) (local $pfT i64) (local $pfOff i64) (local $sink i64)`;
 
 /**
@@ -223,20 +258,20 @@ const PF_LOCALS = `(local $pfAt i32) (local $pfReq i32) (local $pfIova i64) (loc
  * the burst has them; the first group of a call is read on entry (`prefetchEntry`). The walk of
  * request j thus finds its entries read while the `count` requests before it were answered.
  */
-const prefetchStep = (levels, count, when) =>
+const prefetchStep = (levels, count, when, tables = PF_TABLES) =>
   count === 0
     ? ""
     : `(if ${when ? `(i32.and (i32.ge_u (local.get $i) (local.get $pfAt)) ${when})` : "(i32.ge_u (local.get $i) (local.get $pfAt))"}
           (then
             (local.set $pfAt (i32.add (local.get $i) (i32.const ${count})))
             (if (i32.le_u (i32.add (local.get $i) (i32.const ${2 * count})) (local.get $n))
-              (then ${prefetchWalks(levels, count, `(local.get $pfAt)`)}))))`;
-const prefetchEntry = (levels, count) =>
+              (then ${prefetchWalks(levels, count, `(local.get $pfAt)`, tables)}))))`;
+const prefetchEntry = (levels, count, tables = PF_TABLES) =>
   count === 0
     ? ""
     : `(local.set $pfAt (local.get $i))
     (if (i32.le_u (i32.add (local.get $i) (i32.const ${count})) (local.get $n))
-      (then ${prefetchWalks(levels, count, `(local.get $i)`)}))`;
+      (then ${prefetchWalks(levels, count, `(local.get $i)`, tables)}))`;
 /**
  * Requests per group of prefetchWalks in the walk loop ($burstWalk4) and the IOTLB loop
  * ($burstTlb4Ahead), as measured (docs/performance.md, 2026-12-06 session 29): W1 4 / 8 / 16 /
@@ -1119,6 +1154,10 @@ function armWalkFunc() {
   ;; A burst's event queue (pool offset, bytes; 0 bytes outside a burst): see armGuarded.
   (global $armGuardOff (mut i64) (i64.const 0))
   (global $armGuardBytes (mut i64) (i64.const 0))
+  ;; $armProbe4's choice of TLB loop for the next burst (see ARM_TLB_AHEAD_BELOW).
+  (global $armAhead (mut i32) (i32.const 0))
+  ;; A burst's fault list (armFaultAt).
+  (global $armFaultList (mut i32) (i32.const 0))
   (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
     (param $afOff i32) (param $priv i32) (param $exec i32) (param $iaHi i32) (param $iaLo i32) (param $write i32) (result i32)
     (call $armWalk (i64.trunc_f64_u (local.get $ttb)) (local.get $startLevel) (local.get $outputBits) (local.get $s2)
@@ -1162,6 +1201,144 @@ function armWalkFunc() {
 }
 
 const AT = LAYOUT.armTlb;
+if (AT.tagVpnHiBits + 12 + 32 < AT.iaBits) throw new Error("the SMMUv3 TLB's tag must hold a 4 KiB page number of every input");
+
+// ---- the SMMUv3 TLB (LAYOUT.armTlb): its rules once, for SmmuTlb (armTlbLookup, armTlbFill) and the bursts
+/** i32: the tag row of a valid entry of kind, shift (i32 exprs) for page number vpn (i64 expr). */
+const armTag = (kind, shift, vpn) => `(i32.or
+      (i32.or (i32.const ${hex(AT.tagValid)}) (i32.shl ${kind} (i32.const ${AT.tagKindAt})))
+      (i32.or (i32.shl (i32.sub ${shift} (i32.const ${AT.tagShiftBase})) (i32.const ${AT.tagShiftAt}))
+        (i32.and (i32.wrap_i64 (i64.shr_u ${vpn} (i64.const 32))) (i32.const ${hex(2 ** AT.tagVpnHiBits - 1)}))))`;
+/** i32: the ids row of VMID, ASID (i32 exprs). */
+const armIds = (vmid, asid) => `(i32.or (i32.and ${asid} (i32.const 0xffff)) (i32.shl ${vmid} (i32.const ${AT.idsVmidAt})))`;
+/** i32: the input $iova lies beyond every tag (a probe of it misses). */
+const armUntaggable = `(i64.ne (i64.shr_u (local.get $iova) (i64.const ${AT.iaBits})) (i64.const 0))`;
+/** The memory argument of row r of the way whose row-0 cell is at q (i32 expr), `ways` ways (i32 expr). */
+const armRowAt = (q, ways, r) => (r === 0 ? q : `(i32.add ${q} (i32.mul ${ways} (i32.const ${4 * r})))`);
+/** i32: the byte address of the 4-way set of page number vpn (i64 expr); locals $tlb $setMask. */
+const armSet4 = (vpn) => `(i32.add (local.get $tlb) (i32.shl (i32.and (i32.wrap_i64 ${vpn}) (local.get $setMask)) (i32.const ${Math.log2(AT.rows * 16)})))`;
+/**
+ * i32: bit w set when way w of the 4-way set at `base` (a local's name) holds page number
+ * low dword `lo` with tag `tag` (i32 exprs) and the ids of (local $vIds): three rows, each one
+ * 128-bit compare, as the hardware's CAM compares all ways at once.
+ */
+const armMatch4 = (base, lo, tag) => `(i32x4.bitmask
+      (v128.and
+        (v128.and
+          (i32x4.eq (v128.load offset=${16 * AT.rowVpnLo} (local.get ${base})) (i32x4.splat ${lo}))
+          (i32x4.eq (v128.load offset=${16 * AT.rowTag} (local.get ${base})) (i32x4.splat ${tag})))
+        (i32x4.eq (v128.load offset=${16 * AT.rowIds} (local.get ${base})) (local.get $vIds))))`;
+/** i32: the Arm level of an entry from its oaLo row (i32 expr). */
+const armEntryLevel = (oaLo) => `(i32.and (i32.shr_u ${oaLo} (i32.const ${AT.oaLevelAt})) (i32.const 3))`;
+/** i64: an entry's output base from its rows (i32 exprs). */
+const armOa = (oaHi, oaLo) => `(i64.or (i64.shl (i64.extend_i32_u ${oaHi}) (i64.const 32)) (i64.extend_i32_u (i32.and ${oaLo} (i32.const -4096))))`;
+/**
+ * The stores of a fill into the way whose row r is at rowAt(r) (a memory argument); kind, ids,
+ * shift, perm, level: i32 exprs; vpn, oa (the output base), ipa (base): i64 exprs.
+ */
+const armFillRows = (rowAt, kind, ids, shift, vpn, oa, perm, level, ipa) => `(i32.store ${rowAt(AT.rowVpnLo)} (i32.wrap_i64 ${vpn}))
+    (i32.store ${rowAt(AT.rowTag)} ${armTag(kind, shift, vpn)})
+    (i32.store ${rowAt(AT.rowIds)} ${ids})
+    (i32.store ${rowAt(AT.rowOaLo)} (i32.or (i32.wrap_i64 ${oa}) (i32.or ${perm} (i32.shl ${level} (i32.const ${AT.oaLevelAt})))))
+    (i32.store ${rowAt(AT.rowOaHi)} (i32.wrap_i64 (i64.shr_u ${oa} (i64.const 32))))
+    (i32.store ${rowAt(AT.rowIpaLo)} (i32.wrap_i64 ${ipa}))
+    (i32.store ${rowAt(AT.rowIpaHi)} (i32.wrap_i64 (i64.shr_u ${ipa} (i64.const 32))))
+    ;; The filled sizes.
+    (i32.store (global.get $armShifts) (i32.or (i32.load (global.get $armShifts)) (i32.shl (i32.const 1) (i32.sub ${shift} (i32.const 12)))))`;
+
+/**
+ * SmmuTlb.lookup and SmmuTlb.fill: the TLB's rule for any geometry and every entry kind
+ * (translate()'s lookups and fills, and $armBurstAny's): the filled sizes smallest first, the
+ * page number's set, its ways in order; the fill round robin per set.
+ */
+function armTlbFuncs() {
+  return `
+  (global $armTlb (mut i32) (i32.const 0))
+  (global $armNext (mut i32) (i32.const 0))
+  (global $armShifts (mut i32) (i32.const 0))
+  (global $armSets (mut i32) (i32.const 1))
+  (global $armSetMask (mut i32) (i32.const 0))
+  (global $armWays (mut i32) (i32.const 0))
+  ;; The last hit of $armTlbFind: its way's row-0 cell, its shift.
+  (global $armHitAt (mut i32) (i32.const 0))
+  (global $armHitShift (mut i32) (i32.const 0))
+  ;; The TLB's sets (LAYOUT.armTlb), victim bytes and filled-sizes cell; sets a power of two.
+  (func (export "configureArmTlb") (param $tlb i32) (param $next i32) (param $shifts i32) (param $sets i32) (param $ways i32)
+    (global.set $armTlb (local.get $tlb))
+    (global.set $armNext (local.get $next))
+    (global.set $armShifts (local.get $shifts))
+    (global.set $armSets (local.get $sets))
+    (global.set $armSetMask (i32.sub (local.get $sets) (i32.const 1)))
+    (global.set $armWays (local.get $ways)))
+
+  ;; The entry (set * ways + way) of kind $kind with ids $ids holding $iova, or -1.
+  (func $armTlbFind (param $kind i32) (param $ids i32) (param $iova i64) (result i32)
+    (local $m i32) (local $shift i32) (local $vpn i64) (local $set i32) (local $base i32) (local $w i32) (local $ways i32)
+    (local $tag i32) (local $lo i32) (local $q i32)
+    (if ${armUntaggable} (then (return (i32.const -1))))
+    (local.set $ways (global.get $armWays))
+    (local.set $m (i32.load (global.get $armShifts)))
+    (block $none
+      (loop $size
+        (br_if $none (i32.eqz (local.get $m)))
+        (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
+        (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
+        (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
+        (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (global.get $armSetMask)))
+        (local.set $base (i32.add (global.get $armTlb) (i32.mul (i32.mul (local.get $set) (local.get $ways)) (i32.const ${4 * AT.rows}))))
+        (local.set $tag ${armTag("(local.get $kind)", "(local.get $shift)", "(local.get $vpn)")})
+        (local.set $lo (i32.wrap_i64 (local.get $vpn)))
+        (local.set $w (i32.const 0))
+        (loop $way
+          (br_if $size (i32.ge_u (local.get $w) (local.get $ways)))
+          (local.set $q (i32.add (local.get $base) (i32.shl (local.get $w) (i32.const 2))))
+          (if (i32.and
+                (i32.and (i32.eq (i32.load ${armRowAt("(local.get $q)", "(local.get $ways)", AT.rowVpnLo)}) (local.get $lo))
+                  (i32.eq (i32.load ${armRowAt("(local.get $q)", "(local.get $ways)", AT.rowTag)}) (local.get $tag)))
+                (i32.eq (i32.load ${armRowAt("(local.get $q)", "(local.get $ways)", AT.rowIds)}) (local.get $ids)))
+            (then
+              (global.set $armHitAt (local.get $q))
+              (global.set $armHitShift (local.get $shift))
+              (return (i32.add (i32.mul (local.get $set) (local.get $ways)) (local.get $w)))))
+          (local.set $w (i32.add (local.get $w) (i32.const 1)))
+          (br $way))))
+    (i32.const -1))
+
+  ;; Caches the leaf of 2^$shift bytes at output base $oa (IPA base $ipa) for $iova.
+  (func $armTlbFill (param $kind i32) (param $ids i32) (param $iova i64) (param $shift i32) (param $oa i64)
+    (param $perm i32) (param $level i32) (param $ipa i64)
+    (local $vpn i64) (local $set i32) (local $w i32) (local $ways i32) (local $q i32)
+    (local.set $ways (global.get $armWays))
+    (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
+    (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (global.get $armSetMask)))
+    (local.set $w (i32.load8_u (i32.add (global.get $armNext) (local.get $set))))
+    (i32.store8 (i32.add (global.get $armNext) (local.get $set)) (i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways)))
+    (local.set $q (i32.add (global.get $armTlb)
+      (i32.shl (i32.add (i32.mul (i32.mul (local.get $set) (local.get $ways)) (i32.const ${AT.rows})) (local.get $w)) (i32.const 2))))
+    ${armFillRows((r) => armRowAt("(local.get $q)", "(local.get $ways)", r), "(local.get $kind)", "(local.get $ids)", "(local.get $shift)", "(local.get $vpn)", "(local.get $oa)", "(local.get $perm)", "(local.get $level)", "(local.get $ipa)")})
+
+  (func (export "armTlbLookup") (param $kind i32) (param $vmid i32) (param $asid i32) (param $iaHi i32) (param $iaLo i32) (result i32)
+    (call $armTlbFind (local.get $kind) ${armIds("(local.get $vmid)", "(local.get $asid)")} ${iovaOf("$iaHi", "$iaLo")}))
+  ;; The hit's shift (after armTlbLookup).
+  (func (export "armTlbHitShift") (result i32) (global.get $armHitShift))
+
+  (func (export "armTlbFill") (param $kind i32) (param $vmid i32) (param $asid i32) (param $iaHi i32) (param $iaLo i32) (param $shift i32)
+    (param $oa f64) (param $perm i32) (param $level i32) (param $ipa f64)
+    (call $armTlbFill (local.get $kind) ${armIds("(local.get $vmid)", "(local.get $asid)")} ${iovaOf("$iaHi", "$iaLo")} (local.get $shift)
+      (i64.trunc_f64_u (local.get $oa)) (local.get $perm) (local.get $level) (i64.trunc_f64_u (local.get $ipa))))`;
+}
+/** prefetchWalks of a 4-level stage-1 walk from level 0: the CD's TTB0, the descriptors' address field 47:12. */
+const ARM_PF_TABLES = { root: "(local.get $ttb64)", addrMask: `(i64.const ${ADDR_47_12})` };
+/** The filled-sizes mask of 4 KiB pages, 2 MiB and 1 GiB blocks (bits shift - 12), which the 4-way loops probe unrolled. */
+const ARM_PROBE3 = (1 << 0) | (1 << 9) | (1 << 18);
+/** Requests per group of reads ahead in $armBurstWalk (no TLB: every request walks), as PREFETCH_WALK. */
+const ARM_PREFETCH_WALK = 16;
+/**
+ * $armProbe4 runs the TLB loop with reads ahead ($armBurstTlb4Ahead, groups of PREFETCH_TLB) in a
+ * burst after one in which fewer than this many in 4 requests hit the TLB (W2 of the benchmark:
+ * 95 % hits, W3: 39 %); otherwise $armBurstTlb4, without the reads and their two live values.
+ */
+const ARM_TLB_AHEAD_BELOW = 3;
 
 /**
  * i32, after readEntry: the descriptor lies in the event queue of the burst running ($armBurst
@@ -1173,49 +1350,40 @@ const AT = LAYOUT.armTlb;
 const armGuarded = `(i64.lt_u (i64.sub (local.get $off) (global.get $armGuardOff)) (global.get $armGuardBytes))`;
 
 /**
+ * i32: the burst's fault list entry of the fault request $i is about to be (LAYOUT.armTlb
+ * faultBytes each, at $armFaultList, set by the burst's caller: the request's index, and for
+ * F_WALK_EABT at faultFetch the fetch address the unit's event record carries, SMMUv3 spec 7.3.9
+ * FetchAddr): the faults of the burst so far (the block's count and the loop's). Written only for
+ * faults, so that the unit takes them without looking at every result.
+ */
+const armFaultAt = `(i32.add (global.get $armFaultList)
+      (i32.shl (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)) (i32.const ${Math.log2(AT.faultBytes)})))`;
+
+/**
  * SMMUv3's translate step for a burst of $n requests of one stream whose STE and CD the unit
  * resolved (SmmuV3Unit.burstConfig: stage 1 only, 4 KiB granule, one CD; its VMID $vmid, ASID
  * $asid, TTB0 $ttb, start level, output size, AFFD/HA $afOff, input size $inputBits), per request
  * in SmmuV3Unit.translate's order: the TLB (SmmuTlb.lookup: the filled sizes smallest first, the
- * page number's set, the ways in order - a 4-way set in one SIMD compare per field; tag kind 1,
- * VMID, ASID), on a miss the walk (StageWalker.walk: the input range check, then the descriptors
+ * page number's set, the ways in order - a 4-way set in one SIMD compare per row: page number,
+ * tag (kind 1, size), ids (VMID, ASID); runs of 4 KiB hits in $armHitRun4), on a miss the walk (StageWalker.walk: the input range check, then the descriptors
  * by armLevel / armLeaf - unrolled for a walk from level 0, $armWalk otherwise -, unprivileged
- * data access) and the fill of the leaf (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
+ * data access; the table reads of later requests read ahead where most requests walk) and the fill
+ * of the leaf (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
  * level the trace's (SmmuV3Unit.leafLevel), ${AT.traceLevelOf} - the Arm level (1 a 4 KiB page, as
  * VT-d's and AMD-Vi's; a fault's: 0 at Arm level 0, its hit bit clear) -; aux byte i the permission (R 1,
  * W 2, X 4; a fault's: the TLB entry's permission | ${hex(AT.auxHit)} when the TLB answered, 0
  * when a walk did). A fault - F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION, from the TLB or
- * the walk - is a result (event id, ${LAYOUT.faultHi}) like $burst's; its event is not written
- * here (block.burstFaults counts them: the unit writes their events, in order, as it takes the results).
- * Stops at the first request it cannot decide - a descriptor outside the pool or in the event
- * queue ($evq, $evqBytes: see armGuarded) - and returns its index (n when all were answered);
- * nothing of that request was counted, cached or written, so the unit translates it alone. The
- * burst's TLB hits are left in block.hits. (The TLB's page numbers and output bases are doubles
- * below 2^52: converted signed, one instruction where the unsigned conversion takes several.)
+ * the walk, and from the unrolled walk F_WALK_EABT (a descriptor where no memory is) - is a result
+ * (event id, ${LAYOUT.faultHi}) like $burst's; its event is not written here (block.burstFaults
+ * counts them, the fault list holds them: the unit writes their events, in order, as it takes the
+ * results). Stops at the first request it cannot decide - a descriptor outside the pool in DRAM
+ * (or, from $armWalk, anywhere outside the pool) or in the event queue ($evq, $evqBytes: see
+ * armGuarded) - and returns its index (n when all were answered); nothing of that request was
+ * counted, cached or written, so the unit translates it alone. The burst's TLB hits are left in
+ * block.hits.
  */
 function armBurstFunc() {
-  const g = (f) => `(global.get $armTlb_${f})`;
-  const at = (f, k, size) => `(i32.add ${g(f)} ${size === 1 ? k : `(i32.shl ${k} (i32.const ${Math.log2(size)}))`})`;
   const result = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
-  /**
-   * i32: bit w set when way w of the 4-way set whose first entry is k (i32 expr) holds a valid
-   * stage-1 entry of $vmid / $asid for page number $vpn of size 2^$shift (SmmuTlb.lookup's test,
-   * way by way): each field of the four ways is one load - the vpns two - compared at once.
-   */
-  const armMatch4 = (k) => `(i32.and
-                    (i32x4.bitmask (v128.and
-                      (v128.and
-                        (i32x4.eq (v128.load ${at("asid", k, 4)}) (local.get $vAsid))
-                        (i32x4.eq (v128.load ${at("vmid", k, 4)}) (local.get $vVmid)))
-                      ;; The two f64x2 compares' 64-bit lanes as four 32-bit ones.
-                      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27
-                        (f64x2.eq (v128.load ${at("vpn", k, 8)}) (local.tee $vVpn (f64x2.splat (f64.convert_i64_s (local.get $vpn)))))
-                        (f64x2.eq (v128.load offset=16 ${at("vpn", k, 8)}) (local.get $vVpn)))))
-                    (i8x16.bitmask (v128.and
-                      (v128.and
-                        (i8x16.eq (v128.load32_zero ${at("valid", k, 1)}) (local.get $vOne))
-                        (i8x16.eq (v128.load32_zero ${at("kind", k, 1)}) (local.get $vKind)))
-                      (i8x16.eq (v128.load32_zero ${at("shift", k, 1)}) (i8x16.splat (local.get $shift))))))`;
   /** Request $i faults with event id `id` (i32 expr) found at Arm level `level` (i32 expr), aux byte `aux`. */
   const fault = (id, level, aux) => `(i32.store ${result} ${id})
           (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
@@ -1224,58 +1392,98 @@ function armBurstFunc() {
           (i32.store8 (i32.add (local.get $info) (local.get $i))
             (select (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)) (i32.const 0) (local.get $level)))
           (i32.store8 (i32.add (local.get $aux) (local.get $i)) ${aux})
+          (i32.store ${armFaultAt} (local.get $i))
           (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br $next)`;
 
-  /** The TLB probe (ways: 4, folded in, or "any": $ways, $useTlb); a hit answers request $i (br $next), a miss leaves block $miss. */
-  const probe = (ways) => `(block $miss
-          ${ways === 4 ? "" : "(br_if $miss (i32.eqz (local.get $useTlb)))"}
-          ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell).
-          (local.set $m (i32.load ${g("shiftsCell")}))
-          (loop $size
-            (br_if $miss (i32.eqz (local.get $m)))
-            (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
-            (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
-            (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
-            (block $found
-              ${
-                ways === 4
-                  ? `;; Four ways: the set's ways of each field side by side (entry k = set * 4 + way), every
-              ;; way compared at once (armMatch4); the first matching way, as SmmuTlb.lookup's loop.
-              (local.set $base (i32.shl (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (i32.const 2)))
-              (local.set $w ${armMatch4("(local.get $base)")})
-              (br_if $size (i32.eqz (local.get $w)))
-              (local.set $k (i32.add (local.get $base) (i32.ctz (local.get $w))))`
-                  : `(local.set $base (i32.mul (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)) (local.get $ways)))
-              (local.set $w (i32.const 0))
-              (loop $way
-                (br_if $size (i32.ge_u (local.get $w) (local.get $ways)))
-                (local.set $k (i32.add (local.get $base) (local.get $w)))
-                (br_if $found (i32.and
-                    (i32.and (i32.eq (i32.load8_u ${at("valid", "(local.get $k)", 1)}) (i32.const 1))
-                      (i32.eq (i32.load8_u ${at("shift", "(local.get $k)", 1)}) (local.get $shift)))
-                    (i32.and (f64.eq (f64.load ${at("vpn", "(local.get $k)", 8)}) (f64.convert_i64_s (local.get $vpn)))
-                      (i32.and (i32.eq (i32.load8_u ${at("kind", "(local.get $k)", 1)}) (i32.const ${AT.kindS1}))
-                        (i32.and (i32.eq (i32.load ${at("vmid", "(local.get $k)", 4)}) (local.get $vmid))
-                          (i32.eq (i32.load ${at("asid", "(local.get $k)", 4)}) (local.get $asid)))))))
-                (local.set $w (i32.add (local.get $w) (i32.const 1)))
-                (br $way))`
-              })
-            ;; A hit: entry $k.
-            (local.set $perm (i32.load8_u ${at("perm", "(local.get $k)", 1)}))
+  /**
+   * A TLB hit on the way whose row-0 cell is at `q` (i32 expr; `rowAt(r)` its row r: armRowAt):
+   * a hit lacking the access's permission faults (F_PERMISSION) at the entry's level; otherwise
+   * request $i's result is the entry's output page and the input's offset in the entry's
+   * 2^$shift bytes. Answers request $i (br $next).
+   */
+  const hit = (rowAt) => `(local.set $oaLo (i32.load ${rowAt(AT.rowOaLo)}))
+            (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
             (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
-            ;; A hit lacking the access's permission faults (F_PERMISSION), at the entry's level.
             (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
-              (then ${fault(`(i32.const ${hex(ARM.permission)})`, `(i32.load8_u ${at("level", "(local.get $k)", 1)})`, `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
+              (then ${fault(`(i32.const ${hex(ARM.permission)})`, armEntryLevel("(local.get $oaLo)"), `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
             (i64.store ${result}
-              (i64.add (i64.trunc_f64_s (f64.load ${at("oa", "(local.get $k)", 8)}))
+              (i64.or ${armOa(`(i32.load ${rowAt(AT.rowOaHi)})`, "(local.get $oaLo)")}
                 (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
             (i32.store8 (i32.add (local.get $info) (local.get $i))
-              ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) (i32.load8_u ${at("level", "(local.get $k)", 1)}))`, "(i32.const 1)")})
+              ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) ${armEntryLevel("(local.get $oaLo)")})`, "(i32.const 1)")})
             (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $next)))`;
+            (br $next)`;
+
+  /** i32: armMatch4 of the size 2^sh (a number) for $iova. */
+  const armMatch4p = (sh) => {
+    const vpn = `(i64.shr_u (local.get $iova) (i64.const ${sh}))`;
+    return armMatch4(`$b${sh}`, `(i32.wrap_i64 ${vpn})`, armTag(`(i32.const ${AT.kindS1})`, `(i32.const ${sh})`, vpn)).replace(
+      "(i32x4.bitmask",
+      `(i32x4.bitmask (local.set $b${sh} ${armSet4(vpn)})`,
+    );
+  };
+  /**
+   * The TLB probe (ways: 4, folded in; or "any": $armTlbFind, under $useTlb); a hit answers
+   * request $i (br $next), a miss leaves block $miss.
+   */
+  const probe = (ways, run) =>
+    ways === 4
+      ? `(block $miss
+          (block $found
+            ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell), as SmmuTlb.lookup.
+            (local.set $m (i32.load (global.get $armShifts)))
+            (if (i32.eq (local.get $m) (i32.const ${hex(ARM_PROBE3)}))
+              (then
+                ;; 4 KiB pages, 2 MiB and 1 GiB blocks, the sizes of a 4 KiB-granule stage 1: the
+                ;; three sets compared before one branch (the first size that matches answers).
+                ${[12, 21, 30]
+                  .map(
+                    (sh) => `(local.set $w${sh} ${armMatch4p(sh)})`,
+                  )
+                  .join("\n                ")}
+                (br_if $miss (i32.eqz (i32.or (local.get $w12) (i32.or (local.get $w21) (local.get $w30)))))
+                (local.set $shift (select (i32.const 12) (select (i32.const 21) (i32.const 30) (local.get $w21)) (local.get $w12)))
+                (local.set $w (select (local.get $w12) (select (local.get $w21) (local.get $w30) (local.get $w21)) (local.get $w12)))
+                (local.set $base (select (local.get $b12) (select (local.get $b21) (local.get $b30) (local.get $w21)) (local.get $w12)))
+                (br $found)))
+            (loop $size
+              (br_if $miss (i32.eqz (local.get $m)))
+              (local.set $shift (i32.add (i32.const 12) (i32.ctz (local.get $m))))
+              (local.set $m (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
+              (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
+              ;; The set's four ways compared at once (armMatch4); the first matching way, as SmmuTlb.lookup.
+              (local.set $base ${armSet4("(local.get $vpn)")})
+              (local.set $w ${armMatch4("$base", "(i32.wrap_i64 (local.get $vpn))", armTag(`(i32.const ${AT.kindS1})`, "(local.get $shift)", "(local.get $vpn)"))})
+              (br_if $found (local.get $w))
+              (br $size)))
+            ;; (Checked only on a match: an input no tag holds misses.)
+            (br_if $miss ${armUntaggable})
+            (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $w)) (i32.const 2))))${
+              run
+                ? `
+            ;; The run-th 4 KiB hit in a row: back to $armHitRun4, whose loop answers runs of them
+            ;; with fewer values live (as VT-d's $burstTlb4 hands back to $hitRun4).
+            (if (i32.eq (local.get $shift) (i32.const 12))
+              (then
+                ${
+                  run === 1
+                    ? "(br_if $toRun (i32.ne (local.get $i) (local.get $start)))"
+                    : `(br_if $toRun (i32.and (i32.ge_u (local.get $hitRun) (i32.const ${run - 1})) (i32.ne (local.get $i) (local.get $start))))
+                (local.set $hitRun (i32.add (local.get $hitRun) (i32.const 1)))`
+                }))`
+                : ""
+            }
+            ${hit((r) => `offset=${16 * r} (local.get $q)`)})`
+      : `(block $miss
+          (br_if $miss (i32.eqz (local.get $useTlb)))
+          (local.set $k (call $armTlbFind (i32.const ${AT.kindS1}) (local.get $ids) (local.get $iova)))
+          (br_if $miss (i32.lt_s (local.get $k) (i32.const 0)))
+          (local.set $q (global.get $armHitAt))
+          (local.set $shift (global.get $armHitShift))
+          ${hit((r) => armRowAt("(local.get $q)", "(local.get $ways)", r))})`;
 
   /** The unrolled walk of four levels from level 0 (an input of 40 to 48 bits), no call: into $out, $perm, $level, $shift (br $walked), or a fault. */
   const unrolled = `(local.set $r
@@ -1290,7 +1498,19 @@ function armBurstFunc() {
                           `(i64.add (local.get ${L === 0 ? "$ttb64" : "$addr"}) (i64.and (i64.shr_u (local.get $iova) (i64.const ${36 - 9 * L})) (i64.const 0xff8)))`,
                           0,
                           {
-                            pool: (c) => `(br_if $stop (i32.or ${c} ${armGuarded}))`,
+                            // Outside the pool: where no memory is (unbacked), the read fails - F_WALK_EABT at
+                            // this level, its fetch address noted for the event (armFaultAt) -; a descriptor
+                            // in sparse DRAM or in the event queue goes back to translate().
+                            // (Two tests, each a branch: V8 computes an i32.or of the two with flag
+                            // moves. A queue where no memory is can be neither written nor read: the
+                            // order of the tests changes no answer.)
+                            pool: (c) => `(if ${c}
+                      (then
+                        (br_if $stop (i32.eqz ${unbacked}))
+                        (i64.store offset=${AT.faultFetch} ${armFaultAt} (i64.add (local.get $off) (local.get $poolHpa)))
+                        (local.set $level (i32.const ${L}))
+                        (br $wfault (i32.const ${hex(ARM.walkEabt)}))))
+                    (br_if $stop ${armGuarded})`,
                             fault: (id) => `(local.set $level (i32.const ${L})) (br $wfault (i32.const ${hex(id)}))`,
                             next: "",
                             leaf: `(local.set $level (i32.const ${L})) (local.set $pshift (i64.const ${12 + 9 * (3 - L)}))${L < 3 ? " (br $leaf)" : ""}`,
@@ -1313,7 +1533,7 @@ function armBurstFunc() {
             (then
               ${unrolled}))
           ;; Other start levels: $armWalk.
-          (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (local.get $outputBits) (i32.const 0)
+          (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (i32.wrap_i64 (local.get $oBits)) (i32.const 0)
             (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
           (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
           (if (local.get $r)
@@ -1324,65 +1544,65 @@ function armBurstFunc() {
           (local.set $shift (i32.load offset=${B.pageShift} (local.get $blk)))`
           })`;
 
-  /** The fill (SmmuTlb.fill): the next way of the page number's set, round robin (ways: 4, folded in, or "any": $ways). */
-  const fillArm = (ways) => `;; The fill (SmmuTlb.fill): the next way of the page number's set, round robin.
+  /** The fill of the walk's leaf (SmmuTlb.fill; ways: 4, folded in, or "any": $armTlbFill). */
+  const fillArm = (ways) =>
+    ways === 4
+      ? `;; The fill (SmmuTlb.fill): the next way of the page number's set, round robin.
             (local.set $vpn (i64.shr_u (local.get $iova) (i64.extend_i32_u (local.get $shift))))
             (local.set $set (i32.and (i32.wrap_i64 (local.get $vpn)) (local.get $setMask)))
-            (local.set $w (i32.load8_u ${at("next", "(local.get $set)", 1)}))
-            (i32.store8 ${at("next", "(local.get $set)", 1)} ${ways === 4 ? "(i32.and (i32.add (local.get $w) (i32.const 1)) (i32.const 3))" : "(i32.rem_u (i32.add (local.get $w) (i32.const 1)) (local.get $ways))"})
-            (local.set $k (i32.add ${ways === 4 ? "(i32.shl (local.get $set) (i32.const 2))" : "(i32.mul (local.get $set) (local.get $ways))"} (local.get $w)))
-            (i32.store ${g("shiftsCell")} (i32.or (i32.load ${g("shiftsCell")}) (i32.shl (i32.const 1) (i32.sub (local.get $shift) (i32.const 12)))))
-            (i32.store8 ${at("valid", "(local.get $k)", 1)} (i32.const 1))
-            (i32.store8 ${at("kind", "(local.get $k)", 1)} (i32.const ${AT.kindS1}))
-            (i32.store ${at("vmid", "(local.get $k)", 4)} (local.get $vmid))
-            (i32.store ${at("asid", "(local.get $k)", 4)} (local.get $asid))
-            (i32.store8 ${at("shift", "(local.get $k)", 1)} (local.get $shift))
-            (f64.store ${at("vpn", "(local.get $k)", 8)} (f64.convert_i64_s (local.get $vpn)))
-            ;; The output page's base: the address less the input's offset in the page.
-            (f64.store ${at("oa", "(local.get $k)", 8)} (f64.convert_i64_s
-              (i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))))
-            (f64.store ${at("ipa", "(local.get $k)", 8)} (f64.const 0))
-            (i32.store8 ${at("perm", "(local.get $k)", 1)} (local.get $perm))
-            (i32.store8 ${at("level", "(local.get $k)", 1)} (local.get $level))`;
+            (local.set $w (i32.load8_u (i32.add (global.get $armNext) (local.get $set))))
+            (i32.store8 (i32.add (global.get $armNext) (local.get $set)) (i32.and (i32.add (local.get $w) (i32.const 1)) (i32.const 3)))
+            (local.set $q (i32.add ${armSet4("(local.get $vpn)")} (i32.shl (local.get $w) (i32.const 2))))
+            ${armFillRows((r) => `offset=${16 * r} (local.get $q)`, `(i32.const ${AT.kindS1})`, "(local.get $ids)", "(local.get $shift)", "(local.get $vpn)",
+              "(i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift))))", "(local.get $perm)", "(local.get $level)", "(i64.const 0)")}`
+      : `(call $armTlbFill (i32.const ${AT.kindS1}) (local.get $ids) (local.get $iova) (local.get $shift)
+              (i64.and (local.get $out) (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $shift)))) (local.get $perm) (local.get $level) (i64.const 0))`;
 
-  const PARAMS = `(param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
-    (param $afOff i32) (param $inputBits i32) (param $useTlb i32)
+  /**
+   * The loops' parameters: the burst's, converted once by armBurst (the TLB's ids row, TTB0, the
+   * output and input sizes as i64): a value a loop uses is a parameter as it is, not computed
+   * from one before the loop, where V8's scheduler would sink the computation into the loop.
+   */
+  const PARAMS = `(param $ids i32) (param $ttbP i64) (param $startLevel i32) (param $oBitsP i64)
+    (param $afOff i32) (param $inBitsP i64) (param $useTlb i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32)`;
-  const ARGS = ["vmid", "asid", "ttb", "startLevel", "outputBits", "afOff", "inputBits", "useTlb", "reqs", "writes", "n", "results", "info", "aux"].map((p) => `(local.get $${p})`).join(" ");
+  const ARGS = ["ids", "ttbP", "startLevel", "oBitsP", "afOff", "inBitsP", "useTlb", "reqs", "writes", "n", "results", "info", "aux"].map((p) => `(local.get $${p})`).join(" ");
+  /** The loops take the request to start at ($i) after the burst's parameters. */
+  const LOOP_PARAMS = `${PARAMS} (param $i i32)`;
 
   /**
    * The loop of one configuration (tlb: 0 none, 4 a 4-way TLB, "any" $useTlb with $armWays ways;
    * unrolledOnly: the start level is 0), so that V8 keeps a loop's few values in registers (as
    * VT-d's $burstWalk4 / $burstTlb4 beside $burst): each expanded from the same pieces.
    */
-  const loop = (name, tlb, unrolledOnly) => `
-  (func ${name} ${PARAMS} (result i32)
-    (local $i i32) (local $iova i64) (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
+  const loop = (name, tlb, unrolledOnly, ahead = 0, run = 0) => `
+  (func ${name} ${LOOP_PARAMS} (result i32)
+    (local $iova i64)${run ? " (local $start i32) (local $hitRun i32) (local $toRunAt i32)" : ""} (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
-    (local $vAsid v128) (local $vVmid v128) (local $vOne v128) (local $vKind v128) (local $vVpn v128)
-    ${ARM_WALK_LOCALS}
+    (local $tlb i32) (local $q i32) (local $oaLo i32) (local $vIds v128)
+    (local $w12 i32) (local $w21 i32) (local $w30 i32) (local $b12 i32) (local $b21 i32) (local $b30 i32)
+    ${ARM_WALK_LOCALS} ${ahead ? PF_LOCALS : ""}
     ${ARM_WALK_SETUP}
-    (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
-    ${
-      tlb === 0
-        ? ""
-        : `(local.set $vAsid (i32x4.splat (local.get $asid)))
-    (local.set $vVmid (i32x4.splat (local.get $vmid)))
-    (local.set $vOne (i8x16.splat (i32.const 1)))
-    (local.set $vKind (i8x16.splat (i32.const ${AT.kindS1})))`
-    }
+    (local.set $oBits (local.get $oBitsP))
+    (local.set $tlb (global.get $armTlb))
+    (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $blk (global.get $blk))
-    (local.set $ttb64 (i64.trunc_f64_u (local.get $ttb)))
+    (local.set $ttb64 (local.get $ttbP))
     (local.set $ways (global.get $armWays))
-    (local.set $setMask (i32.sub (global.get $armSets) (i32.const 1)))
-    (local.set $inBits (i64.extend_i32_u (local.get $inputBits)))
+    (local.set $setMask (global.get $armSetMask))
+    (local.set $inBits (local.get $inBitsP))
+    ${prefetchEntry(4, ahead, ARM_PF_TABLES)}
+    ${run ? "(local.set $start (local.get $i))" : ""}
     (block $stop
+      ${run ? "(block $toRun" : ""}
       (loop $next
         (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+        ${prefetchStep(4, ahead, undefined, ARM_PF_TABLES)}
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
-        ${tlb === 0 ? "" : probe(tlb)}
+        ${tlb === 0 ? "" : probe(tlb, run)}
+        ${run ? "(local.set $hitRun (i32.const 0))" : ""}
         ;; A miss walks: an input at or above the stage's range is F_TRANSLATION at the start level
         ;; (StageWalker.walk's range check: SMMUv3 spec 3.4.1), no descriptor read.
         (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
@@ -1395,39 +1615,136 @@ function armBurstFunc() {
         (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
         ${tlb === 0 ? "" : tlb === 4 ? fillArm(4) : `(if (local.get $useTlb) (then ${fillArm("any")}))`}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $next)))
-    (i32.store offset=${B.hits} (local.get $blk) (local.get $hits))
-    (i32.store offset=${B.burstFaults} (local.get $blk) (local.get $faults))
-    (local.get $i))`;
+        (br $next))${run ? `)
+      ;; Request $i starts a run of 4 KiB hits.
+      (local.set $toRunAt (i32.const 1))` : ""})
+    ${ahead ? "(global.set $sink (local.get $sink))" : ""}
+    ;; The burst's counts (armBurst zeroes them; a burst may run the loops several times).
+    (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
+    (i32.store offset=${B.burstFaults} (local.get $blk) (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)))
+    ${run ? "(select (i32.sub (i32.const -1) (local.get $i)) (local.get $i) (local.get $toRunAt))" : "(local.get $i)"})`;
 
-  return `
-${AT.fields.map((f) => `  (global $armTlb_${f} (mut i32) (i32.const 0))`).join("\n")}
-  (global $armSets (mut i32) (i32.const 1))
-  (global $armWays (mut i32) (i32.const 0))
-  (func (export "configureArmTlb") ${AT.fields.map((f) => `(param $${f} i32)`).join(" ")} (param $sets i32) (param $ways i32)
-${AT.fields.map((f) => `    (global.set $armTlb_${f} (local.get $${f}))`).join("\n")}
-    (global.set $armSets (local.get $sets))
-    (global.set $armWays (local.get $ways)))
+  return `${armTlbFuncs()}
 
   ;; The burst through the loop of its configuration; the event queue's range set for its walks.
-  (func (export "armBurst") ${PARAMS.replace("(param $useTlb i32)", "(param $useTlb i32) (param $evq f64) (param $evqBytes i32)")} (result i32)
-    (local $r i32)
+  ;; $faultList: the burst's fault list (armFaultAt).
+  (func (export "armBurst") (param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
+    (param $afOff i32) (param $inputBits i32) (param $useTlb i32) (param $evq f64) (param $evqBytes i32) (param $faultList i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
+    (local $r i32) (local $ids i32) (local $ttbP i64) (local $oBitsP i64) (local $inBitsP i64)
+    (local.set $ids ${armIds("(local.get $vmid)", "(local.get $asid)")})
+    (local.set $ttbP (i64.trunc_f64_u (local.get $ttb)))
+    (local.set $oBitsP (i64.extend_i32_u (local.get $outputBits)))
+    (local.set $inBitsP (i64.extend_i32_u (local.get $inputBits)))
+    (global.set $armFaultList (local.get $faultList))
+    (i32.store offset=${B.hits} (global.get $blk) (i32.const 0))
+    (i32.store offset=${B.burstFaults} (global.get $blk) (i32.const 0))
     (global.set $armGuardOff (i64.sub (i64.trunc_f64_u (local.get $evq)) (global.get $poolHpa)))
     (global.set $armGuardBytes (i64.extend_i32_u (local.get $evqBytes)))
     (local.set $r
       (if (result i32) (i32.eqz (local.get $startLevel))
         (then
           (if (result i32) (i32.eqz (local.get $useTlb))
-            (then (call $armBurstWalk ${ARGS}))
+            (then (call $armBurstWalk ${ARGS} (i32.const 0)))
             (else
               (if (result i32) (i32.eq (global.get $armWays) (i32.const 4))
-                (then (call $armBurstTlb4 ${ARGS}))
-                (else (call $armBurstAny ${ARGS}))))))
-        (else (call $armBurstAny ${ARGS}))))
+                (then (call $armProbe4 ${ARGS}))
+                (else (call $armBurstAny ${ARGS} (i32.const 0)))))))
+        (else (call $armBurstAny ${ARGS} (i32.const 0)))))
     (global.set $armGuardBytes (i64.const 0))
     (local.get $r))
-${loop("$armBurstWalk", 0, true)}
-${loop("$armBurstTlb4", 4, true)}
+${loop("$armBurstWalk", 0, true, ARM_PREFETCH_WALK)}
+${loop("$armBurstTlb4", 4, true, 0, 1)}
+${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
+
+  ;; A 4-way TLB and a walk from level 0: runs of 4 KiB hits in $armHitRun4, the rest in a TLB
+  ;; loop until its next run of 4 KiB hits (the loops are separate functions: V8 spills every
+  ;; value live across a call). Which TLB loop is the burst's is chosen by the TLB hits of the
+  ;; burst before (see ARM_TLB_AHEAD_BELOW): one that mostly hits (W2) runs $armBurstTlb4, which
+  ;; goes back to the hit loop at the first 4 KiB hit; one that misses often (W3) runs
+  ;; $armBurstTlb4Ahead, which reads later walks ahead and goes back at the fourth 4 KiB hit in a
+  ;; row (a switch per hit would cost it two calls every few requests). Returns as the TLB loop:
+  ;; the first request not answered.
+  (func $armProbe4 ${PARAMS} (result i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $ahead i32) (local $f i32)
+    (local.set $ahead (global.get $armAhead))
+    (block $done
+      (loop $next
+        (local.set $f (i32.load offset=${B.burstFaults} (global.get $blk)))
+        (local.set $j (call $armHitRun4 (local.get $ids) (local.get $reqs) (local.get $writes)
+          (local.get $i) (local.get $n) (local.get $results) (local.get $aux)))
+        ;; Every request the hit loop answered hit a stage-1 4 KiB page: the trace's level 1
+        ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit;
+        ;; its faults (the fault list's new entries) the level alone, as the TLB loop's.
+        (memory.fill (i32.add (local.get $info) (local.get $i))
+          ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
+        (i32.store offset=${B.hits} (global.get $blk)
+          (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
+        (block $faultsDone
+          (loop $fault
+            (br_if $faultsDone (i32.ge_u (local.get $f) (i32.load offset=${B.burstFaults} (global.get $blk))))
+            (i32.store8 (i32.add (local.get $info) (i32.load (i32.add (global.get $armFaultList) (i32.shl (local.get $f) (i32.const ${Math.log2(AT.faultBytes)})))))
+              (i32.const ${AT.traceLevelOf - 3}))
+            (local.set $f (i32.add (local.get $f) (i32.const 1)))
+            (br $fault)))
+        (local.set $r (local.get $j))
+        (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
+        (local.set $r
+          (if (result i32) (local.get $ahead)
+            (then (call $armBurstTlb4Ahead ${ARGS} (local.get $j)))
+            (else (call $armBurstTlb4 ${ARGS} (local.get $j)))))
+        (br_if $done (i32.ge_s (local.get $r) (i32.const 0)))
+        (local.set $i (i32.sub (i32.const -1) (local.get $r)))
+        (br $next)))
+    ;; The next burst's loop: reads ahead when fewer than ${ARM_TLB_AHEAD_BELOW} in 4 of this one's requests hit.
+    (global.set $armAhead (i32.lt_u (i32.mul (i32.load offset=${B.hits} (global.get $blk)) (i32.const 4))
+      (i32.mul (local.get $r) (i32.const ${ARM_TLB_AHEAD_BELOW}))))
+    (local.get $r))
+
+  ;; Answers requests $i, $i + 1, ... while the TLB answers them with a stage-1 4 KiB page
+  ;; (SmmuTlb.lookup's first probe, the smallest size: a hit there is its answer); returns the
+  ;; index of the first it does not ($n when all). A hit lacking the permission is its fault
+  ;; (F_PERMISSION, in the fault list); any other request is left to the TLB loops. (Every
+  ;; request it answered is a TLB hit: $armProbe4 counts them.)
+  (func $armHitRun4 (param $ids i32) (param $reqs i32) (param $writes i32)
+    (param $i i32) (param $n i32) (param $results i32) (param $aux i32) (result i32)
+    (local $iova i64) (local $base i32) (local $w i32) (local $q i32) (local $perm i32) (local $oaLo i32)
+    (local $tlb i32) (local $setMask i32) (local $k i32) (local $vIds v128)
+    (local.set $vIds (i32x4.splat (local.get $ids)))
+    (local.set $tlb (global.get $armTlb))
+    (local.set $setMask (global.get $armSetMask))
+    (block $exit
+      (loop $next
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        (local.set $base ${armSet4("(i64.shr_u (local.get $iova) (i64.const 12))")})
+        (local.set $w ${armMatch4("$base", "(i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12)))", armTag(`(i32.const ${AT.kindS1})`, "(i32.const 12)", "(i64.shr_u (local.get $iova) (i64.const 12))"))})
+        (br_if $exit (i32.eqz (local.get $w)))
+        (br_if $exit ${armUntaggable})
+        (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $w)) (i32.const 2))))
+        (local.set $oaLo (i32.load offset=${16 * AT.rowOaLo} (local.get $q)))
+        (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
+        (if (i32.eqz (i32.and (local.get $perm)
+              (i32.add (i32.load8_u (i32.add (local.get $writes) (local.get $i))) (i32.const 1))))
+          (then
+            ;; A hit lacking the access's permission: F_PERMISSION at the page's level (3), as the
+            ;; TLB loop answers it, into the fault list and the block's count (its info byte is
+            ;; set by $armProbe4 after its fill of the run's).
+            (local.set $k (i32.load offset=${B.burstFaults} (global.get $blk)))
+            (i32.store (i32.add (global.get $armFaultList) (i32.shl (local.get $k) (i32.const ${Math.log2(AT.faultBytes)}))) (local.get $i))
+            (i32.store offset=${B.burstFaults} (global.get $blk) (i32.add (local.get $k) (i32.const 1)))
+            (i32.store ${result} (i32.const ${hex(ARM.permission)}))
+            (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
+            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)})))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next)))
+        ;; The output page and the input's offset in it, a dword at a time.
+        (i32.store ${result} (i32.or (i32.and (local.get $oaLo) (i32.const -4096)) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+        (i32.store offset=4 ${result} (i32.load offset=${16 * AT.rowOaHi} (local.get $q)))
+        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $i))
 ${loop("$armBurstAny", "any", false)}`;
 }
 
