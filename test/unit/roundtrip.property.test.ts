@@ -130,7 +130,11 @@ describe("round trip: import -> synthesize -> simulate", () => {
     // dma_remap_sm_fault_reasons[] (drivers/iommu/intel/dmar.c), 0x30 on.
     const text: Record<number, string> = { 0x39: "SM: Present bit in Root Entry is clear", 0x41: "SM: Present bit in Context Entry is clear", 0x71: "SM: Present bit in first-level paging entry is clear", 0x85: "SM: No write permission for Write/AtomicOp request" };
     const dev = fc.record({ bus: fc.integer({ min: 0, max: 255 }), dev: fc.integer({ min: 0, max: 31 }), fn: fc.integer({ min: 0, max: 7 }) }).map((d) => `${hex2(d.bus)}:${hex2(d.dev)}.${d.fn}`);
-    const fault = fc.record({ dev, page: fc.integer({ min: 1, max: 0xfffff }), write: fc.boolean(), reason: fc.constantFrom(0x39, 0x41, 0x71, 0x85) }).map((f) => {
+    // Also inside x86's interrupt window (0xfee00000-0xfeefffff), where a write is an interrupt
+    // request, not DMA: those records are noted, not reproduced (0x85 is always a write).
+    const page = fc.oneof(fc.integer({ min: 1, max: 0xfffff }), fc.integer({ min: 0xfee00, max: 0xfeeff }));
+    const inWindow = (line: string) => /DMA Write/.test(line) && /fault addr 0xfee[0-9a-f]{5} /.test(line);
+    const fault = fc.record({ dev, page, write: fc.boolean(), reason: fc.constantFrom(0x39, 0x41, 0x71, 0x85) }).map((f) => {
       const write = f.write || f.reason === 0x85;
       return `[  5.0] DMAR: [DMA ${write ? "Write" : "Read"} NO_PASID] Request device [${f.dev}] fault addr 0x${(f.page * 0x1000).toString(16)} [fault reason 0x${f.reason.toString(16)}] ${text[f.reason]}`;
     });
@@ -139,8 +143,9 @@ describe("round trip: import -> synthesize -> simulate", () => {
         const records = importText(lines.join("\n"), "log").records;
         expect(synthesizeScenario(records).text).toMatch(/scalable: true/);
         const { reproduced, noted } = roundTrip(records, "scalable mode");
-        expect(noted).toBe(0);
-        expect(reproduced).toBe(lines.length);
+        const windowed = lines.filter(inWindow).length;
+        expect(noted).toBe(windowed);
+        expect(reproduced).toBe(lines.length - windowed);
       }),
       { numRuns: 30 },
     );
