@@ -16,7 +16,7 @@ import { describe, expect, it } from "vitest";
 import { PhysicalMemory } from "../../src/sim/memory.js";
 import { ArmSmmuV3Driver } from "../../src/sim/smmuv3/driver.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSpec } from "../../src/sim/smmuv3/unit.js";
-import { STALL_MODEL_FORCE } from "../../src/sim/smmuv3/spec.js";
+import { F_PERMISSION, STALL_MODEL_FORCE } from "../../src/sim/smmuv3/spec.js";
 import { DmaTally, type DmaTransfer } from "../../src/sim/dma.js";
 import { Trace } from "../../src/trace/trace.js";
 import { prng } from "./prng.js";
@@ -265,6 +265,52 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("leaves translate()'s permission and TLB hit when a burst ends in a run of 4 KiB hits, a permission fault included", () => {
+    // The hit loop keeps the aux byte (permission, hit bit) of its run's last request only: a
+    // burst whose last request it answers must still read as translate() left it.
+    let hitsLast = 0;
+    let faultsLast = 0;
+    for (let seed = 1; seed <= 3000 && (hitsLast < 8 || faultsLast < 8); seed++) {
+      const { r, ts, core } = twoUnits(seed, 64, 4, false, 48, {});
+      const scout = twoUnits(seed, 64, 4, false, 48, {}).ts;
+      // Requests whose walk ends at a 4 KiB page (Arm level 3), and the other access to such a page when refused.
+      const ok: [number, number, boolean][] = [];
+      const refused: [number, number, boolean][] = [];
+      for (let t = 0; t < 2000 && (ok.length < 4 || refused.length < 2); t++) {
+        const [hi, lo] = iovaOf(r);
+        const w = r() < 0.5;
+        const code = scout.translate(SID, -1, hi, lo, w);
+        if (code !== 0 || scout.level !== 3 || scout.tlbHit || ok.length === 4) continue;
+        ok.push([hi, lo, w]);
+        // The other access to a page allowing one only: the TLB entry's permission fault.
+        if (scout.translate(SID, -1, hi, lo, !w) === F_PERMISSION && refused.length < 2) refused.push([hi, lo, !w]);
+      }
+      const pages = [...ok, ...refused];
+      if (ok.length === 0) continue;
+      const last = refused.length > 0 && faultsLast <= hitsLast ? refused : ok;
+      // Each page walked once, then 30 requests of them, the last one a hit of the hit loop.
+      const reqs = [...pages, ...Array.from({ length: 30 }, () => pages[Math.floor(r() * pages.length)]!), last[0]!];
+      const burst = core.burst!;
+      core.translate(SID, -1, 0, 0, false);
+      ts.translate(SID, -1, 0, 0, false);
+      reqs.forEach(([hi, lo, w], i) => {
+        burst.requests[2 * i] = lo | 0;
+        burst.requests[2 * i + 1] = hi | 0;
+        burst.writes[i] = w ? 1 : 0;
+      });
+      const k = core.translateBurst(SID, 0, reqs.length);
+      expect(k).toBe(reqs.length);
+      let want = 0;
+      for (const [hi, lo, w] of reqs) want = ts.translate(SID, -1, hi, lo, w);
+      expect(ts.tlbHit).toBe(true);
+      expect(verdict(core, burstResult(core, k - 1).code)).toEqual(verdict(ts, want));
+      if (want === 0) hitsLast++;
+      else faultsLast++;
+    }
+    expect(hitsLast).toBeGreaterThanOrEqual(8);
+    expect(faultsLast).toBeGreaterThanOrEqual(8);
   });
 
   it("gives a dma step's runs the trace and counters of translate() per transaction", () => {

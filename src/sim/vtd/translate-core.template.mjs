@@ -1156,6 +1156,8 @@ function armWalkFunc() {
   (global $armGuardBytes (mut i64) (i64.const 0))
   ;; $armProbe4's choice of TLB loop for the next burst (see ARM_TLB_AHEAD_BELOW).
   (global $armAhead (mut i32) (i32.const 0))
+  ;; $armHitRun4: the oaLo row of the last request it answered ($armProbe4 writes that one's aux byte).
+  (global $armHitOaLo (mut i32) (i32.const 0))
   ;; A burst's fault list (armFaultAt).
   (global $armFaultList (mut i32) (i32.const 0))
   (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
@@ -1215,8 +1217,9 @@ const armIds = (vmid, asid) => `(i32.or (i32.and ${asid} (i32.const 0xffff)) (i3
 const armUntaggable = `(i64.ne (i64.shr_u (local.get $iova) (i64.const ${AT.iaBits})) (i64.const 0))`;
 /** The memory argument of row r of the way whose row-0 cell is at q (i32 expr), `ways` ways (i32 expr). */
 const armRowAt = (q, ways, r) => (r === 0 ? q : `(i32.add ${q} (i32.mul ${ways} (i32.const ${4 * r})))`);
-/** i32: the byte address of the 4-way set of page number vpn (i64 expr); locals $tlb $setMask. */
-const armSet4 = (vpn) => `(i32.add (local.get $tlb) (i32.shl (i32.and (i32.wrap_i64 ${vpn}) (local.get $setMask)) (i32.const ${Math.log2(AT.rows * 16)})))`;
+/** i32: the byte address of the 4-way set of page number vpn (i64 expr); locals $tlb $setMask unless given. */
+const armSet4 = (vpn, tlb = "(local.get $tlb)", setMask = "(local.get $setMask)") =>
+  `(i32.add ${tlb} (i32.shl (i32.and (i32.wrap_i64 ${vpn}) ${setMask}) (i32.const ${Math.log2(AT.rows * 16)})))`;
 /**
  * i32: bit w set when way w of the 4-way set at `base` (a local's name) holds page number
  * low dword `lo` with tag `tag` (i32 exprs) and the ids of (local $vIds): three rows, each one
@@ -1666,18 +1669,43 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
   ;; row (a switch per hit would cost it two calls every few requests). Returns as the TLB loop:
   ;; the first request not answered.
   (func $armProbe4 ${PARAMS} (result i32)
-    (local $i i32) (local $j i32) (local $r i32) (local $ahead i32) (local $f i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $ahead i32) (local $f i32) (local $vIds v128) (local $p i32) (local $e i32)
+    (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $ahead (global.get $armAhead))
     (block $done
       (loop $next
         (local.set $f (i32.load offset=${B.burstFaults} (global.get $blk)))
-        (local.set $j (call $armHitRun4 (local.get $ids) (local.get $reqs) (local.get $writes)
-          (local.get $i) (local.get $n) (local.get $results) (local.get $aux)))
+        (local.set $j (call $armHitRun4 (local.get $vIds) (local.get $reqs) (local.get $writes)
+          (local.get $i) (local.get $n) (local.get $results)))
+        ;; The aux byte of the run's last request alone (takeBurstResult reads the burst's last
+        ;; request's; the hit loop stores none): its permission, and the hit bit when it faulted.
+        (if (i32.gt_u (local.get $j) (local.get $i))
+          (then
+            (i32.store8 (i32.add (local.get $aux) (i32.sub (local.get $j) (i32.const 1)))
+              (i32.or (i32.and (global.get $armHitOaLo) (i32.const ${AT.oaPermMask}))
+                (select (i32.const ${hex(AT.auxHit)}) (i32.const 0)
+                  (i32.eq (i32.load offset=4 (i32.add (local.get $results) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3))))
+                    (i32.const ${LAYOUT.faultHi})))))))
         ;; Every request the hit loop answered hit a stage-1 4 KiB page: the trace's level 1
         ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit;
-        ;; its faults (the fault list's new entries) the level alone, as the TLB loop's.
-        (memory.fill (i32.add (local.get $info) (local.get $i))
-          ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")} (i32.sub (local.get $j) (local.get $i)))
+        ;; its faults (the fault list's new entries) the level alone, as the TLB loop's. Eight
+        ;; bytes a store, then the rest a byte at a time (V8 compiles memory.fill to a call into C,
+        ;; which cost more than a run of about 20 requests needs).
+        (local.set $p (i32.add (local.get $info) (local.get $i)))
+        (local.set $e (i32.add (local.get $info) (local.get $j)))
+        (block $filled8
+          (loop $fill8
+            (br_if $filled8 (i32.gt_u (i32.add (local.get $p) (i32.const 8)) (local.get $e)))
+            (i64.store (local.get $p) (i64.mul (i64.extend_i32_u ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")})
+              (i64.const 0x0101010101010101)))
+            (local.set $p (i32.add (local.get $p) (i32.const 8)))
+            (br $fill8)))
+        (block $filled
+          (loop $fill
+            (br_if $filled (i32.ge_u (local.get $p) (local.get $e)))
+            (i32.store8 (local.get $p) ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")})
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $fill)))
         (i32.store offset=${B.hits} (global.get $blk)
           (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
         (block $faultsDone
@@ -1705,19 +1733,18 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
   ;; (SmmuTlb.lookup's first probe, the smallest size: a hit there is its answer); returns the
   ;; index of the first it does not ($n when all). A hit lacking the permission is its fault
   ;; (F_PERMISSION, in the fault list); any other request is left to the TLB loops. (Every
-  ;; request it answered is a TLB hit: $armProbe4 counts them.)
-  (func $armHitRun4 (param $ids i32) (param $reqs i32) (param $writes i32)
-    (param $i i32) (param $n i32) (param $results i32) (param $aux i32) (result i32)
-    (local $iova i64) (local $base i32) (local $w i32) (local $q i32) (local $perm i32) (local $oaLo i32)
-    (local $tlb i32) (local $setMask i32) (local $k i32) (local $vIds v128)
-    (local.set $vIds (i32x4.splat (local.get $ids)))
-    (local.set $tlb (global.get $armTlb))
-    (local.set $setMask (global.get $armSetMask))
+  ;; request it answered is a TLB hit: $armProbe4 counts them and writes the aux byte of the last,
+  ;; from $armHitOaLo: none per request, as only a burst's last request's is read.)
+  (func $armHitRun4 (param $vIds v128) (param $reqs i32) (param $writes i32)
+    (param $i i32) (param $n i32) (param $results i32) (result i32)
+    (local $iova i64) (local $base i32) (local $w i32) (local $q i32) (local $perm i32) (local $oaLo i32) (local $k i32)
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
-        (local.set $base ${armSet4("(i64.shr_u (local.get $iova) (i64.const 12))")})
+        ;; The TLB's base and set mask read from their globals here, not kept in locals: with
+        ;; fewer values live V8 reloads fewer from the stack per hit.
+        (local.set $base ${armSet4("(i64.shr_u (local.get $iova) (i64.const 12))", "(global.get $armTlb)", "(global.get $armSetMask)")})
         (local.set $w ${armMatch4("$base", "(i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12)))", armTag(`(i32.const ${AT.kindS1})`, "(i32.const 12)", "(i64.shr_u (local.get $iova) (i64.const 12))"))})
         (br_if $exit (i32.eqz (local.get $w)))
         (br_if $exit ${armUntaggable})
@@ -1735,15 +1762,15 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
             (i32.store offset=${B.burstFaults} (global.get $blk) (i32.add (local.get $k) (i32.const 1)))
             (i32.store ${result} (i32.const ${hex(ARM.permission)}))
             (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
-            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)})))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)))
         ;; The output page and the input's offset in it, a dword at a time.
         (i32.store ${result} (i32.or (i32.and (local.get $oaLo) (i32.const -4096)) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
         (i32.store offset=4 ${result} (i32.load offset=${16 * AT.rowOaHi} (local.get $q)))
-        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
+    ;; (At every exit $oaLo is the last answered request's: each exit comes before it is set.)
+    (global.set $armHitOaLo (local.get $oaLo))
     (local.get $i))
 ${loop("$armBurstAny", "any", false)}`;
 }
