@@ -141,9 +141,10 @@ export const AMD_REGISTERS: readonly AmdRegisterDef[] = [
 ];
 
 /** A GA log entry's fields (one qword: Linux's GA_TAG 31:0, GA_DEVID 47:32, GA_REQ_TYPE 63:60). */
-export function gaLogFields(v: bigint): DecodedField[] {
+export function gaLogFields(v: bigint, kvmReads?: (tag: number) => string): DecodedField[] {
   return [
-    field(v, 0, "GATag", 31, 0),
+    // A GA_GUEST_NR entry's tag as the host kernel's KVM reads it (`kvmReads`: avic.ts gaTagFields).
+    field(v, 0, "GATag", 31, 0, kvmReads === undefined || v >> 60n !== 1n ? {} : { meaning: (t) => kvmReads(Number(t)) }),
     field(v, 0, "DeviceID", 47, 32, { meaning: (d) => `${(d >> 8n).toString(16).padStart(2, "0")}:${((d >> 3n) & 0x1fn).toString(16).padStart(2, "0")}.${d & 7n}` }),
     field(v, 0, "Type", 63, 60, { meaning: (t) => (t === 1n ? "GA_GUEST_NR: an interrupt for a vCPU that is not running" : "not a type Linux handles (ignored)") }),
   ];

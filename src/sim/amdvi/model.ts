@@ -414,10 +414,11 @@ export class AmdViModel implements IommuUnit {
           const type = Number(raw >> 60n);
           const devid = Number((raw >> 32n) & 0xffffn);
           const name = type === GA_GUEST_NR ? "GA_GUEST_NR" : `type ${type}`;
-          // KVM's reading of the tag (avic_ga_log_notifier), in the host kernel's layout.
+          // KVM's reading of the tag (avic_ga_log_notifier), in the host kernel's layout: the GATag
+          // field's meaning (in the row's label it would not fit a 500 px sidebar).
           const tag = Number(raw & 0xffffffffn);
-          const kvm = kernel === undefined || type !== GA_GUEST_NR ? "" : ` (${gaTagFields(kernel, tag)})`;
-          out.push({ key: String(i), index: i, address: BigInt(at), raw: [raw], fields: gaLogFields(raw), summary: `${name} ${formatSid(devid)} GATag 0x${tag.toString(16)}${kvm}`, pending: pending.has(at) });
+          const fields = gaLogFields(raw, kernel === undefined ? undefined : (t) => gaTagFields(kernel, t));
+          out.push({ key: String(i), index: i, address: BigInt(at), raw: [raw], fields, summary: `${name} ${formatSid(devid)} GATag 0x${tag.toString(16)}`, pending: pending.has(at) });
         }
         return out;
       },
