@@ -46,6 +46,7 @@ const SHOTS = [
   { file: "amd-ga-log", view: "Mapping Tables", expand: ["GA log"], shows: "GA_GUEST_NR" },
   { file: "stale-nested-paging-structure-cache", view: "Mapping Tables", expand: ["First-level paging-structure caches"], shows: "stale", cut: "  # The flush with IH = 0" },
   { file: "smmuv3-veventq", view: "Virtual Machines", expand: ["arm01", "iommufd objects", "IOAS 1", "hwpt 4", "vIOMMU 5"], shows: "nested hwpt 7" },
+  { file: "smmuv3-nested-guest-map", view: "Virtual Machines", expand: ["arm01", "iommufd objects", "IOAS 1", "hwpt 4", "vIOMMU 5"], shows: "nested hwpt 7" },
 ];
 const VIEWS = ["Virtual Machines", "Devices & IOMMU Groups", "Mapping Tables", "Faults"];
 const THEMES = { dark: "Default Dark Modern", light: "Default Light Modern" };

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Session } from "../../src/engine/session.js";
+import { treeChildren } from "../../src/engine/trees.js";
 import { parseScenario } from "../../src/scenario/index.js";
 import { Machine } from "../../src/sim/machine.js";
 import type { SmmuV3Host } from "../../src/sim/smmuv3/host.js";
@@ -167,6 +168,24 @@ describe("guest-map / guest-unmap on a nested SMMUv3 guest", () => {
     sess.setCursor(n);
     expect(at()).toEqual(end);
     expect(end.next).toBe(0xbf00_4000);
+  });
+});
+
+describe("the Virtual Machines tree of a nested guest", () => {
+  it("the vIOMMU row says nested through iommufd once the device is attached to a nested hwpt (its tooltip names it and the vIOMMU), and none before", () => {
+    const sess = new Session("nested-guest-map.passthrough.yaml");
+    sess.update(example);
+    const row = (cursor: number) => {
+      sess.setCursor(cursor);
+      const ctx = { machine: sess.machineAtCursor()!, run: sess.run!, scenario: sess.scenario!, cursor, radix: "hex" as const };
+      return treeChildren("vms", "vm/arm01", ctx)!.find((n) => n.id === "vm/arm01/viommu")!;
+    };
+    // Before step 7 (the attach to nested hwpt 7) QEMU's IOVA = GPA mapping is all there is.
+    expect(row(6).description).toBe("none (guest RAM mapped IOVA = GPA)");
+    const attached = row(7);
+    expect(attached.description).toBe("nested through iommufd: the guest's stage 1 over guest RAM mapped IOVA = GPA");
+    expect(String(attached.tooltip)).toContain("attached through iommufd to nested hwpt 7 on vIOMMU 5");
+    expect(attached.icon).toBe("shield");
   });
 });
 

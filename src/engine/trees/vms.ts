@@ -6,7 +6,7 @@ import { plural } from "../../sim/plural.js";
 import { deviceNode, hx, leaf, num, permText, type TreeContext } from "./common.js";
 import { rootTableChildren } from "./tables.js";
 import type { Viommu } from "../../sim/viommu.js";
-import { iommufdObjectsOf, iommufdObjectTree, type IommufdObjectNode } from "../../sim/iommufdObjects.js";
+import { iommufdObjectsOf, iommufdObjectTree, nestedAttachment, type IommufdObjectNode } from "../../sim/iommufdObjects.js";
 import * as l10n from "@vscode/l10n";
 
 /** Codicons of the iommufd object types. */
@@ -46,7 +46,7 @@ export function vmChildren(id: string | null, ctx: TreeContext): TreeNode[] | nu
             }),
             collapsible: vm.viommu && vm.running ? 1 : 0,
           }
-        : leaf(`${base}/viommu`, "vIOMMU", "none (guest RAM mapped IOVA = GPA)", { icon: "circle-slash" }),
+        : noEmulatedViommu(base, vm),
       {
         id: `${base}/vfio`,
         label: vm.spec.backend === "iommufd" ? l10n.t("iommufd IOAS") : l10n.t("VFIO container"),
@@ -178,4 +178,19 @@ function viommuChildren(vm: VmRuntime, v: Viommu, rest: string[], ctx: TreeConte
     });
   }
   return null;
+}
+
+/**
+ * The vIOMMU row of a VM without an emulated one (`viommu:`): QEMU mapped guest RAM IOVA = GPA -
+ * unless a device is attached to a nested hwpt through iommufd (an accelerated vSMMUv3), where that
+ * mapping is the nesting parent's stage 2 under the guest's own stage 1.
+ */
+function noEmulatedViommu(base: string, vm: VmRuntime): TreeNode {
+  const ctx = vm.running ? vm.iommufd : undefined;
+  const nested = vm.devices.map((d) => nestedAttachment(ctx, d)).find((n) => n !== undefined);
+  if (nested === undefined) return leaf(`${base}/viommu`, "vIOMMU", "none (guest RAM mapped IOVA = GPA)", { icon: "circle-slash" });
+  return leaf(`${base}/viommu`, "vIOMMU", l10n.t("nested through iommufd: the guest's stage 1 over guest RAM mapped IOVA = GPA"), {
+    icon: "shield",
+    tooltip: l10n.t("No emulated vIOMMU (no `viommu:`): the device is attached through iommufd to nested hwpt {0} on vIOMMU {1}, so the guest's own tables give stage 1 and QEMU's IOVA = GPA mapping of guest RAM is the nesting parent's stage 2 (see iommufd objects).", nested.hwpt, nested.viommu),
+  });
 }
