@@ -23,6 +23,9 @@ interface WalkCoreExports {
   configureDram(dramBytes: number): void;
   armWalk(ttb: number, startLevel: number, outputBits: number, s2: number, afOff: number, priv: number, exec: number, iaHi: number, iaLo: number, write: number): number;
   configureArmTlb(tlb: number, next: number, shifts: number, sets: number, ways: number): void;
+  armTlbLookup(kind: number, vmid: number, asid: number, iaHi: number, iaLo: number): number;
+  armTlbHitShift(): number;
+  armTlbFill(kind: number, vmid: number, asid: number, iaHi: number, iaLo: number, shift: number, oa: number, perm: number, level: number, ipa: number): void;
   armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, evq: number, evqBytes: number, faultList: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
 }
 
@@ -117,9 +120,24 @@ export class TableWalkCore {
     );
   }
 
-  /** The SMMUv3 TLB $armBurst probes and fills (byte offsets in the memory: its rows, victim bytes, filled-sizes cell; smmuv3/unit.ts SmmuTlb). */
-  configureArmTlb(o: { tlb: number; next: number; shifts: number }, sets: number, ways: number): void {
-    this.core.configureArmTlb(o.tlb, o.next, o.shifts, sets, ways);
+  /** The SMMUv3 TLB $armBurst, armTlbLookup and armTlbFill probe and fill (byte offsets in the memory: its rows, victim bytes, filled-sizes cell; smmuv3/unit.ts SmmuTlb). */
+  configureArmTlb(tlb: number, next: number, shifts: number, sets: number, ways: number): void {
+    this.core.configureArmTlb(tlb, next, shifts, sets, ways);
+  }
+
+  /** The SMMUv3 TLB's lookup of input address iaHi:iaLo for kind / VMID / ASID: the entry's slot, or -1 (its shift: armTlbHitShift). */
+  armTlbLookup(kind: number, vmid: number, asid: number, iaHi: number, iaLo: number): number {
+    return this.core.armTlbLookup(kind, vmid, asid, iaHi, iaLo);
+  }
+
+  /** The shift (log2 size) of the entry the last armTlbLookup hit. */
+  armTlbHitShift(): number {
+    return this.core.armTlbHitShift();
+  }
+
+  /** The SMMUv3 TLB's round-robin fill of an entry holding input address iaHi:iaLo. */
+  armTlbFill(kind: number, vmid: number, asid: number, iaHi: number, iaLo: number, shift: number, oa: number, perm: number, level: number, ipa: number): void {
+    this.core.armTlbFill(kind, vmid, asid, iaHi, iaLo, shift, oa, perm, level, ipa);
   }
 
   /**

@@ -278,13 +278,8 @@ function readWords(mem: PhysicalMemory, addr: number, n: number): bigint[] | und
 
 const field = (w: bigint, hi: number, lo: number) => Number((w >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n));
 
-/** The translate core's SMMUv3 TLB exports (translate-core.template.mjs armTlbFuncs). */
-interface SmmuTlbCore {
-  configureArmTlb(tlb: number, next: number, shifts: number, sets: number, ways: number): void;
-  armTlbLookup(kind: number, vmid: number, asid: number, iaHi: number, iaLo: number): number;
-  armTlbHitShift(): number;
-  armTlbFill(kind: number, vmid: number, asid: number, iaHi: number, iaLo: number, shift: number, oa: number, perm: number, level: number, ipa: number): void;
-}
+/** The translate core's SMMUv3 TLB exports (translate-core.template.mjs armTlbFuncs; TableWalkCore). */
+type SmmuTlbCore = Pick<TableWalkCore, "configureArmTlb" | "armTlbLookup" | "armTlbHitShift" | "armTlbFill">;
 
 const ROWS = CORE_ARM_TLB.rows;
 /** i32 words of a burst's fault list entry. */
@@ -311,18 +306,22 @@ export class SmmuTlb {
   /** Slot of the last hit, and its shift. */
   hitSlot = -1;
   hitShift = 0;
-  /** Byte offsets of the rows, victim bytes and filled-sizes cell in the memory (for the bursts' core). */
-  readonly offsets: { tlb: number; next: number; shifts: number };
 
   /** SRAM arena bytes a TLB of this geometry takes (alignment included). */
   static arenaBytes(sets: number, ways: number): number {
     return sets * ways * ROWS * 4 + 64 + sets + 64 + 4 + 64;
   }
 
+  /**
+   * With `mem`, the rows live in its SRAM arena, looked up and filled by `core` (the unit's
+   * translate core over `mem`, whose bursts probe and fill them too) or by an instance of the core
+   * module of their own over `mem`; without, in a small memory of their own.
+   */
   constructor(
     readonly sets: number,
     readonly ways: number,
     mem?: PhysicalMemory,
+    core?: TableWalkCore,
   ) {
     if (!(sets >= 1 && (sets & (sets - 1)) === 0)) throw new RangeError("TLB sets must be a power of two");
     const n = sets * ways;
@@ -334,8 +333,7 @@ export class SmmuTlb {
     this.slotsIn = new MemoryView(mem, Int32Array, tlb, n * ROWS);
     this.nextIn = new MemoryView(mem, Uint8Array, next, sets);
     this.shiftsIn = new MemoryView(mem, Int32Array, shifts, 1);
-    this.offsets = { tlb, next, shifts };
-    this.core = new WebAssembly.Instance(translateCoreModule(), { sim: { memory: mem.memory } }).exports as unknown as SmmuTlbCore;
+    this.core = core ?? (new WebAssembly.Instance(translateCoreModule(), { sim: { memory: mem.memory } }).exports as unknown as SmmuTlbCore);
     this.core.configureArmTlb(tlb, next, shifts, sets, ways);
   }
 
@@ -591,9 +589,9 @@ export class SmmuV3Unit implements DmaUnit {
     // ($armBurst); with room for the core alone, it walks; without, TypeScript does everything.
     const sets = spec.tlbSets;
     let core = Number.isInteger(Math.log2(sets)) ? TableWalkCore.create(mem, SmmuV3Unit.burstBytes(sets, spec.tlbWays)) : null;
-    this.tlb = new SmmuTlb(sets, spec.tlbWays, core === null ? undefined : mem);
+    // The TLB configures the core's TLB globals: its lookups, fills and the bursts share one instance.
+    this.tlb = new SmmuTlb(sets, spec.tlbWays, core === null ? undefined : mem, core ?? undefined);
     if (core !== null) {
-      core.configureArmTlb(this.tlb.offsets, sets, spec.tlbWays);
       this.burst = new DmaBurst(mem, RUN_BURST);
       this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
       this.faultList = new MemoryView(mem, Int32Array, mem.allocSram(CORE_ARM_TLB.faultBytes * RUN_BURST), (CORE_ARM_TLB.faultBytes / 4) * RUN_BURST);
