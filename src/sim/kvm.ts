@@ -8,6 +8,7 @@
  * simulation keeps the two big RAM slots, which is what VFIO maps for a device.)
  */
 import type { PinSource } from "./vfio.js";
+import type { WordMemory } from "./memory.js";
 
 export interface Memslot {
   slot: number;
@@ -145,6 +146,24 @@ export class GuestMemory implements PinSource {
   gpaToHpa(gpa: bigint): bigint | undefined {
     const hva = this.gpaToHva(gpa);
     return hva === undefined ? undefined : this.resolve(hva)?.hpa;
+  }
+
+  /**
+   * Guest RAM by GPA over host memory `host` (by HPA): what a guest driver's table reads and writes
+   * go through. undefined / false where no memslot backs the GPA.
+   */
+  ramView(host: WordMemory): WordMemory {
+    const hpa = (gpa: number) => this.gpaToHpa(BigInt(gpa));
+    return {
+      readU64: (gpa) => {
+        const h = hpa(gpa);
+        return h === undefined ? undefined : host.readU64(Number(h));
+      },
+      writeU64: (gpa, value) => {
+        const h = hpa(gpa);
+        return h !== undefined && host.writeU64(Number(h), value);
+      },
+    };
   }
 
   /** PinSource: the host page behind a VMM virtual address and how far it stays contiguous. */

@@ -215,7 +215,13 @@ export interface MemorySnapshot {
   readonly sparse: FrozenPages;
 }
 
-export class PhysicalMemory {
+/** 64-bit word reads and writes by address: PhysicalMemory by HPA, a guest's RAM by GPA (GuestMemory.ramView). */
+export interface WordMemory {
+  readU64(address: number): bigint | undefined;
+  writeU64(address: number, value: bigint): boolean;
+}
+
+export class PhysicalMemory implements WordMemory {
   readonly poolBase: number;
   readonly poolMaxPages: number;
   readonly dramBytes: number;

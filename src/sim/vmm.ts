@@ -307,18 +307,7 @@ export class Vmm {
   /** The VM's guest arm-smmu-v3 (made on first use, or from a checkpoint's `state`): its RAM by GPA, a table pool at the top of it. */
   guestSmmuOf(vm: VmRuntime, state?: GuestSmmuState): GuestArmSmmuV3 {
     if (vm.guestSmmu !== undefined && state === undefined) return vm.guestSmmu;
-    const mem = this.host.mem;
-    const hpa = (gpa: number) => vm.guest.gpaToHpa(BigInt(gpa));
-    const ram: TableMemory = {
-      readU64: (a) => {
-        const h = hpa(a);
-        return h === undefined ? undefined : mem.readU64(Number(h));
-      },
-      writeU64: (a, v) => {
-        const h = hpa(a);
-        return h !== undefined && mem.writeU64(Number(h), v);
-      },
-    };
+    const ram: TableMemory = vm.guest.ramView(this.host.mem);
     const end = Number(vm.guest.memslots.reduce((m, x) => (x.gpa + x.size > m ? x.gpa + x.size : m), 0n));
     const base = end - Math.min(GUEST_SMMU_POOL_BYTES, Number(vm.spec.memory) / 4);
     const oas = this.scenario.host.iommu.smmu?.oas ?? DEFAULT_SMMU_SPEC.oas;

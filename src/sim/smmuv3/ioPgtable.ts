@@ -16,14 +16,12 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
+import type { WordMemory } from "../memory.js";
 import { CMD_TLBI_NH_VA, CMD_TLBI_S2_IPA } from "./spec.js";
 import { blockAllowed, levelShift } from "./walk.js";
 
 /** Word access to the memory a driver's tables live in (PhysicalMemory, or a guest's RAM by GPA). */
-export interface TableMemory {
-  readU64(address: number): bigint | undefined;
-  writeU64(address: number, value: bigint): boolean;
-}
+export type TableMemory = WordMemory;
 
 /** Where a driver's tables are written and how it gets a zeroed table (bytes, aligned to `align`). */
 export interface LpaeTables {

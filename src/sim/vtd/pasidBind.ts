@@ -96,15 +96,15 @@ export function bindPasidStep(c: PasidStepContext, st: Extract<Step, { op: "bind
         }
       }
       // The guest's first-level table, written by the guest driver into guest RAM (GPA), from the top of low RAM down.
-      const gpaToHpa = (gpa: number) => Number(g.gpaToHpa(BigInt(gpa)) ?? 0n);
+      const ram = g.ramView(d.mem);
       const allocGuest = () => {
         const gpa = d.allocGuestTablePage(st.guestVm!, Number(lowRamTop(g)));
-        for (let i = 0; i < 512; i++) d.mem.writeU64(gpaToHpa(gpa) + i * 8, 0n);
+        for (let i = 0; i < 512; i++) ram.writeU64(gpa + i * 8, 0n);
         return gpa;
       };
       const root = allocGuest();
-      const read = (gpa: number) => d.mem.readU64(gpaToHpa(gpa));
-      const write = (gpa: number, v: bigint) => void d.mem.writeU64(gpaToHpa(gpa), v);
+      const read = (gpa: number) => ram.readU64(gpa);
+      const write = (gpa: number, v: bigint) => void ram.writeU64(gpa, v);
       for (const m of st.maps) {
         for (let off = 0n; off < m.size; off += 4096n) {
           const at = d.entryAddressIn(root, levels, true, m.va + off, 1, true, allocGuest, write, read)!;
