@@ -32,7 +32,6 @@
  */
 import { IOMMU_READ, IOMMU_WRITE, lpaeClearLeaves, lpaeLeafAt, lpaeMap, s1ContextDescriptor, tlbiVaCommand, unalignedText, type LpaeDomain, type LpaeTables, type TableMemory } from "./ioPgtable.js";
 import { CMD_SYNC } from "./spec.js";
-import { levelShift } from "./walk.js";
 
 const PAGE = 4096;
 /** The guest's table pool: this many bytes at the top of its RAM. */
@@ -146,14 +145,12 @@ export class GuestArmSmmuV3 {
       off += PAGE;
     }
     const before = this.allocated;
+    let leaves: number;
     try {
-      lpaeMap(this.tables, ld, iova, gpa, size, prot, true);
+      leaves = lpaeMap(this.tables, ld, iova, gpa, size, prot, true);
     } catch (e) {
       return { ok: false, errno: "ENOMEM", line: (e as Error).message };
     }
-    // The leaves written: pages and blocks, walked back over the range.
-    let leaves = 0;
-    for (let off = 0; off < size; leaves++) off += 2 ** levelShift(lpaeLeafAt(this.tables, ld, iova + off)!.level, 12);
     return { ok: true, leaves, tables: this.allocated - before };
   }
 

@@ -168,14 +168,15 @@ export function unalignedText(iova: number, pa: number, size: number, granule: n
   return `unaligned: iova 0x${iova.toString(16)} pa 0x${pa.toString(16).padStart(16, "0")} size 0x${size.toString(16)} min_pagesz 0x${min.toString(16)}`;
 }
 
-/** iommu_map -> arm_lpae_map_pages: the largest block that size and alignment allow (`blocks`), else pages. Throws a RangeError where Linux refuses. */
-export function lpaeMap(t: LpaeTables, d: LpaeDomain, iova: number, pa: number, size: number, prot: number, blocks: boolean): void {
+/** iommu_map -> arm_lpae_map_pages: the largest block that size and alignment allow (`blocks`), else pages; returns how many leaves it wrote. Throws a RangeError where Linux refuses. */
+export function lpaeMap(t: LpaeTables, d: LpaeDomain, iova: number, pa: number, size: number, prot: number, blocks: boolean): number {
   const g = d.granule ?? 12;
   // iommu_map: iova, paddr and size aligned to the smallest page size (drivers/iommu/iommu.c
   // __iommu_map: pr_err("unaligned: iova 0x%lx pa %pa size 0x%zx min_pagesz 0x%x\n", ...), -EINVAL).
   const unaligned = unalignedText(iova, pa, size, g);
   if (unaligned !== undefined) throw new RangeError(unaligned);
   let off = 0;
+  let leaves = 0;
   while (off < size) {
     const va = iova + off;
     const p = pa + off;
@@ -194,7 +195,9 @@ export function lpaeMap(t: LpaeTables, d: LpaeDomain, iova: number, pa: number, 
     if (at === undefined) throw new RangeError(`IOVA 0x${va.toString(16)} is already mapped by a block`);
     t.mem.writeU64(at, lpaeLeaf(d, p, prot, level));
     off += 2 ** levelShift(level, g);
+    leaves++;
   }
+  return leaves;
 }
 
 /** The leaf that maps `iova` now: its level, descriptor address and value; undefined when nothing does. */
