@@ -16,7 +16,7 @@ import { describe, expect, it } from "vitest";
 import { PhysicalMemory } from "../../src/sim/memory.js";
 import { ArmSmmuV3Driver } from "../../src/sim/smmuv3/driver.js";
 import { DEFAULT_SMMU_SPEC, SmmuV3Unit, type SmmuSpec } from "../../src/sim/smmuv3/unit.js";
-import { F_PERMISSION, STALL_MODEL_FORCE } from "../../src/sim/smmuv3/spec.js";
+import { CR0_EVTQEN, F_PERMISSION, STALL_MODEL_FORCE } from "../../src/sim/smmuv3/spec.js";
 import { DmaTally, type DmaTransfer } from "../../src/sim/dma.js";
 import { Trace } from "../../src/trace/trace.js";
 import { prng } from "./prng.js";
@@ -65,7 +65,7 @@ function buildTables(mem: PhysicalMemory, r: () => number): number {
  * A unit with Linux's bring-up and one stage-1 domain over `root` (OAS 44, as the benchmark's), of
  * `ias` input bits (48: the walk starts at level 0, the burst's unrolled walk; 39: level 1, $armWalk).
  */
-function unitOver(mem: PhysicalMemory, root: number, sets: number, ways: number, ias = 48, queue: Partial<SmmuSpec> = {}): SmmuV3Unit {
+function unitOver(mem: PhysicalMemory, root: number, sets: number, ways: number, ias = 48, queue: Partial<SmmuSpec> = {}, events: Events = "record"): SmmuV3Unit {
   const u = new SmmuV3Unit(mem, { ...DEFAULT_SMMU_SPEC, oas: 44, tlbSets: sets, tlbWays: ways, ...queue });
   const driver = new ArmSmmuV3Driver(u, mem);
   driver.init();
@@ -73,8 +73,19 @@ function unitOver(mem: PhysicalMemory, root: number, sets: number, ways: number,
   d.pgd = root;
   d.ias = ias;
   driver.attach(d, [SID]);
+  if (events === "cd-r0") {
+    // CD.R (word 0 bit 45) cleared before any request reads the CD: faults are not recorded.
+    const at = driver.cdAddress(SID, 0, false)!;
+    mem.read64(at);
+    mem.write64(at, mem.lo, (mem.hi & ~(1 << 13)) >>> 0);
+  } else if (events === "evtq-off") {
+    u.writeCr0(u.cr0 & ~CR0_EVTQEN);
+  }
   return u;
 }
+
+/** Where fault records go: the event queue (Linux's set-up), nowhere under CD.R = 0, or a queue turned off (CR0.EVTQEN = 0). */
+type Events = "record" | "cd-r0" | "evtq-off";
 
 /** The result fields a view or the trace reads of the last request. */
 function verdict(u: SmmuV3Unit, code: number) {
@@ -131,6 +142,9 @@ const params = fc.record({
   // The event queue: 128 records, 4 (it overflows: OVFLG, lost records), or 4 with every fault
   // stalling (STALL_MODEL forced: CD.S = 1, each recorded fault held with its STAG).
   queue: fc.constantFrom<Partial<SmmuSpec>>({}, { evtqShift: 2 }, { evtqShift: 2, stallModel: STALL_MODEL_FORCE }),
+  // Records written (mostly), suppressed by CD.R = 0, or with the queue off: a burst's faults whose
+  // records cannot be written are taken together (SmmuV3Unit.takeUnwrittenFaults).
+  events: fc.constantFrom<Events>("record", "record", "cd-r0", "evtq-off"),
   // How often a request repeats an earlier one's page: 0.9 makes runs of TLB hits (a 4-way TLB's
   // runs of 4 KiB hits go through $armHitRun4).
   again: fc.constantFrom(0.35, 0.9),
@@ -141,12 +155,12 @@ const params = fc.record({
  * address); with `intoQueue`, the root's entry 5 is a table descriptor pointing at the event
  * queue (IOVAs with level-0 index 5 walk through the records written so far).
  */
-function twoUnits(seed: number, sets: number, ways: number, intoQueue: boolean, ias: number, queue: Partial<SmmuSpec>): { r: () => number; ts: SmmuV3Unit; core: SmmuV3Unit; root: number } {
+function twoUnits(seed: number, sets: number, ways: number, intoQueue: boolean, ias: number, queue: Partial<SmmuSpec>, events: Events = "record"): { r: () => number; ts: SmmuV3Unit; core: SmmuV3Unit; root: number } {
   const make = () => {
     const r = prng(seed);
     const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 4096, dramBytes: DRAM });
     const root = buildTables(mem, r);
-    const u = unitOver(mem, root, sets, ways, ias, queue);
+    const u = unitOver(mem, root, sets, ways, ias, queue, events);
     const evq = u.evtqBase - (u.evtqBase % 32);
     if (intoQueue) mem.write64(root + 5 * 8, (evq | 3) >>> 0, Math.floor(evq / 2 ** 32));
     return { r, u, root };
@@ -198,9 +212,9 @@ function readsOutside(u: SmmuV3Unit, unrolled: boolean): boolean {
 describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
   it("answers bursts of random requests on random tables as translate() does, request by request, faults included", () => {
     fc.assert(
-      fc.property(params, fc.boolean(), ({ seed, geometry, n, ias, queue, again: repeat }, intoQueue) => {
+      fc.property(params, fc.boolean(), ({ seed, geometry, n, ias, queue, events, again: repeat }, intoQueue) => {
         const [sets, ways] = geometry as [number, number];
-        const { r, ts, core, root } = twoUnits(seed, sets, ways, intoQueue, ias, queue);
+        const { r, ts, core, root } = twoUnits(seed, sets, ways, intoQueue, ias, queue, events);
         ts.recordTrail = true; // the TypeScript walk (the views' path)
         // Warm the STE and CD caches as a first request would.
         expect(verdict(core, core.translate(SID, -1, 0, 0, false))).toEqual(verdict(ts, ts.translate(SID, -1, 0, 0, false)));
@@ -315,9 +329,9 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
 
   it("gives a dma step's runs the trace and counters of translate() per transaction", () => {
     fc.assert(
-      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), ({ seed, geometry, ias, queue }, pages, repeat, intoQueue) => {
+      fc.property(params, fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), ({ seed, geometry, ias, queue, events }, pages, repeat, intoQueue) => {
         const [sets, ways] = geometry as [number, number];
-        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue, ias, queue);
+        const { r, ts, core } = twoUnits(seed, sets, ways, intoQueue, ias, queue, events);
         const units = [ts, core] as const;
         units[0].recordTrail = true;
         const [hi, lo] = iovaOf(r, ias);
@@ -334,7 +348,7 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
         expect(out[1]).toEqual(out[0]);
       }),
       // (The first: a TLB hit of a 4 KiB page taken by takeIotlbHits, whose trace level is 1, not the Arm level 3.)
-      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1, ias: 48, queue: {}, again: 0.35 }, 1, 2, false], [{ seed: 622954711, geometry: [4, 1], n: 1, ias: 48, queue: {}, again: 0.35 }, 5, 2, false]] },
+      { numRuns: 400, examples: [[{ seed: -393963775, geometry: [64, 4], n: 1, ias: 48, queue: {}, events: "record", again: 0.35 }, 1, 2, false], [{ seed: 622954711, geometry: [4, 1], n: 1, ias: 48, queue: {}, events: "record", again: 0.35 }, 5, 2, false]] },
     );
   });
 

@@ -667,18 +667,15 @@ export class SmmuV3Unit implements DmaUnit {
 
   /** Writes one event record (four dwords as lo/hi halves) at EVTQ_PROD, or sets the overflow flag when full. */
   private writeEvent(l0: number, h0: number, l1: number, h1: number, l2: number, h2: number, l3: number, h3: number): boolean {
-    if ((this.cr0 & CR0_EVTQEN) === 0 || this.evtqBase === 0) return false;
+    if (!this.eventQueueOn()) return false;
+    if (this.eventQueueFull()) {
+      this.loseEvents(1);
+      return false;
+    }
     const shift = this.queueShift(this.evtqBase);
     const mask = (1 << shift) - 1;
     const wrap = 1 << shift;
     const prod = this.evtqProd;
-    const cons = this.evtqCons;
-    if ((prod & mask) === (cons & mask) && (prod & wrap) !== (cons & wrap)) {
-      // Full: the record is lost and PROD.OVFLG toggles (SMMUv3 spec 7.4).
-      if ((prod & Q_OVF) === (cons & Q_OVF)) this.evtqProd = (prod ^ Q_OVF) >>> 0;
-      this.counters.overflowed++;
-      return false;
-    }
     const at = this.queueAddr(this.evtqBase) + (prod & mask) * 32;
     this.mem.write64(at, l0, h0);
     this.mem.write64(at + 8, l1, h1);
@@ -688,6 +685,30 @@ export class SmmuV3Unit implements DmaUnit {
     this.evtqProd = ((prod & Q_OVF) | next) >>> 0;
     this.counters.events++;
     return true;
+  }
+
+  /** The event queue takes records: CR0.EVTQEN set and a queue base programmed (writeEvent writes nowhere otherwise). */
+  private eventQueueOn(): boolean {
+    return (this.cr0 & CR0_EVTQEN) !== 0 && this.evtqBase !== 0;
+  }
+
+  /** The event queue is full: PROD and CONS at the same index, their wrap bits differing (SMMUv3 spec 3.5.1). */
+  private eventQueueFull(): boolean {
+    const shift = this.queueShift(this.evtqBase);
+    const mask = (1 << shift) - 1;
+    const wrap = 1 << shift;
+    return (this.evtqProd & mask) === (this.evtqCons & mask) && (this.evtqProd & wrap) !== (this.evtqCons & wrap);
+  }
+
+  /**
+   * `n` records the full queue cannot take: they are lost and PROD.OVFLG toggles (SMMUv3 spec 7.4),
+   * once - it toggles only while it equals CONS.OVACKFLG, so a second lost record changes nothing
+   * until software acknowledges the overflow.
+   */
+  private loseEvents(n: number): void {
+    const prod = this.evtqProd;
+    if ((prod & Q_OVF) === (this.evtqCons & Q_OVF)) this.evtqProd = (prod ^ Q_OVF) >>> 0;
+    this.counters.overflowed += n;
   }
 
   /** The records between EVTQ_CONS and EVTQ_PROD (what the driver's evtq thread reads). */
@@ -1514,11 +1535,44 @@ export class SmmuV3Unit implements DmaUnit {
       const list = this.faultList!.get();
       for (let k = 0; k < faults; k++) {
         const j = from + list[k * FAULT_WORDS]!;
-        if (j < done - 1) this.burstFault(j);
+        if (j >= done - 1) break;
+        if (this.burstEventsUnwritable()) {
+          // No record of this fault or of the later ones can be written: the list's faults before
+          // the burst's last result are all taken at once, as that many fail() calls take them.
+          let rest = faults - k;
+          if (from + list[(faults - 1) * FAULT_WORDS]! >= done - 1) rest--;
+          this.takeUnwrittenFaults(rest);
+          break;
+        }
+        this.burstFault(j);
       }
     }
     this.takeBurstResult(done - 1);
     return done;
+  }
+
+  /**
+   * No event of the running burst's faults can be written from here on: its CD does not stall (a
+   * stalling fault is recorded whatever CD.R says: fail() takes those one by one), and CD.R = 0
+   * suppresses them or the queue is off or full (nothing drains it while the unit takes a
+   * burst's results).
+   */
+  private burstEventsUnwritable(): boolean {
+    const cd = this.bCd!;
+    return cd.stall !== true && (!cd.record || !this.eventQueueOn() || this.eventQueueFull());
+  }
+
+  /**
+   * `n` of the burst's faults whose records cannot be written (burstEventsUnwritable), as `n` fail()
+   * calls of a CD without stalling take them: each a fault; suppressed under CD.R = 0, else lost
+   * to the full queue (or, queue off, nowhere). Their other result fields are the burst's last
+   * request's (takeBurstResult).
+   */
+  private takeUnwrittenFaults(n: number): void {
+    this.counters.faults += n;
+    if (!this.bCd!.record) this.counters.suppressed += n;
+    else if (this.eventQueueOn()) this.loseEvents(n);
+    this.bFault += n;
   }
 
   /**
