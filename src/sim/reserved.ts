@@ -9,7 +9,7 @@
  */
 import type { Errno } from "./vfio.js";
 import type { Diagnostic, HostSpec, RmrrSpec, Scenario, VmSpec } from "../scenario/types.js";
-import { parseKernelVersion } from "./vtd/dmesg.js";
+import { kernelAtLeast } from "./kernelVersion.js";
 
 /** The MSI window every x86 IOMMU reserves (IOMMU_RESV_MSI; Linux IOAPIC_RANGE_START/END, QEMU VTD_INTERRUPT_ADDR_FIRST/LAST). */
 export const MSI_WINDOW: readonly [bigint, bigint] = [0xfee00000n, 0xfeefffffn];
@@ -20,8 +20,8 @@ export const MSI_WINDOW: readonly [bigint, bigint] = [0xfee00000n, 0xfeefffffn];
  * test/unit/kernel-boundaries.test.ts.
  */
 function atLeast(kernel: string, major: number, minor: number): boolean {
-  const v = parseKernelVersion(kernel);
-  return v !== undefined && (v.major > major || (v.major === major && v.minor >= minor));
+  // (A host without a kernel version: the oldest behaviour of each rule.)
+  return kernelAtLeast(kernel, major, minor, false);
 }
 
 /** Every RMRR of the host: a host of several DRHDs lists each under the unit whose scope holds its devices. */

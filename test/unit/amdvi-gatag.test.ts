@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { parseScenario } from "../../src/scenario/index.js";
 import type { AmdViHost } from "../../src/sim/amdvi/host.js";
 import { avicGaTag, decodeGaTag, gaTagLayout, gaTagWakes } from "../../src/sim/amdvi/avic.js";
-import { hasStableBackport } from "../../src/sim/vtd/dmesg.js";
+import { hasStableBackport } from "../../src/sim/kernelVersion.js";
 import { firstSteps, runAmd } from "./amdvi-helpers.js";
 
 const EXAMPLE = readFileSync(join(__dirname, "..", "..", "examples", "amd-ga-log.passthrough.yaml"), "utf8");

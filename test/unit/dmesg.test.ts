@@ -11,11 +11,11 @@ import {
   dmarFaultInterrupt,
   dmarRatelimitModel,
   kernelEra,
-  parseKernelVersion,
   renderDmarFault,
   renderDrhdLine,
   renderQiError,
 } from "../../src/sim/vtd/dmesg.js";
+import { parseKernelVersion } from "../../src/sim/kernelVersion.js";
 import { faultReasonInfo } from "../../src/sim/vtd/reasons.js";
 
 const sid = (bus: number, dev: number, fn: number): number => (bus << 8) | (dev << 3) | fn;

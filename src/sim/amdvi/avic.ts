@@ -25,7 +25,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { hasStableBackport, parseKernelVersion } from "../vtd/dmesg.js";
+import { hasStableBackport, parseKernelVersion, versionAtLeast } from "../kernelVersion.js";
 
 export interface GaTagLayout {
   /** Bits of the vCPU field (the low bits); the VM id takes the 32 - vcpuBits above. */
@@ -37,7 +37,7 @@ export interface GaTagLayout {
 /** The GATag layout of the kernel of `version` (a text without a version: the current kernel). */
 export function gaTagLayout(version: string): GaTagLayout {
   const v = parseKernelVersion(version) ?? { major: 99, minor: 0 };
-  const at = (major: number, minor: number) => v.major > major || (v.major === major && v.minor >= minor);
+  const at = (major: number, minor: number) => versionAtLeast(v, major, minor);
   if (at(6, 19)) return { vcpuBits: 12, byIndex: true };
   if (at(6, 17)) return { vcpuBits: 9, byIndex: true };
   if (at(6, 3)) return { vcpuBits: 9, byIndex: false };

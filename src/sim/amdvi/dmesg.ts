@@ -31,7 +31,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { hasStableBackport, parseKernelVersion } from "../vtd/dmesg.js";
+import { hasStableBackport, parseKernelVersion, versionAtLeast } from "../kernelVersion.js";
 import {
   EVENT_TYPE_CMD_HARD_ERR,
   EVENT_TYPE_DEV_TAB_ERR,
@@ -48,7 +48,7 @@ export type AmdEra = "3.x" | "4.9" | "4.13" | "4.15" | "4.18" | "4.19.89" | "4.2
 
 export function amdEra(version: string): AmdEra {
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
-  const at = (major: number, minor: number) => v.major > major || (v.major === major && v.minor >= minor);
+  const at = (major: number, minor: number) => versionAtLeast(v, major, minor);
   if (at(5, 19)) return "5.19";
   if (at(4, 20)) return "4.20";
   if (at(4, 19)) {
@@ -70,7 +70,7 @@ export function amdEra(version: string): AmdEra {
  */
 export function handlesPprOverflow(version: string): boolean {
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
-  return v.major > 6 || (v.major === 6 && v.minor >= 6);
+  return versionAtLeast(v, 6, 6);
 }
 
 /**
@@ -81,7 +81,7 @@ export function handlesPprOverflow(version: string): boolean {
  */
 export function hasPgtblV2(version: string): boolean {
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
-  return v.major > 6 || (v.major === 6 && v.minor >= 1);
+  return versionAtLeast(v, 6, 1);
 }
 
 /**
@@ -108,7 +108,7 @@ export function hasPgtblV2(version: string): boolean {
  */
 export function v2DomainLayout(version: string): "domain" | "domain-gn" | "device" {
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
-  const at = (minor: number) => v.major > 6 || (v.major === 6 && v.minor >= minor);
+  const at = (minor: number) => versionAtLeast(v, 6, minor);
   return at(9) ? "device" : at(8) ? "domain-gn" : "domain";
 }
 
@@ -132,7 +132,7 @@ export function v2DomainLayout(version: string): "domain" | "domain-gn" | "devic
 export function eventOverflowHandling(version: string): "none" | "restart" | "restart-log" {
   if (handlesPprOverflow(version)) return "restart-log";
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
-  if (v.major > 5 || (v.major === 5 && v.minor >= 17)) return "restart";
+  if (versionAtLeast(v, 5, 17)) return "restart";
   return hasStableBackport(version, [[5, 16, 13], [5, 15, 27], [5, 10, 104]]) ? "restart" : "none";
 }
 
@@ -167,7 +167,7 @@ export function logOverflowLine(log: "Event" | "PPR" | "GA", version: string): s
 export function gaOverflowHandling(version: string): "none" | "restart-ga" | "restart-log" {
   if (handlesPprOverflow(version)) return "restart-log";
   const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
-  if (v.major > 6 || (v.major === 6 && v.minor >= 4)) return "restart-ga";
+  if (versionAtLeast(v, 6, 4)) return "restart-ga";
   return hasStableBackport(version, [[6, 3, 7], [6, 1, 33]]) ? "restart-ga" : "none";
 }
 

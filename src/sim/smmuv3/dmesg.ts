@@ -24,7 +24,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { hasStableBackport } from "../vtd/dmesg.js";
+import { hasStableBackport, kernelAtLeast as atLeastOr } from "../kernelVersion.js";
 import { decodeEvent, F_ACCESS, F_ADDR_SIZE, F_CD_FETCH, F_PERMISSION, F_STE_FETCH, F_TRANSLATION, F_VMS_FETCH, eventInfo } from "./spec.js";
 
 /** Format generations of the event message. */
@@ -52,11 +52,8 @@ export function smmuS2Stalls(version: string): boolean {
 }
 
 /** Whether the kernel of `version` is `major.minor` or later; a text without a version: the current kernel (true). */
-export function kernelAtLeast(version: string, major: number, minor: number): boolean {
-  const m = /(\d+)\.(\d+)/.exec(version);
-  if (!m) return true;
-  const a = Number(m[1]);
-  return a > major || (a === major && Number(m[2]) >= minor);
+function kernelAtLeast(version: string, major: number, minor: number): boolean {
+  return atLeastOr(version, major, minor, true);
 }
 
 /**

@@ -13,39 +13,13 @@
 import { formatSid, formatSidZeroX } from "../bdf.js";
 import { Ratelimit } from "../printk.js";
 import { dmarGetFaultReason } from "./reasons.js";
+import { parseKernelVersion, versionAtLeast } from "../kernelVersion.js";
 
 /** Format generations of the DMAR fault message (first kernel version of each). */
 export type KernelEra = "3.x" | "4.1" | "4.7" | "5.4" | "5.14" | "5.15";
 export const KERNEL_ERAS: readonly KernelEra[] = ["3.x", "4.1", "4.7", "5.4", "5.14", "5.15"];
 /** The era of current kernels. */
 export const CURRENT_ERA: KernelEra = "5.15";
-
-export interface KernelVersion {
-  major: number;
-  minor: number;
-}
-
-/** "6.8", "v5.15-rc3", "5.10.0-21-amd64", "linux-4.4.0", "6" → {major, minor}; undefined if no number. */
-export function parseKernelVersion(version: string): KernelVersion | undefined {
-  const m = /(\d+)\.(\d+)/.exec(version) ?? /(\d+)/.exec(version);
-  if (!m) return undefined;
-  return { major: Number(m[1]), minor: m[2] === undefined ? 0 : Number(m[2]) };
-}
-
-/**
- * Whether `version` is a stable release that has a backport: its major.minor is one of `backports`'
- * [major, minor, first patch] and its patch level ("6.1.33", "6.1.33-generic") at least that patch.
- */
-export function hasStableBackport(version: string, backports: readonly (readonly [number, number, number])[]): boolean {
-  const m = /(\d+)\.(\d+)\.(\d+)/.exec(version);
-  if (!m) return false;
-  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  return backports.some(([a, b, p]) => a === major && b === minor && patch >= p);
-}
-
-function atLeast(v: KernelVersion, major: number, minor: number): boolean {
-  return v.major > major || (v.major === major && v.minor >= minor);
-}
 
 /**
  * Kernel version → format era:
@@ -64,11 +38,11 @@ function atLeast(v: KernelVersion, major: number, minor: number): boolean {
 export function kernelEra(version: string): KernelEra {
   const v = parseKernelVersion(version);
   if (!v) throw new RangeError(`not a kernel version: ${JSON.stringify(version)}`);
-  if (atLeast(v, 5, 15)) return "5.15";
-  if (atLeast(v, 5, 14)) return "5.14";
-  if (atLeast(v, 5, 4)) return "5.4";
-  if (atLeast(v, 4, 7)) return "4.7";
-  if (atLeast(v, 4, 2)) return "4.1";
+  if (versionAtLeast(v, 5, 15)) return "5.15";
+  if (versionAtLeast(v, 5, 14)) return "5.14";
+  if (versionAtLeast(v, 5, 4)) return "5.4";
+  if (versionAtLeast(v, 4, 7)) return "4.7";
+  if (versionAtLeast(v, 4, 2)) return "4.1";
   return "3.x";
 }
 
@@ -188,8 +162,8 @@ export type DmarRatelimitModel = "none" | "per-irq" | "per-record";
 export function dmarRatelimitModel(version: string): DmarRatelimitModel {
   const v = parseKernelVersion(version);
   if (!v) throw new RangeError(`not a kernel version: ${JSON.stringify(version)}`);
-  if (atLeast(v, 4, 18)) return "per-record";
-  if (atLeast(v, 4, 7)) return "per-irq";
+  if (versionAtLeast(v, 4, 18)) return "per-record";
+  if (versionAtLeast(v, 4, 7)) return "per-irq";
   return "none";
 }
 
@@ -288,7 +262,7 @@ export function renderQiError(e: QiErrorInput, kernel?: string): string[] {
   const f = e.fault & (DMA_FSTS_IQE | DMA_FSTS_ITE | DMA_FSTS_ICE);
   if (f === 0) return [];
   const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
-  if (v !== undefined && !atLeast(v, 5, 13)) {
+  if (v !== undefined && !versionAtLeast(v, 5, 13)) {
     // Before "iommu/vt-d: Report more information about invalidation errors" (Lu Baolu, posted
     // 2021-03-18, v5.13) qi_check_fault() printed only the rejected descriptor, and nothing for
     // ITE / ICE: `pr_err("VT-d detected invalid descriptor: qw0 = %llx, qw1 = %llx\n")` since the
@@ -298,7 +272,7 @@ export function renderQiError(e: QiErrorInput, kernel?: string): string[] {
     const pre = dmarPrefix(kernelEra(kernel!));
     const qw0 = BigInt.asUintN(64, e.head.qw0).toString(16);
     const qw1 = BigInt.asUintN(64, e.head.qw1).toString(16);
-    return [atLeast(v, 5, 0) ? `${pre}VT-d detected invalid descriptor: qw0 = ${qw0}, qw1 = ${qw1}` : `${pre}VT-d detected invalid descriptor: low=${qw0}, high=${qw1}`];
+    return [versionAtLeast(v, 5, 0) ? `${pre}VT-d detected invalid descriptor: qw0 = ${qw0}, qw1 = ${qw1}` : `${pre}VT-d detected invalid descriptor: low=${qw0}, high=${qw1}`];
   }
   const pre = "DMAR: ";
   const iqer = BigInt.asUintN(64, e.iqer);

@@ -7,7 +7,8 @@
 import type { PasidMapSpec } from "../../scenario/types.js";
 import type { PhysicalMemory } from "../memory.js";
 import { decodePageRequestDesc, type PageRequestDesc } from "./prq.js";
-import { parseKernelVersion, renderQiError } from "./dmesg.js";
+import { renderQiError } from "./dmesg.js";
+import { kernelAtLeast } from "../kernelVersion.js";
 import { dirtyTrackingNeedsSmpwc } from "../../scenario/kernelGates.js";
 import { awToWidth, encodeContextEntry, widthToAw, CONTEXT_TT_DEV_IOTLB, CONTEXT_TT_MULTI_LEVEL, CONTEXT_TT_PASS_THROUGH } from "./context.js";
 import { encodeDevIotlbDesc, encodePageResponseDesc, encodePdevIotlbDesc, QI_RESP_FAILURE, QI_RESP_INVALID, QI_RESP_SUCCESS } from "./qi.js";
@@ -343,8 +344,7 @@ export class IntelIommuDriver {
     }
     u.writeReg64(DMAR_PQH_REG, BigInt(tail));
     if (u.readReg32(DMAR_PRS_REG) & PRS_PRO) {
-      const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
-      const era = v === undefined || v.major > 5 || (v.major === 5 && v.minor >= 12) ? 2 : v.major === 5 && v.minor >= 8 ? 1 : 0;
+      const era = kernelAtLeast(kernel, 5, 12, true) ? 2 : kernelAtLeast(kernel, 5, 8, true) ? 1 : 0;
       if (era === 2) lines.push(`IOMMU: ${name}: PRQ overflow detected`);
       const empty = (Number(u.readReg64(DMAR_PQH_REG)) & mask) === (Number(u.readReg64(DMAR_PQT_REG)) & mask);
       if (era === 1 || (era === 2 && empty)) {
@@ -1192,8 +1192,7 @@ function ffs(n: bigint): number {
 
 /** Whether qi_check_fault() gives up on an ITE for a device that is not present: v6.9 on (80a9b50c0b9e), and a current kernel. */
 export function iteChecksPresence(kernel: string | undefined): boolean {
-  const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
-  return v === undefined || v.major > 6 || (v.major === 6 && v.minor >= 9);
+  return kernelAtLeast(kernel, 6, 9, true);
 }
 
 /** A descriptor qi_submit_sync() copies into the queue: qw0, qw1 and, for a page group response with private data, qw2. */
@@ -1214,9 +1213,8 @@ type QiDesc = [bigint, bigint] | [bigint, bigint, bigint];
  *   message" (621b7e54f288) - the response has no PDP and no data, and only LPIG gets one.
  */
 export function prqPrivateDataHandling(kernel: string | undefined): "echo" | "cleared" | "ignored" {
-  const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
-  if (v === undefined || v.major > 6 || (v.major === 6 && v.minor >= 10)) return "ignored";
-  return v.major > 5 || v.minor >= 13 ? "echo" : "cleared";
+  if (kernelAtLeast(kernel, 6, 10, true)) return "ignored";
+  return kernelAtLeast(kernel, 5, 13, true) ? "echo" : "cleared";
 }
 
 /** One page request as Linux's handler reads it from the queue. */
@@ -1266,9 +1264,8 @@ export interface PrqHandled extends PrqRequest {
 export type PrqHandlerEra = "refactored" | "invalid" | "failure";
 
 export function prqHandlerEra(kernel: string | undefined): PrqHandlerEra {
-  const v = kernel === undefined ? undefined : parseKernelVersion(kernel);
-  if (v === undefined || v.major > 5 || v.minor >= 14) return "refactored";
-  return v.major === 5 && v.minor >= 12 ? "invalid" : "failure";
+  if (kernelAtLeast(kernel, 5, 14, true)) return "refactored";
+  return kernelAtLeast(kernel, 5, 12, true) ? "invalid" : "failure";
 }
 
 /** prq_event_thread's checks before a request reaches the fault handler, in its generation's order, or undefined; the reason text is the current kernel's. */
