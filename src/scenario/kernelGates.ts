@@ -1,7 +1,15 @@
 /**
- * Kernel-version gates that both validation (src/scenario/validate.ts) and the simulated driver
- * (src/sim/vtd/driver.ts) apply, so the two agree. Pure module: no vscode, no Node built-ins.
+ * Kernel rules - version gates, a driver's limits - that both validation (src/scenario/validate.ts)
+ * and the simulated drivers (src/sim/vtd/driver.ts, src/sim/smmuv3/guestDriver.ts) apply, so the
+ * two agree. Pure module: no vscode, no Node built-ins.
  */
+
+/**
+ * The stage-1 input size of a guest's arm-smmu-v3 DMA domain: arm_smmu_domain_finalise_s1 takes
+ * ias = min(48 (no ARM_SMMU_FEAT_VAX), VA_BITS), the guest's VA_BITS 48. Beyond it
+ * arm_lpae_map_pages WARNs and returns -ERANGE.
+ */
+export const GUEST_SMMU_S1_IAS = 48;
 
 /**
  * Whether the kernel refuses dirty tracking on a unit whose page walks are not snooped

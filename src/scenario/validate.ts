@@ -10,7 +10,7 @@ import type { Diagnostic, DiagnosticCode, Scenario, SourceRange, Step, VmSpec } 
 import { atsDeviceKeys } from "./iommuUnits.js";
 import * as l10n from "@vscode/l10n";
 import { validateReserved } from "./validate-reserved.js";
-import { dirtyTrackingNeedsSmpwc } from "./kernelGates.js";
+import { GUEST_SMMU_S1_IAS, dirtyTrackingNeedsSmpwc } from "./kernelGates.js";
 
 const PAGE = 4096n;
 const MSI_FIRST = 0xfee00000n;
@@ -288,8 +288,8 @@ function guestDeviceIotlbChecks(s: Scenario, st: Extract<Step, { op: "guest-unma
   }
 }
 
-/** The guest's 48-bit input range (arm_smmu_domain_finalise_s1: ias = min(48, VA_BITS)); beyond it arm_lpae_map_pages WARNs and returns -ERANGE. */
-const GUEST_S1_LIMIT = 1n << 48n;
+/** The guest driver's stage-1 input range (GUEST_SMMU_S1_IAS); beyond it arm_lpae_map_pages WARNs and returns -ERANGE. */
+const GUEST_S1_LIMIT = 1n << BigInt(GUEST_SMMU_S1_IAS);
 
 /**
  * A guest-map of a nested SMMUv3 guest (smmuv3/guestDriver.ts): iommu_map's alignment (EINVAL,
@@ -301,7 +301,7 @@ function nestedGuestMapChecks(st: Extract<Step, { op: "guest-map" }>, mapped: Ma
   if (unaligned && !expectsEinval) {
     add("warning", st.range, "map-unaligned", l10n.t("iova 0x{0} / size 0x{1} / gpa 0x{2} is not 4 KiB aligned; the guest's iommu_map refuses it with EINVAL (iommu: unaligned)", st.iova.toString(16), st.size.toString(16), st.gpa.toString(16)), l10n.t("The guest's io-pgtable-arm maps whole 4 KiB pages: use iova 0x{0} and a size that is a multiple of 4KiB.", (st.iova - (st.iova % PAGE)).toString(16)));
   }
-  if (st.iova + st.size > GUEST_S1_LIMIT) add("error", st.range, "address-beyond-aw", l10n.t("the range ends beyond 2^48, the guest's stage-1 input size; arm_lpae_map_pages refuses it (-ERANGE)"), l10n.t("Keep guest IOVAs below 0x{0}.", GUEST_S1_LIMIT.toString(16)));
+  if (st.iova + st.size > GUEST_S1_LIMIT) add("error", st.range, "address-beyond-aw", l10n.t("the range ends beyond 2^{0}, the guest's stage-1 input size; arm_lpae_map_pages refuses it (-ERANGE)", GUEST_SMMU_S1_IAS), l10n.t("Keep guest IOVAs below 0x{0}.", GUEST_S1_LIMIT.toString(16)));
   let list = mapped.get(st.vm);
   if (list === undefined) mapped.set(st.vm, (list = new MapList()));
   const hit = list.firstOverlap(st.iova, st.size);

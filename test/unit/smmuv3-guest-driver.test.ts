@@ -151,6 +151,10 @@ describe("guest-map / guest-unmap on a nested SMMUv3 guest", () => {
     expect(w.find((d) => d.code === "map-overlap")!.message).toContain("the guest's io-pgtable-arm refuses it (arm_lpae_init_pte: EEXIST)");
     expect(w.find((d) => d.code === "map-unaligned")!.message).toContain("the guest's iommu_map refuses it with EINVAL");
     expect(parseScenario(example, FILE).diagnostics).toEqual([]);
+    // Beyond the guest driver's 48-bit stage-1 input (GUEST_IAS: the driver's ERANGE, tested above).
+    const far = parseScenario(setup + `  - guest-map: { vm: arm01, device: "01:00.0", iova: 0xffff_ffff_f000, size: 8KiB, gpa: 0x4100_0000 }\n`, FILE).diagnostics.find((d) => d.code === "address-beyond-aw")!;
+    expect([far.severity, far.message, far.hint]).toEqual(["error", "the range ends beyond 2^48, the guest's stage-1 input size; arm_lpae_map_pages refuses it (-ERANGE)", "Keep guest IOVAs below 0x1000000000000."]);
+    expect(far.range.line).toBe(setup.split("\n").length - 1);
   });
 
   it("checkpoints keep the guest driver: stepping back before a map and forward again writes the same tables", () => {

@@ -32,12 +32,13 @@
  */
 import { IOMMU_READ, IOMMU_WRITE, lpaeClearLeaves, lpaeLeafAt, lpaeMap, s1ContextDescriptor, tlbiVaCommand, unalignedText, type LpaeDomain, type LpaeTables, type TableMemory } from "./ioPgtable.js";
 import { CMD_SYNC } from "./spec.js";
+import { GUEST_SMMU_S1_IAS } from "../../scenario/kernelGates.js";
 
 const PAGE = 4096;
 /** The guest's table pool: this many bytes at the top of its RAM. */
 export const GUEST_SMMU_POOL_BYTES = 16 * 1024 * 1024;
-/** arm_smmu_domain_finalise_s1: ias = min(48 (no ARM_SMMU_FEAT_VAX), VA_BITS), the guest's VA_BITS 48. */
-const GUEST_IAS = 48;
+/** The guest domain's stage-1 input size (validation checks guest-map ranges against the same). */
+const GUEST_IAS = GUEST_SMMU_S1_IAS;
 
 /** One stage-1 domain of the guest (its DMA domain of one device). */
 export interface GuestSmmuDomain {
