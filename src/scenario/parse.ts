@@ -1829,7 +1829,7 @@ function parseStep(r: Reader, item: Node, index: number, at: Node = item): Step 
     }
     case "irte":
     case "msi": {
-      const spec = op === "irte" ? parseIrteStep(r, fields(["device", "index", "present", "vector", "destination", "posted", "urgent", "fpd", "svt", "sq", "invalidate", "running", "ga-tag", "vcpu", "vm-id"]), item) : parseMsiStep(r, fields(["device", "format", "index", "subhandle", "data", "destination", "count"]), item);
+      const spec = op === "irte" ? parseIrteStep(r, fields(["device", "index", "present", "vector", "destination", "posted", "urgent", "fpd", "svt", "sq", "invalidate", "running", "preempted", "ga-tag", "vcpu", "vm-id"]), item) : parseMsiStep(r, fields(["device", "format", "index", "subhandle", "data", "destination", "count"]), item);
       return spec === undefined ? undefined : withExpect({ ...base, op, ...spec } as Step);
     }
     case "posted-descriptor": {
@@ -2180,7 +2180,7 @@ function parseExpect(r: Reader, node: Node | null): Expectation | undefined {
 
 // ---- interrupt remapping steps (docs/interrupt-remapping-and-reserved-regions.md)
 
-/** `irte: { device, index, vector, destination, present, posted, urgent, fpd, svt, sq, invalidate }`. */
+/** `irte: { device, index, vector, destination, present, posted, urgent, fpd, svt, sq, invalidate }`, and AMD-Vi's guest virtual APIC fields (running, preempted, ga-tag, vcpu, vm-id). */
 function parseIrteStep(r: Reader, f: Fields | undefined, item: Node): IrteStepSpec | undefined {
   if (!f) return undefined;
   const device = bdfReq(r, f, "device", "irte", item);
@@ -2196,8 +2196,10 @@ function parseIrteStep(r: Reader, f: Fields | undefined, item: Node): IrteStepSp
   const sq = f.has("sq") ? r.int(f.get("sq")!.value, "sq", 0, 3) ?? 0 : 0;
   const b = (k: string, d: boolean) => (f.has(k) ? r.bool(f.get(k)!.value, k) ?? d : d);
   // AMD-Vi guest virtual APIC fields (IsRun, GATag or the vCPU KVM tags it with) belong to a posted (GuestMode) IRTE.
-  for (const k of ["running", "ga-tag", "vcpu", "vm-id"]) if (f.has(k) && posted === undefined) r.error(f.get(k)!.key, "invalid-value", l10n.t("\"{0}\" is a field of an AMD-Vi guest virtual APIC IRTE: it needs \"posted\"", k), l10n.t("Add posted: ADDR (the vCPU's vAPIC backing page) on a model: amd-vi host, or remove {0}.", k));
+  for (const k of ["running", "preempted", "ga-tag", "vcpu", "vm-id"]) if (f.has(k) && posted === undefined) r.error(f.get(k)!.key, "invalid-value", l10n.t("\"{0}\" is a field of an AMD-Vi guest virtual APIC IRTE: it needs \"posted\"", k), l10n.t("Add posted: ADDR (the vCPU's vAPIC backing page) on a model: amd-vi host, or remove {0}.", k));
   const running = f.has("running") ? r.bool(f.get("running")!.value, "running") : undefined;
+  const preempted = f.has("preempted") ? r.bool(f.get("preempted")!.value, "preempted") : undefined;
+  if (preempted === true && running !== false && posted !== undefined) r.error(f.get("preempted")!.key, "invalid-value", l10n.t("\"preempted\" describes a vCPU that is not running"), l10n.t("Add running: false (KVM put the vCPU: preempted, or without preempted: blocked), or remove preempted."));
   const gaTag = f.has("ga-tag") ? r.int(f.get("ga-tag")!.value, "ga-tag", 0, 0xffffffff) : undefined;
   // vcpu / vm-id: the GATag as KVM builds it (AVIC_GATAG in the host kernel's layout, sim/amdvi/avic.ts).
   const vcpu = f.has("vcpu") ? r.int(f.get("vcpu")!.value, "vcpu", 0, 4095) : undefined;
@@ -2205,7 +2207,7 @@ function parseIrteStep(r: Reader, f: Fields | undefined, item: Node): IrteStepSp
   if (f.has("ga-tag") && f.has("vcpu")) r.error(f.get("vcpu")!.key, "invalid-value", l10n.t("\"ga-tag\" and \"vcpu\" both set the GATag"), l10n.t("Keep ga-tag (the tag as written) or vcpu (and vm-id): KVM's AVIC_GATAG(vm-id, vcpu) in the host kernel's layout."));
   if (f.has("vm-id") && !f.has("vcpu")) r.error(f.get("vm-id")!.key, "invalid-value", l10n.t("\"vm-id\" needs \"vcpu\""), l10n.t("Add vcpu: N (the vCPU the interrupt is posted to): the GATag is KVM's AVIC_GATAG(vm-id, vcpu)."));
   if (device === undefined || index === undefined || vector === undefined || destination === undefined) return undefined;
-  return { device, entry: index, present, vector, destination, ...(posted !== undefined ? { posted } : {}), urgent: b("urgent", false), fpd: b("fpd", false), ...(svt !== undefined ? { svt } : {}), sq, invalidate: b("invalidate", true), ...(running !== undefined ? { running } : {}), ...(gaTag !== undefined ? { gaTag } : {}), ...(vcpu !== undefined ? { vcpu } : {}), ...(vmId !== undefined ? { vmId } : {}) };
+  return { device, entry: index, present, vector, destination, ...(posted !== undefined ? { posted } : {}), urgent: b("urgent", false), fpd: b("fpd", false), ...(svt !== undefined ? { svt } : {}), sq, invalidate: b("invalidate", true), ...(running !== undefined ? { running } : {}), ...(preempted !== undefined ? { preempted } : {}), ...(gaTag !== undefined ? { gaTag } : {}), ...(vcpu !== undefined ? { vcpu } : {}), ...(vmId !== undefined ? { vmId } : {}) };
 }
 
 /** `posted-descriptor: { address, vcpu, cpu, sync }` (types.ts PostedDescriptorStepSpec). */

@@ -628,6 +628,11 @@ export interface IrteStepSpec {
    * KVM's amd_iommu_update_ga for a vCPU put or blocked: interrupts go to the GA log).
    */
   running?: boolean;
+  /**
+   * AMD-Vi guest virtual APIC IRTE with `running: false`: the vCPU was preempted (scheduled out while
+   * runnable), not blocked; from Linux 6.17 KVM leaves GALogIntr clear for it (sim/amdvi/avic.ts kvmGaLogIntr).
+   */
+  preempted?: boolean;
   /** AMD-Vi guest virtual APIC IRTE: GATag, the tag a GA log entry carries (KVM's AVIC_GATAG(vm, vcpu)); default 0. */
   gaTag?: number;
   /** AMD-Vi guest virtual APIC IRTE: the vCPU (id; from Linux 6.17 index) whose tag KVM writes: GATag = AVIC_GATAG(vmId, vcpu) in the host kernel's layout. */

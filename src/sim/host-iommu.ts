@@ -247,8 +247,10 @@ export interface IrteRequest {
   suppressFaults: boolean;
   /** AMD-Vi (GA mode): a guest virtual APIC IRTE posting into the vAPIC backing page at this address (GuestMode = 1). */
   posted?: bigint;
-  /** AMD-Vi guest virtual APIC IRTE: IsRun (default true); false sends its interrupts to the GA log. */
+  /** AMD-Vi guest virtual APIC IRTE: IsRun (default true); false sends its interrupts to the GA log (when GALogIntr is set). */
   running?: boolean;
+  /** AMD-Vi guest virtual APIC IRTE with running false: the vCPU was preempted, not blocked (from Linux 6.17 KVM leaves GALogIntr clear). */
+  preempted?: boolean;
   /** AMD-Vi guest virtual APIC IRTE: GATag (default 0, or KVM's AVIC_GATAG(vmId, vcpu) when vcpu is given). */
   gaTag?: number;
   /** AMD-Vi guest virtual APIC IRTE: the vCPU (id, from v6.17 index) KVM tags the entry with (amdvi/avic.ts). */

@@ -27,7 +27,7 @@ export function hostIrteStep(m: Machine, ir: HostInterruptRemap, st: Extract<Ste
     failStep(m.trace, st.index, out, "intremap-config", `"${vtdOnly}" is a field of Intel's IRTE; this host's IOMMU has no such field`);
     return;
   }
-  const r = ir.program(m.pci.requesterId(dev), st.entry, { present: st.present, vector: st.vector, destination: st.destination, suppressFaults: st.fpd, ...(st.posted !== undefined ? { posted: st.posted } : {}), ...(st.running !== undefined ? { running: st.running } : {}), ...(st.gaTag !== undefined ? { gaTag: st.gaTag } : {}), ...(st.vcpu !== undefined ? { vcpu: st.vcpu } : {}), ...(st.vmId !== undefined ? { vmId: st.vmId } : {}) }, st.invalidate);
+  const r = ir.program(m.pci.requesterId(dev), st.entry, { present: st.present, vector: st.vector, destination: st.destination, suppressFaults: st.fpd, ...(st.posted !== undefined ? { posted: st.posted } : {}), ...(st.running !== undefined ? { running: st.running } : {}), ...(st.preempted !== undefined ? { preempted: st.preempted } : {}), ...(st.gaTag !== undefined ? { gaTag: st.gaTag } : {}), ...(st.vcpu !== undefined ? { vcpu: st.vcpu } : {}), ...(st.vmId !== undefined ? { vmId: st.vmId } : {}) }, st.invalidate);
   if (typeof r === "string") {
     failStep(m.trace, st.index, out, "intremap-config", r);
     return;

@@ -47,8 +47,8 @@ export function mapRmrrs(m: Machine, dev: PciDevice, dom: HostDomain, done: Set<
 /** `irte:` the host's IRQ-remapping driver writes one IRTE for the device (modify_irte / free_irte). */
 export function irteStep(m: Machine, st: Extract<Step, { op: "irte" }>, out: StepOutcome): void {
   if (m.hostIommu.interrupts) return hostIrteStep(m, m.hostIommu.interrupts, st, out);
-  if (st.running !== undefined || st.gaTag !== undefined || st.vcpu !== undefined) {
-    failStep(m.trace, st.index, out, "intremap-config", `"${st.running !== undefined ? "running" : st.gaTag !== undefined ? "ga-tag" : "vcpu"}" is a field of AMD-Vi's guest virtual APIC IRTE; a VT-d posted IRTE's vCPU state is in its posted-interrupt descriptor (posted-descriptor step)`);
+  if (st.running !== undefined || st.preempted !== undefined || st.gaTag !== undefined || st.vcpu !== undefined) {
+    failStep(m.trace, st.index, out, "intremap-config", `"${st.running !== undefined ? "running" : st.preempted !== undefined ? "preempted" : st.gaTag !== undefined ? "ga-tag" : "vcpu"}" is a field of AMD-Vi's guest virtual APIC IRTE; a VT-d posted IRTE's vCPU state is in its posted-interrupt descriptor (posted-descriptor step)`);
     return;
   }
   const dev = m.pci.device(st.device);

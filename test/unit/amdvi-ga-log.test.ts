@@ -126,3 +126,36 @@ describe("AMD-Vi GA log", () => {
     expect(vtd.outcomes[0]!.summary).toMatch(/"running" is a field of AMD-Vi's guest virtual APIC IRTE/);
   });
 });
+
+describe("AMD-Vi GA log: KVM's GALogIntr per kernel", () => {
+  const preemptedToo = (kernel: string, extra = "") =>
+    withKernel(firstSteps(EXAMPLE, 4), kernel).replace("vcpu: 2, running: false }", `vcpu: 2, running: false${extra} }`) + '  - msi: { device: "03:00.0", index: 0 }\n';
+
+  it("before 6.17 every guest-mode IRTE has GALogIntr = 1, a preempted vCPU's too (its MSI is a GA log entry); from 6.17 only a blocked vCPU's (b9e53f9ff4a8, b03500f03ea0)", () => {
+    for (const [kernel, running, blocked, preempted] of [
+      ["6.16", 1, 1, 1],
+      ["6.8", 1, 1, 1],
+      ["6.17", 0, 1, 0],
+      ["6.19", 0, 1, 0],
+    ] as const) {
+      const gaLogIntr = (s: string) => Number(/GALogIntr = (\d)/.exec(s)![1]);
+      const b = runAmd(preemptedToo(kernel));
+      expect([gaLogIntr(b.outcomes[1]!.summary), gaLogIntr(b.outcomes[3]!.summary)]).toEqual([running, blocked]);
+      const p = runAmd(preemptedToo(kernel, ", preempted: true"));
+      expect(gaLogIntr(p.outcomes[3]!.summary)).toBe(preempted);
+      // The IRTE's low qword as the unit reads it: GALogIntr is bit 2.
+      const at = BigInt(/at HPA (0x[0-9a-f]+)/.exec(p.outcomes[3]!.summary)![1]!);
+      expect(Number((p.machine.mem.readU64(Number(at)) >> 2n) & 1n)).toBe(preempted);
+      // The MSI after it: a GA log entry (and KVM's wake-up) only with GALogIntr.
+      expect(host(p).unit.readReg(MMIO_GA_TAIL_OFFSET)).toBe(preempted ? 8n : 0n);
+      expect(p.outcomes[4]!.summary).toContain(preempted ? "GA log interrupt" : "GALogIntr = 0: no notification");
+    }
+    expect(runAmd(preemptedToo("6.17", ", preempted: true")).outcomes[3]!.summary).toContain("vCPU preempted (GuestMode = 1, IsRun = 0, GALogIntr = 0): its interrupts are only posted to the vAPIC backing page, no GA log entry");
+  });
+
+  it("scenario input: preempted needs posted and running: false", () => {
+    const diag = (text: string) => parseScenario(text, "x.passthrough.yaml").diagnostics.filter((d) => d.severity === "error").map((d) => d.message);
+    expect(diag(preemptedToo("6.17").replace("vcpu: 2, running: false }", "vcpu: 2, preempted: true }"))).toEqual(['"preempted" describes a vCPU that is not running']);
+    expect(diag(preemptedToo("6.17").replace("posted: 0x3_0000_0000, vcpu: 2, running: false }", "vcpu: 2, running: false, preempted: true }")).some((m) => m.includes('"preempted" is a field of an AMD-Vi guest virtual APIC IRTE'))).toBe(true);
+  });
+});

@@ -46,6 +46,25 @@ export function gaTagLayout(version: string): GaTagLayout {
   return { vcpuBits: 8, byIndex: false };
 }
 
+/**
+ * GALogIntr of a guest virtual APIC IRTE as KVM has the AMD IOMMU driver write it, by kernel:
+ *   - before 6.17: amd_iommu_activate_guest_mode sets GALogIntr = 1 and amd_iommu_update_ga only
+ *     moves IsRun and Destination, so every interrupt to a vCPU that is not running - blocked in
+ *     HLT or preempted - writes a GA log entry;
+ *   - 6.17 on: b9e53f9ff4a8 "iommu/amd: KVM: SVM: Allow KVM to control need for GA log interrupts"
+ *     (__amd_iommu_update_ga: a vCPU on a pCPU gets IsRun = 1 and GALogIntr = 0, one that is not
+ *     gets IsRun = 0 and the caller's choice) with b03500f03ea0 "KVM: SVM: Generate GA log IRQs
+ *     only if the associated vCPUs is blocking": KVM asks for the GA log interrupt only when the
+ *     vCPU blocks (it must be woken); a preempted vCPU runs again anyway, and its interrupts are
+ *     only posted to its vAPIC backing page. Both in the pull of kvm-x86-irqs-6.17, with the
+ *     GATag's vCPU index above. A text without a version: the current kernel.
+ */
+export function kvmGaLogIntr(version: string, running: boolean, preempted: boolean): boolean {
+  const v = parseKernelVersion(version) ?? { major: 99, minor: 0 };
+  if (!versionAtLeast(v, 6, 17)) return true;
+  return !running && !preempted;
+}
+
 /** The name KVM's notifier gives the vCPU field (its pr_debug: "vm_id=%#x, vcpu_id=%#x", from 6.17 "vcpu_idx=%#x"). */
 export function gaTagVcpuName(l: GaTagLayout): "vcpu_id" | "vcpu_idx" {
   return l.byIndex ? "vcpu_idx" : "vcpu_id";
