@@ -1156,8 +1156,6 @@ function armWalkFunc() {
   (global $armGuardBytes (mut i64) (i64.const 0))
   ;; $armProbe4's choice of TLB loop for the next burst (see ARM_TLB_AHEAD_BELOW).
   (global $armAhead (mut i32) (i32.const 0))
-  ;; $armHitRun4: the oaLo row of the last request it answered ($armProbe4 writes that one's aux byte).
-  (global $armHitOaLo (mut i32) (i32.const 0))
   ;; A burst's fault list (armFaultAt).
   (global $armFaultList (mut i32) (i32.const 0))
   (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
@@ -1339,7 +1337,8 @@ const ARM_PREFETCH_WALK = 16;
 /**
  * $armProbe4 runs the TLB loop with reads ahead ($armBurstTlb4Ahead, groups of PREFETCH_TLB) in a
  * burst after one in which fewer than this many in 4 requests hit the TLB (W2 of the benchmark:
- * 95 % hits, W3: 39 %); otherwise $armBurstTlb4, without the reads and their two live values.
+ * 95 % hits, W3: 39 %); otherwise the hit loop answers every request, its misses through
+ * $armMiss4 (a call per miss, no reads ahead).
  */
 const ARM_TLB_AHEAD_BELOW = 3;
 
@@ -1368,7 +1367,7 @@ const armFaultAt = `(i32.add (global.get $armFaultList)
  * $asid, TTB0 $ttb, start level, output size, AFFD/HA $afOff, input size $inputBits), per request
  * in SmmuV3Unit.translate's order: the TLB (SmmuTlb.lookup: the filled sizes smallest first, the
  * page number's set, the ways in order - a 4-way set in one SIMD compare per row: page number,
- * tag (kind 1, size), ids (VMID, ASID); runs of 4 KiB hits in $armHitRun4), on a miss the walk (StageWalker.walk: the input range check, then the descriptors
+ * tag (kind 1, size), ids (VMID, ASID); 4 KiB hits in $armHitRun4), on a miss the walk (StageWalker.walk: the input range check, then the descriptors
  * by armLevel / armLeaf - unrolled for a walk from level 0, $armWalk otherwise -, unprivileged
  * data access; the table reads of later requests read ahead where most requests walk) and the fill
  * of the leaf (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
@@ -1430,27 +1429,36 @@ function armBurstFunc() {
   };
   /**
    * The TLB probe (ways: 4, folded in; or "any": $armTlbFind, under $useTlb); a hit answers
-   * request $i (br $next), a miss leaves block $miss.
+   * request $i (br $next), a miss leaves block $miss. after4k: the 4 KiB probe missed already
+   * (the hit loop's): the larger filled sizes alone.
    */
-  const probe = (ways, run) =>
+  const probe = (ways, run, after4k = false) =>
     ways === 4
       ? `(block $miss
           (block $found
-            ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell), as SmmuTlb.lookup.
-            (local.set $m (i32.load (global.get $armShifts)))
-            (if (i32.eq (local.get $m) (i32.const ${hex(ARM_PROBE3)}))
+            ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell), as SmmuTlb.lookup${after4k ? ", 4 KiB probed" : ""}.
+            (local.set $m ${after4k ? "(i32.and (i32.load (global.get $armShifts)) (i32.const -2))" : "(i32.load (global.get $armShifts))"})
+            (if (i32.eq (local.get $m) (i32.const ${hex(after4k ? ARM_PROBE3 & ~1 : ARM_PROBE3)}))
               (then
-                ;; 4 KiB pages, 2 MiB and 1 GiB blocks, the sizes of a 4 KiB-granule stage 1: the
-                ;; three sets compared before one branch (the first size that matches answers).
-                ${[12, 21, 30]
+                ;; ${after4k ? "" : "4 KiB pages, "}2 MiB and 1 GiB blocks, the sizes of a 4 KiB-granule stage 1: the
+                ;; ${after4k ? "two" : "three"} sets compared before one branch (the first size that matches answers).
+                ${(after4k ? [21, 30] : [12, 21, 30])
                   .map(
                     (sh) => `(local.set $w${sh} ${armMatch4p(sh)})`,
                   )
-                  .join("\n                ")}
+                  .join("\n                ")}${
+                  after4k
+                    ? `
+                (br_if $miss (i32.eqz (i32.or (local.get $w21) (local.get $w30))))
+                (local.set $shift (select (i32.const 21) (i32.const 30) (local.get $w21)))
+                (local.set $w (select (local.get $w21) (local.get $w30) (local.get $w21)))
+                (local.set $base (select (local.get $b21) (local.get $b30) (local.get $w21)))`
+                    : `
                 (br_if $miss (i32.eqz (i32.or (local.get $w12) (i32.or (local.get $w21) (local.get $w30)))))
                 (local.set $shift (select (i32.const 12) (select (i32.const 21) (i32.const 30) (local.get $w21)) (local.get $w12)))
                 (local.set $w (select (local.get $w12) (select (local.get $w21) (local.get $w30) (local.get $w21)) (local.get $w12)))
-                (local.set $base (select (local.get $b12) (select (local.get $b21) (local.get $b30) (local.get $w21)) (local.get $w12)))
+                (local.set $base (select (local.get $b12) (select (local.get $b21) (local.get $b30) (local.get $w21)) (local.get $w12)))`
+                }
                 (br $found)))
             (loop $size
               (br_if $miss (i32.eqz (local.get $m)))
@@ -1573,19 +1581,28 @@ function armBurstFunc() {
   /** The loops take the request to start at ($i) after the burst's parameters. */
   const LOOP_PARAMS = `${PARAMS} (param $i i32)`;
 
+  /** The burst's parameters $armMiss4 reads from globals (armBurst sets them): name, type. */
+  const MISS_GLOBALS = [["ids", "i32"], ["ttbP", "i64"], ["oBitsP", "i64"], ["afOff", "i32"], ["inBitsP", "i64"], ["reqs", "i32"], ["writes", "i32"], ["results", "i32"], ["info", "i32"], ["aux", "i32"]];
+  const missGlobal = (p) => `$armB_${p}`;
+
   /**
    * The loop of one configuration (tlb: 0 none, 4 a 4-way TLB, "any" $useTlb with $armWays ways;
    * unrolledOnly: the start level is 0), so that V8 keeps a loop's few values in registers (as
-   * VT-d's $burstWalk4 / $burstTlb4 beside $burst): each expanded from the same pieces.
+   * VT-d's $burstWalk4 / $burstTlb4 beside $burst): each expanded from the same pieces. one: not a
+   * loop but request $i alone after the hit loop's 4 KiB probe missed ($armMiss4: a 4-way TLB, a
+   * walk from level 0; the burst's values from the MISS_GLOBALS): returns $i + 1 when it answered
+   * the request, -1 - $i when it hands it back.
    */
-  const loop = (name, tlb, unrolledOnly, ahead = 0, run = 0) => `
-  (func ${name} ${LOOP_PARAMS} (result i32)
+  const loop = (name, tlb, unrolledOnly, ahead = 0, run = 0, one = false) => `
+  (func ${name} ${one ? "(param $i i32)" : LOOP_PARAMS} (result i32)
     (local $iova i64)${run ? " (local $start i32) (local $hitRun i32) (local $toRunAt i32)" : ""} (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
     (local $tlb i32) (local $q i32) (local $oaLo i32) (local $vIds v128)
-    (local $w12 i32) (local $w21 i32) (local $w30 i32) (local $b12 i32) (local $b21 i32) (local $b30 i32)
-    ${ARM_WALK_LOCALS} ${ahead ? PF_LOCALS : ""}
+    (local $w12 i32) (local $w21 i32) (local $w30 i32) (local $b12 i32) (local $b21 i32) (local $b30 i32)${one ? `
+    ${MISS_GLOBALS.map(([p, t]) => `(local $${p} ${t})`).join(" ")}` : ""}
+    ${ARM_WALK_LOCALS} ${ahead ? PF_LOCALS : ""}${one ? `
+    ${MISS_GLOBALS.map(([p]) => `(local.set $${p} (global.get ${missGlobal(p)}))`).join("\n    ")}` : ""}
     ${ARM_WALK_SETUP}
     (local.set $oBits (local.get $oBitsP))
     (local.set $tlb (global.get $armTlb))
@@ -1599,17 +1616,17 @@ function armBurstFunc() {
     ${run ? "(local.set $start (local.get $i))" : ""}
     (block $stop
       ${run ? "(block $toRun" : ""}
-      (loop $next
-        (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+      ${one ? "(block $next" : "(loop $next"}
+        ${one ? "" : "(br_if $stop (i32.ge_u (local.get $i) (local.get $n)))"}
         ${prefetchStep(4, ahead, undefined, ARM_PF_TABLES)}
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
-        ${tlb === 0 ? "" : probe(tlb, run)}
+        ${tlb === 0 ? "" : probe(tlb, run, one)}
         ${run ? "(local.set $hitRun (i32.const 0))" : ""}
         ;; A miss walks: an input at or above the stage's range is F_TRANSLATION at the start level
         ;; (StageWalker.walk's range check: SMMUv3 spec 3.4.1), no descriptor read.
         (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
-          (then ${fault(`(i32.const ${hex(ARM.translation)})`, "(local.get $startLevel)", "(i32.const 0)")}))
+          (then ${fault(`(i32.const ${hex(ARM.translation)})`, one ? "(i32.const 0)" : "(local.get $startLevel)", "(i32.const 0)")}))
         ;; The walk: an unprivileged data access; a fault is the request's result (at the level the
         ;; walk decided it), a hand-back stops the burst. Into $out, $perm, $level, $shift.
         ${walk(unrolledOnly)}
@@ -1620,14 +1637,33 @@ function armBurstFunc() {
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next))${run ? `)
       ;; Request $i starts a run of 4 KiB hits.
-      (local.set $toRunAt (i32.const 1))` : ""})
+      (local.set $toRunAt (i32.const 1))` : ""}${
+        one
+          ? `
+      ;; Answered: the burst's counts, and the hit loop's count of the requests it did not answer itself.
+      (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
+      (i32.store offset=${B.burstFaults} (local.get $blk) (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)))
+      (global.set $armMissed (i32.add (global.get $armMissed) (i32.const 1)))
+      (return (local.get $i))`
+          : ""
+      })${
+    one
+      ? `
+    ;; Handed back: nothing of request $i was counted, cached or written.
+    (i32.sub (i32.const -1) (local.get $i)))`
+      : `
     ${ahead ? "(global.set $sink (local.get $sink))" : ""}
     ;; The burst's counts (armBurst zeroes them; a burst may run the loops several times).
     (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
     (i32.store offset=${B.burstFaults} (local.get $blk) (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)))
-    ${run ? "(select (i32.sub (i32.const -1) (local.get $i)) (local.get $i) (local.get $toRunAt))" : "(local.get $i)"})`;
+    ${run ? "(select (i32.sub (i32.const -1) (local.get $i)) (local.get $i) (local.get $toRunAt))" : "(local.get $i)"})`
+    }`;
 
   return `${armTlbFuncs()}
+
+  ;; The burst's values $armMiss4 reads (armBurst sets them), and the requests it answered (the hit loop's count of them).
+  ${MISS_GLOBALS.map(([p, t]) => `(global ${missGlobal(p)} (mut ${t}) (${t}.const 0))`).join("\n  ")}
+  (global $armMissed (mut i32) (i32.const 0))
 
   ;; The burst through the loop of its configuration; the event queue's range set for its walks.
   ;; $faultList: the burst's fault list (armFaultAt).
@@ -1644,6 +1680,7 @@ function armBurstFunc() {
     (i32.store offset=${B.burstFaults} (global.get $blk) (i32.const 0))
     (global.set $armGuardOff (i64.sub (i64.trunc_f64_u (local.get $evq)) (global.get $poolHpa)))
     (global.set $armGuardBytes (i64.extend_i32_u (local.get $evqBytes)))
+    ${MISS_GLOBALS.map(([p]) => `(global.set ${missGlobal(p)} (local.get $${p}))`).join("\n    ")}
     (local.set $r
       (if (result i32) (i32.eqz (local.get $startLevel))
         (then
@@ -1657,70 +1694,26 @@ function armBurstFunc() {
     (global.set $armGuardBytes (i64.const 0))
     (local.get $r))
 ${loop("$armBurstWalk", 0, true, ARM_PREFETCH_WALK)}
-${loop("$armBurstTlb4", 4, true, 0, 1)}
 ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
+${loop("$armMiss4", 4, true, 0, 0, true)}
 
-  ;; A 4-way TLB and a walk from level 0: runs of 4 KiB hits in $armHitRun4, the rest in a TLB
-  ;; loop until its next run of 4 KiB hits (the loops are separate functions: V8 spills every
-  ;; value live across a call). Which TLB loop is the burst's is chosen by the TLB hits of the
-  ;; burst before (see ARM_TLB_AHEAD_BELOW): one that mostly hits (W2) runs $armBurstTlb4, which
-  ;; goes back to the hit loop at the first 4 KiB hit; one that misses often (W3) runs
-  ;; $armBurstTlb4Ahead, which reads later walks ahead and goes back at the fourth 4 KiB hit in a
-  ;; row (a switch per hit would cost it two calls every few requests). Returns as the TLB loop:
-  ;; the first request not answered.
+  ;; A 4-way TLB and a walk from level 0. A burst that mostly hits the TLB (W2) runs in
+  ;; $armHitRun4 alone: it answers 4 KiB hits itself and each other request through $armMiss4.
+  ;; One that misses often (W3: see ARM_TLB_AHEAD_BELOW; which it is, the TLB hits of the burst
+  ;; before say) alternates runs of 4 KiB hits in $armHitRun4 with $armBurstTlb4Ahead, which reads
+  ;; later walks ahead and goes back at the fourth 4 KiB hit in a row (a switch per hit would cost
+  ;; it two calls every few requests). Returns as the TLB loop: the first request not answered.
   (func $armProbe4 ${PARAMS} (result i32)
-    (local $i i32) (local $j i32) (local $r i32) (local $ahead i32) (local $f i32) (local $vIds v128) (local $p i32) (local $e i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $ahead i32) (local $vIds v128)
     (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $ahead (global.get $armAhead))
     (block $done
       (loop $next
-        (local.set $f (i32.load offset=${B.burstFaults} (global.get $blk)))
-        (local.set $j (call $armHitRun4 (local.get $vIds) (local.get $reqs) (local.get $writes)
-          (local.get $i) (local.get $n) (local.get $results)))
-        ;; The aux byte of the run's last request alone (takeBurstResult reads the burst's last
-        ;; request's; the hit loop stores none): its permission, and the hit bit when it faulted.
-        (if (i32.gt_u (local.get $j) (local.get $i))
-          (then
-            (i32.store8 (i32.add (local.get $aux) (i32.sub (local.get $j) (i32.const 1)))
-              (i32.or (i32.and (global.get $armHitOaLo) (i32.const ${AT.oaPermMask}))
-                (select (i32.const ${hex(AT.auxHit)}) (i32.const 0)
-                  (i32.eq (i32.load offset=4 (i32.add (local.get $results) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3))))
-                    (i32.const ${LAYOUT.faultHi})))))))
-        ;; Every request the hit loop answered hit a stage-1 4 KiB page: the trace's level 1
-        ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit;
-        ;; its faults (the fault list's new entries) the level alone, as the TLB loop's. Eight
-        ;; bytes a store, then the rest a byte at a time (V8 compiles memory.fill to a call into C,
-        ;; which cost more than a run of about 20 requests needs).
-        (local.set $p (i32.add (local.get $info) (local.get $i)))
-        (local.set $e (i32.add (local.get $info) (local.get $j)))
-        (block $filled8
-          (loop $fill8
-            (br_if $filled8 (i32.gt_u (i32.add (local.get $p) (i32.const 8)) (local.get $e)))
-            (i64.store (local.get $p) (i64.mul (i64.extend_i32_u ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")})
-              (i64.const 0x0101010101010101)))
-            (local.set $p (i32.add (local.get $p) (i32.const 8)))
-            (br $fill8)))
-        (block $filled
-          (loop $fill
-            (br_if $filled (i32.ge_u (local.get $p) (local.get $e)))
-            (i32.store8 (local.get $p) ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")})
-            (local.set $p (i32.add (local.get $p) (i32.const 1)))
-            (br $fill)))
-        (i32.store offset=${B.hits} (global.get $blk)
-          (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
-        (block $faultsDone
-          (loop $fault
-            (br_if $faultsDone (i32.ge_u (local.get $f) (i32.load offset=${B.burstFaults} (global.get $blk))))
-            (i32.store8 (i32.add (local.get $info) (i32.load (i32.add (global.get $armFaultList) (i32.shl (local.get $f) (i32.const ${Math.log2(AT.faultBytes)})))))
-              (i32.const ${AT.traceLevelOf - 3}))
-            (local.set $f (i32.add (local.get $f) (i32.const 1)))
-            (br $fault)))
-        (local.set $r (local.get $j))
-        (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
-        (local.set $r
-          (if (result i32) (local.get $ahead)
-            (then (call $armBurstTlb4Ahead ${ARGS} (local.get $j)))
-            (else (call $armBurstTlb4 ${ARGS} (local.get $j)))))
+        (local.set $r (call $armHitRun4 (local.get $vIds) (local.get $reqs) (local.get $writes)
+          (local.get $i) (local.get $n) (local.get $results) (local.get $info) (local.get $aux)))
+        ;; (Without $ahead the hit loop stops only at $n or at a request handed back.)
+        (br_if $done (i32.or (i32.eqz (local.get $ahead)) (i32.ge_u (local.get $r) (local.get $n))))
+        (local.set $r (call $armBurstTlb4Ahead ${ARGS} (local.get $r)))
         (br_if $done (i32.ge_s (local.get $r) (i32.const 0)))
         (local.set $i (i32.sub (i32.const -1) (local.get $r)))
         (br $next)))
@@ -1729,15 +1722,20 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
       (i32.mul (local.get $r) (i32.const ${ARM_TLB_AHEAD_BELOW}))))
     (local.get $r))
 
-  ;; Answers requests $i, $i + 1, ... while the TLB answers them with a stage-1 4 KiB page
-  ;; (SmmuTlb.lookup's first probe, the smallest size: a hit there is its answer); returns the
-  ;; index of the first it does not ($n when all). A hit lacking the permission is its fault
-  ;; (F_PERMISSION, in the fault list); any other request is left to the TLB loops. (Every
-  ;; request it answered is a TLB hit: $armProbe4 counts them and writes the aux byte of the last,
-  ;; from $armHitOaLo: none per request, as only a burst's last request's is read.)
+  ;; Answers requests $i, $i + 1, ... up to $n: a request the TLB answers with a stage-1 4 KiB page
+  ;; (SmmuTlb.lookup's first probe, the smallest size: a hit there is its answer) itself - its
+  ;; result, info byte (the trace's level 1: a stage-1 entry of 2^12 bytes is a level-3 page of
+  ;; the 4 KiB granule; the hit bit) and aux byte; a hit lacking the permission its F_PERMISSION,
+  ;; into the fault list and the block's count -, any other through $armMiss4 (the larger sizes,
+  ;; the walk, the fill), or, with $armAhead, by returning its index for the TLB loop. Returns the
+  ;; first request it did not answer: $n, a request $armMiss4 handed back, or (with $armAhead) a
+  ;; miss. Adds the 4 KiB hits to the block's count: the requests answered less $armMiss4's.
   (func $armHitRun4 (param $vIds v128) (param $reqs i32) (param $writes i32)
-    (param $i i32) (param $n i32) (param $results i32) (result i32)
+    (param $i i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
     (local $iova i64) (local $base i32) (local $w i32) (local $q i32) (local $perm i32) (local $oaLo i32) (local $k i32)
+    (local $start i32) (local $missed i32)
+    (local.set $start (local.get $i))
+    (local.set $missed (global.get $armMissed))
     (block $exit
       (loop $next
         (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
@@ -1746,8 +1744,16 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
         ;; fewer values live V8 reloads fewer from the stack per hit.
         (local.set $base ${armSet4("(i64.shr_u (local.get $iova) (i64.const 12))", "(global.get $armTlb)", "(global.get $armSetMask)")})
         (local.set $w ${armMatch4("$base", "(i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12)))", armTag(`(i32.const ${AT.kindS1})`, "(i32.const 12)", "(i64.shr_u (local.get $iova) (i64.const 12))"))})
-        (br_if $exit (i32.eqz (local.get $w)))
-        (br_if $exit ${armUntaggable})
+        (block $hit
+          (block $miss
+            (br_if $miss (i32.eqz (local.get $w)))
+            (br_if $hit (i32.eqz ${armUntaggable})))
+          ;; Not a 4 KiB hit: the TLB loop's (with $armAhead), or $armMiss4's.
+          (br_if $exit (global.get $armAhead))
+          (local.set $i (call $armMiss4 (local.get $i)))
+          (br_if $next (i32.ge_s (local.get $i) (i32.const 0)))
+          (local.set $i (i32.sub (i32.const -1) (local.get $i)))
+          (br $exit))
         (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $w)) (i32.const 2))))
         (local.set $oaLo (i32.load offset=${16 * AT.rowOaLo} (local.get $q)))
         (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
@@ -1755,22 +1761,26 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
               (i32.add (i32.load8_u (i32.add (local.get $writes) (local.get $i))) (i32.const 1))))
           (then
             ;; A hit lacking the access's permission: F_PERMISSION at the page's level (3), as the
-            ;; TLB loop answers it, into the fault list and the block's count (its info byte is
-            ;; set by $armProbe4 after its fill of the run's).
+            ;; TLB loop answers it (the info byte's level alone; the aux byte's hit bit).
             (local.set $k (i32.load offset=${B.burstFaults} (global.get $blk)))
             (i32.store (i32.add (global.get $armFaultList) (i32.shl (local.get $k) (i32.const ${Math.log2(AT.faultBytes)}))) (local.get $i))
             (i32.store offset=${B.burstFaults} (global.get $blk) (i32.add (local.get $k) (i32.const 1)))
             (i32.store ${result} (i32.const ${hex(ARM.permission)}))
             (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
+            (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.const ${AT.traceLevelOf - 3}))
+            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)})))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)))
         ;; The output page and the input's offset in it, a dword at a time.
         (i32.store ${result} (i32.or (i32.and (local.get $oaLo) (i32.const -4096)) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
         (i32.store offset=4 ${result} (i32.load offset=${16 * AT.rowOaHi} (local.get $q)))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")})
+        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
-    ;; (At every exit $oaLo is the last answered request's: each exit comes before it is set.)
-    (global.set $armHitOaLo (local.get $oaLo))
+    (i32.store offset=${B.hits} (global.get $blk)
+      (i32.add (i32.load offset=${B.hits} (global.get $blk))
+        (i32.sub (i32.sub (local.get $i) (local.get $start)) (i32.sub (global.get $armMissed) (local.get $missed)))))
     (local.get $i))
 ${loop("$armBurstAny", "any", false)}`;
 }
