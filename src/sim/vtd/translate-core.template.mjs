@@ -154,7 +154,10 @@ export const LAYOUT = {
    * 4-way set is 128 bytes). Inputs reach 2^iaBits (52: Arm's largest input size); a probe of an
    * input beyond misses. Besides: a victim byte per set (round robin) and an i32 cell, the mask
    * of filled sizes (bit shift - 12). kindS1: the kind of a stage-1 entry. A burst's info byte
-   * holds the trace's level, traceLevelOf - the Arm level (SmmuV3Unit.leafLevel).
+   * holds the trace's level (LAYOUT.info.levelMask), traceLevelOf - the Arm level
+   * (SmmuV3Unit.leafLevel), the TLB hit bit (LAYOUT.info.iotlbHit) of a translated TLB hit, and
+   * at infoPermAt the permission (R 1, W 2, X 4): a fault's the TLB entry's with infoHitFault
+   * when the TLB answered, 0 when a walk did.
    */
   armTlb: {
     rows: 8,
@@ -179,7 +182,8 @@ export const LAYOUT = {
     faultFetch: 8,
     kindS1: 1,
     traceLevelOf: 4,
-    auxHit: 0x80,
+    infoPermAt: 4,
+    infoHitFault: 0x80,
   },
   /** The unrolled walks: 2 (30-bit AGAW) to 5 levels (57-bit); other level counts go to TypeScript. */
   minLevels: 2,
@@ -1372,9 +1376,9 @@ const armFaultAt = `(i32.add (global.get $armFaultList)
  * data access; the table reads of later requests read ahead where most requests walk) and the fill
  * of the leaf (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
  * level the trace's (SmmuV3Unit.leafLevel), ${AT.traceLevelOf} - the Arm level (1 a 4 KiB page, as
- * VT-d's and AMD-Vi's; a fault's: 0 at Arm level 0, its hit bit clear) -; aux byte i the permission (R 1,
- * W 2, X 4; a fault's: the TLB entry's permission | ${hex(AT.auxHit)} when the TLB answered, 0
- * when a walk did). A fault - F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION, from the TLB or
+ * VT-d's and AMD-Vi's; a fault's: 0 at Arm level 0, its hit bit clear) -, and its permission (R 1,
+ * W 2, X 4; a fault's: the TLB entry's permission | ${hex(AT.infoHitFault)} when the TLB answered, 0
+ * when a walk did) at bit ${AT.infoPermAt}. A fault - F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION, from the TLB or
  * the walk, and from the unrolled walk F_WALK_EABT (a descriptor where no memory is) - is a result
  * (event id, ${LAYOUT.faultHi}) like $burst's; its event is not written here (block.burstFaults
  * counts them, the fault list holds them: the unit writes their events, in order, as it takes the
@@ -1384,16 +1388,27 @@ const armFaultAt = `(i32.add (global.get $armFaultList)
  * counted, cached or written, so the unit translates it alone. The burst's TLB hits are left in
  * block.hits.
  */
+/**
+ * i32: a burst's info byte `low` (i32 expr: the level, the hit bit) with the permission `perm`
+ * (i32 expr; null: none, a walk's fault) at infoPermAt and, for a TLB hit's fault (`hitFault`), infoHitFault.
+ */
+const armInfoHi = (low, perm, hitFault = false) =>
+  perm === null
+    ? low
+    : `(i32.or ${low} ${hitFault ? `(i32.or (i32.shl ${perm} (i32.const ${AT.infoPermAt})) (i32.const ${hex(AT.infoHitFault)}))` : `(i32.shl ${perm} (i32.const ${AT.infoPermAt}))`})`;
+
 function armBurstFunc() {
   const result = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
-  /** Request $i faults with event id `id` (i32 expr) found at Arm level `level` (i32 expr), aux byte `aux`. */
-  const fault = (id, level, aux) => `(i32.store ${result} ${id})
+  /**
+   * Request $i faults with event id `id` (i32 expr) found at Arm level `level` (i32 expr); `hitPerm`
+   * (i32 expr, or null for a walk's fault) the TLB entry's permission.
+   */
+  const fault = (id, level, hitPerm) => `(i32.store ${result} ${id})
           (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
           (local.set $level ${level})
           ;; (SmmuV3Unit.leafLevel: a fault at Arm level 0 is the trace's level 0.)
           (i32.store8 (i32.add (local.get $info) (local.get $i))
-            (select (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)) (i32.const 0) (local.get $level)))
-          (i32.store8 (i32.add (local.get $aux) (local.get $i)) ${aux})
+            ${armInfoHi(`(select (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)) (i32.const 0) (local.get $level))`, hitPerm, true)})
           (i32.store ${armFaultAt} (local.get $i))
           (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
@@ -1409,13 +1424,12 @@ function armBurstFunc() {
             (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
             (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
             (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
-              (then ${fault(`(i32.const ${hex(ARM.permission)})`, armEntryLevel("(local.get $oaLo)"), `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
+              (then ${fault(`(i32.const ${hex(ARM.permission)})`, armEntryLevel("(local.get $oaLo)"), "(local.get $perm)")}))
             (i64.store ${result}
               (i64.or ${armOa(`(i32.load ${rowAt(AT.rowOaHi)})`, "(local.get $oaLo)")}
                 (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
             (i32.store8 (i32.add (local.get $info) (local.get $i))
-              ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) ${armEntryLevel("(local.get $oaLo)")})`, "(i32.const 1)")})
-            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+              ${armInfoHi(infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) ${armEntryLevel("(local.get $oaLo)")})`, "(i32.const 1)"), "(local.get $perm)")})
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)`;
 
@@ -1533,7 +1547,7 @@ function armBurstFunc() {
                   (local.set $out (i64.or (local.get $addr) (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (local.get $pshift)) (i64.const 1)))))
                   (local.set $shift (i32.wrap_i64 (local.get $pshift)))
                   (br $walked)))
-              ${fault("(local.get $r)", "(local.get $level)", "(i32.const 0)")}`;
+              ${fault("(local.get $r)", "(local.get $level)", null)}`;
 
   /** The walk (unrolledOnly: the start level is 0): into $out, $perm, $level, $shift, or a fault, or a hand-back (br $stop). */
   const walk = (unrolledOnly) => `(block $walked
@@ -1548,7 +1562,7 @@ function armBurstFunc() {
             (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
           (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
           (if (local.get $r)
-            (then ${fault("(local.get $r)", `(i32.load offset=${B.faultLevel} (local.get $blk))`, "(i32.const 0)")}))
+            (then ${fault("(local.get $r)", `(i32.load offset=${B.faultLevel} (local.get $blk))`, null)}))
           (local.set $out (i64.load offset=${B.hpa} (local.get $blk)))
           (local.set $perm (i32.load offset=${B.perm} (local.get $blk)))
           (local.set $level (i32.load offset=${B.level} (local.get $blk)))
@@ -1576,13 +1590,13 @@ function armBurstFunc() {
    */
   const PARAMS = `(param $ids i32) (param $ttbP i64) (param $startLevel i32) (param $oBitsP i64)
     (param $afOff i32) (param $inBitsP i64) (param $useTlb i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32)`;
-  const ARGS = ["ids", "ttbP", "startLevel", "oBitsP", "afOff", "inBitsP", "useTlb", "reqs", "writes", "n", "results", "info", "aux"].map((p) => `(local.get $${p})`).join(" ");
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32)`;
+  const ARGS = ["ids", "ttbP", "startLevel", "oBitsP", "afOff", "inBitsP", "useTlb", "reqs", "writes", "n", "results", "info"].map((p) => `(local.get $${p})`).join(" ");
   /** The loops take the request to start at ($i) after the burst's parameters. */
   const LOOP_PARAMS = `${PARAMS} (param $i i32)`;
 
   /** The burst's parameters $armMiss4 reads from globals (armBurst sets them): name, type. */
-  const MISS_GLOBALS = [["ids", "i32"], ["ttbP", "i64"], ["oBitsP", "i64"], ["afOff", "i32"], ["inBitsP", "i64"], ["reqs", "i32"], ["writes", "i32"], ["results", "i32"], ["info", "i32"], ["aux", "i32"]];
+  const MISS_GLOBALS = [["ids", "i32"], ["ttbP", "i64"], ["oBitsP", "i64"], ["afOff", "i32"], ["inBitsP", "i64"], ["reqs", "i32"], ["writes", "i32"], ["results", "i32"], ["info", "i32"]];
   const missGlobal = (p) => `$armB_${p}`;
 
   /**
@@ -1626,13 +1640,12 @@ function armBurstFunc() {
         ;; A miss walks: an input at or above the stage's range is F_TRANSLATION at the start level
         ;; (StageWalker.walk's range check: SMMUv3 spec 3.4.1), no descriptor read.
         (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
-          (then ${fault(`(i32.const ${hex(ARM.translation)})`, one ? "(i32.const 0)" : "(local.get $startLevel)", "(i32.const 0)")}))
+          (then ${fault(`(i32.const ${hex(ARM.translation)})`, one ? "(i32.const 0)" : "(local.get $startLevel)", null)}))
         ;; The walk: an unprivileged data access; a fault is the request's result (at the level the
         ;; walk decided it), a hand-back stops the burst. Into $out, $perm, $level, $shift.
         ${walk(unrolledOnly)}
         (i64.store ${result} (local.get $out))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)))
-        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${armInfoHi(`(i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level))`, "(local.get $perm)")})
         ${tlb === 0 ? "" : tlb === 4 ? fillArm(4) : `(if (local.get $useTlb) (then ${fillArm("any")}))`}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next))${run ? `)
@@ -1669,7 +1682,7 @@ function armBurstFunc() {
   ;; $faultList: the burst's fault list (armFaultAt).
   (func (export "armBurst") (param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
     (param $afOff i32) (param $inputBits i32) (param $useTlb i32) (param $evq f64) (param $evqBytes i32) (param $faultList i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     (local $r i32) (local $ids i32) (local $ttbP i64) (local $oBitsP i64) (local $inBitsP i64)
     (local.set $ids ${armIds("(local.get $vmid)", "(local.get $asid)")})
     (local.set $ttbP (i64.trunc_f64_u (local.get $ttb)))
@@ -1710,7 +1723,7 @@ ${loop("$armMiss4", 4, true, 0, 0, true)}
     (block $done
       (loop $next
         (local.set $r (call $armHitRun4 (local.get $vIds) (local.get $reqs) (local.get $writes)
-          (local.get $i) (local.get $n) (local.get $results) (local.get $info) (local.get $aux)))
+          (local.get $i) (local.get $n) (local.get $results) (local.get $info)))
         ;; (Without $ahead the hit loop stops only at $n or at a request handed back.)
         (br_if $done (i32.or (i32.eqz (local.get $ahead)) (i32.ge_u (local.get $r) (local.get $n))))
         (local.set $r (call $armBurstTlb4Ahead ${ARGS} (local.get $r)))
@@ -1725,13 +1738,13 @@ ${loop("$armMiss4", 4, true, 0, 0, true)}
   ;; Answers requests $i, $i + 1, ... up to $n: a request the TLB answers with a stage-1 4 KiB page
   ;; (SmmuTlb.lookup's first probe, the smallest size: a hit there is its answer) itself - its
   ;; result, info byte (the trace's level 1: a stage-1 entry of 2^12 bytes is a level-3 page of
-  ;; the 4 KiB granule; the hit bit) and aux byte; a hit lacking the permission its F_PERMISSION,
+  ;; the 4 KiB granule; the hit bit; the permission); a hit lacking the permission its F_PERMISSION,
   ;; into the fault list and the block's count -, any other through $armMiss4 (the larger sizes,
   ;; the walk, the fill), or, with $armAhead, by returning its index for the TLB loop. Returns the
   ;; first request it did not answer: $n, a request $armMiss4 handed back, or (with $armAhead) a
   ;; miss. Adds the 4 KiB hits to the block's count: the requests answered less $armMiss4's.
   (func $armHitRun4 (param $vIds v128) (param $reqs i32) (param $writes i32)
-    (param $i i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
+    (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     (local $iova i64) (local $base i32) (local $w i32) (local $q i32) (local $perm i32) (local $oaLo i32) (local $k i32)
     (local $start i32) (local $missed i32)
     (local.set $start (local.get $i))
@@ -1761,21 +1774,19 @@ ${loop("$armMiss4", 4, true, 0, 0, true)}
               (i32.add (i32.load8_u (i32.add (local.get $writes) (local.get $i))) (i32.const 1))))
           (then
             ;; A hit lacking the access's permission: F_PERMISSION at the page's level (3), as the
-            ;; TLB loop answers it (the info byte's level alone; the aux byte's hit bit).
+            ;; TLB loop answers it (the info byte's level, the permission and infoHitFault).
             (local.set $k (i32.load offset=${B.burstFaults} (global.get $blk)))
             (i32.store (i32.add (global.get $armFaultList) (i32.shl (local.get $k) (i32.const ${Math.log2(AT.faultBytes)}))) (local.get $i))
             (i32.store offset=${B.burstFaults} (global.get $blk) (i32.add (local.get $k) (i32.const 1)))
             (i32.store ${result} (i32.const ${hex(ARM.permission)}))
             (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
-            (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.const ${AT.traceLevelOf - 3}))
-            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)})))
+            (i32.store8 (i32.add (local.get $info) (local.get $i)) ${armInfoHi(`(i32.const ${AT.traceLevelOf - 3})`, "(local.get $perm)", true)})
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)))
         ;; The output page and the input's offset in it, a dword at a time.
         (i32.store ${result} (i32.or (i32.and (local.get $oaLo) (i32.const -4096)) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
         (i32.store offset=4 ${result} (i32.load offset=${16 * AT.rowOaHi} (local.get $q)))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")})
-        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${armInfoHi(infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)"), "(local.get $perm)")})
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (i32.store offset=${B.hits} (global.get $blk)
