@@ -1058,13 +1058,15 @@ function armLeaf(o, h) {
   // AP[1] (bit 6) unprivileged access unless APTable[0] (hier bit 2); AP[2] (bit 7) read-only;
   // APTable[1] (hier bit 3) no write; UXN (54) / UXNTable (hier bit 1) for the unprivileged,
   // PXN (53) / PXNTable (hier bit 0) for the privileged.
-  const unpriv = `(i32.and (local.get $rd) (i32.eqz (i32.and (local.get $hier) (i32.const 4))))`;
+  // (Flags are 0 or 1, $hier bits 3:0: bit operations, not i32.eqz, which V8 compiles to a
+  // test, a setcc and a zero extension.)
+  const unpriv = `(i32.and (local.get $rd) (i32.xor (i32.shr_u (local.get $hier) (i32.const 2)) (i32.const -1)))`;
   const pxn = `(i32.or ${bit(53)} (i32.and (local.get $hier) (i32.const 1)))`;
   const uxn = `(i32.or ${bit(54)} (i32.and (i32.shr_u (local.get $hier) (i32.const 1)) (i32.const 1)))`;
   const s1 = `(local.set $rd ${typeof o.priv === "number" ? (o.priv ? "(i32.const 1)" : unpriv) : `(select (i32.const 1) ${unpriv} ${o.priv})`})
         (local.set $wr (i32.and (local.get $rd)
-          (i32.and (i32.eqz (local.get $wr)) (i32.eqz (i32.and (local.get $hier) (i32.const 8))))))
-        (local.set $xn (i32.or ${typeof o.priv === "number" ? (o.priv ? pxn : uxn) : `(select ${pxn} ${uxn} ${o.priv})`} (i32.eqz (local.get $rd))))`;
+          (i32.xor (i32.or (local.get $wr) (i32.shr_u (local.get $hier) (i32.const 3))) (i32.const -1))))
+        (local.set $xn (i32.or ${typeof o.priv === "number" ? (o.priv ? pxn : uxn) : `(select ${pxn} ${uxn} ${o.priv})`} (i32.xor (local.get $rd) (i32.const 1))))`;
   // S2AP[0] read, S2AP[1] write, XN[1:0] (bits 54:53) 0b00 executable.
   const s2 = `(local.set $xn (i32.ne (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 3)) (i32.const 0)))`;
   const need = typeof o.write === "number" ? `(i32.const ${o.write ? 2 : 1})` : `(select (i32.const 2) (i32.const 1) ${o.write})`;
@@ -1076,7 +1078,7 @@ function armLeaf(o, h) {
       (local.set $wr ${bit(7)})
       ${typeof o.s2 === "number" ? (o.s2 ? s2 : s1) : `(if ${o.s2} (then ${s2}) (else ${s1}))`}
       ;; R = 1, W = 2, X = 4 (sim/iommu.ts PERM_*).
-      (local.set $perm (i32.or (local.get $rd) (i32.or (i32.shl (local.get $wr) (i32.const 1)) (i32.shl (i32.eqz (local.get $xn)) (i32.const 2)))))
+      (local.set $perm (i32.or (local.get $rd) (i32.or (i32.shl (local.get $wr) (i32.const 1)) (i32.shl (i32.xor (local.get $xn) (i32.const 1)) (i32.const 2)))))
       ${h.perm}
       (if (i32.eqz (i32.and (local.get $perm) ${need})) (then ${h.fault(ARM.permission)}))
       ${armIf(o.exec, `(if (i32.eqz (i32.and (local.get $perm) (i32.const 4))) (then ${h.fault(ARM.permission)}))`)}`;
