@@ -1009,7 +1009,7 @@ function amdProbeFunc(L) {
 
 // ---- SMMUv3: the VMSAv8-64 descriptor rules, once, for the loop ($armWalk) and the unrolled walk of $armBurst
 // Locals the rules use: $e (the descriptor), $off $poolHpa $poolBytes $poolOff (readEntry), $addr
-// (i64: the descriptor's address field, then the leaf's output page), $oBits (i64: the output
+// (i64: the descriptor's address field, then the leaf's output page), $oMask (i64: the bits at and above the output
 // size), $hier (i32: APTable[1:0] UXNTable PXNTable accumulated, bits 3:0), $pshift (i64: the
 // leaf's page shift), $rd $wr $xn $perm (i32). A level or a flag given as a number is folded in.
 
@@ -1021,7 +1021,7 @@ const armIf = (flag, then, otherwise = "") =>
  * One level of a VMSAv8-64 4 KiB-granule walk (Arm ARM D8.3.1; StageWalker.walk's order): the
  * descriptor at `at` (i64 expr) read into $e, its address field into $addr; invalid (bit 0 clear)
  * is F_TRANSLATION; below level 3 bit 1 makes a table descriptor - its address at or above
- * 2^$oBits F_ADDR_SIZE, at stage 1 (`s2` 0) APTable / UXNTable / PXNTable (bits 62:59) ANDed into
+ * 2^(output size) ($oMask) F_ADDR_SIZE, at stage 1 (`s2` 0) APTable / UXNTable / PXNTable (bits 62:59) ANDed into
  * $hier - then `h.next`; otherwise a page (level 3, bits 1:0 = 0b11) or a block (levels 1-2,
  * 0b01) - a level-3 descriptor with bit 1 clear or a block at level 0 is F_TRANSLATION - then
  * `h.leaf` (the leaf's rules: armLeaf). L: the Arm level (a number, or an i32 expr); h.pool(cond):
@@ -1031,7 +1031,7 @@ const armIf = (flag, then, otherwise = "") =>
 function armLevel(L, at, s2, h) {
   const num = typeof L === "number";
   const bit1 = "(i64.ne (i64.and (local.get $e) (i64.const 2)) (i64.const 0))";
-  const table = `(if (i64.ne (i64.shr_u (local.get $addr) (local.get $oBits)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
+  const table = `(if (i64.ne (i64.and (local.get $addr) (local.get $oMask)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
       ${armIf(typeof s2 === "number" ? 1 - s2 : `(i32.eqz ${s2})`, `(local.set $hier (i32.or (local.get $hier) (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 59))) (i32.const 15))))`)}
       ${h.next}`;
   // A reserved level-3 type, or a block at level 0.
@@ -1046,7 +1046,7 @@ function armLevel(L, at, s2, h) {
 
 /**
  * The leaf descriptor $e (Arm ARM D8.3-D8.4; StageWalker.walk), its address field in $addr and its
- * page shift in $pshift: the output page ($addr) at or above 2^$oBits is F_ADDR_SIZE; then
+ * page shift in $pshift: the output page ($addr) at or above 2^(output size) ($oMask) is F_ADDR_SIZE; then
  * `h.found`; AF (bit 10) clear without `afOff` F_ACCESS; the permission $perm (R 1, W 2, X 4) from
  * AP[2:1] (bits 7:6) and UXN/PXN (54/53) with $hier's APTable/XNTable at stage 1 (`priv` selecting
  * the privileged view), S2AP (7:6) and XN (54:53) at stage 2; then `h.perm`; a missing R (read),
@@ -1071,7 +1071,7 @@ function armLeaf(o, h) {
   const s2 = `(local.set $xn (i32.ne (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 3)) (i32.const 0)))`;
   const need = typeof o.write === "number" ? `(i32.const ${o.write ? 2 : 1})` : `(select (i32.const 2) (i32.const 1) ${o.write})`;
   return `(local.set $addr (i64.and (local.get $addr) (i64.shl (i64.const -1) (local.get $pshift))))
-      (if (i64.ne (i64.shr_u (local.get $addr) (local.get $oBits)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
+      (if (i64.ne (i64.and (local.get $addr) (local.get $oMask)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
       ${h.found}
       ${armIf(typeof o.afOff === "number" ? 1 - o.afOff : `(i32.eqz ${o.afOff})`, `(if (i64.eqz (i64.and (local.get $e) (i64.const 0x400))) (then ${h.fault(ARM.access)}))`)}
       (local.set $rd ${bit(6)})
@@ -1086,7 +1086,7 @@ function armLeaf(o, h) {
 
 /** Locals of armLevel / armLeaf, and the pool's from the globals (FORMAT_SETUP less $blk). */
 const ARM_WALK_LOCALS = `(local $e i64) (local $off i64) (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32)
-    (local $addr i64) (local $oBits i64) (local $hier i32) (local $pshift i64) (local $rd i32) (local $wr i32) (local $xn i32)`;
+    (local $addr i64) (local $oBits i64) (local $oMask i64) (local $hier i32) (local $pshift i64) (local $rd i32) (local $wr i32) (local $xn i32)`;
 const ARM_WALK_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
     (local.set $poolHpa (global.get $poolHpa))
     (local.set $poolOff (global.get $poolOff))`;
@@ -1175,6 +1175,7 @@ function armWalkFunc() {
     ${ARM_WALK_SETUP}
     (local.set $blk (global.get $blk))
     (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
+    (local.set $oMask (i64.shl (i64.const -1) (local.get $oBits)))
     (local.set $table (local.get $ttb))
     (local.set $level (local.get $startLevel))
     (loop $down
@@ -1572,7 +1573,7 @@ function armBurstFunc() {
             (then
               ${unrolled}))
           ;; Other start levels: $armWalk.
-          (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (i32.wrap_i64 (local.get $oBits)) (i32.const 0)
+          (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (i32.wrap_i64 (i64.ctz (local.get $oMask))) (i32.const 0)
             (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
           (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
           (if (local.get $r)
@@ -1602,15 +1603,15 @@ function armBurstFunc() {
    * output and input sizes as i64): a value a loop uses is a parameter as it is, not computed
    * from one before the loop, where V8's scheduler would sink the computation into the loop.
    */
-  const PARAMS = `(param $ids i32) (param $ttbP i64) (param $startLevel i32) (param $oBitsP i64)
+  const PARAMS = `(param $ids i32) (param $ttbP i64) (param $startLevel i32) (param $oMaskP i64)
     (param $afOff i32) (param $inBitsP i64) (param $useTlb i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32)`;
-  const ARGS = ["ids", "ttbP", "startLevel", "oBitsP", "afOff", "inBitsP", "useTlb", "reqs", "writes", "n", "results", "info"].map((p) => `(local.get $${p})`).join(" ");
+  const ARGS = ["ids", "ttbP", "startLevel", "oMaskP", "afOff", "inBitsP", "useTlb", "reqs", "writes", "n", "results", "info"].map((p) => `(local.get $${p})`).join(" ");
   /** The loops take the request to start at ($i) after the burst's parameters. */
   const LOOP_PARAMS = `${PARAMS} (param $i i32)`;
 
   /** The burst's parameters $armMiss4 reads from globals (armBurst sets them): name, type. */
-  const MISS_GLOBALS = [["ids", "i32"], ["ttbP", "i64"], ["oBitsP", "i64"], ["afOff", "i32"], ["inBitsP", "i64"], ["reqs", "i32"], ["writes", "i32"], ["results", "i32"], ["info", "i32"]];
+  const MISS_GLOBALS = [["ids", "i32"], ["ttbP", "i64"], ["oMaskP", "i64"], ["afOff", "i32"], ["inBitsP", "i64"], ["reqs", "i32"], ["writes", "i32"], ["results", "i32"], ["info", "i32"]];
   const missGlobal = (p) => `$armB_${p}`;
 
   /**
@@ -1632,7 +1633,7 @@ function armBurstFunc() {
     ${ARM_WALK_LOCALS} ${ahead ? PF_LOCALS : ""}${one ? `
     ${MISS_GLOBALS.map(([p]) => `(local.set $${p} (global.get ${missGlobal(p)}))`).join("\n    ")}` : ""}
     ${ARM_WALK_SETUP}
-    (local.set $oBits (local.get $oBitsP))
+    (local.set $oMask (local.get $oMaskP))
     (local.set $tlb (global.get $armTlb))
     (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $blk (global.get $blk))
@@ -1737,10 +1738,10 @@ function armBurstFunc() {
   (func (export "armBurst") (param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
     (param $afOff i32) (param $inputBits i32) (param $useTlb i32) (param $evq f64) (param $evqBytes i32) (param $faultList i32)
     (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
-    (local $r i32) (local $ids i32) (local $ttbP i64) (local $oBitsP i64) (local $inBitsP i64)
+    (local $r i32) (local $ids i32) (local $ttbP i64) (local $oMaskP i64) (local $inBitsP i64)
     (local.set $ids ${armIds("(local.get $vmid)", "(local.get $asid)")})
     (local.set $ttbP (i64.trunc_f64_u (local.get $ttb)))
-    (local.set $oBitsP (i64.extend_i32_u (local.get $outputBits)))
+    (local.set $oMaskP (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $outputBits))))
     (local.set $inBitsP (i64.extend_i32_u (local.get $inputBits)))
     (global.set $armFaultList (local.get $faultList))
     (i32.store offset=${B.hits} (global.get $blk) (i32.const 0))
