@@ -1381,6 +1381,15 @@ const armFaultAt = `(i32.add (global.get $armFaultList)
       (i32.shl (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)) (i32.const ${Math.log2(AT.faultBytes)})))`;
 
 /**
+ * i32: a burst's info byte `low` (i32 expr: the level, the hit bit) with the permission `perm`
+ * (i32 expr; null: none, a walk's fault) at infoPermAt and, for a TLB hit's fault (`hitFault`), infoHitFault.
+ */
+const armInfoHi = (low, perm, hitFault = false) =>
+  perm === null
+    ? low
+    : `(i32.or ${low} ${hitFault ? `(i32.or (i32.shl ${perm} (i32.const ${AT.infoPermAt})) (i32.const ${hex(AT.infoHitFault)}))` : `(i32.shl ${perm} (i32.const ${AT.infoPermAt}))`})`;
+
+/**
  * SMMUv3's translate step for a burst of $n requests of one stream whose STE and CD the unit
  * resolved (SmmuV3Unit.burstConfig: stage 1 only, 4 KiB granule, one CD; its VMID $vmid, ASID
  * $asid, TTB0 $ttb, start level, output size, AFFD/HA $afOff, input size $inputBits), per request
@@ -1403,15 +1412,6 @@ const armFaultAt = `(i32.add (global.get $armFaultList)
  * counted, cached or written, so the unit translates it alone. The burst's TLB hits are left in
  * block.hits.
  */
-/**
- * i32: a burst's info byte `low` (i32 expr: the level, the hit bit) with the permission `perm`
- * (i32 expr; null: none, a walk's fault) at infoPermAt and, for a TLB hit's fault (`hitFault`), infoHitFault.
- */
-const armInfoHi = (low, perm, hitFault = false) =>
-  perm === null
-    ? low
-    : `(i32.or ${low} ${hitFault ? `(i32.or (i32.shl ${perm} (i32.const ${AT.infoPermAt})) (i32.const ${hex(AT.infoHitFault)}))` : `(i32.shl ${perm} (i32.const ${AT.infoPermAt}))`})`;
-
 function armBurstFunc() {
   const result = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
   /**
