@@ -26,7 +26,7 @@ interface WalkCoreExports {
   armTlbLookup(kind: number, vmid: number, asid: number, iaHi: number, iaLo: number): number;
   armTlbHitShift(): number;
   armTlbFill(kind: number, vmid: number, asid: number, iaHi: number, iaLo: number, shift: number, oa: number, perm: number, level: number, ipa: number): void;
-  armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, evq: number, evqBytes: number, faultList: number, reqs: number, writes: number, n: number, results: number, info: number, aux: number): number;
+  armBurst(vmid: number, asid: number, ttb: number, startLevel: number, outputBits: number, afOff: number, inputBits: number, useTlb: number, evq: number, evqBytes: number, faultList: number, reqs: number, writes: number, n: number, results: number, info: number): number;
 }
 
 const HPA = CORE_BLOCK.hpa / 4;
@@ -144,16 +144,16 @@ export class TableWalkCore {
    * SMMUv3's stage-1 translate step for requests [from, n) of `burst` (translate-core.template.mjs
    * $armBurst) with the stream's resolved configuration: the index of the first request it did
    * not answer (n when it answered all); `burstHits` of them were TLB hits, `burstFaults` faults
-   * (results (event id, CORE_FAULT_HI) whose events the caller writes). `aux` byte i: the
-   * permission (R 1, W 2, X 4; a fault's: see $armBurst). [evq, evq + evqBytes): the event queue
+   * (results (event id, CORE_FAULT_HI) whose events the caller writes); info byte i holds the
+   * permission too (CORE_ARM_TLB.infoPermAt; a fault's: see $armBurst). [evq, evq + evqBytes): the event queue
    * (a walk reading it is handed back; 0 bytes: no queue is written). `faultList`: the burst's
    * faults, in order (CORE_ARM_TLB.faultBytes each: the request's index from `from`, and an
    * F_WALK_EABT's fetch address at faultFetch).
    */
-  armBurst(vmid: number, asid: number, c: { ttb: number; startLevel: number; outputBits: number; afOff: boolean; inputBits: number }, useTlb: boolean, evq: number, evqBytes: number, burst: DmaBurst, aux: number, faultList: number, from: number, n: number): number {
+  armBurst(vmid: number, asid: number, c: { ttb: number; startLevel: number; outputBits: number; afOff: boolean; inputBits: number }, useTlb: boolean, evq: number, evqBytes: number, burst: DmaBurst, faultList: number, from: number, n: number): number {
     return (
       from +
-      this.core.armBurst(vmid, asid, c.ttb, c.startLevel, c.outputBits, c.afOff ? 1 : 0, c.inputBits, useTlb ? 1 : 0, evq, evqBytes, faultList, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from, aux + from)
+      this.core.armBurst(vmid, asid, c.ttb, c.startLevel, c.outputBits, c.afOff ? 1 : 0, c.inputBits, useTlb ? 1 : 0, evq, evqBytes, faultList, burst.requestsOffset + 8 * from, burst.writesOffset + from, n - from, burst.resultsOffset + 8 * from, burst.infoOffset + from)
     );
   }
 

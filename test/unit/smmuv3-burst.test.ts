@@ -134,6 +134,15 @@ function iovaOf(r: () => number, ias = 48): [number, number] {
   return [hi >>> 0, lo];
 }
 
+/** Input hi:lo with its Arm level-`level` index (1..3) replaced by `idx`, its page offset by `off`. */
+function siblingOf(hi: number, lo: number, level: number, idx: number, off: number): [number, number] {
+  const ia = hi * 2 ** 32 + lo;
+  const at = 2 ** (12 + 9 * (3 - level));
+  const v = ia - (Math.floor(ia / at) % 512) * at + idx * at;
+  const w = v - (v % 4096) + off;
+  return [Math.floor(w / 2 ** 32) >>> 0, w % 2 ** 32 >>> 0];
+}
+
 const params = fc.record({
   seed: fc.integer(),
   geometry: fc.constantFrom([1, 0], [4, 1], [16, 2], [64, 4]),
@@ -226,12 +235,19 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
           const again = i > 0 && r() < repeat ? reqs[Math.floor(r() * i)]! : undefined;
           // Or somewhere else in the 1 GiB of an earlier request (other 2 MiB and 4 KiB pages of it).
           const near = again === undefined && i > 0 && r() < 0.2 ? reqs[Math.floor(r() * i)]! : undefined;
+          // Or an earlier request with one level's index (Arm level 1, 2 or 3) another populated one
+          // (0..5): its neighbours in the same 1 GiB or 2 MiB, whose walks share its upper tables
+          // - once those become blocks halfway, inputs that TLB entries of several sizes hold -
+          // and between repeats of earlier pages the misses a run of 4 KiB hits meets.
+          const sibling = again === undefined && near === undefined && i > 0 && r() < 0.4 ? reqs[Math.floor(r() * i)]! : undefined;
           const [hi, lo] =
             again !== undefined
               ? [again[0], (again[1] & ~0xfff) + Math.floor(r() * 4096)]
               : near !== undefined
                 ? [near[0], ((near[1] & 0xc0000000) | Math.floor(r() * 2 ** 30)) >>> 0]
-                : iovaOf(r, ias);
+                : sibling !== undefined
+                  ? siblingOf(sibling[0], sibling[1], 1 + Math.floor(r() * 3), Math.floor(r() * 6), Math.floor(r() * 4096))
+                  : iovaOf(r, ias);
           reqs.push([hi, lo >>> 0, r() < 0.5]);
         }
         reqs.forEach(([hi, lo, w], i) => {
@@ -274,6 +290,93 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
           // 0 included -, TLB hits and the input range are its own).
           expect(readsOutside(ts, ias === 48)).toBe(true);
           j++;
+        }
+        expect(cacheState(core)).toEqual(cacheState(ts));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("answers the requests between a run's 4 KiB hits as translate() does: 2 MiB and 1 GiB entries of one input (the smaller answers), walks, faults, hand-backs", () => {
+    // Fixed tables, random permissions and requests: level-0 entry 0 -> T1; T1[0] -> T2 (1 GiB at
+    // 0), T1[1] a 1 GiB block, T1[2] a table in sparse DRAM (a walk there goes back to translate()),
+    // T1[3] invalid; T2[0] and T2[2] 2 MiB blocks, T2[1] -> T3 (4 KiB pages 0..7), T2[3] invalid.
+    // At `flipAt` T1[0] becomes a 1 GiB block without an invalidation: the TLB's 4 KiB and 2 MiB
+    // entries under it stay, a walk there fills a 1 GiB entry, and a later 4 KiB miss that a 2 MiB
+    // and a 1 GiB entry both hold must take the 2 MiB one (SmmuTlb.lookup: smallest first). Most
+    // requests repeat 4 KiB pages (the hit loop's runs), the others fall between them.
+    fc.assert(
+      fc.property(fc.integer(), fc.integer({ min: 8, max: 160 }), fc.integer({ min: 0, max: 160 }), fc.integer({ min: 1, max: 64 }), (seed, n, flipAt, cut) => {
+        const G = 2 ** 30;
+        const M2 = 2 ** 21;
+        const make = () => {
+          const r = prng(seed);
+          const mem = new PhysicalMemory({ poolBase: BASE, poolMaxPages: 64, dramBytes: DRAM });
+          const [root, t1, t2, t3] = [mem.allocPage(), mem.allocPage(), mem.allocPage(), mem.allocPage()];
+          // A page (level 3) or block, AF, AP[1], AttrIndx 1, SH inner; read-only (AP[2]) sometimes.
+          const leaf = (at: number, oa: number, page: boolean) =>
+            mem.write64(at, ((oa % 2 ** 32) | (page ? 3 : 1) | 0x400 | 0x40 | 0x304 | (r() < 0.3 ? 0x80 : 0)) >>> 0, Math.floor(oa / 2 ** 32));
+          const table = (at: number, next: number) => mem.write64(at, (next | 3) >>> 0, 0);
+          table(root, t1);
+          table(t1, t2);
+          leaf(t1 + 8, 5 * G, false);
+          table(t1 + 16, 0x7fff0000);
+          leaf(t2, 0x300 * M2, false);
+          table(t2 + 8, t3);
+          leaf(t2 + 16, 0x301 * M2, false);
+          for (let p = 0; p < 8; p++) leaf(t3 + 8 * p, 0x12345000 + p * 0x3000, true);
+          const u = unitOver(mem, root, 64, 4);
+          return { r, u, t1 };
+        };
+        const a = make();
+        const b = make();
+        const [ts, core, r] = [a.u, b.u, a.r];
+        ts.recordTrail = true;
+        core.translate(SID, -1, 0, 0, false);
+        ts.translate(SID, -1, 0, 0, false);
+        const reqs: [number, number, boolean][] = [];
+        for (let i = 0; i < n; i++) {
+          const c = r();
+          const off = Math.floor(r() * 4096);
+          const ia =
+            c < 0.55
+              ? M2 + Math.floor(r() * 9) * 4096 + off // a 4 KiB page of T3 (page 8: invalid)
+              : c < 0.7
+                ? Math.floor(r() * 4) * M2 + Math.floor(r() * 512) * 4096 + off // T2's 2 MiB regions
+                : c < 0.8
+                  ? G + Math.floor(r() * 2 ** 30) // the 1 GiB block
+                  : c < 0.86
+                    ? Math.floor(r() * 2 ** 30) // anywhere in T1[0]'s 1 GiB
+                    : c < 0.92
+                      ? (2 + Math.floor(r() * 2)) * G + off // the DRAM table, the invalid entry
+                      : c < 0.96
+                        ? 2 ** 39 + off // beyond T1: level-0 entry 1, invalid
+                        : 2 ** 48 + off; // beyond the input range
+          reqs.push([Math.floor(ia / 2 ** 32), ia % 2 ** 32 >>> 0, r() < 0.5]);
+        }
+        const burst = core.burst!;
+        reqs.forEach(([hi, lo, w], i) => {
+          burst.requests[2 * i] = lo | 0;
+          burst.requests[2 * i + 1] = hi | 0;
+          burst.writes[i] = w ? 1 : 0;
+        });
+        // Bursts end at every multiple of `cut` and at flipAt, where T1[0] becomes a 1 GiB block.
+        for (let j = 0; j < n; ) {
+          if (j === flipAt) for (const x of [a, b]) x.u.mem.write64(x.t1, (6 * G + 0x400 + 0x40 + 0x304 + 1) >>> 0, 0);
+          const end = Math.min(n, (Math.floor(j / cut) + 1) * cut, j < flipAt ? flipAt : n);
+          const k = core.translateBurst(SID, j, end);
+          for (; j < k; j++) {
+            const [hi, lo, w] = reqs[j]!;
+            const want = verdict(ts, ts.translate(SID, -1, hi, lo, w));
+            expect(burstResult(core, j)).toEqual({ code: want.code, oa: want.oa, level: want.leafLevel, hit: want.code === 0 && want.tlbHit });
+            if (j === k - 1) expect(verdict(core, burstResult(core, j).code)).toEqual(want);
+          }
+          if (j < end) {
+            const [hi, lo, w] = reqs[j]!;
+            expect(verdict(core, core.translate(SID, -1, hi, lo, w))).toEqual(verdict(ts, ts.translate(SID, -1, hi, lo, w)));
+            expect(readsOutside(ts, true)).toBe(true);
+            j++;
+          }
         }
         expect(cacheState(core)).toEqual(cacheState(ts));
       }),

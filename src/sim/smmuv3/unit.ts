@@ -451,10 +451,9 @@ export class SmmuV3Unit implements DmaUnit {
   private readonly core: TableWalkCore | null;
   /**
    * The requests and results of a burst of the core (translateBurst, dmaRequest; null without the
-   * TLB in the SRAM arena), and each result's permission byte.
+   * TLB in the SRAM arena); each result's info byte holds its permission too (CORE_ARM_TLB.infoPermAt).
    */
   readonly burst: DmaBurst | null;
-  private readonly aux: MemoryView<Uint8Array> | null;
   /**
    * The faults of the core's last burst, in order (CORE_ARM_TLB.faultBytes each, as i32: the
    * request's index from the burst's start, and an F_WALK_EABT's fetch address as uint32 halves
@@ -475,7 +474,7 @@ export class SmmuV3Unit implements DmaUnit {
   }
 
   private static burstBytes(tlbSets: number, tlbWays: number): number {
-    return SmmuTlb.arenaBytes(tlbSets, tlbWays) + DmaBurst.arenaBytes(RUN_BURST) + RUN_BURST + 64 + CORE_ARM_TLB.faultBytes * RUN_BURST + 64;
+    return SmmuTlb.arenaBytes(tlbSets, tlbWays) + DmaBurst.arenaBytes(RUN_BURST) + CORE_ARM_TLB.faultBytes * RUN_BURST + 64;
   }
   readonly s1: StageWalker;
   readonly s2: StageWalker;
@@ -593,12 +592,10 @@ export class SmmuV3Unit implements DmaUnit {
     this.tlb = new SmmuTlb(sets, spec.tlbWays, core === null ? undefined : mem, core ?? undefined);
     if (core !== null) {
       this.burst = new DmaBurst(mem, RUN_BURST);
-      this.aux = new MemoryView(mem, Uint8Array, mem.allocSram(RUN_BURST, 1), RUN_BURST);
       this.faultList = new MemoryView(mem, Int32Array, mem.allocSram(CORE_ARM_TLB.faultBytes * RUN_BURST), (CORE_ARM_TLB.faultBytes / 4) * RUN_BURST);
     } else {
       core = TableWalkCore.create(mem);
       this.burst = null;
-      this.aux = null;
       this.faultList = null;
     }
     this.core = core;
@@ -1504,7 +1501,7 @@ export class SmmuV3Unit implements DmaUnit {
     const c = this.bCd!;
     // The event queue, where the records of the burst's faults will go (writeEvent: nowhere when it is off).
     const evq = (this.cr0 & CR0_EVTQEN) === 0 || this.evtqBase === 0 ? 0 : this.queueAddr(this.evtqBase);
-    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, evq, evq === 0 ? 0 : 32 * 2 ** this.queueShift(this.evtqBase), this.burst!, this.aux!.offset, this.faultList!.offset, from, n);
+    const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, evq, evq === 0 ? 0 : 32 * 2 ** this.queueShift(this.evtqBase), this.burst!, this.faultList!.offset, from, n);
     this.bFault = 0;
     const hits = core.burstHits;
     this.counters.requests += done - from;
@@ -1608,9 +1605,8 @@ export class SmmuV3Unit implements DmaUnit {
     const burst = this.burst!;
     const inf = burst.info[j]!;
     const res = burst.results;
-    const aux = this.aux!.get()[j]!;
     const faulted = res[2 * j + 1] === CORE_FAULT_HI;
-    const hit = faulted ? (aux & CORE_ARM_TLB.auxHit) !== 0 : (inf & CORE_INFO.iotlbHit) !== 0;
+    const hit = (inf & (faulted ? CORE_ARM_TLB.infoHitFault : CORE_INFO.iotlbHit)) !== 0;
     this.tlbHit = hit;
     this.atcHit = false;
     this.steHit = true;
@@ -1622,7 +1618,7 @@ export class SmmuV3Unit implements DmaUnit {
     // The trace's level (leafLevel): 0 only for a fault at Arm level 0.
     const level = inf & CORE_INFO.levelMask;
     this.level = level === 0 ? 0 : CORE_ARM_TLB.traceLevelOf - level;
-    this.perm = aux & ~CORE_ARM_TLB.auxHit;
+    this.perm = (inf >> CORE_ARM_TLB.infoPermAt) & CORE_ARM_TLB.oaPermMask;
     this.clearFault();
     this.stage = hit ? SmmuStage.Tlb : SmmuStage.S1;
     if (faulted) {

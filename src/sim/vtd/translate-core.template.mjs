@@ -154,7 +154,10 @@ export const LAYOUT = {
    * 4-way set is 128 bytes). Inputs reach 2^iaBits (52: Arm's largest input size); a probe of an
    * input beyond misses. Besides: a victim byte per set (round robin) and an i32 cell, the mask
    * of filled sizes (bit shift - 12). kindS1: the kind of a stage-1 entry. A burst's info byte
-   * holds the trace's level, traceLevelOf - the Arm level (SmmuV3Unit.leafLevel).
+   * holds the trace's level (LAYOUT.info.levelMask), traceLevelOf - the Arm level
+   * (SmmuV3Unit.leafLevel), the TLB hit bit (LAYOUT.info.iotlbHit) of a translated TLB hit, and
+   * at infoPermAt the permission (R 1, W 2, X 4): a fault's the TLB entry's with infoHitFault
+   * when the TLB answered, 0 when a walk did.
    */
   armTlb: {
     rows: 8,
@@ -179,7 +182,8 @@ export const LAYOUT = {
     faultFetch: 8,
     kindS1: 1,
     traceLevelOf: 4,
-    auxHit: 0x80,
+    infoPermAt: 4,
+    infoHitFault: 0x80,
   },
   /** The unrolled walks: 2 (30-bit AGAW) to 5 levels (57-bit); other level counts go to TypeScript. */
   minLevels: 2,
@@ -1005,7 +1009,7 @@ function amdProbeFunc(L) {
 
 // ---- SMMUv3: the VMSAv8-64 descriptor rules, once, for the loop ($armWalk) and the unrolled walk of $armBurst
 // Locals the rules use: $e (the descriptor), $off $poolHpa $poolBytes $poolOff (readEntry), $addr
-// (i64: the descriptor's address field, then the leaf's output page), $oBits (i64: the output
+// (i64: the descriptor's address field, then the leaf's output page), $oMask (i64: the bits at and above the output
 // size), $hier (i32: APTable[1:0] UXNTable PXNTable accumulated, bits 3:0), $pshift (i64: the
 // leaf's page shift), $rd $wr $xn $perm (i32). A level or a flag given as a number is folded in.
 
@@ -1017,7 +1021,7 @@ const armIf = (flag, then, otherwise = "") =>
  * One level of a VMSAv8-64 4 KiB-granule walk (Arm ARM D8.3.1; StageWalker.walk's order): the
  * descriptor at `at` (i64 expr) read into $e, its address field into $addr; invalid (bit 0 clear)
  * is F_TRANSLATION; below level 3 bit 1 makes a table descriptor - its address at or above
- * 2^$oBits F_ADDR_SIZE, at stage 1 (`s2` 0) APTable / UXNTable / PXNTable (bits 62:59) ANDed into
+ * 2^(output size) ($oMask) F_ADDR_SIZE, at stage 1 (`s2` 0) APTable / UXNTable / PXNTable (bits 62:59) ANDed into
  * $hier - then `h.next`; otherwise a page (level 3, bits 1:0 = 0b11) or a block (levels 1-2,
  * 0b01) - a level-3 descriptor with bit 1 clear or a block at level 0 is F_TRANSLATION - then
  * `h.leaf` (the leaf's rules: armLeaf). L: the Arm level (a number, or an i32 expr); h.pool(cond):
@@ -1027,7 +1031,7 @@ const armIf = (flag, then, otherwise = "") =>
 function armLevel(L, at, s2, h) {
   const num = typeof L === "number";
   const bit1 = "(i64.ne (i64.and (local.get $e) (i64.const 2)) (i64.const 0))";
-  const table = `(if (i64.ne (i64.shr_u (local.get $addr) (local.get $oBits)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
+  const table = `(if (i64.ne (i64.and (local.get $addr) (local.get $oMask)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
       ${armIf(typeof s2 === "number" ? 1 - s2 : `(i32.eqz ${s2})`, `(local.set $hier (i32.or (local.get $hier) (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 59))) (i32.const 15))))`)}
       ${h.next}`;
   // A reserved level-3 type, or a block at level 0.
@@ -1042,7 +1046,7 @@ function armLevel(L, at, s2, h) {
 
 /**
  * The leaf descriptor $e (Arm ARM D8.3-D8.4; StageWalker.walk), its address field in $addr and its
- * page shift in $pshift: the output page ($addr) at or above 2^$oBits is F_ADDR_SIZE; then
+ * page shift in $pshift: the output page ($addr) at or above 2^(output size) ($oMask) is F_ADDR_SIZE; then
  * `h.found`; AF (bit 10) clear without `afOff` F_ACCESS; the permission $perm (R 1, W 2, X 4) from
  * AP[2:1] (bits 7:6) and UXN/PXN (54/53) with $hier's APTable/XNTable at stage 1 (`priv` selecting
  * the privileged view), S2AP (7:6) and XN (54:53) at stage 2; then `h.perm`; a missing R (read),
@@ -1054,25 +1058,27 @@ function armLeaf(o, h) {
   // AP[1] (bit 6) unprivileged access unless APTable[0] (hier bit 2); AP[2] (bit 7) read-only;
   // APTable[1] (hier bit 3) no write; UXN (54) / UXNTable (hier bit 1) for the unprivileged,
   // PXN (53) / PXNTable (hier bit 0) for the privileged.
-  const unpriv = `(i32.and (local.get $rd) (i32.eqz (i32.and (local.get $hier) (i32.const 4))))`;
+  // (Flags are 0 or 1, $hier bits 3:0: bit operations, not i32.eqz, which V8 compiles to a
+  // test, a setcc and a zero extension.)
+  const unpriv = `(i32.and (local.get $rd) (i32.xor (i32.shr_u (local.get $hier) (i32.const 2)) (i32.const -1)))`;
   const pxn = `(i32.or ${bit(53)} (i32.and (local.get $hier) (i32.const 1)))`;
   const uxn = `(i32.or ${bit(54)} (i32.and (i32.shr_u (local.get $hier) (i32.const 1)) (i32.const 1)))`;
   const s1 = `(local.set $rd ${typeof o.priv === "number" ? (o.priv ? "(i32.const 1)" : unpriv) : `(select (i32.const 1) ${unpriv} ${o.priv})`})
         (local.set $wr (i32.and (local.get $rd)
-          (i32.and (i32.eqz (local.get $wr)) (i32.eqz (i32.and (local.get $hier) (i32.const 8))))))
-        (local.set $xn (i32.or ${typeof o.priv === "number" ? (o.priv ? pxn : uxn) : `(select ${pxn} ${uxn} ${o.priv})`} (i32.eqz (local.get $rd))))`;
+          (i32.xor (i32.or (local.get $wr) (i32.shr_u (local.get $hier) (i32.const 3))) (i32.const -1))))
+        (local.set $xn (i32.or ${typeof o.priv === "number" ? (o.priv ? pxn : uxn) : `(select ${pxn} ${uxn} ${o.priv})`} (i32.xor (local.get $rd) (i32.const 1))))`;
   // S2AP[0] read, S2AP[1] write, XN[1:0] (bits 54:53) 0b00 executable.
   const s2 = `(local.set $xn (i32.ne (i32.and (i32.wrap_i64 (i64.shr_u (local.get $e) (i64.const 53))) (i32.const 3)) (i32.const 0)))`;
   const need = typeof o.write === "number" ? `(i32.const ${o.write ? 2 : 1})` : `(select (i32.const 2) (i32.const 1) ${o.write})`;
   return `(local.set $addr (i64.and (local.get $addr) (i64.shl (i64.const -1) (local.get $pshift))))
-      (if (i64.ne (i64.shr_u (local.get $addr) (local.get $oBits)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
+      (if (i64.ne (i64.and (local.get $addr) (local.get $oMask)) (i64.const 0)) (then ${h.fault(ARM.addrSize)}))
       ${h.found}
       ${armIf(typeof o.afOff === "number" ? 1 - o.afOff : `(i32.eqz ${o.afOff})`, `(if (i64.eqz (i64.and (local.get $e) (i64.const 0x400))) (then ${h.fault(ARM.access)}))`)}
       (local.set $rd ${bit(6)})
       (local.set $wr ${bit(7)})
       ${typeof o.s2 === "number" ? (o.s2 ? s2 : s1) : `(if ${o.s2} (then ${s2}) (else ${s1}))`}
       ;; R = 1, W = 2, X = 4 (sim/iommu.ts PERM_*).
-      (local.set $perm (i32.or (local.get $rd) (i32.or (i32.shl (local.get $wr) (i32.const 1)) (i32.shl (i32.eqz (local.get $xn)) (i32.const 2)))))
+      (local.set $perm (i32.or (local.get $rd) (i32.or (i32.shl (local.get $wr) (i32.const 1)) (i32.shl (i32.xor (local.get $xn) (i32.const 1)) (i32.const 2)))))
       ${h.perm}
       (if (i32.eqz (i32.and (local.get $perm) ${need})) (then ${h.fault(ARM.permission)}))
       ${armIf(o.exec, `(if (i32.eqz (i32.and (local.get $perm) (i32.const 4))) (then ${h.fault(ARM.permission)}))`)}`;
@@ -1080,7 +1086,7 @@ function armLeaf(o, h) {
 
 /** Locals of armLevel / armLeaf, and the pool's from the globals (FORMAT_SETUP less $blk). */
 const ARM_WALK_LOCALS = `(local $e i64) (local $off i64) (local $poolBytes i64) (local $poolHpa i64) (local $poolOff i32)
-    (local $addr i64) (local $oBits i64) (local $hier i32) (local $pshift i64) (local $rd i32) (local $wr i32) (local $xn i32)`;
+    (local $addr i64) (local $oBits i64) (local $oMask i64) (local $hier i32) (local $pshift i64) (local $rd i32) (local $wr i32) (local $xn i32)`;
 const ARM_WALK_SETUP = `(local.set $poolBytes (i64.extend_i32_u (i32.load (global.get $poolBytesAt))))
     (local.set $poolHpa (global.get $poolHpa))
     (local.set $poolOff (global.get $poolOff))`;
@@ -1156,8 +1162,6 @@ function armWalkFunc() {
   (global $armGuardBytes (mut i64) (i64.const 0))
   ;; $armProbe4's choice of TLB loop for the next burst (see ARM_TLB_AHEAD_BELOW).
   (global $armAhead (mut i32) (i32.const 0))
-  ;; $armHitRun4: the oaLo row of the last request it answered ($armProbe4 writes that one's aux byte).
-  (global $armHitOaLo (mut i32) (i32.const 0))
   ;; A burst's fault list (armFaultAt).
   (global $armFaultList (mut i32) (i32.const 0))
   (func (export "armWalk") (param $ttb f64) (param $startLevel i32) (param $outputBits i32) (param $s2 i32)
@@ -1171,6 +1175,7 @@ function armWalkFunc() {
     ${ARM_WALK_SETUP}
     (local.set $blk (global.get $blk))
     (local.set $oBits (i64.extend_i32_u (local.get $outputBits)))
+    (local.set $oMask (i64.shl (i64.const -1) (local.get $oBits)))
     (local.set $table (local.get $ttb))
     (local.set $level (local.get $startLevel))
     (loop $down
@@ -1206,11 +1211,17 @@ const AT = LAYOUT.armTlb;
 if (AT.tagVpnHiBits + 12 + 32 < AT.iaBits) throw new Error("the SMMUv3 TLB's tag must hold a 4 KiB page number of every input");
 
 // ---- the SMMUv3 TLB (LAYOUT.armTlb): its rules once, for SmmuTlb (armTlbLookup, armTlbFill) and the bursts
-/** i32: the tag row of a valid entry of kind, shift (i32 exprs) for page number vpn (i64 expr). */
-const armTag = (kind, shift, vpn) => `(i32.or
+/** i32: the tag row of a valid entry of kind, shift (i32 exprs, or both numbers) for page number vpn (i64 expr). */
+const armTag = (kind, shift, vpn) => {
+  const vpnHi = `(i32.and (i32.wrap_i64 (i64.shr_u ${vpn} (i64.const 32))) (i32.const ${hex(2 ** AT.tagVpnHiBits - 1)}))`;
+  // kind and shift numbers: the constant bits folded (V8 does not fold them).
+  return typeof kind === "number" && typeof shift === "number"
+    ? `(i32.or (i32.const ${hex((AT.tagValid | (kind << AT.tagKindAt) | ((shift - AT.tagShiftBase) << AT.tagShiftAt)) >>> 0)}) ${vpnHi})`
+    : `(i32.or
       (i32.or (i32.const ${hex(AT.tagValid)}) (i32.shl ${kind} (i32.const ${AT.tagKindAt})))
       (i32.or (i32.shl (i32.sub ${shift} (i32.const ${AT.tagShiftBase})) (i32.const ${AT.tagShiftAt}))
-        (i32.and (i32.wrap_i64 (i64.shr_u ${vpn} (i64.const 32))) (i32.const ${hex(2 ** AT.tagVpnHiBits - 1)}))))`;
+        ${vpnHi}))`;
+};
 /** i32: the ids row of VMID, ASID (i32 exprs). */
 const armIds = (vmid, asid) => `(i32.or (i32.and ${asid} (i32.const 0xffff)) (i32.shl ${vmid} (i32.const ${AT.idsVmidAt})))`;
 /** i32: the input $iova lies beyond every tag (a probe of it misses). */
@@ -1339,9 +1350,16 @@ const ARM_PREFETCH_WALK = 16;
 /**
  * $armProbe4 runs the TLB loop with reads ahead ($armBurstTlb4Ahead, groups of PREFETCH_TLB) in a
  * burst after one in which fewer than this many in 4 requests hit the TLB (W2 of the benchmark:
- * 95 % hits, W3: 39 %); otherwise $armBurstTlb4, without the reads and their two live values.
+ * 95 % hits, W3: 39 %); otherwise the hit loop answers every request, its misses through
+ * $armMiss4 (a call per miss, no reads ahead).
  */
 const ARM_TLB_AHEAD_BELOW = 3;
+/**
+ * Requests per iteration of $armHitRun4's loop (each with its own exits): the loop's stack check
+ * and back edge once per two. Measured (callgrind, W2, instructions per request in the hit loop):
+ * 1: 68.4, 2: 64.6, 4: 63.1; W2's time the same within the spread for 2 and 4.
+ */
+const ARM_HIT_UNROLL = 2;
 
 /**
  * i32, after readEntry: the descriptor lies in the event queue of the burst running ($armBurst
@@ -1363,19 +1381,28 @@ const armFaultAt = `(i32.add (global.get $armFaultList)
       (i32.shl (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)) (i32.const ${Math.log2(AT.faultBytes)})))`;
 
 /**
+ * i32: a burst's info byte `low` (i32 expr: the level, the hit bit) with the permission `perm`
+ * (i32 expr; null: none, a walk's fault) at infoPermAt and, for a TLB hit's fault (`hitFault`), infoHitFault.
+ */
+const armInfoHi = (low, perm, hitFault = false) =>
+  perm === null
+    ? low
+    : `(i32.or ${low} ${hitFault ? `(i32.or (i32.shl ${perm} (i32.const ${AT.infoPermAt})) (i32.const ${hex(AT.infoHitFault)}))` : `(i32.shl ${perm} (i32.const ${AT.infoPermAt}))`})`;
+
+/**
  * SMMUv3's translate step for a burst of $n requests of one stream whose STE and CD the unit
  * resolved (SmmuV3Unit.burstConfig: stage 1 only, 4 KiB granule, one CD; its VMID $vmid, ASID
  * $asid, TTB0 $ttb, start level, output size, AFFD/HA $afOff, input size $inputBits), per request
  * in SmmuV3Unit.translate's order: the TLB (SmmuTlb.lookup: the filled sizes smallest first, the
  * page number's set, the ways in order - a 4-way set in one SIMD compare per row: page number,
- * tag (kind 1, size), ids (VMID, ASID); runs of 4 KiB hits in $armHitRun4), on a miss the walk (StageWalker.walk: the input range check, then the descriptors
+ * tag (kind 1, size), ids (VMID, ASID); 4 KiB hits in $armHitRun4), on a miss the walk (StageWalker.walk: the input range check, then the descriptors
  * by armLevel / armLeaf - unrolled for a walk from level 0, $armWalk otherwise -, unprivileged
  * data access; the table reads of later requests read ahead where most requests walk) and the fill
  * of the leaf (SmmuTlb.fill: round-robin way per set). Request i, result i, info byte i as in $burst - its
  * level the trace's (SmmuV3Unit.leafLevel), ${AT.traceLevelOf} - the Arm level (1 a 4 KiB page, as
- * VT-d's and AMD-Vi's; a fault's: 0 at Arm level 0, its hit bit clear) -; aux byte i the permission (R 1,
- * W 2, X 4; a fault's: the TLB entry's permission | ${hex(AT.auxHit)} when the TLB answered, 0
- * when a walk did). A fault - F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION, from the TLB or
+ * VT-d's and AMD-Vi's; a fault's: 0 at Arm level 0, its hit bit clear) -, and its permission (R 1,
+ * W 2, X 4; a fault's: the TLB entry's permission | ${hex(AT.infoHitFault)} when the TLB answered, 0
+ * when a walk did) at bit ${AT.infoPermAt}. A fault - F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION, from the TLB or
  * the walk, and from the unrolled walk F_WALK_EABT (a descriptor where no memory is) - is a result
  * (event id, ${LAYOUT.faultHi}) like $burst's; its event is not written here (block.burstFaults
  * counts them, the fault list holds them: the unit writes their events, in order, as it takes the
@@ -1387,14 +1414,16 @@ const armFaultAt = `(i32.add (global.get $armFaultList)
  */
 function armBurstFunc() {
   const result = "(i32.add (local.get $results) (i32.shl (local.get $i) (i32.const 3)))";
-  /** Request $i faults with event id `id` (i32 expr) found at Arm level `level` (i32 expr), aux byte `aux`. */
-  const fault = (id, level, aux) => `(i32.store ${result} ${id})
+  /**
+   * Request $i faults with event id `id` (i32 expr) found at Arm level `level` (i32 expr); `hitPerm`
+   * (i32 expr, or null for a walk's fault) the TLB entry's permission.
+   */
+  const fault = (id, level, hitPerm) => `(i32.store ${result} ${id})
           (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
           (local.set $level ${level})
           ;; (SmmuV3Unit.leafLevel: a fault at Arm level 0 is the trace's level 0.)
           (i32.store8 (i32.add (local.get $info) (local.get $i))
-            (select (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)) (i32.const 0) (local.get $level)))
-          (i32.store8 (i32.add (local.get $aux) (local.get $i)) ${aux})
+            ${armInfoHi(`(select (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)) (i32.const 0) (local.get $level))`, hitPerm, true)})
           (i32.store ${armFaultAt} (local.get $i))
           (local.set $faults (i32.add (local.get $faults) (i32.const 1)))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
@@ -1410,47 +1439,55 @@ function armBurstFunc() {
             (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
             (local.set $hits (i32.add (local.get $hits) (i32.const 1)))
             (if (i32.eqz (i32.and (local.get $perm) (i32.add (local.get $write) (i32.const 1))))
-              (then ${fault(`(i32.const ${hex(ARM.permission)})`, armEntryLevel("(local.get $oaLo)"), `(i32.or (local.get $perm) (i32.const ${hex(AT.auxHit)}))`)}))
+              (then ${fault(`(i32.const ${hex(ARM.permission)})`, armEntryLevel("(local.get $oaLo)"), "(local.get $perm)")}))
             (i64.store ${result}
               (i64.or ${armOa(`(i32.load ${rowAt(AT.rowOaHi)})`, "(local.get $oaLo)")}
                 (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $shift))) (i64.const 1)))))
             (i32.store8 (i32.add (local.get $info) (local.get $i))
-              ${infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) ${armEntryLevel("(local.get $oaLo)")})`, "(i32.const 1)")})
-            (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+              ${armInfoHi(infoByte(`(i32.sub (i32.const ${AT.traceLevelOf}) ${armEntryLevel("(local.get $oaLo)")})`, "(i32.const 1)"), "(local.get $perm)")})
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)`;
 
   /** i32: armMatch4 of the size 2^sh (a number) for $iova. */
   const armMatch4p = (sh) => {
     const vpn = `(i64.shr_u (local.get $iova) (i64.const ${sh}))`;
-    return armMatch4(`$b${sh}`, `(i32.wrap_i64 ${vpn})`, armTag(`(i32.const ${AT.kindS1})`, `(i32.const ${sh})`, vpn)).replace(
+    return armMatch4(`$b${sh}`, `(i32.wrap_i64 ${vpn})`, armTag(AT.kindS1, sh, vpn)).replace(
       "(i32x4.bitmask",
       `(i32x4.bitmask (local.set $b${sh} ${armSet4(vpn)})`,
     );
   };
   /**
    * The TLB probe (ways: 4, folded in; or "any": $armTlbFind, under $useTlb); a hit answers
-   * request $i (br $next), a miss leaves block $miss.
+   * request $i (br $next), a miss leaves block $miss. after4k: the 4 KiB probe missed already
+   * (the hit loop's): the larger filled sizes alone.
    */
-  const probe = (ways, run) =>
+  const probe = (ways, run, after4k = false) =>
     ways === 4
       ? `(block $miss
           (block $found
-            ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell), as SmmuTlb.lookup.
-            (local.set $m (i32.load (global.get $armShifts)))
-            (if (i32.eq (local.get $m) (i32.const ${hex(ARM_PROBE3)}))
+            ;; The filled sizes, smallest first (bit shift - 12 of the shifts cell), as SmmuTlb.lookup${after4k ? ", 4 KiB probed" : ""}.
+            (local.set $m ${after4k ? "(i32.and (i32.load (global.get $armShifts)) (i32.const -2))" : "(i32.load (global.get $armShifts))"})
+            (if (i32.eq (local.get $m) (i32.const ${hex(after4k ? ARM_PROBE3 & ~1 : ARM_PROBE3)}))
               (then
-                ;; 4 KiB pages, 2 MiB and 1 GiB blocks, the sizes of a 4 KiB-granule stage 1: the
-                ;; three sets compared before one branch (the first size that matches answers).
-                ${[12, 21, 30]
+                ;; ${after4k ? "" : "4 KiB pages, "}2 MiB and 1 GiB blocks, the sizes of a 4 KiB-granule stage 1: the
+                ;; ${after4k ? "two" : "three"} sets compared before one branch (the first size that matches answers).
+                ${(after4k ? [21, 30] : [12, 21, 30])
                   .map(
                     (sh) => `(local.set $w${sh} ${armMatch4p(sh)})`,
                   )
-                  .join("\n                ")}
+                  .join("\n                ")}${
+                  after4k
+                    ? `
+                (br_if $miss (i32.eqz (i32.or (local.get $w21) (local.get $w30))))
+                (local.set $shift (select (i32.const 21) (i32.const 30) (local.get $w21)))
+                (local.set $w (select (local.get $w21) (local.get $w30) (local.get $w21)))
+                (local.set $base (select (local.get $b21) (local.get $b30) (local.get $w21)))`
+                    : `
                 (br_if $miss (i32.eqz (i32.or (local.get $w12) (i32.or (local.get $w21) (local.get $w30)))))
                 (local.set $shift (select (i32.const 12) (select (i32.const 21) (i32.const 30) (local.get $w21)) (local.get $w12)))
                 (local.set $w (select (local.get $w12) (select (local.get $w21) (local.get $w30) (local.get $w21)) (local.get $w12)))
-                (local.set $base (select (local.get $b12) (select (local.get $b21) (local.get $b30) (local.get $w21)) (local.get $w12)))
+                (local.set $base (select (local.get $b12) (select (local.get $b21) (local.get $b30) (local.get $w21)) (local.get $w12)))`
+                }
                 (br $found)))
             (loop $size
               (br_if $miss (i32.eqz (local.get $m)))
@@ -1525,7 +1562,7 @@ function armBurstFunc() {
                   (local.set $out (i64.or (local.get $addr) (i64.and (local.get $iova) (i64.sub (i64.shl (i64.const 1) (local.get $pshift)) (i64.const 1)))))
                   (local.set $shift (i32.wrap_i64 (local.get $pshift)))
                   (br $walked)))
-              ${fault("(local.get $r)", "(local.get $level)", "(i32.const 0)")}`;
+              ${fault("(local.get $r)", "(local.get $level)", null)}`;
 
   /** The walk (unrolledOnly: the start level is 0): into $out, $perm, $level, $shift, or a fault, or a hand-back (br $stop). */
   const walk = (unrolledOnly) => `(block $walked
@@ -1536,11 +1573,11 @@ function armBurstFunc() {
             (then
               ${unrolled}))
           ;; Other start levels: $armWalk.
-          (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (i32.wrap_i64 (local.get $oBits)) (i32.const 0)
+          (local.set $r (call $armWalk (local.get $ttb64) (local.get $startLevel) (i32.wrap_i64 (i64.ctz (local.get $oMask))) (i32.const 0)
             (local.get $afOff) (i32.const 0) (i32.const 0) (local.get $iova) (local.get $write)))
           (br_if $stop (i32.lt_s (local.get $r) (i32.const 0)))
           (if (local.get $r)
-            (then ${fault("(local.get $r)", `(i32.load offset=${B.faultLevel} (local.get $blk))`, "(i32.const 0)")}))
+            (then ${fault("(local.get $r)", `(i32.load offset=${B.faultLevel} (local.get $blk))`, null)}))
           (local.set $out (i64.load offset=${B.hpa} (local.get $blk)))
           (local.set $perm (i32.load offset=${B.perm} (local.get $blk)))
           (local.set $level (i32.load offset=${B.level} (local.get $blk)))
@@ -1566,28 +1603,37 @@ function armBurstFunc() {
    * output and input sizes as i64): a value a loop uses is a parameter as it is, not computed
    * from one before the loop, where V8's scheduler would sink the computation into the loop.
    */
-  const PARAMS = `(param $ids i32) (param $ttbP i64) (param $startLevel i32) (param $oBitsP i64)
+  const PARAMS = `(param $ids i32) (param $ttbP i64) (param $startLevel i32) (param $oMaskP i64)
     (param $afOff i32) (param $inBitsP i64) (param $useTlb i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32)`;
-  const ARGS = ["ids", "ttbP", "startLevel", "oBitsP", "afOff", "inBitsP", "useTlb", "reqs", "writes", "n", "results", "info", "aux"].map((p) => `(local.get $${p})`).join(" ");
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32)`;
+  const ARGS = ["ids", "ttbP", "startLevel", "oMaskP", "afOff", "inBitsP", "useTlb", "reqs", "writes", "n", "results", "info"].map((p) => `(local.get $${p})`).join(" ");
   /** The loops take the request to start at ($i) after the burst's parameters. */
   const LOOP_PARAMS = `${PARAMS} (param $i i32)`;
+
+  /** The burst's parameters $armMiss4 reads from globals (armBurst sets them): name, type. */
+  const MISS_GLOBALS = [["ids", "i32"], ["ttbP", "i64"], ["oMaskP", "i64"], ["afOff", "i32"], ["inBitsP", "i64"], ["reqs", "i32"], ["writes", "i32"], ["results", "i32"], ["info", "i32"]];
+  const missGlobal = (p) => `$armB_${p}`;
 
   /**
    * The loop of one configuration (tlb: 0 none, 4 a 4-way TLB, "any" $useTlb with $armWays ways;
    * unrolledOnly: the start level is 0), so that V8 keeps a loop's few values in registers (as
-   * VT-d's $burstWalk4 / $burstTlb4 beside $burst): each expanded from the same pieces.
+   * VT-d's $burstWalk4 / $burstTlb4 beside $burst): each expanded from the same pieces. one: not a
+   * loop but request $i alone after the hit loop's 4 KiB probe missed ($armMiss4: a 4-way TLB, a
+   * walk from level 0; the burst's values from the MISS_GLOBALS): returns $i + 1 when it answered
+   * the request, -1 - $i when it hands it back.
    */
-  const loop = (name, tlb, unrolledOnly, ahead = 0, run = 0) => `
-  (func ${name} ${LOOP_PARAMS} (result i32)
+  const loop = (name, tlb, unrolledOnly, ahead = 0, run = 0, one = false) => `
+  (func ${name} ${one ? "(param $i i32)" : LOOP_PARAMS} (result i32)
     (local $iova i64)${run ? " (local $start i32) (local $hitRun i32) (local $toRunAt i32)" : ""} (local $write i32) (local $m i32) (local $shift i32) (local $vpn i64) (local $base i32)
     (local $w i32) (local $k i32) (local $perm i32) (local $out i64) (local $hits i32) (local $blk i32) (local $ttb64 i64)
     (local $level i32) (local $set i32) (local $ways i32) (local $setMask i32) (local $inBits i64) (local $r i32) (local $faults i32)
     (local $tlb i32) (local $q i32) (local $oaLo i32) (local $vIds v128)
-    (local $w12 i32) (local $w21 i32) (local $w30 i32) (local $b12 i32) (local $b21 i32) (local $b30 i32)
-    ${ARM_WALK_LOCALS} ${ahead ? PF_LOCALS : ""}
+    (local $w12 i32) (local $w21 i32) (local $w30 i32) (local $b12 i32) (local $b21 i32) (local $b30 i32)${one ? `
+    ${MISS_GLOBALS.map(([p, t]) => `(local $${p} ${t})`).join(" ")}` : ""}
+    ${ARM_WALK_LOCALS} ${ahead ? PF_LOCALS : ""}${one ? `
+    ${MISS_GLOBALS.map(([p]) => `(local.set $${p} (global.get ${missGlobal(p)}))`).join("\n    ")}` : ""}
     ${ARM_WALK_SETUP}
-    (local.set $oBits (local.get $oBitsP))
+    (local.set $oMask (local.get $oMaskP))
     (local.set $tlb (global.get $armTlb))
     (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $blk (global.get $blk))
@@ -1599,51 +1645,110 @@ function armBurstFunc() {
     ${run ? "(local.set $start (local.get $i))" : ""}
     (block $stop
       ${run ? "(block $toRun" : ""}
-      (loop $next
-        (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+      ${one ? "(block $next" : "(loop $next"}
+        ${one ? "" : "(br_if $stop (i32.ge_u (local.get $i) (local.get $n)))"}
         ${prefetchStep(4, ahead, undefined, ARM_PF_TABLES)}
         (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
         (local.set $write (i32.load8_u (i32.add (local.get $writes) (local.get $i))))
-        ${tlb === 0 ? "" : probe(tlb, run)}
+        ${tlb === 0 ? "" : probe(tlb, run, one)}
         ${run ? "(local.set $hitRun (i32.const 0))" : ""}
         ;; A miss walks: an input at or above the stage's range is F_TRANSLATION at the start level
         ;; (StageWalker.walk's range check: SMMUv3 spec 3.4.1), no descriptor read.
         (if (i64.ne (i64.shr_u (local.get $iova) (local.get $inBits)) (i64.const 0))
-          (then ${fault(`(i32.const ${hex(ARM.translation)})`, "(local.get $startLevel)", "(i32.const 0)")}))
+          (then ${fault(`(i32.const ${hex(ARM.translation)})`, one ? "(i32.const 0)" : "(local.get $startLevel)", null)}))
         ;; The walk: an unprivileged data access; a fault is the request's result (at the level the
         ;; walk decided it), a hand-back stops the burst. Into $out, $perm, $level, $shift.
         ${walk(unrolledOnly)}
         (i64.store ${result} (local.get $out))
-        (i32.store8 (i32.add (local.get $info) (local.get $i)) (i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level)))
-        (i32.store8 (i32.add (local.get $aux) (local.get $i)) (local.get $perm))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${armInfoHi(`(i32.sub (i32.const ${AT.traceLevelOf}) (local.get $level))`, "(local.get $perm)")})
         ${tlb === 0 ? "" : tlb === 4 ? fillArm(4) : `(if (local.get $useTlb) (then ${fillArm("any")}))`}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next))${run ? `)
       ;; Request $i starts a run of 4 KiB hits.
-      (local.set $toRunAt (i32.const 1))` : ""})
+      (local.set $toRunAt (i32.const 1))` : ""}${
+        one
+          ? `
+      ;; Answered: the burst's counts, and the hit loop's count of the requests it did not answer itself.
+      (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
+      (i32.store offset=${B.burstFaults} (local.get $blk) (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)))
+      (global.set $armMissed (i32.add (global.get $armMissed) (i32.const 1)))
+      (return (local.get $i))`
+          : ""
+      })${
+    one
+      ? `
+    ;; Handed back: nothing of request $i was counted, cached or written.
+    (i32.sub (i32.const -1) (local.get $i)))`
+      : `
     ${ahead ? "(global.set $sink (local.get $sink))" : ""}
     ;; The burst's counts (armBurst zeroes them; a burst may run the loops several times).
     (i32.store offset=${B.hits} (local.get $blk) (i32.add (i32.load offset=${B.hits} (local.get $blk)) (local.get $hits)))
     (i32.store offset=${B.burstFaults} (local.get $blk) (i32.add (i32.load offset=${B.burstFaults} (local.get $blk)) (local.get $faults)))
-    ${run ? "(select (i32.sub (i32.const -1) (local.get $i)) (local.get $i) (local.get $toRunAt))" : "(local.get $i)"})`;
+    ${run ? "(select (i32.sub (i32.const -1) (local.get $i)) (local.get $i) (local.get $toRunAt))" : "(local.get $i)"})`
+    }`;
+
+  /** One request of $armHitRun4's loop (k: its copy in the unrolled loop). */
+  const hitStep = (k) => `
+        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
+        ;; The TLB's base and set mask read from their globals here, not kept in locals: with
+        ;; fewer values live V8 reloads fewer from the stack per hit.
+        (local.set $base ${armSet4("(i64.shr_u (local.get $iova) (i64.const 12))", "(global.get $armTlb)", "(global.get $armSetMask)")})
+        (local.set $w ${armMatch4("$base", "(i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12)))", armTag(AT.kindS1, 12, "(i64.shr_u (local.get $iova) (i64.const 12))"))})
+        (block $hit${k}
+          (block $miss${k}
+            (br_if $miss${k} (i32.eqz (local.get $w)))
+            (br_if $hit${k} (i32.eqz ${armUntaggable})))
+          ;; Not a 4 KiB hit: the TLB loop's (with $armAhead), or $armMiss4's.
+          (br_if $exit (global.get $armAhead))
+          (local.set $i (call $armMiss4 (local.get $i)))
+          (br_if $next (i32.ge_s (local.get $i) (i32.const 0)))
+          (local.set $i (i32.sub (i32.const -1) (local.get $i)))
+          (br $exit))
+        (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $w)) (i32.const 2))))
+        (local.set $oaLo (i32.load offset=${16 * AT.rowOaLo} (local.get $q)))
+        (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
+        (if (i32.eqz (i32.and (local.get $perm)
+              (i32.add (i32.load8_u (i32.add (local.get $writes) (local.get $i))) (i32.const 1))))
+          (then
+            ;; A hit lacking the access's permission: F_PERMISSION at the page's level (3), as the
+            ;; TLB loop answers it (the info byte's level, the permission and infoHitFault).
+            (local.set $k (i32.load offset=${B.burstFaults} (global.get $blk)))
+            (i32.store (i32.add (global.get $armFaultList) (i32.shl (local.get $k) (i32.const ${Math.log2(AT.faultBytes)}))) (local.get $i))
+            (i32.store offset=${B.burstFaults} (global.get $blk) (i32.add (local.get $k) (i32.const 1)))
+            (i32.store ${result} (i32.const ${hex(ARM.permission)}))
+            (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
+            (i32.store8 (i32.add (local.get $info) (local.get $i)) ${armInfoHi(`(i32.const ${AT.traceLevelOf - 3})`, "(local.get $perm)", true)})
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next)))
+        ;; The output page and the input's offset in it, a dword at a time.
+        (i32.store ${result} (i32.or (i32.and (local.get $oaLo) (i32.const -4096)) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
+        (i32.store offset=4 ${result} (i32.load offset=${16 * AT.rowOaHi} (local.get $q)))
+        (i32.store8 (i32.add (local.get $info) (local.get $i)) ${armInfoHi(infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)"), "(local.get $perm)")})
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))`;
 
   return `${armTlbFuncs()}
+
+  ;; The burst's values $armMiss4 reads (armBurst sets them), and the requests it answered (the hit loop's count of them).
+  ${MISS_GLOBALS.map(([p, t]) => `(global ${missGlobal(p)} (mut ${t}) (${t}.const 0))`).join("\n  ")}
+  (global $armMissed (mut i32) (i32.const 0))
 
   ;; The burst through the loop of its configuration; the event queue's range set for its walks.
   ;; $faultList: the burst's fault list (armFaultAt).
   (func (export "armBurst") (param $vmid i32) (param $asid i32) (param $ttb f64) (param $startLevel i32) (param $outputBits i32)
     (param $afOff i32) (param $inputBits i32) (param $useTlb i32) (param $evq f64) (param $evqBytes i32) (param $faultList i32)
-    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (param $aux i32) (result i32)
-    (local $r i32) (local $ids i32) (local $ttbP i64) (local $oBitsP i64) (local $inBitsP i64)
+    (param $reqs i32) (param $writes i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
+    (local $r i32) (local $ids i32) (local $ttbP i64) (local $oMaskP i64) (local $inBitsP i64)
     (local.set $ids ${armIds("(local.get $vmid)", "(local.get $asid)")})
     (local.set $ttbP (i64.trunc_f64_u (local.get $ttb)))
-    (local.set $oBitsP (i64.extend_i32_u (local.get $outputBits)))
+    (local.set $oMaskP (i64.shl (i64.const -1) (i64.extend_i32_u (local.get $outputBits))))
     (local.set $inBitsP (i64.extend_i32_u (local.get $inputBits)))
     (global.set $armFaultList (local.get $faultList))
     (i32.store offset=${B.hits} (global.get $blk) (i32.const 0))
     (i32.store offset=${B.burstFaults} (global.get $blk) (i32.const 0))
     (global.set $armGuardOff (i64.sub (i64.trunc_f64_u (local.get $evq)) (global.get $poolHpa)))
     (global.set $armGuardBytes (i64.extend_i32_u (local.get $evqBytes)))
+    ${MISS_GLOBALS.map(([p]) => `(global.set ${missGlobal(p)} (local.get $${p}))`).join("\n    ")}
     (local.set $r
       (if (result i32) (i32.eqz (local.get $startLevel))
         (then
@@ -1657,70 +1762,26 @@ function armBurstFunc() {
     (global.set $armGuardBytes (i64.const 0))
     (local.get $r))
 ${loop("$armBurstWalk", 0, true, ARM_PREFETCH_WALK)}
-${loop("$armBurstTlb4", 4, true, 0, 1)}
 ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
+${loop("$armMiss4", 4, true, 0, 0, true)}
 
-  ;; A 4-way TLB and a walk from level 0: runs of 4 KiB hits in $armHitRun4, the rest in a TLB
-  ;; loop until its next run of 4 KiB hits (the loops are separate functions: V8 spills every
-  ;; value live across a call). Which TLB loop is the burst's is chosen by the TLB hits of the
-  ;; burst before (see ARM_TLB_AHEAD_BELOW): one that mostly hits (W2) runs $armBurstTlb4, which
-  ;; goes back to the hit loop at the first 4 KiB hit; one that misses often (W3) runs
-  ;; $armBurstTlb4Ahead, which reads later walks ahead and goes back at the fourth 4 KiB hit in a
-  ;; row (a switch per hit would cost it two calls every few requests). Returns as the TLB loop:
-  ;; the first request not answered.
+  ;; A 4-way TLB and a walk from level 0. A burst that mostly hits the TLB (W2) runs in
+  ;; $armHitRun4 alone: it answers 4 KiB hits itself and each other request through $armMiss4.
+  ;; One that misses often (W3: see ARM_TLB_AHEAD_BELOW; which it is, the TLB hits of the burst
+  ;; before say) alternates runs of 4 KiB hits in $armHitRun4 with $armBurstTlb4Ahead, which reads
+  ;; later walks ahead and goes back at the fourth 4 KiB hit in a row (a switch per hit would cost
+  ;; it two calls every few requests). Returns as the TLB loop: the first request not answered.
   (func $armProbe4 ${PARAMS} (result i32)
-    (local $i i32) (local $j i32) (local $r i32) (local $ahead i32) (local $f i32) (local $vIds v128) (local $p i32) (local $e i32)
+    (local $i i32) (local $j i32) (local $r i32) (local $ahead i32) (local $vIds v128)
     (local.set $vIds (i32x4.splat (local.get $ids)))
     (local.set $ahead (global.get $armAhead))
     (block $done
       (loop $next
-        (local.set $f (i32.load offset=${B.burstFaults} (global.get $blk)))
-        (local.set $j (call $armHitRun4 (local.get $vIds) (local.get $reqs) (local.get $writes)
-          (local.get $i) (local.get $n) (local.get $results)))
-        ;; The aux byte of the run's last request alone (takeBurstResult reads the burst's last
-        ;; request's; the hit loop stores none): its permission, and the hit bit when it faulted.
-        (if (i32.gt_u (local.get $j) (local.get $i))
-          (then
-            (i32.store8 (i32.add (local.get $aux) (i32.sub (local.get $j) (i32.const 1)))
-              (i32.or (i32.and (global.get $armHitOaLo) (i32.const ${AT.oaPermMask}))
-                (select (i32.const ${hex(AT.auxHit)}) (i32.const 0)
-                  (i32.eq (i32.load offset=4 (i32.add (local.get $results) (i32.shl (i32.sub (local.get $j) (i32.const 1)) (i32.const 3))))
-                    (i32.const ${LAYOUT.faultHi})))))))
-        ;; Every request the hit loop answered hit a stage-1 4 KiB page: the trace's level 1
-        ;; (a stage-1 entry of size 2^12 is a level-3 page of the 4 KiB granule), the hit bit;
-        ;; its faults (the fault list's new entries) the level alone, as the TLB loop's. Eight
-        ;; bytes a store, then the rest a byte at a time (V8 compiles memory.fill to a call into C,
-        ;; which cost more than a run of about 20 requests needs).
-        (local.set $p (i32.add (local.get $info) (local.get $i)))
-        (local.set $e (i32.add (local.get $info) (local.get $j)))
-        (block $filled8
-          (loop $fill8
-            (br_if $filled8 (i32.gt_u (i32.add (local.get $p) (i32.const 8)) (local.get $e)))
-            (i64.store (local.get $p) (i64.mul (i64.extend_i32_u ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")})
-              (i64.const 0x0101010101010101)))
-            (local.set $p (i32.add (local.get $p) (i32.const 8)))
-            (br $fill8)))
-        (block $filled
-          (loop $fill
-            (br_if $filled (i32.ge_u (local.get $p) (local.get $e)))
-            (i32.store8 (local.get $p) ${infoByte(`(i32.const ${AT.traceLevelOf - 3})`, "(i32.const 1)")})
-            (local.set $p (i32.add (local.get $p) (i32.const 1)))
-            (br $fill)))
-        (i32.store offset=${B.hits} (global.get $blk)
-          (i32.add (i32.load offset=${B.hits} (global.get $blk)) (i32.sub (local.get $j) (local.get $i))))
-        (block $faultsDone
-          (loop $fault
-            (br_if $faultsDone (i32.ge_u (local.get $f) (i32.load offset=${B.burstFaults} (global.get $blk))))
-            (i32.store8 (i32.add (local.get $info) (i32.load (i32.add (global.get $armFaultList) (i32.shl (local.get $f) (i32.const ${Math.log2(AT.faultBytes)})))))
-              (i32.const ${AT.traceLevelOf - 3}))
-            (local.set $f (i32.add (local.get $f) (i32.const 1)))
-            (br $fault)))
-        (local.set $r (local.get $j))
-        (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
-        (local.set $r
-          (if (result i32) (local.get $ahead)
-            (then (call $armBurstTlb4Ahead ${ARGS} (local.get $j)))
-            (else (call $armBurstTlb4 ${ARGS} (local.get $j)))))
+        (local.set $r (call $armHitRun4 (local.get $vIds) (local.get $reqs) (local.get $writes)
+          (local.get $i) (local.get $n) (local.get $results) (local.get $info)))
+        ;; (Without $ahead the hit loop stops only at $n or at a request handed back.)
+        (br_if $done (i32.or (i32.eqz (local.get $ahead)) (i32.ge_u (local.get $r) (local.get $n))))
+        (local.set $r (call $armBurstTlb4Ahead ${ARGS} (local.get $r)))
         (br_if $done (i32.ge_s (local.get $r) (i32.const 0)))
         (local.set $i (i32.sub (i32.const -1) (local.get $r)))
         (br $next)))
@@ -1729,48 +1790,27 @@ ${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
       (i32.mul (local.get $r) (i32.const ${ARM_TLB_AHEAD_BELOW}))))
     (local.get $r))
 
-  ;; Answers requests $i, $i + 1, ... while the TLB answers them with a stage-1 4 KiB page
-  ;; (SmmuTlb.lookup's first probe, the smallest size: a hit there is its answer); returns the
-  ;; index of the first it does not ($n when all). A hit lacking the permission is its fault
-  ;; (F_PERMISSION, in the fault list); any other request is left to the TLB loops. (Every
-  ;; request it answered is a TLB hit: $armProbe4 counts them and writes the aux byte of the last,
-  ;; from $armHitOaLo: none per request, as only a burst's last request's is read.)
+  ;; Answers requests $i, $i + 1, ... up to $n: a request the TLB answers with a stage-1 4 KiB page
+  ;; (SmmuTlb.lookup's first probe, the smallest size: a hit there is its answer) itself - its
+  ;; result, info byte (the trace's level 1: a stage-1 entry of 2^12 bytes is a level-3 page of
+  ;; the 4 KiB granule; the hit bit; the permission); a hit lacking the permission its F_PERMISSION,
+  ;; into the fault list and the block's count -, any other through $armMiss4 (the larger sizes,
+  ;; the walk, the fill), or, with $armAhead, by returning its index for the TLB loop. Returns the
+  ;; first request it did not answer: $n, a request $armMiss4 handed back, or (with $armAhead) a
+  ;; miss. Adds the 4 KiB hits to the block's count: the requests answered less $armMiss4's.
   (func $armHitRun4 (param $vIds v128) (param $reqs i32) (param $writes i32)
-    (param $i i32) (param $n i32) (param $results i32) (result i32)
+    (param $i i32) (param $n i32) (param $results i32) (param $info i32) (result i32)
     (local $iova i64) (local $base i32) (local $w i32) (local $q i32) (local $perm i32) (local $oaLo i32) (local $k i32)
+    (local $start i32) (local $missed i32)
+    (local.set $start (local.get $i))
+    (local.set $missed (global.get $armMissed))
     (block $exit
       (loop $next
-        (br_if $exit (i32.ge_u (local.get $i) (local.get $n)))
-        (local.set $iova (i64.load (i32.add (local.get $reqs) (i32.shl (local.get $i) (i32.const 3)))))
-        ;; The TLB's base and set mask read from their globals here, not kept in locals: with
-        ;; fewer values live V8 reloads fewer from the stack per hit.
-        (local.set $base ${armSet4("(i64.shr_u (local.get $iova) (i64.const 12))", "(global.get $armTlb)", "(global.get $armSetMask)")})
-        (local.set $w ${armMatch4("$base", "(i32.wrap_i64 (i64.shr_u (local.get $iova) (i64.const 12)))", armTag(`(i32.const ${AT.kindS1})`, "(i32.const 12)", "(i64.shr_u (local.get $iova) (i64.const 12))"))})
-        (br_if $exit (i32.eqz (local.get $w)))
-        (br_if $exit ${armUntaggable})
-        (local.set $q (i32.add (local.get $base) (i32.shl (i32.ctz (local.get $w)) (i32.const 2))))
-        (local.set $oaLo (i32.load offset=${16 * AT.rowOaLo} (local.get $q)))
-        (local.set $perm (i32.and (local.get $oaLo) (i32.const ${AT.oaPermMask})))
-        (if (i32.eqz (i32.and (local.get $perm)
-              (i32.add (i32.load8_u (i32.add (local.get $writes) (local.get $i))) (i32.const 1))))
-          (then
-            ;; A hit lacking the access's permission: F_PERMISSION at the page's level (3), as the
-            ;; TLB loop answers it, into the fault list and the block's count (its info byte is
-            ;; set by $armProbe4 after its fill of the run's).
-            (local.set $k (i32.load offset=${B.burstFaults} (global.get $blk)))
-            (i32.store (i32.add (global.get $armFaultList) (i32.shl (local.get $k) (i32.const ${Math.log2(AT.faultBytes)}))) (local.get $i))
-            (i32.store offset=${B.burstFaults} (global.get $blk) (i32.add (local.get $k) (i32.const 1)))
-            (i32.store ${result} (i32.const ${hex(ARM.permission)}))
-            (i32.store offset=4 ${result} (i32.const ${LAYOUT.faultHi}))
-            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-            (br $next)))
-        ;; The output page and the input's offset in it, a dword at a time.
-        (i32.store ${result} (i32.or (i32.and (local.get $oaLo) (i32.const -4096)) (i32.and (i32.wrap_i64 (local.get $iova)) (i32.const 0xfff))))
-        (i32.store offset=4 ${result} (i32.load offset=${16 * AT.rowOaHi} (local.get $q)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        ${Array.from({ length: ARM_HIT_UNROLL }, (_, k) => hitStep(k)).join("\n")}
         (br $next)))
-    ;; (At every exit $oaLo is the last answered request's: each exit comes before it is set.)
-    (global.set $armHitOaLo (local.get $oaLo))
+    (i32.store offset=${B.hits} (global.get $blk)
+      (i32.add (i32.load offset=${B.hits} (global.get $blk))
+        (i32.sub (i32.sub (local.get $i) (local.get $start)) (i32.sub (global.get $armMissed) (local.get $missed)))))
     (local.get $i))
 ${loop("$armBurstAny", "any", false)}`;
 }

@@ -97,7 +97,8 @@ export const CORE_ARM_TLB = {
   faultFetch: 8,
   kindS1: 1,
   traceLevelOf: 4,
-  auxHit: 128,
+  infoPermAt: 4,
+  infoHitFault: 128,
 } as const;
 export const CORE_MIN_LEVELS = 2;
 export const CORE_MAX_LEVELS = 5;
