@@ -145,7 +145,7 @@ describe("AMD-Vi GA log: KVM's GALogIntr per kernel", () => {
       expect(gaLogIntr(p.outcomes[3]!.summary)).toBe(preempted);
       // The IRTE's low qword as the unit reads it: GALogIntr is bit 2.
       const at = BigInt(/at HPA (0x[0-9a-f]+)/.exec(p.outcomes[3]!.summary)![1]!);
-      expect(Number((p.machine.mem.readU64(Number(at)) >> 2n) & 1n)).toBe(preempted);
+      expect(Number((p.machine.mem.readU64(Number(at))! >> 2n) & 1n)).toBe(preempted);
       // The MSI after it: a GA log entry (and KVM's wake-up) only with GALogIntr.
       expect(host(p).unit.readReg(MMIO_GA_TAIL_OFFSET)).toBe(preempted ? 8n : 0n);
       expect(p.outcomes[4]!.summary).toContain(preempted ? "GA log interrupt" : "GALogIntr = 0: no notification");
