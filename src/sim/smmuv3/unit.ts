@@ -1500,7 +1500,7 @@ export class SmmuV3Unit implements DmaUnit {
     const s = this.bSte!;
     const c = this.bCd!;
     // The event queue, where the records of the burst's faults will go (writeEvent: nowhere when it is off).
-    const evq = (this.cr0 & CR0_EVTQEN) === 0 || this.evtqBase === 0 ? 0 : this.queueAddr(this.evtqBase);
+    const evq = this.eventQueueOn() ? this.queueAddr(this.evtqBase) : 0;
     const done = core.armBurst(s.vmid, c.asid, c.s1, this.tlb.size > 0, evq, evq === 0 ? 0 : 32 * 2 ** this.queueShift(this.evtqBase), this.burst!, this.faultList!.offset, from, n);
     this.bFault = 0;
     const hits = core.burstHits;
