@@ -304,7 +304,9 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
     // At `flipAt` T1[0] becomes a 1 GiB block without an invalidation: the TLB's 4 KiB and 2 MiB
     // entries under it stay, a walk there fills a 1 GiB entry, and a later 4 KiB miss that a 2 MiB
     // and a 1 GiB entry both hold must take the 2 MiB one (SmmuTlb.lookup: smallest first). Most
-    // requests repeat 4 KiB pages (the hit loop's runs), the others fall between them.
+    // requests repeat 4 KiB pages (the hit loop's runs), the others fall between them. OAS 48: the
+    // odd pages and T2[2] lie at outputs of 2^44 and above (bits 47:44 set: the output page
+    // number's bits the TLB keeps in a way's tag row, beside its key).
     fc.assert(
       fc.property(fc.integer(), fc.integer({ min: 8, max: 160 }), fc.integer({ min: 0, max: 160 }), fc.integer({ min: 1, max: 64 }), (seed, n, flipAt, cut) => {
         const G = 2 ** 30;
@@ -323,9 +325,10 @@ describe("SMMUv3 translate core bursts vs the unit's TypeScript path", () => {
           table(t1 + 16, 0x7fff0000);
           leaf(t2, 0x300 * M2, false);
           table(t2 + 8, t3);
-          leaf(t2 + 16, 0x301 * M2, false);
-          for (let p = 0; p < 8; p++) leaf(t3 + 8 * p, 0x12345000 + p * 0x3000, true);
-          const u = unitOver(mem, root, 64, 4);
+          const HIGH = 0xb * 2 ** 44;
+          leaf(t2 + 16, HIGH + 0x301 * M2, false);
+          for (let p = 0; p < 8; p++) leaf(t3 + 8 * p, (p % 2 === 1 ? HIGH : 0) + 0x12345000 + p * 0x3000, true);
+          const u = unitOver(mem, root, 64, 4, 48, { oas: 48 });
           return { r, u, t1 };
         };
         const a = make();

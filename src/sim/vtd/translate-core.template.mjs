@@ -1348,7 +1348,7 @@ const ARM_PROBE3 = (1 << 0) | (1 << 9) | (1 << 18);
 /** Requests per group of reads ahead in $armBurstWalk (no TLB: every request walks), as PREFETCH_WALK. */
 const ARM_PREFETCH_WALK = 16;
 /**
- * $armProbe4 runs the TLB loop with reads ahead ($armBurstTlb4Ahead, groups of PREFETCH_TLB) in a
+ * $armProbe4 runs the TLB loop with reads ahead ($armBurstTlb4Ahead, groups of ARM_PREFETCH_TLB) in a
  * burst after one in which fewer than this many in 4 requests hit the TLB (W2 of the benchmark:
  * 95 % hits, W3: 39 %); otherwise the hit loop answers every request, its misses through
  * $armMiss4 (a call per miss, no reads ahead).
@@ -1360,6 +1360,19 @@ const ARM_TLB_AHEAD_BELOW = 3;
  * 1: 68.4, 2: 64.6, 4: 63.1; W2's time the same within the spread for 2 and 4.
  */
 const ARM_HIT_UNROLL = 2;
+/**
+ * $armBurstTlb4Ahead hands back to $armHitRun4 at this many 4 KiB hits in a row (W3 of the
+ * benchmark: 39 % hits, each switch two calls and the reads ahead started again). Measured (W3
+ * alone, N = 2 M, best of 4, six rounds alternating, idle): 4 (VT-d's and AMD-Vi's choice) 28.6-30.1
+ * Mtps, 8 29.2-30.6; 6, 12 and 16 between; never (1000) 29.5-30.3.
+ */
+const ARM_AHEAD_RUN = 8;
+/**
+ * Requests per group of reads ahead in $armBurstTlb4Ahead (VT-d's and AMD-Vi's PREFETCH_TLB is 8).
+ * Measured with ARM_AHEAD_RUN 8 (W3 alone, N = 2 M, best of 4, seven rounds alternating, idle):
+ * 8 28.5-30.5 Mtps, 12 30.3-30.8, 16 30.2-30.7 (one round 26.2).
+ */
+const ARM_PREFETCH_TLB = 12;
 
 /**
  * i32, after readEntry: the descriptor lies in the event queue of the burst running ($armBurst
@@ -1762,15 +1775,15 @@ function armBurstFunc() {
     (global.set $armGuardBytes (i64.const 0))
     (local.get $r))
 ${loop("$armBurstWalk", 0, true, ARM_PREFETCH_WALK)}
-${loop("$armBurstTlb4Ahead", 4, true, PREFETCH_TLB, 4)}
+${loop("$armBurstTlb4Ahead", 4, true, ARM_PREFETCH_TLB, ARM_AHEAD_RUN)}
 ${loop("$armMiss4", 4, true, 0, 0, true)}
 
   ;; A 4-way TLB and a walk from level 0. A burst that mostly hits the TLB (W2) runs in
   ;; $armHitRun4 alone: it answers 4 KiB hits itself and each other request through $armMiss4.
   ;; One that misses often (W3: see ARM_TLB_AHEAD_BELOW; which it is, the TLB hits of the burst
   ;; before say) alternates runs of 4 KiB hits in $armHitRun4 with $armBurstTlb4Ahead, which reads
-  ;; later walks ahead and goes back at the fourth 4 KiB hit in a row (a switch per hit would cost
-  ;; it two calls every few requests). Returns as the TLB loop: the first request not answered.
+  ;; later walks ahead and goes back at the ${ARM_AHEAD_RUN}th 4 KiB hit in a row (ARM_AHEAD_RUN: a switch per hit would
+  ;; cost it two calls every few requests). Returns as the TLB loop: the first request not answered.
   (func $armProbe4 ${PARAMS} (result i32)
     (local $i i32) (local $j i32) (local $r i32) (local $ahead i32) (local $vIds v128)
     (local.set $vIds (i32x4.splat (local.get $ids)))
