@@ -25,7 +25,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { hasStableBackport, parseKernelVersion, versionAtLeast } from "../kernelVersion.js";
+import { hasStableBackport, kernelAtLeast, parseKernelVersion, versionAtLeast } from "../kernelVersion.js";
 
 export interface GaTagLayout {
   /** Bits of the vCPU field (the low bits); the VM id takes the 32 - vcpuBits above. */
@@ -60,8 +60,7 @@ export function gaTagLayout(version: string): GaTagLayout {
  *     GATag's vCPU index above. A text without a version: the current kernel.
  */
 export function kvmGaLogIntr(version: string, running: boolean, preempted: boolean): boolean {
-  const v = parseKernelVersion(version) ?? { major: 99, minor: 0 };
-  if (!versionAtLeast(v, 6, 17)) return true;
+  if (!kernelAtLeast(version, 6, 17, true)) return true;
   return !running && !preempted;
 }
 

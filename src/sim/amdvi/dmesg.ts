@@ -31,7 +31,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { hasStableBackport, parseKernelVersion, versionAtLeast } from "../kernelVersion.js";
+import { hasStableBackport, parseKernelVersion, versionAtLeast, type KernelVersion } from "../kernelVersion.js";
 import {
   EVENT_TYPE_CMD_HARD_ERR,
   EVENT_TYPE_DEV_TAB_ERR,
@@ -44,10 +44,15 @@ import {
   EVENT_TYPE_PAGE_TAB_ERR,
 } from "./defs.js";
 
+/** The kernel of `version` for the AMD-Vi log rules below; a text without a version is read as 6.8. */
+function amdKernel(version: string): KernelVersion {
+  return parseKernelVersion(version) ?? { major: 6, minor: 8 };
+}
+
 export type AmdEra = "3.x" | "4.9" | "4.13" | "4.15" | "4.18" | "4.19.89" | "4.20" | "5.19";
 
 export function amdEra(version: string): AmdEra {
-  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  const v = amdKernel(version);
   const at = (major: number, minor: number) => versionAtLeast(v, major, minor);
   if (at(5, 19)) return "5.19";
   if (at(4, 20)) return "4.20";
@@ -69,8 +74,7 @@ export function amdEra(version: string): AmdEra {
  * Handle PPR log overflow", IOMMU updates for v6.6). Before, AMD_IOMMU_INT_MASK had no PPR overflow bit.
  */
 export function handlesPprOverflow(version: string): boolean {
-  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
-  return versionAtLeast(v, 6, 6);
+  return versionAtLeast(amdKernel(version), 6, 6);
 }
 
 /**
@@ -80,8 +84,7 @@ export function handlesPprOverflow(version: string): boolean {
  * the option: their DMA domains are v1.
  */
 export function hasPgtblV2(version: string): boolean {
-  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
-  return versionAtLeast(v, 6, 1);
+  return versionAtLeast(amdKernel(version), 6, 1);
 }
 
 /**
@@ -107,7 +110,7 @@ export function hasPgtblV2(version: string): boolean {
  *     gcr3_info.domid) and domain_flush_pages_v2 per device (the model's driver.ts default).
  */
 export function v2DomainLayout(version: string): "domain" | "domain-gn" | "device" {
-  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  const v = amdKernel(version);
   const at = (minor: number) => versionAtLeast(v, 6, minor);
   return at(9) ? "device" : at(8) ? "domain-gn" : "domain";
 }
@@ -131,7 +134,7 @@ export function v2DomainLayout(version: string): "domain" | "domain-gn" | "devic
  */
 export function eventOverflowHandling(version: string): "none" | "restart" | "restart-log" {
   if (handlesPprOverflow(version)) return "restart-log";
-  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  const v = amdKernel(version);
   if (versionAtLeast(v, 5, 17)) return "restart";
   return hasStableBackport(version, [[5, 16, 13], [5, 15, 27], [5, 10, 104]]) ? "restart" : "none";
 }
@@ -166,7 +169,7 @@ export function logOverflowLine(log: "Event" | "PPR" | "GA", version: string): s
  */
 export function gaOverflowHandling(version: string): "none" | "restart-ga" | "restart-log" {
   if (handlesPprOverflow(version)) return "restart-log";
-  const v = parseKernelVersion(version) ?? { major: 6, minor: 8 };
+  const v = amdKernel(version);
   if (versionAtLeast(v, 6, 4)) return "restart-ga";
   return hasStableBackport(version, [[6, 3, 7], [6, 1, 33]]) ? "restart-ga" : "none";
 }

@@ -24,7 +24,7 @@
  *
  * Pure module: no vscode, no Node built-ins.
  */
-import { hasStableBackport, kernelAtLeast as atLeastOr } from "../kernelVersion.js";
+import { hasStableBackport, kernelAtLeast } from "../kernelVersion.js";
 import { decodeEvent, F_ACCESS, F_ADDR_SIZE, F_CD_FETCH, F_PERMISSION, F_STE_FETCH, F_TRANSLATION, F_VMS_FETCH, eventInfo } from "./spec.js";
 
 /** Format generations of the event message. */
@@ -48,12 +48,7 @@ export function smmuKernelEra(version: string): SmmuKernelEra | undefined {
  * review round). A text without a version: the current kernel.
  */
 export function smmuS2Stalls(version: string): boolean {
-  return kernelAtLeast(version, 6, 12) || hasStableBackport(version, [[6, 10, 14], [6, 11, 3]]);
-}
-
-/** Whether the kernel of `version` is `major.minor` or later; a text without a version: the current kernel (true). */
-function kernelAtLeast(version: string, major: number, minor: number): boolean {
-  return atLeastOr(version, major, minor, true);
+  return kernelAtLeast(version, 6, 12, true) || hasStableBackport(version, [[6, 10, 14], [6, 11, 3]]);
 }
 
 /**
@@ -68,7 +63,7 @@ function kernelAtLeast(version: string, major: number, minor: number): boolean {
  * Older kernels (v5.11 on) send one CMD_TLBI_NH_VA per page whatever the size.
  */
 export function smmuSvaTlbiThreshold(version: string): boolean {
-  return kernelAtLeast(version, 6, 6) || hasStableBackport(version, [[6, 5, 6], [6, 1, 56], [5, 15, 134]]);
+  return kernelAtLeast(version, 6, 6, true) || hasStableBackport(version, [[6, 5, 6], [6, 1, 56], [5, 15, 134]]);
 }
 
 /**
@@ -100,7 +95,7 @@ export type SvaReleaseCd = "quiet" | "quiet-abort" | "sva-cd";
 
 /** The kernel of `version`'s SvaReleaseCd; a text without a version: the current kernel ("sva-cd"). */
 export function smmuSvaReleaseCd(version: string): SvaReleaseCd {
-  return kernelAtLeast(version, 6, 10) ? "sva-cd" : kernelAtLeast(version, 6, 8) ? "quiet-abort" : "quiet";
+  return kernelAtLeast(version, 6, 10, true) ? "sva-cd" : kernelAtLeast(version, 6, 8, true) ? "quiet-abort" : "quiet";
 }
 
 /** Linux event_class_str[] (arm-smmu-v3.c). */
