@@ -31,6 +31,11 @@ export function q35Memslots(ram: bigint, hvaBase: bigint): Memslot[] {
   return slots;
 }
 
+/** The GPA just above the highest memslot: the end of guest RAM (0 without memslots). */
+export function memslotsEnd(slots: readonly Memslot[]): bigint {
+  return slots.reduce((m, s) => (s.gpa + s.size > m ? s.gpa + s.size : m), 0n);
+}
+
 /**
  * QEMU's Arm `virt` machine (hw/arm/virt.c base_memmap: [VIRT_MEM] = { GiB, LEGACY_RAMLIMIT_BYTES }):
  * guest RAM is one block from GPA 0x4000_0000 (1 GiB), the "mach-virt.ram" region; below it sit the

@@ -26,7 +26,7 @@
  */
 import type { IommuSpec, ViommuSpec } from "../scenario/types.js";
 import type { IommuUnit } from "./iommu.js";
-import { q35Memslots } from "./kvm.js";
+import { memslotsEnd, q35Memslots } from "./kvm.js";
 import { PhysicalMemory, type MemorySnapshot } from "./memory.js";
 import { Ratelimit } from "./printk.js";
 import { IntelIommuDriver, type DmarDomain, type DriverSnapshot } from "./vtd/driver.js";
@@ -299,7 +299,7 @@ export class GuestViommu extends ViommuCommon implements Viommu {
     super();
     const slots = q35Memslots(ram, 0n);
     const low = Number(slots[0]!.size);
-    const end = slots.reduce((m, s) => (s.gpa + s.size > m ? s.gpa + s.size : m), 0n);
+    const end = memslotsEnd(slots);
     const pages = Math.max(16, Math.min(GUEST_TABLE_PAGES, Math.floor(low / 4096 / 4)));
     this.tableBase = Math.max(0, low - pages * 4096);
     const unitSpec = viommuIommuSpec(spec);

@@ -8,7 +8,7 @@
 import { formatBdf, formatSid } from "./bdf.js";
 import { plural } from "./plural.js";
 import type { DiagnosticCode, Scenario, Step, VmSpec } from "../scenario/types.js";
-import type { GuestMemory, HostFrameAllocator } from "./kvm.js";
+import { memslotsEnd, type GuestMemory, type HostFrameAllocator } from "./kvm.js";
 import type { IommuGroup, PciDevice, PciTopology } from "./pci.js";
 import type { KernelLog } from "./klog.js";
 import { pfBindRefused } from "./hostTopology.js";
@@ -308,7 +308,7 @@ export class Vmm {
   guestSmmuOf(vm: VmRuntime, state?: GuestSmmuState): GuestArmSmmuV3 {
     if (vm.guestSmmu !== undefined && state === undefined) return vm.guestSmmu;
     const ram: TableMemory = vm.guest.ramView(this.host.mem);
-    const end = Number(vm.guest.memslots.reduce((m, x) => (x.gpa + x.size > m ? x.gpa + x.size : m), 0n));
+    const end = Number(memslotsEnd(vm.guest.memslots));
     const base = end - Math.min(GUEST_SMMU_POOL_BYTES, Number(vm.spec.memory) / 4);
     const oas = this.scenario.host.iommu.smmu?.oas ?? DEFAULT_SMMU_SPEC.oas;
     vm.guestSmmu = new GuestArmSmmuV3(ram, oas, { base: base - (base % 4096), end }, state);
